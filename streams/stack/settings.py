@@ -1,0 +1,142 @@
+"""Where the local stack listens and keeps its files.
+
+Every setting comes from an environment variable with a loopback default; ``SETTINGS`` documents
+each one, and ``StackSettings.from_env`` validates them all at once and names every bad one.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from streams.stack.exceptions import StackConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class SettingDoc:
+    env: str
+    description: str
+
+
+SETTINGS: dict[str, SettingDoc] = {
+    "home": SettingDoc("ISTHMUS_HOME", "folder for jars, data, logs, pids and secrets (git-ignored)"),
+    "host": SettingDoc("ISTHMUS_HOST", "loopback address every service binds to"),
+    "kafka_port": SettingDoc("ISTHMUS_KAFKA_PORT", "Kafka broker listener"),
+    "kafka_controller_port": SettingDoc("ISTHMUS_KAFKA_CONTROLLER_PORT", "Kafka KRaft controller listener"),
+    "connect_port": SettingDoc("ISTHMUS_CONNECT_PORT", "Kafka Connect REST API"),
+    "crm_db_port": SettingDoc("ISTHMUS_CRM_DB_PORT", "CRM database (PostgreSQL)"),
+    "erp_db_port": SettingDoc("ISTHMUS_ERP_DB_PORT", "ERP database (MariaDB)"),
+    "crm_api_port": SettingDoc("ISTHMUS_CRM_API_PORT", "reference CRM HTTP API"),
+    "erp_api_port": SettingDoc("ISTHMUS_ERP_API_PORT", "reference ERP HTTP API"),
+    "kafka_heap_mb": SettingDoc("ISTHMUS_KAFKA_HEAP_MB", "Kafka broker JVM heap, MiB"),
+    "connect_heap_mb": SettingDoc("ISTHMUS_CONNECT_HEAP_MB", "Kafka Connect JVM heap, MiB"),
+    "erp_time_zone": SettingDoc("ISTHMUS_ERP_TIME_ZONE", "zone of the ERP's offset-less local times"),
+}
+
+_PORTS = ("kafka_port", "kafka_controller_port", "connect_port", "crm_db_port", "erp_db_port",
+          "crm_api_port", "erp_api_port")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackSettings:
+    home: Path = PROJECT_ROOT / ".isthmus"
+    host: str = "127.0.0.1"
+    kafka_port: int = 19092
+    kafka_controller_port: int = 19093
+    connect_port: int = 18083
+    crm_db_port: int = 15432
+    erp_db_port: int = 13306
+    crm_api_port: int = 18001
+    erp_api_port: int = 18002
+    kafka_heap_mb: int = 512
+    connect_heap_mb: int = 768
+    erp_time_zone: str = "Asia/Shanghai"
+
+    crm_db_name: str = "crm"
+    erp_db_name: str = "erp"
+    db_user: str = "isthmus"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> StackSettings:
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        problems: list[str] = []
+        types = {f.name: f.type for f in fields(cls)}
+        defaults = cls()
+        for name, doc in SETTINGS.items():
+            raw = env.get(doc.env)
+            if raw is None or raw == "":
+                continue
+            default = getattr(defaults, name)
+            if types[name] in ("int", int):
+                try:
+                    number = int(raw)
+                except ValueError:
+                    problems.append(f"{doc.env}={raw!r} is not a whole number; unset it to use {default}")
+                    continue
+                if name in _PORTS and not 1 <= number <= 65535:
+                    problems.append(f"{doc.env}={raw!r} is not a port (1-65535); unset it to use {default}")
+                    continue
+                values[name] = number
+            elif name == "home":
+                values[name] = Path(raw).expanduser().resolve()
+            else:
+                values[name] = raw
+        host = str(values.get("host", defaults.host))
+        if not _is_loopback(host):
+            problems.append(f"ISTHMUS_HOST={host!r} is not a loopback address; every service binds to loopback "
+                            "(127.0.0.1, ::1 or localhost)")
+        settings = cls(**values)  # type: ignore[arg-type]
+        ports = [getattr(settings, p) for p in _PORTS]
+        for port in sorted({p for p in ports if ports.count(p) > 1}):
+            names = [SETTINGS[p].env for p in _PORTS if getattr(settings, p) == port]
+            problems.append(f"port {port} is given to more than one service ({', '.join(names)}); give each its own")
+        if problems:
+            raise StackConfigError("invalid stack settings:\n  " + "\n  ".join(problems))
+        return settings
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"{self.host}:{self.kafka_port}"
+
+    @property
+    def connect_url(self) -> str:
+        return f"http://{self.host}:{self.connect_port}"
+
+    @property
+    def crm_api_url(self) -> str:
+        return f"http://{self.host}:{self.crm_api_port}"
+
+    @property
+    def erp_api_url(self) -> str:
+        return f"http://{self.host}:{self.erp_api_port}"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def jars_dir(self) -> Path:
+        return self.home / "jars"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,36 @@
+"""Test harness: the stack is started once per test session (or an already running one is reused).
+
+``ISTHMUS_STACK`` chooses where the services come from:
+- ``local`` (default): the process stack of ``isthmus up``; started here if it is not running, and
+  stopped at the end only if this session started it (``ISTHMUS_KEEP_STACK=1`` keeps it).
+- ``external``: services already running at the configured ports; nothing is started or stopped.
+- ``containers``: the same topology on testcontainers, where a Docker engine exists.
+
+Tests marked ``unit`` never touch the ``stack`` fixture.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from streams.stack.running import RunningStack
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "stack" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("integration"):
+            item.add_marker(pytest.mark.integration)
+        elif not item.get_closest_marker("integration"):
+            item.add_marker(pytest.mark.unit)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[RunningStack]:
+    from streams.stack.harness import stack_for_tests
+
+    mode = os.environ.get("ISTHMUS_STACK", "local")
+    with stack_for_tests(mode) as running:
+        yield running
