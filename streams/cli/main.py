@@ -13,6 +13,7 @@ from streams.errors import IsthmusError
 #: Each module defines ``register(subparsers)``, which adds its parsers and sets ``run`` on them.
 COMMAND_MODULES: tuple[str, ...] = (
     "streams.cli.stack_commands",
+    "streams.cli.connectors",
 )
 
 

@@ -1,0 +1,256 @@
+"""A small Kafka Connect REST client: one method per endpoint Isthmus uses, one exception per failure.
+
+A 409 from Connect means a rebalance or another config change is in flight; it is retried with backoff
+for ``conflict_retry_for`` seconds before :class:`ConnectConflict` is raised.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from streams.capture.exceptions import (
+    ConnectConfigRejected,
+    ConnectConflict,
+    ConnectError,
+    ConnectorNotFound,
+    ConnectTimeout,
+    ConnectUnreachable,
+)
+
+RUNNING = "RUNNING"
+FAILED = "FAILED"
+PAUSED = "PAUSED"
+STOPPED = "STOPPED"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskState:
+    id: int
+    state: str
+    worker_id: str
+    trace: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConnectorState:
+    name: str
+    type: str
+    state: str
+    worker_id: str
+    tasks: tuple[TaskState, ...]
+    trace: str | None = None
+
+    @property
+    def running(self) -> bool:
+        """The connector and every task run (a connector with no task yet is not running)."""
+        return self.state == RUNNING and bool(self.tasks) and all(t.state == RUNNING for t in self.tasks)
+
+    @property
+    def failures(self) -> list[tuple[str, str]]:
+        """``(what, trace)`` for the connector and each task that is FAILED."""
+        found = [("connector", self.trace or "(no trace)")] if self.state == FAILED else []
+        found += [(f"task {t.id}", t.trace or "(no trace)") for t in self.tasks if t.state == FAILED]
+        return found
+
+    @classmethod
+    def from_json(cls, document: dict[str, Any]) -> ConnectorState:
+        connector = document.get("connector", {})
+        return cls(
+            name=str(document.get("name", "")),
+            type=str(document.get("type", "")),
+            state=str(connector.get("state", "UNKNOWN")),
+            worker_id=str(connector.get("worker_id", "")),
+            trace=connector.get("trace"),
+            tasks=tuple(
+                TaskState(id=int(t["id"]), state=str(t.get("state", "UNKNOWN")),
+                          worker_id=str(t.get("worker_id", "")), trace=t.get("trace"))
+                for t in sorted(document.get("tasks", []), key=lambda t: int(t["id"]))
+            ),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "type": self.type, "state": self.state, "worker_id": self.worker_id,
+            "trace": self.trace,
+            "tasks": [{"id": t.id, "state": t.state, "worker_id": t.worker_id, "trace": t.trace}
+                      for t in self.tasks],
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class FieldError:
+    """One option Connect's own validation found fault with."""
+
+    key: str
+    value: str | None
+    errors: tuple[str, ...]
+    allowed: tuple[str, ...] = ()
+
+
+class ConnectClient:
+    def __init__(self, url: str, *, timeout: float = 30.0, validate_timeout: float = 90.0,
+                 conflict_retry_for: float = 30.0, transport: httpx.BaseTransport | None = None) -> None:
+        self.url = url.rstrip("/")
+        self._validate_timeout = validate_timeout
+        self._conflict_retry_for = conflict_retry_for
+        self._http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport,
+                                  headers={"Accept": "application/json"})
+
+    def __enter__(self) -> ConnectClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __repr__(self) -> str:
+        return f"ConnectClient(url={self.url!r})"
+
+    # -- the cluster -------------------------------------------------------------------------------
+
+    def server_info(self) -> dict[str, Any]:
+        info: dict[str, Any] = self._request("GET", "/").json()
+        return info
+
+    def plugins(self) -> list[str]:
+        return [str(p["class"]) for p in self._request("GET", "/connector-plugins").json()]
+
+    def plugin_options(self, connector_class: str) -> dict[str, str]:
+        """Every option the plugin declares, with its Connect type (``INT``, ``BOOLEAN``, ``PASSWORD``...)."""
+        answer = self._request("GET", f"/connector-plugins/{_seg(connector_class)}/config",
+                               missing=f"Kafka Connect at {self.url} has no plugin {connector_class!r}")
+        return {str(o["name"]): str(o["type"]) for o in answer.json()}
+
+    def validate(self, connector_class: str, config: dict[str, str]) -> list[FieldError]:
+        answer = self._request(
+            "PUT", f"/connector-plugins/{_seg(connector_class)}/config/validate", json=config,
+            timeout=self._validate_timeout,
+            missing=f"Kafka Connect at {self.url} has no plugin {connector_class!r}; "
+                    f"installed: {', '.join(self.plugins())}")
+        found = []
+        for entry in answer.json().get("configs", []):
+            value = entry.get("value") or {}
+            if value.get("errors"):
+                found.append(FieldError(key=str(value["name"]), value=value.get("value"),
+                                        errors=tuple(str(e) for e in value["errors"]),
+                                        allowed=tuple(str(v) for v in value.get("recommended_values") or ())))
+        return found
+
+    # -- connectors --------------------------------------------------------------------------------
+
+    def connectors(self) -> list[str]:
+        return sorted(str(n) for n in self._request("GET", "/connectors").json())
+
+    def get_config(self, name: str) -> dict[str, str]:
+        config: dict[str, str] = self._request("GET", f"/connectors/{_seg(name)}/config",
+                                               missing=self._no_connector(name)).json()
+        return config
+
+    def find_config(self, name: str) -> dict[str, str] | None:
+        """The deployed config, or ``None`` when no connector has that name."""
+        try:
+            return self.get_config(name)
+        except ConnectorNotFound:
+            return None
+
+    def put_config(self, name: str, config: dict[str, str]) -> bool:
+        """Create or update a connector; ``True`` when it was created."""
+        answer = self._request("PUT", f"/connectors/{_seg(name)}/config", json=config,
+                               timeout=self._validate_timeout)
+        return answer.status_code == 201
+
+    def status(self, name: str) -> ConnectorState:
+        document = self._request("GET", f"/connectors/{_seg(name)}/status",
+                                 missing=self._no_connector(name)).json()
+        return ConnectorState.from_json(document)
+
+    def restart(self, name: str, *, only_failed: bool = False) -> None:
+        self._request("POST", f"/connectors/{_seg(name)}/restart",
+                      params={"includeTasks": "true", "onlyFailed": "true" if only_failed else "false"},
+                      missing=self._no_connector(name))
+
+    def pause(self, name: str) -> None:
+        self._request("PUT", f"/connectors/{_seg(name)}/pause", missing=self._no_connector(name))
+
+    def resume(self, name: str) -> None:
+        self._request("PUT", f"/connectors/{_seg(name)}/resume", missing=self._no_connector(name))
+
+    def stop(self, name: str) -> None:
+        self._request("PUT", f"/connectors/{_seg(name)}/stop", missing=self._no_connector(name))
+
+    def delete(self, name: str) -> None:
+        self._request("DELETE", f"/connectors/{_seg(name)}", missing=self._no_connector(name))
+
+    def offsets(self, name: str) -> list[dict[str, Any]]:
+        """``[{"partition": {...}, "offset": {...}}]`` as Connect stores them (Kafka 3.6+)."""
+        document = self._request("GET", f"/connectors/{_seg(name)}/offsets",
+                                 missing=self._no_connector(name)).json()
+        offsets: list[dict[str, Any]] = document.get("offsets", [])
+        return offsets
+
+    def delete_offsets(self, name: str) -> str:
+        """Reset a STOPPED connector's offsets; returns Connect's message."""
+        answer = self._request("DELETE", f"/connectors/{_seg(name)}/offsets",
+                               missing=self._no_connector(name))
+        return str(answer.json().get("message", "")) if answer.content else ""
+
+    # -- plumbing ----------------------------------------------------------------------------------
+
+    def _no_connector(self, name: str) -> str:
+        return (f"Kafka Connect at {self.url} has no connector {name!r}; "
+                "`isthmus connectors status` lists the deployed ones, `isthmus connectors deploy` creates it")
+
+    def _request(self, method: str, path: str, *, json: Any = None, params: dict[str, str] | None = None,
+                 timeout: float | None = None, missing: str | None = None) -> httpx.Response:
+        deadline = time.monotonic() + self._conflict_retry_for
+        pause = 0.25
+        while True:
+            try:
+                answer = self._http.request(
+                    method, path, json=json, params=params,
+                    timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT)
+            except httpx.TimeoutException as exc:
+                raise ConnectTimeout(f"Kafka Connect at {self.url} did not answer {method} {path} in time "
+                                     f"({exc.__class__.__name__}); check its log, or retry") from exc
+            except httpx.TransportError as exc:
+                raise ConnectUnreachable(f"Kafka Connect is not reachable at {self.url} ({exc}); start the "
+                                         "stack with `isthmus up`, or pass --connect-url") from exc
+            if answer.status_code != 409 or time.monotonic() >= deadline:
+                break
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
+        if answer.is_success:
+            return answer
+        message = _message(answer)
+        where = f"{method} {path}"
+        if answer.status_code == 404:
+            raise ConnectorNotFound(missing or f"Kafka Connect at {self.url} has nothing at {where}: "
+                                               f"{message}")
+        if answer.status_code == 409:
+            raise ConnectConflict(f"Kafka Connect at {self.url} is rebalancing or applying another change "
+                                  f"and still was after {self._conflict_retry_for:.0f}s "
+                                  f"({where}: {message}); retry in a moment")
+        if answer.status_code == 400 or (answer.status_code == 500 and "configuration is invalid" in message):
+            raise ConnectConfigRejected(f"Kafka Connect refused {where}: {message}")
+        raise ConnectError(f"Kafka Connect answered {answer.status_code} to {where}: {message}")
+
+
+def _seg(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _message(answer: httpx.Response) -> str:
+    try:
+        document = answer.json()
+    except ValueError:
+        return answer.text.strip()[:500] or answer.reason_phrase
+    if isinstance(document, dict) and "message" in document:
+        return str(document["message"])
+    return str(document)[:500]

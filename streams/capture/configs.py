@@ -1,0 +1,262 @@
+"""Connector config files, environment overlays, and our ``{{name}}`` placeholders.
+
+Layout (see ``connect-configs/README.md``)::
+
+    connect-configs/connectors/<name>.yaml   name: <name>, config: {<Connect option>: <value>}
+    connect-configs/overlays/<env>.yaml      variables: {...}, connectors: {<name>: {<option>: <value>|null}}
+
+A connector's config is its file, then the overlay's entries for it (``null`` removes a key). Values are
+rendered to the strings Connect expects: booleans as ``true``/``false``, lists joined with commas, and
+``{{name}}`` replaced from the stack's variables (see :func:`stack_variables`) and the overlay's
+``variables`` (which win and may themselves use the stack's). Kafka Connect's own ``${provider:...}``
+references are left as they are: Connect resolves them, so secrets never pass through Isthmus.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from streams.capture.exceptions import ConfigError
+from streams.capture.problems import Problem, shown
+from streams.stack.secrets import StackSecrets
+from streams.stack.settings import PROJECT_ROOT, StackSettings
+
+DEFAULT_ROOT = PROJECT_ROOT / "connect-configs"
+CONNECTORS_DIR = "connectors"
+OVERLAYS_DIR = "overlays"
+SUFFIXES = (".yaml", ".yml")
+
+_PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CONNECTOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def stack_variables(settings: StackSettings, secrets: StackSecrets) -> dict[str, str]:
+    """The placeholders every overlay can use, from the stack's settings and secrets file."""
+    return {
+        "host": settings.host,
+        "crm_db_port": str(settings.crm_db_port),
+        "erp_db_port": str(settings.erp_db_port),
+        "kafka_bootstrap_servers": settings.bootstrap_servers,
+        "connect_url": settings.connect_url,
+        "secrets_file": str(secrets.path),
+        "erp_time_zone": settings.erp_time_zone,
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConnectorFile:
+    path: Path
+    name: str
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Overlay:
+    env: str
+    path: Path
+    variables: dict[str, Any]
+    connectors: dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LocalConnector:
+    """A connector as it would be deployed: rendered strings, and the file each key came from."""
+
+    name: str
+    path: Path
+    env: str
+    config: dict[str, str]
+    sources: dict[str, Path]
+    problems: tuple[Problem, ...] = field(default=())
+
+    @property
+    def connector_class(self) -> str:
+        return self.config.get("connector.class", "")
+
+    def source_of(self, key: str) -> Path:
+        return self.sources.get(key, self.path)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfigSet:
+    """Every connector file under a root, with one environment's overlay."""
+
+    root: Path
+    overlay: Overlay
+    files: dict[str, ConnectorFile]
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self.files)
+
+    def select(self, names: Sequence[str]) -> list[str]:
+        """The given names (all when empty), each checked to have a file."""
+        unknown = [n for n in names if n not in self.files]
+        if unknown:
+            raise ConfigError(
+                f"no connector file for {', '.join(map(repr, unknown))} in "
+                f"{shown(self.root / CONNECTORS_DIR)}; "
+                f"known: {', '.join(self.names) or '(none)'}; add <name>.yaml there or check the spelling")
+        return list(dict.fromkeys(names)) if names else self.names
+
+    def render(self, name: str, stack: Mapping[str, str]) -> LocalConnector:
+        return render(self.files[name], self.overlay, stack)
+
+
+def load(root: Path = DEFAULT_ROOT, *, env: str) -> ConfigSet:
+    folder = root / CONNECTORS_DIR
+    if not folder.is_dir():
+        raise ConfigError(f"{shown(folder)} does not exist; pass the connect-configs folder with --configs")
+    files: dict[str, ConnectorFile] = {}
+    for path in sorted(p for p in folder.iterdir() if p.suffix in SUFFIXES):
+        connector = _load_connector(path)
+        if connector.name in files:
+            raise ConfigError(f"{shown(path)}: name: {connector.name!r} is also defined in "
+                              f"{shown(files[connector.name].path)}; fix: keep one file per connector")
+        files[connector.name] = connector
+    overlay = _load_overlay(root, env)
+    for name in overlay.connectors:
+        if name not in files:
+            raise ConfigError(f"{shown(overlay.path)}: connectors.{name}: no connector file {name}.yaml in "
+                              f"{shown(folder)}; fix: remove the entry or use one of "
+                              f"{', '.join(sorted(files))}")
+    return ConfigSet(root=root, overlay=overlay, files=files)
+
+
+def environments(root: Path = DEFAULT_ROOT) -> list[str]:
+    folder = root / OVERLAYS_DIR
+    return sorted(p.stem for p in folder.iterdir() if p.suffix in SUFFIXES) if folder.is_dir() else []
+
+
+def render(connector: ConnectorFile, overlay: Overlay, stack: Mapping[str, str]) -> LocalConnector:
+    problems: list[Problem] = []
+    variables = dict(stack)
+    for name, raw in overlay.variables.items():
+        key = f"variables.{name}"
+        text = _scalar(raw, overlay.path, key, problems)
+        if text is not None:
+            variables[name] = _substitute(text, stack, overlay.path, key, overlay, problems)
+
+    merged: dict[str, Any] = dict(connector.config)
+    sources = dict.fromkeys(connector.config, connector.path)
+    for key, value in overlay.connectors.get(connector.name, {}).items():
+        if value is None:
+            merged.pop(key, None)
+            sources.pop(key, None)
+        else:
+            merged[key] = value
+            sources[key] = overlay.path
+
+    config: dict[str, str] = {}
+    for key, raw in merged.items():
+        text = _scalar(raw, sources[key], key, problems)
+        if text is not None:
+            config[key] = _substitute(text, variables, sources[key], key, overlay, problems)
+    config["name"] = connector.name
+    sources.setdefault("name", connector.path)
+    return LocalConnector(name=connector.name, path=connector.path, env=overlay.env, config=config,
+                          sources=sources, problems=tuple(problems))
+
+
+def _scalar(raw: Any, path: Path, key: str, problems: list[Problem]) -> str | None:
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if isinstance(raw, int | float | str):
+        return str(raw)
+    if isinstance(raw, list) and all(isinstance(i, str | int) and not isinstance(i, bool) for i in raw):
+        return ",".join(str(item) for item in raw)
+    problems.append(Problem(file=path, key=key, message=f"a {type(raw).__name__} is not a config value",
+                            fix="write a string, number, true/false, or a list of strings"))
+    return None
+
+
+def _substitute(text: str, variables: Mapping[str, str], path: Path, key: str, overlay: Overlay,
+                problems: list[Problem]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1).strip()
+        if _NAME.match(name) and name in variables:
+            return variables[name]
+        problems.append(Problem(
+            file=path, key=key, message=f"placeholder {match.group(0)} is not defined",
+            fix=f"define `{name}` under `variables:` in {shown(overlay.path)}, or use one of: "
+                + ", ".join(sorted(variables))))
+        return match.group(0)
+
+    return _PLACEHOLDER.sub(replace, text)
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{shown(path)}: cannot be read ({exc.strerror}); fix: check that it exists "
+                          "and is readable") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{shown(path)}: is not valid YAML{where} ({getattr(exc, 'problem', exc)}); "
+                          "fix: correct the syntax there") from exc
+
+
+def _load_connector(path: Path) -> ConnectorFile:
+    document = _read_yaml(path)
+    if not isinstance(document, dict):
+        raise ConfigError(f"{shown(path)}: must be a mapping with `name:` and `config:`; fix: see "
+                          "connect-configs/README.md")
+    unknown = sorted(set(document) - {"name", "config"})
+    if unknown:
+        raise ConfigError(f"{shown(path)}: {', '.join(map(str, unknown))}: not a connector file key; "
+                          "fix: put Connect options under `config:`")
+    name = document.get("name")
+    if not isinstance(name, str) or not _CONNECTOR_NAME.match(name):
+        raise ConfigError(f"{shown(path)}: name: {name!r} is not a connector name; fix: set `name: "
+                          f"{path.stem}` (letters, digits, '.', '_' and '-')")
+    if name != path.stem:
+        raise ConfigError(f"{shown(path)}: name: {name!r} differs from the file name; fix: rename the file "
+                          f"to {name}{path.suffix} or set `name: {path.stem}`")
+    config = document.get("config")
+    if not isinstance(config, dict) or not config:
+        raise ConfigError(f"{shown(path)}: config: must be a mapping of Connect options; fix: add them "
+                          "under `config:`")
+    bad = [k for k in config if not isinstance(k, str)]
+    if bad:
+        raise ConfigError(f"{shown(path)}: config.{bad[0]}: option names must be strings; fix: quote it")
+    if "name" in config and config["name"] != name:
+        raise ConfigError(f"{shown(path)}: config.name: {config['name']!r} differs from `name: {name}`; "
+                          "fix: remove config.name (the file's name is used)")
+    return ConnectorFile(path=path, name=name, config={k: v for k, v in config.items() if k != "name"})
+
+
+def _load_overlay(root: Path, env: str) -> Overlay:
+    folder = root / OVERLAYS_DIR
+    path = next((folder / f"{env}{s}" for s in SUFFIXES if (folder / f"{env}{s}").is_file()), None)
+    if path is None:
+        known = environments(root)
+        raise ConfigError(f"{shown(folder)}: no overlay for environment {env!r}; fix: use "
+                          f"--env {' or '.join(known) if known else '<env>'} or add {env}.yaml there")
+    document = _read_yaml(path) or {}
+    if not isinstance(document, dict):
+        raise ConfigError(f"{shown(path)}: must be a mapping with `variables:` and/or `connectors:`")
+    unknown = sorted(set(document) - {"variables", "connectors"})
+    if unknown:
+        raise ConfigError(f"{shown(path)}: {', '.join(map(str, unknown))}: not an overlay key; fix: use "
+                          "`variables:` for placeholders and `connectors: {<name>: {...}}` for options")
+    variables = document.get("variables") or {}
+    connectors = document.get("connectors") or {}
+    if not isinstance(variables, dict):
+        raise ConfigError(f"{shown(path)}: variables: must be a mapping of name: value")
+    for name in variables:
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ConfigError(f"{shown(path)}: variables.{name}: not a placeholder name; fix: use letters, "
+                              "digits and '_', starting with a letter")
+    if not isinstance(connectors, dict) or not all(isinstance(v, dict) for v in connectors.values()):
+        raise ConfigError(f"{shown(path)}: connectors: must map connector names to mappings of options")
+    return Overlay(env=env, path=path, variables=variables,
+                   connectors={str(k): dict(v) for k, v in connectors.items()})

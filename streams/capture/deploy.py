@@ -1,0 +1,107 @@
+"""Putting a connector config into Kafka Connect and waiting for it to run; resetting offsets.
+
+A deploy compares first and only PUTs a config that differs from the deployed one, so deploying the
+same files twice writes nothing to Connect's config topic and restarts nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from streams.capture.client import PAUSED, STOPPED, ConnectClient, ConnectorState
+from streams.capture.configs import LocalConnector
+from streams.capture.diff import ConfigDiff, diff_configs
+from streams.capture.exceptions import ConnectorFailed, ConnectorNotFound, ConnectorNotReady
+
+Say = Callable[[str], None]
+POLL_SECONDS = 0.5
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeployResult:
+    name: str
+    #: ``created``, ``updated`` or ``unchanged``.
+    outcome: str
+    diff: ConfigDiff
+    state: ConnectorState | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "outcome": self.outcome, "diff": self.diff.to_json(),
+                "status": self.state.to_json() if self.state else None}
+
+
+def summary(state: ConnectorState) -> str:
+    tasks = ", ".join(f"{t.id} {t.state}" for t in state.tasks) or "none yet"
+    return f"connector {state.state}, tasks: {tasks}"
+
+
+def deploy(client: ConnectClient, connector: LocalConnector, *, say: Say, wait: bool = True,
+           timeout: float = 180.0) -> DeployResult:
+    name = connector.name
+    deployed = client.find_config(name)
+    diff = diff_configs(name, connector.config, deployed)
+    held = None
+    if deployed is not None:
+        before = client.status(name)
+        held = before.state if before.state in (PAUSED, STOPPED) else None
+    if diff.unchanged:
+        outcome = "unchanged"
+        say(f"{name}: config unchanged, nothing to deploy")
+    else:
+        outcome = "created" if client.put_config(name, connector.config) else "updated"
+        say(f"{name}: config {outcome} ({len(diff.changes)} key(s) differed)")
+    if held:
+        say(f"{name}: the connector is {held}; it stays so until `isthmus connectors resume {name}`")
+        return DeployResult(name=name, outcome=outcome, diff=diff, state=client.status(name))
+    if not wait:
+        return DeployResult(name=name, outcome=outcome, diff=diff, state=None)
+    state = wait_until(client, name, "running", lambda s: s.running, say=say, timeout=timeout)
+    return DeployResult(name=name, outcome=outcome, diff=diff, state=state)
+
+
+def wait_until(client: ConnectClient, name: str, wanted: str, done: Callable[[ConnectorState], bool], *,
+               say: Say, timeout: float, fail_on_failed: bool = True) -> ConnectorState:
+    """Poll the connector's status until ``done`` holds; a FAILED connector or task ends the wait."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while True:
+        try:
+            state: ConnectorState | None = client.status(name)
+        except ConnectorNotFound:
+            state = None
+        line = summary(state) if state else "not registered yet"
+        if line != last:
+            say(f"{name}: {line}")
+            last = line
+        if state is not None and done(state):
+            return state
+        if state is not None and fail_on_failed and state.failures:
+            raise ConnectorFailed(failure_message(state))
+        if time.monotonic() >= deadline:
+            raise ConnectorNotReady(f"{name} was not {wanted} after {timeout:.0f}s (last: {line}); see "
+                                    f"`isthmus connectors status {name}` and the Kafka Connect log")
+        time.sleep(POLL_SECONDS)
+
+
+def failure_message(state: ConnectorState) -> str:
+    parts = [f"{state.name}: {what} is FAILED:\n{trace.rstrip()}" for what, trace in state.failures]
+    fix = (f"fix: read the trace above, correct connect-configs and run "
+           f"`isthmus connectors deploy {state.name}`, "
+           f"or retry with `isthmus connectors restart {state.name} --failed-only`")
+    return "\n".join([*parts, fix])
+
+
+def reset_offsets(client: ConnectClient, name: str, *, say: Say, timeout: float = 180.0) -> str:
+    """Stop the connector, delete its source offsets, resume it: it starts over (Debezium snapshots again)."""
+    client.stop(name)
+    say(f"{name}: stopping")
+    wait_until(client, name, "stopped", lambda s: s.state == STOPPED, say=say, timeout=timeout,
+               fail_on_failed=False)
+    message = client.delete_offsets(name)
+    say(f"{name}: {message or 'offsets deleted'}")
+    client.resume(name)
+    wait_until(client, name, "running", lambda s: s.running, say=say, timeout=timeout)
+    return message

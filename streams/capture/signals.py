@@ -1,0 +1,82 @@
+"""Incremental snapshots through Debezium's source signal channel: a row in the connector's signal table.
+
+The connector reads the ``execute-snapshot`` row from its own change stream and re-reads the chosen tables
+in chunks, emitting a read event (``op: r``) per row while streaming goes on: the batch re-sync of master
+data. The row goes into the database the connector captures, through the stack's own connections.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from streams.capture.exceptions import SnapshotRequestError
+from streams.capture.options import MARIADB, POSTGRES
+from streams.stack.running import RunningStack
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SnapshotRequest:
+    id: str
+    connector: str
+    signal_table: str
+    data_collections: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "connector": self.connector, "signal_table": self.signal_table,
+                "tables": list(self.data_collections)}
+
+
+def plan(name: str, config: Mapping[str, str], tables: Sequence[str]) -> tuple[str, tuple[str, ...]]:
+    """The signal table and the qualified tables to snapshot, checked against what the connector captures."""
+    signal_table = config.get("signal.data.collection", "").strip()
+    if not signal_table or "." not in signal_table:
+        raise SnapshotRequestError(f"{name} has no signal table (signal.data.collection); fix: set it in "
+                                   f"connect-configs/connectors/{name}.yaml and deploy")
+    if not tables:
+        raise SnapshotRequestError("no tables given; fix: pass --tables t1,t2")
+    namespace = signal_table.split(".")[0]
+    qualified = tuple(dict.fromkeys(t if "." in t else f"{namespace}.{t}" for t in tables))
+    patterns = [p.strip() for p in config.get("table.include.list", "").split(",") if p.strip()]
+    missing = [t for t in qualified if patterns and not any(re.fullmatch(p, t) for p in patterns)]
+    if missing:
+        raise SnapshotRequestError(
+            f"{name} does not capture {', '.join(missing)} (table.include.list: {', '.join(patterns)}); fix: "
+            f"choose captured tables, or add them to connect-configs/connectors/{name}.yaml and deploy")
+    return signal_table, qualified
+
+
+def request_incremental_snapshot(stack: RunningStack, name: str, config: Mapping[str, str],
+                                 tables: Sequence[str]) -> SnapshotRequest:
+    signal_table, qualified = plan(name, config, tables)
+    signal_id = f"isthmus-{uuid.uuid4()}"
+    data = json.dumps({"data-collections": list(qualified), "type": "incremental"})
+    schema, table = signal_table.split(".", 1)
+    if not (_IDENTIFIER.match(schema) and _IDENTIFIER.match(table)):
+        raise SnapshotRequestError(f"{name}: signal.data.collection {signal_table!r} is not "
+                                   "<schema>.<table>; fix: use plain identifiers (letters, digits, '_')")
+    connector_class = config.get("connector.class")
+    if connector_class == POSTGRES:
+        with stack.connect_crm(config.get("database.dbname")) as conn:
+            conn.execute(f'INSERT INTO "{schema}"."{table}" (id, type, data) VALUES (%s, %s, %s)',
+                         (signal_id, "execute-snapshot", data))
+    elif connector_class == MARIADB:
+        conn = stack.connect_erp(schema)
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(f"INSERT INTO `{schema}`.`{table}` (id, type, data) VALUES (%s, %s, %s)",
+                               (signal_id, "execute-snapshot", data))
+            conn.commit()
+        finally:
+            conn.close()
+    else:
+        raise SnapshotRequestError(f"{name} is a {connector_class}; incremental snapshots are sent to "
+                                   f"{POSTGRES} and {MARIADB} connectors only")
+    return SnapshotRequest(id=signal_id, connector=name, signal_table=signal_table,
+                           data_collections=qualified)

@@ -1,0 +1,105 @@
+"""Checks a rendered connector config: ours first (no Connect needed), then Kafka Connect's own.
+
+Ours: placeholders left unresolved, required keys missing, keys the connector class does not know,
+values of the wrong type, and secrets written literally instead of through a config provider. Connect's
+validation runs only on a config that passes ours, so its answers are about real values, not our leftovers.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+
+from streams.capture.client import ConnectClient
+from streams.capture.configs import LocalConnector
+from streams.capture.options import KINDS, is_provider_reference
+from streams.capture.problems import Problem, shown
+
+_WHOLE = re.compile(r"^-?[0-9]+$")
+_INT_RANGE = {"INT": 2**31, "SHORT": 2**15, "LONG": 2**63}
+
+
+def check_local(connector: LocalConnector) -> list[Problem]:
+    problems = list(connector.problems)
+    config = connector.config
+    connector_class = config.get("connector.class")
+    kind = KINDS.get(connector_class or "")
+    if kind is None:
+        known = ", ".join(sorted(KINDS))
+        message = (f"{connector_class!r} is not a connector class Isthmus knows" if connector_class
+                   else "is missing")
+        problems.append(Problem(file=connector.source_of("connector.class"), key="connector.class",
+                                message=message, fix=f"set it to one of: {known}"))
+        return problems
+
+    for key in kind.required:
+        if key not in config:
+            problems.append(Problem(file=connector.path, key=key,
+                                    message=f"is required by {kind.label} and missing",
+                                    fix=f"add `{key}: <value>` under `config:`"))
+    for key, value in config.items():
+        source = connector.source_of(key)
+        if key == "name":
+            continue
+        if not kind.knows(key):
+            close = difflib.get_close_matches(key, list(kind.options), n=1, cutoff=0.75)
+            hint = f"did you mean `{close[0]}`? Otherwise remove it" if close else "remove it or fix its name"
+            problems.append(Problem(file=source, key=key, message=f"is not an option of {kind.label}",
+                                    fix=hint))
+            continue
+        if "{{" in value:
+            continue
+        if kind.is_secret(key):
+            if not is_provider_reference(value):
+                problems.append(Problem(
+                    file=source, key=key, message="holds a secret written literally",
+                    fix="never commit secrets: write a Kafka Connect config provider reference instead, "
+                        "e.g. ${file:{{secrets_file}}:<key>} or ${env:<VARIABLE>}"))
+            continue
+        problem = _type_problem(kind.type_of(key), value)
+        if problem:
+            problems.append(Problem(file=source, key=key, message=problem[0], fix=problem[1]))
+    return problems
+
+
+def _type_problem(type_name: str, value: str) -> tuple[str, str] | None:
+    if is_provider_reference(value):
+        return None
+    if type_name in _INT_RANGE:
+        if not _WHOLE.match(value.strip()):
+            return f"must be a whole number, not {value!r}", "write digits only, e.g. 10000"
+        if abs(int(value)) >= _INT_RANGE[type_name]:
+            return f"{value} is out of range for a {type_name.lower()}", "use a smaller number"
+    elif type_name == "BOOLEAN" and value.strip().lower() not in ("true", "false"):
+        return f"must be true or false, not {value!r}", "write true or false (unquoted)"
+    elif type_name == "DOUBLE":
+        try:
+            float(value)
+        except ValueError:
+            return f"must be a number, not {value!r}", "write a number, e.g. 0.5"
+    return None
+
+
+def check_with_connect(connector: LocalConnector, client: ConnectClient) -> list[Problem]:
+    """Kafka Connect's ``PUT /connector-plugins/{class}/config/validate``; it also tries the database."""
+    problems = []
+    for error in client.validate(connector.connector_class, connector.config):
+        source = connector.source_of(error.key)
+        if error.allowed:
+            fix = f"use one of: {', '.join(error.allowed)}"
+        elif error.key in connector.config:
+            fix = f"correct `{error.key}` in {shown(source)}"
+        else:
+            fix = f"add `{error.key}` under `config:`"
+        for message in error.errors:
+            problems.append(Problem(file=source, key=error.key, message=f"Kafka Connect: {message}", fix=fix,
+                                    found_by="connect"))
+    return problems
+
+
+def check(connector: LocalConnector, client: ConnectClient | None) -> list[Problem]:
+    """Our checks, then Connect's when a client is given and ours found nothing."""
+    problems = check_local(connector)
+    if not problems and client is not None:
+        problems = check_with_connect(connector, client)
+    return problems

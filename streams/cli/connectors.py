@@ -1,0 +1,356 @@
+"""`isthmus connectors ...`: connector configs from connect-configs/ against the Kafka Connect REST API.
+
+Every subcommand takes ``--json`` (one JSON document on stdout; progress stays on stderr) and the
+global options ``--connect-url``, ``--env`` and ``--configs``, before or after the subcommand.
+Exit codes: 0 done, 1 a config is invalid or a connector failed, 2 an Isthmus error (see main).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from streams.capture import configs, deploy, signals, validation
+from streams.capture.client import ConnectClient, ConnectorState
+from streams.capture.configs import ConfigSet, LocalConnector
+from streams.capture.diff import ConfigDiff, diff_configs
+from streams.capture.exceptions import ConnectorFailed
+from streams.capture.problems import Problem, shown
+from streams.stack.running import RunningStack
+from streams.stack.secrets import load_or_create
+from streams.stack.settings import StackSettings
+
+ENVIRONMENTS = ("local", "compose")
+
+
+def register(subparsers: Any) -> None:
+    group = subparsers.add_parser(
+        "connectors", help="validate, deploy and operate the Debezium connectors",
+        description="Connector configs in connect-configs/ (one file per connector, an overlay per "
+                    "environment) against the Kafka Connect REST API.")
+    _global_options(group, None)
+    commands = group.add_subparsers(dest="connectors_command", required=True, metavar="SUBCOMMAND")
+
+    def add(name: str, run: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = commands.add_parser(name, help=help_text, description=help_text)
+        _global_options(parser, argparse.SUPPRESS)
+        parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
+        parser.set_defaults(run=run)
+        return parser
+
+    parser = add("validate", run_validate, "check configs: ours (placeholders, keys, types, secrets), then "
+                 "Kafka Connect's own validation; exits 1 when any is invalid")
+    parser.add_argument("names", nargs="*", metavar="NAME", help="connectors (default: all)")
+    parser.add_argument("--offline", action="store_true", help="skip Kafka Connect's validation")
+
+    parser = add("diff", run_diff, "local config against deployed config, secrets masked")
+    parser.add_argument("names", nargs="*", metavar="NAME", help="connectors (default: all)")
+
+    parser = add("deploy", run_deploy, "validate, then PUT each changed config and wait until the connector "
+                 "and its tasks run; nothing is deployed when any config is invalid")
+    parser.add_argument("names", nargs="*", metavar="NAME", help="connectors (default: all)")
+    parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for RUNNING (180)")
+    parser.add_argument("--no-wait", action="store_true", help="do not wait for RUNNING")
+
+    parser = add("status", run_status, "a table of connectors and tasks, and whether the config is deployed")
+    parser.add_argument("names", nargs="*", metavar="NAME", help="connectors (default: local and deployed)")
+
+    parser = add("restart", run_restart, "restart connectors and their tasks")
+    parser.add_argument("names", nargs="+", metavar="NAME")
+    parser.add_argument("--failed-only", action="store_true", help="only the FAILED connector and tasks")
+
+    for name, verb in (("pause", "pause"), ("resume", "resume"), ("delete", "delete")):
+        parser = add(name, run_lifecycle, f"{verb} connectors")
+        parser.add_argument("names", nargs="+", metavar="NAME")
+        parser.set_defaults(verb=verb)
+
+    parser = add("snapshot", run_snapshot, "incremental snapshot of tables, through the signal table")
+    parser.add_argument("name", metavar="NAME")
+    parser.add_argument("--tables", required=True, type=_table_list, metavar="T1,T2",
+                        help="tables, bare (customers) or qualified (crm.customers)")
+
+    parser = add("offsets", run_offsets, "show a connector's source offsets, or reset them")
+    parser.add_argument("name", metavar="NAME")
+    parser.add_argument("--reset", action="store_true",
+                        help="stop the connector, delete its offsets, resume it (Debezium snapshots again)")
+    parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for each state (180)")
+
+
+def _global_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    parser.add_argument("--connect-url", default=default, metavar="URL",
+                        help="Kafka Connect REST API (default: the stack's, from ISTHMUS_* settings)")
+    parser.add_argument("--env", default=default, choices=ENVIRONMENTS,
+                        help="overlay in connect-configs/overlays (default: local)")
+    parser.add_argument("--configs", default=default, type=Path, metavar="DIR",
+                        help=f"connector configs folder (default: {shown(configs.DEFAULT_ROOT)})")
+
+
+def _table_list(text: str) -> list[str]:
+    tables = [t.strip() for t in text.split(",") if t.strip()]
+    if not tables:
+        raise argparse.ArgumentTypeError("give at least one table, e.g. --tables customers,products")
+    return tables
+
+
+# -- context ------------------------------------------------------------------------------------------
+
+
+class Context:
+    """What a subcommand works with: settings, the config set, a Connect client, output helpers."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.json: bool = bool(getattr(args, "json", False))
+        self.settings = StackSettings.from_env()
+        self.url: str = getattr(args, "connect_url", None) or self.settings.connect_url
+        self.env: str = getattr(args, "env", None) or "local"
+        self.root: Path = getattr(args, "configs", None) or configs.DEFAULT_ROOT
+        self._configs: ConfigSet | None = None
+        self._variables: dict[str, str] | None = None
+        self.client = ConnectClient(self.url)
+
+    @property
+    def configs(self) -> ConfigSet:
+        if self._configs is None:
+            self._configs = configs.load(self.root, env=self.env)
+        return self._configs
+
+    def stack(self) -> RunningStack:
+        return RunningStack(self.settings, load_or_create(self.settings.home))
+
+    def render(self, names: Sequence[str]) -> list[LocalConnector]:
+        if self._variables is None:
+            self._variables = configs.stack_variables(self.settings, self.stack().secrets)
+        return [self.configs.render(name, self._variables) for name in self.configs.select(names)]
+
+    def say(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    def emit(self, document: Any) -> None:
+        print(json.dumps(document, indent=2, sort_keys=False))
+
+    def text(self, line: str = "") -> None:
+        if not self.json:
+            print(line)
+
+
+def _with_context(args: argparse.Namespace, body: Callable[[Context], int]) -> int:
+    context = Context(args)
+    try:
+        return body(context)
+    finally:
+        context.client.close()
+
+
+# -- validate, diff, deploy ---------------------------------------------------------------------------
+
+
+def _check_all(ctx: Context, connectors: list[LocalConnector], *, online: bool) -> dict[str, list[Problem]]:
+    return {c.name: validation.check(c, ctx.client if online else None) for c in connectors}
+
+
+def _print_problems(ctx: Context, results: dict[str, list[Problem]], checked_by: str) -> None:
+    for name, problems in results.items():
+        if not problems:
+            ctx.text(f"{name}: valid ({checked_by})")
+            continue
+        ctx.text(f"{name}: {len(problems)} problem(s)")
+        for problem in problems:
+            ctx.text(f"  {problem}")
+
+
+def _problems_json(results: dict[str, list[Problem]]) -> list[dict[str, Any]]:
+    return [{"name": name, "valid": not problems, "problems": [p.to_json() for p in problems]}
+            for name, problems in results.items()]
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    def body(ctx: Context) -> int:
+        results = _check_all(ctx, ctx.render(args.names), online=not args.offline)
+        if ctx.json:
+            ctx.emit({"env": ctx.env, "connect": None if args.offline else ctx.url,
+                      "connectors": _problems_json(results)})
+        else:
+            _print_problems(ctx, results, "isthmus checks" if args.offline else "isthmus and Kafka Connect")
+        return 1 if any(results.values()) else 0
+
+    return _with_context(args, body)
+
+
+def run_diff(args: argparse.Namespace) -> int:
+    def body(ctx: Context) -> int:
+        diffs = [diff_configs(c.name, c.config, ctx.client.find_config(c.name))
+                 for c in ctx.render(args.names)]
+        if ctx.json:
+            ctx.emit({"env": ctx.env, "connect": ctx.url, "connectors": [d.to_json() for d in diffs]})
+        for diff in diffs:
+            _print_diff(ctx, diff)
+        return 0
+
+    return _with_context(args, body)
+
+
+def _print_diff(ctx: Context, diff: ConfigDiff) -> None:
+    ctx.text(f"{diff.name}: {diff.state}")
+    if diff.deployed:
+        for change in diff.changes:
+            ctx.text(f"  {change}")
+
+
+def run_deploy(args: argparse.Namespace) -> int:
+    def body(ctx: Context) -> int:
+        connectors = ctx.render(args.names)
+        results = _check_all(ctx, connectors, online=True)
+        if any(results.values()):
+            if ctx.json:
+                ctx.emit({"deployed": [], "refused": _problems_json(results)})
+            else:
+                _print_problems(ctx, results, "isthmus and Kafka Connect")
+                ctx.text("nothing deployed: fix the problems above and deploy again")
+            return 1
+        done: list[dict[str, Any]] = []
+        for connector in connectors:
+            try:
+                result = deploy.deploy(ctx.client, connector, say=ctx.say, wait=not args.no_wait,
+                                       timeout=args.timeout)
+            except ConnectorFailed as failed:
+                if ctx.json:
+                    status = ctx.client.status(connector.name).to_json()
+                    ctx.emit({"deployed": done,
+                              "failed": {"name": connector.name, "error": str(failed), "status": status}})
+                else:
+                    print(str(failed), file=sys.stderr)
+                return 1
+            done.append(result.to_json())
+            state = f", {deploy.summary(result.state)}" if result.state else ""
+            ctx.text(f"{connector.name}: {result.outcome}{state}")
+        if ctx.json:
+            ctx.emit({"deployed": done})
+        return 0
+
+    return _with_context(args, body)
+
+
+# -- status and lifecycle -----------------------------------------------------------------------------
+
+
+def run_status(args: argparse.Namespace) -> int:
+    def body(ctx: Context) -> int:
+        deployed = set(ctx.client.connectors())
+        wanted = [n for n in args.names if n in ctx.configs.files] if args.names else ctx.configs.names
+        local = {c.name: c for c in ctx.render(wanted)} if wanted else {}
+        names = list(dict.fromkeys(args.names)) or sorted(deployed | set(local))
+        rows: list[tuple[str, ConnectorState | None, str]] = []
+        for name in names:
+            state = ctx.client.status(name) if name in deployed else None
+            config = "not local"
+            if name in local:
+                found = ctx.client.find_config(name) if state else None
+                config = diff_configs(name, local[name].config, found).state
+            rows.append((name, state, config))
+        if ctx.json:
+            ctx.emit({"connect": ctx.url, "connectors": [
+                {"name": name, "config": config, "status": state.to_json() if state else None}
+                for name, state, config in rows]})
+            return 0
+        table = [("CONNECTOR", "STATE", "TASKS", "WORKER", "CONFIG")]
+        for name, state, config in rows:
+            if state is None:
+                table.append((name, "not deployed", "-", "-", config))
+            else:
+                tasks = " ".join(f"{t.id}:{t.state}" for t in state.tasks) or "none"
+                table.append((name, state.state, tasks, state.worker_id, config))
+        widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+        for line in table:
+            ctx.text("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+        for _, state, _ in rows:
+            if state is not None and state.failures:
+                ctx.text()
+                ctx.text(deploy.failure_message(state))
+        return 0
+
+    return _with_context(args, body)
+
+
+def run_restart(args: argparse.Namespace) -> int:
+    def body(ctx: Context) -> int:
+        states = []
+        for name in args.names:
+            ctx.client.restart(name, only_failed=args.failed_only)
+            states.append(ctx.client.status(name))
+            scope = "failed only" if args.failed_only else "connector and tasks"
+            ctx.text(f"{name}: restart requested ({scope}); {deploy.summary(states[-1])}")
+        if ctx.json:
+            ctx.emit({"restarted": [s.to_json() for s in states], "only_failed": args.failed_only})
+        return 0
+
+    return _with_context(args, body)
+
+
+def run_lifecycle(args: argparse.Namespace) -> int:
+    def body(ctx: Context) -> int:
+        actions = {"pause": ctx.client.pause, "resume": ctx.client.resume, "delete": ctx.client.delete}
+        action = actions[args.verb]
+        for name in args.names:
+            action(name)
+            note = ""
+            if args.verb == "delete":
+                note = ("; its offsets, topics and any replication slot stay (deploy it again to continue "
+                        "where it stopped)")
+            ctx.text(f"{name}: {args.verb} requested{note}")
+        if ctx.json:
+            ctx.emit({args.verb: list(args.names)})
+        return 0
+
+    return _with_context(args, body)
+
+
+# -- snapshot and offsets -----------------------------------------------------------------------------
+
+
+def run_snapshot(args: argparse.Namespace) -> int:
+    def body(ctx: Context) -> int:
+        config = ctx.client.get_config(args.name)
+        state = ctx.client.status(args.name)
+        request = signals.request_incremental_snapshot(ctx.stack(), args.name, config, args.tables)
+        prefix = config.get("topic.prefix", "<prefix>")
+        if ctx.json:
+            ctx.emit({**request.to_json(), "status": state.to_json(),
+                      "topics": [f"{prefix}.{t}" for t in request.data_collections]})
+            return 0
+        topics = ", ".join(f"{prefix}.{t}" for t in request.data_collections)
+        ctx.text(f"{args.name}: incremental snapshot requested (signal {request.id} in "
+                 f"{request.signal_table}) for {', '.join(request.data_collections)}")
+        ctx.text(f"read events (op r) arrive on {topics}")
+        if not state.running:
+            ctx.text(f"note: {args.name} is not running ({deploy.summary(state)}); "
+                     "it reads the signal once it runs")
+        return 0
+
+    return _with_context(args, body)
+
+
+def run_offsets(args: argparse.Namespace) -> int:
+    def body(ctx: Context) -> int:
+        message = None
+        if args.reset:
+            ctx.client.status(args.name)
+            message = deploy.reset_offsets(ctx.client, args.name, say=ctx.say, timeout=args.timeout)
+        offsets = ctx.client.offsets(args.name)
+        if ctx.json:
+            ctx.emit({"name": args.name, "reset": bool(args.reset), "message": message, "offsets": offsets})
+            return 0
+        if args.reset:
+            ctx.text(f"{args.name}: offsets reset and the connector resumed; it starts over with a snapshot")
+        if not offsets:
+            ctx.text(f"{args.name}: no offsets stored yet")
+        for entry in offsets:
+            ctx.text(f"{json.dumps(entry.get('partition'), sort_keys=True)} -> "
+                     f"{json.dumps(entry.get('offset'), sort_keys=True)}")
+        return 0
+
+    return _with_context(args, body)
