@@ -1,0 +1,45 @@
+"""Reading Connect's status documents, and the command line's shape."""
+
+from __future__ import annotations
+
+from streams.capture.client import ConnectorState
+from streams.capture.deploy import failure_message, summary
+from streams.cli.main import build_parser
+
+
+def state(connector: str, *tasks: str) -> ConnectorState:
+    return ConnectorState.from_json({
+        "name": "crm-source", "type": "source",
+        "connector": {"state": connector, "worker_id": "w:1"},
+        "tasks": [{"id": i, "state": s, "worker_id": "w:1", "trace": "boom\n at X" if s == "FAILED" else None}
+                  for i, s in reversed(list(enumerate(tasks)))],
+    })
+
+
+def test_running_needs_the_connector_and_every_task_and_at_least_one_task() -> None:
+    assert state("RUNNING", "RUNNING", "RUNNING").running
+    assert not state("RUNNING").running
+    assert not state("RUNNING", "RUNNING", "UNASSIGNED").running
+    assert not state("PAUSED", "PAUSED").running
+
+
+def test_failures_carry_the_task_trace() -> None:
+    failed = state("RUNNING", "RUNNING", "FAILED")
+    assert failed.failures == [("task 1", "boom\n at X")]
+    message = failure_message(failed)
+    assert "crm-source: task 1 is FAILED:\nboom\n at X" in message
+    assert "isthmus connectors restart crm-source --failed-only" in message
+    assert summary(failed) == "connector RUNNING, tasks: 0 RUNNING, 1 FAILED"
+
+
+def test_global_options_go_before_or_after_the_subcommand() -> None:
+    parser = build_parser()
+    before = parser.parse_args(["connectors", "--env", "compose", "--connect-url", "http://h:1", "status"])
+    after = parser.parse_args(["connectors", "status", "--env", "compose", "--connect-url", "http://h:1"])
+    for args in (before, after):
+        assert (args.env, args.connect_url, args.json) == ("compose", "http://h:1", False)
+    plain = parser.parse_args(["connectors", "snapshot", "crm-source", "--tables", "customers, products",
+                               "--json"])
+    assert (plain.env, plain.tables, plain.json) == (None, ["customers", "products"], True)
+    restart = parser.parse_args(["connectors", "restart", "erp-source", "--failed-only"])
+    assert restart.failed_only and restart.names == ["erp-source"]
