@@ -1,0 +1,1 @@
+"""The reference CRM: customers, contacts, addresses, products and sales orders over PostgreSQL."""
