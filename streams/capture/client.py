@@ -6,6 +6,7 @@ for ``conflict_retry_for`` seconds before :class:`ConnectConflict` is raised.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,8 @@ RUNNING = "RUNNING"
 FAILED = "FAILED"
 PAUSED = "PAUSED"
 STOPPED = "STOPPED"
+
+_INVALID = re.compile(r"configuration is invalid|ConfigValueInfo|ConfigInfo")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -163,7 +166,8 @@ class ConnectClient:
     def put_config(self, name: str, config: dict[str, str]) -> bool:
         """Create or update a connector; ``True`` when it was created."""
         answer = self._request("PUT", f"/connectors/{_seg(name)}/config", json=config,
-                               timeout=self._validate_timeout)
+                               timeout=self._validate_timeout,
+                               invalid=f"`isthmus connectors validate {name}` names the keys at fault")
         return answer.status_code == 201
 
     def status(self, name: str) -> ConnectorState:
@@ -208,7 +212,9 @@ class ConnectClient:
                 "`isthmus connectors status` lists the deployed ones, `isthmus connectors deploy` creates it")
 
     def _request(self, method: str, path: str, *, json: Any = None, params: dict[str, str] | None = None,
-                 timeout: float | None = None, missing: str | None = None) -> httpx.Response:
+                 timeout: float | None = None, missing: str | None = None,
+                 invalid: str | None = None) -> httpx.Response:
+        """One request; ``missing`` is the message for a 404, ``invalid`` the fix for a refused config."""
         deadline = time.monotonic() + self._conflict_retry_for
         pause = 0.25
         while True:
@@ -237,8 +243,11 @@ class ConnectClient:
             raise ConnectConflict(f"Kafka Connect at {self.url} is rebalancing or applying another change "
                                   f"and still was after {self._conflict_retry_for:.0f}s "
                                   f"({where}: {message}); retry in a moment")
-        if answer.status_code == 400 or (answer.status_code == 500 and "configuration is invalid" in message):
-            raise ConnectConfigRejected(f"Kafka Connect refused {where}: {message}")
+        if answer.status_code == 400 or (invalid and answer.status_code == 500 and _INVALID.search(message)):
+            # Connect 4.3 answers some invalid configs on PUT with a NullPointerException from its
+            # validation code instead of the list of errors; that is still a refused config.
+            raise ConnectConfigRejected(f"Kafka Connect refused {where}: {message}; fix: "
+                                        f"{invalid or 'correct the request'}")
         raise ConnectError(f"Kafka Connect answered {answer.status_code} to {where}: {message}")
 
 

@@ -94,12 +94,50 @@ def failure_message(state: ConnectorState) -> str:
     return "\n".join([*parts, fix])
 
 
+def _all_in(state: str) -> Callable[[ConnectorState], bool]:
+    def done(s: ConnectorState) -> bool:
+        return s.state == state and all(t.state == state for t in s.tasks)
+    return done
+
+
+def pause(client: ConnectClient, name: str, *, say: Say, timeout: float = 60.0) -> ConnectorState:
+    client.pause(name)
+    return wait_until(client, name, "paused", _all_in(PAUSED), say=say, timeout=timeout)
+
+
+def resume(client: ConnectClient, name: str, *, say: Say, timeout: float = 60.0) -> ConnectorState:
+    client.resume(name)
+    return wait_until(client, name, "running", lambda s: s.running, say=say, timeout=timeout)
+
+
+def restart(client: ConnectClient, name: str, *, only_failed: bool, say: Say,
+            timeout: float = 60.0) -> ConnectorState:
+    client.restart(name, only_failed=only_failed)
+    return wait_until(client, name, "running", lambda s: s.running, say=say, timeout=timeout)
+
+
+def delete(client: ConnectClient, name: str, *, say: Say, timeout: float = 60.0) -> None:
+    """Delete the connector and wait until Connect no longer reports it."""
+    client.delete(name)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            state = client.status(name)
+        except ConnectorNotFound:
+            say(f"{name}: deleted")
+            return
+        if time.monotonic() >= deadline:
+            raise ConnectorNotReady(f"{name} was still reported after {timeout:.0f}s ({summary(state)}); "
+                                    "see the Kafka Connect log")
+        time.sleep(POLL_SECONDS)
+
+
 def reset_offsets(client: ConnectClient, name: str, *, say: Say, timeout: float = 180.0) -> str:
     """Stop the connector, delete its source offsets, resume it: it starts over (Debezium snapshots again)."""
     client.stop(name)
     say(f"{name}: stopping")
-    wait_until(client, name, "stopped", lambda s: s.state == STOPPED, say=say, timeout=timeout,
-               fail_on_failed=False)
+    wait_until(client, name, "stopped", lambda s: s.state == STOPPED and not s.tasks, say=say,
+               timeout=timeout, fail_on_failed=False)
     message = client.delete_offsets(name)
     say(f"{name}: {message or 'offsets deleted'}")
     client.resume(name)

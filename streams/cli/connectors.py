@@ -59,13 +59,15 @@ def register(subparsers: Any) -> None:
     parser = add("status", run_status, "a table of connectors and tasks, and whether the config is deployed")
     parser.add_argument("names", nargs="*", metavar="NAME", help="connectors (default: local and deployed)")
 
-    parser = add("restart", run_restart, "restart connectors and their tasks")
+    parser = add("restart", run_restart, "restart connectors and their tasks, and wait until they run")
     parser.add_argument("names", nargs="+", metavar="NAME")
     parser.add_argument("--failed-only", action="store_true", help="only the FAILED connector and tasks")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (60)")
 
-    for name, verb in (("pause", "pause"), ("resume", "resume"), ("delete", "delete")):
-        parser = add(name, run_lifecycle, f"{verb} connectors")
+    for verb, until in (("pause", "PAUSED"), ("resume", "RUNNING"), ("delete", "gone")):
+        parser = add(verb, run_lifecycle, f"{verb} connectors and wait until they are {until}")
         parser.add_argument("names", nargs="+", metavar="NAME")
+        parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (60)")
         parser.set_defaults(verb=verb)
 
     parser = add("snapshot", run_snapshot, "incremental snapshot of tables, through the signal table")
@@ -218,13 +220,7 @@ def run_deploy(args: argparse.Namespace) -> int:
                 result = deploy.deploy(ctx.client, connector, say=ctx.say, wait=not args.no_wait,
                                        timeout=args.timeout)
             except ConnectorFailed as failed:
-                if ctx.json:
-                    status = ctx.client.status(connector.name).to_json()
-                    ctx.emit({"deployed": done,
-                              "failed": {"name": connector.name, "error": str(failed), "status": status}})
-                else:
-                    print(str(failed), file=sys.stderr)
-                return 1
+                return _report_failure(ctx, connector.name, failed, {"deployed": done})
             done.append(result.to_json())
             state = f", {deploy.summary(result.state)}" if result.state else ""
             ctx.text(f"{connector.name}: {result.outcome}{state}")
@@ -278,12 +274,15 @@ def run_status(args: argparse.Namespace) -> int:
 
 def run_restart(args: argparse.Namespace) -> int:
     def body(ctx: Context) -> int:
-        states = []
+        states: list[ConnectorState] = []
+        scope = "failed only" if args.failed_only else "connector and tasks"
         for name in args.names:
-            ctx.client.restart(name, only_failed=args.failed_only)
-            states.append(ctx.client.status(name))
-            scope = "failed only" if args.failed_only else "connector and tasks"
-            ctx.text(f"{name}: restart requested ({scope}); {deploy.summary(states[-1])}")
+            try:
+                states.append(deploy.restart(ctx.client, name, only_failed=args.failed_only, say=ctx.say,
+                                             timeout=args.timeout))
+            except ConnectorFailed as failed:
+                return _report_failure(ctx, name, failed, {"restarted": [s.to_json() for s in states]})
+            ctx.text(f"{name}: restarted ({scope}); {deploy.summary(states[-1])}")
         if ctx.json:
             ctx.emit({"restarted": [s.to_json() for s in states], "only_failed": args.failed_only})
         return 0
@@ -293,20 +292,34 @@ def run_restart(args: argparse.Namespace) -> int:
 
 def run_lifecycle(args: argparse.Namespace) -> int:
     def body(ctx: Context) -> int:
-        actions = {"pause": ctx.client.pause, "resume": ctx.client.resume, "delete": ctx.client.delete}
-        action = actions[args.verb]
+        done: list[str] = []
         for name in args.names:
-            action(name)
-            note = ""
             if args.verb == "delete":
-                note = ("; its offsets, topics and any replication slot stay (deploy it again to continue "
-                        "where it stopped)")
-            ctx.text(f"{name}: {args.verb} requested{note}")
+                deploy.delete(ctx.client, name, say=ctx.say, timeout=args.timeout)
+                ctx.text(f"{name}: deleted; its offsets, topics and any replication slot stay (deploy it "
+                         "again to continue where it stopped)")
+            else:
+                act = deploy.pause if args.verb == "pause" else deploy.resume
+                try:
+                    state = act(ctx.client, name, say=ctx.say, timeout=args.timeout)
+                except ConnectorFailed as failed:
+                    return _report_failure(ctx, name, failed, {args.verb: done})
+                ctx.text(f"{name}: {deploy.summary(state)}")
+            done.append(name)
         if ctx.json:
-            ctx.emit({args.verb: list(args.names)})
+            ctx.emit({args.verb: done})
         return 0
 
     return _with_context(args, body)
+
+
+def _report_failure(ctx: Context, name: str, failed: ConnectorFailed, document: dict[str, Any]) -> int:
+    if ctx.json:
+        ctx.emit({**document, "failed": {"name": name, "error": str(failed),
+                                         "status": ctx.client.status(name).to_json()}})
+    else:
+        print(str(failed), file=sys.stderr)
+    return 1
 
 
 # -- snapshot and offsets -----------------------------------------------------------------------------

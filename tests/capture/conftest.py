@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from streams.capture import configs
+from streams.capture.client import ConnectClient
+from streams.cli.main import main
+from streams.stack.running import RunningStack
 from streams.stack.secrets import Secret, StackSecrets
 from streams.stack.settings import StackSettings
 
@@ -29,3 +37,26 @@ def unit_secrets(tmp_path: Path) -> StackSecrets:
 @pytest.fixture
 def variables(unit_secrets: StackSecrets) -> dict[str, str]:
     return configs.stack_variables(StackSettings(), unit_secrets)
+
+
+def run_cli(*argv: str) -> tuple[int, Any]:
+    """Run `isthmus ARGV --json` in-process; the exit code and the parsed JSON document (or None)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main([*argv, "--json"])
+    text = out.getvalue().strip()
+    return code, json.loads(text) if text else None
+
+
+@pytest.fixture(scope="session")
+def connect(stack: RunningStack) -> Iterator[ConnectClient]:
+    with ConnectClient(stack.settings.connect_url) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def deployed(stack: RunningStack) -> dict[str, Any]:
+    """crm-source and erp-source deployed from connect-configs/ through the CLI, and RUNNING."""
+    code, document = run_cli("connectors", "deploy")
+    assert code == 0, document
+    return {d["name"]: d for d in document["deployed"]}

@@ -1,0 +1,119 @@
+"""An insert, an update and a delete on each side arrive as Debezium change events on the right topics."""
+
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal
+from typing import Any
+
+from streams.stack.running import RunningStack
+
+from .events import Event, decimal_of, end_positions, read_events
+
+
+def for_key(events: list[Event], field: str, value: Any) -> list[Event]:
+    return [e for e in events if isinstance(e.key, dict) and e.key.get(field) == value]
+
+
+def has_full_cycle(field: str, value: Any) -> Any:
+    """Predicate: c, u, d and the tombstone of one row have all arrived."""
+    def done(events: list[Event]) -> bool:
+        mine = for_key(events, field, value)
+        return [e.op for e in mine][:3] == ["c", "u", "d"] and len(mine) >= 4
+    return done
+
+
+def has_begin(transaction_id: str) -> Any:
+    def done(events: list[Event]) -> bool:
+        return any(e.value and e.value.get("id") == transaction_id and e.value.get("status") == "BEGIN"
+                   for e in events)
+    return done
+
+
+def test_crm_insert_update_delete(deployed: dict[str, Any], stack: RunningStack) -> None:
+    bootstrap = stack.settings.bootstrap_servers
+    topic = "crm.crm.customers"
+    since = end_positions(bootstrap, topic)
+    since_tx = end_positions(bootstrap, "crm.transaction")
+    number = f"C-9{secrets.randbelow(10**8):08d}"
+
+    with stack.connect_crm() as conn:
+        row = conn.execute("INSERT INTO crm.customers (customer_number, name, credit_limit) "
+                           "VALUES (%s, %s, %s) RETURNING id",
+                           (number, "Capture Test", Decimal("1234.50"))).fetchone()
+        assert row is not None
+        customer_id = row[0]
+        conn.commit()
+        conn.execute("UPDATE crm.customers SET name = %s, version = version + 1 WHERE id = %s",
+                     ("Capture Test Renamed", customer_id))
+        conn.commit()
+        conn.execute("DELETE FROM crm.customers WHERE id = %s", (customer_id,))
+        conn.commit()
+
+    events = for_key(read_events(bootstrap, topic, since, has_full_cycle("id", customer_id)),
+                     "id", customer_id)
+
+    assert [e.op for e in events] == ["c", "u", "d", None]
+    created, updated, deleted, tombstone = events
+    assert created.value["before"] is None
+    assert created.value["after"]["customer_number"] == number
+    assert decimal_of(created.value["after"]["credit_limit"], 2) == Decimal("1234.50")
+    assert updated.value["before"]["name"] == "Capture Test"  # REPLICA IDENTITY FULL: the whole before-image
+    assert updated.value["after"]["name"] == "Capture Test Renamed"
+    assert deleted.value["before"]["customer_number"] == number and deleted.value["after"] is None
+    assert tombstone.value is None and tombstone.key == {"id": customer_id}
+    sources = [e.value["source"] for e in (created, updated, deleted)]
+    assert all((s["connector"], s["db"], s["schema"], s["table"]) == ("postgresql", "crm", "crm", "customers")
+               for s in sources)
+    lsns = [s["lsn"] for s in sources]
+    assert all(isinstance(lsn, int) for lsn in lsns) and lsns == sorted(lsns) and len(set(lsns)) == 3
+
+    transaction_id = created.value["transaction"]["id"]
+    begin = has_begin(transaction_id)
+    assert begin(read_events(bootstrap, "crm.transaction", since_tx, begin))
+
+
+def test_erp_insert_update_delete(deployed: dict[str, Any], stack: RunningStack) -> None:
+    bootstrap = stack.settings.bootstrap_servers
+    topic = "erp.erp.accounts"
+    since = end_positions(bootstrap, topic)
+    since_tx = end_positions(bootstrap, "erp.transaction")
+    code = f"T{secrets.randbelow(10**9):09d}"
+
+    conn = stack.connect_erp()
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("INSERT INTO accounts (account_code, name, credit_limit) VALUES (%s, %s, %s)",
+                           (code, "Capture Test", Decimal("5000.00")))
+            account_id = cursor.lastrowid
+            conn.commit()
+            cursor.execute("UPDATE accounts SET credit_limit = %s, version = version + 1 "
+                           "WHERE account_id = %s", (Decimal("7500.25"), account_id))
+            conn.commit()
+            cursor.execute("DELETE FROM accounts WHERE account_id = %s", (account_id,))
+            conn.commit()
+    finally:
+        conn.close()
+
+    events = for_key(read_events(bootstrap, topic, since, has_full_cycle("account_id", account_id)),
+                     "account_id", account_id)
+
+    assert [e.op for e in events] == ["c", "u", "d", None]
+    created, updated, deleted, tombstone = events
+    assert created.value["before"] is None and created.value["after"]["account_code"] == code
+    assert decimal_of(updated.value["before"]["credit_limit"], 2) == Decimal("5000.00")
+    assert decimal_of(updated.value["after"]["credit_limit"], 2) == Decimal("7500.25")
+    assert deleted.value["before"]["account_code"] == code and deleted.value["after"] is None
+    assert tombstone.value is None and tombstone.key == {"account_id": account_id}
+    sources = [e.value["source"] for e in (created, updated, deleted)]
+    assert all((s["connector"], s["db"], s["table"]) == ("mariadb", "erp", "accounts") for s in sources)
+    positions = [(s["file"], s["pos"]) for s in sources]
+    assert all(isinstance(file, str) and file and isinstance(pos, int) and pos > 0 for file, pos in positions)
+    assert positions == sorted(positions) and len(set(positions)) == 3
+    gtids = [s["gtid"] for s in sources]
+    assert all(g and g.count("-") == 2 for g in gtids) and len(set(gtids)) == 3
+
+    transaction_id = created.value["transaction"]["id"]
+    assert transaction_id == gtids[0]
+    begin = has_begin(transaction_id)
+    assert begin(read_events(bootstrap, "erp.transaction", since_tx, begin))

@@ -1,0 +1,133 @@
+"""pause, resume, restart, offsets (show and reset) and delete, on a connector of the test's own.
+
+The connector is crm-source with its own name, topic prefix, slot and publication, capturing
+crm.products only, so the shared crm-source and erp-source are never disturbed.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kafka.admin import KafkaAdminClient
+
+from streams.capture.client import ConnectClient
+from streams.capture.exceptions import ConnectorNotFound
+from streams.stack.running import RunningStack
+
+from .conftest import run_cli
+from .events import Event, end_positions, read_events
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scratch:
+    name: str
+    prefix: str
+    slot: str
+    sku: str
+    root: Path
+
+    @property
+    def topic(self) -> str:
+        return f"{self.prefix}.crm.products"
+
+
+@pytest.fixture
+def scratch(stack: RunningStack, connect: ConnectClient, config_root: Path) -> Iterator[Scratch]:
+    token = secrets.token_hex(4)
+    made = Scratch(name=f"isthmus-test-{token}", prefix=f"itest{token}", slot=f"itest_{token}",
+                   sku=f"LIFE-{token}", root=config_root)
+    document = yaml.safe_load((config_root / "connectors" / "crm-source.yaml").read_text(encoding="utf-8"))
+    document["name"] = made.name
+    document["config"].update({
+        "topic.prefix": made.prefix, "slot.name": made.slot, "publication.name": made.slot,
+        "table.include.list": ["crm.products", "crm.debezium_signal"], "slot.drop.on.stop": True,
+    })
+    (config_root / "connectors" / f"{made.name}.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
+    with stack.connect_crm() as conn:
+        conn.execute("INSERT INTO crm.products (sku, name, list_price) VALUES (%s, %s, %s)",
+                     (made.sku, "Lifecycle test", Decimal("2.00")))
+    yield made
+    if connect.find_config(made.name) is not None:
+        connect.delete(made.name)
+    with stack.connect_crm() as conn:
+        conn.execute("DELETE FROM crm.products WHERE sku = %s", (made.sku,))
+        conn.execute(f'DROP PUBLICATION IF EXISTS "{made.slot}"')
+    _drop_slot_when_released(stack, made.slot)
+    admin = KafkaAdminClient(bootstrap_servers=stack.settings.bootstrap_servers)
+    try:
+        doomed = [t for t in admin.list_topics() if made.prefix in t]
+        if doomed:
+            admin.delete_topics(doomed)
+    finally:
+        admin.close()
+
+
+def _drop_slot_when_released(stack: RunningStack, slot: str) -> None:
+    """slot.drop.on.stop drops it when the task stops; if the task was killed instead, drop it here."""
+    with stack.connect_crm(autocommit=True) as conn:
+        for _ in range(60):
+            row = conn.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s",
+                               (slot,)).fetchone()
+            if row is None:
+                return
+            if not row[0]:
+                conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+                return
+            conn.execute("SELECT pg_sleep(0.5)")
+
+
+def snapshot_reads(sku: str) -> Callable[[list[Event]], bool]:
+    def done(events: list[Event]) -> bool:
+        return any(e.op == "r" and e.key == {"sku": sku} for e in events)
+    return done
+
+
+def test_lifecycle_and_offsets_reset(scratch: Scratch, connect: ConnectClient, stack: RunningStack) -> None:
+    bootstrap = stack.settings.bootstrap_servers
+    configs = ("--configs", str(scratch.root))
+
+    code, document = run_cli("connectors", "deploy", scratch.name, *configs)
+    assert code == 0, document
+    assert [(d["name"], d["outcome"]) for d in document["deployed"]] == [(scratch.name, "created")]
+    first = read_events(bootstrap, scratch.topic, {}, snapshot_reads(scratch.sku))
+    assert snapshot_reads(scratch.sku)(first)
+
+    offsets: list[dict[str, Any]] = []
+    for _ in range(60):
+        code, shown = run_cli("connectors", "offsets", scratch.name)
+        offsets = shown["offsets"]
+        if any("lsn" in (entry.get("offset") or {}) for entry in offsets):
+            break
+        time.sleep(0.5)
+    assert code == 0
+    assert [entry["partition"] for entry in offsets] == [{"server": scratch.prefix}]
+
+    code, paused = run_cli("connectors", "pause", scratch.name)
+    assert (code, paused) == (0, {"pause": [scratch.name]})
+    state = connect.status(scratch.name)
+    assert [state.state, *(t.state for t in state.tasks)] == ["PAUSED", "PAUSED"]
+    code, _ = run_cli("connectors", "resume", scratch.name)
+    assert code == 0 and connect.status(scratch.name).running
+    code, restarted = run_cli("connectors", "restart", scratch.name)
+    assert code == 0 and restarted["only_failed"] is False
+    assert [s["state"] for s in restarted["restarted"]] == ["RUNNING"]
+
+    since = end_positions(bootstrap, scratch.topic)
+    code, reset = run_cli("connectors", "offsets", scratch.name, "--reset")
+    assert code == 0 and reset["reset"] is True
+    again = read_events(bootstrap, scratch.topic, since, snapshot_reads(scratch.sku))
+    assert snapshot_reads(scratch.sku)(again), "no new snapshot after the offsets were reset"
+    assert connect.status(scratch.name).running
+
+    code, deleted = run_cli("connectors", "delete", scratch.name)
+    assert code == 0 and deleted == {"delete": [scratch.name]}
+    with pytest.raises(ConnectorNotFound, match=scratch.name):
+        connect.status(scratch.name)
