@@ -18,6 +18,8 @@ from streams.capture.exceptions import ConnectorFailed, ConnectorNotFound, Conne
 
 Say = Callable[[str], None]
 POLL_SECONDS = 0.5
+#: How long Connect may keep reporting a connector's previous states after a restart or an update.
+SETTLE_SECONDS = 3.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,25 +49,33 @@ def deploy(client: ConnectClient, connector: LocalConnector, *, say: Say, wait: 
     if deployed is not None:
         before = client.status(name)
         held = before.state if before.state in (PAUSED, STOPPED) else None
+    settle = 0.0
     if diff.unchanged:
         outcome = "unchanged"
         say(f"{name}: config unchanged, nothing to deploy")
     else:
         outcome = "created" if client.put_config(name, connector.config) else "updated"
+        settle = SETTLE_SECONDS if outcome == "updated" else 0.0
         say(f"{name}: config {outcome} ({len(diff.changes)} key(s) differed)")
     if held:
         say(f"{name}: the connector is {held}; it stays so until `isthmus connectors resume {name}`")
         return DeployResult(name=name, outcome=outcome, diff=diff, state=client.status(name))
     if not wait:
         return DeployResult(name=name, outcome=outcome, diff=diff, state=None)
-    state = wait_until(client, name, "running", lambda s: s.running, say=say, timeout=timeout)
+    state = wait_until(client, name, "running", lambda s: s.running, say=say, timeout=timeout, settle=settle)
     return DeployResult(name=name, outcome=outcome, diff=diff, state=state)
 
 
 def wait_until(client: ConnectClient, name: str, wanted: str, done: Callable[[ConnectorState], bool], *,
-               say: Say, timeout: float, fail_on_failed: bool = True) -> ConnectorState:
-    """Poll the connector's status until ``done`` holds; a FAILED connector or task ends the wait."""
-    deadline = time.monotonic() + timeout
+               say: Say, timeout: float, fail_on_failed: bool = True, settle: float = 0.0) -> ConnectorState:
+    """Poll the connector's status until ``done`` holds; a FAILED connector or task ends the wait.
+
+    Right after a restart or a config update Connect still reports the states from before it for a
+    moment; ``settle`` seconds of polling pass before any state counts, so an old RUNNING or FAILED
+    is not taken for the outcome.
+    """
+    began = time.monotonic()
+    deadline = began + max(timeout, settle)
     last = ""
     while True:
         try:
@@ -76,9 +86,10 @@ def wait_until(client: ConnectClient, name: str, wanted: str, done: Callable[[Co
         if line != last:
             say(f"{name}: {line}")
             last = line
-        if state is not None and done(state):
+        settled = time.monotonic() - began >= settle
+        if settled and state is not None and done(state):
             return state
-        if state is not None and fail_on_failed and state.failures:
+        if settled and state is not None and fail_on_failed and state.failures:
             raise ConnectorFailed(failure_message(state))
         if time.monotonic() >= deadline:
             raise ConnectorNotReady(f"{name} was not {wanted} after {timeout:.0f}s (last: {line}); see "
@@ -113,7 +124,8 @@ def resume(client: ConnectClient, name: str, *, say: Say, timeout: float = 60.0)
 def restart(client: ConnectClient, name: str, *, only_failed: bool, say: Say,
             timeout: float = 60.0) -> ConnectorState:
     client.restart(name, only_failed=only_failed)
-    return wait_until(client, name, "running", lambda s: s.running, say=say, timeout=timeout)
+    return wait_until(client, name, "running", lambda s: s.running, say=say, timeout=timeout,
+                      settle=SETTLE_SECONDS)
 
 
 def delete(client: ConnectClient, name: str, *, say: Say, timeout: float = 60.0) -> None:

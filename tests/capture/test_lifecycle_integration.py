@@ -1,4 +1,5 @@
-"""pause, resume, restart, offsets (show and reset) and delete, on a connector of the test's own.
+"""deploy failures, pause, resume, restart, offsets (show and reset) and delete, on a connector of the
+test's own.
 
 The connector is crm-source with its own name, topic prefix, slot and publication, capturing
 crm.products only, so the shared crm-source and erp-source are never disturbed.
@@ -20,6 +21,7 @@ from kafka.admin import KafkaAdminClient
 
 from streams.capture.client import ConnectClient
 from streams.capture.exceptions import ConnectorNotFound
+from streams.cli.main import main
 from streams.stack.running import RunningStack
 
 from .conftest import run_cli
@@ -38,6 +40,12 @@ class Scratch:
     def topic(self) -> str:
         return f"{self.prefix}.crm.products"
 
+    def set_options(self, options: dict[str, Any]) -> None:
+        path = self.root / "connectors" / f"{self.name}.yaml"
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document["config"].update(options)
+        path.write_text(yaml.safe_dump(document), encoding="utf-8")
+
 
 @pytest.fixture
 def scratch(stack: RunningStack, connect: ConnectClient, config_root: Path) -> Iterator[Scratch]:
@@ -45,12 +53,12 @@ def scratch(stack: RunningStack, connect: ConnectClient, config_root: Path) -> I
     made = Scratch(name=f"isthmus-test-{token}", prefix=f"itest{token}", slot=f"itest_{token}",
                    sku=f"LIFE-{token}", root=config_root)
     document = yaml.safe_load((config_root / "connectors" / "crm-source.yaml").read_text(encoding="utf-8"))
-    document["name"] = made.name
-    document["config"].update({
+    (config_root / "connectors" / f"{made.name}.yaml").write_text(
+        yaml.safe_dump({**document, "name": made.name}), encoding="utf-8")
+    made.set_options({
         "topic.prefix": made.prefix, "slot.name": made.slot, "publication.name": made.slot,
-        "table.include.list": ["crm.products", "crm.debezium_signal"], "slot.drop.on.stop": True,
+        "table.include.list": ["crm.products", "crm.debezium_signal"],
     })
-    (config_root / "connectors" / f"{made.name}.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
     with stack.connect_crm() as conn:
         conn.execute("INSERT INTO crm.products (sku, name, list_price) VALUES (%s, %s, %s)",
                      (made.sku, "Lifecycle test", Decimal("2.00")))
@@ -71,7 +79,7 @@ def scratch(stack: RunningStack, connect: ConnectClient, config_root: Path) -> I
 
 
 def _drop_slot_when_released(stack: RunningStack, slot: str) -> None:
-    """slot.drop.on.stop drops it when the task stops; if the task was killed instead, drop it here."""
+    """Drop the test's replication slot once the deleted connector's task has let go of it."""
     with stack.connect_crm(autocommit=True) as conn:
         for _ in range(60):
             row = conn.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s",
@@ -99,6 +107,15 @@ def test_lifecycle_and_offsets_reset(scratch: Scratch, connect: ConnectClient, s
     assert [(d["name"], d["outcome"]) for d in document["deployed"]] == [(scratch.name, "created")]
     first = read_events(bootstrap, scratch.topic, {}, snapshot_reads(scratch.sku))
     assert snapshot_reads(scratch.sku)(first)
+
+    scratch.set_options({"heartbeat.interval.ms": 5000})
+    code, diff = run_cli("connectors", "diff", scratch.name, *configs)
+    assert diff["connectors"] == [{"name": scratch.name, "state": "changed", "changes": [
+        {"key": "heartbeat.interval.ms", "kind": "change", "local": "5000", "deployed": "10000"}]}]
+    code, document = run_cli("connectors", "deploy", scratch.name, *configs)
+    assert code == 0 and [d["outcome"] for d in document["deployed"]] == ["updated"]
+    assert connect.get_config(scratch.name)["heartbeat.interval.ms"] == "5000"
+    assert connect.status(scratch.name).running
 
     offsets: list[dict[str, Any]] = []
     for _ in range(60):
@@ -131,3 +148,29 @@ def test_lifecycle_and_offsets_reset(scratch: Scratch, connect: ConnectClient, s
     assert code == 0 and deleted == {"delete": [scratch.name]}
     with pytest.raises(ConnectorNotFound, match=scratch.name):
         connect.status(scratch.name)
+
+
+def test_a_task_that_fails_fails_the_deploy_and_shows_its_trace(
+        scratch: Scratch, connect: ConnectClient, capsys: pytest.CaptureFixture[str]) -> None:
+    # Valid to Connect's validation, but the task cannot start: the publication does not exist.
+    scratch.set_options({"publication.autocreate.mode": "disabled",
+                         "publication.name": f"{scratch.slot}_absent"})
+    configs = ("--configs", str(scratch.root))
+
+    code, document = run_cli("connectors", "deploy", scratch.name, *configs)
+
+    assert code == 1
+    failed = document["failed"]
+    assert failed["name"] == scratch.name
+    assert "task 0 is FAILED" in failed["error"] and "Publication autocreation is disabled" in failed["error"]
+    assert [t["state"] for t in failed["status"]["tasks"]] == ["FAILED"]
+    assert "PostgresReplicationConnection" in failed["status"]["tasks"][0]["trace"]
+
+    code, again = run_cli("connectors", "restart", scratch.name, "--failed-only")
+    assert code == 1 and "Publication autocreation is disabled" in again["failed"]["error"]
+
+    capsys.readouterr()
+    assert main(["connectors", "status", scratch.name, *configs]) == 0
+    shown = capsys.readouterr().out
+    assert f"{scratch.name}  RUNNING" in shown and "0:FAILED" in shown
+    assert "Publication autocreation is disabled" in shown and "--failed-only" in shown
