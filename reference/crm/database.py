@@ -51,18 +51,25 @@ def connect(db: DatabaseConfig, schema: str) -> Connection:
 
 def apply_schema(db: DatabaseConfig, schema: str) -> None:
     """Create whatever of schema.sql is missing; every statement in it is idempotent."""
-    sql = schema_sql(schema)
     with connect(db, schema) as conn:
-        conn.autocommit = True
+        apply_schema_on(conn, schema)
+
+
+def apply_schema_on(conn: psycopg.Connection[Any], schema: str) -> None:
+    """schema.sql for ``schema`` on an open connection, committed; it leaves search_path at ``schema``."""
+    sql = schema_sql(schema)
+    try:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
         try:
-            conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
-            try:
-                conn.execute(sql.encode())
-            finally:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
-        except psycopg.Error as exc:
-            raise SchemaError(f"applying {SCHEMA_FILE} to schema {schema!r} failed: "
-                              f"{str(exc).strip()}") from exc
+            conn.execute(sql.encode())
+            conn.commit()
+        finally:
+            conn.rollback()
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
+            conn.commit()
+    except psycopg.Error as exc:
+        raise SchemaError(f"applying {SCHEMA_FILE} to schema {schema!r} failed: "
+                          f"{str(exc).strip()}") from exc
 
 
 def new_pool(db: DatabaseConfig, schema: str, size: int = 16) -> ConnectionPool[Connection]:

@@ -49,22 +49,35 @@ def connect(db: DatabaseConfig, *, database: bool = True) -> Connection:
 
 def apply_schema(db: DatabaseConfig) -> None:
     """Create the database if it is missing, then whatever of schema.sql is missing (it is idempotent)."""
-    try:
-        text = SCHEMA_FILE.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SchemaError(f"cannot read {SCHEMA_FILE}: {exc}") from exc
+    text = schema_text()
     conn = connect(db, database=False)
     try:
         with conn.cursor() as cur:
             cur.execute(f"CREATE DATABASE IF NOT EXISTS `{db.name}`")
             cur.execute(f"USE `{db.name}`")
-            for statement in statements(text):
+        apply_schema_on(conn, text)
+    except pymysql.err.MySQLError as exc:
+        raise SchemaError(f"creating database {db.name!r} failed: {exc.args}") from exc
+    finally:
+        conn.close()
+
+
+def schema_text() -> str:
+    try:
+        return SCHEMA_FILE.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SchemaError(f"cannot read {SCHEMA_FILE}: {exc}") from exc
+
+
+def apply_schema_on(conn: Connection, text: str | None = None) -> None:
+    """schema.sql on an open connection to the ERP database."""
+    try:
+        with conn.cursor() as cur:
+            for statement in statements(schema_text() if text is None else text):
                 cur.execute(statement)
         conn.commit()
     except pymysql.err.MySQLError as exc:
-        raise SchemaError(f"applying {SCHEMA_FILE} to database {db.name!r} failed: {exc.args}") from exc
-    finally:
-        conn.close()
+        raise SchemaError(f"applying {SCHEMA_FILE} failed: {exc.args}") from exc
 
 
 def new_pool(db: DatabaseConfig, size: int = 16) -> ConnectionPool[Connection]:
