@@ -1,7 +1,7 @@
 """Options each Debezium connector class declares, with their Kafka Connect types.
 
 Generated from ``GET /connector-plugins/{class}/config`` of Kafka Connect 4.3.0 with Debezium PostgreSQL
-3.6.1.Final and MariaDB 3.5.0.Final; ``tests/capture/test_connect_integration.py`` fails when the running
+3.6.1.Final and MariaDB 3.5.0.Final; ``tests/capture/test_client_integration.py`` fails when the running
 Connect declares an option missing here. Pattern-named options (``column.mask.with.(d+).chars``) are
 covered by prefixes in :mod:`streams.capture.options` instead.
 """

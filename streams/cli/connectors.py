@@ -24,8 +24,6 @@ from streams.stack.running import RunningStack
 from streams.stack.secrets import load_or_create
 from streams.stack.settings import StackSettings
 
-ENVIRONMENTS = ("local", "compose")
-
 
 def register(subparsers: Any) -> None:
     group = subparsers.add_parser(
@@ -85,8 +83,9 @@ def register(subparsers: Any) -> None:
 def _global_options(parser: argparse.ArgumentParser, default: Any) -> None:
     parser.add_argument("--connect-url", default=default, metavar="URL",
                         help="Kafka Connect REST API (default: the stack's, from ISTHMUS_* settings)")
-    parser.add_argument("--env", default=default, choices=ENVIRONMENTS,
-                        help="overlay in connect-configs/overlays (default: local)")
+    parser.add_argument("--env", default=default, metavar="ENV",
+                        help="overlay in connect-configs/overlays: local (default, the process stack) or "
+                             "compose (docker-compose hostnames)")
     parser.add_argument("--configs", default=default, type=Path, metavar="DIR",
                         help=f"connector configs folder (default: {shown(configs.DEFAULT_ROOT)})")
 
