@@ -1,0 +1,122 @@
+"""Avro single-object encoding: ``C3 01``, the writer schema's 8-byte little-endian CRC-64-AVRO fingerprint,
+then the binary body. No schema registry can be had from the package registries this project uses (see
+schemas/README.md), so a reader finds the writer schema by fingerprint in a store built from ``schemas/``,
+current and historical versions, and resolves it to the reader's (current) schema.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, cast
+
+from fastavro import schemaless_reader, schemaless_writer
+from fastavro.schema import parse_schema
+
+from streams.codecs.avro.schemas import Schema, SchemaSet, fingerprint, load_schemas
+from streams.codecs.exceptions import NotSingleObject, SchemaMismatch, UnknownFingerprint, UnknownSchema
+
+MARKER = b"\xc3\x01"
+HEADER_SIZE = len(MARKER) + 8
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredSchema:
+    """One schema version the store can read or write: its full name, version label and fingerprint."""
+
+    name: str
+    version: str
+    fingerprint: bytes
+    schema: Schema
+    parsed: dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CanonicalRecord:
+    """A decoded (or to-be-encoded) canonical record with the full name of its schema."""
+
+    schema: str
+    value: Mapping[str, Any]
+
+
+def _parse(schema: Schema) -> dict[str, Any]:
+    return cast(dict[str, Any], parse_schema(schema, named_schemas={}))
+
+
+class SchemaStore:
+    """Schemas by name (the current version writes) and by fingerprint (any known version can be read)."""
+
+    def __init__(self, schemas: SchemaSet) -> None:
+        self.schemas = schemas
+        current: dict[str, StoredSchema] = {}
+        known: dict[bytes, StoredSchema] = {}
+        for name in schemas.names():
+            standalone = schemas.standalone(name)
+            stored = StoredSchema(name=name, version="current", fingerprint=fingerprint(standalone),
+                                  schema=standalone, parsed=schemas.parsed(name))
+            current[name] = stored
+            known[stored.fingerprint] = stored
+            for old in schemas.versions(name):
+                print_ = fingerprint(old.schema)
+                known.setdefault(print_, StoredSchema(
+                    name=name, version=f"v{old.version}", fingerprint=print_, schema=old.schema,
+                    parsed=_parse(old.schema)))
+        self._current = MappingProxyType(current)
+        self._by_fingerprint = MappingProxyType(known)
+
+    @classmethod
+    def from_directory(cls, directory: Any = None) -> SchemaStore:
+        return cls(load_schemas() if directory is None else load_schemas(directory))
+
+    def current(self, name: str) -> StoredSchema:
+        try:
+            return self._current[self.schemas.resolve(name, top_level=True)]
+        except (KeyError, UnknownSchema):
+            raise UnknownSchema(f"no schema named {name!r} in the store; known: "
+                                f"{', '.join(sorted(self._current))}") from None
+
+    def by_fingerprint(self, value: bytes) -> StoredSchema:
+        try:
+            return self._by_fingerprint[value]
+        except KeyError:
+            raise UnknownFingerprint(
+                f"no known schema has fingerprint {value.hex()}; the writer used a schema this worker does "
+                "not have: deploy the writer's schemas/ (or its history/ copy) here") from None
+
+    def fingerprints(self) -> Mapping[bytes, StoredSchema]:
+        return self._by_fingerprint
+
+    def encode(self, name: str, value: Mapping[str, Any]) -> bytes:
+        """Single-object bytes of ``value`` under the current version of schema ``name``."""
+        stored = self.current(name)
+        body = io.BytesIO()
+        try:
+            schemaless_writer(body, stored.parsed, value)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise SchemaMismatch(f"the value does not fit {stored.name}: {exc}; check field names, types and "
+                                 "decimal scales against schemas/") from exc
+        return MARKER + stored.fingerprint + body.getvalue()
+
+    def decode(self, data: bytes, reader: str | None = None) -> CanonicalRecord:
+        """Decode single-object bytes, resolved to the current version of ``reader`` (default: writer's)."""
+        if len(data) < HEADER_SIZE or data[:2] != MARKER:
+            raise NotSingleObject(f"expected Avro single-object bytes starting with C3 01, got "
+                                  f"{data[:2].hex() or 'nothing'} ({len(data)} bytes); the producer did not "
+                                  "use the avro-canonical codec")
+        writer = self.by_fingerprint(data[2:HEADER_SIZE])
+        target = self.current(reader or writer.name)
+        body = io.BytesIO(data[HEADER_SIZE:])
+        try:
+            value = schemaless_reader(body, writer.parsed, target.parsed)
+        except Exception as exc:  # fastavro raises EOFError, ValueError, SchemaResolutionError, ...
+            raise SchemaMismatch(f"the body does not decode as {writer.name} ({writer.version}) read as "
+                                 f"{target.name}: {exc}") from exc
+        if body.tell() != len(data) - HEADER_SIZE:
+            left = len(data) - HEADER_SIZE - body.tell()
+            raise SchemaMismatch(f"{left} bytes left over after decoding {writer.name} ({writer.version}); "
+                                 "the bytes were written with another schema")
+        if not isinstance(value, dict):
+            raise SchemaMismatch(f"{writer.name} decoded to {type(value).__name__}, not a record")
+        return CanonicalRecord(schema=target.name, value=value)

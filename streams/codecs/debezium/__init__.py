@@ -1,0 +1,1 @@
+"""Debezium change events as Kafka Connect's JsonConverter writes them, with schemas enabled."""

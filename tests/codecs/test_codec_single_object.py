@@ -1,0 +1,156 @@
+"""Avro single-object encoding of canonical records: layout, round trips, old versions, and every failure."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from decimal import Decimal
+
+import avro.schema
+import fastavro
+import pytest
+
+from streams.codecs.avro.schemas import SchemaSet, canonical_form, fingerprint
+from streams.codecs.avro.single_object import HEADER_SIZE, MARKER, CanonicalRecord, SchemaStore
+from streams.codecs.exceptions import NotSingleObject, SchemaMismatch, UnknownFingerprint, UnknownSchema
+
+NOW = dt.datetime(2024, 3, 10, 6, 30, 0, 123456, tzinfo=dt.UTC)
+CUSTOMER = {
+    "customer_number": "C-000123",
+    "crm_customer_id": 7,
+    "name": "Zhang Wei",
+    "email": "zw@example.invalid",
+    "billing_address": {"kind": "billing", "line1": "1 Road", "city": "Shanghai", "country": "CN"},
+    "contacts": [{"first_name": "Li", "last_name": "Na"}],
+    "credit_limit": Decimal("-1234567890.05"),
+    "blocked": True,
+    "updated_at": NOW,
+    "provenance": {"name": {"system": "crm", "commit_time": NOW}},
+}
+
+
+def test_spec_fingerprint_of_null() -> None:
+    """The Avro specification's test vector: CRC-64-AVRO of "null" is 7195948357588979594 (as a long)."""
+    assert int.from_bytes(fingerprint("null"), "little", signed=True) == 7195948357588979594
+
+
+def _without_logical_types(node: object) -> object:
+    if isinstance(node, list):
+        return [_without_logical_types(n) for n in node]
+    if isinstance(node, dict):
+        if "logicalType" in node and isinstance(node["type"], str):
+            return node["type"]
+        return {k: _without_logical_types(v) for k, v in node.items()}
+    return node
+
+
+def test_canonical_form_matches_the_avro_library(schemas: SchemaSet) -> None:
+    """The avro package keeps ``{"type": "bytes"}`` for a logical type where the specification (and Java's
+    SchemaNormalization) reduce it to ``"bytes"``; without logical types both must agree."""
+    for name in schemas.names():
+        standalone = schemas.standalone(name)
+        reference = avro.schema.parse(json.dumps(_without_logical_types(standalone))).canonical_form
+        assert canonical_form(standalone) == reference
+
+
+def test_canonical_form_drops_logical_types_and_docs() -> None:
+    schema = {
+        "type": "record",
+        "name": "R",
+        "namespace": "n",
+        "doc": "d",
+        "fields": [
+            {
+                "name": "a",
+                "doc": "x",
+                "pii": True,
+                "default": None,
+                "type": ["null", {"type": "bytes", "logicalType": "decimal", "precision": 4, "scale": 2}],
+            }
+        ],
+    }
+    assert (
+        canonical_form(schema)
+        == '{"name":"n.R","type":"record","fields":[{"name":"a","type":["null","bytes"]}]}'
+    )
+
+
+def test_layout_is_marker_fingerprint_body(store: SchemaStore) -> None:
+    data = store.encode("Customer", CUSTOMER)
+    assert data[:2] == MARKER == b"\xc3\x01"
+    assert data[2:HEADER_SIZE] == store.current("Customer").fingerprint
+    body = fastavro.schemaless_reader(io.BytesIO(data[HEADER_SIZE:]), store.current("Customer").parsed, None)
+    assert isinstance(body, dict) and body["customer_number"] == "C-000123"
+
+
+def test_round_trip_keeps_decimals_times_and_nested_records(store: SchemaStore) -> None:
+    decoded = store.decode(store.encode("isthmus.canonical.Customer", CUSTOMER))
+    assert decoded.schema == "isthmus.canonical.Customer"
+    value = decoded.value
+    assert value["credit_limit"] == Decimal("-1234567890.05") and value["updated_at"] == NOW
+    assert value["billing_address"]["line1"] == "1 Road" and value["contacts"][0]["email"] is None
+    assert value["provenance"]["name"] == {"system": "crm", "commit_time": NOW}
+    assert value["active"] is True and value["shipping_address"] is None
+
+
+def test_every_schema_has_a_distinct_fingerprint(store: SchemaStore, schemas: SchemaSet) -> None:
+    prints = {store.current(name).fingerprint for name in schemas.names()}
+    assert len(prints) == len(schemas.names())
+
+
+def test_data_written_with_an_old_version_reads_as_the_current_one(
+    store: SchemaStore, schemas: SchemaSet
+) -> None:
+    old = schemas.versions("Customer")[0]
+    writer = fastavro.parse_schema(old.schema, named_schemas={})
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, writer, {"customer_number": "C-000001", "name": "Old"})
+    data = MARKER + fingerprint(old.schema) + body.getvalue()
+    decoded = store.decode(data)
+    assert store.by_fingerprint(data[2:HEADER_SIZE]).version == "v1"
+    assert decoded.value["shipping_address"] is None and decoded.value["provenance"] == {}
+    assert decoded.value["name"] == "Old"
+
+
+def test_unknown_fingerprint(store: SchemaStore) -> None:
+    data = MARKER + b"\x01\x02\x03\x04\x05\x06\x07\x08" + b"\x00"
+    with pytest.raises(UnknownFingerprint, match="0102030405060708"):
+        store.decode(data)
+
+
+@pytest.mark.parametrize("data", [b"", b"\xc3", b"\xc3\x02" + bytes(9), b'{"json": true}'])
+def test_not_single_object(store: SchemaStore, data: bytes) -> None:
+    with pytest.raises(NotSingleObject, match="C3 01"):
+        store.decode(data)
+
+
+def test_value_that_does_not_fit_the_schema(store: SchemaStore) -> None:
+    with pytest.raises(SchemaMismatch, match="Customer"):
+        store.encode("Customer", {**CUSTOMER, "credit_limit": Decimal("1.005")})
+    with pytest.raises(SchemaMismatch):
+        store.encode("Customer", {"customer_number": "C-000001"})
+
+
+def test_bytes_of_another_schema_under_a_known_fingerprint(store: SchemaStore) -> None:
+    customer = store.encode("Customer", CUSTOMER)
+    xref = store.encode("CustomerAccountXref", {"customer_number": "C-000001"})
+    forged = customer[:HEADER_SIZE] + xref[HEADER_SIZE:]
+    with pytest.raises(SchemaMismatch):
+        store.decode(forged)
+    with pytest.raises(SchemaMismatch, match="left over"):
+        store.decode(customer + b"\x00")
+
+
+def test_unknown_schema_name(store: SchemaStore) -> None:
+    with pytest.raises(UnknownSchema, match="Customer360"):
+        store.encode("Nope", {})
+
+
+def test_reader_schema_must_exist(store: SchemaStore) -> None:
+    with pytest.raises(UnknownSchema):
+        store.decode(store.encode("Customer", CUSTOMER), reader="Unknown")
+
+
+def test_canonical_record_is_a_value() -> None:
+    assert CanonicalRecord(schema="a", value={}) == CanonicalRecord(schema="a", value={})
