@@ -1,1 +1,2 @@
-"""The local stack: Kafka, Kafka Connect with Debezium, the CRM and ERP databases and reference apps, run as processes."""
+"""The local stack: Kafka, Kafka Connect with Debezium, the CRM and ERP databases and the reference apps,
+run as processes."""

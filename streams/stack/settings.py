@@ -6,15 +6,25 @@ each one, and ``StackSettings.from_env`` validates them all at once and names ev
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from streams.stack.exceptions import StackConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def default_home(project_root: Path = PROJECT_ROOT) -> Path:
+    """``<project>/.isthmus``; or, when a folder above the project lets no other user through (PostgreSQL runs
+    as the ``postgres`` user when we are root), ``/var/tmp/isthmus-<hash of the project path>``."""
+    private = any(p.exists() and not os.stat(p).st_mode & 0o001 for p in [project_root, *project_root.parents])
+    if not private or os.geteuid() != 0:
+        return project_root / ".isthmus"
+    return Path("/var/tmp") / f"isthmus-{hashlib.sha256(str(project_root).encode()).hexdigest()[:8]}"
 
 
 @dataclass(frozen=True)
@@ -24,7 +34,8 @@ class SettingDoc:
 
 
 SETTINGS: dict[str, SettingDoc] = {
-    "home": SettingDoc("ISTHMUS_HOME", "folder for jars, data, logs, pids and secrets (git-ignored)"),
+    "home": SettingDoc("ISTHMUS_HOME", "folder for jars, data, logs, pids and secrets; default <project>/.isthmus "
+                       "(git-ignored), or /var/tmp/isthmus-<hash> when the project folder is private"),
     "host": SettingDoc("ISTHMUS_HOST", "loopback address every service binds to"),
     "kafka_port": SettingDoc("ISTHMUS_KAFKA_PORT", "Kafka broker listener"),
     "kafka_controller_port": SettingDoc("ISTHMUS_KAFKA_CONTROLLER_PORT", "Kafka KRaft controller listener"),
@@ -44,7 +55,7 @@ _PORTS = ("kafka_port", "kafka_controller_port", "connect_port", "crm_db_port", 
 
 @dataclass(frozen=True, kw_only=True)
 class StackSettings:
-    home: Path = PROJECT_ROOT / ".isthmus"
+    home: Path = field(default_factory=default_home)
     host: str = "127.0.0.1"
     kafka_port: int = 19092
     kafka_controller_port: int = 19093

@@ -1,0 +1,108 @@
+"""Starting, finding and stopping the stack's processes.
+
+A service's pid file holds its pid and the process start time from ``/proc``, so a reused pid is never
+mistaken for the service. Stopping sends the service's own stop signal, waits, then SIGKILLs the whole
+process group, so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True, kw_only=True)
+class LaunchSpec:
+    argv: tuple[str, ...]
+    env: dict[str, str] = field(default_factory=dict)
+    user: str | None = None
+    cwd: Path | None = None
+
+
+def _start_time(pid: int) -> str | None:
+    """Field 22 of /proc/<pid>/stat (start time in clock ticks), or None if the process is gone or a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    rest = stat[stat.rindex(")") + 2 :].split()
+    if rest[0] in ("Z", "X"):
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, os.WNOHANG)
+        return None
+    return rest[19]
+
+
+class ManagedProcess:
+    """One service process, known by its pid file."""
+
+    def __init__(self, name: str, run_dir: Path, log_path: Path) -> None:
+        self.name = name
+        self.pid_path = run_dir / f"{name}.pid"
+        self.log_path = log_path
+
+    def pid(self) -> int | None:
+        """The pid of the running service, or None (a stale pid file is removed)."""
+        try:
+            pid_text, started = self.pid_path.read_text().split()
+            pid = int(pid_text)
+        except (FileNotFoundError, ValueError):
+            return None
+        if _start_time(pid) == started:
+            return pid
+        self.pid_path.unlink(missing_ok=True)
+        return None
+
+    def start(self, spec: LaunchSpec) -> int:
+        self.pid_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **spec.env}
+        with open(self.log_path, "ab") as log:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            log.write(f"\n=== {stamp} starting {self.name}: {' '.join(spec.argv)}\n".encode())
+            log.flush()
+            process = subprocess.Popen(
+                spec.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=spec.cwd,
+                user=spec.user,
+                start_new_session=True,
+            )
+        started = _start_time(process.pid) or "0"
+        self.pid_path.write_text(f"{process.pid} {started}\n")
+        return process.pid
+
+    def exited(self, pid: int) -> bool:
+        return _start_time(pid) is None
+
+    def stop(self, stop_signal: signal.Signals, timeout: float) -> float | None:
+        """Stop the service; returns seconds taken, or None if it was not running."""
+        pid = self.pid()
+        if pid is None:
+            return None
+        began = time.monotonic()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, stop_signal)
+        while time.monotonic() - began < timeout and not self.exited(pid):
+            time.sleep(0.1)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        while not self.exited(pid):
+            time.sleep(0.05)
+        self.pid_path.unlink(missing_ok=True)
+        return time.monotonic() - began
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            data = self.log_path.read_bytes()[-20000:]
+        except FileNotFoundError:
+            return "(no log yet)"
+        return "\n".join(data.decode(errors="replace").splitlines()[-lines:])

@@ -1,0 +1,140 @@
+"""The parts work together: a row written in either database arrives in Kafka as a Debezium change event.
+
+Each test deploys a throwaway connector on its own scratch table (secrets through Connect's file config
+provider, as every connector must), so it proves the stack and not our connector configs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from kafka import KafkaConsumer
+
+from streams.stack.running import RunningStack
+
+
+def _deploy(stack: RunningStack, name: str, config: dict[str, str]) -> None:
+    url = f"{stack.settings.connect_url}/connectors/{name}"
+    answer = httpx.put(f"{url}/config", json=config, timeout=30)
+    assert answer.status_code in (200, 201), answer.text
+    deadline = time.monotonic() + 90
+    state: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        state = httpx.get(f"{url}/status", timeout=10).json()
+        tasks = state.get("tasks", [])
+        running = state.get("connector", {}).get("state") == "RUNNING"
+        if running and tasks and all(t["state"] == "RUNNING" for t in tasks):
+            return
+        if any(t["state"] == "FAILED" for t in tasks):
+            pytest.fail(f"connector {name} failed: {tasks[0].get('trace', '')[:2000]}")
+        time.sleep(0.5)
+    pytest.fail(f"connector {name} did not reach RUNNING: {state}")
+
+
+def _delete(stack: RunningStack, name: str) -> None:
+    httpx.delete(f"{stack.settings.connect_url}/connectors/{name}", timeout=30)
+
+
+def _first_event(stack: RunningStack, topic: str, marker: str, timeout: float = 60) -> dict[str, Any]:
+    consumer = KafkaConsumer(bootstrap_servers=stack.settings.bootstrap_servers, auto_offset_reset="earliest",
+                             group_id=None, consumer_timeout_ms=1000)
+    consumer.subscribe([topic])
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            for message in consumer:
+                if message.value is None:
+                    continue
+                payload: dict[str, Any] = json.loads(message.value)["payload"]
+                if (payload.get("after") or {}).get("note") == marker:
+                    return payload
+    finally:
+        consumer.close()
+    raise AssertionError(f"no change event with note={marker!r} on {topic} within {timeout}s")
+
+
+@pytest.fixture
+def run_id() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture
+def crm_scratch(stack: RunningStack, run_id: str) -> Iterator[str]:
+    schema = f"smoke_{run_id}"
+    with stack.connect_crm(autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+        conn.execute(f"CREATE TABLE {schema}.events (id serial PRIMARY KEY, note text NOT NULL)")
+    yield schema
+    _delete(stack, f"smoke-crm-{run_id}")
+    with stack.connect_crm(autocommit=True) as conn:
+        deadline = time.monotonic() + 30
+        while conn.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s AND active",
+                           (f"smoke_{run_id}",)).fetchone() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        conn.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
+                     (f"smoke_{run_id}",))
+        conn.execute(f"DROP PUBLICATION IF EXISTS smoke_{run_id}")
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def erp_scratch(stack: RunningStack, run_id: str) -> Iterator[str]:
+    database = f"isthmus_smoke_{run_id}"
+    with stack.connect_erp(database="", autocommit=True) as conn, conn.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE {database}")
+        cursor.execute(f"CREATE TABLE {database}.events "
+                       "(id INT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(100) NOT NULL)")
+    yield database
+    _delete(stack, f"smoke-erp-{run_id}")
+    with stack.connect_erp(database="", autocommit=True) as conn, conn.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE {database}")
+
+
+def test_crm_row_arrives_as_debezium_event(stack: RunningStack, crm_scratch: str, run_id: str) -> None:
+    s = stack.settings
+    _deploy(stack, f"smoke-crm-{run_id}", {
+        "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
+        "database.hostname": s.host, "database.port": str(s.crm_db_port), "database.user": s.db_user,
+        "database.password": stack.secrets.connect_reference("crm.db.password"),
+        "database.dbname": s.crm_db_name, "topic.prefix": f"smoke_crm_{run_id}", "plugin.name": "pgoutput",
+        "slot.name": f"smoke_{run_id}", "publication.name": f"smoke_{run_id}",
+        "publication.autocreate.mode": "filtered", "table.include.list": f"{crm_scratch}.events",
+        "snapshot.mode": "no_data",
+    })
+    marker = f"crm-{run_id}"
+    with stack.connect_crm(autocommit=True) as conn:
+        conn.execute(f"INSERT INTO {crm_scratch}.events (note) VALUES (%s)", (marker,))
+    event = _first_event(stack, f"smoke_crm_{run_id}.{crm_scratch}.events", marker)
+    assert event["op"] == "c"
+    assert event["before"] is None
+    assert event["source"]["connector"] == "postgresql"
+    assert event["source"]["table"] == "events"
+    assert event["source"]["lsn"] > 0
+
+
+def test_erp_row_arrives_as_debezium_event(stack: RunningStack, erp_scratch: str, run_id: str) -> None:
+    s = stack.settings
+    _deploy(stack, f"smoke-erp-{run_id}", {
+        "connector.class": "io.debezium.connector.mariadb.MariaDbConnector",
+        "database.hostname": s.host, "database.port": str(s.erp_db_port), "database.user": s.db_user,
+        "database.password": stack.secrets.connect_reference("erp.db.password"),
+        "database.server.id": str(5100 + int(run_id[:4], 16) % 800), "topic.prefix": f"smoke_erp_{run_id}",
+        "database.include.list": erp_scratch,
+        "schema.history.internal.kafka.bootstrap.servers": s.bootstrap_servers,
+        "schema.history.internal.kafka.topic": f"_smoke_erp_{run_id}.history",
+        "snapshot.mode": "no_data",
+    })
+    marker = f"erp-{run_id}"
+    with stack.connect_erp(database=erp_scratch, autocommit=True) as conn, conn.cursor() as cursor:
+        cursor.execute("INSERT INTO events (note) VALUES (%s)", (marker,))
+    event = _first_event(stack, f"smoke_erp_{run_id}.{erp_scratch}.events", marker)
+    assert event["op"] == "c"
+    assert event["source"]["connector"] == "mariadb"
+    assert event["source"]["gtid"]
+    assert event["source"]["file"].startswith("binlog.")
