@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -38,14 +38,16 @@ class FaultPlan(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     mode: Literal["error", "throttle", "latency", "outage"]
-    count: int = Field(1, ge=1, le=1_000_000, description="how many requests the fault applies to")
-    status: int = Field(503, ge=500, le=599, description="error: the status to answer")
-    phase: Literal["before", "after"] = Field(
-        "before", description="error: fail before the write (not applied) or after it (applied, answer lost)")
-    retry_after: int = Field(1, ge=0, le=3600, description="throttle: the Retry-After seconds")
-    ms: int = Field(200, ge=1, le=120_000, description="latency: milliseconds added")
-    seconds: float = Field(30, gt=0, le=86_400, description="outage: how long every request fails")
-    scope: Literal["writes", "all"] = Field("writes", description="error/throttle/latency: writes, or all")
+    count: Annotated[int, Field(ge=1, le=1_000_000, description="how many requests the fault applies to")] = 1
+    status: Annotated[int, Field(ge=500, le=599, description="error: the status to answer")] = 503
+    phase: Annotated[Literal["before", "after"], Field(
+        description="error: fail before the write (not applied) or after it (applied, answer lost)",
+    )] = "before"
+    retry_after: Annotated[int, Field(ge=0, le=3600, description="throttle: the Retry-After seconds")] = 1
+    ms: Annotated[int, Field(ge=1, le=120_000, description="latency: milliseconds added")] = 200
+    seconds: Annotated[float, Field(gt=0, le=86_400, description="outage: how long every request fails")] = 30
+    scope: Annotated[Literal["writes", "all"], Field(
+        description="error, throttle and latency: writes only, or every request")] = "writes"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--as-of", type=datetime.fromisoformat, default=None,
                         help="orders fall in the 90 days before this ISO time (default 2026-01-01T00:00Z)")
     parser.add_argument("--crm-schema", default="crm", help="CRM schema to load (default crm)")
-    parser.add_argument("--erp-database", default=None, help="ERP database to load (default: the stack's)")
+    parser.add_argument("--erp-database", default=None,
+                        help="ERP database to load, created if missing (default: the stack's)")
     return parser
 
 
@@ -50,8 +51,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = StackSettings.from_env()
         secrets = load_or_create(settings.home)
         with connect_crm(settings, secrets, options=f"-c search_path={args.crm_schema}") as crm:
-            erp = connect_erp(settings, secrets, args.erp_database)
+            erp = connect_erp(settings, secrets)
             try:
+                if args.erp_database:
+                    with erp.cursor() as cur:
+                        cur.execute(f"CREATE DATABASE IF NOT EXISTS `{args.erp_database}`")
+                        cur.execute(f"USE `{args.erp_database}`")
                 summary = generate(spec, crm=crm, erp=erp, crm_schema=args.crm_schema,
                                    progress=lambda line: print(line, flush=True))
             finally:
