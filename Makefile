@@ -1,0 +1,32 @@
+# The two commands of the README: `make demo` (the whole local stack, live sync visible) and `make test`
+# (every test). Both set everything up first on a fresh machine.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test lint unit down status
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt stack/setup.sh
+	bash stack/setup.sh
+	touch $@
+
+demo: setup
+	$(BIN)/isthmus demo
+
+test: setup lint
+	$(BIN)/pytest -q
+
+lint: setup
+	$(BIN)/ruff check streams reference tests
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/pytest -q -m unit
+
+down: setup
+	$(BIN)/isthmus down
+
+status: setup
+	$(BIN)/isthmus status
