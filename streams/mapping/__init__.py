@@ -1,0 +1,24 @@
+"""The declarative mapping engine: mapping files (``mappings/*.yaml``) bind source tables to canonical
+records, checked at load; the engine maps Debezium changes; ``reconcile`` settles field ownership."""
+
+from streams.mapping.aggregate import Aggregate, fold
+from streams.mapping.engine import Engine, MappedChange, map_change
+from streams.mapping.exceptions import (
+    ExpressionError,
+    LookupMissing,
+    MappingError,
+    MappingLoadError,
+    MappingValueError,
+    Problem,
+)
+from streams.mapping.loader import MAPPINGS_DIR, load_mapping, load_mappings
+from streams.mapping.reconcile import Reconciled, Stamp, reconcile, stamps_from_avro, stamps_to_avro
+from streams.mapping.spec import FieldPolicy, Policy, RecordMapping, SourceMapping, System
+from streams.mapping.transforms import Context, Lookup
+
+__all__ = [
+    "MAPPINGS_DIR", "Aggregate", "Context", "Engine", "ExpressionError", "FieldPolicy", "Lookup", "LookupMissing",
+    "MappedChange", "MappingError", "MappingLoadError", "MappingValueError", "Policy", "Problem", "Reconciled",
+    "RecordMapping", "SourceMapping", "Stamp", "System", "fold", "load_mapping", "load_mappings", "map_change",
+    "reconcile", "stamps_from_avro", "stamps_to_avro",
+]

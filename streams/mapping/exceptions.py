@@ -1,0 +1,46 @@
+"""Failures of the mapping engine: a mapping file that cannot be used, or a row it cannot map."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from streams.errors import IsthmusError
+
+
+@dataclass(frozen=True, kw_only=True)
+class Problem:
+    """One thing wrong with a mapping file: where, which field, what, and the fix."""
+
+    file: str
+    line: int
+    field: str
+    message: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.field}: {self.message}; fix: {self.fix}"
+
+
+class MappingError(IsthmusError):
+    """A mapping could not be loaded or applied."""
+
+
+class MappingLoadError(MappingError):
+    """A mapping file is invalid; ``problems`` lists every problem found, each with file, line, field and fix."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = tuple(problems)
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        super().__init__(f"mapping refused ({count}):\n  " + "\n  ".join(str(p) for p in problems))
+
+
+class MappingValueError(MappingError):
+    """A source value cannot be mapped (no prefix to strip, a status with no mapping, a skipped local time)."""
+
+
+class LookupMissing(MappingValueError):
+    """A required cross-reference entry does not exist (yet): the change can be retried once it does."""
+
+
+class ExpressionError(MappingValueError):
+    """A computed field's expression failed on a row (e.g. arithmetic on a null)."""

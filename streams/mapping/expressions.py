@@ -1,0 +1,194 @@
+"""A small, safe expression language for computed fields, e.g. ``on_hand - reserved``.
+
+Python's expression syntax is parsed with :mod:`ast` and only a whitelist is compiled into closures:
+literals, column names, ``+ - * / %``, comparisons (``==``, ``<``, ``in``, ``is None``…), ``and or not``,
+``a if c else b``, lists, and calls of the functions in :data:`FUNCTIONS`. No attribute access, indexing,
+lambdas or comprehensions: nothing reaches Python's ``eval``. Arithmetic with a null gives null (as in
+SQL); decimal literals are exact.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Any
+
+from streams.mapping.exceptions import ExpressionError
+
+Evaluator = Callable[[Mapping[str, Any]], Any]
+
+
+def _coalesce(*values: Any) -> Any:
+    return next((v for v in values if v is not None), None)
+
+
+def _concat(*values: Any) -> str:
+    return "".join("" if v is None else str(v) for v in values)
+
+
+def _round(value: Any, places: int = 0) -> Any:
+    if value is None:
+        return None
+    return Decimal(value).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+
+
+def _nullsafe(function: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else function(value)
+
+
+def _present(values: tuple[Any, ...]) -> list[Any]:
+    return [v for v in values if v is not None]
+
+
+FUNCTIONS: Mapping[str, Callable[..., Any]] = {
+    "coalesce": _coalesce,
+    "concat": _concat,
+    "upper": _nullsafe(lambda v: str(v).upper()),
+    "lower": _nullsafe(lambda v: str(v).lower()),
+    "trim": _nullsafe(lambda v: str(v).strip()),
+    "length": _nullsafe(lambda v: len(v)),
+    "abs": _nullsafe(abs),
+    "round": _round,
+    "min": lambda *v: min(_present(v), default=None),
+    "max": lambda *v: max(_present(v), default=None),
+    "str": _nullsafe(str),
+    "int": _nullsafe(int),
+    "decimal": _nullsafe(lambda v: Decimal(str(v))),
+}
+
+_ARITHMETIC: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+    ast.Mod: operator.mod,
+}
+_COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
+    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+    ast.Gt: operator.gt, ast.GtE: operator.ge, ast.In: lambda a, b: a in b,
+    ast.NotIn: lambda a, b: a not in b, ast.Is: operator.is_, ast.IsNot: operator.is_not,
+}
+
+
+class ExpressionSyntax(ValueError):
+    """The text is not an expression of the language (the message says which construct)."""
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A compiled expression: the names it reads and a function of a row."""
+
+    text: str
+    names: frozenset[str]
+    _evaluate: Evaluator
+
+    def evaluate(self, row: Mapping[str, Any]) -> Any:
+        try:
+            return self._evaluate(row)
+        except ExpressionError:
+            raise
+        except (ArithmeticError, InvalidOperation, TypeError, ValueError) as exc:
+            raise ExpressionError(f"{self.text!r} failed: {type(exc).__name__}: {exc}") from exc
+
+
+class _Compiler:
+    def __init__(self, text: str, functions: Mapping[str, Callable[..., Any]]) -> None:
+        self.text = text
+        self.functions = functions
+        self.names: set[str] = set()
+
+    def fail(self, node: ast.AST, what: str) -> ExpressionSyntax:
+        return ExpressionSyntax(f"{what} (column {getattr(node, 'col_offset', 0) + 1}) is not allowed; "
+                                f"use column names, literals, operators and {', '.join(sorted(self.functions))}")
+
+    def compile(self, node: ast.AST) -> Evaluator:
+        if isinstance(node, ast.Constant):
+            return self.constant(node)
+        if isinstance(node, ast.Name):
+            name = node.id
+            self.names.add(name)
+            return lambda row: row.get(name)
+        if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:
+            op = _ARITHMETIC[type(node.op)]
+            left, right = self.compile(node.left), self.compile(node.right)
+
+            def arithmetic(row: Mapping[str, Any]) -> Any:
+                a, b = left(row), right(row)
+                if a is None or b is None:
+                    return None
+                if isinstance(node.op, ast.Div) and b == 0:
+                    raise ExpressionError(f"{self.text!r}: division by zero")
+                return op(a, b)
+
+            return arithmetic
+        if isinstance(node, ast.UnaryOp):
+            operand = self.compile(node.operand)
+            if isinstance(node.op, ast.Not):
+                return lambda row: not operand(row)
+            if isinstance(node.op, (ast.USub, ast.UAdd)):
+                sign = -1 if isinstance(node.op, ast.USub) else 1
+                return lambda row: None if (v := operand(row)) is None else sign * v
+        if isinstance(node, ast.BoolOp):
+            parts = [self.compile(v) for v in node.values]
+            if isinstance(node.op, ast.And):
+                return lambda row: all(p(row) for p in parts)
+            return lambda row: any(p(row) for p in parts)
+        if isinstance(node, ast.Compare):
+            return self.comparison(node)
+        if isinstance(node, ast.IfExp):
+            test, body, orelse = self.compile(node.test), self.compile(node.body), self.compile(node.orelse)
+            return lambda row: body(row) if test(row) else orelse(row)
+        if isinstance(node, (ast.List, ast.Tuple)):
+            items = [self.compile(e) for e in node.elts]
+            return lambda row: tuple(i(row) for i in items)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
+            if node.func.id not in self.functions:
+                raise self.fail(node, f"function {node.func.id!r}")
+            function = self.functions[node.func.id]
+            args = [self.compile(a) for a in node.args]
+            return lambda row: function(*(a(row) for a in args))
+        raise self.fail(node, type(node).__name__)
+
+    def constant(self, node: ast.Constant) -> Evaluator:
+        value: Any = node.value
+        if isinstance(value, float):
+            literal = ast.get_source_segment(self.text, node) or repr(value)
+            value = Decimal(literal)
+        elif not isinstance(value, (str, int, bool)) and value is not None:
+            raise self.fail(node, f"literal {value!r}")
+        return lambda row: value
+
+    def comparison(self, node: ast.Compare) -> Evaluator:
+        left = self.compile(node.left)
+        steps = []
+        for op, right in zip(node.ops, node.comparators, strict=True):
+            if type(op) not in _COMPARE:
+                raise self.fail(node, type(op).__name__)
+            if isinstance(op, (ast.Is, ast.IsNot)) and not (isinstance(right, ast.Constant)
+                                                            and right.value is None):
+                raise self.fail(node, "`is` with anything but None")
+            steps.append((op, _COMPARE[type(op)], self.compile(right)))
+
+        def compare(row: Mapping[str, Any]) -> bool:
+            a = left(row)
+            for op, function, right_value in steps:
+                b = right_value(row)
+                if (a is None or b is None) and not isinstance(op, (ast.Is, ast.IsNot, ast.Eq, ast.NotEq)):
+                    return False
+                if not function(a, b):
+                    return False
+                a = b
+            return True
+
+        return compare
+
+
+def compile_expression(text: str, functions: Mapping[str, Callable[..., Any]] = FUNCTIONS) -> Expression:
+    """Compile ``text``; raises :class:`ExpressionSyntax` naming the construct that is not allowed."""
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise ExpressionSyntax(f"not an expression: {exc.msg} at column {exc.offset}") from exc
+    compiler = _Compiler(text.strip(), functions)
+    evaluate = compiler.compile(tree.body)
+    return Expression(text=text.strip(), names=frozenset(compiler.names - set(functions)), _evaluate=evaluate)

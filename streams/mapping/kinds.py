@@ -1,0 +1,121 @@
+"""What kind of value a column, a transform or an Avro field holds, so a mapping is type-checked at load."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from streams.mapping.sql_columns import Column
+
+_SQL: dict[str, str] = {
+    "TEXT": "string", "VARCHAR": "string", "CHAR": "string", "CHARACTER": "string",
+    "CHARACTER VARYING": "string", "LONGTEXT": "string", "MEDIUMTEXT": "string", "ENUM": "string",
+    "BIGINT": "int", "INT": "int", "INTEGER": "int", "SMALLINT": "int", "TINYINT": "int",
+    "BIGSERIAL": "int", "SERIAL": "int",
+    "BOOLEAN": "bool", "BOOL": "bool",
+    "NUMERIC": "decimal", "DECIMAL": "decimal",
+    "REAL": "float", "DOUBLE": "float", "DOUBLE PRECISION": "float", "FLOAT": "float",
+    "TIMESTAMPTZ": "timestamp", "TIMESTAMP WITH TIME ZONE": "timestamp",
+    "DATETIME": "local_timestamp", "TIMESTAMP WITHOUT TIME ZONE": "local_timestamp",
+    "DATE": "date", "TIME": "time",
+    "JSON": "any", "JSONB": "any", "BYTEA": "bytes", "BLOB": "bytes",
+}
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A value's kind: ``base`` (string, int, bool, decimal, float, timestamp, local_timestamp, date, time,
+    bytes, record, array, map, any), a decimal's scale, the values a string may take, and nullability."""
+
+    base: str
+    nullable: bool = True
+    scale: int | None = None
+    symbols: frozenset[str] | None = None
+    record: str | None = None
+
+    def but(self, **changes: Any) -> Kind:
+        return replace(self, **changes)
+
+    def __str__(self) -> str:
+        text = self.base
+        if self.base == "decimal" and self.scale is not None:
+            text = f"decimal(scale {self.scale})"
+        if self.base == "local_timestamp":
+            text = "zone-less local timestamp"
+        if self.record:
+            text = f"{self.base} {self.record}"
+        if self.symbols is not None:
+            text += " of " + ", ".join(sorted(self.symbols))
+        return ("nullable " if self.nullable else "") + text
+
+
+ANY = Kind("any")
+
+
+def from_column(column: Column, system: str) -> Kind:
+    base = _SQL.get(column.sql_type, "any")
+    if column.sql_type == "TIMESTAMP":
+        base = "local_timestamp" if system == "crm" else "timestamp"
+    scale = int(column.args[1]) if base == "decimal" and len(column.args) > 1 else (
+        0 if base == "decimal" else None)
+    symbols = frozenset(column.allowed) if column.allowed is not None else None
+    return Kind(base, nullable=column.nullable, scale=scale, symbols=symbols)
+
+
+def from_avro(schema: Any, named: dict[str, Any]) -> Kind:
+    """The kind an Avro field type accepts (``named`` resolves references to named types)."""
+    if isinstance(schema, list):
+        branches = [b for b in schema if b != "null"]
+        inner = from_avro(branches[0], named) if len(branches) == 1 else ANY
+        return inner.but(nullable="null" in schema)
+    if isinstance(schema, str):
+        if schema in named:
+            return from_avro(named[schema], named)
+        return Kind({"string": "string", "int": "int", "long": "int", "boolean": "bool", "float": "float",
+                     "double": "float", "bytes": "bytes", "null": "any"}.get(schema, "any"), nullable=False)
+    logical = schema.get("logicalType")
+    if logical == "decimal":
+        return Kind("decimal", nullable=False, scale=int(schema.get("scale", 0)))
+    if logical in ("timestamp-millis", "timestamp-micros"):
+        return Kind("timestamp", nullable=False)
+    if logical in ("local-timestamp-millis", "local-timestamp-micros"):
+        return Kind("local_timestamp", nullable=False)
+    if logical == "date":
+        return Kind("date", nullable=False)
+    kind = schema.get("type")
+    if kind == "enum":
+        return Kind("string", nullable=False, symbols=frozenset(schema["symbols"]), record=schema["name"])
+    if kind in ("record", "error"):
+        return Kind("record", nullable=False, record=schema["name"])
+    if kind in ("array", "map"):
+        return Kind(kind, nullable=False)
+    return from_avro(kind, named)
+
+
+def fits(source: Kind, target: Kind) -> tuple[str, str] | None:
+    """None when a value of ``source`` can fill ``target``; else (what is wrong, how to fix it)."""
+    if source.nullable and not target.nullable:
+        return (f"the value may be null but the field is {target}",
+                "add a `default: <value>` transform, or make the field nullable in the schema")
+    if source.base == "any" or target.base == "any":
+        return None
+    if source.base == "local_timestamp" and target.base == "timestamp":
+        return ("a zone-less local time cannot fill a UTC timestamp",
+                "add the transform `local_to_utc` (zone from ISTHMUS_ERP_TIME_ZONE, or `zone: <IANA name>`)")
+    if target.base == "decimal" and source.base in ("decimal", "int"):
+        if source.base == "decimal" and source.scale is not None and target.scale is not None \
+                and source.scale > target.scale:
+            return (f"a decimal with scale {source.scale} would lose digits in a field of scale "
+                    f"{target.scale}", f"add `decimal: {{scale: {target.scale}, rounding: half_even}}`")
+        return None
+    if source.base != target.base:
+        hint = "add `bool`" if target.base == "bool" and source.base == "int" else (
+            "map it with a transform or a computed field")
+        return (f"a {source} value cannot fill a {target} field", hint)
+    if target.symbols is not None and source.symbols is not None and not source.symbols <= target.symbols:
+        extra = ", ".join(sorted(source.symbols - target.symbols))
+        return (f"the source may hold {extra}, which {target.record or 'the field'} does not allow",
+                "add a value map (`map:`) that sends every source value to an allowed one")
+    if target.record and source.record and target.record != source.record and target.base == "record":
+        return (f"a {source.record} record cannot fill a {target.record} field", "map its fields one by one")
+    return None

@@ -1,0 +1,581 @@
+"""Load mapping files and check them before anything runs.
+
+Each file is checked against the Avro schemas (the target record and every field exist; each value's kind
+fits its field) and against the captured columns (``reference/<system>/schema.sql``, or a ``columns:`` list
+in the source). Every problem is collected and reported together, each with file, line, field and fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+from streams.codecs.avro.schemas import SchemaSet, load_schemas
+from streams.codecs.exceptions import UnknownSchema
+from streams.mapping import located_yaml
+from streams.mapping.engine import coerce
+from streams.mapping.exceptions import MappingLoadError, MappingValueError, Problem
+from streams.mapping.expressions import Expression, ExpressionSyntax, compile_expression
+from streams.mapping.kinds import ANY, Kind, fits, from_avro, from_column
+from streams.mapping.located_yaml import Node
+from streams.mapping.plugins import from_entry_point, load_declared
+from streams.mapping.spec import FieldBinding, FieldPolicy, ParentLink, Policy, RecordMapping, SourceMapping, System
+from streams.mapping.sql_columns import Table, reference_tables
+from streams.mapping.transforms import BUILTINS, ArgumentProblem, Environment, Step, plugin_step
+from streams.stack.settings import PROJECT_ROOT
+
+MAPPINGS_DIR = PROJECT_ROOT / "mappings"
+TOP_KEYS = {"description", "target", "key", "owner", "policy", "fields", "parent", "value_maps", "plugins",
+            "sources"}
+SOURCE_KEYS = {"description", "system", "table", "record", "columns", "when", "fields", "on_delete", "group_by",
+               "parent_key"}
+BINDING_KEYS = {"from", "compute", "const", "fields", "null_unless", "transform", "sum"}
+SOURCES_OF_VALUE = ("from", "compute", "const", "fields", "sum")
+
+Tables = Mapping[str, Mapping[str, Table]]
+
+
+@dataclass
+class _File:
+    """Problems found so far in one file."""
+
+    path: Path
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, line: int, where: str, message: str, fix: str) -> None:
+        self.problems.append(Problem(file=str(self.path), line=line, field=where, message=message, fix=fix))
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """What a source can read: column (or field) kinds, and where they come from for messages."""
+
+    kinds: Mapping[str, Kind]
+    origin: str
+
+
+def _choices(names: Any) -> str:
+    return ", ".join(sorted(names)) or "none"
+
+
+def _expression(file: _File, node: Node, where: str, columns: _Columns) -> Expression | None:
+    if not isinstance(node.value, str):
+        file.add(node.line, where, "an expression is text", 'write it in quotes, e.g. "on_hand - reserved"')
+        return None
+    try:
+        expression = compile_expression(node.value)
+    except ExpressionSyntax as exc:
+        file.add(node.line, where, f"invalid expression {node.value!r}: {exc}", "use the expression language "
+                 "of streams/mapping/expressions.py")
+        return None
+    unknown = sorted(expression.names - set(columns.kinds))
+    if unknown:
+        file.add(node.line, where, f"expression reads {', '.join(unknown)}, not in {columns.origin}",
+                 f"use columns of {columns.origin}: {_choices(columns.kinds)}")
+        return None
+    return expression
+
+
+class _Compiler:
+    def __init__(self, file: _File, schemas: SchemaSet, env: Environment) -> None:
+        self.file = file
+        self.schemas = schemas
+        self.env = env
+        self.named = dict(schemas.named)
+
+    def steps(self, node: Node | None, where: str, kind: Kind) -> tuple[tuple[Step, ...], Kind, bool]:
+        if node is None:
+            return (), kind, True
+        items = node.value if node.is_sequence else [node]
+        steps: list[Step] = []
+        for item in items:
+            if isinstance(item.value, str):
+                name, args = item.value, None
+            elif item.is_mapping and len(item.value) == 1:
+                name, arg_node = next(item.items())
+                args = arg_node.plain()
+            else:
+                self.file.add(item.line, where, "a transform step is a name or a one-key mapping",
+                              "write `- trim` or `- strip_prefix: \"C-\"`")
+                return (), kind, False
+            try:
+                step = self.step(name, args)
+                kind = step.out(kind)
+            except ArgumentProblem as exc:
+                self.file.add(item.line, f"{where}: {name}", exc.message, exc.fix)
+                return (), kind, False
+            steps.append(step)
+        return tuple(steps), kind, True
+
+    def step(self, name: str, args: Any) -> Step:
+        if name in BUILTINS:
+            return BUILTINS[name](args, self.env)
+        function = self.env.plugins.get(name) or from_entry_point(name)
+        if function is None:
+            raise ArgumentProblem(f"no transform named {name!r}",
+                                  f"use one of {_choices(BUILTINS)}, declare a plugin under `plugins:`, or "
+                                  "install one in the isthmus.transforms entry point group")
+        return plugin_step(name, function, args)
+
+    def binding(self, target: str, node: Node, where: str, columns: _Columns, avro_type: Any,
+                aggregate_ok: bool) -> FieldBinding | None:
+        target_kind = from_avro(avro_type, self.named)
+        if isinstance(node.value, str):
+            node = Node({"from": node}, node.line)
+        if not node.is_mapping:
+            self.file.add(node.line, where, "a field binding is a column name or a mapping",
+                          "write `name: column` or `name: {from: column, transform: [...]}`")
+            return None
+        unknown = sorted(set(node.value) - BINDING_KEYS)
+        if unknown:
+            self.file.add(node.line, where, f"unknown binding keys {', '.join(unknown)}",
+                          f"use {_choices(BINDING_KEYS)}")
+            return None
+        given = [k for k in SOURCES_OF_VALUE if k in node.value]
+        if len(given) != 1:
+            self.file.add(node.line, where, f"needs exactly one of {', '.join(SOURCES_OF_VALUE)}; has "
+                          f"{', '.join(given) or 'none'}", "keep one way to get the value")
+            return None
+        how, value = given[0], node.value[given[0]]
+        binding: dict[str, Any] = {"field": target, "line": node.line, "avro_type": avro_type}
+        if how == "from":
+            column = value.value
+            if column not in columns.kinds:
+                self.file.add(value.line, where, f"{column!r} is not a column of {columns.origin}",
+                              f"use one of {_choices(columns.kinds)}")
+                return None
+            binding["column"], kind = column, columns.kinds[column]
+        elif how in ("compute", "sum"):
+            if how == "sum" and not aggregate_ok:
+                self.file.add(value.line, where, "`sum` aggregates rows and needs `group_by` on the source",
+                              "add `group_by: [<columns>]` to the source, or use `compute`")
+                return None
+            expression = _expression(self.file, value, where, columns)
+            if expression is None:
+                return None
+            binding["expression"], kind = expression, ANY.but(
+                nullable=any(columns.kinds[n].nullable for n in expression.names) if how == "compute" else False)
+            if how == "sum":
+                binding["aggregate"] = "sum"
+        elif how == "const":
+            constant = value.plain()
+            binding["constant"], binding["has_constant"] = constant, True
+            kind = _constant_kind(constant)
+        else:
+            nested = self.nested(target, node, value, where, columns, target_kind, avro_type)
+            if nested is None:
+                return None
+            binding.update(nested)
+            kind = Kind("record", nullable=bool(binding["null_unless"]), record=target_kind.record)
+        steps, kind, ok = self.steps(node.get("transform"), f"{where} transform", kind)
+        if not ok:
+            return None
+        binding["steps"] = steps
+        problem = fits(kind, target_kind)
+        if problem is not None and how != "fields":
+            self.file.add(node.line, where, problem[0], problem[1])
+            return None
+        return FieldBinding(**binding)
+
+    def nested(self, target: str, node: Node, value: Node, where: str, columns: _Columns, target_kind: Kind,
+               avro_type: Any) -> dict[str, Any] | None:
+        if target_kind.base != "record" or target_kind.record is None:
+            self.file.add(value.line, where, f"`fields` builds a record, but this field is {target_kind}",
+                          "use `from`, `compute` or `const`")
+            return None
+        if not value.is_mapping:
+            self.file.add(value.line, where, "`fields` is a mapping of the record's fields", "indent them under it")
+            return None
+        null_unless_node = node.get("null_unless")
+        null_unless = null_unless_node.plain() if null_unless_node else []
+        if not isinstance(null_unless, list) or any(c not in columns.kinds for c in null_unless):
+            self.file.add(null_unless_node.line if null_unless_node else node.line, where,
+                          "`null_unless` lists columns that must all be set for the record to exist",
+                          f"use columns of {columns.origin}")
+            return None
+        if not target_kind.nullable and null_unless:
+            self.file.add(node.line, where, "the field is not nullable, so `null_unless` cannot apply",
+                          "remove null_unless or make the field nullable")
+        present = _Columns({n: k.but(nullable=False) if n in null_unless else k for n, k in columns.kinds.items()},
+                           columns.origin)
+        definition = self.named[target_kind.record]
+        inner_fields = {f["name"]: f for f in definition["fields"]}
+        nested: dict[str, FieldBinding] = {}
+        for name, inner in value.items():
+            if name not in inner_fields:
+                self.file.add(inner.line, f"{where}.{name}", f"{target_kind.record} has no field {name!r}",
+                              f"use one of {_choices(inner_fields)}")
+                continue
+            compiled = self.binding(name, inner, f"{where}.{name}", present, inner_fields[name]["type"], False)
+            if compiled is not None:
+                nested[name] = compiled
+        missing = sorted(n for n, f in inner_fields.items() if n not in value.value and "default" not in f)
+        if missing:
+            self.file.add(value.line, where, f"{target_kind.record} needs {', '.join(missing)}",
+                          "bind them (or give them defaults in the schema)")
+        if len(nested) != len(value.value) or missing:
+            return None
+        return {"nested": MappingProxyType(nested), "null_unless": tuple(null_unless)}
+
+
+def _constant_kind(constant: Any) -> Kind:
+    if constant is None:
+        return ANY
+    if isinstance(constant, bool):
+        return Kind("bool", nullable=False)
+    if isinstance(constant, int):
+        return Kind("int", nullable=False)
+    if isinstance(constant, str):
+        return Kind("string", nullable=False, symbols=frozenset({constant}))
+    return ANY.but(nullable=False)
+
+
+def _read(path: Path, file: _File) -> Node | None:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        file.add(1, "(file)", f"cannot read it: {exc}", "check the path")
+        return None
+    try:
+        root = located_yaml.parse(text)
+    except located_yaml.DuplicateKey as exc:
+        file.add(exc.line, exc.key, str(exc), "keep one of them")
+        return None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        file.add(mark.line + 1 if mark else 1, "(yaml)", f"not valid YAML: {getattr(exc, 'problem', exc)}",
+                 "fix the YAML syntax")
+        return None
+    if not root.is_mapping:
+        file.add(root.line, "(file)", "a mapping file is a YAML mapping", "start with `target: <record>`")
+        return None
+    return root
+
+
+def _policy(file: _File, node: Node, where: str, default: FieldPolicy | None) -> FieldPolicy | None:
+    if not node.is_mapping:
+        file.add(node.line, where, "a field policy is {owner: crm|erp, policy: owner_wins|latest_commit_wins}",
+                 "write `name: {owner: crm, policy: owner_wins}`")
+        return None
+    owner_node, policy_node = node.get("owner"), node.get("policy")
+    unknown = sorted(set(node.value) - {"owner", "policy"})
+    if unknown:
+        file.add(node.line, where, f"unknown keys {', '.join(unknown)}", "keep owner and policy")
+    try:
+        owner = System(owner_node.value) if owner_node else (default.owner if default else None)
+    except ValueError:
+        file.add(owner_node.line if owner_node else node.line, f"{where}.owner",
+                 f"owner {owner_node.value if owner_node else None!r} is not a system", "use crm or erp")
+        return None
+    try:
+        policy = Policy(policy_node.value) if policy_node else (default.policy if default else None)
+    except ValueError:
+        file.add(policy_node.line if policy_node else node.line, f"{where}.policy",
+                 f"policy {policy_node.value if policy_node else None!r} is not known",
+                 "use owner_wins or latest_commit_wins")
+        return None
+    if owner is None or policy is None:
+        file.add(node.line, where, "needs both an owner and a policy",
+                 "add them here, or file-wide defaults `owner:` and `policy:`")
+        return None
+    return FieldPolicy(owner=owner, policy=policy)
+
+
+def _source_columns(file: _File, node: Node, where: str, system: System | None, tables: Tables,
+                    schemas: SchemaSet) -> _Columns | None:
+    table_node, record_node, columns_node = node.get("table"), node.get("record"), node.get("columns")
+    if (table_node is None) == (record_node is None):
+        file.add(node.line, where, "a source reads either a `table` (with `system`) or a canonical `record`",
+                 "give one of them")
+        return None
+    if record_node is not None:
+        try:
+            definition = schemas.definition(str(record_node.value))
+        except UnknownSchema as exc:
+            file.add(record_node.line, f"{where}.record", exc.reason, "name a record of schemas/")
+            return None
+        named = dict(schemas.named)
+        return _Columns({f["name"]: from_avro(f["type"], named) for f in definition["fields"]},
+                        f"record {definition['name']}")
+    if system is None:
+        file.add(node.line, f"{where}.system", "a table source needs `system: crm` or `system: erp`",
+                 "add the system")
+        return None
+    table = str(table_node.value) if table_node else ""
+    if columns_node is not None:
+        listed = columns_node.plain()
+        if not isinstance(listed, list) or not all(isinstance(c, str) for c in listed):
+            file.add(columns_node.line, f"{where}.columns", "`columns` is a list of column names",
+                     "write `columns: [id, name]`")
+            return None
+        return _Columns({c: ANY for c in listed}, f"{system.value}.{table} (columns listed in the mapping)")
+    known = tables.get(system.value, {})
+    if table not in known:
+        file.add(table_node.line if table_node else node.line, f"{where}.table",
+                 f"{system.value} has no table {table!r} in its captured schema",
+                 f"use one of {_choices(known)}, or list the table's `columns:`")
+        return None
+    captured = known[table]
+    origin = f"{system.value}.{table} ({Path(captured.source).name or 'schema.sql'})"
+    return _Columns({name: from_column(column, system.value) for name, column in captured.columns.items()},
+                    origin)
+
+
+def _load(path: Path, schemas: SchemaSet, tables: Tables) -> tuple[RecordMapping | None, list[Problem]]:
+    file = _File(path)
+    root = _read(path, file)
+    if root is None:
+        return None, file.problems
+    for name, node in root.items():
+        if name not in TOP_KEYS:
+            file.add(node.line, name, f"unknown key {name!r}", f"use {_choices(TOP_KEYS)}")
+    target_node, key_node = root.get("target"), root.get("key")
+    if target_node is None or key_node is None:
+        file.add(root.line, "target" if target_node is None else "key", "a mapping needs `target` and `key`",
+                 "add `target: <canonical record>` and `key: <its key field>`")
+        return None, file.problems
+    try:
+        target = schemas.resolve(str(target_node.value))
+        definition = schemas.definition(target)
+    except UnknownSchema as exc:
+        file.add(target_node.line, "target", exc.reason, "name a record of schemas/")
+        return None, file.problems
+    if definition.get("type") != "record":
+        file.add(target_node.line, "target", f"{target} is not a record", "map to a record type")
+        return None, file.problems
+    target_fields = {f["name"]: f for f in definition["fields"]}
+    key_value = key_node.value if key_node.is_sequence else [key_node]
+    key = tuple(str(k.value) for k in key_value) if key_node.is_sequence else (str(key_node.value),)
+    for name in key:
+        if name not in target_fields:
+            file.add(key_node.line, "key", f"{target} has no field {name!r}", f"use one of {_choices(target_fields)}")
+
+    default: FieldPolicy | None = None
+    owner_node, policy_node = root.get("owner"), root.get("policy")
+    defaults = {k: v for k, v in (("owner", owner_node), ("policy", policy_node)) if v is not None}
+    if defaults:
+        default = _policy(file, Node(defaults, min(v.line for v in defaults.values())), "owner/policy", None)
+    policies: dict[str, FieldPolicy] = {}
+    fields_node = root.get("fields")
+    for name, node in fields_node.items() if fields_node else ():
+        if name not in target_fields:
+            file.add(node.line, f"fields.{name}", f"{target} has no field {name!r}",
+                     f"use one of {_choices(target_fields)}")
+            continue
+        policy = _policy(file, node, f"fields.{name}", default)
+        if policy:
+            policies[name] = policy
+
+    value_maps: dict[str, Mapping[str, Any]] = {}
+    maps_node = root.get("value_maps")
+    for name, node in maps_node.items() if maps_node else ():
+        if not node.is_mapping:
+            file.add(node.line, f"value_maps.{name}", "a value map is a mapping of source to target values",
+                     "write `reserved: reserved` pairs, or `values:` and `default:`")
+            continue
+        value_maps[name] = node.plain()
+
+    plugins: dict[str, Any] = {}
+    plugins_node = root.get("plugins")
+    for name, node in plugins_node.items() if plugins_node else ():
+        try:
+            plugins[name] = load_declared(name, str(node.value), path.parent)
+        except ArgumentProblem as exc:
+            file.add(node.line, f"plugins.{name}", exc.message, exc.fix)
+
+    parent = _parent(file, root.get("parent"), schemas, target)
+    env = Environment(schemas=schemas, value_maps=value_maps, plugins=plugins)
+    compiler = _Compiler(file, schemas, env)
+    sources: list[SourceMapping] = []
+    sources_node = root.get("sources")
+    if sources_node is None or not sources_node.is_mapping or not sources_node.value:
+        file.add(sources_node.line if sources_node else root.line, "sources", "a mapping needs at least one source",
+                 "add `sources: {<name>: {system: crm, table: customers, fields: {...}}}`")
+    for name, node in sources_node.items() if sources_node else ():
+        source = _source(file, compiler, name, node, target, target_fields, key, parent, tables, schemas)
+        if source is not None:
+            sources.append(source)
+
+    bound = {f for s in sources for f in s.bindings} | {f for s in sources for f in (s.on_delete or {})}
+    reconciled = {f for s in sources if s.table for f in (*s.bindings, *(s.on_delete or {}))}
+    for name in sorted(reconciled - set(policies) - set(key)):
+        if default is not None:
+            policies[name] = default
+        else:
+            line = next(s.bindings[name].line for s in sources if name in s.bindings) if any(
+                name in s.bindings for s in sources) else root.line
+            file.add(line, f"fields.{name}", f"{name} is mapped but has no owner and conflict policy",
+                     f"add `{name}: {{owner: crm|erp, policy: owner_wins|latest_commit_wins}}` under `fields:` "
+                     "(or file-wide `owner:` and `policy:`)")
+    if sources and not file.problems:
+        for name, spec in target_fields.items():
+            if "default" not in spec and name not in bound and parent is None:
+                file.add(target_node.line, name, f"{target}.{name} has no default and no source binds it",
+                         "bind it in a source, or give it a default in the schema")
+    if file.problems:
+        return None, file.problems
+    description = root.get("description")
+    return RecordMapping(path=path, target=target, key=key, policies=MappingProxyType(policies),
+                         sources=tuple(sources), parent=parent,
+                         description=str(description.value) if description else ""), []
+
+
+def _parent(file: _File, node: Node | None, schemas: SchemaSet, target: str) -> ParentLink | None:
+    if node is None:
+        return None
+    values = node.plain() if node.is_mapping else {}
+    if set(values) != {"record", "field", "key"}:
+        file.add(node.line, "parent", "`parent` names the parent `record`, its list `field` and its `key`",
+                 "write `parent: {record: SalesOrder, field: lines, key: order_number}`")
+        return None
+    try:
+        record = schemas.resolve(str(values["record"]))
+        definition = schemas.definition(record)
+    except UnknownSchema as exc:
+        file.add(node.line, "parent.record", exc.reason, "name a record of schemas/")
+        return None
+    fields = {f["name"]: f for f in definition["fields"]}
+    list_field = fields.get(values["field"])
+    items = list_field["type"].get("items") if list_field and isinstance(list_field["type"], dict) else None
+    if items != target:
+        file.add(node.line, "parent.field", f"{record} has no list of {target} named {values['field']!r}",
+                 "name the array field that holds this record")
+        return None
+    if values["key"] not in fields:
+        file.add(node.line, "parent.key", f"{record} has no field {values['key']!r}", "name the parent's key")
+        return None
+    return ParentLink(record=record, field=values["field"], key=values["key"])
+
+
+def _source(file: _File, compiler: _Compiler, name: str, node: Node, target: str,
+            target_fields: Mapping[str, Any], key: tuple[str, ...], parent: ParentLink | None, tables: Tables,
+            schemas: SchemaSet) -> SourceMapping | None:
+    where = f"sources.{name}"
+    if not node.is_mapping:
+        file.add(node.line, where, "a source is a mapping", "give system, table and fields")
+        return None
+    for option, option_node in node.items():
+        if option not in SOURCE_KEYS:
+            file.add(option_node.line, f"{where}.{option}", f"unknown key {option!r}", f"use {_choices(SOURCE_KEYS)}")
+    system: System | None = None
+    system_node = node.get("system")
+    if system_node is not None:
+        try:
+            system = System(system_node.value)
+        except ValueError:
+            file.add(system_node.line, f"{where}.system", f"unknown system {system_node.value!r}", "use crm or erp")
+            return None
+    columns = _source_columns(file, node, where, system, tables, schemas)
+    if columns is None:
+        return None
+    condition = None
+    when_node = node.get("when")
+    if when_node is not None:
+        condition = _expression(file, when_node, f"{where}.when", columns)
+    group_by: tuple[str, ...] = ()
+    group_node = node.get("group_by")
+    if group_node is not None:
+        listed = group_node.plain()
+        if not isinstance(listed, list) or any(c not in columns.kinds for c in listed):
+            file.add(group_node.line, f"{where}.group_by", "`group_by` lists columns of the source",
+                     f"use columns of {columns.origin}")
+        else:
+            group_by = tuple(listed)
+    bindings: dict[str, FieldBinding] = {}
+    fields_node = node.get("fields")
+    if fields_node is None or not fields_node.is_mapping:
+        file.add(node.line, f"{where}.fields", "a source needs `fields:` binding target fields",
+                 f"add `fields: {{{key[0]}: <column>}}`")
+        return None
+    for field_name, binding_node in fields_node.items():
+        field_where = f"{where}.fields.{field_name}"
+        if field_name not in target_fields:
+            file.add(binding_node.line, field_where, f"{target} has no field {field_name!r}",
+                     f"use one of {_choices(target_fields)}")
+            continue
+        binding = compiler.binding(field_name, binding_node, field_where, columns,
+                                   target_fields[field_name]["type"], bool(group_by))
+        if binding is not None:
+            bindings[field_name] = binding
+    for name in key:
+        if name not in fields_node.value:
+            file.add(fields_node.line, f"{where}.fields", f"the source does not bind the key field {name!r}",
+                     f"add `{name}: <column>` (a look-up through the cross-reference if the table lacks it)")
+    parent_key = None
+    parent_node = node.get("parent_key")
+    if parent is not None:
+        if parent_node is None:
+            file.add(node.line, f"{where}.parent_key", f"a child of {parent.record} needs `parent_key`",
+                     f"bind the parent's {parent.key}, e.g. with a lookup")
+        else:
+            parent_type = next(f["type"] for f in schemas.definition(parent.record)["fields"]
+                               if f["name"] == parent.key)
+            parent_key = compiler.binding(parent.key, parent_node, f"{where}.parent_key", columns, parent_type,
+                                          False)
+    elif parent_node is not None:
+        file.add(parent_node.line, f"{where}.parent_key", "only a mapping with `parent:` has a parent key",
+                 "remove it or add `parent:`")
+    on_delete = _on_delete(file, node.get("on_delete"), where, target_fields, schemas)
+    return SourceMapping(name=name, line=node.line, system=system,
+                         table=str(node.value["table"].value) if "table" in node.value else None,
+                         record=str(node.value["record"].value) if "record" in node.value else None,
+                         condition=condition, bindings=MappingProxyType(bindings), on_delete=on_delete,
+                         group_by=group_by, parent_key=parent_key, kinds=MappingProxyType(dict(columns.kinds)))
+
+
+def _on_delete(file: _File, node: Node | None, where: str, target_fields: Mapping[str, Any],
+               schemas: SchemaSet) -> Mapping[str, Any] | None:
+    if node is None or node.value == "delete":
+        return None
+    values = node.plain()
+    if not isinstance(values, dict) or set(values) != {"set"} or not isinstance(values["set"], dict):
+        file.add(node.line, f"{where}.on_delete", "`on_delete` is `delete` or `{set: {field: value}}`",
+                 "write `on_delete: {set: {active: false}}`")
+        return None
+    unknown = sorted(set(values["set"]) - set(target_fields))
+    if unknown:
+        file.add(node.line, f"{where}.on_delete", f"no target field {', '.join(unknown)}",
+                 f"use fields of the target: {_choices(target_fields)}")
+        return None
+    coerced: dict[str, Any] = {}
+    for name, value in values["set"].items():
+        try:
+            coerced[name] = coerce(value, target_fields[name]["type"], schemas.named, name)
+        except MappingValueError as exc:
+            file.add(node.line, f"{where}.on_delete.{name}", str(exc), "give a value the field's type allows")
+            return None
+    return MappingProxyType(coerced)
+
+
+def default_tables() -> Tables:
+    return {system: reference_tables(system) for system in ("crm", "erp")}
+
+
+def load_mapping(path: Path, *, schemas: SchemaSet | None = None, tables: Tables | None = None) -> RecordMapping:
+    """Load and check one mapping file; raises :class:`MappingLoadError` listing every problem."""
+    mapping, problems = _load(path, schemas or load_schemas(), tables if tables is not None else default_tables())
+    if mapping is None:
+        raise MappingLoadError(problems)
+    return mapping
+
+
+def load_mappings(directory: Path = MAPPINGS_DIR, *, schemas: SchemaSet | None = None,
+                  tables: Tables | None = None) -> dict[str, RecordMapping]:
+    """Every ``*.yaml`` of ``directory`` (not sub-folders), by file stem; all problems of all files at once."""
+    schemas = schemas or load_schemas()
+    tables = tables if tables is not None else default_tables()
+    loaded: dict[str, RecordMapping] = {}
+    problems: list[Problem] = []
+    for path in sorted(directory.glob("*.yaml")):
+        mapping, found = _load(path, schemas, tables)
+        problems += found
+        if mapping is not None:
+            loaded[path.stem] = mapping
+    if problems:
+        raise MappingLoadError(problems)
+    return loaded

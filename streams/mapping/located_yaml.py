@@ -1,0 +1,69 @@
+"""YAML read with the line of every node, so that errors in mapping files can say where."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True)
+class Node:
+    """A YAML value with its 1-based line: scalars hold Python values, mappings ``dict[str, Node]``,
+    sequences ``list[Node]``."""
+
+    value: Any
+    line: int
+
+    @property
+    def is_mapping(self) -> bool:
+        return isinstance(self.value, dict)
+
+    @property
+    def is_sequence(self) -> bool:
+        return isinstance(self.value, list)
+
+    def get(self, key: str) -> Node | None:
+        return self.value.get(key) if isinstance(self.value, dict) else None
+
+    def items(self) -> Iterator[tuple[str, Node]]:
+        return iter(self.value.items()) if isinstance(self.value, dict) else iter(())
+
+    def plain(self) -> Any:
+        """The value without line information."""
+        if isinstance(self.value, dict):
+            return {k: v.plain() for k, v in self.value.items()}
+        if isinstance(self.value, list):
+            return [v.plain() for v in self.value]
+        return self.value
+
+
+class DuplicateKey(ValueError):
+    def __init__(self, key: str, line: int, first: int) -> None:
+        super().__init__(f"key {key!r} appears twice (first on line {first})")
+        self.key, self.line, self.first = key, line, first
+
+
+def _convert(node: yaml.Node, constructor: yaml.constructor.SafeConstructor) -> Node:
+    line = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        mapping: dict[str, Node] = {}
+        for key_node, value_node in node.value:
+            key = str(constructor.construct_object(key_node, deep=True))
+            if key in mapping:
+                raise DuplicateKey(key, key_node.start_mark.line + 1, mapping[key].line)
+            mapping[key] = _convert(value_node, constructor)
+        return Node(mapping, line)
+    if isinstance(node, yaml.SequenceNode):
+        return Node([_convert(item, constructor) for item in node.value], line)
+    return Node(constructor.construct_object(node, deep=True), line)
+
+
+def parse(text: str) -> Node:
+    """Parse one YAML document; raises ``yaml.YAMLError`` or :class:`DuplicateKey` with a line."""
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    if root is None:
+        return Node(None, 1)
+    return _convert(root, yaml.constructor.SafeConstructor())

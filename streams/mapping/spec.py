@@ -1,0 +1,121 @@
+"""A mapping file once loaded and checked: immutable values the engine applies."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from streams.mapping.expressions import Expression
+from streams.mapping.kinds import Kind
+from streams.mapping.transforms import Step
+
+
+class System(StrEnum):
+    CRM = "crm"
+    ERP = "erp"
+
+
+class Policy(StrEnum):
+    """How conflicting values of one field settle: the owner's value, or the later source commit's."""
+
+    OWNER_WINS = "owner_wins"
+    LATEST_COMMIT_WINS = "latest_commit_wins"
+
+
+@dataclass(frozen=True, kw_only=True)
+class FieldPolicy:
+    owner: System
+    policy: Policy
+
+
+@dataclass(frozen=True, kw_only=True)
+class FieldBinding:
+    """How one target field gets its value: from a column, an expression, a constant or nested fields,
+    then through the steps, then coerced to the field's Avro type."""
+
+    field: str
+    line: int
+    column: str | None = None
+    expression: Expression | None = None
+    constant: Any = None
+    has_constant: bool = False
+    nested: Mapping[str, FieldBinding] | None = None
+    null_unless: tuple[str, ...] = ()
+    steps: tuple[Step, ...] = ()
+    aggregate: str | None = None
+    avro_type: Any = None
+
+    @property
+    def reads(self) -> frozenset[str]:
+        """The source columns this binding reads."""
+        names: set[str] = set(self.null_unless)
+        if self.column:
+            names.add(self.column)
+        if self.expression:
+            names |= self.expression.names
+        for inner in (self.nested or {}).values():
+            names |= inner.reads
+        return frozenset(names)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourceMapping:
+    """One source of the target record: a table of one system (or a canonical record) and its bindings."""
+
+    name: str
+    line: int
+    system: System | None
+    table: str | None = None
+    record: str | None = None
+    condition: Expression | None = None
+    bindings: Mapping[str, FieldBinding] = field(default_factory=dict)
+    on_delete: Mapping[str, Any] | None = None
+    group_by: tuple[str, ...] = ()
+    parent_key: FieldBinding | None = None
+    kinds: Mapping[str, Kind] = field(default_factory=dict)
+
+    @property
+    def deletes_target(self) -> bool:
+        """A source delete removes the target record (rather than setting fields, ``on_delete: {set: …}``)."""
+        return self.on_delete is None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParentLink:
+    """A child record (an order line, a contact) lives in a list field of a parent record."""
+
+    record: str
+    field: str
+    key: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordMapping:
+    """One mapping file: the target record, its key, field owners and policies, and its sources."""
+
+    path: Path
+    target: str
+    key: tuple[str, ...]
+    policies: Mapping[str, FieldPolicy]
+    sources: tuple[SourceMapping, ...]
+    parent: ParentLink | None = None
+    description: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+    def key_of(self, values: Mapping[str, Any]) -> Any:
+        """The record's key from its field values: one value, or a tuple for a composite key."""
+        if len(self.key) == 1:
+            return values.get(self.key[0])
+        return tuple(values.get(k) for k in self.key)
+
+    def sources_for(self, system: System | str, table: str) -> tuple[SourceMapping, ...]:
+        return tuple(s for s in self.sources if s.system == System(system) and s.table == table)
+
+    def fields_owned_by(self, system: System | str) -> tuple[str, ...]:
+        return tuple(sorted(f for f, p in self.policies.items() if p.owner == System(system)))

@@ -1,0 +1,511 @@
+"""The transforms a mapping file can chain on a value, each checked at load (arguments and kinds).
+
+A step in YAML is a name (``trim``) or a one-key mapping (``strip_prefix: "C-"``,
+``local_to_utc: {zone: Asia/Shanghai}``). Built-ins are in :data:`BUILTINS`; a user's own transform is a
+plugin (see :mod:`streams.mapping.plugins`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import (
+    ROUND_CEILING,
+    ROUND_DOWN,
+    ROUND_FLOOR,
+    ROUND_HALF_EVEN,
+    ROUND_HALF_UP,
+    ROUND_UP,
+    Decimal,
+    InvalidOperation,
+)
+from typing import Any, Protocol
+
+from streams.codecs.avro.schemas import SchemaSet
+from streams.codecs.exceptions import CodecError, UnknownSchema
+from streams.codecs.local_time import Ambiguous, Nonexistent, local_to_utc, utc_to_local, zone
+from streams.mapping.exceptions import LookupMissing, MappingValueError
+from streams.mapping.kinds import ANY, Kind, from_avro
+
+
+class Lookup(Protocol):
+    """The cross-reference the flows provide: the record of ``record`` whose field ``by`` equals ``key``."""
+
+    def __call__(self, record: str, by: str, key: Any) -> Mapping[str, Any] | None: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class Context:
+    """What a mapping needs at run time besides the row: the ERP's zone and the cross-reference."""
+
+    erp_time_zone: str = "Asia/Shanghai"
+    lookup: Lookup | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepInput:
+    """A value on its way through the chain, with the row it came from (plugins may read other columns)."""
+
+    row: Mapping[str, Any]
+    context: Context
+
+
+class ArgumentProblem(ValueError):
+    """A transform's arguments or input kind are wrong; ``fix`` says what to write instead."""
+
+    def __init__(self, message: str, fix: str) -> None:
+        super().__init__(message)
+        self.message, self.fix = message, fix
+
+
+@dataclass(frozen=True, kw_only=True)
+class Environment:
+    """What compiling a step may consult: the Avro schemas, the file's value maps and its plugins."""
+
+    schemas: SchemaSet
+    value_maps: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    plugins: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+
+
+class Step(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    def apply(self, value: Any, given: StepInput) -> Any: ...
+
+    def out(self, kind: Kind) -> Kind: ...
+
+
+def _expect_text(kind: Kind, name: str) -> None:
+    if kind.base not in ("string", "any"):
+        raise ArgumentProblem(f"{name} works on text, the value is {kind}",
+                              f"remove {name}, or convert first with `string`")
+
+
+@dataclass(frozen=True)
+class TextStep:
+    name: str
+    function: Callable[[str], Any]
+    keeps_null: bool = True
+
+    def apply(self, value: Any, given: StepInput) -> Any:
+        return None if value is None else self.function(str(value))
+
+    def out(self, kind: Kind) -> Kind:
+        _expect_text(kind, self.name)
+        if self.name == "null_if_empty":
+            return kind.but(nullable=True, symbols=None)
+        return kind.but(symbols=None)
+
+
+@dataclass(frozen=True)
+class BoolStep:
+    name: str = "bool"
+
+    def apply(self, value: Any, given: StepInput) -> Any:
+        if value is None or isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise MappingValueError(f"bool expects 0, 1, true or false, got {value!r}")
+
+    def out(self, kind: Kind) -> Kind:
+        if kind.base not in ("int", "bool", "any"):
+            raise ArgumentProblem(f"bool works on 0/1 integers, the value is {kind}", "remove `bool`")
+        return kind.but(base="bool", symbols=None)
+
+
+@dataclass(frozen=True)
+class CastStep:
+    name: str
+    base: str
+
+    def apply(self, value: Any, given: StepInput) -> Any:
+        if value is None:
+            return None
+        try:
+            return str(value) if self.base == "string" else int(value)
+        except (TypeError, ValueError) as exc:
+            raise MappingValueError(f"{self.name}: cannot convert {value!r}") from exc
+
+    def out(self, kind: Kind) -> Kind:
+        return Kind(self.base, nullable=kind.nullable)
+
+
+@dataclass(frozen=True)
+class PrefixStep:
+    name: str
+    remove: str
+    add: str
+
+    def apply(self, value: Any, given: StepInput) -> Any:
+        if value is None:
+            return None
+        text = str(value)
+        if self.remove:
+            if not text.startswith(self.remove):
+                raise MappingValueError(f"{self.name}: {text!r} does not start with {self.remove!r}")
+            text = text[len(self.remove):]
+        return self.add + text
+
+    def out(self, kind: Kind) -> Kind:
+        _expect_text(kind, self.name)
+        return kind.but(symbols=None)
+
+
+@dataclass(frozen=True)
+class LocalToUtcStep:
+    zone: str | None
+    nonexistent: Nonexistent
+    ambiguous: Ambiguous
+    name: str = "local_to_utc"
+
+    def apply(self, value: Any, given: StepInput) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, dt.datetime):
+            raise MappingValueError(f"local_to_utc expects a datetime, got {value!r}")
+        try:
+            return local_to_utc(value, self.zone or given.context.erp_time_zone,
+                                nonexistent=self.nonexistent, ambiguous=self.ambiguous)
+        except CodecError as exc:
+            raise MappingValueError(exc.reason) from exc
+
+    def out(self, kind: Kind) -> Kind:
+        if kind.base == "timestamp":
+            raise ArgumentProblem("the value already is a UTC timestamp (the column has a zone)",
+                                  "remove `local_to_utc`")
+        if kind.base not in ("local_timestamp", "any"):
+            raise ArgumentProblem(f"local_to_utc converts zone-less local times, the value is {kind}",
+                                  "remove `local_to_utc`")
+        return kind.but(base="timestamp")
+
+
+@dataclass(frozen=True)
+class UtcToLocalStep:
+    zone: str | None
+    name: str = "utc_to_local"
+
+    def apply(self, value: Any, given: StepInput) -> Any:
+        if value is None:
+            return None
+        try:
+            return utc_to_local(value, self.zone or given.context.erp_time_zone)
+        except CodecError as exc:
+            raise MappingValueError(exc.reason) from exc
+
+    def out(self, kind: Kind) -> Kind:
+        if kind.base not in ("timestamp", "any"):
+            raise ArgumentProblem(f"utc_to_local converts UTC timestamps, the value is {kind}",
+                                  "remove `utc_to_local`")
+        return kind.but(base="local_timestamp")
+
+
+ROUNDING = {"exact": "", "half_even": ROUND_HALF_EVEN, "half_up": ROUND_HALF_UP, "down": ROUND_DOWN,
+            "up": ROUND_UP, "floor": ROUND_FLOOR, "ceiling": ROUND_CEILING}
+
+
+def quantize(value: Decimal, scale: int, rounding: str = "exact") -> Decimal:
+    """``value`` with exactly ``scale`` decimals; ``exact`` refuses to drop a non-zero digit."""
+    exponent = Decimal(1).scaleb(-scale)
+    try:
+        if rounding == "exact":
+            result = value.quantize(exponent)
+            if result != value:
+                raise MappingValueError(f"{value} has more than {scale} decimals; map it with "
+                                        f"`decimal: {{scale: {scale}, rounding: half_even}}`")
+            return result
+        return value.quantize(exponent, rounding=ROUNDING[rounding])
+    except InvalidOperation as exc:
+        raise MappingValueError(f"{value} does not fit scale {scale}") from exc
+
+
+@dataclass(frozen=True)
+class DecimalStep:
+    scale: int
+    rounding: str
+    name: str = "decimal"
+
+    def apply(self, value: Any, given: StepInput) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, float) or not isinstance(value, (Decimal, int, str)):
+            raise MappingValueError(f"decimal expects an exact number, got {value!r}")
+        try:
+            number = Decimal(value)
+        except InvalidOperation as exc:
+            raise MappingValueError(f"decimal: {value!r} is not a number") from exc
+        return quantize(number, self.scale, self.rounding)
+
+    def out(self, kind: Kind) -> Kind:
+        if kind.base not in ("decimal", "int", "string", "any"):
+            raise ArgumentProblem(f"decimal works on numbers, the value is {kind}", "remove `decimal`")
+        if kind.base == "decimal" and kind.scale is not None and kind.scale > self.scale \
+                and self.rounding == "exact":
+            raise ArgumentProblem(f"scale {kind.scale} down to {self.scale} can drop digits",
+                                  "add `rounding: half_even` (or another rounding mode)")
+        return Kind("decimal", nullable=kind.nullable, scale=self.scale)
+
+
+@dataclass(frozen=True)
+class MapStep:
+    values: Mapping[str, Any]
+    default: Any
+    has_default: bool
+    label: str
+    name: str = "map"
+
+    def apply(self, value: Any, given: StepInput) -> Any:
+        if value is None:
+            return None
+        key = str(value).lower() if isinstance(value, bool) else str(value)
+        if key in self.values:
+            return self.values[key]
+        if self.has_default:
+            return self.default
+        raise MappingValueError(f"value map {self.label} has no entry for {value!r}; add one (or a default)")
+
+    def out(self, kind: Kind) -> Kind:
+        if kind.symbols is not None and not self.has_default:
+            missing = sorted(kind.symbols - set(self.values))
+            if missing:
+                raise ArgumentProblem(f"value map {self.label} has no entry for {', '.join(missing)}",
+                                      "add them, or a `default:`")
+        results = [*self.values.values(), *([self.default] if self.has_default else [])]
+        if all(isinstance(r, str) for r in results):
+            return Kind("string", nullable=kind.nullable, symbols=frozenset(results))
+        return ANY.but(nullable=kind.nullable)
+
+
+@dataclass(frozen=True)
+class LookupStep:
+    record: str
+    by: str
+    field: str
+    required: bool
+    kind: Kind
+    name: str = "lookup"
+
+    def apply(self, value: Any, given: StepInput) -> Any:
+        if value is None:
+            return None
+        if given.context.lookup is None:
+            raise LookupMissing(f"lookup {self.record}.{self.field} by {self.by}: no cross-reference was given "
+                                "to the mapping (Context.lookup)")
+        found = given.context.lookup(self.record, self.by, value)
+        if found is None or found.get(self.field) is None:
+            if self.required:
+                raise LookupMissing(f"no {self.record} with {self.by} = {value!r} has a {self.field} yet")
+            return None
+        return found[self.field]
+
+    def out(self, kind: Kind) -> Kind:
+        return self.kind.but(nullable=self.kind.nullable or not self.required or kind.nullable)
+
+
+@dataclass(frozen=True)
+class RequiredStep:
+    """Refuses a null (a row a ``when:`` condition should have filtered), so the field's kind is not null."""
+
+    name: str = "required"
+
+    def apply(self, value: Any, given: StepInput) -> Any:
+        if value is None:
+            raise MappingValueError("required: the value is null; filter such rows with `when:`")
+        return value
+
+    def out(self, kind: Kind) -> Kind:
+        return kind.but(nullable=False)
+
+
+@dataclass(frozen=True)
+class DefaultStep:
+    value: Any
+    name: str = "default"
+
+    def apply(self, value: Any, given: StepInput) -> Any:
+        return self.value if value is None else value
+
+    def out(self, kind: Kind) -> Kind:
+        return kind.but(nullable=self.value is None)
+
+
+@dataclass(frozen=True)
+class PluginStep:
+    """A user's transform: called as ``function(value, **args)``, plus ``row=`` and ``context=`` when its
+    signature names them. ``output_kind`` on the function (e.g. ``"string"``) lets the loader check it."""
+
+    name: str
+    function: Callable[..., Any]
+    args: Mapping[str, Any]
+    wants_row: bool
+    wants_context: bool
+    output: str | None
+
+    def apply(self, value: Any, given: StepInput) -> Any:
+        extra: dict[str, Any] = dict(self.args)
+        if self.wants_row:
+            extra["row"] = given.row
+        if self.wants_context:
+            extra["context"] = given.context
+        try:
+            return self.function(value, **extra)
+        except MappingValueError:
+            raise
+        except Exception as exc:
+            raise MappingValueError(f"plugin transform {self.name} failed on {value!r}: "
+                                    f"{type(exc).__name__}: {exc}") from exc
+
+    def out(self, kind: Kind) -> Kind:
+        return ANY.but(nullable=True) if self.output is None else Kind(self.output, nullable=True)
+
+
+def _text_arg(args: Any, name: str) -> str:
+    if not isinstance(args, str):
+        raise ArgumentProblem(f"{name} takes a text argument", f'write `{name}: "C-"`')
+    return args
+
+
+def _options(args: Any, name: str, allowed: set[str]) -> dict[str, Any]:
+    if args is None:
+        return {}
+    if not isinstance(args, dict):
+        raise ArgumentProblem(f"{name} takes options as a mapping", f"write `{name}: {{...}}` with keys "
+                              f"{', '.join(sorted(allowed))}")
+    unknown = sorted(set(args) - allowed)
+    if unknown:
+        raise ArgumentProblem(f"{name} has no option {', '.join(unknown)}",
+                              f"use {', '.join(sorted(allowed)) or 'no options'}")
+    return args
+
+
+def _zone_option(options: Mapping[str, Any]) -> str | None:
+    name = options.get("zone")
+    if name is None:
+        return None
+    try:
+        zone(str(name))
+    except CodecError as exc:
+        raise ArgumentProblem(exc.reason, "use an IANA zone name such as Asia/Shanghai") from exc
+    return str(name)
+
+
+def _local_to_utc(args: Any, env: Environment) -> Step:
+    options = _options(args, "local_to_utc", {"zone", "nonexistent", "ambiguous"})
+    try:
+        return LocalToUtcStep(zone=_zone_option(options),
+                              nonexistent=Nonexistent(options.get("nonexistent", "raise")),
+                              ambiguous=Ambiguous(options.get("ambiguous", "raise")))
+    except ValueError as exc:
+        raise ArgumentProblem(str(exc), "nonexistent: raise | shift_forward; ambiguous: raise | earliest | "
+                              "latest") from exc
+
+
+def _decimal(args: Any, env: Environment) -> Step:
+    options = _options(args, "decimal", {"scale", "rounding"})
+    scale, rounding = options.get("scale"), options.get("rounding", "exact")
+    if not isinstance(scale, int) or isinstance(scale, bool):
+        raise ArgumentProblem("decimal needs a whole-number scale", "write `decimal: {scale: 2}`")
+    if rounding not in ROUNDING:
+        raise ArgumentProblem(f"unknown rounding {rounding!r}", f"use one of {', '.join(ROUNDING)}")
+    return DecimalStep(scale=scale, rounding=rounding)
+
+
+def _map(args: Any, env: Environment) -> Step:
+    if isinstance(args, str):
+        if args not in env.value_maps:
+            known = ", ".join(sorted(env.value_maps)) or "none"
+            raise ArgumentProblem(f"no value map named {args!r} (defined: {known})",
+                                  "define it under `value_maps:` or fix the name")
+        table, label = env.value_maps[args], args
+    elif isinstance(args, dict):
+        table, label = args, "(inline)"
+    else:
+        raise ArgumentProblem("map takes a value map name or a mapping of values",
+                              "write `map: order_status` or `map: {values: {a: b}, default: c}`")
+    if "values" in table and isinstance(table["values"], dict):
+        unknown = sorted(set(table) - {"values", "default"})
+        if unknown:
+            raise ArgumentProblem(f"value map {label} has unknown keys {', '.join(unknown)}",
+                                  "keep `values:` and `default:` only")
+        return MapStep(values={str(k): v for k, v in table["values"].items()}, default=table.get("default"),
+                       has_default="default" in table, label=label)
+    return MapStep(values={str(k): v for k, v in table.items()}, default=None, has_default=False, label=label)
+
+
+def _lookup(args: Any, env: Environment) -> Step:
+    options = _options(args, "lookup", {"record", "by", "field", "required"})
+    for needed in ("record", "by", "field"):
+        if not isinstance(options.get(needed), str):
+            raise ArgumentProblem(f"lookup needs `{needed}`",
+                                  "write `lookup: {record: CustomerAccountXref, by: crm_customer_id, "
+                                  "field: customer_number}`")
+    try:
+        definition = env.schemas.definition(options["record"])
+    except UnknownSchema as exc:
+        raise ArgumentProblem(exc.reason, "name a record in schemas/") from exc
+    fields = {f["name"]: f for f in definition.get("fields", ())}
+    for role in ("by", "field"):
+        if options[role] not in fields:
+            raise ArgumentProblem(f"{definition['name']} has no field {options[role]!r} (lookup {role})",
+                                  f"use one of {', '.join(fields)}")
+    kind = from_avro(fields[options["field"]]["type"], dict(env.schemas.named))
+    return LookupStep(record=definition["name"], by=options["by"], field=options["field"],
+                      required=bool(options.get("required", False)), kind=kind)
+
+
+def plugin_step(name: str, function: Callable[..., Any], args: Any) -> Step:
+    options = _options(args, name, set(_parameters(function)) - {"row", "context"}) if args is not None else {}
+    try:
+        inspect.signature(function).bind(None, **options)
+    except TypeError as exc:
+        raise ArgumentProblem(f"plugin {name} does not take these arguments: {exc}",
+                              f"give the parameters of {function.__module__}.{function.__qualname__}") from exc
+    parameters = _parameters(function)
+    return PluginStep(name=name, function=function, args=options, wants_row="row" in parameters,
+                      wants_context="context" in parameters, output=getattr(function, "output_kind", None))
+
+
+def _parameters(function: Callable[..., Any]) -> list[str]:
+    return list(inspect.signature(function).parameters)[1:]
+
+
+def _no_args(step: Callable[[], Step], name: str) -> Callable[[Any, Environment], Step]:
+    def build(args: Any, env: Environment) -> Step:
+        if args is not None:
+            raise ArgumentProblem(f"{name} takes no arguments", f"write `- {name}`")
+        return step()
+
+    return build
+
+
+BUILTINS: Mapping[str, Callable[[Any, Environment], Step]] = {
+    "trim": _no_args(lambda: TextStep("trim", str.strip), "trim"),
+    "lower": _no_args(lambda: TextStep("lower", str.lower), "lower"),
+    "upper": _no_args(lambda: TextStep("upper", str.upper), "upper"),
+    "null_if_empty": _no_args(lambda: TextStep("null_if_empty", lambda s: s or None), "null_if_empty"),
+    "bool": _no_args(BoolStep, "bool"),
+    "int": _no_args(lambda: CastStep("int", "int"), "int"),
+    "string": _no_args(lambda: CastStep("string", "string"), "string"),
+    "add_prefix": lambda args, env: PrefixStep("add_prefix", "", _text_arg(args, "add_prefix")),
+    "strip_prefix": lambda args, env: PrefixStep("strip_prefix", _text_arg(args, "strip_prefix"), ""),
+    "replace_prefix": lambda args, env: _replace_prefix(args),
+    "local_to_utc": _local_to_utc,
+    "utc_to_local": lambda args, env: UtcToLocalStep(
+        zone=_zone_option(_options(args, "utc_to_local", {"zone"}))),
+    "decimal": _decimal,
+    "map": _map,
+    "lookup": _lookup,
+    "default": lambda args, env: DefaultStep(args),
+    "required": _no_args(RequiredStep, "required"),
+}
+
+
+def _replace_prefix(args: Any) -> Step:
+    options = _options(args, "replace_prefix", {"from", "to"})
+    if not isinstance(options.get("from"), str) or not isinstance(options.get("to"), str):
+        raise ArgumentProblem("replace_prefix needs `from` and `to` texts",
+                              'write `replace_prefix: {from: "C-", to: "AC-"}`')
+    return PrefixStep("replace_prefix", options["from"], options["to"])
