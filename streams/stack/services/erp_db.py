@@ -18,6 +18,8 @@ from streams.stack.process import LaunchSpec
 from streams.stack.services.base import Service, port_open
 
 REPLICATION_GRANTS = "SELECT, RELOAD, SHOW DATABASES, REPLICATION SLAVE, BINLOG MONITOR, LOCK TABLES"
+#: Database name patterns the application user may create and drop: tests and tools make scratch ERPs there.
+SCRATCH_DATABASES = ("isthmus\\_%", "erp\\_%")
 
 
 class ErpDatabase(Service):
@@ -91,4 +93,5 @@ class ErpDatabase(Service):
                 cursor.execute(f"ALTER USER '{user}'@'{host}' IDENTIFIED BY %s", (password,))
                 cursor.execute(f"GRANT {REPLICATION_GRANTS} ON *.* TO '{user}'@'{host}'")
                 cursor.execute(f"GRANT ALL PRIVILEGES ON `{database}`.* TO '{user}'@'{host}'")
-                cursor.execute(f"GRANT ALL PRIVILEGES ON `isthmus\\_%`.* TO '{user}'@'{host}'")
+                for scratch in SCRATCH_DATABASES:
+                    cursor.execute(f"GRANT ALL PRIVILEGES ON `{scratch}`.* TO '{user}'@'{host}'")
