@@ -313,7 +313,9 @@ def _source_columns(file: _File, node: Node, where: str, system: System | None, 
             file.add(columns_node.line, f"{where}.columns", "`columns` is a list of column names",
                      "write `columns: [id, name]`")
             return None
-        return _Columns({c: ANY for c in listed}, f"{system.value}.{table} (columns listed in the mapping)")
+        unchecked = ANY.but(nullable=False)
+        return _Columns({c: unchecked for c in listed}, f"{system.value}.{table} (columns listed in the mapping, "
+                        "types unchecked)")
     known = tables.get(system.value, {})
     if table not in known:
         file.add(table_node.line if table_node else node.line, f"{where}.table",
@@ -404,6 +406,8 @@ def _load(path: Path, schemas: SchemaSet, tables: Tables) -> tuple[RecordMapping
     bound = {f for s in sources for f in s.bindings} | {f for s in sources for f in (s.on_delete or {})}
     reconciled = {f for s in sources if s.table for f in (*s.bindings, *(s.on_delete or {}))}
     for name in sorted(reconciled - set(policies) - set(key)):
+        if defaults and default is None:
+            break
         if default is not None:
             policies[name] = default
         else:
@@ -502,10 +506,10 @@ def _source(file: _File, compiler: _Compiler, name: str, node: Node, target: str
                                    target_fields[field_name]["type"], bool(group_by))
         if binding is not None:
             bindings[field_name] = binding
-    for name in key:
-        if name not in fields_node.value:
-            file.add(fields_node.line, f"{where}.fields", f"the source does not bind the key field {name!r}",
-                     f"add `{name}: <column>` (a look-up through the cross-reference if the table lacks it)")
+    for key_field in key:
+        if key_field not in fields_node.value:
+            file.add(fields_node.line, f"{where}.fields", f"the source does not bind the key field {key_field!r}",
+                     f"add `{key_field}: <column>` (a look-up through the cross-reference if the table lacks it)")
     parent_key = None
     parent_node = node.get("parent_key")
     if parent is not None:

@@ -457,13 +457,14 @@ def _lookup(args: Any, env: Environment) -> Step:
 
 
 def plugin_step(name: str, function: Callable[..., Any], args: Any) -> Step:
-    options = _options(args, name, set(_parameters(function)) - {"row", "context"}) if args is not None else {}
+    parameters = _parameters(function)
+    options = _options(args, name, set(parameters) - {"row", "context"}) if args is not None else {}
+    supplied = {extra: None for extra in ("row", "context") if extra in parameters}
     try:
-        inspect.signature(function).bind(None, **options)
+        inspect.signature(function).bind(None, **options, **supplied)
     except TypeError as exc:
         raise ArgumentProblem(f"plugin {name} does not take these arguments: {exc}",
                               f"give the parameters of {function.__module__}.{function.__qualname__}") from exc
-    parameters = _parameters(function)
     return PluginStep(name=name, function=function, args=options, wants_row="row" in parameters,
                       wants_context="context" in parameters, output=getattr(function, "output_kind", None))
 

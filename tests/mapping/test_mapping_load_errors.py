@@ -1,0 +1,315 @@
+"""A mapping file with an error is refused at load, naming the file, the line, the field and the fix."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from streams.codecs.avro.schemas import SchemaSet
+from streams.mapping import MappingLoadError, Problem, RecordMapping, load_mapping, load_mappings
+
+HEADER = """
+target: isthmus.canonical.Invoice
+key: invoice_id
+owner: erp
+policy: owner_wins
+sources:
+  erp_invoices:
+    system: erp
+    table: invoices
+    fields:
+      invoice_id: invoice_id
+      invoice_no: invoice_no
+      erp_order_id: order_id
+      erp_account_id: account_id
+      amount: amount
+      due_date: due_date
+"""
+
+
+def problems(load: Callable[..., RecordMapping], text: str) -> tuple[Problem, ...]:
+    with pytest.raises(MappingLoadError) as caught:
+        load(text)
+    return caught.value.problems
+
+
+def only(load: Callable[..., RecordMapping], text: str) -> Problem:
+    found = problems(load, text)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_a_valid_file_loads(load: Callable[..., RecordMapping]) -> None:
+    mapping = load(HEADER + "      issued_at: {from: issued_at, transform: [local_to_utc]}\n")
+    assert mapping.target == "isthmus.canonical.Invoice" and mapping.key == ("invoice_id",)
+
+
+def test_error_names_file_line_field_and_fix(load: Callable[..., RecordMapping]) -> None:
+    problem = only(load, HEADER + "      issued_at: issued_at\n")
+    assert problem.file.endswith(".yaml") and problem.line == 16
+    assert problem.field == "sources.erp_invoices.fields.issued_at"
+    assert "zone-less local time" in problem.message and "local_to_utc" in problem.fix
+    assert str(problem).startswith(f"{problem.file}:16: sources.erp_invoices.fields.issued_at: ")
+
+
+def test_unknown_target_field(load: Callable[..., RecordMapping]) -> None:
+    problem = only(
+        load, HEADER + "      issued_at: {from: issued_at, transform: [local_to_utc]}\n      issued_on: issued_at\n"
+    )
+    assert problem.line == 17 and problem.field.endswith("fields.issued_on")
+    assert "no field 'issued_on'" in problem.message and "issued_at" in problem.fix
+
+
+def test_unknown_column_lists_the_captured_ones(load: Callable[..., RecordMapping]) -> None:
+    problem = only(
+        load,
+        HEADER.replace("invoice_no: invoice_no", "invoice_no: invoice_number")
+        + "      issued_at: {from: issued_at, transform: [local_to_utc]}\n",
+    )
+    assert problem.line == 11 and "'invoice_number' is not a column of erp.invoices (schema.sql)" in problem.message
+    assert "invoice_no" in problem.fix
+
+
+def test_every_problem_is_reported_at_once(load: Callable[..., RecordMapping]) -> None:
+    found = problems(
+        load,
+        HEADER.replace("amount: amount", "amount: {from: amount, transform: [shout]}")
+        + "      issued_at: issued_at\n      nope: invoice_no\n",
+    )
+    assert {p.line for p in found} == {14, 16, 17}
+
+
+def test_decimal_scale_loss_needs_rounding(load: Callable[..., RecordMapping]) -> None:
+    problem = only(
+        load,
+        """
+        target: StockLevel
+        key: [sku, warehouse_code]
+        owner: erp
+        policy: owner_wins
+        sources:
+          s:
+            system: erp
+            table: stock
+            fields:
+              sku: sku
+              warehouse_code: warehouse_code
+              on_hand: on_hand
+              reserved: {from: reserved, transform: [{decimal: {scale: 2}}]}
+        """,
+    )
+    assert problem.line == 13 and "scale 3 down to 2" in problem.message and "rounding" in problem.fix
+
+
+def test_nullable_column_into_required_field(load: Callable[..., RecordMapping]) -> None:
+    problem = only(
+        load,
+        """
+        target: Shipment
+        key: shipment_id
+        owner: erp
+        policy: owner_wins
+        sources:
+          s:
+            system: erp
+            table: shipments
+            fields:
+              shipment_id: shipment_id
+              erp_order_id: order_id
+              shipped_at: {from: shipped_at, transform: [local_to_utc]}
+              carrier: tracking_no
+        """,
+    )
+    assert problem.line == 13 and "may be null" in problem.message and "default" in problem.fix
+
+
+def test_value_map_must_cover_the_enum_and_land_on_symbols(load: Callable[..., RecordMapping]) -> None:
+    text = """
+        target: SalesOrder
+        key: order_number
+        owner: erp
+        policy: latest_commit_wins
+        value_maps:
+          status: {reserved: reserved, shipped: shipped, invoiced: invoiced, paid: paid}
+        sources:
+          s:
+            system: erp
+            table: sales_orders
+            fields:
+              order_number: {from: crm_order_number, transform: [required]}
+              status: {from: status, transform: [{map: status}]}
+        """
+    problem = only(load, text)
+    assert problem.line == 13 and "no entry for cancelled" in problem.message
+    problem = only(load, text.replace("paid: paid}", "paid: paid, cancelled: voided}"))
+    assert "voided" in problem.message and "OrderStatus" in problem.message
+
+
+def test_unknown_transform_and_bad_arguments(load: Callable[..., RecordMapping]) -> None:
+    problem = only(
+        load,
+        HEADER.replace("invoice_no: invoice_no", "invoice_no: {from: invoice_no, transform: [shout]}")
+        + "      issued_at: {from: issued_at, transform: [local_to_utc]}\n",
+    )
+    assert problem.line == 11 and "no transform named 'shout'" in problem.message and "plugins" in problem.fix
+    problem = only(
+        load, HEADER + "      issued_at: {from: issued_at, transform: [{local_to_utc: {zone: Mars/Base}}]}\n"
+    )
+    assert problem.line == 16 and "Mars/Base" in problem.message
+
+
+def test_missing_owner_and_policy(load: Callable[..., RecordMapping]) -> None:
+    text = HEADER.replace("owner: erp\npolicy: owner_wins\n", "fields:\n  amount: {owner: erp, policy: owner_wins}\n")
+    found = problems(load, text + "      issued_at: {from: issued_at, transform: [local_to_utc]}\n")
+    fields = {p.field for p in found}
+    assert "fields.invoice_no" in fields and "fields.amount" not in fields
+    assert all("owner" in p.fix for p in found)
+
+
+def test_unknown_policy_names_the_choices(load: Callable[..., RecordMapping]) -> None:
+    problem = only(
+        load,
+        HEADER.replace("policy: owner_wins", "policy: loudest_wins")
+        + "      issued_at: {from: issued_at, transform: [local_to_utc]}\n",
+    )
+    assert problem.line == 4 and "latest_commit_wins" in problem.fix
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("__import__('os').system('true')", "is not allowed"),
+        ("amount.real", "Attribute"),
+        ("amount[0]", "Subscript"),
+        ("open(amount)", "function 'open'"),
+        ("amount +", "not an expression"),
+        ("amout * 2", "reads amout"),
+    ],
+)
+def test_expressions_outside_the_language_are_refused(
+    load: Callable[..., RecordMapping], expression: str, message: str
+) -> None:
+    problem = only(
+        load,
+        HEADER.replace("amount: amount", f'amount: {{compute: "{expression}"}}')
+        + "      issued_at: {from: issued_at, transform: [local_to_utc]}\n",
+    )
+    assert problem.line == 14 and message in problem.message
+
+
+def test_yaml_syntax_error_has_its_line(load: Callable[..., RecordMapping]) -> None:
+    problem = only(load, "target: Invoice\nkey: invoice_id\nsources:\n  s: {system: erp\n")
+    assert problem.line >= 4 and "YAML" in problem.message
+
+
+def test_duplicate_keys_are_refused(load: Callable[..., RecordMapping]) -> None:
+    problem = only(
+        load, HEADER + "      issued_at: {from: issued_at, transform: [local_to_utc]}\n      amount: amount\n"
+    )
+    assert problem.line == 17 and "appears twice (first on line 14)" in problem.message
+
+
+def test_source_must_bind_the_key(load: Callable[..., RecordMapping]) -> None:
+    problem = only(
+        load,
+        HEADER.replace("      invoice_id: invoice_id\n", "")
+        + "      issued_at: {from: issued_at, transform: [local_to_utc]}\n",
+    )
+    assert "does not bind the key field 'invoice_id'" in problem.message
+
+
+def test_unknown_table_and_column_list(load: Callable[..., RecordMapping]) -> None:
+    text = """
+        target: Shipment
+        key: shipment_id
+        owner: erp
+        policy: owner_wins
+        sources:
+          s:
+            system: erp
+            table: deliveries
+            fields: {shipment_id: id, erp_order_id: order_id, shipped_at: shipped, carrier: carrier}
+        """
+    problem = only(load, text)
+    assert problem.line == 8 and "no table 'deliveries'" in problem.message and "columns" in problem.fix
+    listed = load(
+        text.replace("table: deliveries", "table: deliveries\n            columns: [id, order_id, shipped, carrier]")
+    )
+    assert listed.sources[0].table == "deliveries"
+
+
+def test_on_delete_value_must_fit_the_field(load: Callable[..., RecordMapping]) -> None:
+    problem = only(
+        load,
+        HEADER + "      issued_at: {from: issued_at, transform: [local_to_utc]}\n"
+        "    on_delete: {set: {deleted: maybe}}\n",
+    )
+    assert problem.line == 17 and problem.field.endswith("on_delete.deleted")
+
+
+def test_required_record_field_never_bound(load: Callable[..., RecordMapping]) -> None:
+    problem = only(
+        load,
+        HEADER.replace("      amount: amount\n", "")
+        + "      issued_at: {from: issued_at, transform: [local_to_utc]}\n",
+    )
+    assert problem.field == "amount" and "no default and no source binds it" in problem.message
+
+
+def test_unknown_target_record(load: Callable[..., RecordMapping]) -> None:
+    problem = only(load, HEADER.replace("isthmus.canonical.Invoice", "isthmus.canonical.Bill"))
+    assert problem.line == 1 and problem.field == "target" and "Invoice" in problem.message
+
+
+def test_missing_plugin_file(load: Callable[..., RecordMapping]) -> None:
+    problem = only(
+        load,
+        "plugins:\n  e164: ./nowhere.py:f\n"
+        + HEADER
+        + "      issued_at: {from: issued_at, transform: [local_to_utc]}\n",
+    )
+    assert problem.line == 2 and problem.field == "plugins.e164" and "does not exist" in problem.message
+
+
+def test_load_mappings_reports_every_file(schemas: SchemaSet, write_mapping: Callable[..., Path]) -> None:
+    write_mapping(HEADER + "      issued_at: issued_at\n", "a.yaml")
+    write_mapping("target: Nope\nkey: x\nsources: {}\n", "b.yaml")
+    folder = write_mapping(HEADER + "      issued_at: {from: issued_at, transform: [local_to_utc]}\n", "c.yaml").parent
+    with pytest.raises(MappingLoadError) as caught:
+        load_mappings(folder, schemas=schemas)
+    assert {Path(p.file).name for p in caught.value.problems} == {"a.yaml", "b.yaml"}
+    assert "mapping refused (2 problems)" in str(caught.value)
+
+
+def test_the_repository_mappings_load(mappings: dict[str, RecordMapping]) -> None:
+    assert set(mappings) >= {
+        "customer",
+        "contact",
+        "customer_account_xref",
+        "account",
+        "sales_order",
+        "sales_order_line",
+        "invoice",
+        "payment",
+        "shipment",
+        "stock_level",
+        "product_availability",
+    }
+
+
+def test_repository_mapping_files_with_an_error_name_the_line(
+    schemas: SchemaSet, write_mapping: Callable[..., Path]
+) -> None:
+    original = (Path(__file__).resolve().parents[2] / "mappings" / "customer.yaml").read_text()
+    broken = original.replace(
+        "credit_limit: credit_limit\n      payment_terms: payment_terms\n      blocked: {from",
+        "credit_limit: credit_limt\n      payment_terms: payment_terms\n      blocked: {from",
+    )
+    path = write_mapping(broken, "customer.yaml")
+    line = broken.splitlines().index("      credit_limit: credit_limt") + 1
+    with pytest.raises(MappingLoadError) as caught:
+        load_mapping(path, schemas=schemas)
+    (problem,) = caught.value.problems
+    assert problem.line == line and problem.field == "sources.erp_accounts.fields.credit_limit"
