@@ -191,6 +191,16 @@ def _map_source(engine: Engine, source: SourceMapping, event: ChangeEvent, syste
         member_key=(source.name, *(event.key.values() if event.key else (mapping.key_of(values),))))
 
 
+def project(mapping: RecordMapping, record: Mapping[str, Any], context: Context,
+            named: Mapping[str, Any]) -> dict[str, Any]:
+    """A canonical record through a mapping whose source reads that record (e.g. Customer to the ERP
+    Account payload)."""
+    sources = [s for s in mapping.sources if s.record is not None]
+    if len(sources) != 1:
+        raise MappingError(f"{mapping.path.name} needs exactly one `record:` source to project a record")
+    return Engine(mapping, named).map_row(sources[0], record, context)
+
+
 def _only(source: SourceMapping, names: tuple[str, ...]) -> SourceMapping:
     missing = [n for n in names if n not in source.bindings]
     if missing:

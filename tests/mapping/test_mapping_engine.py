@@ -21,6 +21,7 @@ from streams.mapping import (
     MappingValueError,
     RecordMapping,
     map_change,
+    project,
 )
 
 UTC = dt.UTC
@@ -213,7 +214,7 @@ def test_account_payload_projects_the_customer(
         "active": False,
         "updated_at": None,
     }
-    account = Engine(mapping, schemas.named).map_row(mapping.sources[0], customer, context)
+    account = project(mapping, customer, context, schemas.named)
     assert account["account_code"] == "AC-000123" and account["crm_customer_number"] == "C-000123"
     assert account["active"] is False and account["credit_limit"] == Decimal("10.00")
     with pytest.raises(MappingValueError, match="does not start with 'C-'"):
