@@ -80,6 +80,10 @@ CREATE TABLE IF NOT EXISTS sales_order_lines (
     UNIQUE (order_id, line_no)
 );
 
+-- Foreign keys PostgreSQL does not index by itself: a customer's contacts and orders are looked up by them.
+CREATE INDEX IF NOT EXISTS contacts_customer_id_idx ON contacts (customer_id);
+CREATE INDEX IF NOT EXISTS sales_orders_customer_id_idx ON sales_orders (customer_id);
+
 -- One row per write the API accepted with an Idempotency-Key: a repeat returns the stored answer.
 CREATE TABLE IF NOT EXISTS idempotency_keys (
     idem_key      TEXT PRIMARY KEY,

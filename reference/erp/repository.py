@@ -263,8 +263,8 @@ def list_stock(conn: Connection, *, sku: str | None, warehouse_code: str | None,
     flat = [p for value in params for p in (value if isinstance(value, tuple) else (value,))]
     rows = _fetch_all(conn, f"SELECT * FROM stock {where} ORDER BY sku, warehouse_code LIMIT %s",
                       [*flat, limit + 1])
-    rows, _ = page_cut(rows, limit, "sku")
-    next_after = f"{rows[-1]['sku']}/{rows[-1]['warehouse_code']}" if _ is not None else None
+    rows, more = page_cut(rows, limit, "sku")
+    next_after = f"{rows[-1]['sku']}/{rows[-1]['warehouse_code']}" if more is not None else None
     return Page[Stock](items=[_stock(r) for r in rows], next_after=next_after)
 
 

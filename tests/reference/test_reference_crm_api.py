@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 from reference_support import Apps, digits, unique
 
 
@@ -265,3 +267,20 @@ def test_the_openapi_document_describes_the_api(apps: Apps) -> None:
     } <= set(document["paths"])
     parameters = {p["name"] for p in document["paths"]["/customers"]["post"]["parameters"]}
     assert {"Idempotency-Key", "If-Match"} <= parameters
+
+
+def test_concurrent_requests_with_one_key_write_once(apps: Apps, key: Callable[[], str]) -> None:
+    name, idem = unique("Race Co "), key()
+    body = _customer_body(name)
+
+    def send(_: int) -> httpx.Response:
+        with httpx.Client(base_url=apps.crm_url, timeout=30) as client:
+            return client.post("/customers", json=body, headers={"Idempotency-Key": idem})
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(send, range(6)))
+
+    assert [a.status_code for a in answers] == [201] * 6
+    assert len({a.json()["customer_number"] for a in answers}) == 1
+    assert sorted(a.headers["Idempotency-Key-Status"] for a in answers) == ["replayed"] * 5 + ["stored"]
+    assert _count_customers(apps, name) == 1

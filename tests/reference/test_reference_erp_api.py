@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
+import httpx
 from reference_support import Apps, ErpGoods, digits, unique
 
 
@@ -255,3 +257,17 @@ def test_unknown_records_answer_404_naming_the_key(apps: Apps) -> None:
     missing = apps.erp.get(f"/products/{unique('NOPE-')}")
 
     assert missing.status_code == 404 and missing.json()["field"] == "sku"
+
+
+def test_concurrent_orders_never_reserve_more_than_on_hand(apps: Apps, erp_goods: ErpGoods) -> None:
+    body = {"account_id": erp_goods.account_id, "lines": [{"sku": erp_goods.sku, "quantity": "3"}]}
+
+    def send(_: int) -> httpx.Response:
+        with httpx.Client(base_url=apps.erp_url, timeout=30) as client:
+            return client.post("/orders", json=body)
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        answers = list(pool.map(send, range(5)))
+
+    assert sorted(a.status_code for a in answers) == [201, 201, 201, 409, 409]
+    assert _stock(apps, erp_goods) == ("10.000", "9.000")
