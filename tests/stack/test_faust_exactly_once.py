@@ -1,11 +1,14 @@
-"""Faust's exactly-once guarantee with a table, on this Kafka 4 broker, including a SIGKILL mid-stream.
-
-Output goes through ``streams.flows.transactions.send_in_transaction``: Faust's own ``Topic.send`` writes
-outside the transaction and duplicates after a kill (see that module).
+"""Faust's exactly-once processing with a table, on this Kafka 4 broker.
 
 The worker counts records per key in a changelog-backed table and forwards each record with its count, in
-Kafka transactions. A read_committed consumer must see every input exactly once, and per key the counts
-1..n with no gap and no repeat: a duplicate after the kill would show as a repeated count.
+Kafka transactions (through ``streams.flows.transactions.send_in_transaction``: Faust's own ``Topic.send``
+writes outside the transaction, see that module). A read_committed consumer must see every input exactly
+once, per key the counts 1..n with no gap and no repeat, and transaction markers on the output.
+
+What this does not cover, because Faust 0.15.3 does not hold it: a worker SIGKILLed mid-stream. Its
+restarted table recovers a stale state (committed increments are lost, so counts repeat), see README
+"Known incompatibilities"; the streaming core owns its transactions and state for that reason, and its
+SIGKILL tests are in tests/flows.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections import defaultdict
@@ -24,6 +26,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from streams.stack.running import RunningStack
+from streams.stack.settings import PROJECT_ROOT
 
 RECORDS = 3000
 KEYS = 7
@@ -32,11 +35,13 @@ KEYS = 7
 def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
         return subprocess.Popen([sys.executable, "-m", "faust", "-A", "eos_app", "worker", "-l", "info"],
-                                cwd=Path(__file__).parent, env={**os.environ, **env}, stdout=out,
+                                cwd=Path(__file__).parent, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **env},
+                                stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def _read_committed(bootstrap: str, topic: str, expected: int, timeout: float, drain: bool) -> list[bytes]:
+def _read_committed(bootstrap: str, topic: str, expected: int, timeout: float, drain: bool,
+                    worker: subprocess.Popen[bytes]) -> list[bytes]:
     """Committed values of ``topic`` from the start: until ``expected`` are seen (or ``timeout``), then, with
     ``drain``, whatever else arrives (a duplicate must be seen too)."""
     consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, isolation_level="read_committed",
@@ -44,7 +49,7 @@ def _read_committed(bootstrap: str, topic: str, expected: int, timeout: float, d
     values: list[bytes] = []
     deadline = time.monotonic() + timeout
     try:
-        while len(values) < expected and time.monotonic() < deadline:
+        while len(values) < expected and time.monotonic() < deadline and worker.poll() is None:
             for records in consumer.poll(timeout_ms=500).values():
                 values.extend(record.value for record in records)
         quiet_polls = 0
@@ -58,53 +63,33 @@ def _read_committed(bootstrap: str, topic: str, expected: int, timeout: float, d
     return values
 
 
-def test_exactly_once_with_a_table_survives_sigkill(stack: RunningStack, tmp_path: Path) -> None:
+def test_exactly_once_with_a_table(stack: RunningStack, tmp_path: Path) -> None:
     bootstrap = stack.settings.bootstrap_servers
     run = uuid.uuid4().hex[:8]
     topic_in, topic_out = f"eos-probe-in-{run}", f"eos-probe-out-{run}"
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     admin.create_topics([NewTopic(topic_in, 2, 1), NewTopic(topic_out, 2, 1)])
     admin.close()
-
-    killed = threading.Event()
-
-    def produce_steadily() -> None:
-        """Input keeps arriving while the worker is killed, so the kill lands mid-stream: the last
-        sixth waits for the kill."""
-        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
-        for i in range(RECORDS):
-            if i == RECORDS - RECORDS // 6:
-                killed.wait(timeout=120)
-            producer.send(topic_in, key=b"key-%d" % (i % KEYS), value=b"v%05d" % i)
-            if i % 50 == 49:
-                producer.flush()
-                time.sleep(0.25)
-        producer.flush()
-        producer.close()
-
-    feeder = threading.Thread(target=produce_steadily)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    for i in range(RECORDS):
+        producer.send(topic_in, key=b"key-%d" % (i % KEYS), value=b"v%05d" % i)
+    producer.flush()
+    producer.close()
 
     env = {"EOS_BROKER": bootstrap, "EOS_APP_ID": f"eos-probe-{run}", "EOS_IN": topic_in, "EOS_OUT": topic_out,
            "EOS_DATADIR": str(tmp_path / "faust")}
     log = tmp_path / "worker.log"
     worker = _start_worker(env, log)
-    feeder.start()
     try:
-        partial = _read_committed(bootstrap, topic_out, RECORDS // 10, timeout=90, drain=False)
-        assert partial, f"the worker produced nothing; log:\n{log.read_text()[-3000:]}"
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait()
-        killed.set()
-        worker = _start_worker(env, log)
-        values = _read_committed(bootstrap, topic_out, RECORDS, timeout=180, drain=True)
+        values = _read_committed(bootstrap, topic_out, RECORDS, timeout=180, drain=True, worker=worker)
     finally:
-        feeder.join()
         os.killpg(worker.pid, signal.SIGTERM)
         try:
             worker.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(worker.pid, signal.SIGKILL)
             worker.wait()
+    assert values, f"the worker produced nothing; log:\n{log.read_text()[-3000:]}"
 
     payloads = [v.split(b"|")[0] for v in values]
     end_offsets = KafkaConsumer(bootstrap_servers=bootstrap).end_offsets(
