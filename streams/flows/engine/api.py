@@ -1,0 +1,97 @@
+"""What a flow sees: the record in hand, its state stores, and the ways to produce output."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+JsonValue = dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Incoming:
+    """One input record, as read (read_committed) from Kafka."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+    @property
+    def position(self) -> str:
+        return f"{self.topic}/{self.partition}@{self.offset}"
+
+
+class Store(Protocol):
+    """A flow's key-value state for one task (partition). Values are JSON objects; ``None`` deletes.
+
+    Every ``put`` is written to the store's compacted changelog topic in the same transaction as the
+    batch's output, and the store is rebuilt from that changelog when a task starts.
+    """
+
+    name: str
+
+    def get(self, key: str) -> JsonValue | None: ...
+
+    def put(self, key: str, value: JsonValue | None) -> None: ...
+
+    def items(self) -> Iterator[tuple[str, JsonValue]]: ...
+
+    def __len__(self) -> int: ...
+
+
+class Context(Protocol):
+    """What a handler may do with the record in hand; all of it commits or aborts together."""
+
+    @property
+    def stores(self) -> Mapping[str, Store]: ...
+
+    def emit(self, topic: str, *, key: bytes | str | None, value: bytes | None,
+             headers: Mapping[str, bytes] | None = None) -> None:
+        """Produce one record (partitioned by key) in the current transaction."""
+
+    def dead_letter(self, record: Incoming, *, reason: str, stage: str) -> None:
+        """Send ``record`` to the dead-letter topic with why it could not be used; processing goes on."""
+
+
+Handler = Callable[[Incoming, Context], Awaitable[None] | None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class FlowSpec:
+    """A flow: ``name`` is its consumer group and the prefix of its transactional ids and changelogs.
+
+    Input topics must be co-partitioned (same partition count, keyed alike): partition ``p`` of every
+    input forms task ``p``, which owns partition ``p`` of every store.
+    """
+
+    name: str
+    inputs: tuple[str, ...]
+    handler: Handler
+    stores: tuple[str, ...] = ()
+    #: Emitted topics the engine creates (compacted when listed in ``compacted``) before it starts.
+    outputs: tuple[str, ...] = ()
+    compacted: tuple[str, ...] = ()
+    description: str = ""
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    def changelog_topic(self, store: str) -> str:
+        return f"{self.name}-{store}-changelog"
+
+
+def encode_json(value: JsonValue | None) -> bytes | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
+
+
+def decode_json(raw: bytes | None) -> JsonValue | None:
+    if raw is None:
+        return None
+    value = json.loads(raw)
+    if not isinstance(value, dict):
+        raise ValueError(f"a store value must be a JSON object, got {type(value).__name__}")
+    return value
