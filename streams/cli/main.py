@@ -14,6 +14,8 @@ from streams.errors import IsthmusError
 COMMAND_MODULES: tuple[str, ...] = (
     "streams.cli.stack_commands",
     "streams.cli.connectors",
+    "streams.cli.sink",
+    "streams.cli.topics",
 )
 
 

@@ -1,0 +1,65 @@
+"""`isthmus sink --target crm|erp`: one sink worker, applying its system's commands through the target's API.
+
+Settings come from the environment (``isthmus sink --settings`` lists them with their values); the target's
+routes from ``targets/<system>.yaml``. SIGTERM stops it gracefully: in-flight calls get
+ISTHMUS_SINK_STOP_GRACE_S to finish and what is not finished is left uncommitted, to be applied after a
+restart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from typing import Any
+
+from streams.sinks.config.model import HttpRoute
+from streams.sinks.runner import SinkEnvironment, build_worker, run_until_signalled
+from streams.sinks.settings import SINK_SETTINGS
+from streams.sinks.topics import SYSTEMS
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "sink", help="run a sink worker for one target system",
+        description="Consume isthmus.commands.<target> and apply each command through the target's API "
+                    "(targets/<target>.yaml), effectively once; results go to isthmus.results.<target>, refused "
+                    "commands to isthmus.dlq.")
+    parser.add_argument("--target", required=True, choices=SYSTEMS, help="the system to write to")
+    parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                        help="DEBUG logs a line per applied command; INFO a periodic summary (default)")
+    parser.add_argument("--check", action="store_true",
+                        help="load and check the target file and settings, print the plan, and exit")
+    parser.add_argument("--settings", action="store_true", help="list the sink settings and exit")
+    parser.set_defaults(run=run_sink)
+
+
+def run_sink(args: argparse.Namespace) -> int:
+    level = getattr(logging, args.log_level)
+    logging.basicConfig(level=max(level, logging.INFO), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("isthmus").setLevel(level)
+    for noisy in ("aiokafka", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    environment = SinkEnvironment.from_env()
+    if args.settings:
+        values = environment.sink.documented()
+        for doc in SINK_SETTINGS.values():
+            print(f"{doc.env}={values[doc.env]}\n    {doc.description}")
+        return 0
+    worker = build_worker(args.target, environment)
+    if args.check:
+        config = worker.config
+        print(f"{config.path}: {config.adapter} target {config.system}; {worker.adapter.describe()}")
+        for (payload_type, operation), route in config.routes.items():
+            call = (f"{route.method} {route.path}" if isinstance(route, HttpRoute)
+                    else f"{route.action} {route.table} on ({', '.join(route.key)})")
+            print(f"  {payload_type.rpartition('.')[2]:<22} {operation:<10} -> {call}")
+        r = worker.resolved
+        print(f"consumes {r.command_topic} (group {r.group_id}); results to {r.results_topic}; dead letters to "
+              f"{r.dlq_topic}")
+        asyncio.run(worker.adapter.close())
+        return 0
+    asyncio.run(run_until_signalled(worker))
+    return 0

@@ -1,0 +1,42 @@
+"""The value of a target's auth header, from an environment variable or the stack's secrets file."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from streams.sinks.config.model import AuthSpec
+from streams.sinks.exceptions import SecretMissing
+from streams.stack.secrets import Secret
+
+
+def _properties(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            values[key.strip()] = value.strip()
+    return values
+
+
+def auth_header(spec: AuthSpec | None, *, env: Mapping[str, str], secrets_file: Path | None,
+                where: str) -> tuple[str, Secret] | None:
+    """``(header name, value)``; None when the spec is absent, or optional and unset."""
+    if spec is None:
+        return None
+    value = env.get(spec.env) if spec.env else None
+    if not value and spec.secret and secrets_file is not None:
+        value = _properties(secrets_file).get(spec.secret)
+    if not value:
+        if not spec.required:
+            return None
+        looked = [f"environment variable {spec.env}"] if spec.env else []
+        if spec.secret:
+            looked.append(f"key {spec.secret} of {secrets_file or 'the stack secrets file'}")
+        raise SecretMissing(f"{where}: auth header {spec.header} needs a secret and found none in "
+                            f"{' or '.join(looked)}; fix: set it there, or mark the auth required: false")
+    text = f"{spec.scheme} {value}" if spec.scheme else value
+    return spec.header, Secret(text)

@@ -1,0 +1,175 @@
+"""Apply commands through an HTTP API, as a target file's routes declare: one call per command, with the
+command's idempotency key in the ``Idempotency-Key`` header."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from streams.sinks.adapters.auth import auth_header
+from streams.sinks.adapters.mapping import (
+    MISSING,
+    UnresolvedReference,
+    get_path,
+    missing_references,
+    placeholders,
+    render_fields,
+    render_path,
+    spec_references,
+)
+from streams.sinks.backoff import parse_retry_after
+from streams.sinks.config.model import HttpRoute, LookupSpec, TargetConfig
+from streams.sinks.outcomes import (
+    RETRY_AFTER_STATUSES,
+    Applied,
+    Attempt,
+    Failed,
+    answer_text,
+    assigned_ids,
+    classify_status,
+)
+from streams.sinks.records import SinkCommand
+from streams.stack.secrets import Secret
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_STATUS_HEADER = "Idempotency-Key-Status"
+USER_AGENT = "isthmus-sink"
+
+
+def _answer(response: httpx.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
+
+
+class _Refused(Exception):
+    def __init__(self, failed: Failed) -> None:
+        super().__init__(failed.reason)
+        self.failed = failed
+
+
+class HttpAdapter:
+    def __init__(self, config: TargetConfig, *, base_url: str, timeout_s: float, max_connections: int,
+                 env: Mapping[str, str], secrets_file: Any = None,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.config = config
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+        self.system = config.system.upper()
+        http = config.http
+        self._auth: tuple[str, Secret] | None = auth_header(http.auth if http else None, env=env,
+                                                             secrets_file=secrets_file, where=str(config.path))
+        self._static = dict(http.headers) if http else {}
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url, timeout=timeout_s, transport=transport,
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections))
+
+    def describe(self) -> str:
+        auth = f", auth header {self._auth[0]}" if self._auth else ""
+        return f"HTTP {self.base_url} ({len(self.config.routes)} routes from {self.config.path.name}{auth})"
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    def _headers(self, key: str | None) -> dict[str, str]:
+        headers = {"User-Agent": USER_AGENT, **self._static}
+        if key is not None:
+            headers[IDEMPOTENCY_HEADER] = key
+        if self._auth is not None:
+            headers[self._auth[0]] = self._auth[1].reveal()
+        return headers
+
+    async def attempt(self, command: SinkCommand) -> Attempt:
+        route = self.config.route(command.payload_type, command.operation)
+        if not isinstance(route, HttpRoute):
+            return Failed(kind="permanent", error_type="NoRoute",
+                          reason=f"{self.config.path.name} has no route for {command.payload_type} "
+                                 f"{command.operation}; add one (payload_type, operation, method, path, body) "
+                                 "or fix the flow that produced the command")
+        try:
+            looked_up = await self._lookups(command, route)
+            path = render_path(route.path, command.payload, looked_up)
+            body = self._body(command, route, looked_up)
+        except _Refused as refused:
+            return refused.failed
+        except UnresolvedReference as missing:
+            return Failed(kind="permanent", error_type="UnresolvedReference",
+                          reason=f"{route.method} {route.path}: the payload has no value for {{{missing.name}}} "
+                                 f"and no lookup filled it; send {missing.name} in the payload or add a lookup "
+                                 f"for it to the route in {self.config.path.name}")
+        return await self._call(route.method, path, body, command.idempotency_key, route.ids)
+
+    def _body(self, command: SinkCommand, route: HttpRoute, looked_up: Mapping[str, Any]) -> Any:
+        if route.whole_payload:
+            return {k: v for k, v in command.payload.items() if v is not None}
+        if route.body is None:
+            return None
+        include = frozenset(command.changed_fields) if route.only_changed and command.changed_fields else None
+        return render_fields(route.body, command.payload, looked_up, include=include)
+
+    async def _lookups(self, command: SinkCommand, route: HttpRoute) -> dict[str, Any]:
+        wanted = placeholders(route.path) + (spec_references(route.body) if route.body else [])
+        needed = [name for name in missing_references(wanted, command.payload) if name in route.lookups]
+        found: dict[str, Any] = {}
+        for name in dict.fromkeys(needed):
+            found[name] = await self._lookup(command, route.lookups[name])
+        return found
+
+    async def _lookup(self, command: SinkCommand, lookup: LookupSpec) -> Any:
+        try:
+            path = render_path(lookup.path, command.payload, {})
+        except UnresolvedReference as missing:
+            raise _Refused(Failed(kind="permanent", error_type="UnresolvedReference",
+                                  reason=f"lookup {lookup.name} needs {missing.name}, which the payload does not "
+                                         f"have; send it in the payload")) from None
+        outcome = await self._call("GET", path, None, None, ())
+        if isinstance(outcome, Failed):
+            if outcome.kind == "transient":
+                raise _Refused(outcome)
+            raise _Refused(Failed(kind="permanent", error_type="LookupFailed", status=outcome.status,
+                                  answer=outcome.answer,
+                                  reason=f"lookup {lookup.name} (GET {path}) found nothing: {outcome.reason}; "
+                                         "create the entity it looks for first, or send "
+                                         f"{lookup.name} in the payload"))
+        value = get_path(outcome.body, lookup.take)
+        if value is MISSING or value is None:
+            raise _Refused(Failed(kind="permanent", error_type="LookupFailed", status=outcome.status,
+                                  answer=outcome.body,
+                                  reason=f"lookup {lookup.name} (GET {path}) answered without {lookup.take}: "
+                                         f"{answer_text(outcome.body, 500)}; check the lookup's take field"))
+        return value
+
+    async def _call(self, method: str, path: str, body: Any, key: str | None, ids: tuple[str, ...]) -> Attempt:
+        what = f"{method} {path}"
+        content = None if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        headers = self._headers(key)
+        if content is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            response = await self._client.request(method, path, content=content, headers=headers)
+        except httpx.TimeoutException as exc:
+            return Failed(kind="transient", error_type=type(exc).__name__,
+                          reason=f"{self.system} gave no answer to {what} within {self.timeout_s:g} s")
+        except httpx.TransportError as exc:
+            return Failed(kind="transient", error_type=type(exc).__name__,
+                          reason=f"{self.system} could not be reached for {what}: {exc or type(exc).__name__}")
+        answer = _answer(response)
+        kind = classify_status(response.status_code)
+        if kind is None:
+            replayed = response.headers.get(IDEMPOTENCY_STATUS_HEADER, "").lower() == "replayed"
+            return Applied(status=response.status_code, body=answer, replayed=replayed,
+                           ids=assigned_ids(answer, ids))
+        retry_after = (parse_retry_after(response.headers.get("Retry-After"))
+                       if response.status_code in RETRY_AFTER_STATUSES else None)
+        return Failed(kind=kind, status=response.status_code, answer=answer, retry_after=retry_after,
+                      error_type=f"Http{response.status_code}",
+                      reason=f"{self.system} answered {response.status_code} to {what}: {answer_text(answer)}")

@@ -1,0 +1,110 @@
+"""Turn a command's payload into a request: fill a path template, build a body. Pure functions.
+
+A reference (``billing_address.city``, ``lines.0.sku``) is read from the payload; when the payload holds
+null or nothing there and the route has a lookup of that name, the lookup's value is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from streams.sinks.config.model import Constant, EachItem, FieldSpec, FromField
+
+MISSING: Any = object()
+_PLACEHOLDER_OPEN = "{"
+
+
+class UnresolvedReference(Exception):
+    """A path placeholder has no value in the payload and no lookup filled it."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def get_path(value: Any, path: str) -> Any:
+    """The value at a dotted path (digits index lists), or ``MISSING``."""
+    current = value
+    for part in path.split("."):
+        if isinstance(current, Mapping):
+            if part not in current:
+                return MISSING
+            current = current[part]
+        elif isinstance(current, list) and part.isdigit():
+            index = int(part)
+            if index >= len(current):
+                return MISSING
+            current = current[index]
+        else:
+            return MISSING
+    return current
+
+
+def reference(payload: Mapping[str, Any], name: str, looked_up: Mapping[str, Any]) -> Any:
+    found = get_path(payload, name)
+    if (found is MISSING or found is None) and name in looked_up:
+        return looked_up[name]
+    return found
+
+
+def placeholders(template: str) -> list[str]:
+    names: list[str] = []
+    rest = template
+    while _PLACEHOLDER_OPEN in rest:
+        start = rest.index("{")
+        end = rest.index("}", start)
+        names.append(rest[start + 1:end])
+        rest = rest[end + 1:]
+    return names
+
+
+def render_path(template: str, payload: Mapping[str, Any], looked_up: Mapping[str, Any]) -> str:
+    """Fill ``{name}`` placeholders, each value percent-encoded as one path segment or query value."""
+    rendered = template
+    for name in placeholders(template):
+        value = reference(payload, name, looked_up)
+        if value is MISSING or value is None:
+            raise UnresolvedReference(name)
+        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        rendered = rendered.replace("{" + name + "}", quote(text, safe=""), 1)
+    return rendered
+
+
+def missing_references(names: list[str], payload: Mapping[str, Any]) -> list[str]:
+    return [n for n in names if get_path(payload, n) in (MISSING, None)]
+
+
+def render_fields(specs: Mapping[str, FieldSpec], source: Mapping[str, Any], looked_up: Mapping[str, Any],
+                  *, include: frozenset[str] | None = None, keep_nulls: bool = False) -> dict[str, Any]:
+    """Build an object from field specs; a null or absent source value is left out unless ``keep_null`` (or
+    ``keep_nulls``, which a SQL row uses: every column gets a value).
+
+    ``include`` (top-level payload fields that changed) keeps only specs reading from one of them; constants
+    are always kept.
+    """
+    out: dict[str, Any] = {}
+    for name, spec in specs.items():
+        if isinstance(spec, Constant):
+            out[name] = spec.value
+            continue
+        if include is not None and spec.path.split(".", 1)[0] not in include:
+            continue
+        value = reference(source, spec.path, looked_up)
+        if value is MISSING or value is None:
+            if spec.keep_null or keep_nulls:
+                out[name] = None
+            continue
+        if isinstance(spec, EachItem):
+            items = value if isinstance(value, list) else [value]
+            out[name] = [render_fields(spec.fields, item if isinstance(item, Mapping) else {}, {})
+                         for item in items]
+        elif isinstance(spec, FromField):
+            out[name] = value
+    return out
+
+
+def spec_references(specs: Mapping[str, FieldSpec]) -> list[str]:
+    """Top-level references of a body (not inside ``each``), for deciding which lookups a call needs."""
+    return [spec.path for spec in specs.values() if isinstance(spec, (FromField, EachItem))]

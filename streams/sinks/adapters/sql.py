@@ -1,0 +1,174 @@
+"""Apply commands to a PostgreSQL table that has no API: ``INSERT ... ON CONFLICT DO UPDATE``, with the
+command's idempotency key recorded in the same transaction, so a repeated command is answered from the keys
+table and never applied twice (the same contract the reference APIs keep with ``Idempotency-Key``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from streams.sinks.adapters.mapping import render_fields
+from streams.sinks.config.model import SqlRoute, TargetConfig
+from streams.sinks.exceptions import TargetConfigError
+from streams.sinks.outcomes import Applied, Attempt, Failed, assigned_ids
+from streams.sinks.records import SinkCommand
+
+_TRANSIENT = (psycopg.OperationalError, pg_errors.SerializationFailure, pg_errors.DeadlockDetected,
+              pg_errors.LockNotAvailable, pg_errors.QueryCanceled)
+
+Connection = psycopg.AsyncConnection[dict[str, Any]]
+
+
+def _table(name: str) -> sql.Composed:
+    return sql.SQL(".").join(sql.Identifier(part) for part in name.split("."))
+
+
+class SqlAdapter:
+    def __init__(self, config: TargetConfig, *, conninfo: str, pool_size: int, shown: str) -> None:
+        if config.sql is None:
+            raise TargetConfigError(f"{config.path}: a sql target needs its sql section")
+        self.config = config
+        self.keys_table = config.sql.keys_table
+        self._conninfo = conninfo
+        self._shown = shown
+        self._idle: asyncio.Queue[Connection] = asyncio.Queue()
+        self._slots = asyncio.Semaphore(pool_size)
+
+    def describe(self) -> str:
+        return f"PostgreSQL {self._shown} (keys in {self.keys_table}, {len(self.config.routes)} routes from " \
+               f"{self.config.path.name})"
+
+    async def _connect(self) -> Connection:
+        return await psycopg.AsyncConnection.connect(self._conninfo, row_factory=dict_row, connect_timeout=5)
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Connection]:
+        async with self._slots:
+            conn = self._idle.get_nowait() if not self._idle.empty() else await self._connect()
+            healthy = False
+            try:
+                yield conn
+                healthy = not conn.closed
+            finally:
+                if healthy:
+                    self._idle.put_nowait(conn)
+                else:
+                    with suppress(Exception):
+                        await conn.close()
+
+    async def start(self) -> None:
+        """Create the keys table if needed and check every route's table and columns exist."""
+        async with self._connection() as conn:
+            await conn.execute(sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (idem_key TEXT PRIMARY KEY, command_id TEXT NOT NULL, "
+                "target_table TEXT NOT NULL, entity_key TEXT NOT NULL, status INTEGER NOT NULL, response JSONB, "
+                "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())").format(_table(self.keys_table)))
+            await conn.commit()
+            problems = []
+            for route in self.config.sql_routes():
+                schema, _, table = route.table.rpartition(".")
+                cur = await conn.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = %s "
+                    "AND table_schema = COALESCE(NULLIF(%s, ''), current_schema())", (table, schema))
+                columns = {row["column_name"] for row in await cur.fetchall()}
+                if not columns:
+                    problems.append(f"line {route.line}: table {route.table} does not exist; create it first")
+                    continue
+                unknown = sorted(set(route.columns) - columns)
+                if unknown:
+                    problems.append(f"line {route.line}: {route.table} has no column {', '.join(unknown)}; "
+                                    f"its columns: {', '.join(sorted(columns))}")
+            await conn.rollback()
+        if problems:
+            raise TargetConfigError(f"{self.config.path}: the database does not match the routes:\n  "
+                                    + "\n  ".join(problems))
+
+    async def close(self) -> None:
+        while not self._idle.empty():
+            with suppress(Exception):
+                await self._idle.get_nowait().close()
+
+    async def attempt(self, command: SinkCommand) -> Attempt:
+        route = self.config.route(command.payload_type, command.operation)
+        if not isinstance(route, SqlRoute):
+            return Failed(kind="permanent", error_type="NoRoute",
+                          reason=f"{self.config.path.name} has no route for {command.payload_type} "
+                                 f"{command.operation}; add one or fix the flow that produced the command")
+        row = render_fields(route.columns, command.payload, {}, keep_nulls=True)
+        missing = [k for k in route.key if row.get(k) is None]
+        if missing:
+            return Failed(kind="permanent", error_type="MissingKey",
+                          reason=f"{route.table}: the payload gives no value for key column "
+                                 f"{', '.join(missing)}; send it in the payload")
+        try:
+            async with self._connection() as conn:
+                try:
+                    return await self._apply(conn, command, route, row)
+                except BaseException:
+                    with suppress(Exception):
+                        await conn.rollback()
+                    raise
+        except _TRANSIENT as exc:
+            return Failed(kind="transient", error_type=type(exc).__name__,
+                          reason=f"PostgreSQL {self._shown}: {str(exc).strip() or type(exc).__name__}")
+        except psycopg.Error as exc:
+            return Failed(kind="permanent", error_type=type(exc).__name__,
+                          reason=f"PostgreSQL refused the write to {route.table}: {str(exc).strip()}; fix the "
+                                 "data (or the table) and replay")
+
+    async def _apply(self, conn: Connection, command: SinkCommand, route: SqlRoute,
+                     row: Mapping[str, Any]) -> Attempt:
+        keys = _table(self.keys_table)
+        cur = await conn.execute(sql.SQL(
+            "INSERT INTO {} (idem_key, command_id, target_table, entity_key, status) VALUES (%s, %s, %s, %s, 0) "
+            "ON CONFLICT (idem_key) DO NOTHING").format(keys),
+            (command.idempotency_key, command.command_id, route.table, command.entity_key))
+        if cur.rowcount == 0:
+            stored = await (await conn.execute(sql.SQL("SELECT status, response FROM {} WHERE idem_key = %s")
+                                               .format(keys), (command.idempotency_key,))).fetchone()
+            await conn.rollback()
+            body = stored["response"] if stored else None
+            return Applied(status=stored["status"] if stored else 200, body=body, replayed=True,
+                           ids=assigned_ids(body, route.ids))
+        status, body = await (self._upsert(conn, route, row) if route.action == "upsert"
+                              else self._delete(conn, route, row))
+        await conn.execute(sql.SQL("UPDATE {} SET status = %s, response = %s::jsonb WHERE idem_key = %s")
+                           .format(keys), (status, json.dumps(body, default=str), command.idempotency_key))
+        await conn.commit()
+        return Applied(status=status, body=body, ids=assigned_ids(body, route.ids))
+
+    async def _upsert(self, conn: Connection, route: SqlRoute, row: Mapping[str, Any]) -> tuple[int, Any]:
+        columns = list(row)
+        updates = [c for c in columns if c not in route.key]
+        conflict = (sql.SQL("DO UPDATE SET {}").format(sql.SQL(", ").join(
+            sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c)) for c in updates))
+            if updates else sql.SQL("DO NOTHING"))
+        query = sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) {} "
+                        "RETURNING *, (xmax = 0) AS isthmus_inserted").format(
+            _table(route.table), sql.SQL(", ").join(map(sql.Identifier, columns)),
+            sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+            sql.SQL(", ").join(map(sql.Identifier, route.key)), conflict)
+        found = await (await conn.execute(query, [row[c] for c in columns])).fetchone()
+        if found is None:
+            return 200, None
+        inserted = bool(found.pop("isthmus_inserted"))
+        return (201 if inserted else 200), _jsonable(found)
+
+    async def _delete(self, conn: Connection, route: SqlRoute, row: Mapping[str, Any]) -> tuple[int, Any]:
+        where = sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k in route.key)
+        query = sql.SQL("DELETE FROM {} WHERE {} RETURNING *").format(_table(route.table), where)
+        found = await (await conn.execute(query, [row[k] for k in route.key])).fetchone()
+        return (200, _jsonable(found)) if found else (204, None)
+
+
+def _jsonable(row: Mapping[str, Any]) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(json.dumps(dict(row), default=str))
+    return loaded

@@ -1,0 +1,528 @@
+"""Load and check a target file. Every problem is collected and reported at once, each with the file, line,
+key and the fix, before a worker starts (``TargetConfigError``)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import yaml
+
+from streams.codecs.avro.schemas import SchemaSet, load_schemas
+from streams.codecs.exceptions import UnknownSchema
+from streams.sinks.config.located import Located, dotted, load_located
+from streams.sinks.config.model import (
+    HTTP_METHODS,
+    ON_CONFLICT,
+    AuthSpec,
+    BatchSpec,
+    Constant,
+    EachItem,
+    FieldSpec,
+    FromField,
+    HttpOptions,
+    HttpRoute,
+    LookupSpec,
+    OnConflict,
+    SqlOptions,
+    SqlRoute,
+    TargetConfig,
+)
+from streams.sinks.config.payload_paths import PayloadShape
+from streams.sinks.exceptions import TargetConfigError
+from streams.sinks.topics import SYSTEMS
+
+Key = tuple[str | int, ...]
+
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+_HEADER = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+_ENV = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+TOP_KEYS = ("system", "adapter", "http", "sql", "routes")
+HTTP_KEYS = ("base_url", "auth", "headers")
+AUTH_KEYS = ("header", "scheme", "env", "secret", "required")
+SQL_KEYS = ("database", "conninfo_env", "keys_table")
+HTTP_ROUTE_KEYS = ("payload_type", "operation", "method", "path", "body", "lookups", "ids", "on_conflict",
+                   "only_changed", "batch")
+SQL_ROUTE_KEYS = ("payload_type", "operation", "action", "table", "key", "columns", "ids")
+LOOKUP_KEYS = ("path", "take")
+BATCH_KEYS = ("method", "path", "max_items", "linger_ms", "items_field", "results_field", "key_field")
+SPEC_KEYS = ("from", "value", "each", "keep_null")
+RESERVED_HEADERS = ("idempotency-key", "content-type", "content-length", "host")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetProblem:
+    file: Path
+    line: int | None
+    key: str
+    message: str
+    fix: str
+
+    def __str__(self) -> str:
+        where = f"{_shown(self.file)}:{self.line}" if self.line else _shown(self.file)
+        return f"{where}: {self.key or '(top)'}: {self.message}; fix: {self.fix}"
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def target_path(directory: Path, system: str) -> Path:
+    return directory / f"{system}.yaml"
+
+
+def _operations(schemas: SchemaSet) -> tuple[str, ...]:
+    command = schemas.definition("Command")
+    for item in command["fields"]:
+        if item["name"] == "operation":
+            symbols: list[str] = item["type"]["symbols"]
+            return tuple(symbols)
+    raise TargetConfigError("the Command schema has no operation field; check schemas/command.avsc")
+
+
+class _Checker:
+    def __init__(self, path: Path, located: Located, schemas: SchemaSet) -> None:
+        self.path = path
+        self.located = located
+        self.schemas = schemas
+        self.problems: list[TargetProblem] = []
+        self.operations = _operations(schemas)
+
+    def problem(self, key: Key, message: str, fix: str) -> None:
+        self.problems.append(TargetProblem(file=self.path, line=self.located.line(key), key=dotted(key),
+                                           message=message, fix=fix))
+
+    def mapping(self, value: Any, key: Key, allowed: Sequence[str], what: str) -> dict[str, Any] | None:
+        if not isinstance(value, dict):
+            self.problem(key, f"{what} must be a mapping, got {_kind(value)}",
+                         f"write it as keys: {', '.join(allowed)}")
+            return None
+        for name in value:
+            if name not in allowed:
+                self.problem((*key, str(name)), f"{name!r} is not a key of {what}",
+                             f"remove it, or use one of {', '.join(allowed)}")
+        return cast(dict[str, Any], value)
+
+    def string(self, owner: Mapping[str, Any], name: str, key: Key, *, required: bool = False,
+               pattern: re.Pattern[str] | None = None, fix: str = "") -> str | None:
+        value = owner.get(name)
+        if value is None:
+            if required:
+                self.problem((*key, name), f"{name} is missing", fix or f"add {name}")
+            return None
+        if not isinstance(value, str) or not value.strip():
+            self.problem((*key, name), f"{name} must be a non-empty string, got {_kind(value)}",
+                         fix or f"give {name} as text")
+            return None
+        if pattern is not None and not pattern.match(value):
+            self.problem((*key, name), f"{value!r} is not a valid {name}", fix or f"correct {name}")
+            return None
+        return value
+
+    def boolean(self, owner: Mapping[str, Any], name: str, key: Key, default: bool) -> bool:
+        value = owner.get(name, default)
+        if not isinstance(value, bool):
+            self.problem((*key, name), f"{name} must be true or false, got {value!r}",
+                         f"write {name}: true or {name}: false")
+            return default
+        return value
+
+    def integer(self, owner: Mapping[str, Any], name: str, key: Key, default: int, low: int) -> int:
+        value = owner.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            self.problem((*key, name), f"{name} must be a whole number of at least {low}, got {value!r}",
+                         f"set {name} to {default} or another whole number >= {low}")
+            return default
+        return value
+
+    def names(self, owner: Mapping[str, Any], name: str, key: Key, pattern: re.Pattern[str]) -> tuple[str, ...]:
+        value = owner.get(name, [])
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) and pattern.match(v) for v in value):
+            self.problem((*key, name), f"{name} must be a list of names, got {value!r}",
+                         f"write {name}: [a, b] with plain field or column names")
+            return ()
+        return tuple(value)
+
+    # the file
+
+    def check(self) -> TargetConfig | None:
+        data = self.located.data
+        top = self.mapping(data, (), TOP_KEYS, "a target file")
+        if top is None:
+            return None
+        system = self.string(top, "system", (), required=True,
+                             fix=f"set system to the target system: one of {', '.join(SYSTEMS)}")
+        if system is not None and system not in SYSTEMS:
+            self.problem(("system",), f"{system!r} is not a system", f"use one of {', '.join(SYSTEMS)}")
+        adapter = self.string(top, "adapter", (), required=True, fix="set adapter: http or adapter: sql")
+        if adapter is not None and adapter not in ("http", "sql"):
+            self.problem(("adapter",), f"{adapter!r} is not an adapter", "use http (an HTTP API) or sql "
+                         "(PostgreSQL upserts)")
+            adapter = None
+        http = sql = None
+        if adapter == "http":
+            http = self.http_options(top.get("http", {}))
+            if "sql" in top:
+                self.problem(("sql",), "an http target has no sql section", "remove sql, or set adapter: sql")
+        elif adapter == "sql":
+            sql = self.sql_options(top.get("sql"))
+            if "http" in top:
+                self.problem(("http",), "a sql target has no http section", "remove http, or set adapter: http")
+        routes = top.get("routes")
+        checked: dict[tuple[str, str], HttpRoute | SqlRoute] = {}
+        if not isinstance(routes, list) or not routes:
+            self.problem(("routes",), "routes must be a non-empty list",
+                         "add one route per (payload_type, operation) the target applies")
+        elif adapter is not None:
+            for index, raw in enumerate(routes):
+                route = self.route(raw, ("routes", index), adapter)
+                if route is None:
+                    continue
+                pair = (route.payload_type, route.operation)
+                if pair in checked:
+                    self.problem(("routes", index), f"a second route for {pair[0]} {pair[1]} (the first is at "
+                                 f"line {checked[pair].line})", "keep one route per payload type and operation")
+                    continue
+                checked[pair] = route
+        if self.problems or system is None or adapter is None:
+            return None
+        return TargetConfig(path=self.path, system=system, adapter=cast(Any, adapter), http=http, sql=sql,
+                            routes=checked)
+
+    def http_options(self, raw: Any) -> HttpOptions | None:
+        options = self.mapping(raw, ("http",), HTTP_KEYS, "http")
+        if options is None:
+            return None
+        base_url = self.string(options, "base_url", ("http",))
+        if base_url is not None and not base_url.startswith(("http://", "https://")):
+            self.problem(("http", "base_url"), f"{base_url!r} is not an http(s) URL",
+                         "give e.g. http://127.0.0.1:18002, or leave base_url out to use the stack's API URL")
+        auth = self.auth(options["auth"]) if options.get("auth") is not None else None
+        headers: dict[str, str] = {}
+        raw_headers = options.get("headers", {})
+        if not isinstance(raw_headers, dict):
+            self.problem(("http", "headers"), "headers must be a mapping of name to value",
+                         "write headers: {X-Client: isthmus}")
+        else:
+            for name, value in raw_headers.items():
+                key: Key = ("http", "headers", str(name))
+                if not isinstance(name, str) or not _HEADER.match(name):
+                    self.problem(key, f"{name!r} is not a header name", "use letters, digits and dashes")
+                elif name.lower() in RESERVED_HEADERS or (auth and name.lower() == auth.header.lower()):
+                    self.problem(key, f"{name} is set by the sink itself", "remove it from headers")
+                elif not isinstance(value, str):
+                    self.problem(key, f"the value of {name} must be text", "quote it")
+                else:
+                    headers[name] = value
+        return HttpOptions(base_url=base_url.rstrip("/") if base_url else None, auth=auth, headers=headers)
+
+    def auth(self, raw: Any) -> AuthSpec | None:
+        key: Key = ("http", "auth")
+        auth = self.mapping(raw, key, AUTH_KEYS, "auth")
+        if auth is None:
+            return None
+        header = self.string(auth, "header", key, required=True, pattern=_HEADER,
+                             fix="name the header, e.g. header: Authorization")
+        scheme = self.string(auth, "scheme", key)
+        env = self.string(auth, "env", key, pattern=_ENV, fix="name an environment variable in CAPITALS, e.g. "
+                          "ISTHMUS_ERP_API_TOKEN")
+        secret = self.string(auth, "secret", key, fix="name a key of the stack's secrets file, e.g. "
+                             "erp.api.token")
+        if auth.get("env") is None and auth.get("secret") is None:
+            self.problem(key, "auth names no source for its secret",
+                         "add env: <VARIABLE> and/or secret: <key of the stack's secrets file>")
+        for name in ("token", "value", "password"):
+            if name in auth:
+                self.problem((*key, name), "a secret value must never be written in a target file",
+                             "remove it; put the value in an environment variable or the stack's secrets file")
+        required = self.boolean(auth, "required", key, True)
+        if header is None:
+            return None
+        return AuthSpec(header=header, scheme=scheme, env=env, secret=secret, required=required)
+
+    def sql_options(self, raw: Any) -> SqlOptions | None:
+        if raw is None:
+            raw = {}
+        options = self.mapping(raw, ("sql",), SQL_KEYS, "sql")
+        if options is None:
+            return None
+        database = self.string(options, "database", ("sql",), pattern=_IDENTIFIER)
+        conninfo_env = self.string(options, "conninfo_env", ("sql",), pattern=_ENV,
+                                   fix="name an environment variable in CAPITALS")
+        keys_table = self.string(options, "keys_table", ("sql",), pattern=_TABLE,
+                                 fix="give a table name, optionally schema-qualified: public.isthmus_sink_keys")
+        return SqlOptions(database=database, conninfo_env=conninfo_env,
+                          keys_table=keys_table or SqlOptions().keys_table)
+
+    # routes
+
+    def route_head(self, route: dict[str, Any], key: Key) -> tuple[str, str, PayloadShape] | None:
+        payload = self.string(route, "payload_type", key, required=True,
+                              fix="name the canonical record of the payload, e.g. Account")
+        operation = self.string(route, "operation", key, required=True,
+                                fix=f"set operation to one of {', '.join(self.operations)}")
+        full = shape = None
+        if payload is not None:
+            try:
+                full = self.schemas.resolve(payload, top_level=True)
+                shape = PayloadShape.of(self.schemas.standalone(full))
+            except UnknownSchema:
+                self.problem((*key, "payload_type"), f"no schema named {payload!r}",
+                             f"use one of {', '.join(n.rpartition('.')[2] for n in self.schemas.names())}")
+        if operation is not None and operation not in self.operations:
+            self.problem((*key, "operation"), f"{operation!r} is not a command operation",
+                         f"use one of {', '.join(self.operations)}")
+            operation = None
+        if full is None or operation is None or shape is None:
+            return None
+        return full, operation, shape
+
+    def route(self, raw: Any, key: Key, adapter: str) -> HttpRoute | SqlRoute | None:
+        allowed = HTTP_ROUTE_KEYS if adapter == "http" else SQL_ROUTE_KEYS
+        route = self.mapping(raw, key, allowed, "a route")
+        if route is None:
+            return None
+        head = self.route_head(route, key)
+        if adapter == "http":
+            return self.http_route(route, key, head)
+        return self.sql_route(route, key, head)
+
+    def http_route(self, route: dict[str, Any], key: Key,
+                   head: tuple[str, str, PayloadShape] | None) -> HttpRoute | None:
+        method = self.string(route, "method", key, required=True, fix=f"use one of {', '.join(HTTP_METHODS)}")
+        if method is not None and method.upper() not in HTTP_METHODS:
+            self.problem((*key, "method"), f"{method!r} is not an HTTP method",
+                         f"use one of {', '.join(HTTP_METHODS)}")
+            method = None
+        path = self.string(route, "path", key, required=True, fix="give the path, e.g. /accounts/{account_id}")
+        if path is not None and not path.startswith("/"):
+            self.problem((*key, "path"), f"{path!r} does not start with /",
+                         "give the path below the base URL, e.g. /accounts/{account_id}")
+        shape = head[2] if head else None
+        lookups = self.lookups(route.get("lookups"), (*key, "lookups"), shape)
+        if path is not None and shape is not None:
+            self.template(path, (*key, "path"), shape, lookups)
+        body: dict[str, FieldSpec] | None = None
+        whole = False
+        raw_body = route.get("body")
+        if raw_body == "payload":
+            whole = True
+        elif raw_body is not None:
+            body = self.specs(raw_body, (*key, "body"), shape, None if shape is None else shape.schema, lookups)
+        if method is not None and method.upper() == "GET" and (raw_body is not None):
+            self.problem((*key, "body"), "a GET sends no body", "remove body, or use POST, PUT or PATCH")
+        ids = self.names(route, "ids", key, _IDENTIFIER)
+        on_conflict = route.get("on_conflict", "retry_once")
+        if on_conflict not in ON_CONFLICT:
+            self.problem((*key, "on_conflict"), f"{on_conflict!r} is not a conflict policy",
+                         f"use one of {', '.join(ON_CONFLICT)}")
+            on_conflict = "retry_once"
+        only_changed = self.boolean(route, "only_changed", key, False)
+        batch = self.batch(route["batch"], (*key, "batch")) if route.get("batch") is not None else None
+        if head is None or method is None or path is None:
+            return None
+        return HttpRoute(payload_type=head[0], operation=head[1], method=method.upper(), path=path, body=body,
+                         whole_payload=whole, lookups=lookups, ids=ids,
+                         on_conflict=cast(OnConflict, on_conflict), only_changed=only_changed, batch=batch,
+                         line=self.located.line(key))
+
+    def lookups(self, raw: Any, key: Key, shape: PayloadShape | None) -> dict[str, LookupSpec]:
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            self.problem(key, "lookups must be a mapping of reference name to {path, take}",
+                         "write lookups: {account_id: {path: /accounts/by-customer/{crm_customer_number}, "
+                         "take: account_id}}")
+            return {}
+        found: dict[str, LookupSpec] = {}
+        for name, spec in raw.items():
+            where: Key = (*key, str(name))
+            body = self.mapping(spec, where, LOOKUP_KEYS, f"lookup {name}")
+            if body is None:
+                continue
+            path = self.string(body, "path", where, required=True, fix="give the GET path that finds the value")
+            take = self.string(body, "take", where, required=True, fix="name the answer's field to take")
+            if path is not None and not path.startswith("/"):
+                self.problem((*where, "path"), f"{path!r} does not start with /", "give a path below the base URL")
+            if path is not None and shape is not None:
+                self.template(path, (*where, "path"), shape, {})
+            if path is not None and take is not None:
+                found[str(name)] = LookupSpec(name=str(name), path=path, take=take)
+        return found
+
+    def reference(self, name: str, key: Key, shape: PayloadShape, node: Any,
+                  lookups: Mapping[str, LookupSpec], *, scalar: bool) -> Any | None:
+        found, why = shape.find(name, node)
+        if found is None:
+            if name in lookups:
+                return "string"
+            self.problem(key, why or f"no field {name!r}", "use a field of the payload schema" +
+                         (f" or a lookup ({', '.join(lookups)})" if lookups else ""))
+            return None
+        if scalar and not shape.is_scalar(found):
+            self.problem(key, f"{name} is a record or array, not a single value",
+                         "name one of its fields with a dotted path, e.g. billing_address.city")
+        return found
+
+    def template(self, path: str, key: Key, shape: PayloadShape, lookups: Mapping[str, LookupSpec]) -> None:
+        for name in _PLACEHOLDER.findall(path):
+            if not name:
+                self.problem(key, "an empty {} in the path", "name a payload field inside the braces")
+                continue
+            self.reference(name, key, shape, None, lookups, scalar=True)
+        if path.count("{") != path.count("}"):
+            self.problem(key, f"unbalanced braces in {path!r}", "write placeholders as {field}")
+
+    def specs(self, raw: Any, key: Key, shape: PayloadShape | None, node: Any,
+              lookups: Mapping[str, LookupSpec], *, flat: bool = False) -> dict[str, FieldSpec]:
+        if not isinstance(raw, dict) or not raw:
+            self.problem(key, "must be a mapping of request field to payload field",
+                         "write e.g. {name: name, billing_line1: billing_address.line1}" +
+                         ("" if flat else ", or body: payload to send the whole payload"))
+            return {}
+        found: dict[str, FieldSpec] = {}
+        for name, spec in raw.items():
+            where: Key = (*key, str(name))
+            checked = self.spec(spec, where, shape, node, lookups, flat=flat)
+            if checked is not None:
+                found[str(name)] = checked
+        return found
+
+    def spec(self, raw: Any, key: Key, shape: PayloadShape | None, node: Any,
+             lookups: Mapping[str, LookupSpec], *, flat: bool) -> FieldSpec | None:
+        if isinstance(raw, str):
+            if shape is not None:
+                self.reference(raw, key, shape, node, lookups, scalar=flat)
+            return FromField(path=raw)
+        spec = self.mapping(raw, key, SPEC_KEYS, "a field mapping")
+        if spec is None:
+            return None
+        if "value" in spec:
+            if set(spec) != {"value"}:
+                self.problem(key, "value is a constant and takes no other key",
+                             "write {value: <constant>} alone")
+            return Constant(value=spec["value"])
+        source = self.string(spec, "from", key, required=True,
+                             fix="give the payload field: {from: <field>}, or a constant: {value: ...}")
+        keep_null = self.boolean(spec, "keep_null", key, False)
+        if source is None:
+            return None
+        if "each" not in spec:
+            if shape is not None:
+                self.reference(source, key, shape, node, lookups, scalar=flat)
+            return FromField(path=source, keep_null=keep_null)
+        if flat:
+            self.problem((*key, "each"), "a column takes one value, not a list", "map a single field")
+            return None
+        item = None
+        if shape is not None:
+            found = self.reference(source, key, shape, node, {}, scalar=False)
+            if found is not None:
+                item = shape.array_item(found)
+                if item is None:
+                    self.problem((*key, "from"), f"{source} is not an array", "use each only with an array field")
+                    return None
+        fields = self.specs(spec["each"], (*key, "each"), shape if item is not None else None, item, {})
+        return EachItem(path=source, fields=fields, keep_null=keep_null)
+
+    def batch(self, raw: Any, key: Key) -> BatchSpec | None:
+        spec = self.mapping(raw, key, BATCH_KEYS, "batch")
+        if spec is None:
+            return None
+        method = self.string(spec, "method", key, required=True, fix="give the batch endpoint's method, e.g. POST")
+        if method is not None and method.upper() not in ("POST", "PUT", "PATCH"):
+            self.problem((*key, "method"), f"{method!r} cannot carry a batch body", "use POST, PUT or PATCH")
+            method = None
+        path = self.string(spec, "path", key, required=True, fix="give the batch endpoint's path")
+        if path is not None and ("{" in path or not path.startswith("/")):
+            self.problem((*key, "path"), f"{path!r} must be a fixed path starting with /",
+                         "a batch endpoint takes every entity in its body, so its path has no placeholders")
+            path = None
+        max_items = self.integer(spec, "max_items", key, 100, 1)
+        linger_ms = self.integer(spec, "linger_ms", key, 20, 0)
+        items_field = self.string(spec, "items_field", key, pattern=_IDENTIFIER) or "items"
+        results_field = self.string(spec, "results_field", key, pattern=_IDENTIFIER) or "results"
+        key_field = self.string(spec, "key_field", key, pattern=_IDENTIFIER) or "idempotency_key"
+        if method is None or path is None:
+            return None
+        return BatchSpec(method=method.upper(), path=path, max_items=max_items, linger_ms=linger_ms,
+                         items_field=items_field, results_field=results_field, key_field=key_field)
+
+    def sql_route(self, route: dict[str, Any], key: Key,
+                  head: tuple[str, str, PayloadShape] | None) -> SqlRoute | None:
+        action = route.get("action", "upsert")
+        if action not in ("upsert", "delete"):
+            self.problem((*key, "action"), f"{action!r} is not a SQL action", "use upsert or delete")
+            action = None
+        table = self.string(route, "table", key, required=True, pattern=_TABLE,
+                            fix="give the table, optionally schema-qualified: public.product_availability")
+        key_columns = self.names(route, "key", key, _IDENTIFIER)
+        if not key_columns:
+            self.problem((*key, "key"), "key names no column",
+                         "list the columns of the table's primary key or unique constraint: key: [sku]")
+        shape = head[2] if head else None
+        columns: dict[str, FieldSpec] = {}
+        if route.get("columns") is None:
+            self.problem((*key, "columns"), "columns is missing", "map each column to a payload field")
+        else:
+            columns = self.specs(route["columns"], (*key, "columns"), shape,
+                                 None if shape is None else shape.schema, {}, flat=True)
+            for name in columns:
+                if not _IDENTIFIER.match(name):
+                    self.problem((*key, "columns", name), f"{name!r} is not a column name",
+                                 "use letters, digits and underscores")
+        for column in key_columns:
+            if columns and column not in columns:
+                self.problem((*key, "key"), f"key column {column!r} is not among the columns",
+                             f"add {column} to columns")
+        ids = self.names(route, "ids", key, _IDENTIFIER)
+        if head is None or table is None or action is None or not key_columns or not columns:
+            return None
+        return SqlRoute(payload_type=head[0], operation=head[1], action=cast(Any, action), table=table,
+                        key=key_columns, columns=columns, ids=ids, line=self.located.line(key))
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    return {dict: "a mapping", list: "a list", str: "text", bool: "a boolean", int: "a number",
+            float: "a number"}.get(type(value), type(value).__name__)
+
+
+def load_target(path: Path, schemas: SchemaSet | None = None) -> TargetConfig:
+    """Read and check one target file; ``TargetConfigError`` lists every problem with its line and fix."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        known = sorted(p.name for p in path.parent.glob("*.yaml")) if path.parent.is_dir() else []
+        raise TargetConfigError(f"{_shown(path)}: no such target file; known: {', '.join(known) or 'none'} "
+                                f"(fix: create it, or point ISTHMUS_SINK_TARGETS_DIR at the folder that has "
+                                f"it)") from None
+    except OSError as exc:
+        raise TargetConfigError(f"{_shown(path)}: cannot read it: {exc}") from exc
+    try:
+        located = load_located(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise TargetConfigError(f"{_shown(path)}{line}: not valid YAML: {problem}; fix: correct the YAML "
+                                f"syntax there") from exc
+    checker = _Checker(path, located, schemas or load_schemas())
+    config = checker.check()
+    if checker.problems or config is None:
+        count = len(checker.problems)
+        raise TargetConfigError(f"{_shown(path)} is not a valid target file ({count} problem"
+                                f"{'s' if count != 1 else ''}):\n  " + "\n  ".join(str(p) for p in checker.problems))
+    return config

@@ -1,0 +1,97 @@
+"""Deliver one command: try, and on a transient failure wait and try again until it is applied, refused,
+or past the transient deadline. Every try passes the target's gate (Retry-After hold, circuit breaker)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from streams.sinks.adapters.base import Adapter
+from streams.sinks.backoff import Backoff
+from streams.sinks.config.model import HttpRoute, TargetConfig
+from streams.sinks.gate import TargetGate
+from streams.sinks.outcomes import Applied, Failed
+from streams.sinks.records import SinkCommand
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryPolicy:
+    backoff: Backoff
+    retry_after_max_s: float = 300.0
+    transient_deadline_s: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Delivered:
+    """The end of one command's delivery: applied, or a failure to dead-letter; with the tries it took."""
+
+    outcome: Applied | Failed
+    attempts: int
+    retries_after_transient: int = 0
+
+
+class Deliverer:
+    def __init__(self, *, adapter: Adapter, gate: TargetGate, policy: RetryPolicy, config: TargetConfig,
+                 clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None) -> None:
+        self.adapter = adapter
+        self.gate = gate
+        self.policy = policy
+        self.config = config
+        self.clock = clock
+        self.rng = rng or random.Random()
+
+    def _conflict_retries(self, command: SinkCommand) -> int:
+        route = self.config.route(command.payload_type, command.operation)
+        if isinstance(route, HttpRoute) and route.on_conflict == "dead_letter":
+            return 0
+        return 1
+
+    async def deliver(self, command: SinkCommand) -> Delivered:
+        attempts = transient = conflicts = 0
+        first = self.clock()
+        allowed_conflicts = self._conflict_retries(command)
+        while True:
+            probe = await self.gate.enter()
+            attempts += 1
+            try:
+                outcome = await self.adapter.attempt(command)
+            except BaseException:
+                self.gate.abandon(probe)
+                raise
+            if isinstance(outcome, Applied):
+                self.gate.success()
+                return Delivered(outcome=outcome, attempts=attempts, retries_after_transient=transient)
+            if outcome.kind == "permanent":
+                self.gate.success()
+                return Delivered(outcome=outcome, attempts=attempts, retries_after_transient=transient)
+            if outcome.kind == "conflict":
+                self.gate.success()
+                if conflicts >= allowed_conflicts:
+                    reason = outcome.reason + ("; it still conflicted after a retry" if conflicts else "")
+                    return Delivered(outcome=_with_reason(outcome, reason), attempts=attempts,
+                                     retries_after_transient=transient)
+                conflicts += 1
+                await asyncio.sleep(self.policy.backoff.delay(conflicts, self.rng))
+                continue
+            self.gate.failure()
+            transient += 1
+            retry_after = None
+            if outcome.retry_after is not None:
+                retry_after = min(outcome.retry_after, self.policy.retry_after_max_s)
+                self.gate.hold(retry_after)
+            deadline = self.policy.transient_deadline_s
+            if deadline is not None and self.clock() - first >= deadline:
+                reason = (f"gave up after {attempts} attempts over {self.clock() - first:.0f} s "
+                          f"(ISTHMUS_SINK_TRANSIENT_DEADLINE_S={deadline:g}); the last: {outcome.reason}")
+                return Delivered(outcome=_with_reason(outcome, reason), attempts=attempts,
+                                 retries_after_transient=transient)
+            wait = self.policy.backoff.delay(transient, self.rng)
+            await asyncio.sleep(max(wait, retry_after or 0.0))
+
+
+def _with_reason(failed: Failed, reason: str) -> Failed:
+    return Failed(kind=failed.kind, reason=reason, status=failed.status, answer=failed.answer,
+                  retry_after=failed.retry_after, error_type=failed.error_type)

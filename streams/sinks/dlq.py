@@ -1,0 +1,186 @@
+"""Read, show and replay dead letters (``isthmus topics dlq``).
+
+A replay writes the dead letter's original key, value and headers to its original topic, with a
+``isthmus.replay`` header naming the dead letter. The original bytes are unchanged, so a replayed command
+keeps its idempotency key: replaying it twice, or replaying one that had been applied after all, applies it
+once. A replayed record that fails again is dead-lettered again, its reason saying it was a replay.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaConnectionError
+
+from streams.codecs.avro.single_object import SchemaStore
+from streams.codecs.exceptions import CodecError
+from streams.sinks.exceptions import DeadLetterNotFound, DeadLetterUnreadable, KafkaUnavailable
+from streams.sinks.records import COMMAND, DEAD_LETTER
+from streams.sinks.topics import REPLAY_HEADER
+
+READ_TIMEOUT_MS = 1000
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeadLetterEntry:
+    """One record of the dead-letter topic, decoded."""
+
+    partition: int
+    offset: int
+    timestamp_ms: int
+    letter: dict[str, Any]
+
+    @property
+    def stage(self) -> str:
+        return str(self.letter["stage"])
+
+    @property
+    def reason(self) -> str:
+        return str(self.letter["reason"])
+
+    def command(self, store: SchemaStore) -> dict[str, Any] | None:
+        """The original value decoded as a Command, when it is one."""
+        value = self.letter.get("value")
+        if not value:
+            return None
+        try:
+            return dict(store.decode(value, COMMAND).value)
+        except CodecError:
+            return None
+
+    def entity(self, store: SchemaStore) -> str:
+        command = self.command(store)
+        if command is not None:
+            return str(command["entity_key"])
+        key = self.letter.get("key")
+        if key is None:
+            return "-"
+        try:
+            return bytes(key).decode()
+        except UnicodeDecodeError:
+            return bytes(key).hex()
+
+    def address(self) -> str:
+        return f"{self.partition}:{self.offset}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Replayed:
+    entry: DeadLetterEntry
+    topic: str
+    partition: int
+    offset: int
+
+
+def _consumer(bootstrap_servers: str) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False,
+                            isolation_level="read_committed", client_id="isthmus-dlq")
+
+
+async def _start(client: AIOKafkaConsumer | AIOKafkaProducer, bootstrap_servers: str) -> None:
+    try:
+        await client.start()
+    except KafkaConnectionError as exc:
+        raise KafkaUnavailable(f"Kafka at {bootstrap_servers} cannot be reached ({exc}); start the stack "
+                               "(isthmus up) or set ISTHMUS_KAFKA_PORT") from exc
+
+
+def _decode(store: SchemaStore, partition: int, offset: int, timestamp: int, value: bytes | None) -> DeadLetterEntry:
+    if value is None:
+        raise DeadLetterUnreadable(f"record {partition}:{offset} of the dead-letter topic has no value")
+    try:
+        letter = dict(store.decode(value, DEAD_LETTER).value)
+    except CodecError as exc:
+        raise DeadLetterUnreadable(f"record {partition}:{offset} is not a DeadLetter: {exc}") from exc
+    return DeadLetterEntry(partition=partition, offset=offset, timestamp_ms=timestamp, letter=letter)
+
+
+async def read_dead_letters(bootstrap_servers: str, topic: str, store: SchemaStore) -> list[DeadLetterEntry]:
+    """Every committed record of the dead-letter topic, oldest first per partition."""
+    consumer = _consumer(bootstrap_servers)
+    await _start(consumer, bootstrap_servers)
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            return []
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        entries: list[DeadLetterEntry] = []
+        remaining = {tp for tp in tps if await consumer.position(tp) < ends[tp]}
+        while remaining:
+            batches = await consumer.getmany(*remaining, timeout_ms=READ_TIMEOUT_MS)
+            if not batches:
+                remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
+                continue
+            for tp, records in batches.items():
+                for record in records:
+                    if record.offset < ends[tp]:
+                        try:
+                            entries.append(_decode(store, tp.partition, record.offset, record.timestamp,
+                                                   record.value))
+                        except DeadLetterUnreadable:
+                            continue
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+        return sorted(entries, key=lambda e: (e.partition, e.offset))
+    finally:
+        await consumer.stop()
+
+
+def parse_address(text: str) -> tuple[int, int]:
+    """``12`` (partition 0) or ``1:12`` -> (partition, offset)."""
+    partition, _, offset = text.rpartition(":")
+    try:
+        return (int(partition) if partition else 0), int(offset)
+    except ValueError:
+        raise DeadLetterNotFound(f"{text!r} is not an offset; give OFFSET or PARTITION:OFFSET, as "
+                                 "`isthmus topics dlq list` shows them") from None
+
+
+def pick(entries: Sequence[DeadLetterEntry], addresses: Sequence[str], topic: str) -> list[DeadLetterEntry]:
+    by_address = {(e.partition, e.offset): e for e in entries}
+    picked = []
+    for text in addresses:
+        address = parse_address(text)
+        if address not in by_address:
+            raise DeadLetterNotFound(f"{topic} has no dead letter at {address[0]}:{address[1]}; "
+                                     "`isthmus topics dlq list` shows the offsets")
+        picked.append(by_address[address])
+    return picked
+
+
+def replay_headers(entry: DeadLetterEntry, topic: str, now: datetime | None = None) -> list[tuple[str, bytes]]:
+    note = json.dumps({"dlq_topic": topic, "dlq_partition": entry.partition, "dlq_offset": entry.offset,
+                       "replayed_at": (now or datetime.now(UTC)).isoformat()}).encode()
+    kept = [(h["key"], h["value"] if h["value"] is not None else b"") for h in entry.letter.get("headers", [])
+            if h["key"] != REPLAY_HEADER]
+    return [*kept, (REPLAY_HEADER, note)]
+
+
+async def replay(bootstrap_servers: str, topic: str, entries: Sequence[DeadLetterEntry]) -> list[Replayed]:
+    """Re-produce each entry's original record to its original topic, in the order given."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, enable_idempotence=True, acks="all",
+                                client_id="isthmus-dlq-replay")
+    await _start(producer, bootstrap_servers)
+    done: list[Replayed] = []
+    try:
+        for entry in entries:
+            letter = entry.letter
+            key = letter.get("key")
+            partition = letter["partition"] if key is None else None
+            meta = await producer.send_and_wait(letter["topic"], letter.get("value"), key=key, partition=partition,
+                                                headers=replay_headers(entry, topic))
+            done.append(Replayed(entry=entry, topic=meta.topic, partition=meta.partition, offset=meta.offset))
+    finally:
+        await producer.stop()
+    return done

@@ -1,0 +1,37 @@
+"""Every failure of a sink worker, its target configs and its dead-letter tools, one class each."""
+
+from __future__ import annotations
+
+from streams.errors import IsthmusError
+
+
+class SinkError(IsthmusError):
+    """A sink worker or a dead-letter command could not do what was asked."""
+
+
+class TargetConfigError(SinkError):
+    """A target file (targets/<system>.yaml) is missing, unreadable or invalid; the message lists every problem."""
+
+
+class SinkSettingsError(SinkError):
+    """A sink setting from the environment is not valid."""
+
+
+class SecretMissing(SinkError):
+    """A target's auth needs a secret that neither its environment variable nor the secrets file holds."""
+
+
+class WorkerFenced(SinkError):
+    """Another worker for the same target started with the same transactional id and took over."""
+
+
+class DeadLetterNotFound(SinkError):
+    """No record at that partition and offset of the dead-letter topic."""
+
+
+class DeadLetterUnreadable(SinkError):
+    """A dead-letter record does not decode as a DeadLetter."""
+
+
+class KafkaUnavailable(SinkError):
+    """Kafka could not be reached or refused a request."""

@@ -1,0 +1,59 @@
+"""What every call to one target passes through: the server's ``Retry-After`` hold and the circuit breaker.
+
+A 429 or 503 with ``Retry-After: S`` holds every call to the target for S seconds, not just the retry of the
+call that got it: the server spoke about the client, not about one request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+
+from streams.sinks.breaker import BreakerState, CircuitBreaker
+
+
+class TargetGate:
+    def __init__(self, breaker: CircuitBreaker, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.breaker = breaker
+        self.clock = clock
+        self.not_before = 0.0
+        self._changed = asyncio.Event()
+
+    def hold(self, seconds: float) -> None:
+        """No call before ``seconds`` from now (extends, never shortens, an existing hold)."""
+        self.not_before = max(self.not_before, self.clock() + seconds)
+
+    async def enter(self) -> bool:
+        """Wait until a call may go out; True when it is the breaker's half-open probe."""
+        while True:
+            wait = self.not_before - self.clock()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue
+            permit = self.breaker.permit(self.clock())
+            if permit.allowed:
+                return permit.probe
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout=permit.wait)
+
+    def success(self) -> None:
+        was_closed = self.breaker.state is BreakerState.CLOSED
+        self.breaker.success()
+        if not was_closed:
+            self._changed.set()
+
+    def failure(self) -> None:
+        self.breaker.failure(self.clock())
+        self._changed.set()
+
+    def abandon(self, probe: bool) -> None:
+        if probe:
+            self.breaker.abandon_probe()
+            self._changed.set()
+
+    @property
+    def state(self) -> BreakerState:
+        return self.breaker.state

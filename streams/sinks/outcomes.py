@@ -1,0 +1,75 @@
+"""What one attempt to apply a command came to, and how an HTTP answer is classified.
+
+- applied: 2xx. ``replayed`` when the target answered from its idempotency table.
+- transient: 408, 425, 429, 5xx, no answer: retried (with ``Retry-After`` on 429 and 503); never
+  dead-lettered before the configured deadline.
+- conflict: 409 and 412, the entity is not in the state the write expects: retried once or dead-lettered,
+  as the route's ``on_conflict`` says.
+- permanent: any other 4xx (and 1xx/3xx, which a write API never means): dead-lettered with the answer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from streams.sinks.adapters.mapping import MISSING, get_path
+
+FailureKind = Literal["transient", "permanent", "conflict"]
+TRANSIENT_STATUSES = frozenset({408, 425, 429})
+CONFLICT_STATUSES = frozenset({409, 412})
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Applied:
+    status: int
+    body: Any
+    replayed: bool = False
+    ids: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Failed:
+    kind: FailureKind
+    reason: str
+    status: int | None = None
+    answer: Any = None
+    retry_after: float | None = None
+    error_type: str = "TargetRefused"
+
+
+Attempt = Applied | Failed
+
+
+def classify_status(status: int) -> FailureKind | None:
+    """None for success; otherwise which kind of failure a status is."""
+    if 200 <= status < 300:
+        return None
+    if status in TRANSIENT_STATUSES or status >= 500:
+        return "transient"
+    if status in CONFLICT_STATUSES:
+        return "conflict"
+    return "permanent"
+
+
+def assigned_ids(body: Any, names: Sequence[str]) -> dict[str, str]:
+    """The named fields of an answer, as strings (booleans lower-case), skipping absent and null ones."""
+    found: dict[str, str] = {}
+    for name in names:
+        value = get_path(body, name) if isinstance(body, Mapping) else MISSING
+        if value is MISSING or value is None or isinstance(value, (dict, list)):
+            continue
+        found[name] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return found
+
+
+def answer_text(answer: Any, limit: int = 2000) -> str:
+    """An answer body for a reason text: compact JSON, cut at ``limit`` characters."""
+    if answer is None:
+        return "no body"
+    text = answer if isinstance(answer, str) else json.dumps(answer, ensure_ascii=False, separators=(",", ":"),
+                                                              default=str)
+    return text if len(text) <= limit else text[:limit] + "…"

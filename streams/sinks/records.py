@@ -1,0 +1,151 @@
+"""The records a sink reads and writes: Command in, CommandResult and DeadLetter out (Avro single-object)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from streams.codecs.avro.single_object import SchemaStore
+from streams.codecs.exceptions import CodecError
+from streams.sinks.outcomes import Applied
+from streams.sinks.topics import COMMAND_ID_HEADER, REPLAY_HEADER, STAGE_HEADER
+
+COMMAND = "isthmus.canonical.Command"
+COMMAND_RESULT = "isthmus.canonical.CommandResult"
+DEAD_LETTER = "isthmus.canonical.DeadLetter"
+
+Headers = Sequence[tuple[str, bytes | None]]
+
+
+class CommandUnusable(Exception):
+    """A command record that cannot be applied as it is (not decodable, bad payload JSON)."""
+
+    def __init__(self, reason: str, error_type: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.error_type = error_type
+
+
+@dataclass(frozen=True, kw_only=True)
+class SinkCommand:
+    """A decoded Command with its payload parsed."""
+
+    command_id: str
+    idempotency_key: str
+    target: str
+    operation: str
+    entity_type: str
+    entity_key: str
+    payload_type: str
+    payload: Mapping[str, Any]
+    changed_fields: tuple[str, ...] = ()
+    correlation_id: str | None = None
+    created_at: datetime | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+
+def decode_command(store: SchemaStore, value: bytes | None) -> SinkCommand:
+    if value is None:
+        raise CommandUnusable("the record has no value (a tombstone), so it holds no command; commands are never "
+                              "deleted by key, so whoever produced it wrote to the wrong topic", "Tombstone")
+    try:
+        record = store.decode(value, COMMAND).value
+    except CodecError as exc:
+        raise CommandUnusable(f"not a Command: {exc}", type(exc).__name__) from exc
+    try:
+        payload = json.loads(record["payload"])
+    except ValueError as exc:
+        raise CommandUnusable(f"command {record['command_id']}: payload is not JSON ({exc}); the producer must "
+                              "write the payload record as JSON", "MalformedJson") from exc
+    if not isinstance(payload, dict):
+        raise CommandUnusable(f"command {record['command_id']}: payload is JSON {type(payload).__name__}, not an "
+                              "object; the producer must write the payload record as a JSON object",
+                              "MalformedJson")
+    causation = record.get("causation") or {}
+    return SinkCommand(
+        command_id=record["command_id"], idempotency_key=record["idempotency_key"], target=record["target"],
+        operation=record["operation"], entity_type=record["entity_type"], entity_key=record["entity_key"],
+        payload_type=record["payload_type"], payload=payload,
+        changed_fields=tuple(record.get("changed_fields") or ()),
+        correlation_id=causation.get("correlation_id"), created_at=record.get("created_at"), raw=record)
+
+
+def result_value(command: SinkCommand, applied: Applied, *, attempts: int, applied_at: datetime | None = None
+                 ) -> dict[str, Any]:
+    return {
+        "command_id": command.command_id,
+        "idempotency_key": command.idempotency_key,
+        "target": command.target,
+        "operation": command.operation,
+        "entity_type": command.entity_type,
+        "entity_key": command.entity_key,
+        "payload_type": command.payload_type,
+        "status": applied.status,
+        "assigned_ids": dict(applied.ids),
+        "response": None if applied.body is None else json.dumps(applied.body, ensure_ascii=False, default=str),
+        "applied_at": applied_at or datetime.now(UTC),
+        "attempts": attempts,
+        "replayed": applied.replayed,
+        "correlation_id": command.correlation_id,
+        "command_created_at": command.created_at,
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class Original:
+    """The consumed record a dead letter keeps."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int | None
+    key: bytes | None
+    value: bytes | None
+    headers: Headers = ()
+
+
+def replay_note(headers: Headers) -> str | None:
+    """``replay of isthmus.dlq[0]@12`` when the record was replayed from a dead letter."""
+    for name, raw in headers:
+        if name == REPLAY_HEADER and raw:
+            try:
+                info = json.loads(raw)
+                return f"replay of {info['dlq_topic']}[{info['dlq_partition']}]@{info['dlq_offset']}"
+            except (ValueError, KeyError, TypeError):
+                return "replay of a dead letter"
+    return None
+
+
+def dead_letter_value(original: Original, *, reason: str, error_type: str, stage: str, attempts: int,
+                      worker: str, failed_at: datetime | None = None) -> dict[str, Any]:
+    note = replay_note(original.headers)
+    if note is not None:
+        reason = f"failed again after a {note}: {reason}"
+    return {
+        "reason": reason,
+        "error_type": error_type,
+        "stage": stage,
+        "topic": original.topic,
+        "partition": original.partition,
+        "offset": original.offset,
+        "timestamp": (datetime.fromtimestamp(original.timestamp_ms / 1000, UTC)
+                      if original.timestamp_ms is not None else None),
+        "key": original.key,
+        "value": original.value,
+        "headers": [{"key": k, "value": v} for k, v in original.headers],
+        "failed_at": failed_at or datetime.now(UTC),
+        "attempts": attempts,
+        "worker": worker,
+    }
+
+
+def output_headers(*, command_id: str | None, stage: str | None = None) -> list[tuple[str, bytes]]:
+    headers: list[tuple[str, bytes]] = []
+    if command_id is not None:
+        headers.append((COMMAND_ID_HEADER, command_id.encode()))
+    if stage is not None:
+        headers.append((STAGE_HEADER, stage.encode()))
+    return headers

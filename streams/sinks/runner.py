@@ -1,0 +1,103 @@
+"""Wire a sink worker from the environment: stack settings, sink settings, the target file, the adapter."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import psycopg
+
+from streams.codecs.avro.single_object import SchemaStore
+from streams.sinks.adapters.base import Adapter
+from streams.sinks.adapters.http import HttpAdapter
+from streams.sinks.adapters.sql import SqlAdapter
+from streams.sinks.config.loader import load_target, target_path
+from streams.sinks.config.model import TargetConfig
+from streams.sinks.exceptions import SecretMissing, TargetConfigError
+from streams.sinks.settings import SinkSettings
+from streams.sinks.topics import SYSTEMS
+from streams.sinks.worker import SinkWorker
+from streams.stack.databases import crm_conninfo
+from streams.stack.secrets import load_or_create
+from streams.stack.settings import StackSettings
+
+log = logging.getLogger("isthmus.sink")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SinkEnvironment:
+    stack: StackSettings
+    sink: SinkSettings
+    env: Mapping[str, str]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SinkEnvironment:
+        env = dict(os.environ) if env is None else env
+        return cls(stack=StackSettings.from_env(env), sink=SinkSettings.from_env(env), env=env)
+
+
+def load_system_target(system: str, sink: SinkSettings, store: SchemaStore) -> TargetConfig:
+    if system not in SYSTEMS:
+        raise TargetConfigError(f"unknown target {system!r}; use one of {', '.join(SYSTEMS)}")
+    config = load_target(target_path(sink.targets_dir, system), store.schemas)
+    if config.system != system:
+        raise TargetConfigError(f"{config.path}: system is {config.system}, but the file is for {system}; "
+                                f"fix: set system: {system}")
+    return config
+
+
+def base_url(config: TargetConfig, environment: SinkEnvironment) -> str:
+    if environment.sink.base_url:
+        return environment.sink.base_url
+    if config.http is not None and config.http.base_url:
+        return config.http.base_url
+    return environment.stack.crm_api_url if config.system == "crm" else environment.stack.erp_api_url
+
+
+def build_adapter(config: TargetConfig, environment: SinkEnvironment) -> Adapter:
+    sink = environment.sink
+    stack = environment.stack
+    secrets_file = stack.home / "secrets" / "stack.properties"
+    if config.adapter == "http":
+        return HttpAdapter(config, base_url=base_url(config, environment), timeout_s=sink.request_timeout_s,
+                           max_connections=sink.concurrency, env=environment.env, secrets_file=secrets_file)
+    assert config.sql is not None
+    if config.sql.conninfo_env:
+        conninfo = environment.env.get(config.sql.conninfo_env)
+        if not conninfo:
+            raise SecretMissing(f"{config.path}: sql.conninfo_env names {config.sql.conninfo_env}, which is not "
+                                "set; fix: export it with a libpq conninfo (host=... dbname=... user=...)")
+    elif config.system == "crm":
+        conninfo = crm_conninfo(stack, load_or_create(stack.home), config.sql.database)
+    else:
+        raise TargetConfigError(f"{config.path}: the sql adapter writes to PostgreSQL, and the stack's "
+                                f"{config.system} database is not PostgreSQL; fix: set sql.conninfo_env to a "
+                                "variable holding a PostgreSQL conninfo")
+    parts = psycopg.conninfo.conninfo_to_dict(conninfo)
+    shown = f"{parts.get('host', 'localhost')}:{parts.get('port', 5432)}/{parts.get('dbname', '')}"
+    return SqlAdapter(config, conninfo=conninfo, pool_size=sink.concurrency, shown=shown)
+
+
+def build_worker(system: str, environment: SinkEnvironment, store: SchemaStore | None = None) -> SinkWorker:
+    store = store or SchemaStore.from_directory()
+    config = load_system_target(system, environment.sink, store)
+    adapter = build_adapter(config, environment)
+    return SinkWorker(config=config, adapter=adapter, settings=environment.sink.for_system(system),
+                      bootstrap_servers=environment.stack.bootstrap_servers, store=store)
+
+
+async def run_until_signalled(worker: SinkWorker) -> None:
+    """Run the worker; SIGTERM and SIGINT stop it gracefully."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await worker.run(stop)
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)

@@ -1,0 +1,68 @@
+"""The topics the sinks read and write; the flows import these names rather than spelling them.
+
+``isthmus.commands.<system>``: Command records (Avro single-object, keyed by entity_key) a flow wants a
+system to apply. ``isthmus.results.<system>``: one CommandResult per applied command, keyed by entity_key,
+written in the same Kafka transaction that commits the command's offset. ``isthmus.dlq``: DeadLetter records
+of every stage, keyed like the record that failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+SYSTEMS: tuple[str, ...] = ("crm", "erp")
+
+DLQ_TOPIC = "isthmus.dlq"
+
+#: Header a replayed record carries: JSON ``{"dlq_topic", "dlq_partition", "dlq_offset", "replayed_at"}``.
+REPLAY_HEADER = "isthmus.replay"
+#: Header on results and dead letters: the command id (when the command decoded).
+COMMAND_ID_HEADER = "isthmus.command_id"
+#: Header on dead letters: the stage that failed, so a reader can filter without decoding.
+STAGE_HEADER = "isthmus.stage"
+
+
+def command_topic(system: str) -> str:
+    return f"isthmus.commands.{_known(system)}"
+
+
+def results_topic(system: str) -> str:
+    return f"isthmus.results.{_known(system)}"
+
+
+def sink_stage(system: str) -> str:
+    """The ``stage`` a sink writes into its dead letters."""
+    return f"sink.{_known(system)}"
+
+
+def _known(system: str) -> str:
+    if system not in SYSTEMS:
+        raise ValueError(f"unknown system {system!r}; known: {', '.join(SYSTEMS)}")
+    return system
+
+
+COMMAND_TOPICS = {system: command_topic(system) for system in SYSTEMS}
+RESULTS_TOPICS = {system: results_topic(system) for system in SYSTEMS}
+
+
+@dataclass(frozen=True, kw_only=True)
+class TopicSpec:
+    """How a topic is created when it does not exist yet (existing topics are never altered)."""
+
+    name: str
+    partitions: int
+    config: tuple[tuple[str, str], ...] = ()
+
+
+#: Commands and results are partitioned by entity key, so per-entity order holds with any partition count.
+COMMAND_PARTITIONS = 3
+DLQ_PARTITIONS = 1
+
+
+def sink_topic_specs(systems: Iterable[str] = SYSTEMS) -> tuple[TopicSpec, ...]:
+    specs = [TopicSpec(name=DLQ_TOPIC, partitions=DLQ_PARTITIONS, config=(("retention.ms", "-1"),))]
+    for system in systems:
+        specs.append(TopicSpec(name=command_topic(system), partitions=COMMAND_PARTITIONS))
+        specs.append(TopicSpec(name=results_topic(system), partitions=COMMAND_PARTITIONS))
+    return tuple(specs)

@@ -1,0 +1,379 @@
+"""A sink worker: consume one system's command topic and apply each command through the target's adapter.
+
+Effectively once, in order per entity:
+- records are scheduled per key (one command of an entity at a time, in offset order), many entities at
+  once, with at most ``max_in_flight`` records fetched and not yet committed (fetching pauses at the bound);
+- a command is complete when the target acknowledged it (its CommandResult is ready) or it was refused for
+  good (its DeadLetter is ready); nothing else completes it;
+- every ``commit_interval_ms`` the longest completed prefix of each partition is committed in one Kafka
+  transaction together with its results and dead letters. So a worker killed at any moment re-applies only
+  commands whose offsets were not committed, and the target answers those from its idempotency table.
+
+One worker per target: partitions are assigned manually and the transactional id is per target, so a second
+worker (or a restart after SIGKILL) fences the first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError, ProducerFenced
+
+from streams.codecs.avro.single_object import SchemaStore
+from streams.sinks.adapters.base import Adapter
+from streams.sinks.backoff import Backoff
+from streams.sinks.breaker import CircuitBreaker
+from streams.sinks.config.model import TargetConfig
+from streams.sinks.delivery import Delivered, Deliverer, RetryPolicy
+from streams.sinks.exceptions import KafkaUnavailable, WorkerFenced
+from streams.sinks.gate import TargetGate
+from streams.sinks.kafka import ensure_topics
+from streams.sinks.offsets import ContiguousOffsets
+from streams.sinks.outcomes import Applied
+from streams.sinks.records import (
+    COMMAND_RESULT,
+    DEAD_LETTER,
+    CommandUnusable,
+    Original,
+    SinkCommand,
+    dead_letter_value,
+    decode_command,
+    output_headers,
+    result_value,
+)
+from streams.sinks.scheduler import KeyedScheduler
+from streams.sinks.settings import ResolvedSinkSettings
+from streams.sinks.topics import COMMAND_PARTITIONS, DLQ_PARTITIONS, TopicSpec, sink_stage
+
+log = logging.getLogger("isthmus.sink")
+
+PARTITION_REFRESH_S = 30.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Output:
+    """A record to write in the transaction that commits the command it came from."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+@dataclass(kw_only=True)
+class _Item:
+    tp: TopicPartition
+    offset: int
+    original: Original
+    command: SinkCommand | None = None
+    unusable: CommandUnusable | None = None
+
+
+@dataclass(kw_only=True)
+class SinkStats:
+    applied: int = 0
+    replayed: int = 0
+    dead_lettered: int = 0
+    retries: int = 0
+    committed: int = 0
+    transactions: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def as_dict(self) -> dict[str, int]:
+        return {"applied": self.applied, "replayed": self.replayed, "dead_lettered": self.dead_lettered,
+                "retries": self.retries, "committed": self.committed, "transactions": self.transactions}
+
+
+class SinkWorker:
+    def __init__(self, *, config: TargetConfig, adapter: Adapter, settings: ResolvedSinkSettings,
+                 bootstrap_servers: str, store: SchemaStore | None = None) -> None:
+        self.config = config
+        self.adapter = adapter
+        self.resolved = settings
+        self.options = settings.settings
+        self.bootstrap_servers = bootstrap_servers
+        self.store = store or SchemaStore.from_directory()
+        self.system = settings.system
+        self.stage = sink_stage(self.system)
+        self.stats = SinkStats()
+        self.gate = TargetGate(CircuitBreaker(threshold=self.options.breaker_threshold,
+                                              reset_s=self.options.breaker_reset_s))
+        policy = RetryPolicy(
+            backoff=Backoff(base=self.options.retry_base_s, multiplier=self.options.retry_multiplier,
+                            maximum=self.options.retry_max_s, jitter=self.options.retry_jitter),
+            retry_after_max_s=self.options.retry_after_max_s,
+            transient_deadline_s=self.options.transient_deadline_s)
+        self.deliverer = Deliverer(adapter=adapter, gate=self.gate, policy=policy, config=config)
+        self.scheduler: KeyedScheduler[_Item] = KeyedScheduler(concurrency=self.options.concurrency)
+        self.offsets: ContiguousOffsets[TopicPartition, Output] = ContiguousOffsets()
+        self._last_seen: dict[TopicPartition, int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self._paused = False
+        self._flush_lock = asyncio.Lock()
+        self._fatal: BaseException | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self.committed_offsets: dict[TopicPartition, int] = {}
+
+    # lifecycle
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set (SIGTERM), then stop gracefully; raises on a fatal error."""
+        r = self.resolved
+        await ensure_topics(self.bootstrap_servers, [
+            TopicSpec(name=r.command_topic, partitions=COMMAND_PARTITIONS),
+            TopicSpec(name=r.results_topic, partitions=COMMAND_PARTITIONS),
+            TopicSpec(name=r.dlq_topic, partitions=DLQ_PARTITIONS, config=(("retention.ms", "-1"),)),
+        ])
+        await self.adapter.start()
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap_servers, client_id=r.worker_id, transactional_id=r.transactional_id,
+            enable_idempotence=True, acks="all")
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers, client_id=r.worker_id, group_id=r.group_id,
+            enable_auto_commit=False, auto_offset_reset="earliest", isolation_level="read_committed")
+        try:
+            await self._producer.start()
+            await self._consumer.start()
+            await self._assign()
+            log.info("sink %s: %s; consuming %s as group %s, results to %s, dead letters to %s", self.system,
+                     self.adapter.describe(), r.command_topic, r.group_id, r.results_topic, r.dlq_topic)
+            await self._loop(stop)
+        finally:
+            await self._shutdown()
+
+    async def _loop(self, stop: asyncio.Event) -> None:
+        assert self._consumer is not None
+        flusher = asyncio.create_task(self._flush_every(), name="sink-flush")
+        summary = asyncio.create_task(self._summary_every(), name="sink-summary")
+        refreshed = time.monotonic()
+        try:
+            while not stop.is_set() and self._fatal is None:
+                self._backpressure()
+                room = max(1, self.options.max_in_flight - self.offsets.tracked)
+                batches = await self._consumer.getmany(timeout_ms=200, max_records=room)
+                for tp, records in batches.items():
+                    for record in records:
+                        self._accept(tp, record)
+                self._dispatch()
+                if time.monotonic() - refreshed > PARTITION_REFRESH_S:
+                    refreshed = time.monotonic()
+                    await self._assign()
+        finally:
+            flusher.cancel()
+            summary.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            with contextlib.suppress(asyncio.CancelledError):
+                await summary
+        if self._fatal is not None:
+            raise self._fatal
+
+    async def _shutdown(self) -> None:
+        self._stopping = True
+        if self._tasks and self._fatal is None:
+            log.info("sink %s: stopping; %d call(s) in flight get %.0f s to finish", self.system, len(self._tasks),
+                     self.options.stop_grace_s)
+            await asyncio.wait(set(self._tasks), timeout=self.options.stop_grace_s)
+        if self._fatal is None and self._producer is not None:
+            with contextlib.suppress(Exception):
+                await self._flush()
+        abandoned = [t for t in self._tasks if not t.done()]
+        for task in abandoned:
+            task.cancel()
+        if abandoned:
+            await asyncio.gather(*abandoned, return_exceptions=True)
+            log.info("sink %s: abandoned %d call(s) uncommitted; they are retried after a restart",
+                     self.system, len(abandoned))
+        for closing in (self._consumer, self._producer):
+            if closing is not None:
+                with contextlib.suppress(Exception):
+                    await closing.stop()
+        with contextlib.suppress(Exception):
+            await self.adapter.close()
+        log.info("sink %s: stopped; %s", self.system, self._summary_text())
+
+    # fetching
+
+    async def _assign(self) -> None:
+        assert self._consumer is not None
+        topic = self.resolved.command_topic
+        partitions: set[int] | None = None
+        for _ in range(50):
+            partitions = self._consumer.partitions_for_topic(topic)
+            if partitions:
+                break
+            await self._consumer._client.force_metadata_update()
+            await asyncio.sleep(0.1)
+        if not partitions:
+            raise KafkaUnavailable(f"topic {topic} has no partitions visible to this worker; check that Kafka "
+                                   f"at {self.bootstrap_servers} is up and the topic exists")
+        wanted = {TopicPartition(topic, p) for p in partitions}
+        if wanted != self._consumer.assignment():
+            self._consumer.assign(sorted(wanted))
+            self._paused = False
+
+    def _backpressure(self) -> None:
+        assert self._consumer is not None
+        full = self.offsets.tracked >= self.options.max_in_flight
+        if full and not self._paused:
+            self._consumer.pause(*self._consumer.assignment())
+            self._paused = True
+        elif not full and self._paused:
+            self._consumer.resume(*self._consumer.assignment())
+            self._paused = False
+
+    def _accept(self, tp: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> None:
+        if record.offset <= self._last_seen.get(tp, -1):
+            return
+        self._last_seen[tp] = record.offset
+        original = Original(topic=tp.topic, partition=tp.partition, offset=record.offset,
+                            timestamp_ms=record.timestamp, key=record.key, value=record.value,
+                            headers=tuple((k, bytes(v) if v is not None else None) for k, v in record.headers))
+        item = _Item(tp=tp, offset=record.offset, original=original)
+        try:
+            item.command = decode_command(self.store, record.value)
+        except CommandUnusable as exc:
+            item.unusable = exc
+        self.offsets.track(tp, record.offset)
+        key: Hashable = record.key if record.key is not None else (tp, record.offset)
+        self.scheduler.add((tp.partition, key), item)
+
+    # applying
+
+    def _dispatch(self) -> None:
+        while not self._stopping and self._fatal is None:
+            taken = self.scheduler.take()
+            if taken is None:
+                return
+            key, item = taken
+            task = asyncio.create_task(self._process(key, item), name=f"sink-{item.tp.partition}-{item.offset}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _process(self, key: Hashable, item: _Item) -> None:
+        try:
+            outputs = await self._outputs(item)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug on one command must not stop every other entity: dead-letter it
+            log.exception("sink %s: internal error on %s@%d", self.system, item.tp, item.offset)
+            outputs = (self._dead_letter(item, attempts=1, error_type="SinkInternalError",
+                                         reason=f"the {self.system} sink failed on this record: {exc!r}; this is "
+                                                "a bug in the sink or its target file: report it, then replay"),)
+        self.offsets.complete(item.tp, item.offset, outputs)
+        self.scheduler.finish(key)
+        self._dispatch()
+
+    async def _outputs(self, item: _Item) -> tuple[Output, ...]:
+        if item.command is None:
+            assert item.unusable is not None
+            return (self._dead_letter(item, reason=item.unusable.reason, error_type=item.unusable.error_type,
+                                      attempts=0),)
+        command = item.command
+        if command.target != self.system:
+            return (self._dead_letter(item, attempts=0, error_type="WrongTarget",
+                                      reason=f"command {command.command_id} is for {command.target} but arrived "
+                                             f"on {item.tp.topic}, which the {self.system} sink consumes; the flow "
+                                             f"must send it to isthmus.commands.{command.target}"),)
+        delivered = await self.deliverer.deliver(command)
+        self.stats.retries += delivered.attempts - 1
+        if isinstance(delivered.outcome, Applied):
+            return (self._result(item, command, delivered),)
+        return (self._dead_letter(item, reason=delivered.outcome.reason, error_type=delivered.outcome.error_type,
+                                  attempts=delivered.attempts),)
+
+    def _result(self, item: _Item, command: SinkCommand, delivered: Delivered) -> Output:
+        applied = delivered.outcome
+        assert isinstance(applied, Applied)
+        self.stats.applied += 1
+        self.stats.replayed += applied.replayed
+        log.debug("sink %s: applied %s %s %s %s -> %d%s%s in %d attempt(s)", self.system, command.command_id,
+                  command.operation, command.payload_type.rpartition(".")[2], command.entity_key, applied.status,
+                  f" {dict(applied.ids)}" if applied.ids else "", " (replayed)" if applied.replayed else "",
+                  delivered.attempts)
+        value = self.store.encode(COMMAND_RESULT, result_value(command, applied, attempts=delivered.attempts))
+        key = item.original.key if item.original.key is not None else command.entity_key.encode()
+        return Output(topic=self.resolved.results_topic, key=key, value=value,
+                      headers=output_headers(command_id=command.command_id))
+
+    def _dead_letter(self, item: _Item, *, reason: str, error_type: str, attempts: int) -> Output:
+        self.stats.dead_lettered += 1
+        command_id = item.command.command_id if item.command else None
+        log.warning("sink %s: dead-lettered %s@%d%s: %s", self.system, item.tp, item.offset,
+                    f" (command {command_id})" if command_id else "", reason)
+        value = self.store.encode(DEAD_LETTER, dead_letter_value(
+            item.original, reason=reason, error_type=error_type, stage=self.stage, attempts=max(attempts, 1),
+            worker=self.resolved.worker_id))
+        return Output(topic=self.resolved.dlq_topic, key=item.original.key, value=value,
+                      headers=output_headers(command_id=command_id, stage=self.stage))
+
+    # committing
+
+    async def _flush_every(self) -> None:
+        interval = self.options.commit_interval_ms / 1000
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._flush()
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:
+                self._fatal = exc
+                return
+
+    async def _flush(self) -> None:
+        """Commit every completed prefix with its outputs in one transaction."""
+        assert self._producer is not None
+        async with self._flush_lock:
+            ready = self.offsets.ready()
+            if not ready:
+                return
+            producer = self._producer
+            try:
+                await producer.begin_transaction()
+                for committable in ready.values():
+                    for output in committable.outputs:
+                        await producer.send(output.topic, output.value, key=output.key, headers=output.headers)
+                await producer.send_offsets_to_transaction(
+                    {tp: c.next_offset for tp, c in ready.items()}, self.resolved.group_id)
+                await producer.commit_transaction()
+            except ProducerFenced as exc:
+                raise WorkerFenced(f"another {self.system} sink worker took over (transactional id "
+                                   f"{self.resolved.transactional_id}); this one stops without committing") from exc
+            except KafkaError as exc:
+                log.warning("sink %s: commit failed (%s); aborting and retrying", self.system, exc)
+                await producer.abort_transaction()
+                return
+            for tp, committable in ready.items():
+                self.stats.committed += self.offsets.confirm(tp, committable.next_offset)
+                self.committed_offsets[tp] = committable.next_offset
+            self.stats.transactions += 1
+
+    # reporting
+
+    async def _summary_every(self) -> None:
+        while True:
+            await asyncio.sleep(self.options.summary_interval_s)
+            log.info("sink %s: %s", self.system, self._summary_text())
+
+    def _summary_text(self) -> str:
+        s = self.stats
+        return (f"{s.applied} applied ({s.replayed} replayed), {s.dead_lettered} dead-lettered, {s.retries} "
+                f"retries; {self.scheduler.active} in flight, {self.scheduler.queued} waiting, "
+                f"{self.offsets.tracked} uncommitted; breaker {self.gate.state}; "
+                f"{s.transactions} commits, up {time.monotonic() - s.started:.0f} s")
+
+    def snapshot(self) -> dict[str, Any]:
+        return {**self.stats.as_dict(), "in_flight": self.scheduler.active, "waiting": self.scheduler.queued,
+                "uncommitted": self.offsets.tracked, "breaker": str(self.gate.state),
+                "at": datetime.now(UTC).isoformat()}
