@@ -1,5 +1,2 @@
-"""How a sink applies one command to its target: over HTTP (declared routes) or as a SQL upsert."""
-
-from streams.sinks.adapters.base import Adapter
-
-__all__ = ["Adapter"]
+"""How a sink applies one command to its target: over HTTP (declared routes, ``http``) or as a SQL upsert
+(``sql``); ``base.Adapter`` is what the worker asks of either."""

@@ -267,7 +267,7 @@ class _Checker:
 
     # routes
 
-    def route_head(self, route: dict[str, Any], key: Key) -> tuple[str, str, PayloadShape] | None:
+    def route_head(self, route: dict[str, Any], key: Key) -> tuple[str | None, str | None, PayloadShape | None]:
         payload = self.string(route, "payload_type", key, required=True,
                               fix="name the canonical record of the payload, e.g. Account")
         operation = self.string(route, "operation", key, required=True,
@@ -284,8 +284,6 @@ class _Checker:
             self.problem((*key, "operation"), f"{operation!r} is not a command operation",
                          f"use one of {', '.join(self.operations)}")
             operation = None
-        if full is None or operation is None or shape is None:
-            return None
         return full, operation, shape
 
     def route(self, raw: Any, key: Key, adapter: str) -> HttpRoute | SqlRoute | None:
@@ -299,7 +297,7 @@ class _Checker:
         return self.sql_route(route, key, head)
 
     def http_route(self, route: dict[str, Any], key: Key,
-                   head: tuple[str, str, PayloadShape] | None) -> HttpRoute | None:
+                   head: tuple[str | None, str | None, PayloadShape | None]) -> HttpRoute | None:
         method = self.string(route, "method", key, required=True, fix=f"use one of {', '.join(HTTP_METHODS)}")
         if method is not None and method.upper() not in HTTP_METHODS:
             self.problem((*key, "method"), f"{method!r} is not an HTTP method",
@@ -309,7 +307,7 @@ class _Checker:
         if path is not None and not path.startswith("/"):
             self.problem((*key, "path"), f"{path!r} does not start with /",
                          "give the path below the base URL, e.g. /accounts/{account_id}")
-        shape = head[2] if head else None
+        payload_type, operation, shape = head
         lookups = self.lookups(route.get("lookups"), (*key, "lookups"), shape)
         if path is not None and shape is not None:
             self.template(path, (*key, "path"), shape, lookups)
@@ -330,9 +328,9 @@ class _Checker:
             on_conflict = "retry_once"
         only_changed = self.boolean(route, "only_changed", key, False)
         batch = self.batch(route["batch"], (*key, "batch")) if route.get("batch") is not None else None
-        if head is None or method is None or path is None:
+        if payload_type is None or operation is None or method is None or path is None:
             return None
-        return HttpRoute(payload_type=head[0], operation=head[1], method=method.upper(), path=path, body=body,
+        return HttpRoute(payload_type=payload_type, operation=operation, method=method.upper(), path=path, body=body,
                          whole_payload=whole, lookups=lookups, ids=ids,
                          on_conflict=cast(OnConflict, on_conflict), only_changed=only_changed, batch=batch,
                          line=self.located.line(key))
@@ -460,7 +458,7 @@ class _Checker:
                          items_field=items_field, results_field=results_field, key_field=key_field)
 
     def sql_route(self, route: dict[str, Any], key: Key,
-                  head: tuple[str, str, PayloadShape] | None) -> SqlRoute | None:
+                  head: tuple[str | None, str | None, PayloadShape | None]) -> SqlRoute | None:
         action = route.get("action", "upsert")
         if action not in ("upsert", "delete"):
             self.problem((*key, "action"), f"{action!r} is not a SQL action", "use upsert or delete")
@@ -471,7 +469,7 @@ class _Checker:
         if not key_columns:
             self.problem((*key, "key"), "key names no column",
                          "list the columns of the table's primary key or unique constraint: key: [sku]")
-        shape = head[2] if head else None
+        payload_type, operation, shape = head
         columns: dict[str, FieldSpec] = {}
         if route.get("columns") is None:
             self.problem((*key, "columns"), "columns is missing", "map each column to a payload field")
@@ -487,9 +485,10 @@ class _Checker:
                 self.problem((*key, "key"), f"key column {column!r} is not among the columns",
                              f"add {column} to columns")
         ids = self.names(route, "ids", key, _IDENTIFIER)
-        if head is None or table is None or action is None or not key_columns or not columns:
+        if payload_type is None or operation is None or table is None or action is None or not key_columns \
+                or not columns:
             return None
-        return SqlRoute(payload_type=head[0], operation=head[1], action=cast(Any, action), table=table,
+        return SqlRoute(payload_type=payload_type, operation=operation, action=cast(Any, action), table=table,
                         key=key_columns, columns=columns, ids=ids, line=self.located.line(key))
 
 

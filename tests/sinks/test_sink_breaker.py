@@ -1,0 +1,95 @@
+"""The circuit breaker's states: closed, open after N failures, one half-open probe, closed or open again."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from streams.sinks.breaker import BreakerState, CircuitBreaker
+from streams.sinks.gate import TargetGate
+
+
+def test_closed_lets_every_call_through_and_counts_consecutive_failures() -> None:
+    breaker = CircuitBreaker(threshold=3, reset_s=10)
+    breaker.failure(0)
+    breaker.failure(1)
+    assert breaker.state is BreakerState.CLOSED and breaker.permit(1).allowed
+    breaker.success()
+    breaker.failure(2)
+    breaker.failure(3)
+    assert breaker.state is BreakerState.CLOSED, "a success in between resets the count"
+
+
+def test_opens_after_threshold_failures_and_says_how_long_to_wait() -> None:
+    breaker = CircuitBreaker(threshold=3, reset_s=10)
+    for t in range(3):
+        breaker.failure(t)
+    assert breaker.state is BreakerState.OPEN
+    permit = breaker.permit(5)
+    assert not permit.allowed and permit.wait == pytest.approx(7)
+
+
+def test_after_the_reset_time_exactly_one_probe_goes_out() -> None:
+    breaker = CircuitBreaker(threshold=1, reset_s=10)
+    breaker.failure(0)
+    first = breaker.permit(10)
+    assert first.allowed and first.probe and breaker.state is BreakerState.HALF_OPEN
+    second = breaker.permit(10.5)
+    assert not second.allowed and second.wait > 0
+
+
+def test_a_successful_probe_closes_it() -> None:
+    breaker = CircuitBreaker(threshold=1, reset_s=10)
+    breaker.failure(0)
+    breaker.permit(10)
+    breaker.success()
+    assert breaker.state is BreakerState.CLOSED and breaker.permit(10).allowed
+
+
+def test_a_failed_probe_opens_it_again_for_a_full_reset_time() -> None:
+    breaker = CircuitBreaker(threshold=2, reset_s=10)
+    breaker.failure(0)
+    breaker.failure(0)
+    breaker.permit(10)
+    breaker.failure(11)
+    assert breaker.state is BreakerState.OPEN and breaker.opened_count == 2
+    assert breaker.permit(20).wait == pytest.approx(1)
+
+
+def test_an_abandoned_probe_lets_another_caller_probe() -> None:
+    breaker = CircuitBreaker(threshold=1, reset_s=1)
+    breaker.failure(0)
+    assert breaker.permit(1).probe
+    breaker.abandon_probe()
+    assert breaker.permit(1).probe
+
+
+def test_threshold_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        CircuitBreaker(threshold=0, reset_s=1)
+
+
+def test_the_gate_holds_calls_for_retry_after_and_wakes_waiters_on_success() -> None:
+    now = [100.0]
+
+    async def scenario() -> list[str]:
+        gate = TargetGate(CircuitBreaker(threshold=1, reset_s=0.05), clock=lambda: now[0])
+        gate.hold(5)
+        assert gate.not_before == pytest.approx(105)
+        gate.hold(1)
+        assert gate.not_before == pytest.approx(105), "a shorter hold never shortens a longer one"
+        now[0] = 106
+        assert await gate.enter() is False
+        gate.failure()
+        now[0] = 106.1
+        probe = await gate.enter()
+        waiter = asyncio.create_task(gate.enter())
+        await asyncio.sleep(0.01)
+        events = ["probe" if probe else "call", "waiting" if not waiter.done() else "through"]
+        gate.success()
+        await asyncio.wait_for(waiter, 1)
+        events.append("through")
+        return events
+
+    assert asyncio.run(scenario()) == ["probe", "waiting", "through"]

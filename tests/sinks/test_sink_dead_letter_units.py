@@ -1,0 +1,86 @@
+"""Dead letters: what a sink writes, how a replay is marked, how show masks personal data."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from streams.cli.topics import MASK, describe, mask
+from streams.codecs.avro.single_object import SchemaStore
+from streams.sinks.dlq import DeadLetterEntry, parse_address, pick, replay_headers
+from streams.sinks.exceptions import DeadLetterNotFound
+from streams.sinks.records import Original, dead_letter_value, replay_note
+from streams.sinks.topics import REPLAY_HEADER
+
+STORE = SchemaStore.from_directory()
+
+
+def entry(headers: list[dict[str, object]] | None = None, value: bytes | None = b"\x00") -> DeadLetterEntry:
+    letter = dead_letter_value(Original(topic="isthmus.commands.erp", partition=2, offset=40, timestamp_ms=1,
+                                        key=b"C-000001", value=value), reason="422", error_type="Http422",
+                               stage="sink.erp", attempts=1, worker="w")
+    letter["headers"] = headers or []
+    return DeadLetterEntry(partition=0, offset=7, timestamp_ms=1_700_000_000_000, letter=letter)
+
+
+def test_a_dead_letter_keeps_the_original_record() -> None:
+    original = Original(topic="t", partition=1, offset=9, timestamp_ms=1_700_000_000_123, key=b"k", value=b"v",
+                        headers=(("h", b"x"),))
+    letter = dead_letter_value(original, reason="why", error_type="E", stage="sink.crm", attempts=3, worker="w")
+    assert letter["topic"] == "t" and letter["partition"] == 1 and letter["offset"] == 9
+    assert letter["key"] == b"k" and letter["value"] == b"v" and letter["headers"] == [{"key": "h", "value": b"x"}]
+    assert letter["timestamp"] == datetime(2023, 11, 14, 22, 13, 20, 123000, tzinfo=UTC)
+    decoded = STORE.decode(STORE.encode("DeadLetter", letter), "DeadLetter").value
+    assert decoded["reason"] == "why" and decoded["attempts"] == 3
+
+
+def test_a_replayed_record_that_fails_again_says_so() -> None:
+    note = json.dumps({"dlq_topic": "isthmus.dlq", "dlq_partition": 0, "dlq_offset": 12}).encode()
+    original = Original(topic="t", partition=0, offset=1, timestamp_ms=None, key=None, value=b"v",
+                        headers=((REPLAY_HEADER, note),))
+    letter = dead_letter_value(original, reason="422 no product", error_type="Http422", stage="sink.erp",
+                               attempts=1, worker="w")
+    assert letter["reason"] == "failed again after a replay of isthmus.dlq[0]@12: 422 no product"
+    assert replay_note(()) is None
+
+
+def test_replay_headers_replace_an_earlier_replay_mark() -> None:
+    old: dict[str, object] = {"key": REPLAY_HEADER, "value": b"{}"}
+    headers = replay_headers(entry([{"key": "trace", "value": b"1"}, old]), "isthmus.dlq",
+                             now=datetime(2026, 1, 1, tzinfo=UTC))
+    assert headers[0] == ("trace", b"1") and len(headers) == 2
+    assert json.loads(headers[1][1]) == {"dlq_topic": "isthmus.dlq", "dlq_partition": 0, "dlq_offset": 7,
+                                         "replayed_at": "2026-01-01T00:00:00+00:00"}
+
+
+def test_addresses_are_offsets_or_partition_offset_pairs() -> None:
+    assert parse_address("12") == (0, 12) and parse_address("3:12") == (3, 12)
+    with pytest.raises(DeadLetterNotFound, match="is not an offset"):
+        parse_address("twelve")
+    with pytest.raises(DeadLetterNotFound, match="has no dead letter at 0:8"):
+        pick([entry()], ["8"], "isthmus.dlq")
+    assert pick([entry()], ["0:7"], "isthmus.dlq")[0].offset == 7
+
+
+def test_mask_replaces_nested_paths_and_leaves_nulls() -> None:
+    value = {"a": {"b": "secret", "c": None}, "items": [{"b": "x"}, {"b": "y"}], "keep": 1}
+    assert mask(value, ["a.b", "a.c", "items.b"]) == {"a": {"b": MASK, "c": None},
+                                                      "items": [{"b": MASK}, {"b": MASK}], "keep": 1}
+
+
+def test_show_masks_personal_data_unless_asked() -> None:
+    command = {"command_id": "c", "idempotency_key": "k", "target": "erp", "operation": "create",
+               "entity_type": "t", "entity_key": "C-000001", "payload_type": "p",
+               "payload": json.dumps({"name": "Li Wei"}), "changed_fields": [],
+               "source": {"system": "crm", "connector": "c", "database": "d", "table": "t",
+                          "commit_time": datetime.now(UTC)},
+               "causation": {"event_id": "e"}, "created_at": datetime.now(UTC)}
+    letter = entry(value=STORE.encode("Command", command))
+    masked = describe(letter, STORE, show_pii=False)
+    assert masked["value_decoded"]["value"]["payload"] == MASK and masked["dead_letter"]["key"] == MASK
+    assert "Li Wei" not in json.dumps(masked)
+    shown = describe(letter, STORE, show_pii=True)
+    assert shown["value_decoded"]["value"]["payload"] == {"name": "Li Wei"}
+    assert shown["dead_letter"]["key"] == "C-000001"
