@@ -1,0 +1,50 @@
+"""Every topic name the flows read or write, spelled once.
+
+CDC topics follow Debezium's naming, ``<topic.prefix>.<schema-or-database>.<table>`` (connect-configs/):
+the CRM connector's prefix is ``crm`` and its schema ``crm``, the ERP connector's prefix ``erp`` and its
+database ``erp``. Command and dead-letter topics belong to the sinks (:mod:`streams.sinks.topics`) and are
+re-exported here so a flow imports all its names from one module.
+"""
+
+from __future__ import annotations
+
+from streams.sinks.topics import COMMAND_TOPICS, DLQ_TOPIC, command_topic
+
+#: Debezium topic prefix and source schema (PostgreSQL) or database (MariaDB) of each system.
+CDC_NAMESPACES: dict[str, tuple[str, str]] = {"crm": ("crm", "crm"), "erp": ("erp", "erp")}
+
+
+def cdc_topic(system: str, table: str) -> str:
+    """The change-event topic of ``table`` in ``system`` (e.g. ``crm.crm.customers``)."""
+    try:
+        prefix, namespace = CDC_NAMESPACES[system]
+    except KeyError:
+        raise ValueError(f"unknown system {system!r}; known: {', '.join(CDC_NAMESPACES)}") from None
+    return f"{prefix}.{namespace}.{table}"
+
+
+def transaction_topic(system: str) -> str:
+    """Debezium's BEGIN/END transaction metadata topic of ``system`` (e.g. ``crm.transaction``)."""
+    return f"{CDC_NAMESPACES[system][0]}.transaction"
+
+
+CRM_CUSTOMERS = cdc_topic("crm", "customers")
+CRM_CONTACTS = cdc_topic("crm", "contacts")
+CRM_ADDRESSES = cdc_topic("crm", "addresses")
+ERP_ACCOUNTS = cdc_topic("erp", "accounts")
+CRM_TRANSACTION = transaction_topic("crm")
+ERP_TRANSACTION = transaction_topic("erp")
+
+#: The reconciled customer master: compacted, keyed by customer number, Avro ``Customer``.
+CANONICAL_CUSTOMERS = "isthmus.canonical.customers"
+#: Every settled field conflict: Avro ``ConflictRecord``, keyed by the entity key.
+AUDIT_CONFLICTS = "isthmus.audit.conflicts"
+
+COMMANDS_CRM = command_topic("crm")
+COMMANDS_ERP = command_topic("erp")
+
+__all__ = [
+    "AUDIT_CONFLICTS", "CANONICAL_CUSTOMERS", "CDC_NAMESPACES", "COMMANDS_CRM", "COMMANDS_ERP", "COMMAND_TOPICS",
+    "CRM_ADDRESSES", "CRM_CONTACTS", "CRM_CUSTOMERS", "CRM_TRANSACTION", "DLQ_TOPIC", "ERP_ACCOUNTS",
+    "ERP_TRANSACTION", "cdc_topic", "command_topic", "transaction_topic",
+]
