@@ -32,6 +32,13 @@ CRM_CUSTOMERS = cdc_topic("crm", "customers")
 CRM_CONTACTS = cdc_topic("crm", "contacts")
 CRM_ADDRESSES = cdc_topic("crm", "addresses")
 ERP_ACCOUNTS = cdc_topic("erp", "accounts")
+CRM_PRODUCTS = cdc_topic("crm", "products")
+CRM_SALES_ORDERS = cdc_topic("crm", "sales_orders")
+CRM_SALES_ORDER_LINES = cdc_topic("crm", "sales_order_lines")
+ERP_STOCK = cdc_topic("erp", "stock")
+ERP_SALES_ORDERS = cdc_topic("erp", "sales_orders")
+ERP_INVOICES = cdc_topic("erp", "invoices")
+ERP_PAYMENTS = cdc_topic("erp", "payments")
 CRM_TRANSACTION = transaction_topic("crm")
 ERP_TRANSACTION = transaction_topic("erp")
 
@@ -39,12 +46,16 @@ ERP_TRANSACTION = transaction_topic("erp")
 CANONICAL_CUSTOMERS = "isthmus.canonical.customers"
 #: Every settled field conflict: Avro ``ConflictRecord``, keyed by the entity key.
 AUDIT_CONFLICTS = "isthmus.audit.conflicts"
+#: One customer as both systems know it (customer, account, orders, invoices): compacted, keyed by customer
+#: number, Avro ``Customer360``.
+CUSTOMER_360 = "isthmus.customer360"
 
 COMMANDS_CRM = command_topic("crm")
 COMMANDS_ERP = command_topic("erp")
 
 __all__ = [
     "AUDIT_CONFLICTS", "CANONICAL_CUSTOMERS", "CDC_NAMESPACES", "COMMANDS_CRM", "COMMANDS_ERP", "COMMAND_TOPICS",
-    "CRM_ADDRESSES", "CRM_CONTACTS", "CRM_CUSTOMERS", "CRM_TRANSACTION", "DLQ_TOPIC", "ERP_ACCOUNTS",
-    "ERP_TRANSACTION", "cdc_topic", "command_topic", "transaction_topic",
+    "CRM_ADDRESSES", "CRM_CONTACTS", "CRM_CUSTOMERS", "CRM_PRODUCTS", "CRM_SALES_ORDERS", "CRM_SALES_ORDER_LINES",
+    "CRM_TRANSACTION", "CUSTOMER_360", "DLQ_TOPIC", "ERP_ACCOUNTS", "ERP_INVOICES", "ERP_PAYMENTS",
+    "ERP_SALES_ORDERS", "ERP_STOCK", "ERP_TRANSACTION", "cdc_topic", "command_topic", "transaction_topic",
 ]

@@ -1,0 +1,268 @@
+"""The order-to-cash flow (``isthmus-orders``): CRM orders to the ERP, ERP status and balances back to the
+CRM, and the customer-360 view.
+
+Each record is decoded, applied to the state, and then the orders, balances and views it touched are
+looked at once: a transaction's header and lines are therefore judged together. CRM order changes wait
+for their whole source transaction (:mod:`streams.flows.orders.txjoin`). An invoice or payment of an
+account whose customer is not known yet is parked and replayed when the account's customer link arrives.
+Input that cannot be decoded or mapped goes to the dead-letter topic with the reason; nothing else stops.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from streams.codecs.avro.single_object import SchemaStore
+from streams.codecs.debezium.envelope import ChangeEvent, Op, Tombstone, TransactionEvent, TransactionStatus, decode
+from streams.errors import IsthmusError
+from streams.flows import customer360, topics
+from streams.flows.commands import Cause, Command, emit_command
+from streams.flows.engine.api import Context, FlowSpec, Incoming
+from streams.flows.orders import balance, order
+from streams.flows.orders.exceptions import IncompleteTransaction, UnexpectedRecord
+from streams.flows.orders.mapper import Mapper
+from streams.flows.orders.state import STORES, State
+from streams.flows.orders.txjoin import Joined, TransactionJoin, record_from_state, record_state
+from streams.mapping import LookupMissing
+
+NAME = "isthmus-orders"
+#: The CRM tables whose changes are joined per source transaction (END counts them under these names).
+JOINED = ("crm.sales_orders", "crm.sales_order_lines")
+INPUTS = (topics.CRM_TRANSACTION, topics.CRM_SALES_ORDERS, topics.CRM_SALES_ORDER_LINES, topics.CRM_CUSTOMERS,
+          topics.ERP_ACCOUNTS, topics.ERP_SALES_ORDERS, topics.ERP_INVOICES, topics.ERP_PAYMENTS)
+
+
+class OrdersFlow:
+    def __init__(self, *, schemas: SchemaStore, mapper: Mapper, name: str = NAME,
+                 view_topic: str = topics.CUSTOMER_360) -> None:
+        self.schemas = schemas
+        self.mapper = mapper
+        self.name = name
+        self.view_topic = view_topic
+
+    @property
+    def stage(self) -> str:
+        return f"flow.{self.name}"
+
+    def spec(self) -> FlowSpec:
+        return FlowSpec(name=self.name, inputs=INPUTS, handler=self.handle, stores=STORES,
+                        outputs=(self.view_topic,), compacted=(self.view_topic,),
+                        description="CRM orders to ERP orders (joined per source transaction); ERP status, "
+                                    "invoices and payments back to the CRM; the customer-360 view")
+
+    def handle(self, record: Incoming, ctx: Context) -> None:
+        _Step(self, ctx).run(record)
+
+
+class _Step:
+    """What one input record does: apply changes, then judge the orders, balances and views it touched."""
+
+    def __init__(self, flow: OrdersFlow, ctx: Context) -> None:
+        self.flow = flow
+        self.mapper = flow.mapper
+        self.ctx = ctx
+        self.state = State(ctx)
+        self.join = TransactionJoin(ctx.stores["tx"], JOINED)
+        self.orders: dict[str, Cause] = {}
+        self.customers: dict[str, Cause] = {}
+
+    def run(self, record: Incoming) -> None:
+        self.record(record)
+        commands: list[Command] = []
+        for number, cause in self.orders.items():
+            commands += order.evaluate(self.state, self.mapper, number, cause)
+            customer = self.state.customer_number_of_crm(self.state.get("orders", number).get("crm_customer_id"))
+            if customer is not None:
+                self.customers.setdefault(customer, cause)
+        for customer, cause in self.customers.items():
+            commands += balance.evaluate(self.state, customer, cause)
+        for command in commands:
+            emit_command(self.ctx, self.flow.schemas, command)
+        for customer in self.customers:
+            self.view(customer)
+
+    def reject(self, record: Incoming, error: Exception) -> None:
+        self.ctx.dead_letter(record, reason=f"{type(error).__name__}: {error}", stage=self.flow.stage)
+
+    def record(self, record: Incoming) -> None:
+        try:
+            decoded = decode(record.value, record.key, topic=record.topic, where=record.position)
+            if isinstance(decoded, Tombstone):
+                return
+            if record.topic == topics.CRM_TRANSACTION:
+                if not isinstance(decoded, TransactionEvent):
+                    raise UnexpectedRecord(f"{type(decoded).__name__} on the transaction topic {record.topic}")
+                if decoded.status is TransactionStatus.END:
+                    self.joined(self.join.end(decoded))
+                return
+            if not isinstance(decoded, ChangeEvent):
+                raise UnexpectedRecord(f"{type(decoded).__name__} on the table topic {record.topic}; "
+                                       "only row changes are expected there")
+            if self.join.joins(decoded):
+                self.joined(self.join.add(record, decoded))
+                return
+            self.change(record, decoded)
+        except IsthmusError as exc:
+            self.reject(record, exc)
+
+    def joined(self, released: Iterable[Joined]) -> None:
+        for joined in released:
+            if not joined.complete:
+                error = IncompleteTransaction(
+                    f"source transaction {joined.tx_key} is missing its changes of {', '.join(joined.missing)} "
+                    "(a later transaction's arrived first); its order is not sent half-written")
+                for record in joined.records:
+                    self.reject(record, error)
+                continue
+            events = [(r, decode(r.value, r.key, topic=r.topic, where=r.position)) for r in joined.records]
+            changes = [(r, e) for r, e in events if isinstance(e, ChangeEvent)]
+            problem = self.check_all(changes)
+            if problem is not None:
+                for record, _ in changes:
+                    self.reject(record, IncompleteTransaction(
+                        f"source transaction {joined.tx_key} has a change that cannot be mapped, so none of it "
+                        f"is used: {problem}"))
+                continue
+            for record, event in changes:
+                self.change(record, event)
+
+    def check_all(self, changes: list[tuple[Incoming, ChangeEvent]]) -> str | None:
+        """Map a transaction's changes without keeping them: a transaction is used whole or not at all."""
+        for record, event in changes:
+            try:
+                self.check(event)
+            except IsthmusError as exc:
+                row = event.row or {}
+                names = ", ".join(f"{k}={row.get(k)}" for k in ("order_number", "order_id", "line_no") if k in row)
+                return f"{record.position} ({event.table} {names}): {exc}"
+        return None
+
+    def check(self, event: ChangeEvent) -> None:
+        row = event.row
+        assert row is not None
+        if event.table == "sales_order_lines" and event.op is not Op.DELETE:
+            self.mapper.validate("sales_order_line", "crm_sales_order_lines", row, self.state.lookup)
+        elif event.table == "sales_orders":
+            self.mapper.validate("sales_order", "crm_sales_orders", row, self.state.lookup)
+
+    def change(self, record: Incoming, event: ChangeEvent) -> None:
+        topic = record.topic
+        if event.op is Op.TRUNCATE:
+            return
+        system = "crm" if topic.startswith("crm.") else "erp"
+        cause = Cause.of(event, system, record)
+        if topic == topics.CRM_SALES_ORDERS:
+            self.orders[order.apply_crm_header(self.state, self.mapper, event, record)] = cause
+        elif topic == topics.CRM_SALES_ORDER_LINES:
+            number = order.apply_crm_line(self.state, self.mapper, event)
+            if number is not None:
+                self.orders[number] = cause
+        elif topic == topics.ERP_SALES_ORDERS:
+            for change in self.mapper.change("sales_order", event, "erp", self.state.lookup):
+                self.orders[order.apply_erp_order(self.state, change, cause)] = cause
+        elif topic == topics.CRM_CUSTOMERS:
+            self.crm_customer(event, cause)
+        elif topic == topics.ERP_ACCOUNTS:
+            self.erp_account(event, cause)
+        elif topic in (topics.ERP_INVOICES, topics.ERP_PAYMENTS):
+            self.money(record, event, cause)
+
+    def crm_customer(self, event: ChangeEvent, cause: Cause) -> None:
+        for change in self.mapper.change("customer", event, "crm", self.state.lookup):
+            number = str(change.key)
+            customer = self.state.get("customers", number)
+            crm = {**(State.load(customer.get("crm")) or {}), **change.values}
+            customer.update(crm=State.dump(crm), crm_at=State.dump(change.commit_time))
+            self.state.put("customers", number, customer)
+            if event.op is not Op.DELETE and event.after is not None:
+                balance.observe_crm(self.state, number, event.after.get("open_balance"))
+            crm_id = crm.get("crm_customer_id")
+            if crm_id is not None:
+                self.state.link(f"crm:{crm_id}", customer_number=number)
+            self.touch_customer(number, cause)
+
+    def erp_account(self, event: ChangeEvent, cause: Cause) -> None:
+        for change in self.mapper.change("customer", event, "erp", self.state.lookup):
+            number = str(change.key)
+            customer = self.state.get("customers", number)
+            erp = {**(State.load(customer.get("erp")) or {}), **change.values}
+            customer.update(erp=State.dump(erp), erp_at=State.dump(change.commit_time))
+            self.state.put("customers", number, customer)
+            account = erp.get("erp_account_id")
+            if account is not None:
+                self.state.link(f"erp:{account}", customer_number=number)
+                self.unpark(f"erp:{account}")
+            self.touch_customer(number, cause)
+
+    def touch_customer(self, number: str, cause: Cause) -> None:
+        """The customer or its account changed: its waiting orders may go now, and its view changes."""
+        self.customers[number] = cause
+        crm_id = (State.load(self.state.get("customers", number).get("crm")) or {}).get("crm_customer_id")
+        if crm_id is not None:
+            for order_number in self.state.customer_orders(crm_id):
+                self.orders.setdefault(order_number, cause)
+
+    def money(self, record: Incoming, event: ChangeEvent, cause: Cause) -> None:
+        """An invoice or payment: the account's open balance, and (invoices) the customer's invoices."""
+        row = event.row
+        assert row is not None
+        try:
+            changes = self.mapper.change("customer", event, "erp", self.state.lookup)
+        except LookupMissing:
+            self.park(f"erp:{row.get('account_id')}", record)
+            return
+        for change in changes:
+            account = balance.apply(self.state, change)
+            self.mark_account(account, change.commit_time)
+        if record.topic == topics.ERP_INVOICES:
+            for change in self.mapper.change("invoice", event, "erp", self.state.lookup):
+                entry = self.state.get("accounts", str(row["account_id"]))
+                invoices = dict(entry.get("invoices") or {})
+                previous = State.load(invoices.get(str(change.key))) or {}
+                invoices[str(change.key)] = State.dump({**previous, **change.values})
+                self.state.put("accounts", str(row["account_id"]), {**entry, "invoices": invoices})
+        number = self.state.customer_number_of_account(row.get("account_id"))
+        if number is not None:
+            self.customers[number] = cause
+
+    def mark_account(self, account: str, at: dt.datetime) -> None:
+        entry = self.state.get("accounts", account)
+        previous = State.load(entry.get("at"))
+        if previous is None or at > previous:
+            self.state.put("accounts", account, {**entry, "at": State.dump(at)})
+
+    def park(self, key: str, record: Incoming) -> None:
+        parked = self.state.get("parked", key)
+        self.state.put("parked", key, {"records": [*parked.get("records", []), record_state(record)]})
+
+    def unpark(self, key: str) -> None:
+        parked = self.state.get("parked", key).get("records", [])
+        if parked:
+            self.state.put("parked", key, None)
+            for state in parked:
+                self.record(record_from_state(state))
+
+    def view(self, number: str) -> None:
+        customer = self.state.get("customers", number)
+        crm, erp = State.load(customer.get("crm")), State.load(customer.get("erp"))
+        crm_at, erp_at = State.load(customer.get("crm_at")), State.load(customer.get("erp_at"))
+        master = customer360.merge_customer(customer_number=number, crm=crm, crm_at=crm_at, erp=erp, erp_at=erp_at,
+                                            policies=self.mapper.policies("customer"))
+        if master is None:
+            return
+        orders: list[dict[str, Any]] = []
+        if crm and crm.get("crm_customer_id") is not None:
+            for order_number in self.state.customer_orders(crm["crm_customer_id"]):
+                record = State.load(self.state.get("orders", order_number).get("canonical"))
+                if record is not None:
+                    orders.append(record)
+        account = self.state.get("accounts", str(erp.get("erp_account_id"))) if erp else {}
+        invoices = [State.load(i) for i in (account.get("invoices") or {}).values()]
+        times = [t for t in (State.load(account.get("at")),) if t is not None]
+        view = customer360.assemble(customer=master, account=customer360.account_of(number, erp, erp_at),
+                                    orders=orders, invoices=invoices, open_balance=State.load(account.get("total")),
+                                    times=times)
+        customer360.emit_if_changed(self.ctx, self.flow.schemas, self.ctx.stores["views"], self.flow.view_topic,
+                                    view)

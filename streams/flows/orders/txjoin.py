@@ -1,0 +1,146 @@
+"""Joining the row changes of one source transaction along Debezium's transaction metadata.
+
+Debezium writes each table's changes to its own topic and, with ``provide.transaction.metadata``, a BEGIN
+and an END per transaction to ``<prefix>.transaction``; END counts the events per table (``data
+collection``), and every change carries its transaction id and its place in it (``total_order``). A flow
+reading several of those topics sees them interleaved in any order, so a transaction is *complete* when
+its END has arrived and every change it counts for the joined tables has too. Complete transactions are
+released in commit order (the order of their ENDs), each with its changes in ``total_order``: a reader
+never sees half of a transaction, and never a later transaction before an earlier one.
+
+Each topic holds its changes in commit order, so when a change of a later transaction arrives on a table's
+topic, an earlier transaction still waiting for changes of that table can never get them (they were not
+captured, or the topic no longer holds them). Such a transaction is *abandoned*: released with the
+changes it has, so the caller can dead-letter them, and it no longer holds back the transactions after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from streams.codecs.debezium.envelope import ChangeEvent, TransactionEvent
+from streams.flows.engine.api import Incoming, JsonValue, Store
+
+QUEUE = "queue"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Joined:
+    """A complete transaction (``missing`` empty) or an abandoned one, with its buffered changes in order."""
+
+    tx_key: str
+    records: tuple[Incoming, ...]
+    missing: tuple[str, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing
+
+
+def collection(event: ChangeEvent) -> str:
+    """The name END counts the event under: ``<schema>.<table>`` (PostgreSQL), ``<database>.<table>`` (MariaDB)."""
+    return f"{event.source.schema or event.source.db}.{event.table}"
+
+
+def record_state(record: Incoming) -> JsonValue:
+    """A Debezium record (JSON text key and value) as a store value, to be replayed later."""
+    return {"topic": record.topic, "partition": record.partition, "offset": record.offset,
+            "timestamp_ms": record.timestamp_ms,
+            "key": record.key.decode() if record.key is not None else None,
+            "value": record.value.decode() if record.value is not None else None}
+
+
+def record_from_state(state: JsonValue) -> Incoming:
+    return Incoming(topic=state["topic"], partition=state["partition"], offset=state["offset"],
+                    timestamp_ms=state["timestamp_ms"],
+                    key=state["key"].encode() if state["key"] is not None else None,
+                    value=state["value"].encode() if state["value"] is not None else None)
+
+
+class TransactionJoin:
+    """The join over one store: ``tx:<key>`` per open transaction, ``ev:<key>:<total_order>`` per buffered
+    change, and ``queue``, the ENDed transactions not yet released, in commit order."""
+
+    def __init__(self, store: Store, collections: Iterable[str]) -> None:
+        self.store = store
+        self.collections = frozenset(collections)
+
+    def joins(self, event: ChangeEvent) -> bool:
+        """Whether ``event`` waits for its transaction (a snapshot read has none and stands alone)."""
+        return event.transaction is not None and collection(event) in self.collections
+
+    def add(self, record: Incoming, event: ChangeEvent) -> list[Joined]:
+        """Buffer one change of a joined table; returns the transactions this releases."""
+        assert event.transaction is not None
+        tx_key, name = event.transaction.tx_key, collection(event)
+        ordinal = event.transaction.total_order
+        state = self._tx(tx_key)
+        have = state.setdefault("have", {}).setdefault(name, [])
+        if ordinal not in have:
+            have.append(ordinal)
+            self.store.put(f"ev:{tx_key}:{ordinal}", record_state(record))
+            self.store.put(f"tx:{tx_key}", state)
+        return self._abandon_before(tx_key, name) + self._release()
+
+    def end(self, event: TransactionEvent) -> list[Joined]:
+        """An END: the transaction joins the queue if it changed a joined table."""
+        counts = {c: n for c, n in event.data_collections.items() if c in self.collections}
+        if not counts:
+            return []
+        state = self._tx(event.tx_key)
+        if state.get("expected") is None:
+            state["expected"] = counts
+            self.store.put(f"tx:{event.tx_key}", state)
+            queue = self._queue()
+            queue.append(event.tx_key)
+            self.store.put(QUEUE, {"txs": queue})
+        return self._release()
+
+    def _tx(self, tx_key: str) -> JsonValue:
+        return self.store.get(f"tx:{tx_key}") or {"expected": None, "have": {}}
+
+    def _queue(self) -> list[str]:
+        return list((self.store.get(QUEUE) or {}).get("txs", []))
+
+    def _missing(self, state: JsonValue) -> tuple[str, ...]:
+        expected: dict[str, int] = state.get("expected") or {}
+        have: dict[str, list[int]] = state.get("have") or {}
+        return tuple(sorted(c for c, n in expected.items() if len(have.get(c, ())) < n))
+
+    def _abandon_before(self, tx_key: str, name: str) -> list[Joined]:
+        queue = self._queue()
+        earlier = queue[:queue.index(tx_key)] if tx_key in queue else queue
+        abandoned = []
+        for other in earlier:
+            state = self._tx(other)
+            missing = self._missing(state)
+            if name in missing:
+                abandoned.append(self._take(other, state, missing))
+        if abandoned:
+            gone = {j.tx_key for j in abandoned}
+            self.store.put(QUEUE, {"txs": [t for t in queue if t not in gone]})
+        return abandoned
+
+    def _release(self) -> list[Joined]:
+        queue = self._queue()
+        released = []
+        while queue:
+            state = self._tx(queue[0])
+            if self._missing(state):
+                break
+            released.append(self._take(queue.pop(0), state, ()))
+        if released:
+            self.store.put(QUEUE, {"txs": queue})
+        return released
+
+    def _take(self, tx_key: str, state: JsonValue, missing: tuple[str, ...]) -> Joined:
+        ordinals = sorted(o for have in (state.get("have") or {}).values() for o in have)
+        records = []
+        for ordinal in ordinals:
+            buffered = self.store.get(f"ev:{tx_key}:{ordinal}")
+            if buffered is not None:
+                records.append(record_from_state(buffered))
+            self.store.put(f"ev:{tx_key}:{ordinal}", None)
+        self.store.put(f"tx:{tx_key}", None)
+        return Joined(tx_key=tx_key, records=tuple(records), missing=missing)

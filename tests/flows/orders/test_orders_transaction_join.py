@@ -1,0 +1,110 @@
+"""A CRM order and its lines are used only once their whole source transaction has arrived, in commit order,
+whatever order the topics deliver them in."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from conftest import Harness
+from order_events import Cdc, Change, Rec, Transaction, crm_customer, crm_line, crm_order, erp_account
+
+from streams.flows.topics import CRM_CUSTOMERS, CRM_SALES_ORDER_LINES, CRM_SALES_ORDERS, ERP_ACCOUNTS
+
+NUMBER = "SO-000021"
+
+
+def linked_customer(harness: Harness, cdc: Cdc) -> None:
+    customer = cdc.crm_transaction([Change(CRM_CUSTOMERS, "c", after=crm_customer(1, "C-000001"))])
+    harness.feed(customer.in_order, cdc.erp(ERP_ACCOUNTS, "c", after=erp_account(11, "C-000001")))
+
+
+def order_tx(cdc: Cdc, *, status: str = "submitted", lines: int = 2) -> Transaction:
+    return cdc.crm_transaction([
+        Change(CRM_SALES_ORDERS, "c", after=crm_order(21, NUMBER, 1, status=status)),
+        *(Change(CRM_SALES_ORDER_LINES, "c", after=crm_line(30 + n, 21, n, f"SKU-{n}")) for n in range(1, lines + 1)),
+    ])
+
+
+def creates(harness: Harness) -> list[tuple[str, list[str]]]:
+    return [(c.key, [line["sku"] for line in c.payload["lines"]])
+            for c in harness.commands() if c.kind == ("erp", "SalesOrder", "create")]
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(4))))
+def test_an_order_goes_once_its_header_lines_and_end_have_all_arrived_in_any_order(
+        harness: Harness, cdc: Cdc, order: tuple[int, ...]) -> None:
+    linked_customer(harness, cdc)
+    tx = order_tx(cdc)
+    parts: list[Rec] = [*tx.changes, tx.end]
+    harness.feed(tx.begin)
+    for step, index in enumerate(order):
+        harness.feed(parts[index])
+        if step < len(parts) - 1:
+            assert creates(harness) == [], f"sent after only {step + 1} of 4 parts"
+    assert creates(harness) == [(NUMBER, ["SKU-1", "SKU-2"])]
+    assert harness.store("tx") == {"queue": {"txs": []}}
+
+
+def test_a_transaction_that_also_touches_other_tables_is_joined_on_the_order_tables_only(
+        harness: Harness, cdc: Cdc) -> None:
+    customer = cdc.crm_transaction([Change(CRM_CUSTOMERS, "c", after=crm_customer(1, "C-000001"))])
+    harness.feed(customer.in_order, cdc.erp(ERP_ACCOUNTS, "c", after=erp_account(11, "C-000001")))
+    tx = cdc.crm_transaction([
+        Change(CRM_CUSTOMERS, "u", before=crm_customer(1, "C-000001"), after=crm_customer(1, "C-000001", name="New")),
+        Change(CRM_SALES_ORDERS, "c", after=crm_order(21, NUMBER, 1)),
+        Change(CRM_SALES_ORDER_LINES, "c", after=crm_line(31, 21, 1, "SKU-1")),
+    ], extra={"crm.contacts": 3})
+    harness.feed(tx.end, tx.changes[2], tx.changes[0])
+    assert creates(harness) == []
+    harness.feed(tx.changes[1])
+    assert creates(harness) == [(NUMBER, ["SKU-1"])]
+
+
+def test_a_transaction_of_other_tables_only_is_not_held(harness: Harness, cdc: Cdc) -> None:
+    tx = cdc.crm_transaction([Change(CRM_CUSTOMERS, "c", after=crm_customer(1, "C-000001"))], extra={"crm.contacts": 1})
+    harness.feed(tx.in_order)
+    assert harness.store("tx") == {}
+    assert harness.store("customers")["C-000001"]["crm"]["name"] == "Harbour Trading"
+
+
+def test_a_later_transaction_waits_for_an_earlier_one_of_the_same_order(harness: Harness, cdc: Cdc) -> None:
+    """T1 writes a draft with its lines, T2 submits it: T2 arriving whole first must not send an order
+    without lines; once T1 is complete the order goes with T1's lines and T2's status."""
+    linked_customer(harness, cdc)
+    draft = order_tx(cdc, status="draft")
+    submit = cdc.crm_transaction([Change(CRM_SALES_ORDERS, "u", before=crm_order(21, NUMBER, 1, status="draft"),
+                                         after=crm_order(21, NUMBER, 1, status="submitted"))])
+    harness.feed(draft.begin, draft.end, draft.changes[0], submit.in_order)
+    assert creates(harness) == []
+    harness.feed(draft.changes[1])
+    assert creates(harness) == []
+    harness.feed(draft.changes[2])
+    assert creates(harness) == [(NUMBER, ["SKU-1", "SKU-2"])]
+    assert harness.commands()[0].payload["status"] == "submitted"
+
+
+def test_a_transaction_whose_changes_never_come_is_dead_lettered_and_does_not_block_the_next(
+        harness: Harness, cdc: Cdc) -> None:
+    linked_customer(harness, cdc)
+    lost = order_tx(cdc)
+    later = cdc.crm_transaction([
+        Change(CRM_SALES_ORDERS, "c", after=crm_order(22, "SO-000022", 1)),
+        Change(CRM_SALES_ORDER_LINES, "c", after=crm_line(41, 22, 1, "SKU-9")),
+    ])
+    harness.feed(lost.begin, lost.changes[0], lost.changes[1], lost.end)  # its second line is never captured
+    harness.feed(later.in_order)
+    assert creates(harness) == [("SO-000022", ["SKU-9"])]
+    reasons = [d.reason for d in harness.dead_letters]
+    assert len(reasons) == 2 and all("IncompleteTransaction" in r and "crm.sales_order_lines" in r for r in reasons)
+    assert {d.record.topic for d in harness.dead_letters} == {CRM_SALES_ORDERS, CRM_SALES_ORDER_LINES}
+    assert all(d.stage == "flow.isthmus-orders" for d in harness.dead_letters)
+
+
+def test_a_snapshot_read_order_is_never_sent(harness: Harness, cdc: Cdc) -> None:
+    """A snapshot cannot tell whether all of an order's lines were read: such an order is history."""
+    linked_customer(harness, cdc)
+    harness.feed(cdc.crm_read(CRM_SALES_ORDERS, crm_order(21, NUMBER, 1)),
+                 cdc.crm_read(CRM_SALES_ORDER_LINES, crm_line(31, 21, 1, "SKU-1")))
+    assert creates(harness) == []
+    assert harness.store("orders")[NUMBER]["crm"]["order_number"] == NUMBER
