@@ -174,9 +174,18 @@ class Command:
         }
 
 
+def encode_command(schemas: SchemaStore, command: Command, *, created_at: dt.datetime | None = None) -> bytes:
+    """The Avro single-object bytes of ``command``."""
+    return schemas.encode(COMMAND_SCHEMA, command.to_avro(created_at=created_at))
+
+
+def command_headers(command: Command) -> dict[str, bytes]:
+    """Headers of a command record: its id, so a reader can follow it to its result without decoding."""
+    return {COMMAND_ID_HEADER: command.command_id.encode()}
+
+
 def emit_command(ctx: Context, schemas: SchemaStore, command: Command, *,
                  created_at: dt.datetime | None = None) -> None:
     """Produce ``command`` to its target's command topic, keyed by entity key (per-entity order)."""
-    ctx.emit(command.topic, key=command.entity_key,
-             value=schemas.encode(COMMAND_SCHEMA, command.to_avro(created_at=created_at)),
-             headers={COMMAND_ID_HEADER: command.command_id.encode()})
+    ctx.emit(command.topic, key=command.entity_key, value=encode_command(schemas, command, created_at=created_at),
+             headers=command_headers(command))

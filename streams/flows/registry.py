@@ -25,7 +25,9 @@ class FlowPluginError(IsthmusError):
 
 
 #: ``module:function`` of each built-in flow builder, in the order a worker starts them.
-BUILTIN: tuple[str, ...] = ()
+BUILTIN: tuple[str, ...] = (
+    "streams.flows.customers:build_customer_flow",
+)
 
 
 def _resolve(path: str, origin: str) -> FlowBuilder:

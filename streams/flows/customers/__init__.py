@@ -1,0 +1,16 @@
+"""The customer <-> account flow (``isthmus-customers``): a CRM customer becomes an ERP account, both
+systems are kept to the reconciled customer by field ownership, conflicts are audited and the customer
+master is published to ``isthmus.canonical.customers``."""
+
+from streams.flows.context import FlowContext
+from streams.flows.customers.flow import FLOW_NAME, STAGE, CustomerFlow
+from streams.flows.engine.api import FlowSpec
+
+
+def build_customer_flow(context: FlowContext) -> FlowSpec:
+    """The registry's builder: the flow over the worker's mappings, schemas and ERP time zone."""
+    return CustomerFlow(mappings=context.mappings, schemas=context.schemas,
+                        erp_time_zone=context.settings.erp_time_zone).spec()
+
+
+__all__ = ["FLOW_NAME", "STAGE", "CustomerFlow", "build_customer_flow"]

@@ -1,0 +1,17 @@
+"""Failures of the customer flow that are not the mapping's or the codecs' own."""
+
+from __future__ import annotations
+
+from streams.errors import IsthmusError
+
+
+class CustomerFlowError(IsthmusError):
+    """The customer flow cannot use a record or its own state."""
+
+
+class MissingMapping(CustomerFlowError):
+    """A mapping file the customer flow needs is not loaded."""
+
+
+class CorruptState(CustomerFlowError):
+    """A stored value does not have the shape the customer flow writes."""

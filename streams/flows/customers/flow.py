@@ -1,0 +1,321 @@
+"""The customer <-> account flow: CRM customers, contacts and addresses and ERP accounts in; ERP and CRM
+commands, the reconciled customer and the conflict audit out.
+
+Stores (all keyed by text, values JSON objects):
+
+- ``customers``: per customer number, the reconciled record with provenance, the cross-reference, what
+  each system holds (:mod:`~streams.flows.customers.mirror`) and the pending account creation;
+- ``index``: ``crm_customer_id=<id>`` and ``erp_account_id=<id>`` to the customer number, the look-up the
+  address and contact mappings go through;
+- ``rows``: the last image of each CRM contact and address row. Those tables keep PostgreSQL's default
+  replica identity, so their updates and deletes carry only the key; the remembered row stands in for
+  the before-image (which customer, which kind of address);
+- ``parked``: changes whose customer is not known yet (a ``LookupMissing``), by what they wait for. They
+  are completed, in their order, when the customer arrives.
+
+Everything one input record causes is staged and written at the end, so a record that is dead-lettered
+leaves no trace in the stores.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.codecs import ChangeEvent, Op, decode
+from streams.codecs.avro.single_object import SchemaStore
+from streams.codecs.exceptions import CodecError
+from streams.flows.commands import Cause, Command, command_headers, encode_command
+from streams.flows.customers.exceptions import CustomerFlowError, MissingMapping
+from streams.flows.customers.state import CustomerState
+from streams.flows.customers.sync import CUSTOMER, CustomerMappings, decide, fold, fold_contact, fold_xref
+from streams.flows.customers.values import from_store, to_store
+from streams.flows.engine.api import Context, FlowSpec, Incoming, JsonValue
+from streams.flows.topics import (
+    AUDIT_CONFLICTS,
+    CANONICAL_CUSTOMERS,
+    CRM_ADDRESSES,
+    CRM_CONTACTS,
+    CRM_CUSTOMERS,
+    ERP_ACCOUNTS,
+)
+from streams.mapping import Context as MappingContext
+from streams.mapping import LookupMissing, MappedChange, MappingError, RecordMapping, map_change
+from streams.mapping.spec import System
+
+FLOW_NAME = "isthmus-customers"
+STAGE = f"flow.{FLOW_NAME}"
+CONFLICT = "isthmus.canonical.ConflictRecord"
+
+CUSTOMERS, INDEX, ROWS, PARKED = "customers", "index", "rows", "parked"
+STORES = (CUSTOMERS, INDEX, ROWS, PARKED)
+
+#: Input topic -> the system and table its events come from.
+TABLES: Mapping[str, tuple[System, str]] = {
+    CRM_CUSTOMERS: (System.CRM, "customers"),
+    CRM_CONTACTS: (System.CRM, "contacts"),
+    CRM_ADDRESSES: (System.CRM, "addresses"),
+    ERP_ACCOUNTS: (System.ERP, "accounts"),
+}
+#: Tables whose updates and deletes carry only the key (no REPLICA IDENTITY FULL in the CRM schema).
+KEY_ONLY_BEFORE = frozenset({"contacts", "addresses"})
+MAPPING_FILES = {"customer": "customer", "xref": "customer_account_xref", "contact": "contact", "account": "account"}
+
+Clock = Callable[[], dt.datetime]
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class _Staged:
+    """Store reads see this record's own writes; nothing reaches the stores before ``commit``."""
+
+    def __init__(self, stores: Mapping[str, Any]) -> None:
+        self._stores = stores
+        self._writes: dict[tuple[str, str], JsonValue | None] = {}
+
+    def get(self, store: str, key: str) -> JsonValue | None:
+        if (store, key) in self._writes:
+            return self._writes[(store, key)]
+        value: JsonValue | None = self._stores[store].get(key)
+        return value
+
+    def put(self, store: str, key: str, value: JsonValue | None) -> None:
+        self._writes[(store, key)] = value
+
+    def commit(self) -> None:
+        for (store, key), value in self._writes.items():
+            self._stores[store].put(key, value)
+
+
+class _XrefLookup:
+    """The cross-reference look-up of the mapping files, by ``crm_customer_id`` or ``erp_account_id``;
+    remembers what it missed so the change can be parked under it."""
+
+    def __init__(self, staged: _Staged) -> None:
+        self._staged = staged
+        self.missed: str | None = None
+
+    def __call__(self, record: str, by: str, key: Any) -> Mapping[str, Any] | None:
+        if record.rpartition(".")[2] != "CustomerAccountXref":
+            return None
+        entry = self._staged.get(INDEX, f"{by}={key}")
+        if entry is None:
+            self.missed = f"{by}={key}"
+            return None
+        return {by: key, "customer_number": entry["customer_number"]}
+
+
+def _incoming_to_json(record: Incoming) -> dict[str, Any]:
+    def b64(data: bytes | None) -> str | None:
+        return None if data is None else base64.b64encode(data).decode()
+
+    return {"topic": record.topic, "partition": record.partition, "offset": record.offset,
+            "key": b64(record.key), "value": b64(record.value), "timestamp_ms": record.timestamp_ms,
+            "headers": [[k, b64(v)] for k, v in record.headers]}
+
+
+def _incoming_from_json(data: Mapping[str, Any]) -> Incoming:
+    def raw(text: str | None) -> bytes | None:
+        return None if text is None else base64.b64decode(text)
+
+    return Incoming(topic=data["topic"], partition=data["partition"], offset=data["offset"], key=raw(data["key"]),
+                    value=raw(data["value"]), timestamp_ms=data["timestamp_ms"],
+                    headers=tuple((k, raw(v) or b"") for k, v in data["headers"]))
+
+
+@dataclass
+class _Outcome:
+    commands: list[Command] = field(default_factory=list)
+    conflicts: list[Mapping[str, Any]] = field(default_factory=list)
+    canonical: dict[str, dict[str, Any]] = field(default_factory=dict)
+    released: list[str] = field(default_factory=list)
+
+
+class CustomerFlow:
+    """The flow's logic; :meth:`spec` is what a worker runs."""
+
+    def __init__(self, *, mappings: Mapping[str, RecordMapping], schemas: SchemaStore,
+                 erp_time_zone: str = "Asia/Shanghai", clock: Clock = _utc_now) -> None:
+        missing = [stem for stem in MAPPING_FILES.values() if stem not in mappings]
+        if missing:
+            raise MissingMapping(f"the customer flow needs mappings/{', mappings/'.join(m + '.yaml' for m in missing)}"
+                                 f"; loaded: {', '.join(sorted(mappings)) or 'none'}")
+        self.mappings = CustomerMappings(**{attr: mappings[stem] for attr, stem in MAPPING_FILES.items()})
+        self.schemas = schemas
+        self.named = schemas.schemas.named
+        self.erp_time_zone = erp_time_zone
+        self.clock = clock
+
+    def spec(self) -> FlowSpec:
+        return FlowSpec(
+            name=FLOW_NAME, inputs=tuple(TABLES), handler=self.handle, stores=STORES,
+            outputs=(CANONICAL_CUSTOMERS, AUDIT_CONFLICTS), compacted=(CANONICAL_CUSTOMERS,),
+            description="customer <-> account: ERP account create/update/deactivate, the link and ERP-owned "
+                        "fields back to the CRM, conflicts audited, the reconciled customer published")
+
+    def handle(self, record: Incoming, ctx: Context) -> None:
+        queue = deque([record])
+        while queue:
+            released = self._one(queue.popleft(), ctx)
+            queue.extendleft(reversed(released))
+
+    def _one(self, record: Incoming, ctx: Context) -> list[Incoming]:
+        """Process one record; returns the parked records its customer released, to be processed next."""
+        if record.value is None:
+            return []  # the tombstone after a delete: the delete itself carried the change
+        where = TABLES.get(record.topic)
+        if where is None:
+            ctx.dead_letter(record, stage=STAGE, reason=(
+                f"{record.position}: {record.topic} is not an input of {FLOW_NAME} "
+                f"(inputs: {', '.join(TABLES)}); route only those topics to this flow"))
+            return []
+        system, table = where
+        try:
+            event = decode(record.value, record.key, topic=record.topic, where=record.position)
+        except CodecError as exc:
+            ctx.dead_letter(record, stage=STAGE, reason=f"not a Debezium change event: {exc}")
+            return []
+        if not isinstance(event, ChangeEvent) or event.op is Op.TRUNCATE:
+            return []
+        if event.table != table:
+            ctx.dead_letter(record, stage=STAGE, reason=(
+                f"{record.position}: a change of table {event.table!r} on {record.topic}, which carries "
+                f"{system.value}.{table}; check the connector's topic routing"))
+            return []
+        staged = _Staged(ctx.stores)
+        lookup = _XrefLookup(staged)
+        try:
+            outcome = self._apply(staged, lookup, system, table, event, record)
+            outputs = self._encode(outcome)
+        except LookupMissing as exc:
+            if lookup.missed is None:
+                ctx.dead_letter(record, stage=STAGE, reason=f"{record.position}: {exc}")
+            else:
+                self._park(ctx, lookup.missed, record)
+            return []
+        except (MappingError, CodecError, CustomerFlowError) as exc:
+            ctx.dead_letter(record, stage=STAGE, reason=(
+                f"{record.position}: cannot use this {system.value} {table} change "
+                f"(op {event.op.value}, {event.source.position}): {exc}"))
+            return []
+        staged.commit()
+        for topic, key, value, headers in outputs:
+            ctx.emit(topic, key=key, value=value, headers=headers)
+        return self._release(ctx, outcome.released)
+
+    # parking
+
+    def _park(self, ctx: Context, waiting_for: str, record: Incoming) -> None:
+        entry = ctx.stores[PARKED].get(waiting_for) or {"waiting_for": waiting_for, "records": []}
+        ctx.stores[PARKED].put(waiting_for, {**entry, "records": [*entry["records"], _incoming_to_json(record)]})
+
+    def _release(self, ctx: Context, keys: list[str]) -> list[Incoming]:
+        released: list[Incoming] = []
+        for key in keys:
+            entry = ctx.stores[PARKED].get(key)
+            if entry is not None:
+                ctx.stores[PARKED].put(key, None)
+                released += [_incoming_from_json(r) for r in entry["records"]]
+        return released
+
+    # applying one change
+
+    def _apply(self, staged: _Staged, lookup: _XrefLookup, system: System, table: str, event: ChangeEvent,
+               record: Incoming) -> _Outcome:
+        context = MappingContext(erp_time_zone=self.erp_time_zone, lookup=lookup)
+        outcome = _Outcome()
+        if table in KEY_ONLY_BEFORE:
+            event = self._with_remembered_row(staged, table, event)
+            if event.op is Op.DELETE and event.before is None:
+                return outcome  # a row this flow never saw: nothing of it to remove
+        states: dict[str, CustomerState] = {}
+        before: dict[str, Any] = {}
+
+        def state_of(key: Any) -> CustomerState:
+            if not isinstance(key, str) or not key:
+                raise CustomerFlowError(f"the change maps to customer number {key!r}; it must be text such as "
+                                        "C-000123")
+            if key not in states:
+                states[key] = CustomerState.from_json(key, staged.get(CUSTOMERS, key))
+                before[key] = to_store(states[key].canonical())
+            return states[key]
+
+        settled_at = self.clock()
+        if table == "contacts":
+            for change in map_change(self.mappings.contact, event, system, context, self.named):
+                fold_contact(state_of(change.parent_key), change)
+        else:
+            for change in map_change(self.mappings.customer, event, system, context, self.named):
+                state = state_of(change.key)
+                observed = self._observed(change, event)
+                if table == "customers" and system is System.CRM:
+                    state.crm.present = not change.deleted
+                if table == "accounts":
+                    state.erp.present = not change.deleted
+                outcome.conflicts += fold(state, change, observed=observed, op=event.op, settled_at=settled_at)
+            if table in ("customers", "accounts"):
+                for change in map_change(self.mappings.xref, event, system, context, self.named):
+                    fold_xref(state_of(change.key), change, settled_at=settled_at)
+                    outcome.released += self._index(staged, change)
+        cause = Cause.of(event, system.value, record)
+        for key, state in states.items():
+            outcome.commands += decide(state, cause, mappings=self.mappings, context=context, named=self.named)
+            staged.put(CUSTOMERS, key, state.to_json())
+            canonical = state.canonical()
+            if canonical is not None and to_store(canonical) != before[key]:
+                outcome.canonical[key] = canonical
+        return outcome
+
+    @staticmethod
+    def _observed(change: MappedChange, event: ChangeEvent) -> dict[str, Any]:
+        """What the system reports for the fields Isthmus writes into it: the mapped values, plus the CRM's
+        mirror of the link (``customers.erp_account_id``), which no mapping binds."""
+        observed = dict(change.values)
+        if change.system is System.CRM and event.table == "customers" and event.after is not None:
+            observed["erp_account_id"] = event.after.get("erp_account_id")
+        return observed
+
+    def _with_remembered_row(self, staged: _Staged, table: str, event: ChangeEvent) -> ChangeEvent:
+        row = event.after if event.op is not Op.DELETE else event.before
+        row_id = (event.key or {}).get("id", row.get("id") if row else None)
+        key = f"{table}:{row_id}"
+        remembered = staged.get(ROWS, key)
+        staged.put(ROWS, key, None if event.op is Op.DELETE or event.after is None
+                   else {"row": to_store(dict(event.after))})
+        if event.op in (Op.UPDATE, Op.DELETE):
+            return dataclasses.replace(event, before=None if remembered is None else from_store(remembered["row"]))
+        return event
+
+    @staticmethod
+    def _index(staged: _Staged, change: MappedChange) -> list[str]:
+        """Index the customer by the ids its cross-reference change names; returns the new index keys."""
+        added = []
+        for by in ("crm_customer_id", "erp_account_id"):
+            value = change.values.get(by)
+            if by in change.values and value is not None and not change.deleted:
+                key = f"{by}={value}"
+                if staged.get(INDEX, key) != {"customer_number": change.key}:
+                    staged.put(INDEX, key, {"customer_number": change.key})
+                    added.append(key)
+        return added
+
+    # output
+
+    def _encode(self, outcome: _Outcome) -> list[tuple[str, str, bytes, dict[str, bytes]]]:
+        out: list[tuple[str, str, bytes, dict[str, bytes]]] = []
+        for command in outcome.commands:
+            out.append((command.topic, command.entity_key, encode_command(self.schemas, command),
+                        command_headers(command)))
+        for conflict in outcome.conflicts:
+            out.append((AUDIT_CONFLICTS, conflict["entity_key"], self.schemas.encode(CONFLICT, conflict), {}))
+        for key, canonical in outcome.canonical.items():
+            out.append((CANONICAL_CUSTOMERS, key, self.schemas.encode(CUSTOMER, canonical), {}))
+        return out
+

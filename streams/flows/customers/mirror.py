@@ -1,0 +1,108 @@
+"""Echo suppression: what each system holds of the fields Isthmus writes into it.
+
+For every field of a customer a system reports, a :class:`Mirror` keeps the value it last reported through
+CDC; for the fields Isthmus can write into the system, also the values commanded since then that it has not
+reported back yet, oldest first. What the system *will* hold once the sink has applied everything is the
+last commanded value, or the last reported one when nothing is in flight. A flow commands a field only when
+the reconciled value differs from that expectation, so a change Isthmus wrote comes back as an echo and
+produces nothing.
+
+Reports arrive in commit order, and a sink applies one entity's commands in order. A reported value equal
+to an in-flight one is therefore the echo of that command (the ones before it were applied without a
+visible change, or overwritten): it and the earlier ones are settled. Any other value is an edit made in
+the system itself; the in-flight commands will still be applied after it, so the expectation stays theirs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.flows.customers.exceptions import CorruptState
+from streams.flows.customers.values import from_store, to_store
+from streams.mapping.spec import System
+
+MISSING: Any = object()
+
+#: Fields Isthmus writes into each system (the bodies of targets/*.yaml routes), and for a nested record
+#: the sub-fields that system keeps (the ERP stores no second address line).
+HELD: Mapping[System, Mapping[str, tuple[str, ...] | None]] = {
+    System.ERP: {
+        "name": None, "email": None, "phone": None,
+        "billing_address": ("line1", "city", "postal_code", "country"),
+        "credit_limit": None, "payment_terms": None, "blocked": None, "active": None,
+    },
+    System.CRM: {"erp_account_id": None, "credit_limit": None, "payment_terms": None, "blocked": None},
+}
+
+#: Schema defaults of reconciled fields a record may not have been told yet.
+DEFAULTS: Mapping[str, Any] = {"blocked": False, "active": True}
+
+
+def held_view(system: System, name: str, value: Any) -> Any:
+    """``value`` as ``system`` keeps it: a nested record cut to the sub-fields the system stores."""
+    parts = HELD[system].get(name)
+    if parts is not None and isinstance(value, Mapping):
+        return {p: value.get(p) for p in parts}
+    return value
+
+
+@dataclass
+class Mirror:
+    """One system's side of one customer: whether the entity exists there, and its held fields."""
+
+    system: System
+    present: bool = False
+    reported: dict[str, Any] = field(default_factory=dict)
+    pending: dict[str, list[Any]] = field(default_factory=dict)
+
+    def expected(self, name: str) -> Any:
+        """What the system will hold once every command in flight is applied; MISSING when unknown."""
+        queue = self.pending.get(name)
+        if queue:
+            return queue[-1]
+        return self.reported.get(name, MISSING)
+
+    def observe(self, name: str, value: Any) -> bool:
+        """The system reports ``value``; True when it is the echo of a command in flight."""
+        view = held_view(self.system, name, value)
+        self.reported[name] = view
+        queue = self.pending.get(name, [])
+        for index, sent in enumerate(queue):
+            if sent == view:
+                del queue[:index + 1]
+                if not queue:
+                    self.pending.pop(name, None)
+                return True
+        return False
+
+    def differs(self, name: str, wanted: Any) -> bool:
+        """Should ``wanted`` be written? Not when it is null (the APIs cannot clear a field), when it is what
+        the system will hold, or when the system has not reported the field yet (its own value is unknown,
+        and an owner's value must never be overwritten by a guess)."""
+        view = held_view(self.system, name, wanted)
+        expected = self.expected(name)
+        return view is not None and expected is not MISSING and expected != view
+
+    def command(self, name: str, wanted: Any) -> None:
+        """Record that ``wanted`` was commanded; a value already in flight is not queued twice."""
+        view = held_view(self.system, name, wanted)
+        queue = self.pending.setdefault(name, [])
+        if view not in queue:
+            queue.append(view)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"present": self.present, "reported": to_store(self.reported),
+                "pending": {k: to_store(v) for k, v in self.pending.items()}}
+
+    @classmethod
+    def from_json(cls, system: System, data: Mapping[str, Any] | None) -> Mirror:
+        if data is None:
+            return cls(system=system)
+        try:
+            return cls(system=system, present=bool(data["present"]), reported=dict(from_store(data["reported"])),
+                       pending={k: list(from_store(v)) for k, v in data["pending"].items()})
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise CorruptState(f"the {system.value} mirror of a customer is not what the flow writes: {exc!r}; "
+                               "delete the flow's state (its changelog topics) to rebuild it") from exc

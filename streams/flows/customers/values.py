@@ -1,0 +1,52 @@
+"""Canonical values in JSON state stores and back, without loss.
+
+Store values must be JSON objects, but canonical values hold exact decimals and UTC times. They are
+tagged on the way in (``{"$decimal": "12.50"}``, ``{"$time": "2024-03-10T06:30:00+00:00"}``,
+``{"$date": "2024-03-10"}``) and restored on the way out, so a value read back compares equal to the one
+written and encodes under its Avro schema unchanged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from streams.flows.customers.exceptions import CorruptState
+
+_DECIMAL, _TIME, _DATE = "$decimal", "$time", "$date"
+
+
+def to_store(value: Any) -> Any:
+    """``value`` as plain JSON (tagged decimals and times)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, Decimal):
+        return {_DECIMAL: str(value)}
+    if isinstance(value, dt.datetime):
+        return {_TIME: value.isoformat()}
+    if isinstance(value, dt.date):
+        return {_DATE: value.isoformat()}
+    if isinstance(value, Mapping):
+        return {str(k): to_store(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_store(v) for v in value]
+    raise CorruptState(f"a {type(value).__name__} cannot be kept in a state store: {value!r}")
+
+
+def from_store(value: Any) -> Any:
+    """The canonical value :func:`to_store` was given."""
+    if isinstance(value, dict):
+        if len(value) == 1:
+            (tag, text), = value.items()
+            if tag == _DECIMAL:
+                return Decimal(text)
+            if tag == _TIME:
+                return dt.datetime.fromisoformat(text)
+            if tag == _DATE:
+                return dt.date.fromisoformat(text)
+        return {k: from_store(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [from_store(v) for v in value]
+    return value
