@@ -1,0 +1,70 @@
+"""The flow's state: canonical values survive the JSON store, and the mirror tells echoes from edits."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from streams.flows.customers.exceptions import CorruptState
+from streams.flows.customers.mirror import MISSING, Mirror
+from streams.flows.customers.state import CustomerState
+from streams.flows.customers.values import from_store, to_store
+from streams.mapping.reconcile import Stamp
+from streams.mapping.spec import System
+
+AT = dt.datetime(2026, 3, 10, 6, 0, 0, 123456, tzinfo=dt.UTC)
+
+
+def test_decimals_times_and_nested_records_round_trip() -> None:
+    value = {"credit_limit": Decimal("12.50"), "at": AT, "due": dt.date(2026, 4, 1),
+             "address": {"line1": "1 Road", "line2": None}, "list": [Decimal("0.00"), True]}
+    assert from_store(to_store(value)) == value
+    assert to_store(value)["credit_limit"] == {"$decimal": "12.50"}
+
+
+def test_state_round_trips_through_json() -> None:
+    state = CustomerState(customer_number="C-900001", record={"name": "Acme", "credit_limit": Decimal("1.00")},
+                          provenance={"name": Stamp(system=System.CRM, commit_time=AT)},
+                          contacts={"7": {"crm_contact_id": 7, "first_name": "Li"}}, creating="erp.Account.create.x")
+    state.erp.command("name", "Acme")
+    state.crm.observe("credit_limit", Decimal("1.00"))
+    again = CustomerState.from_json("C-900001", to_store(state.to_json()))
+    assert again == state
+
+
+def test_state_that_is_not_the_flows_is_refused_with_the_fix() -> None:
+    with pytest.raises(CorruptState, match="delete the flow's state"):
+        CustomerState.from_json("C-900001", {"record": []})
+
+
+def test_mirror_echo_of_an_in_flight_value_settles_it_and_earlier_ones() -> None:
+    mirror = Mirror(system=System.ERP)
+    assert mirror.expected("name") is MISSING and not mirror.differs("name", "A")
+    mirror.observe("name", "A")
+    assert mirror.differs("name", "B") and not mirror.differs("name", "A") and not mirror.differs("name", None)
+    mirror.command("name", "B")
+    mirror.command("name", "C")
+    assert mirror.expected("name") == "C"
+    assert mirror.observe("name", "B") is True and mirror.pending == {"name": ["C"]}
+    assert mirror.observe("name", "X") is False and mirror.expected("name") == "C"
+    assert mirror.observe("name", "C") is True and mirror.pending == {} and mirror.expected("name") == "C"
+
+
+def test_mirror_compares_only_what_the_system_keeps_of_a_nested_record() -> None:
+    mirror = Mirror(system=System.ERP)
+    mirror.observe("billing_address", {"kind": "billing", "line1": "1 Road", "city": "Shanghai",
+                                       "postal_code": None, "country": "CN"})
+    wanted = {"kind": "billing", "line1": "1 Road", "line2": "Floor 2", "city": "Shanghai", "postal_code": None,
+              "country": "CN"}
+    assert not mirror.differs("billing_address", wanted)
+    assert mirror.differs("billing_address", {**wanted, "city": "Beijing"})
+
+
+def test_a_value_already_in_flight_is_not_queued_twice() -> None:
+    mirror = Mirror(system=System.CRM)
+    mirror.observe("credit_limit", Decimal("1.00"))
+    mirror.command("credit_limit", Decimal("2.00"))
+    mirror.command("credit_limit", Decimal("2.00"))
+    assert mirror.pending == {"credit_limit": [Decimal("2.00")]}
