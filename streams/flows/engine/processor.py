@@ -1,0 +1,313 @@
+"""Running flows exactly once on Kafka: read_committed in, one transaction per batch out.
+
+For each flow, one consumer (group = the flow's name) reads its inputs. Partition ``p`` of every input
+is task ``p``; each task has its own transactional producer (``transactional.id = <flow>-<p>``) and its
+own store partitions. A batch of a task is processed record by record; what the handler emits, the
+store changes (to compacted changelog topics, partition ``p``), dead letters and the input offsets are
+then committed in one transaction. Starting a task's producer fences any zombie with the same
+transactional id and aborts its open transaction; the task's stores are then rebuilt from their
+changelogs with read_committed, so state and output always agree with the committed input offsets.
+
+A handler that raises for one record rolls back that record's store changes and output, and the record
+goes to the dead-letter topic with the reason; processing goes on. A Kafka error inside a transaction
+aborts it and restarts the flow from its last commit (new consumer, producers and restored state).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from streams.codecs.avro.single_object import SchemaStore
+from streams.errors import IsthmusError
+from streams.flows.engine.api import FlowSpec, Incoming, Store, decode_json, encode_json
+from streams.flows.engine.local import key_bytes
+from streams.flows.engine.stores import MemoryStore
+from streams.kafka.deadletters import DEAD_LETTER_TYPE, DLQ_TOPIC, STAGE_HEADER, Original, dead_letter_value
+from streams.kafka.topics import TopicSpec, ensure_topics
+
+log = logging.getLogger(__name__)
+
+
+class FlowTopologyError(IsthmusError):
+    """A flow's topics do not fit together (inputs not co-partitioned, a changelog of another size)."""
+
+
+class TaskStartFailed(KafkaError):  # type: ignore[misc]
+    """A task's producer or state could not start; the flow restarts from its last commit."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineSettings:
+    bootstrap_servers: str
+    batch_max_records: int = 500
+    poll_timeout_ms: int = 200
+    transaction_timeout_ms: int = 60000
+    restart_delay_s: float = 2.0
+    worker_id: str = "isthmus-worker"
+
+
+@dataclass
+class _Pending:
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+
+
+@dataclass
+class _Task:
+    partition: int
+    producer: AIOKafkaProducer
+    stores: dict[str, MemoryStore]
+
+
+@dataclass
+class _BatchContext:
+    """The Context a handler gets inside the engine: output is held until the record succeeds."""
+
+    spec: FlowSpec
+    schemas: SchemaStore
+    worker_id: str
+    task: _Task
+    emitted: list[_Pending] = field(default_factory=list)
+    _record_start: int = 0
+    _marks: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def stores(self) -> Mapping[str, Store]:
+        return self.task.stores
+
+    def emit(self, topic: str, *, key: bytes | str | None, value: bytes | None,
+             headers: Mapping[str, bytes] | None = None) -> None:
+        self.emitted.append(_Pending(topic, key_bytes(key), value, list((headers or {}).items())))
+
+    def dead_letter(self, record: Incoming, *, reason: str, stage: str, error_type: str = "Rejected") -> None:
+        original = Original(topic=record.topic, partition=record.partition, offset=record.offset,
+                            timestamp_ms=record.timestamp_ms, key=record.key, value=record.value,
+                            headers=record.headers)
+        letter = dead_letter_value(original, reason=reason, error_type=error_type, stage=stage, attempts=1,
+                                   worker=self.worker_id)
+        self.emitted.append(_Pending(DLQ_TOPIC, record.key, self.schemas.encode(DEAD_LETTER_TYPE, letter),
+                                     [(STAGE_HEADER, stage.encode())]))
+
+    def begin_record(self) -> None:
+        self._record_start = len(self.emitted)
+        self._marks = {name: store.mark() for name, store in self.task.stores.items()}
+
+    def rollback_record(self) -> None:
+        del self.emitted[self._record_start:]
+        for name, store in self.task.stores.items():
+            store.rollback_to(self._marks[name])
+
+
+class FlowProcessor:
+    def __init__(self, spec: FlowSpec, settings: EngineSettings, schemas: SchemaStore) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.schemas = schemas
+        self.tasks: dict[int, _Task] = {}
+        self._lock = asyncio.Lock()
+        self._consumer: AIOKafkaConsumer | None = None
+        self.processed = 0
+        self.dead_lettered = 0
+        self.transactions = 0
+        self.last_commit_at: float | None = None
+        self.ready = False
+        #: Set by the rebalance listener when a task cannot start; the loop raises it to restart the flow.
+        self.failure: BaseException | None = None
+
+    @property
+    def stage(self) -> str:
+        return f"flow.{self.spec.name}"
+
+    async def ensure_topics(self) -> None:
+        await ensure_topics(self.settings.bootstrap_servers,
+                            [TopicSpec(name=t, partitions=1) for t in self.spec.inputs])
+        partitions = await self._input_partitions()
+        specs = [TopicSpec(name=DLQ_TOPIC, partitions=1, config=(("retention.ms", "-1"),))]
+        specs += [TopicSpec(name=self.spec.changelog_topic(s), partitions=partitions,
+                            config=(("cleanup.policy", "compact"),)) for s in self.spec.stores]
+        specs += [TopicSpec(name=t, partitions=1,
+                            config=(("cleanup.policy", "compact"),) if t in self.spec.compacted else ())
+                  for t in self.spec.outputs]
+        await ensure_topics(self.settings.bootstrap_servers, specs)
+
+    async def _input_partitions(self) -> int:
+        """How many tasks the flow has: the inputs' partition count (they must agree)."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.bootstrap_servers)
+        await admin.start()
+        try:
+            described = await admin.describe_topics(list(self.spec.inputs))
+        finally:
+            await admin.close()
+        counts = {d["topic"]: len(d["partitions"]) for d in described if d.get("partitions")}
+        if len(set(counts.values())) > 1:
+            raise FlowTopologyError(f"flow {self.spec.name}: its inputs are not co-partitioned ({counts}); give "
+                                    "them the same partition count")
+        return max([1, *counts.values()])
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Process until ``stop`` is set; a Kafka failure restarts the flow from its last commit."""
+        await self.ensure_topics()
+        while not stop.is_set():
+            try:
+                await self._run_once(stop)
+            except KafkaError as exc:
+                log.warning("%s: %s; restarting from the last commit in %.0fs", self.spec.name, exc,
+                            self.settings.restart_delay_s)
+                await asyncio.sleep(self.settings.restart_delay_s)
+
+    async def _run_once(self, stop: asyncio.Event) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.bootstrap_servers, group_id=self.spec.name,
+            client_id=f"{self.settings.worker_id}-{self.spec.name}", isolation_level="read_committed",
+            enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=self.settings.batch_max_records)
+        self._consumer = consumer
+        consumer.subscribe(list(self.spec.inputs), listener=_Rebalance(self))
+        await consumer.start()
+        try:
+            while not stop.is_set():
+                batch = await consumer.getmany(timeout_ms=self.settings.poll_timeout_ms,
+                                               max_records=self.settings.batch_max_records)
+                if self.failure is not None:
+                    failure, self.failure = self.failure, None
+                    raise TaskStartFailed(f"{self.spec.name}: a task could not start: {failure}") from failure
+                if not batch:
+                    continue
+                async with self._lock:
+                    by_task: dict[int, list[Any]] = defaultdict(list)
+                    for tp, records in batch.items():
+                        by_task[tp.partition].append((tp, records))
+                    for partition, parts in by_task.items():
+                        await self._process(partition, parts)
+        finally:
+            self.ready = False
+            async with self._lock:
+                await self._close_tasks(list(self.tasks))
+            await consumer.stop()
+            self._consumer = None
+
+    async def _process(self, partition: int, parts: Sequence[tuple[TopicPartition, list[Any]]]) -> None:
+        task = self.tasks.get(partition)
+        if task is None:
+            raise TaskStartFailed(f"{self.spec.name}: records of partition {partition} arrived without its task")
+        ctx = _BatchContext(spec=self.spec, schemas=self.schemas, worker_id=self.settings.worker_id, task=task)
+        offsets: dict[TopicPartition, int] = {}
+        for tp, records in parts:
+            for message in records:
+                record = Incoming(topic=message.topic, partition=message.partition, offset=message.offset,
+                                  key=message.key, value=message.value, timestamp_ms=message.timestamp,
+                                  headers=tuple((k, v) for k, v in (message.headers or ())))
+                ctx.begin_record()
+                try:
+                    result = self.spec.handler(record, ctx)
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception as exc:  # a handler bug or bad input must not stop the flow: dead-letter it
+                    ctx.rollback_record()
+                    ctx.dead_letter(record, reason=f"{type(exc).__name__}: {exc}", stage=self.stage,
+                                    error_type=type(exc).__name__)
+                    self.dead_lettered += 1
+                self.processed += 1
+            offsets[tp] = records[-1].offset + 1
+        await self._commit(task, ctx, offsets)
+
+    async def _commit(self, task: _Task, ctx: _BatchContext, offsets: dict[TopicPartition, int]) -> None:
+        producer = task.producer
+        changes = {name: store.take_changes() for name, store in task.stores.items()}
+        # A failure below propagates and restarts the flow, which rebuilds the stores from their changelogs:
+        # the in-memory changes of a batch that did not commit are never kept.
+        await producer.begin_transaction()
+        for pending in ctx.emitted:
+            await producer.send(pending.topic, value=pending.value, key=pending.key, headers=pending.headers)
+        for name, changed in changes.items():
+            topic = self.spec.changelog_topic(name)
+            for key, value in changed.items():
+                await producer.send(topic, key=key.encode(), value=encode_json(value), partition=task.partition)
+        await producer.send_offsets_to_transaction(offsets, self.spec.name)
+        await producer.commit_transaction()
+        self.transactions += 1
+        self.last_commit_at = time.time()
+
+    async def assign(self, partitions: set[int]) -> None:
+        for partition in sorted(partitions - set(self.tasks)):
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.settings.bootstrap_servers,
+                transactional_id=f"{self.spec.name}-{partition}",
+                client_id=f"{self.settings.worker_id}-{self.spec.name}-{partition}",
+                enable_idempotence=True, acks="all", transaction_timeout_ms=self.settings.transaction_timeout_ms)
+            await producer.start()  # init_transactions: fences a zombie and aborts its open transaction
+            stores = {name: MemoryStore(name) for name in self.spec.stores}
+            await self._restore(partition, stores)
+            self.tasks[partition] = _Task(partition=partition, producer=producer, stores=stores)
+        self.ready = True
+
+    async def _restore(self, partition: int, stores: dict[str, MemoryStore]) -> None:
+        if not stores:
+            return
+        began = time.monotonic()
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers,
+                                    isolation_level="read_committed", enable_auto_commit=False)
+        await consumer.start()
+        try:
+            restored = 0
+            for name, store in stores.items():
+                tp = TopicPartition(self.spec.changelog_topic(name), partition)
+                consumer.assign([tp])
+                await consumer.seek_to_beginning(tp)
+                end = (await consumer.end_offsets([tp]))[tp]
+                while await consumer.position(tp) < end:
+                    batch = await consumer.getmany(tp, timeout_ms=500, max_records=5000)
+                    for message in batch.get(tp, []):
+                        store.restore(message.key.decode(), decode_json(message.value))
+                        restored += 1
+            log.info("%s task %d: restored %d changelog records in %.1fs", self.spec.name, partition, restored,
+                     time.monotonic() - began)
+        finally:
+            await consumer.stop()
+
+    async def revoke(self, partitions: set[int]) -> None:
+        await self._close_tasks(sorted(partitions & set(self.tasks)))
+
+    async def _close_tasks(self, partitions: Sequence[int]) -> None:
+        for partition in partitions:
+            task = self.tasks.pop(partition)
+            try:
+                await task.producer.stop()
+            except KafkaError as exc:
+                log.warning("%s task %d: closing its producer: %s", self.spec.name, partition, exc)
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, processor: FlowProcessor) -> None:
+        self.processor = processor
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        async with self.processor._lock:
+            await self.processor.revoke({tp.partition for tp in revoked})
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        async with self.processor._lock:
+            try:
+                await self.processor.assign({tp.partition for tp in assigned})
+            except Exception as exc:  # aiokafka only logs a listener's exception: hand it to the loop
+                self.processor.failure = exc
+
+
+async def run_flows(specs: Sequence[FlowSpec], settings: EngineSettings, schemas: SchemaStore,
+                    stop: asyncio.Event) -> list[FlowProcessor]:
+    """Run every flow until ``stop`` is set."""
+    processors = [FlowProcessor(spec, settings, schemas) for spec in specs]
+    await asyncio.gather(*(p.run(stop) for p in processors))
+    return processors

@@ -1,0 +1,1 @@
+"""Kafka plumbing every stage shares: topic creation, dead-letter records."""

@@ -1,0 +1,70 @@
+"""Dead-letter records: what failed, where, why, and the original bytes, so it can be replayed.
+
+Every stage (flows, sinks, loaders) writes ``isthmus.canonical.DeadLetter`` records (schemas/dead_letter.avsc),
+Avro single-object encoded, to ``isthmus.dlq``, keyed like the record that failed, with the stage in a header.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+DLQ_TOPIC = "isthmus.dlq"
+DEAD_LETTER_TYPE = "isthmus.canonical.DeadLetter"
+#: Header a replayed record carries: JSON ``{"dlq_topic", "dlq_partition", "dlq_offset", "replayed_at"}``.
+REPLAY_HEADER = "isthmus.replay"
+#: Header on dead letters: the stage that failed, so a reader can filter without decoding.
+STAGE_HEADER = "isthmus.stage"
+
+Headers = tuple[tuple[str, bytes], ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Original:
+    """The consumed record a dead letter keeps."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int | None
+    key: bytes | None
+    value: bytes | None
+    headers: Headers = ()
+
+
+def replay_note(headers: Headers) -> str | None:
+    """``replay of isthmus.dlq[0]@12`` when the record was replayed from a dead letter."""
+    for name, raw in headers:
+        if name == REPLAY_HEADER and raw:
+            try:
+                info = json.loads(raw)
+                return f"replay of {info['dlq_topic']}[{info['dlq_partition']}]@{info['dlq_offset']}"
+            except (ValueError, KeyError, TypeError):
+                return "replay of a dead letter"
+    return None
+
+
+def dead_letter_value(original: Original, *, reason: str, error_type: str, stage: str, attempts: int,
+                      worker: str, failed_at: datetime | None = None) -> dict[str, Any]:
+    """The DeadLetter record for ``original``; a record that fails again after a replay says so."""
+    note = replay_note(original.headers)
+    if note is not None:
+        reason = f"failed again after a {note}: {reason}"
+    return {
+        "reason": reason,
+        "error_type": error_type,
+        "stage": stage,
+        "topic": original.topic,
+        "partition": original.partition,
+        "offset": original.offset,
+        "timestamp": (datetime.fromtimestamp(original.timestamp_ms / 1000, UTC)
+                      if original.timestamp_ms is not None else None),
+        "key": original.key,
+        "value": original.value,
+        "headers": [{"key": k, "value": v} for k, v in original.headers],
+        "failed_at": failed_at or datetime.now(UTC),
+        "attempts": attempts,
+        "worker": worker,
+    }

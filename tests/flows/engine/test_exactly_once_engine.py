@@ -1,0 +1,120 @@
+"""The flow engine's guarantee: a worker SIGKILLed again and again mid-stream loses nothing, applies nothing
+twice, keeps its state, and dead-letters a poison record once while the stream goes on."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic
+
+from streams.codecs.avro.single_object import SchemaStore
+from streams.kafka.deadletters import DLQ_TOPIC
+from streams.stack.running import RunningStack
+from streams.stack.settings import PROJECT_ROOT
+
+RECORDS = 3000
+KEYS = 7
+POISON_EVERY = 997
+KILLS = 3
+
+
+def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as out:
+        return subprocess.Popen([sys.executable, str(Path(__file__).with_name("count_worker.py"))],
+                                env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **env}, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _committed(bootstrap: str, topic: str, partitions: int, at_least: int, timeout: float,
+               worker: subprocess.Popen[bytes] | None = None) -> list[bytes]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed", group_id=None,
+                             enable_auto_commit=False)
+    tps = [TopicPartition(topic, p) for p in range(partitions)]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    values: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    try:
+        while time.monotonic() < deadline and (len(values) < at_least or quiet < 4):
+            if worker is not None and worker.poll() is not None:
+                break
+            batch = consumer.poll(timeout_ms=500)
+            quiet = 0 if batch else quiet + 1
+            for records in batch.values():
+                values.extend(r.value for r in records)
+    finally:
+        consumer.close()
+    return values
+
+
+def test_sigkill_again_and_again_loses_and_duplicates_nothing(stack: RunningStack, tmp_path: Path) -> None:
+    bootstrap = stack.settings.bootstrap_servers
+    run = uuid.uuid4().hex[:8]
+    topic_in, topic_out = f"engine-probe-in-{run}", f"engine-probe-out-{run}"
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin.create_topics([NewTopic(topic_in, 2, 1), NewTopic(topic_out, 2, 1)])
+    admin.close()
+    expected = [b"v%05d" % i for i in range(RECORDS) if i % POISON_EVERY != POISON_EVERY - 1]
+    poison = RECORDS - len(expected)
+
+    def feed() -> None:
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        for i in range(RECORDS):
+            value = b"poison" if i % POISON_EVERY == POISON_EVERY - 1 else b"v%05d" % i
+            producer.send(topic_in, key=b"key-%d" % (i % KEYS), value=value)
+            if i % 50 == 49:
+                producer.flush()
+                time.sleep(0.1)
+        producer.flush()
+        producer.close()
+
+    env = {"COUNT_BROKER": bootstrap, "COUNT_FLOW": f"engine-probe-{run}", "COUNT_IN": topic_in,
+           "COUNT_OUT": topic_out}
+    log = tmp_path / "worker.log"
+    feeder = threading.Thread(target=feed)
+    worker = _start(env, log)
+    feeder.start()
+    try:
+        for kill in range(1, KILLS + 1):
+            seen = _committed(bootstrap, topic_out, 2, at_least=RECORDS * kill // (KILLS + 2), timeout=120,
+                              worker=worker)
+            assert seen, f"no output before kill {kill}; log:\n{log.read_text()[-3000:]}"
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+            worker = _start(env, log)
+        feeder.join()
+        values = _committed(bootstrap, topic_out, 2, at_least=len(expected), timeout=240, worker=worker)
+    finally:
+        feeder.join()
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+
+    payloads = [v.split(b"|")[0] for v in values]
+    assert len(payloads) == len(expected), f"{len(payloads)} committed outputs for {len(expected)} inputs"
+    assert sorted(payloads) == expected
+    counts: dict[int, list[int]] = defaultdict(list)
+    for value in values:
+        payload, n = value.split(b"|")
+        counts[int(payload[1:]) % KEYS].append(int(n))
+    for key, seen_counts in counts.items():
+        assert sorted(seen_counts) == list(range(1, len(seen_counts) + 1)), f"key {key}: {sorted(seen_counts)[:30]}"
+
+    store = SchemaStore.from_directory()
+    letters = [store.decode(v).value for v in _committed(bootstrap, DLQ_TOPIC, 1, at_least=poison, timeout=30)]
+    mine = [letter for letter in letters if letter["topic"] == topic_in]
+    assert len(mine) == poison, f"expected {poison} dead letters, got {len(mine)}"
+    assert all(letter["value"] == b"poison" and "poison record" in letter["reason"] for letter in mine)
