@@ -7,6 +7,8 @@ from __future__ import annotations
 import pytest
 from customer_harness import Harness
 
+from streams.flows.topics import CRM_ADDRESSES
+
 NUMBER = "C-300001"
 
 
@@ -91,3 +93,15 @@ def test_delete_of_a_row_never_seen_is_a_no_op(harness: Harness) -> None:
     (contact_id,) = systems.contacts
     assert harness.feed(systems.crm_contact_delete(contact_id)) == []
     assert harness.dead_letters == [] and len(harness.run.context.memory["parked"]) == 0
+
+
+def test_address_moved_to_the_other_kind_leaves_the_first_one_empty(linked: Harness) -> None:
+    systems = linked.systems
+    linked.feed(systems.crm_address(NUMBER, "billing", line1="5 Moving Lane"))
+    linked.settle()
+    row = {**systems.addresses.pop((NUMBER, "billing")), "kind": "shipping"}
+    systems.addresses[(NUMBER, "shipping")] = row
+    # PostgreSQL's default replica identity: the update carries no before-image
+    assert linked.feed(systems.cdc.record(CRM_ADDRESSES, "u", before=None, after=row)) == []
+    customer = linked.canonical(NUMBER)
+    assert customer["billing_address"] is None and customer["shipping_address"]["line1"] == "5 Moving Lane"
