@@ -27,6 +27,8 @@ class FlowPluginError(IsthmusError):
 #: ``module:function`` of each built-in flow builder, in the order a worker starts them.
 BUILTIN: tuple[str, ...] = (
     "streams.flows.customers:build_customer_flow",
+    "streams.flows.orders:build",
+    "streams.flows.stock:build",
 )
 
 

@@ -3,8 +3,8 @@ deterministic idempotency keys and poison input."""
 
 from __future__ import annotations
 
-from conftest import Harness, Sent
 from order_events import Cdc, Change, Rec, crm_customer, crm_line, crm_order, erp_account, erp_order
+from order_harness import Harness, Sent
 
 from streams.flows.topics import (
     COMMANDS_CRM,

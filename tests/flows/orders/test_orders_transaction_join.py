@@ -6,8 +6,8 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from conftest import Harness
 from order_events import Cdc, Change, Rec, Transaction, crm_customer, crm_line, crm_order, erp_account
+from order_harness import Harness
 
 from streams.flows.topics import CRM_CUSTOMERS, CRM_SALES_ORDER_LINES, CRM_SALES_ORDERS, ERP_ACCOUNTS
 

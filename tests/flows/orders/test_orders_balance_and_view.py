@@ -1,0 +1,125 @@
+"""Invoices and payments move the customer's open balance in the CRM; the customer-360 view follows every
+part of the customer."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from order_events import (
+    Cdc,
+    Change,
+    Rec,
+    crm_customer,
+    crm_line,
+    crm_order,
+    erp_account,
+    erp_invoice,
+    erp_order,
+    erp_payment,
+)
+from order_harness import Harness
+
+from streams.flows.topics import (
+    CRM_CUSTOMERS,
+    CRM_SALES_ORDER_LINES,
+    CRM_SALES_ORDERS,
+    ERP_ACCOUNTS,
+    ERP_INVOICES,
+    ERP_PAYMENTS,
+    ERP_SALES_ORDERS,
+)
+
+NUMBER = "C-000001"
+
+
+def customer(cdc: Cdc, *, open_balance: str = "0", before: str | None = None) -> list[Rec]:
+    if before is None:
+        change = Change(CRM_CUSTOMERS, "c", after=crm_customer(1, NUMBER, open_balance=open_balance))
+    else:
+        change = Change(CRM_CUSTOMERS, "u", before=crm_customer(1, NUMBER, open_balance=before),
+                        after=crm_customer(1, NUMBER, open_balance=open_balance))
+    return cdc.crm_transaction([change]).in_order
+
+
+def account(cdc: Cdc) -> Rec:
+    return cdc.erp(ERP_ACCOUNTS, "c", after=erp_account(11, NUMBER))
+
+
+def invoice(cdc: Cdc, invoice_id: int, amount: str) -> Rec:
+    return cdc.erp(ERP_INVOICES, "c", after=erp_invoice(invoice_id, 41, 11, amount))
+
+
+def payment(cdc: Cdc, payment_id: int, invoice_id: int, amount: str) -> Rec:
+    return cdc.erp(ERP_PAYMENTS, "c", after=erp_payment(payment_id, invoice_id, 11, amount))
+
+
+def balances(harness: Harness, records: list[Rec] | Rec) -> list[str]:
+    sent = harness.commands(harness.feed(records))
+    assert all(s.kind == ("crm", "Customer", "update") and s.record["changed_fields"] == ["open_balance"]
+               and s.key == NUMBER for s in sent)
+    return [s.payload["open_balance"] for s in sent]
+
+
+def test_open_balance_is_invoiced_minus_paid_and_its_echo_is_quiet(harness: Harness, cdc: Cdc) -> None:
+    harness.feed(customer(cdc), account(cdc))
+    assert balances(harness, invoice(cdc, 51, "100.00")) == ["100.00"]
+    assert balances(harness, invoice(cdc, 52, "50.50")) == ["150.50"]
+    assert balances(harness, payment(cdc, 61, 51, "30.00")) == ["120.50"]
+    assert balances(harness, customer(cdc, open_balance="100.00", before="0")) == []  # echoes, late and current
+    assert balances(harness, customer(cdc, open_balance="150.50", before="100.00")) == []
+    assert balances(harness, customer(cdc, open_balance="120.50", before="150.50")) == []
+    deleted = cdc.erp(ERP_PAYMENTS, "d", before=erp_payment(61, 51, 11, "30.00"))
+    assert balances(harness, deleted) == ["150.50"]
+
+
+def test_an_invoice_edit_replaces_its_contribution(harness: Harness, cdc: Cdc) -> None:
+    harness.feed(customer(cdc), account(cdc), invoice(cdc, 51, "100.00"))
+    edited = cdc.erp(ERP_INVOICES, "u", before=erp_invoice(51, 41, 11, "100.00"),
+                     after=erp_invoice(51, 41, 11, "80.00", status="paid"))
+    assert balances(harness, edited) == ["80.00"]
+
+
+def test_a_crm_edit_of_the_open_balance_is_written_back(harness: Harness, cdc: Cdc) -> None:
+    harness.feed(customer(cdc), account(cdc), invoice(cdc, 51, "100.00"), customer(cdc, open_balance="100.00",
+                                                                                   before="0"))
+    assert balances(harness, customer(cdc, open_balance="7.00", before="100.00")) == ["100.00"]
+
+
+def test_invoices_of_an_account_not_linked_yet_are_parked_then_counted(harness: Harness, cdc: Cdc) -> None:
+    harness.feed(customer(cdc))
+    assert balances(harness, [invoice(cdc, 51, "100.00"), payment(cdc, 61, 51, "40.00")]) == []
+    assert list(harness.store("parked")) == ["erp:11"]
+    assert balances(harness, account(cdc)) == ["60.00"]
+    assert harness.store("parked") == {}
+    assert harness.dead_letters == []
+
+
+def test_the_customer_360_view_joins_customer_account_orders_and_invoices(harness: Harness, cdc: Cdc) -> None:
+    harness.feed(customer(cdc), account(cdc))
+    order = cdc.crm_transaction([Change(CRM_SALES_ORDERS, "c", after=crm_order(21, "SO-000021", 1)),
+                                 Change(CRM_SALES_ORDER_LINES, "c", after=crm_line(31, 21, 1, "SKU-1"))])
+    harness.feed(order.in_order)
+    views = harness.views(harness.feed(cdc.erp(ERP_SALES_ORDERS, "c", after=erp_order(41, "SO-000021", 11))))
+    assert [v["orders"][0]["status"] for v in views] == ["reserved"]
+    view = harness.views(harness.feed(invoice(cdc, 51, "120.00"), payment(cdc, 61, 51, "20.00")))[-1]
+    assert view["customer_number"] == NUMBER
+    assert view["customer"]["name"] == "Harbour Trading" and view["customer"]["erp_account_id"] == 11
+    assert view["customer"]["credit_limit"] == Decimal("5000.00")  # the ERP owns it
+    assert view["account"]["account_id"] == 11 and view["account"]["crm_customer_number"] == NUMBER
+    (placed,) = view["orders"]
+    assert (placed["order_number"], placed["erp_order_id"], placed["status"]) == ("SO-000021", 41, "reserved")
+    assert [line["sku"] for line in placed["lines"]] == ["SKU-1"]
+    assert [i["invoice_id"] for i in view["invoices"]] == [51]
+    assert view["invoices"][0]["order_number"] == "SO-000021"
+    assert view["open_balance"] == view["customer"]["open_balance"] == Decimal("100.00")
+    assert view["lifetime_value"] == Decimal("120.00")
+    assert view["updated_at"] == cdc.now
+    assert harness.run.context.emitted[-1].key == NUMBER.encode()
+
+
+def test_the_view_is_emitted_only_when_it_changed(harness: Harness, cdc: Cdc) -> None:
+    """A change read twice (a source connector re-sending after a restart) changes no part of the view."""
+    billed = invoice(cdc, 51, "100.00")
+    assert len(harness.views(harness.feed(customer(cdc), account(cdc), billed))) == 3
+    assert harness.views(harness.feed(billed)) == []
+    assert harness.commands(harness.feed(billed)) == []

@@ -1,0 +1,21 @@
+"""Fixtures of the stock flow tests: the flow over the repository's mapping under LocalRun."""
+
+from __future__ import annotations
+
+import pytest
+from stock_harness import StockHarness
+
+from streams.codecs.avro.single_object import SchemaStore
+from streams.flows.stock import StockFlow
+from streams.mapping import load_mappings
+
+
+@pytest.fixture(scope="session")
+def schemas() -> SchemaStore:
+    return SchemaStore.from_directory()
+
+
+@pytest.fixture
+def flow(schemas: SchemaStore) -> StockHarness:
+    mapping = load_mappings(schemas=schemas.schemas)["product_availability"]
+    return StockHarness(StockFlow(schemas=schemas, mapping=mapping, erp_time_zone="Asia/Shanghai"), schemas)

@@ -1,0 +1,42 @@
+"""The stock flow under LocalRun, with the commands it emitted decoded."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from stock_events import Rec
+
+from streams.codecs.avro.single_object import SchemaStore
+from streams.flows.engine.local import DeadLettered, LocalRun
+from streams.flows.stock import StockFlow
+from streams.flows.topics import COMMANDS_CRM
+
+
+@dataclass
+class StockHarness:
+    flow: StockFlow
+    schemas: SchemaStore
+    run: LocalRun = field(init=False)
+    seen: int = 0
+
+    def __post_init__(self) -> None:
+        self.run = LocalRun(self.flow.spec())
+
+    def feed(self, *records: Rec) -> list[dict[str, Any]]:
+        """Feed records in order; returns the commands they caused (Avro record with the payload parsed)."""
+        asyncio.run(self.run.feed([self.run.record(r.topic, r.key, r.value) for r in records]))
+        emitted = self.run.context.emitted[self.seen:]
+        self.seen = len(self.run.context.emitted)
+        commands = []
+        for e in emitted:
+            assert e.topic == COMMANDS_CRM and e.key is not None and e.value is not None
+            record = dict(self.schemas.decode(e.value, "isthmus.canonical.Command").value)
+            commands.append({**record, "payload": json.loads(record["payload"]), "key": e.key.decode()})
+        return commands
+
+    @property
+    def dead_letters(self) -> list[DeadLettered]:
+        return self.run.context.dead_letters
