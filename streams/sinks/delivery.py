@@ -16,6 +16,10 @@ from streams.sinks.gate import TargetGate
 from streams.sinks.outcomes import Applied, Failed
 from streams.sinks.records import SinkCommand
 
+#: A 429 comes from a live target asking for less traffic: it holds calls for Retry-After but does not count
+#: toward the circuit breaker, which is for a target that is down (5xx, timeouts, refused connections).
+THROTTLED = 429
+
 
 @dataclass(frozen=True, kw_only=True)
 class RetryPolicy:
@@ -76,7 +80,10 @@ class Deliverer:
                 conflicts += 1
                 await asyncio.sleep(self.policy.backoff.delay(conflicts, self.rng))
                 continue
-            self.gate.failure()
+            if outcome.status == THROTTLED:
+                self.gate.success()
+            else:
+                self.gate.failure(outcome.reason)
             transient += 1
             retry_after = None
             if outcome.retry_after is not None:

@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 
 from streams.sinks.breaker import BreakerState, CircuitBreaker
 
+log = logging.getLogger("isthmus.sink")
+
 
 class TargetGate:
-    def __init__(self, breaker: CircuitBreaker, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, breaker: CircuitBreaker, *, clock: Callable[[], float] = time.monotonic,
+                 name: str = "target") -> None:
         self.breaker = breaker
+        self.name = name
         self.clock = clock
         self.not_before = 0.0
         self._changed = asyncio.Event()
@@ -43,10 +48,16 @@ class TargetGate:
         was_closed = self.breaker.state is BreakerState.CLOSED
         self.breaker.success()
         if not was_closed:
+            log.warning("%s: circuit breaker closed: the target answers again", self.name)
             self._changed.set()
 
-    def failure(self) -> None:
+    def failure(self, reason: str = "") -> None:
+        before = self.breaker.state
         self.breaker.failure(self.clock())
+        if self.breaker.state is BreakerState.OPEN and before is not BreakerState.OPEN:
+            log.warning("%s: circuit breaker open for %g s after %s: %s", self.name, self.breaker.reset_s,
+                        "a failed probe" if before is BreakerState.HALF_OPEN
+                        else f"{self.breaker.failures} consecutive failures", reason or "transient failure")
         self._changed.set()
 
     def abandon(self, probe: bool) -> None:

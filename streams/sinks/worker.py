@@ -105,7 +105,7 @@ class SinkWorker:
         self.stage = sink_stage(self.system)
         self.stats = SinkStats()
         self.gate = TargetGate(CircuitBreaker(threshold=self.options.breaker_threshold,
-                                              reset_s=self.options.breaker_reset_s))
+                                              reset_s=self.options.breaker_reset_s), name=f"sink {self.system}")
         policy = RetryPolicy(
             backoff=Backoff(base=self.options.retry_base_s, multiplier=self.options.retry_multiplier,
                             maximum=self.options.retry_max_s, jitter=self.options.retry_jitter),

@@ -248,3 +248,146 @@ class SinkProcess:
 
     def alive(self) -> bool:
         return self.process.poll() is None
+
+
+def erp_rows(conn: Any, query: str, *params: Any) -> list[dict[str, Any]]:
+    """Rows of an ERP query (a DictCursor connection)."""
+    with conn.cursor() as cur:
+        cur.execute(query, params)
+        return list(cur.fetchall())
+
+
+def erp_goods(stack: RunningStack, run: int, *, on_hand: str = "10", with_product: bool = True) -> tuple[str, str]:
+    """A product, a warehouse and stock of this run's own in the ERP; returns (sku, warehouse code)."""
+    sku, warehouse = f"SKT-{run}", f"W{run}"
+    with api(stack, "erp") as erp:
+        assert erp.post("/warehouses", json={"code": warehouse, "name": "Sink test DC"}).status_code == 201
+        if with_product:
+            add_erp_stock(stack, sku, warehouse, on_hand)
+    return sku, warehouse
+
+
+def add_erp_stock(stack: RunningStack, sku: str, warehouse: str, on_hand: str) -> None:
+    with api(stack, "erp") as erp:
+        answer = erp.post("/products", json={"sku": sku, "description": "Sink test bolt", "unit_price": "2.50"})
+        assert answer.status_code == 201, answer.text
+        answer = erp.put(f"/stock/{sku}/{warehouse}", json={"on_hand": on_hand})
+        assert answer.status_code == 201, answer.text
+
+
+class InProcessSink:
+    """A sink worker in a thread of this process (its own event loop), stopped as SIGTERM would stop it."""
+
+    def __init__(self, system: str, env: Mapping[str, str]) -> None:
+        import threading
+
+        from streams.sinks.runner import SinkEnvironment, build_worker
+
+        self.worker = build_worker(system, SinkEnvironment.from_env({**os.environ, **env}), STORE)
+        self.error: BaseException | None = None
+        self._loop = asyncio.new_event_loop()
+        self._stop = asyncio.Event()
+        self._thread = threading.Thread(target=self._run, name=f"sink-{system}", daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self.worker.run(self._stop))
+        except BaseException as exc:  # reported by stop()
+            self.error = exc
+        finally:
+            self._loop.close()
+
+    def __enter__(self) -> InProcessSink:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join(timeout=60)
+        if self.error is not None:
+            raise self.error
+
+
+@dataclass(frozen=True, kw_only=True)
+class Exchange:
+    """One request through the recording proxy, with the proxy's clock."""
+
+    method: str
+    path: str
+    key: str | None
+    arrived: float
+    answered: float
+    status: int
+    retry_after: str | None
+
+
+@contextmanager
+def recording_proxy(upstream: str) -> Iterator[tuple[str, list[Exchange]]]:
+    """A pass-through HTTP proxy to ``upstream`` on a free loopback port that records every exchange: it
+    measures what the target sees (arrival times, statuses) without touching the target."""
+    from fastapi import FastAPI, Request
+    from starlette.responses import Response
+
+    from reference.common.server import ThreadedServer
+
+    exchanges: list[Exchange] = []
+    app = FastAPI(title="recording proxy")
+    hop = {"host", "content-length", "connection", "transfer-encoding"}
+
+    async def forward(request: Request) -> Response:
+        arrived = time.monotonic()
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in hop}
+        async with httpx.AsyncClient(base_url=upstream, timeout=60) as client:
+            answer = await client.request(request.method, target, content=await request.body(), headers=headers)
+        exchanges.append(Exchange(method=request.method, path=target, key=request.headers.get("idempotency-key"),
+                                  arrived=arrived, answered=time.monotonic(), status=answer.status_code,
+                                  retry_after=answer.headers.get("retry-after")))
+        return Response(content=answer.content, status_code=answer.status_code,
+                        headers={k: v for k, v in answer.headers.items() if k.lower() not in hop})
+
+    app.add_route("/{path:path}", forward, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    with ThreadedServer(app) as server:
+        yield server.url, exchanges
+
+
+def account_workload(run: int, entities: int, updates: int) -> tuple[list[str], list[dict[str, Any]]]:
+    """Per entity: create its ERP account, then ``updates`` credit-limit changes (1.00, 2.00, ...). Applied
+    exactly once and in order, each account ends at version 1 + updates with the last limit."""
+    numbers = [customer_number(run, i) for i in range(entities)]
+    commands: list[dict[str, Any]] = []
+    for step in range(updates + 1):
+        for number in numbers:
+            if step == 0:
+                commands.append(command(target="erp", operation="create", payload_type="Account",
+                                        entity_key=number, payload=account_payload(number)))
+            else:
+                commands.append(command(target="erp", operation="update", payload_type="Account",
+                                        entity_key=number, payload=account_payload(number,
+                                                                                  credit_limit=f"{step}.00"),
+                                        changed=["credit_limit"]))
+    return numbers, commands
+
+
+def assert_applied_exactly_once(stack: RunningStack, erp_db: Any, topics: Topics, numbers: list[str],
+                                commands: list[dict[str, Any]], updates: int) -> list[dict[str, Any]]:
+    """Every command applied once, in order: its key in the ERP's idempotency table, each account at version
+    1 + updates with the last limit, one result per command on the results topic, no dead letter."""
+    keys = [c["idempotency_key"] for c in commands]
+    stored = erp_rows(erp_db, f"SELECT idem_key FROM idempotency_keys WHERE idem_key IN "
+                              f"({', '.join(['%s'] * len(keys))})", *keys)
+    assert sorted(r["idem_key"] for r in stored) == sorted(keys)
+    rows = erp_rows(erp_db, f"SELECT crm_customer_number, credit_limit, version FROM accounts WHERE "
+                            f"crm_customer_number IN ({', '.join(['%s'] * len(numbers))})", *numbers)
+    assert sorted((r["crm_customer_number"], f"{r['credit_limit']:.2f}", r["version"]) for r in rows) == [
+        (n, f"{updates}.00", updates + 1) for n in sorted(numbers)]
+    ids = {c["command_id"] for c in commands}
+    results = results_for(stack, topics.results, ids)
+    assert sorted(r["command_id"] for r in results) == sorted(ids), "one committed result per command"
+    assert read_all(stack, topics.dlq, "DeadLetter") == []
+    return results

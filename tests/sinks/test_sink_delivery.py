@@ -112,3 +112,10 @@ def test_the_breaker_opens_under_consecutive_failures_and_closes_on_success() ->
     adapter = Scripted(transient(), transient(), transient(), OK)
     delivered, gate = deliver(adapter, threshold=2)
     assert delivered.outcome == OK and gate.breaker.opened_count >= 1 and gate.state is BreakerState.CLOSED
+
+
+def test_throttling_holds_calls_but_does_not_open_the_breaker() -> None:
+    throttled = Failed(kind="transient", reason="429", status=429, retry_after=0.01)
+    adapter = Scripted(throttled, throttled, throttled, OK)
+    delivered, gate = deliver(adapter, threshold=2)
+    assert delivered.outcome == OK and delivered.attempts == 4 and gate.breaker.opened_count == 0

@@ -1,0 +1,99 @@
+"""A validation error goes to the dead-letter topic with the API's answer; `isthmus topics dlq` lists and
+shows it; a replay before the fix dead-letters again with a note; after the fix a replay applies the command
+once, and further replays are answered from the target's idempotency table."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pymysql
+from sink_support import (
+    SinkProcess,
+    add_erp_stock,
+    api,
+    command,
+    customer_number,
+    erp_goods,
+    erp_rows,
+    fresh_topics,
+    order_number,
+    produce,
+    read_all,
+    results_for,
+    sink_env,
+    wait_for,
+)
+
+from streams.stack.running import RunningStack
+from streams.stack.settings import PROJECT_ROOT
+
+
+def dlq_cli(stack: RunningStack, *args: str) -> Any:
+    done = subprocess.run([sys.executable, "-m", "streams.cli.main", "topics", "dlq", *args],
+                          env=sink_env(stack), cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout) if "--json" in args else done.stdout
+
+
+def test_validation_error_dead_letter_fix_replay_applies_once(stack: RunningStack, run: int,
+                                                              erp_db: pymysql.connections.Connection[Any]) -> None:
+    topics, env = fresh_topics(stack, "dlq")
+    number, order = customer_number(run, 0), order_number(run, 0)
+    sku, warehouse = erp_goods(stack, run, with_product=False)
+    with api(stack, "erp") as erp:
+        account = erp.post("/accounts", json={"name": "Sink test", "crm_customer_number": number})
+        assert account.status_code == 201, account.text
+    placed = command(target="erp", operation="create", payload_type="SalesOrder", entity_key=order, payload={
+        "order_number": order, "customer_number": number, "erp_account_id": account.json()["account_id"],
+        "status": "submitted", "currency": "CNY", "ordered_at": None,
+        "lines": [{"line_no": 1, "sku": sku, "quantity": "4.000", "unit_price": "2.50",
+                   "warehouse_code": warehouse}]})
+    produce(stack, topics.commands, [placed])
+    sink = SinkProcess(stack, "erp", env, name="dlq")
+    try:
+        wait_for("the dead letter", lambda: read_all(stack, topics.dlq, "DeadLetter"), timeout=60)
+        listed = dlq_cli(stack, "list", "--json", "--topic", topics.dlq)["dead_letters"]
+        assert len(listed) == 1
+        entry = listed[0]
+        assert (entry["partition"], entry["offset"], entry["stage"], entry["entity"], entry["error_type"]) == (
+            0, 0, "sink.erp", order, "Http422")
+        assert "ERP answered 422 to POST /orders" in entry["reason"] and f"no product {sku}" in entry["reason"]
+        assert '"field":"lines[0].sku"' in entry["reason"] and "create the product first" in entry["reason"]
+        assert entry["original"].startswith(topics.commands)
+
+        shown = dlq_cli(stack, "show", "0", "--json", "--topic", topics.dlq)
+        assert shown["value_decoded"]["value"]["command_id"] == placed["command_id"]
+        assert shown["value_decoded"]["value"]["payload"] == "***"
+        revealed = dlq_cli(stack, "show", "0:0", "--json", "--show-pii", "--topic", topics.dlq)
+        assert revealed["value_decoded"]["value"]["payload"]["lines"][0]["sku"] == sku
+        assert "reason: ERP answered 422" in dlq_cli(stack, "show", "0", "--topic", topics.dlq)
+
+        dlq_cli(stack, "replay", "0", "--topic", topics.dlq)
+        again = wait_for("the replay's dead letter", lambda: (lambda got: got if len(got) == 2 else None)(
+            read_all(stack, topics.dlq, "DeadLetter")), timeout=60)
+        assert again[1].value is not None
+        assert again[1].value["reason"].startswith(f"failed again after a replay of {topics.dlq}[0]@0: ERP "
+                                                   "answered 422")
+        assert erp_rows(erp_db, "SELECT 1 FROM sales_orders WHERE crm_order_number = %s", order) == []
+
+        add_erp_stock(stack, sku, warehouse, "10")
+        replayed = dlq_cli(stack, "replay", "0", "--json", "--topic", topics.dlq)["replayed"]
+        assert replayed[0]["dead_letter"] == "0:0" and replayed[0]["to"].startswith(topics.commands)
+        [applied] = wait_for("the applied replay", lambda: results_for(stack, topics.results,
+                                                                        {placed["command_id"]}), timeout=60)
+        assert applied["status"] == 201 and not applied["replayed"]
+
+        dlq_cli(stack, "replay", "--all", "--stage", "sink.erp", "--topic", topics.dlq)
+        results = wait_for("two more results", lambda: (lambda got: got if len(got) == 3 else None)(
+            results_for(stack, topics.results, {placed["command_id"]})), timeout=60)
+        assert [r["replayed"] for r in results] == [False, True, True]
+    finally:
+        assert sink.stop() == 0, sink.log()[-4000:]
+    orders = erp_rows(erp_db, "SELECT order_id FROM sales_orders WHERE crm_order_number = %s", order)
+    assert len(orders) == 1 and str(orders[0]["order_id"]) == applied["assigned_ids"]["order_id"]
+    [stock] = erp_rows(erp_db, "SELECT reserved FROM stock WHERE sku = %s AND warehouse_code = %s", sku, warehouse)
+    assert stock["reserved"] == 4, "reserved once, however often the command was replayed"
+    assert len(read_all(stack, topics.dlq, "DeadLetter")) == 2
