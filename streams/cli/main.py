@@ -16,6 +16,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "streams.cli.connectors",
     "streams.cli.sink",
     "streams.cli.topics",
+    "streams.cli.worker",
 )
 
 

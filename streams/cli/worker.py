@@ -1,0 +1,33 @@
+"""`isthmus worker`: run the flows (see streams/worker/settings.py for its environment)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from typing import Any
+
+from streams.stack.settings import StackSettings
+from streams.worker.run import run_worker
+from streams.worker.settings import DOCS, WorkerSettings
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "worker", help="run the flows exactly once (start several for a fleet)",
+        description="Run the Isthmus flows on the exactly-once engine. Environment:\n" +
+        "\n".join(f"  {name}: {doc}" for name, doc in DOCS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--flow", action="append", default=[], help="run only this flow (repeatable)")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=args.log_level, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    worker = WorkerSettings.from_env()
+    if args.flow:
+        worker = WorkerSettings(worker_id=worker.worker_id, port=worker.port, flows=frozenset(args.flow),
+                                batch_max_records=worker.batch_max_records, resync_at=worker.resync_at)
+    return asyncio.run(run_worker(StackSettings.from_env(), worker))

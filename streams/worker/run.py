@@ -1,0 +1,59 @@
+"""Running a worker: load and check everything first, then the flows, the endpoints and the daily re-sync,
+until SIGTERM or SIGINT, which stop it gracefully (the batch in hand commits or aborts, nothing is lost)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+
+from streams.flows.context import FlowContext
+from streams.flows.engine.processor import EngineSettings, FlowProcessor
+from streams.flows.registry import build_flows
+from streams.stack.running import RunningStack
+from streams.stack.secrets import load_or_create
+from streams.stack.settings import StackSettings
+from streams.worker.resync import run_daily
+from streams.worker.settings import WorkerSettings
+from streams.worker.web import build_app
+
+log = logging.getLogger(__name__)
+
+
+async def run_worker(stack: StackSettings, worker: WorkerSettings) -> int:
+    context = FlowContext.load(stack)  # a mapping with an error stops the start here, naming file and line
+    flows = build_flows(context, only=set(worker.flows) if worker.flows else None)
+    engine = EngineSettings(bootstrap_servers=stack.bootstrap_servers, batch_max_records=worker.batch_max_records,
+                            worker_id=worker.worker_id)
+    processors = [FlowProcessor(spec, engine, context.schemas) for spec in flows]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    runner = web.AppRunner(build_app(worker.worker_id, processors))
+    await runner.setup()
+    site = web.TCPSite(runner, stack.host, worker.port)
+    await site.start()
+    bound = runner.addresses[0][1] if runner.addresses else worker.port
+    log.info("worker %s: flows %s; health on http://%s:%s/health", worker.worker_id,
+             ", ".join(f.name for f in flows) or "none", stack.host, bound)
+    tasks = [asyncio.create_task(p.run(stop), name=p.spec.name) for p in processors]
+    if worker.resync_at is not None:
+        running = RunningStack(stack, load_or_create(stack.home))
+        tasks.append(asyncio.create_task(run_daily(running, worker.resync_at, stop), name="resync"))
+    try:
+        done, _ = await asyncio.wait([*tasks, asyncio.create_task(stop.wait())],
+                                     return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task.exception() is not None:
+                stop.set()
+                raise task.exception()  # type: ignore[misc]
+        stop.set()
+        await asyncio.gather(*tasks)
+    finally:
+        await runner.cleanup()
+    log.info("worker %s stopped", worker.worker_id)
+    return 0

@@ -1,0 +1,70 @@
+"""Worker settings, from the environment, each documented with its default."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from streams.errors import IsthmusError
+
+
+class WorkerConfigError(IsthmusError):
+    """A worker setting from the environment is invalid."""
+
+
+DOCS: dict[str, str] = {
+    "ISTHMUS_WORKER_ID": "name of this worker in logs, dead letters and metrics (default: host-pid)",
+    "ISTHMUS_WORKER_PORT": "loopback port of /health, /ready and /metrics (default 18090; 0 picks a free one)",
+    "ISTHMUS_WORKER_FLOWS": "comma-separated flow names to run (default: every registered flow)",
+    "ISTHMUS_WORKER_BATCH": "records per transaction at most (default 500)",
+    "ISTHMUS_RESYNC_AT": "UTC time HH:MM of the daily master-data re-sync, or 'off' (default 02:00)",
+    "ISTHMUS_MAPPINGS_DIR": "folder of the mapping files (default: mappings/ of the project)",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerSettings:
+    worker_id: str
+    port: int = 18090
+    flows: frozenset[str] | None = None
+    batch_max_records: int = 500
+    resync_at: tuple[int, int] | None = (2, 0)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerSettings:
+        env = os.environ if env is None else env
+        problems: list[str] = []
+        worker_id = env.get("ISTHMUS_WORKER_ID") or f"{socket.gethostname()}-{os.getpid()}"
+        port = _int(env, "ISTHMUS_WORKER_PORT", 18090, problems, low=0, high=65535)
+        batch = _int(env, "ISTHMUS_WORKER_BATCH", 500, problems, low=1, high=100000)
+        flows_raw = env.get("ISTHMUS_WORKER_FLOWS", "").strip()
+        flows = frozenset(f.strip() for f in flows_raw.split(",") if f.strip()) or None
+        resync_raw = env.get("ISTHMUS_RESYNC_AT", "02:00").strip().lower()
+        resync: tuple[int, int] | None = None
+        if resync_raw != "off":
+            match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", resync_raw)
+            if match:
+                resync = (int(match.group(1)), int(match.group(2)))
+            else:
+                problems.append(f"ISTHMUS_RESYNC_AT={resync_raw!r} is not HH:MM (UTC) or 'off'")
+        if problems:
+            raise WorkerConfigError("invalid worker settings:\n  " + "\n  ".join(problems))
+        return cls(worker_id=worker_id, port=port, flows=flows, batch_max_records=batch, resync_at=resync)
+
+
+def _int(env: Mapping[str, str], name: str, default: int, problems: list[str], *, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        problems.append(f"{name}={raw!r} is not a whole number; unset it to use {default}")
+        return default
+    if not low <= value <= high:
+        problems.append(f"{name}={raw!r} is outside {low}..{high}; unset it to use {default}")
+        return default
+    return value

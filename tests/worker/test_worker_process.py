@@ -1,0 +1,77 @@
+"""`isthmus worker` as a real process: endpoints, graceful stop on SIGTERM, and a bad mapping refused at start."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from streams.mapping.loader import MAPPINGS_DIR
+from streams.stack.running import RunningStack
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "wb") as out:
+        return subprocess.Popen([sys.executable, "-m", "streams.cli.main", "worker"],
+                                env={**os.environ, "ISTHMUS_RESYNC_AT": "off", **env}, stdout=out,
+                                stderr=subprocess.STDOUT)
+
+
+def test_worker_serves_health_ready_metrics_and_stops_on_sigterm(stack: RunningStack, tmp_path: Path) -> None:
+    port = _free_port()
+    log = tmp_path / "worker.log"
+    worker = _worker({"ISTHMUS_WORKER_PORT": str(port), "ISTHMUS_WORKER_ID": "probe-worker"}, log)
+    base = f"http://{stack.settings.host}:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        ready = None
+        while time.monotonic() < deadline and worker.poll() is None:
+            try:
+                ready = httpx.get(f"{base}/ready", timeout=2)
+                if ready.status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        assert ready is not None and ready.status_code == 200, log.read_text()[-3000:]
+        assert httpx.get(f"{base}/health", timeout=2).json()["worker"] == "probe-worker"
+        document = ready.json()
+        assert document["ready"] is True
+        assert all(flow["tasks"] for flow in document["flows"].values())
+        metrics = httpx.get(f"{base}/metrics", timeout=2).text
+        assert 'isthmus_flow_records_total{worker="probe-worker"' in metrics
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        code = worker.wait(timeout=60)
+    assert code == 0, log.read_text()[-3000:]
+
+
+def test_a_mapping_with_an_error_is_refused_at_start(tmp_path: Path) -> None:
+    mappings = tmp_path / "mappings"
+    shutil.copytree(MAPPINGS_DIR, mappings)
+    broken = mappings / "customer.yaml"
+    text = broken.read_text()
+    assert "      email: email\n" in text
+    broken.write_text(text.replace("      email: email\n", "      email: e_mail_address\n", 1))
+    line = next(n for n, row in enumerate(broken.read_text().splitlines(), 1) if "e_mail_address" in row)
+
+    result = subprocess.run([sys.executable, "-m", "streams.cli.main", "worker"], capture_output=True, text=True,
+                            env={**os.environ, "ISTHMUS_MAPPINGS_DIR": str(mappings), "ISTHMUS_RESYNC_AT": "off"},
+                            timeout=60, check=False)
+    assert result.returncode == 2, result.stderr
+    assert f"customer.yaml:{line}" in result.stderr
+    assert "e_mail_address" in result.stderr
+    assert "email" in result.stderr
