@@ -26,7 +26,7 @@ def register(subparsers: Any) -> None:
         description="Consume isthmus.commands.<target> and apply each command through the target's API "
                     "(targets/<target>.yaml), effectively once; results go to isthmus.results.<target>, refused "
                     "commands to isthmus.dlq.")
-    parser.add_argument("--target", required=True, choices=SYSTEMS, help="the system to write to")
+    parser.add_argument("--target", choices=SYSTEMS, help="the system to write to (required but with --settings)")
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
                         help="DEBUG logs a line per applied command; INFO a periodic summary (default)")
     parser.add_argument("--check", action="store_true",
@@ -48,6 +48,9 @@ def run_sink(args: argparse.Namespace) -> int:
         for doc in SINK_SETTINGS.values():
             print(f"{doc.env}={values[doc.env]}\n    {doc.description}")
         return 0
+    if args.target is None:
+        print("isthmus sink: give --target crm or --target erp", file=sys.stderr)
+        return 2
     worker = build_worker(args.target, environment)
     if args.check:
         config = worker.config

@@ -85,11 +85,13 @@ class SinkStats:
     retries: int = 0
     committed: int = 0
     transactions: int = 0
+    max_uncommitted: int = 0
     started: float = field(default_factory=time.monotonic)
 
     def as_dict(self) -> dict[str, int]:
         return {"applied": self.applied, "replayed": self.replayed, "dead_lettered": self.dead_lettered,
-                "retries": self.retries, "committed": self.committed, "transactions": self.transactions}
+                "retries": self.retries, "committed": self.committed, "transactions": self.transactions,
+                "max_uncommitted": self.max_uncommitted}
 
 
 class SinkWorker:
@@ -245,6 +247,7 @@ class SinkWorker:
         except CommandUnusable as exc:
             item.unusable = exc
         self.offsets.track(tp, record.offset)
+        self.stats.max_uncommitted = max(self.stats.max_uncommitted, self.offsets.tracked)
         key: Hashable = record.key if record.key is not None else (tp, record.offset)
         self.scheduler.add((tp.partition, key), item)
 
