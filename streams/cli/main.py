@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "streams.cli.sink",
     "streams.cli.topics",
     "streams.cli.worker",
+    "streams.cli.demo",
 )
 
 

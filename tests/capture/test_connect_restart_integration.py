@@ -44,6 +44,14 @@ def _creates(events: list[Event], field: str, wanted: set[str]) -> Counter[str]:
                    if e.op == "c" and isinstance(e.value, dict) and e.value["after"][field] in wanted)
 
 
+def _remove_probe_rows(stack: RunningStack, skus: list[str], codes: list[str]) -> None:
+    """Probe products must not linger: the activity simulator would order them from an ERP that lacks them."""
+    with stack.connect_crm(autocommit=True) as conn:
+        conn.execute("DELETE FROM crm.products WHERE sku = ANY(%s)", (skus,))
+    with stack.connect_erp(autocommit=True) as conn, conn.cursor() as cursor:
+        cursor.execute("DELETE FROM warehouses WHERE code IN %s", (codes,))
+
+
 def _all_running(state: ConnectorState) -> bool:
     return state.state == RUNNING and all(t.state == RUNNING for t in state.tasks)
 
@@ -78,6 +86,7 @@ def test_restarting_connect_while_writing_loses_no_change(deployed: dict[str, An
     erp = read_events(bootstrap, "erp.erp.warehouses", since_erp,
                       lambda evs: len(_creates(evs, "code", set(codes))) == ROWS, timeout=180)
     crm_seen, erp_seen = _creates(crm, "sku", set(skus)), _creates(erp, "code", set(codes))
+    _remove_probe_rows(stack, skus, codes)
     assert set(crm_seen) == set(skus), f"CRM changes lost: {sorted(set(skus) - set(crm_seen))[:10]}"
     assert set(erp_seen) == set(codes), f"ERP changes lost: {sorted(set(codes) - set(erp_seen))[:10]}"
     assert max(crm_seen.values()) == 1 and max(erp_seen.values()) == 1, "a change was captured twice"

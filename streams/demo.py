@@ -1,0 +1,168 @@
+"""`isthmus demo`: the whole local stack with the reference CRM and ERP, live sync visible.
+
+It starts the stack, deploys the connectors, loads sample data once, runs a flow worker and both sink
+workers and the activity simulator as child processes (logs in ``<ISTHMUS_HOME>/logs/demo-*.log``), and
+prints one line per command, result, conflict and dead letter as they happen, until Ctrl-C or
+``--seconds``. The stack keeps running afterwards (`isthmus down` stops it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from kafka import KafkaConsumer
+
+from streams.cli.main import main as cli_main
+from streams.codecs.avro.single_object import SchemaStore
+from streams.flows import topics as flow_topics
+from streams.kafka.deadletters import DLQ_TOPIC
+from streams.sinks.topics import COMMAND_TOPICS, RESULTS_TOPICS
+from streams.stack.manager import StackManager
+from streams.stack.running import RunningStack
+from streams.stack.settings import StackSettings
+from streams.worker.settings import WorkerSettings
+
+SAMPLE_CUSTOMERS = 200
+SAMPLE_SEED = 7
+
+
+@dataclass(frozen=True, kw_only=True)
+class DemoOptions:
+    seconds: float | None = None
+    rate: float = 2.0
+    customers: int = SAMPLE_CUSTOMERS
+
+
+def _say(out: TextIO, text: str) -> None:
+    print(text, file=out, flush=True)
+
+
+def _has_customers(running: RunningStack) -> bool:
+    with running.connect_crm() as conn:
+        row = conn.execute("SELECT count(*) FROM crm.customers").fetchone()
+    return bool(row and row[0])
+
+
+@contextlib.contextmanager
+def _children(settings: StackSettings, options: DemoOptions, out: TextIO) -> Iterator[list[subprocess.Popen[bytes]]]:
+    logs = settings.logs_dir
+    commands = {
+        "worker": [sys.executable, "-m", "streams.cli.main", "worker"],
+        "sink-erp": [sys.executable, "-m", "streams.cli.main", "sink", "--target", "erp"],
+        "sink-crm": [sys.executable, "-m", "streams.cli.main", "sink", "--target", "crm"],
+        "simulator": [sys.executable, "-m", "reference.simulate", "--rate", str(options.rate), "--seconds",
+                      str(int(options.seconds or 24 * 3600)), "--seed", str(int(time.time()) % 100000)],
+    }
+    env = {**os.environ, "ISTHMUS_RESYNC_AT": os.environ.get("ISTHMUS_RESYNC_AT", "off")}
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        for name, argv in commands.items():
+            with open(logs / f"demo-{name}.log", "ab") as log:
+                children.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                                 start_new_session=True))
+            _say(out, f"  started {name} (pid {children[-1].pid}), log {logs / f'demo-{name}.log'}")
+        yield children
+    finally:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+
+
+def describe(topic: str, value: bytes | None, store: SchemaStore) -> str | None:
+    """One line for a record of the demo's topics, or None for what is not worth a line."""
+    if value is None:
+        return None
+    record: Mapping[str, Any] = store.decode(value).value
+    if topic in COMMAND_TOPICS.values():
+        fields = ", ".join(record.get("changed_fields") or []) or "all fields"
+        return (f"-> {str(record['target']).upper():3} {record['payload_type'].rsplit('.', 1)[-1]} "
+                f"{record['operation']} {record['entity_key']} [{fields}]")
+    if topic in RESULTS_TOPICS.values():
+        replay = " (answered from its idempotency table)" if record.get("replayed") else ""
+        return (f"   applied by {str(record['target']).upper()}: {record['payload_type'].rsplit('.', 1)[-1]} "
+                f"{record['operation']} {record['entity_key']} -> HTTP {record['status']}{replay}")
+    if topic == flow_topics.AUDIT_CONFLICTS:
+        return (f"!! conflict {record['entity_key']} {record['field']}: crm={record['crm_value']} "
+                f"erp={record['erp_value']} -> {str(record['winner']).upper()} wins ({record['policy']})")
+    if topic == DLQ_TOPIC:
+        return f"xx dead letter from {record['stage']}: {record['reason'][:160]}"
+    return None
+
+
+def live_view(settings: StackSettings, out: TextIO, until: Callable[[], bool]) -> int:
+    store = SchemaStore.from_directory()
+    watched = [*COMMAND_TOPICS.values(), *RESULTS_TOPICS.values(), flow_topics.AUDIT_CONFLICTS, DLQ_TOPIC]
+    consumer = KafkaConsumer(*watched, bootstrap_servers=settings.bootstrap_servers, group_id=None,
+                             auto_offset_reset="latest", isolation_level="read_committed")
+    shown = 0
+    try:
+        while not until():
+            for records in consumer.poll(timeout_ms=500).values():
+                for record in records:
+                    try:
+                        line = describe(record.topic, record.value, store)
+                    except Exception as exc:  # a record the view cannot read is shown, not fatal
+                        line = f"?? {record.topic}@{record.offset}: {exc}"
+                    if line:
+                        shown += 1
+                        _say(out, f"{time.strftime('%H:%M:%S')} {line}")
+    finally:
+        consumer.close()
+    return shown
+
+
+def run_demo(settings: StackSettings, options: DemoOptions, out: TextIO = sys.stdout) -> int:
+    manager = StackManager(settings)
+    _say(out, "== 1/4 the local stack")
+    manager.up()
+    running = manager.running()
+    _say(out, "== 2/4 Debezium connectors")
+    code = cli_main(["connectors", "deploy"])
+    if code != 0:
+        return code
+    _say(out, "== 3/4 sample data")
+    if _has_customers(running):
+        _say(out, "  the CRM already has customers: nothing loaded")
+    else:
+        subprocess.run([sys.executable, "-m", "reference.generate", "--customers", str(options.customers),
+                        "--seed", str(SAMPLE_SEED)], check=True)
+    _say(out, "== 4/4 flows, sinks and the activity simulator")
+    began = time.monotonic()
+    with _children(settings, options, out) as children:
+        _say(out, f"""
+Live sync (Ctrl-C stops the demo; the stack keeps running, `isthmus down` stops it):
+  CRM API  {settings.crm_api_url}/docs      ERP API  {settings.erp_api_url}/docs
+  worker   http://{settings.host}:{WorkerSettings.from_env().port}/ready and /metrics
+  inspect  isthmus connectors status | isthmus topics dlq list | isthmus status
+""")
+
+        def finished() -> bool:
+            if options.seconds is not None and time.monotonic() - began >= options.seconds:
+                return True
+            return any(c.poll() not in (None, 0) for c in children[:3])
+
+        try:
+            shown = live_view(settings, out, finished)
+        except KeyboardInterrupt:
+            shown = -1
+        failed = [c for c in children[:3] if c.poll() not in (None, 0)]
+    if failed:
+        _say(out, f"a demo process exited early (exit {failed[0].returncode}); see its log in {settings.logs_dir}")
+        return 1
+    if shown >= 0:
+        _say(out, f"demo finished: {shown} sync events shown")
+    return 0
