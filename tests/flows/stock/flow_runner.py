@@ -1,0 +1,1 @@
+../orders/flow_runner.py
