@@ -142,11 +142,19 @@ class CustomerFlow:
     """The flow's logic; :meth:`spec` is what a worker runs."""
 
     def __init__(self, *, mappings: Mapping[str, RecordMapping], schemas: SchemaStore,
-                 erp_time_zone: str = "Asia/Shanghai", clock: Clock = _utc_now) -> None:
+                 erp_time_zone: str = "Asia/Shanghai", clock: Clock = _utc_now,
+                 tables: Mapping[str, tuple[System, str]] = TABLES) -> None:
+        """``tables``: the input topics, by the system and table each carries (default: the topics of the
+        stack's connectors, :data:`TABLES`); every table of :data:`TABLES` needs one."""
         missing = [stem for stem in MAPPING_FILES.values() if stem not in mappings]
         if missing:
             raise MissingMapping(f"the customer flow needs mappings/{', mappings/'.join(m + '.yaml' for m in missing)}"
                                  f"; loaded: {', '.join(sorted(mappings)) or 'none'}")
+        unread = sorted(set(TABLES.values()) - set(tables.values()))
+        if unread:
+            raise CustomerFlowError("the customer flow needs an input topic for " + ", ".join(
+                f"{system.value}.{table}" for system, table in unread))
+        self.tables = dict(tables)
         self.mappings = CustomerMappings(**{attr: mappings[stem] for attr, stem in MAPPING_FILES.items()})
         self.schemas = schemas
         self.named = schemas.schemas.named
@@ -155,7 +163,7 @@ class CustomerFlow:
 
     def spec(self) -> FlowSpec:
         return FlowSpec(
-            name=FLOW_NAME, inputs=tuple(TABLES), handler=self.handle, stores=STORES,
+            name=FLOW_NAME, inputs=tuple(self.tables), handler=self.handle, stores=STORES,
             outputs=(CANONICAL_CUSTOMERS, AUDIT_CONFLICTS), compacted=(CANONICAL_CUSTOMERS,),
             description="customer <-> account: ERP account create/update/deactivate, the link and ERP-owned "
                         "fields back to the CRM, conflicts audited, the reconciled customer published")
@@ -170,11 +178,11 @@ class CustomerFlow:
         """Process one record; returns the parked records its customer released, to be processed next."""
         if record.value is None:
             return []  # the tombstone after a delete: the delete itself carried the change
-        where = TABLES.get(record.topic)
+        where = self.tables.get(record.topic)
         if where is None:
             ctx.dead_letter(record, stage=STAGE, reason=(
                 f"{record.position}: {record.topic} is not an input of {FLOW_NAME} "
-                f"(inputs: {', '.join(TABLES)}); route only those topics to this flow"))
+                f"(inputs: {', '.join(self.tables)}); route only those topics to this flow"))
             return []
         system, table = where
         try:

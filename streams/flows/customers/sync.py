@@ -55,6 +55,11 @@ def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, A
     if op in (Op.CREATE, Op.READ):
         # A new row shows the value a field had before the commands still in flight for it: not an edit.
         skipped |= {n for n in HELD[system] if mirror.pending.get(n)}
+        # Nor is an empty mirror of a field the other system owns and has set: nothing was synced yet.
+        policies = change.mapping.policies
+        skipped |= {n for n in change.asserted if change.values.get(n) is None and n in policies
+                    and policies[n].owner is not system and n in state.provenance
+                    and state.provenance[n].system is policies[n].owner}
     if op is Op.READ:
         # A snapshot re-reads the row: a value the system already reported is not an edit made now.
         skipped |= {n for n in change.asserted

@@ -94,3 +94,14 @@ def test_idempotency_keys_do_not_depend_on_when_the_change_is_processed(harness:
     assert first.record["command_id"] == second.record["command_id"]
     (other,) = again.feed(harness.systems.crm_create("C-100008", name="Acme"))
     assert other.record["idempotency_key"] != first.record["idempotency_key"]
+
+
+def test_crm_customer_with_empty_mirrors_of_an_existing_account_is_no_conflict(harness: Harness) -> None:
+    systems = harness.systems
+    harness.feed(systems.erp_create("C-100009", name="Acme", credit_limit=Decimal("300.00")))
+    sent = harness.feed(systems.crm_create("C-100009", name="Acme"))
+    assert [s.route for s in sent] == [("CustomerAccountXref", "update"), ("Customer", "update")]
+    assert sent[1].changed == ("credit_limit", "payment_terms") and sent[1].payload["credit_limit"] == "300.00"
+    assert harness.conflicts() == []
+    harness.settle()
+    assert harness.outbox == [] and harness.conflicts() == []

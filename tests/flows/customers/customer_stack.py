@@ -1,0 +1,134 @@
+"""Running the customer flow on the real engine against a stack, and reading what it produced.
+
+The flow runs in a thread under its own consumer group (a unique name per test), so it starts from the
+beginning of the CDC topics without disturbing any other consumer. It only handles the records of this
+test's customers (by customer number, CRM customer id or row id, registered before the rows are written):
+other tests' customers on the shared topics are not its business, and must not get commands from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+
+from streams.codecs import ChangeEvent, decode
+from streams.codecs.avro.single_object import SchemaStore
+from streams.codecs.exceptions import CodecError
+from streams.flows.engine.api import Context, FlowSpec, Incoming
+from streams.flows.engine.processor import EngineSettings, run_flows
+
+WAIT_S = 90.0
+
+
+@dataclass
+class Mine:
+    """What belongs to this test: customer numbers, CRM customer ids and CRM contact/address row ids."""
+
+    numbers: set[str] = field(default_factory=set)
+    crm_ids: set[int] = field(default_factory=set)
+    row_ids: set[int] = field(default_factory=set)
+
+    def claims(self, record: Incoming) -> bool:
+        if record.value is None:
+            return False
+        try:
+            event = decode(record.value, record.key, topic=record.topic)
+        except CodecError:
+            return False
+        if not isinstance(event, ChangeEvent):
+            return False
+        for row in (event.after, event.before):
+            if row is None:
+                continue
+            if event.table == "customers" and row.get("customer_number") in self.numbers:
+                return True
+            if event.table == "accounts" and row.get("crm_customer_number") in self.numbers:
+                return True
+            if event.table in ("addresses", "contacts") and (
+                    row.get("customer_id") in self.crm_ids or row.get("id") in self.row_ids):
+                return True
+        return False
+
+
+def only(spec: FlowSpec, mine: Mine, name: str) -> FlowSpec:
+    """``spec`` under another consumer group, handling only this test's records."""
+    def handler(record: Incoming, ctx: Context) -> Any:
+        if mine.claims(record):
+            return spec.handler(record, ctx)
+        return None
+
+    return dataclasses.replace(spec, name=name, handler=handler)
+
+
+@contextmanager
+def running(spec: FlowSpec, bootstrap: str, schemas: SchemaStore) -> Iterator[None]:
+    """Run ``spec`` on the engine in a thread until the block ends; a crash of the flow fails the test."""
+    loop = asyncio.new_event_loop()
+    stop: list[asyncio.Event] = []
+    failure: list[BaseException] = []
+
+    async def main() -> None:
+        stop.append(asyncio.Event())
+        await run_flows([spec], EngineSettings(bootstrap_servers=bootstrap, worker_id=f"test-{spec.name}"),
+                        schemas, stop[0])
+
+    def target() -> None:
+        try:
+            loop.run_until_complete(main())
+        except BaseException as exc:  # reported to the test below
+            failure.append(exc)
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=target, name=spec.name, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        while not stop and thread.is_alive():
+            time.sleep(0.05)
+        if stop:
+            loop.call_soon_threadsafe(stop[0].set)
+        thread.join(timeout=60)
+    if failure:
+        raise AssertionError(f"flow {spec.name} stopped with an error") from failure[0]
+    assert not thread.is_alive(), f"flow {spec.name} did not stop within 60 s"
+
+
+class Reader:
+    """Reads topics with read_committed from their ends at creation: what was produced after that."""
+
+    def __init__(self, bootstrap: str, topics: list[str], decode_value: Callable[[bytes], Mapping[str, Any]]):
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
+                                      group_id=None, enable_auto_commit=False)
+        partitions = [TopicPartition(t, p) for t in topics for p in sorted(self.consumer.partitions_for_topic(t)
+                                                                          or {0})]
+        self.consumer.assign(partitions)
+        self.consumer.seek_to_end(*partitions)
+        for tp in partitions:
+            self.consumer.position(tp)
+        self.decode_value = decode_value
+        self.seen: list[tuple[str, str, Mapping[str, Any]]] = []
+
+    def wait_for(self, what: str, found: Callable[[list[tuple[str, str, Mapping[str, Any]]]], bool],
+                 timeout: float = WAIT_S) -> list[tuple[str, str, Mapping[str, Any]]]:
+        """Poll until ``found(seen)`` holds; fails naming ``what`` and what was seen."""
+        deadline = time.monotonic() + timeout
+        while not found(self.seen):
+            assert time.monotonic() < deadline, f"not seen within {timeout:.0f} s: {what}; seen: {self.seen}"
+            for records in self.consumer.poll(timeout_ms=500).values():
+                for r in records:
+                    if r.value is not None and r.key is not None:
+                        self.seen.append((r.topic, r.key.decode(), self.decode_value(r.value)))
+        return self.seen
+
+    def close(self) -> None:
+        self.consumer.close()

@@ -1,0 +1,224 @@
+"""The customer flow on the real engine, fed by the real connectors: a database change in either system
+becomes the command it should produce, read with read_committed from the command topics."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import random
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from customer_events import Cdc, erp_account_row
+from customer_stack import Mine, Reader, only, running
+from kafka import KafkaProducer
+
+from streams.codecs.avro.single_object import SchemaStore
+from streams.flows.customers import STAGE, CustomerFlow
+from streams.flows.customers.flow import TABLES
+from streams.flows.topics import (
+    AUDIT_CONFLICTS,
+    CANONICAL_CUSTOMERS,
+    COMMANDS_CRM,
+    COMMANDS_ERP,
+    DLQ_TOPIC,
+    ERP_ACCOUNTS,
+)
+from streams.kafka.topics import TopicSpec, ensure_topics
+from streams.mapping import load_mappings
+from streams.stack.running import RunningStack
+
+Seen = list[tuple[str, str, Mapping[str, Any]]]
+
+
+def _number() -> str:
+    return f"C-9{random.SystemRandom().randrange(10**8, 10**9)}"
+
+
+@dataclass
+class Live:
+    """The running flow and readers of its outputs, for one test."""
+
+    stack: RunningStack
+    mine: Mine
+    commands: Reader
+    audit: Reader
+    canonical: Reader
+
+    def customer_number(self) -> str:
+        number = _number()
+        self.mine.numbers.add(number)
+        return number
+
+    def crm(self, sql: str, *params: Any) -> Any:
+        with self.stack.connect_crm(autocommit=True) as conn:
+            cursor = conn.execute(sql, params)
+            row = cursor.fetchone() if cursor.description else None
+            return None if row is None else row[0]
+
+    def erp(self, sql: str, *params: Any) -> Any:
+        conn = self.stack.connect_erp(autocommit=True)
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(sql, params)
+                return cursor.lastrowid
+        finally:
+            conn.close()
+
+    def crm_customer(self, number: str, name: str, *, email: str | None = None) -> int:
+        """Insert a CRM customer straight into the database; returns its id (claimed before the insert)."""
+        customer_id = int(self.crm("SELECT nextval('crm.customers_id_seq')"))
+        self.mine.crm_ids.add(customer_id)
+        self.crm("INSERT INTO crm.customers (id, customer_number, name, email) VALUES (%s, %s, %s, %s)",
+                 customer_id, number, name, email)
+        return customer_id
+
+    def commands_for(self, number: str, route: tuple[str, str], count: int = 1) -> list[Mapping[str, Any]]:
+        def matching(seen: Seen) -> list[Mapping[str, Any]]:
+            return [v for _, k, v in seen if k == number
+                    and (v["payload_type"].rpartition(".")[2], v["operation"]) == route]
+
+        self.commands.wait_for(f"{count} x {route} for {number}", lambda seen: len(matching(seen)) >= count)
+        return matching(self.commands.seen)
+
+
+def _payload(command: Mapping[str, Any]) -> dict[str, Any]:
+    payload: dict[str, Any] = json.loads(command["payload"])
+    return payload
+
+
+@pytest.fixture
+def live(stack: RunningStack) -> Iterator[Live]:
+    bootstrap = stack.settings.bootstrap_servers
+    schemas = SchemaStore.from_directory()
+    asyncio.run(ensure_topics(bootstrap, [
+        TopicSpec(name=CANONICAL_CUSTOMERS, partitions=1, config=(("cleanup.policy", "compact"),)),
+        TopicSpec(name=AUDIT_CONFLICTS, partitions=1), TopicSpec(name=COMMANDS_CRM, partitions=3),
+        TopicSpec(name=COMMANDS_ERP, partitions=3)]))
+    flow = CustomerFlow(mappings=load_mappings(schemas=schemas.schemas), schemas=schemas,
+                        erp_time_zone=stack.settings.erp_time_zone)
+    mine = Mine()
+    spec = only(flow.spec(), mine, f"isthmus-customers-it-{uuid.uuid4().hex[:8]}")
+
+    def value(data: bytes) -> Mapping[str, Any]:
+        return schemas.decode(data).value
+
+    live = Live(stack=stack, mine=mine, commands=Reader(bootstrap, [COMMANDS_ERP, COMMANDS_CRM], value),
+                audit=Reader(bootstrap, [AUDIT_CONFLICTS], value),
+                canonical=Reader(bootstrap, [CANONICAL_CUSTOMERS], value))
+    try:
+        with running(spec, bootstrap, schemas):
+            yield live
+    finally:
+        for reader in (live.commands, live.audit, live.canonical):
+            reader.close()
+
+
+def test_crm_customer_create_edit_and_delete_become_erp_account_commands(live: Live) -> None:
+    number = live.customer_number()
+    live.crm_customer(number, "Integration Trading", email="it@example.cn")
+    (create,) = live.commands_for(number, ("Account", "create"))
+    payload = _payload(create)
+    assert create["target"] == "erp" and create["entity_key"] == number
+    assert payload["account_code"] == "AC-" + number[2:] and payload["crm_customer_number"] == number
+    assert payload["name"] == "Integration Trading" and payload["email"] == "it@example.cn"
+    assert create["source"]["table"] == "customers" and create["source"]["lsn"] is not None
+
+    live.crm("UPDATE crm.customers SET name = %s, version = version + 1 WHERE customer_number = %s",
+             "Integration Trading Ltd", number)
+    (update,) = live.commands_for(number, ("Account", "update"))
+    assert list(update["changed_fields"]) == ["name"] and _payload(update)["name"] == "Integration Trading Ltd"
+
+    live.crm("DELETE FROM crm.customers WHERE customer_number = %s", number)
+    (deactivate,) = live.commands_for(number, ("Account", "deactivate"))
+    assert list(deactivate["changed_fields"]) == ["active"] and _payload(deactivate)["crm_customer_number"] == number
+    creates = [v for _, k, v in live.commands.seen if k == number and v["operation"] == "create"]
+    assert len(creates) == 1
+
+
+def test_erp_account_links_the_crm_customer_and_erp_edits_reach_the_crm(live: Live) -> None:
+    number = live.customer_number()
+    account_id = live.erp("INSERT INTO accounts (account_code, name, crm_customer_number, credit_limit, "
+                          "payment_terms) VALUES (%s, %s, %s, %s, %s)",
+                          "AC-" + number[2:], "ERP Side Name", number, Decimal("500.00"), "NET45")
+    live.canonical.wait_for(f"{number} published with its ERP account",
+                            lambda seen: any(k == number and v["erp_account_id"] == account_id for _, k, v in seen))
+
+    live.crm_customer(number, "CRM Side Name")
+    (xref,) = live.commands_for(number, ("CustomerAccountXref", "update"))
+    assert xref["target"] == "crm" and _payload(xref)["erp_account_id"] == account_id
+    (mirrored,) = live.commands_for(number, ("Customer", "update"))
+    assert list(mirrored["changed_fields"]) == ["credit_limit", "payment_terms"]
+    assert _payload(mirrored)["credit_limit"] == "500.00" and _payload(mirrored)["payment_terms"] == "NET45"
+    (rename,) = live.commands_for(number, ("Account", "update"))
+    assert list(rename["changed_fields"]) == ["name"] and _payload(rename)["name"] == "CRM Side Name"
+
+    live.erp("UPDATE accounts SET credit_limit = %s, version = version + 1 WHERE account_id = %s",
+             Decimal("750.00"), account_id)
+    updates = live.commands_for(number, ("Customer", "update"), count=2)
+    assert list(updates[1]["changed_fields"]) == ["credit_limit"]
+    assert _payload(updates[1])["credit_limit"] == "750.00"
+    assert not [v for _, k, v in live.commands.seen if k == number and v["operation"] == "create"]
+
+
+def test_conflicting_edit_in_the_erp_is_written_back_and_audited(live: Live) -> None:
+    number = live.customer_number()
+    account_id = live.erp("INSERT INTO accounts (account_code, name, crm_customer_number) VALUES (%s, %s, %s)",
+                          "AC-" + number[2:], "Owned By CRM", number)
+    live.canonical.wait_for(f"{number} published", lambda seen: any(k == number for _, k, v in seen))
+    live.crm_customer(number, "Owned By CRM")
+    live.commands_for(number, ("CustomerAccountXref", "update"))
+
+    live.erp("UPDATE accounts SET name = %s, version = version + 1 WHERE account_id = %s", "Edited In ERP",
+             account_id)
+    (write_back,) = live.commands_for(number, ("Account", "update"))
+    assert list(write_back["changed_fields"]) == ["name"] and _payload(write_back)["name"] == "Owned By CRM"
+    seen = live.audit.wait_for(f"a conflict on {number}.name", lambda seen: any(
+        k == number and v["field"] == "name" for _, k, v in seen))
+    conflicts = [v for _, k, v in seen if k == number]
+    assert [c["field"] for c in conflicts] == ["name"], conflicts
+    (conflict,) = conflicts
+    assert conflict["winner"] == "crm" and conflict["owner"] == "crm" and conflict["policy"] == "owner_wins"
+    assert conflict["erp_value"] == '"Edited In ERP"' and conflict["crm_value"] == '"Owned By CRM"'
+
+
+def test_poison_event_is_dead_lettered_and_the_flow_keeps_going(stack: RunningStack) -> None:
+    bootstrap = stack.settings.bootstrap_servers
+    schemas = SchemaStore.from_directory()
+    run = uuid.uuid4().hex[:8]
+    tables = {f"it-{run}.{system.value}.{table}": (system, table) for system, table in TABLES.values()}
+    accounts = f"it-{run}.erp.accounts"
+    asyncio.run(ensure_topics(bootstrap, [TopicSpec(name=t, partitions=1) for t in tables]
+                              + [TopicSpec(name=CANONICAL_CUSTOMERS, partitions=1,
+                                           config=(("cleanup.policy", "compact"),))]))
+    flow = CustomerFlow(mappings=load_mappings(schemas=schemas.schemas), schemas=schemas, tables=tables)
+    spec = dataclasses.replace(flow.spec(), name=f"isthmus-customers-poison-{run}")
+    dlq = Reader(bootstrap, [DLQ_TOPIC], lambda data: schemas.decode(data).value)
+    canonical = Reader(bootstrap, [CANONICAL_CUSTOMERS], lambda data: schemas.decode(data).value)
+    number = _number()
+    _, key, value = Cdc().record(ERP_ACCOUNTS, "c", before=None,
+                                 after=erp_account_row(9_000_001, crm_customer_number=number, name="After Poison"))
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer.send(accounts, key=b'{"schema":{"type":"int64"},"payload":1}', value=b"\x00not json at all")
+    producer.send(accounts, key=key, value=value)
+    producer.flush()
+    producer.close()
+    try:
+        with running(spec, bootstrap, schemas):
+            seen = dlq.wait_for("the poison record in the DLQ", lambda seen: any(
+                v["topic"] == accounts for _, _, v in seen))
+            (letter,) = [v for _, _, v in seen if v["topic"] == accounts]
+            assert letter["stage"] == STAGE and "not a Debezium change event" in letter["reason"]
+            assert letter["value"] == b"\x00not json at all" and letter["offset"] == 0
+            published = canonical.wait_for(f"{number} after the poison", lambda seen: any(
+                k == number for _, k, _ in seen))
+            (customer,) = [v for _, k, v in published if k == number]
+            assert customer["name"] == "After Poison" and customer["erp_account_id"] == 9_000_001
+    finally:
+        dlq.close()
+        canonical.close()
