@@ -73,6 +73,19 @@ def decode_command(store: SchemaStore, value: bytes | None) -> SinkCommand:
         correlation_id=causation.get("correlation_id"), created_at=record.get("created_at"), raw=record)
 
 
+#: A response longer than this is not copied into the result (a Kafka record must stay well under 1 MiB).
+MAX_RESPONSE_CHARS = 256 * 1024
+
+
+def response_json(body: Any) -> str | None:
+    if body is None:
+        return None
+    text = json.dumps(body, ensure_ascii=False, default=str)
+    if len(text) > MAX_RESPONSE_CHARS:
+        return json.dumps({"isthmus_truncated": True, "chars": len(text)})
+    return text
+
+
 def result_value(command: SinkCommand, applied: Applied, *, attempts: int, applied_at: datetime | None = None
                  ) -> dict[str, Any]:
     return {
@@ -85,7 +98,7 @@ def result_value(command: SinkCommand, applied: Applied, *, attempts: int, appli
         "payload_type": command.payload_type,
         "status": applied.status,
         "assigned_ids": dict(applied.ids),
-        "response": None if applied.body is None else json.dumps(applied.body, ensure_ascii=False, default=str),
+        "response": response_json(applied.body),
         "applied_at": applied_at or datetime.now(UTC),
         "attempts": attempts,
         "replayed": applied.replayed,

@@ -149,6 +149,11 @@ class SinkWorker:
             await self._assign()
             log.info("sink %s: %s; consuming %s as group %s, results to %s, dead letters to %s", self.system,
                      self.adapter.describe(), r.command_topic, r.group_id, r.results_topic, r.dlq_topic)
+            for route in self.config.http_routes():
+                if route.batch is not None:
+                    log.info("sink %s: %s %s declares batch endpoint %s %s; commands are sent one per call "
+                             "through %s %s (see targets/README.md)", self.system, route.payload_type,
+                             route.operation, route.batch.method, route.batch.path, route.method, route.path)
             await self._loop(stop)
         finally:
             await self._shutdown()

@@ -326,34 +326,53 @@ class Exchange:
     retry_after: str | None
 
 
+@dataclass(kw_only=True)
+class Recording:
+    """What a recording proxy saw: requests as they arrive, and whole exchanges as they complete."""
+
+    url: str = ""
+    arrivals: list[tuple[float, str, str | None]] = field(default_factory=list)
+    exchanges: list[Exchange] = field(default_factory=list)
+
+    def writes(self, status: int | None = None) -> list[Exchange]:
+        return [e for e in list(self.exchanges) if e.key is not None and (status is None or e.status == status)]
+
+    def writes_arrived(self) -> int:
+        return sum(1 for _, _, key in list(self.arrivals) if key is not None)
+
+
 @contextmanager
-def recording_proxy(upstream: str) -> Iterator[tuple[str, list[Exchange]]]:
+def recording_proxy(upstream: str) -> Iterator[Recording]:
     """A pass-through HTTP proxy to ``upstream`` on a free loopback port that records every exchange: it
-    measures what the target sees (arrival times, statuses) without touching the target."""
+    measures what the target sees (arrival times, statuses) without touching the target. The reference APIs'
+    fault switch is shared by every client of the stack; the proxy tells this test's calls apart."""
     from fastapi import FastAPI, Request
     from starlette.responses import Response
 
     from reference.common.server import ThreadedServer
 
-    exchanges: list[Exchange] = []
+    recording = Recording()
     app = FastAPI(title="recording proxy")
     hop = {"host", "content-length", "connection", "transfer-encoding"}
 
     async def forward(request: Request) -> Response:
         arrived = time.monotonic()
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        key = request.headers.get("idempotency-key")
+        recording.arrivals.append((arrived, target, key))
         headers = {k: v for k, v in request.headers.items() if k.lower() not in hop}
         async with httpx.AsyncClient(base_url=upstream, timeout=60) as client:
             answer = await client.request(request.method, target, content=await request.body(), headers=headers)
-        exchanges.append(Exchange(method=request.method, path=target, key=request.headers.get("idempotency-key"),
-                                  arrived=arrived, answered=time.monotonic(), status=answer.status_code,
-                                  retry_after=answer.headers.get("retry-after")))
+        recording.exchanges.append(Exchange(method=request.method, path=target, key=key, arrived=arrived,
+                                            answered=time.monotonic(), status=answer.status_code,
+                                            retry_after=answer.headers.get("retry-after")))
         return Response(content=answer.content, status_code=answer.status_code,
                         headers={k: v for k, v in answer.headers.items() if k.lower() not in hop})
 
     app.add_route("/{path:path}", forward, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     with ThreadedServer(app) as server:
-        yield server.url, exchanges
+        recording.url = server.url
+        yield recording
 
 
 def account_workload(run: int, entities: int, updates: int) -> tuple[list[str], list[dict[str, Any]]]:

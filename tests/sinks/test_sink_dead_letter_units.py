@@ -11,7 +11,7 @@ from streams.cli.topics import MASK, describe, mask
 from streams.codecs.avro.single_object import SchemaStore
 from streams.sinks.dlq import DeadLetterEntry, parse_address, pick, replay_headers
 from streams.sinks.exceptions import DeadLetterNotFound
-from streams.sinks.records import Original, dead_letter_value, replay_note
+from streams.sinks.records import Original, dead_letter_value, replay_note, response_json
 from streams.sinks.topics import REPLAY_HEADER
 
 STORE = SchemaStore.from_directory()
@@ -84,3 +84,9 @@ def test_show_masks_personal_data_unless_asked() -> None:
     shown = describe(letter, STORE, show_pii=True)
     assert shown["value_decoded"]["value"]["payload"] == {"name": "Li Wei"}
     assert shown["dead_letter"]["key"] == "C-000001"
+
+
+def test_a_huge_response_is_not_copied_into_the_result() -> None:
+    assert response_json({"a": 1}) == '{"a": 1}' and response_json(None) is None
+    assert json.loads(response_json({"blob": "x" * 300_000}) or "") == {"isthmus_truncated": True,
+                                                                        "chars": 300_012}

@@ -11,7 +11,6 @@ from sink_support import (
     InProcessSink,
     SinkProcess,
     account_workload,
-    api,
     assert_applied_exactly_once,
     fault,
     fresh_topics,
@@ -33,14 +32,14 @@ def test_fetching_pauses_at_the_in_flight_bound_and_calls_stay_under_the_concurr
     numbers, commands = account_workload(run, entities=10, updates=2)
     ids = {c["command_id"] for c in commands}
     produce(stack, topics.commands, commands)
-    with recording_proxy(stack.settings.erp_api_url) as (proxy_url, exchanges), \
+    with recording_proxy(stack.settings.erp_api_url) as proxy, \
             fault(stack, "erp", {"mode": "latency", "ms": 60, "count": 100_000}), \
-            InProcessSink("erp", {**env, "ISTHMUS_SINK_BASE_URL": proxy_url,
+            InProcessSink("erp", {**env, "ISTHMUS_SINK_BASE_URL": proxy.url,
                                   "ISTHMUS_SINK_MAX_IN_FLIGHT": str(MAX_IN_FLIGHT),
                                   "ISTHMUS_SINK_CONCURRENCY": str(CONCURRENCY)}) as sink:
         wait_for("every result", lambda: len(results_for(stack, topics.results, ids)) == len(ids), timeout=120)
     assert sink.worker.stats.max_uncommitted == MAX_IN_FLIGHT, "the backlog filled the bound and no more"
-    writes = [e for e in exchanges if e.key is not None]
+    writes = proxy.writes()
     overlap = max(sum(1 for other in writes if other.arrived <= e.arrived < other.answered) for e in writes)
     assert overlap <= CONCURRENCY
     assert_applied_exactly_once(stack, erp_db, topics, numbers, commands, updates=2)
@@ -53,11 +52,11 @@ def test_sigterm_abandons_unfinished_calls_uncommitted_and_a_restart_applies_the
     ids = {c["command_id"] for c in commands}
     produce(stack, topics.commands, commands)
     env = {**env, "ISTHMUS_SINK_STOP_GRACE_S": "0.5"}
-    with fault(stack, "erp", {"mode": "latency", "ms": 4000, "count": 3}), api(stack, "erp") as erp:
-        sink = SinkProcess(stack, "erp", env, name="sigterm")
+    with recording_proxy(stack.settings.erp_api_url) as proxy, \
+            fault(stack, "erp", {"mode": "latency", "ms": 4000, "count": 1_000_000}):
+        sink = SinkProcess(stack, "erp", {**env, "ISTHMUS_SINK_BASE_URL": proxy.url}, name="sigterm")
         try:
-            wait_for("3 calls held by the ERP", lambda: erp.get("/_faults").json()["applied"] == 3, timeout=60,
-                     every=0.1)
+            wait_for("3 writes held by the ERP", lambda: proxy.writes_arrived() == 3, timeout=60, every=0.1)
         finally:
             code = sink.stop()
     assert code == 0 and "abandoned 3 call(s) uncommitted" in sink.log(), sink.log()[-3000:]

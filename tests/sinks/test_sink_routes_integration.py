@@ -1,4 +1,4 @@
-"""Every route of targets/crm.yaml and targets/erp.yaml: a Command on the real command topic, applied by
+"""Every route of targets/crm.yaml and targets/erp.yaml: a Command on a command topic, applied by
 `isthmus sink` against the reference API, lands in the target database, and its result names the ids the
 target assigned."""
 
@@ -10,6 +10,7 @@ import psycopg
 import pymysql
 from sink_support import (
     SinkProcess,
+    Topics,
     account_payload,
     api,
     command,
@@ -17,25 +18,29 @@ from sink_support import (
     dead_letters_for,
     erp_goods,
     erp_rows,
+    fresh_topics,
     order_number,
     produce,
     results_for,
     wait_for,
 )
 
-from streams.sinks.topics import DLQ_TOPIC, command_topic, results_topic
 from streams.stack.running import RunningStack
 
 
-def apply(stack: RunningStack, system: str, commands: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Produce the commands, run the sink until each has its result; the results by command id."""
-    produce(stack, command_topic(system), commands)
+def apply(stack: RunningStack, system: str, commands: list[dict[str, Any]],
+          topics: Topics, env: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Produce the commands, run `isthmus sink` until each has its result; the results by command id.
+
+    The topics are the test's own: the stack is shared, and a demo or another session may run a sink on the
+    real command topics (with the same transactional id, which would fence one of the two)."""
+    produce(stack, topics.commands, commands)
     ids = {c["command_id"] for c in commands}
-    sink = SinkProcess(stack, system, name="routes")
+    sink = SinkProcess(stack, system, env, name="routes")
     try:
-        found = wait_for(f"{len(ids)} results on {results_topic(system)}",
+        found = wait_for(f"{len(ids)} results on {topics.results}",
                          lambda: (lambda got: got if len(got) == len(ids) else None)(
-                             results_for(stack, results_topic(system), ids)), timeout=120)
+                             results_for(stack, topics.results, ids)), timeout=120)
     finally:
         assert sink.stop() == 0, sink.log()[-4000:]
     assert "applied" in sink.log()
@@ -56,7 +61,8 @@ def test_every_erp_route_lands_in_the_erp_database(stack: RunningStack, run: int
         command(target="erp", operation="deactivate", payload_type="Account", entity_key=gone,
                 payload=account_payload(gone, active=False)),
     ]
-    results = apply(stack, "erp", accounts)
+    topics, env = fresh_topics(stack, "routes-erp")
+    results = apply(stack, "erp", accounts, topics, env)
     created = results[accounts[0]["command_id"]]
     assert created["status"] == 201 and not created["replayed"]
     assert created["assigned_ids"]["crm_customer_number"] == kept and created["assigned_ids"]["account_id"]
@@ -80,7 +86,7 @@ def test_every_erp_route_lands_in_the_erp_database(stack: RunningStack, run: int
 
     orders = [order(kept_order, "create", "3.000"), order(cancelled_order, "create", "2.000"),
               order(cancelled_order, "cancel", "2.000")]
-    results = apply(stack, "erp", orders)
+    results = apply(stack, "erp", orders, topics, env)
     assert results[orders[0]["command_id"]]["assigned_ids"]["crm_order_number"] == kept_order
     assert results[orders[2]["command_id"]]["assigned_ids"]["status"] == "cancelled"
     [placed] = erp_rows(erp_db, "SELECT o.*, l.sku, l.quantity, l.warehouse_code FROM sales_orders o "
@@ -91,7 +97,7 @@ def test_every_erp_route_lands_in_the_erp_database(stack: RunningStack, run: int
     assert cancelled["status"] == "cancelled"
     [stock] = erp_rows(erp_db, "SELECT reserved FROM stock WHERE sku = %s AND warehouse_code = %s", sku, warehouse)
     assert stock["reserved"] == 3, "the cancelled order released its reservation"
-    assert dead_letters_for(stack, DLQ_TOPIC, {kept, gone, kept_order, cancelled_order}) == []
+    assert dead_letters_for(stack, topics.dlq, {kept, gone, kept_order, cancelled_order}) == []
 
 
 def test_every_crm_route_lands_in_the_crm_database(stack: RunningStack, run: int,
@@ -120,7 +126,8 @@ def test_every_crm_route_lands_in_the_crm_database(stack: RunningStack, run: int
         command(target="crm", operation="update", payload_type="ProductAvailability", entity_key=sku,
                 payload={"sku": sku, "available_qty": "7.000"}),
     ]
-    results = apply(stack, "crm", commands)
+    topics, env = fresh_topics(stack, "routes-crm")
+    results = apply(stack, "crm", commands, topics, env)
     assert {r["status"] for r in results.values()} == {200}
     assert results[commands[0]["command_id"]]["assigned_ids"]["erp_account_id"] == str(erp_account_id)
     row = crm_db.execute("SELECT * FROM customers WHERE customer_number = %s", (number,)).fetchone()
@@ -131,4 +138,4 @@ def test_every_crm_route_lands_in_the_crm_database(stack: RunningStack, run: int
     assert placed is not None and placed["status"] == "reserved" and placed["erp_order_id"] == erp_order_id
     product = crm_db.execute("SELECT available_qty FROM products WHERE sku = %s", (sku,)).fetchone()
     assert product is not None and str(product["available_qty"]) == "7.000"
-    assert dead_letters_for(stack, DLQ_TOPIC, {number, order, sku}) == []
+    assert dead_letters_for(stack, topics.dlq, {number, order, sku}) == []

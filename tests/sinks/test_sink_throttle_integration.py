@@ -12,6 +12,7 @@ from sink_support import (
     Exchange,
     InProcessSink,
     account_payload,
+    api,
     command,
     customer_number,
     erp_rows,
@@ -41,20 +42,24 @@ def test_retry_after_is_honoured_in_a_429_storm_and_nothing_is_lost(
         commands.append(command(target="erp", operation="update", payload_type="Account", entity_key=number,
                                 payload=account_payload(number, credit_limit="20.00"), changed=["credit_limit"]))
     ids = {c["command_id"] for c in commands}
-    with recording_proxy(stack.settings.erp_api_url) as (proxy_url, exchanges), \
-            fault(stack, "erp", {"mode": "throttle", "retry_after": RETRY_AFTER, "count": STORM}):
+    # The fault switch is shared by every client of the stack, so the storm lasts until this test's own
+    # calls (seen by the proxy) took STORM throttled answers, whoever else writes meanwhile.
+    with recording_proxy(stack.settings.erp_api_url) as proxy, \
+            fault(stack, "erp", {"mode": "throttle", "retry_after": RETRY_AFTER, "count": 1_000_000}), \
+            api(stack, "erp") as erp:
         produce(stack, topics.commands, commands)
-        with InProcessSink("erp", {**env, "ISTHMUS_SINK_BASE_URL": proxy_url, "ISTHMUS_SINK_RETRY_BASE_S": "0.05"}):
+        with InProcessSink("erp", {**env, "ISTHMUS_SINK_BASE_URL": proxy.url, "ISTHMUS_SINK_RETRY_BASE_S": "0.05"}):
+            wait_for(f"{STORM} throttled writes", lambda: len(proxy.writes(429)) >= STORM, timeout=120)
+            erp.delete("/_faults")
             results = wait_for("every result", lambda: (lambda got: got if len(got) == len(ids) else None)(
                 results_for(stack, topics.results, ids)), timeout=180)
 
-    throttled = [e for e in exchanges if e.status == 429]
-    assert throttled, "the storm reached the sink"
+    throttled = proxy.writes(429)
     assert all(e.retry_after == str(RETRY_AFTER) for e in throttled)
     by_key: dict[str, list[Exchange]] = defaultdict(list)
-    for exchange in sorted(exchanges, key=lambda e: e.arrived):
-        if exchange.key is not None:
-            by_key[exchange.key].append(exchange)
+    for exchange in sorted(proxy.writes(), key=lambda e: e.arrived):
+        assert exchange.key is not None
+        by_key[exchange.key].append(exchange)
     gaps = [later.arrived - earlier.answered for calls in by_key.values()
             for earlier, later in itertools.pairwise(calls) if earlier.status == 429]
     assert len(gaps) == len(throttled), "every throttled write was sent again"
