@@ -117,6 +117,7 @@ def evaluate(state: State, mapper: Mapper, number: str, trigger: Cause) -> list[
     order = state.get("orders", number)
     if not order.get("crm"):
         return []
+    before = dict(order)
     crm = State.load(order["crm"])
     erp = State.load(order.get("erp"))
     try:
@@ -155,5 +156,6 @@ def evaluate(state: State, mapper: Mapper, number: str, trigger: Cause) -> list[
             mirror.commanded({f: wanted[f] for f in due})
             order["crm_mirror"] = mirror.to_state()
     order["canonical"] = State.dump(record)
-    state.put("orders", number, order)
+    if order != before:
+        state.put("orders", number, order)
     return commands

@@ -3,10 +3,15 @@ the CRM only when it changed, and the CRM's echo of it commands nothing."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from stock_events import Cdc, Rec, product_row, stock_row
 from stock_harness import StockHarness
 
 from streams.flows.topics import CRM_PRODUCTS, ERP_STOCK
+from streams.sinks.adapters.mapping import render_fields, render_path
+from streams.sinks.config.loader import load_target
+from streams.sinks.config.model import HttpRoute
 
 
 def stock(cdc: Cdc, sku: str, warehouse: str, on_hand: str, reserved: str = "0",
@@ -93,3 +98,13 @@ def test_poison_stock_records_are_dead_lettered_and_the_flow_goes_on(flow: Stock
     assert [c["payload"]["available_qty"] for c in sent] == ["7.000"]
     assert [d.stage for d in flow.dead_letters] == ["flow.isthmus-stock"] * 2
     assert "MalformedJson" in flow.dead_letters[0].reason and "not JSON" in flow.dead_letters[0].reason
+
+
+def test_the_availability_command_renders_through_the_crm_route(flow: StockHarness) -> None:
+    cdc = Cdc()
+    (sent,) = flow.feed(*product(cdc, "SKU-1", "0"), stock(cdc, "SKU-1", "SH01", "10", "3"))
+    target = load_target(Path(__file__).resolve().parents[3] / "targets" / "crm.yaml", flow.schemas.schemas)
+    route = target.route(sent["payload_type"], sent["operation"])
+    assert isinstance(route, HttpRoute) and route.body is not None
+    assert (route.method, render_path(route.path, sent["payload"], {})) == ("PATCH", "/products/SKU-1")
+    assert render_fields(route.body, sent["payload"], {}) == {"available_qty": "7.000"}
