@@ -143,9 +143,11 @@ class CustomerFlow:
 
     def __init__(self, *, mappings: Mapping[str, RecordMapping], schemas: SchemaStore,
                  erp_time_zone: str = "Asia/Shanghai", clock: Clock = _utc_now,
-                 tables: Mapping[str, tuple[System, str]] = TABLES) -> None:
+                 tables: Mapping[str, tuple[System, str]] = TABLES,
+                 command_topics: Mapping[str, str] | None = None) -> None:
         """``tables``: the input topics, by the system and table each carries (default: the topics of the
-        stack's connectors, :data:`TABLES`); every table of :data:`TABLES` needs one."""
+        stack's connectors, :data:`TABLES`); every table of :data:`TABLES` needs one. ``command_topics``:
+        the command topic per target system (default: the sinks' ``isthmus.commands.<system>``)."""
         missing = [stem for stem in MAPPING_FILES.values() if stem not in mappings]
         if missing:
             raise MissingMapping(f"the customer flow needs mappings/{', mappings/'.join(m + '.yaml' for m in missing)}"
@@ -155,6 +157,7 @@ class CustomerFlow:
             raise CustomerFlowError("the customer flow needs an input topic for " + ", ".join(
                 f"{system.value}.{table}" for system, table in unread))
         self.tables = dict(tables)
+        self.command_topics = dict(command_topics or {})
         self.mappings = CustomerMappings(**{attr: mappings[stem] for attr, stem in MAPPING_FILES.items()})
         self.schemas = schemas
         self.named = schemas.schemas.named
@@ -319,7 +322,8 @@ class CustomerFlow:
     def _encode(self, outcome: _Outcome) -> list[tuple[str, str, bytes, dict[str, bytes]]]:
         out: list[tuple[str, str, bytes, dict[str, bytes]]] = []
         for command in outcome.commands:
-            out.append((command.topic, command.entity_key, encode_command(self.schemas, command),
+            out.append((self.command_topics.get(command.target, command.topic), command.entity_key,
+                        encode_command(self.schemas, command),
                         command_headers(command)))
         for conflict in outcome.conflicts:
             out.append((AUDIT_CONFLICTS, conflict["entity_key"], self.schemas.encode(CONFLICT, conflict), {}))

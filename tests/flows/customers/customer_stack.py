@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -117,6 +118,8 @@ class Reader:
             self.consumer.position(tp)
         self.decode_value = decode_value
         self.seen: list[tuple[str, str, Mapping[str, Any]]] = []
+        #: (topic, partition, offset) of each record in ``seen``
+        self.positions: list[tuple[str, int, int]] = []
 
     def wait_for(self, what: str, found: Callable[[list[tuple[str, str, Mapping[str, Any]]]], bool],
                  timeout: float = WAIT_S) -> list[tuple[str, str, Mapping[str, Any]]]:
@@ -124,11 +127,104 @@ class Reader:
         deadline = time.monotonic() + timeout
         while not found(self.seen):
             assert time.monotonic() < deadline, f"not seen within {timeout:.0f} s: {what}; seen: {self.seen}"
-            for records in self.consumer.poll(timeout_ms=500).values():
-                for r in records:
-                    if r.value is not None and r.key is not None:
-                        self.seen.append((r.topic, r.key.decode(), self.decode_value(r.value)))
+            self.poll()
         return self.seen
+
+    def poll(self) -> None:
+        for records in self.consumer.poll(timeout_ms=500).values():
+            for r in records:
+                if r.value is not None and r.key is not None:
+                    self.seen.append((r.topic, r.key.decode(), self.decode_value(r.value)))
+                    self.positions.append((r.topic, r.partition, r.offset))
 
     def close(self) -> None:
         self.consumer.close()
+
+
+@contextmanager
+def sinks(topics: Mapping[str, Mapping[str, str]], run: str, schemas: SchemaStore) -> Iterator[None]:
+    """A CRM and an ERP sink worker in threads of this process, on this test's own command, result and
+    dead-letter topics (``topics[system]`` maps ISTHMUS_SINK_* names to topics) and consumer groups."""
+    from streams.sinks.runner import SinkEnvironment, build_worker
+
+    threads: list[tuple[threading.Thread, asyncio.AbstractEventLoop, list[asyncio.Event]]] = []
+    failure: list[BaseException] = []
+    for system, names in topics.items():
+        env = {**os.environ, **names, "ISTHMUS_SINK_GROUP_ID": f"it-sink-{system}-{run}",
+               "ISTHMUS_SINK_TRANSACTIONAL_ID": f"it-sink-{system}-{run}", "ISTHMUS_SINK_COMMIT_INTERVAL_MS": "100"}
+        worker = build_worker(system, SinkEnvironment.from_env(env), schemas)
+        loop = asyncio.new_event_loop()
+        stop: list[asyncio.Event] = []
+
+        async def main(worker: Any = worker, stop: list[asyncio.Event] = stop) -> None:
+            stop.append(asyncio.Event())
+            await worker.run(stop[0])
+
+        def target(loop: asyncio.AbstractEventLoop = loop, main: Callable[[], Any] = main) -> None:
+            try:
+                loop.run_until_complete(main())
+            except BaseException as exc:  # reported below
+                failure.append(exc)
+            finally:
+                loop.close()
+
+        thread = threading.Thread(target=target, name=f"sink-{system}-{run}", daemon=True)
+        thread.start()
+        threads.append((thread, loop, stop))
+    try:
+        yield
+    finally:
+        for thread, loop, stop in threads:
+            while not stop and thread.is_alive():
+                time.sleep(0.05)
+            if stop:
+                loop.call_soon_threadsafe(stop[0].set)
+        for thread, _, _ in threads:
+            thread.join(timeout=60)
+    if failure:
+        raise AssertionError("a sink worker stopped with an error") from failure[0]
+
+
+@dataclass
+class Databases:
+    """Straight writes into the CRM and ERP databases, as their users would make them."""
+
+    stack: Any
+    mine: Mine
+
+    def crm(self, sql: str, *params: Any) -> Any:
+        with self.stack.connect_crm(autocommit=True) as conn:
+            cursor = conn.execute(sql, params)
+            row = cursor.fetchone() if cursor.description else None
+            return None if row is None else row[0]
+
+    def crm_rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        with self.stack.connect_crm(autocommit=True) as conn:
+            return list(conn.execute(sql, params).fetchall())
+
+    def erp(self, sql: str, *params: Any) -> Any:
+        conn = self.stack.connect_erp(autocommit=True)
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(sql, params)
+                return cursor.lastrowid
+        finally:
+            conn.close()
+
+    def erp_rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        conn = self.stack.connect_erp(autocommit=True)
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(sql, params)
+                return list(cursor.fetchall())
+        finally:
+            conn.close()
+
+    def crm_customer(self, number: str, name: str, *, email: str | None = None) -> int:
+        """Insert a CRM customer; its id is claimed for this test before the row exists."""
+        self.mine.numbers.add(number)
+        customer_id = int(self.crm("SELECT nextval('crm.customers_id_seq')"))
+        self.mine.crm_ids.add(customer_id)
+        self.crm("INSERT INTO crm.customers (id, customer_number, name, email) VALUES (%s, %s, %s, %s)",
+                 customer_id, number, name, email)
+        return customer_id

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from customer_events import Cdc, erp_account_row
-from customer_stack import Mine, Reader, only, running
+from customer_stack import Databases, Mine, Reader, only, running
 from kafka import KafkaProducer
 
 from streams.codecs.avro.single_object import SchemaStore
@@ -55,28 +55,18 @@ class Live:
         self.mine.numbers.add(number)
         return number
 
+    @property
+    def db(self) -> Databases:
+        return Databases(stack=self.stack, mine=self.mine)
+
     def crm(self, sql: str, *params: Any) -> Any:
-        with self.stack.connect_crm(autocommit=True) as conn:
-            cursor = conn.execute(sql, params)
-            row = cursor.fetchone() if cursor.description else None
-            return None if row is None else row[0]
+        return self.db.crm(sql, *params)
 
     def erp(self, sql: str, *params: Any) -> Any:
-        conn = self.stack.connect_erp(autocommit=True)
-        try:
-            with conn.cursor() as cursor:
-                cursor.execute(sql, params)
-                return cursor.lastrowid
-        finally:
-            conn.close()
+        return self.db.erp(sql, *params)
 
     def crm_customer(self, number: str, name: str, *, email: str | None = None) -> int:
-        """Insert a CRM customer straight into the database; returns its id (claimed before the insert)."""
-        customer_id = int(self.crm("SELECT nextval('crm.customers_id_seq')"))
-        self.mine.crm_ids.add(customer_id)
-        self.crm("INSERT INTO crm.customers (id, customer_number, name, email) VALUES (%s, %s, %s, %s)",
-                 customer_id, number, name, email)
-        return customer_id
+        return self.db.crm_customer(number, name, email=email)
 
     def commands_for(self, number: str, route: tuple[str, str], count: int = 1) -> list[Mapping[str, Any]]:
         def matching(seen: Seen) -> list[Mapping[str, Any]]:
