@@ -111,7 +111,8 @@ def test_every_crm_route_lands_in_the_crm_database(stack: RunningStack, run: int
             answer = crm.post(path, json=body)
             assert answer.status_code == 201, answer.text
     erp_account_id, erp_order_id = 9_000_000_000 + run, 8_000_000_000 + run
-    customer = {"customer_number": number, "name": "Sink test customer", "erp_account_id": erp_account_id,
+    customer = {"customer_number": number, "name": "Renamed in the ERP", "phone": "+86 21 5555 0000",
+                "erp_account_id": erp_account_id,
                 "credit_limit": "5000.00", "payment_terms": "NET60", "blocked": True, "active": True,
                 "open_balance": "123.45", "contacts": [], "provenance": {}}
     commands = [
@@ -119,7 +120,7 @@ def test_every_crm_route_lands_in_the_crm_database(stack: RunningStack, run: int
                 payload={"customer_number": number, "erp_account_id": erp_account_id,
                          "account_code": "T" + number[2:]}),
         command(target="crm", operation="update", payload_type="Customer", entity_key=number, payload=customer,
-                changed=["credit_limit", "payment_terms", "blocked", "open_balance"]),
+                changed=["credit_limit", "payment_terms", "blocked", "open_balance", "phone"]),
         command(target="crm", operation="update", payload_type="SalesOrder", entity_key=order,
                 payload={"order_number": order, "erp_order_id": erp_order_id, "status": "reserved",
                          "currency": "CNY", "lines": []}),
@@ -134,6 +135,8 @@ def test_every_crm_route_lands_in_the_crm_database(stack: RunningStack, run: int
     assert row is not None and row["erp_account_id"] == erp_account_id
     assert (str(row["credit_limit"]), row["payment_terms"], row["blocked"], str(row["open_balance"])) == (
         "5000.00", "NET60", True, "123.45")
+    assert row["phone"] == "+86 21 5555 0000" and row["name"] == "Sink test customer", \
+        "only the changed fields were sent"
     placed = crm_db.execute("SELECT * FROM sales_orders WHERE order_number = %s", (order,)).fetchone()
     assert placed is not None and placed["status"] == "reserved" and placed["erp_order_id"] == erp_order_id
     product = crm_db.execute("SELECT available_qty FROM products WHERE sku = %s", (sku,)).fetchone()
