@@ -6,9 +6,9 @@ import secrets
 from decimal import Decimal
 from typing import Any
 
-from streams.stack.running import RunningStack
+from support.events import Event, decimal_of, end_positions, read_events
 
-from .events import Event, decimal_of, end_positions, read_events
+from streams.stack.running import RunningStack
 
 
 def for_key(events: list[Event], field: str, value: Any) -> list[Event]:

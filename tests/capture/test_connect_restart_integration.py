@@ -13,13 +13,12 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from support.events import Event, end_positions, read_events
 
 from streams.capture.client import RUNNING, ConnectClient, ConnectorState
 from streams.capture.deploy import wait_until
 from streams.stack.manager import StackManager
 from streams.stack.running import RunningStack
-
-from .events import Event, end_positions, read_events
 
 ROWS = 120
 

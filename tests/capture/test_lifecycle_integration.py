@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 from kafka.admin import KafkaAdminClient
+from support.events import Event, end_positions, read_events
 
 from streams.capture.client import ConnectClient
 from streams.capture.exceptions import ConnectorNotFound
@@ -25,7 +26,6 @@ from streams.cli.main import main
 from streams.stack.running import RunningStack
 
 from .conftest import run_cli
-from .events import Event, end_positions, read_events
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,11 +8,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from support.events import Event, end_positions, read_events
 
 from streams.stack.running import RunningStack
 
 from .conftest import run_cli
-from .events import Event, end_positions, read_events
 
 
 def crm_products(stack: RunningStack) -> set[Any]:

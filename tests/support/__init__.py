@@ -1,0 +1,1 @@
+"""Helpers shared by test folders (on the path through pytest's ``pythonpath``)."""
