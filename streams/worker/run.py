@@ -12,6 +12,8 @@ from aiohttp import web
 from streams.flows.context import FlowContext
 from streams.flows.engine.processor import EngineSettings, FlowProcessor
 from streams.flows.registry import build_flows
+from streams.sinks.kafka import ensure_topics
+from streams.sinks.topics import sink_topic_specs
 from streams.stack.running import RunningStack
 from streams.stack.secrets import load_or_create
 from streams.stack.settings import StackSettings
@@ -28,6 +30,8 @@ async def run_worker(stack: StackSettings, worker: WorkerSettings) -> int:
     engine = EngineSettings(bootstrap_servers=stack.bootstrap_servers, batch_max_records=worker.batch_max_records,
                             worker_id=worker.worker_id)
     processors = [FlowProcessor(spec, engine, context.schemas) for spec in flows]
+    # Commands must exist with their partition count before a flow emits one (auto-creation would give 1).
+    await ensure_topics(stack.bootstrap_servers, sink_topic_specs())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
