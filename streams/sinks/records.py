@@ -65,10 +65,14 @@ def decode_command(store: SchemaStore, value: bytes | None) -> SinkCommand:
                               "object; the producer must write the payload record as a JSON object",
                               "MalformedJson")
     causation = record.get("causation") or {}
+    try:
+        payload_type = store.schemas.resolve(record["payload_type"], top_level=True)
+    except CodecError:
+        payload_type = record["payload_type"]
     return SinkCommand(
         command_id=record["command_id"], idempotency_key=record["idempotency_key"], target=record["target"],
         operation=record["operation"], entity_type=record["entity_type"], entity_key=record["entity_key"],
-        payload_type=record["payload_type"], payload=payload,
+        payload_type=payload_type, payload=payload,
         changed_fields=tuple(record.get("changed_fields") or ()),
         correlation_id=causation.get("correlation_id"), created_at=record.get("created_at"), raw=record)
 

@@ -3,7 +3,8 @@
 ``isthmus.commands.<system>``: Command records (Avro single-object, keyed by entity_key) a flow wants a
 system to apply. ``isthmus.results.<system>``: one CommandResult per applied command, keyed by entity_key,
 written in the same Kafka transaction that commits the command's offset. ``isthmus.dlq``: DeadLetter records
-of every stage, keyed like the record that failed.
+of every stage, keyed like the record that failed; created with unlimited retention, since a dead letter
+that expires is a change lost.
 """
 
 from __future__ import annotations

@@ -136,7 +136,6 @@ class SinkWorker:
             TopicSpec(name=r.results_topic, partitions=COMMAND_PARTITIONS),
             TopicSpec(name=r.dlq_topic, partitions=DLQ_PARTITIONS, config=(("retention.ms", "-1"),)),
         ])
-        await self.adapter.start()
         self._producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap_servers, client_id=r.worker_id, transactional_id=r.transactional_id,
             enable_idempotence=True, acks="all")
@@ -144,6 +143,7 @@ class SinkWorker:
             bootstrap_servers=self.bootstrap_servers, client_id=r.worker_id, group_id=r.group_id,
             enable_auto_commit=False, auto_offset_reset="earliest", isolation_level="read_committed")
         try:
+            await self.adapter.start()
             await self._producer.start()
             await self._consumer.start()
             await self._assign()
