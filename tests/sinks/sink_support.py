@@ -28,6 +28,8 @@ from streams.stack.running import RunningStack
 from streams.stack.settings import PROJECT_ROOT
 
 STORE = SchemaStore.from_directory()
+#: Topics the current test created; the conftest deletes them after it.
+CREATED_TOPICS: list[str] = []
 LOGS = Path(os.environ.get("ISTHMUS_TEST_LOGS", "/tmp")) / "isthmus-sink-tests"
 
 
@@ -93,6 +95,7 @@ def fresh_topics(stack: RunningStack, name: str) -> tuple[Topics, dict[str, str]
     tag = f"{name}.{uuid.uuid4().hex[:8]}"
     topics = Topics(commands=f"test.sink.commands.{tag}", results=f"test.sink.results.{tag}",
                     dlq=f"test.sink.dlq.{tag}")
+    CREATED_TOPICS.extend([topics.commands, topics.results, topics.dlq])
     asyncio.run(ensure_topics(stack.settings.bootstrap_servers, [
         TopicSpec(name=topics.commands, partitions=COMMAND_PARTITIONS),
         TopicSpec(name=topics.results, partitions=COMMAND_PARTITIONS),
@@ -410,3 +413,17 @@ def assert_applied_exactly_once(stack: RunningStack, erp_db: Any, topics: Topics
     assert sorted(r["command_id"] for r in results) == sorted(ids), "one committed result per command"
     assert read_all(stack, topics.dlq, "DeadLetter") == []
     return results
+
+
+def delete_topics(stack: RunningStack, names: Sequence[str]) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    async def delete() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=stack.settings.bootstrap_servers)
+        await admin.start()
+        try:
+            await admin.delete_topics(list(names))
+        finally:
+            await admin.close()
+
+    asyncio.run(delete())
