@@ -33,7 +33,9 @@ HELD: Mapping[System, Mapping[str, tuple[str, ...] | None]] = {
         "billing_address": ("line1", "city", "postal_code", "country"),
         "credit_limit": None, "payment_terms": None, "blocked": None, "active": None,
     },
-    System.CRM: {"erp_account_id": None, "credit_limit": None, "payment_terms": None, "blocked": None},
+    # name, email and phone: a latest_commit_wins value the ERP won goes back to the CRM
+    System.CRM: {"erp_account_id": None, "name": None, "email": None, "phone": None, "credit_limit": None,
+                 "payment_terms": None, "blocked": None},
 }
 
 #: Schema defaults of reconciled fields a record may not have been told yet.

@@ -194,7 +194,8 @@ ACCOUNT_BODY = {"name": "name", "email": "email", "phone": "phone", "billing_lin
                 "billing_city": "billing_address.city", "billing_postal_code": "billing_address.postal_code",
                 "billing_country": "billing_address.country", "credit_limit": "credit_limit",
                 "payment_terms": "payment_terms", "blocked": "blocked", "active": "active"}
-CUSTOMER_BODY = {"erp_account_id": "erp_account_id", "credit_limit": "credit_limit",
+CUSTOMER_BODY = {"name": "name", "email": "email", "phone": "phone", "erp_account_id": "erp_account_id",
+                 "credit_limit": "credit_limit",
                  "payment_terms": "payment_terms", "blocked": "blocked", "open_balance": "open_balance"}
 
 

@@ -67,15 +67,18 @@ def test_latest_commit_wins_the_later_erp_edit_beats_an_earlier_crm_edit(linked:
     (to_erp,) = linked.feed(systems.crm_edit(NUMBER, phone="222"))
     assert to_erp.route == ("Account", "update") and to_erp.payload["phone"] == "222"
     # The ERP user changes the phone before the sink applied the CRM's value (a later commit).
-    (resend,) = linked.feed(systems.erp_edit(NUMBER, phone="333"))
+    resend, to_crm = linked.feed(systems.erp_edit(NUMBER, phone="333"))
     (conflict,) = linked.conflicts()
     assert conflict["policy"] == "latest_commit_wins" and conflict["winner"] == "erp"
     assert conflict["crm_value"] == '"222"' and conflict["erp_value"] == '"333"'
     assert conflict["erp_commit_time"] > conflict["crm_commit_time"]
     # The CRM's value is still in flight to the ERP: the winning value is sent after it.
     assert resend.route == ("Account", "update") and resend.payload["phone"] == "333"
+    # The CRM lost: it gets the winning value.
+    assert to_crm.route == ("Customer", "update") and to_crm.changed == ("phone",) and to_crm.payload["phone"] == "333"
     linked.settle()
     assert systems.accounts[NUMBER]["phone"] == "333" and linked.canonical(NUMBER)["phone"] == "333"
+    assert systems.customers[NUMBER]["phone"] == "333"
     assert linked.outbox == [] and len(linked.conflicts()) == 1
 
 

@@ -152,7 +152,8 @@ def test_edit_storm_on_both_sides_reaches_a_fixed_point(stack: RunningStack) -> 
                     column, value = chance.choice([
                         ("credit_limit", Decimal(chance.randint(1, 9) * 1000)),
                         ("payment_terms", f"NET{chance.choice([15, 30, 60])}"), ("blocked", chance.randint(0, 1)),
-                        ("name", f"ERP name {chance.randint(1, 9)}"), ("email", f"e{chance.randint(1, 9)}@x.cn")])
+                        ("name", f"ERP name {chance.randint(1, 9)}"), ("email", f"e{chance.randint(1, 9)}@x.cn"),
+                        ("phone", f"+86 10 {chance.randint(1000, 9999)}")])
                     db.erp(f"UPDATE accounts SET {column} = %s, version = version + 1 WHERE crm_customer_number = %s",
                            value, number)
             total = loop.fixed_point()
