@@ -18,7 +18,7 @@ REPLAY_HEADER = "isthmus.replay"
 #: Header on dead letters: the stage that failed, so a reader can filter without decoding.
 STAGE_HEADER = "isthmus.stage"
 
-Headers = tuple[tuple[str, bytes], ...]
+Headers = tuple[tuple[str, bytes | None], ...]
 
 
 @dataclass(frozen=True, kw_only=True)

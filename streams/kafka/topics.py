@@ -12,7 +12,7 @@ from streams.errors import IsthmusError
 
 
 class KafkaUnavailable(IsthmusError):
-    """Kafka could not be reached, or refused to create a topic."""
+    """Kafka could not be reached, or refused a request."""
 
 
 @dataclass(frozen=True, kw_only=True)

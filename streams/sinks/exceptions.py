@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from streams.errors import IsthmusError
+from streams.kafka.topics import KafkaUnavailable
+
+__all__ = ["KafkaUnavailable"]
 
 
 class SinkError(IsthmusError):
@@ -32,6 +35,3 @@ class DeadLetterNotFound(SinkError):
 class DeadLetterUnreadable(SinkError):
     """A dead-letter record does not decode as a DeadLetter."""
 
-
-class KafkaUnavailable(SinkError):
-    """Kafka could not be reached or refused a request."""

@@ -1,4 +1,7 @@
-"""The records a sink reads and writes: Command in, CommandResult and DeadLetter out (Avro single-object)."""
+"""The records a sink reads and writes: Command in, CommandResult and DeadLetter out (Avro single-object).
+
+Dead letters are built by :mod:`streams.kafka.deadletters`, shared with every stage; re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +13,15 @@ from typing import Any
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.exceptions import CodecError
+from streams.kafka.deadletters import DEAD_LETTER_TYPE, Original, dead_letter_value, replay_note
 from streams.sinks.outcomes import Applied
-from streams.sinks.topics import COMMAND_ID_HEADER, REPLAY_HEADER, STAGE_HEADER
+from streams.sinks.topics import COMMAND_ID_HEADER, STAGE_HEADER
 
 COMMAND = "isthmus.canonical.Command"
 COMMAND_RESULT = "isthmus.canonical.CommandResult"
-DEAD_LETTER = "isthmus.canonical.DeadLetter"
+DEAD_LETTER = DEAD_LETTER_TYPE
+
+__all__ = ["Original", "dead_letter_value", "replay_note"]
 
 Headers = Sequence[tuple[str, bytes | None]]
 
@@ -108,54 +114,6 @@ def result_value(command: SinkCommand, applied: Applied, *, attempts: int, appli
         "replayed": applied.replayed,
         "correlation_id": command.correlation_id,
         "command_created_at": command.created_at,
-    }
-
-
-@dataclass(frozen=True, kw_only=True)
-class Original:
-    """The consumed record a dead letter keeps."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp_ms: int | None
-    key: bytes | None
-    value: bytes | None
-    headers: Headers = ()
-
-
-def replay_note(headers: Headers) -> str | None:
-    """``replay of isthmus.dlq[0]@12`` when the record was replayed from a dead letter."""
-    for name, raw in headers:
-        if name == REPLAY_HEADER and raw:
-            try:
-                info = json.loads(raw)
-                return f"replay of {info['dlq_topic']}[{info['dlq_partition']}]@{info['dlq_offset']}"
-            except (ValueError, KeyError, TypeError):
-                return "replay of a dead letter"
-    return None
-
-
-def dead_letter_value(original: Original, *, reason: str, error_type: str, stage: str, attempts: int,
-                      worker: str, failed_at: datetime | None = None) -> dict[str, Any]:
-    note = replay_note(original.headers)
-    if note is not None:
-        reason = f"failed again after a {note}: {reason}"
-    return {
-        "reason": reason,
-        "error_type": error_type,
-        "stage": stage,
-        "topic": original.topic,
-        "partition": original.partition,
-        "offset": original.offset,
-        "timestamp": (datetime.fromtimestamp(original.timestamp_ms / 1000, UTC)
-                      if original.timestamp_ms is not None else None),
-        "key": original.key,
-        "value": original.value,
-        "headers": [{"key": k, "value": v} for k, v in original.headers],
-        "failed_at": failed_at or datetime.now(UTC),
-        "attempts": attempts,
-        "worker": worker,
     }
 
 

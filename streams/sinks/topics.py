@@ -10,18 +10,18 @@ that expires is a change lost.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+
+from streams.kafka.deadletters import DLQ_TOPIC, REPLAY_HEADER, STAGE_HEADER
+from streams.kafka.topics import TopicSpec
 
 SYSTEMS: tuple[str, ...] = ("crm", "erp")
 
-DLQ_TOPIC = "isthmus.dlq"
 
-#: Header a replayed record carries: JSON ``{"dlq_topic", "dlq_partition", "dlq_offset", "replayed_at"}``.
-REPLAY_HEADER = "isthmus.replay"
 #: Header on results and dead letters: the command id (when the command decoded).
 COMMAND_ID_HEADER = "isthmus.command_id"
-#: Header on dead letters: the stage that failed, so a reader can filter without decoding.
-STAGE_HEADER = "isthmus.stage"
+
+
+__all__ = ["DLQ_TOPIC", "REPLAY_HEADER", "STAGE_HEADER", "TopicSpec"]
 
 
 def command_topic(system: str) -> str:
@@ -45,15 +45,6 @@ def _known(system: str) -> str:
 
 COMMAND_TOPICS = {system: command_topic(system) for system in SYSTEMS}
 RESULTS_TOPICS = {system: results_topic(system) for system in SYSTEMS}
-
-
-@dataclass(frozen=True, kw_only=True)
-class TopicSpec:
-    """How a topic is created when it does not exist yet (existing topics are never altered)."""
-
-    name: str
-    partitions: int
-    config: tuple[tuple[str, str], ...] = ()
 
 
 #: Commands and results are partitioned by entity key, so per-entity order holds with any partition count.

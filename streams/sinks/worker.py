@@ -28,6 +28,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.errors import KafkaError, ProducerFenced
 
 from streams.codecs.avro.single_object import SchemaStore
+from streams.kafka.topics import TopicSpec, ensure_topics
 from streams.sinks.adapters.base import Adapter
 from streams.sinks.backoff import Backoff
 from streams.sinks.breaker import CircuitBreaker
@@ -35,7 +36,6 @@ from streams.sinks.config.model import TargetConfig
 from streams.sinks.delivery import Delivered, Deliverer, RetryPolicy
 from streams.sinks.exceptions import KafkaUnavailable, WorkerFenced
 from streams.sinks.gate import TargetGate
-from streams.sinks.kafka import ensure_topics
 from streams.sinks.offsets import ContiguousOffsets
 from streams.sinks.outcomes import Applied
 from streams.sinks.records import (
@@ -51,7 +51,7 @@ from streams.sinks.records import (
 )
 from streams.sinks.scheduler import KeyedScheduler
 from streams.sinks.settings import ResolvedSinkSettings
-from streams.sinks.topics import COMMAND_PARTITIONS, DLQ_PARTITIONS, TopicSpec, sink_stage
+from streams.sinks.topics import COMMAND_PARTITIONS, DLQ_PARTITIONS, sink_stage
 
 log = logging.getLogger("isthmus.sink")
 

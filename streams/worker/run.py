@@ -12,7 +12,7 @@ from aiohttp import web
 from streams.flows.context import FlowContext
 from streams.flows.engine.processor import EngineSettings, FlowProcessor
 from streams.flows.registry import build_flows
-from streams.sinks.kafka import ensure_topics
+from streams.kafka.topics import ensure_topics
 from streams.sinks.topics import sink_topic_specs
 from streams.stack.running import RunningStack
 from streams.stack.secrets import load_or_create

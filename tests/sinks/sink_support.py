@@ -22,8 +22,8 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streams.codecs.avro.single_object import SchemaStore
-from streams.sinks.kafka import ensure_topics
-from streams.sinks.topics import COMMAND_PARTITIONS, TopicSpec
+from streams.kafka.topics import TopicSpec, ensure_topics
+from streams.sinks.topics import COMMAND_PARTITIONS
 from streams.stack.running import RunningStack
 from streams.stack.settings import PROJECT_ROOT
 
