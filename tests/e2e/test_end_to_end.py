@@ -1,0 +1,215 @@
+"""Isthmus end to end, as a user runs it: the connectors, `isthmus worker` and both `isthmus sink` processes
+on the local stack, driven only through the reference CRM and ERP APIs.
+
+Edits in one system land in the other, the CRM edit -> ERP -> CDC round trip produces no echo (both systems
+reach a fixed point: no further command), and an order goes to cash with stock and balances following.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from streams.cli.main import main as cli_main
+from streams.codecs.avro.single_object import SchemaStore
+from streams.sinks.topics import COMMAND_TOPICS
+from streams.stack.running import RunningStack
+
+T = TypeVar("T")
+WAIT_S = 120.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def eventually(what: str, probe: Callable[[], T | None], timeout: float = WAIT_S) -> T:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = probe()
+        except httpx.HTTPError as exc:
+            last = exc
+        if last is not None and not isinstance(last, Exception):
+            return last
+        time.sleep(0.5)
+    raise AssertionError(f"not within {timeout:.0f}s: {what} (last: {last!r})")
+
+
+def where(fetch: Callable[[], dict[str, Any] | None],
+          holds: Callable[[dict[str, Any]], bool]) -> Callable[[], dict[str, Any] | None]:
+    """A probe for ``eventually``: what ``fetch`` returns, once ``holds`` of it."""
+    def probe() -> dict[str, Any] | None:
+        value = fetch()
+        return value if value is not None and holds(value) else None
+    return probe
+
+
+def money(value: Any) -> Decimal:
+    return Decimal(str(value or 0))
+
+
+class Apis:
+    def __init__(self, stack: RunningStack) -> None:
+        self.crm = httpx.Client(base_url=stack.settings.crm_api_url, timeout=10)
+        self.erp = httpx.Client(base_url=stack.settings.erp_api_url, timeout=10)
+
+    def ok(self, answer: httpx.Response) -> dict[str, Any]:
+        assert answer.status_code < 300, f"{answer.request.method} {answer.request.url}: {answer.text}"
+        return answer.json() if answer.content else {}
+
+    def write(self, client: httpx.Client, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self.ok(client.request(method, path, json=body, headers={"Idempotency-Key": str(uuid.uuid4())}))
+
+    def account_of(self, number: str) -> dict[str, Any] | None:
+        answer = self.erp.get(f"/accounts/by-customer/{number}")
+        return answer.json() if answer.status_code == 200 else None
+
+    def customer(self, number: str) -> dict[str, Any]:
+        return dict(self.crm.get(f"/customers/{number}").json())
+
+    def product(self, sku: str) -> dict[str, Any]:
+        return dict(self.crm.get(f"/products/{sku}").json())
+
+
+@pytest.fixture(scope="module")
+def pipeline(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Apis]:
+    assert cli_main(["connectors", "deploy"]) == 0
+    logs = tmp_path_factory.mktemp("e2e")
+    env = {**os.environ, "ISTHMUS_WORKER_PORT": str(_free_port()), "ISTHMUS_RESYNC_AT": "off"}
+    processes = []
+    for name, args in {"worker": ["worker"], "sink-erp": ["sink", "--target", "erp"],
+                       "sink-crm": ["sink", "--target", "crm"]}.items():
+        with open(logs / f"{name}.log", "wb") as out:
+            processes.append(subprocess.Popen([sys.executable, "-m", "streams.cli.main", *args], env=env,
+                                              stdout=out, stderr=subprocess.STDOUT, start_new_session=True))
+    apis = Apis(stack)
+    try:
+        yield apis
+    finally:
+        for process in processes:
+            os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        for log in sorted(Path(logs).glob("*.log")):
+            tail = log.read_text(errors="replace")[-1500:]
+            if "Traceback" in tail:
+                print(f"--- {log.name}\n{tail}")
+
+
+def _commands_for(stack: RunningStack, key: str) -> list[dict[str, Any]]:
+    """Every committed command for ``key`` on both command topics, from their beginning."""
+    store = SchemaStore.from_directory()
+    consumer = KafkaConsumer(bootstrap_servers=stack.settings.bootstrap_servers, isolation_level="read_committed",
+                             group_id=None, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(t, p) for t in COMMAND_TOPICS.values()
+                      for p in sorted(consumer.partitions_for_topic(t) or ())]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        found: list[dict[str, Any]] = []
+        while any(consumer.position(tp) < ends[tp] for tp in partitions):
+            for records in consumer.poll(timeout_ms=500).values():
+                found += [dict(store.decode(r.value).value) for r in records
+                          if r.key is not None and r.key.decode() == key and r.value is not None]
+        return found
+    finally:
+        consumer.close()
+
+
+def test_customer_edits_land_in_the_other_system_and_reach_a_fixed_point(stack: RunningStack,
+                                                                          pipeline: Apis) -> None:
+    crm = pipeline.write(pipeline.crm, "POST", "/customers", {"name": "Round Trip Ltd", "email": "rt@example.test"})
+    number = crm["customer_number"]
+
+    account = eventually("the ERP account for the new CRM customer", lambda: pipeline.account_of(number))
+    assert account["name"] == "Round Trip Ltd"
+    linked = eventually("the account id back in the CRM", where(
+        lambda: pipeline.customer(number), lambda c: c.get("erp_account_id") == account["account_id"]))
+    assert linked["payment_terms"] == account["payment_terms"]
+
+    pipeline.write(pipeline.crm, "PATCH", f"/customers/{number}", {"name": "Round Trip Renamed"})
+    eventually("the CRM rename in the ERP", where(lambda: pipeline.account_of(number),
+                                                  lambda a: a["name"] == "Round Trip Renamed"))
+    pipeline.write(pipeline.erp, "PATCH", f"/accounts/{account['account_id']}", {"credit_limit": "5000.00"})
+    eventually("the ERP credit limit in the CRM", where(lambda: pipeline.customer(number),
+                                                        lambda c: money(c.get("credit_limit")) == 5000))
+
+    # Fixed point: once the echoes are back, nothing more is commanded for this customer.
+    def quiet_count() -> int | None:
+        before = len(_commands_for(stack, number))
+        time.sleep(5)
+        return before if len(_commands_for(stack, number)) == before else None
+
+    settled = eventually("the commands for the customer to stop", quiet_count)
+    time.sleep(10)
+    assert len(_commands_for(stack, number)) == settled, "commands kept coming after the systems agreed"
+    kinds = [(c["target"], c["payload_type"].rsplit(".", 1)[-1], c["operation"]) for c in _commands_for(stack, number)]
+    assert kinds.count(("erp", "Account", "create")) == 1
+
+    pipeline.write(pipeline.crm, "DELETE", f"/customers/{number}")
+    eventually("the ERP account deactivated (not deleted)", where(lambda: pipeline.account_of(number),
+                                                                  lambda a: a["active"] is False))
+
+
+def test_an_order_goes_to_cash_with_stock_and_balance_following(stack: RunningStack, pipeline: Apis) -> None:
+    run = uuid.uuid4().hex[:6].upper()
+    sku, warehouse = f"E2E-{run}", f"W{run}"[:10]
+    pipeline.write(pipeline.erp, "POST", "/products", {"sku": sku, "description": "End to end", "unit_price": "12.50"})
+    pipeline.write(pipeline.erp, "POST", "/warehouses", {"code": warehouse, "name": "End to end"})
+    pipeline.write(pipeline.erp, "PUT", f"/stock/{sku}/{warehouse}", {"on_hand": "100"})
+    pipeline.write(pipeline.crm, "POST", "/products", {"sku": sku, "name": "End to end", "list_price": "12.50"})
+    eventually("the ERP stock as CRM availability", where(lambda: pipeline.product(sku),
+                                                          lambda p: money(p["available_qty"]) == 100))
+
+    number = pipeline.write(pipeline.crm, "POST", "/customers", {"name": f"Cash {run}"})["customer_number"]
+    account = eventually("the customer's ERP account", lambda: pipeline.account_of(number))
+    order = pipeline.write(pipeline.crm, "POST", "/orders",
+                           {"customer_number": number, "lines": [{"sku": sku, "quantity": "3"}]})
+    order_number = order["order_number"]
+
+    def erp_order() -> dict[str, Any] | None:
+        page = pipeline.erp.get("/orders", params={"account_id": account["account_id"]}).json()
+        return next((o for o in page["items"] if o.get("crm_order_number") == order_number), None)
+
+    placed = eventually("the ERP order for the CRM order", erp_order)
+    assert placed["status"] == "reserved"
+    assert Decimal(str(placed["total_amount"])) == Decimal("37.50")
+    eventually("the reservation in CRM availability", where(lambda: pipeline.product(sku),
+                                                            lambda p: money(p["available_qty"]) == 97))
+
+    def crm_status(status: str) -> Callable[[], dict[str, Any] | None]:
+        return where(lambda: dict(pipeline.crm.get(f"/orders/{order_number}").json()),
+                     lambda o: o["status"] == status)
+
+    eventually("status reserved in the CRM", crm_status("reserved"))
+    for status in ("shipped", "invoiced"):
+        pipeline.write(pipeline.erp, "PATCH", f"/orders/{placed['order_id']}", {"status": status})
+        eventually(f"status {status} in the CRM", crm_status(status))
+    eventually("the invoice in the CRM open balance", where(lambda: pipeline.customer(number),
+                                                            lambda c: money(c["open_balance"]) == Decimal("37.50")))
+    pipeline.write(pipeline.erp, "PATCH", f"/orders/{placed['order_id']}", {"status": "paid"})
+    eventually("status paid in the CRM", crm_status("paid"))
+    eventually("the payment in the CRM open balance", where(lambda: pipeline.customer(number),
+                                                            lambda c: money(c["open_balance"]) == 0))
