@@ -34,8 +34,8 @@ from streams.flows.commands import Cause, Command, command_headers, encode_comma
 from streams.flows.customers.exceptions import CustomerFlowError, MissingMapping
 from streams.flows.customers.state import CustomerState
 from streams.flows.customers.sync import CUSTOMER, CustomerMappings, decide, fold, fold_contact, fold_xref
-from streams.flows.customers.values import from_store, to_store
 from streams.flows.engine.api import Context, FlowSpec, Incoming, JsonValue
+from streams.flows.engine.values import from_store, to_store
 from streams.flows.topics import (
     AUDIT_CONFLICTS,
     CANONICAL_CUSTOMERS,

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams.flows.customers.exceptions import CorruptState
-from streams.flows.customers.values import from_store, to_store
+from streams.flows.engine.values import from_store, to_store
 from streams.mapping.spec import System
 
 MISSING: Any = object()

@@ -10,7 +10,7 @@ from typing import Any
 
 from streams.flows.customers.exceptions import CorruptState
 from streams.flows.customers.mirror import DEFAULTS, Mirror
-from streams.flows.customers.values import from_store, to_store
+from streams.flows.engine.values import from_store, to_store
 from streams.mapping.reconcile import Stamp, stamps_to_avro
 from streams.mapping.spec import System
 

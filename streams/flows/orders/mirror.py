@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from streams.flows.orders.values import from_store, to_store
+from streams.flows.engine.values import from_store, to_store
 
 #: Commands whose echo never comes (the target refused them) are forgotten after this many newer ones.
 MAX_PENDING = 8

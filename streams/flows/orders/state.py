@@ -1,6 +1,6 @@
 """The order-to-cash flow's state, over its stores, and the cross-reference the mappings look up.
 
-Stores (JSON objects, canonical values kept exact with :mod:`streams.flows.orders.values`):
+Stores (JSON objects, canonical values kept exact with :mod:`streams.flows.engine.values`):
 
 - ``orders``: per order number, the CRM header row, the ERP order, what was commanded, the CRM mirror.
 - ``lines``: per CRM order id, its order number (once known) and its CRM lines by line id. Lines live apart
@@ -23,7 +23,7 @@ from typing import Any
 
 from streams.flows.commands import Cause
 from streams.flows.engine.api import Context, JsonValue, Store
-from streams.flows.orders.values import from_store, to_store
+from streams.flows.engine.values import from_store, to_store
 
 STORES = ("tx", "orders", "lines", "links", "customers", "accounts", "parked", "views")
 

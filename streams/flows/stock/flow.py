@@ -20,8 +20,8 @@ from streams.errors import IsthmusError
 from streams.flows import topics
 from streams.flows.commands import Cause, Command, emit_command
 from streams.flows.engine.api import Context, FlowSpec, Incoming, JsonValue
+from streams.flows.engine.values import from_store, to_store
 from streams.flows.orders.mirror import Mirror
-from streams.flows.orders.values import from_store, to_store
 from streams.flows.stock.exceptions import StockFlowError, UnexpectedRecord
 from streams.mapping import Context as MappingContext
 from streams.mapping import RecordMapping, fold, map_change

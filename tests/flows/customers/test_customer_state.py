@@ -10,7 +10,7 @@ import pytest
 from streams.flows.customers.exceptions import CorruptState
 from streams.flows.customers.mirror import MISSING, Mirror
 from streams.flows.customers.state import CustomerState
-from streams.flows.customers.values import from_store, to_store
+from streams.flows.engine.values import from_store, to_store
 from streams.mapping.reconcile import Stamp
 from streams.mapping.spec import System
 

@@ -1,4 +1,4 @@
-"""Canonical values in JSON state stores and back, without loss.
+"""Canonical values in a flow's JSON state stores and back, without loss (every flow uses this).
 
 Store values must be JSON objects, but canonical values hold exact decimals and UTC times. They are
 tagged on the way in (``{"$decimal": "12.50"}``, ``{"$time": "2024-03-10T06:30:00+00:00"}``,
@@ -13,9 +13,13 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from streams.flows.customers.exceptions import CorruptState
+from streams.errors import IsthmusError
 
 _DECIMAL, _TIME, _DATE = "$decimal", "$time", "$date"
+
+
+class StoreValueError(IsthmusError):
+    """A value that cannot be kept in, or read back from, a flow's state store."""
 
 
 def to_store(value: Any) -> Any:
@@ -32,7 +36,7 @@ def to_store(value: Any) -> Any:
         return {str(k): to_store(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [to_store(v) for v in value]
-    raise CorruptState(f"a {type(value).__name__} cannot be kept in a state store: {value!r}")
+    raise StoreValueError(f"a {type(value).__name__} cannot be kept in a state store: {value!r}")
 
 
 def from_store(value: Any) -> Any:
