@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "streams.cli.topics",
     "streams.cli.worker",
     "streams.cli.demo",
+    "streams.cli.warehouse",
 )
 
 

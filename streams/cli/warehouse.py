@@ -1,0 +1,60 @@
+"""`isthmus warehouse`: apply the warehouse schema, or load the captured tables into it."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from typing import Any
+
+from streams.stack.running import RunningStack
+from streams.stack.secrets import load_or_create
+from streams.stack.settings import StackSettings
+from streams.warehouse import ddl
+from streams.warehouse.loader import Loader
+from streams.warehouse.settings import DOCS, WarehouseSettings
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("warehouse", help="the star-schema warehouse (PostgreSQL) with lineage")
+    commands = parser.add_subparsers(dest="warehouse_command", required=True, metavar="COMMAND")
+    environment = "Environment:\n" + "\n".join(f"  {name}: {doc}" for name, doc in DOCS.items())
+    load = commands.add_parser(
+        "load", help="load the CDC topics into the warehouse, exactly once (runs until stopped)",
+        description="Consume the captured CRM and ERP tables, clean them and upsert them into the star "
+                    "schema; positions commit with the rows. " + environment,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    load.add_argument("--once", action="store_true", help="stop when the topics' current ends are loaded")
+    load.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    load.set_defaults(run=run_load)
+    apply = commands.add_parser("ddl", help="create or update the warehouse tables and views, then exit",
+                                description=environment, formatter_class=argparse.RawDescriptionHelpFormatter)
+    apply.set_defaults(run=run_ddl)
+
+
+def _context() -> tuple[RunningStack, WarehouseSettings]:
+    stack = StackSettings.from_env()
+    return RunningStack(stack, load_or_create(stack.home)), WarehouseSettings.from_env(stack)
+
+
+def run_load(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=args.log_level, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    running, settings = _context()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    loader = Loader(running, settings, stop=stop)
+    loader.run(once=args.once)
+    logging.getLogger(__name__).info("warehouse loader stopped: %d rows loaded, %d rejected", loader.loaded,
+                                     loader.rejected)
+    return 0
+
+
+def run_ddl(args: argparse.Namespace) -> int:
+    running, settings = _context()
+    with running.connect_crm(dbname=settings.database, autocommit=True) as conn:
+        ddl.apply(conn, settings.schema)
+    print(f"warehouse schema {settings.schema} in database {settings.database} is up to date")
+    return 0

@@ -1,0 +1,6 @@
+"""The warehouse: CDC records cleaned into a PostgreSQL star schema with lineage, exactly once.
+
+``cleaning`` (pure rules), ``tables`` (what each source table becomes), ``rows`` (one change event to one
+warehouse row or a rejection), ``ddl`` (the SQL in ``warehouse/``), ``writer`` (upserts and offsets in one
+transaction), ``loader`` (the Kafka loop), ``settings``.
+"""

@@ -1,0 +1,111 @@
+"""Cleaning rules: each takes a decoded source value and returns the warehouse value or raises RowRejected."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+from typing import Any
+
+from streams.codecs.exceptions import LocalTimeError
+from streams.codecs.local_time import Ambiguous, Nonexistent, local_to_utc
+from streams.warehouse.exceptions import RowRejected
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_PHONE_ALLOWED = re.compile(r"^\+?[0-9 ().\-/]+$")
+
+
+def text(value: Any, column: str, *, required: bool = False) -> str | None:
+    """Trimmed text; empty becomes NULL, or a rejection when the column is required."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise RowRejected(f"{column} is empty; the warehouse needs it")
+        return None
+    if not isinstance(value, str):
+        raise RowRejected(f"{column} is {type(value).__name__} {value!r}, not text")
+    return value.strip()
+
+
+def email(value: Any, column: str) -> str | None:
+    """Trimmed, lower-cased e-mail address; one that is not ``local@domain.tld`` is rejected."""
+    cleaned = text(value, column)
+    if cleaned is None:
+        return None
+    cleaned = cleaned.lower()
+    if not _EMAIL.match(cleaned):
+        raise RowRejected(f"{column} {cleaned!r} is not an e-mail address (local@domain.tld)")
+    return cleaned
+
+
+def phone(value: Any, column: str) -> str | None:
+    """Digits only, with a leading ``+`` kept; letters or fewer than 5 digits are rejected."""
+    cleaned = text(value, column)
+    if cleaned is None:
+        return None
+    if not _PHONE_ALLOWED.match(cleaned):
+        raise RowRejected(f"{column} {cleaned!r} is not a phone number (digits, spaces, ()-./ and a leading +)")
+    digits = re.sub(r"[^0-9]", "", cleaned)
+    if len(digits) < 5:
+        raise RowRejected(f"{column} {cleaned!r} has fewer than 5 digits")
+    return ("+" if cleaned.startswith("+") else "") + digits
+
+
+def number(value: Any, column: str, *, required: bool = True) -> Decimal | None:
+    """An exact decimal (money, quantities); floats are refused since they would not sum exactly."""
+    if value is None:
+        if required:
+            raise RowRejected(f"{column} is missing; the warehouse needs it")
+        return None
+    if isinstance(value, bool) or not isinstance(value, Decimal | int):
+        raise RowRejected(f"{column} is {type(value).__name__} {value!r}, not an exact decimal")
+    return Decimal(value)
+
+
+def integer(value: Any, column: str, *, required: bool = True) -> int | None:
+    if value is None:
+        if required:
+            raise RowRejected(f"{column} is missing; the warehouse needs it")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RowRejected(f"{column} is {type(value).__name__} {value!r}, not a whole number")
+    return value
+
+
+def boolean(value: Any, column: str) -> bool | None:
+    """MariaDB BOOLEAN arrives as a small integer, PostgreSQL's as a boolean."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise RowRejected(f"{column} is {value!r}, not a boolean")
+
+
+def date(value: Any, column: str) -> dt.date:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    raise RowRejected(f"{column} is {value!r}, not a date")
+
+
+def instant(value: Any, column: str) -> dt.datetime:
+    """A zoned source time (TIMESTAMPTZ), already an instant: returned in UTC."""
+    if not isinstance(value, dt.datetime) or value.tzinfo is None:
+        raise RowRejected(f"{column} is {value!r}, not a time with a zone")
+    return value.astimezone(dt.UTC)
+
+
+def local_time(value: Any, column: str, zone: str, *, nonexistent: Nonexistent = Nonexistent.RAISE,
+               ambiguous: Ambiguous = Ambiguous.RAISE) -> dt.datetime:
+    """A zone-less ERP time (DATETIME) in ``zone``, as a UTC instant; a skipped or repeated wall-clock
+    time is rejected unless a policy says which instant it was."""
+    if not isinstance(value, dt.datetime) or value.tzinfo is not None:
+        raise RowRejected(f"{column} is {value!r}, not a zone-less local time")
+    try:
+        return local_to_utc(value, zone, nonexistent=nonexistent, ambiguous=ambiguous)
+    except LocalTimeError as exc:
+        raise RowRejected(f"{column}: {exc}") from exc
+
+
+def date_key(moment: dt.datetime) -> int:
+    """The dim_date key (YYYYMMDD) of an instant's UTC date."""
+    day = moment.astimezone(dt.UTC).date()
+    return day.year * 10000 + day.month * 100 + day.day

@@ -1,0 +1,135 @@
+"""The warehouse loader: a Kafka consumer whose positions live in the warehouse, next to the rows.
+
+Why its own process and not a flow on the exactly-once engine: the engine commits input offsets in a
+Kafka transaction, which PostgreSQL cannot join, and it dead-letters any record whose handler raises,
+so a database outage would send good rows to the dead-letter topic. Here each batch's rows and the
+positions that produced them commit in one PostgreSQL transaction: exactly once into the warehouse, and
+a database or Kafka failure just resumes from the last commit. Dead letters (rows the cleaning rules
+refuse) are produced and flushed before that commit, so none is lost; a crash between the two sends a
+batch's dead letters again, recognisable by their original topic, partition and offset.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from typing import Any
+
+import psycopg
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
+
+from streams.codecs.avro.single_object import SchemaStore
+from streams.kafka.deadletters import DEAD_LETTER_TYPE, DLQ_TOPIC, STAGE_HEADER, Original, dead_letter_value
+from streams.stack.running import RunningStack
+from streams.warehouse import ddl
+from streams.warehouse.rows import Change, Position, Rejection, to_change
+from streams.warehouse.settings import WarehouseSettings
+from streams.warehouse.tables import TABLES
+from streams.warehouse.writer import stored_positions, write_batch
+
+log = logging.getLogger(__name__)
+STAGE = "warehouse.load"
+
+
+class Loader:
+    def __init__(self, running: RunningStack, settings: WarehouseSettings, schemas: SchemaStore | None = None,
+                 stop: threading.Event | None = None) -> None:
+        self.running = running
+        self.settings = settings
+        self.schemas = schemas or SchemaStore.from_directory()
+        self.stop = stop or threading.Event()
+        self.loaded = 0
+        self.rejected = 0
+
+    def connect(self) -> psycopg.Connection[Any]:
+        conn = self.running.connect_crm(dbname=self.settings.database, autocommit=True)
+        conn.execute(f'SET search_path TO "{self.settings.schema}"')
+        return conn
+
+    def run(self, *, once: bool = False, restart_delay_s: float = 2.0) -> None:
+        """Load until stopped (or, with ``once``, until the end offsets seen at start are loaded)."""
+        while not self.stop.is_set():
+            try:
+                if self._run_once(once=once):
+                    return
+            except (psycopg.OperationalError, KafkaError) as exc:
+                log.warning("warehouse loader: %s; resuming from the last commit in %.0fs", exc, restart_delay_s)
+                self.stop.wait(restart_delay_s)
+
+    def _run_once(self, *, once: bool) -> bool:
+        conn = self.connect()
+        ddl.apply(conn, self.settings.schema)
+        consumer = KafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers, group_id=None,
+                                 enable_auto_commit=False, isolation_level="read_committed",
+                                 client_id=f"{self.settings.worker_id}-{socket.gethostname()}",
+                                 max_poll_records=self.settings.batch_size)
+        producer = KafkaProducer(bootstrap_servers=self.settings.bootstrap_servers, acks="all",
+                                 enable_idempotence=True)
+        try:
+            assigned = self._assign(consumer, conn)
+            targets = consumer.end_offsets(assigned) if once else {}
+            last_refresh = time.monotonic()
+            while not self.stop.is_set():
+                if once and all(consumer.position(tp) >= end for tp, end in targets.items()):
+                    return True
+                if not once and time.monotonic() - last_refresh > 10:
+                    assigned = self._assign(consumer, conn)  # a captured table whose topic appeared later
+                    last_refresh = time.monotonic()
+                batch = consumer.poll(timeout_ms=500, max_records=self.settings.batch_size)
+                if batch:
+                    self._load(conn, producer, batch)
+            return True
+        finally:
+            consumer.close()
+            producer.close()
+            conn.close()
+
+    def _assign(self, consumer: KafkaConsumer, conn: psycopg.Connection[Any]) -> list[TopicPartition]:
+        existing = consumer.topics()
+        wanted = [TopicPartition(spec.topic, p) for spec in TABLES if spec.topic in existing
+                  for p in sorted(consumer.partitions_for_topic(spec.topic) or ())]
+        current = set(consumer.assignment())
+        if set(wanted) != current:
+            consumer.assign(wanted)
+            positions = stored_positions(conn)
+            for tp in wanted:
+                offset = positions.get((tp.topic, tp.partition))
+                if offset is None:
+                    consumer.seek_to_beginning(tp)
+                else:
+                    consumer.seek(tp, offset)
+            log.info("warehouse loader: reading %s", ", ".join(f"{tp.topic}[{tp.partition}]" for tp in wanted))
+        return wanted
+
+    def _load(self, conn: psycopg.Connection[Any], producer: KafkaProducer, batch: dict[Any, list[Any]]) -> None:
+        changes: list[Change] = []
+        rejections: list[Rejection] = []
+        positions: dict[tuple[str, int], int] = {}
+        for tp, messages in batch.items():
+            for m in messages:
+                position = Position(topic=m.topic, partition=m.partition, offset=m.offset)
+                outcome = to_change(position, m.key, m.value, self.settings.rules)
+                if isinstance(outcome, Change):
+                    changes.append(outcome)
+                elif isinstance(outcome, Rejection):
+                    rejections.append(outcome)
+                    self._dead_letter(producer, m, outcome.reason)
+            positions[(tp.topic, tp.partition)] = messages[-1].offset + 1
+        if rejections:
+            producer.flush()
+        write_batch(conn, changes, rejections, positions)
+        self.loaded += len(changes)
+        self.rejected += len(rejections)
+        log.debug("warehouse loader: %d changes, %d rejected, at %s", len(changes), len(rejections), positions)
+
+    def _dead_letter(self, producer: KafkaProducer, message: Any, reason: str) -> None:
+        original = Original(topic=message.topic, partition=message.partition, offset=message.offset,
+                            timestamp_ms=message.timestamp, key=message.key, value=message.value,
+                            headers=tuple(message.headers or ()))
+        letter = dead_letter_value(original, reason=reason, error_type="RowRejected", stage=STAGE, attempts=1,
+                                   worker=self.settings.worker_id)
+        producer.send(DLQ_TOPIC, key=message.key, value=self.schemas.encode(DEAD_LETTER_TYPE, letter),
+                      headers=[(STAGE_HEADER, STAGE.encode())])
