@@ -1,9 +1,9 @@
-"""`isthmus topics ...`: inspect Isthmus's topics. Today: ``dlq`` (list, show, replay dead letters).
+"""`isthmus topics ...`: inspect Isthmus's topics: ``list``, ``describe``, ``lag``, ``tail``, ``trace`` and
+``dlq`` (list, show, replay dead letters).
 
-Each subcommand group registers itself in ``register``; list, describe, tail, lag and trace are added the
-same way. Global options (``--json`` per command) follow the connectors command's conventions: one JSON
-document on stdout, messages on stderr. Personal data (fields marked ``pii`` in schemas/) is masked unless
-``--show-pii`` is given.
+``--json`` gives JSON lines for jq (``dlq`` keeps one JSON document); messages go to stderr. Personal data
+(fields marked ``pii`` in schemas/, and the source columns mapped to them) is masked unless ``--show-pii`` is
+given by a caller whose role allows it (:mod:`streams.inspect.roles`).
 """
 
 from __future__ import annotations
@@ -12,24 +12,45 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from streams.codecs.avro.single_object import SchemaStore
+from streams.inspect import admin, filters
+from streams.inspect.decoding import decode_record, masked
+from streams.inspect.exceptions import BadFilter
+from streams.inspect.masking import MASK, PiiCatalog, mask
+from streams.inspect.output import (
+    OUTPUTS,
+    describe_document,
+    json_line,
+    lag_document,
+    raw_line,
+    record_document,
+    table_line,
+    topic_document,
+    topic_line,
+)
+from streams.inspect.reader import StartAt, read
+from streams.inspect.roles import TOKEN_ENV, TOKENS_ENV, AccessPolicy, Permission
+from streams.inspect.seek import since_ms
+from streams.inspect.trace import trace
 from streams.sinks import dlq
 from streams.sinks.records import COMMAND, DEAD_LETTER
 from streams.sinks.topics import DLQ_TOPIC
 from streams.stack.settings import StackSettings
 
-MASK = "***"
+__all__ = ["MASK", "describe", "mask", "register"]
 
 
 def register(subparsers: Any) -> None:
-    group = subparsers.add_parser("topics", help="inspect Isthmus topics (dead letters)",
+    group = subparsers.add_parser("topics", help="inspect Isthmus topics: list, describe, lag, tail, trace, dlq",
                                   description="Inspect Isthmus's Kafka topics, decoded from their Avro schemas.")
     commands = group.add_subparsers(dest="topics_command", required=True, metavar="SUBCOMMAND")
+    _register_inspect(commands)
     _register_dlq(commands)
 
 
@@ -51,7 +72,8 @@ def _register_dlq(commands: Any) -> None:
 
     parser = add("show", run_show, "everything about one dead letter, its original value decoded when possible")
     parser.add_argument("address", metavar="OFFSET", help="OFFSET, or PARTITION:OFFSET")
-    parser.add_argument("--show-pii", action="store_true", help="do not mask personal data")
+    parser.add_argument("--show-pii", action="store_true", help="do not mask personal data (admin role)")
+    _add_access(parser, pii=False)
 
     parser = add("replay", run_replay, "re-produce dead letters' original records to their original topics, "
                  "marked as replays")
@@ -91,27 +113,6 @@ def run_list(args: argparse.Namespace) -> int:
         print(f"{row['partition']}:{row['offset']:<6} {row['time']}  {row['stage']:<10} {row['entity']:<16} "
               f"{reason}")
     return 0
-
-
-def mask(value: Any, paths: Iterable[str]) -> Any:
-    """A copy of ``value`` with the dotted ``paths`` (through dicts and lists) replaced by ``***``."""
-    result = value
-    for path in paths:
-        result = _mask_path(result, path.split("."))
-    return result
-
-
-def _mask_path(value: Any, parts: list[str]) -> Any:
-    if isinstance(value, list):
-        return [_mask_path(item, parts) for item in value]
-    if not isinstance(value, Mapping) or parts[0] not in value:
-        return value
-    copy = dict(value)
-    if len(parts) == 1:
-        copy[parts[0]] = MASK if copy[parts[0]] is not None else None
-    else:
-        copy[parts[0]] = _mask_path(copy[parts[0]], parts[1:])
-    return copy
 
 
 def _jsonable(value: Any) -> Any:
@@ -154,6 +155,8 @@ def describe(entry: dlq.DeadLetterEntry, store: SchemaStore, *, show_pii: bool) 
 
 
 def run_show(args: argparse.Namespace) -> int:
+    if args.show_pii:
+        _require_pii(args, action="show personal data of a dead letter")
     store = SchemaStore.from_directory()
     [entry] = dlq.pick(_entries(args, store), [args.address], args.topic)
     document = describe(entry, store, show_pii=args.show_pii)
@@ -202,4 +205,194 @@ def run_replay(args: argparse.Namespace) -> int:
         for row in rows:
             print(f"replayed {row['dead_letter']} ({row['stage']}, {row['entity']}) -> {row['to']}")
         print(f"{len(rows)} replayed", file=sys.stderr)
+    return 0
+
+
+def _add_access(parser: argparse.ArgumentParser, *, pii: bool = True) -> None:
+    if pii:
+        parser.add_argument("--show-pii", action="store_true",
+                            help="do not mask personal data (needs an admin token)")
+    parser.add_argument("--token", default=None,
+                        help=f"the caller's token (default ${TOKEN_ENV}); roles come from ${TOKENS_ENV} or "
+                             "<home>/secrets/tokens")
+
+
+def _policy() -> AccessPolicy:
+    return AccessPolicy.from_env(StackSettings.from_env().home)
+
+
+def _require_pii(args: argparse.Namespace, *, action: str) -> None:
+    """Personal data needs an admin token; with no tokens configured the local user is trusted (their stack's
+    secrets folder already holds the database passwords)."""
+    policy = _policy()
+    if not policy.tokens:
+        print(f"isthmus: no tokens configured ({TOKENS_ENV} or <home>/secrets/tokens): local use, "
+              "personal data shown", file=sys.stderr)
+        return
+    caller = policy.caller(args.token or os.environ.get(TOKEN_ENV))
+    policy.require(caller, Permission.SHOW_PII, action=action)
+
+
+def _register_inspect(commands: Any) -> None:
+    parser = commands.add_parser("list", help="topics with partitions, messages, cleanup policy and retention",
+                                 description="Topics with their partition count, message count (from offsets), "
+                                             "cleanup policy and retention.")
+    parser.add_argument("--all", action="store_true", help="include internal topics (Kafka, Connect, Faust)")
+    parser.add_argument("--json", action="store_true", help="JSON lines, one per topic")
+    parser.set_defaults(run=run_topics_list)
+
+    parser = commands.add_parser("describe", help="partitions, leaders, begin/end offsets and config of a topic",
+                                 description="Partitions, leaders, replicas, begin/end offsets and the full "
+                                             "configuration of one topic.")
+    parser.add_argument("topic", metavar="TOPIC")
+    parser.add_argument("--json", action="store_true", help="one JSON line")
+    parser.set_defaults(run=run_describe)
+
+    parser = commands.add_parser("lag", help="committed offset, end offset and lag per group and partition",
+                                 description="Consumer lag per group and partition; every group when none "
+                                             "is given.")
+    parser.add_argument("--group", action="append", default=[], help="only this group (repeatable)")
+    parser.add_argument("--json", action="store_true", help="JSON lines, one per group and partition")
+    parser.set_defaults(run=run_lag)
+
+    parser = commands.add_parser("tail", help="decode, filter and print records of topics",
+                                 description="Decode Debezium records, canonical Avro and commands; filter by "
+                                             "key, field expression and header; seek by offset or time.")
+    parser.add_argument("topics", nargs="+", metavar="TOPIC")
+    parser.add_argument("--key", action="append", default=[], help="only records with this key (repeatable)")
+    parser.add_argument("--where", action="append", default=[],
+                        help="a field expression, e.g. 'after.name == \"Acme\"' or 'payload_type ~ Account' "
+                             "(repeatable; all must hold)")
+    parser.add_argument("--header", action="append", default=[], metavar="NAME=VALUE",
+                        help="only records with this header value (repeatable)")
+    seek = parser.add_mutually_exclusive_group()
+    seek.add_argument("--offset", type=int, help="start at this offset (in every chosen partition)")
+    seek.add_argument("--since", help="start at a time: 30s, 15m, 1h, 2d, or 2026-11-25T10:00:00Z")
+    seek.add_argument("--from-beginning", action="store_true", help="start at the beginning (the default "
+                      "without --follow)")
+    parser.add_argument("--partition", action="append", type=int, default=[], help="only this partition")
+    parser.add_argument("--max", type=int, help="stop after this many matching records")
+    parser.add_argument("--follow", action="store_true", help="keep reading new records (from the end unless "
+                        "a start is given)")
+    parser.add_argument("--output", choices=OUTPUTS, default="table", help="table (default), json or raw")
+    parser.add_argument("--json", action="store_true", help="JSON lines (same as --output json)")
+    _add_access(parser)
+    parser.set_defaults(run=run_tail)
+
+    parser = commands.add_parser("trace", help="one customer or order through every topic, as a timeline",
+                                 description="Follow a customer (C-000123) or an order (SO-000001) through "
+                                             "CDC, canonical, command, result, dead-letter, conflict and "
+                                             "customer-360 topics, ordered by record time.")
+    parser.add_argument("entity", metavar="ENTITY")
+    parser.add_argument("--since", help="only records from this time: 1h, 2d, or an ISO 8601 time")
+    parser.add_argument("--topic", action="append", default=[],
+                        help="trace through these topics instead of Isthmus's own (repeatable)")
+    parser.add_argument("--json", action="store_true", help="JSON lines, one per record")
+    _add_access(parser)
+    parser.set_defaults(run=run_trace)
+
+
+def run_topics_list(args: argparse.Namespace) -> int:
+    found = admin.topics(_bootstrap(), include_internal=args.all)
+    if args.json:
+        for topic in found:
+            print(json_line(topic_document(topic)))
+        return 0
+    width = max((len(t.name) for t in found), default=5)
+    print(f"{'TOPIC':<{width}}  {'PAR':>3}  {'MESSAGES':>10}  {'CLEANUP':<14} RETENTION")
+    for topic in found:
+        print(topic_line(topic, width))
+    return 0
+
+
+def run_describe(args: argparse.Namespace) -> int:
+    [topic] = admin.topics(_bootstrap(), [args.topic], config_keys=None)
+    document = describe_document(topic)
+    if args.json:
+        print(json_line(document))
+        return 0
+    print(f"{topic.name}: {len(topic.partitions)} partition(s), {topic.messages} message(s)"
+          + (" (internal)" if topic.internal else ""))
+    for p in document["partitions"]:
+        print(f"  partition {p['partition']}: leader {p['leader']}, replicas {p['replicas']}, isr {p['isr']}, "
+              f"offsets {p['begin']}..{p['end']} ({p['messages']})")
+    print("  config:")
+    for name, value in topic.config.items():
+        print(f"    {name} = {value}")
+    return 0
+
+
+def run_lag(args: argparse.Namespace) -> int:
+    rows = admin.lag(_bootstrap(), args.group or None)
+    if args.json:
+        for row in rows:
+            print(json_line(lag_document(row)))
+        return 0
+    if not rows:
+        print("no committed offsets" + (f" for {', '.join(args.group)}" if args.group else ""), file=sys.stderr)
+        return 0
+    for row in rows:
+        committed = "-" if row.committed is None else str(row.committed)
+        lag = "-" if row.lag is None else str(row.lag)
+        print(f"{row.group}  {row.topic}[{row.partition}]  committed {committed}  end {row.end}  lag {lag}")
+    return 0
+
+
+def _show_pii(args: argparse.Namespace, action: str) -> bool:
+    if args.show_pii:
+        _require_pii(args, action=action)
+        return True
+    return False
+
+
+def run_tail(args: argparse.Namespace) -> int:
+    output = "json" if args.json else args.output
+    if output == "raw" and not args.show_pii:
+        raise BadFilter("--output raw prints the bytes as written and cannot mask personal data; add "
+                        "--show-pii (admin role) or use --output json")
+    show = _show_pii(args, "show personal data in tail")
+    keep = filters.build(keys=args.key, headers=args.header, where=args.where)
+    if args.since:
+        start = StartAt(time_ms=since_ms(args.since), partitions=tuple(args.partition))
+    elif args.offset is not None:
+        start = StartAt(offset=args.offset, partitions=tuple(args.partition))
+    elif args.follow and not args.from_beginning:
+        start = StartAt(partitions=tuple(args.partition))
+    else:
+        start = StartAt(beginning=True, partitions=tuple(args.partition))
+    store = SchemaStore.from_directory()
+    catalog = PiiCatalog.load(store.schemas)
+    shown = 0
+    for raw in read(_bootstrap(), args.topics, start, follow=args.follow):
+        record = decode_record(raw, store)
+        if not show:
+            record = masked(record, catalog)
+        if not keep(record):
+            continue
+        if output == "json":
+            print(json_line(record_document(record)), flush=True)
+        elif output == "raw":
+            print(raw_line(record), flush=True)
+        else:
+            print(table_line(record), flush=True)
+        shown += 1
+        if args.max is not None and shown >= args.max:
+            break
+    return 0
+
+
+def run_trace(args: argparse.Namespace) -> int:
+    show = _show_pii(args, "show personal data in trace")
+    store = SchemaStore.from_directory()
+    catalog = PiiCatalog.load(store.schemas)
+    bootstrap = _bootstrap()
+    existing = [t.name for t in admin.topics(bootstrap, include_internal=True, config_keys=())]
+    records = trace(bootstrap, args.entity, store, topics=args.topic or None,
+                    since_ms=since_ms(args.since) if args.since else None,
+                    existing=None if args.topic else existing)
+    for record in records:
+        record = record if show else masked(record, catalog)
+        print(json_line(record_document(record)) if args.json else table_line(record))
+    if not args.json:
+        print(f"{len(records)} record(s) of {args.entity}", file=sys.stderr)
     return 0

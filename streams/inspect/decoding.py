@@ -1,0 +1,234 @@
+"""Recognise and decode one Kafka record by its content, and summarise it in one line.
+
+Avro single-object bytes (``C3 01`` + fingerprint) decode through the schema store; JSON with ``schema`` and
+``payload`` is a Debezium record (Kafka Connect's JsonConverter); other JSON, text and bytes are shown as
+they are. Values become JSON-compatible (decimals and times as strings) so filters and ``--json`` see one
+shape.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from streams.codecs.avro.single_object import MARKER, SchemaStore
+from streams.codecs.debezium.envelope import ChangeEvent, MessageEvent, Tombstone, TransactionEvent, decode
+from streams.codecs.exceptions import CodecError
+from streams.inspect.masking import MASK, PiiCatalog
+
+Headers = tuple[tuple[str, bytes | None], ...]
+
+#: Debezium connector names (``source.connector``) and the system each captures.
+CONNECTOR_SYSTEMS = {"postgresql": "crm", "mysql": "erp", "mariadb": "erp"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class RawRecord:
+    """A consumed record, independent of the client library."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int | None
+    key: bytes | None
+    value: bytes | None
+    headers: Headers = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Decoded:
+    """A record decoded: ``kind`` is avro, debezium, transaction, message, json, text, bytes or tombstone."""
+
+    raw: RawRecord
+    kind: str
+    key: Any
+    value: Any
+    schema: str | None = None
+    system: str | None = None
+    table: str | None = None
+    error: str | None = None
+
+    @property
+    def key_text(self) -> str:
+        if self.key is None:
+            return ""
+        if isinstance(self.key, Mapping) and len(self.key) == 1:
+            return str(next(iter(self.key.values())))
+        return self.key if isinstance(self.key, str) else json.dumps(self.key, sort_keys=True, default=str)
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.raw.headers:
+            if key == name:
+                return _text(value)
+        return None
+
+    def document(self) -> dict[str, Any]:
+        """What a filter sees: the value, plus ``_key``, ``_topic``, ``_schema``, ``_kind``."""
+        base = dict(self.value) if isinstance(self.value, Mapping) else {"value": self.value}
+        base.update(_key=self.key, _topic=self.raw.topic, _schema=self.schema, _kind=self.kind,
+                    _partition=self.raw.partition, _offset=self.raw.offset)
+        return base
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        try:
+            return value.decode()
+        except UnicodeDecodeError:
+            return "base64:" + base64.b64encode(value).decode()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return jsonable({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
+    return value
+
+
+def _text(value: bytes | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        return "0x" + value.hex()
+
+
+def _json(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return _NOT_JSON
+
+
+_NOT_JSON = object()
+
+
+def decode_key(data: bytes | None) -> Any:
+    if data is None:
+        return None
+    if data[:2] == MARKER:
+        return "0x" + data.hex()
+    document = _json(data)
+    if document is _NOT_JSON:
+        return _text(data)
+    if isinstance(document, Mapping) and "schema" in document and "payload" in document:
+        return jsonable(document["payload"])
+    return document
+
+
+def decode_record(raw: RawRecord, store: SchemaStore) -> Decoded:
+    key = decode_key(raw.key)
+    data = raw.value
+    if data is None:
+        return Decoded(raw=raw, kind="tombstone", key=key, value=None)
+    if data[:2] == MARKER:
+        try:
+            record = store.decode(data)
+        except CodecError as exc:
+            return Decoded(raw=raw, kind="bytes", key=key, value=_text(data), error=str(exc))
+        return Decoded(raw=raw, kind="avro", key=key, value=jsonable(record.value), schema=record.schema)
+    document = _json(data)
+    if document is _NOT_JSON:
+        text = _text(data)
+        return Decoded(raw=raw, kind="text" if text and not text.startswith("0x") else "bytes", key=key,
+                       value=text)
+    if isinstance(document, Mapping) and "schema" in document and "payload" in document:
+        return _debezium(raw, key, document, store)
+    return Decoded(raw=raw, kind="json", key=key, value=document)
+
+
+def _debezium(raw: RawRecord, key: Any, document: Mapping[str, Any], store: SchemaStore) -> Decoded:
+    try:
+        event = decode(raw.value, raw.key, topic=raw.topic)
+    except CodecError as exc:
+        return Decoded(raw=raw, kind="json", key=key, value=jsonable(document["payload"]), error=str(exc))
+    if isinstance(event, ChangeEvent):
+        source = event.source
+        value = {"op": event.op.value, "before": jsonable(event.before), "after": jsonable(event.after),
+                 "source": {"connector": source.connector, "name": source.name, "db": source.db,
+                            "schema": source.schema, "table": source.table, "ts_ms": source.ts_ms,
+                            "snapshot": source.snapshot},
+                 "ts_ms": event.ts_ms}
+        return Decoded(raw=raw, kind="debezium", key=key, value=value,
+                       system=CONNECTOR_SYSTEMS.get(source.connector, source.name), table=source.table)
+    if isinstance(event, TransactionEvent):
+        return Decoded(raw=raw, kind="transaction", key=key, value=jsonable(event))
+    if isinstance(event, MessageEvent):
+        return Decoded(raw=raw, kind="message", key=key, value=jsonable(event))
+    assert isinstance(event, Tombstone)
+    return Decoded(raw=raw, kind="tombstone", key=key, value=None)
+
+
+def masked(record: Decoded, catalog: PiiCatalog) -> Decoded:
+    """``record`` with personal data hidden (see :mod:`streams.inspect.masking`)."""
+    if record.kind == "avro" and record.schema:
+        value = catalog.mask_canonical(record.schema, record.value)
+    elif record.kind == "debezium":
+        value = catalog.mask_change(record.system or "", record.table or "", record.value)
+    elif record.kind in ("text", "bytes"):
+        value = MASK
+    else:
+        value = catalog.mask_unknown(record.value)
+    return dataclasses.replace(record, value=value, key=catalog.mask_unknown(record.key))
+
+
+_IDS = ("entity_key", "customer_number", "crm_customer_number", "order_number", "crm_order_number",
+        "account_code", "sku", "id")
+
+
+def _short(name: str | None) -> str:
+    return (name or "").rpartition(".")[2]
+
+
+def _clip(text: str, width: int = 70) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def summary(record: Decoded) -> str:
+    """One line: what happened, to which entity."""
+    value = record.value
+    if record.kind == "debezium":
+        row = value.get("after") or value.get("before") or {}
+        ids = " ".join(f"{name}={row[name]}" for name in _IDS if row.get(name) is not None)
+        line = f"{value['op']} {record.system}.{record.table} {ids}"
+        if value["op"] == "u" and value.get("before") and value.get("after"):
+            changed = sorted(k for k, v in value["after"].items() if value["before"].get(k) != v)
+            line += f" changed: {','.join(changed) or '-'}"
+        return line
+    if record.kind == "avro" and isinstance(value, Mapping):
+        name = _short(record.schema)
+        entity = next((str(value[f]) for f in _IDS if value.get(f) is not None), record.key_text)
+        extra = {
+            "Command": lambda: f"{value.get('operation')} {_short(value.get('payload_type'))} -> "
+                               f"{value.get('target')}",
+            "CommandResult": lambda: f"{value.get('operation')} {_short(value.get('payload_type'))} "
+                                     f"status {value.get('status')} on {value.get('target')}",
+            "ConflictRecord": lambda: f"field {value.get('field')} won by {value.get('winner')} "
+                                      f"({value.get('policy')})",
+            "DeadLetter": lambda: f"{value.get('stage')} {value.get('error_type')}: {_clip(str(value.get('reason')))}"
+                                  f" from {value.get('topic')}[{value.get('partition')}]@{value.get('offset')}",
+        }.get(name)
+        return f"{name} {entity}" + (f" {extra()}" if extra else "")
+    if record.kind == "transaction" and isinstance(value, Mapping):
+        return f"transaction {value.get('status')} {value.get('id')}"
+    if record.kind == "tombstone":
+        return f"tombstone {record.key_text}"
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return f"{record.kind} {_clip(text)}"
+
+
+__all__ = ["CONNECTOR_SYSTEMS", "Decoded", "RawRecord", "decode_key", "decode_record", "jsonable", "masked",
+           "summary"]

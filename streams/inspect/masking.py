@@ -1,0 +1,110 @@
+"""Personal data in inspection output: which fields hold it, and hiding their values.
+
+Canonical records mark personal fields with ``"pii": true`` in schemas/ (:meth:`SchemaSet.pii_fields`).
+Debezium records carry source columns, not canonical fields: a column is personal when a mapping
+(mappings/*.yaml) binds it to a marked field; a marked field is hidden whole, so a command's ``payload``
+(the JSON of a record that holds personal data) shows as ``***``. Records of no known shape (Faust
+changelogs, other JSON) have every key named like a marked field hidden: an unknown layout errs on the
+side of masking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from streams.codecs.avro.schemas import SchemaSet, load_schemas
+from streams.codecs.exceptions import UnknownSchema
+from streams.mapping.loader import load_mappings
+from streams.mapping.spec import FieldBinding
+
+MASK = "***"
+
+
+def mask(value: Any, paths: Iterable[str]) -> Any:
+    """A copy of ``value`` with the dotted ``paths`` (through dicts and lists) replaced by ``***``."""
+    result = value
+    for path in paths:
+        result = _mask_path(result, path.split("."))
+    return result
+
+
+def _mask_path(value: Any, parts: list[str]) -> Any:
+    if isinstance(value, list):
+        return [_mask_path(item, parts) for item in value]
+    if not isinstance(value, Mapping) or parts[0] not in value:
+        return value
+    copy = dict(value)
+    if len(parts) == 1:
+        copy[parts[0]] = MASK if copy[parts[0]] is not None else None
+    else:
+        copy[parts[0]] = _mask_path(copy[parts[0]], parts[1:])
+    return copy
+
+
+def mask_names(value: Any, names: frozenset[str]) -> Any:
+    """A copy of ``value`` with every key in ``names``, at any depth, replaced by ``***``."""
+    if isinstance(value, list):
+        return [mask_names(item, names) for item in value]
+    if isinstance(value, Mapping):
+        return {k: (MASK if k in names and v is not None and not isinstance(v, (Mapping, list))
+                    else mask_names(v, names)) for k, v in value.items()}
+    return value
+
+
+def _bound_columns(binding: FieldBinding, prefix: str, pii: frozenset[str]) -> set[str]:
+    path = prefix + binding.field
+    if binding.nested:
+        found: set[str] = set()
+        for inner in binding.nested.values():
+            found |= _bound_columns(inner, path + ".", pii)
+        return found
+    return set(binding.reads) if path in pii else set()
+
+
+@dataclass(frozen=True, kw_only=True)
+class PiiCatalog:
+    """Marked fields per canonical schema and personal columns per source table."""
+
+    schemas: SchemaSet
+    columns: Mapping[tuple[str, str], frozenset[str]]
+    names: frozenset[str]
+
+    @classmethod
+    def load(cls, schemas: SchemaSet | None = None) -> PiiCatalog:
+        schemas = schemas or load_schemas()
+        columns: dict[tuple[str, str], set[str]] = {}
+        for mapping in load_mappings(schemas=schemas).values():
+            pii = schemas.pii_fields(mapping.target)
+            for source in mapping.sources:
+                if source.system is None or source.table is None:
+                    continue
+                found = columns.setdefault((source.system.value, source.table), set())
+                for binding in source.bindings.values():
+                    found |= _bound_columns(binding, "", pii)
+        names = {path.rpartition(".")[2] for name in schemas.names() for path in schemas.pii_fields(name)}
+        names |= {c for cols in columns.values() for c in cols}
+        return cls(schemas=schemas, columns={k: frozenset(v) for k, v in columns.items()},
+                   names=frozenset(names))
+
+    def fields(self, schema: str) -> frozenset[str]:
+        try:
+            return self.schemas.pii_fields(schema)
+        except UnknownSchema:
+            return frozenset()
+
+    def mask_canonical(self, schema: str, value: Any) -> Any:
+        """``value`` of canonical ``schema`` with its marked fields hidden."""
+        return mask(value, self.fields(schema))
+
+    def mask_change(self, system: str, table: str, change: Mapping[str, Any]) -> Any:
+        """A Debezium change (``before``/``after`` rows) with the table's personal columns hidden."""
+        columns = self.columns.get((system, table), self.names)
+        return {k: (mask(v, columns) if k in ("before", "after") else v) for k, v in change.items()}
+
+    def mask_unknown(self, value: Any) -> Any:
+        return mask_names(value, self.names)
+
+
+__all__ = ["MASK", "PiiCatalog", "mask", "mask_names"]

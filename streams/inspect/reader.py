@@ -1,0 +1,103 @@
+"""Reading topics from a chosen position with kafka-python's consumer: no group, nothing committed.
+
+Only committed transactions are read (``read_committed``), as every Isthmus reader does. Without
+``--follow`` reading stops at the end offsets taken when it started.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from kafka import KafkaConsumer, TopicPartition
+
+from streams.inspect.decoding import RawRecord
+from streams.inspect.exceptions import BadSeek, UnknownTopic
+
+POLL_MS = 500
+
+
+@dataclass(frozen=True, kw_only=True)
+class StartAt:
+    """Where to start: the end (default), the beginning, an offset, or the first record at or after a time."""
+
+    beginning: bool = False
+    offset: int | None = None
+    time_ms: int | None = None
+    partitions: tuple[int, ...] = ()
+    last: int | None = None
+
+
+def consumer(bootstrap: str) -> KafkaConsumer:
+    return KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                         isolation_level="read_committed", allow_auto_create_topics=False,
+                         client_id="isthmus-topics")
+
+
+def partitions_of(client: KafkaConsumer, topics: Sequence[str], only: Iterable[int] = ()) -> list[TopicPartition]:
+    wanted = set(only)
+    found: list[TopicPartition] = []
+    known = client.topics()
+    for topic in topics:
+        if topic not in known:
+            raise UnknownTopic(f"no topic {topic!r} in the cluster; `isthmus topics list --all` shows them")
+        numbers = sorted(client.partitions_for_topic(topic) or ())
+        missing = wanted - set(numbers)
+        if missing:
+            raise BadSeek(f"--partition {', '.join(map(str, sorted(missing)))}: {topic} has partitions "
+                          f"{', '.join(map(str, numbers))}")
+        found += [TopicPartition(topic, n) for n in numbers if not wanted or n in wanted]
+    return found
+
+
+def start_positions(client: KafkaConsumer, partitions: list[TopicPartition], start: StartAt) -> dict[
+        TopicPartition, int]:
+    begin = client.beginning_offsets(partitions)
+    end = client.end_offsets(partitions)
+    if start.offset is not None:
+        return {tp: min(max(start.offset, begin[tp]), end[tp]) for tp in partitions}
+    if start.time_ms is not None:
+        found = client.offsets_for_times({tp: start.time_ms for tp in partitions})
+        return {tp: (found[tp].offset if found.get(tp) is not None else end[tp]) for tp in partitions}
+    if start.beginning:
+        return dict(begin)
+    if start.last is not None:
+        return {tp: max(begin[tp], end[tp] - start.last) for tp in partitions}
+    return dict(end)
+
+
+def read(bootstrap: str, topics: Sequence[str], start: StartAt, *, follow: bool = False,
+         idle_polls: int = 4) -> Iterator[RawRecord]:
+    """Records from ``start`` to the ends taken now (or forever with ``follow``), partition by partition
+    in offset order, interleaved as the broker returns them."""
+    client = consumer(bootstrap)
+    try:
+        partitions = partitions_of(client, topics, start.partitions)
+        positions = start_positions(client, partitions, start)
+        ends = client.end_offsets(partitions)
+        client.assign(partitions)
+        for tp, offset in positions.items():
+            client.seek(tp, offset)
+        idle = 0
+        while True:
+            if not follow and all(client.position(tp) >= ends[tp] for tp in partitions):
+                return
+            batch = client.poll(timeout_ms=POLL_MS)
+            if not batch:
+                idle += 1
+                if not follow and idle >= idle_polls:
+                    return
+                continue
+            idle = 0
+            for tp, messages in batch.items():
+                for message in messages:
+                    if not follow and message.offset >= ends[tp]:
+                        continue
+                    yield RawRecord(topic=message.topic, partition=message.partition, offset=message.offset,
+                                    timestamp_ms=message.timestamp, key=message.key, value=message.value,
+                                    headers=tuple((k, v) for k, v in (message.headers or ())))
+    finally:
+        client.close()
+
+
+__all__ = ["StartAt", "consumer", "partitions_of", "read", "start_positions"]

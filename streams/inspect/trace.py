@@ -1,0 +1,125 @@
+"""Follow one entity (a customer number ``C-000123`` or an order number ``SO-000001``) through every topic.
+
+A record belongs to the entity when its key or any string in its decoded value names it (the ERP account
+code ``AC-…`` names a customer too). A change to a row that names it (a CRM customer, an ERP account, an
+order) also makes rows that refer to that row's id belong: a customer's addresses and contacts, an
+account's invoices and payments, an order's lines and shipments. Topics are read roots first, so those ids
+are known before the rows that refer to them are read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.codecs.avro.single_object import SchemaStore
+from streams.flows import topics as flow_topics
+from streams.inspect.decoding import Decoded, decode_record
+from streams.inspect.reader import StartAt, read
+from streams.sinks.topics import RESULTS_TOPICS
+
+#: Tables whose rows can name an entity, and the column other tables refer to them by.
+PRIMARY_KEYS: Mapping[tuple[str, str], str] = {
+    ("crm", "customers"): "id", ("crm", "sales_orders"): "id",
+    ("erp", "accounts"): "account_id", ("erp", "sales_orders"): "order_id",
+}
+#: Foreign-key columns, per system, and the table they refer to.
+REFERENCES: Mapping[tuple[str, str], str] = {
+    ("crm", "customer_id"): "customers", ("crm", "order_id"): "sales_orders",
+    ("erp", "account_id"): "accounts", ("erp", "order_id"): "sales_orders",
+}
+
+ROOT_TOPICS: tuple[str, ...] = (flow_topics.CRM_CUSTOMERS, flow_topics.ERP_ACCOUNTS, flow_topics.CRM_SALES_ORDERS,
+                                flow_topics.ERP_SALES_ORDERS)
+DEPENDENT_TOPICS: tuple[str, ...] = (
+    flow_topics.CRM_ADDRESSES, flow_topics.CRM_CONTACTS, flow_topics.CRM_SALES_ORDER_LINES,
+    flow_topics.cdc_topic("erp", "sales_order_lines"), flow_topics.ERP_INVOICES, flow_topics.ERP_PAYMENTS,
+    flow_topics.cdc_topic("erp", "shipments"), flow_topics.CANONICAL_CUSTOMERS, flow_topics.AUDIT_CONFLICTS,
+    flow_topics.COMMANDS_CRM, flow_topics.COMMANDS_ERP, RESULTS_TOPICS["crm"], RESULTS_TOPICS["erp"],
+    flow_topics.DLQ_TOPIC, flow_topics.CUSTOMER_360,
+)
+DEFAULT_TOPICS = ROOT_TOPICS + DEPENDENT_TOPICS
+
+
+def names_for(entity: str) -> tuple[str, ...]:
+    """The spellings of one entity: a customer number is also its ERP account code (``AC-`` prefix)."""
+    entity = entity.strip()
+    if re.fullmatch(r"C-\d+", entity):
+        return (entity, "AC-" + entity[2:])
+    return (entity,)
+
+
+@dataclass
+class EntityMatcher:
+    """Decides whether a decoded record belongs to the entity; remembers ids of the rows that name it."""
+
+    names: tuple[str, ...]
+    ids: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        spelled = "|".join(re.escape(n) for n in self.names)
+        self.pattern = re.compile(rf"(?<![\w-])(?:{spelled})(?![\w-])")
+
+    def names_entity(self, value: Any) -> bool:
+        if isinstance(value, str):
+            return self.pattern.search(value) is not None
+        if isinstance(value, Mapping):
+            return any(self.names_entity(v) for v in value.values())
+        if isinstance(value, (list, tuple)):
+            return any(self.names_entity(v) for v in value)
+        return False
+
+    def matches(self, record: Decoded) -> bool:
+        if self.names_entity(record.key) or self.names_entity(record.value):
+            if record.kind == "debezium":
+                self._remember(record)
+            return True
+        if record.kind == "debezium" and isinstance(record.value, Mapping):
+            return any(self._refers(record.system or "", row) for row in (record.value.get("before"),
+                                                                            record.value.get("after")))
+        return False
+
+    def _remember(self, record: Decoded) -> None:
+        column = PRIMARY_KEYS.get((record.system or "", record.table or ""))
+        if column is None:
+            return
+        for row in (record.value.get("before"), record.value.get("after")):
+            if isinstance(row, Mapping) and row.get(column) is not None:
+                self.ids.setdefault((record.system or "", record.table or ""), set()).add(str(row[column]))
+
+    def _refers(self, system: str, row: Any) -> bool:
+        if not isinstance(row, Mapping):
+            return False
+        for (ref_system, column), table in REFERENCES.items():
+            if ref_system == system and row.get(column) is not None and \
+                    str(row[column]) in self.ids.get((system, table), set()):
+                return True
+        return False
+
+
+def trace(bootstrap: str, entity: str, store: SchemaStore, *, topics: Sequence[str] | None = None,
+          since_ms: int | None = None, existing: Iterable[str] | None = None) -> list[Decoded]:
+    """Every record of ``entity`` in ``topics`` (default: every Isthmus topic that exists), by record time."""
+    chosen = list(topics or DEFAULT_TOPICS)
+    if existing is not None:
+        present = set(existing)
+        chosen = [t for t in chosen if t in present]
+    matcher = EntityMatcher(names=names_for(entity))
+    start = StartAt(time_ms=since_ms) if since_ms is not None else StartAt(beginning=True)
+    found: list[Decoded] = []
+    roots = [t for t in chosen if t in ROOT_TOPICS]
+    others = [t for t in chosen if t not in ROOT_TOPICS]
+    for group in (roots, others):
+        if not group:
+            continue
+        for raw in read(bootstrap, group, start):
+            record = decode_record(raw, store)
+            if matcher.matches(record):
+                found.append(record)
+    found.sort(key=lambda r: (r.raw.timestamp_ms or 0, r.raw.topic, r.raw.partition, r.raw.offset))
+    return found
+
+
+__all__ = ["DEFAULT_TOPICS", "EntityMatcher", "names_for", "trace"]
