@@ -1,0 +1,102 @@
+"""Cleaning rules and the ERP local-time conversion, without Kafka or a database."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from streams.codecs.local_time import Ambiguous, Nonexistent
+from streams.stack.settings import StackSettings
+from streams.warehouse import cleaning
+from streams.warehouse.exceptions import RowRejected, WarehouseSettingsError
+from streams.warehouse.settings import WarehouseSettings
+
+UTC = dt.UTC
+
+
+def test_text_is_trimmed_and_empty_becomes_null_or_rejected() -> None:
+    assert cleaning.text("  Acme Ltd \t", "name") == "Acme Ltd"
+    assert cleaning.text("   ", "name") is None
+    with pytest.raises(RowRejected, match="name is empty"):
+        cleaning.text("  ", "name", required=True)
+
+
+def test_email_is_trimmed_and_lower_cased_and_nonsense_rejected() -> None:
+    assert cleaning.email("  Jane.Doe@Example.COM ", "email") == "jane.doe@example.com"
+    assert cleaning.email(None, "email") is None
+    with pytest.raises(RowRejected, match="email 'not-an-address' is not an e-mail address"):
+        cleaning.email("not-an-address", "email")
+
+
+@pytest.mark.parametrize(("raw", "clean"), [
+    ("+1 (555) 010-0100", "+15550100100"),
+    ("  021-6888 1234 ", "02168881234"),
+    ("+86.138.0013.8000", "+8613800138000"),
+])
+def test_phone_keeps_digits_and_a_leading_plus(raw: str, clean: str) -> None:
+    assert cleaning.phone(raw, "phone") == clean
+
+
+@pytest.mark.parametrize("raw", ["call me", "555-CALL-NOW", "12-3", "1+234567"])
+def test_phone_with_letters_or_too_few_digits_is_rejected(raw: str) -> None:
+    with pytest.raises(RowRejected, match="phone"):
+        cleaning.phone(raw, "phone")
+
+
+def test_money_must_be_exact() -> None:
+    assert cleaning.number(Decimal("10.05"), "amount") == Decimal("10.05")
+    with pytest.raises(RowRejected, match="not an exact decimal"):
+        cleaning.number(10.05, "amount")
+    with pytest.raises(RowRejected, match="amount is missing"):
+        cleaning.number(None, "amount")
+
+
+def test_shanghai_has_no_daylight_saving_eight_hours_all_year() -> None:
+    for local in (dt.datetime(2024, 1, 15, 9, 0), dt.datetime(2024, 7, 15, 9, 0), dt.datetime(2024, 3, 10, 2, 30)):
+        assert cleaning.local_time(local, "order_date", "Asia/Shanghai") == (local - dt.timedelta(hours=8)).replace(
+            tzinfo=UTC)
+
+
+def test_new_york_across_spring_forward() -> None:
+    zone = "America/New_York"
+    assert cleaning.local_time(dt.datetime(2024, 3, 10, 1, 30), "t", zone) == dt.datetime(2024, 3, 10, 6, 30,
+                                                                                          tzinfo=UTC)
+    assert cleaning.local_time(dt.datetime(2024, 3, 10, 3, 30), "t", zone) == dt.datetime(2024, 3, 10, 7, 30,
+                                                                                          tzinfo=UTC)
+    with pytest.raises(RowRejected, match=r"order_date: 2024-03-10T02:30:00 does not exist in America/New_York"):
+        cleaning.local_time(dt.datetime(2024, 3, 10, 2, 30), "order_date", zone)
+    shifted = cleaning.local_time(dt.datetime(2024, 3, 10, 2, 30), "t", zone, nonexistent=Nonexistent.SHIFT_FORWARD)
+    assert shifted == dt.datetime(2024, 3, 10, 7, 30, tzinfo=UTC)
+
+
+def test_berlin_across_fall_back() -> None:
+    zone = "Europe/Berlin"
+    assert cleaning.local_time(dt.datetime(2024, 10, 27, 1, 30), "t", zone) == dt.datetime(2024, 10, 26, 23, 30,
+                                                                                           tzinfo=UTC)
+    assert cleaning.local_time(dt.datetime(2024, 10, 27, 3, 30), "t", zone) == dt.datetime(2024, 10, 27, 2, 30,
+                                                                                          tzinfo=UTC)
+    with pytest.raises(RowRejected, match="happened twice in Europe/Berlin"):
+        cleaning.local_time(dt.datetime(2024, 10, 27, 2, 30), "t", zone)
+    assert cleaning.local_time(dt.datetime(2024, 10, 27, 2, 30), "t", zone,
+                               ambiguous=Ambiguous.EARLIEST) == dt.datetime(2024, 10, 27, 0, 30, tzinfo=UTC)
+    assert cleaning.local_time(dt.datetime(2024, 10, 27, 2, 30), "t", zone,
+                               ambiguous=Ambiguous.LATEST) == dt.datetime(2024, 10, 27, 1, 30, tzinfo=UTC)
+
+
+def test_date_key_is_the_utc_date() -> None:
+    assert cleaning.date_key(dt.datetime(2024, 3, 10, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5)))) == 20240311
+
+
+def test_settings_name_every_bad_value() -> None:
+    stack = StackSettings(erp_time_zone="Mars/Olympus")
+    with pytest.raises(WarehouseSettingsError) as caught:
+        WarehouseSettings.from_env(stack, {"ISTHMUS_WAREHOUSE_SCHEMA": "Drop Table", "ISTHMUS_WAREHOUSE_BATCH": "0",
+                                           "ISTHMUS_WAREHOUSE_AMBIGUOUS": "guess"})
+    message = str(caught.value)
+    for needle in ("ISTHMUS_WAREHOUSE_SCHEMA='Drop Table'", "ISTHMUS_WAREHOUSE_BATCH='0'", "Mars/Olympus",
+                   "ISTHMUS_WAREHOUSE_AMBIGUOUS='guess'; use one of raise, earliest, latest"):
+        assert needle in message
+    good = WarehouseSettings.from_env(StackSettings(), {"ISTHMUS_WAREHOUSE_CLIENT_PREFIX": "KH-"})
+    assert (good.schema, good.client_code_prefix, good.erp_time_zone) == ("dwh", "KH-", "Asia/Shanghai")
