@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "streams.cli.worker",
     "streams.cli.demo",
     "streams.cli.warehouse",
+    "streams.cli.dashboard",
 )
 
 

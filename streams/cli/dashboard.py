@@ -1,0 +1,41 @@
+"""``isthmus dashboard``: the live dashboard on 127.0.0.1 (ISTHMUS_DASHBOARD_PORT, default 18088)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from typing import Any
+
+from streams.dashboard.app import DashboardConfig, serve
+from streams.dashboard.settings import DEFAULT_PORT, PORT_ENV, dashboard_port
+from streams.inspect.roles import TOKENS_ENV, AccessPolicy
+from streams.stack.settings import StackSettings
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "dashboard", help="serve the live dashboard (connectors, flows, lag, dead letters, conflicts, customer 360)",
+        description=f"Serves the dashboard on 127.0.0.1 (port from {PORT_ENV}, default {DEFAULT_PORT}) until "
+                    f"interrupted. Roles come from {TOKENS_ENV} or <home>/secrets/tokens.")
+    parser.add_argument("--port", type=int, default=None, help=f"port (default ${PORT_ENV} or {DEFAULT_PORT})")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for noisy in ("kafka", "aiokafka", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    settings = StackSettings.from_env()
+    policy = AccessPolicy.from_env(settings.home)
+    config = DashboardConfig(bootstrap=settings.bootstrap_servers, connect_url=settings.connect_url, policy=policy)
+    port = args.port if args.port is not None else dashboard_port()
+    if not policy.tokens:
+        print(f"isthmus: no tokens configured ({TOKENS_ENV} or <home>/secrets/tokens): the local user is admin",
+              flush=True)
+
+    def started(url: str) -> None:
+        print(f"isthmus: dashboard at {url}", flush=True)
+
+    asyncio.run(serve(config, port=port, started=started))
+    return 0

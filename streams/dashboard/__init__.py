@@ -1,0 +1,1 @@
+"""The live dashboard (``isthmus dashboard``): connectors, flows, lag, dead letters, conflicts, customer 360."""

@@ -1,0 +1,218 @@
+"""The dashboard's web app: one page, a JSON API it polls every 2 s, /metrics, login, and the replay action.
+
+A :class:`Sampler` reads every figure once per interval in the background, so any number of open pages
+costs the services nothing more; rates are per second between two samples. Actions and look-ups are read
+on demand. Roles (:mod:`streams.inspect.roles`): a viewer looks, an operator may also replay dead letters,
+an admin may also see personal data; a refusal is HTTP 403 with the reason, and is audited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from streams.codecs.avro.single_object import SchemaStore
+from streams.dashboard import sources
+from streams.dashboard.access import COOKIE, caller_of
+from streams.dashboard.exceptions import BadRequest
+from streams.dashboard.metrics import metrics_text
+from streams.dashboard.rates import RateTracker
+from streams.errors import IsthmusError
+from streams.flows.topics import AUDIT_CONFLICTS, CUSTOMER_360, DLQ_TOPIC
+from streams.inspect.exceptions import AccessDenied
+from streams.inspect.masking import PiiCatalog
+from streams.inspect.roles import AccessPolicy, Caller, Permission
+from streams.sinks import dlq
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+#: Dead letters and conflicts the page lists (the newest).
+SHOWN = 50
+
+
+@dataclass(frozen=True, kw_only=True)
+class DashboardConfig:
+    bootstrap: str
+    connect_url: str
+    policy: AccessPolicy
+    interval_s: float = 2.0
+    dlq_topic: str = DLQ_TOPIC
+    conflicts_topic: str = AUDIT_CONFLICTS
+    customer360_topic: str = CUSTOMER_360
+
+
+@dataclass(kw_only=True)
+class Sampler:
+    config: DashboardConfig
+    store: SchemaStore
+    catalog: PiiCatalog
+    snapshot: dict[str, Any] = field(default_factory=dict)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    _topic_rates: RateTracker = field(default_factory=RateTracker)
+    _group_rates: RateTracker = field(default_factory=RateTracker)
+
+    async def sample(self) -> None:
+        config = self.config
+        now = time.monotonic()
+        problems: list[str] = []
+        found, connect_problem = await asyncio.to_thread(sources.connectors, config.connect_url)
+        if connect_problem:
+            problems.append(connect_problem)
+        counts = await asyncio.to_thread(sources.counts, config.bootstrap)
+        letters = await dlq.read_dead_letters(config.bootstrap, config.dlq_topic, self.store)
+        conflicts = await asyncio.to_thread(sources.latest, config.bootstrap, config.conflicts_topic, self.store,
+                                            self.catalog, count=20, show_pii=False)
+        self.snapshot = {
+            "sampled_at": datetime.now(UTC).isoformat(),
+            "connectors": found,
+            "groups": sources.group_rows(counts, self._group_rates.update(now, counts.consumed)),
+            "topics": sources.topic_rows(counts, self._topic_rates.update(now, counts.topics)),
+            "lag": [{"group": g, "topic": t, "lag": n} for (g, t), n in sorted(counts.lag_by_topic.items())],
+            "dlq_topic": config.dlq_topic,
+            "dead_letter_count": len(letters),
+            "dead_letters": [_letter_row(e, self.store) for e in letters[-SHOWN:][::-1]],
+            "conflicts": conflicts,
+            "problems": problems,
+        }
+        self.ready.set()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.sample()
+            except IsthmusError as exc:
+                log.warning("dashboard: sampling failed: %s", exc)
+                self.snapshot = {**self.snapshot, "problems": [str(exc)]}
+            except Exception:  # a failed sample must not stop the live page
+                log.exception("dashboard: sampling failed")
+            await asyncio.sleep(self.config.interval_s)
+
+
+def _letter_row(entry: dlq.DeadLetterEntry, store: SchemaStore) -> dict[str, Any]:
+    letter = entry.letter
+    return {"address": entry.address(), "timestamp_ms": entry.timestamp_ms, "stage": entry.stage,
+            "error_type": letter["error_type"], "reason": entry.reason, "entity": entry.entity(store),
+            "original": f"{letter['topic']}[{letter['partition']}]@{letter['offset']}"}
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except AccessDenied as exc:
+        return web.json_response({"error": str(exc), "denied": True}, status=403)
+    except BadRequest as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    except IsthmusError as exc:
+        return web.json_response({"error": str(exc)}, status=502)
+
+
+def build_app(config: DashboardConfig, *, store: SchemaStore | None = None) -> web.Application:
+    store = store or SchemaStore.from_directory()
+    sampler = Sampler(config=config, store=store, catalog=PiiCatalog.load(store.schemas))
+    policy = config.policy
+
+    def caller(request: web.Request, permission: Permission, action: str) -> Caller:
+        who = caller_of(request, policy)
+        policy.require(who, permission, action=action)
+        return who
+
+    async def page(_: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / "index.html")
+
+    async def state(request: web.Request) -> web.Response:
+        who = caller(request, Permission.READ, "read the dashboard")
+        await sampler.ready.wait()
+        return web.json_response({**sampler.snapshot, "caller": {"role": who.role.label, "label": who.label}})
+
+    async def metrics(request: web.Request) -> web.Response:
+        caller(request, Permission.READ, "read metrics")
+        await sampler.ready.wait()
+        return web.Response(text=metrics_text(sampler.snapshot), content_type="text/plain")
+
+    async def whoami(request: web.Request) -> web.Response:
+        who = caller_of(request, policy)
+        return web.json_response({"role": who.role.label, "label": who.label})
+
+    async def login(request: web.Request) -> web.Response:
+        form = await request.post()
+        token = str(form.get("token", "")).strip()
+        who = policy.caller(token) if policy.tokens else caller_of(request, policy)
+        response = web.json_response({"role": who.role.label, "label": who.label})
+        response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/")
+        return response
+
+    async def logout(_: web.Request) -> web.Response:
+        response = web.json_response({"role": None})
+        response.del_cookie(COOKIE, path="/")
+        return response
+
+    async def replay(request: web.Request) -> web.Response:
+        who = caller(request, Permission.OPERATE, "replay dead letters")
+        try:
+            body = await request.json()
+            addresses = [str(a) for a in body["addresses"]]
+        except (ValueError, KeyError, TypeError):
+            raise BadRequest('the body must be JSON {"addresses": ["PARTITION:OFFSET", ...]}') from None
+        entries = await dlq.read_dead_letters(config.bootstrap, config.dlq_topic, store)
+        done = await dlq.replay(config.bootstrap, config.dlq_topic, dlq.pick(entries, addresses, config.dlq_topic))
+        log.info("dashboard: %s replayed %s", who.label, ", ".join(addresses))
+        return web.json_response({"replayed": [{"dead_letter": r.entry.address(),
+                                                "to": f"{r.topic}[{r.partition}]@{r.offset}"} for r in done]})
+
+    async def customer(request: web.Request) -> web.Response:
+        show_pii = request.query.get("show_pii") in ("1", "true")
+        caller(request, Permission.SHOW_PII if show_pii else Permission.READ,
+               "see personal data of a customer" if show_pii else "look up a customer")
+        number = request.match_info["number"].strip()
+        if not number:
+            raise BadRequest("give a customer number, e.g. /api/customer360/C-1001")
+        found = await asyncio.to_thread(sources.look_up, config.bootstrap, config.customer360_topic, number,
+                                        store, sampler.catalog, show_pii=show_pii)
+        if found is None:
+            return web.json_response({"error": f"no customer {number!r} in {config.customer360_topic}"},
+                                     status=404)
+        return web.json_response({"customer": found, "masked": not show_pii})
+
+    async def background(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(sampler.run())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    app = web.Application(middlewares=[_errors])
+    app.cleanup_ctx.append(background)
+    app.add_routes([
+        web.get("/", page), web.get("/api/state", state), web.get("/api/whoami", whoami),
+        web.post("/login", login), web.post("/logout", logout), web.post("/api/dlq/replay", replay),
+        web.get("/api/customer360/{number}", customer), web.get("/metrics", metrics),
+        web.static("/static", STATIC),
+    ])
+    return app
+
+
+async def serve(config: DashboardConfig, *, port: int, started: Callable[[str], None] | None = None) -> None:
+    """Run the dashboard on 127.0.0.1:``port`` until cancelled."""
+    runner = web.AppRunner(build_app(config))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    if started is not None:
+        started(f"http://127.0.0.1:{port}/")
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,17 @@
+"""Errors of the dashboard."""
+
+from __future__ import annotations
+
+from streams.errors import IsthmusError
+
+
+class DashboardError(IsthmusError):
+    """The dashboard cannot start or answer."""
+
+
+class BadDashboardPort(DashboardError):
+    """ISTHMUS_DASHBOARD_PORT is not a port."""
+
+
+class BadRequest(DashboardError):
+    """A dashboard API request is malformed."""

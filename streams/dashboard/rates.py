@@ -1,0 +1,30 @@
+"""Per-second rates from successive samples of growing counters (topic end offsets, committed offsets)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(kw_only=True)
+class RateTracker:
+    """Remembers the previous sample of each counter; :meth:`update` returns the rate since it.
+
+    A counter seen for the first time has rate 0; a counter that went down (a topic recreated, a group
+    reset) restarts from its new value instead of reporting a negative rate.
+    """
+
+    _last: dict[str, tuple[float, int]] = field(default_factory=dict)
+
+    def update(self, now: float, counts: Mapping[str, int]) -> dict[str, float]:
+        rates: dict[str, float] = {}
+        for name, count in counts.items():
+            previous = self._last.get(name)
+            if previous is None or count < previous[1] or now <= previous[0]:
+                rates[name] = 0.0
+            else:
+                rates[name] = (count - previous[1]) / (now - previous[0])
+            self._last[name] = (now, count)
+        for gone in set(self._last) - set(counts):
+            del self._last[gone]
+        return rates
