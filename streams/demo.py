@@ -1,9 +1,9 @@
 """`isthmus demo`: the whole local stack with the reference CRM and ERP, live sync visible.
 
-It starts the stack, deploys the connectors, loads sample data once, runs a flow worker and both sink
-workers and the activity simulator as child processes (logs in ``<ISTHMUS_HOME>/logs/demo-*.log``), and
-prints one line per command, result, conflict and dead letter as they happen, until Ctrl-C or
-``--seconds``. The stack keeps running afterwards (`isthmus down` stops it).
+It starts the stack, deploys the connectors, loads sample data once, runs a flow worker, both sink workers,
+the warehouse loader and the activity simulator as child processes (logs in
+``<ISTHMUS_HOME>/logs/demo-*.log``), and prints one line per command, result, conflict and dead letter as
+they happen, until Ctrl-C or ``--seconds``. The stack keeps running afterwards (`isthmus down` stops it).
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ def _children(settings: StackSettings, options: DemoOptions, out: TextIO) -> Ite
         "worker": [sys.executable, "-m", "streams.cli.main", "worker"],
         "sink-erp": [sys.executable, "-m", "streams.cli.main", "sink", "--target", "erp"],
         "sink-crm": [sys.executable, "-m", "streams.cli.main", "sink", "--target", "crm"],
+        "warehouse": [sys.executable, "-m", "streams.cli.main", "warehouse", "load"],
         "simulator": [sys.executable, "-m", "reference.simulate", "--rate", str(options.rate), "--seconds",
                       str(int(options.seconds or 24 * 3600)), "--seed", str(int(time.time()) % 100000)],
     }
@@ -147,19 +148,20 @@ def run_demo(settings: StackSettings, options: DemoOptions, out: TextIO = sys.st
 Live sync (Ctrl-C stops the demo; the stack keeps running, `isthmus down` stops it):
   CRM API  {settings.crm_api_url}/docs      ERP API  {settings.erp_api_url}/docs
   worker   http://{settings.host}:{WorkerSettings.from_env().port}/ready and /metrics
-  inspect  isthmus connectors status | isthmus topics dlq list | isthmus status
+  inspect  isthmus connectors status | isthmus topics trace C-000001 | isthmus topics dlq list
+  warehouse  database `warehouse` on {settings.host}:{settings.crm_db_port} (views: see warehouse/README.md)
 """)
 
         def finished() -> bool:
             if options.seconds is not None and time.monotonic() - began >= options.seconds:
                 return True
-            return any(c.poll() not in (None, 0) for c in children[:3])
+            return any(c.poll() not in (None, 0) for c in children[:4])
 
         try:
             shown = live_view(settings, out, finished)
         except KeyboardInterrupt:
             shown = -1
-        failed = [c for c in children[:3] if c.poll() not in (None, 0)]
+        failed = [c for c in children[:4] if c.poll() not in (None, 0)]
     if failed:
         _say(out, f"a demo process exited early (exit {failed[0].returncode}); see its log in {settings.logs_dir}")
         return 1
