@@ -17,13 +17,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections import defaultdict
 from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
+from support.committed import read_committed
 
 from streams.stack.running import RunningStack
 from streams.stack.settings import PROJECT_ROOT
@@ -38,29 +38,6 @@ def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
                                 cwd=Path(__file__).parent, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **env},
                                 stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _read_committed(bootstrap: str, topic: str, expected: int, timeout: float, drain: bool,
-                    worker: subprocess.Popen[bytes]) -> list[bytes]:
-    """Committed values of ``topic`` from the start: until ``expected`` are seen (or ``timeout``), then, with
-    ``drain``, whatever else arrives (a duplicate must be seen too)."""
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, isolation_level="read_committed",
-                             auto_offset_reset="earliest", enable_auto_commit=False, group_id=None)
-    values: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while len(values) < expected and time.monotonic() < deadline and worker.poll() is None:
-            for records in consumer.poll(timeout_ms=500).values():
-                values.extend(record.value for record in records)
-        quiet_polls = 0
-        while drain and quiet_polls < 4:
-            batch = consumer.poll(timeout_ms=500)
-            quiet_polls = 0 if batch else quiet_polls + 1
-            for records in batch.values():
-                values.extend(record.value for record in records)
-    finally:
-        consumer.close()
-    return values
 
 
 def test_exactly_once_with_a_table(stack: RunningStack, tmp_path: Path) -> None:
@@ -81,7 +58,8 @@ def test_exactly_once_with_a_table(stack: RunningStack, tmp_path: Path) -> None:
     log = tmp_path / "worker.log"
     worker = _start_worker(env, log)
     try:
-        values = _read_committed(bootstrap, topic_out, RECORDS, timeout=180, drain=True, worker=worker)
+        values = [v or b"" for v in read_committed(bootstrap, topic_out, partitions=2, at_least=RECORDS,
+                                                   timeout=180, worker=worker)]
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         try:

@@ -13,8 +13,9 @@ import uuid
 from collections import defaultdict
 from pathlib import Path
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
+from support.committed import read_committed
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.kafka.deadletters import DLQ_TOPIC
@@ -32,29 +33,6 @@ def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
         return subprocess.Popen([sys.executable, str(Path(__file__).with_name("count_worker.py"))],
                                 env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **env}, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _committed(bootstrap: str, topic: str, partitions: int, at_least: int, timeout: float,
-               worker: subprocess.Popen[bytes] | None = None) -> list[bytes]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed", group_id=None,
-                             enable_auto_commit=False)
-    tps = [TopicPartition(topic, p) for p in range(partitions)]
-    consumer.assign(tps)
-    consumer.seek_to_beginning(*tps)
-    values: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    quiet = 0
-    try:
-        while time.monotonic() < deadline and (len(values) < at_least or quiet < 4):
-            if worker is not None and worker.poll() is not None:
-                break
-            batch = consumer.poll(timeout_ms=500)
-            quiet = 0 if batch else quiet + 1
-            for records in batch.values():
-                values.extend(r.value for r in records)
-    finally:
-        consumer.close()
-    return values
 
 
 def test_sigkill_again_and_again_loses_and_duplicates_nothing(stack: RunningStack, tmp_path: Path) -> None:
@@ -86,14 +64,15 @@ def test_sigkill_again_and_again_loses_and_duplicates_nothing(stack: RunningStac
     feeder.start()
     try:
         for kill in range(1, KILLS + 1):
-            seen = _committed(bootstrap, topic_out, 2, at_least=RECORDS * kill // (KILLS + 2), timeout=120,
-                              worker=worker)
+            seen = read_committed(bootstrap, topic_out, partitions=2, at_least=RECORDS * kill // (KILLS + 2),
+                                  timeout=120, drain=False, worker=worker)
             assert seen, f"no output before kill {kill}; log:\n{log.read_text()[-3000:]}"
             os.killpg(worker.pid, signal.SIGKILL)
             worker.wait()
             worker = _start(env, log)
         feeder.join()
-        values = _committed(bootstrap, topic_out, 2, at_least=len(expected), timeout=240, worker=worker)
+        values = [v or b"" for v in read_committed(bootstrap, topic_out, partitions=2, at_least=len(expected),
+                                                   timeout=240, worker=worker)]
     finally:
         feeder.join()
         os.killpg(worker.pid, signal.SIGTERM)
@@ -114,7 +93,7 @@ def test_sigkill_again_and_again_loses_and_duplicates_nothing(stack: RunningStac
         assert sorted(seen_counts) == list(range(1, len(seen_counts) + 1)), f"key {key}: {sorted(seen_counts)[:30]}"
 
     store = SchemaStore.from_directory()
-    letters = [store.decode(v).value for v in _committed(bootstrap, DLQ_TOPIC, 1, at_least=poison, timeout=30)]
+    letters = [store.decode(v or b"").value for v in read_committed(bootstrap, DLQ_TOPIC, at_least=poison, timeout=30)]
     mine = [letter for letter in letters if letter["topic"] == topic_in]
     assert len(mine) == poison, f"expected {poison} dead letters, got {len(mine)}"
     assert all(letter["value"] == b"poison" and "poison record" in letter["reason"] for letter in mine)
