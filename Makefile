@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint unit down status
+.PHONY: setup demo test lint unit down status bench
 
 setup: $(VENV)/.installed
 
@@ -30,3 +30,8 @@ down: setup
 
 status: setup
 	$(BIN)/isthmus status
+
+# Benchmarks on the real stack (not part of `make test`): figures printed, JSON in bench/results/, rows in
+# BENCHMARKS.md. BENCH_ARGS narrows it, e.g. `make bench BENCH_ARGS="throughput --records 50000"`.
+bench: setup
+	$(BIN)/python -m bench $(BENCH_ARGS)

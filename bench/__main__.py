@@ -1,0 +1,147 @@
+"""`python -m bench [throughput] [memory] ...`: run benchmarks on the stack ISTHMUS_* points at."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from bench import latency, memory, throughput
+from bench.exceptions import BenchError
+from bench.machine import Machine, kafka_version, this_machine
+from bench.report import Row, machine_label, merge, today, verdict, write_results
+from bench.stack import bench_stack
+from streams.errors import IsthmusError
+from streams.stack.running import RunningStack
+
+BENCHMARKS_MD = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
+
+
+def run_throughput(stack: RunningStack, args: argparse.Namespace, machine: Machine) -> tuple[list[Row], str | None]:
+    result = asyncio.run(throughput.measure(stack.settings.bootstrap_servers, records=args.records, keys=args.keys,
+                                            profile_records=args.profile_records, timeout_s=args.timeout))
+    write_results("throughput", {"machine": machine.as_dict(), **result})
+    runs: dict[str, dict[str, float]] = result["runs"]  # type: ignore[assignment]
+    ratio = float(result["ratio_eos_to_raw"])  # type: ignore[arg-type]
+    ratio_off = float(result["ratio_no_eos_to_raw"])  # type: ignore[arg-type]
+    print(json.dumps(result, indent=2))
+    label, when, n = machine_label(machine), today(), f"{args.records:,} records"
+    rows = [
+        Row(benchmark="stream stage", figure=f"raw aiokafka consume→produce, auto-commit (baseline), {n}",
+            value=f"{runs['raw']['per_second']:,.0f} events/s", machine=label, measured=when),
+        Row(benchmark="stream stage", figure=f"raw aiokafka consume→produce, per-batch wait+commit, {n}",
+            value=f"{runs['raw_wait']['per_second']:,.0f} events/s", machine=label, measured=when),
+        Row(benchmark="stream stage", figure=f"engine, exactly-once on, {n}",
+            value=f"{runs['engine_eos']['per_second']:,.0f} events/s", machine=label, measured=when),
+        Row(benchmark="stream stage", figure=f"engine, exactly-once off (bench-only), {n}",
+            value=f"{runs['engine_no_eos']['per_second']:,.0f} events/s", machine=label, measured=when),
+        Row(benchmark="stream stage", figure="ratio engine (exactly-once) / raw", value=f"{ratio:.2f}",
+            target="≥ 0.50", met=verdict(ratio >= 0.5), machine=label, measured=when),
+        Row(benchmark="stream stage", figure="ratio engine (exactly-once off) / raw", value=f"{ratio_off:.2f}",
+            machine=label, measured=when),
+    ]
+    prof: dict[str, object] = result["profile"]  # type: ignore[assignment]
+    profile = "\n".join([
+        f"{prof['records']:,} records through the exactly-once pass-through flow under cProfile "
+        f"({float(prof['seconds_under_profiler']):.1f}s with the profiler on), {today()}:",  # type: ignore[arg-type]
+        "",
+        "| Function | Where | Calls | Own s | Cumulative s |",
+        "|---|---|---|---|---|",
+        *prof["top"],  # type: ignore[misc]
+    ])
+    return rows, profile
+
+
+def run_memory(stack: RunningStack, args: argparse.Namespace, machine: Machine) -> tuple[list[Row], str | None]:
+    rows = []
+    for keys in args.memory_keys:
+        result = memory.measure(stack.settings.bootstrap_servers, keys=keys, timeout_s=args.timeout)
+        write_results(f"memory-{keys}", {"machine": machine.as_dict(), **result})
+        print(json.dumps(result, indent=2))
+        hwm = float(result["vm_hwm_mib"])  # type: ignore[arg-type]
+        rows.append(Row(benchmark="worker memory", figure=f"peak RSS (VmHWM) holding {keys:,} keys of state",
+                        value=f"{hwm:,.0f} MiB (idle worker {float(result['idle_vm_hwm_mib']):,.0f} MiB)",  # type: ignore[arg-type]
+                        target="< 500 MB at 1,000,000 keys",
+                        met=verdict(hwm * 1.048576 < 500) if keys >= 1_000_000 else "",
+                        machine=machine_label(machine), measured=today()))
+    return rows, None
+
+
+def _steady(result: dict[str, object]) -> bool:
+    """Every change applied, and the median latency of the last 10 s within 1 s of the first 10 s'."""
+    head, tail = result["first_10s_p50_s"], result["last_10s_p50_s"]
+    return (result["missing_after_drain"] == 0 and isinstance(head, float) and isinstance(tail, float)
+            and tail < head + 1.0)
+
+
+def run_latency(stack: RunningStack, args: argparse.Namespace, machine: Machine) -> tuple[list[Row], str | None]:
+    results = latency.measure(stack, rates=args.rates, seconds=args.seconds, drain_s=args.drain)
+    write_results("latency", {"machine": machine.as_dict(), "results": results})
+    rows = []
+    for result in results:
+        rate = int(result["rate"])  # type: ignore[call-overload]
+        if result["p99_s"] is None:
+            value = "nothing applied"
+        else:
+            value = (f"p50 {float(result['p50_s']):.2f}s, p95 {float(result['p95_s']):.2f}s, "  # type: ignore[arg-type]
+                     f"p99 {float(result['p99_s']):.2f}s; {result['applied']:,}/{result['changes']:,} applied; "  # type: ignore[arg-type]
+                     f"lag {'steady' if _steady(result) else 'growing'}")
+        p99 = result["p99_s"]
+        met = verdict(_steady(result) and isinstance(p99, float) and p99 < 1.0) if rate == 2000 else ""
+        rows.append(Row(benchmark="end-to-end latency",
+                        figure=f"CRM insert commit → ERP account applied, {rate:,}/s for {args.seconds}s",
+                        value=value, target="2,000/s sustained, p99 < 1 s" if rate == 2000 else "",
+                        met=met, machine=machine_label(machine), measured=today()))
+    steady = [int(r["rate"]) for r in results if _steady(r)]  # type: ignore[call-overload]
+    rows.append(Row(benchmark="end-to-end latency", figure="highest tried rate sustained without growing lag",
+                    value=f"{max(steady):,}/s (tried {', '.join(f'{r:,}' for r in args.rates)})" if steady
+                    else f"none of {', '.join(f'{r:,}' for r in args.rates)}/s",
+                    target="≥ 2,000/s", met=verdict(bool(steady) and max(steady) >= 2000),
+                    machine=machine_label(machine), measured=today()))
+    return rows, None
+
+
+BENCHMARKS: dict[str, Callable[[RunningStack, argparse.Namespace, Machine], tuple[list[Row], str | None]]] = {
+    "throughput": run_throughput,
+    "memory": run_memory,
+    "latency": run_latency,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("names", nargs="*", choices=[*BENCHMARKS, []], help="benchmarks to run (default: all)")
+    parser.add_argument("--records", type=int, default=200_000, help="throughput: records per contender")
+    parser.add_argument("--keys", type=int, default=10_000, help="throughput: distinct keys")
+    parser.add_argument("--profile-records", type=int, default=50_000, help="throughput: records profiled")
+    parser.add_argument("--memory-keys", type=int, nargs="+", default=[100_000, 1_000_000],
+                        help="memory: key counts to hold")
+    parser.add_argument("--rates", type=int, nargs="+", default=[500, 2000, 5000],
+                        help="latency: changes per second, each held --seconds; stops at the first not applied")
+    parser.add_argument("--seconds", type=int, default=60, help="latency: how long each rate is held")
+    parser.add_argument("--drain", type=float, default=180, help="latency: seconds to wait for the last changes")
+    parser.add_argument("--timeout", type=float, default=600, help="bound on each measured run, seconds")
+    parser.add_argument("--no-markdown", action="store_true", help="do not update BENCHMARKS.md")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    names = args.names or list(BENCHMARKS)
+    try:
+        with bench_stack() as stack:
+            machine = this_machine(kafka_version(stack.settings.jars_dir))
+            for name in names:
+                rows, profile = BENCHMARKS[name](stack, args, machine)
+                if not args.no_markdown:
+                    document = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else ""
+                    BENCHMARKS_MD.write_text(merge(document, rows, machine=machine, profile=profile))
+    except (IsthmusError, BenchError) as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

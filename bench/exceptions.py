@@ -1,0 +1,7 @@
+"""Errors of the benchmark harness."""
+
+from streams.errors import IsthmusError
+
+
+class BenchError(IsthmusError):
+    """A benchmark could not run or did not finish within its bound."""

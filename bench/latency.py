@@ -1,0 +1,192 @@
+"""End-to-end latency: a CRM customer insert committed in PostgreSQL until its ERP account is applied.
+
+The real pipeline runs: the Debezium connectors (deployed from connect-configs/), one worker (every flow)
+and both sinks, as `isthmus worker` and `isthmus sink` processes. New customers are inserted into the CRM
+database at a fixed rate (one transaction per 10 ms tick); each row's source commit time is taken right
+after its transaction commits. Its applied time is the ``applied_at`` of the ERP sink's CommandResult for
+that customer (the sink's time of the ERP API's acknowledgement). Both clocks are this machine's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+
+from bench.exceptions import BenchError
+from bench.report import RESULTS_DIR, percentile
+from streams.cli.main import main as cli_main
+from streams.codecs.avro.single_object import SchemaStore
+from streams.sinks.topics import results_topic
+from streams.stack.running import RunningStack
+from streams.stack.settings import PROJECT_ROOT
+
+TICK_S = 0.01
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def pipeline(logs: Path) -> Iterator[None]:
+    """Connectors deployed, a worker and both sinks running until the block ends."""
+    if cli_main(["connectors", "deploy"]) != 0:
+        raise BenchError("the connectors could not be deployed; see the messages above")
+    logs.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "ISTHMUS_WORKER_PORT": str(_free_port()), "ISTHMUS_RESYNC_AT": "off"}
+    processes = []
+    for name, args in {"worker": ["worker"], "sink-erp": ["sink", "--target", "erp"],
+                       "sink-crm": ["sink", "--target", "crm"]}.items():
+        with open(logs / f"{name}.log", "wb") as out:
+            processes.append(subprocess.Popen([sys.executable, "-m", "streams.cli.main", *args], env=env,
+                                              cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                              start_new_session=True))
+    try:
+        yield
+    finally:
+        for process in processes:
+            os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+@dataclass
+class Applied:
+    """CommandResults of ERP account creations, read as they are committed: customer number -> applied time."""
+
+    bootstrap: str
+    at: dict[str, float] = field(default_factory=dict)
+    stop: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            store = SchemaStore.from_directory()
+            topic = results_topic("erp")
+            consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, isolation_level="read_committed",
+                                     group_id=None, enable_auto_commit=False)
+            try:
+                tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or {0})]
+                consumer.assign(tps)
+                consumer.seek_to_end(*tps)
+                while not self.stop.is_set():
+                    for records in consumer.poll(timeout_ms=200).values():
+                        for r in records:
+                            if r.value is None:
+                                continue
+                            result: dict[str, Any] = dict(store.decode(r.value).value)
+                            if result.get("operation") == "create" and result.get("entity_key"):
+                                self.at.setdefault(str(result["entity_key"]), _epoch(result["applied_at"]))
+            finally:
+                consumer.close()
+        except BaseException as exc:  # handed to the measuring thread
+            self.error = exc
+
+
+def _epoch(value: Any) -> float:
+    if isinstance(value, dt.datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).timestamp()
+    if isinstance(value, (int, float)):
+        return float(value) / (1000 if value > 1e11 else 1)
+    raise BenchError(f"a CommandResult applied_at of type {type(value).__name__} ({value!r}) is not a time")
+
+
+def customer_numbers(run: int, count: int) -> list[str]:
+    """Numbers no other run or generator uses: ``C-7<run, 3 digits><sequence, 6 digits>``."""
+    return [f"C-7{run:03d}{i:06d}" for i in range(count)]
+
+
+def _insert(stack: RunningStack, numbers: list[str], rate: int) -> dict[str, float]:
+    """Insert ``numbers`` at ``rate`` per second; each number's commit time."""
+    committed: dict[str, float] = {}
+    per_tick = max(1, round(rate * TICK_S))
+    began = time.monotonic()
+    with stack.connect_crm() as conn:
+        for start in range(0, len(numbers), per_tick):
+            due = began + (start / rate)
+            pause = due - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            chunk = numbers[start:start + per_tick]
+            with conn.transaction(), conn.cursor() as cur:
+                cur.executemany("INSERT INTO crm.customers (customer_number, name, email) VALUES (%s, %s, %s)",
+                                [(n, f"Bench {n}", f"{n.lower()}@bench.example") for n in chunk])
+            now = time.time()
+            committed.update(dict.fromkeys(chunk, now))
+    behind = time.monotonic() - began - len(numbers) / rate
+    if behind > 2:
+        raise BenchError(f"the load generator fell {behind:.1f}s behind {rate}/s; the rate was not held")
+    return committed
+
+
+def _wait(applied: Applied, wanted: set[str], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not wanted <= applied.at.keys():
+        if applied.error is not None:
+            raise BenchError(f"reading the ERP results failed: {applied.error}") from applied.error
+        time.sleep(0.5)
+
+
+def measure(stack: RunningStack, *, rates: list[int], seconds: int, drain_s: float) -> list[dict[str, object]]:
+    run = random.randrange(1000)
+    applied = Applied(bootstrap=stack.settings.bootstrap_servers)
+    reader = threading.Thread(target=applied.run, daemon=True)
+    results: list[dict[str, object]] = []
+    with pipeline(RESULTS_DIR / "logs"):
+        reader.start()
+        warm = customer_numbers(run, 1)
+        _insert(stack, warm, 1)
+        _wait(applied, set(warm), 300)
+        if warm[0] not in applied.at:
+            raise BenchError("the pipeline did not create an ERP account for a warm-up customer in 300s; see "
+                             f"{RESULTS_DIR / 'logs'}")
+        offset = 1
+        for rate in rates:
+            numbers = customer_numbers(run, offset + rate * seconds)[offset:]
+            offset += len(numbers)
+            began = time.time()
+            committed = _insert(stack, numbers, rate)
+            load_s = time.time() - began
+            _wait(applied, set(numbers), drain_s)
+            latencies = [applied.at[n] - committed[n] for n in numbers if n in applied.at]
+            tail = [applied.at[n] - committed[n] for n in numbers if n in applied.at and committed[n] >= began +
+                    load_s - 10]
+            head = [applied.at[n] - committed[n] for n in numbers if n in applied.at and committed[n] < began + 10]
+            missing = len(numbers) - len(latencies)
+            result: dict[str, object] = {
+                "rate": rate, "seconds": seconds, "changes": len(numbers), "load_seconds": load_s,
+                "applied": len(latencies), "missing_after_drain": missing,
+                "p50_s": percentile(latencies, 50) if latencies else None,
+                "p95_s": percentile(latencies, 95) if latencies else None,
+                "p99_s": percentile(latencies, 99) if latencies else None,
+                "max_s": max(latencies) if latencies else None,
+                "first_10s_p50_s": percentile(head, 50) if head else None,
+                "last_10s_p50_s": percentile(tail, 50) if tail else None,
+            }
+            results.append(result)
+            print(result, flush=True)
+            if missing:
+                break
+        applied.stop.set()
+        reader.join(timeout=10)
+    return results

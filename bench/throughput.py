@@ -1,0 +1,233 @@
+"""Stream-stage throughput: the engine (exactly-once on, and off) against a plain aiokafka loop.
+
+The same N pre-produced records (small JSON values over a fixed set of keys) are read by each contender
+from the beginning of one input topic. The engine runs a stateful pass-through flow: every record is
+decoded, stored under its key (so every batch also writes the store's changelog) and emitted. The raw
+loop consumes and produces the same records with no transaction and no state: the baseline is its fastest
+form (auto-committed offsets, sends awaited only at the end); a second form waits for each batch's sends
+and commits its offsets, the shape of the engine's loop without transactions. "Exactly-once off" is the
+engine's own batch loop with plain (non-transactional) producers and consumer offset commits: a
+benchmark-only variant defined here, not a setting of the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import io
+import json
+import pstats
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from bench.exceptions import BenchError
+from streams.codecs.avro.single_object import SchemaStore
+from streams.flows.engine.api import Context, FlowSpec, Incoming
+from streams.flows.engine.processor import EngineSettings, FlowProcessor, _BatchContext, _Task
+from streams.flows.engine.stores import MemoryStore
+from streams.kafka.topics import TopicSpec, ensure_topics
+
+BATCH = 500
+
+
+@dataclass(frozen=True, kw_only=True)
+class Run:
+    name: str
+    records: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.records / self.seconds if self.seconds else 0.0
+
+
+def value_of(i: int) -> bytes:
+    return json.dumps({"id": i, "name": f"customer {i}", "credit_limit": "1000.00", "active": True},
+                      separators=(",", ":")).encode()
+
+
+async def produce(bootstrap: str, topic: str, records: int, keys: int) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=256 * 1024, acks=1)
+    await producer.start()
+    try:
+        futures = []
+        for i in range(records):
+            futures.append(await producer.send(topic, key=f"k{i % keys}".encode(), value=value_of(i)))
+            if len(futures) >= 10_000:
+                await asyncio.gather(*futures)
+                futures.clear()
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def raw_loop(bootstrap: str, source: str, target: str, records: int, timeout_s: float, *,
+                   wait_per_batch: bool) -> Run:
+    """Consume ``records`` from ``source`` and produce each to ``target``, with no transaction.
+
+    ``wait_per_batch``: wait for every send of a batch, then commit its offsets (at-least-once, the shape of
+    the engine's loop). Otherwise the fastest plain loop: offsets auto-committed, sends never awaited until
+    the end (at-most/at-least-once by accident); this is the baseline of the ratio.
+    """
+    group = f"{source}-raw-{'wait' if wait_per_batch else 'free'}"
+    consumer = AIOKafkaConsumer(source, bootstrap_servers=bootstrap, group_id=group,
+                                enable_auto_commit=not wait_per_batch, auto_offset_reset="earliest",
+                                max_poll_records=BATCH)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await consumer.start()
+    await producer.start()
+    try:
+        done = 0
+        began = None
+        deadline = time.monotonic() + timeout_s
+        futures: list[asyncio.Future[object]] = []
+        while done < records:
+            if time.monotonic() > deadline:
+                raise BenchError(f"the raw loop moved {done} of {records} records in {timeout_s:.0f}s")
+            batch = await consumer.getmany(timeout_ms=200, max_records=BATCH)
+            if not batch:
+                continue
+            began = began or time.perf_counter()
+            offsets: dict[TopicPartition, int] = {}
+            for tp, messages in batch.items():
+                for m in messages:
+                    futures.append(await producer.send(target, key=m.key, value=m.value))
+                offsets[tp] = messages[-1].offset + 1
+                done += len(messages)
+            if wait_per_batch:
+                await asyncio.gather(*futures)
+                futures.clear()
+                await consumer.commit(offsets)
+        await asyncio.gather(*futures)
+        name = "raw loop, per-batch wait+commit" if wait_per_batch else "raw loop, auto-commit"
+        return Run(name=name, records=done, seconds=time.perf_counter() - (began or 0))
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+def pass_through(output: str) -> Callable[[Incoming, Context], None]:
+    def handle(record: Incoming, ctx: Context) -> None:
+        value = json.loads(record.value or b"{}")
+        ctx.stores["latest"].put((record.key or b"").decode(), value)
+        ctx.emit(output, key=record.key, value=record.value)
+    return handle
+
+
+class NonTransactionalProcessor(FlowProcessor):
+    """Benchmark-only: the engine's loop with plain producers and consumer offset commits (no exactly-once)."""
+
+    async def assign(self, partitions: set[int]) -> None:
+        for partition in sorted(partitions - set(self.tasks)):
+            producer = AIOKafkaProducer(bootstrap_servers=self.settings.bootstrap_servers, acks="all",
+                                        enable_idempotence=True)
+            await producer.start()
+            stores = {name: MemoryStore(name) for name in self.spec.stores}
+            self.tasks[partition] = _Task(partition=partition, producer=producer, stores=stores)
+        self.ready = True
+
+    async def _commit(self, task: _Task, ctx: _BatchContext, offsets: dict[TopicPartition, int]) -> None:
+        changes = {name: store.take_changes() for name, store in task.stores.items()}
+        futures = [await task.producer.send(p.topic, value=p.value, key=p.key, headers=p.headers)
+                   for p in ctx.emitted]
+        for name, changed in changes.items():
+            topic = self.spec.changelog_topic(name)
+            futures += [await task.producer.send(topic, key=k.encode(), value=json.dumps(v).encode(),
+                                                 partition=task.partition) for k, v in changed.items()]
+        await asyncio.gather(*futures)
+        assert self._consumer is not None
+        await self._consumer.commit(offsets)
+        self.transactions += 1
+
+
+async def run_engine(processor: FlowProcessor, records: int, timeout_s: float,
+                     wrap: Callable[[Awaitable[None]], Awaitable[None]] | None = None) -> Run:
+    stop = asyncio.Event()
+    running = asyncio.create_task(processor.run(stop))
+    began: float | None = None
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            await asyncio.sleep(0.01)
+            if running.done():
+                running.result()
+                raise BenchError(f"the engine stopped after {processor.processed} of {records} records")
+            if began is None and processor.processed:
+                began = time.perf_counter()
+            if processor.processed >= records and not processor._lock.locked():
+                return Run(name="", records=processor.processed, seconds=time.perf_counter() - (began or 0))
+            if time.monotonic() > deadline:
+                raise BenchError(f"the engine processed {processor.processed} of {records} records in "
+                                 f"{timeout_s:.0f}s")
+    finally:
+        stop.set()
+        await running
+
+
+async def delete_topics(bootstrap: str, prefix: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        topics = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if topics:
+            await admin.delete_topics(topics)
+    finally:
+        await admin.close()
+
+
+def _top(profile: cProfile.Profile, limit: int) -> list[str]:
+    out = io.StringIO()
+    stats = pstats.Stats(profile, stream=out)
+    stats.sort_stats("tottime")
+    rows = []
+    for func, (_, calls, tottime, cumtime, _) in sorted(stats.stats.items(),  # type: ignore[attr-defined]
+                                                        key=lambda kv: -kv[1][2])[:limit]:
+        filename, line, name = func
+        where = filename.split("site-packages/")[-1].split("/work/main/")[-1]
+        rows.append(f"| `{name}` | {where}:{line} | {calls} | {tottime:.2f} | {cumtime:.2f} |")
+    return rows
+
+
+async def measure(bootstrap: str, *, records: int, keys: int, profile_records: int,
+                  timeout_s: float) -> dict[str, object]:
+    prefix = f"bench-tp-{uuid.uuid4().hex[:8]}"
+    source = f"{prefix}-in"
+    await ensure_topics(bootstrap, [TopicSpec(name=source, partitions=1)])
+    began = time.perf_counter()
+    await produce(bootstrap, source, records, keys)
+    produced_s = time.perf_counter() - began
+    schemas = SchemaStore.from_directory()
+    settings = EngineSettings(bootstrap_servers=bootstrap, batch_max_records=BATCH, worker_id="bench")
+    try:
+        runs = {"raw": await raw_loop(bootstrap, source, f"{prefix}-raw-out", records, timeout_s,
+                                      wait_per_batch=False),
+                "raw_wait": await raw_loop(bootstrap, source, f"{prefix}-raw-wait-out", records, timeout_s,
+                                           wait_per_batch=True)}
+        for label, cls in (("engine_eos", FlowProcessor), ("engine_no_eos", NonTransactionalProcessor)):
+            spec = FlowSpec(name=f"{prefix}-{label.replace('_', '-')}", inputs=(source,),
+                            handler=pass_through(f"{prefix}-{label}-out"), stores=("latest",),
+                            outputs=(f"{prefix}-{label}-out",))
+            runs[label] = await run_engine(cls(spec, settings, schemas), records, timeout_s)
+        profile_spec = FlowSpec(name=f"{prefix}-profile", inputs=(source,), handler=pass_through(f"{prefix}-p-out"),
+                                stores=("latest",), outputs=(f"{prefix}-p-out",))
+        profiler = cProfile.Profile()
+        profiler.enable()
+        profiled = await run_engine(FlowProcessor(profile_spec, settings, schemas), min(profile_records, records),
+                                    timeout_s)
+        profiler.disable()
+    finally:
+        await delete_topics(bootstrap, prefix)
+    return {
+        "records": records, "keys": keys, "batch": BATCH, "partitions": 1, "produce_seconds": produced_s,
+        "runs": {k: {"records": r.records, "seconds": r.seconds, "per_second": r.per_second}
+                 for k, r in runs.items()},
+        "ratio_eos_to_raw": runs["engine_eos"].per_second / runs["raw"].per_second,
+        "ratio_no_eos_to_raw": runs["engine_no_eos"].per_second / runs["raw"].per_second,
+        "profile": {"records": profiled.records, "seconds_under_profiler": profiled.seconds,
+                    "top": _top(profiler, 15)},
+    }
