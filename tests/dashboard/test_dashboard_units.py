@@ -1,0 +1,116 @@
+"""Dashboard logic without services: rates, Prometheus text, port setting, tokens, and roles on the API."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
+
+from streams.dashboard.access import COOKIE, LOCAL, caller_of, token_of
+from streams.dashboard.app import DashboardConfig, build_app
+from streams.dashboard.exceptions import BadDashboardPort
+from streams.dashboard.metrics import metrics_text
+from streams.dashboard.rates import RateTracker
+from streams.dashboard.settings import DEFAULT_PORT, dashboard_address, dashboard_port
+from streams.inspect.exceptions import AccessDenied
+from streams.inspect.roles import AccessPolicy, Role
+
+POLICY = AccessPolicy(tokens=MappingProxyType({"v-tok": Role.VIEWER, "o-tok": Role.OPERATOR, "a-tok": Role.ADMIN}),
+                      source="test")
+
+
+def test_rates_are_per_second_since_the_last_sample_and_never_negative() -> None:
+    tracker = RateTracker()
+    assert tracker.update(10.0, {"a": 100}) == {"a": 0.0}
+    assert tracker.update(12.0, {"a": 110, "b": 5}) == {"a": 5.0, "b": 0.0}
+    assert tracker.update(14.0, {"a": 3, "b": 9}) == {"a": 0.0, "b": 2.0}
+    assert tracker.update(16.0, {"a": 7}) == {"a": 2.0}
+    assert tracker.update(18.0, {"b": 20}) == {"b": 0.0}
+
+
+def _snapshot() -> dict[str, Any]:
+    return {
+        "connectors": [{"name": "crm-source", "state": "RUNNING",
+                        "tasks": [{"id": 0, "state": "FAILED"}]}],
+        "lag": [{"group": "isthmus-customers", "topic": "crm.crm.customers", "lag": 7}],
+        "groups": [{"group": "isthmus-customers", "consumed": 120}],
+        "topics": [{"topic": 'odd"name', "records": 42}],
+        "dlq_topic": "isthmus.dlq", "dead_letter_count": 3,
+    }
+
+
+def test_metrics_text_has_connector_task_lag_and_dead_letter_series() -> None:
+    text = metrics_text(_snapshot())
+    lines = set(text.splitlines())
+    assert 'isthmus_connector_state{connector="crm-source",state="RUNNING"} 1' in lines
+    assert 'isthmus_connector_state{connector="crm-source",state="FAILED"} 0' in lines
+    assert 'isthmus_connector_task_state{connector="crm-source",task="0",state="FAILED"} 1' in lines
+    assert 'isthmus_consumer_lag{group="isthmus-customers",topic="crm.crm.customers"} 7' in lines
+    assert 'isthmus_consumer_committed_total{group="isthmus-customers"} 120' in lines
+    assert 'isthmus_topic_end_offset_total{topic="odd\\"name"} 42' in lines
+    assert 'isthmus_dead_letters{topic="isthmus.dlq"} 3' in lines
+    assert "# TYPE isthmus_consumer_lag gauge" in lines
+
+
+def test_port_comes_from_the_environment_or_defaults() -> None:
+    assert dashboard_port({}) == DEFAULT_PORT == 18088
+    assert dashboard_address({"ISTHMUS_DASHBOARD_PORT": "28188"}) == "http://127.0.0.1:28188/"
+    with pytest.raises(BadDashboardPort, match="ISTHMUS_DASHBOARD_PORT='http' is not a port"):
+        dashboard_port({"ISTHMUS_DASHBOARD_PORT": "http"})
+    with pytest.raises(BadDashboardPort):
+        dashboard_port({"ISTHMUS_DASHBOARD_PORT": "70000"})
+
+
+def test_token_from_bearer_header_before_cookie() -> None:
+    both = make_mocked_request("GET", "/", headers={"Authorization": "Bearer o-tok", "Cookie": f"{COOKIE}=v-tok"})
+    assert token_of(both) == "o-tok"
+    assert token_of(make_mocked_request("GET", "/", headers={"Cookie": f"{COOKIE}=v-tok"})) == "v-tok"
+    assert token_of(make_mocked_request("GET", "/")) is None
+    assert caller_of(both, POLICY).role is Role.OPERATOR
+    assert caller_of(make_mocked_request("GET", "/"), POLICY).role is Role.VIEWER
+    assert caller_of(make_mocked_request("GET", "/"), AccessPolicy()) == LOCAL
+
+
+def test_unknown_token_is_refused_and_audited(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="isthmus.audit")
+    with pytest.raises(AccessDenied, match="unknown token"):
+        caller_of(make_mocked_request("GET", "/", headers={"Authorization": "Bearer nope"}), POLICY)
+    assert any("denied authenticate to unknown token" in r.getMessage() for r in caplog.records)
+    assert all("nope" not in r.getMessage() for r in caplog.records)
+
+
+def test_api_refuses_by_role_before_touching_kafka(caplog: pytest.LogCaptureFixture) -> None:
+    """Role checks come first: with Kafka unreachable, refusals are still 403 (not 502) and audited."""
+    caplog.set_level(logging.WARNING, logger="isthmus.audit")
+    config = DashboardConfig(bootstrap="127.0.0.1:9", connect_url="http://127.0.0.1:9", policy=POLICY,
+                             interval_s=3600)
+
+    async def scenario() -> list[tuple[int, dict[str, Any]]]:
+        async with TestClient(TestServer(build_app(config))) as client:
+            results = []
+            for method, path, token, data in (
+                    ("POST", "/api/dlq/replay", "v-tok", None),
+                    ("POST", "/api/dlq/replay", None, None),
+                    ("GET", "/api/customer360/C-1?show_pii=1", "o-tok", None),
+                    ("POST", "/login", None, {"token": "wrong"}),
+                    ("POST", "/api/dlq/replay", "o-tok", None)):
+                headers = {"Authorization": f"Bearer {token}"} if token else {}
+                response = await client.request(method, path, headers=headers, data=data)
+                results.append((response.status, await response.json()))
+            login = await client.post("/login", data={"token": "a-tok"})
+            results.append((login.status, await login.json()))
+            assert login.cookies[COOKIE].value == "a-tok"
+            assert login.cookies[COOKIE]["httponly"]
+            return results
+
+    results = asyncio.run(scenario())
+    assert [status for status, _ in results] == [403, 403, 403, 403, 400, 200]
+    assert "role viewer may not replay dead letters" in results[0][1]["error"]
+    assert "role operator may not see personal data of a customer" in results[2][1]["error"]
+    assert results[5][1]["role"] == "admin"
+    denials = [r.getMessage() for r in caplog.records if r.name == "isthmus.audit"]
+    assert len(denials) == 4
