@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from aiokafka.errors import KafkaError
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.dashboard import sources
 from streams.dashboard.access import COOKIE, caller_of
 from streams.dashboard.exceptions import BadRequest
+from streams.dashboard.latency import LatencyTail
 from streams.dashboard.metrics import metrics_text
 from streams.dashboard.rates import RateTracker
 from streams.errors import IsthmusError
@@ -59,6 +61,7 @@ class Sampler:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     _topic_rates: RateTracker = field(default_factory=RateTracker)
     _group_rates: RateTracker = field(default_factory=RateTracker)
+    latency: LatencyTail | None = None
 
     async def sample(self) -> None:
         config = self.config
@@ -69,6 +72,14 @@ class Sampler:
             problems.append(connect_problem)
         counts = await asyncio.to_thread(sources.counts, config.bootstrap)
         letters = await dlq.read_dead_letters(config.bootstrap, config.dlq_topic, self.store)
+        if self.latency is None:
+            self.latency = LatencyTail(bootstrap=config.bootstrap, store=self.store)
+        try:
+            await self.latency.poll()
+        except KafkaError as exc:
+            problems.append(f"end-to-end latency: cannot read the command and result topics ({exc})")
+            await self.latency.close()
+            self.latency = None
         conflicts = await asyncio.to_thread(sources.latest, config.bootstrap, config.conflicts_topic, self.store,
                                             self.catalog, count=20, show_pii=False)
         self.snapshot = {
@@ -81,6 +92,7 @@ class Sampler:
             "dead_letter_count": len(letters),
             "dead_letters": [_letter_row(e, self.store) for e in letters[-SHOWN:][::-1]],
             "conflicts": conflicts,
+            "latency": self.latency.join.summary() if self.latency else [],
             "problems": problems,
         }
         self.ready.set()
@@ -95,6 +107,16 @@ class Sampler:
             except Exception:  # a failed sample must not stop the live page
                 log.exception("dashboard: sampling failed")
             await asyncio.sleep(self.config.interval_s)
+
+    async def close(self) -> None:
+        if self.latency is not None:
+            await self.latency.close()
+
+    def metrics(self) -> str:
+        text = metrics_text(self.snapshot)
+        if self.latency is not None:
+            text += "\n".join(self.latency.join.histogram.lines()) + "\n"
+        return text
 
 
 def _letter_row(entry: dlq.DeadLetterEntry, store: SchemaStore) -> dict[str, Any]:
@@ -140,7 +162,7 @@ def build_app(config: DashboardConfig, *, store: SchemaStore | None = None) -> w
     async def metrics(request: web.Request) -> web.Response:
         caller(request, Permission.READ, "read metrics")
         await sampler.ready.wait()
-        return web.Response(text=metrics_text(sampler.snapshot), content_type="text/plain")
+        return web.Response(text=sampler.metrics(), content_type="text/plain")
 
     async def whoami(request: web.Request) -> web.Response:
         who = caller_of(request, policy)
@@ -192,6 +214,7 @@ def build_app(config: DashboardConfig, *, store: SchemaStore | None = None) -> w
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        await sampler.close()
 
     app = web.Application(middlewares=[_errors])
     app.cleanup_ctx.append(background)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
@@ -13,11 +14,13 @@ from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 from streams.dashboard.access import COOKIE, LOCAL, caller_of, token_of
 from streams.dashboard.app import DashboardConfig, build_app
 from streams.dashboard.exceptions import BadDashboardPort
+from streams.dashboard.latency import LatencyJoin
 from streams.dashboard.metrics import metrics_text
 from streams.dashboard.rates import RateTracker
 from streams.dashboard.settings import DEFAULT_PORT, dashboard_address, dashboard_port
 from streams.inspect.exceptions import AccessDenied
 from streams.inspect.roles import AccessPolicy, Role
+from streams.metrics.histogram import Histogram
 
 POLICY = AccessPolicy(tokens=MappingProxyType({"v-tok": Role.VIEWER, "o-tok": Role.OPERATOR, "a-tok": Role.ADMIN}),
                       source="test")
@@ -114,3 +117,32 @@ def test_api_refuses_by_role_before_touching_kafka(caplog: pytest.LogCaptureFixt
     assert results[5][1]["role"] == "admin"
     denials = [r.getMessage() for r in caplog.records if r.name == "isthmus.audit"]
     assert len(denials) == 4
+
+
+def test_histogram_buckets_are_cumulative_with_sum_and_count() -> None:
+    histogram = Histogram(name="lat_seconds", help="h", label="target", buckets=(0.1, 1.0))
+    for value in (0.05, 0.5, 0.7, 3.0):
+        histogram.observe("crm", value)
+    lines = histogram.lines()
+    assert 'lat_seconds_bucket{target="crm",le="0.1"} 1' in lines
+    assert 'lat_seconds_bucket{target="crm",le="1"} 3' in lines
+    assert 'lat_seconds_bucket{target="crm",le="+Inf"} 4' in lines
+    assert 'lat_seconds_sum{target="crm"} 4.250000' in lines
+    assert "# TYPE lat_seconds histogram" in lines
+    assert histogram.quantile("crm", 0.5) == 1.0
+    assert histogram.quantile("crm", 1.0) is None
+    assert histogram.quantile("erp", 0.5) is None
+
+
+def test_latency_joins_commands_and_results_in_either_order() -> None:
+    join = LatencyJoin()
+    commit = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    join.command({"command_id": "c1", "source": {"commit_time": commit}})
+    join.result({"command_id": "c1", "target": "erp", "applied_at": commit + timedelta(seconds=0.4)})
+    join.result({"command_id": "c2", "target": "crm", "applied_at": commit + timedelta(seconds=2)})
+    assert join.histogram.count("crm") == 0
+    join.command({"command_id": "c2", "source": {"commit_time": commit}})
+    join.result({"command_id": "unknown", "target": "crm", "applied_at": commit})
+    summary = {row["target"]: row for row in join.summary()}
+    assert summary["erp"] == {"target": "erp", "applied": 1, "p50_s": 0.5, "p95_s": 0.5}
+    assert summary["crm"]["applied"] == 1 and summary["crm"]["p50_s"] == 2.5

@@ -56,6 +56,9 @@ function render(state) {
   ]);
   fill("groups", state.groups, (g) => [cell(g.group), cell(g.consumed, "num"), cell(g.per_second, "num"),
     cell(g.lag, "num")]);
+  const seconds = (s) => (s === null || s === undefined ? "-" : `${s} s`);
+  fill("latency", state.latency, (l) => [cell(l.target), cell(l.applied, "num"), cell(seconds(l.p50_s), "num"),
+    cell(seconds(l.p95_s), "num")]);
   fill("topics", state.topics, (t) => {
     const row = [cell(t.topic), cell(t.records, "num"), cell(t.per_second, "num")];
     row[1].dataset.topic = t.topic;
@@ -72,8 +75,12 @@ function render(state) {
     action.append(button);
     return [cell(d.address), cell(time(d.timestamp_ms)), cell(d.stage), cell(d.entity), cell(d.reason), action];
   });
-  fill("conflicts", state.conflicts, (c) => [cell(time(c.timestamp_ms)), cell(c.key),
-    cell(JSON.stringify(c.value))]);
+  fill("conflicts", state.conflicts, (c) => {
+    const v = c.value || {};
+    const text = v.field ? `${v.field}: crm ${v.crm_value} / erp ${v.erp_value} -> ${v.winner} (${v.policy})`
+      : JSON.stringify(v);
+    return [cell(time(c.timestamp_ms)), cell(c.key), cell(text)];
+  });
 }
 
 async function poll() {

@@ -1,0 +1,129 @@
+"""End-to-end latency, source commit -> target acknowledgement, joined from the sinks' topics.
+
+A Command carries the commit time of the change that caused it (``source.commit_time``); its CommandResult
+carries when the sink received the target's acknowledgement (``applied_at``). The dashboard tails both
+topics of each target from the moment it starts, joins them by ``command_id`` and observes the difference
+into a histogram per target. Nothing in the flows or sinks changes for it, and the figure is what a user
+sees: a change committed in one system, acknowledged by the other.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from streams.codecs.avro.single_object import SchemaStore
+from streams.codecs.exceptions import CodecError
+from streams.metrics.histogram import Histogram
+from streams.sinks.records import COMMAND, COMMAND_RESULT
+from streams.sinks.topics import SYSTEMS, command_topic, results_topic
+
+#: Commands remembered while their result is awaited; the oldest are forgotten beyond this.
+REMEMBERED = 20_000
+
+
+def _histogram() -> Histogram:
+    return Histogram(name="isthmus_end_to_end_latency_seconds", label="target",
+                     help="Source commit to target acknowledgement of each applied command, per target system.")
+
+
+@dataclass(kw_only=True)
+class LatencyJoin:
+    histogram: Histogram = field(default_factory=_histogram)
+    _commits: OrderedDict[str, datetime] = field(default_factory=OrderedDict)
+    _waiting: OrderedDict[str, tuple[str, datetime]] = field(default_factory=OrderedDict)
+
+    def command(self, value: Mapping[str, Any]) -> None:
+        command_id = str(value["command_id"])
+        commit = value["source"]["commit_time"]
+        waiting = self._waiting.pop(command_id, None)
+        if waiting is not None:
+            self._observe(waiting[0], commit, waiting[1])
+            return
+        self._commits[command_id] = commit
+        _bound(self._commits)
+
+    def result(self, value: Mapping[str, Any]) -> None:
+        command_id = str(value["command_id"])
+        target, applied = str(value["target"]), value["applied_at"]
+        commit = self._commits.pop(command_id, None)
+        if commit is None:
+            self._waiting[command_id] = (target, applied)
+            _bound(self._waiting)
+            return
+        self._observe(target, commit, applied)
+
+    def _observe(self, target: str, commit: datetime, applied: datetime) -> None:
+        self.histogram.observe(target, max((applied - commit).total_seconds(), 0.0))
+
+    def summary(self) -> list[dict[str, Any]]:
+        return [{"target": system, "applied": self.histogram.count(system),
+                 "p50_s": self.histogram.quantile(system, 0.5), "p95_s": self.histogram.quantile(system, 0.95)}
+                for system in SYSTEMS]
+
+
+def _bound(remembered: OrderedDict[str, Any]) -> None:
+    while len(remembered) > REMEMBERED:
+        remembered.popitem(last=False)
+
+
+@dataclass(kw_only=True)
+class LatencyTail:
+    """Reads new Commands and CommandResults since the dashboard started into a :class:`LatencyJoin`."""
+
+    bootstrap: str
+    store: SchemaStore
+    join: LatencyJoin = field(default_factory=LatencyJoin)
+    _consumer: AIOKafkaConsumer | None = None
+    _assigned: frozenset[TopicPartition] = frozenset()
+
+    async def poll(self) -> None:
+        if self._consumer is None:
+            self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
+                                              enable_auto_commit=False, isolation_level="read_committed",
+                                              client_id="isthmus-dashboard-latency")
+            await self._consumer.start()
+        consumer = self._consumer
+        await self._assign(consumer)
+        for _ in range(50):
+            batches = await consumer.getmany(timeout_ms=100, max_records=2000)
+            if not batches:
+                return
+            records = [r for rs in batches.values() for r in rs if r.value is not None]
+            for record in sorted(records, key=lambda r: not r.topic.startswith("isthmus.commands.")):
+                self._take(record.topic, record.value)
+
+    def _take(self, topic: str, value: bytes) -> None:
+        try:
+            if topic.startswith("isthmus.commands."):
+                self.join.command(self.store.decode(value, COMMAND).value)
+            else:
+                self.join.result(self.store.decode(value, COMMAND_RESULT).value)
+        except (CodecError, KeyError, TypeError):
+            return
+
+    async def _assign(self, consumer: AIOKafkaConsumer) -> None:
+        await consumer._client.force_metadata_update()
+        wanted: set[TopicPartition] = set()
+        for topic in [command_topic(s) for s in SYSTEMS] + [results_topic(s) for s in SYSTEMS]:
+            wanted |= {TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()}
+        if wanted == self._assigned:
+            return
+        new = wanted - self._assigned
+        positions = {tp: await consumer.position(tp) for tp in self._assigned & wanted}
+        consumer.assign(list(wanted))
+        for tp, offset in positions.items():
+            consumer.seek(tp, offset)
+        if new:
+            await consumer.seek_to_end(*new)
+        self._assigned = frozenset(wanted)
+
+    async def close(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None

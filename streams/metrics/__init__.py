@@ -1,0 +1,1 @@
+"""Metric helpers shared by Isthmus' Prometheus endpoints."""
