@@ -4,11 +4,8 @@ refused the replay action (HTTP 403, shown on the page and audited), an operator
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import socket
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,11 +14,12 @@ from types import MappingProxyType
 import aiohttp
 import pytest
 from dashboard_cdp import CHROMIUM, chromium
+from dashboard_support import Dashboard
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 
 from streams.codecs.avro.single_object import SchemaStore
-from streams.dashboard.app import DashboardConfig, serve
+from streams.dashboard.app import DashboardConfig
 from streams.inspect.roles import AccessPolicy, Role
 from streams.kafka.deadletters import DEAD_LETTER_TYPE, Original, dead_letter_value
 from streams.stack.running import RunningStack
@@ -29,37 +27,6 @@ from streams.stack.running import RunningStack
 ARTIFACT = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard.png"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason=f"{CHROMIUM} missing: install Debian's chromium (stack/setup.sh does)")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class Dashboard:
-    """``serve`` in its own thread and event loop, as ``isthmus dashboard`` runs it."""
-
-    def __init__(self, config: DashboardConfig) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self._loop = asyncio.new_event_loop()
-        self._started = threading.Event()
-        self._task = self._loop.create_task(serve(config, port=self.port, started=lambda _: self._started.set()))
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        with contextlib.suppress(asyncio.CancelledError):
-            self._loop.run_until_complete(self._task)
-
-    def __enter__(self) -> Dashboard:
-        self._thread.start()
-        assert self._started.wait(60), "the dashboard did not start"
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._loop.call_soon_threadsafe(self._task.cancel)
-        self._thread.join(30)
 
 
 @pytest.fixture
