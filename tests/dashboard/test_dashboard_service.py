@@ -18,6 +18,7 @@ from dashboard_support import Dashboard, free_port
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 
+from streams.capture.client import ConnectClient
 from streams.codecs.avro.single_object import SchemaStore
 from streams.dashboard.app import DashboardConfig
 from streams.flows.customer360 import VIEW_SCHEMA
@@ -46,7 +47,10 @@ def test_isthmus_dashboard_serves_on_the_configured_port(stack: RunningStack) ->
         assert line.strip() == f"isthmus: dashboard at http://127.0.0.1:{port}/"
         status, text = asyncio.run(_get(f"http://127.0.0.1:{port}/metrics"))
         assert status == 200
-        assert 'isthmus_connector_state{connector="crm-source",state="RUNNING"} 1' in text
+        with ConnectClient(stack.settings.connect_url) as connect:
+            for name in connect.connectors():
+                state = connect.status(name).state
+                assert f'isthmus_connector_state{{connector="{name}",state="{state}"}} 1' in text
         assert "# TYPE isthmus_end_to_end_latency_seconds histogram" in text
         assert "isthmus_consumer_lag{" in text
         status, text = asyncio.run(_get(f"http://127.0.0.1:{port}/api/state", token="not-a-token"))
