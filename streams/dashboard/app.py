@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -90,9 +91,12 @@ class Sampler:
             "lag": [{"group": g, "topic": t, "lag": n} for (g, t), n in sorted(counts.lag_by_topic.items())],
             "dlq_topic": config.dlq_topic,
             "dead_letter_count": len(letters),
+            "dead_letters_by_stage": dict(sorted(Counter(e.stage for e in letters).items())),
             "dead_letters": [_letter_row(e, self.store) for e in letters[-SHOWN:][::-1]],
             "conflicts": conflicts,
             "latency": self.latency.join.summary() if self.latency else [],
+            "retries": dict(self.latency.join.retries) if self.latency else {},
+            "conflict_count": sum(self.latency.conflicts.values()) if self.latency else 0,
             "problems": problems,
         }
         self.ready.set()
@@ -115,7 +119,7 @@ class Sampler:
     def metrics(self) -> str:
         text = metrics_text(self.snapshot)
         if self.latency is not None:
-            text += "\n".join(self.latency.join.histogram.lines()) + "\n"
+            text += "\n".join(self.latency.lines()) + "\n"
         return text
 
 

@@ -1,15 +1,18 @@
-"""End-to-end latency, source commit -> target acknowledgement, joined from the sinks' topics.
+"""End-to-end latency, source commit -> target acknowledgement, joined from the sinks' topics; sink retries and
+settled conflicts counted from the same tail.
 
 A Command carries the commit time of the change that caused it (``source.commit_time``); its CommandResult
 carries when the sink received the target's acknowledgement (``applied_at``). The dashboard tails both
 topics of each target from the moment it starts, joins them by ``command_id`` and observes the difference
 into a histogram per target. Nothing in the flows or sinks changes for it, and the figure is what a user
-sees: a change committed in one system, acknowledged by the other.
+sees: a change committed in one system, acknowledged by the other. The same tail sums the retries of each
+applied command (``attempts - 1``) per target, and counts every record of ``isthmus.audit.conflicts`` (read
+from its beginning) by entity type, field and winner.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,9 +22,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.exceptions import CodecError
+from streams.flows.topics import AUDIT_CONFLICTS
 from streams.metrics.histogram import Histogram
 from streams.sinks.records import COMMAND, COMMAND_RESULT
 from streams.sinks.topics import SYSTEMS, command_topic, results_topic
+
+CONFLICT = "isthmus.canonical.ConflictRecord"
 
 #: Commands remembered while their result is awaited; the oldest are forgotten beyond this.
 REMEMBERED = 20_000
@@ -37,6 +43,7 @@ class LatencyJoin:
     histogram: Histogram = field(default_factory=_histogram)
     _commits: OrderedDict[str, datetime] = field(default_factory=OrderedDict)
     _waiting: OrderedDict[str, tuple[str, datetime]] = field(default_factory=OrderedDict)
+    retries: Counter[str] = field(default_factory=Counter)
 
     def command(self, value: Mapping[str, Any]) -> None:
         command_id = str(value["command_id"])
@@ -51,6 +58,7 @@ class LatencyJoin:
     def result(self, value: Mapping[str, Any]) -> None:
         command_id = str(value["command_id"])
         target, applied = str(value["target"]), value["applied_at"]
+        self.retries[target] += max(int(value.get("attempts", 1)) - 1, 0)
         commit = self._commits.pop(command_id, None)
         if commit is None:
             self._waiting[command_id] = (target, applied)
@@ -79,6 +87,7 @@ class LatencyTail:
     bootstrap: str
     store: SchemaStore
     join: LatencyJoin = field(default_factory=LatencyJoin)
+    conflicts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     _consumer: AIOKafkaConsumer | None = None
     _assigned: frozenset[TopicPartition] = frozenset()
 
@@ -100,7 +109,11 @@ class LatencyTail:
 
     def _take(self, topic: str, value: bytes) -> None:
         try:
-            if topic.startswith("isthmus.commands."):
+            if topic == AUDIT_CONFLICTS:
+                conflict = self.store.decode(value, CONFLICT).value
+                self.conflicts[(str(conflict["entity_type"]).rpartition(".")[2], str(conflict["field"]),
+                                str(conflict["winner"]))] += 1
+            elif topic.startswith("isthmus.commands."):
                 self.join.command(self.store.decode(value, COMMAND).value)
             else:
                 self.join.result(self.store.decode(value, COMMAND_RESULT).value)
@@ -110,7 +123,7 @@ class LatencyTail:
     async def _assign(self, consumer: AIOKafkaConsumer) -> None:
         await consumer._client.force_metadata_update()
         wanted: set[TopicPartition] = set()
-        for topic in [command_topic(s) for s in SYSTEMS] + [results_topic(s) for s in SYSTEMS]:
+        for topic in [command_topic(s) for s in SYSTEMS] + [results_topic(s) for s in SYSTEMS] + [AUDIT_CONFLICTS]:
             wanted |= {TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()}
         if wanted == self._assigned:
             return
@@ -119,9 +132,24 @@ class LatencyTail:
         consumer.assign(list(wanted))
         for tp, offset in positions.items():
             consumer.seek(tp, offset)
-        if new:
-            await consumer.seek_to_end(*new)
+        from_start = {tp for tp in new if tp.topic == AUDIT_CONFLICTS}
+        if from_start:
+            await consumer.seek_to_beginning(*from_start)
+        if new - from_start:
+            await consumer.seek_to_end(*(new - from_start))
         self._assigned = frozenset(wanted)
+
+    def lines(self) -> list[str]:
+        """Prometheus text of the latency histogram, retries per target and conflicts."""
+        out = self.join.histogram.lines()
+        out += ["# HELP isthmus_sink_retries_total Calls beyond the first for commands a target applied "
+                "(since the dashboard started).", "# TYPE isthmus_sink_retries_total counter"]
+        out += [f'isthmus_sink_retries_total{{target="{t}"}} {self.join.retries[t]}' for t in SYSTEMS]
+        out += ["# HELP isthmus_conflicts_total Field conflicts settled, from isthmus.audit.conflicts.",
+                "# TYPE isthmus_conflicts_total counter"]
+        out += [f'isthmus_conflicts_total{{entity="{e}",field="{f}",winner="{w}"}} {n}'
+                for (e, f, w), n in sorted(self.conflicts.items())]
+        return out
 
     async def close(self) -> None:
         if self._consumer is not None:

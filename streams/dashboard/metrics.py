@@ -41,5 +41,9 @@ def metrics_text(snapshot: Mapping[str, Any]) -> str:
               for row in snapshot["topics"]]
     lines += ["# HELP isthmus_dead_letters Records in the dead-letter topic.",
               "# TYPE isthmus_dead_letters gauge",
-              f'isthmus_dead_letters{{topic="{_label(snapshot["dlq_topic"])}"}} {snapshot["dead_letter_count"]}']
+              f'isthmus_dead_letters{{topic="{_label(snapshot["dlq_topic"])}"}} {snapshot["dead_letter_count"]}',
+              "# HELP isthmus_dead_letters_by_stage Records in the dead-letter topic by the stage that failed.",
+              "# TYPE isthmus_dead_letters_by_stage gauge"]
+    lines += [f'isthmus_dead_letters_by_stage{{topic="{_label(snapshot["dlq_topic"])}",stage="{_label(stage)}"}} {n}'
+              for stage, n in snapshot.get("dead_letters_by_stage", {}).items()]
     return "\n".join(lines) + "\n"

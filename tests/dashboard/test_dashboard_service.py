@@ -52,6 +52,8 @@ def test_isthmus_dashboard_serves_on_the_configured_port(stack: RunningStack) ->
                 state = connect.status(name).state
                 assert f'isthmus_connector_state{{connector="{name}",state="{state}"}} 1' in text
         assert "# TYPE isthmus_end_to_end_latency_seconds histogram" in text
+        assert "# TYPE isthmus_conflicts_total counter" in text
+        assert 'isthmus_sink_retries_total{target="crm"}' in text
         assert "isthmus_consumer_lag{" in text
         status, text = asyncio.run(_get(f"http://127.0.0.1:{port}/api/state", token="not-a-token"))
         assert status == 403 and "unknown token" in text

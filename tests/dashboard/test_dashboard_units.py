@@ -42,7 +42,7 @@ def _snapshot() -> dict[str, Any]:
         "lag": [{"group": "isthmus-customers", "topic": "crm.crm.customers", "lag": 7}],
         "groups": [{"group": "isthmus-customers", "consumed": 120}],
         "topics": [{"topic": 'odd"name', "records": 42}],
-        "dlq_topic": "isthmus.dlq", "dead_letter_count": 3,
+        "dlq_topic": "isthmus.dlq", "dead_letter_count": 3, "dead_letters_by_stage": {"sink-crm": 2, "flow": 1},
     }
 
 
@@ -56,6 +56,7 @@ def test_metrics_text_has_connector_task_lag_and_dead_letter_series() -> None:
     assert 'isthmus_consumer_committed_total{group="isthmus-customers"} 120' in lines
     assert 'isthmus_topic_end_offset_total{topic="odd\\"name"} 42' in lines
     assert 'isthmus_dead_letters{topic="isthmus.dlq"} 3' in lines
+    assert 'isthmus_dead_letters_by_stage{topic="isthmus.dlq",stage="sink-crm"} 2' in lines
     assert "# TYPE isthmus_consumer_lag gauge" in lines
 
 
@@ -138,7 +139,7 @@ def test_latency_joins_commands_and_results_in_either_order() -> None:
     join = LatencyJoin()
     commit = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
     join.command({"command_id": "c1", "source": {"commit_time": commit}})
-    join.result({"command_id": "c1", "target": "erp", "applied_at": commit + timedelta(seconds=0.4)})
+    join.result({"command_id": "c1", "target": "erp", "applied_at": commit + timedelta(seconds=0.4), "attempts": 3})
     join.result({"command_id": "c2", "target": "crm", "applied_at": commit + timedelta(seconds=2)})
     assert join.histogram.count("crm") == 0
     join.command({"command_id": "c2", "source": {"commit_time": commit}})
@@ -146,3 +147,4 @@ def test_latency_joins_commands_and_results_in_either_order() -> None:
     summary = {row["target"]: row for row in join.summary()}
     assert summary["erp"] == {"target": "erp", "applied": 1, "p50_s": 0.5, "p95_s": 0.5}
     assert summary["crm"]["applied"] == 1 and summary["crm"]["p50_s"] == 2.5
+    assert join.retries == {"erp": 2, "crm": 0}

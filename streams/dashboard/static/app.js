@@ -58,7 +58,8 @@ function render(state) {
     cell(g.lag, "num")]);
   const seconds = (s) => (s === null || s === undefined ? "-" : `${s} s`);
   fill("latency", state.latency, (l) => [cell(l.target), cell(l.applied, "num"), cell(seconds(l.p50_s), "num"),
-    cell(seconds(l.p95_s), "num")]);
+    cell(seconds(l.p95_s), "num"), cell((state.retries || {})[l.target] || 0, "num")]);
+  $("#conflict-count").textContent = `(${state.conflict_count} settled)`;
   fill("topics", state.topics, (t) => {
     const row = [cell(t.topic), cell(t.records, "num"), cell(t.per_second, "num")];
     row[1].dataset.topic = t.topic;
