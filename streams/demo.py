@@ -1,7 +1,7 @@
 """`isthmus demo`: the whole local stack with the reference CRM and ERP, live sync visible.
 
 It starts the stack, deploys the connectors, loads sample data once, runs a flow worker, both sink workers,
-the warehouse loader and the activity simulator as child processes (logs in
+the warehouse loader, the activity simulator and the dashboard as child processes (logs in
 ``<ISTHMUS_HOME>/logs/demo-*.log``), and prints one line per command, result, conflict and dead letter as
 they happen, until Ctrl-C or ``--seconds``. The stack keeps running afterwards (`isthmus down` stops it).
 """
@@ -22,6 +22,7 @@ from kafka import KafkaConsumer
 
 from streams.cli.main import main as cli_main
 from streams.codecs.avro.single_object import SchemaStore
+from streams.dashboard.settings import dashboard_address
 from streams.flows import topics as flow_topics
 from streams.kafka.deadletters import DLQ_TOPIC
 from streams.sinks.topics import COMMAND_TOPICS, RESULTS_TOPICS
@@ -61,6 +62,7 @@ def _children(settings: StackSettings, options: DemoOptions, out: TextIO) -> Ite
         "warehouse": [sys.executable, "-m", "streams.cli.main", "warehouse", "load"],
         "simulator": [sys.executable, "-m", "reference.simulate", "--rate", str(options.rate), "--seconds",
                       str(int(options.seconds or 24 * 3600)), "--seed", str(int(time.time()) % 100000)],
+        "dashboard": [sys.executable, "-m", "streams.cli.main", "dashboard"],
     }
     env = {**os.environ, "ISTHMUS_RESYNC_AT": os.environ.get("ISTHMUS_RESYNC_AT", "off")}
     children: list[subprocess.Popen[bytes]] = []
@@ -147,6 +149,7 @@ def run_demo(settings: StackSettings, options: DemoOptions, out: TextIO = sys.st
         _say(out, f"""
 Live sync (Ctrl-C stops the demo; the stack keeps running, `isthmus down` stops it):
   CRM API  {settings.crm_api_url}/docs      ERP API  {settings.erp_api_url}/docs
+  dashboard  {dashboard_address()}
   worker   http://{settings.host}:{WorkerSettings.from_env().port}/ready and /metrics
   inspect  isthmus connectors status | isthmus topics trace C-000001 | isthmus topics dlq list
   warehouse  database `warehouse` on {settings.host}:{settings.crm_db_port} (views: see warehouse/README.md)

@@ -16,6 +16,14 @@ def metrics_text(worker_id: str, processors: Sequence[FlowProcessor]) -> str:
     ]
     lines += [f'isthmus_flow_records_total{{worker="{worker_id}",flow="{p.spec.name}"}} {p.processed}'
               for p in processors]
+    lines += ["# HELP isthmus_flow_emitted_total Records a flow emitted (commands, views, audit, dead letters).",
+              "# TYPE isthmus_flow_emitted_total counter"]
+    lines += [f'isthmus_flow_emitted_total{{worker="{worker_id}",flow="{p.spec.name}"}} {p.emitted}'
+              for p in processors]
+    lines += ["# HELP isthmus_flow_processing_seconds_total Time a flow's handler spent on its records.",
+              "# TYPE isthmus_flow_processing_seconds_total counter"]
+    lines += [f'isthmus_flow_processing_seconds_total{{worker="{worker_id}",flow="{p.spec.name}"}} '
+              f"{p.processing_seconds:.6f}" for p in processors]
     lines += ["# HELP isthmus_flow_dead_letters_total Input records a flow sent to the dead-letter topic.",
               "# TYPE isthmus_flow_dead_letters_total counter"]
     lines += [f'isthmus_flow_dead_letters_total{{worker="{worker_id}",flow="{p.spec.name}"}} {p.dead_lettered}'

@@ -53,6 +53,8 @@ def test_worker_serves_health_ready_metrics_and_stops_on_sigterm(stack: RunningS
         assert all(flow["tasks"] for flow in document["flows"].values())
         metrics = httpx.get(f"{base}/metrics", timeout=2).text
         assert 'isthmus_flow_records_total{worker="probe-worker"' in metrics
+        assert 'isthmus_flow_emitted_total{worker="probe-worker"' in metrics
+        assert 'isthmus_flow_processing_seconds_total{worker="probe-worker"' in metrics
     finally:
         worker.send_signal(signal.SIGTERM)
         code = worker.wait(timeout=60)

@@ -120,6 +120,8 @@ class FlowProcessor:
         self._lock = asyncio.Lock()
         self._consumer: AIOKafkaConsumer | None = None
         self.processed = 0
+        self.emitted = 0
+        self.processing_seconds = 0.0
         self.dead_lettered = 0
         self.transactions = 0
         self.last_commit_at: float | None = None
@@ -204,6 +206,7 @@ class FlowProcessor:
             raise TaskStartFailed(f"{self.spec.name}: records of partition {partition} arrived without its task")
         ctx = _BatchContext(spec=self.spec, schemas=self.schemas, worker_id=self.settings.worker_id, task=task)
         offsets: dict[TopicPartition, int] = {}
+        began = time.perf_counter()
         for tp, records in parts:
             for message in records:
                 record = Incoming(topic=message.topic, partition=message.partition, offset=message.offset,
@@ -221,7 +224,9 @@ class FlowProcessor:
                     self.dead_lettered += 1
                 self.processed += 1
             offsets[tp] = records[-1].offset + 1
+        self.processing_seconds += time.perf_counter() - began
         await self._commit(task, ctx, offsets)
+        self.emitted += len(ctx.emitted)
 
     async def _commit(self, task: _Task, ctx: _BatchContext, offsets: dict[TopicPartition, int]) -> None:
         producer = task.producer
