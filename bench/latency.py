@@ -10,6 +10,7 @@ that customer (the sink's time of the ERP API's acknowledgement). Both clocks ar
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import random
 import signal
@@ -111,6 +112,57 @@ def _epoch(value: Any) -> float:
     raise BenchError(f"a CommandResult applied_at of type {type(value).__name__} ({value!r}) is not a time")
 
 
+def _first_seen(bootstrap: str, topic: str, wanted: set[str], key_of: Any) -> dict[str, int]:
+    """The Kafka timestamp (ms) of the first committed record of each wanted key in ``topic``."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed", group_id=None,
+                             enable_auto_commit=False)
+    seen: dict[str, int] = {}
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            for records in consumer.poll(timeout_ms=1000, max_records=5000).values():
+                for r in records:
+                    key = key_of(r)
+                    if key in wanted and key not in seen:
+                        seen[key] = r.timestamp
+    finally:
+        consumer.close()
+    return seen
+
+
+def _cdc_number(record: Any) -> str | None:
+    if not record.value:
+        return None
+    value = json.loads(record.value)
+    after = (value.get("payload", value) or {}).get("after") or {}
+    number = after.get("customer_number")
+    return str(number) if number else None
+
+
+def _record_key(record: Any) -> str | None:
+    return record.key.decode() if record.key else None
+
+
+def stages(bootstrap: str, numbers: list[str], committed: dict[str, float],
+           applied: dict[str, float]) -> dict[str, dict[str, float]]:
+    """Where the time went, by the Kafka timestamps of each change's first CDC record and ERP command."""
+    wanted = set(numbers)
+    cdc = _first_seen(bootstrap, "crm.crm.customers", wanted, _cdc_number)
+    command = _first_seen(bootstrap, "isthmus.commands.erp", wanted, _record_key)
+    spans = {
+        "commit → CDC record produced (Debezium, Connect)": [cdc[n] / 1000 - committed[n] for n in numbers if n in cdc],
+        "CDC record produced → ERP command produced (Connect commit, worker)":
+            [(command[n] - cdc[n]) / 1000 for n in numbers if n in cdc and n in command],
+        "ERP command produced → applied (worker commit, sink, ERP API)":
+            [applied[n] - command[n] / 1000 for n in numbers if n in command and n in applied],
+    }
+    return {name: {"p50_s": percentile(v, 50), "p95_s": percentile(v, 95), "p99_s": percentile(v, 99)}
+            for name, v in spans.items() if v}
+
+
 def customer_numbers(run: int, count: int) -> list[str]:
     """Numbers no other run or generator uses: ``C-7<run, 3 digits><sequence, 6 digits>``."""
     return [f"C-7{run:03d}{i:06d}" for i in range(count)]
@@ -183,6 +235,7 @@ def measure(stack: RunningStack, *, rates: list[int], seconds: int, drain_s: flo
                 "first_10s_p50_s": percentile(head, 50) if head else None,
                 "last_10s_p50_s": percentile(tail, 50) if tail else None,
             }
+            result["stages"] = stages(stack.settings.bootstrap_servers, numbers, committed, applied.at)
             results.append(result)
             print(result, flush=True)
             if missing:

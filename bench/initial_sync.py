@@ -1,0 +1,63 @@
+"""Initial sync: N generated CRM customers (with their contacts, addresses and orders) until each has its
+ERP account, and until each CRM customer holds its ERP account id (the link back: fully reconciled).
+
+The pipeline (connectors, worker, both sinks) runs while ``reference.generate`` bulk-loads the CRM; the
+clock starts when the generator starts. Customer and order numbers start at a block of this run
+(``C-3xxxxxx``) and the SKUs have a run prefix, so runs do not collide with each other or other data.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import time
+
+from bench.exceptions import BenchError
+from bench.latency import pipeline
+from bench.report import RESULTS_DIR
+from streams.stack.running import RunningStack
+from streams.stack.settings import PROJECT_ROOT
+
+
+def _counts(stack: RunningStack, low: str, high: str) -> tuple[int, int]:
+    """(ERP accounts, CRM customers linked to an account) among customer numbers ``low``..``high``."""
+    with stack.connect_erp() as erp, erp.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM accounts WHERE crm_customer_number BETWEEN %s AND %s", (low, high))
+        accounts = int(cur.fetchone()[0])
+    with stack.connect_crm() as crm:
+        row = crm.execute("SELECT COUNT(*) FROM crm.customers WHERE customer_number BETWEEN %s AND %s "
+                          "AND erp_account_id IS NOT NULL", (low, high)).fetchone()
+        linked = int(row[0]) if row else 0
+    return accounts, linked
+
+
+def measure(stack: RunningStack, *, customers: int, timeout_s: float) -> dict[str, object]:
+    run = random.randrange(1, 40)
+    first = 3_000_000 + run * 100_000 if customers <= 100_000 else 5_000_000 + run * 1_000_000
+    low, high = f"C-{first:06d}", f"C-{first + customers - 1:06d}"
+    argv = [sys.executable, "-m", "reference.generate", "--customers", str(customers), "--seed", str(run),
+            "--first-customer", str(first), "--first-order", str(first), "--sku-prefix", f"B{first}"]
+    with pipeline(RESULTS_DIR / "logs"):
+        time.sleep(10)
+        began = time.monotonic()
+        generated = subprocess.run(argv, cwd=PROJECT_ROOT, env=os.environ.copy(), capture_output=True, text=True,
+                                   timeout=timeout_s, check=False)
+        if generated.returncode != 0:
+            raise BenchError(f"reference.generate failed ({generated.returncode}): {generated.stderr[-2000:]}")
+        loaded_s = time.monotonic() - began
+        accounts_s = linked_s = None
+        accounts = linked = 0
+        while time.monotonic() - began < timeout_s:
+            accounts, linked = _counts(stack, low, high)
+            now = time.monotonic() - began
+            if accounts >= customers and accounts_s is None:
+                accounts_s = now
+            if linked >= customers:
+                linked_s = now
+                break
+            time.sleep(5)
+    return {"customers": customers, "generate_seconds": loaded_s, "accounts": accounts, "linked": linked,
+            "all_accounts_seconds": accounts_s, "fully_reconciled_seconds": linked_s, "timeout_s": timeout_s,
+            "generator": " ".join(argv[1:])}
