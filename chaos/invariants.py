@@ -1,0 +1,120 @@
+"""The invariants a chaos run must keep, as pure functions over what was read from Kafka and the databases.
+
+Each check returns a :class:`Check`: whether it held, a count of violations and a few examples, so a failure
+is reported precisely (what, how many, an example) rather than as a bare False.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+EXAMPLES = 5
+
+
+@dataclass(frozen=True, kw_only=True)
+class Check:
+    name: str
+    checked: int
+    violations: int
+    examples: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def held(self) -> bool:
+        return self.violations == 0
+
+    def line(self) -> str:
+        verdict = "ok" if self.held else "FAILED"
+        text = f"{verdict:<6} {self.name}: {self.checked:,} checked, {self.violations:,} violating"
+        if self.examples:
+            text += "\n         e.g. " + "\n         e.g. ".join(self.examples)
+        return text
+
+
+def _check(name: str, checked: int, bad: Sequence[str]) -> Check:
+    return Check(name=name, checked=checked, violations=len(bad), examples=tuple(bad[:EXAMPLES]))
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommandSeen:
+    """One committed command on a command topic: the parts the invariants need."""
+
+    target: str
+    idempotency_key: str
+    entity_key: str
+    payload_type: str
+    operation: str
+
+
+def applied_once(commands: Iterable[CommandSeen], applied: Mapping[str, Counter[str]]) -> tuple[Check, int]:
+    """Every distinct command key has exactly one row in its target's idempotency table.
+
+    ``applied``: per target, how many idempotency rows each key has (the primary key makes more than one
+    impossible, but a count keeps the check honest). A command a sink dead-lettered counts as lost here: the
+    dead-letter check then names it too. Returns the check and the number of lost keys."""
+    keys = sorted({(c.target, c.idempotency_key) for c in commands})
+    lost, twice = [], []
+    for target, key in keys:
+        rows = applied.get(target, Counter())[key]
+        if rows == 0:
+            lost.append(f"{target}: command key {key} has no row in the {target} idempotency_keys")
+        elif rows > 1:
+            twice.append(f"{target}: command key {key} has {rows} rows")
+    return _check("every command applied once (idempotency tables)", len(keys), lost + twice), len(lost)
+
+
+def one_per_source(name: str, counts: Mapping[str, int]) -> Check:
+    """No business row written twice: ``counts`` maps a source key (a CRM customer, a CRM order) to how many
+    target rows carry it."""
+    bad = [f"{key}: {n} rows" for key, n in sorted(counts.items()) if n > 1]
+    return _check(name, len(counts), bad)
+
+
+def _same(left: Any, right: Any) -> bool:
+    if isinstance(left, Decimal | int | float) or isinstance(right, Decimal | int | float):
+        try:
+            return Decimal(str(left or 0)) == Decimal(str(right or 0))
+        except ArithmeticError:
+            return False
+    if isinstance(left, bool) or isinstance(right, bool):
+        return bool(left) == bool(right)
+    return (left or None) == (right or None)
+
+
+def agree(name: str, pairs: Mapping[str, tuple[Mapping[str, Any], Mapping[str, Any]]],
+          fields: Mapping[str, str]) -> Check:
+    """Record by record: for each key, ``fields`` maps a left column to the right column that must equal it."""
+    bad = []
+    for key, (left, right) in sorted(pairs.items()):
+        diffs = [f"{lf}={left.get(lf)!r} vs {rf}={right.get(rf)!r}" for lf, rf in fields.items()
+                 if not _same(left.get(lf), right.get(rf))]
+        if diffs:
+            bad.append(f"{key}: " + "; ".join(diffs))
+    return _check(name, len(pairs), bad)
+
+
+def missing(name: str, expected: Iterable[str], present: Iterable[str]) -> Check:
+    """Every expected key is present on the other side."""
+    wanted = sorted(set(expected))
+    have = set(present)
+    return _check(name, len(wanted), [f"{key}: missing" for key in wanted if key not in have])
+
+
+def quiet(commands_before: int, commands_after: int, seconds: float) -> Check:
+    grew = commands_after - commands_before
+    bad = [f"{grew} new commands within {seconds:.0f}s after quiescence"] if grew else []
+    return Check(name=f"nothing written after quiescence ({seconds:.0f}s watched)", checked=1,
+                 violations=grew, examples=tuple(bad))
+
+
+def only_poison(dead_letter_keys: Sequence[str], poison_keys: Iterable[str]) -> Check:
+    """The dead letters are exactly the poison injected: each poison once, nothing else."""
+    injected = set(poison_keys)
+    counts = Counter(dead_letter_keys)
+    bad = [f"dead letter keyed {key!r} was not injected ({n}x)" for key, n in sorted(counts.items())
+           if key not in injected]
+    bad += [f"poison {key!r} dead-lettered {counts[key]} times" for key in sorted(injected) if counts[key] != 1]
+    return _check("dead letters hold only the injected poison", len(injected) + len(counts), bad)

@@ -1,0 +1,43 @@
+"""The fault schedule: which fault, at which second of the run. Pure, so it is unit tested."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chaos.exceptions import InvalidChaosOptions
+
+#: Every kind of fault the suite injects; each is injected ``repeats`` times (at least twice).
+KINDS: tuple[str, ...] = ("kill-worker", "kill-sink", "restart-connect", "restart-kafka", "outage", "throttle")
+#: Faults that alternate between the two targets (the sink worker or the reference API of that system).
+TARGETED = frozenset({"kill-sink", "outage", "throttle"})
+SYSTEMS = ("erp", "crm")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlannedFault:
+    at_s: float
+    kind: str
+    target: str | None = None
+
+    def label(self) -> str:
+        return f"{self.kind}:{self.target}" if self.target else self.kind
+
+
+def plan(*, duration_s: float, repeats: int = 2, min_gap_s: float = 8.0) -> list[PlannedFault]:
+    """``repeats`` rounds of every kind, spread evenly over ``duration_s`` (stretched so that faults are at
+    least ``min_gap_s`` apart: a broker restart takes seconds, and faults on top of each other prove less).
+    Targeted kinds alternate between the ERP and the CRM, so each system gets each of them."""
+    if repeats < 2:
+        raise InvalidChaosOptions(f"--repeats {repeats}: every fault kind must be injected at least twice; "
+                                  "use 2 or more")
+    if duration_s <= 0:
+        raise InvalidChaosOptions(f"duration {duration_s}s: the workload must last more than 0 s")
+    count = repeats * len(KINDS)
+    gap = max(min_gap_s, duration_s / (count + 1))
+    faults = []
+    for index in range(count):
+        kind = KINDS[index % len(KINDS)]
+        round_no = index // len(KINDS)
+        target = SYSTEMS[round_no % len(SYSTEMS)] if kind in TARGETED else None
+        faults.append(PlannedFault(at_s=round(gap * (index + 1), 3), kind=kind, target=target))
+    return faults

@@ -1,0 +1,106 @@
+"""The chaos suite's pure helpers: the fault schedule and the invariant checks."""
+
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+
+from chaos import invariants
+from chaos.exceptions import InvalidChaosOptions
+from chaos.invariants import CommandSeen
+from chaos.runner import ChaosOptions
+from chaos.schedule import KINDS, TARGETED, plan
+
+pytestmark = pytest.mark.unit
+
+
+def command(target: str, key: str, entity: str = "C-000001") -> CommandSeen:
+    return CommandSeen(target=target, idempotency_key=key, entity_key=entity,
+                       payload_type="isthmus.canonical.Account", operation="create")
+
+
+def test_every_fault_kind_is_planned_at_least_twice_with_targets_alternating() -> None:
+    faults = plan(duration_s=300, repeats=2)
+    assert Counter(f.kind for f in faults) == {kind: 2 for kind in KINDS}
+    for kind in TARGETED:
+        assert sorted(f.target or "" for f in faults if f.kind == kind) == ["crm", "erp"]
+    assert all(f.target is None for f in faults if f.kind not in TARGETED)
+    times = [f.at_s for f in faults]
+    assert times == sorted(times) and times[-1] < 300
+
+
+def test_a_short_workload_stretches_the_schedule_to_the_minimum_gap() -> None:
+    faults = plan(duration_s=10, repeats=3, min_gap_s=8)
+    assert len(faults) == 18
+    assert [f.at_s for f in faults[:3]] == [8.0, 16.0, 24.0]
+
+
+@pytest.mark.parametrize("repeats", [0, 1])
+def test_fewer_than_two_repeats_is_refused(repeats: int) -> None:
+    with pytest.raises(InvalidChaosOptions, match="at least twice"):
+        plan(duration_s=100, repeats=repeats)
+
+
+def test_bad_options_are_all_named() -> None:
+    with pytest.raises(InvalidChaosOptions) as caught:
+        ChaosOptions(changes=0, rate=5000, poison=0)
+    text = str(caught.value)
+    assert "--changes 0" in text and "--rate 5000" in text and "--poison 0" in text
+
+
+def test_applied_once_counts_keys_without_a_row_as_lost() -> None:
+    commands = [command("erp", "k1"), command("erp", "k1"), command("erp", "k2"), command("crm", "k3")]
+    applied = {"erp": Counter({"k1": 1, "sim-x": 1}), "crm": Counter()}
+    check, lost = invariants.applied_once(commands, applied)
+    assert lost == 2 and check.violations == 2 and check.checked == 3
+    assert any("k2" in e and "erp" in e for e in check.examples)
+    assert any("k3" in e and "crm" in e for e in check.examples)
+
+
+def test_applied_once_holds_when_every_key_has_exactly_one_row() -> None:
+    check, lost = invariants.applied_once([command("erp", "k1"), command("erp", "k1")],
+                                          {"erp": Counter({"k1": 1})})
+    assert check.held and lost == 0 and "ok" in check.line()
+
+
+def test_a_source_row_written_twice_is_named() -> None:
+    check = invariants.one_per_source("one ERP account per CRM customer", {"C-000001": 1, "C-000002": 2})
+    assert not check.held and check.examples == ("C-000002: 2 rows",)
+    assert "FAILED" in check.line()
+
+
+def test_agree_compares_decimals_by_value_and_names_each_difference() -> None:
+    pairs = {
+        "C-000001": ({"credit_limit": Decimal("5000.00"), "name": "A"}, {"credit_limit": "5000", "name": "A"}),
+        "C-000002": ({"credit_limit": Decimal("1.00"), "name": "B"}, {"credit_limit": "2.00", "name": "b"}),
+    }
+    check = invariants.agree("fields", pairs, {"credit_limit": "credit_limit", "name": "name"})
+    assert check.violations == 1
+    assert check.examples[0].startswith("C-000002: credit_limit=Decimal('1.00') vs credit_limit='2.00'; name=")
+
+
+def test_agree_treats_empty_text_and_null_alike() -> None:
+    check = invariants.agree("fields", {"k": ({"phone": ""}, {"phone": None})}, {"phone": "phone"})
+    assert check.held
+
+
+def test_missing_names_each_absent_key() -> None:
+    check = invariants.missing("accounts", ["C-1", "C-2"], ["C-1"])
+    assert check.examples == ("C-2: missing",)
+
+
+def test_quiet_fails_on_any_new_command() -> None:
+    assert invariants.quiet(10, 10, 30).held
+    grew = invariants.quiet(10, 12, 30)
+    assert grew.violations == 2 and "2 new commands within 30s" in grew.examples[0]
+
+
+def test_dead_letters_must_be_exactly_the_poison() -> None:
+    assert invariants.only_poison(["p1", "p2"], ["p1", "p2"]).held
+    check = invariants.only_poison(["p1", "p1", "C-000007"], ["p1", "p2"])
+    assert check.violations == 3
+    assert "'C-000007' was not injected" in check.examples[0]
+    assert any("'p1' dead-lettered 2 times" in e for e in check.examples)
+    assert any("'p2' dead-lettered 0 times" in e for e in check.examples)
