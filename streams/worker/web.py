@@ -32,6 +32,10 @@ def metrics_text(worker_id: str, processors: Sequence[FlowProcessor]) -> str:
               "# TYPE isthmus_flow_transactions_total counter"]
     lines += [f'isthmus_flow_transactions_total{{worker="{worker_id}",flow="{p.spec.name}"}} {p.transactions}'
               for p in processors]
+    lines += ["# HELP isthmus_flow_events_total Events a flow counted: echoes_suppressed, conflicts, ...",
+              "# TYPE isthmus_flow_events_total counter"]
+    lines += [f'isthmus_flow_events_total{{worker="{worker_id}",flow="{p.spec.name}",event="{event}"}} {n}'
+              for p in processors for event, n in sorted(p.events.items())]
     lines += ["# HELP isthmus_flow_tasks Tasks (partitions) a flow runs in this worker.",
               "# TYPE isthmus_flow_tasks gauge"]
     lines += [f'isthmus_flow_tasks{{worker="{worker_id}",flow="{p.spec.name}"}} {len(p.tasks)}' for p in processors]

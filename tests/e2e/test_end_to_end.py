@@ -66,7 +66,8 @@ def money(value: Any) -> Decimal:
 
 
 class Apis:
-    def __init__(self, stack: RunningStack) -> None:
+    def __init__(self, stack: RunningStack, worker_url: str) -> None:
+        self.worker_url = worker_url
         self.crm = httpx.Client(base_url=stack.settings.crm_api_url, timeout=10)
         self.erp = httpx.Client(base_url=stack.settings.erp_api_url, timeout=10)
 
@@ -92,14 +93,15 @@ class Apis:
 def pipeline(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Apis]:
     assert cli_main(["connectors", "deploy"]) == 0
     logs = tmp_path_factory.mktemp("e2e")
-    env = {**os.environ, "ISTHMUS_WORKER_PORT": str(_free_port()), "ISTHMUS_RESYNC_AT": "off"}
+    worker_port = _free_port()
+    env = {**os.environ, "ISTHMUS_WORKER_PORT": str(worker_port), "ISTHMUS_RESYNC_AT": "off"}
     processes = []
     for name, args in {"worker": ["worker"], "sink-erp": ["sink", "--target", "erp"],
                        "sink-crm": ["sink", "--target", "crm"]}.items():
         with open(logs / f"{name}.log", "wb") as out:
             processes.append(subprocess.Popen([sys.executable, "-m", "streams.cli.main", *args], env=env,
                                               stdout=out, stderr=subprocess.STDOUT, start_new_session=True))
-    apis = Apis(stack)
+    apis = Apis(stack, f"http://{stack.settings.host}:{worker_port}")
     try:
         yield apis
     finally:
@@ -165,6 +167,10 @@ def test_customer_edits_land_in_the_other_system_and_reach_a_fixed_point(stack: 
     settled = eventually("the commands for the customer to stop", quiet_count)
     time.sleep(10)
     assert len(_commands_for(stack, number)) == settled, "commands kept coming after the systems agreed"
+    metrics = httpx.get(f"{pipeline.worker_url}/metrics", timeout=5).text
+    echoes = [line for line in metrics.splitlines()
+              if 'flow="isthmus-customers",event="echoes_suppressed"' in line]
+    assert echoes and float(echoes[0].rsplit(" ", 1)[1]) > 0, "the worker counted no suppressed echo"
     kinds = [(c["target"], c["payload_type"].rsplit(".", 1)[-1], c["operation"]) for c in _commands_for(stack, number)]
     assert kinds.count(("erp", "Account", "create")) == 1
 

@@ -136,6 +136,7 @@ class _Outcome:
     conflicts: list[Mapping[str, Any]] = field(default_factory=list)
     canonical: dict[str, dict[str, Any]] = field(default_factory=dict)
     released: list[str] = field(default_factory=list)
+    echoes: list[str] = field(default_factory=list)
 
 
 class CustomerFlow:
@@ -217,6 +218,8 @@ class CustomerFlow:
                 f"(op {event.op.value}, {event.source.position}): {exc}"))
             return []
         staged.commit()
+        ctx.count("echoes_suppressed", len(outcome.echoes))
+        ctx.count("conflicts", len(outcome.conflicts))
         for topic, key, value, headers in outputs:
             ctx.emit(topic, key=key, value=value, headers=headers)
         return self._release(ctx, outcome.released)
@@ -270,7 +273,8 @@ class CustomerFlow:
                     state.crm.present = not change.deleted
                 if table == "accounts":
                     state.erp.present = not change.deleted
-                outcome.conflicts += fold(state, change, observed=observed, op=event.op, settled_at=settled_at)
+                outcome.conflicts += fold(state, change, observed=observed, op=event.op, settled_at=settled_at,
+                                          echoes_seen=outcome.echoes)
             if table in ("customers", "accounts"):
                 for change in map_change(self.mappings.xref, event, system, context, self.named):
                     fold_xref(state_of(change.key), change, settled_at=settled_at)

@@ -40,9 +40,10 @@ class CustomerMappings:
 
 
 def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, Any], op: Op,
-         settled_at: dt.datetime) -> tuple[Mapping[str, Any], ...]:
+         settled_at: dt.datetime, echoes_seen: list[str] | None = None) -> tuple[Mapping[str, Any], ...]:
     """Fold ``change`` (of a Debezium ``op``) into ``state``; ``observed`` holds every value the system
-    reports for the customer. Returns the conflict records settled."""
+    reports for the customer. Returns the conflict records settled; the fields that were echoes of our own
+    commands are added to ``echoes_seen``."""
     system = change.system
     mirror = state.mirror(system)
     prior = dict(mirror.reported)
@@ -51,6 +52,8 @@ def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, A
         for name, value in observed.items():
             if mirror.observe(name, value):
                 echoes.add(name)
+    if echoes_seen is not None:
+        echoes_seen.extend(sorted(echoes))
     skipped = set(echoes)
     if op in (Op.CREATE, Op.READ):
         # A new row shows the value a field had before the commands still in flight for it: not an edit.

@@ -58,6 +58,10 @@ class Context(Protocol):
     def dead_letter(self, record: Incoming, *, reason: str, stage: str) -> None:
         """Send ``record`` to the dead-letter topic with why it could not be used; processing goes on."""
 
+    def count(self, event: str, n: int = 1) -> None:
+        """Count a flow event for the worker's metrics (e.g. ``echoes_suppressed``, ``conflicts``); counted only
+        when the record's batch commits."""
+
 
 Handler = Callable[[Incoming, Context], Awaitable[None] | None]
 

@@ -7,6 +7,7 @@ handler emitted and dead-lettered, in order. It is the same ``Context`` contract
 from __future__ import annotations
 
 import inspect
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -38,6 +39,7 @@ class LocalContext:
     memory: dict[str, MemoryStore]
     emitted: list[Emitted] = field(default_factory=list)
     dead_letters: list[DeadLettered] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
 
     @property
     def stores(self) -> Mapping[str, Store]:
@@ -50,6 +52,9 @@ class LocalContext:
 
     def dead_letter(self, record: Incoming, *, reason: str, stage: str) -> None:
         self.dead_letters.append(DeadLettered(record=record, reason=reason, stage=stage))
+
+    def count(self, event: str, n: int = 1) -> None:
+        self.counts[event] += n
 
 
 class LocalRun:

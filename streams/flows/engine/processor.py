@@ -19,7 +19,7 @@ import asyncio
 import inspect
 import logging
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,6 +81,8 @@ class _BatchContext:
     worker_id: str
     task: _Task
     emitted: list[_Pending] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+    _record_counts: Counter[str] = field(default_factory=Counter)
     _record_start: int = 0
     _marks: dict[str, int] = field(default_factory=dict)
 
@@ -101,7 +103,15 @@ class _BatchContext:
         self.emitted.append(_Pending(DLQ_TOPIC, record.key, self.schemas.encode(DEAD_LETTER_TYPE, letter),
                                      [(STAGE_HEADER, stage.encode())]))
 
+    def count(self, event: str, n: int = 1) -> None:
+        self._record_counts[event] += n
+
+    def end_record(self) -> None:
+        self.counts.update(self._record_counts)
+        self._record_counts.clear()
+
     def begin_record(self) -> None:
+        self._record_counts.clear()
         self._record_start = len(self.emitted)
         self._marks = {name: store.mark() for name, store in self.task.stores.items()}
 
@@ -120,6 +130,8 @@ class FlowProcessor:
         self._lock = asyncio.Lock()
         self._consumer: AIOKafkaConsumer | None = None
         self.processed = 0
+        #: What the flow's handler counted (``Context.count``), over committed batches.
+        self.events: Counter[str] = Counter()
         self.emitted = 0
         self.processing_seconds = 0.0
         self.dead_lettered = 0
@@ -217,6 +229,7 @@ class FlowProcessor:
                     result = self.spec.handler(record, ctx)
                     if inspect.isawaitable(result):
                         await result
+                    ctx.end_record()
                 except Exception as exc:  # a handler bug or bad input must not stop the flow: dead-letter it
                     ctx.rollback_record()
                     ctx.dead_letter(record, reason=f"{type(exc).__name__}: {exc}", stage=self.stage,
@@ -227,6 +240,7 @@ class FlowProcessor:
         self.processing_seconds += time.perf_counter() - began
         await self._commit(task, ctx, offsets)
         self.emitted += len(ctx.emitted)
+        self.events.update(ctx.counts)
 
     async def _commit(self, task: _Task, ctx: _BatchContext, offsets: dict[TopicPartition, int]) -> None:
         producer = task.producer

@@ -16,6 +16,8 @@ from typing import Any
 from streams.errors import IsthmusError
 
 _DECIMAL, _TIME, _DATE = "$decimal", "$time", "$date"
+#: Tags the order and stock flows wrote before the flows shared this module; changelogs may still hold them.
+_OLD_TAGS = {"$dec": _DECIMAL, "$ts": _TIME}
 
 
 class StoreValueError(IsthmusError):
@@ -44,6 +46,7 @@ def from_store(value: Any) -> Any:
     if isinstance(value, dict):
         if len(value) == 1:
             (tag, text), = value.items()
+            tag = _OLD_TAGS.get(tag, tag)
             if tag == _DECIMAL:
                 return Decimal(text)
             if tag == _TIME:

@@ -38,7 +38,8 @@ def observe_crm(state: State, customer_number: str, open_balance: Any) -> None:
     """The CRM reported the customer's open balance (our echo, or anything else)."""
     customer = state.get("customers", customer_number)
     mirror = Mirror(customer.get("balance"))
-    mirror.observe({FIELD: open_balance})
+    if mirror.observe({FIELD: open_balance}):
+        state.count("echoes_suppressed")
     customer["balance"] = mirror.to_state()
     state.put("customers", customer_number, customer)
 

@@ -42,6 +42,8 @@ def apply_crm_header(state: State, mapper: Mapper, event: ChangeEvent, record: I
     order = state.get("orders", number)
     mirror = Mirror(order.get("crm_mirror"))
     echo = mirror.observe({f: values.get(f) for f in MIRRORED})
+    if echo:
+        state.count("echoes_suppressed")
     cancel_requested = bool(order.get("cancel_requested"))
     if not echo:
         if values["status"] == "cancelled":

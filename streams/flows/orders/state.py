@@ -41,6 +41,7 @@ class State:
 
     def __init__(self, ctx: Context) -> None:
         self.stores = ctx.stores
+        self.count = ctx.count
 
     def store(self, name: str) -> Store:
         return self.stores[name]

@@ -90,7 +90,8 @@ class StockFlow:
             entry["crm"] = None
             ctx.stores["skus"].put(sku, entry)
             return
-        mirror.observe({FIELD: row.get(FIELD)})
+        if mirror.observe({FIELD: row.get(FIELD)}):
+            ctx.count("echoes_suppressed")
         entry["crm"] = mirror.to_state()
         self.decide(ctx, sku, entry, Cause.of(event, "crm", record))
 

@@ -68,3 +68,11 @@ def test_a_value_already_in_flight_is_not_queued_twice() -> None:
     mirror.command("credit_limit", Decimal("2.00"))
     mirror.command("credit_limit", Decimal("2.00"))
     assert mirror.pending == {"credit_limit": [Decimal("2.00")]}
+
+
+def test_store_values_written_with_the_older_tags_still_read() -> None:
+    import datetime as dt
+    from decimal import Decimal
+
+    assert from_store({"$dec": "12.50"}) == Decimal("12.50")
+    assert from_store({"$ts": "2024-03-10T06:30:00+00:00"}) == dt.datetime(2024, 3, 10, 6, 30, tzinfo=dt.UTC)

@@ -24,3 +24,19 @@ def test_changes_hold_the_latest_value_per_key_and_restore_is_not_a_change() -> 
     assert store.take_changes() == {}
     assert dict(store.items()) == {"k": {"n": 2}}
     assert len(store) == 1
+
+
+def test_a_handler_counts_its_events() -> None:
+    import asyncio
+
+    from streams.flows.engine.api import Context, FlowSpec, Incoming
+    from streams.flows.engine.local import LocalRun
+
+    def handler(record: Incoming, ctx: Context) -> None:
+        ctx.count("seen")
+        if record.value == b"echo":
+            ctx.count("echoes_suppressed")
+
+    run = LocalRun(FlowSpec(name="counting", inputs=("t",), handler=handler))
+    context = asyncio.run(run.feed([run.record("t", b"k", b"echo"), run.record("t", b"k", b"new")]))
+    assert context.counts == {"seen": 2, "echoes_suppressed": 1}
