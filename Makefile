@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint unit down status bench
+.PHONY: setup demo test lint unit down status bench chaos
 
 setup: $(VENV)/.installed
 
@@ -35,3 +35,9 @@ status: setup
 # BENCHMARKS.md. BENCH_ARGS narrows it, e.g. `make bench BENCH_ARGS="throughput --records 50000"`.
 bench: setup
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# The chaos suite (not part of `make test`): faults injected again and again during a workload, then the
+# invariants checked, on a stack of its own (/var/tmp/isthmus-chaos, ports 46xxx; stopped at the end).
+# CHAOS_ARGS narrows it, e.g. `make chaos CHAOS_ARGS="--changes 5000"` for a quick run.
+chaos: setup
+	$(BIN)/python -m chaos $(CHAOS_ARGS)

@@ -47,23 +47,35 @@ class CommandSeen:
     entity_key: str
     payload_type: str
     operation: str
+    position: str = ""
 
 
-def applied_once(commands: Iterable[CommandSeen], applied: Mapping[str, Counter[str]]) -> tuple[Check, int]:
+def applied_once(commands: Iterable[CommandSeen], applied: Mapping[str, Counter[str]],
+                 dead_lettered: Iterable[str] = ()) -> tuple[Check, int, int]:
     """Every distinct command key has exactly one row in its target's idempotency table.
 
     ``applied``: per target, how many idempotency rows each key has (the primary key makes more than one
-    impossible, but a count keeps the check honest). A command a sink dead-lettered counts as lost here: the
-    dead-letter check then names it too. Returns the check and the number of lost keys."""
-    keys = sorted({(c.target, c.idempotency_key) for c in commands})
-    lost, twice = [], []
-    for target, key in keys:
+    impossible, but a count keeps the check honest). ``dead_lettered``: command positions
+    (``topic[partition]@offset``) a sink dead-lettered. A key with no row is a violation either way; it counts
+    as refused when a sink dead-lettered it (the target said no), as lost when nothing accounts for it.
+    Returns the check, the number lost and the number refused."""
+    refused_positions = set(dead_lettered)
+    positions: dict[tuple[str, str], list[str]] = {}
+    for c in commands:
+        positions.setdefault((c.target, c.idempotency_key), []).append(c.position)
+    lost, refused, twice = [], [], []
+    for (target, key), where in sorted(positions.items()):
         rows = applied.get(target, Counter())[key]
-        if rows == 0:
-            lost.append(f"{target}: command key {key} has no row in the {target} idempotency_keys")
+        if rows == 0 and any(p in refused_positions for p in where):
+            refused.append(f"{target}: command key {key} ({', '.join(where)}) was refused and dead-lettered, "
+                           f"no row in the {target} idempotency_keys")
+        elif rows == 0:
+            lost.append(f"{target}: command key {key} ({', '.join(where)}) has no row in the {target} "
+                        "idempotency_keys")
         elif rows > 1:
             twice.append(f"{target}: command key {key} has {rows} rows")
-    return _check("every command applied once (idempotency tables)", len(keys), lost + twice), len(lost)
+    check = _check("every command applied once (idempotency tables)", len(positions), lost + refused + twice)
+    return check, len(lost), len(refused)
 
 
 def one_per_source(name: str, counts: Mapping[str, int]) -> Check:

@@ -23,10 +23,15 @@ class PlannedFault:
         return f"{self.kind}:{self.target}" if self.target else self.kind
 
 
-def plan(*, duration_s: float, repeats: int = 2, min_gap_s: float = 8.0) -> list[PlannedFault]:
+def plan(*, duration_s: float, repeats: int = 2, min_gap_s: float = 8.0,
+         outage_s: float = 60.0) -> list[PlannedFault]:
     """``repeats`` rounds of every kind, spread evenly over ``duration_s`` (stretched so that faults are at
     least ``min_gap_s`` apart: a broker restart takes seconds, and faults on top of each other prove less).
-    Targeted kinds alternate between the ERP and the CRM, so each system gets each of them."""
+    Targeted kinds alternate between the ERP and the CRM, so each system gets each of them.
+
+    An app holds one fault plan at a time, so a throttle sent to an app in an outage would end that outage
+    early: within a round the throttle goes to the other system, and a throttle that would still fall into an
+    outage of its system waits until one second after that outage."""
     if repeats < 2:
         raise InvalidChaosOptions(f"--repeats {repeats}: every fault kind must be injected at least twice; "
                                   "use 2 or more")
@@ -35,9 +40,18 @@ def plan(*, duration_s: float, repeats: int = 2, min_gap_s: float = 8.0) -> list
     count = repeats * len(KINDS)
     gap = max(min_gap_s, duration_s / (count + 1))
     faults = []
+    outages: list[tuple[float, str]] = []
     for index in range(count):
         kind = KINDS[index % len(KINDS)]
         round_no = index // len(KINDS)
         target = SYSTEMS[round_no % len(SYSTEMS)] if kind in TARGETED else None
-        faults.append(PlannedFault(at_s=round(gap * (index + 1), 3), kind=kind, target=target))
-    return faults
+        at = round(gap * (index + 1), 3)
+        if kind == "throttle":
+            target = SYSTEMS[(round_no + 1) % len(SYSTEMS)]
+            for began, system in outages:
+                if system == target and began <= at < began + outage_s:
+                    at = round(began + outage_s + 1, 3)
+        if kind == "outage" and target is not None:
+            outages.append((at, target))
+        faults.append(PlannedFault(at_s=at, kind=kind, target=target))
+    return sorted(faults, key=lambda f: f.at_s)

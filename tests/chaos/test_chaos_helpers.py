@@ -16,9 +16,9 @@ from chaos.schedule import KINDS, TARGETED, plan
 pytestmark = pytest.mark.unit
 
 
-def command(target: str, key: str, entity: str = "C-000001") -> CommandSeen:
-    return CommandSeen(target=target, idempotency_key=key, entity_key=entity,
-                       payload_type="isthmus.canonical.Account", operation="create")
+def command(target: str, key: str, position: str = "") -> CommandSeen:
+    return CommandSeen(target=target, idempotency_key=key, entity_key="C-000001",
+                       payload_type="isthmus.canonical.Account", operation="create", position=position)
 
 
 def test_every_fault_kind_is_planned_at_least_twice_with_targets_alternating() -> None:
@@ -37,6 +37,15 @@ def test_a_short_workload_stretches_the_schedule_to_the_minimum_gap() -> None:
     assert [f.at_s for f in faults[:3]] == [8.0, 16.0, 24.0]
 
 
+def test_a_throttle_never_lands_inside_an_outage_of_its_own_system() -> None:
+    faults = plan(duration_s=60, repeats=4, min_gap_s=8, outage_s=60)
+    outages = [(f.at_s, f.target) for f in faults if f.kind == "outage"]
+    throttles = [(f.at_s, f.target) for f in faults if f.kind == "throttle"]
+    assert len(throttles) == 4
+    for at, target in throttles:
+        assert not any(t == target and began <= at < began + 60 for began, t in outages), (at, target)
+
+
 @pytest.mark.parametrize("repeats", [0, 1])
 def test_fewer_than_two_repeats_is_refused(repeats: int) -> None:
     with pytest.raises(InvalidChaosOptions, match="at least twice"):
@@ -53,16 +62,23 @@ def test_bad_options_are_all_named() -> None:
 def test_applied_once_counts_keys_without_a_row_as_lost() -> None:
     commands = [command("erp", "k1"), command("erp", "k1"), command("erp", "k2"), command("crm", "k3")]
     applied = {"erp": Counter({"k1": 1, "sim-x": 1}), "crm": Counter()}
-    check, lost = invariants.applied_once(commands, applied)
-    assert lost == 2 and check.violations == 2 and check.checked == 3
+    check, lost, refused = invariants.applied_once(commands, applied)
+    assert lost == 2 and refused == 0 and check.violations == 2 and check.checked == 3
     assert any("k2" in e and "erp" in e for e in check.examples)
     assert any("k3" in e and "crm" in e for e in check.examples)
 
 
 def test_applied_once_holds_when_every_key_has_exactly_one_row() -> None:
-    check, lost = invariants.applied_once([command("erp", "k1"), command("erp", "k1")],
-                                          {"erp": Counter({"k1": 1})})
+    check, lost, _ = invariants.applied_once([command("erp", "k1"), command("erp", "k1")],
+                                             {"erp": Counter({"k1": 1})})
     assert check.held and lost == 0 and "ok" in check.line()
+
+
+def test_a_dead_lettered_command_is_refused_not_lost_and_still_a_violation() -> None:
+    commands = [command("erp", "k1", "isthmus.commands.erp[0]@7"), command("erp", "k2", "isthmus.commands.erp[1]@3")]
+    check, lost, refused = invariants.applied_once(commands, {"erp": Counter()}, ["isthmus.commands.erp[0]@7"])
+    assert (lost, refused, check.violations) == (1, 1, 2)
+    assert any("k1" in e and "dead-lettered" in e for e in check.examples)
 
 
 def test_a_source_row_written_twice_is_named() -> None:

@@ -1,0 +1,157 @@
+"""What the invariants are checked against: committed commands and dead letters from Kafka (read_committed,
+from the beginning), the idempotency tables and the business rows of both databases."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+
+from chaos.invariants import CommandSeen
+from streams.codecs.avro.single_object import SchemaStore
+from streams.sinks.topics import COMMAND_TOPICS, DLQ_TOPIC
+from streams.stack.running import RunningStack
+
+
+def _consumer(bootstrap: str) -> KafkaConsumer:
+    return KafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed", group_id=None,
+                         enable_auto_commit=False, request_timeout_ms=30_000)
+
+
+def read_topics(bootstrap: str, topics: Iterable[str]) -> list[tuple[str, bytes | None, bytes | None]]:
+    """(position, key, value) of every committed record of ``topics``, from their beginning to their current
+    end; the position as ``topic[partition]@offset``."""
+    consumer = _consumer(bootstrap)
+    try:
+        partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+        if not partitions:
+            return []
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        found: list[tuple[str, bytes | None, bytes | None]] = []
+        while any(consumer.position(tp) < ends[tp] for tp in partitions):
+            for tp, records in consumer.poll(timeout_ms=1000).items():
+                found += [(f"{tp.topic}[{tp.partition}]@{r.offset}", r.key, r.value) for r in records]
+        return found
+    finally:
+        consumer.close()
+
+
+def end_offsets(bootstrap: str, topics: Iterable[str]) -> int:
+    """Sum of the end offsets of ``topics``: it moves whenever anything (a record or a marker) is written."""
+    consumer = _consumer(bootstrap)
+    try:
+        partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+        return sum(consumer.end_offsets(partitions).values()) if partitions else 0
+    finally:
+        consumer.close()
+
+
+def commands(bootstrap: str) -> list[CommandSeen]:
+    store = SchemaStore.from_directory()
+    seen = []
+    for position, _, value in read_topics(bootstrap, COMMAND_TOPICS.values()):
+        if value is None:
+            continue
+        record = dict(store.decode(value).value)
+        seen.append(CommandSeen(target=str(record["target"]), idempotency_key=record["idempotency_key"],
+                                entity_key=record["entity_key"], payload_type=record["payload_type"],
+                                operation=str(record["operation"]), position=position))
+    return seen
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeadLetter:
+    key: str
+    stage: str
+    reason: str
+    topic: str
+    position: str
+
+
+def dead_letters(bootstrap: str) -> list[DeadLetter]:
+    store = SchemaStore.from_directory()
+    letters = []
+    for _, key, value in read_topics(bootstrap, [DLQ_TOPIC]):
+        record: dict[str, Any] = dict(store.decode(value).value) if value is not None else {}
+        letters.append(DeadLetter(key=key.decode(errors="replace") if key is not None else "",
+                                  stage=str(record.get("stage", "")), reason=str(record.get("reason", ""))[:300],
+                                  topic=str(record.get("topic", "")),
+                                  position=f"{record.get('topic')}[{record.get('partition')}]@{record.get('offset')}"))
+    return letters
+
+
+def idempotency_rows(stack: RunningStack) -> dict[str, Counter[str]]:
+    with stack.connect_crm() as crm, crm.cursor() as cur:
+        cur.execute("SELECT idem_key, count(*) FROM crm.idempotency_keys GROUP BY idem_key")
+        crm_rows = Counter({str(k): int(n) for k, n in cur.fetchall()})
+    erp = stack.connect_erp()
+    try:
+        with erp.cursor() as cur:
+            cur.execute("SELECT idem_key, count(*) FROM idempotency_keys GROUP BY idem_key")
+            erp_rows = Counter({str(k): int(n) for k, n in cur.fetchall()})
+    finally:
+        erp.close()
+    return {"crm": crm_rows, "erp": erp_rows}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Snapshot:
+    """Both systems' business rows, keyed the way the mappings join them."""
+
+    crm_customers: dict[str, dict[str, Any]]
+    erp_accounts: dict[str, dict[str, Any]]
+    accounts_per_customer: dict[str, int]
+    crm_orders: dict[str, dict[str, Any]]
+    erp_orders: dict[str, dict[str, Any]]
+    orders_per_crm_order: dict[str, int]
+    crm_availability: dict[str, Decimal]
+    erp_availability: dict[str, Decimal]
+
+
+def _rows(cur: Any) -> list[dict[str, Any]]:
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def snapshot(stack: RunningStack) -> Snapshot:
+    with stack.connect_crm() as crm, crm.cursor() as cur:
+        cur.execute("SELECT customer_number, name, email, phone, erp_account_id, credit_limit, payment_terms, "
+                    "blocked, open_balance FROM crm.customers")
+        crm_customers = {r["customer_number"]: r for r in _rows(cur)}
+        cur.execute("SELECT order_number, status, erp_order_id, total_amount FROM crm.sales_orders")
+        crm_orders = {r["order_number"]: r for r in _rows(cur)}
+        cur.execute("SELECT sku, available_qty FROM crm.products")
+        crm_availability = {str(sku): Decimal(q) for sku, q in cur.fetchall()}
+    erp = stack.connect_erp()
+    try:
+        with erp.cursor() as cur:
+            cur.execute(
+                "SELECT a.crm_customer_number, a.account_id, a.name, a.email, a.phone, a.credit_limit, "
+                "a.payment_terms, a.blocked, a.active, "
+                "COALESCE((SELECT SUM(i.amount) FROM invoices i WHERE i.account_id = a.account_id), 0) - "
+                "COALESCE((SELECT SUM(p.amount) FROM payments p WHERE p.account_id = a.account_id), 0) "
+                "AS open_balance FROM accounts a WHERE a.crm_customer_number IS NOT NULL")
+            accounts = _rows(cur)
+            cur.execute("SELECT crm_order_number, order_id, status, total_amount FROM sales_orders "
+                        "WHERE crm_order_number IS NOT NULL")
+            orders = _rows(cur)
+            cur.execute("SELECT sku, SUM(on_hand - reserved) FROM stock GROUP BY sku")
+            erp_availability = {str(sku): Decimal(q) for sku, q in cur.fetchall()}
+    finally:
+        erp.close()
+    return Snapshot(
+        crm_customers=crm_customers,
+        erp_accounts={r["crm_customer_number"]: r for r in accounts},
+        accounts_per_customer=dict(Counter(r["crm_customer_number"] for r in accounts)),
+        crm_orders=crm_orders,
+        erp_orders={r["crm_order_number"]: r for r in orders},
+        orders_per_crm_order=dict(Counter(r["crm_order_number"] for r in orders)),
+        crm_availability=crm_availability,
+        erp_availability=erp_availability,
+    )
