@@ -86,13 +86,13 @@ def one_per_source(name: str, counts: Mapping[str, int]) -> Check:
 
 
 def _same(left: Any, right: Any) -> bool:
+    if isinstance(left, bool) or isinstance(right, bool):
+        return bool(left) == bool(right)  # MariaDB answers a BOOLEAN as 0/1
     if isinstance(left, Decimal | int | float) or isinstance(right, Decimal | int | float):
         try:
             return Decimal(str(left or 0)) == Decimal(str(right or 0))
         except ArithmeticError:
             return False
-    if isinstance(left, bool) or isinstance(right, bool):
-        return bool(left) == bool(right)
     return (left or None) == (right or None)
 
 
@@ -122,11 +122,15 @@ def quiet(commands_before: int, commands_after: int, seconds: float) -> Check:
                  violations=grew, examples=tuple(bad))
 
 
-def only_poison(dead_letter_keys: Sequence[str], poison_keys: Iterable[str]) -> Check:
-    """The dead letters are exactly the poison injected: each poison once, nothing else."""
+def only_poison(dead_letters: Sequence[tuple[str, str]], poison_keys: Iterable[str]) -> Check:
+    """The dead letters, as (key, stage), are exactly the poison injected: every poison dead-lettered, and once by
+    each stage that did (a poison record on a topic two flows read is dead-lettered by both); nothing else."""
     injected = set(poison_keys)
-    counts = Counter(dead_letter_keys)
-    bad = [f"dead letter keyed {key!r} was not injected ({n}x)" for key, n in sorted(counts.items())
+    counts = Counter(dead_letters)
+    bad = [f"dead letter keyed {key!r} [{stage}] was not injected ({n}x)" for (key, stage), n in sorted(counts.items())
            if key not in injected]
-    bad += [f"poison {key!r} dead-lettered {counts[key]} times" for key in sorted(injected) if counts[key] != 1]
+    bad += [f"poison {key!r} dead-lettered {n} times by {stage}" for (key, stage), n in sorted(counts.items())
+            if key in injected and n != 1]
+    seen = {key for key, _ in counts}
+    bad += [f"poison {key!r} was never dead-lettered" for key in sorted(injected - seen)]
     return _check("dead letters hold only the injected poison", len(injected) + len(counts), bad)

@@ -113,10 +113,16 @@ def test_quiet_fails_on_any_new_command() -> None:
     assert grew.violations == 2 and "2 new commands within 30s" in grew.examples[0]
 
 
-def test_dead_letters_must_be_exactly_the_poison() -> None:
-    assert invariants.only_poison(["p1", "p2"], ["p1", "p2"]).held
-    check = invariants.only_poison(["p1", "p1", "C-000007"], ["p1", "p2"])
+def test_dead_letters_must_be_exactly_the_poison_once_per_stage() -> None:
+    assert invariants.only_poison([("p1", "flow.a"), ("p1", "flow.b"), ("p2", "flow.a")], ["p1", "p2"]).held
+    check = invariants.only_poison([("p1", "flow.a"), ("p1", "flow.a"), ("C-000007", "sink.erp")], ["p1", "p2"])
     assert check.violations == 3
-    assert "'C-000007' was not injected" in check.examples[0]
-    assert any("'p1' dead-lettered 2 times" in e for e in check.examples)
-    assert any("'p2' dead-lettered 0 times" in e for e in check.examples)
+    assert "'C-000007' [sink.erp] was not injected" in check.examples[0]
+    assert any("'p1' dead-lettered 2 times by flow.a" in e for e in check.examples)
+    assert any("'p2' was never dead-lettered" in e for e in check.examples)
+
+
+def test_a_mariadb_boolean_equals_a_postgresql_one() -> None:
+    pairs = {"C-1": ({"blocked": True}, {"blocked": 1}), "C-2": ({"blocked": False}, {"blocked": 1})}
+    check = invariants.agree("blocked", pairs, {"blocked": "blocked"})
+    assert check.violations == 1 and check.examples[0].startswith("C-2:")
