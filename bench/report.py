@@ -20,6 +20,8 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 TABLE_HEADER = "| Benchmark | Figure | Value | Target | Met | Machine | Measured |"
 TABLE_RULE = "|---|---|---|---|---|---|---|"
 PROFILE_START, PROFILE_END = "<!-- profile:start -->", "<!-- profile:end -->"
+#: Findings written by hand between these marks are kept by every run.
+NOTES_START, NOTES_END = "<!-- notes:start -->", "<!-- notes:end -->"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,17 +71,18 @@ def merge(document: str, rows: Sequence[Row], *, machine: Machine, profile: str 
     kept: list[Row] = []
     lines = document.splitlines()
     in_table = False
-    old_profile: list[str] = []
-    in_profile = False
+    blocks: dict[str, list[str]] = {PROFILE_START: [], NOTES_START: []}
+    ends = {PROFILE_END: PROFILE_START, NOTES_END: NOTES_START}
+    inside: str | None = None
     for line in lines:
-        if line.strip() == PROFILE_START:
-            in_profile = True
+        if line.strip() in blocks:
+            inside = line.strip()
             continue
-        if line.strip() == PROFILE_END:
-            in_profile = False
+        if line.strip() in ends:
+            inside = None
             continue
-        if in_profile:
-            old_profile.append(line)
+        if inside is not None:
+            blocks[inside].append(line)
             continue
         if line.strip() == TABLE_HEADER:
             in_table = True
@@ -100,7 +103,7 @@ def merge(document: str, rows: Sequence[Row], *, machine: Machine, profile: str 
         else:
             merged.append(row)
     merged.extend(r for r in pending if r not in merged)
-    profile_lines = profile.splitlines() if profile is not None else old_profile
+    profile_lines = profile.splitlines() if profile is not None else blocks[PROFILE_START]
     out = [
         "# Benchmarks",
         "",
@@ -111,6 +114,12 @@ def merge(document: str, rows: Sequence[Row], *, machine: Machine, profile: str 
         TABLE_HEADER,
         TABLE_RULE,
         *(r.line() for r in merged),
+        "",
+        "## Findings",
+        "",
+        NOTES_START,
+        *blocks[NOTES_START],
+        NOTES_END,
         "",
         "## Engine profile (cProfile, top functions by own time)",
         "",

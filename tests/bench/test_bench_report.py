@@ -7,7 +7,7 @@ import pytest
 from bench.exceptions import BenchError
 from bench.machine import Machine, cpu_model, memory_gib
 from bench.memory_worker import vm_hwm_kib
-from bench.report import PROFILE_END, PROFILE_START, Row, merge, percentile
+from bench.report import NOTES_END, NOTES_START, PROFILE_END, PROFILE_START, Row, merge, percentile
 
 pytestmark = pytest.mark.unit
 
@@ -42,12 +42,14 @@ def test_merge_replaces_measured_rows_and_keeps_the_others() -> None:
     first = merge("", [Row(benchmark="stream stage", figure="ratio", value="0.40", met="**no**"),
                        Row(benchmark="worker memory", figure="peak", value="300 MiB")],
                   machine=MACHINE, profile="old profile")
+    first = first.replace(f"{NOTES_START}\n{NOTES_END}", f"{NOTES_START}\nhand-written finding\n{NOTES_END}")
     second = merge(first, [Row(benchmark="stream stage", figure="ratio", value="0.60", met="yes")], machine=MACHINE)
     assert "| stream stage | ratio | 0.60 |  | yes |" in second
     assert "0.40" not in second
     assert "| worker memory | peak | 300 MiB |" in second
     assert second.index("stream stage") < second.index("worker memory")
     assert f"{PROFILE_START}\nold profile\n{PROFILE_END}" in second
+    assert f"{NOTES_START}\nhand-written finding\n{NOTES_END}" in second
     assert "2 cores, 23.5 GiB, Test CPU" in second
 
 
