@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 from typing import Any
 
@@ -28,6 +29,5 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     worker = WorkerSettings.from_env()
     if args.flow:
-        worker = WorkerSettings(worker_id=worker.worker_id, port=worker.port, flows=frozenset(args.flow),
-                                batch_max_records=worker.batch_max_records, resync_at=worker.resync_at)
+        worker = dataclasses.replace(worker, flows=frozenset(args.flow))
     return asyncio.run(run_worker(StackSettings.from_env(), worker))

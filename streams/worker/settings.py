@@ -20,6 +20,8 @@ DOCS: dict[str, str] = {
     "ISTHMUS_WORKER_PORT": "loopback port of /health, /ready and /metrics (default 18090; 0 picks a free one)",
     "ISTHMUS_WORKER_FLOWS": "comma-separated flow names to run (default: every registered flow)",
     "ISTHMUS_WORKER_BATCH": "records per transaction at most (default 500)",
+    "ISTHMUS_WORKER_SESSION_TIMEOUT_MS": "how long the group waits for a silent worker before its flows move to "
+                                         "another (default 30000)",
     "ISTHMUS_RESYNC_AT": "UTC time HH:MM of the daily master-data re-sync, or 'off' (default 02:00)",
     "ISTHMUS_MAPPINGS_DIR": "folder of the mapping files (default: mappings/ of the project)",
 }
@@ -31,6 +33,7 @@ class WorkerSettings:
     port: int = 18090
     flows: frozenset[str] | None = None
     batch_max_records: int = 500
+    session_timeout_ms: int = 30000
     resync_at: tuple[int, int] | None = (2, 0)
 
     @classmethod
@@ -40,6 +43,7 @@ class WorkerSettings:
         worker_id = env.get("ISTHMUS_WORKER_ID") or f"{socket.gethostname()}-{os.getpid()}"
         port = _int(env, "ISTHMUS_WORKER_PORT", 18090, problems, low=0, high=65535)
         batch = _int(env, "ISTHMUS_WORKER_BATCH", 500, problems, low=1, high=100000)
+        session = _int(env, "ISTHMUS_WORKER_SESSION_TIMEOUT_MS", 30000, problems, low=6000, high=300000)
         flows_raw = env.get("ISTHMUS_WORKER_FLOWS", "").strip()
         flows = frozenset(f.strip() for f in flows_raw.split(",") if f.strip()) or None
         resync_raw = env.get("ISTHMUS_RESYNC_AT", "02:00").strip().lower()
@@ -52,7 +56,8 @@ class WorkerSettings:
                 problems.append(f"ISTHMUS_RESYNC_AT={resync_raw!r} is not HH:MM (UTC) or 'off'")
         if problems:
             raise WorkerConfigError("invalid worker settings:\n  " + "\n  ".join(problems))
-        return cls(worker_id=worker_id, port=port, flows=flows, batch_max_records=batch, resync_at=resync)
+        return cls(worker_id=worker_id, port=port, flows=flows, batch_max_records=batch, resync_at=resync,
+                   session_timeout_ms=session)
 
 
 def _int(env: Mapping[str, str], name: str, default: int, problems: list[str], *, low: int, high: int) -> int:

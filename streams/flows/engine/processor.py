@@ -54,6 +54,8 @@ class EngineSettings:
     poll_timeout_ms: int = 200
     transaction_timeout_ms: int = 60000
     restart_delay_s: float = 2.0
+    #: How long the group waits for a silent worker before its partitions move (aiokafka's default is 10 s).
+    session_timeout_ms: int = 30000
     worker_id: str = "isthmus-worker"
 
 
@@ -66,10 +68,23 @@ class _Pending:
 
 
 @dataclass
+class _Restored:
+    """A task's stores and how far each changelog has been read into them."""
+
+    stores: dict[str, MemoryStore]
+    positions: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls, names: Sequence[str]) -> _Restored:
+        return cls(stores={name: MemoryStore(name) for name in names})
+
+
+@dataclass
 class _Task:
     partition: int
     producer: AIOKafkaProducer
     stores: dict[str, MemoryStore]
+    restored: _Restored
 
 
 @dataclass
@@ -127,6 +142,8 @@ class FlowProcessor:
         self.settings = settings
         self.schemas = schemas
         self.tasks: dict[int, _Task] = {}
+        #: State of revoked tasks, committed up to the revocation, kept in case the partition comes back.
+        self._kept: dict[int, _Restored] = {}
         self._lock = asyncio.Lock()
         self._consumer: AIOKafkaConsumer | None = None
         self.processed = 0
@@ -186,7 +203,8 @@ class FlowProcessor:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.bootstrap_servers, group_id=self.spec.name,
             client_id=f"{self.settings.worker_id}-{self.spec.name}", isolation_level="read_committed",
-            enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=self.settings.batch_max_records)
+            enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=self.settings.batch_max_records,
+            session_timeout_ms=self.settings.session_timeout_ms, heartbeat_interval_ms=3000)
         self._consumer = consumer
         consumer.subscribe(list(self.spec.inputs), listener=_Rebalance(self))
         await consumer.start()
@@ -267,41 +285,56 @@ class FlowProcessor:
                 client_id=f"{self.settings.worker_id}-{self.spec.name}-{partition}",
                 enable_idempotence=True, acks="all", transaction_timeout_ms=self.settings.transaction_timeout_ms)
             await producer.start()  # init_transactions: fences a zombie and aborts its open transaction
-            stores = {name: MemoryStore(name) for name in self.spec.stores}
+            stores = self._kept.pop(partition, None) or _Restored.empty(self.spec.stores)
             await self._restore(partition, stores)
-            self.tasks[partition] = _Task(partition=partition, producer=producer, stores=stores)
+            self.tasks[partition] = _Task(partition=partition, producer=producer, stores=stores.stores,
+                                          restored=stores)
         self.ready = True
 
-    async def _restore(self, partition: int, stores: dict[str, MemoryStore]) -> None:
-        if not stores:
+    async def _restore(self, partition: int, restored: _Restored) -> None:
+        """Bring the task's stores up to the end of their changelogs, from where they were last read (a
+        partition that comes back after a rebalance only reads what was written since, its own writes
+        included: replaying a put is harmless). The loop yields after every batch, so the consumer's
+        heartbeats go on while a large state loads."""
+        if not restored.stores:
             return
         began = time.monotonic()
         consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers,
                                     isolation_level="read_committed", enable_auto_commit=False)
         await consumer.start()
         try:
-            restored = 0
-            for name, store in stores.items():
+            applied = 0
+            for name, store in restored.stores.items():
                 tp = TopicPartition(self.spec.changelog_topic(name), partition)
                 consumer.assign([tp])
-                await consumer.seek_to_beginning(tp)
+                start = restored.positions.get(name)
+                if start is None:
+                    await consumer.seek_to_beginning(tp)
+                else:
+                    consumer.seek(tp, start)
                 end = (await consumer.end_offsets([tp]))[tp]
                 while await consumer.position(tp) < end:
-                    batch = await consumer.getmany(tp, timeout_ms=500, max_records=5000)
+                    batch = await consumer.getmany(tp, timeout_ms=500, max_records=2000)
                     for message in batch.get(tp, []):
                         store.restore(message.key.decode(), decode_json(message.value))
-                        restored += 1
-            log.info("%s task %d: restored %d changelog records in %.1fs", self.spec.name, partition, restored,
-                     time.monotonic() - began)
+                        applied += 1
+                    await asyncio.sleep(0)
+                restored.positions[name] = await consumer.position(tp)
+            log.info("%s task %d: %d changelog records applied in %.1fs (%d keys)", self.spec.name, partition,
+                     applied, time.monotonic() - began, sum(len(s) for s in restored.stores.values()))
         finally:
             await consumer.stop()
 
     async def revoke(self, partitions: set[int]) -> None:
-        await self._close_tasks(sorted(partitions & set(self.tasks)))
+        """Close the tasks but keep their committed state: if a partition comes back, only the changelog
+        written since is read."""
+        await self._close_tasks(sorted(partitions & set(self.tasks)), keep_state=True)
 
-    async def _close_tasks(self, partitions: Sequence[int]) -> None:
+    async def _close_tasks(self, partitions: Sequence[int], keep_state: bool = False) -> None:
         for partition in partitions:
             task = self.tasks.pop(partition)
+            if keep_state:
+                self._kept[partition] = task.restored
             try:
                 await task.producer.stop()
             except KafkaError as exc:

@@ -42,7 +42,7 @@ class Worker:
     def __init__(self, log: Path) -> None:
         self.log = log
         self.env = {**os.environ, "ISTHMUS_WORKER_PORT": str(_free_port()), "ISTHMUS_RESYNC_AT": "off",
-                    "ISTHMUS_WORKER_FLOWS": "isthmus-customers"}
+                    "ISTHMUS_WORKER_FLOWS": "isthmus-customers", "ISTHMUS_WORKER_SESSION_TIMEOUT_MS": "10000"}
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:

@@ -34,7 +34,8 @@ async def main() -> None:
                     stores=("counts",), outputs=(OUT,))
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    await run_flows([spec], EngineSettings(bootstrap_servers=os.environ["COUNT_BROKER"], batch_max_records=50),
+    await run_flows([spec], EngineSettings(bootstrap_servers=os.environ["COUNT_BROKER"], batch_max_records=50,
+                                                   session_timeout_ms=10000),
                     SchemaStore.from_directory(), stop)
 
 
