@@ -19,7 +19,7 @@ test: setup lint
 	$(BIN)/pytest -q
 
 lint: setup
-	$(BIN)/ruff check streams reference tests examples
+	$(BIN)/ruff check streams reference tests examples bench chaos
 	$(BIN)/mypy
 
 unit: setup

@@ -28,8 +28,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from bench.exceptions import BenchError
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.engine.api import Context, FlowSpec, Incoming
-from streams.flows.engine.processor import EngineSettings, FlowProcessor, _BatchContext, _Task
-from streams.flows.engine.stores import MemoryStore
+from streams.flows.engine.processor import EngineSettings, FlowProcessor, _BatchContext, _Restored, _Task
 from streams.kafka.topics import TopicSpec, ensure_topics
 
 BATCH = 500
@@ -127,8 +126,9 @@ class NonTransactionalProcessor(FlowProcessor):
             producer = AIOKafkaProducer(bootstrap_servers=self.settings.bootstrap_servers, acks="all",
                                         enable_idempotence=True)
             await producer.start()
-            stores = {name: MemoryStore(name) for name in self.spec.stores}
-            self.tasks[partition] = _Task(partition=partition, producer=producer, stores=stores)
+            restored = _Restored.empty(self.spec.stores)
+            self.tasks[partition] = _Task(partition=partition, producer=producer, stores=restored.stores,
+                                          restored=restored)
         self.ready = True
 
     async def _commit(self, task: _Task, ctx: _BatchContext, offsets: dict[TopicPartition, int]) -> None:
