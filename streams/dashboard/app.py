@@ -53,12 +53,19 @@ class DashboardConfig:
     customer360_topic: str = CUSTOMER_360
 
 
+def _empty_snapshot() -> dict[str, Any]:
+    """What the page and /metrics show before a sample succeeded: nothing, and why."""
+    return {"sampled_at": None, "connectors": [], "groups": [], "topics": [], "lag": [], "dlq_topic": DLQ_TOPIC,
+            "dead_letter_count": 0, "dead_letters_by_stage": {}, "dead_letters": [], "conflicts": [],
+            "latency": [], "retries": {}, "conflict_count": 0, "problems": ["no sample yet"]}
+
+
 @dataclass(kw_only=True)
 class Sampler:
     config: DashboardConfig
     store: SchemaStore
     catalog: PiiCatalog
-    snapshot: dict[str, Any] = field(default_factory=dict)
+    snapshot: dict[str, Any] = field(default_factory=_empty_snapshot)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     _topic_rates: RateTracker = field(default_factory=RateTracker)
     _group_rates: RateTracker = field(default_factory=RateTracker)
@@ -110,6 +117,7 @@ class Sampler:
                 self.snapshot = {**self.snapshot, "problems": [str(exc)]}
             except Exception:  # a failed sample must not stop the live page
                 log.exception("dashboard: sampling failed")
+            self.ready.set()  # answer with what there is (and its problems) rather than wait for a good sample
             await asyncio.sleep(self.config.interval_s)
 
     async def close(self) -> None:

@@ -99,6 +99,8 @@ class LatencyTail:
             await self._consumer.start()
         consumer = self._consumer
         await self._assign(consumer)
+        if not self._assigned:
+            return  # none of the topics exists yet (a fresh stack): nothing to read, and nothing to wait for
         for _ in range(50):
             batches = await consumer.getmany(timeout_ms=100, max_records=2000)
             if not batches:

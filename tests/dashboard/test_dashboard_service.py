@@ -15,8 +15,9 @@ from typing import Any
 import aiohttp
 import pytest
 from dashboard_support import Dashboard, free_port
-from kafka import KafkaAdminClient, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
+from kafka.structs import OffsetAndMetadata
 
 from streams.capture.client import ConnectClient
 from streams.codecs.avro.single_object import SchemaStore
@@ -33,7 +34,29 @@ async def _get(url: str, token: str | None = None) -> tuple[int, Any]:
         return response.status, body
 
 
+def _committed_group(bootstrap: str) -> tuple[str, str]:
+    """A consumer group with a committed offset and one record left to read, so the dashboard has a lag to show
+    even on a fresh stack."""
+    run = uuid.uuid4().hex[:8]
+    topic, group = f"dash-lag-{run}", f"dash-lag-{run}"
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin.create_topics([NewTopic(topic, 1, 1)])
+    admin.close()
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    for i in range(2):
+        producer.send(topic, value=b"%d" % i)
+    producer.flush()
+    producer.close()
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    tp = TopicPartition(topic, 0)
+    consumer.assign([tp])
+    consumer.commit({tp: OffsetAndMetadata(1, "", -1)})
+    consumer.close()
+    return topic, group
+
+
 def test_isthmus_dashboard_serves_on_the_configured_port(stack: RunningStack) -> None:
+    lag_topic, lag_group = _committed_group(stack.settings.bootstrap_servers)
     port = free_port()
     env = {**os.environ, "ISTHMUS_DASHBOARD_PORT": str(port), "ISTHMUS_TOKENS": "viewer:dash-cli-viewer"}
     process = subprocess.Popen([sys.executable, "-m", "streams.cli.main", "dashboard"], env=env,
@@ -54,7 +77,7 @@ def test_isthmus_dashboard_serves_on_the_configured_port(stack: RunningStack) ->
         assert "# TYPE isthmus_end_to_end_latency_seconds histogram" in text
         assert "# TYPE isthmus_conflicts_total counter" in text
         assert 'isthmus_sink_retries_total{target="crm"}' in text
-        assert "isthmus_consumer_lag{" in text
+        assert f'isthmus_consumer_lag{{group="{lag_group}",topic="{lag_topic}"}} 1' in text
         status, text = asyncio.run(_get(f"http://127.0.0.1:{port}/api/state", token="not-a-token"))
         assert status == 403 and "unknown token" in text
     finally:
