@@ -45,3 +45,11 @@ def test_private_project_folder_moves_home_out(tmp_path: Path) -> None:
         private.chmod(0o755)
     assert home.parent == Path("/var/tmp") or home == project / ".isthmus"
     assert default_home(tmp_path) in (tmp_path / ".isthmus", Path("/var/tmp") / default_home(tmp_path).name)
+
+
+def test_kraft_cluster_ids_never_look_like_an_option() -> None:
+    from streams.stack.services.kafka import new_cluster_id
+
+    ids = [new_cluster_id() for _ in range(2000)]
+    assert all(len(i) == 22 and not i.startswith("-") for i in ids)
+    assert len(set(ids)) == len(ids)

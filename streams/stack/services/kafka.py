@@ -15,6 +15,15 @@ from streams.stack.process import LaunchSpec
 from streams.stack.services.base import Service, java_argv, port_open, write_properties
 
 
+def new_cluster_id() -> str:
+    """A random KRaft cluster id, URL-safe base64 of a UUID; like Kafka's own, never starting with '-' (one in
+    64 would, and a command line would then read it as an option)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 class KafkaBroker(Service):
     name = "kafka"
 
@@ -62,9 +71,9 @@ class KafkaBroker(Service):
         if (self.data_dir / "meta.properties").exists():
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        cluster_id = new_cluster_id()
         argv = java_argv(self.ctx, 256, self.settings.jars_dir / "kafka", "kafka.tools.StorageTool",
-                         "format", "--cluster-id", cluster_id, "--config", str(config), "--ignore-formatted")
+                         "format", f"--cluster-id={cluster_id}", "--config", str(config), "--ignore-formatted")
         result = subprocess.run(argv, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise StackError(f"formatting Kafka storage in {self.data_dir} failed:\n{result.stdout}{result.stderr}")
