@@ -14,10 +14,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-from dashboard_support import Dashboard, free_port
+from dashboard_support import Dashboard
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.structs import OffsetAndMetadata
+from support.ports import free_port
 
 from streams.capture.client import ConnectClient
 from streams.codecs.avro.single_object import SchemaStore

@@ -4,25 +4,20 @@ the simulator run, and sync is visible: commands are produced and applied by the
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 
+from support.ports import free_port
+
 from streams.stack.running import RunningStack
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_demo_shows_live_sync(stack: RunningStack) -> None:
     del stack  # the demo reuses the session's stack (its `up` finds everything running)
     result = subprocess.run([sys.executable, "-m", "streams.cli.main", "demo", "--seconds", "45", "--rate", "4"],
                             capture_output=True, text=True, timeout=600, check=False,
-                            env={**os.environ, "ISTHMUS_WORKER_PORT": str(_free_port()),
-                                 "ISTHMUS_DASHBOARD_PORT": str(_free_port())})
+                            env={**os.environ, "ISTHMUS_WORKER_PORT": str(free_port()),
+                                 "ISTHMUS_DASHBOARD_PORT": str(free_port())})
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     assert "-> ERP Account create" in output, output[-4000:]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from kafka import KafkaConsumer, TopicPartition
+from support.ports import free_port
 
 from streams.cli.main import main as cli_main
 from streams.codecs.avro.single_object import SchemaStore
@@ -31,11 +31,6 @@ from streams.stack.running import RunningStack
 T = TypeVar("T")
 WAIT_S = 120.0
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def eventually(what: str, probe: Callable[[], T | None], timeout: float = WAIT_S) -> T:
@@ -93,7 +88,7 @@ class Apis:
 def pipeline(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Apis]:
     assert cli_main(["connectors", "deploy"]) == 0
     logs = tmp_path_factory.mktemp("e2e")
-    worker_port = _free_port()
+    worker_port = free_port()
     env = {**os.environ, "ISTHMUS_WORKER_PORT": str(worker_port), "ISTHMUS_RESYNC_AT": "off"}
     processes = []
     for name, args in {"worker": ["worker"], "sink-erp": ["sink", "--target", "erp"],

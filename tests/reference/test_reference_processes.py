@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,16 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 from reference_support import Place, isolated_place
+from support.ports import free_port
 
 from streams.stack.running import RunningStack
 
 ROOT = Path(__file__).resolve().parents[2]
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _env(extra: dict[str, str]) -> dict[str, str]:
@@ -44,7 +39,7 @@ def place(stack: RunningStack) -> Iterator[Place]:
 
 @pytest.mark.parametrize("module", ["reference.crm", "reference.erp"])
 def test_the_entry_point_serves_health_and_openapi(place: Place, module: str) -> None:
-    port = _free_port()
+    port = free_port()
     env = (place.crm_env() if module == "reference.crm" else place.erp_env()) | {
         "REFERENCE_HTTP_PORT": str(port)
     }
@@ -103,7 +98,7 @@ def test_an_unknown_time_zone_is_refused() -> None:
 
 
 def test_an_unreachable_database_is_a_clear_error() -> None:
-    port = _free_port()
+    port = free_port()
     result = _run("reference.crm", {"REFERENCE_DB_PASSWORD": "x", "REFERENCE_DB_PORT": str(port)})
 
     assert result.returncode == 2

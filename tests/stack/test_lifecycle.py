@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import uuid
@@ -14,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.ports import free_ports
 
 from streams.stack.running import RunningStack
 from streams.stack.services import SERVICE_TYPES
@@ -23,16 +23,6 @@ PORT_SETTINGS = ("kafka_port", "kafka_controller_port", "connect_port", "crm_db_
                  "crm_api_port", "erp_api_port")
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
 
 @pytest.fixture
 def second_stack_env() -> Iterator[dict[str, str]]:
@@ -40,7 +30,7 @@ def second_stack_env() -> Iterator[dict[str, str]]:
     home = Path("/var/tmp") / f"isthmus-lifecycle-{uuid.uuid4().hex[:8]}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ISTHMUS_")}
     env["ISTHMUS_HOME"] = str(home)
-    env.update({SETTINGS[name].env: str(port) for name, port in zip(PORT_SETTINGS, _free_ports(7), strict=True)})
+    env.update({SETTINGS[name].env: str(port) for name, port in zip(PORT_SETTINGS, free_ports(7), strict=True)})
     yield env
     subprocess.run([sys.executable, "-m", "streams.cli.main", "down"], env=env, capture_output=True, check=False)
     shutil.rmtree(home, ignore_errors=True)

@@ -5,22 +5,16 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+from support.ports import free_port
 
 from streams.mapping.loader import MAPPINGS_DIR
 from streams.stack.running import RunningStack
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -31,7 +25,7 @@ def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
 
 
 def test_worker_serves_health_ready_metrics_and_stops_on_sigterm(stack: RunningStack, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "worker.log"
     worker = _worker({"ISTHMUS_WORKER_PORT": str(port), "ISTHMUS_WORKER_ID": "probe-worker"}, log)
     base = f"http://{stack.settings.host}:{port}"

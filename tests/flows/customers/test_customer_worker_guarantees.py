@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ from typing import Any
 
 import pytest
 from customer_stack import Reader
+from support.ports import free_port
 
 from streams.cli.main import main as cli_main
 from streams.codecs.avro.single_object import SchemaStore
@@ -30,18 +30,13 @@ CUSTOMERS = 40
 KILLS = 3
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 class Worker:
     """`isthmus worker` running the customer flow, restartable, with its output in one log."""
 
     def __init__(self, log: Path) -> None:
         self.log = log
-        self.env = {**os.environ, "ISTHMUS_WORKER_PORT": str(_free_port()), "ISTHMUS_RESYNC_AT": "off",
+        self.env = {**os.environ, "ISTHMUS_WORKER_PORT": str(free_port()), "ISTHMUS_RESYNC_AT": "off",
                     "ISTHMUS_WORKER_FLOWS": "isthmus-customers", "ISTHMUS_WORKER_SESSION_TIMEOUT_MS": "10000"}
         self.process: subprocess.Popen[bytes] | None = None
 
