@@ -32,6 +32,8 @@ from streams.stack.settings import StackSettings
 from streams.worker.settings import WorkerSettings
 
 SAMPLE_CUSTOMERS = 200
+#: The demo fails when one of these exits; the simulator ends by itself at --seconds.
+MUST_KEEP_RUNNING = ("worker", "sink-erp", "sink-crm", "warehouse")
 SAMPLE_SEED = 7
 
 
@@ -53,7 +55,8 @@ def _has_customers(running: RunningStack) -> bool:
 
 
 @contextlib.contextmanager
-def _children(settings: StackSettings, options: DemoOptions, out: TextIO) -> Iterator[list[subprocess.Popen[bytes]]]:
+def _children(settings: StackSettings, options: DemoOptions,
+              out: TextIO) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
     logs = settings.logs_dir
     commands = {
         "worker": [sys.executable, "-m", "streams.cli.main", "worker"],
@@ -65,19 +68,19 @@ def _children(settings: StackSettings, options: DemoOptions, out: TextIO) -> Ite
         "dashboard": [sys.executable, "-m", "streams.cli.main", "dashboard"],
     }
     env = {**os.environ, "ISTHMUS_RESYNC_AT": os.environ.get("ISTHMUS_RESYNC_AT", "off")}
-    children: list[subprocess.Popen[bytes]] = []
+    children: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for name, argv in commands.items():
             with open(logs / f"demo-{name}.log", "ab") as log:
-                children.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                                 start_new_session=True))
-            _say(out, f"  started {name} (pid {children[-1].pid}), log {logs / f'demo-{name}.log'}")
+                children[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                                  start_new_session=True)
+            _say(out, f"  started {name} (pid {children[name].pid}), log {logs / f'demo-{name}.log'}")
         yield children
     finally:
-        for child in children:
+        for child in children.values():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.pid, signal.SIGTERM)
-        for child in children:
+        for child in children.values():
             try:
                 child.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -158,15 +161,16 @@ Live sync (Ctrl-C stops the demo; the stack keeps running, `isthmus down` stops 
         def finished() -> bool:
             if options.seconds is not None and time.monotonic() - began >= options.seconds:
                 return True
-            return any(c.poll() not in (None, 0) for c in children[:4])
+            return any(children[n].poll() not in (None, 0) for n in MUST_KEEP_RUNNING)
 
         try:
             shown = live_view(settings, out, finished)
         except KeyboardInterrupt:
             shown = -1
-        failed = [c for c in children[:4] if c.poll() not in (None, 0)]
+        failed = [n for n in MUST_KEEP_RUNNING if children[n].poll() not in (None, 0)]
     if failed:
-        _say(out, f"a demo process exited early (exit {failed[0].returncode}); see its log in {settings.logs_dir}")
+        _say(out, f"{failed[0]} exited early (exit {children[failed[0]].returncode}); see "
+                  f"{settings.logs_dir / f'demo-{failed[0]}.log'}")
         return 1
     if shown >= 0:
         _say(out, f"demo finished: {shown} sync events shown")
