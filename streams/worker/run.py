@@ -11,6 +11,7 @@ from aiohttp import web
 
 from streams.flows.context import FlowContext
 from streams.flows.engine.processor import EngineSettings, FlowProcessor
+from streams.flows.engine.repartition import layout, prepare
 from streams.flows.registry import build_flows
 from streams.kafka.topics import ensure_topics
 from streams.sinks.topics import sink_topic_specs
@@ -26,12 +27,14 @@ log = logging.getLogger(__name__)
 
 async def run_worker(stack: StackSettings, worker: WorkerSettings) -> int:
     context = FlowContext.load(stack)  # a mapping with an error stops the start here, naming file and line
-    flows = build_flows(context, only=set(worker.flows) if worker.flows else None)
+    declared = build_flows(context, only=set(worker.flows) if worker.flows else None)
+    flows, internal = layout(declared, worker.flow_partitions)
     engine = EngineSettings(bootstrap_servers=stack.bootstrap_servers, batch_max_records=worker.batch_max_records,
                             worker_id=worker.worker_id, session_timeout_ms=worker.session_timeout_ms)
     processors = [FlowProcessor(spec, engine, context.schemas) for spec in flows]
     # Commands must exist with their partition count before a flow emits one (auto-creation would give 1).
     await ensure_topics(stack.bootstrap_servers, sink_topic_specs())
+    await prepare(stack.bootstrap_servers, internal)  # the keying stages' topics, N partitions each
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

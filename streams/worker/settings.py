@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from streams.errors import IsthmusError
+from streams.flows.engine.repartition import MAX_PARTITIONS
 
 
 class WorkerConfigError(IsthmusError):
@@ -22,6 +23,10 @@ DOCS: dict[str, str] = {
     "ISTHMUS_WORKER_BATCH": "records per transaction at most (default 500)",
     "ISTHMUS_WORKER_SESSION_TIMEOUT_MS": "how long the group waits for a silent worker before its flows move to "
                                          "another (default 30000)",
+    "ISTHMUS_FLOW_PARTITIONS": "partitions of the flows that declare a key (customers by customer number, stock by "
+                               "SKU): with N > 1 a keying stage spreads them over N tasks that a fleet of workers "
+                               "shares; every worker of a fleet needs the same value (default 1: the flows run "
+                               "on the one-partition CDC topics as they are)",
     "ISTHMUS_RESYNC_AT": "UTC time HH:MM of the daily master-data re-sync, or 'off' (default 02:00)",
     "ISTHMUS_MAPPINGS_DIR": "folder of the mapping files (default: mappings/ of the project)",
 }
@@ -34,6 +39,7 @@ class WorkerSettings:
     flows: frozenset[str] | None = None
     batch_max_records: int = 500
     session_timeout_ms: int = 30000
+    flow_partitions: int = 1
     resync_at: tuple[int, int] | None = (2, 0)
 
     @classmethod
@@ -44,6 +50,7 @@ class WorkerSettings:
         port = _int(env, "ISTHMUS_WORKER_PORT", 18090, problems, low=0, high=65535)
         batch = _int(env, "ISTHMUS_WORKER_BATCH", 500, problems, low=1, high=100000)
         session = _int(env, "ISTHMUS_WORKER_SESSION_TIMEOUT_MS", 30000, problems, low=6000, high=300000)
+        partitions = _int(env, "ISTHMUS_FLOW_PARTITIONS", 1, problems, low=1, high=MAX_PARTITIONS)
         flows_raw = env.get("ISTHMUS_WORKER_FLOWS", "").strip()
         flows = frozenset(f.strip() for f in flows_raw.split(",") if f.strip()) or None
         resync_raw = env.get("ISTHMUS_RESYNC_AT", "02:00").strip().lower()
@@ -57,7 +64,7 @@ class WorkerSettings:
         if problems:
             raise WorkerConfigError("invalid worker settings:\n  " + "\n  ".join(problems))
         return cls(worker_id=worker_id, port=port, flows=flows, batch_max_records=batch, resync_at=resync,
-                   session_timeout_ms=session)
+                   session_timeout_ms=session, flow_partitions=partitions)
 
 
 def _int(env: Mapping[str, str], name: str, default: int, problems: list[str], *, low: int, high: int) -> int:

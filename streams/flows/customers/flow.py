@@ -19,7 +19,6 @@ leaves no trace in the stores.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import datetime as dt
 from collections import deque
@@ -32,6 +31,7 @@ from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.exceptions import CodecError
 from streams.flows.commands import Cause, Command, command_headers, encode_command
 from streams.flows.customers.exceptions import CustomerFlowError, MissingMapping
+from streams.flows.customers.keying import CustomerKeys, incoming_from_json, incoming_to_json
 from streams.flows.customers.state import CustomerState
 from streams.flows.customers.sync import CUSTOMER, CustomerMappings, decide, fold, fold_contact, fold_xref
 from streams.flows.engine.api import Context, FlowSpec, Incoming, JsonValue
@@ -112,24 +112,6 @@ class _XrefLookup:
         return {by: key, "customer_number": entry["customer_number"]}
 
 
-def _incoming_to_json(record: Incoming) -> dict[str, Any]:
-    def b64(data: bytes | None) -> str | None:
-        return None if data is None else base64.b64encode(data).decode()
-
-    return {"topic": record.topic, "partition": record.partition, "offset": record.offset,
-            "key": b64(record.key), "value": b64(record.value), "timestamp_ms": record.timestamp_ms,
-            "headers": [[k, b64(v)] for k, v in record.headers]}
-
-
-def _incoming_from_json(data: Mapping[str, Any]) -> Incoming:
-    def raw(text: str | None) -> bytes | None:
-        return None if text is None else base64.b64decode(text)
-
-    return Incoming(topic=data["topic"], partition=data["partition"], offset=data["offset"], key=raw(data["key"]),
-                    value=raw(data["value"]), timestamp_ms=data["timestamp_ms"],
-                    headers=tuple((k, raw(v) or b"") for k, v in data["headers"]))
-
-
 @dataclass
 class _Outcome:
     commands: list[Command] = field(default_factory=list)
@@ -169,6 +151,7 @@ class CustomerFlow:
         return FlowSpec(
             name=FLOW_NAME, inputs=tuple(self.tables), handler=self.handle, stores=STORES,
             outputs=(CANONICAL_CUSTOMERS, AUDIT_CONFLICTS), compacted=(CANONICAL_CUSTOMERS,),
+            key_by=CustomerKeys(),
             description="customer <-> account: ERP account create/update/deactivate, the link and ERP-owned "
                         "fields back to the CRM, conflicts audited, the reconciled customer published")
 
@@ -228,7 +211,7 @@ class CustomerFlow:
 
     def _park(self, ctx: Context, waiting_for: str, record: Incoming) -> None:
         entry = ctx.stores[PARKED].get(waiting_for) or {"waiting_for": waiting_for, "records": []}
-        ctx.stores[PARKED].put(waiting_for, {**entry, "records": [*entry["records"], _incoming_to_json(record)]})
+        ctx.stores[PARKED].put(waiting_for, {**entry, "records": [*entry["records"], incoming_to_json(record)]})
 
     def _release(self, ctx: Context, keys: list[str]) -> list[Incoming]:
         released: list[Incoming] = []
@@ -236,7 +219,7 @@ class CustomerFlow:
             entry = ctx.stores[PARKED].get(key)
             if entry is not None:
                 ctx.stores[PARKED].put(key, None)
-                released += [_incoming_from_json(r) for r in entry["records"]]
+                released += [incoming_from_json(r) for r in entry["records"]]
         return released
 
     # applying one change

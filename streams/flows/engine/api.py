@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from streams.flows.engine.repartition import KeyRouter
 
 JsonValue = dict[str, Any]
 
@@ -83,6 +86,9 @@ class FlowSpec:
     compacted: tuple[str, ...] = ()
     description: str = ""
     settings: Mapping[str, Any] = field(default_factory=dict)
+    #: The flow's key (the entity its state hangs on), so a worker can run it in N partitions
+    #: (:mod:`streams.flows.engine.repartition`); None: it runs on its inputs' own partitions only.
+    key_by: KeyRouter | None = None
 
     def changelog_topic(self, store: str) -> str:
         return f"{self.name}-{store}-changelog"

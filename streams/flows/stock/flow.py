@@ -23,6 +23,7 @@ from streams.flows.engine.api import Context, FlowSpec, Incoming, JsonValue
 from streams.flows.engine.values import from_store, to_store
 from streams.flows.orders.mirror import Mirror
 from streams.flows.stock.exceptions import StockFlowError, UnexpectedRecord
+from streams.flows.stock.keying import SkuKeys
 from streams.mapping import Context as MappingContext
 from streams.mapping import RecordMapping, fold, map_change
 
@@ -48,7 +49,7 @@ class StockFlow:
         return f"flow.{self.name}"
 
     def spec(self) -> FlowSpec:
-        return FlowSpec(name=self.name, inputs=INPUTS, handler=self.handle, stores=("skus",),
+        return FlowSpec(name=self.name, inputs=INPUTS, handler=self.handle, stores=("skus",), key_by=SkuKeys(),
                         description="ERP on-hand minus reserved per SKU to the CRM's product availability")
 
     def handle(self, record: Incoming, ctx: Context) -> None:

@@ -1,0 +1,149 @@
+"""Running a flow in N partitions: a keying stage re-keys its inputs by the flow's key into one internal topic.
+
+The CDC topics have one partition and are keyed by each table's primary key, so a flow on them has one task:
+one worker runs it and the others stand by. A flow that declares ``FlowSpec.key_by`` (a :class:`KeyRouter`)
+can instead run as two flows on the same engine, both exactly once:
+
+- the keying stage ``<flow>-p<N>-keying`` reads the flow's inputs and emits every record, unchanged, to
+  ``<flow>-p<N>-by-key`` (N partitions) keyed by the entity the flow's state hangs on (the customer number,
+  the SKU). Where the record came from (topic, partition, offset, timestamp, key) travels in headers;
+- the keyed flow ``<flow>-p<N>`` reads that topic with N tasks, and its handler gets each record as it
+  was read from its source topic, so the flow's code, its dead letters and its lineage are unchanged.
+
+Per-key order holds: one source partition is read in order by one task of the stage, and one key always
+lands in the same partition. Every name carries N, so a deployment that changes N (1 -> 3 included)
+starts a fresh stage and flow that rebuild their state by reading the inputs from the beginning; the
+commands they re-emit carry the same idempotency keys (taken from the source log position), so the
+targets apply each change once. See README, "A worker fleet".
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from aiokafka.admin import AIOKafkaAdminClient
+
+from streams.errors import IsthmusError
+from streams.flows.engine.api import Context, FlowSpec, Incoming, Store
+from streams.kafka.topics import TopicSpec, ensure_topics
+
+#: Where a re-keyed record was read: JSON ``{"topic", "partition", "offset", "timestamp_ms"}``.
+ORIGIN_HEADER = "isthmus.origin"
+#: The record's key in its source topic (absent when it had none).
+ORIGIN_KEY_HEADER = "isthmus.origin.key"
+MAX_PARTITIONS = 64
+
+
+class RepartitionError(IsthmusError):
+    """A flow cannot run partitioned: a bad partition count, or an internal topic of another size."""
+
+
+class KeyRouter(Protocol):
+    """How a flow's input records map to the flow's key.
+
+    ``stores`` are the router's own state stores (e.g. CRM customer id -> customer number), kept like any
+    flow's. ``route`` returns the records to pass on now, each with its key: usually ``[(key, record)]``;
+    ``[]`` holds or drops it (a router that holds a record until its key is known passes it on, in its
+    order, with a later record). A ``None`` key sends a record the router cannot read to any partition,
+    where the flow dead-letters it with its reason.
+    """
+
+    stores: tuple[str, ...]
+
+    def route(self, record: Incoming, stores: Mapping[str, Store]) -> list[tuple[str | None, Incoming]]: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class Partitioned:
+    """A flow laid out in ``partitions`` partitions: the keying stage, the internal topic, the keyed flow."""
+
+    stage: FlowSpec
+    topic: TopicSpec
+    flow: FlowSpec
+
+
+def origin_headers(record: Incoming) -> dict[str, bytes]:
+    headers = {k: v for k, v in record.headers if k not in (ORIGIN_HEADER, ORIGIN_KEY_HEADER)}
+    headers[ORIGIN_HEADER] = json.dumps({"topic": record.topic, "partition": record.partition,
+                                         "offset": record.offset, "timestamp_ms": record.timestamp_ms},
+                                        separators=(",", ":")).encode()
+    if record.key is not None:
+        headers[ORIGIN_KEY_HEADER] = record.key
+    return headers
+
+
+def origin_of(record: Incoming) -> Incoming:
+    """The record as it was read from its source topic, from what the keying stage put in its headers."""
+    headers = dict(record.headers)
+    raw = headers.get(ORIGIN_HEADER)
+    if raw is None:
+        raise RepartitionError(f"{record.position} has no {ORIGIN_HEADER} header: only the keying stage should "
+                               "write to this topic")
+    origin: dict[str, Any] = json.loads(raw)
+    return Incoming(topic=origin["topic"], partition=origin["partition"], offset=origin["offset"],
+                    key=headers.get(ORIGIN_KEY_HEADER), value=record.value, timestamp_ms=origin["timestamp_ms"],
+                    headers=tuple((k, v) for k, v in record.headers if k not in (ORIGIN_HEADER, ORIGIN_KEY_HEADER)))
+
+
+def partitioned(spec: FlowSpec, partitions: int) -> Partitioned:
+    """``spec`` as a keying stage and a keyed flow on ``partitions`` partitions (``spec.key_by`` required)."""
+    router = spec.key_by
+    if router is None:
+        raise RepartitionError(f"flow {spec.name} declares no key (FlowSpec.key_by), so it cannot be partitioned")
+    if not 2 <= partitions <= MAX_PARTITIONS:
+        raise RepartitionError(f"flow {spec.name}: {partitions} partitions; a partitioned flow has 2 to "
+                               f"{MAX_PARTITIONS} (1 runs it on its inputs as they are)")
+    name = f"{spec.name}-p{partitions}"
+    topic = TopicSpec(name=f"{name}-by-key", partitions=partitions)
+
+    def keying(record: Incoming, ctx: Context) -> None:
+        for key, routed in router.route(record, ctx.stores):
+            ctx.emit(topic.name, key=key, value=routed.value, headers=origin_headers(routed))
+
+    def keyed(record: Incoming, ctx: Context) -> Any:
+        return spec.handler(origin_of(record), ctx)
+
+    stage = FlowSpec(name=f"{name}-keying", inputs=spec.inputs, handler=keying, stores=router.stores,
+                     description=f"re-keys the inputs of {spec.name} by its key into {topic.name}")
+    flow = replace(spec, name=name, inputs=(topic.name,), handler=keyed, key_by=None)
+    return Partitioned(stage=stage, topic=topic, flow=flow)
+
+
+def layout(specs: Sequence[FlowSpec], partitions: int) -> tuple[list[FlowSpec], list[TopicSpec]]:
+    """The flows a worker runs for ``partitions``: with 1, ``specs`` as they are; with more, every flow that
+    declares its key as a keying stage and a keyed flow (the others as they are), and the internal topics."""
+    if partitions == 1:
+        return list(specs), []
+    flows: list[FlowSpec] = []
+    topics: list[TopicSpec] = []
+    for spec in specs:
+        if spec.key_by is None:
+            flows.append(spec)
+            continue
+        laid = partitioned(spec, partitions)
+        flows += [laid.stage, laid.flow]
+        topics.append(laid.topic)
+    return flows, topics
+
+
+async def prepare(bootstrap_servers: str, topics: Sequence[TopicSpec]) -> None:
+    """Create the internal topics with their partition count before any flow starts (a flow would create
+    a missing input with one partition), and refuse one that exists with another count."""
+    if not topics:
+        return
+    await ensure_topics(bootstrap_servers, topics)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="isthmus-admin")
+    await admin.start()
+    try:
+        described = await admin.describe_topics([t.name for t in topics])
+    finally:
+        await admin.close()
+    counts = {d["topic"]: len(d["partitions"]) for d in described if d.get("partitions")}
+    for topic in topics:
+        if counts.get(topic.name, topic.partitions) != topic.partitions:
+            raise RepartitionError(
+                f"internal topic {topic.name} has {counts[topic.name]} partitions, not {topic.partitions}; it was "
+                "not created by Isthmus: delete it (the keying stage refills it) and start the worker again")
