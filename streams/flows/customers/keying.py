@@ -99,8 +99,10 @@ class CustomerKeys:
                stores: Mapping[str, Store]) -> Routed:
         row_key = f"{table}:{row_id}"
         remembered = stores[ROWS].get(row_key)
-        customer_id = row.get("customer_id")
-        if customer_id is None and remembered is not None:
+        # A delete's before-image under the default replica identity holds the key and defaults (customer_id
+        # 0): the row as this router remembers it names the customer; REPLICA IDENTITY FULL gives it too.
+        customer_id = row.get("customer_id") or None
+        if deleted and remembered is not None:
             customer_id = remembered["customer_id"]
         if customer_id is None:
             return [(row_key, record)]  # a key-only delete of a row never seen: the flow has nothing of it
