@@ -28,7 +28,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from bench.exceptions import BenchError
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.engine.api import Context, FlowSpec, Incoming
-from streams.flows.engine.processor import EngineSettings, FlowProcessor, _BatchContext, _Restored, _Task
+from streams.flows.engine.batches import send_batched
+from streams.flows.engine.processor import EngineSettings, FlowProcessor, _BatchContext, _Task
 from streams.kafka.topics import TopicSpec, ensure_topics
 
 BATCH = 500
@@ -121,26 +122,13 @@ def pass_through(output: str) -> Callable[[Incoming, Context], None]:
 class NonTransactionalProcessor(FlowProcessor):
     """Benchmark-only: the engine's loop with plain producers and consumer offset commits (no exactly-once)."""
 
-    async def assign(self, partitions: set[int]) -> None:
-        for partition in sorted(partitions - set(self.tasks)):
-            producer = AIOKafkaProducer(bootstrap_servers=self.settings.bootstrap_servers, acks="all",
-                                        enable_idempotence=True)
-            await producer.start()
-            restored = _Restored.empty(self.spec.stores)
-            self.tasks[partition] = _Task(partition=partition, producer=producer, stores=restored.stores,
-                                          restored=restored)
-        self.ready = True
+    def _producer_for(self, partition: int) -> AIOKafkaProducer:
+        return AIOKafkaProducer(bootstrap_servers=self.settings.bootstrap_servers, acks="all",
+                                enable_idempotence=True)
 
     async def _commit(self, task: _Task, ctx: _BatchContext, offsets: dict[TopicPartition, int]) -> None:
-        changes = {name: store.take_changes() for name, store in task.stores.items()}
-        futures = [await task.producer.send(p.topic, value=p.value, key=p.key, headers=p.headers)
-                   for p in ctx.emitted]
-        for name, changed in changes.items():
-            topic = self.spec.changelog_topic(name)
-            futures += [await task.producer.send(topic, key=k.encode(), value=json.dumps(v).encode(),
-                                                 partition=task.partition) for k, v in changed.items()]
-        await asyncio.gather(*futures)
-        assert self._consumer is not None
+        assert task.producer is not None and self._consumer is not None
+        await asyncio.gather(*await send_batched(task.producer, self._outgoing(task, ctx), self._partitioner))
         await self._consumer.commit(offsets)
         self.transactions += 1
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
+
+import orjson
+
+from streams.errors import IsthmusError
 
 if TYPE_CHECKING:
     from streams.flows.engine.repartition import KeyRouter
@@ -94,14 +97,36 @@ class FlowSpec:
         return f"{self.name}-{store}-changelog"
 
 
+class StoreValueError(IsthmusError):
+    """A value that cannot be kept in, or read back from, a flow's state store."""
+
+
+#: Sorted keys (the same object always encodes to the same bytes); non-string keys become strings as
+#: ``json.dumps`` made them; datetimes and dataclasses are refused as ``json.dumps`` refused them (a flow tags
+#: them with ``values.to_store`` first, so they read back as what was written).
+_ENCODE_OPTIONS = (orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+                   | orjson.OPT_PASSTHROUGH_DATACLASS)
+
+
 def encode_json(value: JsonValue | None) -> bytes | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
+    """A store value as the bytes the store keeps and its changelog carries (``None`` is a delete)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise StoreValueError(f"a store value must be a JSON object (a dict), got {type(value).__name__}; wrap it "
+                              "in a dict")
+    try:
+        return orjson.dumps(value, option=_ENCODE_OPTIONS)
+    except TypeError as exc:  # orjson.JSONEncodeError: a type JSON cannot hold, or an integer beyond 64 bits
+        raise StoreValueError(f"a store value cannot be encoded as JSON ({exc}); convert it with "
+                              "streams.flows.engine.values.to_store, and keep integers beyond 64 bits as "
+                              "strings or decimals") from exc
 
 
 def decode_json(raw: bytes | None) -> JsonValue | None:
     if raw is None:
         return None
-    value = json.loads(raw)
+    value = orjson.loads(raw)
     if not isinstance(value, dict):
-        raise ValueError(f"a store value must be a JSON object, got {type(value).__name__}")
+        raise StoreValueError(f"a store value must be a JSON object, got {type(value).__name__}")
     return value

@@ -8,6 +8,15 @@ then committed in one transaction. Starting a task's producer fences any zombie 
 transactional id and aborts its open transaction; the task's stores are then rebuilt from their
 changelogs with read_committed, so state and output always agree with the committed input offsets.
 
+A task starts outside the consumer's rebalance callback: the callback only pauses the task's input
+partitions and schedules its start (producer, restore, then the input positions read again from the
+committed offsets, which the fencing has settled); the partitions resume once the task is ready. A large
+restore therefore never holds up the group's rebalance, the consumer's other partitions, or other flows.
+The group uses the range assignor, which gives partition ``p`` of every input to the same worker.
+
+A batch's output goes out a record batch per topic-partition (``batches.send_batched``), emitted records
+partitioned by key as the default partitioner would.
+
 A handler that raises for one record rolls back that record's store changes and output, and the record
 goes to the dead-letter topic with the reason; processing goes on. A Kafka error inside a transaction
 aborts it and restarts the flow from its last commit (new consumer, producers and restored state).
@@ -16,21 +25,24 @@ aborts it and restarts the flow from its last commit (new consumer, producers an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import time
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.errors import IsthmusError
-from streams.flows.engine.api import FlowSpec, Incoming, Store, decode_json, encode_json
+from streams.flows.engine.api import FlowSpec, Incoming, Store
+from streams.flows.engine.batches import KeyPartitioner, OutRecord, send_batched
 from streams.flows.engine.local import key_bytes
 from streams.flows.engine.stores import MemoryStore
 from streams.kafka.deadletters import DEAD_LETTER_TYPE, DLQ_TOPIC, STAGE_HEADER, Original, dead_letter_value
@@ -59,7 +71,7 @@ class EngineSettings:
     worker_id: str = "isthmus-worker"
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
     topic: str
     key: bytes | None
@@ -81,10 +93,19 @@ class _Restored:
 
 @dataclass
 class _Task:
+    """Partition ``partition`` of the flow on this worker: ready once its producer has fenced any zombie, its
+    stores are restored and its inputs are back at their committed offsets."""
+
     partition: int
-    producer: AIOKafkaProducer
-    stores: dict[str, MemoryStore]
     restored: _Restored
+    inputs: tuple[TopicPartition, ...] = ()
+    producer: AIOKafkaProducer | None = None
+    ready: bool = False
+    starting: asyncio.Task[None] | None = None
+
+    @property
+    def stores(self) -> dict[str, MemoryStore]:
+        return self.restored.stores
 
 
 @dataclass
@@ -155,8 +176,9 @@ class FlowProcessor:
         self.transactions = 0
         self.last_commit_at: float | None = None
         self.ready = False
-        #: Set by the rebalance listener when a task cannot start; the loop raises it to restart the flow.
+        #: Set when a task cannot start (``_start``); the loop raises it to restart the flow.
         self.failure: BaseException | None = None
+        self._partitioner = KeyPartitioner()
 
     @property
     def stage(self) -> str:
@@ -204,7 +226,8 @@ class FlowProcessor:
             bootstrap_servers=self.settings.bootstrap_servers, group_id=self.spec.name,
             client_id=f"{self.settings.worker_id}-{self.spec.name}", isolation_level="read_committed",
             enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=self.settings.batch_max_records,
-            session_timeout_ms=self.settings.session_timeout_ms, heartbeat_interval_ms=3000)
+            session_timeout_ms=self.settings.session_timeout_ms, heartbeat_interval_ms=3000,
+            partition_assignment_strategy=(RangePartitionAssignor,))
         self._consumer = consumer
         consumer.subscribe(list(self.spec.inputs), listener=_Rebalance(self))
         await consumer.start()
@@ -222,7 +245,16 @@ class FlowProcessor:
                     for tp, records in batch.items():
                         by_task[tp.partition].append((tp, records))
                     for partition, parts in by_task.items():
-                        await self._process(partition, parts)
+                        task = self.tasks.get(partition)
+                        if task is None:
+                            raise TaskStartFailed(f"{self.spec.name}: records of partition {partition} arrived "
+                                                  "without its task")
+                        if not task.ready:
+                            # Fetched just before the pause took effect: read them again once the task is ready.
+                            for tp, records in parts:
+                                consumer.seek(tp, records[0].offset)
+                            continue
+                        await self._process(task, parts)
         finally:
             self.ready = False
             async with self._lock:
@@ -230,11 +262,9 @@ class FlowProcessor:
             await consumer.stop()
             self._consumer = None
 
-    async def _process(self, partition: int, parts: Sequence[tuple[TopicPartition, list[Any]]]) -> None:
-        task = self.tasks.get(partition)
-        if task is None:
-            raise TaskStartFailed(f"{self.spec.name}: records of partition {partition} arrived without its task")
+    async def _process(self, task: _Task, parts: Sequence[tuple[TopicPartition, list[Any]]]) -> None:
         ctx = _BatchContext(spec=self.spec, schemas=self.schemas, worker_id=self.settings.worker_id, task=task)
+        handler = self.spec.handler
         offsets: dict[TopicPartition, int] = {}
         began = time.perf_counter()
         for tp, records in parts:
@@ -244,8 +274,8 @@ class FlowProcessor:
                                   headers=tuple((k, v) for k, v in (message.headers or ())))
                 ctx.begin_record()
                 try:
-                    result = self.spec.handler(record, ctx)
-                    if inspect.isawaitable(result):
+                    result = handler(record, ctx)
+                    if result is not None and inspect.isawaitable(result):
                         await result
                     ctx.end_record()
                 except Exception as exc:  # a handler bug or bad input must not stop the flow: dead-letter it
@@ -253,49 +283,102 @@ class FlowProcessor:
                     ctx.dead_letter(record, reason=f"{type(exc).__name__}: {exc}", stage=self.stage,
                                     error_type=type(exc).__name__)
                     self.dead_lettered += 1
-                self.processed += 1
+            self.processed += len(records)
             offsets[tp] = records[-1].offset + 1
         self.processing_seconds += time.perf_counter() - began
         await self._commit(task, ctx, offsets)
         self.emitted += len(ctx.emitted)
         self.events.update(ctx.counts)
 
+    def _outgoing(self, task: _Task, ctx: _BatchContext) -> Iterator[OutRecord]:
+        """The batch's records to produce: what the handler emitted (partitioned by key), then every store's
+        changes (the task's partition of its changelog; a store value is already its changelog bytes)."""
+        for pending in ctx.emitted:
+            yield pending.topic, None, pending.key, pending.value, pending.headers
+        for name, store in task.stores.items():
+            topic = self.spec.changelog_topic(name)
+            for key, raw in store.take_changes().items():
+                yield topic, task.partition, key.encode(), raw, []
+
     async def _commit(self, task: _Task, ctx: _BatchContext, offsets: dict[TopicPartition, int]) -> None:
         producer = task.producer
-        changes = {name: store.take_changes() for name, store in task.stores.items()}
+        assert producer is not None, "a ready task has its producer"
         # A failure below propagates and restarts the flow, which rebuilds the stores from their changelogs:
         # the in-memory changes of a batch that did not commit are never kept.
         await producer.begin_transaction()
-        for pending in ctx.emitted:
-            await producer.send(pending.topic, value=pending.value, key=pending.key, headers=pending.headers)
-        for name, changed in changes.items():
-            topic = self.spec.changelog_topic(name)
-            for key, value in changed.items():
-                await producer.send(topic, key=key.encode(), value=encode_json(value), partition=task.partition)
+        sent = await send_batched(producer, self._outgoing(task, ctx), self._partitioner)
         await producer.send_offsets_to_transaction(offsets, self.spec.name)
+        await asyncio.gather(*sent)  # a record batch the broker refused fails the batch before it commits
         await producer.commit_transaction()
         self.transactions += 1
         self.last_commit_at = time.time()
 
     async def assign(self, partitions: set[int]) -> None:
+        """Called in the rebalance callback: pause each new partition's inputs and start its task in the
+        background (see ``_start``), so the callback returns at once."""
+        consumer = self._consumer
+        assignment = consumer.assignment() if consumer is not None else set()
         for partition in sorted(partitions - set(self.tasks)):
-            producer = AIOKafkaProducer(
-                bootstrap_servers=self.settings.bootstrap_servers,
-                transactional_id=f"{self.spec.name}-{partition}",
-                client_id=f"{self.settings.worker_id}-{self.spec.name}-{partition}",
-                enable_idempotence=True, acks="all", transaction_timeout_ms=self.settings.transaction_timeout_ms)
-            await producer.start()  # init_transactions: fences a zombie and aborts its open transaction
-            stores = self._kept.pop(partition, None) or _Restored.empty(self.spec.stores)
-            await self._restore(partition, stores)
-            self.tasks[partition] = _Task(partition=partition, producer=producer, stores=stores.stores,
-                                          restored=stores)
-        self.ready = True
+            inputs = tuple(sorted((tp for tp in assignment if tp.partition == partition),
+                                  key=lambda tp: tp.topic))
+            if consumer is not None and inputs:
+                consumer.pause(*inputs)
+            kept = self._kept.pop(partition, None)
+            task = _Task(partition=partition, inputs=inputs, restored=kept or _Restored.empty(self.spec.stores))
+            self.tasks[partition] = task
+            task.starting = asyncio.create_task(self._start(task), name=f"{self.spec.name}-{partition}-start")
+        self._update_ready()
+
+    async def _start(self, task: _Task) -> None:
+        """Start a task: its producer (``init_transactions`` fences a zombie and aborts its open transaction),
+        its stores restored, then its inputs positioned at their committed offsets, read now that no zombie
+        can commit any more, and resumed."""
+        try:
+            producer = self._producer_for(task.partition)
+            try:
+                await producer.start()
+            except BaseException:
+                await _stop_quietly(producer)
+                raise
+            task.producer = producer
+            await self._restore(task.partition, task.restored)
+            await self._rewind_to_committed(task.inputs)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the loop raises it: the flow restarts from its last commit
+            log.warning("%s task %d could not start: %s", self.spec.name, task.partition, exc)
+            self.failure = exc
+            return
+        task.ready = True
+        if self._consumer is not None and task.inputs:
+            self._consumer.resume(*task.inputs)
+        self._update_ready()
+
+    def _producer_for(self, partition: int) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=self.settings.bootstrap_servers, transactional_id=f"{self.spec.name}-{partition}",
+            client_id=f"{self.settings.worker_id}-{self.spec.name}-{partition}", enable_idempotence=True,
+            acks="all", transaction_timeout_ms=self.settings.transaction_timeout_ms)
+
+    async def _rewind_to_committed(self, inputs: Sequence[TopicPartition]) -> None:
+        consumer = self._consumer
+        if consumer is None:
+            return
+        for tp in inputs:
+            committed = await consumer.committed(tp)
+            if committed is None:
+                await consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, committed)
+
+    def _update_ready(self) -> None:
+        self.ready = all(task.ready for task in self.tasks.values())
 
     async def _restore(self, partition: int, restored: _Restored) -> None:
         """Bring the task's stores up to the end of their changelogs, from where they were last read (a
         partition that comes back after a rebalance only reads what was written since, its own writes
-        included: replaying a put is harmless). The loop yields after every batch, so the consumer's
-        heartbeats go on while a large state loads."""
+        included: replaying a put is harmless). The position is kept after every fetched batch, so a restore
+        cut short by a revoke goes on from there next time."""
         if not restored.stores:
             return
         began = time.monotonic()
@@ -314,11 +397,11 @@ class FlowProcessor:
                     consumer.seek(tp, start)
                 end = (await consumer.end_offsets([tp]))[tp]
                 while await consumer.position(tp) < end:
-                    batch = await consumer.getmany(tp, timeout_ms=500, max_records=2000)
+                    batch = await consumer.getmany(tp, timeout_ms=500, max_records=5000)
                     for message in batch.get(tp, []):
-                        store.restore(message.key.decode(), decode_json(message.value))
-                        applied += 1
-                    await asyncio.sleep(0)
+                        store.restore(message.key.decode(), message.value)
+                    applied += len(batch.get(tp, []))
+                    restored.positions[name] = await consumer.position(tp)
                 restored.positions[name] = await consumer.position(tp)
             log.info("%s task %d: %d changelog records applied in %.1fs (%d keys)", self.spec.name, partition,
                      applied, time.monotonic() - began, sum(len(s) for s in restored.stores.values()))
@@ -329,16 +412,26 @@ class FlowProcessor:
         """Close the tasks but keep their committed state: if a partition comes back, only the changelog
         written since is read."""
         await self._close_tasks(sorted(partitions & set(self.tasks)), keep_state=True)
+        self._update_ready()
 
     async def _close_tasks(self, partitions: Sequence[int], keep_state: bool = False) -> None:
         for partition in partitions:
             task = self.tasks.pop(partition)
+            if task.starting is not None and not task.starting.done():
+                task.starting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task.starting
             if keep_state:
                 self._kept[partition] = task.restored
-            try:
-                await task.producer.stop()
-            except KafkaError as exc:
-                log.warning("%s task %d: closing its producer: %s", self.spec.name, partition, exc)
+            if task.producer is not None:
+                await _stop_quietly(task.producer)
+
+
+async def _stop_quietly(producer: AIOKafkaProducer) -> None:
+    try:
+        await producer.stop()
+    except KafkaError as exc:
+        log.warning("closing a task's producer: %s", exc)
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -13,15 +13,13 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from streams.errors import IsthmusError
+from streams.flows.engine.api import StoreValueError
 
 _DECIMAL, _TIME, _DATE = "$decimal", "$time", "$date"
 #: Tags the order and stock flows wrote before the flows shared this module; changelogs may still hold them.
 _OLD_TAGS = {"$dec": _DECIMAL, "$ts": _TIME}
 
-
-class StoreValueError(IsthmusError):
-    """A value that cannot be kept in, or read back from, a flow's state store."""
+__all__ = ["StoreValueError", "from_store", "to_store"]
 
 
 def to_store(value: Any) -> Any:

@@ -1,3 +1,8 @@
+import datetime as dt
+
+import pytest
+
+from streams.flows.engine.api import StoreValueError
 from streams.flows.engine.stores import MemoryStore
 
 
@@ -11,19 +16,50 @@ def test_rollback_to_a_mark_undoes_only_later_puts() -> None:
     store.rollback_to(mark)
     assert store.get("a") == {"n": 1}
     assert store.get("b") is None
-    assert store.take_changes() == {"a": {"n": 1}}
+    assert store.take_changes() == {"a": b'{"n":1}'}
 
 
 def test_changes_hold_the_latest_value_per_key_and_restore_is_not_a_change() -> None:
     store = MemoryStore("s")
-    store.restore("old", {"n": 0})
+    store.restore("old", b'{"n":0}')
+    assert store.get("old") == {"n": 0}
     store.put("k", {"n": 1})
     store.put("k", {"n": 2})
     store.put("old", None)
-    assert store.take_changes() == {"k": {"n": 2}, "old": None}
+    assert store.take_changes() == {"k": b'{"n":2}', "old": None}
     assert store.take_changes() == {}
     assert dict(store.items()) == {"k": {"n": 2}}
     assert len(store) == 1
+
+
+def test_a_value_read_is_a_copy_and_counts_only_when_put_back() -> None:
+    store = MemoryStore("s")
+    store.put("k", {"n": 1, "tags": ["a"]})
+    mark = store.mark()
+    read = store.get("k")
+    assert read is not None
+    read["tags"].append("b")
+    assert store.get("k") == {"n": 1, "tags": ["a"]}
+    read["n"] = 2
+    store.put("k", read)
+    store.rollback_to(mark)
+    assert store.get("k") == {"n": 1, "tags": ["a"]}
+
+
+def test_values_are_kept_as_their_changelog_bytes_with_sorted_keys() -> None:
+    store = MemoryStore("s")
+    store.put("k", {"b": 1, "a": "é", 3: True})
+    assert store.take_changes() == {"k": '{"3":true,"a":"é","b":1}'.encode()}
+    assert store.get("k") == {"3": True, "a": "é", "b": 1}
+
+
+def test_a_value_that_is_not_a_json_object_is_refused_before_anything_changes() -> None:
+    store = MemoryStore("s")
+    for bad in ([1, 2], {"at": dt.datetime(2026, 1, 1)}, {"n": 2**70}):
+        with pytest.raises(StoreValueError):
+            store.put("k", bad)  # type: ignore[arg-type]
+    assert store.get("k") is None
+    assert store.take_changes() == {}
 
 
 def test_a_handler_counts_its_events() -> None:

@@ -1,0 +1,74 @@
+"""Producing a committed batch's records a record batch per topic-partition, not record by record.
+
+aiokafka's ``send`` costs a coroutine, a metadata wait, a partitioner call (pure-Python murmur2), and an
+accumulator append for every record; for the engine, which writes each record it emits and each store
+change inside one transaction per batch, that was half its time. Here the records are grouped per
+topic-partition into aiokafka ``BatchBuilder``s (the C record-batch builder) and each full builder is
+handed over with one ``send_batch``. A record the flow emitted goes to the partition Kafka's default
+partitioner would choose (murmur2 of the key bytes, made positive, modulo the partition count), so a
+consumer sees the partitioning it would with ``send``; a record without a key goes to a random partition,
+as with ``send``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Iterable
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import murmur2
+
+
+class KeyPartitioner:
+    """The partition of a record as the default partitioner picks it, with the hash of recent keys cached
+    (a flow sees the same keys again and again; murmur2 is pure Python)."""
+
+    __slots__ = ("_cache_size", "_hashes")
+
+    def __init__(self, cache_size: int = 100_000) -> None:
+        self._hashes: dict[bytes, int] = {}
+        self._cache_size = cache_size
+
+    def partition(self, key: bytes | None, partitions: int) -> int:
+        if partitions == 1:
+            return 0
+        if key is None:
+            return random.randrange(partitions)
+        hashed = self._hashes.get(key)
+        if hashed is None:
+            if len(self._hashes) >= self._cache_size:
+                self._hashes.clear()
+            hashed = self._hashes[key] = murmur2(key) & 0x7FFFFFFF
+        return hashed % partitions
+
+
+#: One record to produce: topic, partition (``None``: by key), key, value, headers (a list, as the builder needs).
+OutRecord = tuple[str, int | None, bytes | None, bytes | None, list[tuple[str, bytes]]]
+
+
+async def send_batched(producer: AIOKafkaProducer, records: Iterable[OutRecord],
+                       partitioner: KeyPartitioner) -> list[asyncio.Future[Any]]:
+    """Queue ``records`` on ``producer`` (in the open transaction, if it is transactional), keeping their
+    order within each topic-partition; returns the futures of the record batches, done once acknowledged."""
+    partition_counts: dict[str, int] = {}
+    builders: dict[tuple[str, int], Any] = {}
+    futures: list[asyncio.Future[Any]] = []
+    for topic, partition, key, value, headers in records:
+        if partition is None:
+            count = partition_counts.get(topic)
+            if count is None:
+                count = partition_counts[topic] = len(await producer.partitions_for(topic))
+            partition = partitioner.partition(key, count)
+        builder = builders.get((topic, partition))
+        if builder is None:
+            builder = builders[(topic, partition)] = producer.create_batch()
+        if builder.append(timestamp=None, key=key, value=value, headers=headers) is None:
+            # Full: hand it over and start the next one (a builder always takes its first record).
+            futures.append(await producer.send_batch(builder, topic, partition=partition))
+            builder = builders[(topic, partition)] = producer.create_batch()
+            builder.append(timestamp=None, key=key, value=value, headers=headers)
+    for (topic, partition), builder in builders.items():
+        futures.append(await producer.send_batch(builder, topic, partition=partition))
+    return futures
