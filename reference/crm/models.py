@@ -31,7 +31,8 @@ Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", examples=["CN"])]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["CNY"])]
 PaymentTerms = Annotated[str, Field(pattern=r"^(NET[0-9]{1,3}|COD|PREPAID)$", examples=["NET30"])]
 AddressKind = Literal["billing", "shipping"]
-OrderStatus = Literal["draft", "submitted", "reserved", "shipped", "invoiced", "paid", "cancelled"]
+#: on_hold: submitted, held by the integration because the customer's ERP account is blocked.
+OrderStatus = Literal["draft", "submitted", "on_hold", "reserved", "shipped", "invoiced", "paid", "cancelled"]
 Version = Annotated[int, Field(ge=1, description="the version you last read; a mismatch is refused with 412")]
 
 

@@ -61,7 +61,8 @@ CREATE TABLE IF NOT EXISTS sales_orders (
     order_number  TEXT NOT NULL UNIQUE CHECK (order_number ~ '^SO-[0-9]{6,}$'),
     customer_id   BIGINT NOT NULL REFERENCES customers (id),
     status        TEXT NOT NULL DEFAULT 'submitted'
-                  CHECK (status IN ('draft', 'submitted', 'reserved', 'shipped', 'invoiced', 'paid', 'cancelled')),
+                  CHECK (status IN ('draft', 'submitted', 'on_hold', 'reserved', 'shipped', 'invoiced', 'paid',
+                                    'cancelled')),
     currency      CHAR(3) NOT NULL DEFAULT 'CNY',
     total_amount  NUMERIC(14, 2) NOT NULL DEFAULT 0,
     erp_order_id  BIGINT UNIQUE,

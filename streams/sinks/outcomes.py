@@ -1,6 +1,10 @@
 """What one attempt to apply a command came to, and how an HTTP answer is classified.
 
 - applied: 2xx. ``replayed`` when the target answered from its idempotency table.
+- refused: a 409 whose error ``field`` the route lists under ``refusals`` (the ERP's "account N is
+  blocked"): the target's business answer, not a failure. It ends the command like an applied one, as a
+  CommandResult carrying the status and answer (``Applied`` with ``refused``), for the flow that decides
+  what such a state means; it is neither retried nor dead-lettered.
 - transient: 408, 425, 429, 5xx, no answer: retried (with ``Retry-After`` on 429 and 503); never
   dead-lettered before the configured deadline.
 - conflict: 409 and 412, the entity is not in the state the write expects: retried once or dead-lettered,
@@ -29,6 +33,8 @@ class Applied:
     body: Any
     replayed: bool = False
     ids: Mapping[str, str] = field(default_factory=dict)
+    #: The target refused the write as a business state the route declares (see ``refusals``): not applied.
+    refused: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,6 +59,15 @@ def classify_status(status: int) -> FailureKind | None:
     if status in CONFLICT_STATUSES:
         return "conflict"
     return "permanent"
+
+
+def refusal(failed: Failed, fields: Sequence[str]) -> Applied | None:
+    """A 409 about one of ``fields`` (the route's ``refusals``) as the target's business answer; else None."""
+    answer = failed.answer
+    if (failed.status != 409 or not fields or not isinstance(answer, Mapping)
+            or answer.get("field") not in fields):
+        return None
+    return Applied(status=failed.status, body=answer, refused=True)
 
 
 def assigned_ids(body: Any, names: Sequence[str]) -> dict[str, str]:

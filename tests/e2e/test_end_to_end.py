@@ -2,7 +2,9 @@
 on the local stack, driven only through the reference CRM and ERP APIs.
 
 Edits in one system land in the other, the CRM edit -> ERP -> CDC round trip produces no echo (both systems
-reach a fixed point: no further command), and an order goes to cash with stock and balances following.
+reach a fixed point: no further command), and an order goes to cash with stock and balances following. An
+order of a blocked ERP account is held (CRM status on_hold) and released by the unblock, also when the ERP
+refused its create in a race (409 account blocked: a result, not a dead letter).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,7 +27,7 @@ from support.ports import free_port
 
 from streams.cli.main import main as cli_main
 from streams.codecs.avro.single_object import SchemaStore
-from streams.sinks.topics import COMMAND_TOPICS
+from streams.sinks.topics import COMMAND_TOPICS, DLQ_TOPIC, RESULTS_TOPICS
 from streams.stack.running import RunningStack
 
 T = TypeVar("T")
@@ -63,6 +65,8 @@ def money(value: Any) -> Decimal:
 class Apis:
     def __init__(self, stack: RunningStack, worker_url: str) -> None:
         self.worker_url = worker_url
+        #: The worker and sink processes by name ("worker", "sink-erp", "sink-crm").
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.crm = httpx.Client(base_url=stack.settings.crm_api_url, timeout=10)
         self.erp = httpx.Client(base_url=stack.settings.erp_api_url, timeout=10)
 
@@ -90,13 +94,13 @@ def pipeline(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> I
     logs = tmp_path_factory.mktemp("e2e")
     worker_port = free_port()
     env = {**os.environ, "ISTHMUS_WORKER_PORT": str(worker_port), "ISTHMUS_RESYNC_AT": "off"}
-    processes = []
+    apis = Apis(stack, f"http://{stack.settings.host}:{worker_port}")
     for name, args in {"worker": ["worker"], "sink-erp": ["sink", "--target", "erp"],
                        "sink-crm": ["sink", "--target", "crm"]}.items():
         with open(logs / f"{name}.log", "wb") as out:
-            processes.append(subprocess.Popen([sys.executable, "-m", "streams.cli.main", *args], env=env,
-                                              stdout=out, stderr=subprocess.STDOUT, start_new_session=True))
-    apis = Apis(stack, f"http://{stack.settings.host}:{worker_port}")
+            apis.processes[name] = subprocess.Popen([sys.executable, "-m", "streams.cli.main", *args], env=env,
+                                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    processes = list(apis.processes.values())
     try:
         yield apis
     finally:
@@ -114,13 +118,14 @@ def pipeline(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> I
                 print(f"--- {log.name}\n{tail}")
 
 
-def _commands_for(stack: RunningStack, key: str) -> list[dict[str, Any]]:
-    """Every committed command for ``key`` on both command topics, from their beginning."""
+def _commands_for(stack: RunningStack, key: str,
+                  topics: Iterable[str] = tuple(COMMAND_TOPICS.values())) -> list[dict[str, Any]]:
+    """Every committed record for ``key`` on ``topics`` (both command topics unless told), from their beginning."""
     store = SchemaStore.from_directory()
     consumer = KafkaConsumer(bootstrap_servers=stack.settings.bootstrap_servers, isolation_level="read_committed",
                              group_id=None, enable_auto_commit=False)
     try:
-        partitions = [TopicPartition(t, p) for t in COMMAND_TOPICS.values()
+        partitions = [TopicPartition(t, p) for t in topics
                       for p in sorted(consumer.partitions_for_topic(t) or ())]
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
@@ -214,3 +219,87 @@ def test_an_order_goes_to_cash_with_stock_and_balance_following(stack: RunningSt
     eventually("status paid in the CRM", crm_status("paid"))
     eventually("the payment in the CRM open balance", where(lambda: pipeline.customer(number),
                                                             lambda c: money(c["open_balance"]) == 0))
+
+
+def _customer_with_stock(pipeline: Apis, *, blocked: bool) -> tuple[dict[str, Any], str]:
+    """A new CRM customer with its ERP account (blocked, and the CRM showing it, when told) and a SKU in
+    stock; returns the account and the SKU."""
+    run = uuid.uuid4().hex[:6].upper()
+    sku, warehouse = f"HLD-{run}", f"H{run}"[:10]
+    pipeline.write(pipeline.erp, "POST", "/products", {"sku": sku, "description": "Held", "unit_price": "10.00"})
+    pipeline.write(pipeline.erp, "POST", "/warehouses", {"code": warehouse, "name": "Held"})
+    pipeline.write(pipeline.erp, "PUT", f"/stock/{sku}/{warehouse}", {"on_hand": "50"})
+    pipeline.write(pipeline.crm, "POST", "/products", {"sku": sku, "name": "Held", "list_price": "10.00"})
+    number = pipeline.write(pipeline.crm, "POST", "/customers", {"name": f"Held {run}"})["customer_number"]
+    account = eventually("the customer's ERP account", lambda: pipeline.account_of(number))
+    eventually("the account linked in the CRM", where(lambda: pipeline.customer(number),
+                                                      lambda c: c["erp_account_id"] == account["account_id"]))
+    if blocked:
+        pipeline.write(pipeline.erp, "PATCH", f"/accounts/{account['account_id']}", {"blocked": True})
+        eventually("the block mirrored in the CRM", where(lambda: pipeline.customer(number),
+                                                          lambda c: c["blocked"] is True))
+    return account, sku
+
+
+def _erp_order_of(pipeline: Apis, account_id: int, order_number: str) -> dict[str, Any] | None:
+    page = pipeline.erp.get("/orders", params={"account_id": account_id}).json()
+    return next((o for o in page["items"] if o.get("crm_order_number") == order_number), None)
+
+
+def _crm_order(pipeline: Apis, order_number: str, status: str) -> Callable[[], dict[str, Any] | None]:
+    return where(lambda: dict(pipeline.crm.get(f"/orders/{order_number}").json()), lambda o: o["status"] == status)
+
+
+def test_an_order_of_a_blocked_account_is_held_then_released_by_the_unblock(stack: RunningStack,
+                                                                           pipeline: Apis) -> None:
+    account, sku = _customer_with_stock(pipeline, blocked=True)
+    order = pipeline.write(pipeline.crm, "POST", "/orders",
+                           {"customer_number": account["crm_customer_number"],
+                            "lines": [{"sku": sku, "quantity": "2"}]})
+    number = order["order_number"]
+    eventually("status on_hold in the CRM", _crm_order(pipeline, number, "on_hold"))
+    assert _erp_order_of(pipeline, account["account_id"], number) is None
+    creates = [c for c in _commands_for(stack, number) if c["target"] == "erp" and c["operation"] == "create"]
+    assert creates == [], "the flow sent the ERP a create for an order of a blocked account"
+
+    pipeline.write(pipeline.erp, "PATCH", f"/accounts/{account['account_id']}", {"blocked": False})
+    placed = eventually("the ERP order after the unblock",
+                        lambda: _erp_order_of(pipeline, account["account_id"], number))
+    assert placed["status"] == "reserved"
+    eventually("status reserved in the CRM", _crm_order(pipeline, number, "reserved"))
+    creates = [c for c in _commands_for(stack, number) if c["target"] == "erp" and c["operation"] == "create"]
+    assert len(creates) == 1
+
+
+def test_a_create_refused_in_a_race_with_a_block_is_held_and_resent_with_its_key(stack: RunningStack,
+                                                                                pipeline: Apis) -> None:
+    """The ERP sink is paused while the flow sends the create and the account is blocked, so the ERP answers
+    409 "account N is blocked": the sink records a result (not a dead letter), the flow holds the order and
+    sends the same create again (same idempotency key) when the account is unblocked."""
+    account, sku = _customer_with_stock(pipeline, blocked=False)
+    sink = pipeline.processes["sink-erp"]
+    os.killpg(sink.pid, signal.SIGSTOP)
+    try:
+        order = pipeline.write(pipeline.crm, "POST", "/orders", {"customer_number": account["crm_customer_number"],
+                                                                 "lines": [{"sku": sku, "quantity": "2"}]})
+        number = order["order_number"]
+        (create,) = eventually("the flow's ERP create", lambda: [
+            c for c in _commands_for(stack, number) if c["target"] == "erp" and c["operation"] == "create"] or None)
+        pipeline.write(pipeline.erp, "PATCH", f"/accounts/{account['account_id']}", {"blocked": True})
+    finally:
+        os.killpg(sink.pid, signal.SIGCONT)
+    key = create["idempotency_key"]
+    (refused,) = eventually("the ERP's refusal as a result", lambda: [
+        r for r in _commands_for(stack, number, RESULTS_TOPICS.values()) if r["idempotency_key"] == key] or None)
+    assert refused["status"] == 409 and "is blocked" in (refused["response"] or "")
+    eventually("status on_hold in the CRM", _crm_order(pipeline, number, "on_hold"))
+    assert _erp_order_of(pipeline, account["account_id"], number) is None
+
+    pipeline.write(pipeline.erp, "PATCH", f"/accounts/{account['account_id']}", {"blocked": False})
+    placed = eventually("the ERP order after the unblock",
+                        lambda: _erp_order_of(pipeline, account["account_id"], number))
+    eventually("status reserved in the CRM", _crm_order(pipeline, number, "reserved"))
+    creates = [c for c in _commands_for(stack, number) if c["target"] == "erp" and c["operation"] == "create"]
+    assert {c["idempotency_key"] for c in creates} == {key} and len(creates) == 2
+    assert placed["status"] == "reserved"
+    assert _commands_for(stack, number, [DLQ_TOPIC]) == [], "the refusal was dead-lettered"

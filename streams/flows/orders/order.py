@@ -5,6 +5,15 @@
   ERP order, becomes one ERP ``SalesOrder create`` once its customer's ERP account is known. Until then
   it waits in the ``orders`` store and is looked at again when the customer or the account arrives. Its
   idempotency key comes from the CRM change that made it ready, whatever event finally released it.
+- **Hold**: an order ready to go whose customer's ERP account is blocked (as the ERP's CDC last said) is
+  not sent: the ERP would refuse it (409 ``account N is blocked``). It is held, the CRM shows it ``on_hold``
+  (an ERP-owned status, commanded like the others), and the account's unblock releases it (the create goes
+  then). A blocked customer's order is a business state, not an error.
+- **Refused in a race**: a create sent before the flow saw the account blocked may be refused by the ERP
+  (the sink records that 409 as a result, not a dead letter). When the flow sees the block and has no ERP
+  order for a create it sent, it holds the order *in doubt* and, on the unblock, sends the same create
+  again: the same payload and idempotency key, so a create the ERP did apply is answered from its
+  idempotency table (only 2xx answers are stored there, so a refusal does not use up the key).
 - **Cancel**: a CRM user's cancel (or delete) of an order the ERP holds as ``reserved`` becomes an ERP
   ``SalesOrder cancel``; the CRM's later commit wins over the ERP's reservation.
 - **Status back**: the ERP order's status and id go to the CRM (``SalesOrder update``, only the fields
@@ -28,6 +37,10 @@ from streams.mapping import LookupMissing, MappedChange
 SALES_ORDER = "isthmus.canonical.SalesOrder"
 #: The CRM fields the ERP's order decides: its status and the link to the ERP order.
 MIRRORED = ("status", "erp_order_id")
+#: The CRM status of an order held because its customer's ERP account is blocked.
+ON_HOLD = "on_hold"
+#: The CRM statuses of an order waiting to be created in the ERP.
+SENDABLE = ("submitted", ON_HOLD)
 
 
 def apply_crm_header(state: State, mapper: Mapper, event: ChangeEvent, record: Incoming) -> str:
@@ -114,6 +127,46 @@ def canonical(state: State, mapper: Mapper, order: Mapping[str, Any]) -> dict[st
     return record
 
 
+def account_blocked(state: State, order: Mapping[str, Any]) -> bool:
+    """Whether the order's customer's ERP account is blocked, as the ERP's CDC last reported it."""
+    number = state.customer_number_of_crm(order.get("crm_customer_id"))
+    if number is None:
+        return False
+    erp = State.load(state.get("customers", number).get("erp")) or {}
+    return bool(erp.get("blocked"))
+
+
+def _create(number: str, payload: Mapping[str, Any], cause: Cause) -> Command:
+    return Command(target="erp", operation="create", entity_type=SALES_ORDER, entity_key=number,
+                   payload_type=SALES_ORDER, payload=payload, cause=cause, correlation_id=number)
+
+
+def _creation(state: State, order: dict[str, Any], number: str, record: Mapping[str, Any],
+              crm_cause: Cause) -> list[Command]:
+    """Create, hold or re-send the ERP order of a CRM order the ERP does not show yet."""
+    blocked = account_blocked(state, order)
+    sent = order.get("create_sent")
+    if not order.get("created"):
+        if blocked:
+            order["held"] = True
+            return []
+        create = _create(number, record, crm_cause)
+        order.update(created=create.idempotency_key, held=False, in_doubt=False,
+                     create_sent={"payload": State.dump(dict(record)), "cause": cause_state(crm_cause)})
+        return [create]
+    if blocked:
+        # sent, no ERP order seen, and now the account is blocked: the ERP may have refused it
+        order.update(held=True, in_doubt=True)
+        return []
+    order["held"] = False
+    if order.get("in_doubt") and sent is not None:
+        order["in_doubt"] = False
+        cause = cause_of(sent["cause"])
+        assert cause is not None
+        return [_create(number, State.load(sent["payload"]), cause)]
+    return []
+
+
 def evaluate(state: State, mapper: Mapper, number: str, trigger: Cause) -> list[Command]:
     """The commands order ``number`` needs now; marks them sent in its state."""
     order = state.get("orders", number)
@@ -130,13 +183,12 @@ def evaluate(state: State, mapper: Mapper, number: str, trigger: Cause) -> list[
     commands: list[Command] = []
     crm_cause = cause_of(order.get("crm_cause"))
     assert crm_cause is not None
-    if (erp is None and not order.get("created") and not order.get("crm_snapshot")
-            and crm.get("status") == "submitted" and crm.get("erp_order_id") is None
+    if (erp is None and not order.get("crm_snapshot")
+            and crm.get("status") in SENDABLE and crm.get("erp_order_id") is None
             and record["lines"] and record.get("erp_account_id") is not None):
-        create = Command(target="erp", operation="create", entity_type=SALES_ORDER, entity_key=number,
-                         payload_type=SALES_ORDER, payload=record, cause=crm_cause, correlation_id=number)
-        commands.append(create)
-        order["created"] = create.idempotency_key
+        commands += _creation(state, order, number, record, crm_cause)
+    elif order.get("held"):
+        order["held"] = False
     if (order.get("cancel_requested") and not order.get("cancel_sent") and erp is not None
             and erp.get("status") == "reserved"):
         cancel = Command(target="erp", operation="cancel", entity_type=SALES_ORDER, entity_key=number,
@@ -144,10 +196,14 @@ def evaluate(state: State, mapper: Mapper, number: str, trigger: Cause) -> list[
                          correlation_id=number)
         commands.append(cancel)
         order["cancel_sent"] = cancel.idempotency_key
+    wanted: dict[str, Any] | None = None
     if erp is not None:
         wanted = {"status": erp.get("status"), "erp_order_id": erp.get("erp_order_id")}
         if order.get("cancel_requested") and erp.get("status") == "reserved":
             del wanted["status"]  # the CRM's cancel is on its way to the ERP
+    elif order.get("held"):
+        wanted = {"status": ON_HOLD}
+    if wanted:
         mirror = Mirror(order.get("crm_mirror"))
         due = mirror.due(wanted)
         if due:

@@ -30,6 +30,7 @@ from streams.sinks.outcomes import (
     answer_text,
     assigned_ids,
     classify_status,
+    refusal,
 )
 from streams.sinks.records import SinkCommand
 from streams.stack.secrets import Secret
@@ -106,7 +107,10 @@ class HttpAdapter:
                           reason=f"{route.method} {route.path}: the payload has no value for {{{missing.name}}} "
                                  f"and no lookup filled it; send {missing.name} in the payload or add a lookup "
                                  f"for it to the route in {self.config.path.name}")
-        return await self._call(route.method, path, body, command.idempotency_key, route.ids)
+        outcome = await self._call(route.method, path, body, command.idempotency_key, route.ids)
+        if isinstance(outcome, Failed):
+            return refusal(outcome, route.refusals) or outcome
+        return outcome
 
     def _body(self, command: SinkCommand, route: HttpRoute, looked_up: Mapping[str, Any]) -> Any:
         if route.whole_payload:

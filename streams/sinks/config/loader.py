@@ -48,7 +48,7 @@ HTTP_KEYS = ("base_url", "auth", "headers")
 AUTH_KEYS = ("header", "scheme", "env", "secret", "required")
 SQL_KEYS = ("database", "conninfo_env", "keys_table")
 HTTP_ROUTE_KEYS = ("payload_type", "operation", "method", "path", "body", "lookups", "ids", "on_conflict",
-                   "only_changed", "batch")
+                   "refusals", "only_changed", "batch")
 SQL_ROUTE_KEYS = ("payload_type", "operation", "action", "table", "key", "columns", "ids")
 LOOKUP_KEYS = ("path", "take")
 BATCH_KEYS = ("method", "path", "max_items", "linger_ms", "items_field", "results_field", "key_field")
@@ -326,13 +326,15 @@ class _Checker:
             self.problem((*key, "on_conflict"), f"{on_conflict!r} is not a conflict policy",
                          f"use one of {', '.join(ON_CONFLICT)}")
             on_conflict = "retry_once"
+        refusals = self.names(route, "refusals", key, _IDENTIFIER)
         only_changed = self.boolean(route, "only_changed", key, False)
         batch = self.batch(route["batch"], (*key, "batch")) if route.get("batch") is not None else None
         if payload_type is None or operation is None or method is None or path is None:
             return None
         return HttpRoute(payload_type=payload_type, operation=operation, method=method.upper(), path=path, body=body,
                          whole_payload=whole, lookups=lookups, ids=ids,
-                         on_conflict=cast(OnConflict, on_conflict), only_changed=only_changed, batch=batch,
+                         on_conflict=cast(OnConflict, on_conflict), refusals=refusals, only_changed=only_changed,
+                         batch=batch,
                          line=self.located.line(key))
 
     def lookups(self, raw: Any, key: Key, shape: PayloadShape | None) -> dict[str, LookupSpec]:

@@ -82,6 +82,9 @@ class HttpRoute:
     lookups: Mapping[str, LookupSpec] = field(default_factory=dict)
     ids: tuple[str, ...] = ()
     on_conflict: OnConflict = "retry_once"
+    #: Error fields whose 409 is the target's business answer (e.g. ``account_id``: the account is blocked):
+    #: recorded as a CommandResult with that status, not retried and not dead-lettered.
+    refusals: tuple[str, ...] = ()
     only_changed: bool = False
     batch: BatchSpec | None = None
     line: int | None = None

@@ -211,11 +211,11 @@ def crm_product(sku: str, *, available: Decimal | str = "0", name: str = "Widget
 
 
 def erp_account(account_id: int, customer_number: str | None, *, name: str = "Harbour Trading",
-                credit_limit: Decimal | str = "5000.00") -> dict[str, Any]:
+                credit_limit: Decimal | str = "5000.00", blocked: bool = False) -> dict[str, Any]:
     return {"account_id": account_id, "account_code": f"AC-{account_id:06d}", "name": name, "email": None,
             "phone": None, "billing_line1": None, "billing_city": None, "billing_postal_code": None,
             "billing_country": None, "crm_customer_number": customer_number, "credit_limit": decimal(credit_limit, 2),
-            "payment_terms": "NET30", "blocked": 0, "active": 1, "version": 1,
+            "payment_terms": "NET30", "blocked": int(blocked), "active": 1, "version": 1,
             "created_at": _micros(T0), "updated_at": _micros(T0)}
 
 
