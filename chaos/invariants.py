@@ -7,7 +7,7 @@ is reported precisely (what, how many, an example) rather than as a bare False.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -50,32 +50,83 @@ class CommandSeen:
     position: str = ""
 
 
+@dataclass(frozen=True, kw_only=True)
+class AppliedOnce:
+    """The applied-once check and how its keys without exactly one row split up."""
+
+    check: Check
+    lost: int
+    refused: int
+    held: int
+    unreleased: int
+    twice: int
+
+
 def applied_once(commands: Iterable[CommandSeen], applied: Mapping[str, Counter[str]],
-                 dead_lettered: Iterable[str] = ()) -> tuple[Check, int, int]:
+                 dead_lettered: Iterable[str] = (), *, refused_by_target: Collection[str] = (),
+                 held: Collection[str] = ()) -> AppliedOnce:
     """Every distinct command key has exactly one row in its target's idempotency table.
 
     ``applied``: per target, how many idempotency rows each key has (the primary key makes more than one
     impossible, but a count keeps the check honest). ``dead_lettered``: command positions
-    (``topic[partition]@offset``) a sink dead-lettered. A key with no row is a violation either way; it counts
-    as refused when a sink dead-lettered it (the target said no), as lost when nothing accounts for it.
-    Returns the check, the number lost and the number refused."""
+    (``topic[partition]@offset``) a sink dead-lettered. ``refused_by_target``: keys a sink recorded as the
+    target's business refusal (a CommandResult with a 409, e.g. "account N is blocked"). ``held``: the
+    entities (order numbers) the flows hold at the end because the ERP would still refuse them.
+
+    A key with no row is a violation, except one the target refused as a business state whose entity is held
+    at the end (it is sent again, with the same key, when the state changes). It counts as refused when a sink
+    dead-lettered it, as lost when nothing accounts for it."""
     refused_positions = set(dead_lettered)
+    business = set(refused_by_target)
+    holding = set(held)
     positions: dict[tuple[str, str], list[str]] = {}
+    entities: dict[tuple[str, str], str] = {}
     for c in commands:
         positions.setdefault((c.target, c.idempotency_key), []).append(c.position)
-    lost, refused, twice = [], [], []
+        entities[(c.target, c.idempotency_key)] = c.entity_key
+    lost, refused, twice, unreleased = [], [], [], []
+    kept = 0
     for (target, key), where in sorted(positions.items()):
         rows = applied.get(target, Counter())[key]
+        entity = entities[(target, key)]
         if rows == 0 and any(p in refused_positions for p in where):
             refused.append(f"{target}: command key {key} ({', '.join(where)}) was refused and dead-lettered, "
                            f"no row in the {target} idempotency_keys")
+        elif rows == 0 and key in business and entity in holding:
+            kept += 1
+        elif rows == 0 and key in business:
+            unreleased.append(f"{target}: command key {key} ({', '.join(where)}) was refused by the {target} as a "
+                              f"business state, but {entity} is not held at the end and it was never applied")
         elif rows == 0:
             lost.append(f"{target}: command key {key} ({', '.join(where)}) has no row in the {target} "
                         "idempotency_keys")
         elif rows > 1:
             twice.append(f"{target}: command key {key} has {rows} rows")
-    check = _check("every command applied once (idempotency tables)", len(positions), lost + refused + twice)
-    return check, len(lost), len(refused)
+    check = _check("every command applied once (idempotency tables; refused ones held at the end excepted)",
+                   len(positions), lost + refused + unreleased + twice)
+    return AppliedOnce(check=check, lost=len(lost), refused=len(refused), held=kept, unreleased=len(unreleased),
+                       twice=len(twice))
+
+
+#: The CRM status of an order the orders flow holds because its customer's ERP account is blocked.
+ON_HOLD = "on_hold"
+
+
+def held_orders(crm_orders: Mapping[str, Mapping[str, Any]], erp_orders: Collection[str],
+                erp_accounts: Mapping[str, Mapping[str, Any]]) -> set[str]:
+    """The CRM orders rightly on hold at the end: CRM status ``on_hold``, no ERP order, and the ERP account of
+    their customer (``customer_number``) blocked."""
+    return {number for number, order in crm_orders.items()
+            if order.get("status") == ON_HOLD and number not in erp_orders
+            and bool((erp_accounts.get(str(order.get("customer_number"))) or {}).get("blocked"))}
+
+
+def holds_are_right(crm_orders: Mapping[str, Mapping[str, Any]], held: Collection[str]) -> Check:
+    """Every CRM order showing ``on_hold`` is one of ``held`` (no ERP order, account blocked in the ERP)."""
+    showing = sorted(n for n, o in crm_orders.items() if o.get("status") == ON_HOLD)
+    bad = [f"{n}: on_hold in the CRM, but it has an ERP order or its ERP account is not blocked" for n in showing
+           if n not in held]
+    return _check("CRM orders on hold: account blocked in the ERP, no ERP order", len(showing), bad)
 
 
 def one_per_source(name: str, counts: Mapping[str, int]) -> Check:

@@ -13,7 +13,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from chaos.invariants import CommandSeen
 from streams.codecs.avro.single_object import SchemaStore
-from streams.sinks.topics import COMMAND_TOPICS, DLQ_TOPIC
+from streams.sinks.topics import COMMAND_TOPICS, DLQ_TOPIC, RESULTS_TOPICS
 from streams.stack.running import RunningStack
 
 
@@ -63,6 +63,20 @@ def commands(bootstrap: str) -> list[CommandSeen]:
                                 entity_key=record["entity_key"], payload_type=record["payload_type"],
                                 operation=str(record["operation"]), position=position))
     return seen
+
+
+def refused_by_target(bootstrap: str) -> set[str]:
+    """Idempotency keys a sink recorded as the target's business refusal (a CommandResult with a non-2xx
+    status, e.g. the ERP's 409 "account N is blocked"; see ``refusals`` in targets/)."""
+    store = SchemaStore.from_directory()
+    keys = set()
+    for _, _, value in read_topics(bootstrap, RESULTS_TOPICS.values()):
+        if value is None:
+            continue
+        record = store.decode(value).value
+        if not 200 <= int(record["status"]) < 300:
+            keys.add(str(record["idempotency_key"]))
+    return keys
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,7 +138,8 @@ def snapshot(stack: RunningStack) -> Snapshot:
         cur.execute("SELECT customer_number, name, email, phone, erp_account_id, credit_limit, payment_terms, "
                     "blocked, open_balance FROM crm.customers")
         crm_customers = {r["customer_number"]: r for r in _rows(cur)}
-        cur.execute("SELECT order_number, status, erp_order_id, total_amount FROM crm.sales_orders")
+        cur.execute("SELECT o.order_number, o.status, o.erp_order_id, o.total_amount, c.customer_number "
+                    "FROM crm.sales_orders o JOIN crm.customers c ON c.id = o.customer_id")
         crm_orders = {r["order_number"]: r for r in _rows(cur)}
         cur.execute("SELECT sku, available_qty FROM crm.products")
         crm_availability = {str(sku): Decimal(q) for sku, q in cur.fetchall()}

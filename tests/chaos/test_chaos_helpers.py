@@ -16,8 +16,8 @@ from chaos.schedule import KINDS, TARGETED, plan
 pytestmark = pytest.mark.unit
 
 
-def command(target: str, key: str, position: str = "") -> CommandSeen:
-    return CommandSeen(target=target, idempotency_key=key, entity_key="C-000001",
+def command(target: str, key: str, position: str = "", *, entity: str = "C-000001") -> CommandSeen:
+    return CommandSeen(target=target, idempotency_key=key, entity_key=entity,
                        payload_type="isthmus.canonical.Account", operation="create", position=position)
 
 
@@ -62,23 +62,53 @@ def test_bad_options_are_all_named() -> None:
 def test_applied_once_counts_keys_without_a_row_as_lost() -> None:
     commands = [command("erp", "k1"), command("erp", "k1"), command("erp", "k2"), command("crm", "k3")]
     applied = {"erp": Counter({"k1": 1, "sim-x": 1}), "crm": Counter()}
-    check, lost, refused = invariants.applied_once(commands, applied)
-    assert lost == 2 and refused == 0 and check.violations == 2 and check.checked == 3
+    once = invariants.applied_once(commands, applied)
+    check = once.check
+    assert once.lost == 2 and once.refused == 0 and check.violations == 2 and check.checked == 3
     assert any("k2" in e and "erp" in e for e in check.examples)
     assert any("k3" in e and "crm" in e for e in check.examples)
 
 
 def test_applied_once_holds_when_every_key_has_exactly_one_row() -> None:
-    check, lost, _ = invariants.applied_once([command("erp", "k1"), command("erp", "k1")],
-                                             {"erp": Counter({"k1": 1})})
-    assert check.held and lost == 0 and "ok" in check.line()
+    once = invariants.applied_once([command("erp", "k1"), command("erp", "k1")], {"erp": Counter({"k1": 1})})
+    assert once.check.held and once.lost == 0 and once.twice == 0 and "ok" in once.check.line()
 
 
 def test_a_dead_lettered_command_is_refused_not_lost_and_still_a_violation() -> None:
     commands = [command("erp", "k1", "isthmus.commands.erp[0]@7"), command("erp", "k2", "isthmus.commands.erp[1]@3")]
-    check, lost, refused = invariants.applied_once(commands, {"erp": Counter()}, ["isthmus.commands.erp[0]@7"])
-    assert (lost, refused, check.violations) == (1, 1, 2)
-    assert any("k1" in e and "dead-lettered" in e for e in check.examples)
+    once = invariants.applied_once(commands, {"erp": Counter()}, ["isthmus.commands.erp[0]@7"])
+    assert (once.lost, once.refused, once.check.violations) == (1, 1, 2)
+    assert any("k1" in e and "dead-lettered" in e for e in once.check.examples)
+
+
+def test_a_business_refusal_is_excused_only_while_its_order_is_held() -> None:
+    """Refused by the ERP (409 account blocked, a result not a dead letter): fine if the order is on hold at
+    the end, a violation if it is not (it should have been sent again and applied)."""
+    commands = [command("erp", "k1", entity="SO-000001"), command("erp", "k2", entity="SO-000002")]
+    once = invariants.applied_once(commands, {"erp": Counter()}, refused_by_target={"k1", "k2"}, held={"SO-000001"})
+    assert (once.lost, once.refused, once.held, once.unreleased, once.check.violations) == (0, 0, 1, 1, 1)
+    assert any("k2" in e and "SO-000002 is not held" in e for e in once.check.examples)
+    applied_later = invariants.applied_once(commands, {"erp": Counter({"k1": 1, "k2": 1})},
+                                            refused_by_target={"k1", "k2"})
+    assert applied_later.check.held and applied_later.held == 0
+
+
+def test_a_key_refused_but_also_applied_twice_is_still_a_duplicate() -> None:
+    once = invariants.applied_once([command("erp", "k1")], {"erp": Counter({"k1": 2})}, refused_by_target={"k1"})
+    assert once.twice == 1 and not once.check.held
+
+
+def test_held_orders_are_on_hold_in_the_crm_without_an_erp_order_and_with_a_blocked_account() -> None:
+    crm = {"SO-1": {"status": "on_hold", "customer_number": "C-1"},   # held rightly
+           "SO-2": {"status": "on_hold", "customer_number": "C-2"},   # account not blocked: should be released
+           "SO-3": {"status": "on_hold", "customer_number": "C-1"},   # has an ERP order
+           "SO-4": {"status": "submitted", "customer_number": "C-1"}}  # blocked, but the CRM does not show it
+    accounts = {"C-1": {"blocked": 1}, "C-2": {"blocked": 0}}
+    held = invariants.held_orders(crm, {"SO-3"}, accounts)
+    assert held == {"SO-1"}
+    check = invariants.holds_are_right(crm, held)
+    assert (check.checked, check.violations) == (3, 2)
+    assert invariants.missing("orders", ["SO-1", "SO-2", "SO-4"], [*{"SO-3"}, *held]).violations == 2
 
 
 def test_a_source_row_written_twice_is_named() -> None:
