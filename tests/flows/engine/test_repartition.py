@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 import pytest
 
@@ -16,7 +17,7 @@ class FirstByte:
 
     stores: tuple[str, ...] = ()
 
-    def route(self, record: Incoming, stores: dict[str, Store]) -> list[tuple[str | None, Incoming]]:
+    def route(self, record: Incoming, stores: Mapping[str, Store]) -> list[tuple[str | None, Incoming]]:
         return [(None if not record.value else record.value[:1].decode(), record)]
 
 
