@@ -28,8 +28,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from bench.exceptions import BenchError
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.engine.api import Context, FlowSpec, Incoming
-from streams.flows.engine.batches import send_batched
-from streams.flows.engine.processor import EngineSettings, FlowProcessor, _BatchContext, _Task
+from streams.flows.engine.batches import OutRecord, send_batched
+from streams.flows.engine.processor import EngineSettings, FlowProcessor, _Task
 from streams.kafka.topics import TopicSpec, ensure_topics
 
 BATCH = 500
@@ -126,11 +126,10 @@ class NonTransactionalProcessor(FlowProcessor):
         return AIOKafkaProducer(bootstrap_servers=self.settings.bootstrap_servers, acks="all",
                                 enable_idempotence=True)
 
-    async def _commit(self, task: _Task, ctx: _BatchContext, offsets: dict[TopicPartition, int]) -> None:
+    async def _commit(self, task: _Task, outgoing: list[OutRecord], offsets: dict[TopicPartition, int]) -> None:
         assert task.producer is not None and self._consumer is not None
-        await asyncio.gather(*await send_batched(task.producer, self._outgoing(task, ctx), self._partitioner))
+        await asyncio.gather(*await send_batched(task.producer, outgoing, self._partitioner))
         await self._consumer.commit(offsets)
-        self.transactions += 1
 
 
 async def run_engine(processor: FlowProcessor, records: int, timeout_s: float,

@@ -102,6 +102,8 @@ class _Task:
     producer: AIOKafkaProducer | None = None
     ready: bool = False
     starting: asyncio.Task[None] | None = None
+    #: The transaction of the task's last batch, while it completes.
+    committing: asyncio.Task[None] | None = None
 
     @property
     def stores(self) -> dict[str, MemoryStore]:
@@ -238,6 +240,7 @@ class FlowProcessor:
                 if self.failure is not None:
                     failure, self.failure = self.failure, None
                     raise TaskStartFailed(f"{self.spec.name}: a task could not start: {failure}") from failure
+                self._raise_failed_commit()
                 if not batch:
                     continue
                 async with self._lock:
@@ -263,9 +266,12 @@ class FlowProcessor:
             self._consumer = None
 
     async def _process(self, task: _Task, parts: Sequence[tuple[TopicPartition, list[Any]]]) -> None:
+        """Run the handler over a batch, then commit it in the background: the next batch of the task is
+        processed while this one's transaction completes, and committed only after it (see ``_settle``)."""
         ctx = _BatchContext(spec=self.spec, schemas=self.schemas, worker_id=self.settings.worker_id, task=task)
         handler = self.spec.handler
         offsets: dict[TopicPartition, int] = {}
+        records_in = 0
         began = time.perf_counter()
         for tp, records in parts:
             for message in records:
@@ -283,10 +289,34 @@ class FlowProcessor:
                     ctx.dead_letter(record, reason=f"{type(exc).__name__}: {exc}", stage=self.stage,
                                     error_type=type(exc).__name__)
                     self.dead_lettered += 1
-            self.processed += len(records)
+            records_in += len(records)
             offsets[tp] = records[-1].offset + 1
         self.processing_seconds += time.perf_counter() - began
-        await self._commit(task, ctx, offsets)
+        outgoing = list(self._outgoing(task, ctx))  # takes the stores' changes: the next batch starts clean
+        await self._settled(task)
+        task.committing = asyncio.create_task(self._settle(task, ctx, outgoing, offsets, records_in),
+                                              name=f"{self.spec.name}-{task.partition}-commit")
+
+    async def _settled(self, task: _Task) -> None:
+        """Wait for the task's transaction in flight; its failure propagates (the flow restarts from its last
+        commit and rebuilds its stores, so the changes of the batches after it are never kept either)."""
+        committing, task.committing = task.committing, None
+        if committing is not None:
+            await committing
+
+    def _raise_failed_commit(self) -> None:
+        for task in self.tasks.values():
+            committing = task.committing
+            if committing is not None and committing.done() and committing.exception() is not None:
+                task.committing = None
+                raise committing.exception()  # type: ignore[misc]
+
+    async def _settle(self, task: _Task, ctx: _BatchContext, outgoing: list[OutRecord],
+                      offsets: dict[TopicPartition, int], records_in: int) -> None:
+        await self._commit(task, outgoing, offsets)
+        self.transactions += 1
+        self.last_commit_at = time.time()
+        self.processed += records_in
         self.emitted += len(ctx.emitted)
         self.events.update(ctx.counts)
 
@@ -300,18 +330,15 @@ class FlowProcessor:
             for key, raw in store.take_changes().items():
                 yield topic, task.partition, key.encode(), raw, []
 
-    async def _commit(self, task: _Task, ctx: _BatchContext, offsets: dict[TopicPartition, int]) -> None:
+    async def _commit(self, task: _Task, outgoing: list[OutRecord], offsets: dict[TopicPartition, int]) -> None:
+        """One transaction: the batch's output, its store changes and its input offsets."""
         producer = task.producer
         assert producer is not None, "a ready task has its producer"
-        # A failure below propagates and restarts the flow, which rebuilds the stores from their changelogs:
-        # the in-memory changes of a batch that did not commit are never kept.
         await producer.begin_transaction()
-        sent = await send_batched(producer, self._outgoing(task, ctx), self._partitioner)
+        sent = await send_batched(producer, outgoing, self._partitioner)
         await producer.send_offsets_to_transaction(offsets, self.spec.name)
         await asyncio.gather(*sent)  # a record batch the broker refused fails the batch before it commits
         await producer.commit_transaction()
-        self.transactions += 1
-        self.last_commit_at = time.time()
 
     async def assign(self, partitions: set[int]) -> None:
         """Called in the rebalance callback: pause each new partition's inputs and start its task in the
@@ -421,7 +448,13 @@ class FlowProcessor:
                 task.starting.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task.starting
-            if keep_state:
+            keep = keep_state
+            try:
+                await self._settled(task)
+            except Exception as exc:  # its state holds changes that did not commit: not kept
+                log.warning("%s task %d: its last transaction failed: %s", self.spec.name, partition, exc)
+                keep = False
+            if keep:
                 self._kept[partition] = task.restored
             if task.producer is not None:
                 await _stop_quietly(task.producer)
