@@ -1,4 +1,5 @@
 import datetime as dt
+import tracemalloc
 
 import pytest
 
@@ -76,3 +77,17 @@ def test_a_handler_counts_its_events() -> None:
     run = LocalRun(FlowSpec(name="counting", inputs=("t",), handler=handler))
     context = asyncio.run(run.feed([run.record("t", b"k", b"echo"), run.record("t", b"k", b"new")]))
     assert context.counts == {"seen": 2, "echoes_suppressed": 1}
+
+
+def test_a_small_value_takes_little_memory() -> None:
+    """The store keeps a million keys in a worker: a value's bytes must not carry the encoder's buffer
+    (orjson's own bytes hold about 4 KiB each; the store's are a copy of the value's length)."""
+    store = MemoryStore("s")
+    tracemalloc.start()
+    try:
+        for i in range(10_000):
+            store.put(f"k{i}", {"n": i, "name": "x"})
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held / 10_000 < 400, f"{held / 10_000:.0f} bytes a key"
