@@ -29,6 +29,7 @@ BUILTIN: tuple[str, ...] = (
     "streams.flows.customers:build_customer_flow",
     "streams.flows.orders:build",
     "streams.flows.stock:build",
+    "streams.flows.canonical:build",
 )
 
 

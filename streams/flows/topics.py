@@ -36,14 +36,25 @@ CRM_PRODUCTS = cdc_topic("crm", "products")
 CRM_SALES_ORDERS = cdc_topic("crm", "sales_orders")
 CRM_SALES_ORDER_LINES = cdc_topic("crm", "sales_order_lines")
 ERP_STOCK = cdc_topic("erp", "stock")
+ERP_PRODUCTS = cdc_topic("erp", "products")
+ERP_SALES_ORDER_LINES = cdc_topic("erp", "sales_order_lines")
 ERP_SALES_ORDERS = cdc_topic("erp", "sales_orders")
 ERP_INVOICES = cdc_topic("erp", "invoices")
 ERP_PAYMENTS = cdc_topic("erp", "payments")
 CRM_TRANSACTION = transaction_topic("crm")
 ERP_TRANSACTION = transaction_topic("erp")
 
+#: Prefix of the canonical topics (``<prefix>.<name>``); a test may run flows and the loader under its own.
+CANONICAL_PREFIX = "isthmus.canonical"
+
+
+def canonical_topic(name: str, prefix: str = CANONICAL_PREFIX) -> str:
+    """The canonical topic ``name`` (e.g. ``isthmus.canonical.invoices``)."""
+    return f"{prefix}.{name}"
+
+
 #: The reconciled customer master: compacted, keyed by customer number, Avro ``Customer``.
-CANONICAL_CUSTOMERS = "isthmus.canonical.customers"
+CANONICAL_CUSTOMERS = canonical_topic("customers")
 #: Every settled field conflict: Avro ``ConflictRecord``, keyed by the entity key.
 AUDIT_CONFLICTS = "isthmus.audit.conflicts"
 #: One customer as both systems know it (customer, account, orders, invoices): compacted, keyed by customer
@@ -54,8 +65,10 @@ COMMANDS_CRM = command_topic("crm")
 COMMANDS_ERP = command_topic("erp")
 
 __all__ = [
-    "AUDIT_CONFLICTS", "CANONICAL_CUSTOMERS", "CDC_NAMESPACES", "COMMANDS_CRM", "COMMANDS_ERP", "COMMAND_TOPICS",
+    "AUDIT_CONFLICTS", "CANONICAL_CUSTOMERS", "CANONICAL_PREFIX", "CDC_NAMESPACES", "COMMANDS_CRM", "COMMANDS_ERP",
+    "COMMAND_TOPICS",
     "CRM_ADDRESSES", "CRM_CONTACTS", "CRM_CUSTOMERS", "CRM_PRODUCTS", "CRM_SALES_ORDERS", "CRM_SALES_ORDER_LINES",
     "CRM_TRANSACTION", "CUSTOMER_360", "DLQ_TOPIC", "ERP_ACCOUNTS", "ERP_INVOICES", "ERP_PAYMENTS",
-    "ERP_SALES_ORDERS", "ERP_STOCK", "ERP_TRANSACTION", "cdc_topic", "command_topic", "transaction_topic",
+    "ERP_PRODUCTS", "ERP_SALES_ORDERS", "ERP_SALES_ORDER_LINES", "ERP_STOCK", "ERP_TRANSACTION", "canonical_topic",
+    "cdc_topic", "command_topic", "transaction_topic",
 ]

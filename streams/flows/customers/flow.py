@@ -29,6 +29,7 @@ from typing import Any
 from streams.codecs import ChangeEvent, Op, decode
 from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.exceptions import CodecError
+from streams.flows.canonical.lineage import Lineage, mapping_version
 from streams.flows.commands import Cause, Command, command_headers, encode_command
 from streams.flows.customers.exceptions import CustomerFlowError, MissingMapping
 from streams.flows.customers.keying import CustomerKeys, incoming_from_json, incoming_to_json
@@ -119,6 +120,8 @@ class _Outcome:
     canonical: dict[str, dict[str, Any]] = field(default_factory=dict)
     released: list[str] = field(default_factory=list)
     echoes: list[str] = field(default_factory=list)
+    #: The change this outcome folds in: the lineage headers of the canonical records it publishes.
+    lineage: Lineage | None = None
 
 
 class CustomerFlow:
@@ -127,10 +130,12 @@ class CustomerFlow:
     def __init__(self, *, mappings: Mapping[str, RecordMapping], schemas: SchemaStore,
                  erp_time_zone: str = "Asia/Shanghai", clock: Clock = _utc_now,
                  tables: Mapping[str, tuple[System, str]] = TABLES,
-                 command_topics: Mapping[str, str] | None = None) -> None:
+                 command_topics: Mapping[str, str] | None = None,
+                 canonical_topic: str = CANONICAL_CUSTOMERS) -> None:
         """``tables``: the input topics, by the system and table each carries (default: the topics of the
         stack's connectors, :data:`TABLES`); every table of :data:`TABLES` needs one. ``command_topics``:
-        the command topic per target system (default: the sinks' ``isthmus.commands.<system>``)."""
+        the command topic per target system (default: the sinks' ``isthmus.commands.<system>``).
+        ``canonical_topic``: where the reconciled customer goes (default ``isthmus.canonical.customers``)."""
         missing = [stem for stem in MAPPING_FILES.values() if stem not in mappings]
         if missing:
             raise MissingMapping(f"the customer flow needs mappings/{', mappings/'.join(m + '.yaml' for m in missing)}"
@@ -141,6 +146,8 @@ class CustomerFlow:
                 f"{system.value}.{table}" for system, table in unread))
         self.tables = dict(tables)
         self.command_topics = dict(command_topics or {})
+        self.canonical_topic = canonical_topic
+        self.mapping_version = mapping_version(mappings["customer"].path)
         self.mappings = CustomerMappings(**{attr: mappings[stem] for attr, stem in MAPPING_FILES.items()})
         self.schemas = schemas
         self.named = schemas.schemas.named
@@ -150,7 +157,7 @@ class CustomerFlow:
     def spec(self) -> FlowSpec:
         return FlowSpec(
             name=FLOW_NAME, inputs=tuple(self.tables), handler=self.handle, stores=STORES,
-            outputs=(CANONICAL_CUSTOMERS, AUDIT_CONFLICTS), compacted=(CANONICAL_CUSTOMERS,),
+            outputs=(self.canonical_topic, AUDIT_CONFLICTS), compacted=(self.canonical_topic,),
             key_by=CustomerKeys(),
             description="customer <-> account: ERP account create/update/deactivate, the link and ERP-owned "
                         "fields back to the CRM, conflicts audited, the reconciled customer published")
@@ -263,6 +270,7 @@ class CustomerFlow:
                     fold_xref(state_of(change.key), change, settled_at=settled_at)
                     outcome.released += self._index(staged, change)
         cause = Cause.of(event, system.value, record)
+        outcome.lineage = Lineage.of(event, system.value, record, self.mapping_version)
         for key, state in states.items():
             outcome.commands += decide(state, cause, mappings=self.mappings, context=context, named=self.named)
             staged.put(CUSTOMERS, key, state.to_json())
@@ -315,6 +323,7 @@ class CustomerFlow:
         for conflict in outcome.conflicts:
             out.append((AUDIT_CONFLICTS, conflict["entity_key"], self.schemas.encode(CONFLICT, conflict), {}))
         for key, canonical in outcome.canonical.items():
-            out.append((CANONICAL_CUSTOMERS, key, self.schemas.encode(CUSTOMER, canonical), {}))
+            out.append((self.canonical_topic, key, self.schemas.encode(CUSTOMER, canonical),
+                        outcome.lineage.headers() if outcome.lineage else {}))
         return out
 

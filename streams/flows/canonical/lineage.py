@@ -1,0 +1,108 @@
+"""The lineage a canonical record carries in its Kafka headers: the source change it was made from.
+
+``isthmus-lineage`` holds, as compact JSON, the source system, table and row key, the source commit time,
+the change's log position and the CDC record (topic, partition, offset) it arrived in;
+``isthmus-mapping-version`` names the mapping that shaped the record (its file and a digest of its content,
+so editing a mapping changes the version by itself). Headers rather than fields: the canonical types are
+embedded in one another (``Customer360`` holds ``SalesOrder`` and ``Invoice``), and a field added to an
+embedded type would change the fingerprint of every type around it.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from streams.codecs.debezium.envelope import ChangeEvent
+from streams.errors import IsthmusError
+from streams.flows.commands import Cause
+from streams.flows.engine.api import Incoming
+
+LINEAGE_HEADER = "isthmus-lineage"
+MAPPING_VERSION_HEADER = "isthmus-mapping-version"
+
+
+class LineageError(IsthmusError):
+    """A canonical record's lineage headers are missing or malformed."""
+
+
+def json_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, Mapping):
+        return {k: json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_value(v) for v in value]
+    return value
+
+
+def key_text(key: Mapping[str, Any] | None) -> str:
+    """A Debezium row key as compact JSON with sorted names (``{"invoice_id":12}``); ``""`` without one."""
+    if key is None:
+        return ""
+    return json.dumps(json_value(dict(key)), sort_keys=True, separators=(",", ":"))
+
+
+def mapping_version(path: Path) -> str:
+    """``<file stem>@<first 12 hex digits of the file's SHA-256>``: changes whenever the mapping does
+    (``<stem>@unversioned`` for a mapping built in memory, as tests do)."""
+    if not path.is_file():
+        return f"{path.stem}@unversioned"
+    return f"{path.stem}@{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Lineage:
+    system: str
+    table: str
+    key: str
+    commit_time: dt.datetime
+    #: ``<connector>:<log position>:<table>:<row key>`` (:attr:`Cause.event_id`): the change, whoever re-reads it.
+    change: str
+    topic: str
+    partition: int
+    offset: int
+    mapping_version: str
+
+    @classmethod
+    def of(cls, event: ChangeEvent, system: str, record: Incoming, version: str) -> Lineage:
+        cause = Cause.of(event, system, record)
+        return cls(system=system, table=event.table or "-", key=key_text(event.key), commit_time=cause.commit_time,
+                   change=cause.event_id, topic=record.topic, partition=record.partition, offset=record.offset,
+                   mapping_version=version)
+
+    def headers(self) -> dict[str, bytes]:
+        body = {"system": self.system, "table": self.table, "key": self.key,
+                "commit_time": self.commit_time.astimezone(dt.UTC).isoformat(), "change": self.change,
+                "topic": self.topic, "partition": self.partition, "offset": self.offset}
+        return {LINEAGE_HEADER: json.dumps(body, separators=(",", ":"), sort_keys=True).encode(),
+                MAPPING_VERSION_HEADER: self.mapping_version.encode()}
+
+    @classmethod
+    def from_headers(cls, headers: Iterable[tuple[str, bytes]]) -> Lineage:
+        found = {name: value for name, value in headers}
+        if LINEAGE_HEADER not in found or MAPPING_VERSION_HEADER not in found:
+            raise LineageError(f"no {LINEAGE_HEADER} / {MAPPING_VERSION_HEADER} header: the record was not "
+                               "published by an Isthmus flow that records lineage")
+        try:
+            body = json.loads(found[LINEAGE_HEADER])
+            commit_time = dt.datetime.fromisoformat(body["commit_time"])
+            if commit_time.tzinfo is None:
+                raise ValueError("commit_time has no zone")
+            return cls(system=str(body["system"]), table=str(body["table"]), key=str(body["key"]),
+                       commit_time=commit_time, change=str(body["change"]), topic=str(body["topic"]),
+                       partition=int(body["partition"]), offset=int(body["offset"]),
+                       mapping_version=found[MAPPING_VERSION_HEADER].decode())
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+            raise LineageError(f"the {LINEAGE_HEADER} header is malformed: {exc}") from exc
