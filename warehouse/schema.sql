@@ -1,8 +1,10 @@
--- Isthmus warehouse: a star schema over the CRM's and the ERP's change streams.
--- Applied by the loader at start, inside the schema it is configured for (search_path), so every
--- statement is idempotent and unqualified. Every loaded table ends with the same lineage columns:
--- where the row came from (system, table, key), when the source committed it, the exact Kafka record
--- (topic, partition, offset) and the mapping version that shaped it. A source delete keeps the row
+-- Isthmus warehouse: a star schema over the canonical records the flows publish from the CRM's and
+-- the ERP's changes. Applied by the loader at start, inside the schema it is configured for
+-- (search_path), so every statement is idempotent and unqualified. Every loaded table ends with the
+-- same lineage columns: where the row came from (system, table, key), when the source committed it,
+-- the exact canonical Kafka record it was loaded from (source_topic, source_partition, source_offset),
+-- the Debezium record behind that (cdc_topic, cdc_partition, cdc_offset) and the canonical mapping
+-- version that shaped it. A source delete keeps the row
 -- with deleted = true, so its lineage survives; the views read only live rows.
 
 CREATE TABLE IF NOT EXISTS dim_date (
@@ -254,3 +256,16 @@ CREATE TABLE IF NOT EXISTS load_rejects (
     rejected_at         TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (topic, partition, "offset")
 );
+
+-- The Debezium record behind each row's canonical record (added when the loader moved from the CDC
+-- topics to the canonical topics; rows loaded before have none).
+DO $$
+DECLARE t TEXT;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['dim_client', 'dim_account', 'dim_product', 'fact_stock', 'fact_crm_order',
+                             'fact_sales_order', 'fact_order_line', 'fact_invoice', 'fact_payment'] LOOP
+        EXECUTE format('ALTER TABLE %I ADD COLUMN IF NOT EXISTS cdc_topic TEXT, '
+                       'ADD COLUMN IF NOT EXISTS cdc_partition INTEGER, '
+                       'ADD COLUMN IF NOT EXISTS cdc_offset BIGINT', t);
+    END LOOP;
+END $$;

@@ -1,4 +1,4 @@
-"""`isthmus warehouse`: apply the warehouse schema, or load the captured tables into it."""
+"""`isthmus warehouse`: apply the warehouse schema, or load the canonical topics into it."""
 
 from __future__ import annotations
 
@@ -21,9 +21,10 @@ def register(subparsers: Any) -> None:
     commands = parser.add_subparsers(dest="warehouse_command", required=True, metavar="COMMAND")
     environment = "Environment:\n" + "\n".join(f"  {name}: {doc}" for name, doc in DOCS.items())
     load = commands.add_parser(
-        "load", help="load the CDC topics into the warehouse, exactly once (runs until stopped)",
-        description="Consume the captured CRM and ERP tables, clean them and upsert them into the star "
-                    "schema; positions commit with the rows. " + environment,
+        "load", help="load the canonical topics into the warehouse, exactly once (runs until stopped)",
+        description="Consume the canonical records the flows publish (customers, orders, ERP orders and "
+                    "lines, invoices, payments, products, stock), clean them and upsert them into the star "
+                    "schema with their lineage; positions commit with the rows. " + environment,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     load.add_argument("--once", action="store_true", help="stop when the topics' current ends are loaded")
     load.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])

@@ -7,8 +7,6 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from streams.codecs.exceptions import LocalTimeError
-from streams.codecs.local_time import Ambiguous, Nonexistent, local_to_utc
 from streams.warehouse.exceptions import RowRejected
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -91,18 +89,6 @@ def instant(value: Any, column: str) -> dt.datetime:
     if not isinstance(value, dt.datetime) or value.tzinfo is None:
         raise RowRejected(f"{column} is {value!r}, not a time with a zone")
     return value.astimezone(dt.UTC)
-
-
-def local_time(value: Any, column: str, zone: str, *, nonexistent: Nonexistent = Nonexistent.RAISE,
-               ambiguous: Ambiguous = Ambiguous.RAISE) -> dt.datetime:
-    """A zone-less ERP time (DATETIME) in ``zone``, as a UTC instant; a skipped or repeated wall-clock
-    time is rejected unless a policy says which instant it was."""
-    if not isinstance(value, dt.datetime) or value.tzinfo is not None:
-        raise RowRejected(f"{column} is {value!r}, not a zone-less local time")
-    try:
-        return local_to_utc(value, zone, nonexistent=nonexistent, ambiguous=ambiguous)
-    except LocalTimeError as exc:
-        raise RowRejected(f"{column}: {exc}") from exc
 
 
 def date_key(moment: dt.datetime) -> int:

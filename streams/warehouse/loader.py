@@ -1,4 +1,5 @@
-"""The warehouse loader: a Kafka consumer whose positions live in the warehouse, next to the rows.
+"""The warehouse loader: a Kafka consumer of the canonical topics whose positions live in the warehouse,
+next to the rows.
 
 Why its own process and not a flow on the exactly-once engine: the engine commits input offsets in a
 Kafka transaction, which PostgreSQL cannot join, and it dead-letters any record whose handler raises,
@@ -25,9 +26,9 @@ from streams.codecs.avro.single_object import SchemaStore
 from streams.kafka.deadletters import DEAD_LETTER_TYPE, DLQ_TOPIC, STAGE_HEADER, Original, dead_letter_value
 from streams.stack.running import RunningStack
 from streams.warehouse import ddl
-from streams.warehouse.rows import Change, Position, Rejection, to_change
+from streams.warehouse.rows import Change, Position, Rejection, to_changes
 from streams.warehouse.settings import WarehouseSettings
-from streams.warehouse.tables import TABLES
+from streams.warehouse.tables import BY_NAME, TableSpec
 from streams.warehouse.writer import stored_positions, write_batch
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,9 @@ class Loader:
         self.settings = settings
         self.schemas = schemas or SchemaStore.from_directory()
         self.stop = stop or threading.Event()
+        #: Canonical topic -> the warehouse tables its records feed.
+        self.topics: dict[str, tuple[TableSpec, ...]] = {
+            specs[0].topic(settings.canonical_prefix): specs for specs in BY_NAME.values()}
         self.loaded = 0
         self.rejected = 0
 
@@ -89,8 +93,8 @@ class Loader:
 
     def _assign(self, consumer: KafkaConsumer, conn: psycopg.Connection[Any]) -> list[TopicPartition]:
         existing = consumer.topics()
-        wanted = [TopicPartition(spec.topic, p) for spec in TABLES if spec.topic in existing
-                  for p in sorted(consumer.partitions_for_topic(spec.topic) or ())]
+        wanted = [TopicPartition(topic, p) for topic in self.topics if topic in existing
+                  for p in sorted(consumer.partitions_for_topic(topic) or ())]
         current = set(consumer.assignment())
         if set(wanted) != current:
             consumer.assign(wanted)
@@ -111,9 +115,10 @@ class Loader:
         for tp, messages in batch.items():
             for m in messages:
                 position = Position(topic=m.topic, partition=m.partition, offset=m.offset)
-                outcome = to_change(position, m.key, m.value, self.settings.rules)
-                if isinstance(outcome, Change):
-                    changes.append(outcome)
+                outcome = to_changes(position, self.topics.get(m.topic, ()), m.value, m.headers or (),
+                                     self.schemas, self.settings.rules)
+                if isinstance(outcome, tuple):
+                    changes += outcome
                 elif isinstance(outcome, Rejection):
                     rejections.append(outcome)
                     self._dead_letter(producer, m, outcome.reason)

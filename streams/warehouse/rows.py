@@ -1,19 +1,23 @@
-"""One Kafka record of a captured table to one warehouse change: an upsert, a delete, a rejection or nothing."""
+"""One canonical record to warehouse changes: upserts (a deleted one marks its row), a rejection or nothing.
+
+Lineage: ``source_system``, ``source_table``, ``source_key`` and ``source_commit_time`` name the source change
+the canonical record was made from (its ``isthmus-lineage`` header), ``source_topic``, ``source_partition``
+and ``source_offset`` the canonical record the row was loaded from, ``cdc_topic``, ``cdc_partition`` and
+``cdc_offset`` the Debezium record behind it, and ``mapping_version`` the canonical mapping that shaped it.
+"""
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
-from streams.codecs.debezium.envelope import ChangeEvent, Op, decode
+from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.exceptions import CodecError
+from streams.flows.canonical.lineage import Lineage, LineageError, json_value
 from streams.warehouse.exceptions import RowRejected
-from streams.warehouse.tables import BY_TOPIC, MAPPING_VERSION, Rules, TableSpec
+from streams.warehouse.tables import Rules, TableSpec
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,7 +29,7 @@ class Position:
 
 @dataclass(frozen=True, kw_only=True)
 class Change:
-    """A row to upsert (``deleted`` false) or to mark deleted, with its lineage columns."""
+    """A row to upsert (``deleted`` marks a row the source removed or deactivated), with its lineage columns."""
 
     spec: TableSpec
     values: dict[str, Any]
@@ -45,66 +49,48 @@ class Rejection:
     reason: str
 
 
-Outcome = Change | Rejection | None
+Outcome = tuple[Change, ...] | Rejection | None
 
 
-def _json_value(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dt.date | dt.datetime | dt.time):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
-    if isinstance(value, Mapping):
-        return {k: _json_value(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_value(v) for v in value]
-    return value
+def lineage_columns(position: Position, lineage: Lineage) -> dict[str, Any]:
+    return {
+        "source_system": lineage.system, "source_table": lineage.table, "source_key": lineage.key,
+        "source_commit_time": lineage.commit_time, "source_topic": position.topic,
+        "source_partition": position.partition, "source_offset": position.offset, "cdc_topic": lineage.topic,
+        "cdc_partition": lineage.partition, "cdc_offset": lineage.offset, "mapping_version": lineage.mapping_version,
+    }
 
 
-def source_key_text(key: Mapping[str, Any] | None) -> str | None:
-    """The Debezium key as compact JSON with sorted names (``{"invoice_id":12}``)."""
-    if key is None:
-        return None
-    return json.dumps(_json_value(dict(key)), sort_keys=True, separators=(",", ":"))
-
-
-def to_change(position: Position, key: bytes | None, value: bytes | None, rules: Rules) -> Outcome:
-    """What one record of a captured table means for the warehouse (None: nothing to load)."""
-    spec = BY_TOPIC.get(position.topic)
-    if spec is None:
-        return None
+def to_changes(position: Position, specs: tuple[TableSpec, ...], value: bytes | None,
+               headers: Iterable[tuple[str, bytes]], schemas: SchemaStore, rules: Rules) -> Outcome:
+    """What one canonical record means for the warehouse (None: nothing to load)."""
+    if value is None or not specs:
+        return None  # a tombstone: canonical deletes are records with ``deleted`` set, never tombstones
+    expected = specs[0].schema
     where = f"{position.topic}[{position.partition}]@{position.offset}"
     try:
-        event = decode(value, key, topic=position.topic, where=where)
-    except CodecError as exc:
-        return Rejection(position=position, table=spec.table, source_key=None, reason=f"undecodable: {exc}")
-    if not isinstance(event, ChangeEvent) or event.op is Op.TRUNCATE:
-        return None
-    key_text = source_key_text(event.key)
-    lineage = {
-        "source_system": spec.system, "source_table": spec.table, "source_key": key_text or "",
-        "source_commit_time": event.source.commit_time, "source_topic": position.topic,
-        "source_partition": position.partition, "source_offset": position.offset,
-        "mapping_version": MAPPING_VERSION,
-    }
+        lineage = Lineage.from_headers(headers)
+    except LineageError as exc:
+        return Rejection(position=position, table=specs[0].target, source_key=None, reason=f"{where}: {exc}")
     try:
-        if event.op is Op.DELETE:
-            return Change(spec=spec, values=_delete_key(spec, event), deleted=True, lineage=lineage)
-        row = event.after or {}
-        values = spec.build(row, rules)
-        extra = {k: v for k, v in row.items() if k not in spec.consumed}
-        values["attributes"] = json.dumps(_json_value(extra), sort_keys=True)
-    except RowRejected as exc:
-        return Rejection(position=position, table=spec.table, source_key=key_text,
-                         reason=f"{spec.system}.{spec.table} {key_text}: {exc}")
-    return Change(spec=spec, values=values, deleted=False, lineage=lineage)
-
-
-def _delete_key(spec: TableSpec, event: ChangeEvent) -> dict[str, Any]:
-    image = dict(event.before or {})
-    image.update(event.key or {})
-    missing = [column for column in spec.source_key if image.get(column) is None]
-    if missing:
-        raise RowRejected(f"a delete without its key column(s) {', '.join(missing)}")
-    return {target: image[source] for target, source in zip(spec.key, spec.source_key, strict=True)}
+        record = schemas.decode(value)
+    except CodecError as exc:
+        return Rejection(position=position, table=specs[0].target, source_key=lineage.key,
+                         reason=f"undecodable: {exc}")
+    if record.schema != expected:
+        return Rejection(position=position, table=specs[0].target, source_key=lineage.key,
+                         reason=f"{where} is a {record.schema}; {position.topic} carries {expected}")
+    columns = lineage_columns(position, lineage)
+    changes: list[Change] = []
+    for spec in specs:
+        if not spec.applies(record.value):
+            continue
+        try:
+            values = spec.build(record.value, rules)
+        except RowRejected as exc:
+            return Rejection(position=position, table=spec.target, source_key=lineage.key,
+                             reason=f"{lineage.system}.{lineage.table} {lineage.key} -> {spec.target}: {exc}")
+        extra = {k: v for k, v in record.value.items() if k not in spec.consumed}
+        values["attributes"] = json.dumps(json_value(extra), sort_keys=True)
+        changes.append(Change(spec=spec, values=values, deleted=spec.deleted(record.value), lineage=columns))
+    return tuple(changes) or None

@@ -1,8 +1,9 @@
-"""One batch into PostgreSQL: upserts, deletes, rejections and the consumer positions, in one transaction.
+"""One batch into PostgreSQL: upserts, rejections and the consumer positions, in one transaction.
 
-Rows are upserted by their source key; an update only wins over a row loaded from a later Kafka offset
-(``excluded.source_offset > t.source_offset``), so a second loader or a replay can never put an older
-version back. The positions commit with the rows: after a crash the loader resumes exactly where the
+Rows are upserted by their key; an update only wins over a row loaded from an earlier offset of the same
+canonical topic (``excluded.source_offset > t.source_offset``), so a second loader or a replay can never put
+an older version back (a row loaded from another topic, e.g. by the CDC loader of earlier releases, is
+replaced). The positions commit with the rows: after a crash the loader resumes exactly where the
 committed rows end.
 """
 
@@ -18,34 +19,19 @@ from psycopg import sql
 from streams.warehouse.rows import Change, Rejection
 from streams.warehouse.tables import TableSpec
 
-LINEAGE = ("source_system", "source_table", "source_key", "source_commit_time", "source_topic",
-           "source_partition", "source_offset", "mapping_version")
-
 
 def _upsert(spec: TableSpec, columns: Sequence[str]) -> sql.Composed:
     updates = [c for c in columns if c not in spec.key]
     return sql.SQL(
         "INSERT INTO {table} AS t ({columns}) VALUES ({values}) ON CONFLICT ({key}) DO UPDATE SET {updates}, "
-        "loaded_at = now() WHERE excluded.source_offset > t.source_offset"
+        "loaded_at = now() WHERE excluded.source_offset > t.source_offset "
+        "OR excluded.source_topic IS DISTINCT FROM t.source_topic"
     ).format(
         table=sql.Identifier(spec.target),
         columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
         values=sql.SQL(", ").join(sql.Placeholder(c) for c in columns),
         key=sql.SQL(", ").join(map(sql.Identifier, spec.key)),
         updates=sql.SQL(", ").join(sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c)) for c in updates),
-    )
-
-
-def _delete(spec: TableSpec) -> sql.Composed:
-    return sql.SQL(
-        "UPDATE {table} SET deleted = TRUE, loaded_at = now(), {lineage} "
-        "WHERE {key} AND source_offset < %(source_offset)s"
-    ).format(
-        table=sql.Identifier(spec.target),
-        lineage=sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder(c))
-                                   for c in LINEAGE),
-        key=sql.SQL(" AND ").join(sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder(k))
-                                  for k in spec.key),
     )
 
 
@@ -71,22 +57,20 @@ def write_batch(conn: psycopg.Connection[Any], changes: Iterable[Change], reject
     orders_touched: set[int] = set()
     last_commit: dict[tuple[str, int], Any] = {}
     with conn.transaction(), conn.cursor() as cur:
-        grouped: dict[tuple[str, bool, tuple[str, ...]], list[dict[str, Any]]] = defaultdict(list)
+        grouped: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = defaultdict(list)
         specs: dict[str, TableSpec] = {}
         for change in changes:
-            params = {**change.values, **change.lineage}
+            params = {**change.values, **change.lineage, "deleted": change.deleted}
             specs[change.spec.target] = change.spec
-            grouped[(change.spec.target, change.deleted, tuple(params))].append(params)
+            grouped[(change.spec.target, tuple(params))].append(params)
             if change.spec.target in ("fact_sales_order", "fact_order_line"):
                 orders_touched.add(change.values["order_id"])
             last_commit[(change.lineage["source_topic"], change.lineage["source_partition"])] = \
                 change.lineage["source_commit_time"]
-        # Grouping keeps offset order within a group; an upsert and a delete of one key in one batch land in
-        # different groups, and the offset guards leave the later of the two in place whatever runs first.
-        for (target, deleted, columns), rows in grouped.items():
-            spec = specs[target]
-            statement = _delete(spec) if deleted else _upsert(spec, [*columns, "deleted"])
-            cur.executemany(statement, [r if deleted else {**r, "deleted": False} for r in rows])
+        # Grouping keeps offset order within a group; versions of one key in different groups (a field added
+        # between them) are settled by the offset guard whatever runs first.
+        for (target, columns), rows in grouped.items():
+            cur.executemany(_upsert(specs[target], columns), rows)
         if orders_touched:
             cur.execute(_LINE_TIMES, (sorted(orders_touched),))
         for r in rejections:

@@ -1,4 +1,5 @@
-"""Cleaning rules and the ERP local-time conversion, without Kafka or a database."""
+"""Cleaning rules and settings, without Kafka or a database (the ERP local-time conversion is the canonical
+mappings', tested in tests/flows/canonical)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from decimal import Decimal
 
 import pytest
 
-from streams.codecs.local_time import Ambiguous, Nonexistent
 from streams.stack.settings import StackSettings
 from streams.warehouse import cleaning
 from streams.warehouse.exceptions import RowRejected, WarehouseSettingsError
@@ -53,50 +53,18 @@ def test_money_must_be_exact() -> None:
         cleaning.number(None, "amount")
 
 
-def test_shanghai_has_no_daylight_saving_eight_hours_all_year() -> None:
-    for local in (dt.datetime(2024, 1, 15, 9, 0), dt.datetime(2024, 7, 15, 9, 0), dt.datetime(2024, 3, 10, 2, 30)):
-        assert cleaning.local_time(local, "order_date", "Asia/Shanghai") == (local - dt.timedelta(hours=8)).replace(
-            tzinfo=UTC)
-
-
-def test_new_york_across_spring_forward() -> None:
-    zone = "America/New_York"
-    assert cleaning.local_time(dt.datetime(2024, 3, 10, 1, 30), "t", zone) == dt.datetime(2024, 3, 10, 6, 30,
-                                                                                          tzinfo=UTC)
-    assert cleaning.local_time(dt.datetime(2024, 3, 10, 3, 30), "t", zone) == dt.datetime(2024, 3, 10, 7, 30,
-                                                                                          tzinfo=UTC)
-    with pytest.raises(RowRejected, match=r"order_date: 2024-03-10T02:30:00 does not exist in America/New_York"):
-        cleaning.local_time(dt.datetime(2024, 3, 10, 2, 30), "order_date", zone)
-    shifted = cleaning.local_time(dt.datetime(2024, 3, 10, 2, 30), "t", zone, nonexistent=Nonexistent.SHIFT_FORWARD)
-    assert shifted == dt.datetime(2024, 3, 10, 7, 30, tzinfo=UTC)
-
-
-def test_berlin_across_fall_back() -> None:
-    zone = "Europe/Berlin"
-    assert cleaning.local_time(dt.datetime(2024, 10, 27, 1, 30), "t", zone) == dt.datetime(2024, 10, 26, 23, 30,
-                                                                                           tzinfo=UTC)
-    assert cleaning.local_time(dt.datetime(2024, 10, 27, 3, 30), "t", zone) == dt.datetime(2024, 10, 27, 2, 30,
-                                                                                          tzinfo=UTC)
-    with pytest.raises(RowRejected, match="happened twice in Europe/Berlin"):
-        cleaning.local_time(dt.datetime(2024, 10, 27, 2, 30), "t", zone)
-    assert cleaning.local_time(dt.datetime(2024, 10, 27, 2, 30), "t", zone,
-                               ambiguous=Ambiguous.EARLIEST) == dt.datetime(2024, 10, 27, 0, 30, tzinfo=UTC)
-    assert cleaning.local_time(dt.datetime(2024, 10, 27, 2, 30), "t", zone,
-                               ambiguous=Ambiguous.LATEST) == dt.datetime(2024, 10, 27, 1, 30, tzinfo=UTC)
-
-
 def test_date_key_is_the_utc_date() -> None:
     assert cleaning.date_key(dt.datetime(2024, 3, 10, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5)))) == 20240311
 
 
 def test_settings_name_every_bad_value() -> None:
-    stack = StackSettings(erp_time_zone="Mars/Olympus")
     with pytest.raises(WarehouseSettingsError) as caught:
-        WarehouseSettings.from_env(stack, {"ISTHMUS_WAREHOUSE_SCHEMA": "Drop Table", "ISTHMUS_WAREHOUSE_BATCH": "0",
-                                           "ISTHMUS_WAREHOUSE_AMBIGUOUS": "guess"})
+        WarehouseSettings.from_env(StackSettings(), {"ISTHMUS_WAREHOUSE_SCHEMA": "Drop Table",
+                                                     "ISTHMUS_WAREHOUSE_BATCH": "0",
+                                                     "ISTHMUS_CANONICAL_PREFIX": "no spaces please"})
     message = str(caught.value)
-    for needle in ("ISTHMUS_WAREHOUSE_SCHEMA='Drop Table'", "ISTHMUS_WAREHOUSE_BATCH='0'", "Mars/Olympus",
-                   "ISTHMUS_WAREHOUSE_AMBIGUOUS='guess'; use one of raise, earliest, latest"):
+    for needle in ("ISTHMUS_WAREHOUSE_SCHEMA='Drop Table'", "ISTHMUS_WAREHOUSE_BATCH='0'",
+                   "ISTHMUS_CANONICAL_PREFIX='no spaces please'"):
         assert needle in message
     good = WarehouseSettings.from_env(StackSettings(), {"ISTHMUS_WAREHOUSE_CLIENT_PREFIX": "KH-"})
-    assert (good.schema, good.client_code_prefix, good.erp_time_zone) == ("dwh", "KH-", "Asia/Shanghai")
+    assert (good.schema, good.client_code_prefix, good.canonical_prefix) == ("dwh", "KH-", "isthmus.canonical")

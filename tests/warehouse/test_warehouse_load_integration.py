@@ -1,11 +1,15 @@
-"""The loader on the real stack: a CRM and ERP scenario through the real connectors into the warehouse.
+"""The loader on the real stack: a CRM and ERP scenario through the real connectors and the real flows
+(``isthmus-customers`` and ``isthmus-canonical``, in this process, publishing under a topic prefix of this
+module's own) onto the canonical topics, and from there into the warehouse.
 
-One load per module (its own schema, ERP zone America/New_York, small batches): the loader is killed with
-SIGKILL after its first commit, restarted, and the tests then compare the warehouse with the sources.
+One load per module (its own schema, ERP zone America/New_York, one record per transaction): the loader is
+killed with SIGKILL after its first commit, restarted, and the tests then compare the warehouse with the
+sources. A second canonical flow in Asia/Shanghai, loaded into a second schema, shows that zone's times.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -14,21 +18,31 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from flows.orders.flow_runner import RunningFlow
 from kafka import KafkaConsumer, TopicPartition
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.debezium.envelope import ChangeEvent, decode
+from streams.flows.canonical import CanonicalFlow, Lineage
+from streams.flows.context import FlowContext
+from streams.flows.customers import CustomerFlow
 from streams.kafka.deadletters import DEAD_LETTER_TYPE, DLQ_TOPIC
 from streams.stack.running import RunningStack
+from streams.warehouse.tables import BY_NAME
+
+pytestmark = pytest.mark.integration
 
 UTC = dt.UTC
 ZONE = "America/New_York"
+#: Payments of a second account: enough canonical records that the loader (one record per transaction) is
+#: still loading when it is killed.
+BULK_PAYMENTS = 300
 
 
 @dataclass
@@ -38,6 +52,7 @@ class Scenario:
     bad_customer_id: int
     crm_order_id: int
     account_id: int
+    bulk_account_id: int
     order_ids: list[int]
     invoice_ids: list[int]
     payment_ids: list[int]
@@ -84,7 +99,19 @@ def _erp_scenario(stack: RunningStack, n: str, customer_number: str) -> dict[str
                 payments.append(cur.lastrowid)
             cur.execute("UPDATE sales_orders SET status = 'paid' WHERE order_id IN (%s, %s)", (orders[0], orders[1]))
             cur.execute("UPDATE invoices SET status = 'paid' WHERE invoice_id IN (%s, %s)", (invoices[0], invoices[1]))
-        return {"account_id": account_id, "order_ids": orders, "invoice_ids": invoices, "payment_ids": payments}
+            cur.execute("INSERT INTO accounts (account_code, name) VALUES (%s, %s)", (f"WB{n}", f"WH bulk {n}"))
+            bulk = cur.lastrowid
+            cur.execute("INSERT INTO sales_orders (order_no, account_id, order_date, total_amount) "
+                        "VALUES (%s, %s, '2024-06-01 10:00:00', 100)", (f"WB{n}", bulk))
+            bulk_order = cur.lastrowid
+            cur.execute("INSERT INTO invoices (invoice_no, order_id, account_id, amount, issued_at, due_date) "
+                        "VALUES (%s, %s, %s, 100, '2024-06-01 10:00:00', '2024-07-01')", (f"WBI{n}", bulk_order, bulk))
+            bulk_invoice = cur.lastrowid
+            cur.executemany("INSERT INTO payments (invoice_id, account_id, amount, paid_at) "
+                            "VALUES (%s, %s, %s, '2024-06-02 10:00:00')",
+                            [(bulk_invoice, bulk, Decimal(i % 7) + Decimal("0.01")) for i in range(BULK_PAYMENTS)])
+        return {"account_id": account_id, "bulk_account_id": bulk, "order_ids": orders, "invoice_ids": invoices,
+                "payment_ids": payments}
     finally:
         conn.close()
 
@@ -104,38 +131,42 @@ def _scenario(stack: RunningStack) -> Scenario:
         crm_order_id = cur.fetchone()[0]  # type: ignore[index]
     erp = _erp_scenario(stack, n, customer_number)
     return Scenario(n=n, customer_id=customer_id, bad_customer_id=bad_id, crm_order_id=crm_order_id,
-                    account_id=erp["account_id"], order_ids=erp["order_ids"], invoice_ids=erp["invoice_ids"],
-                    payment_ids=erp["payment_ids"], skipped_invoice_id=erp["invoice_ids"][2])
+                    account_id=erp["account_id"], bulk_account_id=erp["bulk_account_id"], order_ids=erp["order_ids"],
+                    invoice_ids=erp["invoice_ids"], payment_ids=erp["payment_ids"],
+                    skipped_invoice_id=erp["invoice_ids"][2])
 
 
 @dataclass
 class Loaded:
     stack: RunningStack
+    tag: str
     schema: str
+    prefix: str
     scenario: Scenario
     committed_at_kill: int
     end_at_kill: int
     dlq_start: dict[int, int]
+    shanghai_schema: str
 
-    def query(self, statement: str, *params: Any) -> list[tuple[Any, ...]]:
+    def query(self, statement: str, *params: Any, schema: str | None = None) -> list[tuple[Any, ...]]:
         with self.stack.connect_crm(dbname="warehouse") as conn:
-            conn.execute(f"SET search_path TO {self.schema}")
+            conn.execute(f"SET search_path TO {schema or self.schema}")
             return conn.execute(statement, params).fetchall()
 
 
 def _erp_totals(stack: RunningStack, s: Scenario) -> dict[str, tuple[Any, ...]]:
-    orders = ",".join(map(str, s.order_ids))
-    valid_invoices = ",".join(str(i) for i in s.invoice_ids if i != s.skipped_invoice_id)
+    accounts = f"{s.account_id},{s.bulk_account_id}"
     conn = stack.connect_erp()
     try:
         with conn.cursor() as cur:
             found = {}
             for name, statement in {
-                "orders": f"SELECT count(*), sum(total_amount) FROM sales_orders WHERE order_id IN ({orders})",
-                "lines": "SELECT count(*), sum(quantity * unit_price) FROM sales_order_lines "
-                         f"WHERE order_id IN ({orders})",
-                "invoices": f"SELECT count(*), sum(amount) FROM invoices WHERE invoice_id IN ({valid_invoices})",
-                "payments": f"SELECT count(*), sum(amount) FROM payments WHERE account_id = {s.account_id}",
+                "orders": f"SELECT count(*), sum(total_amount) FROM sales_orders WHERE account_id IN ({accounts})",
+                "lines": "SELECT count(*), sum(l.quantity * l.unit_price) FROM sales_order_lines l JOIN sales_orders o "
+                         f"ON o.order_id = l.order_id WHERE o.account_id IN ({accounts})",
+                "invoices": f"SELECT count(*), sum(amount) FROM invoices WHERE account_id IN ({accounts}) "
+                            f"AND invoice_id <> {s.skipped_invoice_id}",
+                "payments": f"SELECT count(*), sum(amount) FROM payments WHERE account_id IN ({accounts})",
             }.items():
                 cur.execute(statement)
                 found[name] = tuple(cur.fetchone())
@@ -146,20 +177,21 @@ def _erp_totals(stack: RunningStack, s: Scenario) -> dict[str, tuple[Any, ...]]:
 
 def _warehouse_totals(loaded: Loaded) -> dict[str, tuple[Any, ...]]:
     s = loaded.scenario
-    orders = list(s.order_ids)
+    accounts = [s.account_id, s.bulk_account_id]
     return {
-        "orders": loaded.query("SELECT count(*), sum(total_amount) FROM fact_sales_order WHERE order_id = ANY(%s) "
-                               "AND NOT deleted", orders)[0],
-        "lines": loaded.query("SELECT count(*), sum(line_amount) FROM fact_order_line WHERE order_id = ANY(%s) "
-                              "AND NOT deleted", orders)[0],
-        "invoices": loaded.query("SELECT count(*), sum(amount) FROM fact_invoice WHERE account_id = %s AND NOT deleted",
-                                 s.account_id)[0],
-        "payments": loaded.query("SELECT count(*), sum(amount) FROM fact_payment WHERE account_id = %s AND NOT deleted",
-                                 s.account_id)[0],
+        "orders": loaded.query("SELECT count(*), sum(total_amount) FROM fact_sales_order "
+                               "WHERE account_id = ANY(%s) AND NOT deleted", accounts)[0],
+        "lines": loaded.query("SELECT count(*), sum(l.line_amount) FROM fact_order_line l JOIN fact_sales_order o "
+                              "ON o.order_id = l.order_id WHERE o.account_id = ANY(%s) AND NOT l.deleted",
+                              accounts)[0],
+        "invoices": loaded.query("SELECT count(*), sum(amount) FROM fact_invoice WHERE account_id = ANY(%s) "
+                                 "AND NOT deleted", accounts)[0],
+        "payments": loaded.query("SELECT count(*), sum(amount) FROM fact_payment WHERE account_id = ANY(%s) "
+                                 "AND NOT deleted", accounts)[0],
     }
 
 
-def _offsets(stack: RunningStack, schema: str) -> int:
+def _positions(stack: RunningStack, schema: str) -> int:
     with stack.connect_crm(dbname="warehouse") as conn:
         exists = conn.execute("SELECT to_regclass(%s)", (f"{schema}.load_offsets",)).fetchone()
         if not exists or exists[0] is None:
@@ -168,81 +200,144 @@ def _offsets(stack: RunningStack, schema: str) -> int:
         return int(row[0]) if row else 0
 
 
-def _end_offsets(stack: RunningStack) -> int:
-    from streams.warehouse.tables import TABLES
-    consumer = KafkaConsumer(bootstrap_servers=stack.settings.bootstrap_servers)
+def _end_offsets(stack: RunningStack, topics: list[str]) -> dict[TopicPartition, int]:
+    consumer = KafkaConsumer(bootstrap_servers=stack.settings.bootstrap_servers, isolation_level="read_committed")
     try:
-        parts = [TopicPartition(t.topic, p) for t in TABLES for p in consumer.partitions_for_topic(t.topic) or ()]
-        return sum(consumer.end_offsets(parts).values())
+        parts = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
+        ends: dict[TopicPartition, int] = consumer.end_offsets(parts)
+        return ends
+    finally:
+        consumer.close()
+
+
+def _canonical_topics(prefix: str) -> list[str]:
+    return [f"{prefix}.{name}" for name in BY_NAME]
+
+
+def _count(stack: RunningStack, topic: str, wanted: Callable[[dict[str, Any]], bool], schemas: SchemaStore) -> int:
+    """Committed records on ``topic`` whose decoded value ``wanted`` accepts."""
+    consumer = KafkaConsumer(bootstrap_servers=stack.settings.bootstrap_servers, enable_auto_commit=False,
+                             isolation_level="read_committed")
+    try:
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        ends = consumer.end_offsets(parts)
+        found = 0
+        while any(consumer.position(tp) < ends[tp] for tp in parts):
+            for records in consumer.poll(timeout_ms=500).values():
+                found += sum(1 for r in records if r.value is not None and wanted(dict(schemas.decode(r.value).value)))
+        return found
     finally:
         consumer.close()
 
 
 def _dlq_end(stack: RunningStack) -> dict[int, int]:
-    consumer = KafkaConsumer(bootstrap_servers=stack.settings.bootstrap_servers)
-    try:
-        parts = [TopicPartition(DLQ_TOPIC, p) for p in consumer.partitions_for_topic(DLQ_TOPIC) or ()]
-        return {tp.partition: o for tp, o in consumer.end_offsets(parts).items()}
-    finally:
-        consumer.close()
+    return {tp.partition: o for tp, o in _end_offsets(stack, [DLQ_TOPIC]).items()}
 
 
-def _start_loader(schema: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "ISTHMUS_WAREHOUSE_SCHEMA": schema, "ISTHMUS_ERP_TIME_ZONE": ZONE,
-           "ISTHMUS_WAREHOUSE_BATCH": "25"}
-    return subprocess.Popen([sys.executable, "-m", "streams.cli.main", "warehouse", "load"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def _start_loader(schema: str, prefix: str, *, once: bool = False) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "ISTHMUS_WAREHOUSE_SCHEMA": schema, "ISTHMUS_CANONICAL_PREFIX": prefix,
+           "ISTHMUS_WAREHOUSE_BATCH": "1"}
+    return subprocess.Popen([sys.executable, "-m", "streams.cli.main", "warehouse", "load", *(["--once"] * once)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def _wait(predicate: Any, timeout: float, what: str, process: subprocess.Popen[bytes]) -> None:
+def _progress(loaded: Loaded) -> dict[str, Any]:
+    """What the warehouse holds of the scenario, in the terms of :func:`_expected`."""
+    s = loaded.scenario
+    return {**_warehouse_totals(loaded),
+            "rejected customer": loaded.query("SELECT count(*) FROM load_rejects WHERE source_key = %s",
+                                              json.dumps({"id": s.bad_customer_id}, separators=(",", ":")))[0][0],
+            "crm order": loaded.query("SELECT count(*) FROM fact_crm_order WHERE crm_order_id = %s",
+                                      s.crm_order_id)[0][0],
+            "account": loaded.query("SELECT count(*) FROM dim_account WHERE erp_account_id = %s", s.account_id)[0][0]}
+
+
+def _expected(loaded: Loaded) -> dict[str, Any]:
+    return {**_erp_totals(loaded.stack, loaded.scenario), "rejected customer": 1, "crm order": 1, "account": 1}
+
+
+def _wait(predicate: Callable[[], Any], timeout: float, what: str,
+          process: subprocess.Popen[bytes] | None = None, every: float = 0.2,
+          describe: Callable[[], str] = lambda: "") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
-        if process.poll() is not None:
+        if process is not None and process.poll() is not None:
             raise AssertionError(f"the loader exited ({process.returncode}) before {what}: "
                                  f"{process.stderr.read().decode() if process.stderr else ''}")
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}; {describe()}")
+
+
+def _flows(stack: RunningStack, tag: str, prefix: str, zone: str, context: FlowContext) -> list[RunningFlow]:
+    """The customers and canonical flows under names, command topics and canonical topics of their own."""
+    canonical = CanonicalFlow(schemas=context.schemas, mappings=context.mappings, erp_time_zone=zone,
+                              name=f"test-canonical-{tag}", prefix=prefix)
+    flows = [RunningFlow(canonical.spec(), stack.settings.bootstrap_servers, context.schemas)]
+    if zone == ZONE:
+        customers = CustomerFlow(mappings=context.mappings, schemas=context.schemas, erp_time_zone=zone,
+                                 command_topics={"crm": f"{prefix}.commands.crm", "erp": f"{prefix}.commands.erp"},
+                                 canonical_topic=f"{prefix}.customers")
+        spec = customers.spec()
+        spec = dataclasses.replace(spec, name=f"test-customers-{tag}",
+                                   outputs=(*spec.outputs, f"{prefix}.commands.crm", f"{prefix}.commands.erp"))
+        flows.append(RunningFlow(spec, stack.settings.bootstrap_servers, context.schemas))
+    return flows
 
 
 @pytest.fixture(scope="module")
 def loaded(stack: RunningStack) -> Iterator[Loaded]:
-    schema = f"wh_test_{random.randrange(10**8, 10**9)}"
-    scenario = _scenario(stack)
-    dlq_start = _dlq_end(stack)
-    first = _start_loader(schema)
+    tag = str(random.randrange(10**8, 10**9))
+    schema, shanghai_schema = f"wh_test_{tag}", f"wh_test_{tag}_sh"
+    prefix, shanghai_prefix = f"test-wh-{tag}.canonical", f"test-wh-{tag}-sh.canonical"
+    context = FlowContext.load(stack.settings)
+    flows = [*_flows(stack, tag, prefix, ZONE, context),
+             *_flows(stack, f"{tag}-sh", shanghai_prefix, "Asia/Shanghai", context)]
+    started: list[RunningFlow] = []
+    processes: list[subprocess.Popen[bytes]] = []
     try:
-        _wait(lambda: _offsets(stack, schema) > 0, 120, "the first commit", first)
+        for flow in flows:
+            started.append(flow.__enter__())
+        dlq_start = _dlq_end(stack)
+        scenario = _scenario(stack)
+        _wait(lambda: _count(stack, f"{prefix}.payments",
+                             lambda v: v["erp_account_id"] == scenario.bulk_account_id, context.schemas)
+              == BULK_PAYMENTS, 180, "the canonical payments", every=1)
+        first = _start_loader(schema, prefix)
+        processes.append(first)
+        _wait(lambda: _positions(stack, schema) > 0, 120, "the first commit", first, every=0.05)
         first.send_signal(signal.SIGKILL)
         first.wait(30)
-        committed = _offsets(stack, schema)
-        end = _end_offsets(stack)
-    finally:
-        if first.poll() is None:
-            first.kill()
-    box: dict[str, Loaded] = {}
-    loaded = Loaded(stack=stack, schema=schema, scenario=scenario, committed_at_kill=committed, end_at_kill=end,
-                    dlq_start=dlq_start)
-    box["l"] = loaded
-    second = _start_loader(schema)
-    try:
-        _wait(lambda: _warehouse_totals(loaded) == _erp_totals(stack, scenario)
-              and loaded.query("SELECT count(*) FROM load_rejects WHERE reason LIKE %s",
-                               f"%{scenario.bad_customer_id}%")[0][0] == 1
-              and loaded.query("SELECT count(*) FROM fact_crm_order WHERE crm_order_id = %s",
-                               scenario.crm_order_id)[0][0] == 1
-              and loaded.query("SELECT count(*) FROM dim_account WHERE erp_account_id = %s",
-                               scenario.account_id)[0][0] == 1,
-              180, "the scenario in the warehouse", second)
+        committed = _positions(stack, schema)
+        end = sum(_end_offsets(stack, _canonical_topics(prefix)).values())
+        loaded = Loaded(stack=stack, tag=tag, schema=schema, prefix=prefix, scenario=scenario,
+                        committed_at_kill=committed, end_at_kill=end, dlq_start=dlq_start,
+                        shanghai_schema=shanghai_schema)
+        second = _start_loader(schema, prefix)
+        processes.append(second)
+        _wait(lambda: _progress(loaded) == _expected(loaded), 180, "the scenario in the warehouse", second,
+              describe=lambda: f"loaded {_progress(loaded)}, expected {_expected(loaded)}")
         second.send_signal(signal.SIGTERM)
         assert second.wait(60) == 0
+        _wait(lambda: _count(stack, f"{shanghai_prefix}.erp-orders",
+                             lambda v: v["erp_order_id"] in scenario.order_ids, context.schemas) >= 3,
+              120, "the Shanghai canonical orders", every=1)
+        shanghai = _start_loader(shanghai_schema, shanghai_prefix, once=True)
+        processes.append(shanghai)
+        assert shanghai.wait(120) == 0
         yield loaded
     finally:
-        if second.poll() is None:
-            second.kill()
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+        for flow in reversed(started):
+            flow.__exit__(None, None, None)
         with stack.connect_crm(dbname="warehouse", autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            conn.execute(f"DROP SCHEMA IF EXISTS {shanghai_schema} CASCADE")
 
 
 def test_the_loader_was_killed_mid_load(loaded: Loaded) -> None:
@@ -253,28 +348,30 @@ def test_counts_and_money_equal_the_sources_with_no_duplicates(loaded: Loaded) -
     s = loaded.scenario
     assert _warehouse_totals(loaded) == _erp_totals(loaded.stack, s)
     assert _warehouse_totals(loaded)["lines"] == (6, Decimal("90.45000"))
-    for table, column, ids in [("fact_sales_order", "order_id", s.order_ids),
-                               ("fact_invoice", "invoice_id", s.invoice_ids),
-                               ("fact_payment", "payment_id", s.payment_ids)]:
-        rows = loaded.query(f"SELECT {column}, source_offset FROM {table} WHERE {column} = ANY(%s)", list(ids))
-        assert len(rows) == len({r[0] for r in rows})
+    assert _warehouse_totals(loaded)["payments"][0] == 3 + BULK_PAYMENTS
     status = loaded.query("SELECT status FROM fact_sales_order WHERE order_id = %s", s.order_ids[0])
-    assert status == [("paid",)]  # the update, a later offset, won over the insert
+    assert status == [("paid",)]  # the update, a later canonical record, won over the insert
+    assert loaded.query("SELECT count(*), count(DISTINCT (topic, partition, \"offset\")) FROM load_rejects") == \
+           [(1, 1)]
 
 
 def test_dimensions_are_cleaned_and_client_code_prefixed(loaded: Loaded) -> None:
     s = loaded.scenario
-    rows = loaded.query("SELECT client_code, name, email, phone FROM dim_client WHERE crm_customer_id = %s",
-                        s.customer_id)
-    assert rows == [(f"CL-{s.customer_id}", f"WH test {s.n}", f"wh.{s.n}@example.com", "+15550100100")]
-    assert loaded.query("SELECT phone FROM dim_account WHERE erp_account_id = %s", s.account_id) == [("+862155550000",)]
+    rows = loaded.query("SELECT client_code, name, email, phone, erp_account_id FROM dim_client "
+                        "WHERE crm_customer_id = %s", s.customer_id)
+    assert rows == [(f"CL-{s.customer_id}", f"WH test {s.n}", f"wh.{s.n}@example.com", "+15550100100",
+                     s.account_id)]
+    assert loaded.query("SELECT account_code, crm_customer_number FROM dim_account WHERE erp_account_id = %s",
+                        s.account_id) == [(f"WH{s.n}", f"C-{s.n}")]
     assert loaded.query("SELECT count(*) FROM dim_client WHERE crm_customer_id = %s", s.bad_customer_id) == [(0,)]
+    assert loaded.query("SELECT description, unit_price FROM dim_product WHERE sku = %s", f"WH-{s.n}") == \
+           [(f"Warehouse test {s.n}", Decimal("2.50"))]
 
 
-def test_erp_times_become_utc_across_the_dst_change(loaded: Loaded) -> None:
+def test_erp_times_become_utc_across_the_dst_change_and_in_shanghai(loaded: Loaded) -> None:
     s = loaded.scenario
-    rows = dict(loaded.query("SELECT order_id, transaction_time FROM fact_sales_order WHERE order_id = ANY(%s)",
-                             s.order_ids))
+    statement = "SELECT order_id, transaction_time FROM fact_sales_order WHERE order_id = ANY(%s)"
+    rows = dict(loaded.query(statement, s.order_ids))
     assert rows[s.order_ids[0]] == dt.datetime(2024, 3, 10, 6, 30, tzinfo=UTC)  # 01:30 EST (UTC-5)
     assert rows[s.order_ids[1]] == dt.datetime(2024, 3, 10, 7, 30, tzinfo=UTC)  # 03:30 EDT (UTC-4)
     lines = loaded.query("SELECT DISTINCT transaction_time, date_key FROM fact_order_line WHERE order_id = %s",
@@ -282,16 +379,18 @@ def test_erp_times_become_utc_across_the_dst_change(loaded: Loaded) -> None:
     assert lines == [(dt.datetime(2024, 3, 10, 7, 30, tzinfo=UTC), 20240310)]
     paid = loaded.query("SELECT transaction_time FROM fact_payment WHERE payment_id = %s", s.payment_ids[1])
     assert paid == [(dt.datetime(2024, 3, 25, 20, 45, tzinfo=UTC),)]
+    shanghai = dict(loaded.query(statement, s.order_ids, schema=loaded.shanghai_schema))
+    assert shanghai == {  # UTC+8 all year: no daylight saving in China
+        s.order_ids[0]: dt.datetime(2024, 3, 9, 17, 30, tzinfo=UTC),
+        s.order_ids[1]: dt.datetime(2024, 3, 9, 19, 30, tzinfo=UTC),
+        s.order_ids[2]: dt.datetime(2024, 3, 9, 4, 0, tzinfo=UTC),
+    }
+    invoice = loaded.query("SELECT transaction_time FROM fact_invoice WHERE invoice_id = %s", s.skipped_invoice_id,
+                           schema=loaded.shanghai_schema)
+    assert invoice == [(dt.datetime(2024, 3, 9, 18, 30, tzinfo=UTC),)]  # a time Shanghai had
 
 
-def test_a_rejected_row_is_recorded_and_dead_lettered_with_the_reason(loaded: Loaded) -> None:
-    s = loaded.scenario
-    rejects = loaded.query("SELECT topic, partition, \"offset\", reason FROM load_rejects WHERE source_key = %s",
-                           json.dumps({"invoice_id": s.skipped_invoice_id}, separators=(",", ":")))
-    assert len(rejects) == 1
-    topic, partition, offset, reason = rejects[0]
-    assert "issued_at: 2024-03-10T02:30:00 does not exist in America/New_York" in reason
-    assert loaded.query("SELECT count(*) FROM fact_invoice WHERE invoice_id = %s", s.skipped_invoice_id) == [(0,)]
+def _dead_letters(loaded: Loaded, match: Callable[[Mapping[str, Any]], bool]) -> list[Mapping[str, Any]]:
     schemas = SchemaStore.from_directory()
     consumer = KafkaConsumer(bootstrap_servers=loaded.stack.settings.bootstrap_servers, enable_auto_commit=False,
                              isolation_level="read_committed")
@@ -306,20 +405,38 @@ def test_a_rejected_row_is_recorded_and_dead_lettered_with_the_reason(loaded: Lo
             for records in consumer.poll(timeout_ms=500).values():
                 for record in records:
                     letter = schemas.decode(record.value, DEAD_LETTER_TYPE).value
-                    if (letter["stage"], letter["topic"], letter["offset"]) == ("warehouse.load", topic, offset):
+                    if match(letter):
                         found.append(letter)
+        return found
     finally:
         consumer.close()
+
+
+def test_a_row_the_cleaning_rules_refuse_is_recorded_and_dead_lettered_with_the_reason(loaded: Loaded) -> None:
+    s = loaded.scenario
+    rejects = loaded.query("SELECT topic, partition, \"offset\", reason FROM load_rejects WHERE source_key = %s",
+                           json.dumps({"id": s.bad_customer_id}, separators=(",", ":")))
+    assert len(rejects) == 1
+    topic, partition, offset, reason = rejects[0]
+    assert topic == f"{loaded.prefix}.customers"
+    assert "email 'not an address' is not an e-mail address" in reason
+    found = _dead_letters(loaded, lambda letter: (letter["stage"], letter["topic"], letter["offset"])
+                          == ("warehouse.load", topic, offset))
     assert found and found[0]["reason"] == reason and found[0]["partition"] == partition
 
 
-def test_lineage_leads_back_to_the_exact_kafka_record(loaded: Loaded) -> None:
+def test_an_erp_time_that_never_was_is_dead_lettered_by_the_canonical_flow(loaded: Loaded) -> None:
     s = loaded.scenario
-    (row,) = loaded.query("SELECT payment_id, amount, source_system, source_table, source_key, source_topic, "
-                          "source_partition, source_offset, source_commit_time, mapping_version FROM fact_payment "
-                          "WHERE payment_id = %s", s.payment_ids[2])
-    payment_id, amount, system, table, key, topic, partition, offset, commit_time, version = row
-    assert (system, table, topic, version) == ("erp", "payments", "erp.erp.payments", "warehouse-1")
+    assert loaded.query("SELECT count(*) FROM fact_invoice WHERE invoice_id = %s", s.skipped_invoice_id) == [(0,)]
+    found = _dead_letters(loaded, lambda letter: letter["stage"] == f"flow.test-canonical-{loaded.tag}"
+                          and "2024-03-10T02:30:00 does not exist in America/New_York" in letter["reason"])
+    assert found and found[0]["topic"] == "erp.erp.invoices"
+    event = decode(found[0]["value"], found[0]["key"], topic="erp.erp.invoices")
+    assert isinstance(event, ChangeEvent) and event.after is not None
+    assert event.after["invoice_id"] == s.skipped_invoice_id
+
+
+def _read(loaded: Loaded, topic: str, partition: int, offset: int) -> Any:
     consumer = KafkaConsumer(bootstrap_servers=loaded.stack.settings.bootstrap_servers, enable_auto_commit=False)
     try:
         tp = TopicPartition(topic, partition)
@@ -329,7 +446,26 @@ def test_lineage_leads_back_to_the_exact_kafka_record(loaded: Loaded) -> None:
     finally:
         consumer.close()
     assert records and records[0].offset == offset
-    event = decode(records[0].value, records[0].key, topic=topic)
+    return records[0]
+
+
+def test_lineage_leads_back_to_the_exact_kafka_records(loaded: Loaded) -> None:
+    s = loaded.scenario
+    (row,) = loaded.query("SELECT payment_id, amount, source_system, source_table, source_key, source_topic, "
+                          "source_partition, source_offset, cdc_topic, cdc_partition, cdc_offset, source_commit_time, "
+                          "mapping_version FROM fact_payment WHERE payment_id = %s", s.payment_ids[2])
+    (payment_id, amount, system, table, key, topic, partition, offset, cdc_topic, cdc_partition, cdc_offset,
+     commit_time, version) = row
+    assert (system, table, topic, cdc_topic) == ("erp", "payments", f"{loaded.prefix}.payments", "erp.erp.payments")
+    assert version.startswith("payment@")
+    canonical = _read(loaded, topic, partition, offset)
+    value = SchemaStore.from_directory().decode(canonical.value).value
+    assert (value["payment_id"], value["amount"]) == (payment_id, amount)
+    lineage = Lineage.from_headers(canonical.headers)
+    assert (lineage.topic, lineage.partition, lineage.offset, lineage.mapping_version) == \
+           (cdc_topic, cdc_partition, cdc_offset, version)
+    cdc = _read(loaded, cdc_topic, cdc_partition, cdc_offset)
+    event = decode(cdc.value, cdc.key, topic=cdc_topic)
     assert isinstance(event, ChangeEvent) and event.after is not None
     assert (event.after["payment_id"], event.after["amount"]) == (payment_id, amount)
     assert json.loads(key) == dict(event.key or {})
@@ -349,4 +485,4 @@ def test_views_answer_for_the_scenario(loaded: Loaded) -> None:
     turnover = loaded.query("SELECT quantity_sold, revenue FROM v_inventory_turnover WHERE sku = %s", f"WH-{s.n}")
     assert turnover == [(Decimal("16.500"), Decimal("90.45000"))]
     fresh = loaded.query("SELECT live_rows FROM v_freshness WHERE source_system = 'erp' AND source_table = 'payments'")
-    assert fresh and fresh[0][0] >= 3
+    assert fresh and fresh[0][0] >= 3 + BULK_PAYMENTS

@@ -1,88 +1,121 @@
-"""Captured Debezium records (tests/codecs/fixtures) to warehouse changes: keys, lineage, cleaning, evolution."""
+"""Canonical records to warehouse changes: tables, lineage, cleaning, deletes, schema evolution."""
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
+import io
 import json
-from pathlib import Path
+from decimal import Decimal
 from typing import Any
 
-from streams.warehouse.rows import Change, Position, Rejection, to_change
-from streams.warehouse.tables import MAPPING_VERSION, Rules
+import pytest
+from fastavro import schemaless_writer
 
-FIXTURES = Path(__file__).parents[1] / "codecs" / "fixtures"
-SHANGHAI = Rules(erp_time_zone="Asia/Shanghai", client_code_prefix="CL-")
+from streams.codecs.avro.single_object import MARKER, SchemaStore
+from streams.flows.canonical.lineage import Lineage
+from streams.warehouse.rows import Change, Position, Rejection, to_changes
+from streams.warehouse.tables import BY_NAME, Rules
 
-
-def _fixture(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
-    return data
-
-
-def _run(data: dict[str, Any], rules: Rules = SHANGHAI, offset: int = 7) -> Change | Rejection | None:
-    position = Position(topic=data["topic"].removeprefix("fixture_"), partition=0, offset=offset)
-    return to_change(position, json.dumps(data["key"]).encode(),
-                     None if data["value"] is None else json.dumps(data["value"]).encode(), rules)
+RULES = Rules(client_code_prefix="CL-")
+COMMIT = dt.datetime(2026, 11, 25, 9, 0, 1, 250000, tzinfo=dt.UTC)
 
 
-def test_invoice_time_is_converted_from_the_erp_zone_and_lineage_recorded() -> None:
-    data = _fixture("erp_invoices_c_1")
-    change = _run(data)
-    assert isinstance(change, Change) and not change.deleted
-    assert change.spec.target == "fact_invoice"
-    # issued_at 2024-03-11 10:00 wall clock in Shanghai (UTC+8)
-    assert change.values["transaction_time"] == dt.datetime(2024, 3, 11, 2, 0, tzinfo=dt.UTC)
-    assert change.values["date_key"] == 20240311
-    new_york = _run(data, Rules(erp_time_zone="America/New_York", client_code_prefix="CL-"))
-    assert isinstance(new_york, Change)
-    assert new_york.values["transaction_time"] == dt.datetime(2024, 3, 11, 14, 0, tzinfo=dt.UTC)  # EDT, UTC-4
+@pytest.fixture(scope="module")
+def schemas() -> SchemaStore:
+    return SchemaStore.from_directory()
+
+
+def _lineage(table: str, key: str, system: str = "erp") -> Lineage:
+    return Lineage(system=system, table=table, key=key, commit_time=COMMIT, change=f"{system}:p:{table}:{key}",
+                   topic=f"{system}.{system}.{table}", partition=0, offset=41, mapping_version=f"{table}@abc")
+
+
+def _load(schemas: SchemaStore, name: str, schema: str, value: dict[str, Any], lineage: Lineage,
+          offset: int = 7) -> Change | tuple[Change, ...] | Rejection | None:
+    position = Position(topic=f"isthmus.canonical.{name}", partition=0, offset=offset)
+    outcome = to_changes(position, BY_NAME[name], schemas.encode(schema, value), lineage.headers().items(), schemas,
+                         RULES)
+    if isinstance(outcome, tuple) and len(outcome) == 1:
+        return outcome[0]
+    return outcome
+
+
+def _customer(**fields: Any) -> dict[str, Any]:
+    return {"customer_number": "C-000005", "crm_customer_id": 5, "name": "  Acme Ltd ", "email": " Jane@Example.COM",
+            "phone": "+1 (555) 010-0100", "blocked": False, "active": True, **fields}
+
+
+def test_payment_lineage_names_the_canonical_record_and_the_cdc_record_behind_it(schemas: SchemaStore) -> None:
+    payment = {"payment_id": 9, "invoice_id": 5, "erp_account_id": 3, "amount": Decimal("10.05"),
+               "paid_at": dt.datetime(2024, 3, 25, 20, 45, tzinfo=dt.UTC)}
+    change = _load(schemas, "payments", "isthmus.canonical.Payment", payment,
+                   _lineage("payments", '{"payment_id":9}'))
+    assert isinstance(change, Change) and not change.deleted and change.spec.target == "fact_payment"
+    assert change.values["transaction_time"] == dt.datetime(2024, 3, 25, 20, 45, tzinfo=dt.UTC)
+    assert change.values["date_key"] == 20240325
     assert change.lineage == {
-        "source_system": "erp", "source_table": "invoices", "source_key": '{"invoice_id":5}',
-        "source_commit_time": change.lineage["source_commit_time"], "source_topic": "erp.erp.invoices",
-        "source_partition": 0, "source_offset": 7, "mapping_version": MAPPING_VERSION,
+        "source_system": "erp", "source_table": "payments", "source_key": '{"payment_id":9}',
+        "source_commit_time": COMMIT, "source_topic": "isthmus.canonical.payments", "source_partition": 0,
+        "source_offset": 7, "cdc_topic": "erp.erp.payments", "cdc_partition": 0, "cdc_offset": 41,
+        "mapping_version": "payments@abc",
     }
-    assert change.lineage["source_commit_time"].tzinfo is not None
 
 
-def test_client_code_is_prefix_plus_crm_id_and_contacts_are_cleaned() -> None:
-    data = _fixture("crm_customers_u_1")
-    change = _run(data, Rules(erp_time_zone="Asia/Shanghai", client_code_prefix="KH-"))
-    assert isinstance(change, Change)
-    assert change.values["client_code"] == "KH-5"
-    assert change.values["phone"] == "+15550100"
-    assert change.values["email"] == "fixture@example.invalid"
+def test_a_customer_is_a_cleaned_client_and_with_its_account_also_an_account(schemas: SchemaStore) -> None:
+    lineage = _lineage("customers", '{"id":5}', system="crm")
+    client = _load(schemas, "customers", "isthmus.canonical.Customer", _customer(), lineage)
+    assert isinstance(client, Change) and client.spec.target == "dim_client"
+    assert (client.values["client_code"], client.values["name"], client.values["email"], client.values["phone"]) == \
+           ("CL-5", "Acme Ltd", "jane@example.com", "+15550100100")
+    both = _load(schemas, "customers", "isthmus.canonical.Customer",
+                 _customer(erp_account_id=3, account_code="AC-000005"), lineage)
+    assert isinstance(both, tuple) and [c.spec.target for c in both] == ["dim_client", "dim_account"]
+    assert both[1].values["crm_customer_number"] == "C-000005"
+    gone = _load(schemas, "customers", "isthmus.canonical.Customer", _customer(active=False), lineage)
+    assert isinstance(gone, Change) and gone.deleted
+    erp_only = _load(schemas, "customers", "isthmus.canonical.Customer", _customer(crm_customer_id=None), lineage)
+    assert erp_only is None  # no client until the CRM side is known
 
 
-def test_a_new_source_column_lands_in_attributes() -> None:
-    data = copy.deepcopy(_fixture("crm_customers_u_1"))
-    after_schema = next(f for f in data["value"]["schema"]["fields"] if f["field"] == "after")
-    after_schema["fields"].append({"field": "loyalty_tier", "optional": True, "type": "string"})
-    data["value"]["payload"]["after"]["loyalty_tier"] = "gold"
-    change = _run(data)
-    assert isinstance(change, Change)
-    assert json.loads(change.values["attributes"])["loyalty_tier"] == "gold"
+def test_an_invalid_email_is_rejected_with_the_reason(schemas: SchemaStore) -> None:
+    rejection = _load(schemas, "customers", "isthmus.canonical.Customer", _customer(email="nobody at example"),
+                      _lineage("customers", '{"id":5}', system="crm"), offset=42)
+    assert isinstance(rejection, Rejection) and rejection.position.offset == 42
+    assert rejection.reason == "crm.customers {\"id\":5} -> dim_client: email 'nobody at example' is not an e-mail " \
+                               "address (local@domain.tld)"
 
 
-def test_an_invalid_email_is_rejected_with_the_reason() -> None:
-    data = copy.deepcopy(_fixture("crm_customers_u_1"))
-    data["value"]["payload"]["after"]["email"] = "nobody at example"
-    rejection = _run(data, offset=42)
-    assert isinstance(rejection, Rejection)
-    assert rejection.position.offset == 42
-    assert rejection.reason == "crm.customers {\"id\":5}: email 'nobody at example' is not an e-mail address " \
-                               "(local@domain.tld)"
+def test_a_deleted_invoice_marks_its_row(schemas: SchemaStore) -> None:
+    invoice = {"invoice_id": 5, "invoice_no": "I-5", "erp_order_id": 4, "erp_account_id": 3, "amount": Decimal("1.00"),
+               "issued_at": dt.datetime(2024, 3, 11, 2, tzinfo=dt.UTC), "due_date": dt.date(2024, 4, 10),
+               "status": "paid", "deleted": True}
+    change = _load(schemas, "invoices", "isthmus.canonical.Invoice", invoice, _lineage("invoices", '{"invoice_id":5}'))
+    assert isinstance(change, Change) and change.deleted and change.values["invoice_no"] == "I-5"
 
 
-def test_a_delete_marks_the_key_and_tombstones_are_skipped() -> None:
-    change = _run(_fixture("erp_sales_orders_d_1"))
-    assert isinstance(change, Change) and change.deleted
-    assert set(change.values) == {"order_id"}
-    assert _run(_fixture("erp_sales_orders_tombstone_1")) is None
+def test_an_older_schema_version_loads_and_unknown_fields_land_in_attributes(schemas: SchemaStore) -> None:
+    """``Customer`` v1 (schemas/history) had no shipping_address or provenance: its records still load."""
+    (v1,) = [s for s in schemas.fingerprints().values() if s.name == "isthmus.canonical.Customer" and s.version == "v1"]
+    body = _customer(erp_account_id=None)
+    raw = bytearray(MARKER + v1.fingerprint)
+    buffer = io.BytesIO()
+    schemaless_writer(buffer, v1.parsed, {**body, "contacts": [], "billing_address": None})
+    raw += buffer.getvalue()
+    position = Position(topic="isthmus.canonical.customers", partition=0, offset=3)
+    outcome = to_changes(position, BY_NAME["customers"], bytes(raw),
+                         _lineage("customers", '{"id":5}', "crm").headers().items(), schemas, RULES)
+    assert isinstance(outcome, tuple) and outcome[0].values["client_code"] == "CL-5"
+    assert json.loads(outcome[0].values["attributes"])["provenance"] == {}  # the current schema's default
 
 
-def test_garbage_is_rejected_not_raised() -> None:
-    position = Position(topic="erp.erp.payments", partition=0, offset=3)
-    rejection = to_change(position, b"{}", b"not json", SHANGHAI)
-    assert isinstance(rejection, Rejection) and rejection.reason.startswith("undecodable")
-    assert to_change(Position(topic="other.topic", partition=0, offset=0), None, b"x", SHANGHAI) is None
+def test_garbage_wrong_types_and_missing_lineage_are_rejected_not_raised(schemas: SchemaStore) -> None:
+    position = Position(topic="isthmus.canonical.payments", partition=0, offset=3)
+    headers = _lineage("payments", '{"payment_id":9}').headers().items()
+    garbage = to_changes(position, BY_NAME["payments"], b"not avro", headers, schemas, RULES)
+    assert isinstance(garbage, Rejection) and garbage.reason.startswith("undecodable")
+    product = schemas.encode("isthmus.canonical.Product", {"sku": "S", "description": "d", "unit_price": Decimal(1)})
+    wrong = to_changes(position, BY_NAME["payments"], product, headers, schemas, RULES)
+    assert isinstance(wrong, Rejection) and "is a isthmus.canonical.Product" in wrong.reason
+    unlabelled = to_changes(position, BY_NAME["payments"], product, (), schemas, RULES)
+    assert isinstance(unlabelled, Rejection) and "no isthmus-lineage" in unlabelled.reason
+    assert to_changes(position, BY_NAME["payments"], None, headers, schemas, RULES) is None
