@@ -1,4 +1,5 @@
-"""`python -m bench [throughput] [memory] [latency] [initial-sync]`: run benchmarks on the stack ISTHMUS_* points at."""
+"""`python -m bench [throughput] [memory] [latency] [initial-sync] [fleet]`: run benchmarks on the stack ISTHMUS_*
+points at."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import initial_sync, latency, memory, throughput
+from bench import fleet, initial_sync, latency, memory, throughput
 from bench.exceptions import BenchError
 from bench.machine import Machine, kafka_version, this_machine
-from bench.report import Row, machine_label, merge, today, verdict, write_results
+from bench.report import RESULTS_DIR, Row, machine_label, merge, today, verdict, write_results
 from bench.stack import bench_stack
 from streams.errors import IsthmusError
 from streams.stack.running import RunningStack
@@ -135,11 +136,30 @@ def run_initial_sync(stack: RunningStack, args: argparse.Namespace,
     return rows, None
 
 
+def run_fleet(stack: RunningStack, args: argparse.Namespace, machine: Machine) -> tuple[list[Row], str | None]:
+    result = fleet.measure(stack, customers=args.fleet_customers, partitions=args.fleet_partitions,
+                           timeout_s=args.timeout, logs=RESULTS_DIR / "logs")
+    write_results("fleet", {"machine": machine.as_dict(), **result})
+    print(json.dumps(result, indent=2))
+    rows = []
+    for run in result["runs"]:  # type: ignore[attr-defined]
+        value = (f"{run['seconds']:,.1f}s, {run['per_second']:,.0f} customers/s" if run["seconds"] is not None
+                 else f"not within {args.timeout:,.0f}s ({run['drained']:,} drained)")
+        rows.append(Row(benchmark="worker fleet",
+                        figure=f"{run['customers']:,} CRM customers in one transaction → Account creates, "
+                               + (f"customer flow in {run['partitions']} partitions on {run['workers']} worker(s) "
+                                  f"(tasks {run['spread']})" if run["partitions"] > 1
+                                  else "customer flow unpartitioned on 1 worker (no keying stage)"),
+                        value=value, machine=machine_label(machine), measured=today()))
+    return rows, None
+
+
 BENCHMARKS: dict[str, Callable[[RunningStack, argparse.Namespace, Machine], tuple[list[Row], str | None]]] = {
     "throughput": run_throughput,
     "memory": run_memory,
     "latency": run_latency,
     "initial-sync": run_initial_sync,
+    "fleet": run_fleet,
 }
 
 
@@ -158,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sync-customers", type=int, nargs="+", default=[100_000],
                         help="initial-sync: customer counts to generate")
     parser.add_argument("--sync-timeout", type=float, default=1200, help="initial-sync: bound, seconds")
+    parser.add_argument("--fleet-customers", type=int, default=2000, help="fleet: customers per burst")
+    parser.add_argument("--fleet-partitions", type=int, default=3, help="fleet: ISTHMUS_FLOW_PARTITIONS of the fleet")
     parser.add_argument("--timeout", type=float, default=600, help="bound on each measured run, seconds")
     parser.add_argument("--no-markdown", action="store_true", help="do not update BENCHMARKS.md")
     args = parser.parse_args(argv)
