@@ -8,7 +8,7 @@ otherwise commits the write together with the stored answer, or rolls both back.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, Protocol, TypeVar
 
@@ -122,6 +122,59 @@ class Transactions(Generic[C]):
             raise mapped from exc
         return respond(answer.status, answer.body, "stored" if request.key is not None else "absent")
 
+    def write_batch(self, items: Sequence[BatchWrite[T]],
+                    fn: Callable[[C, BatchWrite[T]], Answer]) -> list[ItemAnswer]:
+        """Many keyed writes in ONE database transaction, each judged as its single call would be.
+
+        Each item is replayed from the idempotency table when its key is there; otherwise it runs under a
+        savepoint, so a refused item (an ``ApiError``) is rolled back alone and answered with its error while
+        the others commit. An error that is not an answer (a bug, a lost connection) rolls back all of them.
+        """
+        with self.pool.connection() as conn:
+            try:
+                answers = [item.refused if item.refused is not None else self._write_item(conn, item, fn)
+                           for item in items]
+                self.dialect.commit(conn)
+                return answers
+            except ApiError:
+                self.dialect.rollback(conn)
+                raise
+            except Exception as exc:
+                self.dialect.rollback(conn)
+                mapped = self.dialect.translate(exc)
+                if mapped is None:
+                    raise
+                raise mapped from exc
+            finally:
+                self._end(conn)
+
+    def _write_item(self, conn: C, item: BatchWrite[T], fn: Callable[[C, BatchWrite[T]], Answer]) -> ItemAnswer:
+        request = item.request
+        if request.key is not None:
+            stored = self.dialect.keys.find(conn, request.key)
+            if stored is not None:
+                try:
+                    self._replay(stored, request)
+                except ApiError as refused:
+                    return ItemAnswer(status=refused.status, body=refused.body(), key_status="refused")
+                return ItemAnswer(status=stored.status, body=stored.body, key_status="replayed")
+        _sql(conn, "SAVEPOINT isthmus_item")
+        try:
+            answer = fn(conn, item)
+            if request.key is not None:
+                self.dialect.keys.insert(conn, request.key, StoredAnswer(
+                    method=request.method, path=request.path, request_hash=request.hashed,
+                    status=answer.status, body=answer.body))
+        except Exception as exc:
+            error = exc if isinstance(exc, ApiError) else self.dialect.translate(exc)
+            if error is None:
+                raise
+            _sql(conn, "ROLLBACK TO SAVEPOINT isthmus_item")  # raises if the database aborted it all
+            return ItemAnswer(status=error.status, body=error.body(), key_status="refused")
+        _sql(conn, "RELEASE SAVEPOINT isthmus_item")
+        return ItemAnswer(status=answer.status, body=answer.body,
+                          key_status="stored" if request.key is not None else "absent")
+
     def _stored_after_failure(self, conn: C, request: WriteRequest) -> StoredAnswer | None:
         """A concurrent request with the same key may have committed while this one failed on it."""
         if request.key is None:
@@ -138,6 +191,33 @@ class Transactions(Generic[C]):
     def _end(self, conn: C) -> None:
         with contextlib.suppress(Exception):  # the pool closes a connection it cannot reuse
             self.dialect.rollback(conn)
+
+
+def _sql(conn: Any, statement: str) -> None:
+    with conn.cursor() as cur:
+        cur.execute(statement)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ItemAnswer:
+    """One item's answer in a batch call: what its single call would have answered."""
+
+    status: int
+    body: Any
+    key_status: str  # stored | replayed | absent | refused
+
+    def as_json(self) -> dict[str, Any]:
+        return {"status": self.status, "body": self.body, "idempotency_key_status": self.key_status}
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchWrite(Generic[T]):
+    """One item of a batch call: the single write it stands for (method, path, key, body hash) and its
+    validated value; or the answer it was refused with before the database (a bad key, an invalid body)."""
+
+    request: WriteRequest
+    value: T | None = None
+    refused: ItemAnswer | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

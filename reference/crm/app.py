@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Path, Query
 from pydantic import BaseModel
 from starlette.responses import Response
 
+from reference.common import batch
 from reference.common.app import new_app
 from reference.common.errors import error_responses
 from reference.common.models import Page
-from reference.common.transactions import Answer, ReaderDep, Transactions, WriterDep
+from reference.common.transactions import Answer, BatchWrite, ReaderDep, Transactions, WriterDep
 from reference.crm import database
 from reference.crm import repository as repo
 from reference.crm.config import CrmConfig
@@ -46,6 +48,7 @@ different body is refused with 422. A write without the header is applied and an
 string with two decimals. Errors are `{"error", "field", "fix"}`.
 """
 
+_CUSTOMER_NUMBER = re.compile(r"C-[0-9]{6,}")
 CustomerNumberPath = Annotated[str, Path(pattern=r"^C-[0-9]{6,}$", examples=["C-000123"])]
 OrderNumberPath = Annotated[str, Path(pattern=r"^SO-[0-9]{6,}$", examples=["SO-000042"])]
 SkuPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")]
@@ -81,6 +84,25 @@ def list_customers(r: ReaderDep, after: After = None, limit: Limit = 100,
             responses=READ_ERRORS)
 def get_customer(customer_number: CustomerNumberPath, r: ReaderDep) -> Response:
     return r.run(lambda conn: _json(repo.render_customer(conn, repo.customer_row(conn, customer_number))))
+
+
+@router.patch("/customers/batch", tags=["customers"], responses=error_responses(400, 422, 429, 503),
+              summary=f"Patch up to {batch.MAX_ITEMS} customers in one transaction; each item holds its "
+                      "customer_number and is answered as PATCH /customers/{customer_number} would answer it")
+def patch_customers(body: batch.BatchRequest, t: batch.TransactionsDep) -> Response:
+    def path(fields: dict[str, Any]) -> str:
+        number = batch.path_field(fields, "customer_number", _CUSTOMER_NUMBER, "C-000123")
+        return f"/customers/{number}"
+
+    items = [batch.prepare(raw, method="PATCH", path=path, model=CustomerPatch) for raw in body.items]
+
+    def patch(conn: Any, item: BatchWrite[CustomerPatch]) -> Answer:
+        assert item.value is not None
+        number = item.request.path.rpartition("/")[2]
+        expected = item.request.precondition(item.value.version)
+        return Answer(status=200, body=_json(repo.patch_customer(conn, number, item.value, expected)))
+
+    return batch.answer(t.write_batch(items, patch))
 
 
 @router.patch("/customers/{customer_number}", response_model=Customer, tags=["customers"],

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
+from reference.common import batch
 from reference.common.app import new_app
 from reference.common.errors import error_responses
 from reference.common.models import Page
-from reference.common.transactions import Answer, ReaderDep, Transactions, WriterDep
+from reference.common.transactions import Answer, BatchWrite, ReaderDep, Transactions, WriterDep
 from reference.erp import database
 from reference.erp import repository as repo
 from reference.erp.config import ErpConfig
@@ -78,6 +79,20 @@ def _json(model: BaseModel) -> Any:
 @router.post("/accounts", status_code=201, response_model=Account, tags=["accounts"], responses=WRITE_ERRORS)
 def create_account(body: AccountCreate, w: WriterDep, zone: Zone) -> Response:
     return w.run(lambda conn: Answer(status=201, body=_json(repo.create_account(conn, body, zone))))
+
+
+@router.post("/accounts/batch", tags=["accounts"], responses=error_responses(400, 422, 429, 503),
+             summary=f"Create up to {batch.MAX_ITEMS} accounts in one transaction, each item answered as "
+                     "POST /accounts would answer it")
+def create_accounts(body: batch.BatchRequest, t: batch.TransactionsDep, zone: Zone) -> Response:
+    items = [batch.prepare(raw, method="POST", path=lambda _: "/accounts", model=AccountCreate)
+             for raw in body.items]
+
+    def create(conn: Any, item: BatchWrite[AccountCreate]) -> Answer:
+        assert item.value is not None
+        return Answer(status=201, body=_json(repo.create_account(conn, item.value, zone)))
+
+    return batch.answer(t.write_batch(items, create))
 
 
 @router.get("/accounts", response_model=Page[Account], tags=["accounts"], responses=READ_ERRORS)
