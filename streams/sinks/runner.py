@@ -25,6 +25,10 @@ from streams.stack.databases import crm_conninfo
 from streams.stack.secrets import load_or_create
 from streams.stack.settings import StackSettings
 
+#: Connections to one target, however many commands are applied at once: more calls wait for a connection
+#: (a batch endpoint carries many commands in one call), so the target's own pools are not overrun.
+MAX_CONNECTIONS = 32
+
 log = logging.getLogger("isthmus.sink")
 
 
@@ -64,7 +68,8 @@ def build_adapter(config: TargetConfig, environment: SinkEnvironment) -> Adapter
     secrets_file = stack.home / "secrets" / "stack.properties"
     if config.adapter == "http":
         return HttpAdapter(config, base_url=base_url(config, environment), timeout_s=sink.request_timeout_s,
-                           max_connections=sink.concurrency, env=environment.env, secrets_file=secrets_file)
+                           max_connections=min(sink.concurrency, MAX_CONNECTIONS), env=environment.env,
+                           secrets_file=secrets_file)
     assert config.sql is not None
     if config.sql.conninfo_env:
         conninfo = environment.env.get(config.sql.conninfo_env)
@@ -79,7 +84,7 @@ def build_adapter(config: TargetConfig, environment: SinkEnvironment) -> Adapter
                                 "variable holding a PostgreSQL conninfo")
     parts = psycopg.conninfo.conninfo_to_dict(conninfo)
     shown = f"{parts.get('host', 'localhost')}:{parts.get('port', 5432)}/{parts.get('dbname', '')}"
-    return SqlAdapter(config, conninfo=conninfo, pool_size=sink.concurrency, shown=shown)
+    return SqlAdapter(config, conninfo=conninfo, pool_size=min(sink.concurrency, MAX_CONNECTIONS), shown=shown)
 
 
 def build_worker(system: str, environment: SinkEnvironment, store: SchemaStore | None = None) -> SinkWorker:

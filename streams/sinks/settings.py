@@ -29,9 +29,10 @@ SINK_SETTINGS: dict[str, SinkSettingDoc] = {
     "base_url": SinkSettingDoc("ISTHMUS_SINK_BASE_URL", "the HTTP target's base URL; default: the target "
                                "file's base_url, else the stack's API URL of that system"),
     "concurrency": SinkSettingDoc("ISTHMUS_SINK_CONCURRENCY", "entities whose commands are applied at the same "
-                                  "time (one call per entity at a time); default 8"),
+                                  "time (one command per entity at a time; a route with a batch endpoint "
+                                  "sends them together); default 256"),
     "max_in_flight": SinkSettingDoc("ISTHMUS_SINK_MAX_IN_FLIGHT", "records fetched but not yet committed; "
-                                    "fetching pauses at this bound (backpressure); default 256"),
+                                    "fetching pauses at this bound (backpressure); default 2048"),
     "retry_base_s": SinkSettingDoc("ISTHMUS_SINK_RETRY_BASE_S", "first retry delay, seconds; default 0.2"),
     "retry_max_s": SinkSettingDoc("ISTHMUS_SINK_RETRY_MAX_S", "longest retry delay, seconds; default 30"),
     "retry_multiplier": SinkSettingDoc("ISTHMUS_SINK_RETRY_MULTIPLIER", "growth of the delay per attempt; "
@@ -79,8 +80,8 @@ _NON_NEGATIVE_FLOAT = ("stop_grace_s",)
 class SinkSettings:
     targets_dir: Path = PROJECT_ROOT / "targets"
     base_url: str | None = None
-    concurrency: int = 8
-    max_in_flight: int = 256
+    concurrency: int = 256
+    max_in_flight: int = 2048
     retry_base_s: float = 0.2
     retry_max_s: float = 30.0
     retry_multiplier: float = 2.0

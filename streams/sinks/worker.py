@@ -151,9 +151,9 @@ class SinkWorker:
                      self.adapter.describe(), r.command_topic, r.group_id, r.results_topic, r.dlq_topic)
             for route in self.config.http_routes():
                 if route.batch is not None:
-                    log.info("sink %s: %s %s declares batch endpoint %s %s; commands are sent one per call "
-                             "through %s %s (see targets/README.md)", self.system, route.payload_type,
-                             route.operation, route.batch.method, route.batch.path, route.method, route.path)
+                    log.info("sink %s: %s %s commands applied at the same time go out together through %s %s "
+                             "(up to %d per call; see targets/README.md)", self.system, route.payload_type,
+                             route.operation, route.batch.method, route.batch.path, route.batch.max_items)
             await self._loop(stop)
         finally:
             await self._shutdown()

@@ -344,6 +344,19 @@ class Recording:
         return sum(1 for _, _, key in list(self.arrivals) if key is not None)
 
 
+def _write_keys(header: str | None, body: bytes) -> list[str | None]:
+    """The idempotency keys a request carries: its header's, or each item's of a batch call (one write each)."""
+    if header is not None:
+        return [header]
+    try:
+        items = json.loads(body).get("items") if body else None
+    except (ValueError, AttributeError):
+        items = None
+    if isinstance(items, list) and items and all(isinstance(i, dict) and "idempotency_key" in i for i in items):
+        return [str(i["idempotency_key"]) for i in items]
+    return [None]
+
+
 @contextmanager
 def recording_proxy(upstream: str) -> Iterator[Recording]:
     """A pass-through HTTP proxy to ``upstream`` on a free loopback port that records every exchange: it
@@ -361,14 +374,15 @@ def recording_proxy(upstream: str) -> Iterator[Recording]:
     async def forward(request: Request) -> Response:
         arrived = time.monotonic()
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        key = request.headers.get("idempotency-key")
-        recording.arrivals.append((arrived, target, key))
+        body = await request.body()
+        keys = _write_keys(request.headers.get("idempotency-key"), body)
+        recording.arrivals.extend((arrived, target, key) for key in keys)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in hop}
         async with httpx.AsyncClient(base_url=upstream, timeout=60) as client:
-            answer = await client.request(request.method, target, content=await request.body(), headers=headers)
-        recording.exchanges.append(Exchange(method=request.method, path=target, key=key, arrived=arrived,
+            answer = await client.request(request.method, target, content=body, headers=headers)
+        recording.exchanges.extend(Exchange(method=request.method, path=target, key=key, arrived=arrived,
                                             answered=time.monotonic(), status=answer.status_code,
-                                            retry_after=answer.headers.get("retry-after")))
+                                            retry_after=answer.headers.get("retry-after")) for key in keys)
         return Response(content=answer.content, status_code=answer.status_code,
                         headers={k: v for k, v in answer.headers.items() if k.lower() not in hop})
 

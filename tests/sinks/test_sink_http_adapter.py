@@ -49,17 +49,31 @@ def attempt(command: SinkCommand, answer: Any, env: dict[str, str] | None = None
     return asyncio.run(run()), seen
 
 
-def test_a_create_posts_the_mapped_body_with_the_idempotency_key() -> None:
-    outcome, [request] = attempt(account("create"), httpx.Response(
-        201, json={"account_id": 7, "account_code": "AC1", "crm_customer_number": "C-000001"}))
+CREATED = {"account_id": 7, "account_code": "AC1", "crm_customer_number": "C-000001"}
+MAPPED = {"account_code": "AC1", "crm_customer_number": "C-000001", "name": "Acme", "billing_line1": "1 Road",
+          "billing_city": "Shanghai", "billing_country": "CN", "credit_limit": "10.00", "blocked": False}
+
+
+def test_a_create_goes_out_as_an_item_of_the_batch_endpoint_with_its_idempotency_key() -> None:
+    outcome, [request] = attempt(account("create"), httpx.Response(200, json={"results": [
+        {"status": 201, "body": CREATED, "idempotency_key_status": "stored"}]}))
+    assert request.method == "POST" and request.url.path == "/accounts/batch"
+    assert "Idempotency-Key" not in request.headers and "Authorization" not in request.headers
+    assert json.loads(request.content) == {"items": [{"idempotency_key": "key-1", **MAPPED}]}
+    assert outcome == Applied(status=201, body=CREATED, ids={"account_id": "7", "account_code": "AC1",
+                                                             "crm_customer_number": "C-000001"})
+
+
+def test_a_create_posts_the_mapped_body_to_the_single_endpoint_when_the_batch_one_is_missing() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/accounts/batch":
+            return httpx.Response(404, json={"error": "no route POST /accounts/batch"})
+        return httpx.Response(201, json=CREATED)
+
+    outcome, [_, request] = attempt(account("create"), answer)
     assert request.method == "POST" and request.url.path == "/accounts"
-    assert request.headers["Idempotency-Key"] == "key-1" and "Authorization" not in request.headers
-    assert json.loads(request.content) == {"account_code": "AC1", "crm_customer_number": "C-000001",
-                                           "name": "Acme", "billing_line1": "1 Road", "billing_city": "Shanghai",
-                                           "billing_country": "CN", "credit_limit": "10.00", "blocked": False}
-    assert outcome == Applied(status=201, body={"account_id": 7, "account_code": "AC1",
-                                                "crm_customer_number": "C-000001"},
-                              ids={"account_id": "7", "account_code": "AC1", "crm_customer_number": "C-000001"})
+    assert request.headers["Idempotency-Key"] == "key-1" and json.loads(request.content) == MAPPED
+    assert isinstance(outcome, Applied) and outcome.status == 201 and outcome.ids["account_id"] == "7"
 
 
 def test_an_update_looks_up_the_id_and_sends_only_changed_fields_with_auth() -> None:

@@ -1,5 +1,6 @@
 """Apply commands through an HTTP API, as a target file's routes declare: one call per command, with the
-command's idempotency key in the ``Idempotency-Key`` header."""
+command's idempotency key in the ``Idempotency-Key`` header; or, for a route with a batch endpoint, the
+command's item in a batch call shared with the commands applied at the same time (see ``batching``)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from typing import Any
 import httpx
 
 from streams.sinks.adapters.auth import auth_header
+from streams.sinks.adapters.batching import Batcher, BatchItem
 from streams.sinks.adapters.mapping import (
     MISSING,
     UnresolvedReference,
     get_path,
     missing_references,
     placeholders,
+    reference,
     render_fields,
     render_path,
     spec_references,
@@ -67,6 +70,7 @@ class HttpAdapter:
         self._auth: tuple[str, Secret] | None = auth_header(http.auth if http else None, env=env,
                                                              secrets_file=secrets_file, where=str(config.path))
         self._static = dict(http.headers) if http else {}
+        self._batchers: dict[tuple[str, str], Batcher] = {}
         self._client = httpx.AsyncClient(
             base_url=self.base_url, timeout=timeout_s, transport=transport,
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections))
@@ -79,6 +83,8 @@ class HttpAdapter:
         return None
 
     async def close(self) -> None:
+        for batcher in self._batchers.values():
+            await batcher.close()
         await self._client.aclose()
 
     def _headers(self, key: str | None) -> dict[str, str]:
@@ -107,10 +113,44 @@ class HttpAdapter:
                           reason=f"{route.method} {route.path}: the payload has no value for {{{missing.name}}} "
                                  f"and no lookup filled it; send {missing.name} in the payload or add a lookup "
                                  f"for it to the route in {self.config.path.name}")
-        outcome = await self._call(route.method, path, body, command.idempotency_key, route.ids)
+        if route.batch is not None:
+            fields = {name: reference(command.payload, name, looked_up) for name in placeholders(route.path)}
+            outcome = await self._batcher(route).submit(BatchItem(
+                key=command.idempotency_key, fields={**fields, **(body or {})}, method=route.method, path=path,
+                body=body, ids=route.ids))
+        else:
+            outcome = await self._call(route.method, path, body, command.idempotency_key, route.ids)
         if isinstance(outcome, Failed):
             return refusal(outcome, route.refusals) or outcome
         return outcome
+
+    def _batcher(self, route: HttpRoute) -> Batcher:
+        assert route.batch is not None
+        batcher = self._batchers.get((route.payload_type, route.operation))
+        if batcher is None:
+            async def single(item: BatchItem) -> Attempt:
+                return await self._call(item.method, item.path, item.body, item.key, item.ids)
+
+            batcher = self._batchers[(route.payload_type, route.operation)] = Batcher(
+                route.batch, system=self.system, call=self._batch_call, single=single)
+        return batcher
+
+    async def _batch_call(self, method: str, path: str, body: Any) -> tuple[int, Any, float | None] | Failed:
+        """One batch call: its status, answer and Retry-After; a transient Failed when nothing answered."""
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        headers = {**self._headers(None), "Content-Type": "application/json"}
+        try:
+            response = await self._client.request(method, path, content=content, headers=headers)
+        except httpx.TimeoutException as exc:
+            return Failed(kind="transient", error_type=type(exc).__name__,
+                          reason=f"{self.system} gave no answer to {method} {path} within {self.timeout_s:g} s")
+        except httpx.TransportError as exc:
+            return Failed(kind="transient", error_type=type(exc).__name__,
+                          reason=f"{self.system} could not be reached for {method} {path}: "
+                                 f"{exc or type(exc).__name__}")
+        retry_after = (parse_retry_after(response.headers.get("Retry-After"))
+                       if response.status_code in RETRY_AFTER_STATUSES else None)
+        return response.status_code, _answer(response), retry_after
 
     def _body(self, command: SinkCommand, route: HttpRoute, looked_up: Mapping[str, Any]) -> Any:
         if route.whole_payload:
