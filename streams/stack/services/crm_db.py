@@ -75,6 +75,9 @@ class CrmDatabase(Service):
             "shared_buffers": "128MB",
             "max_connections": 200,
             "timezone": "UTC",
+            # A local reference stack: commits are written but not fsynced (a process crash loses nothing,
+            # a machine crash could); logical decoding sees each commit as soon as it returns.
+            "fsync": "off",
             "log_timezone": "UTC",
         }
         argv = [str(self.toolchain.pg_bin / "postgres"), "-D", str(self.data_dir)]
