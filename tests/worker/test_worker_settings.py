@@ -12,6 +12,7 @@ def test_defaults() -> None:
     assert settings.flows is None
     assert settings.resync_at == (2, 0)
     assert settings.session_timeout_ms == 30000
+    assert settings.flow_partitions == 1
     assert settings.worker_id
 
 
@@ -32,6 +33,12 @@ def test_every_problem_is_named() -> None:
     assert "ISTHMUS_WORKER_PORT='http' is not a whole number" in message
     assert "ISTHMUS_RESYNC_AT='25:00' is not HH:MM" in message
     assert "ISTHMUS_WORKER_BATCH='0' is outside 1..100000" in message
+
+
+def test_flow_partitions_for_a_fleet() -> None:
+    assert WorkerSettings.from_env({"ISTHMUS_FLOW_PARTITIONS": "3"}).flow_partitions == 3
+    with pytest.raises(WorkerConfigError, match=r"ISTHMUS_FLOW_PARTITIONS='0' is outside 1\.\.64"):
+        WorkerSettings.from_env({"ISTHMUS_FLOW_PARTITIONS": "0"})
 
 
 def test_the_next_resync_is_today_or_tomorrow() -> None:

@@ -1,11 +1,19 @@
 """The stock flow's key is the SKU, read from the Kafka key of both inputs (tombstones included), so the
-keying stage needs no state."""
+keying stage needs no state; run per partition on what the stage emitted, the flow commands exactly what the
+one-partition flow commands."""
 
 from __future__ import annotations
 
-from stock_events import Cdc, product_row, stock_row
+import asyncio
+from collections import Counter, defaultdict
+
+from aiokafka.partitioner import DefaultPartitioner
+from stock_events import Cdc, Rec, product_row, stock_row
+from stock_harness import StockHarness
 
 from streams.flows.engine.api import Incoming
+from streams.flows.engine.local import LocalRun
+from streams.flows.engine.repartition import partitioned
 from streams.flows.stock.keying import SkuKeys
 
 
@@ -27,3 +35,34 @@ def test_stock_rows_products_and_tombstones_route_by_sku() -> None:
 def test_a_key_that_is_not_a_debezium_key_goes_on_unkeyed_for_the_flow_to_dead_letter() -> None:
     record = _incoming("erp.erp.stock", b"not json", b"{}")
     assert SkuKeys().route(record, {}) == [(None, record)]
+
+
+def test_partitioned_stock_flow_commands_exactly_what_the_one_partition_flow_does(flow: StockHarness) -> None:
+    cdc = Cdc()
+    records: list[Rec] = []
+    for n in range(6):
+        sku = f"SKU-{n}"
+        records += [cdc.product("c", after=product_row(sku, "0")), cdc.stock("c", after=stock_row(sku, "WH1", "9")),
+                    cdc.stock("c", after=stock_row(sku, "WH2", str(n), "1"))]
+    records += [cdc.stock("u", before=stock_row("SKU-2", "WH1", "9"), after=stock_row("SKU-2", "WH1", "4")),
+                cdc.stock("d", before=stock_row("SKU-3", "WH2", "3", "1"))]
+    baseline = flow.feed(*records)
+    laid = partitioned(flow.flow.spec(), 3)
+    stage = LocalRun(laid.stage)
+    asyncio.run(stage.feed([stage.record(r.topic, r.key, r.value) for r in records]))
+    partitioner = DefaultPartitioner()
+    by_partition: dict[int, list[Incoming]] = defaultdict(list)
+    for offset, out in enumerate(stage.context.emitted):
+        assert out.key is not None
+        p = partitioner(out.key, [0, 1, 2], [0, 1, 2])
+        by_partition[p].append(Incoming(topic=out.topic, partition=p, offset=offset, key=out.key, value=out.value,
+                                        timestamp_ms=0, headers=out.headers))
+    keys: list[str] = []
+    for part in by_partition.values():
+        run = LocalRun(laid.flow)
+        asyncio.run(run.feed(part))
+        assert run.context.dead_letters == []
+        keys += [flow.schemas.decode(e.value).value["idempotency_key"] for e in run.context.emitted
+                 if e.value is not None]
+    assert len(by_partition) > 1
+    assert Counter(keys) == Counter(c["idempotency_key"] for c in baseline) and len(baseline) >= 6
