@@ -28,13 +28,14 @@ log = logging.getLogger(__name__)
 async def run_worker(stack: StackSettings, worker: WorkerSettings) -> int:
     context = FlowContext.load(stack)  # a mapping with an error stops the start here, naming file and line
     declared = build_flows(context, only=set(worker.flows) if worker.flows else None)
-    flows, internal = layout(declared, worker.flow_partitions)
+    laid = layout(declared, worker.flow_partitions)
+    flows = laid.flows
     engine = EngineSettings(bootstrap_servers=stack.bootstrap_servers, batch_max_records=worker.batch_max_records,
                             worker_id=worker.worker_id, session_timeout_ms=worker.session_timeout_ms)
     processors = [FlowProcessor(spec, engine, context.schemas) for spec in flows]
     # Commands must exist with their partition count before a flow emits one (auto-creation would give 1).
     await ensure_topics(stack.bootstrap_servers, sink_topic_specs())
-    await prepare(stack.bootstrap_servers, internal)  # the keying stages' topics, N partitions each
+    await prepare(stack.bootstrap_servers, laid)  # the keying stages' topics, N partitions each
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

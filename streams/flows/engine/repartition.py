@@ -112,13 +112,24 @@ def partitioned(spec: FlowSpec, partitions: int) -> Partitioned:
     return Partitioned(stage=stage, topic=topic, flow=flow)
 
 
-def layout(specs: Sequence[FlowSpec], partitions: int) -> tuple[list[FlowSpec], list[TopicSpec]]:
-    """The flows a worker runs for ``partitions``: with 1, ``specs`` as they are; with more, every flow that
-    declares its key as a keying stage and a keyed flow (the others as they are), and the internal topics."""
+@dataclass(frozen=True, kw_only=True)
+class Layout:
+    """What a worker runs for a partition count: the flows, the internal topics to create first, and the
+    keying stages that keep state (their inputs must have one partition: see :func:`prepare`)."""
+
+    flows: list[FlowSpec]
+    topics: list[TopicSpec]
+    stateful_stages: list[FlowSpec]
+
+
+def layout(specs: Sequence[FlowSpec], partitions: int) -> Layout:
+    """With 1 partition, ``specs`` as they are; with more, every flow that declares its key as a keying stage
+    and a keyed flow (the others as they are), and the internal topics."""
     if partitions == 1:
-        return list(specs), []
+        return Layout(flows=list(specs), topics=[], stateful_stages=[])
     flows: list[FlowSpec] = []
     topics: list[TopicSpec] = []
+    stateful: list[FlowSpec] = []
     for spec in specs:
         if spec.key_by is None:
             flows.append(spec)
@@ -126,24 +137,40 @@ def layout(specs: Sequence[FlowSpec], partitions: int) -> tuple[list[FlowSpec], 
         laid = partitioned(spec, partitions)
         flows += [laid.stage, laid.flow]
         topics.append(laid.topic)
-    return flows, topics
+        if laid.stage.stores:
+            stateful.append(laid.stage)
+    return Layout(flows=flows, topics=topics, stateful_stages=stateful)
 
 
-async def prepare(bootstrap_servers: str, topics: Sequence[TopicSpec]) -> None:
-    """Create the internal topics with their partition count before any flow starts (a flow would create
-    a missing input with one partition), and refuse one that exists with another count."""
-    if not topics:
-        return
-    await ensure_topics(bootstrap_servers, topics)
+async def _partition_counts(bootstrap_servers: str, topics: Sequence[str]) -> dict[str, int]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="isthmus-admin")
     await admin.start()
     try:
-        described = await admin.describe_topics([t.name for t in topics])
+        described = await admin.describe_topics(list(topics))
     finally:
         await admin.close()
-    counts = {d["topic"]: len(d["partitions"]) for d in described if d.get("partitions")}
-    for topic in topics:
+    return {d["topic"]: len(d["partitions"]) for d in described if d.get("partitions")}
+
+
+async def prepare(bootstrap_servers: str, laid: Layout) -> None:
+    """Create the internal topics with their partition count before any flow starts (a flow would create
+    a missing input with one partition), and refuse one that exists with another count. A keying stage that
+    keeps state (the customers': CRM id -> customer number) must see a customer and its contacts in one task,
+    which one-partition inputs guarantee and primary-key partitioned ones do not: it is refused on those."""
+    if not laid.topics:
+        return
+    await ensure_topics(bootstrap_servers, laid.topics)
+    counts = await _partition_counts(bootstrap_servers, [t.name for t in laid.topics])
+    for topic in laid.topics:
         if counts.get(topic.name, topic.partitions) != topic.partitions:
             raise RepartitionError(
                 f"internal topic {topic.name} has {counts[topic.name]} partitions, not {topic.partitions}; it was "
                 "not created by Isthmus: delete it (the keying stage refills it) and start the worker again")
+    for stage in laid.stateful_stages:
+        inputs = await _partition_counts(bootstrap_servers, stage.inputs)
+        wide = {topic: n for topic, n in inputs.items() if n > 1}
+        if wide:
+            raise RepartitionError(
+                f"{stage.name} keeps state across its inputs ({', '.join(stage.stores)}), so they must have one "
+                f"partition each, but {', '.join(f'{t} has {n}' for t, n in sorted(wide.items()))}; recreate "
+                "them with one partition (connect-configs topic.creation.default.partitions: 1)")

@@ -57,10 +57,12 @@ def test_a_record_without_the_origin_header_is_refused_by_name() -> None:
 
 
 def test_layout_keeps_one_partition_as_it_is_and_splits_only_flows_with_a_key() -> None:
-    assert layout([KEYED, PLAIN], 1) == ([KEYED, PLAIN], [])
-    flows, topics = layout([KEYED, PLAIN], 4)
-    assert [f.name for f in flows] == ["probe-p4-keying", "probe-p4", "plain"]
-    assert [(t.name, t.partitions) for t in topics] == [("probe-p4-by-key", 4)]
+    one = layout([KEYED, PLAIN], 1)
+    assert (one.flows, one.topics, one.stateful_stages) == ([KEYED, PLAIN], [], [])
+    four = layout([KEYED, PLAIN], 4)
+    assert [f.name for f in four.flows] == ["probe-p4-keying", "probe-p4", "plain"]
+    assert [(t.name, t.partitions) for t in four.topics] == [("probe-p4-by-key", 4)]
+    assert four.stateful_stages == []  # FirstByte keeps no state
 
 
 @pytest.mark.parametrize("partitions", [0, 1, 65])
