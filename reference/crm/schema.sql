@@ -107,3 +107,16 @@ CREATE TABLE IF NOT EXISTS debezium_signal (
 ALTER TABLE customers REPLICA IDENTITY FULL;
 ALTER TABLE sales_orders REPLICA IDENTITY FULL;
 ALTER TABLE products REPLICA IDENTITY FULL;
+
+-- A database made before 'on_hold' existed gets the status check that allows it (once; a no-op after).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                   WHERE conrelid = 'sales_orders'::regclass AND conname = 'sales_orders_status_check'
+                     AND pg_get_constraintdef(oid) LIKE '%on_hold%') THEN
+        ALTER TABLE sales_orders DROP CONSTRAINT IF EXISTS sales_orders_status_check;
+        ALTER TABLE sales_orders ADD CONSTRAINT sales_orders_status_check
+            CHECK (status IN ('draft', 'submitted', 'on_hold', 'reserved', 'shipped', 'invoiced', 'paid',
+                              'cancelled'));
+    END IF;
+END $$;
