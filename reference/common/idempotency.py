@@ -71,10 +71,28 @@ class KeyStore(Protocol):
 
     def find(self, conn: Any, key: str) -> StoredAnswer | None: ...
 
+    def find_many(self, conn: Any, keys: list[str]) -> dict[str, StoredAnswer]:
+        """The stored answers of those of ``keys`` that have one (one query, for a batch)."""
+        ...
+
     def insert(self, conn: Any, key: str, answer: StoredAnswer) -> None: ...
 
 
+_COLUMNS = "idem_key, method, path, request_hash, status_code, response"
+
+
+def _stored(row: Any, body: Any) -> StoredAnswer:
+    return StoredAnswer(method=row["method"], path=row["path"], request_hash=row["request_hash"],
+                        status=row["status_code"], body=body)
+
+
 class PostgresKeys:
+    def find_many(self, conn: Any, keys: list[str]) -> dict[str, StoredAnswer]:
+        if not keys:
+            return {}
+        rows = conn.execute(f"SELECT {_COLUMNS} FROM idempotency_keys WHERE idem_key = ANY(%s)", (keys,)).fetchall()
+        return {row["idem_key"]: _stored(row, row["response"]) for row in rows}
+
     def find(self, conn: Any, key: str) -> StoredAnswer | None:
         row = conn.execute(
             "SELECT method, path, request_hash, status_code, response FROM idempotency_keys "
@@ -95,6 +113,15 @@ class PostgresKeys:
 
 
 class MariaDbKeys:
+    def find_many(self, conn: Any, keys: list[str]) -> dict[str, StoredAnswer]:
+        if not keys:
+            return {}
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT {_COLUMNS} FROM idempotency_keys WHERE idem_key IN "
+                        f"({', '.join(['%s'] * len(keys))})", tuple(keys))
+            rows = cur.fetchall()
+        return {row["idem_key"]: _stored(row, json.loads(row["response"])) for row in rows}
+
     def find(self, conn: Any, key: str) -> StoredAnswer | None:
         with conn.cursor() as cur:
             cur.execute("SELECT method, path, request_hash, status_code, response FROM idempotency_keys "

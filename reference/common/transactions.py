@@ -132,8 +132,10 @@ class Transactions(Generic[C]):
         """
         with self.pool.connection() as conn:
             try:
-                answers = [item.refused if item.refused is not None else self._write_item(conn, item, fn)
-                           for item in items]
+                stored = self.dialect.keys.find_many(conn, [i.request.key for i in items if i.request.key])
+                seen: set[str] = set()
+                answers = [item.refused if item.refused is not None
+                           else self._write_item(conn, item, fn, stored, seen) for item in items]
                 self.dialect.commit(conn)
                 return answers
             except ApiError:
@@ -148,10 +150,16 @@ class Transactions(Generic[C]):
             finally:
                 self._end(conn)
 
-    def _write_item(self, conn: C, item: BatchWrite[T], fn: Callable[[C, BatchWrite[T]], Answer]) -> ItemAnswer:
+    def _write_item(self, conn: C, item: BatchWrite[T], fn: Callable[[C, BatchWrite[T]], Answer],
+                    before: dict[str, StoredAnswer], seen: set[str]) -> ItemAnswer:
+        """One item; ``before`` holds the answers stored before the batch began. A key that appears twice in
+        the batch is looked up again after its first item (it may have been stored by this transaction)."""
         request = item.request
         if request.key is not None:
-            stored = self.dialect.keys.find(conn, request.key)
+            stored = before.get(request.key)
+            if stored is None and request.key in seen:
+                stored = self.dialect.keys.find(conn, request.key)
+            seen.add(request.key)
             if stored is not None:
                 try:
                     self._replay(stored, request)

@@ -93,6 +93,8 @@ def new_pool(db: DatabaseConfig, size: int = 16) -> ConnectionPool[Connection]:
 
 
 _holding_locks: weakref.WeakSet[Any] = weakref.WeakSet()
+#: The tables whose numbering lock a connection holds until its transaction ends (a batch numbers many rows).
+_locked_tables: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 
 
 def allocate_id(conn: Connection, table: str, id_column: str) -> int:
@@ -103,11 +105,13 @@ def allocate_id(conn: Connection, table: str, id_column: str) -> int:
     allocation; the dialect releases it when the transaction ends.
     """
     with conn.cursor() as cur:
-        cur.execute("SELECT GET_LOCK(CONCAT(DATABASE(), '.', %s), 10) AS got", (table,))
-        if (cur.fetchone() or {}).get("got") != 1:
-            raise ApiError(503, f"timed out waiting to number a new {table} row", fix="retry shortly",
-                           headers={"Retry-After": "1"})
-        _holding_locks.add(conn)
+        if conn not in _holding_locks or table not in _locked_tables.get(conn, ()):
+            cur.execute("SELECT GET_LOCK(CONCAT(DATABASE(), '.', %s), 10) AS got", (table,))
+            if (cur.fetchone() or {}).get("got") != 1:
+                raise ApiError(503, f"timed out waiting to number a new {table} row", fix="retry shortly",
+                               headers={"Retry-After": "1"})
+            _holding_locks.add(conn)
+            _locked_tables.setdefault(conn, set()).add(table)
         cur.execute(f"SELECT COALESCE(MAX(`{id_column}`), 0) + 1 AS next_id FROM `{table}`")
         return int(cur.fetchone()["next_id"])
 
@@ -134,6 +138,7 @@ class MariaDbDialect:
             with conn.cursor() as cur:
                 cur.execute("DO RELEASE_ALL_LOCKS()")
             _holding_locks.discard(conn)
+            _locked_tables.pop(conn, None)
 
     def translate(self, exc: Exception) -> ApiError | None:
         code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
