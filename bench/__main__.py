@@ -8,6 +8,7 @@ import asyncio
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -177,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drain", type=float, default=180, help="latency: seconds to wait for the last changes")
     parser.add_argument("--sync-customers", type=int, nargs="+", default=[100_000],
                         help="initial-sync: customer counts to generate")
-    parser.add_argument("--sync-timeout", type=float, default=1200, help="initial-sync: bound, seconds")
+    parser.add_argument("--sync-timeout", type=float, default=900, help="initial-sync: bound, seconds")
     parser.add_argument("--fleet-customers", type=int, default=2000, help="fleet: customers per burst")
     parser.add_argument("--fleet-partitions", type=int, default=3, help="fleet: ISTHMUS_FLOW_PARTITIONS of the fleet")
     parser.add_argument("--timeout", type=float, default=600, help="bound on each measured run, seconds")
@@ -185,17 +186,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     names = args.names or list(BENCHMARKS)
+    began = time.monotonic()
     try:
         with bench_stack() as stack:
             machine = this_machine(kafka_version(stack.settings.jars_dir))
             for name in names:
+                started = time.monotonic()
                 rows, profile = BENCHMARKS[name](stack, args, machine)
+                print(f"bench: {name} took {time.monotonic() - started:,.0f}s "
+                      f"({time.monotonic() - began:,.0f}s since the start)", flush=True)
                 if not args.no_markdown:
                     document = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else ""
                     BENCHMARKS_MD.write_text(merge(document, rows, machine=machine, profile=profile))
     except (IsthmusError, BenchError) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
+    finally:
+        print(f"bench: total {time.monotonic() - began:,.0f}s", flush=True)
     return 0
 
 
