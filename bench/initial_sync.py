@@ -1,9 +1,11 @@
 """Initial sync: N generated CRM customers (with their contacts, addresses and orders) until each has its
 ERP account, and until each CRM customer holds its ERP account id (the link back: fully reconciled).
 
-The pipeline (connectors, worker, both sinks) runs while ``reference.generate`` bulk-loads the CRM; the
-clock starts when the generator starts. Customer and order numbers start at a block of this run
+The pipeline (connectors, worker, both sinks) runs while ``reference.generate`` bulk-loads the CRM (COPY,
+customers with their contacts and addresses; no orders, which are the orders flow's figure, not the
+customers'); the clock starts when the generator starts. Customer numbers start at a block of this run
 (``C-3xxxxxx``) and the SKUs have a run prefix, so runs do not collide with each other or other data.
+Progress is printed every ``PROGRESS_S``; a run whose counts have not moved for ``STALL_S`` stops early.
 """
 
 from __future__ import annotations
@@ -33,12 +35,18 @@ def _counts(stack: RunningStack, low: str, high: str) -> tuple[int, int]:
     return accounts, linked
 
 
+PROGRESS_S = 30.0
+STALL_S = 300.0
+ORDERS_PER_CUSTOMER = 0
+
+
 def measure(stack: RunningStack, *, customers: int, timeout_s: float) -> dict[str, object]:
     run = random.randrange(1, 40)
     first = 3_000_000 + run * 100_000 if customers <= 100_000 else 5_000_000 + run * 1_000_000
     low, high = f"C-{first:06d}", f"C-{first + customers - 1:06d}"
     argv = [sys.executable, "-m", "reference.generate", "--customers", str(customers), "--seed", str(run),
-            "--first-customer", str(first), "--first-order", str(first), "--sku-prefix", f"B{first}"]
+            "--first-customer", str(first), "--first-order", str(first), "--sku-prefix", f"B{first}",
+            "--orders-per-customer", str(ORDERS_PER_CUSTOMER)]
     with pipeline(RESULTS_DIR / "logs"):
         time.sleep(10)
         began = time.monotonic()
@@ -47,17 +55,31 @@ def measure(stack: RunningStack, *, customers: int, timeout_s: float) -> dict[st
         if generated.returncode != 0:
             raise BenchError(f"reference.generate failed ({generated.returncode}): {generated.stderr[-2000:]}")
         loaded_s = time.monotonic() - began
+        print(f"initial-sync: {customers:,} customers generated in {loaded_s:.0f}s", flush=True)
         accounts_s = linked_s = None
         accounts = linked = 0
+        printed = moved = time.monotonic()
+        stalled = False
         while time.monotonic() - began < timeout_s:
-            accounts, linked = _counts(stack, low, high)
+            counts = _counts(stack, low, high)
+            if counts != (accounts, linked):
+                moved = time.monotonic()
+            accounts, linked = counts
             now = time.monotonic() - began
             if accounts >= customers and accounts_s is None:
                 accounts_s = now
             if linked >= customers:
                 linked_s = now
                 break
+            if time.monotonic() - printed >= PROGRESS_S:
+                printed = time.monotonic()
+                print(f"initial-sync: {now:.0f}s: {accounts:,} ERP accounts, {linked:,} linked back "
+                      f"({linked / max(now - loaded_s, 1):,.0f}/s since the generator ended)", flush=True)
+            if time.monotonic() - moved > STALL_S:
+                stalled = True
+                break
             time.sleep(5)
     return {"customers": customers, "generate_seconds": loaded_s, "accounts": accounts, "linked": linked,
             "all_accounts_seconds": accounts_s, "fully_reconciled_seconds": linked_s, "timeout_s": timeout_s,
+            "stalled_after_s": (time.monotonic() - began) if stalled else None,
             "generator": " ".join(argv[1:])}
