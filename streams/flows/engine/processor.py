@@ -197,16 +197,28 @@ class FlowProcessor:
                             config=(("cleanup.policy", "compact"),) if t in self.spec.compacted else ())
                   for t in self.spec.outputs]
         await ensure_topics(self.settings.bootstrap_servers, specs)
+        changelogs = await self._partition_counts([self.spec.changelog_topic(s) for s in self.spec.stores])
+        other = {topic: n for topic, n in changelogs.items() if n != partitions}
+        if other:
+            # Task p restores from partition p of each changelog: a smaller one would leave tasks waiting forever.
+            raise FlowTopologyError(
+                f"flow {self.spec.name}: its inputs have {partitions} partition(s) but "
+                f"{', '.join(f'{t} has {n}' for t, n in sorted(other.items()))}; the changelog was made for "
+                "another layout: delete it (with the flow's consumer group, so the flow rebuilds its state from its "
+                "inputs) or give the inputs that many partitions")
 
-    async def _input_partitions(self) -> int:
-        """How many tasks the flow has: the inputs' partition count (they must agree)."""
+    async def _partition_counts(self, topics: Sequence[str]) -> dict[str, int]:
         admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.bootstrap_servers)
         await admin.start()
         try:
-            described = await admin.describe_topics(list(self.spec.inputs))
+            described = await admin.describe_topics(list(topics))
         finally:
             await admin.close()
-        counts = {d["topic"]: len(d["partitions"]) for d in described if d.get("partitions")}
+        return {d["topic"]: len(d["partitions"]) for d in described if d.get("partitions")}
+
+    async def _input_partitions(self) -> int:
+        """How many tasks the flow has: the inputs' partition count (they must agree)."""
+        counts = await self._partition_counts(self.spec.inputs)
         if len(set(counts.values())) > 1:
             raise FlowTopologyError(f"flow {self.spec.name}: its inputs are not co-partitioned ({counts}); give "
                                     "them the same partition count")

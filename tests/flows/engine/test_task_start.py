@@ -7,11 +7,12 @@ import asyncio
 import uuid
 from collections.abc import Callable
 
+import pytest
 from aiokafka import AIOKafkaProducer
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.engine.api import Context, FlowSpec, Incoming
-from streams.flows.engine.processor import EngineSettings, FlowProcessor, _Restored
+from streams.flows.engine.processor import EngineSettings, FlowProcessor, FlowTopologyError, _Restored
 from streams.kafka.topics import TopicSpec, ensure_topics
 from streams.stack.running import RunningStack
 
@@ -107,3 +108,17 @@ async def _scenario(bootstrap: str) -> None:
 
 def test_a_slow_restore_holds_up_only_its_own_partition(stack: RunningStack) -> None:
     asyncio.run(_scenario(stack.settings.bootstrap_servers))
+
+
+def test_a_changelog_made_for_another_layout_is_refused_before_the_flow_starts(stack: RunningStack) -> None:
+    """Task p restores from partition p of each changelog: a one-partition changelog under a two-partition
+    input would leave task 1 waiting for a partition that does not exist."""
+    bootstrap = stack.settings.bootstrap_servers
+    run = uuid.uuid4().hex[:8]
+    spec = FlowSpec(name=f"engine-layout-{run}", inputs=(f"engine-layout-in-{run}",), handler=counting([]),
+                    stores=("counts",))
+    asyncio.run(ensure_topics(bootstrap, [TopicSpec(name=spec.inputs[0], partitions=2),
+                                          TopicSpec(name=spec.changelog_topic("counts"), partitions=1)]))
+    processor = FlowProcessor(spec, EngineSettings(bootstrap_servers=bootstrap), SchemaStore.from_directory())
+    with pytest.raises(FlowTopologyError, match=r"inputs have 2 partition\(s\) but .*counts-changelog has 1"):
+        asyncio.run(processor.ensure_topics())
