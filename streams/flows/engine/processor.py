@@ -122,7 +122,11 @@ class _BatchContext:
     counts: Counter[str] = field(default_factory=Counter)
     _record_counts: Counter[str] = field(default_factory=Counter)
     _record_start: int = 0
-    _marks: dict[str, int] = field(default_factory=dict)
+    _marks: list[int] = field(default_factory=list)
+    _store_list: list[MemoryStore] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._store_list = list(self.task.stores.values())
 
     @property
     def stores(self) -> Mapping[str, Store]:
@@ -145,18 +149,20 @@ class _BatchContext:
         self._record_counts[event] += n
 
     def end_record(self) -> None:
-        self.counts.update(self._record_counts)
-        self._record_counts.clear()
+        if self._record_counts:
+            self.counts.update(self._record_counts)
+            self._record_counts.clear()
 
     def begin_record(self) -> None:
-        self._record_counts.clear()
+        if self._record_counts:
+            self._record_counts.clear()
         self._record_start = len(self.emitted)
-        self._marks = {name: store.mark() for name, store in self.task.stores.items()}
+        self._marks = [store.mark() for store in self._store_list]
 
     def rollback_record(self) -> None:
         del self.emitted[self._record_start:]
-        for name, store in self.task.stores.items():
-            store.rollback_to(self._marks[name])
+        for store, mark in zip(self._store_list, self._marks, strict=True):
+            store.rollback_to(mark)
 
 
 class FlowProcessor:
