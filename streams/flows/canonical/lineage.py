@@ -34,6 +34,7 @@ class LineageError(IsthmusError):
 
 
 def json_value(value: Any) -> Any:
+    """``value`` with decimals, times and bytes as JSON text (decimals exact, bytes base64)."""
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, dt.date | dt.datetime | dt.time):
