@@ -36,6 +36,9 @@ from streams.stack.running import RunningStack
 from streams.stack.settings import PROJECT_ROOT
 
 TICK_S = 0.01
+#: The warm-up customer waits behind whatever the pipeline still has to do (a backlog of earlier runs, a flow
+#: reading its inputs from the start), so the measured rates start on an idle pipeline.
+WARM_UP_S = 600.0
 
 
 def _free_port() -> int:
@@ -112,16 +115,20 @@ def _epoch(value: Any) -> float:
     raise BenchError(f"a CommandResult applied_at of type {type(value).__name__} ({value!r}) is not a time")
 
 
-def _first_seen(bootstrap: str, topic: str, wanted: set[str], key_of: Any) -> dict[str, int]:
-    """The Kafka timestamp (ms) of the first committed record of each wanted key in ``topic``."""
+def _first_seen(bootstrap: str, topic: str, wanted: set[str], key_of: Any, since_ms: int) -> dict[str, int]:
+    """The Kafka timestamp (ms) of the first committed record of each wanted key in ``topic``, reading from
+    the first record at or after ``since_ms`` (not the whole topic, which holds every earlier run)."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed", group_id=None,
                              enable_auto_commit=False)
     seen: dict[str, int] = {}
     try:
         tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
         ends = consumer.end_offsets(tps)
+        starts = consumer.offsets_for_times(dict.fromkeys(tps, since_ms))
+        for tp in tps:
+            found = starts.get(tp)
+            consumer.seek(tp, found.offset if found is not None else ends[tp])
         while any(consumer.position(tp) < ends[tp] for tp in tps):
             for records in consumer.poll(timeout_ms=1000, max_records=5000).values():
                 for r in records:
@@ -150,8 +157,9 @@ def stages(bootstrap: str, numbers: list[str], committed: dict[str, float],
            applied: dict[str, float]) -> dict[str, dict[str, float]]:
     """Where the time went, by the Kafka timestamps of each change's first CDC record and ERP command."""
     wanted = set(numbers)
-    cdc = _first_seen(bootstrap, "crm.crm.customers", wanted, _cdc_number)
-    command = _first_seen(bootstrap, "isthmus.commands.erp", wanted, _record_key)
+    since_ms = int(min(committed[n] for n in numbers) * 1000) - 60_000
+    cdc = _first_seen(bootstrap, "crm.crm.customers", wanted, _cdc_number, since_ms)
+    command = _first_seen(bootstrap, "isthmus.commands.erp", wanted, _record_key, since_ms)
     spans = {
         "commit → CDC record produced (Debezium, Connect)": [cdc[n] / 1000 - committed[n] for n in numbers if n in cdc],
         "CDC record produced → ERP command produced (Connect commit, worker)":
@@ -207,11 +215,13 @@ def measure(stack: RunningStack, *, rates: list[int], seconds: int, drain_s: flo
     with pipeline(RESULTS_DIR / "logs"):
         reader.start()
         warm = customer_numbers(run, 1)
+        warmed = time.time()
         _insert(stack, warm, 1)
-        _wait(applied, set(warm), 300)
+        _wait(applied, set(warm), WARM_UP_S)
         if warm[0] not in applied.at:
-            raise BenchError("the pipeline did not create an ERP account for a warm-up customer in 300s; see "
-                             f"{RESULTS_DIR / 'logs'}")
+            raise BenchError(f"the pipeline did not create an ERP account for a warm-up customer in {WARM_UP_S:.0f}s"
+                             f"; see {RESULTS_DIR / 'logs'}")
+        print(f"latency: warm-up customer applied after {time.time() - warmed:.0f}s", flush=True)
         offset = 1
         for rate in rates:
             numbers = customer_numbers(run, offset + rate * seconds)[offset:]
