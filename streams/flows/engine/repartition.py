@@ -19,7 +19,9 @@ targets apply each change once. See README, "A worker fleet".
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -35,6 +37,8 @@ ORIGIN_HEADER = "isthmus.origin"
 #: The record's key in its source topic (absent when it had none).
 ORIGIN_KEY_HEADER = "isthmus.origin.key"
 MAX_PARTITIONS = 64
+#: How long a worker waits for a topic it just created to describe with its partitions.
+METADATA_WAIT_S = 30.0
 
 
 class RepartitionError(IsthmusError):
@@ -118,6 +122,9 @@ class Layout:
     keying stages that keep state (their inputs must have one partition: see :func:`prepare`)."""
 
     flows: list[FlowSpec]
+    #: The keyed flows' input topics and their changelogs, N partitions each: made here rather than by each flow
+    #: at its start, where a just-created input may not yet describe with its partitions (and a changelog
+    #: made then would get one).
     topics: list[TopicSpec]
     stateful_stages: list[FlowSpec]
 
@@ -137,6 +144,8 @@ def layout(specs: Sequence[FlowSpec], partitions: int) -> Layout:
         laid = partitioned(spec, partitions)
         flows += [laid.stage, laid.flow]
         topics.append(laid.topic)
+        topics += [TopicSpec(name=laid.flow.changelog_topic(store), partitions=partitions,
+                             config=(("cleanup.policy", "compact"),)) for store in laid.flow.stores]
         if laid.stage.stores:
             stateful.append(laid.stage)
     return Layout(flows=flows, topics=topics, stateful_stages=stateful)
@@ -160,12 +169,21 @@ async def prepare(bootstrap_servers: str, laid: Layout) -> None:
     if not laid.topics:
         return
     await ensure_topics(bootstrap_servers, laid.topics)
-    counts = await _partition_counts(bootstrap_servers, [t.name for t in laid.topics])
+    names = [t.name for t in laid.topics]
+    deadline = time.monotonic() + METADATA_WAIT_S
+    counts = await _partition_counts(bootstrap_servers, names)
+    while len(counts) < len(names) and time.monotonic() < deadline:  # just created: metadata still spreading
+        await asyncio.sleep(0.2)
+        counts = await _partition_counts(bootstrap_servers, names)
     for topic in laid.topics:
-        if counts.get(topic.name, topic.partitions) != topic.partitions:
+        if topic.name not in counts:
+            raise RepartitionError(f"internal topic {topic.name} was created but Kafka does not describe it after "
+                                   f"{METADATA_WAIT_S:.0f}s; check the broker and start the worker again")
+        if counts[topic.name] != topic.partitions:
             raise RepartitionError(
                 f"internal topic {topic.name} has {counts[topic.name]} partitions, not {topic.partitions}; it was "
-                "not created by Isthmus: delete it (the keying stage refills it) and start the worker again")
+                "made for another layout: delete it and the consumer groups of the flow's keying stage and keyed "
+                "flow (both rebuild from the inputs), then start the worker again")
     for stage in laid.stateful_stages:
         inputs = await _partition_counts(bootstrap_servers, stage.inputs)
         wide = {topic: n for topic, n in inputs.items() if n > 1}

@@ -61,7 +61,8 @@ def test_layout_keeps_one_partition_as_it_is_and_splits_only_flows_with_a_key() 
     assert (one.flows, one.topics, one.stateful_stages) == ([KEYED, PLAIN], [], [])
     four = layout([KEYED, PLAIN], 4)
     assert [f.name for f in four.flows] == ["probe-p4-keying", "probe-p4", "plain"]
-    assert [(t.name, t.partitions) for t in four.topics] == [("probe-p4-by-key", 4)]
+    assert [(t.name, t.partitions) for t in four.topics] == [("probe-p4-by-key", 4), ("probe-p4-s-changelog", 4)]
+    assert four.topics[1].config == (("cleanup.policy", "compact"),)
     assert four.stateful_stages == []  # FirstByte keeps no state
 
 

@@ -7,6 +7,7 @@ import dataclasses
 import uuid
 
 import pytest
+from kafka import KafkaConsumer
 
 from streams.flows.customers.keying import CustomerKeys
 from streams.flows.engine.api import Context, FlowSpec, Incoming
@@ -27,6 +28,21 @@ def test_a_stateful_keying_stage_on_inputs_of_several_partitions_is_refused(stac
     spec = FlowSpec(name=f"it-keyed-{run}", inputs=(narrow, wide), handler=_ignore, key_by=CustomerKeys())
     with pytest.raises(RepartitionError, match=f"{wide} has 3"):
         asyncio.run(prepare(bootstrap, layout([spec], 3)))
+
+
+def test_the_keyed_flows_topics_are_made_with_their_partitions_before_any_flow_starts(stack: RunningStack) -> None:
+    run = uuid.uuid4().hex[:8]
+    bootstrap = stack.settings.bootstrap_servers
+    spec = FlowSpec(name=f"it-made-{run}", inputs=(f"it-in-{run}",), handler=_ignore, stores=("s",),
+                    key_by=CustomerKeys())
+    laid = layout([spec], 3)
+    asyncio.run(prepare(bootstrap, laid))
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        assert {t.name: len(consumer.partitions_for_topic(t.name) or ()) for t in laid.topics} == {
+            f"it-made-{run}-p3-by-key": 3, f"it-made-{run}-p3-s-changelog": 3}
+    finally:
+        consumer.close()
 
 
 def test_an_internal_topic_of_another_size_is_refused(stack: RunningStack) -> None:
