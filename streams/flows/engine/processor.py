@@ -51,6 +51,10 @@ from streams.kafka.topics import TopicSpec, ensure_topics
 log = logging.getLogger(__name__)
 
 
+#: How long a flow waits for Kafka to describe an input it has just created.
+_DESCRIBE_WAIT_S = 30.0
+
+
 class FlowTopologyError(IsthmusError):
     """A flow's topics do not fit together (inputs not co-partitioned, a changelog of another size)."""
 
@@ -223,8 +227,18 @@ class FlowProcessor:
         return {d["topic"]: len(d["partitions"]) for d in described if d.get("partitions")}
 
     async def _input_partitions(self) -> int:
-        """How many tasks the flow has: the inputs' partition count (they must agree)."""
+        """How many tasks the flow has: the inputs' partition count (they must agree). A topic created a moment
+        ago may not be described with its partitions yet: it is asked again rather than taken for one partition
+        (its changelogs would be made with one)."""
+        deadline = time.monotonic() + _DESCRIBE_WAIT_S
         counts = await self._partition_counts(self.spec.inputs)
+        while set(self.spec.inputs) - set(counts) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            counts = await self._partition_counts(self.spec.inputs)
+        missing = sorted(set(self.spec.inputs) - set(counts))
+        if missing:
+            raise FlowTopologyError(f"flow {self.spec.name}: Kafka does not describe its input(s) {', '.join(missing)} "
+                                    f"{_DESCRIBE_WAIT_S:.0f} s after they were created; check the broker's log")
         if len(set(counts.values())) > 1:
             raise FlowTopologyError(f"flow {self.spec.name}: its inputs are not co-partitioned ({counts}); give "
                                     "them the same partition count")
