@@ -40,8 +40,10 @@ pytestmark = pytest.mark.integration
 
 UTC = dt.UTC
 ZONE = "America/New_York"
-#: Payments of a second account: enough canonical records that the loader (one record per transaction) is
-#: still loading when it is killed.
+#: Payments of a second customer's account: enough canonical records that the loader (one record per
+#: transaction) is still loading when it is killed. The account is linked to a CRM customer, as accounts
+#: are: the orders flow keeps the payments of an account it cannot place in one parked state value, and 300
+#: of them would not fit one Kafka record.
 BULK_PAYMENTS = 300
 
 
@@ -59,7 +61,7 @@ class Scenario:
     skipped_invoice_id: int
 
 
-def _erp_scenario(stack: RunningStack, n: str, customer_number: str) -> dict[str, Any]:
+def _erp_scenario(stack: RunningStack, n: str, customer_number: str, bulk_customer_number: str) -> dict[str, Any]:
     conn = stack.connect_erp(autocommit=True)
     try:
         with conn.cursor() as cur:
@@ -99,7 +101,8 @@ def _erp_scenario(stack: RunningStack, n: str, customer_number: str) -> dict[str
                 payments.append(cur.lastrowid)
             cur.execute("UPDATE sales_orders SET status = 'paid' WHERE order_id IN (%s, %s)", (orders[0], orders[1]))
             cur.execute("UPDATE invoices SET status = 'paid' WHERE invoice_id IN (%s, %s)", (invoices[0], invoices[1]))
-            cur.execute("INSERT INTO accounts (account_code, name) VALUES (%s, %s)", (f"WB{n}", f"WH bulk {n}"))
+            cur.execute("INSERT INTO accounts (account_code, name, crm_customer_number) VALUES (%s, %s, %s)",
+                        (f"WB{n}", f"WH bulk {n}", bulk_customer_number))
             bulk = cur.lastrowid
             cur.execute("INSERT INTO sales_orders (order_no, account_id, order_date, total_amount) "
                         "VALUES (%s, %s, '2024-06-01 10:00:00', 100)", (f"WB{n}", bulk))
@@ -129,7 +132,8 @@ def _scenario(stack: RunningStack) -> Scenario:
         cur.execute("INSERT INTO crm.sales_orders (order_number, customer_id, total_amount) VALUES (%s, %s, 42.10) "
                     "RETURNING id", (f"SO-{n}", customer_id))
         crm_order_id = cur.fetchone()[0]  # type: ignore[index]
-    erp = _erp_scenario(stack, n, customer_number)
+        cur.execute("INSERT INTO crm.customers (customer_number, name) VALUES (%s, %s)", (f"C-{n}2", f"WH bulk {n}"))
+    erp = _erp_scenario(stack, n, customer_number, f"C-{n}2")
     return Scenario(n=n, customer_id=customer_id, bad_customer_id=bad_id, crm_order_id=crm_order_id,
                     account_id=erp["account_id"], bulk_account_id=erp["bulk_account_id"], order_ids=erp["order_ids"],
                     invoice_ids=erp["invoice_ids"], payment_ids=erp["payment_ids"],

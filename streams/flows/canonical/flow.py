@@ -115,8 +115,10 @@ class CanonicalFlow:
                 self._publish(ctx, record, event, document)
             return released
         except _Park as park:
-            parked = ctx.stores[PARKED].get(park.link) or {"records": []}
-            ctx.stores[PARKED].put(park.link, {"records": [*parked["records"], record_state(record)]})
+            # One store value per waiting record: a link that never comes cannot grow one value past what a
+            # Kafka record (its changelog entry) may hold.
+            ctx.stores[PARKED].put(f"{park.link} {record.position}", {"link": park.link,
+                                                                      "record": record_state(record)})
             return []
         except IsthmusError as exc:
             ctx.dead_letter(record, reason=f"{type(exc).__name__}: {exc}", stage=self.stage)
@@ -135,12 +137,15 @@ class CanonicalFlow:
             links[f"order:{row['order_id']}"] = {"order_number": row["crm_order_number"]}
         released: list[Incoming] = []
         for key, value in links.items():
-            if ctx.stores[LINKS].get(key) != value:
-                ctx.stores[LINKS].put(key, value)
-            parked = ctx.stores[PARKED].get(key)
-            if parked is not None:
-                ctx.stores[PARKED].put(key, None)
-                released += [record_from_state(r) for r in parked["records"]]
+            if ctx.stores[LINKS].get(key) == value:
+                continue
+            ctx.stores[LINKS].put(key, value)
+            if len(ctx.stores[PARKED]):
+                waiting = [(k, v) for k, v in ctx.stores[PARKED].items() if v.get("link") == key]
+                for parked_key, _ in waiting:
+                    ctx.stores[PARKED].put(parked_key, None)
+                records = [record_from_state(v["record"]) for _, v in waiting]
+                released += sorted(records, key=lambda r: (r.topic, r.partition, r.offset))
         return released
 
     def _publish(self, ctx: Context, record: Incoming, event: ChangeEvent, document: Document) -> None:

@@ -106,11 +106,15 @@ def test_erp_orders_and_lines_are_keyed_by_their_erp_ids_and_look_up_the_crm_num
     assert invoice["order_number"] == "SO-990001"
 
 
-def test_a_crm_order_waits_for_its_customer_then_is_published_once(schemas: SchemaStore) -> None:
+def test_crm_orders_wait_for_their_customer_then_are_published_once_in_order(schemas: SchemaStore) -> None:
     ctx = _run(schemas, _fixture("crm_sales_orders_c_1"))
     assert not ctx.emitted and not ctx.dead_letters
-    ctx = _run(schemas, _fixture("crm_sales_orders_c_1"), _fixture("crm_customers_r_1"))
-    (out,) = ctx.emitted
+    second = _with_after("crm_sales_orders_c_1", id=6, order_number="SO-990002")
+    second["key"]["payload"]["id"] = 6
+    ctx = _run(schemas, _fixture("crm_sales_orders_c_1"), second, _fixture("crm_customers_r_1"))
+    assert [e.key for e in ctx.emitted] == [b"SO-990001", b"SO-990002"]  # in their order, each in a value of its own
+    assert len(ctx.memory["parked"]) == 0
+    out = ctx.emitted[0]
     assert (out.topic, out.key) == ("isthmus.canonical.orders", b"SO-990001")
     order = schemas.decode(out.value or b"").value
     assert (order["crm_order_id"], order["customer_number"], order["status"]) == (5, "C-990001", "submitted")
