@@ -127,9 +127,14 @@ def run_initial_sync(stack: RunningStack, args: argparse.Namespace,
         if isinstance(done, float):
             value = (f"{done:,.0f}s fully reconciled (all ERP accounts after "
                      f"{float(accounts_s or 0):,.0f}s; generator {float(result['generate_seconds']):,.0f}s)")  # type: ignore[arg-type]
+        elif result.get("not_measured"):
+            value = f"not measured: {result['not_measured']}"
         else:
-            value = (f"not within {args.sync_timeout:,.0f}s: {result['accounts']:,} accounts, "
-                     f"{result['linked']:,} linked back")
+            stalled = result.get("stalled_after_s")
+            bound = (f"stopped after {float(stalled):,.0f}s without progress" if isinstance(stalled, float)
+                     else f"not within {args.sync_timeout:,.0f}s")
+            value = (f"{bound}: {result['accounts']:,} accounts, {result['linked']:,} linked back "
+                     f"(generator {float(result['generate_seconds']):,.0f}s)")  # type: ignore[arg-type]
         target = "1,000,000 in < 10 min" if customers >= 1_000_000 else ""
         met = verdict(isinstance(done, float) and done < 600) if customers >= 1_000_000 else ""
         rows.append(Row(benchmark="initial sync", figure=f"{customers:,} generated CRM customers → ERP accounts",

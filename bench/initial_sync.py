@@ -42,8 +42,8 @@ STALL_S = 300.0
 ORDERS_PER_CUSTOMER = 0
 
 
-def _warm_up(stack: RunningStack, number: str) -> float:
-    """Insert one customer and wait until its ERP account exists; the seconds it took."""
+def _warm_up(stack: RunningStack, number: str) -> float | None:
+    """Insert one customer and wait until its ERP account exists; the seconds it took, None if it did not."""
     began = time.monotonic()
     with stack.connect_crm() as crm:
         crm.execute("INSERT INTO crm.customers (customer_number, name, email) VALUES (%s, %s, %s)",
@@ -53,8 +53,7 @@ def _warm_up(stack: RunningStack, number: str) -> float:
         if _counts(stack, number, number)[0]:
             return time.monotonic() - began
         time.sleep(2)
-    raise BenchError(f"the pipeline did not create an ERP account for the warm-up customer {number} in "
-                     f"{WARM_UP_S:.0f}s; see {RESULTS_DIR / 'logs'}")
+    return None
 
 
 def measure(stack: RunningStack, *, customers: int, timeout_s: float) -> dict[str, object]:
@@ -66,6 +65,12 @@ def measure(stack: RunningStack, *, customers: int, timeout_s: float) -> dict[st
             "--orders-per-customer", str(ORDERS_PER_CUSTOMER)]
     with pipeline(RESULTS_DIR / "logs"):
         warm_s = _warm_up(stack, f"C-8{random.randrange(10 ** 11):011d}")
+        if warm_s is None:
+            note = (f"the pipeline still had a backlog of earlier runs after {WARM_UP_S:.0f}s (its warm-up customer "
+                    f"did not reach the ERP; see {RESULTS_DIR / 'logs'})")
+            print(f"initial-sync: {note}", flush=True)
+            return {"customers": customers, "not_measured": note, "fully_reconciled_seconds": None,
+                    "all_accounts_seconds": None, "timeout_s": timeout_s}
         print(f"initial-sync: warm-up customer applied after {warm_s:.0f}s", flush=True)
         began = time.monotonic()
         generated = subprocess.run(argv, cwd=PROJECT_ROOT, env=os.environ.copy(), capture_output=True, text=True,
