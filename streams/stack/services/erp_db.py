@@ -66,7 +66,8 @@ class ErpDatabase(Service):
             "--innodb-buffer-pool-size=128M",
             # A local reference stack: the redo log is written at commit and flushed once a second, the
             # binlog left to the OS. A process crash loses nothing; only a machine crash could lose ~1 s.
-            "--innodb-flush-log-at-trx-commit=2", "--sync-binlog=0", "--max-connections=200", "--default-time-zone=+00:00",
+            "--innodb-flush-log-at-trx-commit=2", "--sync-binlog=0",
+            "--max-connections=200", "--default-time-zone=+00:00",
             "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci", "--skip-name-resolve",
         )
         return LaunchSpec(argv=argv)
