@@ -25,7 +25,7 @@ from streams.flows import topics
 from streams.flows.canonical.documents import BY_CDC_TOPIC, DOCUMENTS, Document
 from streams.flows.canonical.lineage import Lineage, mapping_version
 from streams.flows.engine.api import Context, FlowSpec, Incoming
-from streams.flows.orders.txjoin import record_from_state, record_state
+from streams.flows.parking import ParkingLot
 from streams.mapping import Context as MappingContext
 from streams.mapping import Engine, LookupMissing, RecordMapping, SourceMapping
 from streams.mapping.exceptions import MappingError
@@ -115,10 +115,7 @@ class CanonicalFlow:
                 self._publish(ctx, record, event, document)
             return released
         except _Park as park:
-            # One store value per waiting record: a link that never comes cannot grow one value past what a
-            # Kafka record (its changelog entry) may hold.
-            ctx.stores[PARKED].put(f"{park.link} {record.position}", {"link": park.link,
-                                                                      "record": record_state(record)})
+            ParkingLot(ctx.stores[PARKED]).park(park.link, record)
             return []
         except IsthmusError as exc:
             ctx.dead_letter(record, reason=f"{type(exc).__name__}: {exc}", stage=self.stage)
@@ -140,12 +137,7 @@ class CanonicalFlow:
             if ctx.stores[LINKS].get(key) == value:
                 continue
             ctx.stores[LINKS].put(key, value)
-            if len(ctx.stores[PARKED]):
-                waiting = [(k, v) for k, v in ctx.stores[PARKED].items() if v.get("link") == key]
-                for parked_key, _ in waiting:
-                    ctx.stores[PARKED].put(parked_key, None)
-                records = [record_from_state(v["record"]) for _, v in waiting]
-                released += sorted(records, key=lambda r: (r.topic, r.partition, r.offset))
+            released += ParkingLot(ctx.stores[PARKED]).release(key)
         return released
 
     def _publish(self, ctx: Context, record: Incoming, event: ChangeEvent, document: Document) -> None:

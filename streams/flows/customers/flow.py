@@ -32,11 +32,12 @@ from streams.codecs.exceptions import CodecError
 from streams.flows.canonical.lineage import Lineage, mapping_version
 from streams.flows.commands import Cause, Command, command_headers, encode_command
 from streams.flows.customers.exceptions import CustomerFlowError, MissingMapping
-from streams.flows.customers.keying import CustomerKeys, incoming_from_json, incoming_to_json
+from streams.flows.customers.keying import CustomerKeys
 from streams.flows.customers.state import CustomerState
 from streams.flows.customers.sync import CUSTOMER, CustomerMappings, decide, fold, fold_contact, fold_xref
 from streams.flows.engine.api import Context, FlowSpec, Incoming, JsonValue
 from streams.flows.engine.values import from_store, to_store
+from streams.flows.parking import ParkingLot
 from streams.flows.topics import (
     AUDIT_CONFLICTS,
     CANONICAL_CUSTOMERS,
@@ -217,17 +218,11 @@ class CustomerFlow:
     # parking
 
     def _park(self, ctx: Context, waiting_for: str, record: Incoming) -> None:
-        entry = ctx.stores[PARKED].get(waiting_for) or {"waiting_for": waiting_for, "records": []}
-        ctx.stores[PARKED].put(waiting_for, {**entry, "records": [*entry["records"], incoming_to_json(record)]})
+        ParkingLot(ctx.stores[PARKED]).park(waiting_for, record)
 
     def _release(self, ctx: Context, keys: list[str]) -> list[Incoming]:
-        released: list[Incoming] = []
-        for key in keys:
-            entry = ctx.stores[PARKED].get(key)
-            if entry is not None:
-                ctx.stores[PARKED].put(key, None)
-                released += [incoming_from_json(r) for r in entry["records"]]
-        return released
+        lot = ParkingLot(ctx.stores[PARKED])
+        return [record for key in keys for record in lot.release(key)]
 
     # applying one change
 

@@ -19,35 +19,15 @@ its account id. Tombstones are dropped: the flow ignores them (the delete before
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
-from typing import Any
 
 from streams.codecs import ChangeEvent, decode
 from streams.codecs.exceptions import CodecError
 from streams.flows.engine.api import Incoming, Store
+from streams.flows.parking import ParkingLot
 
 NUMBERS, ROWS, HELD = "numbers", "rows", "held"
 Routed = list[tuple[str | None, Incoming]]
-
-
-def incoming_to_json(record: Incoming) -> dict[str, Any]:
-    """A record as a store value, to be processed later (the flow's parked and this router's held changes)."""
-    def b64(data: bytes | None) -> str | None:
-        return None if data is None else base64.b64encode(data).decode()
-
-    return {"topic": record.topic, "partition": record.partition, "offset": record.offset,
-            "key": b64(record.key), "value": b64(record.value), "timestamp_ms": record.timestamp_ms,
-            "headers": [[k, b64(v)] for k, v in record.headers]}
-
-
-def incoming_from_json(data: Mapping[str, Any]) -> Incoming:
-    def raw(text: str | None) -> bytes | None:
-        return None if text is None else base64.b64decode(text)
-
-    return Incoming(topic=data["topic"], partition=data["partition"], offset=data["offset"], key=raw(data["key"]),
-                    value=raw(data["value"]), timestamp_ms=data["timestamp_ms"],
-                    headers=tuple((k, raw(v) or b"") for k, v in data["headers"]))
 
 
 class CustomerKeys:
@@ -88,10 +68,7 @@ class CustomerKeys:
         if crm_id is not None:
             if stores[NUMBERS].get(str(crm_id)) != {"customer_number": number}:
                 stores[NUMBERS].put(str(crm_id), {"customer_number": number})
-            held = stores[HELD].get(str(crm_id))
-            if held is not None:
-                stores[HELD].put(str(crm_id), None)
-                routed += [(str(number), incoming_from_json(r)) for r in held["records"]]
+            routed += [(str(number), held) for held in ParkingLot(stores[HELD]).release(str(crm_id))]
         return routed
 
     @staticmethod
@@ -112,9 +89,8 @@ class CustomerKeys:
         elif remembered != {"customer_id": customer_id}:
             stores[ROWS].put(row_key, {"customer_id": customer_id})
         entry = stores[NUMBERS].get(str(customer_id))
-        held = stores[HELD].get(str(customer_id))
-        if entry is None or held is not None:
-            records = [*(held or {}).get("records", []), incoming_to_json(record)]
-            stores[HELD].put(str(customer_id), {"records": records})
+        held = ParkingLot(stores[HELD])
+        if entry is None or held.is_waiting(str(customer_id)):
+            held.park(str(customer_id), record)
             return []
         return [(str(entry["customer_number"]), record)]

@@ -24,7 +24,8 @@ from streams.flows.orders import balance, order
 from streams.flows.orders.exceptions import IncompleteTransaction, UnexpectedRecord
 from streams.flows.orders.mapper import Mapper
 from streams.flows.orders.state import STORES, State
-from streams.flows.orders.txjoin import Joined, TransactionJoin, record_from_state, record_state
+from streams.flows.orders.txjoin import Joined, TransactionJoin
+from streams.flows.parking import ParkingLot
 from streams.mapping import LookupMissing
 
 NAME = "isthmus-orders"
@@ -234,15 +235,11 @@ class _Step:
             self.state.put("accounts", account, {**entry, "at": State.dump(at)})
 
     def park(self, key: str, record: Incoming) -> None:
-        parked = self.state.get("parked", key)
-        self.state.put("parked", key, {"records": [*parked.get("records", []), record_state(record)]})
+        ParkingLot(self.state.store("parked")).park(key, record)
 
     def unpark(self, key: str) -> None:
-        parked = self.state.get("parked", key).get("records", [])
-        if parked:
-            self.state.put("parked", key, None)
-            for state in parked:
-                self.record(record_from_state(state))
+        for record in ParkingLot(self.state.store("parked")).release(key):
+            self.record(record)
 
     def view(self, number: str) -> None:
         customer = self.state.get("customers", number)

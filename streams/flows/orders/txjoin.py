@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from streams.codecs.debezium.envelope import ChangeEvent, TransactionEvent
 from streams.flows.engine.api import Incoming, JsonValue, Store
+from streams.flows.parking import record_from_state, record_to_state
 
 QUEUE = "queue"
 
@@ -41,21 +42,6 @@ class Joined:
 def collection(event: ChangeEvent) -> str:
     """The name END counts the event under: ``<schema>.<table>`` (PostgreSQL), ``<database>.<table>`` (MariaDB)."""
     return f"{event.source.schema or event.source.db}.{event.table}"
-
-
-def record_state(record: Incoming) -> JsonValue:
-    """A Debezium record (JSON text key and value) as a store value, to be replayed later."""
-    return {"topic": record.topic, "partition": record.partition, "offset": record.offset,
-            "timestamp_ms": record.timestamp_ms,
-            "key": record.key.decode() if record.key is not None else None,
-            "value": record.value.decode() if record.value is not None else None}
-
-
-def record_from_state(state: JsonValue) -> Incoming:
-    return Incoming(topic=state["topic"], partition=state["partition"], offset=state["offset"],
-                    timestamp_ms=state["timestamp_ms"],
-                    key=state["key"].encode() if state["key"] is not None else None,
-                    value=state["value"].encode() if state["value"] is not None else None)
 
 
 class TransactionJoin:
@@ -79,7 +65,7 @@ class TransactionJoin:
         have = state.setdefault("have", {}).setdefault(name, [])
         if ordinal not in have:
             have.append(ordinal)
-            self.store.put(f"ev:{tx_key}:{ordinal}", record_state(record))
+            self.store.put(f"ev:{tx_key}:{ordinal}", record_to_state(record))
             self.store.put(f"tx:{tx_key}", state)
         return self._abandon_before(tx_key, name) + self._release()
 

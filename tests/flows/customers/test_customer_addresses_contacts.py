@@ -56,7 +56,7 @@ def test_address_before_its_customer_waits_and_then_goes_out_with_the_account(ha
     address = systems.crm_address(NUMBER, "billing", line1="1 Early Road")
     assert harness.feed(address) == [] and harness.dead_letters == []
     parked = harness.run.context.memory["parked"]
-    assert len(parked) == 1
+    assert len(parked) == 2  # the address and the index of what waits for its customer
     sent = harness.feed(customer)
     assert [s.route for s in sent] == [("Account", "create"), ("Account", "update")]
     assert sent[1].payload["billing_address"]["line1"] == "1 Early Road" and len(parked) == 0
