@@ -93,3 +93,10 @@ def test_source_commit_time_falls_back_to_milliseconds(
     event = decode(make_envelope(FIELDS, op="c", after={"id": 1}, source=source))
     assert isinstance(event, ChangeEvent)
     assert event.source.commit_time.isoformat() == "2024-03-09T16:00:00.123000+00:00"
+
+
+@pytest.mark.parametrize("extreme", [2**63 - 1, -(2**63)])
+def test_int64_extremes_decode_exactly(make_envelope: Callable[..., bytes], extreme: int) -> None:
+    """Connect's int64 is a Java long: the fast parser must read its whole range without rounding."""
+    event = decode(make_envelope(FIELDS, op="c", after={"id": extreme, "note": None}))
+    assert isinstance(event, ChangeEvent) and event.after == {"id": extreme, "note": None}

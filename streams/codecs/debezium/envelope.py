@@ -15,6 +15,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+import orjson
+
 from streams.codecs.debezium.values import decode_struct, decode_value
 from streams.codecs.exceptions import FieldDecodeError, MalformedJson, NotAnEnvelope
 
@@ -215,6 +217,13 @@ Record = ChangeEvent | MessageEvent | Tombstone | TransactionEvent
 
 
 def _json(data: bytes | str, what: str, where: str) -> Any:
+    """orjson first (the worker spent an eighth of its time in the standard parser here; Connect's integers
+    are Java longs, within orjson's exact range); the standard parser for what orjson refuses (NaN), and to
+    say precisely what is wrong with a malformed record."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        pass
     try:
         return json.loads(data)
     except UnicodeDecodeError as exc:
