@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -44,3 +44,15 @@ async def ensure_topics(bootstrap_servers: str, specs: Iterable[TopicSpec]) -> l
         return list(wanted)
     finally:
         await admin.close()
+
+
+async def partition_counts(bootstrap_servers: str, topics: Sequence[str]) -> dict[str, int]:
+    """The partition count of each of ``topics`` Kafka describes with partitions (a missing topic, or one
+    created a moment ago and not described fully yet, is left out)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="isthmus-admin")
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    return {d["topic"]: len(d["partitions"]) for d in described if d.get("partitions")}

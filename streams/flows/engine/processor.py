@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
 
@@ -46,7 +45,7 @@ from streams.flows.engine.batches import KeyPartitioner, OutRecord, send_batched
 from streams.flows.engine.local import key_bytes
 from streams.flows.engine.stores import MemoryStore
 from streams.kafka.deadletters import DEAD_LETTER_TYPE, DLQ_TOPIC, STAGE_HEADER, Original, dead_letter_value
-from streams.kafka.topics import TopicSpec, ensure_topics
+from streams.kafka.topics import TopicSpec, ensure_topics, partition_counts
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +206,8 @@ class FlowProcessor:
                             config=(("cleanup.policy", "compact"),) if t in self.spec.compacted else ())
                   for t in self.spec.outputs]
         await ensure_topics(self.settings.bootstrap_servers, specs)
-        changelogs = await self._partition_counts([self.spec.changelog_topic(s) for s in self.spec.stores])
+        changelogs = await partition_counts(self.settings.bootstrap_servers,
+                                            [self.spec.changelog_topic(s) for s in self.spec.stores])
         other = {topic: n for topic, n in changelogs.items() if n != partitions}
         if other:
             # Task p restores from partition p of each changelog: a smaller one would leave tasks waiting forever.
@@ -217,24 +217,15 @@ class FlowProcessor:
                 "another layout: delete it (with the flow's consumer group, so the flow rebuilds its state from its "
                 "inputs) or give the inputs that many partitions")
 
-    async def _partition_counts(self, topics: Sequence[str]) -> dict[str, int]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.bootstrap_servers)
-        await admin.start()
-        try:
-            described = await admin.describe_topics(list(topics))
-        finally:
-            await admin.close()
-        return {d["topic"]: len(d["partitions"]) for d in described if d.get("partitions")}
-
     async def _input_partitions(self) -> int:
         """How many tasks the flow has: the inputs' partition count (they must agree). A topic created a moment
         ago may not be described with its partitions yet: it is asked again rather than taken for one partition
         (its changelogs would be made with one)."""
         deadline = time.monotonic() + _DESCRIBE_WAIT_S
-        counts = await self._partition_counts(self.spec.inputs)
+        counts = await partition_counts(self.settings.bootstrap_servers, self.spec.inputs)
         while set(self.spec.inputs) - set(counts) and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
-            counts = await self._partition_counts(self.spec.inputs)
+            counts = await partition_counts(self.settings.bootstrap_servers, self.spec.inputs)
         missing = sorted(set(self.spec.inputs) - set(counts))
         if missing:
             raise FlowTopologyError(f"flow {self.spec.name}: Kafka does not describe its input(s) {', '.join(missing)} "

@@ -26,11 +26,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from aiokafka.admin import AIOKafkaAdminClient
-
 from streams.errors import IsthmusError
 from streams.flows.engine.api import Context, FlowSpec, Incoming, Store
-from streams.kafka.topics import TopicSpec, ensure_topics
+from streams.kafka.topics import TopicSpec, ensure_topics, partition_counts
 
 #: Where a re-keyed record was read: JSON ``{"topic", "partition", "offset", "timestamp_ms"}``.
 ORIGIN_HEADER = "isthmus.origin"
@@ -151,16 +149,6 @@ def layout(specs: Sequence[FlowSpec], partitions: int) -> Layout:
     return Layout(flows=flows, topics=topics, stateful_stages=stateful)
 
 
-async def _partition_counts(bootstrap_servers: str, topics: Sequence[str]) -> dict[str, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="isthmus-admin")
-    await admin.start()
-    try:
-        described = await admin.describe_topics(list(topics))
-    finally:
-        await admin.close()
-    return {d["topic"]: len(d["partitions"]) for d in described if d.get("partitions")}
-
-
 async def prepare(bootstrap_servers: str, laid: Layout) -> None:
     """Create the internal topics with their partition count before any flow starts (a flow would create
     a missing input with one partition), and refuse one that exists with another count. A keying stage that
@@ -171,10 +159,10 @@ async def prepare(bootstrap_servers: str, laid: Layout) -> None:
     await ensure_topics(bootstrap_servers, laid.topics)
     names = [t.name for t in laid.topics]
     deadline = time.monotonic() + METADATA_WAIT_S
-    counts = await _partition_counts(bootstrap_servers, names)
+    counts = await partition_counts(bootstrap_servers, names)
     while len(counts) < len(names) and time.monotonic() < deadline:  # just created: metadata still spreading
         await asyncio.sleep(0.2)
-        counts = await _partition_counts(bootstrap_servers, names)
+        counts = await partition_counts(bootstrap_servers, names)
     for topic in laid.topics:
         if topic.name not in counts:
             raise RepartitionError(f"internal topic {topic.name} was created but Kafka does not describe it after "
@@ -185,7 +173,7 @@ async def prepare(bootstrap_servers: str, laid: Layout) -> None:
                 "made for another layout: delete it and the consumer groups of the flow's keying stage and keyed "
                 "flow (both rebuild from the inputs), then start the worker again")
     for stage in laid.stateful_stages:
-        inputs = await _partition_counts(bootstrap_servers, stage.inputs)
+        inputs = await partition_counts(bootstrap_servers, stage.inputs)
         wide = {topic: n for topic, n in inputs.items() if n > 1}
         if wide:
             raise RepartitionError(
