@@ -141,16 +141,19 @@ class HttpAdapter:
         headers = {**self._headers(None), "Content-Type": "application/json"}
         try:
             response = await self._client.request(method, path, content=content, headers=headers)
-        except httpx.TimeoutException as exc:
-            return Failed(kind="transient", error_type=type(exc).__name__,
-                          reason=f"{self.system} gave no answer to {method} {path} within {self.timeout_s:g} s")
         except httpx.TransportError as exc:
-            return Failed(kind="transient", error_type=type(exc).__name__,
-                          reason=f"{self.system} could not be reached for {method} {path}: "
-                                 f"{exc or type(exc).__name__}")
+            return self._unanswered(exc, f"{method} {path}")
         retry_after = (parse_retry_after(response.headers.get("Retry-After"))
                        if response.status_code in RETRY_AFTER_STATUSES else None)
         return response.status_code, _answer(response), retry_after
+
+    def _unanswered(self, exc: httpx.TransportError, what: str) -> Failed:
+        """A call that got no answer (timed out, or the target could not be reached): worth retrying."""
+        if isinstance(exc, httpx.TimeoutException):
+            reason = f"{self.system} gave no answer to {what} within {self.timeout_s:g} s"
+        else:
+            reason = f"{self.system} could not be reached for {what}: {exc or type(exc).__name__}"
+        return Failed(kind="transient", error_type=type(exc).__name__, reason=reason)
 
     def _body(self, command: SinkCommand, route: HttpRoute, looked_up: Mapping[str, Any]) -> Any:
         if route.whole_payload:
@@ -200,12 +203,8 @@ class HttpAdapter:
             headers["Content-Type"] = "application/json"
         try:
             response = await self._client.request(method, path, content=content, headers=headers)
-        except httpx.TimeoutException as exc:
-            return Failed(kind="transient", error_type=type(exc).__name__,
-                          reason=f"{self.system} gave no answer to {what} within {self.timeout_s:g} s")
         except httpx.TransportError as exc:
-            return Failed(kind="transient", error_type=type(exc).__name__,
-                          reason=f"{self.system} could not be reached for {what}: {exc or type(exc).__name__}")
+            return self._unanswered(exc, what)
         answer = _answer(response)
         kind = classify_status(response.status_code)
         if kind is None:
