@@ -81,6 +81,8 @@ class _Item:
 class SinkStats:
     applied: int = 0
     replayed: int = 0
+    #: Answered with a business refusal the route declares (``refusals``): a result for the flow, not applied.
+    refused: int = 0
     dead_lettered: int = 0
     retries: int = 0
     committed: int = 0
@@ -89,7 +91,8 @@ class SinkStats:
     started: float = field(default_factory=time.monotonic)
 
     def as_dict(self) -> dict[str, int]:
-        return {"applied": self.applied, "replayed": self.replayed, "dead_lettered": self.dead_lettered,
+        return {"applied": self.applied, "replayed": self.replayed, "refused": self.refused,
+                "dead_lettered": self.dead_lettered,
                 "retries": self.retries, "committed": self.committed, "transactions": self.transactions,
                 "max_uncommitted": self.max_uncommitted}
 
@@ -303,9 +306,13 @@ class SinkWorker:
     def _result(self, item: _Item, command: SinkCommand, delivered: Delivered) -> Output:
         applied = delivered.outcome
         assert isinstance(applied, Applied)
-        self.stats.applied += 1
+        if applied.refused:
+            self.stats.refused += 1
+        else:
+            self.stats.applied += 1
         self.stats.replayed += applied.replayed
-        log.debug("sink %s: applied %s %s %s %s -> %d%s%s in %d attempt(s)", self.system, command.command_id,
+        log.debug("sink %s: %s %s %s %s %s -> %d%s%s in %d attempt(s)", self.system,
+                  "refused" if applied.refused else "applied", command.command_id,
                   command.operation, command.payload_type.rpartition(".")[2], command.entity_key, applied.status,
                   f" {dict(applied.ids)}" if applied.ids else "", " (replayed)" if applied.replayed else "",
                   delivered.attempts)
@@ -376,8 +383,9 @@ class SinkWorker:
 
     def _summary_text(self) -> str:
         s = self.stats
-        return (f"{s.applied} applied ({s.replayed} replayed), {s.dead_lettered} dead-lettered, {s.retries} "
-                f"retries; {self.scheduler.active} in flight, {self.scheduler.queued} waiting, "
+        return (f"{s.applied} applied ({s.replayed} replayed), {s.refused} refused, {s.dead_lettered} "
+                f"dead-lettered, {s.retries} retries; {self.scheduler.active} in flight, "
+                f"{self.scheduler.queued} waiting, "
                 f"{self.offsets.tracked} uncommitted; breaker {self.gate.state}; "
                 f"{s.transactions} commits, up {time.monotonic() - s.started:.0f} s")
 
