@@ -15,15 +15,19 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+#: The chaos stack's own home and ports, below Linux's ephemeral range (32768-60999): a listening port in that
+#: range can be taken at any moment as the local end of some outgoing connection (the worker once failed to
+#: bind 46090 34 times in a row while other stacks ran).
 CHAOS_ENV = {
     "ISTHMUS_HOME": "/var/tmp/isthmus-chaos",
-    "ISTHMUS_KAFKA_PORT": "46092",
-    "ISTHMUS_KAFKA_CONTROLLER_PORT": "46093",
-    "ISTHMUS_CONNECT_PORT": "46083",
-    "ISTHMUS_CRM_DB_PORT": "46432",
-    "ISTHMUS_ERP_DB_PORT": "46306",
-    "ISTHMUS_CRM_API_PORT": "46001",
-    "ISTHMUS_ERP_API_PORT": "46002",
+    "ISTHMUS_KAFKA_PORT": "26092",
+    "ISTHMUS_KAFKA_CONTROLLER_PORT": "26093",
+    "ISTHMUS_CONNECT_PORT": "26083",
+    "ISTHMUS_CRM_DB_PORT": "26432",
+    "ISTHMUS_ERP_DB_PORT": "26306",
+    "ISTHMUS_CRM_API_PORT": "26001",
+    "ISTHMUS_ERP_API_PORT": "26002",
+    "ISTHMUS_WORKER_PORT": "26090",
 }
 
 

@@ -44,7 +44,6 @@ class ChaosOptions:
     poison: int = 3
     quiet_s: float = 30.0
     converge_timeout_s: float = 1800.0
-    worker_port: int = 46090
 
     def __post_init__(self) -> None:
         problems = []
@@ -170,7 +169,7 @@ def run(manager: StackManager, options: ChaosOptions, *, logs: Path, env: dict[s
     seeded_orders = _crm_orders(stack)
     if cli_main(["connectors", "deploy"]) != 0:
         raise ChaosError("`isthmus connectors deploy` failed (see above)")
-    fleet = Fleet(logs=logs, env={**env, "ISTHMUS_WORKER_PORT": str(options.worker_port), "ISTHMUS_RESYNC_AT": "off"})
+    fleet = Fleet(logs=logs, env={**env, "ISTHMUS_RESYNC_AT": "off"})
     fleet.start_all()
     injector = Injector(manager=manager, fleet=fleet, outage_s=options.outage_s,
                         throttle_count=options.throttle_count, throttle_retry_after=options.throttle_retry_after)
