@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -41,22 +41,35 @@ def _delete(stack: RunningStack, name: str) -> None:
     httpx.delete(f"{stack.settings.connect_url}/connectors/{name}", timeout=30)
 
 
-def _first_event(stack: RunningStack, topic: str, marker: str, timeout: float = 60) -> dict[str, Any]:
+def _captured_insert(stack: RunningStack, topic: str, insert: Callable[[str], None], prefix: str,
+                     timeout: float = 120) -> dict[str, Any]:
+    """Insert a marked row, again every few seconds, until one arrives as a change event; returns that event.
+
+    A task reported RUNNING may not have read its starting position yet (``snapshot.mode: no_data`` takes the
+    binlog position / creates the slot first): a row written before that is, rightly, never captured. So the
+    first captured row proves the capture, whichever it is.
+    """
     consumer = KafkaConsumer(bootstrap_servers=stack.settings.bootstrap_servers, auto_offset_reset="earliest",
                              group_id=None, consumer_timeout_ms=1000)
     consumer.subscribe([topic])
     deadline = time.monotonic() + timeout
+    inserted: set[str] = set()
     try:
         while time.monotonic() < deadline:
-            for message in consumer:
-                if message.value is None:
-                    continue
-                payload: dict[str, Any] = json.loads(message.value)["payload"]
-                if (payload.get("after") or {}).get("note") == marker:
-                    return payload
+            marker = f"{prefix}-{len(inserted)}"
+            insert(marker)
+            inserted.add(marker)
+            written_until = time.monotonic() + 5
+            while time.monotonic() < written_until:
+                for message in consumer:
+                    if message.value is None:
+                        continue
+                    payload: dict[str, Any] = json.loads(message.value)["payload"]
+                    if (payload.get("after") or {}).get("note") in inserted:
+                        return payload
     finally:
         consumer.close()
-    raise AssertionError(f"no change event with note={marker!r} on {topic} within {timeout}s")
+    raise AssertionError(f"none of the {len(inserted)} rows marked {prefix}-N arrived on {topic} within {timeout}s")
 
 
 @pytest.fixture
@@ -107,10 +120,11 @@ def test_crm_row_arrives_as_debezium_event(stack: RunningStack, crm_scratch: str
         "publication.autocreate.mode": "filtered", "table.include.list": f"{crm_scratch}.events",
         "snapshot.mode": "no_data",
     })
-    marker = f"crm-{run_id}"
-    with stack.connect_crm(autocommit=True) as conn:
-        conn.execute(f"INSERT INTO {crm_scratch}.events (note) VALUES (%s)", (marker,))
-    event = _first_event(stack, f"smoke_crm_{run_id}.{crm_scratch}.events", marker)
+    def insert(marker: str) -> None:
+        with stack.connect_crm(autocommit=True) as conn:
+            conn.execute(f"INSERT INTO {crm_scratch}.events (note) VALUES (%s)", (marker,))
+
+    event = _captured_insert(stack, f"smoke_crm_{run_id}.{crm_scratch}.events", insert, f"crm-{run_id}")
     assert event["op"] == "c"
     assert event["before"] is None
     assert event["source"]["connector"] == "postgresql"
@@ -130,10 +144,11 @@ def test_erp_row_arrives_as_debezium_event(stack: RunningStack, erp_scratch: str
         "schema.history.internal.kafka.topic": f"_smoke_erp_{run_id}.history",
         "snapshot.mode": "no_data",
     })
-    marker = f"erp-{run_id}"
-    with stack.connect_erp(database=erp_scratch, autocommit=True) as conn, conn.cursor() as cursor:
-        cursor.execute("INSERT INTO events (note) VALUES (%s)", (marker,))
-    event = _first_event(stack, f"smoke_erp_{run_id}.{erp_scratch}.events", marker)
+    def insert(marker: str) -> None:
+        with stack.connect_erp(database=erp_scratch, autocommit=True) as conn, conn.cursor() as cursor:
+            cursor.execute("INSERT INTO events (note) VALUES (%s)", (marker,))
+
+    event = _captured_insert(stack, f"smoke_erp_{run_id}.{erp_scratch}.events", insert, f"erp-{run_id}")
     assert event["op"] == "c"
     assert event["source"]["connector"] == "mariadb"
     assert event["source"]["gtid"]
