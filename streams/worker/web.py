@@ -2,43 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
 from streams.flows.engine.processor import FlowProcessor
 
+#: Each metric family of the worker: name, type, help, and its samples for one flow (extra labels, value).
+_FAMILIES: tuple[tuple[str, str, str, Callable[[FlowProcessor], list[tuple[str, str]]]], ...] = (
+    ("isthmus_flow_records_total", "counter", "Input records processed by a flow.",
+     lambda p: [("", str(p.processed))]),
+    ("isthmus_flow_emitted_total", "counter", "Records a flow emitted (commands, views, audit, dead letters).",
+     lambda p: [("", str(p.emitted))]),
+    ("isthmus_flow_processing_seconds_total", "counter", "Time a flow's handler spent on its records.",
+     lambda p: [("", f"{p.processing_seconds:.6f}")]),
+    ("isthmus_flow_dead_letters_total", "counter", "Input records a flow sent to the dead-letter topic.",
+     lambda p: [("", str(p.dead_lettered))]),
+    ("isthmus_flow_transactions_total", "counter", "Kafka transactions a flow committed.",
+     lambda p: [("", str(p.transactions))]),
+    ("isthmus_flow_events_total", "counter", "Events a flow counted: echoes_suppressed, conflicts, ...",
+     lambda p: [(f',event="{event}"', str(n)) for event, n in sorted(p.events.items())]),
+    ("isthmus_flow_tasks", "gauge", "Tasks (partitions) a flow runs in this worker.",
+     lambda p: [("", str(len(p.tasks)))]),
+)
+
 
 def metrics_text(worker_id: str, processors: Sequence[FlowProcessor]) -> str:
-    lines = [
-        "# HELP isthmus_flow_records_total Input records processed by a flow.",
-        "# TYPE isthmus_flow_records_total counter",
-    ]
-    lines += [f'isthmus_flow_records_total{{worker="{worker_id}",flow="{p.spec.name}"}} {p.processed}'
-              for p in processors]
-    lines += ["# HELP isthmus_flow_emitted_total Records a flow emitted (commands, views, audit, dead letters).",
-              "# TYPE isthmus_flow_emitted_total counter"]
-    lines += [f'isthmus_flow_emitted_total{{worker="{worker_id}",flow="{p.spec.name}"}} {p.emitted}'
-              for p in processors]
-    lines += ["# HELP isthmus_flow_processing_seconds_total Time a flow's handler spent on its records.",
-              "# TYPE isthmus_flow_processing_seconds_total counter"]
-    lines += [f'isthmus_flow_processing_seconds_total{{worker="{worker_id}",flow="{p.spec.name}"}} '
-              f"{p.processing_seconds:.6f}" for p in processors]
-    lines += ["# HELP isthmus_flow_dead_letters_total Input records a flow sent to the dead-letter topic.",
-              "# TYPE isthmus_flow_dead_letters_total counter"]
-    lines += [f'isthmus_flow_dead_letters_total{{worker="{worker_id}",flow="{p.spec.name}"}} {p.dead_lettered}'
-              for p in processors]
-    lines += ["# HELP isthmus_flow_transactions_total Kafka transactions a flow committed.",
-              "# TYPE isthmus_flow_transactions_total counter"]
-    lines += [f'isthmus_flow_transactions_total{{worker="{worker_id}",flow="{p.spec.name}"}} {p.transactions}'
-              for p in processors]
-    lines += ["# HELP isthmus_flow_events_total Events a flow counted: echoes_suppressed, conflicts, ...",
-              "# TYPE isthmus_flow_events_total counter"]
-    lines += [f'isthmus_flow_events_total{{worker="{worker_id}",flow="{p.spec.name}",event="{event}"}} {n}'
-              for p in processors for event, n in sorted(p.events.items())]
-    lines += ["# HELP isthmus_flow_tasks Tasks (partitions) a flow runs in this worker.",
-              "# TYPE isthmus_flow_tasks gauge"]
-    lines += [f'isthmus_flow_tasks{{worker="{worker_id}",flow="{p.spec.name}"}} {len(p.tasks)}' for p in processors]
+    lines: list[str] = []
+    for name, kind, text, samples in _FAMILIES:
+        lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
+        lines += [f'{name}{{worker="{worker_id}",flow="{p.spec.name}"{labels}}} {value}'
+                  for p in processors for labels, value in samples(p)]
     return "\n".join(lines) + "\n"
 
 
