@@ -1,5 +1,5 @@
-"""`isthmus topics ...`: inspect Isthmus's topics: ``list``, ``describe``, ``lag``, ``tail``, ``trace`` and
-``dlq`` (list, show, replay dead letters).
+"""`isthmus topics ...`: inspect Isthmus's topics: ``list``, ``describe``, ``lag``, ``tail``, ``trace``,
+``hanging`` (find and abort hanging transactions) and ``dlq`` (list, show, replay dead letters).
 
 ``--json`` gives JSON lines for jq (``dlq`` keeps one JSON document); messages go to stderr. Personal data
 (fields marked ``pii`` in schemas/, and the source columns mapped to them) is masked unless ``--show-pii`` is
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -38,6 +39,7 @@ from streams.inspect.reader import StartAt, read
 from streams.inspect.roles import TOKEN_ENV, TOKENS_ENV, AccessPolicy, Permission
 from streams.inspect.seek import since_ms
 from streams.inspect.trace import trace
+from streams.kafka import hanging
 from streams.sinks import dlq
 from streams.sinks.records import COMMAND, DEAD_LETTER
 from streams.sinks.topics import DLQ_TOPIC
@@ -47,7 +49,8 @@ __all__ = ["MASK", "describe", "mask", "register"]
 
 
 def register(subparsers: Any) -> None:
-    group = subparsers.add_parser("topics", help="inspect Isthmus topics: list, describe, lag, tail, trace, dlq",
+    group = subparsers.add_parser("topics",
+                                  help="inspect Isthmus topics: list, describe, lag, hanging, tail, trace, dlq",
                                   description="Inspect Isthmus's Kafka topics, decoded from their Avro schemas.")
     commands = group.add_subparsers(dest="topics_command", required=True, metavar="SUBCOMMAND")
     _register_inspect(commands)
@@ -255,6 +258,20 @@ def _register_inspect(commands: Any) -> None:
     parser.add_argument("--json", action="store_true", help="JSON lines, one per group and partition")
     parser.set_defaults(run=run_lag)
 
+    parser = commands.add_parser(
+        "hanging", help="find (and --abort) transactions that will never close and stall read_committed readers",
+        description="Open transactions older than --older-than minutes that their coordinator does not know "
+                    "(left by a broker stopped mid-commit): every read_committed reader of their partition, "
+                    "Kafka Connect's offsets reader and the flows included, waits at their first record for "
+                    "ever. --abort writes the abort marker that closes each. Exit 1 when some were found and "
+                    "not aborted.")
+    parser.add_argument("--older-than", type=int, default=2, metavar="MIN",
+                        help="minutes a transaction must have been open (default 2; above every producer's "
+                             "transaction timeout, 60 s here)")
+    parser.add_argument("--abort", action="store_true", help="abort each one found")
+    parser.add_argument("--json", action="store_true", help="JSON lines, one per transaction")
+    parser.set_defaults(run=run_hanging)
+
     parser = commands.add_parser("tail", help="decode, filter and print records of topics",
                                  description="Decode Debezium records, canonical Avro and commands; filter by "
                                              "key, field expression and header; seek by offset or time.")
@@ -336,6 +353,22 @@ def run_lag(args: argparse.Namespace) -> int:
         lag = "-" if row.lag is None else str(row.lag)
         print(f"{row.group}  {row.topic}[{row.partition}]  committed {committed}  end {row.end}  lag {lag}")
     return 0
+
+
+def run_hanging(args: argparse.Namespace) -> int:
+    tool = hanging.TransactionsTool.for_stack(StackSettings.from_env())
+    found = hanging.find_hanging(tool, older_than_min=args.older_than)
+    for txn in found:
+        if args.abort:
+            hanging.abort(tool, txn)
+        if args.json:
+            print(json_line({**dataclasses.asdict(txn), "aborted": args.abort}))
+        else:
+            print(("aborted " if args.abort else "hanging ") + txn.describe())
+    if not found:
+        print(f"no hanging transaction (open over {args.older_than} min and unknown to its coordinator)",
+              file=sys.stderr)
+    return 1 if found and not args.abort else 0
 
 
 def _show_pii(args: argparse.Namespace, action: str) -> bool:

@@ -1,0 +1,118 @@
+"""Hanging transactions: found and aborted with Kafka's own tool (``kafka-transactions.sh``).
+
+A transaction *hangs* when a partition holds records of it that no commit or abort marker will ever close: its
+coordinator considers it finished (or never saw the partition), so nothing times it out. Every read_committed
+reader of that partition stops at its first record (the last stable offset never moves again). Kafka 4.3 left
+such transactions behind when a broker was stopped while Kafka Connect's exactly-once source tasks were
+committing: the Connect worker then never restarts its tasks (it reads its offsets topic read_committed
+before starting one), the capture stalls for good, and the flows stop at the same place on the CDC topics.
+
+:func:`find_hanging` asks the broker which open transactions are older than ``older_than_min`` minutes and
+unknown to their coordinator (the tool's ``find-hanging``); :func:`abort` writes the abort marker that closes
+one (``abort``). Aborting only discards records of a transaction that will never commit; a producer still
+alive is not touched. Both run the tool from the stack's Kafka jars (``kafka-tools``) in a small JVM.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from streams.errors import IsthmusError
+from streams.stack.settings import StackSettings
+
+TOOL_CLASS = "org.apache.kafka.tools.TransactionsCommand"
+BROKER_ID = 1
+_TIMEOUT_S = 120.0
+_COLUMNS = ("Topic", "Partition", "ProducerId", "ProducerEpoch", "CoordinatorEpoch", "StartOffset")
+
+
+class HangingTransactionToolError(IsthmusError):
+    """Kafka's transactions tool could not be run, failed, or printed what it never prints."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class HangingTransaction:
+    topic: str
+    partition: int
+    producer_id: int
+    producer_epoch: int
+    start_offset: int
+    minutes: int
+
+    def describe(self) -> str:
+        return (f"{self.topic}[{self.partition}] from offset {self.start_offset}: producer {self.producer_id} "
+                f"epoch {self.producer_epoch}, open {self.minutes} min")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransactionsTool:
+    """The ``TransactionsCommand`` of the stack's Kafka jars, pointed at one broker."""
+
+    bootstrap_servers: str
+    kafka_jars: Path
+    java: str = "java"
+
+    @classmethod
+    def for_stack(cls, settings: StackSettings) -> TransactionsTool:
+        return cls(bootstrap_servers=settings.bootstrap_servers, kafka_jars=settings.jars_dir / "kafka")
+
+    def run(self, *args: str) -> str:
+        if not any(self.kafka_jars.glob("kafka-tools-[0-9]*.jar")):
+            raise HangingTransactionToolError(
+                f"no kafka-tools jar in {self.kafka_jars}: run `isthmus up` once so that the stack's jars are "
+                "resolved again (stack/maven/kafka/pom.xml names it)")
+        java = shutil.which(self.java) or self.java
+        argv = [java, "-Xmx128m", "-cp", f"{self.kafka_jars}/*", TOOL_CLASS,
+                "--bootstrap-server", self.bootstrap_servers, *args]
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=_TIMEOUT_S, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise HangingTransactionToolError(f"kafka-transactions {args[0]} could not be run: {exc}") from exc
+        if done.returncode != 0:
+            detail = _tool_lines(done.stderr)[-3:] or _tool_lines(done.stdout)[-3:]
+            raise HangingTransactionToolError(
+                f"kafka-transactions {args[0]} failed (exit {done.returncode}) against {self.bootstrap_servers}: "
+                + " | ".join(detail))
+        return done.stdout
+
+
+def _tool_lines(text: str) -> list[str]:
+    """The tool's own lines, without the logging framework's start-up chatter."""
+    return [line for line in text.splitlines()
+            if line.strip() and not line.startswith(("SLF4J", "log4j", "WARNING:")) and "StatusLogger" not in line]
+
+
+def parse_find_hanging(text: str) -> list[HangingTransaction]:
+    """The rows of ``find-hanging``'s table (tab-separated, one header line)."""
+    lines = _tool_lines(text)
+    header = next((i for i, line in enumerate(lines) if line.split()[:len(_COLUMNS)] == list(_COLUMNS)), None)
+    if header is None:
+        raise HangingTransactionToolError(
+            "kafka-transactions find-hanging printed no table: " + (" | ".join(lines[-3:]) or "nothing"))
+    found = []
+    for line in lines[header + 1:]:
+        cells = line.split()
+        if len(cells) < 8:
+            raise HangingTransactionToolError(f"kafka-transactions find-hanging: unexpected row {line!r}")
+        found.append(HangingTransaction(topic=cells[0], partition=int(cells[1]), producer_id=int(cells[2]),
+                                        producer_epoch=int(cells[3]), start_offset=int(cells[5]),
+                                        minutes=int(cells[7])))
+    return found
+
+
+def find_hanging(tool: TransactionsTool, *, older_than_min: int = 2) -> list[HangingTransaction]:
+    """Open transactions older than ``older_than_min`` minutes that their coordinator does not know: they will
+    never be closed. Must exceed every producer's transaction timeout (60 s for Connect's and the engine's)."""
+    if older_than_min < 1:
+        raise ValueError(f"older_than_min={older_than_min}: use 1 minute or more (above any transaction timeout)")
+    return parse_find_hanging(tool.run("find-hanging", "--broker-id", str(BROKER_ID),
+                                       "--max-transaction-timeout", str(older_than_min)))
+
+
+def abort(tool: TransactionsTool, hanging: HangingTransaction) -> None:
+    """Write the abort marker that closes ``hanging``: read_committed readers move past it again."""
+    tool.run("abort", "--topic", hanging.topic, "--partition", str(hanging.partition),
+             "--start-offset", str(hanging.start_offset))
