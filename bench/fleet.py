@@ -110,7 +110,7 @@ def _run(stack: RunningStack, workers: int, partitions: int, customers: int, tim
          logs: Path) -> dict[str, object]:
     block = random.SystemRandom().randrange(100, 999)
     fleet = [_Worker(f"bench-fleet-{workers}-{i}", partitions, logs) for i in range(workers)]
-    creates = _Creates(stack.settings.bootstrap_servers)
+    creates: _Creates | None = None
     try:
         deadline = time.monotonic() + timeout_s
         while True:
@@ -120,6 +120,8 @@ def _run(stack: RunningStack, workers: int, partitions: int, customers: int, tim
             if time.monotonic() > deadline or any(w.process.poll() is not None for w in fleet):
                 raise BenchError(f"fleet of {workers}: partitions not spread ({spread}); see {logs}")
             time.sleep(0.5)
+        # Only now: on a fresh stack the ERP command topic exists once a worker has started its flows.
+        creates = _Creates(stack.settings.bootstrap_servers)
         warm = f"C-69{block:03d}{0:06d}"
         _insert(stack, [warm])  # the fleet has caught up once this one is through
         if not creates.wait({warm}, deadline):
@@ -133,7 +135,8 @@ def _run(stack: RunningStack, workers: int, partitions: int, customers: int, tim
                 "seconds": round(seconds, 2) if drained else None, "drained": len(creates.numbers & set(numbers)),
                 "per_second": round(customers / seconds, 1) if drained else None}
     finally:
-        creates.close()
+        if creates is not None:
+            creates.close()
         for worker in fleet:
             worker.stop()
 
