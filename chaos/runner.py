@@ -24,11 +24,17 @@ from reference.simulate.runner import SimulationSpec, SimulationSummary, simulat
 from streams.capture.client import ConnectClient
 from streams.cli.main import main as cli_main
 from streams.flows.topics import cdc_topic
+from streams.kafka import hanging
 from streams.sinks.topics import COMMAND_TOPICS, RESULTS_TOPICS
 from streams.stack.manager import StackManager
 from streams.stack.running import RunningStack
+from streams.stack.services.connect import OFFSETS_TOPIC
 
 Say = Callable[[str], None]
+
+#: A transaction open this long (minutes) and unknown to its coordinator hangs: above every producer's
+#: transaction timeout (60 s for Connect's and the engine's).
+HANGING_AFTER_MIN = 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -160,6 +166,52 @@ def _heal_connectors(stack: RunningStack, say: Say) -> list[str]:
     return healed
 
 
+def _abort_hanging(stack: RunningStack, say: Say) -> list[str]:
+    """Abort the transactions a broker restart left hanging (`isthmus topics hanging --abort`, what the operator
+    runs when capture or a flow stops at one): each is reported."""
+    tool = hanging.TransactionsTool.for_stack(stack.settings)
+    aborted = []
+    for txn in hanging.find_hanging(tool, older_than_min=HANGING_AFTER_MIN):
+        hanging.abort(tool, txn)
+        aborted.append(txn.describe())
+        say(f"aborted hanging transaction {txn.describe()}")
+    return aborted
+
+
+class Watchdog:
+    """What an operator's supervisor does during the run, every ``interval_s`` in a thread of its own: restart
+    failed connector tasks and abort hanging transactions. Everything it did ends up in the report's notes."""
+
+    def __init__(self, stack: RunningStack, say: Say, interval_s: float = 30.0) -> None:
+        self.stack, self.say, self.interval_s = stack, say, interval_s
+        self.actions: list[str] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="chaos-watchdog", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=180)
+
+    def sweep(self) -> int:
+        """One round; how many things it had to do."""
+        with self._lock:
+            done = [f"connector task restarted: {line}" for line in _heal_connectors(self.stack, self.say)]
+            done += [f"hanging transaction aborted: {line}" for line in _abort_hanging(self.stack, self.say)]
+            self.actions += done
+            return len(done)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.sweep()
+            except Exception as exc:  # the broker or Connect may be down right now (a fault): try next round
+                self.say(f"watchdog: round skipped ({type(exc).__name__}: {exc})")
+
+
 def run(manager: StackManager, options: ChaosOptions, *, logs: Path, env: dict[str, str], say: Say) -> ChaosReport:
     stack = manager.running()
     report = ChaosReport()
@@ -171,6 +223,8 @@ def run(manager: StackManager, options: ChaosOptions, *, logs: Path, env: dict[s
         raise ChaosError("`isthmus connectors deploy` failed (see above)")
     fleet = Fleet(logs=logs, env={**env, "ISTHMUS_RESYNC_AT": "off"})
     fleet.start_all()
+    watchdog = Watchdog(stack, say)
+    watchdog.start()
     injector = Injector(manager=manager, fleet=fleet, outage_s=options.outage_s,
                         throttle_count=options.throttle_count, throttle_retry_after=options.throttle_retry_after)
     try:
@@ -216,13 +270,12 @@ def run(manager: StackManager, options: ChaosOptions, *, logs: Path, env: dict[s
             fleet.revive()
             time.sleep(1)
         injector.clear()
-        healed = _heal_connectors(stack, say)
-        if healed:
-            report.notes.append(f"{len(healed)} failed connector task(s) restarted after the faults: "
-                                + "; ".join(healed))
         faults_over = time.monotonic()
         say(f"workload and faults done ({faults_over - started:.0f}s); waiting for quiescence")
-        report.converge_s = _converge(stack, fleet, options, faults_over, say)
+        report.converge_s = _converge(stack, fleet, watchdog, options, faults_over, say)
+        watchdog.stop()
+        if watchdog.actions:
+            report.notes.append(f"the watchdog acted {len(watchdog.actions)}x: " + "; ".join(watchdog.actions))
         before = observe.end_offsets(stack.settings.bootstrap_servers, COMMAND_TOPICS.values())
         time.sleep(options.quiet_s)
         for name in fleet.revive():
@@ -235,16 +288,20 @@ def run(manager: StackManager, options: ChaosOptions, *, logs: Path, env: dict[s
                                 + ", ".join(f"{k} {v}x" for k, v in sorted(fleet.unplanned_exits.items())))
         report.notes.append(f"logs of the worker and sinks: {logs}")
     finally:
+        watchdog.stop()
         fleet.stop_all()
     return report
 
 
-def _converge(stack: RunningStack, fleet: Fleet, options: ChaosOptions, since: float, say: Say) -> float | None:
-    """Seconds from the end of the faults until the command and result topics stopped moving and every command
-    was applied or dead-lettered (or the unapplied ones stayed the same over two quiet checks: they will not
-    come); None if that did not happen within ``converge_timeout_s``."""
-    topics = [*COMMAND_TOPICS.values(), *RESULTS_TOPICS.values()]
+def _converge(stack: RunningStack, fleet: Fleet, watchdog: Watchdog, options: ChaosOptions, since: float,
+              say: Say) -> float | None:
+    """Seconds from the end of the faults until the CDC, command and result topics stopped moving, nothing was
+    left for the watchdog to do (no failed connector task, no hanging transaction: either stops the capture or
+    a flow while every topic stands still), and every command was applied or dead-lettered (or the unapplied
+    ones stayed the same over two quiet checks: they will not come); None if that did not happen within
+    ``converge_timeout_s``."""
     bootstrap = stack.settings.bootstrap_servers
+    topics = [*observe.cdc_topics(bootstrap), *COMMAND_TOPICS.values(), *RESULTS_TOPICS.values()]
     last_total, last_change, last_lost = -1, time.monotonic(), -1
     while time.monotonic() - since < options.converge_timeout_s:
         for name in fleet.revive():
@@ -253,6 +310,17 @@ def _converge(stack: RunningStack, fleet: Fleet, options: ChaosOptions, since: f
         if total != last_total:
             last_total, last_change = total, time.monotonic()
         elif time.monotonic() - last_change >= 15:
+            unstable = observe.open_transactions(bootstrap, [*topics, OFFSETS_TOPIC])
+            if unstable:
+                # Quiet topics with an open transaction are not converged: it is being committed, or it hangs
+                # (the watchdog aborts it once it is older than HANGING_AFTER_MIN).
+                say(f"topics quiet, but a transaction is open on {', '.join(unstable[:4])}: watching again")
+                last_change = time.monotonic()
+                continue
+            if watchdog.sweep():
+                say("topics quiet, but the watchdog had to act: watching again")
+                last_change = time.monotonic()
+                continue
             once = invariants.applied_once(
                 observe.commands(bootstrap), observe.idempotency_rows(stack),
                 [d.position for d in observe.dead_letters(bootstrap)],

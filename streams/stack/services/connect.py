@@ -7,6 +7,9 @@ import httpx
 from streams.stack.process import LaunchSpec
 from streams.stack.services.base import Service, java_argv, port_open, write_properties
 
+#: Where Connect keeps the source connectors' positions (written in their exactly-once transactions).
+OFFSETS_TOPIC = "_isthmus.connect.offsets"
+
 DEBEZIUM_CLASSES = frozenset({
     "io.debezium.connector.postgresql.PostgresConnector",
     "io.debezium.connector.mariadb.MariaDbConnector",
@@ -35,7 +38,7 @@ class KafkaConnect(Service):
             "value.converter": "org.apache.kafka.connect.json.JsonConverter",
             "key.converter.schemas.enable": "true",
             "value.converter.schemas.enable": "true",
-            "offset.storage.topic": "_isthmus.connect.offsets",
+            "offset.storage.topic": OFFSETS_TOPIC,
             "config.storage.topic": "_isthmus.connect.configs",
             "status.storage.topic": "_isthmus.connect.status",
             "offset.storage.replication.factor": 1,
