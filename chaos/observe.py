@@ -52,20 +52,6 @@ def end_offsets(bootstrap: str, topics: Iterable[str]) -> int:
         consumer.close()
 
 
-def open_transactions(bootstrap: str, topics: Iterable[str]) -> list[str]:
-    """Partitions of ``topics`` whose last stable offset is behind their end: a transaction is open there (a
-    live one, or one left hanging), and read_committed readers cannot pass it."""
-    committed, uncommitted = _consumer(bootstrap), KafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                                                                 isolation_level="read_uncommitted")
-    try:
-        partitions = [TopicPartition(t, p) for t in topics for p in sorted(committed.partitions_for_topic(t) or ())]
-        stable, ends = committed.end_offsets(partitions), uncommitted.end_offsets(partitions)
-        return [f"{tp.topic}[{tp.partition}]" for tp in partitions if stable[tp] < ends[tp]]
-    finally:
-        committed.close()
-        uncommitted.close()
-
-
 def cdc_topics(bootstrap: str) -> list[str]:
     """The change topics of both connectors (``crm.*``, ``erp.*``)."""
     consumer = _consumer(bootstrap)

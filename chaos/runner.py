@@ -310,7 +310,7 @@ def _converge(stack: RunningStack, fleet: Fleet, watchdog: Watchdog, options: Ch
         if total != last_total:
             last_total, last_change = total, time.monotonic()
         elif time.monotonic() - last_change >= 15:
-            unstable = observe.open_transactions(bootstrap, [*topics, OFFSETS_TOPIC])
+            unstable = hanging.open_transactions(bootstrap, [*topics, OFFSETS_TOPIC])
             if unstable:
                 # Quiet topics with an open transaction are not converged: it is being committed, or it hangs
                 # (the watchdog aborts it once it is older than HANGING_AFTER_MIN).

@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from kafka import KafkaConsumer, TopicPartition
 
 from streams.errors import IsthmusError
 from streams.stack.settings import StackSettings
@@ -101,6 +104,21 @@ def parse_find_hanging(text: str) -> list[HangingTransaction]:
                                         producer_epoch=int(cells[3]), start_offset=int(cells[5]),
                                         minutes=int(cells[7])))
     return found
+
+
+def open_transactions(bootstrap_servers: str, topics: Iterable[str]) -> list[str]:
+    """``topic[partition]`` of each partition of ``topics`` whose last stable offset is behind its end: a
+    transaction is open there right now (a live one, or one left hanging) and read_committed readers wait at it."""
+    committed = KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None, isolation_level="read_committed")
+    uncommitted = KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None,
+                                isolation_level="read_uncommitted")
+    try:
+        partitions = [TopicPartition(t, p) for t in topics for p in sorted(committed.partitions_for_topic(t) or ())]
+        stable, ends = committed.end_offsets(partitions), uncommitted.end_offsets(partitions)
+        return [f"{tp.topic}[{tp.partition}]" for tp in partitions if stable[tp] < ends[tp]]
+    finally:
+        committed.close()
+        uncommitted.close()
 
 
 def find_hanging(tool: TransactionsTool, *, older_than_min: int = 2) -> list[HangingTransaction]:
