@@ -29,10 +29,10 @@ from bench.exceptions import BenchError
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.engine.api import Context, FlowSpec, Incoming
 from streams.flows.engine.batches import OutRecord, send_batched
-from streams.flows.engine.processor import EngineSettings, FlowProcessor, _Task
+from streams.flows.engine.processor import DEFAULT_BATCH_MAX_RECORDS, EngineSettings, FlowProcessor, _Task
 from streams.kafka.topics import TopicSpec, ensure_topics
 
-BATCH = 500
+BATCH = DEFAULT_BATCH_MAX_RECORDS
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from streams.errors import IsthmusError
+from streams.flows.engine.processor import DEFAULT_BATCH_MAX_RECORDS
 from streams.flows.engine.repartition import MAX_PARTITIONS
 
 
@@ -20,7 +21,7 @@ DOCS: dict[str, str] = {
     "ISTHMUS_WORKER_ID": "name of this worker in logs, dead letters and metrics (default: host-pid)",
     "ISTHMUS_WORKER_PORT": "loopback port of /health, /ready and /metrics (default 18090; 0 picks a free one)",
     "ISTHMUS_WORKER_FLOWS": "comma-separated flow names to run (default: every registered flow)",
-    "ISTHMUS_WORKER_BATCH": "records per transaction at most (default 500)",
+    "ISTHMUS_WORKER_BATCH": f"records per transaction at most (default {DEFAULT_BATCH_MAX_RECORDS})",
     "ISTHMUS_WORKER_SESSION_TIMEOUT_MS": "how long the group waits for a silent worker before its flows move to "
                                          "another (default 30000)",
     "ISTHMUS_FLOW_PARTITIONS": "partitions of the flows that declare a key (customers by customer number, stock by "
@@ -37,7 +38,7 @@ class WorkerSettings:
     worker_id: str
     port: int = 18090
     flows: frozenset[str] | None = None
-    batch_max_records: int = 500
+    batch_max_records: int = DEFAULT_BATCH_MAX_RECORDS
     session_timeout_ms: int = 30000
     flow_partitions: int = 1
     resync_at: tuple[int, int] | None = (2, 0)
@@ -48,7 +49,7 @@ class WorkerSettings:
         problems: list[str] = []
         worker_id = env.get("ISTHMUS_WORKER_ID") or f"{socket.gethostname()}-{os.getpid()}"
         port = _int(env, "ISTHMUS_WORKER_PORT", 18090, problems, low=0, high=65535)
-        batch = _int(env, "ISTHMUS_WORKER_BATCH", 500, problems, low=1, high=100000)
+        batch = _int(env, "ISTHMUS_WORKER_BATCH", DEFAULT_BATCH_MAX_RECORDS, problems, low=1, high=100000)
         session = _int(env, "ISTHMUS_WORKER_SESSION_TIMEOUT_MS", 30000, problems, low=6000, high=300000)
         partitions = _int(env, "ISTHMUS_FLOW_PARTITIONS", 1, problems, low=1, high=MAX_PARTITIONS)
         flows_raw = env.get("ISTHMUS_WORKER_FLOWS", "").strip()
