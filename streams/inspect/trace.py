@@ -16,6 +16,7 @@ from typing import Any
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows import topics as flow_topics
+from streams.flows.canonical.documents import DOCUMENTS
 from streams.inspect.decoding import Decoded, decode_record
 from streams.inspect.reader import StartAt, read
 from streams.sinks.topics import RESULTS_TOPICS
@@ -39,6 +40,7 @@ DEPENDENT_TOPICS: tuple[str, ...] = (
     flow_topics.cdc_topic("erp", "shipments"), flow_topics.CANONICAL_CUSTOMERS, flow_topics.AUDIT_CONFLICTS,
     flow_topics.COMMANDS_CRM, flow_topics.COMMANDS_ERP, RESULTS_TOPICS["crm"], RESULTS_TOPICS["erp"],
     flow_topics.DLQ_TOPIC, flow_topics.CUSTOMER_360,
+    *dict.fromkeys(flow_topics.canonical_topic(d.name) for d in DOCUMENTS),
 )
 DEFAULT_TOPICS = ROOT_TOPICS + DEPENDENT_TOPICS
 
