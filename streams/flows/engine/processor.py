@@ -411,10 +411,13 @@ class FlowProcessor:
         self._update_ready()
 
     def _producer_for(self, partition: int) -> AIOKafkaProducer:
+        # retry_backoff_ms: the broker answers a batch of the next transaction that arrives while the last one's
+        # commit markers are still being written with NOT_ENOUGH_REPLICAS (how Kafka 4 tells produce requests of
+        # aiokafka's version about CONCURRENT_TRANSACTIONS); the default 100 ms wait stalls the task each time.
         return AIOKafkaProducer(
             bootstrap_servers=self.settings.bootstrap_servers, transactional_id=f"{self.spec.name}-{partition}",
             client_id=f"{self.settings.worker_id}-{self.spec.name}-{partition}", enable_idempotence=True,
-            acks="all", transaction_timeout_ms=self.settings.transaction_timeout_ms)
+            acks="all", transaction_timeout_ms=self.settings.transaction_timeout_ms, retry_backoff_ms=20)
 
     async def _rewind_to_committed(self, inputs: Sequence[TopicPartition]) -> None:
         consumer = self._consumer
