@@ -67,7 +67,9 @@ def machine_label(machine: Machine) -> str:
 
 
 def merge(document: str, rows: Sequence[Row], *, machine: Machine, profile: str | None = None) -> str:
-    """BENCHMARKS.md text with ``rows`` replacing rows of the same (benchmark, figure), others kept in order."""
+    """BENCHMARKS.md text where ``rows`` replace every earlier row of their benchmarks (a figure the new run
+    no longer produces must not linger beside its figures), placed where that benchmark's rows were; the rows
+    of benchmarks not run are kept, in order."""
     kept: list[Row] = []
     lines = document.splitlines()
     in_table = False
@@ -94,15 +96,14 @@ def merge(document: str, rows: Sequence[Row], *, machine: Machine, profile: str 
                 in_table = False
                 continue
             kept.append(Row.parse(line))
-    replaced = {(r.benchmark, r.figure) for r in rows}
+    measured = {r.benchmark for r in rows}
     merged: list[Row] = []
-    pending = list(rows)
     for row in kept:
-        if (row.benchmark, row.figure) in replaced:
-            merged.extend(r for r in pending if r.benchmark == row.benchmark and r not in merged)
-        else:
+        if row.benchmark not in measured:
             merged.append(row)
-    merged.extend(r for r in pending if r not in merged)
+        elif not any(r.benchmark == row.benchmark for r in merged):
+            merged.extend(r for r in rows if r.benchmark == row.benchmark)
+    merged.extend(r for r in rows if r not in merged)
     profile_lines = profile.splitlines() if profile is not None else blocks[PROFILE_START]
     out = [
         "# Benchmarks",

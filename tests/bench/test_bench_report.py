@@ -43,9 +43,13 @@ def test_merge_replaces_measured_rows_and_keeps_the_others() -> None:
                        Row(benchmark="worker memory", figure="peak", value="300 MiB")],
                   machine=MACHINE, profile="old profile")
     first = first.replace(f"{NOTES_START}\n{NOTES_END}", f"{NOTES_START}\nhand-written finding\n{NOTES_END}")
+    first = merge(first, [Row(benchmark="stream stage", figure="ratio", value="0.40", met="**no**"),
+                          Row(benchmark="stream stage", figure="raw loop, 5,000 records", value="9 ev/s")],
+                  machine=MACHINE)
     second = merge(first, [Row(benchmark="stream stage", figure="ratio", value="0.60", met="yes")], machine=MACHINE)
     assert "| stream stage | ratio | 0.60 |  | yes |" in second
     assert "0.40" not in second
+    assert "5,000 records" not in second, "a figure of the benchmark that the new run did not produce is gone"
     assert "| worker memory | peak | 300 MiB |" in second
     assert second.index("stream stage") < second.index("worker memory")
     assert f"{PROFILE_START}\nold profile\n{PROFILE_END}" in second
@@ -57,3 +61,15 @@ def test_merge_rejects_a_broken_row() -> None:
     document = merge("", [Row(benchmark="a", figure="b", value="c")], machine=MACHINE).replace("| a | b |", "| a |")
     with pytest.raises(BenchError, match="7 cells"):
         merge(document, [], machine=MACHINE)
+
+
+def test_a_larger_initial_sync_is_not_run_after_a_smaller_one_missed_its_bound() -> None:
+    from bench.__main__ import skipped_sync_row
+
+    smaller: dict[str, object] = {"customers": 100_000, "linked": 45_000, "timeout_s": 900.0, "stalled_after_s": None,
+                                   "fully_reconciled_seconds": None}
+    row = skipped_sync_row(1_000_000, smaller, MACHINE)
+    assert row.figure == "1,000,000 generated CRM customers → ERP accounts"
+    assert row.value == ("not run: the 100,000 run was not reconciled within its bound; at its rate (50 customers "
+                         "linked back/s) 1,000,000 would take about 5.6 h")
+    assert (row.target, row.met) == ("1,000,000 in < 10 min", "**no**")
