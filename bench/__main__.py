@@ -145,6 +145,12 @@ def run_initial_sync(stack: RunningStack, args: argparse.Namespace,
         met = verdict(isinstance(done, float) and done < 600) if customers >= 1_000_000 else ""
         rows.append(Row(benchmark="initial sync", figure=f"{customers:,} generated CRM customers → ERP accounts",
                         value=value, target=target, met=met, machine=machine_label(machine), measured=today()))
+        peaks = result.get("worker_peak_rss_mib")
+        if isinstance(peaks, dict) and peaks:
+            rows.append(Row(benchmark="initial sync",
+                            figure=f"peak RSS (VmHWM) of each worker process at the end of the {customers:,} run",
+                            value=", ".join(f"{name} {mib:,.0f} MiB" for name, mib in peaks.items()),
+                            machine=machine_label(machine), measured=today()))
     return rows, None
 
 

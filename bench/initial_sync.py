@@ -19,7 +19,7 @@ import sys
 import time
 
 from bench.exceptions import BenchError
-from bench.latency import WARM_UP_S, pipeline
+from bench.latency import WARM_UP_S, pipeline, worker_peaks_mib
 from bench.report import RESULTS_DIR
 from streams.stack.running import RunningStack
 from streams.stack.settings import PROJECT_ROOT
@@ -63,7 +63,7 @@ def measure(stack: RunningStack, *, customers: int, timeout_s: float) -> dict[st
     argv = [sys.executable, "-m", "reference.generate", "--customers", str(customers), "--seed", str(run),
             "--first-customer", str(first), "--first-order", str(first), "--sku-prefix", f"B{first}",
             "--orders-per-customer", str(ORDERS_PER_CUSTOMER)]
-    with pipeline(RESULTS_DIR / "logs"):
+    with pipeline(RESULTS_DIR / "logs") as processes:
         warm_s = _warm_up(stack, f"C-8{random.randrange(10 ** 11):011d}")
         if warm_s is None:
             note = (f"the pipeline still had a backlog of earlier runs after {WARM_UP_S:.0f}s (its warm-up customer "
@@ -102,7 +102,9 @@ def measure(stack: RunningStack, *, customers: int, timeout_s: float) -> dict[st
                 stalled = True
                 break
             time.sleep(5)
+        peaks = worker_peaks_mib(processes)
     return {"customers": customers, "generate_seconds": loaded_s, "accounts": accounts, "linked": linked,
+            "worker_peak_rss_mib": peaks,
             "all_accounts_seconds": accounts_s, "fully_reconciled_seconds": linked_s, "timeout_s": timeout_s,
             "stalled_after_s": (time.monotonic() - began) if stalled else None,
             "generator": " ".join(argv[1:])}

@@ -9,6 +9,7 @@ that customer (the sink's time of the ERP API's acknowledgement). Both clocks ar
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -28,6 +29,7 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 
 from bench.exceptions import BenchError
+from bench.memory_worker import vm_hwm_kib
 from bench.report import RESULTS_DIR, percentile
 from streams.cli.main import main as cli_main
 from streams.codecs.avro.single_object import SchemaStore
@@ -58,7 +60,7 @@ WORKERS: dict[str, str] = {
 
 
 @contextmanager
-def pipeline(logs: Path) -> Iterator[None]:
+def pipeline(logs: Path) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
     """Connectors deployed, the flows' workers (:data:`WORKERS`) and both sinks running until the block ends."""
     if cli_main(["connectors", "deploy"]) != 0:
         raise BenchError("the connectors could not be deployed; see the messages above")
@@ -67,23 +69,33 @@ def pipeline(logs: Path) -> Iterator[None]:
     launches = {name: (["worker"], {"ISTHMUS_WORKER_FLOWS": flows, "ISTHMUS_WORKER_PORT": str(_free_port())})
                 for name, flows in WORKERS.items()}
     launches |= {"sink-erp": (["sink", "--target", "erp"], {}), "sink-crm": (["sink", "--target", "crm"], {})}
-    processes = []
+    processes: dict[str, subprocess.Popen[bytes]] = {}
     for name, (args, extra) in launches.items():
         with open(logs / f"{name}.log", "wb") as out:
-            processes.append(subprocess.Popen([sys.executable, "-m", "streams.cli.main", *args],
-                                              env={**env, **extra}, cwd=PROJECT_ROOT, stdout=out,
-                                              stderr=subprocess.STDOUT, start_new_session=True))
+            processes[name] = subprocess.Popen([sys.executable, "-m", "streams.cli.main", *args],
+                                               env={**env, **extra}, cwd=PROJECT_ROOT, stdout=out,
+                                               stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        yield
+        yield processes
     finally:
-        for process in processes:
+        for process in processes.values():
             os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
+        for process in processes.values():
             try:
                 process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+def worker_peaks_mib(processes: dict[str, subprocess.Popen[bytes]]) -> dict[str, float]:
+    """Peak resident set (VmHWM) so far of each of the pipeline's worker processes still running, in MiB."""
+    peaks = {}
+    for name, process in processes.items():
+        if name in WORKERS and process.poll() is None:
+            with contextlib.suppress(OSError, ValueError):
+                peaks[name] = round(vm_hwm_kib(Path(f"/proc/{process.pid}/status").read_text()) / 1024, 1)
+    return peaks
 
 
 @dataclass
