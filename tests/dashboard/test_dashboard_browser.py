@@ -15,8 +15,9 @@ import aiohttp
 import pytest
 from dashboard_cdp import CHROMIUM, chromium
 from dashboard_support import Dashboard
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
+from support.committed import values_to_end
 
 from streams.capture.client import ConnectClient
 from streams.codecs.avro.single_object import SchemaStore
@@ -59,18 +60,8 @@ def _dead_letter(bootstrap: str, topics: dict[str, str]) -> None:
     _produce(bootstrap, topics["dlq"], [store.encode(DEAD_LETTER_TYPE, letter)], key=b"C-DASH")
 
 
-def _records(bootstrap: str, topic: str) -> list[bytes]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-    tp = TopicPartition(topic, 0)
-    consumer.assign([tp])
-    consumer.seek_to_beginning(tp)
-    end = consumer.end_offsets([tp])[tp]
-    found: list[bytes] = []
-    while consumer.position(tp) < end:
-        for records in consumer.poll(timeout_ms=1000).values():
-            found += [r.value for r in records]
-    consumer.close()
-    return found
+def _records(bootstrap: str, topic: str) -> list[bytes | None]:
+    return values_to_end(bootstrap, topic, committed=False)
 
 
 async def _post_replay(url: str, token: str, address: str) -> tuple[int, dict[str, object]]:

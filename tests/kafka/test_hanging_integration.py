@@ -16,30 +16,15 @@ import uuid
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
+from support.committed import values_to_end
 
 from streams.kafka import hanging
 from streams.stack.running import RunningStack
 from streams.stack.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
-
-
-def _committed_values(bootstrap: str, tp: TopicPartition) -> list[bytes]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, isolation_level="read_committed",
-                             enable_auto_commit=False)
-    try:
-        consumer.assign([tp])
-        consumer.seek_to_beginning(tp)
-        end = consumer.end_offsets([tp])[tp]
-        values: list[bytes] = []
-        while consumer.position(tp) < end:
-            for records in consumer.poll(timeout_ms=1000).values():
-                values += [r.value for r in records]
-        return values
-    finally:
-        consumer.close()
 
 
 async def _leave_open(bootstrap: str, topic: str) -> AIOKafkaProducer:
@@ -57,7 +42,6 @@ def test_an_open_transaction_blocks_read_committed_readers_until_it_is_aborted(s
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     admin.create_topics([NewTopic(topic, 1, 1)])
     admin.close()
-    tp = TopicPartition(topic, 0)
     plain = KafkaProducer(bootstrap_servers=bootstrap)
     plain.send(topic, b"before").get(timeout=30)
 
@@ -67,7 +51,7 @@ def test_an_open_transaction_blocks_read_committed_readers_until_it_is_aborted(s
         plain.send(topic, b"after").get(timeout=30)
         plain.flush()
         assert hanging.open_transactions(bootstrap, [topic]) == [f"{topic}[0]"]
-        assert _committed_values(bootstrap, tp) == [b"before"], "the open transaction's record holds the reader"
+        assert values_to_end(bootstrap, topic) == [b"before"], "the open transaction's record holds the reader"
 
         tool = hanging.TransactionsTool.for_stack(stack.settings)
         # Younger than a minute and known to its coordinator: not hanging, so find-hanging leaves it alone.
@@ -75,7 +59,7 @@ def test_an_open_transaction_blocks_read_committed_readers_until_it_is_aborted(s
         hanging.abort(tool, hanging.HangingTransaction(topic=topic, partition=0, producer_id=-1, producer_epoch=-1,
                                                        start_offset=1, minutes=0))
         assert hanging.open_transactions(bootstrap, [topic]) == [], "the abort marker closed it"
-        assert _committed_values(bootstrap, tp) == [b"before", b"after"]
+        assert values_to_end(bootstrap, topic) == [b"before", b"after"]
     finally:
         loop.run_until_complete(producer.stop())
         loop.close()

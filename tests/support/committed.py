@@ -1,4 +1,4 @@
-"""Reading what a topic holds, read_committed, from its beginning: for the exactly-once tests."""
+"""Reading what a topic holds from its beginning: for the exactly-once tests and whoever checks a topic's records."""
 
 from __future__ import annotations
 
@@ -31,3 +31,22 @@ def read_committed(bootstrap: str, topic: str, *, at_least: int, timeout: float,
     finally:
         consumer.close()
     return values
+
+
+def values_to_end(bootstrap: str, topic: str, *, committed: bool = True) -> list[bytes | None]:
+    """Every value of partition 0 of ``topic`` from its beginning to its end as of now (its last stable offset
+    when ``committed``: records of open transactions are waited for, not skipped)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                             isolation_level="read_committed" if committed else "read_uncommitted")
+    tp = TopicPartition(topic, 0)
+    try:
+        consumer.assign([tp])
+        consumer.seek_to_beginning(tp)
+        end = consumer.end_offsets([tp])[tp]
+        values: list[bytes | None] = []
+        while consumer.position(tp) < end:
+            for records in consumer.poll(timeout_ms=1000).values():
+                values += [r.value for r in records]
+        return values
+    finally:
+        consumer.close()
