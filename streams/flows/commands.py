@@ -10,6 +10,7 @@ derived from the key too, so a re-produced command is recognisable as the same o
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import uuid
@@ -142,12 +143,14 @@ class Command:
         short = self.payload_type.rpartition(".")[2]
         return f"{short}.{self.operation}" + (f".{self.part}" if self.part else "")
 
-    @property
+    # Cached: both are read several times per command (record, headers, logs), and their SHA-256 and uuid5 were
+    # 10 % of the customer flow's time in a profile of the latency benchmark.
+    @functools.cached_property
     def idempotency_key(self) -> str:
         return idempotency_key(target=self.target, kind=self.kind, entity_key=self.entity_key,
                                cause_id=self.cause.event_id)
 
-    @property
+    @functools.cached_property
     def command_id(self) -> str:
         return str(uuid.uuid5(_ID_NAMESPACE, self.idempotency_key))
 
