@@ -37,7 +37,7 @@ bench: setup
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # The chaos suite (not part of `make test`): faults injected again and again during a workload, then the
-# invariants checked, on a stack of its own (/var/tmp/isthmus-chaos, ports 46xxx; stopped at the end).
+# invariants checked, on a stack of its own (/var/tmp/isthmus-chaos, ports 26xxx; stopped at the end).
 # CHAOS_ARGS narrows it, e.g. `make chaos CHAOS_ARGS="--changes 5000"` for a quick run.
 chaos: setup
 	$(BIN)/python -m chaos $(CHAOS_ARGS)

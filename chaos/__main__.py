@@ -1,7 +1,7 @@
 """`python -m chaos [--changes N]`: the chaos suite on a stack of its own (see chaos/README.md).
 
 Unless ISTHMUS_HOME and the ISTHMUS_*_PORT settings say otherwise, the run uses /var/tmp/isthmus-chaos and ports
-46xxx, so it never disturbs another stack; it starts that stack if need be and stops it at the end.
+26xxx, so it never disturbs another stack; it starts that stack if need be and stops it at the end.
 """
 
 from __future__ import annotations
