@@ -32,10 +32,6 @@ from streams.stack.services.connect import OFFSETS_TOPIC
 
 Say = Callable[[str], None]
 
-#: A transaction open this long (minutes) and unknown to its coordinator hangs: above every producer's
-#: transaction timeout (60 s for Connect's and the engine's).
-HANGING_AFTER_MIN = 2
-
 
 @dataclass(frozen=True, kw_only=True)
 class ChaosOptions:
@@ -169,12 +165,9 @@ def _heal_connectors(stack: RunningStack, say: Say) -> list[str]:
 def _abort_hanging(stack: RunningStack, say: Say) -> list[str]:
     """Abort the transactions a broker restart left hanging (`isthmus topics hanging --abort`, what the operator
     runs when capture or a flow stops at one): each is reported."""
-    tool = hanging.TransactionsTool.for_stack(stack.settings)
-    aborted = []
-    for txn in hanging.find_hanging(tool, older_than_min=HANGING_AFTER_MIN):
-        hanging.abort(tool, txn)
-        aborted.append(txn.describe())
-        say(f"aborted hanging transaction {txn.describe()}")
+    aborted = [txn.describe() for txn in hanging.abort_hanging(hanging.TransactionsTool.for_stack(stack.settings))]
+    for line in aborted:
+        say(f"aborted hanging transaction {line}")
     return aborted
 
 
@@ -313,7 +306,7 @@ def _converge(stack: RunningStack, fleet: Fleet, watchdog: Watchdog, options: Ch
             unstable = hanging.open_transactions(bootstrap, [*topics, OFFSETS_TOPIC])
             if unstable:
                 # Quiet topics with an open transaction are not converged: it is being committed, or it hangs
-                # (the watchdog aborts it once it is older than HANGING_AFTER_MIN).
+                # (the watchdog aborts it once it is older than hanging.HANGING_AFTER_MIN).
                 say(f"topics quiet, but a transaction is open on {', '.join(unstable[:4])}: watching again")
                 last_change = time.monotonic()
                 continue

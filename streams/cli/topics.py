@@ -265,9 +265,9 @@ def _register_inspect(commands: Any) -> None:
                     "Kafka Connect's offsets reader and the flows included, waits at their first record for "
                     "ever. --abort writes the abort marker that closes each. Exit 1 when some were found and "
                     "not aborted.")
-    parser.add_argument("--older-than", type=int, default=2, metavar="MIN",
-                        help="minutes a transaction must have been open (default 2; above every producer's "
-                             "transaction timeout, 60 s here)")
+    parser.add_argument("--older-than", type=int, default=hanging.HANGING_AFTER_MIN, metavar="MIN",
+                        help=f"minutes a transaction must have been open (default {hanging.HANGING_AFTER_MIN}; "
+                             "above every producer's transaction timeout, 60 s here)")
     parser.add_argument("--abort", action="store_true", help="abort each one found")
     parser.add_argument("--json", action="store_true", help="JSON lines, one per transaction")
     parser.set_defaults(run=run_hanging)
@@ -357,10 +357,9 @@ def run_lag(args: argparse.Namespace) -> int:
 
 def run_hanging(args: argparse.Namespace) -> int:
     tool = hanging.TransactionsTool.for_stack(StackSettings.from_env())
-    found = hanging.find_hanging(tool, older_than_min=args.older_than)
+    search = hanging.abort_hanging if args.abort else hanging.find_hanging
+    found = search(tool, older_than_min=args.older_than)
     for txn in found:
-        if args.abort:
-            hanging.abort(tool, txn)
         if args.json:
             print(json_line({**dataclasses.asdict(txn), "aborted": args.abort}))
         else:

@@ -29,6 +29,9 @@ from streams.stack.settings import StackSettings
 TOOL_CLASS = "org.apache.kafka.tools.TransactionsCommand"
 BROKER_ID = 1
 _TIMEOUT_S = 120.0
+#: Minutes a transaction unknown to its coordinator must have been open to count as hanging: above every
+#: producer's transaction timeout (60 s for Connect's and the engine's), so a live one is never taken.
+HANGING_AFTER_MIN = 2
 _COLUMNS = ("Topic", "Partition", "ProducerId", "ProducerEpoch", "CoordinatorEpoch", "StartOffset")
 
 
@@ -121,7 +124,7 @@ def open_transactions(bootstrap_servers: str, topics: Iterable[str]) -> list[str
         uncommitted.close()
 
 
-def find_hanging(tool: TransactionsTool, *, older_than_min: int = 2) -> list[HangingTransaction]:
+def find_hanging(tool: TransactionsTool, *, older_than_min: int = HANGING_AFTER_MIN) -> list[HangingTransaction]:
     """Open transactions older than ``older_than_min`` minutes that their coordinator does not know: they will
     never be closed. Must exceed every producer's transaction timeout (60 s for Connect's and the engine's)."""
     if older_than_min < 1:
@@ -134,3 +137,11 @@ def abort(tool: TransactionsTool, hanging: HangingTransaction) -> None:
     """Write the abort marker that closes ``hanging``: read_committed readers move past it again."""
     tool.run("abort", "--topic", hanging.topic, "--partition", str(hanging.partition),
              "--start-offset", str(hanging.start_offset))
+
+
+def abort_hanging(tool: TransactionsTool, *, older_than_min: int = HANGING_AFTER_MIN) -> list[HangingTransaction]:
+    """Find the hanging transactions (:func:`find_hanging`) and abort each; the ones aborted."""
+    found = find_hanging(tool, older_than_min=older_than_min)
+    for txn in found:
+        abort(tool, txn)
+    return found
