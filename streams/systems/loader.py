@@ -1,0 +1,258 @@
+"""Reading ``systems/*.yaml``: one file per system, every problem reported at once with file, line, field and fix.
+
+A system file (``systems/README.md`` documents each field)::
+
+    description: The reference ERP
+    engine: mariadb                      # postgresql | mariadb | mysql
+    connector: erp-source                # connect-configs/connectors/<connector>.yaml
+    topics: {prefix: erp, namespace: erp}
+    time_zone: Asia/Shanghai             # or {env: ISTHMUS_ERP_TIME_ZONE, default: Asia/Shanghai}
+    writable: true                       # default false: a read-only system takes no commands
+    target: targets/erp.yaml             # required when writable
+
+The system's name is the file's stem. Paths (``target``) and the connector's folder are relative to the
+folder that holds ``systems/`` (the project for the built-in pair; ``examples/<name>/`` for an example).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zoneinfo
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from streams.mapping import located_yaml
+from streams.mapping.exceptions import Problem
+from streams.mapping.located_yaml import Node
+from streams.stack.settings import PROJECT_ROOT
+from streams.systems.exceptions import SystemConfigError
+from streams.systems.model import Engine, Systems, SystemSpec, TopicNaming
+
+SYSTEMS_DIR = PROJECT_ROOT / "systems"
+#: Environment variable naming another folder of system files.
+SYSTEMS_DIR_ENV = "ISTHMUS_SYSTEMS_DIR"
+SUFFIXES = (".yaml", ".yml")
+KEYS = ("description", "engine", "connector", "topics", "time_zone", "writable", "target")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_TOPIC_PART = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def systems_dir(env: Mapping[str, str] | None = None) -> Path:
+    """``ISTHMUS_SYSTEMS_DIR`` if set, else the project's ``systems/``."""
+    env = os.environ if env is None else env
+    return Path(env[SYSTEMS_DIR_ENV]) if env.get(SYSTEMS_DIR_ENV) else SYSTEMS_DIR
+
+
+def load_systems(directory: Path | None = None, *, env: Mapping[str, str] | None = None) -> Systems:
+    """Every ``*.yaml`` of ``directory`` (default :func:`systems_dir`); raises :class:`SystemConfigError` with
+    every problem of every file."""
+    env = os.environ if env is None else env
+    directory = systems_dir(env) if directory is None else directory
+    if not directory.is_dir():
+        raise SystemConfigError([Problem(file=str(directory), line=0, field="(folder)", message="no such folder",
+                                         fix=f"create it with one <name>.yaml per system, or set {SYSTEMS_DIR_ENV}")])
+    files = sorted(p for p in directory.iterdir() if p.suffix in SUFFIXES and p.is_file())
+    problems: list[Problem] = []
+    found: dict[str, SystemSpec] = {}
+    for path in files:
+        reader = _SystemFile(path, base=directory.resolve().parent, env=env)
+        spec = reader.read()
+        problems += reader.problems
+        if spec is not None:
+            found[spec.name] = spec
+    if not files:
+        problems.append(Problem(file=str(directory), line=0, field="(folder)", message="declares no system",
+                                fix="add one <name>.yaml per system (see systems/README.md)"))
+    problems += _clashing_topics(found)
+    if problems:
+        raise SystemConfigError(problems)
+    return Systems(found, directory=directory)
+
+
+def _clashing_topics(found: Mapping[str, SystemSpec]) -> list[Problem]:
+    """Two systems whose topics have one prefix and namespace could not be told apart by topic."""
+    seen: dict[tuple[str, str], SystemSpec] = {}
+    problems = []
+    for spec in found.values():
+        naming = (spec.topics.prefix, spec.topics.namespace)
+        if naming in seen:
+            problems.append(Problem(
+                file=str(spec.path), line=0, field="topics",
+                message=f"the same prefix and namespace as {seen[naming].path.name} ({'.'.join(naming)}.<table>)",
+                fix="give each system's connector its own topic.prefix"))
+        seen[naming] = spec
+    return problems
+
+
+class _SystemFile:
+    """One file being read: the problems found so far, and each field's value once checked."""
+
+    def __init__(self, path: Path, *, base: Path, env: Mapping[str, str]) -> None:
+        self.path = path
+        self.base = base
+        self.env = env
+        self.problems: list[Problem] = []
+
+    def add(self, line: int, field: str, message: str, fix: str) -> None:
+        self.problems.append(Problem(file=str(self.path), line=line, field=field, message=message, fix=fix))
+
+    def read(self) -> SystemSpec | None:
+        try:
+            root = located_yaml.parse(self.path.read_text(encoding="utf-8"))
+        except located_yaml.DuplicateKey as exc:
+            self.add(exc.line, exc.key, str(exc), "keep one of them")
+            return None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            self.add(mark.line + 1 if mark else 0, "(file)", f"not valid YAML: {exc}", "fix the YAML syntax")
+            return None
+        if not root.is_mapping:
+            self.add(root.line, "(file)", "a system file is a mapping of fields", f"write the fields {', '.join(KEYS)}")
+            return None
+        name = self.path.stem
+        if not _NAME.match(name):
+            self.add(1, "(file name)", f"{name!r} is not a system name: it names topics and commands",
+                     "rename the file to lower-case letters, digits and _, starting with a letter (e.g. shop.yaml)")
+        for key, node in root.items():
+            if key not in KEYS:
+                self.add(node.line, key, "unknown field", f"use one of: {', '.join(KEYS)}")
+        engine = self._engine(root)
+        connector = self._text(root, "connector", "the Kafka Connect connector that captures this system",
+                               "connector: <name> of connect-configs/connectors/<name>.yaml")
+        topics = self._topics(root)
+        if connector is not None:
+            self._check_connector(root, connector, topics)
+        time_zone = self._time_zone(root)
+        writable, target = self._writable(root)
+        description = root.get("description")
+        if None in (engine, connector, topics, time_zone) or self.problems:
+            return None
+        assert engine is not None and connector is not None and topics is not None and time_zone is not None
+        return SystemSpec(name=name, path=self.path, engine=engine, connector=connector, topics=topics,
+                          time_zone=time_zone, writable=writable, target=target,
+                          description=str(description.value) if description and description.value else "")
+
+    def _text(self, root: Node, key: str, what: str, fix: str) -> str | None:
+        node = root.get(key)
+        if node is None or node.value in (None, ""):
+            self.add(root.line, key, f"missing: {what}", fix)
+            return None
+        if not isinstance(node.value, str):
+            self.add(node.line, key, f"must be text, got {node.value!r}", fix)
+            return None
+        return node.value
+
+    def _engine(self, root: Node) -> Engine | None:
+        choices = ", ".join(e.value for e in Engine)
+        value = self._text(root, "engine", "the database engine", f"engine: one of {choices}")
+        if value is None:
+            return None
+        try:
+            return Engine(value.lower())
+        except ValueError:
+            engine_node = root.get("engine")
+            self.add(engine_node.line if engine_node else root.line, "engine",
+                     f"unknown engine {value!r}", f"use one of {choices}")
+            return None
+
+    def _topics(self, root: Node) -> TopicNaming | None:
+        node = root.get("topics")
+        fix = "topics: {prefix: <the connector's topic.prefix>, namespace: <schema or database>}"
+        if node is None or not node.is_mapping:
+            self.add(node.line if node else root.line, "topics", "missing: how the system's topics are named", fix)
+            return None
+        parts: dict[str, str] = {}
+        for key, sub in node.items():
+            if key not in ("prefix", "namespace"):
+                self.add(sub.line, f"topics.{key}", "unknown field", "use prefix and namespace")
+        for part in ("prefix", "namespace"):
+            given = node.get(part)
+            if given is None:
+                self.add(node.line, f"topics.{part}", "missing", fix)
+            elif not isinstance(given.value, str) or not _TOPIC_PART.match(given.value):
+                self.add(given.line, f"topics.{part}", f"{given.value!r} is not a topic name part",
+                         f"letters, digits, _ and -; {fix}")
+            else:
+                parts[part] = given.value
+        return TopicNaming(**parts) if len(parts) == 2 else None
+
+    def _check_connector(self, root: Node, connector: str, topics: TopicNaming | None) -> None:
+        """The connector's file exists, and its ``topic.prefix`` (when literal) is the one declared here."""
+        connector_node = root.get("connector")
+        line = connector_node.line if connector_node else root.line
+        folder = self.base / "connect-configs" / "connectors"
+        path = next((folder / f"{connector}{s}" for s in SUFFIXES if (folder / f"{connector}{s}").is_file()), None)
+        if path is None:
+            self.add(line, "connector", f"no connector file {connector}.yaml in {folder}",
+                     f"add {folder / (connector + '.yaml')} or name an existing connector")
+            return
+        try:
+            config = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("config") or {}
+        except (yaml.YAMLError, AttributeError):
+            return  # `isthmus connectors validate` reports a broken connector file
+        prefix = config.get("topic.prefix") if isinstance(config, dict) else None
+        if topics is not None and isinstance(prefix, str) and "{{" not in prefix and prefix != topics.prefix:
+            topics_node = root.get("topics")
+            self.add(topics_node.line if topics_node else line, "topics.prefix",
+                     f"{topics.prefix!r}, but {path.name} sets topic.prefix {prefix!r}",
+                     f"write prefix: {prefix} (the topics are named by the connector)")
+
+    def _time_zone(self, root: Node) -> str | None:
+        node = root.get("time_zone")
+        fix = "time_zone: an IANA zone such as UTC or Europe/Berlin, or {env: VARIABLE, default: <zone>}"
+        if node is None:
+            return "UTC"
+        value: Any = node.value
+        if node.is_mapping:
+            env_node, default_node = node.get("env"), node.get("default")
+            unknown = sorted(set(node.value) - {"env", "default"})
+            if unknown or env_node is None or not isinstance(env_node.value, str):
+                self.add(node.line, "time_zone", "a zone from the environment needs `env` (and may have `default`)",
+                         fix)
+                return None
+            value = self.env.get(env_node.value) or (default_node.value if default_node else None)
+            if value is None:
+                self.add(node.line, "time_zone", f"{env_node.value} is not set and there is no default",
+                         f"set {env_node.value}, or add default: <zone>")
+                return None
+        if not isinstance(value, str):
+            self.add(node.line, "time_zone", f"must be a zone name, got {value!r}", fix)
+            return None
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            self.add(node.line, "time_zone", f"unknown time zone {value!r}", fix)
+            return None
+        return value
+
+    def _writable(self, root: Node) -> tuple[bool, Path | None]:
+        node, target_node = root.get("writable"), root.get("target")
+        writable = False
+        if node is not None:
+            if not isinstance(node.value, bool):
+                self.add(node.line, "writable", f"must be true or false, got {node.value!r}",
+                         "writable: true for a system that takes commands, false for one only read")
+            else:
+                writable = node.value
+        if target_node is None:
+            if writable:
+                self.add(node.line if node else root.line, "target", "a writable system needs a target",
+                         "target: targets/<file>.yaml (how commands reach its API), or writable: false")
+            return writable, None
+        if not writable:
+            self.add(target_node.line, "target", "a read-only system takes no commands",
+                     "remove target, or set writable: true")
+            return writable, None
+        if not isinstance(target_node.value, str):
+            self.add(target_node.line, "target", f"must be a path, got {target_node.value!r}",
+                     "target: targets/<file>.yaml")
+            return writable, None
+        path = self.base / target_node.value
+        if not path.is_file():
+            self.add(target_node.line, "target", f"no file {path}",
+                     f"write the target file, or fix the path (relative to {self.base})")
+        return writable, path

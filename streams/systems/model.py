@@ -1,0 +1,105 @@
+"""A system Isthmus bridges, as its file in ``systems/`` declares it: immutable values, checked at load."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from streams.systems.exceptions import UnknownSystem
+
+
+class Engine(StrEnum):
+    """The database engine a system's tables live in: it decides the Debezium connector and the catalog."""
+
+    POSTGRESQL = "postgresql"
+    MARIADB = "mariadb"
+    MYSQL = "mysql"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TopicNaming:
+    """Debezium's topic names: ``<prefix>.<namespace>.<table>`` for change events (``namespace`` is the
+    PostgreSQL schema, or the MariaDB/MySQL database) and ``<prefix>.transaction`` for transaction metadata."""
+
+    prefix: str
+    namespace: str
+
+    def table(self, table: str) -> str:
+        return f"{self.prefix}.{self.namespace}.{table}"
+
+    @property
+    def transaction(self) -> str:
+        return f"{self.prefix}.transaction"
+
+    def table_of(self, topic: str) -> str | None:
+        """The table a change-event topic of this system carries, or None for another system's topic."""
+        head = f"{self.prefix}.{self.namespace}."
+        return topic[len(head):] if topic.startswith(head) and len(topic) > len(head) else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SystemSpec:
+    """One system: ``name`` is any identifier (``crm``, ``odoo``, ``shop``); ``writable`` systems take
+    commands through ``target``; a read-only one is only captured (its data still reaches canonical topics)."""
+
+    name: str
+    path: Path
+    engine: Engine
+    connector: str
+    topics: TopicNaming
+    time_zone: str
+    writable: bool
+    target: Path | None = None
+    description: str = ""
+
+    def topic(self, table: str) -> str:
+        """The change-event topic of ``table`` (e.g. ``crm.crm.customers``)."""
+        return self.topics.table(table)
+
+    @property
+    def transaction_topic(self) -> str:
+        return self.topics.transaction
+
+    def __repr__(self) -> str:
+        return (f"SystemSpec(name={self.name!r}, engine={self.engine.value!r}, connector={self.connector!r}, "
+                f"writable={self.writable!r})")
+
+
+class Systems(Mapping[str, SystemSpec]):
+    """Every declared system, by name; looking up an undeclared one says which exist and how to add it."""
+
+    def __init__(self, systems: Mapping[str, SystemSpec], *, directory: Path) -> None:
+        self._systems = dict(sorted(systems.items()))
+        self.directory = directory
+
+    def __getitem__(self, name: str) -> SystemSpec:
+        try:
+            return self._systems[name]
+        except KeyError:
+            raise UnknownSystem(
+                f"no system named {name!r}; declared in {self.directory}: {', '.join(self._systems) or 'none'}; "
+                f"add {self.directory / (str(name) + '.yaml')} or check the spelling") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._systems)
+
+    def __len__(self) -> int:
+        return len(self._systems)
+
+    @property
+    def writable(self) -> tuple[str, ...]:
+        """The systems that take commands, in name order."""
+        return tuple(name for name, spec in self._systems.items() if spec.writable)
+
+    def by_topic(self, topic: str) -> tuple[SystemSpec, str] | None:
+        """The system and table a change-event topic carries, or None when no system's naming matches."""
+        for spec in self._systems.values():
+            table = spec.topics.table_of(topic)
+            if table is not None:
+                return spec, table
+        return None
+
+    def __repr__(self) -> str:
+        return f"Systems({', '.join(self._systems)})"
