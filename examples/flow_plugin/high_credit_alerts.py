@@ -4,9 +4,10 @@ It is a user's own flow, added without editing Isthmus: publish ``build`` under 
 ``isthmus.flows`` in your package's pyproject.toml::
 
     [project.entry-points."isthmus.flows"]
-    high_credit_alerts = "high_credit_alerts:build"
+    example-high-credit-alerts = "high_credit_alerts:build"
 
-or name it at run time: ``ISTHMUS_FLOW_PLUGINS=high_credit_alerts:build isthmus worker``. It then runs
+(the entry point's name is the flow's name: a worker builds only the flows it runs), or name it at run time:
+``ISTHMUS_FLOW_PLUGINS=example-high-credit-alerts=high_credit_alerts:build isthmus worker``. It then runs
 exactly once like the built-in flows: its store, its output and its input offsets commit together.
 """
 

@@ -1,36 +1,86 @@
 """Which flows a worker runs: the built-in ones, and users' own flows registered as plugins.
 
 A plugin is a function ``(FlowContext) -> FlowSpec`` published under the entry-point group
-``isthmus.flows`` (``[project.entry-points."isthmus.flows"] my_flow = "my_pkg.flows:build"``), or named
-by dotted path in ``ISTHMUS_FLOW_PLUGINS`` (``my_pkg.flows:build,other:build``). No core file is edited.
+``isthmus.flows`` (``[project.entry-points."isthmus.flows"] my-flow = "my_pkg.flows:build"``), or named
+by dotted path in ``ISTHMUS_FLOW_PLUGINS`` (``my-flow=my_pkg.flows:build,other:build``). No core file is edited.
+
+Every flow is known by name before it is built, so a worker builds only the flows it runs
+(``ISTHMUS_WORKER_FLOWS``): a built-in flow by its name in :data:`BUILTIN`, an entry point by its own name,
+an ``ISTHMUS_FLOW_PLUGINS`` item by the ``name=`` before its path. The built flow must carry that name
+(checked once built). An ``ISTHMUS_FLOW_PLUGINS`` item without ``name=`` is always built and kept when its
+flow's name is selected. A selected flow whose builder raises :class:`FlowUnavailable` (a mapping file it
+needs is missing) is left out with its reason, logged once at WARNING, and the others run; when none can
+be built, :func:`build_flows` raises with every reason.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 
 from streams.errors import IsthmusError
 from streams.flows.context import FlowContext
 from streams.flows.engine.api import FlowSpec
+from streams.flows.exceptions import FlowUnavailable
 
 FlowBuilder = Callable[[FlowContext], FlowSpec]
 ENTRY_POINT_GROUP = "isthmus.flows"
+PLUGINS_ENV = "ISTHMUS_FLOW_PLUGINS"
+SELECTION_ENV = "ISTHMUS_WORKER_FLOWS"
+
+log = logging.getLogger(__name__)
 
 
 class FlowPluginError(IsthmusError):
     """A flow plugin could not be loaded or did not build a FlowSpec."""
 
 
-#: ``module:function`` of each built-in flow builder, in the order a worker starts them.
-BUILTIN: tuple[str, ...] = (
-    "streams.flows.customers:build_customer_flow",
-    "streams.flows.orders:build",
-    "streams.flows.stock:build",
-    "streams.flows.canonical:build",
-)
+#: Each built-in flow's name and the ``module:function`` that builds it, in the order a worker starts them.
+BUILTIN: Mapping[str, str] = {
+    "isthmus-customers": "streams.flows.customers:build_customer_flow",
+    "isthmus-orders": "streams.flows.orders:build",
+    "isthmus-stock": "streams.flows.stock:build",
+    "isthmus-canonical": "streams.flows.canonical:build",
+}
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A flow a worker can run, before it is built: ``name`` is None for an ISTHMUS_FLOW_PLUGINS item that
+    does not declare one (its name is known only once built)."""
+
+    name: str | None
+    path: str
+    origin: str
+
+
+@dataclass(frozen=True)
+class BuiltFlows:
+    """The flows to run, and the selected flows left out: name -> why, and how to fix it."""
+
+    flows: list[FlowSpec]
+    unavailable: dict[str, str]
+
+
+def registered(env: Mapping[str, str] | None = None) -> list[Registered]:
+    """Every registered flow, nothing imported yet."""
+    env = os.environ if env is None else env
+    found = [Registered(name, path, "built-in flow") for name, path in BUILTIN.items()]
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        found.append(Registered(entry.name, entry.value, f"entry point {entry.name!r} ({ENTRY_POINT_GROUP})"))
+    for item in filter(None, (p.strip() for p in env.get(PLUGINS_ENV, "").split(","))):
+        name, _, path = item.rpartition("=")
+        found.append(Registered(name.strip() or None, path.strip(), PLUGINS_ENV))
+    names = [r.name for r in found if r.name is not None]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise FlowPluginError(f"two flows are registered as {', '.join(duplicated)}; flow names must be unique "
+                              f"(rename the entry point or the {PLUGINS_ENV} item)")
+    return found
 
 
 def _resolve(path: str, origin: str) -> FlowBuilder:
@@ -46,29 +96,50 @@ def _resolve(path: str, origin: str) -> FlowBuilder:
     return builder  # type: ignore[no-any-return]
 
 
-def builders(env: dict[str, str] | None = None) -> list[tuple[str, FlowBuilder]]:
-    env = dict(os.environ) if env is None else env
-    found = [(path, _resolve(path, "built-in flow")) for path in BUILTIN]
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
-        found.append((entry.value, _resolve(entry.value, f"entry point {entry.name!r} ({ENTRY_POINT_GROUP})")))
-    for path in filter(None, (p.strip() for p in env.get("ISTHMUS_FLOW_PLUGINS", "").split(","))):
-        found.append((path, _resolve(path, "ISTHMUS_FLOW_PLUGINS")))
-    return found
+def _build(entry: Registered, context: FlowContext) -> FlowSpec:
+    spec = _resolve(entry.path, entry.origin)(context)
+    if not isinstance(spec, FlowSpec):
+        raise FlowPluginError(f"{entry.origin}: {entry.path} returned {type(spec).__name__}, not a FlowSpec")
+    if entry.name is not None and spec.name != entry.name:
+        raise FlowPluginError(f"{entry.origin}: {entry.path} built a flow named {spec.name!r}, but it is registered "
+                              f"as {entry.name!r}; give the registration the flow's name")
+    return spec
 
 
 def build_flows(context: FlowContext, only: set[str] | None = None,
-                env: dict[str, str] | None = None) -> list[FlowSpec]:
+                env: Mapping[str, str] | None = None) -> BuiltFlows:
+    """Build the flows named in ``only`` (None: every registered flow); a flow not selected is never built.
+
+    A flow that raises :class:`FlowUnavailable` is left out and logged once; any other error propagates. A
+    name in ``only`` that no flow has raises :class:`FlowPluginError`; no flow left to run raises
+    :class:`FlowUnavailable` with every reason."""
     flows: list[FlowSpec] = []
-    for path, builder in builders(env):
-        spec = builder(context)
-        if not isinstance(spec, FlowSpec):
-            raise FlowPluginError(f"{path} returned {type(spec).__name__}, not a FlowSpec")
+    unavailable: dict[str, str] = {}
+    known: list[str] = []
+    for entry in registered(env):
+        if entry.name is not None:
+            known.append(entry.name)
+            if only is not None and entry.name not in only:
+                continue
+        try:
+            spec = _build(entry, context)
+        except FlowUnavailable as exc:
+            name = entry.name or entry.path
+            unavailable[name] = (f"{exc}; add the missing file(s) to the mappings folder (ISTHMUS_MAPPINGS_DIR, "
+                                 f"default mappings/), or leave {name} out of {SELECTION_ENV}")
+            log.warning("flow %s is not started: %s", name, unavailable[name])
+            continue
+        if entry.name is None:
+            known.append(spec.name)
         if only is None or spec.name in only:
             flows.append(spec)
     names = [f.name for f in flows]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise FlowPluginError(f"two flows are named {', '.join(duplicated)}; flow names must be unique")
-    if only is not None and (unknown := only - set(names)):
-        raise FlowPluginError(f"no flow named {', '.join(sorted(unknown))}; flows: {', '.join(names) or 'none'}")
-    return flows
+    if only is not None and (unknown := only - set(names) - set(unavailable)):
+        raise FlowPluginError(f"no flow named {', '.join(sorted(unknown))}; flows: {', '.join(known) or 'none'}")
+    if not flows and unavailable:
+        raise FlowUnavailable("no flow can be built:\n  " + "\n  ".join(
+            f"{name}: {reason}" for name, reason in unavailable.items()))
+    return BuiltFlows(flows=flows, unavailable=unavailable)

@@ -4,7 +4,8 @@ Python's expression syntax is parsed with :mod:`ast` and only a whitelist is com
 literals, column names, ``+ - * / %``, comparisons (``==``, ``<``, ``in``, ``is None``…), ``and or not``,
 ``a if c else b``, lists, and calls of the functions in :data:`FUNCTIONS`. No attribute access, indexing,
 lambdas or comprehensions: nothing reaches Python's ``eval``. Arithmetic with a null gives null (as in
-SQL); decimal literals are exact.
+SQL); decimal literals are exact. The text functions (``startswith``, ``iequals``, ``left``…) give null when
+any argument is null, as SQL does; null is falsy in ``when`` and ``and``/``or``/``if``.
 """
 
 from __future__ import annotations
@@ -43,6 +44,28 @@ def _present(values: tuple[Any, ...]) -> list[Any]:
     return [v for v in values if v is not None]
 
 
+def _text(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` over the text of its arguments; null when any argument is null (SQL's rule)."""
+    return lambda *values: None if any(v is None for v in values) else function(*(str(v) for v in values))
+
+
+def _count(name: str, count: Any) -> int:
+    if int(count) < 0:
+        raise ValueError(f"{name}(text, {count}): the count must be 0 or more")
+    return int(count)
+
+
+def _left(text: Any, count: Any) -> Any:
+    return None if text is None or count is None else str(text)[:_count("left", count)]
+
+
+def _right(text: Any, count: Any) -> Any:
+    if text is None or count is None:
+        return None
+    count = _count("right", count)
+    return str(text)[-count:] if count else ""
+
+
 FUNCTIONS: Mapping[str, Callable[..., Any]] = {
     "coalesce": _coalesce,
     "concat": _concat,
@@ -57,6 +80,13 @@ FUNCTIONS: Mapping[str, Callable[..., Any]] = {
     "str": _nullsafe(str),
     "int": _nullsafe(int),
     "decimal": _nullsafe(lambda v: Decimal(str(v))),
+    "startswith": _text(str.startswith),
+    "endswith": _text(str.endswith),
+    "contains": _text(lambda text, part: part in text),
+    "iequals": _text(lambda a, b: a.casefold() == b.casefold()),
+    "replace": _text(str.replace),
+    "left": _left,
+    "right": _right,
 }
 
 _ARITHMETIC: dict[type[ast.operator], Callable[[Any, Any], Any]] = {

@@ -27,8 +27,8 @@ log = logging.getLogger(__name__)
 
 async def run_worker(stack: StackSettings, worker: WorkerSettings) -> int:
     context = FlowContext.load(stack)  # a mapping with an error stops the start here, naming file and line
-    declared = build_flows(context, only=set(worker.flows) if worker.flows else None)
-    laid = layout(declared, worker.flow_partitions)
+    built = build_flows(context, only=set(worker.flows) if worker.flows else None)  # logs each flow left out
+    laid = layout(built.flows, worker.flow_partitions)
     flows = laid.flows
     engine = EngineSettings(bootstrap_servers=stack.bootstrap_servers, batch_max_records=worker.batch_max_records,
                             worker_id=worker.worker_id, session_timeout_ms=worker.session_timeout_ms)
@@ -41,13 +41,14 @@ async def run_worker(stack: StackSettings, worker: WorkerSettings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    runner = web.AppRunner(build_app(worker.worker_id, processors))
+    runner = web.AppRunner(build_app(worker.worker_id, processors, built.unavailable))
     await runner.setup()
     site = web.TCPSite(runner, stack.host, worker.port)
     await site.start()
     bound = runner.addresses[0][1] if runner.addresses else worker.port
-    log.info("worker %s: flows %s; health on http://%s:%s/health", worker.worker_id,
-             ", ".join(f.name for f in flows) or "none", stack.host, bound)
+    log.info("worker %s: flows %s%s; health on http://%s:%s/health", worker.worker_id,
+             ", ".join(f.name for f in flows) or "none",
+             f" (left out: {', '.join(built.unavailable)})" if built.unavailable else "", stack.host, bound)
     tasks = [asyncio.create_task(p.run(stop), name=p.spec.name) for p in processors]
     if worker.resync_at is not None:
         running = RunningStack(stack, load_or_create(stack.home))

@@ -20,7 +20,11 @@ class WorkerConfigError(IsthmusError):
 DOCS: dict[str, str] = {
     "ISTHMUS_WORKER_ID": "name of this worker in logs, dead letters and metrics (default: host-pid)",
     "ISTHMUS_WORKER_PORT": "loopback port of /health, /ready and /metrics (default 18090; 0 picks a free one)",
-    "ISTHMUS_WORKER_FLOWS": "comma-separated flow names to run (default: every registered flow)",
+    "ISTHMUS_WORKER_FLOWS": "comma-separated flow names to run (default: every registered flow); only these are "
+                            "built, and one whose mapping files are missing is left out with a WARNING (and "
+                            "under 'unavailable' on /health) while the others run; none left fails the start",
+    "ISTHMUS_FLOW_PLUGINS": "comma-separated own flows, each [flow-name=]module:function; with a name the flow is "
+                            "built only when selected (see streams/flows/registry.py)",
     "ISTHMUS_WORKER_BATCH": f"records per transaction at most (default {DEFAULT_BATCH_MAX_RECORDS})",
     "ISTHMUS_WORKER_SESSION_TIMEOUT_MS": "how long the group waits for a silent worker before its flows move to "
                                          "another (default 30000)",

@@ -1,8 +1,11 @@
-"""The worker's HTTP endpoints, on loopback: /health (alive), /ready (every flow has its tasks), /metrics."""
+"""The worker's HTTP endpoints, on loopback: /health (alive), /ready (every flow has its tasks), /metrics.
+
+Flows left out because they cannot be built (a mapping file missing) are listed, with why, under
+``unavailable`` in /health and /ready, and as ``isthmus_flow_unavailable`` in /metrics."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from aiohttp import web
 
@@ -27,27 +30,33 @@ _FAMILIES: tuple[tuple[str, str, str, Callable[[FlowProcessor], list[tuple[str, 
 )
 
 
-def metrics_text(worker_id: str, processors: Sequence[FlowProcessor]) -> str:
+def metrics_text(worker_id: str, processors: Sequence[FlowProcessor], unavailable: Mapping[str, str]) -> str:
     lines: list[str] = []
     for name, kind, text, samples in _FAMILIES:
         lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
         lines += [f'{name}{{worker="{worker_id}",flow="{p.spec.name}"{labels}}} {value}'
                   for p in processors for labels, value in samples(p)]
+    lines += ["# HELP isthmus_flow_unavailable A selected flow left out: it cannot be built (see /health).",
+              "# TYPE isthmus_flow_unavailable gauge"]
+    lines += [f'isthmus_flow_unavailable{{worker="{worker_id}",flow="{flow}"}} 1' for flow in unavailable]
     return "\n".join(lines) + "\n"
 
 
-def build_app(worker_id: str, processors: Sequence[FlowProcessor]) -> web.Application:
+def build_app(worker_id: str, processors: Sequence[FlowProcessor],
+              unavailable: Mapping[str, str]) -> web.Application:
+    """``unavailable``: the selected flows left out, name -> why (listed, never counted against readiness)."""
     async def health(_: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "worker": worker_id})
+        return web.json_response({"status": "ok", "worker": worker_id, "unavailable": dict(unavailable)})
 
     async def ready(_: web.Request) -> web.Response:
         flows = {p.spec.name: {"ready": p.ready, "tasks": sorted(p.tasks), "processed": p.processed}
                  for p in processors}
         all_ready = all(p.ready for p in processors)
-        return web.json_response({"ready": all_ready, "flows": flows}, status=200 if all_ready else 503)
+        return web.json_response({"ready": all_ready, "flows": flows, "unavailable": dict(unavailable)},
+                                 status=200 if all_ready else 503)
 
     async def metrics(_: web.Request) -> web.Response:
-        return web.Response(text=metrics_text(worker_id, processors), content_type="text/plain")
+        return web.Response(text=metrics_text(worker_id, processors, unavailable), content_type="text/plain")
 
     app = web.Application()
     app.add_routes([web.get("/health", health), web.get("/ready", ready), web.get("/metrics", metrics)])

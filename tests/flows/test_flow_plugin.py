@@ -24,7 +24,7 @@ def context(monkeypatch: pytest.MonkeyPatch) -> FlowContext:
 
 def test_the_example_plugin_is_loaded_from_the_environment_and_alerts_once(context: FlowContext) -> None:
     flows = build_flows(context, only={"example-high-credit-alerts"},
-                        env={"ISTHMUS_FLOW_PLUGINS": "high_credit_alerts:build"})
+                        env={"ISTHMUS_FLOW_PLUGINS": "high_credit_alerts:build"}).flows
     assert [f.name for f in flows] == ["example-high-credit-alerts"]
     run = LocalRun(flows[0])
 

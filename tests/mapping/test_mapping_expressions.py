@@ -72,3 +72,52 @@ def test_runtime_failures_are_expression_errors() -> None:
         compile_expression("on_hand / (n - 3)").evaluate(ROW)
     with pytest.raises(ExpressionError, match="TypeError"):
         compile_expression("kind - n").evaluate(ROW)
+
+
+TEXT = {"name": "Straße Nord GmbH", "email": "Sales@Example.COM", "sku": "SKU-0042", "missing": None, "n": 42}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("startswith(sku, 'SKU-')", True),
+        ("startswith(sku, 'sku-')", False),
+        ("endswith(name, 'GmbH')", True),
+        ("endswith(email, '.com')", False),
+        ("contains(email, '@Example')", True),
+        ("contains(n, 4)", True),
+        ("iequals(email, 'sales@example.com')", True),
+        ("iequals(name, 'STRASSE NORD GMBH')", True),
+        ("iequals(sku, 'SKU-0043')", False),
+        ("replace(sku, 'SKU-', 'P-')", "P-0042"),
+        ("left(sku, 3)", "SKU"),
+        ("right(sku, 4)", "0042"),
+        ("right(sku, 0)", ""),
+        ("right(sku, 20)", "SKU-0042"),
+        ("left(n, 1)", "4"),
+        ("'b2b' if endswith(lower(email), '.com') and not contains(name, 'AG') else 'other'", "b2b"),
+    ],
+)
+def test_text_functions(text: str, expected: object) -> None:
+    value = compile_expression(text).evaluate(TEXT)
+    assert value == expected and type(value) is type(expected)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["startswith(missing, 'a')", "startswith(sku, missing)", "endswith(missing, 'a')", "contains(missing, 'a')",
+     "contains(name, missing)", "iequals(missing, missing)", "iequals(email, missing)",
+     "replace(missing, 'a', 'b')", "replace(sku, 'S', missing)", "left(missing, 2)", "right(sku, missing)"],
+)
+def test_text_functions_give_null_for_a_null_argument(text: str) -> None:
+    assert compile_expression(text).evaluate(TEXT) is None
+
+
+def test_a_null_text_test_is_false_in_a_condition_and_coalesce_decides() -> None:
+    assert compile_expression("'yes' if startswith(missing, 'a') else 'no'").evaluate(TEXT) == "no"
+    assert compile_expression("coalesce(iequals(missing, 'x'), True)").evaluate(TEXT) is True
+
+
+def test_a_negative_count_is_an_expression_error() -> None:
+    with pytest.raises(ExpressionError, match=r"left\(text, -1\): the count must be 0 or more"):
+        compile_expression("left(sku, -1)").evaluate(TEXT)

@@ -1,4 +1,5 @@
-"""`isthmus worker` as a real process: endpoints, graceful stop on SIGTERM, and a bad mapping refused at start."""
+"""`isthmus worker` as a real process: endpoints, graceful stop on SIGTERM, a bad mapping refused at start, a flow
+without its mapping files left out while the others run, and no flow at all refused."""
 
 from __future__ import annotations
 
@@ -71,3 +72,52 @@ def test_a_mapping_with_an_error_is_refused_at_start(tmp_path: Path) -> None:
     assert f"customer.yaml:{line}" in result.stderr
     assert "e_mail_address" in result.stderr
     assert "email" in result.stderr
+
+
+def _wait_ready(base: str, worker: subprocess.Popen[bytes], log: Path) -> httpx.Response:
+    deadline = time.monotonic() + 120
+    ready = None
+    while time.monotonic() < deadline and worker.poll() is None:
+        try:
+            ready = httpx.get(f"{base}/ready", timeout=2)
+            if ready.status_code == 200:
+                return ready
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"the worker never became ready: {log.read_text()[-3000:]}")
+
+
+def test_a_flow_without_its_mappings_is_left_out_and_the_others_run(stack: RunningStack, tmp_path: Path) -> None:
+    mappings = tmp_path / "mappings"
+    shutil.copytree(MAPPINGS_DIR, mappings)
+    (mappings / "product_availability.yaml").unlink()
+    port = free_port()
+    log = tmp_path / "worker.log"
+    worker = _worker({"ISTHMUS_WORKER_PORT": str(port), "ISTHMUS_WORKER_ID": "partial-worker",
+                      "ISTHMUS_MAPPINGS_DIR": str(mappings)}, log)
+    base = f"http://{stack.settings.host}:{port}"
+    try:
+        document = _wait_ready(base, worker, log).json()
+        assert sorted(document["flows"]) == ["isthmus-canonical", "isthmus-customers", "isthmus-orders"]
+        assert all(flow["tasks"] for flow in document["flows"].values())
+        assert list(document["unavailable"]) == ["isthmus-stock"]
+        assert "product_availability.yaml" in httpx.get(f"{base}/health", timeout=2).json()["unavailable"][
+            "isthmus-stock"]
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        code = worker.wait(timeout=60)
+    text = log.read_text()
+    assert code == 0, text[-3000:]
+    assert text.count("WARNING streams.flows.registry: flow isthmus-stock is not started") == 1, text[-3000:]
+
+
+def test_a_worker_with_no_flow_it_can_build_is_refused_with_the_reasons(tmp_path: Path) -> None:
+    mappings = tmp_path / "mappings"
+    mappings.mkdir()
+    result = subprocess.run([sys.executable, "-m", "streams.cli.main", "worker"], capture_output=True, text=True,
+                            env={**os.environ, "ISTHMUS_MAPPINGS_DIR": str(mappings), "ISTHMUS_RESYNC_AT": "off",
+                                 "ISTHMUS_WORKER_FLOWS": "isthmus-stock"}, timeout=60, check=False)
+    assert result.returncode == 2, result.stderr
+    assert "no flow can be built" in result.stderr
+    assert "isthmus-stock: the stock flow needs mappings/product_availability.yaml" in result.stderr

@@ -25,6 +25,7 @@ from streams.flows import topics
 from streams.flows.canonical.documents import BY_CDC_TOPIC, DOCUMENTS, Document
 from streams.flows.canonical.lineage import Lineage, mapping_version
 from streams.flows.engine.api import Context, FlowSpec, Incoming
+from streams.flows.exceptions import FlowUnavailable
 from streams.flows.parking import ParkingLot
 from streams.mapping import Context as MappingContext
 from streams.mapping import Engine, LookupMissing, RecordMapping, SourceMapping
@@ -70,7 +71,7 @@ class CanonicalFlow:
         """``prefix``: of the canonical topics (``<prefix>.invoices``, ...); a test publishes under its own."""
         missing = sorted({d.mapping for d in DOCUMENTS} - set(mappings))
         if missing:
-            raise CanonicalFlowError(f"{NAME} needs mappings/{', mappings/'.join(m + '.yaml' for m in missing)}")
+            raise FlowUnavailable(f"{NAME} needs mappings/{', mappings/'.join(m + '.yaml' for m in missing)}")
         self.schemas = schemas
         self.name = name
         self.prefix = prefix

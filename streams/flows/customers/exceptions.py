@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from streams.errors import IsthmusError
+from streams.flows.exceptions import FlowUnavailable
 
 
 class CustomerFlowError(IsthmusError):
     """The customer flow cannot use a record or its own state."""
 
 
-class MissingMapping(CustomerFlowError):
-    """A mapping file the customer flow needs is not loaded."""
+class MissingMapping(CustomerFlowError, FlowUnavailable):
+    """A mapping file the customer flow needs is not loaded (the worker leaves the flow out)."""
 
 
 class CorruptState(CustomerFlowError):

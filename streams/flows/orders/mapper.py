@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from streams.codecs.debezium.envelope import ChangeEvent
+from streams.flows.exceptions import FlowUnavailable
 from streams.mapping import (
     Context,
     Engine,
@@ -40,7 +41,7 @@ class Mapper:
     def __post_init__(self) -> None:
         missing = [m for m in MAPPINGS if m not in self.mappings]
         if missing:
-            raise MappingError(f"the order-to-cash flow needs mappings/{', '.join(missing)}.yaml")
+            raise FlowUnavailable(f"the order-to-cash flow needs {', '.join(f'mappings/{m}.yaml' for m in missing)}")
         _source(self.mappings["sales_order"], "crm_sales_orders")
         _source(self.mappings["sales_order_line"], "crm_sales_order_lines")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from streams.flows.context import FlowContext
 from streams.flows.engine.api import FlowSpec
-from streams.flows.stock.exceptions import StockFlowError
+from streams.flows.exceptions import FlowUnavailable
 from streams.flows.stock.flow import NAME, StockFlow
 
 
@@ -12,7 +12,7 @@ def build(context: FlowContext) -> FlowSpec:
     """The ``isthmus-stock`` flow (registered in :data:`streams.flows.registry.BUILTIN`)."""
     mapping = context.mappings.get("product_availability")
     if mapping is None:
-        raise StockFlowError("the stock flow needs mappings/product_availability.yaml")
+        raise FlowUnavailable("the stock flow needs mappings/product_availability.yaml")
     return StockFlow(schemas=context.schemas, mapping=mapping, erp_time_zone=context.settings.erp_time_zone).spec()
 
 
