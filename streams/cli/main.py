@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "streams.cli.demo",
     "streams.cli.warehouse",
     "streams.cli.dashboard",
+    "streams.cli.mappings",
 )
 
 

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from streams.mapping.sql_columns import Column
+if TYPE_CHECKING:  # only the type: streams.catalog reads its files with this package's YAML reader
+    from streams.catalog.model import Column
 
 _SQL: dict[str, str] = {
     "TEXT": "string", "VARCHAR": "string", "CHAR": "string", "CHARACTER": "string",
     "CHARACTER VARYING": "string", "LONGTEXT": "string", "MEDIUMTEXT": "string", "ENUM": "string",
-    "BIGINT": "int", "INT": "int", "INTEGER": "int", "SMALLINT": "int", "TINYINT": "int",
+    "TINYTEXT": "string", "UUID": "string",
+    "BIGINT": "int", "INT": "int", "INTEGER": "int", "SMALLINT": "int", "MEDIUMINT": "int", "TINYINT": "int",
     "BIGSERIAL": "int", "SERIAL": "int",
     "BOOLEAN": "bool", "BOOL": "bool",
     "NUMERIC": "decimal", "DECIMAL": "decimal",
     "REAL": "float", "DOUBLE": "float", "DOUBLE PRECISION": "float", "FLOAT": "float",
     "TIMESTAMPTZ": "timestamp", "TIMESTAMP WITH TIME ZONE": "timestamp",
+    # MariaDB/MySQL TIMESTAMP is stored in UTC; PostgreSQL's zone-less one is spelled WITHOUT TIME ZONE.
+    "TIMESTAMP": "timestamp",
     "DATETIME": "local_timestamp", "TIMESTAMP WITHOUT TIME ZONE": "local_timestamp",
-    "DATE": "date", "TIME": "time",
+    "DATE": "date", "TIME": "time", "TIME WITHOUT TIME ZONE": "time",
     "JSON": "any", "JSONB": "any", "BYTEA": "bytes", "BLOB": "bytes",
 }
 
@@ -52,10 +56,11 @@ class Kind:
 ANY = Kind("any")
 
 
-def from_column(column: Column, system: str) -> Kind:
+def from_column(column: Column) -> Kind:
+    """The kind of a column as its system's catalog (``systems/<name>.columns.yaml``) describes it."""
     base = _SQL.get(column.sql_type, "any")
-    if column.sql_type == "TIMESTAMP":
-        base = "local_timestamp" if system == "crm" else "timestamp"
+    if column.sql_type == "TINYINT" and column.args == ("1",):
+        base = "bool"  # MariaDB/MySQL's BOOLEAN is TINYINT(1)
     scale = int(column.args[1]) if base == "decimal" and len(column.args) > 1 else (
         0 if base == "decimal" else None)
     symbols = frozenset(column.allowed) if column.allowed is not None else None

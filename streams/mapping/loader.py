@@ -1,8 +1,9 @@
 """Load mapping files and check them before anything runs.
 
 Each file is checked against the Avro schemas (the target record and every field exist; each value's kind
-fits its field) and against the captured columns (``reference/<system>/schema.sql``, or a ``columns:`` list
-in the source). Every problem is collected and reported together, each with file, line, field and fix.
+fits its field) and against the captured columns, as each system's live catalog described them in its
+columns file (``systems/<system>.columns.yaml``, written by ``isthmus mappings discover <system>``). Every
+problem is collected and reported together, each with file, line, field and fix.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -25,7 +26,6 @@ from streams.mapping.kinds import ANY, Kind, fits, from_avro, from_column
 from streams.mapping.located_yaml import Node
 from streams.mapping.plugins import from_entry_point, load_declared
 from streams.mapping.spec import FieldBinding, FieldPolicy, ParentLink, Policy, RecordMapping, SourceMapping, System
-from streams.mapping.sql_columns import Table, reference_tables
 from streams.mapping.transforms import BUILTINS, ArgumentProblem, Environment, Step, plugin_step
 from streams.stack.settings import PROJECT_ROOT
 
@@ -37,7 +37,11 @@ SOURCE_KEYS = {"description", "system", "table", "record", "columns", "when", "f
 BINDING_KEYS = {"from", "compute", "const", "fields", "null_unless", "transform", "sum"}
 SOURCES_OF_VALUE = ("from", "compute", "const", "fields", "sum")
 
-Tables = Mapping[str, Mapping[str, Table]]
+if TYPE_CHECKING:  # streams.catalog reads its files with this package's YAML reader: imported when used
+    from streams.catalog.model import Catalog
+
+#: Each system's recorded catalog, by system name.
+Tables = Mapping[str, "Catalog"]
 
 
 @dataclass
@@ -57,6 +61,11 @@ class _Columns:
 
     kinds: Mapping[str, Kind]
     origin: str
+    #: Appended to the fix of an unknown column: how to bring the columns up to date.
+    refresh: str = ""
+
+    def unknown_fix(self, names: str) -> str:
+        return f"use {names}" + (f"; {self.refresh}" if self.refresh else "")
 
 
 def _choices(names: Any) -> str:
@@ -76,7 +85,7 @@ def _expression(file: _File, node: Node, where: str, columns: _Columns) -> Expre
     unknown = sorted(expression.names - set(columns.kinds))
     if unknown:
         file.add(node.line, where, f"expression reads {', '.join(unknown)}, not in {columns.origin}",
-                 f"use columns of {columns.origin}: {_choices(columns.kinds)}")
+                 columns.unknown_fix(f"columns of {columns.origin}: {_choices(columns.kinds)}"))
         return None
     return expression
 
@@ -147,7 +156,7 @@ class _Compiler:
             column = value.value
             if column not in columns.kinds:
                 self.file.add(value.line, where, f"{column!r} is not a column of {columns.origin}",
-                              f"use one of {_choices(columns.kinds)}")
+                              columns.unknown_fix(f"one of {_choices(columns.kinds)}"))
                 return None
             binding["column"], kind = column, columns.kinds[column]
         elif how in ("compute", "sum"):
@@ -196,13 +205,13 @@ class _Compiler:
         if not isinstance(null_unless, list) or any(c not in columns.kinds for c in null_unless):
             self.file.add(null_unless_node.line if null_unless_node else node.line, where,
                           "`null_unless` lists columns that must all be set for the record to exist",
-                          f"use columns of {columns.origin}")
+                          columns.unknown_fix(f"columns of {columns.origin}: {_choices(columns.kinds)}"))
             return None
         if not target_kind.nullable and null_unless:
             self.file.add(node.line, where, "the field is not nullable, so `null_unless` cannot apply",
                           "remove null_unless or make the field nullable")
         present = _Columns({n: k.but(nullable=False) if n in null_unless else k for n, k in columns.kinds.items()},
-                           columns.origin)
+                           columns.origin, columns.refresh)
         definition = self.named[target_kind.record]
         inner_fields = {f["name"]: f for f in definition["fields"]}
         nested: dict[str, FieldBinding] = {}
@@ -288,7 +297,7 @@ def _policy(file: _File, node: Node, where: str, default: FieldPolicy | None) ->
 
 def _source_columns(file: _File, node: Node, where: str, system: System | None, tables: Tables,
                     schemas: SchemaSet) -> _Columns | None:
-    table_node, record_node, columns_node = node.get("table"), node.get("record"), node.get("columns")
+    table_node, record_node = node.get("table"), node.get("record")
     if (table_node is None) == (record_node is None):
         file.add(node.line, where, "a source reads either a `table` (with `system`) or a canonical `record`",
                  "give one of them")
@@ -306,26 +315,35 @@ def _source_columns(file: _File, node: Node, where: str, system: System | None, 
         file.add(node.line, f"{where}.system", "a table source needs `system: crm` or `system: erp`",
                  "add the system")
         return None
+    return _table_columns(file, node, where, str(system), tables)
+
+
+def _table_columns(file: _File, node: Node, where: str, system: str, tables: Tables) -> _Columns | None:
+    """A table's columns and kinds from its system's columns file (``systems/<system>.columns.yaml``)."""
+    table_node, columns_node = node.get("table"), node.get("columns")
     table = str(table_node.value) if table_node else ""
+    rediscover = f"isthmus mappings discover {system}"
     if columns_node is not None:
-        listed = columns_node.plain()
-        if not isinstance(listed, list) or not all(isinstance(c, str) for c in listed):
-            file.add(columns_node.line, f"{where}.columns", "`columns` is a list of column names",
-                     "write `columns: [id, name]`")
-            return None
-        unchecked = ANY.but(nullable=False)
-        return _Columns({c: unchecked for c in listed}, f"{system.value}.{table} (columns listed in the mapping, "
-                        "types unchecked)")
-    known = tables.get(system.value, {})
-    if table not in known:
-        file.add(table_node.line if table_node else node.line, f"{where}.table",
-                 f"{system.value} has no table {table!r} in its captured schema",
-                 f"use one of {_choices(known)}, or list the table's `columns:`")
+        file.add(columns_node.line, f"{where}.columns", "`columns:` is no longer read: a table's columns and their "
+                 f"types come from its system's columns file (systems/{system}.columns.yaml)",
+                 f"remove `columns:`, and run `{rediscover}` so the table is in the columns file")
         return None
-    captured = known[table]
-    origin = f"{system.value}.{table} ({Path(captured.source).name or 'schema.sql'})"
-    return _Columns({name: from_column(column, system.value) for name, column in captured.columns.items()},
-                    origin)
+    catalog = tables.get(system)
+    if catalog is None:
+        system_node = node.get("system")
+        file.add(system_node.line if system_node else node.line, f"{where}.system",
+                 f"system {system!r} has no columns file, so its tables cannot be checked",
+                 f"run `{rediscover}` (it writes systems/{system}.columns.yaml from the live database)")
+        return None
+    origin_file = catalog.path.name if catalog.path else f"{system}.columns.yaml"
+    if table not in catalog.tables:
+        file.add(table_node.line if table_node else node.line, f"{where}.table",
+                 f"{system} has no table {table!r} in {origin_file} (namespace {catalog.namespace})",
+                 f"use one of {_choices(catalog.tables)}; if the table is new, re-run `{rediscover}`")
+        return None
+    captured = catalog.tables[table]
+    return _Columns({name: from_column(column) for name, column in captured.columns.items()},
+                    f"{system}.{table} ({origin_file})", f"if the table changed, re-run `{rediscover}`")
 
 
 def _load(path: Path, schemas: SchemaSet, tables: Tables) -> tuple[RecordMapping | None, list[Problem]]:
@@ -487,7 +505,7 @@ def _source(file: _File, compiler: _Compiler, name: str, node: Node, target: str
         listed = group_node.plain()
         if not isinstance(listed, list) or any(c not in columns.kinds for c in listed):
             file.add(group_node.line, f"{where}.group_by", "`group_by` lists columns of the source",
-                     f"use columns of {columns.origin}")
+                     columns.unknown_fix(f"columns of {columns.origin}: {_choices(columns.kinds)}"))
         else:
             group_by = tuple(listed)
     bindings: dict[str, FieldBinding] = {}
@@ -557,7 +575,11 @@ def _on_delete(file: _File, node: Node | None, where: str, target_fields: Mappin
 
 
 def default_tables() -> Tables:
-    return {system: reference_tables(system) for system in ("crm", "erp")}
+    """The columns files of the systems folder (``ISTHMUS_SYSTEMS_DIR``, default ``systems/``)."""
+    from streams.catalog.columns_file import read_all  # here, not above: streams.catalog imports this package
+    from streams.systems import systems_dir
+
+    return read_all(systems_dir())
 
 
 def load_mapping(path: Path, *, schemas: SchemaSet | None = None, tables: Tables | None = None) -> RecordMapping:

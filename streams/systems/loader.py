@@ -36,6 +36,8 @@ SYSTEMS_DIR = PROJECT_ROOT / "systems"
 #: Environment variable naming another folder of system files.
 SYSTEMS_DIR_ENV = "ISTHMUS_SYSTEMS_DIR"
 SUFFIXES = (".yaml", ".yml")
+#: ``<name>.columns.yaml`` beside a system file is its columns file (streams.catalog), not a system.
+COLUMNS_SUFFIX = ".columns.yaml"
 KEYS = ("description", "engine", "connector", "topics", "time_zone", "writable", "target")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _TOPIC_PART = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -55,7 +57,8 @@ def load_systems(directory: Path | None = None, *, env: Mapping[str, str] | None
     if not directory.is_dir():
         raise SystemConfigError([Problem(file=str(directory), line=0, field="(folder)", message="no such folder",
                                          fix=f"create it with one <name>.yaml per system, or set {SYSTEMS_DIR_ENV}")])
-    files = sorted(p for p in directory.iterdir() if p.suffix in SUFFIXES and p.is_file())
+    files = sorted(p for p in directory.iterdir()
+                   if p.suffix in SUFFIXES and p.is_file() and not p.name.endswith(COLUMNS_SUFFIX))
     problems: list[Problem] = []
     found: dict[str, SystemSpec] = {}
     for path in files:

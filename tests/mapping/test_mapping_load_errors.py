@@ -68,8 +68,9 @@ def test_unknown_column_lists_the_captured_ones(load: Callable[..., RecordMappin
         HEADER.replace("invoice_no: invoice_no", "invoice_no: invoice_number")
         + "      issued_at: {from: issued_at, transform: [local_to_utc]}\n",
     )
-    assert problem.line == 11 and "'invoice_number' is not a column of erp.invoices (schema.sql)" in problem.message
-    assert "invoice_no" in problem.fix
+    assert problem.line == 11 and problem.field == "sources.erp_invoices.fields.invoice_no"
+    assert "'invoice_number' is not a column of erp.invoices (erp.columns.yaml)" in problem.message
+    assert "invoice_no" in problem.fix and "re-run `isthmus mappings discover erp`" in problem.fix
 
 
 def test_every_problem_is_reported_at_once(load: Callable[..., RecordMapping]) -> None:
@@ -220,24 +221,41 @@ def test_source_must_bind_the_key(load: Callable[..., RecordMapping]) -> None:
     assert "does not bind the key field 'invoice_id'" in problem.message
 
 
-def test_unknown_table_and_column_list(load: Callable[..., RecordMapping]) -> None:
-    text = """
-        target: Shipment
-        key: shipment_id
-        owner: erp
-        policy: owner_wins
-        sources:
-          s:
-            system: erp
-            table: deliveries
-            fields: {shipment_id: id, erp_order_id: order_id, shipped_at: shipped, carrier: carrier}
-        """
-    problem = only(load, text)
-    assert problem.line == 8 and "no table 'deliveries'" in problem.message and "columns" in problem.fix
-    listed = load(
-        text.replace("table: deliveries", "table: deliveries\n            columns: [id, order_id, shipped, carrier]")
-    )
-    assert listed.sources[0].table == "deliveries"
+SHIPMENTS = """
+    target: Shipment
+    key: shipment_id
+    owner: erp
+    policy: owner_wins
+    sources:
+      s:
+        system: erp
+        table: deliveries
+        fields: {shipment_id: id, erp_order_id: order_id, shipped_at: shipped, carrier: carrier}
+    """
+
+
+def test_unknown_table_names_the_columns_file_and_discover(load: Callable[..., RecordMapping]) -> None:
+    problem = only(load, SHIPMENTS)
+    assert problem.line == 8 and problem.field == "sources.s.table"
+    assert "erp has no table 'deliveries' in erp.columns.yaml" in problem.message
+    assert "shipments" in problem.fix and "re-run `isthmus mappings discover erp`" in problem.fix
+
+
+def test_a_column_list_is_refused_in_favour_of_the_columns_file(load: Callable[..., RecordMapping]) -> None:
+    listed = SHIPMENTS.replace("table: deliveries",
+                               "table: deliveries\n        columns: [id, order_id, shipped, carrier]")
+    problem = only(load, listed)
+    assert problem.line == 9 and problem.field == "sources.s.columns"
+    assert "no longer read" in problem.message and "systems/erp.columns.yaml" in problem.message
+    assert "isthmus mappings discover erp" in problem.fix
+
+
+def test_a_system_without_a_columns_file_is_refused(load: Callable[..., RecordMapping]) -> None:
+    with pytest.raises(MappingLoadError) as caught:
+        load(HEADER + "      issued_at: {from: issued_at, transform: [local_to_utc]}\n", tables={})
+    (problem,) = caught.value.problems
+    assert problem.line == 7 and problem.field == "sources.erp_invoices.system"
+    assert "no columns file" in problem.message and "isthmus mappings discover erp" in problem.fix
 
 
 def test_on_delete_value_must_fit_the_field(load: Callable[..., RecordMapping]) -> None:

@@ -1,0 +1,145 @@
+"""Reading a system's live catalog with the connection its Debezium connector uses.
+
+The connector file is rendered as ``isthmus connectors`` renders it (``{{placeholders}}`` from the overlay of
+``--env`` and the stack settings); Kafka Connect's config provider references are then resolved here, as
+Connect would: ``${file:<path>:<key>}`` from that properties file, ``${env:VARIABLE}`` from the environment.
+The password is held as a :class:`~streams.stack.secrets.Secret` and never printed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+import psycopg
+import pymysql
+
+from streams.capture import configs
+from streams.capture.exceptions import ConfigError
+from streams.catalog import mysql, postgres
+from streams.catalog.exceptions import CatalogError
+from streams.catalog.model import Catalog
+from streams.stack.secrets import Secret, load_or_create
+from streams.stack.settings import StackSettings
+from streams.systems import Engine, SystemSpec
+
+_REFERENCE = re.compile(r"\$\{(?P<provider>\w+):(?P<body>[^}]*)\}")
+#: A Java properties line, ``key=value`` or ``key: value`` (what Connect's FileConfigProvider reads).
+_PROPERTY = re.compile(r"^(?P<name>[^=:\s]+)\s*[=:]\s*(?P<value>.*)$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Connection:
+    """Where a system's database is and how to log in; ``database`` is PostgreSQL's database (MariaDB/MySQL:
+    none, the namespace is the database)."""
+
+    engine: Engine
+    host: str
+    port: int
+    user: str
+    password: Secret
+    database: str | None
+
+    def __str__(self) -> str:
+        where = f"/{self.database}" if self.database else ""
+        return f"{self.engine.value}://{self.user}@{self.host}:{self.port}{where}"
+
+
+def connection_for(system: SystemSpec, *, env: str = "local", settings: StackSettings | None = None,
+                   environ: Mapping[str, str] | None = None, configs_root: Path | None = None) -> Connection:
+    """The connection of ``system``'s connector config under overlay ``env``."""
+    settings = settings or StackSettings.from_env()
+    environ = os.environ if environ is None else environ
+    root = configs_root or system.path.resolve().parent.parent / "connect-configs"
+    try:
+        config_set = configs.load(root, env=env)
+        config_set.select([system.connector])
+    except ConfigError as exc:
+        raise CatalogError(f"system {system.name}: {exc}") from exc
+    rendered = config_set.render(system.connector, configs.stack_variables(settings, load_or_create(settings.home)))
+    if rendered.problems:
+        raise CatalogError(f"connector {system.connector} does not render: "
+                           + "; ".join(str(p) for p in rendered.problems))
+    config = rendered.config
+
+    def option(key: str, default: str | None = None) -> str:
+        value = config.get(key, default)
+        if value is None:
+            raise CatalogError(f"{rendered.path}: {key} is not set; fix: the connector needs it to reach the "
+                               "database, and so does discovery")
+        return resolve(value, key=key, environ=environ)
+
+    port = option("database.port", "5432" if system.engine is Engine.POSTGRESQL else "3306")
+    if not port.isdigit():
+        raise CatalogError(f"{rendered.path}: database.port {port!r} is not a port number")
+    return Connection(engine=system.engine, host=option("database.hostname"), port=int(port),
+                      user=option("database.user"), password=Secret(option("database.password", "")),
+                      database=option("database.dbname") if system.engine is Engine.POSTGRESQL else None)
+
+
+def resolve(value: str, *, key: str, environ: Mapping[str, str]) -> str:
+    """``value`` with every ``${file:...}`` and ``${env:...}`` reference replaced; the error names the key and
+    the reference, never a resolved value."""
+
+    def replace(match: re.Match[str]) -> str:
+        provider, body = match["provider"], match["body"]
+        if provider == "env":
+            if body not in environ:
+                raise CatalogError(f"{key}: ${{env:{body}}} is not set in the environment; fix: export {body}")
+            return environ[body]
+        if provider == "file":
+            path_text, _, name = body.rpartition(":")
+            found = _properties(Path(path_text), key).get(name)
+            if found is None:
+                raise CatalogError(f"{key}: {path_text} has no key {name!r}; fix: add it, or correct the reference")
+            return found
+        raise CatalogError(f"{key}: config provider {provider!r} cannot be resolved outside Kafka Connect; fix: "
+                           "use ${file:<path>:<key>} or ${env:<VARIABLE>} in the overlay for discovery")
+
+    return _REFERENCE.sub(replace, value)
+
+
+def _properties(path: Path, key: str) -> dict[str, str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CatalogError(f"{key}: cannot read {path}: {exc.strerror}; fix: check the path, or run "
+                           "`isthmus up` to create the stack's secrets") from exc
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        match = _PROPERTY.match(line)
+        if match and not line.startswith(("#", "!")):
+            values[match["name"]] = match["value"]
+    return values
+
+
+def discover(system: SystemSpec, connection: Connection) -> Catalog:
+    """The tables of ``system``'s namespace, read from its live catalog."""
+    namespace = system.topics.namespace
+    try:
+        if connection.engine is Engine.POSTGRESQL:
+            with psycopg.connect(host=connection.host, port=connection.port, user=connection.user,
+                                 password=connection.password.reveal(), dbname=connection.database,
+                                 connect_timeout=10) as pg:
+                tables = postgres.discover(pg, namespace)
+        else:
+            my = pymysql.connect(host=connection.host, port=connection.port, user=connection.user,
+                                 password=connection.password.reveal(), connect_timeout=10)
+            try:
+                tables = mysql.discover(my, namespace, connection.engine.value)
+            finally:
+                my.close()
+    except (psycopg.Error, pymysql.MySQLError) as exc:
+        raise CatalogError(f"cannot read the catalog of {system.name} at {connection}: {_first_line(exc)}; fix: "
+                           f"start the database, or check the connector {system.connector}'s connection") from exc
+    return Catalog(system=system.name, engine=system.engine.value, namespace=namespace,
+                   tables=MappingProxyType(dict(sorted(tables.items()))))
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

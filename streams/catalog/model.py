@@ -1,0 +1,112 @@
+"""A system's tables as its database's catalog describes them: immutable values, shared by discovery, the
+columns file and the mapping loader.
+
+The type vocabulary is the one :mod:`streams.mapping.kinds` reads: the SQL type name in upper case as the
+engine spells it (``TEXT``, ``CHARACTER VARYING``, ``NUMERIC``, ``TIMESTAMP WITH TIME ZONE``, ``DATETIME``,
+``TINYINT``, ``ENUM``), its arguments as text (precision and scale, a length, a fractional-second precision,
+a TINYINT's display width), whether it may hold NULL, and the values an ENUM type or a ``CHECK (col IN
+(...))`` allows. PostgreSQL's zone-less ``TIMESTAMP WITHOUT TIME ZONE`` is always spelled out, so a bare
+``TIMESTAMP`` is MariaDB/MySQL's (stored in UTC).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+
+@dataclass(frozen=True, kw_only=True)
+class Column:
+    """One column: SQL type name (upper case), its arguments, whether it may hold NULL, the values an ENUM
+    type or a ``CHECK (col IN (...))`` allows, and the line of the columns file that declares it."""
+
+    name: str
+    sql_type: str
+    args: tuple[str, ...] = ()
+    nullable: bool = True
+    allowed: tuple[str, ...] | None = None
+    line: int = 0
+
+    def same_as(self, other: Column) -> bool:
+        """Equal in everything the catalog says (the line is where a file put it, not what it is)."""
+        return (self.name, self.sql_type, self.args, self.nullable, self.allowed) == (
+            other.name, other.sql_type, other.args, other.nullable, other.allowed)
+
+    @property
+    def type_text(self) -> str:
+        """The type as SQL would write it, e.g. ``NUMERIC(14,2)``."""
+        return self.sql_type + (f"({','.join(self.args)})" if self.args else "")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Table:
+    """One table: its columns in catalog order, and the columns of its primary key (empty if it has none)."""
+
+    name: str
+    columns: Mapping[str, Column]
+    primary_key: tuple[str, ...] = ()
+    line: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Catalog:
+    """The tables of one system's namespace (PostgreSQL schema, or MariaDB/MySQL database), by name.
+
+    ``path`` is the columns file it was read from (None when discovered live)."""
+
+    system: str
+    engine: str
+    namespace: str
+    tables: Mapping[str, Table] = field(default_factory=lambda: MappingProxyType({}))
+    path: Path | None = None
+
+    @property
+    def column_count(self) -> int:
+        return sum(len(t.columns) for t in self.tables.values())
+
+
+def differences(recorded: Catalog, live: Catalog) -> list[str]:
+    """What changed from ``recorded`` (a columns file) to ``live`` (the database), one line each; empty when
+    they agree."""
+    found: list[str] = []
+    for attribute in ("engine", "namespace"):
+        if getattr(recorded, attribute) != getattr(live, attribute):
+            found.append(f"{attribute}: file says {getattr(recorded, attribute)!r}, "
+                         f"the database is {getattr(live, attribute)!r}")
+    for name in sorted(set(recorded.tables) - set(live.tables)):
+        found.append(f"table {name}: in the file, no longer in the database")
+    for name in sorted(set(live.tables) - set(recorded.tables)):
+        found.append(f"table {name}: new in the database ({len(live.tables[name].columns)} columns)")
+    for name in sorted(set(recorded.tables) & set(live.tables)):
+        found += _table_differences(recorded.tables[name], live.tables[name])
+    return found
+
+
+def _table_differences(old: Table, new: Table) -> list[str]:
+    found: list[str] = []
+    for name in old.columns.keys() - new.columns.keys():
+        found.append(f"column {old.name}.{name}: in the file, no longer in the database")
+    for name in new.columns.keys() - old.columns.keys():
+        found.append(f"column {old.name}.{name}: new in the database ({_describe(new.columns[name])})")
+    for name in old.columns.keys() & new.columns.keys():
+        before, after = old.columns[name], new.columns[name]
+        if not before.same_as(after):
+            found.append(f"column {old.name}.{name}: file says {_describe(before)}, the database has "
+                         f"{_describe(after)}")
+    common_old = [c for c in old.columns if c in new.columns]
+    common_new = [c for c in new.columns if c in old.columns]
+    if common_old != common_new:
+        found.append(f"table {old.name}: column order changed to {', '.join(common_new)}")
+    if old.primary_key != new.primary_key:
+        found.append(f"table {old.name}: primary key was ({', '.join(old.primary_key)}), now "
+                     f"({', '.join(new.primary_key)})")
+    return sorted(found)
+
+
+def _describe(column: Column) -> str:
+    text = column.type_text + ("" if column.nullable else " NOT NULL")
+    if column.allowed is not None:
+        text += " of " + ", ".join(column.allowed)
+    return text

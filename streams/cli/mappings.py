@@ -1,0 +1,108 @@
+"""`isthmus mappings ...`: the columns each system's mapping files are checked against, and the check itself.
+
+- ``discover <system>`` reads the system's live catalog (with its connector's connection) and writes its
+  columns file, ``systems/<system>.columns.yaml``; ``--check`` compares instead, and exits 1 on drift.
+- ``validate`` loads every mapping file and prints each problem; exits 1 when there is one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from streams.catalog import Catalog, ColumnsFileError, differences, path_for, read, write
+from streams.catalog.live import connection_for, discover
+from streams.mapping.exceptions import MappingLoadError
+from streams.mapping.loader import MAPPINGS_DIR, load_mappings
+from streams.systems import load_systems
+
+
+def register(subparsers: Any) -> None:
+    group = subparsers.add_parser(
+        "mappings", help="discover the systems' column types, and validate the mapping files",
+        description="Mapping files are checked against each system's columns file (systems/<name>.columns.yaml), "
+                    "which `discover` writes from the live database catalog.")
+    commands = group.add_subparsers(dest="mappings_command", required=True, metavar="SUBCOMMAND")
+
+    parser = commands.add_parser(
+        "discover", help="read a system's live catalog and write its columns file",
+        description="Connect as the system's connector does (its config rendered with --env's overlay; "
+                    "${file:...} and ${env:...} resolved here), read the tables of the system's namespace from "
+                    "information_schema (enum labels and CHECK IN lists too), and write the columns file.")
+    parser.add_argument("system", metavar="SYSTEM", help="a system of systems/ (its file's name)")
+    parser.add_argument("--env", default="local", metavar="ENV",
+                        help="overlay of connect-configs/overlays for the connection (default: local)")
+    parser.add_argument("--output", type=Path, metavar="PATH",
+                        help="columns file to write or check (default: systems/<system>.columns.yaml)")
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing: compare the live catalog with the file, exit 1 naming each difference")
+    parser.set_defaults(run=run_discover)
+
+    parser = commands.add_parser("validate", help="load every mapping file and print each problem (exit 1 if any)")
+    parser.add_argument("--dir", type=Path, default=MAPPINGS_DIR, metavar="DIR",
+                        help="folder of mapping files (default: mappings/)")
+    parser.set_defaults(run=run_validate)
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_discover(args: argparse.Namespace) -> int:
+    systems = load_systems()
+    spec = systems[args.system]
+    output: Path = args.output or path_for(systems.directory, spec.name)
+    connection = connection_for(spec, env=args.env)
+    _say(f"reading the catalog of {spec.name} ({connection}, namespace {spec.topics.namespace}) ...")
+    live = discover(spec, connection)
+    _say(f"  {len(live.tables)} tables, {live.column_count} columns")
+    if args.check:
+        return _check(output, live)
+    write(output, live)
+    _summary(live)
+    print(f"wrote {output}: {len(live.tables)} tables, {live.column_count} columns")
+    return 0
+
+
+def _check(output: Path, live: Catalog) -> int:
+    if not output.is_file():
+        print(f"{output}: no columns file; fix: run `isthmus mappings discover {live.system}` to write it")
+        return 1
+    try:
+        recorded = read(output)
+    except ColumnsFileError as exc:
+        print(str(exc))
+        return 1
+    found = differences(recorded, live)
+    if not found:
+        print(f"{output} is up to date with the live catalog ({len(live.tables)} tables)")
+        return 0
+    print(f"{output} differs from the live catalog of {live.system} ({len(found)} difference"
+          f"{'s' if len(found) != 1 else ''}):")
+    for line in found:
+        print(f"  {line}")
+    print(f"fix: if the change is intended, run `isthmus mappings discover {live.system}` and commit the file, "
+          "then `isthmus mappings validate`")
+    return 1
+
+
+def _summary(catalog: Catalog) -> None:
+    for name, table in catalog.tables.items():
+        key = f"key ({', '.join(table.primary_key)})" if table.primary_key else "no primary key"
+        _say(f"  {name}: {len(table.columns)} columns, {key}")
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    directory: Path = args.dir
+    try:
+        loaded = load_mappings(directory)
+    except (MappingLoadError, ColumnsFileError) as exc:
+        for problem in exc.problems:
+            print(problem)
+        print(f"{len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''} in the mapping files of "
+              f"{directory}")
+        return 1
+    print(f"{len(loaded)} mapping files of {directory} are valid")
+    return 0

@@ -1,0 +1,47 @@
+"""What the engines print back is read as the type vocabulary the mapping kinds expect: CHECK IN lists, ENUM
+values, and the kinds of the types that differ between engines."""
+
+from __future__ import annotations
+
+import pytest
+
+from streams.catalog import Column
+from streams.catalog.checks import enum_values, mysql_in_list, postgres_in_list
+from streams.mapping.kinds import from_column
+
+
+def test_postgres_check_in_lists() -> None:
+    assert postgres_in_list("CHECK ((kind = ANY (ARRAY['billing'::text, 'shipping'::text])))") == (
+        "kind", ("billing", "shipping"))
+    assert postgres_in_list("CHECK (((status)::text = ANY ((ARRAY['a'::character varying, "
+                            "'it''s'::character varying])::text[])))") == ("status", ("a", "it's"))
+    assert postgres_in_list("CHECK ((quantity > (0)::numeric))") is None
+    assert postgres_in_list("CHECK ((customer_number ~ '^C-[0-9]{6,}$'::text))") is None
+
+
+def test_mysql_check_in_lists_and_enum_values() -> None:
+    assert mysql_in_list("`kind` in ('a','b''c')") == ("kind", ("a", "b'c"))
+    assert mysql_in_list("json_valid(`doc`)") is None
+    assert mysql_in_list("`qty` > 0 and `kind` in ('a')") is None
+    assert enum_values("enum('reserved','it''s','a,b')") == ("reserved", "it's", "a,b")
+
+
+@pytest.mark.parametrize(("column", "base", "scale"), [
+    (Column(name="c", sql_type="TIMESTAMP WITH TIME ZONE"), "timestamp", None),
+    (Column(name="c", sql_type="TIMESTAMP WITHOUT TIME ZONE"), "local_timestamp", None),
+    (Column(name="c", sql_type="DATETIME", args=("3",)), "local_timestamp", None),
+    (Column(name="c", sql_type="TIMESTAMP"), "timestamp", None),  # MariaDB/MySQL: stored in UTC
+    (Column(name="c", sql_type="TINYINT", args=("1",)), "bool", None),
+    (Column(name="c", sql_type="TINYINT", args=("4",)), "int", None),
+    (Column(name="c", sql_type="DECIMAL", args=("14", "3")), "decimal", 3),
+    (Column(name="c", sql_type="NUMERIC"), "decimal", 0),
+    (Column(name="c", sql_type="CHARACTER VARYING", args=("64",)), "string", None),
+])
+def test_kinds_of_catalog_types(column: Column, base: str, scale: int | None) -> None:
+    kind = from_column(column)
+    assert (kind.base, kind.scale) == (base, scale)
+
+
+def test_allowed_values_and_nullability_reach_the_kind() -> None:
+    kind = from_column(Column(name="s", sql_type="ENUM", nullable=False, allowed=("open", "paid")))
+    assert kind.symbols == frozenset({"open", "paid"}) and not kind.nullable

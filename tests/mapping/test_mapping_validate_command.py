@@ -1,0 +1,30 @@
+"""`isthmus mappings validate` prints every problem of every mapping file and exits 1, or says they are
+valid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streams.cli.main import main
+from streams.mapping.loader import MAPPINGS_DIR
+
+
+def test_validate_prints_each_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "bad.yaml").write_text(
+        "target: Shipment\nkey: shipment_id\nowner: erp\npolicy: owner_wins\nsources:\n  s:\n    system: erp\n"
+        "    table: shipments\n    fields: {shipment_id: id, erp_order_id: order_id, shipped_at: shipped_at, "
+        "carrier: carrier}\n", encoding="utf-8")
+    assert main(["mappings", "validate", "--dir", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert f"{tmp_path / 'bad.yaml'}:9: sources.s.fields.shipment_id: 'id' is not a column of erp.shipments" in out
+    assert "re-run `isthmus mappings discover erp`" in out
+    # the DATETIME of the columns file keeps its kind: a zone-less time cannot fill a UTC timestamp
+    assert "sources.s.fields.shipped_at: a zone-less local time cannot fill a UTC timestamp" in out
+    assert "2 problems in the mapping files" in out
+
+
+def test_validate_accepts_the_repository_mappings(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["mappings", "validate", "--dir", str(MAPPINGS_DIR)]) == 0
+    assert "mapping files of" in capsys.readouterr().out
