@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from streams.capture.client import PAUSED, STOPPED, ConnectClient, ConnectorState
+from streams.capture.client import PAUSED, RUNNING, STOPPED, ConnectClient, ConnectorState
 from streams.capture.configs import LocalConnector
 from streams.capture.diff import ConfigDiff, diff_configs
 from streams.capture.exceptions import ConnectorFailed, ConnectorNotFound, ConnectorNotReady
@@ -36,8 +36,22 @@ class DeployResult:
 
 
 def summary(state: ConnectorState) -> str:
-    tasks = ", ".join(f"{t.id} {t.state}" for t in state.tasks) or "none yet"
-    return f"connector {state.state}, tasks: {tasks}"
+    """``connector RUNNING, tasks: 1 of 2 RUNNING, 1 FAILED (task 1)``: a count of tasks per state, RUNNING
+    first, the ids of the tasks in any other state (the ones to look at or restart).
+
+    Counts, not ids, lead: ``tasks: 0 RUNNING`` (task 0 running) was read as zero tasks running.
+    """
+    if not state.tasks:
+        return f"connector {state.state}, tasks: none yet"
+    by_state: dict[str, list[int]] = {}
+    for task in sorted(state.tasks, key=lambda t: t.state != RUNNING):
+        by_state.setdefault(task.state, []).append(task.id)
+    parts: list[str] = []
+    for name, ids in by_state.items():
+        count = f"{len(ids)} of {len(state.tasks)}" if not parts else str(len(ids))
+        which = "" if name == RUNNING else f" ({'task' if len(ids) == 1 else 'tasks'} {', '.join(map(str, ids))})"
+        parts.append(f"{count} {name}{which}")
+    return f"connector {state.state}, tasks: {', '.join(parts)}"
 
 
 def deploy(client: ConnectClient, connector: LocalConnector, *, say: Say, wait: bool = True,

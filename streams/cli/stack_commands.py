@@ -6,9 +6,10 @@ import argparse
 import json
 from typing import Any
 
+from streams.cli import environment
 from streams.stack.manager import StackManager
 from streams.stack.services import SERVICE_TYPES
-from streams.stack.settings import SETTINGS, StackSettings
+from streams.stack.settings import StackSettings
 
 SERVICE_NAMES = [t.name for t in SERVICE_TYPES]
 
@@ -26,7 +27,7 @@ def register(subparsers: Any) -> None:
 
     status = subparsers.add_parser("status", help="show each service's state")
     status.add_argument("--json", action="store_true", help="one JSON document")
-    status.add_argument("--settings", action="store_true", help="also list the settings and their variables")
+    status.add_argument("--settings", action="store_true", help="also list every ISTHMUS_* variable and its value")
     status.set_defaults(run=run_status)
 
 
@@ -50,7 +51,7 @@ def run_status(args: argparse.Namespace) -> int:
         document: dict[str, object] = {"healthy": healthy, "home": str(settings.home),
                                        "services": [s.as_dict() for s in statuses]}
         if args.settings:
-            document["settings"] = {doc.env: str(getattr(settings, name)) for name, doc in SETTINGS.items()}
+            document["settings"] = {v.env: v.value for v in environment.variables(settings)}
         print(json.dumps(document, indent=2))
     else:
         width = max(len(s.name) for s in statuses)
@@ -59,6 +60,5 @@ def run_status(args: argparse.Namespace) -> int:
             print(f"{s.name:<{width}}  {s.state:<9}  pid {pid:<7}  {s.address}")
         if args.settings:
             print()
-            for name, doc in SETTINGS.items():
-                print(f"{doc.env:<32} {getattr(settings, name)!s:<28} {doc.description}")
+            print("\n".join(environment.render(environment.variables(settings))))
     return 0 if healthy else 1

@@ -240,7 +240,7 @@ def _register_inspect(commands: Any) -> None:
     parser = commands.add_parser("list", help="topics with partitions, messages, cleanup policy and retention",
                                  description="Topics with their partition count, message count (from offsets), "
                                              "cleanup policy and retention.")
-    parser.add_argument("--all", action="store_true", help="include internal topics (Kafka, Connect, Faust)")
+    parser.add_argument("--all", action="store_true", help="include internal topics (Kafka, Connect, store changelogs)")
     parser.add_argument("--json", action="store_true", help="JSON lines, one per topic")
     parser.set_defaults(run=run_topics_list)
 

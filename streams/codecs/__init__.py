@@ -1,7 +1,7 @@
 """Decoding Debezium change events and encoding canonical Avro records.
 
 ``debezium/``: the JsonConverter envelope and its field values. ``avro/``: the canonical schemas, their
-compatibility check, single-object encoding and the Faust codec (imported on its own, since it loads Faust).
+compatibility check and single-object encoding.
 """
 
 from streams.codecs.avro.compatibility import Compatibility, assert_compatible, check_compatibility

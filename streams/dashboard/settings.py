@@ -9,6 +9,7 @@ from streams.dashboard.exceptions import BadDashboardPort
 
 PORT_ENV = "ISTHMUS_DASHBOARD_PORT"
 DEFAULT_PORT = 18088
+DOCS: dict[str, str] = {PORT_ENV: f"loopback port of `isthmus dashboard` (default {DEFAULT_PORT})"}
 
 
 def dashboard_port(env: Mapping[str, str] | None = None) -> int:

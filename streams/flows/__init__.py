@@ -1,1 +1,1 @@
-"""The streaming flows: Faust agents that decode, map, join and reconcile, exactly once."""
+"""The streaming flows: handlers that decode, map, join and reconcile, run exactly once by ``engine``."""

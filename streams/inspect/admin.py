@@ -11,9 +11,9 @@ from kafka.admin import ConfigFilterType, ConfigResource, ConfigResourceType, Of
 
 from streams.inspect.exceptions import UnknownTopic
 
-#: Kafka's own topics and Connect's/Faust's bookkeeping; ``list`` hides them unless ``--all``.
+#: Kafka's own topics, Connect's bookkeeping and the flows' store changelogs; ``list`` hides them unless ``--all``.
 INTERNAL_PREFIXES = ("__", "_")
-INTERNAL_SUFFIXES = ("-changelog", "-__assignor-__leader")
+INTERNAL_SUFFIXES = ("-changelog",)
 
 
 def is_internal(topic: str) -> bool:

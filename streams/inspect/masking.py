@@ -3,7 +3,7 @@
 Canonical records mark personal fields with ``"pii": true`` in schemas/ (:meth:`SchemaSet.pii_fields`).
 Debezium records carry source columns, not canonical fields: a column is personal when a mapping
 (mappings/*.yaml) binds it to a marked field; a marked field is hidden whole, so a command's ``payload``
-(the JSON of a record that holds personal data) shows as ``***``. Records of no known shape (Faust
+(the JSON of a record that holds personal data) shows as ``***``. Records of no known shape (store
 changelogs, other JSON) have every key named like a marked field hidden: an unknown layout errs on the
 side of masking.
 """

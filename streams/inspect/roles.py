@@ -25,6 +25,10 @@ from streams.inspect.exceptions import AccessDenied, BadTokens
 
 TOKENS_ENV = "ISTHMUS_TOKENS"
 TOKEN_ENV = "ISTHMUS_TOKEN"
+DOCS: dict[str, str] = {
+    TOKENS_ENV: "role:token pairs (viewer:tok1,admin:tok2); default: <home>/secrets/tokens, else none (local use)",
+    TOKEN_ENV: "the caller's token for `isthmus topics` (or --token); none is a viewer",
+}
 TOKENS_FILE = Path("secrets") / "tokens"
 AUDIT = logging.getLogger("isthmus.audit")
 

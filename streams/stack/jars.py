@@ -19,10 +19,15 @@ from streams.stack.settings import PROJECT_ROOT
 
 POM_DIR = PROJECT_ROOT / "stack" / "maven"
 COMPONENTS = ("kafka", "connect", "plugins/debezium-postgres", "plugins/debezium-mariadb")
+MAVEN_REPO_ENV = "ISTHMUS_MAVEN_REPO"
+DEFAULT_MAVEN_REPO = PROJECT_ROOT / ".isthmus" / "cache" / "m2"
+DOCS: dict[str, str] = {
+    MAVEN_REPO_ENV: f"Maven's local repository, reused by every stack home (default {DEFAULT_MAVEN_REPO})",
+}
 
 
 def maven_repo() -> Path:
-    return Path(os.environ.get("ISTHMUS_MAVEN_REPO", PROJECT_ROOT / ".isthmus" / "cache" / "m2"))
+    return Path(os.environ.get(MAVEN_REPO_ENV, DEFAULT_MAVEN_REPO))
 
 
 def poms_digest() -> str:

@@ -12,6 +12,10 @@ from pathlib import Path
 from streams.stack.exceptions import PrerequisiteMissing
 
 SETUP_HINT = "run `make setup` (it installs Java 17, Maven, PostgreSQL 15 and MariaDB from Debian's packages)"
+PG_BIN_ENV = "ISTHMUS_PG_BIN"
+DOCS: dict[str, str] = {
+    PG_BIN_ENV: "folder of the PostgreSQL server binaries (default: the newest /usr/lib/postgresql/N/bin)",
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,7 +39,7 @@ def _which(name: str, *extra_dirs: str) -> str | None:
 
 
 def _postgres_bin() -> Path | None:
-    override = os.environ.get("ISTHMUS_PG_BIN")
+    override = os.environ.get(PG_BIN_ENV)
     candidates = [Path(override)] if override else []
     candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name), reverse=True)
     for directory in candidates:
@@ -65,7 +69,7 @@ def find_toolchain() -> Toolchain:
         missing.append("mvn (Apache Maven)")
     if not pg_bin:
         missing.append("PostgreSQL server binaries (postgres and initdb under /usr/lib/postgresql/N/bin, "
-                       "or ISTHMUS_PG_BIN)")
+                       f"or {PG_BIN_ENV})")
     if not mariadbd or not install_db:
         missing.append("MariaDB server (mariadbd, mariadb-install-db)")
     if missing:

@@ -15,6 +15,17 @@ from pathlib import Path
 SECRET_KEYS = ("crm.db.password", "erp.db.password")
 
 
+def override_env(key: str) -> str:
+    """The environment variable that overrides a secret: ``crm.db.password`` -> ``ISTHMUS_CRM_DB_PASSWORD``."""
+    return "ISTHMUS_" + key.replace(".", "_").upper()
+
+
+DOCS: dict[str, str] = {
+    override_env(key): f"{key} of <home>/secrets/stack.properties, for a stack run elsewhere (default: generated)"
+    for key in SECRET_KEYS
+}
+
+
 class Secret:
     """A string that hides itself in ``str``, ``repr`` and f-strings; ``reveal()`` gives the value."""
 
@@ -69,7 +80,7 @@ def load_or_create(home: Path, env: dict[str, str] | None = None) -> StackSecret
     values = _read_properties(path) if path.exists() else {}
     changed = False
     for key in SECRET_KEYS:
-        override = env.get("ISTHMUS_" + key.replace(".", "_").upper())
+        override = env.get(override_env(key))
         if override:
             changed |= values.get(key) != override
             values[key] = override

@@ -29,7 +29,16 @@ def test_failures_carry_the_task_trace() -> None:
     message = failure_message(failed)
     assert "crm-source: task 1 is FAILED:\nboom\n at X" in message
     assert "isthmus connectors restart crm-source --failed-only" in message
-    assert summary(failed) == "connector RUNNING, tasks: 0 RUNNING, 1 FAILED"
+    assert summary(failed) == "connector RUNNING, tasks: 1 of 2 RUNNING, 1 FAILED (task 1)"
+
+
+def test_summary_counts_tasks_rather_than_naming_task_0() -> None:
+    """`connectors deploy` printed "tasks: 0 RUNNING" for task 0 running, which reads as none running."""
+    assert summary(state("RUNNING", "RUNNING")) == "connector RUNNING, tasks: 1 of 1 RUNNING"
+    assert summary(state("RUNNING")) == "connector RUNNING, tasks: none yet"
+    assert summary(state("RUNNING", "UNASSIGNED", "RUNNING", "FAILED", "UNASSIGNED")) == (
+        "connector RUNNING, tasks: 1 of 4 RUNNING, 2 UNASSIGNED (tasks 0, 3), 1 FAILED (task 2)")
+    assert summary(state("PAUSED", "PAUSED", "PAUSED")) == "connector PAUSED, tasks: 2 of 2 PAUSED (tasks 0, 1)"
 
 
 def test_global_options_go_before_or_after_the_subcommand() -> None:

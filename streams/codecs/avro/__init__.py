@@ -1,1 +1,1 @@
-"""Canonical Avro: the schema loader, the compatibility check, single-object encoding and the Faust codec."""
+"""Canonical Avro: the schema loader, the compatibility check and single-object encoding."""
