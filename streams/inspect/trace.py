@@ -16,7 +16,6 @@ from typing import Any
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows import topics as flow_topics
-from streams.flows.canonical.documents import DOCUMENTS
 from streams.inspect.decoding import Decoded, decode_record
 from streams.inspect.reader import StartAt, read
 from streams.sinks.topics import RESULTS_TOPICS
@@ -40,7 +39,6 @@ DEPENDENT_TOPICS: tuple[str, ...] = (
     flow_topics.cdc_topic("erp", "shipments"), flow_topics.CANONICAL_CUSTOMERS, flow_topics.AUDIT_CONFLICTS,
     flow_topics.COMMANDS_CRM, flow_topics.COMMANDS_ERP, RESULTS_TOPICS["crm"], RESULTS_TOPICS["erp"],
     flow_topics.DLQ_TOPIC, flow_topics.CUSTOMER_360,
-    *dict.fromkeys(flow_topics.canonical_topic(d.name) for d in DOCUMENTS),
 )
 DEFAULT_TOPICS = ROOT_TOPICS + DEPENDENT_TOPICS
 
@@ -103,11 +101,15 @@ class EntityMatcher:
 
 def trace(bootstrap: str, entity: str, store: SchemaStore, *, topics: Sequence[str] | None = None,
           since_ms: int | None = None, existing: Iterable[str] | None = None) -> list[Decoded]:
-    """Every record of ``entity`` in ``topics`` (default: every Isthmus topic that exists), by record time."""
+    """Every record of ``entity`` in ``topics`` (default: every Isthmus topic that exists, and every canonical
+    topic the mapping files publish on), by record time."""
     chosen = list(topics or DEFAULT_TOPICS)
     if existing is not None:
         present = set(existing)
         chosen = [t for t in chosen if t in present]
+        if not topics:
+            canonical = f"{flow_topics.CANONICAL_PREFIX}."
+            chosen += sorted(t for t in present if t.startswith(canonical) and t not in chosen)
     matcher = EntityMatcher(names=names_for(entity))
     start = StartAt(time_ms=since_ms) if since_ms is not None else StartAt(beginning=True)
     found: list[Decoded] = []

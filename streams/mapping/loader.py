@@ -8,6 +8,7 @@ problem is collected and reported together, each with file, line, field and fix.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,17 +26,27 @@ from streams.mapping.expressions import Expression, ExpressionSyntax, compile_ex
 from streams.mapping.kinds import ANY, Kind, fits, from_avro, from_column
 from streams.mapping.located_yaml import Node
 from streams.mapping.plugins import from_entry_point, load_declared
-from streams.mapping.spec import FieldBinding, FieldPolicy, ParentLink, Policy, RecordMapping, SourceMapping, System
+from streams.mapping.spec import (
+    FieldBinding,
+    FieldPolicy,
+    ParentLink,
+    Policy,
+    Publication,
+    RecordMapping,
+    SourceMapping,
+    System,
+)
 from streams.mapping.transforms import BUILTINS, ArgumentProblem, Environment, Step, plugin_step
 from streams.stack.settings import PROJECT_ROOT
 
 MAPPINGS_DIR = PROJECT_ROOT / "mappings"
 TOP_KEYS = {"description", "target", "key", "owner", "policy", "fields", "parent", "value_maps", "plugins",
-            "sources"}
+            "sources", "publish"}
 SOURCE_KEYS = {"description", "system", "table", "record", "columns", "when", "fields", "on_delete", "group_by",
                "parent_key"}
 BINDING_KEYS = {"from", "compute", "const", "fields", "null_unless", "transform", "sum"}
 SOURCES_OF_VALUE = ("from", "compute", "const", "fields", "sum")
+_TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 
 if TYPE_CHECKING:  # streams.catalog reads its files with this package's YAML reader: imported when used
     from streams.catalog.model import Catalog
@@ -439,12 +450,41 @@ def _load(path: Path, schemas: SchemaSet, tables: Tables) -> tuple[RecordMapping
             if "default" not in spec and name not in bound and parent is None:
                 file.add(target_node.line, name, f"{target}.{name} has no default and no source binds it",
                          "bind it in a source, or give it a default in the schema")
+    publication = _publication(file, root.get("publish"), sources)
     if file.problems:
         return None, file.problems
     description = root.get("description")
     return RecordMapping(path=path, target=target, key=key, policies=MappingProxyType(policies),
-                         sources=tuple(sources), parent=parent,
+                         sources=tuple(sources), parent=parent, publish=publication,
                          description=str(description.value) if description else ""), []
+
+
+def _publication(file: _File, node: Node | None, sources: list[SourceMapping]) -> Publication | None:
+    """``publish: {topic: invoices, sources: [erp_invoices]}``: which table sources the canonical flow publishes,
+    on ``isthmus.canonical.<topic>`` (``sources`` defaults to every table source of the file)."""
+    if node is None:
+        return None
+    fix = "write `publish: {topic: <name>, sources: [<source>, ...]}` (sources: default every table source)"
+    values = node.plain() if node.is_mapping else None
+    if not isinstance(values, dict) or not set(values) <= {"topic", "sources"} or "topic" not in values:
+        file.add(node.line, "publish", "`publish` names the canonical `topic` and may list `sources`", fix)
+        return None
+    topic = values["topic"]
+    if not isinstance(topic, str) or not _TOPIC_NAME.match(topic):
+        file.add(node.line, "publish.topic", f"{topic!r} is not a topic name",
+                 "letters, digits, '.', '_' and '-', e.g. `topic: invoices` (published on isthmus.canonical.invoices)")
+        return None
+    tables = [s.name for s in sources if s.table is not None]
+    listed = values.get("sources", tables)
+    if not isinstance(listed, list) or not listed or not all(isinstance(n, str) for n in listed):
+        file.add(node.line, "publish.sources", "a list of source names", fix)
+        return None
+    unknown = [n for n in listed if n not in tables]
+    if unknown:
+        file.add(node.line, "publish.sources", f"no table source {', '.join(map(repr, unknown))} in this file",
+                 f"name sources that read a table: {_choices(tables)}")
+        return None
+    return Publication(topic=topic, sources=tuple(listed))
 
 
 def _parent(file: _File, node: Node | None, schemas: SchemaSet, target: str) -> ParentLink | None:

@@ -93,6 +93,15 @@ class ParentLink:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Publication:
+    """The canonical flow publishes each change of ``sources`` (table sources of the file), mapped, on the
+    canonical topic ``topic`` (``isthmus.canonical.<topic>``), keyed by the record's key."""
+
+    topic: str
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
 class RecordMapping:
     """One mapping file: the target record, its key, field owners and policies, and its sources."""
 
@@ -102,6 +111,7 @@ class RecordMapping:
     policies: Mapping[str, FieldPolicy]
     sources: tuple[SourceMapping, ...]
     parent: ParentLink | None = None
+    publish: Publication | None = None
     description: str = ""
 
     @property

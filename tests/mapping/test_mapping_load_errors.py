@@ -331,3 +331,17 @@ def test_repository_mapping_files_with_an_error_name_the_line(
         load_mapping(path, schemas=schemas)
     (problem,) = caught.value.problems
     assert problem.line == line and problem.field == "sources.erp_accounts.fields.credit_limit"
+
+
+def test_publish_names_a_topic_and_table_sources_of_the_file(load: Callable[..., RecordMapping]) -> None:
+    body = HEADER + "      issued_at: {from: issued_at, transform: [local_to_utc]}\n"
+    mapping = load(body + "publish: {topic: invoices}\n")
+    assert mapping.publish is not None
+    assert (mapping.publish.topic, mapping.publish.sources) == ("invoices", ("erp_invoices",))
+    problem = only(load, body + "publish: {topic: invoices, sources: [erp_payments]}\n")
+    assert (problem.line, problem.field) == (17, "publish.sources")
+    assert "no table source 'erp_payments'" in problem.message and "erp_invoices" in problem.fix
+    problem = only(load, body + "publish: {topic: 'in voices'}\n")
+    assert (problem.field, problem.message) == ("publish.topic", "'in voices' is not a topic name")
+    problem = only(load, body + "publish: invoices\n")
+    assert problem.field == "publish" and "publish: {topic: <name>" in problem.fix

@@ -34,6 +34,7 @@ from streams.flows.context import FlowContext
 from streams.flows.customers import CustomerFlow
 from streams.kafka.deadletters import DEAD_LETTER_TYPE, DLQ_TOPIC
 from streams.stack.running import RunningStack
+from streams.systems import load_systems
 from streams.warehouse.tables import BY_NAME
 
 pytestmark = pytest.mark.integration
@@ -278,7 +279,8 @@ def _wait(predicate: Callable[[], Any], timeout: float, what: str,
 
 def _flows(stack: RunningStack, tag: str, prefix: str, zone: str, context: FlowContext) -> list[RunningFlow]:
     """The customers and canonical flows under names, command topics and canonical topics of their own."""
-    canonical = CanonicalFlow(schemas=context.schemas, mappings=context.mappings, erp_time_zone=zone,
+    canonical = CanonicalFlow(schemas=context.schemas, mappings=context.mappings,
+                              systems=load_systems(env={"ISTHMUS_ERP_TIME_ZONE": zone}),
                               name=f"test-canonical-{tag}", prefix=prefix)
     flows = [RunningFlow(canonical.spec(), stack.settings.bootstrap_servers, context.schemas)]
     if zone == ZONE:

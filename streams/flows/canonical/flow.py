@@ -1,84 +1,105 @@
-"""The canonical documents flow (``isthmus-canonical``): every committed change of an order-to-cash table
-becomes one canonical record (Avro, single-object encoding) on its canonical topic, keyed by its canonical
-id, carrying its lineage.
+"""The canonical documents flow (``isthmus-canonical``): every committed change of a table that a mapping file
+publishes becomes one canonical record (Avro, single-object encoding) on its canonical topic, keyed by its
+canonical id, carrying its lineage.
 
-What it publishes is listed in :data:`~streams.flows.canonical.documents.DOCUMENTS`; each table goes through
-its mapping file (ERP local times to UTC, ERP statuses to canonical ones), a delete through the mapping's
-``on_delete`` applied to the before-image. The cross-reference the mappings look up (CRM customer id and ERP
-account id to customer number, ERP order id to CRM order number) is kept in the ``links`` store from the CRM
-customers, ERP accounts and ERP orders. A change whose required link is not known yet waits in ``parked``
-and is published when the link arrives. A change that cannot be mapped (an ERP time the clocks skipped, a
-malformed event) goes to the dead-letter topic with the reason. Output, store changes and input offsets
-commit in one Kafka transaction (the engine's), so each change is published exactly once.
+What it publishes comes from the mapping files alone: a file with ``publish: {topic: invoices, sources:
+[erp_invoices]}`` has each change of those table sources mapped and published on ``isthmus.canonical.invoices``
+(times in UTC from the zone of the source's system, statuses through the file's value maps; a delete through
+the source's ``on_delete`` applied to the before-image). Which topic carries a source's changes comes from its
+system's file (``systems/``), never from the table name inside the event, so a read-only system's tables are
+published like any other's. The records the mappings look up (``lookup:``) are kept in the ``links`` store
+from their own mapping files' sources (:mod:`streams.flows.lookups`); a change whose required look-up is not
+known yet waits in ``parked`` and is published when it arrives. A change that cannot be mapped (a local time
+the clocks skipped, a malformed event) goes to the dead-letter topic with the reason. Output, store changes
+and input offsets commit in one Kafka transaction (the engine's), so each change is published exactly once.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.debezium.envelope import ChangeEvent, Op, decode
 from streams.errors import IsthmusError
 from streams.flows import topics
-from streams.flows.canonical.documents import BY_CDC_TOPIC, DOCUMENTS, Document
 from streams.flows.canonical.lineage import Lineage, mapping_version
 from streams.flows.engine.api import Context, FlowSpec, Incoming
 from streams.flows.exceptions import FlowUnavailable
+from streams.flows.lookups import LookupContext, LookupTables, lookups_of
 from streams.flows.parking import ParkingLot
 from streams.mapping import Context as MappingContext
 from streams.mapping import Engine, LookupMissing, RecordMapping, SourceMapping
 from streams.mapping.exceptions import MappingError
+from streams.systems import Systems
 
 NAME = "isthmus-canonical"
 LINKS, PARKED = "links", "parked"
-#: Inputs read only for the cross-reference the document mappings look up.
-LINK_TOPICS = (topics.CRM_CUSTOMERS, topics.ERP_ACCOUNTS)
 
 
 class CanonicalFlowError(IsthmusError):
     """The canonical documents flow cannot be built, or a change cannot become a canonical record."""
 
 
-class _Links:
-    """The mappings' cross-reference look-up over the ``links`` store; remembers the link it missed."""
+@dataclass(frozen=True)
+class Document:
+    """One published table source: changes on ``cdc_topic`` mapped by ``source`` of ``mapping`` and published
+    on the canonical topic ``name`` as the mapping's target record."""
 
-    def __init__(self, ctx: Context) -> None:
-        self.store = ctx.stores[LINKS]
-        self.missed: str | None = None
+    cdc_topic: str
+    system: str
+    mapping: RecordMapping
+    source: SourceMapping
+    name: str
+    version: str
 
-    def __call__(self, record: str, by: str, key: Any) -> Mapping[str, Any] | None:
-        prefix = {"crm_customer_id": "crm", "erp_account_id": "account", "erp_order_id": "order"}.get(by)
-        if prefix is None:
-            return None
-        found = self.store.get(f"{prefix}:{key}")
-        if found is None:
-            self.missed = f"{prefix}:{key}"
-        return found
+    @property
+    def schema(self) -> str:
+        return self.mapping.target
 
 
-def _source(mapping: RecordMapping, name: str) -> SourceMapping:
-    for source in mapping.sources:
-        if source.name == name:
-            return source
-    raise CanonicalFlowError(f"{mapping.path.name} has no source {name!r}; {NAME} publishes through it")
+def documents(mappings: Mapping[str, RecordMapping], systems: Systems) -> tuple[Document, ...]:
+    """Every table source a mapping file publishes (``publish:``), with the topic its system captures it on."""
+    found = []
+    for stem in sorted(mappings):
+        mapping = mappings[stem]
+        if mapping.publish is None:
+            continue
+        for source in mapping.sources:
+            if source.name in mapping.publish.sources and source.table is not None and source.system is not None:
+                system = str(source.system)
+                found.append(Document(cdc_topic=systems[system].topic(source.table), system=system, mapping=mapping,
+                                      source=source, name=mapping.publish.topic,
+                                      version=mapping_version(mapping.path)))
+    return tuple(found)
+
+
+def published_topics(mappings: Mapping[str, RecordMapping], prefix: str = topics.CANONICAL_PREFIX) -> tuple[str, ...]:
+    """The canonical topics the mapping files publish on, in file order."""
+    return tuple(dict.fromkeys(topics.canonical_topic(m.publish.topic, prefix)
+                               for _, m in sorted(mappings.items()) if m.publish is not None))
 
 
 class CanonicalFlow:
-    def __init__(self, *, schemas: SchemaStore, mappings: Mapping[str, RecordMapping], erp_time_zone: str,
+    def __init__(self, *, schemas: SchemaStore, mappings: Mapping[str, RecordMapping], systems: Systems,
                  name: str = NAME, prefix: str = topics.CANONICAL_PREFIX) -> None:
         """``prefix``: of the canonical topics (``<prefix>.invoices``, ...); a test publishes under its own."""
-        missing = sorted({d.mapping for d in DOCUMENTS} - set(mappings))
-        if missing:
-            raise FlowUnavailable(f"{NAME} needs mappings/{', mappings/'.join(m + '.yaml' for m in missing)}")
         self.schemas = schemas
         self.name = name
         self.prefix = prefix
-        self.context_zone = erp_time_zone
-        self.sources = {d.cdc_topic: (mappings[d.mapping], _source(mappings[d.mapping], d.source))
-                        for d in DOCUMENTS}
-        self.versions = {d.cdc_topic: mapping_version(mappings[d.mapping].path) for d in DOCUMENTS}
+        self.systems = systems
+        self.documents = documents(mappings, systems)
+        if not self.documents:
+            raise FlowUnavailable(f"{NAME} publishes what mapping files declare with `publish:`, and none does; add "
+                                  "`publish: {topic: <name>}` to the mapping files whose changes it should publish")
+        self.by_topic: dict[str, list[Document]] = {}
+        for document in self.documents:
+            self.by_topic.setdefault(document.cdc_topic, []).append(document)
+        named = schemas.schemas.named
+        self.engines = {id(d.mapping): Engine(d.mapping, named) for d in self.documents}
+        self.lookups = LookupTables(lookups_of(d.source for d in self.documents), mappings=mappings,
+                                    systems=systems, named=named, flow=NAME)
 
     @property
     def stage(self) -> str:
@@ -88,11 +109,16 @@ class CanonicalFlow:
         return topics.canonical_topic(document.name, self.prefix)
 
     def spec(self) -> FlowSpec:
-        outputs = tuple(self.topic(d) for d in DOCUMENTS)
-        return FlowSpec(name=self.name, inputs=(*LINK_TOPICS, *(d.cdc_topic for d in DOCUMENTS)),
-                        handler=self.handle, stores=(LINKS, PARKED), outputs=outputs, compacted=outputs,
-                        description="order-to-cash rows (CRM orders; ERP orders, lines, invoices, payments, "
-                                    "products, stock) as canonical records with their lineage")
+        outputs = tuple(dict.fromkeys(self.topic(d) for d in self.documents))
+        inputs = tuple(dict.fromkeys((*self.lookups.topics, *self.by_topic)))
+        return FlowSpec(name=self.name, inputs=inputs, handler=self.handle, stores=(LINKS, PARKED), outputs=outputs,
+                        compacted=outputs,
+                        description="the changes of every table source a mapping file publishes, as canonical "
+                                    "records with their lineage")
+
+    def context(self, system: str, lookup: LookupContext | None = None) -> MappingContext:
+        """The mapping context of a source of ``system``: its zone for zone-less times, and the look-ups."""
+        return MappingContext(erp_time_zone=self.systems[system].time_zone, lookup=lookup)
 
     def handle(self, record: Incoming, ctx: Context) -> None:
         queue = deque([record])
@@ -100,7 +126,7 @@ class CanonicalFlow:
             queue.extend(self._one(queue.popleft(), ctx))
 
     def _one(self, record: Incoming, ctx: Context) -> list[Incoming]:
-        """Publish one change; returns the parked changes a new link released."""
+        """Publish one change; returns the parked changes a new look-up value released."""
         if record.value is None:
             return []  # the tombstone after a delete: the delete itself was published
         try:
@@ -111,8 +137,7 @@ class CanonicalFlow:
             if event.op is Op.TRUNCATE:
                 return []
             released = self._link(ctx, record.topic, event)
-            document = BY_CDC_TOPIC.get(record.topic)
-            if document is not None:
+            for document in self.by_topic.get(record.topic, ()):
                 self._publish(ctx, record, event, document)
             return released
         except _Park as park:
@@ -123,49 +148,39 @@ class CanonicalFlow:
             return []
 
     def _link(self, ctx: Context, topic: str, event: ChangeEvent) -> list[Incoming]:
-        """Keep the cross-reference this change states; returns the changes that waited for it."""
-        row = event.after if event.op is not Op.DELETE else None
-        links: dict[str, dict[str, Any] | None] = {}
-        if topic == topics.CRM_CUSTOMERS and row is not None and row.get("customer_number") is not None:
-            links[f"crm:{row['id']}"] = {"customer_number": row["customer_number"],
-                                         "erp_account_id": row.get("erp_account_id")}
-        elif topic == topics.ERP_ACCOUNTS and row is not None and row.get("crm_customer_number") is not None:
-            links[f"account:{row['account_id']}"] = {"customer_number": row["crm_customer_number"]}
-        elif topic == topics.ERP_SALES_ORDERS and row is not None and row.get("crm_order_number") is not None:
-            links[f"order:{row['order_id']}"] = {"order_number": row["crm_order_number"]}
-        released: list[Incoming] = []
-        for key, value in links.items():
-            if ctx.stores[LINKS].get(key) == value:
-                continue
-            ctx.stores[LINKS].put(key, value)
-            released += ParkingLot(ctx.stores[PARKED]).release(key)
-        return released
+        """Keep what this change says of the looked-up records; returns the changes that waited for it."""
+        found = self.systems.by_topic(topic)
+        context = self.context(found[0].name) if found else MappingContext()
+        lot = ParkingLot(ctx.stores[PARKED])
+        return [r for key in self.lookups.observe(ctx.stores[LINKS], topic, event, context) for r in lot.release(key)]
 
     def _publish(self, ctx: Context, record: Incoming, event: ChangeEvent, document: Document) -> None:
-        mapping, source = self.sources[record.topic]
-        engine = Engine(mapping, self.schemas.schemas.named)
-        links = _Links(ctx)
-        context = MappingContext(erp_time_zone=self.context_zone, lookup=links)
+        mapping, source = document.mapping, document.source
+        engine = self.engines[id(mapping)]
+        links = LookupContext(self.lookups, ctx.stores[LINKS])
+        context = self.context(document.system, links)
         deleted = event.op is Op.DELETE
         row = event.before if deleted else event.after
         if row is None:
-            raise CanonicalFlowError(f"{record.position}: a {event.op.value} of {event.table} without its row "
-                                     "image; the table needs full row images (REPLICA IDENTITY FULL / "
-                                     "binlog_row_image=FULL)")
+            raise CanonicalFlowError(f"{record.position}: a {event.op.value} of {document.system}.{source.table} "
+                                     "without its row image; the table needs full row images (REPLICA IDENTITY "
+                                     "FULL / binlog_row_image=FULL)")
+        if not engine.applies(source, row):
+            return
         try:
             values = engine.map_row(source, row, context)
         except LookupMissing as exc:
-            if links.missed is None:
+            if links.last is None:
                 raise CanonicalFlowError(f"{record.position}: {exc}") from exc
-            raise _Park(links.missed) from exc
+            raise _Park(links.last) from exc
         except MappingError as exc:
-            raise CanonicalFlowError(f"{record.position}: {document.system}.{event.table} "
+            raise CanonicalFlowError(f"{record.position}: {document.system}.{source.table} "
                                      f"(op {event.op.value}) cannot be mapped by {mapping.path.name}: {exc}") from exc
         if deleted:
             values.update(source.on_delete or {})
         key = mapping.key_of(values)
         key_text = "/".join(str(k) for k in key) if isinstance(key, tuple) else str(key)
-        lineage = Lineage.of(event, document.system, record, self.versions[record.topic])
+        lineage = Lineage.of(event, document.system, record, document.version)
         ctx.emit(self.topic(document), key=key_text, value=self.schemas.encode(document.schema, values),
                  headers=lineage.headers())
 

@@ -19,6 +19,7 @@ from streams.flows.canonical import CanonicalFlow, Lineage, LineageError
 from streams.flows.canonical.lineage import LINEAGE_HEADER, MAPPING_VERSION_HEADER, mapping_version
 from streams.flows.engine.local import LocalContext, LocalRun
 from streams.mapping import load_mappings
+from streams.systems import load_systems
 
 FIXTURES = Path(__file__).parents[2] / "codecs" / "fixtures"
 UTC = dt.UTC
@@ -35,7 +36,8 @@ def _fixture(name: str) -> dict[str, Any]:
 
 
 def _run(schemas: SchemaStore, *events: dict[str, Any], zone: str = "Asia/Shanghai") -> LocalContext:
-    flow = CanonicalFlow(schemas=schemas, mappings=load_mappings(schemas=schemas.schemas), erp_time_zone=zone)
+    flow = CanonicalFlow(schemas=schemas, mappings=load_mappings(schemas=schemas.schemas),
+                         systems=load_systems(env={"ISTHMUS_ERP_TIME_ZONE": zone}))
     run = LocalRun(flow.spec())
     records = [run.record(e["topic"].removeprefix("fixture_"), json.dumps(e["key"]).encode(),
                           None if e["value"] is None else json.dumps(e["value"]).encode()) for e in events]
