@@ -154,3 +154,69 @@ def test_reader_schema_must_exist(store: SchemaStore) -> None:
 
 def test_canonical_record_is_a_value() -> None:
     assert CanonicalRecord(schema="a", value={}) == CanonicalRecord(schema="a", value={})
+
+
+#: Every fingerprint a released version wrote with: records carrying them sit on topics and must stay readable.
+PUBLISHED = {
+    "Account": ["e0c80415d96fbe85"], "Address": ["6ebd2057956f04e6"], "Command": ["d1ecd56cbfb63cc2"],
+    "CommandResult": ["a197a4a66969d0da"], "ConflictRecord": ["bc2b11fbbcb5c518"], "Contact": ["e132ae06bbaf5c98"],
+    "Customer": ["3cbf51903a155878", "5d6861dcfeb067d4"], "Customer360": ["ffb42b9ab115ea4a"],
+    "CustomerAccountXref": ["b8af9d35394417d1"], "DeadLetter": ["e35316452f1b479f"],
+    "ErpSalesOrder": ["8077809967c38515"], "ErpSalesOrderLine": ["db5b338acb47d879"],
+    "FieldStamp": ["3650d61876aac562"], "Invoice": ["100a3125db8064f8"],
+    "OrderStatus": ["869f6ca98da5aed7", "48ec5ac7c244b748"], "Payment": ["4da6b57571e2b34b"],
+    "Product": ["c6608ecfac6dbf32"], "ProductAvailability": ["bf0f1325e1f4267c"],
+    "SalesOrder": ["f7f31730521dd4b5"], "SalesOrderLine": ["3aaef4ef7d684628"], "Shipment": ["308fcdf8e34982c7"],
+    "SourcePosition": ["17541ff1e12d65c4"], "StockLevel": ["4ed153108c4838bf"],
+}
+
+
+def test_every_published_fingerprint_is_still_known(store: SchemaStore) -> None:
+    """``System`` became a string, which changed the fingerprint of every schema embedding it; the history
+    copies pin the enum inline, so the fingerprints records were written with still find their schema.
+    (``System`` itself, 4f9ac7a8cad61664, was retired: no record was ever written with it alone.)"""
+    for name, prints in PUBLISHED.items():
+        for print_ in prints:
+            assert store.by_fingerprint(bytes.fromhex(print_)).name == f"isthmus.canonical.{name}"
+
+
+def _written_with(schemas: SchemaSet, name: str, version: int, value: dict[str, object]) -> bytes:
+    (old,) = [v for v in schemas.versions(name) if v.version == version]
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, fastavro.parse_schema(old.schema, named_schemas={}), value)
+    return MARKER + fingerprint(old.schema) + body.getvalue()
+
+
+def test_a_system_written_as_the_old_enum_reads_as_the_same_string(store: SchemaStore, schemas: SchemaSet) -> None:
+    """Customer v2 wrote ``System`` as an enum (in a map of FieldStamp); the current Customer reads a string."""
+    provenance = {"name": {"system": "erp", "commit_time": NOW}, "email": {"system": "crm", "commit_time": NOW}}
+    data = _written_with(schemas, "Customer", 2, {**CUSTOMER, "provenance": provenance})
+    assert store.by_fingerprint(data[2:HEADER_SIZE]).version == "v2"
+    decoded = store.decode(data)
+    assert decoded.schema == "isthmus.canonical.Customer" and decoded.value["provenance"] == provenance
+    assert store.decode(store.encode("Customer", decoded.value)).value == decoded.value
+
+
+def test_every_field_that_was_a_system_enum_reads_as_its_symbol(store: SchemaStore, schemas: SchemaSet) -> None:
+    """Command.target (top level) with Command.source.system (nested), and ConflictRecord.owner and .winner (one
+    enum met twice in a record): each old record decodes with the current schema, the symbol as the string."""
+    command = {"command_id": "c1", "idempotency_key": "k1", "target": "erp", "operation": "upsert",
+               "entity_type": "isthmus.canonical.Customer", "entity_key": "C-000001",
+               "payload_type": "isthmus.canonical.Account", "payload": "{}",
+               "source": {"system": "crm", "connector": "crm", "database": "crm", "table": "customers",
+                          "commit_time": NOW},
+               "causation": {"event_id": "crm:1:customers:1"}, "created_at": NOW}
+    decoded = store.decode(_written_with(schemas, "Command", 1, command))
+    assert decoded.value["target"] == "erp" and decoded.value["source"]["system"] == "crm"
+    assert decoded.value == store.decode(store.encode("Command", command)).value
+    conflict = {"conflict_id": "x", "entity_type": "isthmus.canonical.Customer", "entity_key": "C-000001",
+                "field": "name", "policy": "owner_wins", "owner": "crm", "winner": "erp", "settled_at": NOW}
+    decoded = store.decode(_written_with(schemas, "ConflictRecord", 1, conflict))
+    assert (decoded.value["owner"], decoded.value["winner"]) == ("crm", "erp")
+    assert decoded.value == store.decode(store.encode("ConflictRecord", conflict)).value
+
+
+def test_a_current_record_may_name_any_system(store: SchemaStore) -> None:
+    """A system is data now: a name the old enum never had encodes and decodes."""
+    value = {**CUSTOMER, "provenance": {"name": {"system": "shop", "commit_time": NOW}}}
+    assert store.decode(store.encode("Customer", value)).value["provenance"]["name"]["system"] == "shop"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from streams.codecs.avro.compatibility import assert_compatible, can_read, check_compatibility
+from streams.codecs.avro.compatibility import ENUM_AS_STRING, assert_compatible, can_read, check_compatibility
 from streams.codecs.exceptions import SchemaIncompatible
 
 BASE: dict[str, Any] = {
@@ -134,3 +134,32 @@ def test_recursive_schemas_terminate() -> None:
         "fields": [{"name": "next", "type": ["null", "Node"], "default": None}],
     }
     assert check_compatibility(node, copy.deepcopy(node)) == ()
+
+
+def test_enum_read_as_string_is_backward_compatible_only() -> None:
+    """Rule enum-as-string (``System`` became a string): the new string reads the old enum's data; the old enum
+    cannot read the new string's, and the problem is named as that rule, not as any type change."""
+    new = changed(lambda f: field(f, "status").update(type="string"))
+    assert check_compatibility(BASE, new, "backward") == ()
+    (problem,) = check_compatibility(BASE, new, "forward")
+    assert problem.path == "Thing.status" and problem.rule == ENUM_AS_STRING
+    assert "enum Status" in problem.message and "backward-only" in problem.message
+
+
+def test_enum_as_string_needs_a_plain_string() -> None:
+    """A string with a logical type (a uuid) is no place for a symbol, and an enum read as bytes is no rule."""
+    for kind in ({"type": "string", "logicalType": "uuid"}, "bytes"):
+        new = changed(lambda f, kind=kind: field(f, "status").update(type=kind))
+        (problem,) = check_compatibility(BASE, new, "backward")
+        assert problem.rule == "" and "expects" in problem.message
+
+
+def test_enum_as_string_in_a_union_prefers_the_readers_own_enum() -> None:
+    """A nullable string reads the enum; a union that still has the enum resolves to it, as Avro does."""
+    new = changed(lambda f: field(f, "status").update(type=["null", "string"], default=None))
+    assert check_compatibility(BASE, new, "backward") == ()
+    forward = {p.path: p.rule for p in check_compatibility(BASE, new, "forward")}
+    assert forward == {"Thing.status<null#0>": "", "Thing.status<string#1>": ENUM_AS_STRING}
+    status = field(BASE["fields"], "status")["type"]
+    both = changed(lambda f: field(f, "status").update(type=["string", {**status, "symbols": ["open"]}]))
+    assert "paid" in check_compatibility(BASE, both, "backward")[0].message

@@ -4,6 +4,12 @@ Backward: the new schema reads data written with the old one (consumers upgrade 
 schema reads data written with the new one (producers upgrade first). Full: both. Beyond the resolution rules,
 logical types must agree (a decimal's scale and precision, millis against micros), because a bare ``bytes`` or
 ``long`` would resolve but mean something else.
+
+One rule goes beyond Avro's promotions, :data:`ENUM_AS_STRING`: a reader's plain ``string`` reads a writer's
+enum as its symbol. Avro itself cannot (an enum is written as an index), but the schema store reads it so
+(``streams.codecs.avro.resolution``), which is how records written while ``System`` was an enum still read now
+that a system is any declared name. The rule is one-way: a reader with the enum cannot read a string, so the
+change is backward-compatible only, and a reader of before it is told so by name.
 """
 
 from __future__ import annotations
@@ -15,6 +21,9 @@ from typing import Any
 
 from streams.codecs.avro.schemas import NAMED_KINDS, Schema, definitions
 from streams.codecs.exceptions import SchemaIncompatible
+
+#: The one resolution beyond Avro's: a writer's enum read by a plain ``string`` reader yields the symbol.
+ENUM_AS_STRING = "enum-as-string"
 
 _PROMOTIONS = {
     "int": {"int", "long", "float", "double"},
@@ -38,6 +47,8 @@ class Incompatibility:
     direction: str
     path: str
     message: str
+    rule: str = ""
+    """The named rule the problem falls under (:data:`ENUM_AS_STRING`), or empty for Avro's own rules."""
 
     def __str__(self) -> str:
         return f"{self.direction}: {self.path}: {self.message}"
@@ -68,7 +79,7 @@ class _Checker:
     def __init__(self, reader: Schema, writer: Schema) -> None:
         self.reader_names = definitions(reader)
         self.writer_names = definitions(writer)
-        self.problems: list[tuple[str, str]] = []
+        self.problems: list[tuple[str, str, str]] = []
         self.in_progress: set[tuple[str, str]] = set()
 
     def resolve(self, node: Any, names: Mapping[str, Any]) -> Any:
@@ -78,8 +89,8 @@ class _Checker:
             return self.resolve(node["type"], names) if _logical(node) is None else node
         return node
 
-    def fail(self, path: str, message: str) -> None:
-        self.problems.append((path, message))
+    def fail(self, path: str, message: str, rule: str = "") -> None:
+        self.problems.append((path, message, rule))
 
     def matches(self, reader: Any, writer: Any) -> bool:
         """Whether a reader branch is the one schema resolution picks for the writer: same kind and name."""
@@ -87,7 +98,7 @@ class _Checker:
         rk, wk = _kind(r), _kind(w)
         if rk in NAMED_KINDS and wk == rk:
             return bool(_short(r["name"]) == _short(w["name"]) or w["name"] in r.get("aliases", ()))
-        return wk == rk or rk in _PROMOTIONS.get(wk, ())
+        return wk == rk or rk in _PROMOTIONS.get(wk, ()) or _enum_as_string(r, w)
 
     def check(self, reader: Any, writer: Any, path: str) -> None:
         r, w = self.resolve(reader, self.reader_names), self.resolve(writer, self.writer_names)
@@ -97,12 +108,22 @@ class _Checker:
                 self.check(r, branch, f"{path}<{_kind(self.resolve(branch, self.writer_names))}#{index}>")
             return
         if rk == "union":
-            for branch in r:
+            # a branch of the writer's own kind first: the string branch takes an enum only if none is there
+            exact = [b for b in r if self.matches(b, w) and not _enum_as_string(self.resolve(b, self.reader_names), w)]
+            for branch in [*exact, *r]:
                 if self.matches(branch, w):
                     self.check(branch, w, path)
                     return
             self.fail(path, f"the writer's {wk} matches no branch of the reader's union "
                             f"[{', '.join(_kind(self.resolve(b, self.reader_names)) for b in r)}]")
+            return
+        if _enum_as_string(r, w):
+            return  # ENUM_AS_STRING: the store reads the writer's symbol as the string
+        if rk == "enum" and wk == "string" and _logical(w) is None:
+            self.fail(path, f"the reader expects the enum {r['name']} where the writer wrote a string: "
+                            f"{ENUM_AS_STRING} reads an enum as a string, never back, so a reader of before the "
+                            "enum became a string cannot read data written since (the change is backward-only)",
+                      ENUM_AS_STRING)
             return
         if rk != wk and rk not in _PROMOTIONS.get(wk, ()):
             self.fail(path, f"the reader expects {rk} where the writer wrote {wk}")
@@ -152,6 +173,13 @@ class _Checker:
                             "and it has no default symbol; add a default to the enum or keep the symbols")
 
 
+def _enum_as_string(reader: Any, writer: Any) -> bool:
+    """:data:`ENUM_AS_STRING`: a plain ``string`` reader (no logical type) and an enum writer, both resolved."""
+    plain = reader == "string" or (isinstance(reader, dict) and reader.get("type") == "string"
+                                   and "logicalType" not in reader)
+    return plain and isinstance(writer, dict) and writer.get("type") == "enum"
+
+
 def _describe(node: Any) -> str:
     logical = _logical(node)
     if logical is None:
@@ -166,7 +194,8 @@ def can_read(reader: Schema, writer: Schema, *, direction: str = "read") -> tupl
     checker = _Checker(reader, writer)
     root = reader["name"] if isinstance(reader, dict) and "name" in reader else "schema"
     checker.check(reader, writer, _short(str(root)))
-    return tuple(Incompatibility(direction=direction, path=p, message=m) for p, m in checker.problems)
+    return tuple(Incompatibility(direction=direction, path=p, message=m, rule=rule)
+                 for p, m, rule in checker.problems)
 
 
 def check_compatibility(old: Schema, new: Schema,

@@ -2,7 +2,8 @@
 
 Files are parsed in dependency order with fastavro, so ``"type": "Address"`` in ``customer.avsc`` resolves to
 the record ``address.avsc`` defines. ``schemas/history/<stem>.v<N>.avsc`` keeps earlier published versions of
-``schemas/<stem>.avsc``; they are parsed against the current definitions of every other type.
+``schemas/<stem>.avsc``; they are parsed against the current definitions of every other type they do not
+define themselves (a copy may be self-contained, each embedded type defined inline as it was published).
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ SCHEMA_DIR = PROJECT_ROOT / "schemas"
 HISTORY_DIR_NAME = "history"
 PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
 NAMED_KINDS = frozenset({"record", "error", "enum", "fixed"})
+#: What a history copy may declare the current schema owes it: ``full`` (the default), or ``backward`` with a
+#: ``compatibility_reason`` when a change let the current schema read the copy's data but not the other way
+#: round (``System`` became a string: an old reader cannot read a string as its enum).
+HISTORY_COMPATIBILITY = ("full", "backward")
 _HISTORY_FILE = re.compile(r"^(?P<stem>[a-z0-9_]+)\.v(?P<version>[0-9]+)\.avsc$")
 
 #: A schema as JSON values: a type name, a union list, or a type object.
@@ -166,6 +171,8 @@ class SchemaVersion:
 
     file: SchemaFile
     schema: Schema
+    compatibility: str = "full"
+    """What the current schema owes this version: ``full``, or ``backward`` (see ``HISTORY_COMPATIBILITY``)."""
 
     @property
     def version(self) -> int:
@@ -350,6 +357,19 @@ def load_schemas(directory: Path = SCHEMA_DIR) -> SchemaSet:
                      history=MappingProxyType(history))
 
 
+def _declared_compatibility(old: SchemaFile) -> str:
+    mode = old.raw.get("compatibility", "full")
+    if mode not in HISTORY_COMPATIBILITY:
+        raise SchemaLoadError(f"compatibility {mode!r} is not one of {', '.join(HISTORY_COMPATIBILITY)}; the "
+                              "current schema must at least read this version's data (backward)", where=str(old.path))
+    reason = old.raw.get("compatibility_reason")
+    if mode != "full" and not (isinstance(reason, str) and reason.strip()):
+        raise SchemaLoadError(f"compatibility {mode!r} needs a compatibility_reason: say which change made the "
+                              "older readers unable to read current data, and why it could not be avoided",
+                              where=str(old.path))
+    return str(mode)
+
+
 def _load_history(directory: Path, current: Mapping[str, SchemaFile],
                   named: Mapping[str, Any]) -> dict[str, tuple[SchemaVersion, ...]]:
     versions: dict[str, list[SchemaVersion]] = {}
@@ -367,10 +387,13 @@ def _load_history(directory: Path, current: Mapping[str, SchemaFile],
             raise SchemaLoadError(f"defines {old.name} but schemas/{stem}.avsc defines "
                                   f"{current[stem].name}; a history copy keeps the name (renames need "
                                   "aliases in the current file)", where=str(path))
-        others = {k: v for k, v in named.items() if k not in current[stem].defines}
+        # A copy's own definitions win: a copy of a schema embedding a type that changed since (System, an enum
+        # until it became a string) pins that type inline, so its fingerprint stays the one it was written with.
+        others = {k: v for k, v in named.items() if k not in current[stem].defines and k not in old.defines}
         scratch = dict(others)
         _parse(old, scratch)
         plain = {k: _strip(v) for k, v in scratch.items()}
-        version = SchemaVersion(file=old, schema=standalone(plain[old.name], plain))
+        version = SchemaVersion(file=old, schema=standalone(plain[old.name], plain),
+                                compatibility=_declared_compatibility(old))
         versions.setdefault(stem, []).append(version)
     return {stem: tuple(sorted(found, key=lambda v: v.version)) for stem, found in versions.items()}

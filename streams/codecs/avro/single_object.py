@@ -15,6 +15,7 @@ from typing import Any, cast
 from fastavro import schemaless_reader, schemaless_writer
 from fastavro.schema import parse_schema
 
+from streams.codecs.avro.resolution import read_as
 from streams.codecs.avro.schemas import Schema, SchemaSet, fingerprint, load_schemas
 from streams.codecs.exceptions import NotSingleObject, SchemaMismatch, UnknownFingerprint, UnknownSchema
 
@@ -65,6 +66,7 @@ class SchemaStore:
                     parsed=_parse(old.schema)))
         self._current = MappingProxyType(current)
         self._by_fingerprint = MappingProxyType(known)
+        self._readers: dict[tuple[bytes, str], dict[str, Any]] = {}
 
     @classmethod
     def from_directory(cls, directory: Any = None) -> SchemaStore:
@@ -88,6 +90,17 @@ class SchemaStore:
     def fingerprints(self) -> Mapping[bytes, StoredSchema]:
         return self._by_fingerprint
 
+    def reader_for(self, writer: StoredSchema, target: StoredSchema) -> dict[str, Any]:
+        """The parsed schema that reads ``writer``'s data as ``target``: the target itself, unless the writer
+        wrote an enum where the target has a string (``System``, an enum until systems became data), then the
+        target with the writer's enum in those places, so the symbol is read as the string
+        (``streams.codecs.avro.resolution``)."""
+        key = (writer.fingerprint, target.name)
+        if key not in self._readers:
+            adapted = None if writer is target else read_as(target.schema, writer.schema)
+            self._readers[key] = target.parsed if adapted is None else _parse(adapted)
+        return self._readers[key]
+
     def encode(self, name: str, value: Mapping[str, Any]) -> bytes:
         """Single-object bytes of ``value`` under the current version of schema ``name``."""
         stored = self.current(name)
@@ -109,7 +122,7 @@ class SchemaStore:
         target = self.current(reader or writer.name)
         body = io.BytesIO(data[HEADER_SIZE:])
         try:
-            value = schemaless_reader(body, writer.parsed, target.parsed)
+            value = schemaless_reader(body, writer.parsed, self.reader_for(writer, target))
         except Exception as exc:  # fastavro raises EOFError, ValueError, SchemaResolutionError, ...
             raise SchemaMismatch(f"the body does not decode as {writer.name} ({writer.version}) read as "
                                  f"{target.name}: {exc}") from exc
