@@ -14,7 +14,7 @@ from typing import Any
 
 from streams.codecs.debezium.envelope import ChangeEvent, Op
 from streams.mapping.exceptions import MappingError, MappingValueError
-from streams.mapping.spec import FieldBinding, RecordMapping, SourceMapping, System
+from streams.mapping.spec import FieldBinding, RecordMapping, SourceMapping
 from streams.mapping.transforms import Context, StepInput, quantize
 
 _INTEGRAL = {"int", "long"}
@@ -128,7 +128,7 @@ class MappedChange:
 
     mapping: RecordMapping
     source: SourceMapping
-    system: System
+    system: str
     key: Any
     deleted: bool
     values: Mapping[str, Any]
@@ -140,14 +140,13 @@ class MappedChange:
     member_key: tuple[Any, ...] = field(default_factory=tuple)
 
 
-def map_change(mapping: RecordMapping, event: ChangeEvent, system: System | str, context: Context,
+def map_change(mapping: RecordMapping, event: ChangeEvent, system: str, context: Context,
                named: Mapping[str, Any]) -> tuple[MappedChange, ...]:
     """Map one Debezium change through every source of ``mapping`` that reads its table.
 
     A source with a ``when`` condition sees an update that moves a row out of its condition as a delete,
     and one that moves a row in as a create. Truncates and tables the mapping does not read give nothing.
     """
-    system = System(system)
     if event.op is Op.TRUNCATE or event.table is None:
         return ()
     engine = Engine(mapping, named)
@@ -159,7 +158,7 @@ def map_change(mapping: RecordMapping, event: ChangeEvent, system: System | str,
     return tuple(results)
 
 
-def _map_source(engine: Engine, source: SourceMapping, event: ChangeEvent, system: System,
+def _map_source(engine: Engine, source: SourceMapping, event: ChangeEvent, system: str,
                 context: Context) -> MappedChange | None:
     mapping = engine.mapping
     before_in = engine.applies(source, event.before)

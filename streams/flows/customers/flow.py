@@ -33,6 +33,7 @@ from streams.flows.canonical.lineage import Lineage, mapping_version
 from streams.flows.commands import Cause, Command, command_headers, encode_command
 from streams.flows.customers.exceptions import CustomerFlowError, MissingMapping
 from streams.flows.customers.keying import CustomerKeys
+from streams.flows.customers.sides import CRM, ERP
 from streams.flows.customers.state import CustomerState
 from streams.flows.customers.sync import CUSTOMER, CustomerMappings, decide, fold, fold_contact, fold_xref
 from streams.flows.engine.api import Context, FlowSpec, Incoming, JsonValue
@@ -48,7 +49,6 @@ from streams.flows.topics import (
 )
 from streams.mapping import Context as MappingContext
 from streams.mapping import LookupMissing, MappedChange, MappingError, RecordMapping, map_change
-from streams.mapping.spec import System
 
 FLOW_NAME = "isthmus-customers"
 STAGE = f"flow.{FLOW_NAME}"
@@ -58,11 +58,11 @@ CUSTOMERS, INDEX, ROWS, PARKED = "customers", "index", "rows", "parked"
 STORES = (CUSTOMERS, INDEX, ROWS, PARKED)
 
 #: Input topic -> the system and table its events come from.
-TABLES: Mapping[str, tuple[System, str]] = {
-    CRM_CUSTOMERS: (System.CRM, "customers"),
-    CRM_CONTACTS: (System.CRM, "contacts"),
-    CRM_ADDRESSES: (System.CRM, "addresses"),
-    ERP_ACCOUNTS: (System.ERP, "accounts"),
+TABLES: Mapping[str, tuple[str, str]] = {
+    CRM_CUSTOMERS: (CRM, "customers"),
+    CRM_CONTACTS: (CRM, "contacts"),
+    CRM_ADDRESSES: (CRM, "addresses"),
+    ERP_ACCOUNTS: (ERP, "accounts"),
 }
 #: Tables whose updates and deletes carry only the key (no REPLICA IDENTITY FULL in the CRM schema).
 KEY_ONLY_BEFORE = frozenset({"contacts", "addresses"})
@@ -130,7 +130,7 @@ class CustomerFlow:
 
     def __init__(self, *, mappings: Mapping[str, RecordMapping], schemas: SchemaStore,
                  erp_time_zone: str = "Asia/Shanghai", clock: Clock = _utc_now,
-                 tables: Mapping[str, tuple[System, str]] = TABLES,
+                 tables: Mapping[str, tuple[str, str]] = TABLES,
                  command_topics: Mapping[str, str] | None = None,
                  canonical_topic: str = CANONICAL_CUSTOMERS) -> None:
         """``tables``: the input topics, by the system and table each carries (default: the topics of the
@@ -144,7 +144,7 @@ class CustomerFlow:
         unread = sorted(set(TABLES.values()) - set(tables.values()))
         if unread:
             raise CustomerFlowError("the customer flow needs an input topic for " + ", ".join(
-                f"{system.value}.{table}" for system, table in unread))
+                f"{system}.{table}" for system, table in unread))
         self.tables = dict(tables)
         self.command_topics = dict(command_topics or {})
         self.canonical_topic = canonical_topic
@@ -190,7 +190,7 @@ class CustomerFlow:
         if event.table != table:
             ctx.dead_letter(record, stage=STAGE, reason=(
                 f"{record.position}: a change of table {event.table!r} on {record.topic}, which carries "
-                f"{system.value}.{table}; check the connector's topic routing"))
+                f"{system}.{table}; check the connector's topic routing"))
             return []
         staged = _Staged(ctx.stores)
         lookup = _XrefLookup(staged)
@@ -205,7 +205,7 @@ class CustomerFlow:
             return []
         except (MappingError, CodecError, CustomerFlowError) as exc:
             ctx.dead_letter(record, stage=STAGE, reason=(
-                f"{record.position}: cannot use this {system.value} {table} change "
+                f"{record.position}: cannot use this {system} {table} change "
                 f"(op {event.op.value}, {event.source.position}): {exc}"))
             return []
         staged.commit()
@@ -226,7 +226,7 @@ class CustomerFlow:
 
     # applying one change
 
-    def _apply(self, staged: _Staged, lookup: _XrefLookup, system: System, table: str, event: ChangeEvent,
+    def _apply(self, staged: _Staged, lookup: _XrefLookup, system: str, table: str, event: ChangeEvent,
                record: Incoming) -> _Outcome:
         context = MappingContext(erp_time_zone=self.erp_time_zone, lookup=lookup)
         outcome = _Outcome()
@@ -254,7 +254,7 @@ class CustomerFlow:
             for change in map_change(self.mappings.customer, event, system, context, self.named):
                 state = state_of(change.key)
                 observed = self._observed(change, event)
-                if table == "customers" and system is System.CRM:
+                if table == "customers" and system == CRM:
                     state.crm.present = not change.deleted
                 if table == "accounts":
                     state.erp.present = not change.deleted
@@ -264,8 +264,8 @@ class CustomerFlow:
                 for change in map_change(self.mappings.xref, event, system, context, self.named):
                     fold_xref(state_of(change.key), change, settled_at=settled_at)
                     outcome.released += self._index(staged, change)
-        cause = Cause.of(event, system.value, record)
-        outcome.lineage = Lineage.of(event, system.value, record, self.mapping_version)
+        cause = Cause.of(event, system, record)
+        outcome.lineage = Lineage.of(event, system, record, self.mapping_version)
         for key, state in states.items():
             outcome.commands += decide(state, cause, mappings=self.mappings, context=context, named=self.named)
             staged.put(CUSTOMERS, key, state.to_json())
@@ -279,7 +279,7 @@ class CustomerFlow:
         """What the system reports for the fields Isthmus writes into it: the mapped values, plus the CRM's
         mirror of the link (``customers.erp_account_id``), which no mapping binds."""
         observed = dict(change.values)
-        if change.system is System.CRM and event.table == "customers" and event.after is not None:
+        if change.system == CRM and event.table == "customers" and event.after is not None:
             observed["erp_account_id"] = event.after.get("erp_account_id")
         return observed
 

@@ -1,0 +1,24 @@
+"""Declared systems for unit tests: the reference pair (as ``systems/`` declares it), plus systems made up in
+memory, so a test can add a third system without a connector or target file on disk."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from streams.systems import Engine, Systems, SystemSpec, TopicNaming, load_systems
+
+
+def system(name: str, *, prefix: str | None = None, namespace: str | None = None, time_zone: str = "UTC",
+           writable: bool = False, engine: Engine = Engine.MARIADB, target: Path | None = None) -> SystemSpec:
+    """A system as a ``systems/<name>.yaml`` would declare it (topics ``<prefix>.<namespace>.<table>``)."""
+    return SystemSpec(name=name, path=Path(f"systems/{name}.yaml"), engine=engine, connector=f"{name}-source",
+                      topics=TopicNaming(prefix=prefix or name, namespace=namespace or name), time_zone=time_zone,
+                      writable=writable, target=target or (Path(f"targets/{name}.yaml") if writable else None))
+
+
+def reference_with(*extra: SystemSpec, env: Mapping[str, str] | None = None) -> Systems:
+    """The reference CRM and ERP (zones from ``env``, default: none set) and ``extra`` systems."""
+    reference = load_systems(env=env or {})
+    found = {**{name: reference[name] for name in reference}, **{spec.name: spec for spec in extra}}
+    return Systems(found, directory=reference.directory)
