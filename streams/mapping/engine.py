@@ -110,7 +110,8 @@ class Engine:
         return coerce(raw, binding.avro_type, self.named, where)
 
     def map_row(self, source: SourceMapping, row: Mapping[str, Any], context: Context) -> dict[str, Any]:
-        """The target fields ``source`` binds, from one source row."""
+        """The target fields ``source`` binds, from one source row (its local times in its system's zone)."""
+        context = context.reading(source.system)
         return {name: self.value(binding, row, context) for name, binding in source.bindings.items()}
 
     def applies(self, source: SourceMapping, row: Mapping[str, Any] | None) -> bool:
@@ -182,7 +183,8 @@ def _map_source(engine: Engine, source: SourceMapping, event: ChangeEvent, syste
             asserted = tuple(n for n in values if n not in mapping.key and (n not in base or base[n] != values[n]))
         else:
             asserted = tuple(n for n in values if n not in mapping.key)
-    parent_key = engine.value(source.parent_key, row, context) if source.parent_key else None
+    parent_key = engine.value(source.parent_key, row, context.reading(source.system)) if source.parent_key \
+        else None
     return MappedChange(
         mapping=mapping, source=source, system=system, key=mapping.key_of(values), deleted=deleted,
         values=values, asserted=asserted, base=base, commit_time=event.commit_time, parent_key=parent_key,

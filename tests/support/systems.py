@@ -22,3 +22,9 @@ def reference_with(*extra: SystemSpec, env: Mapping[str, str] | None = None) -> 
     reference = load_systems(env=env or {})
     found = {**{name: reference[name] for name in reference}, **{spec.name: spec for spec in extra}}
     return Systems(found, directory=reference.directory)
+
+
+def reference_systems(erp_time_zone: str = "Asia/Shanghai") -> Systems:
+    """The reference CRM and ERP with the ERP's local times in ``erp_time_zone`` (``systems/erp.yaml`` reads it
+    from ``ISTHMUS_ERP_TIME_ZONE``), whatever the environment of the test run holds."""
+    return load_systems(env={"ISTHMUS_ERP_TIME_ZONE": erp_time_zone})

@@ -15,7 +15,7 @@ from streams.flows.engine.api import FlowSpec
 def build(context: FlowContext) -> FlowSpec:
     """The ``isthmus-canonical`` flow (registered in :data:`streams.flows.registry.BUILTIN`)."""
     return CanonicalFlow(schemas=context.schemas, mappings=context.mappings,
-                         erp_time_zone=context.settings.erp_time_zone).spec()
+                         systems=context.systems).spec()
 
 
 __all__ = ["DOCUMENTS", "NAME", "CanonicalFlow", "Document", "Lineage", "LineageError", "build"]

@@ -14,6 +14,7 @@ commit in one Kafka transaction (the engine's), so each change is published exac
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
@@ -22,18 +23,19 @@ from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.debezium.envelope import ChangeEvent, Op, decode
 from streams.errors import IsthmusError
 from streams.flows import topics
-from streams.flows.canonical.documents import BY_CDC_TOPIC, DOCUMENTS, Document
+from streams.flows.canonical.documents import DOCUMENTS, Document
 from streams.flows.canonical.lineage import Lineage, mapping_version
 from streams.flows.engine.api import Context, FlowSpec, Incoming
 from streams.flows.parking import ParkingLot
 from streams.mapping import Context as MappingContext
 from streams.mapping import Engine, LookupMissing, RecordMapping, SourceMapping
 from streams.mapping.exceptions import MappingError
+from streams.systems import Systems
 
 NAME = "isthmus-canonical"
 LINKS, PARKED = "links", "parked"
-#: Inputs read only for the cross-reference the document mappings look up.
-LINK_TOPICS = (topics.CRM_CUSTOMERS, topics.ERP_ACCOUNTS)
+#: The systems whose rows state the cross-reference, by their names in systems/.
+CRM, ERP = "crm", "erp"
 
 
 class CanonicalFlowError(IsthmusError):
@@ -65,19 +67,26 @@ def _source(mapping: RecordMapping, name: str) -> SourceMapping:
 
 
 class CanonicalFlow:
-    def __init__(self, *, schemas: SchemaStore, mappings: Mapping[str, RecordMapping], erp_time_zone: str,
+    def __init__(self, *, schemas: SchemaStore, mappings: Mapping[str, RecordMapping], systems: Systems,
                  name: str = NAME, prefix: str = topics.CANONICAL_PREFIX) -> None:
-        """``prefix``: of the canonical topics (``<prefix>.invoices``, ...); a test publishes under its own."""
+        """``systems``: the declared systems (their zones and topics). ``prefix``: of the canonical topics
+        (``<prefix>.invoices``, ...); a test publishes under its own."""
         missing = sorted({d.mapping for d in DOCUMENTS} - set(mappings))
         if missing:
             raise CanonicalFlowError(f"{NAME} needs mappings/{', mappings/'.join(m + '.yaml' for m in missing)}")
         self.schemas = schemas
         self.name = name
         self.prefix = prefix
-        self.context_zone = erp_time_zone
-        self.sources = {d.cdc_topic: (mappings[d.mapping], _source(mappings[d.mapping], d.source))
-                        for d in DOCUMENTS}
-        self.versions = {d.cdc_topic: mapping_version(mappings[d.mapping].path) for d in DOCUMENTS}
+        self.context = MappingContext.of(systems)
+        self.documents = {d.cdc_topic(systems): d for d in DOCUMENTS}
+        self.sources = {topic: (mappings[d.mapping], _source(mappings[d.mapping], d.source))
+                        for topic, d in self.documents.items()}
+        self.versions = {topic: mapping_version(mappings[d.mapping].path) for topic, d in self.documents.items()}
+        #: Inputs stating the cross-reference the document mappings look up (CRM customers, ERP accounts and
+        #: orders; the last is also a document).
+        self.customers_topic = systems[CRM].topic("customers")
+        self.accounts_topic = systems[ERP].topic("accounts")
+        self.erp_orders_topic = systems[ERP].topic("sales_orders")
 
     @property
     def stage(self) -> str:
@@ -88,7 +97,7 @@ class CanonicalFlow:
 
     def spec(self) -> FlowSpec:
         outputs = tuple(self.topic(d) for d in DOCUMENTS)
-        return FlowSpec(name=self.name, inputs=(*LINK_TOPICS, *(d.cdc_topic for d in DOCUMENTS)),
+        return FlowSpec(name=self.name, inputs=(self.customers_topic, self.accounts_topic, *self.documents),
                         handler=self.handle, stores=(LINKS, PARKED), outputs=outputs, compacted=outputs,
                         description="order-to-cash rows (CRM orders; ERP orders, lines, invoices, payments, "
                                     "products, stock) as canonical records with their lineage")
@@ -110,7 +119,7 @@ class CanonicalFlow:
             if event.op is Op.TRUNCATE:
                 return []
             released = self._link(ctx, record.topic, event)
-            document = BY_CDC_TOPIC.get(record.topic)
+            document = self.documents.get(record.topic)
             if document is not None:
                 self._publish(ctx, record, event, document)
             return released
@@ -125,12 +134,12 @@ class CanonicalFlow:
         """Keep the cross-reference this change states; returns the changes that waited for it."""
         row = event.after if event.op is not Op.DELETE else None
         links: dict[str, dict[str, Any] | None] = {}
-        if topic == topics.CRM_CUSTOMERS and row is not None and row.get("customer_number") is not None:
+        if topic == self.customers_topic and row is not None and row.get("customer_number") is not None:
             links[f"crm:{row['id']}"] = {"customer_number": row["customer_number"],
                                          "erp_account_id": row.get("erp_account_id")}
-        elif topic == topics.ERP_ACCOUNTS and row is not None and row.get("crm_customer_number") is not None:
+        elif topic == self.accounts_topic and row is not None and row.get("crm_customer_number") is not None:
             links[f"account:{row['account_id']}"] = {"customer_number": row["crm_customer_number"]}
-        elif topic == topics.ERP_SALES_ORDERS and row is not None and row.get("crm_order_number") is not None:
+        elif topic == self.erp_orders_topic and row is not None and row.get("crm_order_number") is not None:
             links[f"order:{row['order_id']}"] = {"order_number": row["crm_order_number"]}
         released: list[Incoming] = []
         for key, value in links.items():
@@ -144,7 +153,7 @@ class CanonicalFlow:
         mapping, source = self.sources[record.topic]
         engine = Engine(mapping, self.schemas.schemas.named)
         links = _Links(ctx)
-        context = MappingContext(erp_time_zone=self.context_zone, lookup=links)
+        context = dataclasses.replace(self.context, lookup=links)
         deleted = event.op is Op.DELETE
         row = event.before if deleted else event.after
         if row is None:

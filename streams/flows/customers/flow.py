@@ -39,16 +39,10 @@ from streams.flows.customers.sync import CUSTOMER, CustomerMappings, decide, fol
 from streams.flows.engine.api import Context, FlowSpec, Incoming, JsonValue
 from streams.flows.engine.values import from_store, to_store
 from streams.flows.parking import ParkingLot
-from streams.flows.topics import (
-    AUDIT_CONFLICTS,
-    CANONICAL_CUSTOMERS,
-    CRM_ADDRESSES,
-    CRM_CONTACTS,
-    CRM_CUSTOMERS,
-    ERP_ACCOUNTS,
-)
+from streams.flows.topics import AUDIT_CONFLICTS, CANONICAL_CUSTOMERS
 from streams.mapping import Context as MappingContext
 from streams.mapping import LookupMissing, MappedChange, MappingError, RecordMapping, map_change
+from streams.systems import Systems
 
 FLOW_NAME = "isthmus-customers"
 STAGE = f"flow.{FLOW_NAME}"
@@ -57,13 +51,8 @@ CONFLICT = "isthmus.canonical.ConflictRecord"
 CUSTOMERS, INDEX, ROWS, PARKED = "customers", "index", "rows", "parked"
 STORES = (CUSTOMERS, INDEX, ROWS, PARKED)
 
-#: Input topic -> the system and table its events come from.
-TABLES: Mapping[str, tuple[str, str]] = {
-    CRM_CUSTOMERS: (CRM, "customers"),
-    CRM_CONTACTS: (CRM, "contacts"),
-    CRM_ADDRESSES: (CRM, "addresses"),
-    ERP_ACCOUNTS: (ERP, "accounts"),
-}
+#: The system and table of each input.
+READS: tuple[tuple[str, str], ...] = ((CRM, "customers"), (CRM, "contacts"), (CRM, "addresses"), (ERP, "accounts"))
 #: Tables whose updates and deletes carry only the key (no REPLICA IDENTITY FULL in the CRM schema).
 KEY_ONLY_BEFORE = frozenset({"contacts", "addresses"})
 MAPPING_FILES = {"customer": "customer", "xref": "customer_account_xref", "contact": "contact", "account": "account"}
@@ -73,6 +62,11 @@ Clock = Callable[[], dt.datetime]
 
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def input_tables(systems: Systems) -> dict[str, tuple[str, str]]:
+    """Input topic -> the system and table its events come from, as the systems' files name the topics."""
+    return {systems[system].topic(table): (system, table) for system, table in READS}
 
 
 class _Staged:
@@ -128,20 +122,21 @@ class _Outcome:
 class CustomerFlow:
     """The flow's logic; :meth:`spec` is what a worker runs."""
 
-    def __init__(self, *, mappings: Mapping[str, RecordMapping], schemas: SchemaStore,
-                 erp_time_zone: str = "Asia/Shanghai", clock: Clock = _utc_now,
-                 tables: Mapping[str, tuple[str, str]] = TABLES,
+    def __init__(self, *, mappings: Mapping[str, RecordMapping], schemas: SchemaStore, systems: Systems,
+                 clock: Clock = _utc_now, tables: Mapping[str, tuple[str, str]] | None = None,
                  command_topics: Mapping[str, str] | None = None,
                  canonical_topic: str = CANONICAL_CUSTOMERS) -> None:
-        """``tables``: the input topics, by the system and table each carries (default: the topics of the
-        stack's connectors, :data:`TABLES`); every table of :data:`TABLES` needs one. ``command_topics``:
+        """``systems``: the declared systems (their zones, and by default their topics). ``tables``: the input
+        topics, by the system and table each carries (default: :func:`input_tables`); every table of
+        :data:`READS` needs one. ``command_topics``:
         the command topic per target system (default: the sinks' ``isthmus.commands.<system>``).
         ``canonical_topic``: where the reconciled customer goes (default ``isthmus.canonical.customers``)."""
         missing = [stem for stem in MAPPING_FILES.values() if stem not in mappings]
         if missing:
             raise MissingMapping(f"the customer flow needs mappings/{', mappings/'.join(m + '.yaml' for m in missing)}"
                                  f"; loaded: {', '.join(sorted(mappings)) or 'none'}")
-        unread = sorted(set(TABLES.values()) - set(tables.values()))
+        tables = input_tables(systems) if tables is None else tables
+        unread = sorted(set(READS) - set(tables.values()))
         if unread:
             raise CustomerFlowError("the customer flow needs an input topic for " + ", ".join(
                 f"{system}.{table}" for system, table in unread))
@@ -152,7 +147,7 @@ class CustomerFlow:
         self.mappings = CustomerMappings(**{attr: mappings[stem] for attr, stem in MAPPING_FILES.items()})
         self.schemas = schemas
         self.named = schemas.schemas.named
-        self.erp_time_zone = erp_time_zone
+        self.context = MappingContext.of(systems)
         self.clock = clock
 
     def spec(self) -> FlowSpec:
@@ -228,7 +223,7 @@ class CustomerFlow:
 
     def _apply(self, staged: _Staged, lookup: _XrefLookup, system: str, table: str, event: ChangeEvent,
                record: Incoming) -> _Outcome:
-        context = MappingContext(erp_time_zone=self.erp_time_zone, lookup=lookup)
+        context = dataclasses.replace(self.context, lookup=lookup)
         outcome = _Outcome()
         if table in KEY_ONLY_BEFORE:
             event = self._with_remembered_row(staged, table, event)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +21,7 @@ from streams.mapping import (
     map_change,
 )
 from streams.mapping.exceptions import MappingError
+from streams.systems import Systems
 
 #: The mapping files (mappings/<name>.yaml) this flow reads.
 MAPPINGS = ("sales_order", "sales_order_line", "customer", "invoice")
@@ -35,7 +38,8 @@ def _source(mapping: RecordMapping, name: str) -> SourceMapping:
 class Mapper:
     mappings: Mapping[str, RecordMapping]
     named: Mapping[str, Any]
-    erp_time_zone: str
+    #: The declared systems: the zone of each one's local times, and (for the flow) its topics.
+    systems: Systems
 
     def __post_init__(self) -> None:
         missing = [m for m in MAPPINGS if m not in self.mappings]
@@ -44,8 +48,12 @@ class Mapper:
         _source(self.mappings["sales_order"], "crm_sales_orders")
         _source(self.mappings["sales_order_line"], "crm_sales_order_lines")
 
+    @functools.cached_property
+    def _zones(self) -> Context:
+        return Context.of(self.systems)
+
     def context(self, lookup: Lookup) -> Context:
-        return Context(erp_time_zone=self.erp_time_zone, lookup=lookup)
+        return dataclasses.replace(self._zones, lookup=lookup)
 
     def change(self, mapping: str, event: ChangeEvent, system: str, lookup: Lookup) -> tuple[MappedChange, ...]:
         return map_change(self.mappings[mapping], event, system, self.context(lookup), self.named)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.systems import reference_systems
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.canonical import CanonicalFlow, Lineage, LineageError
@@ -35,7 +36,8 @@ def _fixture(name: str) -> dict[str, Any]:
 
 
 def _run(schemas: SchemaStore, *events: dict[str, Any], zone: str = "Asia/Shanghai") -> LocalContext:
-    flow = CanonicalFlow(schemas=schemas, mappings=load_mappings(schemas=schemas.schemas), erp_time_zone=zone)
+    flow = CanonicalFlow(schemas=schemas, mappings=load_mappings(schemas=schemas.schemas),
+                         systems=reference_systems(zone))
     run = LocalRun(flow.spec())
     records = [run.record(e["topic"].removeprefix("fixture_"), json.dumps(e["key"]).encode(),
                           None if e["value"] is None else json.dumps(e["value"]).encode()) for e in events]
