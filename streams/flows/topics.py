@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
-from streams.sinks.topics import COMMAND_TOPICS, DLQ_TOPIC, command_topic
+from streams.sinks.topics import DLQ_TOPIC, command_topic
 
 if TYPE_CHECKING:
     from streams.systems import Systems
@@ -86,6 +86,6 @@ COMMANDS_CRM = command_topic("crm")
 COMMANDS_ERP = command_topic("erp")
 
 __all__ = [
-    "AUDIT_CONFLICTS", "CANONICAL_CUSTOMERS", "CANONICAL_PREFIX", "COMMANDS_CRM", "COMMANDS_ERP", "COMMAND_TOPICS",
+    "AUDIT_CONFLICTS", "CANONICAL_CUSTOMERS", "CANONICAL_PREFIX", "COMMANDS_CRM", "COMMANDS_ERP",
     "CUSTOMER_360", "DLQ_TOPIC", "canonical_topic", "cdc_topic", "command_topic", "transaction_topic",
 ]  # and, on first use, the reference topic constants of _REFERENCE_TOPICS

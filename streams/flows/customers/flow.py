@@ -30,7 +30,7 @@ from streams.codecs import ChangeEvent, Op, decode
 from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.exceptions import CodecError
 from streams.flows.canonical.lineage import Lineage, mapping_version
-from streams.flows.commands import Cause, Command, command_headers, encode_command
+from streams.flows.commands import Cause, Command, NotWritable, command_headers, encode_command
 from streams.flows.customers.exceptions import CustomerFlowError, MissingMapping
 from streams.flows.customers.keying import CustomerKeys
 from streams.flows.customers.sides import CRM, ERP
@@ -147,6 +147,7 @@ class CustomerFlow:
         self.mappings = CustomerMappings(**{attr: mappings[stem] for attr, stem in MAPPING_FILES.items()})
         self.schemas = schemas
         self.named = schemas.schemas.named
+        self.systems = systems
         self.context = MappingContext.of(systems)
         self.clock = clock
 
@@ -198,7 +199,7 @@ class CustomerFlow:
             else:
                 self._park(ctx, lookup.missed, record)
             return []
-        except (MappingError, CodecError, CustomerFlowError) as exc:
+        except (MappingError, CodecError, CustomerFlowError, NotWritable) as exc:
             ctx.dead_letter(record, stage=STAGE, reason=(
                 f"{record.position}: cannot use this {system} {table} change "
                 f"(op {event.op.value}, {event.source.position}): {exc}"))
@@ -308,7 +309,7 @@ class CustomerFlow:
         out: list[tuple[str, str, bytes, dict[str, bytes]]] = []
         for command in outcome.commands:
             out.append((self.command_topics.get(command.target, command.topic), command.entity_key,
-                        encode_command(self.schemas, command),
+                        encode_command(self.schemas, command, systems=self.systems),
                         command_headers(command)))
         for conflict in outcome.conflicts:
             out.append((AUDIT_CONFLICTS, conflict["entity_key"], self.schemas.encode(CONFLICT, conflict), {}))

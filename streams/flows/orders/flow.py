@@ -115,7 +115,7 @@ class _Step:
         for customer, cause in self.customers.items():
             commands += balance.evaluate(self.state, customer, cause)
         for command in commands:
-            emit_command(self.ctx, self.flow.schemas, command)
+            emit_command(self.ctx, self.flow.schemas, command, systems=self.flow.systems)
         for customer in self.customers:
             self.view(customer)
 

@@ -43,6 +43,7 @@ class StockFlow:
                                  "sums availability through it")
         self.schemas = schemas
         self.mapping = mapping
+        self.systems = systems
         self.context = MappingContext.of(systems)
         self.stock_topic = systems[ERP].topic("stock")
         self.inputs = (self.stock_topic, systems[CRM].topic("products"))
@@ -107,7 +108,7 @@ class StockFlow:
             mirror = Mirror(entry["crm"])
             if mirror.due({FIELD: total}):
                 payload: dict[str, Any] = {"sku": sku, FIELD: total, "as_of": from_store(entry.get("as_of"))}
-                emit_command(ctx, self.schemas, Command(
+                emit_command(ctx, self.schemas, systems=self.systems, command=Command(
                     target=CRM, operation="update", entity_type=PRODUCT_AVAILABILITY, entity_key=sku,
                     payload_type=PRODUCT_AVAILABILITY, payload=payload, cause=cause, changed_fields=(FIELD,)))
                 mirror.commanded({FIELD: total})
