@@ -17,7 +17,6 @@ from typing import Any
 from streams.sinks.config.model import HttpRoute
 from streams.sinks.runner import SinkEnvironment, build_worker, run_until_signalled
 from streams.sinks.settings import SINK_SETTINGS
-from streams.sinks.topics import SYSTEMS
 
 
 def register(subparsers: Any) -> None:
@@ -26,7 +25,8 @@ def register(subparsers: Any) -> None:
         description="Consume isthmus.commands.<target> and apply each command through the target's API "
                     "(targets/<target>.yaml), effectively once; results go to isthmus.results.<target>, refused "
                     "commands to isthmus.dlq.")
-    parser.add_argument("--target", choices=SYSTEMS, help="the system to write to (required but with --settings)")
+    parser.add_argument("--target", metavar="SYSTEM",
+                        help="the writable system (systems/<name>.yaml) to write to (required but with --settings)")
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
                         help="DEBUG logs a line per applied command; INFO a periodic summary (default)")
     parser.add_argument("--check", action="store_true",
@@ -49,9 +49,10 @@ def run_sink(args: argparse.Namespace) -> int:
             print(f"{doc.env}={values[doc.env]}\n    {doc.description}")
         return 0
     if args.target is None:
-        print("isthmus sink: give --target crm or --target erp", file=sys.stderr)
+        print(f"isthmus sink: give --target <system>, one of {', '.join(environment.systems.writable)}",
+              file=sys.stderr)
         return 2
-    worker = build_worker(args.target, environment)
+    worker = build_worker(args.target, environment)  # an unknown or read-only system: TargetConfigError
     if args.check:
         config = worker.config
         print(f"{config.path}: {config.adapter} target {config.system}; {worker.adapter.describe()}")

@@ -25,7 +25,7 @@ from streams.codecs.exceptions import CodecError
 from streams.flows.topics import AUDIT_CONFLICTS
 from streams.metrics.histogram import Histogram
 from streams.sinks.records import COMMAND, COMMAND_RESULT
-from streams.sinks.topics import SYSTEMS, command_topic, results_topic
+from streams.sinks.topics import command_topic, results_topic, writable_systems
 
 CONFLICT = "isthmus.canonical.ConflictRecord"
 
@@ -44,6 +44,8 @@ class LatencyJoin:
     _commits: OrderedDict[str, datetime] = field(default_factory=OrderedDict)
     _waiting: OrderedDict[str, tuple[str, datetime]] = field(default_factory=OrderedDict)
     retries: Counter[str] = field(default_factory=Counter)
+    #: The systems that take commands (systems/): one latency and retry series each.
+    targets: tuple[str, ...] = field(default_factory=writable_systems)
 
     def command(self, value: Mapping[str, Any]) -> None:
         command_id = str(value["command_id"])
@@ -72,7 +74,7 @@ class LatencyJoin:
     def summary(self) -> list[dict[str, Any]]:
         return [{"target": system, "applied": self.histogram.count(system),
                  "p50_s": self.histogram.quantile(system, 0.5), "p95_s": self.histogram.quantile(system, 0.95)}
-                for system in SYSTEMS]
+                for system in self.targets]
 
 
 def _bound(remembered: OrderedDict[str, Any]) -> None:
@@ -125,7 +127,8 @@ class LatencyTail:
     async def _assign(self, consumer: AIOKafkaConsumer) -> None:
         await consumer._client.force_metadata_update()
         wanted: set[TopicPartition] = set()
-        for topic in [command_topic(s) for s in SYSTEMS] + [results_topic(s) for s in SYSTEMS] + [AUDIT_CONFLICTS]:
+        targets = self.join.targets
+        for topic in [command_topic(s) for s in targets] + [results_topic(s) for s in targets] + [AUDIT_CONFLICTS]:
             wanted |= {TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()}
         if wanted == self._assigned:
             return
@@ -146,7 +149,7 @@ class LatencyTail:
         out = self.join.histogram.lines()
         out += ["# HELP isthmus_sink_retries_total Calls beyond the first for commands a target applied "
                 "(since the dashboard started).", "# TYPE isthmus_sink_retries_total counter"]
-        out += [f'isthmus_sink_retries_total{{target="{t}"}} {self.join.retries[t]}' for t in SYSTEMS]
+        out += [f'isthmus_sink_retries_total{{target="{t}"}} {self.join.retries[t]}' for t in self.join.targets]
         out += ["# HELP isthmus_conflicts_total Field conflicts settled, from isthmus.audit.conflicts.",
                 "# TYPE isthmus_conflicts_total counter"]
         out += [f'isthmus_conflicts_total{{entity="{e}",field="{f}",winner="{w}"}} {n}'

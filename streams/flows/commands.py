@@ -17,12 +17,20 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.debezium.envelope import ChangeEvent
+from streams.errors import IsthmusError
 from streams.flows.engine.api import Context, Incoming
 from streams.sinks.topics import COMMAND_ID_HEADER, command_topic
+
+if TYPE_CHECKING:
+    from streams.systems import Systems
+
+
+class NotWritable(IsthmusError):
+    """A command for a system that takes none (undeclared, or ``writable: false`` in its systems file)."""
 
 COMMAND_SCHEMA = "isthmus.canonical.Command"
 _NAMESPACE = "isthmus.canonical."
@@ -177,8 +185,23 @@ class Command:
         }
 
 
-def encode_command(schemas: SchemaStore, command: Command, *, created_at: dt.datetime | None = None) -> bytes:
-    """The Avro single-object bytes of ``command``."""
+def check_writable(command: Command, systems: Systems) -> None:
+    """Refuse ``command`` unless its target is a declared system that takes commands: a read-only system gets
+    none, whatever a flow decided."""
+    spec = systems.get(command.target)
+    if spec is None or not spec.writable:
+        why = "is not declared" if spec is None else f"is read-only ({spec.path}: writable is not true)"
+        raise NotWritable(f"a {command.payload_type.rpartition('.')[2]} {command.operation} command for "
+                          f"{command.entity_key} targets {command.target!r}, which {why}; only "
+                          f"{', '.join(systems.writable) or 'no system'} take commands. Fix the flow's target, or "
+                          "declare the system writable with a target")
+
+
+def encode_command(schemas: SchemaStore, command: Command, *, systems: Systems,
+                   created_at: dt.datetime | None = None) -> bytes:
+    """The Avro single-object bytes of ``command``; raises :class:`NotWritable` when its target takes no
+    commands (``systems``: the declared systems)."""
+    check_writable(command, systems)
     return schemas.encode(COMMAND_SCHEMA, command.to_avro(created_at=created_at))
 
 
@@ -187,8 +210,9 @@ def command_headers(command: Command) -> dict[str, bytes]:
     return {COMMAND_ID_HEADER: command.command_id.encode()}
 
 
-def emit_command(ctx: Context, schemas: SchemaStore, command: Command, *,
+def emit_command(ctx: Context, schemas: SchemaStore, command: Command, *, systems: Systems,
                  created_at: dt.datetime | None = None) -> None:
-    """Produce ``command`` to its target's command topic, keyed by entity key (per-entity order)."""
-    ctx.emit(command.topic, key=command.entity_key, value=encode_command(schemas, command, created_at=created_at),
-             headers=command_headers(command))
+    """Produce ``command`` to its target's command topic, keyed by entity key (per-entity order); raises
+    :class:`NotWritable` (and emits nothing) when its target takes no commands."""
+    value = encode_command(schemas, command, systems=systems, created_at=created_at)
+    ctx.emit(command.topic, key=command.entity_key, value=value, headers=command_headers(command))

@@ -11,6 +11,7 @@ from streams.codecs.avro.single_object import SchemaStore
 from streams.mapping.loader import MAPPINGS_DIR, load_mappings
 from streams.mapping.spec import RecordMapping
 from streams.stack.settings import StackSettings
+from streams.systems import Systems, load_systems
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -18,11 +19,17 @@ class FlowContext:
     settings: StackSettings
     schemas: SchemaStore
     mappings: dict[str, RecordMapping]  # by file stem of mappings/*.yaml
+    #: The declared systems (systems/*.yaml): each one's topics, time zone and whether it takes commands.
+    systems: Systems
 
     @classmethod
     def load(cls, settings: StackSettings, env: Mapping[str, str] | None = None) -> FlowContext:
-        """Schemas and mappings (``ISTHMUS_MAPPINGS_DIR`` overrides mappings/); a mapping with an error raises
-        MappingLoadError naming file, line and field."""
+        """Systems (``ISTHMUS_SYSTEMS_DIR`` overrides systems/), schemas and mappings (``ISTHMUS_MAPPINGS_DIR``
+        overrides mappings/); a system or mapping file with an error raises SystemConfigError or
+        MappingLoadError naming file, line and field. A system's zone read from the environment (the
+        reference ERP's ``ISTHMUS_ERP_TIME_ZONE``) is read from ``env``."""
         env = os.environ if env is None else env
         directory = Path(env["ISTHMUS_MAPPINGS_DIR"]) if env.get("ISTHMUS_MAPPINGS_DIR") else MAPPINGS_DIR
-        return cls(settings=settings, schemas=SchemaStore.from_directory(), mappings=load_mappings(directory))
+        systems = load_systems(env=env)
+        return cls(settings=settings, schemas=SchemaStore.from_directory(), systems=systems,
+                   mappings=load_mappings(directory, systems=systems))

@@ -21,30 +21,32 @@ from typing import Any
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.commands import payload_json
 from streams.flows.engine.api import Context, Store
-from streams.mapping import FieldPolicy, Policy, System
+from streams.mapping import FieldPolicy, Policy
 
 VIEW_SCHEMA = "isthmus.canonical.Customer360"
 #: Fields of the ERP account as the ERP holds it, by their names in the mapped ERP account values.
 _ACCOUNT_FIELDS = ("account_code", "name", "email", "phone", "billing_address", "credit_limit", "payment_terms",
                    "blocked", "active")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+#: The systems (``systems/<name>.yaml``) the two sides of the view are, as field owners name them.
+_CRM, _ERP = "crm", "erp"
 
 
 def merge_customer(*, customer_number: str, crm: Mapping[str, Any] | None, crm_at: dt.datetime | None,
                    erp: Mapping[str, Any] | None, erp_at: dt.datetime | None,
                    policies: Mapping[str, FieldPolicy]) -> dict[str, Any] | None:
     """The customer master from the mapped CRM customer and ERP account; None while neither has a name."""
-    sides = {System.CRM: (crm or {}, crm_at or _EPOCH), System.ERP: (erp or {}, erp_at or _EPOCH)}
+    sides = {_CRM: (crm or {}, crm_at or _EPOCH), _ERP: (erp or {}, erp_at or _EPOCH)}
     record: dict[str, Any] = {"customer_number": customer_number}
     for field in {*(crm or {}), *(erp or {})} - {"customer_number"}:
         policy = policies.get(field)
-        having = [s for s in (System.CRM, System.ERP) if field in sides[s][0]]
+        having = [s for s in (_CRM, _ERP) if field in sides[s][0]]
         if policy is None or len(having) == 1:
             chosen = having[0] if policy is None or policy.owner not in having else policy.owner
         elif policy.policy is Policy.OWNER_WINS:
             chosen = policy.owner
         else:
-            other = System.ERP if policy.owner is System.CRM else System.CRM
+            other = _ERP if policy.owner == _CRM else _CRM
             chosen = other if sides[other][1] > sides[policy.owner][1] else policy.owner
         record[field] = sides[chosen][0][field]
     if record.get("name") is None:

@@ -142,8 +142,9 @@ class LookupTables:
         row = None if event.op is Op.DELETE else event.after
         values: dict[str, Any] | None = None
         if row is not None and engine.applies(feed.source, row):
+            reading = context.reading(feed.source.system)
             try:
-                values = {f: engine.value(feed.source.bindings[f], row, context) for f in feed.fields}
+                values = {f: engine.value(feed.source.bindings[f], row, reading) for f in feed.fields}
             except MappingValueError:
                 values = None  # this row states no link (yet): it adds nothing to look up
         key = None if values is None else feed.mapping.key_of(values)

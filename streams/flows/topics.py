@@ -1,48 +1,69 @@
 """Every topic name the flows read or write, spelled once.
 
-CDC topics follow Debezium's naming, ``<topic.prefix>.<schema-or-database>.<table>`` (connect-configs/):
-the CRM connector's prefix is ``crm`` and its schema ``crm``, the ERP connector's prefix ``erp`` and its
-database ``erp``. Command and dead-letter topics belong to the sinks (:mod:`streams.sinks.topics`) and are
-re-exported here so a flow imports all its names from one module.
+CDC topics follow Debezium's naming as each system's file declares it (``systems/<name>.yaml`` ``topics:``):
+``<prefix>.<namespace>.<table>`` for a table, ``<prefix>.transaction`` for transaction metadata. A flow takes
+its input topics from the :class:`~streams.systems.Systems` it is built with (``FlowContext.systems``).
+Command and dead-letter topics belong to the sinks (:mod:`streams.sinks.topics`) and are re-exported here so
+a flow imports all its names from one module.
+
+The reference pair's CDC topic constants (``CRM_CUSTOMERS``, ``ERP_TRANSACTION``, ...) remain for tests,
+tools and benchmarks that name the reference tables. They are computed from ``systems/`` on first use
+(module ``__getattr__``), so importing this module reads no file; no flow uses them.
 """
 
 from __future__ import annotations
 
-from streams.sinks.topics import COMMAND_TOPICS, DLQ_TOPIC, command_topic
+import functools
+from typing import TYPE_CHECKING
 
-#: Debezium topic prefix and source schema (PostgreSQL) or database (MariaDB) of each system.
-CDC_NAMESPACES: dict[str, tuple[str, str]] = {"crm": ("crm", "crm"), "erp": ("erp", "erp")}
+from streams.sinks.topics import DLQ_TOPIC, command_topic
 
-
-def cdc_topic(system: str, table: str) -> str:
-    """The change-event topic of ``table`` in ``system`` (e.g. ``crm.crm.customers``)."""
-    try:
-        prefix, namespace = CDC_NAMESPACES[system]
-    except KeyError:
-        raise ValueError(f"unknown system {system!r}; known: {', '.join(CDC_NAMESPACES)}") from None
-    return f"{prefix}.{namespace}.{table}"
+if TYPE_CHECKING:
+    from streams.systems import Systems
 
 
-def transaction_topic(system: str) -> str:
+def _declared(systems: Systems | None) -> Systems:
+    return systems if systems is not None else _reference()
+
+
+@functools.cache
+def _reference() -> Systems:
+    from streams.systems import load_systems
+
+    return load_systems()
+
+
+def cdc_topic(system: str, table: str, systems: Systems | None = None) -> str:
+    """The change-event topic of ``table`` in ``system`` (e.g. ``crm.crm.customers``); ``systems``: the
+    declared systems (default: ``systems/``, or ``ISTHMUS_SYSTEMS_DIR``). An undeclared system raises
+    :class:`~streams.systems.UnknownSystem` naming the declared ones."""
+    return _declared(systems)[system].topic(table)
+
+
+def transaction_topic(system: str, systems: Systems | None = None) -> str:
     """Debezium's BEGIN/END transaction metadata topic of ``system`` (e.g. ``crm.transaction``)."""
-    return f"{CDC_NAMESPACES[system][0]}.transaction"
+    return _declared(systems)[system].transaction_topic
 
 
-CRM_CUSTOMERS = cdc_topic("crm", "customers")
-CRM_CONTACTS = cdc_topic("crm", "contacts")
-CRM_ADDRESSES = cdc_topic("crm", "addresses")
-ERP_ACCOUNTS = cdc_topic("erp", "accounts")
-CRM_PRODUCTS = cdc_topic("crm", "products")
-CRM_SALES_ORDERS = cdc_topic("crm", "sales_orders")
-CRM_SALES_ORDER_LINES = cdc_topic("crm", "sales_order_lines")
-ERP_STOCK = cdc_topic("erp", "stock")
-ERP_PRODUCTS = cdc_topic("erp", "products")
-ERP_SALES_ORDER_LINES = cdc_topic("erp", "sales_order_lines")
-ERP_SALES_ORDERS = cdc_topic("erp", "sales_orders")
-ERP_INVOICES = cdc_topic("erp", "invoices")
-ERP_PAYMENTS = cdc_topic("erp", "payments")
-CRM_TRANSACTION = transaction_topic("crm")
-ERP_TRANSACTION = transaction_topic("erp")
+#: The reference pair's CDC topics: constant name -> (system, table); ``None`` for the transaction topic.
+_REFERENCE_TOPICS: dict[str, tuple[str, str | None]] = {
+    "CRM_CUSTOMERS": ("crm", "customers"), "CRM_CONTACTS": ("crm", "contacts"),
+    "CRM_ADDRESSES": ("crm", "addresses"), "CRM_PRODUCTS": ("crm", "products"),
+    "CRM_SALES_ORDERS": ("crm", "sales_orders"), "CRM_SALES_ORDER_LINES": ("crm", "sales_order_lines"),
+    "ERP_ACCOUNTS": ("erp", "accounts"), "ERP_STOCK": ("erp", "stock"), "ERP_PRODUCTS": ("erp", "products"),
+    "ERP_SALES_ORDER_LINES": ("erp", "sales_order_lines"), "ERP_SALES_ORDERS": ("erp", "sales_orders"),
+    "ERP_INVOICES": ("erp", "invoices"), "ERP_PAYMENTS": ("erp", "payments"),
+    "CRM_TRANSACTION": ("crm", None), "ERP_TRANSACTION": ("erp", None),
+}
+
+
+def __getattr__(name: str) -> str:
+    """The reference pair's topic constants, from the declared systems on first use."""
+    if name not in _REFERENCE_TOPICS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    system, table = _REFERENCE_TOPICS[name]
+    return transaction_topic(system) if table is None else cdc_topic(system, table)
+
 
 #: Prefix of the canonical topics (``<prefix>.<name>``); a test may run flows and the loader under its own.
 CANONICAL_PREFIX = "isthmus.canonical"
@@ -65,10 +86,6 @@ COMMANDS_CRM = command_topic("crm")
 COMMANDS_ERP = command_topic("erp")
 
 __all__ = [
-    "AUDIT_CONFLICTS", "CANONICAL_CUSTOMERS", "CANONICAL_PREFIX", "CDC_NAMESPACES", "COMMANDS_CRM", "COMMANDS_ERP",
-    "COMMAND_TOPICS",
-    "CRM_ADDRESSES", "CRM_CONTACTS", "CRM_CUSTOMERS", "CRM_PRODUCTS", "CRM_SALES_ORDERS", "CRM_SALES_ORDER_LINES",
-    "CRM_TRANSACTION", "CUSTOMER_360", "DLQ_TOPIC", "ERP_ACCOUNTS", "ERP_INVOICES", "ERP_PAYMENTS",
-    "ERP_PRODUCTS", "ERP_SALES_ORDERS", "ERP_SALES_ORDER_LINES", "ERP_STOCK", "ERP_TRANSACTION", "canonical_topic",
-    "cdc_topic", "command_topic", "transaction_topic",
-]
+    "AUDIT_CONFLICTS", "CANONICAL_CUSTOMERS", "CANONICAL_PREFIX", "COMMANDS_CRM", "COMMANDS_ERP",
+    "CUSTOMER_360", "DLQ_TOPIC", "canonical_topic", "cdc_topic", "command_topic", "transaction_topic",
+]  # and, on first use, the reference topic constants of _REFERENCE_TOPICS

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,11 +22,22 @@ from streams.codecs.avro.single_object import MARKER, SchemaStore
 from streams.codecs.debezium.envelope import ChangeEvent, MessageEvent, Tombstone, TransactionEvent, decode
 from streams.codecs.exceptions import CodecError
 from streams.inspect.masking import MASK, PiiCatalog
+from streams.systems import Systems, load_systems
 
 Headers = tuple[tuple[str, bytes | None], ...]
 
-#: Debezium connector names (``source.connector``) and the system each captures.
-CONNECTOR_SYSTEMS = {"postgresql": "crm", "mysql": "erp", "mariadb": "erp"}
+
+
+@functools.cache
+def _declared() -> Systems:
+    """The systems of ``systems/`` (or ``ISTHMUS_SYSTEMS_DIR``), read once per process."""
+    return load_systems()
+
+
+def system_of(topic: str, systems: Systems | None = None) -> tuple[str, str] | None:
+    """The system and table a change-event topic carries, as the systems' files name their topics."""
+    found = (systems if systems is not None else _declared()).by_topic(topic)
+    return (found[0].name, found[1]) if found is not None else None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,7 +141,8 @@ def decode_key(data: bytes | None) -> Any:
     return document
 
 
-def decode_record(raw: RawRecord, store: SchemaStore) -> Decoded:
+def decode_record(raw: RawRecord, store: SchemaStore, systems: Systems | None = None) -> Decoded:
+    """``systems``: the declared systems that name a change event's system by its topic (default: systems/)."""
     key = decode_key(raw.key)
     data = raw.value
     if data is None:
@@ -146,11 +159,12 @@ def decode_record(raw: RawRecord, store: SchemaStore) -> Decoded:
         return Decoded(raw=raw, kind="text" if text and not text.startswith("0x") else "bytes", key=key,
                        value=text)
     if isinstance(document, Mapping) and "schema" in document and "payload" in document:
-        return _debezium(raw, key, document, store)
+        return _debezium(raw, key, document, store, systems)
     return Decoded(raw=raw, kind="json", key=key, value=document)
 
 
-def _debezium(raw: RawRecord, key: Any, document: Mapping[str, Any], store: SchemaStore) -> Decoded:
+def _debezium(raw: RawRecord, key: Any, document: Mapping[str, Any], store: SchemaStore,
+              systems: Systems | None) -> Decoded:
     try:
         event = decode(raw.value, raw.key, topic=raw.topic)
     except CodecError as exc:
@@ -162,8 +176,9 @@ def _debezium(raw: RawRecord, key: Any, document: Mapping[str, Any], store: Sche
                             "schema": source.schema, "table": source.table, "ts_ms": source.ts_ms,
                             "snapshot": source.snapshot},
                  "ts_ms": event.ts_ms}
+        found = system_of(raw.topic, systems)
         return Decoded(raw=raw, kind="debezium", key=key, value=value,
-                       system=CONNECTOR_SYSTEMS.get(source.connector, source.name), table=source.table)
+                       system=found[0] if found else source.name, table=source.table)
     if isinstance(event, TransactionEvent):
         return Decoded(raw=raw, kind="transaction", key=key, value=jsonable(event))
     if isinstance(event, MessageEvent):
@@ -230,5 +245,13 @@ def summary(record: Decoded) -> str:
     return f"{record.kind} {_clip(text)}"
 
 
-__all__ = ["CONNECTOR_SYSTEMS", "Decoded", "RawRecord", "decode_key", "decode_record", "jsonable", "masked",
-           "summary"]
+__all__ = [
+    "Decoded",
+    "RawRecord",
+    "decode_key",
+    "decode_record",
+    "jsonable",
+    "masked",
+    "summary",
+    "system_of",
+]

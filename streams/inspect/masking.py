@@ -80,7 +80,7 @@ class PiiCatalog:
             for source in mapping.sources:
                 if source.system is None or source.table is None:
                     continue
-                found = columns.setdefault((source.system.value, source.table), set())
+                found = columns.setdefault((source.system, source.table), set())
                 for binding in source.bindings.values():
                     found |= _bound_columns(binding, "", pii)
         names = {path.rpartition(".")[2] for name in schemas.names() for path in schemas.pii_fields(name)}

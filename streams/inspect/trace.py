@@ -18,7 +18,8 @@ from streams.codecs.avro.single_object import SchemaStore
 from streams.flows import topics as flow_topics
 from streams.inspect.decoding import Decoded, decode_record
 from streams.inspect.reader import StartAt, read
-from streams.sinks.topics import RESULTS_TOPICS
+from streams.sinks.topics import command_topic, results_topic
+from streams.systems import Systems, load_systems
 
 #: Tables whose rows can name an entity, and the column other tables refer to them by.
 PRIMARY_KEYS: Mapping[tuple[str, str], str] = {
@@ -31,16 +32,24 @@ REFERENCES: Mapping[tuple[str, str], str] = {
     ("erp", "account_id"): "accounts", ("erp", "order_id"): "sales_orders",
 }
 
-ROOT_TOPICS: tuple[str, ...] = (flow_topics.CRM_CUSTOMERS, flow_topics.ERP_ACCOUNTS, flow_topics.CRM_SALES_ORDERS,
-                                flow_topics.ERP_SALES_ORDERS)
-DEPENDENT_TOPICS: tuple[str, ...] = (
-    flow_topics.CRM_ADDRESSES, flow_topics.CRM_CONTACTS, flow_topics.CRM_SALES_ORDER_LINES,
-    flow_topics.cdc_topic("erp", "sales_order_lines"), flow_topics.ERP_INVOICES, flow_topics.ERP_PAYMENTS,
-    flow_topics.cdc_topic("erp", "shipments"), flow_topics.CANONICAL_CUSTOMERS, flow_topics.AUDIT_CONFLICTS,
-    flow_topics.COMMANDS_CRM, flow_topics.COMMANDS_ERP, RESULTS_TOPICS["crm"], RESULTS_TOPICS["erp"],
-    flow_topics.DLQ_TOPIC, flow_topics.CUSTOMER_360,
-)
-DEFAULT_TOPICS = ROOT_TOPICS + DEPENDENT_TOPICS
+#: Tables whose rows name an entity (read first), and tables whose rows refer to them.
+ROOT_TABLES: tuple[tuple[str, str], ...] = tuple(PRIMARY_KEYS)
+DEPENDENT_TABLES: tuple[tuple[str, str], ...] = (
+    ("crm", "addresses"), ("crm", "contacts"), ("crm", "sales_order_lines"), ("erp", "sales_order_lines"),
+    ("erp", "invoices"), ("erp", "payments"), ("erp", "shipments"))
+
+
+def root_topics(systems: Systems) -> tuple[str, ...]:
+    """The CDC topics of the tables whose rows name an entity, as the systems' files name them."""
+    return tuple(systems[system].topic(table) for system, table in ROOT_TABLES if system in systems)
+
+
+def default_topics(systems: Systems) -> tuple[str, ...]:
+    """Every Isthmus topic a trace reads by default: roots first, then the rest."""
+    dependent = tuple(systems[system].topic(table) for system, table in DEPENDENT_TABLES if system in systems)
+    sinks = tuple(t for name in systems.writable for t in (command_topic(name), results_topic(name)))
+    return (*root_topics(systems), *dependent, flow_topics.CANONICAL_CUSTOMERS, flow_topics.AUDIT_CONFLICTS,
+            *sinks, flow_topics.DLQ_TOPIC, flow_topics.CUSTOMER_360)
 
 
 def names_for(entity: str) -> tuple[str, ...]:
@@ -100,10 +109,14 @@ class EntityMatcher:
 
 
 def trace(bootstrap: str, entity: str, store: SchemaStore, *, topics: Sequence[str] | None = None,
-          since_ms: int | None = None, existing: Iterable[str] | None = None) -> list[Decoded]:
+          since_ms: int | None = None, existing: Iterable[str] | None = None,
+          systems: Systems | None = None) -> list[Decoded]:
     """Every record of ``entity`` in ``topics`` (default: every Isthmus topic that exists, and every canonical
-    topic the mapping files publish on), by record time."""
-    chosen = list(topics or DEFAULT_TOPICS)
+    topic the mapping files publish on), by record time; ``systems``: the declared systems (default:
+    systems/), which name the CDC topics."""
+    systems = systems if systems is not None else load_systems()
+    roots_of = root_topics(systems)
+    chosen = list(topics or default_topics(systems))
     if existing is not None:
         present = set(existing)
         chosen = [t for t in chosen if t in present]
@@ -113,17 +126,17 @@ def trace(bootstrap: str, entity: str, store: SchemaStore, *, topics: Sequence[s
     matcher = EntityMatcher(names=names_for(entity))
     start = StartAt(time_ms=since_ms) if since_ms is not None else StartAt(beginning=True)
     found: list[Decoded] = []
-    roots = [t for t in chosen if t in ROOT_TOPICS]
-    others = [t for t in chosen if t not in ROOT_TOPICS]
+    roots = [t for t in chosen if t in roots_of]
+    others = [t for t in chosen if t not in roots_of]
     for group in (roots, others):
         if not group:
             continue
         for raw in read(bootstrap, group, start):
-            record = decode_record(raw, store)
+            record = decode_record(raw, store, systems)
             if matcher.matches(record):
                 found.append(record)
     found.sort(key=lambda r: (r.raw.timestamp_ms or 0, r.raw.topic, r.raw.partition, r.raw.offset))
     return found
 
 
-__all__ = ["DEFAULT_TOPICS", "EntityMatcher", "names_for", "trace"]
+__all__ = ["EntityMatcher", "default_topics", "names_for", "trace"]

@@ -13,12 +13,12 @@ from streams.mapping.exceptions import (
 )
 from streams.mapping.loader import MAPPINGS_DIR, load_mapping, load_mappings
 from streams.mapping.reconcile import Reconciled, Stamp, reconcile, stamps_from_avro, stamps_to_avro
-from streams.mapping.spec import FieldPolicy, Policy, RecordMapping, SourceMapping, System
+from streams.mapping.spec import FieldPolicy, Policy, RecordMapping, SourceMapping
 from streams.mapping.transforms import Context, Lookup
 
 __all__ = [
     "MAPPINGS_DIR", "Aggregate", "Context", "Engine", "ExpressionError", "FieldPolicy", "Lookup", "LookupMissing",
     "MappedChange", "MappingError", "MappingLoadError", "MappingValueError", "Policy", "Problem", "Reconciled",
-    "RecordMapping", "SourceMapping", "Stamp", "System", "fold", "load_mapping", "load_mappings", "map_change",
+    "RecordMapping", "SourceMapping", "Stamp", "fold", "load_mapping", "load_mappings", "map_change",
     "project", "reconcile", "stamps_from_avro", "stamps_to_avro",
 ]

@@ -14,7 +14,7 @@ from typing import Any
 
 from streams.codecs.debezium.envelope import ChangeEvent, Op
 from streams.mapping.exceptions import MappingError, MappingValueError
-from streams.mapping.spec import FieldBinding, RecordMapping, SourceMapping, System
+from streams.mapping.spec import FieldBinding, RecordMapping, SourceMapping
 from streams.mapping.transforms import Context, StepInput, quantize
 
 _INTEGRAL = {"int", "long"}
@@ -110,7 +110,8 @@ class Engine:
         return coerce(raw, binding.avro_type, self.named, where)
 
     def map_row(self, source: SourceMapping, row: Mapping[str, Any], context: Context) -> dict[str, Any]:
-        """The target fields ``source`` binds, from one source row."""
+        """The target fields ``source`` binds, from one source row (its local times in its system's zone)."""
+        context = context.reading(source.system)
         return {name: self.value(binding, row, context) for name, binding in source.bindings.items()}
 
     def applies(self, source: SourceMapping, row: Mapping[str, Any] | None) -> bool:
@@ -128,7 +129,7 @@ class MappedChange:
 
     mapping: RecordMapping
     source: SourceMapping
-    system: System
+    system: str
     key: Any
     deleted: bool
     values: Mapping[str, Any]
@@ -140,14 +141,13 @@ class MappedChange:
     member_key: tuple[Any, ...] = field(default_factory=tuple)
 
 
-def map_change(mapping: RecordMapping, event: ChangeEvent, system: System | str, context: Context,
+def map_change(mapping: RecordMapping, event: ChangeEvent, system: str, context: Context,
                named: Mapping[str, Any]) -> tuple[MappedChange, ...]:
     """Map one Debezium change through every source of ``mapping`` that reads its table.
 
     A source with a ``when`` condition sees an update that moves a row out of its condition as a delete,
     and one that moves a row in as a create. Truncates and tables the mapping does not read give nothing.
     """
-    system = System(system)
     if event.op is Op.TRUNCATE or event.table is None:
         return ()
     engine = Engine(mapping, named)
@@ -159,7 +159,7 @@ def map_change(mapping: RecordMapping, event: ChangeEvent, system: System | str,
     return tuple(results)
 
 
-def _map_source(engine: Engine, source: SourceMapping, event: ChangeEvent, system: System,
+def _map_source(engine: Engine, source: SourceMapping, event: ChangeEvent, system: str,
                 context: Context) -> MappedChange | None:
     mapping = engine.mapping
     before_in = engine.applies(source, event.before)
@@ -183,7 +183,8 @@ def _map_source(engine: Engine, source: SourceMapping, event: ChangeEvent, syste
             asserted = tuple(n for n in values if n not in mapping.key and (n not in base or base[n] != values[n]))
         else:
             asserted = tuple(n for n in values if n not in mapping.key)
-    parent_key = engine.value(source.parent_key, row, context) if source.parent_key else None
+    parent_key = engine.value(source.parent_key, row, context.reading(source.system)) if source.parent_key \
+        else None
     return MappedChange(
         mapping=mapping, source=source, system=system, key=mapping.key_of(values), deleted=deleted,
         values=values, asserted=asserted, base=base, commit_time=event.commit_time, parent_key=parent_key,

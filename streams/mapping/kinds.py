@@ -106,7 +106,8 @@ def fits(source: Kind, target: Kind) -> tuple[str, str] | None:
         return None
     if source.base == "local_timestamp" and target.base == "timestamp":
         return ("a zone-less local time cannot fill a UTC timestamp",
-                "add the transform `local_to_utc` (zone from ISTHMUS_ERP_TIME_ZONE, or `zone: <IANA name>`)")
+                "add the transform `local_to_utc` (zone: the `time_zone` of the source's systems/<name>.yaml, or "
+                "`zone: <IANA name>`)")
     if target.base == "decimal" and source.base in ("decimal", "int"):
         if source.base == "decimal" and source.scale is not None and target.scale is not None \
                 and source.scale > target.scale:

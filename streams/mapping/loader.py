@@ -34,10 +34,12 @@ from streams.mapping.spec import (
     Publication,
     RecordMapping,
     SourceMapping,
-    System,
 )
 from streams.mapping.transforms import BUILTINS, ArgumentProblem, Environment, Step, plugin_step
 from streams.stack.settings import PROJECT_ROOT
+
+if TYPE_CHECKING:  # streams.systems reads its files with this package's YAML reader: imported when loading
+    from streams.systems import Systems
 
 MAPPINGS_DIR = PROJECT_ROOT / "mappings"
 TOP_KEYS = {"description", "target", "key", "owner", "policy", "fields", "parent", "value_maps", "plugins",
@@ -277,21 +279,36 @@ def _read(path: Path, file: _File) -> Node | None:
     return root
 
 
-def _policy(file: _File, node: Node, where: str, default: FieldPolicy | None) -> FieldPolicy | None:
+def _declared(systems: Systems) -> str:
+    """The fix for a name that is no declared system."""
+    return (f"use one of the systems declared in {systems.directory}: {_choices(systems)}; or add "
+            f"{systems.directory}/<name>.yaml")
+
+
+def _system(file: _File, node: Node, where: str, systems: Systems) -> str | None:
+    """The name of a declared system ``node`` gives, or None (with a problem) when it names none."""
+    if isinstance(node.value, str) and node.value in systems:
+        return node.value
+    file.add(node.line, where, f"{node.value!r} is not a declared system", _declared(systems))
+    return None
+
+
+def _policy(file: _File, node: Node, where: str, default: FieldPolicy | None,
+            systems: Systems) -> FieldPolicy | None:
     if not node.is_mapping:
-        file.add(node.line, where, "a field policy is {owner: crm|erp, policy: owner_wins|latest_commit_wins}",
-                 "write `name: {owner: crm, policy: owner_wins}`")
+        file.add(node.line, where, "a field policy is {owner: <system>, policy: owner_wins|latest_commit_wins}",
+                 f"write `name: {{owner: <one of {_choices(systems)}>, policy: owner_wins}}`")
         return None
     owner_node, policy_node = node.get("owner"), node.get("policy")
     unknown = sorted(set(node.value) - {"owner", "policy"})
     if unknown:
         file.add(node.line, where, f"unknown keys {', '.join(unknown)}", "keep owner and policy")
-    try:
-        owner = System(owner_node.value) if owner_node else (default.owner if default else None)
-    except ValueError:
-        file.add(owner_node.line if owner_node else node.line, f"{where}.owner",
-                 f"owner {owner_node.value if owner_node else None!r} is not a system", "use crm or erp")
-        return None
+    if owner_node is not None:
+        owner = _system(file, owner_node, f"{where}.owner", systems)
+        if owner is None:
+            return None
+    else:
+        owner = default.owner if default else None
     try:
         policy = Policy(policy_node.value) if policy_node else (default.policy if default else None)
     except ValueError:
@@ -306,7 +323,7 @@ def _policy(file: _File, node: Node, where: str, default: FieldPolicy | None) ->
     return FieldPolicy(owner=owner, policy=policy)
 
 
-def _source_columns(file: _File, node: Node, where: str, system: System | None, tables: Tables,
+def _source_columns(file: _File, node: Node, where: str, system: str | None, tables: Tables,
                     schemas: SchemaSet) -> _Columns | None:
     table_node, record_node = node.get("table"), node.get("record")
     if (table_node is None) == (record_node is None):
@@ -357,7 +374,8 @@ def _table_columns(file: _File, node: Node, where: str, system: str, tables: Tab
                     f"{system}.{table} ({origin_file})", f"if the table changed, re-run `{rediscover}`")
 
 
-def _load(path: Path, schemas: SchemaSet, tables: Tables) -> tuple[RecordMapping | None, list[Problem]]:
+def _load(path: Path, schemas: SchemaSet, tables: Tables,
+          systems: Systems) -> tuple[RecordMapping | None, list[Problem]]:
     file = _File(path)
     root = _read(path, file)
     if root is None:
@@ -390,7 +408,7 @@ def _load(path: Path, schemas: SchemaSet, tables: Tables) -> tuple[RecordMapping
     owner_node, policy_node = root.get("owner"), root.get("policy")
     defaults = {k: v for k, v in (("owner", owner_node), ("policy", policy_node)) if v is not None}
     if defaults:
-        default = _policy(file, Node(defaults, min(v.line for v in defaults.values())), "owner/policy", None)
+        default = _policy(file, Node(defaults, min(v.line for v in defaults.values())), "owner/policy", None, systems)
     policies: dict[str, FieldPolicy] = {}
     fields_node = root.get("fields")
     for name, node in fields_node.items() if fields_node else ():
@@ -398,7 +416,7 @@ def _load(path: Path, schemas: SchemaSet, tables: Tables) -> tuple[RecordMapping
             file.add(node.line, f"fields.{name}", f"{target} has no field {name!r}",
                      f"use one of {_choices(target_fields)}")
             continue
-        policy = _policy(file, node, f"fields.{name}", default)
+        policy = _policy(file, node, f"fields.{name}", default, systems)
         if policy:
             policies[name] = policy
 
@@ -428,7 +446,8 @@ def _load(path: Path, schemas: SchemaSet, tables: Tables) -> tuple[RecordMapping
         file.add(sources_node.line if sources_node else root.line, "sources", "a mapping needs at least one source",
                  "add `sources: {<name>: {system: crm, table: customers, fields: {...}}}`")
     for name, node in sources_node.items() if sources_node else ():
-        source = _source(file, compiler, name, node, target, target_fields, key, parent, tables, schemas)
+        source = _source(file, compiler, name, node, target, target_fields, key, parent, tables, schemas,
+                         systems)
         if source is not None:
             sources.append(source)
 
@@ -443,7 +462,7 @@ def _load(path: Path, schemas: SchemaSet, tables: Tables) -> tuple[RecordMapping
             line = next(s.bindings[name].line for s in sources if name in s.bindings) if any(
                 name in s.bindings for s in sources) else root.line
             file.add(line, f"fields.{name}", f"{name} is mapped but has no owner and conflict policy",
-                     f"add `{name}: {{owner: crm|erp, policy: owner_wins|latest_commit_wins}}` under `fields:` "
+                     f"add `{name}: {{owner: <system>, policy: owner_wins|latest_commit_wins}}` under `fields:` "
                      "(or file-wide `owner:` and `policy:`)")
     if sources and not file.problems:
         for name, spec in target_fields.items():
@@ -516,7 +535,7 @@ def _parent(file: _File, node: Node | None, schemas: SchemaSet, target: str) -> 
 
 def _source(file: _File, compiler: _Compiler, name: str, node: Node, target: str,
             target_fields: Mapping[str, Any], key: tuple[str, ...], parent: ParentLink | None, tables: Tables,
-            schemas: SchemaSet) -> SourceMapping | None:
+            schemas: SchemaSet, systems: Systems) -> SourceMapping | None:
     where = f"sources.{name}"
     if not node.is_mapping:
         file.add(node.line, where, "a source is a mapping", "give system, table and fields")
@@ -524,13 +543,11 @@ def _source(file: _File, compiler: _Compiler, name: str, node: Node, target: str
     for option, option_node in node.items():
         if option not in SOURCE_KEYS:
             file.add(option_node.line, f"{where}.{option}", f"unknown key {option!r}", f"use {_choices(SOURCE_KEYS)}")
-    system: System | None = None
+    system: str | None = None
     system_node = node.get("system")
     if system_node is not None:
-        try:
-            system = System(system_node.value)
-        except ValueError:
-            file.add(system_node.line, f"{where}.system", f"unknown system {system_node.value!r}", "use crm or erp")
+        system = _system(file, system_node, f"{where}.system", systems)
+        if system is None:
             return None
     columns = _source_columns(file, node, where, system, tables, schemas)
     if columns is None:
@@ -622,23 +639,34 @@ def default_tables() -> Tables:
     return read_all(systems_dir())
 
 
-def load_mapping(path: Path, *, schemas: SchemaSet | None = None, tables: Tables | None = None) -> RecordMapping:
-    """Load and check one mapping file; raises :class:`MappingLoadError` listing every problem."""
-    mapping, problems = _load(path, schemas or load_schemas(), tables if tables is not None else default_tables())
+def _default_systems() -> Systems:
+    from streams.systems import load_systems
+
+    return load_systems()
+
+
+def load_mapping(path: Path, *, schemas: SchemaSet | None = None, tables: Tables | None = None,
+                 systems: Systems | None = None) -> RecordMapping:
+    """Load and check one mapping file; raises :class:`MappingLoadError` listing every problem. ``systems``:
+    the declared systems its ``system:`` and ``owner:`` names must be (default :func:`load_systems`)."""
+    mapping, problems = _load(path, schemas or load_schemas(), tables if tables is not None else default_tables(),
+                              systems if systems is not None else _default_systems())
     if mapping is None:
         raise MappingLoadError(problems)
     return mapping
 
 
 def load_mappings(directory: Path = MAPPINGS_DIR, *, schemas: SchemaSet | None = None,
-                  tables: Tables | None = None) -> dict[str, RecordMapping]:
-    """Every ``*.yaml`` of ``directory`` (not sub-folders), by file stem; all problems of all files at once."""
+                  tables: Tables | None = None, systems: Systems | None = None) -> dict[str, RecordMapping]:
+    """Every ``*.yaml`` of ``directory`` (not sub-folders), by file stem; all problems of all files at once.
+    ``systems``: the declared systems (default :func:`load_systems`)."""
     schemas = schemas or load_schemas()
+    systems = systems if systems is not None else _default_systems()
     tables = tables if tables is not None else default_tables()
     loaded: dict[str, RecordMapping] = {}
     problems: list[Problem] = []
     for path in sorted(directory.glob("*.yaml")):
-        mapping, found = _load(path, schemas, tables)
+        mapping, found = _load(path, schemas, tables, systems)
         problems += found
         if mapping is not None:
             loaded[path.stem] = mapping

@@ -30,16 +30,19 @@ from types import MappingProxyType
 from typing import Any
 
 from streams.mapping.exceptions import MappingError
-from streams.mapping.spec import FieldPolicy, Policy, System
+from streams.mapping.spec import FieldPolicy, Policy
 
 _MISSING = object()
+#: The systems whose values and commit times the ``ConflictRecord`` schema has fields for (``crm_value``,
+#: ``erp_commit_time``, ...): the record's shape, not a limit on which systems may conflict.
+CONFLICT_SIDES = ("crm", "erp")
 
 
 @dataclass(frozen=True, kw_only=True)
 class Stamp:
     """Which system set a field's value, and when that value committed at the source."""
 
-    system: System
+    system: str
     commit_time: dt.datetime
 
 
@@ -82,18 +85,18 @@ def conflict_id(entity_type: str, entity_key: str, field: str, crm_time: dt.date
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def _conflict(*, entity_type: str, entity_key: str, field: str, policy: FieldPolicy, winner: System,
-              incoming: tuple[System, Any, dt.datetime], standing: tuple[System, Any, dt.datetime],
+def _conflict(*, entity_type: str, entity_key: str, field: str, policy: FieldPolicy, winner: str,
+              incoming: tuple[str, Any, dt.datetime], standing: tuple[str, Any, dt.datetime],
               settled_at: dt.datetime) -> Mapping[str, Any]:
     by_system = {incoming[0]: incoming, standing[0]: standing}
-    crm, erp = by_system.get(System.CRM), by_system.get(System.ERP)
+    crm, erp = (by_system.get(side) for side in CONFLICT_SIDES)
     crm_time, erp_time = (crm[2] if crm else None), (erp[2] if erp else None)
     return MappingProxyType({
         "conflict_id": conflict_id(entity_type, entity_key, field, crm_time, erp_time),
         "entity_type": entity_type, "entity_key": entity_key, "field": field,
         "crm_value": to_json(crm[1]) if crm else None, "erp_value": to_json(erp[1]) if erp else None,
         "crm_commit_time": crm_time, "erp_commit_time": erp_time,
-        "policy": policy.policy.value, "owner": policy.owner.value, "winner": winner.value,
+        "policy": policy.policy.value, "owner": policy.owner, "winner": winner,
         "settled_at": settled_at,
     })
 
@@ -108,11 +111,10 @@ def _merged(old: Any, new: Any) -> Any:
 
 def reconcile(*, entity_type: str, entity_key: str, current: Mapping[str, Any] | None,
               provenance: Mapping[str, Stamp], incoming: Mapping[str, Any], asserted: tuple[str, ...],
-              base: Mapping[str, Any] | None, system: System | str, commit_time: dt.datetime,
+              base: Mapping[str, Any] | None, system: str, commit_time: dt.datetime,
               policies: Mapping[str, FieldPolicy], settled_at: dt.datetime) -> Reconciled:
     """Fold the ``asserted`` fields of ``incoming`` (from ``system``, committed at ``commit_time``) into
     ``current``. Pure: the same inputs always give the same result."""
-    system = System(system)
     record = dict(current or {})
     stamps = dict(provenance)
     changed: list[str] = []
@@ -164,8 +166,8 @@ def reconcile(*, entity_type: str, entity_key: str, current: Mapping[str, Any] |
 
 def stamps_to_avro(provenance: Mapping[str, Stamp]) -> dict[str, dict[str, Any]]:
     """Provenance as the ``provenance`` map of the Customer schema (``FieldStamp`` values)."""
-    return {f: {"system": s.system.value, "commit_time": s.commit_time} for f, s in provenance.items()}
+    return {f: {"system": s.system, "commit_time": s.commit_time} for f, s in provenance.items()}
 
 
 def stamps_from_avro(values: Mapping[str, Mapping[str, Any]]) -> dict[str, Stamp]:
-    return {f: Stamp(system=System(v["system"]), commit_time=v["commit_time"]) for f, v in values.items()}
+    return {f: Stamp(system=str(v["system"]), commit_time=v["commit_time"]) for f, v in values.items()}

@@ -13,11 +13,6 @@ from streams.mapping.kinds import Kind
 from streams.mapping.transforms import Step
 
 
-class System(StrEnum):
-    CRM = "crm"
-    ERP = "erp"
-
-
 class Policy(StrEnum):
     """How conflicting values of one field settle: the owner's value, or the later source commit's."""
 
@@ -27,7 +22,9 @@ class Policy(StrEnum):
 
 @dataclass(frozen=True, kw_only=True)
 class FieldPolicy:
-    owner: System
+    """``owner``: the name of the system (``systems/<name>.yaml``) that owns the field."""
+
+    owner: str
     policy: Policy
 
 
@@ -67,7 +64,7 @@ class SourceMapping:
 
     name: str
     line: int
-    system: System | None
+    system: str | None  # a declared system's name; None for a source reading a canonical record
     table: str | None = None
     record: str | None = None
     condition: Expression | None = None
@@ -124,8 +121,8 @@ class RecordMapping:
             return values.get(self.key[0])
         return tuple(values.get(k) for k in self.key)
 
-    def sources_for(self, system: System | str, table: str) -> tuple[SourceMapping, ...]:
-        return tuple(s for s in self.sources if s.system == System(system) and s.table == table)
+    def sources_for(self, system: str, table: str) -> tuple[SourceMapping, ...]:
+        return tuple(s for s in self.sources if s.system == system and s.table == table)
 
-    def fields_owned_by(self, system: System | str) -> tuple[str, ...]:
-        return tuple(sorted(f for f, p in self.policies.items() if p.owner == System(system)))
+    def fields_owned_by(self, system: str) -> tuple[str, ...]:
+        return tuple(sorted(f for f, p in self.policies.items() if p.owner == system))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import (
     ROUND_CEILING,
     ROUND_DOWN,
@@ -21,13 +21,16 @@ from decimal import (
     Decimal,
     InvalidOperation,
 )
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from streams.codecs.avro.schemas import SchemaSet
 from streams.codecs.exceptions import CodecError, UnknownSchema
 from streams.codecs.local_time import Ambiguous, Nonexistent, local_to_utc, utc_to_local, zone
 from streams.mapping.exceptions import LookupMissing, MappingValueError
 from streams.mapping.kinds import ANY, Kind, from_avro
+
+if TYPE_CHECKING:  # streams.systems reads its files with this package's YAML reader
+    from streams.systems import Systems
 
 
 class Lookup(Protocol):
@@ -38,10 +41,35 @@ class Lookup(Protocol):
 
 @dataclass(frozen=True, kw_only=True)
 class Context:
-    """What a mapping needs at run time besides the row: the ERP's zone and the cross-reference."""
+    """What a mapping needs at run time besides the row: the zone of each system's zone-less times (by system
+    name, from ``systems/<name>.yaml``), the cross-reference, and the system whose row is being mapped (set by
+    the engine for each source, :meth:`reading`)."""
 
-    erp_time_zone: str = "Asia/Shanghai"
+    time_zones: Mapping[str, str] = field(default_factory=dict)
     lookup: Lookup | None = None
+    system: str | None = None
+
+    @classmethod
+    def of(cls, systems: Systems, lookup: Lookup | None = None) -> Context:
+        """The zones the declared systems give."""
+        return cls(time_zones={name: spec.time_zone for name, spec in systems.items()}, lookup=lookup)
+
+    def reading(self, system: str | None) -> Context:
+        """This context while a row of ``system`` is mapped (None: a canonical record)."""
+        return self if system == self.system else replace(self, system=system)
+
+    @property
+    def time_zone(self) -> str:
+        """The zone of the zone-less times of the row being mapped: its system's ``time_zone``."""
+        if self.system is None:
+            raise MappingValueError("a canonical record has no zone-less local times to convert; give the "
+                                    "transform a `zone: <IANA name>`")
+        try:
+            return self.time_zones[self.system]
+        except KeyError:
+            raise MappingValueError(f"no time zone for system {self.system!r} in the mapping's context (known: "
+                                    f"{', '.join(sorted(self.time_zones)) or 'none'}); build the context from "
+                                    "the declared systems (Context.of)") from None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,7 +196,7 @@ class LocalToUtcStep:
         if not isinstance(value, dt.datetime):
             raise MappingValueError(f"local_to_utc expects a datetime, got {value!r}")
         try:
-            return local_to_utc(value, self.zone or given.context.erp_time_zone,
+            return local_to_utc(value, self.zone or given.context.time_zone,
                                 nonexistent=self.nonexistent, ambiguous=self.ambiguous)
         except CodecError as exc:
             raise MappingValueError(exc.reason) from exc
@@ -192,7 +220,7 @@ class UtcToLocalStep:
         if value is None:
             return None
         try:
-            return utc_to_local(value, self.zone or given.context.erp_time_zone)
+            return utc_to_local(value, self.zone or given.context.time_zone)
         except CodecError as exc:
             raise MappingValueError(exc.reason) from exc
 

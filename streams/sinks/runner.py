@@ -19,11 +19,11 @@ from streams.sinks.config.loader import load_target, target_path
 from streams.sinks.config.model import TargetConfig
 from streams.sinks.exceptions import SecretMissing, TargetConfigError
 from streams.sinks.settings import SinkSettings
-from streams.sinks.topics import SYSTEMS
 from streams.sinks.worker import SinkWorker
 from streams.stack.databases import crm_conninfo
 from streams.stack.secrets import load_or_create
 from streams.stack.settings import StackSettings
+from streams.systems import Systems, UnknownSystem, load_systems
 
 #: Connections to one target, however many commands are applied at once: more calls wait for a connection
 #: (a batch endpoint carries many commands in one call), so the target's own pools are not overrun.
@@ -37,17 +37,29 @@ class SinkEnvironment:
     stack: StackSettings
     sink: SinkSettings
     env: Mapping[str, str]
+    #: The declared systems (systems/, or ISTHMUS_SYSTEMS_DIR): which take commands, through which target file.
+    systems: Systems
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SinkEnvironment:
         env = dict(os.environ) if env is None else env
-        return cls(stack=StackSettings.from_env(env), sink=SinkSettings.from_env(env), env=env)
+        return cls(stack=StackSettings.from_env(env), sink=SinkSettings.from_env(env), env=env,
+                   systems=load_systems(env=env))
 
 
-def load_system_target(system: str, sink: SinkSettings, store: SchemaStore) -> TargetConfig:
-    if system not in SYSTEMS:
-        raise TargetConfigError(f"unknown target {system!r}; use one of {', '.join(SYSTEMS)}")
-    config = load_target(target_path(sink.targets_dir, system), store.schemas)
+def load_system_target(system: str, sink: SinkSettings, store: SchemaStore, systems: Systems) -> TargetConfig:
+    """The target file of a writable declared system: the one its systems file names, unless
+    ``ISTHMUS_SINK_TARGETS_DIR`` points the sinks at another folder (then ``<folder>/<system>.yaml``)."""
+    try:
+        spec = systems[system]
+    except UnknownSystem as exc:
+        raise TargetConfigError(f"unknown target {system!r}: {exc}") from None
+    if not spec.writable or spec.target is None:
+        raise TargetConfigError(f"{system} is read-only ({spec.path}: writable is not true), so no sink writes to "
+                                f"it; fix: name a writable system ({', '.join(systems.writable) or 'none'}), or "
+                                "set writable: true and a target in its file")
+    path = spec.target if sink.targets_dir == SinkSettings().targets_dir else target_path(sink.targets_dir, system)
+    config = load_target(path, store.schemas, systems.writable)
     if config.system != system:
         raise TargetConfigError(f"{config.path}: system is {config.system}, but the file is for {system}; "
                                 f"fix: set system: {system}")
@@ -89,7 +101,7 @@ def build_adapter(config: TargetConfig, environment: SinkEnvironment) -> Adapter
 
 def build_worker(system: str, environment: SinkEnvironment, store: SchemaStore | None = None) -> SinkWorker:
     store = store or SchemaStore.from_directory()
-    config = load_system_target(system, environment.sink, store)
+    config = load_system_target(system, environment.sink, store, environment.systems)
     adapter = build_adapter(config, environment)
     return SinkWorker(config=config, adapter=adapter, settings=environment.sink.for_system(system),
                       bootstrap_servers=environment.stack.bootstrap_servers, store=store)

@@ -5,16 +5,29 @@ system to apply. ``isthmus.results.<system>``: one CommandResult per applied com
 written in the same Kafka transaction that commits the command's offset. ``isthmus.dlq``: DeadLetter records
 of every stage, keyed like the record that failed; created with unlimited retention, since a dead letter
 that expires is a change lost.
+
+``<system>`` is any declared system's name (``systems/<name>.yaml``); only a writable one has command and
+result topics. ``COMMAND_TOPICS`` and ``RESULTS_TOPICS`` (by writable system) are computed from ``systems/``
+on first use (module ``__getattr__``), so importing this module reads no file.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from streams.kafka.deadletters import DLQ_TOPIC, REPLAY_HEADER, STAGE_HEADER
 from streams.kafka.topics import TopicSpec
 
-SYSTEMS: tuple[str, ...] = ("crm", "erp")
+#: A system's name, as systems/README.md defines it: it is part of the topic names.
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def writable_systems() -> tuple[str, ...]:
+    """The declared systems that take commands (``systems/``, or ``ISTHMUS_SYSTEMS_DIR``)."""
+    from streams.systems import load_systems  # streams.systems imports the mapping package, which imports sinks
+
+    return load_systems().writable
 
 
 #: Header on results and dead letters: the command id (when the command decoded).
@@ -38,13 +51,19 @@ def sink_stage(system: str) -> str:
 
 
 def _known(system: str) -> str:
-    if system not in SYSTEMS:
-        raise ValueError(f"unknown system {system!r}; known: {', '.join(SYSTEMS)}")
+    if not isinstance(system, str) or not _NAME.match(system):
+        raise ValueError(f"{system!r} is not a system name (lower-case letters, digits and _, starting with a "
+                         "letter: the stem of its systems/<name>.yaml)")
     return system
 
 
-COMMAND_TOPICS = {system: command_topic(system) for system in SYSTEMS}
-RESULTS_TOPICS = {system: results_topic(system) for system in SYSTEMS}
+def __getattr__(name: str) -> dict[str, str]:
+    """``COMMAND_TOPICS`` and ``RESULTS_TOPICS``: by writable system, from the declared systems on first use."""
+    if name == "COMMAND_TOPICS":
+        return {system: command_topic(system) for system in writable_systems()}
+    if name == "RESULTS_TOPICS":
+        return {system: results_topic(system) for system in writable_systems()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 #: Commands and results are partitioned by entity key, so per-entity order holds with any partition count.
@@ -52,7 +71,10 @@ COMMAND_PARTITIONS = 3
 DLQ_PARTITIONS = 1
 
 
-def sink_topic_specs(systems: Iterable[str] = SYSTEMS) -> tuple[TopicSpec, ...]:
+def sink_topic_specs(systems: Iterable[str] | None = None) -> tuple[TopicSpec, ...]:
+    """The dead-letter topic, and the command and result topics of ``systems`` (default: every writable
+    declared system; a read-only system has none)."""
+    systems = writable_systems() if systems is None else systems
     specs = [TopicSpec(name=DLQ_TOPIC, partitions=DLQ_PARTITIONS, config=(("retention.ms", "-1"),))]
     for system in systems:
         specs.append(TopicSpec(name=command_topic(system), partitions=COMMAND_PARTITIONS))

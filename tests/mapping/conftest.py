@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.systems import reference_systems
 
 from streams.codecs import ChangeEvent, decode
 from streams.codecs.avro.schemas import SchemaSet, load_schemas
@@ -93,4 +94,4 @@ def xref() -> Xref:
 
 @pytest.fixture
 def context(xref: Xref) -> Context:
-    return Context(erp_time_zone="Asia/Shanghai", lookup=xref)
+    return Context.of(reference_systems("Asia/Shanghai"), lookup=xref)

@@ -9,6 +9,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from support.systems import reference_systems, reference_with, tables_with
+from support.systems import system as declared
 
 from streams.codecs import ChangeEvent, Op
 from streams.codecs.avro.schemas import SchemaSet
@@ -125,10 +127,10 @@ def test_erp_order_time_converted_from_shanghai_and_status_mapped(
     assert change.values["status"] == "shipped" and change.asserted == ("status",)
 
 
-def test_erp_zone_comes_from_the_context(
+def test_erp_zone_comes_from_its_system_file(
     mappings: dict[str, RecordMapping], captured: Event, context: Context, schemas: SchemaSet
 ) -> None:
-    new_york = dataclasses.replace(context, erp_time_zone="America/New_York")
+    new_york = Context.of(reference_systems("America/New_York"), lookup=context.lookup)
     change = one(mappings["sales_order"], captured("erp_sales_orders_c_1"), "erp", new_york, schemas)
     assert change.values["ordered_at"] == dt.datetime(2024, 3, 10, 18, 30, 0, 123000, tzinfo=UTC)
 
@@ -139,7 +141,7 @@ def test_skipped_local_time_is_a_clear_error(
     event = captured("erp_sales_orders_c_1")
     assert event.after is not None
     skipped = dataclasses.replace(event, after={**event.after, "order_date": dt.datetime(2024, 3, 10, 2, 30)})
-    new_york = dataclasses.replace(context, erp_time_zone="America/New_York")
+    new_york = Context.of(reference_systems("America/New_York"), lookup=context.lookup)
     with pytest.raises(MappingValueError, match=r"sales_order\.yaml:\d+ ordered_at: .*does not exist in America"):
         map_change(mappings["sales_order"], skipped, "erp", new_york, schemas.named)
 
@@ -240,3 +242,37 @@ def test_inexact_decimal_is_refused_not_rounded(
     odd = dataclasses.replace(event, after={**event.after, "amount": Decimal("59.975")})
     with pytest.raises(MappingValueError, match=r"invoice\.yaml:\d+ amount: .*more than 2 decimals"):
         map_change(mappings["invoice"], odd, "erp", context, schemas.named)
+
+
+def test_local_to_utc_without_a_zone_uses_the_zone_of_the_system_each_source_reads(
+    load: Callable[..., RecordMapping], schemas: SchemaSet
+) -> None:
+    systems = reference_with(declared("shop", time_zone="Europe/Berlin"), env={"ISTHMUS_ERP_TIME_ZONE": "Asia/Tokyo"})
+    text = """
+        target: isthmus.canonical.Payment
+        key: payment_id
+        owner: shop
+        policy: owner_wins
+        sources:
+          shop_payments:
+            system: shop
+            table: payments
+            fields: &fields
+              payment_id: payment_id
+              invoice_id: invoice_id
+              erp_account_id: account_id
+              amount: amount
+              paid_at: {from: paid_at, transform: [local_to_utc]}
+          erp_payments:
+            system: erp
+            table: payments
+            fields: *fields
+        """
+    mapping = load(text, systems=systems, tables=tables_with("shop", payments=("erp", "payments")))
+    row = {"payment_id": 1, "invoice_id": 2, "account_id": 3, "amount": 1, "paid_at": dt.datetime(2024, 7, 1, 12, 0)}
+    engine, context = Engine(mapping, schemas.named), Context.of(systems)
+    shop, erp = mapping.sources
+    assert engine.map_row(shop, row, context)["paid_at"] == dt.datetime(2024, 7, 1, 10, 0, tzinfo=UTC)
+    assert engine.map_row(erp, row, context)["paid_at"] == dt.datetime(2024, 7, 1, 3, 0, tzinfo=UTC)
+    with pytest.raises(MappingValueError, match=r"no time zone for system 'shop'.*Context.of"):
+        engine.map_row(shop, row, Context.of(reference_with()))

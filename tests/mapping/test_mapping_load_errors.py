@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support.systems import reference_with, system, tables_with
 
 from streams.codecs.avro.schemas import SchemaSet
 from streams.mapping import MappingLoadError, Problem, RecordMapping, load_mapping, load_mappings
@@ -345,3 +346,44 @@ def test_publish_names_a_topic_and_table_sources_of_the_file(load: Callable[...,
     assert (problem.field, problem.message) == ("publish.topic", "'in voices' is not a topic name")
     problem = only(load, body + "publish: invoices\n")
     assert problem.field == "publish" and "publish: {topic: <name>" in problem.fix
+
+
+def test_a_system_no_file_declares_is_refused_with_line_and_the_declared_systems(
+        load: Callable[..., RecordMapping]) -> None:
+    found = problems(load, HEADER.replace("    system: erp\n", "    system: shop\n"))
+    assert [(p.line, p.field) for p in found] == [(7, "sources.erp_invoices.system")]
+    assert "'shop' is not a declared system" in found[0].message
+    assert "crm, erp" in found[0].fix and "systems" in found[0].fix
+
+
+def test_an_owner_no_file_declares_is_refused_with_line_and_the_declared_systems(
+        load: Callable[..., RecordMapping]) -> None:
+    owned = "fields:\n  amount: {owner: billing, policy: owner_wins}\nowner: erp\npolicy: owner_wins\n"
+    text = HEADER.replace("owner: erp\npolicy: owner_wins\n", owned)
+    problem = only(load, text)
+    assert (problem.line, problem.field) == (4, "fields.amount.owner")
+    assert "'billing' is not a declared system" in problem.message and "crm, erp" in problem.fix
+
+
+def test_a_mapping_of_a_third_declared_system_loads(load: Callable[..., RecordMapping]) -> None:
+    text = """
+        target: isthmus.canonical.Payment
+        key: payment_id
+        owner: shop
+        policy: owner_wins
+        sources:
+          shop_payments:
+            system: shop
+            table: shop_payments
+            fields:
+              payment_id: payment_id
+              invoice_id: invoice_id
+              erp_account_id: account_id
+              amount: amount
+              paid_at: {from: paid_at, transform: [local_to_utc]}
+        """
+    shop = tables_with("shop", shop_payments=("erp", "payments"))
+    mapping = load(text, systems=reference_with(system("shop")), tables=shop)
+    assert mapping.sources_for("shop", "shop_payments") and mapping.fields_owned_by("shop")
+    with pytest.raises(MappingLoadError, match="'shop' is not a declared system"):
+        load(text, tables=shop)

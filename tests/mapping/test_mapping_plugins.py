@@ -14,6 +14,8 @@ from streams.mapping import Context, Engine, MappingLoadError, MappingValueError
 from streams.mapping.plugins import ENTRY_POINT_GROUP
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "mappings" / "examples" / "customer_phone_e164.yaml"
+#: A CRM whose local times are Shanghai's (the plugin below reads the zone of the row's system).
+CONTEXT = Context(time_zones={"crm": "Asia/Shanghai"})
 ROW = {"customer_number": "C-000001", "name": "Acme", "phone": "021 6123-4567"}
 
 PLUGIN_MAPPING = """
@@ -34,7 +36,7 @@ sources:
 
 
 def mapped_phone(mapping: RecordMapping, schemas: SchemaSet, row: Mapping[str, object] = ROW) -> object:
-    return Engine(mapping, schemas.named).map_row(mapping.sources[0], row, Context())["phone"]
+    return Engine(mapping, schemas.named).map_row(mapping.sources[0], row, CONTEXT)["phone"]
 
 
 def test_documented_example_plugin(schemas: SchemaSet) -> None:
@@ -58,7 +60,7 @@ def test_plugin_may_read_the_row_and_context(
     load: Callable[..., RecordMapping], schemas: SchemaSet, write_mapping: Callable[..., Path]
 ) -> None:
     write_mapping(
-        "def tag(value, row, context):\n    return f\"{row['name']}:{context.erp_time_zone}:{value}\"\n",
+        "def tag(value, row, context):\n    return f\"{row['name']}:{context.time_zone}:{value}\"\n",
         "plugins/tag.py",
     )
     mapping = load(PLUGIN_MAPPING.format(plugins="plugins: {tag: ./plugins/tag.py:tag}", step="tag"))

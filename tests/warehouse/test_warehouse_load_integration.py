@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 from flows.orders.flow_runner import RunningFlow
 from kafka import KafkaConsumer, TopicPartition
+from support.systems import reference_systems
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.debezium.envelope import ChangeEvent, decode
@@ -34,7 +35,6 @@ from streams.flows.context import FlowContext
 from streams.flows.customers import CustomerFlow
 from streams.kafka.deadletters import DEAD_LETTER_TYPE, DLQ_TOPIC
 from streams.stack.running import RunningStack
-from streams.systems import load_systems
 from streams.warehouse.tables import BY_NAME
 
 pytestmark = pytest.mark.integration
@@ -279,12 +279,12 @@ def _wait(predicate: Callable[[], Any], timeout: float, what: str,
 
 def _flows(stack: RunningStack, tag: str, prefix: str, zone: str, context: FlowContext) -> list[RunningFlow]:
     """The customers and canonical flows under names, command topics and canonical topics of their own."""
-    canonical = CanonicalFlow(schemas=context.schemas, mappings=context.mappings,
-                              systems=load_systems(env={"ISTHMUS_ERP_TIME_ZONE": zone}),
+    systems = reference_systems(zone)
+    canonical = CanonicalFlow(schemas=context.schemas, mappings=context.mappings, systems=systems,
                               name=f"test-canonical-{tag}", prefix=prefix)
     flows = [RunningFlow(canonical.spec(), stack.settings.bootstrap_servers, context.schemas)]
     if zone == ZONE:
-        customers = CustomerFlow(mappings=context.mappings, schemas=context.schemas, erp_time_zone=zone,
+        customers = CustomerFlow(mappings=context.mappings, schemas=context.schemas, systems=systems,
                                  command_topics={"crm": f"{prefix}.commands.crm", "erp": f"{prefix}.commands.erp"},
                                  canonical_topic=f"{prefix}.customers")
         spec = customers.spec()

@@ -8,12 +8,11 @@ from streams.flows.canonical.flow import NAME, CanonicalFlow, Document, document
 from streams.flows.canonical.lineage import Lineage, LineageError
 from streams.flows.context import FlowContext
 from streams.flows.engine.api import FlowSpec
-from streams.systems import load_systems
 
 
 def build(context: FlowContext) -> FlowSpec:
     """The ``isthmus-canonical`` flow (registered in :data:`streams.flows.registry.BUILTIN`)."""
-    return CanonicalFlow(schemas=context.schemas, mappings=context.mappings, systems=load_systems()).spec()
+    return CanonicalFlow(schemas=context.schemas, mappings=context.mappings, systems=context.systems).spec()
 
 
 __all__ = ["NAME", "CanonicalFlow", "Document", "Lineage", "LineageError", "build", "documents", "published_topics"]

@@ -16,6 +16,7 @@ and input offsets commit in one Kafka transaction (the engine's), so each change
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -93,6 +94,7 @@ class CanonicalFlow:
         if not self.documents:
             raise FlowUnavailable(f"{NAME} publishes what mapping files declare with `publish:`, and none does; add "
                                   "`publish: {topic: <name>}` to the mapping files whose changes it should publish")
+        self.context = MappingContext.of(systems)
         self.by_topic: dict[str, list[Document]] = {}
         for document in self.documents:
             self.by_topic.setdefault(document.cdc_topic, []).append(document)
@@ -116,9 +118,6 @@ class CanonicalFlow:
                         description="the changes of every table source a mapping file publishes, as canonical "
                                     "records with their lineage")
 
-    def context(self, system: str, lookup: LookupContext | None = None) -> MappingContext:
-        """The mapping context of a source of ``system``: its zone for zone-less times, and the look-ups."""
-        return MappingContext(erp_time_zone=self.systems[system].time_zone, lookup=lookup)
 
     def handle(self, record: Incoming, ctx: Context) -> None:
         queue = deque([record])
@@ -149,16 +148,15 @@ class CanonicalFlow:
 
     def _link(self, ctx: Context, topic: str, event: ChangeEvent) -> list[Incoming]:
         """Keep what this change says of the looked-up records; returns the changes that waited for it."""
-        found = self.systems.by_topic(topic)
-        context = self.context(found[0].name) if found else MappingContext()
         lot = ParkingLot(ctx.stores[PARKED])
-        return [r for key in self.lookups.observe(ctx.stores[LINKS], topic, event, context) for r in lot.release(key)]
+        released = self.lookups.observe(ctx.stores[LINKS], topic, event, self.context)
+        return [r for key in released for r in lot.release(key)]
 
     def _publish(self, ctx: Context, record: Incoming, event: ChangeEvent, document: Document) -> None:
         mapping, source = document.mapping, document.source
         engine = self.engines[id(mapping)]
         links = LookupContext(self.lookups, ctx.stores[LINKS])
-        context = self.context(document.system, links)
+        context = dataclasses.replace(self.context, lookup=links)
         deleted = event.op is Op.DELETE
         row = event.before if deleted else event.after
         if row is None:

@@ -8,9 +8,8 @@ from streams.flows.engine.api import FlowSpec
 
 
 def build_customer_flow(context: FlowContext) -> FlowSpec:
-    """The registry's builder: the flow over the worker's mappings, schemas and ERP time zone."""
-    return CustomerFlow(mappings=context.mappings, schemas=context.schemas,
-                        erp_time_zone=context.settings.erp_time_zone).spec()
+    """The registry's builder: the flow over the worker's mappings, schemas and systems."""
+    return CustomerFlow(mappings=context.mappings, schemas=context.schemas, systems=context.systems).spec()
 
 
 __all__ = ["FLOW_NAME", "STAGE", "CustomerFlow", "build_customer_flow"]

@@ -30,25 +30,19 @@ from streams.codecs import ChangeEvent, Op, decode
 from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.exceptions import CodecError
 from streams.flows.canonical.lineage import Lineage, mapping_version
-from streams.flows.commands import Cause, Command, command_headers, encode_command
+from streams.flows.commands import Cause, Command, NotWritable, command_headers, encode_command
 from streams.flows.customers.exceptions import CustomerFlowError, MissingMapping
 from streams.flows.customers.keying import CustomerKeys
+from streams.flows.customers.sides import CRM, ERP
 from streams.flows.customers.state import CustomerState
 from streams.flows.customers.sync import CUSTOMER, CustomerMappings, decide, fold, fold_contact, fold_xref
 from streams.flows.engine.api import Context, FlowSpec, Incoming, JsonValue
 from streams.flows.engine.values import from_store, to_store
 from streams.flows.parking import ParkingLot
-from streams.flows.topics import (
-    AUDIT_CONFLICTS,
-    CANONICAL_CUSTOMERS,
-    CRM_ADDRESSES,
-    CRM_CONTACTS,
-    CRM_CUSTOMERS,
-    ERP_ACCOUNTS,
-)
+from streams.flows.topics import AUDIT_CONFLICTS, CANONICAL_CUSTOMERS
 from streams.mapping import Context as MappingContext
 from streams.mapping import LookupMissing, MappedChange, MappingError, RecordMapping, map_change
-from streams.mapping.spec import System
+from streams.systems import Systems
 
 FLOW_NAME = "isthmus-customers"
 STAGE = f"flow.{FLOW_NAME}"
@@ -57,13 +51,8 @@ CONFLICT = "isthmus.canonical.ConflictRecord"
 CUSTOMERS, INDEX, ROWS, PARKED = "customers", "index", "rows", "parked"
 STORES = (CUSTOMERS, INDEX, ROWS, PARKED)
 
-#: Input topic -> the system and table its events come from.
-TABLES: Mapping[str, tuple[System, str]] = {
-    CRM_CUSTOMERS: (System.CRM, "customers"),
-    CRM_CONTACTS: (System.CRM, "contacts"),
-    CRM_ADDRESSES: (System.CRM, "addresses"),
-    ERP_ACCOUNTS: (System.ERP, "accounts"),
-}
+#: The system and table of each input.
+READS: tuple[tuple[str, str], ...] = ((CRM, "customers"), (CRM, "contacts"), (CRM, "addresses"), (ERP, "accounts"))
 #: Tables whose updates and deletes carry only the key (no REPLICA IDENTITY FULL in the CRM schema).
 KEY_ONLY_BEFORE = frozenset({"contacts", "addresses"})
 MAPPING_FILES = {"customer": "customer", "xref": "customer_account_xref", "contact": "contact", "account": "account"}
@@ -73,6 +62,11 @@ Clock = Callable[[], dt.datetime]
 
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def input_tables(systems: Systems) -> dict[str, tuple[str, str]]:
+    """Input topic -> the system and table its events come from, as the systems' files name the topics."""
+    return {systems[system].topic(table): (system, table) for system, table in READS}
 
 
 class _Staged:
@@ -128,23 +122,24 @@ class _Outcome:
 class CustomerFlow:
     """The flow's logic; :meth:`spec` is what a worker runs."""
 
-    def __init__(self, *, mappings: Mapping[str, RecordMapping], schemas: SchemaStore,
-                 erp_time_zone: str = "Asia/Shanghai", clock: Clock = _utc_now,
-                 tables: Mapping[str, tuple[System, str]] = TABLES,
+    def __init__(self, *, mappings: Mapping[str, RecordMapping], schemas: SchemaStore, systems: Systems,
+                 clock: Clock = _utc_now, tables: Mapping[str, tuple[str, str]] | None = None,
                  command_topics: Mapping[str, str] | None = None,
                  canonical_topic: str = CANONICAL_CUSTOMERS) -> None:
-        """``tables``: the input topics, by the system and table each carries (default: the topics of the
-        stack's connectors, :data:`TABLES`); every table of :data:`TABLES` needs one. ``command_topics``:
+        """``systems``: the declared systems (their zones, and by default their topics). ``tables``: the input
+        topics, by the system and table each carries (default: :func:`input_tables`); every table of
+        :data:`READS` needs one. ``command_topics``:
         the command topic per target system (default: the sinks' ``isthmus.commands.<system>``).
         ``canonical_topic``: where the reconciled customer goes (default ``isthmus.canonical.customers``)."""
         missing = [stem for stem in MAPPING_FILES.values() if stem not in mappings]
         if missing:
             raise MissingMapping(f"the customer flow needs mappings/{', mappings/'.join(m + '.yaml' for m in missing)}"
                                  f"; loaded: {', '.join(sorted(mappings)) or 'none'}")
-        unread = sorted(set(TABLES.values()) - set(tables.values()))
+        tables = input_tables(systems) if tables is None else tables
+        unread = sorted(set(READS) - set(tables.values()))
         if unread:
             raise CustomerFlowError("the customer flow needs an input topic for " + ", ".join(
-                f"{system.value}.{table}" for system, table in unread))
+                f"{system}.{table}" for system, table in unread))
         self.tables = dict(tables)
         self.command_topics = dict(command_topics or {})
         self.canonical_topic = canonical_topic
@@ -152,7 +147,8 @@ class CustomerFlow:
         self.mappings = CustomerMappings(**{attr: mappings[stem] for attr, stem in MAPPING_FILES.items()})
         self.schemas = schemas
         self.named = schemas.schemas.named
-        self.erp_time_zone = erp_time_zone
+        self.systems = systems
+        self.context = MappingContext.of(systems)
         self.clock = clock
 
     def spec(self) -> FlowSpec:
@@ -190,7 +186,7 @@ class CustomerFlow:
         if event.table != table:
             ctx.dead_letter(record, stage=STAGE, reason=(
                 f"{record.position}: a change of table {event.table!r} on {record.topic}, which carries "
-                f"{system.value}.{table}; check the connector's topic routing"))
+                f"{system}.{table}; check the connector's topic routing"))
             return []
         staged = _Staged(ctx.stores)
         lookup = _XrefLookup(staged)
@@ -203,9 +199,9 @@ class CustomerFlow:
             else:
                 self._park(ctx, lookup.missed, record)
             return []
-        except (MappingError, CodecError, CustomerFlowError) as exc:
+        except (MappingError, CodecError, CustomerFlowError, NotWritable) as exc:
             ctx.dead_letter(record, stage=STAGE, reason=(
-                f"{record.position}: cannot use this {system.value} {table} change "
+                f"{record.position}: cannot use this {system} {table} change "
                 f"(op {event.op.value}, {event.source.position}): {exc}"))
             return []
         staged.commit()
@@ -226,9 +222,9 @@ class CustomerFlow:
 
     # applying one change
 
-    def _apply(self, staged: _Staged, lookup: _XrefLookup, system: System, table: str, event: ChangeEvent,
+    def _apply(self, staged: _Staged, lookup: _XrefLookup, system: str, table: str, event: ChangeEvent,
                record: Incoming) -> _Outcome:
-        context = MappingContext(erp_time_zone=self.erp_time_zone, lookup=lookup)
+        context = dataclasses.replace(self.context, lookup=lookup)
         outcome = _Outcome()
         if table in KEY_ONLY_BEFORE:
             event = self._with_remembered_row(staged, table, event)
@@ -254,7 +250,7 @@ class CustomerFlow:
             for change in map_change(self.mappings.customer, event, system, context, self.named):
                 state = state_of(change.key)
                 observed = self._observed(change, event)
-                if table == "customers" and system is System.CRM:
+                if table == "customers" and system == CRM:
                     state.crm.present = not change.deleted
                 if table == "accounts":
                     state.erp.present = not change.deleted
@@ -264,8 +260,8 @@ class CustomerFlow:
                 for change in map_change(self.mappings.xref, event, system, context, self.named):
                     fold_xref(state_of(change.key), change, settled_at=settled_at)
                     outcome.released += self._index(staged, change)
-        cause = Cause.of(event, system.value, record)
-        outcome.lineage = Lineage.of(event, system.value, record, self.mapping_version)
+        cause = Cause.of(event, system, record)
+        outcome.lineage = Lineage.of(event, system, record, self.mapping_version)
         for key, state in states.items():
             outcome.commands += decide(state, cause, mappings=self.mappings, context=context, named=self.named)
             staged.put(CUSTOMERS, key, state.to_json())
@@ -279,7 +275,7 @@ class CustomerFlow:
         """What the system reports for the fields Isthmus writes into it: the mapped values, plus the CRM's
         mirror of the link (``customers.erp_account_id``), which no mapping binds."""
         observed = dict(change.values)
-        if change.system is System.CRM and event.table == "customers" and event.after is not None:
+        if change.system == CRM and event.table == "customers" and event.after is not None:
             observed["erp_account_id"] = event.after.get("erp_account_id")
         return observed
 
@@ -313,7 +309,7 @@ class CustomerFlow:
         out: list[tuple[str, str, bytes, dict[str, bytes]]] = []
         for command in outcome.commands:
             out.append((self.command_topics.get(command.target, command.topic), command.entity_key,
-                        encode_command(self.schemas, command),
+                        encode_command(self.schemas, command, systems=self.systems),
                         command_headers(command)))
         for conflict in outcome.conflicts:
             out.append((AUDIT_CONFLICTS, conflict["entity_key"], self.schemas.encode(CONFLICT, conflict), {}))

@@ -20,21 +20,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams.flows.customers.exceptions import CorruptState
+from streams.flows.customers.sides import CRM, ERP
 from streams.flows.engine.values import from_store, to_store
-from streams.mapping.spec import System
 
 MISSING: Any = object()
 
 #: Fields Isthmus writes into each system (the bodies of targets/*.yaml routes), and for a nested record
 #: the sub-fields that system keeps (the ERP stores no second address line).
-HELD: Mapping[System, Mapping[str, tuple[str, ...] | None]] = {
-    System.ERP: {
+HELD: Mapping[str, Mapping[str, tuple[str, ...] | None]] = {
+    ERP: {
         "name": None, "email": None, "phone": None,
         "billing_address": ("line1", "city", "postal_code", "country"),
         "credit_limit": None, "payment_terms": None, "blocked": None, "active": None,
     },
     # name, email and phone: a latest_commit_wins value the ERP won goes back to the CRM
-    System.CRM: {"erp_account_id": None, "name": None, "email": None, "phone": None, "credit_limit": None,
+    CRM: {"erp_account_id": None, "name": None, "email": None, "phone": None, "credit_limit": None,
                  "payment_terms": None, "blocked": None},
 }
 
@@ -42,7 +42,7 @@ HELD: Mapping[System, Mapping[str, tuple[str, ...] | None]] = {
 DEFAULTS: Mapping[str, Any] = {"blocked": False, "active": True}
 
 
-def held_view(system: System, name: str, value: Any) -> Any:
+def held_view(system: str, name: str, value: Any) -> Any:
     """``value`` as ``system`` keeps it: a nested record cut to the sub-fields the system stores."""
     parts = HELD[system].get(name)
     if parts is not None and isinstance(value, Mapping):
@@ -54,7 +54,7 @@ def held_view(system: System, name: str, value: Any) -> Any:
 class Mirror:
     """One system's side of one customer: whether the entity exists there, and its held fields."""
 
-    system: System
+    system: str
     present: bool = False
     reported: dict[str, Any] = field(default_factory=dict)
     pending: dict[str, list[Any]] = field(default_factory=dict)
@@ -99,12 +99,12 @@ class Mirror:
                 "pending": {k: to_store(v) for k, v in self.pending.items()}}
 
     @classmethod
-    def from_json(cls, system: System, data: Mapping[str, Any] | None) -> Mirror:
+    def from_json(cls, system: str, data: Mapping[str, Any] | None) -> Mirror:
         if data is None:
             return cls(system=system)
         try:
             return cls(system=system, present=bool(data["present"]), reported=dict(from_store(data["reported"])),
                        pending={k: list(from_store(v)) for k, v in data["pending"].items()})
         except (KeyError, TypeError, AttributeError) as exc:
-            raise CorruptState(f"the {system.value} mirror of a customer is not what the flow writes: {exc!r}; "
+            raise CorruptState(f"the {system} mirror of a customer is not what the flow writes: {exc!r}; "
                                "delete the flow's state (its changelog topics) to rebuild it") from exc

@@ -10,17 +10,17 @@ from typing import Any
 
 from streams.flows.customers.exceptions import CorruptState
 from streams.flows.customers.mirror import DEFAULTS, Mirror
+from streams.flows.customers.sides import CRM, ERP
 from streams.flows.engine.values import from_store, to_store
 from streams.mapping.reconcile import Stamp, stamps_to_avro
-from streams.mapping.spec import System
 
 
 def _stamps_to_json(stamps: Mapping[str, Stamp]) -> dict[str, Any]:
-    return {f: {"system": s.system.value, "commit_time": s.commit_time.isoformat()} for f, s in stamps.items()}
+    return {f: {"system": s.system, "commit_time": s.commit_time.isoformat()} for f, s in stamps.items()}
 
 
 def _stamps_from_json(data: Mapping[str, Any]) -> dict[str, Stamp]:
-    return {f: Stamp(system=System(v["system"]), commit_time=dt.datetime.fromisoformat(v["commit_time"]))
+    return {f: Stamp(system=str(v["system"]), commit_time=dt.datetime.fromisoformat(v["commit_time"]))
             for f, v in data.items()}
 
 
@@ -34,13 +34,13 @@ class CustomerState:
     contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     xref: dict[str, Any] = field(default_factory=dict)
     xref_provenance: dict[str, Stamp] = field(default_factory=dict)
-    crm: Mirror = field(default_factory=lambda: Mirror(system=System.CRM))
-    erp: Mirror = field(default_factory=lambda: Mirror(system=System.ERP))
+    crm: Mirror = field(default_factory=lambda: Mirror(system=CRM))
+    erp: Mirror = field(default_factory=lambda: Mirror(system=ERP))
     #: The Account create command in flight (its idempotency key), until the ERP account shows up.
     creating: str | None = None
 
-    def mirror(self, system: System) -> Mirror:
-        return self.crm if system is System.CRM else self.erp
+    def mirror(self, system: str) -> Mirror:
+        return self.crm if system == CRM else self.erp
 
     def value(self, name: str) -> Any:
         return self.record.get(name, DEFAULTS.get(name))
@@ -66,8 +66,8 @@ class CustomerState:
             "contacts": to_store(self.contacts),
             "xref": to_store(self.xref),
             "xref_provenance": _stamps_to_json(self.xref_provenance),
-            "crm": self.crm.to_json(),
-            "erp": self.erp.to_json(),
+            CRM: self.crm.to_json(),
+            ERP: self.erp.to_json(),
             "creating": self.creating,
         }
 
@@ -83,8 +83,8 @@ class CustomerState:
                 contacts=dict(from_store(data["contacts"])),
                 xref=dict(from_store(data["xref"])),
                 xref_provenance=_stamps_from_json(data["xref_provenance"]),
-                crm=Mirror.from_json(System.CRM, data["crm"]),
-                erp=Mirror.from_json(System.ERP, data["erp"]),
+                crm=Mirror.from_json(CRM, data[CRM]),
+                erp=Mirror.from_json(ERP, data[ERP]),
                 creating=data.get("creating"),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:

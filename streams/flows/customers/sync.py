@@ -20,9 +20,9 @@ from typing import Any
 from streams.codecs.debezium.envelope import Op
 from streams.flows.commands import Cause, Command
 from streams.flows.customers.mirror import DEFAULTS, HELD, MISSING, held_view
+from streams.flows.customers.sides import CRM, ERP
 from streams.flows.customers.state import CustomerState
 from streams.mapping import Context, MappedChange, RecordMapping, project, reconcile
-from streams.mapping.spec import System
 
 CUSTOMER = "isthmus.canonical.Customer"
 ACCOUNT = "isthmus.canonical.Account"
@@ -61,8 +61,8 @@ def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, A
         # Nor is an empty mirror of a field the other system owns and has set: nothing was synced yet.
         policies = change.mapping.policies
         skipped |= {n for n in change.asserted if change.values.get(n) is None and n in policies
-                    and policies[n].owner is not system and n in state.provenance
-                    and state.provenance[n].system is policies[n].owner}
+                    and policies[n].owner != system and n in state.provenance
+                    and state.provenance[n].system == policies[n].owner}
     if op is Op.READ:
         # A snapshot re-reads the row: a value the system already reported is not an edit made now.
         skipped |= {n for n in change.asserted
@@ -118,28 +118,28 @@ def decide(state: CustomerState, cause: Cause, *, mappings: CustomerMappings, co
     key = state.customer_number
     commands: list[Command] = []
 
-    def command(target: System, operation: str, payload_type: str, payload: Mapping[str, Any],
+    def command(target: str, operation: str, payload_type: str, payload: Mapping[str, Any],
                 changed: tuple[str, ...] = ()) -> None:
-        commands.append(Command(target=target.value, operation=operation, entity_type=CUSTOMER, entity_key=key,
+        commands.append(Command(target=target, operation=operation, entity_type=CUSTOMER, entity_key=key,
                                 payload_type=payload_type, payload=payload, cause=cause, changed_fields=changed))
 
     erp = state.erp
     if state.crm.present and not state.linked and state.creating is None and state.value("active"):
-        command(System.ERP, "create", ACCOUNT, _account(state, mappings, context, named))
+        command(ERP, "create", ACCOUNT, _account(state, mappings, context, named))
         state.creating = commands[-1].idempotency_key
-        for name in HELD[System.ERP]:
+        for name in HELD[ERP]:
             if state.value(name) is not None:
                 erp.command(name, state.value(name))
             else:
                 erp.reported[name] = None  # the create leaves the ERP's default: known, so a later value is sent
     elif state.linked or state.creating is not None:
-        changed = tuple(n for n in HELD[System.ERP] if erp.differs(n, state.value(n)))
+        changed = tuple(n for n in HELD[ERP] if erp.differs(n, state.value(n)))
         deactivate = "active" in changed and state.value("active") is False
         updated = tuple(n for n in changed if not (deactivate and n == "active"))
         if updated:
-            command(System.ERP, "update", ACCOUNT, _account(state, mappings, context, named), updated)
+            command(ERP, "update", ACCOUNT, _account(state, mappings, context, named), updated)
         if deactivate:
-            command(System.ERP, "deactivate", ACCOUNT, _account(state, mappings, context, named), ("active",))
+            command(ERP, "deactivate", ACCOUNT, _account(state, mappings, context, named), ("active",))
         for name in changed:
             erp.command(name, state.value(name))
 
@@ -149,12 +149,12 @@ def decide(state: CustomerState, cause: Cause, *, mappings: CustomerMappings, co
             xref = {"crm_customer_id": state.value("crm_customer_id"), "account_code": state.value("account_code"),
                     "erp_account_id": state.value("erp_account_id"), "linked_at": state.xref.get("linked_at"),
                     "customer_number": key}
-            command(System.CRM, "update", XREF, xref, ("erp_account_id",))
+            command(CRM, "update", XREF, xref, ("erp_account_id",))
             crm.command("erp_account_id", state.value("erp_account_id"))
-        mirrored = tuple(n for n in HELD[System.CRM] if n != "erp_account_id" and crm.differs(n, state.value(n)))
+        mirrored = tuple(n for n in HELD[CRM] if n != "erp_account_id" and crm.differs(n, state.value(n)))
         if mirrored:
             payload = {k: v for k, v in (state.canonical() or {}).items() if k not in ("provenance", "contacts")}
-            command(System.CRM, "update", CUSTOMER, {**payload, "customer_number": key}, mirrored)
+            command(CRM, "update", CUSTOMER, {**payload, "customer_number": key}, mirrored)
             for name in mirrored:
                 crm.command(name, state.value(name))
     return commands

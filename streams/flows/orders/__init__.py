@@ -11,7 +11,7 @@ from streams.flows.orders.mapper import Mapper
 
 def build(context: FlowContext) -> FlowSpec:
     """The ``isthmus-orders`` flow (registered in :data:`streams.flows.registry.BUILTIN`)."""
-    mapper = Mapper(context.mappings, context.schemas.schemas.named, context.settings.erp_time_zone)
+    mapper = Mapper(context.mappings, context.schemas.schemas.named, context.systems)
     return OrdersFlow(schemas=context.schemas, mapper=mapper).spec()
 
 

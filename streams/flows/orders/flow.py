@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from streams.codecs.avro.single_object import SchemaStore
@@ -27,12 +28,43 @@ from streams.flows.orders.state import STORES, State
 from streams.flows.orders.txjoin import Joined, TransactionJoin
 from streams.flows.parking import ParkingLot
 from streams.mapping import LookupMissing
+from streams.systems import Systems
 
 NAME = "isthmus-orders"
-#: The CRM tables whose changes are joined per source transaction (END counts them under these names).
-JOINED = ("crm.sales_orders", "crm.sales_order_lines")
-INPUTS = (topics.CRM_TRANSACTION, topics.CRM_SALES_ORDERS, topics.CRM_SALES_ORDER_LINES, topics.CRM_CUSTOMERS,
-          topics.ERP_ACCOUNTS, topics.ERP_SALES_ORDERS, topics.ERP_INVOICES, topics.ERP_PAYMENTS)
+#: The systems orders come from and go to, by their names in systems/.
+CRM, ERP = "crm", "erp"
+#: The CRM tables whose changes are joined per source transaction.
+JOINED_TABLES = ("sales_orders", "sales_order_lines")
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderTopics:
+    """The flow's inputs, as the systems' files name their topics."""
+
+    crm_transaction: str
+    crm_sales_orders: str
+    crm_sales_order_lines: str
+    crm_customers: str
+    erp_accounts: str
+    erp_sales_orders: str
+    erp_invoices: str
+    erp_payments: str
+    #: The names a CRM transaction's END counts the joined tables under (``<schema>.<table>``).
+    joined: tuple[str, ...]
+
+    @classmethod
+    def of(cls, systems: Systems) -> OrderTopics:
+        crm, erp = systems[CRM], systems[ERP]
+        return cls(crm_transaction=crm.transaction_topic, crm_sales_orders=crm.topic("sales_orders"),
+                   crm_sales_order_lines=crm.topic("sales_order_lines"), crm_customers=crm.topic("customers"),
+                   erp_accounts=erp.topic("accounts"), erp_sales_orders=erp.topic("sales_orders"),
+                   erp_invoices=erp.topic("invoices"), erp_payments=erp.topic("payments"),
+                   joined=tuple(f"{crm.topics.namespace}.{table}" for table in JOINED_TABLES))
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return (self.crm_transaction, self.crm_sales_orders, self.crm_sales_order_lines, self.crm_customers,
+                self.erp_accounts, self.erp_sales_orders, self.erp_invoices, self.erp_payments)
 
 
 class OrdersFlow:
@@ -42,13 +74,15 @@ class OrdersFlow:
         self.mapper = mapper
         self.name = name
         self.view_topic = view_topic
+        self.systems = mapper.systems
+        self.topics = OrderTopics.of(mapper.systems)
 
     @property
     def stage(self) -> str:
         return f"flow.{self.name}"
 
     def spec(self) -> FlowSpec:
-        return FlowSpec(name=self.name, inputs=INPUTS, handler=self.handle, stores=STORES,
+        return FlowSpec(name=self.name, inputs=self.topics.inputs, handler=self.handle, stores=STORES,
                         outputs=(self.view_topic,), compacted=(self.view_topic,),
                         description="CRM orders to ERP orders (joined per source transaction); ERP status, "
                                     "invoices and payments back to the CRM; the customer-360 view")
@@ -65,7 +99,8 @@ class _Step:
         self.mapper = flow.mapper
         self.ctx = ctx
         self.state = State(ctx)
-        self.join = TransactionJoin(ctx.stores["tx"], JOINED)
+        self.topics = flow.topics
+        self.join = TransactionJoin(ctx.stores["tx"], flow.topics.joined)
         self.orders: dict[str, Cause] = {}
         self.customers: dict[str, Cause] = {}
 
@@ -80,7 +115,7 @@ class _Step:
         for customer, cause in self.customers.items():
             commands += balance.evaluate(self.state, customer, cause)
         for command in commands:
-            emit_command(self.ctx, self.flow.schemas, command)
+            emit_command(self.ctx, self.flow.schemas, command, systems=self.flow.systems)
         for customer in self.customers:
             self.view(customer)
 
@@ -92,7 +127,7 @@ class _Step:
             decoded = decode(record.value, record.key, topic=record.topic, where=record.position)
             if isinstance(decoded, Tombstone):
                 return
-            if record.topic == topics.CRM_TRANSACTION:
+            if record.topic == self.topics.crm_transaction:
                 if not isinstance(decoded, TransactionEvent):
                     raise UnexpectedRecord(f"{type(decoded).__name__} on the transaction topic {record.topic}")
                 if decoded.status is TransactionStatus.END:
@@ -152,26 +187,28 @@ class _Step:
         topic = record.topic
         if event.op is Op.TRUNCATE:
             return
-        system = "crm" if topic.startswith("crm.") else "erp"
-        cause = Cause.of(event, system, record)
-        if topic == topics.CRM_SALES_ORDERS:
+        found = self.flow.systems.by_topic(topic)
+        if found is None:
+            raise UnexpectedRecord(f"{record.position}: {topic} is no declared system's topic")
+        cause = Cause.of(event, found[0].name, record)
+        if topic == self.topics.crm_sales_orders:
             self.orders[order.apply_crm_header(self.state, self.mapper, event, record)] = cause
-        elif topic == topics.CRM_SALES_ORDER_LINES:
+        elif topic == self.topics.crm_sales_order_lines:
             number = order.apply_crm_line(self.state, self.mapper, event)
             if number is not None:
                 self.orders[number] = cause
-        elif topic == topics.ERP_SALES_ORDERS:
-            for change in self.mapper.change("sales_order", event, "erp", self.state.lookup):
+        elif topic == self.topics.erp_sales_orders:
+            for change in self.mapper.change("sales_order", event, ERP, self.state.lookup):
                 self.orders[order.apply_erp_order(self.state, change, cause)] = cause
-        elif topic == topics.CRM_CUSTOMERS:
+        elif topic == self.topics.crm_customers:
             self.crm_customer(event, cause)
-        elif topic == topics.ERP_ACCOUNTS:
+        elif topic == self.topics.erp_accounts:
             self.erp_account(event, cause)
-        elif topic in (topics.ERP_INVOICES, topics.ERP_PAYMENTS):
+        elif topic in (self.topics.erp_invoices, self.topics.erp_payments):
             self.money(record, event, cause)
 
     def crm_customer(self, event: ChangeEvent, cause: Cause) -> None:
-        for change in self.mapper.change("customer", event, "crm", self.state.lookup):
+        for change in self.mapper.change("customer", event, CRM, self.state.lookup):
             number = str(change.key)
             customer = self.state.get("customers", number)
             crm = {**(State.load(customer.get("crm")) or {}), **change.values}
@@ -185,7 +222,7 @@ class _Step:
             self.touch_customer(number, cause)
 
     def erp_account(self, event: ChangeEvent, cause: Cause) -> None:
-        for change in self.mapper.change("customer", event, "erp", self.state.lookup):
+        for change in self.mapper.change("customer", event, ERP, self.state.lookup):
             number = str(change.key)
             customer = self.state.get("customers", number)
             erp = {**(State.load(customer.get("erp")) or {}), **change.values}
@@ -210,15 +247,15 @@ class _Step:
         row = event.row
         assert row is not None
         try:
-            changes = self.mapper.change("customer", event, "erp", self.state.lookup)
+            changes = self.mapper.change("customer", event, ERP, self.state.lookup)
         except LookupMissing:
             self.park(f"erp:{row.get('account_id')}", record)
             return
         for change in changes:
             account = balance.apply(self.state, change)
             self.mark_account(account, change.commit_time)
-        if record.topic == topics.ERP_INVOICES:
-            for change in self.mapper.change("invoice", event, "erp", self.state.lookup):
+        if record.topic == self.topics.erp_invoices:
+            for change in self.mapper.change("invoice", event, ERP, self.state.lookup):
                 entry = self.state.get("accounts", str(row["account_id"]))
                 invoices = dict(entry.get("invoices") or {})
                 previous = State.load(invoices.get(str(change.key))) or {}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +22,7 @@ from streams.mapping import (
     map_change,
 )
 from streams.mapping.exceptions import MappingError
+from streams.systems import Systems
 
 #: The mapping files (mappings/<name>.yaml) this flow reads.
 MAPPINGS = ("sales_order", "sales_order_line", "customer", "invoice")
@@ -36,7 +39,8 @@ def _source(mapping: RecordMapping, name: str) -> SourceMapping:
 class Mapper:
     mappings: Mapping[str, RecordMapping]
     named: Mapping[str, Any]
-    erp_time_zone: str
+    #: The declared systems: the zone of each one's local times, and (for the flow) its topics.
+    systems: Systems
 
     def __post_init__(self) -> None:
         missing = [m for m in MAPPINGS if m not in self.mappings]
@@ -45,8 +49,12 @@ class Mapper:
         _source(self.mappings["sales_order"], "crm_sales_orders")
         _source(self.mappings["sales_order_line"], "crm_sales_order_lines")
 
+    @functools.cached_property
+    def _zones(self) -> Context:
+        return Context.of(self.systems)
+
     def context(self, lookup: Lookup) -> Context:
-        return Context(erp_time_zone=self.erp_time_zone, lookup=lookup)
+        return dataclasses.replace(self._zones, lookup=lookup)
 
     def change(self, mapping: str, event: ChangeEvent, system: str, lookup: Lookup) -> tuple[MappedChange, ...]:
         return map_change(self.mappings[mapping], event, system, self.context(lookup), self.named)

@@ -13,7 +13,7 @@ def build(context: FlowContext) -> FlowSpec:
     mapping = context.mappings.get("product_availability")
     if mapping is None:
         raise FlowUnavailable("the stock flow needs mappings/product_availability.yaml")
-    return StockFlow(schemas=context.schemas, mapping=mapping, erp_time_zone=context.settings.erp_time_zone).spec()
+    return StockFlow(schemas=context.schemas, mapping=mapping, systems=context.systems).spec()
 
 
 __all__ = ["NAME", "StockFlow", "build"]

@@ -17,7 +17,6 @@ from typing import Any
 from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.debezium.envelope import ChangeEvent, Op, Tombstone, decode
 from streams.errors import IsthmusError
-from streams.flows import topics
 from streams.flows.commands import Cause, Command, emit_command
 from streams.flows.engine.api import Context, FlowSpec, Incoming, JsonValue
 from streams.flows.engine.values import from_store, to_store
@@ -26,22 +25,28 @@ from streams.flows.stock.exceptions import StockFlowError, UnexpectedRecord
 from streams.flows.stock.keying import SkuKeys
 from streams.mapping import Context as MappingContext
 from streams.mapping import RecordMapping, fold, map_change
+from streams.systems import Systems
 
 NAME = "isthmus-stock"
-INPUTS = (topics.ERP_STOCK, topics.CRM_PRODUCTS)
+#: The systems the flow reads stock from and writes availability to, by their names in systems/.
+CRM, ERP = "crm", "erp"
 PRODUCT_AVAILABILITY = "isthmus.canonical.ProductAvailability"
 FIELD = "available_qty"
 
 
 class StockFlow:
-    def __init__(self, *, schemas: SchemaStore, mapping: RecordMapping, erp_time_zone: str,
+    def __init__(self, *, schemas: SchemaStore, mapping: RecordMapping, systems: Systems,
                  name: str = NAME) -> None:
-        if not mapping.sources_for("erp", "stock"):
+        """``systems``: the declared systems, for their zones and the input topics (ERP stock, CRM products)."""
+        if not mapping.sources_for(ERP, "stock"):
             raise StockFlowError(f"{mapping.path.name} has no source reading the ERP's stock table; the stock flow "
                                  "sums availability through it")
         self.schemas = schemas
         self.mapping = mapping
-        self.context = MappingContext(erp_time_zone=erp_time_zone)
+        self.systems = systems
+        self.context = MappingContext.of(systems)
+        self.stock_topic = systems[ERP].topic("stock")
+        self.inputs = (self.stock_topic, systems[CRM].topic("products"))
         self.name = name
 
     @property
@@ -49,7 +54,7 @@ class StockFlow:
         return f"flow.{self.name}"
 
     def spec(self) -> FlowSpec:
-        return FlowSpec(name=self.name, inputs=INPUTS, handler=self.handle, stores=("skus",), key_by=SkuKeys(),
+        return FlowSpec(name=self.name, inputs=self.inputs, handler=self.handle, stores=("skus",), key_by=SkuKeys(),
                         description="ERP on-hand minus reserved per SKU to the CRM's product availability")
 
     def handle(self, record: Incoming, ctx: Context) -> None:
@@ -62,7 +67,7 @@ class StockFlow:
                                        "only row changes are expected there")
             if event.op is Op.TRUNCATE:
                 return
-            if record.topic == topics.ERP_STOCK:
+            if record.topic == self.stock_topic:
                 self.stock(ctx, record, event)
             else:
                 self.product(ctx, record, event)
@@ -70,8 +75,8 @@ class StockFlow:
             ctx.dead_letter(record, reason=f"{type(exc).__name__}: {exc}", stage=self.stage)
 
     def stock(self, ctx: Context, record: Incoming, event: ChangeEvent) -> None:
-        cause = Cause.of(event, "erp", record)
-        for change in map_change(self.mapping, event, "erp", self.context, self.schemas.schemas.named):
+        cause = Cause.of(event, ERP, record)
+        for change in map_change(self.mapping, event, ERP, self.context, self.schemas.schemas.named):
             sku = str(change.group_key[0])
             entry = dict(ctx.stores["skus"].get(sku) or {})
             members = {tuple(json.loads(k)): from_store(v) for k, v in (entry.get("members") or {}).items()}
@@ -94,7 +99,7 @@ class StockFlow:
         if mirror.observe({FIELD: row.get(FIELD)}):
             ctx.count("echoes_suppressed")
         entry["crm"] = mirror.to_state()
-        self.decide(ctx, sku, entry, Cause.of(event, "crm", record))
+        self.decide(ctx, sku, entry, Cause.of(event, CRM, record))
 
     def decide(self, ctx: Context, sku: str, entry: JsonValue, cause: Cause) -> None:
         """Command the CRM when its product does not show (and will not get) the current total."""
@@ -103,8 +108,8 @@ class StockFlow:
             mirror = Mirror(entry["crm"])
             if mirror.due({FIELD: total}):
                 payload: dict[str, Any] = {"sku": sku, FIELD: total, "as_of": from_store(entry.get("as_of"))}
-                emit_command(ctx, self.schemas, Command(
-                    target="crm", operation="update", entity_type=PRODUCT_AVAILABILITY, entity_key=sku,
+                emit_command(ctx, self.schemas, systems=self.systems, command=Command(
+                    target=CRM, operation="update", entity_type=PRODUCT_AVAILABILITY, entity_key=sku,
                     payload_type=PRODUCT_AVAILABILITY, payload=payload, cause=cause, changed_fields=(FIELD,)))
                 mirror.commanded({FIELD: total})
                 entry["crm"] = mirror.to_state()

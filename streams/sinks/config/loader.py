@@ -4,7 +4,7 @@ key and the fix, before a worker starts (``TargetConfigError``)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -33,7 +33,7 @@ from streams.sinks.config.model import (
 )
 from streams.sinks.config.payload_paths import PayloadShape
 from streams.sinks.exceptions import TargetConfigError
-from streams.sinks.topics import SYSTEMS
+from streams.sinks.topics import writable_systems
 
 Key = tuple[str | int, ...]
 
@@ -90,10 +90,11 @@ def _operations(schemas: SchemaSet) -> tuple[str, ...]:
 
 
 class _Checker:
-    def __init__(self, path: Path, located: Located, schemas: SchemaSet) -> None:
+    def __init__(self, path: Path, located: Located, schemas: SchemaSet, writable: tuple[str, ...]) -> None:
         self.path = path
         self.located = located
         self.schemas = schemas
+        self.writable = writable
         self.problems: list[TargetProblem] = []
         self.operations = _operations(schemas)
 
@@ -161,10 +162,12 @@ class _Checker:
         top = self.mapping(data, (), TOP_KEYS, "a target file")
         if top is None:
             return None
+        writable = self.writable
         system = self.string(top, "system", (), required=True,
-                             fix=f"set system to the target system: one of {', '.join(SYSTEMS)}")
-        if system is not None and system not in SYSTEMS:
-            self.problem(("system",), f"{system!r} is not a system", f"use one of {', '.join(SYSTEMS)}")
+                             fix=f"set system to the target system: one of {', '.join(writable)}")
+        if system is not None and system not in writable:
+            self.problem(("system",), f"{system!r} is not a system", f"use one of {', '.join(writable)}, the "
+                         "writable systems of systems/")
         adapter = self.string(top, "adapter", (), required=True, fix="set adapter: http or adapter: sql")
         if adapter is not None and adapter not in ("http", "sql"):
             self.problem(("adapter",), f"{adapter!r} is not an adapter", "use http (an HTTP API) or sql "
@@ -501,8 +504,9 @@ def _kind(value: Any) -> str:
             float: "a number"}.get(type(value), type(value).__name__)
 
 
-def load_target(path: Path, schemas: SchemaSet | None = None) -> TargetConfig:
-    """Read and check one target file; ``TargetConfigError`` lists every problem with its line and fix."""
+def load_target(path: Path, schemas: SchemaSet | None = None, writable: Iterable[str] | None = None) -> TargetConfig:
+    """Read and check one target file; ``TargetConfigError`` lists every problem with its line and fix.
+    ``writable``: the systems its ``system:`` may name (default: the writable declared systems)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -520,7 +524,8 @@ def load_target(path: Path, schemas: SchemaSet | None = None) -> TargetConfig:
         problem = getattr(exc, "problem", None) or str(exc)
         raise TargetConfigError(f"{_shown(path)}{line}: not valid YAML: {problem}; fix: correct the YAML "
                                 f"syntax there") from exc
-    checker = _Checker(path, located, schemas or load_schemas())
+    checker = _Checker(path, located, schemas or load_schemas(),
+                       tuple(writable) if writable is not None else writable_systems())
     config = checker.check()
     if checker.problems or config is None:
         count = len(checker.problems)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from customer_harness import SETTLED_AT, Harness
+from support.systems import reference_systems
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.customers import CustomerFlow
@@ -23,4 +24,5 @@ def mappings(schemas: SchemaStore) -> dict[str, RecordMapping]:
 
 @pytest.fixture
 def harness(mappings: dict[str, RecordMapping], schemas: SchemaStore) -> Harness:
-    return Harness(flow=CustomerFlow(mappings=mappings, schemas=schemas, clock=lambda: SETTLED_AT), schemas=schemas)
+    return Harness(flow=CustomerFlow(mappings=mappings, schemas=schemas, systems=reference_systems(),
+                                          clock=lambda: SETTLED_AT), schemas=schemas)

@@ -9,10 +9,12 @@ from decimal import Decimal
 
 import pytest
 from customer_events import Cdc, crm_customer_row, erp_account_row
+from support.systems import reference_with, system
 
 from streams.codecs import ChangeEvent, decode
 from streams.codecs.avro.single_object import SchemaStore
-from streams.flows.commands import Cause, Command, encode_command, idempotency_key
+from streams.flows.commands import Cause, Command, NotWritable, emit_command, encode_command, idempotency_key
+from streams.flows.engine.local import LocalContext
 from streams.flows.topics import COMMANDS_ERP, CRM_CUSTOMERS, ERP_ACCOUNTS
 
 
@@ -76,7 +78,7 @@ def test_command_record_encodes_with_payload_json_and_source_position() -> None:
     command = _command(cause, payload={"account_code": "AC-800001", "credit_limit": Decimal("12.50"),
                                        "updated_at": dt.datetime(2026, 3, 10, 6, 0, tzinfo=dt.UTC)})
     store = SchemaStore.from_directory()
-    record = store.decode(encode_command(store, command)).value
+    record = store.decode(encode_command(store, command, systems=reference_with())).value
     assert record["idempotency_key"] == command.idempotency_key and record["target"] == "erp"
     assert json.loads(record["payload"]) == {"account_code": "AC-800001", "credit_limit": "12.50",
                                              "updated_at": "2026-03-10T06:00:00+00:00"}
@@ -89,5 +91,23 @@ def test_short_type_names_and_unknown_targets_are_refused() -> None:
                   commit_time=dt.datetime(2026, 3, 10, tzinfo=dt.UTC))
     with pytest.raises(ValueError, match="full canonical name"):
         _command(cause, payload_type="Account")
-    with pytest.raises(ValueError, match="unknown system 'wms'"):
-        _command(cause, target="wms")
+    with pytest.raises(ValueError, match="'WMS!' is not a system name"):
+        _command(cause, target="WMS!")
+    with pytest.raises(NotWritable, match="'wms', which is not declared"):  # any name; refused where emitted
+        encode_command(SchemaStore.from_directory(), _command(cause, target="wms"), systems=reference_with())
+
+
+def test_a_command_for_a_system_that_takes_none_is_refused_and_not_emitted() -> None:
+    cdc = Cdc()
+    cause = Cause.of(_event(cdc.record(CRM_CUSTOMERS, "c", before=None,
+                                       after=crm_customer_row("C-800001", 81, name="A"))), "crm")
+    systems = reference_with(system("shop"), system("billing", writable=True))
+    store = SchemaStore.from_directory()
+    ctx = LocalContext(memory={})
+    for target, why in (("shop", r"'shop', which is read-only \(systems/shop.yaml"),
+                        ("ledger", "'ledger', which is not declared")):
+        with pytest.raises(NotWritable, match=why + r".*only billing, crm, erp take commands"):
+            emit_command(ctx, store, _command(cause, target=target), systems=systems)
+    assert ctx.emitted == []
+    emit_command(ctx, store, _command(cause, target="crm"), systems=systems)
+    assert [e.topic for e in ctx.emitted] == ["isthmus.commands.crm"]

@@ -17,10 +17,11 @@ import pytest
 from customer_events import Cdc, erp_account_row
 from customer_stack import Databases, Mine, Reader, only, running
 from kafka import KafkaProducer
+from support.systems import reference_systems
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.customers import STAGE, CustomerFlow
-from streams.flows.customers.flow import TABLES
+from streams.flows.customers.flow import READS
 from streams.flows.topics import (
     AUDIT_CONFLICTS,
     CANONICAL_CUSTOMERS,
@@ -91,7 +92,7 @@ def live(stack: RunningStack) -> Iterator[Live]:
         TopicSpec(name=AUDIT_CONFLICTS, partitions=1), TopicSpec(name=COMMANDS_CRM, partitions=3),
         TopicSpec(name=COMMANDS_ERP, partitions=3)]))
     flow = CustomerFlow(mappings=load_mappings(schemas=schemas.schemas), schemas=schemas,
-                        erp_time_zone=stack.settings.erp_time_zone)
+                        systems=reference_systems(stack.settings.erp_time_zone))
     mine = Mine()
     spec = only(flow.spec(), mine, f"isthmus-customers-it-{uuid.uuid4().hex[:8]}")
 
@@ -181,12 +182,13 @@ def test_poison_event_is_dead_lettered_and_the_flow_keeps_going(stack: RunningSt
     bootstrap = stack.settings.bootstrap_servers
     schemas = SchemaStore.from_directory()
     run = uuid.uuid4().hex[:8]
-    tables = {f"it-{run}.{system.value}.{table}": (system, table) for system, table in TABLES.values()}
+    tables = {f"it-{run}.{system}.{table}": (system, table) for system, table in READS}
     accounts = f"it-{run}.erp.accounts"
     asyncio.run(ensure_topics(bootstrap, [TopicSpec(name=t, partitions=1) for t in tables]
                               + [TopicSpec(name=CANONICAL_CUSTOMERS, partitions=1,
                                            config=(("cleanup.policy", "compact"),))]))
-    flow = CustomerFlow(mappings=load_mappings(schemas=schemas.schemas), schemas=schemas, tables=tables)
+    flow = CustomerFlow(mappings=load_mappings(schemas=schemas.schemas), schemas=schemas,
+                        systems=reference_systems(stack.settings.erp_time_zone), tables=tables)
     spec = dataclasses.replace(flow.spec(), name=f"isthmus-customers-poison-{run}")
     dlq = Reader(bootstrap, [DLQ_TOPIC], lambda data: schemas.decode(data).value)
     canonical = Reader(bootstrap, [CANONICAL_CUSTOMERS], lambda data: schemas.decode(data).value)

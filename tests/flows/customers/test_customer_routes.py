@@ -10,7 +10,7 @@ from customer_harness import Harness
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.customers.mirror import HELD
-from streams.mapping.spec import System
+from streams.flows.customers.sides import CRM, ERP
 from streams.sinks.adapters.mapping import placeholders, render_fields, spec_references
 from streams.sinks.config.loader import load_target
 from streams.sinks.config.model import HttpRoute, TargetConfig
@@ -36,8 +36,8 @@ def test_fields_the_flow_writes_are_fields_the_routes_send(targets: dict[str, Ta
     assert erp.body is not None and crm.body is not None and crm_xref.body is not None
     sent_by_erp = {p.split(".")[0] for p in spec_references(erp.body)}
     sent_by_crm = {p.split(".")[0] for p in spec_references(crm.body)} | set(spec_references(crm_xref.body))
-    assert set(HELD[System.ERP]) <= sent_by_erp
-    assert set(HELD[System.CRM]) <= sent_by_crm
+    assert set(HELD[ERP]) <= sent_by_erp
+    assert set(HELD[CRM]) <= sent_by_crm
 
 
 def test_every_command_of_a_customer_lifecycle_renders_through_its_route(

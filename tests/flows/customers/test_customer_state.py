@@ -9,10 +9,10 @@ import pytest
 
 from streams.flows.customers.exceptions import CorruptState
 from streams.flows.customers.mirror import MISSING, Mirror
+from streams.flows.customers.sides import CRM, ERP
 from streams.flows.customers.state import CustomerState
 from streams.flows.engine.values import from_store, to_store
 from streams.mapping.reconcile import Stamp
-from streams.mapping.spec import System
 
 AT = dt.datetime(2026, 3, 10, 6, 0, 0, 123456, tzinfo=dt.UTC)
 
@@ -26,7 +26,7 @@ def test_decimals_times_and_nested_records_round_trip() -> None:
 
 def test_state_round_trips_through_json() -> None:
     state = CustomerState(customer_number="C-900001", record={"name": "Acme", "credit_limit": Decimal("1.00")},
-                          provenance={"name": Stamp(system=System.CRM, commit_time=AT)},
+                          provenance={"name": Stamp(system=CRM, commit_time=AT)},
                           contacts={"7": {"crm_contact_id": 7, "first_name": "Li"}}, creating="erp.Account.create.x")
     state.erp.command("name", "Acme")
     state.crm.observe("credit_limit", Decimal("1.00"))
@@ -40,7 +40,7 @@ def test_state_that_is_not_the_flows_is_refused_with_the_fix() -> None:
 
 
 def test_mirror_echo_of_an_in_flight_value_settles_it_and_earlier_ones() -> None:
-    mirror = Mirror(system=System.ERP)
+    mirror = Mirror(system=ERP)
     assert mirror.expected("name") is MISSING and not mirror.differs("name", "A")
     mirror.observe("name", "A")
     assert mirror.differs("name", "B") and not mirror.differs("name", "A") and not mirror.differs("name", None)
@@ -53,7 +53,7 @@ def test_mirror_echo_of_an_in_flight_value_settles_it_and_earlier_ones() -> None
 
 
 def test_mirror_compares_only_what_the_system_keeps_of_a_nested_record() -> None:
-    mirror = Mirror(system=System.ERP)
+    mirror = Mirror(system=ERP)
     mirror.observe("billing_address", {"kind": "billing", "line1": "1 Road", "city": "Shanghai",
                                        "postal_code": None, "country": "CN"})
     wanted = {"kind": "billing", "line1": "1 Road", "line2": "Floor 2", "city": "Shanghai", "postal_code": None,
@@ -63,7 +63,7 @@ def test_mirror_compares_only_what_the_system_keeps_of_a_nested_record() -> None
 
 
 def test_a_value_already_in_flight_is_not_queued_twice() -> None:
-    mirror = Mirror(system=System.CRM)
+    mirror = Mirror(system=CRM)
     mirror.observe("credit_limit", Decimal("1.00"))
     mirror.command("credit_limit", Decimal("2.00"))
     mirror.command("credit_limit", Decimal("2.00"))

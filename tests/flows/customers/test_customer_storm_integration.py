@@ -16,6 +16,7 @@ from typing import Any
 from customer_stack import Databases, Mine, Reader, only, running, sinks
 from kafka import TopicPartition
 from kafka.admin import KafkaAdminClient
+from support.systems import reference_systems
 
 from streams.codecs import ChangeEvent, decode
 from streams.codecs.avro.single_object import SchemaStore
@@ -118,7 +119,7 @@ def test_edit_storm_on_both_sides_reaches_a_fixed_point(stack: RunningStack) -> 
         TopicSpec(name=CANONICAL_CUSTOMERS, partitions=1, config=(("cleanup.policy", "compact"),)),
         TopicSpec(name=AUDIT_CONFLICTS, partitions=1)]))
     flow = CustomerFlow(mappings=load_mappings(schemas=schemas.schemas), schemas=schemas,
-                        erp_time_zone=stack.settings.erp_time_zone,
+                        systems=reference_systems(stack.settings.erp_time_zone),
                         command_topics={s: t["ISTHMUS_SINK_COMMAND_TOPIC"] for s, t in topics.items()})
     mine = Mine()
     db = Databases(stack=stack, mine=mine)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from order_events import Cdc
 from order_harness import Harness
+from support.systems import reference_systems
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.orders import OrdersFlow
@@ -24,7 +25,7 @@ def mappings(schemas: SchemaStore) -> dict[str, RecordMapping]:
 
 @pytest.fixture
 def harness(schemas: SchemaStore, mappings: dict[str, RecordMapping]) -> Harness:
-    mapper = Mapper(mappings, schemas.schemas.named, "Asia/Shanghai")
+    mapper = Mapper(mappings, schemas.schemas.named, reference_systems("Asia/Shanghai"))
     return Harness(OrdersFlow(schemas=schemas, mapper=mapper), schemas)
 
 

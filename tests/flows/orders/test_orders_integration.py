@@ -20,6 +20,7 @@ import pytest
 from flow_runner import Out, RunningFlow, Watch
 from psycopg.rows import dict_row
 from pymysql.cursors import DictCursor
+from support.systems import reference_systems
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.context import FlowContext
@@ -34,7 +35,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def running(stack: RunningStack) -> Iterator[tuple[RunningFlow, Watch]]:
     context = FlowContext.load(stack.settings)
-    mapper = Mapper(context.mappings, context.schemas.schemas.named, stack.settings.erp_time_zone)
+    mapper = Mapper(context.mappings, context.schemas.schemas.named,
+                    reference_systems(stack.settings.erp_time_zone))
     flow = OrdersFlow(schemas=context.schemas, mapper=mapper, name=f"test-orders-{uuid.uuid4().hex[:8]}")
     with RunningFlow(flow.spec(), stack.settings.bootstrap_servers, context.schemas) as running:
         watch = Watch(stack.settings.bootstrap_servers, (COMMANDS_CRM, COMMANDS_ERP, CUSTOMER_360), context.schemas)

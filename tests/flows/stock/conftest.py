@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from stock_harness import StockHarness
+from support.systems import reference_systems
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.stock import StockFlow
@@ -18,4 +19,5 @@ def schemas() -> SchemaStore:
 @pytest.fixture
 def flow(schemas: SchemaStore) -> StockHarness:
     mapping = load_mappings(schemas=schemas.schemas)["product_availability"]
-    return StockHarness(StockFlow(schemas=schemas, mapping=mapping, erp_time_zone="Asia/Shanghai"), schemas)
+    return StockHarness(StockFlow(schemas=schemas, mapping=mapping, systems=reference_systems("Asia/Shanghai")),
+                        schemas)

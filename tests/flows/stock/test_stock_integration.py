@@ -17,6 +17,7 @@ import pytest
 from flow_runner import Out, RunningFlow, Watch
 from psycopg.rows import dict_row
 from pymysql.cursors import DictCursor
+from support.systems import reference_systems
 
 from streams.flows.context import FlowContext
 from streams.flows.stock import StockFlow
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.integration
 def watch(stack: RunningStack) -> Iterator[Watch]:
     context = FlowContext.load(stack.settings)
     flow = StockFlow(schemas=context.schemas, mapping=context.mappings["product_availability"],
-                     erp_time_zone=stack.settings.erp_time_zone, name=f"test-stock-{uuid.uuid4().hex[:8]}")
+                     systems=reference_systems(stack.settings.erp_time_zone), name=f"test-stock-{uuid.uuid4().hex[:8]}")
     with RunningFlow(flow.spec(), stack.settings.bootstrap_servers, context.schemas):
         watch = Watch(stack.settings.bootstrap_servers, (COMMANDS_CRM,), context.schemas)
         try:
