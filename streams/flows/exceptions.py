@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 from streams.errors import IsthmusError
+from streams.mapping.exceptions import Problem
 
 
 class FlowUnavailable(IsthmusError):
     """A flow cannot be built from the loaded configuration (a mapping file it needs is missing): a worker
     leaves that flow out, says why once, and runs the others."""
+
+
+class FlowFileError(IsthmusError):
+    """A flow file (``flows/*.yaml``) is invalid; ``problems`` lists each with file, line, field and fix."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = tuple(problems)
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        super().__init__(f"flow files refused ({count}):\n  " + "\n  ".join(str(p) for p in problems))

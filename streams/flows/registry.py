@@ -1,11 +1,12 @@
-"""Which flows a worker runs: the built-in ones, and users' own flows registered as plugins.
+"""Which flows a worker runs: the flows of the flow files (``flows/*.yaml``, each a built-in building block
+configured by data, :mod:`streams.flows.files`), and users' own flows registered as plugins.
 
 A plugin is a function ``(FlowContext) -> FlowSpec`` published under the entry-point group
 ``isthmus.flows`` (``[project.entry-points."isthmus.flows"] my-flow = "my_pkg.flows:build"``), or named
 by dotted path in ``ISTHMUS_FLOW_PLUGINS`` (``my-flow=my_pkg.flows:build,other:build``). No core file is edited.
 
 Every flow is known by name before it is built, so a worker builds only the flows it runs
-(``ISTHMUS_WORKER_FLOWS``): a built-in flow by its name in :data:`BUILTIN`, an entry point by its own name,
+(``ISTHMUS_WORKER_FLOWS``): a flow file's flow by its ``name:``, an entry point by its own name,
 an ``ISTHMUS_FLOW_PLUGINS`` item by the ``name=`` before its path. The built flow must carry that name
 (checked once built). An ``ISTHMUS_FLOW_PLUGINS`` item without ``name=`` is always built and kept when its
 flow's name is selected. A selected flow whose builder raises :class:`FlowUnavailable` (a mapping file it
@@ -26,6 +27,7 @@ from streams.errors import IsthmusError
 from streams.flows.context import FlowContext
 from streams.flows.engine.api import FlowSpec
 from streams.flows.exceptions import FlowUnavailable
+from streams.flows.files import BLOCKS, FlowFile, load_flow_files
 
 FlowBuilder = Callable[[FlowContext], FlowSpec]
 ENTRY_POINT_GROUP = "isthmus.flows"
@@ -39,23 +41,15 @@ class FlowPluginError(IsthmusError):
     """A flow plugin could not be loaded or did not build a FlowSpec."""
 
 
-#: Each built-in flow's name and the ``module:function`` that builds it, in the order a worker starts them.
-BUILTIN: Mapping[str, str] = {
-    "isthmus-customers": "streams.flows.customers:build_customer_flow",
-    "isthmus-orders": "streams.flows.orders:build",
-    "isthmus-stock": "streams.flows.stock:build",
-    "isthmus-canonical": "streams.flows.canonical:build",
-}
-
-
 @dataclass(frozen=True)
 class Registered:
     """A flow a worker can run, before it is built: ``name`` is None for an ISTHMUS_FLOW_PLUGINS item that
-    does not declare one (its name is known only once built)."""
+    does not declare one (its name is known only once built); ``flow`` is the flow file of a built-in block."""
 
     name: str | None
     path: str
     origin: str
+    flow: FlowFile | None = None
 
 
 @dataclass(frozen=True)
@@ -69,7 +63,8 @@ class BuiltFlows:
 def registered(env: Mapping[str, str] | None = None) -> list[Registered]:
     """Every registered flow, nothing imported yet."""
     env = os.environ if env is None else env
-    found = [Registered(name, path, "built-in flow") for name, path in BUILTIN.items()]
+    found = [Registered(f.name, BLOCKS[f.block], f"flow file {f.path.name} (block {f.block})", f)
+             for f in load_flow_files(env=env)]
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         found.append(Registered(entry.name, entry.value, f"entry point {entry.name!r} ({ENTRY_POINT_GROUP})"))
     for item in filter(None, (p.strip() for p in env.get(PLUGINS_ENV, "").split(","))):
@@ -83,7 +78,7 @@ def registered(env: Mapping[str, str] | None = None) -> list[Registered]:
     return found
 
 
-def _resolve(path: str, origin: str) -> FlowBuilder:
+def _resolve(path: str, origin: str) -> Callable[..., FlowSpec]:
     module_name, _, attribute = path.partition(":")
     if not module_name or not attribute:
         raise FlowPluginError(f"{origin}: {path!r} is not 'module:function'")
@@ -97,7 +92,8 @@ def _resolve(path: str, origin: str) -> FlowBuilder:
 
 
 def _build(entry: Registered, context: FlowContext) -> FlowSpec:
-    spec = _resolve(entry.path, entry.origin)(context)
+    builder = _resolve(entry.path, entry.origin)
+    spec = builder(context) if entry.flow is None else builder(context, entry.flow)
     if not isinstance(spec, FlowSpec):
         raise FlowPluginError(f"{entry.origin}: {entry.path} returned {type(spec).__name__}, not a FlowSpec")
     if entry.name is not None and spec.name != entry.name:
@@ -126,7 +122,8 @@ def build_flows(context: FlowContext, only: set[str] | None = None,
         except FlowUnavailable as exc:
             name = entry.name or entry.path
             unavailable[name] = (f"{exc}; add the missing file(s) to the mappings folder (ISTHMUS_MAPPINGS_DIR, "
-                                 f"default mappings/), or leave {name} out of {SELECTION_ENV}")
+                                 f"default mappings/), or leave {name} out of {SELECTION_ENV} (or remove its flow "
+                                 f"file)")
             log.warning("flow %s is not started: %s", name, unavailable[name])
             continue
         if entry.name is None:

@@ -120,4 +120,4 @@ def test_a_worker_with_no_flow_it_can_build_is_refused_with_the_reasons(tmp_path
                                  "ISTHMUS_WORKER_FLOWS": "isthmus-stock"}, timeout=60, check=False)
     assert result.returncode == 2, result.stderr
     assert "no flow can be built" in result.stderr
-    assert "isthmus-stock: the stock flow needs mappings/product_availability.yaml" in result.stderr
+    assert "isthmus-stock: isthmus-stock needs mappings/product_availability.yaml" in result.stderr

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from streams.flows.context import FlowContext
 from streams.flows.engine.api import FlowSpec
+from streams.flows.files import FlowFile, Section
 from streams.flows.orders.flow import NAME, OrdersFlow
 from streams.flows.orders.mapper import Mapper
 
 
-def build(context: FlowContext) -> FlowSpec:
-    """The ``isthmus-orders`` flow (registered in :data:`streams.flows.registry.BUILTIN`)."""
+def build(context: FlowContext, flow: FlowFile) -> FlowSpec:
+    """The ``document`` block's builder (:data:`streams.flows.files.BLOCKS`)."""
+    Section(flow).done()
     mapper = Mapper(context.mappings, context.schemas.schemas.named, context.systems)
-    return OrdersFlow(schemas=context.schemas, mapper=mapper).spec()
+    return OrdersFlow(schemas=context.schemas, mapper=mapper, name=flow.name).spec()
 
 
 __all__ = ["NAME", "OrdersFlow", "build"]

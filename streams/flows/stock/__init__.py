@@ -5,15 +5,17 @@ from __future__ import annotations
 from streams.flows.context import FlowContext
 from streams.flows.engine.api import FlowSpec
 from streams.flows.exceptions import FlowUnavailable
+from streams.flows.files import FlowFile, Section
 from streams.flows.stock.flow import NAME, StockFlow
 
 
-def build(context: FlowContext) -> FlowSpec:
-    """The ``isthmus-stock`` flow (registered in :data:`streams.flows.registry.BUILTIN`)."""
+def build(context: FlowContext, flow: FlowFile) -> FlowSpec:
+    """The ``derived`` block's builder (:data:`streams.flows.files.BLOCKS`)."""
+    Section(flow).done()
     mapping = context.mappings.get("product_availability")
     if mapping is None:
-        raise FlowUnavailable("the stock flow needs mappings/product_availability.yaml")
-    return StockFlow(schemas=context.schemas, mapping=mapping, systems=context.systems).spec()
+        raise FlowUnavailable(f"{flow.name} needs mappings/product_availability.yaml")
+    return StockFlow(schemas=context.schemas, mapping=mapping, systems=context.systems, name=flow.name).spec()
 
 
 __all__ = ["NAME", "StockFlow", "build"]
