@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from streams.dashboard import settings as dashboard_settings
+from streams.flows.files import FLOWS_DIR_ENV
+from streams.flows.registry import PLUGINS_ENV
 from streams.inspect import roles
 from streams.sinks.settings import SINK_SETTINGS
 from streams.stack import jars, prerequisites, secrets
@@ -29,10 +31,11 @@ from streams.worker import settings as worker_settings
 UNSET = "(default)"
 HIDDEN = "***"
 
-#: Read by streams/flows/registry.py, which names it inline.
+#: Read by streams/flows/registry.py and files.py, and by the systems loader.
 _FLOW_DOCS: dict[str, str] = {
-    "ISTHMUS_FLOW_PLUGINS": "comma-separated module:callable flow builders loaded besides the built-in flows "
-                            "(default: none)",
+    PLUGINS_ENV: "comma-separated [name=]module:callable flow builders loaded besides the flow files' flows "
+                 "(default: none)",
+    FLOWS_DIR_ENV: "folder of the flow files <name>.yaml: which built-in flows run (default: flows/ of the project)",
     SYSTEMS_DIR_ENV: "folder of the system files <name>.yaml (default: systems/ of the project)",
 }
 
