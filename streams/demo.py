@@ -29,6 +29,7 @@ from streams.sinks.topics import COMMAND_TOPICS, RESULTS_TOPICS
 from streams.stack.manager import StackManager
 from streams.stack.running import RunningStack
 from streams.stack.settings import StackSettings
+from streams.systems import load_systems
 from streams.worker.settings import WorkerSettings
 
 SAMPLE_CUSTOMERS = 200
@@ -60,8 +61,8 @@ def _children(settings: StackSettings, options: DemoOptions,
     logs = settings.logs_dir
     commands = {
         "worker": [sys.executable, "-m", "streams.cli.main", "worker"],
-        "sink-erp": [sys.executable, "-m", "streams.cli.main", "sink", "--target", "erp"],
-        "sink-crm": [sys.executable, "-m", "streams.cli.main", "sink", "--target", "crm"],
+        **{f"sink-{name}": [sys.executable, "-m", "streams.cli.main", "sink", "--target", name]
+           for name in load_systems().writable},
         "warehouse": [sys.executable, "-m", "streams.cli.main", "warehouse", "load"],
         "simulator": [sys.executable, "-m", "reference.simulate", "--rate", str(options.rate), "--seconds",
                       str(int(options.seconds or 24 * 3600)), "--seed", str(int(time.time()) % 100000)],
@@ -102,8 +103,9 @@ def describe(topic: str, value: bytes | None, store: SchemaStore) -> str | None:
         return (f"   applied by {str(record['target']).upper()}: {record['payload_type'].rsplit('.', 1)[-1]} "
                 f"{record['operation']} {record['entity_key']} -> HTTP {record['status']}{replay}")
     if topic == flow_topics.AUDIT_CONFLICTS:
-        return (f"!! conflict {record['entity_key']} {record['field']}: crm={record['crm_value']} "
-                f"erp={record['erp_value']} -> {str(record['winner']).upper()} wins ({record['policy']})")
+        sides = " ".join(f"{system}={value}" for system, value in (record.get("values") or {}).items())
+        return (f"!! conflict {record['entity_key']} {record['field']}: {sides} "
+                f"-> {str(record['winner']).upper()} wins ({record['policy']})")
     if topic == DLQ_TOPIC:
         return f"xx dead letter from {record['stage']}: {record['reason'][:160]}"
     return None

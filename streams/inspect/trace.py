@@ -1,16 +1,19 @@
 """Follow one entity (a customer number ``C-000123`` or an order number ``SO-000001``) through every topic.
 
-A record belongs to the entity when its key or any string in its decoded value names it (the ERP account
-code ``AC-…`` names a customer too). A change to a row that names it (a CRM customer, an ERP account, an
-order) also makes rows that refer to that row's id belong: a customer's addresses and contacts, an
-account's invoices and payments, an order's lines and shipments. Topics are read roots first, so those ids
-are known before the rows that refer to them are read.
+A record belongs to the entity when its key or any string in its decoded value names it, in any spelling the
+mapping files give its key (the ERP account code ``AC-…`` that ``account.yaml`` makes of a customer number
+names the customer too). A change to a row that names it also makes rows that refer to that row's id belong:
+which rows those are comes from the mapping files, not from table names here. A binding that reads column
+``c`` of table ``T`` through ``lookup: {record: R, by: F}`` says that ``T.c`` refers to ``R``'s ``F``; a source
+of ``R``'s own mapping that binds ``F`` straight from column ``p`` of table ``T0`` says that ``T0`` rows are
+``R``s whose ``F`` is ``p`` (the roots). Roots are read first, so their ids are known before the rows that
+refer to them.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,46 +21,97 @@ from streams.codecs.avro.single_object import SchemaStore
 from streams.flows import topics as flow_topics
 from streams.inspect.decoding import Decoded, decode_record
 from streams.inspect.reader import StartAt, read
+from streams.mapping import Context, RecordMapping, load_mappings
+from streams.mapping.exceptions import MappingError
+from streams.mapping.spec import FieldBinding
+from streams.mapping.transforms import LookupStep, StepInput
 from streams.sinks.topics import command_topic, results_topic
 from streams.systems import Systems, load_systems
 
-#: Tables whose rows can name an entity, and the column other tables refer to them by.
-PRIMARY_KEYS: Mapping[tuple[str, str], str] = {
-    ("crm", "customers"): "id", ("crm", "sales_orders"): "id",
-    ("erp", "accounts"): "account_id", ("erp", "sales_orders"): "order_id",
-}
-#: Foreign-key columns, per system, and the table they refer to.
-REFERENCES: Mapping[tuple[str, str], str] = {
-    ("crm", "customer_id"): "customers", ("crm", "order_id"): "sales_orders",
-    ("erp", "account_id"): "accounts", ("erp", "order_id"): "sales_orders",
-}
-
-#: Tables whose rows name an entity (read first), and tables whose rows refer to them.
-ROOT_TABLES: tuple[tuple[str, str], ...] = tuple(PRIMARY_KEYS)
-DEPENDENT_TABLES: tuple[tuple[str, str], ...] = (
-    ("crm", "addresses"), ("crm", "contacts"), ("crm", "sales_order_lines"), ("erp", "sales_order_lines"),
-    ("erp", "invoices"), ("erp", "payments"), ("erp", "shipments"))
+#: ``(record, field)``: a record's field other rows refer to it by (``("CustomerAccountXref",
+#: "crm_customer_id")``).
+Target = tuple[str, str]
 
 
-def root_topics(systems: Systems) -> tuple[str, ...]:
-    """The CDC topics of the tables whose rows name an entity, as the systems' files name them."""
-    return tuple(systems[system].topic(table) for system, table in ROOT_TABLES if system in systems)
+def _short(record: str) -> str:
+    return record.rpartition(".")[2]
 
 
-def default_topics(systems: Systems) -> tuple[str, ...]:
-    """Every Isthmus topic a trace reads by default: roots first, then the rest."""
-    dependent = tuple(systems[system].topic(table) for system, table in DEPENDENT_TABLES if system in systems)
-    sinks = tuple(t for name in systems.writable for t in (command_topic(name), results_topic(name)))
-    return (*root_topics(systems), *dependent, flow_topics.CANONICAL_CUSTOMERS, flow_topics.AUDIT_CONFLICTS,
-            *sinks, flow_topics.DLQ_TOPIC, flow_topics.CUSTOMER_360)
+def _bindings(binding: FieldBinding) -> Iterator[FieldBinding]:
+    yield binding
+    for inner in (binding.nested or {}).values():
+        yield from _bindings(inner)
 
 
-def names_for(entity: str) -> tuple[str, ...]:
-    """The spellings of one entity: a customer number is also its ERP account code (``AC-`` prefix)."""
-    entity = entity.strip()
-    if re.fullmatch(r"C-\d+", entity):
-        return (entity, "AC-" + entity[2:])
-    return (entity,)
+@dataclass(frozen=True)
+class TraceModel:
+    """What the mapping files say about rows and ids: ``roots[(system, table)]`` lists the columns whose values
+    are ids others refer to (and as which ``Target``); ``references[(system, table)]`` lists the columns that
+    refer to one; ``spellings`` turn a key into the other spellings mappings derive from it."""
+
+    roots: Mapping[tuple[str, str], tuple[tuple[str, Target], ...]]
+    references: Mapping[tuple[str, str], tuple[tuple[str, Target], ...]]
+    spellings: tuple[tuple[FieldBinding, ...], ...] = ()
+
+    @classmethod
+    def of(cls, mappings: Mapping[str, RecordMapping]) -> TraceModel:
+        references: dict[tuple[str, str], set[tuple[str, Target]]] = {}
+        wanted: set[Target] = set()
+        spellings: list[tuple[FieldBinding, ...]] = []
+        for mapping in mappings.values():
+            for source in mapping.sources:
+                bindings = [*source.bindings.values(), *([source.parent_key] if source.parent_key else [])]
+                for binding in (b for top in bindings for b in _bindings(top)):
+                    lookups = [s for s in binding.steps if isinstance(s, LookupStep)]
+                    if binding.column and lookups and source.table and source.system:
+                        target = (_short(lookups[0].record), lookups[0].by)
+                        references.setdefault((source.system, source.table), set()).add((binding.column, target))
+                        wanted.add(target)
+                if source.record is not None:  # a projection of a canonical record: its key's other spellings
+                    for name in mapping.key:
+                        keyed = source.bindings.get(name)
+                        if keyed is not None and keyed.column and keyed.steps and \
+                                not any(isinstance(s, LookupStep) for s in keyed.steps):
+                            spellings.append((keyed,))
+        roots: dict[tuple[str, str], set[tuple[str, Target]]] = {}
+        for mapping in mappings.values():
+            for source in mapping.sources:
+                for name, binding in source.bindings.items():
+                    target = (_short(mapping.target), name)
+                    if target in wanted and binding.column and not binding.steps and source.table and source.system:
+                        roots.setdefault((source.system, source.table), set()).add((binding.column, target))
+        return cls(roots={k: tuple(sorted(v)) for k, v in roots.items()},
+                   references={k: tuple(sorted(v)) for k, v in references.items()}, spellings=tuple(spellings))
+
+    def names_for(self, entity: str) -> tuple[str, ...]:
+        """The spellings of one entity: itself, and what each mapping that derives a key from it makes of it
+        (a customer number ``C-000123`` is also the account code ``AC-000123``)."""
+        entity = entity.strip()
+        names = [entity]
+        given = StepInput(row={}, context=Context())
+        for (binding,) in self.spellings:
+            value: Any = entity
+            try:
+                for step in binding.steps:
+                    value = step.apply(value, given)
+            except (MappingError, ValueError, TypeError):
+                continue
+            if isinstance(value, str) and value and value not in names:
+                names.append(value)
+        return tuple(names)
+
+    def root_topics(self, systems: Systems) -> tuple[str, ...]:
+        """The CDC topics of the tables whose rows name an entity, as the systems' files name them."""
+        return tuple(systems[s].topic(t) for s, t in sorted(self.roots) if s in systems)
+
+    def default_topics(self, systems: Systems) -> tuple[str, ...]:
+        """Every Isthmus topic a trace reads by default: roots first, then the rows that refer to them, the
+        flows' and sinks' topics."""
+        dependent = tuple(systems[s].topic(t) for s, t in sorted(self.references)
+                          if s in systems and (s, t) not in self.roots)
+        sinks = tuple(t for name in systems.writable for t in (command_topic(name), results_topic(name)))
+        return (*self.root_topics(systems), *dependent, flow_topics.CANONICAL_CUSTOMERS,
+                flow_topics.AUDIT_CONFLICTS, *sinks, flow_topics.DLQ_TOPIC, flow_topics.CUSTOMER_360)
 
 
 @dataclass
@@ -65,7 +119,8 @@ class EntityMatcher:
     """Decides whether a decoded record belongs to the entity; remembers ids of the rows that name it."""
 
     names: tuple[str, ...]
-    ids: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    model: TraceModel = field(default_factory=lambda: TraceModel(roots={}, references={}))
+    ids: dict[Target, set[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         spelled = "|".join(re.escape(n) for n in self.names)
@@ -86,44 +141,40 @@ class EntityMatcher:
                 self._remember(record)
             return True
         if record.kind == "debezium" and isinstance(record.value, Mapping):
-            return any(self._refers(record.system or "", row) for row in (record.value.get("before"),
-                                                                            record.value.get("after")))
+            return any(self._refers(record, row) for row in (record.value.get("before"),
+                                                               record.value.get("after")))
         return False
 
     def _remember(self, record: Decoded) -> None:
-        column = PRIMARY_KEYS.get((record.system or "", record.table or ""))
-        if column is None:
-            return
-        for row in (record.value.get("before"), record.value.get("after")):
-            if isinstance(row, Mapping) and row.get(column) is not None:
-                self.ids.setdefault((record.system or "", record.table or ""), set()).add(str(row[column]))
+        for column, target in self.model.roots.get((record.system or "", record.table or ""), ()):
+            for row in (record.value.get("before"), record.value.get("after")):
+                if isinstance(row, Mapping) and row.get(column) is not None:
+                    self.ids.setdefault(target, set()).add(str(row[column]))
 
-    def _refers(self, system: str, row: Any) -> bool:
+    def _refers(self, record: Decoded, row: Any) -> bool:
         if not isinstance(row, Mapping):
             return False
-        for (ref_system, column), table in REFERENCES.items():
-            if ref_system == system and row.get(column) is not None and \
-                    str(row[column]) in self.ids.get((system, table), set()):
-                return True
-        return False
+        return any(row.get(column) is not None and str(row[column]) in self.ids.get(target, set())
+                   for column, target in self.model.references.get((record.system or "", record.table or ""), ()))
 
 
 def trace(bootstrap: str, entity: str, store: SchemaStore, *, topics: Sequence[str] | None = None,
           since_ms: int | None = None, existing: Iterable[str] | None = None,
-          systems: Systems | None = None) -> list[Decoded]:
+          systems: Systems | None = None, mappings: Mapping[str, RecordMapping] | None = None) -> list[Decoded]:
     """Every record of ``entity`` in ``topics`` (default: every Isthmus topic that exists, and every canonical
-    topic the mapping files publish on), by record time; ``systems``: the declared systems (default:
-    systems/), which name the CDC topics."""
+    topic the mapping files publish on), by record time; ``systems`` (default: systems/) name the CDC topics,
+    ``mappings`` (default: mappings/) say which rows refer to which."""
     systems = systems if systems is not None else load_systems()
-    roots_of = root_topics(systems)
-    chosen = list(topics or default_topics(systems))
+    model = TraceModel.of(mappings if mappings is not None else load_mappings(systems=systems))
+    roots_of = model.root_topics(systems)
+    chosen = list(topics or model.default_topics(systems))
     if existing is not None:
         present = set(existing)
         chosen = [t for t in chosen if t in present]
         if not topics:
             canonical = f"{flow_topics.CANONICAL_PREFIX}."
             chosen += sorted(t for t in present if t.startswith(canonical) and t not in chosen)
-    matcher = EntityMatcher(names=names_for(entity))
+    matcher = EntityMatcher(names=model.names_for(entity), model=model)
     start = StartAt(time_ms=since_ms) if since_ms is not None else StartAt(beginning=True)
     found: list[Decoded] = []
     roots = [t for t in chosen if t in roots_of]
@@ -139,4 +190,4 @@ def trace(bootstrap: str, entity: str, store: SchemaStore, *, topics: Sequence[s
     return found
 
 
-__all__ = ["EntityMatcher", "default_topics", "names_for", "trace"]
+__all__ = ["EntityMatcher", "TraceModel", "trace"]

@@ -33,9 +33,6 @@ from streams.mapping.exceptions import MappingError
 from streams.mapping.spec import FieldPolicy, Policy
 
 _MISSING = object()
-#: The systems whose values and commit times the ``ConflictRecord`` schema has fields for (``crm_value``,
-#: ``erp_commit_time``, ...): the record's shape, not a limit on which systems may conflict.
-CONFLICT_SIDES = ("crm", "erp")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,10 +75,11 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def conflict_id(entity_type: str, entity_key: str, field: str, crm_time: dt.datetime | None,
-                erp_time: dt.datetime | None) -> str:
-    """Deterministic: replaying the same changes produces the same conflict ids."""
-    text = "|".join((entity_type, entity_key, field, str(crm_time), str(erp_time)))
+def conflict_id(entity_type: str, entity_key: str, field: str, commit_times: Mapping[str, dt.datetime]) -> str:
+    """Deterministic: replaying the same changes produces the same conflict ids (the commit times in system-name
+    order, as the CRM's then the ERP's were before systems became data, so ids did not change)."""
+    times = [str(commit_times[name]) for name in sorted(commit_times)]
+    text = "|".join((entity_type, entity_key, field, *times))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -89,13 +87,12 @@ def _conflict(*, entity_type: str, entity_key: str, field: str, policy: FieldPol
               incoming: tuple[str, Any, dt.datetime], standing: tuple[str, Any, dt.datetime],
               settled_at: dt.datetime) -> Mapping[str, Any]:
     by_system = {incoming[0]: incoming, standing[0]: standing}
-    crm, erp = (by_system.get(side) for side in CONFLICT_SIDES)
-    crm_time, erp_time = (crm[2] if crm else None), (erp[2] if erp else None)
+    commit_times = {name: side[2] for name, side in sorted(by_system.items())}
     return MappingProxyType({
-        "conflict_id": conflict_id(entity_type, entity_key, field, crm_time, erp_time),
+        "conflict_id": conflict_id(entity_type, entity_key, field, commit_times),
         "entity_type": entity_type, "entity_key": entity_key, "field": field,
-        "crm_value": to_json(crm[1]) if crm else None, "erp_value": to_json(erp[1]) if erp else None,
-        "crm_commit_time": crm_time, "erp_commit_time": erp_time,
+        "values": {name: to_json(side[1]) for name, side in sorted(by_system.items())},
+        "commit_times": commit_times,
         "policy": policy.policy.value, "owner": policy.owner, "winner": winner,
         "settled_at": settled_at,
     })

@@ -9,14 +9,15 @@ from pathlib import Path
 import pytest
 
 from streams.codecs.avro.single_object import SchemaStore
-from streams.inspect.decoding import RawRecord, decode_record, masked, summary
+from streams.inspect.decoding import Decoded, RawRecord, decode_record, masked, summary
 from streams.inspect.exceptions import AccessDenied, BadExpression, BadSeek, BadTokens
 from streams.inspect.expressions import compile_where, resolve
 from streams.inspect.filters import build
 from streams.inspect.masking import MASK, PiiCatalog
 from streams.inspect.roles import AccessPolicy, Permission, Role
 from streams.inspect.seek import since_ms
-from streams.inspect.trace import EntityMatcher, names_for
+from streams.inspect.trace import EntityMatcher, TraceModel
+from streams.mapping import load_mappings
 
 STORE = SchemaStore.from_directory()
 CATALOG = PiiCatalog.load(STORE.schemas)
@@ -128,7 +129,26 @@ def test_filters_combine_key_header_and_where() -> None:
 
 
 def test_entity_names_match_whole_words_only() -> None:
-    assert names_for("C-000123") == ("C-000123", "AC-000123")
-    matcher = EntityMatcher(names=names_for("C-000123"))
+    names = TraceModel.of(load_mappings()).names_for("C-000123")
+    assert names == ("C-000123", "AC-000123")  # account.yaml: account_code is the number with C- -> AC-
+    assert TraceModel.of(load_mappings()).names_for("SO-000001") == ("SO-000001",)
+    matcher = EntityMatcher(names=names)
     assert matcher.names_entity({"x": ["code AC-000123"]})
     assert not matcher.names_entity("C-0001234") and not matcher.names_entity("XC-000123")
+
+
+def test_which_rows_refer_to_which_comes_from_the_mapping_files() -> None:
+    model = TraceModel.of(load_mappings())
+    xref_by_crm_id = ("CustomerAccountXref", "crm_customer_id")
+    assert ("id", xref_by_crm_id) in model.roots[("crm", "customers")]
+    assert ("customer_id", xref_by_crm_id) in model.references[("crm", "contacts")]
+    assert ("account_id", ("CustomerAccountXref", "erp_account_id")) in model.references[("erp", "invoices")]
+    assert ("order_id", ("SalesOrder", "erp_order_id")) in model.references[("erp", "invoices")]
+    matcher = EntityMatcher(names=("C-000123",), model=model)
+    customer = Decoded(raw=_raw(b"{}"), kind="debezium", key=None, system="crm", table="customers",
+                       value={"before": None, "after": {"id": 7, "customer_number": "C-000123"}})
+    contact = Decoded(raw=_raw(b"{}"), kind="debezium", key=None, system="crm", table="contacts",
+                      value={"before": None, "after": {"id": 70, "customer_id": 7, "first_name": "Ada"}})
+    other = Decoded(raw=_raw(b"{}"), kind="debezium", key=None, system="crm", table="contacts",
+                    value={"before": None, "after": {"id": 71, "customer_id": 8, "first_name": "Bob"}})
+    assert matcher.matches(customer) and matcher.matches(contact) and not matcher.matches(other)

@@ -83,8 +83,8 @@ def test_owner_wins_refuses_the_other_system_and_audits_it() -> None:
     (conflict,) = edit.conflicts
     assert conflict["field"] == "credit_limit" and conflict["policy"] == "owner_wins"
     assert conflict["owner"] == "erp" and conflict["winner"] == "erp"
-    assert conflict["crm_value"] == '"9999.00"' and conflict["erp_value"] == '"500.00"'
-    assert conflict["crm_commit_time"] == at(10) and conflict["erp_commit_time"] == at(5)
+    assert conflict["values"]["crm"] == '"9999.00"' and conflict["values"]["erp"] == '"500.00"'
+    assert conflict["commit_times"]["crm"] == at(10) and conflict["commit_times"]["erp"] == at(5)
 
 
 def test_owner_edits_are_taken() -> None:
@@ -146,7 +146,7 @@ def test_nested_record_from_a_source_with_fewer_fields_merges() -> None:
     assert echo.changed == () and echo.conflicts == ()
     erp_edit = fold(state.record, state.provenance, ERP, 6, billing_address={**erp_view, "city": "Beijing"})
     assert erp_edit.rejected == ("billing_address",) and erp_edit.record["billing_address"]["city"] == "Shanghai"
-    assert '"line2": "Floor 2"' in erp_edit.conflicts[0]["crm_value"]
+    assert '"line2": "Floor 2"' in erp_edit.conflicts[0]["values"]["crm"]
 
 
 def test_unknown_field_is_an_error() -> None:
@@ -161,7 +161,7 @@ def test_conflict_ids_are_deterministic_and_records_encode() -> None:
     assert (
         first.conflicts[0]["conflict_id"]
         == again.conflicts[0]["conflict_id"]
-        == conflict_id("isthmus.canonical.Customer", "C-000001", "credit_limit", at(10), at(5))
+        == conflict_id("isthmus.canonical.Customer", "C-000001", "credit_limit", {"crm": at(10), "erp": at(5)})
     )
     store = SchemaStore.from_directory()
     decoded = store.decode(store.encode("ConflictRecord", first.conflicts[0]))

@@ -78,8 +78,8 @@ function render(state) {
   });
   fill("conflicts", state.conflicts, (c) => {
     const v = c.value || {};
-    const text = v.field ? `${v.field}: crm ${v.crm_value} / erp ${v.erp_value} -> ${v.winner} (${v.policy})`
-      : JSON.stringify(v);
+    const sides = Object.entries(v.values || {}).map(([system, value]) => `${system} ${value}`).join(" / ");
+    const text = v.field ? `${v.field}: ${sides} -> ${v.winner} (${v.policy})` : JSON.stringify(v);
     return [cell(time(c.timestamp_ms)), cell(c.key), cell(text)];
   });
 }

@@ -175,7 +175,7 @@ def test_conflicting_edit_in_the_erp_is_written_back_and_audited(live: Live) -> 
     assert [c["field"] for c in conflicts] == ["name"], conflicts
     (conflict,) = conflicts
     assert conflict["winner"] == "crm" and conflict["owner"] == "crm" and conflict["policy"] == "owner_wins"
-    assert conflict["erp_value"] == '"Edited In ERP"' and conflict["crm_value"] == '"Owned By CRM"'
+    assert conflict["values"]["erp"] == '"Edited In ERP"' and conflict["values"]["crm"] == '"Owned By CRM"'
 
 
 def test_poison_event_is_dead_lettered_and_the_flow_keeps_going(stack: RunningStack) -> None:

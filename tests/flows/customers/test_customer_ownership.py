@@ -46,7 +46,7 @@ def test_crm_edit_of_an_erp_owned_field_loses_is_written_back_and_audited(linked
     (conflict,) = linked.conflicts()
     assert conflict["field"] == "credit_limit" and conflict["entity_key"] == NUMBER
     assert conflict["policy"] == "owner_wins" and conflict["owner"] == "erp" and conflict["winner"] == "erp"
-    assert conflict["crm_value"] == '"99999.00"' and conflict["erp_value"] == '"0.00"'
+    assert conflict["values"]["crm"] == '"99999.00"' and conflict["values"]["erp"] == '"0.00"'
     linked.settle()
     assert linked.outbox == [] and len(linked.conflicts()) == 1
     assert linked.systems.crm_view(NUMBER)["credit_limit"] == "AA=="
@@ -57,7 +57,7 @@ def test_erp_edit_of_a_crm_owned_field_loses_is_written_back_and_audited(linked:
     assert sent.route == ("Account", "update") and sent.changed == ("name",) and sent.payload["name"] == "Acme"
     (conflict,) = linked.conflicts()
     assert (conflict["field"], conflict["winner"], conflict["owner"]) == ("name", "crm", "crm")
-    assert conflict["erp_value"] == '"Renamed In ERP"' and conflict["crm_value"] == '"Acme"'
+    assert conflict["values"]["erp"] == '"Renamed In ERP"' and conflict["values"]["crm"] == '"Acme"'
     linked.settle()
     assert linked.systems.accounts[NUMBER]["name"] == "Acme" and linked.outbox == []
 
@@ -70,8 +70,8 @@ def test_latest_commit_wins_the_later_erp_edit_beats_an_earlier_crm_edit(linked:
     resend, to_crm = linked.feed(systems.erp_edit(NUMBER, phone="333"))
     (conflict,) = linked.conflicts()
     assert conflict["policy"] == "latest_commit_wins" and conflict["winner"] == "erp"
-    assert conflict["crm_value"] == '"222"' and conflict["erp_value"] == '"333"'
-    assert conflict["erp_commit_time"] > conflict["crm_commit_time"]
+    assert conflict["values"]["crm"] == '"222"' and conflict["values"]["erp"] == '"333"'
+    assert conflict["commit_times"]["erp"] > conflict["commit_times"]["crm"]
     # The CRM's value is still in flight to the ERP: the winning value is sent after it.
     assert resend.route == ("Account", "update") and resend.payload["phone"] == "333"
     # The CRM lost: it gets the winning value.
@@ -91,7 +91,7 @@ def test_latest_commit_wins_an_earlier_erp_edit_arriving_late_loses(linked: Harn
     assert linked.feed(erp_edit) == []
     (conflict,) = linked.conflicts()
     assert conflict["winner"] == "crm" and conflict["policy"] == "latest_commit_wins"
-    assert conflict["crm_value"] == '"555"' and conflict["erp_value"] == '"444"'
+    assert conflict["values"]["crm"] == '"555"' and conflict["values"]["erp"] == '"444"'
     assert to_erp.payload["phone"] == "555"
     linked.settle()
     assert systems.accounts[NUMBER]["phone"] == "555" and linked.outbox == []
