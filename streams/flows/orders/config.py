@@ -140,7 +140,7 @@ class DocumentConfig:
         cancel_while = cancel_section.texts("while") if cancel_section else ()
         if cancel_section:
             cancel_section.only(CANCEL_KEYS)
-        if section.problems or header is None or lines is None or party_mapping is None:
+        if header is None or lines is None or party_mapping is None:
             section.done()
         assert header is not None and lines is not None and party_mapping is not None
         assert party_section is not None and balance_section is not None
@@ -184,25 +184,23 @@ class DocumentConfig:
             section.add(section.line("target"), "target", f"{target.name} is of the origin's system {origin.system}",
                         "name the header source of the other system")
         party = _party(party_section, party_mapping, party_texts, origin, target, systems)
-        balance = None
-        if party is not None:
-            sources = []
-            for name in balance_names:
-                source = _named(party_mapping, name)
-                if source is None or source.table is None:
-                    balance_section.add(balance_section.line("sources"), "sources",
-                                        f"{party_mapping.path.name} has no table source {name!r}",
-                                        f"use sources of {party_mapping.path.name}")
-                elif balance_field not in source.bindings or source.bindings[balance_field].aggregate is None:
-                    balance_section.add(balance_section.line("sources"), "sources",
-                                        f"{name} does not sum {balance_field!r}",
-                                        f"give {name} `{balance_field}: {{sum: <expression>}}` and `group_by:`")
-                else:
-                    sources.append(source)
-            if not balance_names:
-                balance_section.add(balance_section.line("sources"), "sources", "missing",
-                                    "`sources: [<party sources that sum the balance>]`")
-            balance = Balance(field=balance_field, sources=tuple(sources), column=balance_column)
+        sources = []
+        for name in balance_names:
+            source = _named(party_mapping, name)
+            if source is None or source.table is None:
+                balance_section.add(balance_section.line("sources"), "sources",
+                                    f"{party_mapping.path.name} has no table source {name!r}",
+                                    f"use sources of {party_mapping.path.name}")
+            elif balance_field not in source.bindings or source.bindings[balance_field].aggregate is None:
+                balance_section.add(balance_section.line("sources"), "sources",
+                                    f"{name} does not sum {balance_field!r}",
+                                    f"give {name} `{balance_field}: {{sum: <expression>}}` and `group_by:`")
+            else:
+                sources.append(source)
+        if not balance_names:
+            balance_section.add(balance_section.line("sources"), "sources", "missing",
+                                "`sources: [<party sources that sum the balance>]`")
+        balance = Balance(field=balance_field, sources=tuple(sources), column=balance_column)
         section.done()
         assert origin is not None and target is not None and lines_source is not None and line_ref is not None
         assert party is not None and balance is not None
