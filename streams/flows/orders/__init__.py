@@ -6,6 +6,7 @@ flows/orders.yaml, CRM orders to ERP orders); the customer-360 view is kept wher
 from __future__ import annotations
 
 from streams.codecs.avro.single_object import SchemaStore
+from streams.flows import topics
 from streams.flows.context import FlowContext
 from streams.flows.engine.api import FlowSpec
 from streams.flows.files import FlowFile
@@ -17,12 +18,15 @@ from streams.systems import Systems
 
 
 def document_flow(flow: FlowFile, *, schemas: SchemaStore, mappings: dict[str, RecordMapping], systems: Systems,
-                  name: str | None = None) -> OrdersFlow:
+                  name: str | None = None, view: bool = True) -> OrdersFlow:
     """The flow of ``flow``'s ``document:`` section over ``mappings`` and ``systems`` (``name``: another flow
-    name, e.g. a test's own consumer group); raises FlowFileError or FlowUnavailable."""
+    name, e.g. a test's own consumer group; ``view``: keep the customer-360 view, which still knows only the
+    reference pair and moves to a block of its own); raises FlowFileError or FlowUnavailable."""
     config = DocumentConfig.read(flow, mappings, systems, schemas.schemas.named)
     mapper = Mapper(config, mappings, schemas.schemas.named, systems)
-    return OrdersFlow(schemas=schemas, mapper=mapper, name=name or flow.name, view_invoices=mappings.get(VIEW_INVOICES))
+    return OrdersFlow(schemas=schemas, mapper=mapper, name=name or flow.name,
+                      view_invoices=mappings.get(VIEW_INVOICES) if view else None,
+                      view_topic=topics.CUSTOMER_360 if view else None)
 
 
 def build(context: FlowContext, flow: FlowFile) -> FlowSpec:

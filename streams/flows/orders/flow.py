@@ -78,7 +78,7 @@ class OrdersFlow:
     """A ``document`` flow over ``mapper`` (its configuration and mapping files)."""
 
     def __init__(self, *, schemas: SchemaStore, mapper: Mapper, name: str = NAME,
-                 view_topic: str = topics.CUSTOMER_360, view_invoices: RecordMapping | None = None) -> None:
+                 view_topic: str | None = topics.CUSTOMER_360, view_invoices: RecordMapping | None = None) -> None:
         self.schemas = schemas
         self.mapper = mapper
         self.name = name
@@ -101,8 +101,9 @@ class OrdersFlow:
 
     def spec(self) -> FlowSpec:
         config = self.mapper.config
+        views = () if self.view_topic is None else (self.view_topic,)
         return FlowSpec(name=self.name, inputs=self.topics.inputs, handler=self.handle, stores=STORES,
-                        outputs=(self.view_topic,), compacted=(self.view_topic,),
+                        outputs=views, compacted=views,
                         description=f"{config.origin_system} {config.header.name} documents to "
                                     f"{config.target_system} (joined per source transaction); status and balances "
                                     "back; the customer-360 view")
@@ -291,6 +292,8 @@ class _Step:
             self.state.put("balances", party, {**entry, "at": State.dump(at)})
 
     def view(self, number: str) -> None:
+        if self.flow.view_topic is None:
+            return
         config = self.config
         origin, target = config.origin_system, config.target_system
         party = self.state.get("parties", number)
