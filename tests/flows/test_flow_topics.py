@@ -8,8 +8,8 @@ from support.systems import reference_with, system
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.canonical import CanonicalFlow
 from streams.flows.customers.flow import input_tables
-from streams.flows.orders import OrdersFlow
-from streams.flows.orders.mapper import Mapper
+from streams.flows.files import FLOWS_DIR, load_flow_files
+from streams.flows.orders import document_flow
 from streams.flows.stock import StockFlow
 from streams.flows.topics import cdc_topic, transaction_topic
 from streams.mapping import load_mappings
@@ -44,6 +44,7 @@ def test_flows_read_the_topics_their_systems_declare() -> None:
     canonical = CanonicalFlow(schemas=schemas, mappings=mappings, systems=systems).spec()
     assert "ledger.prod_db.invoices" in canonical.inputs and "sales.public.sales_orders" in canonical.inputs
     assert not any(t.startswith(("crm.", "erp.")) for t in canonical.inputs)
-    orders = OrdersFlow(schemas=schemas, mapper=Mapper(mappings, schemas.schemas.named, systems))
+    (orders_file,) = [f for f in load_flow_files(FLOWS_DIR, env={}) if f.block == "document"]
+    orders = document_flow(orders_file, schemas=schemas, mappings=mappings, systems=systems)
     assert orders.spec().inputs[0] == "sales.transaction"
     assert orders.topics.joined == ("public.sales_orders", "public.sales_order_lines")

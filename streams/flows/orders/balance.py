@@ -1,10 +1,10 @@
-"""A customer's open balance in the CRM: invoiced minus paid over the ERP account's invoices and payments.
+"""A party's balance in the origin: a sum over the target's rows, as the party's mapping file declares it.
 
-``mappings/customer.yaml`` declares the sums (``erp_invoiced``: ``sum: amount``, ``erp_paid``: ``sum:
--amount``, grouped by account); :func:`streams.mapping.aggregate.fold` keeps each invoice's and payment's
-contribution, so an update replaces it and a delete removes it. The CRM gets a ``Customer update`` of
-``open_balance`` whenever the total differs from what the CRM has (its echo of our write commands nothing;
-an edit there is overwritten: the ERP owns the field).
+The ``balance:`` role names the party sources that sum the field (the reference: ``mappings/customer.yaml``'s
+``erp_invoiced``, ``sum: amount``, and ``erp_paid``, ``sum: -amount``); :func:`streams.mapping.aggregate.fold`
+keeps each row's contribution, so an update replaces it and a delete removes it. The origin gets an ``update``
+of the field whenever the total differs from what the origin has (its echo of our write commands nothing; an
+edit there is overwritten: the target owns the field).
 """
 
 from __future__ import annotations
@@ -14,57 +14,58 @@ from decimal import Decimal
 from typing import Any
 
 from streams.flows.commands import Cause, Command
+from streams.flows.orders.mapper import Mapper
 from streams.flows.orders.mirror import Mirror
+from streams.flows.orders.order import key_text
 from streams.flows.orders.state import State
 from streams.mapping import MappedChange, fold
 
-CUSTOMER = "isthmus.canonical.Customer"
-FIELD = "open_balance"
 
-
-def apply(state: State, change: MappedChange) -> str:
-    """Fold one invoice or payment into its account's balance; returns the account id (store key)."""
-    account = str(change.group_key[0])
-    entry = state.get("accounts", account)
+def apply(state: State, mapper: Mapper, change: MappedChange) -> str:
+    """Fold one row into its party's balance; returns the party's key."""
+    party = key_text(change.key)
+    entry = state.get("balances", party)
     members = {tuple(json.loads(k)): State.load(v) for k, v in (entry.get("members") or {}).items()}
     total = fold(members, change)
     entry["members"] = {json.dumps(list(k)): State.dump(dict(v)) for k, v in total.members.items()}
-    entry["total"] = State.dump(total.totals[FIELD])
-    state.put("accounts", account, entry)
-    return account
+    entry["total"] = State.dump(total.totals[mapper.config.balance.field])
+    state.put("balances", party, entry)
+    return party
 
 
-def observe_crm(state: State, customer_number: str, open_balance: Any) -> None:
-    """The CRM reported the customer's open balance (our echo, or anything else)."""
-    customer = state.get("customers", customer_number)
-    mirror = Mirror(customer.get("balance"))
-    if mirror.observe({FIELD: open_balance}):
+def observe_origin(state: State, mapper: Mapper, party: str, value: Any) -> None:
+    """The origin reported the party's balance (our echo, or anything else)."""
+    field = mapper.config.balance.field
+    entry = state.get("parties", party)
+    mirror = Mirror(entry.get("balance"))
+    if mirror.observe({field: value}):
         state.count("echoes_suppressed")
-    customer["balance"] = mirror.to_state()
-    state.put("customers", customer_number, customer)
+    entry["balance"] = mirror.to_state()
+    state.put("parties", party, entry)
 
 
-def total(state: State, customer_number: str) -> Decimal | None:
-    account = state.account_id_of(customer_number)
-    if account is None:
-        return None
-    found: Decimal | None = State.load(state.get("accounts", str(account)).get("total"))
+def total(state: State, party: str) -> Decimal | None:
+    found: Decimal | None = State.load(state.get("balances", party).get("total"))
     return found
 
 
-def evaluate(state: State, customer_number: str, trigger: Cause) -> list[Command]:
-    balance = total(state, customer_number)
-    customer = state.get("customers", customer_number)
-    if balance is None or not customer.get("crm") or customer.get("balance") is None:
+def evaluate(state: State, mapper: Mapper, party: str, trigger: Cause) -> list[Command]:
+    config = mapper.config
+    field = config.balance.field
+    balance = total(state, party)
+    entry = state.get("parties", party)
+    if balance is None or not entry.get(config.origin_system) or entry.get("balance") is None:
         return []
-    mirror = Mirror(customer.get("balance"))
-    if not mirror.due({FIELD: balance}):
+    mirror = Mirror(entry.get("balance"))
+    if not mirror.due({field: balance}):
         return []
-    xref = state.xref(customer_number) or {}
-    payload = {"customer_number": customer_number, "crm_customer_id": xref.get("crm_customer_id"),
-               "erp_account_id": xref.get("erp_account_id"), FIELD: balance}
-    mirror.commanded({FIELD: balance})
-    customer["balance"] = mirror.to_state()
-    state.put("customers", customer_number, customer)
-    return [Command(target="crm", operation="update", entity_type=CUSTOMER, entity_key=customer_number,
-                    payload_type=CUSTOMER, payload=payload, cause=trigger, changed_fields=(FIELD,), part=FIELD)]
+    origin = State.load(entry.get(config.origin_system)) or {}
+    target = State.load(entry.get(config.target_system)) or {}
+    payload = {config.party.field: party, config.party.ref.by: origin.get(config.party.ref.by),
+               config.party.account: target.get(config.party.account), field: balance}
+    mirror.commanded({field: balance})
+    entry["balance"] = mirror.to_state()
+    state.put("parties", party, entry)
+    return [Command(target=config.origin_system, operation="update", entity_type=config.party.mapping.target,
+                    entity_key=party, payload_type=config.party.mapping.target, payload=payload, cause=trigger,
+                    changed_fields=(field,), part=field)]

@@ -1,18 +1,22 @@
-"""The order-to-cash flow (``isthmus-orders``): CRM orders to the ERP, ERP status and balances back to the
-CRM, and the customer-360 view.
+"""The ``document`` flow (the reference: ``isthmus-orders``): origin documents to the target, the target's
+status and the party's balance back to the origin, and the customer-360 view.
 
-Each record is decoded, applied to the state, and then the orders, balances and views it touched are
-looked at once: a transaction's header and lines are therefore judged together. CRM order changes wait
-for their whole source transaction (:mod:`streams.flows.orders.txjoin`). An invoice or payment of an
-account whose customer is not known yet is parked and replayed when the account's customer link arrives.
-Input that cannot be decoded or mapped goes to the dead-letter topic with the reason; nothing else stops.
+Which mapping file, source, system and field plays which role comes from the flow file's ``document:``
+section (:class:`~streams.flows.orders.config.DocumentConfig`); which topic feeds which role from the
+sources' systems. Each record is decoded, applied to the state, and then the documents, balances and views
+it touched are looked at once: a transaction's header and lines are therefore judged together. Origin
+header and line changes wait for their whole source transaction (:mod:`streams.flows.orders.txjoin`). The
+records the mappings look up are kept by :class:`~streams.flows.lookups.LookupTables`; a balance row whose
+party is not known yet is parked under that look-up and replayed when it arrives, and a document waiting
+for its party is looked at again then. Input that cannot be decoded or mapped goes to the dead-letter topic
+with the reason; nothing else stops.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from streams.codecs.avro.single_object import SchemaStore
@@ -21,103 +25,121 @@ from streams.errors import IsthmusError
 from streams.flows import customer360, topics
 from streams.flows.commands import Cause, Command, emit_command
 from streams.flows.engine.api import Context, FlowSpec, Incoming
+from streams.flows.lookups import LookupTables, lookups_of
 from streams.flows.orders import balance, order
 from streams.flows.orders.exceptions import IncompleteTransaction, UnexpectedRecord
 from streams.flows.orders.mapper import Mapper
-from streams.flows.orders.state import STORES, State
+from streams.flows.orders.state import LINKS, STORES, State
 from streams.flows.orders.txjoin import Joined, TransactionJoin
 from streams.flows.parking import ParkingLot
-from streams.mapping import LookupMissing
-from streams.systems import Systems
+from streams.mapping import LookupMissing, MappedChange, RecordMapping, SourceMapping
 
 NAME = "isthmus-orders"
-#: The systems orders come from and go to, by their names in systems/.
-CRM, ERP = "crm", "erp"
-#: The CRM tables whose changes are joined per source transaction.
-JOINED_TABLES = ("sales_orders", "sales_order_lines")
+#: The mapping file of the customer-360 view's invoices (the view moves to a block of its own).
+VIEW_INVOICES = "invoice"
+#: What a topic's changes are to the flow.
+HEADER, LINE, TARGET, PARTY_ORIGIN, PARTY_TARGET, BALANCE, VIEW_INVOICE = (
+    "header", "line", "target", "party_origin", "party_target", "balance", "view_invoice")
 
 
 @dataclass(frozen=True, kw_only=True)
-class OrderTopics:
-    """The flow's inputs, as the systems' files name their topics."""
+class DocumentTopics:
+    """The flow's inputs, as the systems' files name their topics: each topic's roles (a topic may have
+    several), the origin's transaction topic, and the names its END counts the joined tables under."""
 
-    crm_transaction: str
-    crm_sales_orders: str
-    crm_sales_order_lines: str
-    crm_customers: str
-    erp_accounts: str
-    erp_sales_orders: str
-    erp_invoices: str
-    erp_payments: str
-    #: The names a CRM transaction's END counts the joined tables under (``<schema>.<table>``).
+    transaction: str
+    roles: dict[str, tuple[tuple[str, SourceMapping], ...]]
+    #: ``<namespace>.<table>`` of the header and lines, as a transaction's END counts them.
     joined: tuple[str, ...]
+    lookups: tuple[str, ...] = field(default=())
 
     @classmethod
-    def of(cls, systems: Systems) -> OrderTopics:
-        crm, erp = systems[CRM], systems[ERP]
-        return cls(crm_transaction=crm.transaction_topic, crm_sales_orders=crm.topic("sales_orders"),
-                   crm_sales_order_lines=crm.topic("sales_order_lines"), crm_customers=crm.topic("customers"),
-                   erp_accounts=erp.topic("accounts"), erp_sales_orders=erp.topic("sales_orders"),
-                   erp_invoices=erp.topic("invoices"), erp_payments=erp.topic("payments"),
-                   joined=tuple(f"{crm.topics.namespace}.{table}" for table in JOINED_TABLES))
+    def of(cls, mapper: Mapper, lookups: LookupTables, view_invoices: SourceMapping | None) -> DocumentTopics:
+        config = mapper.config
+        origin = mapper.systems[config.origin_system]
+        pairs: list[tuple[str, SourceMapping]] = [
+            (HEADER, config.origin), (LINE, config.lines_source), (TARGET, config.target),
+            (PARTY_ORIGIN, config.party.origin), (PARTY_TARGET, config.party.target),
+            *((BALANCE, s) for s in config.balance.sources),
+            *(((VIEW_INVOICE, view_invoices),) if view_invoices is not None else ())]
+        roles: dict[str, list[tuple[str, SourceMapping]]] = {}
+        for role, source in pairs:
+            roles.setdefault(mapper.topic(source), []).append((role, source))
+        return cls(transaction=origin.transaction_topic, roles={t: tuple(r) for t, r in roles.items()},
+                   joined=tuple(f"{origin.topics.namespace}.{s.table}" for s in (config.origin, config.lines_source)),
+                   lookups=lookups.topics)
 
     @property
     def inputs(self) -> tuple[str, ...]:
-        return (self.crm_transaction, self.crm_sales_orders, self.crm_sales_order_lines, self.crm_customers,
-                self.erp_accounts, self.erp_sales_orders, self.erp_invoices, self.erp_payments)
+        return tuple(dict.fromkeys((self.transaction, *self.roles, *self.lookups)))
 
 
 class OrdersFlow:
+    """A ``document`` flow over ``mapper`` (its configuration and mapping files)."""
+
     def __init__(self, *, schemas: SchemaStore, mapper: Mapper, name: str = NAME,
-                 view_topic: str = topics.CUSTOMER_360) -> None:
+                 view_topic: str | None = topics.CUSTOMER_360, view_invoices: RecordMapping | None = None) -> None:
         self.schemas = schemas
         self.mapper = mapper
         self.name = name
         self.view_topic = view_topic
         self.systems = mapper.systems
-        self.topics = OrderTopics.of(mapper.systems)
+        config = mapper.config
+        # the customer-360 view's invoices: the invoice mapping's source in the target (moves to the view block)
+        self.view_invoices = view_invoices
+        invoice_source = next((s for s in view_invoices.sources if s.system == config.target_system
+                               and s.table is not None), None) if view_invoices is not None else None
+        sources = (config.origin, config.target, config.party.origin, config.party.target, *config.balance.sources,
+                   *((invoice_source,) if invoice_source is not None else ()))
+        self.lookups = LookupTables(lookups_of(sources), mappings=mapper.mappings,
+                                    systems=mapper.systems, named=mapper.named, flow=name)
+        self.topics = DocumentTopics.of(mapper, self.lookups, invoice_source)
 
     @property
     def stage(self) -> str:
         return f"flow.{self.name}"
 
     def spec(self) -> FlowSpec:
+        config = self.mapper.config
+        views = () if self.view_topic is None else (self.view_topic,)
         return FlowSpec(name=self.name, inputs=self.topics.inputs, handler=self.handle, stores=STORES,
-                        outputs=(self.view_topic,), compacted=(self.view_topic,),
-                        description="CRM orders to ERP orders (joined per source transaction); ERP status, "
-                                    "invoices and payments back to the CRM; the customer-360 view")
+                        outputs=views, compacted=views,
+                        description=f"{config.origin_system} {config.header.name} documents to "
+                                    f"{config.target_system} (joined per source transaction); status and balances "
+                                    "back; the customer-360 view")
 
     def handle(self, record: Incoming, ctx: Context) -> None:
         _Step(self, ctx).run(record)
 
 
 class _Step:
-    """What one input record does: apply changes, then judge the orders, balances and views it touched."""
+    """What one input record does: apply changes, then judge the documents, balances and views it touched."""
 
     def __init__(self, flow: OrdersFlow, ctx: Context) -> None:
         self.flow = flow
         self.mapper = flow.mapper
+        self.config = flow.mapper.config
         self.ctx = ctx
-        self.state = State(ctx)
+        self.state = State(ctx, flow.lookups)
         self.topics = flow.topics
         self.join = TransactionJoin(ctx.stores["tx"], flow.topics.joined)
-        self.orders: dict[str, Cause] = {}
-        self.customers: dict[str, Cause] = {}
+        self.documents: dict[str, Cause] = {}
+        self.parties: dict[str, Cause] = {}
 
     def run(self, record: Incoming) -> None:
         self.record(record)
         commands: list[Command] = []
-        for number, cause in self.orders.items():
-            commands += order.evaluate(self.state, self.mapper, number, cause)
-            customer = self.state.customer_number_of_crm(self.state.get("orders", number).get("crm_customer_id"))
-            if customer is not None:
-                self.customers.setdefault(customer, cause)
-        for customer, cause in self.customers.items():
-            commands += balance.evaluate(self.state, customer, cause)
+        for number, cause in self.documents.items():
+            sent, party = order.evaluate(self.state, self.mapper, number, cause)
+            commands += sent
+            if party is not None:
+                self.parties.setdefault(party, cause)
+        for party, cause in self.parties.items():
+            commands += balance.evaluate(self.state, self.mapper, party, cause)
         for command in commands:
             emit_command(self.ctx, self.flow.schemas, command, systems=self.flow.systems)
-        for customer in self.customers:
-            self.view(customer)
+        for party in self.parties:
+            self.view(party)
 
     def reject(self, record: Incoming, error: Exception) -> None:
         self.ctx.dead_letter(record, reason=f"{type(error).__name__}: {error}", stage=self.flow.stage)
@@ -127,7 +149,7 @@ class _Step:
             decoded = decode(record.value, record.key, topic=record.topic, where=record.position)
             if isinstance(decoded, Tombstone):
                 return
-            if record.topic == self.topics.crm_transaction:
+            if record.topic == self.topics.transaction:
                 if not isinstance(decoded, TransactionEvent):
                     raise UnexpectedRecord(f"{type(decoded).__name__} on the transaction topic {record.topic}")
                 if decoded.status is TransactionStatus.END:
@@ -136,7 +158,8 @@ class _Step:
             if not isinstance(decoded, ChangeEvent):
                 raise UnexpectedRecord(f"{type(decoded).__name__} on the table topic {record.topic}; "
                                        "only row changes are expected there")
-            if self.join.joins(decoded):
+            roles = {role for role, _ in self.topics.roles.get(record.topic, ())}
+            if roles & {HEADER, LINE} and self.join.joins(decoded):
                 self.joined(self.join.add(record, decoded))
                 return
             self.change(record, decoded)
@@ -148,7 +171,7 @@ class _Step:
             if not joined.complete:
                 error = IncompleteTransaction(
                     f"source transaction {joined.tx_key} is missing its changes of {', '.join(joined.missing)} "
-                    "(a later transaction's arrived first); its order is not sent half-written")
+                    "(a later transaction's arrived first); its document is not sent half-written")
                 for record in joined.records:
                     self.reject(record, error)
                 continue
@@ -166,22 +189,27 @@ class _Step:
 
     def check_all(self, changes: list[tuple[Incoming, ChangeEvent]]) -> str | None:
         """Map a transaction's changes without keeping them: a transaction is used whole or not at all."""
+        config = self.config
+        named = [b for s, m in ((config.origin, config.header), (config.lines_source, config.lines))
+                 for b in (*(s.bindings[k] for k in m.key if k in s.bindings), s.parent_key) if b is not None]
+        columns = tuple(dict.fromkeys(c for b in named for c in sorted(b.reads)))
         for record, event in changes:
             try:
-                self.check(event)
+                self.check(record, event)
             except IsthmusError as exc:
                 row = event.row or {}
-                names = ", ".join(f"{k}={row.get(k)}" for k in ("order_number", "order_id", "line_no") if k in row)
+                names = ", ".join(f"{k}={row.get(k)}" for k in columns if k in row)
                 return f"{record.position} ({event.table} {names}): {exc}"
         return None
 
-    def check(self, event: ChangeEvent) -> None:
+    def check(self, record: Incoming, event: ChangeEvent) -> None:
         row = event.row
         assert row is not None
-        if event.table == "sales_order_lines" and event.op is not Op.DELETE:
-            self.mapper.validate("sales_order_line", "crm_sales_order_lines", row, self.state.lookup)
-        elif event.table == "sales_orders":
-            self.mapper.validate("sales_order", "crm_sales_orders", row, self.state.lookup)
+        for role, source in self.topics.roles.get(record.topic, ()):
+            if role == LINE and event.op is not Op.DELETE:
+                self.mapper.validate(self.config.lines, source, row, self.state.lookup)
+            elif role == HEADER:
+                self.mapper.validate(self.config.header, source, row, self.state.lookup)
 
     def change(self, record: Incoming, event: ChangeEvent) -> None:
         topic = record.topic
@@ -191,108 +219,96 @@ class _Step:
         if found is None:
             raise UnexpectedRecord(f"{record.position}: {topic} is no declared system's topic")
         cause = Cause.of(event, found[0].name, record)
-        if topic == self.topics.crm_sales_orders:
-            self.orders[order.apply_crm_header(self.state, self.mapper, event, record)] = cause
-        elif topic == self.topics.crm_sales_order_lines:
-            number = order.apply_crm_line(self.state, self.mapper, event)
-            if number is not None:
-                self.orders[number] = cause
-        elif topic == self.topics.erp_sales_orders:
-            for change in self.mapper.change("sales_order", event, ERP, self.state.lookup):
-                self.orders[order.apply_erp_order(self.state, change, cause)] = cause
-        elif topic == self.topics.crm_customers:
-            self.crm_customer(event, cause)
-        elif topic == self.topics.erp_accounts:
-            self.erp_account(event, cause)
-        elif topic in (self.topics.erp_invoices, self.topics.erp_payments):
-            self.money(record, event, cause)
+        released = self.flow.lookups.observe(self.state.store(LINKS), topic, event,
+                                             self.mapper.context(None))
+        config, lookup = self.config, self.state.lookup
+        roles = self.topics.roles.get(topic, ())
+        if any(role == BALANCE for role, _ in roles):
+            self.money(record, event, cause, [s for role, s in roles if role == BALANCE],
+                       [s for role, s in roles if role == VIEW_INVOICE])
+        for role, source in roles:
+            if role == HEADER:
+                self.documents[order.apply_origin_header(self.state, self.mapper, event, record)] = cause
+            elif role == LINE:
+                number = order.apply_origin_line(self.state, self.mapper, event)
+                if number is not None:
+                    self.documents[number] = cause
+            elif role == TARGET:
+                for change in self.mapper.change(config.header, source, event, lookup):
+                    self.documents[order.apply_target(self.state, self.mapper, change, cause)] = cause
+            elif role in (PARTY_ORIGIN, PARTY_TARGET):
+                self.party(event, cause, source)
+        for key in released:
+            for number in self.state.take_indexed(f"wait={key}"):
+                self.documents.setdefault(number, cause)
+            for parked in ParkingLot(self.state.store("parked")).release(key):
+                self.record(parked)
 
-    def crm_customer(self, event: ChangeEvent, cause: Cause) -> None:
-        for change in self.mapper.change("customer", event, CRM, self.state.lookup):
-            number = str(change.key)
-            customer = self.state.get("customers", number)
-            crm = {**(State.load(customer.get("crm")) or {}), **change.values}
-            customer.update(crm=State.dump(crm), crm_at=State.dump(change.commit_time))
-            self.state.put("customers", number, customer)
-            if event.op is not Op.DELETE and event.after is not None:
-                balance.observe_crm(self.state, number, event.after.get("open_balance"))
-            crm_id = crm.get("crm_customer_id")
-            if crm_id is not None:
-                self.state.link(f"crm:{crm_id}", customer_number=number)
-            self.touch_customer(number, cause)
+    def party(self, event: ChangeEvent, cause: Cause, source: SourceMapping) -> None:
+        """A party change in either system: kept per side; its documents may go now, and its view changes."""
+        system = str(source.system)
+        for change in self.mapper.change(self.config.party.mapping, source, event, self.state.lookup):
+            number = order.key_text(change.key)
+            party = self.state.get("parties", number)
+            values = {**(State.load(party.get(system)) or {}), **change.values}
+            party.update({system: State.dump(values), f"{system}_at": State.dump(change.commit_time)})
+            self.state.put("parties", number, party)
+            if system == self.config.origin_system and event.op is not Op.DELETE and event.after is not None:
+                balance.observe_origin(self.state, self.mapper, number, event.after.get(self.config.balance.column))
+            self.parties[number] = cause
+            for document in self.state.indexed(f"party={number}"):
+                self.documents.setdefault(document, cause)
 
-    def erp_account(self, event: ChangeEvent, cause: Cause) -> None:
-        for change in self.mapper.change("customer", event, ERP, self.state.lookup):
-            number = str(change.key)
-            customer = self.state.get("customers", number)
-            erp = {**(State.load(customer.get("erp")) or {}), **change.values}
-            customer.update(erp=State.dump(erp), erp_at=State.dump(change.commit_time))
-            self.state.put("customers", number, customer)
-            account = erp.get("erp_account_id")
-            if account is not None:
-                self.state.link(f"erp:{account}", customer_number=number)
-                self.unpark(f"erp:{account}")
-            self.touch_customer(number, cause)
-
-    def touch_customer(self, number: str, cause: Cause) -> None:
-        """The customer or its account changed: its waiting orders may go now, and its view changes."""
-        self.customers[number] = cause
-        crm_id = (State.load(self.state.get("customers", number).get("crm")) or {}).get("crm_customer_id")
-        if crm_id is not None:
-            for order_number in self.state.customer_orders(crm_id):
-                self.orders.setdefault(order_number, cause)
-
-    def money(self, record: Incoming, event: ChangeEvent, cause: Cause) -> None:
-        """An invoice or payment: the account's open balance, and (invoices) the customer's invoices."""
-        row = event.row
-        assert row is not None
+    def money(self, record: Incoming, event: ChangeEvent, cause: Cause, sources: list[SourceMapping],
+              view_invoices: list[SourceMapping]) -> None:
+        """A row of the party's balance: its party's total, and (the view) the customer's invoices."""
+        changes: list[MappedChange] = []
         try:
-            changes = self.mapper.change("customer", event, ERP, self.state.lookup)
+            for source in sources:
+                changes += self.mapper.change(self.config.party.mapping, source, event, self.state.lookup)
         except LookupMissing:
-            self.park(f"erp:{row.get('account_id')}", record)
+            if self.state.lookup.last is None:
+                raise
+            ParkingLot(self.state.store("parked")).park(self.state.lookup.last, record)
             return
         for change in changes:
-            account = balance.apply(self.state, change)
-            self.mark_account(account, change.commit_time)
-        if record.topic == self.topics.erp_invoices:
-            for change in self.mapper.change("invoice", event, ERP, self.state.lookup):
-                entry = self.state.get("accounts", str(row["account_id"]))
-                invoices = dict(entry.get("invoices") or {})
-                previous = State.load(invoices.get(str(change.key))) or {}
-                invoices[str(change.key)] = State.dump({**previous, **change.values})
-                self.state.put("accounts", str(row["account_id"]), {**entry, "invoices": invoices})
-        number = self.state.customer_number_of_account(row.get("account_id"))
-        if number is not None:
-            self.customers[number] = cause
+            party = balance.apply(self.state, self.mapper, change)
+            self.mark_balance(party, change.commit_time)
+            self.parties[party] = cause
+            # the customer-360 view's invoices (moves to the view block)
+            for source in view_invoices:
+                assert self.flow.view_invoices is not None
+                for invoice in self.mapper.change(self.flow.view_invoices, source, event, self.state.lookup):
+                    entry = self.state.get("balances", party)
+                    invoices = dict(entry.get("invoices") or {})
+                    previous = State.load(invoices.get(str(invoice.key))) or {}
+                    invoices[str(invoice.key)] = State.dump({**previous, **invoice.values})
+                    self.state.put("balances", party, {**entry, "invoices": invoices})
 
-    def mark_account(self, account: str, at: dt.datetime) -> None:
-        entry = self.state.get("accounts", account)
+    def mark_balance(self, party: str, at: dt.datetime) -> None:
+        entry = self.state.get("balances", party)
         previous = State.load(entry.get("at"))
         if previous is None or at > previous:
-            self.state.put("accounts", account, {**entry, "at": State.dump(at)})
-
-    def park(self, key: str, record: Incoming) -> None:
-        ParkingLot(self.state.store("parked")).park(key, record)
-
-    def unpark(self, key: str) -> None:
-        for record in ParkingLot(self.state.store("parked")).release(key):
-            self.record(record)
+            self.state.put("balances", party, {**entry, "at": State.dump(at)})
 
     def view(self, number: str) -> None:
-        customer = self.state.get("customers", number)
-        crm, erp = State.load(customer.get("crm")), State.load(customer.get("erp"))
-        crm_at, erp_at = State.load(customer.get("crm_at")), State.load(customer.get("erp_at"))
+        if self.flow.view_topic is None:
+            return
+        config = self.config
+        origin, target = config.origin_system, config.target_system
+        party = self.state.get("parties", number)
+        crm, erp = State.load(party.get(origin)), State.load(party.get(target))
+        crm_at, erp_at = State.load(party.get(f"{origin}_at")), State.load(party.get(f"{target}_at"))
         master = customer360.merge_customer(customer_number=number, crm=crm, crm_at=crm_at, erp=erp, erp_at=erp_at,
-                                            policies=self.mapper.policies("customer"))
+                                            policies=config.party.mapping.policies)
         if master is None:
             return
         orders: list[dict[str, Any]] = []
-        if crm and crm.get("crm_customer_id") is not None:
-            for order_number in self.state.customer_orders(crm["crm_customer_id"]):
-                record = State.load(self.state.get("orders", order_number).get("canonical"))
-                if record is not None:
-                    orders.append(record)
-        account = self.state.get("accounts", str(erp.get("erp_account_id"))) if erp else {}
+        for order_number in self.state.indexed(f"party={number}"):
+            record = State.load(self.state.get("documents", order_number).get("canonical"))
+            if record is not None:
+                orders.append(record)
+        account = self.state.get("balances", number) if erp else {}
         invoices = [State.load(i) for i in (account.get("invoices") or {}).values()]
         times = [t for t in (State.load(account.get("at")),) if t is not None]
         view = customer360.assemble(customer=master, account=customer360.account_of(number, erp, erp_at),

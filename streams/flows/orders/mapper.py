@@ -1,4 +1,5 @@
-"""The mapping files the order-to-cash flow applies, bound to the flow's cross-reference."""
+"""The mapping files of a ``document`` flow, bound to its roles (:class:`DocumentConfig`), its systems' zones and
+the flow's look-ups. Engines and one-source mappings are made once, when the flow is built."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import contextlib
 import dataclasses
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from streams.codecs.debezium.envelope import ChangeEvent
-from streams.flows.exceptions import FlowUnavailable
+from streams.flows.orders.config import DocumentConfig, Reference
 from streams.mapping import (
     Context,
     Engine,
@@ -21,54 +22,56 @@ from streams.mapping import (
     SourceMapping,
     map_change,
 )
-from streams.mapping.exceptions import MappingError
 from streams.systems import Systems
-
-#: The mapping files (mappings/<name>.yaml) this flow reads.
-MAPPINGS = ("sales_order", "sales_order_line", "customer", "invoice")
-
-
-def _source(mapping: RecordMapping, name: str) -> SourceMapping:
-    for source in mapping.sources:
-        if source.name == name:
-            return source
-    raise MappingError(f"{mapping.path.name} has no source {name!r}; the order-to-cash flow maps through it")
 
 
 @dataclass(frozen=True)
 class Mapper:
+    config: DocumentConfig
+    #: Every mapping file, by stem: the look-ups find the file of each record they name among them.
     mappings: Mapping[str, RecordMapping]
     named: Mapping[str, Any]
     #: The declared systems: the zone of each one's local times, and (for the flow) its topics.
     systems: Systems
-
-    def __post_init__(self) -> None:
-        missing = [m for m in MAPPINGS if m not in self.mappings]
-        if missing:
-            raise FlowUnavailable(f"the order-to-cash flow needs {', '.join(f'mappings/{m}.yaml' for m in missing)}")
-        _source(self.mappings["sales_order"], "crm_sales_orders")
-        _source(self.mappings["sales_order_line"], "crm_sales_order_lines")
+    _alone: dict[tuple[str, str], RecordMapping] = field(default_factory=dict, init=False, repr=False)
 
     @functools.cached_property
     def _zones(self) -> Context:
         return Context.of(self.systems)
 
-    def context(self, lookup: Lookup) -> Context:
+    def context(self, lookup: Lookup | None) -> Context:
         return dataclasses.replace(self._zones, lookup=lookup)
 
-    def change(self, mapping: str, event: ChangeEvent, system: str, lookup: Lookup) -> tuple[MappedChange, ...]:
-        return map_change(self.mappings[mapping], event, system, self.context(lookup), self.named)
+    def engine(self, mapping: RecordMapping) -> Engine:
+        return Engine(mapping, self.named)
 
-    def row(self, mapping: str, source: str, row: Mapping[str, Any], lookup: Lookup) -> dict[str, Any]:
-        """One source row through one source of a mapping (raises LookupMissing when a required link is absent)."""
-        found = self.mappings[mapping]
-        return Engine(found, self.named).map_row(_source(found, source), row, self.context(lookup))
+    def topic(self, source: SourceMapping) -> str:
+        """The change-event topic of a table source, as its system's file names it."""
+        assert source.system is not None and source.table is not None
+        return self.systems[str(source.system)].topic(source.table)
 
-    def validate(self, mapping: str, source: str, row: Mapping[str, Any], lookup: Lookup) -> None:
+    def change(self, mapping: RecordMapping, source: SourceMapping, event: ChangeEvent,
+               lookup: Lookup | None) -> tuple[MappedChange, ...]:
+        """``event`` through ``source`` alone (the flow routes by topic, not by the table inside the event)."""
+        alone = self._alone.get((str(mapping.path), source.name))
+        if alone is None:
+            alone = self._alone.setdefault((str(mapping.path), source.name),
+                                           dataclasses.replace(mapping, sources=(source,)))
+        return map_change(alone, event, str(source.system), self.context(lookup), self.named)
+
+    def row(self, mapping: RecordMapping, source: SourceMapping, row: Mapping[str, Any],
+            lookup: Lookup | None) -> dict[str, Any]:
+        """One source row through one source (raises LookupMissing when a required look-up finds nothing)."""
+        return self.engine(mapping).map_row(source, row, self.context(lookup))
+
+    def validate(self, mapping: RecordMapping, source: SourceMapping, row: Mapping[str, Any],
+                 lookup: Lookup | None) -> None:
         """Map ``row`` only to refuse a bad one early; a link not known yet is no fault (it is looked up again
         when the row is used)."""
         with contextlib.suppress(LookupMissing):
             self.row(mapping, source, row, lookup)
 
-    def policies(self, mapping: str) -> Mapping[str, Any]:
-        return self.mappings[mapping].policies
+    def ref(self, mapping: RecordMapping, source: SourceMapping, reference: Reference,
+            row: Mapping[str, Any]) -> Any:
+        """What ``row`` names the record it belongs to by, before the look-up (e.g. the origin's customer id)."""
+        return self.engine(mapping).value(reference.ref, row, self.context(None).reading(source.system))

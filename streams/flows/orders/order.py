@@ -1,4 +1,6 @@
-"""One sales order from the CRM to the ERP and its status back: what to command, and when.
+"""One document from its origin to its target and its status back: what to command, and when. The roles
+(which system, which fields, which statuses) come from :class:`~streams.flows.orders.config.DocumentConfig`;
+the reference pair's words below (CRM, ERP, ``submitted``, ``on_hold``) are its flows/orders.yaml.
 
 - **Create**: a CRM order whose header and lines arrived in one complete source transaction (never a
   snapshot read, whose lines cannot be known complete), with status ``submitted``, not yet linked to an
@@ -34,186 +36,227 @@ from streams.flows.orders.mirror import Mirror
 from streams.flows.orders.state import State, cause_of, cause_state
 from streams.mapping import LookupMissing, MappedChange
 
-SALES_ORDER = "isthmus.canonical.SalesOrder"
-#: The CRM fields the ERP's order decides: its status and the link to the ERP order.
-MIRRORED = ("status", "erp_order_id")
-#: The CRM status of an order held because its customer's ERP account is blocked.
-ON_HOLD = "on_hold"
-#: The CRM statuses of an order waiting to be created in the ERP.
-SENDABLE = ("submitted", ON_HOLD)
+
+def key_text(key: Any) -> str:
+    """A record key as store and command key: one value, or a composite key's values joined by ``/``."""
+    return "/".join(str(k) for k in key) if isinstance(key, tuple) else str(key)
 
 
-def apply_crm_header(state: State, mapper: Mapper, event: ChangeEvent, record: Incoming) -> str:
-    """A CRM sales_orders change; returns its order number."""
-    row = event.row
-    assert row is not None
-    values = dict(row)
+def origin_column(mapper: Mapper, field: str) -> str | None:
+    """The origin column that holds header field ``field`` (written back, or bound as a plain column)."""
+    config = mapper.config
+    binding = config.origin.bindings.get(field)
+    return config.write_back.get(field) or (binding.column if binding is not None else None)
+
+
+def apply_origin_header(state: State, mapper: Mapper, event: ChangeEvent, record: Incoming) -> str:
+    """An origin header change; returns its document key."""
+    config = mapper.config
+    assert event.row is not None
+    row = dict(event.row)
     if event.op is Op.DELETE:
-        values["status"] = "cancelled"
-    mapper.validate("sales_order", "crm_sales_orders", values, state.lookup)
-    number = str(values["order_number"])
-    order = state.get("orders", number)
-    mirror = Mirror(order.get("crm_mirror"))
-    echo = mirror.observe({f: values.get(f) for f in MIRRORED})
+        for field, value in (config.origin.on_delete or {}).items():
+            column = origin_column(mapper, field)
+            if column is not None:
+                row[column] = value
+    mapper.validate(config.header, config.origin, row, state.lookup)
+    engine = mapper.engine(config.header)
+    context = mapper.context(state.lookup).reading(config.origin.system)
+    number = key_text(config.header.key_of({k: engine.value(config.origin.bindings[k], row, context)
+                                            for k in config.header.key}))
+    ref = str(engine.value(config.origin.bindings[config.line_ref.by], row, context))
+    document = state.get("documents", number)
+    mirror = Mirror(document.get("mirror"))
+    echo = mirror.observe({f: row.get(c) for f, c in config.write_back.items()})
     if echo:
         state.count("echoes_suppressed")
-    cancel_requested = bool(order.get("cancel_requested"))
+    cancel_requested = bool(document.get("cancel_requested"))
     if not echo:
-        if values["status"] == "cancelled":
+        if row.get(config.origin_status) == config.cancel_status:
             cancel_requested = True
-        elif not order.get("cancel_sent"):
+        elif not document.get("cancel_sent"):
             cancel_requested = False
-    order.update(crm=State.dump(values), crm_id=values["id"], crm_customer_id=values["customer_id"],
-                 crm_mirror=mirror.to_state(), crm_cause=cause_state(Cause.of(event, "crm", record)),
-                 crm_snapshot=event.op is Op.READ, cancel_requested=cancel_requested)
-    state.put("orders", number, order)
-    lines = state.get("lines", str(values["id"]))
-    if lines.get("order_number") != number:
-        state.put("lines", str(values["id"]), {**lines, "order_number": number})
-    state.add_customer_order(values["customer_id"], number)
+    document.update({config.origin_system: State.dump(row)}, ref=ref, mirror=mirror.to_state(),
+                    origin_cause=cause_state(Cause.of(event, config.origin_system, record)),
+                    origin_snapshot=event.op is Op.READ, cancel_requested=cancel_requested)
+    state.put("documents", number, document)
+    lines = state.get("lines", ref)
+    if lines.get("document") != number:
+        state.put("lines", ref, {**lines, "document": number})
     return number
 
 
-def apply_crm_line(state: State, mapper: Mapper, event: ChangeEvent) -> str | None:
-    """A CRM sales_order_lines change; returns the order number when the order is known."""
+def apply_origin_line(state: State, mapper: Mapper, event: ChangeEvent) -> str | None:
+    """An origin line change; returns its document key when the header is known."""
+    config = mapper.config
     row = event.row
     assert row is not None and event.key is not None
     line_id = ",".join(str(v) for v in event.key.values())
-    entry = state.get("lines", str(row["order_id"]))
+    ref = str(mapper.ref(config.lines, config.lines_source, config.line_ref, row))
+    entry = state.get("lines", ref)
     lines = dict(entry.get("lines") or {})
     if event.op is Op.DELETE:
         lines.pop(line_id, None)
     else:
-        lines[line_id] = State.dump(mapper.row("sales_order_line", "crm_sales_order_lines", row, state.lookup))
-    state.put("lines", str(row["order_id"]), {**entry, "lines": lines})
-    number: str | None = entry.get("order_number")
+        lines[line_id] = State.dump(mapper.row(config.lines, config.lines_source, row, state.lookup))
+    state.put("lines", ref, {**entry, "lines": lines})
+    number: str | None = entry.get("document")
     return number
 
 
-def apply_erp_order(state: State, change: MappedChange, cause: Cause) -> str:
-    """An ERP sales order that carries a CRM order number; returns that number."""
-    number = str(change.key)
-    order = state.get("orders", number)
-    values = {**(State.load(order.get("erp")) or {}), **change.values}
-    order.update(erp=State.dump(values), erp_cause=cause_state(cause))
-    state.put("orders", number, order)
-    if values.get("erp_order_id") is not None:
-        state.link(f"erp_order:{values['erp_order_id']}", order_number=number)
+def apply_target(state: State, mapper: Mapper, change: MappedChange, cause: Cause) -> str:
+    """A target header change naming its document's key; returns that key."""
+    number = key_text(change.key)
+    system = mapper.config.target_system
+    document = state.get("documents", number)
+    values = {**(State.load(document.get(system)) or {}), **change.values}
+    document.update({system: State.dump(values)}, target_cause=cause_state(cause))
+    state.put("documents", number, document)
     return number
 
 
-def _lines(state: State, order: Mapping[str, Any]) -> list[dict[str, Any]]:
-    stored = (state.get("lines", str(order.get("crm_id"))).get("lines") or {}).values()
-    lines = [{**State.load(line), "warehouse_code": None} for line in stored]
-    return sorted(lines, key=lambda line: line["line_no"])
+def _lines(state: State, mapper: Mapper, document: Mapping[str, Any]) -> list[dict[str, Any]]:
+    config = mapper.config
+    stored = (state.get("lines", str(document.get("ref"))).get("lines") or {}).values()
+    unbound = {f: None for f in _fields(config.lines) if f not in config.lines_source.bindings}
+    lines = [{**State.load(line), **unbound} for line in stored]
+    return sorted(lines, key=lambda line: tuple(line[k] for k in config.lines.key))
 
 
-def canonical(state: State, mapper: Mapper, order: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The order as a canonical SalesOrder: the CRM's content with the ERP's id, number and status.
+def _fields(mapping: Any) -> list[str]:
+    return list(dict.fromkeys([*mapping.policies, *(f for s in mapping.sources for f in s.bindings)]))
 
-    None while the CRM header is unknown; raises LookupMissing while the customer is."""
-    crm = State.load(order.get("crm"))
-    if crm is None:
+
+def canonical(state: State, mapper: Mapper, document: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The document as its canonical record: the origin's content with what the target decides.
+
+    None while the origin header is unknown; raises LookupMissing while a required look-up (its party) is."""
+    config = mapper.config
+    row = State.load(document.get(config.origin_system))
+    if row is None:
         return None
-    values = mapper.row("sales_order", "crm_sales_orders", crm, state.lookup)
-    erp = State.load(order.get("erp")) or {}
-    crm_cause, erp_cause = cause_of(order.get("crm_cause")), cause_of(order.get("erp_cause"))
-    times = [c.commit_time for c in (crm_cause, erp_cause) if c is not None]
-    record = {**values, "erp_order_id": crm.get("erp_order_id"), "erp_order_no": None,
-              "lines": _lines(state, order), "updated_at": max(times) if times else None}
-    for field in ("erp_order_id", "erp_order_no", "erp_account_id", "status"):
-        if erp.get(field) is not None:
-            record[field] = erp[field]
+    values = mapper.row(config.header, config.origin, row, state.lookup)
+    target = State.load(document.get(config.target_system)) or {}
+    causes = [cause_of(document.get(k)) for k in ("origin_cause", "target_cause")]
+    times = [c.commit_time for c in causes if c is not None]
+    owned = config.header.fields_owned_by(config.target_system)
+    record = {**{f: None for f in owned if f in config.target.bindings}, **values}
+    record.update({f: row.get(c) for f, c in config.write_back.items() if f not in values})
+    assert config.header.parent is None
+    record[_lines_field(mapper)] = _lines(state, mapper, document)
+    record[config.updated] = max(times) if times else None
+    for field in owned:
+        if target.get(field) is not None:
+            record[field] = target[field]
     return record
 
 
-def account_blocked(state: State, order: Mapping[str, Any]) -> bool:
-    """Whether the order's customer's ERP account is blocked, as the ERP's CDC last reported it."""
-    number = state.customer_number_of_crm(order.get("crm_customer_id"))
+def _lines_field(mapper: Mapper) -> str:
+    parent = mapper.config.lines.parent
+    assert parent is not None
+    return parent.field
+
+
+def party_blocked(state: State, mapper: Mapper, record: Mapping[str, Any]) -> bool:
+    """Whether the document's party is blocked in the target, as the target's CDC last reported it."""
+    party = mapper.config.party
+    number = record.get(party.field)
     if number is None:
         return False
-    erp = State.load(state.get("customers", number).get("erp")) or {}
-    return bool(erp.get("blocked"))
+    values = state.side("parties", str(number), mapper.config.target_system) or {}
+    return bool(values.get(party.blocked))
 
 
-def _create(number: str, payload: Mapping[str, Any], cause: Cause) -> Command:
-    return Command(target="erp", operation="create", entity_type=SALES_ORDER, entity_key=number,
-                   payload_type=SALES_ORDER, payload=payload, cause=cause, correlation_id=number)
+def _create(mapper: Mapper, number: str, payload: Mapping[str, Any], cause: Cause) -> Command:
+    config = mapper.config
+    return Command(target=config.target_system, operation="create", entity_type=config.header.target,
+                   entity_key=number, payload_type=config.header.target, payload=payload, cause=cause,
+                   correlation_id=number)
 
 
-def _creation(state: State, order: dict[str, Any], number: str, record: Mapping[str, Any],
-              crm_cause: Cause) -> list[Command]:
-    """Create, hold or re-send the ERP order of a CRM order the ERP does not show yet."""
-    blocked = account_blocked(state, order)
-    sent = order.get("create_sent")
-    if not order.get("created"):
+def _creation(state: State, mapper: Mapper, document: dict[str, Any], number: str, record: Mapping[str, Any],
+              origin_cause: Cause) -> list[Command]:
+    """Create, hold or re-send the target document of an origin document the target does not show yet."""
+    blocked = party_blocked(state, mapper, record)
+    sent = document.get("create_sent")
+    if not document.get("created"):
         if blocked:
-            order["held"] = True
+            document["held"] = True
             return []
-        create = _create(number, record, crm_cause)
-        order.update(created=create.idempotency_key, held=False, in_doubt=False,
-                     create_sent={"payload": State.dump(dict(record)), "cause": cause_state(crm_cause)})
+        create = _create(mapper, number, record, origin_cause)
+        document.update(created=create.idempotency_key, held=False, in_doubt=False,
+                        create_sent={"payload": State.dump(dict(record)), "cause": cause_state(origin_cause)})
         return [create]
     if blocked:
-        # sent, no ERP order seen, and now the account is blocked: the ERP may have refused it
-        order.update(held=True, in_doubt=True)
+        # sent, no target document seen, and now the party is blocked: the target may have refused it
+        document.update(held=True, in_doubt=True)
         return []
-    order["held"] = False
-    if order.get("in_doubt") and sent is not None:
-        order["in_doubt"] = False
+    document["held"] = False
+    if document.get("in_doubt") and sent is not None:
+        document["in_doubt"] = False
         cause = cause_of(sent["cause"])
         assert cause is not None
-        return [_create(number, State.load(sent["payload"]), cause)]
+        return [_create(mapper, number, State.load(sent["payload"]), cause)]
     return []
 
 
-def evaluate(state: State, mapper: Mapper, number: str, trigger: Cause) -> list[Command]:
-    """The commands order ``number`` needs now; marks them sent in its state."""
-    order = state.get("orders", number)
-    if not order.get("crm"):
-        return []
-    before = dict(order)
-    crm = State.load(order["crm"])
-    erp = State.load(order.get("erp"))
+def evaluate(state: State, mapper: Mapper, number: str, trigger: Cause) -> tuple[list[Command], str | None]:
+    """The commands document ``number`` needs now (marked sent in its state), and its party's key when known.
+
+    A document whose party cannot be looked up yet waits in the index under that look-up."""
+    config = mapper.config
+    document = state.get("documents", number)
+    if not document.get(config.origin_system):
+        return [], None
+    before = dict(document)
+    row = State.load(document[config.origin_system])
+    target = State.load(document.get(config.target_system))
     try:
-        record = canonical(state, mapper, order)
+        record = canonical(state, mapper, document)
     except LookupMissing:
-        return []  # the customer is not known yet: the order waits for it
+        if state.lookup.last is not None:
+            state.add_indexed(f"wait={state.lookup.last}", number)
+        return [], None  # the party is not known yet: the document waits for it
     assert record is not None
+    party = record.get(config.party.field)
+    if party is not None:
+        state.add_indexed(f"party={party}", number)
     commands: list[Command] = []
-    crm_cause = cause_of(order.get("crm_cause"))
-    assert crm_cause is not None
-    if (erp is None and not order.get("crm_snapshot")
-            and crm.get("status") in SENDABLE and crm.get("erp_order_id") is None
-            and record["lines"] and record.get("erp_account_id") is not None):
-        commands += _creation(state, order, number, record, crm_cause)
-    elif order.get("held"):
-        order["held"] = False
-    if (order.get("cancel_requested") and not order.get("cancel_sent") and erp is not None
-            and erp.get("status") == "reserved"):
-        cancel = Command(target="erp", operation="cancel", entity_type=SALES_ORDER, entity_key=number,
-                         payload_type=SALES_ORDER, payload={**record, "status": "cancelled"}, cause=crm_cause,
+    origin_cause = cause_of(document.get("origin_cause"))
+    assert origin_cause is not None
+    status = row.get(config.origin_status)
+    if (target is None and not document.get("origin_snapshot")
+            and status in (*config.send, config.party.held) and row.get(config.write_back[config.link]) is None
+            and record[_lines_field(mapper)] and record.get(config.party.account) is not None):
+        commands += _creation(state, mapper, document, number, record, origin_cause)
+    elif document.get("held"):
+        document["held"] = False
+    if (document.get("cancel_requested") and not document.get("cancel_sent") and target is not None
+            and target.get(config.status) in config.cancel_while):
+        cancel = Command(target=config.target_system, operation="cancel", entity_type=config.header.target,
+                         entity_key=number, payload_type=config.header.target,
+                         payload={**record, config.status: config.cancel_status}, cause=origin_cause,
                          correlation_id=number)
         commands.append(cancel)
-        order["cancel_sent"] = cancel.idempotency_key
+        document["cancel_sent"] = cancel.idempotency_key
     wanted: dict[str, Any] | None = None
-    if erp is not None:
-        wanted = {"status": erp.get("status"), "erp_order_id": erp.get("erp_order_id")}
-        if order.get("cancel_requested") and erp.get("status") == "reserved":
-            del wanted["status"]  # the CRM's cancel is on its way to the ERP
-    elif order.get("held"):
-        wanted = {"status": ON_HOLD}
+    if target is not None:
+        wanted = {f: target.get(f) for f in config.write_back}
+        if document.get("cancel_requested") and target.get(config.status) in config.cancel_while:
+            del wanted[config.status]  # the origin's cancel is on its way to the target
+    elif document.get("held"):
+        wanted = {config.status: config.party.held}
     if wanted:
-        mirror = Mirror(order.get("crm_mirror"))
+        mirror = Mirror(document.get("mirror"))
         due = mirror.due(wanted)
         if due:
             commands.append(Command(
-                target="crm", operation="update", entity_type=SALES_ORDER, entity_key=number,
-                payload_type=SALES_ORDER, payload={**record, **wanted}, cause=trigger, changed_fields=due,
-                correlation_id=number))
+                target=config.origin_system, operation="update", entity_type=config.header.target,
+                entity_key=number, payload_type=config.header.target, payload={**record, **wanted}, cause=trigger,
+                changed_fields=due, correlation_id=number))
             mirror.commanded({f: wanted[f] for f in due})
-            order["crm_mirror"] = mirror.to_state()
-    order["canonical"] = State.dump(record)
-    if order != before:
-        state.put("orders", number, order)
-    return commands
+            document["mirror"] = mirror.to_state()
+    document["canonical"] = State.dump(record)
+    if document != before:
+        state.put("documents", number, document)
+    return commands, None if party is None else str(party)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 from order_events import Cdc
-from order_harness import Harness
+from order_harness import Harness, orders_flow_file
 from support.systems import reference_systems
 
 from streams.codecs.avro.single_object import SchemaStore
-from streams.flows.orders import OrdersFlow
-from streams.flows.orders.mapper import Mapper
+from streams.flows.orders import document_flow
 from streams.mapping import RecordMapping, load_mappings
 
 
@@ -25,8 +24,9 @@ def mappings(schemas: SchemaStore) -> dict[str, RecordMapping]:
 
 @pytest.fixture
 def harness(schemas: SchemaStore, mappings: dict[str, RecordMapping]) -> Harness:
-    mapper = Mapper(mappings, schemas.schemas.named, reference_systems("Asia/Shanghai"))
-    return Harness(OrdersFlow(schemas=schemas, mapper=mapper), schemas)
+    flow = document_flow(orders_flow_file(), schemas=schemas, mappings=mappings,
+                         systems=reference_systems("Asia/Shanghai"))
+    return Harness(flow, schemas)
 
 
 @pytest.fixture

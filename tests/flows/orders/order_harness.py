@@ -12,8 +12,15 @@ from order_events import Rec
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.engine.local import DeadLettered, Emitted, LocalRun
+from streams.flows.files import FLOWS_DIR, FlowFile, load_flow_files
 from streams.flows.orders import OrdersFlow
 from streams.flows.topics import COMMANDS_CRM, COMMANDS_ERP, CUSTOMER_360
+
+
+def orders_flow_file() -> FlowFile:
+    """The reference flows/orders.yaml: its ``document:`` section is what the tests run."""
+    (found,) = [f for f in load_flow_files(FLOWS_DIR, env={}) if f.name == "isthmus-orders"]
+    return found
 
 
 @dataclass(frozen=True)

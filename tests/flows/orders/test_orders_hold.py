@@ -54,7 +54,7 @@ def test_an_order_of_a_blocked_account_is_held_and_the_crm_shows_on_hold(harness
     (hold,) = sent
     assert hold.kind == CRM_UPDATE and hold.topic == COMMANDS_CRM and hold.key == NUMBER
     assert hold.payload["status"] == "on_hold" and hold.record["changed_fields"] == ["status"]
-    assert harness.store("orders")[NUMBER]["held"] is True
+    assert harness.store("documents")[NUMBER]["held"] is True
     assert harness.commands(harness.feed(crm_held_echo(cdc))) == []  # our echo, nothing sent to the ERP
 
 
@@ -107,4 +107,4 @@ def test_an_order_in_doubt_whose_erp_order_arrives_shows_the_erp_status(harness:
     (back,) = harness.commands(harness.feed(cdc.erp(ERP_SALES_ORDERS, "c", after=erp_order(41, NUMBER, 11))))
     assert back.payload["status"] == "reserved" and back.record["changed_fields"] == ["status", "erp_order_id"]
     assert harness.commands(harness.feed(blocking(cdc, False))) == []
-    assert harness.store("orders")[NUMBER]["held"] is False
+    assert harness.store("documents")[NUMBER]["held"] is False

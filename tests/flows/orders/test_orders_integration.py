@@ -18,14 +18,14 @@ import psycopg
 import pymysql
 import pytest
 from flow_runner import Out, RunningFlow, Watch
+from order_harness import orders_flow_file
 from psycopg.rows import dict_row
 from pymysql.cursors import DictCursor
 from support.systems import reference_systems
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.context import FlowContext
-from streams.flows.orders import OrdersFlow
-from streams.flows.orders.mapper import Mapper
+from streams.flows.orders import document_flow
 from streams.flows.topics import COMMANDS_CRM, COMMANDS_ERP, CUSTOMER_360
 from streams.stack.running import RunningStack
 
@@ -35,9 +35,9 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def running(stack: RunningStack) -> Iterator[tuple[RunningFlow, Watch]]:
     context = FlowContext.load(stack.settings)
-    mapper = Mapper(context.mappings, context.schemas.schemas.named,
-                    reference_systems(stack.settings.erp_time_zone))
-    flow = OrdersFlow(schemas=context.schemas, mapper=mapper, name=f"test-orders-{uuid.uuid4().hex[:8]}")
+    flow = document_flow(orders_flow_file(), schemas=context.schemas, mappings=context.mappings,
+                         systems=reference_systems(stack.settings.erp_time_zone),
+                         name=f"test-orders-{uuid.uuid4().hex[:8]}")
     with RunningFlow(flow.spec(), stack.settings.bootstrap_servers, context.schemas) as running:
         watch = Watch(stack.settings.bootstrap_servers, (COMMANDS_CRM, COMMANDS_ERP, CUSTOMER_360), context.schemas)
         try:

@@ -68,7 +68,7 @@ def test_an_order_becomes_one_erp_create_with_mapped_lines(harness: Harness, cdc
 
 def test_an_order_whose_account_is_not_known_waits_and_goes_when_it_arrives(harness: Harness, cdc: Cdc) -> None:
     assert harness.commands(harness.feed(customer(cdc), order(cdc))) == []
-    assert NUMBER in harness.store("orders")
+    assert NUMBER in harness.store("documents")
     emitted = harness.feed(account(cdc))
     assert kinds(harness.commands(emitted)) == [("erp", "SalesOrder", "create")]
     assert harness.commands(harness.feed(cdc.erp(ERP_ACCOUNTS, "u", before=erp_account(11, "C-000001"),
