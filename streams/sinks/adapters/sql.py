@@ -21,6 +21,9 @@ from streams.sinks.exceptions import TargetConfigError
 from streams.sinks.outcomes import Applied, Attempt, Failed, assigned_ids
 from streams.sinks.records import SinkCommand
 
+#: The keys table when the target file names none.
+DEFAULT_KEYS_TABLE = "public.isthmus_sink_keys"
+
 _TRANSIENT = (psycopg.OperationalError, pg_errors.SerializationFailure, pg_errors.DeadlockDetected,
               pg_errors.LockNotAvailable, pg_errors.QueryCanceled)
 
@@ -36,7 +39,7 @@ class SqlAdapter:
         if config.sql is None:
             raise TargetConfigError(f"{config.path}: a sql target needs its sql section")
         self.config = config
-        self.keys_table = config.sql.keys_table
+        self.keys_table = config.sql.keys_table or DEFAULT_KEYS_TABLE
         self._conninfo = conninfo
         self._shown = shown
         self._idle: asyncio.Queue[Connection] = asyncio.Queue()
@@ -160,15 +163,15 @@ class SqlAdapter:
         if found is None:
             return 200, None
         inserted = bool(found.pop("isthmus_inserted"))
-        return (201 if inserted else 200), _jsonable(found)
+        return (201 if inserted else 200), jsonable(found)
 
     async def _delete(self, conn: Connection, route: SqlRoute, row: Mapping[str, Any]) -> tuple[int, Any]:
         where = sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k in route.key)
         query = sql.SQL("DELETE FROM {} WHERE {} RETURNING *").format(_table(route.table), where)
         found = await (await conn.execute(query, [row[k] for k in route.key])).fetchone()
-        return (200, _jsonable(found)) if found else (204, None)
+        return (200, jsonable(found)) if found else (204, None)
 
 
-def _jsonable(row: Mapping[str, Any]) -> dict[str, Any]:
+def jsonable(row: Mapping[str, Any]) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(json.dumps(dict(row), default=str))
     return loaded

@@ -266,7 +266,7 @@ class _Checker:
         keys_table = self.string(options, "keys_table", ("sql",), pattern=_TABLE,
                                  fix="give a table name, optionally schema-qualified: public.isthmus_sink_keys")
         return SqlOptions(database=database, conninfo_env=conninfo_env,
-                          keys_table=keys_table or SqlOptions().keys_table)
+                          keys_table=keys_table)
 
     # routes
 
