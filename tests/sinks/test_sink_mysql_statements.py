@@ -11,6 +11,7 @@ from streams.sinks.adapters.mysql import (
     keys_table_ddl,
     quote,
     select_statement,
+    update_statement,
     upsert_statement,
 )
 
@@ -50,3 +51,8 @@ def test_the_keys_table_holds_the_answer_with_the_key() -> None:
     ddl = keys_table_ddl("db.keys")
     assert ddl.startswith("CREATE TABLE IF NOT EXISTS `db`.`keys` (idem_key VARCHAR(255) NOT NULL PRIMARY KEY")
     assert "status INT NOT NULL" in ddl and "response LONGTEXT" in ddl
+
+
+def test_an_update_sets_the_given_columns_of_the_row_with_that_key() -> None:
+    assert update_statement("db.party", ["credit", "hold"], ("company", "no")) == (
+        "UPDATE `db`.`party` SET `credit` = %s, `hold` = %s WHERE `company` = %s AND `no` = %s")

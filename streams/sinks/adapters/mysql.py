@@ -18,7 +18,7 @@ import pymysql
 from pymysql.cursors import DictCursor
 
 from streams.sinks.adapters.mapping import render_fields
-from streams.sinks.adapters.sql import jsonable
+from streams.sinks.adapters.sql import jsonable, no_row
 from streams.sinks.config.model import SqlRoute, TargetConfig
 from streams.sinks.exceptions import TargetConfigError
 from streams.sinks.outcomes import Applied, Attempt, Failed, assigned_ids
@@ -67,6 +67,12 @@ def upsert_statement(table: str, columns: Sequence[str], key: Sequence[str]) -> 
     return (f"INSERT INTO {quote(table)} ({', '.join(map(quote, columns))}) "
             f"VALUES ({', '.join(['%s'] * len(columns))}) "
             f"ON DUPLICATE KEY UPDATE {', '.join(f'{quote(c)} = VALUES({quote(c)})' for c in updates)}")
+
+
+def update_statement(table: str, columns: Sequence[str], key: Sequence[str]) -> str:
+    """Set ``columns`` of an existing row (an ``update`` route); the caller reads the row back to know it exists."""
+    return (f"UPDATE {quote(table)} SET {', '.join(f'{quote(c)} = %s' for c in columns)} "
+            f"WHERE {' AND '.join(f'{quote(k)} = %s' for k in key)}")
 
 
 def select_statement(table: str, key: Sequence[str]) -> str:
@@ -205,6 +211,15 @@ class MySqlAdapter:
                 cursor.execute(select_statement(route.table, route.key), key)
                 found = cursor.fetchone()
                 status, body = (201 if affected == 1 else 200), (jsonable(found) if found else None)
+            elif route.action == "update":
+                updates = [c for c in row if c not in route.key] or [route.key[0]]
+                cursor.execute(update_statement(route.table, updates, route.key), [row[c] for c in updates] + key)
+                cursor.execute(select_statement(route.table, route.key), key)
+                found = cursor.fetchone()
+                if found is None:
+                    conn.rollback()
+                    return no_row(route, row)
+                status, body = 200, jsonable(found)
             else:
                 cursor.execute(select_statement(route.table, route.key), key)
                 found = cursor.fetchone()

@@ -465,8 +465,8 @@ class _Checker:
     def sql_route(self, route: dict[str, Any], key: Key,
                   head: tuple[str | None, str | None, PayloadShape | None]) -> SqlRoute | None:
         action = route.get("action", "upsert")
-        if action not in ("upsert", "delete"):
-            self.problem((*key, "action"), f"{action!r} is not a SQL action", "use upsert or delete")
+        if action not in ("upsert", "update", "delete"):
+            self.problem((*key, "action"), f"{action!r} is not a SQL action", "use upsert, update or delete")
             action = None
         table = self.string(route, "table", key, required=True, pattern=_TABLE,
                             fix="give the table, optionally schema-qualified: public.product_availability")

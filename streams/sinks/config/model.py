@@ -94,7 +94,7 @@ class HttpRoute:
 class SqlRoute:
     payload_type: str
     operation: str
-    action: Literal["upsert", "delete"]
+    action: Literal["upsert", "update", "delete"]
     table: str
     key: tuple[str, ...]
     columns: Mapping[str, FieldSpec]
