@@ -94,10 +94,10 @@ def _delete_topics_and_groups(stack: RunningStack, flows: tuple[str, ...]) -> No
                                                       for system in (CRM, ERP)), *(f"{flow}-" for flow in flows))
     admin = KafkaAdminClient(bootstrap_servers=stack.settings.bootstrap_servers)
     try:
-        groups = {group for group, _ in admin.list_consumer_groups()}
+        groups = {group["group_id"] if isinstance(group, dict) else group[0] for group in admin.list_groups()}
         doomed_groups = [g for g in (*flows, f"isthmus-sink-{CRM}", f"isthmus-sink-{ERP}") if g in groups]
         if doomed_groups:
-            admin.delete_consumer_groups(doomed_groups)
+            admin.delete_groups(doomed_groups)
         doomed = [t for t in admin.list_topics() if t.startswith(owned)]
         if doomed:
             admin.delete_topics(doomed)

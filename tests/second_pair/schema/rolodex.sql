@@ -1,7 +1,8 @@
 -- "Rolodex": a CRM of the second pair (PostgreSQL, schema rolodex in the stack's CRM server). It shares no
 -- table or column name with the reference CRM and ERP: people and companies are both parties (party_kind),
--- contacts are rows of a child table keyed by (org_party, seq), the soft-delete flag and the ERP's data
--- (the debitor link, the credit data the ERP owns) live in side tables keyed by the party.
+-- contacts are rows of a child table keyed by (org_party, seq), the soft-delete flag lives in a side table
+-- keyed by the party. What the ERP owns (the debitor's id, credit line, terms, hold) Isthmus writes into the
+-- party row (targets/rolodex.yaml, action update: the CRM creates its rows).
 -- Applied by tests/second_pair/conftest.py; idempotent.
 CREATE SCHEMA IF NOT EXISTS rolodex;
 SET search_path TO rolodex;
@@ -14,6 +15,11 @@ CREATE TABLE IF NOT EXISTS party (
     tel          TEXT,
     -- the customer reference (K-00017): the business key the ERP's debitor carries back
     cust_ref     TEXT UNIQUE,
+    -- the ERP's: the debitor's own id (the link) and its credit data
+    ledger_uid   BIGINT,
+    credit_line  NUMERIC(14, 2),
+    terms_code   TEXT,
+    on_hold      BOOLEAN NOT NULL DEFAULT false,
     touched_on   TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 
@@ -35,18 +41,7 @@ CREATE TABLE IF NOT EXISTS party_flag (
     archived      BOOLEAN NOT NULL DEFAULT false
 );
 
--- What the ERP owns, kept beside the party: the debitor it became (the ERP's own id) and its credit data.
--- Isthmus writes this table (targets/rolodex.yaml); the CRM's users may edit it too.
-CREATE TABLE IF NOT EXISTS party_ledger (
-    ledger_party BIGINT PRIMARY KEY REFERENCES party (party_id),
-    debitor_uid  BIGINT,
-    credit_line  NUMERIC(14, 2),
-    terms_code   TEXT,
-    on_hold      BOOLEAN NOT NULL DEFAULT false
-);
-
 -- Before-images of updates and deletes for every captured table.
 ALTER TABLE party REPLICA IDENTITY FULL;
 ALTER TABLE party_contact REPLICA IDENTITY FULL;
 ALTER TABLE party_flag REPLICA IDENTITY FULL;
-ALTER TABLE party_ledger REPLICA IDENTITY FULL;
