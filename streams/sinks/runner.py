@@ -14,6 +14,7 @@ import psycopg
 from streams.codecs.avro.single_object import SchemaStore
 from streams.sinks.adapters.base import Adapter
 from streams.sinks.adapters.http import HttpAdapter
+from streams.sinks.adapters.mysql import MySqlAdapter
 from streams.sinks.adapters.sql import SqlAdapter
 from streams.sinks.config.loader import load_target, target_path
 from streams.sinks.config.model import TargetConfig
@@ -23,7 +24,7 @@ from streams.sinks.worker import SinkWorker
 from streams.stack.databases import crm_conninfo
 from streams.stack.secrets import load_or_create
 from streams.stack.settings import StackSettings
-from streams.systems import Systems, UnknownSystem, load_systems
+from streams.systems import Engine, Systems, UnknownSystem, load_systems
 
 #: Connections to one target, however many commands are applied at once: more calls wait for a connection
 #: (a batch endpoint carries many commands in one call), so the target's own pools are not overrun.
@@ -83,20 +84,31 @@ def build_adapter(config: TargetConfig, environment: SinkEnvironment) -> Adapter
                            max_connections=min(sink.concurrency, MAX_CONNECTIONS), env=environment.env,
                            secrets_file=secrets_file)
     assert config.sql is not None
+    engine = environment.systems[config.system].engine
+    pool_size = min(sink.concurrency, MAX_CONNECTIONS)
+    conninfo = None
     if config.sql.conninfo_env:
         conninfo = environment.env.get(config.sql.conninfo_env)
         if not conninfo:
             raise SecretMissing(f"{config.path}: sql.conninfo_env names {config.sql.conninfo_env}, which is not "
-                                "set; fix: export it with a libpq conninfo (host=... dbname=... user=...)")
-    elif config.system == "crm":
-        conninfo = crm_conninfo(stack, load_or_create(stack.home), config.sql.database)
+                                "set; fix: export it with a conninfo (host=... port=... dbname=... user=... "
+                                "password=...)")
+    if engine is Engine.POSTGRESQL:
+        conninfo = conninfo or crm_conninfo(stack, load_or_create(stack.home), config.sql.database)
+        parts = psycopg.conninfo.conninfo_to_dict(conninfo)
+        shown = f"{parts.get('host', 'localhost')}:{parts.get('port', 5432)}/{parts.get('dbname', '')}"
+        return SqlAdapter(config, conninfo=conninfo, pool_size=pool_size, shown=shown)
+    if conninfo is not None:
+        parts = psycopg.conninfo.conninfo_to_dict(conninfo)
+        connect = {"host": parts.get("host", "localhost"), "port": int(parts.get("port") or 3306),
+                   "user": parts.get("user"), "password": parts.get("password") or "",
+                   "database": parts.get("dbname")}
     else:
-        raise TargetConfigError(f"{config.path}: the sql adapter writes to PostgreSQL, and the stack's "
-                                f"{config.system} database is not PostgreSQL; fix: set sql.conninfo_env to a "
-                                "variable holding a PostgreSQL conninfo")
-    parts = psycopg.conninfo.conninfo_to_dict(conninfo)
-    shown = f"{parts.get('host', 'localhost')}:{parts.get('port', 5432)}/{parts.get('dbname', '')}"
-    return SqlAdapter(config, conninfo=conninfo, pool_size=min(sink.concurrency, MAX_CONNECTIONS), shown=shown)
+        connect = {"host": stack.host, "port": stack.erp_db_port, "user": stack.db_user,
+                   "password": load_or_create(stack.home).erp_db_password.reveal(),
+                   "database": config.sql.database or stack.erp_db_name}
+    shown = f"{connect['host']}:{connect['port']}/{connect['database'] or ''}"
+    return MySqlAdapter(config, connect=connect, pool_size=pool_size, shown=shown, engine=engine.value)
 
 
 def build_worker(system: str, environment: SinkEnvironment, store: SchemaStore | None = None) -> SinkWorker:

@@ -21,6 +21,9 @@ from streams.sinks.exceptions import TargetConfigError
 from streams.sinks.outcomes import Applied, Attempt, Failed, assigned_ids
 from streams.sinks.records import SinkCommand
 
+#: The keys table when the target file names none.
+DEFAULT_KEYS_TABLE = "public.isthmus_sink_keys"
+
 _TRANSIENT = (psycopg.OperationalError, pg_errors.SerializationFailure, pg_errors.DeadlockDetected,
               pg_errors.LockNotAvailable, pg_errors.QueryCanceled)
 
@@ -36,7 +39,7 @@ class SqlAdapter:
         if config.sql is None:
             raise TargetConfigError(f"{config.path}: a sql target needs its sql section")
         self.config = config
-        self.keys_table = config.sql.keys_table
+        self.keys_table = config.sql.keys_table or DEFAULT_KEYS_TABLE
         self._conninfo = conninfo
         self._shown = shown
         self._idle: asyncio.Queue[Connection] = asyncio.Queue()
@@ -138,8 +141,15 @@ class SqlAdapter:
             body = stored["response"] if stored else None
             return Applied(status=stored["status"] if stored else 200, body=body, replayed=True,
                            ids=assigned_ids(body, route.ids))
-        status, body = await (self._upsert(conn, route, row) if route.action == "upsert"
-                              else self._delete(conn, route, row))
+        if route.action == "upsert":
+            status, body = await self._upsert(conn, route, row)
+        elif route.action == "update":
+            status, body = await self._update(conn, route, row)
+        else:
+            status, body = await self._delete(conn, route, row)
+        if status == 404:
+            await conn.rollback()
+            return no_row(route, row)
         await conn.execute(sql.SQL("UPDATE {} SET status = %s, response = %s::jsonb WHERE idem_key = %s")
                            .format(keys), (status, json.dumps(body, default=str), command.idempotency_key))
         await conn.commit()
@@ -160,15 +170,31 @@ class SqlAdapter:
         if found is None:
             return 200, None
         inserted = bool(found.pop("isthmus_inserted"))
-        return (201 if inserted else 200), _jsonable(found)
+        return (201 if inserted else 200), jsonable(found)
+
+    async def _update(self, conn: Connection, route: SqlRoute, row: Mapping[str, Any]) -> tuple[int, Any]:
+        updates = [c for c in row if c not in route.key] or [route.key[0]]
+        query = sql.SQL("UPDATE {} SET {} WHERE {} RETURNING *").format(
+            _table(route.table), sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in updates),
+            sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k in route.key))
+        found = await (await conn.execute(query, [row[c] for c in updates] + [row[k] for k in route.key])).fetchone()
+        return (200, jsonable(found)) if found else (404, None)
 
     async def _delete(self, conn: Connection, route: SqlRoute, row: Mapping[str, Any]) -> tuple[int, Any]:
         where = sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k in route.key)
         query = sql.SQL("DELETE FROM {} WHERE {} RETURNING *").format(_table(route.table), where)
         found = await (await conn.execute(query, [row[k] for k in route.key])).fetchone()
-        return (200, _jsonable(found)) if found else (204, None)
+        return (200, jsonable(found)) if found else (204, None)
 
 
-def _jsonable(row: Mapping[str, Any]) -> dict[str, Any]:
+def no_row(route: SqlRoute, row: Mapping[str, Any]) -> Failed:
+    """An ``update`` route's row is missing: nothing was written (the key was not kept either)."""
+    key = ", ".join(f"{k}={row[k]!r}" for k in route.key)
+    return Failed(kind="permanent", error_type="NoRow",
+                  reason=f"{route.table} has no row {key} to update; the system creates it: replay the command "
+                         "once it exists, or route the command with action: upsert")
+
+
+def jsonable(row: Mapping[str, Any]) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(json.dumps(dict(row), default=str))
     return loaded

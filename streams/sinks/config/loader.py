@@ -266,7 +266,7 @@ class _Checker:
         keys_table = self.string(options, "keys_table", ("sql",), pattern=_TABLE,
                                  fix="give a table name, optionally schema-qualified: public.isthmus_sink_keys")
         return SqlOptions(database=database, conninfo_env=conninfo_env,
-                          keys_table=keys_table or SqlOptions().keys_table)
+                          keys_table=keys_table)
 
     # routes
 
@@ -465,8 +465,8 @@ class _Checker:
     def sql_route(self, route: dict[str, Any], key: Key,
                   head: tuple[str | None, str | None, PayloadShape | None]) -> SqlRoute | None:
         action = route.get("action", "upsert")
-        if action not in ("upsert", "delete"):
-            self.problem((*key, "action"), f"{action!r} is not a SQL action", "use upsert or delete")
+        if action not in ("upsert", "update", "delete"):
+            self.problem((*key, "action"), f"{action!r} is not a SQL action", "use upsert, update or delete")
             action = None
         table = self.string(route, "table", key, required=True, pattern=_TABLE,
                             fix="give the table, optionally schema-qualified: public.product_availability")

@@ -94,7 +94,7 @@ class HttpRoute:
 class SqlRoute:
     payload_type: str
     operation: str
-    action: Literal["upsert", "delete"]
+    action: Literal["upsert", "update", "delete"]
     table: str
     key: tuple[str, ...]
     columns: Mapping[str, FieldSpec]
@@ -123,12 +123,14 @@ class HttpOptions:
 
 @dataclass(frozen=True, kw_only=True)
 class SqlOptions:
-    """Where the SQL target lives: ``database`` of the stack's CRM PostgreSQL server, or the libpq conninfo in
-    environment variable ``conninfo_env``; ``keys_table`` records each applied idempotency key."""
+    """Where the SQL target lives: ``database`` of the stack's server of the system's engine (PostgreSQL: the
+    CRM's, MariaDB/MySQL: the ERP's), or the ``key=value`` conninfo in environment variable ``conninfo_env``;
+    ``keys_table`` records each applied idempotency key (default: the adapter's, ``public.isthmus_sink_keys``
+    on PostgreSQL, ``isthmus_sink_keys`` in the connection's database on MariaDB/MySQL)."""
 
     database: str | None = None
     conninfo_env: str | None = None
-    keys_table: str = "public.isthmus_sink_keys"
+    keys_table: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

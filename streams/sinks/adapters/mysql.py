@@ -1,0 +1,231 @@
+"""Apply commands to a MariaDB or MySQL table that has no API: ``INSERT ... ON DUPLICATE KEY UPDATE``, with the
+command's idempotency key recorded in the same transaction: the contract of :mod:`streams.sinks.adapters.sql`
+(PostgreSQL), a repeated command answered from the keys table and never applied twice.
+
+PyMySQL is blocking, so each command's whole transaction runs in a worker thread on a connection of its own;
+at most ``pool_size`` run at once. The statements are built by the pure functions below (unit-tested).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from typing import Any, TypeAlias
+
+import pymysql
+from pymysql.cursors import DictCursor
+
+from streams.sinks.adapters.mapping import render_fields
+from streams.sinks.adapters.sql import jsonable, no_row
+from streams.sinks.config.model import SqlRoute, TargetConfig
+from streams.sinks.exceptions import TargetConfigError
+from streams.sinks.outcomes import Applied, Attempt, Failed, assigned_ids
+from streams.sinks.records import SinkCommand
+
+#: The keys table when the target file names none: in the connection's database.
+DEFAULT_KEYS_TABLE = "isthmus_sink_keys"
+#: Server errors worth a retry: lock wait timeout, deadlock, too many connections, server gone or shutting
+#: down, connection killed. Any other server error is the data's or the table's: permanent.
+TRANSIENT_ERRNOS = frozenset({1040, 1053, 1205, 1213, 1927, 2002, 2003, 2006, 2013})
+
+Connection: TypeAlias = "pymysql.connections.Connection[Any]"
+
+
+def quote(name: str) -> str:
+    """A possibly database-qualified name as backquoted identifiers: ``db.t`` -> ```db`.`t```."""
+    return ".".join("`" + part.replace("`", "``") + "`" for part in name.split("."))
+
+
+def keys_table_ddl(keys_table: str) -> str:
+    return (f"CREATE TABLE IF NOT EXISTS {quote(keys_table)} (idem_key VARCHAR(255) NOT NULL PRIMARY KEY, "
+            "command_id VARCHAR(255) NOT NULL, target_table VARCHAR(255) NOT NULL, entity_key VARCHAR(512) NOT NULL, "
+            "status INT NOT NULL, response LONGTEXT NULL, "
+            "applied_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) CHARACTER SET utf8mb4")
+
+
+def claim_statement(keys_table: str) -> str:
+    """Record the key unless it is there: 1 row affected when claimed, 0 when it was (the no-op update of a
+    duplicate changes nothing, and PyMySQL does not ask for found rows)."""
+    return (f"INSERT INTO {quote(keys_table)} (idem_key, command_id, target_table, entity_key, status) "
+            "VALUES (%s, %s, %s, %s, 0) ON DUPLICATE KEY UPDATE idem_key = idem_key")
+
+
+def stored_statement(keys_table: str) -> str:
+    return f"SELECT status, response FROM {quote(keys_table)} WHERE idem_key = %s"
+
+
+def answer_statement(keys_table: str) -> str:
+    return f"UPDATE {quote(keys_table)} SET status = %s, response = %s WHERE idem_key = %s"
+
+
+def upsert_statement(table: str, columns: Sequence[str], key: Sequence[str]) -> str:
+    """Insert the row, or update its non-key columns when the key exists (affected rows: 1 inserted, 2
+    updated, 0 unchanged). A row of key columns only updates nothing: ``k = k`` keeps the statement valid."""
+    updates = [c for c in columns if c not in key] or [key[0]]
+    return (f"INSERT INTO {quote(table)} ({', '.join(map(quote, columns))}) "
+            f"VALUES ({', '.join(['%s'] * len(columns))}) "
+            f"ON DUPLICATE KEY UPDATE {', '.join(f'{quote(c)} = VALUES({quote(c)})' for c in updates)}")
+
+
+def update_statement(table: str, columns: Sequence[str], key: Sequence[str]) -> str:
+    """Set ``columns`` of an existing row (an ``update`` route); the caller reads the row back to know it exists."""
+    return (f"UPDATE {quote(table)} SET {', '.join(f'{quote(c)} = %s' for c in columns)} "
+            f"WHERE {' AND '.join(f'{quote(k)} = %s' for k in key)}")
+
+
+def select_statement(table: str, key: Sequence[str]) -> str:
+    return f"SELECT * FROM {quote(table)} WHERE {' AND '.join(f'{quote(k)} = %s' for k in key)}"
+
+
+def delete_statement(table: str, key: Sequence[str]) -> str:
+    return f"DELETE FROM {quote(table)} WHERE {' AND '.join(f'{quote(k)} = %s' for k in key)}"
+
+
+def columns_statement() -> str:
+    return ("SELECT column_name AS name FROM information_schema.columns WHERE table_name = %s "
+            "AND table_schema = COALESCE(NULLIF(%s, ''), DATABASE())")
+
+
+class MySqlAdapter:
+    def __init__(self, config: TargetConfig, *, connect: Mapping[str, Any], pool_size: int, shown: str,
+                 engine: str = "mariadb") -> None:
+        """``connect``: PyMySQL's connection arguments (host, port, user, password, database)."""
+        if config.sql is None:
+            raise TargetConfigError(f"{config.path}: a sql target needs its sql section")
+        self.config = config
+        self.keys_table = config.sql.keys_table or DEFAULT_KEYS_TABLE
+        self._connect_args = dict(connect)
+        self._shown = shown
+        self._engine = "MySQL" if engine == "mysql" else "MariaDB"
+        self._idle: list[Connection] = []
+        self._slots = asyncio.Semaphore(pool_size)
+
+    def describe(self) -> str:
+        return f"{self._engine} {self._shown} (keys in {self.keys_table}, {len(self.config.routes)} routes from " \
+               f"{self.config.path.name})"
+
+    def _open(self) -> Connection:
+        return pymysql.connect(**self._connect_args, autocommit=False, cursorclass=DictCursor, connect_timeout=5)
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        """A pooled connection, in a worker thread; one that failed is closed rather than reused."""
+        try:
+            conn = self._idle.pop()
+        except IndexError:
+            conn = self._open()
+        healthy = False
+        try:
+            yield conn
+            healthy = conn.open
+        finally:
+            if healthy:
+                self._idle.append(conn)
+            else:
+                with suppress(Exception):
+                    conn.close()
+
+    async def start(self) -> None:
+        """Create the keys table if needed and check every route's table and columns exist."""
+        problems = await asyncio.to_thread(self._start)
+        if problems:
+            raise TargetConfigError(f"{self.config.path}: the database does not match the routes:\n  "
+                                    + "\n  ".join(problems))
+
+    def _start(self) -> list[str]:
+        problems = []
+        with self._connection() as conn, conn.cursor() as cursor:
+            cursor.execute(keys_table_ddl(self.keys_table))
+            for route in self.config.sql_routes():
+                database, _, table = route.table.rpartition(".")
+                cursor.execute(columns_statement(), (table, database))
+                columns = {row["name"] for row in cursor.fetchall()}
+                if not columns:
+                    problems.append(f"line {route.line}: table {route.table} does not exist; create it first")
+                    continue
+                unknown = sorted(set(route.columns) - columns)
+                if unknown:
+                    problems.append(f"line {route.line}: {route.table} has no column {', '.join(unknown)}; "
+                                    f"its columns: {', '.join(sorted(columns))}")
+            conn.rollback()
+        return problems
+
+    async def close(self) -> None:
+        while self._idle:
+            with suppress(Exception):
+                self._idle.pop().close()
+
+    async def attempt(self, command: SinkCommand) -> Attempt:
+        route = self.config.route(command.payload_type, command.operation)
+        if not isinstance(route, SqlRoute):
+            return Failed(kind="permanent", error_type="NoRoute",
+                          reason=f"{self.config.path.name} has no route for {command.payload_type} "
+                                 f"{command.operation}; add one or fix the flow that produced the command")
+        row = render_fields(route.columns, command.payload, {}, keep_nulls=True)
+        missing = [k for k in route.key if row.get(k) is None]
+        if missing:
+            return Failed(kind="permanent", error_type="MissingKey",
+                          reason=f"{route.table}: the payload gives no value for key column "
+                                 f"{', '.join(missing)}; send it in the payload")
+        try:
+            async with self._slots:
+                return await asyncio.to_thread(self._attempt, command, route, row)
+        except (pymysql.err.InterfaceError, OSError) as exc:
+            return Failed(kind="transient", error_type=type(exc).__name__,
+                          reason=f"{self._engine} {self._shown}: {str(exc).strip() or type(exc).__name__}")
+        except pymysql.MySQLError as exc:
+            errno = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+            if errno in TRANSIENT_ERRNOS:
+                return Failed(kind="transient", error_type=type(exc).__name__,
+                              reason=f"{self._engine} {self._shown}: {exc}")
+            return Failed(kind="permanent", error_type=type(exc).__name__,
+                          reason=f"{self._engine} refused the write to {route.table}: {exc}; fix the data (or the "
+                                 "table) and replay")
+
+    def _attempt(self, command: SinkCommand, route: SqlRoute, row: Mapping[str, Any]) -> Attempt:
+        with self._connection() as conn:
+            try:
+                return self._apply(conn, command, route, row)
+            except BaseException:
+                with suppress(Exception):
+                    conn.rollback()
+                raise
+
+    def _apply(self, conn: Connection, command: SinkCommand, route: SqlRoute, row: Mapping[str, Any]) -> Attempt:
+        with conn.cursor() as cursor:
+            claimed = cursor.execute(claim_statement(self.keys_table), (
+                command.idempotency_key, command.command_id, route.table, command.entity_key))
+            if claimed == 0:
+                cursor.execute(stored_statement(self.keys_table), (command.idempotency_key,))
+                stored = cursor.fetchone()
+                conn.rollback()
+                body = json.loads(stored["response"]) if stored and stored["response"] else None
+                return Applied(status=stored["status"] if stored else 200, body=body, replayed=True,
+                               ids=assigned_ids(body, route.ids))
+            key = [row[k] for k in route.key]
+            if route.action == "upsert":
+                columns = list(row)
+                affected = cursor.execute(upsert_statement(route.table, columns, route.key), [row[c] for c in columns])
+                cursor.execute(select_statement(route.table, route.key), key)
+                found = cursor.fetchone()
+                status, body = (201 if affected == 1 else 200), (jsonable(found) if found else None)
+            elif route.action == "update":
+                updates = [c for c in row if c not in route.key] or [route.key[0]]
+                cursor.execute(update_statement(route.table, updates, route.key), [row[c] for c in updates] + key)
+                cursor.execute(select_statement(route.table, route.key), key)
+                found = cursor.fetchone()
+                if found is None:
+                    conn.rollback()
+                    return no_row(route, row)
+                status, body = 200, jsonable(found)
+            else:
+                cursor.execute(select_statement(route.table, route.key), key)
+                found = cursor.fetchone()
+                cursor.execute(delete_statement(route.table, route.key), key)
+                status, body = (200, jsonable(found)) if found else (204, None)
+            cursor.execute(answer_statement(self.keys_table),
+                           (status, json.dumps(body, default=str), command.idempotency_key))
+        conn.commit()
+        return Applied(status=status, body=body, ids=assigned_ids(body, route.ids))

@@ -1,0 +1,120 @@
+"""The SQL target on MariaDB, against a scratch database of the stack's ERP server: upserts on a composite
+key, deletes, and the idempotency key recorded in the same transaction, so a repeated command is answered
+from the keys table, not applied again."""
+
+from __future__ import annotations
+
+import textwrap
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pymysql
+import pytest
+from pymysql.cursors import DictCursor
+from sink_support import InProcessSink, command, fresh_topics, produce, read_all, results_for, wait_for
+
+from streams.sinks.exceptions import TargetConfigError
+from streams.stack.running import RunningStack
+
+
+@pytest.fixture
+def scratch(stack: RunningStack) -> Iterator[tuple[str, pymysql.connections.Connection[Any]]]:
+    database = f"isthmus_sinksql_{uuid.uuid4().hex[:10]}"
+    conn = stack.connect_erp(database="", cursorclass=DictCursor, autocommit=True)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE `{database}`")
+            cursor.execute(f"CREATE TABLE `{database}`.availability (site CHAR(4) NOT NULL, sku VARCHAR(40) NOT NULL, "
+                           "available_qty DECIMAL(14,3) NOT NULL, PRIMARY KEY (site, sku))")
+        yield database, conn
+    finally:
+        with conn.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{database}`")
+        conn.close()
+
+
+def target_file(folder: Path, database: str, table: str = "availability") -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "erp.yaml").write_text(textwrap.dedent(f"""\
+        system: erp
+        adapter: sql
+        sql:
+          database: {database}
+        routes:
+          - payload_type: ProductAvailability
+            operation: upsert
+            table: {database}.{table}
+            key: [site, sku]
+            columns: {{site: {{value: W1}}, sku: sku, available_qty: available_qty}}
+            ids: [sku, site]
+          - payload_type: ProductAvailability
+            operation: update
+            action: update
+            table: {table}
+            key: [site, sku]
+            columns: {{site: {{value: W1}}, sku: sku, available_qty: available_qty}}
+          - payload_type: ProductAvailability
+            operation: deactivate
+            action: delete
+            table: {table}
+            key: [site, sku]
+            columns: {{site: {{value: W1}}, sku: sku}}
+        """), encoding="utf-8")
+
+
+def availability(sku: str, qty: str, operation: str = "upsert", key: str | None = None) -> dict[str, Any]:
+    return command(target="erp", operation=operation, payload_type="ProductAvailability", entity_key=sku, key=key,
+                   payload={"sku": sku, "available_qty": qty, "as_of": "2026-05-01T08:00:00+00:00"})
+
+
+def test_mariadb_upserts_apply_each_key_once(stack: RunningStack, run: int, tmp_path: Path,
+                                             scratch: tuple[str, pymysql.connections.Connection[Any]]) -> None:
+    database, conn = scratch
+    target_file(tmp_path, database)
+    topics, env = fresh_topics(stack, "mysql")
+    a, b, c = f"MQA-{run}", f"MQB-{run}", f"MQC-{run}"
+    first = availability(a, "5.000", key=f"avail-{run}-1")
+    commands = [first, availability(b, "1.000"), availability(a, "7.000"),
+                {**availability(a, "5.000", key=first["idempotency_key"])},
+                availability(b, "1.000", operation="deactivate"),
+                command(target="erp", operation="upsert", payload_type="ProductAvailability", entity_key=a,
+                        payload={"available_qty": "1.000"}),
+                availability(a, "8.000", operation="update"), availability(c, "2.000", operation="update")]
+    produce(stack, topics.commands, commands)
+    ids = {c["command_id"] for c in commands}
+    with InProcessSink("erp", {**env, "ISTHMUS_SINK_TARGETS_DIR": str(tmp_path)}) as sink:
+        assert "MariaDB" in sink.worker.adapter.describe()
+        wait_for("6 results and 2 dead letters", lambda: len(results_for(stack, topics.results, ids)) == 6
+                 and len(read_all(stack, topics.dlq, "DeadLetter")) == 2, timeout=60)
+    results = {r["command_id"]: r for r in results_for(stack, topics.results, ids)}
+    statuses = [(results[c["command_id"]]["status"], results[c["command_id"]]["replayed"])
+                for c in commands[:5] + commands[6:7]]
+    assert statuses == [(201, False), (201, False), (200, False), (201, True), (200, False), (200, False)]
+    assert results[commands[3]["command_id"]]["assigned_ids"] == {"sku": a, "site": "W1"}
+
+    with conn.cursor() as cursor:
+        cursor.execute(f"SELECT site, sku, available_qty FROM `{database}`.availability ORDER BY sku")
+        rows = cursor.fetchall()
+        assert [(r["site"], r["sku"], str(r["available_qty"])) for r in rows] == [("W1", a, "8.000")], \
+            "the repeated first command did not set 5 again, b was deleted, a updated, c not created"
+        cursor.execute(f"SELECT idem_key FROM `{database}`.isthmus_sink_keys")
+        recorded = cursor.fetchall()
+    assert sorted(r["idem_key"] for r in recorded) == sorted(
+        {x["idempotency_key"] for x in commands[:5] + commands[6:7]}), "the refused update kept no key"
+    letters = {r.value["error_type"]: r.value for r in read_all(stack, topics.dlq, "DeadLetter") if r.value}
+    assert sorted(letters) == ["MissingKey", "NoRow"]
+    missing_key, no_row = letters["MissingKey"], letters["NoRow"]
+    assert "no value for key column sku" in missing_key["reason"] and missing_key["stage"] == "sink.erp"
+    assert f"has no row site='W1', sku='{c}' to update" in no_row["reason"]
+
+
+def test_a_route_whose_table_is_missing_is_refused_at_start(
+        stack: RunningStack, tmp_path: Path, scratch: tuple[str, pymysql.connections.Connection[Any]]) -> None:
+    database, _ = scratch
+    target_file(tmp_path, database, table="no_such_table")
+    _, env = fresh_topics(stack, "mysqlbad")
+    with pytest.raises(TargetConfigError, match=rf"table {database}\.no_such_table does not exist; create it first"), \
+            InProcessSink("erp", {**env, "ISTHMUS_SINK_TARGETS_DIR": str(tmp_path)}):
+        pass
