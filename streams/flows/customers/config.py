@@ -23,7 +23,9 @@ from streams.systems import Systems
 KEYS = ("record", "publish", "link", "children", "origin", "active", "on_inactive", "updated_at", "linked_at",
         "systems")
 SYSTEM_KEYS = ("id", "writes", "observes", "payload")
-ON_INACTIVE = ("deactivate", "delete", "ignore")
+#: What the written systems get when the record turns inactive (a `delete` operation needs a CommandOperation
+#: symbol in schemas/command.avsc and sinks that honour it first).
+ON_INACTIVE = ("deactivate", "ignore")
 #: The Avro type of a record's provenance map (``field -> FieldStamp``).
 FIELD_STAMP = "FieldStamp"
 
@@ -206,7 +208,7 @@ def entity_config(flow: FlowFile, mappings: Mapping[str, RecordMapping], named: 
     roles = {name: SystemRole(**{**role.__dict__, "link_back": tuple(
         f for f in role.observes if f in ids and ids[f] != name)}) for name, role in roles.items()}
     for name, role in roles.items():
-        if name != origin and role.id is None and link is not None:
+        if name != origin and role.id is None and link is not None and name in systems and systems[name].writable:
             section.add(section.line("systems"), f"systems.{name}.id", "missing",
                         f"add `id: <link field with the entity's id in {name}>`: {name} gets `create` "
                         f"until the link has it (one of {', '.join(link_fields)})")
