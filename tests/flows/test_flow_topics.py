@@ -7,7 +7,7 @@ from support.systems import reference_with, system
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.canonical import CanonicalFlow
-from streams.flows.customers.flow import input_tables
+from streams.flows.customers import CustomerFlow
 from streams.flows.files import FLOWS_DIR, load_flow_files
 from streams.flows.orders import document_flow
 from streams.flows.stock import StockFlow
@@ -35,10 +35,11 @@ def test_flows_read_the_topics_their_systems_declare() -> None:
     systems = _renamed()
     schemas = SchemaStore.from_directory()
     mappings = load_mappings(schemas=schemas.schemas, systems=systems)
-    assert input_tables(systems) == {"sales.public.customers": ("crm", "customers"),
-                                     "sales.public.contacts": ("crm", "contacts"),
-                                     "sales.public.addresses": ("crm", "addresses"),
-                                     "ledger.prod_db.accounts": ("erp", "accounts")}
+    customers = CustomerFlow(mappings=mappings, schemas=schemas, systems=systems)
+    assert customers.tables == {"sales.public.customers": ("crm", "customers"),
+                                "sales.public.contacts": ("crm", "contacts"),
+                                "sales.public.addresses": ("crm", "addresses"),
+                                "ledger.prod_db.accounts": ("erp", "accounts")}
     stock = StockFlow(schemas=schemas, mapping=mappings["product_availability"], systems=systems).spec()
     assert stock.inputs == ("ledger.prod_db.stock", "sales.public.products")
     canonical = CanonicalFlow(schemas=schemas, mappings=mappings, systems=systems).spec()

@@ -1,17 +1,19 @@
-"""The customer <-> account flow: CRM customers, contacts and addresses and ERP accounts in; ERP and CRM
-commands, the reconciled customer and the conflict audit out.
+"""The entity flow (block ``entity``; the reference instance is the customer master, customer <-> account):
+changes of the record's, the link's and the children's tables in (:class:`~streams.flows.customers.config.
+EntityConfig` says which); commands to the written systems, the reconciled record and the conflict audit out.
 
 Stores (all keyed by text, values JSON objects):
 
-- ``customers``: per customer number, the reconciled record with provenance, the cross-reference, what
-  each system holds (:mod:`~streams.flows.customers.mirror`) and the pending account creation;
-- ``index``: ``crm_customer_id=<id>`` and ``erp_account_id=<id>`` to the customer number, the look-up the
-  address and contact mappings go through;
-- ``rows``: the last image of each CRM contact and address row. Those tables keep PostgreSQL's default
-  replica identity, so their updates and deletes carry only the key; the remembered row stands in for
-  the before-image (which customer, which kind of address);
-- ``parked``: changes whose customer is not known yet (a ``LookupMissing``), by what they wait for. They
-  are completed, in their order, when the customer arrives.
+- ``customers``: per record key, the reconciled record with provenance, its child lists, the link, what
+  each system holds (:mod:`~streams.flows.customers.mirror`) and the creations in flight;
+- ``index``: ``<id field>=<id>`` to the record key, for each link field the sources' look-ups use (the
+  reference: ``crm_customer_id``, through which contacts and addresses find their customer). An entry stays
+  when the entity is deleted, so the rows that go with it (cascaded deletes) still find it;
+- ``rows``: the last image of each row that names its entity only through a look-up (contacts, addresses).
+  Such tables may keep PostgreSQL's default replica identity, so their updates and deletes carry only the
+  key; the remembered row stands in for the before-image (which entity, which kind of address);
+- ``parked``: changes whose entity is not known yet (a ``LookupMissing``), by what they wait for. They
+  are completed, in their order, when the entity arrives.
 
 Everything one input record causes is staged and written at the end, so a record that is dead-lettered
 leaves no trace in the stores.
@@ -31,15 +33,17 @@ from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.exceptions import CodecError
 from streams.flows.canonical.lineage import Lineage, mapping_version
 from streams.flows.commands import Cause, Command, NotWritable, command_headers, encode_command
+from streams.flows.customers.config import EntityConfig, Reads, reference_config
 from streams.flows.customers.exceptions import CustomerFlowError, MissingMapping
-from streams.flows.customers.keying import CustomerKeys
-from streams.flows.customers.sides import CRM, ERP
+from streams.flows.customers.keying import CustomerKeys, row_key
 from streams.flows.customers.state import CustomerState
-from streams.flows.customers.sync import CUSTOMER, CustomerMappings, decide, fold, fold_contact, fold_xref
+from streams.flows.customers.sync import decide, fold, fold_child, fold_xref
 from streams.flows.engine.api import Context, FlowSpec, Incoming, JsonValue
 from streams.flows.engine.values import from_store, to_store
+from streams.flows.exceptions import FlowUnavailable
+from streams.flows.lookups import short_name
 from streams.flows.parking import ParkingLot
-from streams.flows.topics import AUDIT_CONFLICTS, CANONICAL_CUSTOMERS
+from streams.flows.topics import AUDIT_CONFLICTS
 from streams.mapping import Context as MappingContext
 from streams.mapping import LookupMissing, MappedChange, MappingError, RecordMapping, map_change
 from streams.systems import Systems
@@ -51,11 +55,6 @@ CONFLICT = "isthmus.canonical.ConflictRecord"
 CUSTOMERS, INDEX, ROWS, PARKED = "customers", "index", "rows", "parked"
 STORES = (CUSTOMERS, INDEX, ROWS, PARKED)
 
-#: The system and table of each input.
-READS: tuple[tuple[str, str], ...] = ((CRM, "customers"), (CRM, "contacts"), (CRM, "addresses"), (ERP, "accounts"))
-#: Tables whose updates and deletes carry only the key (no REPLICA IDENTITY FULL in the CRM schema).
-KEY_ONLY_BEFORE = frozenset({"contacts", "addresses"})
-MAPPING_FILES = {"customer": "customer", "xref": "customer_account_xref", "contact": "contact", "account": "account"}
 
 Clock = Callable[[], dt.datetime]
 
@@ -64,9 +63,9 @@ def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def input_tables(systems: Systems) -> dict[str, tuple[str, str]]:
+def input_tables(config: EntityConfig, systems: Systems) -> dict[str, tuple[str, str]]:
     """Input topic -> the system and table its events come from, as the systems' files name the topics."""
-    return {systems[system].topic(table): (system, table) for system, table in READS}
+    return {systems[system].topic(table): (system, table) for system, table in config.reads}
 
 
 class _Staged:
@@ -90,22 +89,26 @@ class _Staged:
             self._stores[store].put(key, value)
 
 
-class _XrefLookup:
-    """The cross-reference look-up of the mapping files, by ``crm_customer_id`` or ``erp_account_id``;
-    remembers what it missed so the change can be parked under it."""
+class _LinkLookup:
+    """The look-up of the link record by one of its indexed id fields (the mapping files'
+    ``lookup: {record: <link>, by: <id field>}``); remembers what it missed so the change can be parked under
+    it. An index entry is ``{<key field>: <record key>}``."""
 
-    def __init__(self, staged: _Staged) -> None:
+    def __init__(self, staged: _Staged, config: EntityConfig) -> None:
         self._staged = staged
+        self._record = short_name(config.link.target)
+        self._indexed = config.indexed
+        self._key = config.key
         self.missed: str | None = None
 
     def __call__(self, record: str, by: str, key: Any) -> Mapping[str, Any] | None:
-        if record.rpartition(".")[2] != "CustomerAccountXref":
+        if short_name(record) != self._record or by not in self._indexed:
             return None
         entry = self._staged.get(INDEX, f"{by}={key}")
         if entry is None:
             self.missed = f"{by}={key}"
             return None
-        return {by: key, "customer_number": entry["customer_number"]}
+        return {by: key, self._key: entry[self._key]}
 
 
 @dataclass
@@ -123,28 +126,32 @@ class CustomerFlow:
     """The flow's logic; :meth:`spec` is what a worker runs."""
 
     def __init__(self, *, mappings: Mapping[str, RecordMapping], schemas: SchemaStore, systems: Systems,
-                 clock: Clock = _utc_now, tables: Mapping[str, tuple[str, str]] | None = None,
-                 command_topics: Mapping[str, str] | None = None,
-                 canonical_topic: str = CANONICAL_CUSTOMERS) -> None:
-        """``systems``: the declared systems (their zones, and by default their topics). ``tables``: the input
-        topics, by the system and table each carries (default: :func:`input_tables`); every table of
-        :data:`READS` needs one. ``command_topics``:
-        the command topic per target system (default: the sinks' ``isthmus.commands.<system>``).
-        ``canonical_topic``: where the reconciled customer goes (default ``isthmus.canonical.customers``)."""
-        missing = [stem for stem in MAPPING_FILES.values() if stem not in mappings]
-        if missing:
-            raise MissingMapping(f"the customer flow needs mappings/{', mappings/'.join(m + '.yaml' for m in missing)}"
-                                 f"; loaded: {', '.join(sorted(mappings)) or 'none'}")
-        tables = input_tables(systems) if tables is None else tables
-        unread = sorted(set(READS) - set(tables.values()))
+                 config: EntityConfig | None = None, clock: Clock = _utc_now,
+                 tables: Mapping[str, tuple[str, str]] | None = None,
+                 command_topics: Mapping[str, str] | None = None, canonical_topic: str | None = None) -> None:
+        """``config``: the flow file's ``entity:`` section (default: the project's flows/customers.yaml over
+        ``mappings``). ``systems``: the declared systems (their zones, and by default their topics).
+        ``tables``: the input topics, by the system and table each carries (default: :func:`input_tables`);
+        every table the config reads needs one. ``command_topics``: the command topic per target system
+        (default: the sinks' ``isthmus.commands.<system>``). ``canonical_topic``: where the reconciled record
+        goes (default: the section's ``publish``)."""
+        if config is None:
+            try:
+                config = reference_config(mappings, schemas.schemas.named, systems, FLOW_NAME)
+            except FlowUnavailable as exc:
+                raise MissingMapping(f"{exc}; loaded: {', '.join(sorted(mappings)) or 'none'}") from exc
+        self.config = config
+        self.name = config.name
+        self.stage = f"flow.{config.name}"
+        tables = input_tables(config, systems) if tables is None else tables
+        unread = sorted(set(config.reads) - set(tables.values()))
         if unread:
-            raise CustomerFlowError("the customer flow needs an input topic for " + ", ".join(
+            raise CustomerFlowError(f"{config.name} needs an input topic for " + ", ".join(
                 f"{system}.{table}" for system, table in unread))
         self.tables = dict(tables)
         self.command_topics = dict(command_topics or {})
-        self.canonical_topic = canonical_topic
-        self.mapping_version = mapping_version(mappings["customer"].path)
-        self.mappings = CustomerMappings(**{attr: mappings[stem] for attr, stem in MAPPING_FILES.items()})
+        self.canonical_topic = canonical_topic or config.publish
+        self.mapping_version = mapping_version(config.record.path)
         self.schemas = schemas
         self.named = schemas.schemas.named
         self.systems = systems
@@ -153,11 +160,10 @@ class CustomerFlow:
 
     def spec(self) -> FlowSpec:
         return FlowSpec(
-            name=FLOW_NAME, inputs=tuple(self.tables), handler=self.handle, stores=STORES,
+            name=self.name, inputs=tuple(self.tables), handler=self.handle, stores=STORES,
             outputs=(self.canonical_topic, AUDIT_CONFLICTS), compacted=(self.canonical_topic,),
-            key_by=CustomerKeys(),
-            description="customer <-> account: ERP account create/update/deactivate, the link and ERP-owned "
-                        "fields back to the CRM, conflicts audited, the reconciled customer published")
+            key_by=CustomerKeys(self.config, self.tables, self.context, self.named),
+            description=self.config.description)
 
     def handle(self, record: Incoming, ctx: Context) -> None:
         queue = deque([record])
@@ -171,36 +177,36 @@ class CustomerFlow:
             return []  # the tombstone after a delete: the delete itself carried the change
         where = self.tables.get(record.topic)
         if where is None:
-            ctx.dead_letter(record, stage=STAGE, reason=(
-                f"{record.position}: {record.topic} is not an input of {FLOW_NAME} "
+            ctx.dead_letter(record, stage=self.stage, reason=(
+                f"{record.position}: {record.topic} is not an input of {self.name} "
                 f"(inputs: {', '.join(self.tables)}); route only those topics to this flow"))
             return []
         system, table = where
         try:
             event = decode(record.value, record.key, topic=record.topic, where=record.position)
         except CodecError as exc:
-            ctx.dead_letter(record, stage=STAGE, reason=f"not a Debezium change event: {exc}")
+            ctx.dead_letter(record, stage=self.stage, reason=f"not a Debezium change event: {exc}")
             return []
         if not isinstance(event, ChangeEvent) or event.op is Op.TRUNCATE:
             return []
         if event.table != table:
-            ctx.dead_letter(record, stage=STAGE, reason=(
+            ctx.dead_letter(record, stage=self.stage, reason=(
                 f"{record.position}: a change of table {event.table!r} on {record.topic}, which carries "
                 f"{system}.{table}; check the connector's topic routing"))
             return []
         staged = _Staged(ctx.stores)
-        lookup = _XrefLookup(staged)
+        lookup = _LinkLookup(staged, self.config)
         try:
             outcome = self._apply(staged, lookup, system, table, event, record)
             outputs = self._encode(outcome)
         except LookupMissing as exc:
             if lookup.missed is None:
-                ctx.dead_letter(record, stage=STAGE, reason=f"{record.position}: {exc}")
+                ctx.dead_letter(record, stage=self.stage, reason=f"{record.position}: {exc}")
             else:
                 self._park(ctx, lookup.missed, record)
             return []
         except (MappingError, CodecError, CustomerFlowError, NotWritable) as exc:
-            ctx.dead_letter(record, stage=STAGE, reason=(
+            ctx.dead_letter(record, stage=self.stage, reason=(
                 f"{record.position}: cannot use this {system} {table} change "
                 f"(op {event.op.value}, {event.source.position}): {exc}"))
             return []
@@ -222,11 +228,13 @@ class CustomerFlow:
 
     # applying one change
 
-    def _apply(self, staged: _Staged, lookup: _XrefLookup, system: str, table: str, event: ChangeEvent,
+    def _apply(self, staged: _Staged, lookup: _LinkLookup, system: str, table: str, event: ChangeEvent,
                record: Incoming) -> _Outcome:
         context = dataclasses.replace(self.context, lookup=lookup)
         outcome = _Outcome()
-        if table in KEY_ONLY_BEFORE:
+        config = self.config
+        reads = config.reads[(system, table)]
+        if reads.remember:
             event = self._with_remembered_row(staged, table, event)
             if event.op is Op.DELETE and event.before is None:
                 return outcome  # a row this flow never saw: nothing of it to remove
@@ -235,54 +243,50 @@ class CustomerFlow:
 
         def state_of(key: Any) -> CustomerState:
             if not isinstance(key, str) or not key:
-                raise CustomerFlowError(f"the change maps to customer number {key!r}; it must be text such as "
-                                        "C-000123")
+                raise CustomerFlowError(f"the change maps to {config.key} {key!r}; it must be non-empty text")
             if key not in states:
-                states[key] = CustomerState.from_json(key, staged.get(CUSTOMERS, key))
+                states[key] = CustomerState.from_json(key, staged.get(CUSTOMERS, key), config)
                 before[key] = to_store(states[key].canonical())
             return states[key]
 
         settled_at = self.clock()
-        if table == "contacts":
-            for change in map_change(self.mappings.contact, event, system, context, self.named):
-                fold_contact(state_of(change.parent_key), change)
-        else:
-            for change in map_change(self.mappings.customer, event, system, context, self.named):
+        for child in reads.children:
+            for change in map_change(child, event, system, context, self.named):
+                fold_child(state_of(change.parent_key), change)
+        if reads.record:
+            for change in map_change(config.record, event, system, context, self.named):
                 state = state_of(change.key)
-                observed = self._observed(change, event)
-                if table == "customers" and system == CRM:
-                    state.crm.present = not change.deleted
-                if table == "accounts":
-                    state.erp.present = not change.deleted
+                observed = self._observed(change, event, reads)
                 outcome.conflicts += fold(state, change, observed=observed, op=event.op, settled_at=settled_at,
                                           echoes_seen=outcome.echoes)
-            if table in ("customers", "accounts"):
-                for change in map_change(self.mappings.xref, event, system, context, self.named):
-                    fold_xref(state_of(change.key), change, settled_at=settled_at)
-                    outcome.released += self._index(staged, change)
+        if reads.link:
+            for change in map_change(config.link, event, system, context, self.named):
+                state = state_of(change.key)
+                state.mirror(system).present = not change.deleted  # a link row: the entity is (no longer) there
+                fold_xref(state, change, settled_at=settled_at)
+                outcome.released += self._index(staged, change)
         cause = Cause.of(event, system, record)
         outcome.lineage = Lineage.of(event, system, record, self.mapping_version)
         for key, state in states.items():
-            outcome.commands += decide(state, cause, mappings=self.mappings, context=context, named=self.named)
+            outcome.commands += decide(state, cause, context=context, named=self.named)
             staged.put(CUSTOMERS, key, state.to_json())
             canonical = state.canonical()
             if canonical is not None and to_store(canonical) != before[key]:
                 outcome.canonical[key] = canonical
         return outcome
 
-    @staticmethod
-    def _observed(change: MappedChange, event: ChangeEvent) -> dict[str, Any]:
-        """What the system reports for the fields Isthmus writes into it: the mapped values, plus the CRM's
-        mirror of the link (``customers.erp_account_id``), which no mapping binds."""
+    def _observed(self, change: MappedChange, event: ChangeEvent, reads: Reads) -> dict[str, Any]:
+        """What the system reports for the fields Isthmus writes into it: the mapped values, plus, on a link
+        row, the columns the section's ``observes`` names (the reference: the CRM's ``erp_account_id``, its
+        copy of the link, which no mapping binds)."""
         observed = dict(change.values)
-        if change.system == CRM and event.table == "customers" and event.after is not None:
-            observed["erp_account_id"] = event.after.get("erp_account_id")
+        columns = self.config.observes.get(change.system)
+        if columns and reads.link and event.after is not None:
+            observed.update({name: event.after.get(column) for name, column in columns.items()})
         return observed
 
     def _with_remembered_row(self, staged: _Staged, table: str, event: ChangeEvent) -> ChangeEvent:
-        row = event.after if event.op is not Op.DELETE else event.before
-        row_id = (event.key or {}).get("id", row.get("id") if row else None)
-        key = f"{table}:{row_id}"
+        key = row_key(table, event)
         remembered = staged.get(ROWS, key)
         staged.put(ROWS, key, None if event.op is Op.DELETE or event.after is None
                    else {"row": to_store(dict(event.after))})
@@ -290,16 +294,16 @@ class CustomerFlow:
             return dataclasses.replace(event, before=None if remembered is None else from_store(remembered["row"]))
         return event
 
-    @staticmethod
-    def _index(staged: _Staged, change: MappedChange) -> list[str]:
-        """Index the customer by the ids its cross-reference change names; returns the new index keys."""
+    def _index(self, staged: _Staged, change: MappedChange) -> list[str]:
+        """Index the entity by the ids its link change names; returns the new index keys."""
         added = []
-        for by in ("crm_customer_id", "erp_account_id"):
+        entry = {self.config.key: change.key}
+        for by in self.config.indexed:
             value = change.values.get(by)
             if by in change.values and value is not None and not change.deleted:
                 key = f"{by}={value}"
-                if staged.get(INDEX, key) != {"customer_number": change.key}:
-                    staged.put(INDEX, key, {"customer_number": change.key})
+                if staged.get(INDEX, key) != entry:
+                    staged.put(INDEX, key, entry)
                     added.append(key)
         return added
 
@@ -314,7 +318,7 @@ class CustomerFlow:
         for conflict in outcome.conflicts:
             out.append((AUDIT_CONFLICTS, conflict["entity_key"], self.schemas.encode(CONFLICT, conflict), {}))
         for key, canonical in outcome.canonical.items():
-            out.append((self.canonical_topic, key, self.schemas.encode(CUSTOMER, canonical),
+            out.append((self.canonical_topic, key, self.schemas.encode(self.config.record.target, canonical),
                         outcome.lineage.headers() if outcome.lineage else {}))
         return out
 

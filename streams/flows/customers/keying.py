@@ -1,96 +1,192 @@
-"""The customer flow's key: the customer number. Every store look-up of the flow stays within it: the
-customer (``customers``), the cross-reference index entries of that customer (``index``), the remembered
-contact and address rows (``rows``) and the changes parked for that customer (``parked``) all belong to
-the customer the record maps to.
+"""The entity flow's key: the record key (the reference: the customer number). Every store look-up of the flow
+stays within it: the entity (``customers``), the index entries of that entity (``index``), the remembered
+rows that go with it (``rows``) and the changes parked for it (``parked``) all belong to the entity the record
+maps to.
 
-The inputs do not all carry the number: CRM customers do (``customer_number``; REPLICA IDENTITY FULL, so
-deletes too) and ERP accounts do (``crm_customer_number``), but contacts and addresses name the CRM
-customer id (``customer_id``), and their updates and deletes carry only their own id (default replica
-identity). So this router keeps, per keying task:
+The router finds the key the way the flow does, through the mapping files:
 
-- ``numbers``: CRM customer id -> customer number, from the CRM customers it routes;
-- ``rows``: ``contacts:<id>`` / ``addresses:<id>`` -> the CRM customer id of that row;
-- ``held``: contact and address changes whose customer was not routed yet, per CRM customer id, passed on
-  in their order right after that customer.
+- a row of a link source carries the key itself (the binding of the record key in that source: the CRM's
+  ``customer_number``, the ERP's ``crm_customer_number``); it also names the ids look-ups go by, which the
+  router keeps (``numbers``: ``<id field>=<id>`` -> key);
+- any other row (a child's ``parent_key``, a record source keyed through a look-up) is placed by its key
+  binding, evaluated with the router's own look-up in ``numbers``. Rows of tables the flow remembers
+  (:attr:`~streams.flows.customers.config.Reads.remember`) are remembered here too (``rows``: the columns
+  the key needs), so a delete whose before-image carries only the primary key follows its row;
+- ``held``: changes whose look-up is not known yet, per what they wait for, passed on in their order right
+  after the link row that makes it known.
 
-An ERP account without ``crm_customer_number`` (one the CRM does not know; the flow ignores it) is routed by
-its account id. Tombstones are dropped: the flow ignores them (the delete before it carried the change).
+A row that states no key (an ERP account the CRM does not know, which the flow ignores; a key-only delete of a
+row never seen) is routed by its own table and primary key. Tombstones are dropped: the flow ignores them.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Mapping
+from typing import Any
 
 from streams.codecs import ChangeEvent, decode
 from streams.codecs.exceptions import CodecError
+from streams.flows.customers.config import EntityConfig
 from streams.flows.engine.api import Incoming, Store
+from streams.flows.engine.values import to_store
+from streams.flows.lookups import short_name
 from streams.flows.parking import ParkingLot
+from streams.mapping import Context, LookupMissing, MappingError
+from streams.mapping.engine import Engine
+from streams.mapping.spec import FieldBinding, SourceMapping
 
 NUMBERS, ROWS, HELD = "numbers", "rows", "held"
 Routed = list[tuple[str | None, Incoming]]
 
 
+@dataclasses.dataclass(frozen=True)
+class _Placer:
+    """One source reading a table, and the binding that gives the entity's key from its row."""
+
+    engine: Engine
+    source: SourceMapping
+    binding: FieldBinding
+
+
+class _NumbersLookup:
+    """The mapping engine's look-up of the link, by an indexed id, in the router's ``numbers``; ``asked`` is the
+    last waiting key asked (where a change that misses it waits)."""
+
+    def __init__(self, store: Store, config: EntityConfig) -> None:
+        self._store = store
+        self._record = short_name(config.link.target)
+        self._config = config
+        self.asked: str | None = None
+
+    def __call__(self, record: str, by: str, key: Any) -> Mapping[str, Any] | None:
+        if short_name(record) != self._record or by not in self._config.indexed:
+            return None
+        self.asked = f"{by}={key}"
+        entry = self._store.get(self.asked)
+        return None if entry is None else {by: key, self._config.key: entry["key"]}
+
+
+def row_key(table: str, event: ChangeEvent) -> str:
+    """``<table>:<primary key>`` of the event's row (the key's one value, or its columns as JSON)."""
+    key = dict(event.key or {})
+    if not key:
+        row = event.after if event.after is not None else event.before
+        return f"{table}:{json.dumps(to_store(dict(row or {})), sort_keys=True)}"
+    if len(key) == 1:
+        return f"{table}:{next(iter(key.values()))}"
+    return f"{table}:{json.dumps(to_store(key), sort_keys=True)}"
+
+
 class CustomerKeys:
-    """Routes CRM customers, contacts, addresses and ERP accounts by customer number
-    (:class:`~streams.flows.engine.repartition.KeyRouter`)."""
+    """Routes the entity flow's inputs by record key (:class:`~streams.flows.engine.repartition.KeyRouter`)."""
 
     stores: tuple[str, ...] = (NUMBERS, ROWS, HELD)
+
+    def __init__(self, config: EntityConfig, tables: Mapping[str, tuple[str, str]], context: Context,
+                 named: Mapping[str, Any]) -> None:
+        self.config = config
+        self.tables = dict(tables)
+        self.context = context
+        self.links: dict[tuple[str, str], list[_Placer]] = {}
+        self.placers: dict[tuple[str, str], list[_Placer]] = {}
+        self.columns: dict[tuple[str, str], tuple[str, ...]] = {}
+        link = Engine(config.link, named)
+        for where, reads in config.reads.items():
+            if reads.link:
+                self.links[where] = [_Placer(link, s, s.bindings[config.key]) for s in config.link.sources_for(*where)
+                                     if config.key in s.bindings]
+                continue
+            placers = [_Placer(Engine(child, named), s, s.parent_key) for child in reads.children
+                       for s in child.sources_for(*where) if s.parent_key is not None]
+            if reads.record:
+                record = Engine(config.record, named)
+                placers += [_Placer(record, s, s.bindings[config.key]) for s in config.record.sources_for(*where)
+                            if config.key in s.bindings and not s.group_by]
+            self.placers[where] = placers
+            self.columns[where] = tuple(sorted({c for p in placers for c in (
+                *p.binding.reads, *(p.source.condition.names if p.source.condition else ()))}))
 
     def route(self, record: Incoming, stores: Mapping[str, Store]) -> Routed:
         if record.value is None:
             return []
+        where = self.tables.get(record.topic)
         try:
             event = decode(record.value, record.key, topic=record.topic, where=record.position)
         except CodecError:
             return [(None, record)]  # the flow dead-letters it with the reason
-        if not isinstance(event, ChangeEvent):
-            return [(None, record)]
-        row = event.after if event.after is not None else event.before
-        row = row or {}
-        row_id = (event.key or {}).get("id", row.get("id"))
-        if event.table == "customers":
-            return self._customer(record, row, row_id, stores)
-        if event.table == "accounts":
-            number = row.get("crm_customer_number")
-            account = (event.key or {}).get("account_id", row.get("account_id"))
-            return [(str(number) if number is not None else f"account:{account}", record)]
-        if event.table in ("contacts", "addresses"):
-            return self._child(record, event.table, row, row_id, event.after is None, stores)
-        return [(None, record)]  # a table the flow does not read: it dead-letters it
+        if where is None or not isinstance(event, ChangeEvent) or event.table != where[1]:
+            return [(None, record)]  # the flow dead-letters it
+        own = row_key(where[1], event)
+        if where in self.links:
+            return self._link(record, event, where, own, stores)
+        return self._placed(record, event, where, own, stores)
 
-    @staticmethod
-    def _customer(record: Incoming, row: Mapping[str, object], crm_id: object,
-                  stores: Mapping[str, Store]) -> Routed:
-        number = row.get("customer_number")
-        if number is None:
-            return [(None, record)]
-        routed: Routed = [(str(number), record)]
-        if crm_id is not None:
-            if stores[NUMBERS].get(str(crm_id)) != {"customer_number": number}:
-                stores[NUMBERS].put(str(crm_id), {"customer_number": number})
-            routed += [(str(number), held) for held in ParkingLot(stores[HELD]).release(str(crm_id))]
-        return routed
+    def _link(self, record: Incoming, event: ChangeEvent, where: tuple[str, str], own: str,
+              stores: Mapping[str, Store]) -> Routed:
+        row = (event.after if event.after is not None else event.before) or {}
+        reading = self.context.reading(where[0])
+        for placer in self.links[where]:
+            if not placer.engine.applies(placer.source, row):
+                continue
+            try:
+                key = placer.engine.value(placer.binding, row, reading)
+            except MappingError:
+                continue
+            if key is None:
+                continue
+            routed: Routed = [(str(key), record)]
+            for by in self.config.indexed:
+                binding = placer.source.bindings.get(by)
+                if binding is None:
+                    continue
+                try:
+                    value = placer.engine.value(binding, row, reading)
+                except MappingError:
+                    continue
+                if value is None:
+                    continue
+                if stores[NUMBERS].get(f"{by}={value}") != {"key": key}:
+                    stores[NUMBERS].put(f"{by}={value}", {"key": key})
+                routed += [(str(key), held) for held in ParkingLot(stores[HELD]).release(f"{by}={value}")]
+            return routed
+        return [(own, record)]
 
-    @staticmethod
-    def _child(record: Incoming, table: str, row: Mapping[str, object], row_id: object, deleted: bool,
-               stores: Mapping[str, Store]) -> Routed:
-        row_key = f"{table}:{row_id}"
-        remembered = stores[ROWS].get(row_key)
-        # A delete's before-image under the default replica identity holds the key and defaults (customer_id
-        # 0): the row as this router remembers it names the customer; REPLICA IDENTITY FULL gives it too.
-        customer_id = row.get("customer_id") or None
-        if deleted and remembered is not None:
-            customer_id = remembered["customer_id"]
-        if customer_id is None:
-            return [(row_key, record)]  # a key-only delete of a row never seen: the flow has nothing of it
+    def _placed(self, record: Incoming, event: ChangeEvent, where: tuple[str, str], own: str,
+                stores: Mapping[str, Store]) -> Routed:
+        deleted = event.after is None
+        remember = self.config.reads[where].remember
+        remembered = stores[ROWS].get(own) if remember else None
         if deleted:
+            if remember and remembered is None:
+                return [(own, record)]  # a key-only delete of a row never seen: the flow has nothing of it
+            row = remembered if remembered is not None else (event.before or {})
             if remembered is not None:
-                stores[ROWS].put(row_key, None)
-        elif remembered != {"customer_id": customer_id}:
-            stores[ROWS].put(row_key, {"customer_id": customer_id})
-        entry = stores[NUMBERS].get(str(customer_id))
-        held = ParkingLot(stores[HELD])
-        if entry is None or held.is_waiting(str(customer_id)):
-            held.park(str(customer_id), record)
-            return []
-        return [(str(entry["customer_number"]), record)]
+                stores[ROWS].put(own, None)
+        else:
+            row = event.after or {}
+            if remember:
+                slim = {c: row.get(c) for c in self.columns[where]}
+                if remembered != slim:
+                    stores[ROWS].put(own, slim)
+        lookup = _NumbersLookup(stores[NUMBERS], self.config)
+        reading = dataclasses.replace(self.context, lookup=lookup).reading(where[0])
+        for placer in self.placers[where]:
+            if not placer.engine.applies(placer.source, row):
+                continue
+            try:
+                key = placer.engine.value(placer.binding, row, reading)
+            except LookupMissing:
+                if lookup.asked is None:
+                    return [(None, record)]
+                ParkingLot(stores[HELD]).park(lookup.asked, record)
+                return []
+            except MappingError:
+                return [(None, record)]  # the flow dead-letters it with the reason
+            held = ParkingLot(stores[HELD])
+            if lookup.asked is not None and held.is_waiting(lookup.asked):
+                held.park(lookup.asked, record)  # behind the earlier changes of its entity
+                return []
+            return [(str(key), record)] if key is not None else [(own, record)]
+        return [(own, record)]

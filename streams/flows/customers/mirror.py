@@ -20,31 +20,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams.flows.customers.exceptions import CorruptState
-from streams.flows.customers.sides import CRM, ERP
 from streams.flows.engine.values import from_store, to_store
 
 MISSING: Any = object()
 
-#: Fields Isthmus writes into each system (the bodies of targets/*.yaml routes), and for a nested record
-#: the sub-fields that system keeps (the ERP stores no second address line).
-HELD: Mapping[str, Mapping[str, tuple[str, ...] | None]] = {
-    ERP: {
-        "name": None, "email": None, "phone": None,
-        "billing_address": ("line1", "city", "postal_code", "country"),
-        "credit_limit": None, "payment_terms": None, "blocked": None, "active": None,
-    },
-    # name, email and phone: a latest_commit_wins value the ERP won goes back to the CRM
-    CRM: {"erp_account_id": None, "name": None, "email": None, "phone": None, "credit_limit": None,
-                 "payment_terms": None, "blocked": None},
-}
-
-#: Schema defaults of reconciled fields a record may not have been told yet.
-DEFAULTS: Mapping[str, Any] = {"blocked": False, "active": True}
+Holds = Mapping[str, tuple[str, ...] | None]
 
 
-def held_view(system: str, name: str, value: Any) -> Any:
-    """``value`` as ``system`` keeps it: a nested record cut to the sub-fields the system stores."""
-    parts = HELD[system].get(name)
+def held_view(holds: Holds, name: str, value: Any) -> Any:
+    """``value`` as a system keeps it: a nested record cut to the sub-fields the system stores (``holds``: the
+    fields Isthmus writes into the system, :attr:`~streams.flows.customers.config.SystemRole.holds`)."""
+    parts = holds.get(name)
     if parts is not None and isinstance(value, Mapping):
         return {p: value.get(p) for p in parts}
     return value
@@ -55,9 +41,14 @@ class Mirror:
     """One system's side of one customer: whether the entity exists there, and its held fields."""
 
     system: str
+    #: The fields Isthmus writes into the system (none for a system it only reads); not stored.
+    holds: Holds = field(default_factory=dict, compare=False)
     present: bool = False
     reported: dict[str, Any] = field(default_factory=dict)
     pending: dict[str, list[Any]] = field(default_factory=dict)
+
+    def view(self, name: str, value: Any) -> Any:
+        return held_view(self.holds, name, value)
 
     def expected(self, name: str) -> Any:
         """What the system will hold once every command in flight is applied; MISSING when unknown."""
@@ -68,7 +59,7 @@ class Mirror:
 
     def observe(self, name: str, value: Any) -> bool:
         """The system reports ``value``; True when it is the echo of a command in flight."""
-        view = held_view(self.system, name, value)
+        view = held_view(self.holds, name, value)
         self.reported[name] = view
         queue = self.pending.get(name, [])
         for index, sent in enumerate(queue):
@@ -83,13 +74,13 @@ class Mirror:
         """Should ``wanted`` be written? Not when it is null (the APIs cannot clear a field), when it is what
         the system will hold, or when the system has not reported the field yet (its own value is unknown,
         and an owner's value must never be overwritten by a guess)."""
-        view = held_view(self.system, name, wanted)
+        view = held_view(self.holds, name, wanted)
         expected = self.expected(name)
         return view is not None and expected is not MISSING and expected != view
 
     def command(self, name: str, wanted: Any) -> None:
         """Record that ``wanted`` was commanded; a value already in flight is not queued twice."""
-        view = held_view(self.system, name, wanted)
+        view = held_view(self.holds, name, wanted)
         queue = self.pending.setdefault(name, [])
         if view not in queue:
             queue.append(view)
@@ -99,12 +90,14 @@ class Mirror:
                 "pending": {k: to_store(v) for k, v in self.pending.items()}}
 
     @classmethod
-    def from_json(cls, system: str, data: Mapping[str, Any] | None) -> Mirror:
+    def from_json(cls, system: str, data: Mapping[str, Any] | None, holds: Holds | None = None) -> Mirror:
+        holds = holds or {}
         if data is None:
-            return cls(system=system)
+            return cls(system=system, holds=holds)
         try:
-            return cls(system=system, present=bool(data["present"]), reported=dict(from_store(data["reported"])),
+            return cls(system=system, holds=holds, present=bool(data["present"]),
+                       reported=dict(from_store(data["reported"])),
                        pending={k: list(from_store(v)) for k, v in data["pending"].items()})
         except (KeyError, TypeError, AttributeError) as exc:
-            raise CorruptState(f"the {system} mirror of a customer is not what the flow writes: {exc!r}; "
+            raise CorruptState(f"the {system} mirror of an entity is not what the flow writes: {exc!r}; "
                                "delete the flow's state (its changelog topics) to rebuild it") from exc

@@ -1,5 +1,5 @@
-"""One customer as the flow keeps it: the reconciled record with provenance, the cross-reference, each
-system's mirror and the pending account creation; stored as one JSON object per customer number."""
+"""One entity as the flow keeps it: the reconciled record with provenance, its child lists, the link, each
+system's mirror and the creations in flight; stored as one JSON object per record key."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from streams.flows.customers.config import EntityConfig
 from streams.flows.customers.exceptions import CorruptState
-from streams.flows.customers.mirror import DEFAULTS, Mirror
-from streams.flows.customers.sides import CRM, ERP
+from streams.flows.customers.mirror import Mirror
 from streams.flows.engine.values import from_store, to_store
 from streams.mapping.reconcile import Stamp, stamps_to_avro
 
@@ -26,67 +26,89 @@ def _stamps_from_json(data: Mapping[str, Any]) -> dict[str, Stamp]:
 
 @dataclass
 class CustomerState:
-    """Working state of one customer while a change is folded in; ``to_json`` is what the store keeps."""
+    """Working state of one entity while a change is folded in; ``to_json`` is what the store keeps.
+
+    ``children``: per list field of the record (a child mapping's ``parent.field``), its child records by key;
+    ``mirrors``: per system, what it holds (:class:`Mirror`); ``creating``: per system, the ``create`` command
+    in flight (its idempotency key) until the entity shows up there."""
 
     customer_number: str
+    config: EntityConfig = field(repr=False, compare=False)
     record: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Stamp] = field(default_factory=dict)
-    contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    children: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     xref: dict[str, Any] = field(default_factory=dict)
     xref_provenance: dict[str, Stamp] = field(default_factory=dict)
-    crm: Mirror = field(default_factory=lambda: Mirror(system=CRM))
-    erp: Mirror = field(default_factory=lambda: Mirror(system=ERP))
-    #: The Account create command in flight (its idempotency key), until the ERP account shows up.
-    creating: str | None = None
+    mirrors: dict[str, Mirror] = field(default_factory=dict)
+    creating: dict[str, str] = field(default_factory=dict)
 
     def mirror(self, system: str) -> Mirror:
-        return self.crm if system == CRM else self.erp
+        if system not in self.mirrors:
+            role = self.config.written.get(system)
+            self.mirrors[system] = Mirror(system=system, holds=role.holds if role else {})
+        return self.mirrors[system]
 
     def value(self, name: str) -> Any:
-        return self.record.get(name, DEFAULTS.get(name))
+        return self.record.get(name, self.config.defaults.get(name))
 
     @property
-    def linked(self) -> bool:
-        """The ERP account exists (Isthmus has seen it) or the CRM row names one."""
-        return self.xref.get("erp_account_id") is not None or self.crm.reported.get("erp_account_id") is not None
+    def active(self) -> bool:
+        """The record's ``active`` field (always active when the section names none)."""
+        return self.config.active is None or bool(self.value(self.config.active))
+
+    def linked(self, system: str) -> bool:
+        """The entity exists in ``system`` as far as the link knows: the link has its id (Isthmus has seen the
+        row), or a system that stores that id reports one."""
+        role = self.config.written.get(system)
+        if role is None or role.id is None:
+            return False
+        return self.xref.get(role.id) is not None or any(
+            self.mirror(other).reported.get(role.id) is not None for other in self.config.observed_by(role.id))
 
     def canonical(self) -> dict[str, Any] | None:
-        """The Avro ``Customer``, or None while no system has named the customer yet (name is required)."""
-        if self.record.get("name") is None:
+        """The Avro record, or None while a field it requires has no value yet (no system named it)."""
+        if any(self.record.get(name) is None for name in self.config.required):
             return None
-        contacts = [self.contacts[k] for k in sorted(self.contacts, key=lambda k: int(k) if k.isdigit() else 0)]
-        return {**self.record, "customer_number": self.customer_number, "contacts": contacts,
-                "provenance": stamps_to_avro(self.provenance)}
+        lists = {name: [items[k] for k in sorted(items, key=lambda k: int(k) if k.isdigit() else 0)]
+                 for name, items in ((f, self.children.get(f, {})) for f in self.config.child_fields)}
+        provenance = {self.config.provenance: stamps_to_avro(self.provenance)} if self.config.provenance else {}
+        return {**self.record, self.config.key: self.customer_number, **lists, **provenance}
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "customer_number": self.customer_number,
+            "key": self.customer_number,
             "record": to_store(self.record),
             "provenance": _stamps_to_json(self.provenance),
-            "contacts": to_store(self.contacts),
+            "children": to_store(self.children),
             "xref": to_store(self.xref),
             "xref_provenance": _stamps_to_json(self.xref_provenance),
-            CRM: self.crm.to_json(),
-            ERP: self.erp.to_json(),
-            "creating": self.creating,
+            "mirrors": {name: mirror.to_json() for name, mirror in self.mirrors.items()},
+            "creating": dict(self.creating),
         }
 
     @classmethod
-    def from_json(cls, customer_number: str, data: Mapping[str, Any] | None) -> CustomerState:
+    def from_json(cls, customer_number: str, data: Mapping[str, Any] | None, config: EntityConfig) -> CustomerState:
+        state = cls(customer_number=customer_number, config=config)
         if data is None:
-            return cls(customer_number=customer_number)
+            return state
         try:
-            return cls(
-                customer_number=customer_number,
-                record=dict(from_store(data["record"])),
-                provenance=_stamps_from_json(data["provenance"]),
-                contacts=dict(from_store(data["contacts"])),
-                xref=dict(from_store(data["xref"])),
-                xref_provenance=_stamps_from_json(data["xref_provenance"]),
-                crm=Mirror.from_json(CRM, data[CRM]),
-                erp=Mirror.from_json(ERP, data[ERP]),
-                creating=data.get("creating"),
-            )
+            state.record = dict(from_store(data["record"]))
+            state.provenance = _stamps_from_json(data["provenance"])
+            state.xref = dict(from_store(data["xref"]))
+            state.xref_provenance = _stamps_from_json(data["xref_provenance"])
+            if "mirrors" in data:
+                state.children = {k: dict(v) for k, v in from_store(data["children"]).items()}
+                mirrors = data["mirrors"]
+                state.creating = dict(data["creating"])
+            else:  # the layout before the section: child lists and mirrors at the top, one create target
+                state.children = {f: dict(from_store(data[f])) for f in config.child_fields if f in data}
+                mirrors = {name: data[name] for name in (config.origin, *config.written) if name in data}
+                targets = [role.name for role in config.targets]
+                state.creating = {targets[0]: data["creating"]} if data.get("creating") and targets else {}
+            for name, mirror in mirrors.items():
+                role = config.written.get(name)
+                state.mirrors[name] = Mirror.from_json(name, mirror, role.holds if role else {})
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise CorruptState(f"stored customer {customer_number} is not what the flow writes: {exc!r}; delete "
+            raise CorruptState(f"stored entity {customer_number} is not what the flow writes: {exc!r}; delete "
                                "the flow's state (its changelog topics) to rebuild it") from exc
+        return state

@@ -1,48 +1,34 @@
-"""One customer: fold a system's change into the reconciled record, then decide the commands that bring
-both systems to it.
+"""One entity: fold a system's change into the reconciled record, then decide the commands that bring every
+written system to it.
 
 Folding first settles echoes (:mod:`~streams.flows.customers.mirror`), then reconciles the remaining
 asserted fields by ownership and policy (:func:`streams.mapping.reconcile`). Deciding compares the
-reconciled record with what each system holds or will hold: the ERP gets an ``Account create`` once (then
-the creation is pending until the account shows up), afterwards ``Account update`` with only the changed
-fields, and ``Account deactivate`` when the customer became inactive (never a delete). The CRM gets the link
-(``CustomerAccountXref update``) and the ERP-owned fields (``Customer update``). A value one system lost
-by policy differs from what that system holds, so it is written back the same way.
+reconciled record with what each system holds or will hold. A system other than the origin gets ``create``
+once (then the creation is pending until the entity shows up there), afterwards ``update`` with only the
+changed fields, and the section's ``on_inactive`` (``deactivate``, ``delete`` or nothing) when the record
+became inactive. The origin gets the other systems' ids it stores (an ``update`` of the link) and the fields
+it holds (an ``update`` of the record). A value one system lost by policy differs from what that system holds,
+so it is written back the same way. The other systems come first, then the origin (command order per record).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from streams.codecs.debezium.envelope import Op
 from streams.flows.commands import Cause, Command
-from streams.flows.customers.mirror import DEFAULTS, HELD, MISSING, held_view
-from streams.flows.customers.sides import CRM, ERP
+from streams.flows.customers.config import SystemRole
+from streams.flows.customers.mirror import MISSING
 from streams.flows.customers.state import CustomerState
 from streams.mapping import Context, MappedChange, RecordMapping, project, reconcile
-
-CUSTOMER = "isthmus.canonical.Customer"
-ACCOUNT = "isthmus.canonical.Account"
-XREF = "isthmus.canonical.CustomerAccountXref"
-
-
-@dataclass(frozen=True, kw_only=True)
-class CustomerMappings:
-    """The mapping files the customer flow applies (mappings/*.yaml by stem)."""
-
-    customer: RecordMapping
-    xref: RecordMapping
-    contact: RecordMapping
-    account: RecordMapping
 
 
 def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, Any], op: Op,
          settled_at: dt.datetime, echoes_seen: list[str] | None = None) -> tuple[Mapping[str, Any], ...]:
     """Fold ``change`` (of a Debezium ``op``) into ``state``; ``observed`` holds every value the system
-    reports for the customer. Returns the conflict records settled; the fields that were echoes of our own
+    reports for the entity. Returns the conflict records settled; the fields that were echoes of our own
     commands are added to ``echoes_seen``."""
     system = change.system
     mirror = state.mirror(system)
@@ -57,7 +43,7 @@ def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, A
     skipped = set(echoes)
     if op in (Op.CREATE, Op.READ):
         # A new row shows the value a field had before the commands still in flight for it: not an edit.
-        skipped |= {n for n in HELD[system] if mirror.pending.get(n)}
+        skipped |= {n for n in mirror.holds if mirror.pending.get(n)}
         # Nor is an empty mirror of a field the other system owns and has set: nothing was synced yet.
         policies = change.mapping.policies
         skipped |= {n for n in change.asserted if change.values.get(n) is None and n in policies
@@ -66,95 +52,118 @@ def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, A
     if op is Op.READ:
         # A snapshot re-reads the row: a value the system already reported is not an edit made now.
         skipped |= {n for n in change.asserted
-                    if prior.get(n, MISSING) == held_view(system, n, change.values.get(n))}
+                    if prior.get(n, MISSING) == mirror.view(n, change.values.get(n))}
     asserted = tuple(f for f in change.asserted if f not in skipped)
-    result = reconcile(entity_type=CUSTOMER, entity_key=state.customer_number, current=state.record,
+    result = reconcile(entity_type=change.mapping.target, entity_key=state.customer_number, current=state.record,
                        provenance=state.provenance, incoming=change.values, asserted=asserted, base=change.base,
                        system=system, commit_time=change.commit_time, policies=change.mapping.policies,
                        settled_at=settled_at)
     state.record = dict(result.record)
     state.provenance = dict(result.provenance)
-    if result.changed:
-        latest = state.record.get("updated_at")
-        state.record["updated_at"] = change.commit_time if latest is None else max(latest, change.commit_time)
+    stamp = state.config.updated_at
+    if result.changed and stamp is not None:
+        latest = state.record.get(stamp)
+        state.record[stamp] = change.commit_time if latest is None else max(latest, change.commit_time)
     return result.conflicts
 
 
 def fold_xref(state: CustomerState, change: MappedChange, *, settled_at: dt.datetime) -> None:
-    """The cross-reference follows its own mapping; its conflicts are the Customer's (same fields, same
-    owners) and are audited there."""
-    had_account = state.xref.get("erp_account_id") is not None
-    result = reconcile(entity_type=XREF, entity_key=state.customer_number, current=state.xref,
+    """The link follows its own mapping; its conflicts are the record's (same fields, same owners) and are
+    audited there. A system whose id the link gains is no longer being created; ``linked_at`` is stamped when
+    the first id of a created system arrives and cleared when none is left."""
+    config = state.config
+    had_link = any(state.xref.get(i) is not None for i in config.stamped_ids)
+    result = reconcile(entity_type=change.mapping.target, entity_key=state.customer_number, current=state.xref,
                        provenance=state.xref_provenance, incoming=change.values, asserted=change.asserted,
                        base=change.base, system=change.system, commit_time=change.commit_time,
                        policies=change.mapping.policies, settled_at=settled_at)
     state.xref = dict(result.record)
     state.xref_provenance = dict(result.provenance)
-    if state.xref.get("erp_account_id") is not None:
-        state.creating = None
-        if not had_account:
-            state.xref["linked_at"] = change.commit_time
-    elif had_account:
-        state.xref["linked_at"] = None
+    for role in config.targets:
+        if role.id is not None and state.xref.get(role.id) is not None:
+            state.creating.pop(role.name, None)
+    has_link = any(state.xref.get(i) is not None for i in config.stamped_ids)
+    if config.linked_at is not None:
+        if has_link and not had_link:
+            state.xref[config.linked_at] = change.commit_time
+        elif had_link and not has_link:
+            state.xref[config.linked_at] = None
 
 
-def fold_contact(state: CustomerState, change: MappedChange) -> None:
+def fold_child(state: CustomerState, change: MappedChange) -> None:
+    """A child row into its list field (the child mapping's ``parent.field``), by the child's key."""
+    assert change.mapping.parent is not None
+    items = state.children.setdefault(change.mapping.parent.field, {})
     key = str(change.key)
     if change.deleted:
-        state.contacts.pop(key, None)
+        items.pop(key, None)
     else:
-        state.contacts[key] = dict(change.values)
+        items[key] = dict(change.values)
 
 
-def _account(state: CustomerState, mappings: CustomerMappings, context: Context,
-             named: Mapping[str, Any]) -> dict[str, Any]:
-    record = {**DEFAULTS, **state.record, "customer_number": state.customer_number}
-    return project(mappings.account, record, context, named)
+def _payload(state: CustomerState, role: SystemRole, context: Context, named: Mapping[str, Any]) -> dict[str, Any]:
+    """What a command to ``role``'s system carries: the projection of its payload mapping, or the record."""
+    config = state.config
+    if role.payload is not None:
+        record = {**config.defaults, **state.record, config.key: state.customer_number}
+        return project(role.payload, record, context, named)
+    skip = {*config.child_fields, *([config.provenance] if config.provenance else [])}
+    payload = {k: v for k, v in (state.canonical() or {}).items() if k not in skip}
+    return {**payload, config.key: state.customer_number}
 
 
-def decide(state: CustomerState, cause: Cause, *, mappings: CustomerMappings, context: Context,
-           named: Mapping[str, Any]) -> list[Command]:
-    """The commands that bring both systems to the reconciled record; the mirrors remember them."""
+def _link(state: CustomerState) -> dict[str, Any]:
+    """The link record as a system that stores it gets it: each field the record has from the record, the
+    others (such as ``linked_at``) from the link."""
+    config = state.config
+    link = {f: state.value(f) if f in config.record_fields else state.xref.get(f) for f in config.link_fields}
+    return {**link, config.link.key[0]: state.customer_number} if len(config.link.key) == 1 else link
+
+
+def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mapping[str, Any]) -> list[Command]:
+    """The commands that bring every written system to the reconciled record; the mirrors remember them."""
+    config = state.config
     key = state.customer_number
     commands: list[Command] = []
 
-    def command(target: str, operation: str, payload_type: str, payload: Mapping[str, Any],
+    def command(target: str, operation: str, mapping: RecordMapping | None, payload: Mapping[str, Any],
                 changed: tuple[str, ...] = ()) -> None:
-        commands.append(Command(target=target, operation=operation, entity_type=CUSTOMER, entity_key=key,
-                                payload_type=payload_type, payload=payload, cause=cause, changed_fields=changed))
+        commands.append(Command(target=target, operation=operation, entity_type=config.record.target,
+                                entity_key=key, payload_type=(mapping or config.record).target, payload=payload,
+                                cause=cause, changed_fields=changed))
 
-    erp = state.erp
-    if state.crm.present and not state.linked and state.creating is None and state.value("active"):
-        command(ERP, "create", ACCOUNT, _account(state, mappings, context, named))
-        state.creating = commands[-1].idempotency_key
-        for name in HELD[ERP]:
-            if state.value(name) is not None:
-                erp.command(name, state.value(name))
-            else:
-                erp.reported[name] = None  # the create leaves the ERP's default: known, so a later value is sent
-    elif state.linked or state.creating is not None:
-        changed = tuple(n for n in HELD[ERP] if erp.differs(n, state.value(n)))
-        deactivate = "active" in changed and state.value("active") is False
-        updated = tuple(n for n in changed if not (deactivate and n == "active"))
+    origin_present = state.mirror(config.origin).present
+    for role in (*config.targets, *([config.written[config.origin]] if config.origin in config.written else [])):
+        name = role.name
+        mirror = state.mirror(name)
+        if name != config.origin:
+            if origin_present and not state.linked(name) and name not in state.creating and state.active:
+                command(name, "create", role.payload, _payload(state, role, context, named))
+                state.creating[name] = commands[-1].idempotency_key
+                for field in role.holds:
+                    if state.value(field) is not None:
+                        mirror.command(field, state.value(field))
+                    else:
+                        # the create leaves the system's default: known, so a later value is sent
+                        mirror.reported[field] = None
+                continue
+            if not (state.linked(name) or name in state.creating):
+                continue
+        elif not mirror.present:
+            continue
+        for field in role.link_back:
+            if mirror.differs(field, state.value(field)):
+                command(name, "update", config.link, _link(state), (field,))
+                mirror.command(field, state.value(field))
+        changed = tuple(n for n in role.writes if n not in role.link_back and mirror.differs(n, state.value(n)))
+        active = config.active
+        inactive = active is not None and active in changed and state.value(active) is False
+        updated = tuple(n for n in changed if not (inactive and n == active))
         if updated:
-            command(ERP, "update", ACCOUNT, _account(state, mappings, context, named), updated)
-        if deactivate:
-            command(ERP, "deactivate", ACCOUNT, _account(state, mappings, context, named), ("active",))
-        for name in changed:
-            erp.command(name, state.value(name))
-
-    crm = state.crm
-    if crm.present:
-        if crm.differs("erp_account_id", state.value("erp_account_id")):
-            xref = {"crm_customer_id": state.value("crm_customer_id"), "account_code": state.value("account_code"),
-                    "erp_account_id": state.value("erp_account_id"), "linked_at": state.xref.get("linked_at"),
-                    "customer_number": key}
-            command(CRM, "update", XREF, xref, ("erp_account_id",))
-            crm.command("erp_account_id", state.value("erp_account_id"))
-        mirrored = tuple(n for n in HELD[CRM] if n != "erp_account_id" and crm.differs(n, state.value(n)))
-        if mirrored:
-            payload = {k: v for k, v in (state.canonical() or {}).items() if k not in ("provenance", "contacts")}
-            command(CRM, "update", CUSTOMER, {**payload, "customer_number": key}, mirrored)
-            for name in mirrored:
-                crm.command(name, state.value(name))
+            command(name, "update", role.payload, _payload(state, role, context, named), updated)
+        if inactive and active is not None and config.on_inactive != "ignore":
+            command(name, config.on_inactive, role.payload, _payload(state, role, context, named), (active,))
+        for field in changed:
+            if not (inactive and field == active and config.on_inactive == "ignore"):
+                mirror.command(field, state.value(field))
     return commands

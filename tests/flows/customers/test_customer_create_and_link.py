@@ -33,7 +33,7 @@ def test_create_is_sent_once_while_pending_and_later_edits_follow_it(harness: Ha
     assert update.payload["name"] == "Acme Ltd" and update.payload["crm_customer_number"] == "C-100002"
     assert harness.feed(systems.crm_edit("C-100002", email="ap@acme.cn"))[0].changed == ("email",)
     stored = harness.stored("C-100002")
-    assert stored is not None and stored["creating"] == create.record["idempotency_key"]
+    assert stored is not None and stored["creating"] == {"erp": create.record["idempotency_key"]}
 
 
 def test_account_coming_back_links_both_systems(harness: Harness) -> None:
@@ -56,7 +56,7 @@ def test_account_coming_back_links_both_systems(harness: Harness) -> None:
     assert customer["provenance"]["credit_limit"]["system"] == "erp"
     assert customer["provenance"]["name"]["system"] == "crm"
     stored = harness.stored("C-100003")
-    assert stored is not None and stored["creating"] is None and stored["xref"]["linked_at"] is not None
+    assert stored is not None and stored["creating"] == {} and stored["xref"]["linked_at"] is not None
     assert harness.conflicts() == []
 
 

@@ -21,7 +21,6 @@ from support.systems import reference_systems
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.customers import STAGE, CustomerFlow
-from streams.flows.customers.flow import READS
 from streams.flows.topics import (
     AUDIT_CONFLICTS,
     CANONICAL_CUSTOMERS,
@@ -182,7 +181,9 @@ def test_poison_event_is_dead_lettered_and_the_flow_keeps_going(stack: RunningSt
     bootstrap = stack.settings.bootstrap_servers
     schemas = SchemaStore.from_directory()
     run = uuid.uuid4().hex[:8]
-    tables = {f"it-{run}.{system}.{table}": (system, table) for system, table in READS}
+    reads = CustomerFlow(mappings=load_mappings(schemas=schemas.schemas), schemas=schemas,
+                         systems=reference_systems(stack.settings.erp_time_zone)).config.reads
+    tables = {f"it-{run}.{system}.{table}": (system, table) for system, table in reads}
     accounts = f"it-{run}.erp.accounts"
     asyncio.run(ensure_topics(bootstrap, [TopicSpec(name=t, partitions=1) for t in tables]
                               + [TopicSpec(name=CANONICAL_CUSTOMERS, partitions=1,

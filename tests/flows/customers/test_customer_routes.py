@@ -9,8 +9,6 @@ import pytest
 from customer_harness import Harness
 
 from streams.codecs.avro.single_object import SchemaStore
-from streams.flows.customers.mirror import HELD
-from streams.flows.customers.sides import CRM, ERP
 from streams.sinks.adapters.mapping import placeholders, render_fields, spec_references
 from streams.sinks.config.loader import load_target
 from streams.sinks.config.model import HttpRoute, TargetConfig
@@ -29,15 +27,17 @@ def _route(targets: dict[str, TargetConfig], target: str, payload_type: str, ope
     return route
 
 
-def test_fields_the_flow_writes_are_fields_the_routes_send(targets: dict[str, TargetConfig]) -> None:
+def test_fields_the_flow_writes_are_fields_the_routes_send(harness: Harness,
+                                                           targets: dict[str, TargetConfig]) -> None:
+    written = harness.flow.config.written
     erp = _route(targets, "erp", "isthmus.canonical.Account", "update")
     crm = _route(targets, "crm", "isthmus.canonical.Customer", "update")
     crm_xref = _route(targets, "crm", "isthmus.canonical.CustomerAccountXref", "update")
     assert erp.body is not None and crm.body is not None and crm_xref.body is not None
     sent_by_erp = {p.split(".")[0] for p in spec_references(erp.body)}
     sent_by_crm = {p.split(".")[0] for p in spec_references(crm.body)} | set(spec_references(crm_xref.body))
-    assert set(HELD[ERP]) <= sent_by_erp
-    assert set(HELD[CRM]) <= sent_by_crm
+    assert set(written["erp"].holds) <= sent_by_erp
+    assert set(written["crm"].holds) <= sent_by_crm
 
 
 def test_every_command_of_a_customer_lifecycle_renders_through_its_route(

@@ -1,0 +1,327 @@
+"""The ``entity:`` section of a flow file: which mapping file plays which role in an entity flow, which system is
+the origin, which fields mean what, and what Isthmus writes into each system. Read once when the flow is built
+(:func:`entity_config`); the flow, its state and its router only use the resulting :class:`EntityConfig`.
+
+Everything else is derived from the mapping files and the Avro schemas: the input tables (every table source of
+the record, link and child mappings, aggregates aside), the record's key, its schema defaults and required
+fields, the look-up fields to index, and which rows the flow must remember (see :attr:`Reads.remember`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.flows.files import FLOWS_DIR, FlowFile, Section, load_flow_files
+from streams.flows.lookups import lookups_of, short_name
+from streams.mapping.located_yaml import Node
+from streams.mapping.spec import RecordMapping, SourceMapping
+from streams.mapping.transforms import LookupStep
+from streams.systems import Systems
+
+KEYS = ("record", "publish", "link", "children", "origin", "active", "on_inactive", "updated_at", "linked_at",
+        "systems")
+SYSTEM_KEYS = ("id", "writes", "observes", "payload")
+#: What the written systems get when the record turns inactive (a `delete` operation needs a CommandOperation
+#: symbol in schemas/command.avsc and sinks that honour it first).
+ON_INACTIVE = ("deactivate", "ignore")
+#: The Avro type of a record's provenance map (``field -> FieldStamp``).
+FIELD_STAMP = "FieldStamp"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SystemRole:
+    """What the flow writes into one writable system: the fields it holds (for a nested record, the sub-fields
+    it keeps, else None), the link-row columns that report fields no mapping binds, the link field with the
+    entity's id there, the payload mapping of its commands (None: the record itself), and the fields of other
+    systems' ids it stores (derived from ``observes``: they are sent as an ``update`` of the link)."""
+
+    name: str
+    writes: Mapping[str, tuple[str, ...] | None]
+    observes: Mapping[str, str] = field(default_factory=dict)
+    id: str | None = None
+    payload: RecordMapping | None = None
+    link_back: tuple[str, ...] = ()
+
+    @property
+    def holds(self) -> Mapping[str, tuple[str, ...] | None]:
+        """Every field Isthmus writes into the system: the link-back ids, then ``writes``."""
+        return {**{f: None for f in self.link_back}, **self.writes}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reads:
+    """Which mappings read one input table, and whether the flow remembers its rows: a row that names its
+    entity only through a look-up (``customer_id`` -> the customer) cannot be placed from a key-only
+    before-image (PostgreSQL's default replica identity), so its last image stands in for it."""
+
+    system: str
+    table: str
+    record: bool = False
+    link: bool = False
+    children: tuple[RecordMapping, ...] = ()
+    remember: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class EntityConfig:
+    """An entity flow's roles, read from its flow file (see flows/README.md, ``## entity``)."""
+
+    name: str
+    description: str
+    record: RecordMapping
+    link: RecordMapping
+    children: tuple[RecordMapping, ...]
+    publish: str
+    origin: str
+    active: str | None
+    on_inactive: str
+    updated_at: str | None
+    linked_at: str | None
+    #: The writable systems the flow writes into, in the section's order.
+    written: Mapping[str, SystemRole]
+    #: Per system listed (writable or not), the link-row columns that report record fields.
+    observes: Mapping[str, Mapping[str, str]]
+    #: The record's key field, its schema defaults, the fields it cannot be published without, its
+    #: provenance field; the link record's fields.
+    key: str
+    defaults: Mapping[str, Any]
+    required: tuple[str, ...]
+    provenance: str | None
+    record_fields: frozenset[str]
+    link_fields: tuple[str, ...]
+    #: The link's fields that look-ups of the flow's sources use: the index of entities by id.
+    indexed: tuple[str, ...]
+    reads: Mapping[tuple[str, str], Reads]
+
+    def observed_by(self, name: str) -> tuple[str, ...]:
+        """The systems whose link rows report field ``name``."""
+        return tuple(system for system, columns in self.observes.items() if name in columns)
+
+    @property
+    def child_fields(self) -> tuple[str, ...]:
+        return tuple(c.parent.field for c in self.children if c.parent is not None)
+
+    @property
+    def targets(self) -> tuple[SystemRole, ...]:
+        """Written systems other than the origin: they get ``create`` once the entity exists in the origin."""
+        return tuple(r for name, r in self.written.items() if name != self.origin)
+
+    @property
+    def stamped_ids(self) -> tuple[str, ...]:
+        """The ids whose first value stamps ``linked_at``: those of the systems that get ``create``."""
+        return tuple(r.id for r in self.targets if r.id is not None)
+
+
+def _fields(named: Mapping[str, Any], record: str) -> list[Mapping[str, Any]]:
+    schema = named.get(record)
+    return list(schema.get("fields", ())) if isinstance(schema, Mapping) else []
+
+
+def _nullable(avro_type: Any) -> bool:
+    return avro_type == "null" or (isinstance(avro_type, list) and "null" in avro_type)
+
+
+def _keyed_by_lookup(source: SourceMapping, key: tuple[str, ...]) -> bool:
+    bindings = [source.parent_key] if source.parent_key is not None else [source.bindings.get(k) for k in key]
+    return any(isinstance(s, LookupStep) for b in bindings if b is not None for s in b.steps)
+
+
+def _reads(record: RecordMapping, link: RecordMapping,
+           children: tuple[RecordMapping, ...]) -> dict[tuple[str, str], Reads]:
+    found: dict[tuple[str, str], Reads] = {}
+
+    def add(mapping: RecordMapping, role: str) -> None:
+        for source in mapping.sources:
+            if source.table is None or source.system is None or source.group_by:
+                continue  # canonical records and aggregates are other blocks' inputs
+            where = (source.system, source.table)
+            reads = found.get(where) or Reads(system=source.system, table=source.table)
+            remember = reads.remember or _keyed_by_lookup(source, mapping.key)
+            if role == "record":
+                reads = Reads(**{**reads.__dict__, "record": True, "remember": remember})
+            elif role == "link":
+                reads = Reads(**{**reads.__dict__, "link": True, "remember": remember})
+            elif mapping not in reads.children:
+                reads = Reads(**{**reads.__dict__, "children": (*reads.children, mapping), "remember": remember})
+            found[where] = reads
+
+    add(record, "record")
+    add(link, "link")
+    for child in children:
+        add(child, "child")
+    return found
+
+
+def entity_config(flow: FlowFile, mappings: Mapping[str, RecordMapping], named: Mapping[str, Any],
+                  systems: Systems) -> EntityConfig:
+    """The checked section of ``flow``; raises FlowFileError with every problem (file, line, field, fix), or
+    FlowUnavailable when a mapping file it names is missing."""
+    section = Section(flow)
+    section.only(KEYS)
+    record = section.mapping("record", mappings)
+    link = section.mapping("link", mappings)
+    child_stems = section.texts("children", fix="`children: [<mapping file stem>, ...]` (files with `parent:`)")
+    children: list[RecordMapping] = []
+    for stem in child_stems:
+        child = mappings.get(stem)
+        if child is None:
+            section.missing.append(f"{stem}.yaml ({flow.path.name}:{section.line('children')} entity.children)")
+        elif record is None:
+            continue  # the record's mapping file is missing: the flow is unavailable, nothing to check against
+        elif child.parent is None or short_name(child.parent.record) != short_name(record.target):
+            section.add(section.line("children"), "children",
+                        f"mappings/{stem}.yaml is not a child of the record (its `parent:` must name "
+                        f"{short_name(record.target)})",
+                        "list only mapping files whose `parent: {record: <the record>, field: <list field>}` "
+                        "names the entity's record")
+        else:
+            children.append(child)
+    publish = section.text("publish", fix="`publish: <topic of the reconciled record>`")
+    origin = section.text("origin", fix="`origin: <system where entities are born>`")
+    on_inactive = section.choice("on_inactive", ON_INACTIVE, default="deactivate")
+    record_fields = {str(f["name"]): f for f in _fields(named, record.target)} if record else {}
+    link_fields = [str(f["name"]) for f in _fields(named, link.target)] if link else []
+
+    def record_field(key: str) -> str | None:
+        value = section.text(key, default="")
+        if value and record is not None and value not in record_fields:
+            section.add(section.line(key), key, f"{value!r} is not a field of {record.target}",
+                        f"name one of {', '.join(record_fields)}, or leave `{key}` out")
+            return None
+        return value or None
+
+    active = record_field("active")
+    updated_at = record_field("updated_at")
+    linked_at = section.text("linked_at", default="") or None
+    if linked_at and link is not None and linked_at not in link_fields:
+        section.add(section.line("linked_at"), "linked_at", f"{linked_at!r} is not a field of {link.target}",
+                    f"name one of {', '.join(link_fields)}, or leave `linked_at` out")
+        linked_at = None
+    if origin and origin not in systems:
+        section.add(section.line("origin"), "origin", f"unknown system {origin!r}",
+                    f"origin: one of {', '.join(systems)} (systems/<name>.yaml)")
+    roles = _systems(section, mappings, systems, set(record_fields) if record else None,
+                     set(link_fields) if link else None)
+    ids = {role.id: name for name, role in roles.items() if role.id is not None}
+    roles = {name: SystemRole(**{**role.__dict__, "link_back": tuple(
+        f for f in role.observes if f in ids and ids[f] != name)}) for name, role in roles.items()}
+    for name, role in roles.items():
+        if name != origin and role.id is None and link is not None and name in systems and systems[name].writable:
+            section.add(section.line("systems"), f"systems.{name}.id", "missing",
+                        f"add `id: <link field with the entity's id in {name}>`: {name} gets `create` "
+                        f"until the link has it (one of {', '.join(link_fields)})")
+    indexed: list[str] = []
+    if record is not None and link is not None:
+        if len(record.key) != 1:
+            section.add(section.line("record"), "record", f"{record.name}.yaml has a composite key "
+                        f"({', '.join(record.key)})", "an entity's record is keyed by one field")
+        reads = _reads(record, link, tuple(children))
+        sources = [s for m in (record, link, *children) for s in m.sources
+                   if (s.system, s.table) in reads and not s.group_by]
+        for looked_up, by, _ in sorted(lookups_of(sources)):
+            if looked_up != short_name(link.target):
+                section.add(section.line("link"), "link", f"a source of the flow looks up {looked_up}, not the "
+                            f"link {short_name(link.target)}", "an entity flow looks up only its link")
+            elif by not in indexed:
+                indexed.append(by)
+    section.done()
+    assert record is not None and link is not None  # done() raised otherwise
+    written = {name: role for name, role in roles.items() if systems[name].writable}
+    defaults = {name: f["default"] for name, f in record_fields.items()
+                if f.get("default") is not None and not isinstance(f["default"], (list, dict))}
+    provenance = next((name for name, f in record_fields.items() if isinstance(f["type"], Mapping)
+                       and f["type"].get("type") == "map"
+                       and short_name(str(f["type"].get("values"))) == FIELD_STAMP), None)
+    key = record.key[0]
+    required = tuple(name for name, f in record_fields.items()
+                     if name != key and "default" not in f and not _nullable(f["type"]))
+    return EntityConfig(
+        name=flow.name, description=flow.description, record=record, link=link, children=tuple(children),
+        publish=publish, origin=origin,
+        active=active, on_inactive=on_inactive, updated_at=updated_at, linked_at=linked_at, written=written,
+        observes={name: role.observes for name, role in roles.items() if role.observes},
+        key=key, defaults=defaults, required=required, provenance=provenance, record_fields=frozenset(record_fields),
+        link_fields=tuple(link_fields), indexed=tuple(indexed), reads=_reads(record, link, tuple(children)))
+
+
+def _systems(section: Section, mappings: Mapping[str, RecordMapping], systems: Systems,
+             record_fields: set[str] | None, link_fields: set[str] | None) -> dict[str, SystemRole]:
+    """The ``systems:`` of the section; ``record_fields``/``link_fields`` None: that mapping file is missing (the
+    flow is unavailable), its fields are not checked."""
+    node = section.section("systems")
+    if node is None:
+        return {}
+    roles: dict[str, SystemRole] = {}
+    for name, _ in node.node.items():
+        if name not in systems:
+            node.add(node.line(name), name, f"unknown system {name!r}",
+                     f"name systems of systems/: {', '.join(systems)}")
+            continue
+        inner = node.section(name)
+        if inner is None:
+            continue
+        inner.only(SYSTEM_KEYS)
+        role_id = inner.text("id", default="") or None
+        if role_id and link_fields is not None and role_id not in link_fields:
+            inner.add(inner.line("id"), "id", f"{role_id!r} is not a field of the link record",
+                      f"id: one of {', '.join(sorted(link_fields))}")
+        payload = inner.mapping("payload", mappings, required=False)
+        writes = _writes(inner, inner.get("writes"), record_fields)
+        observes: dict[str, str] = {}
+        observed = inner.get("observes")
+        if observed is not None:
+            if not observed.is_mapping:
+                inner.add(observed.line, "observes", "must be a mapping",
+                          "observes: {<record field>: <column of the link row>}")
+            else:
+                for field_name, column in observed.items():
+                    if (record_fields is not None and field_name not in record_fields) or not isinstance(
+                            column.value, str):
+                        inner.add(column.line, f"observes.{field_name}",
+                                  f"{field_name!r} is not a field of the record, or its column is not text",
+                                  "observes: {<record field>: <column of the link row>}")
+                    else:
+                        observes[field_name] = column.value
+        roles[name] = SystemRole(name=name, writes=writes, observes=observes, id=role_id, payload=payload)
+    return roles
+
+
+def _writes(section: Section, node: Node | None,
+            record_fields: set[str] | None) -> dict[str, tuple[str, ...] | None]:
+    fix = "writes: [<record field>, {<nested record field>: [<sub-field the system keeps>, ...]}, ...]"
+    if node is None:
+        return {}
+    if not node.is_sequence:
+        section.add(node.line, "writes", "must be a list", fix)
+        return {}
+    found: dict[str, tuple[str, ...] | None] = {}
+    for item in node.value:
+        plain = item.plain()
+        name: Any = plain
+        parts: tuple[str, ...] | None = None
+        if isinstance(plain, dict) and len(plain) == 1:
+            name, inner = next(iter(plain.items()))
+            if isinstance(inner, list) and inner and all(isinstance(p, str) for p in inner):
+                parts = tuple(inner)
+            else:
+                name = None
+        if not isinstance(name, str):
+            section.add(item.line, "writes", f"{plain!r} is not a field or {{field: [sub-fields]}}", fix)
+            continue
+        if record_fields is not None and name not in record_fields:
+            section.add(item.line, "writes", f"{name!r} is not a field of the record",
+                        f"name one of {', '.join(sorted(record_fields))}")
+            continue
+        found[name] = parts
+    return found
+
+
+def reference_config(mappings: Mapping[str, RecordMapping], named: Mapping[str, Any], systems: Systems,
+                     name: str) -> EntityConfig:
+    """The entity flow ``name`` of the project's flows/ (the reference pair's configuration)."""
+    for flow in load_flow_files(FLOWS_DIR):
+        if flow.name == name and flow.block == "entity":
+            return entity_config(flow, mappings, named, systems)
+    raise LookupError(f"no entity flow named {name!r} in {FLOWS_DIR}")

@@ -1,0 +1,79 @@
+"""The ``entity:`` section of a flow file: every problem with its line, field and fix; a missing mapping file
+makes the flow unavailable rather than wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from support.systems import reference_systems
+
+from streams.codecs.avro.single_object import SchemaStore
+from streams.flows.customers import entity_config
+from streams.flows.exceptions import FlowFileError, FlowUnavailable
+from streams.flows.files import FLOWS_DIR, load_flow_files
+from streams.mapping import RecordMapping
+
+pytestmark = pytest.mark.unit
+REFERENCE = (FLOWS_DIR / "customers.yaml").read_text(encoding="utf-8")
+
+
+def _load(tmp_path: Path, text: str, mappings: dict[str, RecordMapping], schemas: SchemaStore) -> None:
+    (tmp_path / "customers.yaml").write_text(text, encoding="utf-8")
+    (flow,) = load_flow_files(tmp_path)
+    entity_config(flow, mappings, schemas.schemas.named, reference_systems())
+
+
+def _line(text: str, fragment: str) -> int:
+    return next(n for n, line in enumerate(text.splitlines(), 1) if fragment in line)
+
+
+def test_the_reference_section_loads(tmp_path: Path, mappings: dict[str, RecordMapping],
+                                     schemas: SchemaStore) -> None:
+    _load(tmp_path, REFERENCE, mappings, schemas)
+
+
+def test_unknown_keys_fields_and_systems_are_problems_with_line_and_fix(
+        tmp_path: Path, mappings: dict[str, RecordMapping], schemas: SchemaStore) -> None:
+    text = (REFERENCE.replace("  origin: crm", "  origin: shop\n  colour: blue")
+            .replace("  active: active", "  active: alive")
+            .replace("        - phone\n", "        - fax\n")
+            .replace("      id: erp_account_id", "      id: ledger_no")
+            .replace("    crm:\n", "    billing:\n      writes: [name]\n    crm:\n"))
+    with pytest.raises(FlowFileError) as raised:
+        _load(tmp_path, text, mappings, schemas)
+    problems = {p.field: p for p in raised.value.problems}
+    assert problems["entity.origin"].line == _line(text, "origin: shop") and "crm, erp" in problems[
+        "entity.origin"].fix
+    assert problems["entity.colour"].message == "unknown key" and "record, publish" in problems["entity.colour"].fix
+    assert "'alive' is not a field of isthmus.canonical.Customer" in problems["entity.active"].message
+    assert problems["entity.systems.erp.writes"].line == _line(text, "- fax")
+    assert problems["entity.systems.erp.id"].line == _line(text, "id: ledger_no")
+    assert "erp_account_id" in problems["entity.systems.erp.id"].fix
+    assert problems["entity.systems.billing"].message == "unknown system 'billing'"
+    assert all(p.file.endswith("customers.yaml") for p in raised.value.problems)
+
+
+def test_a_child_that_is_not_the_records_and_a_bad_policy_are_refused(
+        tmp_path: Path, mappings: dict[str, RecordMapping], schemas: SchemaStore) -> None:
+    text = REFERENCE.replace("children: [contact]", "children: [sales_order_line]").replace(
+        "on_inactive: deactivate", "on_inactive: shred")
+    with pytest.raises(FlowFileError) as raised:
+        _load(tmp_path, text, mappings, schemas)
+    problems = {p.field: p for p in raised.value.problems}
+    assert "not a child of the record" in problems["entity.children"].message
+    assert "deactivate, ignore" in problems["entity.on_inactive"].fix
+
+
+def test_a_writable_target_without_its_id_is_refused(tmp_path: Path, mappings: dict[str, RecordMapping],
+                                                      schemas: SchemaStore) -> None:
+    text = REFERENCE.replace("      id: erp_account_id          # the link field", "      # the link field")
+    with pytest.raises(FlowFileError, match=r"entity.systems.erp.id: missing"):
+        _load(tmp_path, text, mappings, schemas)
+
+
+def test_a_missing_mapping_file_makes_the_flow_unavailable(tmp_path: Path, mappings: dict[str, RecordMapping],
+                                                           schemas: SchemaStore) -> None:
+    without = {stem: m for stem, m in mappings.items() if stem != "account"}
+    with pytest.raises(FlowUnavailable, match=r"account\.yaml"):
+        _load(tmp_path, REFERENCE, without, schemas)
