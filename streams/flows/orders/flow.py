@@ -1,5 +1,5 @@
 """The order-to-cash flow (``isthmus-orders``): CRM orders to the ERP, ERP status and balances back to the
-CRM, and the customer-360 view.
+CRM, and the reconciled orders (``isthmus.canonical.reconciled-orders``, the customer-360 view's orders).
 
 Each record is decoded, applied to the state, and then the orders, balances and views it touched are
 looked at once: a transaction's header and lines are therefore judged together. CRM order changes wait
@@ -11,15 +11,15 @@ Input that cannot be decoded or mapped goes to the dead-letter topic with the re
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.debezium.envelope import ChangeEvent, Op, Tombstone, TransactionEvent, TransactionStatus, decode
 from streams.errors import IsthmusError
-from streams.flows import customer360, topics
-from streams.flows.commands import Cause, Command, emit_command
+from streams.flows import topics
+from streams.flows.commands import Cause, Command, emit_command, payload_json
 from streams.flows.engine.api import Context, FlowSpec, Incoming
 from streams.flows.orders import balance, order
 from streams.flows.orders.exceptions import IncompleteTransaction, UnexpectedRecord
@@ -69,11 +69,11 @@ class OrderTopics:
 
 class OrdersFlow:
     def __init__(self, *, schemas: SchemaStore, mapper: Mapper, name: str = NAME,
-                 view_topic: str = topics.CUSTOMER_360) -> None:
+                 orders_topic: str = topics.RECONCILED_ORDERS) -> None:
         self.schemas = schemas
         self.mapper = mapper
         self.name = name
-        self.view_topic = view_topic
+        self.orders_topic = orders_topic
         self.systems = mapper.systems
         self.topics = OrderTopics.of(mapper.systems)
 
@@ -83,9 +83,9 @@ class OrdersFlow:
 
     def spec(self) -> FlowSpec:
         return FlowSpec(name=self.name, inputs=self.topics.inputs, handler=self.handle, stores=STORES,
-                        outputs=(self.view_topic,), compacted=(self.view_topic,),
+                        outputs=(self.orders_topic,), compacted=(self.orders_topic,),
                         description="CRM orders to ERP orders (joined per source transaction); ERP status, "
-                                    "invoices and payments back to the CRM; the customer-360 view")
+                                    "invoices and payments back to the CRM; the reconciled orders")
 
     def handle(self, record: Incoming, ctx: Context) -> None:
         _Step(self, ctx).run(record)
@@ -116,8 +116,8 @@ class _Step:
             commands += balance.evaluate(self.state, customer, cause)
         for command in commands:
             emit_command(self.ctx, self.flow.schemas, command, systems=self.flow.systems)
-        for customer in self.customers:
-            self.view(customer)
+        for number in self.orders:
+            self.publish(number)
 
     def reject(self, record: Incoming, error: Exception) -> None:
         self.ctx.dead_letter(record, reason=f"{type(error).__name__}: {error}", stage=self.flow.stage)
@@ -278,25 +278,13 @@ class _Step:
         for record in ParkingLot(self.state.store("parked")).release(key):
             self.record(record)
 
-    def view(self, number: str) -> None:
-        customer = self.state.get("customers", number)
-        crm, erp = State.load(customer.get("crm")), State.load(customer.get("erp"))
-        crm_at, erp_at = State.load(customer.get("crm_at")), State.load(customer.get("erp_at"))
-        master = customer360.merge_customer(customer_number=number, crm=crm, crm_at=crm_at, erp=erp, erp_at=erp_at,
-                                            policies=self.mapper.policies("customer"))
-        if master is None:
+    def publish(self, number: str) -> None:
+        """Publish the order's reconciled record (the customer-360 view's orders part) when it changed."""
+        record = State.load(self.state.get("orders", number).get("canonical"))
+        if record is None:
             return
-        orders: list[dict[str, Any]] = []
-        if crm and crm.get("crm_customer_id") is not None:
-            for order_number in self.state.customer_orders(crm["crm_customer_id"]):
-                record = State.load(self.state.get("orders", order_number).get("canonical"))
-                if record is not None:
-                    orders.append(record)
-        account = self.state.get("accounts", str(erp.get("erp_account_id"))) if erp else {}
-        invoices = [State.load(i) for i in (account.get("invoices") or {}).values()]
-        times = [t for t in (State.load(account.get("at")),) if t is not None]
-        view = customer360.assemble(customer=master, account=customer360.account_of(number, erp, erp_at),
-                                    orders=orders, invoices=invoices, open_balance=State.load(account.get("total")),
-                                    times=times)
-        customer360.emit_if_changed(self.ctx, self.flow.schemas, self.ctx.stores["views"], self.flow.view_topic,
-                                    view)
+        digest = hashlib.sha256(payload_json(record).encode()).hexdigest()
+        if (self.ctx.stores["views"].get(number) or {}).get("digest") == digest:
+            return
+        self.ctx.emit(self.flow.orders_topic, key=number, value=self.flow.schemas.encode(order.SALES_ORDER, record))
+        self.ctx.stores["views"].put(number, {"digest": digest})
