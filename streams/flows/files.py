@@ -42,6 +42,7 @@ BLOCKS: Mapping[str, str] = {
     "document": "streams.flows.orders:build",
     "derived": "streams.flows.stock:build",
     "publish": "streams.flows.canonical:build",
+    "view": "streams.flows.view:build",
 }
 COMMON_KEYS = ("name", "block", "description")
 _NAME = re.compile(r"^[a-z][a-z0-9-]*$")

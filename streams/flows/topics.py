@@ -76,6 +76,9 @@ def canonical_topic(name: str, prefix: str = CANONICAL_PREFIX) -> str:
 
 #: The reconciled customer master: compacted, keyed by customer number, Avro ``Customer``.
 CANONICAL_CUSTOMERS = canonical_topic("customers")
+#: The reconciled sales orders (the CRM's content with the ERP's id, number and status, and the lines): compacted,
+#: keyed by order number, Avro ``SalesOrder``; published by the orders flow for the customer-360 view.
+RECONCILED_ORDERS = canonical_topic("reconciled-orders")
 #: Every settled field conflict: Avro ``ConflictRecord``, keyed by the entity key.
 AUDIT_CONFLICTS = "isthmus.audit.conflicts"
 #: One customer as both systems know it (customer, account, orders, invoices): compacted, keyed by customer
@@ -87,5 +90,6 @@ COMMANDS_ERP = command_topic("erp")
 
 __all__ = [
     "AUDIT_CONFLICTS", "CANONICAL_CUSTOMERS", "CANONICAL_PREFIX", "COMMANDS_CRM", "COMMANDS_ERP",
-    "CUSTOMER_360", "DLQ_TOPIC", "canonical_topic", "cdc_topic", "command_topic", "transaction_topic",
+    "CUSTOMER_360", "DLQ_TOPIC", "RECONCILED_ORDERS", "canonical_topic", "cdc_topic",
+    "command_topic", "transaction_topic",
 ]  # and, on first use, the reference topic constants of _REFERENCE_TOPICS

@@ -2,7 +2,7 @@
 records, checked at load; the engine maps Debezium changes; ``reconcile`` settles field ownership."""
 
 from streams.mapping.aggregate import Aggregate, fold
-from streams.mapping.engine import Engine, MappedChange, map_change, project
+from streams.mapping.engine import Engine, MappedChange, map_change, map_source, project
 from streams.mapping.exceptions import (
     ExpressionError,
     LookupMissing,
@@ -20,5 +20,6 @@ __all__ = [
     "MAPPINGS_DIR", "Aggregate", "Context", "Engine", "ExpressionError", "FieldPolicy", "Lookup", "LookupMissing",
     "MappedChange", "MappingError", "MappingLoadError", "MappingValueError", "Policy", "Problem", "Reconciled",
     "RecordMapping", "SourceMapping", "Stamp", "fold", "load_mapping", "load_mappings", "map_change",
+    "map_source",
     "project", "reconcile", "stamps_from_avro", "stamps_to_avro",
 ]

@@ -159,6 +159,14 @@ def map_change(mapping: RecordMapping, event: ChangeEvent, system: str, context:
     return tuple(results)
 
 
+def map_source(engine: Engine, source: SourceMapping, event: ChangeEvent, system: str,
+               context: Context) -> MappedChange | None:
+    """Map one Debezium change through one ``source`` of ``engine``'s mapping, whatever table name the event
+    carries: a flow that knows which source a topic feeds (from the systems' files) maps by that, with an
+    engine compiled once. None when the row is outside the source's condition before and after."""
+    return _map_source(engine, source, event, system, context)
+
+
 def _map_source(engine: Engine, source: SourceMapping, event: ChangeEvent, system: str,
                 context: Context) -> MappedChange | None:
     mapping = engine.mapping

@@ -27,7 +27,7 @@ def _write(folder: Path, name: str, text: str) -> Path:
 def test_the_reference_flows_are_flow_files() -> None:
     flows = {f.name: f.block for f in load_flow_files(FLOWS_DIR, env={})}
     assert flows == {"isthmus-canonical": "publish", "isthmus-customers": "entity", "isthmus-orders": "document",
-                     "isthmus-stock": "derived"}
+                     "isthmus-stock": "derived", "isthmus-customer360": "view"}
 
 
 def test_every_problem_of_every_file_is_named_with_line_field_and_fix(tmp_path: Path) -> None:
@@ -40,7 +40,7 @@ def test_every_problem_of_every_file_is_named_with_line_field_and_fix(tmp_path: 
     found = {(Path(p.file).name, p.line, p.field): (p.message, p.fix) for p in raised.value.problems}
     assert found[("a.yaml", 1, "name")][0] == "'Bad Name' is not a flow name"
     assert found[("a.yaml", 2, "block")] == ("unknown block 'teleport'", "block: one of entity, document, derived, "
-                                                                         "publish")
+                                                                         "publish, view")
     assert found[("a.yaml", 3, "colour")][0] == "unknown key"
     assert "a section for block 'publish' in a flow of block 'derived'" in found[("d.yaml", 3, "publish")][0]
     assert found[("c.yaml", 1, "name")][0] == "'twice' is also the name of b.yaml"

@@ -46,13 +46,13 @@ def test_a_flow_without_its_mappings_is_left_out_once_and_the_others_are_built(
         built = build_flows(context, env={})
 
     assert [f.name for f in built.flows] == ["isthmus-canonical", "isthmus-stock"]  # flow files in name order
-    assert sorted(built.unavailable) == ["isthmus-customers", "isthmus-orders"]
+    assert sorted(built.unavailable) == ["isthmus-customer360", "isthmus-customers", "isthmus-orders"]
     for name, reason in built.unavailable.items():
         assert "customer.yaml" in reason and f"leave {name} out of ISTHMUS_WORKER_FLOWS" in reason
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 2
-    assert all(w.startswith(("flow isthmus-customers is not started", "flow isthmus-orders is not started"))
-               for w in warnings)
+    assert len(warnings) == 3
+    assert all(w.startswith(("flow isthmus-customers is not started", "flow isthmus-orders is not started",
+                             "flow isthmus-customer360 is not started")) for w in warnings)
 
 
 def test_a_selected_flow_without_its_mappings_is_left_out_when_another_can_run(tmp_path: Path) -> None:
@@ -66,7 +66,7 @@ def test_no_flow_that_can_be_built_fails_with_every_reason(tmp_path: Path) -> No
     context = _context(tmp_path, *(p.name for p in MAPPINGS_DIR.glob("*.yaml")))
     with pytest.raises(FlowUnavailable, match="no flow can be built") as raised:
         build_flows(context, env={})
-    for name in ("isthmus-customers", "isthmus-orders", "isthmus-stock", "isthmus-canonical"):
+    for name in ("isthmus-customers", "isthmus-orders", "isthmus-stock", "isthmus-canonical", "isthmus-customer360"):
         assert f"{name}: " in str(raised.value)
     assert "product_availability.yaml" in str(raised.value)
 

@@ -10,7 +10,7 @@ from streams.flows.canonical import CanonicalFlow
 from streams.flows.customers import CustomerFlow
 from streams.flows.files import FLOWS_DIR, load_flow_files
 from streams.flows.orders import document_flow
-from streams.flows.stock import StockFlow
+from streams.flows.stock import StockFlow, read_config
 from streams.flows.topics import cdc_topic, transaction_topic
 from streams.mapping import load_mappings
 from streams.systems import Systems, UnknownSystem
@@ -40,7 +40,9 @@ def test_flows_read_the_topics_their_systems_declare() -> None:
                                 "sales.public.contacts": ("crm", "contacts"),
                                 "sales.public.addresses": ("crm", "addresses"),
                                 "ledger.prod_db.accounts": ("erp", "accounts")}
-    stock = StockFlow(schemas=schemas, mapping=mappings["product_availability"], systems=systems).spec()
+    stock_file = next(f for f in load_flow_files(FLOWS_DIR) if f.block == "derived")
+    config = read_config(stock_file, mappings, systems, schemas.schemas.named)
+    stock = StockFlow(schemas=schemas, config=config, systems=systems).spec()
     assert stock.inputs == ("ledger.prod_db.stock", "sales.public.products")
     canonical = CanonicalFlow(schemas=schemas, mappings=mappings, systems=systems).spec()
     assert "ledger.prod_db.invoices" in canonical.inputs and "sales.public.sales_orders" in canonical.inputs

@@ -1,7 +1,7 @@
 """The ``document`` block: a header-and-lines document from its origin system becomes a document in the target
 system, joined along its source transaction; the target's status and the party's balance flow back; documents
 of a blocked party are held. The roles come from the flow file's ``document:`` section (the reference:
-flows/orders.yaml, CRM orders to ERP orders); the customer-360 view is kept where these parts meet."""
+flows/orders.yaml, CRM orders to ERP orders); each document's reconciled record is published (``publish:``)."""
 
 from __future__ import annotations
 
@@ -11,22 +11,21 @@ from streams.flows.context import FlowContext
 from streams.flows.engine.api import FlowSpec
 from streams.flows.files import FlowFile
 from streams.flows.orders.config import DocumentConfig
-from streams.flows.orders.flow import NAME, VIEW_INVOICES, OrdersFlow
+from streams.flows.orders.flow import NAME, OrdersFlow
 from streams.flows.orders.mapper import Mapper
 from streams.mapping import RecordMapping
 from streams.systems import Systems
 
 
 def document_flow(flow: FlowFile, *, schemas: SchemaStore, mappings: dict[str, RecordMapping], systems: Systems,
-                  name: str | None = None, view: bool = True) -> OrdersFlow:
+                  name: str | None = None, prefix: str = topics.CANONICAL_PREFIX) -> OrdersFlow:
     """The flow of ``flow``'s ``document:`` section over ``mappings`` and ``systems`` (``name``: another flow
-    name, e.g. a test's own consumer group; ``view``: keep the customer-360 view, which still knows only the
-    reference pair and moves to a block of its own); raises FlowFileError or FlowUnavailable."""
+    name, e.g. a test's own consumer group; ``prefix``: of the canonical topic it publishes the reconciled
+    documents on); raises FlowFileError or FlowUnavailable."""
     config = DocumentConfig.read(flow, mappings, systems, schemas.schemas.named)
     mapper = Mapper(config, mappings, schemas.schemas.named, systems)
     return OrdersFlow(schemas=schemas, mapper=mapper, name=name or flow.name,
-                      view_invoices=mappings.get(VIEW_INVOICES) if view else None,
-                      view_topic=topics.CUSTOMER_360 if view else None)
+                      orders_topic=topics.canonical_topic(config.publish, prefix) if config.publish else None)
 
 
 def build(context: FlowContext, flow: FlowFile) -> FlowSpec:

@@ -25,7 +25,7 @@ from streams.mapping.spec import FieldBinding
 from streams.mapping.transforms import LookupStep
 from streams.systems import Systems
 
-KEYS = ("header", "lines", "origin", "target", "status", "link", "write_back", "send", "updated", "cancel",
+KEYS = ("header", "publish", "lines", "origin", "target", "status", "link", "write_back", "send", "updated", "cancel",
         "party", "balance")
 PARTY_KEYS = ("mapping", "field", "origin", "target", "account", "blocked", "held")
 BALANCE_KEYS = ("field", "sources", "column")
@@ -95,6 +95,8 @@ class DocumentConfig:
     balance: Balance
     #: How a line names its header before the look-up; ``by`` is a field the header's origin source binds.
     line_ref: Reference
+    #: The canonical topic the reconciled documents go to (``isthmus.canonical.<publish>``); "" for none.
+    publish: str = ""
 
     @property
     def origin_system(self) -> str:
@@ -124,6 +126,7 @@ class DocumentConfig:
         cancel_section = section.section("cancel")
         party_mapping = party_section.mapping("mapping", mappings) if party_section else None
         texts = {key: section.text(key) for key in ("origin", "target", "status", "link", "updated")}
+        publish = section.text("publish", default="")
         send = section.texts("send", fix="`send: [<origin status>, ...]`: the statuses of a document to create")
         if not send:
             section.add(section.line("send"), "send", "missing", "`send: [<origin status>, ...]`")
@@ -207,7 +210,7 @@ class DocumentConfig:
         return cls(header=header, lines=lines, origin=origin, lines_source=lines_source, target=target,
                    status=texts["status"], link=texts["link"], write_back=write_back, send=send,
                    updated=texts["updated"], cancel_status=cancel_status, cancel_while=cancel_while, party=party,
-                   balance=balance, line_ref=line_ref)
+                   balance=balance, line_ref=line_ref, publish=publish)
 
 
 def _fields(mapping: RecordMapping, named: Mapping[str, Any]) -> set[str]:

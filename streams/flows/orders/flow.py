@@ -1,10 +1,11 @@
 """The ``document`` flow (the reference: ``isthmus-orders``): origin documents to the target, the target's
-status and the party's balance back to the origin, and the customer-360 view.
+status and the party's balance back to the origin, and each document's reconciled record published
+(``isthmus.canonical.reconciled-orders`` for the reference; the customer-360 view's orders).
 
 Which mapping file, source, system and field plays which role comes from the flow file's ``document:``
 section (:class:`~streams.flows.orders.config.DocumentConfig`); which topic feeds which role from the
-sources' systems. Each record is decoded, applied to the state, and then the documents, balances and views
-it touched are looked at once: a transaction's header and lines are therefore judged together. Origin
+sources' systems. Each record is decoded, applied to the state, and then the documents and balances it
+touched are looked at once: a transaction's header and lines are therefore judged together. Origin
 header and line changes wait for their whole source transaction (:mod:`streams.flows.orders.txjoin`). The
 records the mappings look up are kept by :class:`~streams.flows.lookups.LookupTables`; a balance row whose
 party is not known yet is parked under that look-up and replayed when it arrives, and a document waiting
@@ -15,15 +16,14 @@ with the reason; nothing else stops.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.debezium.envelope import ChangeEvent, Op, Tombstone, TransactionEvent, TransactionStatus, decode
 from streams.errors import IsthmusError
-from streams.flows import customer360, topics
-from streams.flows.commands import Cause, Command, emit_command
+from streams.flows.commands import Cause, Command, emit_command, payload_json
 from streams.flows.engine.api import Context, FlowSpec, Incoming
 from streams.flows.lookups import LookupTables, lookups_of
 from streams.flows.orders import balance, order
@@ -32,14 +32,12 @@ from streams.flows.orders.mapper import Mapper
 from streams.flows.orders.state import LINKS, STORES, State
 from streams.flows.orders.txjoin import Joined, TransactionJoin
 from streams.flows.parking import ParkingLot
-from streams.mapping import LookupMissing, MappedChange, RecordMapping, SourceMapping
+from streams.mapping import LookupMissing, MappedChange, SourceMapping
 
 NAME = "isthmus-orders"
-#: The mapping file of the customer-360 view's invoices (the view moves to a block of its own).
-VIEW_INVOICES = "invoice"
 #: What a topic's changes are to the flow.
-HEADER, LINE, TARGET, PARTY_ORIGIN, PARTY_TARGET, BALANCE, VIEW_INVOICE = (
-    "header", "line", "target", "party_origin", "party_target", "balance", "view_invoice")
+HEADER, LINE, TARGET, PARTY_ORIGIN, PARTY_TARGET, BALANCE = (
+    "header", "line", "target", "party_origin", "party_target", "balance")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,14 +52,13 @@ class DocumentTopics:
     lookups: tuple[str, ...] = field(default=())
 
     @classmethod
-    def of(cls, mapper: Mapper, lookups: LookupTables, view_invoices: SourceMapping | None) -> DocumentTopics:
+    def of(cls, mapper: Mapper, lookups: LookupTables) -> DocumentTopics:
         config = mapper.config
         origin = mapper.systems[config.origin_system]
         pairs: list[tuple[str, SourceMapping]] = [
             (HEADER, config.origin), (LINE, config.lines_source), (TARGET, config.target),
             (PARTY_ORIGIN, config.party.origin), (PARTY_TARGET, config.party.target),
-            *((BALANCE, s) for s in config.balance.sources),
-            *(((VIEW_INVOICE, view_invoices),) if view_invoices is not None else ())]
+            *((BALANCE, s) for s in config.balance.sources)]
         roles: dict[str, list[tuple[str, SourceMapping]]] = {}
         for role, source in pairs:
             roles.setdefault(mapper.topic(source), []).append((role, source))
@@ -78,22 +75,18 @@ class OrdersFlow:
     """A ``document`` flow over ``mapper`` (its configuration and mapping files)."""
 
     def __init__(self, *, schemas: SchemaStore, mapper: Mapper, name: str = NAME,
-                 view_topic: str | None = topics.CUSTOMER_360, view_invoices: RecordMapping | None = None) -> None:
+                 orders_topic: str | None = None) -> None:
+        """``orders_topic``: where each document's reconciled record goes (None: nowhere)."""
         self.schemas = schemas
         self.mapper = mapper
         self.name = name
-        self.view_topic = view_topic
+        self.orders_topic = orders_topic
         self.systems = mapper.systems
         config = mapper.config
-        # the customer-360 view's invoices: the invoice mapping's source in the target (moves to the view block)
-        self.view_invoices = view_invoices
-        invoice_source = next((s for s in view_invoices.sources if s.system == config.target_system
-                               and s.table is not None), None) if view_invoices is not None else None
-        sources = (config.origin, config.target, config.party.origin, config.party.target, *config.balance.sources,
-                   *((invoice_source,) if invoice_source is not None else ()))
+        sources = (config.origin, config.target, config.party.origin, config.party.target, *config.balance.sources)
         self.lookups = LookupTables(lookups_of(sources), mappings=mapper.mappings,
                                     systems=mapper.systems, named=mapper.named, flow=name)
-        self.topics = DocumentTopics.of(mapper, self.lookups, invoice_source)
+        self.topics = DocumentTopics.of(mapper, self.lookups)
 
     @property
     def stage(self) -> str:
@@ -101,19 +94,19 @@ class OrdersFlow:
 
     def spec(self) -> FlowSpec:
         config = self.mapper.config
-        views = () if self.view_topic is None else (self.view_topic,)
+        outputs = () if self.orders_topic is None else (self.orders_topic,)
         return FlowSpec(name=self.name, inputs=self.topics.inputs, handler=self.handle, stores=STORES,
-                        outputs=views, compacted=views,
+                        outputs=outputs, compacted=outputs,
                         description=f"{config.origin_system} {config.header.name} documents to "
                                     f"{config.target_system} (joined per source transaction); status and balances "
-                                    "back; the customer-360 view")
+                                    "back; the reconciled documents")
 
     def handle(self, record: Incoming, ctx: Context) -> None:
         _Step(self, ctx).run(record)
 
 
 class _Step:
-    """What one input record does: apply changes, then judge the documents, balances and views it touched."""
+    """What one input record does: apply changes, then judge the documents and balances it touched."""
 
     def __init__(self, flow: OrdersFlow, ctx: Context) -> None:
         self.flow = flow
@@ -138,8 +131,8 @@ class _Step:
             commands += balance.evaluate(self.state, self.mapper, party, cause)
         for command in commands:
             emit_command(self.ctx, self.flow.schemas, command, systems=self.flow.systems)
-        for party in self.parties:
-            self.view(party)
+        for number in self.documents:
+            self.publish(number)
 
     def reject(self, record: Incoming, error: Exception) -> None:
         self.ctx.dead_letter(record, reason=f"{type(error).__name__}: {error}", stage=self.flow.stage)
@@ -224,8 +217,7 @@ class _Step:
         config, lookup = self.config, self.state.lookup
         roles = self.topics.roles.get(topic, ())
         if any(role == BALANCE for role, _ in roles):
-            self.money(record, event, cause, [s for role, s in roles if role == BALANCE],
-                       [s for role, s in roles if role == VIEW_INVOICE])
+            self.money(record, event, cause, [s for role, s in roles if role == BALANCE])
         for role, source in roles:
             if role == HEADER:
                 self.documents[order.apply_origin_header(self.state, self.mapper, event, record)] = cause
@@ -245,7 +237,7 @@ class _Step:
                 self.record(parked)
 
     def party(self, event: ChangeEvent, cause: Cause, source: SourceMapping) -> None:
-        """A party change in either system: kept per side; its documents may go now, and its view changes."""
+        """A party change in either system: kept per side; its documents may go now."""
         system = str(source.system)
         for change in self.mapper.change(self.config.party.mapping, source, event, self.state.lookup):
             number = order.key_text(change.key)
@@ -259,9 +251,8 @@ class _Step:
             for document in self.state.indexed(f"party={number}"):
                 self.documents.setdefault(document, cause)
 
-    def money(self, record: Incoming, event: ChangeEvent, cause: Cause, sources: list[SourceMapping],
-              view_invoices: list[SourceMapping]) -> None:
-        """A row of the party's balance: its party's total, and (the view) the customer's invoices."""
+    def money(self, record: Incoming, event: ChangeEvent, cause: Cause, sources: list[SourceMapping]) -> None:
+        """A row of the party's balance: its party's total."""
         changes: list[MappedChange] = []
         try:
             for source in sources:
@@ -275,15 +266,6 @@ class _Step:
             party = balance.apply(self.state, self.mapper, change)
             self.mark_balance(party, change.commit_time)
             self.parties[party] = cause
-            # the customer-360 view's invoices (moves to the view block)
-            for source in view_invoices:
-                assert self.flow.view_invoices is not None
-                for invoice in self.mapper.change(self.flow.view_invoices, source, event, self.state.lookup):
-                    entry = self.state.get("balances", party)
-                    invoices = dict(entry.get("invoices") or {})
-                    previous = State.load(invoices.get(str(invoice.key))) or {}
-                    invoices[str(invoice.key)] = State.dump({**previous, **invoice.values})
-                    self.state.put("balances", party, {**entry, "invoices": invoices})
 
     def mark_balance(self, party: str, at: dt.datetime) -> None:
         entry = self.state.get("balances", party)
@@ -291,28 +273,14 @@ class _Step:
         if previous is None or at > previous:
             self.state.put("balances", party, {**entry, "at": State.dump(at)})
 
-    def view(self, number: str) -> None:
-        if self.flow.view_topic is None:
+    def publish(self, number: str) -> None:
+        """Publish the document's reconciled record when it changed (a digest per document in ``views``)."""
+        record = State.load(self.state.get("documents", number).get("canonical"))
+        if record is None or self.flow.orders_topic is None:
             return
-        config = self.config
-        origin, target = config.origin_system, config.target_system
-        party = self.state.get("parties", number)
-        crm, erp = State.load(party.get(origin)), State.load(party.get(target))
-        crm_at, erp_at = State.load(party.get(f"{origin}_at")), State.load(party.get(f"{target}_at"))
-        master = customer360.merge_customer(customer_number=number, crm=crm, crm_at=crm_at, erp=erp, erp_at=erp_at,
-                                            policies=config.party.mapping.policies)
-        if master is None:
+        digest = hashlib.sha256(payload_json(record).encode()).hexdigest()
+        if (self.ctx.stores["views"].get(number) or {}).get("digest") == digest:
             return
-        orders: list[dict[str, Any]] = []
-        for order_number in self.state.indexed(f"party={number}"):
-            record = State.load(self.state.get("documents", order_number).get("canonical"))
-            if record is not None:
-                orders.append(record)
-        account = self.state.get("balances", number) if erp else {}
-        invoices = [State.load(i) for i in (account.get("invoices") or {}).values()]
-        times = [t for t in (State.load(account.get("at")),) if t is not None]
-        view = customer360.assemble(customer=master, account=customer360.account_of(number, erp, erp_at),
-                                    orders=orders, invoices=invoices, open_balance=State.load(account.get("total")),
-                                    times=times)
-        customer360.emit_if_changed(self.ctx, self.flow.schemas, self.ctx.stores["views"], self.flow.view_topic,
-                                    view)
+        self.ctx.emit(self.flow.orders_topic, key=number,
+                      value=self.flow.schemas.encode(self.config.header.target, record))
+        self.ctx.stores["views"].put(number, {"digest": digest})

@@ -15,7 +15,7 @@ Stores (JSON objects, canonical values kept exact with :mod:`streams.flows.engin
 - ``links``: the records the mappings look up (:class:`~streams.flows.lookups.LookupTables`).
 - ``parked``: records waiting for a look-up, under its waiting key.
 - ``tx``: the transaction join (:mod:`streams.flows.orders.txjoin`).
-- ``views``: per customer number, a digest of the customer-360 view last emitted.
+- ``views``: per document number, a digest of the reconciled record last published.
 """
 
 from __future__ import annotations

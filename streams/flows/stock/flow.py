@@ -1,12 +1,14 @@
-"""Stock availability (``isthmus-stock``): ERP on-hand minus reserved per SKU, over all warehouses, to the CRM.
+"""Derived values per key (block ``derived``; the reference flow is ``isthmus-stock``): a sum over a system's
+rows, grouped by key, kept equal in another system's record.
 
-``mappings/product_availability.yaml`` sums ``on_hand - reserved`` of every ``erp.stock`` row of a SKU
-(:func:`streams.mapping.aggregate.fold` keeps each warehouse's contribution, so an update replaces it and
-a delete removes it). The CRM gets a ``ProductAvailability update`` when that total differs from what its
-product shows (or will show once our pending writes land): the latest value wins, and the CRM's report of
-a value we wrote (its ``products`` CDC) is an echo that commands nothing. A SKU the CRM has no product for
-is kept until the product appears. Stores: ``skus``, per SKU, the warehouses' contributions, the total,
-the change that last moved it, and the CRM mirror of ``available_qty``.
+The section of the flow file (:mod:`streams.flows.stock.config`) names the mapping whose table sources group
+rows (``group_by``) and sum a field (``sum:``), e.g. ERP ``on_hand - reserved`` per SKU over warehouses:
+:func:`streams.mapping.aggregate.fold` keeps each row's contribution, so an update replaces it and a delete
+removes it. The target system gets a command (``<record> <operation>``) when that total differs from what its
+table shows (or will show once our pending writes land): the latest value wins, and the target's report of a
+value we wrote (its CDC of that table) is an echo that commands nothing. A key the target has no row for is
+kept until the row appears. Store ``groups``: per group key, the rows' contributions, the total, the commit
+time of the change that last moved it, and the mirror of the target's value.
 """
 
 from __future__ import annotations
@@ -21,41 +23,35 @@ from streams.flows.commands import Cause, Command, emit_command
 from streams.flows.engine.api import Context, FlowSpec, Incoming, JsonValue
 from streams.flows.engine.values import from_store, to_store
 from streams.flows.orders.mirror import Mirror
-from streams.flows.stock.exceptions import StockFlowError, UnexpectedRecord
-from streams.flows.stock.keying import SkuKeys
+from streams.flows.stock.config import DerivedConfig, SumSource
+from streams.flows.stock.exceptions import UnexpectedRecord
+from streams.flows.stock.keying import GroupKeys, key_text
 from streams.mapping import Context as MappingContext
-from streams.mapping import RecordMapping, fold, map_change
+from streams.mapping import fold, map_source
 from streams.systems import Systems
 
 NAME = "isthmus-stock"
-#: The systems the flow reads stock from and writes availability to, by their names in systems/.
-CRM, ERP = "crm", "erp"
-PRODUCT_AVAILABILITY = "isthmus.canonical.ProductAvailability"
-FIELD = "available_qty"
+GROUPS = "groups"
 
 
 class StockFlow:
-    def __init__(self, *, schemas: SchemaStore, mapping: RecordMapping, systems: Systems,
-                 name: str = NAME) -> None:
-        """``systems``: the declared systems, for their zones and the input topics (ERP stock, CRM products)."""
-        if not mapping.sources_for(ERP, "stock"):
-            raise StockFlowError(f"{mapping.path.name} has no source reading the ERP's stock table; the stock flow "
-                                 "sums availability through it")
+    def __init__(self, *, schemas: SchemaStore, config: DerivedConfig, systems: Systems, name: str = NAME,
+                 description: str = "") -> None:
+        """``systems``: the declared systems, for their zones and for the commands' target."""
         self.schemas = schemas
-        self.mapping = mapping
+        self.config = config
         self.systems = systems
         self.context = MappingContext.of(systems)
-        self.stock_topic = systems[ERP].topic("stock")
-        self.inputs = (self.stock_topic, systems[CRM].topic("products"))
         self.name = name
+        self.description = description or f"{config.mapping.path.name} summed per key to {config.target_system}"
 
     @property
     def stage(self) -> str:
         return f"flow.{self.name}"
 
     def spec(self) -> FlowSpec:
-        return FlowSpec(name=self.name, inputs=self.inputs, handler=self.handle, stores=("skus",), key_by=SkuKeys(),
-                        description="ERP on-hand minus reserved per SKU to the CRM's product availability")
+        return FlowSpec(name=self.name, inputs=self.config.inputs, handler=self.handle, stores=(GROUPS,),
+                        key_by=GroupKeys(self.config.key_columns()), description=self.description)
 
     def handle(self, record: Incoming, ctx: Context) -> None:
         try:
@@ -67,51 +63,63 @@ class StockFlow:
                                        "only row changes are expected there")
             if event.op is Op.TRUNCATE:
                 return
-            if record.topic == self.stock_topic:
-                self.stock(ctx, record, event)
+            summed = self.config.sum_source(record.topic)
+            if summed is not None:
+                self.contribution(ctx, record, event, summed)
             else:
-                self.product(ctx, record, event)
+                self.target(ctx, record, event)
         except IsthmusError as exc:
             ctx.dead_letter(record, reason=f"{type(exc).__name__}: {exc}", stage=self.stage)
 
-    def stock(self, ctx: Context, record: Incoming, event: ChangeEvent) -> None:
-        cause = Cause.of(event, ERP, record)
-        for change in map_change(self.mapping, event, ERP, self.context, self.schemas.schemas.named):
-            sku = str(change.group_key[0])
-            entry = dict(ctx.stores["skus"].get(sku) or {})
-            members = {tuple(json.loads(k)): from_store(v) for k, v in (entry.get("members") or {}).items()}
-            total = fold(members, change)
-            entry.update(members={json.dumps(list(k)): to_store(dict(v)) for k, v in total.members.items()},
-                         total=to_store(total.totals[FIELD]), as_of=to_store(change.commit_time))
-            self.decide(ctx, sku, entry, cause)
+    def contribution(self, ctx: Context, record: Incoming, event: ChangeEvent, summed: SumSource) -> None:
+        config = self.config
+        cause = Cause.of(event, summed.system, record)
+        change = map_source(summed.engine, summed.source, event, summed.system, self.context)
+        if change is None:
+            return
+        key = key_text(change.group_key)
+        entry = dict(ctx.stores[GROUPS].get(key) or {})
+        members = {tuple(json.loads(k)): from_store(v) for k, v in (entry.get("members") or {}).items()}
+        total = fold(members, change)
+        entry.update(members={json.dumps(list(k)): to_store(dict(v)) for k, v in total.members.items()},
+                     group=to_store(list(change.group_key)), total=to_store(total.totals[config.field]),
+                     as_of=to_store(change.commit_time))
+        self.decide(ctx, key, entry, cause)
 
-    def product(self, ctx: Context, record: Incoming, event: ChangeEvent) -> None:
+    def target(self, ctx: Context, record: Incoming, event: ChangeEvent) -> None:
+        config = self.config
         row = event.row
         assert row is not None
-        sku = str(row["sku"])
-        entry = dict(ctx.stores["skus"].get(sku) or {})
-        mirror = Mirror(entry.get("crm"))
+        group = [row.get(c) for c in config.target_key]
+        key = key_text(group)
+        entry = dict(ctx.stores[GROUPS].get(key) or {})
+        mirror = Mirror(entry.get("target"))
         if event.op is Op.DELETE:
             mirror.forget()
-            entry["crm"] = None
-            ctx.stores["skus"].put(sku, entry)
+            entry["target"] = None
+            ctx.stores[GROUPS].put(key, entry)
             return
-        if mirror.observe({FIELD: row.get(FIELD)}):
+        if mirror.observe({config.field: row.get(config.target_column)}):
             ctx.count("echoes_suppressed")
-        entry["crm"] = mirror.to_state()
-        self.decide(ctx, sku, entry, Cause.of(event, CRM, record))
+        entry.update(target=mirror.to_state(), group=to_store(group))
+        self.decide(ctx, key, entry, Cause.of(event, config.target_system, record))
 
-    def decide(self, ctx: Context, sku: str, entry: JsonValue, cause: Cause) -> None:
-        """Command the CRM when its product does not show (and will not get) the current total."""
+    def decide(self, ctx: Context, key: str, entry: JsonValue, cause: Cause) -> None:
+        """Command the target when its row does not show (and will not get) the current total."""
+        config = self.config
         total = from_store(entry.get("total"))
-        if total is not None and entry.get("crm") is not None:
-            mirror = Mirror(entry["crm"])
-            if mirror.due({FIELD: total}):
-                payload: dict[str, Any] = {"sku": sku, FIELD: total, "as_of": from_store(entry.get("as_of"))}
+        if total is not None and entry.get("target") is not None:
+            mirror = Mirror(entry["target"])
+            if mirror.due({config.field: total}):
+                payload: dict[str, Any] = dict(zip(config.key_fields, from_store(entry["group"]), strict=True))
+                payload[config.field] = total
+                if config.stamp is not None:
+                    payload[config.stamp] = from_store(entry.get("as_of"))
                 emit_command(ctx, self.schemas, systems=self.systems, command=Command(
-                    target=CRM, operation="update", entity_type=PRODUCT_AVAILABILITY, entity_key=sku,
-                    payload_type=PRODUCT_AVAILABILITY, payload=payload, cause=cause, changed_fields=(FIELD,)))
-                mirror.commanded({FIELD: total})
-                entry["crm"] = mirror.to_state()
-        if ctx.stores["skus"].get(sku) != entry:
-            ctx.stores["skus"].put(sku, entry)
+                    target=config.target_system, operation=config.operation, entity_type=config.record,
+                    entity_key=key, payload_type=config.record, payload=payload, cause=cause,
+                    changed_fields=(config.field,)))
+                mirror.commanded({config.field: total})
+                entry["target"] = mirror.to_state()
+        if ctx.stores[GROUPS].get(key) != entry:
+            ctx.stores[GROUPS].put(key, entry)

@@ -14,7 +14,7 @@ from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.engine.local import DeadLettered, Emitted, LocalRun
 from streams.flows.files import FLOWS_DIR, FlowFile, load_flow_files
 from streams.flows.orders import OrdersFlow
-from streams.flows.topics import COMMANDS_CRM, COMMANDS_ERP, CUSTOMER_360
+from streams.flows.topics import COMMANDS_CRM, COMMANDS_ERP, RECONCILED_ORDERS
 
 
 def orders_flow_file() -> FlowFile:
@@ -68,10 +68,11 @@ class Harness:
                 sent.append(Sent(e.topic, e.key.decode(), record, json.loads(record["payload"])))
         return sent
 
-    def views(self, emitted: Iterable[Emitted] | None = None) -> list[dict[str, Any]]:
+    def orders(self, emitted: Iterable[Emitted] | None = None) -> list[dict[str, Any]]:
+        """The reconciled orders published (the customer-360 view's orders part, :mod:`streams.flows.view`)."""
         chosen = self.run.context.emitted if emitted is None else emitted
-        return [dict(self.schemas.decode(e.value, "isthmus.canonical.Customer360").value)
-                for e in chosen if e.topic == CUSTOMER_360 and e.value is not None]
+        return [dict(self.schemas.decode(e.value, "isthmus.canonical.SalesOrder").value)
+                for e in chosen if e.topic == RECONCILED_ORDERS and e.value is not None]
 
     @property
     def dead_letters(self) -> list[DeadLettered]:

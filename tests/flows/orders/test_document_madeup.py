@@ -137,7 +137,7 @@ def run() -> tuple[LocalRun, SchemaStore]:
     systems = _systems()
     mappings = load_mappings(HERE, schemas=schemas.schemas, systems=systems, tables=_catalogs())
     (flow_file,) = load_flow_files(HERE / "flows", env={})
-    flow = document_flow(flow_file, schemas=schemas, mappings=mappings, systems=systems, view=False)
+    flow = document_flow(flow_file, schemas=schemas, mappings=mappings, systems=systems)
     return LocalRun(flow.spec()), schemas
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from stock_config import stock_config
 from stock_harness import StockHarness
 from support.systems import reference_systems
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.stock import StockFlow
-from streams.mapping import load_mappings
 
 
 @pytest.fixture(scope="session")
@@ -18,6 +18,5 @@ def schemas() -> SchemaStore:
 
 @pytest.fixture
 def flow(schemas: SchemaStore) -> StockHarness:
-    mapping = load_mappings(schemas=schemas.schemas)["product_availability"]
-    return StockHarness(StockFlow(schemas=schemas, mapping=mapping, systems=reference_systems("Asia/Shanghai")),
-                        schemas)
+    systems = reference_systems("Asia/Shanghai")
+    return StockHarness(StockFlow(schemas=schemas, config=stock_config(schemas, systems), systems=systems), schemas)

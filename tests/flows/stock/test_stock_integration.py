@@ -17,6 +17,7 @@ import pytest
 from flow_runner import Out, RunningFlow, Watch
 from psycopg.rows import dict_row
 from pymysql.cursors import DictCursor
+from stock_config import stock_config
 from support.systems import reference_systems
 
 from streams.flows.context import FlowContext
@@ -30,8 +31,9 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def watch(stack: RunningStack) -> Iterator[Watch]:
     context = FlowContext.load(stack.settings)
-    flow = StockFlow(schemas=context.schemas, mapping=context.mappings["product_availability"],
-                     systems=reference_systems(stack.settings.erp_time_zone), name=f"test-stock-{uuid.uuid4().hex[:8]}")
+    systems = reference_systems(stack.settings.erp_time_zone)
+    flow = StockFlow(schemas=context.schemas, config=stock_config(context.schemas, systems, context.mappings),
+                     systems=systems, name=f"test-stock-{uuid.uuid4().hex[:8]}")
     with RunningFlow(flow.spec(), stack.settings.bootstrap_servers, context.schemas):
         watch = Watch(stack.settings.bootstrap_servers, (COMMANDS_CRM,), context.schemas)
         try:
