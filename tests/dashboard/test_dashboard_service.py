@@ -23,9 +23,10 @@ from support.ports import free_port
 from streams.capture.client import ConnectClient
 from streams.codecs.avro.single_object import SchemaStore
 from streams.dashboard.app import DashboardConfig
-from streams.flows.customer360 import VIEW_SCHEMA
 from streams.inspect.roles import AccessPolicy, Role
 from streams.stack.running import RunningStack
+
+VIEW_SCHEMA = "isthmus.canonical.Customer360"
 
 
 async def _get(url: str, token: str | None = None) -> tuple[int, Any]:
