@@ -26,9 +26,9 @@ from kafka import KafkaConsumer, TopicPartition
 
 from bench.exceptions import BenchError
 from bench.latency import _free_port as free_port
+from reference.topics import COMMANDS_ERP
 from streams.cli.main import main as cli_main
 from streams.codecs.avro.single_object import SchemaStore
-from streams.flows.topics import COMMANDS_ERP
 from streams.stack.running import RunningStack
 from streams.stack.settings import PROJECT_ROOT
 

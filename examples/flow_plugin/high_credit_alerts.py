@@ -19,8 +19,10 @@ from decimal import Decimal
 
 from streams.flows.context import FlowContext
 from streams.flows.engine.api import Context, FlowSpec, Incoming
-from streams.flows.topics import CANONICAL_CUSTOMERS
+from streams.flows.topics import canonical_topic
 
+#: The reconciled customers the reference customers flow publishes (flows/customers.yaml `publish:`).
+CANONICAL_CUSTOMERS = canonical_topic("customers")
 ALERTS_TOPIC = "isthmus.alerts.high-credit"
 
 

@@ -80,7 +80,7 @@ def _register_dlq(commands: Any) -> None:
 
     parser = add("replay", run_replay, "re-produce dead letters' original records to their original topics, "
                  "marked as replays")
-    parser.add_argument("addresses", nargs="*", metavar="OFFSET", help="OFFSET or PARTITION:OFFSET, in order")
+    parser.add_argument("positions", nargs="*", metavar="OFFSET", help="OFFSET or PARTITION:OFFSET, in order")
     parser.add_argument("--all", action="store_true", help="every dead letter (of --stage, if given)")
     parser.add_argument("--stage", help="with --all: only this stage")
 
@@ -188,7 +188,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 def run_replay(args: argparse.Namespace) -> int:
     store = SchemaStore.from_directory()
-    if bool(args.addresses) == bool(args.all):
+    if bool(args.positions) == bool(args.all):
         print("isthmus: give the OFFSETs to replay, or --all (optionally with --stage)", file=sys.stderr)
         return 2
     if args.stage and not args.all:
@@ -198,7 +198,7 @@ def run_replay(args: argparse.Namespace) -> int:
     if args.all:
         picked = [e for e in entries if args.stage is None or e.stage == args.stage]
     else:
-        picked = dlq.pick(entries, args.addresses, args.topic)
+        picked = dlq.pick(entries, args.positions, args.topic)
     done = asyncio.run(dlq.replay(_bootstrap(), args.topic, picked))
     rows = [{"dead_letter": r.entry.address(), "stage": r.entry.stage, "entity": r.entry.entity(store),
              "to": f"{r.topic}[{r.partition}]@{r.offset}"} for r in done]

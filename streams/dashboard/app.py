@@ -197,9 +197,9 @@ def build_app(config: DashboardConfig, *, store: SchemaStore | None = None) -> w
         who = caller(request, Permission.OPERATE, "replay dead letters")
         try:
             body = await request.json()
-            addresses = [str(a) for a in body["addresses"]]
+            addresses = [str(a) for a in body["positions"]]
         except (ValueError, KeyError, TypeError):
-            raise BadRequest('the body must be JSON {"addresses": ["PARTITION:OFFSET", ...]}') from None
+            raise BadRequest('the body must be JSON {"positions": ["PARTITION:OFFSET", ...]}') from None
         entries = await dlq.read_dead_letters(config.bootstrap, config.dlq_topic, store)
         done = await dlq.replay(config.bootstrap, config.dlq_topic, dlq.pick(entries, addresses, config.dlq_topic))
         log.info("dashboard: %s replayed %s", who.label, ", ".join(addresses))

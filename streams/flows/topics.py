@@ -6,9 +6,8 @@ its input topics from the :class:`~streams.systems.Systems` it is built with (``
 Command and dead-letter topics belong to the sinks (:mod:`streams.sinks.topics`) and are re-exported here so
 a flow imports all its names from one module.
 
-The reference pair's CDC topic constants (``CRM_CUSTOMERS``, ``ERP_TRANSACTION``, ...) remain for tests,
-tools and benchmarks that name the reference tables. They are computed from ``systems/`` on first use
-(module ``__getattr__``), so importing this module reads no file; no flow uses them.
+The reference pair's topics by name (``CRM_CUSTOMERS``, ...) live in :mod:`reference.topics`, for the tests,
+benchmarks and tools that drive the reference apps: the product names no system or table.
 """
 
 from __future__ import annotations
@@ -45,26 +44,6 @@ def transaction_topic(system: str, systems: Systems | None = None) -> str:
     return _declared(systems)[system].transaction_topic
 
 
-#: The reference pair's CDC topics: constant name -> (system, table); ``None`` for the transaction topic.
-_REFERENCE_TOPICS: dict[str, tuple[str, str | None]] = {
-    "CRM_CUSTOMERS": ("crm", "customers"), "CRM_CONTACTS": ("crm", "contacts"),
-    "CRM_ADDRESSES": ("crm", "addresses"), "CRM_PRODUCTS": ("crm", "products"),
-    "CRM_SALES_ORDERS": ("crm", "sales_orders"), "CRM_SALES_ORDER_LINES": ("crm", "sales_order_lines"),
-    "ERP_ACCOUNTS": ("erp", "accounts"), "ERP_STOCK": ("erp", "stock"), "ERP_PRODUCTS": ("erp", "products"),
-    "ERP_SALES_ORDER_LINES": ("erp", "sales_order_lines"), "ERP_SALES_ORDERS": ("erp", "sales_orders"),
-    "ERP_INVOICES": ("erp", "invoices"), "ERP_PAYMENTS": ("erp", "payments"),
-    "CRM_TRANSACTION": ("crm", None), "ERP_TRANSACTION": ("erp", None),
-}
-
-
-def __getattr__(name: str) -> str:
-    """The reference pair's topic constants, from the declared systems on first use."""
-    if name not in _REFERENCE_TOPICS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    system, table = _REFERENCE_TOPICS[name]
-    return transaction_topic(system) if table is None else cdc_topic(system, table)
-
-
 #: Prefix of the canonical topics (``<prefix>.<name>``); a test may run flows and the loader under its own.
 CANONICAL_PREFIX = "isthmus.canonical"
 
@@ -74,8 +53,6 @@ def canonical_topic(name: str, prefix: str = CANONICAL_PREFIX) -> str:
     return f"{prefix}.{name}"
 
 
-#: The reconciled customer master: compacted, keyed by customer number, Avro ``Customer``.
-CANONICAL_CUSTOMERS = canonical_topic("customers")
 #: The reconciled sales orders (the CRM's content with the ERP's id, number and status, and the lines): compacted,
 #: keyed by order number, Avro ``SalesOrder``; published by the orders flow for the customer-360 view.
 RECONCILED_ORDERS = canonical_topic("reconciled-orders")
@@ -85,11 +62,7 @@ AUDIT_CONFLICTS = "isthmus.audit.conflicts"
 #: number, Avro ``Customer360``.
 CUSTOMER_360 = "isthmus.customer360"
 
-COMMANDS_CRM = command_topic("crm")
-COMMANDS_ERP = command_topic("erp")
-
 __all__ = [
-    "AUDIT_CONFLICTS", "CANONICAL_CUSTOMERS", "CANONICAL_PREFIX", "COMMANDS_CRM", "COMMANDS_ERP",
-    "CUSTOMER_360", "DLQ_TOPIC", "RECONCILED_ORDERS", "canonical_topic", "cdc_topic",
-    "command_topic", "transaction_topic",
-]  # and, on first use, the reference topic constants of _REFERENCE_TOPICS
+    "AUDIT_CONFLICTS", "CANONICAL_PREFIX", "CUSTOMER_360", "DLQ_TOPIC", "RECONCILED_ORDERS", "canonical_topic",
+    "cdc_topic", "command_topic", "transaction_topic",
+]

@@ -200,10 +200,6 @@ def masked(record: Decoded, catalog: PiiCatalog) -> Decoded:
     return dataclasses.replace(record, value=value, key=catalog.mask_unknown(record.key))
 
 
-_IDS = ("entity_key", "customer_number", "crm_customer_number", "order_number", "crm_order_number",
-        "account_code", "sku", "id")
-
-
 def _short(name: str | None) -> str:
     return (name or "").rpartition(".")[2]
 
@@ -216,8 +212,8 @@ def summary(record: Decoded) -> str:
     """One line: what happened, to which entity."""
     value = record.value
     if record.kind == "debezium":
-        row = value.get("after") or value.get("before") or {}
-        ids = " ".join(f"{name}={row[name]}" for name in _IDS if row.get(name) is not None)
+        key = record.key if isinstance(record.key, Mapping) else {}
+        ids = " ".join(f"{name}={key[name]}" for name in sorted(key)) or record.key_text
         line = f"{value['op']} {record.system}.{record.table} {ids}"
         if value["op"] == "u" and value.get("before") and value.get("after"):
             changed = sorted(k for k, v in value["after"].items() if value["before"].get(k) != v)
@@ -225,7 +221,7 @@ def summary(record: Decoded) -> str:
         return line
     if record.kind == "avro" and isinstance(value, Mapping):
         name = _short(record.schema)
-        entity = next((str(value[f]) for f in _IDS if value.get(f) is not None), record.key_text)
+        entity = record.key_text  # canonical records, commands and results are keyed by their entity
         extra = {
             "Command": lambda: f"{value.get('operation')} {_short(value.get('payload_type'))} -> "
                                f"{value.get('target')}",

@@ -106,12 +106,12 @@ class TraceModel:
 
     def default_topics(self, systems: Systems) -> tuple[str, ...]:
         """Every Isthmus topic a trace reads by default: roots first, then the rows that refer to them, the
-        flows' and sinks' topics."""
+        flows' and sinks' topics (:func:`trace` adds every canonical topic that exists)."""
         dependent = tuple(systems[s].topic(t) for s, t in sorted(self.references)
                           if s in systems and (s, t) not in self.roots)
         sinks = tuple(t for name in systems.writable for t in (command_topic(name), results_topic(name)))
-        return (*self.root_topics(systems), *dependent, flow_topics.CANONICAL_CUSTOMERS,
-                flow_topics.AUDIT_CONFLICTS, *sinks, flow_topics.DLQ_TOPIC, flow_topics.CUSTOMER_360)
+        return (*self.root_topics(systems), *dependent, flow_topics.AUDIT_CONFLICTS, *sinks, flow_topics.DLQ_TOPIC,
+                flow_topics.CUSTOMER_360)
 
 
 @dataclass

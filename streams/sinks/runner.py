@@ -72,7 +72,11 @@ def base_url(config: TargetConfig, environment: SinkEnvironment) -> str:
         return environment.sink.base_url
     if config.http is not None and config.http.base_url:
         return config.http.base_url
-    return environment.stack.crm_api_url if config.system == "crm" else environment.stack.erp_api_url
+    url = environment.stack.reference_api_url(config.system)
+    if url is None:
+        raise TargetConfigError(f"{config.path}: no base URL for {config.system}'s API; fix: set http.base_url in the "
+                                "target file, or ISTHMUS_SINK_BASE_URL")
+    return url
 
 
 def build_adapter(config: TargetConfig, environment: SinkEnvironment) -> Adapter:

@@ -127,6 +127,11 @@ class StackSettings:
     def erp_api_url(self) -> str:
         return f"http://{self.host}:{self.erp_api_port}"
 
+    def reference_api_url(self, system: str) -> str | None:
+        """The URL of the stack's reference app that plays ``system`` (``crm`` or ``erp``), or None: a system of
+        the user's own has no API in the local stack."""
+        return {"crm": self.crm_api_url, "erp": self.erp_api_url}.get(system)
+
     @property
     def logs_dir(self) -> Path:
         return self.home / "logs"

@@ -66,7 +66,7 @@ def _records(bootstrap: str, topic: str) -> list[bytes | None]:
 
 async def _post_replay(url: str, token: str, address: str) -> tuple[int, dict[str, object]]:
     async with aiohttp.ClientSession() as session, session.post(
-            url + "api/dlq/replay", json={"addresses": [address]},
+            url + "api/dlq/replay", json={"positions": [address]},
             headers={"Authorization": f"Bearer {token}"}) as response:
         return response.status, await response.json()
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from reference.topics import CANONICAL_CUSTOMERS
 from streams.flows.context import FlowContext
 from streams.flows.engine.local import LocalRun
 from streams.flows.registry import FlowPluginError, build_flows
-from streams.flows.topics import CANONICAL_CUSTOMERS
 from streams.stack.settings import PROJECT_ROOT, StackSettings
 
 

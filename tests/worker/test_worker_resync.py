@@ -7,8 +7,8 @@ from typing import Any
 
 from support.events import end_positions, read_events
 
+from reference.topics import CRM_CUSTOMERS, ERP_ACCOUNTS
 from streams.cli.main import main as cli_main
-from streams.flows.topics import CRM_CUSTOMERS, ERP_ACCOUNTS
 from streams.stack.running import RunningStack
 from streams.worker.resync import MASTER_TABLES, request_master_data_resync
 

@@ -39,7 +39,7 @@ async function api(path, options) {
 async function replay(address) {
   const { status, body } = await api("/api/dlq/replay", {
     method: "POST", headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ addresses: [address] }),
+    body: JSON.stringify({ positions: [address] }),
   });
   if (status === 403) notice(`Replay refused (HTTP 403): ${body.error}`, "denied");
   else if (status === 200) notice(`Replayed ${address} -> ${body.replayed.map((r) => r.to).join(", ")}`, "ok");

@@ -4,7 +4,7 @@ EntityConfig` says which); commands to the written systems, the reconciled recor
 
 Stores (all keyed by text, values JSON objects):
 
-- ``customers``: per record key, the reconciled record with provenance, its child lists, the link, what
+- ``entities``: per record key, the reconciled record with provenance, its child lists, the link, what
   each system holds (:mod:`~streams.flows.customers.mirror`) and the creations in flight;
 - ``index``: ``<id field>=<id>`` to the record key, for each link field the sources' look-ups use (the
   reference: ``crm_customer_id``, through which contacts and addresses find their customer). An entry stays
@@ -52,8 +52,8 @@ FLOW_NAME = "isthmus-customers"
 STAGE = f"flow.{FLOW_NAME}"
 CONFLICT = "isthmus.canonical.ConflictRecord"
 
-CUSTOMERS, INDEX, ROWS, PARKED = "customers", "index", "rows", "parked"
-STORES = (CUSTOMERS, INDEX, ROWS, PARKED)
+ENTITIES, INDEX, ROWS, PARKED = "entities", "index", "rows", "parked"
+STORES = (ENTITIES, INDEX, ROWS, PARKED)
 
 
 Clock = Callable[[], dt.datetime]
@@ -245,7 +245,7 @@ class CustomerFlow:
             if not isinstance(key, str) or not key:
                 raise CustomerFlowError(f"the change maps to {config.key} {key!r}; it must be non-empty text")
             if key not in states:
-                states[key] = CustomerState.from_json(key, staged.get(CUSTOMERS, key), config)
+                states[key] = CustomerState.from_json(key, staged.get(ENTITIES, key), config)
                 before[key] = to_store(states[key].canonical())
             return states[key]
 
@@ -269,7 +269,7 @@ class CustomerFlow:
         outcome.lineage = Lineage.of(event, system, record, self.mapping_version)
         for key, state in states.items():
             outcome.commands += decide(state, cause, context=context, named=self.named)
-            staged.put(CUSTOMERS, key, state.to_json())
+            staged.put(ENTITIES, key, state.to_json())
             canonical = state.canonical()
             if canonical is not None and to_store(canonical) != before[key]:
                 outcome.canonical[key] = canonical

@@ -1,5 +1,5 @@
 """The entity flow's key: the record key (the reference: the customer number). Every store look-up of the flow
-stays within it: the entity (``customers``), the index entries of that entity (``index``), the remembered
+stays within it: the entity (``entities``), the index entries of that entity (``index``), the remembered
 rows that go with it (``rows``) and the changes parked for it (``parked``) all belong to the entity the record
 maps to.
 

@@ -17,9 +17,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from reference.topics import CRM_ADDRESSES, CRM_CONTACTS, CRM_CUSTOMERS, ERP_ACCOUNTS
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.engine.local import Emitted
-from streams.flows.topics import CRM_ADDRESSES, CRM_CONTACTS, CRM_CUSTOMERS, ERP_ACCOUNTS
 
 FIXTURES = Path(__file__).resolve().parents[2] / "codecs" / "fixtures"
 T0 = dt.datetime(2026, 3, 10, 6, 0, tzinfo=dt.UTC)

@@ -10,10 +10,11 @@ from typing import Any
 
 from customer_events import T0, Sent, Systems, decode_commands, decode_topic
 
+from reference.topics import CANONICAL_CUSTOMERS
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.customers import CustomerFlow
 from streams.flows.engine.local import DeadLettered, Emitted, LocalRun
-from streams.flows.topics import AUDIT_CONFLICTS, CANONICAL_CUSTOMERS
+from streams.flows.topics import AUDIT_CONFLICTS
 
 SETTLED_AT = T0 + dt.timedelta(days=1)
 
@@ -75,4 +76,4 @@ class Harness:
         return published[-1]
 
     def stored(self, number: str) -> Mapping[str, Any] | None:
-        return self.run.context.memory["customers"].get(number)
+        return self.run.context.memory["entities"].get(number)

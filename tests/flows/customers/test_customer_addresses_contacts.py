@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from customer_harness import Harness
 
-from streams.flows.topics import CRM_ADDRESSES
+from reference.topics import CRM_ADDRESSES
 
 NUMBER = "C-300001"
 

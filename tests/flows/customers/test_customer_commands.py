@@ -11,11 +11,11 @@ import pytest
 from customer_events import Cdc, crm_customer_row, erp_account_row
 from support.systems import reference_with, system
 
+from reference.topics import COMMANDS_ERP, CRM_CUSTOMERS, ERP_ACCOUNTS
 from streams.codecs import ChangeEvent, decode
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.commands import Cause, Command, NotWritable, emit_command, encode_command, idempotency_key
 from streams.flows.engine.local import LocalContext
-from streams.flows.topics import COMMANDS_ERP, CRM_CUSTOMERS, ERP_ACCOUNTS
 
 
 def _event(record: tuple[str, bytes, bytes]) -> ChangeEvent:

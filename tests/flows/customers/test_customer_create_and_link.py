@@ -8,7 +8,7 @@ from decimal import Decimal
 from customer_events import Systems, crm_customer_row
 from customer_harness import Harness
 
-from streams.flows.topics import COMMANDS_CRM, COMMANDS_ERP, CRM_CUSTOMERS
+from reference.topics import COMMANDS_CRM, COMMANDS_ERP, CRM_CUSTOMERS
 
 
 def test_crm_customer_created_becomes_one_account_create(harness: Harness) -> None:

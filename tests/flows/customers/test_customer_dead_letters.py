@@ -8,8 +8,8 @@ import json
 from customer_events import crm_customer_row, erp_account_row
 from customer_harness import Harness
 
+from reference.topics import CRM_CUSTOMERS, ERP_ACCOUNTS
 from streams.flows.customers import STAGE
-from streams.flows.topics import CRM_CUSTOMERS, ERP_ACCOUNTS
 
 
 def test_malformed_json_is_dead_lettered_and_the_next_record_is_processed(harness: Harness) -> None:
@@ -37,7 +37,7 @@ def test_unmappable_change_is_dead_lettered_without_touching_state(harness: Harn
     (letter,) = harness.dead_letters
     assert "account.yaml" in letter.reason and "account_code" in letter.reason
     assert "'X-42' does not start with 'C-'" in letter.reason and letter.record.offset == 0
-    assert len(harness.run.context.memory["customers"]) == 0
+    assert len(harness.run.context.memory["entities"]) == 0
     assert len(harness.run.context.memory["index"]) == 0
     assert harness.emitted == []
 

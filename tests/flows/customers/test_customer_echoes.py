@@ -9,7 +9,7 @@ from collections.abc import Callable
 from customer_events import unmoney
 from customer_harness import Harness
 
-from streams.flows.topics import CRM_CUSTOMERS, ERP_ACCOUNTS
+from reference.topics import CRM_CUSTOMERS, ERP_ACCOUNTS
 
 NUMBER = "C-500001"
 

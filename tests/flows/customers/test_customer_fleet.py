@@ -23,9 +23,9 @@ import httpx
 from customer_stack import Reader
 from support.ports import free_port
 
+from reference.topics import CANONICAL_CUSTOMERS, COMMANDS_ERP
 from streams.cli.main import main as cli_main
 from streams.codecs.avro.single_object import SchemaStore
-from streams.flows.topics import CANONICAL_CUSTOMERS, COMMANDS_ERP
 from streams.stack.running import RunningStack
 
 PARTITIONS = 3

@@ -19,16 +19,10 @@ from customer_stack import Databases, Mine, Reader, only, running
 from kafka import KafkaProducer
 from support.systems import reference_systems
 
+from reference.topics import CANONICAL_CUSTOMERS, COMMANDS_CRM, COMMANDS_ERP, ERP_ACCOUNTS
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.customers import STAGE, CustomerFlow
-from streams.flows.topics import (
-    AUDIT_CONFLICTS,
-    CANONICAL_CUSTOMERS,
-    COMMANDS_CRM,
-    COMMANDS_ERP,
-    DLQ_TOPIC,
-    ERP_ACCOUNTS,
-)
+from streams.flows.topics import AUDIT_CONFLICTS, DLQ_TOPIC
 from streams.kafka.topics import TopicSpec, ensure_topics
 from streams.mapping import load_mappings
 from streams.stack.running import RunningStack

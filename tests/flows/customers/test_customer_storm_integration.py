@@ -18,10 +18,11 @@ from kafka import TopicPartition
 from kafka.admin import KafkaAdminClient
 from support.systems import reference_systems
 
+from reference.topics import CANONICAL_CUSTOMERS, CRM_CUSTOMERS, ERP_ACCOUNTS
 from streams.codecs import ChangeEvent, decode
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.customers import CustomerFlow
-from streams.flows.topics import AUDIT_CONFLICTS, CANONICAL_CUSTOMERS, CRM_CUSTOMERS, ERP_ACCOUNTS
+from streams.flows.topics import AUDIT_CONFLICTS
 from streams.kafka.topics import TopicSpec, ensure_topics
 from streams.mapping import load_mappings
 from streams.stack.running import RunningStack

@@ -21,9 +21,9 @@ import pytest
 from customer_stack import Reader
 from support.ports import free_port
 
+from reference.topics import COMMANDS_CRM, COMMANDS_ERP
 from streams.cli.main import main as cli_main
 from streams.codecs.avro.single_object import SchemaStore
-from streams.flows.topics import COMMANDS_CRM, COMMANDS_ERP
 from streams.stack.running import RunningStack
 
 CUSTOMERS = 40

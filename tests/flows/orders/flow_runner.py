@@ -20,10 +20,10 @@ from typing import Any, TypeVar
 from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
+from reference.topics import CRM_TRANSACTION, ERP_TRANSACTION
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.engine.api import FlowSpec
 from streams.flows.engine.processor import EngineSettings, FlowProcessor
-from streams.flows.topics import CRM_TRANSACTION, ERP_TRANSACTION
 
 T = TypeVar("T")
 

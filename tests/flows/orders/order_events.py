@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from streams.flows import topics
+from reference import topics as reference_topics
 
 FIXTURES = Path(__file__).resolve().parents[2] / "codecs" / "fixtures"
 T0 = dt.datetime(2026, 3, 10, 6, 0, tzinfo=dt.UTC)
@@ -27,16 +27,16 @@ def _captured(name: str) -> dict[str, Any]:
 
 
 SHAPES = {
-    topics.CRM_SALES_ORDERS: _captured("crm_sales_orders_c_1"),
-    topics.CRM_SALES_ORDER_LINES: _captured("crm_sales_order_lines_c_1"),
-    topics.CRM_CUSTOMERS: _captured("crm_customers_u_1"),
-    topics.CRM_PRODUCTS: _captured("crm_products_c_1"),
-    topics.ERP_ACCOUNTS: _captured("erp_accounts_u_1"),
-    topics.ERP_SALES_ORDERS: _captured("erp_sales_orders_u_1"),
-    topics.ERP_INVOICES: _captured("erp_invoices_c_1"),
-    topics.ERP_PAYMENTS: _captured("erp_payments_c_1"),
-    topics.ERP_STOCK: _captured("erp_stock_u_1"),
-    topics.CRM_TRANSACTION: _captured("crm_transaction_end_4"),
+    reference_topics.CRM_SALES_ORDERS: _captured("crm_sales_orders_c_1"),
+    reference_topics.CRM_SALES_ORDER_LINES: _captured("crm_sales_order_lines_c_1"),
+    reference_topics.CRM_CUSTOMERS: _captured("crm_customers_u_1"),
+    reference_topics.CRM_PRODUCTS: _captured("crm_products_c_1"),
+    reference_topics.ERP_ACCOUNTS: _captured("erp_accounts_u_1"),
+    reference_topics.ERP_SALES_ORDERS: _captured("erp_sales_orders_u_1"),
+    reference_topics.ERP_INVOICES: _captured("erp_invoices_c_1"),
+    reference_topics.ERP_PAYMENTS: _captured("erp_payments_c_1"),
+    reference_topics.ERP_STOCK: _captured("erp_stock_u_1"),
+    reference_topics.CRM_TRANSACTION: _captured("crm_transaction_end_4"),
 }
 
 
@@ -128,9 +128,9 @@ class Cdc:
         payload = {"status": status, "id": tx_id, "ts_ms": _micros(self.now) // 1000,
                    "event_count": sum((counts or {}).values()) if counts is not None else None,
                    "data_collections": collections if counts is not None else None}
-        shape = SHAPES[topics.CRM_TRANSACTION]
+        shape = SHAPES[reference_topics.CRM_TRANSACTION]
         key = {"schema": shape["key"]["schema"], "payload": {"id": tx_id}}
-        return Rec(topics.CRM_TRANSACTION, json.dumps(key).encode(),
+        return Rec(reference_topics.CRM_TRANSACTION, json.dumps(key).encode(),
                    json.dumps({"schema": shape["value"]["schema"], "payload": payload}).encode())
 
     def crm_transaction(self, changes: Sequence[Change], *, extra: Mapping[str, int] | None = None) -> Transaction:

@@ -10,11 +10,12 @@ from typing import Any
 
 from order_events import Rec
 
+from reference.topics import COMMANDS_CRM, COMMANDS_ERP
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.engine.local import DeadLettered, Emitted, LocalRun
 from streams.flows.files import FLOWS_DIR, FlowFile, load_flow_files
 from streams.flows.orders import OrdersFlow
-from streams.flows.topics import COMMANDS_CRM, COMMANDS_ERP, RECONCILED_ORDERS
+from streams.flows.topics import RECONCILED_ORDERS
 
 
 def orders_flow_file() -> FlowFile:

@@ -19,7 +19,7 @@ from order_events import (
 )
 from order_harness import Harness
 
-from streams.flows.topics import (
+from reference.topics import (
     CRM_CUSTOMERS,
     CRM_SALES_ORDER_LINES,
     CRM_SALES_ORDERS,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from order_events import Cdc, Change, Rec, crm_customer, crm_line, crm_order, erp_account, erp_order
 from order_harness import Harness, Sent
 
-from streams.flows.topics import (
+from reference.topics import (
     COMMANDS_CRM,
     CRM_CUSTOMERS,
     CRM_SALES_ORDER_LINES,

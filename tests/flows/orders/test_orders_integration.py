@@ -23,10 +23,11 @@ from psycopg.rows import dict_row
 from pymysql.cursors import DictCursor
 from support.systems import reference_systems
 
+from reference.topics import COMMANDS_CRM, COMMANDS_ERP
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.context import FlowContext
 from streams.flows.orders import document_flow
-from streams.flows.topics import COMMANDS_CRM, COMMANDS_ERP, RECONCILED_ORDERS
+from streams.flows.topics import RECONCILED_ORDERS
 from streams.stack.running import RunningStack
 
 pytestmark = pytest.mark.integration

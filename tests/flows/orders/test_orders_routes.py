@@ -19,8 +19,7 @@ from order_events import (
 )
 from order_harness import Harness, Sent
 
-from streams.codecs.avro.single_object import SchemaStore
-from streams.flows.topics import (
+from reference.topics import (
     CRM_CUSTOMERS,
     CRM_SALES_ORDER_LINES,
     CRM_SALES_ORDERS,
@@ -29,6 +28,7 @@ from streams.flows.topics import (
     ERP_PAYMENTS,
     ERP_SALES_ORDERS,
 )
+from streams.codecs.avro.single_object import SchemaStore
 from streams.sinks.adapters.mapping import placeholders, render_fields
 from streams.sinks.config.loader import load_target
 from streams.sinks.config.model import HttpRoute

@@ -9,7 +9,7 @@ import pytest
 from order_events import Cdc, Change, Rec, Transaction, crm_customer, crm_line, crm_order, erp_account
 from order_harness import Harness
 
-from streams.flows.topics import CRM_CUSTOMERS, CRM_SALES_ORDER_LINES, CRM_SALES_ORDERS, ERP_ACCOUNTS
+from reference.topics import CRM_CUSTOMERS, CRM_SALES_ORDER_LINES, CRM_SALES_ORDERS, ERP_ACCOUNTS
 
 NUMBER = "SO-000021"
 

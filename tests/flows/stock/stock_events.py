@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from streams.flows.topics import CRM_PRODUCTS, ERP_STOCK
+from reference.topics import CRM_PRODUCTS, ERP_STOCK
 
 FIXTURES = Path(__file__).resolve().parents[2] / "codecs" / "fixtures"
 T0 = dt.datetime(2026, 3, 10, 6, 0, tzinfo=dt.UTC)

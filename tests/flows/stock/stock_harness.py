@@ -9,10 +9,10 @@ from typing import Any
 
 from stock_events import Rec
 
+from reference.topics import COMMANDS_CRM
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.engine.local import DeadLettered, LocalRun
 from streams.flows.stock import StockFlow
-from streams.flows.topics import COMMANDS_CRM
 
 
 @dataclass

@@ -8,7 +8,7 @@ from pathlib import Path
 from stock_events import Cdc, Rec, product_row, stock_row
 from stock_harness import StockHarness
 
-from streams.flows.topics import CRM_PRODUCTS, ERP_STOCK
+from reference.topics import CRM_PRODUCTS, ERP_STOCK
 from streams.sinks.adapters.mapping import render_fields, render_path
 from streams.sinks.config.loader import load_target
 from streams.sinks.config.model import HttpRoute

@@ -20,9 +20,9 @@ from pymysql.cursors import DictCursor
 from stock_config import stock_config
 from support.systems import reference_systems
 
+from reference.topics import COMMANDS_CRM
 from streams.flows.context import FlowContext
 from streams.flows.stock import StockFlow
-from streams.flows.topics import COMMANDS_CRM
 from streams.stack.running import RunningStack
 
 pytestmark = pytest.mark.integration
