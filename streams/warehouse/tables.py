@@ -52,7 +52,7 @@ class Column:
     required: bool | None = None
     compute: Expression | None = None
     check: Expression | None = None
-    #: ``str.format`` template over the columns so far, e.g. ``quantity {quantity} is not positive``.
+    #: ``str.format`` template over the columns so far, e.g. ``{column} is not positive``.
     message: str = ""
 
     def value(self, record: Mapping[str, Any], names: Mapping[str, Any]) -> Any:

@@ -33,9 +33,9 @@ TABLES_FILE = ddl.SQL_DIR / "tables.yaml"
 TABLE_KEYS = ("description", "topic", "record", "key", "when", "deleted", "columns", "inherits")
 COLUMN_KEYS = ("from", "clean", "required", "compute", "check", "message")
 INHERITS_KEYS = ("from", "by", "columns")
-#: The mapping expression language plus ``date_key(time)``: the dim_date key (YYYYMMDD) of an instant.
+#: The mapping expression language plus ``yyyymmdd(time)``: the date key (an integer) of an instant's UTC date.
 WAREHOUSE_FUNCTIONS: Mapping[str, Callable[..., Any]] = {
-    **FUNCTIONS, "date_key": lambda moment: None if moment is None else cleaning.date_key(moment)}
+    **FUNCTIONS, "yyyymmdd": lambda moment: None if moment is None else cleaning.date_key(moment)}
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 
 
@@ -133,7 +133,7 @@ class _TablesFile:
         deleted = self._record_expression(name, node, "deleted", fields)
         if node.get("deleted") is None and fields is not None and DELETED_FIELD not in fields:
             self.add(node.line, f"{name}.deleted", f"{record} has no {DELETED_FIELD!r} field to mark deletes",
-                     'write `deleted: "<expression over the record>"`, e.g. "active == False" or "False"')
+                     'write `deleted: "<expression over the record>"`, e.g. "<field> == False" or "False"')
         columns = self._columns(name, node, table, fields)
         key = self._key(name, node, columns)
         if len(self.problems) > before or topic is None or record is None or columns is None or key is None:
@@ -173,13 +173,13 @@ class _TablesFile:
 
     def _compile(self, node: Node, where: str, known: Any, what: str) -> Expression | None:
         if not isinstance(node.value, str):
-            self.add(node.line, where, "an expression is text", 'write it in quotes, e.g. "quantity > 0"')
+            self.add(node.line, where, "an expression is text", 'write it in quotes, e.g. "<column> > 0"')
             return None
         try:
             expression = compile_expression(node.value, WAREHOUSE_FUNCTIONS)
         except ExpressionSyntax as exc:
             self.add(node.line, where, f"invalid expression {node.value!r}: {exc}",
-                     "use the expression language of streams/mapping/expressions.py (plus date_key(time))")
+                     "use the expression language of streams/mapping/expressions.py (plus yyyymmdd(time))")
             return None
         unknown = sorted(expression.names - set(known))
         if unknown:
@@ -281,7 +281,7 @@ class _TablesFile:
         if check_node is None or message_node is None or not isinstance(message_node.value, str):
             self.add((check_node or message_node or node).line, f"{where}.check",
                      "a check needs both `check` (an expression) and `message` (the rejection's reason)",
-                     'write `check: "quantity > 0", message: "quantity {quantity} is not positive"`')
+                     'write `check: "<column> > 0", message: "<column> {<column>} is not positive"`')
             return None
         check = self._compile(check_node, f"{where}.check", known, "this column or one before it")
         try:

@@ -124,7 +124,7 @@ def test_expressions_checks_keys_and_required_are_checked(tmp_path: Path) -> Non
           when: "ordered_by is not None"
           columns:
             crm_order_id: {clean: integer, required: maybe}
-            date_key: {compute: "date_key(transaction_time)"}
+            date_key: {compute: "yyyymmdd(transaction_time)"}
             status: {clean: text, check: "status != ''", message: "status {state} is blank"}
             deleted: {clean: boolean}
         fact_order_line:
