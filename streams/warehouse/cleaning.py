@@ -1,9 +1,14 @@
-"""Cleaning rules: each takes a decoded source value and returns the warehouse value or raises RowRejected."""
+"""Cleaning rules: each takes a decoded source value and returns the warehouse value or raises RowRejected.
+
+:data:`CLEANERS` names them for ``warehouse/tables.yaml`` (``clean: email``).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -95,3 +100,33 @@ def date_key(moment: dt.datetime) -> int:
     """The dim_date key (YYYYMMDD) of an instant's UTC date."""
     day = moment.astimezone(dt.UTC).date()
     return day.year * 10000 + day.month * 100 + day.day
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cleaner:
+    """A cleaning rule by the name ``warehouse/tables.yaml`` uses for it (``clean: <name>``).
+
+    ``required`` is the rule's default when it takes a ``required`` argument (text is optional unless told,
+    numbers are required unless told), ``None`` when it takes none.
+    """
+
+    name: str
+    function: Callable[..., Any]
+    required: bool | None = None
+
+    def __call__(self, value: Any, column: str, required: bool | None) -> Any:
+        if self.required is None:
+            return self.function(value, column)
+        return self.function(value, column, required=self.required if required is None else required)
+
+
+CLEANERS: Mapping[str, Cleaner] = {cleaner.name: cleaner for cleaner in (
+    Cleaner(name="text", function=text, required=False),
+    Cleaner(name="email", function=email),
+    Cleaner(name="phone", function=phone),
+    Cleaner(name="number", function=number, required=True),
+    Cleaner(name="integer", function=integer, required=True),
+    Cleaner(name="boolean", function=boolean),
+    Cleaner(name="date", function=date),
+    Cleaner(name="instant", function=instant),
+)}

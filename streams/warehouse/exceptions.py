@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from streams.errors import IsthmusError
+from streams.mapping.exceptions import Problem
 
 
 class WarehouseError(IsthmusError):
@@ -15,3 +16,12 @@ class WarehouseSettingsError(WarehouseError):
 
 class RowRejected(WarehouseError):
     """A source row broke a cleaning rule; it goes to the dead-letter topic with this reason."""
+
+
+class WarehouseTablesError(WarehouseError):
+    """``warehouse/tables.yaml`` is invalid; ``problems`` lists every problem, each with file, line, field and fix."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = tuple(problems)
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        super().__init__(f"warehouse tables refused ({count}):\n  " + "\n  ".join(str(p) for p in problems))

@@ -28,7 +28,8 @@ from streams.stack.running import RunningStack
 from streams.warehouse import ddl
 from streams.warehouse.rows import Change, Position, Rejection, to_changes
 from streams.warehouse.settings import WarehouseSettings
-from streams.warehouse.tables import BY_NAME, TableSpec
+from streams.warehouse.tables import Tables, TableSpec
+from streams.warehouse.tables_file import load_tables
 from streams.warehouse.writer import stored_positions, write_batch
 
 log = logging.getLogger(__name__)
@@ -37,14 +38,16 @@ STAGE = "warehouse.load"
 
 class Loader:
     def __init__(self, running: RunningStack, settings: WarehouseSettings, schemas: SchemaStore | None = None,
-                 stop: threading.Event | None = None) -> None:
+                 stop: threading.Event | None = None, tables: Tables | None = None) -> None:
+        """``tables``: the warehouse's tables (default: ``warehouse/tables.yaml``, read and checked here)."""
         self.running = running
         self.settings = settings
         self.schemas = schemas or SchemaStore.from_directory()
         self.stop = stop or threading.Event()
+        tables = tables or load_tables(schemas=self.schemas.schemas)
         #: Canonical topic -> the warehouse tables its records feed.
         self.topics: dict[str, tuple[TableSpec, ...]] = {
-            specs[0].topic(settings.canonical_prefix): specs for specs in BY_NAME.values()}
+            specs[0].topic(settings.canonical_prefix): specs for specs in tables.by_topic.values()}
         self.loaded = 0
         self.rejected = 0
 

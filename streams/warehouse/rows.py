@@ -51,6 +51,13 @@ class Rejection:
 
 Outcome = tuple[Change, ...] | Rejection | None
 
+#: Columns every loaded table has that the loader fills itself (lineage, the rest of the record, the delete
+#: mark) or the database does (``loaded_at``): ``warehouse/tables.yaml`` cannot map them.
+LOADER_COLUMNS = frozenset({
+    "source_system", "source_table", "source_key", "source_commit_time", "source_topic", "source_partition",
+    "source_offset", "cdc_topic", "cdc_partition", "cdc_offset", "mapping_version", "attributes", "deleted",
+    "loaded_at"})
+
 
 def lineage_columns(position: Position, lineage: Lineage) -> dict[str, Any]:
     return {
@@ -83,14 +90,15 @@ def to_changes(position: Position, specs: tuple[TableSpec, ...], value: bytes | 
     columns = lineage_columns(position, lineage)
     changes: list[Change] = []
     for spec in specs:
-        if not spec.applies(record.value):
-            continue
         try:
+            if not spec.applies(record.value):
+                continue
             values = spec.build(record.value, rules)
+            deleted = spec.deleted(record.value)
         except RowRejected as exc:
             return Rejection(position=position, table=spec.target, source_key=lineage.key,
                              reason=f"{lineage.system}.{lineage.table} {lineage.key} -> {spec.target}: {exc}")
         extra = {k: v for k, v in record.value.items() if k not in spec.consumed}
         values["attributes"] = json.dumps(json_value(extra), sort_keys=True)
-        changes.append(Change(spec=spec, values=values, deleted=spec.deleted(record.value), lineage=columns))
+        changes.append(Change(spec=spec, values=values, deleted=deleted, lineage=columns))
     return tuple(changes) or None

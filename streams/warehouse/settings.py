@@ -15,7 +15,8 @@ from streams.warehouse.tables import Rules
 DOCS: dict[str, str] = {
     "ISTHMUS_WAREHOUSE_DB": "PostgreSQL database of the warehouse, on the CRM server (default warehouse)",
     "ISTHMUS_WAREHOUSE_SCHEMA": "schema the star schema lives in (default dwh)",
-    "ISTHMUS_WAREHOUSE_CLIENT_PREFIX": "prefix of dim_client.client_code before the CRM customer id (default CL-)",
+    "ISTHMUS_WAREHOUSE_CLIENT_PREFIX": ("client_code_prefix, a value the expressions of warehouse/tables.yaml "
+                                        "can read (default CL-)"),
     "ISTHMUS_WAREHOUSE_BATCH": "records per database transaction (default 500)",
     "ISTHMUS_CANONICAL_PREFIX": "prefix of the canonical topics the loader reads (default isthmus.canonical)",
 }

@@ -35,7 +35,7 @@ from streams.flows.context import FlowContext
 from streams.flows.customers import CustomerFlow
 from streams.kafka.deadletters import DEAD_LETTER_TYPE, DLQ_TOPIC
 from streams.stack.running import RunningStack
-from streams.warehouse.tables import BY_NAME
+from streams.warehouse.tables_file import load_tables
 
 pytestmark = pytest.mark.integration
 
@@ -216,7 +216,7 @@ def _end_offsets(stack: RunningStack, topics: list[str]) -> dict[TopicPartition,
 
 
 def _canonical_topics(prefix: str) -> list[str]:
-    return [f"{prefix}.{name}" for name in BY_NAME]
+    return [f"{prefix}.{name}" for name in load_tables().by_topic]
 
 
 def _count(stack: RunningStack, topic: str, wanted: Callable[[dict[str, Any]], bool], schemas: SchemaStore) -> int:

@@ -14,9 +14,12 @@ from fastavro import schemaless_writer
 from streams.codecs.avro.single_object import MARKER, SchemaStore
 from streams.flows.canonical.lineage import Lineage
 from streams.warehouse.rows import Change, Position, Rejection, to_changes
-from streams.warehouse.tables import BY_NAME, Rules
+from streams.warehouse.tables import Rules, TableSpec
+from streams.warehouse.tables_file import load_tables
 
 RULES = Rules(client_code_prefix="CL-")
+#: The reference warehouse/tables.yaml: canonical topic name -> the tables it feeds.
+BY_NAME: dict[str, tuple[TableSpec, ...]] = load_tables().by_topic
 COMMIT = dt.datetime(2026, 11, 25, 9, 0, 1, 250000, tzinfo=dt.UTC)
 
 
