@@ -99,7 +99,8 @@ def test_a_flow_without_its_mappings_is_left_out_and_the_others_run(stack: Runni
     base = f"http://{stack.settings.host}:{port}"
     try:
         document = _wait_ready(base, worker, log).json()
-        assert sorted(document["flows"]) == ["isthmus-canonical", "isthmus-customers", "isthmus-orders"]
+        assert sorted(document["flows"]) == ["isthmus-canonical", "isthmus-customer360", "isthmus-customers",
+                                             "isthmus-orders"]
         assert all(flow["tasks"] for flow in document["flows"].values())
         assert list(document["unavailable"]) == ["isthmus-stock"]
         assert "product_availability.yaml" in httpx.get(f"{base}/health", timeout=2).json()["unavailable"][
