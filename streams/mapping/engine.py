@@ -142,17 +142,20 @@ class MappedChange:
 
 
 def map_change(mapping: RecordMapping, event: ChangeEvent, system: str, context: Context,
-               named: Mapping[str, Any]) -> tuple[MappedChange, ...]:
-    """Map one Debezium change through every source of ``mapping`` that reads its table.
+               named: Mapping[str, Any], *, table: str | None = None) -> tuple[MappedChange, ...]:
+    """Map one Debezium change through every source of ``mapping`` that reads its table: ``table``, the table
+    its topic carries as the system file names it (a flow knows it from the topic), else the table the event
+    itself names.
 
     A source with a ``when`` condition sees an update that moves a row out of its condition as a delete,
     and one that moves a row in as a create. Truncates and tables the mapping does not read give nothing.
     """
-    if event.op is Op.TRUNCATE or event.table is None:
+    table = table or event.table
+    if event.op is Op.TRUNCATE or table is None:
         return ()
     engine = Engine(mapping, named)
     results = []
-    for source in mapping.sources_for(system, event.table):
+    for source in mapping.sources_for(system, table):
         result = _map_source(engine, source, event, system, context)
         if result is not None:
             results.append(result)

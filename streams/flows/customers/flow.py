@@ -189,11 +189,6 @@ class CustomerFlow:
             return []
         if not isinstance(event, ChangeEvent) or event.op is Op.TRUNCATE:
             return []
-        if event.table != table:
-            ctx.dead_letter(record, stage=self.stage, reason=(
-                f"{record.position}: a change of table {event.table!r} on {record.topic}, which carries "
-                f"{system}.{table}; check the connector's topic routing"))
-            return []
         staged = _Staged(ctx.stores)
         lookup = _LinkLookup(staged, self.config)
         try:
@@ -251,16 +246,16 @@ class CustomerFlow:
 
         settled_at = self.clock()
         for child in reads.children:
-            for change in map_change(child, event, system, context, self.named):
+            for change in map_change(child, event, system, context, self.named, table=table):
                 fold_child(state_of(change.parent_key), change)
         if reads.record:
-            for change in map_change(config.record, event, system, context, self.named):
+            for change in map_change(config.record, event, system, context, self.named, table=table):
                 state = state_of(change.key)
                 observed = self._observed(change, event, reads)
                 outcome.conflicts += fold(state, change, observed=observed, op=event.op, settled_at=settled_at,
                                           echoes_seen=outcome.echoes)
         if reads.link:
-            for change in map_change(config.link, event, system, context, self.named):
+            for change in map_change(config.link, event, system, context, self.named, table=table):
                 state = state_of(change.key)
                 state.mirror(system).present = not change.deleted  # a link row: the entity is (no longer) there
                 fold_xref(state, change, settled_at=settled_at)

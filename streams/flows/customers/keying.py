@@ -116,8 +116,8 @@ class CustomerKeys:
             event = decode(record.value, record.key, topic=record.topic, where=record.position)
         except CodecError:
             return [(None, record)]  # the flow dead-letters it with the reason
-        if where is None or not isinstance(event, ChangeEvent) or event.table != where[1]:
-            return [(None, record)]  # the flow dead-letters it
+        if where is None or not isinstance(event, ChangeEvent):
+            return [(None, record)]  # the flow dead-letters it (or ignores a transaction record)
         own = row_key(where[1], event)
         if where in self.links:
             return self._link(record, event, where, own, stores)

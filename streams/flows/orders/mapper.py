@@ -57,7 +57,7 @@ class Mapper:
         if alone is None:
             alone = self._alone.setdefault((str(mapping.path), source.name),
                                            dataclasses.replace(mapping, sources=(source,)))
-        return map_change(alone, event, str(source.system), self.context(lookup), self.named)
+        return map_change(alone, event, str(source.system), self.context(lookup), self.named, table=source.table)
 
     def row(self, mapping: RecordMapping, source: SourceMapping, row: Mapping[str, Any],
             lookup: Lookup | None) -> dict[str, Any]:

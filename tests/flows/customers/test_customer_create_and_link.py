@@ -3,6 +3,7 @@ the link and the ERP-owned fields."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 from customer_events import Systems, crm_customer_row
@@ -105,3 +106,15 @@ def test_crm_customer_with_empty_mirrors_of_an_existing_account_is_no_conflict(h
     assert harness.conflicts() == []
     harness.settle()
     assert harness.outbox == [] and harness.conflicts() == []
+
+
+def test_the_topic_says_which_table_a_change_is_of_not_the_table_inside_the_event(harness: Harness) -> None:
+    """A connector may route a table's changes under another name (a partitioned or sharded table, a routing
+    SMT): the flow reads what the system file says the topic carries."""
+    topic, key, value = harness.systems.crm_create("C-100009", name="Routed Ltd")
+    assert topic == CRM_CUSTOMERS and value is not None
+    envelope = json.loads(value)
+    envelope["payload"]["source"]["table"] = "customers_2026_12"
+    (sent,) = harness.feed((topic, key, json.dumps(envelope).encode()))
+    assert sent.route == ("Account", "create") and sent.payload["name"] == "Routed Ltd"
+    assert not harness.dead_letters
