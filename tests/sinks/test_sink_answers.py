@@ -240,3 +240,11 @@ def test_a_lookup_answered_with_an_error_under_200_carries_the_targets_message(t
     outcome, _ = attempt(config, lambda request: httpx.Response(200, json={"error": ["TimeoutError", "slow"]}))
     assert isinstance(outcome, Failed) and outcome.kind == "transient"
 
+
+
+def test_answers_without_a_rule_are_refused_even_after_an_earlier_problem(tmp_path: Path) -> None:
+    text = TARGET.replace("system: erp", "system: sap")
+    start = text.index("    answers:")
+    message = refused(write(tmp_path, text[:start] + "    answers: {}\n"))
+    assert "erp.yaml:1: system: 'sap' is not a system" in message
+    assert "erp.yaml:16: routes[0].answers: answers has no rule; fix: add error:" in message

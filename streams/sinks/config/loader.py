@@ -274,8 +274,8 @@ class TargetReader:
                     headers[name] = value
         return HttpOptions(base_url=base_url.rstrip("/") if base_url else None, auth=auth, headers=headers)
 
-    def auth(self, raw: Any) -> AuthSpec | None:
-        key: Key = ("http", "auth")
+    def auth(self, raw: Any, key: Key = ("http", "auth")) -> AuthSpec | None:
+        """An auth header spec at ``key`` (a plugin passes its own, e.g. ``("soap", "auth")``)."""
         auth = self.mapping(raw, key, AUTH_KEYS, "auth")
         if auth is None:
             return None
@@ -369,6 +369,7 @@ class TargetReader:
         spec = self.mapping(raw, key, ANSWERS_KEYS, "answers")
         if spec is None:
             return None
+        reported = len(self.problems)
         error = None
         if spec.get("error") is not None:
             where: Key = (*key, "error")
@@ -382,7 +383,7 @@ class TargetReader:
                     error = ErrorRule(when=when, message=message, transient=transient)
         success = self.conditions(spec.get("success"), (*key, "success"), required=False)
         if error is None and not success:
-            if not self.problems:
+            if len(self.problems) == reported:
                 self.problem(key, "answers has no rule", "add error: {when: <path>, message: <path>} and/or "
                              "success: <path>, or remove answers")
             return None
