@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
 from reference.common import errors, faults
+from reference.common.envelope import EnvelopeMiddleware
 from reference.common.transactions import Transactions
 
 
@@ -20,6 +21,8 @@ def new_app(*, title: str, description: str, transactions: Transactions[Any],
     app.state.faults = faults.FaultSwitch()
     errors.install(app)
     app.add_middleware(faults.FaultMiddleware, switch=app.state.faults)
+    # Outermost: /enveloped/<path> is <path> answered with HTTP 200 and {"result", "error"} (see envelope.py).
+    app.add_middleware(EnvelopeMiddleware)
     app.include_router(faults.router)
 
     @app.get("/health", tags=["health"], summary="200 when the database answers, 503 when it does not")

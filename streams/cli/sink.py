@@ -14,7 +14,6 @@ import logging
 import sys
 from typing import Any
 
-from streams.sinks.config.model import HttpRoute
 from streams.sinks.runner import SinkEnvironment, build_worker, run_until_signalled
 from streams.sinks.settings import SINK_SETTINGS
 
@@ -57,9 +56,7 @@ def run_sink(args: argparse.Namespace) -> int:
         config = worker.config
         print(f"{config.path}: {config.adapter} target {config.system}; {worker.adapter.describe()}")
         for (payload_type, operation), route in config.routes.items():
-            call = (f"{route.method} {route.path}" if isinstance(route, HttpRoute)
-                    else f"{route.action} {route.table} on ({', '.join(route.key)})")
-            print(f"  {payload_type.rpartition('.')[2]:<22} {operation:<10} -> {call}")
+            print(f"  {payload_type.rpartition('.')[2]:<22} {operation:<10} -> {route.plan()}")
         r = worker.resolved
         print(f"consumes {r.command_topic} (group {r.group_id}); results to {r.results_topic}; dead letters to "
               f"{r.dlq_topic}")

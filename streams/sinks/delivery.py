@@ -10,10 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from streams.sinks.adapters.base import Adapter
+from streams.sinks.answers import judge
 from streams.sinks.backoff import Backoff
 from streams.sinks.config.model import HttpRoute, TargetConfig
 from streams.sinks.gate import TargetGate
-from streams.sinks.outcomes import Applied, Failed
+from streams.sinks.outcomes import Applied, Attempt, Failed
 from streams.sinks.records import SinkCommand
 
 #: A 429 comes from a live target asking for less traffic: it holds calls for Retry-After but does not count
@@ -47,6 +48,14 @@ class Deliverer:
         self.clock = clock
         self.rng = rng or random.Random()
 
+    def _judged(self, command: SinkCommand, outcome: Attempt) -> Attempt:
+        """The attempt as the route's ``answers`` rules read its answer (an error under HTTP 200 is an error),
+        for any adapter."""
+        route = self.config.route(command.payload_type, command.operation)
+        if route is None or route.answers is None:
+            return outcome
+        return judge(route.answers, outcome, system=self.config.system.upper(), call=route.plan())
+
     def _conflict_retries(self, command: SinkCommand) -> int:
         route = self.config.route(command.payload_type, command.operation)
         if isinstance(route, HttpRoute) and route.on_conflict == "dead_letter":
@@ -61,7 +70,7 @@ class Deliverer:
             probe = await self.gate.enter()
             attempts += 1
             try:
-                outcome = await self.adapter.attempt(command)
+                outcome = self._judged(command, await self.adapter.attempt(command))
             except BaseException:
                 self.gate.abandon(probe)
                 raise

@@ -35,3 +35,7 @@ class DeadLetterNotFound(SinkError):
 class DeadLetterUnreadable(SinkError):
     """A dead-letter record does not decode as a DeadLetter."""
 
+
+
+class UnknownAdapter(TargetConfigError):
+    """A target file names an adapter that no installed plugin registers, or whose plugin cannot be loaded."""

@@ -70,11 +70,13 @@ def refusal(failed: Failed, fields: Sequence[str]) -> Applied | None:
     return Applied(status=failed.status, body=answer, refused=True)
 
 
-def assigned_ids(body: Any, names: Sequence[str]) -> dict[str, str]:
-    """The named fields of an answer, as strings (booleans lower-case), skipping absent and null ones."""
+def assigned_ids(body: Any, ids: Mapping[str, str] | Sequence[str]) -> dict[str, str]:
+    """The ids a route names (``{name: dotted path}``; a list of names reads each at its own name) from an
+    answer, as strings (booleans lower-case), skipping absent, null and structured values."""
+    paths = ids if isinstance(ids, Mapping) else {name: name for name in ids}
     found: dict[str, str] = {}
-    for name in names:
-        value = get_path(body, name) if isinstance(body, Mapping) else MISSING
+    for name, path in paths.items():
+        value = get_path(body, path) if isinstance(body, (Mapping, list)) else MISSING
         if value is MISSING or value is None or isinstance(value, (dict, list)):
             continue
         found[name] = ("true" if value else "false") if isinstance(value, bool) else str(value)

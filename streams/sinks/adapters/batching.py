@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +39,7 @@ class BatchItem:
     method: str
     path: str
     body: Any
-    ids: tuple[str, ...]
+    ids: Mapping[str, str] | Sequence[str]
 
 
 #: Sends one batch call: (method, path, JSON body) -> (status, answer, Retry-After seconds), or a Failed

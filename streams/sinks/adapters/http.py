@@ -5,7 +5,7 @@ command's item in a batch call shared with the commands applied at the same time
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -23,8 +23,9 @@ from streams.sinks.adapters.mapping import (
     render_path,
     spec_references,
 )
+from streams.sinks.answers import judge
 from streams.sinks.backoff import parse_retry_after
-from streams.sinks.config.model import HttpRoute, LookupSpec, TargetConfig
+from streams.sinks.config.model import AnswerRules, HttpRoute, IdPaths, LookupSpec, TargetConfig
 from streams.sinks.outcomes import (
     RETRY_AFTER_STATUSES,
     Applied,
@@ -168,34 +169,44 @@ class HttpAdapter:
         needed = [name for name in missing_references(wanted, command.payload) if name in route.lookups]
         found: dict[str, Any] = {}
         for name in dict.fromkeys(needed):
-            found[name] = await self._lookup(command, route.lookups[name])
+            found[name] = await self._lookup(command, route.lookups[name], route.answers)
         return found
 
-    async def _lookup(self, command: SinkCommand, lookup: LookupSpec) -> Any:
+    async def _lookup(self, command: SinkCommand, lookup: LookupSpec, answers: AnswerRules | None) -> Any:
+        """The looked-up value. Its answer is read by the route's ``answers.error`` rule too (an API that answers
+        errors with 200 does so for its searches as well): a transient error is retried, a permanent one
+        dead-lettered with the target's message; ``answers.success`` is about the route's own call only."""
         try:
             path = render_path(lookup.path, command.payload, {})
         except UnresolvedReference as missing:
             raise _Refused(Failed(kind="permanent", error_type="UnresolvedReference",
                                   reason=f"lookup {lookup.name} needs {missing.name}, which the payload does not "
                                          f"have; send it in the payload")) from None
-        outcome = await self._call("GET", path, None, None, ())
+        body = None if lookup.body is None else render_fields(lookup.body, command.payload, {})
+        outcome = await self._call(lookup.method, path, body, None, {})
+        if answers is not None and answers.error is not None:
+            outcome = judge(AnswerRules(error=answers.error), outcome, system=self.system,
+                            call=f"lookup {lookup.name} ({lookup.method} {path})")
         if isinstance(outcome, Failed):
             if outcome.kind == "transient":
                 raise _Refused(outcome)
             raise _Refused(Failed(kind="permanent", error_type="LookupFailed", status=outcome.status,
                                   answer=outcome.answer,
-                                  reason=f"lookup {lookup.name} (GET {path}) found nothing: {outcome.reason}; "
+                                  reason=f"lookup {lookup.name} ({lookup.method} {path}) found nothing: "
+                                         f"{outcome.reason}; "
                                          "create the entity it looks for first, or send "
                                          f"{lookup.name} in the payload"))
         value = get_path(outcome.body, lookup.take)
         if value is MISSING or value is None:
             raise _Refused(Failed(kind="permanent", error_type="LookupFailed", status=outcome.status,
                                   answer=outcome.body,
-                                  reason=f"lookup {lookup.name} (GET {path}) answered without {lookup.take}: "
+                                  reason=f"lookup {lookup.name} ({lookup.method} {path}) answered without "
+                                         f"{lookup.take}: "
                                          f"{answer_text(outcome.body, 500)}; check the lookup's take field"))
         return value
 
-    async def _call(self, method: str, path: str, body: Any, key: str | None, ids: tuple[str, ...]) -> Attempt:
+    async def _call(self, method: str, path: str, body: Any, key: str | None,
+                    ids: IdPaths | Sequence[str]) -> Attempt:
         what = f"{method} {path}"
         content = None if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         headers = self._headers(key)

@@ -7,32 +7,39 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import yaml
 
 from streams.codecs.avro.schemas import SchemaSet, load_schemas
 from streams.codecs.exceptions import UnknownSchema
+from streams.sinks.adapters.registry import AdapterPlugin, AdapterRegistry, default_registry
 from streams.sinks.config.located import Located, dotted, load_located
 from streams.sinks.config.model import (
+    CONDITION_TESTS,
     HTTP_METHODS,
     ON_CONFLICT,
+    AnswerRules,
     AuthSpec,
     BatchSpec,
+    Condition,
     Constant,
     EachItem,
+    ErrorRule,
     FieldSpec,
     FromField,
     HttpOptions,
     HttpRoute,
+    IdPaths,
     LookupSpec,
     OnConflict,
+    Route,
     SqlOptions,
     SqlRoute,
     TargetConfig,
 )
 from streams.sinks.config.payload_paths import PayloadShape
-from streams.sinks.exceptions import TargetConfigError
+from streams.sinks.exceptions import TargetConfigError, UnknownAdapter
 from streams.sinks.topics import writable_systems
 
 Key = tuple[str | int, ...]
@@ -42,15 +49,22 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 _HEADER = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 _ENV = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_DOTTED = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
 
-TOP_KEYS = ("system", "adapter", "http", "sql", "routes")
+#: The top keys of every target file; besides them, a file may have the section of its adapter (its name).
+TOP_KEYS = ("system", "adapter", "routes")
+#: The keys of every route, whatever its adapter.
+COMMON_ROUTE_KEYS = ("payload_type", "operation", "ids", "answers")
 HTTP_KEYS = ("base_url", "auth", "headers")
 AUTH_KEYS = ("header", "scheme", "env", "secret", "required")
 SQL_KEYS = ("database", "conninfo_env", "keys_table")
 HTTP_ROUTE_KEYS = ("payload_type", "operation", "method", "path", "body", "lookups", "ids", "on_conflict",
                    "refusals", "only_changed", "batch")
 SQL_ROUTE_KEYS = ("payload_type", "operation", "action", "table", "key", "columns", "ids")
-LOOKUP_KEYS = ("path", "take")
+LOOKUP_KEYS = ("method", "path", "body", "take")
+ANSWERS_KEYS = ("error", "success")
+ERROR_RULE_KEYS = ("when", "message", "transient")
+CONDITION_KEYS = ("path", *CONDITION_TESTS[1:])
 BATCH_KEYS = ("method", "path", "max_items", "linger_ms", "items_field", "results_field", "key_field")
 SPEC_KEYS = ("from", "value", "each", "keep_null")
 RESERVED_HEADERS = ("idempotency-key", "content-type", "content-length", "host")
@@ -80,6 +94,16 @@ def target_path(directory: Path, system: str) -> Path:
     return directory / f"{system}.yaml"
 
 
+class RouteHead(NamedTuple):
+    """What every route has, checked by the loader before the adapter's route parser reads the rest."""
+
+    payload_type: str | None
+    operation: str | None
+    shape: PayloadShape | None
+    ids: IdPaths
+    answers: AnswerRules | None
+
+
 def _operations(schemas: SchemaSet) -> tuple[str, ...]:
     command = schemas.definition("Command")
     for item in command["fields"]:
@@ -89,18 +113,28 @@ def _operations(schemas: SchemaSet) -> tuple[str, ...]:
     raise TargetConfigError("the Command schema has no operation field; check schemas/command.avsc")
 
 
-class _Checker:
-    def __init__(self, path: Path, located: Located, schemas: SchemaSet, writable: tuple[str, ...]) -> None:
+class TargetReader:
+    """Checks a target file, collecting every problem with its line. An adapter plugin's section and route
+    parsers receive it: ``problem(key, message, fix)`` reports one (``key`` a path into the file, e.g.
+    ``("jsonrpc", "url")``, for its line), and the helpers (``mapping``, ``string``, ``boolean``, ``integer``,
+    ``names``, ``specs``, ``lookups``, ``auth``) read values the way the shipped adapters do."""
+
+    def __init__(self, path: Path, located: Located, schemas: SchemaSet, writable: tuple[str, ...],
+                 adapters: AdapterRegistry) -> None:
         self.path = path
         self.located = located
         self.schemas = schemas
         self.writable = writable
+        self.adapters = adapters
         self.problems: list[TargetProblem] = []
         self.operations = _operations(schemas)
 
     def problem(self, key: Key, message: str, fix: str) -> None:
         self.problems.append(TargetProblem(file=self.path, line=self.located.line(key), key=dotted(key),
                                            message=message, fix=fix))
+
+    def line(self, key: Key) -> int | None:
+        return self.located.line(key)
 
     def mapping(self, value: Any, key: Key, allowed: Sequence[str], what: str) -> dict[str, Any] | None:
         if not isinstance(value, dict):
@@ -159,7 +193,8 @@ class _Checker:
 
     def check(self) -> TargetConfig | None:
         data = self.located.data
-        top = self.mapping(data, (), TOP_KEYS, "a target file")
+        registered = self.adapters.names()
+        top = self.mapping(data, (), (*TOP_KEYS, *registered), "a target file")
         if top is None:
             return None
         writable = self.writable
@@ -168,28 +203,27 @@ class _Checker:
         if system is not None and system not in writable:
             self.problem(("system",), f"{system!r} is not a system", f"use one of {', '.join(writable)}, the "
                          "writable systems of systems/")
-        adapter = self.string(top, "adapter", (), required=True, fix="set adapter: http or adapter: sql")
-        if adapter is not None and adapter not in ("http", "sql"):
-            self.problem(("adapter",), f"{adapter!r} is not an adapter", "use http (an HTTP API) or sql "
-                         "(PostgreSQL upserts)")
-            adapter = None
-        http = sql = None
-        if adapter == "http":
-            http = self.http_options(top.get("http", {}))
-            if "sql" in top:
-                self.problem(("sql",), "an http target has no sql section", "remove sql, or set adapter: sql")
-        elif adapter == "sql":
-            sql = self.sql_options(top.get("sql"))
-            if "http" in top:
-                self.problem(("http",), "a sql target has no http section", "remove http, or set adapter: http")
+        adapter = self.string(top, "adapter", (), required=True,
+                              fix=f"set adapter to one of {', '.join(registered)}")
+        plugin = self.plugin(adapter) if adapter is not None else None
+        options = None
+        if adapter is not None and plugin is not None:
+            if plugin.section is not None:
+                options = plugin.section(top.get(adapter), self)
+            elif adapter in top:
+                self.problem((adapter,), f"the {adapter} adapter takes no section", f"remove {adapter}")
+            for other in registered:
+                if other != adapter and other in top:
+                    self.problem((other,), f"a{'n' if adapter[0] in 'aeiouh' else ''} {adapter} target has no "
+                                 f"{other} section", f"remove {other}, or set adapter: {other}")
         routes = top.get("routes")
-        checked: dict[tuple[str, str], HttpRoute | SqlRoute] = {}
+        checked: dict[tuple[str, str], Route] = {}
         if not isinstance(routes, list) or not routes:
             self.problem(("routes",), "routes must be a non-empty list",
                          "add one route per (payload_type, operation) the target applies")
-        elif adapter is not None:
+        elif plugin is not None:
             for index, raw in enumerate(routes):
-                route = self.route(raw, ("routes", index), adapter)
+                route = self.route(raw, ("routes", index), plugin)
                 if route is None:
                     continue
                 pair = (route.payload_type, route.operation)
@@ -198,10 +232,20 @@ class _Checker:
                                  f"line {checked[pair].line})", "keep one route per payload type and operation")
                     continue
                 checked[pair] = route
-        if self.problems or system is None or adapter is None:
+        if self.problems or system is None or adapter is None or plugin is None:
             return None
-        return TargetConfig(path=self.path, system=system, adapter=cast(Any, adapter), http=http, sql=sql,
-                            routes=checked)
+        return TargetConfig(path=self.path, system=system, adapter=adapter,
+                            http=options if isinstance(options, HttpOptions) else None,
+                            sql=options if isinstance(options, SqlOptions) else None, routes=checked,
+                            options=options)
+
+    def plugin(self, name: str) -> AdapterPlugin | None:
+        try:
+            return self.adapters.get(name)
+        except UnknownAdapter as exc:
+            message, _, fix = str(exc).partition("; fix: ")
+            self.problem(("adapter",), message, fix)
+            return None
 
     def http_options(self, raw: Any) -> HttpOptions | None:
         options = self.mapping(raw, ("http",), HTTP_KEYS, "http")
@@ -230,8 +274,8 @@ class _Checker:
                     headers[name] = value
         return HttpOptions(base_url=base_url.rstrip("/") if base_url else None, auth=auth, headers=headers)
 
-    def auth(self, raw: Any) -> AuthSpec | None:
-        key: Key = ("http", "auth")
+    def auth(self, raw: Any, key: Key = ("http", "auth")) -> AuthSpec | None:
+        """An auth header spec at ``key`` (a plugin passes its own, e.g. ``("soap", "auth")``)."""
         auth = self.mapping(raw, key, AUTH_KEYS, "auth")
         if auth is None:
             return None
@@ -270,7 +314,7 @@ class _Checker:
 
     # routes
 
-    def route_head(self, route: dict[str, Any], key: Key) -> tuple[str | None, str | None, PayloadShape | None]:
+    def route_head(self, route: dict[str, Any], key: Key) -> RouteHead:
         payload = self.string(route, "payload_type", key, required=True,
                               fix="name the canonical record of the payload, e.g. Account")
         operation = self.string(route, "operation", key, required=True,
@@ -287,20 +331,119 @@ class _Checker:
             self.problem((*key, "operation"), f"{operation!r} is not a command operation",
                          f"use one of {', '.join(self.operations)}")
             operation = None
-        return full, operation, shape
+        ids = self.ids(route.get("ids"), (*key, "ids"))
+        answers = self.answers(route["answers"], (*key, "answers")) if route.get("answers") is not None else None
+        return RouteHead(full, operation, shape, ids, answers)
 
-    def route(self, raw: Any, key: Key, adapter: str) -> HttpRoute | SqlRoute | None:
-        allowed = HTTP_ROUTE_KEYS if adapter == "http" else SQL_ROUTE_KEYS
+    def route(self, raw: Any, key: Key, plugin: AdapterPlugin) -> Route | None:
+        allowed = tuple(dict.fromkeys((*COMMON_ROUTE_KEYS, *plugin.route_keys)))
         route = self.mapping(raw, key, allowed, "a route")
         if route is None:
             return None
-        head = self.route_head(route, key)
-        if adapter == "http":
-            return self.http_route(route, key, head)
-        return self.sql_route(route, key, head)
+        return plugin.route(route, key, self.route_head(route, key), self)
 
-    def http_route(self, route: dict[str, Any], key: Key,
-                   head: tuple[str | None, str | None, PayloadShape | None]) -> HttpRoute | None:
+    def ids(self, raw: Any, key: Key) -> IdPaths:
+        """``[name, ...]`` (each read at its own name) or ``{name: dotted path into the answer}``."""
+        if raw is None:
+            return {}
+        if isinstance(raw, str):
+            raw = [raw]
+        if isinstance(raw, list) and all(isinstance(v, str) and _IDENTIFIER.match(v) for v in raw):
+            return {name: name for name in raw}
+        if isinstance(raw, dict) and raw:
+            found: dict[str, str] = {}
+            for name, path in raw.items():
+                if not isinstance(name, str) or not _IDENTIFIER.match(name):
+                    self.problem((*key, str(name)), f"{name!r} is not an id name", "use letters, digits and _")
+                elif not isinstance(path, str) or not _DOTTED.match(path):
+                    self.problem((*key, name), f"{path!r} is not a path into the answer",
+                                 "give a dotted path, digits for list items: result.0.id")
+                else:
+                    found[name] = path
+            return found
+        self.problem(key, f"ids must be a list of names or a mapping of name to answer path, got {raw!r}",
+                     "write ids: [account_id, account_code] or ids: {account_id: result.0.id}")
+        return {}
+
+    def answers(self, raw: Any, key: Key) -> AnswerRules | None:
+        spec = self.mapping(raw, key, ANSWERS_KEYS, "answers")
+        if spec is None:
+            return None
+        reported = len(self.problems)
+        error = None
+        if spec.get("error") is not None:
+            where: Key = (*key, "error")
+            rule = self.mapping(spec["error"], where, ERROR_RULE_KEYS, "answers.error")
+            if rule is not None:
+                when = self.conditions(rule.get("when"), (*where, "when"), required=True)
+                message = self.string(rule, "message", where, pattern=_DOTTED,
+                                      fix="give the dotted path of the target's message, e.g. error.1")
+                transient = self.conditions(rule.get("transient"), (*where, "transient"), required=False)
+                if when:
+                    error = ErrorRule(when=when, message=message, transient=transient)
+        success = self.conditions(spec.get("success"), (*key, "success"), required=False)
+        if error is None and not success:
+            if len(self.problems) == reported:
+                self.problem(key, "answers has no rule", "add error: {when: <path>, message: <path>} and/or "
+                             "success: <path>, or remove answers")
+            return None
+        return AnswerRules(error=error, success=success, line=self.located.line(key))
+
+    def conditions(self, raw: Any, key: Key, *, required: bool) -> tuple[Condition, ...]:
+        """A condition, or a list of them (any one holding is enough): ``path`` (a non-null value is there) or
+        ``{path: p, <test>: value}`` with one test of present, absent, equals, one_of, matches."""
+        if raw is None:
+            if required:
+                self.problem(key, "no condition", "give the path that holds only in an error answer, e.g. "
+                             "when: error")
+            return ()
+        items = raw if isinstance(raw, list) else [raw]
+        found: list[Condition] = []
+        for index, item in enumerate(items):
+            where: Key = (*key, index) if isinstance(raw, list) else key
+            condition = self.condition(item, where)
+            if condition is not None:
+                found.append(condition)
+        return tuple(found)
+
+    def condition(self, raw: Any, key: Key) -> Condition | None:
+        fix = "write a dotted path (error), or {path: error.0, one_of: [UserError]} with one test of " + \
+              ", ".join(CONDITION_TESTS)
+        if isinstance(raw, str):
+            if not _DOTTED.match(raw):
+                self.problem(key, f"{raw!r} is not a path into the answer", fix)
+                return None
+            return Condition(path=raw)
+        spec = self.mapping(raw, key, CONDITION_KEYS, "a condition")
+        if spec is None:
+            return None
+        path = self.string(spec, "path", key, required=True, pattern=_DOTTED, fix=fix)
+        tests = [t for t in CONDITION_TESTS if t in spec]
+        if len(tests) > 1:
+            self.problem(key, f"a condition has one test, got {', '.join(tests)}", "split it into a list of "
+                         "conditions (any one holding is enough)")
+            return None
+        test = tests[0] if tests else "present"
+        value = spec.get(test)
+        if test in ("present", "absent"):
+            if test in spec and spec[test] is not True:
+                self.problem((*key, test), f"{test} takes true", f"write {test}: true")
+                return None
+            value = None
+        elif test == "one_of" and (not isinstance(value, list) or not value):
+            self.problem((*key, test), "one_of takes a non-empty list", "write one_of: [a, b]")
+            return None
+        elif test == "matches":
+            try:
+                re.compile(str(value))
+            except re.error as exc:
+                self.problem((*key, test), f"{value!r} is not a regular expression: {exc}", "correct it")
+                return None
+        if path is None:
+            return None
+        return Condition(path=path, test=test, value=tuple(cast(list[Any], value)) if test == "one_of" else value)
+
+    def http_route(self, route: dict[str, Any], key: Key, head: RouteHead) -> HttpRoute | None:
         method = self.string(route, "method", key, required=True, fix=f"use one of {', '.join(HTTP_METHODS)}")
         if method is not None and method.upper() not in HTTP_METHODS:
             self.problem((*key, "method"), f"{method!r} is not an HTTP method",
@@ -310,7 +453,7 @@ class _Checker:
         if path is not None and not path.startswith("/"):
             self.problem((*key, "path"), f"{path!r} does not start with /",
                          "give the path below the base URL, e.g. /accounts/{account_id}")
-        payload_type, operation, shape = head
+        payload_type, operation, shape = head.payload_type, head.operation, head.shape
         lookups = self.lookups(route.get("lookups"), (*key, "lookups"), shape)
         if path is not None and shape is not None:
             self.template(path, (*key, "path"), shape, lookups)
@@ -323,7 +466,6 @@ class _Checker:
             body = self.specs(raw_body, (*key, "body"), shape, None if shape is None else shape.schema, lookups)
         if method is not None and method.upper() == "GET" and (raw_body is not None):
             self.problem((*key, "body"), "a GET sends no body", "remove body, or use POST, PUT or PATCH")
-        ids = self.names(route, "ids", key, _IDENTIFIER)
         on_conflict = route.get("on_conflict", "retry_once")
         if on_conflict not in ON_CONFLICT:
             self.problem((*key, "on_conflict"), f"{on_conflict!r} is not a conflict policy",
@@ -335,7 +477,7 @@ class _Checker:
         if payload_type is None or operation is None or method is None or path is None:
             return None
         return HttpRoute(payload_type=payload_type, operation=operation, method=method.upper(), path=path, body=body,
-                         whole_payload=whole, lookups=lookups, ids=ids,
+                         whole_payload=whole, lookups=lookups, ids=head.ids, answers=head.answers,
                          on_conflict=cast(OnConflict, on_conflict), refusals=refusals, only_changed=only_changed,
                          batch=batch,
                          line=self.located.line(key))
@@ -354,14 +496,26 @@ class _Checker:
             body = self.mapping(spec, where, LOOKUP_KEYS, f"lookup {name}")
             if body is None:
                 continue
-            path = self.string(body, "path", where, required=True, fix="give the GET path that finds the value")
-            take = self.string(body, "take", where, required=True, fix="name the answer's field to take")
+            method = (self.string(body, "method", where, fix=f"use one of {', '.join(HTTP_METHODS)}")
+                      or "GET").upper()
+            if method not in HTTP_METHODS:
+                self.problem((*where, "method"), f"{method!r} is not an HTTP method",
+                             f"use one of {', '.join(HTTP_METHODS)}")
+            path = self.string(body, "path", where, required=True, fix="give the path that finds the value")
+            take = self.string(body, "take", where, required=True, pattern=_DOTTED,
+                               fix="name the answer's field to take, a dotted path: result.0.id")
             if path is not None and not path.startswith("/"):
                 self.problem((*where, "path"), f"{path!r} does not start with /", "give a path below the base URL")
             if path is not None and shape is not None:
                 self.template(path, (*where, "path"), shape, {})
+            request: dict[str, FieldSpec] | None = None
+            if body.get("body") is not None:
+                if method == "GET":
+                    self.problem((*where, "body"), "a GET sends no body", "remove body, or set method: POST")
+                request = self.specs(body["body"], (*where, "body"), shape,
+                                     None if shape is None else shape.schema, {})
             if path is not None and take is not None:
-                found[str(name)] = LookupSpec(name=str(name), path=path, take=take)
+                found[str(name)] = LookupSpec(name=str(name), path=path, take=take, method=method, body=request)
         return found
 
     def reference(self, name: str, key: Key, shape: PayloadShape, node: Any,
@@ -462,8 +616,7 @@ class _Checker:
         return BatchSpec(method=method.upper(), path=path, max_items=max_items, linger_ms=linger_ms,
                          items_field=items_field, results_field=results_field, key_field=key_field)
 
-    def sql_route(self, route: dict[str, Any], key: Key,
-                  head: tuple[str | None, str | None, PayloadShape | None]) -> SqlRoute | None:
+    def sql_route(self, route: dict[str, Any], key: Key, head: RouteHead) -> SqlRoute | None:
         action = route.get("action", "upsert")
         if action not in ("upsert", "update", "delete"):
             self.problem((*key, "action"), f"{action!r} is not a SQL action", "use upsert, update or delete")
@@ -474,7 +627,7 @@ class _Checker:
         if not key_columns:
             self.problem((*key, "key"), "key names no column",
                          "list the columns of the table's primary key or unique constraint: key: [sku]")
-        payload_type, operation, shape = head
+        payload_type, operation, shape = head.payload_type, head.operation, head.shape
         columns: dict[str, FieldSpec] = {}
         if route.get("columns") is None:
             self.problem((*key, "columns"), "columns is missing", "map each column to a payload field")
@@ -489,12 +642,12 @@ class _Checker:
             if columns and column not in columns:
                 self.problem((*key, "key"), f"key column {column!r} is not among the columns",
                              f"add {column} to columns")
-        ids = self.names(route, "ids", key, _IDENTIFIER)
         if payload_type is None or operation is None or table is None or action is None or not key_columns \
                 or not columns:
             return None
         return SqlRoute(payload_type=payload_type, operation=operation, action=cast(Any, action), table=table,
-                        key=key_columns, columns=columns, ids=ids, line=self.located.line(key))
+                        key=key_columns, columns=columns, ids=head.ids, answers=head.answers,
+                        line=self.located.line(key))
 
 
 def _kind(value: Any) -> str:
@@ -504,9 +657,11 @@ def _kind(value: Any) -> str:
             float: "a number"}.get(type(value), type(value).__name__)
 
 
-def load_target(path: Path, schemas: SchemaSet | None = None, writable: Iterable[str] | None = None) -> TargetConfig:
+def load_target(path: Path, schemas: SchemaSet | None = None, writable: Iterable[str] | None = None,
+                adapters: AdapterRegistry | None = None) -> TargetConfig:
     """Read and check one target file; ``TargetConfigError`` lists every problem with its line and fix.
-    ``writable``: the systems its ``system:`` may name (default: the writable declared systems)."""
+    ``writable``: the systems its ``system:`` may name (default: the writable declared systems); ``adapters``:
+    the adapters its ``adapter:`` may name (default: the installed plugins)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -524,8 +679,9 @@ def load_target(path: Path, schemas: SchemaSet | None = None, writable: Iterable
         problem = getattr(exc, "problem", None) or str(exc)
         raise TargetConfigError(f"{_shown(path)}{line}: not valid YAML: {problem}; fix: correct the YAML "
                                 f"syntax there") from exc
-    checker = _Checker(path, located, schemas or load_schemas(),
-                       tuple(writable) if writable is not None else writable_systems())
+    checker = TargetReader(path, located, schemas or load_schemas(),
+                           tuple(writable) if writable is not None else writable_systems(),
+                           adapters or default_registry())
     config = checker.check()
     if checker.problems or config is None:
         count = len(checker.problems)

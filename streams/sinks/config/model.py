@@ -1,8 +1,10 @@
 """What a target file says, as typed values; ``loader`` builds them and checks every reference.
 
-A target has one adapter (``http`` or ``sql``) and a route per (payload type, operation). A route says how
-one command becomes one call: for HTTP the method, the path template and the body; for SQL the table, its
-key and its columns. Body fields and columns use the same small language (:data:`FieldSpec`).
+A target has one adapter, named by its registered name (``http``, ``sql``, or a plugin's: see
+``streams.sinks.adapters.registry``), and a route per (payload type, operation). A route says how one command
+becomes one call: for HTTP the method, the path template and the body; for SQL the table, its key and its
+columns. Body fields and columns use the same small language (:data:`FieldSpec`). Every route, whatever its
+adapter, may say which ids its answer carries (``ids``) and how its answer is read (``answers``).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 OnConflict = Literal["retry_once", "dead_letter"]
 ON_CONFLICT: tuple[OnConflict, ...] = ("retry_once", "dead_letter")
@@ -46,11 +48,78 @@ FieldSpec = FromField | Constant | EachItem
 
 @dataclass(frozen=True, kw_only=True)
 class LookupSpec:
-    """Fills reference ``name`` when the payload has no value for it: GET ``path``, take field ``take``."""
+    """Fills reference ``name`` when the payload has no value for it: call ``method path`` (with ``body``, built
+    from the payload like a route's), take the answer's field at dotted path ``take``."""
 
     name: str
     path: str
     take: str
+    method: str = "GET"
+    body: Mapping[str, FieldSpec] | None = None
+
+
+#: Answer fields copied into ``CommandResult.assigned_ids``: the id's name -> a dotted path into the answer
+#: (``ids: [account_id]`` is ``{account_id: account_id}``; ``ids: {account_id: result.0.id}`` reads deeper).
+IdPaths = Mapping[str, str]
+
+
+ConditionTest = Literal["present", "absent", "equals", "one_of", "matches"]
+CONDITION_TESTS: tuple[ConditionTest, ...] = ("present", "absent", "equals", "one_of", "matches")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Condition:
+    """A test of an answer body at dotted ``path``: ``present`` (a non-null value is there), ``absent``
+    (nothing or null), ``equals`` / ``one_of`` ``value``, ``matches`` (regular expression ``value`` found in
+    the value's text)."""
+
+    path: str
+    test: ConditionTest = "present"
+    value: Any = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ErrorRule:
+    """An answer that says the call failed, whatever its status (an error under HTTP 200): it holds when any of
+    ``when`` holds; ``message`` is the path of the target's message for the dead letter; any of ``transient``
+    holding makes the failure worth retrying instead."""
+
+    when: tuple[Condition, ...]
+    message: str | None = None
+    transient: tuple[Condition, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnswerRules:
+    """How a route's answer is read beyond its status. ``success``: a 2xx answer is applied only when any of
+    these holds (else a permanent failure); ``error``: see :class:`ErrorRule`, checked first."""
+
+    error: ErrorRule | None = None
+    success: tuple[Condition, ...] = ()
+    line: int | None = None
+
+
+class Route(Protocol):
+    """What every route has, whatever its adapter; a plugin's route class has these too."""
+
+    @property
+    def payload_type(self) -> str: ...
+
+    @property
+    def operation(self) -> str: ...
+
+    @property
+    def ids(self) -> IdPaths: ...
+
+    @property
+    def answers(self) -> AnswerRules | None: ...
+
+    @property
+    def line(self) -> int | None: ...
+
+    def plan(self) -> str:
+        """The call a command of this route becomes, in a few words (``PATCH /accounts/{account_id}``)."""
+        ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,7 +149,8 @@ class HttpRoute:
     body: Mapping[str, FieldSpec] | None
     whole_payload: bool = False
     lookups: Mapping[str, LookupSpec] = field(default_factory=dict)
-    ids: tuple[str, ...] = ()
+    ids: IdPaths = field(default_factory=dict)
+    answers: AnswerRules | None = None
     on_conflict: OnConflict = "retry_once"
     #: Error fields whose 409 is the target's business answer (e.g. ``account_id``: the account is blocked):
     #: recorded as a CommandResult with that status, not retried and not dead-lettered.
@@ -88,6 +158,9 @@ class HttpRoute:
     only_changed: bool = False
     batch: BatchSpec | None = None
     line: int | None = None
+
+    def plan(self) -> str:
+        return f"{self.method} {self.path}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,8 +171,12 @@ class SqlRoute:
     table: str
     key: tuple[str, ...]
     columns: Mapping[str, FieldSpec]
-    ids: tuple[str, ...] = ()
+    ids: IdPaths = field(default_factory=dict)
+    answers: AnswerRules | None = None
     line: int | None = None
+
+    def plan(self) -> str:
+        return f"{self.action} {self.table} on ({', '.join(self.key)})"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,12 +214,16 @@ class SqlOptions:
 class TargetConfig:
     path: Path
     system: str
-    adapter: Literal["http", "sql"]
+    #: The registered name of the adapter (``http``, ``sql``, or a plugin's).
+    adapter: str
     http: HttpOptions | None
     sql: SqlOptions | None
-    routes: Mapping[tuple[str, str], HttpRoute | SqlRoute]
+    routes: Mapping[tuple[str, str], Route]
+    #: What the adapter's own section (the ``<adapter>:`` key) parsed to: HttpOptions for ``http``,
+    #: SqlOptions for ``sql``, a plugin's own value for a plugin (None when it has no section parser).
+    options: Any = None
 
-    def route(self, payload_type: str, operation: str) -> HttpRoute | SqlRoute | None:
+    def route(self, payload_type: str, operation: str) -> Route | None:
         return self.routes.get((payload_type, operation))
 
     def http_routes(self) -> tuple[HttpRoute, ...]:

@@ -1,0 +1,98 @@
+"""The shipped adapters as plugins: ``http`` (an HTTP API, one call per command) and ``sql`` (rows of a
+PostgreSQL or MariaDB/MySQL database, for a system with no API). Registered in pyproject.toml under
+``isthmus.targets`` like any other (see ``registry``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from streams.sinks.adapters.base import Adapter
+from streams.sinks.adapters.http import HttpAdapter
+from streams.sinks.adapters.mysql import MySqlAdapter
+from streams.sinks.adapters.registry import AdapterPlugin
+from streams.sinks.adapters.sql import SqlAdapter
+from streams.sinks.config.loader import HTTP_ROUTE_KEYS, SQL_ROUTE_KEYS, Key, RouteHead, TargetReader
+from streams.sinks.config.model import Route, TargetConfig
+from streams.sinks.environment import SinkEnvironment
+from streams.sinks.exceptions import SecretMissing, TargetConfigError
+from streams.stack.databases import crm_conninfo
+from streams.stack.secrets import load_or_create
+from streams.systems import Engine
+
+#: Connections to one target, however many commands are applied at once: more calls wait for a connection
+#: (a batch endpoint carries many commands in one call), so the target's own pools are not overrun.
+MAX_CONNECTIONS = 32
+
+
+def base_url(config: TargetConfig, environment: SinkEnvironment) -> str:
+    if environment.sink.base_url:
+        return environment.sink.base_url
+    if config.http is not None and config.http.base_url:
+        return config.http.base_url
+    url = environment.stack.reference_api_url(config.system)
+    if url is None:
+        raise TargetConfigError(f"{config.path}: no base URL for {config.system}'s API; fix: set http.base_url in the "
+                                "target file, or ISTHMUS_SINK_BASE_URL")
+    return url
+
+
+def build_http(config: TargetConfig, environment: SinkEnvironment) -> Adapter:
+    sink = environment.sink
+    return HttpAdapter(config, base_url=base_url(config, environment), timeout_s=sink.request_timeout_s,
+                       max_connections=min(sink.concurrency, MAX_CONNECTIONS), env=environment.env,
+                       secrets_file=environment.stack.home / "secrets" / "stack.properties")
+
+
+def build_sql(config: TargetConfig, environment: SinkEnvironment) -> Adapter:
+    stack = environment.stack
+    if config.sql is None:
+        raise TargetConfigError(f"{config.path}: a sql target needs its sql section")
+    engine = environment.systems[config.system].engine
+    pool_size = min(environment.sink.concurrency, MAX_CONNECTIONS)
+    conninfo = None
+    if config.sql.conninfo_env:
+        conninfo = environment.env.get(config.sql.conninfo_env)
+        if not conninfo:
+            raise SecretMissing(f"{config.path}: sql.conninfo_env names {config.sql.conninfo_env}, which is not "
+                                "set; fix: export it with a conninfo (host=... port=... dbname=... user=... "
+                                "password=...)")
+    if engine is Engine.POSTGRESQL:
+        conninfo = conninfo or crm_conninfo(stack, load_or_create(stack.home), config.sql.database)
+        parts = psycopg.conninfo.conninfo_to_dict(conninfo)
+        shown = f"{parts.get('host', 'localhost')}:{parts.get('port', 5432)}/{parts.get('dbname', '')}"
+        return SqlAdapter(config, conninfo=conninfo, pool_size=pool_size, shown=shown)
+    if conninfo is not None:
+        parts = psycopg.conninfo.conninfo_to_dict(conninfo)
+        connect = {"host": parts.get("host", "localhost"), "port": int(parts.get("port") or 3306),
+                   "user": parts.get("user"), "password": parts.get("password") or "",
+                   "database": parts.get("dbname")}
+    else:
+        connect = {"host": stack.host, "port": stack.erp_db_port, "user": stack.db_user,
+                   "password": load_or_create(stack.home).erp_db_password.reveal(),
+                   "database": config.sql.database or stack.erp_db_name}
+    shown = f"{connect['host']}:{connect['port']}/{connect['database'] or ''}"
+    return MySqlAdapter(config, connect=connect, pool_size=pool_size, shown=shown, engine=engine.value)
+
+
+def _http_section(raw: Any, reader: TargetReader) -> Any:
+    return reader.http_options({} if raw is None else raw)
+
+
+def _http_route(raw: dict[str, Any], key: Key, head: RouteHead, reader: TargetReader) -> Route | None:
+    return reader.http_route(raw, key, head)
+
+
+def _sql_section(raw: Any, reader: TargetReader) -> Any:
+    return reader.sql_options(raw)
+
+
+def _sql_route(raw: dict[str, Any], key: Key, head: RouteHead, reader: TargetReader) -> Route | None:
+    return reader.sql_route(raw, key, head)
+
+
+http = AdapterPlugin(summary="an HTTP API (REST, a JSON body per call)", build=build_http, route=_http_route,
+                     route_keys=HTTP_ROUTE_KEYS, section=_http_section)
+sql = AdapterPlugin(summary="rows of a PostgreSQL or MariaDB/MySQL database, for a system with no API",
+                    build=build_sql, route=_sql_route, route_keys=SQL_ROUTE_KEYS, section=_sql_section)
