@@ -97,6 +97,7 @@ class ManagedProcess:
             os.killpg(pid, signal.SIGKILL)
         while not self.exited(pid):
             time.sleep(0.05)
+        _wait_group_gone(pid, GROUP_GONE_TIMEOUT_S)
         self.pid_path.unlink(missing_ok=True)
         return time.monotonic() - began
 
@@ -106,3 +107,32 @@ class ManagedProcess:
         except FileNotFoundError:
             return "(no log yet)"
         return "\n".join(data.decode(errors="replace").splitlines()[-lines:])
+
+
+#: How long :meth:`ManagedProcess.stop` waits for the rest of a killed group once its leader is gone.
+GROUP_GONE_TIMEOUT_S = 5.0
+
+
+def _wait_group_gone(pgid: int, timeout: float) -> None:
+    """SIGKILL is delivered to every member of the group, but each dies on its own time: on a loaded machine a
+    child can outlive its leader by a moment. Wait (bounded) until no live member is left (zombies waiting for
+    their reaper do not count), killing again."""
+    deadline = time.monotonic() + timeout
+    while _live_members(pgid) and time.monotonic() < deadline:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+        time.sleep(0.02)
+
+
+def _live_members(pgid: int) -> bool:
+    """Whether a process of group ``pgid`` is still running (Linux: ``/proc/<pid>/stat``)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if fields[0] not in ("Z", "X") and int(fields[2]) == pgid:
+            return True
+    return False
