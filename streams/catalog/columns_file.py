@@ -144,17 +144,9 @@ class _Reader:
                                      fix=fix or self.fix))
 
     def read(self) -> Catalog | None:
-        try:
-            root = located_yaml.parse(self.path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            self.add(0, "(file)", f"cannot read it: {exc}")
-            return None
-        except located_yaml.DuplicateKey as exc:
-            self.add(exc.line, exc.key, str(exc))
-            return None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            self.add(mark.line + 1 if mark else 0, "(file)", f"not valid YAML: {exc}")
+        # a generated file: whatever is wrong with its YAML, the fix is to generate it again (self.fix)
+        root = located_yaml.read_file(self.path, lambda line, field, message, _: self.add(line, field, message))
+        if root is None:
             return None
         if not root.is_mapping:
             self.add(root.line, "(file)", f"a columns file is a mapping of {', '.join(TOP_KEYS)}")

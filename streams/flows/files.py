@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from streams.flows.exceptions import FlowFileError, FlowUnavailable
 from streams.mapping import located_yaml
 from streams.mapping.exceptions import Problem
@@ -99,14 +97,8 @@ def _read(path: Path) -> tuple[FlowFile | None, list[Problem]]:
     def add(line: int, where: str, message: str, fix: str) -> None:
         problems.append(Problem(file=str(path), line=line, field=where, message=message, fix=fix))
 
-    try:
-        root = located_yaml.parse(path.read_text(encoding="utf-8"))
-    except located_yaml.DuplicateKey as exc:
-        add(exc.line, exc.key, str(exc), "keep one of them")
-        return None, problems
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        add(mark.line + 1 if mark else 0, "(file)", f"not valid YAML: {exc}", "fix the YAML syntax")
+    root = located_yaml.read_file(path, add)
+    if root is None:
         return None, problems
     if not root.is_mapping:
         add(root.line, "(file)", "a flow file is a mapping", "write `name:`, `block:` and the block's section")

@@ -15,8 +15,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from streams.codecs.avro.schemas import SchemaSet, load_schemas
 from streams.codecs.exceptions import UnknownSchema
 from streams.mapping import located_yaml
@@ -258,20 +256,8 @@ def _constant_kind(constant: Any) -> Kind:
 
 
 def _read(path: Path, file: _File) -> Node | None:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        file.add(1, "(file)", f"cannot read it: {exc}", "check the path")
-        return None
-    try:
-        root = located_yaml.parse(text)
-    except located_yaml.DuplicateKey as exc:
-        file.add(exc.line, exc.key, str(exc), "keep one of them")
-        return None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        file.add(mark.line + 1 if mark else 1, "(yaml)", f"not valid YAML: {getattr(exc, 'problem', exc)}",
-                 "fix the YAML syntax")
+    root = located_yaml.read_file(path, file.add)
+    if root is None:
         return None
     if not root.is_mapping:
         file.add(root.line, "(file)", "a mapping file is a YAML mapping", "start with `target: <record>`")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -67,3 +68,27 @@ def parse(text: str) -> Node:
     if root is None:
         return Node(None, 1)
     return _convert(root, yaml.constructor.SafeConstructor())
+
+
+#: Where a config reader collects its problems: ``(line, field, message, fix)``.
+Report = Callable[[int, str, str, str], None]
+
+
+def read_file(path: Path, report: Report) -> Node | None:
+    """One config file parsed with lines; a file that cannot be read, is not valid YAML or repeats a key is
+    reported (with its line) and gives None. Every config reader (systems, mappings, flows, columns files, the
+    warehouse's tables) reads its files through this."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        report(1, "(file)", f"cannot read it: {exc}", "check the path")
+        return None
+    try:
+        return parse(text)
+    except DuplicateKey as exc:
+        report(exc.line, exc.key, str(exc), "keep one of them")
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        report(mark.line + 1 if mark else 1, "(yaml)", f"not valid YAML: {getattr(exc, 'problem', exc)}",
+               "fix the YAML syntax")
+    return None

@@ -104,14 +104,8 @@ class _SystemFile:
         self.problems.append(Problem(file=str(self.path), line=line, field=field, message=message, fix=fix))
 
     def read(self) -> SystemSpec | None:
-        try:
-            root = located_yaml.parse(self.path.read_text(encoding="utf-8"))
-        except located_yaml.DuplicateKey as exc:
-            self.add(exc.line, exc.key, str(exc), "keep one of them")
-            return None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            self.add(mark.line + 1 if mark else 0, "(file)", f"not valid YAML: {exc}", "fix the YAML syntax")
+        root = located_yaml.read_file(self.path, self.add)
+        if root is None:
             return None
         if not root.is_mapping:
             self.add(root.line, "(file)", "a system file is a mapping of fields", f"write the fields {', '.join(KEYS)}")

@@ -16,8 +16,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from streams.codecs.avro.schemas import SchemaSet, load_schemas
 from streams.codecs.exceptions import UnknownSchema
 from streams.mapping import located_yaml
@@ -96,18 +94,8 @@ class _TablesFile:
         return Tables(path=self.path, specs=specs)
 
     def _parse(self) -> Node | None:
-        try:
-            root = located_yaml.parse(self.path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            self.add(1, "(file)", f"cannot read it: {exc}", "check the path")
-            return None
-        except located_yaml.DuplicateKey as exc:
-            self.add(exc.line, exc.key, str(exc), "keep one of them")
-            return None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            self.add(mark.line + 1 if mark else 1, "(yaml)", f"not valid YAML: {getattr(exc, 'problem', exc)}",
-                     "fix the YAML syntax")
+        root = located_yaml.read_file(self.path, self.add)
+        if root is None:
             return None
         if not root.is_mapping or not root.value:
             self.add(root.line, "(file)", "the file is a mapping of warehouse tables",

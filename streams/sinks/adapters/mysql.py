@@ -17,8 +17,7 @@ from typing import Any, TypeAlias
 import pymysql
 from pymysql.cursors import DictCursor
 
-from streams.sinks.adapters.mapping import render_fields
-from streams.sinks.adapters.sql import jsonable, no_row
+from streams.sinks.adapters.sql import jsonable, no_row, prepare
 from streams.sinks.config.model import SqlRoute, TargetConfig
 from streams.sinks.exceptions import TargetConfigError
 from streams.sinks.outcomes import Applied, Attempt, Failed, assigned_ids
@@ -158,17 +157,10 @@ class MySqlAdapter:
                 self._idle.pop().close()
 
     async def attempt(self, command: SinkCommand) -> Attempt:
-        route = self.config.route(command.payload_type, command.operation)
-        if not isinstance(route, SqlRoute):
-            return Failed(kind="permanent", error_type="NoRoute",
-                          reason=f"{self.config.path.name} has no route for {command.payload_type} "
-                                 f"{command.operation}; add one or fix the flow that produced the command")
-        row = render_fields(route.columns, command.payload, {}, keep_nulls=True)
-        missing = [k for k in route.key if row.get(k) is None]
-        if missing:
-            return Failed(kind="permanent", error_type="MissingKey",
-                          reason=f"{route.table}: the payload gives no value for key column "
-                                 f"{', '.join(missing)}; send it in the payload")
+        prepared = prepare(self.config, command)
+        if isinstance(prepared, Failed):
+            return prepared
+        route, row = prepared
         try:
             async with self._slots:
                 return await asyncio.to_thread(self._attempt, command, route, row)

@@ -100,17 +100,10 @@ class SqlAdapter:
                 await self._idle.get_nowait().close()
 
     async def attempt(self, command: SinkCommand) -> Attempt:
-        route = self.config.route(command.payload_type, command.operation)
-        if not isinstance(route, SqlRoute):
-            return Failed(kind="permanent", error_type="NoRoute",
-                          reason=f"{self.config.path.name} has no route for {command.payload_type} "
-                                 f"{command.operation}; add one or fix the flow that produced the command")
-        row = render_fields(route.columns, command.payload, {}, keep_nulls=True)
-        missing = [k for k in route.key if row.get(k) is None]
-        if missing:
-            return Failed(kind="permanent", error_type="MissingKey",
-                          reason=f"{route.table}: the payload gives no value for key column "
-                                 f"{', '.join(missing)}; send it in the payload")
+        prepared = prepare(self.config, command)
+        if isinstance(prepared, Failed):
+            return prepared
+        route, row = prepared
         try:
             async with self._connection() as conn:
                 try:
@@ -185,6 +178,23 @@ class SqlAdapter:
         query = sql.SQL("DELETE FROM {} WHERE {} RETURNING *").format(_table(route.table), where)
         found = await (await conn.execute(query, [row[k] for k in route.key])).fetchone()
         return (200, jsonable(found)) if found else (204, None)
+
+
+def prepare(config: TargetConfig, command: SinkCommand) -> tuple[SqlRoute, dict[str, Any]] | Failed:
+    """The command's route and row, or why it cannot be applied (no route, a key column without a value): the
+    same for every SQL dialect."""
+    route = config.route(command.payload_type, command.operation)
+    if not isinstance(route, SqlRoute):
+        return Failed(kind="permanent", error_type="NoRoute",
+                      reason=f"{config.path.name} has no route for {command.payload_type} "
+                             f"{command.operation}; add one or fix the flow that produced the command")
+    row = render_fields(route.columns, command.payload, {}, keep_nulls=True)
+    missing = [k for k in route.key if row.get(k) is None]
+    if missing:
+        return Failed(kind="permanent", error_type="MissingKey",
+                      reason=f"{route.table}: the payload gives no value for key column "
+                             f"{', '.join(missing)}; send it in the payload")
+    return route, row
 
 
 def no_row(route: SqlRoute, row: Mapping[str, Any]) -> Failed:
