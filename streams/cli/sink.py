@@ -14,6 +14,7 @@ import logging
 import sys
 from typing import Any
 
+from streams.sinks.config.jsonrpc import JsonRpcRoute
 from streams.sinks.config.model import HttpRoute
 from streams.sinks.runner import SinkEnvironment, build_worker, run_until_signalled
 from streams.sinks.settings import SINK_SETTINGS
@@ -57,8 +58,12 @@ def run_sink(args: argparse.Namespace) -> int:
         config = worker.config
         print(f"{config.path}: {config.adapter} target {config.system}; {worker.adapter.describe()}")
         for (payload_type, operation), route in config.routes.items():
-            call = (f"{route.method} {route.path}" if isinstance(route, HttpRoute)
-                    else f"{route.action} {route.table} on ({', '.join(route.key)})")
+            if isinstance(route, HttpRoute):
+                call = f"{route.method} {route.path}"
+            elif isinstance(route, JsonRpcRoute):
+                call = route.plan()
+            else:
+                call = f"{route.action} {route.table} on ({', '.join(route.key)})"
             print(f"  {payload_type.rpartition('.')[2]:<22} {operation:<10} -> {call}")
         r = worker.resolved
         print(f"consumes {r.command_topic} (group {r.group_id}); results to {r.results_topic}; dead letters to "

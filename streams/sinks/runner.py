@@ -14,6 +14,7 @@ import psycopg
 from streams.codecs.avro.single_object import SchemaStore
 from streams.sinks.adapters.base import Adapter
 from streams.sinks.adapters.http import HttpAdapter
+from streams.sinks.adapters.jsonrpc import JsonRpcAdapter
 from streams.sinks.adapters.mysql import MySqlAdapter
 from streams.sinks.adapters.sql import SqlAdapter
 from streams.sinks.config.loader import load_target, target_path
@@ -87,6 +88,8 @@ def build_adapter(config: TargetConfig, environment: SinkEnvironment) -> Adapter
         return HttpAdapter(config, base_url=base_url(config, environment), timeout_s=sink.request_timeout_s,
                            max_connections=min(sink.concurrency, MAX_CONNECTIONS), env=environment.env,
                            secrets_file=secrets_file)
+    if config.adapter == "jsonrpc":
+        return build_jsonrpc(config, environment)
     assert config.sql is not None
     engine = environment.systems[config.system].engine
     pool_size = min(sink.concurrency, MAX_CONNECTIONS)
@@ -113,6 +116,18 @@ def build_adapter(config: TargetConfig, environment: SinkEnvironment) -> Adapter
                    "database": config.sql.database or stack.erp_db_name}
     shown = f"{connect['host']}:{connect['port']}/{connect['database'] or ''}"
     return MySqlAdapter(config, connect=connect, pool_size=pool_size, shown=shown, engine=engine.value)
+
+
+def build_jsonrpc(config: TargetConfig, environment: SinkEnvironment) -> JsonRpcAdapter:
+    """The JSON-RPC adapter: its endpoint from ISTHMUS_SINK_BASE_URL, else the file's ``jsonrpc.url``."""
+    assert config.jsonrpc is not None
+    url = environment.sink.base_url or config.jsonrpc.url
+    if not url:
+        raise TargetConfigError(f"{config.path}: no URL for {config.system}'s JSON-RPC endpoint; fix: set jsonrpc.url "
+                                "in the target file, or ISTHMUS_SINK_BASE_URL")
+    return JsonRpcAdapter(config, url=url, timeout_s=environment.sink.request_timeout_s,
+                          max_connections=min(environment.sink.concurrency, MAX_CONNECTIONS), env=environment.env,
+                          secrets_file=environment.stack.home / "secrets" / "stack.properties")
 
 
 def build_worker(system: str, environment: SinkEnvironment, store: SchemaStore | None = None) -> SinkWorker:

@@ -13,6 +13,7 @@ import yaml
 
 from streams.codecs.avro.schemas import SchemaSet, load_schemas
 from streams.codecs.exceptions import UnknownSchema
+from streams.sinks.config import jsonrpc
 from streams.sinks.config.located import Located, dotted, load_located
 from streams.sinks.config.model import (
     HTTP_METHODS,
@@ -43,7 +44,8 @@ _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 _HEADER = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 _ENV = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
-TOP_KEYS = ("system", "adapter", "http", "sql", "routes")
+TOP_KEYS = ("system", "adapter", "http", "sql", "jsonrpc", "routes")
+ADAPTERS = ("http", "sql", "jsonrpc")
 HTTP_KEYS = ("base_url", "auth", "headers")
 AUTH_KEYS = ("header", "scheme", "env", "secret", "required")
 SQL_KEYS = ("database", "conninfo_env", "keys_table")
@@ -168,22 +170,24 @@ class _Checker:
         if system is not None and system not in writable:
             self.problem(("system",), f"{system!r} is not a system", f"use one of {', '.join(writable)}, the "
                          "writable systems of systems/")
-        adapter = self.string(top, "adapter", (), required=True, fix="set adapter: http or adapter: sql")
-        if adapter is not None and adapter not in ("http", "sql"):
-            self.problem(("adapter",), f"{adapter!r} is not an adapter", "use http (an HTTP API) or sql "
-                         "(PostgreSQL upserts)")
+        adapter = self.string(top, "adapter", (), required=True, fix="set adapter: http, sql or jsonrpc")
+        if adapter is not None and adapter not in ADAPTERS:
+            self.problem(("adapter",), f"{adapter!r} is not an adapter", "use http (an HTTP API), sql "
+                         "(PostgreSQL upserts) or jsonrpc (a JSON-RPC API)")
             adapter = None
-        http = sql = None
+        for section in ADAPTERS:
+            if section in top and adapter is not None and section != adapter:
+                self.problem((section,), f"a {adapter} target has no {section} section",
+                             f"remove {section}, or set adapter: {section}")
+        http = sql = rpc = None
         if adapter == "http":
             http = self.http_options(top.get("http", {}))
-            if "sql" in top:
-                self.problem(("sql",), "an http target has no sql section", "remove sql, or set adapter: sql")
         elif adapter == "sql":
             sql = self.sql_options(top.get("sql"))
-            if "http" in top:
-                self.problem(("http",), "a sql target has no http section", "remove http, or set adapter: http")
+        elif adapter == "jsonrpc":
+            rpc = jsonrpc.check_options(self, top.get("jsonrpc"))
         routes = top.get("routes")
-        checked: dict[tuple[str, str], HttpRoute | SqlRoute] = {}
+        checked: dict[tuple[str, str], HttpRoute | SqlRoute | jsonrpc.JsonRpcRoute] = {}
         if not isinstance(routes, list) or not routes:
             self.problem(("routes",), "routes must be a non-empty list",
                          "add one route per (payload_type, operation) the target applies")
@@ -201,7 +205,7 @@ class _Checker:
         if self.problems or system is None or adapter is None:
             return None
         return TargetConfig(path=self.path, system=system, adapter=cast(Any, adapter), http=http, sql=sql,
-                            routes=checked)
+                            routes=checked, jsonrpc=rpc)
 
     def http_options(self, raw: Any) -> HttpOptions | None:
         options = self.mapping(raw, ("http",), HTTP_KEYS, "http")
@@ -289,12 +293,14 @@ class _Checker:
             operation = None
         return full, operation, shape
 
-    def route(self, raw: Any, key: Key, adapter: str) -> HttpRoute | SqlRoute | None:
-        allowed = HTTP_ROUTE_KEYS if adapter == "http" else SQL_ROUTE_KEYS
+    def route(self, raw: Any, key: Key, adapter: str) -> HttpRoute | SqlRoute | jsonrpc.JsonRpcRoute | None:
+        allowed = {"http": HTTP_ROUTE_KEYS, "sql": SQL_ROUTE_KEYS, "jsonrpc": jsonrpc.ROUTE_KEYS}[adapter]
         route = self.mapping(raw, key, allowed, "a route")
         if route is None:
             return None
         head = self.route_head(route, key)
+        if adapter == "jsonrpc":
+            return jsonrpc.check_route(self, route, key, head)
         if adapter == "http":
             return self.http_route(route, key, head)
         return self.sql_route(route, key, head)

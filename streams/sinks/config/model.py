@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from streams.sinks.config.jsonrpc import JsonRpcOptions, JsonRpcRoute
 
 OnConflict = Literal["retry_once", "dead_letter"]
 ON_CONFLICT: tuple[OnConflict, ...] = ("retry_once", "dead_letter")
@@ -137,12 +140,14 @@ class SqlOptions:
 class TargetConfig:
     path: Path
     system: str
-    adapter: Literal["http", "sql"]
+    adapter: Literal["http", "sql", "jsonrpc"]
     http: HttpOptions | None
     sql: SqlOptions | None
-    routes: Mapping[tuple[str, str], HttpRoute | SqlRoute]
+    routes: Mapping[tuple[str, str], HttpRoute | SqlRoute | JsonRpcRoute]
+    #: The ``jsonrpc:`` section of a JSON-RPC target (streams/sinks/config/jsonrpc.py).
+    jsonrpc: JsonRpcOptions | None = None
 
-    def route(self, payload_type: str, operation: str) -> HttpRoute | SqlRoute | None:
+    def route(self, payload_type: str, operation: str) -> HttpRoute | SqlRoute | JsonRpcRoute | None:
         return self.routes.get((payload_type, operation))
 
     def http_routes(self) -> tuple[HttpRoute, ...]:
