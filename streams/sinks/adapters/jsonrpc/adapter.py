@@ -136,8 +136,10 @@ class JsonRpcAdapter:
         self.timeout_s = timeout_s
         self.system = config.system.upper()
         self._ids = itertools.count(1)
+        # Redirects are followed: Tryton answers /<db>/rpc (no slash, as ISTHMUS_SINK_BASE_URL is kept) with a
+        # 308 to /<db>/rpc/, which keeps the method and body.
         self._client = httpx.AsyncClient(
-            timeout=timeout_s, transport=transport,
+            timeout=timeout_s, transport=transport, follow_redirects=True,
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections))
         self._batcher = _ArrayBatcher(self.options.batch, self._post) if self.options.batch else None
         self.session: Session | None = None
