@@ -21,10 +21,14 @@ from streams.sinks.adapters.jsonrpc.session import LoginFailed, Session, session
 from streams.sinks.adapters.jsonrpc.templates import render
 from streams.sinks.adapters.jsonrpc.upsert import decide
 from streams.sinks.adapters.registry import default_registry
+from streams.sinks.backoff import Backoff
+from streams.sinks.breaker import CircuitBreaker
 from streams.sinks.config import load_target
 from streams.sinks.config.model import Constant, FromField
+from streams.sinks.delivery import Delivered, Deliverer, RetryPolicy
 from streams.sinks.environment import SinkEnvironment
 from streams.sinks.exceptions import TargetConfigError
+from streams.sinks.gate import TargetGate
 from streams.sinks.outcomes import Applied, Failed
 from streams.sinks.records import SinkCommand
 from streams.sinks.runner import build_adapter
@@ -390,3 +394,75 @@ def test_json_rpc_2_batch_arrays_carry_concurrent_calls_and_answer_each_by_id(tm
     assert isinstance(first, Applied) and first.ids == {"party": "A"}
     assert isinstance(second, Applied) and second.ids == {"party": "B"}
     assert isinstance(bad, Failed) and bad.kind == "permanent" and "-32000: bad code" in bad.reason
+
+
+# the JSON-RPC error reply and the generic answers rules
+
+
+RULED = """\
+system: tryton
+adapter: jsonrpc
+jsonrpc: {version: "1.0"}
+routes:
+  - payload_type: Account
+    operation: upsert
+    method: model.party.party.create
+    params: [[{name: name, code: account_code}], {}]
+    ids: {tryton_party_id: result.0}
+    answers:
+      error:
+        when: {path: result, absent: true}
+        transient: {path: result, absent: true}
+      success: result.0
+"""
+
+
+def ruled(tmp_path: Path, handler: Any) -> Delivered:
+    config = load_target(write(tmp_path, RULED), writable=["tryton"])
+
+    async def run() -> Delivered:
+        rpc = JsonRpcAdapter(config, url="http://tryton/db/rpc/", timeout_s=5, max_connections=4, env={},
+                             transport=httpx.MockTransport(handler))
+        deliverer = Deliverer(adapter=rpc, gate=TargetGate(CircuitBreaker(threshold=100, reset_s=0.01)),
+                              config=config, policy=RetryPolicy(backoff=Backoff(base=0.001, maximum=0.005, jitter=0),
+                                                                transient_deadline_s=0.5))
+        try:
+            return await deliverer.deliver(account("upsert"))
+        finally:
+            await rpc.close()
+
+    return asyncio.run(run())
+
+
+def test_a_json_rpc_error_reply_is_judged_once_by_the_adapter_not_again_by_answers_rules(tmp_path: Path) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"id": json.loads(request.content)["id"],
+                                         "error": ["UserError", ["The code on party must be unique.", ""]]})
+
+    delivered = ruled(tmp_path, handler)
+    # The rule's transient condition holds for this reply too (it has no result), yet the adapter's reading stands.
+    assert delivered.attempts == 1
+    outcome = delivered.outcome
+    assert isinstance(outcome, Failed) and outcome.kind == "permanent" and outcome.error_type == "RpcError"
+    assert outcome.reason == "TRYTON answered model.party.party.create with an error: UserError: The code on party " \
+                             "must be unique."
+
+
+def test_answers_rules_of_a_jsonrpc_route_read_its_result(tmp_path: Path) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"id": json.loads(request.content)["id"], "result": []})
+
+    delivered = ruled(tmp_path, handler)
+    outcome = delivered.outcome
+    assert isinstance(outcome, Failed) and outcome.kind == "permanent" and outcome.error_type == "TargetError"
+    assert "without what its answers.success expects (result.0 present)" in outcome.reason
+
+
+def test_answers_rules_over_the_error_reply_are_refused_pointing_at_transient_errors(tmp_path: Path) -> None:
+    text = RULED.replace("when: {path: result, absent: true}", "when: error").replace(
+        "transient: {path: result, absent: true}", "message: error.1")
+    with pytest.raises(TargetConfigError) as raised:
+        load_target(write(tmp_path, text), writable=["tryton"])
+    assert "t.yaml:11: routes[0].answers.error: a JSON-RPC error reply is read by the adapter itself" in \
+        str(raised.value)
+    assert "name retryable errors in jsonrpc.transient_errors" in str(raised.value)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from streams.sinks.config.model import (
     AnswerRules,
+    Condition,
     Constant,
     EachItem,
     FieldSpec,
@@ -151,7 +152,7 @@ class JsonRpcRoute:
     params: Template
     #: Id name -> dotted path into the answer above (``result.0``, ``$id``).
     ids: IdPaths = field(default_factory=dict)
-    #: Rules over the answer above (a result that means failure).
+    #: Rules over the answer above (a result that means failure); never over the error reply.
     answers: AnswerRules | None = None
     external_id: ExternalIdSpec | None = None
     line: int | None = None
@@ -353,6 +354,14 @@ def _external_id(reader: TargetReader, raw: Any, key: Key, shape: PayloadShape |
                           duplicate_error=pattern)
 
 
+def _reads_the_error_reply(rules: AnswerRules) -> bool:
+    conditions: tuple[Condition, ...] = () if rules.error is None else (*rules.error.when, *rules.error.transient)
+    paths = [c.path for c in conditions]
+    if rules.error is not None and rules.error.message is not None:
+        paths.append(rules.error.message)
+    return any(path == "error" or path.startswith("error.") for path in paths)
+
+
 def parse_route(route: dict[str, Any], key: Key, head: RouteHead, reader: TargetReader) -> JsonRpcRoute | None:
     """One route of a JSON-RPC target (the plugin's route parser; its keys are already checked against
     :data:`ROUTE_KEYS` and ``head`` holds what every route has)."""
@@ -364,6 +373,14 @@ def parse_route(route: dict[str, Any], key: Key, head: RouteHead, reader: Target
     if "params" not in route:
         reader.problem(key, "params is missing", "give the call's params, e.g. [[{name: name}], {}]")
     params = check_template(reader, route.get("params", []), (*key, "params"), shape, ())
+    if head.answers is not None and _reads_the_error_reply(head.answers):
+        # The error member is the protocol's: the adapter reads it (message, transient_errors); a rule over it
+        # as well would judge one reply twice.
+        reader.problem((*key, "answers", "error"), "a JSON-RPC error reply is read by the adapter itself "
+                       "(dead-lettered with its message, retried when jsonrpc.transient_errors names it), not by "
+                       "answers rules", "remove the conditions on error; name retryable errors in "
+                       "jsonrpc.transient_errors; answers rules of a jsonrpc route read its result (result, "
+                       "result.0.state, $id)")
     if payload_type is None or operation is None or method is None or params is None or "params" not in route:
         return None
     return JsonRpcRoute(payload_type=payload_type, operation=operation, method=method, params=params,

@@ -63,7 +63,7 @@ def error_failure(error: RpcError, *, system: str, method: str, transient_names:
     message, is one of the target's ``transient_errors``."""
     transient = error.name in transient_names or error.message in transient_names
     return Failed(kind="transient" if transient else "permanent", status=200, answer={"error": error.raw},
-                  error_type=RPC_ERROR,
+                  error_type=RPC_ERROR, protocol_error=True,
                   reason=f"{system} answered {method} with an error{' worth retrying' if transient else ''}: "
                          f"{error.text()}")
 
@@ -83,6 +83,6 @@ def read_reply(answer: Any, *, system: str, method: str, transient_names: tuple[
                                  transient_names=transient_names)
         if "result" in answer:
             return Reply(result=answer["result"])
-    return Failed(kind="permanent", status=200, answer=answer, error_type="RpcReplyUnreadable",
+    return Failed(kind="permanent", status=200, answer=answer, error_type="RpcReplyUnreadable", protocol_error=True,
                   reason=f"{system} answered {method} with neither result nor error: {answer_text(answer, 500)}; "
                          "check the jsonrpc url (it must be the API's JSON-RPC endpoint)")
