@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-#: Column names of the reference apps that are also everyday words of Kafka, Avro, HTTP and JSON: a literal
-#: "type" or "id" in an Avro schema walker or an HTTP client names no reference column.
-EVERYDAY = frozenset({"id", "type", "version", "path", "method", "data", "status_code"})
+#: Column names of the reference apps that are also everyday words of Kafka, Avro, HTTP and JSON(-RPC): a
+#: literal "type" or "id" in an Avro schema walker or an HTTP client, or "code" read from a JSON-RPC 2.0 error
+#: object ({"code", "message", "data"}), names no reference column.
+EVERYDAY = frozenset({"id", "type", "version", "path", "method", "data", "status_code", "code"})
 
 
 def _reference_names() -> tuple[set[str], set[str]]:

@@ -46,13 +46,15 @@ def error_message(rules: AnswerRules, body: Any) -> str:
 
 
 def judge(rules: AnswerRules | None, outcome: Attempt, *, system: str, call: str) -> Attempt:
-    """``outcome`` as the rules read it; unchanged without rules, for a refusal, or when no rule holds.
+    """``outcome`` as the rules read it; unchanged without rules, for a refusal, for a failure the adapter read
+    from its protocol's error reply (``protocol_error``), or when no rule holds.
 
     An answer the error rule matches is a failure: transient when a ``transient`` condition holds too
     (retried), otherwise permanent (dead-lettered) for a 2xx, and as its status says for any other. A 2xx that
     no ``success`` condition matches is a permanent failure. ``call`` names the call for the reason.
     """
-    if rules is None or (isinstance(outcome, Applied) and outcome.refused):
+    if rules is None or (isinstance(outcome, Applied) and outcome.refused) or \
+            (isinstance(outcome, Failed) and outcome.protocol_error):
         return outcome
     body = outcome.body if isinstance(outcome, Applied) else outcome.answer
     error = rules.error

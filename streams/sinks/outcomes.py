@@ -45,6 +45,9 @@ class Failed:
     answer: Any = None
     retry_after: float | None = None
     error_type: str = "TargetRefused"
+    #: The adapter read this failure from an error its protocol defines (a JSON-RPC error reply): a route's
+    #: ``answers`` rules leave it as it is, so one answer is never judged twice.
+    protocol_error: bool = False
 
 
 Attempt = Applied | Failed

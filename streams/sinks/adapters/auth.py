@@ -40,3 +40,12 @@ def auth_header(spec: AuthSpec | None, *, env: Mapping[str, str], secrets_file: 
                             f"{' or '.join(looked)}; fix: set it there, or mark the auth required: false")
     text = f"{spec.scheme} {value}" if spec.scheme else value
     return spec.header, Secret(text)
+
+
+def secret_value(env_name: str | None, secret_key: str | None, *, env: Mapping[str, str],
+                 secrets_file: Path | None) -> str | None:
+    """A secret from environment variable ``env_name``, else key ``secret_key`` of the stack's secrets file."""
+    value = env.get(env_name) if env_name else None
+    if not value and secret_key and secrets_file is not None:
+        value = _properties(secrets_file).get(secret_key)
+    return value or None

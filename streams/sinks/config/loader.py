@@ -49,7 +49,8 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 _HEADER = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 _ENV = re.compile(r"^[A-Z_][A-Z0-9_]*$")
-_DOTTED = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+#: A dotted path into an answer; a leading ``$`` names a field an adapter adds to it (the JSON-RPC ``$id``).
+_DOTTED = re.compile(r"^\$?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
 
 #: The top keys of every target file; besides them, a file may have the section of its adapter (its name).
 TOP_KEYS = ("system", "adapter", "routes")
