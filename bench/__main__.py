@@ -1,5 +1,5 @@
-"""`python -m bench [throughput] [memory] [fleet] [latency] [initial-sync]`: run benchmarks on the stack ISTHMUS_*
-points at."""
+"""`python -m bench [flows] [throughput] [memory] [fleet] [latency] [initial-sync]`: run benchmarks on the stack
+ISTHMUS_* points at (``flows`` needs no stack: it runs the flows' handlers without Kafka)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import fleet, initial_sync, latency, memory, throughput
+from bench import fleet, flows, initial_sync, latency, memory, throughput
 from bench.exceptions import BenchError
 from bench.machine import Machine, kafka_version, this_machine
 from bench.report import RESULTS_DIR, Row, machine_label, merge, today, verdict, write_results
@@ -189,6 +189,19 @@ def run_fleet(stack: RunningStack, args: argparse.Namespace, machine: Machine) -
     return rows, None
 
 
+def run_flows(args: argparse.Namespace, machine: Machine) -> tuple[list[Row], str | None]:
+    keys = [*args.flow_keys, *([1_000_000] if args.flow_million else [])]
+    result = flows.measure(keys=keys, flows=args.flows or tuple(flows.FLOW_MIXES))
+    write_results("flows", {"machine": machine.as_dict(), **result})
+    print(json.dumps(result, indent=2))
+    return flows.rows(result, machine=machine_label(machine), measured=today()), None
+
+
+#: Benchmarks that need no stack (run first, before a stack is started for the others).
+OFFLINE: dict[str, Callable[[argparse.Namespace, Machine], tuple[list[Row], str | None]]] = {
+    "flows": run_flows,
+}
+
 #: In the order a full run takes them: the fleet before the pipeline benchmarks, whose backlog (a rate not
 #: sustained, customers not reconciled in the bound) would otherwise hold up the fleet's warm-up customer.
 BENCHMARKS: dict[str, Callable[[RunningStack, argparse.Namespace, Machine], tuple[list[Row], str | None]]] = {
@@ -202,7 +215,14 @@ BENCHMARKS: dict[str, Callable[[RunningStack, argparse.Namespace, Machine], tupl
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("names", nargs="*", choices=[*BENCHMARKS, []], help="benchmarks to run (default: all)")
+    parser.add_argument("names", nargs="*", choices=[*OFFLINE, *BENCHMARKS, []],
+                        help="benchmarks to run (default: all)")
+    parser.add_argument("--flow-keys", type=int, nargs="+", default=[10_000, 100_000],
+                        help="flows: key counts (customers, SKUs) each flow is fed")
+    parser.add_argument("--flow-million", action="store_true",
+                        help="flows: also 1,000,000 keys (the customer flow alone takes about an hour of CPU)")
+    parser.add_argument("--flows", nargs="+", choices=list(flows.FLOW_MIXES),
+                        help="flows: the flows measured (default: every flow a record mix feeds)")
     parser.add_argument("--records", type=int, default=200_000, help="throughput: records per contender")
     parser.add_argument("--keys", type=int, default=10_000, help="throughput: distinct keys")
     parser.add_argument("--profile-records", type=int, default=50_000, help="throughput: records profiled")
@@ -222,19 +242,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-markdown", action="store_true", help="do not update BENCHMARKS.md")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    names = args.names or list(BENCHMARKS)
+    names = args.names or [*OFFLINE, *BENCHMARKS]
     began = time.monotonic()
+
+    def record(name: str, started: float, rows: list[Row], profile: str | None, machine: Machine) -> None:
+        print(f"bench: {name} took {time.monotonic() - started:,.0f}s "
+              f"({time.monotonic() - began:,.0f}s since the start)", flush=True)
+        if not args.no_markdown:
+            document = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else ""
+            BENCHMARKS_MD.write_text(merge(document, rows, machine=machine, profile=profile))
+
     try:
-        with bench_stack() as stack:
-            machine = this_machine(kafka_version(stack.settings.jars_dir))
-            for name in names:
+        offline = [name for name in names if name in OFFLINE]
+        if offline:
+            machine = this_machine("not used")  # these run no broker
+            for name in offline:
                 started = time.monotonic()
-                rows, profile = BENCHMARKS[name](stack, args, machine)
-                print(f"bench: {name} took {time.monotonic() - started:,.0f}s "
-                      f"({time.monotonic() - began:,.0f}s since the start)", flush=True)
-                if not args.no_markdown:
-                    document = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else ""
-                    BENCHMARKS_MD.write_text(merge(document, rows, machine=machine, profile=profile))
+                rows, profile = OFFLINE[name](args, machine)
+                record(name, started, rows, profile, machine)
+        online = [name for name in names if name in BENCHMARKS]
+        if online:
+            with bench_stack() as stack:
+                machine = this_machine(kafka_version(stack.settings.jars_dir))
+                for name in online:
+                    started = time.monotonic()
+                    rows, profile = BENCHMARKS[name](stack, args, machine)
+                    record(name, started, rows, profile, machine)
     except (IsthmusError, BenchError) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2

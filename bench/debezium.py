@@ -1,0 +1,220 @@
+"""Realistic Debezium change records for the flow benchmark, generated from captured ones.
+
+Each record is what Kafka Connect's JsonConverter (schemas enabled) writes for a Debezium change: the
+Connect schema inline beside the payload. The schemas are the real ones, taken from the records captured
+from the dev stack in ``tests/codecs/fixtures`` (their ``fixture_`` topic prefix replaced by the topic the
+record goes to); the payloads are made here, varying keys and values per entity, in the formats those schemas
+declare: NUMERIC as Connect's base64 Decimal, PostgreSQL ``timestamptz`` as ISO text with microseconds,
+MariaDB ``DATETIME(6)`` as epoch microseconds, MariaDB booleans as 0/1.
+
+This module imports nothing from ``streams``: a one-off comparison can load it by path and feed the same
+records to another checkout of the flows (topic names are given by the caller, as the systems' files name
+them).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "codecs" / "fixtures"
+#: Commit time of the first generated change; every change is 1 ms after the one before.
+START = dt.datetime(2026, 3, 10, 6, 0, tzinfo=dt.UTC)
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+#: (system, table) -> the captured record whose Connect schemas its records carry.
+TEMPLATES = {
+    ("crm", "customers"): "crm_customers_u_1",
+    ("crm", "contacts"): "crm_contacts_c_1",
+    ("crm", "addresses"): "crm_addresses_c_1",
+    ("crm", "products"): "crm_products_c_1",
+    ("erp", "accounts"): "erp_accounts_u_1",
+    ("erp", "stock"): "erp_stock_u_1",
+}
+
+TopicOf = Callable[[str, str], str]
+
+
+def reference_topic(system: str, table: str) -> str:
+    """The reference connectors' topic naming, ``<system>.<system>.<table>``."""
+    return f"{system}.{system}.{table}"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One generated record: ``kind`` names its place in the mix (the benchmark's per-type figures)."""
+
+    kind: str
+    topic: str
+    key: bytes
+    value: bytes
+    timestamp_ms: int
+
+
+def money(amount: Decimal, scale: int = 2) -> str:
+    """A NUMERIC as Connect's Decimal writes it in JSON: base64 of the unscaled big-endian two's complement."""
+    unscaled = int(amount.scaleb(scale).to_integral_value())
+    size = max(1, (unscaled.bit_length() + 8) // 8)
+    return base64.b64encode(unscaled.to_bytes(size, "big", signed=True)).decode()
+
+
+def _micros(at: dt.datetime) -> int:
+    return (at - EPOCH) // dt.timedelta(microseconds=1)
+
+
+def _iso(at: dt.datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class _Template:
+    """A captured record's key and value schemas as JSON text, renamed to ``topic``; a record is that text
+    joined with its payload, so generating one costs a ``json.dumps`` of the payload alone."""
+
+    def __init__(self, captured: Mapping[str, Any], topic: str) -> None:
+        fixture_topic: str = captured["topic"]
+
+        def renamed(schema: Any) -> str:
+            return json.dumps(schema, separators=(",", ":")).replace(f'"{fixture_topic}.', f'"{topic}.')
+
+        self.topic = topic
+        self.key_fields = [f["field"] for f in captured["key"]["schema"]["fields"]]
+        self._key_head = '{"schema":' + renamed(captured["key"]["schema"]) + ',"payload":'
+        self._value_head = '{"schema":' + renamed(captured["value"]["schema"]) + ',"payload":'
+
+    def key(self, row: Mapping[str, Any]) -> bytes:
+        return (self._key_head + json.dumps({f: row[f] for f in self.key_fields}) + "}").encode()
+
+    def value(self, payload: Mapping[str, Any]) -> bytes:
+        return (self._value_head + json.dumps(payload) + "}").encode()
+
+
+class Debezium:
+    """Change records of the reference tables with increasing log positions and commit times: the CRM's as
+    the PostgreSQL connector writes them (LSN, txId, microsecond times), the ERP's as the MariaDB one does
+    (binlog file and position, GTID, whole-second commit times)."""
+
+    def __init__(self, topic: TopicOf = reference_topic, fixtures: Path = FIXTURES) -> None:
+        self._templates: dict[tuple[str, str], _Template] = {}
+        for (system, table), name in TEMPLATES.items():
+            captured = json.loads((fixtures / f"{name}.json").read_text(encoding="utf-8"))
+            self._templates[(system, table)] = _Template(captured, topic(system, table))
+        self.now = START
+        self.lsn = 50_000_000
+        self.tx = 1_000
+        self.binlog_pos = 4_000
+
+    def change(self, kind: str, system: str, table: str, op: str, *, before: Mapping[str, Any] | None = None,
+               after: Mapping[str, Any] | None = None) -> Change:
+        """One change of ``system.table``; ``before``/``after`` are payload rows in the schema's formats."""
+        template = self._templates[(system, table)]
+        self.now += dt.timedelta(milliseconds=1)
+        source, block = (self._postgresql if system == "crm" else self._mariadb)(system, table, op == "r")
+        row = after if after is not None else before
+        if row is None:
+            raise ValueError(f"a change of {system}.{table} needs a before or an after image")
+        payload = {"before": before, "after": after, "op": op, "source": source, "transaction": block,
+                   "ts_ms": source["ts_ms"] + 5}
+        return Change(kind=kind, topic=template.topic, key=template.key(row), value=template.value(payload),
+                      timestamp_ms=source["ts_ms"] + 5)
+
+    def _postgresql(self, system: str, table: str, snapshot: bool) -> tuple[dict[str, Any], Any]:
+        self.lsn += 80
+        self.tx += 1
+        micros = _micros(self.now)
+        source = {"connector": "postgresql", "db": system, "lsn": self.lsn, "name": system, "origin": None,
+                  "origin_lsn": None, "schema": system, "sequence": f'[null,"{self.lsn}"]',
+                  "snapshot": "true" if snapshot else "false", "table": table, "ts_ms": micros // 1000,
+                  "ts_ns": micros * 1000, "ts_us": micros, "txId": self.tx, "version": "3.6.1.Final", "xmin": None}
+        block = None if snapshot else {"id": f"{self.tx}:{self.lsn}", "total_order": 1, "data_collection_order": 1}
+        return source, block
+
+    def _mariadb(self, system: str, table: str, snapshot: bool) -> tuple[dict[str, Any], Any]:
+        self.binlog_pos += 300
+        seconds = int(self.now.timestamp())
+        gtid = f"0-1-{self.binlog_pos}"
+        source = {"connector": "mariadb", "db": system, "file": "binlog.000001", "gtid": None if snapshot else gtid,
+                  "name": system, "pos": self.binlog_pos, "query": None, "row": 0, "sequence": None, "server_id": 1,
+                  "snapshot": "true" if snapshot else "false", "table": table, "thread": None,
+                  "ts_ms": seconds * 1000, "ts_ns": seconds * 10**9, "ts_us": seconds * 10**6,
+                  "version": "3.5.0.Final"}
+        return source, (None if snapshot else {"id": gtid, "total_order": 1, "data_collection_order": 1})
+
+
+#: The record kinds of one customer's sync, in the order they arrive, with how many of each.
+CUSTOMER_SYNC = (("crm customer create", 1), ("crm contact create", 2), ("crm address create", 2),
+                 ("erp account echo", 1), ("crm customer link-back", 1))
+CITIES = (("Shanghai", "200000", "CN"), ("Hamburg", "20095", "DE"), ("Lyon", "69001", "FR"),
+          ("Austin", "78701", "US"), ("Osaka", "530-0001", "JP"))
+TERMS = ("NET30", "NET60")
+
+
+def customer_sync(cdc: Debezium, customers: int, *, first: int = 1) -> Iterator[Change]:
+    """The sync of ``customers`` new CRM customers, each as the customer flow sees it: the customer's insert,
+    its two contacts and its two addresses (billing, shipping), the ERP account the flow's create made
+    (carrying ``crm_customer_number``), and the CRM update that links the customer to that account."""
+    for n in range(first, first + customers):
+        number = f"C-{n:07d}"
+        city, postal_code, country = CITIES[n % len(CITIES)]
+        name, email, phone = f"Customer {n} GmbH", f"billing{n}@example.com", f"+49-40-{n:07d}"
+        credit_limit, terms = Decimal(1000 + n % 50 * 500), TERMS[n % len(TERMS)]
+        created = _iso(cdc.now)
+        customer = {"id": n, "customer_number": number, "name": name, "email": email, "phone": phone,
+                    "erp_account_id": None, "credit_limit": money(credit_limit), "payment_terms": terms,
+                    "blocked": False, "open_balance": "AA==", "version": 1, "created_at": created,
+                    "updated_at": created}
+        yield cdc.change("crm customer create", "crm", "customers", "c", after=customer)
+        for c in range(2):
+            contact = {"id": 2 * n + c, "customer_id": n, "first_name": ("Anna", "Wei")[c],
+                       "last_name": f"Contact{n}", "email": f"contact{c}.{n}@example.com",
+                       "phone": None if c else phone, "role": ("buyer", "accounting")[c], "version": 1,
+                       "updated_at": _iso(cdc.now)}
+            yield cdc.change("crm contact create", "crm", "contacts", "c", after=contact)
+        for a, kind in enumerate(("billing", "shipping")):
+            address = {"id": 2 * n + a, "customer_id": n, "kind": kind, "line1": f"{n % 900 + 1} Harbour Road",
+                       "line2": None if a == 0 else f"Dock {a}", "city": city, "postal_code": postal_code,
+                       "country": country, "version": 1, "updated_at": _iso(cdc.now)}
+            yield cdc.change("crm address create", "crm", "addresses", "c", after=address)
+        at = _micros(cdc.now)
+        account = {"account_id": n, "account_code": f"AC-{n:07d}", "name": name, "email": email, "phone": phone,
+                   "billing_line1": f"{n % 900 + 1} Harbour Road", "billing_city": city,
+                   "billing_postal_code": postal_code, "billing_country": country, "crm_customer_number": number,
+                   "credit_limit": money(credit_limit), "payment_terms": terms, "blocked": 0, "active": 1,
+                   "version": 1, "created_at": at, "updated_at": at}
+        yield cdc.change("erp account echo", "erp", "accounts", "c", after=account)
+        linked = {**customer, "erp_account_id": n, "version": 2, "updated_at": _iso(cdc.now)}
+        yield cdc.change("crm customer link-back", "crm", "customers", "u", before=customer, after=linked)
+
+
+#: The record kinds of one SKU's stock changes, in the order they arrive, with how many of each.
+STOCK_CHANGES = (("crm product create", 1), ("erp stock create", 2), ("erp stock reservation", 1),
+                 ("crm product availability echo", 1))
+
+
+def stock_changes(cdc: Debezium, skus: int, *, first: int = 1) -> Iterator[Change]:
+    """The stock of ``skus`` products: the CRM product's insert (nothing available yet), its stock arriving in
+    two ERP warehouses, a reservation in the first, and the CRM product update the flow's availability
+    command made (the sum over both warehouses of on hand minus reserved)."""
+    for n in range(first, first + skus):
+        sku = f"SKU-{n:07d}"
+        on_hand = [Decimal(10 + n % 90), Decimal(5 + n % 40)]
+        reserved = Decimal(n % 7)
+        product = {"sku": sku, "name": f"Product {n}", "list_price": money(Decimal(n % 500) + Decimal("9.99")),
+                   "available_qty": money(Decimal(0), 3), "version": 1, "updated_at": _iso(cdc.now)}
+        yield cdc.change("crm product create", "crm", "products", "c", after=product)
+        rows = []
+        for w, qty in enumerate(on_hand):
+            row = {"sku": sku, "warehouse_code": f"WH{w + 1}", "on_hand": money(qty, 3),
+                   "reserved": money(Decimal(0), 3), "version": 1}
+            rows.append(row)
+            yield cdc.change("erp stock create", "erp", "stock", "c", after=row)
+        reserving = {**rows[0], "reserved": money(reserved, 3), "version": 2}
+        yield cdc.change("erp stock reservation", "erp", "stock", "u", before=rows[0], after=reserving)
+        echoed = {**product, "available_qty": money(sum(on_hand) - reserved, 3), "version": 2,
+                  "updated_at": _iso(cdc.now)}
+        yield cdc.change("crm product availability echo", "crm", "products", "u", before=product, after=echoed)
