@@ -27,6 +27,8 @@ from kafka import KafkaConsumer, TopicPartition
 from psycopg.rows import dict_row
 from support.ports import free_port
 
+from streams.stack.settings import StackSettings
+
 if TYPE_CHECKING:
     from tryton_example.conftest import TrytonExample
 
@@ -59,10 +61,14 @@ def processes(tryton_example: TrytonExample, tmp_path: Path) -> Iterator[Path]:
     worker_env = {**tryton_example.env, "ISTHMUS_WORKER_PORT": str(port), "ISTHMUS_WORKER_ID": "tryton-example",
                   "ISTHMUS_WORKER_FLOWS": FLOW}
     started = [("worker", _start(["worker"], worker_env, tmp_path / "worker.log"))]
-    # The target files name the stack's default ports; the sinks are pointed at the configured ones.
-    urls = {ERP: tryton_example.rpc_url, CRM: settings.crm_api_url}
+    # The target files name the stack's default ports; the sinks are pointed at the configured ones. (Tryton's
+    # only when it differs: ISTHMUS_SINK_BASE_URL loses its trailing slash, which Tryton's /tryton/rpc/ needs.)
+    urls = {CRM: settings.crm_api_url}
+    if settings.tryton_port != StackSettings().tryton_port:
+        urls[ERP] = tryton_example.rpc_url
     started += [(f"sink-{system}", _start(["sink", "--target", system],
-                                          {**tryton_example.env, "ISTHMUS_SINK_BASE_URL": urls[system]},
+                                          {**tryton_example.env, **({"ISTHMUS_SINK_BASE_URL": urls[system]}
+                                                                    if system in urls else {})},
                                           tmp_path / f"sink-{system}.log")) for system in (CRM, ERP)]
     try:
         base = f"http://{settings.host}:{port}"
