@@ -21,7 +21,7 @@ from streams.flows.files import FLOWS_DIR_ENV
 from streams.flows.registry import PLUGINS_ENV
 from streams.inspect import roles
 from streams.sinks.settings import SINK_SETTINGS
-from streams.stack import jars, prerequisites, secrets
+from streams.stack import jars, prerequisites, secrets, tryton_venv
 from streams.stack.settings import SETTINGS, StackSettings
 from streams.systems.loader import SYSTEMS_DIR_ENV
 from streams.warehouse import settings as warehouse_settings
@@ -65,7 +65,7 @@ def variables(settings: StackSettings, env: Mapping[str, str] | None = None) -> 
     env = os.environ if env is None else env
     found = [Variable(process="stack", env=doc.env, value=str(getattr(settings, name)), description=doc.description)
              for name, doc in SETTINGS.items()]
-    found += _from_docs("stack", {**jars.DOCS, **prerequisites.DOCS}, env)
+    found += _from_docs("stack", {**jars.DOCS, **prerequisites.DOCS, **tryton_venv.DOCS}, env)
     found += _from_docs("stack", secrets.DOCS, env, secret=True)
     found += _from_docs("worker", {**worker_settings.DOCS, **_FLOW_DOCS}, env)
     found += _from_docs("sink", {doc.env: doc.description for doc in SINK_SETTINGS.values()}, env)

@@ -8,16 +8,18 @@ from typing import Any
 
 from streams.cli import environment
 from streams.stack.manager import StackManager
-from streams.stack.services import SERVICE_TYPES
+from streams.stack.services import OPTIONAL_SERVICE_TYPES, SERVICE_TYPES
 from streams.stack.settings import StackSettings
 
 SERVICE_NAMES = [t.name for t in SERVICE_TYPES]
+OPTIONAL_NAMES = [t.name for t in OPTIONAL_SERVICE_TYPES]
 
 
 def register(subparsers: Any) -> None:
     up = subparsers.add_parser("up", help="start the local stack (idempotent)",
                                description="Start the local stack: " + ", ".join(SERVICE_NAMES) + ". "
-                               "Services already running are left alone.")
+                               "Services already running are left alone. Optional services start only when named: "
+                               + ", ".join(OPTIONAL_NAMES) + ".")
     up.add_argument("services", nargs="*", metavar="SERVICE", help="only these (and what they need)")
     up.set_defaults(run=run_up)
 

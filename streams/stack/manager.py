@@ -16,7 +16,7 @@ from streams.stack.prerequisites import find_toolchain
 from streams.stack.progress import Progress
 from streams.stack.running import RunningStack
 from streams.stack.secrets import load_or_create
-from streams.stack.services import SERVICE_TYPES, Service, ServiceContext, all_services
+from streams.stack.services import OPTIONAL_SERVICE_TYPES, SERVICE_TYPES, Service, ServiceContext, every_service
 from streams.stack.services.base import port_open
 from streams.stack.settings import StackSettings
 
@@ -44,7 +44,7 @@ class StackManager:
     def _services(self, with_toolchain: bool) -> list[Service]:
         ctx = ServiceContext(settings=self.settings, secrets=self.secrets,
                              toolchain=find_toolchain() if with_toolchain else None, progress=self.progress)
-        return all_services(ctx)
+        return every_service(ctx)
 
     def running(self) -> RunningStack:
         return RunningStack(self.settings, self.secrets)
@@ -127,6 +127,8 @@ class StackManager:
         result = []
         for service in self._services(with_toolchain=False):
             pid = service.process.pid()
+            if service.optional and pid is None:
+                continue
             state = "stopped" if pid is None else "running" if service.is_healthy() else "unhealthy"
             result.append(ServiceStatus(name=service.name, state=state, pid=pid, address=service.address,
                                         log=str(service.process.log_path)))
@@ -134,7 +136,7 @@ class StackManager:
 
 
 def _check_names(names: set[str]) -> None:
-    known = {t.name for t in SERVICE_TYPES}
+    known = {t.name for t in (*SERVICE_TYPES, *OPTIONAL_SERVICE_TYPES)}
     unknown = names - known
     if unknown:
         raise StackConfigError(f"unknown service {', '.join(sorted(unknown))}; services: {', '.join(sorted(known))}")
@@ -142,7 +144,7 @@ def _check_names(names: set[str]) -> None:
 
 def _with_dependencies(services: list[Service], names: Iterable[str] | None) -> list[Service]:
     if names is None:
-        return services
+        return [s for s in services if not s.optional]
     wanted = set(names)
     _check_names(wanted)
     by_name = {s.name: s for s in services}

@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-SECRET_KEYS = ("crm.db.password", "erp.db.password")
+SECRET_KEYS = ("crm.db.password", "erp.db.password", "tryton.admin.password")
 
 
 def override_env(key: str) -> str:
@@ -54,6 +54,8 @@ class StackSecrets:
     path: Path
     crm_db_password: Secret
     erp_db_password: Secret
+    #: The password of Tryton's ``admin`` user (optional service ``tryton``), set once by ``trytond-admin``.
+    tryton_admin_password: Secret
 
     def connect_reference(self, key: str) -> str:
         """The placeholder a connector config uses for one secret."""
@@ -73,8 +75,9 @@ def _read_properties(path: Path) -> dict[str, str]:
 
 
 def load_or_create(home: Path, env: dict[str, str] | None = None) -> StackSecrets:
-    """Read the stack's secrets, creating any that are missing; ``ISTHMUS_CRM_DB_PASSWORD`` and
-    ``ISTHMUS_ERP_DB_PASSWORD`` take precedence (for a stack run elsewhere)."""
+    """Read the stack's secrets, creating any that are missing; ``ISTHMUS_CRM_DB_PASSWORD``,
+    ``ISTHMUS_ERP_DB_PASSWORD`` and ``ISTHMUS_TRYTON_ADMIN_PASSWORD`` take precedence (for a stack run
+    elsewhere)."""
     env = dict(os.environ) if env is None else env
     path = home / "secrets" / "stack.properties"
     values = _read_properties(path) if path.exists() else {}
@@ -98,4 +101,5 @@ def load_or_create(home: Path, env: dict[str, str] | None = None) -> StackSecret
         path=path,
         crm_db_password=Secret(values["crm.db.password"]),
         erp_db_password=Secret(values["erp.db.password"]),
+        tryton_admin_password=Secret(values["tryton.admin.password"]),
     )

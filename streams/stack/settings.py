@@ -44,13 +44,14 @@ SETTINGS: dict[str, SettingDoc] = {
     "erp_db_port": SettingDoc("ISTHMUS_ERP_DB_PORT", "ERP database (MariaDB)"),
     "crm_api_port": SettingDoc("ISTHMUS_CRM_API_PORT", "reference CRM HTTP API"),
     "erp_api_port": SettingDoc("ISTHMUS_ERP_API_PORT", "reference ERP HTTP API"),
+    "tryton_port": SettingDoc("ISTHMUS_TRYTON_PORT", "Tryton's JSON-RPC server (optional service `tryton`)"),
     "kafka_heap_mb": SettingDoc("ISTHMUS_KAFKA_HEAP_MB", "Kafka broker JVM heap, MiB"),
     "connect_heap_mb": SettingDoc("ISTHMUS_CONNECT_HEAP_MB", "Kafka Connect JVM heap, MiB"),
     "erp_time_zone": SettingDoc("ISTHMUS_ERP_TIME_ZONE", "zone of the ERP's offset-less local times"),
 }
 
 _PORTS = ("kafka_port", "kafka_controller_port", "connect_port", "crm_db_port", "erp_db_port",
-          "crm_api_port", "erp_api_port")
+          "crm_api_port", "erp_api_port", "tryton_port")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,12 +65,15 @@ class StackSettings:
     erp_db_port: int = 13306
     crm_api_port: int = 18001
     erp_api_port: int = 18002
+    tryton_port: int = 18010
     kafka_heap_mb: int = 512
     connect_heap_mb: int = 768
     erp_time_zone: str = "Asia/Shanghai"
 
     crm_db_name: str = "crm"
     erp_db_name: str = "erp"
+    #: Tryton's database, in the CRM's PostgreSQL cluster (optional service ``tryton``).
+    tryton_db_name: str = "tryton"
     db_user: str = "isthmus"
 
     @classmethod
@@ -126,6 +130,10 @@ class StackSettings:
     @property
     def erp_api_url(self) -> str:
         return f"http://{self.host}:{self.erp_api_port}"
+
+    @property
+    def tryton_url(self) -> str:
+        return f"http://{self.host}:{self.tryton_port}"
 
     def reference_api_url(self, system: str) -> str | None:
         """The URL of the stack's reference app that plays ``system`` (``crm`` or ``erp``), or None: a system of

@@ -31,7 +31,8 @@ def config_root(tmp_path: Path) -> Path:
 @pytest.fixture
 def unit_secrets(tmp_path: Path) -> StackSecrets:
     return StackSecrets(path=tmp_path / "home" / "secrets" / "stack.properties",
-                        crm_db_password=Secret("unit-crm"), erp_db_password=Secret("unit-erp"))
+                        crm_db_password=Secret("unit-crm"), erp_db_password=Secret("unit-erp"),
+                        tryton_admin_password=Secret("unit-tryton"))
 
 
 @pytest.fixture

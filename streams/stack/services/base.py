@@ -33,6 +33,8 @@ class ServiceContext:
 class Service(ABC):
     name: ClassVar[str]
     depends_on: ClassVar[tuple[str, ...]] = ()
+    #: Started only when named (``isthmus up <name>``), never by a plain ``isthmus up``.
+    optional: ClassVar[bool] = False
     stop_signal: ClassVar[signal.Signals] = signal.SIGTERM
     start_timeout: ClassVar[float] = 90.0
     stop_timeout: ClassVar[float] = 30.0

@@ -1,0 +1,238 @@
+"""Issue 14, "Proof on a real system": the reference CRM and Tryton (trytond 8.2 from PyPI, a real ERP the
+project did not write) synced by the files of ``examples/tryton/`` alone, through Tryton's JSON-RPC API
+(session login, errors under HTTP 200, no Idempotency-Key; the party code as the external id).
+
+Both directions where the systems and the entity block allow them: a customer created, renamed, deleted and
+re-created in the CRM reaches Tryton (a party made, renamed, deleted, made again: never two at once);
+a party renamed in Tryton reaches the CRM; a party deleted in Tryton is made again (the CRM owns the
+customer). Then a fixed point: no further commands, nothing echoed.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import httpx
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+from psycopg.rows import dict_row
+from support.ports import free_port
+
+from streams.stack.settings import StackSettings
+
+if TYPE_CHECKING:
+    from tryton_example.conftest import TrytonExample
+
+T = TypeVar("T")
+CRM, ERP = "refcrm", "tryton"
+FLOW = "tryton-parties"
+
+
+def test_the_example_is_configuration_only() -> None:
+    from tryton_example.conftest import example_files
+
+    files = example_files()
+    assert {p.name for p in files} >= {"tryton.yaml", "refcrm.yaml", "tryton-source.yaml", "parties.yaml",
+                                       "customer.yaml", "party.yaml", "README.md"}
+    assert [p for p in files if p.suffix == ".py"] == []
+
+
+def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "wb") as out:
+        return subprocess.Popen([sys.executable, "-m", "streams.cli.main", *args],
+                                env={**os.environ, "ISTHMUS_RESYNC_AT": "off", **env}, stdout=out,
+                                stderr=subprocess.STDOUT)
+
+
+@pytest.fixture
+def processes(tryton_example: TrytonExample, tmp_path: Path) -> Iterator[Path]:
+    """`isthmus worker` running only the example's flow, and `isthmus sink --target` for each system."""
+    settings = tryton_example.stack.settings
+    port = free_port()
+    worker_env = {**tryton_example.env, "ISTHMUS_WORKER_PORT": str(port), "ISTHMUS_WORKER_ID": "tryton-example",
+                  "ISTHMUS_WORKER_FLOWS": FLOW}
+    started = [("worker", _start(["worker"], worker_env, tmp_path / "worker.log"))]
+    # The target files name the stack's default ports; the sinks are pointed at the configured ones. (Tryton's
+    # only when it differs: ISTHMUS_SINK_BASE_URL loses its trailing slash, which Tryton's /tryton/rpc/ needs.)
+    urls = {CRM: settings.crm_api_url}
+    if settings.tryton_port != StackSettings().tryton_port:
+        urls[ERP] = tryton_example.rpc_url
+    started += [(f"sink-{system}", _start(["sink", "--target", system],
+                                          {**tryton_example.env, **({"ISTHMUS_SINK_BASE_URL": urls[system]}
+                                                                    if system in urls else {})},
+                                          tmp_path / f"sink-{system}.log")) for system in (CRM, ERP)]
+    try:
+        base = f"http://{settings.host}:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            for name, process in started:
+                assert process.poll() is None, f"{name} exited: {(tmp_path / f'{name}.log').read_text()[-3000:]}"
+            try:
+                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()[-3000:]
+            time.sleep(0.5)
+        yield tmp_path
+    finally:
+        for _, process in started:
+            process.send_signal(signal.SIGTERM)
+        for name, process in started:
+            code = process.wait(timeout=60)
+            assert code == 0, f"{name} exited {code}: {(tmp_path / f'{name}.log').read_text()[-3000:]}"
+
+
+def _eventually(what: str, probe: Callable[[], T | None], logs: Path, timeout: float = 120) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = probe()
+        if found is not None:
+            return found
+        if time.monotonic() > deadline:
+            tails = "\n".join(f"--- {p.name}\n{p.read_text()[-2000:]}" for p in sorted(logs.glob("*.log")))
+            raise AssertionError(f"{what}: not within {timeout:.0f}s\n{tails}")
+        time.sleep(0.5)
+
+
+class Tryton:
+    """Tryton as its users reach it: JSON-RPC with a session; its rows read from its database."""
+
+    def __init__(self, example: TrytonExample) -> None:
+        self.stack = example.stack
+        self.url = example.rpc_url
+        password = self.stack.secrets.tryton_admin_password.reveal()
+        answer = httpx.post(self.url, json={"id": 0, "method": "common.db.login",
+                                            "params": ["admin", {"password": password}, "en"]}, timeout=10).json()
+        user_id, session = answer["result"][:2]
+        token = base64.b64encode(f"admin:{user_id}:{session}".encode()).decode()
+        self.headers = {"Authorization": f"Session {token}"}
+
+    def call(self, method: str, *params: Any) -> Any:
+        answer = httpx.post(self.url, json={"id": 1, "method": method, "params": list(params)},
+                            headers=self.headers, timeout=10).json()
+        assert "error" not in answer, answer
+        return answer["result"]
+
+    def parties(self, code: str) -> list[dict[str, Any]]:
+        with self.stack.connect_crm(dbname=self.stack.settings.tryton_db_name, autocommit=True,
+                                    row_factory=dict_row) as conn:
+            return conn.execute("SELECT id, code, name, active FROM party_party WHERE code = %s ORDER BY id",
+                                (code,)).fetchall()
+
+    def party(self, code: str) -> dict[str, Any] | None:
+        found = self.parties(code)
+        assert len(found) <= 1, f"more than one party with code {code}: {found}"
+        return found[0] if found else None
+
+
+class Crm:
+    """The reference CRM through its HTTP API."""
+
+    def __init__(self, example: TrytonExample) -> None:
+        self.base = example.stack.settings.crm_api_url
+
+    def create(self, number: str, name: str) -> None:
+        answer = httpx.post(f"{self.base}/customers", json={"customer_number": number, "name": name}, timeout=10)
+        assert answer.status_code == 201, answer.text
+
+    def rename(self, number: str, name: str) -> None:
+        answer = httpx.patch(f"{self.base}/customers/{number}", json={"name": name}, timeout=10)
+        assert answer.status_code == 200, answer.text
+
+    def delete(self, number: str) -> None:
+        answer = httpx.delete(f"{self.base}/customers/{number}", timeout=10)
+        assert answer.status_code == 204, answer.text
+
+    def name(self, number: str) -> str | None:
+        answer = httpx.get(f"{self.base}/customers/{number}", timeout=10)
+        return str(answer.json()["name"]) if answer.status_code == 200 else None
+
+
+def _command_counts(example: TrytonExample) -> dict[str, int]:
+    consumer = KafkaConsumer(bootstrap_servers=example.stack.settings.bootstrap_servers, group_id=None)
+    try:
+        counts = {}
+        for system in (CRM, ERP):
+            topic = f"isthmus.commands.{system}"
+            partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+            counts[system] = sum(consumer.end_offsets(partitions).values()) if partitions else 0
+        return counts
+    finally:
+        consumer.close()
+
+
+def _settled(example: TrytonExample, quiet_s: float = 10, timeout: float = 120) -> dict[str, int]:
+    """The command counts once no command has been added for ``quiet_s`` (the flow caught up)."""
+    deadline = time.monotonic() + timeout
+    counts = _command_counts(example)
+    while True:
+        time.sleep(quiet_s)
+        now = _command_counts(example)
+        if now == counts:
+            return now
+        assert time.monotonic() < deadline, f"commands kept coming for {timeout:.0f}s: an echo loop ({counts} -> {now})"
+        counts = now
+
+
+def test_crm_and_tryton_sync_both_ways_by_the_example_files(tryton_example: TrytonExample,
+                                                            processes: Path) -> None:
+    tryton, crm = Tryton(tryton_example), Crm(tryton_example)
+    # The example's number range (examples/tryton/README.md, "Scope"); unique per run.
+    number = f"C-802{random.randrange(10**7):07d}"
+
+    def party_where(condition: Callable[[dict[str, Any]], bool]) -> Callable[[], dict[str, Any] | None]:
+        def probe() -> dict[str, Any] | None:
+            party = tryton.party(number)
+            return party if party is not None and condition(party) else None
+        return probe
+
+    # CRM -> Tryton, create: a customer becomes a party whose code is the customer number.
+    crm.create(number, "Tryton Probe Ltd")
+    party = _eventually("the customer becomes a party", party_where(lambda p: True), processes)
+    assert (party["name"], party["active"]) == ("Tryton Probe Ltd", True)
+    party_id = party["id"]
+
+    # CRM -> Tryton, update.
+    crm.rename(number, "Tryton Probe plc")
+    _eventually("the new name reaches the party", party_where(lambda p: p["name"] == "Tryton Probe plc"), processes)
+
+    # Tryton -> CRM, update: a name edited in Tryton (through its API) wins as the latest commit.
+    tryton.call("model.party.party.write", [party_id], {"name": "Tryton Probe Group"}, {})
+    _eventually("Tryton's name reaches the CRM",
+                lambda: True if crm.name(number) == "Tryton Probe Group" else None, processes)
+
+    # CRM -> Tryton, delete: the party goes too.
+    crm.delete(number)
+    _eventually("the CRM delete deletes the party", lambda: True if tryton.party(number) is None else None, processes)
+
+    # CRM -> Tryton, re-create: a party with the code again, one only (tryton.party checks).
+    crm.create(number, "Tryton Probe Again")
+    party = _eventually("the re-created customer makes the party again",
+                        party_where(lambda p: p["name"] == "Tryton Probe Again"), processes)
+    assert party["id"] != party_id and party["active"] is True
+    party_id = party["id"]
+
+    # Tryton -> CRM, delete: the CRM owns the customer, so a party deleted in Tryton is made again.
+    tryton.call("model.party.party.delete", [party_id], {})
+    party = _eventually("a party deleted in Tryton is made again",
+                        party_where(lambda p: p["id"] != party_id and p["active"] is True), processes)
+    assert party["name"] == "Tryton Probe Again"
+
+    # Fixed point: no further commands to either system over a quiet period, both systems as they are.
+    before = _settled(tryton_example)
+    snapshot = (tryton.parties(number), crm.name(number))
+    time.sleep(15)
+    assert _command_counts(tryton_example) == before, "commands kept coming after the burst: an echo loop"
+    assert (tryton.parties(number), crm.name(number)) == snapshot
+    assert before[CRM] > 0 and before[ERP] > 0
+    assert len(snapshot[0]) == 1 and snapshot[1] == "Tryton Probe Again"
