@@ -34,3 +34,21 @@ def stack() -> Iterator[RunningStack]:
     mode = os.environ.get("ISTHMUS_STACK", "local")
     with stack_for_tests(mode) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def tryton_stack(stack: RunningStack) -> Iterator[RunningStack]:
+    """The stack with its optional Tryton service running (a real ERP the project did not write), started here
+    through the project's own code when it is not (``isthmus up tryton``: its virtual environment and database
+    are built once and reused), in every stack mode, and stopped at the end only if this session started it
+    (``ISTHMUS_KEEP_STACK=1`` keeps it)."""
+    from streams.stack.manager import StackManager
+
+    manager = StackManager(stack.settings)
+    started = manager.up(["tryton"])
+    try:
+        yield stack
+    finally:
+        if started and os.environ.get("ISTHMUS_KEEP_STACK") != "1":
+            manager.down(["tryton"])
+

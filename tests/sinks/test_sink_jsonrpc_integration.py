@@ -33,7 +33,6 @@ from streams.stack.running import RunningStack
 
 HERE = Path(__file__).resolve().parent
 SYSTEMS = HERE / "tryton" / "systems"
-DATABASE = "tryton"
 
 
 class Tryton:
@@ -68,10 +67,10 @@ class Tryton:
 
 
 @pytest.fixture
-def tryton(stack: RunningStack) -> Iterator[Tryton]:
-    """The stack's Tryton; fails (never skips) naming how to start it when it does not answer."""
-    port = getattr(stack.settings, "tryton_port", None) or int(os.environ.get("ISTHMUS_TRYTON_PORT", "18010"))
-    url = f"http://{stack.settings.host}:{port}/{DATABASE}/rpc/"
+def tryton(tryton_stack: RunningStack) -> Iterator[Tryton]:
+    """The stack's Tryton (started by the session's ``tryton_stack`` through the project's own code)."""
+    stack = tryton_stack
+    url = f"{stack.settings.tryton_url}/{stack.settings.tryton_db_name}/rpc/"
     password = secret_value("ISTHMUS_TRYTON_PASSWORD", "tryton.admin.password", env=os.environ,
                             secrets_file=stack.settings.home / "secrets" / "stack.properties")
     assert password, ("no Tryton admin password in ISTHMUS_TRYTON_PASSWORD or tryton.admin.password of the stack's "

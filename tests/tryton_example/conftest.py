@@ -13,7 +13,6 @@ consumer groups and flow state) is removed first, and again at the end.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,7 +27,6 @@ from streams.capture.client import ConnectClient
 from streams.capture.deploy import delete, deploy, wait_until
 from streams.capture.exceptions import CaptureError
 from streams.flows.files import load_flow_files
-from streams.stack.manager import StackManager
 from streams.stack.running import RunningStack
 from streams.stack.settings import PROJECT_ROOT
 
@@ -102,18 +100,6 @@ def _clean(stack: RunningStack, client: ConnectClient, flows: tuple[str, ...]) -
         _say(f"could not remove the connector: {exc}")
     _drop_slot(stack)
     _delete_topics_and_groups(stack, flows)
-
-
-@pytest.fixture(scope="session")
-def tryton_stack(stack: RunningStack) -> Iterator[RunningStack]:
-    """Tryton running (started here through the project's code when it is not)."""
-    manager = StackManager(stack.settings)
-    started = manager.up(["tryton"])
-    try:
-        yield stack
-    finally:
-        if started and os.environ.get("ISTHMUS_KEEP_STACK") != "1":
-            manager.down(["tryton"])
 
 
 @pytest.fixture(scope="session")
