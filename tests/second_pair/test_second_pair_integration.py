@@ -9,29 +9,23 @@ them run is in this folder: systems, columns files, connectors, mappings, target
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 import yaml
 from kafka import KafkaConsumer, TopicPartition
 from pymysql.cursors import DictCursor
-from support.ports import free_port
+from support.pipeline import eventually, pipeline
 
 from streams.stack.settings import PROJECT_ROOT
 
 if TYPE_CHECKING:
     from second_pair.conftest import SecondPair
 
-T = TypeVar("T")
 HERE = Path(__file__).resolve().parent
 CRM, ERP = "rolodex", "ledger"
 FLOW = "second-pair-parties"
@@ -50,54 +44,13 @@ def test_the_second_pair_shares_no_table_or_column_name_with_the_reference_apps(
     assert ours & reference == set()
 
 
-def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "streams.cli.main", *args],
-                                env={**os.environ, "ISTHMUS_RESYNC_AT": "off", **env}, stdout=out,
-                                stderr=subprocess.STDOUT)
-
-
 @pytest.fixture
 def processes(second_pair: SecondPair, tmp_path: Path) -> Iterator[Path]:
     """`isthmus worker` running only this folder's flow, and one `isthmus sink` per system, as real processes."""
-    port = free_port()
-    worker_env = {**second_pair.env, "ISTHMUS_WORKER_PORT": str(port), "ISTHMUS_WORKER_ID": "second-pair",
-                  "ISTHMUS_WORKER_FLOWS": FLOW}
-    started = [("worker", _start(["worker"], worker_env, tmp_path / "worker.log"))]
-    started += [(f"sink-{system}", _start(["sink", "--target", system], second_pair.env,
-                                          tmp_path / f"sink-{system}.log")) for system in (CRM, ERP)]
-    try:
-        base = f"http://{second_pair.stack.settings.host}:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            for name, process in started:
-                assert process.poll() is None, f"{name} exited: {(tmp_path / f'{name}.log').read_text()[-3000:]}"
-            try:
-                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()[-3000:]
-            time.sleep(0.5)
-        yield tmp_path
-    finally:
-        for _, process in started:
-            process.send_signal(signal.SIGTERM)
-        for name, process in started:
-            code = process.wait(timeout=60)
-            assert code == 0, f"{name} exited {code}: {(tmp_path / f'{name}.log').read_text()[-3000:]}"
-
-
-def _eventually(what: str, probe: Callable[[], T | None], logs: Path, timeout: float = 120) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found is not None:
-            return found
-        if time.monotonic() > deadline:
-            tails = "\n".join(f"--- {p.name}\n{p.read_text()[-2000:]}" for p in sorted(logs.glob("*.log")))
-            raise AssertionError(f"{what}: not within {timeout:.0f}s\n{tails}")
-        time.sleep(0.5)
+    worker_env = {**second_pair.env, "ISTHMUS_WORKER_ID": "second-pair", "ISTHMUS_WORKER_FLOWS": FLOW}
+    with pipeline(host=second_pair.stack.settings.host, worker_env=worker_env,
+                  sinks={system: second_pair.env for system in (CRM, ERP)}, logs=tmp_path) as logs:
+        yield logs
 
 
 class Pair:
@@ -164,18 +117,18 @@ def test_a_second_pair_syncs_both_ways_by_configuration_only(second_pair: Second
              person_reference)
 
     # It becomes a debitor under the composite key, with the ERP's own id ...
-    debitor = _eventually("the company becomes a debitor", lambda: pair.debitor(reference), processes)
+    debitor = eventually("the company becomes a debitor", lambda: pair.debitor(reference), processes)
     assert (debitor["company_code"], debitor["debitor_no"]) == ("1000", f"D-{run}")
     assert (debitor["title"], debitor["mail_addr"], debitor["tel_no"], debitor["is_live"]) == (
         "Acme GmbH", "info@acme.example", "+49 30 1234", 1)
     uid = debitor["debitor_uid"]
     # ... which comes back to Rolodex: the link.
-    _eventually("the debitor's id reaches the party",
+    eventually("the debitor's id reaches the party",
                 lambda: True if pair.party(party_id)["ledger_uid"] == uid else None, processes)
 
     # A CRM-owned field edited in Rolodex reaches Ledger.
     pair.crm("UPDATE party SET display_name = 'Acme AG' WHERE party_id = %s", party_id)
-    _eventually("the new name reaches the debitor",
+    eventually("the new name reaches the debitor",
                 lambda: True if (pair.debitor(reference) or {}).get("title") == "Acme AG" else None, processes)
 
     # ERP-owned fields edited in Ledger reach Rolodex.
@@ -187,11 +140,11 @@ def test_a_second_pair_syncs_both_ways_by_configuration_only(second_pair: Second
         return True if (str(row["credit_line"]), row["terms_code"], row["on_hold"]) == (
             "5000.00", "NET60", True) else None
 
-    _eventually("the credit data reaches the party", credit_in_crm, processes)
+    eventually("the credit data reaches the party", credit_in_crm, processes)
 
     # The soft-delete flag, in its side table, deactivates the debitor (never deletes it).
     pair.crm("UPDATE party_flag SET archived = true WHERE flagged_party = %s", party_id)
-    _eventually("archiving deactivates the debitor",
+    eventually("archiving deactivates the debitor",
                 lambda: True if (pair.debitor(reference) or {}).get("is_live") == 0 else None, processes)
 
     # Fixed point: no further commands to either system over a quiet period, so nothing Isthmus wrote came

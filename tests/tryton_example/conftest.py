@@ -13,18 +13,16 @@ consumer groups and flow state) is removed first, and again at the end.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from kafka import KafkaAdminClient
-from kafka.errors import KafkaError
+from support.pipeline import delete_topics_and_groups, drop_slot, remove_connector
 
 from streams.capture import configs
 from streams.capture.client import ConnectClient
-from streams.capture.deploy import delete, deploy, wait_until
+from streams.capture.deploy import deploy
 from streams.capture.exceptions import CaptureError
 from streams.flows.files import load_flow_files
 from streams.stack.running import RunningStack
@@ -52,45 +50,19 @@ def _say(line: str) -> None:
 
 
 def _remove_connector(client: ConnectClient) -> None:
-    if client.find_config(CONNECTOR) is None:
-        return
-    client.stop(CONNECTOR)
-    wait_until(client, CONNECTOR, "stopped", lambda s: s.state == "STOPPED" and not s.tasks, say=_say,
-               timeout=120, fail_on_failed=False)
-    client.delete_offsets(CONNECTOR)
-    delete(client, CONNECTOR, say=_say)
+    remove_connector(client, CONNECTOR, _say)
 
 
 def _drop_slot(stack: RunningStack) -> None:
     with stack.connect_crm(dbname=stack.settings.tryton_db_name, autocommit=True) as conn:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            row = conn.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (SLOT,)).fetchone()
-            if row is None:
-                break
-            if not row[0]:
-                conn.execute("SELECT pg_drop_replication_slot(%s)", (SLOT,))
-                break
-            time.sleep(0.5)
-        conn.execute(f"DROP PUBLICATION IF EXISTS {SLOT}")
+        drop_slot(conn, SLOT)
 
 
 def _delete_topics_and_groups(stack: RunningStack, flows: tuple[str, ...]) -> None:
     owned = (f"{ERP}.", *(f"isthmus.{kind}.{system}" for kind in ("commands", "results") for system in (CRM, ERP)),
              *(f"{flow}-" for flow in flows))
-    admin = KafkaAdminClient(bootstrap_servers=stack.settings.bootstrap_servers)
-    try:
-        groups = {group["group_id"] if isinstance(group, dict) else group[0] for group in admin.list_groups()}
-        doomed_groups = [g for g in (*flows, f"isthmus-sink-{CRM}", f"isthmus-sink-{ERP}") if g in groups]
-        if doomed_groups:
-            admin.delete_groups(doomed_groups)
-        doomed = [t for t in admin.list_topics() if t.startswith(owned)]
-        if doomed:
-            admin.delete_topics(doomed)
-    except KafkaError as exc:
-        _say(f"could not clean up Kafka: {exc!r}")
-    finally:
-        admin.close()
+    delete_topics_and_groups(stack.settings.bootstrap_servers, topic_prefixes=owned,
+                             groups=(*flows, f"isthmus-sink-{CRM}", f"isthmus-sink-{ERP}"), say=_say)
 
 
 def _clean(stack: RunningStack, client: ConnectClient, flows: tuple[str, ...]) -> None:

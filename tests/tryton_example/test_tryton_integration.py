@@ -11,28 +11,23 @@ customer). Then a fixed point: no further commands, nothing echoed.
 from __future__ import annotations
 
 import base64
-import os
 import random
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 from psycopg.rows import dict_row
-from support.ports import free_port
+from support.pipeline import eventually, pipeline
 
 from streams.stack.settings import StackSettings
 
 if TYPE_CHECKING:
     from tryton_example.conftest import TrytonExample
 
-T = TypeVar("T")
 CRM, ERP = "refcrm", "tryton"
 FLOW = "tryton-parties"
 
@@ -46,62 +41,20 @@ def test_the_example_is_configuration_only() -> None:
     assert [p for p in files if p.suffix == ".py"] == []
 
 
-def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "streams.cli.main", *args],
-                                env={**os.environ, "ISTHMUS_RESYNC_AT": "off", **env}, stdout=out,
-                                stderr=subprocess.STDOUT)
-
-
 @pytest.fixture
 def processes(tryton_example: TrytonExample, tmp_path: Path) -> Iterator[Path]:
     """`isthmus worker` running only the example's flow, and `isthmus sink --target` for each system."""
     settings = tryton_example.stack.settings
-    port = free_port()
-    worker_env = {**tryton_example.env, "ISTHMUS_WORKER_PORT": str(port), "ISTHMUS_WORKER_ID": "tryton-example",
-                  "ISTHMUS_WORKER_FLOWS": FLOW}
-    started = [("worker", _start(["worker"], worker_env, tmp_path / "worker.log"))]
+    worker_env = {**tryton_example.env, "ISTHMUS_WORKER_ID": "tryton-example", "ISTHMUS_WORKER_FLOWS": FLOW}
     # The target files name the stack's default ports; the sinks are pointed at the configured ones. (Tryton's
     # only when it differs: ISTHMUS_SINK_BASE_URL loses its trailing slash, which Tryton's /tryton/rpc/ needs.)
     urls = {CRM: settings.crm_api_url}
     if settings.tryton_port != StackSettings().tryton_port:
         urls[ERP] = tryton_example.rpc_url
-    started += [(f"sink-{system}", _start(["sink", "--target", system],
-                                          {**tryton_example.env, **({"ISTHMUS_SINK_BASE_URL": urls[system]}
-                                                                    if system in urls else {})},
-                                          tmp_path / f"sink-{system}.log")) for system in (CRM, ERP)]
-    try:
-        base = f"http://{settings.host}:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            for name, process in started:
-                assert process.poll() is None, f"{name} exited: {(tmp_path / f'{name}.log').read_text()[-3000:]}"
-            try:
-                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()[-3000:]
-            time.sleep(0.5)
-        yield tmp_path
-    finally:
-        for _, process in started:
-            process.send_signal(signal.SIGTERM)
-        for name, process in started:
-            code = process.wait(timeout=60)
-            assert code == 0, f"{name} exited {code}: {(tmp_path / f'{name}.log').read_text()[-3000:]}"
-
-
-def _eventually(what: str, probe: Callable[[], T | None], logs: Path, timeout: float = 120) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found is not None:
-            return found
-        if time.monotonic() > deadline:
-            tails = "\n".join(f"--- {p.name}\n{p.read_text()[-2000:]}" for p in sorted(logs.glob("*.log")))
-            raise AssertionError(f"{what}: not within {timeout:.0f}s\n{tails}")
-        time.sleep(0.5)
+    sinks = {system: {**tryton_example.env, **({"ISTHMUS_SINK_BASE_URL": urls[system]} if system in urls else {})}
+             for system in (CRM, ERP)}
+    with pipeline(host=settings.host, worker_env=worker_env, sinks=sinks, logs=tmp_path) as logs:
+        yield logs
 
 
 class Tryton:
@@ -198,33 +151,33 @@ def test_crm_and_tryton_sync_both_ways_by_the_example_files(tryton_example: Tryt
 
     # CRM -> Tryton, create: a customer becomes a party whose code is the customer number.
     crm.create(number, "Tryton Probe Ltd")
-    party = _eventually("the customer becomes a party", party_where(lambda p: True), processes)
+    party = eventually("the customer becomes a party", party_where(lambda p: True), processes)
     assert (party["name"], party["active"]) == ("Tryton Probe Ltd", True)
     party_id = party["id"]
 
     # CRM -> Tryton, update.
     crm.rename(number, "Tryton Probe plc")
-    _eventually("the new name reaches the party", party_where(lambda p: p["name"] == "Tryton Probe plc"), processes)
+    eventually("the new name reaches the party", party_where(lambda p: p["name"] == "Tryton Probe plc"), processes)
 
     # Tryton -> CRM, update: a name edited in Tryton (through its API) wins as the latest commit.
     tryton.call("model.party.party.write", [party_id], {"name": "Tryton Probe Group"}, {})
-    _eventually("Tryton's name reaches the CRM",
+    eventually("Tryton's name reaches the CRM",
                 lambda: True if crm.name(number) == "Tryton Probe Group" else None, processes)
 
     # CRM -> Tryton, delete: the party goes too.
     crm.delete(number)
-    _eventually("the CRM delete deletes the party", lambda: True if tryton.party(number) is None else None, processes)
+    eventually("the CRM delete deletes the party", lambda: True if tryton.party(number) is None else None, processes)
 
     # CRM -> Tryton, re-create: a party with the code again, one only (tryton.party checks).
     crm.create(number, "Tryton Probe Again")
-    party = _eventually("the re-created customer makes the party again",
+    party = eventually("the re-created customer makes the party again",
                         party_where(lambda p: p["name"] == "Tryton Probe Again"), processes)
     assert party["id"] != party_id and party["active"] is True
     party_id = party["id"]
 
     # Tryton -> CRM, delete: the CRM owns the customer, so a party deleted in Tryton is made again.
     tryton.call("model.party.party.delete", [party_id], {})
-    party = _eventually("a party deleted in Tryton is made again",
+    party = eventually("a party deleted in Tryton is made again",
                         party_where(lambda p: p["id"] != party_id and p["active"] is True), processes)
     assert party["name"] == "Tryton Probe Again"
 

@@ -1,0 +1,123 @@
+"""A pipeline of real processes for end-to-end tests of a set of files (an example, a second pair of systems):
+``isthmus worker`` and one ``isthmus sink`` per target system, started together, ready when the worker says so,
+stopped with SIGTERM and expected to exit 0; a wait that shows the processes' logs when it times out; and the
+clean-up such a test owes the shared stack (its connector with its offsets, its replication slot, its topics and
+consumer groups)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import psycopg
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaError
+
+from streams.capture.client import ConnectClient
+from streams.capture.deploy import delete, wait_until
+from support.ports import free_port
+
+T = TypeVar("T")
+
+
+def start_cli(args: list[str], env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``isthmus <args>`` as a process of its own, its output in ``log`` (the daily re-sync off)."""
+    with open(log, "wb") as out:
+        return subprocess.Popen([sys.executable, "-m", "streams.cli.main", *args],
+                                env={**os.environ, "ISTHMUS_RESYNC_AT": "off", **env}, stdout=out,
+                                stderr=subprocess.STDOUT)
+
+
+@contextmanager
+def pipeline(*, host: str, worker_env: Mapping[str, str], sinks: Mapping[str, Mapping[str, str]],
+             logs: Path, ready_timeout: float = 120) -> Iterator[Path]:
+    """The worker (with ``worker_env``) and a sink per ``sinks`` entry (system -> its env), their logs in
+    ``logs``; yields ``logs`` once the worker is ready. Any process that exits early fails the test with its log."""
+    port = free_port()
+    started = [("worker", start_cli(["worker"], {**worker_env, "ISTHMUS_WORKER_PORT": str(port)},
+                                    logs / "worker.log"))]
+    started += [(f"sink-{system}", start_cli(["sink", "--target", system], env, logs / f"sink-{system}.log"))
+                for system, env in sinks.items()]
+    try:
+        deadline = time.monotonic() + ready_timeout
+        while True:
+            for name, process in started:
+                assert process.poll() is None, f"{name} exited: {(logs / f'{name}.log').read_text()[-3000:]}"
+            try:
+                if httpx.get(f"http://{host}:{port}/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, (logs / "worker.log").read_text()[-3000:]
+            time.sleep(0.5)
+        yield logs
+    finally:
+        for _, process in started:
+            process.send_signal(signal.SIGTERM)
+        for name, process in started:
+            code = process.wait(timeout=60)
+            assert code == 0, f"{name} exited {code}: {(logs / f'{name}.log').read_text()[-3000:]}"
+
+
+def eventually(what: str, probe: Callable[[], T | None], logs: Path, timeout: float = 120) -> T:
+    """``probe()``'s first value that is not None, within ``timeout``; else fail with the processes' log tails."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = probe()
+        if found is not None:
+            return found
+        if time.monotonic() > deadline:
+            tails = "\n".join(f"--- {p.name}\n{p.read_text()[-2000:]}" for p in sorted(logs.glob("*.log")))
+            raise AssertionError(f"{what}: not within {timeout:.0f}s\n{tails}")
+        time.sleep(0.5)
+
+
+def remove_connector(client: ConnectClient, name: str, say: Callable[[str], None]) -> None:
+    """Stop a connector, forget its source offsets (so the next session snapshots afresh) and delete it."""
+    if client.find_config(name) is None:
+        return
+    client.stop(name)
+    wait_until(client, name, "stopped", lambda s: s.state == "STOPPED" and not s.tasks, say=say,
+               timeout=120, fail_on_failed=False)
+    client.delete_offsets(name)
+    delete(client, name, say=say)
+
+
+def drop_slot(conn: psycopg.Connection[Any], slot: str) -> None:
+    """Drop a PostgreSQL replication slot once its connector let go of it, and the publication of its name."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        row = conn.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchone()
+        if row is None:
+            break
+        if not row[0]:
+            conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+            break
+        time.sleep(0.5)
+    conn.execute(f"DROP PUBLICATION IF EXISTS {slot}")
+
+
+def delete_topics_and_groups(bootstrap: str, *, topic_prefixes: tuple[str, ...], groups: tuple[str, ...],
+                             say: Callable[[str], None]) -> None:
+    """Delete the consumer groups named and every topic that starts with one of the prefixes."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        existing = {group["group_id"] if isinstance(group, dict) else group[0] for group in admin.list_groups()}
+        doomed_groups = [g for g in groups if g in existing]
+        if doomed_groups:
+            admin.delete_groups(doomed_groups)
+        doomed = [t for t in admin.list_topics() if t.startswith(topic_prefixes)]
+        if doomed:
+            admin.delete_topics(doomed)
+    except KafkaError as exc:
+        say(f"could not clean up Kafka: {exc!r}")
+    finally:
+        admin.close()
