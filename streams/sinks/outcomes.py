@@ -53,6 +53,13 @@ class Failed:
 Attempt = Applied | Failed
 
 
+def no_route(target_file: str, payload_type: str, operation: str, route_keys: str) -> Failed:
+    """A command the target file has no route for: permanent, naming what a route of this adapter gives."""
+    return Failed(kind="permanent", error_type="NoRoute",
+                  reason=f"{target_file} has no route for {payload_type} {operation}; add one ({route_keys}) or "
+                         "fix the flow that produced the command")
+
+
 def classify_status(status: int) -> FailureKind | None:
     """None for success; otherwise which kind of failure a status is."""
     if 200 <= status < 300:

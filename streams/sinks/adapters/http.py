@@ -34,6 +34,7 @@ from streams.sinks.outcomes import (
     answer_text,
     assigned_ids,
     classify_status,
+    no_route,
     refusal,
 )
 from streams.sinks.records import SinkCommand
@@ -99,10 +100,8 @@ class HttpAdapter:
     async def attempt(self, command: SinkCommand) -> Attempt:
         route = self.config.route(command.payload_type, command.operation)
         if not isinstance(route, HttpRoute):
-            return Failed(kind="permanent", error_type="NoRoute",
-                          reason=f"{self.config.path.name} has no route for {command.payload_type} "
-                                 f"{command.operation}; add one (payload_type, operation, method, path, body) "
-                                 "or fix the flow that produced the command")
+            return no_route(self.config.path.name, command.payload_type, command.operation,
+                            "payload_type, operation, method, path, body")
         try:
             looked_up = await self._lookups(command, route)
             path = render_path(route.path, command.payload, looked_up)

@@ -17,7 +17,7 @@ from typing import Any, TypeAlias
 import pymysql
 from pymysql.cursors import DictCursor
 
-from streams.sinks.adapters.sql import jsonable, no_row, prepare
+from streams.sinks.adapters.sql import column_problems, jsonable, no_row, prepare
 from streams.sinks.config.model import SqlRoute, TargetConfig
 from streams.sinks.exceptions import TargetConfigError
 from streams.sinks.outcomes import Applied, Attempt, Failed, assigned_ids
@@ -141,13 +141,7 @@ class MySqlAdapter:
                 database, _, table = route.table.rpartition(".")
                 cursor.execute(columns_statement(), (table, database))
                 columns = {row["name"] for row in cursor.fetchall()}
-                if not columns:
-                    problems.append(f"line {route.line}: table {route.table} does not exist; create it first")
-                    continue
-                unknown = sorted(set(route.columns) - columns)
-                if unknown:
-                    problems.append(f"line {route.line}: {route.table} has no column {', '.join(unknown)}; "
-                                    f"its columns: {', '.join(sorted(columns))}")
+                problems += column_problems(route, columns)
             conn.rollback()
         return problems
 

@@ -18,7 +18,7 @@ from psycopg.rows import dict_row
 from streams.sinks.adapters.mapping import render_fields
 from streams.sinks.config.model import SqlRoute, TargetConfig
 from streams.sinks.exceptions import TargetConfigError
-from streams.sinks.outcomes import Applied, Attempt, Failed, assigned_ids
+from streams.sinks.outcomes import Applied, Attempt, Failed, assigned_ids, no_route
 from streams.sinks.records import SinkCommand
 
 #: The keys table when the target file names none.
@@ -82,13 +82,7 @@ class SqlAdapter:
                     "SELECT column_name FROM information_schema.columns WHERE table_name = %s "
                     "AND table_schema = COALESCE(NULLIF(%s, ''), current_schema())", (table, schema))
                 columns = {row["column_name"] for row in await cur.fetchall()}
-                if not columns:
-                    problems.append(f"line {route.line}: table {route.table} does not exist; create it first")
-                    continue
-                unknown = sorted(set(route.columns) - columns)
-                if unknown:
-                    problems.append(f"line {route.line}: {route.table} has no column {', '.join(unknown)}; "
-                                    f"its columns: {', '.join(sorted(columns))}")
+                problems += column_problems(route, columns)
             await conn.rollback()
         if problems:
             raise TargetConfigError(f"{self.config.path}: the database does not match the routes:\n  "
@@ -180,14 +174,24 @@ class SqlAdapter:
         return (200, jsonable(found)) if found else (204, None)
 
 
+def column_problems(route: SqlRoute, columns: set[str]) -> list[str]:
+    """What is wrong with a route's table, given the columns the database says it has (none: no such table)."""
+    if not columns:
+        return [f"line {route.line}: table {route.table} does not exist; create it first"]
+    unknown = sorted(set(route.columns) - columns)
+    if unknown:
+        return [f"line {route.line}: {route.table} has no column {', '.join(unknown)}; "
+                f"its columns: {', '.join(sorted(columns))}"]
+    return []
+
+
 def prepare(config: TargetConfig, command: SinkCommand) -> tuple[SqlRoute, dict[str, Any]] | Failed:
     """The command's route and row, or why it cannot be applied (no route, a key column without a value): the
     same for every SQL dialect."""
     route = config.route(command.payload_type, command.operation)
     if not isinstance(route, SqlRoute):
-        return Failed(kind="permanent", error_type="NoRoute",
-                      reason=f"{config.path.name} has no route for {command.payload_type} "
-                             f"{command.operation}; add one or fix the flow that produced the command")
+        return no_route(config.path.name, command.payload_type, command.operation,
+                        "payload_type, operation, table, key, columns")
     row = render_fields(route.columns, command.payload, {}, keep_nulls=True)
     missing = [k for k in route.key if row.get(k) is None]
     if missing:

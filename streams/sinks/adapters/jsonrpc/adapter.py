@@ -35,7 +35,7 @@ from streams.sinks.adapters.jsonrpc.upsert import decide
 from streams.sinks.adapters.mapping import MISSING, get_path
 from streams.sinks.config.model import TargetConfig
 from streams.sinks.exceptions import SecretMissing, SinkError, TargetConfigError
-from streams.sinks.outcomes import Applied, Attempt, Failed, answer_text, assigned_ids, classify_status
+from streams.sinks.outcomes import Applied, Attempt, Failed, answer_text, assigned_ids, classify_status, no_route
 from streams.sinks.records import SinkCommand
 
 if TYPE_CHECKING:
@@ -263,10 +263,8 @@ class JsonRpcAdapter:
     async def attempt(self, command: SinkCommand) -> Attempt:
         route = self.config.route(command.payload_type, command.operation)
         if not isinstance(route, JsonRpcRoute):
-            return Failed(kind="permanent", error_type="NoRoute",
-                          reason=f"{self.config.path.name} has no route for {command.payload_type} "
-                                 f"{command.operation}; add one (payload_type, operation, method, params) or fix "
-                                 "the flow that produced the command")
+            return no_route(self.config.path.name, command.payload_type, command.operation,
+                            "payload_type, operation, method, params")
         try:
             if route.external_id is not None:
                 return await self._upsert(command, route)
