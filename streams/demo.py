@@ -25,7 +25,7 @@ from streams.codecs.avro.single_object import SchemaStore
 from streams.dashboard.settings import dashboard_address
 from streams.flows import topics as flow_topics
 from streams.kafka.deadletters import DLQ_TOPIC
-from streams.sinks.topics import COMMAND_TOPICS, RESULTS_TOPICS
+from streams.sinks.topics import COMMAND_PREFIX, RESULTS_PREFIX, command_topic, results_topic, writable_systems
 from streams.stack.manager import StackManager
 from streams.stack.running import RunningStack
 from streams.stack.settings import StackSettings
@@ -94,11 +94,11 @@ def describe(topic: str, value: bytes | None, store: SchemaStore) -> str | None:
     if value is None:
         return None
     record: Mapping[str, Any] = store.decode(value).value
-    if topic in COMMAND_TOPICS.values():
+    if topic.startswith(COMMAND_PREFIX):
         fields = ", ".join(record.get("changed_fields") or []) or "all fields"
         return (f"-> {str(record['target']).upper():3} {record['payload_type'].rsplit('.', 1)[-1]} "
                 f"{record['operation']} {record['entity_key']} [{fields}]")
-    if topic in RESULTS_TOPICS.values():
+    if topic.startswith(RESULTS_PREFIX):
         replay = " (answered from its idempotency table)" if record.get("replayed") else ""
         return (f"   applied by {str(record['target']).upper()}: {record['payload_type'].rsplit('.', 1)[-1]} "
                 f"{record['operation']} {record['entity_key']} -> HTTP {record['status']}{replay}")
@@ -113,7 +113,8 @@ def describe(topic: str, value: bytes | None, store: SchemaStore) -> str | None:
 
 def live_view(settings: StackSettings, out: TextIO, until: Callable[[], bool]) -> int:
     store = SchemaStore.from_directory()
-    watched = [*COMMAND_TOPICS.values(), *RESULTS_TOPICS.values(), flow_topics.AUDIT_CONFLICTS, DLQ_TOPIC]
+    systems = writable_systems()
+    watched = [*map(command_topic, systems), *map(results_topic, systems), flow_topics.AUDIT_CONFLICTS, DLQ_TOPIC]
     consumer = KafkaConsumer(*watched, bootstrap_servers=settings.bootstrap_servers, group_id=None,
                              auto_offset_reset="latest", isolation_level="read_committed")
     shown = 0

@@ -15,7 +15,7 @@ from typing import Any
 from streams.catalog import Catalog, ColumnsFileError, differences, path_for, read, write
 from streams.catalog.live import connection_for, discover
 from streams.mapping.exceptions import MappingLoadError
-from streams.mapping.loader import MAPPINGS_DIR, load_mappings
+from streams.mapping.loader import load_mappings, mappings_dir
 from streams.systems import load_systems
 
 
@@ -41,8 +41,8 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(run=run_discover)
 
     parser = commands.add_parser("validate", help="load every mapping file and print each problem (exit 1 if any)")
-    parser.add_argument("--dir", type=Path, default=MAPPINGS_DIR, metavar="DIR",
-                        help="folder of mapping files (default: mappings/)")
+    parser.add_argument("--dir", type=Path, default=None, metavar="DIR",
+                        help="folder of mapping files (default: ISTHMUS_MAPPINGS_DIR, else mappings/)")
     parser.set_defaults(run=run_validate)
 
 
@@ -95,7 +95,7 @@ def _summary(catalog: Catalog) -> None:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    directory: Path = args.dir
+    directory: Path = args.dir or mappings_dir()
     try:
         loaded = load_mappings(directory)
     except (MappingLoadError, ColumnsFileError) as exc:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from streams.codecs.avro.single_object import SchemaStore
-from streams.mapping.loader import MAPPINGS_DIR, load_mappings
+from streams.mapping.loader import load_mappings, mappings_dir
 from streams.mapping.spec import RecordMapping
 from streams.stack.settings import StackSettings
 from streams.systems import Systems, load_systems
@@ -29,7 +28,7 @@ class FlowContext:
         MappingLoadError naming file, line and field. A system's zone read from the environment (the
         reference ERP's ``ISTHMUS_ERP_TIME_ZONE``) is read from ``env``."""
         env = os.environ if env is None else env
-        directory = Path(env["ISTHMUS_MAPPINGS_DIR"]) if env.get("ISTHMUS_MAPPINGS_DIR") else MAPPINGS_DIR
+        directory = mappings_dir(env)
         systems = load_systems(env=env)
         return cls(settings=settings, schemas=SchemaStore.from_directory(), systems=systems,
                    mappings=load_mappings(directory, systems=systems))

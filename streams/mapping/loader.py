@@ -8,6 +8,7 @@ problem is collected and reported together, each with file, line, field and fix.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,6 +41,14 @@ if TYPE_CHECKING:  # streams.systems reads its files with this package's YAML re
     from streams.systems import Systems
 
 MAPPINGS_DIR = PROJECT_ROOT / "mappings"
+#: Environment variable naming another folder of mapping files.
+MAPPINGS_DIR_ENV = "ISTHMUS_MAPPINGS_DIR"
+
+
+def mappings_dir(env: Mapping[str, str] | None = None) -> Path:
+    """``ISTHMUS_MAPPINGS_DIR`` if set, else the project's ``mappings/``: every command reads the same folder."""
+    env = os.environ if env is None else env
+    return Path(env[MAPPINGS_DIR_ENV]) if env.get(MAPPINGS_DIR_ENV) else MAPPINGS_DIR
 TOP_KEYS = {"description", "target", "key", "owner", "policy", "fields", "parent", "value_maps", "plugins",
             "sources", "publish"}
 SOURCE_KEYS = {"description", "system", "table", "record", "columns", "when", "fields", "on_delete", "group_by",
@@ -642,10 +651,11 @@ def load_mapping(path: Path, *, schemas: SchemaSet | None = None, tables: Tables
     return mapping
 
 
-def load_mappings(directory: Path = MAPPINGS_DIR, *, schemas: SchemaSet | None = None,
+def load_mappings(directory: Path | None = None, *, schemas: SchemaSet | None = None,
                   tables: Tables | None = None, systems: Systems | None = None) -> dict[str, RecordMapping]:
-    """Every ``*.yaml`` of ``directory`` (not sub-folders), by file stem; all problems of all files at once.
-    ``systems``: the declared systems (default :func:`load_systems`)."""
+    """Every ``*.yaml`` of ``directory`` (default :func:`mappings_dir`; not sub-folders), by file stem; all
+    problems of all files at once. ``systems``: the declared systems (default :func:`load_systems`)."""
+    directory = mappings_dir() if directory is None else directory
     schemas = schemas or load_schemas()
     systems = systems if systems is not None else _default_systems()
     tables = tables if tables is not None else default_tables()

@@ -37,12 +37,16 @@ COMMAND_ID_HEADER = "isthmus.command_id"
 __all__ = ["DLQ_TOPIC", "REPLAY_HEADER", "STAGE_HEADER", "TopicSpec"]
 
 
+#: ``<prefix><system>``: the command and result topics of a system.
+COMMAND_PREFIX, RESULTS_PREFIX = "isthmus.commands.", "isthmus.results."
+
+
 def command_topic(system: str) -> str:
-    return f"isthmus.commands.{_known(system)}"
+    return f"{COMMAND_PREFIX}{_known(system)}"
 
 
 def results_topic(system: str) -> str:
-    return f"isthmus.results.{_known(system)}"
+    return f"{RESULTS_PREFIX}{_known(system)}"
 
 
 def sink_stage(system: str) -> str:

@@ -28,3 +28,12 @@ def test_validate_prints_each_problem(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_validate_accepts_the_repository_mappings(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["mappings", "validate", "--dir", str(MAPPINGS_DIR)]) == 0
     assert "mapping files of" in capsys.readouterr().out
+
+
+def test_validate_reads_the_folder_the_environment_names(monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    second_pair = Path(__file__).parents[1] / "second_pair"
+    monkeypatch.setenv("ISTHMUS_SYSTEMS_DIR", str(second_pair / "systems"))
+    monkeypatch.setenv("ISTHMUS_MAPPINGS_DIR", str(second_pair / "mappings"))
+    assert main(["mappings", "validate"]) == 0
+    assert f"4 mapping files of {second_pair / 'mappings'} are valid" in capsys.readouterr().out

@@ -3,6 +3,9 @@ field and fix."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -108,3 +111,13 @@ def test_an_empty_or_missing_folder_says_what_to_do(tmp_path: Path) -> None:
         load_systems(tmp_path / "nowhere", env={})
     with pytest.raises(SystemConfigError, match="declares no system"):
         load_systems(_project(tmp_path, {}), env={})
+
+
+def test_the_cli_names_a_broken_system_file_instead_of_failing_with_a_traceback(tmp_path: Path) -> None:
+    directory = _project(tmp_path, {"shop": "engine: oracle\n"})
+    env = {**os.environ, "ISTHMUS_SYSTEMS_DIR": str(directory), "ISTHMUS_RESYNC_AT": "off"}
+    result = subprocess.run([sys.executable, "-m", "streams.cli.main", "worker"], env=env, capture_output=True,
+                            text=True, timeout=60, check=False)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "shop.yaml:1: engine: unknown engine 'oracle'; fix: use one of postgresql, mariadb, mysql" in result.stderr
