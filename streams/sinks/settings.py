@@ -144,7 +144,7 @@ class SinkSettings:
                 if not raw.startswith(("http://", "https://")):
                     problems.append(f"{doc.env}={raw!r} is not an http(s) URL; give e.g. http://127.0.0.1:18002")
                     continue
-                values[name] = raw.rstrip("/")
+                values[name] = raw  # as given: a JSON-RPC endpoint may need its slash; HTTP joins paths itself
             else:
                 values[name] = raw
         settings = replace(defaults, **values)  # type: ignore[arg-type]

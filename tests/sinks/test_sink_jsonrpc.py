@@ -63,7 +63,7 @@ def test_build_adapter_builds_it_through_the_registry_with_the_endpoint_from_the
     environment = SinkEnvironment.from_env({"ISTHMUS_SINK_BASE_URL": "http://tryton:8000/db/rpc/", **ENV})
     rpc = build_adapter(TRYTON, environment)
     try:
-        assert isinstance(rpc, JsonRpcAdapter) and rpc.url == "http://tryton:8000/db/rpc"
+        assert isinstance(rpc, JsonRpcAdapter) and rpc.url == "http://tryton:8000/db/rpc/"  # Tryton needs the slash
     finally:
         asyncio.run(rpc.close())
     with pytest.raises(TargetConfigError, match=r"no URL for tryton's JSON-RPC endpoint; fix: set jsonrpc\.url"):

@@ -30,7 +30,7 @@ def test_overrides_are_read() -> None:
                                       "ISTHMUS_SINK_BASE_URL": "http://127.0.0.1:9/", "ISTHMUS_SINK_RETRY_JITTER": "0",
                                       "ISTHMUS_SINK_COMMAND_TOPIC": "x.commands"})
     assert settings.concurrency == 4 and settings.transient_deadline_s == 90.0
-    assert settings.base_url == "http://127.0.0.1:9" and settings.retry_jitter == 0.0
+    assert settings.base_url == "http://127.0.0.1:9/" and settings.retry_jitter == 0.0  # kept as given
     assert settings.for_system("crm").command_topic == "x.commands"
 
 

@@ -46,8 +46,8 @@ def processes(tryton_example: TrytonExample, tmp_path: Path) -> Iterator[Path]:
     """`isthmus worker` running only the example's flow, and `isthmus sink --target` for each system."""
     settings = tryton_example.stack.settings
     worker_env = {**tryton_example.env, "ISTHMUS_WORKER_ID": "tryton-example", "ISTHMUS_WORKER_FLOWS": FLOW}
-    # The target files name the stack's default ports; the sinks are pointed at the configured ones. (Tryton's
-    # only when it differs: ISTHMUS_SINK_BASE_URL loses its trailing slash, which Tryton's /tryton/rpc/ needs.)
+    # The target files name the stack's default ports; the sinks are pointed at the configured ones (Tryton's
+    # only when it differs, so the example's own target file is what runs by default).
     urls = {CRM: settings.crm_api_url}
     if settings.tryton_port != StackSettings().tryton_port:
         urls[ERP] = tryton_example.rpc_url
