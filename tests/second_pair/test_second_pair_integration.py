@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
-from kafka import KafkaConsumer, TopicPartition
 from pymysql.cursors import DictCursor
-from support.pipeline import eventually, pipeline
+from support.pipeline import command_counts, eventually, pipeline
 
 from streams.stack.settings import PROJECT_ROOT
 
@@ -85,21 +84,6 @@ class Pair:
         return row
 
 
-def _command_counts(second_pair: SecondPair) -> dict[str, int]:
-    """Records on each system's command topic (end offsets; transaction markers included, so only growth
-    counts): the worker's output towards the two systems."""
-    consumer = KafkaConsumer(bootstrap_servers=second_pair.stack.settings.bootstrap_servers, group_id=None)
-    try:
-        counts = {}
-        for system in (CRM, ERP):
-            topic = f"isthmus.commands.{system}"
-            partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-            counts[system] = sum(consumer.end_offsets(partitions).values()) if partitions else 0
-        return counts
-    finally:
-        consumer.close()
-
-
 def test_a_second_pair_syncs_both_ways_by_configuration_only(second_pair: SecondPair, processes: Path) -> None:
     pair = Pair(second_pair)
     run = uuid.uuid4().hex[:6].upper()
@@ -149,10 +133,11 @@ def test_a_second_pair_syncs_both_ways_by_configuration_only(second_pair: Second
 
     # Fixed point: no further commands to either system over a quiet period, so nothing Isthmus wrote came
     # back as a change to write again (no echo), and both databases stay as they are.
-    before = _command_counts(second_pair)
+    before = command_counts(second_pair.stack.settings.bootstrap_servers, (CRM, ERP))
     snapshot = (pair.party(party_id), pair.debitor(reference))
     time.sleep(15)
-    assert _command_counts(second_pair) == before, "commands kept coming after the burst: an echo loop"
+    after = command_counts(second_pair.stack.settings.bootstrap_servers, (CRM, ERP))
+    assert after == before, "commands kept coming after the burst: an echo loop"
     assert (pair.party(party_id), pair.debitor(reference)) == snapshot
     assert before[CRM] > 0 and before[ERP] > 0
     final = pair.debitor(reference)

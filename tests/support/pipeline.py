@@ -18,11 +18,12 @@ from typing import Any, TypeVar
 
 import httpx
 import psycopg
-from kafka import KafkaAdminClient
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from streams.capture.client import ConnectClient
 from streams.capture.deploy import delete, wait_until
+from streams.sinks.topics import command_topic
 from support.ports import free_port
 
 T = TypeVar("T")
@@ -121,3 +122,18 @@ def delete_topics_and_groups(bootstrap: str, *, topic_prefixes: tuple[str, ...],
         say(f"could not clean up Kafka: {exc!r}")
     finally:
         admin.close()
+
+
+def command_counts(bootstrap: str, systems: tuple[str, ...]) -> dict[str, int]:
+    """Records on each system's command topic (end offsets; transaction markers included, so only growth counts):
+    a pipeline's output towards its systems, for a fixed-point check."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    try:
+        counts = {}
+        for system in systems:
+            topic = command_topic(system)
+            partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+            counts[system] = sum(consumer.end_offsets(partitions).values()) if partitions else 0
+        return counts
+    finally:
+        consumer.close()

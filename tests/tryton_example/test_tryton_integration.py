@@ -19,9 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 from psycopg.rows import dict_row
-from support.pipeline import eventually, pipeline
+from support.pipeline import command_counts, eventually, pipeline
 
 from streams.stack.settings import StackSettings
 
@@ -111,26 +110,13 @@ class Crm:
         return str(answer.json()["name"]) if answer.status_code == 200 else None
 
 
-def _command_counts(example: TrytonExample) -> dict[str, int]:
-    consumer = KafkaConsumer(bootstrap_servers=example.stack.settings.bootstrap_servers, group_id=None)
-    try:
-        counts = {}
-        for system in (CRM, ERP):
-            topic = f"isthmus.commands.{system}"
-            partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-            counts[system] = sum(consumer.end_offsets(partitions).values()) if partitions else 0
-        return counts
-    finally:
-        consumer.close()
-
-
 def _settled(example: TrytonExample, quiet_s: float = 10, timeout: float = 120) -> dict[str, int]:
     """The command counts once no command has been added for ``quiet_s`` (the flow caught up)."""
     deadline = time.monotonic() + timeout
-    counts = _command_counts(example)
+    counts = command_counts(example.stack.settings.bootstrap_servers, (CRM, ERP))
     while True:
         time.sleep(quiet_s)
-        now = _command_counts(example)
+        now = command_counts(example.stack.settings.bootstrap_servers, (CRM, ERP))
         if now == counts:
             return now
         assert time.monotonic() < deadline, f"commands kept coming for {timeout:.0f}s: an echo loop ({counts} -> {now})"
@@ -185,7 +171,8 @@ def test_crm_and_tryton_sync_both_ways_by_the_example_files(tryton_example: Tryt
     before = _settled(tryton_example)
     snapshot = (tryton.parties(number), crm.name(number))
     time.sleep(15)
-    assert _command_counts(tryton_example) == before, "commands kept coming after the burst: an echo loop"
+    after = command_counts(tryton_example.stack.settings.bootstrap_servers, (CRM, ERP))
+    assert after == before, "commands kept coming after the burst: an echo loop"
     assert (tryton.parties(number), crm.name(number)) == snapshot
     assert before[CRM] > 0 and before[ERP] > 0
     assert len(snapshot[0]) == 1 and snapshot[1] == "Tryton Probe Again"

@@ -45,7 +45,8 @@ IDEMPOTENCY_STATUS_HEADER = "Idempotency-Key-Status"
 USER_AGENT = "isthmus-sink"
 
 
-def _answer(response: httpx.Response) -> Any:
+def decoded_answer(response: httpx.Response) -> Any:
+    """A target's answer as JSON when it is JSON, else its text (None when empty): for every HTTP-borne adapter."""
     if not response.content:
         return None
     try:
@@ -145,7 +146,7 @@ class HttpAdapter:
             return self._unanswered(exc, f"{method} {path}")
         retry_after = (parse_retry_after(response.headers.get("Retry-After"))
                        if response.status_code in RETRY_AFTER_STATUSES else None)
-        return response.status_code, _answer(response), retry_after
+        return response.status_code, decoded_answer(response), retry_after
 
     def _unanswered(self, exc: httpx.TransportError, what: str) -> Failed:
         """A call that got no answer (timed out, or the target could not be reached): worth retrying."""
@@ -215,7 +216,7 @@ class HttpAdapter:
             response = await self._client.request(method, path, content=content, headers=headers)
         except httpx.TransportError as exc:
             return self._unanswered(exc, what)
-        answer = _answer(response)
+        answer = decoded_answer(response)
         kind = classify_status(response.status_code)
         if kind is None:
             replayed = response.headers.get(IDEMPOTENCY_STATUS_HEADER, "").lower() == "replayed"

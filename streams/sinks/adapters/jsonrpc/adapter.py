@@ -19,6 +19,7 @@ import httpx
 
 from streams.sinks.adapters.auth import secret_value
 from streams.sinks.adapters.builtin import MAX_CONNECTIONS
+from streams.sinks.adapters.http import USER_AGENT, decoded_answer
 from streams.sinks.adapters.jsonrpc.config import (
     LOGIN_PASSWORD,
     LOGIN_USER,
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
     from streams.sinks.environment import SinkEnvironment
 
 log = logging.getLogger("isthmus.sink")
-USER_AGENT = "isthmus-sink"
 
 #: What one HTTP exchange came to: its status and decoded answer, or a transient Failed (no answer).
 Answered = tuple[int, Any] | Failed
@@ -50,15 +50,6 @@ Answered = tuple[int, Any] | Failed
 
 class LoginRefused(SinkError):
     """A JSON-RPC target refused the sink's login when the worker started (wrong user or password)."""
-
-
-def _decoded(response: httpx.Response) -> Any:
-    if not response.content:
-        return None
-    try:
-        return response.json()
-    except ValueError:
-        return response.text
 
 
 class _ArrayBatcher:
@@ -217,7 +208,7 @@ class JsonRpcAdapter:
             else:
                 reason = f"{self.system} could not be reached for {what}: {exc or type(exc).__name__}"
             return Failed(kind="transient", error_type=type(exc).__name__, reason=reason)
-        return response.status_code, _decoded(response)
+        return response.status_code, decoded_answer(response)
 
     async def _log_in(self) -> Any:
         login = self.options.login
