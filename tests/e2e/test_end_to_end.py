@@ -93,7 +93,8 @@ def pipeline(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> I
     assert cli_main(["connectors", "deploy"]) == 0
     logs = tmp_path_factory.mktemp("e2e")
     worker_port = free_port()
-    env = {**os.environ, "ISTHMUS_WORKER_PORT": str(worker_port), "ISTHMUS_RESYNC_AT": "off"}
+    env = {**os.environ, "ISTHMUS_WORKER_PORT": str(worker_port), "ISTHMUS_RESYNC_AT": "off",
+           "ISTHMUS_SINK_METRICS_PORT": "0"}
     apis = Apis(stack, f"http://{stack.settings.host}:{worker_port}")
     for name, args in {"worker": ["worker"], "sink-erp": ["sink", "--target", "erp"],
                        "sink-crm": ["sink", "--target", "crm"]}.items():
