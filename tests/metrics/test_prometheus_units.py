@@ -155,3 +155,28 @@ def test_a_served_registry_answers_and_a_taken_port_is_named() -> None:
                 serve_metrics(registry, host="127.0.0.1", port=taken.getsockname()[1], setting="ISTHMUS_PROBE_PORT")
     finally:
         server.close()
+
+
+def test_readme_documents_every_metric() -> None:
+    """Each metric family a process exposes is named in README.md's "Metrics" part."""
+    from streams.stack.running import RunningStack
+    from streams.warehouse.loader import Loader
+    from streams.warehouse.metrics import loader_registry
+
+    stack = StackSettings.from_env({})
+    loader = Loader(RunningStack(stack, None), WarehouseSettings.from_env(stack, {}), STORE)  # type: ignore[arg-type]
+    sink = build_worker("erp", SinkEnvironment.from_env({**os.environ, "ISTHMUS_SINK_METRICS_PORT": "0"}), STORE)
+    tail = LatencyTail(bootstrap="127.0.0.1:9", store=STORE)
+    snapshot = {"connectors": [], "lag": [], "groups": [], "topics": [], "dlq_topic": "isthmus.dlq",
+                "dead_letter_count": 0}
+    registries = [worker_registry("w", [_processor("f")], {}), sink_registry(sink), loader_registry(loader),
+                  dashboard_registry(lambda: snapshot, lambda: tail)]
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    metrics_part = readme[readme.index("## Metrics"):]
+    metrics_part = metrics_part[:metrics_part.index("\n## ")]
+    exposed = set()
+    for registry in registries:
+        for family_type_name, kind in types(scrape(registry)).items():
+            exposed.add(f"{family_type_name}_total" if kind == "counter" else family_type_name)
+    missing = sorted(name for name in exposed if f"`{name}`" not in metrics_part)
+    assert len(exposed) >= 30 and not missing, f"document these in README.md, Metrics: {missing}"
