@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import signal
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import httpx
 from kafka import KafkaConsumer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.exceptions import BenchError
 from bench.latency import _free_port as free_port
@@ -54,8 +54,10 @@ class _Worker:
             text = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=2).text
         except httpx.HTTPError:
             return None
-        found = re.search(rf'isthmus_flow_tasks{{worker="{self.name}",flow="{self.flow}"}} (\d+)', text)
-        return int(found.group(1)) if found else None
+        wanted = {"worker": self.name, "flow": self.flow}
+        return next((int(sample.value) for family in text_string_to_metric_families(text)
+                     for sample in family.samples if sample.name == "isthmus_flow_tasks" and sample.labels == wanted),
+                    None)
 
     def stop(self) -> None:
         if self.process.poll() is None:

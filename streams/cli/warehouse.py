@@ -8,12 +8,14 @@ import signal
 import threading
 from typing import Any
 
+from streams.metrics.serving import serve_metrics
 from streams.stack.running import RunningStack
 from streams.stack.secrets import load_or_create
 from streams.stack.settings import StackSettings
 from streams.warehouse import ddl
 from streams.warehouse.loader import Loader
-from streams.warehouse.settings import DOCS, WarehouseSettings
+from streams.warehouse.metrics import loader_registry
+from streams.warehouse.settings import DOCS, METRICS_PORT_ENV, WarehouseSettings
 
 
 def register(subparsers: Any) -> None:
@@ -47,7 +49,13 @@ def run_load(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     loader = Loader(running, settings, stop=stop)
-    loader.run(once=args.once)
+    server = serve_metrics(loader_registry(loader), host=running.settings.host, port=settings.metrics_port,
+                           setting=METRICS_PORT_ENV)
+    logging.getLogger(__name__).info("warehouse loader: metrics on %s", server.url)
+    try:
+        loader.run(once=args.once)
+    finally:
+        server.close()
     logging.getLogger(__name__).info("warehouse loader stopped: %d rows loaded, %d rejected", loader.loaded,
                                      loader.rejected)
     return 0

@@ -27,13 +27,14 @@ from streams.dashboard import sources
 from streams.dashboard.access import COOKIE, caller_of
 from streams.dashboard.exceptions import BadRequest
 from streams.dashboard.latency import LatencyTail
-from streams.dashboard.metrics import metrics_text
+from streams.dashboard.metrics import dashboard_registry
 from streams.dashboard.rates import RateTracker
 from streams.errors import IsthmusError
 from streams.flows.topics import AUDIT_CONFLICTS, CUSTOMER_360, DLQ_TOPIC
 from streams.inspect.exceptions import AccessDenied
 from streams.inspect.masking import PiiCatalog
 from streams.inspect.roles import AccessPolicy, Caller, Permission
+from streams.metrics.serving import metrics_response
 from streams.sinks import dlq
 
 log = logging.getLogger(__name__)
@@ -124,12 +125,6 @@ class Sampler:
         if self.latency is not None:
             await self.latency.close()
 
-    def metrics(self) -> str:
-        text = metrics_text(self.snapshot)
-        if self.latency is not None:
-            text += "\n".join(self.latency.lines()) + "\n"
-        return text
-
 
 def _letter_row(entry: dlq.DeadLetterEntry, store: SchemaStore) -> dict[str, Any]:
     letter = entry.letter
@@ -156,6 +151,7 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 def build_app(config: DashboardConfig, *, store: SchemaStore | None = None) -> web.Application:
     store = store or SchemaStore.from_directory()
     sampler = Sampler(config=config, store=store, catalog=PiiCatalog.load(store.schemas))
+    registry = dashboard_registry(lambda: sampler.snapshot, lambda: sampler.latency)
     policy = config.policy
 
     def caller(request: web.Request, permission: Permission, action: str) -> Caller:
@@ -174,7 +170,7 @@ def build_app(config: DashboardConfig, *, store: SchemaStore | None = None) -> w
     async def metrics(request: web.Request) -> web.Response:
         caller(request, Permission.READ, "read metrics")
         await sampler.ready.wait()
-        return web.Response(text=sampler.metrics(), content_type="text/plain")
+        return metrics_response(registry)
 
     async def whoami(request: web.Request) -> web.Response:
         who = caller_of(request, policy)

@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.exceptions import CodecError
 from streams.flows.topics import AUDIT_CONFLICTS
-from streams.metrics.histogram import Histogram
+from streams.metrics.histogram import LabelledHistogram
 from streams.sinks.records import COMMAND, COMMAND_RESULT
 from streams.sinks.topics import command_topic, results_topic, writable_systems
 
@@ -33,14 +33,15 @@ CONFLICT = "isthmus.canonical.ConflictRecord"
 REMEMBERED = 20_000
 
 
-def _histogram() -> Histogram:
-    return Histogram(name="isthmus_end_to_end_latency_seconds", label="target",
-                     help="Source commit to target acknowledgement of each applied command, per target system.")
+def _histogram() -> LabelledHistogram:
+    return LabelledHistogram("isthmus_end_to_end_latency_seconds",
+                             "Source commit to target acknowledgement of each applied command, per target system.",
+                             "target")
 
 
 @dataclass(kw_only=True)
 class LatencyJoin:
-    histogram: Histogram = field(default_factory=_histogram)
+    histogram: LabelledHistogram = field(default_factory=_histogram)
     _commits: OrderedDict[str, datetime] = field(default_factory=OrderedDict)
     _waiting: OrderedDict[str, tuple[str, datetime]] = field(default_factory=OrderedDict)
     retries: Counter[str] = field(default_factory=Counter)
@@ -143,18 +144,6 @@ class LatencyTail:
         if new - from_start:
             await consumer.seek_to_end(*(new - from_start))
         self._assigned = frozenset(wanted)
-
-    def lines(self) -> list[str]:
-        """Prometheus text of the latency histogram, retries per target and conflicts."""
-        out = self.join.histogram.lines()
-        out += ["# HELP isthmus_sink_retries_total Calls beyond the first for commands a target applied "
-                "(since the dashboard started).", "# TYPE isthmus_sink_retries_total counter"]
-        out += [f'isthmus_sink_retries_total{{target="{t}"}} {self.join.retries[t]}' for t in self.join.targets]
-        out += ["# HELP isthmus_conflicts_total Field conflicts settled, from isthmus.audit.conflicts.",
-                "# TYPE isthmus_conflicts_total counter"]
-        out += [f'isthmus_conflicts_total{{entity="{e}",field="{f}",winner="{w}"}} {n}'
-                for (e, f, w), n in sorted(self.conflicts.items())]
-        return out
 
     async def close(self) -> None:
         if self._consumer is not None:

@@ -1,49 +1,93 @@
-"""The dashboard's Prometheus text: connector and task states, consumer lag and throughput, dead letters."""
+"""The dashboard's metrics: connector and task states, consumer lag and offsets, dead letters (from the latest
+sample), and the end-to-end latency, sink retries and conflicts of the command and result topics' tail.
+
+Everything is read from the :class:`~streams.dashboard.app.Sampler` when /metrics is scraped, so what
+Prometheus sees is what the page shows."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
 from streams.capture.client import FAILED, PAUSED, RUNNING, STOPPED
+from streams.dashboard.latency import LatencyTail
 
 STATES = (RUNNING, FAILED, PAUSED, STOPPED, "UNASSIGNED", "RESTARTING")
 
 
-def _label(value: object) -> str:
-    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def metrics_text(snapshot: Mapping[str, Any]) -> str:
-    """Prometheus exposition of a dashboard snapshot (see :class:`streams.dashboard.app.Sampler`)."""
-    lines = ["# HELP isthmus_connector_state 1 for the state a connector is in (Kafka Connect REST API).",
-             "# TYPE isthmus_connector_state gauge"]
+def snapshot_metrics(snapshot: Mapping[str, Any]) -> Iterable[Metric]:
+    """The metric families of one dashboard snapshot (see :class:`streams.dashboard.app.Sampler`)."""
+    connectors = GaugeMetricFamily("isthmus_connector_state",
+                                   "1 for the state a connector is in (Kafka Connect REST API).",
+                                   labels=["connector", "state"])
+    tasks = GaugeMetricFamily("isthmus_connector_task_state", "1 for the state a connector task is in.",
+                              labels=["connector", "task", "state"])
     for connector in snapshot["connectors"]:
-        lines += [f'isthmus_connector_state{{connector="{_label(connector["name"])}",state="{state}"}} '
-                  f'{int(connector["state"] == state)}' for state in STATES]
-    lines += ["# HELP isthmus_connector_task_state 1 for the state a connector task is in.",
-              "# TYPE isthmus_connector_task_state gauge"]
-    for connector in snapshot["connectors"]:
+        for state in STATES:
+            connectors.add_metric([str(connector["name"]), state], int(connector["state"] == state))
         for task in connector["tasks"]:
-            lines += [f'isthmus_connector_task_state{{connector="{_label(connector["name"])}",task="{task["id"]}",'
-                      f'state="{state}"}} {int(task["state"] == state)}' for state in STATES]
-    lines += ["# HELP isthmus_consumer_lag Records a consumer group has yet to consume, per topic.",
-              "# TYPE isthmus_consumer_lag gauge"]
-    lines += [f'isthmus_consumer_lag{{group="{_label(row["group"])}",topic="{_label(row["topic"])}"}} {row["lag"]}'
-              for row in snapshot["lag"]]
-    lines += ["# HELP isthmus_consumer_committed_total Offsets a consumer group has committed (all partitions).",
-              "# TYPE isthmus_consumer_committed_total counter"]
-    lines += [f'isthmus_consumer_committed_total{{group="{_label(row["group"])}"}} {row["consumed"]}'
-              for row in snapshot["groups"]]
-    lines += ["# HELP isthmus_topic_end_offset_total End offsets of a topic summed over its partitions.",
-              "# TYPE isthmus_topic_end_offset_total counter"]
-    lines += [f'isthmus_topic_end_offset_total{{topic="{_label(row["topic"])}"}} {row["records"]}'
-              for row in snapshot["topics"]]
-    lines += ["# HELP isthmus_dead_letters Records in the dead-letter topic.",
-              "# TYPE isthmus_dead_letters gauge",
-              f'isthmus_dead_letters{{topic="{_label(snapshot["dlq_topic"])}"}} {snapshot["dead_letter_count"]}',
-              "# HELP isthmus_dead_letters_by_stage Records in the dead-letter topic by the stage that failed.",
-              "# TYPE isthmus_dead_letters_by_stage gauge"]
-    lines += [f'isthmus_dead_letters_by_stage{{topic="{_label(snapshot["dlq_topic"])}",stage="{_label(stage)}"}} {n}'
-              for stage, n in snapshot.get("dead_letters_by_stage", {}).items()]
-    return "\n".join(lines) + "\n"
+            for state in STATES:
+                tasks.add_metric([str(connector["name"]), str(task["id"]), state], int(task["state"] == state))
+    lag = GaugeMetricFamily("isthmus_consumer_lag", "Records a consumer group has yet to consume, per topic.",
+                            labels=["group", "topic"])
+    for row in snapshot["lag"]:
+        lag.add_metric([str(row["group"]), str(row["topic"])], row["lag"])
+    committed = CounterMetricFamily("isthmus_consumer_committed_total",
+                                    "Offsets a consumer group has committed (all partitions).", labels=["group"])
+    for row in snapshot["groups"]:
+        committed.add_metric([str(row["group"])], row["consumed"])
+    ends = CounterMetricFamily("isthmus_topic_end_offset_total", "End offsets of a topic summed over its partitions.",
+                               labels=["topic"])
+    for row in snapshot["topics"]:
+        ends.add_metric([str(row["topic"])], row["records"])
+    dlq = str(snapshot["dlq_topic"])
+    letters = GaugeMetricFamily("isthmus_dead_letters", "Records in the dead-letter topic.", labels=["topic"])
+    letters.add_metric([dlq], snapshot["dead_letter_count"])
+    by_stage = GaugeMetricFamily("isthmus_dead_letters_by_stage",
+                                 "Records in the dead-letter topic by the stage that failed.",
+                                 labels=["topic", "stage"])
+    for stage, n in snapshot.get("dead_letters_by_stage", {}).items():
+        by_stage.add_metric([dlq, str(stage)], n)
+    return [connectors, tasks, lag, committed, ends, letters, by_stage]
+
+
+def latency_metrics(tail: LatencyTail) -> Iterable[Metric]:
+    """The latency histogram per target, retries per target and settled conflicts of the topics' tail."""
+    yield from tail.join.histogram.collect()
+    retries = CounterMetricFamily("isthmus_sink_retries_total",
+                                  "Calls beyond the first for commands a target applied (since the dashboard "
+                                  "started).", labels=["target"])
+    for target in tail.join.targets:
+        retries.add_metric([target], tail.join.retries[target])
+    yield retries
+    conflicts = CounterMetricFamily("isthmus_conflicts_total", "Field conflicts settled, from isthmus.audit.conflicts.",
+                                    labels=["entity", "field", "winner"])
+    for (entity, field, winner), n in sorted(tail.conflicts.items()):
+        conflicts.add_metric([entity, field, winner], n)
+    yield conflicts
+
+
+class DashboardCollector(Collector):
+    """Reads the sampler's latest snapshot and its latency tail (replaced after a Kafka error) at each scrape."""
+
+    def __init__(self, snapshot: Callable[[], Mapping[str, Any]], latency: Callable[[], LatencyTail | None]) -> None:
+        self.snapshot = snapshot
+        self.latency = latency
+
+    def collect(self) -> Iterable[Metric]:
+        yield from snapshot_metrics(self.snapshot())
+        tail = self.latency()
+        if tail is not None:
+            yield from latency_metrics(tail)
+
+
+def dashboard_registry(snapshot: Callable[[], Mapping[str, Any]],
+                       latency: Callable[[], LatencyTail | None]) -> CollectorRegistry:
+    """The dashboard process's registry (its own, not prometheus_client's global one)."""
+    registry = CollectorRegistry()
+    registry.register(DashboardCollector(snapshot, latency))
+    return registry

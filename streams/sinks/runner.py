@@ -7,13 +7,15 @@ import logging
 import signal
 
 from streams.codecs.avro.single_object import SchemaStore
+from streams.metrics.serving import serve_metrics
 from streams.sinks.adapters.base import Adapter
 from streams.sinks.adapters.registry import AdapterRegistry, default_registry
 from streams.sinks.config.loader import load_target, target_path
 from streams.sinks.config.model import TargetConfig
 from streams.sinks.environment import SinkEnvironment
 from streams.sinks.exceptions import TargetConfigError
-from streams.sinks.settings import SinkSettings
+from streams.sinks.metrics import sink_registry
+from streams.sinks.settings import SINK_SETTINGS, SinkSettings
 from streams.sinks.worker import SinkWorker
 from streams.systems import Systems, UnknownSystem
 
@@ -51,12 +53,17 @@ def build_worker(system: str, environment: SinkEnvironment, store: SchemaStore |
     store = store or SchemaStore.from_directory()
     config = load_system_target(system, environment.sink, store, environment.systems)
     adapter = build_adapter(config, environment)
-    return SinkWorker(config=config, adapter=adapter, settings=environment.sink.for_system(system),
+    settings = environment.sink.for_system(system, writable=environment.systems.writable)
+    return SinkWorker(config=config, adapter=adapter, settings=settings,
                       bootstrap_servers=environment.stack.bootstrap_servers, store=store)
 
 
-async def run_until_signalled(worker: SinkWorker) -> None:
-    """Run the worker; SIGTERM and SIGINT stop it gracefully."""
+async def run_until_signalled(worker: SinkWorker, *, metrics_host: str) -> None:
+    """Run the worker with its /metrics on ``metrics_host`` (the port is the worker's setting); SIGTERM and
+    SIGINT stop it gracefully."""
+    server = serve_metrics(sink_registry(worker), host=metrics_host, port=worker.resolved.metrics_port,
+                           setting=SINK_SETTINGS["metrics_port"].env)
+    log.info("sink %s: metrics on %s", worker.system, server.url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -66,3 +73,4 @@ async def run_until_signalled(worker: SinkWorker) -> None:
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
+        server.close()

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from streams.sinks.exceptions import SinkSettingsError
 from streams.sinks.topics import DLQ_TOPIC, command_topic, results_topic
 from streams.stack.settings import PROJECT_ROOT
+
+#: The first sink's /metrics port; each further writable system (in systems/ order) takes the next one.
+DEFAULT_METRICS_PORT = 18091
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,9 @@ SINK_SETTINGS: dict[str, SinkSettingDoc] = {
                                        "worker with the same id fences the first; default isthmus-sink-<system>"),
     "worker_id": SinkSettingDoc("ISTHMUS_SINK_WORKER_ID", "name in logs and dead letters; default "
                                 "sink-<system>@<host>:<pid>"),
+    "metrics_port": SinkSettingDoc("ISTHMUS_SINK_METRICS_PORT", "port of the sink's /metrics (Prometheus); "
+                                   f"default {DEFAULT_METRICS_PORT} for the first writable system in systems/, "
+                                   "the next port for each further one; 0 picks a free one (logged)"),
 }
 
 _POSITIVE_INT = ("concurrency", "max_in_flight", "breaker_threshold", "commit_interval_ms")
@@ -100,6 +106,7 @@ class SinkSettings:
     group_id: str | None = None
     transactional_id: str | None = None
     worker_id: str | None = None
+    metrics_port: int | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SinkSettings:
@@ -138,6 +145,12 @@ class SinkSettings:
                     problems.append(f"{doc.env}={raw!r} is not a number {bound}; unset it to use {shown_default}")
                     continue
                 values[name] = real
+            elif name == "metrics_port":
+                if not raw.isdigit() or int(raw) > 65535:
+                    problems.append(f"{doc.env}={raw!r} is not a port (0-65535, 0: a free one); unset it to use "
+                                    f"{DEFAULT_METRICS_PORT} and up")
+                    continue
+                values[name] = int(raw)
             elif name == "targets_dir":
                 values[name] = Path(raw).expanduser().resolve()
             elif name == "base_url":
@@ -159,8 +172,12 @@ class SinkSettings:
             raise SinkSettingsError("invalid sink settings:\n  " + "\n  ".join(problems))
         return settings
 
-    def for_system(self, system: str) -> ResolvedSinkSettings:
-        """The settings with every per-system default filled in."""
+    def for_system(self, system: str, *, writable: Sequence[str] = ()) -> ResolvedSinkSettings:
+        """The settings with every per-system default filled in; ``writable``: the declared writable systems,
+        whose order gives each sink its own default metrics port (so the sinks of one host do not collide)."""
+        metrics_port = self.metrics_port
+        if metrics_port is None:
+            metrics_port = DEFAULT_METRICS_PORT + (list(writable).index(system) if system in writable else 0)
         return ResolvedSinkSettings(
             system=system,
             settings=self,
@@ -170,6 +187,7 @@ class SinkSettings:
             group_id=self.group_id or f"isthmus-sink-{system}",
             transactional_id=self.transactional_id or f"isthmus-sink-{system}",
             worker_id=self.worker_id or f"sink-{system}@{socket.gethostname()}:{os.getpid()}",
+            metrics_port=metrics_port,
         )
 
     def documented(self) -> dict[str, str]:
@@ -188,3 +206,4 @@ class ResolvedSinkSettings:
     group_id: str
     transactional_id: str
     worker_id: str
+    metrics_port: int

@@ -29,6 +29,7 @@ from aiokafka.errors import KafkaError, ProducerFenced
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.kafka.topics import TopicSpec, ensure_topics
+from streams.metrics.histogram import LabelledHistogram
 from streams.sinks.adapters.base import Adapter
 from streams.sinks.backoff import Backoff
 from streams.sinks.breaker import CircuitBreaker
@@ -109,6 +110,10 @@ class SinkWorker:
         self.system = settings.system
         self.stage = sink_stage(self.system)
         self.stats = SinkStats()
+        #: First try to last answer of each command the target answered (retries and waits included).
+        self.delivery_seconds = LabelledHistogram(
+            "isthmus_sink_delivery_seconds", "Time to deliver a command through the target's API, from the first "
+            "try to the last answer (retries and Retry-After waits included).", "target")
         self.gate = TargetGate(CircuitBreaker(threshold=self.options.breaker_threshold,
                                               reset_s=self.options.breaker_reset_s), name=f"sink {self.system}")
         policy = RetryPolicy(
@@ -296,7 +301,9 @@ class SinkWorker:
                                       reason=f"command {command.command_id} is for {command.target} but arrived "
                                              f"on {item.tp.topic}, which the {self.system} sink consumes; the flow "
                                              f"must send it to isthmus.commands.{command.target}"),)
+        began = time.monotonic()
         delivered = await self.deliverer.deliver(command)
+        self.delivery_seconds.observe(self.system, time.monotonic() - began)
         self.stats.retries += delivered.attempts - 1
         if isinstance(delivered.outcome, Applied):
             return (self._result(item, command, delivered),)

@@ -24,6 +24,7 @@ from kafka.errors import KafkaError
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.kafka.deadletters import DEAD_LETTER_TYPE, DLQ_TOPIC, STAGE_HEADER, Original, dead_letter_value
+from streams.metrics.histogram import LabelledHistogram
 from streams.stack.running import RunningStack
 from streams.warehouse import ddl
 from streams.warehouse.rows import Change, Position, Rejection, to_changes
@@ -50,6 +51,10 @@ class Loader:
             specs[0].topic(settings.canonical_prefix): specs for specs in tables.by_topic.values()}
         self.loaded = 0
         self.rejected = 0
+        self.batches = 0
+        self.batch_seconds = LabelledHistogram(
+            "isthmus_warehouse_batch_seconds", "Time to clean and write one batch and commit it with its positions.",
+            "loader")
 
     def connect(self) -> psycopg.Connection[Any]:
         conn = self.running.connect_crm(dbname=self.settings.database, autocommit=True)
@@ -112,6 +117,7 @@ class Loader:
         return wanted
 
     def _load(self, conn: psycopg.Connection[Any], producer: KafkaProducer, batch: dict[Any, list[Any]]) -> None:
+        began = time.monotonic()
         changes: list[Change] = []
         rejections: list[Rejection] = []
         positions: dict[tuple[str, int], int] = {}
@@ -131,6 +137,8 @@ class Loader:
         write_batch(conn, changes, rejections, positions)
         self.loaded += len(changes)
         self.rejected += len(rejections)
+        self.batches += 1
+        self.batch_seconds.observe(self.settings.worker_id, time.monotonic() - began)
         log.debug("warehouse loader: %d changes, %d rejected, at %s", len(changes), len(rejections), positions)
 
     def _dead_letter(self, producer: KafkaProducer, message: Any, reason: str) -> None:

@@ -10,17 +10,19 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
+from prometheus_client import CollectorRegistry
+from support.metrics import parse, scrape, types, value
 
 from streams.dashboard.access import COOKIE, LOCAL, caller_of, token_of
 from streams.dashboard.app import DashboardConfig, build_app
 from streams.dashboard.exceptions import BadDashboardPort
 from streams.dashboard.latency import LatencyJoin
-from streams.dashboard.metrics import metrics_text
+from streams.dashboard.metrics import dashboard_registry
 from streams.dashboard.rates import RateTracker
 from streams.dashboard.settings import DEFAULT_PORT, dashboard_address, dashboard_port
 from streams.inspect.exceptions import AccessDenied
 from streams.inspect.roles import AccessPolicy, Role
-from streams.metrics.histogram import Histogram
+from streams.metrics.histogram import LabelledHistogram
 
 POLICY = AccessPolicy(tokens=MappingProxyType({"v-tok": Role.VIEWER, "o-tok": Role.OPERATOR, "a-tok": Role.ADMIN}),
                       source="test")
@@ -46,18 +48,19 @@ def _snapshot() -> dict[str, Any]:
     }
 
 
-def test_metrics_text_has_connector_task_lag_and_dead_letter_series() -> None:
-    text = metrics_text(_snapshot())
-    lines = set(text.splitlines())
-    assert 'isthmus_connector_state{connector="crm-source",state="RUNNING"} 1' in lines
-    assert 'isthmus_connector_state{connector="crm-source",state="FAILED"} 0' in lines
-    assert 'isthmus_connector_task_state{connector="crm-source",task="0",state="FAILED"} 1' in lines
-    assert 'isthmus_consumer_lag{group="isthmus-customers",topic="crm.crm.customers"} 7' in lines
-    assert 'isthmus_consumer_committed_total{group="isthmus-customers"} 120' in lines
-    assert 'isthmus_topic_end_offset_total{topic="odd\\"name"} 42' in lines
-    assert 'isthmus_dead_letters{topic="isthmus.dlq"} 3' in lines
-    assert 'isthmus_dead_letters_by_stage{topic="isthmus.dlq",stage="sink-crm"} 2' in lines
-    assert "# TYPE isthmus_consumer_lag gauge" in lines
+def test_metrics_have_connector_task_lag_and_dead_letter_series() -> None:
+    text = scrape(dashboard_registry(_snapshot, lambda: None))
+    samples = parse(text)
+    assert value(samples, "isthmus_connector_state", connector="crm-source", state="RUNNING") == 1
+    assert value(samples, "isthmus_connector_state", connector="crm-source", state="FAILED") == 0
+    assert value(samples, "isthmus_connector_task_state", connector="crm-source", task="0", state="FAILED") == 1
+    assert value(samples, "isthmus_consumer_lag", group="isthmus-customers", topic="crm.crm.customers") == 7
+    assert value(samples, "isthmus_consumer_committed_total", group="isthmus-customers") == 120
+    assert value(samples, "isthmus_topic_end_offset_total", topic='odd"name') == 42
+    assert 'isthmus_topic_end_offset_total{topic="odd\\"name"} 42.0' in text.splitlines()
+    assert value(samples, "isthmus_dead_letters", topic="isthmus.dlq") == 3
+    assert value(samples, "isthmus_dead_letters_by_stage", topic="isthmus.dlq", stage="sink-crm") == 2
+    assert types(text)["isthmus_consumer_lag"] == "gauge"
 
 
 def test_port_comes_from_the_environment_or_defaults() -> None:
@@ -121,15 +124,19 @@ def test_api_refuses_by_role_before_touching_kafka(caplog: pytest.LogCaptureFixt
 
 
 def test_histogram_buckets_are_cumulative_with_sum_and_count() -> None:
-    histogram = Histogram(name="lat_seconds", help="h", label="target", buckets=(0.1, 1.0))
-    for value in (0.05, 0.5, 0.7, 3.0):
-        histogram.observe("crm", value)
-    lines = histogram.lines()
-    assert 'lat_seconds_bucket{target="crm",le="0.1"} 1' in lines
-    assert 'lat_seconds_bucket{target="crm",le="1"} 3' in lines
-    assert 'lat_seconds_bucket{target="crm",le="+Inf"} 4' in lines
-    assert 'lat_seconds_sum{target="crm"} 4.250000' in lines
-    assert "# TYPE lat_seconds histogram" in lines
+    histogram = LabelledHistogram("lat_seconds", "h", "target", buckets=(0.1, 1.0))
+    for observed in (0.05, 0.5, 0.7, 3.0):
+        histogram.observe("crm", observed)
+    registry = CollectorRegistry()
+    registry.register(histogram)
+    text = scrape(registry)
+    samples = parse(text)
+    assert value(samples, "lat_seconds_bucket", target="crm", le="0.1") == 1
+    assert value(samples, "lat_seconds_bucket", target="crm", le="1.0") == 3
+    assert value(samples, "lat_seconds_bucket", target="crm", le="+Inf") == 4
+    assert value(samples, "lat_seconds_sum", target="crm") == 4.25
+    assert types(text)["lat_seconds"] == "histogram"
+    assert histogram.count("crm") == 4
     assert histogram.quantile("crm", 0.5) == 1.0
     assert histogram.quantile("crm", 1.0) is None
     assert histogram.quantile("erp", 0.5) is None

@@ -216,6 +216,7 @@ def sink_env(stack: RunningStack, extra: Mapping[str, str] | None = None) -> dic
                 "ISTHMUS_ERP_API_PORT": str(stack.settings.erp_api_port),
                 "ISTHMUS_CRM_DB_PORT": str(stack.settings.crm_db_port),
                 "ISTHMUS_SINK_COMMIT_INTERVAL_MS": "100", "ISTHMUS_SINK_SUMMARY_S": "5",
+                "ISTHMUS_SINK_METRICS_PORT": "0",
                 "PYTHONPATH": str(PROJECT_ROOT)})
     env.update(extra or {})
     return env

@@ -41,11 +41,14 @@ def start_cli(args: list[str], env: Mapping[str, str], log: Path) -> subprocess.
 def pipeline(*, host: str, worker_env: Mapping[str, str], sinks: Mapping[str, Mapping[str, str]],
              logs: Path, ready_timeout: float = 120) -> Iterator[Path]:
     """The worker (with ``worker_env``) and a sink per ``sinks`` entry (system -> its env), their logs in
-    ``logs``; yields ``logs`` once the worker is ready. Any process that exits early fails the test with its log."""
-    port = free_port()
+    ``logs``; yields ``logs`` once the worker is ready. Any process that exits early fails the test with its log.
+    The worker's port is ``worker_env``'s ISTHMUS_WORKER_PORT, else a free one; a sink's /metrics port is its
+    env's ISTHMUS_SINK_METRICS_PORT, else a free one."""
+    port = int(worker_env.get("ISTHMUS_WORKER_PORT") or free_port())
     started = [("worker", start_cli(["worker"], {**worker_env, "ISTHMUS_WORKER_PORT": str(port)},
                                     logs / "worker.log"))]
-    started += [(f"sink-{system}", start_cli(["sink", "--target", system], env, logs / f"sink-{system}.log"))
+    started += [(f"sink-{system}", start_cli(["sink", "--target", system], {"ISTHMUS_SINK_METRICS_PORT": "0", **env},
+                                             logs / f"sink-{system}.log"))
                 for system, env in sinks.items()]
     try:
         deadline = time.monotonic() + ready_timeout

@@ -243,7 +243,7 @@ def _dlq_end(stack: RunningStack) -> dict[int, int]:
 
 def _start_loader(schema: str, prefix: str, *, once: bool = False) -> subprocess.Popen[bytes]:
     env = {**os.environ, "ISTHMUS_WAREHOUSE_SCHEMA": schema, "ISTHMUS_CANONICAL_PREFIX": prefix,
-           "ISTHMUS_WAREHOUSE_BATCH": "1"}
+           "ISTHMUS_WAREHOUSE_BATCH": "1", "ISTHMUS_WAREHOUSE_METRICS_PORT": "0"}
     return subprocess.Popen([sys.executable, "-m", "streams.cli.main", "warehouse", "load", *(["--once"] * once)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 

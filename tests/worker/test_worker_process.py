@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+from support.metrics import parse, value
 from support.ports import free_port
 
 from streams.mapping.loader import MAPPINGS_DIR
@@ -46,10 +47,11 @@ def test_worker_serves_health_ready_metrics_and_stops_on_sigterm(stack: RunningS
         document = ready.json()
         assert document["ready"] is True
         assert all(flow["tasks"] for flow in document["flows"].values())
-        metrics = httpx.get(f"{base}/metrics", timeout=2).text
-        assert 'isthmus_flow_records_total{worker="probe-worker"' in metrics
-        assert 'isthmus_flow_emitted_total{worker="probe-worker"' in metrics
-        assert 'isthmus_flow_processing_seconds_total{worker="probe-worker"' in metrics
+        samples = parse(httpx.get(f"{base}/metrics", timeout=2).text)
+        for name in ("isthmus_flow_records_total", "isthmus_flow_emitted_total",
+                     "isthmus_flow_processing_seconds_total"):
+            assert all(value(samples, name, worker="probe-worker", flow=flow) is not None
+                       for flow in document["flows"]), name
     finally:
         worker.send_signal(signal.SIGTERM)
         code = worker.wait(timeout=60)

@@ -6,8 +6,10 @@ import asyncio
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
+from support.metrics import parse, scrape, value
 
-from streams.worker.web import build_app, metrics_text
+from streams.worker.metrics import worker_registry
+from streams.worker.web import build_app
 
 LEFT_OUT = {"isthmus-stock": "the stock flow needs mappings/product_availability.yaml; add ..."}
 
@@ -22,4 +24,5 @@ def test_health_ready_and_metrics_list_the_flows_left_out() -> None:
     health, status, ready = asyncio.run(scenario())
     assert health == {"status": "ok", "worker": "w-1", "unavailable": LEFT_OUT}
     assert status == 200 and ready["unavailable"] == LEFT_OUT
-    assert 'isthmus_flow_unavailable{worker="w-1",flow="isthmus-stock"} 1' in metrics_text("w-1", [], LEFT_OUT)
+    samples = parse(scrape(worker_registry("w-1", [], LEFT_OUT)))
+    assert value(samples, "isthmus_flow_unavailable", worker="w-1", flow="isthmus-stock") == 1

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import signal
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from typing import Any
 
 import httpx
 from customer_stack import Reader
+from support.metrics import parse, value
 from support.ports import free_port
 
 from reference.topics import CANONICAL_CUSTOMERS, COMMANDS_ERP
@@ -57,8 +57,8 @@ class FleetWorker:
             text = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=2).text
         except httpx.HTTPError:
             return None
-        found = re.search(rf'isthmus_flow_tasks{{worker="{self.name}",flow="{KEYED}"}} (\d+)', text)
-        return int(found.group(1)) if found else None
+        found = value(parse(text), "isthmus_flow_tasks", worker=self.name, flow=KEYED)
+        return int(found) if found is not None else None
 
     def terminate(self) -> int:
         assert self.process is not None

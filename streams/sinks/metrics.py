@@ -1,0 +1,70 @@
+"""A sink process's metrics: its worker's counts, queue, breaker and delivery times, read at each scrape."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from streams.sinks.breaker import BreakerState
+from streams.sinks.worker import SinkWorker
+
+
+def _counter(name: str, text: str, target: str, value: float) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, text, labels=["target"])
+    family.add_metric([target], value)
+    return family
+
+
+def _gauge(name: str, text: str, target: str, value: float) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, text, labels=["target"])
+    family.add_metric([target], value)
+    return family
+
+
+class SinkCollector(Collector):
+    def __init__(self, worker: SinkWorker) -> None:
+        self.worker = worker
+
+    def collect(self) -> Iterable[Metric]:
+        worker, target = self.worker, self.worker.system
+        stats = worker.stats
+        commands = CounterMetricFamily(
+            "isthmus_sink_commands_total",
+            "Commands a sink finished, by outcome: applied, refused (a business refusal its route declares) or "
+            "dead_lettered.", labels=["target", "outcome"])
+        for outcome, n in (("applied", stats.applied), ("refused", stats.refused),
+                           ("dead_lettered", stats.dead_lettered)):
+            commands.add_metric([target, outcome], n)
+        yield commands
+        yield _counter("isthmus_sink_replayed_total",
+                       "Applied commands the target answered from its idempotency table (applied before).", target,
+                       stats.replayed)
+        yield _counter("isthmus_sink_call_retries_total", "Calls to the target beyond the first of each command.",
+                       target, stats.retries)
+        yield _counter("isthmus_sink_committed_total",
+                       "Command offsets committed, with their results and dead letters, in Kafka transactions.",
+                       target, stats.committed)
+        yield _counter("isthmus_sink_transactions_total", "Kafka transactions the sink committed.", target,
+                       stats.transactions)
+        yield _gauge("isthmus_sink_in_flight", "Commands being delivered now (one per entity at most).", target,
+                     worker.scheduler.active)
+        yield _gauge("isthmus_sink_waiting", "Commands fetched and waiting behind an earlier one of their entity.",
+                     target, worker.scheduler.queued)
+        yield _gauge("isthmus_sink_uncommitted", "Records fetched and not yet committed (bounded by "
+                     "ISTHMUS_SINK_MAX_IN_FLIGHT).", target, worker.offsets.tracked)
+        breaker = GaugeMetricFamily("isthmus_sink_breaker_state", "1 for the state the target's circuit breaker "
+                                    "is in.", labels=["target", "state"])
+        for state in BreakerState:
+            breaker.add_metric([target, str(state)], int(worker.gate.state is state))
+        yield breaker
+        yield from worker.delivery_seconds.collect()
+
+
+def sink_registry(worker: SinkWorker) -> CollectorRegistry:
+    """The sink process's registry (its own, not prometheus_client's global one)."""
+    registry = CollectorRegistry()
+    registry.register(SinkCollector(worker))
+    return registry

@@ -1,0 +1,66 @@
+"""The worker's metrics: what each flow's processor counts, read when /metrics is scraped.
+
+The engine keeps its own counters (``FlowProcessor.processed``, ``emitted``, ...) for /ready and its logs;
+a custom collector exposes them as they are, so the engine needs no Prometheus object of its own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from streams.flows.engine.processor import FlowProcessor
+
+#: Each counter family of a flow: name, help, and its value in one processor.
+_COUNTERS: tuple[tuple[str, str, Callable[[FlowProcessor], float]], ...] = (
+    ("isthmus_flow_records_total", "Input records processed by a flow.", lambda p: p.processed),
+    ("isthmus_flow_emitted_total", "Records a flow emitted (commands, views, audit, dead letters).",
+     lambda p: p.emitted),
+    ("isthmus_flow_processing_seconds_total", "Time a flow's handler spent on its records.",
+     lambda p: p.processing_seconds),
+    ("isthmus_flow_dead_letters_total", "Input records a flow sent to the dead-letter topic.",
+     lambda p: p.dead_lettered),
+    ("isthmus_flow_transactions_total", "Kafka transactions a flow committed.", lambda p: p.transactions),
+)
+
+
+class WorkerCollector(Collector):
+    def __init__(self, worker_id: str, processors: Sequence[FlowProcessor], unavailable: Mapping[str, str]) -> None:
+        self.worker_id = worker_id
+        self.processors = processors
+        self.unavailable = unavailable
+
+    def collect(self) -> Iterable[Metric]:
+        labels = ["worker", "flow"]
+        for name, text, value in _COUNTERS:
+            counter = CounterMetricFamily(name, text, labels=labels)
+            for p in self.processors:
+                counter.add_metric([self.worker_id, p.spec.name], value(p))
+            yield counter
+        events = CounterMetricFamily("isthmus_flow_events_total",
+                                     "Events a flow counted: echoes_suppressed, conflicts, ...",
+                                     labels=[*labels, "event"])
+        for p in self.processors:
+            for event, n in sorted(p.events.items()):
+                events.add_metric([self.worker_id, p.spec.name, event], n)
+        yield events
+        tasks = GaugeMetricFamily("isthmus_flow_tasks", "Tasks (partitions) a flow runs in this worker.",
+                                  labels=labels)
+        for p in self.processors:
+            tasks.add_metric([self.worker_id, p.spec.name], len(p.tasks))
+        yield tasks
+        left_out = GaugeMetricFamily("isthmus_flow_unavailable",
+                                     "A selected flow left out: it cannot be built (see /health).", labels=labels)
+        for flow in self.unavailable:
+            left_out.add_metric([self.worker_id, flow], 1)
+        yield left_out
+
+
+def worker_registry(worker_id: str, processors: Sequence[FlowProcessor],
+                    unavailable: Mapping[str, str]) -> CollectorRegistry:
+    """The worker process's registry (its own, not prometheus_client's global one)."""
+    registry = CollectorRegistry()
+    registry.register(WorkerCollector(worker_id, processors, unavailable))
+    return registry
