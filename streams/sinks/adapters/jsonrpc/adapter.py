@@ -1,8 +1,8 @@
 """Apply commands through a JSON-RPC API (``adapter: jsonrpc``): one remote call per command, its params
 rendered from the payload by the route's template; session login with re-login on expiry; errors under HTTP
 200 read as failures; JSON-RPC 2.0 batch arrays when the target file asks; and, for a route with an
-``external_id``, create as "search, then create or update" (see ``streams.sinks.adapters.upsert``), since such APIs ignore
-``Idempotency-Key``."""
+``external_id``, create as "search, then create or update" (see ``streams.sinks.adapters.upsert``), since
+such APIs ignore ``Idempotency-Key``."""
 
 from __future__ import annotations
 
