@@ -32,7 +32,7 @@ _DOTTED = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
 #: ``$id`` shaped as a lookup, so the reader accepts it where a payload field is expected.
 _RECORD = {RECORD_ID: LookupSpec(name=RECORD_ID, path="", take="")}
 EXAMPLE = ("external_id: {field: crm_customer_number, search: {path: \"/accounts?crm_customer_number="
-           "{crm_customer_number}\", found_id: items.*.account_id}, update: {method: PATCH, path: /accounts/{$id}, "
+           "{crm_customer_number}\", found_id: items.*.account_id}, update: {method: PATCH, path: \"/accounts/{$id}\", "
            "body: {name: name}}, created_id: account_id, duplicate: {status: 409}}")
 
 

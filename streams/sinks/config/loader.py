@@ -478,7 +478,7 @@ class TargetReader:
         batch = self.batch(route["batch"], (*key, "batch")) if route.get("batch") is not None else None
         external = (http_external_id(self, route["external_id"], (*key, "external_id"), shape)
                     if route.get("external_id") is not None else None)
-        if external is not None and batch is not None:
+        if route.get("external_id") is not None and batch is not None:
             self.problem((*key, "batch"), "a route with external_id searches before each create, so it cannot "
                          "batch", "remove batch, or external_id if the target honours Idempotency-Key")
         if payload_type is None or operation is None or method is None or path is None:
