@@ -19,8 +19,8 @@ from streams.sinks.adapters.jsonrpc.config import Credential, JsonRpcOptions, Js
 from streams.sinks.adapters.jsonrpc.envelope import read_error, read_reply, request
 from streams.sinks.adapters.jsonrpc.session import LoginFailed, Session, session_header
 from streams.sinks.adapters.jsonrpc.templates import render
-from streams.sinks.adapters.jsonrpc.upsert import decide
 from streams.sinks.adapters.registry import default_registry
+from streams.sinks.adapters.upsert import decide
 from streams.sinks.backoff import Backoff
 from streams.sinks.breaker import CircuitBreaker
 from streams.sinks.config import load_target
@@ -177,11 +177,12 @@ def test_error_shapes_of_tryton_and_json_rpc_2() -> None:
 
 
 def test_upsert_decision_from_the_search_result() -> None:
-    assert decide([], "result").action == "create"
-    assert decide([5], "result").action == "update" and decide([5], "result").record_id == 5
-    assert decide([{"id": 5, "code": "C1"}], "result").record_id == 5
-    assert decide([5, 6], "result").action == "ambiguous"
-    assert decide({"records": [9]}, "result.records").record_id == 9
+    # The adapter reads its found path in {"result": <the search's result>}.
+    assert decide({"result": []}, "result").action == "create"
+    assert decide({"result": [5]}, "result").action == "update" and decide({"result": [5]}, "result").record_id == 5
+    assert decide({"result": [{"id": 5, "code": "C1"}]}, "result").record_id == 5
+    assert decide({"result": [5, 6]}, "result").action == "ambiguous"
+    assert decide({"result": {"records": [9]}}, "result.records").record_id == 9
 
 
 # the target file

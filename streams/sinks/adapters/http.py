@@ -1,6 +1,7 @@
 """Apply commands through an HTTP API, as a target file's routes declare: one call per command, with the
 command's idempotency key in the ``Idempotency-Key`` header; or, for a route with a batch endpoint, the
-command's item in a batch call shared with the commands applied at the same time (see ``batching``)."""
+command's item in a batch call shared with the commands applied at the same time (see ``batching``); or, for a
+route with an ``external_id``, "search, then create or update" without the key (see ``http_upsert``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import httpx
 
 from streams.sinks.adapters.auth import auth_header
 from streams.sinks.adapters.batching import Batcher, BatchItem
+from streams.sinks.adapters.http_upsert import HttpUpsert
 from streams.sinks.adapters.mapping import (
     MISSING,
     UnresolvedReference,
@@ -23,6 +25,7 @@ from streams.sinks.adapters.mapping import (
     render_path,
     spec_references,
 )
+from streams.sinks.adapters.upsert import upsert
 from streams.sinks.answers import judge
 from streams.sinks.backoff import parse_retry_after
 from streams.sinks.config.model import AnswerRules, HttpRoute, IdPaths, LookupSpec, TargetConfig
@@ -114,7 +117,9 @@ class HttpAdapter:
                           reason=f"{route.method} {route.path}: the payload has no value for {{{missing.name}}} "
                                  f"and no lookup filled it; send {missing.name} in the payload or add a lookup "
                                  f"for it to the route in {self.config.path.name}")
-        if route.batch is not None:
+        if route.external_id is not None:
+            outcome = await self._upsert(command, route, path, body)
+        elif route.batch is not None:
             fields = {name: reference(command.payload, name, looked_up) for name in placeholders(route.path)}
             outcome = await self._batcher(route).submit(BatchItem(
                 key=command.idempotency_key, fields={**fields, **(body or {})}, method=route.method, path=path,
@@ -124,6 +129,20 @@ class HttpAdapter:
         if isinstance(outcome, Failed):
             return refusal(outcome, route.refusals) or outcome
         return outcome
+
+    async def _upsert(self, command: SinkCommand, route: HttpRoute, path: str, body: Any) -> Attempt:
+        spec = route.external_id
+        assert spec is not None
+
+        async def call(method: str, target: str, content: Any) -> Attempt:
+            return await self._call(method, target, content, None, {})
+
+        calls = HttpUpsert(route=route, command=command, path=path, body=body, call=call, system=self.system)
+        search = spec.search
+        done = await upsert(calls, system=self.system, field=spec.field, value=get_path(command.payload, spec.field),
+                            call=f"{route.method} {route.path}", search_call=f"{search.method} {search.path}",
+                            updates=spec.update is not None)
+        return done if isinstance(done, Failed) else calls.applied(done)
 
     def _batcher(self, route: HttpRoute) -> Batcher:
         assert route.batch is not None

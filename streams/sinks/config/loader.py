@@ -14,6 +14,7 @@ import yaml
 from streams.codecs.avro.schemas import SchemaSet, load_schemas
 from streams.codecs.exceptions import UnknownSchema
 from streams.sinks.adapters.registry import AdapterPlugin, AdapterRegistry, default_registry
+from streams.sinks.config.external_id import http_external_id
 from streams.sinks.config.located import Located, dotted, load_located
 from streams.sinks.config.model import (
     CONDITION_TESTS,
@@ -60,7 +61,7 @@ HTTP_KEYS = ("base_url", "auth", "headers")
 AUTH_KEYS = ("header", "scheme", "env", "secret", "required")
 SQL_KEYS = ("database", "conninfo_env", "keys_table")
 HTTP_ROUTE_KEYS = ("payload_type", "operation", "method", "path", "body", "lookups", "ids", "on_conflict",
-                   "refusals", "only_changed", "batch")
+                   "refusals", "only_changed", "batch", "external_id")
 SQL_ROUTE_KEYS = ("payload_type", "operation", "action", "table", "key", "columns", "ids")
 LOOKUP_KEYS = ("method", "path", "body", "take")
 ANSWERS_KEYS = ("error", "success")
@@ -475,13 +476,17 @@ class TargetReader:
         refusals = self.names(route, "refusals", key, _IDENTIFIER)
         only_changed = self.boolean(route, "only_changed", key, False)
         batch = self.batch(route["batch"], (*key, "batch")) if route.get("batch") is not None else None
+        external = (http_external_id(self, route["external_id"], (*key, "external_id"), shape)
+                    if route.get("external_id") is not None else None)
+        if route.get("external_id") is not None and batch is not None:
+            self.problem((*key, "batch"), "a route with external_id searches before each create, so it cannot "
+                         "batch", "remove batch, or external_id if the target honours Idempotency-Key")
         if payload_type is None or operation is None or method is None or path is None:
             return None
         return HttpRoute(payload_type=payload_type, operation=operation, method=method.upper(), path=path, body=body,
                          whole_payload=whole, lookups=lookups, ids=head.ids, answers=head.answers,
                          on_conflict=cast(OnConflict, on_conflict), refusals=refusals, only_changed=only_changed,
-                         batch=batch,
-                         line=self.located.line(key))
+                         batch=batch, external_id=external, line=self.located.line(key))
 
     def lookups(self, raw: Any, key: Key, shape: PayloadShape | None) -> dict[str, LookupSpec]:
         if raw is None:

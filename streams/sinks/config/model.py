@@ -141,6 +141,49 @@ class BatchSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
+class HttpCall:
+    """One call of an external-id upsert: ``method path`` (``{field}`` placeholders, ``{$id}`` for the record
+    found) with ``body`` built from the payload like a route's."""
+
+    method: str
+    path: str
+    body: Mapping[str, FieldSpec] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class HttpSearch(HttpCall):
+    """The search by external id: ``found_id`` is the dotted path of the found records' ids in its answer
+    (``*`` for every item of a list: ``items.*.account_id``); an answer with a status of ``not_found`` (a
+    ``GET /accounts/by-customer/{n}`` answering 404) found none."""
+
+    found_id: str
+    not_found: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class DuplicateRule:
+    """A failed create that is the target's unique violation on the external id: its status is one of
+    ``statuses`` (any when empty) and any of ``when`` holds in its answer (always when empty)."""
+
+    statuses: tuple[int, ...] = ()
+    when: tuple[Condition, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class HttpExternalId:
+    """Create as "search by external id, then create or update" (see ``streams.sinks.adapters.upsert``):
+    ``field`` is the payload path of the id the target keeps; ``update`` (none: leave a found record as it is);
+    ``created_id`` the new record's id in the create's answer; ``duplicate`` the create's failure that means
+    another writer made the record first."""
+
+    field: str
+    search: HttpSearch
+    update: HttpCall | None = None
+    created_id: str | None = None
+    duplicate: DuplicateRule | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class HttpRoute:
     payload_type: str
     operation: str
@@ -157,10 +200,17 @@ class HttpRoute:
     refusals: tuple[str, ...] = ()
     only_changed: bool = False
     batch: BatchSpec | None = None
+    #: Once-only from an id the target keeps instead of ``Idempotency-Key`` (the route sends none).
+    external_id: HttpExternalId | None = None
     line: int | None = None
 
     def plan(self) -> str:
-        return f"{self.method} {self.path}"
+        if self.external_id is None:
+            return f"{self.method} {self.path}"
+        search, update = self.external_id.search, self.external_id.update
+        also = f", else {update.method} {update.path}" if update else ""
+        return (f"{search.method} {search.path} by {self.external_id.field}, {self.method} {self.path} if "
+                f"none{also}")
 
 
 @dataclass(frozen=True, kw_only=True)

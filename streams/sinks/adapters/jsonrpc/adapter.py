@@ -1,8 +1,8 @@
 """Apply commands through a JSON-RPC API (``adapter: jsonrpc``): one remote call per command, its params
 rendered from the payload by the route's template; session login with re-login on expiry; errors under HTTP
 200 read as failures; JSON-RPC 2.0 batch arrays when the target file asks; and, for a route with an
-``external_id``, create as "search, then create or update" (see ``upsert``), since such APIs ignore
-``Idempotency-Key``."""
+``external_id``, create as "search, then create or update" (see ``streams.sinks.adapters.upsert``), since
+such APIs ignore ``Idempotency-Key``."""
 
 from __future__ import annotations
 
@@ -32,8 +32,8 @@ from streams.sinks.adapters.jsonrpc.config import (
 from streams.sinks.adapters.jsonrpc.envelope import Reply, read_reply, request
 from streams.sinks.adapters.jsonrpc.session import LoginFailed, Session
 from streams.sinks.adapters.jsonrpc.templates import render
-from streams.sinks.adapters.jsonrpc.upsert import decide
 from streams.sinks.adapters.mapping import MISSING, get_path
+from streams.sinks.adapters.upsert import Created, Searched, decide, upsert
 from streams.sinks.config.model import TargetConfig
 from streams.sinks.exceptions import SecretMissing, SinkError, TargetConfigError
 from streams.sinks.outcomes import Applied, Attempt, Failed, answer_text, assigned_ids, classify_status, no_route
@@ -275,59 +275,42 @@ class JsonRpcAdapter:
             body["upsert"] = action
         return Applied(status=200, body=body, ids=assigned_ids(body, route.ids))
 
-    async def _search(self, command: SinkCommand, route: JsonRpcRoute) -> tuple[str, Any] | Failed:
-        spec = route.external_id
-        assert spec is not None
-        reply = await self.call(spec.search.method, render(spec.search.params, command.payload))
-        if isinstance(reply, Failed):
-            return reply
-        decision = decide(reply.result, spec.found)
-        if decision.action == "ambiguous":
-            value = get_path(command.payload, spec.field)
-            return Failed(kind="permanent", error_type="ExternalIdAmbiguous", answer=reply.result,
-                          reason=f"{len(decision.found)} records of {self.system} hold {spec.field} {value!r} "
-                                 f"({spec.search.method} found {list(decision.found)}); the external id must be "
-                                 "unique: merge them in the target, then replay the dead letter")
-        return decision.action, decision.record_id
-
     async def _upsert(self, command: SinkCommand, route: JsonRpcRoute) -> Attempt:
         spec = route.external_id
         assert spec is not None
-        value = get_path(command.payload, spec.field)
-        if value is MISSING or value is None or value == "":
-            return Failed(kind="permanent", error_type="ExternalIdMissing",
-                          reason=f"the payload has no {spec.field}, the external id that makes {route.method} "
-                                 "safe to retry; send it in the payload")
-        searched = await self._search(command, route)
-        if isinstance(searched, Failed):
-            return searched
-        action, record_id = searched
-        if action == "update":
-            return await self._update(command, route, record_id, "found")
-        reply = await self.call(route.method, render(route.params, command.payload))
-        if isinstance(reply, Failed):
-            if spec.duplicate_error is None or not spec.duplicate_error.search(reply.reason):
-                return reply
-            # Another writer created the same external id between our search and our create.
-            log.info("sink %s: %s %r was created by another writer at the same time; updating it", self.system,
-                     spec.field, value)
-            searched = await self._search(command, route)
-            if isinstance(searched, Failed):
-                return searched
-            action, record_id = searched
-            if action != "update":
-                return reply
-            return await self._update(command, route, record_id, "found after a concurrent create")
-        created = get_path({"result": reply.result}, spec.created_id) if spec.created_id else None
-        return self._applied(route, reply.result, None if created is MISSING else created, "created")
+        done = await upsert(_RpcUpsert(self, command, route), system=self.system, field=spec.field,
+                            value=get_path(command.payload, spec.field), call=route.method,
+                            search_call=spec.search.method, updates=spec.update is not None)
+        if isinstance(done, Failed):
+            return done
+        return self._applied(route, done.answer, done.record_id, done.action)
 
-    async def _update(self, command: SinkCommand, route: JsonRpcRoute, record_id: Any, how: str) -> Attempt:
-        spec = route.external_id
-        assert spec is not None
-        if spec.update is None:
-            return self._applied(route, None, record_id, how)
-        reply = await self.call(spec.update.method, render(spec.update.params, command.payload,
-                                                           {RECORD_ID: record_id}))
+
+class _RpcUpsert:
+    """The calls of one external-id upsert over JSON-RPC (see ``streams.sinks.adapters.upsert``)."""
+
+    def __init__(self, adapter: JsonRpcAdapter, command: SinkCommand, route: JsonRpcRoute) -> None:
+        assert route.external_id is not None
+        self.adapter, self.command, self.route, self.spec = adapter, command, route, route.external_id
+
+    async def search(self) -> Searched | Failed:
+        reply = await self.adapter.call(self.spec.search.method, render(self.spec.search.params, self.command.payload))
         if isinstance(reply, Failed):
             return reply
-        return self._applied(route, reply.result, record_id, f"{how}, updated")
+        return Searched(decision=decide({"result": reply.result}, self.spec.found), answer=reply.result)
+
+    async def create(self) -> Created | Failed:
+        reply = await self.adapter.call(self.route.method, render(self.route.params, self.command.payload))
+        if isinstance(reply, Failed):
+            return reply
+        created = get_path({"result": reply.result}, self.spec.created_id) if self.spec.created_id else None
+        return Created(answer=reply.result, record_id=None if created is MISSING else created)
+
+    async def update(self, record_id: Any) -> Any:
+        assert self.spec.update is not None
+        reply = await self.adapter.call(self.spec.update.method, render(self.spec.update.params, self.command.payload,
+                                                                        {RECORD_ID: record_id}))
+        return reply if isinstance(reply, Failed) else reply.result
+
+    def is_duplicate(self, failed: Failed) -> bool:
+        return self.spec.duplicate_error is not None and self.spec.duplicate_error.search(failed.reason) is not None
