@@ -22,7 +22,7 @@ from streams.systems import Systems
 
 KEYS = ("record", "publish", "link", "children", "origin", "active", "on_inactive", "updated_at", "linked_at",
         "systems")
-SYSTEM_KEYS = ("id", "writes", "observes", "payload")
+SYSTEM_KEYS = ("id", "writes", "observes", "payload", "on_inactive")
 #: What the written systems get when the record turns inactive (a `delete` operation needs a CommandOperation
 #: symbol in schemas/command.avsc and sinks that honour it first).
 ON_INACTIVE = ("deactivate", "ignore")
@@ -34,8 +34,9 @@ FIELD_STAMP = "FieldStamp"
 class SystemRole:
     """What the flow writes into one writable system: the fields it holds (for a nested record, the sub-fields
     it keeps, else None), the link-row columns that report fields no mapping binds, the link field with the
-    entity's id there, the payload mapping of its commands (None: the record itself), and the fields of other
-    systems' ids it stores (derived from ``observes``: they are sent as an ``update`` of the link)."""
+    entity's id there, the payload mapping of its commands (None: the record itself), the fields of other
+    systems' ids it stores (derived from ``observes``: they are sent as an ``update`` of the link), and what it
+    gets when the record turns inactive (None: the section's ``on_inactive``)."""
 
     name: str
     writes: Mapping[str, tuple[str, ...] | None]
@@ -43,6 +44,7 @@ class SystemRole:
     id: str | None = None
     payload: RecordMapping | None = None
     link_back: tuple[str, ...] = ()
+    on_inactive: str | None = None
 
     @property
     def holds(self) -> Mapping[str, tuple[str, ...] | None]:
@@ -74,7 +76,8 @@ class EntityConfig:
     link: RecordMapping
     children: tuple[RecordMapping, ...]
     publish: str
-    origin: str
+    #: The systems where entities are born, in the section's order (``origin: crm`` or ``origin: [crm, erp]``).
+    origins: tuple[str, ...]
     active: str | None
     on_inactive: str
     updated_at: str | None
@@ -104,9 +107,27 @@ class EntityConfig:
         return tuple(c.parent.field for c in self.children if c.parent is not None)
 
     @property
+    def origin(self) -> str:
+        """The first origin (with one origin, the origin)."""
+        return self.origins[0]
+
+    def creates_in(self, name: str) -> bool:
+        """Does written system ``name`` get ``create``? When an origin other than itself exists: with one origin
+        every other written system, with several every written system (an entity born in one origin is
+        created in the others)."""
+        return name in self.written and any(origin != name for origin in self.origins)
+
+    @property
     def targets(self) -> tuple[SystemRole, ...]:
-        """Written systems other than the origin: they get ``create`` once the entity exists in the origin."""
-        return tuple(r for name, r in self.written.items() if name != self.origin)
+        """Written systems that get ``create`` once the entity exists in an origin other than themselves."""
+        return tuple(r for name, r in self.written.items() if self.creates_in(name))
+
+    @property
+    def order(self) -> tuple[SystemRole, ...]:
+        """The written systems in the order one change's commands go out: those that are no origin first, then
+        the origins in the section's order."""
+        first = tuple(r for name, r in self.written.items() if name not in self.origins)
+        return (*first, *(self.written[o] for o in self.origins if o in self.written))
 
     @property
     def stamped_ids(self) -> tuple[str, ...]:
@@ -179,7 +200,7 @@ def entity_config(flow: FlowFile, mappings: Mapping[str, RecordMapping], named: 
         else:
             children.append(child)
     publish = section.text("publish", fix="`publish: <topic of the reconciled record>`")
-    origin = section.text("origin", fix="`origin: <system where entities are born>`")
+    origins = _origins(section, systems)
     on_inactive = section.choice("on_inactive", ON_INACTIVE, default="deactivate")
     record_fields = {str(f["name"]): f for f in _fields(named, record.target)} if record else {}
     link_fields = [str(f["name"]) for f in _fields(named, link.target)] if link else []
@@ -199,16 +220,14 @@ def entity_config(flow: FlowFile, mappings: Mapping[str, RecordMapping], named: 
         section.add(section.line("linked_at"), "linked_at", f"{linked_at!r} is not a field of {link.target}",
                     f"name one of {', '.join(link_fields)}, or leave `linked_at` out")
         linked_at = None
-    if origin and origin not in systems:
-        section.add(section.line("origin"), "origin", f"unknown system {origin!r}",
-                    f"origin: one of {', '.join(systems)} (systems/<name>.yaml)")
     roles = _systems(section, mappings, systems, set(record_fields) if record else None,
                      set(link_fields) if link else None)
     ids = {role.id: name for name, role in roles.items() if role.id is not None}
     roles = {name: SystemRole(**{**role.__dict__, "link_back": tuple(
         f for f in role.observes if f in ids and ids[f] != name)}) for name, role in roles.items()}
     for name, role in roles.items():
-        if name != origin and role.id is None and link is not None and name in systems and systems[name].writable:
+        born_elsewhere = any(o != name for o in origins)
+        if born_elsewhere and role.id is None and link is not None and name in systems and systems[name].writable:
             section.add(section.line("systems"), f"systems.{name}.id", "missing",
                         f"add `id: <link field with the entity's id in {name}>`: {name} gets `create` "
                         f"until the link has it (one of {', '.join(link_fields)})")
@@ -239,11 +258,30 @@ def entity_config(flow: FlowFile, mappings: Mapping[str, RecordMapping], named: 
                      if name != key and "default" not in f and not _nullable(f["type"]))
     return EntityConfig(
         name=flow.name, description=flow.description, record=record, link=link, children=tuple(children),
-        publish=publish, origin=origin,
+        publish=publish, origins=origins,
         active=active, on_inactive=on_inactive, updated_at=updated_at, linked_at=linked_at, written=written,
         observes={name: role.observes for name, role in roles.items() if role.observes},
         key=key, defaults=defaults, required=required, provenance=provenance, record_fields=frozenset(record_fields),
         link_fields=tuple(link_fields), indexed=tuple(indexed), reads=_reads(record, link, tuple(children)))
+
+
+def _origins(section: Section, systems: Systems) -> tuple[str, ...]:
+    """``origin: <system>`` or ``origin: [<system>, ...]``: each a declared system, named once."""
+    fix = "`origin: <system where entities are born>`, or `origin: [<system>, <system>]` for several"
+    node = section.get("origin")
+    if node is None or node.value in (None, "", []):
+        section.add(section.line("origin"), "origin", "missing", fix)
+        return ()
+    origins = section.texts("origin", fix=fix)
+    line = section.line("origin")
+    for name in origins:
+        if name not in systems:
+            section.add(line, "origin", f"unknown system {name!r}",
+                        f"origin: one of {', '.join(systems)} (systems/<name>.yaml)")
+    twice = sorted({name for name in origins if origins.count(name) > 1})
+    if twice:
+        section.add(line, "origin", f"{', '.join(twice)} named more than once", "name each origin once")
+    return origins
 
 
 def _systems(section: Section, mappings: Mapping[str, RecordMapping], systems: Systems,
@@ -268,6 +306,7 @@ def _systems(section: Section, mappings: Mapping[str, RecordMapping], systems: S
             inner.add(inner.line("id"), "id", f"{role_id!r} is not a field of the link record",
                       f"id: one of {', '.join(sorted(link_fields))}")
         payload = inner.mapping("payload", mappings, required=False)
+        on_inactive = inner.choice("on_inactive", ON_INACTIVE, default="") or None
         writes = _writes(inner, inner.get("writes"), record_fields)
         observes: dict[str, str] = {}
         observed = inner.get("observes")
@@ -284,7 +323,8 @@ def _systems(section: Section, mappings: Mapping[str, RecordMapping], systems: S
                                   "observes: {<record field>: <column of the link row>}")
                     else:
                         observes[field_name] = column.value
-        roles[name] = SystemRole(name=name, writes=writes, observes=observes, id=role_id, payload=payload)
+        roles[name] = SystemRole(name=name, writes=writes, observes=observes, id=role_id, payload=payload,
+                                 on_inactive=on_inactive)
     return roles
 
 

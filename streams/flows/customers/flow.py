@@ -257,7 +257,10 @@ class CustomerFlow:
         if reads.link:
             for change in map_change(config.link, event, system, context, self.named, table=table):
                 state = state_of(change.key)
-                state.mirror(system).present = not change.deleted  # a link row: the entity is (no longer) there
+                if change.deleted:  # a link row: the entity is (no longer) there
+                    state.mirror(system).gone()
+                else:
+                    state.mirror(system).present = True
                 fold_xref(state, change, settled_at=settled_at)
                 outcome.released += self._index(staged, change)
         cause = Cause.of(event, system, record)

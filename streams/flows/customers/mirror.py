@@ -85,6 +85,14 @@ class Mirror:
         if view not in queue:
             queue.append(view)
 
+    def gone(self) -> None:
+        """The entity's row left the system: what it held and what was in flight for it are moot. A row made
+        there again is a new row whose values are edits, not echoes of commands sent to the old one (say a
+        ``deactivate`` that deleted it)."""
+        self.present = False
+        self.reported.clear()
+        self.pending.clear()
+
     def to_json(self) -> dict[str, Any]:
         return {"present": self.present, "reported": to_store(self.reported),
                 "pending": {k: to_store(v) for k, v in self.pending.items()}}

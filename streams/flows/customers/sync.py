@@ -3,12 +3,20 @@ written system to it.
 
 Folding first settles echoes (:mod:`~streams.flows.customers.mirror`), then reconciles the remaining
 asserted fields by ownership and policy (:func:`streams.mapping.reconcile`). Deciding compares the
-reconciled record with what each system holds or will hold. A system other than the origin gets ``create``
-once (then the creation is pending until the entity shows up there), afterwards ``update`` with only the
-changed fields, and the section's ``on_inactive`` (``deactivate``, ``delete`` or nothing) when the record
-became inactive. The origin gets the other systems' ids it stores (an ``update`` of the link) and the fields
-it holds (an ``update`` of the record). A value one system lost by policy differs from what that system holds,
-so it is written back the same way. The other systems come first, then the origin (command order per record).
+reconciled record with what each system holds or will hold. A system gets ``create`` once the entity exists,
+active, in an origin other than itself (with one origin: every other written system; with several, e.g.
+``origin: [crm, erp]``, also the origins) and is neither linked there nor being created (then the creation is
+pending until the entity shows up there); afterwards ``update`` with only the changed fields, and its
+``on_inactive`` (``deactivate`` or nothing; the section's unless the system says) when the record became
+inactive. An origin that gets no ``create`` is written once the entity is there. Every system gets the other
+systems' ids it stores (an ``update`` of the link) and the fields it holds (an ``update`` of the record). A
+value one system lost by policy differs from what that system holds, so it is written back the same way. The
+systems that are no origin come first, then the origins (command order per record).
+
+What ends an entity is its record's ``active`` field, reconciled like any other field: a row deleted in a system
+whose mapping sets ``active: false`` on delete ends it everywhere when that system wins the field (its owner
+under ``owner_wins``, the latest commit under ``latest_commit_wins``); otherwise the entity is still active, so a
+system that lost its row gets ``create`` again.
 """
 
 from __future__ import annotations
@@ -67,12 +75,24 @@ def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, A
     return result.conflicts
 
 
+def _linked(state: CustomerState) -> bool:
+    """Is the entity linked, for ``linked_at``? With one origin: it has the id of a created system. With several
+    (each also created in the others): it exists in two systems, by their ids or, for an origin without one in
+    the link (a read-only origin), by its rows."""
+    config = state.config
+    ids = sum(state.xref.get(i) is not None for i in config.stamped_ids)
+    if len(config.origins) == 1:
+        return ids > 0
+    created = {role.name for role in config.targets}
+    return ids + sum(state.mirror(o).present for o in config.origins if o not in created) >= 2
+
+
 def fold_xref(state: CustomerState, change: MappedChange, *, settled_at: dt.datetime) -> None:
     """The link follows its own mapping; its conflicts are the record's (same fields, same owners) and are
     audited there. A system whose id the link gains is no longer being created; ``linked_at`` is stamped when
-    the first id of a created system arrives and cleared when none is left."""
+    the entity becomes linked (:func:`_linked`) and cleared when it is no longer."""
     config = state.config
-    had_link = any(state.xref.get(i) is not None for i in config.stamped_ids)
+    had_link = _linked(state)
     result = reconcile(entity_type=change.mapping.target, entity_key=state.customer_number, current=state.xref,
                        provenance=state.xref_provenance, incoming=change.values, asserted=change.asserted,
                        base=change.base, system=change.system, commit_time=change.commit_time,
@@ -82,7 +102,7 @@ def fold_xref(state: CustomerState, change: MappedChange, *, settled_at: dt.date
     for role in config.targets:
         if role.id is not None and state.xref.get(role.id) is not None:
             state.creating.pop(role.name, None)
-    has_link = any(state.xref.get(i) is not None for i in config.stamped_ids)
+    has_link = _linked(state)
     if config.linked_at is not None:
         if has_link and not had_link:
             state.xref[config.linked_at] = change.commit_time
@@ -132,12 +152,13 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
                                 entity_key=key, payload_type=(mapping or config.record).target, payload=payload,
                                 cause=cause, changed_fields=changed))
 
-    origin_present = state.mirror(config.origin).present
-    for role in (*config.targets, *([config.written[config.origin]] if config.origin in config.written else [])):
+    present = [origin for origin in config.origins if state.mirror(origin).present]
+    for role in config.order:
         name = role.name
         mirror = state.mirror(name)
-        if name != config.origin:
-            if origin_present and not state.linked(name) and name not in state.creating and state.active:
+        if config.creates_in(name):
+            born_elsewhere = any(origin != name for origin in present)
+            if born_elsewhere and not state.linked(name) and name not in state.creating and state.active:
                 command(name, "create", role.payload, _payload(state, role, context, named))
                 state.creating[name] = commands[-1].idempotency_key
                 for field in role.holds:
@@ -161,9 +182,10 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
         updated = tuple(n for n in changed if not (inactive and n == active))
         if updated:
             command(name, "update", role.payload, _payload(state, role, context, named), updated)
-        if inactive and active is not None and config.on_inactive != "ignore":
-            command(name, config.on_inactive, role.payload, _payload(state, role, context, named), (active,))
+        on_inactive = role.on_inactive or config.on_inactive
+        if inactive and active is not None and on_inactive != "ignore":
+            command(name, on_inactive, role.payload, _payload(state, role, context, named), (active,))
         for field in changed:
-            if not (inactive and field == active and config.on_inactive == "ignore"):
+            if not (inactive and field == active and on_inactive == "ignore"):
                 mirror.command(field, state.value(field))
     return commands
