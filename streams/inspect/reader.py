@@ -6,7 +6,7 @@ Only committed transactions are read (``read_committed``), as every Isthmus read
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from kafka import KafkaConsumer, TopicPartition
@@ -66,8 +66,12 @@ def start_positions(client: KafkaConsumer, partitions: list[TopicPartition], sta
     return dict(end)
 
 
+#: ``(records read, records between the start positions and the ends)``, after each batch.
+OnProgress = Callable[[int, int], None]
+
+
 def read(bootstrap: str, topics: Sequence[str], start: StartAt, *, follow: bool = False,
-         idle_polls: int = 4) -> Iterator[RawRecord]:
+         idle_polls: int = 4, on_progress: OnProgress | None = None) -> Iterator[RawRecord]:
     """Records from ``start`` to the ends taken now (or forever with ``follow``), partition by partition
     in offset order, interleaved as the broker returns them."""
     client = consumer(bootstrap)
@@ -75,6 +79,7 @@ def read(bootstrap: str, topics: Sequence[str], start: StartAt, *, follow: bool 
         partitions = partitions_of(client, topics, start.partitions)
         positions = start_positions(client, partitions, start)
         ends = client.end_offsets(partitions)
+        total, done = sum(max(0, ends[tp] - positions[tp]) for tp in partitions), 0
         client.assign(partitions)
         for tp, offset in positions.items():
             client.seek(tp, offset)
@@ -89,6 +94,9 @@ def read(bootstrap: str, topics: Sequence[str], start: StartAt, *, follow: bool 
                     return
                 continue
             idle = 0
+            if on_progress is not None:
+                done += sum(len(messages) for messages in batch.values())
+                on_progress(min(done, total), total)
             for tp, messages in batch.items():
                 for message in messages:
                     if not follow and message.offset >= ends[tp]:
@@ -100,4 +108,4 @@ def read(bootstrap: str, topics: Sequence[str], start: StartAt, *, follow: bool 
         client.close()
 
 
-__all__ = ["StartAt", "consumer", "partitions_of", "read", "start_positions"]
+__all__ = ["OnProgress", "StartAt", "consumer", "partitions_of", "read", "start_positions"]

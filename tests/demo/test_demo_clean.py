@@ -85,7 +85,7 @@ def test_demo_after_tests_shows_only_its_own_data(stack: RunningStack, demo_env:
 
     admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     try:
-        groups = sorted(g[0] for g in admin.list_consumer_groups())
+        groups = sorted(g["group_id"] for g in admin.list_groups())
         topics = sorted(admin.list_topics())
     finally:
         admin.close()
