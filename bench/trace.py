@@ -68,7 +68,7 @@ def measure(bootstrap: str, *, records: int, keys: int, days: float) -> dict[str
     admin.create_topics([NewTopic(t, num_partitions=PARTITIONS, replication_factor=1) for t in topics])
     try:
         load_s = load(bootstrap, topics, records=records, keys=keys, days=days, store=store)
-        entity = f"C-{keys // 2:06d}"
+        entity = f"C-{(records - 1) % keys:06d}"  # the newest record's: its customer has history in the window
         whole = f"{int(days) + 1}d"
         window_s, window_found = cli_seconds(bootstrap, entity, topics)
         whole_s, whole_found = cli_seconds(bootstrap, entity, topics, "--since", whole)

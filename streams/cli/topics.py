@@ -41,10 +41,12 @@ from streams.inspect.roles import TOKEN_ENV, TOKENS_ENV, AccessPolicy, Permissio
 from streams.inspect.seek import format_ms, since_ms
 from streams.inspect.trace import trace
 from streams.kafka import hanging
+from streams.mapping import load_mappings
 from streams.sinks import dlq
 from streams.sinks.records import COMMAND, DEAD_LETTER
 from streams.sinks.topics import DLQ_TOPIC
 from streams.stack.settings import StackSettings
+from streams.systems import load_systems
 
 __all__ = ["MASK", "describe", "mask", "register"]
 
@@ -437,15 +439,17 @@ class ProgressLine:
 def run_trace(args: argparse.Namespace) -> int:
     show = _show_pii(args, "show personal data in trace")
     store = SchemaStore.from_directory()
-    catalog = PiiCatalog.load(store.schemas)
+    systems = load_systems()
+    mappings = load_mappings(schemas=store.schemas, systems=systems)  # read once: the trace and the masking
+    catalog = PiiCatalog.load(store.schemas, mappings=mappings)
     bootstrap = _bootstrap()
-    existing = [t.name for t in admin.topics(bootstrap, include_internal=True, config_keys=())]
+    existing = None if args.topic else admin.topic_names(bootstrap)
     start = since_ms(args.since)
     default = " (the default window)" if args.since == TRACE_WINDOW else ""
     print(f"trace: records since {format_ms(start)}{default}; --since 30d or an ISO 8601 time reads older "
           "history", file=sys.stderr)
     records = trace(bootstrap, args.entity, store, topics=args.topic or None, since_ms=start,
-                    existing=None if args.topic else existing, on_progress=ProgressLine("trace"))
+                    existing=existing, systems=systems, mappings=mappings, on_progress=ProgressLine("trace"))
     for record in records:
         record = record if show else masked(record, catalog)
         print(json_line(record_document(record)) if args.json else table_line(record))
