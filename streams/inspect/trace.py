@@ -12,7 +12,9 @@ refer to them.
 A trace reads only from ``since_ms`` on (the CLI's default window is a day: offsets by time, so older
 records cost nothing), and decodes only the records that can belong: those whose raw key or value holds one of
 the entity's spellings (Avro and JSON keep strings as their UTF-8 bytes), and the rows of tables that refer to
-ids already found. Decoding, not reading, was what made a whole-topic trace slow.
+ids already found. Decoding, not reading, was what made a whole-topic trace slow. A canonical record found in
+the window names, in its lineage header, the CDC record it was made from: when that one is older than the window
+it is fetched by a seek of its own (at most :data:`MAX_SOURCES`), so the timeline still starts at the source.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from typing import Any
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows import topics as flow_topics
+from streams.flows.canonical.lineage import Lineage, LineageError
 from streams.inspect.decoding import Decoded, RawRecord, decode_record
-from streams.inspect.reader import OnProgress, StartAt, read
+from streams.inspect.reader import Address, OnProgress, StartAt, read, read_at
 from streams.mapping import Context, RecordMapping, load_mappings
 from streams.mapping.exceptions import MappingError
 from streams.mapping.spec import FieldBinding
@@ -36,6 +39,10 @@ from streams.systems import Systems, load_systems
 #: ``(record, field)``: a record's field other rows refer to it by (``("CustomerAccountXref",
 #: "crm_customer_id")``).
 Target = tuple[str, str]
+
+
+#: Source records fetched by their lineage, at most, per trace: each costs a seek and a fetch.
+MAX_SOURCES = 200
 
 
 def _short(record: str) -> str:
@@ -175,6 +182,23 @@ class EntityMatcher:
                    for column, target in self.model.references.get((record.system or "", record.table or ""), ()))
 
 
+def lineage_sources(found: Iterable[Decoded], topics: Iterable[str]) -> list[Address]:
+    """The CDC records ``found``'s lineage headers name, in ``topics``, that are not among ``found`` (read
+    before the window began), by offset, at most :data:`MAX_SOURCES`."""
+    chosen = set(topics)
+    have = {(r.raw.topic, r.raw.partition, r.raw.offset) for r in found}
+    wanted: set[Address] = set()
+    for record in found:
+        try:
+            lineage = Lineage.from_headers((k, v) for k, v in record.raw.headers if v is not None)
+        except LineageError:
+            continue
+        address = (lineage.topic, lineage.partition, lineage.offset)
+        if lineage.topic in chosen and address not in have:
+            wanted.add(address)
+    return sorted(wanted, key=lambda a: (a[2], a[0], a[1]))[:MAX_SOURCES]
+
+
 def trace(bootstrap: str, entity: str, store: SchemaStore, *, topics: Sequence[str] | None = None,
           since_ms: int | None = None, existing: Iterable[str] | None = None,
           systems: Systems | None = None, mappings: Mapping[str, RecordMapping] | None = None,
@@ -208,6 +232,8 @@ def trace(bootstrap: str, entity: str, store: SchemaStore, *, topics: Sequence[s
             record = decode_record(raw, store, systems)
             if matcher.matches(record):
                 found.append(record)
+    if since_ms is not None:
+        found += [decode_record(raw, store, systems) for raw in read_at(bootstrap, lineage_sources(found, chosen))]
     found.sort(key=lambda r: (r.raw.timestamp_ms or 0, r.raw.topic, r.raw.partition, r.raw.offset))
     return found
 
