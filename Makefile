@@ -1,5 +1,6 @@
 # The two commands of the README: `make demo` (the whole local stack, live sync visible) and `make test`
-# (every test). Both set everything up first on a fresh machine.
+# (every test, on a stack of its own: <project>/.isthmus-test, ports 22xxx, so the demo never sees its data).
+# Both set everything up first on a fresh machine.
 SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin

@@ -1,4 +1,4 @@
-"""`python -m bench [flows] [throughput] [memory] [fleet] [latency] [initial-sync]`: run benchmarks on the stack
+"""`python -m bench [flows] [throughput] [memory] [fleet] [latency] [initial-sync] [trace]`: run benchmarks on the stack
 ISTHMUS_* points at (``flows`` needs no stack: it runs the flows' handlers without Kafka)."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench import fleet, flows, initial_sync, latency, memory, throughput
+from bench import trace as trace_bench
 from bench.exceptions import BenchError
 from bench.machine import Machine, kafka_version, this_machine
 from bench.report import RESULTS_DIR, Row, machine_label, merge, today, verdict, write_results
@@ -189,6 +190,25 @@ def run_fleet(stack: RunningStack, args: argparse.Namespace, machine: Machine) -
     return rows, None
 
 
+def run_trace(stack: RunningStack, args: argparse.Namespace, machine: Machine) -> tuple[list[Row], str | None]:
+    result = trace_bench.measure(stack.settings.bootstrap_servers, records=args.trace_records, keys=args.trace_keys,
+                                 days=args.trace_days)
+    write_results("trace", {"machine": machine.as_dict(), **result})
+    print(json.dumps(result, indent=2))
+    label, when = machine_label(machine), today()
+    held = f"{args.trace_records:,} records over {args.trace_days:g} days"
+    window = float(result["cli_default_window_s"])  # type: ignore[arg-type]
+    return [
+        Row(benchmark="topics trace", figure=f"one customer, `isthmus topics trace` (default window 24 h), {held}",
+            value=f"{window:.2f}s ({result['cli_default_window_records']} records)", target="< 2 s",
+            met=verdict(window < 2), machine=label, measured=when),
+        Row(benchmark="topics trace", figure=f"one customer, `--since {result['whole_history_since']}` "
+                                             f"(the whole history), {held}",
+            value=f"{float(result['cli_whole_history_s']):.2f}s "  # type: ignore[arg-type]
+                  f"({result['cli_whole_history_records']} records)", machine=label, measured=when),
+    ], None
+
+
 def run_flows(args: argparse.Namespace, machine: Machine) -> tuple[list[Row], str | None]:
     keys = [*args.flow_keys, *([1_000_000] if args.flow_million else [])]
     result = flows.measure(keys=keys, flows=args.flows or tuple(flows.FLOW_MIXES))
@@ -210,6 +230,7 @@ BENCHMARKS: dict[str, Callable[[RunningStack, argparse.Namespace, Machine], tupl
     "fleet": run_fleet,
     "latency": run_latency,
     "initial-sync": run_initial_sync,
+    "trace": run_trace,
 }
 
 
@@ -238,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sync-timeout", type=float, default=900, help="initial-sync: bound, seconds")
     parser.add_argument("--fleet-customers", type=int, default=2000, help="fleet: customers per burst")
     parser.add_argument("--fleet-partitions", type=int, default=3, help="fleet: ISTHMUS_FLOW_PARTITIONS of the fleet")
+    parser.add_argument("--trace-records", type=int, default=1_000_000, help="trace: records the stack holds")
+    parser.add_argument("--trace-keys", type=int, default=100_000, help="trace: distinct customers among them")
+    parser.add_argument("--trace-days", type=float, default=30, help="trace: days their record times span")
     parser.add_argument("--timeout", type=float, default=600, help="bound on each measured run, seconds")
     parser.add_argument("--no-markdown", action="store_true", help="do not update BENCHMARKS.md")
     args = parser.parse_args(argv)

@@ -134,11 +134,19 @@ def live_view(settings: StackSettings, out: TextIO, until: Callable[[], bool]) -
     return shown
 
 
+def data_line(settings: StackSettings) -> str:
+    """Where the demo's stack keeps its data, and how to start over: the tests run on a stack of their own
+    (:mod:`streams.stack.profiles`), so nothing they leave behind shows here."""
+    return (f"  data: {settings.home} (databases in {settings.data_dir}, logs in {settings.logs_dir}); "
+            f"Kafka {settings.bootstrap_servers}. A fresh start: `isthmus down`, then delete {settings.home}")
+
+
 def run_demo(settings: StackSettings, options: DemoOptions, out: TextIO = sys.stdout) -> int:
     manager = StackManager(settings)
     _say(out, "== 1/4 the local stack")
     manager.up()
     running = manager.running()
+    _say(out, data_line(settings))
     _say(out, "== 2/4 Debezium connectors")
     code = cli_main(["connectors", "deploy"])
     if code != 0:

@@ -6,6 +6,9 @@
 - ``external``: services already running at the configured ports; nothing is started or stopped.
 - ``containers``: the same topology on testcontainers, where a Docker engine exists.
 
+The session's stack is the tests' own (``<project>/.isthmus-test``, ports 22xxx: ``streams/stack/profiles.py``),
+apart from the one ``make demo`` and ``isthmus up`` use, unless ``ISTHMUS_HOME`` names another.
+
 Tests marked ``unit`` never touch the ``stack`` fixture.
 """
 
@@ -16,7 +19,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from streams.stack.profiles import use_stack_for_tests
 from streams.stack.running import RunningStack
+
+# Before any test module reads a setting, and inherited by every process a test starts.
+use_stack_for_tests()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -15,6 +15,7 @@ import dataclasses
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -37,15 +38,20 @@ from streams.inspect.output import (
 )
 from streams.inspect.reader import StartAt, read
 from streams.inspect.roles import TOKEN_ENV, TOKENS_ENV, AccessPolicy, Permission
-from streams.inspect.seek import since_ms
+from streams.inspect.seek import format_ms, since_ms
 from streams.inspect.trace import trace
 from streams.kafka import hanging
+from streams.mapping import load_mappings
 from streams.sinks import dlq
 from streams.sinks.records import COMMAND, DEAD_LETTER
 from streams.sinks.topics import DLQ_TOPIC
 from streams.stack.settings import StackSettings
+from streams.systems import load_systems
 
 __all__ = ["MASK", "describe", "mask", "register"]
+
+#: How far back `topics trace` reads unless ``--since`` says otherwise.
+TRACE_WINDOW = "24h"
 
 
 def register(subparsers: Any) -> None:
@@ -301,7 +307,9 @@ def _register_inspect(commands: Any) -> None:
                                              "CDC, canonical, command, result, dead-letter, conflict and "
                                              "customer-360 topics, ordered by record time.")
     parser.add_argument("entity", metavar="ENTITY")
-    parser.add_argument("--since", help="only records from this time: 1h, 2d, or an ISO 8601 time")
+    parser.add_argument("--since", default=TRACE_WINDOW,
+                        help=f"only records from this time: 1h, 30d, or an ISO 8601 time (default {TRACE_WINDOW}: "
+                             "older records are not read)")
     parser.add_argument("--topic", action="append", default=[],
                         help="trace through these topics instead of Isthmus's own (repeatable)")
     parser.add_argument("--json", action="store_true", help="JSON lines, one per record")
@@ -413,15 +421,35 @@ def run_tail(args: argparse.Namespace) -> int:
     return 0
 
 
+class ProgressLine:
+    """``trace: read 250,000 of 1,000,000 records`` on stderr, at most once a second, once a read lasts a second."""
+
+    def __init__(self, label: str, every_s: float = 1.0) -> None:
+        self.label, self.every_s = label, every_s
+        self.began = self.shown = time.monotonic()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.shown >= self.every_s:
+            self.shown = now
+            print(f"{self.label}: read {done:,} of {total:,} records ({now - self.began:.0f}s)", file=sys.stderr,
+                  flush=True)
+
+
 def run_trace(args: argparse.Namespace) -> int:
     show = _show_pii(args, "show personal data in trace")
     store = SchemaStore.from_directory()
-    catalog = PiiCatalog.load(store.schemas)
+    systems = load_systems()
+    mappings = load_mappings(schemas=store.schemas, systems=systems)  # read once: the trace and the masking
+    catalog = PiiCatalog.load(store.schemas, mappings=mappings)
     bootstrap = _bootstrap()
-    existing = [t.name for t in admin.topics(bootstrap, include_internal=True, config_keys=())]
-    records = trace(bootstrap, args.entity, store, topics=args.topic or None,
-                    since_ms=since_ms(args.since) if args.since else None,
-                    existing=None if args.topic else existing)
+    existing = None if args.topic else admin.topic_names(bootstrap)
+    start = since_ms(args.since)
+    default = " (the default window)" if args.since == TRACE_WINDOW else ""
+    print(f"trace: records since {format_ms(start)}{default}; --since 30d or an ISO 8601 time reads older "
+          "history", file=sys.stderr)
+    records = trace(bootstrap, args.entity, store, topics=args.topic or None, since_ms=start,
+                    existing=existing, systems=systems, mappings=mappings, on_progress=ProgressLine("trace"))
     for record in records:
         record = record if show else masked(record, catalog)
         print(json_line(record_document(record)) if args.json else table_line(record))

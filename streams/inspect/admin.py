@@ -72,6 +72,15 @@ def _offsets(client: KafkaAdminClient, partitions: Sequence[TopicPartition], spe
     return {tp: int(result.offset) for tp, result in found.items()}
 
 
+def topic_names(bootstrap: str) -> set[str]:
+    """The name of every topic, internal ones too: one metadata request, no offsets or configs."""
+    client = admin(bootstrap)
+    try:
+        return set(client.list_topics())
+    finally:
+        client.close()
+
+
 def topics(bootstrap: str, names: Sequence[str] | None = None, *, include_internal: bool = False,
            config_keys: Sequence[str] | None = ("cleanup.policy", "retention.ms")) -> list[TopicInfo]:
     """Topics (all, or ``names``) with partitions, begin/end offsets and config (``None`` keys: all)."""
@@ -135,4 +144,4 @@ def lag(bootstrap: str, groups: Sequence[str] | None = None) -> list[LagRow]:
         client.close()
 
 
-__all__ = ["LagRow", "PartitionInfo", "TopicInfo", "is_internal", "lag", "topics"]
+__all__ = ["LagRow", "PartitionInfo", "TopicInfo", "is_internal", "lag", "topic_names", "topics"]

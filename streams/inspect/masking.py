@@ -17,7 +17,7 @@ from typing import Any
 from streams.codecs.avro.schemas import SchemaSet, load_schemas
 from streams.codecs.exceptions import UnknownSchema
 from streams.mapping.loader import load_mappings
-from streams.mapping.spec import FieldBinding
+from streams.mapping.spec import FieldBinding, RecordMapping
 
 MASK = "***"
 
@@ -72,10 +72,12 @@ class PiiCatalog:
     names: frozenset[str]
 
     @classmethod
-    def load(cls, schemas: SchemaSet | None = None) -> PiiCatalog:
+    def load(cls, schemas: SchemaSet | None = None,
+             mappings: Mapping[str, RecordMapping] | None = None) -> PiiCatalog:
+        """From ``schemas`` and ``mappings`` (default: loaded here; a caller that has them saves the reading)."""
         schemas = schemas or load_schemas()
         columns: dict[tuple[str, str], set[str]] = {}
-        for mapping in load_mappings(schemas=schemas).values():
+        for mapping in (mappings if mappings is not None else load_mappings(schemas=schemas)).values():
             pii = schemas.pii_fields(mapping.target)
             for source in mapping.sources:
                 if source.system is None or source.table is None:

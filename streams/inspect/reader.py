@@ -6,8 +6,10 @@ Only committed transactions are read (``read_committed``), as every Isthmus read
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
@@ -66,8 +68,12 @@ def start_positions(client: KafkaConsumer, partitions: list[TopicPartition], sta
     return dict(end)
 
 
+#: ``(records read, records between the start positions and the ends)``, after each batch.
+OnProgress = Callable[[int, int], None]
+
+
 def read(bootstrap: str, topics: Sequence[str], start: StartAt, *, follow: bool = False,
-         idle_polls: int = 4) -> Iterator[RawRecord]:
+         idle_polls: int = 4, on_progress: OnProgress | None = None) -> Iterator[RawRecord]:
     """Records from ``start`` to the ends taken now (or forever with ``follow``), partition by partition
     in offset order, interleaved as the broker returns them."""
     client = consumer(bootstrap)
@@ -75,6 +81,7 @@ def read(bootstrap: str, topics: Sequence[str], start: StartAt, *, follow: bool 
         partitions = partitions_of(client, topics, start.partitions)
         positions = start_positions(client, partitions, start)
         ends = client.end_offsets(partitions)
+        total, done = sum(max(0, ends[tp] - positions[tp]) for tp in partitions), 0
         client.assign(partitions)
         for tp, offset in positions.items():
             client.seek(tp, offset)
@@ -89,15 +96,57 @@ def read(bootstrap: str, topics: Sequence[str], start: StartAt, *, follow: bool 
                     return
                 continue
             idle = 0
+            if on_progress is not None:
+                done += sum(len(messages) for messages in batch.values())
+                on_progress(min(done, total), total)
             for tp, messages in batch.items():
                 for message in messages:
                     if not follow and message.offset >= ends[tp]:
                         continue
-                    yield RawRecord(topic=message.topic, partition=message.partition, offset=message.offset,
-                                    timestamp_ms=message.timestamp, key=message.key, value=message.value,
-                                    headers=tuple((k, v) for k, v in (message.headers or ())))
+                    yield _raw(message)
     finally:
         client.close()
 
 
-__all__ = ["StartAt", "consumer", "partitions_of", "read", "start_positions"]
+#: ``(topic, partition, offset)`` of one record.
+Address = tuple[str, int, int]
+
+
+def read_at(bootstrap: str, addresses: Iterable[Address], *, timeout_s: float = 5.0) -> list[RawRecord]:
+    """The records at ``addresses``: a seek and one fetch each, however long their topics. An address whose
+    record is gone (retention, compaction, an aborted transaction, a deleted topic) is skipped."""
+    wanted: dict[TopicPartition, list[int]] = {}
+    for topic, partition, offset in sorted(set(addresses)):
+        wanted.setdefault(TopicPartition(topic, partition), []).append(offset)
+    if not wanted:
+        return []
+    client = consumer(bootstrap)
+    found: list[RawRecord] = []
+    try:
+        known = client.topics()
+        for tp, offsets in wanted.items():
+            if tp.topic not in known or tp.partition not in (client.partitions_for_topic(tp.topic) or ()):
+                continue
+            client.assign([tp])
+            for offset in offsets:
+                client.seek(tp, offset)
+                deadline = time.monotonic() + timeout_s
+                while time.monotonic() < deadline:
+                    messages = client.poll(timeout_ms=POLL_MS, max_records=1).get(tp, [])
+                    if messages:
+                        message = messages[0]
+                        if message.offset == offset:
+                            found.append(_raw(message))
+                        break
+    finally:
+        client.close()
+    return found
+
+
+def _raw(message: Any) -> RawRecord:
+    return RawRecord(topic=message.topic, partition=message.partition, offset=message.offset,
+                     timestamp_ms=message.timestamp, key=message.key, value=message.value,
+                     headers=tuple((k, v) for k, v in (message.headers or ())))
+
+
+__all__ = ["Address", "OnProgress", "StartAt", "consumer", "partitions_of", "read", "read_at", "start_positions"]

@@ -8,6 +8,13 @@ which rows those are comes from the mapping files, not from table names here. A 
 of ``R``'s own mapping that binds ``F`` straight from column ``p`` of table ``T0`` says that ``T0`` rows are
 ``R``s whose ``F`` is ``p`` (the roots). Roots are read first, so their ids are known before the rows that
 refer to them.
+
+A trace reads only from ``since_ms`` on (the CLI's default window is a day: offsets by time, so older
+records cost nothing), and decodes only the records that can belong: those whose raw key or value holds one of
+the entity's spellings (Avro and JSON keep strings as their UTF-8 bytes), and the rows of tables that refer to
+ids already found. Decoding, not reading, was what made a whole-topic trace slow. A canonical record found in
+the window names, in its lineage header, the CDC record it was made from: when that one is older than the window
+it is fetched by a seek of its own (at most :data:`MAX_SOURCES`), so the timeline still starts at the source.
 """
 
 from __future__ import annotations
@@ -19,8 +26,9 @@ from typing import Any
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows import topics as flow_topics
-from streams.inspect.decoding import Decoded, decode_record
-from streams.inspect.reader import StartAt, read
+from streams.flows.canonical.lineage import Lineage, LineageError
+from streams.inspect.decoding import Decoded, RawRecord, decode_record
+from streams.inspect.reader import Address, OnProgress, StartAt, read, read_at
 from streams.mapping import Context, RecordMapping, load_mappings
 from streams.mapping.exceptions import MappingError
 from streams.mapping.spec import FieldBinding
@@ -31,6 +39,10 @@ from streams.systems import Systems, load_systems
 #: ``(record, field)``: a record's field other rows refer to it by (``("CustomerAccountXref",
 #: "crm_customer_id")``).
 Target = tuple[str, str]
+
+
+#: Source records fetched by their lineage, at most, per trace: each costs a seek and a fetch.
+MAX_SOURCES = 200
 
 
 def _short(record: str) -> str:
@@ -125,6 +137,7 @@ class EntityMatcher:
     def __post_init__(self) -> None:
         spelled = "|".join(re.escape(n) for n in self.names)
         self.pattern = re.compile(rf"(?<![\w-])(?:{spelled})(?![\w-])")
+        self._needles = tuple(n.encode() for n in self.names if n)
 
     def names_entity(self, value: Any) -> bool:
         if isinstance(value, str):
@@ -145,6 +158,17 @@ class EntityMatcher:
                                                                record.value.get("after")))
         return False
 
+    def may_name(self, raw: RawRecord) -> bool:
+        """Whether ``raw``'s bytes hold one of the entity's spellings: a record that does not cannot name it
+        once decoded, so it is not decoded at all."""
+        needles = self._needles
+        return any(n in raw.key for n in needles if raw.key) or any(n in raw.value for n in needles if raw.value)
+
+    @property
+    def refers_to_known_ids(self) -> bool:
+        """Whether rows that refer to an id found so far must be decoded to be recognised."""
+        return any(self.ids.values())
+
     def _remember(self, record: Decoded) -> None:
         for column, target in self.model.roots.get((record.system or "", record.table or ""), ()):
             for row in (record.value.get("before"), record.value.get("after")):
@@ -158,12 +182,31 @@ class EntityMatcher:
                    for column, target in self.model.references.get((record.system or "", record.table or ""), ()))
 
 
+def lineage_sources(found: Iterable[Decoded], topics: Iterable[str]) -> list[Address]:
+    """The CDC records ``found``'s lineage headers name, in ``topics``, that are not among ``found`` (read
+    before the window began), by offset, at most :data:`MAX_SOURCES`."""
+    chosen = set(topics)
+    have = {(r.raw.topic, r.raw.partition, r.raw.offset) for r in found}
+    wanted: set[Address] = set()
+    for record in found:
+        try:
+            lineage = Lineage.from_headers((k, v) for k, v in record.raw.headers if v is not None)
+        except LineageError:
+            continue
+        address = (lineage.topic, lineage.partition, lineage.offset)
+        if lineage.topic in chosen and address not in have:
+            wanted.add(address)
+    return sorted(wanted, key=lambda a: (a[2], a[0], a[1]))[:MAX_SOURCES]
+
+
 def trace(bootstrap: str, entity: str, store: SchemaStore, *, topics: Sequence[str] | None = None,
           since_ms: int | None = None, existing: Iterable[str] | None = None,
-          systems: Systems | None = None, mappings: Mapping[str, RecordMapping] | None = None) -> list[Decoded]:
+          systems: Systems | None = None, mappings: Mapping[str, RecordMapping] | None = None,
+          on_progress: OnProgress | None = None) -> list[Decoded]:
     """Every record of ``entity`` in ``topics`` (default: every Isthmus topic that exists, and every canonical
-    topic the mapping files publish on), by record time; ``systems`` (default: systems/) name the CDC topics,
-    ``mappings`` (default: mappings/) say which rows refer to which."""
+    topic the mapping files publish on) from ``since_ms`` on (default: from the beginning), by record time;
+    ``systems`` (default: systems/) name the CDC topics, ``mappings`` (default: mappings/) say which rows refer
+    to which; ``on_progress`` hears how far each read is."""
     systems = systems if systems is not None else load_systems()
     model = TraceModel.of(mappings if mappings is not None else load_mappings(systems=systems))
     roots_of = model.root_topics(systems)
@@ -179,13 +222,18 @@ def trace(bootstrap: str, entity: str, store: SchemaStore, *, topics: Sequence[s
     found: list[Decoded] = []
     roots = [t for t in chosen if t in roots_of]
     others = [t for t in chosen if t not in roots_of]
+    referring = {systems[s].topic(t) for s, t in model.references if s in systems}
     for group in (roots, others):
         if not group:
             continue
-        for raw in read(bootstrap, group, start):
+        for raw in read(bootstrap, group, start, on_progress=on_progress):
+            if not matcher.may_name(raw) and not (raw.topic in referring and matcher.refers_to_known_ids):
+                continue
             record = decode_record(raw, store, systems)
             if matcher.matches(record):
                 found.append(record)
+    if since_ms is not None:
+        found += [decode_record(raw, store, systems) for raw in read_at(bootstrap, lineage_sources(found, chosen))]
     found.sort(key=lambda r: (r.raw.timestamp_ms or 0, r.raw.topic, r.raw.partition, r.raw.offset))
     return found
 

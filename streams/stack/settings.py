@@ -18,13 +18,14 @@ from streams.stack.exceptions import StackConfigError
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-def default_home(project_root: Path = PROJECT_ROOT) -> Path:
+def default_home(project_root: Path = PROJECT_ROOT, *, suffix: str = "") -> Path:
     """``<project>/.isthmus``; or, when a folder above the project lets no other user through (PostgreSQL runs
-    as the ``postgres`` user when we are root), ``/var/tmp/isthmus-<hash of the project path>``."""
+    as the ``postgres`` user when we are root), ``/var/tmp/isthmus-<hash of the project path>``. ``suffix``
+    names another stack of the same project (``-test``: ``<project>/.isthmus-test``)."""
     private = any(p.exists() and not os.stat(p).st_mode & 0o001 for p in [project_root, *project_root.parents])
     if not private or os.geteuid() != 0:
-        return project_root / ".isthmus"
-    return Path("/var/tmp") / f"isthmus-{hashlib.sha256(str(project_root).encode()).hexdigest()[:8]}"
+        return project_root / f".isthmus{suffix}"
+    return Path("/var/tmp") / f"isthmus-{hashlib.sha256(str(project_root).encode()).hexdigest()[:8]}{suffix}"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,37 @@
+"""`isthmus topics trace` reads a day unless told otherwise, says so, and loads only the `topics` command."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from streams.cli.main import COMMAND_MODULE, build_parser
+from streams.cli.topics import TRACE_WINDOW, ProgressLine
+
+
+def _commands(parser: argparse.ArgumentParser) -> set[str]:
+    [sub] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return set(sub.choices)
+
+
+def test_each_command_loads_only_its_own_module() -> None:
+    assert _commands(build_parser()) == set(COMMAND_MODULE), "every command is mapped to its module"
+    for command in COMMAND_MODULE:
+        assert command in _commands(build_parser(command))
+    assert _commands(build_parser("topics")) == {"topics"}
+
+
+def test_trace_reads_the_last_day_by_default() -> None:
+    args = build_parser("topics").parse_args(["topics", "trace", "C-000001"])
+    assert args.since == TRACE_WINDOW == "24h"
+    assert build_parser("topics").parse_args(["topics", "trace", "C-1", "--since", "30d"]).since == "30d"
+
+
+def test_progress_is_shown_on_stderr_once_a_read_lasts(capsys: pytest.CaptureFixture[str]) -> None:
+    quiet, shown = ProgressLine("trace", every_s=3600), ProgressLine("trace", every_s=0)
+    quiet(10, 1_000_000)
+    shown(250_000, 1_000_000)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith("trace: read 250,000 of 1,000,000 records")
+    assert captured.err.count("\n") == 1
