@@ -26,6 +26,9 @@ STACK_PORTS_FOR_TESTS: Mapping[str, str] = {
     "ISTHMUS_TRYTON_PORT": "22010",
     "ISTHMUS_WORKER_PORT": "22090",
     "ISTHMUS_DASHBOARD_PORT": "22088",
+    # The sinks' and the loader's /metrics: a free port each (several sinks run at once in one test).
+    "ISTHMUS_SINK_METRICS_PORT": "0",
+    "ISTHMUS_WAREHOUSE_METRICS_PORT": "0",
 }
 
 
