@@ -46,9 +46,12 @@ class TransactionStatus(StrEnum):
     END = "END"
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 def _epoch(ts_ms: int, ts_us: int | None) -> dt.datetime:
     micros = ts_us if ts_us is not None else ts_ms * 1000
-    return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=micros)
+    return _EPOCH + dt.timedelta(microseconds=micros)
 
 
 @dataclass(frozen=True, kw_only=True)
