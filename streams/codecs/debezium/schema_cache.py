@@ -25,7 +25,7 @@ from streams.codecs.debezium.compiled import CompiledSchema
 HEAD = b'{"schema":'
 SEPARATOR = b',"payload":'
 #: Distinct schemas (table versions, keys and values) kept compiled; beyond it the oldest is dropped.
-DEFAULT_SIZE = 512
+DEFAULT_SIZE = 256
 
 _START = len(HEAD)
 _SKIP = len(SEPARATOR)
