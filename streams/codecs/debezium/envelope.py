@@ -23,9 +23,9 @@ from streams.codecs.debezium.values import decode_struct, decode_value
 from streams.codecs.exceptions import CodecError, FieldDecodeError, MalformedJson, NotAnEnvelope
 
 TRANSACTION_SCHEMA = "io.debezium.connector.common.TransactionMetadataValue"
-_SOURCE_FIELDS = frozenset(("version", "connector", "name", "ts_ms", "ts_us", "ts_ns", "snapshot", "db", "sequence",
-                  "schema", "table", "txId", "lsn", "xmin", "file", "pos", "row", "gtid", "server_id",
-                  "thread", "query"))
+_SOURCE_FIELDS = frozenset({"version", "connector", "name", "ts_ms", "ts_us", "ts_ns", "snapshot", "db", "sequence",
+                            "schema", "table", "txId", "lsn", "xmin", "file", "pos", "row", "gtid", "server_id",
+                            "thread", "query"})
 
 Row = Mapping[str, Any]
 
