@@ -17,13 +17,15 @@ from typing import Any
 
 import orjson
 
+from streams.codecs.debezium.compiled import CompiledSchema
+from streams.codecs.debezium.schema_cache import SchemaCache
 from streams.codecs.debezium.values import decode_struct, decode_value
-from streams.codecs.exceptions import FieldDecodeError, MalformedJson, NotAnEnvelope
+from streams.codecs.exceptions import CodecError, FieldDecodeError, MalformedJson, NotAnEnvelope
 
 TRANSACTION_SCHEMA = "io.debezium.connector.common.TransactionMetadataValue"
-_SOURCE_FIELDS = ("version", "connector", "name", "ts_ms", "ts_us", "ts_ns", "snapshot", "db", "sequence",
-                  "schema", "table", "txId", "lsn", "xmin", "file", "pos", "row", "gtid", "server_id",
-                  "thread", "query")
+_SOURCE_FIELDS = frozenset({"version", "connector", "name", "ts_ms", "ts_us", "ts_ns", "snapshot", "db", "sequence",
+                            "schema", "table", "txId", "lsn", "xmin", "file", "pos", "row", "gtid", "server_id",
+                            "thread", "query"})
 
 Row = Mapping[str, Any]
 
@@ -44,9 +46,12 @@ class TransactionStatus(StrEnum):
     END = "END"
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 def _epoch(ts_ms: int, ts_us: int | None) -> dt.datetime:
     micros = ts_us if ts_us is not None else ts_ms * 1000
-    return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=micros)
+    return _EPOCH + dt.timedelta(microseconds=micros)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -245,8 +250,17 @@ def _with_schema(document: Any, what: str, where: str) -> tuple[Mapping[str, Any
     return schema, document["payload"]
 
 
-def decode_key(data: bytes | str | None, *, where: str = "key") -> Row | None:
-    """A record key as a mapping of its fields (None when the record has no key)."""
+def decode_key(data: bytes | str | None, *, where: str = "key", topic: str | None = None,
+               schemas: SchemaCache | None = None) -> Row | None:
+    """A record key as a mapping of its fields (None when the record has no key); compiled as in
+    :func:`decode`, ``topic`` telling where its schema was last seen."""
+    try:
+        return _compiled_key(data, topic, _SCHEMAS if schemas is None else schemas)
+    except Exception:  # the interpreting decoder below raises the error with its field, or copes
+        return _interpreted_key(data, where=where)
+
+
+def _interpreted_key(data: bytes | str | None, *, where: str) -> Row | None:
     if data is None:
         return None
     schema, payload = _with_schema(_json(data, "key", where), "key", where)
@@ -292,10 +306,25 @@ def _transaction(schema: Mapping[str, Any], payload: Mapping[str, Any], topic: s
 
 
 def decode(value: bytes | str | None, key: bytes | str | None = None, *, topic: str | None = None,
-           where: str | None = None) -> Record:
-    """Decode one Kafka record written by a Debezium connector through JsonConverter with schemas enabled."""
+           where: str | None = None, schemas: SchemaCache | None = None) -> Record:
+    """Decode one Kafka record written by a Debezium connector through JsonConverter with schemas enabled.
+
+    Each distinct Connect schema is compiled once into ``schemas`` (a cache shared by the process unless
+    given) and then only the record's payload is parsed and converted. A record that path does not take
+    whole (an error, or anything unusual) is decoded again by reading its schema field by field, which
+    says what is wrong and where: the field, and ``where`` (the record's position).
+    """
+    try:
+        return _compiled(value, key, topic, where or topic or "record", _SCHEMAS if schemas is None else schemas)
+    except Exception:  # the interpreting decoder below raises the error with its field, or copes
+        return _interpreted(value, key, topic=topic, where=where)
+
+
+def _interpreted(value: bytes | str | None, key: bytes | str | None, *, topic: str | None,
+                 where: str | None) -> Record:
+    """:func:`decode` by walking the record's schema: the reference the compiled path must agree with."""
     where = where or topic or "record"
-    decoded_key = decode_key(key, where=f"{where} key")
+    decoded_key = _interpreted_key(key, where=f"{where} key")
     if value is None:
         return Tombstone(key=decoded_key, topic=topic)
     schema, payload = _with_schema(_json(value, "value", where), "value", where)
@@ -339,3 +368,74 @@ def decode(value: bytes | str | None, key: bytes | str | None = None, *, topic: 
             raise FieldDecodeError(f"an op {op.value!r} event without its {image!r} image", where=where)
     return ChangeEvent(op=op, source=source, before=images["before"], after=images["after"],
                        transaction=block, ts_ms=ts_ms, key=decoded_key, topic=topic)
+
+
+_SCHEMAS = SchemaCache()
+_OPS: Mapping[Any, Op] = MappingProxyType({op.value: op for op in Op})
+_IMAGES: Mapping[Op, str] = MappingProxyType({Op.CREATE: "after", Op.READ: "after", Op.UPDATE: "after",
+                                              Op.DELETE: "before"})
+
+
+class _NotCompiled(CodecError):
+    """The compiled path does not take this record; :func:`_interpreted` decodes it (or says what is wrong)."""
+
+
+def _parsed(data: bytes | str, hint: Any, schemas: SchemaCache) -> tuple[CompiledSchema, Any]:
+    """A record's compiled schema and its parsed payload; the schema text is parsed only when new."""
+    raw = data.encode() if isinstance(data, str) else data
+    found = schemas.split(raw, hint)
+    if found is not None:
+        return found[0], orjson.loads(found[1])
+    document = orjson.loads(raw)
+    if type(document) is not dict or type(document.get("schema")) is not dict or "payload" not in document:
+        raise _NotCompiled("not a schema and payload envelope")
+    return schemas.learn(raw, document["schema"], hint), document["payload"]
+
+
+def _compiled_key(data: bytes | str | None, topic: str | None, schemas: SchemaCache) -> Row | None:
+    if data is None:
+        return None
+    compiled, payload = _parsed(data, ("key", topic), schemas)
+    if payload is None:
+        return None
+    if compiled.schema.get("type") == "struct":
+        return compiled.struct(payload)  # type: ignore[no-any-return]
+    return MappingProxyType({"value": compiled.value(payload)})
+
+
+def _compiled(value: bytes | str | None, key: bytes | str | None, topic: str | None, where: str,
+              schemas: SchemaCache) -> Record:
+    """:func:`decode` by compiled schemas; raises on anything :func:`_interpreted` must look at."""
+    decoded_key = _compiled_key(key, topic, schemas)
+    if value is None:
+        return Tombstone(key=decoded_key, topic=topic)
+    compiled, payload = _parsed(value, topic, schemas)
+    if type(payload) is not dict:
+        raise _NotCompiled("a payload that is not an object")
+    if compiled.schema.get("name") == TRANSACTION_SCHEMA or ("status" in payload and "op" not in payload):
+        return _transaction(compiled.schema, payload, topic, where)
+    op = _OPS.get(payload.get("op"))
+    fields = compiled.fields
+    raw_source = payload.get("source")
+    if op is None or fields is None or "source" not in fields or type(raw_source) is not dict:
+        raise _NotCompiled("not a change event")
+    source = Source.from_payload(fields["source"](raw_source), where)
+    block = _block(payload, where)
+    ts_ms = payload.get("ts_ms")
+    if op is Op.MESSAGE:
+        message = payload.get("message")
+        if type(message) is not dict or "message" not in fields:
+            raise _NotCompiled("a message event without its message")
+        body = fields["message"](message)
+        return MessageEvent(prefix=body.get("prefix"), content=body.get("content"), source=source,
+                            transaction=block, ts_ms=ts_ms, key=decoded_key, topic=topic)
+    before, after = payload.get("before"), payload.get("after")
+    if before is not None:
+        before = fields["before"](before)
+    if after is not None:
+        after = fields["after"](after)
+    required = _IMAGES.get(op)
+    if required is not None and (after if required == "after" else before) is None:
+        raise _NotCompiled(f"an op {op.value!r} event without its {required!r} image")
+    return ChangeEvent(op=op, source=source, before=before, after=after, transaction=block, ts_ms=ts_ms,
+                       key=decoded_key, topic=topic)
