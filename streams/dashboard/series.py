@@ -4,9 +4,11 @@ Every sample appends one point per name to each measure: records consumed per se
 (flows, and sinks: groups named ``isthmus-sink-<system>``), records written per second per topic, and per
 target the commands applied per second and the p50/p95 end-to-end latency of the commands applied since the
 previous sample (the difference of two readings of the cumulative latency histogram, so one slow minute shows
-as a slow minute, not as a drift of the all-time figure). Each series is a ring of at most ``capacity`` points;
-a name absent for a whole window (a deleted group, a topic gone) is forgotten, so memory stays bounded however
-many groups come and go. Nothing is stored on disk: the history starts with the dashboard.
+as a slow minute, not as a drift of the all-time figure). Each series is a ring of at most ``capacity`` points,
+one per sample, None where that sample had no value (the chart breaks the line there: a sample can take longer
+than the interval, so time alone cannot tell a gap); a name without a value for a whole window (a deleted group,
+a topic gone) is forgotten, so memory stays bounded however many groups come and go. Nothing is stored on disk:
+the history starts with the dashboard.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from typing import Any
 
 from streams.metrics.histogram import bucket_quantile
 
-#: A point: (seconds since the epoch, value).
-Point = tuple[float, float]
+#: A point: (seconds since the epoch, value); None is a gap (a sample without a value for that name).
+Point = tuple[float, float | None]
 #: Cumulative histogram buckets: (upper bound, observations at or below it), +Inf last.
 Buckets = Sequence[tuple[float, float]]
 
@@ -38,16 +40,21 @@ class SeriesBook:
         self.capacity = capacity
         self._times: deque[float] = deque(maxlen=capacity)
         self._series: dict[str, deque[Point]] = {}
+        self._valued: dict[str, float] = {}
 
     def record(self, at: float, values: Mapping[str, float | None]) -> None:
-        """One sample taken at ``at``: a point for each name with a value (None leaves a gap)."""
+        """One sample taken at ``at``: a point for each name with a value, a gap for each known name without."""
         self._times.append(at)
         for name, value in values.items():
             if value is not None:
                 self._series.setdefault(name, deque(maxlen=self.capacity)).append((at, float(value)))
+                self._valued[name] = at
+        for points in self._series.values():
+            if points[-1][0] != at:
+                points.append((at, None))
         oldest = self._times[0]
-        for name in [n for n, points in self._series.items() if points[-1][0] < oldest]:
-            del self._series[name]
+        for name in [n for n, last in self._valued.items() if last < oldest]:
+            del self._series[name], self._valued[name]
 
     def series(self) -> dict[str, list[Point]]:
         return {name: list(points) for name, points in sorted(self._series.items())}
@@ -138,8 +145,7 @@ class History:
                            "series": [{"name": name, "points": [[round(t, 3), v] for t, v in points]}
                                       for name, points in drawn.items()],
                            "hidden": hidden})
-        return {"interval_s": self.interval_s, "window_s": self.capacity * self.interval_s, "match": match,
-                "charts": charts}
+        return {"interval_s": self.interval_s, "points": self.capacity, "match": match, "charts": charts}
 
 
 def pick(series: Mapping[str, list[Point]], *, match: str = "", shown: int = SHOWN_SERIES
@@ -149,8 +155,8 @@ def pick(series: Mapping[str, list[Point]], *, match: str = "", shown: int = SHO
     ``shown``). A stack keeps many idle groups (old tests, stopped flows): drawing them all would hide the few
     that move."""
     matching = {name: points for name, points in series.items() if match in name}
-    moving = [name for name, points in matching.items() if any(v for _, v in points)]
-    busiest = sorted(moving, key=lambda n: (-max(v for _, v in matching[n]), n))[:max(shown, 0)]
+    peaks = {name: max(v or 0.0 for _, v in points) for name, points in matching.items()}
+    busiest = sorted((n for n, peak in peaks.items() if peak), key=lambda n: (-peaks[n], n))[:max(shown, 0)]
     return {name: matching[name] for name in sorted(busiest)}, len(matching) - len(busiest)
 
 

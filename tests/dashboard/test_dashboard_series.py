@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from streams.dashboard.app import DashboardConfig, build_app
 from streams.dashboard.rates import RateTracker
-from streams.dashboard.series import History, IntervalLatency, SeriesBook, pick
+from streams.dashboard.series import History, IntervalLatency, Point, SeriesBook, pick
 from streams.inspect.roles import AccessPolicy, Role
 from streams.metrics.histogram import LabelledHistogram, bucket_quantile
 
@@ -23,14 +23,14 @@ def test_a_series_keeps_only_its_last_points() -> None:
     assert book.series() == {"a": [(2.0, 20.0), (3.0, 30.0), (4.0, 40.0)]}
 
 
-def test_a_name_gone_for_a_whole_window_is_forgotten_and_a_gap_is_no_point() -> None:
+def test_a_sample_without_a_value_is_a_gap_and_a_name_without_values_for_a_window_is_forgotten() -> None:
     book = SeriesBook(capacity=3)
     book.record(0.0, {"old": 1.0, "new": None})
     book.record(1.0, {"new": 2.0})
     book.record(2.0, {"new": None})
-    assert book.series() == {"old": [(0.0, 1.0)], "new": [(1.0, 2.0)]}
+    assert book.series() == {"old": [(0.0, 1.0), (1.0, None), (2.0, None)], "new": [(1.0, 2.0), (2.0, None)]}
     book.record(3.0, {"new": 4.0})
-    assert book.series() == {"new": [(1.0, 2.0), (3.0, 4.0)]}
+    assert book.series() == {"new": [(1.0, 2.0), (2.0, None), (3.0, 4.0)]}
 
 
 def test_memory_is_bounded_however_many_names_come_and_go() -> None:
@@ -93,7 +93,7 @@ def test_history_sorts_groups_into_flows_and_sinks_and_charts_latency_per_target
     assert _drawn(charts["target-throughput"]) == {"erp": [[2.0, 1.0], [4.0, 0.5]]}
     assert _drawn(charts["latency"]) == {"erp p50": [[2.0, 0.05], [4.0, 0.5]], "erp p95": [[2.0, 0.05], [4.0, 0.5]]}
     assert charts["latency"]["scale"] == "log"
-    assert history.charts()["window_s"] == 10.0
+    assert history.charts()["points"] == 5
 
 
 def _drawn(chart: dict[str, Any]) -> dict[str, list[list[float]]]:
@@ -101,7 +101,8 @@ def _drawn(chart: dict[str, Any]) -> dict[str, list[list[float]]]:
 
 
 def test_pick_draws_the_busiest_matching_series_and_counts_the_rest() -> None:
-    series = {"idle": [(0.0, 0.0), (1.0, 0.0)], "a-run1": [(0.0, 1.0)], "b-run1": [(0.0, 9.0)],
+    series: dict[str, list[Point]] = {"idle": [(0.0, 0.0), (1.0, None)], "a-run1": [(0.0, None), (1.0, 1.0)],
+                                      "b-run1": [(0.0, 9.0)],
               "c-run1": [(0.0, 5.0)], "d-run2": [(0.0, 99.0)]}
     drawn, hidden = pick(series, shown=2)
     assert list(drawn) == ["b-run1", "d-run2"] and hidden == 3
@@ -125,7 +126,7 @@ def test_series_api_answers_viewers_and_refuses_a_bad_count() -> None:
             return answers
 
     ok, bad, refused = asyncio.run(scenario())
-    assert ok[0] == 200 and ok[1]["match"] == "isthmus" and ok[1]["window_s"] == 30 * 3600
+    assert ok[0] == 200 and ok[1]["match"] == "isthmus" and ok[1]["points"] == 30
     assert [c["id"] for c in ok[1]["charts"]] == ["flow-throughput", "sink-throughput", "lag", "topic-throughput",
                                                   "target-throughput", "latency"]
     assert bad[0] == 400 and "shown must be a whole number" in bad[1]["error"]
