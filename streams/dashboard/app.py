@@ -1,8 +1,9 @@
 """The dashboard's web app: one page, a JSON API it polls every 2 s, /metrics, login, and the replay action.
 
 A :class:`Sampler` reads every figure once per interval in the background, so any number of open pages
-costs the services nothing more; rates are per second between two samples. Actions and look-ups are read
-on demand. Roles (:mod:`streams.inspect.roles`): a viewer looks, an operator may also replay dead letters,
+costs the services nothing more; rates are per second between two samples, and each sample is also kept in
+bounded series for the charts (:mod:`streams.dashboard.series`). Actions and look-ups are read on demand.
+Roles (:mod:`streams.inspect.roles`): a viewer looks, an operator may also replay dead letters,
 an admin may also see personal data; a refusal is HTTP 403 with the reason, and is audited.
 """
 
@@ -26,9 +27,10 @@ from streams.codecs.avro.single_object import SchemaStore
 from streams.dashboard import sources
 from streams.dashboard.access import COOKIE, caller_of
 from streams.dashboard.exceptions import BadRequest
-from streams.dashboard.latency import LatencyTail
+from streams.dashboard.latency import LatencyJoin, LatencyTail
 from streams.dashboard.metrics import dashboard_registry
 from streams.dashboard.rates import RateTracker
+from streams.dashboard.series import SHOWN_SERIES, History
 from streams.errors import IsthmusError
 from streams.flows.topics import AUDIT_CONFLICTS, CUSTOMER_360, DLQ_TOPIC
 from streams.inspect.exceptions import AccessDenied
@@ -52,6 +54,10 @@ class DashboardConfig:
     dlq_topic: str = DLQ_TOPIC
     conflicts_topic: str = AUDIT_CONFLICTS
     customer360_topic: str = CUSTOMER_360
+    #: Samples kept per chart series (900 at 2 s: the last half hour).
+    history_points: int = 900
+    #: The targets whose latency is charted; None: every writable system (``systems/``).
+    targets: tuple[str, ...] | None = None
 
 
 def _empty_snapshot() -> dict[str, Any]:
@@ -71,10 +77,14 @@ class Sampler:
     _topic_rates: RateTracker = field(default_factory=RateTracker)
     _group_rates: RateTracker = field(default_factory=RateTracker)
     latency: LatencyTail | None = None
+    history: History = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.history = History(capacity=self.config.history_points, interval_s=self.config.interval_s)
 
     async def sample(self) -> None:
         config = self.config
-        now = time.monotonic()
+        now, at = time.monotonic(), time.time()
         problems: list[str] = []
         found, connect_problem = await asyncio.to_thread(sources.connectors, config.connect_url)
         if connect_problem:
@@ -82,20 +92,24 @@ class Sampler:
         counts = await asyncio.to_thread(sources.counts, config.bootstrap)
         letters = await dlq.read_dead_letters(config.bootstrap, config.dlq_topic, self.store)
         if self.latency is None:
-            self.latency = LatencyTail(bootstrap=config.bootstrap, store=self.store)
+            self.latency = LatencyTail(bootstrap=config.bootstrap, store=self.store,
+                                       join=LatencyJoin() if config.targets is None else
+                                       LatencyJoin(targets=config.targets))
         try:
             await self.latency.poll()
         except KafkaError as exc:
             problems.append(f"end-to-end latency: cannot read the command and result topics ({exc})")
             await self.latency.close()
             self.latency = None
+        group_rates = self._group_rates.since(now, counts.consumed)
+        topic_rates = self._topic_rates.since(now, counts.topics)
         conflicts = await asyncio.to_thread(sources.latest, config.bootstrap, config.conflicts_topic, self.store,
                                             self.catalog, count=20, show_pii=False)
         self.snapshot = {
             "sampled_at": datetime.now(UTC).isoformat(),
             "connectors": found,
-            "groups": sources.group_rows(counts, self._group_rates.update(now, counts.consumed)),
-            "topics": sources.topic_rows(counts, self._topic_rates.update(now, counts.topics)),
+            "groups": sources.group_rows(counts, _or_zero(group_rates)),
+            "topics": sources.topic_rows(counts, _or_zero(topic_rates)),
             "lag": [{"group": g, "topic": t, "lag": n} for (g, t), n in sorted(counts.lag_by_topic.items())],
             "dlq_topic": config.dlq_topic,
             "dead_letter_count": len(letters),
@@ -107,6 +121,9 @@ class Sampler:
             "conflict_count": sum(self.latency.conflicts.values()) if self.latency else 0,
             "problems": problems,
         }
+        tail = self.latency
+        self.history.record(at, group_rates=group_rates, lag=counts.lag, topic_rates=topic_rates,
+                            latency={t: tail.join.histogram.cumulative(t) for t in tail.join.targets} if tail else {})
         self.ready.set()
 
     async def run(self) -> None:
@@ -124,6 +141,10 @@ class Sampler:
     async def close(self) -> None:
         if self.latency is not None:
             await self.latency.close()
+
+
+def _or_zero(rates: dict[str, float | None]) -> dict[str, float]:
+    return {name: rate or 0.0 for name, rate in rates.items()}
 
 
 def _letter_row(entry: dlq.DeadLetterEntry, store: SchemaStore) -> dict[str, Any]:
@@ -166,6 +187,14 @@ def build_app(config: DashboardConfig, *, store: SchemaStore | None = None) -> w
         who = caller(request, Permission.READ, "read the dashboard")
         await sampler.ready.wait()
         return web.json_response({**sampler.snapshot, "caller": {"role": who.role.label, "label": who.label}})
+
+    async def series(request: web.Request) -> web.Response:
+        caller(request, Permission.READ, "read the dashboard")
+        try:  # no wait for a first sample: empty series are the true answer until there is one
+            shown = int(request.query.get("shown", SHOWN_SERIES))
+        except ValueError:
+            raise BadRequest(f"shown must be a whole number of series per chart (default {SHOWN_SERIES})") from None
+        return web.json_response(sampler.history.charts(match=request.query.get("match", "").strip(), shown=shown))
 
     async def metrics(request: web.Request) -> web.Response:
         caller(request, Permission.READ, "read metrics")
@@ -227,7 +256,8 @@ def build_app(config: DashboardConfig, *, store: SchemaStore | None = None) -> w
     app = web.Application(middlewares=[_errors])
     app.cleanup_ctx.append(background)
     app.add_routes([
-        web.get("/", page), web.get("/api/state", state), web.get("/api/whoami", whoami),
+        web.get("/", page), web.get("/api/state", state), web.get("/api/series", series),
+        web.get("/api/whoami", whoami),
         web.post("/login", login), web.post("/logout", logout), web.post("/api/dlq/replay", replay),
         web.get("/api/customer360/{number}", customer), web.get("/metrics", metrics),
         web.static("/static", STATIC),

@@ -33,23 +33,28 @@ class LabelledHistogram(Collector):
     def collect(self) -> Iterable[Metric]:
         return self._histogram.collect()
 
-    def _cumulative(self, label_value: str) -> list[tuple[float, float]]:
+    def cumulative(self, label_value: str) -> list[tuple[float, float]]:
         """(upper bound, cumulative count) of each bucket of one series, +Inf last; empty when never observed."""
         return [(float(sample.labels["le"]), sample.value) for metric in self._histogram.collect()
                 for sample in metric.samples
                 if sample.name == f"{self.name}_bucket" and sample.labels.get(self.label) == label_value]
 
     def count(self, label_value: str) -> int:
-        buckets = self._cumulative(label_value)
+        buckets = self.cumulative(label_value)
         return int(buckets[-1][1]) if buckets else 0
 
     def quantile(self, label_value: str, q: float) -> float | None:
         """The upper bound of the bucket holding quantile ``q`` (None: no observation, or above every bucket)."""
-        buckets = self._cumulative(label_value)
-        if not buckets or not buckets[-1][1]:
-            return None
-        wanted = q * buckets[-1][1]
-        for bound, cumulative in buckets:
-            if cumulative >= wanted:
-                return None if math.isinf(bound) else bound
+        return bucket_quantile(self.cumulative(label_value), q)
+
+
+def bucket_quantile(buckets: Sequence[tuple[float, float]], q: float) -> float | None:
+    """The upper bound of the bucket holding quantile ``q`` of cumulative ``buckets`` (+Inf last), as the
+    dashboard shows it; None when they hold no observation or the quantile is above every finite bound."""
+    if not buckets or not buckets[-1][1]:
         return None
+    wanted = q * buckets[-1][1]
+    for bound, cumulative in buckets:
+        if cumulative >= wanted:
+            return None if math.isinf(bound) else bound
+    return None
