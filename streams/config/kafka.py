@@ -62,9 +62,6 @@ class KafkaSettings(Section):
     ssl_key_password: SecretStr | None = Field(None, description="password of the private key, if encrypted (secret)")
     ssl_key_password_file: Path | None = Field(None, description="a file holding the private key's password")
     ssl_check_hostname: bool = Field(True, description="check the brokers' host names against their certificates")
-    client_id_prefix: str = Field("isthmus", description="prefix of every Kafka client id Isthmus sets")
-    group_prefix: str = Field("", description="prefix of every consumer group and transactional id Isthmus "
-                              "uses (for ACLs by prefix)")
     replication_factor: int = Field(1, ge=1, le=32767, description="replication factor of the topics Isthmus "
                                     "creates (3 on a production cluster)")
     min_insync_replicas: int | None = Field(None, ge=1, description="min.insync.replicas of the topics Isthmus "
@@ -118,14 +115,6 @@ class KafkaSettings(Section):
         """``host:port[,host:port]`` over PLAINTEXT, every other setting at its default (no environment read)."""
         return cls.model_validate({"bootstrap_servers": bootstrap_servers})
 
-    def client_id(self, name: str) -> str:
-        """A client id under the configured prefix."""
-        return f"{self.client_id_prefix}-{name}" if self.client_id_prefix else name
-
-    def group(self, name: str) -> str:
-        """A consumer group or transactional id under the configured prefix."""
-        return f"{self.group_prefix}{name}"
-
     def topic_config(self) -> dict[str, str]:
         """Topic configs every topic Isthmus creates gets (``min.insync.replicas``, if set)."""
         if self.min_insync_replicas is None:
@@ -134,7 +123,7 @@ class KafkaSettings(Section):
 
     def __str__(self) -> str:
         """Where and how, for error messages: ``b1:9093,b2:9093 (SASL_SSL, SCRAM-SHA-512 as isthmus)``."""
-        how = self.security_protocol
+        how: str = self.security_protocol
         if self.sasl_mechanism:
             how += f", {self.sasl_mechanism} as {self.sasl_username}"
         return f"{','.join(self.bootstrap_servers)} ({how})"

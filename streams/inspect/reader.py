@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from kafka import KafkaConsumer, TopicPartition
 
+from streams.config.kafka import KafkaAddress, client_kwargs
 from streams.inspect.decoding import RawRecord
 from streams.inspect.exceptions import BadSeek, UnknownTopic
 
@@ -28,8 +29,8 @@ class StartAt:
     last: int | None = None
 
 
-def consumer(bootstrap: str) -> KafkaConsumer:
-    return KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+def consumer(bootstrap: KafkaAddress) -> KafkaConsumer:
+    return KafkaConsumer(**client_kwargs(bootstrap), group_id=None, enable_auto_commit=False,
                          isolation_level="read_committed", allow_auto_create_topics=False,
                          client_id="isthmus-topics")
 
@@ -66,7 +67,7 @@ def start_positions(client: KafkaConsumer, partitions: list[TopicPartition], sta
     return dict(end)
 
 
-def read(bootstrap: str, topics: Sequence[str], start: StartAt, *, follow: bool = False,
+def read(bootstrap: KafkaAddress, topics: Sequence[str], start: StartAt, *, follow: bool = False,
          idle_polls: int = 4) -> Iterator[RawRecord]:
     """Records from ``start`` to the ends taken now (or forever with ``follow``), partition by partition
     in offset order, interleaved as the broker returns them."""

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams.codecs.avro.single_object import SchemaStore
+from streams.config.kafka import KafkaAddress
 from streams.flows import topics as flow_topics
 from streams.inspect.decoding import Decoded, decode_record
 from streams.inspect.reader import StartAt, read
@@ -158,7 +159,7 @@ class EntityMatcher:
                    for column, target in self.model.references.get((record.system or "", record.table or ""), ()))
 
 
-def trace(bootstrap: str, entity: str, store: SchemaStore, *, topics: Sequence[str] | None = None,
+def trace(bootstrap: KafkaAddress, entity: str, store: SchemaStore, *, topics: Sequence[str] | None = None,
           since_ms: int | None = None, existing: Iterable[str] | None = None,
           systems: Systems | None = None, mappings: Mapping[str, RecordMapping] | None = None) -> list[Decoded]:
     """Every record of ``entity`` in ``topics`` (default: every Isthmus topic that exists, and every canonical
