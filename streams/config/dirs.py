@@ -2,7 +2,9 @@
 
 Defaults: the source checkout's folders, or the ones an installed wheel ships (streams/config/paths.py).
 The readers of each folder (systems, mappings, flows, targets loaders) take these variables from the
-environment they are given; ``isthmus`` puts a ``--config`` file's folders there (streams/cli/runtime.py).
+environment they are given; ``isthmus`` puts a ``--config`` file's folders there (streams/cli/runtime.py);
+``isthmus connectors`` reads ``connect_configs_dir`` (its ``--configs`` still wins). The schemas and the
+warehouse's SQL are read from the data root only, for now.
 """
 
 from __future__ import annotations
@@ -26,8 +28,6 @@ class DirectorySettings(Section):
     NAME: ClassVar[str] = "dirs"
     model_config = SettingsConfigDict(env_prefix="ISTHMUS_")
 
-    schemas_dir: Path = Field(default_factory=lambda: folder("schemas"),
-                              description="folder of the Avro schemas <name>.avsc")
     mappings_dir: Path = Field(default_factory=lambda: folder("mappings"), description="folder of the mapping files")
     systems_dir: Path = Field(default_factory=lambda: folder("systems"),
                               description="folder of the system files <name>.yaml")
@@ -37,5 +37,3 @@ class DirectorySettings(Section):
                                    description="folder of the target files <system>.yaml")
     connect_configs_dir: Path = Field(default_factory=lambda: folder("connect-configs"),
                                       description="folder of the Kafka Connect connector configs")
-    warehouse_dir: Path = Field(default_factory=lambda: folder("warehouse"),
-                                description="folder of the warehouse's SQL and tables.yaml")
