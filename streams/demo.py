@@ -22,6 +22,7 @@ from kafka import KafkaConsumer
 
 from streams.cli.main import main as cli_main
 from streams.codecs.avro.single_object import SchemaStore
+from streams.config.kafka import client_kwargs
 from streams.dashboard.settings import dashboard_address
 from streams.flows import topics as flow_topics
 from streams.kafka.deadletters import DLQ_TOPIC
@@ -115,7 +116,7 @@ def live_view(settings: StackSettings, out: TextIO, until: Callable[[], bool]) -
     store = SchemaStore.from_directory()
     systems = writable_systems()
     watched = [*map(command_topic, systems), *map(results_topic, systems), flow_topics.AUDIT_CONFLICTS, DLQ_TOPIC]
-    consumer = KafkaConsumer(*watched, bootstrap_servers=settings.bootstrap_servers, group_id=None,
+    consumer = KafkaConsumer(*watched, **client_kwargs(settings.bootstrap_servers), group_id=None,
                              auto_offset_reset="latest", isolation_level="read_committed")
     shown = 0
     try:

@@ -7,6 +7,7 @@ for ``conflict_retry_for`` seconds before :class:`ConnectConflict` is raised.
 from __future__ import annotations
 
 import re
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -97,11 +98,12 @@ class FieldError:
 
 class ConnectClient:
     def __init__(self, url: str, *, timeout: float = 30.0, validate_timeout: float = 90.0,
-                 conflict_retry_for: float = 30.0, transport: httpx.BaseTransport | None = None) -> None:
+                 conflict_retry_for: float = 30.0, transport: httpx.BaseTransport | None = None,
+                 auth: tuple[str, str] | None = None, verify: ssl.SSLContext | bool = True) -> None:
         self.url = url.rstrip("/")
         self._validate_timeout = validate_timeout
         self._conflict_retry_for = conflict_retry_for
-        self._http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport,
+        self._http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport, auth=auth, verify=verify,
                                   headers={"Accept": "application/json"})
 
     def __enter__(self) -> ConnectClient:

@@ -24,10 +24,11 @@ import yaml
 
 from streams.capture.exceptions import ConfigError
 from streams.capture.problems import Problem, shown
+from streams.config.paths import DATA_ROOT
 from streams.stack.secrets import StackSecrets
-from streams.stack.settings import PROJECT_ROOT, StackSettings
+from streams.stack.settings import StackSettings
 
-DEFAULT_ROOT = PROJECT_ROOT / "connect-configs"
+DEFAULT_ROOT = DATA_ROOT / "connect-configs"
 CONNECTORS_DIR = "connectors"
 OVERLAYS_DIR = "overlays"
 SUFFIXES = (".yaml", ".yml")

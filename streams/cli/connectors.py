@@ -20,6 +20,7 @@ from streams.capture.configs import ConfigSet, LocalConnector
 from streams.capture.diff import ConfigDiff, diff_configs
 from streams.capture.exceptions import ConnectorFailed
 from streams.capture.problems import Problem, shown
+from streams.cli.runtime import load_runtime
 from streams.stack.running import RunningStack
 from streams.stack.secrets import load_or_create
 from streams.stack.settings import StackSettings
@@ -82,7 +83,7 @@ def register(subparsers: Any) -> None:
 
 def _global_options(parser: argparse.ArgumentParser, default: Any) -> None:
     parser.add_argument("--connect-url", default=default, metavar="URL",
-                        help="Kafka Connect REST API (default: the stack's, from ISTHMUS_* settings)")
+                        help="Kafka Connect REST API (default: the first of ISTHMUS_CONNECT_URLS, else the stack's)")
     parser.add_argument("--env", default=default, metavar="ENV",
                         help="overlay in connect-configs/overlays: local (default, the process stack) or "
                              "compose (docker-compose hostnames)")
@@ -107,12 +108,13 @@ class Context:
         self.args = args
         self.json: bool = bool(getattr(args, "json", False))
         self.settings = StackSettings.from_env()
-        self.url: str = getattr(args, "connect_url", None) or self.settings.connect_url
+        runtime = load_runtime(args)
+        self.url: str = getattr(args, "connect_url", None) or runtime.connect.urls[0]
         self.env: str = getattr(args, "env", None) or "local"
-        self.root: Path = getattr(args, "configs", None) or configs.DEFAULT_ROOT
+        self.root: Path = getattr(args, "configs", None) or runtime.dirs.connect_configs_dir
         self._configs: ConfigSet | None = None
         self._variables: dict[str, str] | None = None
-        self.client = ConnectClient(self.url)
+        self.client = ConnectClient(self.url, **runtime.connect.http_options())
 
     @property
     def configs(self) -> ConfigSet:

@@ -7,6 +7,7 @@ import asyncio
 import logging
 from typing import Any
 
+from streams.cli.runtime import load_runtime
 from streams.dashboard.app import DashboardConfig, serve
 from streams.dashboard.settings import DEFAULT_PORT, PORT_ENV, dashboard_port
 from streams.inspect.roles import TOKENS_ENV, AccessPolicy
@@ -28,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = StackSettings.from_env()
     policy = AccessPolicy.from_env(settings.home)
-    config = DashboardConfig(bootstrap=settings.bootstrap_servers, connect_url=settings.connect_url, policy=policy)
+    runtime = load_runtime(args)
+    config = DashboardConfig(bootstrap=runtime.kafka, connect_url=runtime.connect.urls[0], policy=policy)
     port = args.port if args.port is not None else dashboard_port()
     if not policy.tokens:
         print(f"isthmus: no tokens configured ({TOKENS_ENV} or <home>/secrets/tokens): the local user is admin",

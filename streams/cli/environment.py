@@ -16,6 +16,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from streams.cli.runtime import CONFIG_ENV
+from streams.config.model import SECTIONS
 from streams.dashboard import settings as dashboard_settings
 from streams.flows.files import FLOWS_DIR_ENV
 from streams.flows.registry import PLUGINS_ENV
@@ -59,10 +61,26 @@ def _from_docs(process: str, docs: Mapping[str, str], env: Mapping[str, str], *,
     return found
 
 
+def _runtime(env: Mapping[str, str]) -> list[Variable]:
+    """The runtime settings' variables, generated from the model's fields (streams/config); secrets ``***``."""
+    found = [Variable(process="runtime", env=CONFIG_ENV, value=env.get(CONFIG_ENV, "").strip() or None,
+                      description="a --config YAML file of runtime settings (kafka:, connect:, dirs:); the "
+                                  "environment overrides it; `isthmus config show` prints the effective values")]
+    for section in SECTIONS:
+        for name, info in section.model_fields.items():
+            variable = section.env_name(name)
+            raw = env.get(variable, "").strip()
+            secret = info.annotation is not None and "SecretStr" in str(info.annotation)
+            found.append(Variable(process="runtime", env=variable, value=(HIDDEN if secret else raw) if raw else None,
+                                  description=info.description or ""))
+    return found
+
+
 def variables(settings: StackSettings, env: Mapping[str, str] | None = None) -> list[Variable]:
     """Every variable, grouped by the process that reads it (``ISTHMUS_WORKER_ID`` is listed under worker;
-    the warehouse loader also takes it as its name)."""
+    the warehouse loader also takes it as its name). A variable of the runtime model is listed there only."""
     env = os.environ if env is None else env
+    runtime = _runtime(env)
     found = [Variable(process="stack", env=doc.env, value=str(getattr(settings, name)), description=doc.description)
              for name, doc in SETTINGS.items()]
     found += _from_docs("stack", {**jars.DOCS, **prerequisites.DOCS, **tryton_venv.DOCS}, env)
@@ -72,7 +90,8 @@ def variables(settings: StackSettings, env: Mapping[str, str] | None = None) -> 
     found += _from_docs("warehouse", warehouse_settings.DOCS, env)
     found += _from_docs("dashboard", dashboard_settings.DOCS, env)
     found += _from_docs("access", roles.DOCS, env, secret=True)
-    return found
+    listed = {v.env for v in runtime}
+    return runtime + [v for v in found if v.env not in listed]
 
 
 def render(found: list[Variable]) -> list[str]:

@@ -6,6 +6,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from streams import __version__
 from streams.errors import IsthmusError
@@ -21,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "streams.cli.warehouse",
     "streams.cli.dashboard",
     "streams.cli.mappings",
+    "streams.cli.config",
 )
 
 
@@ -41,6 +43,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         description="Change-data-capture bridge between a CRM and an ERP.",
     )
     parser.add_argument("--version", action="version", version=f"isthmus {__version__}")
+    parser.add_argument("--config", type=Path, metavar="FILE",
+                        help="runtime settings file (YAML: kafka:, connect:, dirs:); also ISTHMUS_CONFIG. "
+                             "The environment overrides it; see `isthmus config show`")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     only = COMMAND_MODULE.get(command or "")
     for name in COMMAND_MODULES:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import sys
 from typing import Any
 
+from streams.cli.runtime import load_runtime
 from streams.sinks.runner import SinkEnvironment, build_worker, run_until_signalled
 from streams.sinks.settings import SINK_SETTINGS
 
@@ -41,7 +43,7 @@ def run_sink(args: argparse.Namespace) -> int:
     logging.getLogger("isthmus").setLevel(level)
     for noisy in ("aiokafka", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    environment = SinkEnvironment.from_env()
+    environment = dataclasses.replace(SinkEnvironment.from_env(), kafka=load_runtime(args).kafka)
     if args.settings:
         values = environment.sink.documented()
         for doc in SINK_SETTINGS.values():

@@ -8,6 +8,7 @@ from typing import Any
 
 from streams.cli import environment
 from streams.stack.manager import StackManager
+from streams.stack.offer import write_offer
 from streams.stack.services import OPTIONAL_SERVICE_TYPES, SERVICE_TYPES
 from streams.stack.settings import StackSettings
 
@@ -36,7 +37,9 @@ def register(subparsers: Any) -> None:
 def run_up(args: argparse.Namespace) -> int:
     manager = StackManager(StackSettings.from_env())
     manager.up(args.services or None)
-    manager.progress.say("stack is up; `isthmus status` shows it, `isthmus down` stops it")
+    offered = write_offer(manager.settings)
+    manager.progress.say(f"stack is up; `isthmus status` shows it, `isthmus down` stops it; its runtime settings "
+                         f"(Kafka, Connect) are in {offered}")
     return 0
 
 

@@ -20,7 +20,9 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from streams.cli.runtime import load_runtime
 from streams.codecs.avro.single_object import SchemaStore
+from streams.config.kafka import KafkaSettings
 from streams.inspect import admin, filters
 from streams.inspect.decoding import decode_record, masked
 from streams.inspect.exceptions import BadFilter
@@ -91,8 +93,8 @@ def _register_dlq(commands: Any) -> None:
     parser.add_argument("--stage", help="with --all: only this stage")
 
 
-def _bootstrap() -> str:
-    return StackSettings.from_env().bootstrap_servers
+def _bootstrap() -> KafkaSettings:
+    return load_runtime().kafka
 
 
 def _time(ms: int | None) -> str:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import signal
 import threading
 from typing import Any
 
+from streams.cli.runtime import load_runtime
 from streams.metrics.serving import serve_metrics
 from streams.stack.running import RunningStack
 from streams.stack.secrets import load_or_create
@@ -38,7 +40,8 @@ def register(subparsers: Any) -> None:
 
 def _context() -> tuple[RunningStack, WarehouseSettings]:
     stack = StackSettings.from_env()
-    return RunningStack(stack, load_or_create(stack.home)), WarehouseSettings.from_env(stack)
+    settings = dataclasses.replace(WarehouseSettings.from_env(stack), bootstrap_servers=load_runtime().kafka)
+    return RunningStack(stack, load_or_create(stack.home)), settings
 
 
 def run_load(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ import dataclasses
 import logging
 from typing import Any
 
+from streams.cli.runtime import load_runtime
 from streams.stack.settings import StackSettings
 from streams.worker.run import run_worker
 from streams.worker.settings import DOCS, WorkerSettings
@@ -30,4 +31,4 @@ def run(args: argparse.Namespace) -> int:
     worker = WorkerSettings.from_env()
     if args.flow:
         worker = dataclasses.replace(worker, flows=frozenset(args.flow))
-    return asyncio.run(run_worker(StackSettings.from_env(), worker))
+    return asyncio.run(run_worker(StackSettings.from_env(), worker, load_runtime(args).kafka))

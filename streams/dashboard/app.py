@@ -24,6 +24,7 @@ from aiohttp import web
 from aiokafka.errors import KafkaError
 
 from streams.codecs.avro.single_object import SchemaStore
+from streams.config.kafka import KafkaAddress
 from streams.dashboard import sources
 from streams.dashboard.access import COOKIE, caller_of
 from streams.dashboard.exceptions import BadRequest
@@ -47,7 +48,7 @@ SHOWN = 50
 
 @dataclass(frozen=True, kw_only=True)
 class DashboardConfig:
-    bootstrap: str
+    bootstrap: KafkaAddress
     connect_url: str
     policy: AccessPolicy
     interval_s: float = 2.0

@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.exceptions import CodecError
+from streams.config.kafka import KafkaAddress, client_kwargs
 from streams.flows.topics import AUDIT_CONFLICTS
 from streams.metrics.histogram import LabelledHistogram
 from streams.sinks.records import COMMAND, COMMAND_RESULT
@@ -87,7 +88,7 @@ def _bound(remembered: OrderedDict[str, Any]) -> None:
 class LatencyTail:
     """Reads new Commands and CommandResults since the dashboard started into a :class:`LatencyJoin`."""
 
-    bootstrap: str
+    bootstrap: KafkaAddress
     store: SchemaStore
     join: LatencyJoin = field(default_factory=LatencyJoin)
     conflicts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
@@ -96,7 +97,7 @@ class LatencyTail:
 
     async def poll(self) -> None:
         if self._consumer is None:
-            self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
+            self._consumer = AIOKafkaConsumer(**client_kwargs(self.bootstrap), group_id=None,
                                               enable_auto_commit=False, isolation_level="read_committed",
                                               client_id="isthmus-dashboard-latency")
             await self._consumer.start()

@@ -12,6 +12,7 @@ from typing import Any
 from streams.capture.client import ConnectClient
 from streams.capture.exceptions import ConnectError
 from streams.codecs.avro.single_object import SchemaStore
+from streams.config.kafka import KafkaAddress
 from streams.inspect import admin
 from streams.inspect.decoding import Decoded, decode_record, masked
 from streams.inspect.masking import PiiCatalog
@@ -37,7 +38,7 @@ def connectors(connect_url: str) -> tuple[list[dict[str, Any]], str | None]:
         return [], str(exc)
 
 
-def counts(bootstrap: str) -> Counts:
+def counts(bootstrap: KafkaAddress) -> Counts:
     topics = {t.name: sum(p.end for p in t.partitions) for t in admin.topics(bootstrap, config_keys=())}
     consumed: dict[str, int] = {}
     lag: dict[str, int] = {}
@@ -57,7 +58,7 @@ def _shown(record: Decoded, catalog: PiiCatalog, *, show_pii: bool) -> dict[str,
             "value": shown.value}
 
 
-def latest(bootstrap: str, topic: str, store: SchemaStore, catalog: PiiCatalog, *, count: int,
+def latest(bootstrap: KafkaAddress, topic: str, store: SchemaStore, catalog: PiiCatalog, *, count: int,
            show_pii: bool) -> list[dict[str, Any]]:
     """The last ``count`` records of each partition of ``topic``, newest first; none when it does not exist."""
     if topic not in _existing(bootstrap):
@@ -68,7 +69,7 @@ def latest(bootstrap: str, topic: str, store: SchemaStore, catalog: PiiCatalog, 
     return found[:count]
 
 
-def look_up(bootstrap: str, topic: str, key: str, store: SchemaStore, catalog: PiiCatalog, *,
+def look_up(bootstrap: KafkaAddress, topic: str, key: str, store: SchemaStore, catalog: PiiCatalog, *,
             show_pii: bool) -> dict[str, Any] | None:
     """The latest value of ``key`` in the compacted ``topic`` (None when absent or deleted)."""
     if topic not in _existing(bootstrap):
@@ -83,7 +84,7 @@ def look_up(bootstrap: str, topic: str, key: str, store: SchemaStore, catalog: P
     return _shown(last, catalog, show_pii=show_pii)
 
 
-def _existing(bootstrap: str) -> set[str]:
+def _existing(bootstrap: KafkaAddress) -> set[str]:
     return {t.name for t in admin.topics(bootstrap, include_internal=True, config_keys=())}
 
 

@@ -23,14 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from streams.config.paths import DATA_ROOT
 from streams.flows.exceptions import FlowFileError, FlowUnavailable
 from streams.mapping import located_yaml
 from streams.mapping.exceptions import Problem
 from streams.mapping.located_yaml import Node
 from streams.mapping.spec import RecordMapping
-from streams.stack.settings import PROJECT_ROOT
 
-FLOWS_DIR = PROJECT_ROOT / "flows"
+FLOWS_DIR = DATA_ROOT / "flows"
 #: Environment variable naming another folder of flow files.
 FLOWS_DIR_ENV = "ISTHMUS_FLOWS_DIR"
 SUFFIXES = (".yaml", ".yml")

@@ -9,6 +9,7 @@ from typing import Any
 from kafka import KafkaAdminClient, TopicPartition
 from kafka.admin import ConfigFilterType, ConfigResource, ConfigResourceType, OffsetSpec
 
+from streams.config.kafka import KafkaAddress, client_kwargs
 from streams.inspect.exceptions import UnknownTopic
 
 #: Kafka's own topics, Connect's bookkeeping and the flows' store changelogs; ``list`` hides them unless ``--all``.
@@ -60,8 +61,8 @@ class LagRow:
         return None if self.committed is None else max(self.end - self.committed, 0)
 
 
-def admin(bootstrap: str) -> KafkaAdminClient:
-    return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="isthmus-topics")
+def admin(bootstrap: KafkaAddress) -> KafkaAdminClient:
+    return KafkaAdminClient(**client_kwargs(bootstrap), client_id="isthmus-topics")
 
 
 def _offsets(client: KafkaAdminClient, partitions: Sequence[TopicPartition], spec: OffsetSpec) -> dict[
@@ -72,7 +73,7 @@ def _offsets(client: KafkaAdminClient, partitions: Sequence[TopicPartition], spe
     return {tp: int(result.offset) for tp, result in found.items()}
 
 
-def topic_names(bootstrap: str) -> set[str]:
+def topic_names(bootstrap: KafkaAddress) -> set[str]:
     """The name of every topic, internal ones too: one metadata request, no offsets or configs."""
     client = admin(bootstrap)
     try:
@@ -81,7 +82,7 @@ def topic_names(bootstrap: str) -> set[str]:
         client.close()
 
 
-def topics(bootstrap: str, names: Sequence[str] | None = None, *, include_internal: bool = False,
+def topics(bootstrap: KafkaAddress, names: Sequence[str] | None = None, *, include_internal: bool = False,
            config_keys: Sequence[str] | None = ("cleanup.policy", "retention.ms")) -> list[TopicInfo]:
     """Topics (all, or ``names``) with partitions, begin/end offsets and config (``None`` keys: all)."""
     client = admin(bootstrap)
@@ -120,7 +121,7 @@ def topics(bootstrap: str, names: Sequence[str] | None = None, *, include_intern
         client.close()
 
 
-def lag(bootstrap: str, groups: Sequence[str] | None = None) -> list[LagRow]:
+def lag(bootstrap: KafkaAddress, groups: Sequence[str] | None = None) -> list[LagRow]:
     """Committed offset, end offset and lag of each group (all, or ``groups``) on each partition it committed."""
     client = admin(bootstrap)
     try:

@@ -13,6 +13,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
+from streams.config.kafka import KafkaAddress, client_kwargs
 from streams.inspect.decoding import RawRecord
 from streams.inspect.exceptions import BadSeek, UnknownTopic
 
@@ -30,8 +31,8 @@ class StartAt:
     last: int | None = None
 
 
-def consumer(bootstrap: str) -> KafkaConsumer:
-    return KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+def consumer(bootstrap: KafkaAddress) -> KafkaConsumer:
+    return KafkaConsumer(**client_kwargs(bootstrap), group_id=None, enable_auto_commit=False,
                          isolation_level="read_committed", allow_auto_create_topics=False,
                          client_id="isthmus-topics")
 
@@ -72,7 +73,7 @@ def start_positions(client: KafkaConsumer, partitions: list[TopicPartition], sta
 OnProgress = Callable[[int, int], None]
 
 
-def read(bootstrap: str, topics: Sequence[str], start: StartAt, *, follow: bool = False,
+def read(bootstrap: KafkaAddress, topics: Sequence[str], start: StartAt, *, follow: bool = False,
          idle_polls: int = 4, on_progress: OnProgress | None = None) -> Iterator[RawRecord]:
     """Records from ``start`` to the ends taken now (or forever with ``follow``), partition by partition
     in offset order, interleaved as the broker returns them."""
@@ -112,7 +113,7 @@ def read(bootstrap: str, topics: Sequence[str], start: StartAt, *, follow: bool 
 Address = tuple[str, int, int]
 
 
-def read_at(bootstrap: str, addresses: Iterable[Address], *, timeout_s: float = 5.0) -> list[RawRecord]:
+def read_at(bootstrap: KafkaAddress, addresses: Iterable[Address], *, timeout_s: float = 5.0) -> list[RawRecord]:
     """The records at ``addresses``: a seek and one fetch each, however long their topics. An address whose
     record is gone (retention, compaction, an aborted transaction, a deleted topic) is skipped."""
     wanted: dict[TopicPartition, list[int]] = {}

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams.codecs.avro.single_object import SchemaStore
+from streams.config.kafka import KafkaAddress
 from streams.flows import topics as flow_topics
 from streams.flows.canonical.lineage import Lineage, LineageError
 from streams.inspect.decoding import Decoded, RawRecord, decode_record
@@ -199,7 +200,7 @@ def lineage_sources(found: Iterable[Decoded], topics: Iterable[str]) -> list[Add
     return sorted(wanted, key=lambda a: (a[2], a[0], a[1]))[:MAX_SOURCES]
 
 
-def trace(bootstrap: str, entity: str, store: SchemaStore, *, topics: Sequence[str] | None = None,
+def trace(bootstrap: KafkaAddress, entity: str, store: SchemaStore, *, topics: Sequence[str] | None = None,
           since_ms: int | None = None, existing: Iterable[str] | None = None,
           systems: Systems | None = None, mappings: Mapping[str, RecordMapping] | None = None,
           on_progress: OnProgress | None = None) -> list[Decoded]:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
+from streams.config.kafka import KafkaAddress, client_kwargs
 from streams.errors import IsthmusError
 from streams.stack.settings import StackSettings
 
@@ -109,11 +110,11 @@ def parse_find_hanging(text: str) -> list[HangingTransaction]:
     return found
 
 
-def open_transactions(bootstrap_servers: str, topics: Iterable[str]) -> list[str]:
+def open_transactions(bootstrap_servers: KafkaAddress, topics: Iterable[str]) -> list[str]:
     """``topic[partition]`` of each partition of ``topics`` whose last stable offset is behind its end: a
     transaction is open there right now (a live one, or one left hanging) and read_committed readers wait at it."""
-    committed = KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None, isolation_level="read_committed")
-    uncommitted = KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None,
+    committed = KafkaConsumer(**client_kwargs(bootstrap_servers), group_id=None, isolation_level="read_committed")
+    uncommitted = KafkaConsumer(**client_kwargs(bootstrap_servers), group_id=None,
                                 isolation_level="read_uncommitted")
     try:
         partitions = [TopicPartition(t, p) for t in topics for p in sorted(committed.partitions_for_topic(t) or ())]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
+from streams.config.kafka import KafkaAddress, KafkaSettings, client_kwargs, kafka_settings
 from streams.errors import IsthmusError
 
 
@@ -22,21 +23,35 @@ class TopicSpec:
     config: tuple[tuple[str, str], ...] = ()
 
 
-async def ensure_topics(bootstrap_servers: str, specs: Iterable[TopicSpec]) -> list[str]:
-    """Create the topics that do not exist yet; returns those created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="isthmus-admin")
+def unreachable(kafka: KafkaSettings, exc: Exception) -> KafkaUnavailable:
+    """What, where and the fix of a Kafka that does not answer: the address and protocol tried, and which
+    settings to check (a TLS or SASL client against a PLAINTEXT listener fails this way too)."""
+    return KafkaUnavailable(
+        f"Kafka at {kafka} cannot be reached ({exc}); check that the brokers run and that "
+        "ISTHMUS_KAFKA_BOOTSTRAP_SERVERS and ISTHMUS_KAFKA_SECURITY_PROTOCOL match their listener (SASL and TLS "
+        "settings too; `isthmus config show` prints them), or start the local stack (isthmus up)")
+
+
+async def start_admin(admin: AIOKafkaAdminClient, kafka: KafkaSettings) -> None:
     try:
         await admin.start()
-    except KafkaConnectionError as exc:
-        raise KafkaUnavailable(f"Kafka at {bootstrap_servers} cannot be reached ({exc}); start the stack "
-                               "(isthmus up) or set ISTHMUS_KAFKA_PORT") from exc
+    except (KafkaConnectionError, OSError) as exc:
+        raise unreachable(kafka, exc) from exc
+
+
+async def ensure_topics(bootstrap_servers: KafkaAddress, specs: Iterable[TopicSpec]) -> list[str]:
+    """Create the topics that do not exist yet; returns those created."""
+    kafka = kafka_settings(bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_kwargs(kafka), client_id="isthmus-admin")
+    await start_admin(admin, kafka)
     try:
         existing = set(await admin.list_topics())
         wanted = {spec.name: spec for spec in specs if spec.name not in existing}
         if not wanted:
             return []
         try:
-            await admin.create_topics([NewTopic(s.name, s.partitions, 1, topic_configs=dict(s.config))
+            await admin.create_topics([NewTopic(s.name, s.partitions, kafka.replication_factor,
+                                                topic_configs={**kafka.topic_config(), **dict(s.config)})
                                        for s in wanted.values()])
         except KafkaError as exc:
             if "TopicAlreadyExists" not in type(exc).__name__:
@@ -46,11 +61,12 @@ async def ensure_topics(bootstrap_servers: str, specs: Iterable[TopicSpec]) -> l
         await admin.close()
 
 
-async def partition_counts(bootstrap_servers: str, topics: Sequence[str]) -> dict[str, int]:
+async def partition_counts(bootstrap_servers: KafkaAddress, topics: Sequence[str]) -> dict[str, int]:
     """The partition count of each of ``topics`` Kafka describes with partitions (a missing topic, or one
     created a moment ago and not described fully yet, is left out)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="isthmus-admin")
-    await admin.start()
+    kafka = kafka_settings(bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_kwargs(kafka), client_id="isthmus-admin")
+    await start_admin(admin, kafka)
     try:
         described = await admin.describe_topics(list(topics))
     finally:

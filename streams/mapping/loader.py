@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from streams.codecs.avro.schemas import SchemaSet, load_schemas
 from streams.codecs.exceptions import UnknownSchema
+from streams.config.paths import DATA_ROOT
 from streams.mapping import located_yaml
 from streams.mapping.engine import coerce
 from streams.mapping.exceptions import MappingLoadError, MappingValueError, Problem
@@ -35,12 +36,11 @@ from streams.mapping.spec import (
     SourceMapping,
 )
 from streams.mapping.transforms import BUILTINS, ArgumentProblem, Environment, Step, plugin_step
-from streams.stack.settings import PROJECT_ROOT
 
 if TYPE_CHECKING:  # streams.systems reads its files with this package's YAML reader: imported when loading
     from streams.systems import Systems
 
-MAPPINGS_DIR = PROJECT_ROOT / "mappings"
+MAPPINGS_DIR = DATA_ROOT / "mappings"
 #: Environment variable naming another folder of mapping files.
 MAPPINGS_DIR_ENV = "ISTHMUS_MAPPINGS_DIR"
 

@@ -19,7 +19,9 @@ from aiokafka.errors import KafkaConnectionError
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.exceptions import CodecError
-from streams.sinks.exceptions import DeadLetterNotFound, DeadLetterUnreadable, KafkaUnavailable
+from streams.config.kafka import KafkaAddress, client_kwargs, kafka_settings
+from streams.kafka.topics import unreachable
+from streams.sinks.exceptions import DeadLetterNotFound, DeadLetterUnreadable
 from streams.sinks.records import COMMAND, DEAD_LETTER
 from streams.sinks.topics import REPLAY_HEADER
 
@@ -77,17 +79,16 @@ class Replayed:
     offset: int
 
 
-def _consumer(bootstrap_servers: str) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False,
+def _consumer(bootstrap_servers: KafkaAddress) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(**client_kwargs(bootstrap_servers), group_id=None, enable_auto_commit=False,
                             isolation_level="read_committed", client_id="isthmus-dlq")
 
 
-async def _start(client: AIOKafkaConsumer | AIOKafkaProducer, bootstrap_servers: str) -> None:
+async def _start(client: AIOKafkaConsumer | AIOKafkaProducer, bootstrap_servers: KafkaAddress) -> None:
     try:
         await client.start()
     except KafkaConnectionError as exc:
-        raise KafkaUnavailable(f"Kafka at {bootstrap_servers} cannot be reached ({exc}); start the stack "
-                               "(isthmus up) or set ISTHMUS_KAFKA_PORT") from exc
+        raise unreachable(kafka_settings(bootstrap_servers), exc) from exc
 
 
 def _decode(store: SchemaStore, partition: int, offset: int, timestamp: int, value: bytes | None) -> DeadLetterEntry:
@@ -100,7 +101,7 @@ def _decode(store: SchemaStore, partition: int, offset: int, timestamp: int, val
     return DeadLetterEntry(partition=partition, offset=offset, timestamp_ms=timestamp, letter=letter)
 
 
-async def read_dead_letters(bootstrap_servers: str, topic: str, store: SchemaStore) -> list[DeadLetterEntry]:
+async def read_dead_letters(bootstrap_servers: KafkaAddress, topic: str, store: SchemaStore) -> list[DeadLetterEntry]:
     """Every committed record of the dead-letter topic, oldest first per partition."""
     consumer = _consumer(bootstrap_servers)
     await _start(consumer, bootstrap_servers)
@@ -167,9 +168,9 @@ def replay_headers(entry: DeadLetterEntry, topic: str, now: datetime | None = No
     return [*kept, (REPLAY_HEADER, note)]
 
 
-async def replay(bootstrap_servers: str, topic: str, entries: Sequence[DeadLetterEntry]) -> list[Replayed]:
+async def replay(bootstrap_servers: KafkaAddress, topic: str, entries: Sequence[DeadLetterEntry]) -> list[Replayed]:
     """Re-produce each entry's original record to its original topic, in the order given."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, enable_idempotence=True, acks="all",
+    producer = AIOKafkaProducer(**client_kwargs(bootstrap_servers), enable_idempotence=True, acks="all",
                                 client_id="isthmus-dlq-replay")
     await _start(producer, bootstrap_servers)
     done: list[Replayed] = []

@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from streams.config.kafka import KafkaAddress
 from streams.sinks.settings import SinkSettings
 from streams.stack.settings import StackSettings
 from streams.systems import Systems, load_systems
@@ -19,6 +20,12 @@ class SinkEnvironment:
     env: Mapping[str, str]
     #: The declared systems (systems/, or ISTHMUS_SYSTEMS_DIR): which take commands, through which target file.
     systems: Systems
+    #: The Kafka cluster (streams/config); None: the stack's broker.
+    kafka: KafkaAddress | None = None
+
+    @property
+    def bootstrap(self) -> KafkaAddress:
+        return self.kafka or self.stack.bootstrap_servers
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SinkEnvironment:

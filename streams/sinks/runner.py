@@ -55,7 +55,7 @@ def build_worker(system: str, environment: SinkEnvironment, store: SchemaStore |
     adapter = build_adapter(config, environment)
     settings = environment.sink.for_system(system, writable=environment.systems.writable)
     return SinkWorker(config=config, adapter=adapter, settings=settings,
-                      bootstrap_servers=environment.stack.bootstrap_servers, store=store)
+                      bootstrap_servers=environment.bootstrap, store=store)
 
 
 async def run_until_signalled(worker: SinkWorker, *, metrics_host: str) -> None:

@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+from streams.config.paths import DATA_ROOT
 from streams.sinks.exceptions import SinkSettingsError
 from streams.sinks.topics import DLQ_TOPIC, command_topic, results_topic
-from streams.stack.settings import PROJECT_ROOT
 
 #: The first sink's /metrics port; each further writable system (in systems/ order) takes the next one.
 DEFAULT_METRICS_PORT = 18091
@@ -84,7 +84,7 @@ _NON_NEGATIVE_FLOAT = ("stop_grace_s",)
 
 @dataclass(frozen=True, kw_only=True)
 class SinkSettings:
-    targets_dir: Path = PROJECT_ROOT / "targets"
+    targets_dir: Path = DATA_ROOT / "targets"
     base_url: str | None = None
     concurrency: int = 256
     max_in_flight: int = 2048

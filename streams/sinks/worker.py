@@ -28,6 +28,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.errors import KafkaError, ProducerFenced
 
 from streams.codecs.avro.single_object import SchemaStore
+from streams.config.kafka import KafkaAddress, client_kwargs
 from streams.kafka.topics import TopicSpec, ensure_topics
 from streams.metrics.histogram import LabelledHistogram
 from streams.sinks.adapters.base import Adapter
@@ -100,7 +101,7 @@ class SinkStats:
 
 class SinkWorker:
     def __init__(self, *, config: TargetConfig, adapter: Adapter, settings: ResolvedSinkSettings,
-                 bootstrap_servers: str, store: SchemaStore | None = None) -> None:
+                 bootstrap_servers: KafkaAddress, store: SchemaStore | None = None) -> None:
         self.config = config
         self.adapter = adapter
         self.resolved = settings
@@ -145,10 +146,10 @@ class SinkWorker:
             TopicSpec(name=r.dlq_topic, partitions=DLQ_PARTITIONS, config=(("retention.ms", "-1"),)),
         ])
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap_servers, client_id=r.worker_id, transactional_id=r.transactional_id,
+            **client_kwargs(self.bootstrap_servers), client_id=r.worker_id, transactional_id=r.transactional_id,
             enable_idempotence=True, acks="all")
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap_servers, client_id=r.worker_id, group_id=r.group_id,
+            **client_kwargs(self.bootstrap_servers), client_id=r.worker_id, group_id=r.group_id,
             enable_auto_commit=False, auto_offset_reset="earliest", isolation_level="read_committed")
         try:
             await self.adapter.start()

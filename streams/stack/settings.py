@@ -13,9 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from streams.config.paths import PROJECT_ROOT as PROJECT_ROOT  # re-exported: the stack, tests and tools use it
 from streams.stack.exceptions import StackConfigError
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def default_home(project_root: Path = PROJECT_ROOT, *, suffix: str = "") -> Path:

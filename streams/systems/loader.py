@@ -25,14 +25,14 @@ from typing import Any
 
 import yaml
 
+from streams.config.paths import DATA_ROOT
 from streams.mapping import located_yaml
 from streams.mapping.exceptions import Problem
 from streams.mapping.located_yaml import Node
-from streams.stack.settings import PROJECT_ROOT
 from streams.systems.exceptions import SystemConfigError
 from streams.systems.model import Engine, Systems, SystemSpec, TopicNaming
 
-SYSTEMS_DIR = PROJECT_ROOT / "systems"
+SYSTEMS_DIR = DATA_ROOT / "systems"
 #: Environment variable naming another folder of system files.
 SYSTEMS_DIR_ENV = "ISTHMUS_SYSTEMS_DIR"
 SUFFIXES = (".yaml", ".yml")

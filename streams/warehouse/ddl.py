@@ -11,9 +11,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from streams.stack.settings import PROJECT_ROOT
+from streams.config.paths import DATA_ROOT
 
-SQL_DIR = PROJECT_ROOT / "warehouse"
+SQL_DIR = DATA_ROOT / "warehouse"
 SCHEMA_FILE = "schema.sql"
 FILES = (SCHEMA_FILE, "views.sql")
 #: Serialises concurrent loaders' DDL (CREATE ... IF NOT EXISTS is not safe against a parallel CREATE).

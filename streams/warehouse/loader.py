@@ -23,6 +23,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
 from streams.codecs.avro.single_object import SchemaStore
+from streams.config.kafka import client_kwargs
 from streams.kafka.deadletters import DEAD_LETTER_TYPE, DLQ_TOPIC, STAGE_HEADER, Original, dead_letter_value
 from streams.metrics.histogram import LabelledHistogram
 from streams.stack.running import RunningStack
@@ -74,11 +75,11 @@ class Loader:
     def _run_once(self, *, once: bool) -> bool:
         conn = self.connect()
         ddl.apply(conn, self.settings.schema)
-        consumer = KafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers, group_id=None,
+        consumer = KafkaConsumer(**client_kwargs(self.settings.bootstrap_servers), group_id=None,
                                  enable_auto_commit=False, isolation_level="read_committed",
                                  client_id=f"{self.settings.worker_id}-{socket.gethostname()}",
                                  max_poll_records=self.settings.batch_size)
-        producer = KafkaProducer(bootstrap_servers=self.settings.bootstrap_servers, acks="all",
+        producer = KafkaProducer(**client_kwargs(self.settings.bootstrap_servers), acks="all",
                                  enable_idempotence=True)
         try:
             assigned = self._assign(consumer, conn)

@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from streams.config.kafka import KafkaAddress
 from streams.flows.topics import CANONICAL_PREFIX
 from streams.stack.settings import StackSettings
 from streams.warehouse.exceptions import WarehouseSettingsError
@@ -32,7 +33,7 @@ _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 
 @dataclass(frozen=True, kw_only=True)
 class WarehouseSettings:
-    bootstrap_servers: str
+    bootstrap_servers: KafkaAddress
     canonical_prefix: str = CANONICAL_PREFIX
     database: str = "warehouse"
     schema: str = "dwh"

@@ -9,6 +9,7 @@ import signal
 
 from aiohttp import web
 
+from streams.config.kafka import KafkaAddress
 from streams.flows.context import FlowContext
 from streams.flows.engine.processor import EngineSettings, FlowProcessor
 from streams.flows.engine.repartition import layout, prepare
@@ -25,17 +26,19 @@ from streams.worker.web import build_app
 log = logging.getLogger(__name__)
 
 
-async def run_worker(stack: StackSettings, worker: WorkerSettings) -> int:
+async def run_worker(stack: StackSettings, worker: WorkerSettings, kafka: KafkaAddress | None = None) -> int:
+    """Run the flows until SIGTERM; ``kafka``: the runtime settings' cluster (default: the stack's broker)."""
+    kafka = kafka or stack.bootstrap_servers
     context = FlowContext.load(stack)  # a mapping with an error stops the start here, naming file and line
     built = build_flows(context, only=set(worker.flows) if worker.flows else None)  # logs each flow left out
     laid = layout(built.flows, worker.flow_partitions)
     flows = laid.flows
-    engine = EngineSettings(bootstrap_servers=stack.bootstrap_servers, batch_max_records=worker.batch_max_records,
+    engine = EngineSettings(bootstrap_servers=kafka, batch_max_records=worker.batch_max_records,
                             worker_id=worker.worker_id, session_timeout_ms=worker.session_timeout_ms)
     processors = [FlowProcessor(spec, engine, context.schemas) for spec in flows]
     # Commands must exist with their partition count before a flow emits one (auto-creation would give 1).
-    await ensure_topics(stack.bootstrap_servers, sink_topic_specs())
-    await prepare(stack.bootstrap_servers, laid)  # the keying stages' topics, N partitions each
+    await ensure_topics(kafka, sink_topic_specs())
+    await prepare(kafka, laid)  # the keying stages' topics, N partitions each
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

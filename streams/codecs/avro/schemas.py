@@ -20,9 +20,9 @@ from fastavro.schema import fingerprint as crc64_fingerprint
 from fastavro.schema import parse_schema, to_parsing_canonical_form
 
 from streams.codecs.exceptions import SchemaLoadError, UnknownSchema
-from streams.stack.settings import PROJECT_ROOT
+from streams.config.paths import DATA_ROOT
 
-SCHEMA_DIR = PROJECT_ROOT / "schemas"
+SCHEMA_DIR = DATA_ROOT / "schemas"
 HISTORY_DIR_NAME = "history"
 PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
 NAMED_KINDS = frozenset({"record", "error", "enum", "fixed"})

@@ -39,6 +39,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
 
 from streams.codecs.avro.single_object import SchemaStore
+from streams.config.kafka import KafkaAddress, client_kwargs
 from streams.errors import IsthmusError
 from streams.flows.engine.api import FlowSpec, Incoming, Store
 from streams.flows.engine.batches import KeyPartitioner, OutRecord, send_batched
@@ -70,7 +71,7 @@ DEFAULT_BATCH_MAX_RECORDS = 2000
 
 @dataclass(frozen=True, kw_only=True)
 class EngineSettings:
-    bootstrap_servers: str
+    bootstrap_servers: KafkaAddress
     batch_max_records: int = DEFAULT_BATCH_MAX_RECORDS
     poll_timeout_ms: int = 200
     transaction_timeout_ms: int = 60000
@@ -254,7 +255,7 @@ class FlowProcessor:
 
     async def _run_once(self, stop: asyncio.Event) -> None:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.bootstrap_servers, group_id=self.spec.name,
+            **client_kwargs(self.settings.bootstrap_servers), group_id=self.spec.name,
             client_id=f"{self.settings.worker_id}-{self.spec.name}", isolation_level="read_committed",
             enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=self.settings.batch_max_records,
             session_timeout_ms=self.settings.session_timeout_ms, heartbeat_interval_ms=3000,
@@ -415,7 +416,7 @@ class FlowProcessor:
         # commit markers are still being written with NOT_ENOUGH_REPLICAS (how Kafka 4 tells produce requests of
         # aiokafka's version about CONCURRENT_TRANSACTIONS); the default 100 ms wait stalls the task each time.
         return AIOKafkaProducer(
-            bootstrap_servers=self.settings.bootstrap_servers, transactional_id=f"{self.spec.name}-{partition}",
+            **client_kwargs(self.settings.bootstrap_servers), transactional_id=f"{self.spec.name}-{partition}",
             client_id=f"{self.settings.worker_id}-{self.spec.name}-{partition}", enable_idempotence=True,
             acks="all", transaction_timeout_ms=self.settings.transaction_timeout_ms, retry_backoff_ms=20)
 
@@ -441,7 +442,7 @@ class FlowProcessor:
         if not restored.stores:
             return
         began = time.monotonic()
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers,
+        consumer = AIOKafkaConsumer(**client_kwargs(self.settings.bootstrap_servers),
                                     isolation_level="read_committed", enable_auto_commit=False)
         await consumer.start()
         try:

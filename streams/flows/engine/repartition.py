@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from streams.config.kafka import KafkaAddress
 from streams.errors import IsthmusError
 from streams.flows.engine.api import Context, FlowSpec, Incoming, Store
 from streams.kafka.topics import TopicSpec, ensure_topics, partition_counts
@@ -149,7 +150,7 @@ def layout(specs: Sequence[FlowSpec], partitions: int) -> Layout:
     return Layout(flows=flows, topics=topics, stateful_stages=stateful)
 
 
-async def prepare(bootstrap_servers: str, laid: Layout) -> None:
+async def prepare(bootstrap_servers: KafkaAddress, laid: Layout) -> None:
     """Create the internal topics with their partition count before any flow starts (a flow would create
     a missing input with one partition), and refuse one that exists with another count. A keying stage that
     keeps state (the customers': CRM id -> customer number) must see a customer and its contacts in one task,

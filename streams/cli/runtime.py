@@ -1,0 +1,34 @@
+"""The runtime settings of a command: environment, ``--config`` (or ``ISTHMUS_CONFIG``), and the stack's offer.
+
+The CLI is the one place that knows both the runtime and the local stack: it passes the stack's offer to
+``RuntimeSettings.load`` as the weakest source, so runtime modules never import streams/stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from streams.config import RuntimeSettings
+from streams.config.dirs import DirectorySettings
+from streams.stack.offer import runtime_offer
+from streams.stack.settings import StackSettings
+
+CONFIG_ENV = "ISTHMUS_CONFIG"
+
+
+def config_path(args: argparse.Namespace | None = None) -> Path | None:
+    given = getattr(args, "config", None) or os.environ.get(CONFIG_ENV, "").strip()
+    return Path(given) if given else None
+
+
+def load_runtime(args: argparse.Namespace | None = None) -> RuntimeSettings:
+    """The effective settings; a folder a ``--config`` file sets is also put in this process's environment,
+    where every folder's reader (and every child process) looks for it."""
+    settings = RuntimeSettings.load(os.environ, config_file=config_path(args),
+                                    stack=runtime_offer(StackSettings.from_env()))
+    for name in DirectorySettings.model_fields:
+        if settings.origins[(DirectorySettings.NAME, name)] == "file":
+            os.environ[DirectorySettings.env_name(name)] = str(getattr(settings.dirs, name))
+    return settings

@@ -1,0 +1,161 @@
+"""How every Kafka client of the runtime connects: one settings section and one function of it.
+
+Every producer, consumer and admin client Isthmus builds (aiokafka in the worker, sinks and dashboard;
+kafka-python in ``isthmus topics`` and the warehouse loader) takes its connection and security keywords from
+:func:`client_kwargs`; both libraries take the same names (``bootstrap_servers``, ``security_protocol``,
+``sasl_*``, ``ssl_context``), so one function serves both. A plain ``host:port`` string is still accepted
+where a client is built (tests, tools): it means that address over PLAINTEXT.
+"""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from streams.config.section import Section
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+def _split(value: Any) -> Any:
+    """``a:1, b:2`` (the environment's form) as a list; a list (a config file's) as it is."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def read_secret_file(path: Path, what: str) -> SecretStr:
+    """The secret kept in ``path`` (a mounted Kubernetes secret, say), without its trailing newline."""
+    try:
+        return SecretStr(path.read_text(encoding="utf-8").rstrip("\r\n"))
+    except OSError as exc:
+        raise ValueError(f"cannot read the {what} file {path}: {exc.strerror}; fix the path or its permissions") \
+            from None
+
+
+class KafkaSettings(Section):
+    """The Kafka cluster and how to log in to it (variables ``ISTHMUS_KAFKA_*``)."""
+
+    NAME: ClassVar[str] = "kafka"
+    model_config = SettingsConfigDict(env_prefix="ISTHMUS_KAFKA_")
+
+    bootstrap_servers: Annotated[list[str], NoDecode] = Field(
+        min_length=1, description="brokers to bootstrap from, host:port, comma-separated (any host); "
+        "default: the local stack's broker")
+    security_protocol: SecurityProtocol = Field(
+        "PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL, as the brokers' listener")
+    sasl_mechanism: SaslMechanism | None = Field(
+        None, description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; required with SASL_*")
+    sasl_username: str | None = Field(None, description="the SASL principal's user name")
+    sasl_password: SecretStr | None = Field(None, description="the SASL password (secret)")
+    sasl_password_file: Path | None = Field(
+        None, description="a file holding the SASL password (e.g. a mounted secret), instead of the value")
+    ssl_cafile: Path | None = Field(None, description="PEM file of the CA that signed the brokers' certificates; "
+                                    "default: the system's trust store")
+    ssl_certfile: Path | None = Field(None, description="PEM client certificate, for mutual TLS")
+    ssl_keyfile: Path | None = Field(None, description="PEM private key of the client certificate")
+    ssl_key_password: SecretStr | None = Field(None, description="password of the private key, if encrypted (secret)")
+    ssl_key_password_file: Path | None = Field(None, description="a file holding the private key's password")
+    ssl_check_hostname: bool = Field(True, description="check the brokers' host names against their certificates")
+    replication_factor: int = Field(1, ge=1, le=32767, description="replication factor of the topics Isthmus "
+                                    "creates (3 on a production cluster)")
+    min_insync_replicas: int | None = Field(None, ge=1, description="min.insync.replicas of the topics Isthmus "
+                                            "creates; default: the broker's")
+
+    _split_servers = field_validator("bootstrap_servers", mode="before")(_split)
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _addresses(cls, servers: list[str]) -> list[str]:
+        for server in servers:
+            host, _, port = server.rpartition(":")
+            if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+                raise ValueError(f"{server!r} is not host:port (e.g. broker-1.example.com:9093)")
+        return servers
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_files(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        for secret, what in (("sasl_password", "SASL password"), ("ssl_key_password", "key password")):
+            path = data.get(f"{secret}_file")
+            if path and not data.get(secret):
+                data = {**data, secret: read_secret_file(Path(path), what)}
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> KafkaSettings:
+        sasl = self.security_protocol.startswith("SASL_")
+        tls = self.security_protocol.endswith("SSL")
+        if sasl and (self.sasl_mechanism is None or not self.sasl_username or self.sasl_password is None):
+            raise ValueError(f"security_protocol {self.security_protocol} needs sasl_mechanism, sasl_username and "
+                             "sasl_password (or sasl_password_file); set them or use PLAINTEXT/SSL")
+        if not sasl and self.sasl_mechanism is not None:
+            raise ValueError(f"sasl_mechanism is set but security_protocol is {self.security_protocol}; "
+                             "use SASL_SSL or SASL_PLAINTEXT, or drop the SASL settings")
+        files = {"ssl_cafile": self.ssl_cafile, "ssl_certfile": self.ssl_certfile, "ssl_keyfile": self.ssl_keyfile}
+        if not tls and any(files.values()):
+            raise ValueError(f"TLS files are set but security_protocol is {self.security_protocol}; use SSL or "
+                             "SASL_SSL, or drop the ssl_* settings")
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("mutual TLS needs both ssl_certfile and ssl_keyfile")
+        for name, path in files.items():
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name} {path} is not a file; give the PEM file's path")
+        return self
+
+    @classmethod
+    def plain(cls, bootstrap_servers: str) -> KafkaSettings:
+        """``host:port[,host:port]`` over PLAINTEXT, every other setting at its default (no environment read)."""
+        return cls.model_validate({"bootstrap_servers": bootstrap_servers})
+
+    def topic_config(self) -> dict[str, str]:
+        """Topic configs every topic Isthmus creates gets (``min.insync.replicas``, if set)."""
+        if self.min_insync_replicas is None:
+            return {}
+        return {"min.insync.replicas": str(self.min_insync_replicas)}
+
+    def __str__(self) -> str:
+        """Where and how, for error messages: ``b1:9093,b2:9093 (SASL_SSL, SCRAM-SHA-512 as isthmus)``."""
+        how: str = self.security_protocol
+        if self.sasl_mechanism:
+            how += f", {self.sasl_mechanism} as {self.sasl_username}"
+        return f"{','.join(self.bootstrap_servers)} ({how})"
+
+
+#: What a Kafka client builder accepts: the settings, or a bare ``host:port`` list over PLAINTEXT.
+KafkaAddress = KafkaSettings | str
+
+
+def kafka_settings(address: KafkaAddress) -> KafkaSettings:
+    return address if isinstance(address, KafkaSettings) else KafkaSettings.plain(address)
+
+
+def ssl_context(settings: KafkaSettings) -> ssl.SSLContext:
+    """The TLS context of SSL and SASL_SSL: the CA (else the system's), and the client pair for mutual TLS."""
+    context = ssl.create_default_context(cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None)
+    context.check_hostname = settings.ssl_check_hostname
+    if settings.ssl_certfile and settings.ssl_keyfile:
+        password = settings.ssl_key_password.get_secret_value() if settings.ssl_key_password else None
+        context.load_cert_chain(str(settings.ssl_certfile), str(settings.ssl_keyfile), password)
+    return context
+
+
+def client_kwargs(address: KafkaAddress) -> dict[str, Any]:
+    """The connection and security keywords of every Kafka client (aiokafka's and kafka-python's alike)."""
+    settings = kafka_settings(address)
+    kwargs: dict[str, Any] = {"bootstrap_servers": list(settings.bootstrap_servers),
+                              "security_protocol": settings.security_protocol}
+    if settings.sasl_mechanism is not None:
+        kwargs["sasl_mechanism"] = settings.sasl_mechanism
+        kwargs["sasl_plain_username"] = settings.sasl_username
+        kwargs["sasl_plain_password"] = settings.sasl_password.get_secret_value() if settings.sasl_password else ""
+    if settings.security_protocol.endswith("SSL"):
+        kwargs["ssl_context"] = ssl_context(settings)
+    return kwargs

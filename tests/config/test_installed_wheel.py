@@ -1,0 +1,65 @@
+"""The built wheel, installed in a fresh virtual environment and run outside the repo, works on its own:
+its schemas, mappings, targets, systems, flows and connector configs ship with it (issue 16, item 2)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from streams.config.paths import PROJECT_ROOT
+from streams.stack.running import RunningStack
+
+pytestmark = pytest.mark.integration
+
+
+def _run(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600) -> str:
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+    return done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``<venv>/bin``: a fresh venv with the wheel built from this checkout and the pinned dependencies."""
+    root = tmp_path_factory.mktemp("wheel")
+    _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(root / "dist"), str(PROJECT_ROOT),
+         cwd=root)
+    wheels = list((root / "dist").glob("isthmus-*.whl"))
+    assert len(wheels) == 1
+    _run(sys.executable, "-m", "venv", str(root / "venv"), cwd=root)
+    _run(str(root / "venv" / "bin" / "pip"), "install", "-q", "-c", str(PROJECT_ROOT / "constraints.txt"),
+         str(wheels[0]), cwd=root)
+    return root / "venv" / "bin"
+
+
+def test_the_installed_wheel_runs_outside_the_repo(installed: Path, stack: RunningStack,
+                                                   tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ISTHMUS_") and k != "PYTHONPATH"}
+    env.update({"ISTHMUS_HOME": str(stack.settings.home), "ISTHMUS_KAFKA_PORT": str(stack.settings.kafka_port),
+                "ISTHMUS_CONNECT_PORT": str(stack.settings.connect_port),
+                "ISTHMUS_CRM_DB_PORT": str(stack.settings.crm_db_port),
+                "ISTHMUS_ERP_DB_PORT": str(stack.settings.erp_db_port)})
+    isthmus = str(installed / "isthmus")
+    located = _run(str(installed / "python"), "-c", "import streams; print(streams.__file__)", cwd=outside, env=env)
+    assert str(PROJECT_ROOT) not in located, "the venv's own copy is imported, not the checkout's"
+
+    assert "--flow" in _run(isthmus, "worker", "--help", cwd=outside, env=env)
+
+    shown = _run(isthmus, "config", "show", cwd=outside, env=env)
+    share = installed.parent / "share" / "isthmus"
+    assert f"{share / 'mappings'}" in shown and f"{share / 'connect-configs'}" in shown
+    assert f"127.0.0.1:{stack.settings.kafka_port}" in shown and "[stack]" in shown
+
+    validated = _run(isthmus, "connectors", "validate", cwd=outside, env=env)
+    assert "crm-source: valid" in validated and "erp-source: valid" in validated
+
+    (outside / "isthmus.yaml").write_text(f"dirs:\n  mappings_dir: {outside}\n", encoding="utf-8")
+    overridden = _run(isthmus, "--config", "isthmus.yaml", "config", "show", cwd=outside, env=env)
+    assert any(line.split()[:3] == ["ISTHMUS_MAPPINGS_DIR", str(outside), "[file]"]
+               for line in overridden.splitlines())
