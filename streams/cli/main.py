@@ -33,6 +33,7 @@ COMMAND_MODULE: dict[str, str] = {
     "status": "streams.cli.stack_commands", "connectors": "streams.cli.connectors", "sink": "streams.cli.sink",
     "topics": "streams.cli.topics", "worker": "streams.cli.worker", "demo": "streams.cli.demo",
     "warehouse": "streams.cli.warehouse", "dashboard": "streams.cli.dashboard", "mappings": "streams.cli.mappings",
+    "config": "streams.cli.config",
 }
 
 
@@ -54,9 +55,22 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def command_of(given: Sequence[str]) -> str | None:
+    """The command word of an argument list: the first one that is neither an option nor ``--config``'s value."""
+    skip = False
+    for arg in given:
+        if skip:
+            skip = False
+        elif arg == "--config":
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     given = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(given[0] if given else None).parse_args(given)
+    args = build_parser(command_of(given)).parse_args(given)
     try:
         code: int = args.run(args)
     except IsthmusError as exc:

@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from streams.cli.main import COMMAND_MODULE, build_parser
+from streams.cli.main import COMMAND_MODULE, build_parser, command_of
 from streams.cli.topics import TRACE_WINDOW, ProgressLine
 
 
@@ -20,6 +20,12 @@ def test_each_command_loads_only_its_own_module() -> None:
     for command in COMMAND_MODULE:
         assert command in _commands(build_parser(command))
     assert _commands(build_parser("topics")) == {"topics"}
+
+
+def test_the_command_word_is_found_after_global_options() -> None:
+    assert command_of(["--config", "prod.yaml", "topics", "trace", "C-1"]) == "topics"
+    assert command_of(["--config=prod.yaml", "worker"]) == "worker"
+    assert command_of(["--version"]) is None
 
 
 def test_trace_reads_the_last_day_by_default() -> None:
