@@ -20,6 +20,7 @@ from streams.codecs.avro.schemas import SchemaSet, load_schemas
 from streams.codecs.exceptions import UnknownSchema
 from streams.config.paths import DATA_ROOT
 from streams.mapping import located_yaml
+from streams.mapping.compiled import plan_of
 from streams.mapping.engine import coerce
 from streams.mapping.exceptions import MappingLoadError, MappingValueError, Problem
 from streams.mapping.expressions import Expression, ExpressionSyntax, compile_expression
@@ -468,9 +469,11 @@ def _load(path: Path, schemas: SchemaSet, tables: Tables,
     if file.problems:
         return None, file.problems
     description = root.get("description")
-    return RecordMapping(path=path, target=target, key=key, policies=MappingProxyType(policies),
-                         sources=tuple(sources), parent=parent, publish=publication,
-                         description=str(description.value) if description else ""), []
+    mapping = RecordMapping(path=path, target=target, key=key, policies=MappingProxyType(policies),
+                            sources=tuple(sources), parent=parent, publish=publication,
+                            description=str(description.value) if description else "")
+    plan_of(mapping, schemas.named)  # compiled once here, not per record
+    return mapping, []
 
 
 def _publication(file: _File, node: Node | None, sources: list[SourceMapping]) -> Publication | None:

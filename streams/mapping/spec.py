@@ -110,6 +110,9 @@ class RecordMapping:
     parent: ParentLink | None = None
     publish: Publication | None = None
     description: str = ""
+    #: The mapping compiled (a :class:`streams.mapping.compiled.MappingPlan`), by ``id`` of the named Avro types
+    #: it was compiled against; filled at load and on first use by :func:`streams.mapping.compiled.plan_of`.
+    plans: dict[int, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def name(self) -> str:

@@ -48,6 +48,8 @@ class Context:
     time_zones: Mapping[str, str] = field(default_factory=dict)
     lookup: Lookup | None = None
     system: str | None = None
+    #: This context reading each system, made once (mapping a change asks for it per source and per image).
+    _readings: dict[str | None, Context] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def of(cls, systems: Systems, lookup: Lookup | None = None) -> Context:
@@ -56,7 +58,12 @@ class Context:
 
     def reading(self, system: str | None) -> Context:
         """This context while a row of ``system`` is mapped (None: a canonical record)."""
-        return self if system == self.system else replace(self, system=system)
+        if system == self.system:
+            return self
+        found = self._readings.get(system)
+        if found is None:
+            found = self._readings[system] = replace(self, system=system)
+        return found
 
     @property
     def time_zone(self) -> str:

@@ -1,0 +1,363 @@
+"""A mapping compiled once into plain callables, so mapping a record interprets nothing.
+
+Each field binding becomes one function of the row: its value getter (a column, an expression, a constant or
+the nested fields), its transforms' ``apply`` methods in a tuple, and a coercer to its Avro type chosen once
+(the union resolved, named types looked up, a decimal's scale read). Each source becomes its bindings' functions,
+its key fields' functions (for a delete) and its condition; each mapping, its sources by (system, table).
+
+A plan is built when a mapping file is loaded (:func:`streams.mapping.loader.load_mapping`) and kept on the
+:class:`~streams.mapping.spec.RecordMapping` for the named types it was built with, so :func:`plan_of` is a
+lookup on every later record. Error messages say what they said when mappings were interpreted (file:line,
+field, value); the location text is made once per binding, the message only when a value is refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from streams.mapping.exceptions import MappingError, MappingValueError
+from streams.mapping.spec import FieldBinding, RecordMapping, SourceMapping
+from streams.mapping.transforms import Context, StepInput, quantize
+
+Row = Mapping[str, Any]
+Coercer = Callable[[Any], Any]
+#: A compiled binding: its value from the row (``given`` carries the row and the context to the transforms).
+FieldFunction = Callable[[Row, StepInput], Any]
+
+_INTEGRAL = {"int", "long"}
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def coercer(avro_type: Any, named: Mapping[str, Any], where: str) -> Coercer:
+    """A function giving a value in the form fastavro writes for ``avro_type``, or raising a
+    :class:`MappingValueError` naming ``where``: :func:`streams.mapping.engine.coerce`, decided once."""
+    return _coercer(avro_type, named, where,
+                    f"{where}: null for a field that is not nullable; add a `default:` transform")
+
+
+def _coercer(avro_type: Any, named: Mapping[str, Any], where: str, null: str | None) -> Coercer:
+    """``null``: the error a null value gets (None: a null stays null)."""
+    if isinstance(avro_type, list):
+        branches = [b for b in avro_type if b != "null"]
+        null = None if "null" in avro_type else f"{where}: null for a field that is not nullable"
+        if len(branches) == 1:
+            return _coercer(branches[0], named, where, null)
+        return _present(null)
+    if isinstance(avro_type, str) and avro_type in named:
+        return _coercer(named[avro_type], named, where, null)
+    if isinstance(avro_type, dict):
+        logical = avro_type.get("logicalType")
+        if logical == "decimal":
+            return _decimal(int(avro_type.get("scale", 0)), where, null)
+        if logical in ("timestamp-micros", "timestamp-millis"):
+            return _timestamp(where, null)
+        if logical == "date":
+            return _date(where, null)
+        kind = avro_type.get("type")
+        if kind == "enum":
+            return _enum(tuple(avro_type["symbols"]), where, null)
+        if isinstance(kind, str) and kind in ("record", "error", "array", "map"):
+            return _present(null)
+        if isinstance(kind, list) and null is not None:  # a union as a type's `type`: its null refused first
+            return _refusing(null, _coercer(kind, named, where, null))
+        return _coercer(kind, named, where, null)
+    if avro_type == "boolean":
+        return _boolean(where, null)
+    if avro_type in _INTEGRAL:
+        return _integral(where, null)
+    if avro_type == "string":
+        return _string(where, null)
+    return _present(null)
+
+
+# Each coercer below takes a null first (kept, or refused with ``null``), then checks and converts the value.
+
+def _present(null: str | None) -> Coercer:
+    if null is None:
+        return _same
+
+    def present(value: Any) -> Any:
+        if value is None:
+            raise MappingValueError(null)
+        return value
+
+    return present
+
+
+def _refusing(null: str, inner: Coercer) -> Coercer:
+    def refusing(value: Any) -> Any:
+        if value is None:
+            raise MappingValueError(null)
+        return inner(value)
+
+    return refusing
+
+
+def _decimal(scale: int, where: str, null: str | None) -> Coercer:
+    def decimal(value: Any) -> Any:
+        if value is None:
+            if null is None:
+                return None
+            raise MappingValueError(null)
+        if isinstance(value, bool) or not isinstance(value, (Decimal, int)):
+            raise MappingValueError(f"{where}: expected an exact number, got {value!r}")
+        try:
+            return quantize(Decimal(value), scale)
+        except MappingValueError as exc:
+            raise MappingValueError(f"{where}: {exc}") from exc
+
+    return decimal
+
+
+def _timestamp(where: str, null: str | None) -> Coercer:
+    utc = dt.UTC
+
+    def timestamp(value: Any) -> Any:
+        if value is None:
+            if null is None:
+                return None
+            raise MappingValueError(null)
+        if not isinstance(value, dt.datetime) or value.tzinfo is None:
+            raise MappingValueError(f"{where}: expected a UTC timestamp, got {value!r}; a zone-less local "
+                                    "time needs `local_to_utc`")
+        return value.astimezone(utc)
+
+    return timestamp
+
+
+def _date(where: str, null: str | None) -> Coercer:
+    def date(value: Any) -> Any:
+        if value is None:
+            if null is None:
+                return None
+            raise MappingValueError(null)
+        if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
+            raise MappingValueError(f"{where}: expected a date, got {value!r}")
+        return value
+
+    return date
+
+
+def _enum(symbols: tuple[str, ...], where: str, null: str | None) -> Coercer:
+    allowed = frozenset(symbols)
+
+    def enum(value: Any) -> Any:
+        if type(value) is str and value in allowed:
+            return value
+        if value is None:
+            if null is None:
+                return None
+            raise MappingValueError(null)
+        if value not in symbols:  # not text: compared as the schema's list of symbols compares it
+            raise MappingValueError(f"{where}: {value!r} is not one of {', '.join(symbols)}; map it with a value map")
+        return value
+
+    return enum
+
+
+def _boolean(where: str, null: str | None) -> Coercer:
+    def boolean(value: Any) -> Any:
+        if isinstance(value, bool):
+            return value
+        if value is None:
+            if null is None:
+                return None
+            raise MappingValueError(null)
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise MappingValueError(f"{where}: expected true or false, got {value!r}")
+
+    return boolean
+
+
+def _integral(where: str, null: str | None) -> Coercer:
+    def integral(value: Any) -> Any:
+        if type(value) is int:
+            return value
+        if value is None:
+            if null is None:
+                return None
+            raise MappingValueError(null)
+        if isinstance(value, bool) or not isinstance(value, (int, Decimal)) or value != int(value):
+            raise MappingValueError(f"{where}: expected a whole number, got {value!r}")
+        return int(value)
+
+    return integral
+
+
+def _string(where: str, null: str | None) -> Coercer:
+    def string(value: Any) -> Any:
+        if isinstance(value, str):
+            return value
+        if value is None:
+            if null is None:
+                return None
+            raise MappingValueError(null)
+        raise MappingValueError(f"{where}: expected text, got {value!r}")
+
+    return string
+
+
+def where_of(mapping: RecordMapping, binding: FieldBinding) -> str:
+    """Where a binding is, as its errors name it: ``<file>:<line> <field>``."""
+    return f"{mapping.path.name}:{binding.line} {binding.field}"
+
+
+def compile_binding(mapping: RecordMapping, binding: FieldBinding, named: Mapping[str, Any]) -> FieldFunction:
+    """``binding`` as one function of the row: get, transform, coerce."""
+    where = where_of(mapping, binding)
+    coerce = coercer(binding.avro_type, named, where)
+    read = _reader(mapping, binding, named)
+    applies = tuple(step.apply for step in binding.steps)
+    if not applies:
+        if binding.column is not None and binding.nested is None:
+            column = binding.column
+            if coerce is _same:
+                return lambda row, given: row.get(column)
+            return lambda row, given: coerce(row.get(column))
+        return lambda row, given: coerce(read(row, given))
+
+    def value(row: Row, given: StepInput) -> Any:
+        raw = read(row, given)
+        try:
+            for apply in applies:
+                raw = apply(raw, given)
+        except MappingValueError as exc:
+            raise type(exc)(f"{where}: {exc}") from exc
+        return coerce(raw)
+
+    return value
+
+
+def _reader(mapping: RecordMapping, binding: FieldBinding, named: Mapping[str, Any]) -> FieldFunction:
+    """The raw value of ``binding``, before its transforms."""
+    if binding.nested is not None:
+        inner = tuple((name, compile_binding(mapping, nested, named)) for name, nested in binding.nested.items())
+        null_unless = binding.null_unless
+
+        def record(row: Row, given: StepInput) -> Any:
+            for column in null_unless:
+                if row.get(column) is None:
+                    return None
+            return {name: function(row, given) for name, function in inner}
+
+        return record
+    if binding.column is not None:
+        column = binding.column
+        return lambda row, given: row.get(column)
+    if binding.expression is not None:
+        evaluate = binding.expression.evaluate
+        return lambda row, given: evaluate(row)
+    constant = binding.constant
+    return lambda row, given: constant
+
+
+@dataclass(frozen=True, eq=False)
+class SourcePlan:
+    """One source compiled: its bindings' functions, its key fields' (what a delete maps), its condition."""
+
+    source: SourceMapping
+    fields: tuple[tuple[str, FieldFunction], ...]
+    keys: tuple[tuple[str, FieldFunction], ...]
+    #: The fields a mapped row claims: every field but the key's, in binding order (a create's ``asserted``).
+    claims: tuple[str, ...]
+    #: Key fields the source does not bind (a delete of it cannot be mapped; said when one happens).
+    missing_keys: tuple[str, ...]
+    condition: Callable[[Row], Any] | None
+    parent_key: FieldFunction | None
+
+    def applies(self, row: Row | None) -> bool:
+        return row is not None and (self.condition is None or bool(self.condition(row)))
+
+    def map_row(self, row: Row, context: Context) -> dict[str, Any]:
+        """The fields the source binds; ``context`` already reads the source's system (:meth:`Context.reading`)."""
+        given = StepInput(row=row, context=context)
+        return {name: function(row, given) for name, function in self.fields}
+
+    def map_keys(self, row: Row, context: Context) -> dict[str, Any]:
+        """The key fields alone, from a deleted row."""
+        if self.missing_keys:
+            raise MappingError(f"{self.source.name} does not bind the key {', '.join(self.missing_keys)}")
+        given = StepInput(row=row, context=context)
+        return {name: function(row, given) for name, function in self.keys}
+
+
+def compile_source(mapping: RecordMapping, source: SourceMapping, named: Mapping[str, Any],
+                   compiled: Mapping[int, FieldFunction] | None = None) -> SourcePlan:
+    """``source`` of ``mapping`` compiled; ``compiled``: functions already made, by ``id`` of their binding."""
+    def function(binding: FieldBinding) -> FieldFunction:
+        done = compiled.get(id(binding)) if compiled is not None else None
+        return done if done is not None else compile_binding(mapping, binding, named)
+
+    fields = tuple((name, function(binding)) for name, binding in source.bindings.items())
+    by_name = dict(fields)
+    return SourcePlan(
+        source=source, fields=fields,
+        keys=tuple((name, by_name[name]) for name in mapping.key if name in by_name),
+        claims=tuple(name for name in by_name if name not in mapping.key),
+        missing_keys=tuple(name for name in mapping.key if name not in by_name),
+        condition=source.condition.evaluate if source.condition is not None else None,
+        parent_key=function(source.parent_key) if source.parent_key is not None else None)
+
+
+@dataclass(frozen=True, eq=False)
+class MappingPlan:
+    """A mapping compiled for one set of named Avro types: every source and binding, ready to call.
+
+    It holds no reference to its mapping (the mapping holds it)."""
+
+    named: Mapping[str, Any]
+    #: By ``id`` of the compiled object, with the object itself (so an id is never taken for another's).
+    sources: Mapping[int, tuple[SourceMapping, SourcePlan]]
+    bindings: Mapping[int, tuple[FieldBinding, FieldFunction]]
+    by_table: Mapping[tuple[str | None, str | None], tuple[SourcePlan, ...]]
+
+    def source(self, mapping: RecordMapping, source: SourceMapping) -> SourcePlan:
+        """The plan of ``source``; one of another mapping (made by a caller) is compiled for this call."""
+        found = self.sources.get(id(source))
+        if found is not None and found[0] is source:
+            return found[1]
+        return compile_source(mapping, source, self.named)
+
+    def field(self, mapping: RecordMapping, binding: FieldBinding) -> FieldFunction:
+        """The function of ``binding`` (a binding of none of the mapping's sources is compiled for this call)."""
+        found = self.bindings.get(id(binding))
+        if found is not None and found[0] is binding:
+            return found[1]
+        return compile_binding(mapping, binding, self.named)
+
+    def sources_for(self, system: str, table: str) -> tuple[SourcePlan, ...]:
+        return self.by_table.get((system, table), ())
+
+
+def compile_mapping(mapping: RecordMapping, named: Mapping[str, Any]) -> MappingPlan:
+    """Every source and binding of ``mapping`` compiled against the named types ``named``."""
+    bindings: dict[int, tuple[FieldBinding, FieldFunction]] = {}
+    for source in mapping.sources:
+        for binding in (*source.bindings.values(), *([source.parent_key] if source.parent_key else [])):
+            if id(binding) not in bindings:
+                bindings[id(binding)] = (binding, compile_binding(mapping, binding, named))
+    functions = {key: function for key, (_, function) in bindings.items()}
+    sources = {id(s): (s, compile_source(mapping, s, named, functions)) for s in mapping.sources}
+    by_table: dict[tuple[str | None, str | None], list[SourcePlan]] = {}
+    for source, plan in sources.values():
+        by_table.setdefault((source.system, source.table), []).append(plan)
+    return MappingPlan(named=named, sources=sources, bindings=bindings,
+                       by_table={where: tuple(plans) for where, plans in by_table.items()})
+
+
+def plan_of(mapping: RecordMapping, named: Mapping[str, Any]) -> MappingPlan:
+    """The plan of ``mapping`` for ``named``: compiled on first use (the loader compiles it at load), then kept
+    on the mapping, one per set of named types (compared by identity: a set loaded again compiles again)."""
+    plans = mapping.plans
+    plan = plans.get(id(named))
+    if plan is None or plan.named is not named:
+        plan = plans[id(named)] = compile_mapping(mapping, named)
+    return plan
