@@ -99,12 +99,6 @@ class RecordContext:
             self._undo(mark)
             raise
 
-    def clear(self) -> None:
-        """Forget what was collected (after the engine took it for a transaction)."""
-        self.emitted.clear()
-        self.dead_letters.clear()
-        self._counted.clear()
-
     def _mark(self) -> _Mark:
         return _Mark(len(self.emitted), len(self.dead_letters), len(self._counted),
                      tuple(store.mark() for store in self.memory.values()))
