@@ -26,7 +26,7 @@ from streams.codecs.debezium.envelope import ChangeEvent, Op, decode
 from streams.errors import IsthmusError
 from streams.flows import topics
 from streams.flows.canonical.lineage import Lineage, mapping_version
-from streams.flows.engine.api import Context, FlowSpec, Incoming
+from streams.flows.engine.api import Context, FlowSpec, Incoming, Rejected
 from streams.flows.exceptions import FlowUnavailable
 from streams.flows.lookups import LookupContext, LookupTables, lookups_of
 from streams.flows.parking import ParkingLot
@@ -122,7 +122,9 @@ class CanonicalFlow:
     def handle(self, record: Incoming, ctx: Context) -> None:
         queue = deque([record])
         while queue:
-            queue.extend(self._one(queue.popleft(), ctx))
+            current = queue.popleft()
+            with ctx.isolated(current):  # a released change that fails is dead-lettered alone
+                queue.extend(self._one(current, ctx))
 
     def _one(self, record: Incoming, ctx: Context) -> list[Incoming]:
         """Publish one change; returns the parked changes a new look-up value released."""
@@ -143,8 +145,7 @@ class CanonicalFlow:
             ParkingLot(ctx.stores[PARKED]).park(park.link, record)
             return []
         except IsthmusError as exc:
-            ctx.dead_letter(record, reason=f"{type(exc).__name__}: {exc}", stage=self.stage)
-            return []
+            raise Rejected(f"{type(exc).__name__}: {exc}", stage=self.stage) from exc
 
     def _link(self, ctx: Context, topic: str, event: ChangeEvent) -> list[Incoming]:
         """Keep what this change says of the looked-up records; returns the changes that waited for it."""

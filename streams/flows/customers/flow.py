@@ -15,8 +15,8 @@ Stores (all keyed by text, values JSON objects):
 - ``parked``: changes whose entity is not known yet (a ``LookupMissing``), by what they wait for. They
   are completed, in their order, when the entity arrives.
 
-Everything one input record causes is staged and written at the end, so a record that is dead-lettered
-leaves no trace in the stores.
+A change the flow cannot use is rejected (``Rejected``): the engine undoes everything its record did, so a
+record that is dead-lettered leaves no trace in the stores; a change parked for its entity leaves none either.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from streams.flows.customers.exceptions import CustomerFlowError, MissingMapping
 from streams.flows.customers.keying import CustomerKeys, row_key
 from streams.flows.customers.state import CustomerState
 from streams.flows.customers.sync import decide, fold, fold_child, fold_xref
-from streams.flows.engine.api import Context, FlowSpec, Incoming, JsonValue
+from streams.flows.engine.api import Context, FlowSpec, Incoming, Rejected, Store
 from streams.flows.engine.values import from_store, to_store
 from streams.flows.exceptions import FlowUnavailable
 from streams.flows.lookups import short_name
@@ -68,34 +68,13 @@ def input_tables(config: EntityConfig, systems: Systems) -> dict[str, tuple[str,
     return {systems[system].topic(table): (system, table) for system, table in config.reads}
 
 
-class _Staged:
-    """Store reads see this record's own writes; nothing reaches the stores before ``commit``."""
-
-    def __init__(self, stores: Mapping[str, Any]) -> None:
-        self._stores = stores
-        self._writes: dict[tuple[str, str], JsonValue | None] = {}
-
-    def get(self, store: str, key: str) -> JsonValue | None:
-        if (store, key) in self._writes:
-            return self._writes[(store, key)]
-        value: JsonValue | None = self._stores[store].get(key)
-        return value
-
-    def put(self, store: str, key: str, value: JsonValue | None) -> None:
-        self._writes[(store, key)] = value
-
-    def commit(self) -> None:
-        for (store, key), value in self._writes.items():
-            self._stores[store].put(key, value)
-
-
 class _LinkLookup:
     """The look-up of the link record by one of its indexed id fields (the mapping files'
     ``lookup: {record: <link>, by: <id field>}``); remembers what it missed so the change can be parked under
     it. An index entry is ``{<key field>: <record key>}``."""
 
-    def __init__(self, staged: _Staged, config: EntityConfig) -> None:
-        self._staged = staged
+    def __init__(self, stores: Mapping[str, Store], config: EntityConfig) -> None:
+        self._index = stores[INDEX]
         self._record = short_name(config.link.target)
         self._indexed = config.indexed
         self._key = config.key
@@ -104,7 +83,7 @@ class _LinkLookup:
     def __call__(self, record: str, by: str, key: Any) -> Mapping[str, Any] | None:
         if short_name(record) != self._record or by not in self._indexed:
             return None
-        entry = self._staged.get(INDEX, f"{by}={key}")
+        entry = self._index.get(f"{by}={key}")
         if entry is None:
             self.missed = f"{by}={key}"
             return None
@@ -168,8 +147,10 @@ class CustomerFlow:
     def handle(self, record: Incoming, ctx: Context) -> None:
         queue = deque([record])
         while queue:
-            released = self._one(queue.popleft(), ctx)
-            queue.extendleft(reversed(released))
+            current = queue.popleft()
+            with ctx.isolated(current):  # a released change that is rejected is dead-lettered alone
+                released = self._one(current, ctx)
+                queue.extendleft(reversed(released))
 
     def _one(self, record: Incoming, ctx: Context) -> list[Incoming]:
         """Process one record; returns the parked records its customer released, to be processed next."""
@@ -177,35 +158,30 @@ class CustomerFlow:
             return []  # the tombstone after a delete: the delete itself carried the change
         where = self.tables.get(record.topic)
         if where is None:
-            ctx.dead_letter(record, stage=self.stage, reason=(
+            raise Rejected(stage=self.stage, reason=(
                 f"{record.position}: {record.topic} is not an input of {self.name} "
                 f"(inputs: {', '.join(self.tables)}); route only those topics to this flow"))
-            return []
         system, table = where
         try:
             event = decode(record.value, record.key, topic=record.topic, where=record.position)
         except CodecError as exc:
-            ctx.dead_letter(record, stage=self.stage, reason=f"not a Debezium change event: {exc}")
-            return []
+            raise Rejected(stage=self.stage, reason=f"not a Debezium change event: {exc}") from exc
         if not isinstance(event, ChangeEvent) or event.op is Op.TRUNCATE:
             return []
-        staged = _Staged(ctx.stores)
-        lookup = _LinkLookup(staged, self.config)
+        lookup = _LinkLookup(ctx.stores, self.config)
         try:
-            outcome = self._apply(staged, lookup, system, table, event, record)
-            outputs = self._encode(outcome)
+            with ctx.isolated(record):  # undoes what the change did before it failed (or was parked)
+                outcome = self._apply(ctx.stores, lookup, system, table, event, record)
+                outputs = self._encode(outcome)
         except LookupMissing as exc:
             if lookup.missed is None:
-                ctx.dead_letter(record, stage=self.stage, reason=f"{record.position}: {exc}")
-            else:
-                self._park(ctx, lookup.missed, record)
+                raise Rejected(stage=self.stage, reason=f"{record.position}: {exc}") from exc
+            self._park(ctx, lookup.missed, record)
             return []
         except (MappingError, CodecError, CustomerFlowError, NotWritable) as exc:
-            ctx.dead_letter(record, stage=self.stage, reason=(
+            raise Rejected(stage=self.stage, reason=(
                 f"{record.position}: cannot use this {system} {table} change "
-                f"(op {event.op.value}, {event.source.position}): {exc}"))
-            return []
-        staged.commit()
+                f"(op {event.op.value}, {event.source.position}): {exc}")) from exc
         ctx.count("echoes_suppressed", len(outcome.echoes))
         ctx.count("conflicts", len(outcome.conflicts))
         for topic, key, value, headers in outputs:
@@ -223,14 +199,14 @@ class CustomerFlow:
 
     # applying one change
 
-    def _apply(self, staged: _Staged, lookup: _LinkLookup, system: str, table: str, event: ChangeEvent,
+    def _apply(self, stores: Mapping[str, Store], lookup: _LinkLookup, system: str, table: str, event: ChangeEvent,
                record: Incoming) -> _Outcome:
         context = dataclasses.replace(self.context, lookup=lookup)
         outcome = _Outcome()
         config = self.config
         reads = config.reads[(system, table)]
         if reads.remember:
-            event = self._with_remembered_row(staged, table, event)
+            event = self._with_remembered_row(stores[ROWS], table, event)
             if event.op is Op.DELETE and event.before is None:
                 return outcome  # a row this flow never saw: nothing of it to remove
         states: dict[str, CustomerState] = {}
@@ -240,7 +216,7 @@ class CustomerFlow:
             if not isinstance(key, str) or not key:
                 raise CustomerFlowError(f"the change maps to {config.key} {key!r}; it must be non-empty text")
             if key not in states:
-                states[key] = CustomerState.from_json(key, staged.get(ENTITIES, key), config)
+                states[key] = CustomerState.from_json(key, stores[ENTITIES].get(key), config)
                 before[key] = to_store(states[key].canonical())
             return states[key]
 
@@ -262,12 +238,12 @@ class CustomerFlow:
                 else:
                     state.mirror(system).present = True
                 fold_xref(state, change, settled_at=settled_at)
-                outcome.released += self._index(staged, change)
+                outcome.released += self._index(stores[INDEX], change)
         cause = Cause.of(event, system, record)
         outcome.lineage = Lineage.of(event, system, record, self.mapping_version)
         for key, state in states.items():
             outcome.commands += decide(state, cause, context=context, named=self.named)
-            staged.put(ENTITIES, key, state.to_json())
+            stores[ENTITIES].put(key, state.to_json())
             canonical = state.canonical()
             if canonical is not None and to_store(canonical) != before[key]:
                 outcome.canonical[key] = canonical
@@ -283,16 +259,16 @@ class CustomerFlow:
             observed.update({name: event.after.get(column) for name, column in columns.items()})
         return observed
 
-    def _with_remembered_row(self, staged: _Staged, table: str, event: ChangeEvent) -> ChangeEvent:
+    def _with_remembered_row(self, rows: Store, table: str, event: ChangeEvent) -> ChangeEvent:
         key = row_key(table, event)
-        remembered = staged.get(ROWS, key)
-        staged.put(ROWS, key, None if event.op is Op.DELETE or event.after is None
+        remembered = rows.get(key)
+        rows.put(key, None if event.op is Op.DELETE or event.after is None
                    else {"row": to_store(dict(event.after))})
         if event.op in (Op.UPDATE, Op.DELETE):
             return dataclasses.replace(event, before=None if remembered is None else from_store(remembered["row"]))
         return event
 
-    def _index(self, staged: _Staged, change: MappedChange) -> list[str]:
+    def _index(self, index: Store, change: MappedChange) -> list[str]:
         """Index the entity by the ids its link change names; returns the new index keys."""
         added = []
         entry = {self.config.key: change.key}
@@ -300,8 +276,8 @@ class CustomerFlow:
             value = change.values.get(by)
             if by in change.values and value is not None and not change.deleted:
                 key = f"{by}={value}"
-                if staged.get(INDEX, key) != entry:
-                    staged.put(INDEX, key, entry)
+                if index.get(key) != entry:
+                    index.put(key, entry)
                     added.append(key)
         return added
 

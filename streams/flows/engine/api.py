@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -61,8 +62,11 @@ class Context(Protocol):
              headers: Mapping[str, bytes] | None = None) -> None:
         """Produce one record (partitioned by key) in the current transaction."""
 
-    def dead_letter(self, record: Incoming, *, reason: str, stage: str) -> None:
-        """Send ``record`` to the dead-letter topic with why it could not be used; processing goes on."""
+    def isolated(self, *records: Incoming) -> AbstractContextManager[None]:
+        """A part of the handler's work that stands on its own, done for ``records`` (a parked record the one in
+        hand released, one source transaction of several). A :class:`Rejected` raised inside undoes what was done
+        inside and dead-letters ``records`` (or those the rejection names); the handler goes on after the block.
+        Any other exception undoes the block too and goes on up. The engine runs every input record in one."""
 
     def count(self, event: str, n: int = 1) -> None:
         """Count a flow event for the worker's metrics (e.g. ``echoes_suppressed``, ``conflicts``); counted only
@@ -70,6 +74,21 @@ class Context(Protocol):
 
 
 Handler = Callable[[Incoming, Context], Awaitable[None] | None]
+
+
+class Rejected(IsthmusError):
+    """A record the flow cannot use. Raised by a handler: the engine undoes everything the handler did for the
+    record (output, state, counts) and sends it to the dead-letter topic with ``reason``; processing goes on.
+
+    ``stage``: the dead letter's stage (default: ``flow.<flow name>``). ``records``: the records rejected, when
+    they are not the one in hand (or the one of the enclosing ``Context.isolated`` block).
+    """
+
+    def __init__(self, reason: str, *, stage: str | None = None, records: Sequence[Incoming] = ()) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.stage = stage
+        self.records = tuple(records)
 
 
 @dataclass(frozen=True, kw_only=True)

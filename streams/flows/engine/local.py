@@ -1,66 +1,27 @@
 """Running a flow's handler without Kafka: for unit tests of flow logic and for trying a flow by hand.
 
 ``LocalRun`` feeds records to the handler one by one with in-memory stores and collects what the
-handler emitted and dead-lettered, in order. It is the same ``Context`` contract the engine gives.
+handler emitted and dead-lettered, in order. Each record runs through the engine's own per-record path
+(:func:`~streams.flows.engine.staging.handle_record`): a record the handler rejects (or fails on) leaves no
+output and no state, and is dead-lettered as the engine would.
 """
 
 from __future__ import annotations
 
-import inspect
-from collections import Counter
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 
-from streams.flows.engine.api import FlowSpec, Incoming, Store
+from streams.flows.engine.api import FlowSpec, Incoming
+from streams.flows.engine.staging import DeadLettered, Emitted, RecordContext, handle_record
 from streams.flows.engine.stores import MemoryStore
 
-
-@dataclass(frozen=True, kw_only=True)
-class Emitted:
-    topic: str
-    key: bytes | None
-    value: bytes | None
-    headers: tuple[tuple[str, bytes], ...] = ()
-
-
-@dataclass(frozen=True, kw_only=True)
-class DeadLettered:
-    record: Incoming
-    reason: str
-    stage: str
-
-
-def key_bytes(key: bytes | str | None) -> bytes | None:
-    return key.encode() if isinstance(key, str) else key
-
-
-@dataclass
-class LocalContext:
-    memory: dict[str, MemoryStore]
-    emitted: list[Emitted] = field(default_factory=list)
-    dead_letters: list[DeadLettered] = field(default_factory=list)
-    counts: Counter[str] = field(default_factory=Counter)
-
-    @property
-    def stores(self) -> Mapping[str, Store]:
-        return self.memory
-
-    def emit(self, topic: str, *, key: bytes | str | None, value: bytes | None,
-             headers: Mapping[str, bytes] | None = None) -> None:
-        self.emitted.append(Emitted(topic=topic, key=key_bytes(key), value=value,
-                                    headers=tuple((headers or {}).items())))
-
-    def dead_letter(self, record: Incoming, *, reason: str, stage: str) -> None:
-        self.dead_letters.append(DeadLettered(record=record, reason=reason, stage=stage))
-
-    def count(self, event: str, n: int = 1) -> None:
-        self.counts[event] += n
+__all__ = ["DeadLettered", "Emitted", "LocalRun"]
 
 
 class LocalRun:
     def __init__(self, flow: FlowSpec) -> None:
         self.flow = flow
-        self.context = LocalContext(memory={name: MemoryStore(name) for name in flow.stores})
+        self.context = RecordContext(memory={name: MemoryStore(name) for name in flow.stores},
+                                     stage=f"flow.{flow.name}")
         self._offsets: dict[tuple[str, int], int] = {}
 
     def record(self, topic: str, key: bytes | None, value: bytes | None, *, partition: int = 0,
@@ -70,9 +31,7 @@ class LocalRun:
         return Incoming(topic=topic, partition=partition, offset=offset, key=key, value=value,
                         timestamp_ms=timestamp_ms)
 
-    async def feed(self, records: Iterable[Incoming]) -> LocalContext:
+    async def feed(self, records: Iterable[Incoming]) -> RecordContext:
         for record in records:
-            result = self.flow.handler(record, self.context)
-            if inspect.isawaitable(result):
-                await result
+            await handle_record(self.flow.handler, record, self.context)
         return self.context

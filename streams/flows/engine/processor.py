@@ -17,8 +17,9 @@ The group uses the range assignor, which gives partition ``p`` of every input to
 A batch's output goes out a record batch per topic-partition (``batches.send_batched``), emitted records
 partitioned by key as the default partitioner would.
 
-A handler that raises for one record rolls back that record's store changes and output, and the record
-goes to the dead-letter topic with the reason; processing goes on. A Kafka error inside a transaction
+A handler that rejects a record (raises ``Rejected``), or fails on it, rolls back that record's store changes,
+output and counts, and the record goes to the dead-letter topic with the reason; processing goes on
+(:mod:`~streams.flows.engine.staging`, which ``LocalRun`` runs too). A Kafka error inside a transaction
 aborts it and restarts the flow from its last commit (new consumer, producers and restored state).
 """
 
@@ -26,11 +27,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,9 +41,9 @@ from aiokafka.errors import KafkaError
 from streams.codecs.avro.single_object import SchemaStore
 from streams.config.kafka import KafkaAddress, client_kwargs
 from streams.errors import IsthmusError
-from streams.flows.engine.api import FlowSpec, Incoming, Store
+from streams.flows.engine.api import FlowSpec, Incoming
 from streams.flows.engine.batches import KeyPartitioner, OutRecord, send_batched
-from streams.flows.engine.local import key_bytes
+from streams.flows.engine.staging import DeadLettered, RecordContext, handle_record
 from streams.flows.engine.stores import MemoryStore
 from streams.kafka.deadletters import DEAD_LETTER_TYPE, DLQ_TOPIC, STAGE_HEADER, Original, dead_letter_value
 from streams.kafka.topics import TopicSpec, ensure_topics, partition_counts
@@ -81,14 +81,6 @@ class EngineSettings:
     worker_id: str = "isthmus-worker"
 
 
-@dataclass(slots=True)
-class _Pending:
-    topic: str
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes]]
-
-
 @dataclass
 class _Restored:
     """A task's stores and how far each changelog has been read into them."""
@@ -118,61 +110,6 @@ class _Task:
     @property
     def stores(self) -> dict[str, MemoryStore]:
         return self.restored.stores
-
-
-@dataclass
-class _BatchContext:
-    """The Context a handler gets inside the engine: output is held until the record succeeds."""
-
-    spec: FlowSpec
-    schemas: SchemaStore
-    worker_id: str
-    task: _Task
-    emitted: list[_Pending] = field(default_factory=list)
-    counts: Counter[str] = field(default_factory=Counter)
-    _record_counts: Counter[str] = field(default_factory=Counter)
-    _record_start: int = 0
-    _marks: list[int] = field(default_factory=list)
-    _store_list: list[MemoryStore] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self._store_list = list(self.task.stores.values())
-
-    @property
-    def stores(self) -> Mapping[str, Store]:
-        return self.task.stores
-
-    def emit(self, topic: str, *, key: bytes | str | None, value: bytes | None,
-             headers: Mapping[str, bytes] | None = None) -> None:
-        self.emitted.append(_Pending(topic, key_bytes(key), value, list((headers or {}).items())))
-
-    def dead_letter(self, record: Incoming, *, reason: str, stage: str, error_type: str = "Rejected") -> None:
-        original = Original(topic=record.topic, partition=record.partition, offset=record.offset,
-                            timestamp_ms=record.timestamp_ms, key=record.key, value=record.value,
-                            headers=record.headers)
-        letter = dead_letter_value(original, reason=reason, error_type=error_type, stage=stage, attempts=1,
-                                   worker=self.worker_id)
-        self.emitted.append(_Pending(DLQ_TOPIC, record.key, self.schemas.encode(DEAD_LETTER_TYPE, letter),
-                                     [(STAGE_HEADER, stage.encode())]))
-
-    def count(self, event: str, n: int = 1) -> None:
-        self._record_counts[event] += n
-
-    def end_record(self) -> None:
-        if self._record_counts:
-            self.counts.update(self._record_counts)
-            self._record_counts.clear()
-
-    def begin_record(self) -> None:
-        if self._record_counts:
-            self._record_counts.clear()
-        self._record_start = len(self.emitted)
-        self._marks = [store.mark() for store in self._store_list]
-
-    def rollback_record(self) -> None:
-        del self.emitted[self._record_start:]
-        for store, mark in zip(self._store_list, self._marks, strict=True):
-            store.rollback_to(mark)
 
 
 class FlowProcessor:
@@ -298,7 +235,7 @@ class FlowProcessor:
     async def _process(self, task: _Task, parts: Sequence[tuple[TopicPartition, list[Any]]]) -> None:
         """Run the handler over a batch, then commit it in the background: the next batch of the task is
         processed while this one's transaction completes, and committed only after it (see ``_settle``)."""
-        ctx = _BatchContext(spec=self.spec, schemas=self.schemas, worker_id=self.settings.worker_id, task=task)
+        ctx = RecordContext(memory=task.stores, stage=self.stage)
         handler = self.spec.handler
         offsets: dict[TopicPartition, int] = {}
         records_in = 0
@@ -308,19 +245,10 @@ class FlowProcessor:
                 record = Incoming(topic=message.topic, partition=message.partition, offset=message.offset,
                                   key=message.key, value=message.value, timestamp_ms=message.timestamp,
                                   headers=tuple((k, v) for k, v in (message.headers or ())))
-                ctx.begin_record()
-                try:
-                    result = handler(record, ctx)
-                    if result is not None and inspect.isawaitable(result):
-                        await result
-                    ctx.end_record()
-                except Exception as exc:  # a handler bug or bad input must not stop the flow: dead-letter it
-                    ctx.rollback_record()
-                    ctx.dead_letter(record, reason=f"{type(exc).__name__}: {exc}", stage=self.stage,
-                                    error_type=type(exc).__name__)
-                    self.dead_lettered += 1
+                await handle_record(handler, record, ctx)
             records_in += len(records)
             offsets[tp] = records[-1].offset + 1
+        self.dead_lettered += len(ctx.dead_letters)
         self.processing_seconds += time.perf_counter() - began
         outgoing = list(self._outgoing(task, ctx))  # takes the stores' changes: the next batch starts clean
         await self._settled(task)
@@ -341,24 +269,36 @@ class FlowProcessor:
                 task.committing = None
                 raise committing.exception()  # type: ignore[misc]
 
-    async def _settle(self, task: _Task, ctx: _BatchContext, outgoing: list[OutRecord],
+    async def _settle(self, task: _Task, ctx: RecordContext, outgoing: list[OutRecord],
                       offsets: dict[TopicPartition, int], records_in: int) -> None:
         await self._commit(task, outgoing, offsets)
         self.transactions += 1
         self.last_commit_at = time.time()
         self.processed += records_in
-        self.emitted += len(ctx.emitted)
+        self.emitted += len(ctx.emitted) + len(ctx.dead_letters)
         self.events.update(ctx.counts)
 
-    def _outgoing(self, task: _Task, ctx: _BatchContext) -> Iterator[OutRecord]:
-        """The batch's records to produce: what the handler emitted (partitioned by key), then every store's
-        changes (the task's partition of its changelog; a store value is already its changelog bytes)."""
-        for pending in ctx.emitted:
-            yield pending.topic, None, pending.key, pending.value, pending.headers
+    def _outgoing(self, task: _Task, ctx: RecordContext) -> Iterator[OutRecord]:
+        """The batch's records to produce: what the handler emitted (partitioned by key), its dead letters, then
+        every store's changes (the task's partition of its changelog; a store value is already its changelog
+        bytes)."""
+        for emitted in ctx.emitted:
+            yield emitted.topic, None, emitted.key, emitted.value, list(emitted.headers)
+        for letter in ctx.dead_letters:
+            yield DLQ_TOPIC, None, letter.record.key, self._letter(letter), [(STAGE_HEADER, letter.stage.encode())]
         for name, store in task.stores.items():
             topic = self.spec.changelog_topic(name)
             for key, raw in store.take_changes().items():
                 yield topic, task.partition, key.encode(), raw, []
+
+    def _letter(self, letter: DeadLettered) -> bytes:
+        record = letter.record
+        original = Original(topic=record.topic, partition=record.partition, offset=record.offset,
+                            timestamp_ms=record.timestamp_ms, key=record.key, value=record.value,
+                            headers=record.headers)
+        value = dead_letter_value(original, reason=letter.reason, error_type=letter.error_type, stage=letter.stage,
+                                  attempts=1, worker=self.settings.worker_id)
+        return self.schemas.encode(DEAD_LETTER_TYPE, value)
 
     async def _commit(self, task: _Task, outgoing: list[OutRecord], offsets: dict[TopicPartition, int]) -> None:
         """One transaction: the batch's output, its store changes and its input offsets."""

@@ -24,7 +24,7 @@ from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.debezium.envelope import ChangeEvent, Op, Tombstone, TransactionEvent, TransactionStatus, decode
 from streams.errors import IsthmusError
 from streams.flows.commands import Cause, Command, emit_command, payload_json
-from streams.flows.engine.api import Context, FlowSpec, Incoming
+from streams.flows.engine.api import Context, FlowSpec, Incoming, Rejected
 from streams.flows.lookups import LookupTables, lookups_of
 from streams.flows.orders import balance, order
 from streams.flows.orders.exceptions import IncompleteTransaction, UnexpectedRecord
@@ -135,7 +135,9 @@ class _Step:
             self.publish(number)
 
     def reject(self, record: Incoming, error: Exception) -> None:
-        self.ctx.dead_letter(record, reason=f"{type(error).__name__}: {error}", stage=self.flow.stage)
+        """Dead-letter ``record``, one the join held (not the record in hand), and go on with the rest."""
+        with self.ctx.isolated(record):
+            raise Rejected(f"{type(error).__name__}: {error}", stage=self.flow.stage)
 
     def record(self, record: Incoming) -> None:
         try:
@@ -157,7 +159,7 @@ class _Step:
                 return
             self.change(record, decoded)
         except IsthmusError as exc:
-            self.reject(record, exc)
+            raise Rejected(f"{type(exc).__name__}: {exc}", stage=self.flow.stage) from exc
 
     def joined(self, released: Iterable[Joined]) -> None:
         for joined in released:

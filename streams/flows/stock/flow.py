@@ -20,7 +20,7 @@ from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.debezium.envelope import ChangeEvent, Op, Tombstone, decode
 from streams.errors import IsthmusError
 from streams.flows.commands import Cause, Command, emit_command
-from streams.flows.engine.api import Context, FlowSpec, Incoming, JsonValue
+from streams.flows.engine.api import Context, FlowSpec, Incoming, JsonValue, Rejected
 from streams.flows.engine.values import from_store, to_store
 from streams.flows.orders.mirror import Mirror
 from streams.flows.stock.config import DerivedConfig, SumSource
@@ -69,7 +69,7 @@ class StockFlow:
             else:
                 self.target(ctx, record, event)
         except IsthmusError as exc:
-            ctx.dead_letter(record, reason=f"{type(exc).__name__}: {exc}", stage=self.stage)
+            raise Rejected(f"{type(exc).__name__}: {exc}", stage=self.stage) from exc
 
     def contribution(self, ctx: Context, record: Incoming, event: ChangeEvent, summed: SumSource) -> None:
         config = self.config

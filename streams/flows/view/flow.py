@@ -18,7 +18,7 @@ from streams.codecs.avro.single_object import SchemaStore
 from streams.errors import IsthmusError
 from streams.flows.canonical.lineage import Lineage
 from streams.flows.commands import payload_json
-from streams.flows.engine.api import Context, FlowSpec, Incoming
+from streams.flows.engine.api import Context, FlowSpec, Incoming, Rejected
 from streams.flows.engine.values import from_store, to_store
 from streams.flows.view.config import Part, ViewConfig
 from streams.flows.view.keying import ViewKeys
@@ -62,7 +62,7 @@ class ViewFlow:
             self.keep(ctx, str(key), part, value, self.time(part, value, record))
             self.publish(ctx, str(key))
         except IsthmusError as exc:
-            ctx.dead_letter(record, reason=f"{type(exc).__name__}: {exc}", stage=self.stage)
+            raise Rejected(f"{type(exc).__name__}: {exc}", stage=self.stage) from exc
 
     def time(self, part: Part, value: dict[str, Any], record: Incoming) -> dt.datetime | None:
         if part.time is not None:

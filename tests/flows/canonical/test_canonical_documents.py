@@ -17,7 +17,8 @@ import pytest
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.canonical import CanonicalFlow, Lineage, LineageError
 from streams.flows.canonical.lineage import LINEAGE_HEADER, MAPPING_VERSION_HEADER, mapping_version
-from streams.flows.engine.local import LocalContext, LocalRun
+from streams.flows.engine.local import LocalRun
+from streams.flows.engine.staging import RecordContext
 from streams.mapping import load_mappings
 from streams.systems import load_systems
 
@@ -35,7 +36,7 @@ def _fixture(name: str) -> dict[str, Any]:
     return data
 
 
-def _run(schemas: SchemaStore, *events: dict[str, Any], zone: str = "Asia/Shanghai") -> LocalContext:
+def _run(schemas: SchemaStore, *events: dict[str, Any], zone: str = "Asia/Shanghai") -> RecordContext:
     flow = CanonicalFlow(schemas=schemas, mappings=load_mappings(schemas=schemas.schemas),
                          systems=load_systems(env={"ISTHMUS_ERP_TIME_ZONE": zone}))
     run = LocalRun(flow.spec())

@@ -15,7 +15,7 @@ from reference.topics import COMMANDS_ERP, CRM_CUSTOMERS, ERP_ACCOUNTS
 from streams.codecs import ChangeEvent, decode
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.commands import Cause, Command, NotWritable, emit_command, encode_command, idempotency_key
-from streams.flows.engine.local import LocalContext
+from streams.flows.engine.staging import RecordContext
 
 
 def _event(record: tuple[str, bytes, bytes]) -> ChangeEvent:
@@ -103,7 +103,7 @@ def test_a_command_for_a_system_that_takes_none_is_refused_and_not_emitted() -> 
                                        after=crm_customer_row("C-800001", 81, name="A"))), "crm")
     systems = reference_with(system("shop"), system("billing", writable=True))
     store = SchemaStore.from_directory()
-    ctx = LocalContext(memory={})
+    ctx = RecordContext(memory={})
     for target, why in (("shop", r"'shop', which is read-only \(systems/shop.yaml"),
                         ("ledger", "'ledger', which is not declared")):
         with pytest.raises(NotWritable, match=why + r".*only billing, crm, erp take commands"):

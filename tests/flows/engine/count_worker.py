@@ -1,7 +1,9 @@
 """A worker for the engine's tests: counts records per key in a store and forwards each with its count.
 
-Configured by environment: COUNT_BROKER, COUNT_FLOW, COUNT_IN, COUNT_OUT. A value ``poison`` makes the
-handler raise, which must dead-letter that record and nothing else.
+Configured by environment: COUNT_BROKER, COUNT_FLOW, COUNT_IN, COUNT_OUT. A value ``poison`` is counted and
+forwarded like any other, then the handler rejects it (``Rejected``, for a key ending in an even digit) or fails
+on it (``ValueError``, otherwise): either way the engine must undo its count and its output and dead-letter that
+record and nothing else.
 """
 
 from __future__ import annotations
@@ -12,20 +14,22 @@ import os
 import signal
 
 from streams.codecs.avro.single_object import SchemaStore
-from streams.flows.engine.api import Context, FlowSpec, Incoming
+from streams.flows.engine.api import Context, FlowSpec, Incoming, Rejected
 from streams.flows.engine.processor import EngineSettings, run_flows
 
 OUT = os.environ["COUNT_OUT"]
 
 
 def count(record: Incoming, ctx: Context) -> None:
-    if record.value == b"poison":
-        raise ValueError("poison record")
     key = (record.key or b"").decode()
     store = ctx.stores["counts"]
     current = (store.get(key) or {"n": 0})["n"] + 1
     store.put(key, {"n": current})
     ctx.emit(OUT, key=record.key, value=(record.value or b"") + b"|" + str(current).encode())
+    if record.value == b"poison":
+        if key[-1:].isdigit() and int(key[-1]) % 2 == 0:
+            raise Rejected("poison record")
+        raise ValueError("poison record")
 
 
 async def main() -> None:

@@ -97,3 +97,5 @@ def test_sigkill_again_and_again_loses_and_duplicates_nothing(stack: RunningStac
     mine = [letter for letter in letters if letter["topic"] == topic_in]
     assert len(mine) == poison, f"expected {poison} dead letters, got {len(mine)}"
     assert all(letter["value"] == b"poison" and "poison record" in letter["reason"] for letter in mine)
+    # the worker rejects the poison of key-2 and fails on that of key-5 and key-1, after counting and forwarding
+    assert {letter["error_type"] for letter in mine} == {"Rejected", "ValueError"}

@@ -1,0 +1,125 @@
+"""Stage-then-commit per record: the one implementation of a flow's failure semantics, used by the engine and
+by ``LocalRun`` alike, so a flow's unit tests run what production runs.
+
+A handler's work for a record (store writes, emitted records, counts, dead letters) is kept only if the handler
+returns: a :class:`~streams.flows.engine.api.Rejected` it raises, or any other exception, undoes all of it and
+sends the record to the dead-letter topic with the reason. A handler may open a nested scope
+(``Context.isolated``) for a part of its work that stands on its own (a parked record this one released, one
+source transaction of several): a rejection inside undoes and dead-letters only that part.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from streams.flows.engine.api import Handler, Incoming, Rejected, Store
+from streams.flows.engine.stores import MemoryStore
+
+
+@dataclass(frozen=True, kw_only=True)
+class Emitted:
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeadLettered:
+    """An input record the flow could not use, and why; the engine writes it to the dead-letter topic."""
+
+    record: Incoming
+    reason: str
+    stage: str
+    #: ``Rejected`` for a flow's rejection, else the type of the exception the handler raised.
+    error_type: str = "Rejected"
+
+
+def key_bytes(key: bytes | str | None) -> bytes | None:
+    return key.encode() if isinstance(key, str) else key
+
+
+@dataclass(frozen=True, slots=True)
+class _Mark:
+    emitted: int
+    dead_letters: int
+    counted: int
+    stores: tuple[int, ...]
+
+
+@dataclass
+class RecordContext:
+    """The ``Context`` a handler gets: output, counts and dead letters collected in order, store writes
+    undoable back to any scope's start. ``stage`` is what a rejection that names none is dead-lettered under."""
+
+    memory: Mapping[str, MemoryStore]
+    stage: str = "flow"
+    emitted: list[Emitted] = field(default_factory=list)
+    dead_letters: list[DeadLettered] = field(default_factory=list)
+    _counted: list[tuple[str, int]] = field(default_factory=list)
+
+    @property
+    def stores(self) -> Mapping[str, Store]:
+        return self.memory
+
+    @property
+    def counts(self) -> Counter[str]:
+        """What the handler counted, over the records that were kept."""
+        counts: Counter[str] = Counter()
+        for event, n in self._counted:
+            counts[event] += n
+        return counts
+
+    def emit(self, topic: str, *, key: bytes | str | None, value: bytes | None,
+             headers: Mapping[str, bytes] | None = None) -> None:
+        self.emitted.append(Emitted(topic=topic, key=key_bytes(key), value=value,
+                                    headers=tuple((headers or {}).items())))
+
+    def count(self, event: str, n: int = 1) -> None:
+        self._counted.append((event, n))
+
+    @contextmanager
+    def isolated(self, *records: Incoming) -> Iterator[None]:
+        mark = self._mark()
+        try:
+            yield
+        except Rejected as rejection:
+            self._undo(mark)
+            rejected = rejection.records or records
+            if not rejected:
+                raise  # a rejection of nothing in hand: the enclosing scope's record is the one rejected
+            for record in rejected:
+                self.dead_letters.append(DeadLettered(record=record, reason=rejection.reason,
+                                                      stage=rejection.stage or self.stage))
+        except BaseException:
+            self._undo(mark)
+            raise
+
+    def _mark(self) -> _Mark:
+        return _Mark(len(self.emitted), len(self.dead_letters), len(self._counted),
+                     tuple(store.mark() for store in self.memory.values()))
+
+    def _undo(self, mark: _Mark) -> None:
+        del self.emitted[mark.emitted:]
+        del self.dead_letters[mark.dead_letters:]
+        del self._counted[mark.counted:]
+        for store, store_mark in zip(self.memory.values(), mark.stores, strict=True):
+            store.rollback_to(store_mark)
+
+
+async def handle_record(handler: Handler, record: Incoming, ctx: RecordContext) -> None:
+    """Run ``handler`` for ``record``: what it did is kept if it returns; if it raises, all of it is undone and
+    the record dead-lettered (a ``Rejected`` with its reason; a bug or unforeseen input with the exception's type
+    and message, so one bad record never stops the flow)."""
+    try:
+        with ctx.isolated(record):
+            result = handler(record, ctx)
+            if result is not None and inspect.isawaitable(result):
+                await result
+    except Exception as exc:  # undone by the scope; a bug or bad input must not stop the flow
+        ctx.dead_letters.append(DeadLettered(record=record, reason=f"{type(exc).__name__}: {exc}",
+                                             stage=ctx.stage, error_type=type(exc).__name__))
