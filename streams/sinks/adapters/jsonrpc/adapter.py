@@ -1,8 +1,8 @@
-"""Apply commands through a JSON-RPC API (``adapter: jsonrpc``): one remote call per command, its params
-rendered from the payload by the route's template; session login with re-login on expiry; errors under HTTP
-200 read as failures; JSON-RPC 2.0 batch arrays when the target file asks; and, for a route with an
-``external_id``, create as "search, then create or update" (see ``upsert``), since such APIs ignore
-``Idempotency-Key``."""
+"""Apply commands through a JSON-RPC API (``adapter: jsonrpc``): one remote call per command (and the route's
+``then`` calls after it, each when due), its params rendered from the payload by the route's template; session
+login with re-login on expiry; errors under HTTP 200 read as failures; JSON-RPC 2.0 batch arrays when the target
+file asks; and, for a call with an ``external_id``, create as "search, then create or update" (see ``upsert``),
+since such APIs ignore ``Idempotency-Key``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import itertools
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,14 +24,19 @@ from streams.sinks.adapters.http import USER_AGENT, decoded_answer
 from streams.sinks.adapters.jsonrpc.config import (
     LOGIN_PASSWORD,
     LOGIN_USER,
+    RECORD,
     RECORD_ID,
     Credential,
+    ExternalIdSpec,
     JsonRpcOptions,
     JsonRpcRoute,
     RpcBatchSpec,
+    Step,
+    Template,
 )
 from streams.sinks.adapters.jsonrpc.envelope import Reply, read_reply, request
 from streams.sinks.adapters.jsonrpc.session import LoginFailed, Session
+from streams.sinks.adapters.jsonrpc.steps import due
 from streams.sinks.adapters.jsonrpc.templates import render
 from streams.sinks.adapters.jsonrpc.upsert import decide
 from streams.sinks.adapters.mapping import MISSING, get_path
@@ -257,77 +263,108 @@ class JsonRpcAdapter:
             return no_route(self.config.path.name, command.payload_type, command.operation,
                             "payload_type, operation, method, params")
         try:
-            if route.external_id is not None:
-                return await self._upsert(command, route)
-            reply = await self.call(route.method, render(route.params, command.payload))
-            if isinstance(reply, Failed):
-                return reply
-            return self._applied(route, reply.result, None, None)
+            return await self._route(command, route)
         except LoginFailed as exc:
             return Failed(kind="transient", error_type="LoginFailed", status=exc.failed.status,
                           reason=f"could not log in to {self.system} to apply the command: {exc.failed.reason}")
 
-    def _applied(self, route: JsonRpcRoute, result: Any, record_id: Any, action: str | None) -> Applied:
-        body: dict[str, Any] = {"method": route.method, "result": result}
-        if record_id is not None:
-            body[RECORD_ID] = record_id
-        if action is not None:
-            body["upsert"] = action
+    async def _route(self, command: SinkCommand, route: JsonRpcRoute) -> Attempt:
+        """The route's call, then its ``then`` calls in order, each only when due. A failure stops the route:
+        a retry makes every call again, so each must be safe to repeat (a write of values, an upsert)."""
+        first = _Done()
+        if due(route.writes, command.payload, command.changed_fields):
+            made = await self._call_unit(route, command.payload, {})
+            if isinstance(made, Failed):
+                return made
+            first = made
+        refs = {} if first.record_id is None else {RECORD: first.record_id}
+        results: list[Any] = []
+        for index, step in enumerate(route.then):
+            if not due(step.writes, command.payload, command.changed_fields):
+                results.append(None)
+                continue
+            made = await self._call_unit(step, command.payload, refs)
+            if isinstance(made, Failed):
+                return replace(made, reason=f"{made.reason} (then[{index}] of the route for {route.payload_type} "
+                                            f"{route.operation}, line {step.line}; a retry makes its calls again)")
+            results.append(made.result)
+        body: dict[str, Any] = {"method": route.method, "result": first.result}
+        if first.record_id is not None:
+            body[RECORD_ID] = first.record_id
+        if first.action is not None:
+            body["upsert"] = first.action
+        if route.then:
+            body["then"] = results
         return Applied(status=200, body=body, ids=assigned_ids(body, route.ids))
 
-    async def _search(self, command: SinkCommand, route: JsonRpcRoute) -> tuple[str, Any] | Failed:
-        spec = route.external_id
-        assert spec is not None
-        reply = await self.call(spec.search.method, render(spec.search.params, command.payload))
+    async def _call_unit(self, unit: JsonRpcRoute | Step, payload: Mapping[str, Any],
+                         refs: Mapping[str, Any]) -> _Done | Failed:
+        """One call of a route (its own or a ``then`` one): an upsert when it has an external id."""
+        if unit.external_id is not None:
+            return await self._upsert(unit.method, unit.params, unit.external_id, payload, refs)
+        reply = await self.call(unit.method, render(unit.params, payload, refs))
+        return reply if isinstance(reply, Failed) else _Done(result=reply.result)
+
+    async def _search(self, spec: ExternalIdSpec, payload: Mapping[str, Any],
+                      refs: Mapping[str, Any]) -> tuple[str, Any] | Failed:
+        reply = await self.call(spec.search.method, render(spec.search.params, payload, refs))
         if isinstance(reply, Failed):
             return reply
         decision = decide(reply.result, spec.found)
         if decision.action == "ambiguous":
-            value = get_path(command.payload, spec.field)
+            value = get_path(payload, spec.field)
             return Failed(kind="permanent", error_type="ExternalIdAmbiguous", answer=reply.result,
                           reason=f"{len(decision.found)} records of {self.system} hold {spec.field} {value!r} "
                                  f"({spec.search.method} found {list(decision.found)}); the external id must be "
                                  "unique: merge them in the target, then replay the dead letter")
         return decision.action, decision.record_id
 
-    async def _upsert(self, command: SinkCommand, route: JsonRpcRoute) -> Attempt:
-        spec = route.external_id
-        assert spec is not None
-        value = get_path(command.payload, spec.field)
+    async def _upsert(self, method: str, params: Template, spec: ExternalIdSpec, payload: Mapping[str, Any],
+                      refs: Mapping[str, Any]) -> _Done | Failed:
+        value = get_path(payload, spec.field)
         if value is MISSING or value is None or value == "":
             return Failed(kind="permanent", error_type="ExternalIdMissing",
-                          reason=f"the payload has no {spec.field}, the external id that makes {route.method} "
+                          reason=f"the payload has no {spec.field}, the external id that makes {method} "
                                  "safe to retry; send it in the payload")
-        searched = await self._search(command, route)
+        searched = await self._search(spec, payload, refs)
         if isinstance(searched, Failed):
             return searched
         action, record_id = searched
         if action == "update":
-            return await self._update(command, route, record_id, "found")
-        reply = await self.call(route.method, render(route.params, command.payload))
+            return await self._update(spec, payload, refs, record_id, "found")
+        reply = await self.call(method, render(params, payload, refs))
         if isinstance(reply, Failed):
             if spec.duplicate_error is None or not spec.duplicate_error.search(reply.reason):
                 return reply
             # Another writer created the same external id between our search and our create.
             log.info("sink %s: %s %r was created by another writer at the same time; updating it", self.system,
                      spec.field, value)
-            searched = await self._search(command, route)
+            searched = await self._search(spec, payload, refs)
             if isinstance(searched, Failed):
                 return searched
             action, record_id = searched
             if action != "update":
                 return reply
-            return await self._update(command, route, record_id, "found after a concurrent create")
+            return await self._update(spec, payload, refs, record_id, "found after a concurrent create")
         created = get_path({"result": reply.result}, spec.created_id) if spec.created_id else None
-        return self._applied(route, reply.result, None if created is MISSING else created, "created")
+        return _Done(result=reply.result, record_id=None if created is MISSING else created, action="created")
 
-    async def _update(self, command: SinkCommand, route: JsonRpcRoute, record_id: Any, how: str) -> Attempt:
-        spec = route.external_id
-        assert spec is not None
+    async def _update(self, spec: ExternalIdSpec, payload: Mapping[str, Any], refs: Mapping[str, Any],
+                      record_id: Any, how: str) -> _Done | Failed:
         if spec.update is None:
-            return self._applied(route, None, record_id, how)
-        reply = await self.call(spec.update.method, render(spec.update.params, command.payload,
-                                                           {RECORD_ID: record_id}))
+            return _Done(record_id=record_id, action=how)
+        reply = await self.call(spec.update.method, render(spec.update.params, payload,
+                                                           {**refs, RECORD_ID: record_id}))
         if isinstance(reply, Failed):
             return reply
-        return self._applied(route, reply.result, record_id, f"{how}, updated")
+        return _Done(result=reply.result, record_id=record_id, action=f"{how}, updated")
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Done:
+    """What one call of a route came to: its result, the record its external id found or made, and what the
+    upsert did."""
+
+    result: Any = None
+    record_id: Any = None
+    action: str | None = None
