@@ -1,6 +1,7 @@
 """Once-only without idempotency keys: create as "search by external id, then create or update", for every
-adapter whose route declares an ``external_id`` (``http``, ``jsonrpc``). The adapter makes the calls (its
-:class:`UpsertCalls`); :func:`upsert` decides which, in what order, and what each answer means.
+adapter whose route declares an ``external_id`` (``http``, ``jsonrpc``; in ``jsonrpc`` also a route's ``then:``
+calls, whose params may read ``$record``). The adapter makes the calls (its :class:`UpsertCalls`, holding
+whatever they render from); :func:`upsert` decides which, in what order, and what each answer means.
 
 The target keeps the id (a party's code, a CRM customer number), so a retry after a lost answer (the sink
 killed after the create, before its offset commit) finds the record it made instead of making a second.

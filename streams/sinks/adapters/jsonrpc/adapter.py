@@ -1,8 +1,8 @@
-"""Apply commands through a JSON-RPC API (``adapter: jsonrpc``): one remote call per command, its params
-rendered from the payload by the route's template; session login with re-login on expiry; errors under HTTP
-200 read as failures; JSON-RPC 2.0 batch arrays when the target file asks; and, for a route with an
-``external_id``, create as "search, then create or update" (see ``streams.sinks.adapters.upsert``), since
-such APIs ignore ``Idempotency-Key``."""
+"""Apply commands through a JSON-RPC API (``adapter: jsonrpc``): one remote call per command (and the route's
+``then`` calls after it, each when due), its params rendered from the payload by the route's template; session
+login with re-login on expiry; errors under HTTP 200 read as failures; JSON-RPC 2.0 batch arrays when the target
+file asks; and, for a call with an ``external_id``, create as "search, then create or update" (see
+``streams.sinks.adapters.upsert``), since such APIs ignore ``Idempotency-Key``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import itertools
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,14 +24,19 @@ from streams.sinks.adapters.http import USER_AGENT, decoded_answer
 from streams.sinks.adapters.jsonrpc.config import (
     LOGIN_PASSWORD,
     LOGIN_USER,
+    RECORD,
     RECORD_ID,
     Credential,
+    ExternalIdSpec,
     JsonRpcOptions,
     JsonRpcRoute,
     RpcBatchSpec,
+    Step,
+    Template,
 )
 from streams.sinks.adapters.jsonrpc.envelope import Reply, read_reply, request
 from streams.sinks.adapters.jsonrpc.session import LoginFailed, Session
+from streams.sinks.adapters.jsonrpc.steps import due
 from streams.sinks.adapters.jsonrpc.templates import render
 from streams.sinks.adapters.mapping import MISSING, get_path
 from streams.sinks.adapters.upsert import Created, Searched, decide, upsert
@@ -257,50 +263,76 @@ class JsonRpcAdapter:
             return no_route(self.config.path.name, command.payload_type, command.operation,
                             "payload_type, operation, method, params")
         try:
-            if route.external_id is not None:
-                return await self._upsert(command, route)
-            reply = await self.call(route.method, render(route.params, command.payload))
-            if isinstance(reply, Failed):
-                return reply
-            return self._applied(route, reply.result, None, None)
+            return await self._route(command, route)
         except LoginFailed as exc:
             return Failed(kind="transient", error_type="LoginFailed", status=exc.failed.status,
                           reason=f"could not log in to {self.system} to apply the command: {exc.failed.reason}")
 
-    def _applied(self, route: JsonRpcRoute, result: Any, record_id: Any, action: str | None) -> Applied:
-        body: dict[str, Any] = {"method": route.method, "result": result}
-        if record_id is not None:
-            body[RECORD_ID] = record_id
-        if action is not None:
-            body["upsert"] = action
+    async def _route(self, command: SinkCommand, route: JsonRpcRoute) -> Attempt:
+        """The route's call, then its ``then`` calls in order, each only when due. A failure stops the route:
+        a retry makes every call again, so each must be safe to repeat (a write of values, an upsert)."""
+        first = _Done()
+        if due(route.writes, command.payload, command.changed_fields):
+            made = await self._call_unit(route, command.payload, {})
+            if isinstance(made, Failed):
+                return made
+            first = made
+        refs = {} if first.record_id is None else {RECORD: first.record_id}
+        results: list[Any] = []
+        for index, step in enumerate(route.then):
+            if not due(step.writes, command.payload, command.changed_fields):
+                results.append(None)
+                continue
+            made = await self._call_unit(step, command.payload, refs)
+            if isinstance(made, Failed):
+                return replace(made, reason=f"{made.reason} (then[{index}] of the route for {route.payload_type} "
+                                            f"{route.operation}, line {step.line}; a retry makes its calls again)")
+            results.append(made.result)
+        body: dict[str, Any] = {"method": route.method, "result": first.result}
+        if first.record_id is not None:
+            body[RECORD_ID] = first.record_id
+        if first.action is not None:
+            body["upsert"] = first.action
+        if route.then:
+            body["then"] = results
         return Applied(status=200, body=body, ids=assigned_ids(body, route.ids))
 
-    async def _upsert(self, command: SinkCommand, route: JsonRpcRoute) -> Attempt:
-        spec = route.external_id
-        assert spec is not None
-        done = await upsert(_RpcUpsert(self, command, route), system=self.system, field=spec.field,
-                            value=get_path(command.payload, spec.field), call=route.method,
+    async def _call_unit(self, unit: JsonRpcRoute | Step, payload: Mapping[str, Any],
+                         refs: Mapping[str, Any]) -> _Done | Failed:
+        """One call of a route (its own or a ``then`` one): an upsert when it has an external id."""
+        if unit.external_id is not None:
+            return await self._upsert(unit.method, unit.params, unit.external_id, payload, refs)
+        reply = await self.call(unit.method, render(unit.params, payload, refs))
+        return reply if isinstance(reply, Failed) else _Done(result=reply.result)
+
+    async def _upsert(self, method: str, params: Template, spec: ExternalIdSpec, payload: Mapping[str, Any],
+                      refs: Mapping[str, Any]) -> _Done | Failed:
+        done = await upsert(_RpcUpsert(self, method, params, spec, payload, refs), system=self.system,
+                            field=spec.field, value=get_path(payload, spec.field), call=method,
                             search_call=spec.search.method, updates=spec.update is not None)
         if isinstance(done, Failed):
             return done
-        return self._applied(route, done.answer, done.record_id, done.action)
+        return _Done(result=done.answer, record_id=done.record_id, action=done.action)
 
 
 class _RpcUpsert:
-    """The calls of one external-id upsert over JSON-RPC (see ``streams.sinks.adapters.upsert``)."""
+    """The calls of one external-id upsert over JSON-RPC (see ``streams.sinks.adapters.upsert``): a route's own
+    call or one of its ``then`` calls, whose params may read ``refs`` (``$record``) besides the payload."""
 
-    def __init__(self, adapter: JsonRpcAdapter, command: SinkCommand, route: JsonRpcRoute) -> None:
-        assert route.external_id is not None
-        self.adapter, self.command, self.route, self.spec = adapter, command, route, route.external_id
+    def __init__(self, adapter: JsonRpcAdapter, method: str, params: Template, spec: ExternalIdSpec,
+                 payload: Mapping[str, Any], refs: Mapping[str, Any]) -> None:
+        self.adapter, self.method, self.params, self.spec = adapter, method, params, spec
+        self.payload, self.refs = payload, refs
 
     async def search(self) -> Searched | Failed:
-        reply = await self.adapter.call(self.spec.search.method, render(self.spec.search.params, self.command.payload))
+        reply = await self.adapter.call(self.spec.search.method,
+                                        render(self.spec.search.params, self.payload, self.refs))
         if isinstance(reply, Failed):
             return reply
         return Searched(decision=decide({"result": reply.result}, self.spec.found), answer=reply.result)
 
     async def create(self) -> Created | Failed:
-        reply = await self.adapter.call(self.route.method, render(self.route.params, self.command.payload))
+        reply = await self.adapter.call(self.method, render(self.params, self.payload, self.refs))
         if isinstance(reply, Failed):
             return reply
         created = get_path({"result": reply.result}, self.spec.created_id) if self.spec.created_id else None
@@ -308,9 +340,19 @@ class _RpcUpsert:
 
     async def update(self, record_id: Any) -> Any:
         assert self.spec.update is not None
-        reply = await self.adapter.call(self.spec.update.method, render(self.spec.update.params, self.command.payload,
-                                                                        {RECORD_ID: record_id}))
+        reply = await self.adapter.call(self.spec.update.method, render(self.spec.update.params, self.payload,
+                                                                        {**self.refs, RECORD_ID: record_id}))
         return reply if isinstance(reply, Failed) else reply.result
 
     def is_duplicate(self, failed: Failed) -> bool:
         return self.spec.duplicate_error is not None and self.spec.duplicate_error.search(failed.reason) is not None
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Done:
+    """What one call of a route came to: its result, the record its external id found or made, and what the
+    upsert did."""
+
+    result: Any = None
+    record_id: Any = None
+    action: str | None = None

@@ -4,7 +4,13 @@ A JSON-RPC route calls one ``method`` with ``params`` built from the payload by 
 of lists and mappings whose leaves are field specs (:data:`~streams.sinks.config.model.FieldSpec`: a text is
 a payload path, ``{value: ...}`` a constant, ``{from: ..., keep_null: true}``, ``{from: ..., each: ...}``).
 Names beginning with ``$`` are the adapter's own references: ``$id`` (the record an external-id search found,
-or the create made), ``$user`` and ``$password`` (the login's credentials, only in the login's params).
+or the create made), ``$record`` (in a ``then:`` call: the ``$id`` of the route's own call), ``$user`` and
+``$password`` (the login's credentials, only in the login's params).
+
+A route is one call, or more: ``then:`` lists further calls made in order once the first succeeded (Tryton
+refuses to rename an archived party even in the write that re-activates it, so that takes two writes; a
+party's e-mail is a row of its own, written by id). A call with ``writes:`` is made only for a command that
+carries one of those payload fields (see :func:`~streams.sinks.adapters.jsonrpc.steps.due`).
 
 The plugin's section parser (:func:`parse_section`) and route parser (:func:`parse_route`) check them through
 the loader's :class:`~streams.sinks.config.loader.TargetReader` (its ``problem``/``mapping``/``string``...
@@ -36,6 +42,7 @@ if TYPE_CHECKING:
 JsonRpcVersion = Literal["1.0", "2.0"]
 VERSIONS: tuple[JsonRpcVersion, ...] = ("1.0", "2.0")
 RECORD_ID = "$id"
+RECORD = "$record"
 LOGIN_USER = "$user"
 LOGIN_PASSWORD = "$password"
 
@@ -44,8 +51,9 @@ LOGIN_KEYS = ("method", "params", "user", "password", "header", "scheme", "token
 CREDENTIAL_KEYS = ("env", "secret")
 BATCH_KEYS = ("max_items", "linger_ms")
 #: A route's own keys, besides those of every route (payload_type, operation, ids, answers).
-ROUTE_KEYS = ("method", "params", "external_id")
+ROUTE_KEYS = ("method", "params", "external_id", "writes", "then")
 CALL_KEYS = ("method", "params")
+STEP_KEYS = ("method", "params", "external_id", "writes")
 EXTERNAL_ID_KEYS = ("field", "search", "found", "update", "created_id", "duplicate_error")
 _METHOD = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-/]*$")
 _ENV = re.compile(r"^[A-Z_][A-Z0-9_]*$")
@@ -140,11 +148,40 @@ class ExternalIdSpec:
     duplicate_error: re.Pattern[str] | None = None
 
 
+def _call_plan(method: str, external_id: ExternalIdSpec | None) -> str:
+    if external_id is None:
+        return f"call {method}"
+    update = f", else {external_id.update.method}" if external_id.update else ""
+    return f"{external_id.search.method} by {external_id.field}, {method} if none{update}"
+
+
+def _when(writes: tuple[str, ...]) -> str:
+    return f" (when {' or '.join(writes)} is sent)" if writes else ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Step:
+    """A further call of a route (``then:``), made after the calls before it succeeded: its params may read
+    ``$record`` (the record the route's own call found or made); with ``external_id``, it is itself "search,
+    then create or update" (its ``update`` reads ``$id``, the record its search found)."""
+
+    method: str
+    params: Template
+    external_id: ExternalIdSpec | None = None
+    #: Payload fields the call writes: made only when the command carries one of them (see ``steps.due``).
+    writes: tuple[str, ...] = ()
+    line: int | None = None
+
+    def plan(self) -> str:
+        return _call_plan(self.method, self.external_id) + _when(self.writes)
+
+
 @dataclass(frozen=True, kw_only=True)
 class JsonRpcRoute:
-    """One remote call per command. Its answer, as ``ids`` and ``answers`` read it, is ``{"method": ...,
-    "result": <the call's result>, "$id": <the record an external id found or the create made>, "upsert":
-    <what the upsert did>}``; a JSON-RPC error reply never gets there (the adapter reads it, see ``envelope``)."""
+    """One remote call per command, and the ``then`` calls after it. Its answer, as ``ids`` and ``answers``
+    read it, is ``{"method": ..., "result": <the first call's result>, "$id": <the record an external id found
+    or the create made>, "upsert": <what the upsert did>, "then": [<each further call's result, null when it
+    was not due>]}``; a JSON-RPC error reply never gets there (the adapter reads it, see ``envelope``)."""
 
     payload_type: str
     operation: str
@@ -155,13 +192,14 @@ class JsonRpcRoute:
     #: Rules over the answer above (a result that means failure); never over the error reply.
     answers: AnswerRules | None = None
     external_id: ExternalIdSpec | None = None
+    #: Payload fields the first call writes: made only when the command carries one of them.
+    writes: tuple[str, ...] = ()
+    then: tuple[Step, ...] = ()
     line: int | None = None
 
     def plan(self) -> str:
-        if self.external_id is None:
-            return f"call {self.method}"
-        update = f", else {self.external_id.update.method}" if self.external_id.update else ""
-        return f"{self.external_id.search.method} by {self.external_id.field}, {self.method} if none{update}"
+        first = _call_plan(self.method, self.external_id) + _when(self.writes)
+        return "; then ".join((first, *(step.plan() for step in self.then)))
 
 
 def _specials(*names: str) -> dict[str, LookupSpec]:
@@ -322,7 +360,9 @@ def parse_section(raw: Any, reader: TargetReader) -> JsonRpcOptions | None:
                           transient_errors=transient, headers=headers)
 
 
-def _external_id(reader: TargetReader, raw: Any, key: Key, shape: PayloadShape | None) -> ExternalIdSpec | None:
+def _external_id(reader: TargetReader, raw: Any, key: Key, shape: PayloadShape | None,
+                 outer: tuple[str, ...] = ()) -> ExternalIdSpec | None:
+    """``outer``: the references the enclosing call may read besides the payload (``$record`` in a step)."""
     spec = reader.mapping(raw, key, EXTERNAL_ID_KEYS, "external_id")
     if spec is None:
         return None
@@ -331,13 +371,13 @@ def _external_id(reader: TargetReader, raw: Any, key: Key, shape: PayloadShape |
                               "account_code")
     if name is not None and shape is not None:
         reader.reference(name, (*key, "field"), shape, None, {}, scalar=True)
-    search = (_call(reader, spec["search"], (*key, "search"), shape, ()) if "search" in spec else None)
+    search = (_call(reader, spec["search"], (*key, "search"), shape, outer) if "search" in spec else None)
     if "search" not in spec:
         reader.problem(key, "external_id has no search",
                         "add search: {method: model.party.party.search, params: [[[{value: code}, {value: '='}, "
                         "account_code]]]}")
     found = reader.string(spec, "found", key) or "result"
-    update = (_call(reader, spec["update"], (*key, "update"), shape, (RECORD_ID,))
+    update = (_call(reader, spec["update"], (*key, "update"), shape, (RECORD_ID, *outer))
               if spec.get("update") is not None else None)
     created_id = reader.string(spec, "created_id", key)
     duplicate = reader.string(spec, "duplicate_error", key)
@@ -362,6 +402,68 @@ def _reads_the_error_reply(rules: AnswerRules) -> bool:
     return any(path == "error" or path.startswith("error.") for path in paths)
 
 
+def _writes(reader: TargetReader, owner: Mapping[str, Any], key: Key, shape: PayloadShape | None) -> tuple[str, ...]:
+    names = reader.names(owner, "writes", key, re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$"))
+    if shape is not None:
+        for index, name in enumerate(names):
+            reader.reference(name, (*key, "writes", index), shape, None, {}, scalar=False)
+    if "writes" in owner and not names:
+        reader.problem((*key, "writes"), "writes names no field",
+                       "name the payload fields the call writes, e.g. writes: [email], or remove writes")
+    return names
+
+
+def _steps(reader: TargetReader, raw: Any, key: Key, shape: PayloadShape | None,
+           record: bool) -> tuple[Step, ...] | None:
+    """The route's ``then:`` calls. ``record``: whether ``$record`` has a value (the route's first call is an
+    external-id upsert that always runs)."""
+    if not isinstance(raw, list) or not raw:
+        reader.problem(key, f"then must be a list of calls, got {raw!r}",
+                       "write then: [{method: model.party.party.write, params: [[$record], {name: name}, {}]}]")
+        return None
+    specials = (RECORD,) if record else ()
+    steps: list[Step] = []
+    ok = True
+    for index, item in enumerate(raw):
+        where = (*key, index)
+        step = reader.mapping(item, where, STEP_KEYS, "a call")
+        if step is None:
+            ok = False
+            continue
+        method = reader.string(step, "method", where, required=True, pattern=_METHOD,
+                               fix="name the remote method, e.g. model.party.contact_mechanism.write")
+        if "params" not in step:
+            reader.problem(where, "params is missing", "give the call's params, e.g. [[$record], {name: name}, {}]")
+        params = _step_params(reader, step.get("params", []), (*where, "params"), shape, specials, record)
+        external = (_external_id(reader, step["external_id"], (*where, "external_id"), shape, specials)
+                    if step.get("external_id") is not None else None)
+        writes = _writes(reader, step, where, shape)
+        if method is None or params is None or "params" not in step:
+            ok = False
+            continue
+        steps.append(Step(method=method, params=params, external_id=external, writes=writes,
+                          line=reader.line(where)))
+    return tuple(steps) if ok else None
+
+
+def _step_params(reader: TargetReader, raw: Any, key: Key, shape: PayloadShape | None, specials: tuple[str, ...],
+                 record: bool) -> Template | None:
+    if not record and RECORD in _texts(raw):
+        reader.problem(key, f"{RECORD} has no value here: it is the record the route's own call found or made, "
+                       "and this route's call has no external_id (or is skipped by writes)",
+                       "use a payload field (e.g. account_id), or give the route's call an external_id and no writes")
+        return None
+    return check_template(reader, raw, key, shape, specials)
+
+
+def _texts(raw: Any) -> list[str]:
+    if isinstance(raw, list):
+        return [text for item in raw for text in _texts(item)]
+    if isinstance(raw, dict):
+        return [text for item in raw.values() for text in _texts(item)]
+    return [raw] if isinstance(raw, str) else []
+
+
 def parse_route(route: dict[str, Any], key: Key, head: RouteHead, reader: TargetReader) -> JsonRpcRoute | None:
     """One route of a JSON-RPC target (the plugin's route parser; its keys are already checked against
     :data:`ROUTE_KEYS` and ``head`` holds what every route has)."""
@@ -381,7 +483,13 @@ def parse_route(route: dict[str, Any], key: Key, head: RouteHead, reader: Target
                        "answers rules", "remove the conditions on error; name retryable errors in "
                        "jsonrpc.transient_errors; answers rules of a jsonrpc route read its result (result, "
                        "result.0.state, $id)")
-    if payload_type is None or operation is None or method is None or params is None or "params" not in route:
+    writes = _writes(reader, route, key, shape)
+    then: tuple[Step, ...] | None = ()
+    if route.get("then") is not None:
+        then = _steps(reader, route["then"], (*key, "then"), shape, record=external is not None and not writes)
+    if (payload_type is None or operation is None or method is None or params is None or "params" not in route
+            or then is None):
         return None
     return JsonRpcRoute(payload_type=payload_type, operation=operation, method=method, params=params,
-                        ids=head.ids, answers=head.answers, external_id=external, line=reader.line(key))
+                        ids=head.ids, answers=head.answers, external_id=external, writes=writes, then=then,
+                        line=reader.line(key))
