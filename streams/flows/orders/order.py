@@ -70,6 +70,8 @@ def apply_origin_header(state: State, mapper: Mapper, event: ChangeEvent, record
     echo = mirror.observe({f: row.get(c) for f, c in config.write_back.items()})
     if echo:
         state.count("echoes_suppressed")
+    if not echo and document.get("hold"):
+        document["hold"] = {**document["hold"], "cleared": True}  # the origin changed it: worth another try
     cancel_requested = bool(document.get("cancel_requested"))
     if not echo:
         if row.get(config.origin_status) == config.cancel_status:
@@ -101,7 +103,17 @@ def apply_origin_line(state: State, mapper: Mapper, event: ChangeEvent) -> str |
         lines[line_id] = State.dump(mapper.row(config.lines, config.lines_source, row, state.lookup))
     state.put("lines", ref, {**entry, "lines": lines})
     number: str | None = entry.get("document")
+    if number is not None:
+        clear_hold(state, number)
     return number
+
+
+def clear_hold(state: State, number: str) -> None:
+    """The cause of a refused document's hold may be gone: it is sent again when next looked at."""
+    document = state.get("documents", number)
+    if document.get("hold") and not document["hold"].get("cleared"):
+        document["hold"] = {**document["hold"], "cleared": True}
+        state.put("documents", number, document)
 
 
 def apply_target(state: State, mapper: Mapper, change: MappedChange, cause: Cause) -> str:
@@ -167,11 +179,11 @@ def party_blocked(state: State, mapper: Mapper, record: Mapping[str, Any]) -> bo
     return bool(values.get(party.blocked))
 
 
-def _create(mapper: Mapper, number: str, payload: Mapping[str, Any], cause: Cause) -> Command:
+def _create(mapper: Mapper, number: str, payload: Mapping[str, Any], cause: Cause, part: str = "") -> Command:
     config = mapper.config
     return Command(target=config.target_system, operation="create", entity_type=config.header.target,
                    entity_key=number, payload_type=config.header.target, payload=payload, cause=cause,
-                   correlation_id=number)
+                   correlation_id=number, part=part)
 
 
 def _creation(state: State, mapper: Mapper, document: dict[str, Any], number: str, record: Mapping[str, Any],
@@ -183,7 +195,10 @@ def _creation(state: State, mapper: Mapper, document: dict[str, Any], number: st
         if blocked:
             document["held"] = True
             return []
-        create = _create(mapper, number, record, origin_cause)
+        # a create sent again after a refusal is a new command: the target keeps no refused key, but the
+        # payload may differ now, and the same key with another payload is refused
+        resends = int(document.get("resends") or 0)
+        create = _create(mapper, number, record, origin_cause, part=f"resend{resends}" if resends else "")
         document.update(created=create.idempotency_key, held=False, in_doubt=False,
                         create_sent={"payload": State.dump(dict(record)), "cause": cause_state(origin_cause)})
         return [create]
@@ -225,8 +240,16 @@ def evaluate(state: State, mapper: Mapper, number: str, trigger: Cause) -> tuple
     origin_cause = cause_of(document.get("origin_cause"))
     assert origin_cause is not None
     status = row.get(config.origin_status)
-    if (target is None and not document.get("origin_snapshot")
-            and status in (*config.send, config.party.held) and row.get(config.write_back[config.link]) is None
+    hold = document.get("hold")
+    if hold and (target is not None or hold.get("cleared")):
+        document["hold"] = hold = None  # the target has it, or the cause may be gone: it goes on
+        if target is None:
+            document.update(created=None, resends=int(document.get("resends") or 0) + 1)
+    if hold:
+        pass  # refused by the target: held until its cause clears (see holds)
+    elif (target is None and not document.get("origin_snapshot")
+            and status in (*config.send, config.party.held, config.hold.status)
+            and row.get(config.write_back[config.link]) is None
             and record[_lines_field(mapper)] and record.get(config.party.account) is not None):
         commands += _creation(state, mapper, document, number, record, origin_cause)
     elif document.get("held"):
@@ -244,6 +267,8 @@ def evaluate(state: State, mapper: Mapper, number: str, trigger: Cause) -> tuple
         wanted = {f: target.get(f) for f in config.write_back}
         if document.get("cancel_requested") and target.get(config.status) in config.cancel_while:
             del wanted[config.status]  # the origin's cancel is on its way to the target
+    elif hold:
+        wanted = {config.status: config.hold.status}
     elif document.get("held"):
         wanted = {config.status: config.party.held}
     if wanted:
