@@ -1,7 +1,9 @@
 """Running a flow's handler without Kafka: for unit tests of flow logic and for trying a flow by hand.
 
 ``LocalRun`` feeds records to the handler one by one with in-memory stores and collects what the
-handler emitted and dead-lettered, in order. It is the same ``Context`` contract the engine gives.
+handler emitted and dead-lettered, in order. It is the same ``Context`` contract the engine gives. A record of
+a topic that one of the flow's feeders reads (:attr:`~streams.flows.engine.api.FlowSpec.feeders`) goes through
+that feeder first, as a worker runs them: the flow gets what the feeder emitted to its inputs.
 """
 
 from __future__ import annotations
@@ -62,17 +64,29 @@ class LocalRun:
         self.flow = flow
         self.context = LocalContext(memory={name: MemoryStore(name) for name in flow.stores})
         self._offsets: dict[tuple[str, int], int] = {}
+        self.feeders = [LocalRun(feeder) for feeder in flow.feeders]
 
     def record(self, topic: str, key: bytes | None, value: bytes | None, *, partition: int = 0,
-               timestamp_ms: int = 0) -> Incoming:
+               timestamp_ms: int = 0, headers: tuple[tuple[str, bytes], ...] = ()) -> Incoming:
         offset = self._offsets.get((topic, partition), 0)
         self._offsets[(topic, partition)] = offset + 1
         return Incoming(topic=topic, partition=partition, offset=offset, key=key, value=value,
-                        timestamp_ms=timestamp_ms)
+                        timestamp_ms=timestamp_ms, headers=headers)
 
     async def feed(self, records: Iterable[Incoming]) -> LocalContext:
         for record in records:
-            result = self.flow.handler(record, self.context)
-            if inspect.isawaitable(result):
-                await result
+            for incoming in await self._fed(record):
+                result = self.flow.handler(incoming, self.context)
+                if inspect.isawaitable(result):
+                    await result
         return self.context
+
+    async def _fed(self, record: Incoming) -> list[Incoming]:
+        """``record`` itself, or what the feeder that reads its topic emitted to the flow's inputs."""
+        feeder = next((f for f in self.feeders if record.topic in f.flow.inputs), None)
+        if record.topic in self.flow.inputs or feeder is None:
+            return [record]
+        seen = len(feeder.context.emitted)
+        await feeder.feed([record])
+        return [self.record(e.topic, e.key, e.value, headers=e.headers) for e in feeder.context.emitted[seen:]
+                if e.topic in self.flow.inputs]

@@ -25,16 +25,18 @@ from streams.codecs.debezium.envelope import ChangeEvent, Op, Tombstone, Transac
 from streams.errors import IsthmusError
 from streams.flows.commands import Cause, Command, emit_command, payload_json
 from streams.flows.engine.api import Context, FlowSpec, Incoming
+from streams.flows.engine.repartition import origin_of, relay
 from streams.flows.lookups import LookupTables, lookups_of
 from streams.flows.orders import balance, holds, order
 from streams.flows.orders.exceptions import IncompleteTransaction, UnexpectedRecord
 from streams.flows.orders.mapper import Mapper
+from streams.flows.orders.refusals import RefusalKeys
 from streams.flows.orders.state import LINKS, STORES, State
 from streams.flows.orders.txjoin import Joined, TransactionJoin
 from streams.flows.parking import ParkingLot
 from streams.flows.topics import HOLDS
 from streams.mapping import LookupMissing, MappedChange, SourceMapping
-from streams.sinks.topics import results_topic
+from streams.sinks.topics import results_topic as sink_results
 
 NAME = "isthmus-orders"
 #: What a topic's changes are to the flow.
@@ -54,9 +56,13 @@ class DocumentTopics:
     lookups: tuple[str, ...] = field(default=())
     #: The target's results (its sink's CommandResults): a refused create holds its document.
     results: str = ""
+    #: The flow's own one-partition topic its results stage re-keys the refusals into (the input read in place
+    #: of ``results``, which has the command topics' partition count: :mod:`streams.flows.orders.refusals`).
+    refusals: str = ""
 
     @classmethod
-    def of(cls, mapper: Mapper, lookups: LookupTables, results: str | None = None) -> DocumentTopics:
+    def of(cls, mapper: Mapper, lookups: LookupTables, results: str | None = None,
+           refusals: str = "") -> DocumentTopics:
         config = mapper.config
         origin = mapper.systems[config.origin_system]
         pairs: list[tuple[str, SourceMapping]] = [
@@ -68,11 +74,13 @@ class DocumentTopics:
             roles.setdefault(mapper.topic(source), []).append((role, source))
         return cls(transaction=origin.transaction_topic, roles={t: tuple(r) for t, r in roles.items()},
                    joined=tuple(f"{origin.topics.namespace}.{s.table}" for s in (config.origin, config.lines_source)),
-                   lookups=lookups.topics, results=results or results_topic(config.target_system))
+                   lookups=lookups.topics, results=results or sink_results(config.target_system),
+                   refusals=refusals)
 
     @property
     def inputs(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys((self.transaction, *self.roles, *self.lookups, self.results)))
+        return tuple(dict.fromkeys((self.transaction, *self.roles, *self.lookups,
+                                    *((self.refusals,) if self.refusals else ()))))
 
 
 class OrdersFlow:
@@ -92,7 +100,10 @@ class OrdersFlow:
         sources = (config.origin, config.target, config.party.origin, config.party.target, *config.balance.sources)
         self.lookups = LookupTables(lookups_of(sources), mappings=mapper.mappings,
                                     systems=mapper.systems, named=mapper.named, flow=name)
-        self.topics = DocumentTopics.of(mapper, self.lookups, results_topic)
+        results = results_topic or sink_results(config.target_system)
+        self.refusals_stage, refusals = relay(name, results, RefusalKeys(schemas, config.header.target),
+                                              what="results")
+        self.topics = DocumentTopics.of(mapper, self.lookups, results, refusals)
         self.holds_topic = holds_topic
 
     @property
@@ -103,7 +114,7 @@ class OrdersFlow:
         config = self.mapper.config
         outputs = () if self.orders_topic is None else (self.orders_topic,)
         return FlowSpec(name=self.name, inputs=self.topics.inputs, handler=self.handle, stores=STORES,
-                        outputs=(*outputs, self.holds_topic), compacted=outputs,
+                        outputs=(*outputs, self.holds_topic), compacted=outputs, feeders=(self.refusals_stage,),
                         description=f"{config.origin_system} {config.header.name} documents to "
                                     f"{config.target_system} (joined per source transaction); status and balances "
                                     "back; the reconciled documents")
@@ -147,8 +158,8 @@ class _Step:
 
     def record(self, record: Incoming) -> None:
         try:
-            if record.topic == self.topics.results:
-                self.result(record)
+            if record.topic == self.topics.refusals:
+                self.result(origin_of(record))
                 return
             decoded = decode(record.value, record.key, topic=record.topic, where=record.position)
             if isinstance(decoded, Tombstone):
