@@ -9,10 +9,13 @@ A document is held, never silently stuck, when it cannot go to its target:
 - ``too_big``: the document is over the target's ``limits`` and the target file declares no way to add parts
   (the sink's own refusal, status 413).
 
-A refused document is sent again (a new command, its own idempotency key) when the cause may have cleared: one
-of the flow file's ``hold.release`` fields of its party changes in the target, or the origin changes the
-document. Every change of a document's hold is a ``Hold`` record on ``isthmus.holds`` (state ``held`` with the
-cause and the target's message, or ``released``), written in the flow's transaction with its other outputs.
+A refused document is sent again when the cause may have cleared: one of the flow file's ``hold.release`` fields
+of its party changes in the target (the same create, with its first idempotency key: a target keeps no refused
+key), or the origin changes the document (as it is now, a new command: the same key with another payload is
+refused). The refusals come keyed by document through the flow's results stage
+(:mod:`streams.flows.orders.refusals`). Every change of a document's hold is a ``Hold`` record on
+``isthmus.holds`` (state ``held`` with the cause and the target's message, or ``released``), written in the
+flow's transaction with its other outputs.
 """
 
 from __future__ import annotations

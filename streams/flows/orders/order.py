@@ -71,7 +71,8 @@ def apply_origin_header(state: State, mapper: Mapper, event: ChangeEvent, record
     if echo:
         state.count("echoes_suppressed")
     if not echo and document.get("hold"):
-        document["hold"] = {**document["hold"], "cleared": True}  # the origin changed it: worth another try
+        # the origin changed it: worth another try, as it is now
+        document["hold"] = {**document["hold"], "cleared": True, "edited": True}
     cancel_requested = bool(document.get("cancel_requested"))
     if not echo:
         if row.get(config.origin_status) == config.cancel_status:
@@ -104,15 +105,17 @@ def apply_origin_line(state: State, mapper: Mapper, event: ChangeEvent) -> str |
     state.put("lines", ref, {**entry, "lines": lines})
     number: str | None = entry.get("document")
     if number is not None:
-        clear_hold(state, number)
+        clear_hold(state, number, edited=True)
     return number
 
 
-def clear_hold(state: State, number: str) -> None:
-    """The cause of a refused document's hold may be gone: it is sent again when next looked at."""
+def clear_hold(state: State, number: str, *, edited: bool = False) -> None:
+    """The cause of a refused document's hold may be gone: it is sent again when next looked at; as it was
+    refused (its first key), unless the origin ``edited`` it meanwhile."""
     document = state.get("documents", number)
-    if document.get("hold") and not document["hold"].get("cleared"):
-        document["hold"] = {**document["hold"], "cleared": True}
+    hold = document.get("hold")
+    if hold and (not hold.get("cleared") or (edited and not hold.get("edited"))):
+        document["hold"] = {**hold, "cleared": True, "edited": edited or bool(hold.get("edited"))}
         state.put("documents", number, document)
 
 
@@ -195,12 +198,22 @@ def _creation(state: State, mapper: Mapper, document: dict[str, Any], number: st
         if blocked:
             document["held"] = True
             return []
-        # a create sent again after a refusal is a new command: the target keeps no refused key, but the
-        # payload may differ now, and the same key with another payload is refused
-        resends = int(document.get("resends") or 0)
-        create = _create(mapper, number, record, origin_cause, part=f"resend{resends}" if resends else "")
+        payload = State.dump(dict(record))
+        if sent is not None and document.pop("resend", False):
+            # refused, its cause cleared, the origin did not edit it: the same create again, with its first key
+            # (the target keeps no refused key), so a refusal that was only a race is applied once
+            cause, part, payload = cause_of(sent["cause"]), str(sent.get("part") or ""), sent["payload"]
+            assert cause is not None
+            record = State.load(payload)
+        else:
+            # a first create, or another payload after a refusal (the origin changed the document): a new
+            # command, as the same key with another payload is refused
+            resends = int(document.get("resends") or 0) + (sent is not None)
+            cause, part = origin_cause, f"resend{resends}" if resends else ""
+            document["resends"] = resends
+        create = _create(mapper, number, record, cause, part=part)
         document.update(created=create.idempotency_key, held=False, in_doubt=False,
-                        create_sent={"payload": State.dump(dict(record)), "cause": cause_state(origin_cause)})
+                        create_sent={"payload": payload, "cause": cause_state(cause), "part": part})
         return [create]
     if blocked:
         # sent, no target document seen, and now the party is blocked: the target may have refused it
@@ -211,7 +224,7 @@ def _creation(state: State, mapper: Mapper, document: dict[str, Any], number: st
         document["in_doubt"] = False
         cause = cause_of(sent["cause"])
         assert cause is not None
-        return [_create(mapper, number, State.load(sent["payload"]), cause)]
+        return [_create(mapper, number, State.load(sent["payload"]), cause, part=str(sent.get("part") or ""))]
     return []
 
 
@@ -242,9 +255,10 @@ def evaluate(state: State, mapper: Mapper, number: str, trigger: Cause) -> tuple
     status = row.get(config.origin_status)
     hold = document.get("hold")
     if hold and (target is not None or hold.get("cleared")):
-        document["hold"] = hold = None  # the target has it, or the cause may be gone: it goes on
         if target is None:
-            document.update(created=None, resends=int(document.get("resends") or 0) + 1)
+            # sent again (see _creation): as refused, or as it is now when the origin edited it
+            document.update(created=None, resend=not hold.get("edited"))
+        document["hold"] = hold = None  # the target has it, or the cause may be gone: it goes on
     if hold:
         pass  # refused by the target: held until its cause clears (see holds)
     elif (target is None and not document.get("origin_snapshot")

@@ -1,7 +1,8 @@
 """A create the target refuses as a business state (recorded by its sink as a CommandResult) holds the document
 visibly under LocalRun: a Hold record with the cause and the target's message, the CRM status on_hold; the
-account's re-activation (a `hold.release` field of the party) releases it and sends it again, with a key of its
-own; an origin edit releases it too; the refusal of a create that is no longer the current one is ignored."""
+account's re-activation (a `hold.release` field of the party) releases it and sends the same create again (its
+first key: the target keeps no refused key); an origin edit releases it too, and a changed document goes with a
+key of its own; the refusal of a create that is no longer the current one is ignored."""
 
 from __future__ import annotations
 
@@ -75,13 +76,14 @@ def test_a_refused_create_is_held_with_the_targets_message_and_the_crm_shows_on_
     assert harness.feed(result(harness, create, status=409, answer=INACTIVE)) == []  # said once
 
 
-def test_the_reactivation_releases_it_and_sends_it_again_with_a_key_of_its_own(harness: Harness, cdc: Cdc) -> None:
+def test_the_reactivation_releases_it_and_sends_the_same_create_again_with_its_first_key(
+        harness: Harness, cdc: Cdc) -> None:
     create = refused(harness, cdc)
     harness.feed(result(harness, create, status=409, answer=INACTIVE))
     emitted = harness.feed(account(cdc, active=True, op="u"))
     (again,) = harness.commands(emitted)
     assert again.kind == CREATE and again.payload == create.payload
-    assert again.record["idempotency_key"] != create.record["idempotency_key"]
+    assert again.record["idempotency_key"] == create.record["idempotency_key"]  # the target keeps no refused key
     (release,) = holds(harness, emitted)
     assert (release["state"], release["cause"]) == ("released", "refused")
     (back,) = harness.commands(harness.feed(cdc.erp(ERP_SALES_ORDERS, "c", after=erp_order(41, NUMBER, 11))))
@@ -109,7 +111,10 @@ def test_refused_again_it_is_held_again(harness: Harness, cdc: Cdc) -> None:
 def test_the_refusal_of_a_create_that_is_no_longer_current_is_ignored(harness: Harness, cdc: Cdc) -> None:
     create = refused(harness, cdc)
     harness.feed(result(harness, create, status=409, answer=INACTIVE))
-    harness.feed(account(cdc, active=True, op="u"))
+    added = cdc.crm_transaction([Change(CRM_SALES_ORDER_LINES, "c",
+                                        after=crm_line(32, 21, 2, "SKU-1", unit_price="60.00"))]).in_order
+    (again,) = [c for c in harness.commands(harness.feed(added)) if c.kind == CREATE]  # the origin changed it
+    assert again.record["idempotency_key"] != create.record["idempotency_key"]
     assert harness.feed(result(harness, create, status=409, answer=INACTIVE)) == []
 
 
@@ -124,6 +129,8 @@ def test_a_document_over_the_targets_limits_is_held_with_the_reason_until_the_or
     emitted = harness.feed(edit)
     (again,) = [c for c in harness.commands(emitted) if c.kind == CREATE]
     assert len(again.payload["lines"]) == 1
+    # another payload: a key of its own (the same key with another payload is refused)
+    assert again.record["idempotency_key"] != create.record["idempotency_key"]
     assert [h["state"] for h in holds(harness, emitted)] == ["released"]
 
 

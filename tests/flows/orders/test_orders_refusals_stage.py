@@ -81,3 +81,20 @@ def test_the_flow_holds_the_order_with_the_refusal_as_read_from_the_results_topi
     source = status.record["source"]
     assert (source["topic"], source["partition"], source["offset"]) == (RESULTS, 2, 7)
     assert run.context.dead_letters == []
+
+
+def test_released_after_the_crms_on_hold_echo_it_goes_as_refused_with_its_first_key(
+        harness: Harness, cdc: Cdc, schemas: SchemaStore) -> None:
+    """The CRM's on_hold (the sink's write, back through CDC) changes the document's status but is no edit: the
+    reactivation sends the create that was refused, with its key, not a new command."""
+    create = refused_create(harness, cdc)
+    harness.feed(Rec(RESULTS, NUMBER.encode(), result(
+        schemas, status=409, key=create.record["idempotency_key"], command_id=create.record["command_id"])))
+    echo = cdc.crm_transaction([Change(CRM_SALES_ORDERS, "u", before=crm_order(21, NUMBER, 1),
+                                       after=crm_order(21, NUMBER, 1, status="on_hold"))]).in_order
+    assert harness.commands(harness.feed(echo)) == []
+    reactivated = {**erp_account(11, "C-000001"), "active": 1}
+    (again,) = harness.commands(harness.feed(cdc.erp(ERP_ACCOUNTS, "u", before={**reactivated, "active": 0},
+                                                     after=reactivated)))
+    assert again.record["idempotency_key"] == create.record["idempotency_key"]
+    assert again.payload == create.payload
