@@ -24,6 +24,7 @@ from reference.erp.models import (
     Invoice,
     Order,
     OrderCreate,
+    OrderLinesAdd,
     OrderPatch,
     OrderStatus,
     Payment,
@@ -221,6 +222,12 @@ def receive_stock(sku: SkuPath, warehouse_code: WarehousePath, body: StockReceip
              summary="Create an order and reserve its stock in one transaction (409 naming the SKU if short)")
 def create_order(body: OrderCreate, w: WriterDep, zone: Zone) -> Response:
     return w.run(lambda conn: Answer(status=201, body=_json(repo.create_order(conn, body, zone))))
+
+
+@router.post("/orders/{order_id}/lines", response_model=Order, tags=["sales orders"], responses=WRITE_ERRORS,
+             summary="Add lines to a reserved order and reserve their stock (an order bigger than one call)")
+def add_order_lines(order_id: int, body: OrderLinesAdd, w: WriterDep, zone: Zone) -> Response:
+    return w.run(lambda conn: Answer(status=200, body=_json(repo.add_order_lines(conn, order_id, body, zone))))
 
 
 @router.get("/orders", response_model=Page[Order], tags=["sales orders"], responses=READ_ERRORS)

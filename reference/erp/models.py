@@ -99,13 +99,23 @@ class OrderLineIn(Strict):
         description="the warehouse with the most available stock when left out")] = None
 
 
+#: The most lines one call takes (a create, or an add of lines); a bigger order is created, then added to.
+MAX_LINES_PER_CALL = 200
+
+
 class OrderCreate(Strict):
     order_no: Annotated[OrderNo | None, Field(description="assigned when left out")] = None
     account_id: Annotated[int, Field(ge=1)]
     crm_order_number: CrmOrderNumber | None = None
     order_date: Annotated[TimeIn | None, Field(description="now when left out")] = None
     currency: Currency = "CNY"
-    lines: Annotated[list[OrderLineIn], Field(min_length=1, max_length=200)]
+    lines: Annotated[list[OrderLineIn], Field(min_length=1, max_length=MAX_LINES_PER_CALL)]
+
+
+class OrderLinesAdd(Strict):
+    """More lines for a reserved order: how a document bigger than one call (``MAX_LINES_PER_CALL``) arrives."""
+
+    lines: Annotated[list[OrderLineIn], Field(min_length=1, max_length=MAX_LINES_PER_CALL)]
 
 
 class OrderPatch(Strict):

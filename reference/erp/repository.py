@@ -26,6 +26,7 @@ from reference.erp.models import (
     Order,
     OrderCreate,
     OrderLine,
+    OrderLinesAdd,
     OrderPatch,
     Payment,
     PaymentCreate,
@@ -369,9 +370,10 @@ def _orderable_account(conn: Connection, account_id: int) -> Row:
     return account
 
 
-def _reserve(conn: Connection, body: OrderCreate) -> list[tuple[int, str, str, Decimal, Decimal]]:
+def _reserve(conn: Connection, body: OrderCreate | OrderLinesAdd,
+             first_line_no: int = 1) -> list[tuple[int, str, str, Decimal, Decimal]]:
     """Choose a warehouse per line and reserve its stock; the stock rows are locked in key order first, so
-    concurrent orders cannot deadlock on them."""
+    concurrent orders cannot deadlock on them. Lines are numbered from ``first_line_no``."""
     skus = sorted({line.sku for line in body.lines})
     prices = {r["sku"]: r["unit_price"] for r in
               _fetch_all(conn, "SELECT sku, unit_price FROM products WHERE sku IN %s", (skus,))}
@@ -399,7 +401,7 @@ def _reserve(conn: Connection, body: OrderCreate) -> list[tuple[int, str, str, D
         code = candidates[0][1]
         stock[(line.sku, code)] -= line.quantity
         price = line.unit_price if line.unit_price is not None else prices[line.sku]
-        lines.append((index + 1, line.sku, code, line.quantity, price))
+        lines.append((first_line_no + index, line.sku, code, line.quantity, price))
     for _, sku, code, quantity, _ in lines:
         _execute(conn, "UPDATE stock SET reserved = reserved + %s, version = version + 1 "
                        "WHERE sku = %s AND warehouse_code = %s", (quantity, sku, code))
@@ -429,6 +431,27 @@ def create_order(conn: Connection, body: OrderCreate, zone: ZoneInfo) -> Order:
     with conn.cursor() as cur:
         cur.executemany("INSERT INTO sales_order_lines (order_id, line_no, sku, warehouse_code, quantity, "
                         "unit_price) VALUES (%s, %s, %s, %s, %s, %s)", [(order_id, *line) for line in lines])
+    return get_order(conn, order_id, zone)
+
+
+def add_order_lines(conn: Connection, order_id: int, body: OrderLinesAdd, zone: ZoneInfo) -> Order:
+    """Append lines to a reserved order and reserve their stock, in one transaction: the parts of an order bigger
+    than one call (``MAX_LINES_PER_CALL``). 409 when the order is past ``reserved`` or the stock is short."""
+    order = _order_row(conn, order_id, lock=True)
+    if order["status"] != "reserved":
+        raise ApiError(409, f"order {order_id} is {order['status']}; lines are added only while it is reserved",
+                       field="status", fix="add lines before the order ships, or create another order")
+    last = _fetch(conn, "SELECT COALESCE(MAX(line_no), 0) AS n FROM sales_order_lines WHERE order_id = %s",
+                  (order_id,))
+    lines = _reserve(conn, body, first_line_no=int((last or {}).get("n", 0)) + 1)
+    added = sum((q * p for *_, q, p in lines), Decimal(0))
+    with conn.cursor() as cur:
+        cur.executemany("INSERT INTO sales_order_lines (order_id, line_no, sku, warehouse_code, quantity, "
+                        "unit_price) VALUES (%s, %s, %s, %s, %s, %s)", [(order_id, *line) for line in lines])
+    _execute(conn, "UPDATE sales_orders SET total_amount = %s, version = version + 1, updated_at = %s "
+                   "WHERE order_id = %s",
+             ((order["total_amount"] + added).quantize(CENT, ROUND_HALF_UP), local_now(zone, precision=6),
+              order_id))
     return get_order(conn, order_id, zone)
 
 

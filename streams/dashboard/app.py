@@ -33,7 +33,7 @@ from streams.dashboard.metrics import dashboard_registry
 from streams.dashboard.rates import RateTracker
 from streams.dashboard.series import SHOWN_SERIES, History
 from streams.errors import IsthmusError
-from streams.flows.topics import AUDIT_CONFLICTS, CUSTOMER_360, DLQ_TOPIC
+from streams.flows.topics import AUDIT_CONFLICTS, CUSTOMER_360, DLQ_TOPIC, HOLDS
 from streams.inspect.exceptions import AccessDenied
 from streams.inspect.masking import PiiCatalog
 from streams.inspect.roles import AccessPolicy, Caller, Permission
@@ -54,6 +54,7 @@ class DashboardConfig:
     interval_s: float = 2.0
     dlq_topic: str = DLQ_TOPIC
     conflicts_topic: str = AUDIT_CONFLICTS
+    holds_topic: str = HOLDS
     customer360_topic: str = CUSTOMER_360
     #: Samples kept per chart series (900 at 2 s: the last half hour).
     history_points: int = 900
@@ -64,8 +65,16 @@ class DashboardConfig:
 def _empty_snapshot() -> dict[str, Any]:
     """What the page and /metrics show before a sample succeeded: nothing, and why."""
     return {"sampled_at": None, "connectors": [], "groups": [], "topics": [], "lag": [], "dlq_topic": DLQ_TOPIC,
-            "dead_letter_count": 0, "dead_letters_by_stage": {}, "dead_letters": [], "conflicts": [],
+            "dead_letter_count": 0, "dead_letters_by_stage": {}, "dead_letters": [], "conflicts": [], "holds": [],
             "latency": [], "retries": {}, "conflict_count": 0, "problems": ["no sample yet"]}
+
+
+def held_now(recent: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The documents whose latest Hold record (of ``recent``, newest first) says held: what is stuck, and why."""
+    latest: dict[str, dict[str, Any]] = {}
+    for record in recent:
+        latest.setdefault(str(record.get("key")), record)
+    return [r for r in latest.values() if (r.get("value") or {}).get("state") == "held"]
 
 
 @dataclass(kw_only=True)
@@ -106,6 +115,8 @@ class Sampler:
         topic_rates = self._topic_rates.since(now, counts.topics)
         conflicts = await asyncio.to_thread(sources.latest, config.bootstrap, config.conflicts_topic, self.store,
                                             self.catalog, count=20, show_pii=False)
+        recent = await asyncio.to_thread(sources.latest, config.bootstrap, config.holds_topic, self.store,
+                                         self.catalog, count=200, show_pii=False)
         self.snapshot = {
             "sampled_at": datetime.now(UTC).isoformat(),
             "connectors": found,
@@ -117,6 +128,7 @@ class Sampler:
             "dead_letters_by_stage": dict(sorted(Counter(e.stage for e in letters).items())),
             "dead_letters": [_letter_row(e, self.store) for e in letters[-SHOWN:][::-1]],
             "conflicts": conflicts,
+            "holds": held_now(recent)[:SHOWN],
             "latency": self.latency.join.summary() if self.latency else [],
             "retries": dict(self.latency.join.retries) if self.latency else {},
             "conflict_count": sum(self.latency.conflicts.values()) if self.latency else 0,

@@ -56,6 +56,9 @@ def canonical_topic(name: str, prefix: str = CANONICAL_PREFIX) -> str:
 #: The reconciled sales orders (the CRM's content with the ERP's id, number and status, and the lines): compacted,
 #: keyed by order number, Avro ``SalesOrder``; published by the orders flow for the customer-360 view.
 RECONCILED_ORDERS = canonical_topic("reconciled-orders")
+#: Documents held, with their cause, and released: Avro ``Hold``, keyed by the document's key (the latest record
+#: of a key is its state). Written by the document flows; ``isthmus topics trace`` and the dashboard show it.
+HOLDS = "isthmus.holds"
 #: Every settled field conflict: Avro ``ConflictRecord``, keyed by the entity key.
 AUDIT_CONFLICTS = "isthmus.audit.conflicts"
 #: One customer as both systems know it (customer, account, orders, invoices): compacted, keyed by customer
@@ -63,6 +66,6 @@ AUDIT_CONFLICTS = "isthmus.audit.conflicts"
 CUSTOMER_360 = "isthmus.customer360"
 
 __all__ = [
-    "AUDIT_CONFLICTS", "CANONICAL_PREFIX", "CUSTOMER_360", "DLQ_TOPIC", "RECONCILED_ORDERS", "canonical_topic",
-    "cdc_topic", "command_topic", "transaction_topic",
+    "AUDIT_CONFLICTS", "CANONICAL_PREFIX", "CUSTOMER_360", "DLQ_TOPIC", "HOLDS", "RECONCILED_ORDERS",
+    "canonical_topic", "cdc_topic", "command_topic", "transaction_topic",
 ]

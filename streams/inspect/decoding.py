@@ -229,6 +229,8 @@ def summary(record: Decoded) -> str:
                                      f"status {value.get('status')} on {value.get('target')}",
             "ConflictRecord": lambda: f"field {value.get('field')} won by {value.get('winner')} "
                                       f"({value.get('policy')})",
+            "Hold": lambda: f"{value.get('state')} ({value.get('cause')}) by {value.get('flow')}: "
+                            f"{_clip(str(value.get('message')))}",
             "DeadLetter": lambda: f"{value.get('stage')} {value.get('error_type')}: {_clip(str(value.get('reason')))}"
                                   f" from {value.get('topic')}[{value.get('partition')}]@{value.get('offset')}",
         }.get(name)

@@ -123,8 +123,8 @@ class TraceModel:
         dependent = tuple(systems[s].topic(t) for s, t in sorted(self.references)
                           if s in systems and (s, t) not in self.roots)
         sinks = tuple(t for name in systems.writable for t in (command_topic(name), results_topic(name)))
-        return (*self.root_topics(systems), *dependent, flow_topics.AUDIT_CONFLICTS, *sinks, flow_topics.DLQ_TOPIC,
-                flow_topics.CUSTOMER_360)
+        return (*self.root_topics(systems), *dependent, flow_topics.AUDIT_CONFLICTS, *sinks, flow_topics.HOLDS,
+                flow_topics.DLQ_TOPIC, flow_topics.CUSTOMER_360)
 
 
 @dataclass

@@ -76,6 +76,10 @@ function render(state) {
     action.append(button);
     return [cell(d.address), cell(time(d.timestamp_ms)), cell(d.stage), cell(d.entity), cell(d.reason), action];
   });
+  fill("holds", state.holds || [], (h) => {
+    const v = h.value || {};
+    return [cell(time(h.timestamp_ms)), cell(h.key), cell(`${v.cause} (${v.target})`), cell(v.message)];
+  });
   fill("conflicts", state.conflicts, (c) => {
     const v = c.value || {};
     const sides = Object.entries(v.values || {}).map(([system, value]) => `${system} ${value}`).join(" / ");

@@ -111,6 +111,10 @@ class FlowSpec:
     #: The flow's key (the entity its state hangs on), so a worker can run it in N partitions
     #: (:mod:`streams.flows.engine.repartition`); None: it runs on its inputs' own partitions only.
     key_by: KeyRouter | None = None
+    #: Flows that feed this one's inputs and run wherever it runs: a keying stage that re-keys a topic of
+    #: another partition count into one of this flow's inputs (:func:`streams.flows.engine.repartition.relay`),
+    #: so the inputs stay co-partitioned.
+    feeders: tuple[FlowSpec, ...] = ()
 
     def changelog_topic(self, store: str) -> str:
         return f"{self.name}-{store}-changelog"

@@ -4,6 +4,8 @@
 handler emitted and dead-lettered, in order. Each record runs through the engine's own per-record path
 (:func:`~streams.flows.engine.staging.handle_record`): a record the handler rejects (or fails on) leaves no
 output and no state, and is dead-lettered as the engine would.
+A record of a topic that one of the flow's feeders reads (:attr:`~streams.flows.engine.api.FlowSpec.feeders`)
+goes through that feeder first, as a worker runs them: the flow gets what the feeder emitted to its inputs.
 """
 
 from __future__ import annotations
@@ -23,15 +25,27 @@ class LocalRun:
         self.context = RecordContext(memory={name: MemoryStore(name) for name in flow.stores},
                                      stage=f"flow.{flow.name}")
         self._offsets: dict[tuple[str, int], int] = {}
+        self.feeders = [LocalRun(feeder) for feeder in flow.feeders]
 
     def record(self, topic: str, key: bytes | None, value: bytes | None, *, partition: int = 0,
-               timestamp_ms: int = 0) -> Incoming:
+               timestamp_ms: int = 0, headers: tuple[tuple[str, bytes], ...] = ()) -> Incoming:
         offset = self._offsets.get((topic, partition), 0)
         self._offsets[(topic, partition)] = offset + 1
         return Incoming(topic=topic, partition=partition, offset=offset, key=key, value=value,
-                        timestamp_ms=timestamp_ms)
+                        timestamp_ms=timestamp_ms, headers=headers)
 
     async def feed(self, records: Iterable[Incoming]) -> RecordContext:
         for record in records:
-            await handle_record(self.flow.handler, record, self.context)
+            for incoming in await self._fed(record):
+                await handle_record(self.flow.handler, incoming, self.context)
         return self.context
+
+    async def _fed(self, record: Incoming) -> list[Incoming]:
+        """``record`` itself, or what the feeder that reads its topic emitted to the flow's inputs."""
+        feeder = next((f for f in self.feeders if record.topic in f.flow.inputs), None)
+        if record.topic in self.flow.inputs or feeder is None:
+            return [record]
+        seen = len(feeder.context.emitted)
+        await feeder.feed([record])
+        return [self.record(e.topic, e.key, e.value, headers=e.headers) for e in feeder.context.emitted[seen:]
+                if e.topic in self.flow.inputs]

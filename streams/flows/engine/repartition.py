@@ -102,17 +102,41 @@ def partitioned(spec: FlowSpec, partitions: int) -> Partitioned:
     name = f"{spec.name}-p{partitions}"
     topic = TopicSpec(name=f"{name}-by-key", partitions=partitions)
 
-    def keying(record: Incoming, ctx: Context) -> None:
-        for key, routed in router.route(record, ctx.stores):
-            ctx.emit(topic.name, key=key, value=routed.value, headers=origin_headers(routed))
-
     def keyed(record: Incoming, ctx: Context) -> Any:
         return spec.handler(origin_of(record), ctx)
 
-    stage = FlowSpec(name=f"{name}-keying", inputs=spec.inputs, handler=keying, stores=router.stores,
-                     description=f"re-keys the inputs of {spec.name} by its key into {topic.name}")
-    flow = replace(spec, name=name, inputs=(topic.name,), handler=keyed, key_by=None)
+    stage = keying_stage(f"{name}-keying", spec.inputs, router, topic.name,
+                         description=f"re-keys the inputs of {spec.name} by its key into {topic.name}")
+    flow = replace(spec, name=name, inputs=(topic.name,), handler=keyed, key_by=None, feeders=())
     return Partitioned(stage=stage, topic=topic, flow=flow)
+
+
+def keying_stage(name: str, inputs: tuple[str, ...], router: KeyRouter, into: str, *, description: str,
+                 outputs: tuple[str, ...] = ()) -> FlowSpec:
+    """A flow ``name`` that emits each record of ``inputs`` the router passes on to ``into``, keyed by the
+    router's key, with where it was read in its headers (:func:`origin_of` gives the record back)."""
+
+    def keying(record: Incoming, ctx: Context) -> None:
+        for key, routed in router.route(record, ctx.stores):
+            ctx.emit(into, key=key, value=routed.value, headers=origin_headers(routed))
+
+    return FlowSpec(name=name, inputs=inputs, handler=keying, stores=router.stores, outputs=outputs,
+                    description=description)
+
+
+def relay(flow: str, source: str, router: KeyRouter, *, what: str) -> tuple[FlowSpec, str]:
+    """A feeder of flow ``flow`` (:attr:`FlowSpec.feeders`) that re-keys ``source``, a topic of another partition
+    count than the flow's inputs (a sink's results: 3 partitions by command key), into ``<flow>-<what>-by-key``,
+    which has the one partition of the CDC topics the flow reads; returns the stage and that topic.
+
+    The flow reads the topic in place of ``source`` and gets each record back as it was read with
+    :func:`origin_of`, so its inputs stay co-partitioned and its lineage and dead letters name ``source``. Per-key
+    order holds: one partition of ``source`` is read in order by one task of the stage, and every record lands in
+    the one partition of the topic. The stage keeps no state, so ``source`` may have any partition count."""
+    into = f"{flow}-{what}-by-key"
+    stage = keying_stage(f"{flow}-{what}-keying", (source,), router, into, outputs=(into,),
+                         description=f"re-keys {source} into {into}, the one-partition input of {flow}")
+    return stage, into
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,13 +154,14 @@ class Layout:
 
 def layout(specs: Sequence[FlowSpec], partitions: int) -> Layout:
     """With 1 partition, ``specs`` as they are; with more, every flow that declares its key as a keying stage
-    and a keyed flow (the others as they are), and the internal topics."""
+    and a keyed flow (the others as they are), and the internal topics. Each flow's feeders run before it."""
     if partitions == 1:
-        return Layout(flows=list(specs), topics=[], stateful_stages=[])
+        return Layout(flows=[f for spec in specs for f in (*spec.feeders, spec)], topics=[], stateful_stages=[])
     flows: list[FlowSpec] = []
     topics: list[TopicSpec] = []
     stateful: list[FlowSpec] = []
     for spec in specs:
+        flows += spec.feeders
         if spec.key_by is None:
             flows.append(spec)
             continue

@@ -18,14 +18,17 @@ from streams.systems import Systems
 
 
 def document_flow(flow: FlowFile, *, schemas: SchemaStore, mappings: dict[str, RecordMapping], systems: Systems,
-                  name: str | None = None, prefix: str = topics.CANONICAL_PREFIX) -> OrdersFlow:
+                  name: str | None = None, prefix: str = topics.CANONICAL_PREFIX,
+                  results_topic: str | None = None) -> OrdersFlow:
     """The flow of ``flow``'s ``document:`` section over ``mappings`` and ``systems`` (``name``: another flow
     name, e.g. a test's own consumer group; ``prefix``: of the canonical topic it publishes the reconciled
-    documents on); raises FlowFileError or FlowUnavailable."""
+    documents on; ``results_topic``: its target sink's results, default ``isthmus.results.<target>``); raises
+    FlowFileError or FlowUnavailable."""
     config = DocumentConfig.read(flow, mappings, systems, schemas.schemas.named)
     mapper = Mapper(config, mappings, schemas.schemas.named, systems)
     return OrdersFlow(schemas=schemas, mapper=mapper, name=name or flow.name,
-                      orders_topic=topics.canonical_topic(config.publish, prefix) if config.publish else None)
+                      orders_topic=topics.canonical_topic(config.publish, prefix) if config.publish else None,
+                      results_topic=results_topic)
 
 
 def build(context: FlowContext, flow: FlowFile) -> FlowSpec:

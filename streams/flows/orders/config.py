@@ -26,7 +26,8 @@ from streams.mapping.transforms import LookupStep
 from streams.systems import Systems
 
 KEYS = ("header", "publish", "lines", "origin", "target", "status", "link", "write_back", "send", "updated", "cancel",
-        "party", "balance")
+        "party", "balance", "hold")
+HOLD_KEYS = ("status", "release")
 PARTY_KEYS = ("mapping", "field", "origin", "target", "account", "blocked", "held")
 BALANCE_KEYS = ("field", "sources", "column")
 CANCEL_KEYS = ("status", "while")
@@ -77,6 +78,16 @@ class Balance:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Hold:
+    """What a document refused by its target (a business answer recorded as a result) does: it is held, the
+    origin shows ``status`` (default: the party's ``held``), and it is sent again when one of the ``release``
+    fields of its party changes in the target, or when the origin changes the document."""
+
+    status: str
+    release: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
 class DocumentConfig:
     header: RecordMapping
     lines: RecordMapping
@@ -97,6 +108,7 @@ class DocumentConfig:
     line_ref: Reference
     #: The canonical topic the reconciled documents go to (``isthmus.canonical.<publish>``); "" for none.
     publish: str = ""
+    hold: Hold = Hold(status="", release=())
 
     @property
     def origin_system(self) -> str:
@@ -124,6 +136,7 @@ class DocumentConfig:
         party_section = section.section("party")
         balance_section = section.section("balance")
         cancel_section = section.section("cancel")
+        hold_section = section.section("hold", required=False)
         party_mapping = party_section.mapping("mapping", mappings) if party_section else None
         texts = {key: section.text(key) for key in ("origin", "target", "status", "link", "updated")}
         publish = section.text("publish", default="")
@@ -143,6 +156,10 @@ class DocumentConfig:
         cancel_while = cancel_section.texts("while") if cancel_section else ()
         if cancel_section:
             cancel_section.only(CANCEL_KEYS)
+        hold_status = hold_section.text("status", default="") if hold_section else ""
+        hold_release = hold_section.texts("release") if hold_section else ()
+        if hold_section:
+            hold_section.only(HOLD_KEYS)
         if header is None or lines is None or party_mapping is None:
             section.done()
         assert header is not None and lines is not None and party_mapping is not None
@@ -204,13 +221,20 @@ class DocumentConfig:
             balance_section.add(balance_section.line("sources"), "sources", "missing",
                                 "`sources: [<party sources that sum the balance>]`")
         balance = Balance(field=balance_field, sources=tuple(sources), column=balance_column)
+        if hold_section and party is not None:
+            for name in hold_release:
+                if name not in party.target.bindings:
+                    hold_section.add(hold_section.line("release"), "release",
+                                     f"{party.target.name} does not bind {name!r}",
+                                     f"name fields of {party.target.name}: {', '.join(sorted(party.target.bindings))}")
         section.done()
         assert origin is not None and target is not None and lines_source is not None and line_ref is not None
         assert party is not None and balance is not None
         return cls(header=header, lines=lines, origin=origin, lines_source=lines_source, target=target,
                    status=texts["status"], link=texts["link"], write_back=write_back, send=send,
                    updated=texts["updated"], cancel_status=cancel_status, cancel_while=cancel_while, party=party,
-                   balance=balance, line_ref=line_ref, publish=publish)
+                   balance=balance, line_ref=line_ref, publish=publish,
+                   hold=Hold(status=hold_status or party.held, release=hold_release))
 
 
 def _fields(mapping: RecordMapping, named: Mapping[str, Any]) -> set[str]:

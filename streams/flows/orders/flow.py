@@ -25,14 +25,18 @@ from streams.codecs.debezium.envelope import ChangeEvent, Op, Tombstone, Transac
 from streams.errors import IsthmusError
 from streams.flows.commands import Cause, Command, emit_command, payload_json
 from streams.flows.engine.api import Context, FlowSpec, Incoming, Rejected
+from streams.flows.engine.repartition import origin_of, relay
 from streams.flows.lookups import LookupTables, lookups_of
-from streams.flows.orders import balance, order
+from streams.flows.orders import balance, holds, order
 from streams.flows.orders.exceptions import IncompleteTransaction, UnexpectedRecord
 from streams.flows.orders.mapper import Mapper
+from streams.flows.orders.refusals import RefusalKeys
 from streams.flows.orders.state import LINKS, STORES, State
 from streams.flows.orders.txjoin import Joined, TransactionJoin
 from streams.flows.parking import ParkingLot
+from streams.flows.topics import HOLDS
 from streams.mapping import LookupMissing, MappedChange, SourceMapping
+from streams.sinks.topics import results_topic as sink_results
 
 NAME = "isthmus-orders"
 #: What a topic's changes are to the flow.
@@ -50,9 +54,15 @@ class DocumentTopics:
     #: ``<namespace>.<table>`` of the header and lines, as a transaction's END counts them.
     joined: tuple[str, ...]
     lookups: tuple[str, ...] = field(default=())
+    #: The target's results (its sink's CommandResults): a refused create holds its document.
+    results: str = ""
+    #: The flow's own one-partition topic its results stage re-keys the refusals into (the input read in place
+    #: of ``results``, which has the command topics' partition count: :mod:`streams.flows.orders.refusals`).
+    refusals: str = ""
 
     @classmethod
-    def of(cls, mapper: Mapper, lookups: LookupTables) -> DocumentTopics:
+    def of(cls, mapper: Mapper, lookups: LookupTables, results: str | None = None,
+           refusals: str = "") -> DocumentTopics:
         config = mapper.config
         origin = mapper.systems[config.origin_system]
         pairs: list[tuple[str, SourceMapping]] = [
@@ -64,19 +74,23 @@ class DocumentTopics:
             roles.setdefault(mapper.topic(source), []).append((role, source))
         return cls(transaction=origin.transaction_topic, roles={t: tuple(r) for t, r in roles.items()},
                    joined=tuple(f"{origin.topics.namespace}.{s.table}" for s in (config.origin, config.lines_source)),
-                   lookups=lookups.topics)
+                   lookups=lookups.topics, results=results or sink_results(config.target_system),
+                   refusals=refusals)
 
     @property
     def inputs(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys((self.transaction, *self.roles, *self.lookups)))
+        return tuple(dict.fromkeys((self.transaction, *self.roles, *self.lookups,
+                                    *((self.refusals,) if self.refusals else ()))))
 
 
 class OrdersFlow:
     """A ``document`` flow over ``mapper`` (its configuration and mapping files)."""
 
     def __init__(self, *, schemas: SchemaStore, mapper: Mapper, name: str = NAME,
-                 orders_topic: str | None = None) -> None:
-        """``orders_topic``: where each document's reconciled record goes (None: nowhere)."""
+                 orders_topic: str | None = None, results_topic: str | None = None,
+                 holds_topic: str = HOLDS) -> None:
+        """``orders_topic``: where each document's reconciled record goes (None: nowhere); ``results_topic``:
+        the target sink's results (default: ``isthmus.results.<target>``); ``holds_topic``: where holds go."""
         self.schemas = schemas
         self.mapper = mapper
         self.name = name
@@ -86,7 +100,11 @@ class OrdersFlow:
         sources = (config.origin, config.target, config.party.origin, config.party.target, *config.balance.sources)
         self.lookups = LookupTables(lookups_of(sources), mappings=mapper.mappings,
                                     systems=mapper.systems, named=mapper.named, flow=name)
-        self.topics = DocumentTopics.of(mapper, self.lookups)
+        results = results_topic or sink_results(config.target_system)
+        self.refusals_stage, refusals = relay(name, results, RefusalKeys(schemas, config.header.target),
+                                              what="results")
+        self.topics = DocumentTopics.of(mapper, self.lookups, results, refusals)
+        self.holds_topic = holds_topic
 
     @property
     def stage(self) -> str:
@@ -96,7 +114,7 @@ class OrdersFlow:
         config = self.mapper.config
         outputs = () if self.orders_topic is None else (self.orders_topic,)
         return FlowSpec(name=self.name, inputs=self.topics.inputs, handler=self.handle, stores=STORES,
-                        outputs=outputs, compacted=outputs,
+                        outputs=(*outputs, self.holds_topic), compacted=outputs, feeders=(self.refusals_stage,),
                         description=f"{config.origin_system} {config.header.name} documents to "
                                     f"{config.target_system} (joined per source transaction); status and balances "
                                     "back; the reconciled documents")
@@ -131,7 +149,8 @@ class _Step:
             commands += balance.evaluate(self.state, self.mapper, party, cause)
         for command in commands:
             emit_command(self.ctx, self.flow.schemas, command, systems=self.flow.systems)
-        for number in self.documents:
+        for number, cause in self.documents.items():
+            self.announce(number, cause)
             self.publish(number)
 
     def reject(self, record: Incoming, error: Exception) -> None:
@@ -141,6 +160,9 @@ class _Step:
 
     def record(self, record: Incoming) -> None:
         try:
+            if record.topic == self.topics.refusals:
+                self.result(origin_of(record))
+                return
             decoded = decode(record.value, record.key, topic=record.topic, where=record.position)
             if isinstance(decoded, Tombstone):
                 return
@@ -238,13 +260,56 @@ class _Step:
             for parked in ParkingLot(self.state.store("parked")).release(key):
                 self.record(parked)
 
+    def result(self, record: Incoming) -> None:
+        """A target's CommandResult: a refused create of one of our documents holds it (see holds)."""
+        config = self.config
+        if record.value is None:
+            return
+        result = self.flow.schemas.decode(record.value, holds.RESULT_SCHEMA).value
+        if result.get("payload_type") != config.header.target or result.get("operation") != "create":
+            return
+        refusal = holds.refusal_of(result)
+        number = str(result.get("entity_key") or "")
+        document = self.state.get("documents", number)
+        if refusal is None or not document.get(config.origin_system) or \
+                document.get("created") != refusal.idempotency_key:
+            return  # applied, not ours, or the refusal of a create sent before the one that counts now
+        document.update(hold=refusal.to_state(), created=None)
+        self.state.put("documents", number, document)
+        self.documents[number] = Cause(
+            system=config.target_system, connector=f"sink.{config.target_system}", database="-", table=record.topic,
+            row_key=refusal.command_id, commit_time=result.get("applied_at") or dt.datetime.now(dt.UTC),
+            topic=record.topic, partition=record.partition, offset=record.offset)
+
+    def announce(self, number: str, cause: Cause) -> None:
+        """A Hold record when the document's hold changed (held, another cause, or released)."""
+        config = self.config
+        document = self.state.get("documents", number)
+        party = (State.load(document.get("canonical")) or {}).get(config.party.field)
+        now = holds.current(document, f"{config.party.target.name} {party} is blocked in {config.target_system} "
+                                      f"({config.party.blocked})")
+        before = document.get("announced")
+        if now == before:
+            return
+        status = (config.hold.status if document.get("hold") else config.party.held) if now else None
+        value = holds.record(key=number, entity_type=config.header.target, flow=self.flow.name,
+                             origin=config.origin_system, target=config.target_system, now=now, before=before,
+                             origin_status=status, at=cause.commit_time)
+        self.ctx.emit(self.flow.holds_topic, key=number, value=self.flow.schemas.encode(holds.HOLD_SCHEMA, value))
+        self.state.put("documents", number, {**document, "announced": now})
+
     def party(self, event: ChangeEvent, cause: Cause, source: SourceMapping) -> None:
         """A party change in either system: kept per side; its documents may go now."""
         system = str(source.system)
         for change in self.mapper.change(self.config.party.mapping, source, event, self.state.lookup):
             number = order.key_text(change.key)
             party = self.state.get("parties", number)
-            values = {**(State.load(party.get(system)) or {}), **change.values}
+            previous = State.load(party.get(system)) or {}
+            values = {**previous, **change.values}
+            if system == self.config.target_system and any(
+                    previous.get(f) != values.get(f) for f in self.config.hold.release):
+                for document in self.state.indexed(f"party={number}"):
+                    order.clear_hold(self.state, document)
             party.update({system: State.dump(values), f"{system}_at": State.dump(change.commit_time)})
             self.state.put("parties", number, party)
             if system == self.config.origin_system and event.op is not Op.DELETE and event.after is not None:

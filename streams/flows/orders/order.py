@@ -70,6 +70,9 @@ def apply_origin_header(state: State, mapper: Mapper, event: ChangeEvent, record
     echo = mirror.observe({f: row.get(c) for f, c in config.write_back.items()})
     if echo:
         state.count("echoes_suppressed")
+    if not echo and document.get("hold"):
+        # the origin changed it: worth another try, as it is now
+        document["hold"] = {**document["hold"], "cleared": True, "edited": True}
     cancel_requested = bool(document.get("cancel_requested"))
     if not echo:
         if row.get(config.origin_status) == config.cancel_status:
@@ -101,7 +104,19 @@ def apply_origin_line(state: State, mapper: Mapper, event: ChangeEvent) -> str |
         lines[line_id] = State.dump(mapper.row(config.lines, config.lines_source, row, state.lookup))
     state.put("lines", ref, {**entry, "lines": lines})
     number: str | None = entry.get("document")
+    if number is not None:
+        clear_hold(state, number, edited=True)
     return number
+
+
+def clear_hold(state: State, number: str, *, edited: bool = False) -> None:
+    """The cause of a refused document's hold may be gone: it is sent again when next looked at; as it was
+    refused (its first key), unless the origin ``edited`` it meanwhile."""
+    document = state.get("documents", number)
+    hold = document.get("hold")
+    if hold and (not hold.get("cleared") or (edited and not hold.get("edited"))):
+        document["hold"] = {**hold, "cleared": True, "edited": edited or bool(hold.get("edited"))}
+        state.put("documents", number, document)
 
 
 def apply_target(state: State, mapper: Mapper, change: MappedChange, cause: Cause) -> str:
@@ -167,11 +182,11 @@ def party_blocked(state: State, mapper: Mapper, record: Mapping[str, Any]) -> bo
     return bool(values.get(party.blocked))
 
 
-def _create(mapper: Mapper, number: str, payload: Mapping[str, Any], cause: Cause) -> Command:
+def _create(mapper: Mapper, number: str, payload: Mapping[str, Any], cause: Cause, part: str = "") -> Command:
     config = mapper.config
     return Command(target=config.target_system, operation="create", entity_type=config.header.target,
                    entity_key=number, payload_type=config.header.target, payload=payload, cause=cause,
-                   correlation_id=number)
+                   correlation_id=number, part=part)
 
 
 def _creation(state: State, mapper: Mapper, document: dict[str, Any], number: str, record: Mapping[str, Any],
@@ -183,9 +198,22 @@ def _creation(state: State, mapper: Mapper, document: dict[str, Any], number: st
         if blocked:
             document["held"] = True
             return []
-        create = _create(mapper, number, record, origin_cause)
+        payload = State.dump(dict(record))
+        if sent is not None and document.pop("resend", False):
+            # refused, its cause cleared, the origin did not edit it: the same create again, with its first key
+            # (the target keeps no refused key), so a refusal that was only a race is applied once
+            cause, part, payload = cause_of(sent["cause"]), str(sent.get("part") or ""), sent["payload"]
+            assert cause is not None
+            record = State.load(payload)
+        else:
+            # a first create, or another payload after a refusal (the origin changed the document): a new
+            # command, as the same key with another payload is refused
+            resends = int(document.get("resends") or 0) + (sent is not None)
+            cause, part = origin_cause, f"resend{resends}" if resends else ""
+            document["resends"] = resends
+        create = _create(mapper, number, record, cause, part=part)
         document.update(created=create.idempotency_key, held=False, in_doubt=False,
-                        create_sent={"payload": State.dump(dict(record)), "cause": cause_state(origin_cause)})
+                        create_sent={"payload": payload, "cause": cause_state(cause), "part": part})
         return [create]
     if blocked:
         # sent, no target document seen, and now the party is blocked: the target may have refused it
@@ -196,7 +224,7 @@ def _creation(state: State, mapper: Mapper, document: dict[str, Any], number: st
         document["in_doubt"] = False
         cause = cause_of(sent["cause"])
         assert cause is not None
-        return [_create(mapper, number, State.load(sent["payload"]), cause)]
+        return [_create(mapper, number, State.load(sent["payload"]), cause, part=str(sent.get("part") or ""))]
     return []
 
 
@@ -225,8 +253,17 @@ def evaluate(state: State, mapper: Mapper, number: str, trigger: Cause) -> tuple
     origin_cause = cause_of(document.get("origin_cause"))
     assert origin_cause is not None
     status = row.get(config.origin_status)
-    if (target is None and not document.get("origin_snapshot")
-            and status in (*config.send, config.party.held) and row.get(config.write_back[config.link]) is None
+    hold = document.get("hold")
+    if hold and (target is not None or hold.get("cleared")):
+        if target is None:
+            # sent again (see _creation): as refused, or as it is now when the origin edited it
+            document.update(created=None, resend=not hold.get("edited"))
+        document["hold"] = hold = None  # the target has it, or the cause may be gone: it goes on
+    if hold:
+        pass  # refused by the target: held until its cause clears (see holds)
+    elif (target is None and not document.get("origin_snapshot")
+            and status in (*config.send, config.party.held, config.hold.status)
+            and row.get(config.write_back[config.link]) is None
             and record[_lines_field(mapper)] and record.get(config.party.account) is not None):
         commands += _creation(state, mapper, document, number, record, origin_cause)
     elif document.get("held"):
@@ -244,6 +281,8 @@ def evaluate(state: State, mapper: Mapper, number: str, trigger: Cause) -> tuple
         wanted = {f: target.get(f) for f in config.write_back}
         if document.get("cancel_requested") and target.get(config.status) in config.cancel_while:
             del wanted[config.status]  # the origin's cancel is on its way to the target
+    elif hold:
+        wanted = {config.status: config.hold.status}
     elif document.get("held"):
         wanted = {config.status: config.party.held}
     if wanted:

@@ -25,6 +25,7 @@ from streams.sinks.adapters.mapping import (
     render_path,
     spec_references,
 )
+from streams.sinks.adapters.parts import oversize, part_key, split, too_big
 from streams.sinks.adapters.upsert import upsert
 from streams.sinks.answers import judge
 from streams.sinks.backoff import parse_retry_after
@@ -117,6 +118,11 @@ class HttpAdapter:
                           reason=f"{route.method} {route.path}: the payload has no value for {{{missing.name}}} "
                                  f"and no lookup filled it; send {missing.name} in the payload or add a lookup "
                                  f"for it to the route in {self.config.path.name}")
+        over = oversize(route, body, self.config.limits.lines_per_call)
+        if over is not None:
+            if route.parts is None or route.parts.field != over.field:
+                return too_big(over, route=route, target_file=self.config.path.name)
+            return await self._in_parts(command, route, path, body, looked_up, over.limit)
         if route.external_id is not None:
             outcome = await self._upsert(command, route, path, body)
         elif route.batch is not None:
@@ -143,6 +149,38 @@ class HttpAdapter:
                             call=f"{route.method} {route.path}", search_call=f"{search.method} {search.path}",
                             updates=spec.update is not None)
         return done if isinstance(done, Failed) else calls.applied(done)
+
+    async def _in_parts(self, command: SinkCommand, route: HttpRoute, path: str, body: dict[str, Any],
+                        looked_up: Mapping[str, Any], limit: int) -> Attempt:
+        """The route's call with the first part of the lines, then one ``parts`` call per further part (see
+        :mod:`streams.sinks.adapters.parts`); a part that fails fails the command, whose retry resends only the
+        parts the target has not applied (their keys are answered from its idempotency table)."""
+        parts = route.parts
+        assert parts is not None
+        chunks = split(body[parts.field], limit)
+        first = await self._call(route.method, path, {**body, parts.field: chunks[0]}, command.idempotency_key,
+                                 route.ids)
+        if isinstance(first, Failed):
+            return refusal(first, route.refusals) or first
+        ids, last = dict(first.ids), first
+        for number, chunk in enumerate(chunks[1:], start=2):
+            try:
+                where = render_path(parts.path, {**command.payload, **ids}, looked_up)
+            except UnresolvedReference as missing:
+                return Failed(kind="permanent", error_type="UnresolvedReference",
+                              reason=f"part {number} of {len(chunks)} ({parts.method} {parts.path}): neither the "
+                                     f"first call's answer nor the payload has {{{missing.name}}}; name an id the "
+                                     f"answer carries in the route's ids in {self.config.path.name}")
+            outcome = await self._call(parts.method, where, {parts.field: chunk},
+                                       part_key(command.idempotency_key, number), route.ids)
+            if isinstance(outcome, Failed):
+                return Failed(kind=outcome.kind, status=outcome.status, answer=outcome.answer,
+                              retry_after=outcome.retry_after, error_type=outcome.error_type,
+                              reason=f"part {number} of {len(chunks)} of {command.entity_key} (the first "
+                                     f"{limit * (number - 1)} {parts.field} are applied): {outcome.reason}")
+            ids.update(outcome.ids)
+            last = outcome
+        return Applied(status=first.status, body=last.body, replayed=first.replayed and last.replayed, ids=ids)
 
     def _batcher(self, route: HttpRoute) -> Batcher:
         assert route.batch is not None

@@ -32,8 +32,10 @@ from streams.sinks.config.model import (
     HttpOptions,
     HttpRoute,
     IdPaths,
+    Limits,
     LookupSpec,
     OnConflict,
+    PartsSpec,
     Route,
     SqlOptions,
     SqlRoute,
@@ -54,14 +56,16 @@ _ENV = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _DOTTED = re.compile(r"^\$?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
 
 #: The top keys of every target file; besides them, a file may have the section of its adapter (its name).
-TOP_KEYS = ("system", "adapter", "routes")
+TOP_KEYS = ("system", "adapter", "routes", "limits")
+LIMITS_KEYS = ("lines_per_call",)
+PARTS_KEYS = ("field", "method", "path")
 #: The keys of every route, whatever its adapter.
 COMMON_ROUTE_KEYS = ("payload_type", "operation", "ids", "answers")
 HTTP_KEYS = ("base_url", "auth", "headers")
 AUTH_KEYS = ("header", "scheme", "env", "secret", "required")
 SQL_KEYS = ("database", "conninfo_env", "keys_table")
 HTTP_ROUTE_KEYS = ("payload_type", "operation", "method", "path", "body", "lookups", "ids", "on_conflict",
-                   "refusals", "only_changed", "batch", "external_id")
+                   "refusals", "only_changed", "batch", "external_id", "parts")
 SQL_ROUTE_KEYS = ("payload_type", "operation", "action", "table", "key", "columns", "ids")
 LOOKUP_KEYS = ("method", "path", "body", "take")
 ANSWERS_KEYS = ("error", "success")
@@ -218,6 +222,7 @@ class TargetReader:
                 if other != adapter and other in top:
                     self.problem((other,), f"a{'n' if adapter[0] in 'aeiouh' else ''} {adapter} target has no "
                                  f"{other} section", f"remove {other}, or set adapter: {other}")
+        limits = self.limits(top["limits"]) if top.get("limits") is not None else Limits()
         routes = top.get("routes")
         checked: dict[tuple[str, str], Route] = {}
         if not isinstance(routes, list) or not routes:
@@ -234,12 +239,28 @@ class TargetReader:
                                  f"line {checked[pair].line})", "keep one route per payload type and operation")
                     continue
                 checked[pair] = route
+        parted = [r for r in checked.values() if isinstance(r, HttpRoute) and r.parts is not None]
+        if parted and limits.lines_per_call is None:
+            self.problem(("limits",) if "limits" in top else ("routes",),
+                         f"the route at line {parted[0].line} declares parts, but the file has no "
+                         "limits.lines_per_call", "add `limits: {lines_per_call: <the most lines one call takes>}`, "
+                         "or remove the route's parts")
         if self.problems or system is None or adapter is None or plugin is None:
             return None
         return TargetConfig(path=self.path, system=system, adapter=adapter,
                             http=options if isinstance(options, HttpOptions) else None,
                             sql=options if isinstance(options, SqlOptions) else None, routes=checked,
-                            options=options)
+                            options=options, limits=limits)
+
+    def limits(self, raw: Any) -> Limits:
+        """``limits:``: what one call may carry (see :class:`~streams.sinks.config.model.Limits`)."""
+        spec = self.mapping(raw, ("limits",), LIMITS_KEYS, "limits")
+        if spec is None:
+            return Limits()
+        lines = None
+        if "lines_per_call" in spec:
+            lines = self.integer(spec, "lines_per_call", ("limits",), 200, 1)
+        return Limits(lines_per_call=lines, line=self.located.line(("limits",)))
 
     def plugin(self, name: str) -> AdapterPlugin | None:
         try:
@@ -481,12 +502,45 @@ class TargetReader:
         if route.get("external_id") is not None and batch is not None:
             self.problem((*key, "batch"), "a route with external_id searches before each create, so it cannot "
                          "batch", "remove batch, or external_id if the target honours Idempotency-Key")
+        parts = (self.parts(route["parts"], (*key, "parts"), body, head)
+                 if route.get("parts") is not None else None)
         if payload_type is None or operation is None or method is None or path is None:
             return None
         return HttpRoute(payload_type=payload_type, operation=operation, method=method.upper(), path=path, body=body,
                          whole_payload=whole, lookups=lookups, ids=head.ids, answers=head.answers,
                          on_conflict=cast(OnConflict, on_conflict), refusals=refusals, only_changed=only_changed,
-                         batch=batch, external_id=external, line=self.located.line(key))
+                         batch=batch, external_id=external, parts=parts, line=self.located.line(key))
+
+    def parts(self, raw: Any, key: Key, body: Mapping[str, FieldSpec] | None, head: RouteHead) -> PartsSpec | None:
+        """A route's ``parts:``: how the target takes the lines of a document past its first call."""
+        spec = self.mapping(raw, key, PARTS_KEYS, "parts")
+        if spec is None:
+            return None
+        lists = [name for name, item in (body or {}).items() if isinstance(item, EachItem)]
+        field = self.string(spec, "field", key, required=True, pattern=_IDENTIFIER,
+                            fix="name the body field of the lines (one mapped with each:): "
+                                f"{', '.join(lists) or 'none'}")
+        if field is not None and field not in lists:
+            self.problem((*key, "field"), f"{field!r} is no body field mapped with each:",
+                         f"use one of {', '.join(lists)}" if lists else "map the lines in the body with "
+                         "`{from: <array field>, each: {...}}` first")
+            field = None
+        method = self.string(spec, "method", key, required=True, fix="give the method that adds lines, e.g. POST")
+        if method is not None and method.upper() not in ("POST", "PUT", "PATCH"):
+            self.problem((*key, "method"), f"{method!r} cannot carry lines", "use POST, PUT or PATCH")
+            method = None
+        path = self.string(spec, "path", key, required=True,
+                           fix="give the path that adds lines, e.g. /orders/{order_id}/lines")
+        if path is not None and not path.startswith("/"):
+            self.problem((*key, "path"), f"{path!r} does not start with /", "give a path below the base URL")
+            path = None
+        if path is not None and head.shape is not None:
+            # placeholders: an id the first call's answer assigns, or a payload field
+            assigned = cast(Mapping[str, LookupSpec], dict.fromkeys(head.ids))
+            self.template(path, (*key, "path"), head.shape, assigned)
+        if field is None or method is None or path is None:
+            return None
+        return PartsSpec(field=field, method=method.upper(), path=path)
 
     def lookups(self, raw: Any, key: Key, shape: PayloadShape | None) -> dict[str, LookupSpec]:
         if raw is None:

@@ -184,6 +184,28 @@ class HttpExternalId:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Limits:
+    """What one call to the target may carry (the target file's ``limits:``). ``lines_per_call``: the most items
+    of a document's lines, a body field mapped with ``each:`` (None: no limit). A command over it is sent in
+    parts where its route declares ``parts``, else refused before any call (a result the flow holds)."""
+
+    lines_per_call: int | None = None
+    line: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PartsSpec:
+    """How the target takes the rest of a document bigger than one call: the route's own call carries the first
+    ``limits.lines_per_call`` items of body field ``field``; each further part is ``method path`` with the body
+    ``{field: [<up to lines_per_call items>]}``. The path's placeholders are filled from the ids the first call's
+    answer assigned (the route's ``ids``), else from the payload."""
+
+    field: str
+    method: str
+    path: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class HttpRoute:
     payload_type: str
     operation: str
@@ -202,15 +224,21 @@ class HttpRoute:
     batch: BatchSpec | None = None
     #: Once-only from an id the target keeps instead of ``Idempotency-Key`` (the route sends none).
     external_id: HttpExternalId | None = None
+    parts: PartsSpec | None = None
     line: int | None = None
 
     def plan(self) -> str:
+        parts = f", more lines by {self.parts.method} {self.parts.path}" if self.parts else ""
         if self.external_id is None:
-            return f"{self.method} {self.path}"
+            return f"{self.method} {self.path}{parts}"
         search, update = self.external_id.search, self.external_id.update
         also = f", else {update.method} {update.path}" if update else ""
         return (f"{search.method} {search.path} by {self.external_id.field}, {self.method} {self.path} if "
-                f"none{also}")
+                f"none{also}{parts}")
+
+    def list_fields(self) -> tuple[str, ...]:
+        """The body fields mapped with ``each:``: the document's lines, which ``limits.lines_per_call`` bounds."""
+        return tuple(name for name, spec in (self.body or {}).items() if isinstance(spec, EachItem))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -272,6 +300,7 @@ class TargetConfig:
     #: What the adapter's own section (the ``<adapter>:`` key) parsed to: HttpOptions for ``http``,
     #: SqlOptions for ``sql``, a plugin's own value for a plugin (None when it has no section parser).
     options: Any = None
+    limits: Limits = field(default_factory=Limits)
 
     def route(self, payload_type: str, operation: str) -> Route | None:
         return self.routes.get((payload_type, operation))

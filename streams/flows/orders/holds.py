@@ -1,0 +1,99 @@
+"""Documents held visibly: what holds a document, and the ``Hold`` records that say so.
+
+A document is held, never silently stuck, when it cannot go to its target:
+
+- ``party_blocked``: the target's CDC shows its party blocked (:mod:`streams.flows.orders.order`); released by
+  the unblock.
+- ``refused``: the target refused the create as a business state (a route's ``refusals``, recorded by the sink
+  as a CommandResult with the target's status and answer: the reference ERP's 409 "account N is inactive").
+- ``too_big``: the document is over the target's ``limits`` and the target file declares no way to add parts
+  (the sink's own refusal, status 413).
+
+A refused document is sent again when the cause may have cleared: one of the flow file's ``hold.release`` fields
+of its party changes in the target (the same create, with its first idempotency key: a target keeps no refused
+key), or the origin changes the document (as it is now, a new command: the same key with another payload is
+refused). The refusals come keyed by document through the flow's results stage
+(:mod:`streams.flows.orders.refusals`). Every change of a document's hold is a ``Hold`` record on
+``isthmus.holds`` (state ``held`` with the cause and the target's message, or ``released``), written in the
+flow's transaction with its other outputs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from streams.sinks.adapters.parts import TOO_BIG_STATUS
+from streams.sinks.outcomes import answer_text
+
+PARTY_BLOCKED, REFUSED, TOO_BIG = "party_blocked", "refused", "too_big"
+HOLD_SCHEMA = "isthmus.canonical.Hold"
+RESULT_SCHEMA = "isthmus.canonical.CommandResult"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Refusal:
+    """A business refusal read from a CommandResult."""
+
+    cause: str
+    status: int
+    message: str
+    field: str | None
+    command_id: str
+    idempotency_key: str
+
+    def to_state(self) -> dict[str, Any]:
+        return {"cause": self.cause, "status": self.status, "message": self.message, "field": self.field,
+                "command_id": self.command_id, "key": self.idempotency_key, "cleared": False}
+
+
+def refusal_of(result: Mapping[str, Any]) -> Refusal | None:
+    """The refusal a CommandResult records (a status outside 2xx), with the target's message and field; None for
+    an applied command."""
+    status = int(result.get("status") or 0)
+    if status == 0 or 200 <= status < 300:
+        return None
+    raw = result.get("response")
+    try:
+        answer = json.loads(raw) if isinstance(raw, str) else None
+    except ValueError:
+        answer = raw
+    message = None
+    field = None
+    if isinstance(answer, Mapping):
+        message = next((answer[k] for k in ("error", "message", "detail") if isinstance(answer.get(k), str)), None)
+        field = answer.get("field") if isinstance(answer.get("field"), str) else None
+    return Refusal(cause=TOO_BIG if status == TOO_BIG_STATUS else REFUSED, status=status,
+                   message=message or answer_text(answer if answer is not None else raw, 500), field=field,
+                   command_id=str(result.get("command_id") or ""),
+                   idempotency_key=str(result.get("idempotency_key") or ""))
+
+
+def current(document: Mapping[str, Any], blocked_message: str) -> dict[str, Any] | None:
+    """What holds the document now (cause, message, field, status, command id), None when nothing does."""
+    hold = document.get("hold")
+    if hold:
+        return {"cause": hold["cause"], "message": hold["message"], "field": hold.get("field"),
+                "status": hold.get("status"), "command_id": hold.get("command_id") or None}
+    if document.get("held"):
+        return {"cause": PARTY_BLOCKED, "message": blocked_message, "field": None, "status": None,
+                "command_id": None}
+    return None
+
+
+def record(*, key: str, entity_type: str, flow: str, origin: str, target: str, now: Mapping[str, Any] | None,
+           before: Mapping[str, Any] | None, origin_status: str | None, at: dt.datetime) -> dict[str, Any]:
+    """The Avro ``Hold`` of a change from ``before`` to ``now`` (None: not held)."""
+    if now is not None:
+        return {"entity_key": key, "entity_type": entity_type, "state": "held", "cause": now["cause"],
+                "message": now["message"], "field": now.get("field"), "status": now.get("status"), "flow": flow,
+                "origin": origin, "target": target, "origin_status": origin_status,
+                "command_id": now.get("command_id"), "at": at}
+    assert before is not None
+    return {"entity_key": key, "entity_type": entity_type, "state": "released", "cause": before["cause"],
+            "message": f"{before['cause']} cleared: the document goes on to {target}", "field": before.get("field"),
+            "status": before.get("status"), "flow": flow, "origin": origin, "target": target, "origin_status": None,
+            "command_id": before.get("command_id"), "at": at}

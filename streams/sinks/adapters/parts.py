@@ -1,0 +1,61 @@
+"""A document bigger than one call (the target file's ``limits.lines_per_call``): cut into parts the target's
+API takes (the route's ``parts``: create with the first, then add the rest), or refused before any call.
+
+Pure functions; the HTTP adapter makes the calls. Each part after the first carries the command's idempotency
+key with ``.part<n>``, so a retried command (after a crash, a 503, a replay) is answered from the target's
+idempotency table for every part it already applied and applies only the rest: the document ends whole, once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from streams.sinks.config.model import HttpRoute
+from streams.sinks.outcomes import Applied
+
+#: The status of a refusal the sink itself decides: the document is more than the target takes in one call.
+TOO_BIG_STATUS = 413
+
+
+@dataclass(frozen=True, kw_only=True)
+class Oversize:
+    """Body field ``field`` holds ``count`` items; one call takes ``limit``."""
+
+    field: str
+    count: int
+    limit: int
+
+
+def oversize(route: HttpRoute, body: Any, limit: int | None) -> Oversize | None:
+    """The first list field of ``body`` (an ``each:`` field of the route) with more than ``limit`` items."""
+    if limit is None or not isinstance(body, Mapping):
+        return None
+    for name in route.list_fields():
+        items = body.get(name)
+        if isinstance(items, list) and len(items) > limit:
+            return Oversize(field=name, count=len(items), limit=limit)
+    return None
+
+
+def split(items: Sequence[Any], limit: int) -> list[list[Any]]:
+    """``items`` in order, in parts of at most ``limit``."""
+    return [list(items[start:start + limit]) for start in range(0, len(items), limit)]
+
+
+def part_key(idempotency_key: str, number: int) -> str:
+    """The idempotency key of part ``number`` (1 is the route's own call, with the command's key)."""
+    return idempotency_key if number == 1 else f"{idempotency_key}.part{number}"
+
+
+def too_big(over: Oversize, *, route: HttpRoute, target_file: str) -> Applied:
+    """The refusal of a document the target cannot take: a result (status 413) naming the reason, for the flow
+    to hold the document with; nothing was sent."""
+    kind = f"{route.payload_type.rpartition('.')[2]} {route.operation}"
+    return Applied(status=TOO_BIG_STATUS, refused=True, body={
+        "error": f"{over.count} {over.field} in one {kind}: {target_file} takes at most {over.limit} per call "
+                 "(limits.lines_per_call) and its route declares no parts to send the rest",
+        "field": over.field,
+        "fix": f"declare the route's parts (how the target adds {over.field}) in {target_file}, or split the "
+               "document in its source"})

@@ -1,0 +1,193 @@
+"""A business refusal through the real stack never leaves an order silently stuck.
+
+A CRM order of a customer whose ERP account is inactive is sent; the real ERP refuses it (409 "account N is
+inactive"), which a real ERP sink records as a result; the flow holds the order: a Hold record with the ERP's
+message on isthmus.holds, shown by `isthmus topics trace`, and the CRM status on_hold, written by a real CRM sink.
+Once the account is re-activated in the ERP, the order is released, created in the ERP and its status comes back.
+
+The flow (with its results stage: the results topic has the command topics' 3 partitions, the CDC topics one)
+and both sinks run in this process under names of their own: the sinks with results and dead-letter topics of
+this test, starting at the current end of the command topics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from typing import Any, TypeVar
+
+import httpx
+import psycopg
+import pymysql
+import pytest
+from flow_runner import RunningFlow, Watch, start_at_end
+from order_harness import orders_flow_file
+from psycopg.rows import dict_row
+from pymysql.cursors import DictCursor
+from support.systems import reference_systems
+
+from reference.topics import COMMANDS_CRM, COMMANDS_ERP
+from streams.codecs.avro.single_object import SchemaStore
+from streams.flows.context import FlowContext
+from streams.flows.orders import document_flow
+from streams.flows.topics import HOLDS
+from streams.kafka.topics import TopicSpec, ensure_topics
+from streams.sinks.runner import SinkEnvironment, build_worker
+from streams.sinks.topics import COMMAND_PARTITIONS
+from streams.stack.running import RunningStack
+from streams.stack.settings import PROJECT_ROOT
+
+pytestmark = pytest.mark.integration
+T = TypeVar("T")
+
+
+@contextmanager
+def sink(system: str, commands: str, tag: str, schemas: SchemaStore, bootstrap: str) -> Iterator[str]:
+    """A real sink worker of ``system`` in a thread of this process, with its own group, transactional id, results
+    and dead-letter topics, from the current end of ``commands``; yields its results topic. Stopped as SIGTERM
+    stops it."""
+    results, dlq, group = f"test.holds.results.{system}.{tag}", f"test.holds.dlq.{system}.{tag}", \
+        f"test-holds-sink-{system}-{tag}"
+    asyncio.run(ensure_topics(bootstrap, [TopicSpec(name=results, partitions=COMMAND_PARTITIONS),
+                                          TopicSpec(name=dlq, partitions=1)]))
+    start_at_end(bootstrap, group, [commands])
+    env = {"ISTHMUS_SINK_RESULTS_TOPIC": results, "ISTHMUS_SINK_DLQ_TOPIC": dlq, "ISTHMUS_SINK_GROUP_ID": group,
+           "ISTHMUS_SINK_TRANSACTIONAL_ID": group, "ISTHMUS_SINK_COMMIT_INTERVAL_MS": "100"}
+    worker = build_worker(system, SinkEnvironment.from_env({**os.environ, **env}), schemas)
+    loop, stop = asyncio.new_event_loop(), asyncio.Event()
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(worker.run(stop))
+        except BaseException as exc:  # reported below
+            failed.append(exc)
+
+    thread = threading.Thread(target=run, name=f"sink-{system}", daemon=True)
+    thread.start()
+    try:
+        yield results
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=60)
+        assert not failed, f"the {system} sink failed: {failed[0]!r}"
+
+
+def wait_for(what: str, check: Callable[[], T], timeout: float = 120) -> T:
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, f"no {what} within {timeout:.0f} s"
+        time.sleep(0.5)
+    return found
+
+
+def erp_goods(stack: RunningStack, run: int) -> str:
+    sku, warehouse = f"HLD-{run}", f"H{run % 10**8}"
+    with httpx.Client(base_url=stack.settings.erp_api_url, timeout=30) as api:
+        assert api.post("/warehouses", json={"code": warehouse, "name": "Hold test DC"}).status_code == 201
+        assert api.post("/products", json={"sku": sku, "description": "Hold test", "unit_price": "2.50"}
+                        ).status_code == 201
+        assert api.put(f"/stock/{sku}/{warehouse}", json={"on_hand": "10"}).status_code == 201
+    return sku
+
+
+@pytest.fixture
+def run() -> int:
+    return random.randint(100_000_000, 999_999_999)
+
+
+@pytest.fixture
+def crm(stack: RunningStack) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+    with stack.connect_crm(options="-c search_path=crm", row_factory=dict_row, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def erp(stack: RunningStack) -> Iterator[pymysql.connections.Connection[Any]]:
+    conn = stack.connect_erp(cursorclass=DictCursor, autocommit=True)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def erp_rows(erp: pymysql.connections.Connection[Any], sql: str, *args: Any) -> list[dict[str, Any]]:
+    with erp.cursor() as cur:
+        cur.execute(sql, args)
+        return list(cur.fetchall())
+
+
+def crm_status(crm: psycopg.Connection[dict[str, Any]], number: str, status: str) -> Mapping[str, Any] | None:
+    row = crm.execute("SELECT status, erp_order_id FROM sales_orders WHERE order_number = %s", (number,)).fetchone()
+    return row if row is not None and row["status"] == status else None
+
+
+def test_an_order_of_an_inactive_account_is_held_with_its_cause_and_applied_after_the_reactivation(
+        stack: RunningStack, crm: psycopg.Connection[dict[str, Any]], erp: pymysql.connections.Connection[Any],
+        run: int) -> None:
+    customer, number = f"C-6{run}", f"SO-6{run}"
+    bootstrap = stack.settings.bootstrap_servers
+    sku = erp_goods(stack, run)
+    crm.execute("INSERT INTO products (sku, name, list_price) VALUES (%s, 'Hold test', 2.50)", (sku,))
+    tag = uuid.uuid4().hex[:8]
+    context = FlowContext.load(stack.settings)
+    with ExitStack() as running:
+        results = running.enter_context(sink("erp", COMMANDS_ERP, tag, context.schemas, bootstrap))
+        running.enter_context(sink("crm", COMMANDS_CRM, tag, context.schemas, bootstrap))
+        flow = document_flow(orders_flow_file(), schemas=context.schemas, mappings=context.mappings,
+                             systems=reference_systems(stack.settings.erp_time_zone),
+                             name=f"test-holds-{tag}", results_topic=results)
+        spec = flow.spec()
+        assert results not in spec.inputs  # 3 partitions: read through the results stage
+        (stage,) = spec.feeders
+        running.enter_context(RunningFlow(stage, bootstrap, context.schemas))
+        running.enter_context(RunningFlow(spec, bootstrap, context.schemas))
+        watch = Watch(bootstrap, (COMMANDS_CRM, HOLDS), context.schemas)
+        running.callback(watch.close)
+        # the customer's ERP account, inactive: made here as the ERP would have it (no customer flow runs here),
+        # once the flow reads the ERP's changes (it starts at their end)
+        with erp.cursor() as cur:
+            cur.execute("INSERT INTO accounts (account_code, name, crm_customer_number, active) "
+                        "VALUES (%s, %s, %s, 0)", (f"HT{run}", f"Hold test {customer}", customer))
+        with crm.transaction():
+            row = crm.execute("INSERT INTO customers (customer_number, name) VALUES (%s, 'Hold test') RETURNING id",
+                              (customer,)).fetchone()
+            assert row is not None
+            order = crm.execute("INSERT INTO sales_orders (order_number, customer_id, total_amount) "
+                                "VALUES (%s, %s, 5.00) RETURNING id", (number, row["id"])).fetchone()
+            assert order is not None
+            crm.execute("INSERT INTO sales_order_lines (order_id, line_no, sku, quantity, unit_price) "
+                        "VALUES (%s, 1, %s, 2, 2.50)", (order["id"], sku))
+
+        (hold,) = watch.until("the hold", lambda seen: [o for o in watch.of(number, HOLDS)
+                                                        if o.value["state"] == "held"])
+        assert (hold.value["cause"], hold.value["field"], hold.value["status"]) == ("refused", "account_id", 409)
+        assert hold.value["message"].endswith("is inactive") and hold.value["origin_status"] == "on_hold"
+        assert (hold.value["flow"], hold.value["origin"], hold.value["target"]) == (spec.name, "crm", "erp")
+        assert erp_rows(erp, "SELECT order_id FROM sales_orders WHERE crm_order_number = %s", number) == []
+        wait_for("the CRM order on_hold", lambda: crm_status(crm, number, "on_hold"))
+        trace = subprocess.run([sys.executable, "-m", "streams.cli.main", "topics", "trace", number,
+                                "--topic", HOLDS], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+        assert f"held (refused) by {spec.name}" in trace.stdout, trace.stdout + trace.stderr
+        assert "is inactive" in trace.stdout, trace.stdout
+
+        with erp.cursor() as cur:
+            cur.execute("UPDATE accounts SET active = 1 WHERE crm_customer_number = %s", (customer,))
+        (released,) = watch.until("the release", lambda seen: [o for o in watch.of(number, HOLDS)
+                                                               if o.value["state"] == "released"])
+        assert released.value["cause"] == "refused"
+        (applied,) = wait_for("the ERP order", lambda: erp_rows(
+            erp, "SELECT order_id, status FROM sales_orders WHERE crm_order_number = %s", number))
+        assert applied["status"] == "reserved"
+        back = wait_for("the CRM order reserved", lambda: crm_status(crm, number, "reserved"))
+        assert back["erp_order_id"] == applied["order_id"]
+        assert [o.value["state"] for o in watch.of(number, HOLDS)] == ["held", "released"]
