@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from streams.capture.exceptions import ConfigError
-from streams.capture.problems import Problem, shown
+from streams.config_files.problem import Problem, shown
 from streams.stack.secrets import StackSecrets
 from streams.stack.settings import PROJECT_ROOT, StackSettings
 
@@ -172,7 +172,8 @@ def _scalar(raw: Any, path: Path, key: str, problems: list[Problem]) -> str | No
         return str(raw)
     if isinstance(raw, list) and all(isinstance(i, str | int) and not isinstance(i, bool) for i in raw):
         return ",".join(str(item) for item in raw)
-    problems.append(Problem(file=path, key=key, message=f"a {type(raw).__name__} is not a config value",
+    problems.append(Problem(file=path, line=None, field=key,
+                            message=f"a {type(raw).__name__} is not a config value",
                             fix="write a string, number, true/false, or a list of strings"))
     return None
 
@@ -184,7 +185,7 @@ def _substitute(text: str, variables: Mapping[str, str], path: Path, key: str, o
         if _NAME.match(name) and name in variables:
             return variables[name]
         problems.append(Problem(
-            file=path, key=key, message=f"placeholder {match.group(0)} is not defined",
+            file=path, line=None, field=key, message=f"placeholder {match.group(0)} is not defined",
             fix=f"define `{name}` under `variables:` in {shown(overlay.path)}, or use one of: "
                 + ", ".join(sorted(variables))))
         return match.group(0)
