@@ -58,7 +58,7 @@ def _convert(node: yaml.Node, constructor: yaml.constructor.SafeConstructor) -> 
         for key_node, value_node in node.value:
             key = str(constructor.construct_object(key_node, deep=True))
             if key in mapping:
-                raise DuplicateKey(key, key_node.start_mark.line + 1, mapping[key].line)
+                raise DuplicateKey(key, key_node.start_mark.line + 1, mapping[key].key_line or mapping[key].line)
             mapping[key] = replace(_convert(value_node, constructor), key_line=key_node.start_mark.line + 1)
         return Node(mapping, line)
     if isinstance(node, yaml.SequenceNode):

@@ -660,13 +660,14 @@ def load_target(path: Path, schemas: SchemaSet | None = None, writable: Iterable
     try:
         read = located(parse(text))
     except DuplicateKey as exc:
-        raise TargetConfigError(f"{shown(path)}:{exc.line}: {exc.key}: {exc}; fix: keep one of them") from exc
+        problem = Problem(file=path, line=exc.line, field=exc.key, message=str(exc), fix="keep one of them")
+        raise TargetConfigError(str(problem), [problem]) from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise TargetConfigError(f"{shown(path)}{line}: not valid YAML: {problem}; fix: correct the YAML "
-                                f"syntax there") from exc
+        problem = Problem(file=path, line=mark.line + 1 if mark is not None else None, field=None,
+                          message=f"not valid YAML: {getattr(exc, 'problem', None) or exc}",
+                          fix="correct the YAML syntax there")
+        raise TargetConfigError(str(problem), [problem]) from exc
     checker = TargetReader(path, read, schemas or load_schemas(),
                            tuple(writable) if writable is not None else writable_systems(),
                            adapters or default_registry())
@@ -674,5 +675,6 @@ def load_target(path: Path, schemas: SchemaSet | None = None, writable: Iterable
     if checker.problems or config is None:
         count = len(checker.problems)
         raise TargetConfigError(f"{shown(path)} is not a valid target file ({count} problem"
-                                f"{'s' if count != 1 else ''}):\n  " + "\n  ".join(str(p) for p in checker.problems))
+                                f"{'s' if count != 1 else ''}):\n  " + "\n  ".join(str(p) for p in checker.problems),
+                                checker.problems)
     return config
