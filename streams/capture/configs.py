@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from streams.capture.exceptions import ConfigError
+from streams.config_files import located_yaml
 from streams.config_files.problem import Problem, shown
 from streams.stack.secrets import StackSecrets
 from streams.stack.settings import PROJECT_ROOT, StackSettings
@@ -195,10 +196,13 @@ def _substitute(text: str, variables: Mapping[str, str], path: Path, key: str, o
 
 def _read_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return located_yaml.parse(path.read_text(encoding="utf-8")).plain()
     except OSError as exc:
         raise ConfigError(f"{shown(path)}: cannot be read ({exc.strerror}); fix: check that it exists "
                           "and is readable") from exc
+    except located_yaml.DuplicateKey as exc:
+        raise ConfigError(str(Problem(file=path, line=exc.line, field=exc.key, message=str(exc),
+                                      fix="keep one of them"))) from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -226,9 +230,6 @@ def _load_connector(path: Path) -> ConnectorFile:
     if not isinstance(config, dict) or not config:
         raise ConfigError(f"{shown(path)}: config: must be a mapping of Connect options; fix: add them "
                           "under `config:`")
-    bad = [k for k in config if not isinstance(k, str)]
-    if bad:
-        raise ConfigError(f"{shown(path)}: config.{bad[0]}: option names must be strings; fix: quote it")
     if "name" in config and config["name"] != name:
         raise ConfigError(f"{shown(path)}: config.name: {config['name']!r} differs from `name: {name}`; "
                           "fix: remove config.name (the file's name is used)")

@@ -188,8 +188,8 @@ class _SystemFile:
                      f"add {folder / (connector + '.yaml')} or name an existing connector")
             return
         try:
-            config = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("config") or {}
-        except (yaml.YAMLError, AttributeError):
+            config = (located_yaml.parse(path.read_text(encoding="utf-8")).plain() or {}).get("config") or {}
+        except (yaml.YAMLError, located_yaml.DuplicateKey, AttributeError):
             return  # `isthmus connectors validate` reports a broken connector file
         prefix = config.get("topic.prefix") if isinstance(config, dict) else None
         if topics is not None and isinstance(prefix, str) and "{{" not in prefix and prefix != topics.prefix:
