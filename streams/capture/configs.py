@@ -23,8 +23,9 @@ from typing import Any
 import yaml
 
 from streams.capture.exceptions import ConfigError
-from streams.capture.problems import Problem, shown
 from streams.config.paths import DATA_ROOT
+from streams.config_files import located_yaml
+from streams.config_files.problem import Problem, shown
 from streams.stack.secrets import StackSecrets
 from streams.stack.settings import StackSettings
 
@@ -173,7 +174,8 @@ def _scalar(raw: Any, path: Path, key: str, problems: list[Problem]) -> str | No
         return str(raw)
     if isinstance(raw, list) and all(isinstance(i, str | int) and not isinstance(i, bool) for i in raw):
         return ",".join(str(item) for item in raw)
-    problems.append(Problem(file=path, key=key, message=f"a {type(raw).__name__} is not a config value",
+    problems.append(Problem(file=path, line=None, field=key,
+                            message=f"a {type(raw).__name__} is not a config value",
                             fix="write a string, number, true/false, or a list of strings"))
     return None
 
@@ -185,7 +187,7 @@ def _substitute(text: str, variables: Mapping[str, str], path: Path, key: str, o
         if _NAME.match(name) and name in variables:
             return variables[name]
         problems.append(Problem(
-            file=path, key=key, message=f"placeholder {match.group(0)} is not defined",
+            file=path, line=None, field=key, message=f"placeholder {match.group(0)} is not defined",
             fix=f"define `{name}` under `variables:` in {shown(overlay.path)}, or use one of: "
                 + ", ".join(sorted(variables))))
         return match.group(0)
@@ -195,10 +197,13 @@ def _substitute(text: str, variables: Mapping[str, str], path: Path, key: str, o
 
 def _read_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return located_yaml.parse(path.read_text(encoding="utf-8")).plain()
     except OSError as exc:
         raise ConfigError(f"{shown(path)}: cannot be read ({exc.strerror}); fix: check that it exists "
                           "and is readable") from exc
+    except located_yaml.DuplicateKey as exc:
+        raise ConfigError(str(Problem(file=path, line=exc.line, field=exc.key, message=str(exc),
+                                      fix="keep one of them"))) from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -226,9 +231,6 @@ def _load_connector(path: Path) -> ConnectorFile:
     if not isinstance(config, dict) or not config:
         raise ConfigError(f"{shown(path)}: config: must be a mapping of Connect options; fix: add them "
                           "under `config:`")
-    bad = [k for k in config if not isinstance(k, str)]
-    if bad:
-        raise ConfigError(f"{shown(path)}: config.{bad[0]}: option names must be strings; fix: quote it")
     if "name" in config and config["name"] != name:
         raise ConfigError(f"{shown(path)}: config.name: {config['name']!r} differs from `name: {name}`; "
                           "fix: remove config.name (the file's name is used)")

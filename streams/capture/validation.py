@@ -13,7 +13,7 @@ import re
 from streams.capture.client import ConnectClient
 from streams.capture.configs import LocalConnector
 from streams.capture.options import KINDS, is_provider_reference
-from streams.capture.problems import Problem, shown
+from streams.config_files.problem import Problem, shown
 
 _WHOLE = re.compile(r"^-?[0-9]+$")
 _INT_RANGE = {"INT": 2**31, "SHORT": 2**15, "LONG": 2**63}
@@ -28,13 +28,13 @@ def check_local(connector: LocalConnector) -> list[Problem]:
         known = ", ".join(sorted(KINDS))
         message = (f"{connector_class!r} is not a connector class Isthmus knows" if connector_class
                    else "is missing")
-        problems.append(Problem(file=connector.source_of("connector.class"), key="connector.class",
-                                message=message, fix=f"set it to one of: {known}"))
+        problems.append(Problem(file=connector.source_of("connector.class"), line=None,
+                                field="connector.class", message=message, fix=f"set it to one of: {known}"))
         return problems
 
     for key in kind.required:
         if key not in config:
-            problems.append(Problem(file=connector.path, key=key,
+            problems.append(Problem(file=connector.path, line=None, field=key,
                                     message=f"is required by {kind.label} and missing",
                                     fix=f"add `{key}: <value>` under `config:`"))
     for key, value in config.items():
@@ -44,21 +44,21 @@ def check_local(connector: LocalConnector) -> list[Problem]:
         if not kind.knows(key):
             close = difflib.get_close_matches(key, list(kind.options), n=1, cutoff=0.75)
             hint = f"did you mean `{close[0]}`? Otherwise remove it" if close else "remove it or fix its name"
-            problems.append(Problem(file=source, key=key, message=f"is not an option of {kind.label}",
-                                    fix=hint))
+            problems.append(Problem(file=source, line=None, field=key,
+                                    message=f"is not an option of {kind.label}", fix=hint))
             continue
         if "{{" in value:
             continue
         if kind.is_secret(key):
             if not is_provider_reference(value):
                 problems.append(Problem(
-                    file=source, key=key, message="holds a secret written literally",
+                    file=source, line=None, field=key, message="holds a secret written literally",
                     fix="never commit secrets: write a Kafka Connect config provider reference instead, "
                         "e.g. ${file:{{secrets_file}}:<key>} or ${env:<VARIABLE>}"))
             continue
         problem = _type_problem(kind.type_of(key), value)
         if problem:
-            problems.append(Problem(file=source, key=key, message=problem[0], fix=problem[1]))
+            problems.append(Problem(file=source, line=None, field=key, message=problem[0], fix=problem[1]))
     return problems
 
 
@@ -92,8 +92,8 @@ def check_with_connect(connector: LocalConnector, client: ConnectClient) -> list
         else:
             fix = f"add `{error.key}` under `config:`"
         for message in error.errors:
-            problems.append(Problem(file=source, key=error.key, message=f"Kafka Connect: {message}", fix=fix,
-                                    found_by="connect"))
+            problems.append(Problem(file=source, line=None, field=error.key, message=f"Kafka Connect: {message}",
+                                    fix=fix, found_by="connect"))
     return problems
 
 

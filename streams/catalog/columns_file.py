@@ -27,9 +27,9 @@ import yaml
 
 from streams.catalog.exceptions import ColumnsFileError
 from streams.catalog.model import Catalog, Column, Table
-from streams.mapping import located_yaml
-from streams.mapping.exceptions import Problem
-from streams.mapping.located_yaml import Node
+from streams.config_files import located_yaml
+from streams.config_files.located_yaml import Node
+from streams.config_files.problem import Problem
 
 SUFFIX = ".columns.yaml"
 TOP_KEYS = ("system", "engine", "namespace", "tables")
@@ -140,7 +140,7 @@ class _Reader:
         self.fix = f"re-run `{discover_command(path.name.removesuffix(SUFFIX))}` (the file is generated)"
 
     def add(self, line: int, field: str, message: str, fix: str | None = None) -> None:
-        self.problems.append(Problem(file=str(self.path), line=line, field=field, message=message,
+        self.problems.append(Problem(file=self.path, line=line, field=field, message=message,
                                      fix=fix or self.fix))
 
     def read(self) -> Catalog | None:

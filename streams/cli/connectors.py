@@ -19,8 +19,8 @@ from streams.capture.client import ConnectClient, ConnectorState
 from streams.capture.configs import ConfigSet, LocalConnector
 from streams.capture.diff import ConfigDiff, diff_configs
 from streams.capture.exceptions import ConnectorFailed
-from streams.capture.problems import Problem, shown
 from streams.cli.runtime import load_runtime
+from streams.config_files.problem import Problem, shown
 from streams.stack.running import RunningStack
 from streams.stack.secrets import load_or_create
 from streams.stack.settings import StackSettings
@@ -167,8 +167,15 @@ def _print_problems(ctx: Context, results: dict[str, list[Problem]], checked_by:
 
 
 def _problems_json(results: dict[str, list[Problem]]) -> list[dict[str, Any]]:
-    return [{"name": name, "valid": not problems, "problems": [p.to_json() for p in problems]}
+    return [{"name": name, "valid": not problems, "problems": [_problem_json(p) for p in problems]}
             for name, problems in results.items()]
+
+
+def _problem_json(problem: Problem) -> dict[str, Any]:
+    """A problem as ``--json`` has always shown a connector's: its config key under ``key``."""
+    found = problem.to_json()
+    found["key"] = found.pop("field")
+    return found
 
 
 def run_validate(args: argparse.Namespace) -> int:

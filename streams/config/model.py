@@ -20,7 +20,7 @@ from streams.config.dirs import DirectorySettings
 from streams.config.exceptions import RuntimeConfigError
 from streams.config.kafka import KafkaSettings
 from streams.config.section import Section
-from streams.mapping.located_yaml import Node, read_file
+from streams.config_files.located_yaml import Node, read_file
 
 Origin = Literal["env", "file", "stack", "default"]
 

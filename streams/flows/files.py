@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from streams.config.paths import DATA_ROOT
+from streams.config_files import located_yaml
+from streams.config_files.located_yaml import Node
+from streams.config_files.problem import Problem
 from streams.flows.exceptions import FlowFileError, FlowUnavailable
-from streams.mapping import located_yaml
-from streams.mapping.exceptions import Problem
-from streams.mapping.located_yaml import Node
 from streams.mapping.spec import RecordMapping
 
 FLOWS_DIR = DATA_ROOT / "flows"
@@ -82,7 +82,7 @@ def load_flow_files(directory: Path | None = None, *, env: Mapping[str, str] | N
     seen: dict[str, FlowFile] = {}
     for flow in found:
         if flow.name in seen:
-            problems.append(Problem(file=str(flow.path), line=1, field="name",
+            problems.append(Problem(file=flow.path, line=1, field="name",
                                     message=f"{flow.name!r} is also the name of {seen[flow.name].path.name}",
                                     fix="give every flow a name of its own"))
         seen[flow.name] = flow
@@ -95,7 +95,7 @@ def _read(path: Path) -> tuple[FlowFile | None, list[Problem]]:
     problems: list[Problem] = []
 
     def add(line: int, where: str, message: str, fix: str) -> None:
-        problems.append(Problem(file=str(path), line=line, field=where, message=message, fix=fix))
+        problems.append(Problem(file=path, line=line, field=where, message=message, fix=fix))
 
     root = located_yaml.read_file(path, add)
     if root is None:
@@ -148,7 +148,7 @@ class Section:
         self.missing: list[str] = []
 
     def add(self, line: int, key: str, message: str, fix: str) -> None:
-        self.problems.append(Problem(file=str(self.flow.path), line=line, field=f"{self.where}.{key}",
+        self.problems.append(Problem(file=self.flow.path, line=line, field=f"{self.where}.{key}",
                                      message=message, fix=fix))
 
     def get(self, key: str) -> Node | None:

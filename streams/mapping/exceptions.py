@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from streams.config_files.problem import Problem
 from streams.errors import IsthmusError
 
-
-@dataclass(frozen=True, kw_only=True)
-class Problem:
-    """One thing wrong with a mapping file: where, which field, what, and the fix."""
-
-    file: str
-    line: int
-    field: str
-    message: str
-    fix: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.field}: {self.message}; fix: {self.fix}"
+__all__ = ["ExpressionError", "LookupMissing", "MappingError", "MappingLoadError", "MappingValueError", "Problem"]
 
 
 class MappingError(IsthmusError):

@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 from streams.codecs.avro.schemas import SchemaSet, load_schemas
 from streams.codecs.exceptions import UnknownSchema
 from streams.config.paths import DATA_ROOT
-from streams.mapping import located_yaml
+from streams.config_files import located_yaml
+from streams.config_files.located_yaml import Node
 from streams.mapping.compiled import plan_of
 from streams.mapping.engine import coerce
 from streams.mapping.exceptions import MappingLoadError, MappingValueError, Problem
 from streams.mapping.expressions import Expression, ExpressionSyntax, compile_expression
 from streams.mapping.kinds import ANY, Kind, fits, from_avro, from_column
-from streams.mapping.located_yaml import Node
 from streams.mapping.plugins import from_entry_point, load_declared
 from streams.mapping.spec import (
     FieldBinding,
@@ -73,7 +73,7 @@ class _File:
     problems: list[Problem] = field(default_factory=list)
 
     def add(self, line: int, where: str, message: str, fix: str) -> None:
-        self.problems.append(Problem(file=str(self.path), line=line, field=where, message=message, fix=fix))
+        self.problems.append(Problem(file=self.path, line=line, field=where, message=message, fix=fix))
 
 
 @dataclass(frozen=True)

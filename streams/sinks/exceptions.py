@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from streams.config_files.problem import Problem
 from streams.errors import IsthmusError
 from streams.kafka.topics import KafkaUnavailable
 
@@ -13,7 +16,12 @@ class SinkError(IsthmusError):
 
 
 class TargetConfigError(SinkError):
-    """A target file (targets/<system>.yaml) is missing, unreadable or invalid; the message lists every problem."""
+    """A target file (targets/<system>.yaml) is missing, unreadable or invalid; the message lists every problem,
+    ``problems`` holds them (file, line, field and fix) when the file could be read."""
+
+    def __init__(self, message: str, problems: Sequence[Problem] = ()) -> None:
+        super().__init__(message)
+        self.problems = tuple(problems)
 
 
 class SinkSettingsError(SinkError):

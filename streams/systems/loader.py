@@ -26,9 +26,9 @@ from typing import Any
 import yaml
 
 from streams.config.paths import DATA_ROOT
-from streams.mapping import located_yaml
-from streams.mapping.exceptions import Problem
-from streams.mapping.located_yaml import Node
+from streams.config_files import located_yaml
+from streams.config_files.located_yaml import Node
+from streams.config_files.problem import Problem
 from streams.systems.exceptions import SystemConfigError
 from streams.systems.model import Engine, Systems, SystemSpec, TopicNaming
 
@@ -55,7 +55,7 @@ def load_systems(directory: Path | None = None, *, env: Mapping[str, str] | None
     env = os.environ if env is None else env
     directory = systems_dir(env) if directory is None else directory
     if not directory.is_dir():
-        raise SystemConfigError([Problem(file=str(directory), line=0, field="(folder)", message="no such folder",
+        raise SystemConfigError([Problem(file=directory, line=None, field="(folder)", message="no such folder",
                                          fix=f"create it with one <name>.yaml per system, or set {SYSTEMS_DIR_ENV}")])
     files = sorted(p for p in directory.iterdir()
                    if p.suffix in SUFFIXES and p.is_file() and not p.name.endswith(COLUMNS_SUFFIX))
@@ -68,7 +68,7 @@ def load_systems(directory: Path | None = None, *, env: Mapping[str, str] | None
         if spec is not None:
             found[spec.name] = spec
     if not files:
-        problems.append(Problem(file=str(directory), line=0, field="(folder)", message="declares no system",
+        problems.append(Problem(file=directory, line=None, field="(folder)", message="declares no system",
                                 fix="add one <name>.yaml per system (see systems/README.md)"))
     problems += _clashing_topics(found)
     if problems:
@@ -84,7 +84,7 @@ def _clashing_topics(found: Mapping[str, SystemSpec]) -> list[Problem]:
         naming = (spec.topics.prefix, spec.topics.namespace)
         if naming in seen:
             problems.append(Problem(
-                file=str(spec.path), line=0, field="topics",
+                file=spec.path, line=None, field="topics",
                 message=f"the same prefix and namespace as {seen[naming].path.name} ({'.'.join(naming)}.<table>)",
                 fix="give each system's connector its own topic.prefix"))
         seen[naming] = spec
@@ -101,7 +101,7 @@ class _SystemFile:
         self.problems: list[Problem] = []
 
     def add(self, line: int, field: str, message: str, fix: str) -> None:
-        self.problems.append(Problem(file=str(self.path), line=line, field=field, message=message, fix=fix))
+        self.problems.append(Problem(file=self.path, line=line, field=field, message=message, fix=fix))
 
     def read(self) -> SystemSpec | None:
         root = located_yaml.read_file(self.path, self.add)
@@ -188,8 +188,8 @@ class _SystemFile:
                      f"add {folder / (connector + '.yaml')} or name an existing connector")
             return
         try:
-            config = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("config") or {}
-        except (yaml.YAMLError, AttributeError):
+            config = (located_yaml.parse(path.read_text(encoding="utf-8")).plain() or {}).get("config") or {}
+        except (yaml.YAMLError, located_yaml.DuplicateKey, AttributeError):
             return  # `isthmus connectors validate` reports a broken connector file
         prefix = config.get("topic.prefix") if isinstance(config, dict) else None
         if topics is not None and isinstance(prefix, str) and "{{" not in prefix and prefix != topics.prefix:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from streams.config_files.problem import Problem
 from streams.errors import IsthmusError
-from streams.mapping.exceptions import Problem
 
 
 class WarehouseError(IsthmusError):

@@ -18,10 +18,10 @@ from typing import Any
 
 from streams.codecs.avro.schemas import SchemaSet, load_schemas
 from streams.codecs.exceptions import UnknownSchema
-from streams.mapping import located_yaml
-from streams.mapping.exceptions import Problem
+from streams.config_files import located_yaml
+from streams.config_files.located_yaml import Node
+from streams.config_files.problem import Problem
 from streams.mapping.expressions import FUNCTIONS, Expression, ExpressionSyntax, compile_expression
-from streams.mapping.located_yaml import Node
 from streams.warehouse import cleaning, ddl
 from streams.warehouse.exceptions import WarehouseTablesError
 from streams.warehouse.rows import LOADER_COLUMNS
@@ -69,7 +69,7 @@ class _TablesFile:
         self.problems: list[Problem] = []
 
     def add(self, line: int, field: str, message: str, fix: str) -> None:
-        self.problems.append(Problem(file=str(self.path), line=line, field=field, message=message, fix=fix))
+        self.problems.append(Problem(file=self.path, line=line, field=field, message=message, fix=fix))
 
     def read(self) -> Tables | None:
         root = self._parse()

@@ -92,7 +92,7 @@ def test_unresolved_placeholder_names_file_key_and_where_to_define_it(
     crm = configs.load(config_root, env="local").render("crm-source", variables)
     [problem] = crm.problems
     assert problem.file == path
-    assert problem.key == "database.hostname"
+    assert problem.field == "database.hostname"
     assert "{{crm_db_hots}} is not defined" in problem.message
     assert "overlays/local.yaml" in problem.fix and "crm_db_host" in problem.fix
     assert "database.hostname" in str(problem) and "crm-source.yaml" in str(problem)
@@ -103,7 +103,7 @@ def test_placeholder_in_an_overlay_variable_is_reported_against_the_overlay(
     overlay = write(config_root / "overlays" / "local.yaml",
                     "variables:\n  crm_db_host: '{{nowhere}}'\n  erp_db_host: '{{host}}'\n")
     crm = configs.load(config_root, env="local").render("crm-source", variables)
-    assert [(p.file, p.key) for p in crm.problems] == [(overlay, "variables.crm_db_host")]
+    assert [(p.file, p.field) for p in crm.problems] == [(overlay, "variables.crm_db_host")]
 
 
 def test_kafka_connect_provider_references_pass_through_untouched(
@@ -127,7 +127,7 @@ connectors:
 """)
     crm = configs.load(config_root, env="local").render("crm-source", variables)
     [problem] = crm.problems
-    assert problem.key == "snapshot.mode" and "dict is not a config value" in problem.message
+    assert problem.field == "snapshot.mode" and "dict is not a config value" in problem.message
 
 
 def test_unknown_environment_lists_the_known_ones(config_root: Path) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from streams.capture import configs
-from streams.capture.problems import Problem
 from streams.capture.validation import check_local
+from streams.config_files.problem import Problem
 
 LOCAL_VARIABLES = "variables: {crm_db_host: '{{host}}', erp_db_host: '{{host}}'}\n"
 
@@ -25,7 +25,7 @@ def only(problems: list[Problem]) -> Problem:
 def test_missing_required_key_names_the_connector_file(config_root: Path, variables: dict[str, str]) -> None:
     problem = only(problems_with(config_root, variables, "crm-source", "    database.dbname: null\n"))
     assert problem.file == config_root / "connectors" / "crm-source.yaml"
-    assert problem.key == "database.dbname"
+    assert problem.field == "database.dbname"
     assert "required by Debezium PostgreSQL" in problem.message
     assert problem.fix == "add `database.dbname: <value>` under `config:`"
 
@@ -33,13 +33,13 @@ def test_missing_required_key_names_the_connector_file(config_root: Path, variab
 def test_mariadb_needs_its_schema_history_topic(config_root: Path, variables: dict[str, str]) -> None:
     problem = only(problems_with(config_root, variables, "erp-source",
                                  "    schema.history.internal.kafka.topic: null\n"))
-    assert problem.key == "schema.history.internal.kafka.topic"
+    assert problem.field == "schema.history.internal.kafka.topic"
 
 
 def test_unknown_key_suggests_the_closest_option(config_root: Path, variables: dict[str, str]) -> None:
     problem = only(problems_with(config_root, variables, "crm-source", "    heartbeat.interval.msec: 5\n"))
     assert problem.file == config_root / "overlays" / "local.yaml"
-    assert problem.key == "heartbeat.interval.msec"
+    assert problem.field == "heartbeat.interval.msec"
     assert problem.message == "is not an option of Debezium PostgreSQL"
     assert "did you mean `heartbeat.interval.ms`?" in problem.fix
 
@@ -55,12 +55,12 @@ def test_option_families_by_prefix_are_known(config_root: Path, variables: dict[
 
 def test_mariadb_option_is_unknown_to_postgres(config_root: Path, variables: dict[str, str]) -> None:
     problem = only(problems_with(config_root, variables, "crm-source", "    database.server.id: 5\n"))
-    assert problem.key == "database.server.id" and "not an option" in problem.message
+    assert problem.field == "database.server.id" and "not an option" in problem.message
 
 
 def test_integer_option_with_words(config_root: Path, variables: dict[str, str]) -> None:
     problem = only(problems_with(config_root, variables, "crm-source", "    heartbeat.interval.ms: soon\n"))
-    assert problem.key == "heartbeat.interval.ms"
+    assert problem.field == "heartbeat.interval.ms"
     assert problem.message == "must be a whole number, not 'soon'"
     assert "e.g. 10000" in problem.fix
 
@@ -72,7 +72,7 @@ def test_integer_out_of_range(config_root: Path, variables: dict[str, str]) -> N
 
 def test_boolean_option_with_yes_in_quotes(config_root: Path, variables: dict[str, str]) -> None:
     problem = only(problems_with(config_root, variables, "erp-source", '    tombstones.on.delete: "yes"\n'))
-    assert problem.key == "tombstones.on.delete"
+    assert problem.field == "tombstones.on.delete"
     assert problem.message == "must be true or false, not 'yes'"
 
 
@@ -80,7 +80,7 @@ def test_literal_password_is_refused_naming_where_it_was_written(
         config_root: Path, variables: dict[str, str]) -> None:
     problem = only(problems_with(config_root, variables, "crm-source", "    database.password: hunter2\n"))
     assert problem.file == config_root / "overlays" / "local.yaml"
-    assert problem.key == "database.password"
+    assert problem.field == "database.password"
     assert problem.message == "holds a secret written literally"
     assert "${file:{{secrets_file}}:<key>}" in problem.fix
     assert "hunter2" not in str(problem)
@@ -89,7 +89,7 @@ def test_literal_password_is_refused_naming_where_it_was_written(
 def test_any_secret_looking_key_needs_a_provider(config_root: Path, variables: dict[str, str]) -> None:
     problem = only(problems_with(config_root, variables, "crm-source",
                                  "    database.sslpassword: s3cret\n"))
-    assert problem.key == "database.sslpassword"
+    assert problem.field == "database.sslpassword"
     assert problems_with(config_root, variables, "crm-source",
                          "    database.sslpassword: ${env:SSL_PASSWORD}\n") == []
 
@@ -97,7 +97,7 @@ def test_any_secret_looking_key_needs_a_provider(config_root: Path, variables: d
 def test_unknown_connector_class_lists_the_known_ones(config_root: Path, variables: dict[str, str]) -> None:
     problem = only(problems_with(config_root, variables, "crm-source",
                                  "    connector.class: io.debezium.connector.mysql.MySqlConnector\n"))
-    assert problem.key == "connector.class"
+    assert problem.field == "connector.class"
     assert "io.debezium.connector.postgresql.PostgresConnector" in problem.fix
 
 
@@ -108,6 +108,6 @@ def test_problems_are_all_collected(config_root: Path, variables: dict[str, str]
     database.server.id: null
     databse.include.list: erp
 """)
-    assert sorted(p.key or "" for p in found) == [
+    assert sorted(p.field or "" for p in found) == [
         "database.server.id", "databse.include.list", "heartbeat.interval.ms", "provide.transaction.metadata"]
     assert all("fix: " in str(p) for p in found)

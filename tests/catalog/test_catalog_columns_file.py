@@ -52,7 +52,7 @@ def test_a_broken_file_names_file_line_field_and_fix(tmp_path: Path) -> None:
     found = {(p.line, p.field): p for p in caught.value.problems}
     assert set(found) == {(6, "tables.orders.primary_key"), (8, "tables.orders.columns.id.nullable"),
                           (9, "tables.orders.columns.note.typ"), (9, "tables.orders.columns.note.type")}
-    assert all(p.file == str(path) and "isthmus mappings discover shop" in p.fix for p in found.values())
+    assert all(p.file == path and "isthmus mappings discover shop" in p.fix for p in found.values())
     assert "'nope' is not a column" in found[(6, "tables.orders.primary_key")].message
 
 

@@ -49,7 +49,7 @@ def test_a_valid_file_loads(load: Callable[..., RecordMapping]) -> None:
 
 def test_error_names_file_line_field_and_fix(load: Callable[..., RecordMapping]) -> None:
     problem = only(load, HEADER + "      issued_at: issued_at\n")
-    assert problem.file.endswith(".yaml") and problem.line == 16
+    assert problem.file.suffix == ".yaml" and problem.line == 16
     assert problem.field == "sources.erp_invoices.fields.issued_at"
     assert "zone-less local time" in problem.message and "local_to_utc" in problem.fix
     assert str(problem).startswith(f"{problem.file}:16: sources.erp_invoices.fields.issued_at: ")

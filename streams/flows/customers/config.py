@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from streams.config_files.located_yaml import Node
 from streams.flows.files import FLOWS_DIR, FlowFile, Section, load_flow_files
 from streams.flows.lookups import lookups_of, short_name
-from streams.mapping.located_yaml import Node
 from streams.mapping.spec import RecordMapping, SourceMapping
 from streams.mapping.transforms import LookupStep
 from streams.systems import Systems

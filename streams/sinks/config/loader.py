@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
@@ -13,9 +12,10 @@ import yaml
 
 from streams.codecs.avro.schemas import SchemaSet, load_schemas
 from streams.codecs.exceptions import UnknownSchema
+from streams.config_files.located_yaml import DuplicateKey, Located, dotted, located, parse
+from streams.config_files.problem import Problem, shown
 from streams.sinks.adapters.registry import AdapterPlugin, AdapterRegistry, default_registry
 from streams.sinks.config.external_id import http_external_id
-from streams.sinks.config.located import Located, dotted, load_located
 from streams.sinks.config.model import (
     CONDITION_TESTS,
     HTTP_METHODS,
@@ -76,26 +76,6 @@ SPEC_KEYS = ("from", "value", "each", "keep_null")
 RESERVED_HEADERS = ("idempotency-key", "content-type", "content-length", "host")
 
 
-@dataclass(frozen=True, kw_only=True)
-class TargetProblem:
-    file: Path
-    line: int | None
-    key: str
-    message: str
-    fix: str
-
-    def __str__(self) -> str:
-        where = f"{_shown(self.file)}:{self.line}" if self.line else _shown(self.file)
-        return f"{where}: {self.key or '(top)'}: {self.message}; fix: {self.fix}"
-
-
-def _shown(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
 def target_path(directory: Path, system: str) -> Path:
     return directory / f"{system}.yaml"
 
@@ -132,12 +112,12 @@ class TargetReader:
         self.schemas = schemas
         self.writable = writable
         self.adapters = adapters
-        self.problems: list[TargetProblem] = []
+        self.problems: list[Problem] = []
         self.operations = _operations(schemas)
 
     def problem(self, key: Key, message: str, fix: str) -> None:
-        self.problems.append(TargetProblem(file=self.path, line=self.located.line(key), key=dotted(key),
-                                           message=message, fix=fix))
+        self.problems.append(Problem(file=self.path, line=self.located.line(key), field=dotted(key) or "(top)",
+                                     message=message, fix=fix))
 
     def line(self, key: Key) -> int | None:
         return self.located.line(key)
@@ -726,25 +706,29 @@ def load_target(path: Path, schemas: SchemaSet | None = None, writable: Iterable
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         known = sorted(p.name for p in path.parent.glob("*.yaml")) if path.parent.is_dir() else []
-        raise TargetConfigError(f"{_shown(path)}: no such target file; known: {', '.join(known) or 'none'} "
+        raise TargetConfigError(f"{shown(path)}: no such target file; known: {', '.join(known) or 'none'} "
                                 f"(fix: create it, or point ISTHMUS_SINK_TARGETS_DIR at the folder that has "
                                 f"it)") from None
     except OSError as exc:
-        raise TargetConfigError(f"{_shown(path)}: cannot read it: {exc}") from exc
+        raise TargetConfigError(f"{shown(path)}: cannot read it: {exc}") from exc
     try:
-        located = load_located(text)
+        read = located(parse(text))
+    except DuplicateKey as exc:
+        problem = Problem(file=path, line=exc.line, field=exc.key, message=str(exc), fix="keep one of them")
+        raise TargetConfigError(str(problem), [problem]) from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise TargetConfigError(f"{_shown(path)}{line}: not valid YAML: {problem}; fix: correct the YAML "
-                                f"syntax there") from exc
-    checker = TargetReader(path, located, schemas or load_schemas(),
+        problem = Problem(file=path, line=mark.line + 1 if mark is not None else None, field=None,
+                          message=f"not valid YAML: {getattr(exc, 'problem', None) or exc}",
+                          fix="correct the YAML syntax there")
+        raise TargetConfigError(str(problem), [problem]) from exc
+    checker = TargetReader(path, read, schemas or load_schemas(),
                            tuple(writable) if writable is not None else writable_systems(),
                            adapters or default_registry())
     config = checker.check()
     if checker.problems or config is None:
         count = len(checker.problems)
-        raise TargetConfigError(f"{_shown(path)} is not a valid target file ({count} problem"
-                                f"{'s' if count != 1 else ''}):\n  " + "\n  ".join(str(p) for p in checker.problems))
+        raise TargetConfigError(f"{shown(path)} is not a valid target file ({count} problem"
+                                f"{'s' if count != 1 else ''}):\n  " + "\n  ".join(str(p) for p in checker.problems),
+                                checker.problems)
     return config

@@ -1,9 +1,10 @@
-"""YAML read with the line of every node, so that errors in mapping files can say where."""
+"""YAML read with the line of every node, so that a problem in any config file can say where: the one reader
+of config files (read them with :func:`read_file`, or :func:`parse` and :func:`located` for plain data)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,9 @@ class Node:
 
     value: Any
     line: int
+    #: The line of the key this value is under (None at the top and in sequences): a block mapping starts a
+    #: line below its key, and a problem about ``key:`` should name the key's line.
+    key_line: int | None = field(default=None, compare=False)
 
     @property
     def is_mapping(self) -> bool:
@@ -54,8 +58,8 @@ def _convert(node: yaml.Node, constructor: yaml.constructor.SafeConstructor) -> 
         for key_node, value_node in node.value:
             key = str(constructor.construct_object(key_node, deep=True))
             if key in mapping:
-                raise DuplicateKey(key, key_node.start_mark.line + 1, mapping[key].line)
-            mapping[key] = _convert(value_node, constructor)
+                raise DuplicateKey(key, key_node.start_mark.line + 1, mapping[key].key_line or mapping[key].line)
+            mapping[key] = replace(_convert(value_node, constructor), key_line=key_node.start_mark.line + 1)
         return Node(mapping, line)
     if isinstance(node, yaml.SequenceNode):
         return Node([_convert(item, constructor) for item in node.value], line)
@@ -92,3 +96,53 @@ def read_file(path: Path, report: Report) -> Node | None:
         report(mark.line + 1 if mark else 1, "(yaml)", f"not valid YAML: {getattr(exc, 'problem', exc)}",
                "fix the YAML syntax")
     return None
+
+
+#: A path into a file's data: mapping keys and sequence indexes, e.g. ``("routes", 2, "method")``.
+KeyPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Located:
+    """A parsed file as plain data with the line of every path into it, for readers that walk plain values
+    (the target loader and the adapters' section parsers) rather than :class:`Node` trees."""
+
+    data: Any
+    lines: dict[KeyPath, int]
+
+    def line(self, path: Sequence[str | int]) -> int | None:
+        """The line of ``path`` (1-based), or of its nearest ancestor that has one."""
+        key = tuple(path)
+        while key:
+            if key in self.lines:
+                return self.lines[key]
+            key = key[:-1]
+        return self.lines.get((), None)
+
+
+def located(root: Node) -> Located:
+    """``root`` as plain data with the line of every key (the key's own line) and sequence item."""
+    lines: dict[KeyPath, int] = {}
+    _lines(root, (), lines)
+    return Located(data=root.plain(), lines=lines)
+
+
+def _lines(node: Node, path: KeyPath, lines: dict[KeyPath, int]) -> None:
+    lines.setdefault(path, node.line)
+    for key, child in node.items():
+        lines[(*path, key)] = child.key_line or child.line
+        _lines(child, (*path, key), lines)
+    if isinstance(node.value, list):
+        for index, item in enumerate(node.value):
+            _lines(item, (*path, index), lines)
+
+
+def dotted(path: Sequence[str | int]) -> str:
+    """``("routes", 2, "method")`` -> ``routes[2].method``."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += ("." if text else "") + part
+    return text
