@@ -36,14 +36,17 @@ from streams.flows.commands import Cause, Command, NotWritable, command_headers,
 from streams.flows.customers.config import EntityConfig, Reads, reference_config
 from streams.flows.customers.exceptions import CustomerFlowError, MissingMapping
 from streams.flows.customers.keying import CustomerKeys, row_key
+from streams.flows.customers.recreate import reborn
+from streams.flows.customers.refused import forget_refused
 from streams.flows.customers.state import CustomerState
 from streams.flows.customers.sync import decide, fold, fold_child, fold_xref
+from streams.flows.customers.txnet import PARTS, Group, Transactions
 from streams.flows.engine.api import Context, FlowSpec, Incoming, JsonValue
 from streams.flows.engine.values import from_store, to_store
 from streams.flows.exceptions import FlowUnavailable
 from streams.flows.lookups import short_name
 from streams.flows.parking import ParkingLot
-from streams.flows.topics import AUDIT_CONFLICTS
+from streams.flows.topics import AUDIT_CONFLICTS, DLQ_TOPIC
 from streams.mapping import Context as MappingContext
 from streams.mapping import LookupMissing, MappedChange, MappingError, RecordMapping, map_change
 from streams.systems import Systems
@@ -71,13 +74,17 @@ def input_tables(config: EntityConfig, systems: Systems) -> dict[str, tuple[str,
 class _Staged:
     """Store reads see this record's own writes; nothing reaches the stores before ``commit``."""
 
-    def __init__(self, stores: Mapping[str, Any]) -> None:
+    def __init__(self, stores: Mapping[str, Any], parent: _Staged | None = None) -> None:
+        """``parent``: the staging this one commits into (a group's), else the stores themselves."""
         self._stores = stores
+        self._parent = parent
         self._writes: dict[tuple[str, str], JsonValue | None] = {}
 
     def get(self, store: str, key: str) -> JsonValue | None:
         if (store, key) in self._writes:
             return self._writes[(store, key)]
+        if self._parent is not None:
+            return self._parent.get(store, key)
         value: JsonValue | None = self._stores[store].get(key)
         return value
 
@@ -86,7 +93,11 @@ class _Staged:
 
     def commit(self) -> None:
         for (store, key), value in self._writes.items():
-            self._stores[store].put(key, value)
+            if self._parent is not None:
+                self._parent.put(store, key, value)
+            else:
+                self._stores[store].put(key, value)
+        self._writes.clear()
 
 
 class _LinkLookup:
@@ -111,15 +122,22 @@ class _LinkLookup:
         return {by: key, self._key: entry[self._key]}
 
 
+@dataclass(frozen=True)
+class _Touched:
+    """An entity a change folded into: its published form before the group (to tell whether it changed), and
+    the cause and lineage of the group's last change of it (its commands' and canonical record's)."""
+
+    before: JsonValue | None
+    cause: Cause
+    lineage: Lineage
+
+
 @dataclass
 class _Outcome:
-    commands: list[Command] = field(default_factory=list)
     conflicts: list[Mapping[str, Any]] = field(default_factory=list)
-    canonical: dict[str, dict[str, Any]] = field(default_factory=dict)
     released: list[str] = field(default_factory=list)
     echoes: list[str] = field(default_factory=list)
-    #: The change this outcome folds in: the lineage headers of the canonical records it publishes.
-    lineage: Lineage | None = None
+    touched: dict[str, _Touched] = field(default_factory=dict)
 
 
 class CustomerFlow:
@@ -128,13 +146,18 @@ class CustomerFlow:
     def __init__(self, *, mappings: Mapping[str, RecordMapping], schemas: SchemaStore, systems: Systems,
                  config: EntityConfig | None = None, clock: Clock = _utc_now,
                  tables: Mapping[str, tuple[str, str]] | None = None,
-                 command_topics: Mapping[str, str] | None = None, canonical_topic: str | None = None) -> None:
+                 command_topics: Mapping[str, str] | None = None, canonical_topic: str | None = None,
+                 transactions: bool | None = None, dead_letter_topic: str | None = DLQ_TOPIC) -> None:
         """``config``: the flow file's ``entity:`` section (default: the project's flows/customers.yaml over
         ``mappings``). ``systems``: the declared systems (their zones, and by default their topics).
         ``tables``: the input topics, by the system and table each carries (default: :func:`input_tables`);
         every table the config reads needs one. ``command_topics``: the command topic per target system
         (default: the sinks' ``isthmus.commands.<system>``). ``canonical_topic``: where the reconciled record
-        goes (default: the section's ``publish``)."""
+        goes (default: the section's ``publish``). ``transactions``: join the changes of a source transaction
+        along the systems' transaction topics (default: as the section's ``transactions`` says when the input
+        topics are the systems' own, not when ``tables`` names others, which have no transaction topic).
+        ``dead_letter_topic``: where the sinks dead-letter commands, read for refused creates (None: not read;
+        :mod:`~streams.flows.customers.refused`)."""
         if config is None:
             try:
                 config = reference_config(mappings, schemas.schemas.named, systems, FLOW_NAME)
@@ -143,12 +166,15 @@ class CustomerFlow:
         self.config = config
         self.name = config.name
         self.stage = f"flow.{config.name}"
+        net = config.transactions == "net" and (tables is None if transactions is None else transactions)
         tables = input_tables(config, systems) if tables is None else tables
         unread = sorted(set(config.reads) - set(tables.values()))
         if unread:
             raise CustomerFlowError(f"{config.name} needs an input topic for " + ", ".join(
                 f"{system}.{table}" for system, table in unread))
         self.tables = dict(tables)
+        self.transactions = Transactions(net=net, systems=systems, tables=self.tables)
+        self.dead_letters = dead_letter_topic
         self.command_topics = dict(command_topics or {})
         self.canonical_topic = canonical_topic or config.publish
         self.mapping_version = mapping_version(config.record.path)
@@ -160,57 +186,109 @@ class CustomerFlow:
 
     def spec(self) -> FlowSpec:
         return FlowSpec(
-            name=self.name, inputs=tuple(self.tables), handler=self.handle, stores=STORES,
+            name=self.name, inputs=(*self.tables, *self.transactions.topics,
+                                    *([self.dead_letters] if self.dead_letters else ())),
+            handler=self.handle, stores=(*STORES, *self.transactions.stores, PARTS),
             outputs=(self.canonical_topic, AUDIT_CONFLICTS), compacted=(self.canonical_topic,),
-            key_by=CustomerKeys(self.config, self.tables, self.context, self.named),
+            key_by=CustomerKeys(self.config, self.tables, self.context, self.named, self.transactions,
+                                self.dead_letters),
             description=self.config.description)
 
     def handle(self, record: Incoming, ctx: Context) -> None:
-        queue = deque([record])
-        while queue:
-            released = self._one(queue.popleft(), ctx)
-            queue.extendleft(reversed(released))
+        if record.topic == self.dead_letters:
+            forget_refused(record, ctx.stores[ENTITIES], config=self.config, schemas=self.schemas)
+            return
+        groups = Transactions.parts(record, ctx.stores)
+        if groups is None:
+            where = self.tables.get(record.topic)
+            groups = self.transactions.groups(record, where[0] if where else None, ctx.stores)
+        for group in groups:
+            queue: deque[Group] = deque([group])
+            while queue:
+                released = self._group(queue.popleft(), ctx)
+                queue.extendleft(reversed([(r,) for r in released]))
 
-    def _one(self, record: Incoming, ctx: Context) -> list[Incoming]:
-        """Process one record; returns the parked records its customer released, to be processed next."""
-        if record.value is None:
-            return []  # the tombstone after a delete: the delete itself carried the change
-        where = self.tables.get(record.topic)
-        if where is None:
-            ctx.dead_letter(record, stage=self.stage, reason=(
-                f"{record.position}: {record.topic} is not an input of {self.name} "
-                f"(inputs: {', '.join(self.tables)}); route only those topics to this flow"))
+    def _group(self, records: Group, ctx: Context) -> list[Incoming]:
+        """Fold the changes of one group (a source transaction, or one change) in order, then decide once for
+        every entity they touched; returns the parked records their entities released, to be processed next."""
+        group = _Staged(ctx.stores)
+        folded: dict[str, _Touched] = {}
+        used: list[Incoming] = []
+        outcome = _Outcome()
+        for record in records:
+            one = self._fold(record, ctx, group)
+            if one is None:
+                continue
+            used.append(record)
+            outcome.conflicts += one.conflicts
+            outcome.echoes += one.echoes
+            outcome.released += one.released
+            for key, touched in one.touched.items():
+                first = folded.get(key)
+                folded[key] = touched if first is None else dataclasses.replace(touched, before=first.before)
+        if not used:
             return []
-        system, table = where
         try:
-            event = decode(record.value, record.key, topic=record.topic, where=record.position)
-        except CodecError as exc:
-            ctx.dead_letter(record, stage=self.stage, reason=f"not a Debezium change event: {exc}")
-            return []
-        if not isinstance(event, ChangeEvent) or event.op is Op.TRUNCATE:
-            return []
-        staged = _Staged(ctx.stores)
-        lookup = _LinkLookup(staged, self.config)
-        try:
-            outcome = self._apply(staged, lookup, system, table, event, record)
-            outputs = self._encode(outcome)
-        except LookupMissing as exc:
-            if lookup.missed is None:
-                ctx.dead_letter(record, stage=self.stage, reason=f"{record.position}: {exc}")
-            else:
-                self._park(ctx, lookup.missed, record)
-            return []
+            outputs = self._encode_conflicts(outcome.conflicts)
+            for key, touched in folded.items():
+                state = CustomerState.from_json(key, group.get(ENTITIES, key), self.config)
+                commands = decide(state, touched.cause, context=self.context, named=self.named)
+                group.put(ENTITIES, key, state.to_json())
+                outputs += self._encode_commands(commands)
+                canonical = state.canonical()
+                if canonical is not None and to_store(canonical) != touched.before:
+                    outputs.append((self.canonical_topic, key, self.schemas.encode(self.config.record.target,
+                                                                                   canonical),
+                                    touched.lineage.headers()))
         except (MappingError, CodecError, CustomerFlowError, NotWritable) as exc:
-            ctx.dead_letter(record, stage=self.stage, reason=(
-                f"{record.position}: cannot use this {system} {table} change "
-                f"(op {event.op.value}, {event.source.position}): {exc}"))
+            where = "this change" if len(used) == 1 else f"the {len(used)} changes of its source transaction"
+            for record in used:
+                ctx.dead_letter(record, stage=self.stage, reason=(
+                    f"{record.position}: cannot decide on {where}: {exc}"))
             return []
-        staged.commit()
+        group.commit()
         ctx.count("echoes_suppressed", len(outcome.echoes))
         ctx.count("conflicts", len(outcome.conflicts))
         for topic, key, value, headers in outputs:
             ctx.emit(topic, key=key, value=value, headers=headers)
         return self._release(ctx, outcome.released)
+
+    def _fold(self, record: Incoming, ctx: Context, group: _Staged) -> _Outcome | None:
+        """Fold one record into ``group``; None when it was parked, dead-lettered or ignored."""
+        if record.value is None:
+            return None  # the tombstone after a delete: the delete itself carried the change
+        where = self.tables.get(record.topic)
+        if where is None:
+            ctx.dead_letter(record, stage=self.stage, reason=(
+                f"{record.position}: {record.topic} is not an input of {self.name} "
+                f"(inputs: {', '.join(self.tables)}); route only those topics to this flow"))
+            return None
+        system, table = where
+        try:
+            event = decode(record.value, record.key, topic=record.topic, where=record.position)
+        except CodecError as exc:
+            ctx.dead_letter(record, stage=self.stage, reason=f"not a Debezium change event: {exc}")
+            return None
+        if not isinstance(event, ChangeEvent) or event.op is Op.TRUNCATE:
+            return None
+        staged = _Staged(ctx.stores, parent=group)
+        lookup = _LinkLookup(staged, self.config)
+        try:
+            outcome = self._apply(staged, lookup, system, table, event, record)
+            self._encode_conflicts(outcome.conflicts)  # one that cannot be encoded is this change's problem
+        except LookupMissing as exc:
+            if lookup.missed is None:
+                ctx.dead_letter(record, stage=self.stage, reason=f"{record.position}: {exc}")
+            else:
+                self._park(ctx, lookup.missed, record)
+            return None
+        except (MappingError, CodecError, CustomerFlowError, NotWritable) as exc:
+            ctx.dead_letter(record, stage=self.stage, reason=(
+                f"{record.position}: cannot use this {system} {table} change "
+                f"(op {event.op.value}, {event.source.position}): {exc}"))
+            return None
+        staged.commit()
+        return outcome
 
     # parking
 
@@ -252,6 +330,7 @@ class CustomerFlow:
             for change in map_change(config.record, event, system, context, self.named, table=table):
                 state = state_of(change.key)
                 observed = self._observed(change, event, reads)
+                change = reborn(change, event.op, config)
                 outcome.conflicts += fold(state, change, observed=observed, op=event.op, settled_at=settled_at,
                                           echoes_seen=outcome.echoes)
         if reads.link:
@@ -264,13 +343,10 @@ class CustomerFlow:
                 fold_xref(state, change, settled_at=settled_at)
                 outcome.released += self._index(staged, change)
         cause = Cause.of(event, system, record)
-        outcome.lineage = Lineage.of(event, system, record, self.mapping_version)
+        lineage = Lineage.of(event, system, record, self.mapping_version)
         for key, state in states.items():
-            outcome.commands += decide(state, cause, context=context, named=self.named)
             staged.put(ENTITIES, key, state.to_json())
-            canonical = state.canonical()
-            if canonical is not None and to_store(canonical) != before[key]:
-                outcome.canonical[key] = canonical
+            outcome.touched[key] = _Touched(before=before[key], cause=cause, lineage=lineage)
         return outcome
 
     def _observed(self, change: MappedChange, event: ChangeEvent, reads: Reads) -> dict[str, Any]:
@@ -307,16 +383,11 @@ class CustomerFlow:
 
     # output
 
-    def _encode(self, outcome: _Outcome) -> list[tuple[str, str, bytes, dict[str, bytes]]]:
-        out: list[tuple[str, str, bytes, dict[str, bytes]]] = []
-        for command in outcome.commands:
-            out.append((self.command_topics.get(command.target, command.topic), command.entity_key,
-                        encode_command(self.schemas, command, systems=self.systems),
-                        command_headers(command)))
-        for conflict in outcome.conflicts:
-            out.append((AUDIT_CONFLICTS, conflict["entity_key"], self.schemas.encode(CONFLICT, conflict), {}))
-        for key, canonical in outcome.canonical.items():
-            out.append((self.canonical_topic, key, self.schemas.encode(self.config.record.target, canonical),
-                        outcome.lineage.headers() if outcome.lineage else {}))
-        return out
+    def _encode_commands(self, commands: list[Command]) -> list[tuple[str, str, bytes, dict[str, bytes]]]:
+        return [(self.command_topics.get(command.target, command.topic), command.entity_key,
+                 encode_command(self.schemas, command, systems=self.systems), command_headers(command))
+                for command in commands]
 
+    def _encode_conflicts(self, conflicts: list[Mapping[str, Any]]) -> list[tuple[str, str, bytes, dict[str, bytes]]]:
+        return [(AUDIT_CONFLICTS, conflict["entity_key"], self.schemas.encode(CONFLICT, conflict), {})
+                for conflict in conflicts]
