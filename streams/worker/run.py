@@ -13,6 +13,7 @@ from streams.config.kafka import KafkaAddress
 from streams.flows.context import FlowContext
 from streams.flows.engine.processor import EngineSettings, FlowProcessor
 from streams.flows.engine.repartition import layout, prepare
+from streams.flows.engine.stores import StateSettings
 from streams.flows.registry import build_flows
 from streams.kafka.topics import ensure_topics
 from streams.sinks.topics import sink_topic_specs
@@ -34,7 +35,9 @@ async def run_worker(stack: StackSettings, worker: WorkerSettings, kafka: KafkaA
     laid = layout(built.flows, worker.flow_partitions)
     flows = laid.flows
     engine = EngineSettings(bootstrap_servers=kafka, batch_max_records=worker.batch_max_records,
-                            worker_id=worker.worker_id, session_timeout_ms=worker.session_timeout_ms)
+                            worker_id=worker.worker_id, session_timeout_ms=worker.session_timeout_ms,
+                            state=StateSettings(kind=worker.store, directory=worker.state_dir or stack.home / "state",
+                                                cache_mb=worker.state_cache_mb))
     processors = [FlowProcessor(spec, engine, context.schemas) for spec in flows]
     # Commands must exist with their partition count before a flow emits one (auto-creation would give 1).
     await ensure_topics(kafka, sink_topic_specs())

@@ -7,10 +7,12 @@ import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from streams.errors import IsthmusError
 from streams.flows.engine.processor import DEFAULT_BATCH_MAX_RECORDS
 from streams.flows.engine.repartition import MAX_PARTITIONS
+from streams.flows.engine.stores import STORE_KINDS, StoreKind
 
 
 class WorkerConfigError(IsthmusError):
@@ -34,6 +36,14 @@ DOCS: dict[str, str] = {
                                "on the one-partition CDC topics as they are)",
     "ISTHMUS_RESYNC_AT": "UTC time HH:MM of the daily master-data re-sync, or 'off' (default 02:00)",
     "ISTHMUS_MAPPINGS_DIR": "folder of the mapping files (default: mappings/ of the project)",
+    "ISTHMUS_STORE": "where the flows keep their state: 'memory' (rebuilt from the whole changelog at every start; "
+                     "memory grows with the keys) or 'rocksdb' (on disk under ISTHMUS_STATE_DIR, memory bounded by "
+                     "ISTHMUS_STATE_CACHE_MB, a start reads only the changelog written since the last commit) "
+                     "(default memory)",
+    "ISTHMUS_STATE_DIR": "folder of the rocksdb state, <flow>/<store>/<partition> under it; one per worker on a "
+                         "machine, and deleting it is safe (the changelogs rebuild it) (default: "
+                         "<ISTHMUS_HOME>/state)",
+    "ISTHMUS_STATE_CACHE_MB": "memory of the rocksdb state (block cache, write buffers included), MiB (default 64)",
 }
 
 
@@ -46,6 +56,10 @@ class WorkerSettings:
     session_timeout_ms: int = 30000
     flow_partitions: int = 1
     resync_at: tuple[int, int] | None = (2, 0)
+    store: StoreKind = "memory"
+    #: None: ``<stack home>/state``.
+    state_dir: Path | None = None
+    state_cache_mb: int = 64
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerSettings:
@@ -66,10 +80,20 @@ class WorkerSettings:
                 resync = (int(match.group(1)), int(match.group(2)))
             else:
                 problems.append(f"ISTHMUS_RESYNC_AT={resync_raw!r} is not HH:MM (UTC) or 'off'")
+        store_raw = env.get("ISTHMUS_STORE", "").strip().lower() or "memory"
+        store: StoreKind = "memory"
+        if store_raw == "rocksdb":
+            store = "rocksdb"
+        elif store_raw != "memory":
+            problems.append(f"ISTHMUS_STORE={store_raw!r} is not one of {', '.join(STORE_KINDS)}; unset it to use "
+                            "memory")
+        state_dir_raw = env.get("ISTHMUS_STATE_DIR", "").strip()
+        cache_mb = _int(env, "ISTHMUS_STATE_CACHE_MB", 64, problems, low=8, high=65536)
         if problems:
             raise WorkerConfigError("invalid worker settings:\n  " + "\n  ".join(problems))
         return cls(worker_id=worker_id, port=port, flows=flows, batch_max_records=batch, resync_at=resync,
-                   session_timeout_ms=session, flow_partitions=partitions)
+                   session_timeout_ms=session, flow_partitions=partitions, store=store,
+                   state_dir=Path(state_dir_raw).expanduser() if state_dir_raw else None, state_cache_mb=cache_mb)
 
 
 def _int(env: Mapping[str, str], name: str, default: int, problems: list[str], *, low: int, high: int) -> int:

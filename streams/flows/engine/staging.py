@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from streams.flows.engine.api import Handler, Incoming, Rejected, Store
-from streams.flows.engine.stores import MemoryStore
+from streams.flows.engine.stores import TaskStore
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,7 +56,7 @@ class RecordContext:
     """The ``Context`` a handler gets: output, counts and dead letters collected in order, store writes
     undoable back to any scope's start. ``stage`` is what a rejection that names none is dead-lettered under."""
 
-    memory: Mapping[str, MemoryStore]
+    memory: Mapping[str, TaskStore]
     stage: str = "flow"
     emitted: list[Emitted] = field(default_factory=list)
     dead_letters: list[DeadLettered] = field(default_factory=list)
