@@ -20,6 +20,7 @@ from streams.capture.configs import ConfigSet, LocalConnector
 from streams.capture.diff import ConfigDiff, diff_configs
 from streams.capture.exceptions import ConnectorFailed
 from streams.capture.problems import Problem, shown
+from streams.cli import connectors_export
 from streams.cli.runtime import load_runtime
 from streams.stack.running import RunningStack
 from streams.stack.secrets import load_or_create
@@ -74,6 +75,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--tables", required=True, type=_table_list, metavar="T1,T2",
                         help="tables, bare (customers) or qualified (crm.customers)")
 
+    parser = add("export", connectors_export.run_export, "write the connectors as Kubernetes resources, no "
+                 "secret values: --format strimzi (default --env strimzi); nothing is sent to Connect")
+    connectors_export.add_arguments(parser)
+
     parser = add("offsets", run_offsets, "show a connector's source offsets, or reset them")
     parser.add_argument("name", metavar="NAME")
     parser.add_argument("--reset", action="store_true",
@@ -85,8 +90,8 @@ def _global_options(parser: argparse.ArgumentParser, default: Any) -> None:
     parser.add_argument("--connect-url", default=default, metavar="URL",
                         help="Kafka Connect REST API (default: the first of ISTHMUS_CONNECT_URLS, else the stack's)")
     parser.add_argument("--env", default=default, metavar="ENV",
-                        help="overlay in connect-configs/overlays: local (default, the process stack) or "
-                             "compose (docker-compose hostnames)")
+                        help="overlay in connect-configs/overlays: local (default, the process stack), "
+                             "compose (docker-compose hostnames) or strimzi (export's default)")
     parser.add_argument("--configs", default=default, type=Path, metavar="DIR",
                         help=f"connector configs folder (default: {shown(configs.DEFAULT_ROOT)})")
 
