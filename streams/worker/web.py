@@ -1,4 +1,4 @@
-"""The worker's HTTP endpoints, on loopback: /health (alive), /ready (every flow has its tasks), /metrics.
+"""The worker's HTTP endpoints (loopback unless ISTHMUS_WORKER_HOST says otherwise): /health (alive), /ready (every flow has its tasks), /metrics.
 
 Flows left out because they cannot be built (a mapping file missing) are listed, with why, under
 ``unavailable`` in /health and /ready, and as ``isthmus_flow_unavailable`` in /metrics."""
