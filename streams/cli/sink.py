@@ -64,5 +64,5 @@ def run_sink(args: argparse.Namespace) -> int:
               f"{r.dlq_topic}")
         asyncio.run(worker.adapter.close())
         return 0
-    asyncio.run(run_until_signalled(worker, metrics_host=environment.stack.host))
+    asyncio.run(run_until_signalled(worker, metrics_host=environment.sink.metrics_host or environment.stack.host))
     return 0

@@ -74,6 +74,8 @@ SINK_SETTINGS: dict[str, SinkSettingDoc] = {
     "metrics_port": SinkSettingDoc("ISTHMUS_SINK_METRICS_PORT", "port of the sink's /metrics (Prometheus); "
                                    f"default {DEFAULT_METRICS_PORT} for the first writable system in systems/, "
                                    "the next port for each further one; 0 picks a free one (logged)"),
+    "metrics_host": SinkSettingDoc("ISTHMUS_SINK_METRICS_HOST", "address the sink's /metrics listens on; default: "
+                                   "the stack's loopback host (0.0.0.0 in a container, for Prometheus)"),
 }
 
 _POSITIVE_INT = ("concurrency", "max_in_flight", "breaker_threshold", "commit_interval_ms")
@@ -107,6 +109,7 @@ class SinkSettings:
     transactional_id: str | None = None
     worker_id: str | None = None
     metrics_port: int | None = None
+    metrics_host: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SinkSettings:

@@ -49,12 +49,13 @@ async def run_worker(stack: StackSettings, worker: WorkerSettings, kafka: KafkaA
 
     runner = web.AppRunner(build_app(worker.worker_id, processors, built.unavailable))
     await runner.setup()
-    site = web.TCPSite(runner, stack.host, worker.port)
+    host = worker.host or stack.host
+    site = web.TCPSite(runner, host, worker.port)
     await site.start()
     bound = runner.addresses[0][1] if runner.addresses else worker.port
     log.info("worker %s: flows %s%s; health on http://%s:%s/health", worker.worker_id,
              ", ".join(f.name for f in flows) or "none",
-             f" (left out: {', '.join(built.unavailable)})" if built.unavailable else "", stack.host, bound)
+             f" (left out: {', '.join(built.unavailable)})" if built.unavailable else "", host, bound)
     tasks = [asyncio.create_task(p.run(stop), name=p.spec.name) for p in processors]
     if worker.resync_at is not None:
         running = RunningStack(stack, load_or_create(stack.home))

@@ -21,7 +21,9 @@ class WorkerConfigError(IsthmusError):
 
 DOCS: dict[str, str] = {
     "ISTHMUS_WORKER_ID": "name of this worker in logs, dead letters and metrics (default: host-pid)",
-    "ISTHMUS_WORKER_PORT": "loopback port of /health, /ready and /metrics (default 18090; 0 picks a free one)",
+    "ISTHMUS_WORKER_PORT": "port of /health, /ready and /metrics (default 18090; 0 picks a free one)",
+    "ISTHMUS_WORKER_HOST": "address /health, /ready and /metrics listen on (default: the stack's loopback host); "
+                           "0.0.0.0 in a container, so that the kubelet's probes and Prometheus reach them",
     "ISTHMUS_WORKER_FLOWS": "comma-separated flow names to run (default: every registered flow); only these are "
                             "built, and one whose mapping files are missing is left out with a WARNING (and "
                             "under 'unavailable' on /health) while the others run; none left fails the start",
@@ -51,6 +53,8 @@ DOCS: dict[str, str] = {
 class WorkerSettings:
     worker_id: str
     port: int = 18090
+    #: None: the stack's loopback host.
+    host: str | None = None
     flows: frozenset[str] | None = None
     batch_max_records: int = DEFAULT_BATCH_MAX_RECORDS
     session_timeout_ms: int = 30000
@@ -70,6 +74,7 @@ class WorkerSettings:
         batch = _int(env, "ISTHMUS_WORKER_BATCH", DEFAULT_BATCH_MAX_RECORDS, problems, low=1, high=100000)
         session = _int(env, "ISTHMUS_WORKER_SESSION_TIMEOUT_MS", 30000, problems, low=6000, high=300000)
         partitions = _int(env, "ISTHMUS_FLOW_PARTITIONS", 1, problems, low=1, high=MAX_PARTITIONS)
+        host = env.get("ISTHMUS_WORKER_HOST", "").strip() or None
         flows_raw = env.get("ISTHMUS_WORKER_FLOWS", "").strip()
         flows = frozenset(f.strip() for f in flows_raw.split(",") if f.strip()) or None
         resync_raw = env.get("ISTHMUS_RESYNC_AT", "02:00").strip().lower()
@@ -91,7 +96,7 @@ class WorkerSettings:
         cache_mb = _int(env, "ISTHMUS_STATE_CACHE_MB", 64, problems, low=8, high=65536)
         if problems:
             raise WorkerConfigError("invalid worker settings:\n  " + "\n  ".join(problems))
-        return cls(worker_id=worker_id, port=port, flows=flows, batch_max_records=batch, resync_at=resync,
+        return cls(worker_id=worker_id, port=port, host=host, flows=flows, batch_max_records=batch, resync_at=resync,
                    session_timeout_ms=session, flow_partitions=partitions, store=store,
                    state_dir=Path(state_dir_raw).expanduser() if state_dir_raw else None, state_cache_mb=cache_mb)
 
