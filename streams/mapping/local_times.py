@@ -20,16 +20,37 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from streams.codecs.local_time import zone
-from streams.mapping.located_yaml import Node
 
 #: ``(line, field, message, fix)``: how a mapping file's problems are collected (:mod:`streams.mapping.loader`).
 Report = Callable[[int, str, str, str], None]
+
+
+
+class Node(Protocol):
+    """What is read of a YAML node with its line: the shared reader's ``Node`` (named by shape, not by module,
+    as the reader's home moves between packages)."""
+
+    @property
+    def value(self) -> Any: ...
+
+    @property
+    def line(self) -> int: ...
+
+    @property
+    def is_mapping(self) -> bool: ...
+
+    def get(self, key: str) -> Node | None: ...
+
+    def items(self) -> Iterator[tuple[str, Node]]: ...
+
+    def plain(self) -> Any: ...
+
 
 KEY = "local_times"
 FIX = ("write `local_times: {repeated: earlier | later | {offset: <column>} | {instant: <column>}, "
