@@ -15,7 +15,12 @@ class WarehouseSettingsError(WarehouseError):
 
 
 class RowRejected(WarehouseError):
-    """A source row broke a cleaning rule; it goes to the dead-letter topic with this reason."""
+    """A source row broke a cleaning rule; it goes to the dead-letter topic with this reason. ``rule``: the
+    cleaning rule's name (``clean: phone``) when one refused it."""
+
+    def __init__(self, message: str, *, rule: str | None = None) -> None:
+        super().__init__(message)
+        self.rule = rule
 
 
 class WarehouseTablesError(WarehouseError):
