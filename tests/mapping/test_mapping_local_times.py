@@ -199,7 +199,7 @@ def test_a_bad_policy_is_refused_at_load_with_file_line_field_and_fix(shop: Call
     with pytest.raises(MappingLoadError) as caught:
         shop(policy)
     (problem,) = caught.value.problems
-    assert problem.file.endswith(".yaml") and problem.line == 5 and problem.field == field
+    assert problem.file.suffix == ".yaml" and problem.line == 5 and problem.field == field
     assert message in problem.message and fix in problem.fix
 
 
