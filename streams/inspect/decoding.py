@@ -228,7 +228,7 @@ def summary(record: Decoded) -> str:
             "CommandResult": lambda: f"{value.get('operation')} {_short(value.get('payload_type'))} "
                                      f"status {value.get('status')} on {value.get('target')}",
             "ConflictRecord": lambda: f"field {value.get('field')} won by {value.get('winner')} "
-                                      f"({value.get('policy')})",
+                                      f"({value.get('policy')}" + (f", {value['rule']})" if value.get("rule") else ")"),
             "DeadLetter": lambda: f"{value.get('stage')} {value.get('error_type')}: {_clip(str(value.get('reason')))}"
                                   f" from {value.get('topic')}[{value.get('partition')}]@{value.get('offset')}",
         }.get(name)
