@@ -242,7 +242,8 @@ class CustomerFlow:
         cause = Cause.of(event, system, record)
         outcome.lineage = Lineage.of(event, system, record, self.mapping_version)
         for key, state in states.items():
-            outcome.commands += decide(state, cause, context=context, named=self.named)
+            outcome.commands += decide(state, cause, context=context, named=self.named, audit=outcome.conflicts,
+                                       settled_at=settled_at)
             stores[ENTITIES].put(key, state.to_json())
             canonical = state.canonical()
             if canonical is not None and to_store(canonical) != before[key]:
