@@ -34,7 +34,6 @@ from streams.flows.context import FlowContext
 from streams.flows.engine.api import FlowSpec
 from streams.flows.engine.local import LocalRun
 from streams.flows.registry import build_flows
-from streams.stack.settings import StackSettings
 
 #: Records between two simulated batch commits (stores' changes taken, emitted records dropped).
 BATCH = 1_000
@@ -171,7 +170,7 @@ def measure(*, keys: Iterable[int], flows: Iterable[str] = tuple(FLOW_MIXES)) ->
     unknown = sorted(set(names) - set(FLOW_MIXES))
     if unknown:
         raise BenchError(f"no record mix measures {', '.join(unknown)}; flows measured: {', '.join(FLOW_MIXES)}")
-    context = FlowContext.load(StackSettings.from_env({}), env={})
+    context = FlowContext.load(env={})
     runs: list[FlowRun] = []
     for count in sorted(keys):
         for name in names:

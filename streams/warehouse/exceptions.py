@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from streams.config.exceptions import RuntimeConfigError
 from streams.config_files.problem import Problem
 from streams.errors import IsthmusError
 
@@ -10,7 +11,7 @@ class WarehouseError(IsthmusError):
     """The warehouse loader failed."""
 
 
-class WarehouseSettingsError(WarehouseError):
+class WarehouseSettingsError(WarehouseError, RuntimeConfigError):
     """A warehouse setting is invalid."""
 
 

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 async def run_worker(stack: StackSettings, worker: WorkerSettings, kafka: KafkaAddress | None = None) -> int:
     """Run the flows until SIGTERM; ``kafka``: the runtime settings' cluster (default: the stack's broker)."""
     kafka = kafka or stack.bootstrap_servers
-    context = FlowContext.load(stack)  # a mapping with an error stops the start here, naming file and line
+    context = FlowContext.load()  # a mapping with an error stops the start here, naming file and line
     built = build_flows(context, only=set(worker.flows) if worker.flows else None)  # logs each flow left out
     laid = layout(built.flows, worker.flow_partitions)
     flows = laid.flows

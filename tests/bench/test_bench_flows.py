@@ -12,14 +12,13 @@ from bench.debezium import CUSTOMER_SYNC, STOCK_CHANGES, Debezium, customer_sync
 from bench.flows import FLOW_MIXES, build, feed, rows
 from streams.codecs import ChangeEvent, Op, decode
 from streams.flows.context import FlowContext
-from streams.stack.settings import StackSettings
 
 pytestmark = pytest.mark.unit
 
 
 @pytest.fixture(scope="module")
 def context() -> FlowContext:
-    return FlowContext.load(StackSettings.from_env({}), env={})
+    return FlowContext.load(env={})
 
 
 def test_generated_records_decode_as_the_connectors_changes() -> None:

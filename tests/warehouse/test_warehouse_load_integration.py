@@ -298,7 +298,7 @@ def loaded(stack: RunningStack) -> Iterator[Loaded]:
     tag = str(random.randrange(10**8, 10**9))
     schema, shanghai_schema = f"wh_test_{tag}", f"wh_test_{tag}_sh"
     prefix, shanghai_prefix = f"test-wh-{tag}.canonical", f"test-wh-{tag}-sh.canonical"
-    context = FlowContext.load(stack.settings)
+    context = FlowContext.load()
     flows = [*_flows(stack, tag, prefix, ZONE, context),
              *_flows(stack, f"{tag}-sh", shanghai_prefix, "Asia/Shanghai", context)]
     started: list[RunningFlow] = []

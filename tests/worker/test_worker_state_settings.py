@@ -17,5 +17,5 @@ def test_an_unknown_store_names_the_choices() -> None:
     with pytest.raises(WorkerConfigError) as error:
         WorkerSettings.from_env({"ISTHMUS_STORE": "redis", "ISTHMUS_STATE_CACHE_MB": "1"})
     message = str(error.value)
-    assert "ISTHMUS_STORE='redis' is not one of memory, rocksdb" in message
-    assert "ISTHMUS_STATE_CACHE_MB='1' is outside 8..65536" in message
+    assert "ISTHMUS_STORE: 'redis' is not one of memory, rocksdb" in message
+    assert "ISTHMUS_STATE_CACHE_MB: '1' is not a whole number in 8..65536" in message

@@ -139,7 +139,7 @@ def test_an_order_of_an_inactive_account_is_held_with_its_cause_and_applied_afte
     sku = erp_goods(stack, run)
     crm.execute("INSERT INTO products (sku, name, list_price) VALUES (%s, 'Hold test', 2.50)", (sku,))
     tag = uuid.uuid4().hex[:8]
-    context = FlowContext.load(stack.settings)
+    context = FlowContext.load()
     with ExitStack() as running:
         results = running.enter_context(sink("erp", COMMANDS_ERP, tag, context.schemas, bootstrap))
         running.enter_context(sink("crm", COMMANDS_CRM, tag, context.schemas, bootstrap))

@@ -35,7 +35,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def running(stack: RunningStack) -> Iterator[tuple[RunningFlow, Watch]]:
-    context = FlowContext.load(stack.settings)
+    context = FlowContext.load()
     flow = document_flow(orders_flow_file(), schemas=context.schemas, mappings=context.mappings,
                          systems=reference_systems(stack.settings.erp_time_zone),
                          name=f"test-orders-{uuid.uuid4().hex[:8]}")

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def watch(stack: RunningStack) -> Iterator[Watch]:
-    context = FlowContext.load(stack.settings)
+    context = FlowContext.load()
     systems = reference_systems(stack.settings.erp_time_zone)
     flow = StockFlow(schemas=context.schemas, config=stock_config(context.schemas, systems, context.mappings),
                      systems=systems, name=f"test-stock-{uuid.uuid4().hex[:8]}")
