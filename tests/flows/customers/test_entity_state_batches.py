@@ -125,3 +125,16 @@ def test_an_upgraded_entity_that_did_not_change_is_not_published_again(harness: 
     published = len(decode_topic(harness.emitted, CANONICAL_CUSTOMERS, harness.schemas))
     harness.feed(harness.systems.crm_edit(NUMBER, name="Batch Co Ltd"))  # the value it already has
     assert len(decode_topic(harness.emitted, CANONICAL_CUSTOMERS, harness.schemas)) == published
+
+
+def test_every_part_of_the_state_survives_the_packed_layout_and_a_copy(harness: Harness) -> None:
+    harness.feed(*_sync(harness.systems, NUMBER))
+    codec = StateCodec(harness.flow.config)
+    state = codec.decode(NUMBER, harness.run.context.memory["entities"].get_raw(NUMBER))
+    state.mirror("erp").uncleared["phone"] = "021-1"
+    state.creating["erp"] = "erp.Account.create.x"
+    copied = codec.copy(state)
+    assert codec.decode(NUMBER, codec.encode(NUMBER, state)) == state == copied
+    copied.mirror("erp").pending.setdefault("name", []).append("Other")
+    copied.children.setdefault("contacts", {})["99"] = {"crm_contact_id": 99}
+    assert codec.decode(NUMBER, codec.encode(NUMBER, state)) == state != copied
