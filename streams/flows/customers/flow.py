@@ -2,10 +2,13 @@
 changes of the record's, the link's and the children's tables in (:class:`~streams.flows.customers.config.
 EntityConfig` says which); commands to the written systems, the reconciled record and the conflict audit out.
 
-Stores (all keyed by text, values JSON objects):
+Stores (all keyed by text, values JSON objects but the entities'):
 
 - ``entities``: per record key, the reconciled record with provenance, its child lists, the link, what
-  each system holds (:mod:`~streams.flows.customers.mirror`) and the creations in flight;
+  each system holds (:mod:`~streams.flows.customers.mirror`) and the creations in flight, in a compact layout
+  (:class:`~streams.flows.customers.state.StateCodec`). An entity is decoded once per batch, kept as an object
+  while the batch's records change it, and written (and its canonical record published, if the batch changed
+  it) once when the batch ends (``Context.objects``);
 - ``index``: ``<id field>=<id>`` to the record key, for each link field the sources' look-ups use (the
   reference: ``crm_customer_id``, through which contacts and addresses find their customer). An entry stays
   when the entity is deleted, so the rows that go with it (cascaded deletes) still find it;
@@ -36,9 +39,10 @@ from streams.flows.commands import Cause, Command, NotWritable, command_headers,
 from streams.flows.customers.config import EntityConfig, Reads, reference_config
 from streams.flows.customers.exceptions import CustomerFlowError, MissingMapping
 from streams.flows.customers.keying import CustomerKeys, row_key
-from streams.flows.customers.state import CustomerState
+from streams.flows.customers.state import CustomerState, StateCodec
 from streams.flows.customers.sync import decide, fold, fold_child, fold_xref
 from streams.flows.engine.api import Context, FlowSpec, Incoming, Rejected, Store
+from streams.flows.engine.packed import fingerprint
 from streams.flows.engine.values import from_store, to_store
 from streams.flows.exceptions import FlowUnavailable
 from streams.flows.lookups import short_name
@@ -94,10 +98,9 @@ class _LinkLookup:
 class _Outcome:
     commands: list[Command] = field(default_factory=list)
     conflicts: list[Mapping[str, Any]] = field(default_factory=list)
-    canonical: dict[str, dict[str, Any]] = field(default_factory=dict)
     released: list[str] = field(default_factory=list)
     echoes: list[str] = field(default_factory=list)
-    #: The change this outcome folds in: the lineage headers of the canonical records it publishes.
+    #: The change this outcome folds in: the lineage headers of the canonical records published for it.
     lineage: Lineage | None = None
 
 
@@ -136,6 +139,7 @@ class CustomerFlow:
         self.systems = systems
         self.context = MappingContext.of(systems)
         self.clock = clock
+        self._codec = StateCodec(config)
 
     def spec(self) -> FlowSpec:
         return FlowSpec(
@@ -171,7 +175,7 @@ class CustomerFlow:
         lookup = _LinkLookup(ctx.stores, self.config)
         try:
             with ctx.isolated(record):  # undoes what the change did before it failed (or was parked)
-                outcome = self._apply(ctx.stores, lookup, system, table, event, record)
+                outcome = self._apply(ctx, lookup, system, table, event, record)
                 outputs = self._encode(outcome)
         except LookupMissing as exc:
             if lookup.missed is None:
@@ -199,8 +203,10 @@ class CustomerFlow:
 
     # applying one change
 
-    def _apply(self, stores: Mapping[str, Store], lookup: _LinkLookup, system: str, table: str, event: ChangeEvent,
+    def _apply(self, ctx: Context, lookup: _LinkLookup, system: str, table: str, event: ChangeEvent,
                record: Incoming) -> _Outcome:
+        stores = ctx.stores
+        entities = ctx.objects(ENTITIES, self._codec, on_flush=self._publish)
         context = dataclasses.replace(self.context, lookup=lookup)
         outcome = _Outcome()
         config = self.config
@@ -210,14 +216,12 @@ class CustomerFlow:
             if event.op is Op.DELETE and event.before is None:
                 return outcome  # a row this flow never saw: nothing of it to remove
         states: dict[str, CustomerState] = {}
-        before: dict[str, Any] = {}
 
         def state_of(key: Any) -> CustomerState:
             if not isinstance(key, str) or not key:
                 raise CustomerFlowError(f"the change maps to {config.key} {key!r}; it must be non-empty text")
             if key not in states:
-                states[key] = CustomerState.from_json(key, stores[ENTITIES].get(key), config)
-                before[key] = to_store(states[key].canonical())
+                states[key] = entities.get(key)
             return states[key]
 
         settled_at = self.clock()
@@ -244,11 +248,28 @@ class CustomerFlow:
         for key, state in states.items():
             outcome.commands += decide(state, cause, context=context, named=self.named, audit=outcome.conflicts,
                                        settled_at=settled_at)
-            stores[ENTITIES].put(key, state.to_json())
-            canonical = state.canonical()
-            if canonical is not None and to_store(canonical) != before[key]:
-                outcome.canonical[key] = canonical
+            state.touched_by, state.lineage = record, outcome.lineage
+            entities.put(key, state)  # encoded, and its canonical record published, when the batch ends
         return outcome
+
+    def _publish(self, key: str, state: CustomerState, ctx: Context) -> None:
+        """The batch ends with ``state`` changed: its canonical record is published if the batch changed it
+        (by fingerprint, against the one of the state stored before the batch), once, with the lineage of the
+        last change the batch folded into it."""
+        canonical = state.canonical()
+        published = fingerprint(canonical)
+        if canonical is None or published == state.published:
+            state.published = published
+            return
+        try:
+            value = self.schemas.encode(self.config.record.target, canonical)
+        except CodecError as exc:
+            raise Rejected(stage=self.stage, records=(state.touched_by,) if state.touched_by else (), reason=(
+                f"{key}: its canonical {self.config.record.target} cannot be encoded: {exc}; the entity's state "
+                "is kept, the record is published with the entity's next change")) from exc
+        state.published = published
+        ctx.emit(self.canonical_topic, key=key, value=value,
+                 headers=state.lineage.headers() if state.lineage is not None else {})
 
     def _observed(self, change: MappedChange, event: ChangeEvent, reads: Reads) -> dict[str, Any]:
         """What the system reports for the fields Isthmus writes into it: the mapped values, plus, on a link
@@ -292,8 +313,5 @@ class CustomerFlow:
                         command_headers(command)))
         for conflict in outcome.conflicts:
             out.append((AUDIT_CONFLICTS, conflict["entity_key"], self.schemas.encode(CONFLICT, conflict), {}))
-        for key, canonical in outcome.canonical.items():
-            out.append((self.canonical_topic, key, self.schemas.encode(self.config.record.target, canonical),
-                        outcome.lineage.headers() if outcome.lineage else {}))
         return out
 

@@ -105,6 +105,11 @@ class Mirror:
         self.pending.clear()
         self.uncleared.clear()
 
+    def copy(self) -> Mirror:
+        """A copy that changes to this mirror do not touch (held values are replaced, never changed in place)."""
+        return Mirror(system=self.system, holds=self.holds, present=self.present, reported=dict(self.reported),
+                      pending={k: list(v) for k, v in self.pending.items()}, uncleared=dict(self.uncleared))
+
     def to_json(self) -> dict[str, Any]:
         stored: dict[str, Any] = {"present": self.present, "reported": to_store(self.reported),
                                   "pending": {k: to_store(v) for k, v in self.pending.items()}}

@@ -249,6 +249,7 @@ class FlowProcessor:
                 await handle_record(handler, record, ctx)
             records_in += len(records)
             offsets[tp] = records[-1].offset + 1
+        ctx.flush()  # objects kept decoded for the batch are written into their stores, once per changed key
         self.dead_lettered += len(ctx.dead_letters)
         self.processing_seconds += time.perf_counter() - began
         outgoing = list(self._outgoing(task, ctx))  # takes the stores' changes: the next batch starts clean

@@ -120,16 +120,22 @@ class RocksStore:
     # -- the Store protocol --------------------------------------------------------------------------------
 
     def get(self, key: str) -> JsonValue | None:
-        raw = self._overlay.get(key, _MISSING)
-        if raw is _MISSING:
-            raw = self._disk.get(key.encode())
+        raw = self.get_raw(key)
         if raw is None:
             return None
         value: JsonValue = orjson.loads(raw)
         return value
 
+    def get_raw(self, key: str) -> bytes | None:
+        raw = self._overlay.get(key, _MISSING)
+        if raw is _MISSING:
+            raw = self._disk.get(key.encode())
+        return raw  # type: ignore[no-any-return]
+
     def put(self, key: str, value: JsonValue | None) -> None:
-        raw = encode_json(value)  # raises for a value that is not a JSON object, before anything changes
+        self.put_raw(key, encode_json(value))  # raises for a value that is not a JSON object, before any change
+
+    def put_raw(self, key: str, raw: bytes | None) -> None:
         self._undo.append((key, self._overlay.get(key, _MISSING), self._live.get(key, _MISSING)))
         self._overlay[key] = raw
         self._live[key] = raw

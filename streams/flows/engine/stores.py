@@ -29,6 +29,13 @@ class TaskStore(Store, Protocol):
     #: The changelog offset the store has applied up to (the next one to read); None: from the beginning.
     position: int | None
 
+    def get_raw(self, key: str) -> bytes | None:
+        """The key's value as the store keeps it (its changelog bytes), not decoded."""
+
+    def put_raw(self, key: str, raw: bytes | None) -> None:
+        """Keep ``raw`` (already encoded by the flow, e.g. :mod:`~streams.flows.engine.objects`) as the key's
+        value and changelog record; ``None`` deletes."""
+
     def mark(self) -> int: ...
 
     def rollback_to(self, mark: int) -> None: ...
@@ -93,8 +100,13 @@ class MemoryStore:
         value: JsonValue = orjson.loads(raw)  # an object: put and the changelog only ever hold objects
         return value
 
+    def get_raw(self, key: str) -> bytes | None:
+        return self._data.get(key)
+
     def put(self, key: str, value: JsonValue | None) -> None:
-        raw = encode_json(value)  # raises for a value that is not a JSON object, before anything changes
+        self.put_raw(key, encode_json(value))  # raises for a value that is not a JSON object, before any change
+
+    def put_raw(self, key: str, raw: bytes | None) -> None:
         data = self._data
         self._undo.append((key, data.get(key)))
         if raw is None:
