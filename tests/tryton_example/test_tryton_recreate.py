@@ -111,7 +111,9 @@ def test_a_party_archived_or_deleted_in_tryton_and_made_again_makes_the_customer
     assert _customers_numbered(tryton_example, number) == 1
     party = tryton.party(number)
     assert party is not None and (party["id"], party["active"]) == (party_id, True)
-    assert _customer(tryton_example, number) == again
+    # (The same customer since: other flows on this shared CRM may add fields of their own, so not compared.)
+    now = _customer(tryton_example, number)
+    assert now is not None and (now["id"], now["name"]) == (again["id"], "Recreate Probe Ltd")
 
     # Deleted in Tryton: the customer is deleted.
     tryton.call("model.party.party.delete", [party_id], {})
