@@ -170,7 +170,11 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
         mirror = state.mirror(name)
         if config.creates_in(name):
             born_elsewhere = any(origin != name for origin in present)
-            if born_elsewhere and not state.linked(name) and name not in state.creating and state.active:
+            # Only a complete record is made elsewhere (every field its schema requires has a value): a row the
+            # link alone knows (a party whose contact mechanisms are synced, its customer not in scope) is no one's
+            # to create, and a create without a required field would only be refused by the target.
+            if (born_elsewhere and not state.linked(name) and name not in state.creating and state.active
+                    and state.canonical() is not None):
                 command(name, "create", role.payload, _payload(state, role, context, named))
                 state.creating[name] = commands[-1].idempotency_key
                 for field in role.holds:
