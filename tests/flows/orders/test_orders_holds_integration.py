@@ -28,7 +28,7 @@ import httpx
 import psycopg
 import pymysql
 import pytest
-from flow_runner import RunningFlow, Watch, start_at_end
+from support.flows import RunningFlow, Watch, start_at_end
 from order_harness import orders_flow_file
 from psycopg.rows import dict_row
 from pymysql.cursors import DictCursor

@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 import pymysql
 import pytest
-from flow_runner import Out, RunningFlow, Watch
+from support.flows import Out, RunningFlow, Watch
 from psycopg.rows import dict_row
 from pymysql.cursors import DictCursor
 from stock_config import stock_config
