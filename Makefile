@@ -17,7 +17,7 @@ demo: setup
 	$(BIN)/isthmus demo
 
 test: setup lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=25
 
 lint: setup
 	$(BIN)/ruff check streams reference tests examples bench chaos

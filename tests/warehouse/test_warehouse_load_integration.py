@@ -17,16 +17,16 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from flows.orders.flow_runner import RunningFlow
 from kafka import KafkaConsumer, TopicPartition
+from support.flows import RunningFlow
 from support.systems import reference_systems
+from support.waiting import eventually
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.debezium.envelope import ChangeEvent, decode
@@ -262,18 +262,12 @@ def _expected(loaded: Loaded) -> dict[str, Any]:
     return {**_erp_totals(loaded.stack, loaded.scenario), "rejected customer": 1, "crm order": 1, "account": 1}
 
 
-def _wait(predicate: Callable[[], Any], timeout: float, what: str,
-          process: subprocess.Popen[bytes] | None = None, every: float = 0.2,
-          describe: Callable[[], str] = lambda: "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        if process is not None and process.poll() is not None:
-            raise AssertionError(f"the loader exited ({process.returncode}) before {what}: "
-                                 f"{process.stderr.read().decode() if process.stderr else ''}")
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}; {describe()}")
+def _exited(process: subprocess.Popen[bytes], what: str) -> bool:
+    """False while the loader runs; a failure with its output once it exited before ``what``."""
+    if process.poll() is not None:
+        raise AssertionError(f"the loader exited ({process.returncode}) before {what}: "
+                             f"{process.stderr.read().decode() if process.stderr else ''}")
+    return False
 
 
 def _flows(stack: RunningStack, tag: str, prefix: str, zone: str, context: FlowContext) -> list[RunningFlow]:
@@ -308,12 +302,13 @@ def loaded(stack: RunningStack) -> Iterator[Loaded]:
             started.append(flow.__enter__())
         dlq_start = _dlq_end(stack)
         scenario = _scenario(stack)
-        _wait(lambda: _count(stack, f"{prefix}.payments",
-                             lambda v: v["erp_account_id"] == scenario.bulk_account_id, context.schemas)
-              == BULK_PAYMENTS, 180, "the canonical payments", every=1)
+        eventually("the canonical payments", lambda: _count(
+            stack, f"{prefix}.payments", lambda v: v["erp_account_id"] == scenario.bulk_account_id, context.schemas)
+                   == BULK_PAYMENTS, timeout=180, every=1)
         first = _start_loader(schema, prefix)
         processes.append(first)
-        _wait(lambda: _positions(stack, schema) > 0, 120, "the first commit", first, every=0.05)
+        eventually("the first commit", lambda: _positions(stack, schema) > 0 or _exited(first, "the first commit"),
+                   timeout=120, every=0.05)
         first.send_signal(signal.SIGKILL)
         first.wait(30)
         committed = _positions(stack, schema)
@@ -323,13 +318,14 @@ def loaded(stack: RunningStack) -> Iterator[Loaded]:
                         shanghai_schema=shanghai_schema)
         second = _start_loader(schema, prefix)
         processes.append(second)
-        _wait(lambda: _progress(loaded) == _expected(loaded), 180, "the scenario in the warehouse", second,
-              describe=lambda: f"loaded {_progress(loaded)}, expected {_expected(loaded)}")
+        eventually("the scenario in the warehouse",
+                   lambda: _progress(loaded) == _expected(loaded) or _exited(second, "the scenario in the warehouse"),
+                   timeout=180, every=0.2, context=lambda: f"loaded {_progress(loaded)}, expected {_expected(loaded)}")
         second.send_signal(signal.SIGTERM)
         assert second.wait(60) == 0
-        _wait(lambda: _count(stack, f"{shanghai_prefix}.erp-orders",
-                             lambda v: v["erp_order_id"] in scenario.order_ids, context.schemas) >= 3,
-              120, "the Shanghai canonical orders", every=1)
+        eventually("the Shanghai canonical orders", lambda: _count(
+            stack, f"{shanghai_prefix}.erp-orders", lambda v: v["erp_order_id"] in scenario.order_ids, context.schemas)
+                   >= 3, timeout=120, every=1)
         shanghai = _start_loader(shanghai_schema, shanghai_prefix, once=True)
         processes.append(shanghai)
         assert shanghai.wait(120) == 0
@@ -405,14 +401,16 @@ def _dead_letters(loaded: Loaded, match: Callable[[Mapping[str, Any]], bool]) ->
         for tp in parts:
             consumer.seek(tp, loaded.dlq_start[tp.partition])
         found: list[Mapping[str, Any]] = []
-        deadline = time.monotonic() + 30
-        while not found and time.monotonic() < deadline:
+
+        def read() -> list[Mapping[str, Any]]:
             for records in consumer.poll(timeout_ms=500).values():
                 for record in records:
                     letter = schemas.decode(record.value, DEAD_LETTER_TYPE).value
                     if match(letter):
                         found.append(letter)
-        return found
+            return found
+
+        return eventually("the dead letter", read, timeout=30, every=0)
     finally:
         consumer.close()
 

@@ -17,10 +17,10 @@ from typing import Any
 import psycopg
 import pymysql
 import pytest
-from flow_runner import Out, RunningFlow, Watch
 from order_harness import orders_flow_file
 from psycopg.rows import dict_row
 from pymysql.cursors import DictCursor
+from support.flows import Out, RunningFlow, Watch
 from support.systems import reference_systems
 
 from reference.topics import COMMANDS_CRM, COMMANDS_ERP

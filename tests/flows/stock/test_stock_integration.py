@@ -14,10 +14,10 @@ from typing import Any
 import psycopg
 import pymysql
 import pytest
-from flow_runner import Out, RunningFlow, Watch
 from psycopg.rows import dict_row
 from pymysql.cursors import DictCursor
 from stock_config import stock_config
+from support.flows import Out, RunningFlow, Watch
 from support.systems import reference_systems
 
 from reference.topics import COMMANDS_CRM
