@@ -54,7 +54,7 @@ def _gone(example: TrytonExample, number: str) -> Callable[[], bool | None]:
     return lambda: True if _customer(example, number) is None else None
 
 
-def waiting(example: TrytonExample, party_id: int) -> dict[str, list[str]]:
+def parked_for(example: TrytonExample, party_id: int) -> dict[str, list[str]]:
     """The records still waiting in the example flow's stores for party ``party_id``'s link, per changelog: the
     keying stage's ``held`` and the flow's ``parked`` (``erp_account_id=<id>`` and ``erp_account_id=<id>#<n>``).
     A store's live entries are the keys whose latest changelog value is not a tombstone."""
@@ -173,7 +173,7 @@ def test_a_party_born_in_tryton_with_e_mail_and_phone_and_deleted_there(tryton_e
     eventually("the party's delete deletes the customer", _gone(tryton_example, number), processes)
     _at_rest(tryton_example)
     assert mechanisms(tryton, number) == [] and tryton.parties(number) == []
-    assert waiting(tryton_example, party_id) == {}
+    assert parked_for(tryton_example, party_id) == {}
 
 
 def test_contact_mechanisms_of_a_party_outside_the_range_wait_for_nothing(tryton_example: TrytonExample,
@@ -197,6 +197,6 @@ def test_contact_mechanisms_of_a_party_outside_the_range_wait_for_nothing(tryton
                lambda: True if _customer(tryton_example, number) and crm.contact(number)[0] == "marker@example.com"
                else None, processes)
     _at_rest(tryton_example)
-    assert waiting(tryton_example, party_id) == {}
+    assert parked_for(tryton_example, party_id) == {}
     # Linked so that its mechanisms find it, the party is still no customer: not made in the CRM, not published.
     assert _customer(tryton_example, code) is None and _published(tryton_example, code) is None
