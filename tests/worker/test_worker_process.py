@@ -89,7 +89,7 @@ def test_a_flow_without_its_mappings_is_left_out_and_the_others_run(stack: Runni
     try:
         document = _ready(base, worker, log).json()
         assert sorted(document["flows"]) == ["isthmus-canonical", "isthmus-customer360", "isthmus-customers",
-                                             "isthmus-orders"]
+                                             "isthmus-orders", "isthmus-orders-results-keying"]
         assert all(flow["tasks"] for flow in document["flows"].values())
         assert list(document["unavailable"]) == ["isthmus-stock"]
         assert "product_availability.yaml" in httpx.get(f"{base}/health", timeout=2).json()["unavailable"][

@@ -13,15 +13,15 @@ import datetime as dt
 import json
 import random
 import shutil
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from flows.orders.flow_runner import RunningFlow
 from kafka import KafkaConsumer, TopicPartition
+from support.flows import RunningFlow
+from support.waiting import eventually
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.canonical import CanonicalFlow, Lineage
@@ -81,15 +81,9 @@ def published(stack: RunningStack, systems_dir: Path) -> Iterator[tuple[str, dic
         finally:
             conn.close()
         topic = f"{prefix}.erp-orders"
-        _wait_for(stack, topic, {str(i) for i in ids.values()}, 180)
+        keys = {str(i) for i in ids.values()}
+        eventually(f"the orders {sorted(keys)} on {topic}", lambda: set(_records(stack, topic)) >= keys, timeout=180)
         yield topic, ids
-
-
-def _wait_for(stack: RunningStack, topic: str, keys: set[str], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while set(_records(stack, topic)) < keys:
-        assert time.monotonic() < deadline, f"the orders {sorted(keys)} did not reach {topic} within {timeout:.0f} s"
-        time.sleep(1)
 
 
 def _records(stack: RunningStack, topic: str) -> dict[str, Any]:
