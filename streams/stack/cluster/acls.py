@@ -42,13 +42,16 @@ def isthmus_grants(principal: str, change_topic_prefixes: Sequence[str]) -> list
 
 
 def connect_grants(principal: str, group: str, change_topic_prefixes: Sequence[str]) -> list[Grant]:
-    """Kafka Connect (worker group ``group``): its internal topics, group and transactional ids (``<group>*``,
-    exactly-once source tasks), the change topics and their schema history and heartbeats it writes, and the
+    """Kafka Connect (worker group ``group``): its internal topics, group and transactional ids (``<group>*``:
+    exactly-once source tasks), the change topics, schema history and heartbeats it writes, and the
     cluster-wide rights a distributed worker with exactly-once sources needs."""
     owned = [Grant(principal=principal, resource=resource, name=name, pattern="prefixed", operation="all")
              for name in (group, f"_{group}", *change_topic_prefixes, "__debezium-heartbeat.")
              for resource in ("topic", "group", "transactional_id")]
+    # The leader writes the config topic through the transactional id ``connect-cluster-<group>`` (KIP-618).
+    leader = [Grant(principal=principal, resource="transactional_id", name=f"connect-cluster-{group}",
+                    pattern="literal", operation="all")]
     cluster = [Grant(principal=principal, resource="cluster", name="kafka-cluster", pattern="literal",
                      operation=operation) for operation in ("describe", "describe_configs", "idempotent_write")]
-    return owned + cluster
+    return owned + leader + cluster
 

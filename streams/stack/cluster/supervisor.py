@@ -111,14 +111,20 @@ class SecuredCluster:
             "log.cleaner.threads": 1,
         })
 
-    def _format(self, index: int, config: Path, cluster_id: str) -> None:
+    def _format(self, configs: list[Path], cluster_id: str) -> None:
+        """Format every node's storage at once (each a JVM start: in parallel, not one after the other), with
+        the SCRAM users in the bootstrap metadata."""
         users = [arg for user in USERS
                  for arg in ("--add-scram", f"{MECHANISM}=[name={user},password={self.settings.password(user)}]")]
-        argv = java_argv(self.ctx, 256, self.settings.jars_dir / "kafka", "kafka.tools.StorageTool", "format",
-                         f"--cluster-id={cluster_id}", "--config", str(config), *users)
-        done = subprocess.run(argv, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise StackError(f"formatting node-{index} of the test cluster failed:\n{done.stdout}{done.stderr}")
+        running = [subprocess.Popen(java_argv(self.ctx, 256, self.settings.jars_dir / "kafka",
+                                              "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
+                                              "--config", str(config), *users),
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                   for config in configs]
+        for index, process in enumerate(running):
+            output, _ = process.communicate()
+            if process.returncode != 0:
+                raise StackError(f"formatting node-{index} of the test cluster failed:\n{output}")
 
     def _connect_config(self, certs: ClusterCerts) -> Path:
         s = self.settings
@@ -177,8 +183,7 @@ class SecuredCluster:
         certs = self._certs()
         if not (self.settings.home / "data" / "node-0" / "meta.properties").exists():
             cluster_id = new_cluster_id()
-            for index in range(self.settings.nodes):
-                self._format(index, self._node_config(index, certs), cluster_id)
+            self._format([self._node_config(i, certs) for i in range(self.settings.nodes)], cluster_id)
             self.progress.say(f"test cluster: formatted {self.settings.nodes} nodes (cluster id {cluster_id})")
         began = time.monotonic()
         for index in range(self.settings.nodes):
