@@ -12,7 +12,7 @@ def test_isthmus_owns_only_its_prefix_and_reads_the_change_topics() -> None:
     owned = {(g.resource, g.name) for g in grants if g.operation == "all"}
     assert owned == {("topic", ISTHMUS_PREFIX), ("group", ISTHMUS_PREFIX), ("transactional_id", ISTHMUS_PREFIX)}
     reads = {(g.name, g.operation) for g in grants if g.operation != "all"}
-    assert reads == {(p, op) for p in CHANGES for op in ("read", "describe")}
+    assert reads == {(p, op) for p in CHANGES for op in ("read", "describe", "create")}
     assert all(g.pattern == "prefixed" and g.resource != "cluster" for g in grants)
 
 

@@ -33,11 +33,12 @@ class Grant:
 
 
 def isthmus_grants(principal: str, change_topic_prefixes: Sequence[str]) -> list[Grant]:
-    """Isthmus: its own ``isthmus*`` topics, groups and transactional ids; read the systems' change topics."""
+    """Isthmus: its own ``isthmus*`` topics, groups and transactional ids; read the systems' change topics, and
+    create them (a worker creates its inputs that Debezium has not created yet, so it can subscribe at once)."""
     own = [Grant(principal=principal, resource=resource, name=ISTHMUS_PREFIX, pattern="prefixed", operation="all")
            for resource in ("topic", "group", "transactional_id")]
     reads = [Grant(principal=principal, resource="topic", name=prefix, pattern="prefixed", operation=operation)
-             for prefix in change_topic_prefixes for operation in ("read", "describe")]
+             for prefix in change_topic_prefixes for operation in ("read", "describe", "create")]
     return own + reads
 
 
