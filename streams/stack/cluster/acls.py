@@ -17,7 +17,7 @@ Pattern = Literal["literal", "prefixed"]
 Operation = Literal["all", "read", "write", "create", "describe", "describe_configs", "idempotent_write"]
 
 #: The prefix of everything Isthmus creates and uses on a cluster (topics, groups, transactional ids).
-ISTHMUS_PREFIX = "isthmus"
+OWN_PREFIX = "isthmus"
 
 
 @dataclass(frozen=True, kw_only=True, order=True)
@@ -35,7 +35,7 @@ class Grant:
 def isthmus_grants(principal: str, change_topic_prefixes: Sequence[str]) -> list[Grant]:
     """Isthmus: its own ``isthmus*`` topics, groups and transactional ids; read the systems' change topics, and
     create them (a worker creates its inputs that Debezium has not created yet, so it can subscribe at once)."""
-    own = [Grant(principal=principal, resource=resource, name=ISTHMUS_PREFIX, pattern="prefixed", operation="all")
+    own = [Grant(principal=principal, resource=resource, name=OWN_PREFIX, pattern="prefixed", operation="all")
            for resource in ("topic", "group", "transactional_id")]
     reads = [Grant(principal=principal, resource="topic", name=prefix, pattern="prefixed", operation=operation)
              for prefix in change_topic_prefixes for operation in ("read", "describe", "create")]
