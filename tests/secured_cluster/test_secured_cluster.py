@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from kafka.admin import ConfigResource, ConfigResourceType
 from pymysql.cursors import DictCursor
 from secured_cluster.pair import (
     CHANGE_TOPIC_PREFIXES,
@@ -38,7 +37,8 @@ from support.wheel import install_wheel
 from streams.capture import configs
 from streams.capture.client import ConnectClient
 from streams.capture.deploy import deploy
-from streams.stack.cluster.acls import connect_grants, isthmus_grants
+from streams.inspect.admin import topics as inspect_topics
+from streams.stack.cluster.acls import OWN_PREFIX, connect_grants, isthmus_grants
 from streams.stack.cluster.settings import ClusterSettings
 from streams.stack.cluster.supervisor import SecuredCluster
 from streams.stack.running import RunningStack
@@ -183,18 +183,15 @@ def test_a_crm_change_reaches_the_erp_through_the_secured_cluster(setup: Setup, 
         for name, process in processes:
             assert process.wait(timeout=60) == 0, f"{name}: {(tmp_path / f'{name}.log').read_text()[-4000:]}"
 
-    # What the worker created is replicated three times, with two in sync required.
-    admin = setup.cluster.admin()
-    try:
-        state = [t for t in admin.list_topics() if t.startswith(FLOW)]
-        assert state, "the worker created no state topic"
-        described = admin.describe_topics(state)
-        assert {len(p["replicas"]) for t in described for p in t["partitions"]} == {3}
-        configs_of = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, state[0])])
-        entries = {e[0]: e[1] for r in configs_of for e in r.resources[0][4]}
-        assert entries["min.insync.replicas"] == "2"
-    finally:
-        admin.close()
+    # What the worker created is replicated three times, with two in sync required (as Isthmus's own
+    # inspection sees it, logged in as the Isthmus principal).
+    state = inspect_topics(setup.cluster.settings.kafka("isthmus"), include_internal=True,
+                           config_keys=["min.insync.replicas"])
+    created = [t for t in state if t.name.startswith(OWN_PREFIX)]
+    assert {"isthmus.commands.sledger", "isthmus.results.sledger"} <= {t.name for t in created}, \
+        [t.name for t in state]
+    assert {len(p.replicas) for t in created for p in t.partitions} == {3}
+    assert {t.config.get("min.insync.replicas") for t in created} == {"2"}
 
 
 def test_a_principal_without_acls_is_refused_naming_the_topic_or_group(setup: Setup, tmp_path: Path) -> None:
