@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint unit down status bench chaos
+.PHONY: setup demo test test-cluster lint unit down status bench chaos
 
 setup: $(VENV)/.installed
 
@@ -17,11 +17,16 @@ demo: setup
 	$(BIN)/isthmus demo
 
 test: setup lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=25
 
 lint: setup
 	$(BIN)/ruff check streams reference tests examples bench chaos
 	$(BIN)/mypy
+
+# The secured 3-node cluster test (issue 16): its own cluster on ports 24xxx, started and stopped by the test.
+# `make test` runs it too (it is under tests/); this target runs it alone.
+test-cluster: setup
+	$(BIN)/pytest -q tests/secured_cluster
 
 unit: setup
 	$(BIN)/pytest -q -m unit

@@ -63,15 +63,23 @@ def run_throughput(stack: RunningStack, args: argparse.Namespace, machine: Machi
 
 def run_memory(stack: RunningStack, args: argparse.Namespace, machine: Machine) -> tuple[list[Row], str | None]:
     rows = []
-    for keys in args.memory_keys:
-        result = memory.measure(stack.settings.bootstrap_servers, keys=keys, timeout_s=args.timeout)
-        write_results(f"memory-{keys}", {"machine": machine.as_dict(), **result})
+    for store, keys in ((store, keys) for store in args.memory_stores for keys in args.memory_keys):
+        result = memory.measure(stack.settings.bootstrap_servers, keys=keys, timeout_s=args.timeout, store=store)
+        write_results(f"memory-{store}-{keys}", {"machine": machine.as_dict(), **result})
         print(json.dumps(result, indent=2))
         hwm = float(result["vm_hwm_mib"])  # type: ignore[arg-type]
-        rows.append(Row(benchmark="worker memory", figure=f"peak RSS (VmHWM) holding {keys:,} keys of state",
+        rows.append(Row(benchmark="worker memory",
+                        figure=f"peak RSS (VmHWM) holding {keys:,} keys of state ({store} store)",
                         value=f"{hwm:,.0f} MiB (idle worker {float(result['idle_vm_hwm_mib']):,.0f} MiB)",  # type: ignore[arg-type]
                         target="< 500 MB at 1,000,000 keys",
                         met=verdict(hwm * 1.048576 < 500) if keys >= 1_000_000 else "",
+                        machine=machine_label(machine), measured=today()))
+        ready = float(result["restart_ready_s"])  # type: ignore[arg-type]
+        rows.append(Row(benchmark="worker memory",
+                        figure=f"restart to ready over {keys:,} keys of state ({store} store)",
+                        value=f"{ready:,.1f}s, {int(result['restart_replayed']):,} changelog records replayed, "  # type: ignore[call-overload]
+                              f"peak RSS {float(result['restart_vm_hwm_mib']):,.0f} MiB",  # type: ignore[arg-type]
+                        target="< 60 s at 1,000,000 keys", met=verdict(ready < 60) if keys >= 1_000_000 else "",
                         machine=machine_label(machine), measured=today()))
     return rows, None
 
@@ -249,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile-records", type=int, default=50_000, help="throughput: records profiled")
     parser.add_argument("--memory-keys", type=int, nargs="+", default=[100_000, 1_000_000],
                         help="memory: key counts to hold")
+    parser.add_argument("--memory-stores", nargs="+", choices=["memory", "rocksdb"], default=["memory", "rocksdb"],
+                        help="memory: the state stores measured (ISTHMUS_STORE)")
     parser.add_argument("--rates", type=int, nargs="+", default=[500, 2000, 5000],
                         help="latency: changes per second, each held --seconds; stops at the first not applied")
     parser.add_argument("--seconds", type=int, default=60, help="latency: how long each rate is held")

@@ -130,10 +130,12 @@ class NonTransactionalProcessor(FlowProcessor):
         return AIOKafkaProducer(bootstrap_servers=self.settings.bootstrap_servers, acks="all",
                                 enable_idempotence=True)
 
-    async def _commit(self, task: _Task, outgoing: list[OutRecord], offsets: dict[TopicPartition, int]) -> None:
+    async def _commit(self, task: _Task, outgoing: list[OutRecord],
+                      offsets: dict[TopicPartition, int]) -> dict[str, int]:
         assert task.producer is not None and self._consumer is not None
         await asyncio.gather(*await send_batched(task.producer, outgoing, self._partitioner))
         await self._consumer.commit(offsets)
+        return {}  # in-memory stores only: no changelog position to keep
 
 
 async def run_engine(processor: FlowProcessor, records: int, timeout_s: float, first_seen: list[float]) -> Run:

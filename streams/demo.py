@@ -164,8 +164,8 @@ def run_demo(settings: StackSettings, options: DemoOptions, out: TextIO = sys.st
         _say(out, f"""
 Live sync (Ctrl-C stops the demo; the stack keeps running, `isthmus down` stops it):
   CRM API  {settings.crm_api_url}/docs      ERP API  {settings.erp_api_url}/docs
-  dashboard  {dashboard_address()}
-  worker   http://{settings.host}:{WorkerSettings.from_env().port}/ready and /metrics
+  dashboard  {dashboard_address(os.environ)}
+  worker   http://{settings.host}:{WorkerSettings.from_env(os.environ).port}/ready and /metrics
   inspect  isthmus connectors status | isthmus topics trace C-000001 | isthmus topics dlq list
   warehouse  database `warehouse` on {settings.host}:{settings.crm_db_port} (views: see warehouse/README.md)
 """)

@@ -137,14 +137,21 @@ def environments(root: Path = DEFAULT_ROOT) -> list[str]:
     return sorted(p.stem for p in folder.iterdir() if p.suffix in SUFFIXES) if folder.is_dir() else []
 
 
-def render(connector: ConnectorFile, overlay: Overlay, stack: Mapping[str, str]) -> LocalConnector:
-    problems: list[Problem] = []
+def resolve_variables(overlay: Overlay, stack: Mapping[str, str],
+                      problems: list[Problem]) -> dict[str, str]:
+    """The placeholders' values: the stack's, then the overlay's ``variables`` (which may use the stack's)."""
     variables = dict(stack)
     for name, raw in overlay.variables.items():
         key = f"variables.{name}"
         text = _scalar(raw, overlay.path, key, problems)
         if text is not None:
             variables[name] = _substitute(text, stack, overlay.path, key, overlay, problems)
+    return variables
+
+
+def render(connector: ConnectorFile, overlay: Overlay, stack: Mapping[str, str]) -> LocalConnector:
+    problems: list[Problem] = []
+    variables = resolve_variables(overlay, stack, problems)
 
     merged: dict[str, Any] = dict(connector.config)
     sources = dict.fromkeys(connector.config, connector.path)

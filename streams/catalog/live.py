@@ -3,7 +3,7 @@
 The connector file is rendered as ``isthmus connectors`` renders it (``{{placeholders}}`` from the overlay of
 ``--env`` and the stack settings); Kafka Connect's config provider references are then resolved here, as
 Connect would: ``${file:<path>:<key>}`` from that properties file, ``${env:VARIABLE}`` from the environment.
-The password is held as a :class:`~streams.stack.secrets.Secret` and never printed.
+The password is held as a :class:`~streams.config.secret.Secret` and never printed.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from streams.capture.exceptions import ConfigError
 from streams.catalog import mysql, postgres
 from streams.catalog.exceptions import CatalogError
 from streams.catalog.model import Catalog
-from streams.stack.secrets import Secret, load_or_create
+from streams.config.secret import Secret
+from streams.stack.secrets import load_or_create
 from streams.stack.settings import StackSettings
 from streams.systems import Engine, SystemSpec
 

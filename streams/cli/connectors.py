@@ -19,6 +19,7 @@ from streams.capture.client import ConnectClient, ConnectorState
 from streams.capture.configs import ConfigSet, LocalConnector
 from streams.capture.diff import ConfigDiff, diff_configs
 from streams.capture.exceptions import ConnectorFailed
+from streams.cli import connectors_export
 from streams.cli.runtime import load_runtime
 from streams.config_files.problem import Problem, shown
 from streams.stack.running import RunningStack
@@ -74,6 +75,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--tables", required=True, type=_table_list, metavar="T1,T2",
                         help="tables, bare (customers) or qualified (crm.customers)")
 
+    parser = add("export", connectors_export.run_export, "write the connectors as Kubernetes resources, no "
+                 "secret values: --format strimzi (default --env strimzi); nothing is sent to Connect")
+    connectors_export.add_arguments(parser)
+
     parser = add("offsets", run_offsets, "show a connector's source offsets, or reset them")
     parser.add_argument("name", metavar="NAME")
     parser.add_argument("--reset", action="store_true",
@@ -85,8 +90,8 @@ def _global_options(parser: argparse.ArgumentParser, default: Any) -> None:
     parser.add_argument("--connect-url", default=default, metavar="URL",
                         help="Kafka Connect REST API (default: the first of ISTHMUS_CONNECT_URLS, else the stack's)")
     parser.add_argument("--env", default=default, metavar="ENV",
-                        help="overlay in connect-configs/overlays: local (default, the process stack) or "
-                             "compose (docker-compose hostnames)")
+                        help="overlay in connect-configs/overlays: local (default, the process stack), "
+                             "compose (docker-compose hostnames) or strimzi (export's default)")
     parser.add_argument("--configs", default=default, type=Path, metavar="DIR",
                         help=f"connector configs folder (default: {shown(configs.DEFAULT_ROOT)})")
 
@@ -173,9 +178,7 @@ def _problems_json(results: dict[str, list[Problem]]) -> list[dict[str, Any]]:
 
 def _problem_json(problem: Problem) -> dict[str, Any]:
     """A problem as ``--json`` has always shown a connector's: its config key under ``key``."""
-    found = problem.to_json()
-    found["key"] = found.pop("field")
-    return found
+    return problem.to_json(field_key="key")
 
 
 def run_validate(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ from typing import Any
 
 from streams.cli.runtime import load_runtime
 from streams.dashboard.app import DashboardConfig, serve
-from streams.dashboard.settings import DEFAULT_PORT, PORT_ENV, dashboard_port
+from streams.dashboard.settings import DEFAULT_PORT, PORT_ENV
 from streams.inspect.roles import TOKENS_ENV, AccessPolicy
 from streams.stack.settings import StackSettings
 
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     policy = AccessPolicy.from_env(settings.home)
     runtime = load_runtime(args)
     config = DashboardConfig(bootstrap=runtime.kafka, connect_url=runtime.connect.urls[0], policy=policy)
-    port = args.port if args.port is not None else dashboard_port()
+    port = args.port if args.port is not None else load_runtime(args).dashboard.port
     if not policy.tokens:
         print(f"isthmus: no tokens configured ({TOKENS_ENV} or <home>/secrets/tokens): the local user is admin",
               flush=True)

@@ -1,9 +1,10 @@
 """Every environment variable Isthmus reads, for ``isthmus status --settings``.
 
-Each process documents its own variables next to the code that reads them (``SETTINGS``, ``SINK_SETTINGS``
-or a module's ``DOCS``, whose descriptions carry the defaults); this module only gathers them, so a
-variable is described once. The stack's settings show the values they resolve to; the others show what
-the environment sets, or ``(default)`` when it sets nothing. Secrets show as ``***``.
+Every process's settings are fields of the runtime settings model (streams/config: one section per concern
+or process, each field with its default and description), and this listing is generated from them; the
+local stack's own settings come from ``SETTINGS`` and its modules' ``DOCS``. A variable is described once.
+The stack's settings show the values they resolve to; the others show what the environment sets, or
+``(default)`` when it sets nothing. Secrets show as ``***``.
 
 Two kinds of ``ISTHMUS_*`` name are not listed: the test harness's ``ISTHMUS_STACK`` and
 ``ISTHMUS_KEEP_STACK`` (README "Tests"), and variables a target file names (``auth.env`` in
@@ -18,29 +19,14 @@ from dataclasses import dataclass
 
 from streams.cli.runtime import CONFIG_ENV
 from streams.config.model import SECTIONS
-from streams.dashboard import settings as dashboard_settings
-from streams.flows.files import FLOWS_DIR_ENV
-from streams.flows.registry import PLUGINS_ENV
+from streams.config.section import default_text
 from streams.inspect import roles
-from streams.sinks.settings import SINK_SETTINGS
 from streams.stack import jars, prerequisites, secrets, tryton_venv
 from streams.stack.settings import SETTINGS, StackSettings
-from streams.systems.loader import SYSTEMS_DIR_ENV
-from streams.warehouse import settings as warehouse_settings
-from streams.worker import settings as worker_settings
 
 #: How an unset variable shows in the text listing (in JSON it is null): the default its description names.
 UNSET = "(default)"
 HIDDEN = "***"
-
-#: Read by streams/flows/registry.py and files.py, and by the systems loader.
-_FLOW_DOCS: dict[str, str] = {
-    PLUGINS_ENV: "comma-separated [name=]module:callable flow builders loaded besides the flow files' flows "
-                 "(default: none)",
-    FLOWS_DIR_ENV: "folder of the flow files <name>.yaml: which built-in flows run (default: flows/ of the project)",
-    SYSTEMS_DIR_ENV: "folder of the system files <name>.yaml (default: systems/ of the project)",
-}
-
 
 @dataclass(frozen=True, kw_only=True)
 class Variable:
@@ -71,24 +57,25 @@ def _runtime(env: Mapping[str, str]) -> list[Variable]:
             variable = section.env_name(name)
             raw = env.get(variable, "").strip()
             secret = info.annotation is not None and "SecretStr" in str(info.annotation)
-            found.append(Variable(process="runtime", env=variable, value=(HIDDEN if secret else raw) if raw else None,
-                                  description=info.description or ""))
+            default = default_text(info)
+            description = info.description or ""
+            if default is not None and "default" not in description:
+                description += f" (default {default})"
+            found.append(Variable(process=section.NAME, env=variable, description=description,
+                                  value=(HIDDEN if secret else raw) if raw else None))
     return found
 
 
 def variables(settings: StackSettings, env: Mapping[str, str] | None = None) -> list[Variable]:
-    """Every variable, grouped by the process that reads it (``ISTHMUS_WORKER_ID`` is listed under worker;
-    the warehouse loader also takes it as its name). A variable of the runtime model is listed there only."""
+    """Every variable, grouped by the section of the model that holds it, then the stack's (``ISTHMUS_WORKER_ID``
+    is listed under worker; the warehouse loader also takes it as its name). A variable of the runtime model is
+    listed there only."""
     env = os.environ if env is None else env
     runtime = _runtime(env)
     found = [Variable(process="stack", env=doc.env, value=str(getattr(settings, name)), description=doc.description)
              for name, doc in SETTINGS.items()]
     found += _from_docs("stack", {**jars.DOCS, **prerequisites.DOCS, **tryton_venv.DOCS}, env)
     found += _from_docs("stack", secrets.DOCS, env, secret=True)
-    found += _from_docs("worker", {**worker_settings.DOCS, **_FLOW_DOCS}, env)
-    found += _from_docs("sink", {doc.env: doc.description for doc in SINK_SETTINGS.values()}, env)
-    found += _from_docs("warehouse", warehouse_settings.DOCS, env)
-    found += _from_docs("dashboard", dashboard_settings.DOCS, env)
     found += _from_docs("access", roles.DOCS, env, secret=True)
     listed = {v.env for v in runtime}
     return runtime + [v for v in found if v.env not in listed]

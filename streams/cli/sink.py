@@ -17,7 +17,7 @@ from typing import Any
 
 from streams.cli.runtime import load_runtime
 from streams.sinks.runner import SinkEnvironment, build_worker, run_until_signalled
-from streams.sinks.settings import SINK_SETTINGS
+from streams.sinks.settings import SinkSettings
 
 
 def register(subparsers: Any) -> None:
@@ -43,11 +43,12 @@ def run_sink(args: argparse.Namespace) -> int:
     logging.getLogger("isthmus").setLevel(level)
     for noisy in ("aiokafka", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    environment = dataclasses.replace(SinkEnvironment.from_env(), kafka=load_runtime(args).kafka)
+    runtime = load_runtime(args)
+    environment = dataclasses.replace(SinkEnvironment.from_env(), kafka=runtime.kafka, sink=runtime.sink,
+                                      targets_dir=runtime.dirs.sink_targets_dir)
     if args.settings:
-        values = environment.sink.documented()
-        for doc in SINK_SETTINGS.values():
-            print(f"{doc.env}={values[doc.env]}\n    {doc.description}")
+        for name, info in SinkSettings.model_fields.items():
+            print(f"{SinkSettings.env_name(name)}={runtime.sink.shown(name)}\n    {info.description}")
         return 0
     if args.target is None:
         print(f"isthmus sink: give --target <system>, one of {', '.join(environment.systems.writable)}",
@@ -64,5 +65,5 @@ def run_sink(args: argparse.Namespace) -> int:
               f"{r.dlq_topic}")
         asyncio.run(worker.adapter.close())
         return 0
-    asyncio.run(run_until_signalled(worker, metrics_host=environment.stack.host))
+    asyncio.run(run_until_signalled(worker, metrics_host=environment.sink.metrics_host or environment.stack.host))
     return 0

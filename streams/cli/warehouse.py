@@ -3,27 +3,26 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import signal
 import threading
 from typing import Any
 
 from streams.cli.runtime import load_runtime
+from streams.config.model import RuntimeSettings
 from streams.metrics.serving import serve_metrics
-from streams.stack.running import RunningStack
-from streams.stack.secrets import load_or_create
-from streams.stack.settings import StackSettings
 from streams.warehouse import ddl
-from streams.warehouse.loader import Loader
+from streams.warehouse.loader import Loader, connect_warehouse
 from streams.warehouse.metrics import loader_registry
-from streams.warehouse.settings import DOCS, METRICS_PORT_ENV, WarehouseSettings
+from streams.warehouse.settings import WarehouseSettings
+from streams.worker.settings import WorkerSettings
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("warehouse", help="the star-schema warehouse (PostgreSQL) with lineage")
     commands = parser.add_subparsers(dest="warehouse_command", required=True, metavar="COMMAND")
-    environment = "Environment:\n" + "\n".join(f"  {name}: {doc}" for name, doc in DOCS.items())
+    environment = "Environment:\n" + "\n".join(f"  {WarehouseSettings.env_name(name)}: {info.description}"
+                                                for name, info in WarehouseSettings.model_fields.items())
     load = commands.add_parser(
         "load", help="load the canonical topics into the warehouse, exactly once (runs until stopped)",
         description="Consume the canonical records the flows publish (customers, orders, ERP orders and "
@@ -38,22 +37,23 @@ def register(subparsers: Any) -> None:
     apply.set_defaults(run=run_ddl)
 
 
-def _context() -> tuple[RunningStack, WarehouseSettings]:
-    stack = StackSettings.from_env()
-    settings = dataclasses.replace(WarehouseSettings.from_env(stack), bootstrap_servers=load_runtime().kafka)
-    return RunningStack(stack, load_or_create(stack.home)), settings
+def _worker_id(runtime: RuntimeSettings) -> str:
+    """``ISTHMUS_WORKER_ID`` names the loader when it is set; else the loader is ``isthmus-warehouse``."""
+    given = runtime.origins[(WorkerSettings.NAME, "worker_id")] != "default"
+    return runtime.worker.worker_id if given else "isthmus-warehouse"
 
 
 def run_load(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
-    running, settings = _context()
+    runtime = load_runtime(args)
+    settings = runtime.warehouse
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    loader = Loader(running, settings, stop=stop)
-    server = serve_metrics(loader_registry(loader), host=running.settings.host, port=settings.metrics_port,
-                           setting=METRICS_PORT_ENV)
+    loader = Loader(settings, runtime.kafka, stop=stop, worker_id=_worker_id(runtime))
+    server = serve_metrics(loader_registry(loader), host=runtime.worker.host, port=settings.metrics_port,
+                           setting=WarehouseSettings.env_name("metrics_port"))
     logging.getLogger(__name__).info("warehouse loader: metrics on %s", server.url)
     try:
         loader.run(once=args.once)
@@ -65,8 +65,8 @@ def run_load(args: argparse.Namespace) -> int:
 
 
 def run_ddl(args: argparse.Namespace) -> int:
-    running, settings = _context()
-    with running.connect_crm(dbname=settings.database, autocommit=True) as conn:
-        ddl.apply(conn, settings.schema)
-    print(f"warehouse schema {settings.schema} in database {settings.database} is up to date")
+    settings = load_runtime(args).warehouse
+    with connect_warehouse(settings) as conn:
+        ddl.apply(conn, settings.schema_name)
+    print(f"warehouse schema {settings.schema_name} in database {settings.database} is up to date")
     return 0

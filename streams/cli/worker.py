@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import logging
 from typing import Any
 
 from streams.cli.runtime import load_runtime
 from streams.stack.settings import StackSettings
 from streams.worker.run import run_worker
-from streams.worker.settings import DOCS, WorkerSettings
+from streams.worker.settings import WorkerSettings
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "worker", help="run the flows exactly once (start several for a fleet)",
         description="Run the Isthmus flows on the exactly-once engine. Environment:\n" +
-        "\n".join(f"  {name}: {doc}" for name, doc in DOCS.items()),
+        "\n".join(f"  {WorkerSettings.env_name(name)}: {info.description}"
+                  for name, info in WorkerSettings.model_fields.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--flow", action="append", default=[], help="run only this flow (repeatable)")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -28,7 +28,8 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
-    worker = WorkerSettings.from_env()
+    runtime = load_runtime(args)
+    worker = runtime.worker
     if args.flow:
-        worker = dataclasses.replace(worker, flows=frozenset(args.flow))
-    return asyncio.run(run_worker(StackSettings.from_env(), worker, load_runtime(args).kafka))
+        worker = worker.model_copy(update={"flows": frozenset(args.flow)})
+    return asyncio.run(run_worker(StackSettings.from_env(), worker, runtime.kafka))

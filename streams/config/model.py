@@ -1,7 +1,8 @@
 """The runtime settings of one process, layered from their sources, each value with where it came from.
 
 Sources, strongest first: the environment (``ISTHMUS_*``), a ``--config`` YAML file (one mapping per section:
-``kafka:``, ``connect:``, ``dirs:``), the local stack's offer (what ``isthmus up`` runs: its broker and Connect,
+``kafka:``, ``connect:``, ``dirs:``, and one per process: ``worker:``, ``sink:``, ``warehouse:``,
+``dashboard:``), the local stack's offer (what ``isthmus up`` runs: its broker and Connect,
 given by the CLI; no runtime module knows the stack), and each field's default. Every problem of every
 section is reported at once, each naming its variable or file line and the fix.
 """
@@ -19,13 +20,18 @@ from streams.config.connect import ConnectSettings
 from streams.config.dirs import DirectorySettings
 from streams.config.exceptions import RuntimeConfigError
 from streams.config.kafka import KafkaSettings
-from streams.config.section import Section
+from streams.config.section import Section, problem
 from streams.config_files.located_yaml import Node, read_file
+from streams.dashboard.settings import DashboardSettings
+from streams.sinks.settings import SinkSettings
+from streams.warehouse.settings import WarehouseSettings
+from streams.worker.settings import WorkerSettings
 
 Origin = Literal["env", "file", "stack", "default"]
 
 #: Every section, in the order ``config show`` prints them; a new concern is a new Section class here.
-SECTIONS: tuple[type[Section], ...] = (KafkaSettings, ConnectSettings, DirectorySettings)
+SECTIONS: tuple[type[Section], ...] = (KafkaSettings, ConnectSettings, DirectorySettings, WorkerSettings,
+                                       SinkSettings, WarehouseSettings, DashboardSettings)
 
 #: A layer of values by section, then field: what a config file or the stack's offer gives.
 Layer = Mapping[str, Mapping[str, Any]]
@@ -83,6 +89,10 @@ class RuntimeSettings:
     kafka: KafkaSettings
     connect: ConnectSettings
     dirs: DirectorySettings
+    worker: WorkerSettings
+    sink: SinkSettings
+    warehouse: WarehouseSettings
+    dashboard: DashboardSettings
     origins: dict[tuple[str, str], Origin] = field(default_factory=dict)
     config_file: Path | None = None
 
@@ -111,7 +121,7 @@ class RuntimeSettings:
             try:
                 built[section.NAME] = section.model_validate(values)
             except ValidationError as exc:
-                problems += [_problem(section, error, origins, read) for error in exc.errors()]
+                problems += [_problem(section, error, origins, read, env, values) for error in exc.errors()]
         if problems:
             raise RuntimeConfigError("invalid runtime settings:\n  " + "\n  ".join(problems))
         for section in SECTIONS:
@@ -123,20 +133,12 @@ class RuntimeSettings:
 
 
 def _problem(section: type[Section], error: Any, origins: Mapping[tuple[str, str], Origin],
-             read: ConfigFile | None) -> str:
-    """One validation error as what, where and the fix."""
+             read: ConfigFile | None, env: Mapping[str, str], values: Mapping[str, Any]) -> str:
+    """One validation error as what, where and the fix (:func:`streams.config.section.problem`)."""
     name = str(error["loc"][0]) if error["loc"] else ""
-    message = str(error["ctx"]["error"]) if error["type"] == "value_error" else error["msg"]
     origin = origins.get((section.NAME, name))
-    if not name:  # a check across fields
-        return f"{section.NAME}: {message}"
-    variable = section.env_name(name)
-    if origin == "env":
-        where = variable
-    elif origin == "file" and read is not None:
-        where = f"{read.path}:{read.lines.get((section.NAME, name), 1)}: {section.NAME}.{name}"
-    elif origin == "stack":
-        where = f"{section.NAME}.{name} (offered by the local stack)"
-    else:
-        return f"{variable} is required: {message}; set it, or {section.NAME}.{name} in the --config file"
-    return f"{where}: {message}; fix it or unset it (variable {variable}, file key {section.NAME}.{name})"
+    raw = env.get(section.env_name(name), "") if origin == "env" else values.get(name)
+    where = None
+    if origin == "file" and read is not None:
+        where = f"{read.path}:{read.lines.get((section.NAME, name), 1)}"
+    return problem(section, error, origin if name else None, raw, where)

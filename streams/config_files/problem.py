@@ -35,6 +35,7 @@ class Problem:
             where += f": {self.field}"
         return f"{where}: {self.message}; fix: {self.fix}"
 
-    def to_json(self) -> dict[str, Any]:
-        return {"file": shown(self.file), "line": self.line, "field": self.field, "message": self.message,
+    def to_json(self, *, field_key: str = "field") -> dict[str, Any]:
+        """``field_key``: the name the field goes under (connector problems have always shown it as ``key``)."""
+        return {"file": shown(self.file), "line": self.line, field_key: self.field, "message": self.message,
                 "fix": self.fix, "found_by": self.found_by}

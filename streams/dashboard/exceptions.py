@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from streams.config.exceptions import RuntimeConfigError
 from streams.errors import IsthmusError
 
 
@@ -9,7 +10,7 @@ class DashboardError(IsthmusError):
     """The dashboard cannot start or answer."""
 
 
-class BadDashboardPort(DashboardError):
+class BadDashboardPort(DashboardError, RuntimeConfigError):
     """ISTHMUS_DASHBOARD_PORT is not a port."""
 
 

@@ -1,27 +1,37 @@
-"""Where the dashboard listens: 127.0.0.1 and ISTHMUS_DASHBOARD_PORT (default 18088)."""
+"""Where the dashboard listens: a section of the runtime settings model (streams/config)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
+from typing import ClassVar
 
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from streams.config.exceptions import RuntimeConfigError
+from streams.config.section import Section
 from streams.dashboard.exceptions import BadDashboardPort
 
-PORT_ENV = "ISTHMUS_DASHBOARD_PORT"
-DEFAULT_PORT = 18088
-DOCS: dict[str, str] = {PORT_ENV: f"loopback port of `isthmus dashboard` (default {DEFAULT_PORT})"}
+
+class DashboardSettings(Section):
+    """``isthmus dashboard``: its loopback port."""
+
+    NAME: ClassVar[str] = "dashboard"
+    ERROR: ClassVar[type[RuntimeConfigError]] = BadDashboardPort
+    model_config = SettingsConfigDict(env_prefix="ISTHMUS_DASHBOARD_")
+
+    port: int = Field(18088, ge=1, le=65535, json_schema_extra={"expect": "a port (1-65535)"},
+                      description="loopback port of `isthmus dashboard`")
 
 
-def dashboard_port(env: Mapping[str, str] | None = None) -> int:
-    env = os.environ if env is None else env
-    raw = env.get(PORT_ENV, "").strip()
-    if not raw:
-        return DEFAULT_PORT
-    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
-        raise BadDashboardPort(f"{PORT_ENV}={raw!r} is not a port (1-65535); unset it to use {DEFAULT_PORT}")
-    return int(raw)
+DEFAULT_PORT: int = DashboardSettings.model_fields["port"].default
+PORT_ENV = DashboardSettings.env_name("port")
 
 
-def dashboard_address(env: Mapping[str, str] | None = None) -> str:
+def dashboard_port(env: Mapping[str, str]) -> int:
+    return DashboardSettings.from_env(env).port
+
+
+def dashboard_address(env: Mapping[str, str]) -> str:
     """The dashboard's URL, as ``make demo`` prints it."""
     return f"http://127.0.0.1:{dashboard_port(env)}/"

@@ -9,20 +9,18 @@ from dataclasses import dataclass
 from streams.codecs.avro.single_object import SchemaStore
 from streams.mapping.loader import load_mappings, mappings_dir
 from streams.mapping.spec import RecordMapping
-from streams.stack.settings import StackSettings
 from streams.systems import Systems, load_systems
 
 
 @dataclass(frozen=True, kw_only=True)
 class FlowContext:
-    settings: StackSettings
     schemas: SchemaStore
     mappings: dict[str, RecordMapping]  # by file stem of mappings/*.yaml
     #: The declared systems (systems/*.yaml): each one's topics, time zone and whether it takes commands.
     systems: Systems
 
     @classmethod
-    def load(cls, settings: StackSettings, env: Mapping[str, str] | None = None) -> FlowContext:
+    def load(cls, env: Mapping[str, str] | None = None) -> FlowContext:
         """Systems (``ISTHMUS_SYSTEMS_DIR`` overrides systems/), schemas and mappings (``ISTHMUS_MAPPINGS_DIR``
         overrides mappings/); a system or mapping file with an error raises SystemConfigError or
         MappingLoadError naming file, line and field. A system's zone read from the environment (the
@@ -30,5 +28,5 @@ class FlowContext:
         env = os.environ if env is None else env
         directory = mappings_dir(env)
         systems = load_systems(env=env)
-        return cls(settings=settings, schemas=SchemaStore.from_directory(), systems=systems,
+        return cls(schemas=SchemaStore.from_directory(), systems=systems,
                    mappings=load_mappings(directory, systems=systems))

@@ -228,7 +228,7 @@ def summary(record: Decoded) -> str:
             "CommandResult": lambda: f"{value.get('operation')} {_short(value.get('payload_type'))} "
                                      f"status {value.get('status')} on {value.get('target')}",
             "ConflictRecord": lambda: f"field {value.get('field')} won by {value.get('winner')} "
-                                      f"({value.get('policy')})",
+                                      f"({value.get('policy')}" + (f", {value['rule']})" if value.get("rule") else ")"),
             "Hold": lambda: f"{value.get('state')} ({value.get('cause')}) by {value.get('flow')}: "
                             f"{_clip(str(value.get('message')))}",
             "DeadLetter": lambda: f"{value.get('stage')} {value.get('error_type')}: {_clip(str(value.get('reason')))}"

@@ -50,15 +50,40 @@ async def ensure_topics(bootstrap_servers: KafkaAddress, specs: Iterable[TopicSp
         if not wanted:
             return []
         try:
-            await admin.create_topics([NewTopic(s.name, s.partitions, kafka.replication_factor,
-                                                topic_configs={**kafka.topic_config(), **dict(s.config)})
-                                       for s in wanted.values()])
+            answer = await admin.create_topics([NewTopic(s.name, s.partitions, kafka.replication_factor,
+                                                         topic_configs={**kafka.topic_config(), **dict(s.config)})
+                                                for s in wanted.values()])
         except KafkaError as exc:
             if "TopicAlreadyExists" not in type(exc).__name__:
                 raise KafkaUnavailable(f"Kafka refused to create {', '.join(wanted)}: {exc}") from exc
+        else:
+            _raise_refusals(answer, kafka)
         return list(wanted)
     finally:
         await admin.close()
+
+
+#: CreateTopics error codes that mean "it exists already" (none) or "someone else just created it".
+_ALREADY_THERE = {0, 36}
+_AUTHORIZATION = {29: "TOPIC_AUTHORIZATION_FAILED", 31: "CLUSTER_AUTHORIZATION_FAILED"}
+
+
+def _raise_refusals(answer: object, kafka: KafkaSettings) -> None:
+    """The broker answers a CreateTopics request per topic, not with an exception: a topic it refused (an ACL
+    that does not allow Create, a replication factor above the brokers' count) is an error naming the topic,
+    the principal and the fix, instead of a topic waited for that never comes."""
+    refused = [(str(topic), int(code), message) for topic, code, *rest in getattr(answer, "topic_errors", ())
+               for message in [rest[0] if rest else None] if int(code) not in _ALREADY_THERE]
+    if not refused:
+        return
+    lines = []
+    for topic, code, message in refused:
+        if code in _AUTHORIZATION:
+            lines.append(f"topic {topic}: {_AUTHORIZATION[code]}: the principal {kafka.sasl_username or '(anonymous)'} "
+                         f"may not create it; grant Create on it (or its prefix), or create it beforehand")
+        else:
+            lines.append(f"topic {topic}: error {code}{f' ({message})' if message else ''}")
+    raise KafkaUnavailable(f"Kafka at {kafka} refused to create topics:\n  " + "\n  ".join(lines))
 
 
 async def partition_counts(bootstrap_servers: KafkaAddress, topics: Sequence[str]) -> dict[str, int]:

@@ -8,6 +8,7 @@ problem is collected and reported together, each with file, line, field and fix.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Mapping
@@ -26,6 +27,7 @@ from streams.mapping.engine import coerce
 from streams.mapping.exceptions import MappingLoadError, MappingValueError, Problem
 from streams.mapping.expressions import Expression, ExpressionSyntax, compile_expression
 from streams.mapping.kinds import ANY, Kind, fits, from_avro, from_column
+from streams.mapping.local_times import read_policy
 from streams.mapping.plugins import from_entry_point, load_declared
 from streams.mapping.spec import (
     FieldBinding,
@@ -36,7 +38,7 @@ from streams.mapping.spec import (
     RecordMapping,
     SourceMapping,
 )
-from streams.mapping.transforms import BUILTINS, ArgumentProblem, Environment, Step, plugin_step
+from streams.mapping.transforms import BUILTINS, ArgumentProblem, Environment, LocalToUtcStep, Step, plugin_step
 
 if TYPE_CHECKING:  # streams.systems reads its files with this package's YAML reader: imported when loading
     from streams.systems import Systems
@@ -51,7 +53,7 @@ def mappings_dir(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     return Path(env[MAPPINGS_DIR_ENV]) if env.get(MAPPINGS_DIR_ENV) else MAPPINGS_DIR
 TOP_KEYS = {"description", "target", "key", "owner", "policy", "fields", "parent", "value_maps", "plugins",
-            "sources", "publish"}
+            "sources", "publish", "local_times"}
 SOURCE_KEYS = {"description", "system", "table", "record", "columns", "when", "fields", "on_delete", "group_by",
                "parent_key"}
 BINDING_KEYS = {"from", "compute", "const", "fields", "null_unless", "transform", "sum"}
@@ -152,6 +154,27 @@ class _Compiler:
                                   "install one in the isthmus.transforms entry point group")
         return plugin_step(name, function, args)
 
+    def local_time(self, step: Step, target: str, where: str, columns: _Columns) -> Step:
+        """A ``local_to_utc`` step told the field it fills (its lineage notes name it), its policy's sibling
+        column checked against the source's columns; any other step as it is."""
+        if not isinstance(step, LocalToUtcStep):
+            return step
+        sibling = step.policy.decided_by
+        if sibling is not None:
+            kind = columns.kinds.get(sibling.column)
+            fits_it = {"offset": ("int", "string", "any"), "instant": ("timestamp", "any")}[sibling.means]
+            if kind is None:
+                self.file.add(step.policy.line, f"local_times.repeated.{sibling.means}",
+                              f"{sibling.column!r} is not a column of {columns.origin} (read for {where})",
+                              columns.unknown_fix(f"one of {_choices(columns.kinds)}"))
+            elif kind.base not in fits_it:
+                what = ("a UTC offset (whole minutes east of UTC, or text like -04:00)" if sibling.means == "offset"
+                        else "an instant (a column with a zone)")
+                self.file.add(step.policy.line, f"local_times.repeated.{sibling.means}",
+                              f"{sibling.column!r} of {columns.origin} is {kind}, not {what} (read for {where})",
+                              "name a column that holds one, or write `repeated: earlier` (or later)")
+        return dataclasses.replace(step, field=target)
+
     def binding(self, target: str, node: Node, where: str, columns: _Columns, avro_type: Any,
                 aggregate_ok: bool) -> FieldBinding | None:
         target_kind = from_avro(avro_type, self.named)
@@ -205,7 +228,7 @@ class _Compiler:
         steps, kind, ok = self.steps(node.get("transform"), f"{where} transform", kind)
         if not ok:
             return None
-        binding["steps"] = steps
+        binding["steps"] = steps = tuple(self.local_time(step, target, where, columns) for step in steps)
         problem = fits(kind, target_kind)
         if problem is not None and how != "fields":
             self.file.add(node.line, where, problem[0], problem[1])
@@ -434,7 +457,8 @@ def _load(path: Path, schemas: SchemaSet, tables: Tables,
             file.add(node.line, f"plugins.{name}", exc.message, exc.fix)
 
     parent = _parent(file, root.get("parent"), schemas, target)
-    env = Environment(schemas=schemas, value_maps=value_maps, plugins=plugins)
+    env = Environment(schemas=schemas, value_maps=value_maps, plugins=plugins,
+                      local_times=read_policy(root.get("local_times"), file.add))
     compiler = _Compiler(file, schemas, env)
     sources: list[SourceMapping] = []
     sources_node = root.get("sources")

@@ -7,15 +7,19 @@ value differs from the reconciled one:
 - ``owner_wins``: the owner's value is taken. The other system's is refused while the owner's value
   stands; it is taken only provisionally, while the owner has not set the field yet (then the owner's
   first value replaces it without a conflict: nothing had been decided).
-- ``latest_commit_wins``: the later source commit is taken; on equal commit times (MariaDB's have
-  whole-second resolution) the owner wins.
+- ``latest_commit_wins``: the later source commit is taken. Two systems' commit times are compared at the
+  coarser precision of the two (``clocks``: MariaDB's have whole seconds, PostgreSQL's microseconds, so
+  12:00:00.700 in one and 12:00:00 in the other are the same instant). On the same instant, what the change
+  proves decides: its before-image held the standing value, so it was made on top of it, and it wins;
+  without that proof (no before-image, or another value in it) the owner's value is taken.
 
 A conflict record (for the audit topic) is written whenever a field is settled against the other
 system: an incoming value is refused while the other system's value stands, or (latest_commit_wins) it
 overwrites a value of the other system that the writer had not seen, because its before-image differs
 from it or there is no before-image. An echo (a system reporting the value Isthmus wrote into it)
 changes nothing. A nested record asserted by a source that knows only some of its fields is compared
-and merged on those fields only.
+and merged on those fields only. Each record names the :class:`Rule` that decided it. A null is a value like
+any other: a field set to null by the winning system is null in the record.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
@@ -33,6 +38,37 @@ from streams.mapping.exceptions import MappingError
 from streams.mapping.spec import FieldPolicy, Policy
 
 _MISSING = object()
+
+
+class Rule(StrEnum):
+    """What decided a field, as the conflict audit record's ``rule`` says."""
+
+    #: ``owner_wins``: the owner's value stands (or a provisional value stands while the owner has set none).
+    OWNER = "owner"
+    #: ``latest_commit_wins``: the value of the later commit, at the coarser precision of the two clocks.
+    LATER_COMMIT = "later_commit"
+    #: Same instant at that precision; the change's before-image held the standing value: made on top of it.
+    MADE_ON_TOP = "made_on_top"
+    #: Same instant at that precision, and nothing proves which came first: the owner's value.
+    OWNER_ON_TIE = "owner_on_tie"
+    #: The record's value is null, and the system that keeps another cannot clear the field (the entity
+    #: section's ``cannot_clear``): no command is sent, the difference stays (:func:`uncleared`).
+    CANNOT_CLEAR = "cannot_clear"
+
+
+def truncated(time: dt.datetime, resolution: dt.timedelta) -> dt.datetime:
+    """``time`` cut down to a multiple of ``resolution`` (since the epoch, in its own zone)."""
+    if resolution <= dt.timedelta(microseconds=1):
+        return time
+    epoch = dt.datetime(1970, 1, 1, tzinfo=time.tzinfo)
+    return time - (time - epoch) % resolution
+
+
+def _instants(one: tuple[str, dt.datetime], other: tuple[str, dt.datetime],
+              clocks: Mapping[str, dt.timedelta]) -> tuple[dt.datetime, dt.datetime]:
+    """Two systems' commit times at the coarser precision of the two (a system not in ``clocks``: exact)."""
+    step = max(clocks.get(one[0], dt.timedelta(0)), clocks.get(other[0], dt.timedelta(0)))
+    return truncated(one[1], step), truncated(other[1], step)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,7 +119,7 @@ def conflict_id(entity_type: str, entity_key: str, field: str, commit_times: Map
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def _conflict(*, entity_type: str, entity_key: str, field: str, policy: FieldPolicy, winner: str,
+def _conflict(*, entity_type: str, entity_key: str, field: str, policy: FieldPolicy, winner: str, rule: Rule,
               incoming: tuple[str, Any, dt.datetime], standing: tuple[str, Any, dt.datetime],
               settled_at: dt.datetime) -> Mapping[str, Any]:
     by_system = {incoming[0]: incoming, standing[0]: standing}
@@ -93,7 +129,23 @@ def _conflict(*, entity_type: str, entity_key: str, field: str, policy: FieldPol
         "entity_type": entity_type, "entity_key": entity_key, "field": field,
         "values": {name: to_json(side[1]) for name, side in sorted(by_system.items())},
         "commit_times": commit_times,
-        "policy": policy.policy.value, "owner": policy.owner, "winner": winner,
+        "policy": policy.policy.value, "owner": policy.owner, "winner": winner, "rule": rule.value,
+        "settled_at": settled_at,
+    })
+
+
+def uncleared(*, entity_type: str, entity_key: str, field: str, policy: FieldPolicy, stamp: Stamp | None,
+              target: str, kept: Any, settled_at: dt.datetime) -> Mapping[str, Any]:
+    """The audit record of a null that ``target`` cannot clear (:attr:`Rule.CANNOT_CLEAR`): the record keeps null
+    (set by ``stamp``'s system), ``target`` keeps ``kept``. Its id is the field's at ``target`` and the null's
+    commit time, so a replay writes the same id."""
+    setter = stamp.system if stamp is not None else policy.owner
+    commit_times = {stamp.system: stamp.commit_time} if stamp is not None else {}
+    return MappingProxyType({
+        "conflict_id": conflict_id(entity_type, entity_key, f"{field}@{target}", commit_times),
+        "entity_type": entity_type, "entity_key": entity_key, "field": field,
+        "values": {setter: None, target: to_json(kept)}, "commit_times": commit_times,
+        "policy": policy.policy.value, "owner": policy.owner, "winner": setter, "rule": Rule.CANNOT_CLEAR.value,
         "settled_at": settled_at,
     })
 
@@ -109,9 +161,12 @@ def _merged(old: Any, new: Any) -> Any:
 def reconcile(*, entity_type: str, entity_key: str, current: Mapping[str, Any] | None,
               provenance: Mapping[str, Stamp], incoming: Mapping[str, Any], asserted: tuple[str, ...],
               base: Mapping[str, Any] | None, system: str, commit_time: dt.datetime,
-              policies: Mapping[str, FieldPolicy], settled_at: dt.datetime) -> Reconciled:
+              policies: Mapping[str, FieldPolicy], settled_at: dt.datetime,
+              clocks: Mapping[str, dt.timedelta] | None = None) -> Reconciled:
     """Fold the ``asserted`` fields of ``incoming`` (from ``system``, committed at ``commit_time``) into
-    ``current``. Pure: the same inputs always give the same result."""
+    ``current``. ``clocks``: each system's commit-time resolution (:attr:`streams.systems.Systems.clocks`); a
+    system not in it keeps exact times. Pure: the same inputs always give the same result."""
+    clocks = clocks or {}
     record = dict(current or {})
     stamps = dict(provenance)
     changed: list[str] = []
@@ -141,11 +196,18 @@ def reconcile(*, entity_type: str, entity_key: str, current: Mapping[str, Any] |
         if policy.policy is Policy.OWNER_WINS:
             wins = system == policy.owner or stamp.system == system
             settled_against_other = other and not wins
+            rule = Rule.OWNER
         else:
-            wins = commit_time > stamp.commit_time or (
-                commit_time == stamp.commit_time and system == policy.owner)
             seen = base.get(field, _MISSING) if base is not None else _MISSING
-            settled_against_other = other and (not wins or seen is _MISSING or _merged(old, seen) != old)
+            on_top = seen is not _MISSING and _merged(old, seen) == old
+            mine, theirs = _instants((system, commit_time), (stamp.system, stamp.commit_time), clocks)
+            if mine != theirs:
+                wins, rule = mine > theirs, Rule.LATER_COMMIT
+            elif on_top:
+                wins, rule = True, Rule.MADE_ON_TOP
+            else:
+                wins, rule = system == policy.owner, Rule.OWNER_ON_TIE
+            settled_against_other = other and (not wins or not on_top)
         if wins:
             record[field] = new
             stamps[field] = here
@@ -155,7 +217,7 @@ def reconcile(*, entity_type: str, entity_key: str, current: Mapping[str, Any] |
         if settled_against_other:
             conflicts.append(_conflict(
                 entity_type=entity_type, entity_key=entity_key, field=field, policy=policy,
-                winner=system if wins else stamp.system, incoming=(system, new, commit_time),
+                winner=system if wins else stamp.system, rule=rule, incoming=(system, new, commit_time),
                 standing=(stamp.system, old, stamp.commit_time), settled_at=settled_at))
     return Reconciled(record=MappingProxyType(record), provenance=MappingProxyType(stamps),
                       changed=tuple(changed), conflicts=tuple(conflicts), rejected=tuple(rejected))

@@ -28,6 +28,8 @@ from streams.codecs.exceptions import CodecError, UnknownSchema
 from streams.codecs.local_time import Ambiguous, Nonexistent, local_to_utc, utc_to_local, zone
 from streams.mapping.exceptions import LookupMissing, MappingValueError
 from streams.mapping.kinds import ANY, Kind, from_avro
+from streams.mapping.local_times import DEFAULT as DEFAULT_LOCAL_TIMES
+from streams.mapping.local_times import LocalTimeNote, LocalTimePolicy, Occurrence, resolve
 
 if TYPE_CHECKING:  # streams.systems reads its files with this package's YAML reader
     from streams.systems import Systems
@@ -48,6 +50,9 @@ class Context:
     time_zones: Mapping[str, str] = field(default_factory=dict)
     lookup: Lookup | None = None
     system: str | None = None
+    #: Where ``local_to_utc`` notes each repeated or skipped local time it resolved (None: not noted); a flow
+    #: gives a fresh list per record and puts what it holds into the record's lineage.
+    notes: list[LocalTimeNote] | None = None
     #: This context reading each system, made once (mapping a change asks for it per source and per image).
     _readings: dict[str | None, Context] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -102,6 +107,8 @@ class Environment:
     schemas: SchemaSet
     value_maps: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     plugins: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    #: The file's ``local_times:`` policy (None: not declared; ``local_to_utc`` then takes the default).
+    local_times: LocalTimePolicy | None = None
 
 
 class Step(Protocol):
@@ -192,21 +199,36 @@ class PrefixStep:
 
 @dataclass(frozen=True)
 class LocalToUtcStep:
+    """A zone-less local time to UTC. A repeated or skipped time is resolved by ``policy`` (the file's
+    ``local_times:``, :mod:`streams.mapping.local_times`) and noted in ``Context.notes``, unless the step itself
+    says ``nonexistent: raise`` or ``ambiguous: raise`` (then such a time is refused)."""
+
     zone: str | None
     nonexistent: Nonexistent
     ambiguous: Ambiguous
     name: str = "local_to_utc"
+    policy: LocalTimePolicy = DEFAULT_LOCAL_TIMES
+    #: The target field it fills (set by the loader), named in the notes.
+    field: str = ""
 
     def apply(self, value: Any, given: StepInput) -> Any:
         if value is None:
             return None
         if not isinstance(value, dt.datetime):
             raise MappingValueError(f"local_to_utc expects a datetime, got {value!r}")
+        zone_name = self.zone or given.context.time_zone
         try:
-            return local_to_utc(value, self.zone or given.context.time_zone,
-                                nonexistent=self.nonexistent, ambiguous=self.ambiguous)
+            if self.ambiguous is Ambiguous.RAISE or self.nonexistent is Nonexistent.RAISE:
+                # refused as the step says; a time it does not refuse is resolved by the policy below
+                local_to_utc(value, zone_name, nonexistent=self.nonexistent, ambiguous=self.ambiguous)
+            resolved = resolve(value, zone_name, self.policy, given.row)
         except CodecError as exc:
             raise MappingValueError(exc.reason) from exc
+        notes = given.context.notes
+        if resolved.case is not None and notes is not None:
+            notes.append(LocalTimeNote(field=self.field, local=value, zone=zone_name, case=resolved.case,
+                                       resolution=resolved.resolution, utc=resolved.utc))
+        return resolved.utc
 
     def out(self, kind: Kind) -> Kind:
         if kind.base == "timestamp":
@@ -428,14 +450,23 @@ def _zone_option(options: Mapping[str, Any]) -> str | None:
 
 
 def _local_to_utc(args: Any, env: Environment) -> Step:
+    """The step under the file's ``local_times:`` policy; its own ``nonexistent:`` / ``ambiguous:`` override it
+    for this field (``raise`` refuses such a time: a declared choice, never the default)."""
     options = _options(args, "local_to_utc", {"zone", "nonexistent", "ambiguous"})
+    policy = env.local_times or DEFAULT_LOCAL_TIMES
     try:
-        return LocalToUtcStep(zone=_zone_option(options),
-                              nonexistent=Nonexistent(options.get("nonexistent", "raise")),
-                              ambiguous=Ambiguous(options.get("ambiguous", "raise")))
+        nonexistent = Nonexistent(options.get("nonexistent", Nonexistent.SHIFT_FORWARD))
+        ambiguous = Ambiguous(options.get("ambiguous", _AMBIGUOUS[policy.repeated]))
     except ValueError as exc:
         raise ArgumentProblem(str(exc), "nonexistent: raise | shift_forward; ambiguous: raise | earliest | "
                               "latest") from exc
+    if "ambiguous" in options and ambiguous is not Ambiguous.RAISE:  # the step's choice, not the file's sibling
+        policy = replace(policy, repeated=_OCCURRENCE[ambiguous], decided_by=None)
+    return LocalToUtcStep(zone=_zone_option(options), nonexistent=nonexistent, ambiguous=ambiguous, policy=policy)
+
+
+_AMBIGUOUS = {Occurrence.EARLIER: Ambiguous.EARLIEST, Occurrence.LATER: Ambiguous.LATEST}
+_OCCURRENCE = {Ambiguous.EARLIEST: Occurrence.EARLIER, Ambiguous.LATEST: Occurrence.LATER}
 
 
 def _decimal(args: Any, env: Environment) -> Step:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from streams.config.exceptions import RuntimeConfigError
 from streams.config_files.problem import Problem
 from streams.errors import IsthmusError
 from streams.kafka.topics import KafkaUnavailable
@@ -24,7 +25,7 @@ class TargetConfigError(SinkError):
         self.problems = tuple(problems)
 
 
-class SinkSettingsError(SinkError):
+class SinkSettingsError(SinkError, RuntimeConfigError):
     """A sink setting from the environment is not valid."""
 
 

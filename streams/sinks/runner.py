@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from pathlib import Path
 
 from streams.codecs.avro.single_object import SchemaStore
+from streams.config.dirs import folder
 from streams.metrics.serving import serve_metrics
 from streams.sinks.adapters.base import Adapter
 from streams.sinks.adapters.registry import AdapterRegistry, default_registry
@@ -15,7 +17,7 @@ from streams.sinks.config.model import TargetConfig
 from streams.sinks.environment import SinkEnvironment
 from streams.sinks.exceptions import TargetConfigError
 from streams.sinks.metrics import sink_registry
-from streams.sinks.settings import SINK_SETTINGS, SinkSettings
+from streams.sinks.settings import SinkSettings
 from streams.sinks.worker import SinkWorker
 from streams.systems import Systems, UnknownSystem
 
@@ -24,7 +26,7 @@ __all__ = ["SinkEnvironment", "build_adapter", "build_worker", "load_system_targ
 log = logging.getLogger("isthmus.sink")
 
 
-def load_system_target(system: str, sink: SinkSettings, store: SchemaStore, systems: Systems) -> TargetConfig:
+def load_system_target(system: str, targets_dir: Path | None, store: SchemaStore, systems: Systems) -> TargetConfig:
     """The target file of a writable declared system: the one its systems file names, unless
     ``ISTHMUS_SINK_TARGETS_DIR`` points the sinks at another folder (then ``<folder>/<system>.yaml``)."""
     try:
@@ -35,7 +37,8 @@ def load_system_target(system: str, sink: SinkSettings, store: SchemaStore, syst
         raise TargetConfigError(f"{system} is read-only ({spec.path}: writable is not true), so no sink writes to "
                                 f"it; fix: name a writable system ({', '.join(systems.writable) or 'none'}), or "
                                 "set writable: true and a target in its file")
-    path = spec.target if sink.targets_dir == SinkSettings().targets_dir else target_path(sink.targets_dir, system)
+    own = targets_dir is not None and targets_dir.resolve() != folder("targets").resolve()
+    path = target_path(targets_dir, system) if own and targets_dir is not None else spec.target
     config = load_target(path, store.schemas, systems.writable)
     if config.system != system:
         raise TargetConfigError(f"{config.path}: system is {config.system}, but the file is for {system}; "
@@ -51,7 +54,7 @@ def build_adapter(config: TargetConfig, environment: SinkEnvironment,
 
 def build_worker(system: str, environment: SinkEnvironment, store: SchemaStore | None = None) -> SinkWorker:
     store = store or SchemaStore.from_directory()
-    config = load_system_target(system, environment.sink, store, environment.systems)
+    config = load_system_target(system, environment.targets_dir, store, environment.systems)
     adapter = build_adapter(config, environment)
     settings = environment.sink.for_system(system, writable=environment.systems.writable)
     return SinkWorker(config=config, adapter=adapter, settings=settings,
@@ -62,7 +65,7 @@ async def run_until_signalled(worker: SinkWorker, *, metrics_host: str) -> None:
     """Run the worker with its /metrics on ``metrics_host`` (the port is the worker's setting); SIGTERM and
     SIGINT stop it gracefully."""
     server = serve_metrics(sink_registry(worker), host=metrics_host, port=worker.resolved.metrics_port,
-                           setting=SINK_SETTINGS["metrics_port"].env)
+                           setting=SinkSettings.env_name("metrics_port"))
     log.info("sink %s: metrics on %s", worker.system, server.url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -12,6 +12,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from streams.config.secret import Secret as Secret  # re-exported: the stack and its tests use it
+
 SECRET_KEYS = ("crm.db.password", "erp.db.password", "tryton.admin.password")
 
 
@@ -24,29 +26,6 @@ DOCS: dict[str, str] = {
     override_env(key): f"{key} of <home>/secrets/stack.properties, for a stack run elsewhere (default: generated)"
     for key in SECRET_KEYS
 }
-
-
-class Secret:
-    """A string that hides itself in ``str``, ``repr`` and f-strings; ``reveal()`` gives the value."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
 
 
 @dataclass(frozen=True, kw_only=True)

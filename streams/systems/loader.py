@@ -9,6 +9,7 @@ A system file (``systems/README.md`` documents each field)::
     time_zone: Asia/Shanghai             # or {env: ISTHMUS_ERP_TIME_ZONE, default: Asia/Shanghai}
     writable: true                       # default false: a read-only system takes no commands
     target: targets/erp.yaml             # required when writable
+    commit_time_precision: seconds       # seconds | milliseconds | microseconds; default: the engine's
 
 The system's name is the file's stem. Paths (``target``) and the connector's folder are relative to the
 folder that holds ``systems/`` (the project for the built-in pair; ``examples/<name>/`` for an example).
@@ -30,7 +31,7 @@ from streams.config_files import located_yaml
 from streams.config_files.located_yaml import Node
 from streams.config_files.problem import Problem
 from streams.systems.exceptions import SystemConfigError
-from streams.systems.model import Engine, Systems, SystemSpec, TopicNaming
+from streams.systems.model import ENGINE_CLOCKS, ClockPrecision, Engine, Systems, SystemSpec, TopicNaming
 
 SYSTEMS_DIR = DATA_ROOT / "systems"
 #: Environment variable naming another folder of system files.
@@ -38,7 +39,7 @@ SYSTEMS_DIR_ENV = "ISTHMUS_SYSTEMS_DIR"
 SUFFIXES = (".yaml", ".yml")
 #: ``<name>.columns.yaml`` beside a system file is its columns file (streams.catalog), not a system.
 COLUMNS_SUFFIX = ".columns.yaml"
-KEYS = ("description", "engine", "connector", "topics", "time_zone", "writable", "target")
+KEYS = ("description", "engine", "connector", "topics", "time_zone", "writable", "target", "commit_time_precision")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _TOPIC_PART = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -125,12 +126,13 @@ class _SystemFile:
             self._check_connector(root, connector, topics)
         time_zone = self._time_zone(root)
         writable, target = self._writable(root)
+        clock = self._clock(root, engine)
         description = root.get("description")
         if None in (engine, connector, topics, time_zone) or self.problems:
             return None
         assert engine is not None and connector is not None and topics is not None and time_zone is not None
         return SystemSpec(name=name, path=self.path, engine=engine, connector=connector, topics=topics,
-                          time_zone=time_zone, writable=writable, target=target,
+                          time_zone=time_zone, writable=writable, target=target, commit_time_precision=clock,
                           description=str(description.value) if description and description.value else "")
 
     def _text(self, root: Node, key: str, what: str, fix: str) -> str | None:
@@ -154,6 +156,20 @@ class _SystemFile:
             engine_node = root.get("engine")
             self.add(engine_node.line if engine_node else root.line, "engine",
                      f"unknown engine {value!r}", f"use one of {choices}")
+            return None
+
+    def _clock(self, root: Node, engine: Engine | None) -> ClockPrecision | None:
+        """``commit_time_precision``, else the engine's (MariaDB and MySQL: seconds; PostgreSQL: microseconds)."""
+        choices = ", ".join(c.value for c in ClockPrecision)
+        node = root.get("commit_time_precision")
+        if node is None:
+            return ENGINE_CLOCKS[engine] if engine is not None else None
+        try:
+            return ClockPrecision(node.value)
+        except ValueError:
+            self.add(node.line, "commit_time_precision", f"unknown precision {node.value!r}",
+                     f"commit_time_precision: one of {choices} (how finely the change events' commit times are "
+                     "kept), or leave it out for the engine's")
             return None
 
     def _topics(self, root: Node) -> TopicNaming | None:

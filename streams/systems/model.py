@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -16,6 +17,27 @@ class Engine(StrEnum):
     POSTGRESQL = "postgresql"
     MARIADB = "mariadb"
     MYSQL = "mysql"
+
+
+class ClockPrecision(StrEnum):
+    """How finely a system's commit times are kept: MariaDB's and MySQL's binlog have whole seconds,
+    PostgreSQL's commit timestamps microseconds. Conflict resolution compares two systems' times at the coarser
+    precision of the two (:func:`streams.mapping.reconcile.reconcile`)."""
+
+    SECONDS = "seconds"
+    MILLISECONDS = "milliseconds"
+    MICROSECONDS = "microseconds"
+
+    @property
+    def resolution(self) -> dt.timedelta:
+        """The smallest step between two commit times of this precision."""
+        return {"seconds": dt.timedelta(seconds=1), "milliseconds": dt.timedelta(milliseconds=1),
+                "microseconds": dt.timedelta(microseconds=1)}[self.value]
+
+
+#: The precision of each engine's commit times, when a system file does not declare its own.
+ENGINE_CLOCKS = {Engine.POSTGRESQL: ClockPrecision.MICROSECONDS, Engine.MARIADB: ClockPrecision.SECONDS,
+                 Engine.MYSQL: ClockPrecision.SECONDS}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,6 +75,13 @@ class SystemSpec:
     writable: bool
     target: Path | None = None
     description: str = ""
+    #: Its commit times' precision as its file declares it; None: its engine's (:data:`ENGINE_CLOCKS`).
+    commit_time_precision: ClockPrecision | None = None
+
+    @property
+    def clock(self) -> ClockPrecision:
+        """The precision of the commit times the system's change events carry."""
+        return self.commit_time_precision or ENGINE_CLOCKS[self.engine]
 
     def topic(self, table: str) -> str:
         """The change-event topic of ``table`` (e.g. ``crm.crm.customers``)."""
@@ -92,6 +121,11 @@ class Systems(Mapping[str, SystemSpec]):
     def writable(self) -> tuple[str, ...]:
         """The systems that take commands, in name order."""
         return tuple(name for name, spec in self._systems.items() if spec.writable)
+
+    @property
+    def clocks(self) -> dict[str, dt.timedelta]:
+        """Each system's commit-time resolution (:attr:`SystemSpec.clock`), as conflict resolution takes it."""
+        return {name: spec.clock.resolution for name, spec in self._systems.items()}
 
     def by_topic(self, topic: str) -> tuple[SystemSpec, str] | None:
         """The system and table a change-event topic carries, or None when no system's naming matches."""

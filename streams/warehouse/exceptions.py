@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from streams.config.exceptions import RuntimeConfigError
 from streams.config_files.problem import Problem
 from streams.errors import IsthmusError
 
@@ -10,12 +11,17 @@ class WarehouseError(IsthmusError):
     """The warehouse loader failed."""
 
 
-class WarehouseSettingsError(WarehouseError):
+class WarehouseSettingsError(WarehouseError, RuntimeConfigError):
     """A warehouse setting is invalid."""
 
 
 class RowRejected(WarehouseError):
-    """A source row broke a cleaning rule; it goes to the dead-letter topic with this reason."""
+    """A source row broke a cleaning rule; it goes to the dead-letter topic with this reason. ``rule``: the
+    cleaning rule's name (``clean: phone``) when one refused it."""
+
+    def __init__(self, message: str, *, rule: str | None = None) -> None:
+        super().__init__(message)
+        self.rule = rule
 
 
 class WarehouseTablesError(WarehouseError):

@@ -23,11 +23,11 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
 from streams.codecs.avro.single_object import SchemaStore
-from streams.config.kafka import client_kwargs
+from streams.config.kafka import KafkaAddress, client_kwargs
 from streams.kafka.deadletters import DEAD_LETTER_TYPE, DLQ_TOPIC, STAGE_HEADER, Original, dead_letter_value
 from streams.metrics.histogram import LabelledHistogram
-from streams.stack.running import RunningStack
 from streams.warehouse import ddl
+from streams.warehouse.exceptions import WarehouseSettingsError
 from streams.warehouse.rows import Change, Position, Rejection, to_changes
 from streams.warehouse.settings import WarehouseSettings
 from streams.warehouse.tables import Tables, TableSpec
@@ -38,12 +38,25 @@ log = logging.getLogger(__name__)
 STAGE = "warehouse.load"
 
 
+def connect_warehouse(settings: WarehouseSettings) -> psycopg.Connection[Any]:
+    """A connection to the warehouse's database (autocommit), on the server ``settings.dsn`` names."""
+    if settings.dsn is None:
+        raise WarehouseSettingsError(f"{WarehouseSettings.env_name('dsn')} is not set: no warehouse server to load "
+                                     "into; fix: set it (or warehouse.dsn in the --config file), or run `isthmus "
+                                     "up`, whose stack offers its own")
+    return psycopg.connect(settings.dsn.get_secret_value(), dbname=settings.database, autocommit=True,
+                           connect_timeout=5)
+
+
 class Loader:
-    def __init__(self, running: RunningStack, settings: WarehouseSettings, schemas: SchemaStore | None = None,
-                 stop: threading.Event | None = None, tables: Tables | None = None) -> None:
-        """``tables``: the warehouse's tables (default: ``warehouse/tables.yaml``, read and checked here)."""
-        self.running = running
+    def __init__(self, settings: WarehouseSettings, kafka: KafkaAddress, schemas: SchemaStore | None = None,
+                 stop: threading.Event | None = None, tables: Tables | None = None, *,
+                 worker_id: str = "isthmus-warehouse") -> None:
+        """``tables``: the warehouse's tables (default: ``warehouse/tables.yaml``, read and checked here);
+        ``worker_id``: the loader's name in client ids, dead letters and metrics."""
         self.settings = settings
+        self.kafka = kafka
+        self.worker_id = worker_id
         self.schemas = schemas or SchemaStore.from_directory()
         self.stop = stop or threading.Event()
         tables = tables or load_tables(schemas=self.schemas.schemas)
@@ -58,8 +71,8 @@ class Loader:
             "loader")
 
     def connect(self) -> psycopg.Connection[Any]:
-        conn = self.running.connect_crm(dbname=self.settings.database, autocommit=True)
-        conn.execute(f'SET search_path TO "{self.settings.schema}"')
+        conn = connect_warehouse(self.settings)
+        conn.execute(f'SET search_path TO "{self.settings.schema_name}"')
         return conn
 
     def run(self, *, once: bool = False, restart_delay_s: float = 2.0) -> None:
@@ -74,12 +87,12 @@ class Loader:
 
     def _run_once(self, *, once: bool) -> bool:
         conn = self.connect()
-        ddl.apply(conn, self.settings.schema)
-        consumer = KafkaConsumer(**client_kwargs(self.settings.bootstrap_servers), group_id=None,
+        ddl.apply(conn, self.settings.schema_name)
+        consumer = KafkaConsumer(**client_kwargs(self.kafka), group_id=None,
                                  enable_auto_commit=False, isolation_level="read_committed",
-                                 client_id=f"{self.settings.worker_id}-{socket.gethostname()}",
+                                 client_id=f"{self.worker_id}-{socket.gethostname()}",
                                  max_poll_records=self.settings.batch_size)
-        producer = KafkaProducer(**client_kwargs(self.settings.bootstrap_servers), acks="all",
+        producer = KafkaProducer(**client_kwargs(self.kafka), acks="all",
                                  enable_idempotence=True)
         try:
             assigned = self._assign(consumer, conn)
@@ -139,7 +152,7 @@ class Loader:
         self.loaded += len(changes)
         self.rejected += len(rejections)
         self.batches += 1
-        self.batch_seconds.observe(self.settings.worker_id, time.monotonic() - began)
+        self.batch_seconds.observe(self.worker_id, time.monotonic() - began)
         log.debug("warehouse loader: %d changes, %d rejected, at %s", len(changes), len(rejections), positions)
 
     def _dead_letter(self, producer: KafkaProducer, message: Any, reason: str) -> None:
@@ -147,6 +160,6 @@ class Loader:
                             timestamp_ms=message.timestamp, key=message.key, value=message.value,
                             headers=tuple(message.headers or ()))
         letter = dead_letter_value(original, reason=reason, error_type="RowRejected", stage=STAGE, attempts=1,
-                                   worker=self.settings.worker_id)
+                                   worker=self.worker_id)
         producer.send(DLQ_TOPIC, key=message.key, value=self.schemas.encode(DEAD_LETTER_TYPE, letter),
                       headers=[(STAGE_HEADER, STAGE.encode())])

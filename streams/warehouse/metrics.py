@@ -16,7 +16,7 @@ class LoaderCollector(Collector):
         self.loader = loader
 
     def collect(self) -> Iterable[Metric]:
-        loader, name = self.loader, self.loader.settings.worker_id
+        loader, name = self.loader, self.loader.worker_id
         for metric, text, value in (
                 ("isthmus_warehouse_rows_loaded_total", "Row changes written to the warehouse tables.", loader.loaded),
                 ("isthmus_warehouse_rows_rejected_total",

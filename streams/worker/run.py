@@ -13,6 +13,7 @@ from streams.config.kafka import KafkaAddress
 from streams.flows.context import FlowContext
 from streams.flows.engine.processor import EngineSettings, FlowProcessor
 from streams.flows.engine.repartition import layout, prepare
+from streams.flows.engine.stores import StateSettings
 from streams.flows.registry import build_flows
 from streams.kafka.topics import ensure_topics
 from streams.sinks.topics import sink_topic_specs
@@ -29,12 +30,14 @@ log = logging.getLogger(__name__)
 async def run_worker(stack: StackSettings, worker: WorkerSettings, kafka: KafkaAddress | None = None) -> int:
     """Run the flows until SIGTERM; ``kafka``: the runtime settings' cluster (default: the stack's broker)."""
     kafka = kafka or stack.bootstrap_servers
-    context = FlowContext.load(stack)  # a mapping with an error stops the start here, naming file and line
+    context = FlowContext.load()  # a mapping with an error stops the start here, naming file and line
     built = build_flows(context, only=set(worker.flows) if worker.flows else None)  # logs each flow left out
     laid = layout(built.flows, worker.flow_partitions)
     flows = laid.flows
     engine = EngineSettings(bootstrap_servers=kafka, batch_max_records=worker.batch_max_records,
-                            worker_id=worker.worker_id, session_timeout_ms=worker.session_timeout_ms)
+                            worker_id=worker.worker_id, session_timeout_ms=worker.session_timeout_ms,
+                            state=StateSettings(kind=worker.store, directory=worker.state_dir or stack.home / "state",
+                                                cache_mb=worker.state_cache_mb))
     processors = [FlowProcessor(spec, engine, context.schemas) for spec in flows]
     # Commands must exist with their partition count before a flow emits one (auto-creation would give 1).
     await ensure_topics(kafka, sink_topic_specs())
@@ -46,12 +49,13 @@ async def run_worker(stack: StackSettings, worker: WorkerSettings, kafka: KafkaA
 
     runner = web.AppRunner(build_app(worker.worker_id, processors, built.unavailable))
     await runner.setup()
-    site = web.TCPSite(runner, stack.host, worker.port)
+    host = worker.host or stack.host
+    site = web.TCPSite(runner, host, worker.port)
     await site.start()
     bound = runner.addresses[0][1] if runner.addresses else worker.port
     log.info("worker %s: flows %s%s; health on http://%s:%s/health", worker.worker_id,
              ", ".join(f.name for f in flows) or "none",
-             f" (left out: {', '.join(built.unavailable)})" if built.unavailable else "", stack.host, bound)
+             f" (left out: {', '.join(built.unavailable)})" if built.unavailable else "", host, bound)
     tasks = [asyncio.create_task(p.run(stop), name=p.spec.name) for p in processors]
     if worker.resync_at is not None:
         running = RunningStack(stack, load_or_create(stack.home))

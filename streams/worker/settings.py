@@ -1,87 +1,110 @@
-"""Worker settings, from the environment, each documented with its default."""
+"""The worker's settings: a section of the runtime settings model (streams/config), each default written once."""
 
 from __future__ import annotations
 
 import os
 import re
 import socket
-from collections.abc import Mapping
-from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, ClassVar
 
-from streams.errors import IsthmusError
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from streams.config.exceptions import RuntimeConfigError
+from streams.config.kafka import _split
+from streams.config.section import Section
 from streams.flows.engine.processor import DEFAULT_BATCH_MAX_RECORDS
 from streams.flows.engine.repartition import MAX_PARTITIONS
+from streams.flows.engine.stores import STORE_KINDS, StoreKind
 
 
-class WorkerConfigError(IsthmusError):
-    """A worker setting from the environment is invalid."""
+class WorkerConfigError(RuntimeConfigError):
+    """A worker setting is invalid."""
 
 
-DOCS: dict[str, str] = {
-    "ISTHMUS_WORKER_ID": "name of this worker in logs, dead letters and metrics (default: host-pid)",
-    "ISTHMUS_WORKER_PORT": "loopback port of /health, /ready and /metrics (default 18090; 0 picks a free one)",
-    "ISTHMUS_WORKER_FLOWS": "comma-separated flow names to run (default: every registered flow); only these are "
-                            "built, and one whose mapping files are missing is left out with a WARNING (and "
-                            "under 'unavailable' on /health) while the others run; none left fails the start",
-    "ISTHMUS_FLOW_PLUGINS": "comma-separated own flows, each [flow-name=]module:function; with a name the flow is "
-                            "built only when selected (see streams/flows/registry.py)",
-    "ISTHMUS_WORKER_BATCH": f"records per transaction at most (default {DEFAULT_BATCH_MAX_RECORDS})",
-    "ISTHMUS_WORKER_SESSION_TIMEOUT_MS": "how long the group waits for a silent worker before its flows move to "
-                                         "another (default 30000)",
-    "ISTHMUS_FLOW_PARTITIONS": "partitions of the flows that declare a key (customers by customer number, stock by "
-                               "SKU): with N > 1 a keying stage spreads them over N tasks that a fleet of workers "
-                               "shares; every worker of a fleet needs the same value (default 1: the flows run "
-                               "on the one-partition CDC topics as they are)",
-    "ISTHMUS_RESYNC_AT": "UTC time HH:MM of the daily master-data re-sync, or 'off' (default 02:00)",
-    "ISTHMUS_MAPPINGS_DIR": "folder of the mapping files (default: mappings/ of the project)",
-}
+def _host_pid() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
 
 
-@dataclass(frozen=True, kw_only=True)
-class WorkerSettings:
-    worker_id: str
-    port: int = 18090
-    flows: frozenset[str] | None = None
-    batch_max_records: int = DEFAULT_BATCH_MAX_RECORDS
-    session_timeout_ms: int = 30000
-    flow_partitions: int = 1
-    resync_at: tuple[int, int] | None = (2, 0)
+class WorkerSettings(Section):
+    """``isthmus worker``: which flows, how big a transaction, where its endpoints listen."""
 
+    NAME: ClassVar[str] = "worker"
+    ERROR: ClassVar[type[WorkerConfigError]] = WorkerConfigError
+    ENV_NAMES: ClassVar[dict[str, str]] = {
+        "worker_id": "ISTHMUS_WORKER_ID", "batch_max_records": "ISTHMUS_WORKER_BATCH",
+        "flow_partitions": "ISTHMUS_FLOW_PARTITIONS", "resync_at": "ISTHMUS_RESYNC_AT",
+        "flow_plugins": "ISTHMUS_FLOW_PLUGINS", "store": "ISTHMUS_STORE", "state_dir": "ISTHMUS_STATE_DIR",
+        "state_cache_mb": "ISTHMUS_STATE_CACHE_MB"}
+    model_config = SettingsConfigDict(env_prefix="ISTHMUS_WORKER_")
+
+    worker_id: str = Field(default_factory=_host_pid, description="name of this worker in logs, dead letters and "
+                           "metrics (default: host-pid); the warehouse loader takes it as its name too")
+    host: str = Field("127.0.0.1", description="address /health, /ready and /metrics bind to (the local stack "
+                      "offers its own)")
+    port: int = Field(18090, ge=0, le=65535, json_schema_extra={"expect": "a port (0-65535, 0: a free one)"},
+                      description="port of /health, /ready and /metrics (0 picks a free one)")
+    flows: Annotated[frozenset[str] | None, NoDecode] = Field(
+        None, description="comma-separated flow names to run (default: every registered flow); only these are "
+        "built, and one whose mapping files are missing is left out with a WARNING (and under 'unavailable' on "
+        "/health) while the others run; none left fails the start")
+    flow_plugins: str | None = Field(
+        None, description="comma-separated own flows, each [flow-name=]module:function; with a name the flow is "
+        "built only when selected (read by streams/flows/registry.py)")
+    batch_max_records: int = Field(DEFAULT_BATCH_MAX_RECORDS, ge=1, le=100000,
+                                   description="records per transaction at most")
+    session_timeout_ms: int = Field(30000, ge=6000, le=300000, description="how long the group waits for a silent "
+                                    "worker before its flows move to another")
+    flow_partitions: int = Field(
+        1, ge=1, le=MAX_PARTITIONS, description="partitions of the flows that declare a key (customers by customer "
+        "number, stock by SKU): with N > 1 a keying stage spreads them over N tasks that a fleet of workers shares; "
+        "every worker of a fleet needs the same value (1: the flows run on the one-partition CDC topics as they are)")
+    resync_at: Annotated[tuple[int, int] | None, NoDecode] = Field(
+        (2, 0), json_schema_extra={"default": "02:00"},
+        description="UTC time HH:MM of the daily master-data re-sync, or 'off'")
+    store: StoreKind = Field(
+        "memory", json_schema_extra={"expect": f"one of {', '.join(STORE_KINDS)}"},
+        description="where the flows keep their state: 'memory' (rebuilt from the whole changelog at every start; "
+        "memory grows with the keys) or 'rocksdb' (on disk under ISTHMUS_STATE_DIR, memory bounded by "
+        "ISTHMUS_STATE_CACHE_MB, a start reads only the changelog written since the last commit)")
+    state_dir: Path | None = Field(
+        None, json_schema_extra={"default": "<ISTHMUS_HOME>/state"},
+        description="folder of the rocksdb state, <flow>/<store>/<partition> under it; one per worker on a machine, "
+        "and deleting it is safe (the changelogs rebuild it)")
+    state_cache_mb: int = Field(64, ge=8, le=65536, description="memory of the rocksdb state (block cache, write "
+                                "buffers included), MiB")
+
+    @field_validator("flows", mode="before")
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerSettings:
-        env = os.environ if env is None else env
-        problems: list[str] = []
-        worker_id = env.get("ISTHMUS_WORKER_ID") or f"{socket.gethostname()}-{os.getpid()}"
-        port = _int(env, "ISTHMUS_WORKER_PORT", 18090, problems, low=0, high=65535)
-        batch = _int(env, "ISTHMUS_WORKER_BATCH", DEFAULT_BATCH_MAX_RECORDS, problems, low=1, high=100000)
-        session = _int(env, "ISTHMUS_WORKER_SESSION_TIMEOUT_MS", 30000, problems, low=6000, high=300000)
-        partitions = _int(env, "ISTHMUS_FLOW_PARTITIONS", 1, problems, low=1, high=MAX_PARTITIONS)
-        flows_raw = env.get("ISTHMUS_WORKER_FLOWS", "").strip()
-        flows = frozenset(f.strip() for f in flows_raw.split(",") if f.strip()) or None
-        resync_raw = env.get("ISTHMUS_RESYNC_AT", "02:00").strip().lower()
-        resync: tuple[int, int] | None = None
-        if resync_raw != "off":
-            match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", resync_raw)
-            if match:
-                resync = (int(match.group(1)), int(match.group(2)))
-            else:
-                problems.append(f"ISTHMUS_RESYNC_AT={resync_raw!r} is not HH:MM (UTC) or 'off'")
-        if problems:
-            raise WorkerConfigError("invalid worker settings:\n  " + "\n  ".join(problems))
-        return cls(worker_id=worker_id, port=port, flows=flows, batch_max_records=batch, resync_at=resync,
-                   session_timeout_ms=session, flow_partitions=partitions)
+    def _names(cls, value: Any) -> Any:
+        names = _split(value)
+        return frozenset(names) or None if isinstance(names, list) else names
 
+    @field_validator("store", mode="before")
+    @classmethod
+    def _store(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        kind = value.strip().lower()
+        if kind not in STORE_KINDS:
+            raise ValueError(f"{value!r} is not one of {', '.join(STORE_KINDS)}")
+        return kind
 
-def _int(env: Mapping[str, str], name: str, default: int, problems: list[str], *, low: int, high: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        problems.append(f"{name}={raw!r} is not a whole number; unset it to use {default}")
-        return default
-    if not low <= value <= high:
-        problems.append(f"{name}={raw!r} is outside {low}..{high}; unset it to use {default}")
-        return default
-    return value
+    @field_validator("resync_at", mode="before")
+    @classmethod
+    def _time(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        text = value.strip().lower()
+        if text == "off":
+            return None
+        match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", text)
+        if not match:
+            raise ValueError(f"{value!r} is not HH:MM (UTC) or 'off'")
+        return int(match.group(1)), int(match.group(2))
+
+    def shown(self, field: str) -> str | None:
+        if field == "resync_at":
+            return "off" if self.resync_at is None else f"{self.resync_at[0]:02d}:{self.resync_at[1]:02d}"
+        return super().shown(field)

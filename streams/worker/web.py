@@ -1,4 +1,5 @@
-"""The worker's HTTP endpoints, on loopback: /health (alive), /ready (every flow has its tasks), /metrics.
+"""The worker's HTTP endpoints: /health (alive), /ready (every flow has its tasks), /metrics; on loopback
+unless ISTHMUS_WORKER_HOST names another address (0.0.0.0 in a pod, for the kubelet's probes).
 
 Flows left out because they cannot be built (a mapping file missing) are listed, with why, under
 ``unavailable`` in /health and /ready, and as ``isthmus_flow_unavailable`` in /metrics."""

@@ -4,11 +4,10 @@ its schemas, mappings, targets, systems, flows and connector configs ship with i
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from support.wheel import install_wheel, run
 
 from streams.config.paths import PROJECT_ROOT
 from streams.stack.running import RunningStack
@@ -16,24 +15,10 @@ from streams.stack.running import RunningStack
 pytestmark = pytest.mark.integration
 
 
-def _run(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600) -> str:
-    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert done.returncode == 0, f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
-    return done.stdout + done.stderr
-
-
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``<venv>/bin``: a fresh venv with the wheel built from this checkout and the pinned dependencies."""
-    root = tmp_path_factory.mktemp("wheel")
-    _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(root / "dist"), str(PROJECT_ROOT),
-         cwd=root)
-    wheels = list((root / "dist").glob("isthmus-*.whl"))
-    assert len(wheels) == 1
-    _run(sys.executable, "-m", "venv", str(root / "venv"), cwd=root)
-    _run(str(root / "venv" / "bin" / "pip"), "install", "-q", "-c", str(PROJECT_ROOT / "constraints.txt"),
-         str(wheels[0]), cwd=root)
-    return root / "venv" / "bin"
+    return install_wheel(tmp_path_factory.mktemp("wheel"))
 
 
 def test_the_installed_wheel_runs_outside_the_repo(installed: Path, stack: RunningStack,
@@ -46,20 +31,20 @@ def test_the_installed_wheel_runs_outside_the_repo(installed: Path, stack: Runni
                 "ISTHMUS_CRM_DB_PORT": str(stack.settings.crm_db_port),
                 "ISTHMUS_ERP_DB_PORT": str(stack.settings.erp_db_port)})
     isthmus = str(installed / "isthmus")
-    located = _run(str(installed / "python"), "-c", "import streams; print(streams.__file__)", cwd=outside, env=env)
+    located = run(str(installed / "python"), "-c", "import streams; print(streams.__file__)", cwd=outside, env=env)
     assert str(PROJECT_ROOT) not in located, "the venv's own copy is imported, not the checkout's"
 
-    assert "--flow" in _run(isthmus, "worker", "--help", cwd=outside, env=env)
+    assert "--flow" in run(isthmus, "worker", "--help", cwd=outside, env=env)
 
-    shown = _run(isthmus, "config", "show", cwd=outside, env=env)
+    shown = run(isthmus, "config", "show", cwd=outside, env=env)
     share = installed.parent / "share" / "isthmus"
     assert f"{share / 'mappings'}" in shown and f"{share / 'connect-configs'}" in shown
     assert f"127.0.0.1:{stack.settings.kafka_port}" in shown and "[stack]" in shown
 
-    validated = _run(isthmus, "connectors", "validate", cwd=outside, env=env)
+    validated = run(isthmus, "connectors", "validate", cwd=outside, env=env)
     assert "crm-source: valid" in validated and "erp-source: valid" in validated
 
     (outside / "isthmus.yaml").write_text(f"dirs:\n  mappings_dir: {outside}\n", encoding="utf-8")
-    overridden = _run(isthmus, "--config", "isthmus.yaml", "config", "show", cwd=outside, env=env)
+    overridden = run(isthmus, "--config", "isthmus.yaml", "config", "show", cwd=outside, env=env)
     assert any(line.split()[:3] == ["ISTHMUS_MAPPINGS_DIR", str(outside), "[file]"]
                for line in overridden.splitlines())

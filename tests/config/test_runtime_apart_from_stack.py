@@ -21,16 +21,10 @@ NOT_RUNTIME = ("stack", "cli", "demo.py")
 
 #: Still importing the stack, to move behind the runtime settings next (issue 16, item 1).
 REMAINING = {
-    "warehouse/settings.py": "WarehouseSettings.from_env takes the stack settings for Kafka's address",
-    "warehouse/loader.py": "the loader connects to the warehouse database through RunningStack",
     "sinks/environment.py": "SinkEnvironment carries the stack settings (reference API URLs, DB credentials)",
-    "sinks/adapters/auth.py": "Secret lives in streams/stack/secrets.py",
-    "sinks/adapters/http.py": "Secret lives in streams/stack/secrets.py",
-    "sinks/adapters/jsonrpc/session.py": "Secret lives in streams/stack/secrets.py",
     "sinks/adapters/builtin.py": "default base URLs and the SQL target's credentials come from the stack",
     "worker/run.py": "the worker binds the stack's host and sends resync signals through RunningStack",
     "worker/resync.py": "resync signals go through the stack's database connections",
-    "flows/context.py": "FlowContext reads the ERP time zone from the stack settings",
     "kafka/hanging.py": "kafka-transactions.sh comes from the stack's Kafka jars",
     "capture/configs.py": "connector configs are rendered with the stack's hosts, ports and secrets",
     "capture/signals.py": "snapshot signals are written through the stack's database connections",

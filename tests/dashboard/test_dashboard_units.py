@@ -66,7 +66,7 @@ def test_metrics_have_connector_task_lag_and_dead_letter_series() -> None:
 def test_port_comes_from_the_environment_or_defaults() -> None:
     assert dashboard_port({}) == DEFAULT_PORT == 18088
     assert dashboard_address({"ISTHMUS_DASHBOARD_PORT": "28188"}) == "http://127.0.0.1:28188/"
-    with pytest.raises(BadDashboardPort, match="ISTHMUS_DASHBOARD_PORT='http' is not a port"):
+    with pytest.raises(BadDashboardPort, match="ISTHMUS_DASHBOARD_PORT: 'http' is not a port"):
         dashboard_port({"ISTHMUS_DASHBOARD_PORT": "http"})
     with pytest.raises(BadDashboardPort):
         dashboard_port({"ISTHMUS_DASHBOARD_PORT": "70000"})

@@ -17,12 +17,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
 from kafka import KafkaConsumer, TopicPartition
+from support import waiting
 from support.metrics import parse
 from support.ports import free_port
 
@@ -36,18 +38,8 @@ WAIT_S = 120.0
 
 
 
-def eventually(what: str, probe: Callable[[], T | None], timeout: float = WAIT_S) -> T:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = probe()
-        except httpx.HTTPError as exc:
-            last = exc
-        if last is not None and not isinstance(last, Exception):
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"not within {timeout:.0f}s: {what} (last: {last!r})")
+# The one wait of support.waiting, with an API still starting (a connection refused) counted as "not yet".
+eventually = partial(waiting.eventually, timeout=WAIT_S, ignoring=(httpx.HTTPError,))
 
 
 def where(fetch: Callable[[], dict[str, Any] | None],
@@ -163,12 +155,8 @@ def test_customer_edits_land_in_the_other_system_and_reach_a_fixed_point(stack: 
                                                         lambda c: money(c.get("credit_limit")) == 5000))
 
     # Fixed point: once the echoes are back, nothing more is commanded for this customer.
-    def quiet_count() -> int | None:
-        before = len(_commands_for(stack, number))
-        time.sleep(5)
-        return before if len(_commands_for(stack, number)) == before else None
-
-    settled = eventually("the commands for the customer to stop", quiet_count)
+    settled = waiting.quiet("the commands for the customer to stop", lambda: len(_commands_for(stack, number)),
+                            settle=5, timeout=WAIT_S)
     time.sleep(10)
     assert len(_commands_for(stack, number)) == settled, "commands kept coming after the systems agreed"
     echoes = [v for (name, labels), v in parse(httpx.get(f"{pipeline.worker_url}/metrics", timeout=5).text).items()

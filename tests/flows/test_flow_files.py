@@ -14,7 +14,6 @@ from streams.flows.exceptions import FlowFileError, FlowUnavailable
 from streams.flows.files import FLOWS_DIR, FlowFile, Section, load_flow_files
 from streams.flows.registry import build_flows
 from streams.mapping import load_mappings
-from streams.stack.settings import StackSettings
 
 
 def _write(folder: Path, name: str, text: str) -> Path:
@@ -72,7 +71,7 @@ def test_a_folder_of_flow_files_decides_which_flows_a_worker_builds(tmp_path: Pa
     flows.mkdir()
     shutil.copy(FLOWS_DIR / "canonical.yaml", flows / "canonical.yaml")
     _write(flows, "documents.yaml", "name: my-documents\nblock: publish\n")
-    context = FlowContext.load(StackSettings(home=Path("/nonexistent")), env={})
+    context = FlowContext.load(env={})
     built = build_flows(context, env={"ISTHMUS_FLOWS_DIR": str(flows)})
     assert [f.name for f in built.flows] == ["isthmus-canonical", "my-documents"]
     assert isinstance(load_flow_files(flows, env={})[0], FlowFile)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -13,13 +12,13 @@ from reference.topics import CANONICAL_CUSTOMERS
 from streams.flows.context import FlowContext
 from streams.flows.engine.local import LocalRun
 from streams.flows.registry import FlowPluginError, build_flows
-from streams.stack.settings import PROJECT_ROOT, StackSettings
+from streams.stack.settings import PROJECT_ROOT
 
 
 @pytest.fixture
 def context(monkeypatch: pytest.MonkeyPatch) -> FlowContext:
     monkeypatch.syspath_prepend(str(PROJECT_ROOT / "examples" / "flow_plugin"))
-    return FlowContext.load(StackSettings(home=Path("/nonexistent")), env={})
+    return FlowContext.load(env={})
 
 
 def test_the_example_plugin_is_loaded_from_the_environment_and_alerts_once(context: FlowContext) -> None:

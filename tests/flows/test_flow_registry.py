@@ -12,7 +12,7 @@ from streams.flows.context import FlowContext
 from streams.flows.exceptions import FlowUnavailable
 from streams.flows.registry import FlowPluginError, build_flows
 from streams.mapping.loader import MAPPINGS_DIR
-from streams.stack.settings import PROJECT_ROOT, StackSettings
+from streams.stack.settings import PROJECT_ROOT
 
 
 def _context(tmp_path: Path, *without: str) -> FlowContext:
@@ -21,7 +21,7 @@ def _context(tmp_path: Path, *without: str) -> FlowContext:
     for path in MAPPINGS_DIR.glob("*.yaml"):
         if path.name not in without:
             shutil.copy(path, mappings / path.name)
-    return FlowContext.load(StackSettings(home=Path("/nonexistent")), env={"ISTHMUS_MAPPINGS_DIR": str(mappings)})
+    return FlowContext.load(env={"ISTHMUS_MAPPINGS_DIR": str(mappings)})
 
 
 def _never(*_: object) -> None:

@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.structs import OffsetAndMetadata
+from support.waiting import eventually
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.stack.running import RunningStack
@@ -102,15 +104,17 @@ def world(stack: RunningStack) -> Iterator[dict[str, Any]]:
     admin.close()
 
 
-def wait_for_cdc(stack: RunningStack, world: dict[str, Any]) -> list[dict[str, Any]]:
+def cdc_trace(stack: RunningStack, world: dict[str, Any]) -> list[dict[str, Any]]:
     """The trace, once both connectors have captured the rows (a wait, not an assertion)."""
-    deadline = time.monotonic() + 90
-    while True:
-        found = trace(stack, world, "--token", "admin-tok", "--show-pii")
-        topics = {r["topic"] for r in found}
-        if {"crm.crm.customers", "erp.erp.accounts"} <= topics or time.monotonic() > deadline:
-            return found
-        time.sleep(1)
+    traces: list[list[dict[str, Any]]] = []
+
+    def captured() -> bool:
+        traces.append(trace(stack, world, "--token", "admin-tok", "--show-pii"))
+        return {"crm.crm.customers", "erp.erp.accounts"} <= {r["topic"] for r in traces[-1]}
+
+    with suppress(AssertionError):  # the test asserts on the trace itself
+        eventually("both connectors' rows in the trace", captured, timeout=90, every=1)
+    return traces[-1]
 
 
 def trace(stack: RunningStack, world: dict[str, Any], *extra: str) -> list[dict[str, Any]]:
@@ -159,7 +163,7 @@ def test_tail_filters_and_seeks(stack: RunningStack, world: dict[str, Any]) -> N
 
 
 def test_trace_follows_the_customer_and_masks_personal_data(stack: RunningStack, world: dict[str, Any]) -> None:
-    revealed = wait_for_cdc(stack, world)
+    revealed = cdc_trace(stack, world)
     own = world["own"]
     assert {"crm.crm.customers", "erp.erp.accounts", own["canonical"], own["commands"], own["dlq"]} <= {
         r["topic"] for r in revealed}

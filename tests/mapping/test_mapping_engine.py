@@ -135,15 +135,17 @@ def test_erp_zone_comes_from_its_system_file(
     assert change.values["ordered_at"] == dt.datetime(2024, 3, 10, 18, 30, 0, 123000, tzinfo=UTC)
 
 
-def test_skipped_local_time_is_a_clear_error(
+def test_skipped_local_time_is_shifted_forward_by_the_gap(
     mappings: dict[str, RecordMapping], captured: Event, context: Context, schemas: SchemaSet
 ) -> None:
+    """sales_order.yaml declares `local_times: {skipped: shift_forward}`: the order is mapped, never refused for
+    its time (a refusal needs `nonexistent: raise` on the step: tests/mapping/test_mapping_local_times.py)."""
     event = captured("erp_sales_orders_c_1")
     assert event.after is not None
     skipped = dataclasses.replace(event, after={**event.after, "order_date": dt.datetime(2024, 3, 10, 2, 30)})
     new_york = Context.of(reference_systems("America/New_York"), lookup=context.lookup)
-    with pytest.raises(MappingValueError, match=r"sales_order\.yaml:\d+ ordered_at: .*does not exist in America"):
-        map_change(mappings["sales_order"], skipped, "erp", new_york, schemas.named)
+    (change,) = map_change(mappings["sales_order"], skipped, "erp", new_york, schemas.named)
+    assert change.values["ordered_at"] == dt.datetime(2024, 3, 10, 7, 30, tzinfo=UTC)  # 03:30 EDT
 
 
 def test_erp_child_rows_find_their_parent(

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import httpx
 from support.metrics import parse, value
-from support.pipeline import eventually, pipeline
+from support.pipeline import pipeline
 from support.ports import free_ports
+from support.waiting import eventually
 
 from streams.stack.running import RunningStack
 

@@ -25,7 +25,7 @@ from streams.sinks.exceptions import SinkSettingsError
 from streams.sinks.metrics import sink_registry
 from streams.sinks.runner import SinkEnvironment, build_worker
 from streams.sinks.settings import DEFAULT_METRICS_PORT, SinkSettings
-from streams.stack.settings import PROJECT_ROOT, StackSettings
+from streams.stack.settings import PROJECT_ROOT
 from streams.warehouse.exceptions import WarehouseSettingsError
 from streams.warehouse.settings import DEFAULT_METRICS_PORT as WAREHOUSE_PORT
 from streams.warehouse.settings import WarehouseSettings
@@ -128,16 +128,15 @@ def test_sink_metrics_ports_differ_per_system_by_default() -> None:
     assert settings.for_system("erp", writable=writable).metrics_port == 18092
     free = SinkSettings.from_env({"ISTHMUS_SINK_METRICS_PORT": "0"})
     assert free.for_system("erp", writable=writable).metrics_port == 0
-    with pytest.raises(SinkSettingsError, match=r"ISTHMUS_SINK_METRICS_PORT='http' is not a port \(0-65535"):
+    with pytest.raises(SinkSettingsError, match=r"ISTHMUS_SINK_METRICS_PORT: 'http' is not a port \(0-65535"):
         SinkSettings.from_env({"ISTHMUS_SINK_METRICS_PORT": "http"})
 
 
 def test_warehouse_metrics_port_is_a_setting() -> None:
-    stack = StackSettings.from_env({})
-    assert WarehouseSettings.from_env(stack, {}).metrics_port == WAREHOUSE_PORT == 18089
-    assert WarehouseSettings.from_env(stack, {"ISTHMUS_WAREHOUSE_METRICS_PORT": "0"}).metrics_port == 0
-    with pytest.raises(WarehouseSettingsError, match=r"ISTHMUS_WAREHOUSE_METRICS_PORT='99999' is not a port"):
-        WarehouseSettings.from_env(stack, {"ISTHMUS_WAREHOUSE_METRICS_PORT": "99999"})
+    assert WarehouseSettings.from_env({}).metrics_port == WAREHOUSE_PORT == 18089
+    assert WarehouseSettings.from_env({"ISTHMUS_WAREHOUSE_METRICS_PORT": "0"}).metrics_port == 0
+    with pytest.raises(WarehouseSettingsError, match=r"ISTHMUS_WAREHOUSE_METRICS_PORT: '99999' is not a port"):
+        WarehouseSettings.from_env({"ISTHMUS_WAREHOUSE_METRICS_PORT": "99999"})
 
 
 def test_a_served_registry_answers_and_a_taken_port_is_named() -> None:
@@ -159,12 +158,10 @@ def test_a_served_registry_answers_and_a_taken_port_is_named() -> None:
 
 def test_readme_documents_every_metric() -> None:
     """Each metric family a process exposes is named in README.md's "Metrics" part."""
-    from streams.stack.running import RunningStack
     from streams.warehouse.loader import Loader
     from streams.warehouse.metrics import loader_registry
 
-    stack = StackSettings.from_env({})
-    loader = Loader(RunningStack(stack, None), WarehouseSettings.from_env(stack, {}), STORE)  # type: ignore[arg-type]
+    loader = Loader(WarehouseSettings.from_env({}), "127.0.0.1:9", STORE)
     sink = build_worker("erp", SinkEnvironment.from_env({**os.environ, "ISTHMUS_SINK_METRICS_PORT": "0"}), STORE)
     tail = LatencyTail(bootstrap="127.0.0.1:9", store=STORE)
     snapshot = {"connectors": [], "lag": [], "groups": [], "topics": [], "dlq_topic": "isthmus.dlq",

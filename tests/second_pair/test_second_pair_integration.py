@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 from pymysql.cursors import DictCursor
-from support.pipeline import command_counts, eventually, pipeline
+from support.pipeline import command_counts, pipeline
+from support.waiting import eventually
 
 from streams.stack.settings import PROJECT_ROOT
 

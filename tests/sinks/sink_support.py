@@ -165,18 +165,6 @@ def read_all(stack: RunningStack, topic: str, schema: str | None) -> list[Read]:
     return asyncio.run(read())
 
 
-def wait_for(what: str, check: Any, *, timeout: float, every: float = 0.5) -> Any:
-    """Poll ``check()`` until it returns something truthy; fail naming ``what`` when it never does."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; last: {last!r}")
-
-
 def results_for(stack: RunningStack, topic: str, command_ids: set[str]) -> list[dict[str, Any]]:
     return [r.value for r in read_all(stack, topic, "CommandResult")
             if r.value is not None and r.value["command_id"] in command_ids]

@@ -23,8 +23,8 @@ from sink_support import (
     fresh_topics,
     produce,
     results_for,
-    wait_for,
 )
+from support.waiting import eventually
 
 from reference.common.server import ThreadedServer
 from reference.erp.app import create_app
@@ -101,8 +101,8 @@ def test_an_error_under_200_is_dead_lettered_with_its_message_and_a_transient_on
                                           "ISTHMUS_SINK_BASE_URL": enveloped_erp,
                                           "ISTHMUS_SINK_RETRY_BASE_S": "0.05"}, name="answers")
         try:
-            letters = wait_for("the dead letter", lambda: dead_letters_for(stack, topics.dlq, {first}), timeout=90)
-            results: list[dict[str, Any]] = wait_for(
+            letters = eventually("the dead letter", lambda: dead_letters_for(stack, topics.dlq, {first}), timeout=90)
+            results: list[dict[str, Any]] = eventually(
                 "the retried command's result", lambda: results_for(stack, topics.results, {good["command_id"]}),
                 timeout=90)
         finally:

@@ -17,8 +17,8 @@ from sink_support import (
     fresh_topics,
     produce,
     results_for,
-    wait_for,
 )
+from support.waiting import eventually
 
 from streams.stack.running import RunningStack
 
@@ -29,7 +29,7 @@ def _drain(stack: RunningStack, env: dict[str, str], results_topic: str, ids: se
            expected: int) -> list[dict[str, Any]]:
     sink = SinkProcess(stack, "erp", env, name="batch")
     try:
-        found: list[dict[str, Any]] = wait_for(f"{expected} results on {results_topic}",
+        found: list[dict[str, Any]] = eventually(f"{expected} results on {results_topic}",
                         lambda: (lambda got: got if len(got) >= expected else None)(
                             results_for(stack, results_topic, ids)), timeout=120)
         return found

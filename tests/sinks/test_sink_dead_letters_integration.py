@@ -24,8 +24,8 @@ from sink_support import (
     read_all,
     results_for,
     sink_env,
-    wait_for,
 )
+from support.waiting import eventually
 
 from streams.stack.running import RunningStack
 from streams.stack.settings import PROJECT_ROOT
@@ -54,7 +54,7 @@ def test_validation_error_dead_letter_fix_replay_applies_once(stack: RunningStac
     produce(stack, topics.commands, [placed])
     sink = SinkProcess(stack, "erp", env, name="dlq")
     try:
-        wait_for("the dead letter", lambda: read_all(stack, topics.dlq, "DeadLetter"), timeout=60)
+        eventually("the dead letter", lambda: read_all(stack, topics.dlq, "DeadLetter"), timeout=60)
         listed = dlq_cli(stack, "list", "--json", "--topic", topics.dlq)["dead_letters"]
         assert len(listed) == 1
         entry = listed[0]
@@ -72,7 +72,7 @@ def test_validation_error_dead_letter_fix_replay_applies_once(stack: RunningStac
         assert "reason: ERP answered 422" in dlq_cli(stack, "show", "0", "--topic", topics.dlq)
 
         dlq_cli(stack, "replay", "0", "--topic", topics.dlq)
-        again = wait_for("the replay's dead letter", lambda: (lambda got: got if len(got) == 2 else None)(
+        again = eventually("the replay's dead letter", lambda: (lambda got: got if len(got) == 2 else None)(
             read_all(stack, topics.dlq, "DeadLetter")), timeout=60)
         assert again[1].value is not None
         assert again[1].value["reason"].startswith(f"failed again after a replay of {topics.dlq}[0]@0: ERP "
@@ -82,12 +82,12 @@ def test_validation_error_dead_letter_fix_replay_applies_once(stack: RunningStac
         add_erp_stock(stack, sku, warehouse, "10")
         replayed = dlq_cli(stack, "replay", "0", "--json", "--topic", topics.dlq)["replayed"]
         assert replayed[0]["dead_letter"] == "0:0" and replayed[0]["to"].startswith(topics.commands)
-        [applied] = wait_for("the applied replay", lambda: results_for(stack, topics.results,
+        [applied] = eventually("the applied replay", lambda: results_for(stack, topics.results,
                                                                         {placed["command_id"]}), timeout=60)
         assert applied["status"] == 201 and not applied["replayed"]
 
         dlq_cli(stack, "replay", "--all", "--stage", "sink.erp", "--topic", topics.dlq)
-        results = wait_for("two more results", lambda: (lambda got: got if len(got) == 3 else None)(
+        results = eventually("two more results", lambda: (lambda got: got if len(got) == 3 else None)(
             results_for(stack, topics.results, {placed["command_id"]})), timeout=60)
         assert [r["replayed"] for r in results] == [False, True, True]
     finally:

@@ -17,8 +17,8 @@ from sink_support import (
     produce,
     recording_proxy,
     results_for,
-    wait_for,
 )
+from support.waiting import eventually
 
 from streams.stack.running import RunningStack
 
@@ -37,7 +37,7 @@ def test_fetching_pauses_at_the_in_flight_bound_and_calls_stay_under_the_concurr
             InProcessSink("erp", {**env, "ISTHMUS_SINK_BASE_URL": proxy.url,
                                   "ISTHMUS_SINK_MAX_IN_FLIGHT": str(MAX_IN_FLIGHT),
                                   "ISTHMUS_SINK_CONCURRENCY": str(CONCURRENCY)}) as sink:
-        wait_for("every result", lambda: len(results_for(stack, topics.results, ids)) == len(ids), timeout=120)
+        eventually("every result", lambda: len(results_for(stack, topics.results, ids)) == len(ids), timeout=120)
     assert sink.worker.stats.max_uncommitted == MAX_IN_FLIGHT, "the backlog filled the bound and no more"
     writes = proxy.writes()
     overlap = max(sum(1 for other in writes if other.arrived <= e.arrived < other.answered) for e in writes)
@@ -56,14 +56,14 @@ def test_sigterm_abandons_unfinished_calls_uncommitted_and_a_restart_applies_the
             fault(stack, "erp", {"mode": "latency", "ms": 4000, "count": 1_000_000}):
         sink = SinkProcess(stack, "erp", {**env, "ISTHMUS_SINK_BASE_URL": proxy.url}, name="sigterm")
         try:
-            wait_for("3 writes held by the ERP", lambda: proxy.writes_arrived() == 3, timeout=60, every=0.1)
+            eventually("3 writes held by the ERP", lambda: proxy.writes_arrived() == 3, timeout=60, every=0.1)
         finally:
             code = sink.stop()
     assert code == 0 and "abandoned 3 call(s) uncommitted" in sink.log(), sink.log()[-3000:]
     assert results_for(stack, topics.results, ids) == []
     again = SinkProcess(stack, "erp", env, name="sigterm-restart")
     try:
-        wait_for("every result after the restart", lambda: len(results_for(stack, topics.results, ids)) == 3,
+        eventually("every result after the restart", lambda: len(results_for(stack, topics.results, ids)) == 3,
                  timeout=60)
     finally:
         assert again.stop() == 0

@@ -24,8 +24,8 @@ from sink_support import (
     produce,
     read_all,
     results_for,
-    wait_for,
 )
+from support.waiting import eventually
 
 from streams.stack.running import RunningStack
 
@@ -58,14 +58,14 @@ def test_a_sigkilled_sink_s_retry_finds_the_account_it_made(
     # Commits only every 10 minutes: the create reaches the ERP, the offset is never committed before the kill.
     sink = SinkProcess(stack, "erp", {**env, "ISTHMUS_SINK_COMMIT_INTERVAL_MS": "600000"}, name="http-upsert-kill")
     try:
-        wait_for("the account in the ERP", lambda: accounts(erp_db, number) or running(sink), timeout=120,
+        eventually("the account in the ERP", lambda: accounts(erp_db, number) or running(sink), timeout=120,
                  every=0.2)
         assert results_for(stack, topics.results, {created["command_id"]}) == [], "killed before the commit"
     finally:
         sink.kill()
     again = SinkProcess(stack, "erp", env, name="http-upsert-kill-again")
     try:
-        results = wait_for("the result", lambda: results_for(stack, topics.results, {created["command_id"]})
+        results = eventually("the result", lambda: results_for(stack, topics.results, {created["command_id"]})
                            or running(again), timeout=120)
     finally:
         assert again.stop() == 0, again.log()[-4000:]
@@ -96,7 +96,7 @@ def test_two_sinks_creating_the_same_customer_numbers_at_once_make_one_account_e
                  SinkProcess(stack, "erp", {**second_env, **extra}, name="http-upsert-race-b")]
         try:
             for topics in (first_topics, second_topics):
-                wait_for(f"{len(numbers)} results on {topics.results}",
+                eventually(f"{len(numbers)} results on {topics.results}",
                          lambda topics=topics: len(_all_results(stack, topics.results)) >= len(numbers)
                          or running(*sinks), timeout=180, every=1)
         finally:

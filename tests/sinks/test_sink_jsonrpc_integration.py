@@ -26,8 +26,8 @@ from sink_support import (
     produce,
     read_all,
     results_for,
-    wait_for,
 )
+from support.waiting import eventually
 
 from streams.sinks.adapters.auth import secret_value
 from streams.stack.running import RunningStack
@@ -109,7 +109,7 @@ def test_an_error_under_http_200_goes_to_the_dead_letter_topic_with_tryton_s_mes
     produce(stack, topics.commands, [party_command(code, "upsert", "Duplicate")])
     sink = SinkProcess(stack, "tryton", sink_env(env, tryton.url), name="jsonrpc-error")
     try:
-        found = wait_for("the dead letter", lambda: dead_letters_for(stack, topics.dlq, {code}) or running(sink),
+        found = eventually("the dead letter", lambda: dead_letters_for(stack, topics.dlq, {code}) or running(sink),
                          timeout=120)
     finally:
         assert sink.stop() == 0, sink.log()[-4000:]
@@ -129,13 +129,13 @@ def test_a_sigkilled_sink_s_retry_finds_the_party_it_made(stack: RunningStack, t
     sink = SinkProcess(stack, "tryton", sink_env(env, tryton.url, ISTHMUS_SINK_COMMIT_INTERVAL_MS="600000"),
                        name="jsonrpc-kill")
     try:
-        wait_for("the party in Tryton", lambda: tryton.parties(code) or running(sink), timeout=120, every=0.2)
+        eventually("the party in Tryton", lambda: tryton.parties(code) or running(sink), timeout=120, every=0.2)
         assert results_for(stack, topics.results, {created["command_id"]}) == [], "killed before the commit"
     finally:
         sink.kill()
     again = SinkProcess(stack, "tryton", sink_env(env, tryton.url), name="jsonrpc-kill-again")
     try:
-        results = wait_for("the result", lambda: results_for(stack, topics.results, {created["command_id"]})
+        results = eventually("the result", lambda: results_for(stack, topics.results, {created["command_id"]})
                            or running(again), timeout=120)
     finally:
         assert again.stop() == 0, again.log()[-4000:]
@@ -169,7 +169,7 @@ def test_two_sinks_creating_the_same_code_at_once_make_one_party(
                  SinkProcess(stack, "tryton", sink_env(second_env, endpoint), name="jsonrpc-race-b")]
         try:
             for topics in (first_topics, second_topics):
-                wait_for(f"{len(codes)} results on {topics.results}",
+                eventually(f"{len(codes)} results on {topics.results}",
                          lambda topics=topics: len(_all_results(stack, topics.results)) >= len(codes)
                          or running(*sinks), timeout=180, every=1)
         finally:

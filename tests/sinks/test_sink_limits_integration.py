@@ -15,7 +15,8 @@ import httpx
 import pymysql
 import pytest
 from pymysql.cursors import DictCursor
-from sink_support import SinkProcess, command, fresh_topics, order_number, produce, results_for, wait_for
+from sink_support import SinkProcess, command, fresh_topics, order_number, produce, results_for
+from support.waiting import eventually
 
 from reference.common.server import ThreadedServer
 from reference.erp.app import create_app
@@ -94,7 +95,7 @@ def test_a_1000_line_order_reaches_the_erp_whole_in_parts(stack: RunningStack, e
     sink = SinkProcess(stack, "erp", {**env, "ISTHMUS_SINK_BASE_URL": url}, name="limits")
     try:
         produce(stack, topics.commands, [order])
-        (result,) = wait_for("the order's result", lambda: results_for(stack, topics.results, {order["command_id"]}),
+        (result,) = eventually("the order's result", lambda: results_for(stack, topics.results, {order["command_id"]}),
                              timeout=120)
     finally:
         sink.stop()
@@ -121,7 +122,7 @@ def test_without_a_parts_route_the_order_is_refused_with_the_reason_and_nothing_
                        name="limits-none")
     try:
         produce(stack, topics.commands, [order])
-        (result,) = wait_for("the order's result", lambda: results_for(stack, topics.results, {order["command_id"]}),
+        (result,) = eventually("the order's result", lambda: results_for(stack, topics.results, {order["command_id"]}),
                              timeout=120)
     finally:
         sink.stop()

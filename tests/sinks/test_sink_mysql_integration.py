@@ -13,7 +13,8 @@ from typing import Any
 import pymysql
 import pytest
 from pymysql.cursors import DictCursor
-from sink_support import InProcessSink, command, fresh_topics, produce, read_all, results_for, wait_for
+from sink_support import InProcessSink, command, fresh_topics, produce, read_all, results_for
+from support.waiting import eventually
 
 from streams.sinks.exceptions import TargetConfigError
 from streams.stack.running import RunningStack
@@ -86,7 +87,7 @@ def test_mariadb_upserts_apply_each_key_once(stack: RunningStack, run: int, tmp_
     ids = {c["command_id"] for c in commands}
     with InProcessSink("erp", {**env, "ISTHMUS_SINK_TARGETS_DIR": str(tmp_path)}) as sink:
         assert "MariaDB" in sink.worker.adapter.describe()
-        wait_for("6 results and 2 dead letters", lambda: len(results_for(stack, topics.results, ids)) == 6
+        eventually("6 results and 2 dead letters", lambda: len(results_for(stack, topics.results, ids)) == 6
                  and len(read_all(stack, topics.dlq, "DeadLetter")) == 2, timeout=60)
     results = {r["command_id"]: r for r in results_for(stack, topics.results, ids)}
     statuses = [(results[c["command_id"]]["status"], results[c["command_id"]]["replayed"])

@@ -16,8 +16,8 @@ from sink_support import (
     produce,
     recording_proxy,
     results_for,
-    wait_for,
 )
+from support.waiting import eventually
 
 from streams.stack.running import RunningStack
 
@@ -33,7 +33,7 @@ def test_a_60_second_outage_then_recovery_applies_every_command_exactly_once(
         produce(stack, topics.commands, commands)
         sink = SinkProcess(stack, "erp", env, name="outage")
         try:
-            wait_for("every result after the outage", lambda: len(results_for(stack, topics.results, ids)) ==
+            eventually("every result after the outage", lambda: len(results_for(stack, topics.results, ids)) ==
                      len(ids), timeout=OUTAGE_S + 180, every=2)
         finally:
             assert sink.stop() == 0, sink.log()[-4000:]
@@ -55,9 +55,9 @@ def test_answers_lost_after_the_write_are_answered_from_the_idempotency_table(
             produce(stack, topics.commands, commands)
             sink = SinkProcess(stack, "erp", {**env, "ISTHMUS_SINK_BASE_URL": proxy.url}, name="lost")
             try:
-                wait_for("5 lost answers", lambda: len({e.key for e in proxy.writes(502)}) >= 5, timeout=60)
+                eventually("5 lost answers", lambda: len({e.key for e in proxy.writes(502)}) >= 5, timeout=60)
                 erp.delete("/_faults")
-                wait_for("every result", lambda: len(results_for(stack, topics.results, ids)) == len(ids),
+                eventually("every result", lambda: len(results_for(stack, topics.results, ids)) == len(ids),
                          timeout=120)
             finally:
                 assert sink.stop() == 0, sink.log()[-4000:]

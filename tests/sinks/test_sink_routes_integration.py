@@ -22,8 +22,8 @@ from sink_support import (
     order_number,
     produce,
     results_for,
-    wait_for,
 )
+from support.waiting import eventually
 
 from streams.stack.running import RunningStack
 
@@ -38,7 +38,7 @@ def apply(stack: RunningStack, system: str, commands: list[dict[str, Any]],
     ids = {c["command_id"] for c in commands}
     sink = SinkProcess(stack, system, env, name="routes")
     try:
-        found = wait_for(f"{len(ids)} results on {topics.results}",
+        found = eventually(f"{len(ids)} results on {topics.results}",
                          lambda: (lambda got: got if len(got) == len(ids) else None)(
                              results_for(stack, topics.results, ids)), timeout=120)
     finally:

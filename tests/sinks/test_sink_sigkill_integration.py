@@ -15,8 +15,8 @@ from sink_support import (
     fresh_topics,
     produce,
     results_for,
-    wait_for,
 )
+from support.waiting import eventually
 
 from streams.stack.running import RunningStack
 
@@ -43,7 +43,7 @@ def test_sigkill_mid_batch_several_times_loses_and_duplicates_nothing(
             sink = SinkProcess(stack, "erp", env, name=f"sigkill-{kill}")
             mark = len(commands) * kill // (KILLS + 1)
             try:
-                wait_for(f"{mark} writes applied before kill {kill}", lambda mark=mark: applied() >= mark,
+                eventually(f"{mark} writes applied before kill {kill}", lambda mark=mark: applied() >= mark,
                          timeout=120, every=0.1)
                 assert sink.alive(), sink.log()[-4000:]
             finally:
@@ -51,7 +51,7 @@ def test_sigkill_mid_batch_several_times_loses_and_duplicates_nothing(
             assert applied() < len(commands), "the kill came before the end of the batch"
         sink = SinkProcess(stack, "erp", env, name="sigkill-last")
         try:
-            wait_for("every result", lambda: len(results_for(stack, topics.results, ids)) == len(ids),
+            eventually("every result", lambda: len(results_for(stack, topics.results, ids)) == len(ids),
                      timeout=180, every=1)
         finally:
             assert sink.stop() == 0, sink.log()[-4000:]

@@ -11,7 +11,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from sink_support import InProcessSink, command, fresh_topics, produce, read_all, results_for, wait_for
+from sink_support import InProcessSink, command, fresh_topics, produce, read_all, results_for
+from support.waiting import eventually
 
 from streams.sinks.exceptions import TargetConfigError
 from streams.stack.running import RunningStack
@@ -75,7 +76,7 @@ def test_sql_upserts_apply_each_key_once(stack: RunningStack, run: int, tmp_path
     ids = {c["command_id"] for c in commands}
     with InProcessSink("crm", {**env, "ISTHMUS_SINK_TARGETS_DIR": str(tmp_path)}) as sink:
         assert "PostgreSQL" in sink.worker.adapter.describe()
-        wait_for("5 results and 1 dead letter", lambda: len(results_for(stack, topics.results, ids)) == 5
+        eventually("5 results and 1 dead letter", lambda: len(results_for(stack, topics.results, ids)) == 5
                  and len(read_all(stack, topics.dlq, "DeadLetter")) == 1, timeout=60)
     results = {r["command_id"]: r for r in results_for(stack, topics.results, ids)}
     statuses = [(results[c["command_id"]]["status"], results[c["command_id"]]["replayed"]) for c in commands[:5]]

@@ -11,7 +11,6 @@ from support.systems import reference_with, system
 from streams.codecs.avro.single_object import SchemaStore
 from streams.sinks.exceptions import TargetConfigError
 from streams.sinks.runner import load_system_target
-from streams.sinks.settings import SinkSettings
 from streams.sinks.topics import sink_topic_specs
 
 TARGETS = Path(__file__).resolve().parents[2] / "targets"
@@ -34,7 +33,7 @@ def test_a_sink_reads_the_target_its_system_file_names(tmp_path: Path) -> None:
     target = tmp_path / "books.yaml"
     target.write_text((TARGETS / "erp.yaml").read_text().replace("system: erp", "system: billing", 1))
     systems = reference_with(system("billing", writable=True, target=target))
-    config = load_system_target("billing", SinkSettings(), SchemaStore.from_directory(), systems)
+    config = load_system_target("billing", None, SchemaStore.from_directory(), systems)
     assert (config.system, config.path) == ("billing", target)
 
 
@@ -42,6 +41,6 @@ def test_a_read_only_or_unknown_system_is_refused_as_a_sink_target() -> None:
     systems = reference_with(system("shop"))
     store = SchemaStore.from_directory()
     with pytest.raises(TargetConfigError, match=r"shop is read-only .*name a writable system \(crm, erp\)"):
-        load_system_target("shop", SinkSettings(), store, systems)
+        load_system_target("shop", None, store, systems)
     with pytest.raises(TargetConfigError, match=r"unknown target 'books'.*crm, erp, shop"):
-        load_system_target("books", SinkSettings(), store, systems)
+        load_system_target("books", None, store, systems)

@@ -22,8 +22,8 @@ from sink_support import (
     read_all,
     recording_proxy,
     results_for,
-    wait_for,
 )
+from support.waiting import eventually
 
 from streams.stack.running import RunningStack
 
@@ -49,9 +49,9 @@ def test_retry_after_is_honoured_in_a_429_storm_and_nothing_is_lost(
             api(stack, "erp") as erp:
         produce(stack, topics.commands, commands)
         with InProcessSink("erp", {**env, "ISTHMUS_SINK_BASE_URL": proxy.url, "ISTHMUS_SINK_RETRY_BASE_S": "0.05"}):
-            wait_for(f"{STORM} throttled writes", lambda: len(proxy.writes(429)) >= STORM, timeout=120)
+            eventually(f"{STORM} throttled writes", lambda: len(proxy.writes(429)) >= STORM, timeout=120)
             erp.delete("/_faults")
-            results = wait_for("every result", lambda: (lambda got: got if len(got) == len(ids) else None)(
+            results = eventually("every result", lambda: (lambda got: got if len(got) == len(ids) else None)(
                 results_for(stack, topics.results, ids)), timeout=180)
 
     throttled = proxy.writes(429)

@@ -1,6 +1,6 @@
 """A pipeline of real processes for end-to-end tests of a set of files (an example, a second pair of systems):
 ``isthmus worker`` and one ``isthmus sink`` per target system, started together, ready when the worker says so,
-stopped with SIGTERM and expected to exit 0; a wait that shows the processes' logs when it times out; and the
+stopped with SIGTERM and expected to exit 0; and the
 clean-up such a test owes the shared stack (its connector with its offsets, its replication slot, its topics and
 consumer groups)."""
 
@@ -10,11 +10,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import psycopg
@@ -25,8 +24,7 @@ from streams.capture.client import ConnectClient
 from streams.capture.deploy import delete, wait_until
 from streams.sinks.topics import command_topic
 from support.ports import free_port
-
-T = TypeVar("T")
+from support.waiting import eventually
 
 
 def start_cli(args: list[str], env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -51,17 +49,13 @@ def pipeline(*, host: str, worker_env: Mapping[str, str], sinks: Mapping[str, Ma
                                              logs / f"sink-{system}.log"))
                 for system, env in sinks.items()]
     try:
-        deadline = time.monotonic() + ready_timeout
-        while True:
+        def ready() -> bool:
             for name, process in started:
                 assert process.poll() is None, f"{name} exited: {(logs / f'{name}.log').read_text()[-3000:]}"
-            try:
-                if httpx.get(f"http://{host}:{port}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, (logs / "worker.log").read_text()[-3000:]
-            time.sleep(0.5)
+            return httpx.get(f"http://{host}:{port}/ready", timeout=2).status_code == 200
+
+        eventually("the worker's /ready", ready, timeout=ready_timeout, ignoring=(httpx.HTTPError,),
+                   context=lambda: (logs / "worker.log").read_text()[-3000:])
         yield logs
     finally:
         for _, process in started:
@@ -69,19 +63,6 @@ def pipeline(*, host: str, worker_env: Mapping[str, str], sinks: Mapping[str, Ma
         for name, process in started:
             code = process.wait(timeout=60)
             assert code == 0, f"{name} exited {code}: {(logs / f'{name}.log').read_text()[-3000:]}"
-
-
-def eventually(what: str, probe: Callable[[], T | None], logs: Path, timeout: float = 120) -> T:
-    """``probe()``'s first value that is not None, within ``timeout``; else fail with the processes' log tails."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found is not None:
-            return found
-        if time.monotonic() > deadline:
-            tails = "\n".join(f"--- {p.name}\n{p.read_text()[-2000:]}" for p in sorted(logs.glob("*.log")))
-            raise AssertionError(f"{what}: not within {timeout:.0f}s\n{tails}")
-        time.sleep(0.5)
 
 
 def remove_connector(client: ConnectClient, name: str, say: Callable[[str], None]) -> None:
@@ -97,15 +78,14 @@ def remove_connector(client: ConnectClient, name: str, say: Callable[[str], None
 
 def drop_slot(conn: psycopg.Connection[Any], slot: str) -> None:
     """Drop a PostgreSQL replication slot once its connector let go of it, and the publication of its name."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    def dropped() -> bool:
         row = conn.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchone()
-        if row is None:
-            break
-        if not row[0]:
+        if row is not None and not row[0]:
             conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
-            break
-        time.sleep(0.5)
+        return row is None or not row[0]
+
+    with suppress(AssertionError):  # a slot still held after a minute is left, as the connector still holds it
+        eventually(f"replication slot {slot} released", dropped, timeout=60)
     conn.execute(f"DROP PUBLICATION IF EXISTS {slot}")
 
 

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from support.pipeline import command_counts, eventually
+from support.pipeline import command_counts
+from support.waiting import eventually
 from tryton_example.test_tryton_integration import CRM, ERP, Crm, Tryton, _settled, processes
 
 if TYPE_CHECKING:

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 from support.committed import values_to_end
-from support.pipeline import command_counts, eventually
+from support.pipeline import command_counts
+from support.waiting import eventually
 from tryton_example.test_tryton_integration import CRM, ERP, Tryton, _settled, processes
 
 from streams.codecs.avro.single_object import SchemaStore

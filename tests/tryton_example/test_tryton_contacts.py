@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 from psycopg.rows import dict_row
-from support.pipeline import command_counts, eventually
+from support.pipeline import command_counts
+from support.waiting import eventually
 from tryton_example.test_tryton_integration import CRM, ERP, Crm, Tryton, _settled, processes
 
 if TYPE_CHECKING:

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 from psycopg.rows import dict_row
-from support.pipeline import command_counts, eventually, pipeline
+from support.pipeline import command_counts, pipeline
+from support.waiting import eventually
 
 from streams.stack.settings import StackSettings
 

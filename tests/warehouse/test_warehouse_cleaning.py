@@ -8,7 +8,6 @@ from decimal import Decimal
 
 import pytest
 
-from streams.stack.settings import StackSettings
 from streams.warehouse import cleaning
 from streams.warehouse.exceptions import RowRejected, WarehouseSettingsError
 from streams.warehouse.settings import WarehouseSettings
@@ -59,12 +58,12 @@ def test_date_key_is_the_utc_date() -> None:
 
 def test_settings_name_every_bad_value() -> None:
     with pytest.raises(WarehouseSettingsError) as caught:
-        WarehouseSettings.from_env(StackSettings(), {"ISTHMUS_WAREHOUSE_SCHEMA": "Drop Table",
+        WarehouseSettings.from_env({"ISTHMUS_WAREHOUSE_SCHEMA": "Drop Table",
                                                      "ISTHMUS_WAREHOUSE_BATCH": "0",
                                                      "ISTHMUS_CANONICAL_PREFIX": "no spaces please"})
     message = str(caught.value)
-    for needle in ("ISTHMUS_WAREHOUSE_SCHEMA='Drop Table'", "ISTHMUS_WAREHOUSE_BATCH='0'",
-                   "ISTHMUS_CANONICAL_PREFIX='no spaces please'"):
+    for needle in ("ISTHMUS_WAREHOUSE_SCHEMA: 'Drop Table'", "ISTHMUS_WAREHOUSE_BATCH: '0'",
+                   "ISTHMUS_CANONICAL_PREFIX: 'no spaces please'"):
         assert needle in message
-    good = WarehouseSettings.from_env(StackSettings(), {"ISTHMUS_WAREHOUSE_CLIENT_PREFIX": "KH-"})
-    assert (good.schema, good.client_code_prefix, good.canonical_prefix) == ("dwh", "KH-", "isthmus.canonical")
+    good = WarehouseSettings.from_env({"ISTHMUS_WAREHOUSE_CLIENT_PREFIX": "KH-"})
+    assert (good.schema_name, good.client_code_prefix, good.canonical_prefix) == ("dwh", "KH-", "isthmus.canonical")

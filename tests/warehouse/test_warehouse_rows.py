@@ -85,7 +85,7 @@ def test_an_invalid_email_is_rejected_with_the_reason(schemas: SchemaStore) -> N
                       _lineage("customers", '{"id":5}', system="crm"), offset=42)
     assert isinstance(rejection, Rejection) and rejection.position.offset == 42
     assert rejection.reason == "crm.customers {\"id\":5} -> dim_client: email 'nobody at example' is not an e-mail " \
-                               "address (local@domain.tld)"
+                               "address (local@domain.tld) (rule `clean: email`)"
 
 
 def test_a_deleted_invoice_marks_its_row(schemas: SchemaStore) -> None:

@@ -8,12 +8,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 from support.metrics import parse, value
 from support.ports import free_port
+from support.waiting import eventually
 
 from streams.mapping.loader import MAPPINGS_DIR
 from streams.stack.running import RunningStack
@@ -32,17 +32,7 @@ def test_worker_serves_health_ready_metrics_and_stops_on_sigterm(stack: RunningS
     worker = _worker({"ISTHMUS_WORKER_PORT": str(port), "ISTHMUS_WORKER_ID": "probe-worker"}, log)
     base = f"http://{stack.settings.host}:{port}"
     try:
-        deadline = time.monotonic() + 120
-        ready = None
-        while time.monotonic() < deadline and worker.poll() is None:
-            try:
-                ready = httpx.get(f"{base}/ready", timeout=2)
-                if ready.status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        assert ready is not None and ready.status_code == 200, log.read_text()[-3000:]
+        ready = _ready(base, worker, log)
         assert httpx.get(f"{base}/health", timeout=2).json()["worker"] == "probe-worker"
         document = ready.json()
         assert document["ready"] is True
@@ -76,18 +66,15 @@ def test_a_mapping_with_an_error_is_refused_at_start(tmp_path: Path) -> None:
     assert "email" in result.stderr
 
 
-def _wait_ready(base: str, worker: subprocess.Popen[bytes], log: Path) -> httpx.Response:
-    deadline = time.monotonic() + 120
-    ready = None
-    while time.monotonic() < deadline and worker.poll() is None:
-        try:
-            ready = httpx.get(f"{base}/ready", timeout=2)
-            if ready.status_code == 200:
-                return ready
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"the worker never became ready: {log.read_text()[-3000:]}")
+def _ready(base: str, worker: subprocess.Popen[bytes], log: Path) -> httpx.Response:
+    """The worker's 200 /ready answer, within two minutes; fails with its log if it exits or never is ready."""
+    def probe() -> httpx.Response | None:
+        assert worker.poll() is None, f"the worker exited: {log.read_text()[-3000:]}"
+        answer = httpx.get(f"{base}/ready", timeout=2)
+        return answer if answer.status_code == 200 else None
+
+    return eventually("the worker ready", probe, timeout=120, ignoring=(httpx.HTTPError,),
+                      context=lambda: log.read_text()[-3000:])
 
 
 def test_a_flow_without_its_mappings_is_left_out_and_the_others_run(stack: RunningStack, tmp_path: Path) -> None:
@@ -100,9 +87,9 @@ def test_a_flow_without_its_mappings_is_left_out_and_the_others_run(stack: Runni
                       "ISTHMUS_MAPPINGS_DIR": str(mappings)}, log)
     base = f"http://{stack.settings.host}:{port}"
     try:
-        document = _wait_ready(base, worker, log).json()
+        document = _ready(base, worker, log).json()
         assert sorted(document["flows"]) == ["isthmus-canonical", "isthmus-customer360", "isthmus-customers",
-                                             "isthmus-orders"]
+                                             "isthmus-orders", "isthmus-orders-results-keying"]
         assert all(flow["tasks"] for flow in document["flows"].values())
         assert list(document["unavailable"]) == ["isthmus-stock"]
         assert "product_availability.yaml" in httpx.get(f"{base}/health", timeout=2).json()["unavailable"][

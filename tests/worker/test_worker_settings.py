@@ -30,14 +30,14 @@ def test_every_problem_is_named() -> None:
         WorkerSettings.from_env({"ISTHMUS_WORKER_PORT": "http", "ISTHMUS_RESYNC_AT": "25:00",
                                  "ISTHMUS_WORKER_BATCH": "0"})
     message = str(error.value)
-    assert "ISTHMUS_WORKER_PORT='http' is not a whole number" in message
-    assert "ISTHMUS_RESYNC_AT='25:00' is not HH:MM" in message
-    assert "ISTHMUS_WORKER_BATCH='0' is outside 1..100000" in message
+    assert "ISTHMUS_WORKER_PORT: 'http' is not a port (0-65535" in message
+    assert "ISTHMUS_RESYNC_AT: '25:00' is not HH:MM" in message
+    assert "ISTHMUS_WORKER_BATCH: '0' is not a whole number in 1..100000; fix it or unset it to use 2000" in message
 
 
 def test_flow_partitions_for_a_fleet() -> None:
     assert WorkerSettings.from_env({"ISTHMUS_FLOW_PARTITIONS": "3"}).flow_partitions == 3
-    with pytest.raises(WorkerConfigError, match=r"ISTHMUS_FLOW_PARTITIONS='0' is outside 1\.\.64"):
+    with pytest.raises(WorkerConfigError, match=r"ISTHMUS_FLOW_PARTITIONS: '0' is not a whole number in 1\.\.64"):
         WorkerSettings.from_env({"ISTHMUS_FLOW_PARTITIONS": "0"})
 
 

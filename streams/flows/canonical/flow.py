@@ -9,8 +9,9 @@ the source's ``on_delete`` applied to the before-image). Which topic carries a s
 system's file (``systems/``), never from the table name inside the event, so a read-only system's tables are
 published like any other's. The records the mappings look up (``lookup:``) are kept in the ``links`` store
 from their own mapping files' sources (:mod:`streams.flows.lookups`); a change whose required look-up is not
-known yet waits in ``parked`` and is published when it arrives. A change that cannot be mapped (a local time
-the clocks skipped, a malformed event) goes to the dead-letter topic with the reason. Output, store changes
+known yet waits in ``parked`` and is published when it arrives. A local time that a daylight-saving change
+repeated or skipped is resolved by its mapping's ``local_times:`` policy and flagged in the lineage header; a
+change that cannot be mapped (a malformed event) goes to the dead-letter topic with the reason. Output, store changes
 and input offsets commit in one Kafka transaction (the engine's), so each change is published exactly once.
 """
 
@@ -157,7 +158,7 @@ class CanonicalFlow:
         mapping, source = document.mapping, document.source
         engine = self.engines[id(mapping)]
         links = LookupContext(self.lookups, ctx.stores[LINKS])
-        context = dataclasses.replace(self.context, lookup=links)
+        context = dataclasses.replace(self.context, lookup=links, notes=[])  # the DST notes of this row alone
         deleted = event.op is Op.DELETE
         row = event.before if deleted else event.after
         if row is None:
@@ -179,7 +180,8 @@ class CanonicalFlow:
             values.update(source.on_delete or {})
         key = mapping.key_of(values)
         key_text = "/".join(str(k) for k in key) if isinstance(key, tuple) else str(key)
-        lineage = Lineage.of(event, document.system, record, document.version)
+        lineage = Lineage.of(event, document.system, record, document.version,
+                             local_times=[note.as_json() for note in context.notes or ()])
         ctx.emit(self.topic(document), key=key_text, value=self.schemas.encode(document.schema, values),
                  headers=lineage.headers())
 

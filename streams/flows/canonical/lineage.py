@@ -3,7 +3,11 @@
 ``isthmus-lineage`` holds, as compact JSON, the source system, table and row key, the source commit time,
 the change's log position and the CDC record (topic, partition, offset) it arrived in;
 ``isthmus-mapping-version`` names the mapping that shaped the record (its file and a digest of its content,
-so editing a mapping changes the version by itself). Headers rather than fields: the canonical types are
+so editing a mapping changes the version by itself). When a zone-less local time of the row was repeated or
+skipped by a daylight-saving change, ``isthmus-lineage`` also holds ``local_times``: per such field, the wall-clock
+time, the zone, the case (``repeated`` or ``skipped``), how the mapping's ``local_times:`` policy resolved it and
+the UTC instant it gave (absent when there was none, so other records' headers are unchanged). Headers rather
+than fields: the canonical types are
 embedded in one another (``Customer360`` holds ``SalesOrder`` and ``Invoice``), and a field added to an
 embedded type would change the fingerprint of every type around it.
 """
@@ -75,18 +79,24 @@ class Lineage:
     partition: int
     offset: int
     mapping_version: str
+    #: The row's local times a DST change made repeated or skipped, as the mapping resolved them
+    #: (:meth:`streams.mapping.local_times.LocalTimeNote.as_json`).
+    local_times: tuple[Mapping[str, str], ...] = ()
 
     @classmethod
-    def of(cls, event: ChangeEvent, system: str, record: Incoming, version: str) -> Lineage:
+    def of(cls, event: ChangeEvent, system: str, record: Incoming, version: str,
+           local_times: Iterable[Mapping[str, str]] = ()) -> Lineage:
         cause = Cause.of(event, system, record)
         return cls(system=system, table=event.table or "-", key=key_text(event.key), commit_time=cause.commit_time,
                    change=cause.event_id, topic=record.topic, partition=record.partition, offset=record.offset,
-                   mapping_version=version)
+                   mapping_version=version, local_times=tuple(local_times))
 
     def headers(self) -> dict[str, bytes]:
         body = {"system": self.system, "table": self.table, "key": self.key,
                 "commit_time": self.commit_time.astimezone(dt.UTC).isoformat(), "change": self.change,
                 "topic": self.topic, "partition": self.partition, "offset": self.offset}
+        if self.local_times:
+            body["local_times"] = [dict(note) for note in self.local_times]
         return {LINEAGE_HEADER: json.dumps(body, separators=(",", ":"), sort_keys=True).encode(),
                 MAPPING_VERSION_HEADER: self.mapping_version.encode()}
 
@@ -98,12 +108,16 @@ class Lineage:
                                "published by an Isthmus flow that records lineage")
         try:
             body = json.loads(found[LINEAGE_HEADER])
+            local_times = body.get("local_times", [])
+            if not isinstance(local_times, list) or not all(isinstance(n, dict) for n in local_times):
+                raise ValueError("local_times is not a list of objects")
             commit_time = dt.datetime.fromisoformat(body["commit_time"])
             if commit_time.tzinfo is None:
                 raise ValueError("commit_time has no zone")
             return cls(system=str(body["system"]), table=str(body["table"]), key=str(body["key"]),
                        commit_time=commit_time, change=str(body["change"]), topic=str(body["topic"]),
                        partition=int(body["partition"]), offset=int(body["offset"]),
-                       mapping_version=found[MAPPING_VERSION_HEADER].decode())
+                       mapping_version=found[MAPPING_VERSION_HEADER].decode(),
+                       local_times=tuple({str(k): str(v) for k, v in n.items()} for n in local_times))
         except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
             raise LineageError(f"the {LINEAGE_HEADER} header is malformed: {exc}") from exc

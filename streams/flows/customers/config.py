@@ -9,6 +9,7 @@ fields, the look-up fields to index, and which rows the flow must remember (see 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,7 @@ from streams.systems import Systems
 
 KEYS = ("record", "publish", "link", "children", "origin", "active", "on_inactive", "updated_at", "linked_at",
         "systems", "transactions", "on_recreate")
-SYSTEM_KEYS = ("id", "writes", "observes", "payload", "on_inactive")
+SYSTEM_KEYS = ("id", "writes", "observes", "payload", "on_inactive", "cannot_clear")
 #: What the written systems get when the record turns inactive (a `delete` operation needs a CommandOperation
 #: symbol in schemas/command.avsc and sinks that honour it first).
 ON_INACTIVE = ("deactivate", "ignore")
@@ -41,8 +42,9 @@ class SystemRole:
     """What the flow writes into one writable system: the fields it holds (for a nested record, the sub-fields
     it keeps, else None), the link-row columns that report fields no mapping binds, the link field with the
     entity's id there, the payload mapping of its commands (None: the record itself), the fields of other
-    systems' ids it stores (derived from ``observes``: they are sent as an ``update`` of the link), and what it
-    gets when the record turns inactive (None: the section's ``on_inactive``)."""
+    systems' ids it stores (derived from ``observes``: they are sent as an ``update`` of the link), what it
+    gets when the record turns inactive (None: the section's ``on_inactive``), and the written fields its target
+    cannot clear (a null in the record is then not sent; the difference goes to the conflict audit)."""
 
     name: str
     writes: Mapping[str, tuple[str, ...] | None]
@@ -51,6 +53,7 @@ class SystemRole:
     payload: RecordMapping | None = None
     link_back: tuple[str, ...] = ()
     on_inactive: str | None = None
+    cannot_clear: frozenset[str] = frozenset()
 
     @property
     def holds(self) -> Mapping[str, tuple[str, ...] | None]:
@@ -107,6 +110,8 @@ class EntityConfig:
     #: The link's fields that look-ups of the flow's sources use: the index of entities by id.
     indexed: tuple[str, ...]
     reads: Mapping[tuple[str, str], Reads]
+    #: Each system's commit-time resolution (:attr:`streams.systems.Systems.clocks`), for latest-commit-wins.
+    clocks: Mapping[str, dt.timedelta] = field(default_factory=dict)
 
     def observed_by(self, name: str) -> tuple[str, ...]:
         """The systems whose link rows report field ``name``."""
@@ -243,6 +248,12 @@ def entity_config(flow: FlowFile, mappings: Mapping[str, RecordMapping], named: 
             section.add(section.line("systems"), f"systems.{name}.id", "missing",
                         f"add `id: <link field with the entity's id in {name}>`: {name} gets `create` "
                         f"until the link has it (one of {', '.join(link_fields)})")
+    for name, role in roles.items():
+        unowned = sorted(f for f in role.cannot_clear if record is not None and f not in record.policies)
+        if unowned:
+            section.add(section.line("systems"), f"systems.{name}.cannot_clear",
+                        f"{', '.join(unowned)} has no owner and policy in {record.name if record else 'the record'}"
+                        ".yaml", "list only fields the record's mapping gives an owner and a policy")
     indexed: list[str] = []
     if record is not None and link is not None:
         if len(record.key) != 1:
@@ -275,7 +286,8 @@ def entity_config(flow: FlowFile, mappings: Mapping[str, RecordMapping], named: 
         updated_at=updated_at, linked_at=linked_at, written=written,
         observes={name: role.observes for name, role in roles.items() if role.observes},
         key=key, defaults=defaults, required=required, provenance=provenance, record_fields=frozenset(record_fields),
-        link_fields=tuple(link_fields), indexed=tuple(indexed), reads=_reads(record, link, tuple(children)))
+        link_fields=tuple(link_fields), indexed=tuple(indexed), reads=_reads(record, link, tuple(children)),
+        clocks=systems.clocks)
 
 
 def _origins(section: Section, systems: Systems) -> tuple[str, ...]:
@@ -337,8 +349,21 @@ def _systems(section: Section, mappings: Mapping[str, RecordMapping], systems: S
                     else:
                         observes[field_name] = column.value
         roles[name] = SystemRole(name=name, writes=writes, observes=observes, id=role_id, payload=payload,
-                                 on_inactive=on_inactive)
+                                 on_inactive=on_inactive, cannot_clear=_cannot_clear(inner, writes))
     return roles
+
+
+def _cannot_clear(section: Section, writes: Mapping[str, tuple[str, ...] | None]) -> frozenset[str]:
+    """``cannot_clear: [<field>, ...]``: written fields the system's target cannot set to null (its API refuses
+    a null, or its column is NOT NULL); each must be one of ``writes``."""
+    fix = "cannot_clear: [<field of this system's writes whose null its API refuses>, ...]"
+    names = section.texts("cannot_clear", fix=fix)
+    for name in names:
+        if name not in writes:
+            section.add(section.line("cannot_clear"), "cannot_clear",
+                        f"{name!r} is not written into this system",
+                        f"name fields of its `writes` ({', '.join(writes) or 'none'}), or add {name} there")
+    return frozenset(n for n in names if n in writes)
 
 
 def _writes(section: Section, node: Node | None,

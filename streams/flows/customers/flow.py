@@ -2,10 +2,13 @@
 changes of the record's, the link's and the children's tables in (:class:`~streams.flows.customers.config.
 EntityConfig` says which); commands to the written systems, the reconciled record and the conflict audit out.
 
-Stores (all keyed by text, values JSON objects):
+Stores (all keyed by text, values JSON objects but the entities'):
 
 - ``entities``: per record key, the reconciled record with provenance, its child lists, the link, what
-  each system holds (:mod:`~streams.flows.customers.mirror`) and the creations in flight;
+  each system holds (:mod:`~streams.flows.customers.mirror`) and the creations in flight, in a compact layout
+  (:class:`~streams.flows.customers.state.StateCodec`). An entity is decoded once per batch, kept as an object
+  while the batch's records change it, and written (and its canonical record published, if the batch changed
+  it) once when the batch ends (``Context.objects``);
 - ``index``: ``<id field>=<id>`` to the record key, for each link field the sources' look-ups use (the
   reference: ``crm_customer_id``, through which contacts and addresses find their customer). An entry stays
   when the entity is deleted, so the rows that go with it (cascaded deletes) still find it;
@@ -40,10 +43,12 @@ from streams.flows.customers.exceptions import CustomerFlowError, MissingMapping
 from streams.flows.customers.keying import CustomerKeys, row_key
 from streams.flows.customers.recreate import reborn
 from streams.flows.customers.refused import forget_refused
-from streams.flows.customers.state import CustomerState
+from streams.flows.customers.state import CustomerState, StateCodec
 from streams.flows.customers.sync import decide, fold, fold_child, fold_xref
 from streams.flows.customers.txnet import PARTS, Group, Transactions
-from streams.flows.engine.api import Context, FlowSpec, Incoming, JsonValue, Rejected, Store
+from streams.flows.engine.api import Context, FlowSpec, Incoming, Rejected, Store
+from streams.flows.engine.objects import ObjectView
+from streams.flows.engine.packed import fingerprint
 from streams.flows.engine.values import from_store, to_store
 from streams.flows.exceptions import FlowUnavailable
 from streams.flows.lookups import short_name
@@ -95,22 +100,13 @@ class _LinkLookup:
         return {by: key, self._key: entry[self._key]}
 
 
-@dataclass(frozen=True)
-class _Touched:
-    """An entity a change folded into: its published form before the group (to tell whether it changed), and
-    the cause and lineage of the group's last change of it (its commands' and canonical record's)."""
-
-    before: JsonValue | None
-    cause: Cause
-    lineage: Lineage
-
-
 @dataclass
 class _Outcome:
     conflicts: list[Mapping[str, Any]] = field(default_factory=list)
     released: list[str] = field(default_factory=list)
     echoes: list[str] = field(default_factory=list)
-    touched: dict[str, _Touched] = field(default_factory=dict)
+    #: The entities the change folded into, each with the change as the cause of its commands.
+    touched: dict[str, Cause] = field(default_factory=dict)
 
 
 @dataclass
@@ -180,6 +176,7 @@ class CustomerFlow:
         self.systems = systems
         self.context = MappingContext.of(systems)
         self.clock = clock
+        self._codec = StateCodec(config)
 
     def spec(self) -> FlowSpec:
         return FlowSpec(
@@ -193,7 +190,7 @@ class CustomerFlow:
 
     def handle(self, record: Incoming, ctx: Context) -> None:
         if record.topic == self.dead_letters:
-            forget_refused(record, ctx.stores[ENTITIES], config=self.config, schemas=self.schemas)
+            forget_refused(record, self._entities(ctx), config=self.config, schemas=self.schemas)
             return
         groups = Transactions.parts(record, ctx.stores)
         if groups is None:
@@ -224,13 +221,19 @@ class CustomerFlow:
             self._park(ctx, waiting_for, record)
         return self._release(ctx, released)
 
+    def _entities(self, ctx: Context) -> ObjectView[CustomerState]:
+        return ctx.objects(ENTITIES, self._codec, on_flush=self._publish)
+
     def _fold_and_decide(self, records: Group, ctx: Context, aside: _SetAside) -> list[str]:
-        folded: dict[str, _Touched] = {}
+        """Fold the group's changes, then decide once per entity they touched, with the cause of the group's last
+        change of it; the entities' canonical records are published when the batch ends (:meth:`_publish`)."""
+        folded: dict[str, Cause] = {}
         used: list[Incoming] = []
         outcome = _Outcome()
+        settled_at = self.clock()
         for record in records:
             try:
-                one = self._fold(record, ctx)
+                one = self._fold(record, ctx, settled_at)
             except Rejected as rejection:
                 aside.rejected.append((record, rejection.reason))
                 continue
@@ -243,24 +246,18 @@ class CustomerFlow:
             outcome.conflicts += one.conflicts
             outcome.echoes += one.echoes
             outcome.released += one.released
-            for key, touched in one.touched.items():
-                first = folded.get(key)
-                folded[key] = touched if first is None else dataclasses.replace(touched, before=first.before)
+            folded.update(one.touched)
         if not used:
             return []
-        entities = ctx.stores[ENTITIES]
+        entities = self._entities(ctx)
         try:
-            outputs = self._encode_conflicts(outcome.conflicts)
-            for key, touched in folded.items():
-                state = CustomerState.from_json(key, entities.get(key), self.config)
-                commands = decide(state, touched.cause, context=self.context, named=self.named)
-                entities.put(key, state.to_json())
-                outputs += self._encode_commands(commands)
-                canonical = state.canonical()
-                if canonical is not None and to_store(canonical) != touched.before:
-                    outputs.append((self.canonical_topic, key, self.schemas.encode(self.config.record.target,
-                                                                                   canonical),
-                                    touched.lineage.headers()))
+            commands: list[Command] = []
+            for key, cause in folded.items():
+                state = entities.get(key)
+                commands += decide(state, cause, context=self.context, named=self.named, audit=outcome.conflicts,
+                                   settled_at=settled_at)
+                entities.put(key, state)  # encoded, and its canonical record published, when the batch ends
+            outputs = self._encode_commands(commands) + self._encode_conflicts(outcome.conflicts)
         except (MappingError, CodecError, CustomerFlowError, NotWritable) as exc:
             raise Rejected(_undecided(used, exc), stage=self.stage, records=used) from exc
         ctx.count("echoes_suppressed", len(outcome.echoes))
@@ -269,7 +266,7 @@ class CustomerFlow:
             ctx.emit(topic, key=key, value=value, headers=headers)
         return outcome.released
 
-    def _fold(self, record: Incoming, ctx: Context) -> _Outcome | _Waits | None:
+    def _fold(self, record: Incoming, ctx: Context, settled_at: dt.datetime) -> _Outcome | _Waits | None:
         """Fold one record into the stores; None when there is nothing in it to fold, ``_Waits`` when it must wait
         for its entity. Raises ``Rejected`` for a change the flow cannot use. What it did is undone in both."""
         if record.value is None:
@@ -289,7 +286,7 @@ class CustomerFlow:
         lookup = _LinkLookup(ctx.stores, self.config)
         try:
             with ctx.isolated():  # undoes what the change did before it failed (or was parked)
-                outcome = self._apply(ctx.stores, lookup, system, table, event, record)
+                outcome = self._apply(ctx, lookup, system, table, event, record, settled_at)
                 self._encode_conflicts(outcome.conflicts)  # one that cannot be encoded is this change's problem
         except LookupMissing as exc:
             if lookup.missed is None:
@@ -312,8 +309,10 @@ class CustomerFlow:
 
     # applying one change
 
-    def _apply(self, stores: Mapping[str, Store], lookup: _LinkLookup, system: str, table: str, event: ChangeEvent,
-               record: Incoming) -> _Outcome:
+    def _apply(self, ctx: Context, lookup: _LinkLookup, system: str, table: str, event: ChangeEvent,
+               record: Incoming, settled_at: dt.datetime) -> _Outcome:
+        stores = ctx.stores
+        entities = self._entities(ctx)
         context = dataclasses.replace(self.context, lookup=lookup)
         outcome = _Outcome()
         config = self.config
@@ -323,17 +322,14 @@ class CustomerFlow:
             if event.op is Op.DELETE and event.before is None:
                 return outcome  # a row this flow never saw: nothing of it to remove
         states: dict[str, CustomerState] = {}
-        before: dict[str, Any] = {}
 
         def state_of(key: Any) -> CustomerState:
             if not isinstance(key, str) or not key:
                 raise CustomerFlowError(f"the change maps to {config.key} {key!r}; it must be non-empty text")
             if key not in states:
-                states[key] = CustomerState.from_json(key, stores[ENTITIES].get(key), config)
-                before[key] = to_store(states[key].canonical())
+                states[key] = entities.get(key)
             return states[key]
 
-        settled_at = self.clock()
         for child in reads.children:
             for change in map_change(child, event, system, context, self.named, table=table):
                 fold_child(state_of(change.parent_key), change)
@@ -356,9 +352,29 @@ class CustomerFlow:
         cause = Cause.of(event, system, record)
         lineage = Lineage.of(event, system, record, self.mapping_version)
         for key, state in states.items():
-            stores[ENTITIES].put(key, state.to_json())
-            outcome.touched[key] = _Touched(before=before[key], cause=cause, lineage=lineage)
+            state.touched_by, state.lineage = record, lineage
+            entities.put(key, state)
+            outcome.touched[key] = cause
         return outcome
+
+    def _publish(self, key: str, state: CustomerState, ctx: Context) -> None:
+        """The batch ends with ``state`` changed: its canonical record is published if the batch changed it
+        (by fingerprint, against the one of the state stored before the batch), once, with the lineage of the
+        last change the batch folded into it."""
+        canonical = state.canonical()
+        published = fingerprint(canonical)
+        if canonical is None or published == state.published:
+            state.published = published
+            return
+        try:
+            value = self.schemas.encode(self.config.record.target, canonical)
+        except CodecError as exc:
+            raise Rejected(stage=self.stage, records=(state.touched_by,) if state.touched_by else (), reason=(
+                f"{key}: its canonical {self.config.record.target} cannot be encoded: {exc}; the entity's state "
+                "is kept, the record is published with the entity's next change")) from exc
+        state.published = published
+        ctx.emit(self.canonical_topic, key=key, value=value,
+                 headers=state.lineage.headers() if state.lineage is not None else {})
 
     def _observed(self, change: MappedChange, event: ChangeEvent, reads: Reads) -> dict[str, Any]:
         """What the system reports for the fields Isthmus writes into it: the mapped values, plus, on a link

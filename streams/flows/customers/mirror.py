@@ -11,6 +11,12 @@ Reports arrive in commit order, and a sink applies one entity's commands in orde
 to an in-flight one is therefore the echo of that command (the ones before it were applied without a
 visible change, or overwritten): it and the earlier ones are settled. Any other value is an edit made in
 the system itself; the in-flight commands will still be applied after it, so the expectation stays theirs.
+
+A null is a value: a field the record holds as null is written as null (the target clears it), and a
+system reporting null has reported a value. What is *unknown* is :data:`MISSING`: a field the system has not
+reported yet, or one the record has no value for (no system asserted it); nothing is written for it. A
+system that cannot clear a field keeps its value; :attr:`Mirror.uncleared` remembers the value already
+audited for it, so the difference is recorded once, not on every change.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import Any
 from streams.flows.customers.exceptions import CorruptState
 from streams.flows.engine.values import from_store, to_store
 
+#: Not reported, or not known: distinct from None, which is a value (null).
 MISSING: Any = object()
 
 Holds = Mapping[str, tuple[str, ...] | None]
@@ -46,6 +53,8 @@ class Mirror:
     present: bool = False
     reported: dict[str, Any] = field(default_factory=dict)
     pending: dict[str, list[Any]] = field(default_factory=dict)
+    #: Per field the system cannot clear while the record holds null: the value it keeps, already audited.
+    uncleared: dict[str, Any] = field(default_factory=dict)
 
     def view(self, name: str, value: Any) -> Any:
         return held_view(self.holds, name, value)
@@ -71,12 +80,14 @@ class Mirror:
         return False
 
     def differs(self, name: str, wanted: Any) -> bool:
-        """Should ``wanted`` be written? Not when it is null (the APIs cannot clear a field), when it is what
-        the system will hold, or when the system has not reported the field yet (its own value is unknown,
-        and an owner's value must never be overwritten by a guess)."""
+        """Should ``wanted`` be written? Not when it is unknown (:data:`MISSING`), when it is what the system
+        will hold, or when the system has not reported the field yet (its own value is unknown, and an owner's
+        value must never be overwritten by a guess). A null differs from any other value: it clears the field."""
+        if wanted is MISSING:
+            return False
         view = held_view(self.holds, name, wanted)
         expected = self.expected(name)
-        return view is not None and expected is not MISSING and expected != view
+        return expected is not MISSING and expected != view
 
     def command(self, name: str, wanted: Any) -> None:
         """Record that ``wanted`` was commanded; a value already in flight is not queued twice."""
@@ -92,10 +103,19 @@ class Mirror:
         self.present = False
         self.reported.clear()
         self.pending.clear()
+        self.uncleared.clear()
+
+    def copy(self) -> Mirror:
+        """A copy that changes to this mirror do not touch (held values are replaced, never changed in place)."""
+        return Mirror(system=self.system, holds=self.holds, present=self.present, reported=dict(self.reported),
+                      pending={k: list(v) for k, v in self.pending.items()}, uncleared=dict(self.uncleared))
 
     def to_json(self) -> dict[str, Any]:
-        return {"present": self.present, "reported": to_store(self.reported),
-                "pending": {k: to_store(v) for k, v in self.pending.items()}}
+        stored: dict[str, Any] = {"present": self.present, "reported": to_store(self.reported),
+                                  "pending": {k: to_store(v) for k, v in self.pending.items()}}
+        if self.uncleared:  # left out when empty: a state stored before it existed reads the same
+            stored["uncleared"] = to_store(self.uncleared)
+        return stored
 
     @classmethod
     def from_json(cls, system: str, data: Mapping[str, Any] | None, holds: Holds | None = None) -> Mirror:
@@ -105,7 +125,8 @@ class Mirror:
         try:
             return cls(system=system, holds=holds, present=bool(data["present"]),
                        reported=dict(from_store(data["reported"])),
-                       pending={k: list(from_store(v)) for k, v in data["pending"].items()})
+                       pending={k: list(from_store(v)) for k, v in data["pending"].items()},
+                       uncleared=dict(from_store(data.get("uncleared") or {})))
         except (KeyError, TypeError, AttributeError) as exc:
             raise CorruptState(f"the {system} mirror of an entity is not what the flow writes: {exc!r}; "
                                "delete the flow's state (its changelog topics) to rebuild it") from exc

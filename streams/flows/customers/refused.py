@@ -21,15 +21,18 @@ from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.exceptions import CodecError
 from streams.flows.customers.config import EntityConfig
 from streams.flows.customers.state import CustomerState
-from streams.flows.engine.api import Incoming, Store
+from streams.flows.engine.api import Incoming
+from streams.flows.engine.objects import ObjectView
 
 log = logging.getLogger(__name__)
 
 SINK_STAGE = "sink."
 
 
-def forget_refused(record: Incoming, entities: Store, *, config: EntityConfig, schemas: SchemaStore) -> bool:
-    """Forget the creation a dead letter refused; True when it was the entity's creation in flight."""
+def forget_refused(record: Incoming, entities: ObjectView[CustomerState], *, config: EntityConfig,
+                   schemas: SchemaStore) -> bool:
+    """Forget the creation a dead letter refused; True when it was the entity's creation in flight.
+    ``entities``: the batch's view of the entity flow's ``entities`` store."""
     if record.value is None:
         return False
     try:
@@ -45,15 +48,14 @@ def forget_refused(record: Incoming, entities: Store, *, config: EntityConfig, s
     if command.get("entity_type") != config.record.target or command.get("operation") != "create":
         return False
     key = str(command.get("entity_key") or "")
-    data = entities.get(key) if key else None
-    if data is None:
+    if not key:
         return False
-    state = CustomerState.from_json(key, data, config)
+    state = entities.get(key)
     if state.creating.get(system) != command.get("idempotency_key") or state.linked(system):
         return False
     del state.creating[system]
     state.mirror(system).gone()
-    entities.put(key, state.to_json())
+    entities.put(key, state)
     log.info("%s: the %s create of %s was refused (%s); it is sent again on the entity's next change",
              record.position, system, key, letter.get("reason"))
     return True

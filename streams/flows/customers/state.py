@@ -1,5 +1,7 @@
 """One entity as the flow keeps it: the reconciled record with provenance, its child lists, the link, each
-system's mirror and the creations in flight; stored as one JSON object per record key."""
+system's mirror and the creations in flight; stored per record key in the compact layout of
+:mod:`~streams.flows.engine.packed` (:class:`StateCodec`), once per batch. Entities stored before it, as one
+tagged JSON object (:meth:`CustomerState.to_json`), still read and are written back in the new layout."""
 
 from __future__ import annotations
 
@@ -11,8 +13,13 @@ from typing import Any
 from streams.flows.customers.config import EntityConfig
 from streams.flows.customers.exceptions import CorruptState
 from streams.flows.customers.mirror import Mirror
+from streams.flows.engine.api import Incoming, StoreValueError, decode_json
+from streams.flows.engine.packed import fingerprint, is_packed, pack, unpack
 from streams.flows.engine.values import from_store, to_store
 from streams.mapping.reconcile import Stamp, stamps_to_avro
+
+#: The field order of the packed layout (version 1 of :data:`~streams.flows.engine.packed.MAGIC`).
+_LAYOUT = ("record", "provenance", "children", "xref", "xref_provenance", "mirrors", "creating", "published")
 
 
 def _stamps_to_json(stamps: Mapping[str, Stamp]) -> dict[str, Any]:
@@ -41,6 +48,12 @@ class CustomerState:
     xref_provenance: dict[str, Stamp] = field(default_factory=dict)
     mirrors: dict[str, Mirror] = field(default_factory=dict)
     creating: dict[str, str] = field(default_factory=dict)
+    #: The fingerprint of the canonical record when the entity was last stored (None: there was none), so the
+    #: end of a batch publishes it only if the batch changed it.
+    published: str | None = field(default=None, compare=False)
+    #: Not stored: the last record of the batch that changed the entity, and the lineage of its change.
+    touched_by: Incoming | None = field(default=None, compare=False, repr=False)
+    lineage: Any = field(default=None, compare=False, repr=False)
 
     def mirror(self, system: str) -> Mirror:
         if system not in self.mirrors:
@@ -73,6 +86,51 @@ class CustomerState:
                  for name, items in ((f, self.children.get(f, {})) for f in self.config.child_fields)}
         provenance = {self.config.provenance: stamps_to_avro(self.provenance)} if self.config.provenance else {}
         return {**self.record, self.config.key: self.customer_number, **lists, **provenance}
+
+    def copy(self) -> CustomerState:
+        """A copy that later changes to this state do not touch (values are replaced, never changed in place;
+        the child lists and mirrors are changed in place, so they are copied)."""
+        return CustomerState(
+            customer_number=self.customer_number, config=self.config, record=dict(self.record),
+            provenance=dict(self.provenance), children={f: dict(items) for f, items in self.children.items()},
+            xref=dict(self.xref), xref_provenance=dict(self.xref_provenance),
+            mirrors={name: mirror.copy() for name, mirror in self.mirrors.items()}, creating=dict(self.creating),
+            published=self.published, touched_by=self.touched_by, lineage=self.lineage)
+
+    def packed(self) -> bytes:
+        """The compact layout: the fields of ``_LAYOUT`` in order, values packed in C (no tagged-JSON walk)."""
+        return pack([
+            self.record,
+            {f: (s.system, s.commit_time) for f, s in self.provenance.items()},
+            self.children,
+            self.xref,
+            {f: (s.system, s.commit_time) for f, s in self.xref_provenance.items()},
+            {name: (m.present, m.reported, m.pending, m.uncleared) for name, m in self.mirrors.items()},
+            self.creating,
+            self.published,
+        ])
+
+    @classmethod
+    def unpacked(cls, customer_number: str, raw: bytes, config: EntityConfig) -> CustomerState:
+        state = cls(customer_number=customer_number, config=config)
+        try:
+            record, provenance, children, xref, xref_provenance, mirrors, creating, published = unpack(raw)
+            state.record = record
+            state.provenance = {f: Stamp(system=s, commit_time=t) for f, (s, t) in provenance.items()}
+            state.children = children
+            state.xref = xref
+            state.xref_provenance = {f: Stamp(system=s, commit_time=t) for f, (s, t) in xref_provenance.items()}
+            for name, (present, reported, pending, uncleared) in mirrors.items():
+                role = config.written.get(name)
+                state.mirrors[name] = Mirror(system=name, holds=role.holds if role else {}, present=present,
+                                             reported=reported, pending=pending, uncleared=uncleared)
+            state.creating = creating
+            state.published = published
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise CorruptState(f"stored entity {customer_number} is not what the flow writes ({len(_LAYOUT)} "
+                               f"fields: {', '.join(_LAYOUT)}): {exc!r}; delete the flow's state (its changelog "
+                               "topics) to rebuild it") from exc
+        return state
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -112,3 +170,32 @@ class CustomerState:
             raise CorruptState(f"stored entity {customer_number} is not what the flow writes: {exc!r}; delete "
                                "the flow's state (its changelog topics) to rebuild it") from exc
         return state
+
+
+class StateCodec:
+    """The ``entities`` store's values as :class:`CustomerState` objects (``Context.objects``): the packed
+    layout, or the tagged JSON object written before it (upgraded when the entity is written next; its
+    ``published`` fingerprint is taken from what it holds, so the upgrade publishes nothing by itself)."""
+
+    def __init__(self, config: EntityConfig) -> None:
+        self.config = config
+
+    def decode(self, key: str, raw: bytes | None) -> CustomerState:
+        if raw is None:
+            return CustomerState(customer_number=key, config=self.config)
+        if is_packed(raw):
+            return CustomerState.unpacked(key, raw, self.config)
+        try:
+            data = decode_json(raw)
+        except (ValueError, StoreValueError) as exc:  # neither layout
+            raise CorruptState(f"stored entity {key} is neither packed nor a JSON object ({exc}); delete the "
+                               "flow's state (its changelog topics) to rebuild it") from exc
+        state = CustomerState.from_json(key, data, self.config)
+        state.published = fingerprint(state.canonical())
+        return state
+
+    def encode(self, key: str, value: CustomerState) -> bytes:
+        return value.packed()
+
+    def copy(self, value: CustomerState) -> CustomerState:
+        return value.copy()

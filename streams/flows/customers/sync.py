@@ -31,6 +31,7 @@ from streams.flows.customers.config import SystemRole
 from streams.flows.customers.mirror import MISSING
 from streams.flows.customers.state import CustomerState
 from streams.mapping import Context, MappedChange, RecordMapping, project, reconcile
+from streams.mapping.reconcile import uncleared
 
 
 def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, Any], op: Op,
@@ -65,7 +66,7 @@ def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, A
     result = reconcile(entity_type=change.mapping.target, entity_key=state.customer_number, current=state.record,
                        provenance=state.provenance, incoming=change.values, asserted=asserted, base=change.base,
                        system=system, commit_time=change.commit_time, policies=change.mapping.policies,
-                       settled_at=settled_at)
+                       settled_at=settled_at, clocks=state.config.clocks)
     state.record = dict(result.record)
     state.provenance = dict(result.provenance)
     stamp = state.config.updated_at
@@ -96,7 +97,7 @@ def fold_xref(state: CustomerState, change: MappedChange, *, settled_at: dt.date
     result = reconcile(entity_type=change.mapping.target, entity_key=state.customer_number, current=state.xref,
                        provenance=state.xref_provenance, incoming=change.values, asserted=change.asserted,
                        base=change.base, system=change.system, commit_time=change.commit_time,
-                       policies=change.mapping.policies, settled_at=settled_at)
+                       policies=change.mapping.policies, settled_at=settled_at, clocks=config.clocks)
     state.xref = dict(result.record)
     state.xref_provenance = dict(result.provenance)
     for role in config.targets:
@@ -140,8 +141,19 @@ def _link(state: CustomerState) -> dict[str, Any]:
     return {**link, config.link.key[0]: state.customer_number} if len(config.link.key) == 1 else link
 
 
-def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mapping[str, Any]) -> list[Command]:
-    """The commands that bring every written system to the reconciled record; the mirrors remember them."""
+def _wanted(state: CustomerState, name: str) -> Any:
+    """The record's value of ``name`` (None is a value: null), its schema default, or MISSING when no system
+    has given it one yet: nothing is written for an unknown value."""
+    if name in state.record:
+        return state.record[name]
+    return state.config.defaults.get(name, MISSING)
+
+
+def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mapping[str, Any],
+           audit: list[Mapping[str, Any]], settled_at: dt.datetime) -> list[Command]:
+    """The commands that bring every written system to the reconciled record; the mirrors remember them. A
+    null the system cannot clear (its role's ``cannot_clear``) gets no command: its audit record (rule
+    ``cannot_clear``) is added to ``audit``, once per value the system keeps."""
     config = state.config
     key = state.customer_number
     commands: list[Command] = []
@@ -158,7 +170,11 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
         mirror = state.mirror(name)
         if config.creates_in(name):
             born_elsewhere = any(origin != name for origin in present)
-            if born_elsewhere and not state.linked(name) and name not in state.creating and state.active:
+            # Only a complete record is made elsewhere (every field its schema requires has a value): a row the
+            # link alone knows (a party whose contact mechanisms are synced, its customer not in scope) is no one's
+            # to create, and a create without a required field would only be refused by the target.
+            if (born_elsewhere and not state.linked(name) and name not in state.creating and state.active
+                    and state.canonical() is not None):
                 command(name, "create", role.payload, _payload(state, role, context, named))
                 state.creating[name] = commands[-1].idempotency_key
                 for field in role.holds:
@@ -173,10 +189,14 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
         elif not mirror.present:
             continue
         for field in role.link_back:
-            if mirror.differs(field, state.value(field)):
+            # an id the system stores is set, never cleared, through the link (the link is not ended by a null)
+            if state.value(field) is not None and mirror.differs(field, state.value(field)):
                 command(name, "update", config.link, _link(state), (field,))
                 mirror.command(field, state.value(field))
-        changed = tuple(n for n in role.writes if n not in role.link_back and mirror.differs(n, state.value(n)))
+        differing = tuple(n for n in role.writes if n not in role.link_back and mirror.differs(n, _wanted(state, n)))
+        kept = {n for n in differing if n in role.cannot_clear and mirror.view(n, state.value(n)) is None}
+        _audit_uncleared(state, role, kept, audit, settled_at)
+        changed = tuple(n for n in differing if n not in kept)
         active = config.active
         inactive = active is not None and active in changed and state.value(active) is False
         updated = tuple(n for n in changed if not (inactive and n == active))
@@ -189,3 +209,22 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
             if not (inactive and field == active and on_inactive == "ignore"):
                 mirror.command(field, state.value(field))
     return commands
+
+
+def _audit_uncleared(state: CustomerState, role: SystemRole, kept: set[str], audit: list[Mapping[str, Any]],
+                     settled_at: dt.datetime) -> None:
+    """Audit each field of ``kept`` (null in the record, a value in ``role``'s system, which cannot clear it)
+    whose kept value was not audited yet; forget the others, so a later divergence is audited again."""
+    mirror = state.mirror(role.name)
+    for name in role.cannot_clear:
+        if name not in kept:
+            mirror.uncleared.pop(name, None)
+            continue
+        value = mirror.expected(name)
+        if mirror.uncleared.get(name, MISSING) == value:
+            continue
+        mirror.uncleared[name] = value
+        audit.append(uncleared(
+            entity_type=state.config.record.target, entity_key=state.customer_number, field=name,
+            policy=state.config.record.policies[name], stamp=state.provenance.get(name), target=role.name,
+            kept=value, settled_at=settled_at))

@@ -12,6 +12,7 @@ import orjson
 from streams.errors import IsthmusError
 
 if TYPE_CHECKING:
+    from streams.flows.engine.objects import ObjectCodec, ObjectView, OnFlush, T
     from streams.flows.engine.repartition import KeyRouter
 
 JsonValue = dict[str, Any]
@@ -71,6 +72,10 @@ class Context(Protocol):
     def count(self, event: str, n: int = 1) -> None:
         """Count a flow event for the worker's metrics (e.g. ``echoes_suppressed``, ``conflicts``); counted only
         when the record's batch commits."""
+
+    def objects(self, store: str, codec: ObjectCodec[T], *, on_flush: OnFlush | None = None) -> ObjectView[T]:
+        """``store`` as objects decoded once per batch and encoded once per changed key when the batch ends
+        (:mod:`~streams.flows.engine.objects`), undone with the scope like any store write."""
 
 
 Handler = Callable[[Incoming, Context], Awaitable[None] | None]

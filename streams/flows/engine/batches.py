@@ -48,12 +48,17 @@ class KeyPartitioner:
 OutRecord = tuple[str, int | None, bytes | None, bytes | None, list[tuple[str, bytes]]]
 
 
-async def send_batched(producer: AIOKafkaProducer, records: Iterable[OutRecord],
-                       partitioner: KeyPartitioner) -> list[asyncio.Future[Any]]:
+async def send_batched(producer: AIOKafkaProducer, records: Iterable[OutRecord], partitioner: KeyPartitioner, *,
+                       last: dict[tuple[str, int], tuple[asyncio.Future[Any], int]] | None = None,
+                       ) -> list[asyncio.Future[Any]]:
     """Queue ``records`` on ``producer`` (in the open transaction, if it is transactional), keeping their
-    order within each topic-partition; returns the futures of the record batches, done once acknowledged."""
+    order within each topic-partition; returns the futures of the record batches, done once acknowledged.
+
+    ``last`` receives, per topic-partition, the future of its last record batch and how many records that batch
+    holds: the batch's offset (its future's result) plus that count is the offset after the last record."""
     partition_counts: dict[str, int] = {}
     builders: dict[tuple[str, int], Any] = {}
+    sizes: dict[tuple[str, int], int] = {}
     futures: list[asyncio.Future[Any]] = []
     for topic, partition, key, value, headers in records:
         if partition is None:
@@ -61,14 +66,20 @@ async def send_batched(producer: AIOKafkaProducer, records: Iterable[OutRecord],
             if count is None:
                 count = partition_counts[topic] = len(await producer.partitions_for(topic))
             partition = partitioner.partition(key, count)
-        builder = builders.get((topic, partition))
+        tp = (topic, partition)
+        builder = builders.get(tp)
         if builder is None:
-            builder = builders[(topic, partition)] = producer.create_batch()
+            builder = builders[tp] = producer.create_batch()
+            sizes[tp] = 0
         if builder.append(timestamp=None, key=key, value=value, headers=headers) is None:
             # Full: hand it over and start the next one (a builder always takes its first record).
             futures.append(await producer.send_batch(builder, topic, partition=partition))
-            builder = builders[(topic, partition)] = producer.create_batch()
+            builder = builders[tp] = producer.create_batch()
             builder.append(timestamp=None, key=key, value=value, headers=headers)
+            sizes[tp] = 0
+        sizes[tp] += 1
     for (topic, partition), builder in builders.items():
-        futures.append(await producer.send_batch(builder, topic, partition=partition))
+        futures.append(future := await producer.send_batch(builder, topic, partition=partition))
+        if last is not None:
+            last[(topic, partition)] = (future, sizes[(topic, partition)])
     return futures

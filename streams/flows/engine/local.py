@@ -20,8 +20,12 @@ __all__ = ["DeadLettered", "Emitted", "LocalRun"]
 
 
 class LocalRun:
-    def __init__(self, flow: FlowSpec) -> None:
+    """``flush_each_feed``: each ``feed`` is a batch (its objects written into the stores when it returns, as a
+    commit would); False: the caller ends batches with :meth:`end_batch` (a benchmark's batches of many feeds)."""
+
+    def __init__(self, flow: FlowSpec, *, flush_each_feed: bool = True) -> None:
         self.flow = flow
+        self.flush_each_feed = flush_each_feed
         self.context = RecordContext(memory={name: MemoryStore(name) for name in flow.stores},
                                      stage=f"flow.{flow.name}")
         self._offsets: dict[tuple[str, int], int] = {}
@@ -38,7 +42,13 @@ class LocalRun:
         for record in records:
             for incoming in await self._fed(record):
                 await handle_record(self.flow.handler, incoming, self.context)
+        if self.flush_each_feed:
+            self.end_batch()
         return self.context
+
+    def end_batch(self) -> None:
+        """What a batch's end does before its commit: objects kept for the batch are written into the stores."""
+        self.context.flush()
 
     async def _fed(self, record: Incoming) -> list[Incoming]:
         """``record`` itself, or what the feeder that reads its topic emitted to the flow's inputs."""

@@ -7,6 +7,8 @@ store changes (to compacted changelog topics, partition ``p``), dead letters and
 then committed in one transaction. Starting a task's producer fences any zombie with the same
 transactional id and aborts its open transaction; the task's stores are then rebuilt from their
 changelogs with read_committed, so state and output always agree with the committed input offsets.
+Stores on disk (``rocks``, ``EngineSettings.state``) keep what had committed with a checkpoint of their
+changelog offset, so a task that starts again reads only the changelog written since.
 
 A task starts outside the consumer's rebalance callback: the callback only pauses the task's input
 partitions and schedules its start (producer, restore, then the input positions read again from the
@@ -44,7 +46,7 @@ from streams.errors import IsthmusError
 from streams.flows.engine.api import FlowSpec, Incoming
 from streams.flows.engine.batches import KeyPartitioner, OutRecord, send_batched
 from streams.flows.engine.staging import DeadLettered, RecordContext, handle_record
-from streams.flows.engine.stores import MemoryStore
+from streams.flows.engine.stores import StateSettings, TaskStore
 from streams.kafka.deadletters import DEAD_LETTER_TYPE, DLQ_TOPIC, STAGE_HEADER, Original, dead_letter_value
 from streams.kafka.topics import TopicSpec, ensure_topics, partition_counts
 
@@ -79,18 +81,14 @@ class EngineSettings:
     #: How long the group waits for a silent worker before its partitions move (aiokafka's default is 10 s).
     session_timeout_ms: int = 30000
     worker_id: str = "isthmus-worker"
+    state: StateSettings = field(default_factory=StateSettings)
 
 
 @dataclass
 class _Restored:
-    """A task's stores and how far each changelog has been read into them."""
+    """A task's stores (each knows how far its changelog has been read into it); opened when the task starts."""
 
-    stores: dict[str, MemoryStore]
-    positions: dict[str, int] = field(default_factory=dict)
-
-    @classmethod
-    def empty(cls, names: Sequence[str]) -> _Restored:
-        return cls(stores={name: MemoryStore(name) for name in names})
+    stores: dict[str, TaskStore] = field(default_factory=dict)
 
 
 @dataclass
@@ -108,7 +106,7 @@ class _Task:
     committing: asyncio.Task[None] | None = None
 
     @property
-    def stores(self) -> dict[str, MemoryStore]:
+    def stores(self) -> dict[str, TaskStore]:
         return self.restored.stores
 
 
@@ -130,6 +128,9 @@ class FlowProcessor:
         self.dead_lettered = 0
         self.transactions = 0
         self.last_commit_at: float | None = None
+        #: Changelog records read into the stores at task starts (all of them with in-memory stores; only those
+        #: written since the checkpoint with stores on disk).
+        self.replayed = 0
         self.ready = False
         #: Set when a task cannot start (``_start``); the loop raises it to restart the flow.
         self.failure: BaseException | None = None
@@ -248,6 +249,7 @@ class FlowProcessor:
                 await handle_record(handler, record, ctx)
             records_in += len(records)
             offsets[tp] = records[-1].offset + 1
+        ctx.flush()  # objects kept decoded for the batch are written into their stores, once per changed key
         self.dead_lettered += len(ctx.dead_letters)
         self.processing_seconds += time.perf_counter() - began
         outgoing = list(self._outgoing(task, ctx))  # takes the stores' changes: the next batch starts clean
@@ -271,7 +273,9 @@ class FlowProcessor:
 
     async def _settle(self, task: _Task, ctx: RecordContext, outgoing: list[OutRecord],
                       offsets: dict[TopicPartition, int], records_in: int) -> None:
-        await self._commit(task, outgoing, offsets)
+        ends = await self._commit(task, outgoing, offsets)
+        for name, store in task.stores.items():  # on disk only now: an aborted batch never reaches it
+            store.committed(ends.get(self.spec.changelog_topic(name)))
         self.transactions += 1
         self.last_commit_at = time.time()
         self.processed += records_in
@@ -300,15 +304,20 @@ class FlowProcessor:
                                   attempts=1, worker=self.settings.worker_id)
         return self.schemas.encode(DEAD_LETTER_TYPE, value)
 
-    async def _commit(self, task: _Task, outgoing: list[OutRecord], offsets: dict[TopicPartition, int]) -> None:
-        """One transaction: the batch's output, its store changes and its input offsets."""
+    async def _commit(self, task: _Task, outgoing: list[OutRecord],
+                      offsets: dict[TopicPartition, int]) -> dict[str, int]:
+        """One transaction: the batch's output, its store changes and its input offsets. Returns, per changelog
+        the batch wrote to, the offset after its last record there."""
         producer = task.producer
         assert producer is not None, "a ready task has its producer"
         await producer.begin_transaction()
-        sent = await send_batched(producer, outgoing, self._partitioner)
+        last: dict[tuple[str, int], tuple[asyncio.Future[Any], int]] = {}
+        sent = await send_batched(producer, outgoing, self._partitioner, last=last)
         await producer.send_offsets_to_transaction(offsets, self.spec.name)
         await asyncio.gather(*sent)  # a record batch the broker refused fails the batch before it commits
         await producer.commit_transaction()
+        return {topic: future.result().offset + records for (topic, partition), (future, records) in last.items()
+                if partition == task.partition and topic.endswith("-changelog")}
 
     async def assign(self, partitions: set[int]) -> None:
         """Called in the rebalance callback: pause each new partition's inputs and start its task in the
@@ -321,7 +330,7 @@ class FlowProcessor:
             if consumer is not None and inputs:
                 consumer.pause(*inputs)
             kept = self._kept.pop(partition, None)
-            task = _Task(partition=partition, inputs=inputs, restored=kept or _Restored.empty(self.spec.stores))
+            task = _Task(partition=partition, inputs=inputs, restored=kept or _Restored())
             self.tasks[partition] = task
             task.starting = asyncio.create_task(self._start(task), name=f"{self.spec.name}-{partition}-start")
         self._update_ready()
@@ -338,6 +347,8 @@ class FlowProcessor:
                 await _stop_quietly(producer)
                 raise
             task.producer = producer
+            if not task.restored.stores:  # opening a store on disk reads its files: not on the event loop
+                task.restored.stores = await asyncio.to_thread(self.settings.state.open, self.spec, task.partition)
             await self._restore(task.partition, task.restored)
             await self._rewind_to_committed(task.inputs)
         except asyncio.CancelledError:
@@ -375,10 +386,11 @@ class FlowProcessor:
         self.ready = all(task.ready for task in self.tasks.values())
 
     async def _restore(self, partition: int, restored: _Restored) -> None:
-        """Bring the task's stores up to the end of their changelogs, from where they were last read (a
-        partition that comes back after a rebalance only reads what was written since, its own writes
-        included: replaying a put is harmless). The position is kept after every fetched batch, so a restore
-        cut short by a revoke goes on from there next time."""
+        """Bring the task's stores up to the end of their changelogs, from where each was last read: its
+        checkpoint on disk, or where a partition that comes back after a rebalance stopped (its own writes since
+        included: replaying a put is harmless). The position is kept after every fetched batch (on disk with
+        the values), so a restore cut short goes on from there next time. A position outside the changelog (a
+        changelog deleted and made again, records deleted) is replayed from the beginning."""
         if not restored.stores:
             return
         began = time.monotonic()
@@ -386,25 +398,34 @@ class FlowProcessor:
                                     isolation_level="read_committed", enable_auto_commit=False)
         await consumer.start()
         try:
-            applied = 0
             for name, store in restored.stores.items():
+                began = time.monotonic()
                 tp = TopicPartition(self.spec.changelog_topic(name), partition)
                 consumer.assign([tp])
-                start = restored.positions.get(name)
+                first = (await consumer.beginning_offsets([tp]))[tp]
+                end = (await consumer.end_offsets([tp]))[tp]
+                start = store.position
+                if start is not None and not first <= start <= end:
+                    log.warning("%s task %d: store %s is at offset %d, outside its changelog %s (%d..%d); replayed "
+                                "from the beginning", self.spec.name, partition, name, start, tp.topic, first, end)
+                    store.reset()
+                    start = None
                 if start is None:
                     await consumer.seek_to_beginning(tp)
                 else:
                     consumer.seek(tp, start)
-                end = (await consumer.end_offsets([tp]))[tp]
+                applied = 0
                 while await consumer.position(tp) < end:
-                    batch = await consumer.getmany(tp, timeout_ms=500, max_records=5000)
-                    for message in batch.get(tp, []):
-                        store.restore(message.key.decode(), message.value)
-                    applied += len(batch.get(tp, []))
-                    restored.positions[name] = await consumer.position(tp)
-                restored.positions[name] = await consumer.position(tp)
-            log.info("%s task %d: %d changelog records applied in %.1fs (%d keys)", self.spec.name, partition,
-                     applied, time.monotonic() - began, sum(len(s) for s in restored.stores.values()))
+                    batch = (await consumer.getmany(tp, timeout_ms=500, max_records=5000)).get(tp, [])
+                    store.restore_batch([(m.key.decode(), m.value) for m in batch], await consumer.position(tp))
+                    applied += len(batch)
+                if store.position != (position := await consumer.position(tp)):
+                    store.restore_batch([], position)
+                self.replayed += applied
+                log.info("%s task %d: store %s: %d changelog records replayed from %s in %.1fs (%d keys)",
+                         self.spec.name, partition, name, applied,
+                         "the beginning" if start is None else f"offset {start}", time.monotonic() - began,
+                         len(store))
         finally:
             await consumer.stop()
 
@@ -427,8 +448,11 @@ class FlowProcessor:
             except Exception as exc:  # its state holds changes that did not commit: not kept
                 log.warning("%s task %d: its last transaction failed: %s", self.spec.name, partition, exc)
                 keep = False
-            if keep:
+            if keep and self.settings.state.kind == "memory":
                 self._kept[partition] = task.restored
+            else:  # on disk, what committed is kept with its checkpoint; the rest never committed
+                for store in task.restored.stores.values():
+                    store.close()
             if task.producer is not None:
                 await _stop_quietly(task.producer)
 

@@ -15,9 +15,11 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from streams.flows.engine.api import Handler, Incoming, Rejected, Store
-from streams.flows.engine.stores import MemoryStore
+from streams.flows.engine.objects import ObjectCodec, ObjectView, OnFlush, T
+from streams.flows.engine.stores import TaskStore
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,6 +51,8 @@ class _Mark:
     dead_letters: int
     counted: int
     stores: tuple[int, ...]
+    #: Per object view open at the mark, its own mark; a view opened later is undone whole.
+    views: dict[str, int]
 
 
 @dataclass
@@ -56,11 +60,12 @@ class RecordContext:
     """The ``Context`` a handler gets: output, counts and dead letters collected in order, store writes
     undoable back to any scope's start. ``stage`` is what a rejection that names none is dead-lettered under."""
 
-    memory: Mapping[str, MemoryStore]
+    memory: Mapping[str, TaskStore]
     stage: str = "flow"
     emitted: list[Emitted] = field(default_factory=list)
     dead_letters: list[DeadLettered] = field(default_factory=list)
     _counted: list[tuple[str, int]] = field(default_factory=list)
+    _views: dict[str, ObjectView[Any]] = field(default_factory=dict)
 
     @property
     def stores(self) -> Mapping[str, Store]:
@@ -82,6 +87,27 @@ class RecordContext:
     def count(self, event: str, n: int = 1) -> None:
         self._counted.append((event, n))
 
+    def objects(self, store: str, codec: ObjectCodec[T], *, on_flush: OnFlush | None = None) -> ObjectView[T]:
+        """The batch's view of ``store`` as decoded objects (:mod:`~streams.flows.engine.objects`): the same
+        view for every record until :meth:`flush`."""
+        view = self._views.get(store)
+        if view is None:
+            view = self._views[store] = ObjectView(self.memory[store], codec, on_flush)
+        return view
+
+    def flush(self) -> None:
+        """The batch ends: every object view writes its changed keys into its store, once each (after its
+        ``on_flush``, which may emit). A :class:`Rejected` an ``on_flush`` raises dead-letters the records it
+        names; the key's state stands (its records' other output was kept)."""
+        views, self._views = self._views, {}
+        for view in views.values():
+            view.flush(self)
+
+    def reject_at_flush(self, rejection: Rejected) -> None:
+        for record in rejection.records:
+            self.dead_letters.append(DeadLettered(record=record, reason=rejection.reason,
+                                                  stage=rejection.stage or self.stage))
+
     @contextmanager
     def isolated(self, *records: Incoming) -> Iterator[None]:
         mark = self._mark()
@@ -101,7 +127,8 @@ class RecordContext:
 
     def _mark(self) -> _Mark:
         return _Mark(len(self.emitted), len(self.dead_letters), len(self._counted),
-                     tuple(store.mark() for store in self.memory.values()))
+                     tuple(store.mark() for store in self.memory.values()),
+                     {name: view.mark() for name, view in self._views.items()})
 
     def _undo(self, mark: _Mark) -> None:
         del self.emitted[mark.emitted:]
@@ -109,6 +136,8 @@ class RecordContext:
         del self._counted[mark.counted:]
         for store, store_mark in zip(self.memory.values(), mark.stores, strict=True):
             store.rollback_to(store_mark)
+        for name, view in self._views.items():
+            view.rollback_to(mark.views.get(name, 0))
 
 
 async def handle_record(handler: Handler, record: Incoming, ctx: RecordContext) -> None:

@@ -9,20 +9,86 @@ changes what it read must ``put`` it for the change to count, as the changelog a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
 
 import orjson
 
-from streams.flows.engine.api import JsonValue, encode_json
+from streams.flows.engine.api import FlowSpec, JsonValue, Store, encode_json
+
+StoreKind = Literal["memory", "rocksdb"]
+STORE_KINDS: tuple[StoreKind, ...] = ("memory", "rocksdb")
+
+
+class TaskStore(Store, Protocol):
+    """A store as the engine drives it: per-record savepoints, the batch's changes taken for the changelog,
+    told when their transaction committed, and rebuilt from the changelog from ``position`` on."""
+
+    #: The changelog offset the store has applied up to (the next one to read); None: from the beginning.
+    position: int | None
+
+    def get_raw(self, key: str) -> bytes | None:
+        """The key's value as the store keeps it (its changelog bytes), not decoded."""
+
+    def put_raw(self, key: str, raw: bytes | None) -> None:
+        """Keep ``raw`` (already encoded by the flow, e.g. :mod:`~streams.flows.engine.objects`) as the key's
+        value and changelog record; ``None`` deletes."""
+
+    def mark(self) -> int: ...
+
+    def rollback_to(self, mark: int) -> None: ...
+
+    def take_changes(self) -> dict[str, bytes | None]: ...
+
+    def committed(self, position: int | None) -> None: ...
+
+    def restore_batch(self, records: Sequence[tuple[str, bytes | None]], position: int) -> None: ...
+
+    def reset(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class StateSettings:
+    """Where a worker keeps its flows' state: ``memory`` (rebuilt from the whole changelog at every start) or
+    ``rocksdb`` under ``directory`` (bounded memory; a start reads the changelog from the store's checkpoint)."""
+
+    kind: StoreKind = "memory"
+    directory: Path | None = None
+    cache_mb: int = 64
+
+    def open(self, flow: FlowSpec, partition: int) -> dict[str, TaskStore]:
+        """The flow's stores for task ``partition``."""
+        if self.kind == "memory":
+            return {name: MemoryStore(name) for name in flow.stores}
+        from streams.flows.engine.rocks import RocksStore, StateStoreError, store_path
+
+        if self.directory is None:
+            raise StateStoreError("the rocksdb state store needs a directory: set ISTHMUS_STATE_DIR")
+        opened: dict[str, TaskStore] = {}
+        try:
+            for name in flow.stores:
+                opened[name] = RocksStore(name, store_path(self.directory, flow.name, name, partition),
+                                          topic=flow.changelog_topic(name), partition=partition,
+                                          cache_mb=self.cache_mb)
+        except BaseException:
+            for store in opened.values():
+                store.close()
+            raise
+        return opened
 
 
 class MemoryStore:
     """A dict of encoded values that remembers which keys changed since the last ``take_changes``."""
 
-    __slots__ = ("_changed", "_data", "_undo", "name")
+    __slots__ = ("_changed", "_data", "_undo", "name", "position")
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self.position: int | None = None
         self._data: dict[str, bytes] = {}
         self._changed: dict[str, bytes | None] = {}
         self._undo: list[tuple[str, bytes | None]] = []
@@ -34,8 +100,13 @@ class MemoryStore:
         value: JsonValue = orjson.loads(raw)  # an object: put and the changelog only ever hold objects
         return value
 
+    def get_raw(self, key: str) -> bytes | None:
+        return self._data.get(key)
+
     def put(self, key: str, value: JsonValue | None) -> None:
-        raw = encode_json(value)  # raises for a value that is not a JSON object, before anything changes
+        self.put_raw(key, encode_json(value))  # raises for a value that is not a JSON object, before any change
+
+    def put_raw(self, key: str, raw: bytes | None) -> None:
         data = self._data
         self._undo.append((key, data.get(key)))
         if raw is None:
@@ -58,6 +129,26 @@ class MemoryStore:
             self._data.pop(key, None)
         else:
             self._data[key] = raw
+
+    def restore_batch(self, records: Sequence[tuple[str, bytes | None]], position: int) -> None:
+        for key, raw in records:
+            self.restore(key, raw)
+        self.position = position
+
+    def committed(self, position: int | None) -> None:
+        """The changes last taken have committed (the values already hold them); a kept store that comes back
+        after a rebalance reads its changelog from there."""
+        if position is not None:
+            self.position = position
+
+    def reset(self) -> None:
+        self._data.clear()
+        self._changed.clear()
+        self._undo = []
+        self.position = None
+
+    def close(self) -> None:
+        """Nothing to release: a kept store stays in memory."""
 
     def mark(self) -> int:
         """A savepoint: ``rollback_to(mark)`` undoes every ``put`` made after it."""

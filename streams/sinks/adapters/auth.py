@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from streams.config.secret import Secret
 from streams.sinks.config.model import AuthSpec
 from streams.sinks.exceptions import SecretMissing
-from streams.stack.secrets import Secret
 
 
 def _properties(path: Path) -> dict[str, str]:

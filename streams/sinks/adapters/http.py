@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from streams.config.secret import Secret
 from streams.sinks.adapters.auth import auth_header
 from streams.sinks.adapters.batching import Batcher, BatchItem
 from streams.sinks.adapters.http_upsert import HttpUpsert
@@ -42,7 +43,6 @@ from streams.sinks.outcomes import (
     refusal,
 )
 from streams.sinks.records import SinkCommand
-from streams.stack.secrets import Secret
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_STATUS_HEADER = "Idempotency-Key-Status"

@@ -71,7 +71,8 @@ def test_an_erp_invoice_becomes_a_canonical_invoice_with_utc_time_and_lineage(sc
     assert lineage.mapping_version.startswith("invoice@")
 
 
-def test_new_york_time_across_the_spring_forward_and_a_skipped_time_is_dead_lettered(schemas: SchemaStore) -> None:
+def test_new_york_time_across_the_spring_forward_and_a_skipped_time_is_shifted_and_flagged(
+        schemas: SchemaStore) -> None:
     before = _with_after("erp_invoices_c_1", issued_at=int(dt.datetime(2024, 3, 10, 1, 30, tzinfo=UTC).timestamp()
                                                            * 1000))
     after = _with_after("erp_invoices_c_1", issued_at=int(dt.datetime(2024, 3, 10, 3, 30, tzinfo=UTC).timestamp()
@@ -81,11 +82,13 @@ def test_new_york_time_across_the_spring_forward_and_a_skipped_time_is_dead_lett
     ctx = _run(schemas, before, after, skipped, zone="America/New_York")
     times = [schemas.decode(e.value or b"").value["issued_at"] for e in ctx.emitted]
     assert times == [dt.datetime(2024, 3, 10, 6, 30, tzinfo=UTC),   # 01:30 EST, UTC-5
-                     dt.datetime(2024, 3, 10, 7, 30, tzinfo=UTC)]   # 03:30 EDT, UTC-4
-    (letter,) = ctx.dead_letters
-    assert letter.stage == "flow.isthmus-canonical" and letter.record.offset == 2
-    assert "2024-03-10T02:30:00 does not exist in America/New_York" in letter.reason
-    assert "invoice.yaml" in letter.reason
+                     dt.datetime(2024, 3, 10, 7, 30, tzinfo=UTC),   # 03:30 EDT, UTC-4
+                     dt.datetime(2024, 3, 10, 7, 30, tzinfo=UTC)]   # 02:30 never was: shifted by the gap
+    assert not ctx.dead_letters  # invoice.yaml declares `local_times:`; the time alone refuses nothing
+    assert [Lineage.from_headers(e.headers).local_times for e in ctx.emitted[:2]] == [(), ()]
+    (note,) = Lineage.from_headers(ctx.emitted[2].headers).local_times
+    assert note == {"field": "issued_at", "local": "2024-03-10T02:30:00", "zone": "America/New_York",
+                    "case": "skipped", "resolution": "shift_forward 1:00:00", "utc": "2024-03-10T07:30:00+00:00"}
 
 
 def test_a_delete_is_published_whole_with_deleted_set(schemas: SchemaStore) -> None:

@@ -206,19 +206,29 @@ def _get(payload: Mapping[str, Any], path: str) -> Any:
     return value
 
 
-def _body(spec: Mapping[str, str], payload: Mapping[str, Any], changed: tuple[str, ...]) -> dict[str, Any]:
-    """What a route sends: non-null values, only of the changed fields when the command lists any."""
+#: The columns the update routes send a null for (``keep_null`` in targets/erp.yaml and targets/crm.yaml).
+ACCOUNT_CLEARS = frozenset({"email", "phone", "billing_line1", "billing_city", "billing_postal_code",
+                            "billing_country"})
+CUSTOMER_CLEARS = frozenset({"email", "phone", "credit_limit", "payment_terms"})
+
+
+def _body(spec: Mapping[str, str], payload: Mapping[str, Any], changed: tuple[str, ...],
+          clears: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """What a route sends: non-null values (and nulls of the ``clears`` columns), only of the changed fields
+    when the command lists any."""
     body = {}
     for column, path in spec.items():
         if changed and path.split(".")[0] not in changed:
             continue
         value = _get(payload, path)
-        if value is not None:
+        if value is not None or column in clears:
             body[column] = value
     return body
 
 
 def _erp_value(column: str, value: Any) -> Any:
+    if value is None:
+        return None
     if column == "credit_limit":
         return money(Decimal(str(value)))
     if column in ("blocked", "active"):
@@ -227,6 +237,8 @@ def _erp_value(column: str, value: Any) -> Any:
 
 
 def _crm_value(column: str, value: Any) -> Any:
+    if value is None:
+        return None
     return money(Decimal(str(value))) if column in ("credit_limit", "open_balance") else value
 
 
@@ -317,7 +329,7 @@ class Systems:
                                         **{k: (Decimal(str(v)) if k == "credit_limit" else v)
                                            for k, v in body.items()})]
             case ("Account", "update"):
-                return [self.erp_edit(number, **_body(ACCOUNT_BODY, payload, sent.changed))]
+                return [self.erp_edit(number, **_body(ACCOUNT_BODY, payload, sent.changed, ACCOUNT_CLEARS))]
             case ("Account", "deactivate"):
                 if not self.accounts[number]["active"]:
                     return []
@@ -325,7 +337,7 @@ class Systems:
             case ("CustomerAccountXref", "update"):
                 return [self.crm_edit(number, erp_account_id=payload["erp_account_id"])]
             case ("Customer", "update"):
-                return [self.crm_edit(number, **_body(CUSTOMER_BODY, payload, sent.changed))]
+                return [self.crm_edit(number, **_body(CUSTOMER_BODY, payload, sent.changed, CUSTOMER_CLEARS))]
         raise AssertionError(f"no route for {sent.route}")
 
     def crm_view(self, number: str) -> dict[str, Any]:

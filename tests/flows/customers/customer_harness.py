@@ -14,6 +14,7 @@ from tx_events import one_transaction, with_ends
 from reference.topics import CANONICAL_CUSTOMERS
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.customers import CustomerFlow
+from streams.flows.customers.state import StateCodec
 from streams.flows.engine.local import DeadLettered, Emitted, LocalRun
 from streams.flows.topics import AUDIT_CONFLICTS
 
@@ -84,4 +85,5 @@ class Harness:
         return published[-1]
 
     def stored(self, number: str) -> Mapping[str, Any] | None:
-        return self.run.context.memory["entities"].get(number)
+        raw = self.run.context.memory["entities"].get_raw(number)  # the packed layout, as the state's JSON
+        return None if raw is None else StateCodec(self.flow.config).decode(number, raw).to_json()

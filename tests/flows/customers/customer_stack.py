@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
+from support.waiting import eventually
 
 from streams.codecs import ChangeEvent, decode
 from streams.codecs.avro.single_object import SchemaStore
@@ -158,10 +159,13 @@ class Reader:
     def wait_for(self, what: str, found: Callable[[list[tuple[str, str, Mapping[str, Any]]]], bool],
                  timeout: float = WAIT_S) -> list[tuple[str, str, Mapping[str, Any]]]:
         """Poll until ``found(seen)`` holds; fails naming ``what`` and what was seen."""
-        deadline = time.monotonic() + timeout
-        while not found(self.seen):
-            assert time.monotonic() < deadline, f"not seen within {timeout:.0f} s: {what}; seen: {self.seen}"
+        def probe() -> bool:
+            if found(self.seen):
+                return True
             self.poll()
+            return False
+
+        eventually(f"not seen: {what}", probe, timeout=timeout, every=0, context=lambda: f"seen: {self.seen}")
         return self.seen
 
     def poll(self) -> None:

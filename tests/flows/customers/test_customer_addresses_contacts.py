@@ -102,6 +102,9 @@ def test_address_moved_to_the_other_kind_leaves_the_first_one_empty(linked: Harn
     row = {**systems.addresses.pop((NUMBER, "billing")), "kind": "shipping"}
     systems.addresses[(NUMBER, "shipping")] = row
     # PostgreSQL's default replica identity: the update carries no before-image
-    assert linked.feed(systems.cdc.record(CRM_ADDRESSES, "u", before=None, after=row)) == []
+    (sent,) = linked.feed(systems.cdc.record(CRM_ADDRESSES, "u", before=None, after=row))
+    # the ERP keeps only a billing address: the one it had is cleared (a null is a value)
+    assert sent.route == ("Account", "update") and sent.changed == ("billing_address",)
+    assert sent.payload["billing_address"] is None
     customer = linked.canonical(NUMBER)
     assert customer["billing_address"] is None and customer["shipping_address"]["line1"] == "5 Moving Lane"

@@ -22,6 +22,7 @@ import httpx
 from customer_stack import Reader
 from support.metrics import parse, value
 from support.ports import free_port
+from support.waiting import eventually
 
 from reference.topics import CANONICAL_CUSTOMERS, COMMANDS_ERP
 from streams.cli.main import main as cli_main
@@ -74,14 +75,15 @@ class FleetWorker:
         return f"--- {self.name} ---\n" + self.log.read_text(errors="replace")[-2500:]
 
 
-def _until(what: str, check: Callable[[], bool], workers: list[FleetWorker], timeout: float = WAIT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"not within {timeout:.0f} s: {what}\n" + "\n".join(
-            w.tail() for w in workers)
-        for worker in workers:
-            assert worker.process is None or worker.process.poll() is None, f"{worker.name} exited\n{worker.tail()}"
-        time.sleep(0.5)
+def _exited(workers: list[FleetWorker]) -> bool:
+    """False while every started worker runs; a failure with the log of one that exited."""
+    for worker in workers:
+        assert worker.process is None or worker.process.poll() is None, f"{worker.name} exited\n{worker.tail()}"
+    return False
+
+
+def _tails(workers: list[FleetWorker]) -> Callable[[], str]:
+    return lambda: "\n".join(w.tail() for w in workers)
 
 
 class Load:
@@ -147,17 +149,21 @@ def test_fleet_scales_one_three_one_under_load_and_loses_and_duplicates_nothing(
     spread: list[int | None] = []
     try:
         fleet[0].start()
-        _until(f"fleet-0 runs all {PARTITIONS} tasks of {KEYED}", lambda: fleet[0].tasks() == PARTITIONS, fleet)
+        eventually(f"fleet-0 runs all {PARTITIONS} tasks of {KEYED}",
+                   lambda: fleet[0].tasks() == PARTITIONS or _exited(fleet), timeout=WAIT_S, context=_tails(fleet))
         with Load(stack) as load:
             time.sleep(PHASE_S)
             fleet[1].start()
             fleet[2].start()
-            _until("the three workers share the partitions, one each",
-                   lambda: [w.tasks() for w in fleet] == [1, 1, 1], fleet)
+            eventually("the three workers share the partitions, one each",
+                       lambda: [w.tasks() for w in fleet] == [1, 1, 1] or _exited(fleet), timeout=WAIT_S,
+                       context=_tails(fleet))
             spread = [w.tasks() for w in fleet]
             time.sleep(PHASE_S)
             assert [fleet[1].terminate(), fleet[2].terminate()] == [0, 0], fleet[1].tail() + fleet[2].tail()
-            _until(f"fleet-0 takes all {PARTITIONS} tasks back", lambda: fleet[0].tasks() == PARTITIONS, fleet[:1])
+            eventually(f"fleet-0 takes all {PARTITIONS} tasks back",
+                       lambda: fleet[0].tasks() == PARTITIONS or _exited(fleet[:1]), timeout=WAIT_S,
+                       context=_tails(fleet[:1]))
             time.sleep(PHASE_S)
         assert not load.failure, load.failure
         expected = load.expected

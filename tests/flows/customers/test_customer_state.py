@@ -66,7 +66,9 @@ def test_mirror_echo_of_an_in_flight_value_settles_it_and_earlier_ones(config: E
     mirror = Mirror(system=ERP, holds=config.written[ERP].holds)
     assert mirror.expected("name") is MISSING and not mirror.differs("name", "A")
     mirror.observe("name", "A")
-    assert mirror.differs("name", "B") and not mirror.differs("name", "A") and not mirror.differs("name", None)
+    # a null is a value that clears the field; only an unknown value (MISSING) is never written
+    assert mirror.differs("name", "B") and not mirror.differs("name", "A") and mirror.differs("name", None)
+    assert not mirror.differs("name", MISSING)
     mirror.command("name", "B")
     mirror.command("name", "C")
     assert mirror.expected("name") == "C"

@@ -10,6 +10,7 @@ from streams.flows.engine.api import Context, FlowSpec, Incoming, Rejected
 from streams.flows.engine.local import LocalRun
 from streams.flows.engine.processor import EngineSettings, FlowProcessor, _Restored, _Task
 from streams.flows.engine.staging import RecordContext, handle_record
+from streams.flows.engine.stores import MemoryStore
 from streams.kafka.deadletters import DLQ_TOPIC, STAGE_HEADER
 
 
@@ -54,7 +55,7 @@ def test_under_local_run_a_handler_that_fails_is_undone_and_dead_lettered_as_the
 def test_in_the_engine_a_rejected_record_leaves_no_output_no_changelog_and_one_dead_letter() -> None:
     schemas = SchemaStore.from_directory()
     processor = FlowProcessor(SPEC, EngineSettings(bootstrap_servers="unused:9092", worker_id="w-1"), schemas)
-    task = _Task(partition=0, restored=_Restored.empty(SPEC.stores))
+    task = _Task(partition=0, restored=_Restored(stores={name: MemoryStore(name) for name in SPEC.stores}))
     ctx = RecordContext(memory=task.stores, stage=processor.stage)  # as FlowProcessor._process makes it
     for record in (_record(0, b"reject"), _record(1, b"fail")):
         asyncio.run(handle_record(SPEC.handler, record, ctx))

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from support.waiting import eventually_async
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.engine.api import Context, FlowSpec, Incoming
@@ -55,16 +56,16 @@ async def _produce(bootstrap: str, topic: str, records: list[tuple[int, bytes]])
         await producer.stop()
 
 
-async def _until(condition: Callable[[], bool], what: str, running: asyncio.Task[None]) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT_S
-    while not condition():
+async def _reached(condition: Callable[[], bool], what: str, running: asyncio.Task[None]) -> None:
+    async def probe() -> bool:
+        if condition():
+            return True
         if running.done():
             running.result()
             raise AssertionError(f"the flow stopped before {what}")
-        if loop.time() > deadline:
-            raise AssertionError(f"not within {WAIT_S:.0f}s: {what}")
-        await asyncio.sleep(0.05)
+        return False
+
+    await eventually_async(what, probe, timeout=WAIT_S, every=0.05)
 
 
 async def _scenario(bootstrap: str) -> None:
@@ -81,7 +82,7 @@ async def _scenario(bootstrap: str) -> None:
     first = FlowProcessor(spec, settings, schemas)
     stop = asyncio.Event()
     running = asyncio.create_task(first.run(stop))
-    await _until(lambda: first.processed >= 4 and not first._lock.locked(), "4 records committed", running)
+    await _reached(lambda: first.processed >= 4 and not first._lock.locked(), "4 records committed", running)
     stop.set()
     await running
     assert sorted(seen) == [("a", 1), ("a", 2), ("b", 1), ("b", 2)]
@@ -93,13 +94,13 @@ async def _scenario(bootstrap: str) -> None:
     stop = asyncio.Event()
     running = asyncio.create_task(second.run(stop))
     try:
-        await _until(lambda: ("a", 3) in seen, "partition 0 processed while partition 1 restores", running)
+        await _reached(lambda: ("a", 3) in seen, "partition 0 processed while partition 1 restores", running)
         assert not second.tasks[1].ready and not second.ready
         assert seen == [("a", 3)], "partition 1's record was processed before its state was restored"
         second.release.set()
-        await _until(lambda: len(seen) >= 2, "partition 1 processed once restored", running)
+        await _reached(lambda: len(seen) >= 2, "partition 1 processed once restored", running)
         assert seen == [("a", 3), ("b", 3)]
-        await _until(lambda: second.ready, "every task ready", running)
+        await _reached(lambda: second.ready, "every task ready", running)
     finally:
         stop.set()
         second.release.set()

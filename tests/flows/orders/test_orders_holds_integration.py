@@ -18,9 +18,8 @@ import random
 import subprocess
 import sys
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from typing import Any, TypeVar
 
@@ -28,11 +27,12 @@ import httpx
 import psycopg
 import pymysql
 import pytest
-from flow_runner import RunningFlow, Watch, start_at_end
 from order_harness import orders_flow_file
 from psycopg.rows import dict_row
 from pymysql.cursors import DictCursor
+from support.flows import RunningFlow, Watch, start_at_end
 from support.systems import reference_systems
+from support.waiting import eventually
 
 from reference.topics import COMMANDS_CRM, COMMANDS_ERP
 from streams.codecs.avro.single_object import SchemaStore
@@ -80,14 +80,6 @@ def sink(system: str, commands: str, tag: str, schemas: SchemaStore, bootstrap: 
         loop.call_soon_threadsafe(stop.set)
         thread.join(timeout=60)
         assert not failed, f"the {system} sink failed: {failed[0]!r}"
-
-
-def wait_for(what: str, check: Callable[[], T], timeout: float = 120) -> T:
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, f"no {what} within {timeout:.0f} s"
-        time.sleep(0.5)
-    return found
 
 
 def erp_goods(stack: RunningStack, run: int) -> str:
@@ -139,7 +131,7 @@ def test_an_order_of_an_inactive_account_is_held_with_its_cause_and_applied_afte
     sku = erp_goods(stack, run)
     crm.execute("INSERT INTO products (sku, name, list_price) VALUES (%s, 'Hold test', 2.50)", (sku,))
     tag = uuid.uuid4().hex[:8]
-    context = FlowContext.load(stack.settings)
+    context = FlowContext.load()
     with ExitStack() as running:
         results = running.enter_context(sink("erp", COMMANDS_ERP, tag, context.schemas, bootstrap))
         running.enter_context(sink("crm", COMMANDS_CRM, tag, context.schemas, bootstrap))
@@ -174,7 +166,7 @@ def test_an_order_of_an_inactive_account_is_held_with_its_cause_and_applied_afte
         assert hold.value["message"].endswith("is inactive") and hold.value["origin_status"] == "on_hold"
         assert (hold.value["flow"], hold.value["origin"], hold.value["target"]) == (spec.name, "crm", "erp")
         assert erp_rows(erp, "SELECT order_id FROM sales_orders WHERE crm_order_number = %s", number) == []
-        wait_for("the CRM order on_hold", lambda: crm_status(crm, number, "on_hold"))
+        eventually("the CRM order on_hold", lambda: crm_status(crm, number, "on_hold"))
         trace = subprocess.run([sys.executable, "-m", "streams.cli.main", "topics", "trace", number,
                                 "--topic", HOLDS], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
         assert f"held (refused) by {spec.name}" in trace.stdout, trace.stdout + trace.stderr
@@ -185,9 +177,9 @@ def test_an_order_of_an_inactive_account_is_held_with_its_cause_and_applied_afte
         (released,) = watch.until("the release", lambda seen: [o for o in watch.of(number, HOLDS)
                                                                if o.value["state"] == "released"])
         assert released.value["cause"] == "refused"
-        (applied,) = wait_for("the ERP order", lambda: erp_rows(
+        (applied,) = eventually("the ERP order", lambda: erp_rows(
             erp, "SELECT order_id, status FROM sales_orders WHERE crm_order_number = %s", number))
         assert applied["status"] == "reserved"
-        back = wait_for("the CRM order reserved", lambda: crm_status(crm, number, "reserved"))
+        back = eventually("the CRM order reserved", lambda: crm_status(crm, number, "reserved"))
         assert back["erp_order_id"] == applied["order_id"]
         assert [o.value["state"] for o in watch.of(number, HOLDS)] == ["held", "released"]

@@ -17,10 +17,10 @@ from typing import Any
 import psycopg
 import pymysql
 import pytest
-from flow_runner import Out, RunningFlow, Watch
 from order_harness import orders_flow_file
 from psycopg.rows import dict_row
 from pymysql.cursors import DictCursor
+from support.flows import Out, RunningFlow, Watch
 from support.systems import reference_systems
 
 from reference.topics import COMMANDS_CRM, COMMANDS_ERP
@@ -35,7 +35,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def running(stack: RunningStack) -> Iterator[tuple[RunningFlow, Watch]]:
-    context = FlowContext.load(stack.settings)
+    context = FlowContext.load()
     flow = document_flow(orders_flow_file(), schemas=context.schemas, mappings=context.mappings,
                          systems=reference_systems(stack.settings.erp_time_zone),
                          name=f"test-orders-{uuid.uuid4().hex[:8]}")

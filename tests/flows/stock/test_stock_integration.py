@@ -14,10 +14,10 @@ from typing import Any
 import psycopg
 import pymysql
 import pytest
-from flow_runner import Out, RunningFlow, Watch
 from psycopg.rows import dict_row
 from pymysql.cursors import DictCursor
 from stock_config import stock_config
+from support.flows import Out, RunningFlow, Watch
 from support.systems import reference_systems
 
 from reference.topics import COMMANDS_CRM
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def watch(stack: RunningStack) -> Iterator[Watch]:
-    context = FlowContext.load(stack.settings)
+    context = FlowContext.load()
     systems = reference_systems(stack.settings.erp_time_zone)
     flow = StockFlow(schemas=context.schemas, config=stock_config(context.schemas, systems, context.mappings),
                      systems=systems, name=f"test-stock-{uuid.uuid4().hex[:8]}")

@@ -13,10 +13,10 @@ import base64
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from streams.config.secret import Secret
 from streams.sinks.adapters.jsonrpc.config import LoginSpec
 from streams.sinks.adapters.mapping import MISSING, get_path
 from streams.sinks.outcomes import Failed
-from streams.stack.secrets import Secret
 
 #: Logs in: the login call's result, or the failure that kept it from one.
 LoginCall = Callable[[], Awaitable["Any | Failed"]]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -24,6 +23,7 @@ from reference.topics import CRM_TRANSACTION, ERP_TRANSACTION
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.engine.api import FlowSpec
 from streams.flows.engine.processor import EngineSettings, FlowProcessor
+from support.waiting import eventually
 
 T = TypeVar("T")
 
@@ -75,11 +75,11 @@ class RunningFlow:
         self.processor_topics_exist()
         start_at_end(self.bootstrap, self.spec.name, self.spec.inputs)
         self._thread.start()
-        deadline = time.monotonic() + 90
-        while not self.processor.ready:
+        def assigned() -> bool:
             assert self.error is None, f"flow {self.spec.name} failed to start: {self.error!r}"
-            assert time.monotonic() < deadline, f"flow {self.spec.name} was not assigned its inputs in 90 s"
-            time.sleep(0.2)
+            return self.processor.ready
+
+        eventually(f"flow {self.spec.name} assigned its inputs", assigned, timeout=90, every=0.2)
         return self
 
     def processor_topics_exist(self) -> None:
@@ -137,13 +137,13 @@ class Watch:
 
     def until(self, what: str, check: Callable[[list[Out]], T | None], timeout: float = 120) -> T:
         """Read until ``check(seen)`` gives something; fails naming ``what`` after ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        while True:
+        def probe() -> T | None:
             found = check(self.seen)
-            if found:
-                return found
-            assert time.monotonic() < deadline, f"no {what} within {timeout:.0f} s; seen: {self.seen[-5:]}"
-            self.collect()
+            if not found:
+                self.collect()
+            return found
+
+        return eventually(f"no {what}", probe, timeout=timeout, every=0, context=lambda: f"seen: {self.seen[-5:]}")
 
     def of(self, key: str, topic: str | None = None) -> list[Out]:
         """Records keyed ``key``; a command produced again (same idempotency key: another worker running the

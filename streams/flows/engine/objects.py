@@ -1,0 +1,122 @@
+"""A store seen as decoded objects for the length of a batch (``Context.objects``).
+
+A flow whose state per key is a rich object (the entity block's whole entity) paid, on every record, for
+decoding it from the store and encoding it back, although most keys come back many times within a batch (a
+customer's create, its contacts and addresses, the ERP's echo). An :class:`ObjectView` decodes a key once per
+batch, hands out the same object to every record after that, and encodes each changed key once, when the batch
+ends (:meth:`ObjectView.flush`, before the engine takes the stores' changes for the changelog): a store ``put``
+per changed key per batch, not per record.
+
+Undo follows the engine's scopes (:meth:`~streams.flows.engine.staging.RecordContext.isolated`): ``mark`` opens a
+scope; the first ``get`` of a key in a scope saves a copy of the key's object as it was (``ObjectCodec.copy``,
+or nothing when the key is as the store holds it), and ``rollback_to`` puts back what was saved. The contract a
+flow keeps: it changes an object only between the ``get`` that handed it out and the end of the innermost scope
+open at that ``get``, and ``put`` s every object it changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Generic, Protocol, TypeVar
+
+from streams.flows.engine.api import Rejected
+from streams.flows.engine.stores import TaskStore
+
+T = TypeVar("T")
+
+#: What a flow does with a changed key's object when the batch ends, before it is encoded (publish what the
+#: batch changed, once): called with the key, the object and the batch's context.
+OnFlush = Callable[[str, Any, Any], None]
+
+
+class ObjectCodec(Protocol[T]):
+    """How a flow's objects are kept in a store: bytes (``None``: no value) to object and back, and a copy that
+    later changes to the object do not touch (for undo)."""
+
+    def decode(self, key: str, raw: bytes | None) -> T: ...
+
+    def encode(self, key: str, value: T) -> bytes | None: ...
+
+    def copy(self, value: T) -> T: ...
+
+
+class _Entry:
+    __slots__ = ("dirty", "epoch", "value")
+
+    def __init__(self, value: Any, dirty: bool, epoch: int) -> None:
+        self.value = value
+        self.dirty = dirty
+        self.epoch = epoch
+
+
+#: Saved in the undo log for a key that was as the store holds it: undone by forgetting the decoded object.
+_CLEAN = None
+
+
+class ObjectView(Generic[T]):
+    """The decoded objects of one store for one batch; see the module's docstring."""
+
+    def __init__(self, store: TaskStore, codec: ObjectCodec[T], on_flush: OnFlush | None = None) -> None:
+        self.store = store
+        self.codec = codec
+        self.on_flush = on_flush
+        self._entries: dict[str, _Entry] = {}
+        self._undo: list[tuple[str, _Entry | None]] = []
+        self._epoch = 0
+
+    def get(self, key: str) -> T:
+        """The key's object (decoded from the store at its first ``get`` in the batch)."""
+        entry = self._entries.get(key)
+        if entry is None:
+            self._entries[key] = entry = _Entry(self.codec.decode(key, self.store.get_raw(key)), False, self._epoch)
+            self._undo.append((key, _CLEAN))
+        elif entry.epoch != self._epoch:  # first get in this scope: save it as it was
+            saved = _Entry(self.codec.copy(entry.value), True, entry.epoch) if entry.dirty else _CLEAN
+            self._undo.append((key, saved))
+            entry.epoch = self._epoch
+        value: T = entry.value
+        return value
+
+    def put(self, key: str, value: T) -> None:
+        """``value`` (the object ``get`` handed out, changed) is the key's; it is encoded when the batch ends."""
+        entry = self._entries.get(key)
+        if entry is None:
+            self._undo.append((key, _CLEAN))
+            self._entries[key] = _Entry(value, True, self._epoch)
+            return
+        if entry.epoch != self._epoch:
+            self.get(key)
+        entry.value = value
+        entry.dirty = True
+
+    def mark(self) -> int:
+        self._epoch += 1
+        return len(self._undo)
+
+    def rollback_to(self, mark: int) -> None:
+        undo = self._undo
+        while len(undo) > mark:
+            key, saved = undo.pop()
+            if saved is _CLEAN:
+                self._entries.pop(key, None)
+            else:
+                self._entries[key] = saved
+        self._epoch += 1  # whatever is handed out next is saved again
+
+    def dirty(self) -> list[str]:
+        return [key for key, entry in self._entries.items() if entry.dirty]
+
+    def flush(self, ctx: Any) -> None:
+        """The batch ends: each changed key's object goes through ``on_flush`` and is encoded into the store,
+        once; the view is empty afterwards (the next batch decodes again)."""
+        entries, self._entries = self._entries, {}
+        self._undo = []
+        for key, entry in entries.items():
+            if not entry.dirty:
+                continue
+            if self.on_flush is not None:
+                try:
+                    self.on_flush(key, entry.value, ctx)
+                except Rejected as rejection:  # what it would publish is refused: its records say why
+                    ctx.reject_at_flush(rejection)
+            self.store.put_raw(key, self.codec.encode(key, entry.value))

@@ -1,0 +1,90 @@
+"""Canonical values as compact bytes for a flow's state (the binary sibling of :mod:`~streams.flows.engine.values`).
+
+``values.to_store`` walks every value in Python to tag decimals and times before the store encodes the JSON;
+here orjson walks the value in C and calls back only for the values JSON cannot hold: a decimal becomes
+``{"$d": "12.50"}``, a UTC time ``{"$t": <microseconds since the epoch>}`` (any other time ``{"$T": <ISO
+text>}``, its offset kept), a date ``{"$D": <proleptic ordinal>}``. :func:`unpack` restores them, so a value
+read back compares equal to the one written. The bytes begin with a layout byte (``\\x00`` and a version) that no
+JSON text begins with, so a store can tell them from the JSON objects it held before (:func:`is_packed`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from streams.flows.engine.api import StoreValueError
+
+#: The layout byte and version of :func:`pack`'s bytes.
+MAGIC = b"\x00\x01"
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
+_ONE_US = dt.timedelta(microseconds=1)
+
+
+def _special(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return {"$d": str(value)}
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None and value.utcoffset() == dt.timedelta(0):
+            return {"$t": (value - _EPOCH) // _ONE_US}
+        return {"$T": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {"$D": value.toordinal()}
+    raise TypeError(f"a {type(value).__name__} cannot be kept in a state store: {value!r}")
+
+
+def pack(value: Any) -> bytes:
+    """``value`` (canonical values in dicts and lists) as the store's bytes."""
+    try:
+        encoded = orjson.dumps(value, default=_special, option=_OPTIONS)
+    except TypeError as exc:
+        raise StoreValueError(f"a state value cannot be packed ({exc}); keep canonical values (text, numbers, "
+                              "decimals, times, dates) in dicts and lists") from exc
+    return MAGIC + encoded
+
+
+def is_packed(raw: bytes) -> bool:
+    return raw[:2] == MAGIC
+
+
+def unpack(raw: bytes) -> Any:
+    """The value :func:`pack` was given."""
+    return _restore(orjson.loads(memoryview(raw)[len(MAGIC):]))
+
+
+def _restore(value: Any) -> Any:
+    if type(value) is dict:
+        if len(value) == 1:
+            (tag, inner), = value.items()
+            if tag == "$t":
+                return _EPOCH + dt.timedelta(microseconds=inner)
+            if tag == "$d":
+                return Decimal(inner)
+            if tag == "$D":
+                return dt.date.fromordinal(inner)
+            if tag == "$T":
+                return dt.datetime.fromisoformat(inner)
+        return {k: v if v is None or type(v) in _PLAIN else _restore(v) for k, v in value.items()}
+    if type(value) is list:
+        return [v if v is None or type(v) in _PLAIN else _restore(v) for v in value]
+    return value
+
+
+_PLAIN = frozenset({str, int, float, bool})
+
+
+def fingerprint(value: Any) -> str | None:
+    """A short digest of ``value`` that changes when it does (keys in any order; ``None`` for ``None``): a
+    flow compares two records by it instead of encoding both."""
+    if value is None:
+        return None
+    try:
+        encoded = orjson.dumps(value, default=_special, option=_OPTIONS | orjson.OPT_SORT_KEYS)
+    except TypeError as exc:
+        raise StoreValueError(f"a value cannot be fingerprinted ({exc})") from exc
+    return hashlib.blake2b(encoded, digest_size=16).hexdigest()

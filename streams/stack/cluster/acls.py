@@ -1,0 +1,58 @@
+"""Who may touch what on the test cluster: the ACLs of each principal, as data, then applied by an admin.
+
+Isthmus owns every topic, consumer group and transactional id that begins with ``isthmus`` (its command,
+result, dead-letter and flow topics, the flows' and sinks' groups and transactional ids) and reads the change
+topics of the systems it syncs. Kafka Connect owns its worker group's topics, group and transactional ids and
+writes the change topics. No principal gets anything else: the StandardAuthorizer denies what no ACL allows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+Resource = Literal["topic", "group", "transactional_id", "cluster"]
+Pattern = Literal["literal", "prefixed"]
+Operation = Literal["all", "read", "write", "create", "describe", "describe_configs", "idempotent_write"]
+
+#: The prefix of everything Isthmus creates and uses on a cluster (topics, groups, transactional ids).
+OWN_PREFIX = "isthmus"
+
+
+@dataclass(frozen=True, kw_only=True, order=True)
+class Grant:
+    principal: str
+    resource: Resource
+    name: str
+    pattern: Pattern
+    operation: Operation
+
+    def __str__(self) -> str:
+        return f"User:{self.principal} {self.operation} on {self.resource} {self.name!r} ({self.pattern})"
+
+
+def isthmus_grants(principal: str, change_topic_prefixes: Sequence[str]) -> list[Grant]:
+    """Isthmus: its own ``isthmus*`` topics, groups and transactional ids; read the systems' change topics, and
+    create them (a worker creates its inputs that Debezium has not created yet, so it can subscribe at once)."""
+    own = [Grant(principal=principal, resource=resource, name=OWN_PREFIX, pattern="prefixed", operation="all")
+           for resource in ("topic", "group", "transactional_id")]
+    reads = [Grant(principal=principal, resource="topic", name=prefix, pattern="prefixed", operation=operation)
+             for prefix in change_topic_prefixes for operation in ("read", "describe", "create")]
+    return own + reads
+
+
+def connect_grants(principal: str, group: str, change_topic_prefixes: Sequence[str]) -> list[Grant]:
+    """Kafka Connect (worker group ``group``): its internal topics, group and transactional ids (``<group>*``:
+    exactly-once source tasks), the change topics, schema history and heartbeats it writes, and the
+    cluster-wide rights a distributed worker with exactly-once sources needs."""
+    owned = [Grant(principal=principal, resource=resource, name=name, pattern="prefixed", operation="all")
+             for name in (group, f"_{group}", *change_topic_prefixes, "__debezium-heartbeat.")
+             for resource in ("topic", "group", "transactional_id")]
+    # The leader writes the config topic through the transactional id ``connect-cluster-<group>`` (KIP-618).
+    leader = [Grant(principal=principal, resource="transactional_id", name=f"connect-cluster-{group}",
+                    pattern="literal", operation="all")]
+    cluster = [Grant(principal=principal, resource="cluster", name="kafka-cluster", pattern="literal",
+                     operation=operation) for operation in ("describe", "describe_configs", "idempotent_write")]
+    return owned + leader + cluster
+

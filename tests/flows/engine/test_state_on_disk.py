@@ -1,0 +1,167 @@
+"""State on disk: a worker with RocksDB stores, SIGKILLed mid-stream and when idle, starts again reading only the
+changelog written since its checkpoint (never the whole of it), with state equal to a full replay of the
+changelog, and the exactly-once guarantee unchanged (no input lost, none counted twice)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+import orjson
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic
+from support.committed import read_committed
+
+from streams.flows.engine.rocks import RocksStore, store_path
+from streams.stack.running import RunningStack
+from streams.stack.settings import PROJECT_ROOT
+
+RECORDS = 2400
+KEYS = 300
+PARTITIONS = 2
+KILLS_MID_STREAM = 2
+#: The worker's batch: at most one committed batch is not checkpointed yet when it is killed.
+BATCH = 50
+_REPLAYED = re.compile(rb"task (\d+): store counts: (\d+) changelog records replayed from (the beginning|offset \d+)")
+
+
+def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as out:
+        return subprocess.Popen([sys.executable, str(Path(__file__).with_name("state_worker.py"))],
+                                env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **env}, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _restores(log: Path, since: int, *, at_least: int, worker: subprocess.Popen[bytes],
+              timeout: float = 90) -> list[tuple[int, int, str]]:
+    """The restores a worker logged after byte ``since`` of its log: (task, records replayed, from where)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [(int(t), int(n), f.decode()) for t, n, f in _REPLAYED.findall(log.read_bytes()[since:])]
+        if len(found) >= at_least or time.monotonic() > deadline or worker.poll() is not None:
+            return found
+        time.sleep(0.2)
+
+
+def _kill(worker: subprocess.Popen[bytes]) -> None:
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait()
+
+
+def _changelog_replayed(bootstrap: str, topic: str) -> dict[int, dict[str, dict[str, int]]]:
+    """Every key's last committed value per partition of ``topic``: what a full replay rebuilds."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed", group_id=None,
+                             enable_auto_commit=False)
+    tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+    state: dict[int, dict[str, dict[str, int]]] = {p: {} for p in range(PARTITIONS)}
+    try:
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            for tp, records in consumer.poll(timeout_ms=1000).items():
+                for record in records:
+                    if record.value is None:
+                        state[tp.partition].pop(record.key.decode(), None)
+                    else:
+                        state[tp.partition][record.key.decode()] = orjson.loads(record.value)
+    finally:
+        consumer.close()
+    return state
+
+
+def test_a_restart_reads_only_the_changelog_tail_and_keeps_exactly_once(stack: RunningStack, tmp_path: Path) -> None:
+    bootstrap = stack.settings.bootstrap_servers
+    run = uuid.uuid4().hex[:8]
+    flow, topic_in, topic_out = f"state-probe-{run}", f"state-probe-in-{run}", f"state-probe-out-{run}"
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin.create_topics([NewTopic(topic_in, PARTITIONS, 1), NewTopic(topic_out, PARTITIONS, 1)])
+    admin.close()
+
+    def feed() -> None:
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        for i in range(RECORDS):
+            producer.send(topic_in, key=b"key-%d" % (i % KEYS), value=b"v%05d" % i)
+            if i % 50 == 49:
+                producer.flush()
+                time.sleep(0.1)
+        producer.flush()
+        producer.close()
+
+    state_dir = tmp_path / "state"
+    env = {"STATE_BROKER": bootstrap, "STATE_FLOW": flow, "STATE_IN": topic_in, "STATE_OUT": topic_out,
+           "STATE_DIR": str(state_dir)}
+    log = tmp_path / "worker.log"
+    starts: list[int] = [0]
+    worker = _start(env, log)
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    try:
+        for kill in range(1, KILLS_MID_STREAM + 1):
+            seen = read_committed(bootstrap, topic_out, partitions=PARTITIONS, timeout=120, drain=False,
+                                  at_least=RECORDS * kill // (KILLS_MID_STREAM + 2), worker=worker)
+            assert seen, f"no output before kill {kill}; log:\n{log.read_text()[-3000:]}"
+            _kill(worker)
+            starts.append(log.stat().st_size)
+            worker = _start(env, log)
+        feeder.join()
+        values = [v or b"" for v in read_committed(bootstrap, topic_out, partitions=PARTITIONS, at_least=RECORDS,
+                                                   timeout=240, worker=worker)]
+        time.sleep(2)  # idle: the last batch's checkpoint is on disk
+        _kill(worker)
+        starts.append(log.stat().st_size)
+        worker = _start(env, log)
+        idle_restart = _restores(log, starts[-1], at_least=PARTITIONS, worker=worker)
+    finally:
+        feeder.join()
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            _kill(worker)
+    text = log.read_text()
+
+    # Exactly once: every input forwarded once, each key's counts 1..n without a gap or a repeat.
+    payloads = sorted(v.split(b"|")[0] for v in values)
+    assert payloads == [b"v%05d" % i for i in range(RECORDS)], f"{len(payloads)} outputs for {RECORDS} inputs"
+    counts: dict[int, list[int]] = defaultdict(list)
+    for value in values:
+        payload, n = value.split(b"|")
+        counts[int(payload[1:]) % KEYS].append(int(n))
+    for key, seen_counts in counts.items():
+        assert sorted(seen_counts) == list(range(1, len(seen_counts) + 1)), f"key {key}: {sorted(seen_counts)[:30]}"
+
+    # The first start had nothing to replay; every later one read its checkpoint and only the tail after it:
+    # at most the one batch committed but not yet checkpointed when the worker was killed, none when it was idle.
+    first = _REPLAYED.findall(log.read_bytes()[:starts[1]])
+    assert first and all(n == b"0" for _, n, _ in first), text[-3000:]
+    for since in starts[1:]:
+        later = [(int(t), int(n), f.decode()) for t, n, f in _REPLAYED.findall(log.read_bytes()[since:])]
+        assert later, f"no restore logged after a restart; log:\n{text[-3000:]}"
+        assert all(f.startswith("offset") and n <= BATCH for _, n, f in later), later
+    assert len(idle_restart) >= PARTITIONS and all(n == 0 for _, n, _ in idle_restart), idle_restart
+
+    # The state on disk is what a full replay of the changelog rebuilds, and what the inputs say.
+    replayed = _changelog_replayed(bootstrap, f"{flow}-counts-changelog")
+    expected = {f"key-{k}": {"n": RECORDS // KEYS} for k in range(KEYS)}
+    on_disk: dict[str, dict[str, int]] = {}
+    for partition in range(PARTITIONS):
+        store = RocksStore("counts", store_path(state_dir, flow, "counts", partition),
+                           topic=f"{flow}-counts-changelog", partition=partition, cache_mb=8)
+        try:
+            assert store.position is not None
+            held = dict(store.items())
+            assert len(store) == len(held)
+        finally:
+            store.close()
+        assert held == replayed[partition], f"partition {partition}: disk and full replay differ"
+        on_disk.update(held)
+    assert on_disk == expected

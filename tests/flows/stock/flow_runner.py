@@ -1,1 +1,0 @@
-../orders/flow_runner.py
