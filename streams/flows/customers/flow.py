@@ -195,7 +195,7 @@ class CustomerFlow:
         groups = Transactions.parts(record, ctx.stores)
         if groups is None:
             where = self.tables.get(record.topic)
-            groups = self.transactions.groups(record, where[0] if where else None, ctx.stores)
+            groups = self.transactions.groups(record, where[0] if where else None, ctx.stores, ctx.count)
         for group in groups:
             queue: deque[Group] = deque([group])
             while queue:

@@ -20,14 +20,14 @@ how many records of it its key gets (JSON ``{"tx", "key", "i", "n"}``); the keye
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from streams.codecs import ChangeEvent, decode
 from streams.codecs.debezium.envelope import TransactionEvent, TransactionStatus
 from streams.codecs.exceptions import CodecError
 from streams.flows.engine.api import Incoming, Store
-from streams.flows.orders.txjoin import Joined, TransactionJoin
+from streams.flows.orders.txjoin import ABANDONED, Joined, TransactionJoin
 from streams.flows.parking import record_from_state, record_to_state
 from streams.systems import Systems
 
@@ -62,16 +62,18 @@ class Transactions:
     def _join(self, system: str, stores: Mapping[str, Store]) -> TransactionJoin:
         return TransactionJoin(stores[join_store(system)], self.collections[system])
 
-    def groups(self, record: Incoming, system: str | None, stores: Mapping[str, Store]) -> list[Group]:
+    def groups(self, record: Incoming, system: str | None, stores: Mapping[str, Store],
+               count: Callable[[str, int], None] | None = None) -> list[Group]:
         """The groups ``record`` completes: itself alone, nothing yet (it waits for its transaction), or the
-        transactions it completes, in commit order. ``system``: the system whose table the record carries."""
+        transactions it completes, in commit order. ``system``: the system whose table the record carries;
+        ``count``: told how many transactions the join abandoned (``Context.count``)."""
         if record.topic in self.topics:
             try:
                 event = decode(record.value, record.key, topic=record.topic, where=record.position)
             except CodecError:
                 return []  # not ours to judge: Debezium writes the transaction topic, no change is lost here
             if isinstance(event, TransactionEvent) and event.status is TransactionStatus.END:
-                return _released(self._join(self.topics[record.topic], stores).end(event))
+                return _released(self._join(self.topics[record.topic], stores).end(event), count)
             return []
         if not self.net or system is None or record.value is None:
             return [(record,)]
@@ -82,7 +84,7 @@ class Transactions:
         join = self._join(system, stores)
         if not isinstance(event, ChangeEvent) or not join.joins(event):
             return [(record,)]
-        return _released(join.add(record, event))
+        return _released(join.add(record, event), count)
 
     @staticmethod
     def parts(record: Incoming, stores: Mapping[str, Store]) -> list[Group] | None:
@@ -109,7 +111,10 @@ class Transactions:
         return [(*group, record)]
 
 
-def _released(joined: list[Joined]) -> list[Group]:
+def _released(joined: list[Joined], count: Callable[[str, int], None] | None) -> list[Group]:
+    abandoned = sum(1 for j in joined if not j.complete)
+    if abandoned and count is not None:
+        count(ABANDONED, abandoned)
     return [j.records for j in joined if j.records]
 
 

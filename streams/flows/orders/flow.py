@@ -32,7 +32,7 @@ from streams.flows.orders.exceptions import IncompleteTransaction, UnexpectedRec
 from streams.flows.orders.mapper import Mapper
 from streams.flows.orders.refusals import RefusalKeys
 from streams.flows.orders.state import LINKS, STORES, State
-from streams.flows.orders.txjoin import Joined, TransactionJoin
+from streams.flows.orders.txjoin import ABANDONED, Joined, TransactionJoin
 from streams.flows.parking import ParkingLot
 from streams.flows.topics import HOLDS
 from streams.mapping import LookupMissing, MappedChange, SourceMapping
@@ -186,6 +186,7 @@ class _Step:
     def joined(self, released: Iterable[Joined]) -> None:
         for joined in released:
             if not joined.complete:
+                self.ctx.count(ABANDONED)
                 error = IncompleteTransaction(
                     f"source transaction {joined.tx_key} is missing its changes of {', '.join(joined.missing)} "
                     "(a later transaction's arrived first); its document is not sent half-written")

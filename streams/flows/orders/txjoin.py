@@ -12,18 +12,32 @@ Each topic holds its changes in commit order, so when a change of a later transa
 topic, an earlier transaction still waiting for changes of that table can never get them (they were not
 captured, or the topic no longer holds them). Such a transaction is *abandoned*: released with the
 changes it has, so the caller can dead-letter them, and it no longer holds back the transactions after it.
+
+The same holds for an END that arrives after such a change: the join remembers, per table, the floor of the
+latest change it got (:mod:`~streams.codecs.debezium.commits`: every transaction committed at or below it
+committed before that change), and an END whose transaction committed at or below the floor of a table it
+still misses changes of is abandoned at once. That is what a flow sees when it starts reading a transaction
+topic from its beginning while its table topics resume where they were (a flow first run with the join, or a
+consumer group that never read the transaction topic): the ENDs of transactions whose changes it used long ago
+arrive after newer changes, and must not hold those back.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from streams.codecs.debezium.commits import CommitMark, change_floor, committed_before, end_mark
 from streams.codecs.debezium.envelope import ChangeEvent, TransactionEvent
 from streams.flows.engine.api import Incoming, JsonValue, Store
 from streams.flows.parking import record_from_state, record_to_state
 
 QUEUE = "queue"
+#: The count ``Context.count`` keeps of transactions released incomplete.
+ABANDONED = "transactions_abandoned"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,7 +60,8 @@ def collection(event: ChangeEvent) -> str:
 
 class TransactionJoin:
     """The join over one store: ``tx:<key>`` per open transaction, ``ev:<key>:<total_order>`` per buffered
-    change, and ``queue``, the ENDed transactions not yet released, in commit order."""
+    change, ``queue``, the ENDed transactions not yet released, in commit order, and ``floor:<collection>``,
+    the commit floor of the latest change of each joined table."""
 
     def __init__(self, store: Store, collections: Iterable[str]) -> None:
         self.store = store
@@ -67,6 +82,9 @@ class TransactionJoin:
             have.append(ordinal)
             self.store.put(f"ev:{tx_key}:{ordinal}", record_to_state(record))
             self.store.put(f"tx:{tx_key}", state)
+        floor = change_floor(event)
+        if floor is not None:
+            self.store.put(f"floor:{name}", {"stream": floor.stream, "at": floor.at})
         return self._abandon_before(tx_key, name) + self._release()
 
     def end(self, event: TransactionEvent) -> list[Joined]:
@@ -77,11 +95,25 @@ class TransactionJoin:
         state = self._tx(event.tx_key)
         if state.get("expected") is None:
             state["expected"] = counts
+            passed = self._passed(end_mark(event), self._missing(state))
+            if passed:
+                log.info("source transaction %s is abandoned: %s already delivered changes of transactions "
+                         "committed after it", event.tx_key, ", ".join(passed))
+                return [self._take(event.tx_key, state, self._missing(state))]
             self.store.put(f"tx:{event.tx_key}", state)
             queue = self._queue()
             queue.append(event.tx_key)
             self.store.put(QUEUE, {"txs": queue})
         return self._release()
+
+    def _passed(self, end: CommitMark | None, missing: tuple[str, ...]) -> list[str]:
+        """The tables ``missing`` names whose latest change is of a transaction committed after ``end``."""
+        passed = []
+        for name in missing:
+            floor = self.store.get(f"floor:{name}")
+            if floor is not None and committed_before(end, CommitMark(str(floor["stream"]), int(floor["at"]))):
+                passed.append(name)
+        return passed
 
     def _tx(self, tx_key: str) -> JsonValue:
         return self.store.get(f"tx:{tx_key}") or {"expected": None, "have": {}}
@@ -102,6 +134,8 @@ class TransactionJoin:
             state = self._tx(other)
             missing = self._missing(state)
             if name in missing:
+                log.info("source transaction %s is abandoned: %s delivered a change of a later transaction "
+                         "before its own", other, name)
                 abandoned.append(self._take(other, state, missing))
         if abandoned:
             gone = {j.tx_key for j in abandoned}

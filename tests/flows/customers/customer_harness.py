@@ -54,6 +54,10 @@ class Harness:
         """Process ``records`` (changes of one system) as one source transaction, its END last."""
         return self._feed(one_transaction(records))
 
+    def feed_exactly(self, *records: tuple[str, bytes | None, bytes | None]) -> list[Sent]:
+        """Process ``records`` as given, transaction topics' records among them (no END added)."""
+        return self._feed(list(records))
+
     def _feed(self, records: list[tuple[str, bytes | None, bytes | None]]) -> list[Sent]:
         start = len(self.emitted)
         self.fed += records
