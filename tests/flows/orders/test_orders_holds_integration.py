@@ -28,8 +28,6 @@ import psycopg
 import pymysql
 import pytest
 from order_harness import orders_flow_file
-from psycopg.rows import dict_row
-from pymysql.cursors import DictCursor
 from support.flows import RunningFlow, Watch, start_at_end
 from support.systems import reference_systems
 from support.waiting import eventually
@@ -95,21 +93,6 @@ def erp_goods(stack: RunningStack, run: int) -> str:
 @pytest.fixture
 def run() -> int:
     return random.randint(100_000_000, 999_999_999)
-
-
-@pytest.fixture
-def crm(stack: RunningStack) -> Iterator[psycopg.Connection[dict[str, Any]]]:
-    with stack.connect_crm(options="-c search_path=crm", row_factory=dict_row, autocommit=True) as conn:
-        yield conn
-
-
-@pytest.fixture
-def erp(stack: RunningStack) -> Iterator[pymysql.connections.Connection[Any]]:
-    conn = stack.connect_erp(cursorclass=DictCursor, autocommit=True)
-    try:
-        yield conn
-    finally:
-        conn.close()
 
 
 def erp_rows(erp: pymysql.connections.Connection[Any], sql: str, *args: Any) -> list[dict[str, Any]]:
