@@ -165,7 +165,9 @@ def _heal_connectors(stack: RunningStack, say: Say) -> list[str]:
 def _abort_hanging(stack: RunningStack, say: Say) -> list[str]:
     """Abort the transactions a broker restart left hanging (`isthmus topics hanging --abort`, what the operator
     runs when capture or a flow stops at one): each is reported."""
-    aborted = [txn.describe() for txn in hanging.abort_hanging(hanging.TransactionsTool.for_stack(stack.settings))]
+    tool = hanging.TransactionsTool(bootstrap_servers=stack.settings.bootstrap_servers,
+                                    kafka_jars=stack.settings.jars_dir / "kafka")
+    aborted = [txn.describe() for txn in hanging.abort_hanging(tool)]
     for line in aborted:
         say(f"aborted hanging transaction {line}")
     return aborted

@@ -23,6 +23,12 @@ def config_path(args: argparse.Namespace | None = None) -> Path | None:
     return Path(given) if given else None
 
 
+def stack_home() -> Path:
+    """The local stack's home, where ``<home>/secrets/tokens`` (the inspection roles) is looked for when
+    ``ISTHMUS_TOKENS`` is not set."""
+    return StackSettings.from_env().home
+
+
 def load_runtime(args: argparse.Namespace | None = None) -> RuntimeSettings:
     """The effective settings; a folder a ``--config`` file sets is also put in this process's environment,
     where every folder's reader (and every child process) looks for it."""

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from streams.cli.runtime import load_runtime
+from streams.cli.runtime import load_runtime, stack_home
 from streams.codecs.avro.single_object import SchemaStore
 from streams.config.kafka import KafkaSettings
 from streams.inspect import admin, filters
@@ -47,7 +47,6 @@ from streams.mapping import load_mappings
 from streams.sinks import dlq
 from streams.sinks.records import COMMAND, DEAD_LETTER
 from streams.sinks.topics import DLQ_TOPIC
-from streams.stack.settings import StackSettings
 from streams.systems import load_systems
 
 __all__ = ["MASK", "describe", "mask", "register"]
@@ -229,7 +228,7 @@ def _add_access(parser: argparse.ArgumentParser, *, pii: bool = True) -> None:
 
 
 def _policy() -> AccessPolicy:
-    return AccessPolicy.from_env(StackSettings.from_env().home)
+    return AccessPolicy.from_env(stack_home())
 
 
 def _require_pii(args: argparse.Namespace, *, action: str) -> None:
@@ -366,7 +365,7 @@ def run_lag(args: argparse.Namespace) -> int:
 
 
 def run_hanging(args: argparse.Namespace) -> int:
-    tool = hanging.TransactionsTool.for_stack(StackSettings.from_env())
+    tool = hanging.TransactionsTool.for_kafka(load_runtime(args).kafka)
     search = hanging.abort_hanging if args.abort else hanging.find_hanging
     found = search(tool, older_than_min=args.older_than)
     for txn in found:

@@ -66,6 +66,8 @@ class KafkaSettings(Section):
                                     "creates (3 on a production cluster)")
     min_insync_replicas: int | None = Field(None, ge=1, description="min.insync.replicas of the topics Isthmus "
                                             "creates; default: the broker's")
+    tools_dir: Path | None = Field(None, description="folder of Kafka's jars (kafka-tools-*.jar), which `isthmus "
+                                   "topics hanging` runs; default: the local stack's")
 
     _split_servers = field_validator("bootstrap_servers", mode="before")(_split)
 

@@ -41,6 +41,7 @@ from streams.inspect.admin import topics as inspect_topics
 from streams.stack.cluster.acls import OWN_PREFIX, connect_grants, isthmus_grants
 from streams.stack.cluster.settings import ClusterSettings
 from streams.stack.cluster.supervisor import SecuredCluster
+from streams.stack.offer import stack_variables
 from streams.stack.running import RunningStack
 
 pytestmark = pytest.mark.integration
@@ -95,7 +96,7 @@ def _deploy_connectors(setup: Setup) -> None:
     """The pair's connectors, rendered for the stack's databases, on the cluster: its brokers, the worker's login
     for the schema history's clients, change topics with three replicas, the schema history under Connect's own
     prefix (which its ACLs allow)."""
-    variables = {**configs.stack_variables(setup.stack.settings, setup.stack.secrets),
+    variables = {**stack_variables(setup.stack.settings, setup.stack.secrets),
                  "kafka_bootstrap_servers": ",".join(setup.cluster.settings.bootstrap_servers)}
     config_set = configs.load(setup.files / "connect-configs", env="local")
     with ConnectClient(setup.cluster.settings.connect_url) as client:

@@ -273,9 +273,11 @@ class InProcessSink:
     def __init__(self, system: str, env: Mapping[str, str]) -> None:
         import threading
 
-        from streams.sinks.runner import SinkEnvironment, build_worker
+        from support.stack_offer import sink_environment
 
-        self.worker = build_worker(system, SinkEnvironment.from_env({**os.environ, **env}), STORE)
+        from streams.sinks.runner import build_worker
+
+        self.worker = build_worker(system, sink_environment({**os.environ, **env}), STORE)
         self.error: BaseException | None = None
         self._loop = asyncio.new_event_loop()
         self._stop = asyncio.Event()

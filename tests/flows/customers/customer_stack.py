@@ -149,14 +149,16 @@ class Reader:
 def sinks(topics: Mapping[str, Mapping[str, str]], run: str, schemas: SchemaStore) -> Iterator[None]:
     """A CRM and an ERP sink worker in threads of this process, on this test's own command, result and
     dead-letter topics (``topics[system]`` maps ISTHMUS_SINK_* names to topics) and consumer groups."""
-    from streams.sinks.runner import SinkEnvironment, build_worker
+    from support.stack_offer import sink_environment
+
+    from streams.sinks.runner import build_worker
 
     threads: list[tuple[threading.Thread, asyncio.AbstractEventLoop, list[asyncio.Event]]] = []
     failure: list[BaseException] = []
     for system, names in topics.items():
         env = {**os.environ, **names, "ISTHMUS_SINK_GROUP_ID": f"it-sink-{system}-{run}",
                "ISTHMUS_SINK_TRANSACTIONAL_ID": f"it-sink-{system}-{run}", "ISTHMUS_SINK_COMMIT_INTERVAL_MS": "100"}
-        worker = build_worker(system, SinkEnvironment.from_env(env), schemas)
+        worker = build_worker(system, sink_environment(env), schemas)
         loop = asyncio.new_event_loop()
         stop: list[asyncio.Event] = []
 

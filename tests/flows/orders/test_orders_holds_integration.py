@@ -29,6 +29,7 @@ import pymysql
 import pytest
 from order_harness import orders_flow_file
 from support.flows import RunningFlow, Watch, start_at_end
+from support.stack_offer import sink_environment
 from support.systems import reference_systems
 from support.waiting import eventually
 
@@ -38,7 +39,7 @@ from streams.flows.context import FlowContext
 from streams.flows.orders import document_flow
 from streams.flows.topics import HOLDS
 from streams.kafka.topics import TopicSpec, ensure_topics
-from streams.sinks.runner import SinkEnvironment, build_worker
+from streams.sinks.runner import build_worker
 from streams.sinks.topics import COMMAND_PARTITIONS
 from streams.stack.running import RunningStack
 from streams.stack.settings import PROJECT_ROOT
@@ -59,7 +60,7 @@ def sink(system: str, commands: str, tag: str, schemas: SchemaStore, bootstrap: 
     start_at_end(bootstrap, group, [commands])
     env = {"ISTHMUS_SINK_RESULTS_TOPIC": results, "ISTHMUS_SINK_DLQ_TOPIC": dlq, "ISTHMUS_SINK_GROUP_ID": group,
            "ISTHMUS_SINK_TRANSACTIONAL_ID": group, "ISTHMUS_SINK_COMMIT_INTERVAL_MS": "100"}
-    worker = build_worker(system, SinkEnvironment.from_env({**os.environ, **env}), schemas)
+    worker = build_worker(system, sink_environment({**os.environ, **env}), schemas)
     loop, stop = asyncio.new_event_loop(), asyncio.Event()
     failed: list[BaseException] = []
 
