@@ -47,6 +47,7 @@ from streams.flows.engine.api import FlowSpec, Incoming
 from streams.flows.engine.batches import KeyPartitioner, OutRecord, send_batched
 from streams.flows.engine.staging import DeadLettered, RecordContext, handle_record
 from streams.flows.engine.stores import StateSettings, TaskStore
+from streams.flows.engine.timing import FlowTimings
 from streams.kafka.deadletters import DEAD_LETTER_TYPE, DLQ_TOPIC, STAGE_HEADER, Original, dead_letter_value
 from streams.kafka.topics import TopicSpec, ensure_topics, partition_counts
 
@@ -125,6 +126,8 @@ class FlowProcessor:
         self.events: Counter[str] = Counter()
         self.emitted = 0
         self.processing_seconds = 0.0
+        #: What the flow's records wait for versus the work on them (``timing.FlowTimings``), committed or not.
+        self.timings = FlowTimings()
         self.dead_lettered = 0
         self.transactions = 0
         self.last_commit_at: float | None = None
@@ -205,6 +208,7 @@ class FlowProcessor:
             while not stop.is_set():
                 batch = await consumer.getmany(timeout_ms=self.settings.poll_timeout_ms,
                                                max_records=self.settings.batch_max_records)
+                fetched = time.perf_counter()
                 if self.failure is not None:
                     failure, self.failure = self.failure, None
                     raise TaskStartFailed(f"{self.spec.name}: a task could not start: {failure}") from failure
@@ -225,7 +229,7 @@ class FlowProcessor:
                             for tp, records in parts:
                                 consumer.seek(tp, records[0].offset)
                             continue
-                        await self._process(task, parts)
+                        await self._process(task, parts, fetched)
         finally:
             self.ready = False
             async with self._lock:
@@ -233,14 +237,21 @@ class FlowProcessor:
             await consumer.stop()
             self._consumer = None
 
-    async def _process(self, task: _Task, parts: Sequence[tuple[TopicPartition, list[Any]]]) -> None:
+    async def _process(self, task: _Task, parts: Sequence[tuple[TopicPartition, list[Any]]],
+                       fetched: float | None = None) -> None:
         """Run the handler over a batch, then commit it in the background: the next batch of the task is
-        processed while this one's transaction completes, and committed only after it (see ``_settle``)."""
+        processed while this one's transaction completes, and committed only after it (see ``_settle``).
+        ``fetched`` (``time.perf_counter``) is when the batch came back from the consumer."""
         ctx = RecordContext(memory=task.stores, stage=self.stage)
         handler = self.spec.handler
         offsets: dict[TopicPartition, int] = {}
         records_in = 0
+        timings = self.timings
+        timings.record_waits([m.timestamp for _, records in parts for m in records], time.time())
         began = time.perf_counter()
+        cpu_began = time.thread_time()
+        if fetched is not None:
+            timings.batch_queue.observe(began - fetched)
         for tp, records in parts:
             for message in records:
                 record = Incoming(topic=message.topic, partition=message.partition, offset=message.offset,
@@ -251,9 +262,14 @@ class FlowProcessor:
             offsets[tp] = records[-1].offset + 1
         ctx.flush()  # objects kept decoded for the batch are written into their stores, once per changed key
         self.dead_lettered += len(ctx.dead_letters)
-        self.processing_seconds += time.perf_counter() - began
+        worked = time.perf_counter()
+        self.processing_seconds += worked - began
+        timings.handler.observe(worked - began)
+        timings.handler_cpu.observe(time.thread_time() - cpu_began)
         outgoing = list(self._outgoing(task, ctx))  # takes the stores' changes: the next batch starts clean
+        ready = time.perf_counter()
         await self._settled(task)
+        timings.commit_wait.observe(time.perf_counter() - ready)
         task.committing = asyncio.create_task(self._settle(task, ctx, outgoing, offsets, records_in),
                                               name=f"{self.spec.name}-{task.partition}-commit")
 
@@ -273,7 +289,9 @@ class FlowProcessor:
 
     async def _settle(self, task: _Task, ctx: RecordContext, outgoing: list[OutRecord],
                       offsets: dict[TopicPartition, int], records_in: int) -> None:
+        began = time.perf_counter()
         ends = await self._commit(task, outgoing, offsets)
+        self.timings.commit.observe(time.perf_counter() - began)
         for name, store in task.stores.items():  # on disk only now: an aborted batch never reaches it
             store.committed(ends.get(self.spec.changelog_topic(name)))
         self.transactions += 1
