@@ -97,6 +97,9 @@ def summary(before: Mapping[str, Histograms], after: Mapping[str, Histograms]) -
         found = spent(before.get(process, {}), after.get(process, {}), metric)
         if found is not None:
             out[stage] = {"per": per, **found.as_dict()}
+    records, batches = (out.get(STAGES[0][2]) or {}).get("count"), (out.get(STAGES[2][2]) or {}).get("count")
+    if isinstance(records, int) and isinstance(batches, int) and batches:
+        out["flow: records per batch"] = {"per": "batch", "count": batches, "mean": round(records / batches, 1)}
     return out
 
 
@@ -106,4 +109,4 @@ def describe(stages: Mapping[str, Mapping[str, object]]) -> str:
         return f"{v:.3f}s" if isinstance(v, float) else "above 600s"
 
     return "; ".join(f"{stage}: mean {seconds(v['mean_s'])}, p99 ≤ {seconds(v['p99_s'])} per {v['per']}"
-                     for stage, v in stages.items())
+                     if "mean_s" in v else f"{stage}: {v.get('mean')}" for stage, v in stages.items())

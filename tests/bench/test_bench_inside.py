@@ -40,3 +40,16 @@ def test_the_summary_names_the_stages_in_a_record_s_order() -> None:
     assert list(summary) == ["ERP sink: target API (first try → answer)"]
     assert summary["ERP sink: target API (first try → answer)"]["count"] == 1
     assert "mean 0.200s, p99 ≤ 0.200s per command" in inside.describe(summary)
+
+
+def test_the_summary_gives_the_flow_s_records_per_batch() -> None:
+    waits = LabelledHistogram("isthmus_flow_record_wait_seconds", "w", "flow")
+    handler = LabelledHistogram("isthmus_flow_handler_seconds", "h", "flow")
+    for _ in range(300):
+        waits.observe("isthmus-customers", 0.1)
+    for _ in range(2):
+        handler.observe("isthmus-customers", 0.05)
+    after = {"worker-customers": {**_histograms(waits), **_histograms(handler)}}
+    summary = inside.summary({}, after)
+    assert summary["flow: records per batch"]["mean"] == 150.0
+    assert "flow: records per batch: 150.0" in inside.describe(summary)
