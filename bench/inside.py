@@ -49,9 +49,10 @@ class Spent:
 
 def scrape(port: int) -> Histograms:
     """Every histogram a process serves at ``http://127.0.0.1:<port>/metrics``, summed over its label sets
-    (the customer worker's one flow, a sink's one target); empty if the process does not answer."""
+    (the customer worker's one flow, a sink's one target); empty if the process does not answer. The worker
+    answers between batches (one event loop), which on a loaded machine can take tens of seconds."""
     try:
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5.0).text
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=60.0).text
     except httpx.HTTPError:
         return {}
     return read(text)
