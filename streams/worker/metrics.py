@@ -1,7 +1,8 @@
 """The worker's metrics: what each flow's processor counts, read when /metrics is scraped.
 
 The engine keeps its own counters (``FlowProcessor.processed``, ``emitted``, ...) for /ready and its logs;
-a custom collector exposes them as they are, so the engine needs no Prometheus object of its own."""
+a custom collector exposes them as they are, so the engine needs no Prometheus object of its own. Its timings
+(``FlowProcessor.timings``, tallies on the shared latency buckets) are exposed as histograms the same way."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.registry import Collector
 
 from streams.flows.engine.processor import FlowProcessor
+from streams.flows.engine.timing import FlowTimings
+from streams.metrics.tally import Tally, histogram_family
 
 #: Each counter family of a flow: name, help, and its value in one processor.
 _COUNTERS: tuple[tuple[str, str, Callable[[FlowProcessor], float]], ...] = (
@@ -23,6 +26,21 @@ _COUNTERS: tuple[tuple[str, str, Callable[[FlowProcessor], float]], ...] = (
     ("isthmus_flow_dead_letters_total", "Input records a flow sent to the dead-letter topic.",
      lambda p: p.dead_lettered),
     ("isthmus_flow_transactions_total", "Kafka transactions a flow committed.", lambda p: p.transactions),
+)
+
+#: Each histogram of a flow's timings (``streams/flows/engine/timing.py``): name, help, and its tally.
+_TIMINGS: tuple[tuple[str, str, Callable[[FlowTimings], Tally]], ...] = (
+    ("isthmus_flow_record_wait_seconds", "Per input record: its Kafka timestamp to the start of the handler over "
+     "its batch (time waited before the flow worked on it).", lambda t: t.record_wait),
+    ("isthmus_flow_batch_queue_seconds", "Per batch: fetched to handler start (waiting behind other tasks).",
+     lambda t: t.batch_queue),
+    ("isthmus_flow_handler_seconds", "Per batch: the handler over its records and the stores' flush, wall time.",
+     lambda t: t.handler),
+    ("isthmus_flow_handler_cpu_seconds", "Per batch: the handler's CPU time (the event loop's thread).",
+     lambda t: t.handler_cpu),
+    ("isthmus_flow_commit_wait_seconds", "Per batch: handler done to the task's previous transaction completed.",
+     lambda t: t.commit_wait),
+    ("isthmus_flow_commit_seconds", "Per batch: its Kafka transaction, begin to committed.", lambda t: t.commit),
 )
 
 
@@ -56,6 +74,9 @@ class WorkerCollector(Collector):
         for flow in self.unavailable:
             left_out.add_metric([self.worker_id, flow], 1)
         yield left_out
+        for name, text, tally in _TIMINGS:
+            yield histogram_family(name, text, labels,
+                                   (([self.worker_id, p.spec.name], tally(p.timings)) for p in self.processors))
 
 
 def worker_registry(worker_id: str, processors: Sequence[FlowProcessor],

@@ -47,6 +47,7 @@ from streams.flows.engine.api import FlowSpec, Incoming
 from streams.flows.engine.batches import KeyPartitioner, OutRecord, send_batched
 from streams.flows.engine.staging import DeadLettered, RecordContext, handle_record
 from streams.flows.engine.stores import StateSettings, TaskStore
+from streams.flows.engine.timing import FlowTimings
 from streams.kafka.deadletters import DEAD_LETTER_TYPE, DLQ_TOPIC, STAGE_HEADER, Original, dead_letter_value
 from streams.kafka.topics import TopicSpec, ensure_topics, partition_counts
 
@@ -70,11 +71,19 @@ class TaskStartFailed(KafkaError):  # type: ignore[misc]
 #: in the stream-stage benchmark; a full batch of 2,000 small records takes ~70 ms to handle.
 DEFAULT_BATCH_MAX_RECORDS = 2000
 
+#: Bytes one fetch may bring of a partition. aiokafka's default (1 MiB) holds ~150 Debezium records with their
+#: inline Connect schema (~6 KB each): batches never filled, and since a transaction costs about the same whatever
+#: the batch holds, a task's rate was capped at ~150 records per commit (the latency bench under load: 151
+#: records per batch, 1.9 s per transaction, lag growing at 100/s). 16 MiB lets a batch reach
+#: ``DEFAULT_BATCH_MAX_RECORDS`` of such records; it bounds what a partition's prefetch can hold in memory.
+DEFAULT_MAX_PARTITION_FETCH_BYTES = 16 * 1024 * 1024
+
 
 @dataclass(frozen=True, kw_only=True)
 class EngineSettings:
     bootstrap_servers: KafkaAddress
     batch_max_records: int = DEFAULT_BATCH_MAX_RECORDS
+    max_partition_fetch_bytes: int = DEFAULT_MAX_PARTITION_FETCH_BYTES
     poll_timeout_ms: int = 200
     transaction_timeout_ms: int = 60000
     restart_delay_s: float = 2.0
@@ -125,6 +134,8 @@ class FlowProcessor:
         self.events: Counter[str] = Counter()
         self.emitted = 0
         self.processing_seconds = 0.0
+        #: What the flow's records wait for versus the work on them (``timing.FlowTimings``), committed or not.
+        self.timings = FlowTimings()
         self.dead_lettered = 0
         self.transactions = 0
         self.last_commit_at: float | None = None
@@ -196,6 +207,7 @@ class FlowProcessor:
             **client_kwargs(self.settings.bootstrap_servers), group_id=self.spec.name,
             client_id=f"{self.settings.worker_id}-{self.spec.name}", isolation_level="read_committed",
             enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=self.settings.batch_max_records,
+            max_partition_fetch_bytes=self.settings.max_partition_fetch_bytes,
             session_timeout_ms=self.settings.session_timeout_ms, heartbeat_interval_ms=3000,
             partition_assignment_strategy=(RangePartitionAssignor,))
         self._consumer = consumer
@@ -205,6 +217,7 @@ class FlowProcessor:
             while not stop.is_set():
                 batch = await consumer.getmany(timeout_ms=self.settings.poll_timeout_ms,
                                                max_records=self.settings.batch_max_records)
+                fetched = time.perf_counter()
                 if self.failure is not None:
                     failure, self.failure = self.failure, None
                     raise TaskStartFailed(f"{self.spec.name}: a task could not start: {failure}") from failure
@@ -225,7 +238,7 @@ class FlowProcessor:
                             for tp, records in parts:
                                 consumer.seek(tp, records[0].offset)
                             continue
-                        await self._process(task, parts)
+                        await self._process(task, parts, fetched)
         finally:
             self.ready = False
             async with self._lock:
@@ -233,14 +246,21 @@ class FlowProcessor:
             await consumer.stop()
             self._consumer = None
 
-    async def _process(self, task: _Task, parts: Sequence[tuple[TopicPartition, list[Any]]]) -> None:
+    async def _process(self, task: _Task, parts: Sequence[tuple[TopicPartition, list[Any]]],
+                       fetched: float | None = None) -> None:
         """Run the handler over a batch, then commit it in the background: the next batch of the task is
-        processed while this one's transaction completes, and committed only after it (see ``_settle``)."""
+        processed while this one's transaction completes, and committed only after it (see ``_settle``).
+        ``fetched`` (``time.perf_counter``) is when the batch came back from the consumer."""
         ctx = RecordContext(memory=task.stores, stage=self.stage)
         handler = self.spec.handler
         offsets: dict[TopicPartition, int] = {}
         records_in = 0
+        timings = self.timings
+        timings.record_waits([m.timestamp for _, records in parts for m in records], time.time())
         began = time.perf_counter()
+        cpu_began = time.thread_time()
+        if fetched is not None:
+            timings.batch_queue.observe(began - fetched)
         for tp, records in parts:
             for message in records:
                 record = Incoming(topic=message.topic, partition=message.partition, offset=message.offset,
@@ -251,9 +271,14 @@ class FlowProcessor:
             offsets[tp] = records[-1].offset + 1
         ctx.flush()  # objects kept decoded for the batch are written into their stores, once per changed key
         self.dead_lettered += len(ctx.dead_letters)
-        self.processing_seconds += time.perf_counter() - began
+        worked = time.perf_counter()
+        self.processing_seconds += worked - began
+        timings.handler.observe(worked - began)
+        timings.handler_cpu.observe(time.thread_time() - cpu_began)
         outgoing = list(self._outgoing(task, ctx))  # takes the stores' changes: the next batch starts clean
+        ready = time.perf_counter()
         await self._settled(task)
+        timings.commit_wait.observe(time.perf_counter() - ready)
         task.committing = asyncio.create_task(self._settle(task, ctx, outgoing, offsets, records_in),
                                               name=f"{self.spec.name}-{task.partition}-commit")
 
@@ -273,7 +298,9 @@ class FlowProcessor:
 
     async def _settle(self, task: _Task, ctx: RecordContext, outgoing: list[OutRecord],
                       offsets: dict[TopicPartition, int], records_in: int) -> None:
+        began = time.perf_counter()
         ends = await self._commit(task, outgoing, offsets)
+        self.timings.commit.observe(time.perf_counter() - began)
         for name, store in task.stores.items():  # on disk only now: an aborted batch never reaches it
             store.committed(ends.get(self.spec.changelog_topic(name)))
         self.transactions += 1
