@@ -74,7 +74,8 @@ def held_now(recent: list[dict[str, Any]]) -> list[dict[str, Any]]:
     latest: dict[str, dict[str, Any]] = {}
     for record in recent:
         latest.setdefault(str(record.get("key")), record)
-    return [r for r in latest.values() if (r.get("value") or {}).get("state") == "held"]
+    # a value that is not a decoded record (bytes of a schema this dashboard does not know) holds nothing it can show
+    return [r for r in latest.values() if isinstance(r.get("value"), dict) and r["value"].get("state") == "held"]
 
 
 @dataclass(kw_only=True)

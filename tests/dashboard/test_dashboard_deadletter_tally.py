@@ -31,3 +31,11 @@ def test_a_topic_made_again_is_counted_from_its_start() -> None:
     tally.add(DeadLettersRead(entries=letters(0, 1, 2), ends={0: 3}, from_start=False))
     tally.add(DeadLettersRead(entries=letters(0), ends={0: 1}, from_start=True))
     assert tally.count == 1 and [e.offset for e in tally.newest()] == [0]
+
+
+def test_a_hold_the_dashboard_cannot_decode_does_not_stop_the_sample() -> None:
+    from streams.dashboard.app import held_now
+
+    newest_first = [{"key": "isthmus-orders:Account|id=1", "value": "c301ab..."},
+                    {"key": "SO-1", "value": {"state": "held", "cause": "waiting_for"}}]
+    assert [r["key"] for r in held_now(newest_first)] == ["SO-1"]
