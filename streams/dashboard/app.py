@@ -155,6 +155,7 @@ class Sampler:
             await asyncio.sleep(self.config.interval_s)
 
     async def close(self) -> None:
+        await self.dead_letters.close()
         if self.latency is not None:
             await self.latency.close()
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
+from aiokafka import AIOKafkaConsumer
+
 from streams.codecs.avro.single_object import SchemaStore
 from streams.config.kafka import KafkaAddress
 from streams.sinks import dlq
@@ -29,6 +31,8 @@ class DeadLetterTally:
     count: int = 0
     by_stage: Counter[str] = field(default_factory=Counter)
     recent: deque[dlq.DeadLetterEntry] = field(init=False)
+    #: The consumer kept from one sample to the next (opened at the first, closed on an error and by close).
+    _reader: AIOKafkaConsumer | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.recent = deque(maxlen=self.shown)
@@ -50,4 +54,16 @@ class DeadLetterTally:
         return list(reversed(self.recent))
 
     async def poll(self, bootstrap: KafkaAddress, topic: str, store: SchemaStore) -> None:
-        self.add(await dlq.read_dead_letters_since(bootstrap, topic, store, self.positions))
+        if self._reader is None:
+            self._reader = await dlq.open_reader(bootstrap)
+        try:
+            read = await dlq.read_dead_letters_since(bootstrap, topic, store, self.positions, reader=self._reader)
+        except BaseException:
+            await self.close()
+            raise
+        self.add(read)
+
+    async def close(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            await reader.stop()

@@ -117,12 +117,20 @@ class DeadLettersRead:
     from_start: bool
 
 
-async def read_dead_letters_since(bootstrap_servers: KafkaAddress, topic: str, store: SchemaStore,
-                                  positions: Mapping[int, int]) -> DeadLettersRead:
-    """The committed dead letters after ``positions`` (partition -> next offset to read; a partition not named is
-    read from its beginning), oldest first per partition: a reader that keeps ``ends`` reads only what is new."""
+async def open_reader(bootstrap_servers: KafkaAddress) -> AIOKafkaConsumer:
+    """A started consumer for :func:`read_dead_letters_since`, to keep across reads (the caller stops it)."""
     consumer = _consumer(bootstrap_servers)
     await _start(consumer, bootstrap_servers)
+    return consumer
+
+
+async def read_dead_letters_since(bootstrap_servers: KafkaAddress, topic: str, store: SchemaStore,
+                                  positions: Mapping[int, int], *,
+                                  reader: AIOKafkaConsumer | None = None) -> DeadLettersRead:
+    """The committed dead letters after ``positions`` (partition -> next offset to read; a partition not named is
+    read from its beginning), oldest first per partition: a reader that keeps ``ends`` reads only what is new.
+    ``reader``: a consumer of :func:`open_reader` kept by the caller (a start costs more than a small read)."""
+    consumer = reader if reader is not None else await open_reader(bootstrap_servers)
     try:
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
@@ -161,7 +169,8 @@ async def read_dead_letters_since(bootstrap_servers: KafkaAddress, topic: str, s
         return DeadLettersRead(entries=sorted(entries, key=lambda e: (e.partition, e.offset)),
                                ends={tp.partition: ends[tp] for tp in tps}, from_start=from_start)
     finally:
-        await consumer.stop()
+        if reader is None:
+            await consumer.stop()
 
 
 def parse_address(text: str) -> tuple[int, int]:
