@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +26,7 @@ from streams.codecs.avro.single_object import SchemaStore
 from streams.config.kafka import KafkaAddress
 from streams.dashboard import sources
 from streams.dashboard.access import COOKIE, caller_of
+from streams.dashboard.deadletters import DeadLetterTally
 from streams.dashboard.exceptions import BadRequest
 from streams.dashboard.latency import LatencyJoin, LatencyTail
 from streams.dashboard.metrics import dashboard_registry
@@ -74,7 +74,8 @@ def held_now(recent: list[dict[str, Any]]) -> list[dict[str, Any]]:
     latest: dict[str, dict[str, Any]] = {}
     for record in recent:
         latest.setdefault(str(record.get("key")), record)
-    return [r for r in latest.values() if (r.get("value") or {}).get("state") == "held"]
+    # a value that is not a decoded record (bytes of a schema this dashboard does not know) holds nothing it can show
+    return [r for r in latest.values() if isinstance(r.get("value"), dict) and r["value"].get("state") == "held"]
 
 
 @dataclass(kw_only=True)
@@ -87,6 +88,7 @@ class Sampler:
     _topic_rates: RateTracker = field(default_factory=RateTracker)
     _group_rates: RateTracker = field(default_factory=RateTracker)
     latency: LatencyTail | None = None
+    dead_letters: DeadLetterTally = field(default_factory=DeadLetterTally)
     history: History = field(init=False)
 
     def __post_init__(self) -> None:
@@ -100,7 +102,8 @@ class Sampler:
         if connect_problem:
             problems.append(connect_problem)
         counts = await asyncio.to_thread(sources.counts, config.bootstrap)
-        letters = await dlq.read_dead_letters(config.bootstrap, config.dlq_topic, self.store)
+        await self.dead_letters.poll(config.bootstrap, config.dlq_topic, self.store)  # only the new letters
+        letters = self.dead_letters
         if self.latency is None:
             self.latency = LatencyTail(bootstrap=config.bootstrap, store=self.store,
                                        join=LatencyJoin() if config.targets is None else
@@ -124,9 +127,9 @@ class Sampler:
             "topics": sources.topic_rows(counts, _or_zero(topic_rates)),
             "lag": [{"group": g, "topic": t, "lag": n} for (g, t), n in sorted(counts.lag_by_topic.items())],
             "dlq_topic": config.dlq_topic,
-            "dead_letter_count": len(letters),
-            "dead_letters_by_stage": dict(sorted(Counter(e.stage for e in letters).items())),
-            "dead_letters": [_letter_row(e, self.store) for e in letters[-SHOWN:][::-1]],
+            "dead_letter_count": letters.count,
+            "dead_letters_by_stage": dict(sorted(letters.by_stage.items())),
+            "dead_letters": [_letter_row(e, self.store) for e in letters.newest()[:SHOWN]],
             "conflicts": conflicts,
             "holds": held_now(recent)[:SHOWN],
             "latency": self.latency.join.summary() if self.latency else [],
@@ -152,6 +155,7 @@ class Sampler:
             await asyncio.sleep(self.config.interval_s)
 
     async def close(self) -> None:
+        await self.dead_letters.close()
         if self.latency is not None:
             await self.latency.close()
 

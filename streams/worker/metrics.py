@@ -6,6 +6,7 @@ a custom collector exposes them as they are, so the engine needs no Prometheus o
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry
@@ -45,10 +46,12 @@ _TIMINGS: tuple[tuple[str, str, Callable[[FlowTimings], Tally]], ...] = (
 
 
 class WorkerCollector(Collector):
-    def __init__(self, worker_id: str, processors: Sequence[FlowProcessor], unavailable: Mapping[str, str]) -> None:
+    def __init__(self, worker_id: str, processors: Sequence[FlowProcessor], unavailable: Mapping[str, str],
+                 clock: Callable[[], float] = time.time) -> None:
         self.worker_id = worker_id
         self.processors = processors
         self.unavailable = unavailable
+        self.clock = clock
 
     def collect(self) -> Iterable[Metric]:
         labels = ["worker", "flow"]
@@ -69,6 +72,7 @@ class WorkerCollector(Collector):
         for p in self.processors:
             tasks.add_metric([self.worker_id, p.spec.name], len(p.tasks))
         yield tasks
+        yield from self._parked(labels)
         left_out = GaugeMetricFamily("isthmus_flow_unavailable",
                                      "A selected flow left out: it cannot be built (see /health).", labels=labels)
         for flow in self.unavailable:
@@ -77,6 +81,25 @@ class WorkerCollector(Collector):
         for name, text, tally in _TIMINGS:
             yield histogram_family(name, text, labels,
                                    (([self.worker_id, p.spec.name], tally(p.timings)) for p in self.processors))
+
+
+    def _parked(self, labels: list[str]) -> Iterable[Metric]:
+        """What each flow's tasks hold back, as their last tick (every few seconds) counted it."""
+        parked = GaugeMetricFamily("isthmus_flow_parked_records",
+                                   "Records a flow holds back until a look-up they need arrives.", labels=labels)
+        oldest = GaugeMetricFamily("isthmus_flow_parked_oldest_seconds",
+                                   "How long the oldest parked record of a flow has waited (0: none waits).",
+                                   labels=labels)
+        now = self.clock()
+        for p in self.processors:
+            if p.spec.tick is None:
+                continue
+            waiting = p.waiting
+            parked.add_metric([self.worker_id, p.spec.name], waiting.records)
+            since = waiting.oldest_since_s
+            oldest.add_metric([self.worker_id, p.spec.name], 0.0 if since is None else max(0.0, now - since))
+        yield parked
+        yield oldest
 
 
 def worker_registry(worker_id: str, processors: Sequence[FlowProcessor],

@@ -16,7 +16,8 @@ Stores (all keyed by text, values JSON objects but the entities'):
   Such tables may keep PostgreSQL's default replica identity, so their updates and deletes carry only the
   key; the remembered row stands in for the before-image (which entity, which kind of address);
 - ``parked``: changes whose entity is not known yet (a ``LookupMissing``), by what they wait for. They
-  are completed, in their order, when the entity arrives.
+  are completed, in their order, when the entity arrives; a wait that lasts is held visibly
+  (:mod:`streams.flows.parked`).
 
 A change the flow cannot use is rejected (``Rejected``): the engine undoes everything its record did, so a
 record that is dead-lettered leaves no trace in the stores; a change parked for its entity leaves none either.
@@ -46,8 +47,8 @@ from streams.flows.engine.packed import fingerprint
 from streams.flows.engine.values import from_store, to_store
 from streams.flows.exceptions import FlowUnavailable
 from streams.flows.lookups import short_name
-from streams.flows.parking import ParkingLot
-from streams.flows.topics import AUDIT_CONFLICTS
+from streams.flows.parked import ParkedHolds
+from streams.flows.topics import AUDIT_CONFLICTS, HOLDS
 from streams.mapping import Context as MappingContext
 from streams.mapping import LookupMissing, MappedChange, MappingError, RecordMapping, map_change
 from streams.systems import Systems
@@ -140,13 +141,14 @@ class CustomerFlow:
         self.context = MappingContext.of(systems)
         self.clock = clock
         self._codec = StateCodec(config)
+        self.holds = ParkedHolds(flow=self.name, schemas=schemas, stores=(PARKED,))
 
     def spec(self) -> FlowSpec:
         return FlowSpec(
             name=self.name, inputs=tuple(self.tables), handler=self.handle, stores=STORES,
-            outputs=(self.canonical_topic, AUDIT_CONFLICTS), compacted=(self.canonical_topic,),
+            outputs=(self.canonical_topic, AUDIT_CONFLICTS, HOLDS), compacted=(self.canonical_topic,),
             key_by=CustomerKeys(self.config, self.tables, self.context, self.named),
-            description=self.config.description)
+            description=self.config.description, tick=self.holds.tick)
 
     def handle(self, record: Incoming, ctx: Context) -> None:
         queue = deque([record])
@@ -195,10 +197,10 @@ class CustomerFlow:
     # parking
 
     def _park(self, ctx: Context, waiting_for: str, record: Incoming) -> None:
-        ParkingLot(ctx.stores[PARKED]).park(waiting_for, record)
+        self.holds.lot(ctx, PARKED).park(waiting_for, record)
 
     def _release(self, ctx: Context, keys: list[str]) -> list[Incoming]:
-        lot = ParkingLot(ctx.stores[PARKED])
+        lot = self.holds.lot(ctx, PARKED)
         return [record for key in keys for record in lot.release(key)]
 
     # applying one change

@@ -23,6 +23,10 @@ A handler that rejects a record (raises ``Rejected``), or fails on it, rolls bac
 output and counts, and the record goes to the dead-letter topic with the reason; processing goes on
 (:mod:`~streams.flows.engine.staging`, which ``LocalRun`` runs too). A Kafka error inside a transaction
 aborts it and restarts the flow from its last commit (new consumer, producers and restored state).
+
+A flow with a ``tick`` (``FlowSpec.tick``) has it called every ``tick_interval_s`` for each ready task, between
+batches: what it emits and writes commits in a transaction of its own (a parked record announced as held once
+it has waited ``hold_after_s``), and what it says the task holds back (``Waiting``) is kept for /metrics.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from aiokafka.errors import KafkaError
 from streams.codecs.avro.single_object import SchemaStore
 from streams.config.kafka import KafkaAddress, client_kwargs
 from streams.errors import IsthmusError
-from streams.flows.engine.api import FlowSpec, Incoming
+from streams.flows.engine.api import FlowSpec, Incoming, Waiting
 from streams.flows.engine.batches import KeyPartitioner, OutRecord, send_batched
 from streams.flows.engine.staging import DeadLettered, RecordContext, handle_record
 from streams.flows.engine.stores import StateSettings, TaskStore
@@ -90,6 +94,9 @@ class EngineSettings:
     #: How long the group waits for a silent worker before its partitions move (aiokafka's default is 10 s).
     session_timeout_ms: int = 30000
     worker_id: str = "isthmus-worker"
+    #: How often a flow's ``tick`` looks at each task, and how long a parked record waits before it is held.
+    tick_interval_s: float = 5.0
+    hold_after_s: float = 300.0
     state: StateSettings = field(default_factory=StateSettings)
 
 
@@ -146,6 +153,14 @@ class FlowProcessor:
         #: Set when a task cannot start (``_start``); the loop raises it to restart the flow.
         self.failure: BaseException | None = None
         self._partitioner = KeyPartitioner()
+        #: What each task holds back, as its flow's last tick said.
+        self.waiting_by_task: dict[int, Waiting] = {}
+        self._ticked_at = 0.0
+
+    @property
+    def waiting(self) -> Waiting:
+        """What this worker's tasks of the flow hold back (as of their last tick)."""
+        return sum(self.waiting_by_task.values(), Waiting())
 
     @property
     def stage(self) -> str:
@@ -222,6 +237,7 @@ class FlowProcessor:
                     failure, self.failure = self.failure, None
                     raise TaskStartFailed(f"{self.spec.name}: a task could not start: {failure}") from failure
                 self._raise_failed_commit()
+                await self._tick()
                 if not batch:
                     continue
                 async with self._lock:
@@ -282,6 +298,29 @@ class FlowProcessor:
         task.committing = asyncio.create_task(self._settle(task, ctx, outgoing, offsets, records_in),
                                               name=f"{self.spec.name}-{task.partition}-commit")
 
+    async def _tick(self) -> None:
+        """The flow's tick for each ready task, every ``tick_interval_s``; its output commits like a batch's (after
+        the task's transaction in flight), without input offsets."""
+        tick = self.spec.tick
+        if tick is None or time.monotonic() - self._ticked_at < self.settings.tick_interval_s:
+            return
+        self._ticked_at = time.monotonic()
+        async with self._lock:
+            for task in [t for t in self.tasks.values() if t.ready]:
+                ctx = RecordContext(memory=task.stores, stage=self.stage)
+                try:
+                    with ctx.isolated():  # a failing tick leaves nothing behind; the flow goes on
+                        self.waiting_by_task[task.partition] = tick(ctx, time.time(), self.settings.hold_after_s)
+                except Exception:
+                    log.exception("%s task %d: its tick failed", self.spec.name, task.partition)
+                ctx.flush()
+                outgoing = list(self._outgoing(task, ctx))
+                if not outgoing:
+                    continue
+                await self._settled(task)
+                task.committing = asyncio.create_task(self._settle(task, ctx, outgoing, {}, 0),
+                                                      name=f"{self.spec.name}-{task.partition}-tick")
+
     async def _settled(self, task: _Task) -> None:
         """Wait for the task's transaction in flight; its failure propagates (the flow restarts from its last
         commit and rebuilds its stores, so the changes of the batches after it are never kept either)."""
@@ -340,7 +379,8 @@ class FlowProcessor:
         await producer.begin_transaction()
         last: dict[tuple[str, int], tuple[asyncio.Future[Any], int]] = {}
         sent = await send_batched(producer, outgoing, self._partitioner, last=last)
-        await producer.send_offsets_to_transaction(offsets, self.spec.name)
+        if offsets:  # a tick's transaction consumed nothing
+            await producer.send_offsets_to_transaction(offsets, self.spec.name)
         await asyncio.gather(*sent)  # a record batch the broker refused fails the batch before it commits
         await producer.commit_transaction()
         return {topic: future.result().offset + records for (topic, partition), (future, records) in last.items()
@@ -465,6 +505,7 @@ class FlowProcessor:
     async def _close_tasks(self, partitions: Sequence[int], keep_state: bool = False) -> None:
         for partition in partitions:
             task = self.tasks.pop(partition)
+            self.waiting_by_task.pop(partition, None)
             if task.starting is not None and not task.starting.done():
                 task.starting.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
