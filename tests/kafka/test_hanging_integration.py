@@ -18,7 +18,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
-from support.committed import values_to_end
+from support.topics import values_to_end
 
 from streams.kafka import hanging
 from streams.stack.running import RunningStack

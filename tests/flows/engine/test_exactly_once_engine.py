@@ -15,7 +15,7 @@ from pathlib import Path
 
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
-from support.committed import read_committed
+from support.topics import read_committed
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.kafka.deadletters import DLQ_TOPIC

@@ -18,7 +18,7 @@ from pathlib import Path
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
-from support.committed import read_committed
+from support.topics import read_committed
 
 from streams.flows.engine.rocks import RocksStore, store_path
 from streams.stack.running import RunningStack
