@@ -18,8 +18,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
-from support.committed import values_to_end
 from support.stack_offer import stack_runtime
+from support.topics import values_to_end
 
 from streams.kafka import hanging
 from streams.stack.running import RunningStack

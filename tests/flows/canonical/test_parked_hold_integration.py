@@ -10,17 +10,18 @@ customer changes again.
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 from prometheus_client import generate_latest
 from psycopg.rows import dict_row
 from support.events import end_positions, read_events
 from support.flows import RunningFlow
 from support.metrics import parse, value
+from support.topics import Record, TopicReader
+from support.waiting import eventually
 
 from reference.topics import CRM_CUSTOMERS
 from streams.codecs.avro.single_object import SchemaStore
@@ -39,22 +40,17 @@ HOLD_AFTER_S = 2.0
 def _holds(bootstrap: str, schemas: SchemaStore, since: dict[int, int], key_prefix: str,
            until: Callable[[list[dict[str, Any]]], bool], timeout: float) -> list[dict[str, Any]]:
     """The committed Hold records of keys starting with ``key_prefix`` written after ``since``."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
-                             isolation_level="read_committed")
-    found: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout
-    try:
-        parts = [TopicPartition(HOLDS, p) for p in sorted(consumer.partitions_for_topic(HOLDS) or ())]
-        consumer.assign(parts)
-        for tp in parts:
-            consumer.seek(tp, since.get(tp.partition, 0))
-        while not until(found) and time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=500).values():
-                found += [dict(schemas.decode(r.value).value) for r in records
-                          if r.key is not None and r.key.decode().startswith(key_prefix) and r.value]
-        return found
-    finally:
-        consumer.close()
+
+    def decode(record: Record) -> dict[str, Any] | None:
+        key = record.text_key
+        if key is None or not key.startswith(key_prefix) or not record.value:
+            return None
+        return dict(schemas.decode(record.value).value)
+
+    start = {TopicPartition(HOLDS, p): offset for p, offset in since.items()}
+    with TopicReader(bootstrap, [HOLDS], decode, start=start) as reader:
+        return reader.until(f"hold records of {key_prefix}", lambda found: list(found) if until(found) else None,
+                            timeout=timeout)
 
 
 def _gauges(processor: FlowProcessor, name: str) -> tuple[float | None, float | None]:
@@ -101,7 +97,6 @@ def test_an_order_waiting_for_its_customer_is_counted_held_and_released(stack: R
             both = _holds(bootstrap, context.schemas, holds_since, key, lambda found: len(found) >= 2, timeout=90)
             assert [h["state"] for h in both] == ["held", "released"], both
             assert both[1]["entity_key"] == held[0]["entity_key"]
-            deadline = time.monotonic() + 30
-            while _gauges(running.processor, flow.name)[0] != 0 and time.monotonic() < deadline:
-                time.sleep(0.5)  # the gauge is what the last tick (every 0.5 s here) counted
-            assert _gauges(running.processor, flow.name) == (0, 0)
+            # the gauge is what the last tick (every 0.5 s here) counted
+            eventually("the parked gauges back at 0", lambda: _gauges(running.processor, flow.name) == (0, 0),
+                       timeout=30)

@@ -18,8 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
-from support.waiting import eventually
+from support.topics import Record, TopicReader
 
 from streams.codecs import ChangeEvent, decode
 from streams.codecs.avro.single_object import SchemaStore
@@ -105,44 +104,18 @@ def running(spec: FlowSpec, bootstrap: str, schemas: SchemaStore) -> Iterator[No
     assert not thread.is_alive(), f"flow {spec.name} did not stop within 60 s"
 
 
-class Reader:
-    """Reads topics with read_committed from their ends at creation: what was produced after that."""
+#: what a customer test reads: (topic, key, decoded value)
+Keyed = tuple[str, str, Mapping[str, Any]]
 
-    def __init__(self, bootstrap: str, topics: list[str], decode_value: Callable[[bytes], Mapping[str, Any]]):
-        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
-                                      group_id=None, enable_auto_commit=False)
-        partitions = [TopicPartition(t, p) for t in topics for p in sorted(self.consumer.partitions_for_topic(t)
-                                                                          or {0})]
-        self.consumer.assign(partitions)
-        self.consumer.seek_to_end(*partitions)
-        for tp in partitions:
-            self.consumer.position(tp)
-        self.decode_value = decode_value
-        self.seen: list[tuple[str, str, Mapping[str, Any]]] = []
-        #: (topic, partition, offset) of each record in ``seen``
-        self.positions: list[tuple[str, int, int]] = []
 
-    def wait_for(self, what: str, found: Callable[[list[tuple[str, str, Mapping[str, Any]]]], bool],
-                 timeout: float = WAIT_S) -> list[tuple[str, str, Mapping[str, Any]]]:
-        """Poll until ``found(seen)`` holds; fails naming ``what`` and what was seen."""
-        def probe() -> bool:
-            if found(self.seen):
-                return True
-            self.poll()
-            return False
+def reader(bootstrap: str, topics: list[str], decode_value: Callable[[bytes], Mapping[str, Any]]) -> TopicReader[Keyed]:
+    """Keyed records produced on ``topics`` from now on (a topic a flow makes later is created now)."""
+    def decode(record: Record) -> Keyed | None:
+        if record.value is None or record.text_key is None:
+            return None
+        return record.topic, record.text_key, decode_value(record.value)
 
-        eventually(f"not seen: {what}", probe, timeout=timeout, every=0, context=lambda: f"seen: {self.seen}")
-        return self.seen
-
-    def poll(self) -> None:
-        for records in self.consumer.poll(timeout_ms=500).values():
-            for r in records:
-                if r.value is not None and r.key is not None:
-                    self.seen.append((r.topic, r.key.decode(), self.decode_value(r.value)))
-                    self.positions.append((r.topic, r.partition, r.offset))
-
-    def close(self) -> None:
-        self.consumer.close()
+    return TopicReader(bootstrap, topics, decode, start="end", create_topics=True)
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from pathlib import Path
 import orjson
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
-from support.committed import read_committed
+from support.topics import read_committed
 
 from streams.flows.engine.rocks import RocksStore, store_path
 from streams.stack.running import RunningStack
@@ -106,14 +106,14 @@ def test_a_restart_reads_only_the_changelog_tail_and_keeps_exactly_once(stack: R
     feeder.start()
     try:
         for kill in range(1, KILLS_MID_STREAM + 1):
-            seen = read_committed(bootstrap, topic_out, partitions=PARTITIONS, timeout=120, drain=False,
+            seen = read_committed(bootstrap, topic_out, timeout=120, drain=False,
                                   at_least=RECORDS * kill // (KILLS_MID_STREAM + 2), worker=worker)
             assert seen, f"no output before kill {kill}; log:\n{log.read_text()[-3000:]}"
             _kill(worker)
             starts.append(log.stat().st_size)
             worker = _start(env, log)
         feeder.join()
-        values = [v or b"" for v in read_committed(bootstrap, topic_out, partitions=PARTITIONS, at_least=RECORDS,
+        values = [v or b"" for v in read_committed(bootstrap, topic_out, at_least=RECORDS,
                                                    timeout=240, worker=worker)]
         time.sleep(2)  # idle: the last batch's checkpoint is on disk
         _kill(worker)
