@@ -100,8 +100,21 @@ class _Outcome:
     conflicts: list[Mapping[str, Any]] = field(default_factory=list)
     released: list[str] = field(default_factory=list)
     echoes: list[str] = field(default_factory=list)
-    #: The change this outcome folds in: the lineage headers of the canonical records published for it.
-    lineage: Lineage | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Change:
+    """The change an entity last folded in, from which its canonical record's lineage headers are made when the
+    batch ends: only the batch's last change to an entity is published, so the lineage (its JSON key text, its
+    headers) is built once per published record rather than once per source record."""
+
+    event: ChangeEvent
+    system: str
+    record: Incoming
+    cause: Cause
+
+    def lineage(self, version: str) -> Lineage:
+        return Lineage.of(self.event, self.system, self.record, version, cause=self.cause)
 
 
 class CustomerFlow:
@@ -244,11 +257,11 @@ class CustomerFlow:
                 fold_xref(state, change, settled_at=settled_at)
                 outcome.released += self._index(stores[INDEX], change)
         cause = Cause.of(event, system, record)
-        outcome.lineage = Lineage.of(event, system, record, self.mapping_version)
+        last = _Change(event=event, system=system, record=record, cause=cause)
         for key, state in states.items():
             outcome.commands += decide(state, cause, context=context, named=self.named, audit=outcome.conflicts,
                                        settled_at=settled_at)
-            state.touched_by, state.lineage = record, outcome.lineage
+            state.touched_by, state.lineage = record, last
             entities.put(key, state)  # encoded, and its canonical record published, when the batch ends
         return outcome
 
@@ -269,7 +282,7 @@ class CustomerFlow:
                 "is kept, the record is published with the entity's next change")) from exc
         state.published = published
         ctx.emit(self.canonical_topic, key=key, value=value,
-                 headers=state.lineage.headers() if state.lineage is not None else {})
+                 headers=state.lineage.lineage(self.mapping_version).headers() if state.lineage is not None else {})
 
     def _observed(self, change: MappedChange, event: ChangeEvent, reads: Reads) -> dict[str, Any]:
         """What the system reports for the fields Isthmus writes into it: the mapped values, plus, on a link
