@@ -75,18 +75,25 @@ def input_tables(config: EntityConfig, systems: Systems) -> dict[str, tuple[str,
 class _LinkLookup:
     """The look-up of the link record by one of its indexed id fields (the mapping files'
     ``lookup: {record: <link>, by: <id field>}``); remembers what it missed so the change can be parked under
-    it. An index entry is ``{<key field>: <record key>}``."""
+    it. An index entry is ``{<key field>: <record key>}``. One per flow, its mapping context made once around it
+    (a context per record cost two ``dataclasses.replace`` a record); :meth:`start` readies it for a record."""
 
-    def __init__(self, stores: Mapping[str, Store], config: EntityConfig) -> None:
-        self._index = stores[INDEX]
+    def __init__(self, config: EntityConfig) -> None:
+        self._index: Store | None = None
         self._record = short_name(config.link.target)
         self._indexed = config.indexed
         self._key = config.key
         self.missed: str | None = None
 
+    def start(self, stores: Mapping[str, Store]) -> _LinkLookup:
+        """Look up in ``stores``' index for the record about to be applied; nothing missed yet."""
+        self._index, self.missed = stores[INDEX], None
+        return self
+
     def __call__(self, record: str, by: str, key: Any) -> Mapping[str, Any] | None:
         if short_name(record) != self._record or by not in self._indexed:
             return None
+        assert self._index is not None, "start() readies the look-up for a record"
         entry = self._index.get(f"{by}={key}")
         if entry is None:
             self.missed = f"{by}={key}"
@@ -153,6 +160,8 @@ class CustomerFlow:
         self.context = MappingContext.of(systems)
         self.clock = clock
         self._codec = StateCodec(config)
+        self._lookup = _LinkLookup(config)
+        self._mapping_context = dataclasses.replace(self.context, lookup=self._lookup)
 
     def spec(self) -> FlowSpec:
         return FlowSpec(
@@ -185,10 +194,10 @@ class CustomerFlow:
             raise Rejected(stage=self.stage, reason=f"not a Debezium change event: {exc}") from exc
         if not isinstance(event, ChangeEvent) or event.op is Op.TRUNCATE:
             return []
-        lookup = _LinkLookup(ctx.stores, self.config)
+        lookup = self._lookup.start(ctx.stores)
         try:
             with ctx.isolated(record):  # undoes what the change did before it failed (or was parked)
-                outcome = self._apply(ctx, lookup, system, table, event, record)
+                outcome = self._apply(ctx, system, table, event, record)
                 outputs = self._encode(outcome)
         except LookupMissing as exc:
             if lookup.missed is None:
@@ -216,11 +225,11 @@ class CustomerFlow:
 
     # applying one change
 
-    def _apply(self, ctx: Context, lookup: _LinkLookup, system: str, table: str, event: ChangeEvent,
+    def _apply(self, ctx: Context, system: str, table: str, event: ChangeEvent,
                record: Incoming) -> _Outcome:
         stores = ctx.stores
         entities = ctx.objects(ENTITIES, self._codec, on_flush=self._publish)
-        context = dataclasses.replace(self.context, lookup=lookup)
+        context = self._mapping_context
         outcome = _Outcome()
         config = self.config
         reads = config.reads[(system, table)]
