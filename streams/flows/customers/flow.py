@@ -76,18 +76,25 @@ def input_tables(config: EntityConfig, systems: Systems) -> dict[str, tuple[str,
 class _LinkLookup:
     """The look-up of the link record by one of its indexed id fields (the mapping files'
     ``lookup: {record: <link>, by: <id field>}``); remembers what it missed so the change can be parked under
-    it. An index entry is ``{<key field>: <record key>}``."""
+    it. An index entry is ``{<key field>: <record key>}``. One per flow, its mapping context made once around it
+    (a context per record cost two ``dataclasses.replace`` a record); :meth:`start` readies it for a record."""
 
-    def __init__(self, stores: Mapping[str, Store], config: EntityConfig) -> None:
-        self._index = stores[INDEX]
+    def __init__(self, config: EntityConfig) -> None:
+        self._index: Store | None = None
         self._record = short_name(config.link.target)
         self._indexed = config.indexed
         self._key = config.key
         self.missed: str | None = None
 
+    def start(self, stores: Mapping[str, Store]) -> _LinkLookup:
+        """Look up in ``stores``' index for the record about to be applied; nothing missed yet."""
+        self._index, self.missed = stores[INDEX], None
+        return self
+
     def __call__(self, record: str, by: str, key: Any) -> Mapping[str, Any] | None:
         if short_name(record) != self._record or by not in self._indexed:
             return None
+        assert self._index is not None, "start() readies the look-up for a record"
         entry = self._index.get(f"{by}={key}")
         if entry is None:
             self.missed = f"{by}={key}"
@@ -101,8 +108,21 @@ class _Outcome:
     conflicts: list[Mapping[str, Any]] = field(default_factory=list)
     released: list[str] = field(default_factory=list)
     echoes: list[str] = field(default_factory=list)
-    #: The change this outcome folds in: the lineage headers of the canonical records published for it.
-    lineage: Lineage | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Change:
+    """The change an entity last folded in, from which its canonical record's lineage headers are made when the
+    batch ends: only the batch's last change to an entity is published, so the lineage (its JSON key text, its
+    headers) is built once per published record rather than once per source record."""
+
+    event: ChangeEvent
+    system: str
+    record: Incoming
+    cause: Cause
+
+    def lineage(self, version: str) -> Lineage:
+        return Lineage.of(self.event, self.system, self.record, version, cause=self.cause)
 
 
 class CustomerFlow:
@@ -142,6 +162,8 @@ class CustomerFlow:
         self.clock = clock
         self._codec = StateCodec(config)
         self.holds = ParkedHolds(flow=self.name, schemas=schemas, stores=(PARKED,))
+        self._lookup = _LinkLookup(config)
+        self._mapping_context = dataclasses.replace(self.context, lookup=self._lookup)
 
     def spec(self) -> FlowSpec:
         return FlowSpec(
@@ -174,10 +196,10 @@ class CustomerFlow:
             raise Rejected(stage=self.stage, reason=f"not a Debezium change event: {exc}") from exc
         if not isinstance(event, ChangeEvent) or event.op is Op.TRUNCATE:
             return []
-        lookup = _LinkLookup(ctx.stores, self.config)
+        lookup = self._lookup.start(ctx.stores)
         try:
             with ctx.isolated(record):  # undoes what the change did before it failed (or was parked)
-                outcome = self._apply(ctx, lookup, system, table, event, record)
+                outcome = self._apply(ctx, system, table, event, record)
                 outputs = self._encode(outcome)
         except LookupMissing as exc:
             if lookup.missed is None:
@@ -205,11 +227,11 @@ class CustomerFlow:
 
     # applying one change
 
-    def _apply(self, ctx: Context, lookup: _LinkLookup, system: str, table: str, event: ChangeEvent,
+    def _apply(self, ctx: Context, system: str, table: str, event: ChangeEvent,
                record: Incoming) -> _Outcome:
         stores = ctx.stores
         entities = ctx.objects(ENTITIES, self._codec, on_flush=self._publish)
-        context = dataclasses.replace(self.context, lookup=lookup)
+        context = self._mapping_context
         outcome = _Outcome()
         config = self.config
         reads = config.reads[(system, table)]
@@ -246,11 +268,11 @@ class CustomerFlow:
                 fold_xref(state, change, settled_at=settled_at)
                 outcome.released += self._index(stores[INDEX], change)
         cause = Cause.of(event, system, record)
-        outcome.lineage = Lineage.of(event, system, record, self.mapping_version)
+        last = _Change(event=event, system=system, record=record, cause=cause)
         for key, state in states.items():
             outcome.commands += decide(state, cause, context=context, named=self.named, audit=outcome.conflicts,
                                        settled_at=settled_at)
-            state.touched_by, state.lineage = record, outcome.lineage
+            state.touched_by, state.lineage = record, last
             entities.put(key, state)  # encoded, and its canonical record published, when the batch ends
         return outcome
 
@@ -271,7 +293,7 @@ class CustomerFlow:
                 "is kept, the record is published with the entity's next change")) from exc
         state.published = published
         ctx.emit(self.canonical_topic, key=key, value=value,
-                 headers=state.lineage.headers() if state.lineage is not None else {})
+                 headers=state.lineage.lineage(self.mapping_version).headers() if state.lineage is not None else {})
 
     def _observed(self, change: MappedChange, event: ChangeEvent, reads: Reads) -> dict[str, Any]:
         """What the system reports for the fields Isthmus writes into it: the mapped values, plus, on a link
