@@ -1,0 +1,173 @@
+"""Where the chaos run's Kafka and Kafka Connect run, and what the Kafka faults do to them.
+
+``SingleBroker``: the chaos stack's own broker and Connect (``StackManager``), as always. ``ThreeBrokers``
+(``--brokers 3``): a 3-node KRaft cluster with Connect distributed on it (chaos/cluster.py), every topic with
+3 replicas and ``min.insync.replicas`` 2, and the ``kill-broker`` fault. Both leave the databases and the
+reference APIs to the stack manager.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import time
+from collections.abc import Callable
+
+from chaos.cluster import MIN_INSYNC_REPLICAS, REPLICATION_FACTOR, PlainCluster, cluster_settings
+from chaos.exceptions import ChaosError
+from chaos.schedule import CLUSTER_KINDS, KINDS
+from streams.capture import configs
+from streams.capture.client import ConnectClient
+from streams.capture.deploy import deploy
+from streams.cli.main import main as cli_main
+from streams.kafka.hanging import TransactionsTool
+from streams.stack.jars import ensure_jars
+from streams.stack.manager import StackManager
+from streams.stack.prerequisites import find_toolchain
+
+Say = Callable[[str], None]
+
+#: The stack's services besides its broker and Connect: what ``ThreeBrokers`` asks the stack manager for.
+NON_KAFKA_SERVICES = ("crm-db", "erp-db", "crm-api", "erp-api")
+
+
+class SingleBroker:
+    """The chaos stack's one broker and its Connect."""
+
+    kinds: tuple[str, ...] = KINDS
+
+    def __init__(self, manager: StackManager) -> None:
+        self.manager = manager
+
+    @property
+    def bootstrap(self) -> str:
+        return self.manager.settings.bootstrap_servers
+
+    @property
+    def connect_url(self) -> str:
+        return self.manager.settings.connect_url
+
+    def describe(self) -> str:
+        return f"one broker at {self.bootstrap}"
+
+    def client_env(self) -> dict[str, str]:
+        """Nothing to add: the runtime takes the stack's broker and Connect from the stack's offer."""
+        return {}
+
+    def transactions_tool(self) -> TransactionsTool:
+        return TransactionsTool.for_stack(self.manager.settings)
+
+    def up(self) -> None:
+        self.manager.up()
+
+    def down(self) -> None:
+        self.manager.down()
+
+    def wipe(self) -> None:
+        """Stop everything and delete the data (``--fresh``)."""
+        self.manager.down()
+        shutil.rmtree(self.manager.settings.data_dir, ignore_errors=True)
+
+    def deploy_connectors(self, say: Say) -> None:
+        if cli_main(["connectors", "deploy"]) != 0:
+            raise ChaosError("`isthmus connectors deploy` failed (see above)")
+
+    def restart_kafka(self) -> None:
+        self.manager.restart("kafka")
+
+    def restart_connect(self) -> None:
+        self.manager.restart("connect")
+
+    def kill_broker(self, pause_s: float) -> str:
+        raise ChaosError("kill-broker needs the 3-broker cluster: run with --brokers 3")
+
+
+class ThreeBrokers:
+    """A 3-broker cluster and Connect on it, beside the stack's databases and reference APIs."""
+
+    kinds: tuple[str, ...] = CLUSTER_KINDS
+
+    def __init__(self, manager: StackManager, say: Say) -> None:
+        self.manager = manager
+        self.say = say
+        settings = manager.settings
+        self.cluster = PlainCluster(cluster_settings(settings.home / "cluster", settings.jars_dir,
+                                                     manager.secrets.path.parent), manager.secrets)
+        self.kills = 0
+
+    @property
+    def bootstrap(self) -> str:
+        return self.cluster.bootstrap
+
+    @property
+    def connect_url(self) -> str:
+        return self.cluster.settings.connect_url
+
+    def describe(self) -> str:
+        return (f"{self.cluster.settings.nodes} brokers at {self.bootstrap} (replication factor "
+                f"{REPLICATION_FACTOR}, min.insync.replicas {MIN_INSYNC_REPLICAS}), Connect at {self.connect_url}")
+
+    def client_env(self) -> dict[str, str]:
+        """The runtime settings (streams/config) that point every Isthmus process at the cluster and make the
+        topics it creates replicated."""
+        return {"ISTHMUS_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+                "ISTHMUS_KAFKA_REPLICATION_FACTOR": str(REPLICATION_FACTOR),
+                "ISTHMUS_KAFKA_MIN_INSYNC_REPLICAS": str(MIN_INSYNC_REPLICAS),
+                "ISTHMUS_CONNECT_URLS": self.connect_url}
+
+    def transactions_tool(self) -> TransactionsTool:
+        return TransactionsTool(bootstrap_servers=self.bootstrap, kafka_jars=self.manager.settings.jars_dir / "kafka")
+
+    def up(self) -> None:
+        ensure_jars(self.manager.settings.jars_dir, find_toolchain().mvn, self.manager.progress)
+        self.manager.up(NON_KAFKA_SERVICES)
+        self.cluster.start([], timeout=300)
+
+    def down(self) -> None:
+        self.cluster.stop()
+        self.manager.down()
+
+    def wipe(self) -> None:
+        self.down()
+        shutil.rmtree(self.manager.settings.data_dir, ignore_errors=True)
+        shutil.rmtree(self.cluster.settings.home / "data", ignore_errors=True)
+
+    def deploy_connectors(self, say: Say) -> None:
+        """The stack's connectors (overlay ``local``), their schema history on the cluster's brokers and their
+        change topics created with the cluster's replication factor."""
+        stack = self.manager.running()
+        variables = {**configs.stack_variables(stack.settings, stack.secrets),
+                     "kafka_bootstrap_servers": self.bootstrap}
+        config_set = configs.load(configs.DEFAULT_ROOT, env="local")
+        with ConnectClient(self.connect_url) as client:
+            for name in config_set.names:
+                connector = config_set.render(name, variables)
+                if connector.problems:
+                    raise ChaosError(f"connector {name}: " + "; ".join(str(p) for p in connector.problems))
+                config = {**connector.config, "topic.creation.default.replication.factor": str(REPLICATION_FACTOR)}
+                deploy(client, type(connector)(name=connector.name, path=connector.path, env=connector.env,
+                                               config=config, sources=connector.sources), say=say, timeout=300)
+
+    def restart_kafka(self) -> None:
+        """Every broker stopped (SIGTERM, a clean shutdown), then all started: the cluster restarted."""
+        for node in self.cluster.nodes:
+            node.stop(signal.SIGTERM, 60)
+        self.cluster.start([], timeout=300)
+
+    def restart_connect(self) -> None:
+        self.cluster.connect.stop(signal.SIGTERM, 60)
+        self.cluster.start([], timeout=300)
+
+    def kill_broker(self, pause_s: float) -> str:
+        """SIGKILL one node (the next in turn, so that repeats hit different nodes), keep it down ``pause_s``,
+        start it again and wait until all three brokers are registered; which node."""
+        index = self.kills % self.cluster.settings.nodes
+        self.kills += 1
+        self.cluster.kill_node(index)
+        time.sleep(pause_s)
+        self.cluster.start_node(index)
+        self.cluster.wait_brokers(self.cluster.settings.nodes, 300)
+        return f"node-{index}"
+
+
+Backend = SingleBroker | ThreeBrokers
