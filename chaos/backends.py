@@ -13,6 +13,9 @@ import signal
 import time
 from collections.abc import Callable
 
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaError
+
 from chaos.cluster import MIN_INSYNC_REPLICAS, REPLICATION_FACTOR, PlainCluster, cluster_settings
 from chaos.exceptions import ChaosError
 from chaos.schedule import CLUSTER_KINDS, KINDS
@@ -166,8 +169,29 @@ class ThreeBrokers:
         self.cluster.kill_node(index)
         time.sleep(pause_s)
         self.cluster.start_node(index)
-        self.cluster.wait_brokers(self.cluster.settings.nodes, 300)
+        self._wait_serving(index, 300)
         return f"node-{index}"
+
+    def _wait_serving(self, index: int, timeout: float) -> None:
+        """Until node ``index`` itself answers a request. Counting the brokers the cluster lists is not enough:
+        the fenced registration of the killed node is listed until the new process registers again."""
+        s = self.cluster.settings
+        address = f"{s.host}:{s.broker_port + index}"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.cluster.nodes[index].pid() is None:
+                raise ChaosError(f"node-{index} exited after its restart; see {self.cluster.nodes[index].log_path}")
+            try:
+                admin = KafkaAdminClient(bootstrap_servers=address, client_id="isthmus-chaos-probe",
+                                         request_timeout_ms=5000)
+                try:
+                    admin.describe_cluster()
+                    return
+                finally:
+                    admin.close()
+            except KafkaError:
+                time.sleep(2)
+        raise ChaosError(f"node-{index} did not answer at {address} within {timeout:.0f}s after its restart")
 
 
 Backend = SingleBroker | ThreeBrokers
