@@ -152,24 +152,50 @@ class ThreeBrokers:
                                                config=config, sources=connector.sources), say=say, timeout=300)
 
     def restart_kafka(self) -> None:
-        """Every broker stopped (SIGTERM, a clean shutdown), then all started: the cluster restarted."""
+        """Every broker stopped (SIGTERM, a clean shutdown), then all started: the cluster restarted; done when
+        every partition is fully in sync again."""
         for node in self.cluster.nodes:
             node.stop(signal.SIGTERM, 60)
         self.cluster.start([], timeout=300)
+        self._wait_in_sync(300)
+
+    def _wait_in_sync(self, timeout: float) -> None:
+        """Until no partition has fewer in-sync replicas than replicas. A broker killed while the others still
+        catch up would leave partitions below ``min.insync.replicas``: writes stop (nothing is lost), and the
+        fault is no longer "one broker of three lost"."""
+        deadline = time.monotonic() + timeout
+        behind: list[str] = []
+        while time.monotonic() < deadline:
+            try:
+                admin = self.cluster.admin()
+                try:
+                    behind = [f"{t['topic']}[{p['partition']}]" for t in admin.describe_topics()
+                              for p in t["partitions"] if len(p["isr"]) < len(p["replicas"])]
+                finally:
+                    admin.close()
+            except KafkaError as exc:
+                behind = [f"({type(exc).__name__})"]
+            if not behind:
+                return
+            time.sleep(3)
+        raise ChaosError(f"{len(behind)} partition(s) not fully in sync {timeout:.0f}s after a broker restart, "
+                         f"e.g. {', '.join(behind[:4])}; see {self.cluster.settings.home / 'logs'}")
 
     def restart_connect(self) -> None:
         self.cluster.connect.stop(signal.SIGTERM, 60)
         self.cluster.start([], timeout=300)
 
     def kill_broker(self, pause_s: float) -> str:
-        """SIGKILL one node (the next in turn, so that repeats hit different nodes), keep it down ``pause_s``,
-        start it again and wait until all three brokers are registered; which node."""
+        """Once every partition is in sync, SIGKILL one node (the next in turn, so that repeats hit different
+        nodes), keep it down ``pause_s``, start it again, and wait until it serves and has caught up; which node."""
         index = self.kills % self.cluster.settings.nodes
         self.kills += 1
+        self._wait_in_sync(300)
         self.cluster.kill_node(index)
         time.sleep(pause_s)
         self.cluster.start_node(index)
         self._wait_serving(index, 300)
+        self._wait_in_sync(300)
         return f"node-{index}"
 
     def _wait_serving(self, index: int, timeout: float) -> None:
