@@ -58,7 +58,8 @@ class SingleBroker:
         return {}
 
     def transactions_tool(self) -> TransactionsTool:
-        return TransactionsTool.for_stack(self.manager.settings)
+        settings = self.manager.settings
+        return TransactionsTool(bootstrap_servers=settings.bootstrap_servers, kafka_jars=settings.jars_dir / "kafka")
 
     def up(self) -> None:
         self.manager.up()
@@ -138,9 +139,12 @@ class ThreeBrokers:
     def deploy_connectors(self, say: Say) -> None:
         """The stack's connectors (overlay ``local``), their schema history on the cluster's brokers and their
         change topics created with the cluster's replication factor."""
-        stack = self.manager.running()
-        variables = {**configs.stack_variables(stack.settings, stack.secrets),
-                     "kafka_bootstrap_servers": self.bootstrap}
+        settings, secrets = self.manager.settings, self.manager.secrets
+        # The placeholders of the stack's overlay (connect-configs/overlays/local.yaml), with the cluster's brokers.
+        variables = {"host": settings.host, "crm_db_port": str(settings.crm_db_port),
+                     "erp_db_port": str(settings.erp_db_port), "kafka_bootstrap_servers": self.bootstrap,
+                     "connect_url": self.connect_url, "secrets_file": str(secrets.path),
+                     "erp_time_zone": settings.erp_time_zone}
         config_set = configs.load(configs.DEFAULT_ROOT, env="local")
         with ConnectClient(self.connect_url) as client:
             for name in config_set.names:
