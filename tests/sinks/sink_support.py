@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
+from support.topics import partition_counts, records_to_end
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.kafka.topics import TopicSpec, ensure_topics
@@ -130,39 +131,14 @@ class Read:
 
 
 def read_all(stack: RunningStack, topic: str, schema: str | None) -> list[Read]:
-    """Every committed record of a topic up to its current end, decoded with ``schema`` when given."""
-
-    async def read() -> list[Read]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=stack.settings.bootstrap_servers, group_id=None,
-                                    isolation_level="read_committed", enable_auto_commit=False)
-        await consumer.start()
-        try:
-            partitions = consumer.partitions_for_topic(topic) or set()
-            if not partitions:
-                await consumer._client.force_metadata_update()
-                partitions = consumer.partitions_for_topic(topic) or set()
-            tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-            if not tps:
-                return []
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            ends = await consumer.end_offsets(tps)
-            found: list[Read] = []
-            pending = {tp for tp in tps if await consumer.position(tp) < ends[tp]}
-            while pending:
-                batches = await consumer.getmany(*pending, timeout_ms=500)
-                for tp, records in batches.items():
-                    for r in records:
-                        value = (dict(STORE.decode(r.value, schema).value) if schema and r.value is not None
-                                 else None)
-                        found.append(Read(partition=tp.partition, offset=r.offset, key=r.key, value=value,
-                                          headers=tuple((k, bytes(v)) for k, v in r.headers)))
-                pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
-            return found
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(read())
+    """Every committed record of a topic up to its current end, decoded with ``schema`` when given (none while
+    the topic does not exist)."""
+    bootstrap = stack.settings.bootstrap_servers
+    if not partition_counts(bootstrap, [topic])[topic]:
+        return []
+    return [Read(partition=r.partition, offset=r.offset, key=r.key, headers=r.headers,
+                 value=dict(STORE.decode(r.value, schema).value) if schema and r.value is not None else None)
+            for r in records_to_end(bootstrap, [topic])]
 
 
 def results_for(stack: RunningStack, topic: str, command_ids: set[str]) -> list[dict[str, Any]]:

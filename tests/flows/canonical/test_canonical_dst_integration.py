@@ -61,7 +61,7 @@ def published(stack: RunningStack, systems_dir: Path) -> Iterator[tuple[str, dic
     prefix = f"test-dst-{tag}.canonical"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(SYSTEMS_DIR_ENV, str(systems_dir))  # the mappings' columns come from the same folder
-        context = FlowContext.load(stack.settings)
+        context = FlowContext.load()
     assert context.systems["erp"].time_zone == ZONE
     flow = CanonicalFlow(schemas=context.schemas, mappings=context.mappings, systems=context.systems,
                          name=f"test-canonical-dst-{tag}", prefix=prefix)
