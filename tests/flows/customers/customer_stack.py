@@ -1,7 +1,8 @@
 """Running the customer flow on the real engine against a stack, and reading what it produced.
 
-The flow runs in a thread under its own consumer group (a unique name per test), so it starts from the
-beginning of the CDC topics without disturbing any other consumer. It only handles the records of this
+The flow runs (``support.flows.RunningFlow``, from the beginning of its inputs) in a thread under its own
+consumer group (a unique name per test), so it starts from the beginning of the CDC topics without disturbing
+any other consumer. It only handles the records of this
 test's customers (by customer number, CRM customer id or row id, registered before the rows are written):
 other tests' customers on the shared topics are not its business, and must not get commands from it.
 """
@@ -24,7 +25,6 @@ from streams.codecs import ChangeEvent, decode
 from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.exceptions import CodecError
 from streams.flows.engine.api import Context, FlowSpec, Incoming
-from streams.flows.engine.processor import EngineSettings, run_flows
 
 WAIT_S = 90.0
 
@@ -67,41 +67,6 @@ def only(spec: FlowSpec, mine: Mine, name: str) -> FlowSpec:
         return None
 
     return dataclasses.replace(spec, name=name, handler=handler)
-
-
-@contextmanager
-def running(spec: FlowSpec, bootstrap: str, schemas: SchemaStore) -> Iterator[None]:
-    """Run ``spec`` on the engine in a thread until the block ends; a crash of the flow fails the test."""
-    loop = asyncio.new_event_loop()
-    stop: list[asyncio.Event] = []
-    failure: list[BaseException] = []
-
-    async def main() -> None:
-        stop.append(asyncio.Event())
-        await run_flows([spec], EngineSettings(bootstrap_servers=bootstrap, worker_id=f"test-{spec.name}"),
-                        schemas, stop[0])
-
-    def target() -> None:
-        try:
-            loop.run_until_complete(main())
-        except BaseException as exc:  # reported to the test below
-            failure.append(exc)
-        finally:
-            loop.close()
-
-    thread = threading.Thread(target=target, name=spec.name, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        while not stop and thread.is_alive():
-            time.sleep(0.05)
-        if stop:
-            loop.call_soon_threadsafe(stop[0].set)
-        thread.join(timeout=60)
-    if failure:
-        raise AssertionError(f"flow {spec.name} stopped with an error") from failure[0]
-    assert not thread.is_alive(), f"flow {spec.name} did not stop within 60 s"
 
 
 #: what a customer test reads: (topic, key, decoded value)
