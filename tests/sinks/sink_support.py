@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaProducer
+from support.sink_worker import InProcessSink
 from support.topics import partition_counts, records_to_end
 
 from streams.codecs.avro.single_object import SchemaStore
@@ -29,6 +30,7 @@ from streams.stack.running import RunningStack
 from streams.stack.settings import PROJECT_ROOT
 
 STORE = SchemaStore.from_directory()
+__all__ = ["InProcessSink"]  # the sink tests' runner, from support
 #: Topics the current test created; the conftest deletes them after it.
 CREATED_TOPICS: list[str] = []
 LOGS = Path(os.environ.get("ISTHMUS_TEST_LOGS", "/tmp")) / "isthmus-sink-tests"
@@ -241,46 +243,6 @@ def add_erp_stock(stack: RunningStack, sku: str, warehouse: str, on_hand: str) -
         assert answer.status_code == 201, answer.text
         answer = erp.put(f"/stock/{sku}/{warehouse}", json={"on_hand": on_hand})
         assert answer.status_code == 201, answer.text
-
-
-class InProcessSink:
-    """A sink worker in a thread of this process (its own event loop), stopped as SIGTERM would stop it."""
-
-    def __init__(self, system: str, env: Mapping[str, str]) -> None:
-        import threading
-
-        from support.stack_offer import sink_environment
-
-        from streams.sinks.runner import build_worker
-
-        self.worker = build_worker(system, sink_environment({**os.environ, **env}), STORE)
-        self.error: BaseException | None = None
-        self._loop = asyncio.new_event_loop()
-        self._stop = asyncio.Event()
-        self._thread = threading.Thread(target=self._run, name=f"sink-{system}", daemon=True)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_until_complete(self.worker.run(self._stop))
-        except BaseException as exc:  # reported by stop()
-            self.error = exc
-        finally:
-            self._loop.close()
-
-    def __enter__(self) -> InProcessSink:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        if self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._stop.set)
-            self._thread.join(timeout=60)
-        if self.error is not None:
-            raise self.error
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,16 +9,13 @@ other tests' customers on the shared topics are not its business, and must not g
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import os
-import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from support.sink_worker import InProcessSink
 from support.topics import Record, TopicReader
 
 from streams.codecs import ChangeEvent, decode
@@ -87,46 +84,13 @@ def reader(bootstrap: str, topics: list[str], decode_value: Callable[[bytes], Ma
 def sinks(topics: Mapping[str, Mapping[str, str]], run: str, schemas: SchemaStore) -> Iterator[None]:
     """A CRM and an ERP sink worker in threads of this process, on this test's own command, result and
     dead-letter topics (``topics[system]`` maps ISTHMUS_SINK_* names to topics) and consumer groups."""
-    from support.stack_offer import sink_environment
-
-    from streams.sinks.runner import build_worker
-
-    threads: list[tuple[threading.Thread, asyncio.AbstractEventLoop, list[asyncio.Event]]] = []
-    failure: list[BaseException] = []
-    for system, names in topics.items():
-        env = {**os.environ, **names, "ISTHMUS_SINK_GROUP_ID": f"it-sink-{system}-{run}",
-               "ISTHMUS_SINK_TRANSACTIONAL_ID": f"it-sink-{system}-{run}", "ISTHMUS_SINK_COMMIT_INTERVAL_MS": "100"}
-        worker = build_worker(system, sink_environment(env), schemas)
-        loop = asyncio.new_event_loop()
-        stop: list[asyncio.Event] = []
-
-        async def main(worker: Any = worker, stop: list[asyncio.Event] = stop) -> None:
-            stop.append(asyncio.Event())
-            await worker.run(stop[0])
-
-        def target(loop: asyncio.AbstractEventLoop = loop, main: Callable[[], Any] = main) -> None:
-            try:
-                loop.run_until_complete(main())
-            except BaseException as exc:  # reported below
-                failure.append(exc)
-            finally:
-                loop.close()
-
-        thread = threading.Thread(target=target, name=f"sink-{system}-{run}", daemon=True)
-        thread.start()
-        threads.append((thread, loop, stop))
-    try:
+    with ExitStack() as running:
+        for system, names in topics.items():
+            running.enter_context(InProcessSink(system, {
+                **names, "ISTHMUS_SINK_GROUP_ID": f"it-sink-{system}-{run}",
+                "ISTHMUS_SINK_TRANSACTIONAL_ID": f"it-sink-{system}-{run}", "ISTHMUS_SINK_COMMIT_INTERVAL_MS": "100"},
+                schemas))
         yield
-    finally:
-        for thread, loop, stop in threads:
-            while not stop and thread.is_alive():
-                time.sleep(0.05)
-            if stop:
-                loop.call_soon_threadsafe(stop[0].set)
-        for thread, _, _ in threads:
-            thread.join(timeout=60)
-    if failure:
-        raise AssertionError("a sink worker stopped with an error") from failure[0]
 
 
 @dataclass
