@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
@@ -47,11 +47,15 @@ def start_at_end(bootstrap: str, group: str, topics: Sequence[str]) -> None:
 
 
 class RunningFlow:
-    """``with RunningFlow(spec, bootstrap, schemas):`` the flow processes until the block ends."""
+    """``with RunningFlow(spec, bootstrap, schemas):`` the flow processes until the block ends, from the end of
+    its inputs as of the start; with ``start="beginning"``, from their beginning (a test's own input topics,
+    written before the flow starts)."""
 
-    def __init__(self, spec: FlowSpec, bootstrap: str, schemas: SchemaStore) -> None:
+    def __init__(self, spec: FlowSpec, bootstrap: str, schemas: SchemaStore, *,
+                 start: Literal["end", "beginning"] = "end") -> None:
         self.spec = spec
         self.bootstrap = bootstrap
+        self.start = start
         self.processor = FlowProcessor(spec, EngineSettings(bootstrap_servers=bootstrap, worker_id="flow-test"),
                                        schemas)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -72,7 +76,8 @@ class RunningFlow:
 
     def __enter__(self) -> RunningFlow:
         self.processor_topics_exist()
-        start_at_end(self.bootstrap, self.spec.name, self.spec.inputs)
+        if self.start == "end":
+            start_at_end(self.bootstrap, self.spec.name, self.spec.inputs)
         self._thread.start()
         def assigned() -> bool:
             assert self.error is None, f"flow {self.spec.name} failed to start: {self.error!r}"

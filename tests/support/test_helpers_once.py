@@ -19,20 +19,7 @@ CONSUMERS = ("KafkaConsumer", "AIOKafkaConsumer")
 
 #: files that still read topics or loop on a deadline by hand: to move onto support.topics / support.waiting
 #: (issue 18, item 8); the list may only shrink
-NOT_YET = {
-    "codecs/fixtures/capture.py": "a group consumer read until 8 s quiet, with fixed sleeps between writes",
-    "capture/test_deploy_integration.py": "counts Connect's config topic records, consumer_timeout_ms reads",
-    "e2e/test_end_to_end.py": "reads command topics from their beginning per key",
-    "flows/canonical/test_canonical_dst_integration.py": "last record per key of a topic",
-    "flows/engine/test_repartition_stack.py": "partition counts of made topics (metadata, no read)",
-    "flows/engine/test_state_on_disk.py": "a changelog replayed by hand and a log-scanning deadline loop",
-    "secured_cluster/test_secured_cluster.py": "a deadline loop over a secured cluster's topic",
-    "sinks/sink_support.py": "an asyncio reader (AIOKafkaConsumer) inside the sink tests' event loop",
-    "stack/test_cdc_smoke.py": "subscribe-and-poll deadline loops",
-    "tryton_example/test_tryton_integration.py": "the echo-loop check's deadline loop",
-    "tryton_example/test_tryton_recreate.py": "reads held and parked changelogs (not run by this change)",
-    "warehouse/test_warehouse_load_integration.py": "end offsets and decoded counts of warehouse topics",
-}
+NOT_YET: dict[str, str] = {}
 #: files whose consumers are consumer groups that commit offsets (lag, dashboards), not topic readers
 GROUPS = {
     "dashboard/test_dashboard_charts.py": "commits groups' offsets to make lag",

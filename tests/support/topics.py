@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Generic, Literal, TypeVar
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 
 from support.waiting import eventually, quiet
 
@@ -29,17 +30,22 @@ Start = Literal["beginning", "end"] | Mapping[TopicPartition, int]
 
 @dataclass(frozen=True)
 class Record:
-    """A record as read: where it is, its key and value bytes (None for a tombstone)."""
+    """A record as read: where it is, its key and value bytes (None for a tombstone), and its headers."""
 
     topic: str
     partition: int
     offset: int
     key: bytes | None
     value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
 
     @property
     def text_key(self) -> str | None:
         return self.key.decode() if self.key is not None else None
+
+
+def _record(r: ConsumerRecord) -> Record:
+    return Record(r.topic, r.partition, r.offset, r.key, r.value, tuple(r.headers or ()))
 
 
 def raw(record: Record) -> Record:
@@ -48,8 +54,8 @@ def raw(record: Record) -> Record:
 
 
 def consumer(bootstrap: str, *, committed: bool = True, create_topics: bool = False) -> KafkaConsumer:
-    """A consumer outside any group; ``create_topics`` lets reading a missing topic create it with the broker's
-    defaults (the per-test topics a flow writes to later), else a missing topic is waited for."""
+    """A consumer outside any group; ``create_topics`` allows its metadata requests to create topics (a reader
+    made with it creates its missing topics first: see ``create_missing``)."""
     return KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
                          isolation_level="read_committed" if committed else "read_uncommitted",
                          allow_auto_create_topics=create_topics)
@@ -59,6 +65,20 @@ def partitions(reader: KafkaConsumer, topic: str) -> list[TopicPartition]:
     """The partitions of ``topic``; empty while it does not exist."""
     reader.topics()  # refresh: a topic created since the consumer started is known only after
     return [TopicPartition(topic, p) for p in sorted(reader.partitions_for_topic(topic) or ())]
+
+
+def create_missing(bootstrap: str, topics: Iterable[str]) -> None:
+    """Make the broker create ``topics`` with its defaults, as a client writing to them would (a producer's
+    metadata request for a topic auto-creates it; a consumer's does not)."""
+    topics = list(topics)
+    if not topics:
+        return
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    try:
+        for topic in topics:
+            producer.partitions_for(topic)
+    finally:
+        producer.close()
 
 
 def end_offsets(bootstrap: str, topics: Iterable[str]) -> dict[TopicPartition, int]:
@@ -71,9 +91,49 @@ def end_offsets(bootstrap: str, topics: Iterable[str]) -> dict[TopicPartition, i
         reader.close()
 
 
+def topic_names(bootstrap: str) -> set[str]:
+    """The names of the topics the cluster holds now."""
+    reader = consumer(bootstrap)
+    try:
+        return set(reader.topics())
+    finally:
+        reader.close()
+
+
+def partition_counts(bootstrap: str, topics: Iterable[str]) -> dict[str, int]:
+    """How many partitions each of ``topics`` has (0 while it does not exist): metadata only, nothing read."""
+    reader = consumer(bootstrap)
+    try:
+        return {t: len(partitions(reader, t)) for t in topics}
+    finally:
+        reader.close()
+
+
+def record_at(bootstrap: str, topic: str, partition: int, offset: int, *, committed: bool = False,
+              timeout: float = 10) -> Record:
+    """The record at ``offset`` of one partition (read uncommitted unless told: a position a record names)."""
+    reader = consumer(bootstrap, committed=committed)
+    tp = TopicPartition(topic, partition)
+    try:
+        reader.assign([tp])
+        reader.seek(tp, offset)
+
+        def read() -> Record | None:
+            records = reader.poll(timeout_ms=500, max_records=1).get(tp, [])
+            return _record(records[0]) if records else None
+
+        found = eventually(f"the record at {topic}[{partition}]@{offset}", read, timeout=timeout, every=0)
+    finally:
+        reader.close()
+    assert found.offset == offset, f"{topic}[{partition}] has no record at {offset}: the next is at {found.offset}"
+    return found
+
+
 class TopicReader(Generic[T]):
     """Reads ``topics`` from ``start`` (missing partitions of a positions mapping from their beginning);
-    ``decode`` makes each record an item of ``seen``, or None to leave it out. Use as a context manager."""
+    ``decode`` makes each record an item of ``seen``, or None to leave it out. A missing topic is waited for
+    (``appear_within``), or with ``create_topics`` created with the broker's defaults (the per-test topics a
+    flow or connector writes to later). Use as a context manager."""
 
     def __init__(self, bootstrap: str, topics: Iterable[str], decode: Callable[[Record], T | None], *,
                  start: Start = "end", committed: bool = True, create_topics: bool = False,
@@ -85,9 +145,8 @@ class TopicReader(Generic[T]):
         self.seen: list[T] = []
         self.records: list[Record] = []
         if create_topics:
-            tps = [tp for t in self.topics for tp in partitions(self.consumer, t) or [TopicPartition(t, 0)]]
-        else:
-            tps = eventually(f"topics {self.topics} exist", self._all_partitions, timeout=appear_within)
+            create_missing(bootstrap, [t for t in self.topics if not partitions(self.consumer, t)])
+        tps = eventually(f"topics {self.topics} exist", self._all_partitions, timeout=appear_within)
         self.consumer.assign(tps)
         if start == "beginning":
             self.consumer.seek_to_beginning(*tps)
@@ -121,7 +180,7 @@ class TopicReader(Generic[T]):
         new: list[T] = []
         for batch in self.consumer.poll(timeout_ms=timeout_ms).values():
             for r in batch:
-                record = Record(r.topic, r.partition, r.offset, r.key, r.value)
+                record = _record(r)
                 item = self.decode(record)
                 if item is not None:
                     new.append(item)
@@ -187,8 +246,13 @@ def read_committed(bootstrap: str, topic: str, *, at_least: int, timeout: float,
         return [r.value for r in reader.seen]
 
 
-def values_to_end(bootstrap: str, topic: str, *, committed: bool = True) -> list[bytes | None]:
-    """Every value of ``topic`` from its beginning to its end as of now (its last stable offset when
+def records_to_end(bootstrap: str, topics: Iterable[str], *, committed: bool = True) -> list[Record]:
+    """Every record of ``topics`` from their beginning to their end as of now (their last stable offset when
     ``committed``: records of open transactions are waited for, not skipped)."""
-    with TopicReader(bootstrap, [topic], raw, start="beginning", committed=committed) as reader:
-        return [r.value for r in reader.to_end()]
+    with TopicReader(bootstrap, topics, raw, start="beginning", committed=committed) as reader:
+        return reader.to_end()
+
+
+def values_to_end(bootstrap: str, topic: str, *, committed: bool = True) -> list[bytes | None]:
+    """Every value of ``topic`` from its beginning to its end as of now (see ``records_to_end``)."""
+    return [r.value for r in records_to_end(bootstrap, [topic], committed=committed)]

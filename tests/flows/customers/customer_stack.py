@@ -1,30 +1,27 @@
 """Running the customer flow on the real engine against a stack, and reading what it produced.
 
-The flow runs in a thread under its own consumer group (a unique name per test), so it starts from the
-beginning of the CDC topics without disturbing any other consumer. It only handles the records of this
+The flow runs (``support.flows.RunningFlow``, from the beginning of its inputs) in a thread under its own
+consumer group (a unique name per test), so it starts from the beginning of the CDC topics without disturbing
+any other consumer. It only handles the records of this
 test's customers (by customer number, CRM customer id or row id, registered before the rows are written):
 other tests' customers on the shared topics are not its business, and must not get commands from it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import os
-import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from support.sink_worker import InProcessSink
 from support.topics import Record, TopicReader
 
 from streams.codecs import ChangeEvent, decode
 from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.exceptions import CodecError
 from streams.flows.engine.api import Context, FlowSpec, Incoming
-from streams.flows.engine.processor import EngineSettings, run_flows
 
 WAIT_S = 90.0
 
@@ -69,41 +66,6 @@ def only(spec: FlowSpec, mine: Mine, name: str) -> FlowSpec:
     return dataclasses.replace(spec, name=name, handler=handler)
 
 
-@contextmanager
-def running(spec: FlowSpec, bootstrap: str, schemas: SchemaStore) -> Iterator[None]:
-    """Run ``spec`` on the engine in a thread until the block ends; a crash of the flow fails the test."""
-    loop = asyncio.new_event_loop()
-    stop: list[asyncio.Event] = []
-    failure: list[BaseException] = []
-
-    async def main() -> None:
-        stop.append(asyncio.Event())
-        await run_flows([spec], EngineSettings(bootstrap_servers=bootstrap, worker_id=f"test-{spec.name}"),
-                        schemas, stop[0])
-
-    def target() -> None:
-        try:
-            loop.run_until_complete(main())
-        except BaseException as exc:  # reported to the test below
-            failure.append(exc)
-        finally:
-            loop.close()
-
-    thread = threading.Thread(target=target, name=spec.name, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        while not stop and thread.is_alive():
-            time.sleep(0.05)
-        if stop:
-            loop.call_soon_threadsafe(stop[0].set)
-        thread.join(timeout=60)
-    if failure:
-        raise AssertionError(f"flow {spec.name} stopped with an error") from failure[0]
-    assert not thread.is_alive(), f"flow {spec.name} did not stop within 60 s"
-
-
 #: what a customer test reads: (topic, key, decoded value)
 Keyed = tuple[str, str, Mapping[str, Any]]
 
@@ -122,46 +84,13 @@ def reader(bootstrap: str, topics: list[str], decode_value: Callable[[bytes], Ma
 def sinks(topics: Mapping[str, Mapping[str, str]], run: str, schemas: SchemaStore) -> Iterator[None]:
     """A CRM and an ERP sink worker in threads of this process, on this test's own command, result and
     dead-letter topics (``topics[system]`` maps ISTHMUS_SINK_* names to topics) and consumer groups."""
-    from support.stack_offer import sink_environment
-
-    from streams.sinks.runner import build_worker
-
-    threads: list[tuple[threading.Thread, asyncio.AbstractEventLoop, list[asyncio.Event]]] = []
-    failure: list[BaseException] = []
-    for system, names in topics.items():
-        env = {**os.environ, **names, "ISTHMUS_SINK_GROUP_ID": f"it-sink-{system}-{run}",
-               "ISTHMUS_SINK_TRANSACTIONAL_ID": f"it-sink-{system}-{run}", "ISTHMUS_SINK_COMMIT_INTERVAL_MS": "100"}
-        worker = build_worker(system, sink_environment(env), schemas)
-        loop = asyncio.new_event_loop()
-        stop: list[asyncio.Event] = []
-
-        async def main(worker: Any = worker, stop: list[asyncio.Event] = stop) -> None:
-            stop.append(asyncio.Event())
-            await worker.run(stop[0])
-
-        def target(loop: asyncio.AbstractEventLoop = loop, main: Callable[[], Any] = main) -> None:
-            try:
-                loop.run_until_complete(main())
-            except BaseException as exc:  # reported below
-                failure.append(exc)
-            finally:
-                loop.close()
-
-        thread = threading.Thread(target=target, name=f"sink-{system}-{run}", daemon=True)
-        thread.start()
-        threads.append((thread, loop, stop))
-    try:
+    with ExitStack() as running:
+        for system, names in topics.items():
+            running.enter_context(InProcessSink(system, {
+                **names, "ISTHMUS_SINK_GROUP_ID": f"it-sink-{system}-{run}",
+                "ISTHMUS_SINK_TRANSACTIONAL_ID": f"it-sink-{system}-{run}", "ISTHMUS_SINK_COMMIT_INTERVAL_MS": "100"},
+                schemas))
         yield
-    finally:
-        for thread, loop, stop in threads:
-            while not stop and thread.is_alive():
-                time.sleep(0.05)
-            if stop:
-                loop.call_soon_threadsafe(stop[0].set)
-        for thread, _, _ in threads:
-            thread.join(timeout=60)
-    if failure:
-        raise AssertionError("a sink worker stopped with an error") from failure[0]
 
 
 @dataclass

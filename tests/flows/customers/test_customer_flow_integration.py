@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 from customer_events import Cdc, erp_account_row
-from customer_stack import Databases, Keyed, Mine, only, reader, running
+from customer_stack import Databases, Keyed, Mine, only, reader
 from kafka import KafkaProducer
+from support.flows import RunningFlow
 from support.systems import reference_systems
 from support.topics import TopicReader
 
@@ -97,7 +98,7 @@ def live(stack: RunningStack) -> Iterator[Live]:
                 audit=reader(bootstrap, [AUDIT_CONFLICTS], value),
                 canonical=reader(bootstrap, [CANONICAL_CUSTOMERS], value))
     try:
-        with running(spec, bootstrap, schemas):
+        with RunningFlow(spec, bootstrap, schemas, start="beginning"):
             yield live
     finally:
         for read in (live.commands, live.audit, live.canonical):
@@ -197,7 +198,7 @@ def test_poison_event_is_dead_lettered_and_the_flow_keeps_going(stack: RunningSt
     producer.flush()
     producer.close()
     try:
-        with running(spec, bootstrap, schemas):
+        with RunningFlow(spec, bootstrap, schemas, start="beginning"):
             dlq.until("the poison record in the DLQ", lambda seen: any(
                 v["topic"] == accounts for _, _, v in seen))
             (letter,) = [v for _, _, v in dlq.seen if v["topic"] == accounts]

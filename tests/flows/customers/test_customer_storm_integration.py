@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from customer_stack import Databases, Mine, only, reader, running, sinks
+from customer_stack import Databases, Mine, only, reader, sinks
 from kafka import TopicPartition
 from kafka.admin import KafkaAdminClient
+from support.flows import RunningFlow
 from support.systems import reference_systems
 from support.waiting import eventually
 
@@ -130,7 +131,7 @@ def test_edit_storm_on_both_sides_reaches_a_fixed_point(stack: RunningStack) -> 
     chance = random.Random(run)
     numbers = [f"C-8{chance.randrange(10**8, 10**9)}" for _ in range(CUSTOMERS)]
     try:
-        with running(spec, bootstrap, schemas), sinks(topics, run, schemas):
+        with RunningFlow(spec, bootstrap, schemas, start="beginning"), sinks(topics, run, schemas):
             for number in numbers:
                 db.crm_customer(number, f"Storm {number}", email=f"{number.lower()}@storm.example")
             created = loop.fixed_point()
