@@ -5,6 +5,7 @@ on the shared latency buckets and exposed as histograms."""
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import os
 import time
@@ -96,7 +97,10 @@ def test_a_flow_times_its_records_wait_its_handler_and_its_commits() -> None:
 
 
 def test_a_sink_exposes_its_record_wait_queue_and_commit_times() -> None:
-    worker = build_worker("erp", SinkEnvironment.from_env({**os.environ, "ISTHMUS_SINK_METRICS_PORT": "0"}), STORE)
+    # no stack: the cluster and the ERP's URL given as a deployment gives them (nothing is called)
+    env = {"ISTHMUS_SINK_METRICS_PORT": "0", "ISTHMUS_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
+           "ISTHMUS_ENDPOINTS_API_URLS": json.dumps({"erp": "http://127.0.0.1:9"})}
+    worker = build_worker("erp", SinkEnvironment.from_env({**os.environ, **env}), STORE)
     worker.record_wait_seconds.observe("erp", 0.04)
     worker.queue_seconds.observe("erp", 0.45)
     worker.commit_seconds.observe("erp", 0.02)
