@@ -102,6 +102,7 @@ class SinkSettings(Section):
         """The settings with every per-system default filled in; ``writable``: the declared writable systems,
         whose order gives each sink its own default metrics port (so the sinks of one host do not collide)."""
         metrics_port = self.metrics_port
+        worker_id = self.worker_id or f"sink-{system}@{socket.gethostname()}:{os.getpid()}"
         if metrics_port is None:
             metrics_port = DEFAULT_METRICS_PORT + (list(writable).index(system) if system in writable else 0)
         return ResolvedSinkSettings(
@@ -112,7 +113,8 @@ class SinkSettings(Section):
             dlq_topic=self.dlq_topic or dlq_topic(),
             group_id=self.group_id or names.group(sink_group(system)),
             transactional_id=self.transactional_id or names.transactional_id(sink_group(system)),
-            worker_id=self.worker_id or f"sink-{system}@{socket.gethostname()}:{os.getpid()}",
+            worker_id=worker_id,
+            client_id=names.client_id(worker_id),
             metrics_port=metrics_port,
         )
 
@@ -127,4 +129,6 @@ class ResolvedSinkSettings:
     group_id: str
     transactional_id: str
     worker_id: str
+    #: The Kafka clients' ``client.id``: the worker id under the client id prefix.
+    client_id: str
     metrics_port: int

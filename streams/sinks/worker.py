@@ -29,7 +29,6 @@ from aiokafka.errors import KafkaError, ProducerFenced
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.config.kafka import KafkaAddress, client_kwargs
-from streams.kafka import names
 from streams.kafka.topics import TopicSpec, ensure_topics
 from streams.metrics.histogram import LabelledHistogram
 from streams.sinks.adapters.base import Adapter
@@ -159,10 +158,10 @@ class SinkWorker:
             TopicSpec(name=r.dlq_topic, partitions=DLQ_PARTITIONS, config=(("retention.ms", "-1"),)),
         ])
         self._producer = AIOKafkaProducer(
-            **client_kwargs(self.bootstrap_servers), client_id=names.client_id(r.worker_id),
+            **client_kwargs(self.bootstrap_servers), client_id=r.client_id,
             transactional_id=r.transactional_id, enable_idempotence=True, acks="all")
         self._consumer = AIOKafkaConsumer(
-            **client_kwargs(self.bootstrap_servers), client_id=names.client_id(r.worker_id), group_id=r.group_id,
+            **client_kwargs(self.bootstrap_servers), client_id=r.client_id, group_id=r.group_id,
             enable_auto_commit=False, auto_offset_reset="earliest", isolation_level="read_committed")
         try:
             await self.adapter.start()
