@@ -46,7 +46,7 @@ from streams.kafka import hanging
 from streams.mapping import load_mappings
 from streams.sinks import dlq
 from streams.sinks.records import COMMAND, DEAD_LETTER
-from streams.sinks.topics import DLQ_TOPIC
+from streams.sinks.topics import DLQ_TOPIC, dlq_topic
 from streams.systems import load_systems
 
 __all__ = ["MASK", "describe", "mask", "register"]
@@ -72,7 +72,8 @@ def _register_dlq(commands: Any) -> None:
 
     def add(name: str, run: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
-        parser.add_argument("--topic", default=DLQ_TOPIC, help=f"the dead-letter topic ({DLQ_TOPIC})")
+        parser.add_argument("--topic", help=f"the dead-letter topic (default: {DLQ_TOPIC}, under the kafka section's "
+                            "topic_prefix)")
         parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
         parser.set_defaults(run=run)
         return parser
@@ -103,7 +104,9 @@ def _time(ms: int | None) -> str:
 
 
 def _entries(args: argparse.Namespace, store: SchemaStore) -> list[dlq.DeadLetterEntry]:
-    return asyncio.run(dlq.read_dead_letters(_bootstrap(), args.topic, store))
+    bootstrap = _bootstrap()  # first: a --config file's topic prefix is in the environment from here on
+    args.topic = args.topic or dlq_topic()
+    return asyncio.run(dlq.read_dead_letters(bootstrap, args.topic, store))
 
 
 def run_list(args: argparse.Namespace) -> int:

@@ -33,7 +33,8 @@ from streams.dashboard.metrics import dashboard_registry
 from streams.dashboard.rates import RateTracker
 from streams.dashboard.series import SHOWN_SERIES, History
 from streams.errors import IsthmusError
-from streams.flows.topics import AUDIT_CONFLICTS, CUSTOMER_360, DLQ_TOPIC, HOLDS
+from streams.flows.topics import AUDIT_CONFLICTS, CUSTOMER_360, HOLDS, dlq_topic
+from streams.flows.topics import topic as own_topic
 from streams.inspect.exceptions import AccessDenied
 from streams.inspect.masking import PiiCatalog
 from streams.inspect.roles import AccessPolicy, Caller, Permission
@@ -52,10 +53,11 @@ class DashboardConfig:
     connect_url: str
     policy: AccessPolicy
     interval_s: float = 2.0
-    dlq_topic: str = DLQ_TOPIC
-    conflicts_topic: str = AUDIT_CONFLICTS
-    holds_topic: str = HOLDS
-    customer360_topic: str = CUSTOMER_360
+    # Isthmus's own topics, under the topic prefix (streams/kafka/names.py).
+    dlq_topic: str = field(default_factory=dlq_topic)
+    conflicts_topic: str = field(default_factory=lambda: own_topic(AUDIT_CONFLICTS))
+    holds_topic: str = field(default_factory=lambda: own_topic(HOLDS))
+    customer360_topic: str = field(default_factory=lambda: own_topic(CUSTOMER_360))
     #: Samples kept per chart series (900 at 2 s: the last half hour).
     history_points: int = 900
     #: The targets whose latency is charted; None: every writable system (``systems/``).
@@ -64,7 +66,7 @@ class DashboardConfig:
 
 def _empty_snapshot() -> dict[str, Any]:
     """What the page and /metrics show before a sample succeeded: nothing, and why."""
-    return {"sampled_at": None, "connectors": [], "groups": [], "topics": [], "lag": [], "dlq_topic": DLQ_TOPIC,
+    return {"sampled_at": None, "connectors": [], "groups": [], "topics": [], "lag": [], "dlq_topic": dlq_topic(),
             "dead_letter_count": 0, "dead_letters_by_stage": {}, "dead_letters": [], "conflicts": [], "holds": [],
             "latency": [], "retries": {}, "conflict_count": 0, "problems": ["no sample yet"]}
 

@@ -20,6 +20,7 @@ from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.engine.api import Context, Waiting
 from streams.flows.parking import ParkingLot, waiting_count
 from streams.flows.topics import HOLDS
+from streams.flows.topics import topic as prefixed
 
 HOLD_SCHEMA = "isthmus.canonical.Hold"
 #: The Hold's cause for a record parked for a look-up.
@@ -29,11 +30,11 @@ WAITING_FOR = "waiting_for"
 class ParkedHolds:
     """The holds of ``flow``'s parking lots (its stores named in ``stores``), written on ``topic``."""
 
-    def __init__(self, *, flow: str, schemas: SchemaStore, stores: tuple[str, ...], topic: str = HOLDS) -> None:
+    def __init__(self, *, flow: str, schemas: SchemaStore, stores: tuple[str, ...], topic: str | None = None) -> None:
         self.flow = flow
         self.schemas = schemas
         self.stores = stores
-        self.topic = topic
+        self.topic = topic or prefixed(HOLDS)
 
     def lot(self, ctx: Context, store: str) -> ParkingLot:
         """The parking lot in ``store`` that says when an announced wait is over."""

@@ -20,6 +20,7 @@ from aiokafka.errors import KafkaConnectionError
 from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.exceptions import CodecError
 from streams.config.kafka import KafkaAddress, client_kwargs, kafka_settings
+from streams.kafka import names
 from streams.kafka.topics import unreachable
 from streams.sinks.exceptions import DeadLetterNotFound, DeadLetterUnreadable
 from streams.sinks.records import COMMAND, DEAD_LETTER
@@ -81,7 +82,7 @@ class Replayed:
 
 def _consumer(bootstrap_servers: KafkaAddress) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(**client_kwargs(bootstrap_servers), group_id=None, enable_auto_commit=False,
-                            isolation_level="read_committed", client_id="isthmus-dlq")
+                            isolation_level="read_committed", client_id=names.client_id("isthmus-dlq"))
 
 
 async def _start(client: AIOKafkaConsumer | AIOKafkaProducer, bootstrap_servers: KafkaAddress) -> None:
@@ -206,7 +207,7 @@ def replay_headers(entry: DeadLetterEntry, topic: str, now: datetime | None = No
 async def replay(bootstrap_servers: KafkaAddress, topic: str, entries: Sequence[DeadLetterEntry]) -> list[Replayed]:
     """Re-produce each entry's original record to its original topic, in the order given."""
     producer = AIOKafkaProducer(**client_kwargs(bootstrap_servers), enable_idempotence=True, acks="all",
-                                client_id="isthmus-dlq-replay")
+                                client_id=names.client_id("isthmus-dlq-replay"))
     await _start(producer, bootstrap_servers)
     done: list[Replayed] = []
     try:

@@ -53,7 +53,7 @@ from streams.sinks.records import (
 )
 from streams.sinks.scheduler import KeyedScheduler
 from streams.sinks.settings import ResolvedSinkSettings
-from streams.sinks.topics import COMMAND_PARTITIONS, DLQ_PARTITIONS, sink_stage
+from streams.sinks.topics import COMMAND_PARTITIONS, DLQ_PARTITIONS, command_topic, sink_stage
 
 log = logging.getLogger("isthmus.sink")
 
@@ -158,10 +158,10 @@ class SinkWorker:
             TopicSpec(name=r.dlq_topic, partitions=DLQ_PARTITIONS, config=(("retention.ms", "-1"),)),
         ])
         self._producer = AIOKafkaProducer(
-            **client_kwargs(self.bootstrap_servers), client_id=r.worker_id, transactional_id=r.transactional_id,
-            enable_idempotence=True, acks="all")
+            **client_kwargs(self.bootstrap_servers), client_id=r.client_id,
+            transactional_id=r.transactional_id, enable_idempotence=True, acks="all")
         self._consumer = AIOKafkaConsumer(
-            **client_kwargs(self.bootstrap_servers), client_id=r.worker_id, group_id=r.group_id,
+            **client_kwargs(self.bootstrap_servers), client_id=r.client_id, group_id=r.group_id,
             enable_auto_commit=False, auto_offset_reset="earliest", isolation_level="read_committed")
         try:
             await self.adapter.start()
@@ -315,7 +315,7 @@ class SinkWorker:
             return (self._dead_letter(item, attempts=0, error_type="WrongTarget",
                                       reason=f"command {command.command_id} is for {command.target} but arrived "
                                              f"on {item.tp.topic}, which the {self.system} sink consumes; the flow "
-                                             f"must send it to isthmus.commands.{command.target}"),)
+                                             f"must send it to {command_topic(command.target)}"),)
         began = time.monotonic()
         self.queue_seconds.observe(self.system, began - item.fetched_at)
         delivered = await self.deliverer.deliver(command)

@@ -117,7 +117,7 @@ class CanonicalFlow:
         outputs = tuple(dict.fromkeys(self.topic(d) for d in self.documents))
         inputs = tuple(dict.fromkeys((*self.lookups.topics, *self.by_topic)))
         return FlowSpec(name=self.name, inputs=inputs, handler=self.handle, stores=(LINKS, PARKED),
-                        outputs=(*outputs, topics.HOLDS), compacted=outputs, tick=self.holds.tick,
+                        outputs=(*outputs, self.holds.topic), compacted=outputs, tick=self.holds.tick,
                         description="the changes of every table source a mapping file publishes, as canonical "
                                     "records with their lineage")
 

@@ -48,7 +48,8 @@ from streams.flows.engine.values import from_store, to_store
 from streams.flows.exceptions import FlowUnavailable
 from streams.flows.lookups import short_name
 from streams.flows.parked import ParkedHolds
-from streams.flows.topics import AUDIT_CONFLICTS, HOLDS
+from streams.flows.topics import AUDIT_CONFLICTS
+from streams.flows.topics import topic as own_topic
 from streams.mapping import Context as MappingContext
 from streams.mapping import LookupMissing, MappedChange, MappingError, RecordMapping, map_change
 from streams.systems import Systems
@@ -153,7 +154,8 @@ class CustomerFlow:
                 f"{system}.{table}" for system, table in unread))
         self.tables = dict(tables)
         self.command_topics = dict(command_topics or {})
-        self.canonical_topic = canonical_topic or config.publish
+        self.canonical_topic = canonical_topic or own_topic(config.publish)
+        self.conflicts_topic = own_topic(AUDIT_CONFLICTS)
         self.mapping_version = mapping_version(config.record.path)
         self.schemas = schemas
         self.named = schemas.schemas.named
@@ -168,7 +170,7 @@ class CustomerFlow:
     def spec(self) -> FlowSpec:
         return FlowSpec(
             name=self.name, inputs=tuple(self.tables), handler=self.handle, stores=STORES,
-            outputs=(self.canonical_topic, AUDIT_CONFLICTS, HOLDS), compacted=(self.canonical_topic,),
+            outputs=(self.canonical_topic, self.conflicts_topic, self.holds.topic), compacted=(self.canonical_topic,),
             key_by=CustomerKeys(self.config, self.tables, self.context, self.named),
             description=self.config.description, tick=self.holds.tick)
 
@@ -336,6 +338,6 @@ class CustomerFlow:
                         encode_command(self.schemas, command, systems=self.systems),
                         command_headers(command)))
         for conflict in outcome.conflicts:
-            out.append((AUDIT_CONFLICTS, conflict["entity_key"], self.schemas.encode(CONFLICT, conflict), {}))
+            out.append((self.conflicts_topic, conflict["entity_key"], self.schemas.encode(CONFLICT, conflict), {}))
         return out
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 
 from streams.errors import IsthmusError
+from streams.kafka import names
 
 if TYPE_CHECKING:
     from streams.flows.engine.objects import ObjectCodec, ObjectView, OnFlush, T
@@ -117,7 +118,8 @@ class Rejected(IsthmusError):
 
 @dataclass(frozen=True, kw_only=True)
 class FlowSpec:
-    """A flow: ``name`` is its consumer group and the prefix of its transactional ids and changelogs.
+    """A flow: ``name`` is its consumer group and the prefix of its transactional ids and changelogs (each
+    under the kafka section's group or topic prefix: :mod:`streams.kafka.names`).
 
     Input topics must be co-partitioned (same partition count, keyed alike): partition ``p`` of every
     input forms task ``p``, which owns partition ``p`` of every store.
@@ -143,7 +145,7 @@ class FlowSpec:
     tick: Tick | None = None
 
     def changelog_topic(self, store: str) -> str:
-        return f"{self.name}-{store}-changelog"
+        return names.topic(f"{self.name}-{store}-changelog")
 
 
 class StoreValueError(IsthmusError):

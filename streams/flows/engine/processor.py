@@ -52,7 +52,8 @@ from streams.flows.engine.batches import KeyPartitioner, OutRecord, send_batched
 from streams.flows.engine.staging import DeadLettered, RecordContext, handle_record
 from streams.flows.engine.stores import StateSettings, TaskStore
 from streams.flows.engine.timing import FlowTimings
-from streams.kafka.deadletters import DEAD_LETTER_TYPE, DLQ_TOPIC, STAGE_HEADER, Original, dead_letter_value
+from streams.kafka import names
+from streams.kafka.deadletters import DEAD_LETTER_TYPE, STAGE_HEADER, Original, dead_letter_value, dlq_topic
 from streams.kafka.topics import TopicSpec, ensure_topics, partition_counts
 
 log = logging.getLogger(__name__)
@@ -163,6 +164,11 @@ class FlowProcessor:
         return sum(self.waiting_by_task.values(), Waiting())
 
     @property
+    def group(self) -> str:
+        """The flow's consumer group: its name under the group prefix."""
+        return names.group(self.spec.name)
+
+    @property
     def stage(self) -> str:
         return f"flow.{self.spec.name}"
 
@@ -170,7 +176,7 @@ class FlowProcessor:
         await ensure_topics(self.settings.bootstrap_servers,
                             [TopicSpec(name=t, partitions=1) for t in self.spec.inputs])
         partitions = await self._input_partitions()
-        specs = [TopicSpec(name=DLQ_TOPIC, partitions=1, config=(("retention.ms", "-1"),))]
+        specs = [TopicSpec(name=dlq_topic(), partitions=1, config=(("retention.ms", "-1"),))]
         specs += [TopicSpec(name=self.spec.changelog_topic(s), partitions=partitions,
                             config=(("cleanup.policy", "compact"),)) for s in self.spec.stores]
         specs += [TopicSpec(name=t, partitions=1,
@@ -219,8 +225,8 @@ class FlowProcessor:
 
     async def _run_once(self, stop: asyncio.Event) -> None:
         consumer = AIOKafkaConsumer(
-            **client_kwargs(self.settings.bootstrap_servers), group_id=self.spec.name,
-            client_id=f"{self.settings.worker_id}-{self.spec.name}", isolation_level="read_committed",
+            **client_kwargs(self.settings.bootstrap_servers), group_id=self.group,
+            client_id=names.client_id(f"{self.settings.worker_id}-{self.spec.name}"), isolation_level="read_committed",
             enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=self.settings.batch_max_records,
             max_partition_fetch_bytes=self.settings.max_partition_fetch_bytes,
             session_timeout_ms=self.settings.session_timeout_ms, heartbeat_interval_ms=3000,
@@ -354,8 +360,9 @@ class FlowProcessor:
         bytes)."""
         for emitted in ctx.emitted:
             yield emitted.topic, None, emitted.key, emitted.value, list(emitted.headers)
+        dead_letters = dlq_topic()
         for letter in ctx.dead_letters:
-            yield DLQ_TOPIC, None, letter.record.key, self._letter(letter), [(STAGE_HEADER, letter.stage.encode())]
+            yield dead_letters, None, letter.record.key, self._letter(letter), [(STAGE_HEADER, letter.stage.encode())]
         for name, store in task.stores.items():
             topic = self.spec.changelog_topic(name)
             for key, raw in store.take_changes().items():
@@ -380,7 +387,7 @@ class FlowProcessor:
         last: dict[tuple[str, int], tuple[asyncio.Future[Any], int]] = {}
         sent = await send_batched(producer, outgoing, self._partitioner, last=last)
         if offsets:  # a tick's transaction consumed nothing
-            await producer.send_offsets_to_transaction(offsets, self.spec.name)
+            await producer.send_offsets_to_transaction(offsets, self.group)
         await asyncio.gather(*sent)  # a record batch the broker refused fails the batch before it commits
         await producer.commit_transaction()
         return {topic: future.result().offset + records for (topic, partition), (future, records) in last.items()
@@ -434,9 +441,11 @@ class FlowProcessor:
         # commit markers are still being written with NOT_ENOUGH_REPLICAS (how Kafka 4 tells produce requests of
         # aiokafka's version about CONCURRENT_TRANSACTIONS); the default 100 ms wait stalls the task each time.
         return AIOKafkaProducer(
-            **client_kwargs(self.settings.bootstrap_servers), transactional_id=f"{self.spec.name}-{partition}",
-            client_id=f"{self.settings.worker_id}-{self.spec.name}-{partition}", enable_idempotence=True,
-            acks="all", transaction_timeout_ms=self.settings.transaction_timeout_ms, retry_backoff_ms=20)
+            **client_kwargs(self.settings.bootstrap_servers),
+            transactional_id=names.transactional_id(f"{self.spec.name}-{partition}"),
+            client_id=names.client_id(f"{self.settings.worker_id}-{self.spec.name}-{partition}"),
+            enable_idempotence=True, acks="all", transaction_timeout_ms=self.settings.transaction_timeout_ms,
+            retry_backoff_ms=20)
 
     async def _rewind_to_committed(self, inputs: Sequence[TopicPartition]) -> None:
         consumer = self._consumer

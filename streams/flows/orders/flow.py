@@ -35,6 +35,7 @@ from streams.flows.orders.state import LINKS, STORES, State
 from streams.flows.orders.txjoin import Joined, TransactionJoin
 from streams.flows.parked import ParkedHolds
 from streams.flows.topics import HOLDS
+from streams.flows.topics import topic as own_topic
 from streams.mapping import LookupMissing, MappedChange, SourceMapping
 from streams.sinks.topics import results_topic as sink_results
 
@@ -88,9 +89,10 @@ class OrdersFlow:
 
     def __init__(self, *, schemas: SchemaStore, mapper: Mapper, name: str = NAME,
                  orders_topic: str | None = None, results_topic: str | None = None,
-                 holds_topic: str = HOLDS) -> None:
+                 holds_topic: str | None = None) -> None:
         """``orders_topic``: where each document's reconciled record goes (None: nowhere); ``results_topic``:
-        the target sink's results (default: ``isthmus.results.<target>``); ``holds_topic``: where holds go."""
+        the target sink's results (default: ``isthmus.results.<target>``); ``holds_topic``: where holds go
+        (default: ``isthmus.holds``, under the topic prefix)."""
         self.schemas = schemas
         self.mapper = mapper
         self.name = name
@@ -104,8 +106,8 @@ class OrdersFlow:
         self.refusals_stage, refusals = relay(name, results, RefusalKeys(schemas, config.header.target),
                                               what="results")
         self.topics = DocumentTopics.of(mapper, self.lookups, results, refusals)
-        self.holds_topic = holds_topic
-        self.parked = ParkedHolds(flow=name, schemas=schemas, stores=("parked",), topic=holds_topic)
+        self.holds_topic = holds_topic or own_topic(HOLDS)
+        self.parked = ParkedHolds(flow=name, schemas=schemas, stores=("parked",), topic=self.holds_topic)
 
     @property
     def stage(self) -> str:
