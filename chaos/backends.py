@@ -12,6 +12,7 @@ import shutil
 import signal
 import time
 from collections.abc import Callable
+from typing import Any
 
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
@@ -32,6 +33,13 @@ Say = Callable[[str], None]
 
 #: The stack's services besides its broker and Connect: what ``ThreeBrokers`` asks the stack manager for.
 NON_KAFKA_SERVICES = ("crm-db", "erp-db", "crm-api", "erp-api")
+
+
+def out_of_sync(described: list[dict[str, Any]]) -> list[str]:
+    """``topic[partition]`` of every partition with fewer in-sync replicas than replicas, from kafka-python's
+    ``KafkaAdminClient.describe_topics()`` (keys ``name``, ``partition_index``, ``replica_nodes``, ``isr_nodes``)."""
+    return [f"{t['name']}[{p['partition_index']}]" for t in described for p in t["partitions"]
+            if len(p["isr_nodes"]) < len(p["replica_nodes"])]
 
 
 class SingleBroker:
@@ -173,8 +181,7 @@ class ThreeBrokers:
             try:
                 admin = self.cluster.admin()
                 try:
-                    behind = [f"{t['topic']}[{p['partition']}]" for t in admin.describe_topics()
-                              for p in t["partitions"] if len(p["isr"]) < len(p["replicas"])]
+                    behind = out_of_sync(admin.describe_topics())
                 finally:
                     admin.close()
             except KafkaError as exc:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from kafka import KafkaProducer
 
-from chaos import invariants, observe
+from chaos import invariants, lag, observe
 from chaos.backends import Backend
 from chaos.exceptions import ChaosError, InvalidChaosOptions
 from chaos.faults import Injector
@@ -296,11 +296,12 @@ def run(backend: Backend, options: ChaosOptions, *, logs: Path, env: dict[str, s
 
 def _converge(stack: RunningStack, bootstrap: str, fleet: Fleet, watchdog: Watchdog, options: ChaosOptions,
               since: float, say: Say) -> float | None:
-    """Seconds from the end of the faults until the CDC, command and result topics stopped moving, nothing was
-    left for the watchdog to do (no failed connector task, no hanging transaction: either stops the capture or
-    a flow while every topic stands still), and every command was applied or dead-lettered (or the unapplied
-    ones stayed the same over two quiet checks: they will not come); None if that did not happen within
-    ``converge_timeout_s``."""
+    """Seconds from the end of the faults until the CDC, command and result topics stopped moving, every flow
+    and sink had read its inputs to the end (no committed record after its group's committed offset: a blocked
+    worker leaves the topics quiet too), nothing was left for the watchdog to do (no failed connector task, no
+    hanging transaction: either stops the capture or a flow while every topic stands still), and every command
+    was applied or dead-lettered (or the unapplied ones stayed the same over two quiet checks: they will not
+    come); None if that did not happen within ``converge_timeout_s``."""
     topics = [*observe.cdc_topics(bootstrap), *COMMAND_TOPICS.values(), *RESULTS_TOPICS.values()]
     last_total, last_change, last_lost = -1, time.monotonic(), -1
     while time.monotonic() - since < options.converge_timeout_s:
@@ -315,6 +316,15 @@ def _converge(stack: RunningStack, bootstrap: str, fleet: Fleet, watchdog: Watch
                 # Quiet topics with an open transaction are not converged: it is being committed, or it hangs
                 # (the watchdog aborts it once it is older than hanging.HANGING_AFTER_MIN).
                 say(f"topics quiet, but a transaction is open on {', '.join(unstable[:4])}: watching again")
+                last_change = time.monotonic()
+                continue
+            with observe.RecordProbe(bootstrap) as probe:
+                late = lag.behind(observe.group_positions(bootstrap), probe)
+            if late:
+                # Quiet topics with unread inputs are not converged: a flow or sink is blocked (e.g. its writes
+                # refused below min.insync.replicas) or still starting; chaos/lag.py.
+                say(f"topics quiet, but {len(late)} consumer position(s) have records left to read, e.g. "
+                    f"{'; '.join(late[:3])}: watching again")
                 last_change = time.monotonic()
                 continue
             if watchdog.sweep():
