@@ -1,30 +1,20 @@
-"""Connections the flows' integration tests write their changes through: the CRM (PostgreSQL, schema crm) and the
-ERP (MariaDB), rows as dicts, autocommit."""
+"""The flows' integration tests write their changes through the CRM and ERP connections of tests/conftest.py
+(``crm_db``, ``erp_db``: rows as dicts, autocommit), under the shorter names they use."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pymysql
 import pytest
-from psycopg.rows import dict_row
-from pymysql.cursors import DictCursor
-
-from streams.stack.running import RunningStack
 
 
 @pytest.fixture
-def crm(stack: RunningStack) -> Iterator[psycopg.Connection[dict[str, Any]]]:
-    with stack.connect_crm(options="-c search_path=crm", row_factory=dict_row, autocommit=True) as conn:
-        yield conn
+def crm(crm_db: psycopg.Connection[dict[str, Any]]) -> psycopg.Connection[dict[str, Any]]:
+    return crm_db
 
 
 @pytest.fixture
-def erp(stack: RunningStack) -> Iterator[pymysql.connections.Connection[Any]]:
-    conn = stack.connect_erp(cursorclass=DictCursor, autocommit=True)
-    try:
-        yield conn
-    finally:
-        conn.close()
+def erp(erp_db: pymysql.connections.Connection[Any]) -> pymysql.connections.Connection[Any]:
+    return erp_db
