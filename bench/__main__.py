@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench import fleet, flows, initial_sync, latency, memory, throughput
+from bench import inside as latency_inside
 from bench import trace as trace_bench
 from bench.exceptions import BenchError
 from bench.machine import Machine, kafka_version, this_machine
@@ -114,6 +115,14 @@ def run_latency(stack: RunningStack, args: argparse.Namespace, machine: Machine)
             rows.append(Row(benchmark="end-to-end latency", figure=f"where the time went at {rate:,}/s (p50 / p95)",
                             value="; ".join(f"{name}: {v['p50_s']:.2f}s / {v['p95_s']:.2f}s"
                                             for name, v in spans.items()),
+                            machine=machine_label(machine), measured=today()))
+        within: dict[str, dict[str, object]] = result.get("inside") or {}  # type: ignore[assignment]
+        if within:
+            load = result.get("load_average_1m") or {}
+            rows.append(Row(benchmark="end-to-end latency",
+                            figure=f"inside the worker and the ERP sink at {rate:,}/s (mean, p99 bucket)",
+                            value=f"{latency_inside.describe(within)}; load average (1 min) {load}; CPU s per "
+                                  f"process {result.get('cpu_seconds')}",
                             machine=machine_label(machine), measured=today()))
     tried = ", ".join(f"{int(r['rate']):,}" for r in results)  # type: ignore[call-overload]
     steady = [int(r["rate"]) for r in results if _steady(r)]  # type: ignore[call-overload]

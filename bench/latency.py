@@ -28,6 +28,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
+from bench import inside
 from bench.exceptions import BenchError
 from bench.memory_worker import vm_hwm_kib
 from bench.report import RESULTS_DIR, percentile
@@ -60,15 +61,19 @@ WORKERS: dict[str, str] = {
 
 
 @contextmanager
-def pipeline(logs: Path) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
-    """Connectors deployed, the flows' workers (:data:`WORKERS`) and both sinks running until the block ends."""
+def pipeline(logs: Path, metrics_ports: dict[str, int] | None = None) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
+    """Connectors deployed, the flows' workers (:data:`WORKERS`) and both sinks running until the block ends.
+    Each process serves /metrics on a free port, written into ``metrics_ports`` (process name -> port)."""
     if cli_main(["connectors", "deploy"]) != 0:
         raise BenchError("the connectors could not be deployed; see the messages above")
     logs.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "ISTHMUS_RESYNC_AT": "off"}
-    launches = {name: (["worker"], {"ISTHMUS_WORKER_FLOWS": flows, "ISTHMUS_WORKER_PORT": str(_free_port())})
+    ports = metrics_ports if metrics_ports is not None else {}
+    ports.update({name: _free_port() for name in (*WORKERS, "sink-erp", "sink-crm")})
+    launches = {name: (["worker"], {"ISTHMUS_WORKER_FLOWS": flows, "ISTHMUS_WORKER_PORT": str(ports[name])})
                 for name, flows in WORKERS.items()}
-    launches |= {"sink-erp": (["sink", "--target", "erp"], {}), "sink-crm": (["sink", "--target", "crm"], {})}
+    launches |= {"sink-erp": (["sink", "--target", "erp"], {"ISTHMUS_SINK_METRICS_PORT": str(ports["sink-erp"])}),
+                 "sink-crm": (["sink", "--target", "crm"], {"ISTHMUS_SINK_METRICS_PORT": str(ports["sink-crm"])})}
     processes: dict[str, subprocess.Popen[bytes]] = {}
     for name, (args, extra) in launches.items():
         with open(logs / f"{name}.log", "wb") as out:
@@ -86,6 +91,17 @@ def pipeline(logs: Path) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+def _cpu_seconds(processes: dict[str, subprocess.Popen[bytes]]) -> dict[str, float]:
+    """CPU time (user + system, children included) each of the pipeline's processes has used so far: on a
+    shared machine its wall time says little, its CPU time what the process itself cost."""
+    out = {}
+    for name, process in processes.items():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            out[name] = sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return out
 
 
 def worker_peaks_mib(processes: dict[str, subprocess.Popen[bytes]]) -> dict[str, float]:
@@ -236,7 +252,8 @@ def measure(stack: RunningStack, *, rates: list[int], seconds: int, drain_s: flo
     applied = Applied(bootstrap=stack.settings.bootstrap_servers)
     reader = threading.Thread(target=applied.run, daemon=True)
     results: list[dict[str, object]] = []
-    with pipeline(RESULTS_DIR / "logs"):
+    ports: dict[str, int] = {}
+    with pipeline(RESULTS_DIR / "logs", ports) as processes:
         reader.start()
         warm = customer_numbers(run, 1)
         warmed = time.time()
@@ -250,10 +267,16 @@ def measure(stack: RunningStack, *, rates: list[int], seconds: int, drain_s: flo
         for rate in rates:
             numbers = customer_numbers(run, offset + rate * seconds)[offset:]
             offset += len(numbers)
+            before = {name: inside.scrape(port) for name, port in ports.items()}
+            cpu_before = _cpu_seconds(processes)
+            load_before = os.getloadavg()
             began = time.time()
             committed = _insert(stack, numbers, rate)
             load_s = time.time() - began
+            load_after = os.getloadavg()
             _wait(applied, set(numbers), drain_s)
+            after = {name: inside.scrape(port) for name, port in ports.items()}
+            cpu_after = _cpu_seconds(processes)
             latencies = [applied.at[n] - committed[n] for n in numbers if n in applied.at]
             tail = [applied.at[n] - committed[n] for n in numbers if n in applied.at and committed[n] >= began +
                     load_s - 10]
@@ -270,8 +293,13 @@ def measure(stack: RunningStack, *, rates: list[int], seconds: int, drain_s: flo
                 "last_10s_p50_s": percentile(tail, 50) if tail else None,
             }
             result["stages"] = stages(stack.settings.bootstrap_servers, numbers, committed, applied.at)
+            result["inside"] = inside.summary(before, after)
+            result["load_average_1m"] = {"before": round(load_before[0], 2), "end_of_load": round(load_after[0], 2)}
+            result["cpu_seconds"] = {name: round(cpu_after.get(name, 0.0) - cpu_before.get(name, 0.0), 1)
+                                     for name in cpu_after}
             results.append(result)
             print(result, flush=True)
+            print(f"latency: inside at {rate}/s: {inside.describe(result['inside'])}", flush=True)  # type: ignore[arg-type]
             if missing:
                 break
         applied.stop.set()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import signal
 import sys
 import time
@@ -45,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fresh", action="store_true",
                         help="stop the chaos stack and delete its data first (the checks read whole topics and tables)")
     parser.add_argument("--keep-stack", action="store_true", help="leave the chaos stack running at the end")
+    parser.add_argument("--brokers", type=int, choices=(1, 3), default=1,
+                        help="1 (default): the chaos stack's one broker; 3: a 3-broker KRaft cluster (replication "
+                             "factor 3, min.insync.replicas 2) and Connect on it, with the kill-broker fault")
+    parser.add_argument("--broker-pause", type=float, default=20.0,
+                        help="seconds a SIGKILLed broker stays down before it is started again (default 20)")
     return parser
 
 
@@ -53,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the processes and the stack are stopped
     for name, value in CHAOS_ENV.items():
         os.environ.setdefault(name, value)
+    from chaos.backends import Backend, SingleBroker, ThreeBrokers
     from chaos.runner import ChaosOptions, run
     from streams.errors import IsthmusError
     from streams.stack.manager import StackManager
@@ -63,18 +68,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         options = ChaosOptions(changes=args.changes, rate=args.rate, seed=args.seed, repeats=args.repeats,
-                               outage_s=args.outage, poison=args.poison, quiet_s=args.quiet)
+                               outage_s=args.outage, poison=args.poison, quiet_s=args.quiet,
+                               broker_pause_s=args.broker_pause)
         manager = StackManager(StackSettings.from_env())
+        backend: Backend = ThreeBrokers(manager, say) if args.brokers == 3 else SingleBroker(manager)
+        # In-process commands (connector deploys, topic tools) read the same runtime settings as the processes.
+        os.environ.update(backend.client_env())
         if args.fresh:
-            manager.down()
-            shutil.rmtree(manager.settings.data_dir, ignore_errors=True)
-        manager.up()
+            backend.wipe()
+        backend.up()
         try:
             logs = Path(manager.settings.home) / "logs" / f"chaos-{time.strftime('%Y%m%dT%H%M%S')}"
-            report = run(manager, options, logs=logs, env=dict(os.environ), say=say)
+            report = run(backend, options, logs=logs, env=dict(os.environ), say=say)
         finally:
             if not args.keep_stack:
-                manager.down()
+                backend.down()
     except IsthmusError as exc:
         print(f"chaos: {exc}", file=sys.stderr)
         return 2

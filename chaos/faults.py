@@ -7,15 +7,16 @@ from collections import Counter
 
 import httpx
 
+from chaos.backends import Backend
 from chaos.processes import Fleet
 from chaos.schedule import PlannedFault
-from streams.stack.manager import StackManager
 
 
 class Injector:
-    def __init__(self, *, manager: StackManager, fleet: Fleet, outage_s: float, throttle_count: int,
-                 throttle_retry_after: int) -> None:
-        self.manager = manager
+    def __init__(self, *, backend: Backend, fleet: Fleet, outage_s: float, throttle_count: int,
+                 throttle_retry_after: int, broker_pause_s: float = 20.0) -> None:
+        self.backend = backend
+        self.broker_pause_s = broker_pause_s
         self.fleet = fleet
         self.outage_s = outage_s
         self.throttle_count = throttle_count
@@ -24,7 +25,7 @@ class Injector:
         self.outages_end = 0.0
 
     def _api(self, target: str) -> str:
-        settings = self.manager.settings
+        settings = self.backend.manager.settings
         return settings.crm_api_url if target == "crm" else settings.erp_api_url
 
     def inject(self, fault: PlannedFault) -> str:
@@ -36,9 +37,11 @@ class Injector:
         elif kind == "kill-sink":
             self.fleet.kill(f"sink-{target}")
         elif kind == "restart-connect":
-            self.manager.restart("connect")
+            self.backend.restart_connect()
         elif kind == "restart-kafka":
-            self.manager.restart("kafka")
+            self.backend.restart_kafka()
+        elif kind == "kill-broker":
+            target = self.backend.kill_broker(self.broker_pause_s)
         elif kind == "outage":
             self._fault(target, {"mode": "outage", "seconds": self.outage_s})
             self.outages_end = max(self.outages_end, time.monotonic() + self.outage_s)
@@ -48,7 +51,8 @@ class Injector:
         else:
             raise ValueError(f"unknown fault kind {kind!r}")
         self.injected[kind] += 1
-        return f"{fault.label()} done in {time.monotonic() - began:.1f}s"
+        label = f"{kind}:{target}" if kind == "kill-broker" else fault.label()
+        return f"{label} done in {time.monotonic() - began:.1f}s"
 
     def _fault(self, target: str, plan: dict[str, object]) -> None:
         answer = httpx.post(f"{self._api(target)}/_faults", json=plan, timeout=10)

@@ -3,6 +3,7 @@ from the beginning), the idempotency tables and the business rows of both databa
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -12,7 +13,9 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 
 from chaos.invariants import CommandSeen
+from chaos.lag import GROUP_PREFIX, GroupPosition
 from streams.codecs.avro.single_object import SchemaStore
+from streams.inspect import admin
 from streams.sinks.topics import COMMAND_TOPICS, DLQ_TOPIC, RESULTS_TOPICS
 from streams.stack.running import RunningStack
 
@@ -50,6 +53,53 @@ def end_offsets(bootstrap: str, topics: Iterable[str]) -> int:
         return sum(consumer.end_offsets(partitions).values()) if partitions else 0
     finally:
         consumer.close()
+
+
+def group_positions(bootstrap: str) -> list[GroupPosition]:
+    """The committed offset of every flow's and sink's consumer group (``GROUP_PREFIX``) on each partition it
+    committed, with that partition's read_committed end offset (the last stable offset)."""
+    rows = [r for r in admin.lag(bootstrap) if r.group.startswith(GROUP_PREFIX)]
+    if not rows:
+        return []
+    consumer = _consumer(bootstrap)
+    try:
+        ends = consumer.end_offsets(list({TopicPartition(r.topic, r.partition) for r in rows}))
+    finally:
+        consumer.close()
+    return [GroupPosition(group=r.group, topic=r.topic, partition=r.partition, committed=r.committed,
+                          end=int(ends[TopicPartition(r.topic, r.partition)])) for r in rows]
+
+
+class RecordProbe:
+    """``chaos.lag.HasRecords`` on the cluster, through one read_committed consumer (use it in a ``with``): reads
+    [start, end) of a partition, so that transaction markers and aborted records, which no consumer receives, do
+    not count. A range that cannot be read to its end within ``timeout_s`` counts as holding records: unread is
+    not caught up."""
+
+    def __init__(self, bootstrap: str, *, timeout_s: float = 60.0) -> None:
+        self._consumer = _consumer(bootstrap)
+        self._timeout_s = timeout_s
+
+    def __enter__(self) -> RecordProbe:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._consumer.close()
+
+    def __call__(self, topic: str, partition: int, start: int | None, end: int) -> bool:
+        consumer, tp = self._consumer, TopicPartition(topic, partition)
+        consumer.assign([tp])
+        if start is None:
+            consumer.seek_to_beginning(tp)
+        else:
+            consumer.seek(tp, start)
+        deadline = time.monotonic() + self._timeout_s
+        while consumer.position(tp) < end:
+            if time.monotonic() > deadline:
+                return True
+            if any(r.offset < end for r in consumer.poll(timeout_ms=200).get(tp, [])):
+                return True
+        return False
 
 
 def cdc_topics(bootstrap: str) -> list[str]:

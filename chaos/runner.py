@@ -13,20 +13,19 @@ from pathlib import Path
 
 from kafka import KafkaProducer
 
-from chaos import invariants, observe
+from chaos import invariants, lag, observe
+from chaos.backends import Backend
 from chaos.exceptions import ChaosError, InvalidChaosOptions
 from chaos.faults import Injector
 from chaos.invariants import Check
 from chaos.processes import Fleet
-from chaos.schedule import KINDS, plan
+from chaos.schedule import plan
 from reference.generate.__main__ import main as generate_main
 from reference.simulate.runner import SimulationSpec, SimulationSummary, simulate
 from streams.capture.client import ConnectClient
-from streams.cli.main import main as cli_main
 from streams.flows.topics import cdc_topic
 from streams.kafka import hanging
 from streams.sinks.topics import COMMAND_TOPICS, RESULTS_TOPICS
-from streams.stack.manager import StackManager
 from streams.stack.running import RunningStack
 from streams.stack.services.connect import OFFSETS_TOPIC
 
@@ -45,6 +44,8 @@ class ChaosOptions:
     throttle_retry_after: int = 2
     poison: int = 3
     quiet_s: float = 30.0
+    #: Seconds a SIGKILLed broker stays down before it is started again (``kill-broker``, 3-broker runs).
+    broker_pause_s: float = 20.0
     converge_timeout_s: float = 1800.0
 
     def __post_init__(self) -> None:
@@ -57,12 +58,16 @@ class ChaosOptions:
             problems.append(f"--poison {self.poison}: inject at least 1 poison record, or the check proves nothing")
         if self.quiet_s < 5:
             problems.append(f"--quiet {self.quiet_s}: watch at least 5 s for writes after quiescence")
+        if self.broker_pause_s < 0:
+            problems.append(f"--broker-pause {self.broker_pause_s}: use 0 or more seconds")
         if problems:
             raise InvalidChaosOptions("invalid chaos options:\n  " + "\n  ".join(problems))
 
 
 @dataclass
 class ChaosReport:
+    #: The fault kinds the run had to inject (each at least twice to pass).
+    kinds: tuple[str, ...]
     faults: Counter[str] = field(default_factory=Counter)
     changes: int = 0
     attempted: int = 0
@@ -78,11 +83,11 @@ class ChaosReport:
     @property
     def passed(self) -> bool:
         return (self.converge_s is not None and all(c.held for c in self.checks)
-                and all(self.faults[k] >= 2 for k in KINDS))
+                and all(self.faults[k] >= 2 for k in self.kinds))
 
     def describe(self) -> str:
         lines = ["", "=== chaos result ===",
-                 "faults injected: " + ", ".join(f"{k} {self.faults[k]}" for k in KINDS),
+                 "faults injected: " + ", ".join(f"{k} {self.faults[k]}" for k in self.kinds),
                  f"changes made: {self.changes:,} (of {self.attempted:,} attempted; the rest were refused by the "
                  "apps, e.g. during an outage, and changed nothing)",
                  f"lost: {self.lost:,}", f"duplicated: {self.duplicated:,}",
@@ -135,10 +140,10 @@ def _crm_orders(stack: RunningStack) -> set[str]:
         return {str(n) for (n,) in cur.fetchall()}
 
 
-def _poison(stack: RunningStack, run: str, count: int) -> list[str]:
+def _poison(bootstrap: str, run: str, count: int) -> list[str]:
     """Records no flow can decode, on the CRM customers change topic: each must end up as one dead letter."""
     keys = [f"chaos-poison-{run}-{i}" for i in range(count)]
-    producer = KafkaProducer(bootstrap_servers=stack.settings.bootstrap_servers)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
     try:
         for key in keys:
             producer.send(cdc_topic("crm", "customers"), key=key.encode(), value=b"{not a change event")
@@ -148,10 +153,10 @@ def _poison(stack: RunningStack, run: str, count: int) -> list[str]:
     return keys
 
 
-def _heal_connectors(stack: RunningStack, say: Say) -> list[str]:
+def _heal_connectors(backend: Backend, say: Say) -> list[str]:
     """Restart failed connector tasks (what an operator or a supervisor does); each restart is reported."""
     healed = []
-    with ConnectClient(stack.settings.connect_url) as client:
+    with ConnectClient(backend.connect_url) as client:
         for name in client.connectors():
             state = client.status(name)
             if state.failures:
@@ -162,10 +167,10 @@ def _heal_connectors(stack: RunningStack, say: Say) -> list[str]:
     return healed
 
 
-def _abort_hanging(stack: RunningStack, say: Say) -> list[str]:
+def _abort_hanging(backend: Backend, say: Say) -> list[str]:
     """Abort the transactions a broker restart left hanging (`isthmus topics hanging --abort`, what the operator
     runs when capture or a flow stops at one): each is reported."""
-    aborted = [txn.describe() for txn in hanging.abort_hanging(hanging.TransactionsTool.for_stack(stack.settings))]
+    aborted = [txn.describe() for txn in hanging.abort_hanging(backend.transactions_tool())]
     for line in aborted:
         say(f"aborted hanging transaction {line}")
     return aborted
@@ -175,8 +180,8 @@ class Watchdog:
     """What an operator's supervisor does during the run, every ``interval_s`` in a thread of its own: restart
     failed connector tasks and abort hanging transactions. Everything it did ends up in the report's notes."""
 
-    def __init__(self, stack: RunningStack, say: Say, interval_s: float = 30.0) -> None:
-        self.stack, self.say, self.interval_s = stack, say, interval_s
+    def __init__(self, backend: Backend, say: Say, interval_s: float = 30.0) -> None:
+        self.backend, self.say, self.interval_s = backend, say, interval_s
         self.actions: list[str] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -192,8 +197,8 @@ class Watchdog:
     def sweep(self) -> int:
         """One round; how many things it had to do."""
         with self._lock:
-            done = [f"connector task restarted: {line}" for line in _heal_connectors(self.stack, self.say)]
-            done += [f"hanging transaction aborted: {line}" for line in _abort_hanging(self.stack, self.say)]
+            done = [f"connector task restarted: {line}" for line in _heal_connectors(self.backend, self.say)]
+            done += [f"hanging transaction aborted: {line}" for line in _abort_hanging(self.backend, self.say)]
             self.actions += done
             return len(done)
 
@@ -205,21 +210,23 @@ class Watchdog:
                 self.say(f"watchdog: round skipped ({type(exc).__name__}: {exc})")
 
 
-def run(manager: StackManager, options: ChaosOptions, *, logs: Path, env: dict[str, str], say: Say) -> ChaosReport:
-    stack = manager.running()
-    report = ChaosReport()
+def run(backend: Backend, options: ChaosOptions, *, logs: Path, env: dict[str, str], say: Say) -> ChaosReport:
+    stack = backend.manager.running()
+    bootstrap = backend.bootstrap
+    report = ChaosReport(kinds=backend.kinds)
+    say(f"Kafka: {backend.describe()}")
     run_id = uuid.uuid4().hex[:8]
     say("seeding both systems")
     _seed(stack, options.seed_customers, options.seed, say)
     seeded_orders = _crm_orders(stack)
-    if cli_main(["connectors", "deploy"]) != 0:
-        raise ChaosError("`isthmus connectors deploy` failed (see above)")
-    fleet = Fleet(logs=logs, env={**env, "ISTHMUS_RESYNC_AT": "off"})
+    backend.deploy_connectors(say)
+    fleet = Fleet(logs=logs, env={**env, **backend.client_env(), "ISTHMUS_RESYNC_AT": "off"})
     fleet.start_all()
-    watchdog = Watchdog(stack, say)
+    watchdog = Watchdog(backend, say)
     watchdog.start()
-    injector = Injector(manager=manager, fleet=fleet, outage_s=options.outage_s,
-                        throttle_count=options.throttle_count, throttle_retry_after=options.throttle_retry_after)
+    injector = Injector(backend=backend, fleet=fleet, outage_s=options.outage_s,
+                        throttle_count=options.throttle_count, throttle_retry_after=options.throttle_retry_after,
+                        broker_pause_s=options.broker_pause_s)
     try:
         deadline = time.monotonic() + 600
         while _accounts(stack) < _customers(stack) and time.monotonic() < deadline:
@@ -228,7 +235,8 @@ def run(manager: StackManager, options: ChaosOptions, *, logs: Path, env: dict[s
         say(f"seed synced: {_accounts(stack)} ERP accounts for {_customers(stack)} CRM customers")
 
         duration = options.changes / options.rate
-        schedule = plan(duration_s=duration, repeats=options.repeats, outage_s=options.outage_s)
+        schedule = plan(duration_s=duration, repeats=options.repeats, outage_s=options.outage_s,
+                        kinds=backend.kinds)
         say(f"workload: {options.changes:,} changes at {options.rate:g}/s (~{duration:.0f}s); "
             f"{len(schedule)} faults planned")
         summary: list[SimulationSummary] = []
@@ -245,7 +253,7 @@ def run(manager: StackManager, options: ChaosOptions, *, logs: Path, env: dict[s
         thread = threading.Thread(target=workload, name="chaos-workload", daemon=True)
         started = time.monotonic()
         thread.start()
-        poison = _poison(stack, run_id, options.poison)
+        poison = _poison(bootstrap, run_id, options.poison)
         say(f"injected {len(poison)} poison records on {cdc_topic('crm', 'customers')}")
         for fault in schedule:
             while time.monotonic() - started < fault.at_s:
@@ -265,17 +273,17 @@ def run(manager: StackManager, options: ChaosOptions, *, logs: Path, env: dict[s
         injector.clear()
         faults_over = time.monotonic()
         say(f"workload and faults done ({faults_over - started:.0f}s); waiting for quiescence")
-        report.converge_s = _converge(stack, fleet, watchdog, options, faults_over, say)
+        report.converge_s = _converge(stack, bootstrap, fleet, watchdog, options, faults_over, say)
         watchdog.stop()
         if watchdog.actions:
             report.notes.append(f"the watchdog acted {len(watchdog.actions)}x: " + "; ".join(watchdog.actions))
-        before = observe.end_offsets(stack.settings.bootstrap_servers, COMMAND_TOPICS.values())
+        before = observe.end_offsets(bootstrap, COMMAND_TOPICS.values())
         time.sleep(options.quiet_s)
         for name in fleet.revive():
             report.notes.append(f"{name} exited on its own during the quiet window")
-        after = observe.end_offsets(stack.settings.bootstrap_servers, COMMAND_TOPICS.values())
+        after = observe.end_offsets(bootstrap, COMMAND_TOPICS.values())
         report.checks.append(invariants.quiet(before, after, options.quiet_s))
-        _check(stack, report, poison, seeded_orders, say)
+        _check(stack, bootstrap, report, poison, seeded_orders, say)
         if fleet.unplanned_exits:
             report.notes.append("processes that exited on their own (restarted): "
                                 + ", ".join(f"{k} {v}x" for k, v in sorted(fleet.unplanned_exits.items())))
@@ -286,14 +294,14 @@ def run(manager: StackManager, options: ChaosOptions, *, logs: Path, env: dict[s
     return report
 
 
-def _converge(stack: RunningStack, fleet: Fleet, watchdog: Watchdog, options: ChaosOptions, since: float,
-              say: Say) -> float | None:
-    """Seconds from the end of the faults until the CDC, command and result topics stopped moving, nothing was
-    left for the watchdog to do (no failed connector task, no hanging transaction: either stops the capture or
-    a flow while every topic stands still), and every command was applied or dead-lettered (or the unapplied
-    ones stayed the same over two quiet checks: they will not come); None if that did not happen within
-    ``converge_timeout_s``."""
-    bootstrap = stack.settings.bootstrap_servers
+def _converge(stack: RunningStack, bootstrap: str, fleet: Fleet, watchdog: Watchdog, options: ChaosOptions,
+              since: float, say: Say) -> float | None:
+    """Seconds from the end of the faults until the CDC, command and result topics stopped moving, every flow
+    and sink had read its inputs to the end (no committed record after its group's committed offset: a blocked
+    worker leaves the topics quiet too), nothing was left for the watchdog to do (no failed connector task, no
+    hanging transaction: either stops the capture or a flow while every topic stands still), and every command
+    was applied or dead-lettered (or the unapplied ones stayed the same over two quiet checks: they will not
+    come); None if that did not happen within ``converge_timeout_s``."""
     topics = [*observe.cdc_topics(bootstrap), *COMMAND_TOPICS.values(), *RESULTS_TOPICS.values()]
     last_total, last_change, last_lost = -1, time.monotonic(), -1
     while time.monotonic() - since < options.converge_timeout_s:
@@ -308,6 +316,15 @@ def _converge(stack: RunningStack, fleet: Fleet, watchdog: Watchdog, options: Ch
                 # Quiet topics with an open transaction are not converged: it is being committed, or it hangs
                 # (the watchdog aborts it once it is older than hanging.HANGING_AFTER_MIN).
                 say(f"topics quiet, but a transaction is open on {', '.join(unstable[:4])}: watching again")
+                last_change = time.monotonic()
+                continue
+            with observe.RecordProbe(bootstrap) as probe:
+                late = lag.behind(observe.group_positions(bootstrap), probe)
+            if late:
+                # Quiet topics with unread inputs are not converged: a flow or sink is blocked (e.g. its writes
+                # refused below min.insync.replicas) or still starting; chaos/lag.py.
+                say(f"topics quiet, but {len(late)} consumer position(s) have records left to read, e.g. "
+                    f"{'; '.join(late[:3])}: watching again")
                 last_change = time.monotonic()
                 continue
             if watchdog.sweep():
@@ -328,8 +345,8 @@ def _converge(stack: RunningStack, fleet: Fleet, watchdog: Watchdog, options: Ch
     return None
 
 
-def _check(stack: RunningStack, report: ChaosReport, poison: list[str], seeded_orders: set[str], say: Say) -> None:
-    bootstrap = stack.settings.bootstrap_servers
+def _check(stack: RunningStack, bootstrap: str, report: ChaosReport, poison: list[str], seeded_orders: set[str],
+           say: Say) -> None:
     say("checking invariants")
     commands = observe.commands(bootstrap)
     applied = observe.idempotency_rows(stack)

@@ -8,6 +8,9 @@ from chaos.exceptions import InvalidChaosOptions
 
 #: Every kind of fault the suite injects; each is injected ``repeats`` times (at least twice).
 KINDS: tuple[str, ...] = ("kill-worker", "kill-sink", "restart-connect", "restart-kafka", "outage", "throttle")
+#: The kinds of a run on the 3-broker cluster (``--brokers 3``): the same, and one broker of three SIGKILLed and
+#: restarted after a pause while the other two keep every partition's in-sync quorum.
+CLUSTER_KINDS: tuple[str, ...] = (*KINDS, "kill-broker")
 #: Faults that alternate between the two targets (the sink worker or the reference API of that system).
 TARGETED = frozenset({"kill-sink", "outage", "throttle"})
 SYSTEMS = ("erp", "crm")
@@ -24,8 +27,8 @@ class PlannedFault:
 
 
 def plan(*, duration_s: float, repeats: int = 2, min_gap_s: float = 8.0,
-         outage_s: float = 60.0) -> list[PlannedFault]:
-    """``repeats`` rounds of every kind, spread evenly over ``duration_s`` (stretched so that faults are at
+         outage_s: float = 60.0, kinds: tuple[str, ...] = KINDS) -> list[PlannedFault]:
+    """``repeats`` rounds of every kind of ``kinds``, spread evenly over ``duration_s`` (stretched so that faults are at
     least ``min_gap_s`` apart: a broker restart takes seconds, and faults on top of each other prove less).
     Targeted kinds alternate between the ERP and the CRM, so each system gets each of them.
 
@@ -37,13 +40,13 @@ def plan(*, duration_s: float, repeats: int = 2, min_gap_s: float = 8.0,
                                   "use 2 or more")
     if duration_s <= 0:
         raise InvalidChaosOptions(f"duration {duration_s}s: the workload must last more than 0 s")
-    count = repeats * len(KINDS)
+    count = repeats * len(kinds)
     gap = max(min_gap_s, duration_s / (count + 1))
     faults = []
     outages: list[tuple[float, str]] = []
     for index in range(count):
-        kind = KINDS[index % len(KINDS)]
-        round_no = index // len(KINDS)
+        kind = kinds[index % len(kinds)]
+        round_no = index // len(kinds)
         target = SYSTEMS[round_no % len(SYSTEMS)] if kind in TARGETED else None
         at = round(gap * (index + 1), 3)
         if kind == "throttle":

@@ -25,8 +25,8 @@ from streams.codecs.avro.single_object import SchemaStore
 from streams.config.kafka import client_kwargs
 from streams.dashboard.settings import dashboard_address
 from streams.flows import topics as flow_topics
-from streams.kafka.deadletters import DLQ_TOPIC
-from streams.sinks.topics import COMMAND_PREFIX, RESULTS_PREFIX, command_topic, results_topic, writable_systems
+from streams.kafka.deadletters import dlq_topic
+from streams.sinks.topics import command_topic, is_command_topic, is_results_topic, results_topic, writable_systems
 from streams.stack.manager import StackManager
 from streams.stack.running import RunningStack
 from streams.stack.settings import StackSettings
@@ -95,19 +95,19 @@ def describe(topic: str, value: bytes | None, store: SchemaStore) -> str | None:
     if value is None:
         return None
     record: Mapping[str, Any] = store.decode(value).value
-    if topic.startswith(COMMAND_PREFIX):
+    if is_command_topic(topic):
         fields = ", ".join(record.get("changed_fields") or []) or "all fields"
         return (f"-> {str(record['target']).upper():3} {record['payload_type'].rsplit('.', 1)[-1]} "
                 f"{record['operation']} {record['entity_key']} [{fields}]")
-    if topic.startswith(RESULTS_PREFIX):
+    if is_results_topic(topic):
         replay = " (answered from its idempotency table)" if record.get("replayed") else ""
         return (f"   applied by {str(record['target']).upper()}: {record['payload_type'].rsplit('.', 1)[-1]} "
                 f"{record['operation']} {record['entity_key']} -> HTTP {record['status']}{replay}")
-    if topic == flow_topics.AUDIT_CONFLICTS:
+    if topic == flow_topics.topic(flow_topics.AUDIT_CONFLICTS):
         sides = " ".join(f"{system}={value}" for system, value in (record.get("values") or {}).items())
         return (f"!! conflict {record['entity_key']} {record['field']}: {sides} "
                 f"-> {str(record['winner']).upper()} wins ({record['policy']})")
-    if topic == DLQ_TOPIC:
+    if topic == dlq_topic():
         return f"xx dead letter from {record['stage']}: {record['reason'][:160]}"
     return None
 
@@ -115,7 +115,8 @@ def describe(topic: str, value: bytes | None, store: SchemaStore) -> str | None:
 def live_view(settings: StackSettings, out: TextIO, until: Callable[[], bool]) -> int:
     store = SchemaStore.from_directory()
     systems = writable_systems()
-    watched = [*map(command_topic, systems), *map(results_topic, systems), flow_topics.AUDIT_CONFLICTS, DLQ_TOPIC]
+    watched = [*map(command_topic, systems), *map(results_topic, systems),
+               flow_topics.topic(flow_topics.AUDIT_CONFLICTS), dlq_topic()]
     consumer = KafkaConsumer(*watched, **client_kwargs(settings.bootstrap_servers), group_id=None,
                              auto_offset_reset="latest", isolation_level="read_committed")
     shown = 0

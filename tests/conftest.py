@@ -16,8 +16,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
+import psycopg
+import pymysql
 import pytest
+from psycopg.rows import dict_row
+from pymysql.cursors import DictCursor
 
 from streams.stack.profiles import use_stack_for_tests
 from streams.stack.running import RunningStack
@@ -59,3 +64,18 @@ def tryton_stack(stack: RunningStack) -> Iterator[RunningStack]:
         if started and os.environ.get("ISTHMUS_KEEP_STACK") != "1":
             manager.down(["tryton"])
 
+
+@pytest.fixture
+def crm_db(stack: RunningStack) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+    """The CRM database (schema crm), autocommit: every query sees the latest committed state."""
+    with stack.connect_crm(options="-c search_path=crm", row_factory=dict_row, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def erp_db(stack: RunningStack) -> Iterator[pymysql.connections.Connection[Any]]:
+    conn = stack.connect_erp(cursorclass=DictCursor, autocommit=True)
+    try:
+        yield conn
+    finally:
+        conn.close()

@@ -7,9 +7,10 @@ Layout (see ``connect-configs/README.md``)::
 
 A connector's config is its file, then the overlay's entries for it (``null`` removes a key). Values are
 rendered to the strings Connect expects: booleans as ``true``/``false``, lists joined with commas, and
-``{{name}}`` replaced from the stack's variables (see :func:`stack_variables`) and the overlay's
-``variables`` (which win and may themselves use the stack's). Kafka Connect's own ``${provider:...}``
-references are left as they are: Connect resolves them, so secrets never pass through Isthmus.
+``{{name}}`` replaced from the runtime settings' ``capture.variables`` (streams/config/capture.py; the local
+stack offers its hosts, ports and secrets file there) and the overlay's ``variables`` (which win and may
+themselves use the others). Kafka Connect's own ``${provider:...}`` references are left as they are: Connect
+resolves them, so secrets never pass through Isthmus.
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ from streams.capture.exceptions import ConfigError
 from streams.config.paths import DATA_ROOT
 from streams.config_files import located_yaml
 from streams.config_files.problem import Problem, shown
-from streams.stack.secrets import StackSecrets
-from streams.stack.settings import StackSettings
 
 DEFAULT_ROOT = DATA_ROOT / "connect-configs"
 CONNECTORS_DIR = "connectors"
@@ -37,19 +36,6 @@ SUFFIXES = (".yaml", ".yml")
 _PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CONNECTOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-
-def stack_variables(settings: StackSettings, secrets: StackSecrets) -> dict[str, str]:
-    """The placeholders every overlay can use, from the stack's settings and secrets file."""
-    return {
-        "host": settings.host,
-        "crm_db_port": str(settings.crm_db_port),
-        "erp_db_port": str(settings.erp_db_port),
-        "kafka_bootstrap_servers": settings.bootstrap_servers,
-        "connect_url": settings.connect_url,
-        "secrets_file": str(secrets.path),
-        "erp_time_zone": settings.erp_time_zone,
-    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,8 +94,8 @@ class ConfigSet:
                 f"known: {', '.join(self.names) or '(none)'}; add <name>.yaml there or check the spelling")
         return list(dict.fromkeys(names)) if names else self.names
 
-    def render(self, name: str, stack: Mapping[str, str]) -> LocalConnector:
-        return render(self.files[name], self.overlay, stack)
+    def render(self, name: str, base: Mapping[str, str]) -> LocalConnector:
+        return render(self.files[name], self.overlay, base)
 
 
 def load(root: Path = DEFAULT_ROOT, *, env: str) -> ConfigSet:
@@ -137,21 +123,22 @@ def environments(root: Path = DEFAULT_ROOT) -> list[str]:
     return sorted(p.stem for p in folder.iterdir() if p.suffix in SUFFIXES) if folder.is_dir() else []
 
 
-def resolve_variables(overlay: Overlay, stack: Mapping[str, str],
+def resolve_variables(overlay: Overlay, base: Mapping[str, str],
                       problems: list[Problem]) -> dict[str, str]:
-    """The placeholders' values: the stack's, then the overlay's ``variables`` (which may use the stack's)."""
-    variables = dict(stack)
+    """The placeholders' values: ``base`` (``capture.variables``), then the overlay's ``variables`` (which may
+    use ``base``'s)."""
+    variables = dict(base)
     for name, raw in overlay.variables.items():
         key = f"variables.{name}"
         text = _scalar(raw, overlay.path, key, problems)
         if text is not None:
-            variables[name] = _substitute(text, stack, overlay.path, key, overlay, problems)
+            variables[name] = _substitute(text, base, overlay.path, key, overlay, problems)
     return variables
 
 
-def render(connector: ConnectorFile, overlay: Overlay, stack: Mapping[str, str]) -> LocalConnector:
+def render(connector: ConnectorFile, overlay: Overlay, base: Mapping[str, str]) -> LocalConnector:
     problems: list[Problem] = []
-    variables = resolve_variables(overlay, stack, problems)
+    variables = resolve_variables(overlay, base, problems)
 
     merged: dict[str, Any] = dict(connector.config)
     sources = dict.fromkeys(connector.config, connector.path)
@@ -195,7 +182,8 @@ def _substitute(text: str, variables: Mapping[str, str], path: Path, key: str, o
             return variables[name]
         problems.append(Problem(
             file=path, line=None, field=key, message=f"placeholder {match.group(0)} is not defined",
-            fix=f"define `{name}` under `variables:` in {shown(overlay.path)}, or use one of: "
+            fix=f"define `{name}` under `variables:` in {shown(overlay.path)} or in ISTHMUS_CAPTURE_VARIABLES, or use "
+                "one of: "
                 + ", ".join(sorted(variables))))
         return match.group(0)
 

@@ -2,7 +2,8 @@
 
 The connector reads the ``execute-snapshot`` row from its own change stream and re-reads the chosen tables
 in chunks, emitting a read event (``op: r``) per row while streaming goes on: the batch re-sync of master
-data. The row goes into the database the connector captures, through the stack's own connections.
+data. The row goes into the database the connector captures, through the runtime settings' DSNs
+(``endpoints.databases``: the server of the connector's engine, streams/config/endpoints.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from streams.capture.exceptions import SnapshotRequestError
 from streams.capture.options import MARIADB, POSTGRES
-from streams.stack.running import RunningStack
+from streams.config.endpoints import EndpointSettings
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -52,7 +53,7 @@ def plan(name: str, config: Mapping[str, str], tables: Sequence[str]) -> tuple[s
     return signal_table, qualified
 
 
-def request_incremental_snapshot(stack: RunningStack, name: str, config: Mapping[str, str],
+def request_incremental_snapshot(endpoints: EndpointSettings, name: str, config: Mapping[str, str],
                                  tables: Sequence[str]) -> SnapshotRequest:
     signal_table, qualified = plan(name, config, tables)
     signal_id = f"isthmus-{uuid.uuid4()}"
@@ -63,11 +64,11 @@ def request_incremental_snapshot(stack: RunningStack, name: str, config: Mapping
                                    "<schema>.<table>; fix: use plain identifiers (letters, digits, '_')")
     connector_class = config.get("connector.class")
     if connector_class == POSTGRES:
-        with stack.connect_crm(config.get("database.dbname")) as conn:
+        with endpoints.connect_postgresql(config.get("database.dbname")) as conn:
             conn.execute(f'INSERT INTO "{schema}"."{table}" (id, type, data) VALUES (%s, %s, %s)',
                          (signal_id, "execute-snapshot", data))
     elif connector_class == MARIADB:
-        conn = stack.connect_erp(schema)
+        conn = endpoints.connect_mariadb(schema)
         try:
             with conn.cursor() as cursor:
                 cursor.execute(f"INSERT INTO `{schema}`.`{table}` (id, type, data) VALUES (%s, %s, %s)",

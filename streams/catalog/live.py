@@ -1,9 +1,9 @@
 """Reading a system's live catalog with the connection its Debezium connector uses.
 
 The connector file is rendered as ``isthmus connectors`` renders it (``{{placeholders}}`` from the overlay of
-``--env`` and the stack settings); Kafka Connect's config provider references are then resolved here, as
-Connect would: ``${file:<path>:<key>}`` from that properties file, ``${env:VARIABLE}`` from the environment.
-The password is held as a :class:`~streams.config.secret.Secret` and never printed.
+``--env`` and the runtime settings' ``capture.variables``); Kafka Connect's config provider references are then
+resolved here, as Connect would: ``${file:<path>:<key>}`` from that properties file, ``${env:VARIABLE}`` from
+the environment. The password is held as a :class:`~streams.config.secret.Secret` and never printed.
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ from streams.catalog import mysql, postgres
 from streams.catalog.exceptions import CatalogError
 from streams.catalog.model import Catalog
 from streams.config.secret import Secret
-from streams.stack.secrets import load_or_create
-from streams.stack.settings import StackSettings
 from streams.systems import Engine, SystemSpec
 
 _REFERENCE = re.compile(r"\$\{(?P<provider>\w+):(?P<body>[^}]*)\}")
@@ -50,10 +48,10 @@ class Connection:
         return f"{self.engine.value}://{self.user}@{self.host}:{self.port}{where}"
 
 
-def connection_for(system: SystemSpec, *, env: str = "local", settings: StackSettings | None = None,
+def connection_for(system: SystemSpec, *, variables: Mapping[str, str], env: str = "local",
                    environ: Mapping[str, str] | None = None, configs_root: Path | None = None) -> Connection:
-    """The connection of ``system``'s connector config under overlay ``env``."""
-    settings = settings or StackSettings.from_env()
+    """The connection of ``system``'s connector config under overlay ``env``, its placeholders from
+    ``variables`` (``capture.variables``)."""
     environ = os.environ if environ is None else environ
     root = configs_root or system.path.resolve().parent.parent / "connect-configs"
     try:
@@ -61,7 +59,7 @@ def connection_for(system: SystemSpec, *, env: str = "local", settings: StackSet
         config_set.select([system.connector])
     except ConfigError as exc:
         raise CatalogError(f"system {system.name}: {exc}") from exc
-    rendered = config_set.render(system.connector, configs.stack_variables(settings, load_or_create(settings.home)))
+    rendered = config_set.render(system.connector, variables)
     if rendered.problems:
         raise CatalogError(f"connector {system.connector} does not render: "
                            + "; ".join(str(p) for p in rendered.problems))

@@ -22,9 +22,6 @@ from streams.capture.exceptions import ConnectorFailed
 from streams.cli import connectors_export
 from streams.cli.runtime import load_runtime
 from streams.config_files.problem import Problem, shown
-from streams.stack.running import RunningStack
-from streams.stack.secrets import load_or_create
-from streams.stack.settings import StackSettings
 
 
 def register(subparsers: Any) -> None:
@@ -112,13 +109,13 @@ class Context:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.json: bool = bool(getattr(args, "json", False))
-        self.settings = StackSettings.from_env()
         runtime = load_runtime(args)
+        self.endpoints = runtime.endpoints
         self.url: str = getattr(args, "connect_url", None) or runtime.connect.urls[0]
         self.env: str = getattr(args, "env", None) or "local"
         self.root: Path = getattr(args, "configs", None) or runtime.dirs.connect_configs_dir
         self._configs: ConfigSet | None = None
-        self._variables: dict[str, str] | None = None
+        self.variables: dict[str, str] = runtime.capture.variables
         self.client = ConnectClient(self.url, **runtime.connect.http_options())
 
     @property
@@ -127,13 +124,8 @@ class Context:
             self._configs = configs.load(self.root, env=self.env)
         return self._configs
 
-    def stack(self) -> RunningStack:
-        return RunningStack(self.settings, load_or_create(self.settings.home))
-
     def render(self, names: Sequence[str]) -> list[LocalConnector]:
-        if self._variables is None:
-            self._variables = configs.stack_variables(self.settings, self.stack().secrets)
-        return [self.configs.render(name, self._variables) for name in self.configs.select(names)]
+        return [self.configs.render(name, self.variables) for name in self.configs.select(names)]
 
     def say(self, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -340,7 +332,7 @@ def run_snapshot(args: argparse.Namespace) -> int:
     def body(ctx: Context) -> int:
         config = ctx.client.get_config(args.name)
         state = ctx.client.status(args.name)
-        request = signals.request_incremental_snapshot(ctx.stack(), args.name, config, args.tables)
+        request = signals.request_incremental_snapshot(ctx.endpoints, args.name, config, args.tables)
         prefix = config.get("topic.prefix", "<prefix>")
         if ctx.json:
             ctx.emit({**request.to_json(), "status": state.to_json(),

@@ -7,11 +7,10 @@ import asyncio
 import logging
 from typing import Any
 
-from streams.cli.runtime import load_runtime
+from streams.cli.runtime import load_runtime, stack_home
 from streams.dashboard.app import DashboardConfig, serve
 from streams.dashboard.settings import DEFAULT_PORT, PORT_ENV
 from streams.inspect.roles import TOKENS_ENV, AccessPolicy
-from streams.stack.settings import StackSettings
 
 
 def register(subparsers: Any) -> None:
@@ -27,8 +26,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("kafka", "aiokafka", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    settings = StackSettings.from_env()
-    policy = AccessPolicy.from_env(settings.home)
+    policy = AccessPolicy.from_env(stack_home())
     runtime = load_runtime(args)
     config = DashboardConfig(bootstrap=runtime.kafka, connect_url=runtime.connect.urls[0], policy=policy)
     port = args.port if args.port is not None else load_runtime(args).dashboard.port

@@ -14,6 +14,7 @@ from typing import Any
 
 from streams.catalog import Catalog, ColumnsFileError, differences, path_for, read, write
 from streams.catalog.live import connection_for, discover
+from streams.cli.runtime import load_runtime
 from streams.mapping.exceptions import MappingLoadError
 from streams.mapping.loader import load_mappings, mappings_dir
 from streams.systems import load_systems
@@ -54,7 +55,7 @@ def run_discover(args: argparse.Namespace) -> int:
     systems = load_systems()
     spec = systems[args.system]
     output: Path = args.output or path_for(systems.directory, spec.name)
-    connection = connection_for(spec, env=args.env)
+    connection = connection_for(spec, variables=load_runtime(args).capture.variables, env=args.env)
     _say(f"reading the catalog of {spec.name} ({connection}, namespace {spec.topics.namespace}) ...")
     live = discover(spec, connection)
     _say(f"  {len(live.tables)} tables, {live.column_count} columns")

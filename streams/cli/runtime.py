@@ -12,6 +12,8 @@ from pathlib import Path
 
 from streams.config import RuntimeSettings
 from streams.config.dirs import DirectorySettings
+from streams.config.kafka import KafkaSettings
+from streams.config.section import Section
 from streams.stack.offer import runtime_offer
 from streams.stack.settings import StackSettings
 
@@ -23,12 +25,21 @@ def config_path(args: argparse.Namespace | None = None) -> Path | None:
     return Path(given) if given else None
 
 
+def stack_home() -> Path:
+    """The local stack's home, where ``<home>/secrets/tokens`` (the inspection roles) is looked for when
+    ``ISTHMUS_TOKENS`` is not set."""
+    return StackSettings.from_env().home
+
+
 def load_runtime(args: argparse.Namespace | None = None) -> RuntimeSettings:
-    """The effective settings; a folder a ``--config`` file sets is also put in this process's environment,
-    where every folder's reader (and every child process) looks for it."""
+    """The effective settings; a folder or a name prefix (streams/kafka/names.py) a ``--config`` file sets is also
+    put in this process's environment, where every folder's reader and name builder (and every child process)
+    looks for it."""
     settings = RuntimeSettings.load(os.environ, config_file=config_path(args),
                                     stack=runtime_offer(StackSettings.from_env()))
-    for name in DirectorySettings.model_fields:
-        if settings.origins[(DirectorySettings.NAME, name)] == "file":
-            os.environ[DirectorySettings.env_name(name)] = str(getattr(settings.dirs, name))
+    exported: list[tuple[type[Section], str]] = [(DirectorySettings, name) for name in DirectorySettings.model_fields]
+    exported += [(KafkaSettings, name) for name in KafkaSettings.PREFIXES]
+    for section, name in exported:
+        if settings.origins[(section.NAME, name)] == "file":
+            os.environ[section.env_name(name)] = str(getattr(getattr(settings, section.NAME), name))
     return settings

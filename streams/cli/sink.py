@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import logging
 import sys
 from typing import Any
@@ -44,8 +43,7 @@ def run_sink(args: argparse.Namespace) -> int:
     for noisy in ("aiokafka", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     runtime = load_runtime(args)
-    environment = dataclasses.replace(SinkEnvironment.from_env(), kafka=runtime.kafka, sink=runtime.sink,
-                                      targets_dir=runtime.dirs.sink_targets_dir)
+    environment = SinkEnvironment.from_runtime(runtime)
     if args.settings:
         for name, info in SinkSettings.model_fields.items():
             print(f"{SinkSettings.env_name(name)}={runtime.sink.shown(name)}\n    {info.description}")
@@ -65,5 +63,5 @@ def run_sink(args: argparse.Namespace) -> int:
               f"{r.dlq_topic}")
         asyncio.run(worker.adapter.close())
         return 0
-    asyncio.run(run_until_signalled(worker, metrics_host=environment.sink.metrics_host or environment.stack.host))
+    asyncio.run(run_until_signalled(worker, metrics_host=environment.sink.metrics_host or "127.0.0.1"))
     return 0

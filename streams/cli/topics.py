@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from streams.cli.runtime import load_runtime
+from streams.cli.runtime import load_runtime, stack_home
 from streams.codecs.avro.single_object import SchemaStore
 from streams.config.kafka import KafkaSettings
 from streams.inspect import admin, filters
@@ -46,8 +46,7 @@ from streams.kafka import hanging
 from streams.mapping import load_mappings
 from streams.sinks import dlq
 from streams.sinks.records import COMMAND, DEAD_LETTER
-from streams.sinks.topics import DLQ_TOPIC
-from streams.stack.settings import StackSettings
+from streams.sinks.topics import DLQ_TOPIC, dlq_topic
 from streams.systems import load_systems
 
 __all__ = ["MASK", "describe", "mask", "register"]
@@ -73,7 +72,8 @@ def _register_dlq(commands: Any) -> None:
 
     def add(name: str, run: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
-        parser.add_argument("--topic", default=DLQ_TOPIC, help=f"the dead-letter topic ({DLQ_TOPIC})")
+        parser.add_argument("--topic", help=f"the dead-letter topic (default: {DLQ_TOPIC}, under the kafka section's "
+                            "topic_prefix)")
         parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
         parser.set_defaults(run=run)
         return parser
@@ -104,7 +104,9 @@ def _time(ms: int | None) -> str:
 
 
 def _entries(args: argparse.Namespace, store: SchemaStore) -> list[dlq.DeadLetterEntry]:
-    return asyncio.run(dlq.read_dead_letters(_bootstrap(), args.topic, store))
+    bootstrap = _bootstrap()  # first: a --config file's topic prefix is in the environment from here on
+    args.topic = args.topic or dlq_topic()
+    return asyncio.run(dlq.read_dead_letters(bootstrap, args.topic, store))
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -229,7 +231,7 @@ def _add_access(parser: argparse.ArgumentParser, *, pii: bool = True) -> None:
 
 
 def _policy() -> AccessPolicy:
-    return AccessPolicy.from_env(StackSettings.from_env().home)
+    return AccessPolicy.from_env(stack_home())
 
 
 def _require_pii(args: argparse.Namespace, *, action: str) -> None:
@@ -366,7 +368,7 @@ def run_lag(args: argparse.Namespace) -> int:
 
 
 def run_hanging(args: argparse.Namespace) -> int:
-    tool = hanging.TransactionsTool.for_stack(StackSettings.from_env())
+    tool = hanging.TransactionsTool.for_kafka(load_runtime(args).kafka)
     search = hanging.abort_hanging if args.abort else hanging.find_hanging
     found = search(tool, older_than_min=args.older_than)
     for txn in found:

@@ -8,7 +8,6 @@ import logging
 from typing import Any
 
 from streams.cli.runtime import load_runtime
-from streams.stack.settings import StackSettings
 from streams.worker.run import run_worker
 from streams.worker.settings import WorkerSettings
 
@@ -32,4 +31,4 @@ def run(args: argparse.Namespace) -> int:
     worker = runtime.worker
     if args.flow:
         worker = worker.model_copy(update={"flows": frozenset(args.flow)})
-    return asyncio.run(run_worker(StackSettings.from_env(), worker, runtime.kafka))
+    return asyncio.run(run_worker(runtime, worker))

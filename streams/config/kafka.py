@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from streams.config.section import Section
+from streams.kafka.names import PREFIX_PATTERN
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -42,6 +43,8 @@ class KafkaSettings(Section):
     """The Kafka cluster and how to log in to it (variables ``ISTHMUS_KAFKA_*``)."""
 
     NAME: ClassVar[str] = "kafka"
+    #: The name prefixes, which streams/kafka/names.py reads from the environment when it builds a name.
+    PREFIXES: ClassVar[tuple[str, ...]] = ("client_id_prefix", "group_prefix", "topic_prefix")
     model_config = SettingsConfigDict(env_prefix="ISTHMUS_KAFKA_")
 
     bootstrap_servers: Annotated[list[str], NoDecode] = Field(
@@ -66,8 +69,25 @@ class KafkaSettings(Section):
                                     "creates (3 on a production cluster)")
     min_insync_replicas: int | None = Field(None, ge=1, description="min.insync.replicas of the topics Isthmus "
                                             "creates; default: the broker's")
+    client_id_prefix: str = Field("", description="prefix of every client.id Isthmus sets (worker, sinks, loader, "
+                                  "dashboard, `isthmus topics`); default: none")
+    group_prefix: str = Field("", description="prefix of every consumer group and transactional id Isthmus uses "
+                              "(flows, sinks), for prefixed GROUP and TRANSACTIONAL_ID ACLs; default: none")
+    topic_prefix: str = Field("", description="prefix of every topic of Isthmus's own (commands, results, dlq, holds, "
+                              "canonical, audit, changelogs, keying topics; not the CDC topics), for prefixed TOPIC "
+                              "ACLs; default: none")
+    tools_dir: Path | None = Field(None, description="folder of Kafka's jars (kafka-tools-*.jar), which `isthmus "
+                                   "topics hanging` runs; default: the local stack's")
 
     _split_servers = field_validator("bootstrap_servers", mode="before")(_split)
+
+    @field_validator("client_id_prefix", "group_prefix", "topic_prefix")
+    @classmethod
+    def _prefix(cls, prefix: str) -> str:
+        if not PREFIX_PATTERN.match(prefix):
+            raise ValueError(f"{prefix!r} holds a character a topic name cannot; use letters, digits, '.', '_' and "
+                             "'-' (e.g. team-a.)")
+        return prefix
 
     @field_validator("bootstrap_servers")
     @classmethod

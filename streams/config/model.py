@@ -1,10 +1,10 @@
 """The runtime settings of one process, layered from their sources, each value with where it came from.
 
 Sources, strongest first: the environment (``ISTHMUS_*``), a ``--config`` YAML file (one mapping per section:
-``kafka:``, ``connect:``, ``dirs:``, and one per process: ``worker:``, ``sink:``, ``warehouse:``,
-``dashboard:``), the local stack's offer (what ``isthmus up`` runs: its broker and Connect,
-given by the CLI; no runtime module knows the stack), and each field's default. Every problem of every
-section is reported at once, each naming its variable or file line and the fix.
+``kafka:``, ``connect:``, ``dirs:``, ``endpoints:``, ``capture:``, and one per process: ``worker:``, ``sink:``,
+``warehouse:``, ``dashboard:``), the local stack's offer (what ``isthmus up`` runs: its broker, Connect, APIs,
+databases and connector placeholders, given by the CLI; no runtime module knows the stack), and each field's
+default. Every problem of every section is reported at once, each naming its variable or file line and the fix.
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from streams.config.capture import CaptureSettings
 from streams.config.connect import ConnectSettings
 from streams.config.dirs import DirectorySettings
+from streams.config.endpoints import EndpointSettings
 from streams.config.exceptions import RuntimeConfigError
 from streams.config.kafka import KafkaSettings
 from streams.config.section import Section, problem
@@ -30,8 +32,9 @@ from streams.worker.settings import WorkerSettings
 Origin = Literal["env", "file", "stack", "default"]
 
 #: Every section, in the order ``config show`` prints them; a new concern is a new Section class here.
-SECTIONS: tuple[type[Section], ...] = (KafkaSettings, ConnectSettings, DirectorySettings, WorkerSettings,
-                                       SinkSettings, WarehouseSettings, DashboardSettings)
+SECTIONS: tuple[type[Section], ...] = (KafkaSettings, ConnectSettings, DirectorySettings, EndpointSettings,
+                                       CaptureSettings, WorkerSettings, SinkSettings, WarehouseSettings,
+                                       DashboardSettings)
 
 #: A layer of values by section, then field: what a config file or the stack's offer gives.
 Layer = Mapping[str, Mapping[str, Any]]
@@ -89,6 +92,8 @@ class RuntimeSettings:
     kafka: KafkaSettings
     connect: ConnectSettings
     dirs: DirectorySettings
+    endpoints: EndpointSettings
+    capture: CaptureSettings
     worker: WorkerSettings
     sink: SinkSettings
     warehouse: WarehouseSettings

@@ -71,7 +71,8 @@ class Section(BaseSettings):
             raise cls.ERROR(f"invalid {cls.NAME} settings:\n  " + "\n  ".join(problems)) from None
 
     def shown(self, field: str) -> str | None:
-        """``field``'s value as ``config show`` prints it: secrets as ``***``, lists comma-joined."""
+        """``field``'s value as ``config show`` prints it: secrets as ``***``, lists comma-joined, mappings as
+        ``k=v`` comma-joined."""
         value = getattr(self, field)
         if value is None:
             return None
@@ -79,6 +80,8 @@ class Section(BaseSettings):
             return "***"
         if isinstance(value, list | tuple | frozenset):
             return ",".join(str(v) for v in value)
+        if isinstance(value, dict):
+            return ",".join(f"{k}={v}" for k, v in value.items())
         return str(value)
 
 

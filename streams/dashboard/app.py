@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,13 +26,15 @@ from streams.codecs.avro.single_object import SchemaStore
 from streams.config.kafka import KafkaAddress
 from streams.dashboard import sources
 from streams.dashboard.access import COOKIE, caller_of
+from streams.dashboard.deadletters import DeadLetterTally
 from streams.dashboard.exceptions import BadRequest
 from streams.dashboard.latency import LatencyJoin, LatencyTail
 from streams.dashboard.metrics import dashboard_registry
 from streams.dashboard.rates import RateTracker
 from streams.dashboard.series import SHOWN_SERIES, History
 from streams.errors import IsthmusError
-from streams.flows.topics import AUDIT_CONFLICTS, CUSTOMER_360, DLQ_TOPIC, HOLDS
+from streams.flows.topics import AUDIT_CONFLICTS, CUSTOMER_360, HOLDS, dlq_topic
+from streams.flows.topics import topic as own_topic
 from streams.inspect.exceptions import AccessDenied
 from streams.inspect.masking import PiiCatalog
 from streams.inspect.roles import AccessPolicy, Caller, Permission
@@ -52,10 +53,11 @@ class DashboardConfig:
     connect_url: str
     policy: AccessPolicy
     interval_s: float = 2.0
-    dlq_topic: str = DLQ_TOPIC
-    conflicts_topic: str = AUDIT_CONFLICTS
-    holds_topic: str = HOLDS
-    customer360_topic: str = CUSTOMER_360
+    # Isthmus's own topics, under the topic prefix (streams/kafka/names.py).
+    dlq_topic: str = field(default_factory=dlq_topic)
+    conflicts_topic: str = field(default_factory=lambda: own_topic(AUDIT_CONFLICTS))
+    holds_topic: str = field(default_factory=lambda: own_topic(HOLDS))
+    customer360_topic: str = field(default_factory=lambda: own_topic(CUSTOMER_360))
     #: Samples kept per chart series (900 at 2 s: the last half hour).
     history_points: int = 900
     #: The targets whose latency is charted; None: every writable system (``systems/``).
@@ -64,7 +66,7 @@ class DashboardConfig:
 
 def _empty_snapshot() -> dict[str, Any]:
     """What the page and /metrics show before a sample succeeded: nothing, and why."""
-    return {"sampled_at": None, "connectors": [], "groups": [], "topics": [], "lag": [], "dlq_topic": DLQ_TOPIC,
+    return {"sampled_at": None, "connectors": [], "groups": [], "topics": [], "lag": [], "dlq_topic": dlq_topic(),
             "dead_letter_count": 0, "dead_letters_by_stage": {}, "dead_letters": [], "conflicts": [], "holds": [],
             "latency": [], "retries": {}, "conflict_count": 0, "problems": ["no sample yet"]}
 
@@ -74,7 +76,8 @@ def held_now(recent: list[dict[str, Any]]) -> list[dict[str, Any]]:
     latest: dict[str, dict[str, Any]] = {}
     for record in recent:
         latest.setdefault(str(record.get("key")), record)
-    return [r for r in latest.values() if (r.get("value") or {}).get("state") == "held"]
+    # a value that is not a decoded record (bytes of a schema this dashboard does not know) holds nothing it can show
+    return [r for r in latest.values() if isinstance(r.get("value"), dict) and r["value"].get("state") == "held"]
 
 
 @dataclass(kw_only=True)
@@ -87,6 +90,7 @@ class Sampler:
     _topic_rates: RateTracker = field(default_factory=RateTracker)
     _group_rates: RateTracker = field(default_factory=RateTracker)
     latency: LatencyTail | None = None
+    dead_letters: DeadLetterTally = field(default_factory=DeadLetterTally)
     history: History = field(init=False)
 
     def __post_init__(self) -> None:
@@ -100,7 +104,8 @@ class Sampler:
         if connect_problem:
             problems.append(connect_problem)
         counts = await asyncio.to_thread(sources.counts, config.bootstrap)
-        letters = await dlq.read_dead_letters(config.bootstrap, config.dlq_topic, self.store)
+        await self.dead_letters.poll(config.bootstrap, config.dlq_topic, self.store)  # only the new letters
+        letters = self.dead_letters
         if self.latency is None:
             self.latency = LatencyTail(bootstrap=config.bootstrap, store=self.store,
                                        join=LatencyJoin() if config.targets is None else
@@ -124,9 +129,9 @@ class Sampler:
             "topics": sources.topic_rows(counts, _or_zero(topic_rates)),
             "lag": [{"group": g, "topic": t, "lag": n} for (g, t), n in sorted(counts.lag_by_topic.items())],
             "dlq_topic": config.dlq_topic,
-            "dead_letter_count": len(letters),
-            "dead_letters_by_stage": dict(sorted(Counter(e.stage for e in letters).items())),
-            "dead_letters": [_letter_row(e, self.store) for e in letters[-SHOWN:][::-1]],
+            "dead_letter_count": letters.count,
+            "dead_letters_by_stage": dict(sorted(letters.by_stage.items())),
+            "dead_letters": [_letter_row(e, self.store) for e in letters.newest()[:SHOWN]],
             "conflicts": conflicts,
             "holds": held_now(recent)[:SHOWN],
             "latency": self.latency.join.summary() if self.latency else [],
@@ -152,6 +157,7 @@ class Sampler:
             await asyncio.sleep(self.config.interval_s)
 
     async def close(self) -> None:
+        await self.dead_letters.close()
         if self.latency is not None:
             await self.latency.close()
 

@@ -24,9 +24,11 @@ from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.exceptions import CodecError
 from streams.config.kafka import KafkaAddress, client_kwargs
 from streams.flows.topics import AUDIT_CONFLICTS
+from streams.flows.topics import topic as own_topic
+from streams.kafka import names
 from streams.metrics.histogram import LabelledHistogram
 from streams.sinks.records import COMMAND, COMMAND_RESULT
-from streams.sinks.topics import command_topic, results_topic, writable_systems
+from streams.sinks.topics import command_topic, is_command_topic, results_topic, writable_systems
 
 CONFLICT = "isthmus.canonical.ConflictRecord"
 
@@ -99,7 +101,7 @@ class LatencyTail:
         if self._consumer is None:
             self._consumer = AIOKafkaConsumer(**client_kwargs(self.bootstrap), group_id=None,
                                               enable_auto_commit=False, isolation_level="read_committed",
-                                              client_id="isthmus-dashboard-latency")
+                                              client_id=names.client_id("isthmus-dashboard-latency"))
             await self._consumer.start()
         consumer = self._consumer
         await self._assign(consumer)
@@ -110,16 +112,16 @@ class LatencyTail:
             if not batches:
                 return
             records = [r for rs in batches.values() for r in rs if r.value is not None]
-            for record in sorted(records, key=lambda r: not r.topic.startswith("isthmus.commands.")):
+            for record in sorted(records, key=lambda r: not is_command_topic(r.topic)):
                 self._take(record.topic, record.value)
 
     def _take(self, topic: str, value: bytes) -> None:
         try:
-            if topic == AUDIT_CONFLICTS:
+            if topic == own_topic(AUDIT_CONFLICTS):
                 conflict = self.store.decode(value, CONFLICT).value
                 self.conflicts[(str(conflict["entity_type"]).rpartition(".")[2], str(conflict["field"]),
                                 str(conflict["winner"]))] += 1
-            elif topic.startswith("isthmus.commands."):
+            elif is_command_topic(topic):
                 self.join.command(self.store.decode(value, COMMAND).value)
             else:
                 self.join.result(self.store.decode(value, COMMAND_RESULT).value)
@@ -130,7 +132,8 @@ class LatencyTail:
         await consumer._client.force_metadata_update()
         wanted: set[TopicPartition] = set()
         targets = self.join.targets
-        for topic in [command_topic(s) for s in targets] + [results_topic(s) for s in targets] + [AUDIT_CONFLICTS]:
+        conflicts = own_topic(AUDIT_CONFLICTS)
+        for topic in [command_topic(s) for s in targets] + [results_topic(s) for s in targets] + [conflicts]:
             wanted |= {TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()}
         if wanted == self._assigned:
             return
@@ -139,7 +142,7 @@ class LatencyTail:
         consumer.assign(list(wanted))
         for tp, offset in positions.items():
             consumer.seek(tp, offset)
-        from_start = {tp for tp in new if tp.topic == AUDIT_CONFLICTS}
+        from_start = {tp for tp in new if tp.topic == conflicts}
         if from_start:
             await consumer.seek_to_beginning(*from_start)
         if new - from_start:

@@ -18,15 +18,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from streams.kafka import names
 from streams.metrics.histogram import bucket_quantile
+from streams.sinks.topics import SINK_GROUP
 
 #: A point: (seconds since the epoch, value); None is a gap (a sample without a value for that name).
 Point = tuple[float, float | None]
 #: Cumulative histogram buckets: (upper bound, observations at or below it), +Inf last.
 Buckets = Sequence[tuple[float, float]]
 
-#: The consumer groups of sinks (``isthmus sink``'s default group); every other group is charted as a flow.
-SINK_GROUP_PREFIX = "isthmus-sink-"
 #: Series drawn per chart by default: the busiest ones; the rest are counted as hidden.
 SHOWN_SERIES = 8
 
@@ -161,4 +161,5 @@ def pick(series: Mapping[str, list[Point]], *, match: str = "", shown: int = SHO
 
 
 def _is_sink(group: str) -> bool:
-    return group.startswith(SINK_GROUP_PREFIX)
+    """Whether ``group`` is a sink's (``isthmus sink``'s default group); every other group is charted as a flow."""
+    return group.startswith(names.group(SINK_GROUP))

@@ -5,15 +5,23 @@ Each waiting record is a store value of its own (``<waiting for>#<n>``) next to 
 changelog record (a Kafka message, 1 MiB by default) may hold, which a single list per link did: 300
 payments of an unlinked account made the orders flow's transaction fail with MessageSizeTooLargeError.
 Released records come back in the order they were parked.
+
+The index also says since when the first record waits (``since``, epoch seconds), where that record was read
+(``first_at``) and whether the wait was announced as a hold (``announced``, :mod:`streams.flows.parked`), so a
+lot that never clears is seen: the flow's tick counts it for /metrics and holds it visibly.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from streams.flows.engine.api import Incoming, JsonValue, Store
+
+#: Told, before the records go on, that an announced wait is over: what waited, and its index entry.
+OnRelease = Callable[[str, Mapping[str, Any]], None]
 
 
 def record_to_state(record: Incoming) -> JsonValue:
@@ -45,14 +53,23 @@ def record_from_state(state: Mapping[str, Any]) -> Incoming:
 class ParkingLot:
     """Waiting records in ``store``, grouped by what they wait for."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, clock: Callable[[], float] = time.time,
+                 on_release: OnRelease | None = None) -> None:
         self.store = store
+        self.clock = clock
+        self.on_release = on_release
 
     def park(self, waiting_for: str, record: Incoming) -> None:
         index = self.store.get(waiting_for) or {}
         first, following = _bounds(index)
         self.store.put(f"{waiting_for}#{following}", {"record": record_to_state(record)})
-        self.store.put(waiting_for, {**index, "first": first, "next": following + 1})
+        since = index.get("since", self.clock()) if index else self.clock()
+        self.store.put(waiting_for, {**index, "first": first, "next": following + 1, "since": since,
+                                     "first_at": index.get("first_at", record.position)})
+
+    def waiting(self) -> Iterator[tuple[str, JsonValue]]:
+        """Each look-up key records wait for, with its index entry (read whole first: the caller may write)."""
+        return iter([(key, value) for key, value in self.store.items() if is_index(value)])
 
     def is_waiting(self, waiting_for: str) -> bool:
         """Whether records wait for ``waiting_for`` (a later record for it must queue behind them)."""
@@ -63,6 +80,8 @@ class ParkingLot:
         index = self.store.get(waiting_for)
         if index is None:
             return []
+        if index.get("announced") and self.on_release is not None:
+            self.on_release(waiting_for, index)
         released = [record_from_state(state) for state in index.get("records", [])]  # the one-list form
         first, following = _bounds(index)
         for n in range(first, following):
@@ -72,6 +91,17 @@ class ParkingLot:
                 self.store.put(f"{waiting_for}#{n}", None)
         self.store.put(waiting_for, None)
         return released
+
+
+def is_index(value: Mapping[str, Any]) -> bool:
+    """Whether a store value is a lot's index entry (not one waiting record)."""
+    return "next" in value or "records" in value
+
+
+def waiting_count(index: Mapping[str, Any]) -> int:
+    """How many records wait under an index entry."""
+    first, following = _bounds(index)
+    return following - first + len(index.get("records", []))
 
 
 def _bounds(index: Mapping[str, Any]) -> tuple[int, int]:

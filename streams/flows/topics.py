@@ -15,7 +15,8 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
-from streams.sinks.topics import DLQ_TOPIC, command_topic
+from streams.kafka import names
+from streams.sinks.topics import DLQ_TOPIC, command_topic, dlq_topic
 
 if TYPE_CHECKING:
     from streams.systems import Systems
@@ -47,15 +48,18 @@ def transaction_topic(system: str, systems: Systems | None = None) -> str:
 #: Prefix of the canonical topics (``<prefix>.<name>``); a test may run flows and the loader under its own.
 CANONICAL_PREFIX = "isthmus.canonical"
 
+# The names below are Isthmus's own topics before the kafka section's topic prefix: a module reaching Kafka with
+# one takes ``topic(NAME)`` (``streams.kafka.names.topic``), so the prefix is applied where the name is used.
+
 
 def canonical_topic(name: str, prefix: str = CANONICAL_PREFIX) -> str:
-    """The canonical topic ``name`` (e.g. ``isthmus.canonical.invoices``)."""
-    return f"{prefix}.{name}"
+    """The canonical topic ``name`` (e.g. ``isthmus.canonical.invoices``), with the topic prefix."""
+    return names.topic(f"{prefix}.{name}")
 
 
 #: The reconciled sales orders (the CRM's content with the ERP's id, number and status, and the lines): compacted,
 #: keyed by order number, Avro ``SalesOrder``; published by the orders flow for the customer-360 view.
-RECONCILED_ORDERS = canonical_topic("reconciled-orders")
+RECONCILED_ORDERS = f"{CANONICAL_PREFIX}.reconciled-orders"
 #: Documents held, with their cause, and released: Avro ``Hold``, keyed by the document's key (the latest record
 #: of a key is its state). Written by the document flows; ``isthmus topics trace`` and the dashboard show it.
 HOLDS = "isthmus.holds"
@@ -65,7 +69,14 @@ AUDIT_CONFLICTS = "isthmus.audit.conflicts"
 #: number, Avro ``Customer360``.
 CUSTOMER_360 = "isthmus.customer360"
 
+
+
+def topic(name: str) -> str:
+    """One of the names above (``HOLDS``, ...) as the topic Isthmus uses, with the topic prefix."""
+    return names.topic(name)
+
+
 __all__ = [
     "AUDIT_CONFLICTS", "CANONICAL_PREFIX", "CUSTOMER_360", "DLQ_TOPIC", "HOLDS", "RECONCILED_ORDERS",
-    "canonical_topic", "cdc_topic", "command_topic", "transaction_topic",
+    "canonical_topic", "cdc_topic", "command_topic", "dlq_topic", "topic", "transaction_topic",
 ]

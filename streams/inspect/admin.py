@@ -11,6 +11,7 @@ from kafka.admin import ConfigFilterType, ConfigResource, ConfigResourceType, Of
 
 from streams.config.kafka import KafkaAddress, client_kwargs
 from streams.inspect.exceptions import UnknownTopic
+from streams.kafka import names
 
 #: Kafka's own topics, Connect's bookkeeping and the flows' store changelogs; ``list`` hides them unless ``--all``.
 INTERNAL_PREFIXES = ("__", "_")
@@ -62,7 +63,7 @@ class LagRow:
 
 
 def admin(bootstrap: KafkaAddress) -> KafkaAdminClient:
-    return KafkaAdminClient(**client_kwargs(bootstrap), client_id="isthmus-topics")
+    return KafkaAdminClient(**client_kwargs(bootstrap), client_id=names.client_id("isthmus-topics"))
 
 
 def _offsets(client: KafkaAdminClient, partitions: Sequence[TopicPartition], spec: OffsetSpec) -> dict[

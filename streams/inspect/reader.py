@@ -16,6 +16,7 @@ from kafka import KafkaConsumer, TopicPartition
 from streams.config.kafka import KafkaAddress, client_kwargs
 from streams.inspect.decoding import RawRecord
 from streams.inspect.exceptions import BadSeek, UnknownTopic
+from streams.kafka import names
 
 POLL_MS = 500
 
@@ -34,7 +35,7 @@ class StartAt:
 def consumer(bootstrap: KafkaAddress) -> KafkaConsumer:
     return KafkaConsumer(**client_kwargs(bootstrap), group_id=None, enable_auto_commit=False,
                          isolation_level="read_committed", allow_auto_create_topics=False,
-                         client_id="isthmus-topics")
+                         client_id=names.client_id("isthmus-topics"))
 
 
 def partitions_of(client: KafkaConsumer, topics: Sequence[str], only: Iterable[int] = ()) -> list[TopicPartition]:

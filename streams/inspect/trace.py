@@ -123,8 +123,9 @@ class TraceModel:
         dependent = tuple(systems[s].topic(t) for s, t in sorted(self.references)
                           if s in systems and (s, t) not in self.roots)
         sinks = tuple(t for name in systems.writable for t in (command_topic(name), results_topic(name)))
-        return (*self.root_topics(systems), *dependent, flow_topics.AUDIT_CONFLICTS, *sinks, flow_topics.HOLDS,
-                flow_topics.DLQ_TOPIC, flow_topics.CUSTOMER_360)
+        own = (flow_topics.AUDIT_CONFLICTS, *sinks, flow_topics.HOLDS, flow_topics.DLQ_TOPIC, flow_topics.CUSTOMER_360)
+        return (*self.root_topics(systems), *dependent,
+                *(name if name in sinks else flow_topics.topic(name) for name in own))
 
 
 @dataclass
@@ -216,7 +217,7 @@ def trace(bootstrap: KafkaAddress, entity: str, store: SchemaStore, *, topics: S
         present = set(existing)
         chosen = [t for t in chosen if t in present]
         if not topics:
-            canonical = f"{flow_topics.CANONICAL_PREFIX}."
+            canonical = flow_topics.topic(f"{flow_topics.CANONICAL_PREFIX}.")
             chosen += sorted(t for t in present if t.startswith(canonical) and t not in chosen)
     matcher = EntityMatcher(names=model.names_for(entity), model=model)
     start = StartAt(time_ms=since_ms) if since_ms is not None else StartAt(beginning=True)

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from streams.kafka import names
+
+#: The dead-letter topic's name before the topic prefix; :func:`dlq_topic` is the topic itself.
 DLQ_TOPIC = "isthmus.dlq"
 DEAD_LETTER_TYPE = "isthmus.canonical.DeadLetter"
 #: Header a replayed record carries: JSON ``{"dlq_topic", "dlq_partition", "dlq_offset", "replayed_at"}``.
@@ -19,6 +22,11 @@ REPLAY_HEADER = "isthmus.replay"
 STAGE_HEADER = "isthmus.stage"
 
 Headers = tuple[tuple[str, bytes | None], ...]
+
+
+def dlq_topic() -> str:
+    """The dead-letter topic, with the topic prefix (``isthmus.dlq`` without one)."""
+    return names.topic(DLQ_TOPIC)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,7 +10,8 @@ before starting one), the capture stalls for good, and the flows stop at the sam
 :func:`find_hanging` asks the broker which open transactions are older than ``older_than_min`` minutes and
 unknown to their coordinator (the tool's ``find-hanging``); :func:`abort` writes the abort marker that closes
 one (``abort``). Aborting only discards records of a transaction that will never commit; a producer still
-alive is not touched. Both run the tool from the stack's Kafka jars (``kafka-tools``) in a small JVM.
+alive is not touched. Both run the tool from Kafka's jars (``kafka-tools``, the folder ``kafka.tools_dir``
+names; the local stack offers its own) in a small JVM.
 """
 
 from __future__ import annotations
@@ -23,9 +24,8 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
-from streams.config.kafka import KafkaAddress, client_kwargs
+from streams.config.kafka import KafkaAddress, KafkaSettings, client_kwargs
 from streams.errors import IsthmusError
-from streams.stack.settings import StackSettings
 
 TOOL_CLASS = "org.apache.kafka.tools.TransactionsCommand"
 BROKER_ID = 1
@@ -56,21 +56,28 @@ class HangingTransaction:
 
 @dataclass(frozen=True, kw_only=True)
 class TransactionsTool:
-    """The ``TransactionsCommand`` of the stack's Kafka jars, pointed at one broker."""
+    """The ``TransactionsCommand`` of Kafka's jars, pointed at the cluster (over PLAINTEXT)."""
 
     bootstrap_servers: str
     kafka_jars: Path
     java: str = "java"
 
     @classmethod
-    def for_stack(cls, settings: StackSettings) -> TransactionsTool:
-        return cls(bootstrap_servers=settings.bootstrap_servers, kafka_jars=settings.jars_dir / "kafka")
+    def for_kafka(cls, kafka: KafkaSettings) -> TransactionsTool:
+        """The tool of ``kafka.tools_dir`` against ``kafka``'s brokers."""
+        if kafka.tools_dir is None:
+            raise HangingTransactionToolError(
+                f"no folder of Kafka's jars to run kafka-transactions from; fix: set "
+                f"{KafkaSettings.env_name('tools_dir')} (or kafka.tools_dir in the --config file) to a folder "
+                "holding kafka-tools-<version>.jar and its dependencies (the local stack offers its own)")
+        return cls(bootstrap_servers=",".join(kafka.bootstrap_servers), kafka_jars=kafka.tools_dir)
 
     def run(self, *args: str) -> str:
         if not any(self.kafka_jars.glob("kafka-tools-[0-9]*.jar")):
             raise HangingTransactionToolError(
-                f"no kafka-tools jar in {self.kafka_jars}: run `isthmus up` once so that the stack's jars are "
-                "resolved again (stack/maven/kafka/pom.xml names it)")
+                f"no kafka-tools jar in {self.kafka_jars}; fix: point {KafkaSettings.env_name('tools_dir')} at "
+                "Kafka's jars, or, on the local stack, run `isthmus up` once so that its jars are resolved again "
+                "(stack/maven/kafka/pom.xml names it)")
         java = shutil.which(self.java) or self.java
         argv = [java, "-Xmx128m", "-cp", f"{self.kafka_jars}/*", TOOL_CLASS,
                 "--bootstrap-server", self.bootstrap_servers, *args]

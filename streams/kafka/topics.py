@@ -10,6 +10,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from streams.config.kafka import KafkaAddress, KafkaSettings, client_kwargs, kafka_settings
 from streams.errors import IsthmusError
+from streams.kafka import names
 
 
 class KafkaUnavailable(IsthmusError):
@@ -42,7 +43,7 @@ async def start_admin(admin: AIOKafkaAdminClient, kafka: KafkaSettings) -> None:
 async def ensure_topics(bootstrap_servers: KafkaAddress, specs: Iterable[TopicSpec]) -> list[str]:
     """Create the topics that do not exist yet; returns those created."""
     kafka = kafka_settings(bootstrap_servers)
-    admin = AIOKafkaAdminClient(**client_kwargs(kafka), client_id="isthmus-admin")
+    admin = AIOKafkaAdminClient(**client_kwargs(kafka), client_id=names.client_id("isthmus-admin"))
     await start_admin(admin, kafka)
     try:
         existing = set(await admin.list_topics())
@@ -90,7 +91,7 @@ async def partition_counts(bootstrap_servers: KafkaAddress, topics: Sequence[str
     """The partition count of each of ``topics`` Kafka describes with partitions (a missing topic, or one
     created a moment ago and not described fully yet, is left out)."""
     kafka = kafka_settings(bootstrap_servers)
-    admin = AIOKafkaAdminClient(**client_kwargs(kafka), client_id="isthmus-admin")
+    admin = AIOKafkaAdminClient(**client_kwargs(kafka), client_id=names.client_id("isthmus-admin"))
     await start_admin(admin, kafka)
     try:
         described = await admin.describe_topics(list(topics))

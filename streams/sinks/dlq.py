@@ -9,7 +9,7 @@ once. A replayed record that fails again is dead-lettered again, its reason sayi
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +20,7 @@ from aiokafka.errors import KafkaConnectionError
 from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.exceptions import CodecError
 from streams.config.kafka import KafkaAddress, client_kwargs, kafka_settings
+from streams.kafka import names
 from streams.kafka.topics import unreachable
 from streams.sinks.exceptions import DeadLetterNotFound, DeadLetterUnreadable
 from streams.sinks.records import COMMAND, DEAD_LETTER
@@ -81,7 +82,7 @@ class Replayed:
 
 def _consumer(bootstrap_servers: KafkaAddress) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(**client_kwargs(bootstrap_servers), group_id=None, enable_auto_commit=False,
-                            isolation_level="read_committed", client_id="isthmus-dlq")
+                            isolation_level="read_committed", client_id=names.client_id("isthmus-dlq"))
 
 
 async def _start(client: AIOKafkaConsumer | AIOKafkaProducer, bootstrap_servers: KafkaAddress) -> None:
@@ -103,19 +104,52 @@ def _decode(store: SchemaStore, partition: int, offset: int, timestamp: int, val
 
 async def read_dead_letters(bootstrap_servers: KafkaAddress, topic: str, store: SchemaStore) -> list[DeadLetterEntry]:
     """Every committed record of the dead-letter topic, oldest first per partition."""
+    return (await read_dead_letters_since(bootstrap_servers, topic, store, {})).entries
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeadLettersRead:
+    """The dead letters read from ``positions`` (per partition) to ``ends``; ``from_start``: read from each
+    partition's beginning, because a position given was no longer inside the topic (deleted and made again,
+    records expired): what was counted before no longer holds."""
+
+    entries: list[DeadLetterEntry]
+    ends: dict[int, int]
+    from_start: bool
+
+
+async def open_reader(bootstrap_servers: KafkaAddress) -> AIOKafkaConsumer:
+    """A started consumer for :func:`read_dead_letters_since`, to keep across reads (the caller stops it)."""
     consumer = _consumer(bootstrap_servers)
     await _start(consumer, bootstrap_servers)
+    return consumer
+
+
+async def read_dead_letters_since(bootstrap_servers: KafkaAddress, topic: str, store: SchemaStore,
+                                  positions: Mapping[int, int], *,
+                                  reader: AIOKafkaConsumer | None = None) -> DeadLettersRead:
+    """The committed dead letters after ``positions`` (partition -> next offset to read; a partition not named is
+    read from its beginning), oldest first per partition: a reader that keeps ``ends`` reads only what is new.
+    ``reader``: a consumer of :func:`open_reader` kept by the caller (a start costs more than a small read)."""
+    consumer = reader if reader is not None else await open_reader(bootstrap_servers)
     try:
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
             await consumer._client.force_metadata_update()
             partitions = consumer.partitions_for_topic(topic)
         if not partitions:
-            return []
+            return DeadLettersRead(entries=[], ends={}, from_start=bool(positions))
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
+        begins = await consumer.beginning_offsets(tps)
         ends = await consumer.end_offsets(tps)
+        from_start = any(not begins[tp] <= positions.get(tp.partition, begins[tp]) <= ends[tp] for tp in tps)
+        for tp in tps:
+            position = None if from_start else positions.get(tp.partition)
+            if position is None:
+                await consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, position)
         entries: list[DeadLetterEntry] = []
         remaining = {tp for tp in tps if await consumer.position(tp) < ends[tp]}
         while remaining:
@@ -133,9 +167,11 @@ async def read_dead_letters(bootstrap_servers: KafkaAddress, topic: str, store: 
                             continue
                 if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
-        return sorted(entries, key=lambda e: (e.partition, e.offset))
+        return DeadLettersRead(entries=sorted(entries, key=lambda e: (e.partition, e.offset)),
+                               ends={tp.partition: ends[tp] for tp in tps}, from_start=from_start)
     finally:
-        await consumer.stop()
+        if reader is None:
+            await consumer.stop()
 
 
 def parse_address(text: str) -> tuple[int, int]:
@@ -171,7 +207,7 @@ def replay_headers(entry: DeadLetterEntry, topic: str, now: datetime | None = No
 async def replay(bootstrap_servers: KafkaAddress, topic: str, entries: Sequence[DeadLetterEntry]) -> list[Replayed]:
     """Re-produce each entry's original record to its original topic, in the order given."""
     producer = AIOKafkaProducer(**client_kwargs(bootstrap_servers), enable_idempotence=True, acks="all",
-                                client_id="isthmus-dlq-replay")
+                                client_id=names.client_id("isthmus-dlq-replay"))
     await _start(producer, bootstrap_servers)
     done: list[Replayed] = []
     try:

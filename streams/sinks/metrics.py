@@ -60,7 +60,9 @@ class SinkCollector(Collector):
         for state in BreakerState:
             breaker.add_metric([target, str(state)], int(worker.gate.state is state))
         yield breaker
-        yield from worker.delivery_seconds.collect()
+        for histogram in (worker.delivery_seconds, worker.record_wait_seconds, worker.queue_seconds,
+                          worker.commit_seconds):
+            yield from histogram.collect()
 
 
 def sink_registry(worker: SinkWorker) -> CollectorRegistry:

@@ -18,8 +18,9 @@ from pydantic_settings import SettingsConfigDict
 
 from streams.config.exceptions import RuntimeConfigError
 from streams.config.section import Section
+from streams.kafka import names
 from streams.sinks.exceptions import SinkSettingsError
-from streams.sinks.topics import DLQ_TOPIC, command_topic, results_topic
+from streams.sinks.topics import command_topic, dlq_topic, results_topic, sink_group
 
 #: The first sink's /metrics port; each further writable system (in systems/ order) takes the next one.
 DEFAULT_METRICS_PORT = 18091
@@ -61,14 +62,15 @@ class SinkSettings(Section):
     summary_interval_s: float = Field(30.0, gt=0, description="seconds between summary log lines")
     stop_grace_s: float = Field(10.0, ge=0, description="on SIGTERM, seconds in-flight calls get to finish before "
                                 "they are abandoned uncommitted")
-    command_topic: str | None = Field(None, description="topic to consume; default isthmus.commands.<system>")
-    results_topic: str | None = Field(None, description="topic for CommandResult records; default "
-                                      "isthmus.results.<system>")
-    dlq_topic: str = Field(DLQ_TOPIC, description="dead-letter topic")
-    group_id: str | None = Field(None, description="consumer group the offsets are committed to; default "
-                                 "isthmus-sink-<system>")
-    transactional_id: str | None = Field(None, description="Kafka transactional id; a second worker with the same "
-                                         "id fences the first; default isthmus-sink-<system>")
+    command_topic: str | None = Field(None, description="topic to consume, as given; default "
+                                      "<topic_prefix>isthmus.commands.<system>")
+    results_topic: str | None = Field(None, description="topic for CommandResult records, as given; default "
+                                      "<topic_prefix>isthmus.results.<system>")
+    dlq_topic: str | None = Field(None, description="dead-letter topic, as given; default <topic_prefix>isthmus.dlq")
+    group_id: str | None = Field(None, description="consumer group the offsets are committed to, as given; default "
+                                 "<group_prefix>isthmus-sink-<system>")
+    transactional_id: str | None = Field(None, description="Kafka transactional id, as given; a second worker with "
+                                         "the same id fences the first; default <group_prefix>isthmus-sink-<system>")
     worker_id: str | None = Field(None, description="name in logs and dead letters; default "
                                   "sink-<system>@<host>:<pid>")
     metrics_port: int | None = Field(
@@ -100,6 +102,7 @@ class SinkSettings(Section):
         """The settings with every per-system default filled in; ``writable``: the declared writable systems,
         whose order gives each sink its own default metrics port (so the sinks of one host do not collide)."""
         metrics_port = self.metrics_port
+        worker_id = self.worker_id or f"sink-{system}@{socket.gethostname()}:{os.getpid()}"
         if metrics_port is None:
             metrics_port = DEFAULT_METRICS_PORT + (list(writable).index(system) if system in writable else 0)
         return ResolvedSinkSettings(
@@ -107,10 +110,11 @@ class SinkSettings(Section):
             settings=self,
             command_topic=self.command_topic or command_topic(system),
             results_topic=self.results_topic or results_topic(system),
-            dlq_topic=self.dlq_topic,
-            group_id=self.group_id or f"isthmus-sink-{system}",
-            transactional_id=self.transactional_id or f"isthmus-sink-{system}",
-            worker_id=self.worker_id or f"sink-{system}@{socket.gethostname()}:{os.getpid()}",
+            dlq_topic=self.dlq_topic or dlq_topic(),
+            group_id=self.group_id or names.group(sink_group(system)),
+            transactional_id=self.transactional_id or names.transactional_id(sink_group(system)),
+            worker_id=worker_id,
+            client_id=names.client_id(worker_id),
             metrics_port=metrics_port,
         )
 
@@ -125,4 +129,6 @@ class ResolvedSinkSettings:
     group_id: str
     transactional_id: str
     worker_id: str
+    #: The Kafka clients' ``client.id``: the worker id under the client id prefix.
+    client_id: str
     metrics_port: int

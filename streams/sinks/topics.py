@@ -16,7 +16,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from streams.kafka.deadletters import DLQ_TOPIC, REPLAY_HEADER, STAGE_HEADER
+from streams.kafka import names
+from streams.kafka.deadletters import DLQ_TOPIC, REPLAY_HEADER, STAGE_HEADER, dlq_topic
 from streams.kafka.topics import TopicSpec
 
 #: A system's name, as systems/README.md defines it: it is part of the topic names.
@@ -34,19 +35,39 @@ def writable_systems() -> tuple[str, ...]:
 COMMAND_ID_HEADER = "isthmus.command_id"
 
 
-__all__ = ["DLQ_TOPIC", "REPLAY_HEADER", "STAGE_HEADER", "TopicSpec"]
+__all__ = ["DLQ_TOPIC", "REPLAY_HEADER", "STAGE_HEADER", "TopicSpec", "dlq_topic"]
 
 
-#: ``<prefix><system>``: the command and result topics of a system.
+#: ``<prefix><system>``: the command and result topics of a system, before the topic prefix
+#: (:func:`streams.kafka.names.topic`).
 COMMAND_PREFIX, RESULTS_PREFIX = "isthmus.commands.", "isthmus.results."
 
 
 def command_topic(system: str) -> str:
-    return f"{COMMAND_PREFIX}{_known(system)}"
+    return names.topic(f"{COMMAND_PREFIX}{_known(system)}")
 
 
 def results_topic(system: str) -> str:
-    return f"{RESULTS_PREFIX}{_known(system)}"
+    return names.topic(f"{RESULTS_PREFIX}{_known(system)}")
+
+
+def is_command_topic(topic: str) -> bool:
+    """Whether ``topic`` is a system's command topic (under the topic prefix)."""
+    return topic.startswith(names.topic(COMMAND_PREFIX))
+
+
+def is_results_topic(topic: str) -> bool:
+    return topic.startswith(names.topic(RESULTS_PREFIX))
+
+
+def sink_group(system: str) -> str:
+    """The consumer group and transactional id of a system's sink, before the group prefix
+    (:func:`streams.kafka.names.group`)."""
+    return f"{SINK_GROUP}{_known(system)}"
+
+
+#: What every sink's group starts with (before the group prefix), so a reader tells sinks from flows.
+SINK_GROUP = "isthmus-sink-"
 
 
 def sink_stage(system: str) -> str:
@@ -79,7 +100,7 @@ def sink_topic_specs(systems: Iterable[str] | None = None) -> tuple[TopicSpec, .
     """The dead-letter topic, and the command and result topics of ``systems`` (default: every writable
     declared system; a read-only system has none)."""
     systems = writable_systems() if systems is None else systems
-    specs = [TopicSpec(name=DLQ_TOPIC, partitions=DLQ_PARTITIONS, config=(("retention.ms", "-1"),))]
+    specs = [TopicSpec(name=dlq_topic(), partitions=DLQ_PARTITIONS, config=(("retention.ms", "-1"),))]
     for system in systems:
         specs.append(TopicSpec(name=command_topic(system), partitions=COMMAND_PARTITIONS))
         specs.append(TopicSpec(name=results_topic(system), partitions=COMMAND_PARTITIONS))

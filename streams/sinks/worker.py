@@ -53,7 +53,7 @@ from streams.sinks.records import (
 )
 from streams.sinks.scheduler import KeyedScheduler
 from streams.sinks.settings import ResolvedSinkSettings
-from streams.sinks.topics import COMMAND_PARTITIONS, DLQ_PARTITIONS, sink_stage
+from streams.sinks.topics import COMMAND_PARTITIONS, DLQ_PARTITIONS, command_topic, sink_stage
 
 log = logging.getLogger("isthmus.sink")
 
@@ -77,6 +77,8 @@ class _Item:
     original: Original
     command: SinkCommand | None = None
     unusable: CommandUnusable | None = None
+    #: ``time.monotonic()`` when it was fetched: its wait in the sink's queue is measured from there.
+    fetched_at: float = 0.0
 
 
 @dataclass(kw_only=True)
@@ -115,6 +117,16 @@ class SinkWorker:
         self.delivery_seconds = LabelledHistogram(
             "isthmus_sink_delivery_seconds", "Time to deliver a command through the target's API, from the first "
             "try to the last answer (retries and Retry-After waits included).", "target")
+        #: Where else a command's time goes in the sink: before it is fetched, queued, and the commit.
+        self.record_wait_seconds = LabelledHistogram(
+            "isthmus_sink_record_wait_seconds", "Per command: its Kafka timestamp (the flow produced it) to the sink "
+            "fetching it (the flow's transaction, the broker, the sink's poll).", "target")
+        self.queue_seconds = LabelledHistogram(
+            "isthmus_sink_queue_seconds", "Per command: fetched to its first try (waiting behind its entity's "
+            "earlier commands or for a free slot of ISTHMUS_SINK_CONCURRENCY).", "target")
+        self.commit_seconds = LabelledHistogram(
+            "isthmus_sink_commit_seconds", "Per Kafka transaction of the sink: results, dead letters and offsets, "
+            "begin to committed (one every ISTHMUS_SINK_COMMIT_INTERVAL_MS at most).", "target")
         self.gate = TargetGate(CircuitBreaker(threshold=self.options.breaker_threshold,
                                               reset_s=self.options.breaker_reset_s), name=f"sink {self.system}")
         policy = RetryPolicy(
@@ -146,10 +158,10 @@ class SinkWorker:
             TopicSpec(name=r.dlq_topic, partitions=DLQ_PARTITIONS, config=(("retention.ms", "-1"),)),
         ])
         self._producer = AIOKafkaProducer(
-            **client_kwargs(self.bootstrap_servers), client_id=r.worker_id, transactional_id=r.transactional_id,
-            enable_idempotence=True, acks="all")
+            **client_kwargs(self.bootstrap_servers), client_id=r.client_id,
+            transactional_id=r.transactional_id, enable_idempotence=True, acks="all")
         self._consumer = AIOKafkaConsumer(
-            **client_kwargs(self.bootstrap_servers), client_id=r.worker_id, group_id=r.group_id,
+            **client_kwargs(self.bootstrap_servers), client_id=r.client_id, group_id=r.group_id,
             enable_auto_commit=False, auto_offset_reset="earliest", isolation_level="read_committed")
         try:
             await self.adapter.start()
@@ -255,7 +267,9 @@ class SinkWorker:
         original = Original(topic=tp.topic, partition=tp.partition, offset=record.offset,
                             timestamp_ms=record.timestamp, key=record.key, value=record.value,
                             headers=tuple((k, bytes(v) if v is not None else None) for k, v in record.headers))
-        item = _Item(tp=tp, offset=record.offset, original=original)
+        fetched_at = time.monotonic()
+        self.record_wait_seconds.observe(self.system, max(0.0, time.time() - record.timestamp / 1000))
+        item = _Item(tp=tp, offset=record.offset, original=original, fetched_at=fetched_at)
         try:
             item.command = decode_command(self.store, record.value)
         except CommandUnusable as exc:
@@ -301,8 +315,9 @@ class SinkWorker:
             return (self._dead_letter(item, attempts=0, error_type="WrongTarget",
                                       reason=f"command {command.command_id} is for {command.target} but arrived "
                                              f"on {item.tp.topic}, which the {self.system} sink consumes; the flow "
-                                             f"must send it to isthmus.commands.{command.target}"),)
+                                             f"must send it to {command_topic(command.target)}"),)
         began = time.monotonic()
+        self.queue_seconds.observe(self.system, began - item.fetched_at)
         delivered = await self.deliverer.deliver(command)
         self.delivery_seconds.observe(self.system, time.monotonic() - began)
         self.stats.retries += delivered.attempts - 1
@@ -362,6 +377,7 @@ class SinkWorker:
             if not ready:
                 return
             producer = self._producer
+            began = time.monotonic()
             try:
                 await producer.begin_transaction()
                 for committable in ready.values():
@@ -381,6 +397,7 @@ class SinkWorker:
                 self.stats.committed += self.offsets.confirm(tp, committable.next_offset)
                 self.committed_offsets[tp] = committable.next_offset
             self.stats.transactions += 1
+            self.commit_seconds.observe(self.system, time.monotonic() - began)
 
     # reporting
 

@@ -1,4 +1,4 @@
-"""What the local stack offers the runtime settings: its broker, its Kafka Connect, its databases and hosts.
+"""What the local stack offers the runtime settings: its broker, Kafka Connect, APIs, databases and hosts.
 
 The stack is one producer of the runtime settings (streams/config), never a dependency of them: the CLI
 passes this offer as the weakest source above the defaults, and ``isthmus up`` writes it to
@@ -16,8 +16,29 @@ import psycopg
 import yaml
 
 from streams.stack.databases import crm_conninfo
-from streams.stack.secrets import load_or_create
+from streams.stack.secrets import StackSecrets, load_or_create
 from streams.stack.settings import StackSettings
+
+
+def stack_variables(settings: StackSettings, secrets: StackSecrets) -> dict[str, str]:
+    """The connector configs' placeholders the stack answers for (``capture.variables``): its settings and
+    secrets file."""
+    return {
+        "host": settings.host,
+        "crm_db_port": str(settings.crm_db_port),
+        "erp_db_port": str(settings.erp_db_port),
+        "kafka_bootstrap_servers": settings.bootstrap_servers,
+        "connect_url": settings.connect_url,
+        "secrets_file": str(secrets.path),
+        "erp_time_zone": settings.erp_time_zone,
+    }
+
+
+def erp_conninfo(settings: StackSettings, secrets: StackSecrets) -> str:
+    """The ERP's MariaDB as a libpq-style string, the form of ``endpoints.databases``."""
+    return psycopg.conninfo.make_conninfo(host=settings.host, port=settings.erp_db_port, user=settings.db_user,
+                                          password=secrets.erp_db_password.reveal(), dbname=settings.erp_db_name,
+                                          connect_timeout=5)
 
 
 def runtime_offer(settings: StackSettings) -> dict[str, dict[str, Any]]:
@@ -26,9 +47,18 @@ def runtime_offer(settings: StackSettings) -> dict[str, dict[str, Any]]:
     # the server: each reader names its database on it (the warehouse's ``database``)
     server = {k: str(v) for k, v in psycopg.conninfo.conninfo_to_dict(crm_conninfo(settings, secrets)).items()
               if k != "dbname" and v is not None}
-    return {"kafka": {"bootstrap_servers": [settings.bootstrap_servers]},
+    return {"kafka": {"bootstrap_servers": [settings.bootstrap_servers],
+                      "tools_dir": str(settings.jars_dir / "kafka")},
             "connect": {"urls": [settings.connect_url]},
-            "worker": {"host": settings.host},
+            # its servers by engine: the CRM's PostgreSQL, the ERP's MariaDB (which serves MySQL targets too)
+            "endpoints": {"api_urls": {"crm": settings.crm_api_url, "erp": settings.erp_api_url},
+                          "databases": {"postgresql": crm_conninfo(settings, secrets),
+                                        "mariadb": erp_conninfo(settings, secrets),
+                                        "mysql": erp_conninfo(settings, secrets)},
+                          "secrets_file": str(secrets.path)},
+            "capture": {"variables": stack_variables(settings, secrets)},
+            "worker": {"host": settings.host, "state_dir": str(settings.home / "state")},
+            "sink": {"metrics_host": settings.host},
             "warehouse": {"dsn": psycopg.conninfo.make_conninfo("", **server)}}
 
 

@@ -24,7 +24,8 @@ from kafka.errors import KafkaError
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.config.kafka import KafkaAddress, client_kwargs
-from streams.kafka.deadletters import DEAD_LETTER_TYPE, DLQ_TOPIC, STAGE_HEADER, Original, dead_letter_value
+from streams.kafka import names
+from streams.kafka.deadletters import DEAD_LETTER_TYPE, STAGE_HEADER, Original, dead_letter_value, dlq_topic
 from streams.metrics.histogram import LabelledHistogram
 from streams.warehouse import ddl
 from streams.warehouse.exceptions import WarehouseSettingsError
@@ -90,7 +91,7 @@ class Loader:
         ddl.apply(conn, self.settings.schema_name)
         consumer = KafkaConsumer(**client_kwargs(self.kafka), group_id=None,
                                  enable_auto_commit=False, isolation_level="read_committed",
-                                 client_id=f"{self.worker_id}-{socket.gethostname()}",
+                                 client_id=names.client_id(f"{self.worker_id}-{socket.gethostname()}"),
                                  max_poll_records=self.settings.batch_size)
         producer = KafkaProducer(**client_kwargs(self.kafka), acks="all",
                                  enable_idempotence=True)
@@ -161,5 +162,5 @@ class Loader:
                             headers=tuple(message.headers or ()))
         letter = dead_letter_value(original, reason=reason, error_type="RowRejected", stage=STAGE, attempts=1,
                                    worker=self.worker_id)
-        producer.send(DLQ_TOPIC, key=message.key, value=self.schemas.encode(DEAD_LETTER_TYPE, letter),
+        producer.send(dlq_topic(), key=message.key, value=self.schemas.encode(DEAD_LETTER_TYPE, letter),
                       headers=[(STAGE_HEADER, STAGE.encode())])

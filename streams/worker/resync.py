@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections.abc import Mapping
 
 from streams.capture import configs
 from streams.capture.signals import SnapshotRequest, request_incremental_snapshot
-from streams.stack.running import RunningStack
+from streams.config.endpoints import EndpointSettings
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +32,17 @@ def seconds_until(at: tuple[int, int], now: dt.datetime) -> float:
     return (target - now).total_seconds()
 
 
-def request_master_data_resync(stack: RunningStack, env: str = "local") -> list[SnapshotRequest]:
+def request_master_data_resync(endpoints: EndpointSettings, variables: Mapping[str, str],
+                               env: str = "local") -> list[SnapshotRequest]:
+    """A snapshot signal per master-data connector, its config rendered with ``variables``
+    (``capture.variables``), written through ``endpoints``' DSNs."""
     loaded = configs.load(env=env)
-    variables = configs.stack_variables(stack.settings, stack.secrets)
-    return [request_incremental_snapshot(stack, name, loaded.render(name, variables).config, tables)
+    return [request_incremental_snapshot(endpoints, name, loaded.render(name, variables).config, tables)
             for name, tables in MASTER_TABLES.items() if name in loaded.files]
 
 
-async def run_daily(stack: RunningStack, at: tuple[int, int], stop: asyncio.Event) -> None:
+async def run_daily(endpoints: EndpointSettings, variables: Mapping[str, str], at: tuple[int, int],
+                    stop: asyncio.Event) -> None:
     while not stop.is_set():
         wait = seconds_until(at, dt.datetime.now(dt.UTC))
         try:
@@ -47,7 +51,7 @@ async def run_daily(stack: RunningStack, at: tuple[int, int], stop: asyncio.Even
         except TimeoutError:
             pass
         try:
-            requests = await asyncio.to_thread(request_master_data_resync, stack)
+            requests = await asyncio.to_thread(request_master_data_resync, endpoints, variables)
             log.info("master-data re-sync requested: %s", ", ".join(f"{r.connector} {r.data_collections}"
                                                                     for r in requests))
         except Exception:  # the next day tries again; the worker's flows must not stop for this

@@ -9,7 +9,7 @@ import signal
 
 from aiohttp import web
 
-from streams.config.kafka import KafkaAddress
+from streams.config.model import RuntimeSettings
 from streams.flows.context import FlowContext
 from streams.flows.engine.processor import EngineSettings, FlowProcessor
 from streams.flows.engine.repartition import layout, prepare
@@ -17,9 +17,6 @@ from streams.flows.engine.stores import StateSettings
 from streams.flows.registry import build_flows
 from streams.kafka.topics import ensure_topics
 from streams.sinks.topics import sink_topic_specs
-from streams.stack.running import RunningStack
-from streams.stack.secrets import load_or_create
-from streams.stack.settings import StackSettings
 from streams.worker.resync import run_daily
 from streams.worker.settings import WorkerSettings
 from streams.worker.web import build_app
@@ -27,16 +24,19 @@ from streams.worker.web import build_app
 log = logging.getLogger(__name__)
 
 
-async def run_worker(stack: StackSettings, worker: WorkerSettings, kafka: KafkaAddress | None = None) -> int:
-    """Run the flows until SIGTERM; ``kafka``: the runtime settings' cluster (default: the stack's broker)."""
-    kafka = kafka or stack.bootstrap_servers
+async def run_worker(runtime: RuntimeSettings, worker: WorkerSettings | None = None) -> int:
+    """Run the flows until SIGTERM on ``runtime``'s cluster; ``worker``: its worker section as the command line
+    changed it (default: ``runtime.worker``). The re-sync writes its signals through ``runtime.endpoints``."""
+    worker = worker or runtime.worker
+    kafka = runtime.kafka
     context = FlowContext.load()  # a mapping with an error stops the start here, naming file and line
     built = build_flows(context, only=set(worker.flows) if worker.flows else None)  # logs each flow left out
     laid = layout(built.flows, worker.flow_partitions)
     flows = laid.flows
     engine = EngineSettings(bootstrap_servers=kafka, batch_max_records=worker.batch_max_records,
                             worker_id=worker.worker_id, session_timeout_ms=worker.session_timeout_ms,
-                            state=StateSettings(kind=worker.store, directory=worker.state_dir or stack.home / "state",
+                            hold_after_s=worker.parked_hold_after_s,
+                            state=StateSettings(kind=worker.store, directory=worker.state_dir,
                                                 cache_mb=worker.state_cache_mb))
     processors = [FlowProcessor(spec, engine, context.schemas) for spec in flows]
     # Commands must exist with their partition count before a flow emits one (auto-creation would give 1).
@@ -49,7 +49,7 @@ async def run_worker(stack: StackSettings, worker: WorkerSettings, kafka: KafkaA
 
     runner = web.AppRunner(build_app(worker.worker_id, processors, built.unavailable))
     await runner.setup()
-    host = worker.host or stack.host
+    host = worker.host
     site = web.TCPSite(runner, host, worker.port)
     await site.start()
     bound = runner.addresses[0][1] if runner.addresses else worker.port
@@ -58,8 +58,8 @@ async def run_worker(stack: StackSettings, worker: WorkerSettings, kafka: KafkaA
              f" (left out: {', '.join(built.unavailable)})" if built.unavailable else "", host, bound)
     tasks = [asyncio.create_task(p.run(stop), name=p.spec.name) for p in processors]
     if worker.resync_at is not None:
-        running = RunningStack(stack, load_or_create(stack.home))
-        tasks.append(asyncio.create_task(run_daily(running, worker.resync_at, stop), name="resync"))
+        resync = run_daily(runtime.endpoints, runtime.capture.variables, worker.resync_at, stop)
+        tasks.append(asyncio.create_task(resync, name="resync"))
     try:
         done, _ = await asyncio.wait([*tasks, asyncio.create_task(stop.wait())],
                                      return_when=asyncio.FIRST_COMPLETED)

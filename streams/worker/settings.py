@@ -36,7 +36,7 @@ class WorkerSettings(Section):
         "worker_id": "ISTHMUS_WORKER_ID", "batch_max_records": "ISTHMUS_WORKER_BATCH",
         "flow_partitions": "ISTHMUS_FLOW_PARTITIONS", "resync_at": "ISTHMUS_RESYNC_AT",
         "flow_plugins": "ISTHMUS_FLOW_PLUGINS", "store": "ISTHMUS_STORE", "state_dir": "ISTHMUS_STATE_DIR",
-        "state_cache_mb": "ISTHMUS_STATE_CACHE_MB"}
+        "state_cache_mb": "ISTHMUS_STATE_CACHE_MB", "parked_hold_after_s": "ISTHMUS_PARKED_HOLD_AFTER_S"}
     model_config = SettingsConfigDict(env_prefix="ISTHMUS_WORKER_")
 
     worker_id: str = Field(default_factory=_host_pid, description="name of this worker in logs, dead letters and "
@@ -74,6 +74,10 @@ class WorkerSettings(Section):
         "and deleting it is safe (the changelogs rebuild it)")
     state_cache_mb: int = Field(64, ge=8, le=65536, description="memory of the rocksdb state (block cache, write "
                                 "buffers included), MiB")
+
+    parked_hold_after_s: float = Field(
+        300.0, ge=0, description="seconds a change may wait for a look-up not known yet (parked) before its flow "
+        "writes a hold (cause waiting_for) on isthmus.holds; a released record follows when it goes on")
 
     @field_validator("flows", mode="before")
     @classmethod

@@ -15,6 +15,7 @@ import pytest
 from streams.capture import configs
 from streams.capture.client import ConnectClient
 from streams.cli.main import main
+from streams.stack.offer import stack_variables
 from streams.stack.running import RunningStack
 from streams.stack.secrets import Secret, StackSecrets
 from streams.stack.settings import StackSettings
@@ -37,7 +38,7 @@ def unit_secrets(tmp_path: Path) -> StackSecrets:
 
 @pytest.fixture
 def variables(unit_secrets: StackSecrets) -> dict[str, str]:
-    return configs.stack_variables(StackSettings(), unit_secrets)
+    return stack_variables(StackSettings(), unit_secrets)
 
 
 def run_cli(*argv: str) -> tuple[int, Any]:

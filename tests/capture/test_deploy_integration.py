@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from support.topics import records_to_end, topic_names
 
 from streams.capture import configs
 from streams.capture.client import ConnectClient
@@ -21,26 +21,11 @@ OURS = ("crm-source", "erp-source")
 def config_topic_records(bootstrap: str, names: tuple[str, ...]) -> int:
     """How many records Connect's config topic holds about these connectors (configs, task configs,
     commits, target states): a deploy that changes nothing adds none."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
-                             allow_auto_create_topics=False, consumer_timeout_ms=2000)
-    try:
-        topics = [t for t in consumer.topics() if "connect" in t and "config" in t]
-        assert topics, "no Kafka Connect config topic found"
-        partitions = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        ends = consumer.end_offsets(partitions)
-        count = 0
-        while any(consumer.position(tp) < ends[tp] for tp in partitions):
-            for records in consumer.poll(timeout_ms=1000).values():
-                for record in records:
-                    key = (record.key or b"").decode()
-                    if any(key in (f"connector-{n}", f"target-state-{n}") or key.startswith(
-                            (f"task-{n}-", f"commit-{n}")) for n in names):
-                        count += 1
-        return count
-    finally:
-        consumer.close()
+    topics = [t for t in topic_names(bootstrap) if "connect" in t and "config" in t]
+    assert topics, "no Kafka Connect config topic found"
+    keys = [(r.key or b"").decode() for r in records_to_end(bootstrap, topics, committed=False)]
+    return sum(1 for key in keys if any(key in (f"connector-{n}", f"target-state-{n}")
+                                        or key.startswith((f"task-{n}-", f"commit-{n}")) for n in names))
 
 
 def test_both_connectors_deploy_and_run(deployed: dict[str, Any], connect: ConnectClient) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.stack_offer import stack_runtime
 
 from streams.catalog import Catalog, differences, path_for, read
 from streams.catalog.live import Connection, connection_for, discover
@@ -26,7 +27,7 @@ def live(stack: RunningStack, name: str, namespace: str | None = None) -> tuple[
     spec = systems[name]
     if namespace is not None:
         spec = dataclasses.replace(spec, topics=TopicNaming(prefix=spec.topics.prefix, namespace=namespace))
-    connection = connection_for(spec, env="local", settings=stack.settings)
+    connection = connection_for(spec, variables=stack_runtime(stack.settings).capture.variables, env="local")
     return spec, connection, discover(spec, connection)
 
 

@@ -38,8 +38,8 @@ def test_a_bad_file_names_its_line_and_the_fix(tmp_path: Path) -> None:
         RuntimeSettings.load({}, config_file=config, stack=STACK)
     message = str(caught.value)
     assert f"{config}:3: kafka.sasl_pasword: is not a setting" in message and "sasl_password" in message
-    assert (f"{config}:4: kafak: is not a section (fix: use one of kafka, connect, dirs, worker, sink, "
-            "warehouse, dashboard)") in message
+    assert (f"{config}:4: kafak: is not a section (fix: use one of kafka, connect, dirs, endpoints, capture, "
+            "worker, sink, warehouse, dashboard)") in message
     config.write_text("kafka:\n  bootstrap_servers: b1\n", encoding="utf-8")
     with pytest.raises(RuntimeConfigError) as caught:
         RuntimeSettings.load({}, config_file=config, stack=STACK)

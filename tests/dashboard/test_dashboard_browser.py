@@ -17,7 +17,7 @@ from dashboard_cdp import CHROMIUM, chromium
 from dashboard_support import Dashboard
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
-from support.committed import values_to_end
+from support.topics import values_to_end
 
 from streams.capture.client import ConnectClient
 from streams.codecs.avro.single_object import SchemaStore

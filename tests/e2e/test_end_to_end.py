@@ -23,10 +23,10 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 from support import waiting
 from support.metrics import parse
 from support.ports import free_port
+from support.topics import records_to_end
 
 from streams.cli.main import main as cli_main
 from streams.codecs.avro.single_object import SchemaStore
@@ -116,22 +116,8 @@ def _commands_for(stack: RunningStack, key: str,
                   topics: Iterable[str] = tuple(COMMAND_TOPICS.values())) -> list[dict[str, Any]]:
     """Every committed record for ``key`` on ``topics`` (both command topics unless told), from their beginning."""
     store = SchemaStore.from_directory()
-    consumer = KafkaConsumer(bootstrap_servers=stack.settings.bootstrap_servers, isolation_level="read_committed",
-                             group_id=None, enable_auto_commit=False)
-    try:
-        partitions = [TopicPartition(t, p) for t in topics
-                      for p in sorted(consumer.partitions_for_topic(t) or ())]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        ends = consumer.end_offsets(partitions)
-        found: list[dict[str, Any]] = []
-        while any(consumer.position(tp) < ends[tp] for tp in partitions):
-            for records in consumer.poll(timeout_ms=500).values():
-                found += [dict(store.decode(r.value).value) for r in records
-                          if r.key is not None and r.key.decode() == key and r.value is not None]
-        return found
-    finally:
-        consumer.close()
+    return [dict(store.decode(r.value).value) for r in records_to_end(stack.settings.bootstrap_servers, topics)
+            if r.text_key == key and r.value is not None]
 
 
 def test_customer_edits_land_in_the_other_system_and_reach_a_fixed_point(stack: RunningStack,

@@ -18,7 +18,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
-from support.committed import values_to_end
+from support.stack_offer import stack_runtime
+from support.topics import values_to_end
 
 from streams.kafka import hanging
 from streams.stack.running import RunningStack
@@ -53,7 +54,7 @@ def test_an_open_transaction_blocks_read_committed_readers_until_it_is_aborted(s
         assert hanging.open_transactions(bootstrap, [topic]) == [f"{topic}[0]"]
         assert values_to_end(bootstrap, topic) == [b"before"], "the open transaction's record holds the reader"
 
-        tool = hanging.TransactionsTool.for_stack(stack.settings)
+        tool = hanging.TransactionsTool.for_kafka(stack_runtime(stack.settings).kafka)
         # Younger than a minute and known to its coordinator: not hanging, so find-hanging leaves it alone.
         assert [h for h in hanging.find_hanging(tool, older_than_min=1) if h.topic == topic] == []
         hanging.abort(tool, hanging.HangingTransaction(topic=topic, partition=0, producer_id=-1, producer_epoch=-1,

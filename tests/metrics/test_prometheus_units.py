@@ -3,6 +3,7 @@ each process has a registry of its own, latency buckets tell 50 ms from 500 ms, 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -105,8 +106,13 @@ def test_latency_buckets_are_fine_below_a_second_and_reach_minutes() -> None:
     assert LATENCY_BUCKETS[-1] >= 300
 
 
+#: A sink built offline: no broker is reached, the ERP's API URL only names one (the stack would offer both).
+SINK_ENV = {"ISTHMUS_SINK_METRICS_PORT": "0", "ISTHMUS_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
+            "ISTHMUS_ENDPOINTS_API_URLS": json.dumps({"erp": "http://127.0.0.1:9"})}
+
+
 def test_sink_metrics_count_outcomes_and_the_breaker_state() -> None:
-    worker = build_worker("erp", SinkEnvironment.from_env({**os.environ, "ISTHMUS_SINK_METRICS_PORT": "0"}), STORE)
+    worker = build_worker("erp", SinkEnvironment.from_env({**os.environ, **SINK_ENV}), STORE)
     worker.stats.applied, worker.stats.dead_lettered, worker.stats.retries = 5, 1, 7
     worker.delivery_seconds.observe("erp", 0.2)
     registry = sink_registry(worker)
@@ -162,7 +168,7 @@ def test_readme_documents_every_metric() -> None:
     from streams.warehouse.metrics import loader_registry
 
     loader = Loader(WarehouseSettings.from_env({}), "127.0.0.1:9", STORE)
-    sink = build_worker("erp", SinkEnvironment.from_env({**os.environ, "ISTHMUS_SINK_METRICS_PORT": "0"}), STORE)
+    sink = build_worker("erp", SinkEnvironment.from_env({**os.environ, **SINK_ENV}), STORE)
     tail = LatencyTail(bootstrap="127.0.0.1:9", store=STORE)
     snapshot = {"connectors": [], "lag": [], "groups": [], "topics": [], "dlq_topic": "isthmus.dlq",
                 "dead_letter_count": 0}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import httpx
 import pytest
 from reference_support import Place, isolated_place
 from support.ports import free_port
+from support.waiting import eventually
 
 from streams.stack.running import RunningStack
 
@@ -52,17 +52,12 @@ def test_the_entry_point_serves_health_and_openapi(place: Place, module: str) ->
         text=True,
     )
     try:
-        health = None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        assert health is not None, (
-            f"{module} did not answer: {process.stdout.read() if process.stdout else ''}"
-        )
+        def answers() -> httpx.Response:
+            assert process.poll() is None, f"{module} exited: {process.stdout.read() if process.stdout else ''}"
+            return httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+
+        health = eventually(f"{module} answering /health", answers, timeout=60, every=0.2,
+                            ignoring=(httpx.TransportError,))
         document = httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=5).json()
     finally:
         process.terminate()

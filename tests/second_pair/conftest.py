@@ -25,6 +25,7 @@ from streams.capture.client import ConnectClient
 from streams.capture.deploy import deploy
 from streams.capture.exceptions import CaptureError
 from streams.flows.files import load_flow_files
+from streams.stack.offer import stack_variables
 from streams.stack.running import RunningStack
 from streams.systems import Systems, load_systems
 
@@ -92,7 +93,7 @@ def _create_databases(stack: RunningStack) -> None:
 
 def _deploy_connectors(stack: RunningStack, client: ConnectClient) -> None:
     config_set = configs.load(HERE / "connect-configs", env="local")
-    variables = configs.stack_variables(stack.settings, stack.secrets)
+    variables = stack_variables(stack.settings, stack.secrets)
     for name in CONNECTORS:
         connector = config_set.render(name, variables)
         assert not connector.problems, connector.problems

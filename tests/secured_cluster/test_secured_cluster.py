@@ -32,6 +32,7 @@ from secured_cluster.pair import (
 )
 from support.pipeline import drop_slot
 from support.ports import free_port
+from support.waiting import eventually
 from support.wheel import install_wheel
 
 from streams.capture import configs
@@ -41,6 +42,7 @@ from streams.inspect.admin import topics as inspect_topics
 from streams.stack.cluster.acls import OWN_PREFIX, connect_grants, isthmus_grants
 from streams.stack.cluster.settings import ClusterSettings
 from streams.stack.cluster.supervisor import SecuredCluster
+from streams.stack.offer import stack_variables
 from streams.stack.running import RunningStack
 
 pytestmark = pytest.mark.integration
@@ -95,7 +97,7 @@ def _deploy_connectors(setup: Setup) -> None:
     """The pair's connectors, rendered for the stack's databases, on the cluster: its brokers, the worker's login
     for the schema history's clients, change topics with three replicas, the schema history under Connect's own
     prefix (which its ACLs allow)."""
-    variables = {**configs.stack_variables(setup.stack.settings, setup.stack.secrets),
+    variables = {**stack_variables(setup.stack.settings, setup.stack.secrets),
                  "kafka_bootstrap_servers": ",".join(setup.cluster.settings.bootstrap_servers)}
     config_set = configs.load(setup.files / "connect-configs", env="local")
     with ConnectClient(setup.cluster.settings.connect_url) as client:
@@ -166,15 +168,14 @@ def test_a_crm_change_reaches_the_erp_through_the_secured_cluster(setup: Setup, 
             conn.execute("WITH c AS (INSERT INTO party (party_kind, display_name, mail, cust_ref) "
                          "VALUES ('company', 'Secure GmbH', 'info@secure.example', %s) RETURNING party_id) "
                          "INSERT INTO party_flag (flagged_party, archived) SELECT party_id, false FROM c", (reference,))
-        deadline = time.monotonic() + 240
-        debitor = None
-        while debitor is None:
+
+        def applied() -> dict[str, object] | None:
             for name, process in processes:
                 assert process.poll() is None, f"{name} exited: {(tmp_path / f'{name}.log').read_text()[-4000:]}"
-            assert time.monotonic() < deadline, "no debitor; worker log:\n" + \
-                (tmp_path / "worker.log").read_text()[-4000:]
-            time.sleep(1)
-            debitor = _debitor(setup.stack, reference)
+            return _debitor(setup.stack, reference)
+
+        debitor = eventually("the debitor in the ERP", applied, timeout=240, every=1,
+                             context=lambda: "worker log:\n" + (tmp_path / "worker.log").read_text()[-4000:])
         assert (debitor["debitor_no"], debitor["title"]) == (f"D-{run}", "Secure GmbH")
         _say(f"CRM change applied in the ERP after {time.monotonic() - began:.0f}s")
     finally:

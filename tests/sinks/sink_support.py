@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
+from support.sink_worker import InProcessSink
+from support.topics import partition_counts, records_to_end
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.kafka.topics import TopicSpec, ensure_topics
@@ -28,6 +30,7 @@ from streams.stack.running import RunningStack
 from streams.stack.settings import PROJECT_ROOT
 
 STORE = SchemaStore.from_directory()
+__all__ = ["InProcessSink"]  # the sink tests' runner, from support
 #: Topics the current test created; the conftest deletes them after it.
 CREATED_TOPICS: list[str] = []
 LOGS = Path(os.environ.get("ISTHMUS_TEST_LOGS", "/tmp")) / "isthmus-sink-tests"
@@ -130,39 +133,14 @@ class Read:
 
 
 def read_all(stack: RunningStack, topic: str, schema: str | None) -> list[Read]:
-    """Every committed record of a topic up to its current end, decoded with ``schema`` when given."""
-
-    async def read() -> list[Read]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=stack.settings.bootstrap_servers, group_id=None,
-                                    isolation_level="read_committed", enable_auto_commit=False)
-        await consumer.start()
-        try:
-            partitions = consumer.partitions_for_topic(topic) or set()
-            if not partitions:
-                await consumer._client.force_metadata_update()
-                partitions = consumer.partitions_for_topic(topic) or set()
-            tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-            if not tps:
-                return []
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            ends = await consumer.end_offsets(tps)
-            found: list[Read] = []
-            pending = {tp for tp in tps if await consumer.position(tp) < ends[tp]}
-            while pending:
-                batches = await consumer.getmany(*pending, timeout_ms=500)
-                for tp, records in batches.items():
-                    for r in records:
-                        value = (dict(STORE.decode(r.value, schema).value) if schema and r.value is not None
-                                 else None)
-                        found.append(Read(partition=tp.partition, offset=r.offset, key=r.key, value=value,
-                                          headers=tuple((k, bytes(v)) for k, v in r.headers)))
-                pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
-            return found
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(read())
+    """Every committed record of a topic up to its current end, decoded with ``schema`` when given (none while
+    the topic does not exist)."""
+    bootstrap = stack.settings.bootstrap_servers
+    if not partition_counts(bootstrap, [topic])[topic]:
+        return []
+    return [Read(partition=r.partition, offset=r.offset, key=r.key, headers=r.headers,
+                 value=dict(STORE.decode(r.value, schema).value) if schema and r.value is not None else None)
+            for r in records_to_end(bootstrap, [topic])]
 
 
 def results_for(stack: RunningStack, topic: str, command_ids: set[str]) -> list[dict[str, Any]]:
@@ -265,44 +243,6 @@ def add_erp_stock(stack: RunningStack, sku: str, warehouse: str, on_hand: str) -
         assert answer.status_code == 201, answer.text
         answer = erp.put(f"/stock/{sku}/{warehouse}", json={"on_hand": on_hand})
         assert answer.status_code == 201, answer.text
-
-
-class InProcessSink:
-    """A sink worker in a thread of this process (its own event loop), stopped as SIGTERM would stop it."""
-
-    def __init__(self, system: str, env: Mapping[str, str]) -> None:
-        import threading
-
-        from streams.sinks.runner import SinkEnvironment, build_worker
-
-        self.worker = build_worker(system, SinkEnvironment.from_env({**os.environ, **env}), STORE)
-        self.error: BaseException | None = None
-        self._loop = asyncio.new_event_loop()
-        self._stop = asyncio.Event()
-        self._thread = threading.Thread(target=self._run, name=f"sink-{system}", daemon=True)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_until_complete(self.worker.run(self._stop))
-        except BaseException as exc:  # reported by stop()
-            self.error = exc
-        finally:
-            self._loop.close()
-
-    def __enter__(self) -> InProcessSink:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        if self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._stop.set)
-            self._thread.join(timeout=60)
-        if self.error is not None:
-            raise self.error
 
 
 @dataclass(frozen=True, kw_only=True)

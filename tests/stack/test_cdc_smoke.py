@@ -7,14 +7,15 @@ provider, as every connector must), so it proves the stack and not our connector
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from typing import Any
 
 import httpx
 import pytest
-from kafka import KafkaConsumer
+from support.topics import Record, TopicReader
+from support.waiting import eventually
 
 from streams.stack.running import RunningStack
 
@@ -23,18 +24,18 @@ def _deploy(stack: RunningStack, name: str, config: dict[str, str]) -> None:
     url = f"{stack.settings.connect_url}/connectors/{name}"
     answer = httpx.put(f"{url}/config", json=config, timeout=30)
     assert answer.status_code in (200, 201), answer.text
-    deadline = time.monotonic() + 90
     state: dict[str, Any] = {}
-    while time.monotonic() < deadline:
+
+    def running() -> bool:
+        nonlocal state
         state = httpx.get(f"{url}/status", timeout=10).json()
         tasks = state.get("tasks", [])
-        running = state.get("connector", {}).get("state") == "RUNNING"
-        if running and tasks and all(t["state"] == "RUNNING" for t in tasks):
-            return
         if any(t["state"] == "FAILED" for t in tasks):
             pytest.fail(f"connector {name} failed: {tasks[0].get('trace', '')[:2000]}")
-        time.sleep(0.5)
-    pytest.fail(f"connector {name} did not reach RUNNING: {state}")
+        return state.get("connector", {}).get("state") == "RUNNING" and bool(tasks) \
+            and all(t["state"] == "RUNNING" for t in tasks)
+
+    eventually(f"connector {name} RUNNING", running, timeout=90, context=lambda: f"status: {state}")
 
 
 def _delete(stack: RunningStack, name: str) -> None:
@@ -49,27 +50,26 @@ def _captured_insert(stack: RunningStack, topic: str, insert: Callable[[str], No
     binlog position / creates the slot first): a row written before that is, rightly, never captured. So the
     first captured row proves the capture, whichever it is.
     """
-    consumer = KafkaConsumer(bootstrap_servers=stack.settings.bootstrap_servers, auto_offset_reset="earliest",
-                             group_id=None, consumer_timeout_ms=1000)
-    consumer.subscribe([topic])
-    deadline = time.monotonic() + timeout
+    def change(record: Record) -> dict[str, Any] | None:
+        payload: dict[str, Any] | None = json.loads(record.value)["payload"] if record.value is not None else None
+        return payload
+
     inserted: set[str] = set()
-    try:
-        while time.monotonic() < deadline:
+    with TopicReader(stack.settings.bootstrap_servers, [topic], change, start="beginning", committed=False,
+                     create_topics=True) as reader:
+        def captured(seen: list[dict[str, Any]]) -> dict[str, Any] | None:
+            return next((p for p in seen if (p.get("after") or {}).get("note") in inserted), None)
+
+        def insert_and_read() -> dict[str, Any] | None:
             marker = f"{prefix}-{len(inserted)}"
             insert(marker)
             inserted.add(marker)
-            written_until = time.monotonic() + 5
-            while time.monotonic() < written_until:
-                for message in consumer:
-                    if message.value is None:
-                        continue
-                    payload: dict[str, Any] = json.loads(message.value)["payload"]
-                    if (payload.get("after") or {}).get("note") in inserted:
-                        return payload
-    finally:
-        consumer.close()
-    raise AssertionError(f"none of the {len(inserted)} rows marked {prefix}-N arrived on {topic} within {timeout}s")
+            with suppress(AssertionError):  # not within 5 s: insert another row
+                return reader.until(f"the row {marker}", captured, timeout=5)
+            return None
+
+        return eventually(f"one of the rows marked {prefix}-N on {topic}", insert_and_read, timeout=timeout,
+                          every=0, context=lambda: f"{len(inserted)} rows inserted")
 
 
 @pytest.fixture
@@ -86,10 +86,10 @@ def crm_scratch(stack: RunningStack, run_id: str) -> Iterator[str]:
     yield schema
     _delete(stack, f"smoke-crm-{run_id}")
     with stack.connect_crm(autocommit=True) as conn:
-        deadline = time.monotonic() + 30
-        while conn.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s AND active",
-                           (f"smoke_{run_id}",)).fetchone() and time.monotonic() < deadline:
-            time.sleep(0.5)
+        with suppress(AssertionError):  # still active after 30 s: dropped below all the same, failing loudly
+            eventually("the connector's slot released", lambda: not conn.execute(
+                "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s AND active", (f"smoke_{run_id}",)).fetchone(),
+                timeout=30)
         conn.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
                      (f"smoke_{run_id}",))
         conn.execute(f"DROP PUBLICATION IF EXISTS smoke_{run_id}")

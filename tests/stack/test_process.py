@@ -3,8 +3,9 @@
 import os
 import signal
 import sys
-import time
 from pathlib import Path
+
+from support.waiting import eventually
 
 from streams.stack.process import LaunchSpec, ManagedProcess
 
@@ -40,9 +41,8 @@ def _group_members(pgid: int) -> list[int]:
 def test_stop_kills_the_whole_group_even_if_the_parent_ignores_the_signal(tmp_path: Path) -> None:
     process = ManagedProcess("stubborn", tmp_path / "run", tmp_path / "logs" / "stubborn.log")
     pid = process.start(LaunchSpec(argv=(sys.executable, "-c", STUBBORN)))
-    deadline = time.monotonic() + 10
-    while "ready" not in process.log_path.read_text().splitlines() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    eventually("the stubborn parent and its child ready", lambda: "ready" in process.log_path.read_text().splitlines(),
+               timeout=10, every=0.05)
     assert process.pid() == pid
     assert len(_group_members(pid)) == 2
 
@@ -67,7 +67,5 @@ def test_a_stale_pid_file_is_not_mistaken_for_the_service(tmp_path: Path) -> Non
 def test_log_tail_shows_the_last_lines(tmp_path: Path) -> None:
     process = ManagedProcess("chatty", tmp_path / "run", tmp_path / "chatty.log")
     pid = process.start(LaunchSpec(argv=(sys.executable, "-c", "print('\\n'.join(map(str, range(100))))")))
-    deadline = time.monotonic() + 10
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    eventually("the chatty process exited", lambda: not _alive(pid), timeout=10, every=0.05)
     assert process.log_tail(3).splitlines() == ["97", "98", "99"]

@@ -12,11 +12,14 @@ import base64
 import json
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
+
+from support.topics import Record, TopicReader, end_offsets
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,28 +35,9 @@ class Event:
         return self.value.get("op") if isinstance(self.value, dict) else None
 
 
-def _consumer(bootstrap: str) -> KafkaConsumer:
-    return KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
-                         isolation_level="read_committed", allow_auto_create_topics=False,
-                         consumer_timeout_ms=500)
-
-
-def _partitions(consumer: KafkaConsumer, topic: str) -> list[TopicPartition]:
-    consumer.topics()
-    found = consumer.partitions_for_topic(topic) or set()
-    return [TopicPartition(topic, p) for p in sorted(found)]
-
-
 def end_positions(bootstrap: str, topic: str) -> dict[int, int]:
     """The next offset of each partition; empty when the topic does not exist yet (it starts at 0)."""
-    consumer = _consumer(bootstrap)
-    try:
-        partitions = _partitions(consumer, topic)
-        if not partitions:
-            return {}
-        return {tp.partition: offset for tp, offset in consumer.end_offsets(partitions).items()}
-    finally:
-        consumer.close()
+    return {tp.partition: offset for tp, offset in end_offsets(bootstrap, [topic]).items()}
 
 
 def _payload(raw: bytes | None) -> Any:
@@ -63,34 +47,21 @@ def _payload(raw: bytes | None) -> Any:
     return document.get("payload") if isinstance(document, dict) and "schema" in document else document
 
 
+def _event(record: Record) -> Event:
+    return Event(topic=record.topic, partition=record.partition, offset=record.offset, key=_payload(record.key),
+                 value=_payload(record.value))
+
+
 def read_events(bootstrap: str, topic: str, since: dict[int, int], until: Callable[[list[Event]], bool], *,
                 timeout: float = 60.0) -> list[Event]:
-    """Events of ``topic`` from ``since`` (partition -> offset; missing partitions from 0)."""
-    consumer = _consumer(bootstrap)
-    events: list[Event] = []
-    deadline = time.monotonic() + timeout
-    try:
-        partitions: list[TopicPartition] = []
-        while not partitions and time.monotonic() < deadline:
-            partitions = _partitions(consumer, topic)
-            if not partitions:
-                time.sleep(0.5)
-        if not partitions:
-            return events
-        consumer.assign(partitions)
-        for tp in partitions:
-            consumer.seek(tp, since.get(tp.partition, 0))
-        while time.monotonic() < deadline:
-            batch = consumer.poll(timeout_ms=500)
-            for records in batch.values():
-                for record in records:
-                    events.append(Event(topic=record.topic, partition=record.partition, offset=record.offset,
-                                        key=_payload(record.key), value=_payload(record.value)))
-            if until(events):
-                break
-        return events
-    finally:
-        consumer.close()
+    """Events of ``topic`` from ``since`` (partition -> offset; missing partitions from 0), waiting up to
+    ``timeout`` for the topic to exist and ``until`` to hold; returns what was read either way."""
+    started = time.monotonic()
+    start = {TopicPartition(topic, p): offset for p, offset in since.items()}
+    with TopicReader(bootstrap, [topic], _event, start=start, appear_within=timeout) as reader:
+        with suppress(AssertionError):  # a timeout shows up as the caller's failed assertion about the events
+            reader.until(f"events of {topic}", until, timeout=max(timeout - (time.monotonic() - started), 0.0))
+        return reader.seen
 
 
 def decimal_of(encoded: str, scale: int) -> Decimal:

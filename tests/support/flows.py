@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Literal
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
@@ -23,9 +23,8 @@ from reference.topics import CRM_TRANSACTION, ERP_TRANSACTION
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.engine.api import FlowSpec
 from streams.flows.engine.processor import EngineSettings, FlowProcessor
+from support.topics import Record, TopicReader
 from support.waiting import eventually
-
-T = TypeVar("T")
 
 
 def _partitions(consumer: KafkaConsumer, topic: str) -> list[TopicPartition]:
@@ -48,11 +47,15 @@ def start_at_end(bootstrap: str, group: str, topics: Sequence[str]) -> None:
 
 
 class RunningFlow:
-    """``with RunningFlow(spec, bootstrap, schemas):`` the flow processes until the block ends."""
+    """``with RunningFlow(spec, bootstrap, schemas):`` the flow processes until the block ends, from the end of
+    its inputs as of the start; with ``start="beginning"``, from their beginning (a test's own input topics,
+    written before the flow starts)."""
 
-    def __init__(self, spec: FlowSpec, bootstrap: str, schemas: SchemaStore) -> None:
+    def __init__(self, spec: FlowSpec, bootstrap: str, schemas: SchemaStore, *,
+                 start: Literal["end", "beginning"] = "end") -> None:
         self.spec = spec
         self.bootstrap = bootstrap
+        self.start = start
         self.processor = FlowProcessor(spec, EngineSettings(bootstrap_servers=bootstrap, worker_id="flow-test"),
                                        schemas)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -73,7 +76,8 @@ class RunningFlow:
 
     def __enter__(self) -> RunningFlow:
         self.processor_topics_exist()
-        start_at_end(self.bootstrap, self.spec.name, self.spec.inputs)
+        if self.start == "end":
+            start_at_end(self.bootstrap, self.spec.name, self.spec.inputs)
         self._thread.start()
         def assigned() -> bool:
             assert self.error is None, f"flow {self.spec.name} failed to start: {self.error!r}"
@@ -107,43 +111,17 @@ class Out:
         return parsed
 
 
-@dataclass
-class Watch:
-    """Records (Avro single-object, decoded) appearing on ``topics`` after the watch was made, read_committed."""
+class Watch(TopicReader[Out]):
+    """Records (Avro single-object, decoded; tombstones left out) appearing on ``topics`` after the watch was
+    made, read_committed."""
 
-    bootstrap: str
-    topics: Iterable[str]
-    schemas: SchemaStore
-    seen: list[Out] = field(default_factory=list)
+    def __init__(self, bootstrap: str, topics: Iterable[str], schemas: SchemaStore) -> None:
+        def decode(record: Record) -> Out | None:
+            if record.value is None:
+                return None
+            return Out(record.topic, record.text_key, dict(schemas.decode(record.value).value))
 
-    def __post_init__(self) -> None:
-        self.consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
-                                      isolation_level="read_committed")
-        tps = [tp for t in self.topics for tp in _partitions(self.consumer, t)]
-        self.consumer.assign(tps)
-        self.consumer.seek_to_end(*tps)
-        for tp in tps:
-            self.consumer.position(tp)
-
-    def close(self) -> None:
-        self.consumer.close()
-
-    def collect(self) -> None:
-        for records in self.consumer.poll(timeout_ms=500).values():
-            for r in records:
-                if r.value is not None:
-                    self.seen.append(Out(r.topic, r.key.decode() if r.key else None,
-                                         dict(self.schemas.decode(r.value).value)))
-
-    def until(self, what: str, check: Callable[[list[Out]], T | None], timeout: float = 120) -> T:
-        """Read until ``check(seen)`` gives something; fails naming ``what`` after ``timeout`` seconds."""
-        def probe() -> T | None:
-            found = check(self.seen)
-            if not found:
-                self.collect()
-            return found
-
-        return eventually(f"no {what}", probe, timeout=timeout, every=0, context=lambda: f"seen: {self.seen[-5:]}")
+        super().__init__(bootstrap, topics, decode, start="end")
 
     def of(self, key: str, topic: str | None = None) -> list[Out]:
         """Records keyed ``key``; a command produced again (same idempotency key: another worker running the

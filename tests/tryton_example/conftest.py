@@ -25,6 +25,7 @@ from streams.capture.client import ConnectClient
 from streams.capture.deploy import deploy
 from streams.capture.exceptions import CaptureError
 from streams.flows.files import load_flow_files
+from streams.stack.offer import stack_variables
 from streams.stack.running import RunningStack
 from streams.stack.settings import PROJECT_ROOT
 
@@ -84,7 +85,7 @@ def tryton_example(tryton_stack: RunningStack) -> Iterator[TrytonExample]:
             conn.execute((EXAMPLE / "capture.sql").read_text(encoding="utf-8"))
         try:
             connector = configs.load(EXAMPLE / "connect-configs", env="local").render(
-                CONNECTOR, configs.stack_variables(stack.settings, stack.secrets))
+                CONNECTOR, stack_variables(stack.settings, stack.secrets))
             assert not connector.problems, connector.problems
             deploy(client, connector, say=_say, timeout=180)
             rpc_url = f"{stack.settings.tryton_url}/{stack.settings.tryton_db_name}/rpc/"

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from support.committed import values_to_end
 from support.pipeline import command_counts
+from support.topics import values_to_end
 from support.waiting import eventually
 from tryton_example.test_tryton_integration import CRM, ERP, Tryton, _settled, processes
 

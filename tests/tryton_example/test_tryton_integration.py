@@ -22,7 +22,7 @@ import httpx
 import pytest
 from psycopg.rows import dict_row
 from support.pipeline import command_counts, pipeline
-from support.waiting import eventually
+from support.waiting import eventually, quiet
 
 from streams.stack.settings import StackSettings
 
@@ -114,15 +114,11 @@ class Crm:
 
 def _settled(example: TrytonExample, quiet_s: float = 10, timeout: float = 120) -> dict[str, int]:
     """The command counts once no command has been added for ``quiet_s`` (the flow caught up)."""
-    deadline = time.monotonic() + timeout
-    counts = command_counts(example.stack.settings.bootstrap_servers, (CRM, ERP))
-    while True:
-        time.sleep(quiet_s)
-        now = command_counts(example.stack.settings.bootstrap_servers, (CRM, ERP))
-        if now == counts:
-            return now
-        assert time.monotonic() < deadline, f"commands kept coming for {timeout:.0f}s: an echo loop ({counts} -> {now})"
-        counts = now
+    def counts() -> dict[str, int]:
+        return command_counts(example.stack.settings.bootstrap_servers, (CRM, ERP))
+
+    return quiet("the commands to stop coming (else: an echo loop)", counts, settle=quiet_s, timeout=timeout,
+                 every=1, context=lambda: f"still changing: {counts()}")
 
 
 def test_crm_and_tryton_sync_both_ways_by_the_example_files(tryton_example: TrytonExample,

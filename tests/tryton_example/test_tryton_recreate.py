@@ -18,9 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from psycopg.rows import dict_row
-from support.pipeline import eventually
+from support.topics import records_to_end, topic_names
+from support.waiting import eventually
 from tryton_example.test_tryton_born import _at_rest, _customer, _published
 from tryton_example.test_tryton_contacts import CrmContacts, mechanisms
 from tryton_example.test_tryton_integration import FLOW, Tryton, processes
@@ -59,32 +59,16 @@ def parked_for(example: TrytonExample, party_id: int) -> dict[str, list[str]]:
     keying stage's ``held`` and the flow's ``parked`` (``erp_account_id=<id>`` and ``erp_account_id=<id>#<n>``).
     A store's live entries are the keys whose latest changelog value is not a tombstone."""
     bootstrap = example.stack.settings.bootstrap_servers
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        topics = [t for t in admin.list_topics() if t.startswith(f"{FLOW}-")
-                  and t.endswith(("-held-changelog", "-parked-changelog"))]
-    finally:
-        admin.close()
+    topics = [t for t in topic_names(bootstrap) if t.startswith(f"{FLOW}-")
+              and t.endswith(("-held-changelog", "-parked-changelog"))]
     assert topics, f"no held or parked changelog of {FLOW}: is the flow's store naming still as this test reads it?"
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                             isolation_level="read_committed")
     found: dict[str, list[str]] = {}
-    try:
-        for topic in topics:
-            tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-            consumer.assign(tps)
-            consumer.seek_to_beginning(*tps)
-            ends = consumer.end_offsets(tps)
-            latest: dict[str, bytes | None] = {}
-            while any(consumer.position(tp) < ends[tp] for tp in tps):
-                for records in consumer.poll(timeout_ms=1000).values():
-                    latest.update((r.key.decode(), r.value) for r in records if r.key is not None)
-            mine = f"erp_account_id={party_id}"
-            live = sorted(k for k, v in latest.items() if v is not None and k.split("#")[0] == mine)
-            if live:
-                found[topic] = live
-    finally:
-        consumer.close()
+    for topic in topics:
+        latest = {r.text_key: r.value for r in records_to_end(bootstrap, [topic]) if r.text_key is not None}
+        mine = f"erp_account_id={party_id}"
+        live = sorted(k for k, v in latest.items() if v is not None and k.split("#")[0] == mine)
+        if live:
+            found[topic] = live
     return found
 
 

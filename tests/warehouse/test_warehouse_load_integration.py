@@ -23,9 +23,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 from support.flows import RunningFlow
 from support.systems import reference_systems
+from support.topics import Record, TopicReader, end_offsets, record_at, records_to_end
 from support.waiting import eventually
 
 from streams.codecs.avro.single_object import SchemaStore
@@ -205,13 +206,7 @@ def _positions(stack: RunningStack, schema: str) -> int:
 
 
 def _end_offsets(stack: RunningStack, topics: list[str]) -> dict[TopicPartition, int]:
-    consumer = KafkaConsumer(bootstrap_servers=stack.settings.bootstrap_servers, isolation_level="read_committed")
-    try:
-        parts = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
-        ends: dict[TopicPartition, int] = consumer.end_offsets(parts)
-        return ends
-    finally:
-        consumer.close()
+    return end_offsets(stack.settings.bootstrap_servers, topics)
 
 
 def _canonical_topics(prefix: str) -> list[str]:
@@ -220,20 +215,8 @@ def _canonical_topics(prefix: str) -> list[str]:
 
 def _count(stack: RunningStack, topic: str, wanted: Callable[[dict[str, Any]], bool], schemas: SchemaStore) -> int:
     """Committed records on ``topic`` whose decoded value ``wanted`` accepts."""
-    consumer = KafkaConsumer(bootstrap_servers=stack.settings.bootstrap_servers, enable_auto_commit=False,
-                             isolation_level="read_committed")
-    try:
-        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        ends = consumer.end_offsets(parts)
-        found = 0
-        while any(consumer.position(tp) < ends[tp] for tp in parts):
-            for records in consumer.poll(timeout_ms=500).values():
-                found += sum(1 for r in records if r.value is not None and wanted(dict(schemas.decode(r.value).value)))
-        return found
-    finally:
-        consumer.close()
+    return sum(1 for r in records_to_end(stack.settings.bootstrap_servers, [topic])
+               if r.value is not None and wanted(dict(schemas.decode(r.value).value)))
 
 
 def _dlq_end(stack: RunningStack) -> dict[int, int]:
@@ -393,26 +376,16 @@ def test_erp_times_become_utc_across_the_dst_change_and_in_shanghai(loaded: Load
 
 def _dead_letters(loaded: Loaded, match: Callable[[Mapping[str, Any]], bool]) -> list[Mapping[str, Any]]:
     schemas = SchemaStore.from_directory()
-    consumer = KafkaConsumer(bootstrap_servers=loaded.stack.settings.bootstrap_servers, enable_auto_commit=False,
-                             isolation_level="read_committed")
-    try:
-        parts = [TopicPartition(DLQ_TOPIC, p) for p in loaded.dlq_start]
-        consumer.assign(parts)
-        for tp in parts:
-            consumer.seek(tp, loaded.dlq_start[tp.partition])
-        found: list[Mapping[str, Any]] = []
+    start = {TopicPartition(DLQ_TOPIC, p): offset for p, offset in loaded.dlq_start.items()}
 
-        def read() -> list[Mapping[str, Any]]:
-            for records in consumer.poll(timeout_ms=500).values():
-                for record in records:
-                    letter = schemas.decode(record.value, DEAD_LETTER_TYPE).value
-                    if match(letter):
-                        found.append(letter)
-            return found
+    def letter(record: Record) -> Mapping[str, Any] | None:
+        if record.value is None:
+            return None
+        found: Mapping[str, Any] = schemas.decode(record.value, DEAD_LETTER_TYPE).value
+        return found if match(found) else None
 
-        return eventually("the dead letter", read, timeout=30, every=0)
-    finally:
-        consumer.close()
+    with TopicReader(loaded.stack.settings.bootstrap_servers, [DLQ_TOPIC], letter, start=start) as reader:
+        return reader.until("the dead letter", lambda seen: list(seen), timeout=30)
 
 
 def test_a_row_the_cleaning_rules_refuse_is_recorded_and_dead_lettered_with_the_reason(loaded: Loaded) -> None:
@@ -441,17 +414,8 @@ def test_an_erp_time_that_never_was_is_loaded_shifted_and_flagged_in_its_lineage
         "issued_at", "2024-03-10T02:30:00", "skipped", "shift_forward 1:00:00")
 
 
-def _read(loaded: Loaded, topic: str, partition: int, offset: int) -> Any:
-    consumer = KafkaConsumer(bootstrap_servers=loaded.stack.settings.bootstrap_servers, enable_auto_commit=False)
-    try:
-        tp = TopicPartition(topic, partition)
-        consumer.assign([tp])
-        consumer.seek(tp, offset)
-        records = consumer.poll(timeout_ms=10000, max_records=1).get(tp, [])
-    finally:
-        consumer.close()
-    assert records and records[0].offset == offset
-    return records[0]
+def _read(loaded: Loaded, topic: str, partition: int, offset: int) -> Record:
+    return record_at(loaded.stack.settings.bootstrap_servers, topic, partition, offset)
 
 
 def test_lineage_leads_back_to_the_exact_kafka_records(loaded: Loaded) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from support.events import end_positions, read_events
+from support.stack_offer import stack_runtime
 
 from reference.topics import CRM_CUSTOMERS, ERP_ACCOUNTS
 from streams.cli.main import main as cli_main
@@ -36,7 +37,8 @@ def test_resync_rereads_every_master_row(stack: RunningStack) -> None:
     bootstrap = stack.settings.bootstrap_servers
     since = {t: end_positions(bootstrap, t) for t in (CRM_CUSTOMERS, ERP_ACCOUNTS)}
 
-    requests = request_master_data_resync(stack)
+    runtime = stack_runtime(stack.settings)
+    requests = request_master_data_resync(runtime.endpoints, runtime.capture.variables)
 
     assert {r.connector for r in requests} == set(MASTER_TABLES)
     crm = _read_keys(read_events(bootstrap, CRM_CUSTOMERS, since[CRM_CUSTOMERS],

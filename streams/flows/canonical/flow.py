@@ -9,7 +9,8 @@ the source's ``on_delete`` applied to the before-image). Which topic carries a s
 system's file (``systems/``), never from the table name inside the event, so a read-only system's tables are
 published like any other's. The records the mappings look up (``lookup:``) are kept in the ``links`` store
 from their own mapping files' sources (:mod:`streams.flows.lookups`); a change whose required look-up is not
-known yet waits in ``parked`` and is published when it arrives. A local time that a daylight-saving change
+known yet waits in ``parked`` and is published when it arrives (held visibly when it waits long:
+:mod:`streams.flows.parked`). A local time that a daylight-saving change
 repeated or skipped is resolved by its mapping's ``local_times:`` policy and flagged in the lineage header; a
 change that cannot be mapped (a malformed event) goes to the dead-letter topic with the reason. Output, store changes
 and input offsets commit in one Kafka transaction (the engine's), so each change is published exactly once.
@@ -30,7 +31,7 @@ from streams.flows.canonical.lineage import Lineage, mapping_version
 from streams.flows.engine.api import Context, FlowSpec, Incoming, Rejected
 from streams.flows.exceptions import FlowUnavailable
 from streams.flows.lookups import LookupContext, LookupTables, lookups_of
-from streams.flows.parking import ParkingLot
+from streams.flows.parked import ParkedHolds
 from streams.mapping import Context as MappingContext
 from streams.mapping import Engine, LookupMissing, RecordMapping, SourceMapping
 from streams.mapping.exceptions import MappingError
@@ -96,6 +97,7 @@ class CanonicalFlow:
             raise FlowUnavailable(f"{NAME} publishes what mapping files declare with `publish:`, and none does; add "
                                   "`publish: {topic: <name>}` to the mapping files whose changes it should publish")
         self.context = MappingContext.of(systems)
+        self.holds = ParkedHolds(flow=name, schemas=schemas, stores=(PARKED,))
         self.by_topic: dict[str, list[Document]] = {}
         for document in self.documents:
             self.by_topic.setdefault(document.cdc_topic, []).append(document)
@@ -114,8 +116,8 @@ class CanonicalFlow:
     def spec(self) -> FlowSpec:
         outputs = tuple(dict.fromkeys(self.topic(d) for d in self.documents))
         inputs = tuple(dict.fromkeys((*self.lookups.topics, *self.by_topic)))
-        return FlowSpec(name=self.name, inputs=inputs, handler=self.handle, stores=(LINKS, PARKED), outputs=outputs,
-                        compacted=outputs,
+        return FlowSpec(name=self.name, inputs=inputs, handler=self.handle, stores=(LINKS, PARKED),
+                        outputs=(*outputs, self.holds.topic), compacted=outputs, tick=self.holds.tick,
                         description="the changes of every table source a mapping file publishes, as canonical "
                                     "records with their lineage")
 
@@ -143,14 +145,14 @@ class CanonicalFlow:
                 self._publish(ctx, record, event, document)
             return released
         except _Park as park:
-            ParkingLot(ctx.stores[PARKED]).park(park.link, record)
+            self.holds.lot(ctx, PARKED).park(park.link, record)
             return []
         except IsthmusError as exc:
             raise Rejected(f"{type(exc).__name__}: {exc}", stage=self.stage) from exc
 
     def _link(self, ctx: Context, topic: str, event: ChangeEvent) -> list[Incoming]:
         """Keep what this change says of the looked-up records; returns the changes that waited for it."""
-        lot = ParkingLot(ctx.stores[PARKED])
+        lot = self.holds.lot(ctx, PARKED)
         released = self.lookups.observe(ctx.stores[LINKS], topic, event, self.context)
         return [r for key in released for r in lot.release(key)]
 

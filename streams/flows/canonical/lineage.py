@@ -85,8 +85,11 @@ class Lineage:
 
     @classmethod
     def of(cls, event: ChangeEvent, system: str, record: Incoming, version: str,
-           local_times: Iterable[Mapping[str, str]] = ()) -> Lineage:
-        cause = Cause.of(event, system, record)
+           local_times: Iterable[Mapping[str, str]] = (), *, cause: Cause | None = None) -> Lineage:
+        """``cause``: the change's :class:`Cause`, when the caller already built it (the same as
+        ``Cause.of(event, system, record)``)."""
+        if cause is None:
+            cause = Cause.of(event, system, record)
         return cls(system=system, table=event.table or "-", key=key_text(event.key), commit_time=cause.commit_time,
                    change=cause.event_id, topic=record.topic, partition=record.partition, offset=record.offset,
                    mapping_version=version, local_times=tuple(local_times))

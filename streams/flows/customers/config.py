@@ -10,6 +10,7 @@ fields, the look-up fields to index, and which rows the flow must remember (see 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,10 +56,17 @@ class SystemRole:
     on_inactive: str | None = None
     cannot_clear: frozenset[str] = frozenset()
 
-    @property
+    # The derived values below are cached (the role is frozen): the entity flow reads them for every record.
+
+    @functools.cached_property
     def holds(self) -> Mapping[str, tuple[str, ...] | None]:
         """Every field Isthmus writes into the system: the link-back ids, then ``writes``."""
         return {**{f: None for f in self.link_back}, **self.writes}
+
+    @functools.cached_property
+    def record_writes(self) -> tuple[str, ...]:
+        """The fields of ``writes`` sent as an ``update`` of the record (the link-back ids go with the link)."""
+        return tuple(n for n in self.writes if n not in self.link_back)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,11 +121,19 @@ class EntityConfig:
     #: Each system's commit-time resolution (:attr:`streams.systems.Systems.clocks`), for latest-commit-wins.
     clocks: Mapping[str, dt.timedelta] = field(default_factory=dict)
 
+    # The derived values below are cached (the config is frozen): the entity flow reads them for every record.
+
     def observed_by(self, name: str) -> tuple[str, ...]:
         """The systems whose link rows report field ``name``."""
-        return tuple(system for system, columns in self.observes.items() if name in columns)
+        return self._observers.get(name, ())
 
-    @property
+    @functools.cached_property
+    def _observers(self) -> Mapping[str, tuple[str, ...]]:
+        names = {name for columns in self.observes.values() for name in columns}
+        return {name: tuple(system for system, columns in self.observes.items() if name in columns)
+                for name in names}
+
+    @functools.cached_property
     def child_fields(self) -> tuple[str, ...]:
         return tuple(c.parent.field for c in self.children if c.parent is not None)
 
@@ -130,21 +146,25 @@ class EntityConfig:
         """Does written system ``name`` get ``create``? When an origin other than itself exists: with one origin
         every other written system, with several every written system (an entity born in one origin is
         created in the others)."""
-        return name in self.written and any(origin != name for origin in self.origins)
+        return name in self._created
 
-    @property
+    @functools.cached_property
+    def _created(self) -> frozenset[str]:
+        return frozenset(name for name in self.written if any(origin != name for origin in self.origins))
+
+    @functools.cached_property
     def targets(self) -> tuple[SystemRole, ...]:
         """Written systems that get ``create`` once the entity exists in an origin other than themselves."""
         return tuple(r for name, r in self.written.items() if self.creates_in(name))
 
-    @property
+    @functools.cached_property
     def order(self) -> tuple[SystemRole, ...]:
         """The written systems in the order one change's commands go out: those that are no origin first, then
         the origins in the section's order."""
         first = tuple(r for name, r in self.written.items() if name not in self.origins)
         return (*first, *(self.written[o] for o in self.origins if o in self.written))
 
-    @property
+    @functools.cached_property
     def stamped_ids(self) -> tuple[str, ...]:
         """The ids whose first value stamps ``linked_at``: those of the systems that get ``create``."""
         return tuple(r.id for r in self.targets if r.id is not None)

@@ -16,7 +16,8 @@ Stores (all keyed by text, values JSON objects but the entities'):
   Such tables may keep PostgreSQL's default replica identity, so their updates and deletes carry only the
   key; the remembered row stands in for the before-image (which entity, which kind of address);
 - ``parked``: changes whose entity is not known yet (a ``LookupMissing``), by what they wait for. They
-  are completed, in their order, when the entity arrives.
+  are completed, in their order, when the entity arrives; a wait that lasts is held visibly
+  (:mod:`streams.flows.parked`).
 
 A change the flow cannot use is rejected (``Rejected``): the engine undoes everything its record did, so a
 record that is dead-lettered leaves no trace in the stores; a change parked for its entity leaves none either.
@@ -52,8 +53,9 @@ from streams.flows.engine.packed import fingerprint
 from streams.flows.engine.values import from_store, to_store
 from streams.flows.exceptions import FlowUnavailable
 from streams.flows.lookups import short_name
-from streams.flows.parking import ParkingLot
+from streams.flows.parked import ParkedHolds
 from streams.flows.topics import AUDIT_CONFLICTS, DLQ_TOPIC
+from streams.flows.topics import topic as own_topic
 from streams.mapping import Context as MappingContext
 from streams.mapping import LookupMissing, MappedChange, MappingError, RecordMapping, map_change
 from streams.systems import Systems
@@ -81,18 +83,25 @@ def input_tables(config: EntityConfig, systems: Systems) -> dict[str, tuple[str,
 class _LinkLookup:
     """The look-up of the link record by one of its indexed id fields (the mapping files'
     ``lookup: {record: <link>, by: <id field>}``); remembers what it missed so the change can be parked under
-    it. An index entry is ``{<key field>: <record key>}``."""
+    it. An index entry is ``{<key field>: <record key>}``. One per flow, its mapping context made once around it
+    (a context per record cost two ``dataclasses.replace`` a record); :meth:`start` readies it for a record."""
 
-    def __init__(self, stores: Mapping[str, Store], config: EntityConfig) -> None:
-        self._index = stores[INDEX]
+    def __init__(self, config: EntityConfig) -> None:
+        self._index: Store | None = None
         self._record = short_name(config.link.target)
         self._indexed = config.indexed
         self._key = config.key
         self.missed: str | None = None
 
+    def start(self, stores: Mapping[str, Store]) -> _LinkLookup:
+        """Look up in ``stores``' index for the record about to be applied; nothing missed yet."""
+        self._index, self.missed = stores[INDEX], None
+        return self
+
     def __call__(self, record: str, by: str, key: Any) -> Mapping[str, Any] | None:
         if short_name(record) != self._record or by not in self._indexed:
             return None
+        assert self._index is not None, "start() readies the look-up for a record"
         entry = self._index.get(f"{by}={key}")
         if entry is None:
             self.missed = f"{by}={key}"
@@ -133,6 +142,21 @@ def _undecided(used: list[Incoming], exc: Exception) -> str:
             f"transaction: {exc}")
 
 
+@dataclass(frozen=True, slots=True)
+class _Change:
+    """The change an entity last folded in, from which its canonical record's lineage headers are made when the
+    batch ends: only the batch's last change to an entity is published, so the lineage (its JSON key text, its
+    headers) is built once per published record rather than once per source record."""
+
+    event: ChangeEvent
+    system: str
+    record: Incoming
+    cause: Cause
+
+    def lineage(self, version: str) -> Lineage:
+        return Lineage.of(self.event, self.system, self.record, version, cause=self.cause)
+
+
 class CustomerFlow:
     """The flow's logic; :meth:`spec` is what a worker runs."""
 
@@ -149,8 +173,8 @@ class CustomerFlow:
         goes (default: the section's ``publish``). ``transactions``: join the changes of a source transaction
         along the systems' transaction topics (default: as the section's ``transactions`` says when the input
         topics are the systems' own, not when ``tables`` names others, which have no transaction topic).
-        ``dead_letter_topic``: where the sinks dead-letter commands, read for refused creates (None: not read;
-        :mod:`~streams.flows.customers.refused`)."""
+        ``dead_letter_topic``: where the sinks dead-letter commands, read for refused creates (default: the
+        sinks' ``isthmus.dlq``, under the topic prefix; None: not read; :mod:`~streams.flows.customers.refused`)."""
         if config is None:
             try:
                 config = reference_config(mappings, schemas.schemas.named, systems, FLOW_NAME)
@@ -167,9 +191,10 @@ class CustomerFlow:
                 f"{system}.{table}" for system, table in unread))
         self.tables = dict(tables)
         self.transactions = Transactions(net=net, systems=systems, tables=self.tables)
-        self.dead_letters = dead_letter_topic
+        self.dead_letters = own_topic(DLQ_TOPIC) if dead_letter_topic == DLQ_TOPIC else dead_letter_topic
         self.command_topics = dict(command_topics or {})
-        self.canonical_topic = canonical_topic or config.publish
+        self.canonical_topic = canonical_topic or own_topic(config.publish)
+        self.conflicts_topic = own_topic(AUDIT_CONFLICTS)
         self.mapping_version = mapping_version(config.record.path)
         self.schemas = schemas
         self.named = schemas.schemas.named
@@ -177,16 +202,19 @@ class CustomerFlow:
         self.context = MappingContext.of(systems)
         self.clock = clock
         self._codec = StateCodec(config)
+        self.holds = ParkedHolds(flow=self.name, schemas=schemas, stores=(PARKED,))
+        self._lookup = _LinkLookup(config)
+        self._mapping_context = dataclasses.replace(self.context, lookup=self._lookup)
 
     def spec(self) -> FlowSpec:
         return FlowSpec(
             name=self.name, inputs=(*self.tables, *self.transactions.topics,
                                     *([self.dead_letters] if self.dead_letters else ())),
             handler=self.handle, stores=(*STORES, *self.transactions.stores, PARTS),
-            outputs=(self.canonical_topic, AUDIT_CONFLICTS), compacted=(self.canonical_topic,),
+            outputs=(self.canonical_topic, self.conflicts_topic, self.holds.topic), compacted=(self.canonical_topic,),
             key_by=CustomerKeys(self.config, self.tables, self.context, self.named, self.transactions,
                                 self.dead_letters),
-            description=self.config.description)
+            description=self.config.description, tick=self.holds.tick)
 
     def handle(self, record: Incoming, ctx: Context) -> None:
         if record.topic == self.dead_letters:
@@ -283,10 +311,10 @@ class CustomerFlow:
             raise Rejected(stage=self.stage, reason=f"not a Debezium change event: {exc}") from exc
         if not isinstance(event, ChangeEvent) or event.op is Op.TRUNCATE:
             return None
-        lookup = _LinkLookup(ctx.stores, self.config)
+        lookup = self._lookup.start(ctx.stores)
         try:
             with ctx.isolated():  # undoes what the change did before it failed (or was parked)
-                outcome = self._apply(ctx, lookup, system, table, event, record, settled_at)
+                outcome = self._apply(ctx, system, table, event, record, settled_at)
                 self._encode_conflicts(outcome.conflicts)  # one that cannot be encoded is this change's problem
         except LookupMissing as exc:
             if lookup.missed is None:
@@ -301,19 +329,19 @@ class CustomerFlow:
     # parking
 
     def _park(self, ctx: Context, waiting_for: str, record: Incoming) -> None:
-        ParkingLot(ctx.stores[PARKED]).park(waiting_for, record)
+        self.holds.lot(ctx, PARKED).park(waiting_for, record)
 
     def _release(self, ctx: Context, keys: list[str]) -> list[Incoming]:
-        lot = ParkingLot(ctx.stores[PARKED])
+        lot = self.holds.lot(ctx, PARKED)
         return [record for key in keys for record in lot.release(key)]
 
     # applying one change
 
-    def _apply(self, ctx: Context, lookup: _LinkLookup, system: str, table: str, event: ChangeEvent,
+    def _apply(self, ctx: Context, system: str, table: str, event: ChangeEvent,
                record: Incoming, settled_at: dt.datetime) -> _Outcome:
         stores = ctx.stores
         entities = self._entities(ctx)
-        context = dataclasses.replace(self.context, lookup=lookup)
+        context = self._mapping_context
         outcome = _Outcome()
         config = self.config
         reads = config.reads[(system, table)]
@@ -350,9 +378,9 @@ class CustomerFlow:
                 fold_xref(state, change, settled_at=settled_at)
                 outcome.released += self._index(stores[INDEX], change)
         cause = Cause.of(event, system, record)
-        lineage = Lineage.of(event, system, record, self.mapping_version)
+        last = _Change(event=event, system=system, record=record, cause=cause)
         for key, state in states.items():
-            state.touched_by, state.lineage = record, lineage
+            state.touched_by, state.lineage = record, last
             entities.put(key, state)
             outcome.touched[key] = cause
         return outcome
@@ -374,7 +402,7 @@ class CustomerFlow:
                 "is kept, the record is published with the entity's next change")) from exc
         state.published = published
         ctx.emit(self.canonical_topic, key=key, value=value,
-                 headers=state.lineage.headers() if state.lineage is not None else {})
+                 headers=state.lineage.lineage(self.mapping_version).headers() if state.lineage is not None else {})
 
     def _observed(self, change: MappedChange, event: ChangeEvent, reads: Reads) -> dict[str, Any]:
         """What the system reports for the fields Isthmus writes into it: the mapped values, plus, on a link
@@ -416,5 +444,5 @@ class CustomerFlow:
                 for command in commands]
 
     def _encode_conflicts(self, conflicts: list[Mapping[str, Any]]) -> list[tuple[str, str, bytes, dict[str, bytes]]]:
-        return [(AUDIT_CONFLICTS, conflict["entity_key"], self.schemas.encode(CONFLICT, conflict), {})
+        return [(self.conflicts_topic, conflict["entity_key"], self.schemas.encode(CONFLICT, conflict), {})
                 for conflict in conflicts]

@@ -51,7 +51,8 @@ class CustomerState:
     #: The fingerprint of the canonical record when the entity was last stored (None: there was none), so the
     #: end of a batch publishes it only if the batch changed it.
     published: str | None = field(default=None, compare=False)
-    #: Not stored: the last record of the batch that changed the entity, and the lineage of its change.
+    #: Not stored: the last record of the batch that changed the entity, and that change (its lineage is built
+    #: from it when the canonical record is published).
     touched_by: Incoming | None = field(default=None, compare=False, repr=False)
     lineage: Any = field(default=None, compare=False, repr=False)
 

@@ -141,14 +141,6 @@ def _link(state: CustomerState) -> dict[str, Any]:
     return {**link, config.link.key[0]: state.customer_number} if len(config.link.key) == 1 else link
 
 
-def _wanted(state: CustomerState, name: str) -> Any:
-    """The record's value of ``name`` (None is a value: null), its schema default, or MISSING when no system
-    has given it one yet: nothing is written for an unknown value."""
-    if name in state.record:
-        return state.record[name]
-    return state.config.defaults.get(name, MISSING)
-
-
 def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mapping[str, Any],
            audit: list[Mapping[str, Any]], settled_at: dt.datetime) -> list[Command]:
     """The commands that bring every written system to the reconciled record; the mirrors remember them. A
@@ -193,7 +185,7 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
             if state.value(field) is not None and mirror.differs(field, state.value(field)):
                 command(name, "update", config.link, _link(state), (field,))
                 mirror.command(field, state.value(field))
-        differing = tuple(n for n in role.writes if n not in role.link_back and mirror.differs(n, _wanted(state, n)))
+        differing = mirror.differing(role.record_writes, state.record, config.defaults)
         kept = {n for n in differing if n in role.cannot_clear and mirror.view(n, state.value(n)) is None}
         _audit_uncleared(state, role, kept, audit, settled_at)
         changed = tuple(n for n in differing if n not in kept)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 
 from streams.errors import IsthmusError
+from streams.kafka import names
 
 if TYPE_CHECKING:
     from streams.flows.engine.objects import ObjectCodec, ObjectView, OnFlush, T
@@ -81,6 +82,25 @@ class Context(Protocol):
 Handler = Callable[[Incoming, Context], Awaitable[None] | None]
 
 
+@dataclass(frozen=True, kw_only=True)
+class Waiting:
+    """What a task holds back (records parked for a look-up not known yet): how many, and since when the oldest
+    waits (epoch seconds; None when none waits). A worker shows it in /metrics."""
+
+    records: int = 0
+    oldest_since_s: float | None = None
+
+    def __add__(self, other: Waiting) -> Waiting:
+        since = [s for s in (self.oldest_since_s, other.oldest_since_s) if s is not None]
+        return Waiting(records=self.records + other.records, oldest_since_s=min(since) if since else None)
+
+
+#: A flow's periodic look at one task's state, called with the wall-clock time (epoch seconds) and how long a
+#: parked record may wait before it is announced as held (``EngineSettings.hold_after_s``). What it emits and
+#: writes commits in a transaction of its own (no input offsets); it returns what the task holds back.
+Tick = Callable[[Context, float, float], Waiting]
+
+
 class Rejected(IsthmusError):
     """A record the flow cannot use. Raised by a handler: the engine undoes everything the handler did for the
     record (output, state, counts) and sends it to the dead-letter topic with ``reason``; processing goes on.
@@ -98,7 +118,8 @@ class Rejected(IsthmusError):
 
 @dataclass(frozen=True, kw_only=True)
 class FlowSpec:
-    """A flow: ``name`` is its consumer group and the prefix of its transactional ids and changelogs.
+    """A flow: ``name`` is its consumer group and the prefix of its transactional ids and changelogs (each
+    under the kafka section's group or topic prefix: :mod:`streams.kafka.names`).
 
     Input topics must be co-partitioned (same partition count, keyed alike): partition ``p`` of every
     input forms task ``p``, which owns partition ``p`` of every store.
@@ -120,9 +141,11 @@ class FlowSpec:
     #: another partition count into one of this flow's inputs (:func:`streams.flows.engine.repartition.relay`),
     #: so the inputs stay co-partitioned.
     feeders: tuple[FlowSpec, ...] = ()
+    #: Called every ``EngineSettings.tick_interval_s`` for each ready task (see :data:`Tick`); None: never.
+    tick: Tick | None = None
 
     def changelog_topic(self, store: str) -> str:
-        return f"{self.name}-{store}-changelog"
+        return names.topic(f"{self.name}-{store}-changelog")
 
 
 class StoreValueError(IsthmusError):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from streams.flows.engine.api import FlowSpec, Incoming
+from streams.flows.engine.api import FlowSpec, Incoming, Waiting
 from streams.flows.engine.staging import DeadLettered, Emitted, RecordContext, handle_record
 from streams.flows.engine.stores import MemoryStore
 
@@ -49,6 +49,16 @@ class LocalRun:
     def end_batch(self) -> None:
         """What a batch's end does before its commit: objects kept for the batch are written into the stores."""
         self.context.flush()
+
+    def tick(self, now_s: float, hold_after_s: float) -> Waiting:
+        """The flow's tick (``FlowSpec.tick``) as a worker runs it between batches: what it emits is collected
+        with the rest; returns what it says the flow holds back."""
+        if self.flow.tick is None:
+            return Waiting()
+        with self.context.isolated():
+            waiting = self.flow.tick(self.context, now_s, hold_after_s)
+        self.context.flush()
+        return waiting
 
     async def _fed(self, record: Incoming) -> list[Incoming]:
         """``record`` itself, or what the feeder that reads its topic emitted to the flow's inputs."""

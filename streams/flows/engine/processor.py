@@ -23,6 +23,10 @@ A handler that rejects a record (raises ``Rejected``), or fails on it, rolls bac
 output and counts, and the record goes to the dead-letter topic with the reason; processing goes on
 (:mod:`~streams.flows.engine.staging`, which ``LocalRun`` runs too). A Kafka error inside a transaction
 aborts it and restarts the flow from its last commit (new consumer, producers and restored state).
+
+A flow with a ``tick`` (``FlowSpec.tick``) has it called every ``tick_interval_s`` for each ready task, between
+batches: what it emits and writes commits in a transaction of its own (a parked record announced as held once
+it has waited ``hold_after_s``), and what it says the task holds back (``Waiting``) is kept for /metrics.
 """
 
 from __future__ import annotations
@@ -43,11 +47,13 @@ from aiokafka.errors import KafkaError
 from streams.codecs.avro.single_object import SchemaStore
 from streams.config.kafka import KafkaAddress, client_kwargs
 from streams.errors import IsthmusError
-from streams.flows.engine.api import FlowSpec, Incoming
+from streams.flows.engine.api import FlowSpec, Incoming, Waiting
 from streams.flows.engine.batches import KeyPartitioner, OutRecord, send_batched
 from streams.flows.engine.staging import DeadLettered, RecordContext, handle_record
 from streams.flows.engine.stores import StateSettings, TaskStore
-from streams.kafka.deadletters import DEAD_LETTER_TYPE, DLQ_TOPIC, STAGE_HEADER, Original, dead_letter_value
+from streams.flows.engine.timing import FlowTimings
+from streams.kafka import names
+from streams.kafka.deadletters import DEAD_LETTER_TYPE, STAGE_HEADER, Original, dead_letter_value, dlq_topic
 from streams.kafka.topics import TopicSpec, ensure_topics, partition_counts
 
 log = logging.getLogger(__name__)
@@ -70,17 +76,28 @@ class TaskStartFailed(KafkaError):  # type: ignore[misc]
 #: in the stream-stage benchmark; a full batch of 2,000 small records takes ~70 ms to handle.
 DEFAULT_BATCH_MAX_RECORDS = 2000
 
+#: Bytes one fetch may bring of a partition. aiokafka's default (1 MiB) holds ~150 Debezium records with their
+#: inline Connect schema (~6 KB each): batches never filled, and since a transaction costs about the same whatever
+#: the batch holds, a task's rate was capped at ~150 records per commit (the latency bench under load: 151
+#: records per batch, 1.9 s per transaction, lag growing at 100/s). 16 MiB lets a batch reach
+#: ``DEFAULT_BATCH_MAX_RECORDS`` of such records; it bounds what a partition's prefetch can hold in memory.
+DEFAULT_MAX_PARTITION_FETCH_BYTES = 16 * 1024 * 1024
+
 
 @dataclass(frozen=True, kw_only=True)
 class EngineSettings:
     bootstrap_servers: KafkaAddress
     batch_max_records: int = DEFAULT_BATCH_MAX_RECORDS
+    max_partition_fetch_bytes: int = DEFAULT_MAX_PARTITION_FETCH_BYTES
     poll_timeout_ms: int = 200
     transaction_timeout_ms: int = 60000
     restart_delay_s: float = 2.0
     #: How long the group waits for a silent worker before its partitions move (aiokafka's default is 10 s).
     session_timeout_ms: int = 30000
     worker_id: str = "isthmus-worker"
+    #: How often a flow's ``tick`` looks at each task, and how long a parked record waits before it is held.
+    tick_interval_s: float = 5.0
+    hold_after_s: float = 300.0
     state: StateSettings = field(default_factory=StateSettings)
 
 
@@ -125,6 +142,8 @@ class FlowProcessor:
         self.events: Counter[str] = Counter()
         self.emitted = 0
         self.processing_seconds = 0.0
+        #: What the flow's records wait for versus the work on them (``timing.FlowTimings``), committed or not.
+        self.timings = FlowTimings()
         self.dead_lettered = 0
         self.transactions = 0
         self.last_commit_at: float | None = None
@@ -135,6 +154,19 @@ class FlowProcessor:
         #: Set when a task cannot start (``_start``); the loop raises it to restart the flow.
         self.failure: BaseException | None = None
         self._partitioner = KeyPartitioner()
+        #: What each task holds back, as its flow's last tick said.
+        self.waiting_by_task: dict[int, Waiting] = {}
+        self._ticked_at = 0.0
+
+    @property
+    def waiting(self) -> Waiting:
+        """What this worker's tasks of the flow hold back (as of their last tick)."""
+        return sum(self.waiting_by_task.values(), Waiting())
+
+    @property
+    def group(self) -> str:
+        """The flow's consumer group: its name under the group prefix."""
+        return names.group(self.spec.name)
 
     @property
     def stage(self) -> str:
@@ -144,7 +176,7 @@ class FlowProcessor:
         await ensure_topics(self.settings.bootstrap_servers,
                             [TopicSpec(name=t, partitions=1) for t in self.spec.inputs])
         partitions = await self._input_partitions()
-        specs = [TopicSpec(name=DLQ_TOPIC, partitions=1, config=(("retention.ms", "-1"),))]
+        specs = [TopicSpec(name=dlq_topic(), partitions=1, config=(("retention.ms", "-1"),))]
         specs += [TopicSpec(name=self.spec.changelog_topic(s), partitions=partitions,
                             config=(("cleanup.policy", "compact"),)) for s in self.spec.stores]
         specs += [TopicSpec(name=t, partitions=1,
@@ -193,9 +225,10 @@ class FlowProcessor:
 
     async def _run_once(self, stop: asyncio.Event) -> None:
         consumer = AIOKafkaConsumer(
-            **client_kwargs(self.settings.bootstrap_servers), group_id=self.spec.name,
-            client_id=f"{self.settings.worker_id}-{self.spec.name}", isolation_level="read_committed",
+            **client_kwargs(self.settings.bootstrap_servers), group_id=self.group,
+            client_id=names.client_id(f"{self.settings.worker_id}-{self.spec.name}"), isolation_level="read_committed",
             enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=self.settings.batch_max_records,
+            max_partition_fetch_bytes=self.settings.max_partition_fetch_bytes,
             session_timeout_ms=self.settings.session_timeout_ms, heartbeat_interval_ms=3000,
             partition_assignment_strategy=(RangePartitionAssignor,))
         self._consumer = consumer
@@ -205,10 +238,12 @@ class FlowProcessor:
             while not stop.is_set():
                 batch = await consumer.getmany(timeout_ms=self.settings.poll_timeout_ms,
                                                max_records=self.settings.batch_max_records)
+                fetched = time.perf_counter()
                 if self.failure is not None:
                     failure, self.failure = self.failure, None
                     raise TaskStartFailed(f"{self.spec.name}: a task could not start: {failure}") from failure
                 self._raise_failed_commit()
+                await self._tick()
                 if not batch:
                     continue
                 async with self._lock:
@@ -225,7 +260,7 @@ class FlowProcessor:
                             for tp, records in parts:
                                 consumer.seek(tp, records[0].offset)
                             continue
-                        await self._process(task, parts)
+                        await self._process(task, parts, fetched)
         finally:
             self.ready = False
             async with self._lock:
@@ -233,14 +268,21 @@ class FlowProcessor:
             await consumer.stop()
             self._consumer = None
 
-    async def _process(self, task: _Task, parts: Sequence[tuple[TopicPartition, list[Any]]]) -> None:
+    async def _process(self, task: _Task, parts: Sequence[tuple[TopicPartition, list[Any]]],
+                       fetched: float | None = None) -> None:
         """Run the handler over a batch, then commit it in the background: the next batch of the task is
-        processed while this one's transaction completes, and committed only after it (see ``_settle``)."""
+        processed while this one's transaction completes, and committed only after it (see ``_settle``).
+        ``fetched`` (``time.perf_counter``) is when the batch came back from the consumer."""
         ctx = RecordContext(memory=task.stores, stage=self.stage)
         handler = self.spec.handler
         offsets: dict[TopicPartition, int] = {}
         records_in = 0
+        timings = self.timings
+        timings.record_waits([m.timestamp for _, records in parts for m in records], time.time())
         began = time.perf_counter()
+        cpu_began = time.thread_time()
+        if fetched is not None:
+            timings.batch_queue.observe(began - fetched)
         for tp, records in parts:
             for message in records:
                 record = Incoming(topic=message.topic, partition=message.partition, offset=message.offset,
@@ -251,11 +293,39 @@ class FlowProcessor:
             offsets[tp] = records[-1].offset + 1
         ctx.flush()  # objects kept decoded for the batch are written into their stores, once per changed key
         self.dead_lettered += len(ctx.dead_letters)
-        self.processing_seconds += time.perf_counter() - began
+        worked = time.perf_counter()
+        self.processing_seconds += worked - began
+        timings.handler.observe(worked - began)
+        timings.handler_cpu.observe(time.thread_time() - cpu_began)
         outgoing = list(self._outgoing(task, ctx))  # takes the stores' changes: the next batch starts clean
+        ready = time.perf_counter()
         await self._settled(task)
+        timings.commit_wait.observe(time.perf_counter() - ready)
         task.committing = asyncio.create_task(self._settle(task, ctx, outgoing, offsets, records_in),
                                               name=f"{self.spec.name}-{task.partition}-commit")
+
+    async def _tick(self) -> None:
+        """The flow's tick for each ready task, every ``tick_interval_s``; its output commits like a batch's (after
+        the task's transaction in flight), without input offsets."""
+        tick = self.spec.tick
+        if tick is None or time.monotonic() - self._ticked_at < self.settings.tick_interval_s:
+            return
+        self._ticked_at = time.monotonic()
+        async with self._lock:
+            for task in [t for t in self.tasks.values() if t.ready]:
+                ctx = RecordContext(memory=task.stores, stage=self.stage)
+                try:
+                    with ctx.isolated():  # a failing tick leaves nothing behind; the flow goes on
+                        self.waiting_by_task[task.partition] = tick(ctx, time.time(), self.settings.hold_after_s)
+                except Exception:
+                    log.exception("%s task %d: its tick failed", self.spec.name, task.partition)
+                ctx.flush()
+                outgoing = list(self._outgoing(task, ctx))
+                if not outgoing:
+                    continue
+                await self._settled(task)
+                task.committing = asyncio.create_task(self._settle(task, ctx, outgoing, {}, 0),
+                                                      name=f"{self.spec.name}-{task.partition}-tick")
 
     async def _settled(self, task: _Task) -> None:
         """Wait for the task's transaction in flight; its failure propagates (the flow restarts from its last
@@ -273,7 +343,9 @@ class FlowProcessor:
 
     async def _settle(self, task: _Task, ctx: RecordContext, outgoing: list[OutRecord],
                       offsets: dict[TopicPartition, int], records_in: int) -> None:
+        began = time.perf_counter()
         ends = await self._commit(task, outgoing, offsets)
+        self.timings.commit.observe(time.perf_counter() - began)
         for name, store in task.stores.items():  # on disk only now: an aborted batch never reaches it
             store.committed(ends.get(self.spec.changelog_topic(name)))
         self.transactions += 1
@@ -288,8 +360,9 @@ class FlowProcessor:
         bytes)."""
         for emitted in ctx.emitted:
             yield emitted.topic, None, emitted.key, emitted.value, list(emitted.headers)
+        dead_letters = dlq_topic()
         for letter in ctx.dead_letters:
-            yield DLQ_TOPIC, None, letter.record.key, self._letter(letter), [(STAGE_HEADER, letter.stage.encode())]
+            yield dead_letters, None, letter.record.key, self._letter(letter), [(STAGE_HEADER, letter.stage.encode())]
         for name, store in task.stores.items():
             topic = self.spec.changelog_topic(name)
             for key, raw in store.take_changes().items():
@@ -313,7 +386,8 @@ class FlowProcessor:
         await producer.begin_transaction()
         last: dict[tuple[str, int], tuple[asyncio.Future[Any], int]] = {}
         sent = await send_batched(producer, outgoing, self._partitioner, last=last)
-        await producer.send_offsets_to_transaction(offsets, self.spec.name)
+        if offsets:  # a tick's transaction consumed nothing
+            await producer.send_offsets_to_transaction(offsets, self.group)
         await asyncio.gather(*sent)  # a record batch the broker refused fails the batch before it commits
         await producer.commit_transaction()
         return {topic: future.result().offset + records for (topic, partition), (future, records) in last.items()
@@ -367,9 +441,11 @@ class FlowProcessor:
         # commit markers are still being written with NOT_ENOUGH_REPLICAS (how Kafka 4 tells produce requests of
         # aiokafka's version about CONCURRENT_TRANSACTIONS); the default 100 ms wait stalls the task each time.
         return AIOKafkaProducer(
-            **client_kwargs(self.settings.bootstrap_servers), transactional_id=f"{self.spec.name}-{partition}",
-            client_id=f"{self.settings.worker_id}-{self.spec.name}-{partition}", enable_idempotence=True,
-            acks="all", transaction_timeout_ms=self.settings.transaction_timeout_ms, retry_backoff_ms=20)
+            **client_kwargs(self.settings.bootstrap_servers),
+            transactional_id=names.transactional_id(f"{self.spec.name}-{partition}"),
+            client_id=names.client_id(f"{self.settings.worker_id}-{self.spec.name}-{partition}"),
+            enable_idempotence=True, acks="all", transaction_timeout_ms=self.settings.transaction_timeout_ms,
+            retry_backoff_ms=20)
 
     async def _rewind_to_committed(self, inputs: Sequence[TopicPartition]) -> None:
         consumer = self._consumer
@@ -438,6 +514,7 @@ class FlowProcessor:
     async def _close_tasks(self, partitions: Sequence[int], keep_state: bool = False) -> None:
         for partition in partitions:
             task = self.tasks.pop(partition)
+            self.waiting_by_task.pop(partition, None)
             if task.starting is not None and not task.starting.done():
                 task.starting.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

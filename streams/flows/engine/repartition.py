@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from streams.config.kafka import KafkaAddress
 from streams.errors import IsthmusError
 from streams.flows.engine.api import Context, FlowSpec, Incoming, Store
+from streams.kafka import names
 from streams.kafka.topics import TopicSpec, ensure_topics, partition_counts
 
 #: Where a re-keyed record was read: JSON ``{"topic", "partition", "offset", "timestamp_ms"}``.
@@ -100,7 +101,7 @@ def partitioned(spec: FlowSpec, partitions: int) -> Partitioned:
         raise RepartitionError(f"flow {spec.name}: {partitions} partitions; a partitioned flow has 2 to "
                                f"{MAX_PARTITIONS} (1 runs it on its inputs as they are)")
     name = f"{spec.name}-p{partitions}"
-    topic = TopicSpec(name=f"{name}-by-key", partitions=partitions)
+    topic = TopicSpec(name=names.topic(f"{name}-by-key"), partitions=partitions)
 
     def keyed(record: Incoming, ctx: Context) -> Any:
         return spec.handler(origin_of(record), ctx)
@@ -133,7 +134,7 @@ def relay(flow: str, source: str, router: KeyRouter, *, what: str) -> tuple[Flow
     :func:`origin_of`, so its inputs stay co-partitioned and its lineage and dead letters name ``source``. Per-key
     order holds: one partition of ``source`` is read in order by one task of the stage, and every record lands in
     the one partition of the topic. The stage keeps no state, so ``source`` may have any partition count."""
-    into = f"{flow}-{what}-by-key"
+    into = names.topic(f"{flow}-{what}-by-key")
     stage = keying_stage(f"{flow}-{what}-keying", (source,), router, into, outputs=(into,),
                          description=f"re-keys {source} into {into}, the one-partition input of {flow}")
     return stage, into

@@ -33,8 +33,9 @@ from streams.flows.orders.mapper import Mapper
 from streams.flows.orders.refusals import RefusalKeys
 from streams.flows.orders.state import LINKS, STORES, State
 from streams.flows.orders.txjoin import ABANDONED, Joined, TransactionJoin
-from streams.flows.parking import ParkingLot
+from streams.flows.parked import ParkedHolds
 from streams.flows.topics import HOLDS
+from streams.flows.topics import topic as own_topic
 from streams.mapping import LookupMissing, MappedChange, SourceMapping
 from streams.sinks.topics import results_topic as sink_results
 
@@ -88,9 +89,10 @@ class OrdersFlow:
 
     def __init__(self, *, schemas: SchemaStore, mapper: Mapper, name: str = NAME,
                  orders_topic: str | None = None, results_topic: str | None = None,
-                 holds_topic: str = HOLDS) -> None:
+                 holds_topic: str | None = None) -> None:
         """``orders_topic``: where each document's reconciled record goes (None: nowhere); ``results_topic``:
-        the target sink's results (default: ``isthmus.results.<target>``); ``holds_topic``: where holds go."""
+        the target sink's results (default: ``isthmus.results.<target>``); ``holds_topic``: where holds go
+        (default: ``isthmus.holds``, under the topic prefix)."""
         self.schemas = schemas
         self.mapper = mapper
         self.name = name
@@ -104,7 +106,8 @@ class OrdersFlow:
         self.refusals_stage, refusals = relay(name, results, RefusalKeys(schemas, config.header.target),
                                               what="results")
         self.topics = DocumentTopics.of(mapper, self.lookups, results, refusals)
-        self.holds_topic = holds_topic
+        self.holds_topic = holds_topic or own_topic(HOLDS)
+        self.parked = ParkedHolds(flow=name, schemas=schemas, stores=("parked",), topic=self.holds_topic)
 
     @property
     def stage(self) -> str:
@@ -115,6 +118,7 @@ class OrdersFlow:
         outputs = () if self.orders_topic is None else (self.orders_topic,)
         return FlowSpec(name=self.name, inputs=self.topics.inputs, handler=self.handle, stores=STORES,
                         outputs=(*outputs, self.holds_topic), compacted=outputs, feeders=(self.refusals_stage,),
+                        tick=self.parked.tick,
                         description=f"{config.origin_system} {config.header.name} documents to "
                                     f"{config.target_system} (joined per source transaction); status and balances "
                                     "back; the reconciled documents")
@@ -258,7 +262,7 @@ class _Step:
         for key in released:
             for number in self.state.take_indexed(f"wait={key}"):
                 self.documents.setdefault(number, cause)
-            for parked in ParkingLot(self.state.store("parked")).release(key):
+            for parked in self.flow.parked.lot(self.ctx, "parked").release(key):
                 self.record(parked)
 
     def result(self, record: Incoming) -> None:
@@ -328,7 +332,7 @@ class _Step:
         except LookupMissing:
             if self.state.lookup.last is None:
                 raise
-            ParkingLot(self.state.store("parked")).park(self.state.lookup.last, record)
+            self.flow.parked.lot(self.ctx, "parked").park(self.state.lookup.last, record)
             return
         for change in changes:
             party = balance.apply(self.state, self.mapper, change)

@@ -101,6 +101,7 @@ def read_config(flow: FlowFile, named: Mapping[str, Any], mappings: Mapping[str,
         section.add(section.line("record"), "record", f"no Avro record {record!r} in schemas/",
                     "name a record of schemas/ by its full name")
     topic = section.text("topic", fix="`topic: <the view's compacted topic>`")
+    topic = topics.topic(topic) if topic else topic  # the file names it before the kafka section's topic prefix
     key = section.text("key", fix="`key: <the view's key field>`")
 
     def view_field(where: Section, name: str, line_key: str) -> None:

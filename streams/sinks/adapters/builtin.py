@@ -8,6 +8,7 @@ from typing import Any
 
 import psycopg
 
+from streams.config.endpoints import mysql_connect
 from streams.sinks.adapters.base import Adapter
 from streams.sinks.adapters.http import HttpAdapter
 from streams.sinks.adapters.mysql import MySqlAdapter
@@ -17,8 +18,6 @@ from streams.sinks.config.loader import HTTP_ROUTE_KEYS, SQL_ROUTE_KEYS, Key, Ro
 from streams.sinks.config.model import Route, TargetConfig
 from streams.sinks.environment import SinkEnvironment
 from streams.sinks.exceptions import SecretMissing, TargetConfigError
-from streams.stack.databases import crm_conninfo
-from streams.stack.secrets import load_or_create
 from streams.systems import Engine
 
 #: Connections to one target, however many commands are applied at once: more calls wait for a connection
@@ -31,7 +30,7 @@ def base_url(config: TargetConfig, environment: SinkEnvironment) -> str:
         return environment.sink.base_url
     if config.http is not None and config.http.base_url:
         return config.http.base_url
-    url = environment.stack.reference_api_url(config.system)
+    url = environment.endpoints.api_url(config.system)
     if url is None:
         raise TargetConfigError(f"{config.path}: no base URL for {config.system}'s API; fix: set http.base_url in the "
                                 "target file, or ISTHMUS_SINK_BASE_URL")
@@ -42,11 +41,11 @@ def build_http(config: TargetConfig, environment: SinkEnvironment) -> Adapter:
     sink = environment.sink
     return HttpAdapter(config, base_url=base_url(config, environment), timeout_s=sink.request_timeout_s,
                        max_connections=min(sink.concurrency, MAX_CONNECTIONS), env=environment.env,
-                       secrets_file=environment.stack.home / "secrets" / "stack.properties")
+                       secrets_file=environment.endpoints.secrets_file)
 
 
 def build_sql(config: TargetConfig, environment: SinkEnvironment) -> Adapter:
-    stack = environment.stack
+    endpoints = environment.endpoints
     if config.sql is None:
         raise TargetConfigError(f"{config.path}: a sql target needs its sql section")
     engine = environment.systems[config.system].engine
@@ -58,20 +57,14 @@ def build_sql(config: TargetConfig, environment: SinkEnvironment) -> Adapter:
             raise SecretMissing(f"{config.path}: sql.conninfo_env names {config.sql.conninfo_env}, which is not "
                                 "set; fix: export it with a conninfo (host=... port=... dbname=... user=... "
                                 "password=...)")
+    # without conninfo_env: its database on the server of its engine (endpoints.databases), targets/README.md
     if engine is Engine.POSTGRESQL:
-        conninfo = conninfo or crm_conninfo(stack, load_or_create(stack.home), config.sql.database)
+        conninfo = conninfo or endpoints.dsn(engine.value, config.sql.database)
         parts = psycopg.conninfo.conninfo_to_dict(conninfo)
         shown = f"{parts.get('host', 'localhost')}:{parts.get('port', 5432)}/{parts.get('dbname', '')}"
         return SqlAdapter(config, conninfo=conninfo, pool_size=pool_size, shown=shown)
-    if conninfo is not None:
-        parts = psycopg.conninfo.conninfo_to_dict(conninfo)
-        connect = {"host": parts.get("host", "localhost"), "port": int(parts.get("port") or 3306),
-                   "user": parts.get("user"), "password": parts.get("password") or "",
-                   "database": parts.get("dbname")}
-    else:
-        connect = {"host": stack.host, "port": stack.erp_db_port, "user": stack.db_user,
-                   "password": load_or_create(stack.home).erp_db_password.reveal(),
-                   "database": config.sql.database or stack.erp_db_name}
+    connect = mysql_connect(conninfo or endpoints.dsn(engine.value, config.sql.database))
+    connect.pop("connect_timeout", None)
     shown = f"{connect['host']}:{connect['port']}/{connect['database'] or ''}"
     return MySqlAdapter(config, connect=connect, pool_size=pool_size, shown=shown, engine=engine.value)
 

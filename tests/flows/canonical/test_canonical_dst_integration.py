@@ -16,11 +16,10 @@ import shutil
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 from support.flows import RunningFlow
+from support.topics import Record, records_to_end
 from support.waiting import eventually
 
 from streams.codecs.avro.single_object import SchemaStore
@@ -62,7 +61,7 @@ def published(stack: RunningStack, systems_dir: Path) -> Iterator[tuple[str, dic
     prefix = f"test-dst-{tag}.canonical"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(SYSTEMS_DIR_ENV, str(systems_dir))  # the mappings' columns come from the same folder
-        context = FlowContext.load(stack.settings)
+        context = FlowContext.load()
     assert context.systems["erp"].time_zone == ZONE
     flow = CanonicalFlow(schemas=context.schemas, mappings=context.mappings, systems=context.systems,
                          name=f"test-canonical-dst-{tag}", prefix=prefix)
@@ -86,25 +85,9 @@ def published(stack: RunningStack, systems_dir: Path) -> Iterator[tuple[str, dic
         yield topic, ids
 
 
-def _records(stack: RunningStack, topic: str) -> dict[str, Any]:
+def _records(stack: RunningStack, topic: str) -> dict[str, Record]:
     """The last committed record of each key on ``topic``."""
-    consumer = KafkaConsumer(bootstrap_servers=stack.settings.bootstrap_servers, enable_auto_commit=False,
-                             isolation_level="read_committed")
-    try:
-        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        if not parts:
-            return {}
-        consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        ends = consumer.end_offsets(parts)
-        found: dict[str, Any] = {}
-        while any(consumer.position(tp) < ends[tp] for tp in parts):
-            for records in consumer.poll(timeout_ms=500).values():
-                for record in records:
-                    found[record.key.decode()] = record
-        return found
-    finally:
-        consumer.close()
+    return {r.text_key or "": r for r in records_to_end(stack.settings.bootstrap_servers, [topic])}
 
 
 def test_erp_orders_in_the_overlap_and_the_gap_reach_the_canonical_topic_flagged(

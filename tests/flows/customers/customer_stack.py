@@ -1,32 +1,28 @@
 """Running the customer flow on the real engine against a stack, and reading what it produced.
 
-The flow runs in a thread under its own consumer group (a unique name per test), so it starts from the
-beginning of the CDC topics without disturbing any other consumer. It only handles the records of this
+The flow runs (``support.flows.RunningFlow``, from the beginning of its inputs) in a thread under its own
+consumer group (a unique name per test), so it starts from the beginning of the CDC topics without disturbing
+any other consumer. It only handles the records of this
 test's customers (by customer number, CRM customer id or row id, registered before the rows are written):
 other tests' customers on the shared topics are not its business, and must not get commands from it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import os
-import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
-from support.waiting import eventually
+from support.sink_worker import InProcessSink
+from support.topics import Record, TopicReader
 
 from streams.codecs import ChangeEvent, decode
 from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.debezium.envelope import TransactionEvent, TransactionStatus
 from streams.codecs.exceptions import CodecError
 from streams.flows.engine.api import Context, FlowSpec, Incoming
-from streams.flows.engine.processor import EngineSettings, run_flows
 
 WAIT_S = 90.0
 
@@ -104,123 +100,31 @@ def only(spec: FlowSpec, mine: Mine, name: str, *, dead_letters: str | None = No
     return dataclasses.replace(spec, name=name, handler=handler)
 
 
-@contextmanager
-def running(spec: FlowSpec, bootstrap: str, schemas: SchemaStore) -> Iterator[None]:
-    """Run ``spec`` on the engine in a thread until the block ends; a crash of the flow fails the test."""
-    loop = asyncio.new_event_loop()
-    stop: list[asyncio.Event] = []
-    failure: list[BaseException] = []
-
-    async def main() -> None:
-        stop.append(asyncio.Event())
-        await run_flows([spec], EngineSettings(bootstrap_servers=bootstrap, worker_id=f"test-{spec.name}"),
-                        schemas, stop[0])
-
-    def target() -> None:
-        try:
-            loop.run_until_complete(main())
-        except BaseException as exc:  # reported to the test below
-            failure.append(exc)
-        finally:
-            loop.close()
-
-    thread = threading.Thread(target=target, name=spec.name, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        while not stop and thread.is_alive():
-            time.sleep(0.05)
-        if stop:
-            loop.call_soon_threadsafe(stop[0].set)
-        thread.join(timeout=60)
-    if failure:
-        raise AssertionError(f"flow {spec.name} stopped with an error") from failure[0]
-    assert not thread.is_alive(), f"flow {spec.name} did not stop within 60 s"
+#: what a customer test reads: (topic, key, decoded value)
+Keyed = tuple[str, str, Mapping[str, Any]]
 
 
-class Reader:
-    """Reads topics with read_committed from their ends at creation: what was produced after that."""
+def reader(bootstrap: str, topics: list[str], decode_value: Callable[[bytes], Mapping[str, Any]]) -> TopicReader[Keyed]:
+    """Keyed records produced on ``topics`` from now on (a topic a flow makes later is created now)."""
+    def decode(record: Record) -> Keyed | None:
+        if record.value is None or record.text_key is None:
+            return None
+        return record.topic, record.text_key, decode_value(record.value)
 
-    def __init__(self, bootstrap: str, topics: list[str], decode_value: Callable[[bytes], Mapping[str, Any]]):
-        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
-                                      group_id=None, enable_auto_commit=False)
-        partitions = [TopicPartition(t, p) for t in topics for p in sorted(self.consumer.partitions_for_topic(t)
-                                                                          or {0})]
-        self.consumer.assign(partitions)
-        self.consumer.seek_to_end(*partitions)
-        for tp in partitions:
-            self.consumer.position(tp)
-        self.decode_value = decode_value
-        self.seen: list[tuple[str, str, Mapping[str, Any]]] = []
-        #: (topic, partition, offset) of each record in ``seen``
-        self.positions: list[tuple[str, int, int]] = []
-
-    def wait_for(self, what: str, found: Callable[[list[tuple[str, str, Mapping[str, Any]]]], bool],
-                 timeout: float = WAIT_S) -> list[tuple[str, str, Mapping[str, Any]]]:
-        """Poll until ``found(seen)`` holds; fails naming ``what`` and what was seen."""
-        def probe() -> bool:
-            if found(self.seen):
-                return True
-            self.poll()
-            return False
-
-        eventually(f"not seen: {what}", probe, timeout=timeout, every=0, context=lambda: f"seen: {self.seen}")
-        return self.seen
-
-    def poll(self) -> None:
-        for records in self.consumer.poll(timeout_ms=500).values():
-            for r in records:
-                if r.value is not None and r.key is not None:
-                    self.seen.append((r.topic, r.key.decode(), self.decode_value(r.value)))
-                    self.positions.append((r.topic, r.partition, r.offset))
-
-    def close(self) -> None:
-        self.consumer.close()
+    return TopicReader(bootstrap, topics, decode, start="end", create_topics=True)
 
 
 @contextmanager
 def sinks(topics: Mapping[str, Mapping[str, str]], run: str, schemas: SchemaStore) -> Iterator[None]:
     """A CRM and an ERP sink worker in threads of this process, on this test's own command, result and
     dead-letter topics (``topics[system]`` maps ISTHMUS_SINK_* names to topics) and consumer groups."""
-    from streams.sinks.runner import SinkEnvironment, build_worker
-
-    threads: list[tuple[threading.Thread, asyncio.AbstractEventLoop, list[asyncio.Event]]] = []
-    failure: list[BaseException] = []
-    for system, names in topics.items():
-        env = {**os.environ, **names, "ISTHMUS_SINK_GROUP_ID": f"it-sink-{system}-{run}",
-               "ISTHMUS_SINK_TRANSACTIONAL_ID": f"it-sink-{system}-{run}", "ISTHMUS_SINK_COMMIT_INTERVAL_MS": "100"}
-        worker = build_worker(system, SinkEnvironment.from_env(env), schemas)
-        loop = asyncio.new_event_loop()
-        stop: list[asyncio.Event] = []
-
-        async def main(worker: Any = worker, stop: list[asyncio.Event] = stop) -> None:
-            stop.append(asyncio.Event())
-            await worker.run(stop[0])
-
-        def target(loop: asyncio.AbstractEventLoop = loop, main: Callable[[], Any] = main) -> None:
-            try:
-                loop.run_until_complete(main())
-            except BaseException as exc:  # reported below
-                failure.append(exc)
-            finally:
-                loop.close()
-
-        thread = threading.Thread(target=target, name=f"sink-{system}-{run}", daemon=True)
-        thread.start()
-        threads.append((thread, loop, stop))
-    try:
+    with ExitStack() as running:
+        for system, names in topics.items():
+            running.enter_context(InProcessSink(system, {
+                **names, "ISTHMUS_SINK_GROUP_ID": f"it-sink-{system}-{run}",
+                "ISTHMUS_SINK_TRANSACTIONAL_ID": f"it-sink-{system}-{run}", "ISTHMUS_SINK_COMMIT_INTERVAL_MS": "100"},
+                schemas))
         yield
-    finally:
-        for thread, loop, stop in threads:
-            while not stop and thread.is_alive():
-                time.sleep(0.05)
-            if stop:
-                loop.call_soon_threadsafe(stop[0].set)
-        for thread, _, _ in threads:
-            thread.join(timeout=60)
-    if failure:
-        raise AssertionError("a sink worker stopped with an error") from failure[0]
 
 
 @dataclass

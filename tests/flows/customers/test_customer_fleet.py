@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from customer_stack import Reader
+from customer_stack import reader
 from support.metrics import parse, value
 from support.ports import free_port
 from support.waiting import eventually
@@ -144,7 +144,7 @@ def _creates(seen: list[tuple[str, str, Mapping[str, Any]]], numbers: set[str]) 
 def test_fleet_scales_one_three_one_under_load_and_loses_and_duplicates_nothing(stack: RunningStack,
                                                                                 tmp_path: Path) -> None:
     assert cli_main(["connectors", "deploy"]) == 0
-    reader = Reader(stack.settings.bootstrap_servers, [COMMANDS_ERP, CANONICAL_CUSTOMERS], _decoder())
+    produced = reader(stack.settings.bootstrap_servers, [COMMANDS_ERP, CANONICAL_CUSTOMERS], _decoder())
     fleet = [FleetWorker(f"fleet-{i}", tmp_path / f"fleet-{i}.log") for i in range(3)]
     spread: list[int | None] = []
     try:
@@ -174,12 +174,12 @@ def test_fleet_scales_one_three_one_under_load_and_loses_and_duplicates_nothing(
             return (len({c["entity_key"] for c in _creates(seen, numbers)}) == len(numbers)
                     and all(_state(last.get(n)) == expected[n] for n in numbers))
 
-        reader.wait_for(f"an Account create and the last state of each of {len(numbers)} customers", settled,
-                        timeout=WAIT_S)
-        until = time.monotonic() + 8  # a duplicate, if any, would follow within a few transactions: read on
-        seen = reader.wait_for("what followed", lambda _: time.monotonic() > until)
+        produced.until(f"an Account create and the last state of each of {len(numbers)} customers", settled,
+                       timeout=WAIT_S)
+        # a duplicate, if any, would follow within a few transactions: read on until 8 s bring nothing of ours
+        seen = produced.drain(settle=8, counting=lambda seen: sum(key in numbers for _, key, _ in seen))
     finally:
-        reader.close()
+        produced.close()
         for worker in fleet:
             if worker.process is not None and worker.process.poll() is None:
                 worker.terminate()

@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 from customer_events import Cdc, erp_account_row
-from customer_stack import Databases, Mine, Reader, only, running
+from customer_stack import Databases, Keyed, Mine, only, reader
 from kafka import KafkaProducer
+from support.flows import RunningFlow
 from support.systems import reference_systems
+from support.topics import TopicReader
 
 from reference.topics import CANONICAL_CUSTOMERS, COMMANDS_CRM, COMMANDS_ERP, ERP_ACCOUNTS
 from streams.codecs.avro.single_object import SchemaStore
@@ -40,9 +42,9 @@ class Live:
 
     stack: RunningStack
     mine: Mine
-    commands: Reader
-    audit: Reader
-    canonical: Reader
+    commands: TopicReader[Keyed]
+    audit: TopicReader[Keyed]
+    canonical: TopicReader[Keyed]
 
     def customer_number(self) -> str:
         number = _number()
@@ -67,7 +69,7 @@ class Live:
             return [v for _, k, v in seen if k == number
                     and (v["payload_type"].rpartition(".")[2], v["operation"]) == route]
 
-        self.commands.wait_for(f"{count} x {route} for {number}", lambda seen: len(matching(seen)) >= count)
+        self.commands.until(f"{count} x {route} for {number}", lambda seen: len(matching(seen)) >= count)
         return matching(self.commands.seen)
 
 
@@ -92,15 +94,15 @@ def live(stack: RunningStack) -> Iterator[Live]:
     def value(data: bytes) -> Mapping[str, Any]:
         return schemas.decode(data).value
 
-    live = Live(stack=stack, mine=mine, commands=Reader(bootstrap, [COMMANDS_ERP, COMMANDS_CRM], value),
-                audit=Reader(bootstrap, [AUDIT_CONFLICTS], value),
-                canonical=Reader(bootstrap, [CANONICAL_CUSTOMERS], value))
+    live = Live(stack=stack, mine=mine, commands=reader(bootstrap, [COMMANDS_ERP, COMMANDS_CRM], value),
+                audit=reader(bootstrap, [AUDIT_CONFLICTS], value),
+                canonical=reader(bootstrap, [CANONICAL_CUSTOMERS], value))
     try:
-        with running(spec, bootstrap, schemas):
+        with RunningFlow(spec, bootstrap, schemas, start="beginning"):
             yield live
     finally:
-        for reader in (live.commands, live.audit, live.canonical):
-            reader.close()
+        for read in (live.commands, live.audit, live.canonical):
+            read.close()
 
 
 def test_crm_customer_create_edit_and_delete_become_erp_account_commands(live: Live) -> None:
@@ -130,7 +132,7 @@ def test_erp_account_links_the_crm_customer_and_erp_edits_reach_the_crm(live: Li
     account_id = live.erp("INSERT INTO accounts (account_code, name, crm_customer_number, credit_limit, "
                           "payment_terms) VALUES (%s, %s, %s, %s, %s)",
                           "AC-" + number[2:], "ERP Side Name", number, Decimal("500.00"), "NET45")
-    live.canonical.wait_for(f"{number} published with its ERP account",
+    live.canonical.until(f"{number} published with its ERP account",
                             lambda seen: any(k == number and v["erp_account_id"] == account_id for _, k, v in seen))
 
     live.crm_customer(number, "CRM Side Name")
@@ -154,7 +156,7 @@ def test_conflicting_edit_in_the_erp_is_written_back_and_audited(live: Live) -> 
     number = live.customer_number()
     account_id = live.erp("INSERT INTO accounts (account_code, name, crm_customer_number) VALUES (%s, %s, %s)",
                           "AC-" + number[2:], "Owned By CRM", number)
-    live.canonical.wait_for(f"{number} published", lambda seen: any(k == number for _, k, v in seen))
+    live.canonical.until(f"{number} published", lambda seen: any(k == number for _, k, v in seen))
     live.crm_customer(number, "Owned By CRM")
     live.commands_for(number, ("CustomerAccountXref", "update"))
 
@@ -162,9 +164,9 @@ def test_conflicting_edit_in_the_erp_is_written_back_and_audited(live: Live) -> 
              account_id)
     (write_back,) = live.commands_for(number, ("Account", "update"))
     assert list(write_back["changed_fields"]) == ["name"] and _payload(write_back)["name"] == "Owned By CRM"
-    seen = live.audit.wait_for(f"a conflict on {number}.name", lambda seen: any(
+    live.audit.until(f"a conflict on {number}.name", lambda seen: any(
         k == number and v["field"] == "name" for _, k, v in seen))
-    conflicts = [v for _, k, v in seen if k == number]
+    conflicts = [v for _, k, v in live.audit.seen if k == number]
     assert [c["field"] for c in conflicts] == ["name"], conflicts
     (conflict,) = conflicts
     assert conflict["winner"] == "crm" and conflict["owner"] == "crm" and conflict["policy"] == "owner_wins"
@@ -185,8 +187,8 @@ def test_poison_event_is_dead_lettered_and_the_flow_keeps_going(stack: RunningSt
     flow = CustomerFlow(mappings=load_mappings(schemas=schemas.schemas), schemas=schemas,
                         systems=reference_systems(stack.settings.erp_time_zone), tables=tables)
     spec = dataclasses.replace(flow.spec(), name=f"isthmus-customers-poison-{run}")
-    dlq = Reader(bootstrap, [DLQ_TOPIC], lambda data: schemas.decode(data).value)
-    canonical = Reader(bootstrap, [CANONICAL_CUSTOMERS], lambda data: schemas.decode(data).value)
+    dlq = reader(bootstrap, [DLQ_TOPIC], lambda data: schemas.decode(data).value)
+    canonical = reader(bootstrap, [CANONICAL_CUSTOMERS], lambda data: schemas.decode(data).value)
     number = _number()
     _, key, value = Cdc().record(ERP_ACCOUNTS, "c", before=None,
                                  after=erp_account_row(9_000_001, crm_customer_number=number, name="After Poison"))
@@ -196,15 +198,15 @@ def test_poison_event_is_dead_lettered_and_the_flow_keeps_going(stack: RunningSt
     producer.flush()
     producer.close()
     try:
-        with running(spec, bootstrap, schemas):
-            seen = dlq.wait_for("the poison record in the DLQ", lambda seen: any(
+        with RunningFlow(spec, bootstrap, schemas, start="beginning"):
+            dlq.until("the poison record in the DLQ", lambda seen: any(
                 v["topic"] == accounts for _, _, v in seen))
-            (letter,) = [v for _, _, v in seen if v["topic"] == accounts]
+            (letter,) = [v for _, _, v in dlq.seen if v["topic"] == accounts]
             assert letter["stage"] == STAGE and "not a Debezium change event" in letter["reason"]
             assert letter["value"] == b"\x00not json at all" and letter["offset"] == 0
-            published = canonical.wait_for(f"{number} after the poison", lambda seen: any(
+            canonical.until(f"{number} after the poison", lambda seen: any(
                 k == number for _, k, _ in seen))
-            (customer,) = [v for _, k, v in published if k == number]
+            (customer,) = [v for _, k, v in canonical.seen if k == number]
             assert customer["name"] == "After Poison" and customer["erp_account_id"] == 9_000_001
     finally:
         dlq.close()

@@ -7,16 +7,17 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import time
 import uuid
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from customer_stack import Databases, Mine, Reader, only, running, sinks
+from customer_stack import Databases, Mine, only, reader, sinks
 from kafka import TopicPartition
 from kafka.admin import KafkaAdminClient
+from support.flows import RunningFlow
 from support.systems import reference_systems
+from support.waiting import eventually
 
 from reference.topics import CANONICAL_CUSTOMERS, CRM_CUSTOMERS, ERP_ACCOUNTS
 from streams.codecs import ChangeEvent, decode
@@ -50,17 +51,17 @@ class Loop:
         def canonical(data: bytes) -> Mapping[str, Any]:
             return schemas.decode(data).value
 
-        self.commands = Reader(bootstrap, [t["ISTHMUS_SINK_COMMAND_TOPIC"] for t in topics.values()], canonical)
-        self.answers = Reader(bootstrap, [t["ISTHMUS_SINK_RESULTS_TOPIC"] for t in topics.values()], canonical)
-        self.dlq = Reader(bootstrap, sorted({t["ISTHMUS_SINK_DLQ_TOPIC"] for t in topics.values()}), canonical)
-        self.cdc = Reader(bootstrap, [CRM_CUSTOMERS, ERP_ACCOUNTS], _row_version)
+        self.commands = reader(bootstrap, [t["ISTHMUS_SINK_COMMAND_TOPIC"] for t in topics.values()], canonical)
+        self.answers = reader(bootstrap, [t["ISTHMUS_SINK_RESULTS_TOPIC"] for t in topics.values()], canonical)
+        self.dlq = reader(bootstrap, sorted({t["ISTHMUS_SINK_DLQ_TOPIC"] for t in topics.values()}), canonical)
+        self.cdc = reader(bootstrap, [CRM_CUSTOMERS, ERP_ACCOUNTS], _row_version)
         self.admin = KafkaAdminClient(bootstrap_servers=bootstrap)
         self.group = group
         self.db = db
 
     def close(self) -> None:
-        for reader in (self.commands, self.answers, self.dlq, self.cdc):
-            reader.close()
+        for read in (self.commands, self.answers, self.dlq, self.cdc):
+            read.close()
         self.admin.close()
 
     def versions(self) -> dict[tuple[str, str], int]:
@@ -75,14 +76,15 @@ class Loop:
     def drained(self) -> bool:
         """One look: every command answered, every row's latest version captured and processed by the flow."""
         versions = self.versions()
-        for reader in (self.cdc, self.commands, self.answers, self.dlq):
-            reader.poll()
+        for read in (self.cdc, self.commands, self.answers, self.dlq):
+            read.poll()
         letters = [v for _, _, v in self.dlq.seen]
         assert not letters, f"the sinks dead-lettered commands: {[v['reason'] for v in letters]}"
         latest: dict[tuple[str, str], tuple[int, TopicPartition, int]] = {}
-        for (topic, _, row), (_, partition, offset) in zip(self.cdc.seen, self.cdc.positions, strict=True):
+        for (topic, _, row), record in zip(self.cdc.seen, self.cdc.records, strict=True):
             if row.get("number") in self.db.mine.numbers and not row["deleted"]:
-                latest[(topic, row["number"])] = (row["version"], TopicPartition(topic, partition), offset)
+                latest[(topic, row["number"])] = (row["version"], TopicPartition(topic, record.partition),
+                                                     record.offset)
         if any(latest.get(k, (None,))[0] != v for k, v in versions.items()):
             return False
         committed = self.admin.list_group_offsets({self.group: None}).get(self.group, {})
@@ -95,15 +97,15 @@ class Loop:
 
     def fixed_point(self) -> int:
         """Wait until the loop is drained twice in a row with no command in between; the command count."""
-        deadline = time.monotonic() + ROUNDS_S
-        while True:
-            assert time.monotonic() < deadline, (f"no fixed point within {ROUNDS_S:.0f} s; "
-                                                 f"{len(self.commands.seen)} commands so far")
+        def twice() -> tuple[int] | None:  # a tuple: a count of 0 commands is a finding too
             if not self.drained():
-                continue
+                return None
             count = len(self.commands.seen)
-            if self.drained() and len(self.commands.seen) == count:
-                return count
+            return (count,) if self.drained() and len(self.commands.seen) == count else None
+
+        (count,) = eventually(f"a fixed point within {ROUNDS_S:.0f} s", twice, timeout=ROUNDS_S, every=0,
+                              context=lambda: f"{len(self.commands.seen)} commands so far")
+        return count
 
 
 def test_edit_storm_on_both_sides_reaches_a_fixed_point(stack: RunningStack) -> None:
@@ -129,7 +131,7 @@ def test_edit_storm_on_both_sides_reaches_a_fixed_point(stack: RunningStack) -> 
     chance = random.Random(run)
     numbers = [f"C-8{chance.randrange(10**8, 10**9)}" for _ in range(CUSTOMERS)]
     try:
-        with running(spec, bootstrap, schemas), sinks(topics, run, schemas):
+        with RunningFlow(spec, bootstrap, schemas, start="beginning"), sinks(topics, run, schemas):
             for number in numbers:
                 db.crm_customer(number, f"Storm {number}", email=f"{number.lower()}@storm.example")
             created = loop.fixed_point()

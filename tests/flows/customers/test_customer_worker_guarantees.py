@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from customer_stack import Reader
+from customer_stack import Keyed, reader
 from support.ports import free_port
+from support.topics import TopicReader
 
 from reference.topics import COMMANDS_CRM, COMMANDS_ERP
 from streams.cli.main import main as cli_main
@@ -74,13 +75,13 @@ def _numbers(count: int) -> list[str]:
     return [f"C-8{base}{i:03d}" for i in range(count)]
 
 
-def _reader(stack: RunningStack, topics: list[str]) -> Reader:
+def _reader(stack: RunningStack, topics: list[str]) -> TopicReader[Keyed]:
     schemas = SchemaStore.from_directory()
 
     def value(data: bytes) -> Mapping[str, Any]:
         return schemas.decode(data).value
 
-    return Reader(stack.settings.bootstrap_servers, topics, value)
+    return reader(stack.settings.bootstrap_servers, topics, value)
 
 
 def _account_creates(seen: list[tuple[str, str, Mapping[str, Any]]], numbers: set[str]) -> list[Mapping[str, Any]]:
@@ -102,19 +103,25 @@ def test_sigkill_again_and_again_gives_each_customer_one_account_command(stack: 
 
     writer = threading.Thread(target=write)
     writer.start()
+    def created(seen: list[Keyed]) -> int:
+        return len({c["entity_key"] for c in _account_creates(seen, set(numbers))})
+
     try:
-        for _ in range(KILLS):
-            time.sleep(3.5)
+        for kill in range(KILLS):
+            # each kill lands while the worker is producing: once it made an Account create since the last one
+            # (or made them all, the writer being done)
+            before = created(commands.seen)
+            commands.until(f"the worker producing before kill {kill + 1}",
+                           lambda s, before=before: created(s) > before or created(s) == CUSTOMERS, timeout=120)
             worker.kill()
             worker.start()
     finally:
         writer.join()
     try:
-        seen = commands.wait_for(f"an Account create for each of {CUSTOMERS} customers",
-                                 lambda s: len({c["entity_key"] for c in _account_creates(s, set(numbers))})
-                                 == CUSTOMERS, timeout=240)
-        until = time.monotonic() + 8  # a duplicate, if any, would follow within a few transactions: read on
-        seen = commands.wait_for("what followed", lambda _: time.monotonic() > until)
+        commands.until(f"an Account create for each of {CUSTOMERS} customers",
+                       lambda s: created(s) == CUSTOMERS, timeout=240)
+        # a duplicate, if any, would follow within a few transactions: read on until 8 s bring nothing of ours
+        seen = commands.drain(settle=8, counting=lambda s: sum(key in set(numbers) for _, key, _ in s))
     finally:
         commands.close()
     creates = _account_creates(seen, set(numbers))
@@ -133,11 +140,11 @@ def test_add_column_mid_stream_on_either_side_keeps_changes_flowing(stack: Runni
     try:
         with stack.connect_crm(autocommit=True) as conn:
             conn.execute("INSERT INTO crm.customers (customer_number, name) VALUES (%s, %s)", (before, "Before"))
-            commands.wait_for(f"Account create for {before}", lambda s: bool(_account_creates(s, {before})))
+            commands.until(f"Account create for {before}", lambda s: bool(_account_creates(s, {before})))
             conn.execute(f"ALTER TABLE crm.customers ADD COLUMN {column} text")
             conn.execute(f"INSERT INTO crm.customers (customer_number, name, {column}) VALUES (%s, %s, %s)",
                          (after, "After", "new column"))
-        commands.wait_for(f"Account create for {after} after the CRM's ALTER TABLE",
+        commands.until(f"Account create for {after} after the CRM's ALTER TABLE",
                           lambda s: bool(_account_creates(s, {after})))
 
         erp = stack.connect_erp(autocommit=True)
@@ -149,7 +156,7 @@ def test_add_column_mid_stream_on_either_side_keeps_changes_flowing(stack: Runni
                     "VALUES (%s, %s, %s, %s, %s)", (f"AC-{after[2:]}"[:20], "After", after, "750.00", "new column"))
         finally:
             erp.close()
-        commands.wait_for(f"CRM commands for {after} after the ERP's ALTER TABLE",
+        commands.until(f"CRM commands for {after} after the ERP's ALTER TABLE",
                           lambda s: any(t == COMMANDS_CRM and k == after for t, k, _ in s))
     finally:
         commands.close()

@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from customer_stack import Databases, Mine, Reader, only, running, sinks
-from support.pipeline import eventually
+from customer_stack import Databases, Keyed, Mine, only, reader, sinks
+from support.flows import RunningFlow
 from support.systems import reference_systems
+from support.topics import TopicReader
+from support.waiting import eventually
 
 from reference.topics import CANONICAL_CUSTOMERS
 from streams.codecs.avro.single_object import SchemaStore
@@ -38,8 +40,8 @@ WAIT_S = 90.0
 @dataclass
 class Loop:
     db: Databases
-    commands: Reader
-    dlq: Reader
+    commands: TopicReader[Keyed]
+    dlq: TopicReader[Keyed]
     chance: random.Random
 
     def number(self) -> str:
@@ -90,13 +92,11 @@ def loop(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> Itera
     def value(data: bytes) -> Mapping[str, Any]:
         return schemas.decode(data).value
 
-    commands = Reader(bootstrap, [t["ISTHMUS_SINK_COMMAND_TOPIC"] for t in topics.values()], value)
-    letters = Reader(bootstrap, [dlq], value)
-    with running(spec, bootstrap, schemas), sinks(topics, run, schemas):
+    with (reader(bootstrap, [t["ISTHMUS_SINK_COMMAND_TOPIC"] for t in topics.values()], value) as commands,
+          reader(bootstrap, [dlq], value) as letters,
+          RunningFlow(spec, bootstrap, schemas, start="beginning"), sinks(topics, run, schemas)):
         yield Loop(db=Databases(stack=stack, mine=mine), commands=commands, dlq=letters,
                    chance=random.Random(run))
-    commands.close()
-    letters.close()
 
 
 def test_created_updated_and_deleted_in_one_transaction_makes_no_account(loop: Loop, tmp_path: Any) -> None:
@@ -132,8 +132,8 @@ def test_a_refused_create_is_made_once_the_crm_row_is_corrected(loop: Loop, tmp_
     number = loop.number()
     loop.crm_transaction(("INSERT INTO crm.customers (customer_number, name, email) VALUES (%s, %s, %s)",
                           (number, "Refused", "not an email")))
-    loop.dlq.wait_for(f"the ERP's refusal of {number}'s create",
-                      lambda seen: any(k == number for _, k, _ in seen), timeout=WAIT_S)
+    loop.dlq.until(f"the ERP's refusal of {number}'s create",
+                   lambda seen: any(k == number for _, k, _ in seen), timeout=WAIT_S)
     assert loop.account(number) is None
     loop.crm_transaction(("UPDATE crm.customers SET email = %s, version = version + 1 WHERE customer_number = %s",
                           ("fixed@refused.test", number)))

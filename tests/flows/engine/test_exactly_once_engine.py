@@ -15,7 +15,7 @@ from pathlib import Path
 
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
-from support.committed import read_committed
+from support.topics import read_committed
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.kafka.deadletters import DLQ_TOPIC
@@ -64,14 +64,14 @@ def test_sigkill_again_and_again_loses_and_duplicates_nothing(stack: RunningStac
     feeder.start()
     try:
         for kill in range(1, KILLS + 1):
-            seen = read_committed(bootstrap, topic_out, partitions=2, at_least=RECORDS * kill // (KILLS + 2),
+            seen = read_committed(bootstrap, topic_out, at_least=RECORDS * kill // (KILLS + 2),
                                   timeout=120, drain=False, worker=worker)
             assert seen, f"no output before kill {kill}; log:\n{log.read_text()[-3000:]}"
             os.killpg(worker.pid, signal.SIGKILL)
             worker.wait()
             worker = _start(env, log)
         feeder.join()
-        values = [v or b"" for v in read_committed(bootstrap, topic_out, partitions=2, at_least=len(expected),
+        values = [v or b"" for v in read_committed(bootstrap, topic_out, at_least=len(expected),
                                                    timeout=240, worker=worker)]
     finally:
         feeder.join()

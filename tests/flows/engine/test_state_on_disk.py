@@ -13,12 +13,14 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from contextlib import suppress
 from pathlib import Path
 
 import orjson
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
-from support.committed import read_committed
+from support.topics import read_committed, records_to_end
+from support.waiting import eventually
 
 from streams.flows.engine.rocks import RocksStore, store_path
 from streams.stack.running import RunningStack
@@ -42,13 +44,15 @@ def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
 
 def _restores(log: Path, since: int, *, at_least: int, worker: subprocess.Popen[bytes],
               timeout: float = 90) -> list[tuple[int, int, str]]:
-    """The restores a worker logged after byte ``since`` of its log: (task, records replayed, from where)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = [(int(t), int(n), f.decode()) for t, n, f in _REPLAYED.findall(log.read_bytes()[since:])]
-        if len(found) >= at_least or time.monotonic() > deadline or worker.poll() is not None:
-            return found
-        time.sleep(0.2)
+    """The restores a worker logged after byte ``since`` of its log: (task, records replayed, from where); as
+    many as are there once ``at_least`` are, the worker exited, or ``timeout`` passed (the caller asserts)."""
+    def found() -> list[tuple[int, int, str]]:
+        return [(int(t), int(n), f.decode()) for t, n, f in _REPLAYED.findall(log.read_bytes()[since:])]
+
+    with suppress(AssertionError):  # short: returned as found, for the caller's assertion
+        eventually(f"{at_least} restores logged", lambda: len(found()) >= at_least or worker.poll() is not None,
+                   timeout=timeout, every=0.2)
+    return found()
 
 
 def _kill(worker: subprocess.Popen[bytes]) -> None:
@@ -58,23 +62,13 @@ def _kill(worker: subprocess.Popen[bytes]) -> None:
 
 def _changelog_replayed(bootstrap: str, topic: str) -> dict[int, dict[str, dict[str, int]]]:
     """Every key's last committed value per partition of ``topic``: what a full replay rebuilds."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed", group_id=None,
-                             enable_auto_commit=False)
-    tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
     state: dict[int, dict[str, dict[str, int]]] = {p: {} for p in range(PARTITIONS)}
-    try:
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        ends = consumer.end_offsets(tps)
-        while any(consumer.position(tp) < ends[tp] for tp in tps):
-            for tp, records in consumer.poll(timeout_ms=1000).items():
-                for record in records:
-                    if record.value is None:
-                        state[tp.partition].pop(record.key.decode(), None)
-                    else:
-                        state[tp.partition][record.key.decode()] = orjson.loads(record.value)
-    finally:
-        consumer.close()
+    for record in records_to_end(bootstrap, [topic]):
+        key = record.text_key or ""
+        if record.value is None:
+            state[record.partition].pop(key, None)
+        else:
+            state[record.partition][key] = orjson.loads(record.value)
     return state
 
 
@@ -106,14 +100,14 @@ def test_a_restart_reads_only_the_changelog_tail_and_keeps_exactly_once(stack: R
     feeder.start()
     try:
         for kill in range(1, KILLS_MID_STREAM + 1):
-            seen = read_committed(bootstrap, topic_out, partitions=PARTITIONS, timeout=120, drain=False,
+            seen = read_committed(bootstrap, topic_out, timeout=120, drain=False,
                                   at_least=RECORDS * kill // (KILLS_MID_STREAM + 2), worker=worker)
             assert seen, f"no output before kill {kill}; log:\n{log.read_text()[-3000:]}"
             _kill(worker)
             starts.append(log.stat().st_size)
             worker = _start(env, log)
         feeder.join()
-        values = [v or b"" for v in read_committed(bootstrap, topic_out, partitions=PARTITIONS, at_least=RECORDS,
+        values = [v or b"" for v in read_committed(bootstrap, topic_out, at_least=RECORDS,
                                                    timeout=240, worker=worker)]
         time.sleep(2)  # idle: the last batch's checkpoint is on disk
         _kill(worker)

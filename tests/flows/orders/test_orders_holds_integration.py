@@ -13,11 +13,9 @@ this test, starting at the current end of the command topics.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import subprocess
 import sys
-import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -28,9 +26,8 @@ import psycopg
 import pymysql
 import pytest
 from order_harness import orders_flow_file
-from psycopg.rows import dict_row
-from pymysql.cursors import DictCursor
 from support.flows import RunningFlow, Watch, start_at_end
+from support.sink_worker import InProcessSink
 from support.systems import reference_systems
 from support.waiting import eventually
 
@@ -40,7 +37,6 @@ from streams.flows.context import FlowContext
 from streams.flows.orders import document_flow
 from streams.flows.topics import HOLDS
 from streams.kafka.topics import TopicSpec, ensure_topics
-from streams.sinks.runner import SinkEnvironment, build_worker
 from streams.sinks.topics import COMMAND_PARTITIONS
 from streams.stack.running import RunningStack
 from streams.stack.settings import PROJECT_ROOT
@@ -61,25 +57,8 @@ def sink(system: str, commands: str, tag: str, schemas: SchemaStore, bootstrap: 
     start_at_end(bootstrap, group, [commands])
     env = {"ISTHMUS_SINK_RESULTS_TOPIC": results, "ISTHMUS_SINK_DLQ_TOPIC": dlq, "ISTHMUS_SINK_GROUP_ID": group,
            "ISTHMUS_SINK_TRANSACTIONAL_ID": group, "ISTHMUS_SINK_COMMIT_INTERVAL_MS": "100"}
-    worker = build_worker(system, SinkEnvironment.from_env({**os.environ, **env}), schemas)
-    loop, stop = asyncio.new_event_loop(), asyncio.Event()
-    failed: list[BaseException] = []
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(worker.run(stop))
-        except BaseException as exc:  # reported below
-            failed.append(exc)
-
-    thread = threading.Thread(target=run, name=f"sink-{system}", daemon=True)
-    thread.start()
-    try:
+    with InProcessSink(system, env, schemas):
         yield results
-    finally:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(timeout=60)
-        assert not failed, f"the {system} sink failed: {failed[0]!r}"
 
 
 def erp_goods(stack: RunningStack, run: int) -> str:
@@ -95,21 +74,6 @@ def erp_goods(stack: RunningStack, run: int) -> str:
 @pytest.fixture
 def run() -> int:
     return random.randint(100_000_000, 999_999_999)
-
-
-@pytest.fixture
-def crm(stack: RunningStack) -> Iterator[psycopg.Connection[dict[str, Any]]]:
-    with stack.connect_crm(options="-c search_path=crm", row_factory=dict_row, autocommit=True) as conn:
-        yield conn
-
-
-@pytest.fixture
-def erp(stack: RunningStack) -> Iterator[pymysql.connections.Connection[Any]]:
-    conn = stack.connect_erp(cursorclass=DictCursor, autocommit=True)
-    try:
-        yield conn
-    finally:
-        conn.close()
 
 
 def erp_rows(erp: pymysql.connections.Connection[Any], sql: str, *args: Any) -> list[dict[str, Any]]:

@@ -18,8 +18,6 @@ import psycopg
 import pymysql
 import pytest
 from order_harness import orders_flow_file
-from psycopg.rows import dict_row
-from pymysql.cursors import DictCursor
 from support.flows import Out, RunningFlow, Watch
 from support.systems import reference_systems
 
@@ -51,21 +49,6 @@ def running(stack: RunningStack) -> Iterator[tuple[RunningFlow, Watch]]:
 @pytest.fixture
 def watch(running: tuple[RunningFlow, Watch]) -> Watch:
     return running[1]
-
-
-@pytest.fixture
-def crm(stack: RunningStack) -> Iterator[psycopg.Connection[dict[str, Any]]]:
-    with stack.connect_crm(options="-c search_path=crm", row_factory=dict_row, autocommit=True) as conn:
-        yield conn
-
-
-@pytest.fixture
-def erp(stack: RunningStack) -> Iterator[pymysql.connections.Connection[Any]]:
-    conn = stack.connect_erp(cursorclass=DictCursor, autocommit=True)
-    try:
-        yield conn
-    finally:
-        conn.close()
 
 
 @pytest.fixture

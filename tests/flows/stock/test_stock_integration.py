@@ -14,8 +14,6 @@ from typing import Any
 import psycopg
 import pymysql
 import pytest
-from psycopg.rows import dict_row
-from pymysql.cursors import DictCursor
 from stock_config import stock_config
 from support.flows import Out, RunningFlow, Watch
 from support.systems import reference_systems
@@ -40,21 +38,6 @@ def watch(stack: RunningStack) -> Iterator[Watch]:
             yield watch
         finally:
             watch.close()
-
-
-@pytest.fixture
-def crm(stack: RunningStack) -> Iterator[psycopg.Connection[dict[str, Any]]]:
-    with stack.connect_crm(options="-c search_path=crm", row_factory=dict_row, autocommit=True) as conn:
-        yield conn
-
-
-@pytest.fixture
-def erp(stack: RunningStack) -> Iterator[pymysql.connections.Connection[Any]]:
-    conn = stack.connect_erp(cursorclass=DictCursor, autocommit=True)
-    try:
-        yield conn
-    finally:
-        conn.close()
 
 
 def availability(watch: Watch, sku: str) -> list[Out]:

@@ -135,7 +135,7 @@ def build_jsonrpc(config: TargetConfig, environment: SinkEnvironment) -> JsonRpc
                                 "in the target file, or ISTHMUS_SINK_BASE_URL")
     return JsonRpcAdapter(config, url=url, timeout_s=environment.sink.request_timeout_s,
                           max_connections=min(environment.sink.concurrency, MAX_CONNECTIONS), env=environment.env,
-                          secrets_file=environment.stack.home / "secrets" / "stack.properties")
+                          secrets_file=environment.endpoints.secrets_file)
 
 
 class JsonRpcAdapter:
