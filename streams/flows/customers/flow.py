@@ -47,7 +47,7 @@ from streams.flows.customers.refused import forget_refused
 from streams.flows.customers.state import CustomerState, StateCodec
 from streams.flows.customers.sync import decide, fold, fold_child, fold_xref
 from streams.flows.customers.txnet import PARTS, Group, Transactions
-from streams.flows.engine.api import Context, FlowSpec, Incoming, Rejected, Store
+from streams.flows.engine.api import Context, FlowSpec, Incoming, Rejected, Store, Ticking, Waiting
 from streams.flows.engine.objects import ObjectView
 from streams.flows.engine.packed import fingerprint
 from streams.flows.engine.values import from_store, to_store
@@ -214,7 +214,7 @@ class CustomerFlow:
             outputs=(self.canonical_topic, self.conflicts_topic, self.holds.topic), compacted=(self.canonical_topic,),
             key_by=CustomerKeys(self.config, self.tables, self.context, self.named, self.transactions,
                                 self.dead_letters),
-            description=self.config.description, tick=self.holds.tick)
+            description=self.config.description, tick=self.tick)
 
     def handle(self, record: Incoming, ctx: Context) -> None:
         if record.topic == self.dead_letters:
@@ -224,6 +224,16 @@ class CustomerFlow:
         if groups is None:
             where = self.tables.get(record.topic)
             groups = self.transactions.groups(record, where[0] if where else None, ctx.stores, ctx.count)
+        self._groups(groups, ctx)
+
+    def tick(self, ctx: Context, ticking: Ticking) -> Waiting:
+        """Apply what arrived of the source transactions whose missing changes will never come (their tables read
+        to their end: :meth:`~streams.flows.customers.txnet.Transactions.abandon_read_to_end`), and the complete
+        ones behind them; then announce the parked changes that wait too long."""
+        self._groups(self.transactions.abandon_read_to_end(ticking.read_to_end, ctx.stores, ctx.count), ctx)
+        return self.holds.tick(ctx, ticking)
+
+    def _groups(self, groups: list[Group], ctx: Context) -> None:
         for group in groups:
             queue: deque[Group] = deque([group])
             while queue:

@@ -29,8 +29,9 @@ from typing import Any
 from streams.codecs import ChangeEvent, decode
 from streams.codecs.exceptions import CodecError
 from streams.flows.customers.config import EntityConfig
-from streams.flows.customers.txnet import Transactions, mark
-from streams.flows.engine.api import Incoming, Store
+from streams.flows.customers.txnet import Group, Transactions, mark
+from streams.flows.engine.api import Context as FlowContext
+from streams.flows.engine.api import Incoming, Store, Ticking
 from streams.flows.engine.values import to_store
 from streams.flows.lookups import short_name
 from streams.flows.parking import ParkingLot
@@ -120,8 +121,19 @@ class CustomerKeys:
         if self.transactions is None or not self.transactions.net:
             return self._route(record, stores)
         where = self.tables.get(record.topic)
+        return self._marked(self.transactions.groups(record, where[0] if where else None, stores), stores)
+
+    def tick(self, ctx: FlowContext, ticking: Ticking) -> Routed:
+        """The groups of the transactions the keying stage's joins abandon now, their tables read to their end
+        (:meth:`~streams.flows.customers.txnet.Transactions.abandon_read_to_end`), routed like any group."""
+        if self.transactions is None or not self.transactions.net:
+            return []
+        return self._marked(self.transactions.abandon_read_to_end(ticking.read_to_end, ctx.stores, ctx.count),
+                            ctx.stores)
+
+    def _marked(self, groups: list[Group], stores: Mapping[str, Store]) -> Routed:
         routed: Routed = []
-        for group in self.transactions.groups(record, where[0] if where else None, stores):
+        for group in groups:
             routes = [route for one in group for route in self._route(one, stores)]
             routed += mark(routes, f"{group[0].topic}@{group[0].offset}", group)
         return routed

@@ -7,7 +7,8 @@ it counts for the flow's tables have arrived. The flow folds a group's changes i
 afterwards, once: a customer inserted, updated and deleted in one transaction commands nothing, three
 updates of one row in one transaction make one ``update``. A change without a transaction block (a snapshot
 read, a connector without ``provide.transaction.metadata``) is a group of its own, as is every change with
-``transactions: each``. A transaction abandoned by the join (a later transaction's change arrived first, so
+``transactions: each``. A transaction abandoned by the join (a later transaction's change arrived first, or
+the flow's tick found the tables it misses read to their end: :meth:`Transactions.abandon_read_to_end`, so
 the missing ones will never come) is released with what it has: for master data, what arrived is still the
 best knowledge of the rows.
 
@@ -20,7 +21,7 @@ how many records of it its key gets (JSON ``{"tx", "key", "i", "n"}``); the keye
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from streams.codecs import ChangeEvent, decode
@@ -54,6 +55,9 @@ class Transactions:
         self.topics = {systems[s].transaction_topic: s for s in read} if net else {}
         self.collections = {s: frozenset(f"{systems[s].topics.namespace}.{t}" for system, t in tables.values()
                                          if system == s) for s in read}
+        #: System -> the topic of each of its collections.
+        self._topics_of = {s: {f"{systems[s].topics.namespace}.{t}": topic for topic, (system, t) in tables.items()
+                               if system == s} for s in read}
 
     @property
     def stores(self) -> tuple[str, ...]:
@@ -85,6 +89,17 @@ class Transactions:
         if not isinstance(event, ChangeEvent) or not join.joins(event):
             return [(record,)]
         return _released(join.add(record, event), count)
+
+    def abandon_read_to_end(self, read_to_end: Collection[str], stores: Mapping[str, Store],
+                            count: Callable[[str, int], None] | None = None) -> list[Group]:
+        """The groups a tick releases: each join's transactions that miss changes only of tables whose topics are
+        in ``read_to_end`` (:meth:`~streams.flows.orders.txjoin.TransactionJoin.abandon_read_to_end`), and the
+        complete ones behind them, in commit order per system; ``count``: told how many were abandoned."""
+        groups: list[Group] = []
+        for system in self.topics.values():
+            read = {name for name, topic in self._topics_of[system].items() if topic in read_to_end}
+            groups += _released(self._join(system, stores).abandon_read_to_end(read), count)
+        return groups
 
     @staticmethod
     def parts(record: Incoming, stores: Mapping[str, Store]) -> list[Group] | None:

@@ -20,12 +20,21 @@ still misses changes of is abandoned at once. That is what a flow sees when it s
 topic from its beginning while its table topics resume where they were (a flow first run with the join, or a
 consumer group that never read the transaction topic): the ENDs of transactions whose changes it used long ago
 arrive after newer changes, and must not hold those back.
+
+Neither helps when a table has no later change (a table seldom written, a user's SMT that filters records,
+a retention that dropped them): the END would wait for good, and every transaction after it. So the flow's
+tick (:class:`~streams.flows.engine.api.Ticking`) tells the join which tables it has *read to their end*
+since an END was handled: Debezium's connector task writes a transaction's changes no later than its END (with
+Connect's exactly-once sources, in the same or an earlier producer transaction), so every change of that
+transaction on such a table has been handled, now or before the flow's consumer group read that topic.
+:meth:`TransactionJoin.abandon_read_to_end` abandons the queued transactions still missing changes of those
+tables only, in commit order; each is logged and counted (``ABANDONED``), never left waiting silently.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from streams.codecs.debezium.commits import CommitMark, change_floor, committed_before, end_mark
@@ -47,6 +56,8 @@ class Joined:
     tx_key: str
     records: tuple[Incoming, ...]
     missing: tuple[str, ...] = ()
+    #: Why an abandoned transaction's missing changes will never come.
+    why: str = ""
 
     @property
     def complete(self) -> bool:
@@ -99,12 +110,38 @@ class TransactionJoin:
             if passed:
                 log.info("source transaction %s is abandoned: %s already delivered changes of transactions "
                          "committed after it", event.tx_key, ", ".join(passed))
-                return [self._take(event.tx_key, state, self._missing(state))]
+                return [self._take(event.tx_key, state, self._missing(state),
+                                   why="its tables had delivered later transactions' changes before its END")]
             self.store.put(f"tx:{event.tx_key}", state)
             queue = self._queue()
             queue.append(event.tx_key)
             self.store.put(QUEUE, {"txs": queue})
         return self._release()
+
+    def abandon_read_to_end(self, read_to_end: Collection[str]) -> list[Joined]:
+        """Release the queued transactions, in commit order, that miss changes only of tables in ``read_to_end``
+        (the joined tables whose topics the tick found read to their end, every END queued having been handled
+        before): those changes were handled long ago or will never come. Each is abandoned (with what it has,
+        perhaps nothing), and the complete ones behind it go on; the first one still missing changes of another
+        table stops the release, so that nothing overtakes a transaction that may still complete."""
+        queue = self._queue()
+        released: list[Joined] = []
+        while queue:
+            state = self._tx(queue[0])
+            missing = self._missing(state)
+            if missing and not set(missing) <= set(read_to_end):
+                break
+            tx_key = queue.pop(0)
+            if missing:
+                log.info("source transaction %s is abandoned: its changes of %s are not among what the flow has "
+                         "read to the end of their topics (handled before, filtered out, or expired)", tx_key,
+                         ", ".join(missing))
+            released.append(self._take(tx_key, state, missing, why=(
+                "its topics were read to their end after its END without them: handled before this flow's "
+                "history, filtered out, or expired" if missing else "")))
+        if released:
+            self.store.put(QUEUE, {"txs": queue})
+        return released
 
     def _passed(self, end: CommitMark | None, missing: tuple[str, ...]) -> list[str]:
         """The tables ``missing`` names whose latest change is of a transaction committed after ``end``."""
@@ -136,7 +173,7 @@ class TransactionJoin:
             if name in missing:
                 log.info("source transaction %s is abandoned: %s delivered a change of a later transaction "
                          "before its own", other, name)
-                abandoned.append(self._take(other, state, missing))
+                abandoned.append(self._take(other, state, missing, why="a later transaction's change arrived first"))
         if abandoned:
             gone = {j.tx_key for j in abandoned}
             self.store.put(QUEUE, {"txs": [t for t in queue if t not in gone]})
@@ -154,7 +191,7 @@ class TransactionJoin:
             self.store.put(QUEUE, {"txs": queue})
         return released
 
-    def _take(self, tx_key: str, state: JsonValue, missing: tuple[str, ...]) -> Joined:
+    def _take(self, tx_key: str, state: JsonValue, missing: tuple[str, ...], *, why: str = "") -> Joined:
         ordinals = sorted(o for have in (state.get("have") or {}).values() for o in have)
         records = []
         for ordinal in ordinals:
@@ -163,4 +200,4 @@ class TransactionJoin:
                 records.append(record_from_state(buffered))
             self.store.put(f"ev:{tx_key}:{ordinal}", None)
         self.store.put(f"tx:{tx_key}", None)
-        return Joined(tx_key=tx_key, records=tuple(records), missing=missing)
+        return Joined(tx_key=tx_key, records=tuple(records), missing=missing, why=why)
