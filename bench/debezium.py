@@ -154,6 +154,29 @@ CITIES = (("Shanghai", "200000", "CN"), ("Hamburg", "20095", "DE"), ("Lyon", "69
 TERMS = ("NET30", "NET60")
 
 
+_END = {system: json.loads((FIXTURES / f"{system}_transaction_end_1.json").read_text(encoding="utf-8"))
+        for system in ("crm", "erp")}
+
+
+def end_of(change: Change) -> Change | None:
+    """The END Connect writes on ``<prefix>.transaction`` after ``change``, alone in its transaction (None for a
+    snapshot read, which has no transaction)."""
+    payload = json.loads(change.value)["payload"]
+    block = payload.get("transaction")
+    if block is None:
+        return None
+    source = payload["source"]
+    prefix = change.topic.split(".", 1)[0]
+    shape = _END["crm" if source["connector"] == "postgresql" else "erp"]
+    key = {"schema": shape["key"]["schema"], "payload": {"id": block["id"]}}
+    value = {"schema": shape["value"]["schema"], "payload": {
+        "status": "END", "id": block["id"], "ts_ms": source["ts_ms"], "event_count": 1,
+        "data_collections": [{"data_collection": f"{source.get('schema') or source['db']}.{source['table']}",
+                              "event_count": 1}]}}
+    return Change(kind=change.kind, topic=f"{prefix}.transaction", key=json.dumps(key).encode(),
+                  value=json.dumps(value).encode(), timestamp_ms=change.timestamp_ms)
+
+
 def customer_sync(cdc: Debezium, customers: int, *, first: int = 1) -> Iterator[Change]:
     """The sync of ``customers`` new CRM customers, each as the customer flow sees it: the customer's insert,
     its two contacts and its two addresses (billing, shipping), the ERP account the flow's create made

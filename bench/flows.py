@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from bench.debezium import Change, Debezium, customer_sync, stock_changes
+from bench.debezium import Change, Debezium, customer_sync, end_of, stock_changes
 from bench.exceptions import BenchError
 from bench.report import Row, verdict
 from streams.codecs import decode
@@ -128,9 +128,12 @@ async def feed(spec: FlowSpec, changes: Iterable[Change], *, mix: str, keys: int
     for change in changes:
         if change.topic not in inputs:
             continue
-        record = run.record(change.topic, change.key, change.value, timestamp_ms=change.timestamp_ms)
+        records = [run.record(change.topic, change.key, change.value, timestamp_ms=change.timestamp_ms)]
+        end = end_of(change)
+        if end is not None and end.topic in inputs:  # a flow that joins transactions reads their ENDs too
+            records.append(run.record(end.topic, end.key, end.value, timestamp_ms=end.timestamp_ms))
         started = clock()
-        await run.feed((record,))
+        await run.feed(records)
         spent = clock() - started
         cost = result.kinds.get(change.kind)
         if cost is None:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from streams.codecs.avro.single_object import SchemaStore
-from streams.flows.engine.api import Context, Waiting
+from streams.flows.engine.api import Context, Ticking, Waiting
 from streams.flows.parking import ParkingLot, waiting_count
 from streams.flows.topics import HOLDS
 from streams.flows.topics import topic as prefixed
@@ -41,8 +41,9 @@ class ParkedHolds:
         return ParkingLot(ctx.stores[store], on_release=lambda waiting_for, index: self._emit(
             ctx, waiting_for, index, held=False, at=dt.datetime.now(dt.UTC)))
 
-    def tick(self, ctx: Context, now: float, hold_after_s: float) -> Waiting:
-        """Announce each wait older than ``hold_after_s`` not yet announced; returns what the lots hold."""
+    def tick(self, ctx: Context, ticking: Ticking) -> Waiting:
+        """Announce each wait older than ``ticking.hold_after_s`` not yet announced; returns what the lots hold."""
+        now, hold_after_s = ticking.now_s, ticking.hold_after_s
         waiting = Waiting()
         for name in self.stores:
             store = ctx.stores[name]

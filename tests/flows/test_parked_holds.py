@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from streams.codecs.avro.single_object import SchemaStore
-from streams.flows.engine.api import FlowSpec, Incoming, Waiting
+from streams.flows.engine.api import FlowSpec, Incoming, Ticking, Waiting
 from streams.flows.engine.processor import EngineSettings, FlowProcessor
 from streams.flows.engine.staging import RecordContext
 from streams.flows.engine.stores import MemoryStore
@@ -57,10 +57,10 @@ def test_a_long_wait_is_held_once_and_released_once() -> None:
     store = MemoryStore("parked")
     ctx = RecordContext(memory={"parked": store})
     ParkingLot(store, clock=Clock(1000.0)).park("crm_customer_id=7", incoming(3))
-    assert holds.tick(ctx, 1100.0, 300.0) == Waiting(records=1, oldest_since_s=1000.0)
+    assert holds.tick(ctx, Ticking(now_s=1100.0, hold_after_s=300.0)) == Waiting(records=1, oldest_since_s=1000.0)
     assert holds_emitted(ctx) == []  # a short wait is only counted
-    holds.tick(ctx, 1300.0, 300.0)
-    holds.tick(ctx, 1400.0, 300.0)  # a later tick does not hold it again
+    holds.tick(ctx, Ticking(now_s=1300.0, hold_after_s=300.0))
+    holds.tick(ctx, Ticking(now_s=1400.0, hold_after_s=300.0))  # a later tick does not hold it again
     (held,) = holds_emitted(ctx)
     assert held["state"] == "held" and held["cause"] == "waiting_for"
     assert held["waiting_for"] == "crm_customer_id=7" and held["parked"] == "crm.crm.contacts/0@3"
@@ -69,21 +69,21 @@ def test_a_long_wait_is_held_once_and_released_once() -> None:
     held_then_released = holds_emitted(ctx)
     assert [h["state"] for h in held_then_released] == ["held", "released"]
     assert held_then_released[1]["entity_key"] == held["entity_key"]
-    assert holds.tick(ctx, 1500.0, 300.0) == Waiting()
+    assert holds.tick(ctx, Ticking(now_s=1500.0, hold_after_s=300.0)) == Waiting()
 
 
 def test_a_short_wait_released_before_its_hold_says_nothing() -> None:
     holds = ParkedHolds(flow="isthmus-orders", schemas=SCHEMAS, stores=("parked",))
     ctx = RecordContext(memory={"parked": MemoryStore("parked")})
     holds.lot(ctx, "parked").park("Account|id=1", incoming(1))
-    holds.tick(ctx, 0.0, 300.0)
+    holds.tick(ctx, Ticking(now_s=0.0, hold_after_s=300.0))
     holds.lot(ctx, "parked").release("Account|id=1")
     assert ctx.emitted == []
 
 
 def test_the_worker_gauges_sum_tasks_and_age_the_oldest() -> None:
     spec = FlowSpec(name="isthmus-canonical", inputs=("t",), handler=lambda r, c: None,
-                    tick=lambda c, now, after: Waiting())
+                    tick=lambda c, ticking: Waiting())
     processor = FlowProcessor(spec, EngineSettings(bootstrap_servers="127.0.0.1:1"), SCHEMAS)
     processor.waiting_by_task = {0: Waiting(records=2, oldest_since_s=900.0),
                                  1: Waiting(records=3, oldest_since_s=950.0), 2: Waiting()}

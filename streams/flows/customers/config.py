@@ -23,11 +23,17 @@ from streams.mapping.transforms import LookupStep
 from streams.systems import Systems
 
 KEYS = ("record", "publish", "link", "children", "origin", "active", "on_inactive", "updated_at", "linked_at",
-        "systems")
+        "systems", "transactions", "on_recreate")
 SYSTEM_KEYS = ("id", "writes", "observes", "payload", "on_inactive", "cannot_clear")
 #: What the written systems get when the record turns inactive (a `delete` operation needs a CommandOperation
 #: symbol in schemas/command.avsc and sinks that honour it first).
 ON_INACTIVE = ("deactivate", "ignore")
+#: How the changes of one source transaction apply: ``net`` folds them together and decides once (their net
+#: effect), ``each`` decides after every change (see :mod:`~streams.flows.customers.txnet`).
+TRANSACTIONS = ("net", "each")
+#: What a counterpart gets when its entity, ended by a delete, is born again under the same key in an origin:
+#: ``reactivate`` (its ``active`` back to true through an ``update``).
+ON_RECREATE = ("reactivate",)
 #: The Avro type of a record's provenance map (``field -> FieldStamp``).
 FIELD_STAMP = "FieldStamp"
 
@@ -93,6 +99,10 @@ class EntityConfig:
     on_inactive: str
     updated_at: str | None
     linked_at: str | None
+    #: ``net``: the changes of one source transaction are decided together; ``each``: one by one.
+    transactions: str
+    #: What a counterpart gets when a deleted entity is made again in an origin (:data:`ON_RECREATE`).
+    on_recreate: str
     #: The writable systems the flow writes into, in the section's order.
     written: Mapping[str, SystemRole]
     #: Per system listed (writable or not), the link-row columns that report record fields.
@@ -227,6 +237,8 @@ def entity_config(flow: FlowFile, mappings: Mapping[str, RecordMapping], named: 
     publish = section.text("publish", fix="`publish: <topic of the reconciled record>`")
     origins = _origins(section, systems)
     on_inactive = section.choice("on_inactive", ON_INACTIVE, default="deactivate")
+    transactions = section.choice("transactions", TRANSACTIONS, default="net")
+    on_recreate = section.choice("on_recreate", ON_RECREATE, default="reactivate")
     record_fields = {str(f["name"]): f for f in _fields(named, record.target)} if record else {}
     link_fields = [str(f["name"]) for f in _fields(named, link.target)] if link else []
 
@@ -290,7 +302,8 @@ def entity_config(flow: FlowFile, mappings: Mapping[str, RecordMapping], named: 
     return EntityConfig(
         name=flow.name, description=flow.description, record=record, link=link, children=tuple(children),
         publish=publish, origins=origins,
-        active=active, on_inactive=on_inactive, updated_at=updated_at, linked_at=linked_at, written=written,
+        active=active, on_inactive=on_inactive, transactions=transactions, on_recreate=on_recreate,
+        updated_at=updated_at, linked_at=linked_at, written=written,
         observes={name: role.observes for name, role in roles.items() if role.observes},
         key=key, defaults=defaults, required=required, provenance=provenance, record_fields=frozenset(record_fields),
         link_fields=tuple(link_fields), indexed=tuple(indexed), reads=_reads(record, link, tuple(children)),

@@ -21,6 +21,8 @@ Stores (all keyed by text, values JSON objects but the entities'):
 
 A change the flow cannot use is rejected (``Rejected``): the engine undoes everything its record did, so a
 record that is dead-lettered leaves no trace in the stores; a change parked for its entity leaves none either.
+The changes of one source transaction (:mod:`~streams.flows.customers.txnet`) are folded in one isolated scope
+and decided together: a change that cannot be used is rejected alone, a failure deciding rejects them all.
 """
 
 from __future__ import annotations
@@ -40,15 +42,19 @@ from streams.flows.commands import Cause, Command, NotWritable, command_headers,
 from streams.flows.customers.config import EntityConfig, Reads, reference_config
 from streams.flows.customers.exceptions import CustomerFlowError, MissingMapping
 from streams.flows.customers.keying import CustomerKeys, row_key
+from streams.flows.customers.recreate import reborn
+from streams.flows.customers.refused import forget_refused
 from streams.flows.customers.state import CustomerState, StateCodec
 from streams.flows.customers.sync import decide, fold, fold_child, fold_xref
-from streams.flows.engine.api import Context, FlowSpec, Incoming, Rejected, Store
+from streams.flows.customers.txnet import PARTS, Group, Transactions
+from streams.flows.engine.api import Context, FlowSpec, Incoming, Rejected, Store, Ticking, Waiting
+from streams.flows.engine.objects import ObjectView
 from streams.flows.engine.packed import fingerprint
 from streams.flows.engine.values import from_store, to_store
 from streams.flows.exceptions import FlowUnavailable
 from streams.flows.lookups import short_name
 from streams.flows.parked import ParkedHolds
-from streams.flows.topics import AUDIT_CONFLICTS
+from streams.flows.topics import AUDIT_CONFLICTS, DLQ_TOPIC
 from streams.flows.topics import topic as own_topic
 from streams.mapping import Context as MappingContext
 from streams.mapping import LookupMissing, MappedChange, MappingError, RecordMapping, map_change
@@ -105,10 +111,35 @@ class _LinkLookup:
 
 @dataclass
 class _Outcome:
-    commands: list[Command] = field(default_factory=list)
     conflicts: list[Mapping[str, Any]] = field(default_factory=list)
     released: list[str] = field(default_factory=list)
     echoes: list[str] = field(default_factory=list)
+    #: The entities the change folded into, each with the change as the cause of its commands.
+    touched: dict[str, Cause] = field(default_factory=dict)
+
+
+@dataclass
+class _SetAside:
+    """What a group's folding set aside, to be done after its scope: changes rejected alone (with the reason),
+    changes parked (with what they wait for)."""
+
+    rejected: list[tuple[Incoming, str]] = field(default_factory=list)
+    parked: list[tuple[str, Incoming]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Waits:
+    """A change that waits for its entity: its look-up of ``waiting_for`` (an index key) missed."""
+
+    waiting_for: str
+
+
+def _undecided(used: list[Incoming], exc: Exception) -> str:
+    """The dead-letter reason of a group whose decision failed (every change of it gets this one)."""
+    if len(used) == 1:
+        return f"{used[0].position}: cannot decide on this change: {exc}"
+    return (f"{', '.join(r.position for r in used)}: cannot decide on the {len(used)} changes of its source "
+            f"transaction: {exc}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,13 +163,18 @@ class CustomerFlow:
     def __init__(self, *, mappings: Mapping[str, RecordMapping], schemas: SchemaStore, systems: Systems,
                  config: EntityConfig | None = None, clock: Clock = _utc_now,
                  tables: Mapping[str, tuple[str, str]] | None = None,
-                 command_topics: Mapping[str, str] | None = None, canonical_topic: str | None = None) -> None:
+                 command_topics: Mapping[str, str] | None = None, canonical_topic: str | None = None,
+                 transactions: bool | None = None, dead_letter_topic: str | None = DLQ_TOPIC) -> None:
         """``config``: the flow file's ``entity:`` section (default: the project's flows/customers.yaml over
         ``mappings``). ``systems``: the declared systems (their zones, and by default their topics).
         ``tables``: the input topics, by the system and table each carries (default: :func:`input_tables`);
         every table the config reads needs one. ``command_topics``: the command topic per target system
         (default: the sinks' ``isthmus.commands.<system>``). ``canonical_topic``: where the reconciled record
-        goes (default: the section's ``publish``)."""
+        goes (default: the section's ``publish``). ``transactions``: join the changes of a source transaction
+        along the systems' transaction topics (default: as the section's ``transactions`` says when the input
+        topics are the systems' own, not when ``tables`` names others, which have no transaction topic).
+        ``dead_letter_topic``: where the sinks dead-letter commands, read for refused creates (default: the
+        sinks' ``isthmus.dlq``, under the topic prefix; None: not read; :mod:`~streams.flows.customers.refused`)."""
         if config is None:
             try:
                 config = reference_config(mappings, schemas.schemas.named, systems, FLOW_NAME)
@@ -147,12 +183,15 @@ class CustomerFlow:
         self.config = config
         self.name = config.name
         self.stage = f"flow.{config.name}"
+        net = config.transactions == "net" and (tables is None if transactions is None else transactions)
         tables = input_tables(config, systems) if tables is None else tables
         unread = sorted(set(config.reads) - set(tables.values()))
         if unread:
             raise CustomerFlowError(f"{config.name} needs an input topic for " + ", ".join(
                 f"{system}.{table}" for system, table in unread))
         self.tables = dict(tables)
+        self.transactions = Transactions(net=net, systems=systems, tables=self.tables)
+        self.dead_letters = own_topic(DLQ_TOPIC) if dead_letter_topic == DLQ_TOPIC else dead_letter_topic
         self.command_topics = dict(command_topics or {})
         self.canonical_topic = canonical_topic or own_topic(config.publish)
         self.conflicts_topic = own_topic(AUDIT_CONFLICTS)
@@ -169,23 +208,107 @@ class CustomerFlow:
 
     def spec(self) -> FlowSpec:
         return FlowSpec(
-            name=self.name, inputs=tuple(self.tables), handler=self.handle, stores=STORES,
+            name=self.name, inputs=(*self.tables, *self.transactions.topics,
+                                    *([self.dead_letters] if self.dead_letters else ())),
+            handler=self.handle, stores=(*STORES, *self.transactions.stores, PARTS),
             outputs=(self.canonical_topic, self.conflicts_topic, self.holds.topic), compacted=(self.canonical_topic,),
-            key_by=CustomerKeys(self.config, self.tables, self.context, self.named),
-            description=self.config.description, tick=self.holds.tick)
+            key_by=CustomerKeys(self.config, self.tables, self.context, self.named, self.transactions,
+                                self.dead_letters),
+            description=self.config.description, tick=self.tick)
 
     def handle(self, record: Incoming, ctx: Context) -> None:
-        queue = deque([record])
-        while queue:
-            current = queue.popleft()
-            with ctx.isolated(current):  # a released change that is rejected is dead-lettered alone
-                released = self._one(current, ctx)
-                queue.extendleft(reversed(released))
+        if record.topic == self.dead_letters:
+            forget_refused(record, self._entities(ctx), config=self.config, schemas=self.schemas)
+            return
+        groups = Transactions.parts(record, ctx.stores)
+        if groups is None:
+            where = self.tables.get(record.topic)
+            groups = self.transactions.groups(record, where[0] if where else None, ctx.stores, ctx.count)
+        self._groups(groups, ctx)
 
-    def _one(self, record: Incoming, ctx: Context) -> list[Incoming]:
-        """Process one record; returns the parked records its customer released, to be processed next."""
+    def tick(self, ctx: Context, ticking: Ticking) -> Waiting:
+        """Apply what arrived of the source transactions whose missing changes will never come (their tables read
+        to their end: :meth:`~streams.flows.customers.txnet.Transactions.abandon_read_to_end`), and the complete
+        ones behind them; then announce the parked changes that wait too long."""
+        self._groups(self.transactions.abandon_read_to_end(ticking.read_to_end, ctx.stores, ctx.count), ctx)
+        return self.holds.tick(ctx, ticking)
+
+    def _groups(self, groups: list[Group], ctx: Context) -> None:
+        for group in groups:
+            queue: deque[Group] = deque([group])
+            while queue:
+                released = self._group(queue.popleft(), ctx)
+                queue.extendleft(reversed([(r,) for r in released]))
+
+    def _group(self, records: Group, ctx: Context) -> list[Incoming]:
+        """Fold the changes of one group (a source transaction, or one change) in order, then decide once for
+        every entity they touched; returns the parked records their entities released, to be processed next.
+
+        The group is one isolated scope: a failure deciding it undoes all of it and rejects every change it
+        used. A change that cannot be used, or must wait for its entity, is set aside while folding (its own
+        part undone at once) and dead-lettered or parked after the scope, so that undoing the group does not
+        undo that too."""
+        aside = _SetAside()
+        released: list[str] = []
+        with ctx.isolated():
+            released = self._fold_and_decide(records, ctx, aside)
+        for record, reason in aside.rejected:
+            with ctx.isolated(record):
+                raise Rejected(reason, stage=self.stage)
+        for waiting_for, record in aside.parked:
+            self._park(ctx, waiting_for, record)
+        return self._release(ctx, released)
+
+    def _entities(self, ctx: Context) -> ObjectView[CustomerState]:
+        return ctx.objects(ENTITIES, self._codec, on_flush=self._publish)
+
+    def _fold_and_decide(self, records: Group, ctx: Context, aside: _SetAside) -> list[str]:
+        """Fold the group's changes, then decide once per entity they touched, with the cause of the group's last
+        change of it; the entities' canonical records are published when the batch ends (:meth:`_publish`)."""
+        folded: dict[str, Cause] = {}
+        used: list[Incoming] = []
+        outcome = _Outcome()
+        settled_at = self.clock()
+        for record in records:
+            try:
+                one = self._fold(record, ctx, settled_at)
+            except Rejected as rejection:
+                aside.rejected.append((record, rejection.reason))
+                continue
+            if isinstance(one, _Waits):
+                aside.parked.append((one.waiting_for, record))
+                continue
+            if one is None:
+                continue
+            used.append(record)
+            outcome.conflicts += one.conflicts
+            outcome.echoes += one.echoes
+            outcome.released += one.released
+            folded.update(one.touched)
+        if not used:
+            return []
+        entities = self._entities(ctx)
+        try:
+            commands: list[Command] = []
+            for key, cause in folded.items():
+                state = entities.get(key)
+                commands += decide(state, cause, context=self.context, named=self.named, audit=outcome.conflicts,
+                                   settled_at=settled_at)
+                entities.put(key, state)  # encoded, and its canonical record published, when the batch ends
+            outputs = self._encode_commands(commands) + self._encode_conflicts(outcome.conflicts)
+        except (MappingError, CodecError, CustomerFlowError, NotWritable) as exc:
+            raise Rejected(_undecided(used, exc), stage=self.stage, records=used) from exc
+        ctx.count("echoes_suppressed", len(outcome.echoes))
+        ctx.count("conflicts", len(outcome.conflicts))
+        for topic, key, value, headers in outputs:
+            ctx.emit(topic, key=key, value=value, headers=headers)
+        return outcome.released
+
+    def _fold(self, record: Incoming, ctx: Context, settled_at: dt.datetime) -> _Outcome | _Waits | None:
+        """Fold one record into the stores; None when there is nothing in it to fold, ``_Waits`` when it must wait
+        for its entity. Raises ``Rejected`` for a change the flow cannot use. What it did is undone in both."""
         if record.value is None:
-            return []  # the tombstone after a delete: the delete itself carried the change
+            return None  # the tombstone after a delete: the delete itself carried the change
         where = self.tables.get(record.topic)
         if where is None:
             raise Rejected(stage=self.stage, reason=(
@@ -197,26 +320,21 @@ class CustomerFlow:
         except CodecError as exc:
             raise Rejected(stage=self.stage, reason=f"not a Debezium change event: {exc}") from exc
         if not isinstance(event, ChangeEvent) or event.op is Op.TRUNCATE:
-            return []
+            return None
         lookup = self._lookup.start(ctx.stores)
         try:
-            with ctx.isolated(record):  # undoes what the change did before it failed (or was parked)
-                outcome = self._apply(ctx, system, table, event, record)
-                outputs = self._encode(outcome)
+            with ctx.isolated():  # undoes what the change did before it failed (or was parked)
+                outcome = self._apply(ctx, system, table, event, record, settled_at)
+                self._encode_conflicts(outcome.conflicts)  # one that cannot be encoded is this change's problem
         except LookupMissing as exc:
             if lookup.missed is None:
                 raise Rejected(stage=self.stage, reason=f"{record.position}: {exc}") from exc
-            self._park(ctx, lookup.missed, record)
-            return []
+            return _Waits(lookup.missed)
         except (MappingError, CodecError, CustomerFlowError, NotWritable) as exc:
             raise Rejected(stage=self.stage, reason=(
                 f"{record.position}: cannot use this {system} {table} change "
                 f"(op {event.op.value}, {event.source.position}): {exc}")) from exc
-        ctx.count("echoes_suppressed", len(outcome.echoes))
-        ctx.count("conflicts", len(outcome.conflicts))
-        for topic, key, value, headers in outputs:
-            ctx.emit(topic, key=key, value=value, headers=headers)
-        return self._release(ctx, outcome.released)
+        return outcome
 
     # parking
 
@@ -230,9 +348,9 @@ class CustomerFlow:
     # applying one change
 
     def _apply(self, ctx: Context, system: str, table: str, event: ChangeEvent,
-               record: Incoming) -> _Outcome:
+               record: Incoming, settled_at: dt.datetime) -> _Outcome:
         stores = ctx.stores
-        entities = ctx.objects(ENTITIES, self._codec, on_flush=self._publish)
+        entities = self._entities(ctx)
         context = self._mapping_context
         outcome = _Outcome()
         config = self.config
@@ -250,7 +368,6 @@ class CustomerFlow:
                 states[key] = entities.get(key)
             return states[key]
 
-        settled_at = self.clock()
         for child in reads.children:
             for change in map_change(child, event, system, context, self.named, table=table):
                 fold_child(state_of(change.parent_key), change)
@@ -258,6 +375,7 @@ class CustomerFlow:
             for change in map_change(config.record, event, system, context, self.named, table=table):
                 state = state_of(change.key)
                 observed = self._observed(change, event, reads)
+                change = reborn(change, event.op, config)
                 outcome.conflicts += fold(state, change, observed=observed, op=event.op, settled_at=settled_at,
                                           echoes_seen=outcome.echoes)
         if reads.link:
@@ -272,10 +390,9 @@ class CustomerFlow:
         cause = Cause.of(event, system, record)
         last = _Change(event=event, system=system, record=record, cause=cause)
         for key, state in states.items():
-            outcome.commands += decide(state, cause, context=context, named=self.named, audit=outcome.conflicts,
-                                       settled_at=settled_at)
             state.touched_by, state.lineage = record, last
-            entities.put(key, state)  # encoded, and its canonical record published, when the batch ends
+            entities.put(key, state)
+            outcome.touched[key] = cause
         return outcome
 
     def _publish(self, key: str, state: CustomerState, ctx: Context) -> None:
@@ -311,7 +428,7 @@ class CustomerFlow:
         key = row_key(table, event)
         remembered = rows.get(key)
         rows.put(key, None if event.op is Op.DELETE or event.after is None
-                   else {"row": to_store(dict(event.after))})
+                 else {"row": to_store(dict(event.after))})
         if event.op in (Op.UPDATE, Op.DELETE):
             return dataclasses.replace(event, before=None if remembered is None else from_store(remembered["row"]))
         return event
@@ -331,13 +448,11 @@ class CustomerFlow:
 
     # output
 
-    def _encode(self, outcome: _Outcome) -> list[tuple[str, str, bytes, dict[str, bytes]]]:
-        out: list[tuple[str, str, bytes, dict[str, bytes]]] = []
-        for command in outcome.commands:
-            out.append((self.command_topics.get(command.target, command.topic), command.entity_key,
-                        encode_command(self.schemas, command, systems=self.systems),
-                        command_headers(command)))
-        for conflict in outcome.conflicts:
-            out.append((self.conflicts_topic, conflict["entity_key"], self.schemas.encode(CONFLICT, conflict), {}))
-        return out
+    def _encode_commands(self, commands: list[Command]) -> list[tuple[str, str, bytes, dict[str, bytes]]]:
+        return [(self.command_topics.get(command.target, command.topic), command.entity_key,
+                 encode_command(self.schemas, command, systems=self.systems), command_headers(command))
+                for command in commands]
 
+    def _encode_conflicts(self, conflicts: list[Mapping[str, Any]]) -> list[tuple[str, str, bytes, dict[str, bytes]]]:
+        return [(self.conflicts_topic, conflict["entity_key"], self.schemas.encode(CONFLICT, conflict), {})
+                for conflict in conflicts]

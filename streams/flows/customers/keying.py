@@ -29,7 +29,9 @@ from typing import Any
 from streams.codecs import ChangeEvent, decode
 from streams.codecs.exceptions import CodecError
 from streams.flows.customers.config import EntityConfig
-from streams.flows.engine.api import Incoming, Store
+from streams.flows.customers.txnet import Group, Transactions, mark
+from streams.flows.engine.api import Context as FlowContext
+from streams.flows.engine.api import Incoming, Store, Ticking
 from streams.flows.engine.values import to_store
 from streams.flows.lookups import short_name
 from streams.flows.parking import ParkingLot
@@ -82,10 +84,15 @@ def row_key(table: str, event: ChangeEvent) -> str:
 class CustomerKeys:
     """Routes the entity flow's inputs by record key (:class:`~streams.flows.engine.repartition.KeyRouter`)."""
 
-    stores: tuple[str, ...] = (NUMBERS, ROWS, HELD)
-
     def __init__(self, config: EntityConfig, tables: Mapping[str, tuple[str, str]], context: Context,
-                 named: Mapping[str, Any]) -> None:
+                 named: Mapping[str, Any], transactions: Transactions | None = None,
+                 dead_letters: str | None = None) -> None:
+        """``transactions``: the flow's transaction joins; the router joins, the keyed flow gets each group's
+        records marked (:mod:`~streams.flows.customers.txnet`). ``dead_letters``: the dead-letter topic the flow
+        reads; its records are keyed like the commands that failed, by the entity key."""
+        self.transactions = transactions
+        self.dead_letters = dead_letters
+        self.stores: tuple[str, ...] = (NUMBERS, ROWS, HELD, *(transactions.stores if transactions else ()))
         self.config = config
         self.tables = dict(tables)
         self.context = context
@@ -109,6 +116,29 @@ class CustomerKeys:
                 *p.binding.reads, *(p.source.condition.names if p.source.condition else ()))}))
 
     def route(self, record: Incoming, stores: Mapping[str, Store]) -> Routed:
+        if record.topic == self.dead_letters:
+            return [(record.key.decode(errors="replace"), record)] if record.key and record.value else []
+        if self.transactions is None or not self.transactions.net:
+            return self._route(record, stores)
+        where = self.tables.get(record.topic)
+        return self._marked(self.transactions.groups(record, where[0] if where else None, stores), stores)
+
+    def tick(self, ctx: FlowContext, ticking: Ticking) -> Routed:
+        """The groups of the transactions the keying stage's joins abandon now, their tables read to their end
+        (:meth:`~streams.flows.customers.txnet.Transactions.abandon_read_to_end`), routed like any group."""
+        if self.transactions is None or not self.transactions.net:
+            return []
+        return self._marked(self.transactions.abandon_read_to_end(ticking.read_to_end, ctx.stores, ctx.count),
+                            ctx.stores)
+
+    def _marked(self, groups: list[Group], stores: Mapping[str, Store]) -> Routed:
+        routed: Routed = []
+        for group in groups:
+            routes = [route for one in group for route in self._route(one, stores)]
+            routed += mark(routes, f"{group[0].topic}@{group[0].offset}", group)
+        return routed
+
+    def _route(self, record: Incoming, stores: Mapping[str, Store]) -> Routed:
         if record.value is None:
             return []
         where = self.tables.get(record.topic)

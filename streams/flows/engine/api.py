@@ -95,10 +95,23 @@ class Waiting:
         return Waiting(records=self.records + other.records, oldest_since_s=min(since) if since else None)
 
 
-#: A flow's periodic look at one task's state, called with the wall-clock time (epoch seconds) and how long a
-#: parked record may wait before it is announced as held (``EngineSettings.hold_after_s``). What it emits and
-#: writes commits in a transaction of its own (no input offsets); it returns what the task holds back.
-Tick = Callable[[Context, float, float], Waiting]
+@dataclass(frozen=True, kw_only=True)
+class Ticking:
+    """What a flow's tick is told about one task: the wall-clock time (epoch seconds), how long a parked record
+    may wait before it is announced as held (``EngineSettings.hold_after_s``), and which of the flow's input
+    topics the task has *read to its end*: every record of its partition of the topic up to the partition's
+    last stable offset, fetched at this tick, is handled. A record the tick finds handled before (a source
+    transaction's END) was read before that offset was fetched, so whatever its writer committed no later than
+    it has been handled too (:mod:`~streams.flows.orders.txjoin`)."""
+
+    now_s: float
+    hold_after_s: float
+    read_to_end: frozenset[str] = frozenset()
+
+
+#: A flow's periodic look at one task's state (see :class:`Ticking`). What it emits and writes commits in a
+#: transaction of its own (no input offsets); it returns what the task holds back.
+Tick = Callable[[Context, Ticking], Waiting]
 
 
 class Rejected(IsthmusError):

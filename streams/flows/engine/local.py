@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from streams.flows.engine.api import FlowSpec, Incoming, Waiting
+from streams.flows.engine.api import FlowSpec, Incoming, Ticking, Waiting
 from streams.flows.engine.staging import DeadLettered, Emitted, RecordContext, handle_record
 from streams.flows.engine.stores import MemoryStore
 
@@ -50,13 +50,17 @@ class LocalRun:
         """What a batch's end does before its commit: objects kept for the batch are written into the stores."""
         self.context.flush()
 
-    def tick(self, now_s: float, hold_after_s: float) -> Waiting:
+    def tick(self, now_s: float = 0.0, hold_after_s: float = 300.0, *,
+             read_to_end: Iterable[str] | None = None) -> Waiting:
         """The flow's tick (``FlowSpec.tick``) as a worker runs it between batches: what it emits is collected
-        with the rest; returns what it says the flow holds back."""
+        with the rest; returns what it says the flow holds back. Every record fed has been handled, so every
+        input counts as read to its end (:class:`~streams.flows.engine.api.Ticking`) unless ``read_to_end``
+        names the ones that are (a worker still behind on the others)."""
         if self.flow.tick is None:
             return Waiting()
+        read = frozenset(self.flow.inputs if read_to_end is None else read_to_end)
         with self.context.isolated():
-            waiting = self.flow.tick(self.context, now_s, hold_after_s)
+            waiting = self.flow.tick(self.context, Ticking(now_s=now_s, hold_after_s=hold_after_s, read_to_end=read))
         self.context.flush()
         return waiting
 

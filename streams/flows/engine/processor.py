@@ -27,6 +27,10 @@ aborts it and restarts the flow from its last commit (new consumer, producers an
 A flow with a ``tick`` (``FlowSpec.tick``) has it called every ``tick_interval_s`` for each ready task, between
 batches: what it emits and writes commits in a transaction of its own (a parked record announced as held once
 it has waited ``hold_after_s``), and what it says the task holds back (``Waiting``) is kept for /metrics.
+The tick is told which inputs the task has read to their end (``Ticking.read_to_end``): the end offsets (with
+read_committed, each partition's last stable offset) of the ready tasks' inputs are fetched first, and an input
+is read to its end when the task has handled everything before that offset. What a task has handled is where
+the consumer stood in each input when its batch was fetched (``_Task.handled``), set once the batch is handled.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from aiokafka.errors import KafkaError
 from streams.codecs.avro.single_object import SchemaStore
 from streams.config.kafka import KafkaAddress, client_kwargs
 from streams.errors import IsthmusError
-from streams.flows.engine.api import FlowSpec, Incoming, Waiting
+from streams.flows.engine.api import FlowSpec, Incoming, Ticking, Waiting
 from streams.flows.engine.batches import KeyPartitioner, OutRecord, send_batched
 from streams.flows.engine.staging import DeadLettered, RecordContext, handle_record
 from streams.flows.engine.stores import StateSettings, TaskStore
@@ -121,6 +125,9 @@ class _Task:
     starting: asyncio.Task[None] | None = None
     #: The transaction of the task's last batch, while it completes.
     committing: asyncio.Task[None] | None = None
+    #: Per input partition, the offset the task has handled everything before (transaction markers included):
+    #: the committed offset it was rewound to at its start, then where each fetched batch left the consumer.
+    handled: dict[TopicPartition, int] = field(default_factory=dict)
 
     @property
     def stores(self) -> dict[str, TaskStore]:
@@ -243,8 +250,10 @@ class FlowProcessor:
                     failure, self.failure = self.failure, None
                     raise TaskStartFailed(f"{self.spec.name}: a task could not start: {failure}") from failure
                 self._raise_failed_commit()
+                reached = await self._reached()
                 await self._tick()
                 if not batch:
+                    self._handled(reached)
                     continue
                 async with self._lock:
                     by_task: dict[int, list[Any]] = defaultdict(list)
@@ -261,6 +270,7 @@ class FlowProcessor:
                                 consumer.seek(tp, records[0].offset)
                             continue
                         await self._process(task, parts, fetched)
+                    self._handled(reached)
         finally:
             self.ready = False
             async with self._lock:
@@ -304,19 +314,56 @@ class FlowProcessor:
         task.committing = asyncio.create_task(self._settle(task, ctx, outgoing, offsets, records_in),
                                               name=f"{self.spec.name}-{task.partition}-commit")
 
+    async def _reached(self) -> list[tuple[_Task, dict[TopicPartition, int]]]:
+        """Where the consumer stands in each ready task's inputs right after a fetch, for a flow with a tick: the
+        offset after the last record ``getmany`` handed out, or after the transaction markers that followed it.
+        aiokafka moves a partition's position only as ``getmany`` hands its records out, never for what it
+        prefetched, so once the fetched batch is handled these are what each task has handled (``_handled``)."""
+        consumer = self._consumer
+        if self.spec.tick is None or consumer is None:
+            return []
+        return [(task, {tp: await consumer.position(tp) for tp in task.inputs})
+                for task in list(self.tasks.values()) if task.ready]
+
+    def _handled(self, reached: list[tuple[_Task, dict[TopicPartition, int]]]) -> None:
+        """The fetched batch is handled: each task that was ready when it was fetched has handled up to there."""
+        for task, positions in reached:
+            if self.tasks.get(task.partition) is task:
+                task.handled.update(positions)
+
+    async def _ends(self, tasks: Sequence[_Task]) -> dict[TopicPartition, int]:
+        """The end offsets of ``tasks``' inputs (the last stable offsets: the consumer reads committed); none when
+        Kafka does not answer (then nothing counts as read to its end, and the next tick asks again)."""
+        consumer = self._consumer
+        tps = [tp for task in tasks for tp in task.inputs]
+        if consumer is None or not tps:
+            return {}
+        try:
+            ends: dict[TopicPartition, int] = await consumer.end_offsets(tps)
+        except KafkaError as exc:
+            log.warning("%s: the end offsets of its inputs are unknown (%s); this tick counts none read to its end",
+                        self.spec.name, exc)
+            return {}
+        return ends
+
     async def _tick(self) -> None:
         """The flow's tick for each ready task, every ``tick_interval_s``; its output commits like a batch's (after
-        the task's transaction in flight), without input offsets."""
+        the task's transaction in flight), without input offsets. The end offsets are fetched before any tick:
+        every record a task had handled by then was read before them (:class:`~streams.flows.engine.api.Ticking`)."""
         tick = self.spec.tick
         if tick is None or time.monotonic() - self._ticked_at < self.settings.tick_interval_s:
             return
         self._ticked_at = time.monotonic()
         async with self._lock:
-            for task in [t for t in self.tasks.values() if t.ready]:
+            ready = [t for t in self.tasks.values() if t.ready]
+            ends = await self._ends(ready)
+            for task in ready:
                 ctx = RecordContext(memory=task.stores, stage=self.stage)
+                ticking = Ticking(now_s=time.time(), hold_after_s=self.settings.hold_after_s,
+                                  read_to_end=read_to_end(task.inputs, task.handled, ends))
                 try:
                     with ctx.isolated():  # a failing tick leaves nothing behind; the flow goes on
-                        self.waiting_by_task[task.partition] = tick(ctx, time.time(), self.settings.hold_after_s)
+                        self.waiting_by_task[task.partition] = tick(ctx, ticking)
                 except Exception:
                     log.exception("%s task %d: its tick failed", self.spec.name, task.partition)
                 ctx.flush()
@@ -424,7 +471,7 @@ class FlowProcessor:
             if not task.restored.stores:  # opening a store on disk reads its files: not on the event loop
                 task.restored.stores = await asyncio.to_thread(self.settings.state.open, self.spec, task.partition)
             await self._restore(task.partition, task.restored)
-            await self._rewind_to_committed(task.inputs)
+            task.handled = await self._rewind_to_committed(task.inputs)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the loop raises it: the flow restarts from its last commit
@@ -447,16 +494,21 @@ class FlowProcessor:
             enable_idempotence=True, acks="all", transaction_timeout_ms=self.settings.transaction_timeout_ms,
             retry_backoff_ms=20)
 
-    async def _rewind_to_committed(self, inputs: Sequence[TopicPartition]) -> None:
+    async def _rewind_to_committed(self, inputs: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        """Position ``inputs`` (paused) at their committed offsets, or their beginning; returns those offsets."""
         consumer = self._consumer
         if consumer is None:
-            return
+            return {}
+        at: dict[TopicPartition, int] = {}
         for tp in inputs:
             committed = await consumer.committed(tp)
             if committed is None:
                 await consumer.seek_to_beginning(tp)
+                at[tp] = await consumer.position(tp)
             else:
                 consumer.seek(tp, committed)
+                at[tp] = committed
+        return at
 
     def _update_ready(self) -> None:
         self.ready = all(task.ready for task in self.tasks.values())
@@ -532,6 +584,12 @@ class FlowProcessor:
                     store.close()
             if task.producer is not None:
                 await _stop_quietly(task.producer)
+
+
+def read_to_end(inputs: Sequence[TopicPartition], handled: dict[TopicPartition, int],
+                ends: dict[TopicPartition, int]) -> frozenset[str]:
+    """The topics of ``inputs`` whose partition a task has handled up to its end offset in ``ends``."""
+    return frozenset(tp.topic for tp in inputs if tp in ends and tp in handled and handled[tp] >= ends[tp])
 
 
 async def _stop_quietly(producer: AIOKafkaProducer) -> None:

@@ -24,11 +24,11 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from streams.config.kafka import KafkaAddress
 from streams.errors import IsthmusError
-from streams.flows.engine.api import Context, FlowSpec, Incoming, Store
+from streams.flows.engine.api import Context, FlowSpec, Incoming, Store, Ticking, Waiting
 from streams.kafka import names
 from streams.kafka.topics import TopicSpec, ensure_topics, partition_counts
 
@@ -58,6 +58,14 @@ class KeyRouter(Protocol):
     stores: tuple[str, ...]
 
     def route(self, record: Incoming, stores: Mapping[str, Store]) -> list[tuple[str | None, Incoming]]: ...
+
+
+@runtime_checkable
+class TickingRouter(KeyRouter, Protocol):
+    """A router that also passes records on when its keying stage ticks (``FlowSpec.tick``): records it held
+    that time or what the stage has read to its end lets go (a transaction join's abandoned transactions)."""
+
+    def tick(self, ctx: Context, ticking: Ticking) -> list[tuple[str | None, Incoming]]: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,8 +129,14 @@ def keying_stage(name: str, inputs: tuple[str, ...], router: KeyRouter, into: st
         for key, routed in router.route(record, ctx.stores):
             ctx.emit(into, key=key, value=routed.value, headers=origin_headers(routed))
 
+    def ticked(ctx: Context, ticking: Ticking) -> Waiting:
+        assert isinstance(router, TickingRouter)
+        for key, routed in router.tick(ctx, ticking):
+            ctx.emit(into, key=key, value=routed.value, headers=origin_headers(routed))
+        return Waiting()
+
     return FlowSpec(name=name, inputs=inputs, handler=keying, stores=router.stores, outputs=outputs,
-                    description=description)
+                    description=description, tick=ticked if isinstance(router, TickingRouter) else None)
 
 
 def relay(flow: str, source: str, router: KeyRouter, *, what: str) -> tuple[FlowSpec, str]:

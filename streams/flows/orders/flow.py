@@ -24,7 +24,7 @@ from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.debezium.envelope import ChangeEvent, Op, Tombstone, TransactionEvent, TransactionStatus, decode
 from streams.errors import IsthmusError
 from streams.flows.commands import Cause, Command, emit_command, payload_json
-from streams.flows.engine.api import Context, FlowSpec, Incoming, Rejected
+from streams.flows.engine.api import Context, FlowSpec, Incoming, Rejected, Ticking, Waiting
 from streams.flows.engine.repartition import origin_of, relay
 from streams.flows.lookups import LookupTables, lookups_of
 from streams.flows.orders import balance, holds, order
@@ -32,7 +32,7 @@ from streams.flows.orders.exceptions import IncompleteTransaction, UnexpectedRec
 from streams.flows.orders.mapper import Mapper
 from streams.flows.orders.refusals import RefusalKeys
 from streams.flows.orders.state import LINKS, STORES, State
-from streams.flows.orders.txjoin import Joined, TransactionJoin
+from streams.flows.orders.txjoin import ABANDONED, Joined, TransactionJoin
 from streams.flows.parked import ParkedHolds
 from streams.flows.topics import HOLDS
 from streams.flows.topics import topic as own_topic
@@ -54,6 +54,8 @@ class DocumentTopics:
     roles: dict[str, tuple[tuple[str, SourceMapping], ...]]
     #: ``<namespace>.<table>`` of the header and lines, as a transaction's END counts them.
     joined: tuple[str, ...]
+    #: The topic of each of ``joined``.
+    joined_topics: dict[str, str] = field(default_factory=dict)
     lookups: tuple[str, ...] = field(default=())
     #: The target's results (its sink's CommandResults): a refused create holds its document.
     results: str = ""
@@ -73,8 +75,9 @@ class DocumentTopics:
         roles: dict[str, list[tuple[str, SourceMapping]]] = {}
         for role, source in pairs:
             roles.setdefault(mapper.topic(source), []).append((role, source))
+        joined = {f"{origin.topics.namespace}.{s.table}": mapper.topic(s) for s in (config.origin, config.lines_source)}
         return cls(transaction=origin.transaction_topic, roles={t: tuple(r) for t, r in roles.items()},
-                   joined=tuple(f"{origin.topics.namespace}.{s.table}" for s in (config.origin, config.lines_source)),
+                   joined=tuple(joined), joined_topics=joined,
                    lookups=lookups.topics, results=results or sink_results(config.target_system),
                    refusals=refusals)
 
@@ -118,13 +121,25 @@ class OrdersFlow:
         outputs = () if self.orders_topic is None else (self.orders_topic,)
         return FlowSpec(name=self.name, inputs=self.topics.inputs, handler=self.handle, stores=STORES,
                         outputs=(*outputs, self.holds_topic), compacted=outputs, feeders=(self.refusals_stage,),
-                        tick=self.parked.tick,
+                        tick=self.tick,
                         description=f"{config.origin_system} {config.header.name} documents to "
                                     f"{config.target_system} (joined per source transaction); status and balances "
                                     "back; the reconciled documents")
 
     def handle(self, record: Incoming, ctx: Context) -> None:
         _Step(self, ctx).run(record)
+
+    def tick(self, ctx: Context, ticking: Ticking) -> Waiting:
+        """Abandon the source transactions whose missing changes will never come (their tables read to their end:
+        :meth:`~streams.flows.orders.txjoin.TransactionJoin.abandon_read_to_end`) and go on with those behind
+        them; then announce the parked records that wait too long."""
+        step = _Step(self, ctx)
+        read = {name for name, topic in self.topics.joined_topics.items() if topic in ticking.read_to_end}
+        released = step.join.abandon_read_to_end(read)
+        if released:
+            step.joined(released)
+            step.settle()
+        return self.parked.tick(ctx, ticking)
 
 
 class _Step:
@@ -143,6 +158,10 @@ class _Step:
 
     def run(self, record: Incoming) -> None:
         self.record(record)
+        self.settle()
+
+    def settle(self) -> None:
+        """Judge the documents and balances the step touched: their commands, holds and reconciled records."""
         commands: list[Command] = []
         for number, cause in self.documents.items():
             sent, party = order.evaluate(self.state, self.mapper, number, cause)
@@ -190,9 +209,10 @@ class _Step:
     def joined(self, released: Iterable[Joined]) -> None:
         for joined in released:
             if not joined.complete:
+                self.ctx.count(ABANDONED)
                 error = IncompleteTransaction(
                     f"source transaction {joined.tx_key} is missing its changes of {', '.join(joined.missing)} "
-                    "(a later transaction's arrived first); its document is not sent half-written")
+                    f"({joined.why}); its document is not sent half-written")
                 for record in joined.records:
                     self.reject(record, error)
                 continue

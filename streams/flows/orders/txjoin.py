@@ -12,18 +12,41 @@ Each topic holds its changes in commit order, so when a change of a later transa
 topic, an earlier transaction still waiting for changes of that table can never get them (they were not
 captured, or the topic no longer holds them). Such a transaction is *abandoned*: released with the
 changes it has, so the caller can dead-letter them, and it no longer holds back the transactions after it.
+
+The same holds for an END that arrives after such a change: the join remembers, per table, the floor of the
+latest change it got (:mod:`~streams.codecs.debezium.commits`: every transaction committed at or below it
+committed before that change), and an END whose transaction committed at or below the floor of a table it
+still misses changes of is abandoned at once. That is what a flow sees when it starts reading a transaction
+topic from its beginning while its table topics resume where they were (a flow first run with the join, or a
+consumer group that never read the transaction topic): the ENDs of transactions whose changes it used long ago
+arrive after newer changes, and must not hold those back.
+
+Neither helps when a table has no later change (a table seldom written, a user's SMT that filters records,
+a retention that dropped them): the END would wait for good, and every transaction after it. So the flow's
+tick (:class:`~streams.flows.engine.api.Ticking`) tells the join which tables it has *read to their end*
+since an END was handled: Debezium's connector task writes a transaction's changes no later than its END (with
+Connect's exactly-once sources, in the same or an earlier producer transaction), so every change of that
+transaction on such a table has been handled, now or before the flow's consumer group read that topic.
+:meth:`TransactionJoin.abandon_read_to_end` abandons the queued transactions still missing changes of those
+tables only, in commit order; each is logged and counted (``ABANDONED``), never left waiting silently.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
+from streams.codecs.debezium.commits import CommitMark, change_floor, committed_before, end_mark
 from streams.codecs.debezium.envelope import ChangeEvent, TransactionEvent
 from streams.flows.engine.api import Incoming, JsonValue, Store
 from streams.flows.parking import record_from_state, record_to_state
 
 QUEUE = "queue"
+#: The count ``Context.count`` keeps of transactions released incomplete.
+ABANDONED = "transactions_abandoned"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,6 +56,8 @@ class Joined:
     tx_key: str
     records: tuple[Incoming, ...]
     missing: tuple[str, ...] = ()
+    #: Why an abandoned transaction's missing changes will never come.
+    why: str = ""
 
     @property
     def complete(self) -> bool:
@@ -46,7 +71,8 @@ def collection(event: ChangeEvent) -> str:
 
 class TransactionJoin:
     """The join over one store: ``tx:<key>`` per open transaction, ``ev:<key>:<total_order>`` per buffered
-    change, and ``queue``, the ENDed transactions not yet released, in commit order."""
+    change, ``queue``, the ENDed transactions not yet released, in commit order, and ``floor:<collection>``,
+    the commit floor of the latest change of each joined table."""
 
     def __init__(self, store: Store, collections: Iterable[str]) -> None:
         self.store = store
@@ -67,6 +93,9 @@ class TransactionJoin:
             have.append(ordinal)
             self.store.put(f"ev:{tx_key}:{ordinal}", record_to_state(record))
             self.store.put(f"tx:{tx_key}", state)
+        floor = change_floor(event)
+        if floor is not None:
+            self.store.put(f"floor:{name}", {"stream": floor.stream, "at": floor.at})
         return self._abandon_before(tx_key, name) + self._release()
 
     def end(self, event: TransactionEvent) -> list[Joined]:
@@ -77,11 +106,51 @@ class TransactionJoin:
         state = self._tx(event.tx_key)
         if state.get("expected") is None:
             state["expected"] = counts
+            passed = self._passed(end_mark(event), self._missing(state))
+            if passed:
+                log.info("source transaction %s is abandoned: %s already delivered changes of transactions "
+                         "committed after it", event.tx_key, ", ".join(passed))
+                return [self._take(event.tx_key, state, self._missing(state),
+                                   why="its tables had delivered later transactions' changes before its END")]
             self.store.put(f"tx:{event.tx_key}", state)
             queue = self._queue()
             queue.append(event.tx_key)
             self.store.put(QUEUE, {"txs": queue})
         return self._release()
+
+    def abandon_read_to_end(self, read_to_end: Collection[str]) -> list[Joined]:
+        """Release the queued transactions, in commit order, that miss changes only of tables in ``read_to_end``
+        (the joined tables whose topics the tick found read to their end, every END queued having been handled
+        before): those changes were handled long ago or will never come. Each is abandoned (with what it has,
+        perhaps nothing), and the complete ones behind it go on; the first one still missing changes of another
+        table stops the release, so that nothing overtakes a transaction that may still complete."""
+        queue = self._queue()
+        released: list[Joined] = []
+        while queue:
+            state = self._tx(queue[0])
+            missing = self._missing(state)
+            if missing and not set(missing) <= set(read_to_end):
+                break
+            tx_key = queue.pop(0)
+            if missing:
+                log.info("source transaction %s is abandoned: its changes of %s are not among what the flow has "
+                         "read to the end of their topics (handled before, filtered out, or expired)", tx_key,
+                         ", ".join(missing))
+            released.append(self._take(tx_key, state, missing, why=(
+                "its topics were read to their end after its END without them: handled before this flow's "
+                "history, filtered out, or expired" if missing else "")))
+        if released:
+            self.store.put(QUEUE, {"txs": queue})
+        return released
+
+    def _passed(self, end: CommitMark | None, missing: tuple[str, ...]) -> list[str]:
+        """The tables ``missing`` names whose latest change is of a transaction committed after ``end``."""
+        passed = []
+        for name in missing:
+            floor = self.store.get(f"floor:{name}")
+            if floor is not None and committed_before(end, CommitMark(str(floor["stream"]), int(floor["at"]))):
+                passed.append(name)
+        return passed
 
     def _tx(self, tx_key: str) -> JsonValue:
         return self.store.get(f"tx:{tx_key}") or {"expected": None, "have": {}}
@@ -102,7 +171,9 @@ class TransactionJoin:
             state = self._tx(other)
             missing = self._missing(state)
             if name in missing:
-                abandoned.append(self._take(other, state, missing))
+                log.info("source transaction %s is abandoned: %s delivered a change of a later transaction "
+                         "before its own", other, name)
+                abandoned.append(self._take(other, state, missing, why="a later transaction's change arrived first"))
         if abandoned:
             gone = {j.tx_key for j in abandoned}
             self.store.put(QUEUE, {"txs": [t for t in queue if t not in gone]})
@@ -120,7 +191,7 @@ class TransactionJoin:
             self.store.put(QUEUE, {"txs": queue})
         return released
 
-    def _take(self, tx_key: str, state: JsonValue, missing: tuple[str, ...]) -> Joined:
+    def _take(self, tx_key: str, state: JsonValue, missing: tuple[str, ...], *, why: str = "") -> Joined:
         ordinals = sorted(o for have in (state.get("have") or {}).values() for o in have)
         records = []
         for ordinal in ordinals:
@@ -129,4 +200,4 @@ class TransactionJoin:
                 records.append(record_from_state(buffered))
             self.store.put(f"ev:{tx_key}:{ordinal}", None)
         self.store.put(f"tx:{tx_key}", None)
-        return Joined(tx_key=tx_key, records=tuple(records), missing=missing)
+        return Joined(tx_key=tx_key, records=tuple(records), missing=missing, why=why)

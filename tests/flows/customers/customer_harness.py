@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from customer_events import T0, Sent, Systems, decode_commands, decode_topic
+from tx_events import one_transaction, with_ends
 
 from reference.topics import CANONICAL_CUSTOMERS
 from streams.codecs.avro.single_object import SchemaStore
@@ -47,6 +48,17 @@ class Harness:
 
     def feed(self, *records: tuple[str, bytes | None, bytes | None]) -> list[Sent]:
         """Process the records; returns the commands they caused (also queued for :meth:`settle`)."""
+        return self._feed(with_ends(records))
+
+    def feed_transaction(self, *records: tuple[str, bytes | None, bytes | None]) -> list[Sent]:
+        """Process ``records`` (changes of one system) as one source transaction, its END last."""
+        return self._feed(one_transaction(records))
+
+    def feed_exactly(self, *records: tuple[str, bytes | None, bytes | None]) -> list[Sent]:
+        """Process ``records`` as given, transaction topics' records among them (no END added)."""
+        return self._feed(list(records))
+
+    def _feed(self, records: list[tuple[str, bytes | None, bytes | None]]) -> list[Sent]:
         start = len(self.emitted)
         self.fed += records
         asyncio.run(self.run.feed([self.run.record(t, k, v) for t, k, v in records]))

@@ -20,6 +20,7 @@ from support.topics import Record, TopicReader
 
 from streams.codecs import ChangeEvent, decode
 from streams.codecs.avro.single_object import SchemaStore
+from streams.codecs.debezium.envelope import TransactionEvent, TransactionStatus
 from streams.codecs.exceptions import CodecError
 from streams.flows.engine.api import Context, FlowSpec, Incoming
 
@@ -56,11 +57,44 @@ class Mine:
         return False
 
 
-def only(spec: FlowSpec, mine: Mine, name: str) -> FlowSpec:
-    """``spec`` under another consumer group, handling only this test's records."""
+def only(spec: FlowSpec, mine: Mine, name: str, *, dead_letters: str | None = None) -> FlowSpec:
+    """``spec`` under another consumer group, handling only this test's records: its changes, the ENDs of their
+    source transactions (an END met before any change of its transaction is kept until one is claimed, so the
+    flow's transaction join sees exactly this test's transactions), and the dead letters on ``dead_letters``
+    keyed by one of its customer numbers."""
+    ended: dict[str, Incoming] = {}
+    claimed: set[str] = set()
+
     def handler(record: Incoming, ctx: Context) -> Any:
+        if record.topic == dead_letters:
+            if record.key is not None and record.key.decode(errors="replace") in mine.numbers:
+                spec.handler(record, ctx)
+            return None
+        if record.value is None:
+            return None
+        try:
+            event = decode(record.value, record.key, topic=record.topic)
+        except CodecError:
+            return None
+        if isinstance(event, TransactionEvent):
+            if event.status is TransactionStatus.END:
+                if event.tx_key in claimed:
+                    claimed.discard(event.tx_key)
+                    spec.handler(record, ctx)
+                else:
+                    ended[event.tx_key] = record
+                    while len(ended) > 50_000:
+                        ended.pop(next(iter(ended)))
+            return None
         if mine.claims(record):
-            return spec.handler(record, ctx)
+            spec.handler(record, ctx)
+            if isinstance(event, ChangeEvent) and event.transaction is not None:
+                tx_key = event.transaction.tx_key
+                end = ended.pop(tx_key, None)
+                if end is not None:
+                    spec.handler(end, ctx)
+                else:
+                    claimed.add(tx_key)
         return None
 
     return dataclasses.replace(spec, name=name, handler=handler)

@@ -10,6 +10,7 @@ from collections import Counter, defaultdict
 from aiokafka.partitioner import DefaultPartitioner
 from customer_events import Sent, decode_commands
 from customer_harness import Harness
+from tx_events import with_ends
 
 from streams.flows.engine.api import Incoming
 from streams.flows.engine.local import LocalRun
@@ -83,9 +84,9 @@ def test_contact_and_address_wait_in_the_stage_until_their_customer_is_routed(ha
              systems.crm_address(NUMBERS[0], "billing")]
     laid = partitioned(harness.flow.spec(), PARTITIONS)
     stage = LocalRun(laid.stage)
-    asyncio.run(stage.feed([stage.record(t, k, v) for t, k, v in early]))
+    asyncio.run(stage.feed([stage.record(t, k, v) for t, k, v in with_ends(early)]))
     assert stage.context.emitted == [] and len(stage.context.memory["held"]) == 3  # both, and their index
-    asyncio.run(stage.feed([stage.record(*customer)]))
+    asyncio.run(stage.feed([stage.record(*r) for r in with_ends([customer])]))
     emitted = stage.context.emitted
     assert [e.key for e in emitted] == [NUMBERS[0].encode()] * 3
     assert [dict(e.headers)["isthmus.origin"].decode().split('"')[3] for e in emitted] == [
@@ -99,6 +100,6 @@ def test_key_only_delete_follows_the_row_to_its_customer(harness: Harness) -> No
     (contact_id,) = systems.contacts
     records.append(systems.crm_contact_delete(contact_id))
     stage = LocalRun(partitioned(harness.flow.spec(), PARTITIONS).stage)
-    asyncio.run(stage.feed([stage.record(t, k, v) for t, k, v in records]))
+    asyncio.run(stage.feed([stage.record(t, k, v) for t, k, v in with_ends(records)]))
     assert [e.key for e in stage.context.emitted] == [NUMBERS[1].encode()] * 3
     assert len(stage.context.memory["rows"]) == 0

@@ -9,6 +9,7 @@ from typing import Any
 
 from customer_events import Systems, decode_topic
 from customer_harness import Harness
+from tx_events import with_ends
 
 from reference.topics import CANONICAL_CUSTOMERS, CRM_CUSTOMERS
 from streams.flows.customers.state import CustomerState, StateCodec
@@ -47,7 +48,8 @@ def _batch_run(harness: Harness) -> tuple[LocalRun, CountingStore]:
 
 
 def _feed(run: LocalRun, records: list[tuple[str, bytes | None, bytes | None]]) -> None:
-    asyncio.run(run.feed([run.record(t, k, v) for t, k, v in records]))
+    """Feed ``records``, each change in a source transaction of its own (its END after it)."""
+    asyncio.run(run.feed([run.record(t, k, v) for t, k, v in with_ends(records)]))
 
 
 def test_the_entity_is_written_once_per_batch_and_published_once(harness: Harness) -> None:

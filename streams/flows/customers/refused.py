@@ -1,0 +1,61 @@
+"""A create the target refused counts as not created.
+
+The sinks dead-letter a command the target refuses for good (the reference ERP's 422 on an invalid account,
+``isthmus.dlq``, stage ``sink.<system>``). The entity flow reads that topic (one partition, like the CDC
+topics) and, for a dead-lettered ``create`` of its own record that is still the creation in flight for its
+entity (same idempotency key) while that system has no row of it, forgets the creation: the system holds
+nothing (its mirror is reset, so the ``update`` commands sent on top of the create are forgotten too). No
+command is sent then, since the same data would be refused again; the next change of the entity's source
+sends ``create`` again, with the data the record has then (a corrected row).
+
+A create a route declares as a business refusal (``refusals``) ends as a CommandResult on
+``isthmus.results.<system>``, which has the command topics' partition count and is not an input here; such
+a refusal (the multi-origin race's 409) means the row exists, and its own CDC row links the entity.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from streams.codecs.avro.single_object import SchemaStore
+from streams.codecs.exceptions import CodecError
+from streams.flows.customers.config import EntityConfig
+from streams.flows.customers.state import CustomerState
+from streams.flows.engine.api import Incoming
+from streams.flows.engine.objects import ObjectView
+
+log = logging.getLogger(__name__)
+
+SINK_STAGE = "sink."
+
+
+def forget_refused(record: Incoming, entities: ObjectView[CustomerState], *, config: EntityConfig,
+                   schemas: SchemaStore) -> bool:
+    """Forget the creation a dead letter refused; True when it was the entity's creation in flight.
+    ``entities``: the batch's view of the entity flow's ``entities`` store."""
+    if record.value is None:
+        return False
+    try:
+        letter = schemas.decode(record.value).value
+        stage = str(letter.get("stage") or "")
+        system = stage[len(SINK_STAGE):]
+        if not stage.startswith(SINK_STAGE) or system not in config.written or letter.get("value") is None:
+            return False
+        command = schemas.decode(letter["value"]).value
+    except (CodecError, AttributeError, TypeError) as exc:
+        log.debug("%s: not a dead-lettered command (%s); ignored", record.position, exc)
+        return False
+    if command.get("entity_type") != config.record.target or command.get("operation") != "create":
+        return False
+    key = str(command.get("entity_key") or "")
+    if not key:
+        return False
+    state = entities.get(key)
+    if state.creating.get(system) != command.get("idempotency_key") or state.linked(system):
+        return False
+    del state.creating[system]
+    state.mirror(system).gone()
+    entities.put(key, state)
+    log.info("%s: the %s create of %s was refused (%s); it is sent again on the entity's next change",
+             record.position, system, key, letter.get("reason"))
+    return True

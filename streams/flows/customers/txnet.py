@@ -1,0 +1,162 @@
+"""Net effect per source transaction: which input records the entity flow folds together and decides once.
+
+With ``transactions: net`` (the default), the changes of one source transaction are joined along Debezium's
+transaction metadata (:class:`~streams.flows.orders.txjoin.TransactionJoin`, one per system the flow reads,
+each on its own store ``tx-<system>``) and released as one *group* once the transaction's END and every change
+it counts for the flow's tables have arrived. The flow folds a group's changes in their order and decides
+afterwards, once: a customer inserted, updated and deleted in one transaction commands nothing, three
+updates of one row in one transaction make one ``update``. A change without a transaction block (a snapshot
+read, a connector without ``provide.transaction.metadata``) is a group of its own, as is every change with
+``transactions: each``. A transaction abandoned by the join (a later transaction's change arrived first, or
+the flow's tick found the tables it misses read to their end: :meth:`Transactions.abandon_read_to_end`, so
+the missing ones will never come) is released with what it has: for master data, what arrived is still the
+best knowledge of the rows.
+
+A partitioned flow (``ISTHMUS_FLOW_PARTITIONS``) joins in its keying stage, which sees every record: each
+group's records are passed on per entity key, the ``isthmus.tx`` header telling the keyed flow the group and
+how many records of it its key gets (JSON ``{"tx", "key", "i", "n"}``); the keyed flow keeps them in
+``txparts`` until the last arrives (:meth:`Transactions.parts`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+from streams.codecs import ChangeEvent, decode
+from streams.codecs.debezium.envelope import TransactionEvent, TransactionStatus
+from streams.codecs.exceptions import CodecError
+from streams.flows.engine.api import Incoming, Store
+from streams.flows.orders.txjoin import ABANDONED, Joined, TransactionJoin
+from streams.flows.parking import record_from_state, record_to_state
+from streams.systems import Systems
+
+#: Header of a record the keying stage passed on as part of a group: ``{"tx", "key", "i", "n"}``.
+TX_HEADER = "isthmus.tx"
+#: The keyed flow's store of group parts waiting for the rest of their group.
+PARTS = "txparts"
+
+Group = tuple[Incoming, ...]
+
+
+def join_store(system: str) -> str:
+    return f"tx-{system}"
+
+
+class Transactions:
+    """The transaction topics of the systems an entity flow reads, and the joins over them."""
+
+    def __init__(self, *, net: bool, systems: Systems, tables: Mapping[str, tuple[str, str]]) -> None:
+        """``tables``: the flow's input topics, by the system and table each carries."""
+        self.net = net
+        read = sorted({system for system, _ in tables.values()})
+        #: Transaction topic -> system.
+        self.topics = {systems[s].transaction_topic: s for s in read} if net else {}
+        self.collections = {s: frozenset(f"{systems[s].topics.namespace}.{t}" for system, t in tables.values()
+                                         if system == s) for s in read}
+        #: System -> the topic of each of its collections.
+        self._topics_of = {s: {f"{systems[s].topics.namespace}.{t}": topic for topic, (system, t) in tables.items()
+                               if system == s} for s in read}
+
+    @property
+    def stores(self) -> tuple[str, ...]:
+        return tuple(join_store(s) for s in self.topics.values())
+
+    def _join(self, system: str, stores: Mapping[str, Store]) -> TransactionJoin:
+        return TransactionJoin(stores[join_store(system)], self.collections[system])
+
+    def groups(self, record: Incoming, system: str | None, stores: Mapping[str, Store],
+               count: Callable[[str, int], None] | None = None) -> list[Group]:
+        """The groups ``record`` completes: itself alone, nothing yet (it waits for its transaction), or the
+        transactions it completes, in commit order. ``system``: the system whose table the record carries;
+        ``count``: told how many transactions the join abandoned (``Context.count``)."""
+        if record.topic in self.topics:
+            try:
+                event = decode(record.value, record.key, topic=record.topic, where=record.position)
+            except CodecError:
+                return []  # not ours to judge: Debezium writes the transaction topic, no change is lost here
+            if isinstance(event, TransactionEvent) and event.status is TransactionStatus.END:
+                return _released(self._join(self.topics[record.topic], stores).end(event), count)
+            return []
+        if not self.net or system is None or record.value is None:
+            return [(record,)]
+        try:
+            event = decode(record.value, record.key, topic=record.topic, where=record.position)
+        except CodecError:
+            return [(record,)]  # the flow dead-letters it with the reason
+        join = self._join(system, stores)
+        if not isinstance(event, ChangeEvent) or not join.joins(event):
+            return [(record,)]
+        return _released(join.add(record, event), count)
+
+    def abandon_read_to_end(self, read_to_end: Collection[str], stores: Mapping[str, Store],
+                            count: Callable[[str, int], None] | None = None) -> list[Group]:
+        """The groups a tick releases: each join's transactions that miss changes only of tables whose topics are
+        in ``read_to_end`` (:meth:`~streams.flows.orders.txjoin.TransactionJoin.abandon_read_to_end`), and the
+        complete ones behind them, in commit order per system; ``count``: told how many were abandoned."""
+        groups: list[Group] = []
+        for system in self.topics.values():
+            read = {name for name, topic in self._topics_of[system].items() if topic in read_to_end}
+            groups += _released(self._join(system, stores).abandon_read_to_end(read), count)
+        return groups
+
+    @staticmethod
+    def parts(record: Incoming, stores: Mapping[str, Store]) -> list[Group] | None:
+        """For the keyed flow of a partitioned one: the group a record marked by the keying stage completes
+        (``[]`` while it waits for the rest); None for a record without the mark."""
+        raw = dict(record.headers).get(TX_HEADER)
+        if raw is None:
+            return None
+        mark: dict[str, Any] = json.loads(raw)
+        n, i = int(mark["n"]), int(mark["i"])
+        if n <= 1:
+            return [(record,)]
+        prefix = f"{mark['tx']}|{mark['key']}|"
+        store = stores[PARTS]
+        if i < n - 1:
+            store.put(f"{prefix}{i}", record_to_state(record))
+            return []
+        group = []
+        for index in range(n - 1):
+            held = store.get(f"{prefix}{index}")
+            if held is not None:
+                group.append(record_from_state(held))
+                store.put(f"{prefix}{index}", None)
+        return [(*group, record)]
+
+
+def _released(joined: list[Joined], count: Callable[[str, int], None] | None) -> list[Group]:
+    abandoned = sum(1 for j in joined if not j.complete)
+    if abandoned and count is not None:
+        count(ABANDONED, abandoned)
+    return [j.records for j in joined if j.records]
+
+
+def mark(routed: list[tuple[str | None, Incoming]], tx: str, group: Group) -> list[tuple[str | None, Incoming]]:
+    """The keying stage's routes of one group, each record marked with its place among its key's records of the
+    group. A record the router cannot place (key None) is a group of one, and so is a held record the group
+    released (no member of it: a change of an earlier transaction)."""
+    members = {(r.topic, r.partition, r.offset) for r in group}
+
+    def single(key: str | None, record: Incoming) -> bool:
+        return key is None or (record.topic, record.partition, record.offset) not in members
+
+    counts: dict[str | None, int] = {}
+    for key, record in routed:
+        if not single(key, record):
+            counts[key] = counts.get(key, 0) + 1
+    seen: dict[str | None, int] = {}
+    marked = []
+    for key, record in routed:
+        if single(key, record):
+            place = {"tx": "", "key": key, "i": 0, "n": 1}
+        else:
+            place = {"tx": tx, "key": key, "i": seen.get(key, 0), "n": counts[key]}
+            seen[key] = seen.get(key, 0) + 1
+        header = json.dumps(place, separators=(",", ":")).encode()
+        headers = (*((k, v) for k, v in record.headers if k != TX_HEADER), (TX_HEADER, header))
+        marked.append((key, Incoming(topic=record.topic, partition=record.partition, offset=record.offset,
+                                     key=record.key, value=record.value, timestamp_ms=record.timestamp_ms,
+                                     headers=headers)))
+    return marked

@@ -1,0 +1,97 @@
+"""A create the target refused counts as not created (the next source change sends ``create`` again, with the
+current data), and a key deleted then made again in the origin re-activates its counterpart."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import pytest
+from customer_events import Sent
+from customer_harness import Harness
+
+from streams.flows.topics import DLQ_TOPIC
+from streams.kafka.deadletters import DEAD_LETTER_TYPE, Original, dead_letter_value
+
+pytestmark = pytest.mark.unit
+
+NUMBER = "C-420001"
+
+
+def _dead_letter(harness: Harness, sent: Sent, stage: str = "sink.erp") -> None:
+    """The sink's dead letter of ``sent`` (a 422 from the target), fed to the flow."""
+    (emitted,) = [e for e in harness.emitted if e.topic == sent.topic and e.value is not None
+                  and harness.schemas.decode(e.value).value["command_id"] == sent.record["command_id"]]
+    original = Original(topic=sent.topic, partition=0, offset=7, timestamp_ms=0, key=emitted.key,
+                        value=emitted.value, headers=tuple(_headers(sent).items()))
+    letter = dead_letter_value(original, reason="422 billing_country: not a country", error_type="TargetRefused",
+                               stage=stage, attempts=1, worker="w1", failed_at=dt.datetime(2026, 3, 10, tzinfo=dt.UTC))
+    value = harness.schemas.encode(DEAD_LETTER_TYPE, letter)
+    asyncio.run(harness.run.feed([harness.run.record(DLQ_TOPIC, emitted.key, value)]))
+
+
+def _headers(sent: Sent) -> dict[str, bytes]:
+    return {"isthmus.command_id": sent.record["command_id"].encode()}
+
+
+def test_a_refused_create_is_sent_again_with_the_current_data_on_the_next_change(harness: Harness) -> None:
+    systems = harness.systems
+    (create,) = harness.feed(systems.crm_create(NUMBER, name="Bad Row"))
+    harness.outbox.clear()  # the ERP refuses it: no account
+    _dead_letter(harness, create)
+    assert harness.stored(NUMBER)["creating"] == {}
+    (again,) = harness.feed(systems.crm_edit(NUMBER, name="Good Row"))
+    assert again.route == ("Account", "create") and again.payload["name"] == "Good Row"
+    assert again.record["idempotency_key"] != create.record["idempotency_key"]
+    harness.settle()
+    assert systems.accounts[NUMBER]["name"] == "Good Row" and harness.outbox == []
+
+
+def test_updates_sent_on_top_of_a_refused_create_are_forgotten_with_it(harness: Harness) -> None:
+    systems = harness.systems
+    (create,) = harness.feed(systems.crm_create(NUMBER, name="Bad Row"))
+    (update,) = harness.feed(systems.crm_edit(NUMBER, email="x@y.test"))
+    assert update.route == ("Account", "update")
+    harness.outbox.clear()
+    _dead_letter(harness, create)
+    (again,) = harness.feed(systems.crm_edit(NUMBER, name="Good Row"))
+    assert again.route == ("Account", "create") and again.payload["email"] == "x@y.test"
+
+
+def test_a_dead_letter_of_another_stage_or_an_old_create_changes_nothing(harness: Harness) -> None:
+    systems = harness.systems
+    (create,) = harness.feed(systems.crm_create(NUMBER, name="Acme"))
+    _dead_letter(harness, create, stage="flow.isthmus-orders")
+    assert harness.stored(NUMBER)["creating"] == {"erp": create.record["idempotency_key"]}
+    harness.settle()
+    _dead_letter(harness, create)  # linked by now: it exists, whatever an old letter says
+    assert harness.feed(systems.crm_edit(NUMBER, phone="+86 21 5555")) != []
+    assert all(s.route != ("Account", "create") for s in harness.sent[1:])
+
+
+def test_delete_then_create_again_reactivates_the_account(harness: Harness) -> None:
+    systems = harness.systems
+    harness.feed(systems.crm_create(NUMBER, name="Acme"))
+    harness.settle()
+    harness.feed(systems.crm_delete(NUMBER))
+    harness.settle()
+    assert systems.accounts[NUMBER]["active"] == 0
+    sent = harness.feed(systems.crm_create(NUMBER, name="Acme Again"))
+    assert ("Account", "update") in [s.route for s in sent]
+    (update,) = [s for s in sent if s.route == ("Account", "update")]
+    assert "active" in update.changed and update.payload["active"] is True
+    harness.settle()
+    assert systems.accounts[NUMBER]["active"] == 1 and systems.accounts[NUMBER]["name"] == "Acme Again"
+    assert harness.canonical(NUMBER)["active"] is True and harness.outbox == []
+
+
+def test_a_snapshot_read_of_a_deleted_key_does_not_revive_it(harness: Harness) -> None:
+    """Only a row the source makes asserts that the entity lives; a snapshot re-reads, it does not make."""
+    systems = harness.systems
+    harness.feed(systems.crm_create(NUMBER, name="Acme"))
+    harness.settle()
+    harness.feed(systems.crm_delete(NUMBER))
+    harness.settle()
+    systems.crm_create(NUMBER, name="Acme")
+    read = systems.cdc.record("crm.crm.customers", "r", before=None, after=systems.customers[NUMBER])
+    assert all(s.route != ("Account", "update") or "active" not in s.changed for s in harness.feed(read))
