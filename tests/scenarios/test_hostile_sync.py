@@ -41,10 +41,12 @@ import httpx
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 from pymysql.cursors import DictCursor
+from support.flows import start_at_end
 from support.ports import free_port
 from support.waiting import eventually, log_tails, quiet
 
 from streams.codecs.avro.single_object import SchemaStore
+from streams.flows.files import FLOWS_DIR, FLOWS_DIR_ENV
 from streams.flows.topics import HOLDS
 from streams.sinks.topics import DLQ_TOPIC
 from streams.stack.running import RunningStack
@@ -81,6 +83,36 @@ def systems_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+def own_names(bootstrap: str, folder: Path, tag: str) -> dict[str, str]:
+    """The environment that gives this run's worker and sinks names of their own on the shared stack: the
+    project's flow files under flow names of this run (their groups, changelogs and transactional ids), the
+    sinks' groups, each started at the current end of what it reads, so nothing of another test's is consumed
+    (or taken away from it)."""
+    folder.mkdir()
+    names = []
+    for path in sorted(FLOWS_DIR.glob("*.yaml")):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        renamed = [f"name: {line.removeprefix('name: ')}-{tag}" if line.startswith("name: ") else line
+                   for line in lines]
+        names += [line.removeprefix("name: ") for line in renamed if line.startswith("name: ")]
+        (folder / path.name).write_text("\n".join([*renamed, ""]), encoding="utf-8")
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    try:
+        inputs = [t for t in consumer.topics() if t.startswith(("crm.", "erp.", "isthmus.dlq", "isthmus.results.",
+                                                                 "isthmus.canonical."))]
+    finally:
+        consumer.close()
+    for name in names:
+        for group in (name, f"{name}-results-keying", f"{name}-keying"):
+            start_at_end(bootstrap, group, inputs)
+    env = {FLOWS_DIR_ENV: str(folder)}
+    for system in ("crm", "erp"):
+        group = f"hostile-sink-{system}-{tag}"
+        start_at_end(bootstrap, group, [f"isthmus.commands.{system}"])
+        env[f"SINK_GROUP_{system}"] = group
+    return env
+
+
 class Fleet:
     """The worker and the two sinks as processes of their own; any may be SIGKILLed and started again."""
 
@@ -95,9 +127,13 @@ class Fleet:
         self.kills: list[str] = []
 
     def start(self, name: str) -> None:
-        args = ["worker"] if name == "worker" else ["sink", "--target", name.removeprefix("sink-")]
+        system = name.removeprefix("sink-")
+        args = ["worker"] if name == "worker" else ["sink", "--target", system]
+        env = dict(self.env)
+        if name != "worker":
+            env["ISTHMUS_SINK_GROUP_ID"] = env["ISTHMUS_SINK_TRANSACTIONAL_ID"] = env[f"SINK_GROUP_{system}"]
         with open(self.logs / f"{name}.log", "ab") as out:
-            self.processes[name] = subprocess.Popen([sys.executable, "-m", "streams.cli.main", *args], env=self.env,
+            self.processes[name] = subprocess.Popen([sys.executable, "-m", "streams.cli.main", *args], env=env,
                                                     stdout=out, stderr=subprocess.STDOUT)
 
     def kill(self, name: str) -> None:
@@ -128,8 +164,9 @@ class Fleet:
 def fleet(stack: RunningStack, systems_dir: Path, logs: Path, *, chaos: random.Random | None) -> Iterator[Fleet]:
     """The fleet, ready; with ``chaos``, a thread SIGKILLs one of its processes (chosen, and at a moment chosen,
     by the seeded ``chaos``) every 8 to 25 s until the block ends."""
-    running = Fleet({SYSTEMS_DIR_ENV: str(systems_dir), "ISTHMUS_WORKER_ID": f"hostile-{uuid.uuid4().hex[:6]}"},
-                    logs)
+    tag = uuid.uuid4().hex[:6]
+    names = own_names(stack.settings.bootstrap_servers, logs / "flows", tag)
+    running = Fleet({SYSTEMS_DIR_ENV: str(systems_dir), "ISTHMUS_WORKER_ID": f"hostile-{tag}", **names}, logs)
     for name in Fleet.NAMES:
         running.start(name)
     stop = threading.Event()
@@ -425,9 +462,9 @@ def run_scenario(stack: RunningStack, systems_dir: Path, logs: Path, chaos: rand
     db = Db(stack)
     written = Written(run=str(random.randrange(10**8, 10**9)))
     start = _ends(bootstrap, (DLQ_TOPIC, HOLDS))
-    sku = _goods(stack, db, written.run)
     moving = ("isthmus.commands.crm", "isthmus.commands.erp", "isthmus.results.crm", "isthmus.results.erp", HOLDS)
     with fleet(stack, systems_dir, logs, chaos=chaos) as running:
+        sku = _goods(stack, db, written.run)
         write_scenario(db, written, sku, logs)
         eventually("the 1,000-line order in the ERP", lambda: db.erp_rows(
             "SELECT 1 FROM sales_orders o JOIN sales_order_lines l USING (order_id) WHERE o.crm_order_number = %s "
