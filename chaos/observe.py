@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -55,10 +55,11 @@ def end_offsets(bootstrap: str, topics: Iterable[str]) -> int:
         consumer.close()
 
 
-def group_positions(bootstrap: str) -> list[GroupPosition]:
-    """The committed offset of every flow's and sink's consumer group (``GROUP_PREFIX``) on each partition it
-    committed, with that partition's read_committed end offset (the last stable offset)."""
-    rows = [r for r in admin.lag(bootstrap) if r.group.startswith(GROUP_PREFIX)]
+def group_positions(bootstrap: str, groups: Sequence[str] | None = None) -> list[GroupPosition]:
+    """The committed offset of every flow's and sink's consumer group (``GROUP_PREFIX``), or of ``groups`` when
+    given, on each partition it committed, with that partition's read_committed end offset (the last stable
+    offset)."""
+    rows = [r for r in admin.lag(bootstrap, groups) if groups or r.group.startswith(GROUP_PREFIX)]
     if not rows:
         return []
     consumer = _consumer(bootstrap)
