@@ -44,10 +44,11 @@ from typing import Any
 
 import httpx
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 from pymysql.cursors import DictCursor
 from support.flows import start_at_end
 from support.ports import free_port
+from support.topics import Record, TopicReader, end_offsets, raw, topic_names
 from support.waiting import eventually, log_tails, quiet
 
 from chaos.lag import behind
@@ -103,12 +104,8 @@ def own_names(bootstrap: str, folder: Path, tag: str) -> tuple[dict[str, str], l
                    for line in lines]
         names += [line.removeprefix("name: ") for line in renamed if line.startswith("name: ")]
         (folder / path.name).write_text("\n".join([*renamed, ""]), encoding="utf-8")
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    try:
-        inputs = [t for t in consumer.topics() if t.startswith(("crm.", "erp.", "isthmus.dlq", "isthmus.results.",
-                                                                 "isthmus.canonical."))]
-    finally:
-        consumer.close()
+    inputs = sorted(t for t in topic_names(bootstrap) if t.startswith(("crm.", "erp.", "isthmus.dlq",
+                                                                         "isthmus.results.", "isthmus.canonical.")))
     for name in names:
         for group in (name, f"{name}-results-keying", f"{name}-keying"):
             start_at_end(bootstrap, group, inputs)
@@ -442,34 +439,11 @@ def write_scenario(db: Db, written: Written, sku: str, logs: Path) -> None:
     written.expected[big] = {"name": "Big Order Ltd"}
 
 
-def _ends(bootstrap: str, topics: tuple[str, ...]) -> dict[TopicPartition, int]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    try:
-        parts = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
-        return dict(consumer.end_offsets(parts)) if parts else {}
-    finally:
-        consumer.close()
-
-
-def _since(bootstrap: str, start: Mapping[TopicPartition, int], topic: str) -> list[Any]:
+def _since(bootstrap: str, start: Mapping[TopicPartition, int], topic: str) -> list[Record]:
     """The committed records of ``topic`` written after ``start`` (its end offsets when the scenario began)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                             isolation_level="read_committed")
-    try:
-        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        if not parts:
-            return []
-        consumer.assign(parts)
-        for tp in parts:
-            consumer.seek(tp, start.get(tp, 0))
-        ends = consumer.end_offsets(parts)
-        found: list[Any] = []
-        while any(consumer.position(tp) < ends[tp] for tp in parts):
-            for records in consumer.poll(timeout_ms=500).values():
-                found += records
-        return found
-    finally:
-        consumer.close()
+    with TopicReader(bootstrap, [topic], raw, start=start) as reader:
+        reader.to_end()
+        return list(reader.seen)
 
 
 def check_customers(db: Db, written: Written) -> list[str]:
@@ -544,7 +518,7 @@ def run_scenario(stack: RunningStack, systems_dir: Path, logs: Path, chaos: rand
     schemas = SchemaStore.from_directory()
     db = Db(stack)
     written = Written(run=str(random.randrange(10**8, 10**9)))
-    start = _ends(bootstrap, (DLQ_TOPIC, HOLDS))
+    start = end_offsets(bootstrap, (DLQ_TOPIC, HOLDS))
     moving = ("isthmus.commands.crm", "isthmus.commands.erp", "isthmus.results.crm", "isthmus.results.erp", HOLDS)
     with fleet(stack, systems_dir, logs, chaos=chaos) as (running, havoc):
         sku = _goods(stack, db, written.run)
@@ -554,7 +528,7 @@ def run_scenario(stack: RunningStack, systems_dir: Path, logs: Path, chaos: rand
             "HAVING count(*) = %s", written.orders["big"], BIG_LINES), logs, timeout=WAIT_S)
         havoc.calm(logs)
         _, (_, unread) = quiet("the command, result and hold topics and the fleet's progress to stop moving",
-                               lambda: (running.alive() and _ends(bootstrap, moving), running.progress()),
+                               lambda: (running.alive() and end_offsets(bootstrap, moving), running.progress()),
                                settle=20, timeout=WAIT_S, every=2, context=log_tails(logs))
         assert not unread, f"quiet, but the sinks have commands left to read: {unread}"
     holds: dict[str, Mapping[str, Any]] = {}
