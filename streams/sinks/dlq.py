@@ -8,7 +8,6 @@ once. A replayed record that fails again is dead-lettered again, its reason sayi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,10 +20,10 @@ from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.exceptions import CodecError
 from streams.config.kafka import KafkaAddress, client_kwargs, kafka_settings
 from streams.kafka import names
+from streams.kafka.deadletters import replayed_headers
 from streams.kafka.topics import unreachable
 from streams.sinks.exceptions import DeadLetterNotFound, DeadLetterUnreadable
 from streams.sinks.records import COMMAND, DEAD_LETTER
-from streams.sinks.topics import REPLAY_HEADER
 
 READ_TIMEOUT_MS = 1000
 
@@ -197,11 +196,7 @@ def pick(entries: Sequence[DeadLetterEntry], addresses: Sequence[str], topic: st
 
 
 def replay_headers(entry: DeadLetterEntry, topic: str, now: datetime | None = None) -> list[tuple[str, bytes]]:
-    note = json.dumps({"dlq_topic": topic, "dlq_partition": entry.partition, "dlq_offset": entry.offset,
-                       "replayed_at": (now or datetime.now(UTC)).isoformat()}).encode()
-    kept = [(h["key"], h["value"] if h["value"] is not None else b"") for h in entry.letter.get("headers", [])
-            if h["key"] != REPLAY_HEADER]
-    return [*kept, (REPLAY_HEADER, note)]
+    return replayed_headers(entry.letter, topic, entry.partition, entry.offset, now or datetime.now(UTC))
 
 
 async def replay(bootstrap_servers: KafkaAddress, topic: str, entries: Sequence[DeadLetterEntry]) -> list[Replayed]:
