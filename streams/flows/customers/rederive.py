@@ -29,14 +29,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.exceptions import CodecError
 from streams.flows.commands import Cause, Command
-from streams.flows.customers.config import EntityConfig, SystemRole
+from streams.flows.customers.config import EntityConfig, SystemRole, entity_config
 from streams.flows.customers.exceptions import CustomerFlowError
 from streams.flows.customers.mirror import MISSING
 from streams.flows.customers.refused import SINK_STAGE
@@ -44,9 +44,12 @@ from streams.flows.customers.state import CustomerState
 from streams.flows.customers.sync import command_payload, decide, link_record
 from streams.flows.engine.api import Incoming
 from streams.flows.engine.objects import ObjectView
+from streams.flows.exceptions import FlowFileError, FlowUnavailable
+from streams.flows.files import load_flow_files
 from streams.kafka.deadletters import replayed_headers
 from streams.kafka.rederive import REDERIVE_TYPE, RederiveRequest
-from streams.mapping import Context
+from streams.mapping import Context, RecordMapping
+from streams.systems import Systems
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +103,7 @@ def rederive(record: Incoming, entities: ObjectView[CustomerState], *, config: E
     stored = Stored(topic=str(letter["topic"]), key=letter.get("key"), value=letter.get("value"),
                     headers=replayed_headers(letter, request.dlq_topic, request.dlq_partition, request.dlq_offset,
                                              request.requested_at))
-    command, why = _own_command(letter, config, schemas)
+    command, why = own_command(letter, config, schemas)
     if command is None:
         return Answer(way="as_stored", request=request, stored=stored, why=why)
     system, key = str(command["target"]), str(command["entity_key"])
@@ -120,8 +123,8 @@ def rederive(record: Incoming, entities: ObjectView[CustomerState], *, config: E
         dataclasses.replace(c, parent_command_id=parent, correlation_id=correlation) for c in commands])
 
 
-def _own_command(letter: Mapping[str, Any], config: EntityConfig,
-                 schemas: SchemaStore) -> tuple[Mapping[str, Any] | None, str]:
+def own_command(letter: Mapping[str, Any], config: EntityConfig,
+                schemas: SchemaStore) -> tuple[Mapping[str, Any] | None, str]:
     """The dead letter's command when it is one of this flow's (its record, to a system it writes, dead-lettered
     by that system's sink); else None and why not."""
     stage = str(letter.get("stage") or "")
@@ -192,3 +195,40 @@ def _resend(state: CustomerState, role: SystemRole, cause: Cause, *, context: Co
         if not (inactive and name == active and on_inactive == "ignore"):
             mirror.command_again(name, state.value(name))
     return commands
+
+
+def rederiving_flow(letter: Mapping[str, Any], flows: Sequence[EntityConfig],
+                    schemas: SchemaStore) -> tuple[str | None, str]:
+    """The entity flow of ``flows`` that derives the command of ``letter`` (a DeadLetter record), so a replay asks
+    it to derive the command again; None and why when no flow, or more than one, does (then the replay re-sends
+    the stored record as it was)."""
+    found = [config.name for config in flows if own_command(letter, config, schemas)[0] is not None]
+    if len(found) == 1:
+        return found[0], ""
+    if found:
+        return None, f"the entity flows {', '.join(found)} all derive it; none is asked"
+    stage = str(letter.get("stage") or "")
+    if not stage.startswith(SINK_STAGE):
+        return None, f"stage {stage or '-'} is no sink: the record is not a command an entity flow derives"
+    try:
+        command = schemas.decode(letter["value"]).value if letter.get("value") else {}
+    except CodecError:
+        command = {}
+    kind = str(command.get("entity_type") or "the record").rpartition(".")[2]
+    return None, f"no entity flow derives {kind} commands for {stage[len(SINK_STAGE):]}"
+
+
+def entity_flows(mappings: Mapping[str, RecordMapping], named: Mapping[str, Any], systems: Systems, *,
+                 env: Mapping[str, str] | None = None) -> tuple[list[EntityConfig], dict[str, str]]:
+    """The entity flows of the flow files (``ISTHMUS_FLOWS_DIR``, default flows/), and those that cannot be
+    built, each with why."""
+    flows: list[EntityConfig] = []
+    broken: dict[str, str] = {}
+    for flow in load_flow_files(env=env):
+        if flow.block != "entity":
+            continue
+        try:
+            flows.append(entity_config(flow, mappings, named, systems))
+        except (FlowFileError, FlowUnavailable) as exc:
+            broken[flow.name] = str(exc)
+    return flows, broken
