@@ -23,6 +23,8 @@ from typing import Any
 from streams.cli.runtime import load_runtime, stack_home
 from streams.codecs.avro.single_object import SchemaStore
 from streams.config.kafka import KafkaSettings
+from streams.flows.customers.config import EntityConfig
+from streams.flows.customers.rederive import entity_flows, rederiving_flow
 from streams.inspect import admin, filters
 from streams.inspect.decoding import decode_record, masked
 from streams.inspect.exceptions import BadFilter
@@ -67,7 +69,9 @@ def register(subparsers: Any) -> None:
 def _register_dlq(commands: Any) -> None:
     group = commands.add_parser("dlq", help="list, show and replay dead letters",
                                 description="Records that a stage could not process, with the reason, the stage "
-                                            "and the original bytes; replay re-produces them once fixed.")
+                                            "and the original bytes. Once the cause is fixed, replay has an entity "
+                                            "flow derive its dead-lettered commands again from the current state, "
+                                            "and re-produces any other record as stored (--as-stored: all).")
     sub = group.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
 
     def add(name: str, run: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
@@ -86,11 +90,17 @@ def _register_dlq(commands: Any) -> None:
     parser.add_argument("--show-pii", action="store_true", help="do not mask personal data (admin role)")
     _add_access(parser, pii=False)
 
-    parser = add("replay", run_replay, "re-produce dead letters' original records to their original topics, "
-                 "marked as replays")
+    parser = add("replay", run_replay, "replay dead letters, marked as replays: a command an entity flow derived "
+                 "(a sink's dead letter of an entity's create or update) is derived again by that flow from the "
+                 "entity's current state, so a fix made in the source since is what gets applied (the flow re-sends "
+                 "the stored command when it no longer knows the entity); any other record, or every record with "
+                 "--as-stored, is re-produced to its original topic as it was stored")
     parser.add_argument("positions", nargs="*", metavar="OFFSET", help="OFFSET or PARTITION:OFFSET, in order")
     parser.add_argument("--all", action="store_true", help="every dead letter (of --stage, if given)")
     parser.add_argument("--stage", help="with --all: only this stage")
+    parser.add_argument("--as-stored", action="store_true",
+                        help="re-produce every stored record as it was, also the commands an entity flow would "
+                             "derive again (the stale payload, under its old idempotency key)")
 
 
 def _bootstrap() -> KafkaSettings:
@@ -196,6 +206,24 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def replay_ways(entries: list[dlq.DeadLetterEntry], flows: list[EntityConfig], store: SchemaStore, *,
+                as_stored: bool) -> dict[str, tuple[str | None, str]]:
+    """Per dead letter's address, how a replay sends it: the entity flow asked to derive its command again, or
+    None (re-sent as stored) and why."""
+    if as_stored:
+        return {e.address(): (None, "--as-stored") for e in entries}
+    return {e.address(): rederiving_flow(e.letter, flows, store) for e in entries}
+
+
+def _entity_flows(store: SchemaStore) -> list[EntityConfig]:
+    systems = load_systems()
+    flows, broken = entity_flows(load_mappings(schemas=store.schemas, systems=systems), store.schemas.named, systems)
+    for name, why in broken.items():
+        print(f"isthmus: entity flow {name} cannot be built, its commands are replayed as stored: {why}",
+              file=sys.stderr)
+    return flows
+
+
 def run_replay(args: argparse.Namespace) -> int:
     store = SchemaStore.from_directory()
     if bool(args.positions) == bool(args.all):
@@ -209,15 +237,25 @@ def run_replay(args: argparse.Namespace) -> int:
         picked = [e for e in entries if args.stage is None or e.stage == args.stage]
     else:
         picked = dlq.pick(entries, args.positions, args.topic)
-    done = asyncio.run(dlq.replay(_bootstrap(), args.topic, picked))
+    ways = replay_ways(picked, [] if args.as_stored else _entity_flows(store), store, as_stored=args.as_stored)
+    rederive = {address: flow for address, (flow, _) in ways.items() if flow is not None}
+    done = asyncio.run(dlq.replay(_bootstrap(), args.topic, picked, rederive=rederive, store=store))
     rows = [{"dead_letter": r.entry.address(), "stage": r.entry.stage, "entity": r.entry.entity(store),
-             "to": f"{r.topic}[{r.partition}]@{r.offset}"} for r in done]
+             "way": "as_stored" if r.flow is None else "rederive", "flow": r.flow,
+             "why": ways[r.entry.address()][1], "to": f"{r.topic}[{r.partition}]@{r.offset}"} for r in done]
     if args.json:
         print(json.dumps({"topic": args.topic, "replayed": rows}, indent=2, ensure_ascii=False))
-    else:
-        for row in rows:
-            print(f"replayed {row['dead_letter']} ({row['stage']}, {row['entity']}) -> {row['to']}")
-        print(f"{len(rows)} replayed", file=sys.stderr)
+        return 0
+    for row in rows:
+        if row["flow"] is not None:
+            print(f"re-derive {row['dead_letter']} ({row['stage']}, {row['entity']}): asked {row['flow']} -> "
+                  f"{row['to']}; it sends what the entity needs now (the stored command if it does not know it)")
+        else:
+            print(f"replayed {row['dead_letter']} ({row['stage']}, {row['entity']}) as stored -> {row['to']}"
+                  + (f" ({row['why']})" if row["why"] and row["why"] != "--as-stored" else ""))
+    asked = sum(row["flow"] is not None for row in rows)
+    print(f"{len(rows) - asked} replayed as stored, {asked} re-derived by their flows (--as-stored re-sends the "
+          "stored commands instead)" if asked else f"{len(rows)} replayed as stored", file=sys.stderr)
     return 0
 
 

@@ -7,6 +7,7 @@ Avro single-object encoded, to ``isthmus.dlq``, keyed like the record that faile
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -40,6 +41,21 @@ class Original:
     key: bytes | None
     value: bytes | None
     headers: Headers = ()
+
+
+def replay_header(dlq: str, partition: int, offset: int, replayed_at: datetime) -> bytes:
+    """The value of :data:`REPLAY_HEADER` for a replay of the dead letter at ``dlq[partition]@offset``."""
+    return json.dumps({"dlq_topic": dlq, "dlq_partition": partition, "dlq_offset": offset,
+                       "replayed_at": replayed_at.isoformat()}).encode()
+
+
+def replayed_headers(letter: Mapping[str, Any], dlq: str, partition: int, offset: int,
+                     replayed_at: datetime) -> list[tuple[str, bytes]]:
+    """The headers of a replay of ``letter`` (a DeadLetter record, at ``dlq[partition]@offset``): its original
+    headers, then :data:`REPLAY_HEADER` (an earlier replay's is dropped)."""
+    kept = [(h["key"], h["value"] if h["value"] is not None else b"") for h in letter.get("headers", [])
+            if h["key"] != REPLAY_HEADER]
+    return [*kept, (REPLAY_HEADER, replay_header(dlq, partition, offset, replayed_at))]
 
 
 def replay_note(headers: Headers) -> str | None:

@@ -4,11 +4,14 @@ A replay writes the dead letter's original key, value and headers to its origina
 ``isthmus.replay`` header naming the dead letter. The original bytes are unchanged, so a replayed command
 keeps its idempotency key: replaying it twice, or replaying one that had been applied after all, applies it
 once. A replayed record that fails again is dead-lettered again, its reason saying it was a replay.
+
+That is the replay *as stored*. For a command an entity flow derived, ``isthmus topics dlq replay`` asks that flow
+instead to derive it again from its current state (:mod:`streams.kafka.rederive`, answered by
+:mod:`streams.flows.customers.rederive`): the stored command is what the source said when it was sent.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,10 +24,11 @@ from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.exceptions import CodecError
 from streams.config.kafka import KafkaAddress, client_kwargs, kafka_settings
 from streams.kafka import names
+from streams.kafka.deadletters import replayed_headers
+from streams.kafka.rederive import REDERIVE_TYPE, RederiveRequest
 from streams.kafka.topics import unreachable
 from streams.sinks.exceptions import DeadLetterNotFound, DeadLetterUnreadable
 from streams.sinks.records import COMMAND, DEAD_LETTER
-from streams.sinks.topics import REPLAY_HEADER
 
 READ_TIMEOUT_MS = 1000
 
@@ -37,6 +41,8 @@ class DeadLetterEntry:
     offset: int
     timestamp_ms: int
     letter: dict[str, Any]
+    #: The record's value as read (a re-derive request carries it to the flow); empty: encoded from ``letter``.
+    raw: bytes = b""
 
     @property
     def stage(self) -> str:
@@ -74,10 +80,14 @@ class DeadLetterEntry:
 
 @dataclass(frozen=True, kw_only=True)
 class Replayed:
+    """Where a replay wrote: the original record to its topic (``flow`` None), or the request that ``flow``
+    derive the command again (on the dead-letter topic)."""
+
     entry: DeadLetterEntry
     topic: str
     partition: int
     offset: int
+    flow: str | None = None
 
 
 def _consumer(bootstrap_servers: KafkaAddress) -> AIOKafkaConsumer:
@@ -99,7 +109,7 @@ def _decode(store: SchemaStore, partition: int, offset: int, timestamp: int, val
         letter = dict(store.decode(value, DEAD_LETTER).value)
     except CodecError as exc:
         raise DeadLetterUnreadable(f"record {partition}:{offset} is not a DeadLetter: {exc}") from exc
-    return DeadLetterEntry(partition=partition, offset=offset, timestamp_ms=timestamp, letter=letter)
+    return DeadLetterEntry(partition=partition, offset=offset, timestamp_ms=timestamp, letter=letter, raw=value)
 
 
 async def read_dead_letters(bootstrap_servers: KafkaAddress, topic: str, store: SchemaStore) -> list[DeadLetterEntry]:
@@ -197,15 +207,18 @@ def pick(entries: Sequence[DeadLetterEntry], addresses: Sequence[str], topic: st
 
 
 def replay_headers(entry: DeadLetterEntry, topic: str, now: datetime | None = None) -> list[tuple[str, bytes]]:
-    note = json.dumps({"dlq_topic": topic, "dlq_partition": entry.partition, "dlq_offset": entry.offset,
-                       "replayed_at": (now or datetime.now(UTC)).isoformat()}).encode()
-    kept = [(h["key"], h["value"] if h["value"] is not None else b"") for h in entry.letter.get("headers", [])
-            if h["key"] != REPLAY_HEADER]
-    return [*kept, (REPLAY_HEADER, note)]
+    return replayed_headers(entry.letter, topic, entry.partition, entry.offset, now or datetime.now(UTC))
 
 
-async def replay(bootstrap_servers: KafkaAddress, topic: str, entries: Sequence[DeadLetterEntry]) -> list[Replayed]:
-    """Re-produce each entry's original record to its original topic, in the order given."""
+async def replay(bootstrap_servers: KafkaAddress, topic: str, entries: Sequence[DeadLetterEntry], *,
+                 rederive: Mapping[str, str] | None = None, store: SchemaStore | None = None) -> list[Replayed]:
+    """Re-produce each entry's original record to its original topic, in the order given; or, for an entry whose
+    address (``0:12``) ``rederive`` maps to an entity flow, ask that flow to derive its command again from its
+    current state (a :class:`~streams.kafka.rederive.RederiveRequest` on ``topic``, keyed like the dead letter;
+    ``store`` encodes it)."""
+    rederive = rederive or {}
+    if rederive and store is None:
+        raise ValueError("a re-derive request is encoded with the schemas: pass store")
     producer = AIOKafkaProducer(**client_kwargs(bootstrap_servers), enable_idempotence=True, acks="all",
                                 client_id=names.client_id("isthmus-dlq-replay"))
     await _start(producer, bootstrap_servers)
@@ -214,10 +227,20 @@ async def replay(bootstrap_servers: KafkaAddress, topic: str, entries: Sequence[
         for entry in entries:
             letter = entry.letter
             key = letter.get("key")
-            partition = letter["partition"] if key is None else None
-            meta = await producer.send_and_wait(letter["topic"], letter.get("value"), key=key, partition=partition,
-                                                headers=replay_headers(entry, topic))
-            done.append(Replayed(entry=entry, topic=meta.topic, partition=meta.partition, offset=meta.offset))
+            flow = rederive.get(entry.address())
+            if flow is not None and store is not None:
+                request = RederiveRequest(flow=flow, dlq_topic=topic, dlq_partition=entry.partition,
+                                          dlq_offset=entry.offset, requested_at=datetime.now(UTC),
+                                          dead_letter=entry.raw or store.encode(DEAD_LETTER, letter))
+                meta = await producer.send_and_wait(topic, store.encode(REDERIVE_TYPE, request.to_avro()), key=key,
+                                                    partition=entry.partition if key is None else None,
+                                                    headers=request.headers())
+            else:
+                meta = await producer.send_and_wait(letter["topic"], letter.get("value"), key=key,
+                                                    partition=letter["partition"] if key is None else None,
+                                                    headers=replay_headers(entry, topic))
+            done.append(Replayed(entry=entry, topic=meta.topic, partition=meta.partition, offset=meta.offset,
+                                 flow=flow))
     finally:
         await producer.stop()
     return done

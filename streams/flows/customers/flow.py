@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from streams.flows.customers.config import EntityConfig, Reads, reference_config
 from streams.flows.customers.exceptions import CustomerFlowError, MissingMapping
 from streams.flows.customers.keying import CustomerKeys, row_key
 from streams.flows.customers.recreate import reborn
+from streams.flows.customers.rederive import rederive
 from streams.flows.customers.refused import forget_refused
 from streams.flows.customers.state import CustomerState, StateCodec
 from streams.flows.customers.sync import decide, fold, fold_child, fold_xref
@@ -56,9 +58,13 @@ from streams.flows.lookups import short_name
 from streams.flows.parked import ParkedHolds
 from streams.flows.topics import AUDIT_CONFLICTS, DLQ_TOPIC
 from streams.flows.topics import topic as own_topic
+from streams.kafka.deadletters import REPLAY_HEADER, replay_header
+from streams.kafka.rederive import requested_flow
 from streams.mapping import Context as MappingContext
 from streams.mapping import LookupMissing, MappedChange, MappingError, RecordMapping, map_change
 from streams.systems import Systems
+
+log = logging.getLogger(__name__)
 
 FLOW_NAME = "isthmus-customers"
 STAGE = f"flow.{FLOW_NAME}"
@@ -218,13 +224,51 @@ class CustomerFlow:
 
     def handle(self, record: Incoming, ctx: Context) -> None:
         if record.topic == self.dead_letters:
-            forget_refused(record, self._entities(ctx), config=self.config, schemas=self.schemas)
+            if requested_flow(record.headers) is not None:
+                self._rederive(record, ctx)
+            else:
+                forget_refused(record, self._entities(ctx), config=self.config, schemas=self.schemas)
             return
         groups = Transactions.parts(record, ctx.stores)
         if groups is None:
             where = self.tables.get(record.topic)
             groups = self.transactions.groups(record, where[0] if where else None, ctx.stores, ctx.count)
         self._groups(groups, ctx)
+
+    def _rederive(self, record: Incoming, ctx: Context) -> None:
+        """A replay's request to derive a dead-lettered command again (:mod:`~streams.flows.customers.rederive`):
+        the commands the entity's state needs now, or the stored command re-sent as it was; both marked as the
+        replay of the dead letter (``isthmus.replay``)."""
+        audit: list[Mapping[str, Any]] = []
+        try:
+            answer = rederive(record, self._entities(ctx), config=self.config, schemas=self.schemas,
+                              context=self.context, named=self.named, audit=audit, settled_at=self.clock())
+            commands = self._encode_commands(answer.commands)
+            conflicts = self._encode_conflicts(audit)
+        except (MappingError, CodecError, CustomerFlowError, NotWritable) as exc:
+            raise Rejected(f"{record.position}: cannot re-derive the dead-lettered command: {exc}",
+                           stage=self.stage) from exc
+        request = answer.request
+        if request is None:
+            return  # another flow's request
+        if answer.stored is not None:
+            stored = answer.stored
+            ctx.emit(stored.topic, key=stored.key, value=stored.value, headers=dict(stored.headers))
+            ctx.count("rederive_as_stored")
+            log.info("%s: the command of %s is re-sent as stored: %s", record.position, request.address, answer.why)
+            return
+        replay = {REPLAY_HEADER: replay_header(request.dlq_topic, request.dlq_partition, request.dlq_offset,
+                                               request.requested_at)}
+        for topic, key, value, headers in commands:
+            ctx.emit(topic, key=key, value=value, headers={**headers, **replay})
+        for topic, key, value, headers in conflicts:
+            ctx.emit(topic, key=key, value=value, headers=headers)
+        ctx.count("rederived")
+        ctx.count("conflicts", len(conflicts))
+        log.info("%s: the command of %s is re-derived from the current state: %s", record.position, request.address,
+                 ", ".join(f"{c.operation} {c.payload_type.rpartition('.')[2]} {c.entity_key} -> {c.target} "
+                           f"[{','.join(c.changed_fields)}]" for c in answer.commands)
+                 or "nothing to send, the system holds the current values")
 
     def tick(self, ctx: Context, ticking: Ticking) -> Waiting:
         """Apply what arrived of the source transactions whose missing changes will never come (their tables read

@@ -118,6 +118,15 @@ class Mirror:
         if view not in queue:
             queue.append(view)
 
+    def command_again(self, name: str, wanted: Any) -> None:
+        """Record that ``wanted`` was commanded once more (a command re-derived after a dead letter): it is the
+        last in flight, whatever was queued after it before."""
+        view = held_view(self.holds, name, wanted)
+        queue = self.pending.setdefault(name, [])
+        if view in queue:
+            queue.remove(view)
+        queue.append(view)
+
     def gone(self) -> None:
         """The entity's row left the system: what it held and what was in flight for it are moot. A row made
         there again is a new row whose values are edits, not echoes of commands sent to the old one (say a

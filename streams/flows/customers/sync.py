@@ -122,7 +122,8 @@ def fold_child(state: CustomerState, change: MappedChange) -> None:
         items[key] = dict(change.values)
 
 
-def _payload(state: CustomerState, role: SystemRole, context: Context, named: Mapping[str, Any]) -> dict[str, Any]:
+def command_payload(state: CustomerState, role: SystemRole, context: Context,
+                    named: Mapping[str, Any]) -> dict[str, Any]:
     """What a command to ``role``'s system carries: the projection of its payload mapping, or the record."""
     config = state.config
     if role.payload is not None:
@@ -133,7 +134,7 @@ def _payload(state: CustomerState, role: SystemRole, context: Context, named: Ma
     return {**payload, config.key: state.customer_number}
 
 
-def _link(state: CustomerState) -> dict[str, Any]:
+def link_record(state: CustomerState) -> dict[str, Any]:
     """The link record as a system that stores it gets it: each field the record has from the record, the
     others (such as ``linked_at``) from the link."""
     config = state.config
@@ -167,7 +168,7 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
             # to create, and a create without a required field would only be refused by the target.
             if (born_elsewhere and not state.linked(name) and name not in state.creating and state.active
                     and state.canonical() is not None):
-                command(name, "create", role.payload, _payload(state, role, context, named))
+                command(name, "create", role.payload, command_payload(state, role, context, named))
                 state.creating[name] = commands[-1].idempotency_key
                 for field in role.holds:
                     if state.value(field) is not None:
@@ -183,7 +184,7 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
         for field in role.link_back:
             # an id the system stores is set, never cleared, through the link (the link is not ended by a null)
             if state.value(field) is not None and mirror.differs(field, state.value(field)):
-                command(name, "update", config.link, _link(state), (field,))
+                command(name, "update", config.link, link_record(state), (field,))
                 mirror.command(field, state.value(field))
         differing = mirror.differing(role.record_writes, state.record, config.defaults)
         kept = {n for n in differing if n in role.cannot_clear and mirror.view(n, state.value(n)) is None}
@@ -193,10 +194,10 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
         inactive = active is not None and active in changed and state.value(active) is False
         updated = tuple(n for n in changed if not (inactive and n == active))
         if updated:
-            command(name, "update", role.payload, _payload(state, role, context, named), updated)
+            command(name, "update", role.payload, command_payload(state, role, context, named), updated)
         on_inactive = role.on_inactive or config.on_inactive
         if inactive and active is not None and on_inactive != "ignore":
-            command(name, on_inactive, role.payload, _payload(state, role, context, named), (active,))
+            command(name, on_inactive, role.payload, command_payload(state, role, context, named), (active,))
         for field in changed:
             if not (inactive and field == active and on_inactive == "ignore"):
                 mirror.command(field, state.value(field))
