@@ -107,7 +107,7 @@ def describe(topic: str, value: bytes | None, store: SchemaStore) -> str | None:
         sides = " ".join(f"{system}={value}" for system, value in (record.get("values") or {}).items())
         return (f"!! conflict {record['entity_key']} {record['field']}: {sides} "
                 f"-> {str(record['winner']).upper()} wins ({record['policy']})")
-    if topic == dlq_topic():
+    if topic == dlq_topic() and "stage" in record:  # a replay's re-derive request shares the topic
         return f"xx dead letter from {record['stage']}: {record['reason'][:160]}"
     return None
 

@@ -24,7 +24,7 @@ from streams.cli.runtime import load_runtime, stack_home
 from streams.codecs.avro.single_object import SchemaStore
 from streams.config.kafka import KafkaSettings
 from streams.flows.customers.config import EntityConfig
-from streams.flows.customers.rederive import entity_flows, rederiving_flow
+from streams.flows.customers.rederive import load_entity_flows, replay_ways
 from streams.inspect import admin, filters
 from streams.inspect.decoding import decode_record, masked
 from streams.inspect.exceptions import BadFilter
@@ -206,18 +206,8 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def replay_ways(entries: list[dlq.DeadLetterEntry], flows: list[EntityConfig], store: SchemaStore, *,
-                as_stored: bool) -> dict[str, tuple[str | None, str]]:
-    """Per dead letter's address, how a replay sends it: the entity flow asked to derive its command again, or
-    None (re-sent as stored) and why."""
-    if as_stored:
-        return {e.address(): (None, "--as-stored") for e in entries}
-    return {e.address(): rederiving_flow(e.letter, flows, store) for e in entries}
-
-
 def _entity_flows(store: SchemaStore) -> list[EntityConfig]:
-    systems = load_systems()
-    flows, broken = entity_flows(load_mappings(schemas=store.schemas, systems=systems), store.schemas.named, systems)
+    flows, broken = load_entity_flows(store)
     for name, why in broken.items():
         print(f"isthmus: entity flow {name} cannot be built, its commands are replayed as stored: {why}",
               file=sys.stderr)

@@ -33,6 +33,7 @@ from streams.dashboard.metrics import dashboard_registry
 from streams.dashboard.rates import RateTracker
 from streams.dashboard.series import SHOWN_SERIES, History
 from streams.errors import IsthmusError
+from streams.flows.customers.rederive import load_entity_flows, replay_ways
 from streams.flows.topics import AUDIT_CONFLICTS, CUSTOMER_360, HOLDS, dlq_topic
 from streams.flows.topics import topic as own_topic
 from streams.inspect.exceptions import AccessDenied
@@ -245,9 +246,15 @@ def build_app(config: DashboardConfig, *, store: SchemaStore | None = None) -> w
         except (ValueError, KeyError, TypeError):
             raise BadRequest('the body must be JSON {"positions": ["PARTITION:OFFSET", ...]}') from None
         entries = await dlq.read_dead_letters(config.bootstrap, config.dlq_topic, store)
-        done = await dlq.replay(config.bootstrap, config.dlq_topic, dlq.pick(entries, addresses, config.dlq_topic))
+        picked = dlq.pick(entries, addresses, config.dlq_topic)
+        flows, _ = await asyncio.to_thread(load_entity_flows, store)  # a flow that cannot be built: as stored
+        ways = replay_ways(picked, flows, store)
+        rederive = {address: flow for address, (flow, _) in ways.items() if flow is not None}
+        done = await dlq.replay(config.bootstrap, config.dlq_topic, picked, rederive=rederive, store=store)
         log.info("dashboard: %s replayed %s", who.label, ", ".join(addresses))
         return web.json_response({"replayed": [{"dead_letter": r.entry.address(),
+                                                "way": "as_stored" if r.flow is None else "rederive", "flow": r.flow,
+                                                "why": ways[r.entry.address()][1],
                                                 "to": f"{r.topic}[{r.partition}]@{r.offset}"} for r in done]})
 
     async def customer(request: web.Request) -> web.Response:

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from support.systems import reference_systems
 
-from streams.cli.topics import register, replay_ways
+from streams.cli.topics import register
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.commands import Cause, Command, encode_command
 from streams.flows.customers.config import EntityConfig
-from streams.flows.customers.rederive import entity_flows
+from streams.flows.customers.rederive import entity_flows, replay_ways
 from streams.kafka.deadletters import DEAD_LETTER_TYPE, Original, dead_letter_value
 from streams.mapping import load_mappings
 from streams.sinks.dlq import DeadLetterEntry

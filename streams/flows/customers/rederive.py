@@ -48,8 +48,9 @@ from streams.flows.exceptions import FlowFileError, FlowUnavailable
 from streams.flows.files import load_flow_files
 from streams.kafka.deadletters import replayed_headers
 from streams.kafka.rederive import REDERIVE_TYPE, RederiveRequest
-from streams.mapping import Context, RecordMapping
-from streams.systems import Systems
+from streams.mapping import Context, RecordMapping, load_mappings
+from streams.sinks.dlq import DeadLetterEntry
+from streams.systems import Systems, load_systems
 
 log = logging.getLogger(__name__)
 
@@ -232,3 +233,18 @@ def entity_flows(mappings: Mapping[str, RecordMapping], named: Mapping[str, Any]
         except (FlowFileError, FlowUnavailable) as exc:
             broken[flow.name] = str(exc)
     return flows, broken
+
+
+def load_entity_flows(store: SchemaStore) -> tuple[list[EntityConfig], dict[str, str]]:
+    """:func:`entity_flows` of the project's systems and mapping files, as a replay reads them."""
+    systems = load_systems()
+    return entity_flows(load_mappings(schemas=store.schemas, systems=systems), store.schemas.named, systems)
+
+
+def replay_ways(entries: Sequence[DeadLetterEntry], flows: Sequence[EntityConfig], store: SchemaStore, *,
+                as_stored: bool = False) -> dict[str, tuple[str | None, str]]:
+    """Per dead letter's address, how a replay sends it (the CLI's and the dashboard's one rule): the entity flow
+    asked to derive its command again, or None (re-sent as stored) and why."""
+    if as_stored:
+        return {e.address(): (None, "--as-stored") for e in entries}
+    return {e.address(): rederiving_flow(e.letter, flows, store) for e in entries}
