@@ -40,6 +40,8 @@ def run_throughput(stack: RunningStack, args: argparse.Namespace, machine: Machi
             value=f"{runs['raw']['per_second']:,.0f} events/s", machine=label, measured=when),
         Row(benchmark="stream stage", figure=f"raw aiokafka consume→produce, per-batch wait+commit, {work}, {n}",
             value=f"{runs['raw_wait']['per_second']:,.0f} events/s", machine=label, measured=when),
+        Row(benchmark="stream stage", figure=f"raw aiokafka, per-batch wait+commit, record batches, {work}, {n}",
+            value=f"{runs['raw_batched']['per_second']:,.0f} events/s", machine=label, measured=when),
         Row(benchmark="stream stage", figure=f"raw aiokafka consume→produce, per-batch wait+commit, copy only, {n}",
             value=f"{runs['raw_copy']['per_second']:,.0f} events/s", machine=label, measured=when),
         Row(benchmark="stream stage", figure=f"engine, exactly-once on, {n}",
@@ -51,6 +53,9 @@ def run_throughput(stack: RunningStack, args: argparse.Namespace, machine: Machi
             target="≥ 0.80", met=verdict(ratio >= 0.8), machine=label, measured=when),
         Row(benchmark="stream stage", figure="ratio engine (exactly-once off) / raw (faster raw form)",
             value=f"{ratio_off:.2f}",
+            machine=label, measured=when),
+        Row(benchmark="stream stage", figure="ratio engine (exactly-once) / raw with record batches (strict)",
+            value=f"{float(result['ratio_eos_to_batched']):.2f}",  # type: ignore[arg-type]
             machine=label, measured=when),
         Row(benchmark="stream stage", figure="ratio engine (exactly-once) / raw copy only (the ratio before issue 17)",
             value=f"{float(result['ratio_eos_to_copy']):.2f}",  # type: ignore[arg-type]
