@@ -32,22 +32,33 @@ def run_throughput(stack: RunningStack, args: argparse.Namespace, machine: Machi
     runs: dict[str, dict[str, float]] = result["runs"]  # type: ignore[assignment]
     ratio = float(result["ratio_eos_to_raw"])  # type: ignore[arg-type]
     ratio_off = float(result["ratio_no_eos_to_raw"])  # type: ignore[arg-type]
+    strict = float(result["ratio_eos_to_batched"])  # type: ignore[arg-type]
     print(json.dumps(result, indent=2))
     label, when, n = machine_label(machine), today(), f"{args.records:,} records"
+    work = "with the flow's work (decode, keep, state topic)"
     rows = [
-        Row(benchmark="stream stage", figure=f"raw aiokafka consume→produce, auto-commit, {n}",
+        Row(benchmark="stream stage", figure=f"raw aiokafka consume→produce, auto-commit, {work}, {n}",
             value=f"{runs['raw']['per_second']:,.0f} events/s", machine=label, measured=when),
-        Row(benchmark="stream stage", figure=f"raw aiokafka consume→produce, per-batch wait+commit, {n}",
+        Row(benchmark="stream stage", figure=f"raw aiokafka consume→produce, per-batch wait+commit, {work}, {n}",
             value=f"{runs['raw_wait']['per_second']:,.0f} events/s", machine=label, measured=when),
+        Row(benchmark="stream stage", figure=f"raw aiokafka, per-batch wait+commit, record batches, {work}, {n}",
+            value=f"{runs['raw_batched']['per_second']:,.0f} events/s", machine=label, measured=when),
+        Row(benchmark="stream stage", figure=f"raw aiokafka consume→produce, per-batch wait+commit, copy only, {n}",
+            value=f"{runs['raw_copy']['per_second']:,.0f} events/s", machine=label, measured=when),
         Row(benchmark="stream stage", figure=f"engine, exactly-once on, {n}",
             value=f"{runs['engine_eos']['per_second']:,.0f} events/s", machine=label, measured=when),
         Row(benchmark="stream stage", figure=f"engine, exactly-once off (bench-only), {n}",
             value=f"{runs['engine_no_eos']['per_second']:,.0f} events/s", machine=label, measured=when),
         Row(benchmark="stream stage", figure="ratio engine (exactly-once) / raw (faster raw form)",
-            value=f"{ratio:.2f}",
-            target="≥ 0.50", met=verdict(ratio >= 0.5), machine=label, measured=when),
+            value=f"{ratio:.2f}", machine=label, measured=when),
         Row(benchmark="stream stage", figure="ratio engine (exactly-once off) / raw (faster raw form)",
             value=f"{ratio_off:.2f}",
+            machine=label, measured=when),
+        # The target is on the strict ratio: against aiokafka's per-record send the engine wins with no effort.
+        Row(benchmark="stream stage", figure="ratio engine (exactly-once) / raw with record batches (strict)",
+            value=f"{strict:.2f}", target="≥ 0.80", met=verdict(strict >= 0.8), machine=label, measured=when),
+        Row(benchmark="stream stage", figure="ratio engine (exactly-once) / raw copy only (the ratio before issue 17)",
+            value=f"{float(result['ratio_eos_to_copy']):.2f}",  # type: ignore[arg-type]
             machine=label, measured=when),
     ]
     prof: dict[str, object] = result["profile"]  # type: ignore[assignment]
