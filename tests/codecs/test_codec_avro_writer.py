@@ -104,9 +104,19 @@ def test_same_bytes_as_fastavro_for_every_schema(name: str) -> None:
     writer = compile_writer(parsed)
     assert writer is not None, f"{name} is not compiled: its records would keep going through fastavro"
     values = _Values(parsed.get("__named_schemas", {}), random.Random(name))
+    written = 0
     for _ in range(200):
         value = values.of(dict(parsed))
-        assert write(writer, value) == _fastavro(parsed, value), value
+        try:
+            expected = _fastavro(parsed, value)
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
+            # fastavro refuses it (a bytes field left out whose JSON default is text): so must the writer
+            with pytest.raises((ValueError, TypeError, KeyError, AttributeError, OverflowError)):
+                write(writer, value)
+            continue
+        assert write(writer, value) == expected, value
+        written += 1
+    assert written >= 100
 
 
 def test_schema_store_encodes_through_the_compiled_writer_byte_for_byte() -> None:
