@@ -14,6 +14,7 @@ field, value); the location text is made once per binding, the message only when
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -33,6 +34,11 @@ _INTEGRAL = {"int", "long"}
 
 def _same(value: Any) -> Any:
     return value
+
+
+#: Coercers that return a value of one exact type unchanged (and null too, when the field is nullable): the
+#: row mapper (:func:`_row_mapper`) tests for these inline and calls the coercer only for other values.
+_PASSES: weakref.WeakKeyDictionary[Coercer, tuple[type, bool]] = weakref.WeakKeyDictionary()
 
 
 def coercer(avro_type: Any, named: Mapping[str, Any], where: str) -> Coercer:
@@ -174,6 +180,7 @@ def _boolean(where: str, null: str | None) -> Coercer:
             return bool(value)
         raise MappingValueError(f"{where}: expected true or false, got {value!r}")
 
+    _PASSES[boolean] = (bool, null is None)
     return boolean
 
 
@@ -189,6 +196,7 @@ def _integral(where: str, null: str | None) -> Coercer:
             raise MappingValueError(f"{where}: expected a whole number, got {value!r}")
         return int(value)
 
+    _PASSES[integral] = (int, null is None)
     return integral
 
 
@@ -202,6 +210,7 @@ def _string(where: str, null: str | None) -> Coercer:
             raise MappingValueError(null)
         raise MappingValueError(f"{where}: expected text, got {value!r}")
 
+    _PASSES[string] = (str, null is None)
     return string
 
 
@@ -259,6 +268,49 @@ def _reader(mapping: RecordMapping, binding: FieldBinding, named: Mapping[str, A
     return lambda row, given: constant
 
 
+def _plain_column(mapping: RecordMapping, binding: FieldBinding,
+                  named: Mapping[str, Any]) -> tuple[str, Coercer | None] | None:
+    """A binding that only reads a column and coerces it (most fields): the column and its coercer (None: the
+    value as it is); None for any other binding."""
+    if binding.steps or binding.column is None or binding.nested is not None:
+        return None
+    coerce = coercer(binding.avro_type, named, where_of(mapping, binding))
+    return binding.column, (None if coerce is _same else coerce)
+
+
+def _row_mapper(fields: tuple[tuple[str, FieldFunction], ...],
+                plain: Mapping[str, tuple[str, Coercer | None] | None]) -> Callable[[Row, Context], dict[str, Any]]:
+    """One function that maps a row to every field, generated as one dict display: a plain column's value is read
+    (and coerced) inline, any other binding's function is called; the same values, in the same order, and the same
+    errors as calling each field's function in turn, without a call per plain field."""
+    names: dict[str, Any] = {"StepInput": StepInput}
+    items = []
+    for n, (name, function) in enumerate(fields):
+        read = plain.get(name)
+        if read is None:
+            names[f"f{n}"] = function
+            items.append(f"{name!r}: f{n}(row, given)")
+        elif read[1] is None:
+            items.append(f"{name!r}: get({read[0]!r})")
+        else:
+            names[f"c{n}"] = read[1]
+            passes = _PASSES.get(read[1])
+            if passes is None:
+                items.append(f"{name!r}: c{n}(get({read[0]!r}))")
+            else:  # the coercer's own first test, inline
+                names[f"t{n}"] = passes[0]
+                got = f"(v := get({read[0]!r}))"
+                test = f"{got} is None or type(v) is t{n}" if passes[1] else f"type({got}) is t{n}"
+                items.append(f"{name!r}: (v if {test} else c{n}(v))")
+    called = any(plain.get(name) is None for name, _ in fields)
+    given = "    given = StepInput(row=row, context=context)\n" if called else ""
+    source = (f"def map_row(row, context):\n{given}    get = row.get\n"
+              f"    return {{{', '.join(items)}}}\n")
+    exec(compile(source, "<mapping row mapper>", "exec"), names)  # the text is made above from names and reprs
+    mapper: Callable[[Row, Context], dict[str, Any]] = names["map_row"]
+    return mapper
+
+
 @dataclass(frozen=True, eq=False)
 class SourcePlan:
     """One source compiled: its bindings' functions, its key fields' (what a delete maps), its condition."""
@@ -276,10 +328,12 @@ class SourcePlan:
     def applies(self, row: Row | None) -> bool:
         return row is not None and (self.condition is None or bool(self.condition(row)))
 
+    #: ``map_row``'s work as one generated function (:func:`_row_mapper`).
+    mapper: Callable[[Row, Context], dict[str, Any]]
+
     def map_row(self, row: Row, context: Context) -> dict[str, Any]:
         """The fields the source binds; ``context`` already reads the source's system (:meth:`Context.reading`)."""
-        given = StepInput(row=row, context=context)
-        return {name: function(row, given) for name, function in self.fields}
+        return self.mapper(row, context)
 
     def map_keys(self, row: Row, context: Context) -> dict[str, Any]:
         """The key fields alone, from a deleted row."""
@@ -298,8 +352,9 @@ def compile_source(mapping: RecordMapping, source: SourceMapping, named: Mapping
 
     fields = tuple((name, function(binding)) for name, binding in source.bindings.items())
     by_name = dict(fields)
+    plain = {name: _plain_column(mapping, binding, named) for name, binding in source.bindings.items()}
     return SourcePlan(
-        source=source, fields=fields,
+        source=source, fields=fields, mapper=_row_mapper(fields, plain),
         keys=tuple((name, by_name[name]) for name in mapping.key if name in by_name),
         claims=tuple(name for name in by_name if name not in mapping.key),
         missing_keys=tuple(name for name in mapping.key if name not in by_name),

@@ -17,6 +17,7 @@ from fastavro.schema import parse_schema
 
 from streams.codecs.avro.resolution import read_as
 from streams.codecs.avro.schemas import Schema, SchemaSet, fingerprint, load_schemas
+from streams.codecs.avro.writer import Writer, compile_writer
 from streams.codecs.exceptions import NotSingleObject, SchemaMismatch, UnknownFingerprint, UnknownSchema
 
 MARKER = b"\xc3\x01"
@@ -67,6 +68,7 @@ class SchemaStore:
         self._current = MappingProxyType(current)
         self._by_fingerprint = MappingProxyType(known)
         self._readers: dict[tuple[bytes, str], dict[str, Any]] = {}
+        self._writers: dict[str, tuple[StoredSchema, Writer | None]] = {}
 
     @classmethod
     def from_directory(cls, directory: Any = None) -> SchemaStore:
@@ -102,12 +104,23 @@ class SchemaStore:
         return self._readers[key]
 
     def encode(self, name: str, value: Mapping[str, Any]) -> bytes:
-        """Single-object bytes of ``value`` under the current version of schema ``name``."""
-        stored = self.current(name)
-        body = io.BytesIO()
+        """Single-object bytes of ``value`` under the current version of schema ``name``: through the writer
+        compiled for it (:mod:`streams.codecs.avro.writer`, the same bytes as fastavro), or fastavro where the
+        schema has a construct that writer does not compile."""
+        known = self._writers.get(name)
+        if known is None:
+            stored = self.current(name)
+            known = self._writers[name] = (stored, compile_writer(stored.parsed))
+        stored, writer = known
         try:
+            if writer is not None:
+                out = bytearray(MARKER)
+                out += stored.fingerprint
+                writer(out, value)
+                return bytes(out)
+            body = io.BytesIO()
             schemaless_writer(body, stored.parsed, value)
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
             raise SchemaMismatch(f"the value does not fit {stored.name}: {exc}; check field names, types and "
                                  "decimal scales against schemas/") from exc
         return MARKER + stored.fingerprint + body.getvalue()

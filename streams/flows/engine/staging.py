@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import inspect
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,14 +44,9 @@ def key_bytes(key: bytes | str | None) -> bytes | None:
     return key.encode() if isinstance(key, str) else key
 
 
-@dataclass(frozen=True, slots=True)
-class _Mark:
-    emitted: int
-    dead_letters: int
-    counted: int
-    stores: tuple[int, ...]
-    #: Per object view open at the mark, its own mark; a view opened later is undone whole.
-    views: dict[str, int]
+#: A scope's start: emitted, dead letters and counts so far, each store's mark, each open object view's mark (a view
+#: opened later is undone whole).
+_Mark = tuple[int, int, int, list[int], dict[str, int]]
 
 
 @dataclass
@@ -108,36 +102,55 @@ class RecordContext:
             self.dead_letters.append(DeadLettered(record=record, reason=rejection.reason,
                                                   stage=rejection.stage or self.stage))
 
-    @contextmanager
-    def isolated(self, *records: Incoming) -> Iterator[None]:
-        mark = self._mark()
-        try:
-            yield
-        except Rejected as rejection:
-            self._undo(mark)
-            rejected = rejection.records or records
-            if not rejected:
-                raise  # a rejection of nothing in hand: the enclosing scope's record is the one rejected
-            for record in rejected:
-                self.dead_letters.append(DeadLettered(record=record, reason=rejection.reason,
-                                                      stage=rejection.stage or self.stage))
-        except BaseException:
-            self._undo(mark)
-            raise
+    def isolated(self, *records: Incoming) -> _Scope:
+        """A scope whose work a rejection undoes alone: a :class:`Rejected` raised inside undoes what was done
+        in it and dead-letters the records it names (else ``records``); any other exception undoes it and goes
+        on. A plain class, not a generator: a record opens three of these (the engine's, the flow's per record
+        and per change), so their cost counts."""
+        return _Scope(self, records)
 
     def _mark(self) -> _Mark:
-        return _Mark(len(self.emitted), len(self.dead_letters), len(self._counted),
-                     tuple(store.mark() for store in self.memory.values()),
-                     {name: view.mark() for name, view in self._views.items()})
+        return (len(self.emitted), len(self.dead_letters), len(self._counted),
+                [store.mark() for store in self.memory.values()],
+                {name: view.mark() for name, view in self._views.items()} if self._views else {})
 
     def _undo(self, mark: _Mark) -> None:
-        del self.emitted[mark.emitted:]
-        del self.dead_letters[mark.dead_letters:]
-        del self._counted[mark.counted:]
-        for store, store_mark in zip(self.memory.values(), mark.stores, strict=True):
+        emitted, dead_letters, counted, stores, views = mark
+        del self.emitted[emitted:]
+        del self.dead_letters[dead_letters:]
+        del self._counted[counted:]
+        for store, store_mark in zip(self.memory.values(), stores, strict=True):
             store.rollback_to(store_mark)
         for name, view in self._views.items():
-            view.rollback_to(mark.views.get(name, 0))
+            view.rollback_to(views.get(name, 0))
+
+
+class _Scope:
+    """:meth:`RecordContext.isolated`'s context manager."""
+
+    __slots__ = ("ctx", "mark", "records")
+
+    def __init__(self, ctx: RecordContext, records: tuple[Incoming, ...]) -> None:
+        self.ctx = ctx
+        self.records = records
+
+    def __enter__(self) -> None:
+        self.mark = self.ctx._mark()
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: Any) -> bool:
+        if error is None:
+            return False
+        ctx = self.ctx
+        ctx._undo(self.mark)
+        if not isinstance(error, Rejected):
+            return False
+        rejected = error.records or self.records
+        if not rejected:
+            return False  # a rejection of nothing in hand: the enclosing scope's record is the one rejected
+        for record in rejected:
+            ctx.dead_letters.append(DeadLettered(record=record, reason=error.reason,
+                                                 stage=error.stage or ctx.stage))
+        return True
 
 
 async def handle_record(handler: Handler, record: Incoming, ctx: RecordContext) -> None:
