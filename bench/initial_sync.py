@@ -28,7 +28,7 @@ import subprocess
 import sys
 import time
 
-from bench import cpu, inside, topic_span
+from bench import cpu, inside, restart, topic_span
 from bench.exceptions import BenchError
 from bench.latency import WARM_UP_S, WORKERS, pipeline, worker_peaks_mib
 from bench.report import RESULTS_DIR
@@ -136,6 +136,8 @@ def measure(stack: RunningStack, *, customers: int, timeout_s: float) -> dict[st
         peaks = worker_peaks_mib(processes)
         within = inside.summary(scraped, {name: inside.scrape(port) for name, port in ports.items()}, stages)
     spans = topic_span.spans(stack.settings.bootstrap_servers, STAGE_TOPICS, since_ms)
+    restarted = restart.measure(RESULTS_DIR / "logs") if linked_s is not None else None
+    print(f"initial-sync: restart to ready over that state: {restarted}", flush=True)
     print(f"initial-sync: topics: {topic_span.describe(spans)}", flush=True)
     print(f"initial-sync: inside: {inside.describe(within)}", flush=True)
     print(f"initial-sync: CPU seconds over {wall_s:.0f}s wall (2 cores: {2 * wall_s:.0f} CPU-s at most): "
@@ -144,7 +146,7 @@ def measure(stack: RunningStack, *, customers: int, timeout_s: float) -> dict[st
             "worker_peak_rss_mib": peaks, "wall_seconds": round(wall_s, 1), "cpu_seconds": cpu_used,
             "load_average_1m": {"min": round(min(loads), 2), "max": round(max(loads), 2),
                                 "mean": round(sum(loads) / len(loads), 2)},
-            "topics": [s.as_dict() for s in spans], "inside": within,
+            "topics": [s.as_dict() for s in spans], "inside": within, "restart": restarted,
             "all_accounts_seconds": accounts_s, "fully_reconciled_seconds": linked_s, "timeout_s": timeout_s,
             "stalled_after_s": (time.monotonic() - began) if stalled else None,
             "generator": " ".join(argv[1:])}

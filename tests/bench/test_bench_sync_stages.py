@@ -11,7 +11,7 @@ import time
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from bench import cpu, inside
+from bench import cpu, inside, restart
 from streams.metrics.histogram import LabelledHistogram
 
 pytestmark = pytest.mark.unit
@@ -66,3 +66,11 @@ def test_cpu_seconds_count_a_process_and_its_children() -> None:
         child.kill()
         child.wait()
     assert cpu.spent({"a": 1.0}, {"a": 3.5, "b": 4.0}) == {"b": 4.0, "a": 2.5}
+
+
+def test_a_restarted_worker_s_replays_are_read_from_its_log() -> None:
+    log = ("[..] INFO streams.flows.engine.processor: isthmus-customers task 0: store index: 61 changelog records "
+           "replayed from the beginning in 0.5s (61 keys)\n"
+           "[..] INFO streams.flows.engine.processor: isthmus-customers task 0: store rows: 0 changelog records "
+           "replayed from offset 12 in 0.1s (0 keys)\n")
+    assert restart.replayed(log) == {"index": 61, "rows": 0}
