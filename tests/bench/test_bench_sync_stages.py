@@ -6,13 +6,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from bench import cpu, inside, restart
 from streams.metrics.histogram import LabelledHistogram
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.unit
 
@@ -56,9 +56,8 @@ def test_cpu_seconds_count_a_process_and_its_children() -> None:
     burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.4: pass\ntime.sleep(60)"
     child = subprocess.Popen([sys.executable, "-c", burn])
     try:
-        deadline = time.monotonic() + 30
-        while cpu.tree_seconds(child.pid, {}) < 0.4 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        eventually("the child burnt 0.4 s of CPU", lambda: cpu.tree_seconds(child.pid, {}) >= 0.4,
+                   timeout=30, every=0.1)
         alone = cpu.tree_seconds(os.getpid(), {})
         with_child = cpu.cpu_seconds({"me": os.getpid()})["me"]
         assert with_child >= alone + 0.3, "the live child's CPU time is counted with its parent's"
