@@ -56,6 +56,20 @@ def _counts(stack: RunningStack, low: str, high: str) -> tuple[int, int]:
     return accounts, linked
 
 
+def _free_block(stack: RunningStack, customers: int) -> tuple[int, int, str, str]:
+    """A run number whose block of customer numbers no earlier run on this stack used (the generator refuses
+    SKUs that exist, and a shared block would count another run's customers): (run, first number, low, high)."""
+    for _ in range(40):
+        run = random.randrange(1, 40)
+        first = 3_000_000 + run * 100_000 if customers <= 100_000 else 5_000_000 + run * 1_000_000
+        low, high = f"C-{first:06d}", f"C-{first + customers - 1:06d}"
+        with stack.connect_crm() as crm:
+            if crm.execute("SELECT 1 FROM crm.customers WHERE customer_number BETWEEN %s AND %s LIMIT 1",
+                           (low, high)).fetchone() is None:
+                return run, first, low, high
+    raise BenchError(f"no free block of {customers:,} customer numbers left in the CRM; start from a fresh stack")
+
+
 PROGRESS_S = 30.0
 STALL_S = 300.0
 ORDERS_PER_CUSTOMER = 0
@@ -76,9 +90,7 @@ def _warm_up(stack: RunningStack, number: str) -> float | None:
 
 
 def measure(stack: RunningStack, *, customers: int, timeout_s: float) -> dict[str, object]:
-    run = random.randrange(1, 40)
-    first = 3_000_000 + run * 100_000 if customers <= 100_000 else 5_000_000 + run * 1_000_000
-    low, high = f"C-{first:06d}", f"C-{first + customers - 1:06d}"
+    run, first, low, high = _free_block(stack, customers)
     argv = [sys.executable, "-m", "reference.generate", "--customers", str(customers), "--seed", str(run),
             "--first-customer", str(first), "--first-order", str(first), "--sku-prefix", f"B{first}",
             "--orders-per-customer", str(ORDERS_PER_CUSTOMER)]
