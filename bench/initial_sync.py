@@ -8,6 +8,16 @@ customers'); the clock starts when the generator starts. Customer numbers start 
 Before the clock starts, one warm-up customer must reach the ERP (up to ``latency.WARM_UP_S``), so a backlog
 of earlier runs is worked off first. Progress is printed every ``PROGRESS_S``; a run whose counts have not
 moved for ``STALL_S`` stops early.
+
+Where the time went (issue 17, item 4), each measured over the run (the clock's start to its end):
+- ``topics``: when each stage's output topic received its first and last record of the run, and how many
+  (:mod:`bench.topic_span`): Debezium's CDC records, each flow's commands and canonical records, each sink's
+  results, the ERP's account echoes; a pipelined stage that finishes last with its input long done is the slow one;
+- ``inside``: every flow's and sink's histograms (:mod:`bench.inside`, as ``bench latency`` scrapes them): the
+  time a record waits versus the time the handler, the transaction and the target API take;
+- ``cpu_seconds``: CPU seconds of each pipeline process and each stack service's process tree (:mod:`bench.cpu`),
+  and the load averages seen; on a 2-core machine the sum of CPU seconds against 2 x wall says whether the
+  machine, not a stage, was the limit.
 """
 
 from __future__ import annotations
@@ -18,11 +28,20 @@ import subprocess
 import sys
 import time
 
+from bench import cpu, inside, restart, topic_span
 from bench.exceptions import BenchError
-from bench.latency import WARM_UP_S, pipeline, worker_peaks_mib
+from bench.latency import WARM_UP_S, WORKERS, pipeline, worker_peaks_mib
 from bench.report import RESULTS_DIR
+from reference import topics
+from streams.stack.manager import StackManager
 from streams.stack.running import RunningStack
 from streams.stack.settings import PROJECT_ROOT
+
+#: The topics each stage writes, in the order a customer passes them (crm customers twice: its insert, then
+#: the link back's echo).
+STAGE_TOPICS: tuple[str, ...] = (
+    topics.CRM_CUSTOMERS, topics.CRM_CONTACTS, topics.CRM_ADDRESSES, topics.COMMANDS_ERP, topics.RESULTS_ERP,
+    topics.ERP_ACCOUNTS, topics.COMMANDS_CRM, topics.RESULTS_CRM, topics.CANONICAL_CUSTOMERS)
 
 
 def _counts(stack: RunningStack, low: str, high: str) -> tuple[int, int]:
@@ -35,6 +54,20 @@ def _counts(stack: RunningStack, low: str, high: str) -> tuple[int, int]:
                           "AND erp_account_id IS NOT NULL", (low, high)).fetchone()
         linked = int(row[0]) if row else 0
     return accounts, linked
+
+
+def _free_block(stack: RunningStack, customers: int) -> tuple[int, int, str, str]:
+    """A run number whose block of customer numbers no earlier run on this stack used (the generator refuses
+    SKUs that exist, and a shared block would count another run's customers): (run, first number, low, high)."""
+    for _ in range(40):
+        run = random.randrange(1, 40)
+        first = 3_000_000 + run * 100_000 if customers <= 100_000 else 5_000_000 + run * 1_000_000
+        low, high = f"C-{first:06d}", f"C-{first + customers - 1:06d}"
+        with stack.connect_crm() as crm:
+            if crm.execute("SELECT 1 FROM crm.customers WHERE customer_number BETWEEN %s AND %s LIMIT 1",
+                           (low, high)).fetchone() is None:
+                return run, first, low, high
+    raise BenchError(f"no free block of {customers:,} customer numbers left in the CRM; start from a fresh stack")
 
 
 PROGRESS_S = 30.0
@@ -57,13 +90,13 @@ def _warm_up(stack: RunningStack, number: str) -> float | None:
 
 
 def measure(stack: RunningStack, *, customers: int, timeout_s: float) -> dict[str, object]:
-    run = random.randrange(1, 40)
-    first = 3_000_000 + run * 100_000 if customers <= 100_000 else 5_000_000 + run * 1_000_000
-    low, high = f"C-{first:06d}", f"C-{first + customers - 1:06d}"
+    run, first, low, high = _free_block(stack, customers)
     argv = [sys.executable, "-m", "reference.generate", "--customers", str(customers), "--seed", str(run),
             "--first-customer", str(first), "--first-order", str(first), "--sku-prefix", f"B{first}",
             "--orders-per-customer", str(ORDERS_PER_CUSTOMER)]
-    with pipeline(RESULTS_DIR / "logs") as processes:
+    ports: dict[str, int] = {}
+    stages = inside.every_stage(WORKERS, ["erp", "crm"])
+    with pipeline(RESULTS_DIR / "logs", ports) as processes:
         warm_s = _warm_up(stack, f"C-8{random.randrange(10 ** 11):011d}")
         if warm_s is None:
             note = (f"the pipeline still had a backlog of earlier runs after {WARM_UP_S:.0f}s (its warm-up customer "
@@ -72,6 +105,12 @@ def measure(stack: RunningStack, *, customers: int, timeout_s: float) -> dict[st
             return {"customers": customers, "not_measured": note, "fully_reconciled_seconds": None,
                     "all_accounts_seconds": None, "timeout_s": timeout_s}
         print(f"initial-sync: warm-up customer applied after {warm_s:.0f}s", flush=True)
+        services = {f"stack {s.name}": s.pid for s in StackManager(stack.settings).status() if s.pid is not None}
+        pids = {**{name: p.pid for name, p in processes.items()}, **services}
+        scraped = {name: inside.scrape(port) for name, port in ports.items()}
+        cpu_before = cpu.cpu_seconds(pids)
+        loads = [os.getloadavg()[0]]
+        since_ms = int(time.time() * 1000)
         began = time.monotonic()
         generated = subprocess.run(argv, cwd=PROJECT_ROOT, env=os.environ.copy(), capture_output=True, text=True,
                                    timeout=timeout_s, check=False)
@@ -96,15 +135,30 @@ def measure(stack: RunningStack, *, customers: int, timeout_s: float) -> dict[st
                 break
             if time.monotonic() - printed >= PROGRESS_S:
                 printed = time.monotonic()
+                loads.append(os.getloadavg()[0])
                 print(f"initial-sync: {now:.0f}s: {accounts:,} ERP accounts, {linked:,} linked back "
                       f"({linked / max(now - loaded_s, 1):,.0f}/s since the generator ended)", flush=True)
             if time.monotonic() - moved > STALL_S:
                 stalled = True
                 break
             time.sleep(5)
+        wall_s = time.monotonic() - began
+        cpu_used = cpu.spent(cpu_before, cpu.cpu_seconds(pids))
+        loads.append(os.getloadavg()[0])
         peaks = worker_peaks_mib(processes)
+        within = inside.summary(scraped, {name: inside.scrape(port) for name, port in ports.items()}, stages)
+    spans = topic_span.spans(stack.settings.bootstrap_servers, STAGE_TOPICS, since_ms)
+    restarted = restart.measure(RESULTS_DIR / "logs") if linked_s is not None else None
+    print(f"initial-sync: restart to ready over that state: {restarted}", flush=True)
+    print(f"initial-sync: topics: {topic_span.describe(spans)}", flush=True)
+    print(f"initial-sync: inside: {inside.describe(within)}", flush=True)
+    print(f"initial-sync: CPU seconds over {wall_s:.0f}s wall (2 cores: {2 * wall_s:.0f} CPU-s at most): "
+          f"{cpu_used}; load average (1 min) {min(loads):.1f}-{max(loads):.1f}", flush=True)
     return {"customers": customers, "generate_seconds": loaded_s, "accounts": accounts, "linked": linked,
-            "worker_peak_rss_mib": peaks,
+            "worker_peak_rss_mib": peaks, "wall_seconds": round(wall_s, 1), "cpu_seconds": cpu_used,
+            "load_average_1m": {"min": round(min(loads), 2), "max": round(max(loads), 2),
+                                "mean": round(sum(loads) / len(loads), 2)},
+            "topics": [s.as_dict() for s in spans], "inside": within, "restart": restarted,
             "all_accounts_seconds": accounts_s, "fully_reconciled_seconds": linked_s, "timeout_s": timeout_s,
             "stalled_after_s": (time.monotonic() - began) if stalled else None,
             "generator": " ".join(argv[1:])}

@@ -8,7 +8,7 @@ count, mean and p50/p99 (the upper bound of the bucket holding it, as the dashbo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -58,21 +58,37 @@ def scrape(port: int) -> Histograms:
     return read(text)
 
 
+#: The label a histogram is also split by (a worker process runs several flows): series ``name{flow=x}``.
+SPLIT_LABEL = "flow"
+
+
+def series(metric: str, flow: str) -> str:
+    """The key :func:`read` gives one flow's share of a histogram."""
+    return f"{metric}{{{SPLIT_LABEL}={flow}}}"
+
+
 def read(text: str) -> Histograms:
-    """Every histogram of an exposition, each summed over its label sets."""
+    """Every histogram of an exposition, each summed over its label sets, and, for a histogram labelled by
+    flow, each flow's share too (under :func:`series`)."""
     out: Histograms = {}
     for family in text_string_to_metric_families(text):
         if family.type != "histogram":
             continue
-        buckets: dict[float, float] = {}
-        total = 0.0
+        buckets: dict[str, dict[float, float]] = {}
+        totals: dict[str, float] = {}
         for sample in family.samples:
-            if sample.name == f"{family.name}_bucket":
-                bound = float(sample.labels["le"])
-                buckets[bound] = buckets.get(bound, 0.0) + sample.value
-            elif sample.name == f"{family.name}_sum":
-                total += sample.value
-        out[family.name] = (sorted(buckets.items()), total)
+            keys = [family.name]
+            if SPLIT_LABEL in sample.labels:
+                keys.append(series(family.name, sample.labels[SPLIT_LABEL]))
+            for key in keys:
+                if sample.name == f"{family.name}_bucket":
+                    bound = float(sample.labels["le"])
+                    into = buckets.setdefault(key, {})
+                    into[bound] = into.get(bound, 0.0) + sample.value
+                elif sample.name == f"{family.name}_sum":
+                    totals[key] = totals.get(key, 0.0) + sample.value
+        for key in buckets.keys() | totals.keys():
+            out[key] = (sorted(buckets.get(key, {}).items()), totals.get(key, 0.0))
     return out
 
 
@@ -91,16 +107,50 @@ def spent(before: Histograms, after: Histograms, metric: str) -> Spent | None:
                  p99_s=bucket_quantile(delta, 99 / 100))
 
 
-def summary(before: Mapping[str, Histograms], after: Mapping[str, Histograms]) -> dict[str, dict[str, object]]:
-    """Each stage of :data:`STAGES` that was observed: what one observation is, count, mean, p50, p99."""
+#: A flow's histograms, in the order a record meets them: (metric, stage, what one observation is).
+FLOW_METRICS: tuple[tuple[str, str, str], ...] = (
+    ("isthmus_flow_record_wait_seconds", "record waits (CDC record → handler start)", "record"),
+    ("isthmus_flow_batch_queue_seconds", "batch queue (fetched → handler)", "batch"),
+    ("isthmus_flow_handler_seconds", "handler, wall", "batch"),
+    ("isthmus_flow_handler_cpu_seconds", "handler, CPU", "batch"),
+    ("isthmus_flow_commit_wait_seconds", "waits for the previous transaction", "batch"),
+    ("isthmus_flow_commit_seconds", "transaction", "batch"),
+)
+#: A sink's histograms, in the order a command meets them.
+SINK_METRICS: tuple[tuple[str, str, str], ...] = (
+    ("isthmus_sink_record_wait_seconds", "command waits (produced → fetched)", "command"),
+    ("isthmus_sink_queue_seconds", "queue (fetched → first try)", "command"),
+    ("isthmus_sink_delivery_seconds", "target API (first try → answer)", "command"),
+    ("isthmus_sink_commit_seconds", "transaction", "commit"),
+)
+
+
+def every_stage(workers: Mapping[str, str], sinks: Sequence[str]) -> tuple[tuple[str, str, str, str], ...]:
+    """Stages (as :data:`STAGES`) of every flow of every worker process (process -> comma-separated flows, as
+    ``ISTHMUS_WORKER_FLOWS``) and of every sink (``sink-<system>``): the whole pipeline, flow by flow."""
+    stages = [(process, series(metric, flow), f"{flow}: {stage}", per)
+              for process, flows in workers.items() for flow in flows.split(",")
+              for metric, stage, per in FLOW_METRICS]
+    stages += [(f"sink-{system}", metric, f"{system.upper()} sink: {stage}", per)
+               for system in sinks for metric, stage, per in SINK_METRICS]
+    return tuple(stages)
+
+
+def summary(before: Mapping[str, Histograms], after: Mapping[str, Histograms],
+            stages: Sequence[tuple[str, str, str, str]] = STAGES) -> dict[str, dict[str, object]]:
+    """Each of ``stages`` that was observed: what one observation is, count, mean, p50, p99; and per flow,
+    its records per batch."""
     out: dict[str, dict[str, object]] = {}
-    for process, metric, stage, per in STAGES:
+    for process, metric, stage, per in stages:
         found = spent(before.get(process, {}), after.get(process, {}), metric)
         if found is not None:
             out[stage] = {"per": per, **found.as_dict()}
-    records, batches = (out.get(STAGES[0][2]) or {}).get("count"), (out.get(STAGES[2][2]) or {}).get("count")
-    if isinstance(records, int) and isinstance(batches, int) and batches:
-        out["flow: records per batch"] = {"per": "batch", "count": batches, "mean": round(records / batches, 1)}
+            if per == "batch" and metric.startswith("isthmus_flow_handler_seconds"):
+                waited = stage.replace("handler, wall", "record waits (CDC record → handler start)")
+                records = (out.get(waited) or {}).get("count")
+                if isinstance(records, int) and found.count:
+                    out[stage.replace("handler, wall", "records per batch")] = {
+                        "per": "batch", "count": found.count, "mean": round(records / found.count, 1)}
     return out
 
 

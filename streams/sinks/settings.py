@@ -38,9 +38,11 @@ class SinkSettings(Section):
 
     base_url: str | None = Field(None, description="the HTTP target's base URL; default: the target file's "
                                  "base_url, else the endpoints' API URL of that system")
-    concurrency: int = Field(256, gt=0, description="entities whose commands are applied at the same time (one "
+    # Twice a batch endpoint's most (500 items): one full batch forms while the previous one is in the target,
+    # which applies them one after another (the reference ERP numbers accounts under one lock).
+    concurrency: int = Field(1024, gt=0, description="entities whose commands are applied at the same time (one "
                              "command per entity at a time; a route with a batch endpoint sends them together)")
-    max_in_flight: int = Field(2048, gt=0, description="records fetched but not yet committed; fetching pauses at "
+    max_in_flight: int = Field(4096, gt=0, description="records fetched but not yet committed; fetching pauses at "
                                "this bound (backpressure)")
     retry_base_s: float = Field(0.2, gt=0, description="first retry delay, seconds")
     retry_max_s: float = Field(30.0, gt=0, description="longest retry delay, seconds")

@@ -20,7 +20,7 @@ def test_check_prints_the_plan(capsys: pytest.CaptureFixture[str]) -> None:
 def test_settings_lists_every_variable(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sink", "--settings"]) == 0
     out = capsys.readouterr().out
-    assert "ISTHMUS_SINK_CONCURRENCY=256" in out and "ISTHMUS_SINK_TRANSIENT_DEADLINE_S=None" in out
+    assert "ISTHMUS_SINK_CONCURRENCY=1024" in out and "ISTHMUS_SINK_TRANSIENT_DEADLINE_S=None" in out
 
 
 def test_a_bad_target_file_is_refused_before_anything_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

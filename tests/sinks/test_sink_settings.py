@@ -10,7 +10,7 @@ from streams.sinks.settings import SinkSettings
 
 def test_defaults_without_environment() -> None:
     settings = SinkSettings.from_env({})
-    assert settings.concurrency == 256 and settings.max_in_flight == 2048
+    assert settings.concurrency == 1024 and settings.max_in_flight == 4096
     assert settings.transient_deadline_s is None
     resolved = settings.for_system("erp")
     assert resolved.command_topic == "isthmus.commands.erp"
@@ -41,7 +41,7 @@ def test_every_bad_value_is_named_with_its_default() -> None:
                                "ISTHMUS_SINK_TRANSIENT_DEADLINE_S": "-1", "ISTHMUS_SINK_BASE_URL": "ftp://x",
                                "ISTHMUS_SINK_RETRY_MULTIPLIER": "0.5"})
     message = str(caught.value)
-    assert "ISTHMUS_SINK_CONCURRENCY: 'many' is not a whole number above 0; fix it or unset it to use 256" in message
+    assert "ISTHMUS_SINK_CONCURRENCY: 'many' is not a whole number above 0; fix it or unset it to use 1024" in message
     assert "ISTHMUS_SINK_RETRY_JITTER: '2' is not a number between 0 and 1" in message
     assert "ISTHMUS_SINK_TRANSIENT_DEADLINE_S: '-1' is not a number above 0; fix it or unset it to use never" in message
     assert "ISTHMUS_SINK_BASE_URL: 'ftp://x' is not an http(s) URL" in message

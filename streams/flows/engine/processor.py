@@ -379,6 +379,11 @@ class FlowProcessor:
                 ctx.flush()
                 outgoing = self._outgoing(task, ctx)
                 if not outgoing:
+                    # Taking the stores' changes (none) opened a batch each store must see settled, after the
+                    # one in flight, or a store on disk pairs the next commit with the wrong batch's changes.
+                    await self._settled(task)
+                    for store in task.stores.values():
+                        store.committed(None)
                     continue
                 await self._settled(task)
                 task.committing = asyncio.create_task(self._settle(task, ctx, outgoing, {}, 0),

@@ -5,6 +5,7 @@ route with an ``external_id``, "search, then create or update" without the key (
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -81,6 +82,10 @@ class HttpAdapter:
         self._client = httpx.AsyncClient(
             base_url=self.base_url, timeout=timeout_s, transport=transport,
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections))
+        #: Calls wait for a connection here, not in httpcore's pool: the pool walks every waiting request and
+        #: every connection on each change (and asks sniffio, an import that fails, each time), so a few hundred
+        #: commands waiting on 32 connections made that walk the ERP sink's main cost (py-spy, issue 17).
+        self._slots = asyncio.Semaphore(max_connections)
 
     def describe(self) -> str:
         auth = f", auth header {self._auth[0]}" if self._auth else ""
@@ -198,7 +203,8 @@ class HttpAdapter:
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         headers = {**self._headers(None), "Content-Type": "application/json"}
         try:
-            response = await self._client.request(method, path, content=content, headers=headers)
+            async with self._slots:
+                response = await self._client.request(method, path, content=content, headers=headers)
         except httpx.TransportError as exc:
             return self._unanswered(exc, f"{method} {path}")
         retry_after = (parse_retry_after(response.headers.get("Retry-After"))
@@ -270,7 +276,8 @@ class HttpAdapter:
         if content is not None:
             headers["Content-Type"] = "application/json"
         try:
-            response = await self._client.request(method, path, content=content, headers=headers)
+            async with self._slots:
+                response = await self._client.request(method, path, content=content, headers=headers)
         except httpx.TransportError as exc:
             return self._unanswered(exc, what)
         answer = decoded_answer(response)
