@@ -25,9 +25,10 @@ Then a fixed point: no command for a quiet period, and each system as expected b
 
 from __future__ import annotations
 
+import functools
 import random
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -157,8 +158,7 @@ def test_issue_15_semantics_hold_with_tryton_by_the_example_files(tryton_example
     def number(n: int) -> str:
         return f"C-802{run}{n}"
 
-    def wait(what: str, probe: Callable[[], Any]) -> Any:
-        return eventually(what, probe, fleet, timeout=WAIT_S)
+    soon = functools.partial(eventually, logs=fleet, timeout=WAIT_S)
 
     nulls, born_null, ghost, ghost_party, many, phoenix, same_second = (number(n) for n in range(7))
     latin = [number(7 + n) for n in range(len(NON_LATIN))]
@@ -176,14 +176,14 @@ def test_issue_15_semantics_hold_with_tryton_by_the_example_files(tryton_example
     db.tryton(_party(f"{refused}X", "Refused Code"))  # the CRM takes digits only after C-
     db.tryton(_party(nameless_born, None))  # Tryton lets a party's name be empty, the CRM does not
     for code in (nulls, many, phoenix, same_second, nameless, tryton_many, archived, reset, crm_last, *latin):
-        wait(f"party {code}", lambda code=code: db.parties(code))
+        soon(f"party {code}", lambda code=code: db.parties(code))
     for code in (born_null, chinese_party):
-        wait(f"customer {code}", lambda code=code: db.customer(code))
-    wait("Tryton's e-mail reaches the CRM", lambda: (db.customer(born_null) or {}).get("email"))
+        soon(f"customer {code}", lambda code=code: db.customer(code))
+    soon("Tryton's e-mail reaches the CRM", lambda: (db.customer(born_null) or {}).get("email"))
 
     # Null is a value: set to NULL in the CRM (Tryton cannot clear a mechanism's value: declared, audited), and
     # a Tryton e-mail mechanism deleted (the CRM's e-mail is cleared).
-    wait("the e-mail mechanism", lambda: db.mechanisms(nulls).get("email"))
+    soon("the e-mail mechanism", lambda: db.mechanisms(nulls).get("email"))
     db.crm(("UPDATE crm.customers SET email = NULL, phone = NULL, version = version + 1 WHERE customer_number = %s",
             (nulls,)))
     db.tryton(("DELETE FROM party_contact_mechanism WHERE type = 'email' AND party IN "
@@ -192,10 +192,10 @@ def test_issue_15_semantics_hold_with_tryton_by_the_example_files(tryton_example
     # ... a linked party's name cleared in Tryton (the CRM cannot take it: dead-lettered, see below), a phone
     # mechanism archived in Tryton (the CRM's phone is cleared), and a CRM e-mail cleared then set again.
     db.tryton(("UPDATE party_party SET name = NULL WHERE code = %s", (nameless,)))
-    wait("the phone mechanism", lambda: db.mechanisms(archived).get("phone"))
+    soon("the phone mechanism", lambda: db.mechanisms(archived).get("phone"))
     db.tryton(("UPDATE party_contact_mechanism SET active = false WHERE type = 'phone' AND party IN "
                "(SELECT id FROM party_party WHERE code = %s)", (archived,)))
-    wait("the e-mail mechanism", lambda: db.mechanisms(reset).get("email"))
+    soon("the e-mail mechanism", lambda: db.mechanisms(reset).get("email"))
     db.crm(("UPDATE crm.customers SET email = NULL, version = version + 1 WHERE customer_number = %s", (reset,)))
     db.crm(("UPDATE crm.customers SET email = 'again@example.com', version = version + 1 "
             "WHERE customer_number = %s", (reset,)))
@@ -265,7 +265,7 @@ def test_issue_15_semantics_hold_with_tryton_by_the_example_files(tryton_example
     db.crm(("UPDATE crm.customers SET email = 'born@example.com', version = version + 1 "
             "WHERE customer_number = %s", (born_null,)))
     born_email[0] = "born@example.com"
-    wait("the e-mail set again reaches Tryton", lambda: db.mechanisms(born_null).get("email") == "born@example.com")
+    soon("the e-mail set again reaches Tryton", lambda: db.mechanisms(born_null).get("email") == "born@example.com")
     quiet("the commands to stop coming", lambda: end_offsets(bootstrap, commands), settle=10, timeout=WAIT_S,
           every=1)
     assert not agreed()
