@@ -43,10 +43,13 @@ def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, A
     mirror = state.mirror(system)
     prior = dict(mirror.reported)
     echoes: set[str] = set()
-    if not change.deleted:
-        for name, value in observed.items():
-            if mirror.observe(name, value):
-                echoes.add(name)
+    # A row that leaves a source whose delete sets fields (``on_delete: {set: ...}``) leaves the system holding
+    # those values: Tryton's e-mail mechanism deleted is an e-mail of null there. Not observed, the mirror would
+    # keep the old value: a false ``cannot_clear`` audit, and that old value set again never sent.
+    cleared = (change.source.on_delete or {}) if change.deleted else observed
+    for name, value in observed.items():
+        if name in cleared and mirror.observe(name, value):
+            echoes.add(name)
     if echoes_seen is not None:
         echoes_seen.extend(sorted(echoes))
     skipped = set(echoes)
