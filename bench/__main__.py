@@ -1,5 +1,5 @@
-"""`python -m bench [flows] [throughput] [memory] [fleet] [latency] [initial-sync] [trace]`: run benchmarks on the stack
-ISTHMUS_* points at (``flows`` needs no stack: it runs the flows' handlers without Kafka)."""
+"""`python -m bench [flows] [throughput] [memory] [fleet] [latency] [initial-sync] [trace] [sink]`: run
+benchmarks on the stack ISTHMUS_* points at (``flows`` needs no stack: it runs the flows' handlers without Kafka)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bench import fleet, flows, initial_sync, latency, memory, throughput
 from bench import inside as latency_inside
+from bench import sink as sink_bench
 from bench import trace as trace_bench
 from bench.exceptions import BenchError
 from bench.machine import Machine, kafka_version, this_machine
@@ -237,6 +238,13 @@ def run_trace(stack: RunningStack, args: argparse.Namespace, machine: Machine) -
     ], None
 
 
+def run_sink(stack: RunningStack, args: argparse.Namespace, machine: Machine) -> tuple[list[Row], str | None]:
+    result = sink_bench.measure(stack, commands=args.sink_commands, passes=args.sink_passes, timeout_s=args.timeout)
+    write_results("sink", {"machine": machine.as_dict(), **result})
+    print(json.dumps(result, indent=2))
+    return sink_bench.rows(result, machine=machine_label(machine), measured=today()), None
+
+
 def run_flows(args: argparse.Namespace, machine: Machine) -> tuple[list[Row], str | None]:
     keys = [*args.flow_keys, *([1_000_000] if args.flow_million else [])]
     result = flows.measure(keys=keys, flows=args.flows or tuple(flows.FLOW_MIXES))
@@ -259,6 +267,7 @@ BENCHMARKS: dict[str, Callable[[RunningStack, argparse.Namespace, Machine], tupl
     "latency": run_latency,
     "initial-sync": run_initial_sync,
     "trace": run_trace,
+    "sink": run_sink,
 }
 
 
@@ -292,6 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trace-records", type=int, default=1_000_000, help="trace: records the stack holds")
     parser.add_argument("--trace-keys", type=int, default=100_000, help="trace: distinct customers among them")
     parser.add_argument("--trace-days", type=float, default=30, help="trace: days their record times span")
+    parser.add_argument("--sink-commands", type=int, default=2000,
+                        help="sink: commands per phase (Account creates, then SalesOrder creates)")
+    parser.add_argument("--sink-passes", type=int, default=3, help="sink: unprofiled passes (the median is shown)")
     parser.add_argument("--timeout", type=float, default=600, help="bound on each measured run, seconds")
     parser.add_argument("--no-markdown", action="store_true", help="do not update BENCHMARKS.md")
     args = parser.parse_args(argv)

@@ -28,6 +28,7 @@ from streams.sinks.adapters.mapping import (
     spec_references,
 )
 from streams.sinks.adapters.parts import oversize, part_key, split, too_big
+from streams.sinks.adapters.pool import pooled_transport
 from streams.sinks.adapters.upsert import upsert
 from streams.sinks.answers import judge
 from streams.sinks.backoff import parse_retry_after
@@ -79,9 +80,9 @@ class HttpAdapter:
                                                              secrets_file=secrets_file, where=str(config.path))
         self._static = dict(http.headers) if http else {}
         self._batchers: dict[tuple[str, str], Batcher] = {}
-        self._client = httpx.AsyncClient(
-            base_url=self.base_url, timeout=timeout_s, transport=transport,
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections))
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        self._client = httpx.AsyncClient(base_url=self.base_url, timeout=timeout_s, limits=limits,
+                                         transport=transport or pooled_transport(limits))
         #: Calls wait for a connection here, not in httpcore's pool: the pool walks every waiting request and
         #: every connection on each change (and asks sniffio, an import that fails, each time), so a few hundred
         #: commands waiting on 32 connections made that walk the ERP sink's main cost (py-spy, issue 17).

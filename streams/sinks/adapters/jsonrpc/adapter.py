@@ -39,6 +39,7 @@ from streams.sinks.adapters.jsonrpc.session import LoginFailed, Session
 from streams.sinks.adapters.jsonrpc.steps import due
 from streams.sinks.adapters.jsonrpc.templates import render
 from streams.sinks.adapters.mapping import MISSING, get_path
+from streams.sinks.adapters.pool import pooled_transport
 from streams.sinks.adapters.upsert import Created, Searched, decide, upsert
 from streams.sinks.config.model import TargetConfig
 from streams.sinks.exceptions import SecretMissing, SinkError, TargetConfigError
@@ -153,9 +154,9 @@ class JsonRpcAdapter:
         self._ids = itertools.count(1)
         # Redirects are followed: Tryton answers /<db>/rpc (no slash, as ISTHMUS_SINK_BASE_URL is kept) with a
         # 308 to /<db>/rpc/, which keeps the method and body.
-        self._client = httpx.AsyncClient(
-            timeout=timeout_s, transport=transport, follow_redirects=True,
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections))
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        self._client = httpx.AsyncClient(timeout=timeout_s, follow_redirects=True, limits=limits,
+                                         transport=transport or pooled_transport(limits))
         self._batcher = _ArrayBatcher(self.options.batch, self._post) if self.options.batch else None
         self.session: Session | None = None
         self._password: str | None = None
