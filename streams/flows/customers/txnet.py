@@ -38,6 +38,9 @@ TX_HEADER = "isthmus.tx"
 PARTS = "txparts"
 
 Group = tuple[Incoming, ...]
+#: Change events decoded by the join kept for the fold (:meth:`Transactions.decoded`); the oldest is dropped
+#: past this many (a change whose transaction waits long is decoded again, no more).
+DECODED_KEPT = 4_096
 
 
 def join_store(system: str) -> str:
@@ -58,6 +61,7 @@ class Transactions:
         #: System -> the topic of each of its collections.
         self._topics_of = {s: {f"{systems[s].topics.namespace}.{t}": topic for topic, (system, t) in tables.items()
                                if system == s} for s in read}
+        self._decoded: dict[tuple[str, int, int], tuple[bytes, ChangeEvent]] = {}
 
     @property
     def stores(self) -> tuple[str, ...]:
@@ -86,9 +90,28 @@ class Transactions:
         except CodecError:
             return [(record,)]  # the flow dead-letters it with the reason
         join = self._join(system, stores)
+        if isinstance(event, ChangeEvent):
+            self._keep(record, event)
         if not isinstance(event, ChangeEvent) or not join.joins(event):
             return [(record,)]
         return _released(join.add(record, event), count)
+
+    def decoded(self, record: Incoming) -> ChangeEvent | None:
+        """The change event :meth:`groups` decoded from ``record`` (the same topic, partition, offset and value
+        bytes), taken out; None when it has not, or no longer has, that event. Decoding is a pure function of
+        the value and topic, so the event is the one decoding ``record`` again would give: the fold reuses it
+        instead of decoding every change twice (a sixth of the customer flow's handler, issue 17)."""
+        kept = self._decoded.pop((record.topic, record.partition, record.offset), None)
+        if kept is None or kept[0] != record.value:
+            return None
+        return kept[1]
+
+    def _keep(self, record: Incoming, event: ChangeEvent) -> None:
+        assert record.value is not None
+        kept = self._decoded
+        if len(kept) >= DECODED_KEPT:
+            del kept[next(iter(kept))]
+        kept[(record.topic, record.partition, record.offset)] = (record.value, event)
 
     def abandon_read_to_end(self, read_to_end: Collection[str], stores: Mapping[str, Store],
                             count: Callable[[str, int], None] | None = None) -> list[Group]:
