@@ -28,7 +28,7 @@ from streams.codecs import ChangeEvent, decode
 from streams.codecs.debezium.envelope import TransactionEvent, TransactionStatus
 from streams.codecs.exceptions import CodecError
 from streams.flows.engine.api import Incoming, Store
-from streams.flows.orders.txjoin import ABANDONED, Joined, TransactionJoin
+from streams.flows.orders.txjoin import ABANDONED, Buffered, Joined, TransactionJoin
 from streams.flows.parking import record_from_state, record_to_state
 from streams.systems import Systems
 
@@ -62,13 +62,14 @@ class Transactions:
         self._topics_of = {s: {f"{systems[s].topics.namespace}.{t}": topic for topic, (system, t) in tables.items()
                                if system == s} for s in read}
         self._decoded: dict[tuple[str, int, int], tuple[bytes, ChangeEvent]] = {}
+        self._buffered = {s: Buffered() for s in read}
 
     @property
     def stores(self) -> tuple[str, ...]:
         return tuple(join_store(s) for s in self.topics.values())
 
     def _join(self, system: str, stores: Mapping[str, Store]) -> TransactionJoin:
-        return TransactionJoin(stores[join_store(system)], self.collections[system])
+        return TransactionJoin(stores[join_store(system)], self.collections[system], buffered=self._buffered[system])
 
     def groups(self, record: Incoming, system: str | None, stores: Mapping[str, Store],
                count: Callable[[str, int], None] | None = None) -> list[Group]:
