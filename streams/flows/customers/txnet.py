@@ -39,8 +39,9 @@ PARTS = "txparts"
 
 Group = tuple[Incoming, ...]
 #: Change events decoded by the join kept for the fold (:meth:`Transactions.decoded`); the oldest is dropped
-#: past this many (a change whose transaction waits long is decoded again, no more).
-DECODED_KEPT = 4_096
+#: past this many (a change whose transaction waits long is decoded again, no more). Bounds the memory they
+#: hold: ~10 MB of values and events at worst with customer changes of ~5 KB.
+DECODED_KEPT = 1_024
 
 
 def join_store(system: str) -> str:

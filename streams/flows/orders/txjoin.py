@@ -49,8 +49,9 @@ ABANDONED = "transactions_abandoned"
 log = logging.getLogger(__name__)
 
 
-#: Records a :class:`Buffered` keeps in memory, at most (the oldest is dropped first).
-BUFFERED_KEPT = 4_096
+#: Records a :class:`Buffered` keeps in memory, at most (the oldest is dropped first): ~13 MB at worst with
+#: customer changes of ~5 KB (the record and its stored form).
+BUFFERED_KEPT = 1_024
 
 
 class Buffered:
