@@ -359,11 +359,17 @@ class CustomerFlow:
                 f"{record.position}: {record.topic} is not an input of {self.name} "
                 f"(inputs: {', '.join(self.tables)}); route only those topics to this flow"))
         system, table = where
-        try:
-            event = decode(record.value, record.key, topic=record.topic, where=record.position)
-        except CodecError as exc:
-            raise Rejected(stage=self.stage, reason=f"not a Debezium change event: {exc}") from exc
-        if not isinstance(event, ChangeEvent) or event.op is Op.TRUNCATE:
+        kept = self.transactions.decoded(record)
+        if kept is None:
+            try:
+                decoded = decode(record.value, record.key, topic=record.topic, where=record.position)
+            except CodecError as exc:
+                raise Rejected(stage=self.stage, reason=f"not a Debezium change event: {exc}") from exc
+            if not isinstance(decoded, ChangeEvent):
+                return None
+            kept = decoded
+        event = kept
+        if event.op is Op.TRUNCATE:
             return None
         lookup = self._lookup.start(ctx.stores)
         try:
