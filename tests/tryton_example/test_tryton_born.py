@@ -9,12 +9,10 @@ does"), and the pair is at rest again.
 from __future__ import annotations
 
 import random
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from support.pipeline import command_counts
 from support.topics import values_to_end
 from support.waiting import eventually
 from tryton_example.test_tryton_integration import CRM, ERP, Tryton, _settled, processes
@@ -44,12 +42,10 @@ def _published(example: TrytonExample, number: str) -> dict[str, Any] | None:
 
 
 def _at_rest(example: TrytonExample) -> dict[str, int]:
-    """The command counts once the flow caught up, checked to stay so over a quiet period."""
-    before = _settled(example)
-    time.sleep(15)
-    assert command_counts(example.stack.settings.bootstrap_servers, (CRM, ERP)) == before, \
-        "commands kept coming after the burst: an echo loop"
-    return before
+    """The command counts once no command came for 15 s: a Tryton <-> CRM round trip takes a few seconds here, so
+    an echo loop keeps the counts moving and fails the wait, naming it. (The example's main tests check their
+    fixed points over a longer period, with both systems' rows.)"""
+    return _settled(example, quiet_s=15)
 
 
 def test_a_party_born_in_tryton_becomes_a_crm_customer(tryton_example: TrytonExample, processes: Path) -> None:
