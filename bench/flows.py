@@ -32,6 +32,7 @@ from bench.report import Row, verdict
 from streams.codecs import decode
 from streams.flows.context import FlowContext
 from streams.flows.engine.api import FlowSpec
+from streams.flows.engine.collector import tune_for_batches
 from streams.flows.engine.local import LocalRun
 from streams.flows.registry import build_flows
 
@@ -121,6 +122,7 @@ async def feed(spec: FlowSpec, changes: Iterable[Change], *, mix: str, keys: int
     """Feed the changes of ``spec``'s inputs to its handler one by one; CPU time per change kind."""
     result = FlowRun(flow=spec.name, mix=mix, keys=keys)
     run = LocalRun(spec, flush_each_feed=False)  # a batch: BATCH records, ended by _commit
+    tune_for_batches()  # as the worker does once its flows are built
     inputs = set(spec.inputs)
     clock = time.process_time
     began = time.monotonic()

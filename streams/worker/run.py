@@ -11,6 +11,7 @@ from aiohttp import web
 
 from streams.config.model import RuntimeSettings
 from streams.flows.context import FlowContext
+from streams.flows.engine.collector import tune_for_batches
 from streams.flows.engine.processor import EngineSettings, FlowProcessor
 from streams.flows.engine.repartition import layout, prepare
 from streams.flows.engine.stores import StateSettings
@@ -39,6 +40,7 @@ async def run_worker(runtime: RuntimeSettings, worker: WorkerSettings | None = N
                             state=StateSettings(kind=worker.store, directory=worker.state_dir,
                                                 cache_mb=worker.state_cache_mb))
     processors = [FlowProcessor(spec, engine, context.schemas) for spec in flows]
+    tune_for_batches()  # everything built so far lives as long as the worker
     # Commands must exist with their partition count before a flow emits one (auto-creation would give 1).
     await ensure_topics(kafka, sink_topic_specs())
     await prepare(kafka, laid)  # the keying stages' topics, N partitions each
