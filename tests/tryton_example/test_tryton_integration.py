@@ -42,16 +42,23 @@ def test_the_example_is_configuration_only() -> None:
     assert [p for p in files if p.suffix == ".py"] == []
 
 
+def sink_urls(example: TrytonExample) -> dict[str, str]:
+    """The base URL each sink is pointed at, by system. The target files name the stack's default ports; the sinks
+    are pointed at the configured ones (Tryton's only when it differs, so the example's own target file is what
+    runs by default)."""
+    settings = example.stack.settings
+    urls = {CRM: settings.crm_api_url}
+    if settings.tryton_port != StackSettings().tryton_port:
+        urls[ERP] = example.rpc_url
+    return urls
+
+
 @pytest.fixture
 def processes(tryton_example: TrytonExample, tmp_path: Path) -> Iterator[Path]:
     """`isthmus worker` running only the example's flow, and `isthmus sink --target` for each system."""
     settings = tryton_example.stack.settings
     worker_env = {**tryton_example.env, "ISTHMUS_WORKER_ID": "tryton-example", "ISTHMUS_WORKER_FLOWS": FLOW}
-    # The target files name the stack's default ports; the sinks are pointed at the configured ones (Tryton's
-    # only when it differs, so the example's own target file is what runs by default).
-    urls = {CRM: settings.crm_api_url}
-    if settings.tryton_port != StackSettings().tryton_port:
-        urls[ERP] = tryton_example.rpc_url
+    urls = sink_urls(tryton_example)
     sinks = {system: {**tryton_example.env, **({"ISTHMUS_SINK_BASE_URL": urls[system]} if system in urls else {})}
              for system in (CRM, ERP)}
     with pipeline(host=settings.host, worker_env=worker_env, sinks=sinks, logs=tmp_path) as logs:

@@ -39,6 +39,7 @@ from support.flows import start_at_end
 from support.pipeline import pipeline
 from support.topics import Record, TopicReader, end_offsets, raw, topic_names
 from support.waiting import eventually, quiet
+from tryton_example.test_tryton_integration import sink_urls
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.files import FLOWS_DIR_ENV
@@ -81,7 +82,8 @@ def _own_flows(example: TrytonExample, folder: Path, tag: str) -> tuple[dict[str
         group = f"trial-sink-{system}-{tag}"
         start_at_end(bootstrap, group, [command_topic(system)])
         sinks[system] = {**example.env, "ISTHMUS_SINK_GROUP_ID": group, "ISTHMUS_SINK_TRANSACTIONAL_ID": group}
-    sinks[CRM]["ISTHMUS_SINK_BASE_URL"] = example.stack.settings.crm_api_url
+    for system, url in sink_urls(example).items():
+        sinks[system]["ISTHMUS_SINK_BASE_URL"] = url
     return worker, sinks
 
 
