@@ -9,6 +9,7 @@ other tests' customers on the shared topics are not its business, and must not g
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -18,11 +19,14 @@ from typing import Any
 from support.sink_worker import InProcessSink
 from support.topics import Record, TopicReader
 
+from reference.topics import CANONICAL_CUSTOMERS
 from streams.codecs import ChangeEvent, decode
 from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.debezium.envelope import TransactionEvent, TransactionStatus
 from streams.codecs.exceptions import CodecError
 from streams.flows.engine.api import Context, FlowSpec, Incoming
+from streams.flows.topics import AUDIT_CONFLICTS
+from streams.kafka.topics import TopicSpec, ensure_topics
 
 WAIT_S = 90.0
 
@@ -170,3 +174,20 @@ class Databases:
         self.crm("INSERT INTO crm.customers (id, customer_number, name, email) VALUES (%s, %s, %s, %s)",
                  customer_id, number, name, email)
         return customer_id
+
+
+def sink_loop_topics(bootstrap: str, run: str, *, partitions: int) -> tuple[dict[str, dict[str, str]], str]:
+    """Topics of one run's flow-and-sinks loop, made on the stack: each system's command and result topics (with
+    ``partitions``) as its sink's environment, and their dead-letter topic, which is returned too; with the
+    canonical customers and the conflicts topic the flow writes."""
+    dlq = f"it-{run}.dlq"
+    topics = {system: {"ISTHMUS_SINK_COMMAND_TOPIC": f"it-{run}.commands.{system}",
+                       "ISTHMUS_SINK_RESULTS_TOPIC": f"it-{run}.results.{system}",
+                       "ISTHMUS_SINK_DLQ_TOPIC": dlq} for system in ("crm", "erp")}
+    asyncio.run(ensure_topics(bootstrap, [
+        *(TopicSpec(name=t[k], partitions=partitions) for t in topics.values()
+          for k in ("ISTHMUS_SINK_COMMAND_TOPIC", "ISTHMUS_SINK_RESULTS_TOPIC")),
+        TopicSpec(name=dlq, partitions=1, config=(("retention.ms", "-1"),)),
+        TopicSpec(name=CANONICAL_CUSTOMERS, partitions=1, config=(("cleanup.policy", "compact"),)),
+        TopicSpec(name=AUDIT_CONFLICTS, partitions=1)]))
+    return topics, dlq

@@ -10,7 +10,6 @@ state: the ERP ends with the new name and the fixed e-mail, checked with SQL."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -21,17 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from customer_stack import Databases, Mine, only, reader, sinks
+from customer_stack import Databases, Mine, only, reader, sink_loop_topics, sinks
 from support.flows import RunningFlow
 from support.systems import reference_systems
 from support.waiting import eventually
 
-from reference.topics import CANONICAL_CUSTOMERS
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.customers import CustomerFlow, entity_config
 from streams.flows.files import FLOWS_DIR, FLOWS_DIR_ENV, load_flow_files
-from streams.flows.topics import AUDIT_CONFLICTS
-from streams.kafka.topics import TopicSpec, ensure_topics
 from streams.mapping import load_mappings
 from streams.stack.running import RunningStack
 from streams.stack.settings import PROJECT_ROOT
@@ -65,16 +61,7 @@ def test_a_replayed_update_applies_the_current_values(stack: RunningStack, tmp_p
     run = uuid.uuid4().hex[:8]
     name = f"isthmus-customers-rederive-{run}"
     flows = _flow_file(tmp_path / "flows", name)
-    dlq = f"it-{run}.dlq"
-    topics = {system: {"ISTHMUS_SINK_COMMAND_TOPIC": f"it-{run}.commands.{system}",
-                       "ISTHMUS_SINK_RESULTS_TOPIC": f"it-{run}.results.{system}",
-                       "ISTHMUS_SINK_DLQ_TOPIC": dlq} for system in ("crm", "erp")}
-    asyncio.run(ensure_topics(bootstrap, [
-        *(TopicSpec(name=t[k], partitions=1) for t in topics.values()
-          for k in ("ISTHMUS_SINK_COMMAND_TOPIC", "ISTHMUS_SINK_RESULTS_TOPIC")),
-        TopicSpec(name=dlq, partitions=1, config=(("retention.ms", "-1"),)),
-        TopicSpec(name=CANONICAL_CUSTOMERS, partitions=1, config=(("cleanup.policy", "compact"),)),
-        TopicSpec(name=AUDIT_CONFLICTS, partitions=1)]))
+    topics, dlq = sink_loop_topics(bootstrap, run, partitions=1)
     systems = reference_systems(stack.settings.erp_time_zone)
     mappings = load_mappings(schemas=schemas.schemas)
     (flow_file,) = [f for f in load_flow_files(flows) if f.block == "entity"]

@@ -9,7 +9,6 @@ CRM sink writing through the reference APIs, on this test's own command, result 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 import uuid
@@ -18,17 +17,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from customer_stack import Databases, Keyed, Mine, only, reader, sinks
+from customer_stack import Databases, Keyed, Mine, only, reader, sink_loop_topics, sinks
 from support.flows import RunningFlow
 from support.systems import reference_systems
 from support.topics import TopicReader
 from support.waiting import eventually
 
-from reference.topics import CANONICAL_CUSTOMERS
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.customers import CustomerFlow
-from streams.flows.topics import AUDIT_CONFLICTS
-from streams.kafka.topics import TopicSpec, ensure_topics
 from streams.mapping import load_mappings
 from streams.stack.running import RunningStack
 
@@ -71,16 +67,7 @@ def loop(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> Itera
     bootstrap = stack.settings.bootstrap_servers
     schemas = SchemaStore.from_directory()
     run = uuid.uuid4().hex[:8]
-    dlq = f"it-{run}.dlq"
-    topics = {system: {"ISTHMUS_SINK_COMMAND_TOPIC": f"it-{run}.commands.{system}",
-                       "ISTHMUS_SINK_RESULTS_TOPIC": f"it-{run}.results.{system}",
-                       "ISTHMUS_SINK_DLQ_TOPIC": dlq} for system in ("crm", "erp")}
-    asyncio.run(ensure_topics(bootstrap, [
-        *(TopicSpec(name=t[k], partitions=3) for t in topics.values()
-          for k in ("ISTHMUS_SINK_COMMAND_TOPIC", "ISTHMUS_SINK_RESULTS_TOPIC")),
-        TopicSpec(name=dlq, partitions=1, config=(("retention.ms", "-1"),)),
-        TopicSpec(name=CANONICAL_CUSTOMERS, partitions=1, config=(("cleanup.policy", "compact"),)),
-        TopicSpec(name=AUDIT_CONFLICTS, partitions=1)]))
+    topics, dlq = sink_loop_topics(bootstrap, run, partitions=3)
     flow = CustomerFlow(mappings=load_mappings(schemas=schemas.schemas), schemas=schemas,
                         systems=reference_systems(stack.settings.erp_time_zone),
                         command_topics={s: t["ISTHMUS_SINK_COMMAND_TOPIC"] for s, t in topics.items()},
