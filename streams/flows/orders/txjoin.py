@@ -29,6 +29,13 @@ Connect's exactly-once sources, in the same or an earlier producer transaction),
 transaction on such a table has been handled, now or before the flow's consumer group read that topic.
 :meth:`TransactionJoin.abandon_read_to_end` abandons the queued transactions still missing changes of those
 tables only, in commit order; each is logged and counted (``ABANDONED``), never left waiting silently.
+
+The join keeps its state as objects (:class:`JoinObjects`): a flow hands it the batch's view of its store
+(``Context.objects`` with a :class:`JoinCodec`), so that the open transactions and the queue are decoded once
+per batch, changed in place, and written once per changed key when the batch ends, undone with the scopes like
+any store write; a transaction that completes within the batch leaves nothing in the store, nor its changelog.
+A caller without a batch (the keying stage's router) uses :meth:`TransactionJoin.on_store`, which reads and
+writes the store on every call. Both keep the same values under the same keys, so a changelog restores either.
 """
 
 from __future__ import annotations
@@ -36,10 +43,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
 
 from streams.codecs.debezium.commits import CommitMark, change_floor, committed_before, end_mark
 from streams.codecs.debezium.envelope import ChangeEvent, TransactionEvent
-from streams.flows.engine.api import Incoming, JsonValue, Store
+from streams.flows.engine.api import Incoming, JsonValue, Store, encode_json
 from streams.flows.parking import record_from_state, record_to_state
 
 QUEUE = "queue"
@@ -107,17 +117,95 @@ def collection(event: ChangeEvent) -> str:
     return f"{event.source.schema or event.source.db}.{event.table}"
 
 
+class JoinObjects(Protocol):
+    """A join's state as objects: ``tx:`` , ``queue`` and ``floor:`` values as JSON objects (changed in place and
+    ``put`` back), ``ev:`` values as the buffered :class:`~streams.flows.engine.api.Incoming` records; None: none.
+    An :class:`~streams.flows.engine.objects.ObjectView` with a :class:`JoinCodec` is one."""
+
+    def get(self, key: str) -> Any: ...
+
+    def put(self, key: str, value: Any) -> None: ...
+
+
+#: The prefix of a buffered change's key.
+EVENT = "ev:"
+
+
+def _copy(value: Any) -> Any:
+    """A copy of a JSON value that later changes to ``value`` do not touch (a record is immutable)."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+class JoinCodec:
+    """The join's store as :class:`JoinObjects` (an :class:`~streams.flows.engine.objects.ObjectCodec`): the
+    stored values are the JSON objects they always were, a buffered change as
+    :func:`~streams.flows.parking.record_to_state`; ``buffered`` keeps the records written, so that the batch
+    that releases them takes them back without decoding their stored form."""
+
+    __slots__ = ("buffered",)
+
+    def __init__(self, buffered: Buffered | None = None) -> None:
+        self.buffered = Buffered(limit=0) if buffered is None else buffered
+
+    def decode(self, key: str, raw: bytes | None) -> Any:
+        if raw is None:
+            return None
+        state = orjson.loads(raw)
+        return self.buffered.take(key, state) if key.startswith(EVENT) else state
+
+    def encode(self, key: str, value: Any) -> bytes | None:
+        if isinstance(value, Incoming):
+            state = record_to_state(value)
+            self.buffered.keep(key, state, value)
+            return encode_json(state)
+        return encode_json(value)
+
+    def copy(self, value: Any) -> Any:
+        return _copy(value)
+
+
+class StoreObjects:
+    """:class:`JoinObjects` read from and written to ``store`` on every call (no batch to keep them for)."""
+
+    __slots__ = ("buffered", "store")
+
+    def __init__(self, store: Store, buffered: Buffered) -> None:
+        self.store = store
+        self.buffered = buffered
+
+    def get(self, key: str) -> Any:
+        state = self.store.get(key)
+        return self.buffered.take(key, state) if key.startswith(EVENT) else state
+
+    def put(self, key: str, value: Any) -> None:
+        if isinstance(value, Incoming):
+            state = record_to_state(value)
+            self.store.put(key, state)
+            self.buffered.keep(key, state, value)
+            return
+        self.store.put(key, value)
+
+
 class TransactionJoin:
     """The join over one store: ``tx:<key>`` per open transaction, ``ev:<key>:<total_order>`` per buffered
     change, ``queue``, the ENDed transactions not yet released, in commit order, and ``floor:<collection>``,
     the commit floor of the latest change of each joined table."""
 
-    def __init__(self, store: Store, collections: Iterable[str], *, buffered: Buffered | None = None) -> None:
-        """``buffered``: the records buffered in ``store`` kept in memory too, by a caller that keeps it between
-        joins over the same store (a join is made per record)."""
-        self.store = store
+    def __init__(self, objects: JoinObjects, collections: Iterable[str]) -> None:
+        """``objects``: the join's store as objects, the batch's view of it (``ctx.objects(store, JoinCodec())``)
+        or :class:`StoreObjects` (:meth:`on_store`)."""
+        self.objects = objects
         self.collections = frozenset(collections)
-        self.buffered = Buffered(limit=0) if buffered is None else buffered
+
+    @classmethod
+    def on_store(cls, store: Store, collections: Iterable[str], *, buffered: Buffered | None = None) -> TransactionJoin:
+        """A join that reads and writes ``store`` on every call. ``buffered``: the records buffered in ``store`` kept
+        in memory too, by a caller that keeps it between joins over the same store (a join is made per record)."""
+        return cls(StoreObjects(store, Buffered(limit=0) if buffered is None else buffered), collections)
 
     def joins(self, event: ChangeEvent) -> bool:
         """Whether ``event`` waits for its transaction (a snapshot read has none and stands alone)."""
@@ -128,18 +216,20 @@ class TransactionJoin:
         assert event.transaction is not None
         tx_key, name = event.transaction.tx_key, collection(event)
         ordinal = event.transaction.total_order
+        objects = self.objects
         state = self._tx(tx_key)
         have = state.setdefault("have", {}).setdefault(name, [])
         if ordinal not in have:
             have.append(ordinal)
-            buffered = record_to_state(record)
-            self.store.put(f"ev:{tx_key}:{ordinal}", buffered)
-            self.buffered.keep(f"ev:{tx_key}:{ordinal}", buffered, record)
-            self.store.put(f"tx:{tx_key}", state)
+            objects.put(f"ev:{tx_key}:{ordinal}", record)
+            objects.put(f"tx:{tx_key}", state)
         floor = change_floor(event)
         if floor is not None:
-            self.store.put(f"floor:{name}", {"stream": floor.stream, "at": floor.at})
-        return self._abandon_before(tx_key, name) + self._release()
+            objects.put(f"floor:{name}", {"stream": floor.stream, "at": floor.at})
+        queued = self._queued()
+        if queued is None:
+            return []  # nothing ENDed waits: nothing to abandon or release
+        return self._abandon_before(queued, tx_key, name) + self._release()
 
     def end(self, event: TransactionEvent) -> list[Joined]:
         """An END: the transaction joins the queue if it changed a joined table."""
@@ -149,16 +239,24 @@ class TransactionJoin:
         state = self._tx(event.tx_key)
         if state.get("expected") is None:
             state["expected"] = counts
-            passed = self._passed(end_mark(event), self._missing(state))
+            missing = self._missing(state)
+            passed = self._passed(end_mark(event), missing) if missing else []
             if passed:
                 log.info("source transaction %s is abandoned: %s already delivered changes of transactions "
                          "committed after it", event.tx_key, ", ".join(passed))
-                return [self._take(event.tx_key, state, self._missing(state),
+                return [self._take(event.tx_key, state, missing,
                                    why="its tables had delivered later transactions' changes before its END")]
-            self.store.put(f"tx:{event.tx_key}", state)
-            queue = self._queue()
-            queue.append(event.tx_key)
-            self.store.put(QUEUE, {"txs": queue})
+            queued = self._queued()
+            if not missing and queued is None:
+                # Complete, and no earlier transaction waits: released at once, as the queue would release it
+                # (leaving it as it would: empty).
+                if self.objects.get(QUEUE) is None:
+                    self.objects.put(QUEUE, {"txs": []})
+                return [self._take(event.tx_key, state, ())]
+            self.objects.put(f"tx:{event.tx_key}", state)
+            queue = self._queue_state()
+            queue["txs"].append(event.tx_key)
+            self.objects.put(QUEUE, queue)
         return self._release()
 
     def abandon_read_to_end(self, read_to_end: Collection[str]) -> list[Joined]:
@@ -167,14 +265,17 @@ class TransactionJoin:
         before): those changes were handled long ago or will never come. Each is abandoned (with what it has,
         perhaps nothing), and the complete ones behind it go on; the first one still missing changes of another
         table stops the release, so that nothing overtakes a transaction that may still complete."""
-        queue = self._queue()
+        if self._queued() is None:
+            return []
+        queue = self._queue_state()
+        txs: list[str] = queue["txs"]
         released: list[Joined] = []
-        while queue:
-            state = self._tx(queue[0])
+        while txs:
+            state = self._tx(txs[0])
             missing = self._missing(state)
             if missing and not set(missing) <= set(read_to_end):
                 break
-            tx_key = queue.pop(0)
+            tx_key = txs.pop(0)
             if missing:
                 log.info("source transaction %s is abandoned: its changes of %s are not among what the flow has "
                          "read to the end of their topics (handled before, filtered out, or expired)", tx_key,
@@ -183,32 +284,44 @@ class TransactionJoin:
                 "its topics were read to their end after its END without them: handled before this flow's "
                 "history, filtered out, or expired" if missing else "")))
         if released:
-            self.store.put(QUEUE, {"txs": queue})
+            self.objects.put(QUEUE, queue)
         return released
 
     def _passed(self, end: CommitMark | None, missing: tuple[str, ...]) -> list[str]:
         """The tables ``missing`` names whose latest change is of a transaction committed after ``end``."""
         passed = []
         for name in missing:
-            floor = self.store.get(f"floor:{name}")
+            floor = self.objects.get(f"floor:{name}")
             if floor is not None and committed_before(end, CommitMark(str(floor["stream"]), int(floor["at"]))):
                 passed.append(name)
         return passed
 
-    def _tx(self, tx_key: str) -> JsonValue:
-        return self.store.get(f"tx:{tx_key}") or {"expected": None, "have": {}}
+    def _tx(self, tx_key: str) -> Any:
+        return self.objects.get(f"tx:{tx_key}") or {"expected": None, "have": {}}
 
-    def _queue(self) -> list[str]:
-        return list((self.store.get(QUEUE) or {}).get("txs", []))
+    def _queued(self) -> list[str] | None:
+        """The queue's transactions, None when it holds none (not to be changed: :meth:`_queue_state` is)."""
+        queue = self.objects.get(QUEUE)
+        txs: list[str] | None = None if queue is None else queue.get("txs")
+        return txs or None
 
-    def _missing(self, state: JsonValue) -> tuple[str, ...]:
+    def _queue_state(self) -> Any:
+        """The ``queue`` value to change in place and ``put`` back: ``{"txs": [...]}``."""
+        queue = self.objects.get(QUEUE) or {}
+        queue["txs"] = queue.get("txs") or []
+        return queue
+
+    @staticmethod
+    def _missing(state: JsonValue) -> tuple[str, ...]:
         expected: dict[str, int] = state.get("expected") or {}
         have: dict[str, list[int]] = state.get("have") or {}
+        if len(expected) == 1:  # the common one-table transaction: nothing to sort
+            (name, n), = expected.items()
+            return (name,) if len(have.get(name, ())) < n else ()
         return tuple(sorted(c for c, n in expected.items() if len(have.get(c, ())) < n))
 
-    def _abandon_before(self, tx_key: str, name: str) -> list[Joined]:
-        queue = self._queue()
-        earlier = queue[:queue.index(tx_key)] if tx_key in queue else queue
+    def _abandon_before(self, queued: list[str], tx_key: str, name: str) -> list[Joined]:
+        earlier = queued[:queued.index(tx_key)] if tx_key in queued else list(queued)
         abandoned = []
         for other in earlier:
             state = self._tx(other)
@@ -219,28 +332,35 @@ class TransactionJoin:
                 abandoned.append(self._take(other, state, missing, why="a later transaction's change arrived first"))
         if abandoned:
             gone = {j.tx_key for j in abandoned}
-            self.store.put(QUEUE, {"txs": [t for t in queue if t not in gone]})
+            queue = self._queue_state()
+            queue["txs"] = [t for t in queue["txs"] if t not in gone]
+            self.objects.put(QUEUE, queue)
         return abandoned
 
     def _release(self) -> list[Joined]:
-        queue = self._queue()
+        if self._queued() is None:
+            return []
+        queue = self._queue_state()
+        txs: list[str] = queue["txs"]
         released = []
-        while queue:
-            state = self._tx(queue[0])
+        while txs:
+            state = self._tx(txs[0])
             if self._missing(state):
                 break
-            released.append(self._take(queue.pop(0), state, ()))
+            released.append(self._take(txs.pop(0), state, ()))
         if released:
-            self.store.put(QUEUE, {"txs": queue})
+            self.objects.put(QUEUE, queue)
         return released
 
     def _take(self, tx_key: str, state: JsonValue, missing: tuple[str, ...], *, why: str = "") -> Joined:
+        objects = self.objects
         ordinals = sorted(o for have in (state.get("have") or {}).values() for o in have)
         records = []
         for ordinal in ordinals:
-            record = self.buffered.take(f"ev:{tx_key}:{ordinal}", self.store.get(f"ev:{tx_key}:{ordinal}"))
+            key = f"ev:{tx_key}:{ordinal}"
+            record = objects.get(key)
             if record is not None:
                 records.append(record)
-            self.store.put(f"ev:{tx_key}:{ordinal}", None)
-        self.store.put(f"tx:{tx_key}", None)
+            objects.put(key, None)
+        objects.put(f"tx:{tx_key}", None)
         return Joined(tx_key=tx_key, records=tuple(records), missing=missing, why=why)
