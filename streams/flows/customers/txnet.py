@@ -65,6 +65,8 @@ class Transactions:
         self._decoded: dict[tuple[str, int, int], tuple[bytes, ChangeEvent]] = {}
         self._buffered = {s: Buffered() for s in read}
         self._codecs = {s: JoinCodec(self._buffered[s]) for s in read}
+        #: The join over each system's batch view, made again when a batch (or a task) brings another view.
+        self._joins: dict[str, TransactionJoin] = {}
 
     @property
     def stores(self) -> tuple[str, ...]:
@@ -74,7 +76,11 @@ class Transactions:
         if ctx is None:
             return TransactionJoin.on_store(stores[join_store(system)], self.collections[system],
                                             buffered=self._buffered[system])
-        return TransactionJoin(ctx.objects(join_store(system), self._codecs[system]), self.collections[system])
+        objects = ctx.objects(join_store(system), self._codecs[system])
+        join = self._joins.get(system)
+        if join is None or join.objects is not objects:
+            join = self._joins[system] = TransactionJoin(objects, self.collections[system])
+        return join
 
     def groups(self, record: Incoming, system: str | None, stores: Mapping[str, Store],
                count: Callable[[str, int], None] | None = None, *, ctx: Context | None = None) -> list[Group]:

@@ -32,8 +32,9 @@ tables only, in commit order; each is logged and counted (``ABANDONED``), never 
 
 The join keeps its state as objects (:class:`JoinObjects`): a flow hands it the batch's view of its store
 (``Context.objects`` with a :class:`JoinCodec`), so that the open transactions and the queue are decoded once
-per batch, changed in place, and written once per changed key when the batch ends, undone with the scopes like
-any store write; a transaction that completes within the batch leaves nothing in the store, nor its changelog.
+per batch, replaced by new values (never changed in place, so an undo needs no copy), written once per changed
+key when the batch ends, and undone with the scopes like any store write; a transaction that completes within
+the batch leaves nothing in the store, nor its changelog.
 A caller without a batch (the keying stage's router) uses :meth:`TransactionJoin.on_store`, which reads and
 writes the store on every call. Both keep the same values under the same keys, so a changelog restores either.
 """
@@ -118,9 +119,10 @@ def collection(event: ChangeEvent) -> str:
 
 
 class JoinObjects(Protocol):
-    """A join's state as objects: ``tx:`` , ``queue`` and ``floor:`` values as JSON objects (changed in place and
-    ``put`` back), ``ev:`` values as the buffered :class:`~streams.flows.engine.api.Incoming` records; None: none.
-    An :class:`~streams.flows.engine.objects.ObjectView` with a :class:`JoinCodec` is one."""
+    """A join's state as objects: ``tx:`` , ``queue`` and ``floor:`` values as JSON objects, ``ev:`` values as the
+    buffered :class:`~streams.flows.engine.api.Incoming` records; None: none. The join never changes a value it
+    got: it ``put`` s a new one (so an undo needs no copy of it). An :class:`~streams.flows.engine.objects.ObjectView`
+    with a :class:`JoinCodec` is one."""
 
     def get(self, key: str) -> Any: ...
 
@@ -129,15 +131,6 @@ class JoinObjects(Protocol):
 
 #: The prefix of a buffered change's key.
 EVENT = "ev:"
-
-
-def _copy(value: Any) -> Any:
-    """A copy of a JSON value that later changes to ``value`` do not touch (a record is immutable)."""
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
 
 
 class JoinCodec:
@@ -165,7 +158,8 @@ class JoinCodec:
         return encode_json(value)
 
     def copy(self, value: Any) -> Any:
-        return _copy(value)
+        """``value`` itself: the join never changes a value it got (:class:`JoinObjects`)."""
+        return value
 
 
 class StoreObjects:
@@ -218,16 +212,16 @@ class TransactionJoin:
         ordinal = event.transaction.total_order
         objects = self.objects
         state = self._tx(tx_key)
-        have = state.setdefault("have", {}).setdefault(name, [])
-        if ordinal not in have:
-            have.append(ordinal)
+        have: dict[str, list[int]] = state.get("have") or {}
+        ordinals = have.get(name, [])
+        if ordinal not in ordinals:
             objects.put(f"ev:{tx_key}:{ordinal}", record)
-            objects.put(f"tx:{tx_key}", state)
+            objects.put(f"tx:{tx_key}", {**state, "have": {**have, name: [*ordinals, ordinal]}})
         floor = change_floor(event)
         if floor is not None:
             objects.put(f"floor:{name}", {"stream": floor.stream, "at": floor.at})
         queued = self._queued()
-        if queued is None:
+        if not queued:
             return []  # nothing ENDed waits: nothing to abandon or release
         return self._abandon_before(queued, tx_key, name) + self._release()
 
@@ -236,27 +230,26 @@ class TransactionJoin:
         counts = {c: n for c, n in event.data_collections.items() if c in self.collections}
         if not counts:
             return []
-        state = self._tx(event.tx_key)
+        tx_key = event.tx_key
+        state = self._tx(tx_key)
         if state.get("expected") is None:
-            state["expected"] = counts
+            state = {**state, "expected": counts}
             missing = self._missing(state)
             passed = self._passed(end_mark(event), missing) if missing else []
             if passed:
                 log.info("source transaction %s is abandoned: %s already delivered changes of transactions "
-                         "committed after it", event.tx_key, ", ".join(passed))
-                return [self._take(event.tx_key, state, missing,
+                         "committed after it", tx_key, ", ".join(passed))
+                return [self._take(tx_key, state, missing,
                                    why="its tables had delivered later transactions' changes before its END")]
             queued = self._queued()
-            if not missing and queued is None:
+            if not missing and not queued:
                 # Complete, and no earlier transaction waits: released at once, as the queue would release it
                 # (leaving it as it would: empty).
-                if self.objects.get(QUEUE) is None:
+                if queued is None:
                     self.objects.put(QUEUE, {"txs": []})
-                return [self._take(event.tx_key, state, ())]
-            self.objects.put(f"tx:{event.tx_key}", state)
-            queue = self._queue_state()
-            queue["txs"].append(event.tx_key)
-            self.objects.put(QUEUE, queue)
+                return [self._take(tx_key, state, ())]
+            self.objects.put(f"tx:{tx_key}", state)
+            self.objects.put(QUEUE, {"txs": [*(queued or ()), tx_key]})
         return self._release()
 
     def abandon_read_to_end(self, read_to_end: Collection[str]) -> list[Joined]:
@@ -265,17 +258,14 @@ class TransactionJoin:
         before): those changes were handled long ago or will never come. Each is abandoned (with what it has,
         perhaps nothing), and the complete ones behind it go on; the first one still missing changes of another
         table stops the release, so that nothing overtakes a transaction that may still complete."""
-        if self._queued() is None:
-            return []
-        queue = self._queue_state()
-        txs: list[str] = queue["txs"]
+        queue = list(self._queued() or ())
         released: list[Joined] = []
-        while txs:
-            state = self._tx(txs[0])
+        while queue:
+            state = self._tx(queue[0])
             missing = self._missing(state)
             if missing and not set(missing) <= set(read_to_end):
                 break
-            tx_key = txs.pop(0)
+            tx_key = queue.pop(0)
             if missing:
                 log.info("source transaction %s is abandoned: its changes of %s are not among what the flow has "
                          "read to the end of their topics (handled before, filtered out, or expired)", tx_key,
@@ -284,7 +274,7 @@ class TransactionJoin:
                 "its topics were read to their end after its END without them: handled before this flow's "
                 "history, filtered out, or expired" if missing else "")))
         if released:
-            self.objects.put(QUEUE, queue)
+            self.objects.put(QUEUE, {"txs": queue})
         return released
 
     def _passed(self, end: CommitMark | None, missing: tuple[str, ...]) -> list[str]:
@@ -297,19 +287,17 @@ class TransactionJoin:
         return passed
 
     def _tx(self, tx_key: str) -> Any:
+        """The transaction's state (not to be changed: a new one is put)."""
         return self.objects.get(f"tx:{tx_key}") or {"expected": None, "have": {}}
 
     def _queued(self) -> list[str] | None:
-        """The queue's transactions, None when it holds none (not to be changed: :meth:`_queue_state` is)."""
+        """The ENDed transactions not yet released, in commit order; None when the store has no queue yet (not to
+        be changed: a new queue is put)."""
         queue = self.objects.get(QUEUE)
-        txs: list[str] | None = None if queue is None else queue.get("txs")
-        return txs or None
-
-    def _queue_state(self) -> Any:
-        """The ``queue`` value to change in place and ``put`` back: ``{"txs": [...]}``."""
-        queue = self.objects.get(QUEUE) or {}
-        queue["txs"] = queue.get("txs") or []
-        return queue
+        if queue is None:
+            return None
+        txs: list[str] = queue.get("txs") or []
+        return txs
 
     @staticmethod
     def _missing(state: JsonValue) -> tuple[str, ...]:
@@ -321,7 +309,7 @@ class TransactionJoin:
         return tuple(sorted(c for c, n in expected.items() if len(have.get(c, ())) < n))
 
     def _abandon_before(self, queued: list[str], tx_key: str, name: str) -> list[Joined]:
-        earlier = queued[:queued.index(tx_key)] if tx_key in queued else list(queued)
+        earlier = queued[:queued.index(tx_key)] if tx_key in queued else queued
         abandoned = []
         for other in earlier:
             state = self._tx(other)
@@ -332,24 +320,23 @@ class TransactionJoin:
                 abandoned.append(self._take(other, state, missing, why="a later transaction's change arrived first"))
         if abandoned:
             gone = {j.tx_key for j in abandoned}
-            queue = self._queue_state()
-            queue["txs"] = [t for t in queue["txs"] if t not in gone]
-            self.objects.put(QUEUE, queue)
+            self.objects.put(QUEUE, {"txs": [t for t in queued if t not in gone]})
         return abandoned
 
     def _release(self) -> list[Joined]:
-        if self._queued() is None:
+        queued = self._queued()
+        if not queued:
             return []
-        queue = self._queue_state()
-        txs: list[str] = queue["txs"]
         released = []
-        while txs:
-            state = self._tx(txs[0])
+        at = 0
+        while at < len(queued):
+            state = self._tx(queued[at])
             if self._missing(state):
                 break
-            released.append(self._take(txs.pop(0), state, ()))
+            released.append(self._take(queued[at], state, ()))
+            at += 1
         if released:
-            self.objects.put(QUEUE, queue)
+            self.objects.put(QUEUE, {"txs": queued[at:]})
         return released
 
     def _take(self, tx_key: str, state: JsonValue, missing: tuple[str, ...], *, why: str = "") -> Joined:
