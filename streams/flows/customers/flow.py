@@ -232,7 +232,7 @@ class CustomerFlow:
         groups = Transactions.parts(record, ctx.stores)
         if groups is None:
             where = self.tables.get(record.topic)
-            groups = self.transactions.groups(record, where[0] if where else None, ctx.stores, ctx.count)
+            groups = self.transactions.groups(record, where[0] if where else None, ctx.stores, ctx.count, ctx=ctx)
         self._groups(groups, ctx)
 
     def _rederive(self, record: Incoming, ctx: Context) -> None:
@@ -274,7 +274,7 @@ class CustomerFlow:
         """Apply what arrived of the source transactions whose missing changes will never come (their tables read
         to their end: :meth:`~streams.flows.customers.txnet.Transactions.abandon_read_to_end`), and the complete
         ones behind them; then announce the parked changes that wait too long."""
-        self._groups(self.transactions.abandon_read_to_end(ticking.read_to_end, ctx.stores, ctx.count), ctx)
+        self._groups(self.transactions.abandon_read_to_end(ticking.read_to_end, ctx.stores, ctx.count, ctx=ctx), ctx)
         return self.holds.tick(ctx, ticking)
 
     def _groups(self, groups: list[Group], ctx: Context) -> None:

@@ -27,8 +27,8 @@ from typing import Any
 from streams.codecs import ChangeEvent, decode
 from streams.codecs.debezium.envelope import TransactionEvent, TransactionStatus
 from streams.codecs.exceptions import CodecError
-from streams.flows.engine.api import Incoming, Store
-from streams.flows.orders.txjoin import ABANDONED, Buffered, Joined, TransactionJoin
+from streams.flows.engine.api import Context, Incoming, Store
+from streams.flows.orders.txjoin import ABANDONED, Buffered, JoinCodec, Joined, TransactionJoin
 from streams.flows.parking import record_from_state, record_to_state
 from streams.systems import Systems
 
@@ -64,26 +64,38 @@ class Transactions:
                                if system == s} for s in read}
         self._decoded: dict[tuple[str, int, int], tuple[bytes, ChangeEvent]] = {}
         self._buffered = {s: Buffered() for s in read}
+        self._codecs = {s: JoinCodec(self._buffered[s]) for s in read}
+        #: The join over each system's batch view, made again when a batch (or a task) brings another view.
+        self._joins: dict[str, TransactionJoin] = {}
 
     @property
     def stores(self) -> tuple[str, ...]:
         return tuple(join_store(s) for s in self.topics.values())
 
-    def _join(self, system: str, stores: Mapping[str, Store]) -> TransactionJoin:
-        return TransactionJoin(stores[join_store(system)], self.collections[system], buffered=self._buffered[system])
+    def _join(self, system: str, stores: Mapping[str, Store], ctx: Context | None) -> TransactionJoin:
+        if ctx is None:
+            return TransactionJoin.on_store(stores[join_store(system)], self.collections[system],
+                                            buffered=self._buffered[system])
+        objects = ctx.objects(join_store(system), self._codecs[system])
+        join = self._joins.get(system)
+        if join is None or join.objects is not objects:
+            join = self._joins[system] = TransactionJoin(objects, self.collections[system])
+        return join
 
     def groups(self, record: Incoming, system: str | None, stores: Mapping[str, Store],
-               count: Callable[[str, int], None] | None = None) -> list[Group]:
+               count: Callable[[str, int], None] | None = None, *, ctx: Context | None = None) -> list[Group]:
         """The groups ``record`` completes: itself alone, nothing yet (it waits for its transaction), or the
         transactions it completes, in commit order. ``system``: the system whose table the record carries;
-        ``count``: told how many transactions the join abandoned (``Context.count``)."""
+        ``count``: told how many transactions the join abandoned (``Context.count``); ``ctx``: the batch's context,
+        whose view of the join's store keeps the join's state decoded for the batch and writes it once when the
+        batch ends (without one, ``stores`` are read and written on every call: the keying stage's router)."""
         if record.topic in self.topics:
             try:
                 event = decode(record.value, record.key, topic=record.topic, where=record.position)
             except CodecError:
                 return []  # not ours to judge: Debezium writes the transaction topic, no change is lost here
             if isinstance(event, TransactionEvent) and event.status is TransactionStatus.END:
-                return _released(self._join(self.topics[record.topic], stores).end(event), count)
+                return _released(self._join(self.topics[record.topic], stores, ctx).end(event), count)
             return []
         if not self.net or system is None or record.value is None:
             return [(record,)]
@@ -91,7 +103,7 @@ class Transactions:
             event = decode(record.value, record.key, topic=record.topic, where=record.position)
         except CodecError:
             return [(record,)]  # the flow dead-letters it with the reason
-        join = self._join(system, stores)
+        join = self._join(system, stores, ctx)
         if isinstance(event, ChangeEvent):
             self._keep(record, event)
         if not isinstance(event, ChangeEvent) or not join.joins(event):
@@ -116,14 +128,16 @@ class Transactions:
         kept[(record.topic, record.partition, record.offset)] = (record.value, event)
 
     def abandon_read_to_end(self, read_to_end: Collection[str], stores: Mapping[str, Store],
-                            count: Callable[[str, int], None] | None = None) -> list[Group]:
+                            count: Callable[[str, int], None] | None = None, *,
+                            ctx: Context | None = None) -> list[Group]:
         """The groups a tick releases: each join's transactions that miss changes only of tables whose topics are
         in ``read_to_end`` (:meth:`~streams.flows.orders.txjoin.TransactionJoin.abandon_read_to_end`), and the
-        complete ones behind them, in commit order per system; ``count``: told how many were abandoned."""
+        complete ones behind them, in commit order per system; ``count``: told how many were abandoned; ``ctx``:
+        as for :meth:`groups`."""
         groups: list[Group] = []
         for system in self.topics.values():
             read = {name for name, topic in self._topics_of[system].items() if topic in read_to_end}
-            groups += _released(self._join(system, stores).abandon_read_to_end(read), count)
+            groups += _released(self._join(system, stores, ctx).abandon_read_to_end(read), count)
         return groups
 
     @staticmethod

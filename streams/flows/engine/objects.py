@@ -108,7 +108,8 @@ class ObjectView(Generic[T]):
 
     def flush(self, ctx: Any) -> None:
         """The batch ends: each changed key's object goes through ``on_flush`` and is encoded into the store,
-        once; the view is empty afterwards (the next batch decodes again)."""
+        once; the view is empty afterwards (the next batch decodes again). A key removed (encoded ``None``) that
+        the store does not hold is not written: its changelog needs no delete of what it never held."""
         entries, self._entries = self._entries, {}
         self._undo = []
         for key, entry in entries.items():
@@ -119,4 +120,7 @@ class ObjectView(Generic[T]):
                     self.on_flush(key, entry.value, ctx)
                 except Rejected as rejection:  # what it would publish is refused: its records say why
                     ctx.reject_at_flush(rejection)
-            self.store.put_raw(key, self.codec.encode(key, entry.value))
+            raw = self.codec.encode(key, entry.value)
+            if raw is None and self.store.get_raw(key) is None:
+                continue  # made and removed within the batch (a join's complete transaction): nothing to write
+            self.store.put_raw(key, raw)

@@ -32,7 +32,7 @@ from streams.flows.orders.exceptions import IncompleteTransaction, UnexpectedRec
 from streams.flows.orders.mapper import Mapper
 from streams.flows.orders.refusals import RefusalKeys
 from streams.flows.orders.state import LINKS, STORES, State
-from streams.flows.orders.txjoin import ABANDONED, Joined, TransactionJoin
+from streams.flows.orders.txjoin import ABANDONED, Buffered, JoinCodec, Joined, TransactionJoin
 from streams.flows.parked import ParkedHolds
 from streams.flows.topics import HOLDS
 from streams.flows.topics import topic as own_topic
@@ -111,6 +111,8 @@ class OrdersFlow:
         self.topics = DocumentTopics.of(mapper, self.lookups, results, refusals)
         self.holds_topic = holds_topic or own_topic(HOLDS)
         self.parked = ParkedHolds(flow=name, schemas=schemas, stores=("parked",), topic=self.holds_topic)
+        #: The join's store as objects for a batch (:class:`~streams.flows.orders.txjoin.JoinCodec`).
+        self.join_codec = JoinCodec(Buffered())
 
     @property
     def stage(self) -> str:
@@ -152,7 +154,7 @@ class _Step:
         self.ctx = ctx
         self.state = State(ctx, flow.lookups)
         self.topics = flow.topics
-        self.join = TransactionJoin(ctx.stores["tx"], flow.topics.joined)
+        self.join = TransactionJoin(ctx.objects("tx", flow.join_codec), flow.topics.joined)
         self.documents: dict[str, Cause] = {}
         self.parties: dict[str, Cause] = {}
 

@@ -29,6 +29,14 @@ Connect's exactly-once sources, in the same or an earlier producer transaction),
 transaction on such a table has been handled, now or before the flow's consumer group read that topic.
 :meth:`TransactionJoin.abandon_read_to_end` abandons the queued transactions still missing changes of those
 tables only, in commit order; each is logged and counted (``ABANDONED``), never left waiting silently.
+
+The join keeps its state as objects (:class:`JoinObjects`): a flow hands it the batch's view of its store
+(``Context.objects`` with a :class:`JoinCodec`), so that the open transactions and the queue are decoded once
+per batch, replaced by new values (never changed in place, so an undo needs no copy), written once per changed
+key when the batch ends, and undone with the scopes like any store write; a transaction that completes within
+the batch leaves nothing in the store, nor its changelog.
+A caller without a batch (the keying stage's router) uses :meth:`TransactionJoin.on_store`, which reads and
+writes the store on every call. Both keep the same values under the same keys, so a changelog restores either.
 """
 
 from __future__ import annotations
@@ -36,10 +44,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
 
 from streams.codecs.debezium.commits import CommitMark, change_floor, committed_before, end_mark
 from streams.codecs.debezium.envelope import ChangeEvent, TransactionEvent
-from streams.flows.engine.api import Incoming, JsonValue, Store
+from streams.flows.engine.api import Incoming, JsonValue, Store, encode_json
 from streams.flows.parking import record_from_state, record_to_state
 
 QUEUE = "queue"
@@ -107,17 +118,88 @@ def collection(event: ChangeEvent) -> str:
     return f"{event.source.schema or event.source.db}.{event.table}"
 
 
+class JoinObjects(Protocol):
+    """A join's state as objects: ``tx:`` , ``queue`` and ``floor:`` values as JSON objects, ``ev:`` values as the
+    buffered :class:`~streams.flows.engine.api.Incoming` records; None: none. The join never changes a value it
+    got: it ``put`` s a new one (so an undo needs no copy of it). An :class:`~streams.flows.engine.objects.ObjectView`
+    with a :class:`JoinCodec` is one."""
+
+    def get(self, key: str) -> Any: ...
+
+    def put(self, key: str, value: Any) -> None: ...
+
+
+#: The prefix of a buffered change's key.
+EVENT = "ev:"
+
+
+class JoinCodec:
+    """The join's store as :class:`JoinObjects` (an :class:`~streams.flows.engine.objects.ObjectCodec`): the
+    stored values are the JSON objects they always were, a buffered change as
+    :func:`~streams.flows.parking.record_to_state`; ``buffered`` keeps the records written, so that the batch
+    that releases them takes them back without decoding their stored form."""
+
+    __slots__ = ("buffered",)
+
+    def __init__(self, buffered: Buffered | None = None) -> None:
+        self.buffered = Buffered(limit=0) if buffered is None else buffered
+
+    def decode(self, key: str, raw: bytes | None) -> Any:
+        if raw is None:
+            return None
+        state = orjson.loads(raw)
+        return self.buffered.take(key, state) if key.startswith(EVENT) else state
+
+    def encode(self, key: str, value: Any) -> bytes | None:
+        if isinstance(value, Incoming):
+            state = record_to_state(value)
+            self.buffered.keep(key, state, value)
+            return encode_json(state)
+        return encode_json(value)
+
+    def copy(self, value: Any) -> Any:
+        """``value`` itself: the join never changes a value it got (:class:`JoinObjects`)."""
+        return value
+
+
+class StoreObjects:
+    """:class:`JoinObjects` read from and written to ``store`` on every call (no batch to keep them for)."""
+
+    __slots__ = ("buffered", "store")
+
+    def __init__(self, store: Store, buffered: Buffered) -> None:
+        self.store = store
+        self.buffered = buffered
+
+    def get(self, key: str) -> Any:
+        state = self.store.get(key)
+        return self.buffered.take(key, state) if key.startswith(EVENT) else state
+
+    def put(self, key: str, value: Any) -> None:
+        if isinstance(value, Incoming):
+            state = record_to_state(value)
+            self.store.put(key, state)
+            self.buffered.keep(key, state, value)
+            return
+        self.store.put(key, value)
+
+
 class TransactionJoin:
     """The join over one store: ``tx:<key>`` per open transaction, ``ev:<key>:<total_order>`` per buffered
     change, ``queue``, the ENDed transactions not yet released, in commit order, and ``floor:<collection>``,
     the commit floor of the latest change of each joined table."""
 
-    def __init__(self, store: Store, collections: Iterable[str], *, buffered: Buffered | None = None) -> None:
-        """``buffered``: the records buffered in ``store`` kept in memory too, by a caller that keeps it between
-        joins over the same store (a join is made per record)."""
-        self.store = store
+    def __init__(self, objects: JoinObjects, collections: Iterable[str]) -> None:
+        """``objects``: the join's store as objects, the batch's view of it (``ctx.objects(store, JoinCodec())``)
+        or :class:`StoreObjects` (:meth:`on_store`)."""
+        self.objects = objects
         self.collections = frozenset(collections)
-        self.buffered = Buffered(limit=0) if buffered is None else buffered
+
+    @classmethod
+    def on_store(cls, store: Store, collections: Iterable[str], *, buffered: Buffered | None = None) -> TransactionJoin:
+        """A join that reads and writes ``store`` on every call. ``buffered``: the records buffered in ``store`` kept
+        in memory too, by a caller that keeps it between joins over the same store (a join is made per record)."""
+        return cls(StoreObjects(store, Buffered(limit=0) if buffered is None else buffered), collections)
 
     def joins(self, event: ChangeEvent) -> bool:
         """Whether ``event`` waits for its transaction (a snapshot read has none and stands alone)."""
@@ -128,37 +210,46 @@ class TransactionJoin:
         assert event.transaction is not None
         tx_key, name = event.transaction.tx_key, collection(event)
         ordinal = event.transaction.total_order
+        objects = self.objects
         state = self._tx(tx_key)
-        have = state.setdefault("have", {}).setdefault(name, [])
-        if ordinal not in have:
-            have.append(ordinal)
-            buffered = record_to_state(record)
-            self.store.put(f"ev:{tx_key}:{ordinal}", buffered)
-            self.buffered.keep(f"ev:{tx_key}:{ordinal}", buffered, record)
-            self.store.put(f"tx:{tx_key}", state)
+        have: dict[str, list[int]] = state.get("have") or {}
+        ordinals = have.get(name, [])
+        if ordinal not in ordinals:
+            objects.put(f"ev:{tx_key}:{ordinal}", record)
+            objects.put(f"tx:{tx_key}", {**state, "have": {**have, name: [*ordinals, ordinal]}})
         floor = change_floor(event)
         if floor is not None:
-            self.store.put(f"floor:{name}", {"stream": floor.stream, "at": floor.at})
-        return self._abandon_before(tx_key, name) + self._release()
+            objects.put(f"floor:{name}", {"stream": floor.stream, "at": floor.at})
+        queued = self._queued()
+        if not queued:
+            return []  # nothing ENDed waits: nothing to abandon or release
+        return self._abandon_before(queued, tx_key, name) + self._release()
 
     def end(self, event: TransactionEvent) -> list[Joined]:
         """An END: the transaction joins the queue if it changed a joined table."""
         counts = {c: n for c, n in event.data_collections.items() if c in self.collections}
         if not counts:
             return []
-        state = self._tx(event.tx_key)
+        tx_key = event.tx_key
+        state = self._tx(tx_key)
         if state.get("expected") is None:
-            state["expected"] = counts
-            passed = self._passed(end_mark(event), self._missing(state))
+            state = {**state, "expected": counts}
+            missing = self._missing(state)
+            passed = self._passed(end_mark(event), missing) if missing else []
             if passed:
                 log.info("source transaction %s is abandoned: %s already delivered changes of transactions "
-                         "committed after it", event.tx_key, ", ".join(passed))
-                return [self._take(event.tx_key, state, self._missing(state),
+                         "committed after it", tx_key, ", ".join(passed))
+                return [self._take(tx_key, state, missing,
                                    why="its tables had delivered later transactions' changes before its END")]
-            self.store.put(f"tx:{event.tx_key}", state)
-            queue = self._queue()
-            queue.append(event.tx_key)
-            self.store.put(QUEUE, {"txs": queue})
+            queued = self._queued()
+            if not missing and not queued:
+                # Complete, and no earlier transaction waits: released at once, as the queue would release it
+                # (leaving it as it would: empty).
+                if queued is None:
+                    self.objects.put(QUEUE, {"txs": []})
+                return [self._take(tx_key, state, ())]
+            self.objects.put(f"tx:{tx_key}", state)
+            self.objects.put(QUEUE, {"txs": [*(queued or ()), tx_key]})
         return self._release()
 
     def abandon_read_to_end(self, read_to_end: Collection[str]) -> list[Joined]:
@@ -167,7 +258,7 @@ class TransactionJoin:
         before): those changes were handled long ago or will never come. Each is abandoned (with what it has,
         perhaps nothing), and the complete ones behind it go on; the first one still missing changes of another
         table stops the release, so that nothing overtakes a transaction that may still complete."""
-        queue = self._queue()
+        queue = list(self._queued() or ())
         released: list[Joined] = []
         while queue:
             state = self._tx(queue[0])
@@ -183,32 +274,42 @@ class TransactionJoin:
                 "its topics were read to their end after its END without them: handled before this flow's "
                 "history, filtered out, or expired" if missing else "")))
         if released:
-            self.store.put(QUEUE, {"txs": queue})
+            self.objects.put(QUEUE, {"txs": queue})
         return released
 
     def _passed(self, end: CommitMark | None, missing: tuple[str, ...]) -> list[str]:
         """The tables ``missing`` names whose latest change is of a transaction committed after ``end``."""
         passed = []
         for name in missing:
-            floor = self.store.get(f"floor:{name}")
+            floor = self.objects.get(f"floor:{name}")
             if floor is not None and committed_before(end, CommitMark(str(floor["stream"]), int(floor["at"]))):
                 passed.append(name)
         return passed
 
-    def _tx(self, tx_key: str) -> JsonValue:
-        return self.store.get(f"tx:{tx_key}") or {"expected": None, "have": {}}
+    def _tx(self, tx_key: str) -> Any:
+        """The transaction's state (not to be changed: a new one is put)."""
+        return self.objects.get(f"tx:{tx_key}") or {"expected": None, "have": {}}
 
-    def _queue(self) -> list[str]:
-        return list((self.store.get(QUEUE) or {}).get("txs", []))
+    def _queued(self) -> list[str] | None:
+        """The ENDed transactions not yet released, in commit order; None when the store has no queue yet (not to
+        be changed: a new queue is put)."""
+        queue = self.objects.get(QUEUE)
+        if queue is None:
+            return None
+        txs: list[str] = queue.get("txs") or []
+        return txs
 
-    def _missing(self, state: JsonValue) -> tuple[str, ...]:
+    @staticmethod
+    def _missing(state: JsonValue) -> tuple[str, ...]:
         expected: dict[str, int] = state.get("expected") or {}
         have: dict[str, list[int]] = state.get("have") or {}
+        if len(expected) == 1:  # the common one-table transaction: nothing to sort
+            (name, n), = expected.items()
+            return (name,) if len(have.get(name, ())) < n else ()
         return tuple(sorted(c for c, n in expected.items() if len(have.get(c, ())) < n))
 
-    def _abandon_before(self, tx_key: str, name: str) -> list[Joined]:
-        queue = self._queue()
-        earlier = queue[:queue.index(tx_key)] if tx_key in queue else queue
+    def _abandon_before(self, queued: list[str], tx_key: str, name: str) -> list[Joined]:
+        earlier = queued[:queued.index(tx_key)] if tx_key in queued else queued
         abandoned = []
         for other in earlier:
             state = self._tx(other)
@@ -219,28 +320,34 @@ class TransactionJoin:
                 abandoned.append(self._take(other, state, missing, why="a later transaction's change arrived first"))
         if abandoned:
             gone = {j.tx_key for j in abandoned}
-            self.store.put(QUEUE, {"txs": [t for t in queue if t not in gone]})
+            self.objects.put(QUEUE, {"txs": [t for t in queued if t not in gone]})
         return abandoned
 
     def _release(self) -> list[Joined]:
-        queue = self._queue()
+        queued = self._queued()
+        if not queued:
+            return []
         released = []
-        while queue:
-            state = self._tx(queue[0])
+        at = 0
+        while at < len(queued):
+            state = self._tx(queued[at])
             if self._missing(state):
                 break
-            released.append(self._take(queue.pop(0), state, ()))
+            released.append(self._take(queued[at], state, ()))
+            at += 1
         if released:
-            self.store.put(QUEUE, {"txs": queue})
+            self.objects.put(QUEUE, {"txs": queued[at:]})
         return released
 
     def _take(self, tx_key: str, state: JsonValue, missing: tuple[str, ...], *, why: str = "") -> Joined:
+        objects = self.objects
         ordinals = sorted(o for have in (state.get("have") or {}).values() for o in have)
         records = []
         for ordinal in ordinals:
-            record = self.buffered.take(f"ev:{tx_key}:{ordinal}", self.store.get(f"ev:{tx_key}:{ordinal}"))
+            key = f"ev:{tx_key}:{ordinal}"
+            record = objects.get(key)
             if record is not None:
                 records.append(record)
-            self.store.put(f"ev:{tx_key}:{ordinal}", None)
-        self.store.put(f"tx:{tx_key}", None)
+            objects.put(key, None)
+        objects.put(f"tx:{tx_key}", None)
         return Joined(tx_key=tx_key, records=tuple(records), missing=missing, why=why)
