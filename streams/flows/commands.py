@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.debezium.envelope import ChangeEvent
 from streams.errors import IsthmusError
@@ -35,6 +37,7 @@ class NotWritable(IsthmusError):
 COMMAND_SCHEMA = "isthmus.canonical.Command"
 _NAMESPACE = "isthmus.canonical."
 _ID_NAMESPACE = uuid.UUID("6f0c6d8e-3b0e-5d47-9a53-6b1f2b5e7c11")
+_ID_NAMESPACE_BYTES = _ID_NAMESPACE.bytes
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,10 +113,35 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+#: orjson's options for :func:`payload_json`: sorted keys, and times left to :func:`_json_default` (UTC, as the
+#: standard library's form the sinks have always read).
+_ORJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
 def payload_json(payload: Mapping[str, Any]) -> str:
-    """A payload record as the sinks read it: JSON, decimals as strings, times as ISO 8601 UTC."""
-    return json.dumps(dict(payload), sort_keys=True, ensure_ascii=False, separators=(",", ":"),
-                      default=_json_default)
+    """A payload record as the sinks read it: JSON, decimals as strings, times as ISO 8601 UTC.
+
+    orjson writes it at a fraction of the cost of ``json.dumps(sort_keys=True, ensure_ascii=False,
+    separators=(",", ":"))``, which wrote it before: the same text, except that a float below 1e-4 is written
+    without an exponent (``0.00001``, the same number) and a float that is not finite as ``null`` (the standard
+    library wrote ``NaN``, which no JSON reader but Python's takes). What orjson refuses (an integer beyond 64
+    bits, a key that is not text) goes the standard library's way, as before."""
+    try:
+        return orjson.dumps(payload if type(payload) is dict else dict(payload), default=_json_default,
+                            option=_ORJSON_OPTIONS).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(dict(payload), sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                          default=_json_default)
+
+
+def command_uuid(idempotency_key: str) -> str:
+    """``str(uuid.uuid5(_ID_NAMESPACE, idempotency_key))`` without building ``UUID`` objects (a third of its cost):
+    the name-based SHA-1 UUID of RFC 4122, section 4.3."""
+    digest = bytearray(hashlib.sha1(_ID_NAMESPACE_BYTES + idempotency_key.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def idempotency_key(*, target: str, kind: str, entity_key: str, cause_id: str) -> str:
@@ -160,7 +188,7 @@ class Command:
 
     @functools.cached_property
     def command_id(self) -> str:
-        return str(uuid.uuid5(_ID_NAMESPACE, self.idempotency_key))
+        return command_uuid(self.idempotency_key)
 
     @property
     def topic(self) -> str:
