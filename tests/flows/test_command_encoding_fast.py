@@ -1,0 +1,65 @@
+"""The command's payload JSON (orjson) and id (RFC 4122 name-based UUID) against the standard library's forms
+they replaced: the same JSON values, the same text where nothing but floats differs, the same ids."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+
+from streams.flows.commands import _ID_NAMESPACE, _json_default, command_uuid, payload_json
+
+pytestmark = pytest.mark.unit
+
+BERLIN = dt.timezone(dt.timedelta(hours=1))
+
+
+def _stdlib(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+
+
+PAYLOADS: list[dict[str, Any]] = [
+    {"name": "Ünïcødé Ελληνικά 中文 عربي", "b": None, "a": 1, "z": True},
+    {"amount": Decimal("12.3400"), "negative": Decimal("-0.001"), "big": Decimal("1E+30")},
+    {"at": dt.datetime(2026, 10, 25, 2, 30, 15, 123456, tzinfo=BERLIN), "naive": dt.datetime(2026, 1, 1, 0, 0),
+     "day": dt.date(2026, 2, 28), "utc": dt.datetime(2026, 3, 29, 1, 0, tzinfo=dt.UTC)},
+    {"nested": {"y": [1, 2, {"k": "v"}], "x": MappingProxyType({"b": 2, "a": 1})}, "tuple": (1, "two"),
+     "set": frozenset({"only"})},
+    {"control": "tab\there\nnew \u2028 line \x00 nul \"quoted\" \\ back", "emoji": "🙂", "empty": ""},
+    {"ints": [0, -1, 2**63 - 1, -(2**63)]},
+]
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_payload_json_is_the_standard_librarys_text(payload: dict[str, Any]) -> None:
+    assert payload_json(payload) == _stdlib(payload)
+
+
+def test_payload_json_of_a_mapping_that_is_not_a_dict() -> None:
+    payload = MappingProxyType({"b": Decimal("1.5"), "a": "x"})
+    assert payload_json(payload) == '{"a":"x","b":"1.5"}'
+
+
+def test_floats_are_the_same_numbers() -> None:
+    payload = {"small": 1e-05, "large": 1e22, "plain": 0.1, "neg": -2.5e-300, "whole": 2.0}
+    assert json.loads(payload_json(payload)) == payload
+
+
+def test_what_orjson_refuses_goes_the_standard_way() -> None:
+    payload = {"huge": 2**70, "amount": Decimal("1")}
+    assert payload_json(payload) == _stdlib(payload) == '{"amount":"1","huge":1180591620717411303424}'
+
+
+def test_a_value_neither_writes_is_refused() -> None:
+    with pytest.raises(TypeError, match="time is not JSON serialisable"):
+        payload_json({"t": dt.time(12, 0)})
+
+
+@pytest.mark.parametrize("key", ["erp.Account.create.0123abcd", "", "crm.Customer.update.ü中", "x" * 500])
+def test_command_uuid_is_uuid5(key: str) -> None:
+    assert command_uuid(key) == str(uuid.uuid5(_ID_NAMESPACE, key))
