@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams.flows.engine.api import Handler, Incoming, Rejected, Store
+from streams.flows.engine.journal import Journal
 from streams.flows.engine.objects import ObjectCodec, ObjectView, OnFlush, T
 from streams.flows.engine.stores import TaskStore
 
@@ -44,15 +45,19 @@ def key_bytes(key: bytes | str | None) -> bytes | None:
     return key.encode() if isinstance(key, str) else key
 
 
-#: A scope's start: emitted, dead letters and counts so far, each store's mark, each open object view's mark (a view
-#: opened later is undone whole).
-_Mark = tuple[int, int, int, list[int], dict[str, int]]
+#: A scope's start: emitted, dead letters and counts so far, and the journal's mark (every store write and object
+#: view change since is undone with it, a view opened later whole).
+_Mark = tuple[int, int, int, int]
 
 
 @dataclass
 class RecordContext:
     """The ``Context`` a handler gets: output, counts and dead letters collected in order, store writes
-    undoable back to any scope's start. ``stage`` is what a rejection that names none is dead-lettered under."""
+    undoable back to any scope's start. ``stage`` is what a rejection that names none is dead-lettered under.
+
+    The context's stores (and the object views over them) share one undo journal
+    (:mod:`~streams.flows.engine.journal`), given to them when the context is made: a scope's savepoint is four
+    lengths, however many stores the flow has."""
 
     memory: Mapping[str, TaskStore]
     stage: str = "flow"
@@ -60,6 +65,11 @@ class RecordContext:
     dead_letters: list[DeadLettered] = field(default_factory=list)
     _counted: list[tuple[str, int]] = field(default_factory=list)
     _views: dict[str, ObjectView[Any]] = field(default_factory=dict)
+    journal: Journal = field(default_factory=Journal)
+
+    def __post_init__(self) -> None:
+        for store in self.memory.values():
+            store.journal = self.journal
 
     @property
     def stores(self) -> Mapping[str, Store]:
@@ -110,19 +120,14 @@ class RecordContext:
         return _Scope(self, records)
 
     def _mark(self) -> _Mark:
-        return (len(self.emitted), len(self.dead_letters), len(self._counted),
-                [store.mark() for store in self.memory.values()],
-                {name: view.mark() for name, view in self._views.items()} if self._views else {})
+        return len(self.emitted), len(self.dead_letters), len(self._counted), self.journal.mark()
 
     def _undo(self, mark: _Mark) -> None:
-        emitted, dead_letters, counted, stores, views = mark
+        emitted, dead_letters, counted, journal = mark
         del self.emitted[emitted:]
         del self.dead_letters[dead_letters:]
         del self._counted[counted:]
-        for store, store_mark in zip(self.memory.values(), stores, strict=True):
-            store.rollback_to(store_mark)
-        for name, view in self._views.items():
-            view.rollback_to(views.get(name, 0))
+        self.journal.rollback_to(journal)
 
 
 class _Scope:
