@@ -22,12 +22,21 @@ from streams.flows.engine.objects import ObjectCodec, ObjectView, OnFlush, T
 from streams.flows.engine.stores import TaskStore
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, init=False)
 class Emitted:
     topic: str
     key: bytes | None
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...] = ()
+
+    def __init__(self, *, topic: str, key: bytes | None, value: bytes | None,
+                 headers: tuple[tuple[str, bytes], ...] = ()) -> None:
+        # Not the frozen dataclass's __init__ (an object.__setattr__ per field): one is made per record emitted.
+        fields = self.__dict__
+        fields["topic"] = topic
+        fields["key"] = key
+        fields["value"] = value
+        fields["headers"] = headers
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,10 +48,6 @@ class DeadLettered:
     stage: str
     #: ``Rejected`` for a flow's rejection, else the type of the exception the handler raised.
     error_type: str = "Rejected"
-
-
-def key_bytes(key: bytes | str | None) -> bytes | None:
-    return key.encode() if isinstance(key, str) else key
 
 
 #: A scope's start: emitted, dead letters and counts so far, and the journal's mark (every store write and object
@@ -85,8 +90,8 @@ class RecordContext:
 
     def emit(self, topic: str, *, key: bytes | str | None, value: bytes | None,
              headers: Mapping[str, bytes] | None = None) -> None:
-        self.emitted.append(Emitted(topic=topic, key=key_bytes(key), value=value,
-                                    headers=tuple((headers or {}).items())))
+        self.emitted.append(Emitted(topic=topic, key=key.encode() if isinstance(key, str) else key,
+                                    value=value, headers=tuple(headers.items()) if headers else ()))
 
     def count(self, event: str, n: int = 1) -> None:
         self._counted.append((event, n))
@@ -119,9 +124,6 @@ class RecordContext:
         and per change), so their cost counts."""
         return _Scope(self, records)
 
-    def _mark(self) -> _Mark:
-        return len(self.emitted), len(self.dead_letters), len(self._counted), self.journal.mark()
-
     def _undo(self, mark: _Mark) -> None:
         emitted, dead_letters, counted, journal = mark
         del self.emitted[emitted:]
@@ -140,7 +142,8 @@ class _Scope:
         self.records = records
 
     def __enter__(self) -> None:
-        self.mark = self.ctx._mark()
+        ctx = self.ctx
+        self.mark = len(ctx.emitted), len(ctx.dead_letters), len(ctx._counted), ctx.journal.mark()
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: Any) -> bool:
         if error is None:
@@ -163,7 +166,7 @@ async def handle_record(handler: Handler, record: Incoming, ctx: RecordContext) 
     the record dead-lettered (a ``Rejected`` with its reason; a bug or unforeseen input with the exception's type
     and message, so one bad record never stops the flow)."""
     try:
-        with ctx.isolated(record):
+        with _Scope(ctx, (record,)):
             result = handler(record, ctx)
             if result is not None and inspect.isawaitable(result):
                 await result
