@@ -30,6 +30,7 @@ class LocalRun:
                                      stage=f"flow.{flow.name}")
         self._offsets: dict[tuple[str, int], int] = {}
         self.feeders = [LocalRun(feeder) for feeder in flow.feeders]
+        self._inputs = frozenset(flow.inputs)
 
     def record(self, topic: str, key: bytes | None, value: bytes | None, *, partition: int = 0,
                timestamp_ms: int = 0, headers: tuple[tuple[str, bytes], ...] = ()) -> Incoming:
@@ -39,9 +40,13 @@ class LocalRun:
                         timestamp_ms=timestamp_ms, headers=headers)
 
     async def feed(self, records: Iterable[Incoming]) -> RecordContext:
+        handler, context, inputs = self.flow.handler, self.context, self._inputs
         for record in records:
+            if record.topic in inputs or not self.feeders:
+                await handle_record(handler, record, context)
+                continue
             for incoming in await self._fed(record):
-                await handle_record(self.flow.handler, incoming, self.context)
+                await handle_record(handler, incoming, context)
         if self.flush_each_feed:
             self.end_batch()
         return self.context

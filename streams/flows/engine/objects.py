@@ -7,9 +7,11 @@ batch, hands out the same object to every record after that, and encodes each ch
 ends (:meth:`ObjectView.flush`, before the engine takes the stores' changes for the changelog): a store ``put``
 per changed key per batch, not per record.
 
-Undo follows the engine's scopes (:meth:`~streams.flows.engine.staging.RecordContext.isolated`): ``mark`` opens a
-scope; the first ``get`` of a key in a scope saves a copy of the key's object as it was (``ObjectCodec.copy``,
-or nothing when the key is as the store holds it), and ``rollback_to`` puts back what was saved. The contract a
+Undo follows the engine's scopes (:meth:`~streams.flows.engine.staging.RecordContext.isolated`) through the
+store's journal (:mod:`~streams.flows.engine.journal`, shared with the context's stores): a mark opens a scope
+(a new epoch); the first ``get`` of a key in a scope saves a copy of the key's object as it was
+(``ObjectCodec.copy``, or nothing when the key is as the store holds it) in the journal, and a rollback puts back
+what was saved. The contract a
 flow keeps: it changes an object only between the ``get`` that handed it out and the end of the innermost scope
 open at that ``get``, and ``put`` s every object it changed.
 """
@@ -60,48 +62,43 @@ class ObjectView(Generic[T]):
         self.store = store
         self.codec = codec
         self.on_flush = on_flush
+        #: The store's journal, so the view's undo entries interleave with the stores' in the order made.
+        self.journal = store.journal
         self._entries: dict[str, _Entry] = {}
-        self._undo: list[tuple[str, _Entry | None]] = []
-        self._epoch = 0
 
     def get(self, key: str) -> T:
         """The key's object (decoded from the store at its first ``get`` in the batch)."""
         entry = self._entries.get(key)
+        journal = self.journal
         if entry is None:
-            self._entries[key] = entry = _Entry(self.codec.decode(key, self.store.get_raw(key)), False, self._epoch)
-            self._undo.append((key, _CLEAN))
-        elif entry.epoch != self._epoch:  # first get in this scope: save it as it was
+            self._entries[key] = entry = _Entry(self.codec.decode(key, self.store.get_raw(key)), False, journal.epoch)
+            journal.entries.append((self, key, _CLEAN, None))
+        elif entry.epoch != journal.epoch:  # first get in this scope: save it as it was
             saved = _Entry(self.codec.copy(entry.value), True, entry.epoch) if entry.dirty else _CLEAN
-            self._undo.append((key, saved))
-            entry.epoch = self._epoch
+            journal.entries.append((self, key, saved, None))
+            entry.epoch = journal.epoch
         value: T = entry.value
         return value
 
     def put(self, key: str, value: T) -> None:
         """``value`` (the object ``get`` handed out, changed) is the key's; it is encoded when the batch ends."""
         entry = self._entries.get(key)
+        journal = self.journal
         if entry is None:
-            self._undo.append((key, _CLEAN))
-            self._entries[key] = _Entry(value, True, self._epoch)
+            journal.entries.append((self, key, _CLEAN, None))
+            self._entries[key] = _Entry(value, True, journal.epoch)
             return
-        if entry.epoch != self._epoch:
+        if entry.epoch != journal.epoch:
             self.get(key)
         entry.value = value
         entry.dirty = True
 
-    def mark(self) -> int:
-        self._epoch += 1
-        return len(self._undo)
-
-    def rollback_to(self, mark: int) -> None:
-        undo = self._undo
-        while len(undo) > mark:
-            key, saved = undo.pop()
-            if saved is _CLEAN:
-                self._entries.pop(key, None)
-            else:
-                self._entries[key] = saved
-        self._epoch += 1  # whatever is handed out next is saved again
+    def revert(self, key: str, saved: _Entry | None, _: Any) -> None:
+        """Undo one journal entry: the key's object as saved, or forgotten (it is as the store holds it)."""
+        if saved is _CLEAN:
+            self._entries.pop(key, None)
+        else:
+            self._entries[key] = saved
 
     def dirty(self) -> list[str]:
         return [key for key, entry in self._entries.items() if entry.dirty]
@@ -111,7 +108,6 @@ class ObjectView(Generic[T]):
         once; the view is empty afterwards (the next batch decodes again). A key removed (encoded ``None``) that
         the store does not hold is not written: its changelog needs no delete of what it never held."""
         entries, self._entries = self._entries, {}
-        self._undo = []
         for key, entry in entries.items():
             if not entry.dirty:
                 continue

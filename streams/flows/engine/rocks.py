@@ -37,6 +37,7 @@ import rocksdict
 
 from streams.errors import IsthmusError
 from streams.flows.engine.api import JsonValue, encode_json
+from streams.flows.engine.journal import Journal
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,8 @@ class RocksStore:
         self._overlay: dict[str, bytes | None] = {}
         self._live: dict[str, bytes | None] = {}
         self._taken: list[dict[str, bytes | None]] = []
-        self._undo: list[tuple[str, Any, Any]] = []
+        #: Undo entries: the key's previous overlay and live values (``_MISSING``: absent), as the protocol says.
+        self.journal = Journal()
         #: The changelog offset the disk is at (the next to read); None: read it from the beginning.
         self.position: int | None = None
         self._count = 0
@@ -136,9 +138,18 @@ class RocksStore:
         self.put_raw(key, encode_json(value))  # raises for a value that is not a JSON object, before any change
 
     def put_raw(self, key: str, raw: bytes | None) -> None:
-        self._undo.append((key, self._overlay.get(key, _MISSING), self._live.get(key, _MISSING)))
-        self._overlay[key] = raw
-        self._live[key] = raw
+        overlay, live = self._overlay, self._live
+        self.journal.entries.append((self, key, overlay.get(key, _MISSING), live.get(key, _MISSING)))
+        overlay[key] = raw
+        live[key] = raw
+
+    def revert(self, key: str, overlay: Any, live: Any) -> None:
+        """Undo a ``put_raw``: the key's overlay and live values as they were."""
+        for changes, previous in ((self._overlay, overlay), (self._live, live)):
+            if previous is _MISSING:
+                changes.pop(key, None)
+            else:
+                changes[key] = previous
 
     def items(self) -> Iterator[tuple[str, JsonValue]]:
         """Every key and value, as of this call (a snapshot of the disk under a copy of the changes)."""
@@ -165,21 +176,15 @@ class RocksStore:
     # -- what the engine drives ----------------------------------------------------------------------------
 
     def mark(self) -> int:
-        return len(self._undo)
+        return self.journal.mark()
 
     def rollback_to(self, mark: int) -> None:
-        while len(self._undo) > mark:
-            key, overlay, live = self._undo.pop()
-            for changes, previous in ((self._overlay, overlay), (self._live, live)):
-                if previous is _MISSING:
-                    changes.pop(key, None)
-                else:
-                    changes[key] = previous
+        self.journal.rollback_to(mark)
 
     def take_changes(self) -> dict[str, bytes | None]:
         """The batch's changes (latest value per key); they stay visible, in memory, until ``committed``."""
         changes, self._live = self._live, {}
-        self._undo = []
+        self.journal.clear()
         self._taken.append(changes)
         return changes
 
@@ -202,7 +207,8 @@ class RocksStore:
         """Forget everything on disk and in memory: a replay from the changelog's beginning follows."""
         self._close_db()
         shutil.rmtree(self.path, ignore_errors=True)
-        self._overlay, self._live, self._taken, self._undo = {}, {}, [], []
+        self._overlay, self._live, self._taken = {}, {}, []
+        self.journal.clear()
         self.position = None
         self._count = 0
         self._open()

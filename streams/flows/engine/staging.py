@@ -17,16 +17,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams.flows.engine.api import Handler, Incoming, Rejected, Store
+from streams.flows.engine.journal import Journal
 from streams.flows.engine.objects import ObjectCodec, ObjectView, OnFlush, T
 from streams.flows.engine.stores import TaskStore
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, init=False)
 class Emitted:
     topic: str
     key: bytes | None
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...] = ()
+
+    def __init__(self, *, topic: str, key: bytes | None, value: bytes | None,
+                 headers: tuple[tuple[str, bytes], ...] = ()) -> None:
+        # Not the frozen dataclass's __init__ (an object.__setattr__ per field): one is made per record emitted.
+        fields = self.__dict__
+        fields["topic"] = topic
+        fields["key"] = key
+        fields["value"] = value
+        fields["headers"] = headers
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,19 +50,19 @@ class DeadLettered:
     error_type: str = "Rejected"
 
 
-def key_bytes(key: bytes | str | None) -> bytes | None:
-    return key.encode() if isinstance(key, str) else key
-
-
-#: A scope's start: emitted, dead letters and counts so far, each store's mark, each open object view's mark (a view
-#: opened later is undone whole).
-_Mark = tuple[int, int, int, list[int], dict[str, int]]
+#: A scope's start: emitted, dead letters and counts so far, and the journal's mark (every store write and object
+#: view change since is undone with it, a view opened later whole).
+_Mark = tuple[int, int, int, int]
 
 
 @dataclass
 class RecordContext:
     """The ``Context`` a handler gets: output, counts and dead letters collected in order, store writes
-    undoable back to any scope's start. ``stage`` is what a rejection that names none is dead-lettered under."""
+    undoable back to any scope's start. ``stage`` is what a rejection that names none is dead-lettered under.
+
+    The context's stores (and the object views over them) share one undo journal
+    (:mod:`~streams.flows.engine.journal`), given to them when the context is made: a scope's savepoint is four
+    lengths, however many stores the flow has."""
 
     memory: Mapping[str, TaskStore]
     stage: str = "flow"
@@ -60,6 +70,11 @@ class RecordContext:
     dead_letters: list[DeadLettered] = field(default_factory=list)
     _counted: list[tuple[str, int]] = field(default_factory=list)
     _views: dict[str, ObjectView[Any]] = field(default_factory=dict)
+    journal: Journal = field(default_factory=Journal)
+
+    def __post_init__(self) -> None:
+        for store in self.memory.values():
+            store.journal = self.journal
 
     @property
     def stores(self) -> Mapping[str, Store]:
@@ -75,8 +90,8 @@ class RecordContext:
 
     def emit(self, topic: str, *, key: bytes | str | None, value: bytes | None,
              headers: Mapping[str, bytes] | None = None) -> None:
-        self.emitted.append(Emitted(topic=topic, key=key_bytes(key), value=value,
-                                    headers=tuple((headers or {}).items())))
+        self.emitted.append(Emitted(topic=topic, key=key.encode() if isinstance(key, str) else key,
+                                    value=value, headers=tuple(headers.items()) if headers else ()))
 
     def count(self, event: str, n: int = 1) -> None:
         self._counted.append((event, n))
@@ -109,20 +124,12 @@ class RecordContext:
         and per change), so their cost counts."""
         return _Scope(self, records)
 
-    def _mark(self) -> _Mark:
-        return (len(self.emitted), len(self.dead_letters), len(self._counted),
-                [store.mark() for store in self.memory.values()],
-                {name: view.mark() for name, view in self._views.items()} if self._views else {})
-
     def _undo(self, mark: _Mark) -> None:
-        emitted, dead_letters, counted, stores, views = mark
+        emitted, dead_letters, counted, journal = mark
         del self.emitted[emitted:]
         del self.dead_letters[dead_letters:]
         del self._counted[counted:]
-        for store, store_mark in zip(self.memory.values(), stores, strict=True):
-            store.rollback_to(store_mark)
-        for name, view in self._views.items():
-            view.rollback_to(views.get(name, 0))
+        self.journal.rollback_to(journal)
 
 
 class _Scope:
@@ -135,7 +142,8 @@ class _Scope:
         self.records = records
 
     def __enter__(self) -> None:
-        self.mark = self.ctx._mark()
+        ctx = self.ctx
+        self.mark = len(ctx.emitted), len(ctx.dead_letters), len(ctx._counted), ctx.journal.mark()
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: Any) -> bool:
         if error is None:
@@ -158,7 +166,7 @@ async def handle_record(handler: Handler, record: Incoming, ctx: RecordContext) 
     the record dead-lettered (a ``Rejected`` with its reason; a bug or unforeseen input with the exception's type
     and message, so one bad record never stops the flow)."""
     try:
-        with ctx.isolated(record):
+        with _Scope(ctx, (record,)):
             result = handler(record, ctx)
             if result is not None and inspect.isawaitable(result):
                 await result

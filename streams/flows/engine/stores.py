@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import orjson
 
 from streams.flows.engine.api import FlowSpec, JsonValue, Store, encode_json
+from streams.flows.engine.journal import Journal
 
 StoreKind = Literal["memory", "rocksdb"]
 STORE_KINDS: tuple[StoreKind, ...] = ("memory", "rocksdb")
@@ -28,6 +29,8 @@ class TaskStore(Store, Protocol):
 
     #: The changelog offset the store has applied up to (the next one to read); None: from the beginning.
     position: int | None
+    #: Where ``put`` records what it replaced: the store's own, or the one its context's stores and views share.
+    journal: Journal
 
     def get_raw(self, key: str) -> bytes | None:
         """The key's value as the store keeps it (its changelog bytes), not decoded."""
@@ -36,11 +39,17 @@ class TaskStore(Store, Protocol):
         """Keep ``raw`` (already encoded by the flow, e.g. :mod:`~streams.flows.engine.objects`) as the key's
         value and changelog record; ``None`` deletes."""
 
-    def mark(self) -> int: ...
+    def mark(self) -> int:
+        """A savepoint of the store's journal (shared: of every store and view writing into it)."""
 
-    def rollback_to(self, mark: int) -> None: ...
+    def rollback_to(self, mark: int) -> None:
+        """Undo every write made into the store's journal after ``mark``, latest first."""
 
-    def take_changes(self) -> dict[str, bytes | None]: ...
+    def revert(self, key: str, a: Any, b: Any) -> None:
+        """Undo one of the store's journal entries (``Journal.rollback_to`` calls it)."""
+
+    def take_changes(self) -> dict[str, bytes | None]:
+        """The batch's changes (latest value per key); the journal is cleared: the batch has ended."""
 
     def committed(self, position: int | None) -> None: ...
 
@@ -81,17 +90,21 @@ class StateSettings:
         return opened
 
 
+#: A journal entry's "the key was not there" (a value of ``None`` is a delete).
+_MISSING: Any = object()
+
+
 class MemoryStore:
     """A dict of encoded values that remembers which keys changed since the last ``take_changes``."""
 
-    __slots__ = ("_changed", "_data", "_undo", "name", "position")
+    __slots__ = ("_changed", "_data", "journal", "name", "position")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.position: int | None = None
         self._data: dict[str, bytes] = {}
         self._changed: dict[str, bytes | None] = {}
-        self._undo: list[tuple[str, bytes | None]] = []
+        self.journal = Journal()
 
     def get(self, key: str) -> JsonValue | None:
         raw = self._data.get(key)
@@ -108,12 +121,24 @@ class MemoryStore:
 
     def put_raw(self, key: str, raw: bytes | None) -> None:
         data = self._data
-        self._undo.append((key, data.get(key)))
+        changed = self._changed
+        self.journal.entries.append((self, key, data.get(key), changed.get(key, _MISSING)))
         if raw is None:
             data.pop(key, None)
         else:
             data[key] = raw
-        self._changed[key] = raw
+        changed[key] = raw
+
+    def revert(self, key: str, previous: bytes | None, was_changed: Any) -> None:
+        """Undo a ``put_raw``: the key's value and whether (and to what) the batch had changed it."""
+        if previous is None:
+            self._data.pop(key, None)
+        else:
+            self._data[key] = previous
+        if was_changed is _MISSING:
+            self._changed.pop(key, None)
+        else:
+            self._changed[key] = was_changed
 
     def items(self) -> Iterator[tuple[str, JsonValue]]:
         """Every key and value, as of this call."""
@@ -144,28 +169,22 @@ class MemoryStore:
     def reset(self) -> None:
         self._data.clear()
         self._changed.clear()
-        self._undo = []
+        self.journal.clear()
         self.position = None
 
     def close(self) -> None:
         """Nothing to release: a kept store stays in memory."""
 
     def mark(self) -> int:
-        """A savepoint: ``rollback_to(mark)`` undoes every ``put`` made after it."""
-        return len(self._undo)
+        """A savepoint: ``rollback_to(mark)`` undoes every ``put`` made after it (in every store sharing the
+        journal)."""
+        return self.journal.mark()
 
     def rollback_to(self, mark: int) -> None:
-        while len(self._undo) > mark:
-            key, previous = self._undo.pop()
-            if previous is None:
-                self._data.pop(key, None)
-            else:
-                self._data[key] = previous
-        touched = {key for key, _ in self._undo}
-        self._changed = {k: self._data.get(k) for k in self._changed if k in touched}
+        self.journal.rollback_to(mark)
 
     def take_changes(self) -> dict[str, bytes | None]:
         """The latest encoded value of every key changed since the last call (the batch's changelog writes)."""
         changed, self._changed = self._changed, {}
-        self._undo = []
+        self.journal.clear()
         return changed
