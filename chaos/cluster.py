@@ -19,6 +19,7 @@ from streams.stack.cluster.certs import ClusterCerts
 from streams.stack.cluster.settings import ClusterSettings
 from streams.stack.cluster.supervisor import SecuredCluster
 from streams.stack.services.base import write_properties
+from streams.stack.services.connect_worker import worker_properties
 
 #: Connect's worker group: its internal topics are ``_isthmus.connect.{offsets,configs,status}``, the names the
 #: single-broker stack's Connect uses (the runner watches ``OFFSETS_TOPIC`` for open transactions).
@@ -83,33 +84,10 @@ def node_properties(s: ClusterSettings, index: int) -> dict[str, str | int]:
 def connect_properties(s: ClusterSettings) -> dict[str, str | int]:
     """Kafka Connect, distributed, on the cluster: internal topics with ``REPLICATION_FACTOR`` replicas (their
     ``min.insync.replicas`` is the brokers' default, ``MIN_INSYNC_REPLICAS``), exactly-once sources."""
-    return {
-        "bootstrap.servers": ",".join(s.bootstrap_servers),
-        "group.id": s.connect_group,
-        "key.converter": "org.apache.kafka.connect.json.JsonConverter",
-        "value.converter": "org.apache.kafka.connect.json.JsonConverter",
-        "key.converter.schemas.enable": "true",
-        "value.converter.schemas.enable": "true",
-        "offset.storage.topic": f"_{s.connect_group}.offsets",
-        "config.storage.topic": f"_{s.connect_group}.configs",
-        "status.storage.topic": f"_{s.connect_group}.status",
-        "offset.storage.replication.factor": REPLICATION_FACTOR,
-        "config.storage.replication.factor": REPLICATION_FACTOR,
-        "status.storage.replication.factor": REPLICATION_FACTOR,
-        "offset.flush.interval.ms": 1000,
-        "listeners": f"http://{s.host}:{s.connect_port}",
-        "rest.advertised.host.name": s.host,
-        "rest.advertised.port": s.connect_port,
-        "plugin.path": str(s.jars_dir / "plugins"),
-        "plugin.discovery": "hybrid_warn",
-        "config.providers": "env,file",
-        "config.providers.env.class": "org.apache.kafka.common.config.provider.EnvVarConfigProvider",
-        "config.providers.file.class": "org.apache.kafka.common.config.provider.FileConfigProvider",
-        "config.providers.file.param.allowed.paths": ",".join(str(p) for p in s.connect_allowed_paths),
-        "connector.client.config.override.policy": "All",
-        "exactly.once.source.support": "enabled",
-        "scheduled.rebalance.max.delay.ms": 0,
-    }
+    return worker_properties(bootstrap=",".join(s.bootstrap_servers), group=s.connect_group,
+                             topics=f"_{s.connect_group}", replication=REPLICATION_FACTOR, host=s.host,
+                             port=s.connect_port, plugins=s.jars_dir / "plugins",
+                             allowed_paths=s.connect_allowed_paths)
 
 
 class PlainCluster(SecuredCluster):

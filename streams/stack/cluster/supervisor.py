@@ -35,6 +35,7 @@ from streams.stack.process import LaunchSpec, ManagedProcess
 from streams.stack.progress import Progress
 from streams.stack.secrets import StackSecrets
 from streams.stack.services.base import ServiceContext, java_argv, port_open, write_properties
+from streams.stack.services.connect_worker import worker_properties
 from streams.stack.services.kafka import new_cluster_id
 from streams.stack.settings import StackSettings
 
@@ -132,31 +133,10 @@ class SecuredCluster:
                                        "sasl.jaas.config": _jaas("connect", s.password("connect")), **self._tls(certs)}
         clients = {f"{prefix}{key}": value for prefix in ("", "producer.", "consumer.", "admin.")
                    for key, value in login.items()}
-        config = write_properties(s.home / "conf" / "connect-distributed.properties", {
-            "bootstrap.servers": ",".join(s.bootstrap_servers),
-            **clients,
-            "group.id": s.connect_group,
-            "key.converter": "org.apache.kafka.connect.json.JsonConverter",
-            "value.converter": "org.apache.kafka.connect.json.JsonConverter",
-            "offset.storage.topic": f"_{s.connect_group}.offsets",
-            "config.storage.topic": f"_{s.connect_group}.configs",
-            "status.storage.topic": f"_{s.connect_group}.status",
-            "offset.storage.replication.factor": s.nodes,
-            "config.storage.replication.factor": s.nodes,
-            "status.storage.replication.factor": s.nodes,
-            "offset.flush.interval.ms": 1000,
-            "listeners": f"http://{s.host}:{s.connect_port}",
-            "rest.advertised.host.name": s.host,
-            "rest.advertised.port": s.connect_port,
-            "plugin.path": str(s.jars_dir / "plugins"),
-            "plugin.discovery": "hybrid_warn",
-            "config.providers": "file",
-            "config.providers.file.class": "org.apache.kafka.common.config.provider.FileConfigProvider",
-            "config.providers.file.param.allowed.paths": ",".join(str(p) for p in s.connect_allowed_paths),
-            "connector.client.config.override.policy": "All",
-            "exactly.once.source.support": "enabled",
-            "scheduled.rebalance.max.delay.ms": 0,
-        })
+        config = write_properties(s.home / "conf" / "connect-distributed.properties", worker_properties(
+            bootstrap=",".join(s.bootstrap_servers), group=s.connect_group, topics=f"_{s.connect_group}",
+            replication=s.nodes, host=s.host, port=s.connect_port, plugins=s.jars_dir / "plugins",
+            allowed_paths=s.connect_allowed_paths, providers=("file",), clients=clients))
         config.chmod(0o600)
         return config
 

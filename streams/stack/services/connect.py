@@ -6,9 +6,12 @@ import httpx
 
 from streams.stack.process import LaunchSpec
 from streams.stack.services.base import Service, java_argv, port_open, write_properties
+from streams.stack.services.connect_worker import internal_topic, worker_properties
 
 #: Where Connect keeps the source connectors' positions (written in their exactly-once transactions).
-OFFSETS_TOPIC = "_isthmus.connect.offsets"
+#: The local worker's internal topics: ``<this>.offsets``, ``.configs``, ``.status``.
+INTERNAL_TOPICS = "_isthmus.connect"
+OFFSETS_TOPIC = internal_topic(INTERNAL_TOPICS, "offsets")
 
 DEBEZIUM_CLASSES = frozenset({
     "io.debezium.connector.postgresql.PostgresConnector",
@@ -31,33 +34,10 @@ class KafkaConnect(Service):
 
     def launch(self) -> LaunchSpec:
         s = self.settings
-        config = write_properties(self.ctx.conf_dir / "connect-distributed.properties", {
-            "bootstrap.servers": s.bootstrap_servers,
-            "group.id": "isthmus-connect",
-            "key.converter": "org.apache.kafka.connect.json.JsonConverter",
-            "value.converter": "org.apache.kafka.connect.json.JsonConverter",
-            "key.converter.schemas.enable": "true",
-            "value.converter.schemas.enable": "true",
-            "offset.storage.topic": OFFSETS_TOPIC,
-            "config.storage.topic": "_isthmus.connect.configs",
-            "status.storage.topic": "_isthmus.connect.status",
-            "offset.storage.replication.factor": 1,
-            "config.storage.replication.factor": 1,
-            "status.storage.replication.factor": 1,
-            "offset.flush.interval.ms": 1000,
-            "listeners": f"http://{s.host}:{s.connect_port}",
-            "rest.advertised.host.name": s.host,
-            "rest.advertised.port": s.connect_port,
-            "plugin.path": str(s.jars_dir / "plugins"),
-            "plugin.discovery": "hybrid_warn",
-            "config.providers": "env,file",
-            "config.providers.env.class": "org.apache.kafka.common.config.provider.EnvVarConfigProvider",
-            "config.providers.file.class": "org.apache.kafka.common.config.provider.FileConfigProvider",
-            "config.providers.file.param.allowed.paths": str(self.ctx.secrets.path.parent),
-            "connector.client.config.override.policy": "All",
-            "exactly.once.source.support": "enabled",
-            "scheduled.rebalance.max.delay.ms": 0,
-        })
+        config = write_properties(self.ctx.conf_dir / "connect-distributed.properties", worker_properties(
+            bootstrap=s.bootstrap_servers, group="isthmus-connect", topics=INTERNAL_TOPICS, replication=1,
+            host=s.host, port=s.connect_port, plugins=s.jars_dir / "plugins",
+            allowed_paths=(self.ctx.secrets.path.parent,)))
         return LaunchSpec(argv=java_argv(self.ctx, s.connect_heap_mb, s.jars_dir / "connect",
                                          "org.apache.kafka.connect.cli.ConnectDistributed", str(config)))
 
