@@ -4,23 +4,13 @@ write into it, scopes mark it and roll it back, in the order the writes were mad
 from __future__ import annotations
 
 import pytest
+from support.object_codecs import CounterCodec
 
 from streams.flows.engine.api import Incoming, Rejected
 from streams.flows.engine.journal import Journal
-from streams.flows.engine.packed import pack, unpack
+from streams.flows.engine.packed import unpack
 from streams.flows.engine.staging import RecordContext
 from streams.flows.engine.stores import MemoryStore
-
-
-class Codec:
-    def decode(self, key: str, raw: bytes | None) -> dict[str, int]:
-        return {} if raw is None else dict(unpack(raw))
-
-    def encode(self, key: str, value: dict[str, int]) -> bytes:
-        return pack(value)
-
-    def copy(self, value: dict[str, int]) -> dict[str, int]:
-        return dict(value)
 
 
 def _record(offset: int) -> Incoming:
@@ -36,7 +26,7 @@ def _context() -> tuple[RecordContext, MemoryStore, MemoryStore]:
 
 def test_a_context_gives_its_stores_and_views_one_journal() -> None:
     ctx, a, b = _context()
-    view = ctx.objects("view", Codec())
+    view = ctx.objects("view", CounterCodec())
     assert a.journal is b.journal is ctx.journal is view.journal
     a.put("x", {"n": 1})
     b.put("y", {"n": 1})
@@ -47,7 +37,7 @@ def test_a_context_gives_its_stores_and_views_one_journal() -> None:
 
 def test_nested_scopes_are_undone_in_order_across_two_stores_and_a_view() -> None:
     ctx, a, b = _context()
-    view = ctx.objects("view", Codec())
+    view = ctx.objects("view", CounterCodec())
     with pytest.raises(RuntimeError), ctx.isolated(_record(0)):
         a.put("k", {"n": 1})
         view.put("v", {"n": 1})
@@ -69,7 +59,7 @@ def test_nested_scopes_are_undone_in_order_across_two_stores_and_a_view() -> Non
 
 def test_a_rejection_in_an_inner_scope_keeps_the_outer_scopes_writes() -> None:
     ctx, a, b = _context()
-    view = ctx.objects("view", Codec())
+    view = ctx.objects("view", CounterCodec())
     with ctx.isolated(_record(0)):
         a.put("k", {"n": 1})
         value = view.get("v")

@@ -8,24 +8,12 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from support.object_codecs import CounterCodec
 
 from streams.flows.engine.api import Incoming, Rejected, StoreValueError
 from streams.flows.engine.packed import fingerprint, is_packed, pack, unpack
 from streams.flows.engine.staging import RecordContext
 from streams.flows.engine.stores import MemoryStore
-
-
-class Codec:
-    """A dict of counters per key, packed."""
-
-    def decode(self, key: str, raw: bytes | None) -> dict[str, int]:
-        return {} if raw is None else dict(unpack(raw))
-
-    def encode(self, key: str, value: dict[str, int]) -> bytes:
-        return pack(value)
-
-    def copy(self, value: dict[str, int]) -> dict[str, int]:
-        return dict(value)
 
 
 class Counting(MemoryStore):
@@ -43,7 +31,7 @@ def _record(offset: int) -> Incoming:
 
 
 def _bump(ctx: RecordContext, key: str, field: str, *, reject: bool = False) -> None:
-    view = ctx.objects("s", Codec())
+    view = ctx.objects("s", CounterCodec())
     value = view.get(key)
     value[field] = value.get(field, 0) + 1
     view.put(key, value)
