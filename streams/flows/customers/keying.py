@@ -82,7 +82,8 @@ def row_key(table: str, event: ChangeEvent) -> str:
 
 
 class CustomerKeys:
-    """Routes the entity flow's inputs by record key (:class:`~streams.flows.engine.repartition.KeyRouter`)."""
+    """Routes the entity flow's inputs by record key (:class:`~streams.flows.engine.repartition.KeyRouter`; in its
+    keying stage a :class:`~streams.flows.engine.repartition.BatchRouter`)."""
 
     def __init__(self, config: EntityConfig, tables: Mapping[str, tuple[str, str]], context: Context,
                  named: Mapping[str, Any], transactions: Transactions | None = None,
@@ -116,20 +117,30 @@ class CustomerKeys:
                 *p.binding.reads, *(p.source.condition.names if p.source.condition else ()))}))
 
     def route(self, record: Incoming, stores: Mapping[str, Store]) -> Routed:
+        """``record``'s routes, the transaction joins read and written in ``stores`` on every call."""
+        return self._routes(record, stores, None)
+
+    def route_in(self, record: Incoming, ctx: FlowContext) -> Routed:
+        """``record``'s routes in the keying stage's batch (:class:`~streams.flows.engine.repartition.BatchRouter`):
+        the transaction joins keep their state as the batch's objects, written once per changed key when the batch
+        ends, so a transaction that completes within the batch leaves nothing in their stores."""
+        return self._routes(record, ctx.stores, ctx)
+
+    def _routes(self, record: Incoming, stores: Mapping[str, Store], ctx: FlowContext | None) -> Routed:
         if record.topic == self.dead_letters:
             return [(record.key.decode(errors="replace"), record)] if record.key and record.value else []
         if self.transactions is None or not self.transactions.net:
             return self._route(record, stores)
         where = self.tables.get(record.topic)
-        return self._marked(self.transactions.groups(record, where[0] if where else None, stores), stores)
+        return self._marked(self.transactions.groups(record, where[0] if where else None, stores, ctx=ctx), stores)
 
     def tick(self, ctx: FlowContext, ticking: Ticking) -> Routed:
         """The groups of the transactions the keying stage's joins abandon now, their tables read to their end
         (:meth:`~streams.flows.customers.txnet.Transactions.abandon_read_to_end`), routed like any group."""
         if self.transactions is None or not self.transactions.net:
             return []
-        return self._marked(self.transactions.abandon_read_to_end(ticking.read_to_end, ctx.stores, ctx.count),
-                            ctx.stores)
+        return self._marked(self.transactions.abandon_read_to_end(ticking.read_to_end, ctx.stores, ctx.count,
+                                                                   ctx=ctx), ctx.stores)
 
     def _marked(self, groups: list[Group], stores: Mapping[str, Store]) -> Routed:
         routed: Routed = []
