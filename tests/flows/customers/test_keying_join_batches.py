@@ -1,7 +1,7 @@
 """The keying stage's transaction join per batch (issue 17): a partitioned customer flow joins in its keying stage,
 which keeps the join's state as objects for the batch like the one-partition flow does, so that a transaction the
 batch completes (or its tick abandons) leaves nothing in the join's store nor its changelog, and one it leaves
-open is stored and restores from the changelog."""
+open is stored and restores from the changelog; the router routes each change with the event the join decoded."""
 
 from __future__ import annotations
 
@@ -72,3 +72,13 @@ def test_a_transaction_the_keying_tick_abandons_within_the_batch_writes_no_join_
     stage.tick()  # every input read to its end: the transaction is abandoned with what it has
     assert [e.key for e in stage.context.emitted] == [NUMBER.encode()]
     assert _join_keys(stage.context.memory[JOIN].take_changes()) == []
+
+
+def test_the_keying_stage_routes_a_change_with_the_event_its_join_decoded(harness: Harness) -> None:
+    stage = _stage(harness)
+    systems = harness.systems
+    records = [stage.record(*r) for r in one_transaction([systems.crm_create(NUMBER, name="Keyed Co")])]
+    asyncio.run(stage.feed(records))
+    stage.end_batch()
+    assert [e.key for e in stage.context.emitted] == [NUMBER.encode()]
+    assert harness.flow.transactions.decoded(records[0]) is None  # taken by the router: decoded once, not twice
