@@ -88,7 +88,7 @@ class Transactions:
         transactions it completes, in commit order. ``system``: the system whose table the record carries;
         ``count``: told how many transactions the join abandoned (``Context.count``); ``ctx``: the batch's context,
         whose view of the join's store keeps the join's state decoded for the batch and writes it once when the
-        batch ends (without one, ``stores`` are read and written on every call: the keying stage's router)."""
+        batch ends (without one, ``stores`` are read and written on every call: a router called outside a batch)."""
         if record.topic in self.topics:
             try:
                 event = decode(record.value, record.key, topic=record.topic, where=record.position)

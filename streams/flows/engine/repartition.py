@@ -61,6 +61,16 @@ class KeyRouter(Protocol):
 
 
 @runtime_checkable
+class BatchRouter(KeyRouter, Protocol):
+    """A router that keeps state as the batch's objects (``Context.objects``): its keying stage routes each record
+    with the batch's context, whose object views the engine writes into the stores once per changed key when the
+    batch ends, before the changelog takes the stores' changes (``RecordContext.flush``), as for any flow. So what
+    the stores hold at each commit, and what a restart restores, is what :meth:`KeyRouter.route` would have left."""
+
+    def route_in(self, record: Incoming, ctx: Context) -> list[tuple[str | None, Incoming]]: ...
+
+
+@runtime_checkable
 class TickingRouter(KeyRouter, Protocol):
     """A router that also passes records on when its keying stage ticks (``FlowSpec.tick``): records it held
     that time or what the stage has read to its end lets go (a transaction join's abandoned transactions)."""
@@ -125,8 +135,11 @@ def keying_stage(name: str, inputs: tuple[str, ...], router: KeyRouter, into: st
     """A flow ``name`` that emits each record of ``inputs`` the router passes on to ``into``, keyed by the
     router's key, with where it was read in its headers (:func:`origin_of` gives the record back)."""
 
+    in_batch = router.route_in if isinstance(router, BatchRouter) else None
+
     def keying(record: Incoming, ctx: Context) -> None:
-        for key, routed in router.route(record, ctx.stores):
+        routes = in_batch(record, ctx) if in_batch is not None else router.route(record, ctx.stores)
+        for key, routed in routes:
             ctx.emit(into, key=key, value=routed.value, headers=origin_headers(routed))
 
     def ticked(ctx: Context, ticking: Ticking) -> Waiting:

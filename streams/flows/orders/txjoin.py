@@ -35,8 +35,10 @@ The join keeps its state as objects (:class:`JoinObjects`): a flow hands it the 
 per batch, replaced by new values (never changed in place, so an undo needs no copy), written once per changed
 key when the batch ends, and undone with the scopes like any store write; a transaction that completes within
 the batch leaves nothing in the store, nor its changelog.
-A caller without a batch (the keying stage's router) uses :meth:`TransactionJoin.on_store`, which reads and
-writes the store on every call. Both keep the same values under the same keys, so a changelog restores either.
+The keying stage of a partitioned flow joins the same way, with its batch's context
+(:class:`~streams.flows.engine.repartition.BatchRouter`). A caller without a batch (a router's ``route`` called
+alone) uses :meth:`TransactionJoin.on_store`, which reads and writes the store on every call. Both keep the same
+values under the same keys, so a changelog restores either.
 """
 
 from __future__ import annotations
