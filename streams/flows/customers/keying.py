@@ -133,7 +133,9 @@ class CustomerKeys:
         if self.transactions is None or not self.transactions.net:
             return self._route(record, stores)
         where = self.tables.get(record.topic)
-        return self._marked(self.transactions.groups(record, where[0] if where else None, stores, ctx=ctx), stores)
+        count = ctx.count if ctx is not None else None  # abandoned transactions, as the one-partition flow counts
+        return self._marked(self.transactions.groups(record, where[0] if where else None, stores, count, ctx=ctx),
+                            stores)
 
     def tick(self, ctx: FlowContext, ticking: Ticking) -> Routed:
         """The groups of the transactions the keying stage's joins abandon now, their tables read to their end

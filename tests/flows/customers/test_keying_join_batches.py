@@ -14,6 +14,7 @@ from tx_events import end_of, one_transaction
 from streams.flows.customers.txnet import join_store
 from streams.flows.engine.local import LocalRun
 from streams.flows.engine.repartition import partitioned
+from streams.flows.orders.txjoin import ABANDONED
 
 pytestmark = pytest.mark.unit
 
@@ -82,3 +83,14 @@ def test_the_keying_stage_routes_a_change_with_the_event_its_join_decoded(harnes
     stage.end_batch()
     assert [e.key for e in stage.context.emitted] == [NUMBER.encode()]
     assert harness.flow.transactions.decoded(records[0]) is None  # taken by the router: decoded once, not twice
+
+
+def test_the_keying_stage_counts_a_transaction_a_later_change_abandons(harness: Harness) -> None:
+    stage = _stage(harness)
+    systems = harness.systems
+    created, _edited, end = one_transaction([systems.crm_create(NUMBER, name="Keyed Co"),
+                                             systems.crm_edit(NUMBER, name="Keyed 2")])
+    later = one_transaction([systems.crm_edit(NUMBER, name="Keyed 3")])
+    asyncio.run(stage.feed([stage.record(*created), stage.record(*end), stage.record(*later[0])]))
+    assert stage.context.counts[ABANDONED] == 1  # the edit of the first one never came before the later change
+    assert [e.key for e in stage.context.emitted] == [NUMBER.encode()]  # what the first one had goes on
