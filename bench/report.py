@@ -110,7 +110,7 @@ def merge(document: str, rows: Sequence[Row], *, machine: Machine, profile: str 
         "",
         "Written by `make bench` (bench/README.md says what each figure measures and how). Each row names the",
         "machine it was measured on; the last run was on: " + machine.describe() + ".",
-        "Targets are those of issue 8; `Met` says honestly whether the figure reaches its target.",
+        "Targets are those of issues 8 and 17; `Met` says honestly whether the figure reaches its target.",
         "",
         TABLE_HEADER,
         TABLE_RULE,
