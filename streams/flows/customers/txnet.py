@@ -63,8 +63,8 @@ class Transactions:
         self._topics_of = {s: {f"{systems[s].topics.namespace}.{t}": topic for topic, (system, t) in tables.items()
                                if system == s} for s in read}
         self._decoded: dict[tuple[str, int, int], tuple[bytes, ChangeEvent]] = {}
-        self._buffered = {s: Buffered() for s in read}
-        self._codecs = {s: JoinCodec(self._buffered[s]) for s in read}
+        #: Each system's join store as objects, its records buffered in memory too, kept between joins.
+        self._codecs = {s: JoinCodec(Buffered()) for s in read}
         #: The join over each system's batch view, made again when a batch (or a task) brings another view.
         self._joins: dict[str, TransactionJoin] = {}
 
@@ -75,7 +75,7 @@ class Transactions:
     def _join(self, system: str, stores: Mapping[str, Store], ctx: Context | None) -> TransactionJoin:
         if ctx is None:
             return TransactionJoin.on_store(stores[join_store(system)], self.collections[system],
-                                            buffered=self._buffered[system])
+                                            codec=self._codecs[system])
         objects = ctx.objects(join_store(system), self._codecs[system])
         join = self._joins.get(system)
         if join is None or join.objects is not objects:

@@ -146,18 +146,24 @@ class JoinCodec:
     def __init__(self, buffered: Buffered | None = None) -> None:
         self.buffered = Buffered(limit=0) if buffered is None else buffered
 
-    def decode(self, key: str, raw: bytes | None) -> Any:
-        if raw is None:
-            return None
-        state = orjson.loads(raw)
+    def value_of(self, key: str, state: JsonValue | None) -> Any:
+        """The join's object of a stored JSON value (None: none): a buffered change's record, else the value."""
         return self.buffered.take(key, state) if key.startswith(EVENT) else state
 
-    def encode(self, key: str, value: Any) -> bytes | None:
+    def state_of(self, key: str, value: Any) -> JsonValue | None:
+        """The stored JSON value of one of the join's objects (a buffered record kept besides it)."""
         if isinstance(value, Incoming):
             state = record_to_state(value)
             self.buffered.keep(key, state, value)
-            return encode_json(state)
-        return encode_json(value)
+            return state
+        stored: JsonValue | None = value
+        return stored
+
+    def decode(self, key: str, raw: bytes | None) -> Any:
+        return self.value_of(key, None if raw is None else orjson.loads(raw))
+
+    def encode(self, key: str, value: Any) -> bytes | None:
+        return encode_json(self.state_of(key, value))
 
     def copy(self, value: Any) -> Any:
         """``value`` itself: the join never changes a value it got (:class:`JoinObjects`)."""
@@ -165,25 +171,20 @@ class JoinCodec:
 
 
 class StoreObjects:
-    """:class:`JoinObjects` read from and written to ``store`` on every call (no batch to keep them for)."""
+    """:class:`JoinObjects` read from and written to ``store`` on every call (no batch to keep them for), in the
+    same stored form as :class:`JoinCodec` gives a batch's view."""
 
-    __slots__ = ("buffered", "store")
+    __slots__ = ("codec", "store")
 
-    def __init__(self, store: Store, buffered: Buffered) -> None:
+    def __init__(self, store: Store, codec: JoinCodec) -> None:
         self.store = store
-        self.buffered = buffered
+        self.codec = codec
 
     def get(self, key: str) -> Any:
-        state = self.store.get(key)
-        return self.buffered.take(key, state) if key.startswith(EVENT) else state
+        return self.codec.value_of(key, self.store.get(key))
 
     def put(self, key: str, value: Any) -> None:
-        if isinstance(value, Incoming):
-            state = record_to_state(value)
-            self.store.put(key, state)
-            self.buffered.keep(key, state, value)
-            return
-        self.store.put(key, value)
+        self.store.put(key, self.codec.state_of(key, value))
 
 
 class TransactionJoin:
@@ -198,10 +199,10 @@ class TransactionJoin:
         self.collections = frozenset(collections)
 
     @classmethod
-    def on_store(cls, store: Store, collections: Iterable[str], *, buffered: Buffered | None = None) -> TransactionJoin:
-        """A join that reads and writes ``store`` on every call. ``buffered``: the records buffered in ``store`` kept
-        in memory too, by a caller that keeps it between joins over the same store (a join is made per record)."""
-        return cls(StoreObjects(store, Buffered(limit=0) if buffered is None else buffered), collections)
+    def on_store(cls, store: Store, collections: Iterable[str], *, codec: JoinCodec | None = None) -> TransactionJoin:
+        """A join that reads and writes ``store`` on every call. ``codec``: the stored form, whose ``buffered``
+        records a caller keeps between joins over the same store (a join is made per record)."""
+        return cls(StoreObjects(store, JoinCodec() if codec is None else codec), collections)
 
     def joins(self, event: ChangeEvent) -> bool:
         """Whether ``event`` waits for its transaction (a snapshot read has none and stands alone)."""
