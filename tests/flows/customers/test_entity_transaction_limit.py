@@ -4,10 +4,12 @@ committed after it still wait for its last part."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from pathlib import Path
 
 import pytest
+from customer_events import decode_commands
 from customer_harness import SETTLED_AT, Harness
 from support.systems import reference_systems
 from test_entity_section import REFERENCE, _line, _load
@@ -16,6 +18,9 @@ from tx_events import one_transaction
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.customers import CustomerFlow
 from streams.flows.customers.config import TRANSACTION_LIMIT
+from streams.flows.engine.api import Incoming
+from streams.flows.engine.local import LocalRun
+from streams.flows.engine.repartition import partitioned
 from streams.flows.exceptions import FlowFileError
 from streams.flows.orders.txjoin import SPLIT
 from streams.mapping import RecordMapping
@@ -103,3 +108,24 @@ def test_a_limit_that_is_not_a_positive_whole_number_is_refused_with_line_and_fi
     (problem,) = [p for p in raised.value.problems if p.field == "entity.transaction_limit"]
     assert problem.line == _line(text, "transaction_limit:") and "at least 1" in problem.message
     assert f"transaction_limit: {TRANSACTION_LIMIT}" in problem.fix
+
+
+def test_a_partitioned_flow_splits_in_its_keying_stage_and_decides_the_same(mappings: dict[str, RecordMapping],
+                                                                              schemas: SchemaStore) -> None:
+    harness = _limited(mappings, schemas, 2)
+    systems = harness.systems
+    numbers = [f"C-4204{n:02d}" for n in range(3)]
+    *changes, end = one_transaction([systems.crm_create(n, name="Bulk") for n in numbers])
+    laid = partitioned(harness.flow.spec(), 3)
+    stage = LocalRun(laid.stage)
+    asyncio.run(stage.feed([stage.record(t, k, v) for t, k, v in changes[:2]]))
+    assert {e.key for e in stage.context.emitted} == {n.encode() for n in numbers[:2]}  # the first part, routed
+    asyncio.run(stage.feed([stage.record(t, k, v) for t, k, v in [*changes[2:], end]]))
+    assert stage.context.counts[SPLIT] == 1
+    flow = LocalRun(laid.flow)
+    asyncio.run(flow.feed([Incoming(topic=e.topic, partition=0, offset=i, key=e.key, value=e.value,
+                                    timestamp_ms=0, headers=e.headers)
+                           for i, e in enumerate(stage.context.emitted)]))
+    sent = decode_commands(flow.context.emitted, harness.schemas)
+    assert sorted(s.key for s in sent if s.route == ("Account", "create")) == numbers
+    assert flow.context.dead_letters == []
