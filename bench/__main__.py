@@ -153,7 +153,7 @@ def run_initial_sync(stack: RunningStack, args: argparse.Namespace,
         if unreconciled is not None:
             rows.append(skipped_sync_row(customers, unreconciled, machine))
             continue
-        result = initial_sync.measure(stack, customers=customers, timeout_s=args.sync_timeout)
+        result = initial_sync.measure(stack, customers=customers, timeout_s=args.sync_timeout, store=args.sync_store)
         if not isinstance(result["fully_reconciled_seconds"], float):
             unreconciled = result
         write_results(f"initial-sync-{customers}", {"machine": machine.as_dict(), **result})
@@ -175,7 +175,8 @@ def run_initial_sync(stack: RunningStack, args: argparse.Namespace,
         peaks = result.get("worker_peak_rss_mib")
         if isinstance(peaks, dict) and peaks:
             rows.append(Row(benchmark="initial sync",
-                            figure=f"peak RSS (VmHWM) of each worker process at the end of the {customers:,} run",
+                            figure=f"peak RSS (VmHWM) of each worker process at the end of the {customers:,} run "
+                                   f"({args.sync_store} store)",
                             value=", ".join(f"{name} {mib:,.0f} MiB" for name, mib in peaks.items()),
                             machine=machine_label(machine), measured=today()))
     return rows, None
@@ -296,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="initial-sync: customer counts to generate, smallest first; a count is not run once "
                              "a smaller one was not reconciled within --sync-timeout (its row says why)")
     parser.add_argument("--sync-timeout", type=float, default=900, help="initial-sync: bound, seconds")
+    parser.add_argument("--sync-store", choices=("rocksdb", "memory"), default="rocksdb",
+                        help="initial-sync: the workers' state store (ISTHMUS_STORE); rocksdb, the store a sync of "
+                             "a million customers needs, by default")
     parser.add_argument("--fleet-customers", type=int, default=2000, help="fleet: customers per burst")
     parser.add_argument("--fleet-partitions", type=int, default=3, help="fleet: ISTHMUS_FLOW_PARTITIONS of the fleet")
     parser.add_argument("--trace-records", type=int, default=1_000_000, help="trace: records the stack holds")

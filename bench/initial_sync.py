@@ -89,7 +89,20 @@ def _warm_up(stack: RunningStack, number: str) -> float | None:
     return None
 
 
-def measure(stack: RunningStack, *, customers: int, timeout_s: float) -> dict[str, object]:
+def measure(stack: RunningStack, *, customers: int, timeout_s: float, store: str = "rocksdb") -> dict[str, object]:
+    """``store``: the workers' state store (``ISTHMUS_STORE``), for the run and the restart after it."""
+    before = os.environ.get("ISTHMUS_STORE")
+    os.environ["ISTHMUS_STORE"] = store
+    try:
+        return {"store": store, **_measure(stack, customers=customers, timeout_s=timeout_s)}
+    finally:
+        if before is None:
+            os.environ.pop("ISTHMUS_STORE", None)
+        else:
+            os.environ["ISTHMUS_STORE"] = before
+
+
+def _measure(stack: RunningStack, *, customers: int, timeout_s: float) -> dict[str, object]:
     run, first, low, high = _free_block(stack, customers)
     argv = [sys.executable, "-m", "reference.generate", "--customers", str(customers), "--seed", str(run),
             "--first-customer", str(first), "--first-order", str(first), "--sku-prefix", f"B{first}",

@@ -199,6 +199,17 @@ class Section:
             return default
         return node.value
 
+    def whole(self, key: str, *, default: int, least: int = 1) -> int:
+        """A whole number of at least ``least`` (``default`` when the key is left out)."""
+        node = self.node.get(key)
+        if node is None:
+            return default
+        if isinstance(node.value, bool) or not isinstance(node.value, int) or node.value < least:
+            self.add(node.line, key, f"must be a whole number of at least {least}, got {node.value!r}",
+                     f"write `{key}: {default}` (the default), or leave it out")
+            return default
+        return node.value
+
     def choice(self, key: str, choices: Iterable[str], *, default: str | None = None) -> str:
         allowed = tuple(choices)
         value = self.text(key, default=default, fix=f"`{key}:` one of {', '.join(allowed)}")

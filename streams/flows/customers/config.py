@@ -23,7 +23,7 @@ from streams.mapping.transforms import LookupStep
 from streams.systems import Systems
 
 KEYS = ("record", "publish", "link", "children", "origin", "active", "on_inactive", "updated_at", "linked_at",
-        "systems", "transactions", "on_recreate")
+        "systems", "transactions", "transaction_limit", "on_recreate")
 SYSTEM_KEYS = ("id", "writes", "observes", "payload", "on_inactive", "cannot_clear")
 #: What the written systems get when the record turns inactive (a `delete` operation needs a CommandOperation
 #: symbol in schemas/command.avsc and sinks that honour it first).
@@ -31,6 +31,9 @@ ON_INACTIVE = ("deactivate", "ignore")
 #: How the changes of one source transaction apply: ``net`` folds them together and decides once (their net
 #: effect), ``each`` decides after every change (see :mod:`~streams.flows.customers.txnet`).
 TRANSACTIONS = ("net", "each")
+#: The most changes of one source transaction a ``net`` flow holds to fold together; a larger one (a bulk load
+#: committed at once) is folded in parts of that many, so that a worker's memory does not grow with it.
+TRANSACTION_LIMIT = 10_000
 #: What a counterpart gets when its entity, ended by a delete, is born again under the same key in an origin:
 #: ``reactivate`` (its ``active`` back to true through an ``update``).
 ON_RECREATE = ("reactivate",)
@@ -101,6 +104,8 @@ class EntityConfig:
     linked_at: str | None
     #: ``net``: the changes of one source transaction are decided together; ``each``: one by one.
     transactions: str
+    #: With ``net``, the most changes of one transaction folded together (:data:`TRANSACTION_LIMIT`).
+    transaction_limit: int = TRANSACTION_LIMIT
     #: What a counterpart gets when a deleted entity is made again in an origin (:data:`ON_RECREATE`).
     on_recreate: str
     #: The writable systems the flow writes into, in the section's order.
@@ -238,6 +243,7 @@ def entity_config(flow: FlowFile, mappings: Mapping[str, RecordMapping], named: 
     origins = _origins(section, systems)
     on_inactive = section.choice("on_inactive", ON_INACTIVE, default="deactivate")
     transactions = section.choice("transactions", TRANSACTIONS, default="net")
+    transaction_limit = section.whole("transaction_limit", default=TRANSACTION_LIMIT)
     on_recreate = section.choice("on_recreate", ON_RECREATE, default="reactivate")
     record_fields = {str(f["name"]): f for f in _fields(named, record.target)} if record else {}
     link_fields = [str(f["name"]) for f in _fields(named, link.target)] if link else []
@@ -302,7 +308,8 @@ def entity_config(flow: FlowFile, mappings: Mapping[str, RecordMapping], named: 
     return EntityConfig(
         name=flow.name, description=flow.description, record=record, link=link, children=tuple(children),
         publish=publish, origins=origins,
-        active=active, on_inactive=on_inactive, transactions=transactions, on_recreate=on_recreate,
+        active=active, on_inactive=on_inactive, transactions=transactions,
+        transaction_limit=transaction_limit, on_recreate=on_recreate,
         updated_at=updated_at, linked_at=linked_at, written=written,
         observes={name: role.observes for name, role in roles.items() if role.observes},
         key=key, defaults=defaults, required=required, provenance=provenance, record_fields=frozenset(record_fields),

@@ -196,7 +196,8 @@ class CustomerFlow:
             raise CustomerFlowError(f"{config.name} needs an input topic for " + ", ".join(
                 f"{system}.{table}" for system, table in unread))
         self.tables = dict(tables)
-        self.transactions = Transactions(net=net, systems=systems, tables=self.tables)
+        self.transactions = Transactions(net=net, systems=systems, tables=self.tables,
+                                         limit=config.transaction_limit)
         self.dead_letters = own_topic(DLQ_TOPIC) if dead_letter_topic == DLQ_TOPIC else dead_letter_topic
         self.command_topics = dict(command_topics or {})
         self.canonical_topic = canonical_topic or own_topic(config.publish)

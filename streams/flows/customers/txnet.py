@@ -10,7 +10,9 @@ read, a connector without ``provide.transaction.metadata``) is a group of its ow
 ``transactions: each``. A transaction abandoned by the join (a later transaction's change arrived first, or
 the flow's tick found the tables it misses read to their end: :meth:`Transactions.abandon_read_to_end`, so
 the missing ones will never come) is released with what it has: for master data, what arrived is still the
-best knowledge of the rows.
+best knowledge of the rows. A transaction of more changes than the flow's ``transaction_limit`` is released in
+parts of that many, each folded as its net effect (a bulk load in one transaction would otherwise be held whole
+in memory; counted as ``transactions_split``).
 
 A partitioned flow (``ISTHMUS_FLOW_PARTITIONS``) joins in its keying stage, which sees every record: each
 group's records are passed on per entity key, the ``isthmus.tx`` header telling the keyed flow the group and
@@ -28,7 +30,7 @@ from streams.codecs import ChangeEvent, decode
 from streams.codecs.debezium.envelope import TransactionEvent, TransactionStatus
 from streams.codecs.exceptions import CodecError
 from streams.flows.engine.api import Context, Incoming, Store
-from streams.flows.orders.txjoin import ABANDONED, Buffered, JoinCodec, Joined, TransactionJoin
+from streams.flows.orders.txjoin import ABANDONED, SPLIT, Buffered, JoinCodec, Joined, TransactionJoin
 from streams.flows.parking import record_from_state, record_to_state
 from streams.systems import Systems
 
@@ -51,9 +53,12 @@ def join_store(system: str) -> str:
 class Transactions:
     """The transaction topics of the systems an entity flow reads, and the joins over them."""
 
-    def __init__(self, *, net: bool, systems: Systems, tables: Mapping[str, tuple[str, str]]) -> None:
-        """``tables``: the flow's input topics, by the system and table each carries."""
+    def __init__(self, *, net: bool, systems: Systems, tables: Mapping[str, tuple[str, str]],
+                 limit: int | None = None) -> None:
+        """``tables``: the flow's input topics, by the system and table each carries; ``limit``: the most changes
+        of one transaction held, a larger one applied in parts (the flow's ``transaction_limit``; None: whole)."""
         self.net = net
+        self.limit = limit
         read = sorted({system for system, _ in tables.values()})
         #: Transaction topic -> system.
         self.topics = {systems[s].transaction_topic: s for s in read} if net else {}
@@ -75,11 +80,11 @@ class Transactions:
     def _join(self, system: str, stores: Mapping[str, Store], ctx: Context | None) -> TransactionJoin:
         if ctx is None:
             return TransactionJoin.on_store(stores[join_store(system)], self.collections[system],
-                                            codec=self._codecs[system])
+                                            codec=self._codecs[system], limit=self.limit)
         objects = ctx.objects(join_store(system), self._codecs[system])
         join = self._joins.get(system)
         if join is None or join.objects is not objects:
-            join = self._joins[system] = TransactionJoin(objects, self.collections[system])
+            join = self._joins[system] = TransactionJoin(objects, self.collections[system], limit=self.limit)
         return join
 
     def groups(self, record: Incoming, system: str | None, stores: Mapping[str, Store],
@@ -169,6 +174,9 @@ def _released(joined: list[Joined], count: Callable[[str, int], None] | None) ->
     abandoned = sum(1 for j in joined if not j.complete)
     if abandoned and count is not None:
         count(ABANDONED, abandoned)
+    split = sum(1 for j in joined if j.split)
+    if split and count is not None:
+        count(SPLIT, split)
     return [j.records for j in joined if j.records]
 
 

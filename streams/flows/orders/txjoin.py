@@ -30,6 +30,15 @@ transaction on such a table has been handled, now or before the flow's consumer 
 :meth:`TransactionJoin.abandon_read_to_end` abandons the queued transactions still missing changes of those
 tables only, in commit order; each is logged and counted (``ABANDONED``), never left waiting silently.
 
+A join with a ``limit`` holds at most that many changes of one transaction: when a transaction passes it, the
+changes it holds are released at once, in ``total_order``, as a *part* of it (logged, counted as ``SPLIT`` once
+per transaction), and it goes on holding its next changes the same way; its last part is released as any
+complete transaction is, in commit order. That bounds the memory a bulk load committed as one transaction takes
+(a ``COPY`` of 100,000 rows held whole took a worker to 1.8 GiB), at the cost of the guarantees above for that
+transaction only: its parts are seen one after the other, the first ones before the transactions committed
+before it, and a change Debezium delivers twice across parts is not recognised as the same. Without a limit
+(the document join: an order is never sent half-written) a transaction is held whole.
+
 The join keeps its state as objects (:class:`JoinObjects`): a flow hands it the batch's view of its store
 (``Context.objects`` with a :class:`JoinCodec`), so that the open transactions and the queue are decoded once
 per batch, replaced by new values (never changed in place, so an undo needs no copy), written once per changed
@@ -58,6 +67,8 @@ from streams.flows.parking import record_from_state, record_to_state
 QUEUE = "queue"
 #: The count ``Context.count`` keeps of transactions released incomplete.
 ABANDONED = "transactions_abandoned"
+#: The count ``Context.count`` keeps of transactions released in parts, having passed the join's ``limit``.
+SPLIT = "transactions_split"
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +120,8 @@ class Joined:
     missing: tuple[str, ...] = ()
     #: Why an abandoned transaction's missing changes will never come.
     why: str = ""
+    #: The first part of a transaction that passed the join's ``limit`` (released before it is complete).
+    split: bool = False
 
     @property
     def complete(self) -> bool:
@@ -192,17 +205,23 @@ class TransactionJoin:
     change, ``queue``, the ENDed transactions not yet released, in commit order, and ``floor:<collection>``,
     the commit floor of the latest change of each joined table."""
 
-    def __init__(self, objects: JoinObjects, collections: Iterable[str]) -> None:
+    def __init__(self, objects: JoinObjects, collections: Iterable[str], *, limit: int | None = None) -> None:
         """``objects``: the join's store as objects, the batch's view of it (``ctx.objects(store, JoinCodec())``)
-        or :class:`StoreObjects` (:meth:`on_store`)."""
+        or :class:`StoreObjects` (:meth:`on_store`). ``limit``: the most changes of one transaction held; a
+        transaction that passes it is released in parts of that many (None: held whole)."""
+        if limit is not None and limit < 1:
+            raise ValueError(f"a transaction join's limit is at least 1 change, got {limit}")
         self.objects = objects
         self.collections = frozenset(collections)
+        self.limit = limit
 
     @classmethod
-    def on_store(cls, store: Store, collections: Iterable[str], *, codec: JoinCodec | None = None) -> TransactionJoin:
+    def on_store(cls, store: Store, collections: Iterable[str], *, codec: JoinCodec | None = None,
+                 limit: int | None = None) -> TransactionJoin:
         """A join that reads and writes ``store`` on every call. ``codec``: the stored form, whose ``buffered``
-        records a caller keeps between joins over the same store (a join is made per record)."""
-        return cls(StoreObjects(store, JoinCodec() if codec is None else codec), collections)
+        records a caller keeps between joins over the same store (a join is made per record); ``limit``: as for
+        the constructor."""
+        return cls(StoreObjects(store, JoinCodec() if codec is None else codec), collections, limit=limit)
 
     def joins(self, event: ChangeEvent) -> bool:
         """Whether ``event`` waits for its transaction (a snapshot read has none and stands alone)."""
@@ -217,16 +236,34 @@ class TransactionJoin:
         state = self._tx(tx_key)
         have: dict[str, list[int]] = state.get("have") or {}
         ordinals = have.get(name, [])
+        part: list[Joined] = []
         if ordinal not in ordinals:
             objects.put(f"ev:{tx_key}:{ordinal}", record)
-            objects.put(f"tx:{tx_key}", {**state, "have": {**have, name: [*ordinals, ordinal]}})
+            state = {**state, "have": {**have, name: [*ordinals, ordinal]}}
+            objects.put(f"tx:{tx_key}", state)
+            if self.limit is not None and sum(map(len, state["have"].values())) >= self.limit:
+                part.append(self._part(tx_key, state))
         floor = change_floor(event)
         if floor is not None:
             objects.put(f"floor:{name}", {"stream": floor.stream, "at": floor.at})
         queued = self._queued()
         if not queued:
-            return []  # nothing ENDed waits: nothing to abandon or release
-        return self._abandon_before(queued, tx_key, name) + self._release()
+            return part  # nothing ENDed waits: nothing to abandon or release
+        return self._abandon_before(queued, tx_key, name) + part + self._release()
+
+    def _part(self, tx_key: str, state: JsonValue) -> Joined:
+        """Release the changes ``tx_key`` holds, having passed the limit: it goes on with none held, counting those
+        released (``passed``, per table) towards what its END expects."""
+        passed: dict[str, int] = dict(state.get("passed") or {})
+        for name, ordinals in (state.get("have") or {}).items():
+            passed[name] = passed.get(name, 0) + len(ordinals)
+        released = self._take(tx_key, state, ())
+        self.objects.put(f"tx:{tx_key}", {"expected": state.get("expected"), "have": {}, "passed": passed})
+        first = "passed" not in state
+        if first:
+            log.info("source transaction %s has more than %d changes: it is applied in parts of that many, not "
+                     "whole (the flow's transaction limit)", tx_key, self.limit)
+        return Joined(tx_key=tx_key, records=released.records, split=first)
 
     def end(self, event: TransactionEvent) -> list[Joined]:
         """An END: the transaction joins the queue if it changed a joined table."""
@@ -306,10 +343,11 @@ class TransactionJoin:
     def _missing(state: JsonValue) -> tuple[str, ...]:
         expected: dict[str, int] = state.get("expected") or {}
         have: dict[str, list[int]] = state.get("have") or {}
+        passed: dict[str, int] = state.get("passed") or {}
         if len(expected) == 1:  # the common one-table transaction: nothing to sort
             (name, n), = expected.items()
-            return (name,) if len(have.get(name, ())) < n else ()
-        return tuple(sorted(c for c, n in expected.items() if len(have.get(c, ())) < n))
+            return (name,) if len(have.get(name, ())) + passed.get(name, 0) < n else ()
+        return tuple(sorted(c for c, n in expected.items() if len(have.get(c, ())) + passed.get(c, 0) < n))
 
     def _abandon_before(self, queued: list[str], tx_key: str, name: str) -> list[Joined]:
         earlier = queued[:queued.index(tx_key)] if tx_key in queued else queued
