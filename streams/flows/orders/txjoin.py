@@ -252,18 +252,27 @@ class TransactionJoin:
         return self._abandon_before(queued, tx_key, name) + part + self._release()
 
     def _part(self, tx_key: str, state: JsonValue) -> Joined:
-        """Release the changes ``tx_key`` holds, having passed the limit: it goes on with none held, counting those
-        released (``passed``, per table) towards what its END expects."""
+        """Release the first ``limit`` changes ``tx_key`` holds (in ``total_order``), having reached the limit,
+        counting them (``passed``, per table) towards what its END expects; it goes on holding the rest. A state
+        holding more than ``limit`` (written under a larger limit, or none) is so released a part per change."""
+        assert self.limit is not None
+        have: dict[str, list[int]] = state.get("have") or {}
+        ordinals = sorted(o for held in have.values() for o in held)[:self.limit]
+        cut = ordinals[-1]
         passed: dict[str, int] = dict(state.get("passed") or {})
-        for name, ordinals in (state.get("have") or {}).items():
-            passed[name] = passed.get(name, 0) + len(ordinals)
-        released = self._take(tx_key, state, ())
-        self.objects.put(f"tx:{tx_key}", {"expected": state.get("expected"), "have": {}, "passed": passed})
+        left: dict[str, list[int]] = {}
+        for name, held in have.items():
+            rest = [o for o in held if o > cut]
+            passed[name] = passed.get(name, 0) + len(held) - len(rest)
+            if rest:
+                left[name] = rest
+        records = self._records(tx_key, ordinals)
+        self.objects.put(f"tx:{tx_key}", {"expected": state.get("expected"), "have": left, "passed": passed})
         first = "passed" not in state
         if first:
             log.info("source transaction %s has more than %d changes: it is applied in parts of that many, not "
                      "whole (the flow's transaction limit)", tx_key, self.limit)
-        return Joined(tx_key=tx_key, records=released.records, split=first)
+        return Joined(tx_key=tx_key, records=records, split=first)
 
     def end(self, event: TransactionEvent) -> list[Joined]:
         """An END: the transaction joins the queue if it changed a joined table."""
@@ -381,8 +390,13 @@ class TransactionJoin:
         return released
 
     def _take(self, tx_key: str, state: JsonValue, missing: tuple[str, ...], *, why: str = "") -> Joined:
+        records = self._records(tx_key, sorted(o for have in (state.get("have") or {}).values() for o in have))
+        self.objects.put(f"tx:{tx_key}", None)
+        return Joined(tx_key=tx_key, records=records, missing=missing, why=why)
+
+    def _records(self, tx_key: str, ordinals: list[int]) -> tuple[Incoming, ...]:
+        """The buffered changes of ``tx_key`` at ``ordinals`` (in that order), taken out of the store."""
         objects = self.objects
-        ordinals = sorted(o for have in (state.get("have") or {}).values() for o in have)
         records = []
         for ordinal in ordinals:
             key = f"ev:{tx_key}:{ordinal}"
@@ -390,5 +404,4 @@ class TransactionJoin:
             if record is not None:
                 records.append(record)
             objects.put(key, None)
-        objects.put(f"tx:{tx_key}", None)
-        return Joined(tx_key=tx_key, records=tuple(records), missing=missing, why=why)
+        return tuple(records)

@@ -129,3 +129,20 @@ def test_a_partitioned_flow_splits_in_its_keying_stage_and_decides_the_same(mapp
     sent = decode_commands(flow.context.emitted, harness.schemas)
     assert sorted(s.key for s in sent if s.route == ("Account", "create")) == numbers
     assert flow.context.dead_letters == []
+
+
+def test_changes_held_past_a_lowered_limit_go_a_part_of_that_many_at_a_time(mappings: dict[str, RecordMapping],
+                                                                             schemas: SchemaStore) -> None:
+    """A join state holding more than the limit (written under a larger one, or none) is not released whole."""
+    harness = _limited(mappings, schemas, 10)
+    systems = harness.systems
+    numbers = [f"C-4205{n:02d}" for n in range(6)]
+    *changes, end = one_transaction([systems.crm_create(n, name="Bulk") for n in numbers])
+    assert harness._feed(changes[:4]) == [] and len(_held(harness)) == 4
+    harness.flow.transactions.limit = 2  # the worker started again with a lower limit over that state
+    harness.flow.transactions._joins.clear()
+    assert _created(harness._feed(changes[4:5])) == numbers[:2]  # 5 held: the first 2 go, 3 stay
+    assert len(_held(harness)) == 3
+    assert _created(harness._feed(changes[5:])) == numbers[2:4]
+    assert _created(harness._feed([end])) == numbers[4:]
+    assert _join(harness) == {"queue": {"txs": []}}
