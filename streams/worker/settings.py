@@ -58,7 +58,7 @@ class WorkerSettings(Section):
     transaction_max_records: int = Field(
         DEFAULT_TRANSACTION_MAX_RECORDS, ge=1, le=1000000,
         description="records per transaction at most: the batches fetched while a task's transaction commits are "
-        "handled into its next one, which starts as soon as that one has committed (no added wait); at or below "
+        "handled into its next one, which starts as soon as that one has committed (no added wait); below twice "
         "ISTHMUS_WORKER_BATCH, a transaction per fetched batch")
     session_timeout_ms: int = Field(30000, ge=6000, le=300000, description="how long the group waits for a silent "
                                     "worker before its flows move to another")

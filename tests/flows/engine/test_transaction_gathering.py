@@ -51,7 +51,8 @@ def _handler(record: Incoming, ctx: Context) -> None:
 
 def _processor(transaction_max_records: int = 10_000, fail_first: bool = False) -> tuple[_HeldCommit, _Task]:
     spec = FlowSpec(name="gather", inputs=("in",), handler=_handler, stores=("latest",), outputs=("out",))
-    settings = EngineSettings(bootstrap_servers="127.0.0.1:9", transaction_max_records=transaction_max_records)
+    settings = EngineSettings(bootstrap_servers="127.0.0.1:9", batch_max_records=2,
+                              transaction_max_records=transaction_max_records)
     processor = _HeldCommit(spec, settings, SchemaStore.from_directory(), fail_first=fail_first)
     task = _Task(partition=0, restored=_Restored(stores={"latest": MemoryStore("latest")}), ready=True)
     return processor, task
@@ -95,14 +96,14 @@ def test_batches_handled_while_a_transaction_commits_join_the_next_one() -> None
 
 
 def test_a_transaction_gathers_up_to_its_bound_then_waits_for_the_one_in_flight() -> None:
-    processor, task = _processor(transaction_max_records=3)
+    processor, task = _processor(transaction_max_records=4)
 
     async def run() -> float:
         await processor._process(task, _batch(0, 2))
         asyncio.get_running_loop().call_later(HELD_S, processor.release.set)
         began = time.perf_counter()
-        await processor._process(task, _batch(2, 2))  # 2 gathered, under the bound: joins the next transaction
-        await processor._process(task, _batch(4, 2))  # 4: the bound is reached, it waits for the one in flight
+        await processor._process(task, _batch(2, 2))  # 2 gathered, room for a batch more: the next one joins
+        await processor._process(task, _batch(4, 2))  # 4: no room for another batch, it waits for the one in flight
         waited = time.perf_counter() - began
         await processor._settled(task)
         return waited
@@ -112,8 +113,8 @@ def test_a_transaction_gathers_up_to_its_bound_then_waits_for_the_one_in_flight(
     assert processor.transactions == 2 and processor.processed == 6
 
 
-def test_at_the_batch_size_every_batch_is_a_transaction_of_its_own() -> None:
-    processor, task = _processor(transaction_max_records=2)
+def test_below_two_batches_every_batch_is_a_transaction_of_its_own() -> None:
+    processor, task = _processor(transaction_max_records=3)
 
     async def run() -> None:
         await processor._process(task, _batch(0, 2))
