@@ -317,6 +317,7 @@ class FlowProcessor:
                                 consumer.seek(tp, records[0].offset)
                             continue
                         await self._process(task, parts, fetched)
+                    await self._commit_unblocked()
                     self._handled(reached)
         finally:
             self.ready = False
@@ -368,6 +369,13 @@ class FlowProcessor:
                 and gathered.records + self.settings.batch_max_records <= self.settings.transaction_max_records):
             return  # the next batch fetched joins this transaction (it has room for a whole one)
         await self._commit_gathered(task)
+
+    async def _commit_unblocked(self) -> None:
+        """Start the transaction of every task that has gathered batches and none in flight any more: one whose
+        partition had nothing in the last fetch would otherwise wait for a fetch with nothing at all."""
+        for task in list(self.tasks.values()):
+            if task.gathered is not None and (task.committing is None or task.committing.done()):
+                await self._commit_gathered(task)
 
     async def _commit_gathered(self, task: _Task) -> None:
         """Start the transaction of what the task has gathered, once its transaction in flight has committed."""

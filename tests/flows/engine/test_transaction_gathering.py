@@ -145,3 +145,23 @@ def test_what_was_gathered_on_a_failed_transaction_never_commits() -> None:
     asyncio.run(run())
     assert [offsets for _, offsets in processor.commits] == [{TP: 2}], "the gathered batch committed after a failure"
     assert processor.transactions == 0 and processor.processed == 0
+
+
+def test_a_task_whose_transaction_has_committed_commits_what_it_gathered_while_others_go_on() -> None:
+    processor, task = _processor()
+    other = _Task(partition=1, restored=_Restored(stores={"latest": MemoryStore("latest")}), ready=True)
+    processor.tasks.update({0: task, 1: other})
+
+    async def run() -> None:
+        await processor._process(task, _batch(0, 2))
+        await processor._process(task, _batch(2, 2))  # gathered behind the first transaction
+        processor.release.set()
+        assert task.committing is not None
+        await task.committing
+        # The next fetch brings records of the other task only: this one's gathered batch commits anyway.
+        await processor._commit_unblocked()
+        assert task.gathered is None and task.committing is not None
+        await processor._settled(task)
+
+    asyncio.run(run())
+    assert [offsets for _, offsets in processor.commits] == [{TP: 2}, {TP: 4}]
