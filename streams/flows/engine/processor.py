@@ -346,19 +346,23 @@ class FlowProcessor:
         cpu_began = time.thread_time()
         if fetched is not None:
             timings.batch_queue.observe(began - fetched)
-        for tp, records in parts:
-            for at, message in enumerate(records, 1):
-                headers = message.headers  # aiokafka's is already a tuple of pairs: not copied again
-                record = Incoming(topic=message.topic, partition=message.partition, offset=message.offset,
-                                  key=message.key, value=message.value, timestamp_ms=message.timestamp,
-                                  headers=headers if headers.__class__ is tuple else
-                                  tuple((k, v) for k, v in (headers or ())))
-                await handle_record(handler, record, ctx)
-                if not at % _YIELD_EVERY:
-                    await asyncio.sleep(0)  # the transaction in flight goes on (see _YIELD_EVERY)
-            records_in += len(records)
-            offsets[tp] = records[-1].offset + 1
-        ctx.flush()  # objects kept decoded for the batch are written into their stores, once per changed key
+        try:
+            for tp, records in parts:
+                for at, message in enumerate(records, 1):
+                    headers = message.headers  # aiokafka's is already a tuple of pairs: not copied again
+                    record = Incoming(topic=message.topic, partition=message.partition, offset=message.offset,
+                                      key=message.key, value=message.value, timestamp_ms=message.timestamp,
+                                      headers=headers if headers.__class__ is tuple else
+                                      tuple((k, v) for k, v in (headers or ())))
+                    await handle_record(handler, record, ctx)
+                    if not at % _YIELD_EVERY:
+                        await asyncio.sleep(0)  # the transaction in flight goes on (see _YIELD_EVERY)
+                records_in += len(records)
+                offsets[tp] = records[-1].offset + 1
+            ctx.flush()  # objects kept decoded for the batch are written into their stores, once per changed key
+        except BaseException:  # a batch handled in part: what was gathered with it never commits
+            task.gathered = None
+            raise
         gathered.records += records_in
         worked = time.perf_counter()
         self.processing_seconds += worked - began

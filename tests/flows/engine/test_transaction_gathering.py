@@ -165,3 +165,26 @@ def test_a_task_whose_transaction_has_committed_commits_what_it_gathered_while_o
 
     asyncio.run(run())
     assert [offsets for _, offsets in processor.commits] == [{TP: 2}, {TP: 4}]
+
+
+def test_a_batch_stopped_part_way_takes_what_was_gathered_with_it_out_of_every_transaction() -> None:
+    processor, task = _processor()
+    stop_at = 5
+
+    def handler(record: Incoming, ctx: Context) -> None:
+        if record.offset == stop_at:  # the flow is cancelled while its handler runs over a batch
+            raise asyncio.CancelledError
+        _handler(record, ctx)
+
+    processor.spec = FlowSpec(name="gather", inputs=("in",), handler=handler, stores=("latest",), outputs=("out",))
+
+    async def run() -> None:
+        await processor._process(task, _batch(0, 2))
+        await processor._process(task, _batch(2, 2))  # gathered behind the first transaction
+        with pytest.raises(asyncio.CancelledError):
+            await processor._process(task, _batch(4, 2))  # joins the gathered batch, stops after offset 4
+        processor.release.set()
+        await processor._settled(task)  # as closing the task does
+
+    asyncio.run(run())
+    assert [offsets for _, offsets in processor.commits] == [{TP: 2}], "a batch handled in part committed"
