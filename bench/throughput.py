@@ -40,6 +40,7 @@ from streams.flows.engine.batches import KeyPartitioner, OutRecord, send_batched
 from streams.flows.engine.processor import (
     DEFAULT_BATCH_MAX_RECORDS,
     DEFAULT_MAX_PARTITION_FETCH_BYTES,
+    RECORD_BATCH_BYTES,
     EngineSettings,
     FlowProcessor,
     _Task,
@@ -166,11 +167,12 @@ def pass_through(output: str, first_seen: list[float]) -> Callable[[Incoming, Co
 
 
 class NonTransactionalProcessor(FlowProcessor):
-    """Benchmark-only: the engine's loop with plain producers and consumer offset commits (no exactly-once)."""
+    """Benchmark-only: the engine's loop with plain producers (the engine's record-batch size) and consumer offset
+    commits (no exactly-once)."""
 
     def _producer_for(self, partition: int) -> AIOKafkaProducer:
         return AIOKafkaProducer(bootstrap_servers=self.settings.bootstrap_servers, acks="all",
-                                enable_idempotence=True)
+                                enable_idempotence=True, max_batch_size=RECORD_BATCH_BYTES)
 
     async def _commit(self, task: _Task, outgoing: list[OutRecord],
                       offsets: dict[TopicPartition, int]) -> dict[str, int]:

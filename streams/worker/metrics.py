@@ -39,9 +39,10 @@ _TIMINGS: tuple[tuple[str, str, Callable[[FlowTimings], Tally]], ...] = (
      lambda t: t.handler),
     ("isthmus_flow_handler_cpu_seconds", "Per batch: the handler's CPU time (the event loop's thread).",
      lambda t: t.handler_cpu),
-    ("isthmus_flow_commit_wait_seconds", "Per batch: handler done to the task's previous transaction completed.",
+    ("isthmus_flow_commit_wait_seconds", "Per transaction: its batches handled to the task's previous one "
+     "completed.",
      lambda t: t.commit_wait),
-    ("isthmus_flow_commit_seconds", "Per batch: its Kafka transaction, begin to committed.", lambda t: t.commit),
+    ("isthmus_flow_commit_seconds", "Per transaction: begin to committed.", lambda t: t.commit),
 )
 
 

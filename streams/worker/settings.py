@@ -14,7 +14,7 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 from streams.config.exceptions import RuntimeConfigError
 from streams.config.kafka import _split
 from streams.config.section import Section
-from streams.flows.engine.processor import DEFAULT_BATCH_MAX_RECORDS
+from streams.flows.engine.processor import DEFAULT_BATCH_MAX_RECORDS, DEFAULT_TRANSACTION_MAX_RECORDS
 from streams.flows.engine.repartition import MAX_PARTITIONS
 from streams.flows.engine.stores import STORE_KINDS, StoreKind
 
@@ -34,6 +34,7 @@ class WorkerSettings(Section):
     ERROR: ClassVar[type[WorkerConfigError]] = WorkerConfigError
     ENV_NAMES: ClassVar[dict[str, str]] = {
         "worker_id": "ISTHMUS_WORKER_ID", "batch_max_records": "ISTHMUS_WORKER_BATCH",
+        "transaction_max_records": "ISTHMUS_WORKER_TRANSACTION_RECORDS",
         "flow_partitions": "ISTHMUS_FLOW_PARTITIONS", "resync_at": "ISTHMUS_RESYNC_AT",
         "flow_plugins": "ISTHMUS_FLOW_PLUGINS", "store": "ISTHMUS_STORE", "state_dir": "ISTHMUS_STATE_DIR",
         "state_cache_mb": "ISTHMUS_STATE_CACHE_MB", "parked_hold_after_s": "ISTHMUS_PARKED_HOLD_AFTER_S"}
@@ -53,7 +54,12 @@ class WorkerSettings(Section):
         None, description="comma-separated own flows, each [flow-name=]module:function; with a name the flow is "
         "built only when selected (read by streams/flows/registry.py)")
     batch_max_records: int = Field(DEFAULT_BATCH_MAX_RECORDS, ge=1, le=100000,
-                                   description="records per transaction at most")
+                                   description="records a fetch hands a flow at most")
+    transaction_max_records: int = Field(
+        DEFAULT_TRANSACTION_MAX_RECORDS, ge=1, le=1000000,
+        description="records per transaction at most: the batches fetched while a task's transaction commits are "
+        "handled into its next one, which starts as soon as that one has committed (no added wait); below twice "
+        "ISTHMUS_WORKER_BATCH, a transaction per fetched batch")
     session_timeout_ms: int = Field(30000, ge=6000, le=300000, description="how long the group waits for a silent "
                                     "worker before its flows move to another")
     flow_partitions: int = Field(

@@ -26,9 +26,10 @@ class FlowTimings:
     handler: Tally = field(default_factory=Tally)
     #: Per batch: the same in CPU time of the event loop's thread (wall minus CPU is time the loop gave others).
     handler_cpu: Tally = field(default_factory=Tally)
-    #: Per batch: handler done to the task's previous transaction completed (the pipelined commit's stall).
+    #: Per transaction: its batches handled to the task's previous transaction completed (the pipelined commit's
+    #: stall; a batch handled while that one is in flight joins the next transaction instead of waiting).
     commit_wait: Tally = field(default_factory=Tally)
-    #: Per batch: its transaction, begin to committed (send, offsets, end transaction).
+    #: Per transaction: begin to committed (send, offsets, end transaction).
     commit: Tally = field(default_factory=Tally)
 
     def record_waits(self, timestamps_ms: list[int], started_at: float) -> None:

@@ -35,7 +35,7 @@ async def main() -> None:
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     state = StateSettings(kind="rocksdb", directory=Path(os.environ["STATE_DIR"]), cache_mb=16)
     await run_flows([spec], EngineSettings(bootstrap_servers=os.environ["STATE_BROKER"], batch_max_records=50,
-                                           session_timeout_ms=10000, state=state),
+                                           transaction_max_records=150, session_timeout_ms=10000, state=state),
                     SchemaStore.from_directory(), stop)
 
 

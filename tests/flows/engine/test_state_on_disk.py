@@ -30,8 +30,9 @@ RECORDS = 2400
 KEYS = 300
 PARTITIONS = 2
 KILLS_MID_STREAM = 2
-#: The worker's batch: at most one committed batch is not checkpointed yet when it is killed.
-BATCH = 50
+#: The worker's transaction at most (state_worker.py: batches of 50, up to 3 gathered while one commits): at most
+#: one committed transaction is not checkpointed yet when it is killed.
+TRANSACTION = 150
 _REPLAYED = re.compile(rb"task (\d+): store counts: (\d+) changelog records replayed from (the beginning|offset \d+)")
 
 
@@ -134,13 +135,14 @@ def test_a_restart_reads_only_the_changelog_tail_and_keeps_exactly_once(stack: R
         assert sorted(seen_counts) == list(range(1, len(seen_counts) + 1)), f"key {key}: {sorted(seen_counts)[:30]}"
 
     # The first start had nothing to replay; every later one read its checkpoint and only the tail after it:
-    # at most the one batch committed but not yet checkpointed when the worker was killed, none when it was idle.
+    # at most the one transaction committed but not yet checkpointed when the worker was killed, none when it was
+    # idle.
     first = _REPLAYED.findall(log.read_bytes()[:starts[1]])
     assert first and all(n == b"0" for _, n, _ in first), text[-3000:]
     for since in starts[1:]:
         later = [(int(t), int(n), f.decode()) for t, n, f in _REPLAYED.findall(log.read_bytes()[since:])]
         assert later, f"no restore logged after a restart; log:\n{text[-3000:]}"
-        assert all(f.startswith("offset") and n <= BATCH for _, n, f in later), later
+        assert all(f.startswith("offset") and n <= TRANSACTION for _, n, f in later), later
     assert len(idle_restart) >= PARTITIONS and all(n == 0 for _, n, _ in idle_restart), idle_restart
 
     # The state on disk is what a full replay of the changelog rebuilds, and what the inputs say.
