@@ -51,6 +51,9 @@ FLOW_MIXES: dict[str, tuple[str, ...]] = {
     "isthmus-customers": ("customers",),
     "isthmus-stock": ("stock",),
     "isthmus-canonical": ("customers", "stock"),
+    #: The orders flow reads every CRM customer and ERP account change (its party index and balances): the
+    #: customers mix is what it sees most.
+    "isthmus-orders": ("customers",),
 }
 
 
