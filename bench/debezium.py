@@ -17,8 +17,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,9 @@ TEMPLATES = {
     ("crm", "contacts"): "crm_contacts_c_1",
     ("crm", "addresses"): "crm_addresses_c_1",
     ("crm", "products"): "crm_products_c_1",
+    ("crm", "sales_orders"): "crm_sales_orders_c_1",
+    ("crm", "sales_order_lines"): "crm_sales_order_lines_c_1",
+    ("erp", "sales_orders"): "erp_sales_orders_c_1",
     ("erp", "accounts"): "erp_accounts_u_1",
     ("erp", "stock"): "erp_stock_u_1",
 }
@@ -55,6 +59,10 @@ class Change:
     key: bytes
     value: bytes
     timestamp_ms: int
+    #: A change of a transaction of several (:meth:`Debezium.transaction`): its END is ``end`` (on the last one),
+    #: not one of its own.
+    joined: bool = False
+    end: Change | None = None
 
 
 def money(amount: Decimal, scale: int = 2) -> str:
@@ -110,11 +118,16 @@ class Debezium:
         self.binlog_pos = 4_000
 
     def change(self, kind: str, system: str, table: str, op: str, *, before: Mapping[str, Any] | None = None,
-               after: Mapping[str, Any] | None = None) -> Change:
-        """One change of ``system.table``; ``before``/``after`` are payload rows in the schema's formats."""
+               after: Mapping[str, Any] | None = None, within: dict[str, Any] | None = None) -> Change:
+        """One change of ``system.table``; ``before``/``after`` are payload rows in the schema's formats.
+        ``within``: the transaction block to give it, one of a transaction begun by an earlier change."""
         template = self._templates[(system, table)]
         self.now += dt.timedelta(milliseconds=1)
         source, block = (self._postgresql if system == "crm" else self._mariadb)(system, table, op == "r")
+        if within is not None and block is not None:
+            block = dict(within)
+            if "txId" in source:
+                source["txId"] = int(block["id"].split(":", 1)[0])
         row = after if after is not None else before
         if row is None:
             raise ValueError(f"a change of {system}.{table} needs a before or an after image")
@@ -122,6 +135,26 @@ class Debezium:
                    "ts_ms": source["ts_ms"] + 5}
         return Change(kind=kind, topic=template.topic, key=template.key(row), value=template.value(payload),
                       timestamp_ms=source["ts_ms"] + 5)
+
+    def transaction(self, system: str, changes: Sequence[tuple[str, str, Mapping[str, Any]]]) -> list[Change]:
+        """Rows created in one source transaction of ``system``, each ``(kind, table, after)``: one transaction
+        id, ``total_order`` 1, 2, …, and the END (counting each table's changes) carried by the last one."""
+        made: list[Change] = []
+        tx_id: str | None = None
+        counts: Counter[str] = Counter()
+        for total, (kind, table, after) in enumerate(changes, 1):
+            counts[table] += 1
+            within = None if tx_id is None else {"id": tx_id, "total_order": total,
+                                                  "data_collection_order": counts[table]}
+            made.append(self.change(kind, system, table, "c", after=after, within=within))
+            tx_id = json.loads(made[-1].value)["payload"]["transaction"]["id"]
+        assert tx_id is not None, "a transaction of no change"
+        last = json.loads(made[-1].value)["payload"]
+        namespace = last["source"].get("schema") or last["source"]["db"]
+        end = _end(made[-1], last["source"], tx_id, {f"{namespace}.{table}": n for table, n in counts.items()})
+        made = [replace(c, joined=True) for c in made]
+        made[-1] = replace(made[-1], end=end)
+        return made
 
     def _postgresql(self, system: str, table: str, snapshot: bool) -> tuple[dict[str, Any], Any]:
         self.lsn += 80
@@ -160,19 +193,25 @@ _END = {system: json.loads((FIXTURES / f"{system}_transaction_end_1.json").read_
 
 def end_of(change: Change) -> Change | None:
     """The END Connect writes on ``<prefix>.transaction`` after ``change``, alone in its transaction (None for a
-    snapshot read, which has no transaction)."""
+    snapshot read, which has no transaction); of a change in a transaction of several, the END it closes (None
+    before the last)."""
+    if change.joined:
+        return change.end
     payload = json.loads(change.value)["payload"]
     block = payload.get("transaction")
     if block is None:
         return None
     source = payload["source"]
+    return _end(change, source, block["id"], {f"{source.get('schema') or source['db']}.{source['table']}": 1})
+
+
+def _end(change: Change, source: Mapping[str, Any], tx_id: str, counts: Mapping[str, int]) -> Change:
     prefix = change.topic.split(".", 1)[0]
     shape = _END["crm" if source["connector"] == "postgresql" else "erp"]
-    key = {"schema": shape["key"]["schema"], "payload": {"id": block["id"]}}
+    key = {"schema": shape["key"]["schema"], "payload": {"id": tx_id}}
     value = {"schema": shape["value"]["schema"], "payload": {
-        "status": "END", "id": block["id"], "ts_ms": source["ts_ms"], "event_count": 1,
-        "data_collections": [{"data_collection": f"{source.get('schema') or source['db']}.{source['table']}",
-                              "event_count": 1}]}}
+        "status": "END", "id": tx_id, "ts_ms": source["ts_ms"], "event_count": sum(counts.values()),
+        "data_collections": [{"data_collection": name, "event_count": n} for name, n in counts.items()]}}
     return Change(kind=change.kind, topic=f"{prefix}.transaction", key=json.dumps(key).encode(),
                   value=json.dumps(value).encode(), timestamp_ms=change.timestamp_ms)
 
@@ -241,3 +280,42 @@ def stock_changes(cdc: Debezium, skus: int, *, first: int = 1) -> Iterator[Chang
         echoed = {**product, "available_qty": money(sum(on_hand) - reserved, 3), "version": 2,
                   "updated_at": _iso(cdc.now)}
         yield cdc.change("crm product availability echo", "crm", "products", "u", before=product, after=echoed)
+
+
+#: The record kinds of one order's changes, in the order they arrive, with how many of each.
+ORDER_CHANGES = (("crm customer create", 1), ("erp account echo", 1), ("crm order create", 1),
+                 ("crm order line create", 2), ("erp order echo", 1))
+
+
+def order_changes(cdc: Debezium, orders: int, *, first: int = 1) -> Iterator[Change]:
+    """``orders`` CRM orders, each as the orders flow sees it: its customer's insert and the ERP account echo (the
+    party, known in both systems), the order submitted with its two lines in one CRM transaction, and the ERP
+    order the flow's create made (carrying ``crm_order_number``, status reserved)."""
+    for n in range(first, first + orders):
+        customer, number = f"C-{n:07d}", f"SO-{n:07d}"
+        created = _iso(cdc.now)
+        yield cdc.change("crm customer create", "crm", "customers", "c", after={
+            "id": n, "customer_number": customer, "name": f"Customer {n} GmbH", "email": f"billing{n}@example.com",
+            "phone": None, "erp_account_id": None, "credit_limit": money(Decimal(5000)), "payment_terms": "NET30",
+            "blocked": False, "open_balance": "AA==", "version": 1, "created_at": created, "updated_at": created})
+        at = _micros(cdc.now)
+        yield cdc.change("erp account echo", "erp", "accounts", "c", after={
+            "account_id": n, "account_code": f"AC-{n:07d}", "name": f"Customer {n} GmbH",
+            "email": f"billing{n}@example.com", "phone": None, "billing_line1": None, "billing_city": None,
+            "billing_postal_code": None, "billing_country": None, "crm_customer_number": customer,
+            "credit_limit": money(Decimal(5000)), "payment_terms": "NET30", "blocked": 0, "active": 1, "version": 1,
+            "created_at": at, "updated_at": at})
+        quantities, price = (Decimal(1 + n % 5), Decimal(2)), Decimal(n % 200) + Decimal("4.50")
+        total = sum(quantities) * price
+        ordered = _iso(cdc.now)
+        header = {"id": n, "order_number": number, "customer_id": n, "status": "submitted", "currency": "EUR",
+                  "total_amount": money(total), "erp_order_id": None, "ordered_at": ordered, "version": 1,
+                  "updated_at": ordered}
+        lines = [("crm order line create", "sales_order_lines", {
+            "id": 2 * n + i, "order_id": n, "line_no": i + 1, "sku": f"SKU-{(n + i) % 1000:07d}",
+            "quantity": money(q, 3), "unit_price": money(price)}) for i, q in enumerate(quantities)]
+        yield from cdc.transaction("crm", [("crm order create", "sales_orders", header), *lines])
+        yield cdc.change("erp order echo", "erp", "sales_orders", "c", after={
+            "order_id": n, "order_no": f"EO-{n:07d}", "account_id": n, "crm_order_number": number,
+            "status": "reserved", "order_date": _micros(cdc.now) // 1000, "currency": "EUR",
+            "total_amount": money(total), "version": 1, "updated_at": _micros(cdc.now)})

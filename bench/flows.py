@@ -10,7 +10,9 @@ so memory stays bounded and what is timed is the handler alone.
 
 The mixes: ``customers``, per customer the customer flow's sync (CRM customer create, 2 contacts, 2 addresses,
 the ERP account echo carrying ``crm_customer_number``, the CRM link-back update); ``stock``, per SKU a CRM
-product, its stock in two warehouses, a reservation and the CRM's availability echo. A flow is measured on
+product, its stock in two warehouses, a reservation and the CRM's availability echo; ``orders``, per order its
+customer and the ERP account echo, the order submitted with two lines in one CRM transaction (one END), and the
+ERP order echo. A flow is measured on
 every mix that has records of its inputs. Also measured: Debezium decoding alone (``streams.codecs.decode``)
 per record kind, the floor under every flow.
 
@@ -26,7 +28,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from bench.debezium import Change, Debezium, customer_sync, end_of, stock_changes
+from bench.debezium import Change, Debezium, customer_sync, end_of, order_changes, stock_changes
 from bench.exceptions import BenchError
 from bench.report import Row, verdict
 from streams.codecs import decode
@@ -44,13 +46,16 @@ DECODE_SAMPLE = 7_000
 TARGET_RECORDS_PER_CPU_S = 20_000
 
 Mix = Callable[[Debezium, int], Iterator[Change]]
-MIXES: dict[str, Mix] = {"customers": customer_sync, "stock": stock_changes}
+MIXES: dict[str, Mix] = {"customers": customer_sync, "stock": stock_changes, "orders": order_changes}
 #: Which mixes measure which flow (by its flow file's name); a flow of the selection whose inputs none of its
 #: mixes reach is reported as not measured.
 FLOW_MIXES: dict[str, tuple[str, ...]] = {
     "isthmus-customers": ("customers",),
     "isthmus-stock": ("stock",),
     "isthmus-canonical": ("customers", "stock"),
+    #: The orders flow reads every CRM customer and ERP account change (its party index and balances): the
+    #: customers mix is what it sees most; the orders mix, its documents.
+    "isthmus-orders": ("customers", "orders"),
 }
 
 

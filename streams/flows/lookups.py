@@ -30,11 +30,16 @@ from streams.flows.engine.api import Store
 from streams.flows.engine.values import from_store, to_store
 from streams.flows.exceptions import FlowUnavailable
 from streams.mapping import Context, RecordMapping, SourceMapping
+from streams.mapping.compiled import FieldFunction, SourcePlan
 from streams.mapping.engine import Engine
 from streams.mapping.exceptions import MappingValueError
 from streams.mapping.spec import FieldBinding
-from streams.mapping.transforms import LookupStep
+from streams.mapping.transforms import LookupStep, StepInput
 from streams.systems import Systems
+
+#: The text of a key or looked-up value in the store's keys: ``json.dumps(value, sort_keys=True)`` exactly (the
+#: keys old changelogs hold), with its encoder made once instead of per call.
+_key_text = json.JSONEncoder(sort_keys=True).encode
 
 
 def short_name(record: str) -> str:
@@ -68,6 +73,9 @@ class _Feed:
     source: SourceMapping
     record: str
     fields: tuple[str, ...]
+    #: The source's compiled plan and the functions of ``fields`` (of the record's engine), found once.
+    plan: SourcePlan
+    reads: tuple[tuple[str, FieldFunction], ...]
 
 
 @dataclass
@@ -97,14 +105,16 @@ class LookupTables:
                     f"{flow} looks up {record} (by {', '.join(sorted(entry.by))}), but no mapping file targets it; "
                     f"add one with `target: {record}` and sources that bind {', '.join(sorted(entry.by))}")
             self.indexed[record] = tuple(sorted(entry.by))
-            self.engines[record] = Engine(mapping, named)
+            engine = self.engines[record] = Engine(mapping, named)
             wanted = set(mapping.key) | entry.by | entry.fields
             for source in mapping.sources:
                 if source.table is None or source.system is None:
                     continue
                 topic = systems[str(source.system)].topic(source.table)
                 fields = tuple(sorted(f for f in source.bindings if f in wanted))
-                self.feeds.setdefault(topic, []).append(_Feed(mapping, source, record, fields))
+                reads = tuple((f, engine.plan.field(mapping, source.bindings[f])) for f in fields)
+                self.feeds.setdefault(topic, []).append(
+                    _Feed(mapping, source, record, fields, engine.plan.source(mapping, source), reads))
 
     @property
     def topics(self) -> tuple[str, ...]:
@@ -114,7 +124,7 @@ class LookupTables:
     @staticmethod
     def waiting_key(record: str, by: str, value: Any) -> str:
         """Where a change that needs ``record`` by ``by`` = ``value`` waits."""
-        return f"{short_name(record)}|{by}={json.dumps(to_store(value), sort_keys=True)}"
+        return f"{short_name(record)}|{by}={_key_text(to_store(value))}"
 
     def find(self, store: Store, record: str, by: str, value: Any) -> Mapping[str, Any] | None:
         """The record ``record`` whose ``by`` is ``value``, with its key fields, or None."""
@@ -135,22 +145,21 @@ class LookupTables:
         return released
 
     def _fold(self, store: Store, feed: _Feed, event: ChangeEvent, context: Context) -> list[str]:
-        engine = self.engines[feed.record]
-        row_key = f"{feed.record}|{feed.source.name}@{json.dumps(to_store(event.key), sort_keys=True)}"
+        row_key = f"{feed.record}|{feed.source.name}@{_key_text(to_store(event.key))}"
         remembered = store.get(row_key)
         previous = None if remembered is None else remembered["key"]
         row = None if event.op is Op.DELETE else event.after
         values: dict[str, Any] | None = None
-        if row is not None and engine.applies(feed.source, row):
-            reading = context.reading(feed.source.system)
+        if row is not None and feed.plan.applies(row):
+            given = StepInput(row=row, context=context.reading(feed.source.system))
             try:
-                values = {f: engine.value(feed.source.bindings[f], row, reading) for f in feed.fields}
+                values = {f: read(row, given) for f, read in feed.reads}
             except MappingValueError:
                 values = None  # this row states no link (yet): it adds nothing to look up
         key = None if values is None else feed.mapping.key_of(values)
         if key is None or (isinstance(key, tuple) and None in key):
             values, key = None, None
-        key_text = None if key is None else json.dumps(to_store(key), sort_keys=True)
+        key_text = None if key is None else _key_text(to_store(key))
         released: list[str] = []
         if previous is not None and previous != key_text:
             released += self._put(store, feed, str(previous), self._removed(feed))

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from bench.debezium import CUSTOMER_SYNC, STOCK_CHANGES, Debezium, customer_sync, stock_changes
-from bench.flows import FLOW_MIXES, build, feed, rows
+from bench.flows import FLOW_MIXES, MIXES, build, feed, rows
 from streams.codecs import ChangeEvent, Op, decode
 from streams.flows.context import FlowContext
 
@@ -51,10 +51,9 @@ def test_the_customer_sync_mix_is_a_sync_the_flow_completes(context: FlowContext
 
 
 def test_every_measured_flow_takes_its_mixes_without_a_dead_letter(context: FlowContext) -> None:
-    mixes = {"customers": customer_sync, "stock": stock_changes}
     for spec in build(FLOW_MIXES, context):
         for mix in FLOW_MIXES[spec.name]:
-            result = asyncio.run(feed(spec, mixes[mix](Debezium(), 2), mix=mix, keys=2))
+            result = asyncio.run(feed(spec, MIXES[mix](Debezium(), 2), mix=mix, keys=2))
             assert result.records and not result.dead_letters, (spec.name, mix)
 
 

@@ -33,15 +33,15 @@ def apply(state: State, mapper: Mapper, change: MappedChange) -> str:
     return party
 
 
-def observe_origin(state: State, mapper: Mapper, party: str, value: Any) -> None:
-    """The origin reported the party's balance (our echo, or anything else)."""
+def observed(state: State, mapper: Mapper, entry: dict[str, Any], value: Any) -> dict[str, Any]:
+    """A party's ``entry`` once the origin reported its balance ``value`` (our echo, or anything else); the
+    caller writes it with the party's other changes (one read and one write of the party per change)."""
     field = mapper.config.balance.field
-    entry = state.get("parties", party)
     mirror = Mirror(entry.get("balance"))
     if mirror.observe({field: value}):
         state.count("echoes_suppressed")
     entry["balance"] = mirror.to_state()
-    state.put("parties", party, entry)
+    return entry
 
 
 def total(state: State, party: str) -> Decimal | None:
@@ -53,8 +53,10 @@ def evaluate(state: State, mapper: Mapper, party: str, trigger: Cause) -> list[C
     config = mapper.config
     field = config.balance.field
     balance = total(state, party)
+    if balance is None:
+        return []
     entry = state.get("parties", party)
-    if balance is None or not entry.get(config.origin_system) or entry.get("balance") is None:
+    if not entry.get(config.origin_system) or entry.get("balance") is None:
         return []
     mirror = Mirror(entry.get("balance"))
     if not mirror.due({field: balance}):

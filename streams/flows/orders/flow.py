@@ -16,6 +16,7 @@ with the reason; nothing else stops.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -113,6 +114,14 @@ class OrdersFlow:
         self.parked = ParkedHolds(flow=name, schemas=schemas, stores=("parked",), topic=self.holds_topic)
         #: The join's store as objects for a batch (:class:`~streams.flows.orders.txjoin.JoinCodec`).
         self.join_codec = JoinCodec(Buffered())
+        #: What each input topic is to the flow, worked out once rather than per record: the topics whose
+        #: changes wait for their source transaction (header, lines), and the balance sources of each topic.
+        self.joining = frozenset(topic for topic, roles in self.topics.roles.items()
+                                 if any(role in (HEADER, LINE) for role, _ in roles))
+        self.balances = {topic: [s for role, s in roles if role == BALANCE]
+                         for topic, roles in self.topics.roles.items()}
+        #: The system whose topic each topic is (None: no declared system's), found on first use.
+        self.system_of: dict[str, str | None] = {}
 
     @property
     def stage(self) -> str:
@@ -154,9 +163,13 @@ class _Step:
         self.ctx = ctx
         self.state = State(ctx, flow.lookups)
         self.topics = flow.topics
-        self.join = TransactionJoin(ctx.objects("tx", flow.join_codec), flow.topics.joined)
         self.documents: dict[str, Cause] = {}
         self.parties: dict[str, Cause] = {}
+
+    @functools.cached_property
+    def join(self) -> TransactionJoin:
+        """The transaction join, made only by a record that needs it (most records are parties and balances)."""
+        return TransactionJoin(self.ctx.objects("tx", self.flow.join_codec), self.flow.topics.joined)
 
     def run(self, record: Incoming) -> None:
         self.record(record)
@@ -200,8 +213,7 @@ class _Step:
             if not isinstance(decoded, ChangeEvent):
                 raise UnexpectedRecord(f"{type(decoded).__name__} on the table topic {record.topic}; "
                                        "only row changes are expected there")
-            roles = {role for role, _ in self.topics.roles.get(record.topic, ())}
-            if roles & {HEADER, LINE} and self.join.joins(decoded):
+            if record.topic in self.flow.joining and self.join.joins(decoded):
                 self.joined(self.join.add(record, decoded))
                 return
             self.change(record, decoded)
@@ -258,16 +270,21 @@ class _Step:
         topic = record.topic
         if event.op is Op.TRUNCATE:
             return
-        found = self.flow.systems.by_topic(topic)
-        if found is None:
+        systems = self.flow.system_of
+        if topic not in systems:
+            found = self.flow.systems.by_topic(topic)
+            systems[topic] = None if found is None else found[0].name
+        system = systems[topic]
+        if system is None:
             raise UnexpectedRecord(f"{record.position}: {topic} is no declared system's topic")
-        cause = Cause.of(event, found[0].name, record)
+        cause = Cause.of(event, system, record)
         released = self.flow.lookups.observe(self.state.store(LINKS), topic, event,
                                              self.mapper.context(None))
         config, lookup = self.config, self.state.lookup
         roles = self.topics.roles.get(topic, ())
-        if any(role == BALANCE for role, _ in roles):
-            self.money(record, event, cause, [s for role, s in roles if role == BALANCE])
+        balances = self.flow.balances.get(topic)
+        if balances:
+            self.money(record, event, cause, balances)
         for role, source in roles:
             if role == HEADER:
                 self.documents[order.apply_origin_header(self.state, self.mapper, event, record)] = cause
@@ -337,9 +354,9 @@ class _Step:
                 for document in self.state.indexed(f"party={number}"):
                     order.clear_hold(self.state, document)
             party.update({system: State.dump(values), f"{system}_at": State.dump(change.commit_time)})
-            self.state.put("parties", number, party)
             if system == self.config.origin_system and event.op is not Op.DELETE and event.after is not None:
-                balance.observe_origin(self.state, self.mapper, number, event.after.get(self.config.balance.column))
+                party = balance.observed(self.state, self.mapper, party, event.after.get(self.config.balance.column))
+            self.state.put("parties", number, party)
             self.parties[number] = cause
             for document in self.state.indexed(f"party={number}"):
                 self.documents.setdefault(document, cause)

@@ -34,13 +34,24 @@ class Mapper:
     #: The declared systems: the zone of each one's local times, and (for the flow) its topics.
     systems: Systems
     _alone: dict[tuple[str, str], RecordMapping] = field(default_factory=dict, init=False, repr=False)
+    #: The look-up last asked for and its context: a flow asks per change, with one look-up per record in hand.
+    _last: list[tuple[Lookup, Context]] = field(default_factory=list, init=False, repr=False, compare=False)
 
     @functools.cached_property
     def _zones(self) -> Context:
         return Context.of(self.systems)
 
     def context(self, lookup: Lookup | None) -> Context:
-        return dataclasses.replace(self._zones, lookup=lookup)
+        """The systems' zones with ``lookup``; made once per look-up (the one last asked for is kept, and so are
+        the contexts reading each system that :meth:`Context.reading` makes from it)."""
+        if lookup is None:
+            return self._zones
+        last = self._last
+        if last and last[0][0] is lookup:
+            return last[0][1]
+        made = dataclasses.replace(self._zones, lookup=lookup)
+        last[:] = [(lookup, made)]
+        return made
 
     def engine(self, mapping: RecordMapping) -> Engine:
         return Engine(mapping, self.named)

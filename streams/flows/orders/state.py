@@ -33,8 +33,13 @@ STORES = ("tx", "documents", "lines", "index", "parties", "balances", "links", "
 LINKS = "links"
 
 
+#: The fields of a Cause, in their order: all plain values, so a cause's state is made from them directly
+#: (``dataclasses.asdict`` deep-copies each one, a tenth of a millisecond per cause).
+_CAUSE_FIELDS = tuple(f.name for f in dataclasses.fields(Cause))
+
+
 def cause_state(cause: Cause) -> JsonValue:
-    return dict(to_store(dataclasses.asdict(cause)))
+    return dict(to_store({name: getattr(cause, name) for name in _CAUSE_FIELDS}))
 
 
 def cause_of(state: Mapping[str, Any] | None) -> Cause | None:
