@@ -30,7 +30,7 @@ import time
 
 from bench import cpu, inside, restart, topic_span
 from bench.exceptions import BenchError
-from bench.latency import WARM_UP_S, WORKERS, pipeline, worker_peaks_mib
+from bench.latency import WARM_UP_S, WORKERS, pipeline, settle, worker_peaks_mib
 from bench.report import RESULTS_DIR
 from reference import topics
 from streams.stack.manager import StackManager
@@ -118,6 +118,8 @@ def _measure(stack: RunningStack, *, customers: int, timeout_s: float) -> dict[s
             return {"customers": customers, "not_measured": note, "fully_reconciled_seconds": None,
                     "all_accounts_seconds": None, "timeout_s": timeout_s}
         print(f"initial-sync: warm-up customer applied after {warm_s:.0f}s", flush=True)
+        waited = settle(stack, timeout_s=WARM_UP_S, label="initial-sync")
+        print(f"initial-sync: the pipeline read every input to its end in {waited:.0f}s", flush=True)
         services = {f"stack {s.name}": s.pid for s in StackManager(stack.settings).status() if s.pid is not None}
         pids = {**{name: p.pid for name, p in processes.items()}, **services}
         scraped = {name: inside.scrape(port) for name, port in ports.items()}

@@ -34,7 +34,9 @@ from bench.memory_worker import vm_hwm_kib
 from bench.report import RESULTS_DIR, percentile
 from streams.cli.main import main as cli_main
 from streams.codecs.avro.single_object import SchemaStore
-from streams.sinks.topics import results_topic
+from streams.inspect.admin import LagRow, lag
+from streams.kafka import names
+from streams.sinks.topics import results_topic, sink_group
 from streams.stack.running import RunningStack
 from streams.stack.settings import PROJECT_ROOT
 
@@ -42,6 +44,9 @@ TICK_S = 0.01
 #: The warm-up customer waits behind whatever the pipeline still has to do (a backlog of earlier runs, a flow
 #: reading its inputs from the start), so the measured rates start on an idle pipeline.
 WARM_UP_S = 600.0
+#: A partition counts as read to its end at this lag: the offset of the commit marker after a transaction,
+#: which a read_committed consumer never gets as a record and so never commits past.
+SETTLED_LAG = 1
 
 
 def _free_port() -> int:
@@ -91,6 +96,35 @@ def pipeline(logs: Path, metrics_ports: dict[str, int] | None = None) -> Iterato
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+def pipeline_groups() -> list[str]:
+    """The consumer groups of the pipeline's processes: each flow of :data:`WORKERS`, each sink."""
+    flows = [flow for names_ in WORKERS.values() for flow in names_.split(",")]
+    return [names.group(flow) for flow in flows] + [names.group(sink_group(system)) for system in ("erp", "crm")]
+
+
+def settle(stack: RunningStack, *, timeout_s: float, label: str, groups: list[str] | None = None) -> float:
+    """Wait until every partition the pipeline's groups (or ``groups``) commit to is read to its end (lag at most
+    :data:`SETTLED_LAG`), twice in a row; the seconds it took. A warm-up customer shows that its own path is
+    through, not that the flows have caught up with the rest of an earlier step's backlog (another topic, another
+    partition), which would otherwise compete for the CPU with the first seconds measured. Raises ``BenchError``
+    naming the partitions still behind after ``timeout_s``."""
+    began = time.monotonic()
+    groups = groups if groups is not None else pipeline_groups()
+    settled = 0
+    behind: list[LagRow] = []
+    while time.monotonic() - began < timeout_s:
+        behind = [row for row in lag(stack.settings.bootstrap_servers, groups)
+                  if row.lag is not None and row.lag > SETTLED_LAG]
+        settled = 0 if behind else settled + 1
+        if settled == 2:
+            return time.monotonic() - began
+        time.sleep(2)
+    worst = ", ".join(f"{r.group} {r.topic}[{r.partition}] lag {r.lag:,}" for r in
+                      sorted(behind, key=lambda r: -(r.lag or 0))[:5])
+    raise BenchError(f"{label}: the pipeline still had a backlog after {timeout_s:.0f}s ({worst}); "
+                     f"see {RESULTS_DIR / 'logs'}")
 
 
 def _cpu_seconds(processes: dict[str, subprocess.Popen[bytes]]) -> dict[str, float]:
@@ -265,6 +299,8 @@ def measure(stack: RunningStack, *, rates: list[int], seconds: int, drain_s: flo
         print(f"latency: warm-up customer applied after {time.time() - warmed:.0f}s", flush=True)
         offset = 1
         for rate in rates:
+            waited = settle(stack, timeout_s=WARM_UP_S, label=f"latency at {rate}/s")
+            print(f"latency: the pipeline read every input to its end in {waited:.0f}s; {rate}/s starts", flush=True)
             numbers = customer_numbers(run, offset + rate * seconds)[offset:]
             offset += len(numbers)
             before = {name: inside.scrape(port) for name, port in ports.items()}
