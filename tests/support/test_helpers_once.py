@@ -22,6 +22,7 @@ CONSUMERS = ("KafkaConsumer", "AIOKafkaConsumer")
 NOT_YET: dict[str, str] = {}
 #: files whose consumers are consumer groups that commit offsets (lag, dashboards), not topic readers
 GROUPS = {
+    "bench/test_bench_settle.py": "commits a group's offsets to make lag",
     "dashboard/test_dashboard_charts.py": "commits groups' offsets to make lag",
     "dashboard/test_dashboard_service.py": "commits a group's offsets to make lag",
     "demo/test_demo_clean.py": "a probe group that must not show in the demo",
