@@ -100,7 +100,7 @@ def pipeline(logs: Path, metrics_ports: dict[str, int] | None = None) -> Iterato
 
 def pipeline_groups() -> list[str]:
     """The consumer groups of the pipeline's processes: each flow of :data:`WORKERS`, each sink."""
-    flows = [flow for names_ in WORKERS.values() for flow in names_.split(",")]
+    flows = [flow for listed in WORKERS.values() for flow in listed.split(",")]
     return [names.group(flow) for flow in flows] + [names.group(sink_group(system)) for system in ("erp", "crm")]
 
 
