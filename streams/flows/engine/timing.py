@@ -9,6 +9,7 @@ transaction commits and its output becomes visible to read_committed consumers. 
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from streams.metrics.tally import Tally
@@ -33,7 +34,9 @@ class FlowTimings:
     commit: Tally = field(default_factory=Tally)
 
     def record_waits(self, timestamps_ms: list[int], started_at: float) -> None:
-        """Each record's wait from its timestamp (ms since the epoch) to ``started_at`` (seconds since the epoch)."""
+        """Each record's wait from its timestamp (ms since the epoch) to ``started_at`` (seconds since the epoch).
+        Records of a batch mostly share a few timestamps (a source transaction, a producer's linger): each
+        distinct one is observed once, times its records."""
         tally = self.record_wait
-        for ts in timestamps_ms:
-            tally.observe(max(0.0, started_at - ts / 1000))
+        for ts, times in Counter(timestamps_ms).items():
+            tally.observe(max(0.0, started_at - ts / 1000), times)
