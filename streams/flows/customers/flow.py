@@ -17,7 +17,9 @@ Stores (all keyed by text, values JSON objects but the entities'):
   key; the remembered row stands in for the before-image (which entity, which kind of address);
 - ``parked``: changes whose entity is not known yet (a ``LookupMissing``), by what they wait for. They
   are completed, in their order, when the entity arrives; a wait that lasts is held visibly
-  (:mod:`streams.flows.parked`).
+  (:mod:`streams.flows.parked`);
+- ``deferred``: the entities the parts of a source transaction past the ``transaction_limit`` folded, decided at
+  its END (:mod:`~streams.flows.customers.deferred`).
 
 A change the flow cannot use is rejected (``Rejected``): the engine undoes everything its record did, so a
 record that is dead-lettered leaves no trace in the stores; a change parked for its entity leaves none either.
@@ -41,6 +43,7 @@ from streams.codecs.exceptions import CodecError
 from streams.flows.canonical.lineage import Lineage, mapping_version
 from streams.flows.commands import Cause, Command, NotWritable, command_headers, encode_command
 from streams.flows.customers.config import EntityConfig, Reads, reference_config
+from streams.flows.customers.deferred import DECIDED_COUNT, DEFERRED, DEFERRED_COUNT, Deferred
 from streams.flows.customers.exceptions import CustomerFlowError, MissingMapping
 from streams.flows.customers.keying import CustomerKeys, row_key
 from streams.flows.customers.recreate import reborn
@@ -48,7 +51,7 @@ from streams.flows.customers.rederive import rederive
 from streams.flows.customers.refused import forget_refused
 from streams.flows.customers.state import CustomerState, StateCodec
 from streams.flows.customers.sync import decide, fold, fold_child, fold_xref
-from streams.flows.customers.txnet import PARTS, Group, Transactions
+from streams.flows.customers.txnet import PARTS, Group, Part, Transactions
 from streams.flows.engine.api import Context, FlowSpec, Incoming, Rejected, Store, Ticking, Waiting
 from streams.flows.engine.objects import ObjectView
 from streams.flows.engine.packed import fingerprint
@@ -140,6 +143,14 @@ class _Waits:
     waiting_for: str
 
 
+def _cause_record(key: str, cause: Cause) -> Incoming:
+    """The record a deferred decision that fails is dead-lettered as: where the entity's last change of the
+    transaction was read (its value is not kept), keyed by the entity."""
+    return Incoming(topic=cause.topic or "-", partition=cause.partition or 0,
+                    offset=-1 if cause.offset is None else cause.offset, key=key.encode(), value=None,
+                    timestamp_ms=int(cause.commit_time.timestamp() * 1000))
+
+
 def _undecided(used: list[Incoming], exc: Exception) -> str:
     """The dead-letter reason of a group whose decision failed (every change of it gets this one)."""
     if len(used) == 1:
@@ -217,7 +228,7 @@ class CustomerFlow:
         return FlowSpec(
             name=self.name, inputs=(*self.tables, *self.transactions.topics,
                                     *([self.dead_letters] if self.dead_letters else ())),
-            handler=self.handle, stores=(*STORES, *self.transactions.stores, PARTS),
+            handler=self.handle, stores=(*STORES, *self.transactions.stores, PARTS, DEFERRED),
             outputs=(self.canonical_topic, self.conflicts_topic, self.holds.topic), compacted=(self.canonical_topic,),
             key_by=CustomerKeys(self.config, self.tables, self.context, self.named, self.transactions,
                                 self.dead_letters),
@@ -276,7 +287,9 @@ class CustomerFlow:
         to their end: :meth:`~streams.flows.customers.txnet.Transactions.abandon_read_to_end`), and the complete
         ones behind them; then announce the parked changes that wait too long."""
         self._groups(self.transactions.abandon_read_to_end(ticking.read_to_end, ctx.stores, ctx.count, ctx=ctx), ctx)
-        return self.holds.tick(ctx, ticking)
+        busy = self._decide_deferred(ctx)
+        waiting = self.holds.tick(ctx, ticking)
+        return dataclasses.replace(waiting, busy=True) if busy else waiting
 
     def _groups(self, groups: list[Group], ctx: Context) -> None:
         for group in groups:
@@ -302,6 +315,8 @@ class CustomerFlow:
                 raise Rejected(reason, stage=self.stage)
         for waiting_for, record in aside.parked:
             self._park(ctx, waiting_for, record)
+        if isinstance(records, Part) and records.last and Deferred(ctx.stores[DEFERRED]).end(records.tx):
+            self._decide_deferred(ctx)
         return self._release(ctx, released)
 
     def _entities(self, ctx: Context) -> ObjectView[CustomerState]:
@@ -332,6 +347,14 @@ class CustomerFlow:
             folded.update(one.touched)
         if not used:
             return []
+        if isinstance(records, Part) and not records.last:  # decided at the transaction's end (see .deferred)
+            Deferred(ctx.stores[DEFERRED]).defer(records.tx, folded)
+            ctx.count(DEFERRED_COUNT, len(folded))
+            ctx.count("echoes_suppressed", len(outcome.echoes))
+            ctx.count("conflicts", len(outcome.conflicts))
+            for topic, key, value, headers in self._encode_conflicts(outcome.conflicts):
+                ctx.emit(topic, key=key, value=value, headers=headers)
+            return outcome.released
         entities = self._entities(ctx)
         try:
             commands: list[Command] = []
@@ -348,6 +371,36 @@ class CustomerFlow:
         for topic, key, value, headers in outputs:
             ctx.emit(topic, key=key, value=value, headers=headers)
         return outcome.released
+
+    def _decide_deferred(self, ctx: Context) -> bool:
+        """Decide the next entities ended source transactions left (:mod:`~streams.flows.customers.deferred`), at
+        most the flow's transaction limit of them, each on its own: one that cannot be decided is dead-lettered
+        alone, as its last change (the entity's state stands). True when more are left."""
+        deferred = Deferred(ctx.stores[DEFERRED])
+        taken = deferred.take(self.config.transaction_limit)
+        if not taken:
+            return False
+        entities = self._entities(ctx)
+        settled_at = self.clock()
+        for key, cause in taken:
+            with ctx.isolated(_cause_record(key, cause)):
+                audit: list[Mapping[str, Any]] = []
+                state = entities.get(key)
+                try:
+                    commands = decide(state, cause, context=self.context, named=self.named, audit=audit,
+                                      settled_at=settled_at)
+                    outputs = self._encode_commands(commands) + self._encode_conflicts(audit)
+                except (MappingError, CodecError, CustomerFlowError, NotWritable) as exc:
+                    raise Rejected(stage=self.stage, reason=(
+                        f"{key}: cannot decide on the changes of source transaction {cause.transaction_id} "
+                        f"(its last change of this entity: {cause.event_id}): {exc}; the entity's state is kept, "
+                        "it is decided again with its next change")) from exc
+                entities.put(key, state)
+                ctx.count("conflicts", len(audit))
+                for topic, out_key, value, headers in outputs:
+                    ctx.emit(topic, key=out_key, value=value, headers=headers)
+        ctx.count(DECIDED_COUNT, len(taken))
+        return deferred.pending()
 
     def _fold(self, record: Incoming, ctx: Context, settled_at: dt.datetime) -> _Outcome | _Waits | None:
         """Fold one record into the stores; None when there is nothing in it to fold, ``_Waits`` when it must wait

@@ -11,8 +11,9 @@ read, a connector without ``provide.transaction.metadata``) is a group of its ow
 the flow's tick found the tables it misses read to their end: :meth:`Transactions.abandon_read_to_end`, so
 the missing ones will never come) is released with what it has: for master data, what arrived is still the
 best knowledge of the rows. A transaction of more changes than the flow's ``transaction_limit`` is released in
-parts of that many, each folded as its net effect (a bulk load in one transaction would otherwise be held whole
-in memory; counted as ``transactions_split``).
+parts of that many (a bulk load in one transaction would otherwise be held whole in memory; counted as
+``transactions_split``), each a :class:`Part`: the flow folds each part as it comes and decides at the last one,
+so the systems it writes still get the transaction's net effect, once.
 
 A partitioned flow (``ISTHMUS_FLOW_PARTITIONS``) joins in its keying stage, which sees every record: each
 group's records are passed on per entity key, the ``isthmus.tx`` header telling the keyed flow the group and
@@ -23,7 +24,7 @@ how many records of it its key gets (JSON ``{"tx", "key", "i", "n"}``); the keye
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 from streams.codecs import ChangeEvent, decode
@@ -40,6 +41,22 @@ TX_HEADER = "isthmus.tx"
 PARTS = "txparts"
 
 Group = tuple[Incoming, ...]
+
+
+class Part(tuple[Incoming, ...]):
+    """A group that is one part of a source transaction released in parts (it passed the flow's
+    ``transaction_limit``): ``tx`` names the transaction, ``last`` says whether it is the part that ended it (its
+    END and every change arrived, or it was abandoned). The last part may hold no change at all: it still ends
+    the transaction. Used as any group is (a tuple of records)."""
+
+    tx: str
+    last: bool
+
+    def __new__(cls, records: Iterable[Incoming], *, tx: str, last: bool) -> Part:
+        part = super().__new__(cls, records)
+        part.tx = tx
+        part.last = last
+        return part
 #: Change events decoded by the join kept for the fold (:meth:`Transactions.decoded`); the oldest is dropped
 #: past this many (a change whose transaction waits long is decoded again, no more). Bounds the memory they
 #: hold: ~10 MB of values and events at worst with customer changes of ~5 KB.
@@ -177,7 +194,8 @@ def _released(joined: list[Joined], count: Callable[[str, int], None] | None) ->
     split = sum(1 for j in joined if j.split)
     if split and count is not None:
         count(SPLIT, split)
-    return [j.records for j in joined if j.records]
+    return [Part(j.records, tx=j.tx_key, last=not j.more) if j.parted else j.records for j in joined
+            if j.records or (j.parted and not j.more)]
 
 
 def mark(routed: list[tuple[str | None, Incoming]], tx: str, group: Group) -> list[tuple[str | None, Incoming]]:

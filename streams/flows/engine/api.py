@@ -102,10 +102,14 @@ class Waiting:
 
     records: int = 0
     oldest_since_s: float | None = None
+    #: The flow has more of the work its tick does (decisions a source transaction left for its end): the
+    #: engine ticks it again as soon as this tick's output has committed, not after ``tick_interval_s``.
+    busy: bool = False
 
     def __add__(self, other: Waiting) -> Waiting:
         since = [s for s in (self.oldest_since_s, other.oldest_since_s) if s is not None]
-        return Waiting(records=self.records + other.records, oldest_since_s=min(since) if since else None)
+        return Waiting(records=self.records + other.records, oldest_since_s=min(since) if since else None,
+                       busy=self.busy or other.busy)
 
 
 @dataclass(frozen=True, kw_only=True)

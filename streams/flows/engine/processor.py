@@ -28,7 +28,8 @@ aborts it and restarts the flow from its last commit (new consumer, producers an
 
 A flow with a ``tick`` (``FlowSpec.tick``) has it called every ``tick_interval_s`` for each ready task, between
 batches: what it emits and writes commits in a transaction of its own (a parked record announced as held once
-it has waited ``hold_after_s``), and what it says the task holds back (``Waiting``) is kept for /metrics.
+it has waited ``hold_after_s``), and what it says the task holds back (``Waiting``) is kept for /metrics. A tick
+that says it is ``busy`` (more of its work left) has the next round tick again, without waiting the interval.
 The tick is told which inputs the task has read to their end (``Ticking.read_to_end``): the end offsets (with
 read_committed, each partition's last stable offset) of the ready tasks' inputs are fetched first, and an input
 is read to its end when the task has handled everything before that offset. What a task has handled is where
@@ -445,7 +446,9 @@ class FlowProcessor:
                                   read_to_end=read_to_end(task.inputs, task.handled, ends))
                 try:
                     with ctx.isolated():  # a failing tick leaves nothing behind; the flow goes on
-                        self.waiting_by_task[task.partition] = tick(ctx, ticking)
+                        waiting = self.waiting_by_task[task.partition] = tick(ctx, ticking)
+                    if waiting.busy:
+                        self._ticked_at = 0.0  # more to do: the next round ticks again
                 except Exception:
                     log.exception("%s task %d: its tick failed", self.spec.name, task.partition)
                 ctx.flush()

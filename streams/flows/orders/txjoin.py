@@ -36,7 +36,9 @@ per transaction), and it goes on holding its next changes the same way; its last
 complete transaction is, in commit order. That bounds the memory a bulk load committed as one transaction takes
 (a ``COPY`` of 100,000 rows held whole took a worker to 1.8 GiB), at the cost of the guarantees above for that
 transaction only: its parts are seen one after the other, the first ones before the transactions committed
-before it, and a change Debezium delivers twice across parts is not recognised as the same. Without a limit
+before it, and a change Debezium delivers twice across parts is not recognised as the same. Each part says it is
+one (``Joined.parted``) and whether more follow (``Joined.more``), so a caller can wait for the last one before
+it acts on the whole (the entity flow decides there: :mod:`~streams.flows.customers.deferred`). Without a limit
 (the document join: an order is never sent half-written) a transaction is held whole.
 
 The join keeps its state as objects (:class:`JoinObjects`): a flow hands it the batch's view of its store
@@ -122,6 +124,11 @@ class Joined:
     why: str = ""
     #: The first part of a transaction that passed the join's ``limit`` (released before it is complete).
     split: bool = False
+    #: One of the parts of a transaction that passed the join's ``limit``: the last one (its END and every change
+    #: arrived, or it was abandoned) unless ``more``.
+    parted: bool = False
+    #: A part released before the transaction completed: more of it follows.
+    more: bool = False
 
     @property
     def complete(self) -> bool:
@@ -272,7 +279,7 @@ class TransactionJoin:
         if first:
             log.info("source transaction %s has more than %d changes: it is applied in parts of that many, not "
                      "whole (the flow's transaction limit)", tx_key, self.limit)
-        return Joined(tx_key=tx_key, records=records, split=first)
+        return Joined(tx_key=tx_key, records=records, split=first, parted=True, more=True)
 
     def end(self, event: TransactionEvent) -> list[Joined]:
         """An END: the transaction joins the queue if it changed a joined table."""
@@ -392,7 +399,7 @@ class TransactionJoin:
     def _take(self, tx_key: str, state: JsonValue, missing: tuple[str, ...], *, why: str = "") -> Joined:
         records = self._records(tx_key, sorted(o for have in (state.get("have") or {}).values() for o in have))
         self.objects.put(f"tx:{tx_key}", None)
-        return Joined(tx_key=tx_key, records=records, missing=missing, why=why)
+        return Joined(tx_key=tx_key, records=records, missing=missing, why=why, parted="passed" in state)
 
     def _records(self, tx_key: str, ordinals: list[int]) -> tuple[Incoming, ...]:
         """The buffered changes of ``tx_key`` at ``ordinals`` (in that order), taken out of the store."""

@@ -1,6 +1,7 @@
 """A source transaction of more changes than the flow's ``transaction_limit`` is folded in parts of that many
-(a bulk load committed at once is not held whole in memory); the parts are counted, and the transactions
-committed after it still wait for its last part."""
+(a bulk load committed at once is not held whole in memory) and decided at its end, once per entity, whatever part
+brought what (:mod:`streams.flows.customers.deferred`); the parts are counted, and the transactions committed
+after it still wait for its last part."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from test_entity_section import REFERENCE, _line, _load
 from tx_events import one_transaction
 
 from streams.codecs.avro.single_object import SchemaStore
-from streams.flows.customers import CustomerFlow
+from streams.flows.customers import CustomerFlow, deferred
 from streams.flows.customers.config import TRANSACTION_LIMIT
+from streams.flows.customers.deferred import DECIDED_COUNT, DEFERRED, DEFERRED_COUNT
 from streams.flows.engine.api import Incoming
 from streams.flows.engine.local import LocalRun
 from streams.flows.engine.repartition import partitioned
@@ -48,34 +50,107 @@ def _held(harness: Harness) -> list[str]:
     return sorted(k for k in _join(harness) if k.startswith("ev:"))
 
 
-def test_a_transaction_past_the_limit_is_folded_in_parts_of_that_many(mappings: dict[str, RecordMapping],
-                                                                       schemas: SchemaStore) -> None:
+def _ended(harness: Harness, end: tuple[str, bytes | None, bytes | None]) -> list:  # type: ignore[type-arg]
+    """Feed a transaction's END, then tick as the engine does while the flow says it is busy: what was sent."""
+    start = len(harness.emitted)
+    harness._feed([end])
+    for _ in range(100):
+        if not harness.run.tick(read_to_end=()).busy:
+            break
+    sent = decode_commands(harness.emitted[start:], harness.schemas)
+    harness.outbox += [s for s in sent if s not in harness.outbox]
+    return sent
+
+
+def _deferred(harness: Harness) -> dict[str, object]:
+    return dict(harness.run.context.memory[DEFERRED].items())
+
+
+def test_a_transaction_past_the_limit_is_folded_in_parts_and_decided_at_its_end(
+        mappings: dict[str, RecordMapping], schemas: SchemaStore) -> None:
     harness = _limited(mappings, schemas, 2)
     systems = harness.systems
     numbers = [f"C-4200{n:02d}" for n in range(5)]
     *changes, end = one_transaction([systems.crm_create(n, name=f"Bulk {n}") for n in numbers])
     assert harness._feed(changes[:1]) == [] and len(_held(harness)) == 1
-    assert _created(harness._feed(changes[1:2])) == numbers[:2]  # the limit reached: released before the END
-    assert _held(harness) == []
-    assert _created(harness._feed(changes[2:4])) == numbers[2:4]
+    assert harness._feed(changes[1:2]) == []  # the limit reached: folded before the END, not decided
+    assert _held(harness) == [] and harness.stored(numbers[0]) is not None
+    assert harness._feed(changes[2:4]) == []
     assert harness._feed(changes[4:]) == [] and len(_held(harness)) == 1  # the last part waits for the END
-    assert _created(harness._feed([end])) == numbers[4:]
-    assert harness.run.context.counts[SPLIT] == 1  # once per transaction, not per part
+    assert sorted(_created(_ended(harness, end))) == numbers  # every entity of every part, decided once
+    counts = harness.run.context.counts
+    assert counts[SPLIT] == 1  # once per transaction, not per part
+    assert counts[DEFERRED_COUNT] == 4 and counts[DECIDED_COUNT] == 4
     assert _join(harness) == {"queue": {"txs": []}}  # nothing left of it
+    assert _deferred(harness) == {}
     assert harness.dead_letters == []
 
 
-def test_each_part_is_its_net_effect(mappings: dict[str, RecordMapping], schemas: SchemaStore) -> None:
+def test_the_transactions_net_effect_is_sent_once_whatever_part_brought_it(mappings: dict[str, RecordMapping],
+                                                                          schemas: SchemaStore) -> None:
     harness = _limited(mappings, schemas, 3)
     systems = harness.systems
     records = [systems.crm_create("C-420100", name="Acme"), systems.crm_edit("C-420100", name="Acme 2"),
                systems.crm_edit("C-420100", name="Acme 3"), systems.crm_edit("C-420100", name="Acme 4")]
     *changes, end = one_transaction(records)
-    (created,) = harness._feed(changes[:3])
-    assert created.route == ("Account", "create") and created.payload["name"] == "Acme 3"
-    harness.settle()
-    (updated,) = [s for s in harness._feed([changes[3], end]) if s.route[0] == "Account"]
-    assert updated.route == ("Account", "update") and updated.payload["name"] == "Acme 4"
+    assert harness._feed(changes[:3]) == []
+    (created,) = [s for s in harness._feed([changes[3], end]) if s.route[0] == "Account"]
+    assert created.route == ("Account", "create") and created.payload["name"] == "Acme 4"
+    assert not [s for s in harness.settle() if s.route == ("Account", "update")]
+
+
+def test_a_bulk_load_table_by_table_sends_each_customer_once_with_what_later_parts_brought(
+        mappings: dict[str, RecordMapping], schemas: SchemaStore) -> None:
+    """The initial sync's shape: a ``COPY`` of every customer, then of every contact, then of every address, in
+    one transaction; each part holds one table's rows. Each customer is created once, with the billing address
+    a later part brought."""
+    harness = _limited(mappings, schemas, 3)
+    systems = harness.systems
+    numbers = [f"C-4206{n:02d}" for n in range(4)]
+    records = ([systems.crm_create(n, name=f"Bulk {n}") for n in numbers]
+               + [systems.crm_contact(n, email=f"{n.lower()}@example.com") for n in numbers]
+               + [systems.crm_address(n, city=f"City {n}") for n in numbers])
+    *changes, end = one_transaction(records)
+    assert harness._feed(changes) == []  # three parts of three, folded; the last three wait for the END
+    sent = [s for s in _ended(harness, end) if s.route[0] == "Account"]
+    assert sorted(s.key for s in sent) == numbers and {s.route for s in sent} == {("Account", "create")}
+    for created in sent:
+        assert created.payload["billing_address"]["city"] == f"City {created.key}"
+    assert not [s for s in harness.settle() if s.route == ("Account", "update")]
+
+
+def test_decisions_left_past_the_limit_are_taken_at_the_next_ticks(mappings: dict[str, RecordMapping],
+                                                                   schemas: SchemaStore,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The end of a transaction decides at most the flow's limit of entities (whole chunks); the flow's tick
+    decides the rest, asking the engine to tick again at once while some are left."""
+    monkeypatch.setattr(deferred, "CHUNK", 1)
+    harness = _limited(mappings, schemas, 2)
+    systems = harness.systems
+    numbers = [f"C-4207{n:02d}" for n in range(5)]
+    *changes, end = one_transaction([systems.crm_create(n, name="Bulk") for n in numbers])
+    assert harness._feed(changes) == []
+    at_end = _created(harness._feed([end]))
+    assert len(at_end) == 3  # the last part's own entity, and two (two chunks of one: the limit) left by the parts
+    assert harness.run.tick(read_to_end=()).busy is False  # the two left are decided: nothing more
+    later = _created(decode_commands(harness.emitted, harness.schemas))
+    assert sorted(later) == numbers  # every entity once, across the END and the tick
+    assert _deferred(harness) == {} and harness.run.tick(read_to_end=()).busy is False
+
+
+def test_a_tick_that_leaves_decisions_says_it_is_busy(mappings: dict[str, RecordMapping], schemas: SchemaStore,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(deferred, "CHUNK", 1)
+    harness = _limited(mappings, schemas, 1)
+    systems = harness.systems
+    numbers = [f"C-4208{n:02d}" for n in range(4)]
+    *changes, end = one_transaction([systems.crm_create(n, name="Bulk") for n in numbers])
+    harness._feed(changes)  # four parts of one, each reaching the limit: the END's own last part is empty
+    assert len(_created(harness._feed([end]))) == 1  # one chunk of one entity: the limit
+    assert harness.run.tick(read_to_end=()).busy is True  # one more decided, two still left
+    assert harness.run.tick(read_to_end=()).busy is True
+    assert harness.run.tick(read_to_end=()).busy is False
+    assert sorted(_created(decode_commands(harness.emitted, harness.schemas))) == numbers
 
 
 def test_a_later_transaction_waits_for_the_last_part_of_an_earlier_one(mappings: dict[str, RecordMapping],
@@ -85,10 +160,10 @@ def test_a_later_transaction_waits_for_the_last_part_of_an_earlier_one(mappings:
     *bulk, bulk_end = one_transaction([systems.crm_create(f"C-42020{n}", name="Bulk") for n in range(3)])
     *later, later_end = one_transaction([systems.crm_contact("C-420200", first_name="Ann")])
     # The bulk's END first (its changes on another table's topic than the later one's), then its first part.
-    assert _created(harness._feed([bulk_end, *bulk[:2]])) == ["C-420200", "C-420201"]
+    assert harness._feed([bulk_end, *bulk[:2]]) == []
     assert harness._feed([*later, later_end]) == []  # committed after the bulk: waits for its last part
     assert len(_join(harness)["queue"]["txs"]) == 2 and "Ann" not in str(harness.stored("C-420200"))
-    assert _created(harness._feed(bulk[2:])) == ["C-420202"]
+    assert sorted(_created(harness._feed(bulk[2:]))) == ["C-420200", "C-420201", "C-420202"]
     assert _join(harness) == {"queue": {"txs": []}} and "Ann" in str(harness.stored("C-420200"))
 
 
@@ -141,8 +216,8 @@ def test_changes_held_past_a_lowered_limit_go_a_part_of_that_many_at_a_time(mapp
     assert harness._feed(changes[:4]) == [] and len(_held(harness)) == 4
     harness.flow.transactions.limit = 2  # the worker started again with a lower limit over that state
     harness.flow.transactions._joins.clear()
-    assert _created(harness._feed(changes[4:5])) == numbers[:2]  # 5 held: the first 2 go, 3 stay
-    assert len(_held(harness)) == 3
-    assert _created(harness._feed(changes[5:])) == numbers[2:4]
-    assert _created(harness._feed([end])) == numbers[4:]
+    assert harness._feed(changes[4:5]) == []  # 5 held: the first 2 go (folded), 3 stay
+    assert len(_held(harness)) == 3 and harness.stored(numbers[0]) is not None
+    assert harness._feed(changes[5:]) == [] and len(_held(harness)) == 2
+    assert sorted(_created(harness._feed([end]))) == numbers
     assert _join(harness) == {"queue": {"txs": []}}

@@ -1,0 +1,118 @@
+"""Decisions a source transaction released in parts leaves for its end.
+
+A transaction of more changes than the flow's ``transaction_limit`` reaches the flow in parts
+(:class:`~streams.flows.customers.txnet.Part`), so that a bulk load in one transaction is never held whole. The flow
+folds each part into its entities as it comes, but decides only once the transaction has ended: a decision taken
+after the first part would write a customer without the contacts and addresses a later part brings, and write it
+again after that one (the 20,000-customer initial sync sent 40,030 ERP commands, half of them updates through a
+look-up and a PATCH each, and as many CRM link-backs). Each part leaves here the entities it touched, with the
+change that last touched each (the cause of its commands); the last part ends the transaction, and its entities are
+decided, a bounded number at a time (each decision's output stays in memory until its batch commits): as many as
+the flow's limit with the last part, the rest at the flow's next ticks, which the flow asks for at once
+(``Waiting.busy``). A decision is made on the entity's state as it is then: an entity a later transaction changed
+and decided meanwhile has nothing left to send.
+
+The ``deferred`` store holds, per transaction, ``tx:<tx>`` (how many chunks it wrote, the next one to decide) and
+``chunk:<tx>:<n>`` (up to :data:`CHUNK` entities with their causes), and ``ended``, the transactions ended whose
+chunks are not all decided, in the order they ended. An entity two parts touched is in two chunks: its second
+decision finds nothing left to send. Like every store it is written to its changelog in the batch's transaction,
+so a restart goes on where the last commit left it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from streams.flows.commands import Cause
+from streams.flows.engine.api import Store
+from streams.flows.engine.values import from_store, to_store
+
+DEFERRED = "deferred"
+#: Entities per stored chunk of one transaction's deferred decisions (~300 KB of JSON with causes).
+CHUNK = 1_000
+_ENDED = "ended"
+#: Counts ``Context.count`` keeps: entities left for their transaction's end, and decided there.
+DEFERRED_COUNT = "decisions_deferred"
+DECIDED_COUNT = "deferred_decided"
+
+_CAUSE_FIELDS = tuple(f.name for f in dataclasses.fields(Cause))
+
+
+def cause_state(cause: Cause) -> list[Any]:
+    """A cause as the store keeps it: its fields' values in order, tagged (:func:`~streams.flows.engine.values.
+    to_store`)."""
+    return [to_store(getattr(cause, name)) for name in _CAUSE_FIELDS]
+
+
+def cause_of(state: list[Any]) -> Cause:
+    return Cause(**{name: from_store(value) for name, value in zip(_CAUSE_FIELDS, state, strict=True)})
+
+
+class Deferred:
+    """The ``deferred`` store of one task, as the flow uses it."""
+
+    __slots__ = ("store",)
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def defer(self, tx: str, touched: Mapping[str, Cause]) -> None:
+        """Leave the entities ``touched`` (each with its cause) for the end of transaction ``tx``."""
+        if not touched:
+            return
+        store = self.store
+        meta = store.get(f"tx:{tx}") or {"chunks": 0, "next": 0}
+        chunks = int(meta["chunks"])
+        items = list(touched.items())
+        for at in range(0, len(items), CHUNK):
+            store.put(f"chunk:{tx}:{chunks}",
+                      {"entities": [[key, cause_state(cause)] for key, cause in items[at:at + CHUNK]]})
+            chunks += 1
+        store.put(f"tx:{tx}", {"chunks": chunks, "next": meta["next"]})
+
+    def end(self, tx: str) -> bool:
+        """Transaction ``tx`` has ended: its deferred entities are to be decided (:meth:`take`). False when it left
+        none."""
+        if self.store.get(f"tx:{tx}") is None:
+            return False
+        ended = self._ended()
+        if tx not in ended:
+            self.store.put(_ENDED, {"txs": [*ended, tx]})
+        return True
+
+    def take(self, budget: int) -> list[tuple[str, Cause]]:
+        """The next deferred entities of ended transactions, whole chunks until ``budget`` is reached, taken out of
+        the store, in the order their transactions ended and their parts came."""
+        store = self.store
+        txs = self._ended()
+        if not txs:
+            return []
+        taken: list[tuple[str, Cause]] = []
+        done = 0
+        while done < len(txs) and len(taken) < budget:
+            tx = txs[done]
+            meta = store.get(f"tx:{tx}")
+            at, chunks = (int(meta["next"]), int(meta["chunks"])) if meta else (0, 0)
+            if at < chunks:
+                chunk = store.get(f"chunk:{tx}:{at}")
+                store.put(f"chunk:{tx}:{at}", None)
+                taken += [(str(key), cause_of(cause)) for key, cause in (chunk or {}).get("entities", ())]
+                at += 1
+            if at < chunks:
+                store.put(f"tx:{tx}", {"chunks": chunks, "next": at})
+            else:
+                store.put(f"tx:{tx}", None)
+                done += 1
+        if done:
+            store.put(_ENDED, {"txs": txs[done:]} if done < len(txs) else None)
+        return taken
+
+    def pending(self) -> bool:
+        """Whether ended transactions still have entities to decide."""
+        return bool(self._ended())
+
+    def _ended(self) -> list[str]:
+        ended = self.store.get(_ENDED)
+        return list(ended["txs"]) if ended else []
