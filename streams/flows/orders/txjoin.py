@@ -45,7 +45,9 @@ The join keeps its state as objects (:class:`JoinObjects`): a flow hands it the 
 (``Context.objects`` with a :class:`JoinCodec`), so that the open transactions and the queue are decoded once
 per batch, replaced by new values (never changed in place, so an undo needs no copy), written once per changed
 key when the batch ends, and undone with the scopes like any store write; a transaction that completes within
-the batch leaves nothing in the store, nor its changelog.
+the batch leaves nothing in the store, nor its changelog. A buffered change is stored as its payload text, its
+Connect schema (~4 KB of a ~5 KB customer change) as a fingerprint whose text its transaction's state keeps once
+(:func:`held_state`): a part of 10,000 changes wrote ~70 MB to the changelog, base64 and all, before.
 The keying stage of a partitioned flow joins the same way, with its batch's context
 (:class:`~streams.flows.engine.repartition.BatchRouter`). A caller without a batch (a router's ``route`` called
 alone) uses :meth:`TransactionJoin.on_store`, which reads and writes the store on every call. Both keep the same
@@ -54,8 +56,10 @@ values under the same keys, so a changelog restores either.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -63,6 +67,7 @@ import orjson
 
 from streams.codecs.debezium.commits import CommitMark, change_floor, committed_before, end_mark
 from streams.codecs.debezium.envelope import ChangeEvent, TransactionEvent
+from streams.codecs.debezium.schema_cache import HEAD, SEPARATOR
 from streams.flows.engine.api import Incoming, JsonValue, Store, encode_json
 from streams.flows.parking import record_from_state, record_to_state
 
@@ -73,6 +78,52 @@ ABANDONED = "transactions_abandoned"
 SPLIT = "transactions_split"
 
 log = logging.getLogger(__name__)
+
+
+def schema_split(value: bytes | None) -> tuple[str, str, str] | None:
+    """A change's value as JsonConverter writes it, ``{"schema":<schema>,"payload":<payload>}``: the fingerprint
+    of its schema text, that text and the payload text (None for any other value, or one not in UTF-8). The
+    value is those bytes again, exactly (:func:`joined_value`), however the texts are laid out inside."""
+    if value is None or not value.startswith(HEAD) or not value.endswith(b"}"):
+        return None
+    at = value.find(SEPARATOR, len(HEAD))
+    if at < 0:
+        return None
+    schema = value[len(HEAD):at]
+    try:
+        return (hashlib.blake2b(schema, digest_size=12).hexdigest(), schema.decode(),
+                value[at + len(SEPARATOR):-1].decode())
+    except UnicodeDecodeError:
+        return None
+
+
+def joined_value(schema: str, payload: str) -> bytes:
+    """The value :func:`schema_split` split."""
+    return b"".join((HEAD, schema.encode(), SEPARATOR, payload.encode(), b"}"))
+
+
+def held_state(record: Incoming) -> JsonValue:
+    """A buffered change as the join's store keeps it: :func:`~streams.flows.parking.record_to_state`, but a value
+    with its Connect schema inline (~4 KB of a ~5 KB customer change) as its payload text and the schema's
+    fingerprint; the transaction's state keeps each schema text once (``schemas``)."""
+    split = schema_split(record.value)
+    if split is None:
+        return record_to_state(record)
+    fingerprint, _, payload = split
+    return {**record_to_state(dataclasses.replace(record, value=None)), "schema": fingerprint, "payload": payload}
+
+
+def held_record(state: Mapping[str, Any], schemas: Mapping[str, str]) -> Incoming:
+    """The change :func:`held_state` stored, its schema text from its transaction's ``schemas``."""
+    if "payload" not in state:
+        return record_from_state(state)
+    schema = schemas.get(state["schema"])
+    if schema is None:
+        raise ValueError(f"the held change at {state['topic']}-{state['partition']}@{state['offset']} names schema "
+                         f"{state['schema']}, which its transaction's state does not hold: the join's store is "
+                         "damaged; delete the flow's state and let it rebuild from its changelog")
+    held = record_from_state(state)
+    return dataclasses.replace(held, value=joined_value(schema, state["payload"]))
 
 
 #: Records a :class:`Buffered` keeps in memory, at most (the oldest is dropped first): ~13 MB at worst with
@@ -103,14 +154,15 @@ class Buffered:
             del kept[next(iter(kept))]
         kept[key] = (state, record)
 
-    def take(self, key: str, state: JsonValue | None) -> Incoming | None:
-        """The record the store holds under ``key`` as ``state`` (None: none), the one kept when it was stored so."""
+    def take(self, key: str, state: JsonValue | None) -> Incoming | Mapping[str, Any] | None:
+        """The record the store holds under ``key`` as ``state`` (None: none), the one kept when it was stored so;
+        a state of :func:`held_state` that needs its transaction's schemas is handed back as it is."""
         kept = self._kept.pop(key, None)
         if state is None:
             return None
         if kept is not None and kept[0] == state:
             return kept[1]
-        return record_from_state(state)
+        return state if "payload" in state else record_from_state(state)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,7 +194,8 @@ def collection(event: ChangeEvent) -> str:
 
 class JoinObjects(Protocol):
     """A join's state as objects: ``tx:`` , ``queue`` and ``floor:`` values as JSON objects, ``ev:`` values as the
-    buffered :class:`~streams.flows.engine.api.Incoming` records; None: none. The join never changes a value it
+    buffered :class:`~streams.flows.engine.api.Incoming` records (or their :func:`held_state`, which the join
+    completes with its transaction's schemas); None: none. The join never changes a value it
     got: it ``put`` s a new one (so an undo needs no copy of it). An :class:`~streams.flows.engine.objects.ObjectView`
     with a :class:`JoinCodec` is one."""
 
@@ -173,7 +226,7 @@ class JoinCodec:
     def state_of(self, key: str, value: Any) -> JsonValue | None:
         """The stored JSON value of one of the join's objects (a buffered record kept besides it)."""
         if isinstance(value, Incoming):
-            state = record_to_state(value)
+            state = held_state(value)
             self.buffered.keep(key, state, value)
             return state
         stored: JsonValue | None = value
@@ -247,6 +300,10 @@ class TransactionJoin:
         if ordinal not in ordinals:
             objects.put(f"ev:{tx_key}:{ordinal}", record)
             state = {**state, "have": {**have, name: [*ordinals, ordinal]}}
+            split = schema_split(record.value)
+            schemas: dict[str, str] = state.get("schemas") or {}
+            if split is not None and split[0] not in schemas:
+                state["schemas"] = {**schemas, split[0]: split[1]}
             objects.put(f"tx:{tx_key}", state)
             if self.limit is not None and sum(map(len, state["have"].values())) >= self.limit:
                 part.append(self._part(tx_key, state))
@@ -273,8 +330,9 @@ class TransactionJoin:
             passed[name] = passed.get(name, 0) + len(held) - len(rest)
             if rest:
                 left[name] = rest
-        records = self._records(tx_key, ordinals)
-        self.objects.put(f"tx:{tx_key}", {"expected": state.get("expected"), "have": left, "passed": passed})
+        records = self._records(tx_key, ordinals, state.get("schemas") or {})
+        self.objects.put(f"tx:{tx_key}", {"expected": state.get("expected"), "have": left, "passed": passed,
+                                          **({"schemas": state["schemas"]} if state.get("schemas") else {})})
         first = "passed" not in state
         if first:
             log.info("source transaction %s has more than %d changes: it is applied in parts of that many, not "
@@ -397,18 +455,20 @@ class TransactionJoin:
         return released
 
     def _take(self, tx_key: str, state: JsonValue, missing: tuple[str, ...], *, why: str = "") -> Joined:
-        records = self._records(tx_key, sorted(o for have in (state.get("have") or {}).values() for o in have))
+        records = self._records(tx_key, sorted(o for have in (state.get("have") or {}).values() for o in have),
+                                state.get("schemas") or {})
         self.objects.put(f"tx:{tx_key}", None)
         return Joined(tx_key=tx_key, records=records, missing=missing, why=why, parted="passed" in state)
 
-    def _records(self, tx_key: str, ordinals: list[int]) -> tuple[Incoming, ...]:
-        """The buffered changes of ``tx_key`` at ``ordinals`` (in that order), taken out of the store."""
+    def _records(self, tx_key: str, ordinals: list[int], schemas: Mapping[str, str]) -> tuple[Incoming, ...]:
+        """The buffered changes of ``tx_key`` at ``ordinals`` (in that order), taken out of the store; ``schemas``:
+        the transaction's schema texts by fingerprint (:func:`held_state`)."""
         objects = self.objects
         records = []
         for ordinal in ordinals:
             key = f"ev:{tx_key}:{ordinal}"
             record = objects.get(key)
             if record is not None:
-                records.append(record)
+                records.append(record if isinstance(record, Incoming) else held_record(record, schemas))
             objects.put(key, None)
         return tuple(records)

@@ -17,6 +17,7 @@ from test_entity_section import REFERENCE, _line, _load
 from tx_events import one_transaction
 
 from streams.codecs.avro.single_object import SchemaStore
+from streams.codecs.exceptions import CodecError
 from streams.flows.customers import CustomerFlow, deferred
 from streams.flows.customers.config import TRANSACTION_LIMIT
 from streams.flows.customers.deferred import DECIDED_COUNT, DEFERRED, DEFERRED_COUNT
@@ -221,3 +222,26 @@ def test_changes_held_past_a_lowered_limit_go_a_part_of_that_many_at_a_time(mapp
     assert harness._feed(changes[5:]) == [] and len(_held(harness)) == 2
     assert sorted(_created(harness._feed([end]))) == numbers
     assert _join(harness) == {"queue": {"txs": []}}
+
+
+def test_a_deferred_decision_that_fails_is_dead_lettered_alone_and_the_state_kept(
+        mappings: dict[str, RecordMapping], schemas: SchemaStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    harness = _limited(mappings, schemas, 2)
+    systems = harness.systems
+    numbers = [f"C-4209{n:02d}" for n in range(3)]
+    *changes, end = one_transaction([systems.crm_create(n, name="Bulk") for n in numbers])
+    encode = harness.flow._encode_commands
+
+    def refuse_the_first(commands: list) -> list:  # type: ignore[type-arg]
+        if any(c.entity_key == numbers[0] for c in commands):
+            raise CodecError("the command does not fit its schema")
+        return encode(commands)
+
+    monkeypatch.setattr(harness.flow, "_encode_commands", refuse_the_first)
+    harness._feed(changes)
+    assert sorted(_created(_ended(harness, end))) == numbers[1:]
+    (letter,) = harness.dead_letters
+    assert letter.record.key == numbers[0].encode() and letter.record.topic == changes[0][0]
+    assert f"{numbers[0]}: cannot decide on the changes of source transaction" in letter.reason
+    assert "does not fit its schema" in letter.reason and "decided again with its next change" in letter.reason
+    assert harness.stored(numbers[0]) is not None and _deferred(harness) == {}
