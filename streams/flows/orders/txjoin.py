@@ -295,11 +295,11 @@ class TransactionJoin:
         objects = self.objects
         state = self._tx(tx_key)
         have: dict[str, list[int]] = state.get("have") or {}
-        ordinals = have.get(name, [])
         part: list[Joined] = []
-        if ordinal not in ordinals:
-            objects.put(f"ev:{tx_key}:{ordinal}", record)
-            state = {**state, "have": {**have, name: [*ordinals, ordinal]}}
+        held = f"ev:{tx_key}:{ordinal}"
+        if objects.get(held) is None:  # not a change delivered twice (a look-up, not a scan of the ordinals)
+            objects.put(held, record)
+            state = {**state, "have": {**have, name: [*have.get(name, ()), ordinal]}}
             split = schema_split(record.value)
             schemas: dict[str, str] = state.get("schemas") or {}
             if split is not None and split[0] not in schemas:

@@ -84,3 +84,23 @@ def test_a_held_change_whose_schema_is_missing_is_refused_with_what_to_do(cdc: C
     state = held_state(_incoming(changes[0], 0))
     with pytest.raises(ValueError, match="delete the flow's state"):
         held_record(state, {})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("cached", [True, False])
+def test_a_change_delivered_twice_is_held_once(cdc: Cdc, cached: bool) -> None:
+    """Connect delivers at least once: the same change again (its place in the transaction) is not held twice."""
+    changes, end = _order(cdc, 1)
+    store = MemoryStore("tx")
+    codec = JoinCodec(Buffered())
+    records = [_incoming(rec, n) for n, rec in enumerate(changes)]
+    for record in [*records, records[0]]:
+        join = TransactionJoin.on_store(store, COLLECTIONS, codec=codec if cached else JoinCodec(Buffered(limit=0)))
+        event = decode(record.value, record.key, topic=record.topic)
+        assert isinstance(event, ChangeEvent)
+        join.add(record, event)
+    (tx_key,) = [k for k in dict(store.items()) if k.startswith("tx:")]
+    assert sum(map(len, store.get(tx_key)["have"].values())) == 2  # type: ignore[index,union-attr,call-overload]
+    ended = decode(end.value, end.key, topic=end.topic)
+    assert isinstance(ended, TransactionEvent)
+    (released,) = TransactionJoin.on_store(store, COLLECTIONS, codec=codec).end(ended)
+    assert list(released.records) == records
