@@ -347,18 +347,15 @@ class CustomerFlow:
             folded.update(one.touched)
         if not used:
             return []
+        deciding = folded
         if isinstance(records, Part) and not records.last:  # decided at the transaction's end (see .deferred)
             Deferred(ctx.stores[DEFERRED]).defer(records.tx, folded)
             ctx.count(DEFERRED_COUNT, len(folded))
-            ctx.count("echoes_suppressed", len(outcome.echoes))
-            ctx.count("conflicts", len(outcome.conflicts))
-            for topic, key, value, headers in self._encode_conflicts(outcome.conflicts):
-                ctx.emit(topic, key=key, value=value, headers=headers)
-            return outcome.released
+            deciding = {}
         entities = self._entities(ctx)
         try:
             commands: list[Command] = []
-            for key, cause in folded.items():
+            for key, cause in deciding.items():
                 state = entities.get(key)
                 commands += decide(state, cause, context=self.context, named=self.named, audit=outcome.conflicts,
                                    settled_at=settled_at)

@@ -57,6 +57,8 @@ class Part(tuple[Incoming, ...]):
         part.tx = tx
         part.last = last
         return part
+
+
 #: Change events decoded by the join kept for the fold (:meth:`Transactions.decoded`); the oldest is dropped
 #: past this many (a change whose transaction waits long is decoded again, no more). Bounds the memory they
 #: hold: ~10 MB of values and events at worst with customer changes of ~5 KB.

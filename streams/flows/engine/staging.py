@@ -164,24 +164,12 @@ class _Scope:
 async def handle_record(handler: Handler, record: Incoming, ctx: RecordContext) -> None:
     """Run ``handler`` for ``record``: what it did is kept if it returns; if it raises, all of it is undone and
     the record dead-lettered (a ``Rejected`` with its reason; a bug or unforeseen input with the exception's type
-    and message, so one bad record never stops the flow). The scope of :meth:`RecordContext.isolated` written out:
-    this runs for every record the engine reads."""
-    journal = ctx.journal
-    journal.epoch += 1
-    mark = len(ctx.emitted), len(ctx.dead_letters), len(ctx._counted), len(journal.entries)
+    and message, so one bad record never stops the flow)."""
     try:
-        result = handler(record, ctx)
-        if result is not None and inspect.isawaitable(result):
-            await result
-    except Rejected as rejection:
-        ctx._undo(mark)
-        for rejected in rejection.records or (record,):
-            ctx.dead_letters.append(DeadLettered(record=rejected, reason=rejection.reason,
-                                                 stage=rejection.stage or ctx.stage))
-    except Exception as exc:  # a bug or bad input must not stop the flow
-        ctx._undo(mark)
+        with _Scope(ctx, (record,)):
+            result = handler(record, ctx)
+            if result is not None and inspect.isawaitable(result):
+                await result
+    except Exception as exc:  # undone by the scope; a bug or bad input must not stop the flow
         ctx.dead_letters.append(DeadLettered(record=record, reason=f"{type(exc).__name__}: {exc}",
                                              stage=ctx.stage, error_type=type(exc).__name__))
-    except BaseException:
-        ctx._undo(mark)
-        raise
