@@ -41,7 +41,7 @@ from streams.flows.customers.exceptions import CustomerFlowError
 from streams.flows.customers.mirror import MISSING
 from streams.flows.customers.refused import SINK_STAGE
 from streams.flows.customers.state import CustomerState
-from streams.flows.customers.sync import command_payload, decide, link_record
+from streams.flows.customers.sync import carried_ids, command_payload, decide, link_record
 from streams.flows.engine.api import Incoming
 from streams.flows.engine.objects import ObjectView
 from streams.flows.exceptions import FlowFileError, FlowUnavailable
@@ -178,8 +178,6 @@ def _resend(state: CustomerState, role: SystemRole, cause: Cause, *, context: Co
         return bool(mirror.pending.get(name)) or mirror.reported.get(name, MISSING) != mirror.view(name, wanted)
 
     ids = tuple(f for f in role.link_back if state.value(f) is not None and unsure(f, state.value(f)))
-    if ids:
-        command("update", config.link.target, link_record(state), ids)
     fields = tuple(n for n in role.record_writes
                    if unsure(n, state.record[n] if n in state.record else config.defaults.get(n, MISSING))
                    and not (state.value(n) is None and n in role.cannot_clear))
@@ -187,9 +185,12 @@ def _resend(state: CustomerState, role: SystemRole, cause: Cause, *, context: Co
     inactive = active is not None and active in fields and state.value(active) is False
     on_inactive = role.on_inactive or config.on_inactive
     updated = tuple(n for n in fields if not (inactive and n == active))
+    carried = carried_ids(role, ids, updated)
+    if len(ids) > len(carried):
+        command("update", config.link.target, link_record(state), tuple(f for f in ids if f not in carried))
     record_type = (role.payload or config.record).target
     if updated:
-        command("update", record_type, command_payload(state, role, context, named), updated)
+        command("update", record_type, command_payload(state, role, context, named), carried + updated)
     if inactive and active is not None and on_inactive != "ignore":
         command(on_inactive, record_type, command_payload(state, role, context, named), (active,))
     for name in (*ids, *fields):

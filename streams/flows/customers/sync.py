@@ -145,6 +145,13 @@ def link_record(state: CustomerState) -> dict[str, Any]:
     return {**link, config.link.key[0]: state.customer_number} if len(config.link.key) == 1 else link
 
 
+def carried_ids(role: SystemRole, ids: tuple[str, ...], updated: tuple[str, ...]) -> tuple[str, ...]:
+    """The link-back ``ids`` that go with the record's update of ``updated`` fields rather than as the link's own
+    update: those ``role``'s ``writes`` lists too, when there is an update. One command and one echo instead of
+    two (a new customer's link and the defaults its other system filled in)."""
+    return tuple(f for f in ids if f in role.writes) if updated else ()
+
+
 def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mapping[str, Any],
            audit: list[Mapping[str, Any]], settled_at: dt.datetime) -> list[Command]:
     """The commands that bring every written system to the reconciled record; the mirrors remember them. A
@@ -184,11 +191,9 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
                 continue
         elif not mirror.present:
             continue
-        for field in role.link_back:
-            # an id the system stores is set, never cleared, through the link (the link is not ended by a null)
-            if state.value(field) is not None and mirror.differs(field, state.value(field)):
-                command(name, "update", config.link, link_record(state), (field,))
-                mirror.command(field, state.value(field))
+        # an id the system stores is set, never cleared, through the link (the link is not ended by a null)
+        linking = tuple(f for f in role.link_back
+                        if state.value(f) is not None and mirror.differs(f, state.value(f)))
         differing = mirror.differing(role.record_writes, state.record, config.defaults)
         kept = {n for n in differing if n in role.cannot_clear and mirror.view(n, state.value(n)) is None}
         _audit_uncleared(state, role, kept, audit, settled_at)
@@ -196,8 +201,13 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
         active = config.active
         inactive = active is not None and active in changed and state.value(active) is False
         updated = tuple(n for n in changed if not (inactive and n == active))
+        carried = carried_ids(role, linking, updated)
+        for field in linking:
+            if field not in carried:
+                command(name, "update", config.link, link_record(state), (field,))
+            mirror.command(field, state.value(field))
         if updated:
-            command(name, "update", role.payload, command_payload(state, role, context, named), updated)
+            command(name, "update", role.payload, command_payload(state, role, context, named), carried + updated)
         on_inactive = role.on_inactive or config.on_inactive
         if inactive and active is not None and on_inactive != "ignore":
             command(name, on_inactive, role.payload, command_payload(state, role, context, named), (active,))

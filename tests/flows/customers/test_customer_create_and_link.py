@@ -41,14 +41,14 @@ def test_account_coming_back_links_both_systems(harness: Harness) -> None:
     systems = harness.systems
     harness.feed(systems.crm_create("C-100003", name="Acme", email="a@acme.cn"))
     applied = harness.settle()
-    assert [s.route for s in applied] == [("Account", "create"), ("CustomerAccountXref", "update"),
-                                          ("Customer", "update")]
-    xref, mirrored = applied[1], applied[2]
+    # the link rides with the update of the defaults the ERP filled in (flows/customers.yaml lists
+    # erp_account_id in the CRM's writes): one CRM command, one echo
+    assert [s.route for s in applied] == [("Account", "create"), ("Customer", "update")]
+    mirrored = applied[1]
     account_id = systems.accounts["C-100003"]["account_id"]
-    assert xref.topic == COMMANDS_CRM and xref.changed == ("erp_account_id",)
-    assert xref.payload["erp_account_id"] == account_id and xref.payload["account_code"] == "AC-100003"
-    assert xref.payload["crm_customer_id"] == systems.customers["C-100003"]["id"]
-    assert mirrored.changed == ("credit_limit", "payment_terms")
+    assert mirrored.topic == COMMANDS_CRM
+    assert mirrored.changed == ("erp_account_id", "credit_limit", "payment_terms")
+    assert mirrored.payload["erp_account_id"] == account_id
     assert mirrored.payload["credit_limit"] == "0.00" and mirrored.payload["payment_terms"] == "NET30"
     assert systems.customers["C-100003"]["erp_account_id"] == account_id
     customer = harness.canonical("C-100003")
@@ -101,8 +101,9 @@ def test_crm_customer_with_empty_mirrors_of_an_existing_account_is_no_conflict(h
     systems = harness.systems
     harness.feed(systems.erp_create("C-100009", name="Acme", credit_limit=Decimal("300.00")))
     sent = harness.feed(systems.crm_create("C-100009", name="Acme"))
-    assert [s.route for s in sent] == [("CustomerAccountXref", "update"), ("Customer", "update")]
-    assert sent[1].changed == ("credit_limit", "payment_terms") and sent[1].payload["credit_limit"] == "300.00"
+    assert [s.route for s in sent] == [("Customer", "update")]
+    assert sent[0].changed == ("erp_account_id", "credit_limit", "payment_terms")
+    assert sent[0].payload["credit_limit"] == "300.00"
     assert harness.conflicts() == []
     harness.settle()
     assert harness.outbox == [] and harness.conflicts() == []

@@ -136,10 +136,10 @@ def test_erp_account_links_the_crm_customer_and_erp_edits_reach_the_crm(live: Li
                             lambda seen: any(k == number and v["erp_account_id"] == account_id for _, k, v in seen))
 
     live.crm_customer(number, "CRM Side Name")
-    (xref,) = live.commands_for(number, ("CustomerAccountXref", "update"))
-    assert xref["target"] == "crm" and _payload(xref)["erp_account_id"] == account_id
+    # the link goes with the ERP-owned fields, in one update (flows/customers.yaml: erp_account_id in the writes)
     (mirrored,) = live.commands_for(number, ("Customer", "update"))
-    assert list(mirrored["changed_fields"]) == ["credit_limit", "payment_terms"]
+    assert mirrored["target"] == "crm" and _payload(mirrored)["erp_account_id"] == account_id
+    assert list(mirrored["changed_fields"]) == ["erp_account_id", "credit_limit", "payment_terms"]
     assert _payload(mirrored)["credit_limit"] == "500.00" and _payload(mirrored)["payment_terms"] == "NET45"
     (rename,) = live.commands_for(number, ("Account", "update"))
     assert list(rename["changed_fields"]) == ["name"] and _payload(rename)["name"] == "CRM Side Name"
@@ -158,7 +158,8 @@ def test_conflicting_edit_in_the_erp_is_written_back_and_audited(live: Live) -> 
                           "AC-" + number[2:], "Owned By CRM", number)
     live.canonical.until(f"{number} published", lambda seen: any(k == number for _, k, v in seen))
     live.crm_customer(number, "Owned By CRM")
-    live.commands_for(number, ("CustomerAccountXref", "update"))
+    (linked,) = live.commands_for(number, ("Customer", "update"))
+    assert "erp_account_id" in linked["changed_fields"] and _payload(linked)["erp_account_id"] == account_id
 
     live.erp("UPDATE accounts SET name = %s, version = version + 1 WHERE account_id = %s", "Edited In ERP",
              account_id)

@@ -65,8 +65,8 @@ def test_every_command_of_a_customer_lifecycle_renders_through_its_route(
     assert bodies == [
         (("Account", "create"), {"account_code": "AC-700001", "crm_customer_number": number, "name": "Acme",
                                  "email": "a@acme.cn", "blocked": False}),
-        (("CustomerAccountXref", "update"), {"erp_account_id": systems.accounts[number]["account_id"]}),
-        (("Customer", "update"), {"credit_limit": "0.00", "payment_terms": "NET30"}),
+        (("Customer", "update"), {"erp_account_id": systems.accounts[number]["account_id"],
+                                  "credit_limit": "0.00", "payment_terms": "NET30"}),
         (("Account", "update"), {"billing_line1": "3 Quay", "billing_city": "Shanghai",
                                  "billing_postal_code": "200000", "billing_country": "CN"}),
         (("Account", "update"), {"name": "Acme"}),

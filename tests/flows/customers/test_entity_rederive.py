@@ -141,3 +141,24 @@ def test_a_request_for_another_flow_or_a_letter_of_another_stage(harness: Harnes
     _replay(harness, NUMBER, 2, _letter(harness, create, stage="flow.isthmus-orders"))
     assert [e.topic for e in harness.emitted[before:]] == [create.topic]
     assert harness.run.context.counts["rederive_as_stored"] == 1
+
+
+def test_a_refused_link_with_the_erp_defaults_is_sent_again_as_one_update(harness: Harness) -> None:
+    """The CRM refused the one update that carried the link and the defaults the ERP filled in: the replay sends
+    them again together, as the flow decided them (flows/customers.yaml lists erp_account_id in the CRM's writes)."""
+    systems = harness.systems
+    harness.feed(systems.crm_create(NUMBER, name="Acme"))
+    (create,) = harness.outbox
+    harness.outbox.clear()
+    merged: list[Sent] = []
+    for echo in systems.apply(create):
+        merged += harness.feed(echo)
+    assert [s.route for s in merged] == [("Customer", "update")]
+    harness.outbox.clear()  # the CRM refuses it
+    offset, letter = _dead_letter(harness, merged[0], stage="sink.crm")
+    (again,) = _replay(harness, NUMBER, offset, letter)
+    assert again.route == ("Customer", "update")
+    assert again.changed == ("erp_account_id", "credit_limit", "payment_terms")
+    harness.settle()
+    assert systems.customers[NUMBER]["erp_account_id"] == systems.accounts[NUMBER]["account_id"]
+    assert harness.outbox == [] and harness.conflicts() == []
