@@ -526,11 +526,16 @@ class CustomerFlow:
         return observed
 
     def _with_remembered_row(self, rows: Store, table: str, event: ChangeEvent) -> ChangeEvent:
+        """The change with the row as this flow last saw it for its before-image (a table whose updates and
+        deletes carry none); the row is remembered for its next change. An insert or a snapshot read needs no
+        before-image, so it is not looked up: a key no store holds yet costs the on-disk store the most (in the
+        initial sync's profile these look-ups were 8.5 % of the customer worker's time)."""
         key = row_key(table, event)
-        remembered = rows.get(key)
+        wants_before = event.op in (Op.UPDATE, Op.DELETE)
+        remembered = rows.get(key) if wants_before else None
         rows.put(key, None if event.op is Op.DELETE or event.after is None
                  else {"row": to_store(dict(event.after))})
-        if event.op in (Op.UPDATE, Op.DELETE):
+        if wants_before:
             return dataclasses.replace(event, before=None if remembered is None else from_store(remembered["row"]))
         return event
 

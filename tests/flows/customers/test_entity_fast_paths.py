@@ -1,5 +1,5 @@
 """The entity flow's per-record shortcuts (issue 17) answer what the plain definitions answer: the mirror's
-one-loop ``differing`` and the config's cached derived values."""
+one-loop ``differing`` and the config's cached derived values; no look-up a change does not need."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from support.systems import reference_systems
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.customers import CustomerFlow, EntityConfig
+from streams.flows.customers.flow import ROWS
 from streams.flows.customers.mirror import MISSING, Mirror
+from streams.flows.engine.stores import MemoryStore
 from streams.mapping import RecordMapping
 
 AT = dt.datetime(2026, 3, 10, 6, 0, tzinfo=dt.UTC)
@@ -63,3 +65,23 @@ def test_cached_config_values_are_their_definitions(config: EntityConfig) -> Non
         assert config.creates_in(name) == (name in config.written
                                            and any(o != name for o in config.origins))
     assert [r.name for r in config.targets] == ["erp"] and [r.name for r in config.order] == ["erp", "crm"]
+
+
+def test_an_inserted_row_is_remembered_without_looking_it_up(harness: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only an update or delete needs the remembered row (its before-image): an insert is not looked up, a key
+    that no on-disk store holds yet being the dearest read. The update after it still finds the row."""
+    systems = harness.systems
+    harness.feed(systems.crm_create("C-910001", name="Rows Co"))
+    looked_up: list[str] = []
+    get = MemoryStore.get
+
+    def counted(store: MemoryStore, key: str) -> Any:
+        if store.name == ROWS:
+            looked_up.append(key)
+        return get(store, key)
+
+    monkeypatch.setattr(MemoryStore, "get", counted)
+    harness.feed(systems.crm_address("C-910001", "billing", line1="1 Quay"))
+    assert looked_up == []
+    (update,) = harness.feed(systems.crm_address("C-910001", "billing", line1="2 Quay"))
+    assert update.payload["billing_address"]["line1"] == "2 Quay" and len(looked_up) == 1
