@@ -79,7 +79,8 @@ class WorkerSettings(Section):
         description="folder of the rocksdb state, <flow>/<store>/<partition> under it; one per worker on a machine, "
         "and deleting it is safe (the changelogs rebuild it)")
     state_cache_mb: int = Field(64, ge=8, le=65536, description="memory of the rocksdb state (block cache, write "
-                                "buffers included), MiB")
+                                "buffers included; the files' indexes and filters, ~1 % of the state on disk, "
+                                "come on top), MiB")
 
     parked_hold_after_s: float = Field(
         300.0, ge=0, description="seconds a change may wait for a look-up not known yet (parked) before its flow "

@@ -20,7 +20,11 @@ one day by default: a replay from an older offset could miss a delete). The engi
 checkpoint outside the changelog's offsets (a changelog deleted and made again).
 
 Memory: every store of the process shares one block cache, and their memtables are charged to it (a write
-buffer manager), so a worker's state costs about ``cache_mb`` however many keys it holds.
+buffer manager), so a worker's state costs about ``cache_mb``, plus the index and bloom filter of each table
+file, which stay in memory beside the cache: about 1 % of what is on disk (~20 MiB for a million customers).
+Kept inside the cache, a file's index (hundreds of KB for a 64 MiB file) was evicted by the data blocks and
+read again for each look-up of a key on disk: ~170 µs a look-up instead of ~15, 12 of the customer worker's
+70 CPU-seconds in the initial sync of 20,000 customers.
 """
 
 from __future__ import annotations
@@ -79,8 +83,7 @@ def _options(cache_mb: int) -> rocksdict.Options:
     table = rocksdict.BlockBasedOptions()
     table.set_block_cache(_shared.cache)
     table.set_bloom_filter(10, False)  # a key never seen (a new customer) costs no disk read
-    table.set_cache_index_and_filter_blocks(True)  # index and filters inside the budget, not beside it
-    table.set_pin_l0_filter_and_index_blocks_in_cache(True)
+    table.set_cache_index_and_filter_blocks(False)  # beside the budget, never read again (module docstring)
     options.set_block_based_table_factory(table)
     options.set_write_buffer_manager(_shared.buffers)
     options.set_write_buffer_size(8 << 20)
