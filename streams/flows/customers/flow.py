@@ -383,6 +383,7 @@ class CustomerFlow:
             with ctx.isolated(_cause_record(key, cause)):
                 audit: list[Mapping[str, Any]] = []
                 state = entities.get(key)
+                uncleared = [len(mirror.uncleared) for mirror in state.mirrors.values()]
                 try:
                     commands = decide(state, cause, context=self.context, named=self.named, audit=audit,
                                       settled_at=settled_at)
@@ -392,7 +393,10 @@ class CustomerFlow:
                         f"{key}: cannot decide on the changes of source transaction {cause.transaction_id} "
                         f"(its last change of this entity: {cause.event_id}): {exc}; the entity's state is kept, "
                         "it is decided again with its next change")) from exc
-                entities.put(key, state)
+                # A decision with nothing to send changed nothing (an entity in several chunks was decided with
+                # the first): its state is not written again, nor its changelog, nor its canonical checked.
+                if commands or audit or uncleared != [len(mirror.uncleared) for mirror in state.mirrors.values()]:
+                    entities.put(key, state)
                 ctx.count("conflicts", len(audit))
                 for topic, out_key, value, headers in outputs:
                     ctx.emit(topic, key=out_key, value=value, headers=headers)

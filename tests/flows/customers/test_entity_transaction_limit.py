@@ -21,9 +21,11 @@ from streams.codecs.exceptions import CodecError
 from streams.flows.customers import CustomerFlow, deferred
 from streams.flows.customers.config import TRANSACTION_LIMIT
 from streams.flows.customers.deferred import DECIDED_COUNT, DEFERRED, DEFERRED_COUNT
+from streams.flows.customers.flow import ENTITIES
 from streams.flows.engine.api import Incoming
 from streams.flows.engine.local import LocalRun
 from streams.flows.engine.repartition import partitioned
+from streams.flows.engine.stores import MemoryStore
 from streams.flows.exceptions import FlowFileError
 from streams.flows.orders.txjoin import SPLIT
 from streams.mapping import RecordMapping
@@ -245,3 +247,39 @@ def test_a_deferred_decision_that_fails_is_dead_lettered_alone_and_the_state_kep
     assert f"{numbers[0]}: cannot decide on the changes of source transaction" in letter.reason
     assert "does not fit its schema" in letter.reason and "decided again with its next change" in letter.reason
     assert harness.stored(numbers[0]) is not None and _deferred(harness) == {}
+
+
+def test_a_deferred_decision_with_nothing_to_send_writes_no_state(mappings: dict[str, RecordMapping],
+                                                                  schemas: SchemaStore,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """An entity several parts touched is deferred in each of their chunks: decided with the first, the later
+    decisions find nothing to send, and its state (and changelog) is not written again for them."""
+    harness = _limited(mappings, schemas, 3)
+    systems = harness.systems
+    numbers = [f"C-4209{n:02d}" for n in range(4)]
+    records = ([systems.crm_create(n, name=f"Bulk {n}") for n in numbers]
+               + [systems.crm_contact(n, email=f"{n.lower()}@example.com") for n in numbers]
+               + [systems.crm_address(n, city=f"City {n}") for n in numbers])
+    *changes, end = one_transaction(records)
+    harness._feed(changes)
+    start = len(harness.emitted)
+    harness._feed([end])  # the last part's entities, and the first chunk the parts left
+    written: list[str] = []
+    put_raw = MemoryStore.put_raw
+
+    def counted(store: MemoryStore, key: str, raw: bytes | None) -> None:
+        if store.name == ENTITIES:
+            written.append(key)
+        put_raw(store, key, raw)
+
+    monkeypatch.setattr(MemoryStore, "put_raw", counted)
+    before_ticks, ticks = len(harness.emitted), 0
+    while _deferred(harness):
+        assert ticks < 10, "the deferred chunks are never decided"
+        harness.run.tick(read_to_end=())
+        ticks += 1
+    at_ticks = _created(decode_commands(harness.emitted[before_ticks:], harness.schemas))
+    assert sorted(_created(decode_commands(harness.emitted[start:], harness.schemas))) == numbers  # each once
+    decided = harness.run.context.counts[DECIDED_COUNT]
+    assert ticks >= 1 and decided > len(numbers) + len(at_ticks)  # some decided again, with nothing to send
+    assert sorted(written) == sorted(at_ticks)  # only the entities a tick sent a command for were written
