@@ -65,6 +65,15 @@ def _ended(harness: Harness, end: tuple[str, bytes | None, bytes | None]) -> lis
     return sent
 
 
+def _table_by_table(harness: Harness, numbers: list[str]) -> list[tuple[str, bytes | None, bytes | None]]:
+    """The initial sync's shape, as one transaction with its END last: every customer, then a contact of each,
+    then an address of each."""
+    systems = harness.systems
+    return one_transaction([systems.crm_create(n, name=f"Bulk {n}") for n in numbers]
+                           + [systems.crm_contact(n, email=f"{n.lower()}@example.com") for n in numbers]
+                           + [systems.crm_address(n, city=f"City {n}") for n in numbers])
+
+
 def _deferred(harness: Harness) -> dict[str, object]:
     return dict(harness.run.context.memory[DEFERRED].items())
 
@@ -108,12 +117,8 @@ def test_a_bulk_load_table_by_table_sends_each_customer_once_with_what_later_par
     one transaction; each part holds one table's rows. Each customer is created once, with the billing address
     a later part brought."""
     harness = _limited(mappings, schemas, 3)
-    systems = harness.systems
     numbers = [f"C-4206{n:02d}" for n in range(4)]
-    records = ([systems.crm_create(n, name=f"Bulk {n}") for n in numbers]
-               + [systems.crm_contact(n, email=f"{n.lower()}@example.com") for n in numbers]
-               + [systems.crm_address(n, city=f"City {n}") for n in numbers])
-    *changes, end = one_transaction(records)
+    *changes, end = _table_by_table(harness, numbers)
     assert harness._feed(changes) == []  # three parts of three, folded; the last three wait for the END
     sent = [s for s in _ended(harness, end) if s.route[0] == "Account"]
     assert sorted(s.key for s in sent) == numbers and {s.route for s in sent} == {("Account", "create")}
@@ -255,12 +260,8 @@ def test_a_deferred_decision_with_nothing_to_send_writes_no_state(mappings: dict
     """An entity several parts touched is deferred in each of their chunks: decided with the first, the later
     decisions find nothing to send, and its state (and changelog) is not written again for them."""
     harness = _limited(mappings, schemas, 3)
-    systems = harness.systems
     numbers = [f"C-4209{n:02d}" for n in range(4)]
-    records = ([systems.crm_create(n, name=f"Bulk {n}") for n in numbers]
-               + [systems.crm_contact(n, email=f"{n.lower()}@example.com") for n in numbers]
-               + [systems.crm_address(n, city=f"City {n}") for n in numbers])
-    *changes, end = one_transaction(records)
+    *changes, end = _table_by_table(harness, numbers)
     harness._feed(changes)
     start = len(harness.emitted)
     harness._feed([end])  # the last part's entities, and the first chunk the parts left
