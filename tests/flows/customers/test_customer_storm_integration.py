@@ -141,7 +141,8 @@ def test_edit_storm_on_both_sides_reaches_a_fixed_point(stack: RunningStack) -> 
             assert sorted(accounts) == sorted(numbers)
             linked = db.crm_rows("SELECT customer_number, erp_account_id FROM crm.customers "
                                  "WHERE customer_number = ANY(%s)", numbers)
-            assert dict(linked) == accounts and created >= 3 * CUSTOMERS
+            # per customer at least the Account create and the CRM update carrying its link and the ERP defaults
+            assert dict(linked) == accounts and created >= 2 * CUSTOMERS
 
             for _ in range(EDITS):
                 number = chance.choice(numbers)
