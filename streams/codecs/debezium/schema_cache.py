@@ -80,15 +80,22 @@ class SchemaCache:
 
     @staticmethod
     def _schema_text(data: bytes) -> bytes | None:
-        if not data.startswith(HEAD) or not data.endswith(b"}"):
-            return None
-        at = data.find(SEPARATOR, _START)
-        return data[_START:at] if at > 0 else None
+        end = schema_end(data)
+        return data[_START:end] if end is not None else None
 
     def _remember(self, into: dict[Any, Any], key: Hashable, value: Any) -> None:
         if key not in into and len(into) >= self.size:
             del into[next(iter(into))]
         into[key] = value
+
+
+def schema_end(data: bytes) -> int | None:
+    """Where the schema text of a value as JsonConverter writes it (``HEAD``, the schema, ``SEPARATOR``, the payload,
+    ``}``) ends: at the first ``SEPARATOR`` (a schema's text never holds it); None for a value of another form."""
+    if not data.startswith(HEAD) or not data.endswith(b"}"):
+        return None
+    at = data.find(SEPARATOR, _START)
+    return at if at > 0 else None
 
 
 def _is_schema_text(text: bytes, schema: Mapping[str, Any]) -> bool:

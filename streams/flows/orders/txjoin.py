@@ -67,7 +67,7 @@ import orjson
 
 from streams.codecs.debezium.commits import CommitMark, change_floor, committed_before, end_mark
 from streams.codecs.debezium.envelope import ChangeEvent, TransactionEvent
-from streams.codecs.debezium.schema_cache import HEAD, SEPARATOR
+from streams.codecs.debezium.schema_cache import HEAD, SEPARATOR, schema_end
 from streams.flows.engine.api import Incoming, JsonValue, Store, encode_json
 from streams.flows.parking import record_from_state, record_to_state
 
@@ -87,12 +87,12 @@ _RECENT_SCHEMAS = 16
 
 
 def _schema_of(value: bytes) -> tuple[int, str, str] | None:
-    """Where the schema text of ``value`` (starting with HEAD) ends (the first SEPARATOR: every caller splits the
-    same value at the same place), its fingerprint and the text."""
-    start = len(HEAD)
-    end = value.find(SEPARATOR, start)
-    if end < 0:
+    """Where the schema text of ``value`` ends (:func:`~streams.codecs.debezium.schema_cache.schema_end`), its
+    fingerprint and the text; None for a value not as JsonConverter writes it."""
+    end = schema_end(value)
+    if end is None:
         return None
+    start = len(HEAD)
     for raw, fingerprint, text in _recent_schemas:
         if len(raw) == end - start and value.startswith(raw, start):
             return end, fingerprint, text
@@ -111,7 +111,7 @@ def schema_split(value: bytes | None) -> tuple[str, str, str] | None:
     """A change's value as JsonConverter writes it, ``{"schema":<schema>,"payload":<payload>}``: the fingerprint
     of its schema text, that text and the payload text (None for any other value, or one not in UTF-8). The
     value is those bytes again, exactly (:func:`joined_value`), wherever inside it is split."""
-    if value is None or not value.startswith(HEAD) or not value.endswith(b"}"):
+    if value is None:
         return None
     schema = _schema_of(value)
     if schema is None:
@@ -384,7 +384,7 @@ class TransactionJoin:
             objects.put(held, record)
             state = {**state, "have": {**have, name: Ordinals.of(have.get(name, ())).plus(ordinal)}}
             value = record.value
-            schema = _schema_of(value) if value is not None and value.startswith(HEAD) else None
+            schema = _schema_of(value) if value is not None else None
             schemas: dict[str, str] = state.get("schemas") or {}
             if schema is not None and schema[1] not in schemas:
                 state["schemas"] = {**schemas, schema[1]: schema[2]}
