@@ -186,8 +186,9 @@ def _resend(state: CustomerState, role: SystemRole, cause: Cause, *, context: Co
     on_inactive = role.on_inactive or config.on_inactive
     updated = tuple(n for n in fields if not (inactive and n == active))
     carried = carried_ids(role, ids, updated)
-    if len(ids) > len(carried):
-        command("update", config.link.target, link_record(state), tuple(f for f in ids if f not in carried))
+    alone = tuple(f for f in ids if f not in carried)
+    if alone:
+        command("update", config.link.target, link_record(state), alone)
     record_type = (role.payload or config.record).target
     if updated:
         command("update", record_type, command_payload(state, role, context, named), carried + updated)
