@@ -6,8 +6,10 @@ customers with their contacts and addresses; no orders, which are the orders flo
 customers'); the clock starts when the generator starts. Customer numbers start at a block of this run
 (``C-3xxxxxx``) and the SKUs have a run prefix, so runs do not collide with each other or other data.
 Before the clock starts, one warm-up customer must reach the ERP (up to ``latency.WARM_UP_S``), so a backlog
-of earlier runs is worked off first. Progress is printed every ``PROGRESS_S``; a run whose counts have not
-moved for ``STALL_S`` stops early.
+of earlier runs is worked off first. Progress is printed every ``PROGRESS_S``; a run stops early when for
+``STALL_S`` neither its counts nor the offsets the pipeline's topics hold have moved (a bulk load is one
+source transaction: nothing reaches the ERP until Debezium has streamed all of it and the customer flow has
+folded it, ~20 minutes at 1,000,000).
 
 Where the time went (issue 17, item 4), each measured over the run (the clock's start to its end):
 - ``topics``: when each stage's output topic received its first and last record of the run, and how many
@@ -137,11 +139,14 @@ def _measure(stack: RunningStack, *, customers: int, timeout_s: float) -> dict[s
         accounts = linked = 0
         printed = moved = time.monotonic()
         stalled = False
+        written = topic_span.Written(stack.settings.bootstrap_servers)
+        offsets = offsets_at_start = written.total()
         while time.monotonic() - began < timeout_s:
             counts = _counts(stack, low, high)
-            if counts != (accounts, linked):
+            now_offsets = written.total()
+            if counts != (accounts, linked) or now_offsets != offsets:
                 moved = time.monotonic()
-            accounts, linked = counts
+            (accounts, linked), offsets = counts, now_offsets
             now = time.monotonic() - began
             if accounts >= customers and accounts_s is None:
                 accounts_s = now
@@ -152,11 +157,13 @@ def _measure(stack: RunningStack, *, customers: int, timeout_s: float) -> dict[s
                 printed = time.monotonic()
                 loads.append(os.getloadavg()[0])
                 print(f"initial-sync: {now:.0f}s: {accounts:,} ERP accounts, {linked:,} linked back "
-                      f"({linked / max(now - loaded_s, 1):,.0f}/s since the generator ended)", flush=True)
+                      f"({linked / max(now - loaded_s, 1):,.0f}/s since the generator ended); the pipeline's "
+                      f"topics gained {offsets - offsets_at_start:,} offsets", flush=True)
             if time.monotonic() - moved > STALL_S:
                 stalled = True
                 break
             time.sleep(5)
+        written.close()
         wall_s = time.monotonic() - began
         cpu_used = cpu.spent(cpu_before, cpu.cpu_seconds(pids))
         loads.append(os.getloadavg()[0])

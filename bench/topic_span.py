@@ -83,6 +83,28 @@ def _last_timestamp(consumer: KafkaConsumer, tp: TopicPartition, start: int, end
     return None
 
 
+#: Kafka Connect's internal topics (``<prefix>.offsets`` and so on): they move with heartbeats, not with work.
+_INTERNAL = (".offsets", ".configs", ".status")
+
+
+class Written:
+    """How many offsets the pipeline's topics hold, summed over every partition of every topic but the broker's,
+    Debezium's heartbeats and Kafka Connect's own (``__*``, ``*.offsets|configs|status``). It grows while any
+    stage writes (Debezium streaming a bulk load, a flow folding it into its stores' changelogs, a sink's
+    results), so a run whose counts of outcomes stand still while it grows is working, not stalled."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+
+    def total(self) -> int:
+        topics = [t for t in self._consumer.topics() if not t.startswith("__") and not t.endswith(_INTERNAL)]
+        tps = [TopicPartition(t, p) for t in topics for p in self._consumer.partitions_for_topic(t) or ()]
+        return sum(self._consumer.end_offsets(tps).values()) if tps else 0
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
 def describe(found: Sequence[Span]) -> str:
     """One line: each topic's offsets and the seconds of its first and last record."""
     return "; ".join(f"{s.topic}: {s.offsets:,} offsets, {s.first_s}s → {s.last_s}s" if s.offsets else
