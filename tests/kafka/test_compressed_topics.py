@@ -1,0 +1,68 @@
+"""Topics whose record batches are compressed, with any of Kafka's codecs, are read like any other: by the flow
+engine (aiokafka) and by ``isthmus topics``, the loader and the tests (kafka-python).
+
+A production cluster compresses: a connector's producer (``producer.override.compression.type``), or the broker
+itself (a topic's ``compression.type``). A client without a codec's library fails on the first batch it cannot
+decompress (aiokafka: ``UnsupportedCodecError``), so a worker would stop at the first compressed CDC record.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from kafka import KafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
+from support.topics import read_committed, values_to_end
+
+from streams.stack.running import RunningStack
+from streams.stack.settings import PROJECT_ROOT
+
+CODECS = ("gzip", "snappy", "lz4", "zstd")
+PER_CODEC = 150
+COUNT_WORKER = Path(__file__).resolve().parents[1] / "flows" / "engine" / "count_worker.py"
+
+
+def test_records_compressed_with_every_codec_pass_through_the_engine_and_read_back(
+        stack: RunningStack, tmp_path: Path) -> None:
+    bootstrap = stack.settings.bootstrap_servers
+    run = uuid.uuid4().hex[:8]
+    topic_in, topic_out = f"compressed-in-{run}", f"compressed-out-{run}"
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin.create_topics([NewTopic(topic_in, 1, 1), NewTopic(topic_out, 1, 1)])
+    admin.close()
+    sent: list[bytes] = []
+    for codec in CODECS:  # one producer per codec: each writes batches compressed its way into the same partition
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", compression_type=codec, linger_ms=20)
+        for i in range(PER_CODEC):
+            value = f"{codec}-{i:04d}-".encode() + b"x" * 200  # compressible, as a Debezium record's schema is
+            producer.send(topic_in, key=codec.encode(), value=value)
+            sent.append(value)
+        producer.flush()
+        producer.close()
+
+    assert values_to_end(bootstrap, topic_in) == sent  # kafka-python reads every codec
+
+    log = tmp_path / "worker.log"
+    with open(log, "ab") as out:
+        worker = subprocess.Popen(
+            [sys.executable, str(COUNT_WORKER)], stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "COUNT_BROKER": bootstrap,
+                 "COUNT_FLOW": f"compressed-{run}", "COUNT_IN": topic_in, "COUNT_OUT": topic_out})
+    try:
+        values = read_committed(bootstrap, topic_out, at_least=len(sent), timeout=120, worker=worker)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+    assert "UnsupportedCodecError" not in log.read_text(), log.read_text()[-3000:]
+    # The engine read each codec's records in order and counted them per key (the codec).
+    expected = [value + b"|" + str(i % PER_CODEC + 1).encode() for i, value in enumerate(sent)]
+    assert [v or b"" for v in values] == expected
