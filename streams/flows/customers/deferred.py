@@ -6,11 +6,13 @@ folds each part into its entities as it comes, but decides only once the transac
 after the first part would write a customer without the contacts and addresses a later part brings, and write it
 again after that one (the 20,000-customer initial sync sent 40,030 ERP commands, half of them updates through a
 look-up and a PATCH each, and as many CRM link-backs). Each part leaves here the entities it touched, with the
-change that last touched each (the cause of its commands); the last part ends the transaction, and its entities are
-decided, a bounded number at a time (each decision's output stays in memory until its batch commits): as many as
-the flow's limit with the last part, the rest at the flow's next ticks, which the flow asks for at once
-(``Waiting.busy``). A decision is made on the entity's state as it is then: an entity a later transaction changed
-and decided meanwhile has nothing left to send.
+change that last touched each (the cause of its commands); the last part ends the transaction, and its entities
+are decided, a bounded number at a time (each decision's output stays in memory until its batch commits): as
+many as the flow's limit with the last part, the rest at the flow's next ticks, which the flow asks for at once
+(``Waiting.busy``). A decision is made on the entity's state
+as it is then: an entity a later transaction changed and decided meanwhile has nothing left to send. The
+entity's canonical record waits for its decision too (``CustomerState.held``): it is published once, with
+what every part brought.
 
 The ``deferred`` store holds, per transaction, ``tx:<tx>`` (how many chunks it wrote, the next one to decide) and
 ``chunk:<tx>:<n>`` (up to :data:`CHUNK` entities with their causes), and ``ended``, the transactions ended whose

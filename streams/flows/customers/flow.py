@@ -40,7 +40,7 @@ from typing import Any
 from streams.codecs import ChangeEvent, Op, decode
 from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.exceptions import CodecError
-from streams.flows.canonical.lineage import Lineage, mapping_version
+from streams.flows.canonical.lineage import LINEAGE_HEADER, MAPPING_VERSION_HEADER, Lineage, mapping_version
 from streams.flows.commands import Cause, Command, NotWritable, command_headers, encode_command
 from streams.flows.customers.config import EntityConfig, Reads, reference_config
 from streams.flows.customers.deferred import DECIDED_COUNT, DEFERRED, DEFERRED_COUNT, Deferred
@@ -151,6 +151,13 @@ def _cause_record(key: str, cause: Cause) -> Incoming:
                     timestamp_ms=int(cause.commit_time.timestamp() * 1000))
 
 
+def _unpublished(state: CustomerState) -> bool:
+    """The entity's canonical record differs from the one last published (held back while its source
+    transaction's parts came): its state must be written, so that the batch's end publishes it."""
+    canonical = state.canonical()
+    return canonical is not None and fingerprint(canonical) != state.published
+
+
 def _undecided(used: list[Incoming], exc: Exception) -> str:
     """The dead-letter reason of a group whose decision failed (every change of it gets this one)."""
     if len(used) == 1:
@@ -172,6 +179,18 @@ class _Change:
 
     def lineage(self, version: str) -> Lineage:
         return Lineage.of(self.event, self.system, self.record, version, cause=self.cause)
+
+
+@dataclass(frozen=True, slots=True)
+class _KeptLineage:
+    """The lineage a held entity keeps with its state (``CustomerState.held_lineage``): that of the last change
+    the parts of a source transaction folded into it, whose record is gone by the time it is decided."""
+
+    header: str
+
+    def lineage(self, version: str) -> Lineage:
+        return Lineage.from_headers(((LINEAGE_HEADER, self.header.encode()), (MAPPING_VERSION_HEADER,
+                                                                              version.encode())))
 
 
 class CustomerFlow:
@@ -348,15 +367,21 @@ class CustomerFlow:
         if not used:
             return []
         deciding = folded
+        entities = self._entities(ctx)
         if isinstance(records, Part) and not records.last:  # decided at the transaction's end (see .deferred)
+            for key in folded:
+                state = entities.get(key)
+                state.held = True  # and published there (see _publish), with the lineage it has now
+                if state.lineage is not None:
+                    state.held_lineage = state.lineage.lineage(self.mapping_version).headers()[LINEAGE_HEADER].decode()
             Deferred(ctx.stores[DEFERRED]).defer(records.tx, folded)
             ctx.count(DEFERRED_COUNT, len(folded))
             deciding = {}
-        entities = self._entities(ctx)
         try:
             commands: list[Command] = []
             for key, cause in deciding.items():
                 state = entities.get(key)
+                state.held = False
                 commands += decide(state, cause, context=self.context, named=self.named, audit=outcome.conflicts,
                                    settled_at=settled_at)
                 entities.put(key, state)  # encoded, and its canonical record published, when the batch ends
@@ -383,6 +408,7 @@ class CustomerFlow:
             with ctx.isolated(_cause_record(key, cause)):
                 audit: list[Mapping[str, Any]] = []
                 state = entities.get(key)
+                state.held = False
                 uncleared = [len(mirror.uncleared) for mirror in state.mirrors.values()]
                 try:
                     commands = decide(state, cause, context=self.context, named=self.named, audit=audit,
@@ -394,8 +420,10 @@ class CustomerFlow:
                         f"(its last change of this entity: {cause.event_id}): {exc}; the entity's state is kept, "
                         "it is decided again with its next change")) from exc
                 # A decision with nothing to send changed nothing (an entity in several chunks was decided with
-                # the first): its state is not written again, nor its changelog, nor its canonical checked.
-                if commands or audit or uncleared != [len(mirror.uncleared) for mirror in state.mirrors.values()]:
+                # the first): its state is not written again, nor its changelog, unless its canonical record,
+                # held back while the transaction's parts came, is still to be published.
+                if commands or audit or uncleared != [len(mirror.uncleared) for mirror in state.mirrors.values()] \
+                        or _unpublished(state):
                     entities.put(key, state)
                 ctx.count("conflicts", len(audit))
                 for topic, out_key, value, headers in outputs:
@@ -503,7 +531,14 @@ class CustomerFlow:
     def _publish(self, key: str, state: CustomerState, ctx: Context) -> None:
         """The batch ends with ``state`` changed: its canonical record is published if the batch changed it
         (by fingerprint, against the one of the state stored before the batch), once, with the lineage of the
-        last change the batch folded into it."""
+        last change the batch folded into it (or, decided at a transaction's end, the last change its parts
+        folded in: ``held_lineage``)."""
+        if state.held:
+            return  # a part of a source transaction still open changed it: published when it is decided
+        lineage = state.lineage
+        if lineage is None and state.held_lineage is not None:  # no later change: the held part's is the last
+            lineage = _KeptLineage(state.held_lineage)
+        state.held_lineage = None
         canonical = state.canonical()
         published = fingerprint(canonical)
         if canonical is None or published == state.published:
@@ -517,7 +552,7 @@ class CustomerFlow:
                 "is kept, the record is published with the entity's next change")) from exc
         state.published = published
         ctx.emit(self.canonical_topic, key=key, value=value,
-                 headers=state.lineage.lineage(self.mapping_version).headers() if state.lineage is not None else {})
+                 headers=lineage.lineage(self.mapping_version).headers() if lineage is not None else {})
 
     def _observed(self, change: MappedChange, event: ChangeEvent, reads: Reads) -> dict[str, Any]:
         """What the system reports for the fields Isthmus writes into it: the mapped values, plus, on a link

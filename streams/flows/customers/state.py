@@ -19,7 +19,10 @@ from streams.flows.engine.values import from_store, to_store
 from streams.mapping.reconcile import Stamp, stamps_to_avro
 
 #: The field order of the packed layout (version 1 of :data:`~streams.flows.engine.packed.MAGIC`).
-_LAYOUT = ("record", "provenance", "children", "xref", "xref_provenance", "mirrors", "creating", "published")
+_LAYOUT = ("record", "provenance", "children", "xref", "xref_provenance", "mirrors", "creating", "published",
+           "held_lineage")
+#: Fields a packed state has at least: ``held_lineage`` is written only while there is one.
+_REQUIRED = len(_LAYOUT) - 1
 
 
 def _stamps_to_json(stamps: Mapping[str, Stamp]) -> dict[str, Any]:
@@ -55,6 +58,14 @@ class CustomerState:
     #: from it when the canonical record is published).
     touched_by: Incoming | None = field(default=None, compare=False, repr=False)
     lineage: Any = field(default=None, compare=False, repr=False)
+    #: Not stored: a part of a source transaction not yet ended changed the entity in this batch, so its canonical
+    #: record waits for the transaction's end, where the entity is decided (:mod:`~streams.flows.customers.
+    #: deferred`): the canonical topic never shows half of a source transaction, and a bulk load publishes each
+    #: entity once instead of once per part that touched it.
+    held: bool = field(default=False, compare=False, repr=False)
+    #: The ``isthmus-lineage`` header text of the last change a held part folded in, kept with the state until its
+    #: canonical record is published (by then that change's record is long gone).
+    held_lineage: str | None = field(default=None, compare=False, repr=False)
 
     def mirror(self, system: str) -> Mirror:
         if system not in self.mirrors:
@@ -96,7 +107,8 @@ class CustomerState:
             provenance=dict(self.provenance), children={f: dict(items) for f, items in self.children.items()},
             xref=dict(self.xref), xref_provenance=dict(self.xref_provenance),
             mirrors={name: mirror.copy() for name, mirror in self.mirrors.items()}, creating=dict(self.creating),
-            published=self.published, touched_by=self.touched_by, lineage=self.lineage)
+            published=self.published, touched_by=self.touched_by, lineage=self.lineage, held=self.held,
+            held_lineage=self.held_lineage)
 
     def packed(self) -> bytes:
         """The compact layout: the fields of ``_LAYOUT`` in order, values packed in C (no tagged-JSON walk)."""
@@ -109,13 +121,18 @@ class CustomerState:
             {name: (m.present, m.reported, m.pending, m.uncleared) for name, m in self.mirrors.items()},
             self.creating,
             self.published,
+            *(() if self.held_lineage is None else (self.held_lineage,)),
         ])
 
     @classmethod
     def unpacked(cls, customer_number: str, raw: bytes, config: EntityConfig) -> CustomerState:
         state = cls(customer_number=customer_number, config=config)
         try:
-            record, provenance, children, xref, xref_provenance, mirrors, creating, published = unpack(raw)
+            values = unpack(raw)
+            if type(values) is not list or len(values) not in (_REQUIRED, len(_LAYOUT)):
+                raise ValueError(f"{len(values) if type(values) is list else type(values).__name__} fields")
+            record, provenance, children, xref, xref_provenance, mirrors, creating, published = values[:_REQUIRED]
+            state.held_lineage = values[_REQUIRED] if len(values) > _REQUIRED else None
             state.record = record
             state.provenance = {f: Stamp(system=s, commit_time=t) for f, (s, t) in provenance.items()}
             state.children = children

@@ -10,14 +10,16 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from customer_events import decode_commands
+from customer_events import decode_commands, decode_topic
 from customer_harness import SETTLED_AT, Harness
 from support.systems import reference_systems
 from test_entity_section import REFERENCE, _line, _load
 from tx_events import one_transaction
 
+from reference.topics import CANONICAL_CUSTOMERS
 from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.exceptions import CodecError
+from streams.flows.canonical.lineage import Lineage
 from streams.flows.customers import CustomerFlow, deferred
 from streams.flows.customers.config import TRANSACTION_LIMIT
 from streams.flows.customers.deferred import DECIDED_COUNT, DEFERRED, DEFERRED_COUNT
@@ -125,6 +127,33 @@ def test_a_bulk_load_table_by_table_sends_each_customer_once_with_what_later_par
     for created in sent:
         assert created.payload["billing_address"]["city"] == f"City {created.key}"
     assert not [s for s in harness.settle() if s.route == ("Account", "update")]
+
+
+def test_a_bulk_load_publishes_each_canonical_customer_once_at_its_end_with_every_part(
+        mappings: dict[str, RecordMapping], schemas: SchemaStore) -> None:
+    """The canonical topic never shows half of a source transaction: the parts fold, but the entities they
+    touched are published where they are decided, once each, with the contacts and addresses later parts
+    brought (before, once per batch that folded a part of them: three times per customer in a bulk load)."""
+    harness = _limited(mappings, schemas, 3)
+    numbers = [f"C-4210{n:02d}" for n in range(4)]
+    *changes, end = _table_by_table(harness, numbers)
+    for one in changes:  # a batch per change: every part's batch ends before the END arrives
+        harness._feed([one])
+    assert decode_topic(harness.emitted, CANONICAL_CUSTOMERS, schemas) == []
+    _ended(harness, end)
+    while _deferred(harness):
+        harness.run.tick(read_to_end=())
+    published = decode_topic(harness.emitted, CANONICAL_CUSTOMERS, schemas)
+    assert sorted(r["customer_number"] for r in published) == numbers  # each once
+    for record in published:
+        number = record["customer_number"]
+        assert [c["email"] for c in record["contacts"]] == [f"{number.lower()}@example.com"]
+        assert record["billing_address"]["city"] == f"City {number}"
+    # Each carries the lineage of its last change, the address, also the one whose address came in a part
+    # before the last (its decision kept that change's lineage: the record itself was gone by then).
+    lineages = [Lineage.from_headers(e.headers) for e in harness.emitted if e.topic == CANONICAL_CUSTOMERS]
+    assert [lineage.table for lineage in lineages] == ["addresses"] * len(numbers)
+    assert len({lineage.change for lineage in lineages}) == len(numbers)
 
 
 def test_decisions_left_past_the_limit_are_taken_at_the_next_ticks(mappings: dict[str, RecordMapping],
