@@ -14,7 +14,7 @@ from streams.flows.customers.config import EntityConfig
 from streams.flows.customers.exceptions import CorruptState
 from streams.flows.customers.mirror import Mirror
 from streams.flows.engine.api import Incoming, StoreValueError, decode_json
-from streams.flows.engine.packed import fingerprint, is_packed, pack, unpack
+from streams.flows.engine.packed import fingerprint, from_instant, instant, is_packed, pack, restore, unpack_tagged
 from streams.flows.engine.values import from_store, to_store
 from streams.mapping.reconcile import Stamp, stamps_to_avro
 
@@ -23,6 +23,15 @@ _LAYOUT = ("record", "provenance", "children", "xref", "xref_provenance", "mirro
            "held_lineage")
 #: Fields a packed state has at least: ``held_lineage`` is written only while there is one.
 _REQUIRED = len(_LAYOUT) - 1
+
+
+def _packed_stamps(stamps: Mapping[str, Stamp]) -> dict[str, tuple[str, int | dt.datetime]]:
+    return {f: (s.system, instant(s.commit_time)) for f, s in stamps.items()}
+
+
+def _unpacked_stamps(data: Mapping[str, Any], seen: dict[int, dt.datetime]) -> dict[str, Stamp]:
+    """Stamps as :func:`_packed_stamps` wrote them (or tagged, as the layout's first form did)."""
+    return {f: Stamp(system=system, commit_time=from_instant(at, seen)) for f, (system, at) in data.items()}
 
 
 def _stamps_to_json(stamps: Mapping[str, Stamp]) -> dict[str, Any]:
@@ -114,10 +123,10 @@ class CustomerState:
         """The compact layout: the fields of ``_LAYOUT`` in order, values packed in C (no tagged-JSON walk)."""
         return pack([
             self.record,
-            {f: (s.system, s.commit_time) for f, s in self.provenance.items()},
+            _packed_stamps(self.provenance),
             self.children,
             self.xref,
-            {f: (s.system, s.commit_time) for f, s in self.xref_provenance.items()},
+            _packed_stamps(self.xref_provenance),
             {name: (m.present, m.reported, m.pending, m.uncleared) for name, m in self.mirrors.items()},
             self.creating,
             self.published,
@@ -128,23 +137,24 @@ class CustomerState:
     def unpacked(cls, customer_number: str, raw: bytes, config: EntityConfig) -> CustomerState:
         state = cls(customer_number=customer_number, config=config)
         try:
-            values = unpack(raw)
+            values = unpack_tagged(raw)  # each part restored as its layout says: no walk of the stamps
             if type(values) is not list or len(values) not in (_REQUIRED, len(_LAYOUT)):
                 raise ValueError(f"{len(values) if type(values) is list else type(values).__name__} fields")
             record, provenance, children, xref, xref_provenance, mirrors, creating, published = values[:_REQUIRED]
             state.held_lineage = values[_REQUIRED] if len(values) > _REQUIRED else None
-            state.record = record
-            state.provenance = {f: Stamp(system=s, commit_time=t) for f, (s, t) in provenance.items()}
-            state.children = children
-            state.xref = xref
-            state.xref_provenance = {f: Stamp(system=s, commit_time=t) for f, (s, t) in xref_provenance.items()}
-            for name, (present, reported, pending, uncleared) in mirrors.items():
+            seen: dict[int, dt.datetime] = {}
+            state.record = restore(record)
+            state.provenance = _unpacked_stamps(provenance, seen)
+            state.children = restore(children)
+            state.xref = restore(xref)
+            state.xref_provenance = _unpacked_stamps(xref_provenance, seen)
+            for name, (present, reported, pending, uncleared) in restore(mirrors).items():
                 role = config.written.get(name)
                 state.mirrors[name] = Mirror(system=name, holds=role.holds if role else {}, present=present,
                                              reported=reported, pending=pending, uncleared=uncleared)
             state.creating = creating
             state.published = published
-        except (TypeError, ValueError, AttributeError) as exc:
+        except (TypeError, ValueError, AttributeError, StoreValueError) as exc:
             raise CorruptState(f"stored entity {customer_number} is not what the flow writes ({len(_LAYOUT)} "
                                f"fields: {', '.join(_LAYOUT)}): {exc!r}; delete the flow's state (its changelog "
                                "topics) to rebuild it") from exc

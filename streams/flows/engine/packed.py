@@ -54,7 +54,40 @@ def is_packed(raw: bytes) -> bool:
 
 def unpack(raw: bytes) -> Any:
     """The value :func:`pack` was given."""
-    return _restore(orjson.loads(memoryview(raw)[len(MAGIC):]))
+    return restore(orjson.loads(memoryview(raw)[len(MAGIC):]))
+
+
+def unpack_tagged(raw: bytes) -> Any:
+    """:func:`pack`'s bytes as JSON, the tagged values left as they are: a caller that knows its layout restores
+    only the parts that can hold one (:func:`restore`), and reads the parts it packed otherwise itself."""
+    return orjson.loads(memoryview(raw)[len(MAGIC):])
+
+
+def instant(value: dt.datetime) -> int | dt.datetime:
+    """A UTC time as microseconds since the epoch, a plain integer, for a layout that knows the place holds a
+    time (:func:`from_instant` reads it back without a walk); any other time as it is (packed tagged)."""
+    if value.tzinfo is not None and value.utcoffset() == dt.timedelta(0):
+        return (value - _EPOCH) // _ONE_US
+    return value
+
+
+def from_instant(value: Any, seen: dict[int, dt.datetime]) -> dt.datetime:
+    """The time :func:`instant` packed (or, tagged, :func:`pack` did); ``seen`` shares the times already made
+    (the fields of one record mostly hold the same few)."""
+    if type(value) is int:
+        made = seen.get(value)
+        if made is None:
+            made = seen[value] = _EPOCH + dt.timedelta(microseconds=value)
+        return made
+    restored = restore(value)
+    if not isinstance(restored, dt.datetime):
+        raise StoreValueError(f"{value!r} is not a packed time")
+    return restored
+
+
+def restore(value: Any) -> Any:
+    """``value`` read by :func:`unpack_tagged`, its tagged values restored."""
+    return _restore(value)
 
 
 def _restore(value: Any) -> Any:

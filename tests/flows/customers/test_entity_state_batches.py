@@ -4,19 +4,23 @@ layout, its canonical record published once per key per batch; the JSON layout w
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from customer_events import Systems, decode_topic
 from customer_harness import Harness
 from tx_events import with_ends
 
 from reference.topics import CANONICAL_CUSTOMERS, CRM_CUSTOMERS
+from streams.flows.customers.exceptions import CorruptState
 from streams.flows.customers.state import CustomerState, StateCodec
 from streams.flows.engine.api import encode_json
 from streams.flows.engine.local import Emitted, LocalRun
-from streams.flows.engine.packed import is_packed
+from streams.flows.engine.packed import is_packed, pack, unpack_tagged
 from streams.flows.engine.stores import MemoryStore
+from streams.mapping.reconcile import Stamp
 
 NUMBER = "C-700001"
 
@@ -140,3 +144,34 @@ def test_every_part_of_the_state_survives_the_packed_layout_and_a_copy(harness: 
     copied.mirror("erp").pending.setdefault("name", []).append("Other")
     copied.children.setdefault("contacts", {})["99"] = {"crm_contact_id": 99}
     assert codec.decode(NUMBER, codec.encode(NUMBER, state)) == state != copied
+
+
+def test_stamps_pack_as_plain_microseconds_and_the_tagged_form_still_reads(harness: Harness) -> None:
+    """A stamp's time is packed as an integer its place says is a time (read back without walking the values
+    for tags); a time that is not UTC keeps its offset, and a state packed with tagged stamps still reads."""
+    harness.feed(*_sync(harness.systems, NUMBER))
+    codec = StateCodec(harness.flow.config)
+    state = codec.decode(NUMBER, harness.run.context.memory["entities"].get_raw(NUMBER))
+    assert state.provenance and state.xref_provenance
+    stamps = unpack_tagged(codec.encode(NUMBER, state))[1]
+    assert all(type(at) is int for _, at in stamps.values())
+    shanghai = dt.datetime(2026, 3, 10, 8, 0, 0, 123456, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    state.provenance["name"] = Stamp(system="erp", commit_time=shanghai)
+    again = codec.decode(NUMBER, codec.encode(NUMBER, state))
+    assert again == state and again.provenance["name"].commit_time.utcoffset() == dt.timedelta(hours=8)
+    tagged = pack([state.record, {f: (s.system, s.commit_time) for f, s in state.provenance.items()},
+                   state.children, state.xref,
+                   {f: (s.system, s.commit_time) for f, s in state.xref_provenance.items()},
+                   {n: (m.present, m.reported, m.pending, m.uncleared) for n, m in state.mirrors.items()},
+                   state.creating, state.published])  # the layout's first form: 8 fields, stamps tagged
+    assert codec.decode(NUMBER, tagged) == state and codec.decode(NUMBER, tagged).held_lineage is None
+    state.held_lineage = '{"change":"c"}'
+    assert codec.decode(NUMBER, codec.encode(NUMBER, state)).held_lineage == '{"change":"c"}'
+
+
+def test_a_packed_state_of_another_shape_is_refused_as_corrupt(harness: Harness) -> None:
+    codec = StateCodec(harness.flow.config)
+    for raw in (pack([{}, {}]), pack({"record": {}}), pack([{}, {"name": ["crm", "not a time"]}, {}, {}, {}, {},
+                                                             {}, None])):
+        with pytest.raises(CorruptState, match="is not what the flow writes"):
+            codec.decode(NUMBER, raw)
