@@ -43,7 +43,13 @@ from streams.codecs.exceptions import CodecError
 from streams.flows.canonical.lineage import LINEAGE_HEADER, MAPPING_VERSION_HEADER, Lineage, mapping_version
 from streams.flows.commands import Cause, Command, NotWritable, command_headers, encode_command
 from streams.flows.customers.config import EntityConfig, Reads, reference_config
-from streams.flows.customers.deferred import DECIDED_COUNT, DEFERRED, DEFERRED_COUNT, Deferred
+from streams.flows.customers.deferred import (
+    DECIDED_COUNT,
+    DECISIONS_PER_BATCH,
+    DEFERRED,
+    DEFERRED_COUNT,
+    Deferred,
+)
 from streams.flows.customers.exceptions import CustomerFlowError, MissingMapping
 from streams.flows.customers.keying import CustomerKeys, row_key
 from streams.flows.customers.recreate import reborn
@@ -368,7 +374,8 @@ class CustomerFlow:
             return []
         deciding = folded
         entities = self._entities(ctx)
-        if isinstance(records, Part) and not records.last:  # decided at the transaction's end (see .deferred)
+        if isinstance(records, Part) and (not records.last or len(folded) > DECISIONS_PER_BATCH):
+            # decided at the transaction's end (see .deferred), at most a batch's budget of them at a time
             for key in folded:
                 state = entities.get(key)
                 state.held = True  # and published there (see _publish), with the lineage it has now
@@ -399,7 +406,7 @@ class CustomerFlow:
         most the flow's transaction limit of them, each on its own: one that cannot be decided is dead-lettered
         alone, as its last change (the entity's state stands). True when more are left."""
         deferred = Deferred(ctx.stores[DEFERRED])
-        taken = deferred.take(self.config.transaction_limit)
+        taken = deferred.take(min(self.config.transaction_limit, DECISIONS_PER_BATCH))
         if not taken:
             return False
         entities = self._entities(ctx)

@@ -21,6 +21,7 @@ from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.exceptions import CodecError
 from streams.flows.canonical.lineage import Lineage
 from streams.flows.customers import CustomerFlow, deferred
+from streams.flows.customers import flow as customer_flow
 from streams.flows.customers.config import TRANSACTION_LIMIT
 from streams.flows.customers.deferred import DECIDED_COUNT, DEFERRED, DEFERRED_COUNT
 from streams.flows.customers.flow import ENTITIES
@@ -173,6 +174,29 @@ def test_decisions_left_past_the_limit_are_taken_at_the_next_ticks(mappings: dic
     later = _created(decode_commands(harness.emitted, harness.schemas))
     assert sorted(later) == numbers  # every entity once, across the END and the tick
     assert _deferred(harness) == {} and harness.run.tick(read_to_end=()).busy is False
+
+
+def test_a_batch_decides_at_most_its_budget_of_entities_below_a_higher_limit(
+        mappings: dict[str, RecordMapping], schemas: SchemaStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each decision's state and output stay in memory until the batch commits: a batch decides at most
+    ``DECISIONS_PER_BATCH`` deferred entities, however many changes the flow's limit lets a part fold."""
+    monkeypatch.setattr(deferred, "CHUNK", 1)
+    monkeypatch.setattr(customer_flow, "DECISIONS_PER_BATCH", 2)
+    harness = _limited(mappings, schemas, 4)
+    systems = harness.systems
+    numbers = [f"C-4211{n:02d}" for n in range(11)]
+    *changes, end = one_transaction([systems.crm_create(n, name="Bulk") for n in numbers])
+    assert harness._feed(changes) == []  # two parts of four folded and deferred; the last three wait for the END
+    assert len(_created(harness._feed([end]))) == 2  # the last part too is past the budget: left with the rest
+    ticks = [len(_created(_ticked(harness))) for _ in range(6)]
+    assert ticks == [2, 2, 2, 2, 1, 0] and sorted(_created(decode_commands(harness.emitted, schemas))) == numbers
+    assert _deferred(harness) == {} and harness.dead_letters == []
+
+
+def _ticked(harness: Harness) -> list:  # type: ignore[type-arg]
+    start = len(harness.emitted)
+    harness.run.tick(read_to_end=())
+    return decode_commands(harness.emitted[start:], harness.schemas)
 
 
 def test_a_tick_that_leaves_decisions_says_it_is_busy(mappings: dict[str, RecordMapping], schemas: SchemaStore,
