@@ -8,23 +8,18 @@ decompress (aiokafka: ``UnsupportedCodecError``), so a worker would stop at the 
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
+from support.processes import start_count_worker, stop
 from support.topics import read_committed, values_to_end
 
 from streams.stack.running import RunningStack
-from streams.stack.settings import PROJECT_ROOT
 
 CODECS = ("gzip", "snappy", "lz4", "zstd")
 PER_CODEC = 150
-COUNT_WORKER = Path(__file__).resolve().parents[1] / "flows" / "engine" / "count_worker.py"
 
 
 def test_records_compressed_with_every_codec_pass_through_the_engine_and_read_back(
@@ -48,20 +43,12 @@ def test_records_compressed_with_every_codec_pass_through_the_engine_and_read_ba
     assert values_to_end(bootstrap, topic_in) == sent  # kafka-python reads every codec
 
     log = tmp_path / "worker.log"
-    with open(log, "ab") as out:
-        worker = subprocess.Popen(
-            [sys.executable, str(COUNT_WORKER)], stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "COUNT_BROKER": bootstrap,
-                 "COUNT_FLOW": f"compressed-{run}", "COUNT_IN": topic_in, "COUNT_OUT": topic_out})
+    worker = start_count_worker({"COUNT_BROKER": bootstrap, "COUNT_FLOW": f"compressed-{run}", "COUNT_IN": topic_in,
+                                 "COUNT_OUT": topic_out}, log)
     try:
         values = read_committed(bootstrap, topic_out, at_least=len(sent), timeout=120, worker=worker)
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait()
+        stop(worker)
     assert "UnsupportedCodecError" not in log.read_text(), log.read_text()[-3000:]
     # The engine read each codec's records in order and counted them per key (the codec).
     expected = [value + b"|" + str(i % PER_CODEC + 1).encode() for i, value in enumerate(sent)]

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -15,24 +13,17 @@ from pathlib import Path
 
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
+from support.processes import start_count_worker, stop
 from support.topics import read_committed
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.kafka.deadletters import DLQ_TOPIC
 from streams.stack.running import RunningStack
-from streams.stack.settings import PROJECT_ROOT
 
 RECORDS = 3000
 KEYS = 7
 POISON_EVERY = 997
 KILLS = 3
-
-
-def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, str(Path(__file__).with_name("count_worker.py"))],
-                                env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **env}, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def test_sigkill_again_and_again_loses_and_duplicates_nothing(stack: RunningStack, tmp_path: Path) -> None:
@@ -60,7 +51,7 @@ def test_sigkill_again_and_again_loses_and_duplicates_nothing(stack: RunningStac
            "COUNT_OUT": topic_out}
     log = tmp_path / "worker.log"
     feeder = threading.Thread(target=feed)
-    worker = _start(env, log)
+    worker = start_count_worker(env, log)
     feeder.start()
     try:
         for kill in range(1, KILLS + 1):
@@ -69,18 +60,13 @@ def test_sigkill_again_and_again_loses_and_duplicates_nothing(stack: RunningStac
             assert seen, f"no output before kill {kill}; log:\n{log.read_text()[-3000:]}"
             os.killpg(worker.pid, signal.SIGKILL)
             worker.wait()
-            worker = _start(env, log)
+            worker = start_count_worker(env, log)
         feeder.join()
         values = [v or b"" for v in read_committed(bootstrap, topic_out, at_least=len(expected),
                                                    timeout=240, worker=worker)]
     finally:
         feeder.join()
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait()
+        stop(worker)
 
     payloads = [v.split(b"|")[0] for v in values]
     assert len(payloads) == len(expected), f"{len(payloads)} committed outputs for {len(expected)} inputs"
