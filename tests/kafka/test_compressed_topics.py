@@ -8,13 +8,11 @@ decompress (aiokafka: ``UnsupportedCodecError``), so a worker would stop at the 
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 from kafka import KafkaProducer
-from kafka.admin import KafkaAdminClient, NewTopic
 from support.processes import start_count_worker, stop
-from support.topics import read_committed, values_to_end
+from support.topics import probe_topics, read_committed, values_to_end
 
 from streams.stack.running import RunningStack
 
@@ -25,11 +23,7 @@ PER_CODEC = 150
 def test_records_compressed_with_every_codec_pass_through_the_engine_and_read_back(
         stack: RunningStack, tmp_path: Path) -> None:
     bootstrap = stack.settings.bootstrap_servers
-    run = uuid.uuid4().hex[:8]
-    topic_in, topic_out = f"compressed-in-{run}", f"compressed-out-{run}"
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    admin.create_topics([NewTopic(topic_in, 1, 1), NewTopic(topic_out, 1, 1)])
-    admin.close()
+    flow, topic_in, topic_out = probe_topics(bootstrap, "compressed", 1)
     sent: list[bytes] = []
     for codec in CODECS:  # one producer per codec: each writes batches compressed its way into the same partition
         producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", compression_type=codec, linger_ms=20)
@@ -43,7 +37,7 @@ def test_records_compressed_with_every_codec_pass_through_the_engine_and_read_ba
     assert values_to_end(bootstrap, topic_in) == sent  # kafka-python reads every codec
 
     log = tmp_path / "worker.log"
-    worker = start_count_worker({"COUNT_BROKER": bootstrap, "COUNT_FLOW": f"compressed-{run}", "COUNT_IN": topic_in,
+    worker = start_count_worker({"COUNT_BROKER": bootstrap, "COUNT_FLOW": flow, "COUNT_IN": topic_in,
                                  "COUNT_OUT": topic_out}, log)
     try:
         values = read_committed(bootstrap, topic_out, at_least=len(sent), timeout=120, worker=worker)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+import uuid
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from types import TracebackType
 from typing import Generic, Literal, TypeVar
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
 
 from support.waiting import eventually, quiet
@@ -65,6 +67,19 @@ def partitions(reader: KafkaConsumer, topic: str) -> list[TopicPartition]:
     """The partitions of ``topic``; empty while it does not exist."""
     reader.topics()  # refresh: a topic created since the consumer started is known only after
     return [TopicPartition(topic, p) for p in sorted(reader.partitions_for_topic(topic) or ())]
+
+
+def probe_topics(bootstrap: str, name: str, partitions: int) -> tuple[str, str, str]:
+    """A flow name of this run, ``<name>-<run>``, and its own input and output topics, ``<name>-in-<run>`` and
+    ``<name>-out-<run>``, created with ``partitions`` each: what a test of a worker it starts reads and writes."""
+    run = uuid.uuid4().hex[:8]
+    flow, topic_in, topic_out = f"{name}-{run}", f"{name}-in-{run}", f"{name}-out-{run}"
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.create_topics([NewTopic(topic_in, partitions, 1), NewTopic(topic_out, partitions, 1)])
+    finally:
+        admin.close()
+    return flow, topic_in, topic_out
 
 
 def create_missing(bootstrap: str, topics: Iterable[str]) -> None:

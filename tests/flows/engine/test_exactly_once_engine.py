@@ -7,14 +7,12 @@ import os
 import signal
 import threading
 import time
-import uuid
 from collections import defaultdict
 from pathlib import Path
 
 from kafka import KafkaProducer
-from kafka.admin import KafkaAdminClient, NewTopic
 from support.processes import start_count_worker, stop
-from support.topics import read_committed
+from support.topics import probe_topics, read_committed
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.kafka.deadletters import DLQ_TOPIC
@@ -28,11 +26,7 @@ KILLS = 3
 
 def test_sigkill_again_and_again_loses_and_duplicates_nothing(stack: RunningStack, tmp_path: Path) -> None:
     bootstrap = stack.settings.bootstrap_servers
-    run = uuid.uuid4().hex[:8]
-    topic_in, topic_out = f"engine-probe-in-{run}", f"engine-probe-out-{run}"
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    admin.create_topics([NewTopic(topic_in, 2, 1), NewTopic(topic_out, 2, 1)])
-    admin.close()
+    flow, topic_in, topic_out = probe_topics(bootstrap, "engine-probe", 2)
     expected = [b"v%05d" % i for i in range(RECORDS) if i % POISON_EVERY != POISON_EVERY - 1]
     poison = RECORDS - len(expected)
 
@@ -47,7 +41,7 @@ def test_sigkill_again_and_again_loses_and_duplicates_nothing(stack: RunningStac
         producer.flush()
         producer.close()
 
-    env = {"COUNT_BROKER": bootstrap, "COUNT_FLOW": f"engine-probe-{run}", "COUNT_IN": topic_in,
+    env = {"COUNT_BROKER": bootstrap, "COUNT_FLOW": flow, "COUNT_IN": topic_in,
            "COUNT_OUT": topic_out}
     log = tmp_path / "worker.log"
     feeder = threading.Thread(target=feed)

@@ -11,15 +11,13 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections import defaultdict
 from contextlib import suppress
 from pathlib import Path
 
 import orjson
 from kafka import KafkaProducer
-from kafka.admin import KafkaAdminClient, NewTopic
-from support.topics import read_committed, records_to_end
+from support.topics import probe_topics, read_committed, records_to_end
 from support.waiting import eventually
 
 from streams.flows.engine.rocks import RocksStore, store_path
@@ -75,11 +73,7 @@ def _changelog_replayed(bootstrap: str, topic: str) -> dict[int, dict[str, dict[
 
 def test_a_restart_reads_only_the_changelog_tail_and_keeps_exactly_once(stack: RunningStack, tmp_path: Path) -> None:
     bootstrap = stack.settings.bootstrap_servers
-    run = uuid.uuid4().hex[:8]
-    flow, topic_in, topic_out = f"state-probe-{run}", f"state-probe-in-{run}", f"state-probe-out-{run}"
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    admin.create_topics([NewTopic(topic_in, PARTITIONS, 1), NewTopic(topic_out, PARTITIONS, 1)])
-    admin.close()
+    flow, topic_in, topic_out = probe_topics(bootstrap, "state-probe", PARTITIONS)
 
     def feed() -> None:
         producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
