@@ -377,10 +377,7 @@ class CustomerFlow:
         if isinstance(records, Part) and (not records.last or len(folded) > DECISIONS_PER_BATCH):
             # decided at the transaction's end (see .deferred), at most a batch's budget of them at a time
             for key in folded:
-                state = entities.get(key)
-                state.held = True  # and published there (see _publish), with the lineage it has now
-                if state.lineage is not None:
-                    state.held_lineage = state.lineage.lineage(self.mapping_version).headers()[LINEAGE_HEADER].decode()
+                entities.get(key).held = True  # and published there (see _publish)
             Deferred(ctx.stores[DEFERRED]).defer(records.tx, folded)
             ctx.count(DEFERRED_COUNT, len(folded))
             deciding = {}
@@ -540,8 +537,10 @@ class CustomerFlow:
         (by fingerprint, against the one of the state stored before the batch), once, with the lineage of the
         last change the batch folded into it (or, decided at a transaction's end, the last change its parts
         folded in: ``held_lineage``)."""
-        if state.held:
-            return  # a part of a source transaction still open changed it: published when it is decided
+        if state.held:  # a part of a source transaction still open changed it: published when it is decided,
+            if state.lineage is not None:  # with the lineage of the last change the batch folded in
+                state.held_lineage = state.lineage.lineage(self.mapping_version).headers()[LINEAGE_HEADER].decode()
+            return
         lineage = state.lineage
         if lineage is None and state.held_lineage is not None:  # no later change: the held part's is the last
             lineage = _KeptLineage(state.held_lineage)

@@ -87,10 +87,6 @@ def from_instant(value: Any, seen: dict[int, dt.datetime]) -> dt.datetime:
 
 def restore(value: Any) -> Any:
     """``value`` read by :func:`unpack_tagged`, its tagged values restored."""
-    return _restore(value)
-
-
-def _restore(value: Any) -> Any:
     if type(value) is dict:
         if len(value) == 1:
             (tag, inner), = value.items()
@@ -102,9 +98,9 @@ def _restore(value: Any) -> Any:
                 return dt.date.fromordinal(inner)
             if tag == "$T":
                 return dt.datetime.fromisoformat(inner)
-        return {k: v if v is None or type(v) in _PLAIN else _restore(v) for k, v in value.items()}
+        return {k: v if v is None or type(v) in _PLAIN else restore(v) for k, v in value.items()}
     if type(value) is list:
-        return [v if v is None or type(v) in _PLAIN else _restore(v) for v in value]
+        return [v if v is None or type(v) in _PLAIN else restore(v) for v in value]
     return value
 
 
