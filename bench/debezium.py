@@ -212,8 +212,9 @@ def _end(change: Change, source: Mapping[str, Any], tx_id: str, counts: Mapping[
     value = {"schema": shape["value"]["schema"], "payload": {
         "status": "END", "id": tx_id, "ts_ms": source["ts_ms"], "event_count": sum(counts.values()),
         "data_collections": [{"data_collection": name, "event_count": n} for name, n in counts.items()]}}
-    return Change(kind=change.kind, topic=f"{prefix}.transaction", key=json.dumps(key).encode(),
-                  value=json.dumps(value).encode(), timestamp_ms=change.timestamp_ms)
+    compact = (",", ":")  # as Connect's JsonConverter writes it
+    return Change(kind=change.kind, topic=f"{prefix}.transaction", key=json.dumps(key, separators=compact).encode(),
+                  value=json.dumps(value, separators=compact).encode(), timestamp_ms=change.timestamp_ms)
 
 
 def customer_sync(cdc: Debezium, customers: int, *, first: int = 1) -> Iterator[Change]:

@@ -1,7 +1,8 @@
 """Runtime settings of every Isthmus process, apart from the local stack (which is one source of them).
 
 ``RuntimeSettings.load`` layers the environment, a ``--config`` file and the stack's offer over each field's
-default; ``client_kwargs`` gives every Kafka client its connection and security keywords.
+default; ``client_kwargs`` gives every Kafka client its connection and security keywords, ``producer_kwargs``
+a producer those and its codec.
 """
 
 from typing import TYPE_CHECKING
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING
 from streams.config.connect import ConnectSettings
 from streams.config.dirs import DirectorySettings
 from streams.config.exceptions import RuntimeConfigError
-from streams.config.kafka import KafkaAddress, KafkaSettings, client_kwargs, kafka_settings
+from streams.config.kafka import KafkaAddress, KafkaSettings, client_kwargs, kafka_settings, producer_kwargs
 
 if TYPE_CHECKING:
     from streams.config.model import RuntimeSettings
@@ -25,4 +26,4 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = ["ConnectSettings", "DirectorySettings", "KafkaAddress", "KafkaSettings", "RuntimeConfigError",
-           "RuntimeSettings", "client_kwargs", "kafka_settings"]
+           "RuntimeSettings", "client_kwargs", "kafka_settings", "producer_kwargs"]

@@ -2,9 +2,10 @@
 
 Every producer, consumer and admin client Isthmus builds (aiokafka in the worker, sinks and dashboard;
 kafka-python in ``isthmus topics`` and the warehouse loader) takes its connection and security keywords from
-:func:`client_kwargs`; both libraries take the same names (``bootstrap_servers``, ``security_protocol``,
-``sasl_*``, ``ssl_context``), so one function serves both. A plain ``host:port`` string is still accepted
-where a client is built (tests, tools): it means that address over PLAINTEXT.
+:func:`client_kwargs`, a producer from :func:`producer_kwargs` (the same, and its codec); both libraries take the
+same names (``bootstrap_servers``, ``security_protocol``, ``sasl_*``, ``ssl_context``, ``compression_type``), so
+one function serves both. A plain ``host:port`` string is still accepted where a client is built (tests, tools):
+it means that address over PLAINTEXT, every other setting at its default.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from streams.kafka.names import PREFIX_PATTERN
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+CompressionType = Literal["none", "gzip", "snappy", "lz4", "zstd"]
 
 
 def _split(value: Any) -> Any:
@@ -76,6 +78,10 @@ class KafkaSettings(Section):
     topic_prefix: str = Field("", description="prefix of every topic of Isthmus's own (commands, results, dlq, holds, "
                               "canonical, audit, changelogs, keying topics; not the CDC topics), for prefixed TOPIC "
                               "ACLs; default: none")
+    compression_type: CompressionType = Field(
+        "none", description="codec of the record batches Isthmus's producers write (commands, results, canonical, "
+        "changelogs, dead letters): none (Kafka's default), gzip, snappy, lz4 or zstd; every Isthmus client reads "
+        "all of them")
     tools_dir: Path | None = Field(None, description="folder of Kafka's jars (kafka-tools-*.jar), which `isthmus "
                                    "topics hanging` runs; default: the local stack's")
 
@@ -179,3 +185,11 @@ def client_kwargs(address: KafkaAddress) -> dict[str, Any]:
     if settings.security_protocol.endswith("SSL"):
         kwargs["ssl_context"] = ssl_context(settings)
     return kwargs
+
+
+def producer_kwargs(address: KafkaAddress) -> dict[str, Any]:
+    """:func:`client_kwargs` and what every producer of Isthmus's adds: its batches' codec (``compression_type``;
+    aiokafka's and kafka-python's producers take the same name and values, None for none)."""
+    settings = kafka_settings(address)
+    codec = None if settings.compression_type == "none" else settings.compression_type
+    return {**client_kwargs(settings), "compression_type": codec}

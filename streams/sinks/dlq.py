@@ -22,7 +22,7 @@ from aiokafka.errors import KafkaConnectionError
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.exceptions import CodecError
-from streams.config.kafka import KafkaAddress, client_kwargs, kafka_settings
+from streams.config.kafka import KafkaAddress, client_kwargs, kafka_settings, producer_kwargs
 from streams.kafka import names
 from streams.kafka.deadletters import replayed_headers
 from streams.kafka.rederive import REDERIVE_TYPE, RederiveRequest
@@ -219,7 +219,7 @@ async def replay(bootstrap_servers: KafkaAddress, topic: str, entries: Sequence[
     rederive = rederive or {}
     if rederive and store is None:
         raise ValueError("a re-derive request is encoded with the schemas: pass store")
-    producer = AIOKafkaProducer(**client_kwargs(bootstrap_servers), enable_idempotence=True, acks="all",
+    producer = AIOKafkaProducer(**producer_kwargs(bootstrap_servers), enable_idempotence=True, acks="all",
                                 client_id=names.client_id("isthmus-dlq-replay"))
     await _start(producer, bootstrap_servers)
     done: list[Replayed] = []

@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.errors import KafkaError, ProducerFenced
 
 from streams.codecs.avro.single_object import SchemaStore
-from streams.config.kafka import KafkaAddress, client_kwargs
+from streams.config.kafka import KafkaAddress, client_kwargs, producer_kwargs
 from streams.kafka.topics import TopicSpec, ensure_topics
 from streams.metrics.histogram import LabelledHistogram
 from streams.sinks.adapters.base import Adapter
@@ -158,7 +158,7 @@ class SinkWorker:
             TopicSpec(name=r.dlq_topic, partitions=DLQ_PARTITIONS, config=(("retention.ms", "-1"),)),
         ])
         self._producer = AIOKafkaProducer(
-            **client_kwargs(self.bootstrap_servers), client_id=r.client_id,
+            **producer_kwargs(self.bootstrap_servers), client_id=r.client_id,
             transactional_id=r.transactional_id, enable_idempotence=True, acks="all")
         self._consumer = AIOKafkaConsumer(
             **client_kwargs(self.bootstrap_servers), client_id=r.client_id, group_id=r.group_id,

@@ -23,7 +23,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
 from streams.codecs.avro.single_object import SchemaStore
-from streams.config.kafka import KafkaAddress, client_kwargs
+from streams.config.kafka import KafkaAddress, client_kwargs, producer_kwargs
 from streams.kafka import names
 from streams.kafka.deadletters import DEAD_LETTER_TYPE, STAGE_HEADER, Original, dead_letter_value, dlq_topic
 from streams.metrics.histogram import LabelledHistogram
@@ -93,7 +93,7 @@ class Loader:
                                  enable_auto_commit=False, isolation_level="read_committed",
                                  client_id=names.client_id(f"{self.worker_id}-{socket.gethostname()}"),
                                  max_poll_records=self.settings.batch_size)
-        producer = KafkaProducer(**client_kwargs(self.kafka), acks="all",
+        producer = KafkaProducer(**producer_kwargs(self.kafka), acks="all",
                                  enable_idempotence=True)
         try:
             assigned = self._assign(consumer, conn)

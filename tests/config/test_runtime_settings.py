@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.config import KafkaSettings, RuntimeConfigError, RuntimeSettings, client_kwargs
+from streams.config import KafkaSettings, RuntimeConfigError, RuntimeSettings, client_kwargs, producer_kwargs
 from streams.config.show import effective, render
 
 pytestmark = pytest.mark.unit
@@ -94,3 +94,17 @@ def test_created_topics_take_min_insync() -> None:
                                           "min_insync_replicas": 2})
     assert kafka.topic_config() == {"min.insync.replicas": "2"}
     assert KafkaSettings.plain("b:1").topic_config() == {}
+
+
+def test_producers_compress_with_the_configured_codec() -> None:
+    assert producer_kwargs("127.0.0.1:19092") == {"bootstrap_servers": ["127.0.0.1:19092"],
+                                                  "security_protocol": "PLAINTEXT", "compression_type": None}
+    zstd = RuntimeSettings.load({"ISTHMUS_KAFKA_COMPRESSION_TYPE": "zstd"}, stack=STACK)
+    assert producer_kwargs(zstd.kafka)["compression_type"] == "zstd"
+    assert zstd.origins[("kafka", "compression_type")] == "env"
+    lz4 = KafkaSettings.model_validate({"bootstrap_servers": "b:1", "compression_type": "lz4"})
+    assert producer_kwargs(lz4)["compression_type"] == "lz4"
+    assert "compression_type" not in client_kwargs(lz4)  # a consumer takes no codec: it reads every one
+    with pytest.raises(RuntimeConfigError, match="ISTHMUS_KAFKA_COMPRESSION_TYPE") as caught:
+        RuntimeSettings.load({"ISTHMUS_KAFKA_COMPRESSION_TYPE": "brotli"}, stack=STACK)
+    assert "'lz4'" in str(caught.value) and "unset it to use none" in str(caught.value)

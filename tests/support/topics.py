@@ -115,6 +115,18 @@ def topic_names(bootstrap: str) -> set[str]:
         reader.close()
 
 
+def log_bytes(bootstrap: str, topic: str) -> int:
+    """The bytes ``topic``'s partitions take in the brokers' logs (DescribeLogDirs): its record batches as written,
+    so compressed ones count compressed."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        answer = admin.describe_log_dirs([topic])
+    finally:
+        admin.close()
+    return sum(p["partition_size"] for broker in answer for d in broker["log_dirs"] for t in d["topics"]
+               if t["name"] == topic for p in t["partitions"])
+
+
 def partition_counts(bootstrap: str, topics: Iterable[str]) -> dict[str, int]:
     """How many partitions each of ``topics`` has (0 while it does not exist): metadata only, nothing read."""
     reader = consumer(bootstrap)

@@ -52,7 +52,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
 
 from streams.codecs.avro.single_object import SchemaStore
-from streams.config.kafka import KafkaAddress, client_kwargs
+from streams.config.kafka import KafkaAddress, client_kwargs, producer_kwargs
 from streams.errors import IsthmusError
 from streams.flows.engine.api import FlowSpec, Incoming, Ticking, Waiting
 from streams.flows.engine.batches import KeyPartitioner, OutRecord, send_batched
@@ -586,7 +586,7 @@ class FlowProcessor:
         # commit markers are still being written with NOT_ENOUGH_REPLICAS (how Kafka 4 tells produce requests of
         # aiokafka's version about CONCURRENT_TRANSACTIONS); the default 100 ms wait stalls the task each time.
         return AIOKafkaProducer(
-            **client_kwargs(self.settings.bootstrap_servers),
+            **producer_kwargs(self.settings.bootstrap_servers),
             transactional_id=names.transactional_id(f"{self.spec.name}-{partition}"),
             client_id=names.client_id(f"{self.settings.worker_id}-{self.spec.name}-{partition}"),
             enable_idempotence=True, acks="all", transaction_timeout_ms=self.settings.transaction_timeout_ms,

@@ -1,6 +1,7 @@
 """A worker for the engine's tests: counts records per key in a store and forwards each with its count.
 
-Configured by environment: COUNT_BROKER, COUNT_FLOW, COUNT_IN, COUNT_OUT. A value ``poison`` is counted and
+Configured by environment: COUNT_BROKER, COUNT_FLOW, COUNT_IN, COUNT_OUT, and COUNT_COMPRESSION (the producer's
+codec, ``kafka.compression_type``; default: that setting's). A value ``poison`` is counted and
 forwarded like any other, then the handler rejects it (``Rejected``, for a key ending in an even digit) or fails
 on it (``ValueError``, otherwise): either way the engine must undo its count and its output and dead-letter that
 record and nothing else.
@@ -14,6 +15,7 @@ import os
 import signal
 
 from streams.codecs.avro.single_object import SchemaStore
+from streams.config import KafkaSettings
 from streams.flows.engine.api import Context, FlowSpec, Incoming, Rejected
 from streams.flows.engine.processor import EngineSettings, run_flows
 
@@ -38,8 +40,11 @@ async def main() -> None:
                     stores=("counts",), outputs=(OUT,))
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    await run_flows([spec], EngineSettings(bootstrap_servers=os.environ["COUNT_BROKER"], batch_max_records=50,
-                                                   session_timeout_ms=10000),
+    kafka = {"bootstrap_servers": os.environ["COUNT_BROKER"]}
+    if os.environ.get("COUNT_COMPRESSION"):
+        kafka["compression_type"] = os.environ["COUNT_COMPRESSION"]
+    await run_flows([spec], EngineSettings(bootstrap_servers=KafkaSettings.model_validate(kafka),
+                                           batch_max_records=50, session_timeout_ms=10000),
                     SchemaStore.from_directory(), stop)
 
 
