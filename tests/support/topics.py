@@ -11,12 +11,14 @@ from __future__ import annotations
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Hashable, Iterable, Mapping
-from contextlib import suppress
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Mapping
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Generic, Literal, TypeVar
 
+from aiokafka import AIOKafkaConsumer
+from aiokafka import TopicPartition as AioTopicPartition
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
@@ -125,6 +127,22 @@ def log_bytes(bootstrap: str, topic: str) -> int:
         admin.close()
     return sum(p["partition_size"] for broker in answer for d in broker["log_dirs"] for t in d["topics"]
                if t["name"] == topic for p in t["partitions"])
+
+
+@asynccontextmanager
+async def engine_consumer(bootstrap: str, tps: Iterable[AioTopicPartition], *,
+                          max_partition_fetch_bytes: int = 16 * 1024 * 1024) -> AsyncIterator[AIOKafkaConsumer]:
+    """An aiokafka consumer as the flow engine reads with one (no group, no auto-commit), assigned ``tps`` from
+    their beginning: for a test of what the engine does with the records it fetches."""
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                              max_partition_fetch_bytes=max_partition_fetch_bytes)
+    await reader.start()
+    try:
+        reader.assign(list(tps))
+        await reader.seek_to_beginning(*tps)
+        yield reader
+    finally:
+        await reader.stop()
 
 
 def partition_counts(bootstrap: str, topics: Iterable[str]) -> dict[str, int]:

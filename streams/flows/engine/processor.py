@@ -18,6 +18,10 @@ committed offsets, which the fencing has settled); the partitions resume once th
 restore therefore never holds up the group's rebalance, the consumer's other partitions, or other flows.
 The group uses the range assignor, which gives partition ``p`` of every input to the same worker.
 
+A batch is shared out evenly over the input partitions that have records at hand (``fetching.take_fairly``): as
+aiokafka hands them out, one compressed fetch (tens of thousands of records) would be drained before any other
+input got a turn, and a bulk load's contacts would run that far ahead of their customers.
+
 A batch's output goes out a record batch per topic-partition (``batches.send_batched``), emitted records
 partitioned by key as the default partitioner would.
 
@@ -56,6 +60,7 @@ from streams.config.kafka import KafkaAddress, client_kwargs, producer_kwargs
 from streams.errors import IsthmusError
 from streams.flows.engine.api import FlowSpec, Incoming, Ticking, Waiting
 from streams.flows.engine.batches import KeyPartitioner, OutRecord, send_batched
+from streams.flows.engine.fetching import take_fairly
 from streams.flows.engine.staging import DeadLettered, RecordContext, handle_record
 from streams.flows.engine.stores import StateSettings, TaskStore
 from streams.flows.engine.timing import FlowTimings
@@ -287,8 +292,8 @@ class FlowProcessor:
             while not stop.is_set():
                 gathering = any(task.gathered is not None for task in self.tasks.values())
                 # What is gathered commits once nothing more is at hand: only batches already fetched join it.
-                batch = await consumer.getmany(timeout_ms=0 if gathering else self.settings.poll_timeout_ms,
-                                               max_records=self.settings.batch_max_records)
+                batch = await take_fairly(consumer, timeout_ms=0 if gathering else self.settings.poll_timeout_ms,
+                                          max_records=self.settings.batch_max_records)
                 fetched = time.perf_counter()
                 if self.failure is not None:
                     failure, self.failure = self.failure, None
