@@ -16,9 +16,10 @@ sequence) are not comparable, and nothing is concluded from them.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
+
+import orjson
 
 from streams.codecs.debezium.envelope import ChangeEvent, TransactionEvent
 
@@ -47,8 +48,8 @@ def change_floor(event: ChangeEvent) -> CommitMark | None:
     source = event.source
     if source.lsn is not None:
         try:
-            last_commit = json.loads(source.sequence or "null")[0]
-        except (ValueError, TypeError, IndexError, KeyError):
+            last_commit = orjson.loads(source.sequence or "null")[0]
+        except (orjson.JSONDecodeError, TypeError, IndexError, KeyError):
             return None
         return CommitMark("lsn", int(last_commit)) if str(last_commit or "").isdigit() else None
     mark = _gtid(source.gtid or "")
