@@ -47,6 +47,9 @@ class KeyPartitioner:
 #: One record to produce: topic, partition (``None``: by key), key, value, headers (a list, as the builder needs).
 OutRecord = tuple[str, int | None, bytes | None, bytes | None, list[tuple[str, bytes]]]
 
+#: The headers of a record that has none: one list shared by all of them (never changed), not a new one per record.
+NO_HEADERS: list[tuple[str, bytes]] = []
+
 
 async def send_batched(producer: AIOKafkaProducer, records: Iterable[OutRecord], partitioner: KeyPartitioner, *,
                        last: dict[tuple[str, int], tuple[asyncio.Future[Any], int]] | None = None,

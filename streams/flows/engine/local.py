@@ -76,5 +76,5 @@ class LocalRun:
             return [record]
         seen = len(feeder.context.emitted)
         await feeder.feed([record])
-        return [self.record(e.topic, e.key, e.value, headers=e.headers) for e in feeder.context.emitted[seen:]
+        return [self.record(e.topic, e.key, e.value, headers=tuple(e.headers)) for e in feeder.context.emitted[seen:]
                 if e.topic in self.flow.inputs]

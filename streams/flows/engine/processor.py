@@ -59,9 +59,9 @@ from streams.codecs.avro.single_object import SchemaStore
 from streams.config.kafka import KafkaAddress, client_kwargs, producer_kwargs
 from streams.errors import IsthmusError
 from streams.flows.engine.api import FlowSpec, Incoming, Ticking, Waiting
-from streams.flows.engine.batches import KeyPartitioner, OutRecord, send_batched
+from streams.flows.engine.batches import NO_HEADERS, KeyPartitioner, OutRecord, send_batched
 from streams.flows.engine.fetching import take_fairly
-from streams.flows.engine.staging import DeadLettered, RecordContext, handle_record
+from streams.flows.engine.staging import DeadLettered, RecordContext, start_record
 from streams.flows.engine.stores import StateSettings, TaskStore
 from streams.flows.engine.timing import FlowTimings
 from streams.kafka import names
@@ -360,7 +360,9 @@ class FlowProcessor:
                                       key=message.key, value=message.value, timestamp_ms=message.timestamp,
                                       headers=headers if headers.__class__ is tuple else
                                       tuple((k, v) for k, v in (headers or ())))
-                    await handle_record(handler, record, ctx)
+                    pending = start_record(handler, record, ctx)
+                    if pending is not None:
+                        await pending
                     if not at % _YIELD_EVERY:
                         await asyncio.sleep(0)  # the transaction in flight goes on (see _YIELD_EVERY)
                 records_in += len(records)
@@ -507,15 +509,15 @@ class FlowProcessor:
         """The batch's records to produce: what the handler emitted (partitioned by key), its dead letters, then
         every store's changes (the task's partition of its changelog; a store value is already its changelog
         bytes). Built with comprehensions, not a generator: this runs for every record a batch writes."""
-        outgoing: list[OutRecord] = [(e.topic, None, e.key, e.value, list(e.headers) if e.headers else [])
-                                     for e in ctx.emitted]
+        outgoing: list[OutRecord] = [*ctx.emitted]  # already laid out as records to produce
         dead_letters = dlq_topic()
         outgoing += [(dead_letters, None, letter.record.key, self._letter(letter),
                       [(STAGE_HEADER, letter.stage.encode())]) for letter in ctx.dead_letters]
         partition = task.partition
         for name, store in task.stores.items():
             topic = self.spec.changelog_topic(name)
-            outgoing += [(topic, partition, key.encode(), raw, []) for key, raw in store.take_changes().items()]
+            outgoing += [(topic, partition, key.encode(), raw, NO_HEADERS)
+                         for key, raw in store.take_changes().items()]
         return outgoing
 
     def _letter(self, letter: DeadLettered) -> bytes:

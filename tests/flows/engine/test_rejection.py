@@ -4,12 +4,15 @@ and no counts, and the record is dead-lettered with the reason, the same under L
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
+
+import pytest
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.engine.api import Context, FlowSpec, Incoming, Rejected
 from streams.flows.engine.local import LocalRun
 from streams.flows.engine.processor import EngineSettings, FlowProcessor, _Restored, _Task
-from streams.flows.engine.staging import RecordContext, handle_record
+from streams.flows.engine.staging import RecordContext, handle_record, start_record
 from streams.flows.engine.stores import MemoryStore
 from streams.kafka.deadletters import DLQ_TOPIC, STAGE_HEADER
 
@@ -123,3 +126,45 @@ def test_a_rejection_names_the_records_it_rejects() -> None:
     ctx = asyncio.run(run.feed([run.record("in", b"k", b"v")]))
     assert [d.record for d in ctx.dead_letters] == list(held)
     assert [e.value for e in ctx.emitted] == [b"went on"]
+
+
+def test_a_handler_that_returns_an_awaitable_is_finished_in_its_scope_and_undone_when_it_fails() -> None:
+    """The engine runs a handler without a coroutine of its own (``start_record``); one that returns an awaitable
+    gets its work kept or undone and dead-lettered only once that is awaited, as under ``handle_record``."""
+
+    async def later(record: Incoming, ctx: Context) -> None:
+        await asyncio.sleep(0)
+        if record.value != b"kept":
+            raise ValueError("bad later")
+
+    def handler(record: Incoming, ctx: Context) -> Awaitable[None]:
+        half_done(record, ctx)  # the record's work so far, kept or undone with what the awaitable does
+        return later(record, ctx)
+
+    async def run_all() -> RecordContext:
+        ctx = RecordContext(memory={"seen": MemoryStore("seen")}, stage="flow.later")
+        for offset, value in enumerate((b"fail-later", b"kept")):
+            pending = start_record(handler, _record(offset, value), ctx)
+            assert pending is not None, "the awaitable is handed back, not dropped"
+            await pending
+        return ctx
+
+    ctx = asyncio.run(run_all())
+    assert [e.value for e in ctx.emitted] == [b"kept"] and dict(ctx.memory["seen"].items()) == {"kept": {"offset": 1}}
+    (letter,) = ctx.dead_letters
+    assert (letter.record.value, letter.reason, letter.error_type) == (b"fail-later", "ValueError: bad later",
+                                                                       "ValueError")
+
+
+def test_a_cancelled_handler_is_undone_and_the_cancellation_goes_on_up() -> None:
+    """Not an ``Exception``: the record is not dead-lettered (it is read again after the restart), and its work
+    is undone."""
+
+    def handler(record: Incoming, ctx: Context) -> None:
+        half_done(record, ctx)
+        raise asyncio.CancelledError
+
+    ctx = RecordContext(memory={"seen": MemoryStore("seen")})
+    with pytest.raises(asyncio.CancelledError):
+        start_record(handler, _record(0, b"v"), ctx)
+    assert ctx.emitted == [] and len(ctx.memory["seen"]) == 0 and ctx.counts == {} and ctx.dead_letters == []
