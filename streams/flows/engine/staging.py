@@ -121,6 +121,9 @@ class RecordContext:
         and per change), so their cost counts."""
         return _Scope(self, records)
 
+    def _mark(self) -> _Mark:
+        return len(self.emitted), len(self.dead_letters), len(self._counted), self.journal.mark()
+
     def _undo(self, mark: _Mark) -> None:
         emitted, dead_letters, counted, journal = mark
         del self.emitted[emitted:]
@@ -141,8 +144,7 @@ class _Scope:
             self.mark = mark
 
     def __enter__(self) -> None:
-        ctx = self.ctx
-        self.mark = len(ctx.emitted), len(ctx.dead_letters), len(ctx._counted), ctx.journal.mark()
+        self.mark = self.ctx._mark()
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: Any) -> bool:
         if error is None:
@@ -163,9 +165,9 @@ class _Scope:
 def start_record(handler: Handler, record: Incoming, ctx: RecordContext) -> Awaitable[None] | None:
     """:func:`handle_record` without a coroutine of its own, for the engine's loop over a batch: a handler that
     returns nothing to await (every built-in flow's) runs here, whole, and None is returned; for one that returns
-    an awaitable, the coroutine that finishes it (and its scope) is. A coroutine per record was ~5 % of the
-    engine's time per record (``python -m bench throughput``)."""
-    mark = len(ctx.emitted), len(ctx.dead_letters), len(ctx._counted), ctx.journal.mark()  # _Scope's, inline
+    an awaitable, the coroutine that finishes it (and its scope) is. A coroutine and a scope object per record were
+    part of the engine's own cost per record (BENCHMARKS.md, section "Session of 2026-12-05, eighth")."""
+    mark = ctx._mark()  # the scope's savepoint; the scope itself is made only when needed
     try:
         result = handler(record, ctx)
     except BaseException as exc:
