@@ -32,8 +32,11 @@ ON_INACTIVE = ("deactivate", "ignore")
 #: effect), ``each`` decides after every change (see :mod:`~streams.flows.customers.txnet`).
 TRANSACTIONS = ("net", "each")
 #: The most changes of one source transaction a ``net`` flow holds to fold together; a larger one (a bulk load
-#: committed at once) is folded in parts of that many, so that a worker's memory does not grow with it.
-TRANSACTION_LIMIT = 10_000
+#: committed at once) is folded in parts of that many, so that a worker's memory does not grow with it. As many as
+#: the engine's batch of records and the deferred decisions per batch: a part's records, read back with their
+#: Connect schema, and the entities it folds stay in memory until its batch commits (10,000 before: the customer
+#: worker peaked at 496 MiB in a 100,000-customer sync, 461 MiB with 2,000; BENCHMARKS.md).
+TRANSACTION_LIMIT = 2_000
 #: What a counterpart gets when its entity, ended by a delete, is born again under the same key in an origin:
 #: ``reactivate`` (its ``active`` back to true through an ``update``).
 ON_RECREATE = ("reactivate",)

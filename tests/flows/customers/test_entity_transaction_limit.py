@@ -235,6 +235,20 @@ def test_without_reaching_the_limit_a_transaction_is_held_whole(harness: Harness
     assert len(_created(harness._feed([end]))) == 3 and SPLIT not in harness.run.context.counts
 
 
+def test_by_default_a_bulk_load_past_a_batch_is_folded_in_parts(harness: Harness) -> None:
+    """The default limit is one batch of the engine's records: a ``COPY`` of 700 customers with a contact and an
+    address each (2,100 changes) is not held whole, and each customer is still created once, with its address."""
+    numbers = [f"C-43{n:04d}" for n in range(700)]
+    *changes, end = _table_by_table(harness, numbers)
+    assert len(changes) > TRANSACTION_LIMIT
+    assert harness._feed(changes) == []  # the first part folded, the rest held for the END
+    assert len(_held(harness)) == len(changes) - TRANSACTION_LIMIT
+    sent = [s for s in _ended(harness, end) if s.route[0] == "Account"]
+    assert sorted(s.key for s in sent) == numbers and {s.route for s in sent} == {("Account", "create")}
+    assert all(s.payload["billing_address"]["city"] == f"City {s.key}" for s in sent)
+    assert harness.run.context.counts[SPLIT] == 1 and harness.dead_letters == []
+
+
 @pytest.mark.parametrize("value", ["0", "many", "true"])
 def test_a_limit_that_is_not_a_positive_whole_number_is_refused_with_line_and_fix(
         tmp_path: Path, mappings: dict[str, RecordMapping], schemas: SchemaStore, value: str) -> None:
