@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams.config_files.located_yaml import Node
+from streams.flows.customers.deferred import DECISIONS_PER_BATCH
 from streams.flows.files import FLOWS_DIR, FlowFile, Section, load_flow_files
 from streams.flows.lookups import lookups_of, short_name
 from streams.mapping.spec import RecordMapping, SourceMapping
@@ -33,10 +34,10 @@ ON_INACTIVE = ("deactivate", "ignore")
 TRANSACTIONS = ("net", "each")
 #: The most changes of one source transaction a ``net`` flow holds to fold together; a larger one (a bulk load
 #: committed at once) is folded in parts of that many, so that a worker's memory does not grow with it. As many as
-#: the engine's batch of records and the deferred decisions per batch: a part's records, read back with their
+#: the deferred decisions per batch (the engine's batch of records): a part's records, read back with their
 #: Connect schema, and the entities it folds stay in memory until its batch commits (10,000 before: the customer
 #: worker peaked at 496 MiB in a 100,000-customer sync, 461 MiB with 2,000; BENCHMARKS.md).
-TRANSACTION_LIMIT = 2_000
+TRANSACTION_LIMIT = DECISIONS_PER_BATCH
 #: What a counterpart gets when its entity, ended by a delete, is born again under the same key in an origin:
 #: ``reactivate`` (its ``active`` back to true through an ``update``).
 ON_RECREATE = ("reactivate",)
