@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import json
 import logging
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -312,6 +313,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-markdown", action="store_true", help="do not update BENCHMARKS.md")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    # A SIGTERM (a CI's timeout, `kill`) unwinds like Ctrl-C: the workers, sinks and stack a benchmark started are
+    # stopped by its `finally` blocks instead of being left running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     names = args.names or [*OFFLINE, *BENCHMARKS]
     began = time.monotonic()
 
