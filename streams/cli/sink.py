@@ -14,6 +14,7 @@ import logging
 import sys
 from typing import Any
 
+from streams.cli.allocator import fix_mmap_threshold
 from streams.cli.runtime import load_runtime
 from streams.sinks.runner import SinkEnvironment, build_worker, run_until_signalled
 from streams.sinks.settings import SinkSettings
@@ -36,6 +37,7 @@ def register(subparsers: Any) -> None:
 
 
 def run_sink(args: argparse.Namespace) -> int:
+    fix_mmap_threshold()  # before the first large buffer (streams/cli/allocator.py)
     level = getattr(logging, args.log_level)
     logging.basicConfig(level=max(level, logging.INFO), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

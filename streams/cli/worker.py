@@ -7,6 +7,7 @@ import asyncio
 import logging
 from typing import Any
 
+from streams.cli.allocator import fix_mmap_threshold
 from streams.cli.runtime import load_runtime
 from streams.worker.run import run_worker
 from streams.worker.settings import WorkerSettings
@@ -25,6 +26,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    fix_mmap_threshold()  # before the first large buffer (streams/cli/allocator.py)
     logging.basicConfig(level=args.log_level, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     runtime = load_runtime(args)
