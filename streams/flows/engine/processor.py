@@ -45,6 +45,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -210,7 +211,9 @@ class FlowProcessor:
         self._partitioner = KeyPartitioner()
         #: What each task holds back, as its flow's last tick said.
         self.waiting_by_task: dict[int, Waiting] = {}
-        self._ticked_at = 0.0
+        #: When the flow was last ticked (``time.monotonic``); minus infinity: the next round ticks. Not 0.0: the
+        #: monotonic clock counts from the machine's start, which may be less than ``tick_interval_s`` ago.
+        self._ticked_at = -math.inf
 
     @property
     def waiting(self) -> Waiting:
@@ -455,7 +458,7 @@ class FlowProcessor:
                     with ctx.isolated():  # a failing tick leaves nothing behind; the flow goes on
                         waiting = self.waiting_by_task[task.partition] = tick(ctx, ticking)
                     if waiting.busy:
-                        self._ticked_at = 0.0  # more to do: the next round ticks again
+                        self._ticked_at = -math.inf  # more to do: the next round ticks again
                 except Exception:
                     log.exception("%s task %d: its tick failed", self.spec.name, task.partition)
                 ctx.flush()

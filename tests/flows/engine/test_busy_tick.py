@@ -8,6 +8,7 @@ import asyncio
 import pytest
 
 from streams.codecs.avro.single_object import SchemaStore
+from streams.flows.engine import processor as processor_module
 from streams.flows.engine.api import Context, FlowSpec, Ticking, Waiting
 from streams.flows.engine.processor import EngineSettings, FlowProcessor, _Restored, _Task
 from streams.flows.engine.stores import MemoryStore
@@ -27,8 +28,12 @@ def _processor(busy_ticks: int, ticked: list[float]) -> FlowProcessor:
     return processor
 
 
+@pytest.mark.parametrize("uptime_s", [None, 10.0])
 @pytest.mark.parametrize("busy_ticks", [0, 2])
-def test_a_busy_tick_is_ticked_again_at_once_until_it_is_not(busy_ticks: int) -> None:
+def test_a_busy_tick_is_ticked_again_at_once_until_it_is_not(busy_ticks: int, uptime_s: float | None,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    if uptime_s is not None:  # a machine started less than a tick interval ago: its monotonic clock is that low
+        monkeypatch.setattr(processor_module.time, "monotonic", lambda: uptime_s)
     ticked: list[float] = []
     processor = _processor(busy_ticks, ticked)
 
