@@ -1,6 +1,6 @@
 """glibc's allocator set for a long-running process that handles large, short-lived buffers.
 
-A worker fetches Kafka responses of up to 16 MiB per partition, decompresses record batches and writes RocksDB
+A worker fetches Kafka responses of several MiB per partition, decompresses record batches and writes RocksDB
 batches: buffers of hundreds of KB to tens of MB, each freed a moment later. glibc serves a request above its
 mmap threshold (128 KiB at start) with its own mapping, given back when freed; but each such free raises the
 threshold to the freed size (up to 32 MiB), so from the first large fetch on these buffers come from the heap

@@ -14,7 +14,11 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 from streams.config.exceptions import RuntimeConfigError
 from streams.config.kafka import _split
 from streams.config.section import Section
-from streams.flows.engine.processor import DEFAULT_BATCH_MAX_RECORDS, DEFAULT_TRANSACTION_MAX_RECORDS
+from streams.flows.engine.processor import (
+    DEFAULT_BATCH_MAX_RECORDS,
+    DEFAULT_MAX_PARTITION_FETCH_BYTES,
+    DEFAULT_TRANSACTION_MAX_RECORDS,
+)
 from streams.flows.engine.repartition import MAX_PARTITIONS
 from streams.flows.engine.stores import STORE_KINDS, StoreKind
 
@@ -35,6 +39,7 @@ class WorkerSettings(Section):
     ENV_NAMES: ClassVar[dict[str, str]] = {
         "worker_id": "ISTHMUS_WORKER_ID", "batch_max_records": "ISTHMUS_WORKER_BATCH",
         "transaction_max_records": "ISTHMUS_WORKER_TRANSACTION_RECORDS",
+        "partition_fetch_bytes": "ISTHMUS_WORKER_PARTITION_FETCH_BYTES",
         "flow_partitions": "ISTHMUS_FLOW_PARTITIONS", "resync_at": "ISTHMUS_RESYNC_AT",
         "flow_plugins": "ISTHMUS_FLOW_PLUGINS", "store": "ISTHMUS_STORE", "state_dir": "ISTHMUS_STATE_DIR",
         "state_cache_mb": "ISTHMUS_STATE_CACHE_MB", "parked_hold_after_s": "ISTHMUS_PARKED_HOLD_AFTER_S"}
@@ -60,6 +65,11 @@ class WorkerSettings(Section):
         description="records per transaction at most: the batches fetched while a task's transaction commits are "
         "handled into its next one, which starts as soon as that one has committed (no added wait); below twice "
         "ISTHMUS_WORKER_BATCH, a transaction per fetched batch")
+    partition_fetch_bytes: int = Field(
+        DEFAULT_MAX_PARTITION_FETCH_BYTES, ge=64 * 1024, le=256 * 1024 * 1024,
+        description="bytes one fetch brings of a partition at most (Kafka's max.partition.fetch.bytes, as stored: "
+        "compressed if the topic is); it bounds the memory a partition's prefetch takes, and a fetch must hold a "
+        "batch's worth of records (ISTHMUS_WORKER_BATCH) for batches to fill")
     session_timeout_ms: int = Field(30000, ge=6000, le=300000, description="how long the group waits for a silent "
                                     "worker before its flows move to another")
     flow_partitions: int = Field(

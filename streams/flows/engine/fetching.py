@@ -2,9 +2,10 @@
 
 aiokafka hands fetched records out partition by partition, in the order their fetches came back, and a partition
 goes on being drained until its fetch is used up. A fetch of a compressed topic holds tens of thousands of records
-(16 MiB of lz4 batches of Debezium changes: ~100,000), so one topic can run that far ahead of the others. A flow
-that joins the tables of one source transaction then sees a bulk load's contacts long before their customers, and
-each waits for its customer, parked (BENCHMARKS.md, section "Session of 2026-12-05, sixth": 249,888 of them).
+(4 MiB of lz4 batches of Debezium changes, the default fetch: ~20,000), so one topic can run that far ahead of the
+others. A flow that joins the tables of one source transaction then sees a bulk load's contacts long before their
+customers, and each waits for its customer, parked (BENCHMARKS.md, section "Session of 2026-12-05, sixth": 249,888
+of them, with fetches of 16 MiB).
 
 :func:`take_fairly` shares a batch out evenly over the partitions that have records at hand (what one cannot fill
 goes to the others), so each topic advances by as many records as the others. The records of each partition stay in

@@ -105,12 +105,16 @@ DEFAULT_TRANSACTION_MAX_RECORDS = 10_000
 #: handling ran one after the other instead of overlapping. A turn costs ~20 µs: nothing, per 128 records.
 _YIELD_EVERY = 128
 
-#: Bytes one fetch may bring of a partition. aiokafka's default (1 MiB) holds ~150 Debezium records with their
-#: inline Connect schema (~6 KB each): batches never filled, and since a transaction costs about the same whatever
-#: the batch holds, a task's rate was capped at ~150 records per commit (the latency bench under load: 151
-#: records per batch, 1.9 s per transaction, lag growing at 100/s). 16 MiB lets a batch reach
-#: ``DEFAULT_BATCH_MAX_RECORDS`` of such records; it bounds what a partition's prefetch can hold in memory.
-DEFAULT_MAX_PARTITION_FETCH_BYTES = 16 * 1024 * 1024
+#: Bytes one fetch may bring of a partition (Kafka's ``max.partition.fetch.bytes``, as stored: compressed if the
+#: topic is). aiokafka's default (1 MiB) held ~150 Debezium records with their inline Connect schema (~6 KB each)
+#: uncompressed: batches never filled, and a task's rate was capped at ~150 records per commit (the latency bench
+#: under load: 151 records per batch, 1.9 s per transaction). 16 MiB came next; but the connectors compress (lz4),
+#: a CDC record takes ~210 bytes stored, and a 16 MiB fetch held ~80,000 of them per partition, its response
+#: decoded whole: 48 MiB of the customer worker's live memory in a bulk load (three CRM partitions). 4 MiB holds
+#: ~20,000 compressed records or ~700 uncompressed ones (a transaction gathers several fetches: see
+#: ``DEFAULT_TRANSACTION_MAX_RECORDS``); the customer worker's peak in a 100,000-customer initial sync: 429 ->
+#: 376 MiB (BENCHMARKS.md, "Session of 2026-12-06, second"). ``ISTHMUS_WORKER_PARTITION_FETCH_BYTES`` sets it.
+DEFAULT_MAX_PARTITION_FETCH_BYTES = 4 * 1024 * 1024
 
 
 #: Bytes of one record batch the engine produces (aiokafka's ``max_batch_size``, default 16 KiB). aiokafka sends
