@@ -9,8 +9,8 @@ was ~200 MiB above what it had allocated (memray), and its peak followed the bur
 
 Setting the threshold once, at the start, turns that adjustment off (``mallopt(M_MMAP_THRESHOLD)``): a
 100,000-customer initial sync on the dev stack (``python -m bench initial-sync --sync-customers 100000``,
-BENCHMARKS.md, "Session of 2026-12-06, second") peaked at 414 MiB instead of 508 for the customer worker and
-209 instead of 231 for the other flows' worker, without more CPU.
+BENCHMARKS.md, "Session of 2026-12-06, second") peaked at 429 MiB instead of 508 for the customer worker (414 with
+the same setting given in the environment) and 210 instead of 231 for the other flows' worker, without more CPU.
 
 A threshold given in the environment (glibc's ``MALLOC_MMAP_THRESHOLD_``) is left as it is; another C library
 (musl) has no ``mallopt`` and is left alone too.

@@ -112,8 +112,9 @@ _YIELD_EVERY = 128
 #: a CDC record takes ~210 bytes stored, and a 16 MiB fetch held ~80,000 of them per partition, its response
 #: decoded whole: 48 MiB of the customer worker's live memory in a bulk load (three CRM partitions). 4 MiB holds
 #: ~20,000 compressed records or ~700 uncompressed ones (a transaction gathers several fetches: see
-#: ``DEFAULT_TRANSACTION_MAX_RECORDS``); the customer worker's peak in a 100,000-customer initial sync: 429 ->
-#: 376 MiB (BENCHMARKS.md, "Session of 2026-12-06, second"). ``ISTHMUS_WORKER_PARTITION_FETCH_BYTES`` sets it.
+#: ``DEFAULT_TRANSACTION_MAX_RECORDS``); the customer worker's peak in a 100,000-customer initial sync: 426 ->
+#: 384 MiB, no slower (a pair of runs; BENCHMARKS.md, "Session of 2026-12-06, second").
+#: ``ISTHMUS_WORKER_PARTITION_FETCH_BYTES`` sets it.
 DEFAULT_MAX_PARTITION_FETCH_BYTES = 4 * 1024 * 1024
 
 
