@@ -10,8 +10,8 @@ from pathlib import Path
 
 import lz4.frame
 import pytest
-import yaml
 
+from streams.capture import configs
 from streams.flows.engine.processor import DEFAULT_BATCH_MAX_RECORDS, EngineSettings
 
 pytestmark = pytest.mark.unit
@@ -31,13 +31,15 @@ def _wire(fixture: Path) -> bytes:
                     if captured.get(part) is not None)
 
 
-def test_every_source_connector_compresses_its_batches() -> None:
-    configs = sorted((ROOT / "connect-configs" / "connectors").glob("*.yaml"))
-    assert configs
-    for path in configs:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
-        settings = config.get("config", config)
-        assert settings.get("producer.override.compression.type") in {"lz4", "zstd", "snappy", "gzip"}, path.name
+def test_every_source_connector_compresses_its_batches_in_every_environment() -> None:
+    environments = configs.environments()
+    assert environments
+    for env in environments:
+        loaded = configs.load(env=env)
+        assert loaded.names
+        for name in loaded.names:
+            rendered = loaded.render(name, {}).config
+            assert rendered.get("producer.override.compression.type") in {"lz4", "zstd", "snappy", "gzip"}, (env, name)
 
 
 def test_a_full_batch_of_captured_records_fits_one_fetch_as_the_connectors_compress_them() -> None:
