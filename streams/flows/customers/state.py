@@ -29,9 +29,21 @@ def _packed_stamps(stamps: Mapping[str, Stamp]) -> dict[str, tuple[str, int | dt
     return {f: (s.system, instant(s.commit_time)) for f, s in stamps.items()}
 
 
-def _unpacked_stamps(data: Mapping[str, Any], seen: dict[int, dt.datetime]) -> dict[str, Stamp]:
-    """Stamps as :func:`_packed_stamps` wrote them (or tagged, as the layout's first form did)."""
-    return {f: Stamp(system=system, commit_time=from_instant(at, seen)) for f, (system, at) in data.items()}
+def _unpacked_stamps(data: Mapping[str, Any], seen: dict[int, dt.datetime],
+                     made: dict[tuple[str, int], Stamp]) -> dict[str, Stamp]:
+    """Stamps as :func:`_packed_stamps` wrote them (or tagged, as the layout's first form did). ``made`` shares
+    the stamps already made for the state: the fields one change set share one (a stamp is immutable), so a
+    record of fifteen fields set by three changes makes three stamps, not fifteen."""
+    stamps: dict[str, Stamp] = {}
+    for name, (system, at) in data.items():
+        if type(at) is not int:  # tagged
+            stamps[name] = Stamp(system=system, commit_time=from_instant(at, seen))
+            continue
+        stamp = made.get((system, at))
+        if stamp is None:
+            stamp = made[(system, at)] = Stamp(system=system, commit_time=from_instant(at, seen))
+        stamps[name] = stamp
+    return stamps
 
 
 def _stamps_to_json(stamps: Mapping[str, Stamp]) -> dict[str, Any]:
@@ -143,11 +155,12 @@ class CustomerState:
             record, provenance, children, xref, xref_provenance, mirrors, creating, published = values[:_REQUIRED]
             state.held_lineage = values[_REQUIRED] if len(values) > _REQUIRED else None
             seen: dict[int, dt.datetime] = {}
+            made: dict[tuple[str, int], Stamp] = {}
             state.record = restore(record)
-            state.provenance = _unpacked_stamps(provenance, seen)
+            state.provenance = _unpacked_stamps(provenance, seen, made)
             state.children = restore(children)
             state.xref = restore(xref)
-            state.xref_provenance = _unpacked_stamps(xref_provenance, seen)
+            state.xref_provenance = _unpacked_stamps(xref_provenance, seen, made)
             for name, (present, reported, pending, uncleared) in restore(mirrors).items():
                 role = config.written.get(name)
                 state.mirrors[name] = Mirror(system=name, holds=role.holds if role else {}, present=present,

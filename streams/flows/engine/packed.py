@@ -86,8 +86,11 @@ def from_instant(value: Any, seen: dict[int, dt.datetime]) -> dt.datetime:
 
 
 def restore(value: Any) -> Any:
-    """``value`` read by :func:`unpack_tagged`, its tagged values restored."""
-    if type(value) is dict:
+    """``value`` read by :func:`unpack_tagged`, its tagged values restored in place: its dicts and lists are the
+    caller's, fresh from the bytes, so they are not copied (a new dict for every dict read was most of restoring
+    an entity's state, which the decisions of a bulk load do once per entity)."""
+    kind = type(value)
+    if kind is dict:
         if len(value) == 1:
             (tag, inner), = value.items()
             if tag == "$t":
@@ -98,13 +101,18 @@ def restore(value: Any) -> Any:
                 return dt.date.fromordinal(inner)
             if tag == "$T":
                 return dt.datetime.fromisoformat(inner)
-        return {k: v if v is None or type(v) in _PLAIN else restore(v) for k, v in value.items()}
-    if type(value) is list:
-        return [v if v is None or type(v) in _PLAIN else restore(v) for v in value]
+        for key, item in value.items():
+            if type(item) in _NESTED:
+                value[key] = restore(item)  # the same keys: a dict may be changed while its items are read
+        return value
+    if kind is list:
+        for at, item in enumerate(value):
+            if type(item) in _NESTED:
+                value[at] = restore(item)
     return value
 
 
-_PLAIN = frozenset({str, int, float, bool})
+_NESTED = frozenset({dict, list})
 
 
 def fingerprint(value: Any) -> str | None:

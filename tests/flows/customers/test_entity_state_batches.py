@@ -169,6 +169,18 @@ def test_stamps_pack_as_plain_microseconds_and_the_tagged_form_still_reads(harne
     assert codec.decode(NUMBER, codec.encode(NUMBER, state)).held_lineage == '{"change":"c"}'
 
 
+def test_the_fields_one_change_stamped_share_one_stamp_read_back(harness: Harness) -> None:
+    """Decoding makes one stamp per change that set fields (a stamp is immutable), not one per field."""
+    harness.feed(*_sync(harness.systems, NUMBER))
+    codec = StateCodec(harness.flow.config)
+    state = codec.decode(NUMBER, harness.run.context.memory["entities"].get_raw(NUMBER))
+    stamps = [*state.provenance.values(), *state.xref_provenance.values()]
+    changes = {(s.system, s.commit_time) for s in stamps}
+    assert len(stamps) > len(changes) > 1
+    assert len({id(s) for s in stamps}) == len(changes)
+    assert codec.decode(NUMBER, codec.encode(NUMBER, state)) == state
+
+
 def test_a_packed_state_of_another_shape_is_refused_as_corrupt(harness: Harness) -> None:
     codec = StateCodec(harness.flow.config)
     for raw in (pack([{}, {}]), pack({"record": {}}), pack([{}, {"name": ["crm", "not a time"]}, {}, {}, {}, {},

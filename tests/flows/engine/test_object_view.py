@@ -72,7 +72,8 @@ def test_packed_values_read_back_equal_and_are_told_from_json() -> None:
     shanghai = dt.datetime(2026, 3, 10, 14, 0, 0, 5, tzinfo=ZoneInfo("Asia/Shanghai"))
     value = {"d": Decimal("12.50"), "t": dt.datetime(2026, 3, 10, 6, 0, 0, 123456, tzinfo=dt.UTC),
              "local": shanghai, "naive": dt.datetime(2026, 3, 10, 6, 0), "day": dt.date(2026, 4, 1),
-             "nested": {"x": [Decimal("0.00"), None, True, 1, 1.5, "s"]}, "old": dt.datetime(1901, 1, 1, tzinfo=dt.UTC)}
+             "nested": {"x": [Decimal("0.00"), None, True, 1, 1.5, "s"]}, "old": dt.datetime(1901, 1, 1, tzinfo=dt.UTC),
+             "rows": [{"d": Decimal("-1.5"), "in": [[dt.date(2026, 1, 2)], {}]}, [], None]}
     raw = pack(value)
     assert is_packed(raw) and not is_packed(b'{"a":1}')
     back = unpack(raw)
