@@ -35,7 +35,6 @@ from bench.exceptions import BenchError
 from bench.latency import WARM_UP_S, WORKERS, pipeline, settle, worker_peaks_mib
 from bench.report import RESULTS_DIR
 from reference import topics
-from streams.stack.manager import StackManager
 from streams.stack.running import RunningStack
 from streams.stack.settings import PROJECT_ROOT
 
@@ -122,8 +121,7 @@ def _measure(stack: RunningStack, *, customers: int, timeout_s: float) -> dict[s
         print(f"initial-sync: warm-up customer applied after {warm_s:.0f}s", flush=True)
         waited = settle(stack, timeout_s=WARM_UP_S, label="initial-sync")
         print(f"initial-sync: the pipeline read every input to its end in {waited:.0f}s", flush=True)
-        services = {f"stack {s.name}": s.pid for s in StackManager(stack.settings).status() if s.pid is not None}
-        pids = {**{name: p.pid for name, p in processes.items()}, **services}
+        pids = {**{name: p.pid for name, p in processes.items()}, **cpu.stack_pids(stack)}
         scraped = {name: inside.scrape(port) for name, port in ports.items()}
         cpu_before = cpu.cpu_seconds(pids)
         loads = [os.getloadavg()[0]]

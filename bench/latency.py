@@ -28,7 +28,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
-from bench import inside
+from bench import cpu, inside
 from bench.exceptions import BenchError
 from bench.memory_worker import vm_hwm_kib
 from bench.report import RESULTS_DIR, percentile
@@ -41,6 +41,10 @@ from streams.stack.running import RunningStack
 from streams.stack.settings import PROJECT_ROOT
 
 TICK_S = 0.01
+#: Before each rate, the CPU the idle pipeline and stack use is measured this long (:func:`bench.cpu.idle_rates`).
+IDLE_S = 10.0
+#: This process in the figures of CPU: it inserts the changes and reads the ERP's results.
+BENCH_PROCESS = "bench (load generator, results reader)"
 #: The warm-up customer waits behind whatever the pipeline still has to do (a backlog of earlier runs, a flow
 #: reading its inputs from the start), so the measured rates start on an idle pipeline.
 WARM_UP_S = 600.0
@@ -127,15 +131,10 @@ def settle(stack: RunningStack, *, timeout_s: float, label: str, groups: list[st
                      f"see {RESULTS_DIR / 'logs'}")
 
 
-def _cpu_seconds(processes: dict[str, subprocess.Popen[bytes]]) -> dict[str, float]:
-    """CPU time (user + system, children included) each of the pipeline's processes has used so far: on a
-    shared machine its wall time says little, its CPU time what the process itself cost."""
-    out = {}
-    for name, process in processes.items():
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            out[name] = sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-    return out
+def _cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far of each pipeline process and stack service (:func:`bench.cpu.cpu_seconds`), and of this
+    process (the load generator and the results reader; its own time only, not the pipeline it started)."""
+    return {**cpu.cpu_seconds(pids), BENCH_PROCESS: round(time.process_time(), 1)}
 
 
 def worker_peaks_mib(processes: dict[str, subprocess.Popen[bytes]]) -> dict[str, float]:
@@ -245,6 +244,21 @@ def stages(bootstrap: str, numbers: list[str], committed: dict[str, float],
             for name, v in spans.items() if v}
 
 
+def describe_cpu(per_change: dict[str, float]) -> str:
+    """``cpu_ms_per_change`` of a rate (:func:`bench.cpu.per_change`) in words."""
+    if not per_change:
+        return "not measured"
+    parts = {k: v for k, v in per_change.items() if k not in _SUMMARY}
+    return (f"{per_change['total_ms']:.2f} ms a change over every process; idle, they use "
+            f"{per_change['idle_cores']:.2f} of {per_change['cores']:.0f} cores, and each change costs "
+            f"{per_change['marginal_ms']:.2f} ms more, so the cores carry at most ~{per_change['ceiling_per_s']:,.0f} "
+            "changes/s at this cost; ms a change beyond idle: " + ", ".join(f"{name} {ms:.2f}"
+                                                                              for name, ms in parts.items()))
+
+
+_SUMMARY = ("total_ms", "idle_cores", "marginal_ms", "cores", "ceiling_per_s")
+
+
 def customer_numbers(run: int, count: int) -> list[str]:
     """Numbers no other run or generator uses: ``C-7<run, 3 digits><sequence, 6 digits>``."""
     return [f"C-7{run:03d}{i:06d}" for i in range(count)]
@@ -288,6 +302,7 @@ def measure(stack: RunningStack, *, rates: list[int], seconds: int, drain_s: flo
     results: list[dict[str, object]] = []
     ports: dict[str, int] = {}
     with pipeline(RESULTS_DIR / "logs", ports) as processes:
+        pids = {**{name: p.pid for name, p in processes.items()}, **cpu.stack_pids(stack)}
         reader.start()
         warm = customer_numbers(run, 1)
         warmed = time.time()
@@ -303,8 +318,11 @@ def measure(stack: RunningStack, *, rates: list[int], seconds: int, drain_s: flo
             print(f"latency: the pipeline read every input to its end in {waited:.0f}s; {rate}/s starts", flush=True)
             numbers = customer_numbers(run, offset + rate * seconds)[offset:]
             offset += len(numbers)
+            idle = cpu.idle_rates(pids, IDLE_S)
+            idle[BENCH_PROCESS] = 0.0  # its readers' polls are part of what it costs the run
             before = {name: inside.scrape(port) for name, port in ports.items()}
-            cpu_before = _cpu_seconds(processes)
+            cpu_before = _cpu_seconds(pids)
+            cpu_began = time.monotonic()
             load_before = os.getloadavg()
             began = time.time()
             committed = _insert(stack, numbers, rate)
@@ -312,7 +330,7 @@ def measure(stack: RunningStack, *, rates: list[int], seconds: int, drain_s: flo
             load_after = os.getloadavg()
             _wait(applied, set(numbers), drain_s)
             after = {name: inside.scrape(port) for name, port in ports.items()}
-            cpu_after = _cpu_seconds(processes)
+            cpu_after = _cpu_seconds(pids)
             latencies = [applied.at[n] - committed[n] for n in numbers if n in applied.at]
             tail = [applied.at[n] - committed[n] for n in numbers if n in applied.at and committed[n] >= began +
                     load_s - 10]
@@ -331,11 +349,14 @@ def measure(stack: RunningStack, *, rates: list[int], seconds: int, drain_s: flo
             result["stages"] = stages(stack.settings.bootstrap_servers, numbers, committed, applied.at)
             result["inside"] = inside.summary(before, after)
             result["load_average_1m"] = {"before": round(load_before[0], 2), "end_of_load": round(load_after[0], 2)}
-            result["cpu_seconds"] = {name: round(cpu_after.get(name, 0.0) - cpu_before.get(name, 0.0), 1)
-                                     for name in cpu_after}
+            used = result["cpu_seconds"] = cpu.spent(cpu_before, cpu_after)
+            result["cpu_idle_per_s"] = idle
+            result["cpu_ms_per_change"] = cpu.per_change(used, len(numbers), cores=os.cpu_count() or 1,
+                                                         seconds=time.monotonic() - cpu_began, idle=idle)
             results.append(result)
             print(result, flush=True)
             print(f"latency: inside at {rate}/s: {inside.describe(result['inside'])}", flush=True)  # type: ignore[arg-type]
+            print(f"latency: CPU at {rate}/s: {describe_cpu(result['cpu_ms_per_change'])}", flush=True)  # type: ignore[arg-type]
             if missing:
                 break
         applied.stop.set()

@@ -10,7 +10,7 @@ import sys
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from bench import cpu, inside, restart
+from bench import cpu, inside, latency, restart
 from streams.metrics.histogram import LabelledHistogram
 from tests.support.waiting import eventually
 
@@ -65,6 +65,36 @@ def test_cpu_seconds_count_a_process_and_its_children() -> None:
         child.kill()
         child.wait()
     assert cpu.spent({"a": 1.0}, {"a": 3.5, "b": 4.0}) == {"b": 4.0, "a": 2.5}
+
+
+def test_cpu_a_change_names_the_idle_load_the_marginal_cost_the_ceiling_and_each_part() -> None:
+    # 12,000 changes in 60 s; Kafka idles at 0.1 CPU-s a second (6 of its 10 s), the others not at all
+    used = {"worker-customers": 20.0, "stack kafka": 10.0, "sink-erp": 6.0}
+    per = cpu.per_change(used, 12_000, cores=2, seconds=60.0, idle={"stack kafka": 0.1})
+    assert per["total_ms"] == 3.0 and per["idle_cores"] == 0.1
+    assert per["marginal_ms"] == 2.5, "36 CPU-s less Kafka's 6 idle ones, over 12,000 changes"
+    assert per["worker-customers"] == pytest.approx(1.667, abs=1e-3) and per["stack kafka"] == pytest.approx(0.333,
+                                                                                                               abs=1e-3)
+    assert per["ceiling_per_s"] == 760, "1.9 cores left over from idling, at 2.5 ms a change"
+    assert list(per)[5:] == ["worker-customers", "sink-erp", "stack kafka"], "the parts, costliest first"
+    assert cpu.per_change(used, 12_000, cores=2, seconds=60.0)["ceiling_per_s"] == 667
+    assert cpu.per_change(used, 0, cores=2, seconds=60.0) == {} and cpu.per_change({}, 10, cores=2, seconds=1) == {}
+    words = latency.describe_cpu(per)
+    assert "3.00 ms a change" in words and "0.10 of 2 cores" in words and "2.50 ms more" in words
+    assert "~760 changes/s" in words and "stack kafka 0.33" in words and "idle_cores" not in words
+    assert latency.describe_cpu({}) == "not measured"
+
+
+def test_idle_rates_are_cpu_seconds_a_second() -> None:
+    burn = "import time\nwhile True:\n    t = time.process_time()\n    while time.process_time() - t < 0.05: pass\n" \
+           "    time.sleep(0.05)"
+    child = subprocess.Popen([sys.executable, "-c", burn])
+    try:
+        rates = cpu.idle_rates({"half": child.pid}, 1.0)
+    finally:
+        child.kill()
+        child.wait()
+    assert 0.2 < rates["half"] < 0.8, f"a process busy half the time uses ~0.5 CPU-s a second, not {rates}"
 
 
 def test_a_restarted_worker_s_replays_are_read_from_its_log() -> None:
