@@ -25,7 +25,7 @@ from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.debezium.envelope import ChangeEvent
 from streams.errors import IsthmusError
 from streams.flows.engine.api import Context, Incoming
-from streams.sinks.topics import COMMAND_ID_HEADER, command_topic
+from streams.sinks.topics import COMMAND_ID_HEADER, command_topic, system_name
 
 if TYPE_CHECKING:
     from streams.systems import Systems
@@ -66,13 +66,17 @@ class Cause:
     def of(cls, event: ChangeEvent, system: str, record: Incoming | None = None) -> Cause:
         source = event.source
         key = ",".join(f"{k}={event.key[k]}" for k in sorted(event.key)) if event.key else "-"
-        return cls(
-            system=system, connector=source.name, database=source.db, schema=source.schema,
-            table=source.table or "-", row_key=key, commit_time=source.commit_time,
+        # Every field set at once, as Source.from_payload does: the frozen dataclass's __init__ sets its 17 fields
+        # one object.__setattr__ at a time, for every change a flow folds (issue 17); the values are __init__'s.
+        made = object.__new__(cls)
+        made.__dict__.update(
+            system=system, connector=source.name, database=source.db, table=source.table or "-", row_key=key,
+            commit_time=source.commit_time, schema=source.schema,
             transaction_id=event.transaction.id if event.transaction else None, lsn=source.lsn,
             binlog_file=source.file, binlog_pos=source.pos, binlog_row=source.row, gtid=source.gtid,
             snapshot=source.is_snapshot, topic=record.topic if record else event.topic,
             partition=record.partition if record else None, offset=record.offset if record else None)
+        return made
 
     @property
     def position(self) -> str:
@@ -172,7 +176,7 @@ class Command:
             if not getattr(self, name).startswith(_NAMESPACE):
                 raise ValueError(f"Command.{name} {getattr(self, name)!r} must be a full canonical name, "
                                  f"e.g. {_NAMESPACE}Account")
-        command_topic(self.target)
+        system_name(self.target)
 
     @property
     def kind(self) -> str:

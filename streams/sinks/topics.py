@@ -44,11 +44,11 @@ COMMAND_PREFIX, RESULTS_PREFIX = "isthmus.commands.", "isthmus.results."
 
 
 def command_topic(system: str) -> str:
-    return names.topic(f"{COMMAND_PREFIX}{_known(system)}")
+    return names.topic(f"{COMMAND_PREFIX}{system_name(system)}")
 
 
 def results_topic(system: str) -> str:
-    return names.topic(f"{RESULTS_PREFIX}{_known(system)}")
+    return names.topic(f"{RESULTS_PREFIX}{system_name(system)}")
 
 
 def is_command_topic(topic: str) -> bool:
@@ -63,7 +63,7 @@ def is_results_topic(topic: str) -> bool:
 def sink_group(system: str) -> str:
     """The consumer group and transactional id of a system's sink, before the group prefix
     (:func:`streams.kafka.names.group`)."""
-    return f"{SINK_GROUP}{_known(system)}"
+    return f"{SINK_GROUP}{system_name(system)}"
 
 
 #: What every sink's group starts with (before the group prefix), so a reader tells sinks from flows.
@@ -72,10 +72,11 @@ SINK_GROUP = "isthmus-sink-"
 
 def sink_stage(system: str) -> str:
     """The ``stage`` a sink writes into its dead letters."""
-    return f"sink.{_known(system)}"
+    return f"sink.{system_name(system)}"
 
 
-def _known(system: str) -> str:
+def system_name(system: str) -> str:
+    """``system``, checked to be a system's name (:data:`_NAME`); raises ``ValueError`` otherwise."""
     if not isinstance(system, str) or not _NAME.match(system):
         raise ValueError(f"{system!r} is not a system name (lower-case letters, digits and _, starting with a "
                          "letter: the stem of its systems/<name>.yaml)")

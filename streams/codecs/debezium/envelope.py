@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -83,9 +84,10 @@ class Source:
     query: str | None = None
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
-    @property
+    @functools.cached_property
     def commit_time(self) -> dt.datetime:
-        """Commit time of the source transaction, UTC; MariaDB's has whole-second resolution."""
+        """Commit time of the source transaction, UTC; MariaDB's has whole-second resolution. Cached: a flow
+        reads it several times a change (its fold, its cause, its lineage)."""
         return _epoch(self.ts_ms, self.ts_us)
 
     @property

@@ -479,6 +479,8 @@ class CustomerFlow:
         self.holds.lot(ctx, PARKED).park(waiting_for, record)
 
     def _release(self, ctx: Context, keys: list[str]) -> list[Incoming]:
+        if not keys:
+            return []
         lot = self.holds.lot(ctx, PARKED)
         return [record for key in keys for record in lot.release(key)]
 
@@ -600,7 +602,7 @@ class CustomerFlow:
     # output
 
     def _encode_commands(self, commands: list[Command]) -> list[tuple[str, str, bytes, dict[str, bytes]]]:
-        return [(self.command_topics.get(command.target, command.topic), command.entity_key,
+        return [(self.command_topics.get(command.target) or command.topic, command.entity_key,
                  encode_command(self.schemas, command, systems=self.systems), command_headers(command))
                 for command in commands]
 

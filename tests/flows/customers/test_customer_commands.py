@@ -42,6 +42,23 @@ def test_cause_of_a_postgresql_change_names_its_lsn_table_and_key() -> None:
     assert cause.transaction_id == f"{cdc.tx}:{cdc.lsn}" and cause.commit_time == cdc.now
 
 
+def test_a_cause_is_built_as_its_init_builds_it_from_either_database() -> None:
+    cdc = Cdc()
+    row = erp_account_row(5, crm_customer_number="C-800001", name="A")
+    created = cdc.record(CRM_CUSTOMERS, "c", before=None, after=crm_customer_row("C-800001", 81, name="A"))
+    updated = cdc.record(ERP_ACCOUNTS, "u", before=row, after={**row, "name": "B"})
+    for name, record in (("crm", created), ("erp", updated)):
+        event = _event(record)
+        cause = Cause.of(event, name)
+        names = [f.name for f in dataclasses.fields(Cause)]
+        assert list(vars(cause)) == names, "every field set, in order, and no other"
+        assert cause == Cause(**{n: getattr(cause, n) for n in names}) and repr(cause).startswith("Cause(system=")
+        assert cause.commit_time is event.source.commit_time == cdc.now, "the source's commit time, computed once"
+        assert "commit_time" not in {f.name for f in dataclasses.fields(type(event.source))}
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            cause.table = "other"  # type: ignore[misc]
+
+
 def test_two_changes_of_one_row_in_one_mariadb_transaction_have_different_causes() -> None:
     cdc = Cdc()
     row = erp_account_row(5, crm_customer_number="C-800001", name="A")
