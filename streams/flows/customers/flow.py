@@ -55,13 +55,13 @@ from streams.flows.customers.keying import CustomerKeys, row_key
 from streams.flows.customers.recreate import reborn
 from streams.flows.customers.rederive import rederive
 from streams.flows.customers.refused import forget_refused
+from streams.flows.customers.remembered import ROWS_CODEC, Row
 from streams.flows.customers.state import CustomerState, StateCodec
 from streams.flows.customers.sync import decide, fold, fold_child, fold_xref
 from streams.flows.customers.txnet import PARTS, Group, Part, Transactions
 from streams.flows.engine.api import Context, FlowSpec, Incoming, Rejected, Store, Ticking, Waiting
 from streams.flows.engine.objects import ObjectView
 from streams.flows.engine.packed import fingerprint
-from streams.flows.engine.values import from_store, to_store
 from streams.flows.exceptions import FlowUnavailable
 from streams.flows.lookups import short_name
 from streams.flows.parked import ParkedHolds
@@ -495,7 +495,7 @@ class CustomerFlow:
         config = self.config
         reads = config.reads[(system, table)]
         if reads.remember:
-            event = self._with_remembered_row(stores[ROWS], table, event)
+            event = self._with_remembered_row(ctx.objects(ROWS, ROWS_CODEC), table, event)
             if event.op is Op.DELETE and event.before is None:
                 return outcome  # a row this flow never saw: nothing of it to remove
         states: dict[str, CustomerState] = {}
@@ -572,18 +572,17 @@ class CustomerFlow:
             observed.update({name: event.after.get(column) for name, column in columns.items()})
         return observed
 
-    def _with_remembered_row(self, rows: Store, table: str, event: ChangeEvent) -> ChangeEvent:
+    def _with_remembered_row(self, rows: ObjectView[Row], table: str, event: ChangeEvent) -> ChangeEvent:
         """The change with the row as this flow last saw it for its before-image (a table whose updates and
-        deletes carry none); the row is remembered for its next change. An insert or a snapshot read needs no
-        before-image, so it is not looked up: a key no store holds yet costs the on-disk store the most (in the
-        initial sync's profile these look-ups were 8.5 % of the customer worker's time)."""
+        deletes carry none); the row is remembered for its next change (:mod:`.remembered`). An insert or a
+        snapshot read needs no before-image, so it is not looked up: a key no store holds yet costs the on-disk
+        store the most (in the initial sync's profile these look-ups were 8.5 % of the customer worker's time)."""
         key = row_key(table, event)
         wants_before = event.op in (Op.UPDATE, Op.DELETE)
         remembered = rows.get(key) if wants_before else None
-        rows.put(key, None if event.op is Op.DELETE or event.after is None
-                 else {"row": to_store(dict(event.after))})
+        rows.put(key, None if event.op is Op.DELETE or event.after is None else dict(event.after))
         if wants_before:
-            return dataclasses.replace(event, before=None if remembered is None else from_store(remembered["row"]))
+            return dataclasses.replace(event, before=remembered)
         return event
 
     def _index(self, index: Store, change: MappedChange) -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -35,6 +36,8 @@ def _special(value: Any) -> Any:
         return {"$T": value.isoformat()}
     if isinstance(value, dt.date):
         return {"$D": value.toordinal()}
+    if isinstance(value, Mapping):  # a decoded struct (a read-only view): its items, as a dict
+        return dict(value)
     raise TypeError(f"a {type(value).__name__} cannot be kept in a state store: {value!r}")
 
 
