@@ -9,6 +9,7 @@ written and encodes under its Avro schema unchanged.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -25,6 +26,11 @@ __all__ = ["StoreValueError", "from_store", "to_store"]
 def to_store(value: Any) -> Any:
     """``value`` as plain JSON (tagged decimals and times)."""
     if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):  # a double column or an Avro double: JSON holds it, except NaN and infinities
+        if not math.isfinite(value):
+            raise StoreValueError(f"a float {value!r} cannot be kept in a state store (JSON has no NaN or infinity); "
+                                  "map it to null, or to a decimal or text, before it reaches the flow's state")
         return value
     if isinstance(value, Decimal):
         return {_DECIMAL: str(value)}
