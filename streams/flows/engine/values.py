@@ -25,7 +25,20 @@ __all__ = ["StoreValueError", "from_store", "to_store"]
 
 def to_store(value: Any) -> Any:
     """``value`` as plain JSON (tagged decimals and times)."""
-    if value is None or isinstance(value, (bool, int, str)):
+    kind = type(value)  # the exact types most values have first: every value of a flow's state passes here
+    if kind is str or kind is int or value is None or kind is bool:
+        return value
+    if kind is dict:
+        return {str(k): to_store(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [to_store(v) for v in value]
+    return _tagged(value)
+
+
+def _tagged(value: Any) -> Any:
+    """:func:`to_store` of a value of any other type (a decimal, a time, a float, a read-only mapping, a
+    subclass of a plain type)."""
+    if isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):  # a double column or an Avro double: JSON holds it, except NaN and infinities
         if not math.isfinite(value):
