@@ -115,6 +115,16 @@ class LookupTables:
                 reads = tuple((f, engine.plan.field(mapping, source.bindings[f])) for f in fields)
                 self.feeds.setdefault(topic, []).append(
                     _Feed(mapping, source, record, fields, engine.plan.source(mapping, source), reads))
+        self._context: LookupContext | None = None
+
+    def context(self, store: Store) -> LookupContext:
+        """The look-ups over ``store`` for one record, its last look-up cleared: the same object while the store is,
+        so that what a flow makes from it once (a mapping context carrying it) is made once, not per record."""
+        made = self._context
+        if made is None or made.store is not store:
+            made = self._context = LookupContext(self, store)
+        made.last = None
+        return made
 
     @property
     def topics(self) -> tuple[str, ...]:

@@ -95,6 +95,18 @@ def test_the_lookup_context_says_where_a_change_waits(tables: LookupTables) -> N
     assert lookup.last == tables.waiting_key(XREF, "crm_customer_id", 9)
 
 
+def test_a_record_s_lookup_context_is_the_store_s_one_with_its_last_look_up_cleared(tables: LookupTables) -> None:
+    store, other = MemoryStore("links"), MemoryStore("links")
+    first = tables.context(store)
+    first(XREF, "crm_customer_id", 9)
+    assert first.last is not None
+    again = tables.context(store)  # the next record over the same store
+    assert again is first, "one object per store: what a flow builds on it is built once"
+    assert again.last is None, "a record starts with no look-up asked: it cannot wait where the one before did"
+    elsewhere = tables.context(other)  # another task's store
+    assert elsewhere is not first and elsewhere.store is other and elsewhere.last is None
+
+
 def test_a_look_up_of_a_record_no_mapping_file_targets_makes_the_flow_unavailable(
         mappings: dict[str, RecordMapping]) -> None:
     without = {k: v for k, v in mappings.items() if k != "customer_account_xref"}

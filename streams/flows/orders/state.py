@@ -27,7 +27,7 @@ from typing import Any
 from streams.flows.commands import Cause
 from streams.flows.engine.api import Context, JsonValue, Store
 from streams.flows.engine.values import from_store, to_store
-from streams.flows.lookups import LookupContext, LookupTables
+from streams.flows.lookups import LookupTables
 
 STORES = ("tx", "documents", "lines", "index", "parties", "balances", "links", "parked", "views")
 LINKS = "links"
@@ -52,7 +52,7 @@ class State:
     def __init__(self, ctx: Context, tables: LookupTables) -> None:
         self.stores = ctx.stores
         self.count = ctx.count
-        self.lookup = LookupContext(tables, ctx.stores[LINKS])
+        self.lookup = tables.context(ctx.stores[LINKS])
 
     def store(self, name: str) -> Store:
         return self.stores[name]
