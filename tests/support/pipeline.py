@@ -7,6 +7,7 @@ consumer groups)."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -23,7 +24,6 @@ from kafka.errors import KafkaError
 from streams.capture.client import ConnectClient
 from streams.capture.deploy import delete, wait_until
 from streams.sinks.topics import command_topic
-from support.ports import free_port
 from support.waiting import eventually
 
 
@@ -40,11 +40,12 @@ def pipeline(*, host: str, worker_env: Mapping[str, str], sinks: Mapping[str, Ma
              logs: Path, ready_timeout: float = 120) -> Iterator[Path]:
     """The worker (with ``worker_env``) and a sink per ``sinks`` entry (system -> its env), their logs in
     ``logs``; yields ``logs`` once the worker is ready. Any process that exits early fails the test with its log.
-    The worker's port is ``worker_env``'s ISTHMUS_WORKER_PORT, else a free one; a sink's /metrics port is its
-    env's ISTHMUS_SINK_METRICS_PORT, else a free one."""
-    port = int(worker_env.get("ISTHMUS_WORKER_PORT") or free_port())
-    started = [("worker", start_cli(["worker"], {**worker_env, "ISTHMUS_WORKER_PORT": str(port)},
-                                    logs / "worker.log"))]
+    The worker's port is ``worker_env``'s ISTHMUS_WORKER_PORT, else the one the system gives it (port 0, read from
+    its log); a sink's /metrics port is its env's ISTHMUS_SINK_METRICS_PORT, else the one the system gives it.
+    A port chosen free beforehand could be taken by a sink's port 0 before the worker binds it."""
+    given = worker_env.get("ISTHMUS_WORKER_PORT")
+    worker_log = logs / "worker.log"
+    started = [("worker", start_cli(["worker"], {**worker_env, "ISTHMUS_WORKER_PORT": given or "0"}, worker_log))]
     started += [(f"sink-{system}", start_cli(["sink", "--target", system], {"ISTHMUS_SINK_METRICS_PORT": "0", **env},
                                              logs / f"sink-{system}.log"))
                 for system, env in sinks.items()]
@@ -52,7 +53,8 @@ def pipeline(*, host: str, worker_env: Mapping[str, str], sinks: Mapping[str, Ma
         def ready() -> bool:
             for name, process in started:
                 assert process.poll() is None, f"{name} exited: {(logs / f'{name}.log').read_text()[-3000:]}"
-            return httpx.get(f"http://{host}:{port}/ready", timeout=2).status_code == 200
+            port = int(given) if given else bound_port(worker_log.read_text())
+            return port is not None and httpx.get(f"http://{host}:{port}/ready", timeout=2).status_code == 200
 
         eventually("the worker's /ready", ready, timeout=ready_timeout, ignoring=(httpx.HTTPError,),
                    context=lambda: (logs / "worker.log").read_text()[-3000:])
@@ -63,6 +65,15 @@ def pipeline(*, host: str, worker_env: Mapping[str, str], sinks: Mapping[str, Ma
         for name, process in started:
             code = process.wait(timeout=60)
             assert code == 0, f"{name} exited {code}: {(logs / f'{name}.log').read_text()[-3000:]}"
+
+
+def bound_port(worker_log: str) -> int | None:
+    """The port a worker serves /health on, from its log (it logs it once bound); None until then."""
+    found = _HEALTH_ON.search(worker_log)
+    return int(found.group(1)) if found else None
+
+
+_HEALTH_ON = re.compile(r"; health on http://\S+:(\d+)/health")
 
 
 def remove_connector(client: ConnectClient, name: str, say: Callable[[str], None]) -> None:
