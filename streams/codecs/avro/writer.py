@@ -19,6 +19,7 @@ the caller turns them into its own error.
 
 from __future__ import annotations
 
+import datetime as dt
 import struct
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -138,6 +139,32 @@ _STRICT: dict[str, Writer] = {
 }
 
 
+#: How many encoded values (times, map keys) one writer keeps.
+KEPT = 4096
+
+
+def _remembered_times(write_time: Writer) -> Writer:
+    """``write_time`` with the bytes of the times it wrote remembered: a record's times are mostly a few (a
+    customer's provenance holds the same commit time in a dozen fields), and a time is a conversion and an
+    eight-byte varint built in Python, where a remembered one is a dict look-up. Only ``datetime`` values are
+    remembered (hashable, and two equal ones are the same instant, so the same bytes)."""
+    kept: dict[dt.datetime, bytes] = {}
+
+    def write(out: bytearray, value: Any) -> None:
+        if type(value) is not dt.datetime:
+            write_time(out, value)
+            return
+        data = kept.get(value)
+        if data is None:
+            encoded = bytearray()
+            write_time(encoded, value)
+            if len(kept) >= KEPT:
+                kept.clear()
+            data = kept[value] = bytes(encoded)
+        out += data
+    return write
+
+
 class _Compiler:
     def __init__(self, named: Mapping[str, Any]) -> None:
         self.named = named
@@ -198,6 +225,9 @@ class _Compiler:
                 base(out, prepare(value, schema))
             return decimal
 
+        if kind == "long" and "timestamp" in logical:
+            return _remembered_times(lambda out, value: base(out, prepare(value, schema)))
+
         def write(out: bytearray, value: Any) -> None:
             base(out, prepare(value, schema))
         return write
@@ -249,12 +279,22 @@ class _Compiler:
 
     def map(self, schema: dict[str, Any]) -> Writer:
         values = self.node(schema["values"])
+        keys: dict[str, bytes] = {}  # a map's keys are mostly a few names (a provenance map's: field names)
 
         def write(out: bytearray, value: Any) -> None:
             if len(value):
                 _long_value(out, len(value))
                 for key, item in value.items():
-                    _write_string(out, key)
+                    data = keys.get(key) if type(key) is str else None
+                    if data is None:
+                        encoded = bytearray()
+                        _write_string(encoded, key)
+                        data = bytes(encoded)
+                        if type(key) is str:
+                            if len(keys) >= KEPT:
+                                keys.clear()
+                            keys[key] = data
+                    out += data
                     values(out, item)
             out.append(0)
         return write
