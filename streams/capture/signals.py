@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from streams.capture.exceptions import SnapshotRequestError
+from streams.capture.filters import CaptureFilter
 from streams.capture.options import MARIADB, POSTGRES
 from streams.config.endpoints import EndpointSettings
 
@@ -44,12 +45,13 @@ def plan(name: str, config: Mapping[str, str], tables: Sequence[str]) -> tuple[s
         raise SnapshotRequestError("no tables given; fix: pass --tables t1,t2")
     namespace = signal_table.split(".")[0]
     qualified = tuple(dict.fromkeys(t if "." in t else f"{namespace}.{t}" for t in tables))
-    patterns = [p.strip() for p in config.get("table.include.list", "").split(",") if p.strip()]
-    missing = [t for t in qualified if patterns and not any(re.fullmatch(p, t) for p in patterns)]
+    engine = "postgresql" if config.get("connector.class") == POSTGRES else "mariadb"
+    capture = CaptureFilter.of(config, engine)
+    missing = [t for t in qualified if capture is not None and not capture.captures(*t.split(".", 1))]
     if missing:
         raise SnapshotRequestError(
-            f"{name} does not capture {', '.join(missing)} (table.include.list: {', '.join(patterns)}); fix: "
-            f"choose captured tables, or add them to connect-configs/connectors/{name}.yaml and deploy")
+            f"{name} does not capture {', '.join(missing)} (table.include.list: {capture.table_list if capture else ''}"
+            f"); fix: choose captured tables, or add them to connect-configs/connectors/{name}.yaml and deploy")
     return signal_table, qualified
 
 

@@ -18,6 +18,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
 from streams.mapping.exceptions import ExpressionError
+from streams.mapping.kinds import ANY, ANY_SCALE, Kind
 
 Evaluator = Callable[[Mapping[str, Any]], Any]
 
@@ -222,3 +223,99 @@ def compile_expression(text: str, functions: Mapping[str, Callable[..., Any]] = 
     compiler = _Compiler(text.strip(), functions)
     evaluate = compiler.compile(tree.body)
     return Expression(text=text.strip(), names=frozenset(compiler.names - set(functions)), _evaluate=evaluate)
+
+
+_NUMBERS = ("int", "decimal", "float")
+
+
+def kind_of(expression: Expression, columns: Mapping[str, Kind]) -> Kind:
+    """The kind of number ``expression`` gives over columns of these kinds (``any`` when it is no number or the
+    checker cannot tell), so the loader can check it against its field. A decimal's scale follows Python's decimal
+    arithmetic: ``+``, ``-`` and ``%`` keep the larger scale, ``*`` adds the scales, ``/`` can give any number of
+    decimals (:data:`~streams.mapping.kinds.ANY_SCALE`; two integers give a float), and ``round(x, n)`` has
+    scale ``n``. Whether it may be null is the caller's to say."""
+    return _Kinds(expression.text, columns).of(ast.parse(expression.text, mode="eval").body)
+
+
+def _scale(kind: Kind) -> int | None:
+    return 0 if kind.base == "int" else kind.scale
+
+
+def _arithmetic(op: ast.operator, left: Kind, right: Kind) -> Kind:
+    bases = {left.base, right.base}
+    if not bases <= set(_NUMBERS) or bases >= {"decimal", "float"}:  # a decimal and a float do not mix
+        return ANY
+    if "float" in bases or (isinstance(op, ast.Div) and bases == {"int"}):
+        return Kind("float")
+    if bases == {"int"}:
+        return Kind("int")
+    if isinstance(op, ast.Div):
+        return Kind("decimal", scale=ANY_SCALE)
+    left_scale, right_scale = _scale(left), _scale(right)
+    if left_scale is None or right_scale is None:
+        return Kind("decimal")
+    scale = left_scale + right_scale if isinstance(op, ast.Mult) else max(left_scale, right_scale)
+    return Kind("decimal", scale=min(scale, ANY_SCALE))
+
+
+def _either(kinds: list[Kind]) -> Kind:
+    """The kind of a value that is one of ``kinds`` (``x if c else y``, ``coalesce``, ``min``, ``max``)."""
+    bases = {k.base for k in kinds}
+    if not kinds or not bases <= set(_NUMBERS) or bases >= {"decimal", "float"}:
+        return ANY
+    if len(bases) == 1 and "decimal" not in bases:
+        return kinds[0]
+    if "float" in bases:
+        return Kind("float")
+    scales = [_scale(k) for k in kinds]
+    return Kind("decimal", scale=None if None in scales else max(s for s in scales if s is not None))
+
+
+class _Kinds:
+    def __init__(self, text: str, columns: Mapping[str, Kind]) -> None:
+        self.text = text
+        self.columns = columns
+
+    def of(self, node: ast.expr) -> Kind:
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+                return ANY
+            if isinstance(node.value, int):
+                return Kind("int")
+            exponent = Decimal(ast.get_source_segment(self.text, node) or repr(node.value)).as_tuple().exponent
+            return Kind("decimal", scale=max(0, -exponent) if isinstance(exponent, int) else None)
+        if isinstance(node, ast.Name):
+            kind = self.columns.get(node.id, ANY)
+            return Kind(kind.base, scale=kind.scale) if kind.base in _NUMBERS else ANY
+        if isinstance(node, ast.BinOp):
+            return _arithmetic(node.op, self.of(node.left), self.of(node.right))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            return self.of(node.operand)
+        if isinstance(node, ast.IfExp):
+            return self.either([node.body, node.orelse])
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args:
+            return self.call(node.func.id, node.args)
+        return ANY
+
+    def either(self, nodes: list[ast.expr]) -> Kind:
+        """A null literal among ``nodes`` adds no kind (``x if c else None``)."""
+        return _either([self.of(n) for n in nodes if not (isinstance(n, ast.Constant) and n.value is None)])
+
+    def call(self, function: str, args: list[ast.expr]) -> Kind:
+        if function == "round":
+            if len(args) == 1:
+                return Kind("decimal", scale=0)
+            given = args[1]
+            places = given.value if isinstance(given, ast.Constant) and type(given.value) is int else None
+            return Kind("decimal", scale=None if places is None else max(0, places))
+        if function in ("coalesce", "min", "max"):
+            return self.either(args)
+        if function == "abs":
+            return self.of(args[0])
+        if function in ("int", "length"):
+            return Kind("int")
+        if function == "decimal":
+            inner = self.of(args[0])
+            scale = {"int": 0, "decimal": inner.scale, "float": ANY_SCALE}.get(inner.base)
+            return Kind("decimal", scale=scale)
+        return ANY

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -26,10 +27,15 @@ _SQL: dict[str, str] = {
 }
 
 
+#: The scale of a decimal that can have any number of decimals: a division's (1/3 is 0.333…) until it is rounded.
+ANY_SCALE = sys.maxsize
+
+
 @dataclass(frozen=True)
 class Kind:
     """A value's kind: ``base`` (string, int, bool, decimal, float, timestamp, local_timestamp, date, time,
-    bytes, record, array, map, any), a decimal's scale, the values a string may take, and nullability."""
+    bytes, record, array, map, any), a decimal's scale (at most that many decimals; :data:`ANY_SCALE`: any
+    number; None: not known), the values a string may take, and nullability."""
 
     base: str
     nullable: bool = True
@@ -43,7 +49,7 @@ class Kind:
     def __str__(self) -> str:
         text = self.base
         if self.base == "decimal" and self.scale is not None:
-            text = f"decimal(scale {self.scale})"
+            text = "decimal(any scale)" if self.scale == ANY_SCALE else f"decimal(scale {self.scale})"
         if self.base == "local_timestamp":
             text = "zone-less local timestamp"
         if self.record:
@@ -54,6 +60,11 @@ class Kind:
 
 
 ANY = Kind("any")
+
+
+def scale_text(scale: int) -> str:
+    """``scale 2``, or what :data:`ANY_SCALE` means, for messages."""
+    return "any number of decimals (as a division gives: 1/3 is 0.333…)" if scale == ANY_SCALE else f"scale {scale}"
 
 
 def from_column(column: Column) -> Kind:
@@ -111,9 +122,20 @@ def fits(source: Kind, target: Kind) -> tuple[str, str] | None:
     if target.base == "decimal" and source.base in ("decimal", "int"):
         if source.base == "decimal" and source.scale is not None and target.scale is not None \
                 and source.scale > target.scale:
-            return (f"a decimal with scale {source.scale} would lose digits in a field of scale "
-                    f"{target.scale}", f"add `decimal: {{scale: {target.scale}, rounding: half_even}}`")
+            return (f"a decimal with {scale_text(source.scale)} would lose digits in a field of scale "
+                    f"{target.scale}", f"add the transform `decimal: {{scale: {target.scale}, rounding: half_even}}` "
+                    "(or another rounding: half_up, down, up, floor, ceiling)")
         return None
+    if target.base == "int" and source.base == "decimal":
+        if source.scale == 0:
+            return None  # a whole decimal (e.g. `round(x)`) is written as the integer it is
+        with_scale = "" if source.scale is None else f" with {scale_text(source.scale)}"
+        return (f"a decimal{with_scale} would lose digits in an integer field",
+                "add the transform `decimal: {scale: 0, rounding: half_even}` (or another rounding)")
+    if source.base == "float" and target.base in ("decimal", "int"):
+        return (f"a float value cannot fill a {target} field: a float is not exact",
+                "compute in decimals (`/` of two integers gives a float: write `decimal(a) / b`), then round with "
+                f"the transform `decimal: {{scale: {target.scale or 0}, rounding: half_even}}`")
     if source.base != target.base:
         hint = "add `bool`" if target.base == "bool" and source.base == "int" else (
             "map it with a transform or a computed field")

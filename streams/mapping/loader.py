@@ -22,10 +22,11 @@ from streams.codecs.exceptions import UnknownSchema
 from streams.config.paths import DATA_ROOT
 from streams.config_files import located_yaml
 from streams.config_files.located_yaml import Node
+from streams.config_files.problem import shown
 from streams.mapping.compiled import plan_of
 from streams.mapping.engine import coerce
 from streams.mapping.exceptions import MappingLoadError, MappingValueError, Problem
-from streams.mapping.expressions import Expression, ExpressionSyntax, compile_expression
+from streams.mapping.expressions import Expression, ExpressionSyntax, compile_expression, kind_of
 from streams.mapping.kinds import ANY, Kind, fits, from_avro, from_column
 from streams.mapping.local_times import read_policy
 from streams.mapping.plugins import from_entry_point, load_declared
@@ -211,7 +212,7 @@ class _Compiler:
             expression = _expression(self.file, value, where, columns)
             if expression is None:
                 return None
-            binding["expression"], kind = expression, ANY.but(
+            binding["expression"], kind = expression, kind_of(expression, columns.kinds).but(
                 nullable=any(columns.kinds[n].nullable for n in expression.names) if how == "compute" else False)
             if how == "sum":
                 binding["aggregate"] = "sum"
@@ -231,7 +232,8 @@ class _Compiler:
         binding["steps"] = steps = tuple(self.local_time(step, target, where, columns) for step in steps)
         problem = fits(kind, target_kind)
         if problem is not None and how != "fields":
-            self.file.add(node.line, where, problem[0], problem[1])
+            message = f"{how} {value.value!r}: {problem[0]}" if how in ("compute", "sum") else problem[0]
+            self.file.add(node.line, where, message, problem[1])
             return None
         return FieldBinding(**binding)
 
@@ -343,7 +345,7 @@ def _policy(file: _File, node: Node, where: str, default: FieldPolicy | None,
 
 
 def _source_columns(file: _File, node: Node, where: str, system: str | None, tables: Tables,
-                    schemas: SchemaSet) -> _Columns | None:
+                    schemas: SchemaSet, systems: Systems) -> _Columns | None:
     table_node, record_node = node.get("table"), node.get("record")
     if (table_node is None) == (record_node is None):
         file.add(node.line, where, "a source reads either a `table` (with `system`) or a canonical `record`",
@@ -362,10 +364,11 @@ def _source_columns(file: _File, node: Node, where: str, system: str | None, tab
         file.add(node.line, f"{where}.system", "a table source needs `system: crm` or `system: erp`",
                  "add the system")
         return None
-    return _table_columns(file, node, where, str(system), tables)
+    return _table_columns(file, node, where, str(system), tables, systems)
 
 
-def _table_columns(file: _File, node: Node, where: str, system: str, tables: Tables) -> _Columns | None:
+def _table_columns(file: _File, node: Node, where: str, system: str, tables: Tables,
+                   systems: Systems) -> _Columns | None:
     """A table's columns and kinds from its system's columns file (``systems/<system>.columns.yaml``)."""
     table_node, columns_node = node.get("table"), node.get("columns")
     table = str(table_node.value) if table_node else ""
@@ -387,6 +390,17 @@ def _table_columns(file: _File, node: Node, where: str, system: str, tables: Tab
         file.add(table_node.line if table_node else node.line, f"{where}.table",
                  f"{system} has no table {table!r} in {origin_file} (namespace {catalog.namespace})",
                  f"use one of {_choices(catalog.tables)}; if the table is new, re-run `{rediscover}`")
+        return None
+    spec = systems.get(system)
+    if spec is not None and not spec.captures(table):
+        connector_file = spec.connector_file or Path("connect-configs", "connectors", f"{spec.connector}.yaml")
+        listed = spec.capture.table_list if spec.capture else ""
+        qualified = f"{spec.topics.namespace}.{table}"
+        file.add(table_node.line if table_node else node.line, f"{where}.table",
+                 f"{qualified} is not captured by {system}'s connector {spec.connector} "
+                 f"({shown(connector_file)}: table.include.list {listed or '(not set)'}), so its changes never arrive",
+                 f"add {qualified} to table.include.list in {shown(connector_file)} and deploy it (`isthmus connectors "
+                 f"deploy --configs {shown(connector_file.parent.parent)} {spec.connector}`), or read a captured table")
         return None
     captured = catalog.tables[table]
     return _Columns({name: from_column(column) for name, column in captured.columns.items()},
@@ -571,7 +585,7 @@ def _source(file: _File, compiler: _Compiler, name: str, node: Node, target: str
         system = _system(file, system_node, f"{where}.system", systems)
         if system is None:
             return None
-    columns = _source_columns(file, node, where, system, tables, schemas)
+    columns = _source_columns(file, node, where, system, tables, schemas, systems)
     if columns is None:
         return None
     condition = None

@@ -27,7 +27,7 @@ from streams.codecs.avro.schemas import SchemaSet
 from streams.codecs.exceptions import CodecError, UnknownSchema
 from streams.codecs.local_time import Ambiguous, Nonexistent, local_to_utc, utc_to_local, zone
 from streams.mapping.exceptions import LookupMissing, MappingValueError
-from streams.mapping.kinds import ANY, Kind, from_avro
+from streams.mapping.kinds import ANY, Kind, from_avro, scale_text
 from streams.mapping.local_times import DEFAULT as DEFAULT_LOCAL_TIMES
 from streams.mapping.local_times import LocalTimeNote, LocalTimePolicy, Occurrence, resolve
 
@@ -297,11 +297,14 @@ class DecimalStep:
         return quantize(number, self.scale, self.rounding)
 
     def out(self, kind: Kind) -> Kind:
+        if kind.base == "float":
+            raise ArgumentProblem(f"decimal works on exact numbers, the value is {kind}",
+                                  "compute in decimals (`/` of two integers gives a float: write `decimal(a) / b`)")
         if kind.base not in ("decimal", "int", "string", "any"):
             raise ArgumentProblem(f"decimal works on numbers, the value is {kind}", "remove `decimal`")
         if kind.base == "decimal" and kind.scale is not None and kind.scale > self.scale \
                 and self.rounding == "exact":
-            raise ArgumentProblem(f"scale {kind.scale} down to {self.scale} can drop digits",
+            raise ArgumentProblem(f"{scale_text(kind.scale)} down to {self.scale} can drop digits",
                                   "add `rounding: half_even` (or another rounding mode)")
         return Kind("decimal", nullable=kind.nullable, scale=self.scale)
 

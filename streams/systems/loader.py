@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from streams.capture.filters import FILTER_KEYS, CaptureFilter
 from streams.config.paths import DATA_ROOT
 from streams.config_files import located_yaml
 from streams.config_files.located_yaml import Node
@@ -122,8 +123,8 @@ class _SystemFile:
         connector = self._text(root, "connector", "the Kafka Connect connector that captures this system",
                                "connector: <name> of connect-configs/connectors/<name>.yaml")
         topics = self._topics(root)
-        if connector is not None:
-            self._check_connector(root, connector, topics)
+        connector_file, capture = (self._check_connector(root, connector, topics, engine) if connector is not None
+                                   else (None, None))
         time_zone = self._time_zone(root)
         writable, target = self._writable(root)
         clock = self._clock(root, engine)
@@ -133,7 +134,8 @@ class _SystemFile:
         assert engine is not None and connector is not None and topics is not None and time_zone is not None
         return SystemSpec(name=name, path=self.path, engine=engine, connector=connector, topics=topics,
                           time_zone=time_zone, writable=writable, target=target, commit_time_precision=clock,
-                          description=str(description.value) if description and description.value else "")
+                          description=str(description.value) if description and description.value else "",
+                          connector_file=connector_file, capture=capture)
 
     def _text(self, root: Node, key: str, what: str, fix: str) -> str | None:
         node = root.get(key)
@@ -193,8 +195,10 @@ class _SystemFile:
                 parts[part] = given.value
         return TopicNaming(**parts) if len(parts) == 2 else None
 
-    def _check_connector(self, root: Node, connector: str, topics: TopicNaming | None) -> None:
-        """The connector's file exists, and its ``topic.prefix`` (when literal) is the one declared here."""
+    def _check_connector(self, root: Node, connector: str, topics: TopicNaming | None,
+                         engine: Engine | None) -> tuple[Path | None, CaptureFilter | None]:
+        """The connector's file exists, and its ``topic.prefix`` (when literal) is the one declared here; the file
+        and the tables it captures (None when not known exactly)."""
         connector_node = root.get("connector")
         line = connector_node.line if connector_node else root.line
         folder = self.base / "connect-configs" / "connectors"
@@ -202,17 +206,35 @@ class _SystemFile:
         if path is None:
             self.add(line, "connector", f"no connector file {connector}.yaml in {folder}",
                      f"add {folder / (connector + '.yaml')} or name an existing connector")
-            return
+            return None, None
         try:
             config = (located_yaml.parse(path.read_text(encoding="utf-8")).plain() or {}).get("config") or {}
         except (yaml.YAMLError, located_yaml.DuplicateKey, AttributeError):
-            return  # `isthmus connectors validate` reports a broken connector file
-        prefix = config.get("topic.prefix") if isinstance(config, dict) else None
+            return path, None  # `isthmus connectors validate` reports a broken connector file
+        if not isinstance(config, dict):
+            return path, None
+        prefix = config.get("topic.prefix")
         if topics is not None and isinstance(prefix, str) and "{{" not in prefix and prefix != topics.prefix:
             topics_node = root.get("topics")
             self.add(topics_node.line if topics_node else line, "topics.prefix",
                      f"{topics.prefix!r}, but {path.name} sets topic.prefix {prefix!r}",
                      f"write prefix: {prefix} (the topics are named by the connector)")
+        if engine is None or self._overlays_filter(connector):
+            return path, None
+        return path, CaptureFilter.of(config, engine.value)
+
+    def _overlays_filter(self, connector: str) -> bool:
+        """Does an environment's overlay (``connect-configs/overlays/``) change which tables ``connector``
+        captures? Then the connector file alone does not say."""
+        for overlay in sorted((self.base / "connect-configs" / "overlays").glob("*.y*ml")):
+            try:
+                document = located_yaml.parse(overlay.read_text(encoding="utf-8")).plain() or {}
+                options = (document.get("connectors") or {}).get(connector) or {}
+            except (OSError, yaml.YAMLError, located_yaml.DuplicateKey, AttributeError):
+                return True
+            if isinstance(options, dict) and any(key in options for key in FILTER_KEYS):
+                return True
+        return False
 
     def _time_zone(self, root: Node) -> str | None:
         node = root.get("time_zone")

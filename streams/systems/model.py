@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from streams.capture.filters import CaptureFilter
 from streams.systems.exceptions import UnknownSystem
 
 
@@ -77,6 +78,14 @@ class SystemSpec:
     description: str = ""
     #: Its commit times' precision as its file declares it; None: its engine's (:data:`ENGINE_CLOCKS`).
     commit_time_precision: ClockPrecision | None = None
+    #: The connector's file, and the tables it captures (None when its lists cannot be read exactly, or an
+    #: overlay changes them per environment).
+    connector_file: Path | None = None
+    capture: CaptureFilter | None = None
+
+    def captures(self, table: str) -> bool:
+        """Does the connector capture ``table`` (of the system's namespace)? True when that is not known."""
+        return self.capture is None or self.capture.captures(self.topics.namespace, table)
 
     @property
     def clock(self) -> ClockPrecision:

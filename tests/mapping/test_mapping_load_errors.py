@@ -387,3 +387,22 @@ def test_a_mapping_of_a_third_declared_system_loads(load: Callable[..., RecordMa
     assert mapping.sources_for("shop", "shop_payments") and mapping.fields_owned_by("shop")
     with pytest.raises(MappingLoadError, match="'shop' is not a declared system"):
         load(text, tables=shop)
+
+
+def test_a_table_its_systems_connector_does_not_capture_is_refused(load: Callable[..., RecordMapping]) -> None:
+    import dataclasses
+
+    from streams.capture.filters import CaptureFilter
+
+    reference = reference_with()
+    narrowed = dataclasses.replace(reference["erp"], capture=CaptureFilter.of(
+        {"table.include.list": "erp.accounts,erp.payments"}, "mariadb"))
+    problem = only(lambda text: load(text, systems=reference_with(narrowed)),
+                   HEADER + "      issued_at: {from: issued_at, transform: [local_to_utc]}\n")
+    assert problem.line == 8 and problem.field == "sources.erp_invoices.table"
+    assert "erp.invoices is not captured by erp's connector erp-source" in problem.message
+    assert "table.include.list erp.accounts,erp.payments" in problem.message
+    assert "add erp.invoices to table.include.list" in problem.fix and "isthmus connectors deploy" in problem.fix
+    widened = dataclasses.replace(narrowed, capture=CaptureFilter.of({"table.include.list": "erp\\..*"}, "mariadb"))
+    assert load(HEADER + "      issued_at: {from: issued_at, transform: [local_to_utc]}\n",
+                systems=reference_with(widened)).target == "isthmus.canonical.Invoice"

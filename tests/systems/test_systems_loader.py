@@ -121,3 +121,18 @@ def test_the_cli_names_a_broken_system_file_instead_of_failing_with_a_traceback(
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     assert "shop.yaml:1: engine: unknown engine 'oracle'; fix: use one of postgresql, mariadb, mysql" in result.stderr
+
+
+def test_a_system_knows_the_tables_its_connector_captures_unless_an_overlay_changes_them(tmp_path: Path) -> None:
+    directory = _project(tmp_path, {"shop": "engine: postgresql\nconnector: shop-source\n"
+                                            "topics: {prefix: shop, namespace: sales}\n"}, {"shop-source": "shop"})
+    connector = tmp_path / "connect-configs" / "connectors" / "shop-source.yaml"
+    connector.write_text(connector.read_text() + "  table.include.list: [sales.orders, sales.lines]\n")
+    shop = load_systems(directory, env={})["shop"]
+    assert shop.connector_file == connector
+    assert shop.captures("orders") and not shop.captures("order_status")
+    overlays = tmp_path / "connect-configs" / "overlays"
+    overlays.mkdir()
+    (overlays / "prod.yaml").write_text("connectors:\n  shop-source:\n    table.include.list: sales.orders\n")
+    shop = load_systems(directory, env={})["shop"]
+    assert shop.capture is None and shop.captures("order_status")  # not known from the file alone
