@@ -1,6 +1,9 @@
 """A MariaDB or MySQL database's tables from ``information_schema``: ``column_type`` keeps what ``data_type``
 drops (an ENUM's values, ``tinyint(1)`` for a BOOLEAN, a DECIMAL's precision and scale, a DATETIME's
-fractional digits), and ``check_constraints`` gives ``CHECK (col IN (...))`` lists."""
+fractional digits), ``check_constraints`` gives ``CHECK (col IN (...))`` lists, and ``statistics`` the primary
+keys: MariaDB's ``table_constraints`` shows nothing to a user with only the connector's global SELECT and
+replication grants, and ``columns.column_key`` is not in key order (and says ``PRI`` of a unique NOT NULL
+index when a table has no primary key)."""
 
 from __future__ import annotations
 
@@ -13,7 +16,6 @@ import pymysql
 from streams.catalog.checks import enum_values, mysql_in_list
 from streams.catalog.exceptions import CatalogError
 from streams.catalog.model import Column, Table
-from streams.catalog.postgres import PRIMARY_KEYS
 
 _COLUMNS = """
 SELECT c.table_name, c.column_name, c.data_type, c.column_type, c.is_nullable
@@ -21,6 +23,13 @@ FROM information_schema.columns c
 JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name
 WHERE c.table_schema = %s AND t.table_type = 'BASE TABLE'
 ORDER BY c.table_name, c.ordinal_position
+"""
+
+_PRIMARY_KEYS = """
+SELECT table_name, column_name
+FROM information_schema.statistics
+WHERE table_schema = %s AND index_name = 'PRIMARY'
+ORDER BY table_name, seq_in_index
 """
 
 # MariaDB names the table in check_constraints; MySQL only through table_constraints.
@@ -52,7 +61,7 @@ def discover(connection: pymysql.connections.Connection[Any], database: str, eng
             found = mysql_in_list(str(clause))
             if found is not None:
                 checked[(table, found[0])] = found[1]
-        cursor.execute(PRIMARY_KEYS, (database,))
+        cursor.execute(_PRIMARY_KEYS, (database,))
         keys: dict[str, list[str]] = {}
         for table, column in cursor.fetchall():
             keys.setdefault(table, []).append(column)

@@ -1,5 +1,9 @@
 """A PostgreSQL schema's tables from ``information_schema``, with ``pg_catalog`` for what it leaves out: the
-labels of enum types and the values of ``CHECK (col IN (...))`` constraints."""
+labels of enum types, the values of ``CHECK (col IN (...))`` constraints, and primary keys.
+
+Primary keys come from ``pg_constraint``, which every user may read: ``information_schema.table_constraints``
+shows only tables the user owns or holds a privilege other than SELECT on, so a read-only capture user would
+see none there."""
 
 from __future__ import annotations
 
@@ -21,14 +25,14 @@ WHERE c.table_schema = %s AND t.table_type = 'BASE TABLE'
 ORDER BY c.table_name, c.ordinal_position
 """
 
-PRIMARY_KEYS = """
-SELECT kcu.table_name, kcu.column_name
-FROM information_schema.table_constraints tc
-JOIN information_schema.key_column_usage kcu
-  ON kcu.constraint_schema = tc.constraint_schema AND kcu.constraint_name = tc.constraint_name
- AND kcu.table_name = tc.table_name
-WHERE tc.constraint_type = 'PRIMARY KEY' AND tc.table_schema = %s
-ORDER BY kcu.table_name, kcu.ordinal_position
+# Each table's primary key columns in key order (conkey's), which may differ from the columns' order.
+_PRIMARY_KEYS = """
+SELECT cl.relname, a.attname
+FROM pg_constraint co JOIN pg_class cl ON cl.oid = co.conrelid JOIN pg_namespace n ON n.oid = cl.relnamespace
+CROSS JOIN LATERAL unnest(co.conkey) WITH ORDINALITY AS k(attnum, position)
+JOIN pg_attribute a ON a.attrelid = co.conrelid AND a.attnum = k.attnum
+WHERE co.contype = 'p' AND n.nspname = %s
+ORDER BY cl.relname, k.position
 """
 
 _ENUMS = """
@@ -65,7 +69,7 @@ def discover(connection: psycopg.Connection[Any], schema: str) -> dict[str, Tabl
             found = postgres_in_list(definition)
             if found is not None:
                 checked[(table, found[0])] = found[1]
-        cursor.execute(PRIMARY_KEYS, (schema,))
+        cursor.execute(_PRIMARY_KEYS, (schema,))
         keys: dict[str, list[str]] = {}
         for table, column in cursor.fetchall():
             keys.setdefault(table, []).append(column)

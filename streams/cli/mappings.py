@@ -31,7 +31,8 @@ def register(subparsers: Any) -> None:
         "discover", help="read a system's live catalog and write its columns file",
         description="Connect as the system's connector does (its config rendered with --env's overlay; "
                     "${file:...} and ${env:...} resolved here), read the tables of the system's namespace from "
-                    "information_schema (enum labels and CHECK IN lists too), and write the columns file.")
+                    "information_schema (and pg_catalog on PostgreSQL: types, enum labels, CHECK IN lists, primary "
+                    "keys, all visible to the connector's read-only user), and write the columns file.")
     parser.add_argument("system", metavar="SYSTEM", help="a system of systems/ (its file's name)")
     parser.add_argument("--env", default="local", metavar="ENV",
                         help="overlay of connect-configs/overlays for the connection (default: local)")

@@ -1,34 +1,57 @@
 """Discovery against the live databases: the checked-in columns files of the reference pair are current (the
-drift check: it fails when reference/*/schema.sql changes without re-discovering), and a scratch table of each
-engine is read with its types, nullability, allowed values and primary key."""
+drift check: it fails when reference/*/schema.sql changes without re-discovering), a scratch table of each
+engine is read with its types, nullability, allowed values and primary key, and a read-only capture user (only
+SELECT, plus the replication grants on MariaDB) on a namespace it does not own sees the same primary keys."""
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
+from psycopg import sql
 from support.stack_offer import stack_runtime
 
 from streams.catalog import Catalog, differences, path_for, read
 from streams.catalog.live import Connection, connection_for, discover
 from streams.cli.main import main
+from streams.config.secret import Secret
 from streams.mapping.kinds import from_column
+from streams.stack.progress import Progress
 from streams.stack.running import RunningStack
+from streams.stack.services.base import ServiceContext
+from streams.stack.services.crm_db import CrmDatabase
+from streams.stack.services.erp_db import REPLICATION_GRANTS, ErpDatabase
 from streams.systems import SystemSpec, TopicNaming, load_systems
 
 SCRATCH = "isthmus_catalog_scratch"  # the stack's user may create databases named isthmus_%
+READER = "isthmus_catalog_reader"  # a capture user with read grants only, created and dropped by its test
 
 
-def live(stack: RunningStack, name: str, namespace: str | None = None) -> tuple[SystemSpec, Connection, Catalog]:
+def live(stack: RunningStack, name: str, namespace: str | None = None, *,
+         login: tuple[str, Secret] | None = None) -> tuple[SystemSpec, Connection, Catalog]:
+    """Discover system ``name`` (in ``namespace``), as its connector's user or as ``login`` (user, password)."""
     systems = load_systems()
     spec = systems[name]
     if namespace is not None:
         spec = dataclasses.replace(spec, topics=TopicNaming(prefix=spec.topics.prefix, namespace=namespace))
     connection = connection_for(spec, variables=stack_runtime(stack.settings).capture.variables, env="local")
+    if login is not None:
+        connection = dataclasses.replace(connection, user=login[0], password=login[1])
     return spec, connection, discover(spec, connection)
+
+
+def admin(stack: RunningStack) -> ServiceContext:
+    """The local stack's services, whose superuser (PostgreSQL) and root (MariaDB) may create users."""
+    if os.environ.get("ISTHMUS_STACK", "local") != "local":
+        pytest.skip("creating a database user needs the local stack's superuser, reached through its socket")
+    return ServiceContext(settings=stack.settings, secrets=stack.secrets, toolchain=None, progress=Progress())
 
 
 @pytest.mark.parametrize("name", ["crm", "erp"])
@@ -140,3 +163,97 @@ def test_mariadb_scratch_table(stack: RunningStack, mariadb_scratch: str) -> Non
         "id": "int", "code": "string", "flag": "bool", "small": "int", "amount": "decimal",
         "at": "local_timestamp", "stamp": "timestamp", "status": "string", "kind": "string", "note": "string"}
     assert kinds["amount"].scale == 3
+
+
+@pytest.fixture
+def postgres_read_only(stack: RunningStack) -> Iterator[tuple[str, Secret]]:
+    """A schema owned by the stack's user, and a login that may only read its tables (no ownership, no grant
+    but SELECT): information_schema.table_constraints shows it nothing."""
+    password = secrets.token_hex(16)
+    with (CrmDatabase(admin(stack)).superuser(stack.settings.crm_db_name) as root,
+          stack.connect_crm(autocommit=True) as conn):
+        _drop_pg_reader(root)  # left by an interrupted run
+        root.execute(sql.SQL("CREATE ROLE {} LOGIN REPLICATION PASSWORD {}").format(
+            sql.Identifier(READER), sql.Literal(password)))
+        conn.execute(f"DROP SCHEMA IF EXISTS {SCRATCH} CASCADE")
+        conn.execute(f"CREATE SCHEMA {SCRATCH}")
+        conn.execute(f"""CREATE TABLE {SCRATCH}.kunden (
+            name    TEXT NOT NULL,
+            kd_nr   VARCHAR(20) PRIMARY KEY,
+            kind    TEXT CHECK (kind IN ('a', 'b')))""")
+        conn.execute(f"""CREATE TABLE {SCRATCH}.positionen (
+            menge   INTEGER NOT NULL,
+            pos     INTEGER NOT NULL,
+            beleg   TEXT NOT NULL,
+            PRIMARY KEY (beleg, pos))""")
+        conn.execute(f"CREATE TABLE {SCRATCH}.protokoll (eintrag TEXT)")
+        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(SCRATCH), sql.Identifier(READER)))
+        conn.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(
+            sql.Identifier(SCRATCH), sql.Identifier(READER)))
+        try:
+            yield READER, Secret(password)
+        finally:
+            conn.execute(f"DROP SCHEMA IF EXISTS {SCRATCH} CASCADE")
+            _drop_pg_reader(root)
+
+
+def _drop_pg_reader(root: psycopg.Connection[Any]) -> None:
+    if root.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (READER,)).fetchone() is not None:
+        root.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(READER)))
+        root.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(READER)))
+
+
+def test_postgres_read_only_user_discovers_primary_keys(stack: RunningStack,
+                                                        postgres_read_only: tuple[str, Secret]) -> None:
+    _, connection, found = live(stack, "crm", SCRATCH, login=postgres_read_only)
+    assert connection.user == READER
+    assert {name: table.primary_key for name, table in found.tables.items()} == {
+        "kunden": ("kd_nr",), "positionen": ("beleg", "pos"), "protokoll": ()}
+    assert found.tables["kunden"].columns["kind"].allowed == ("a", "b")
+    assert [c.nullable for c in found.tables["positionen"].columns.values()] == [False, False, False]
+
+
+@pytest.fixture
+def mariadb_read_only(stack: RunningStack) -> Iterator[tuple[str, Secret]]:
+    """A database the stack's user created, and a login with only the connector's global grants (SELECT and
+    replication): MariaDB's information_schema.table_constraints shows it nothing."""
+    password = secrets.token_hex(16)
+    hosts = ("127.0.0.1", "localhost", "::1")
+    conn = stack.connect_erp(autocommit=True)
+    try:
+        with ErpDatabase(admin(stack)).root() as root, root.cursor() as grants, conn.cursor() as cursor:
+            for host in hosts:
+                grants.execute(f"DROP USER IF EXISTS '{READER}'@'{host}'")
+                grants.execute(f"CREATE USER '{READER}'@'{host}' IDENTIFIED BY %s", (password,))
+                grants.execute(f"GRANT {REPLICATION_GRANTS} ON *.* TO '{READER}'@'{host}'")
+            cursor.execute(f"DROP DATABASE IF EXISTS {SCRATCH}")
+            cursor.execute(f"CREATE DATABASE {SCRATCH}")
+            cursor.execute(f"""CREATE TABLE {SCRATCH}.kunden (
+                name    VARCHAR(80) NOT NULL,
+                kd_nr   VARCHAR(20) NOT NULL PRIMARY KEY,
+                kind    VARCHAR(10) CHECK (kind IN ('a', 'b')))""")
+            cursor.execute(f"""CREATE TABLE {SCRATCH}.positionen (
+                menge   INT NOT NULL,
+                pos     INT NOT NULL,
+                beleg   VARCHAR(20) NOT NULL,
+                PRIMARY KEY (beleg, pos),
+                UNIQUE KEY (pos))""")
+            cursor.execute(f"CREATE TABLE {SCRATCH}.protokoll (eintrag TEXT, nr INT NOT NULL UNIQUE)")
+            try:
+                yield READER, Secret(password)
+            finally:
+                cursor.execute(f"DROP DATABASE IF EXISTS {SCRATCH}")
+                for host in hosts:
+                    grants.execute(f"DROP USER IF EXISTS '{READER}'@'{host}'")
+    finally:
+        conn.close()
+
+
+def test_mariadb_read_only_user_discovers_primary_keys(stack: RunningStack,
+                                                       mariadb_read_only: tuple[str, Secret]) -> None:
+    _, connection, found = live(stack, "erp", SCRATCH, login=mariadb_read_only)
+    assert connection.user == READER
+    # protokoll has no primary key: its NOT NULL UNIQUE column is not one, though column_key says PRI
+    assert {name: table.primary_key for name, table in found.tables.items()} == {
+        "kunden": ("kd_nr",), "positionen": ("beleg", "pos"), "protokoll": ()}
+    assert found.tables["kunden"].columns["kind"].allowed == ("a", "b")
