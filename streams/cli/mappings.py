@@ -2,12 +2,14 @@
 
 - ``discover <system>`` reads the system's live catalog (with its connector's connection) and writes its
   columns file, ``systems/<system>.columns.yaml``; ``--check`` compares instead, and exits 1 on drift.
-- ``validate`` loads every mapping file and prints each problem; exits 1 when there is one.
+- ``validate`` loads every mapping file, then builds every flow file over them as a worker does, and prints each
+  problem; exits 1 when there is one.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,8 +17,13 @@ from typing import Any
 from streams.catalog import Catalog, ColumnsFileError, differences, path_for, read, write
 from streams.catalog.live import connection_for, discover
 from streams.cli.runtime import load_runtime
+from streams.errors import IsthmusError
+from streams.flows.context import FlowContext
+from streams.flows.exceptions import FlowFileError
+from streams.flows.files import FLOWS_DIR_ENV, flows_dir
+from streams.flows.registry import build_flows
 from streams.mapping.exceptions import MappingLoadError
-from streams.mapping.loader import load_mappings, mappings_dir
+from streams.mapping.loader import MAPPINGS_DIR_ENV, load_mappings, mappings_dir
 from streams.systems import load_systems
 
 
@@ -42,9 +49,13 @@ def register(subparsers: Any) -> None:
                         help="write nothing: compare the live catalog with the file, exit 1 naming each difference")
     parser.set_defaults(run=run_discover)
 
-    parser = commands.add_parser("validate", help="load every mapping file and print each problem (exit 1 if any)")
+    parser = commands.add_parser(
+        "validate", help="load every mapping file, then build every flow file over them as a worker does, and print "
+                         "each problem (exit 1 if any)")
     parser.add_argument("--dir", type=Path, default=None, metavar="DIR",
                         help="folder of mapping files (default: ISTHMUS_MAPPINGS_DIR, else mappings/)")
+    parser.add_argument("--flows", type=Path, default=None, metavar="DIR",
+                        help="folder of flow files (default: ISTHMUS_FLOWS_DIR, else flows/ unless --dir is given)")
     parser.set_defaults(run=run_validate)
 
 
@@ -107,4 +118,28 @@ def run_validate(args: argparse.Namespace) -> int:
               f"{directory}")
         return 1
     print(f"{len(loaded)} mapping files of {directory} are valid")
+    flows: Path | None = args.flows or (flows_dir() if args.dir is None or os.environ.get(FLOWS_DIR_ENV) else None)
+    if flows is None:
+        print(f"flow files not checked: give --flows DIR (or set {FLOWS_DIR_ENV}) for the flows that use "
+              f"{directory}")
+        return 0
+    return _validate_flows(directory, flows)
+
+
+def _validate_flows(mappings: Path, flows: Path) -> int:
+    """Every flow file of ``flows`` built over the mappings of ``mappings``, as a worker builds them."""
+    env = {**os.environ, MAPPINGS_DIR_ENV: str(mappings), FLOWS_DIR_ENV: str(flows)}
+    try:
+        built = build_flows(FlowContext.load(env), env=env)
+    except FlowFileError as exc:
+        for problem in exc.problems:
+            print(problem)
+        print(f"{len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''} in the flow files of {flows}")
+        return 1
+    except IsthmusError as exc:
+        print(f"{exc}\nthe flow files of {flows} cannot be built")
+        return 1
+    count = len(built.flows)
+    print(f"{count} flow{'s' if count != 1 else ''} of {flows} build{'' if count != 1 else 's'}: "
+          f"{', '.join(f.name for f in built.flows)}")
     return 0

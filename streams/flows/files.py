@@ -111,12 +111,14 @@ def _read(path: Path) -> tuple[FlowFile | None, list[Problem]]:
             "name: lower-case letters, digits and '-', starting with a letter (e.g. isthmus-stock)")
     block = block_node.value if block_node is not None else None
     if block not in BLOCKS:
+        sections = [key for key in root.value if key in BLOCKS]
+        given = f"block: {sections[0]} (the file's section is {sections[0]}:), or " if len(sections) == 1 else "block: "
         add(block_node.line if block_node else root.line, "block",
-            "missing" if block is None else f"unknown block {block!r}", f"block: one of {', '.join(BLOCKS)}")
+            "missing" if block is None else f"unknown block {block!r}", f"{given}one of {', '.join(BLOCKS)}")
     for key, node in root.items():
         if key not in (*COMMON_KEYS, *BLOCKS):
             add(node.line, key, "unknown key", f"use {', '.join(COMMON_KEYS)} and the block's section")
-        elif key in BLOCKS and key != block:
+        elif key in BLOCKS and key != block and block in BLOCKS:  # an unknown block is said once, above
             add(node.line, key, f"a section for block {key!r} in a flow of block {block!r}",
                 f"rename the section to {block!r}, or set block: {key}")
     if problems:

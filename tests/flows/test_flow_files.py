@@ -45,6 +45,15 @@ def test_every_problem_of_every_file_is_named_with_line_field_and_fix(tmp_path: 
     assert found[("c.yaml", 1, "name")][0] == "'twice' is also the name of b.yaml"
 
 
+def test_a_misspelt_block_is_said_once_with_the_block_its_section_names(tmp_path: Path) -> None:
+    _write(tmp_path, "k.yaml", "name: kunden\nblock: entiy\nentity:\n  record: customer\n")
+    with pytest.raises(FlowFileError) as raised:
+        load_flow_files(tmp_path, env={})
+    (problem,) = raised.value.problems
+    assert (problem.line, problem.field, problem.message) == (2, "block", "unknown block 'entiy'")
+    assert problem.fix.startswith("block: entity (the file's section is entity:), or one of entity, document")
+
+
 def test_a_section_reports_like_the_file_and_missing_mappings_make_the_flow_unavailable(tmp_path: Path) -> None:
     path = _write(tmp_path, "s.yaml", "name: s\nblock: derived\nderived:\n  mapping: nowhere\n  field: 3\n"
                                       "  target: {system: crm, extra: 1}\n")

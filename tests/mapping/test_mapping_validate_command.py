@@ -35,5 +35,26 @@ def test_validate_reads_the_folder_the_environment_names(monkeypatch: pytest.Mon
     second_pair = Path(__file__).parents[1] / "second_pair"
     monkeypatch.setenv("ISTHMUS_SYSTEMS_DIR", str(second_pair / "systems"))
     monkeypatch.setenv("ISTHMUS_MAPPINGS_DIR", str(second_pair / "mappings"))
+    # the reference flows name the reference systems: a worker with these variables alone would not start
+    assert main(["mappings", "validate"]) == 1
+    out = capsys.readouterr().out
+    assert f"4 mapping files of {second_pair / 'mappings'} are valid" in out
+    assert "entity.origin: unknown system 'crm'; fix: origin: one of ledger, rolodex" in out
+    monkeypatch.setenv("ISTHMUS_FLOWS_DIR", str(second_pair / "flows"))
     assert main(["mappings", "validate"]) == 0
-    assert f"4 mapping files of {second_pair / 'mappings'} are valid" in capsys.readouterr().out
+    assert f"1 flow of {second_pair / 'flows'} builds: second-pair-parties" in capsys.readouterr().out
+
+
+def test_validate_builds_the_flow_files_over_the_mappings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "customers.yaml").write_text(
+        (Path(__file__).parents[2] / "flows" / "customers.yaml").read_text().replace("writes: [", "writes: [nmae, "))
+    assert main(["mappings", "validate", "--flows", str(flows)]) == 1
+    out = capsys.readouterr().out
+    assert f"{flows / 'customers.yaml'}:" in out and "'nmae' is not a field of the record" in out
+    assert "in the flow files of" in out
+    assert main(["mappings", "validate", "--dir", str(MAPPINGS_DIR)]) == 0
+    assert "flow files not checked: give --flows DIR" in capsys.readouterr().out
+    assert main(["mappings", "validate"]) == 0
+    assert "5 flows of" in capsys.readouterr().out
