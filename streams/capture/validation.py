@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterable
 
 from streams.capture.client import ConnectClient
 from streams.capture.configs import LocalConnector
 from streams.capture.options import KINDS, is_provider_reference
+from streams.catalog.model import Catalog
 from streams.config_files.problem import Problem, shown
 
 _WHOLE = re.compile(r"^-?[0-9]+$")
@@ -97,9 +99,36 @@ def check_with_connect(connector: LocalConnector, client: ConnectClient) -> list
     return problems
 
 
-def check(connector: LocalConnector, client: ConnectClient | None) -> list[Problem]:
-    """Our checks, then Connect's when a client is given and ours found nothing."""
-    problems = check_local(connector)
+_LITERAL_TABLE = re.compile(r"^([A-Za-z0-9_$]+)\\?\.([A-Za-z0-9_$]+)$")
+
+
+def check_tables(connector: LocalConnector, catalogs: Iterable[Catalog]) -> list[Problem]:
+    """Each table ``table.include.list`` names literally (``schema.table``, not a pattern) in the namespace of a
+    system the connector captures is a table of that system's columns file: a misspelt table is captured by no
+    one, silently. ``catalogs``: the columns files of the systems whose connector this is."""
+    by_namespace = {catalog.namespace.lower(): catalog for catalog in catalogs}
+    listed = connector.config.get("table.include.list", "")
+    problems = []
+    for pattern in (p.strip() for p in listed.split(",") if p.strip()):
+        literal = _LITERAL_TABLE.match(pattern)
+        catalog = by_namespace.get(literal.group(1).lower()) if literal else None
+        if literal is None or catalog is None:
+            continue
+        tables = {name.lower() for name in catalog.tables}
+        if literal.group(2).lower() not in tables:
+            origin = shown(catalog.path) if catalog.path else f"{catalog.system}'s columns file"
+            problems.append(Problem(
+                file=connector.source_of("table.include.list"), line=None, field="table.include.list",
+                message=f"{pattern} is not a table of {catalog.system} ({origin}: {', '.join(sorted(catalog.tables))})",
+                fix=f"correct the name; if the table is new, run `isthmus mappings discover {catalog.system}` first"))
+    return problems
+
+
+def check(connector: LocalConnector, client: ConnectClient | None,
+          catalogs: Iterable[Catalog] = ()) -> list[Problem]:
+    """Our checks (the tables against ``catalogs``, see :func:`check_tables`), then Connect's when a client is
+    given and ours found nothing."""
+    problems = check_local(connector) + check_tables(connector, catalogs)
     if not problems and client is not None:
         problems = check_with_connect(connector, client)
     return problems

@@ -19,9 +19,13 @@ from streams.capture.client import ConnectClient, ConnectorState
 from streams.capture.configs import ConfigSet, LocalConnector
 from streams.capture.diff import ConfigDiff, diff_configs
 from streams.capture.exceptions import ConnectorFailed
+from streams.catalog.columns_file import read_all
+from streams.catalog.model import Catalog
 from streams.cli import connectors_export
 from streams.cli.runtime import load_runtime
 from streams.config_files.problem import Problem, shown
+from streams.errors import IsthmusError
+from streams.systems import load_systems, systems_dir
 
 
 def register(subparsers: Any) -> None:
@@ -124,6 +128,18 @@ class Context:
             self._configs = configs.load(self.root, env=self.env)
         return self._configs
 
+    def catalogs_of(self, connector: str) -> list[Catalog]:
+        """The columns files of the systems ``connector`` captures: those of the ``systems/`` folder beside the
+        configs folder (as a system file finds its connector), else ``ISTHMUS_SYSTEMS_DIR``'s; none when the
+        systems or their columns files cannot be read (``isthmus mappings validate`` says why)."""
+        folder = self.root.parent / "systems"
+        folder = folder if folder.is_dir() else systems_dir()
+        try:
+            systems, catalogs = load_systems(folder), read_all(folder)
+        except IsthmusError:  # a broken system or columns file
+            return []
+        return [catalogs[name] for name, spec in systems.items() if spec.connector == connector and name in catalogs]
+
     def render(self, names: Sequence[str]) -> list[LocalConnector]:
         return [self.configs.render(name, self.variables) for name in self.configs.select(names)]
 
@@ -150,7 +166,7 @@ def _with_context(args: argparse.Namespace, body: Callable[[Context], int]) -> i
 
 
 def _check_all(ctx: Context, connectors: list[LocalConnector], *, online: bool) -> dict[str, list[Problem]]:
-    return {c.name: validation.check(c, ctx.client if online else None) for c in connectors}
+    return {c.name: validation.check(c, ctx.client if online else None, ctx.catalogs_of(c.name)) for c in connectors}
 
 
 def _print_problems(ctx: Context, results: dict[str, list[Problem]], checked_by: str) -> None:

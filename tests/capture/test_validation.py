@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from streams.capture import configs
 from streams.capture.validation import check_local
 from streams.config_files.problem import Problem
@@ -111,3 +113,42 @@ def test_problems_are_all_collected(config_root: Path, variables: dict[str, str]
     assert sorted(p.field or "" for p in found) == [
         "database.server.id", "databse.include.list", "heartbeat.interval.ms", "provide.transaction.metadata"]
     assert all("fix: " in str(p) for p in found)
+
+
+def test_a_table_the_include_list_names_that_its_system_does_not_have_is_said(config_root: Path,
+                                                                              variables: dict[str, str]) -> None:
+    from streams.capture.validation import check_tables
+    from streams.catalog.columns_file import read_all
+    from streams.systems.loader import SYSTEMS_DIR
+
+    catalogs = read_all(SYSTEMS_DIR)
+    (config_root / "overlays" / "local.yaml").write_text(
+        LOCAL_VARIABLES + "connectors:\n  erp-source:\n    table.include.list: "
+        "'erp.accounts,erp.acounts,erp.stock_.*,other_db.anything,ERP.Invoices'\n", encoding="utf-8")
+    connector = configs.load(config_root, env="local").render("erp-source", variables)
+    problem = only(check_tables(connector, [catalogs["erp"], catalogs["crm"]]))
+    assert problem.field == "table.include.list"
+    assert problem.message.startswith("erp.acounts is not a table of erp (")  # a pattern or another namespace: not
+    assert "accounts, debezium_signal" in problem.message                    # checked; case is ignored
+    assert problem.fix == "correct the name; if the table is new, run `isthmus mappings discover erp` first"
+    assert check_tables(connector, [catalogs["crm"]]) == []
+
+
+def test_connectors_validate_checks_the_tables_against_the_systems_beside_the_configs(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    from streams.cli.main import main
+
+    example = Path(__file__).parents[2] / "examples" / "tryton"
+    for folder in ("connect-configs", "systems", "targets"):
+        shutil.copytree(example / folder, tmp_path / folder)
+    connector = tmp_path / "connect-configs" / "connectors" / "tryton-source.yaml"
+    assert main(["connectors", "validate", "--offline", "--configs", str(tmp_path / "connect-configs"),
+                 "tryton-source"]) == 0
+    connector.write_text(connector.read_text().replace("- public.party_party\n", "- public.party_partie\n"))
+    assert main(["connectors", "validate", "--offline", "--configs", str(tmp_path / "connect-configs"),
+                 "tryton-source"]) == 1
+    out = capsys.readouterr().out
+    assert "table.include.list: public.party_partie is not a table of tryton" in out
+    assert "run `isthmus mappings discover tryton` first" in out
