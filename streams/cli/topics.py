@@ -26,7 +26,7 @@ from streams.config.kafka import KafkaSettings
 from streams.flows.customers.config import EntityConfig
 from streams.flows.customers.rederive import load_entity_flows, replay_ways
 from streams.inspect import admin, filters
-from streams.inspect.decoding import decode_record, masked
+from streams.inspect.decoding import decode_record, key_label, masked, shown_key
 from streams.inspect.exceptions import BadFilter
 from streams.inspect.masking import MASK, PiiCatalog, mask
 from streams.inspect.output import (
@@ -119,11 +119,25 @@ def _entries(args: argparse.Namespace, store: SchemaStore) -> list[dlq.DeadLette
     return asyncio.run(dlq.read_dead_letters(bootstrap, args.topic, store))
 
 
+def _letter_key(entry: dlq.DeadLetterEntry, catalog: PiiCatalog | None) -> Any:
+    """The original record's key as every inspect command shows a key (:func:`shown_key`): a Debezium key
+    decoded to its columns, masked by the rule for keys unless ``catalog`` is None (personal data shown)."""
+    key = entry.letter.get("key")
+    return shown_key(None if key is None else bytes(key), catalog)
+
+
+def _entity(entry: dlq.DeadLetterEntry, store: SchemaStore, catalog: PiiCatalog) -> str:
+    """What a dead letter is about: a command's entity key, else its original key (``kd_nr=K-0005``)."""
+    command = entry.command(store)
+    return str(command["entity_key"]) if command is not None else key_label(_letter_key(entry, catalog))
+
+
 def run_list(args: argparse.Namespace) -> int:
     store = SchemaStore.from_directory()
+    catalog = PiiCatalog.load(store.schemas)
     entries = [e for e in _entries(args, store) if args.stage is None or e.stage == args.stage]
     rows = [{"partition": e.partition, "offset": e.offset, "time": _time(e.timestamp_ms), "stage": e.stage,
-             "error_type": e.letter["error_type"], "reason": e.reason, "entity": e.entity(store),
+             "error_type": e.letter["error_type"], "reason": e.reason, "entity": _entity(e, store, catalog),
              "original": f"{e.letter['topic']}[{e.letter['partition']}]@{e.letter['offset']}"} for e in entries]
     if args.json:
         print(json.dumps({"topic": args.topic, "dead_letters": rows}, indent=2, ensure_ascii=False))
@@ -153,8 +167,14 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def describe(entry: dlq.DeadLetterEntry, store: SchemaStore, *, show_pii: bool) -> dict[str, Any]:
+def describe(entry: dlq.DeadLetterEntry, store: SchemaStore, *, show_pii: bool,
+             catalog: PiiCatalog | None = None) -> dict[str, Any]:
+    """One dead letter as ``dlq show`` prints it; ``catalog`` (default: loaded here) masks its key as every
+    inspect command masks keys, unless ``show_pii``."""
     letter = dict(entry.letter)
+    if not show_pii and catalog is None:
+        catalog = PiiCatalog.load(store.schemas)
+    letter["key"] = _letter_key(entry, None if show_pii else catalog)
     command = entry.command(store)
     document: dict[str, Any] = {"partition": entry.partition, "offset": entry.offset,
                                 "time": _time(entry.timestamp_ms)}
@@ -170,7 +190,7 @@ def describe(entry: dlq.DeadLetterEntry, store: SchemaStore, *, show_pii: bool) 
         document["value_decoded"] = None
         document["value_bytes"] = len(original_value)
     if not show_pii:
-        letter = mask(letter, store.schemas.pii_fields(DEAD_LETTER) - {"value"})
+        letter = mask(letter, store.schemas.pii_fields(DEAD_LETTER) - {"value", "key"})  # key: masked above
     elif original_value is not None and command is None:
         letter["value"] = original_value
     document["dead_letter"] = letter
@@ -191,7 +211,7 @@ def run_show(args: argparse.Namespace) -> int:
     for name in ("stage", "error_type", "reason", "attempts", "worker", "failed_at"):
         print(f"  {name}: {letter.get(name)}")
     print(f"  original: {letter['topic']}[{letter['partition']}]@{letter['offset']} at {letter.get('timestamp')}")
-    print(f"  key: {letter.get('key')}")
+    print(f"  key: {key_label(letter.get('key'))}")
     for header in letter.get("headers", []):
         print(f"  header {header['key']}: {header['value']}")
     if document.get("value_decoded") is not None:
@@ -230,7 +250,8 @@ def run_replay(args: argparse.Namespace) -> int:
     ways = replay_ways(picked, [] if args.as_stored else _entity_flows(store), store, as_stored=args.as_stored)
     rederive = {address: flow for address, (flow, _) in ways.items() if flow is not None}
     done = asyncio.run(dlq.replay(_bootstrap(), args.topic, picked, rederive=rederive, store=store))
-    rows = [{"dead_letter": r.entry.address(), "stage": r.entry.stage, "entity": r.entry.entity(store),
+    catalog = PiiCatalog.load(store.schemas)
+    rows = [{"dead_letter": r.entry.address(), "stage": r.entry.stage, "entity": _entity(r.entry, store, catalog),
              "way": "as_stored" if r.flow is None else "rederive", "flow": r.flow,
              "why": ways[r.entry.address()][1], "to": f"{r.topic}[{r.partition}]@{r.offset}"} for r in done]
     if args.json:

@@ -55,7 +55,9 @@ class RawRecord:
 
 @dataclass(frozen=True, kw_only=True)
 class Decoded:
-    """A record decoded: ``kind`` is avro, debezium, transaction, message, json, text, bytes or tombstone."""
+    """A record decoded: ``kind`` is avro, debezium, transaction, message, json, text, bytes or tombstone.
+    ``changed``: the columns a Debezium update changed, kept by :func:`masked` (masked values no longer show
+    which differ; the names are not personal data); None: read them from ``value``."""
 
     raw: RawRecord
     kind: str
@@ -65,6 +67,7 @@ class Decoded:
     system: str | None = None
     table: str | None = None
     error: str | None = None
+    changed: tuple[str, ...] | None = None
 
     @property
     def key_text(self) -> str:
@@ -141,6 +144,28 @@ def decode_key(data: bytes | None) -> Any:
     return document
 
 
+def key_label(key: Any) -> str:
+    """A decoded key on one line: a Debezium key's columns by name (``kd_nr=K-0005``), else the key's text."""
+    if key is None:
+        return "-"
+    if isinstance(key, Mapping):
+        return " ".join(f"{name}={key[name]}" for name in sorted(key)) or "-"
+    return key if isinstance(key, str) else json.dumps(key, sort_keys=True, default=str)
+
+
+def masked_key(key: Any, catalog: PiiCatalog) -> Any:
+    """A decoded key with personal data hidden: the one rule for keys of every inspect command. A key names an
+    entity (a customer number, a row's id) and is shown; a key column named like a personal field is hidden."""
+    return catalog.mask_unknown(key)
+
+
+def shown_key(data: bytes | None, catalog: PiiCatalog | None) -> Any:
+    """Key bytes as the inspect commands show them: decoded (a Debezium key to its payload), hidden by
+    :func:`masked_key` unless ``catalog`` is None (personal data shown)."""
+    key = decode_key(data)
+    return key if catalog is None else masked_key(key, catalog)
+
+
 def decode_record(raw: RawRecord, store: SchemaStore, systems: Systems | None = None) -> Decoded:
     """``systems``: the declared systems that name a change event's system by its topic (default: systems/)."""
     key = decode_key(raw.key)
@@ -197,7 +222,21 @@ def masked(record: Decoded, catalog: PiiCatalog) -> Decoded:
         value = MASK
     else:
         value = catalog.mask_unknown(record.value)
-    return dataclasses.replace(record, value=value, key=catalog.mask_unknown(record.key))
+    changed = changed_columns(record) if record.kind == "debezium" else record.changed  # names, not values
+    return dataclasses.replace(record, value=value, key=masked_key(record.key, catalog), changed=changed)
+
+
+def changed_columns(record: Decoded) -> tuple[str, ...]:
+    """The columns a Debezium update changed (none for another change), by name."""
+    if record.changed is not None:
+        return record.changed
+    value = record.value
+    if record.kind != "debezium" or not isinstance(value, Mapping) or value.get("op") != "u":
+        return ()
+    before, after = value.get("before"), value.get("after")
+    if not isinstance(before, Mapping) or not isinstance(after, Mapping):
+        return ()
+    return tuple(sorted(k for k, v in after.items() if before.get(k) != v))
 
 
 def _short(name: str | None) -> str:
@@ -212,12 +251,10 @@ def summary(record: Decoded) -> str:
     """One line: what happened, to which entity."""
     value = record.value
     if record.kind == "debezium":
-        key = record.key if isinstance(record.key, Mapping) else {}
-        ids = " ".join(f"{name}={key[name]}" for name in sorted(key)) or record.key_text
+        ids = key_label(record.key) if isinstance(record.key, Mapping) and record.key else record.key_text
         line = f"{value['op']} {record.system}.{record.table} {ids}"
         if value["op"] == "u" and value.get("before") and value.get("after"):
-            changed = sorted(k for k, v in value["after"].items() if value["before"].get(k) != v)
-            line += f" changed: {','.join(changed) or '-'}"
+            line += f" changed: {','.join(changed_columns(record)) or '-'}"
         return line
     if record.kind == "avro" and isinstance(value, Mapping):
         name = _short(record.schema)
@@ -246,10 +283,14 @@ def summary(record: Decoded) -> str:
 __all__ = [
     "Decoded",
     "RawRecord",
+    "changed_columns",
     "decode_key",
     "decode_record",
     "jsonable",
+    "key_label",
     "masked",
+    "masked_key",
+    "shown_key",
     "summary",
     "system_of",
 ]

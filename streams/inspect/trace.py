@@ -6,22 +6,26 @@ names the customer too). A change to a row that names it also makes rows that re
 which rows those are comes from the mapping files, not from table names here. A binding that reads column
 ``c`` of table ``T`` through ``lookup: {record: R, by: F}`` says that ``T.c`` refers to ``R``'s ``F``; a source
 of ``R``'s own mapping that binds ``F`` straight from column ``p`` of table ``T0`` says that ``T0`` rows are
-``R``s whose ``F`` is ``p`` (the roots). Roots are read first, so their ids are known before the rows that
-refer to them.
+``R``s whose ``F`` is ``p``. A source's bindings of its mapping's key say which columns of its table hold the
+key of a record (``customer_number: kd_nr``): a row whose key columns, through the binding's transforms, give one
+of the entity's spellings belongs to it, whatever else it holds. Every table a mapping reads is traced; those that
+refer to no other row (the roots) are read first, so their ids are known before the rows that refer to them.
 
 A trace reads only from ``since_ms`` on (the CLI's default window is a day: offsets by time, so older
 records cost nothing), and decodes only the records that can belong: those whose raw key or value holds one of
-the entity's spellings (Avro and JSON keep strings as their UTF-8 bytes), and the rows of tables that refer to
-ids already found. Decoding, not reading, was what made a whole-topic trace slow. A canonical record found in
-the window names, in its lineage header, the CDC record it was made from: when that one is older than the window
-it is fetched by a seek of its own (at most :data:`MAX_SOURCES`), so the timeline still starts at the source.
+the entity's spellings (Avro and JSON keep strings as their UTF-8 bytes), the rows of tables that refer to
+ids already found, and every row of a table whose key a transform makes (``add_prefix``, an expression): its
+bytes need not spell the key. Decoding, not reading, was what made a whole-topic trace slow. A canonical record
+found in the window names, in its lineage header, the CDC record it was made from: when that one is older than
+the window it is fetched by a seek of its own (at most :data:`MAX_SOURCES`), so the timeline still starts at the
+source.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from streams.codecs.avro.single_object import SchemaStore
@@ -33,7 +37,7 @@ from streams.inspect.reader import Address, OnProgress, StartAt, read, read_at
 from streams.mapping import Context, RecordMapping, load_mappings
 from streams.mapping.exceptions import MappingError
 from streams.mapping.spec import FieldBinding
-from streams.mapping.transforms import LookupStep, StepInput
+from streams.mapping.transforms import CastStep, LookupStep, RequiredStep, Step, StepInput, TextStep
 from streams.sinks.topics import command_topic, results_topic
 from streams.systems import Systems, load_systems
 
@@ -56,23 +60,75 @@ def _bindings(binding: FieldBinding) -> Iterator[FieldBinding]:
         yield from _bindings(inner)
 
 
+def _through(steps: Sequence[Step], value: Any, row: Mapping[str, Any]) -> Any:
+    """``value`` through a binding's ``steps`` as the mapping engine applies them, without the flows' state (a
+    look-up refuses), or None when a step refuses it."""
+    given = StepInput(row=row, context=Context())
+    try:
+        for step in steps:
+            value = step.apply(value, given)
+    except (MappingError, ValueError, TypeError):
+        return None
+    return value
+
+
+def key_of_row(binding: FieldBinding, row: Mapping[str, Any]) -> Any:
+    """What a binding of a record's key makes of one source row: its column or expression through its steps;
+    None when it makes nothing (a constant or nested fields name no row, a step refuses the value)."""
+    if binding.column is not None:
+        value = row.get(binding.column)
+    elif binding.expression is not None:
+        try:
+            value = binding.expression.evaluate(row)
+        except MappingError:
+            return None
+    else:
+        return None
+    return _through(binding.steps, value, row)
+
+
+def _spells_key(binding: FieldBinding) -> bool:
+    """Whether a row whose ``binding`` makes a key holds that key's text in its bytes: a column read as it is, or
+    only refused when null, trimmed or turned into text (a prefix, a case change, a map or an expression can make
+    a key its bytes do not hold)."""
+    return binding.column is not None and all(
+        isinstance(s, RequiredStep) or (isinstance(s, TextStep) and s.name in ("trim", "null_if_empty"))
+        or (isinstance(s, CastStep) and s.base == "string") for s in binding.steps)
+
+
 @dataclass(frozen=True)
 class TraceModel:
     """What the mapping files say about rows and ids: ``roots[(system, table)]`` lists the columns whose values
     are ids others refer to (and as which ``Target``); ``references[(system, table)]`` lists the columns that
-    refer to one; ``spellings`` turn a key into the other spellings mappings derive from it."""
+    refer to one; ``keys[(system, table)]`` holds, for every table a mapping reads, the bindings that make a
+    record's whole key (or its parent's) from a row without a look-up; ``spellings`` turn a key into the other
+    spellings mappings derive from it."""
 
     roots: Mapping[tuple[str, str], tuple[tuple[str, Target], ...]]
     references: Mapping[tuple[str, str], tuple[tuple[str, Target], ...]]
     spellings: tuple[tuple[FieldBinding, ...], ...] = ()
+    keys: Mapping[tuple[str, str], tuple[FieldBinding, ...]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, mappings: Mapping[str, RecordMapping]) -> TraceModel:
         references: dict[tuple[str, str], set[tuple[str, Target]]] = {}
         wanted: set[Target] = set()
         spellings: list[tuple[FieldBinding, ...]] = []
+        keys: dict[tuple[str, str], list[FieldBinding]] = {}
         for mapping in mappings.values():
             for source in mapping.sources:
+                if source.system and source.table:
+                    table_keys = keys.setdefault((source.system, source.table), [])
+                    # the record's own key when one value is the whole of it (a line number is not, nor any
+                    # part of a composite key), else the parent's key the row is filed under
+                    whole = len(mapping.key) == 1 and mapping.parent is None
+                    named = [source.bindings.get(mapping.key[0]) if whole else None, source.parent_key]
+                    for binding in named:
+                        if binding is None or any(isinstance(s, LookupStep) for s in binding.steps):
+                            continue  # a key found by a look-up is another row's: ``references`` follow it
+                        same = replace(binding, field="", line=0)  # one column for every record keyed by it
+                        if same not in table_keys:
+                            table_keys.append(same)
                 bindings = [*source.bindings.values(), *([source.parent_key] if source.parent_key else [])]
                 for binding in (b for top in bindings for b in _bindings(top)):
                     lookups = [s for s in binding.steps if isinstance(s, LookupStep)]
@@ -94,34 +150,42 @@ class TraceModel:
                     if target in wanted and binding.column and not binding.steps and source.table and source.system:
                         roots.setdefault((source.system, source.table), set()).add((binding.column, target))
         return cls(roots={k: tuple(sorted(v)) for k, v in roots.items()},
-                   references={k: tuple(sorted(v)) for k, v in references.items()}, spellings=tuple(spellings))
+                   references={k: tuple(sorted(v)) for k, v in references.items()}, spellings=tuple(spellings),
+                   keys={k: tuple(v) for k, v in keys.items()})
 
     def names_for(self, entity: str) -> tuple[str, ...]:
         """The spellings of one entity: itself, and what each mapping that derives a key from it makes of it
         (a customer number ``C-000123`` is also the account code ``AC-000123``)."""
         entity = entity.strip()
         names = [entity]
-        given = StepInput(row={}, context=Context())
         for (binding,) in self.spellings:
-            value: Any = entity
-            try:
-                for step in binding.steps:
-                    value = step.apply(value, given)
-            except (MappingError, ValueError, TypeError):
-                continue
+            value = _through(binding.steps, entity, {})
             if isinstance(value, str) and value and value not in names:
                 names.append(value)
         return tuple(names)
 
+    def _root_tables(self) -> set[tuple[str, str]]:
+        return set(self.roots) | {table for table in self.keys if table not in self.references}
+
     def root_topics(self, systems: Systems) -> tuple[str, ...]:
-        """The CDC topics of the tables whose rows name an entity, as the systems' files name them."""
-        return tuple(systems[s].topic(t) for s, t in sorted(self.roots) if s in systems)
+        """The CDC topics of the tables whose rows name an entity by their own columns (every table a mapping
+        reads but those that refer to other rows by id, which are read after them), as the systems' files name
+        them."""
+        return tuple(systems[s].topic(t) for s, t in sorted(self._root_tables()) if s in systems)
+
+    def unspelled_topics(self, systems: Systems) -> tuple[str, ...]:
+        """The CDC topics of the tables whose key a transform makes (``add_prefix``, ``map``, an expression): a
+        row there can make the entity's key without holding it, so every one is decoded."""
+        return tuple(systems[s].topic(t) for (s, t), bindings in sorted(self.keys.items())
+                     if s in systems and not all(_spells_key(b) for b in bindings))
 
     def default_topics(self, systems: Systems) -> tuple[str, ...]:
-        """Every Isthmus topic a trace reads by default: roots first, then the rows that refer to them, the
-        flows' and sinks' topics (:func:`trace` adds every canonical topic that exists)."""
-        dependent = tuple(systems[s].topic(t) for s, t in sorted(self.references)
-                          if s in systems and (s, t) not in self.roots)
+        """Every Isthmus topic a trace reads by default: the CDC topics of every table a mapping reads, roots
+        first, then the rows that refer to them; the flows' and sinks' topics (:func:`trace` adds every canonical
+        topic that exists)."""
+        roots = self._root_tables()
+        dependent = tuple(systems[s].topic(t) for s, t in sorted(set(self.references) | set(self.keys))
+                          if s in systems and (s, t) not in roots)
         sinks = tuple(t for name in systems.writable for t in (command_topic(name), results_topic(name)))
         own = (flow_topics.AUDIT_CONFLICTS, *sinks, flow_topics.HOLDS, flow_topics.DLQ_TOPIC, flow_topics.CUSTOMER_360)
         return (*self.root_topics(systems), *dependent,
@@ -140,6 +204,7 @@ class EntityMatcher:
         spelled = "|".join(re.escape(n) for n in self.names)
         self.pattern = re.compile(rf"(?<![\w-])(?:{spelled})(?![\w-])")
         self._needles = tuple(n.encode() for n in self.names if n)
+        self._spellings = frozenset(self.names)
 
     def names_entity(self, value: Any) -> bool:
         if isinstance(value, str):
@@ -151,14 +216,14 @@ class EntityMatcher:
         return False
 
     def matches(self, record: Decoded) -> bool:
-        if self.names_entity(record.key) or self.names_entity(record.value):
-            if record.kind == "debezium":
-                self._remember(record)
+        if record.kind != "debezium" or not isinstance(record.value, Mapping):
+            return self.names_entity(record.key) or self.names_entity(record.value)
+        rows = (record.value.get("before"), record.value.get("after"))
+        if self.names_entity(record.key) or self.names_entity(record.value) or \
+                any(self._keyed(record, row) for row in (*rows, record.key)):
+            self._remember(record)
             return True
-        if record.kind == "debezium" and isinstance(record.value, Mapping):
-            return any(self._refers(record, row) for row in (record.value.get("before"),
-                                                               record.value.get("after")))
-        return False
+        return any(self._refers(record, row) for row in rows)
 
     def may_name(self, raw: RawRecord) -> bool:
         """Whether ``raw``'s bytes hold one of the entity's spellings: a record that does not cannot name it
@@ -176,6 +241,17 @@ class EntityMatcher:
             for row in (record.value.get("before"), record.value.get("after")):
                 if isinstance(row, Mapping) and row.get(column) is not None:
                     self.ids.setdefault(target, set()).add(str(row[column]))
+
+    def _keyed(self, record: Decoded, row: Any) -> bool:
+        """Whether ``row`` (a row of the record's table, or its key) makes the entity's key, as a mapping of its
+        table makes a record's key of it (the key columns need not be text, nor hold the key as it is spelled)."""
+        if not isinstance(row, Mapping):
+            return False
+        for binding in self.model.keys.get((record.system or "", record.table or ""), ()):
+            value = key_of_row(binding, row)
+            if value is not None and not isinstance(value, (bool, Mapping, list)) and str(value) in self._spellings:
+                return True
+        return False
 
     def _refers(self, record: Decoded, row: Any) -> bool:
         if not isinstance(row, Mapping):
@@ -212,6 +288,7 @@ def trace(bootstrap: KafkaAddress, entity: str, store: SchemaStore, *, topics: S
     systems = systems if systems is not None else load_systems()
     model = TraceModel.of(mappings if mappings is not None else load_mappings(systems=systems))
     roots_of = model.root_topics(systems)
+    unspelled = set(model.unspelled_topics(systems))
     chosen = list(topics or model.default_topics(systems))
     if existing is not None:
         present = set(existing)
@@ -229,7 +306,8 @@ def trace(bootstrap: KafkaAddress, entity: str, store: SchemaStore, *, topics: S
         if not group:
             continue
         for raw in read(bootstrap, group, start, on_progress=on_progress):
-            if not matcher.may_name(raw) and not (raw.topic in referring and matcher.refers_to_known_ids):
+            if raw.topic not in unspelled and not matcher.may_name(raw) and \
+                    not (raw.topic in referring and matcher.refers_to_known_ids):
                 continue
             record = decode_record(raw, store, systems)
             if matcher.matches(record):
@@ -240,4 +318,4 @@ def trace(bootstrap: KafkaAddress, entity: str, store: SchemaStore, *, topics: S
     return found
 
 
-__all__ = ["EntityMatcher", "TraceModel", "trace"]
+__all__ = ["EntityMatcher", "TraceModel", "key_of_row", "trace"]

@@ -1,0 +1,151 @@
+"""A trace reads the CDC topic of every table a mapping reads, and a row belongs to the traced entity when the
+mapping's key binding makes the entity's key of it: also in a setup where no ``lookup:`` targets any column (the
+``vertrieb`` CRM beside the ERP, kept in ``vertrieb/`` as a new user wrote it), and when the key is not a column
+as it is (a transform, an expression, a number)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streams.catalog.columns_file import read_all
+from streams.codecs.avro.single_object import SchemaStore
+from streams.inspect import trace as trace_module
+from streams.inspect.decoding import Decoded, RawRecord
+from streams.inspect.reader import StartAt
+from streams.inspect.trace import EntityMatcher, TraceModel, trace
+from streams.mapping import RecordMapping, load_mappings
+from streams.mapping.expressions import compile_expression
+from streams.mapping.spec import FieldBinding
+from streams.systems import Systems, load_systems
+
+pytestmark = pytest.mark.unit
+
+STORE = SchemaStore.from_directory()
+VERTRIEB = Path(__file__).parent / "vertrieb"
+KUNDEN, ACCOUNTS = "vertrieb.vertrieb.kunden", "erp.erp.accounts"
+
+
+def _setup(mappings: Path = VERTRIEB / "mappings") -> tuple[Systems, dict[str, RecordMapping]]:
+    systems = load_systems(VERTRIEB / "systems", env={})
+    return systems, load_mappings(mappings, schemas=STORE.schemas, systems=systems,
+                                  tables=read_all(VERTRIEB / "systems"))
+
+
+def _struct(values: Mapping[str, Any], field: str | None = None) -> dict[str, Any]:
+    """The Kafka Connect schema of a flat row of texts and integers (what the JsonConverter writes beside it)."""
+    fields = [{"type": "int64" if isinstance(v, int) else "string", "optional": True, "field": name}
+              for name, v in values.items()]
+    return {"type": "struct", "fields": fields, "optional": True, **({"field": field} if field else {})}
+
+
+def _change(topic: str, offset: int, key: dict[str, Any], row: dict[str, Any], op: str = "c",
+            before: dict[str, Any] | None = None) -> RawRecord:
+    """A Debezium change event as the JsonConverter writes it, schema included."""
+    system, db, table = topic.split(".")
+    source = {"connector": "mariadb", "name": system, "db": db, "table": table, "ts_ms": offset}
+    schema = {"type": "struct", "fields": [_struct(row, "before"), _struct(row, "after"), _struct(source, "source"),
+                                           {"type": "string", "optional": False, "field": "op"},
+                                           {"type": "int64", "optional": True, "field": "ts_ms"}]}
+    value = {"schema": schema,
+             "payload": {"before": before, "after": row, "op": op, "ts_ms": offset, "source": source}}
+    return RawRecord(topic=topic, partition=0, offset=offset, timestamp_ms=offset,
+                     key=json.dumps({"schema": _struct(key), "payload": key}).encode(),
+                     value=json.dumps(value).encode())
+
+
+def _kunde(offset: int, number: str, firma: str, **more: Any) -> RawRecord:
+    return _change(KUNDEN, offset, {"kd_nr": number},
+                   {"kd_nr": number, "firma": firma, "kreditrahmen": "500.00", "aktiv": 1, **more})
+
+
+def _traced(monkeypatch: pytest.MonkeyPatch, records: Sequence[RawRecord], entity: str,
+            systems: Systems, mappings: dict[str, RecordMapping]) -> list[Decoded]:
+    """``trace`` over ``records`` as if they were the topics' contents (no broker)."""
+    groups: list[list[str]] = []
+
+    def read(bootstrap: object, topics: Sequence[str], start: StartAt, **_: object) -> Iterator[RawRecord]:
+        groups.append(list(topics))
+        return iter([r for r in records if r.topic in topics])
+
+    monkeypatch.setattr(trace_module, "read", read)
+    present = {KUNDEN, ACCOUNTS, "isthmus.dlq", "isthmus.commands.erp"}
+    found = trace("unused:9092", entity, STORE, existing=present, systems=systems, mappings=mappings)
+    assert groups and set(groups[0]) >= {KUNDEN, ACCOUNTS}, "the source tables are read first, as roots"
+    return found
+
+
+def test_every_table_a_mapping_reads_is_traced_also_with_no_lookup() -> None:
+    systems, mappings = _setup()
+    model = TraceModel.of(mappings)
+    assert set(model.root_topics(systems)) == {KUNDEN, ACCOUNTS}
+    assert model.default_topics(systems)[:2] == model.root_topics(systems)
+    reference = TraceModel.of(load_mappings())
+    systems = load_systems()
+    read = reference.default_topics(systems)
+    tables = {systems[m.system].topic(m.table) for mapping in load_mappings().values() for m in mapping.sources
+              if m.system and m.table}
+    assert tables <= set(read), "every table a mapping reads, not only those a look-up names"
+    roots = reference.root_topics(systems)
+    assert "crm.crm.addresses" not in roots, "a table keyed only through a look-up is read after the roots"
+    assert read.index("crm.crm.addresses") > max(read.index(t) for t in roots)
+
+
+def test_a_trace_finds_the_source_rows_of_a_flow_without_lookups(monkeypatch: pytest.MonkeyPatch) -> None:
+    systems, mappings = _setup()
+    records = [
+        _kunde(1, "K-0003", "Acme GmbH"),
+        _kunde(2, "K-0004", "Beta AG", notizen="not K-00031"),
+        _change(KUNDEN, 3, {"kd_nr": "K-0003"}, {"kd_nr": "K-0003", "firma": "Acme AG"}, op="u",
+                before={"kd_nr": "K-0003", "firma": "Acme GmbH"}),
+        _change(ACCOUNTS, 4, {"account_id": 7}, {"account_id": 7, "account_code": "K-0003", "name": "Acme AG"}),
+        _change(ACCOUNTS, 5, {"account_id": 8}, {"account_id": 8, "account_code": "K-0004", "name": "Beta AG"}),
+    ]
+    found = _traced(monkeypatch, records, "K-0003", systems, mappings)
+    assert [(r.raw.topic, r.raw.offset) for r in found] == [(KUNDEN, 1), (KUNDEN, 3), (ACCOUNTS, 4)]
+    assert {(r.kind, r.system, r.table) for r in found} == {("debezium", "vertrieb", "kunden"),
+                                                            ("debezium", "erp", "accounts")}
+
+
+def test_a_key_a_transform_makes_is_found_though_the_row_does_not_spell_it(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for path in (VERTRIEB / "mappings").glob("*.yaml"):  # kd_nr holds "0003", the customer number is "K-0003"
+        text = path.read_text(encoding="utf-8").replace(
+            "customer_number: kd_nr", 'customer_number: {from: kd_nr, transform: [{add_prefix: "K-"}]}')
+        (tmp_path / path.name).write_text(text, encoding="utf-8")
+    systems, mappings = _setup(tmp_path)
+    assert TraceModel.of(mappings).unspelled_topics(systems) == (KUNDEN,), "its rows are all decoded"
+    records = [_kunde(1, "0003", "Acme GmbH"), _kunde(2, "0004", "Beta AG")]
+    found = _traced(monkeypatch, records, "K-0003", systems, mappings)
+    assert [(r.raw.topic, r.raw.offset) for r in found] == [(KUNDEN, 1)]
+
+
+def _row(system: str, table: str, row: dict[str, Any]) -> Decoded:
+    raw = RawRecord(topic=f"{system}.{system}.{table}", partition=0, offset=0, timestamp_ms=0, key=None, value=b"")
+    return Decoded(raw=raw, kind="debezium", key=None, system=system, table=table,
+                   value={"op": "c", "before": None, "after": row})
+
+
+def test_keys_that_are_numbers_or_expressions_match_and_refusals_do_not_raise() -> None:
+    numbered = FieldBinding(field="customer_number", line=1, column="nr")
+    spelled = FieldBinding(field="customer_number", line=1, expression=compile_expression("concat('N-', nr)"))
+    model = TraceModel(roots={}, references={}, keys={("s", "numbers"): (numbered,), ("s", "spelled"): (spelled,)})
+    assert EntityMatcher(names=("42",), model=model).matches(_row("s", "numbers", {"nr": 42}))
+    assert not EntityMatcher(names=("42",), model=model).matches(_row("s", "numbers", {"nr": 43}))
+    assert EntityMatcher(names=("N-42",), model=model).matches(_row("s", "spelled", {"nr": 42}))
+    assert not EntityMatcher(names=("N-42",), model=model).matches(_row("s", "spelled", {"other": 1}))
+    assert not EntityMatcher(names=("42",), model=model).matches(_row("s", "elsewhere", {"nr": 42})), \
+        "only the columns a mapping keys a record by"
+
+
+def test_only_a_whole_key_found_without_a_lookup_says_which_rows_belong() -> None:
+    model = TraceModel.of(load_mappings())
+    columns = {table: {b.column for b in bindings} for table, bindings in model.keys.items()}
+    assert columns[("crm", "customers")] == {"customer_number"}
+    assert columns[("erp", "accounts")] == {"crm_customer_number", "account_id"}, "through `required`"
+    assert columns[("crm", "addresses")] == set(), "its key is found by a look-up: a reference"
+    assert columns[("erp", "sales_order_lines")] == set(), "a line number is no whole key"
