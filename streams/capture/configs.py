@@ -43,6 +43,8 @@ class ConnectorFile:
     path: Path
     name: str
     config: dict[str, Any]
+    #: The line of each config key in the file.
+    lines: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,6 +53,8 @@ class Overlay:
     path: Path
     variables: dict[str, Any]
     connectors: dict[str, dict[str, Any]]
+    #: The line of each variable (``variables.<name>``) and connector option (``<connector>.<key>``) in the file.
+    lines: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +67,8 @@ class LocalConnector:
     config: dict[str, str]
     sources: dict[str, Path]
     problems: tuple[Problem, ...] = field(default=())
+    #: The line of each key in the file it came from (:meth:`source_of`).
+    lines: dict[str, int] = field(default_factory=dict)
 
     @property
     def connector_class(self) -> str:
@@ -70,6 +76,9 @@ class LocalConnector:
 
     def source_of(self, key: str) -> Path:
         return self.sources.get(key, self.path)
+
+    def line_of(self, key: str) -> int | None:
+        return self.lines.get(key)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,9 +139,9 @@ def resolve_variables(overlay: Overlay, base: Mapping[str, str],
     variables = dict(base)
     for name, raw in overlay.variables.items():
         key = f"variables.{name}"
-        text = _scalar(raw, overlay.path, key, problems)
+        text = _scalar(raw, overlay.path, key, problems, overlay.lines.get(key))
         if text is not None:
-            variables[name] = _substitute(text, base, overlay.path, key, overlay, problems)
+            variables[name] = _substitute(text, base, overlay.path, key, overlay, problems, overlay.lines.get(key))
     return variables
 
 
@@ -142,46 +151,50 @@ def render(connector: ConnectorFile, overlay: Overlay, base: Mapping[str, str]) 
 
     merged: dict[str, Any] = dict(connector.config)
     sources = dict.fromkeys(connector.config, connector.path)
+    lines = dict(connector.lines)
     for key, value in overlay.connectors.get(connector.name, {}).items():
+        lines.pop(key, None)
         if value is None:
             merged.pop(key, None)
             sources.pop(key, None)
         else:
             merged[key] = value
             sources[key] = overlay.path
+            if f"{connector.name}.{key}" in overlay.lines:
+                lines[key] = overlay.lines[f"{connector.name}.{key}"]
 
     config: dict[str, str] = {}
     for key, raw in merged.items():
-        text = _scalar(raw, sources[key], key, problems)
+        text = _scalar(raw, sources[key], key, problems, lines.get(key))
         if text is not None:
-            config[key] = _substitute(text, variables, sources[key], key, overlay, problems)
+            config[key] = _substitute(text, variables, sources[key], key, overlay, problems, lines.get(key))
     config["name"] = connector.name
     sources.setdefault("name", connector.path)
     return LocalConnector(name=connector.name, path=connector.path, env=overlay.env, config=config,
-                          sources=sources, problems=tuple(problems))
+                          sources=sources, problems=tuple(problems), lines=lines)
 
 
-def _scalar(raw: Any, path: Path, key: str, problems: list[Problem]) -> str | None:
+def _scalar(raw: Any, path: Path, key: str, problems: list[Problem], line: int | None = None) -> str | None:
     if isinstance(raw, bool):
         return "true" if raw else "false"
     if isinstance(raw, int | float | str):
         return str(raw)
     if isinstance(raw, list) and all(isinstance(i, str | int) and not isinstance(i, bool) for i in raw):
         return ",".join(str(item) for item in raw)
-    problems.append(Problem(file=path, line=None, field=key,
+    problems.append(Problem(file=path, line=line, field=key,
                             message=f"a {type(raw).__name__} is not a config value",
                             fix="write a string, number, true/false, or a list of strings"))
     return None
 
 
 def _substitute(text: str, variables: Mapping[str, str], path: Path, key: str, overlay: Overlay,
-                problems: list[Problem]) -> str:
+                problems: list[Problem], line: int | None = None) -> str:
     def replace(match: re.Match[str]) -> str:
         name = match.group(1).strip()
         if _NAME.match(name) and name in variables:
             return variables[name]
         problems.append(Problem(
-            file=path, line=None, field=key, message=f"placeholder {match.group(0)} is not defined",
+            file=path, line=line, field=key, message=f"placeholder {match.group(0)} is not defined",
             fix=f"define `{name}` under `variables:` in {shown(overlay.path)} or in ISTHMUS_CAPTURE_VARIABLES, or use "
                 "one of: "
                 + ", ".join(sorted(variables))))
@@ -190,9 +203,9 @@ def _substitute(text: str, variables: Mapping[str, str], path: Path, key: str, o
     return _PLACEHOLDER.sub(replace, text)
 
 
-def _read_yaml(path: Path) -> Any:
+def _read_yaml(path: Path) -> located_yaml.Node:
     try:
-        return located_yaml.parse(path.read_text(encoding="utf-8")).plain()
+        return located_yaml.parse(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"{shown(path)}: cannot be read ({exc.strerror}); fix: check that it exists "
                           "and is readable") from exc
@@ -207,7 +220,8 @@ def _read_yaml(path: Path) -> Any:
 
 
 def _load_connector(path: Path) -> ConnectorFile:
-    document = _read_yaml(path)
+    node = _read_yaml(path)
+    document = node.plain()
     if not isinstance(document, dict):
         raise ConfigError(f"{shown(path)}: must be a mapping with `name:` and `config:`; fix: see "
                           "connect-configs/README.md")
@@ -229,7 +243,9 @@ def _load_connector(path: Path) -> ConnectorFile:
     if "name" in config and config["name"] != name:
         raise ConfigError(f"{shown(path)}: config.name: {config['name']!r} differs from `name: {name}`; "
                           "fix: remove config.name (the file's name is used)")
-    return ConnectorFile(path=path, name=name, config={k: v for k, v in config.items() if k != "name"})
+    config_node = node.get("config")
+    lines = {key: item.line for key, item in config_node.items()} if config_node is not None else {}
+    return ConnectorFile(path=path, name=name, config={k: v for k, v in config.items() if k != "name"}, lines=lines)
 
 
 def _load_overlay(root: Path, env: str) -> Overlay:
@@ -239,7 +255,8 @@ def _load_overlay(root: Path, env: str) -> Overlay:
         known = environments(root)
         raise ConfigError(f"{shown(folder)}: no overlay for environment {env!r}; fix: use "
                           f"--env {' or '.join(known) if known else '<env>'} or add {env}.yaml there")
-    document = _read_yaml(path) or {}
+    node = _read_yaml(path)
+    document = node.plain() or {}
     if not isinstance(document, dict):
         raise ConfigError(f"{shown(path)}: must be a mapping with `variables:` and/or `connectors:`")
     unknown = sorted(set(document) - {"variables", "connectors"})
@@ -256,5 +273,13 @@ def _load_overlay(root: Path, env: str) -> Overlay:
                               "digits and '_', starting with a letter")
     if not isinstance(connectors, dict) or not all(isinstance(v, dict) for v in connectors.values()):
         raise ConfigError(f"{shown(path)}: connectors: must map connector names to mappings of options")
-    return Overlay(env=env, path=path, variables=variables,
+    lines: dict[str, int] = {}
+    for section, prefix in (("variables", "variables."), ("connectors", "")):
+        section_node = node.get(section) if node.is_mapping else None
+        for name, item in section_node.items() if section_node is not None and section_node.is_mapping else ():
+            if prefix:
+                lines[f"{prefix}{name}"] = item.line
+            elif item.is_mapping:
+                lines.update({f"{name}.{key}": option.line for key, option in item.items()})
+    return Overlay(env=env, path=path, lines=lines, variables=variables,
                    connectors={str(k): dict(v) for k, v in connectors.items()})

@@ -30,7 +30,7 @@ def check_local(connector: LocalConnector) -> list[Problem]:
         known = ", ".join(sorted(KINDS))
         message = (f"{connector_class!r} is not a connector class Isthmus knows" if connector_class
                    else "is missing")
-        problems.append(Problem(file=connector.source_of("connector.class"), line=None,
+        problems.append(Problem(file=connector.source_of("connector.class"), line=connector.line_of("connector.class"),
                                 field="connector.class", message=message, fix=f"set it to one of: {known}"))
         return problems
 
@@ -46,7 +46,7 @@ def check_local(connector: LocalConnector) -> list[Problem]:
         if not kind.knows(key):
             close = difflib.get_close_matches(key, list(kind.options), n=1, cutoff=0.75)
             hint = f"did you mean `{close[0]}`? Otherwise remove it" if close else "remove it or fix its name"
-            problems.append(Problem(file=source, line=None, field=key,
+            problems.append(Problem(file=source, line=connector.line_of(key), field=key,
                                     message=f"is not an option of {kind.label}", fix=hint))
             continue
         if "{{" in value:
@@ -54,13 +54,14 @@ def check_local(connector: LocalConnector) -> list[Problem]:
         if kind.is_secret(key):
             if not is_provider_reference(value):
                 problems.append(Problem(
-                    file=source, line=None, field=key, message="holds a secret written literally",
+                    file=source, line=connector.line_of(key), field=key, message="holds a secret written literally",
                     fix="never commit secrets: write a Kafka Connect config provider reference instead, "
                         "e.g. ${file:{{secrets_file}}:<key>} or ${env:<VARIABLE>}"))
             continue
         problem = _type_problem(kind.type_of(key), value)
         if problem:
-            problems.append(Problem(file=source, line=None, field=key, message=problem[0], fix=problem[1]))
+            problems.append(Problem(file=source, line=connector.line_of(key), field=key, message=problem[0],
+                                    fix=problem[1]))
     return problems
 
 
@@ -94,7 +95,8 @@ def check_with_connect(connector: LocalConnector, client: ConnectClient) -> list
         else:
             fix = f"add `{error.key}` under `config:`"
         for message in error.errors:
-            problems.append(Problem(file=source, line=None, field=error.key, message=f"Kafka Connect: {message}",
+            problems.append(Problem(file=source, line=connector.line_of(error.key), field=error.key,
+                                    message=f"Kafka Connect: {message}",
                                     fix=fix, found_by="connect"))
     return problems
 
@@ -118,7 +120,8 @@ def check_tables(connector: LocalConnector, catalogs: Iterable[Catalog]) -> list
         if literal.group(2).lower() not in tables:
             origin = shown(catalog.path) if catalog.path else f"{catalog.system}'s columns file"
             problems.append(Problem(
-                file=connector.source_of("table.include.list"), line=None, field="table.include.list",
+                file=connector.source_of("table.include.list"), line=connector.line_of("table.include.list"),
+                field="table.include.list",
                 message=f"{pattern} is not a table of {catalog.system} ({origin}: {', '.join(sorted(catalog.tables))})",
                 fix=f"correct the name; if the table is new, run `isthmus mappings discover {catalog.system}` first"))
     return problems

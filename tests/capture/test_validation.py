@@ -40,7 +40,7 @@ def test_mariadb_needs_its_schema_history_topic(config_root: Path, variables: di
 
 def test_unknown_key_suggests_the_closest_option(config_root: Path, variables: dict[str, str]) -> None:
     problem = only(problems_with(config_root, variables, "crm-source", "    heartbeat.interval.msec: 5\n"))
-    assert problem.file == config_root / "overlays" / "local.yaml"
+    assert problem.file == config_root / "overlays" / "local.yaml" and problem.line == 4
     assert problem.field == "heartbeat.interval.msec"
     assert problem.message == "is not an option of Debezium PostgreSQL"
     assert "did you mean `heartbeat.interval.ms`?" in problem.fix
@@ -127,7 +127,7 @@ def test_a_table_the_include_list_names_that_its_system_does_not_have_is_said(co
         "'erp.accounts,erp.acounts,erp.stock_.*,other_db.anything,ERP.Invoices'\n", encoding="utf-8")
     connector = configs.load(config_root, env="local").render("erp-source", variables)
     problem = only(check_tables(connector, [catalogs["erp"], catalogs["crm"]]))
-    assert problem.field == "table.include.list"
+    assert problem.field == "table.include.list" and problem.line == 4  # the overlay's line
     assert problem.message.startswith("erp.acounts is not a table of erp (")  # a pattern or another namespace: not
     assert "accounts, debezium_signal" in problem.message                    # checked; case is ignored
     assert problem.fix == "correct the name; if the table is new, run `isthmus mappings discover erp` first"
@@ -150,5 +150,5 @@ def test_connectors_validate_checks_the_tables_against_the_systems_beside_the_co
     assert main(["connectors", "validate", "--offline", "--configs", str(tmp_path / "connect-configs"),
                  "tryton-source"]) == 1
     out = capsys.readouterr().out
-    assert "table.include.list: public.party_partie is not a table of tryton" in out
+    assert "tryton-source.yaml:23: table.include.list: public.party_partie is not a table of tryton" in out
     assert "run `isthmus mappings discover tryton` first" in out
