@@ -53,13 +53,13 @@ def test_found_ids_read_every_item_of_a_list_where_the_path_says_star() -> None:
 class Scripted:
     """UpsertCalls that answer from lists, recording the calls made."""
 
-    def __init__(self, searches: list[Any], create: Any) -> None:
-        self.searches, self.create_answer, self.made = searches, create, []
+    def __init__(self, searches: list[Any], create: Any, found_id: str = "ids") -> None:
+        self.searches, self.create_answer, self.made, self.found_id = searches, create, [], found_id
 
     async def search(self) -> Searched | Failed:
         self.made.append("search")
         found = self.searches.pop(0)
-        return found if isinstance(found, Failed) else Searched(decision=decide(found, "ids"), answer=found)
+        return found if isinstance(found, Failed) else Searched(decision=decide(found, self.found_id), answer=found)
 
     async def create(self) -> Created | Failed:
         self.made.append("create")
@@ -94,7 +94,16 @@ def test_the_upsert_protocol_decides_every_step_from_the_answers() -> None:
     assert raced.made == ["search", "create", "search", "update 5"]
 
     # A 409 that is not about this id (the second search finds none) is the create's own failure.
-    assert run_upsert(Scripted([{"ids": []}, {"ids": []}], lost)) is lost
+    own = run_upsert(Scripted([{"ids": []}, {"ids": []}], lost))
+    assert isinstance(own, Failed) and (own.kind, own.status) == ("conflict", 409)
+    assert own.reason.startswith("taken (and GET /x finds no record of code 'C1'") and "found_id" in own.reason
+
+    # A found_id that reads a list by a name would find nothing in every answer, and create duplicates.
+    misread = Scripted([{"ids": [{"id": 7}]}], None, found_id="ids.id")
+    misread_failed = run_upsert(misread)
+    assert isinstance(misread_failed, Failed) and misread_failed.error_type == "FoundIdMisread"
+    assert "ids is a list of 1, which the path ids.id reads by the name 'id'; write ids.*.id" in misread_failed.reason
+    assert misread.made == ["search"]
     other = Failed(kind="permanent", status=422, reason="bad")
     assert run_upsert(Scripted([{"ids": []}], other)) is other
 

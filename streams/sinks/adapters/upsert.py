@@ -17,7 +17,7 @@ update. Without such a constraint in the target, two records can be made.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
 from streams.sinks.adapters.mapping import MISSING, get_path
@@ -31,11 +31,18 @@ EACH = "*"
 
 @dataclass(frozen=True, kw_only=True)
 class Decision:
-    """``create``; ``update`` the one record ``record_id``; or ``ambiguous`` (several records hold the id)."""
+    """``create``; ``update`` the one record ``record_id``; ``ambiguous`` (several records hold the id); or
+    ``misread``: the path to the found ids does not fit the answer (``reason`` says where)."""
 
-    action: Literal["create", "update", "ambiguous"]
+    action: Literal["create", "update", "ambiguous", "misread"]
     record_id: Any = None
     found: tuple[Any, ...] = ()
+    reason: str = ""
+
+
+class FoundIdPathError(ValueError):
+    """The path to the found ids walks into a list by a name: the answer holds records the path cannot reach, so
+    "nothing found" would be a guess (and a create a duplicate)."""
 
 
 def _values_at(value: Any, parts: list[str]) -> list[Any]:
@@ -48,9 +55,24 @@ def _values_at(value: Any, parts: list[str]) -> list[Any]:
     while parts and parts[0] != EACH:
         head.append(parts.pop(0))
     found = get_path(value, ".".join(head))
+    if found is MISSING:
+        _refuse_a_list_by_name(value, head)
     if found is MISSING or found is None:
         return []
     return _values_at(found, parts)
+
+
+def _refuse_a_list_by_name(value: Any, parts: list[str]) -> None:
+    current = value
+    for at, part in enumerate(parts):
+        if isinstance(current, list) and not part.isdigit():
+            where = ".".join(parts[:at]) or "the answer"
+            fixed = ".".join([*parts[:at], EACH, *parts[at:]])
+            raise FoundIdPathError(f"{where} is a list of {len(current)}, which the path {'.'.join(parts)} reads by "
+                                   f"the name {part!r}; write {fixed} to take each item's {part}")
+        if not isinstance(current, dict) or part not in current:
+            return
+        current = current[part]
 
 
 def found_ids(answer: Any, path: str) -> tuple[Any, ...]:
@@ -64,7 +86,10 @@ def found_ids(answer: Any, path: str) -> tuple[Any, ...]:
 
 
 def decide(answer: Any, path: str) -> Decision:
-    ids = found_ids(answer, path)
+    try:
+        ids = found_ids(answer, path)
+    except FoundIdPathError as exc:
+        return Decision(action="misread", reason=str(exc))
     if not ids:
         return Decision(action="create")
     if len(ids) == 1:
@@ -145,15 +170,23 @@ async def upsert(calls: UpsertCalls, *, system: str, field: str, value: Any, cal
     if isinstance(searched, Failed):
         return searched
     if searched.decision.action != "update":
-        return created
+        # the create's own failure; if it was about this id after all, the search cannot see what it made
+        return replace(created, reason=f"{created.reason} (and {search_call} finds no record of {field} {value!r}: if "
+                                       "the target refused it as existing, check the search's path and found_id in "
+                                       "the target file)")
     return await _update(calls, searched, "found after a concurrent create", updates)
 
 
 async def _search(calls: UpsertCalls, *, system: str, field: str, value: Any,
                   search_call: str) -> Searched | Failed:
     searched = await calls.search()
-    if isinstance(searched, Failed) or searched.decision.action != "ambiguous":
+    if isinstance(searched, Failed) or searched.decision.action not in ("ambiguous", "misread"):
         return searched
+    if searched.decision.action == "misread":
+        return Failed(kind="permanent", error_type="FoundIdMisread", answer=searched.answer,
+                      reason=f"the answer of {search_call} does not fit its found_id: {searched.decision.reason}; fix "
+                             "found_id in the route's external_id search (the target file), then replay the dead "
+                             "letter")
     found = searched.decision.found
     return Failed(kind="permanent", error_type="ExternalIdAmbiguous", answer=searched.answer,
                   reason=f"{len(found)} records of {system} hold {field} {value!r} ({search_call} found "
