@@ -89,6 +89,15 @@ def test_answer_rules_ids_and_post_lookups_load_as_typed_values(tmp_path: Path) 
     assert route.answers.success == (Condition(path="result"),)
 
 
+def test_every_documented_test_of_a_condition_loads_present_and_absent_included(tmp_path: Path) -> None:
+    conditions = "[{path: error, present: true}, {path: ok, equals: false}, {path: result, absent: true}]"
+    config = load_target(write(tmp_path, TARGET.replace("        when: error\n", f"        when: {conditions}\n")))
+    route = config.route("isthmus.canonical.Account", "update")
+    assert isinstance(route, HttpRoute) and route.answers is not None and route.answers.error is not None
+    assert route.answers.error.when == (Condition(path="error"), Condition(path="ok", test="equals", value=False),
+                                        Condition(path="result", test="absent"))
+
+
 def test_the_list_form_of_ids_still_reads_each_at_its_own_name(tmp_path: Path) -> None:
     config = load_target(write(tmp_path, TARGET.replace("ids: {account_id: result.id, code: result.code}",
                                                         "ids: [account_id, code]")))
