@@ -132,6 +132,15 @@ def _entity(entry: dlq.DeadLetterEntry, store: SchemaStore, catalog: PiiCatalog)
     return str(command["entity_key"]) if command is not None else key_label(_letter_key(entry, catalog))
 
 
+def _shortened(reason: str, width: int = 120) -> str:
+    """A reason cut to ``width`` in its middle: its start says who failed and how, its end what the target said
+    and the fix (``ERP answered 200 to POST /x with an error: <the target's own message>``)."""
+    if len(reason) <= width:
+        return reason
+    head = width // 3
+    return f"{reason[:head]} … {reason[-(width - head - 3):]}"
+
+
 def run_list(args: argparse.Namespace) -> int:
     store = SchemaStore.from_directory()
     catalog = PiiCatalog.load(store.schemas)
@@ -146,7 +155,7 @@ def run_list(args: argparse.Namespace) -> int:
         print(f"{args.topic}: no dead letters" + (f" of stage {args.stage}" if args.stage else ""), file=sys.stderr)
         return 0
     for row in rows:
-        reason = row["reason"] if len(row["reason"]) <= 100 else row["reason"][:99] + "…"
+        reason = _shortened(row["reason"])
         print(f"{row['partition']}:{row['offset']:<6} {row['time']}  {row['stage']:<10} {row['entity']:<16} "
               f"{reason}")
     return 0

@@ -91,3 +91,15 @@ def test_a_huge_response_is_not_copied_into_the_result() -> None:
     assert response_json({"a": 1}) == '{"a": 1}' and response_json(None) is None
     assert json.loads(response_json({"blob": "x" * 300_000}) or "") == {"isthmus_truncated": True,
                                                                         "chars": 300_012}
+
+
+def test_dlq_list_cuts_a_long_reason_in_its_middle_keeping_the_targets_words() -> None:
+    from streams.cli.topics import _shortened
+
+    reason = ("HELPDESK answered 200 to GET /kontakte?kd_nr={account_code} by account_code, POST /kontakte if none, "
+              "else PATCH /kontakte/{$id} with an error: Feld 'name' ist zu lang (60 Zeichen, höchstens 40 erlaubt)")
+    short = _shortened(reason)
+    assert len(short) == 120 and short.startswith("HELPDESK answered 200 to ")
+    assert " … " in short
+    assert short.endswith("with an error: Feld 'name' ist zu lang (60 Zeichen, höchstens 40 erlaubt)")
+    assert _shortened("ERP answered 422 to POST /orders: no product") == "ERP answered 422 to POST /orders: no product"

@@ -302,3 +302,37 @@ def test_a_search_status_named_not_found_means_none(tmp_path: Path) -> None:
     outcome = asyncio.run(run())
     assert isinstance(outcome, Applied) and outcome.body["upsert"] == "created", outcome
     assert seen == ["GET /accounts/by-customer/C-000001", "POST /accounts"]
+
+
+def test_an_error_under_200_names_the_call_that_failed_not_the_route_s_plan(tmp_path: Path) -> None:
+    """A target answering 200 {"ok": false, "error": ...}: the create's and the update's refusals each name their
+    own call, with the target's words."""
+    text = (HERE / "upsert" / "erp.yaml").read_text() + (
+        "    answers:\n      error: {when: {path: ok, equals: false}, message: error}\n")
+    path = tmp_path / "erp.yaml"
+    path.write_text(text)
+    config = load_target(path)
+    have: dict[str, int] = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            number = request.url.params["crm_customer_number"]
+            return httpx.Response(200, json={"ok": True, "items": [{"account_id": have[number]}] if number in have
+                                             else []})
+        return httpx.Response(200, json={"ok": False, "error": f"name too long ({request.method})"})
+
+    async def run(command: SinkCommand) -> Attempt:
+        adapter = HttpAdapter(config, base_url="http://erp.test", timeout_s=5, max_connections=2, env={},
+                              transport=httpx.MockTransport(handler))
+        try:
+            return await adapter.attempt(command)
+        finally:
+            await adapter.close()
+
+    created = asyncio.run(run(account("C-000001", name="x" * 60)))
+    assert isinstance(created, Failed) and created.kind == "permanent"
+    assert created.reason == "ERP answered 200 to POST /accounts with an error: name too long (POST)"
+    have["C-000002"] = 7
+    updated = asyncio.run(run(account("C-000002", name="x" * 60)))
+    assert isinstance(updated, Failed) and updated.kind == "permanent"
+    assert updated.reason == "ERP answered 200 to PATCH /accounts/7 with an error: name too long (PATCH)"

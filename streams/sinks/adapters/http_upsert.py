@@ -63,7 +63,7 @@ class HttpUpsert:
 
     async def create(self) -> Created | Failed:
         outcome = await self._call(self.route.method, self.path, self.body)
-        outcome = judge(self.route.answers, outcome, system=self.system, call=self.route.plan())
+        outcome = judge(self.route.answers, outcome, system=self.system, call=f"{self.route.method} {self.path}")
         if isinstance(outcome, Failed):
             return outcome
         self.status = outcome.status
@@ -77,6 +77,10 @@ class HttpUpsert:
         if isinstance(rendered, Failed):
             return rendered
         outcome = await self._call(update.method, *rendered)
+        answers = self.route.answers
+        if answers is not None and answers.error is not None:  # named by its own call; success is read at the end
+            outcome = judge(AnswerRules(error=answers.error), outcome, system=self.system,
+                            call=f"{update.method} {rendered[0]}")
         if isinstance(outcome, Failed):
             return outcome
         self.status = outcome.status
