@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from streams.inspect.admin import LagRow, TopicInfo
-from streams.inspect.decoding import Decoded, summary
+from streams.inspect.decoding import Decoded, key_label, summary
 from streams.inspect.seek import format_ms
 
 OUTPUTS = ("table", "json", "raw")
@@ -39,8 +40,9 @@ def json_line(document: Any) -> str:
 
 def table_line(record: Decoded) -> str:
     raw = record.raw
-    key = record.key_text or "-"
-    key = key if len(key) <= 24 else key[:23] + "…"
+    composite = isinstance(record.key, Mapping) and len(record.key) > 1
+    key = (key_label(record.key) if composite else record.key_text) or "-"  # a composite key by its columns
+    key = key if len(key) <= 48 else key[:47] + "…"
     return f"{format_ms(raw.timestamp_ms)}  {raw.topic}  {raw.partition}@{raw.offset:<6} {key:<24} {summary(record)}"
 
 

@@ -90,3 +90,17 @@ def test_show_pii_shows_the_key_decoded(monkeypatch: pytest.MonkeyPatch, capsys:
 def test_a_key_on_one_line() -> None:
     assert key_label({"order_id": 1, "line_no": 2}) == "line_no=2 order_id=1"
     assert (key_label("C-000001"), key_label(None), key_label(42)) == ("C-000001", "-", "42")
+
+
+def test_a_table_line_shows_a_composite_key_by_its_columns_whole() -> None:
+    from streams.inspect.output import table_line
+
+    raw = RawRecord(topic="helpdesk.helpdesk.kontakt_telefone", partition=0, offset=3, timestamp_ms=0, key=None,
+                    value=b"")
+    composite = Decoded(raw=raw, kind="debezium", key={"mandant": 1, "kd_nr": "C-900001", "art": "haupt"},
+                        system="helpdesk", table="kontakt_telefone",
+                        value={"op": "c", "before": None, "after": {}, "source": {}, "ts_ms": 0})
+    assert " art=haupt kd_nr=C-900001 mandant=1 " in table_line(composite)
+    single = Decoded(raw=raw, kind="debezium", key={"kd_nr": "C-900001"}, system="helpdesk", table="kontakte",
+                     value={"op": "c", "before": None, "after": {}, "source": {}, "ts_ms": 0})
+    assert "0@3      C-900001 " in table_line(single)

@@ -165,7 +165,8 @@ async def upsert(calls: UpsertCalls, *, system: str, field: str, value: Any, cal
     if not calls.is_duplicate(created):
         return created
     # Another writer created the same external id between our search and our create.
-    log.info("sink %s: %s %r was created by another writer at the same time; updating it", system, field, value)
+    log.info("sink %s: %s %r was created by another writer at the same time; updating it", system.lower(), field,
+             value)
     searched = await _search(calls, system=system, field=field, value=value, search_call=search_call)
     if isinstance(searched, Failed):
         return searched

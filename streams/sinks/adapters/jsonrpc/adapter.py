@@ -243,7 +243,7 @@ class JsonRpcAdapter:
                 return answered
             status, answer = answered
             if status in expired and self.session is not None and not retry:
-                log.info("sink %s: %s answered %s: the session expired; logging in again", self.system, method,
+                log.info("sink %s: %s answered %s: the session expired; logging in again", self.system.lower(), method,
                          status)
                 await self.session.expired(generation)
                 continue
