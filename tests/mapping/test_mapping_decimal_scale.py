@@ -136,13 +136,22 @@ def test_a_division_of_integers_is_a_float_and_is_refused_with_the_decimal_way(
     assert "decimal(a) / b" in problem.fix and "rounding: half_even" in problem.fix
 
 
-def test_a_summed_division_is_refused(schemas: SchemaSet, tmp_path: Path) -> None:
+def _load_text(schemas: SchemaSet, tmp_path: Path, text: str) -> RecordMapping:
     path = tmp_path / "payment.yaml"
-    path.write_text(MAPPING.format(amount='{sum: "kreditrahmen / stueck"}').replace(
-        "    table: zahlungen\n", "    table: zahlungen\n    group_by: [konto]\n"), encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
+    return load_mapping(path, schemas=schemas, tables=_tables(), systems=reference_with(system("kasse")))
+
+
+def _only_problem(schemas: SchemaSet, tmp_path: Path, text: str) -> Problem:
     with pytest.raises(MappingLoadError) as caught:
-        load_mapping(path, schemas=schemas, tables=_tables(), systems=reference_with(system("kasse")))
+        _load_text(schemas, tmp_path, text)
     (problem,) = caught.value.problems
+    return problem
+
+
+def test_a_summed_division_is_refused(schemas: SchemaSet, tmp_path: Path) -> None:
+    problem = _only_problem(schemas, tmp_path, MAPPING.format(amount='{sum: "kreditrahmen / stueck"}').replace(
+        "    table: zahlungen\n", "    table: zahlungen\n    group_by: [konto]\n"))
     assert (problem.line, problem.field) == (AMOUNT_LINE + 1, WHERE)
     assert problem.message.startswith("sum 'kreditrahmen / stueck': a decimal with any number of decimals")
 
@@ -190,19 +199,13 @@ def test_a_rounded_division_maps_to_the_rounded_value(load_amount: Callable[[str
     ],
 )
 def test_an_int_field_takes_a_whole_number(schemas: SchemaSet, tmp_path: Path, invoice_id: str) -> None:
-    path = tmp_path / "payment.yaml"
-    path.write_text(MAPPING.format(amount="kreditrahmen").replace("invoice_id: beleg", f"invoice_id: {invoice_id}"),
-                    encoding="utf-8")
-    load_mapping(path, schemas=schemas, tables=_tables(), systems=reference_with(system("kasse")))
+    _load_text(schemas, tmp_path, MAPPING.format(amount="kreditrahmen").replace("invoice_id: beleg",
+                                                                                f"invoice_id: {invoice_id}"))
 
 
 def test_an_int_field_refuses_a_decimal_with_decimals(schemas: SchemaSet, tmp_path: Path) -> None:
-    path = tmp_path / "payment.yaml"
-    path.write_text(MAPPING.format(amount="kreditrahmen").replace(
-        "invoice_id: beleg", 'invoice_id: {compute: "kreditrahmen * 2"}'), encoding="utf-8")
-    with pytest.raises(MappingLoadError) as caught:
-        load_mapping(path, schemas=schemas, tables=_tables(), systems=reference_with(system("kasse")))
-    (problem,) = caught.value.problems
+    problem = _only_problem(schemas, tmp_path, MAPPING.format(amount="kreditrahmen").replace(
+        "invoice_id: beleg", 'invoice_id: {compute: "kreditrahmen * 2"}'))
     assert (problem.line, problem.field) == (11, "sources.kasse_zahlungen.fields.invoice_id")
     assert "a decimal with scale 2 would lose digits in an integer field" in problem.message
     assert "`decimal: {scale: 0, rounding: half_even}`" in problem.fix
