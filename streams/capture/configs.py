@@ -118,7 +118,7 @@ def load(root: Path = DEFAULT_ROOT, *, env: str) -> ConfigSet:
             raise ConfigError(f"{shown(path)}: name: {connector.name!r} is also defined in "
                               f"{shown(files[connector.name].path)}; fix: keep one file per connector")
         files[connector.name] = connector
-    overlay = _load_overlay(root, env)
+    overlay = load_overlay(root, env)
     for name in overlay.connectors:
         if name not in files:
             raise ConfigError(f"{shown(overlay.path)}: connectors.{name}: no connector file {name}.yaml in "
@@ -248,7 +248,8 @@ def _load_connector(path: Path) -> ConnectorFile:
     return ConnectorFile(path=path, name=name, config={k: v for k, v in config.items() if k != "name"}, lines=lines)
 
 
-def _load_overlay(root: Path, env: str) -> Overlay:
+def load_overlay(root: Path, env: str) -> Overlay:
+    """The overlay of environment ``env`` under ``root``; raises :class:`ConfigError` naming what is wrong."""
     folder = root / OVERLAYS_DIR
     path = next((folder / f"{env}{s}" for s in SUFFIXES if (folder / f"{env}{s}").is_file()), None)
     if path is None:

@@ -26,6 +26,8 @@ from typing import Any
 
 import yaml
 
+from streams.capture.configs import environments, load_overlay
+from streams.capture.exceptions import ConfigError
 from streams.capture.filters import FILTER_KEYS, CaptureFilter
 from streams.config.paths import DATA_ROOT
 from streams.config_files import located_yaml
@@ -225,14 +227,14 @@ class _SystemFile:
 
     def _overlays_filter(self, connector: str) -> bool:
         """Does an environment's overlay (``connect-configs/overlays/``) change which tables ``connector``
-        captures? Then the connector file alone does not say."""
-        for overlay in sorted((self.base / "connect-configs" / "overlays").glob("*.y*ml")):
+        captures? Then the connector file alone does not say (nor does a broken overlay)."""
+        root = self.base / "connect-configs"
+        for env in environments(root):
             try:
-                document = located_yaml.parse(overlay.read_text(encoding="utf-8")).plain() or {}
-                options = (document.get("connectors") or {}).get(connector) or {}
-            except (OSError, yaml.YAMLError, located_yaml.DuplicateKey, AttributeError):
+                options = load_overlay(root, env).connectors.get(connector, {})
+            except ConfigError:
                 return True
-            if isinstance(options, dict) and any(key in options for key in FILTER_KEYS):
+            if any(key in options for key in FILTER_KEYS):
                 return True
         return False
 
