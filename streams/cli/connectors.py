@@ -8,6 +8,7 @@ Exit codes: 0 done, 1 a config is invalid or a connector failed, 2 an Isthmus er
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -132,13 +133,18 @@ class Context:
         """The columns files of the systems ``connector`` captures: those of the ``systems/`` folder beside the
         configs folder (as a system file finds its connector), else ``ISTHMUS_SYSTEMS_DIR``'s; none when the
         systems or their columns files cannot be read (``isthmus mappings validate`` says why)."""
+        return [catalog for name, catalog in self._catalogs if name == connector]
+
+    @functools.cached_property
+    def _catalogs(self) -> list[tuple[str, Catalog]]:
+        """Each system's columns file with the name of its connector, read once for every connector checked."""
         folder = self.root.parent / "systems"
         folder = folder if folder.is_dir() else systems_dir()
         try:
             systems, catalogs = load_systems(folder), read_all(folder)
         except IsthmusError:  # a broken system or columns file
             return []
-        return [catalogs[name] for name, spec in systems.items() if spec.connector == connector and name in catalogs]
+        return [(spec.connector, catalogs[name]) for name, spec in systems.items() if name in catalogs]
 
     def render(self, names: Sequence[str]) -> list[LocalConnector]:
         return [self.configs.render(name, self.variables) for name in self.configs.select(names)]
