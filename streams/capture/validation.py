@@ -1,7 +1,8 @@
 """Checks a rendered connector config: ours first (no Connect needed), then Kafka Connect's own.
 
 Ours: placeholders left unresolved, required keys missing, keys the connector class does not know,
-values of the wrong type, and secrets written literally instead of through a config provider. Connect's
+values of the wrong type, secrets written literally instead of through a config provider, and options whose
+values Isthmus's decoding relies on changed (Debezium's placeholder for an unsent value). Connect's
 validation runs only on a config that passes ours, so its answers are about real values, not our leftovers.
 """
 
@@ -15,6 +16,7 @@ from streams.capture.client import ConnectClient
 from streams.capture.configs import LocalConnector
 from streams.capture.options import KINDS, is_provider_reference
 from streams.catalog.model import Catalog
+from streams.codecs.debezium import unavailable
 from streams.config_files.problem import Problem, shown
 
 _WHOLE = re.compile(r"^-?[0-9]+$")
@@ -62,6 +64,12 @@ def check_local(connector: LocalConnector) -> list[Problem]:
         if problem:
             problems.append(Problem(file=source, line=connector.line_of(key), field=key, message=problem[0],
                                     fix=problem[1]))
+        elif key == unavailable.OPTION and value != unavailable.PLACEHOLDER:
+            problems.append(Problem(
+                file=source, line=connector.line_of(key), field=key,
+                message=f"sets Debezium's placeholder for an unsent value to {value!r}; Isthmus recognises only the "
+                        f"default {unavailable.PLACEHOLDER!r}, and would take any other for the column's value",
+                fix="remove the option"))
     return problems
 
 

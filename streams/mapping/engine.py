@@ -6,12 +6,14 @@ timestamps, booleans, enum symbols), so the canonical record encodes without sur
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from streams.codecs.debezium.envelope import ChangeEvent, Op
+from streams.codecs.debezium.unavailable import PLACEHOLDER, unavailable_columns
 from streams.mapping.compiled import MappingPlan, SourcePlan, coercer, plan_of
 from streams.mapping.exceptions import MappingError, MappingValueError
 from streams.mapping.spec import FieldBinding, RecordMapping, SourceMapping
@@ -41,7 +43,12 @@ class Engine:
         return self.plan.field(self.mapping, binding)(row, StepInput(row=row, context=context))
 
     def map_row(self, source: SourceMapping, row: Mapping[str, Any], context: Context) -> dict[str, Any]:
-        """The target fields ``source`` binds, from one source row (its local times in its system's zone)."""
+        """The target fields ``source`` binds, from one source row (its local times in its system's zone). A row
+        with a value Debezium did not have (:mod:`~streams.codecs.debezium.unavailable`) is refused: a whole
+        record cannot be made from it."""
+        missing = unavailable_columns(row)
+        if missing:
+            raise MappingValueError(_unavailable(source, missing, "a whole record needs every column it reads"))
         return self.plan.source(self.mapping, source).map_row(row, context.reading(source.system))
 
     def applies(self, source: SourceMapping, row: Mapping[str, Any] | None) -> bool:
@@ -84,11 +91,17 @@ def map_change(mapping: RecordMapping, event: ChangeEvent, system: str, context:
     if event.op is Op.TRUNCATE or table is None:
         return ()
     plan = plan_of(mapping, named)
-    results = []
+    results: list[MappedChange] = []
     for compiled in plan.sources_for(system, table):
         result = _map_source(mapping, compiled, event, system, context)
-        if result is not None:
-            results.append(result)
+        if result is None:
+            continue
+        if result.base is not None and not result.deleted:
+            ended = _key_changed(mapping, compiled, event, result, context)
+            if ended is not None:
+                results.append(ended)
+                result = dataclasses.replace(result, asserted=compiled.claims, base=None)
+        results.append(result)
     return tuple(results)
 
 
@@ -100,9 +113,44 @@ def map_source(engine: Engine, source: SourceMapping, event: ChangeEvent, system
     return _map_source(engine.mapping, engine.plan.source(engine.mapping, source), event, system, context)
 
 
+def _key_changed(mapping: RecordMapping, plan: SourcePlan, event: ChangeEvent, change: MappedChange,
+                 context: Context) -> MappedChange | None:
+    """An update that changed the row's key in ``mapping`` (a customer renumbered): the end of the record under its
+    old key, mapped as a delete of the before-image is (the source's ``on_delete``); None when the key stayed.
+    The record under the new key is then made whole by the caller (every field claimed, as a create's), so it is
+    complete even though only its key changed. Debezium itself reports a changed primary key this way: a delete
+    and a create."""
+    assert change.base is not None and event.before is not None
+    old = mapping.key_of(change.base)
+    if old == change.key or old is None or old == "" or (isinstance(old, tuple) and None in old):
+        return None
+    reading = context.reading(plan.source.system)
+    values = plan.map_keys(event.before, reading)
+    if not plan.source.deletes_target:
+        values.update(plan.source.on_delete or {})
+    before = event.before
+    return MappedChange(
+        mapping=mapping, source=plan.source, system=change.system, key=old, deleted=True, values=values,
+        asserted=tuple(v for v in values if v not in mapping.key), base=None, commit_time=event.commit_time,
+        parent_key=(plan.parent_key(before, StepInput(row=before, context=reading)) if plan.parent_key else None),
+        group_key=tuple(before.get(c) for c in plan.source.group_by) if plan.source.group_by else (),
+        member_key=(plan.source.name, *(event.key.values() if event.key else (old,))))
+
+
+def _unavailable(source: SourceMapping, columns: tuple[str, ...], why: str) -> str:
+    return (f"{source.name}: the change does not carry the value of {', '.join(columns)} (Debezium's placeholder "
+            f"{PLACEHOLDER!r}: PostgreSQL leaves an unchanged TOASTed value out of an update or delete unless the "
+            f"table has REPLICA IDENTITY FULL); {why}: run ALTER TABLE <table> REPLICA IDENTITY FULL on "
+            f"{source.table}")
+
+
 def _map_source(mapping: RecordMapping, plan: SourcePlan, event: ChangeEvent, system: str,
                 context: Context) -> MappedChange | None:
     source = plan.source
+    if event.op is Op.UPDATE:
+        missing = unavailable_columns(event.after)
+        if missing:
+            return _map_partial(mapping, plan, event, system, context, missing)
     before_in = plan.applies(event.before)
     after_in = event.op is not Op.DELETE and plan.applies(event.after)
     if not before_in and not after_in:
@@ -130,6 +178,45 @@ def _map_source(mapping: RecordMapping, plan: SourcePlan, event: ChangeEvent, sy
         values=values, asserted=asserted, base=base, commit_time=event.commit_time, parent_key=parent_key,
         group_key=tuple(row.get(c) for c in source.group_by) if source.group_by else (),
         member_key=(source.name, *(event.key.values() if event.key else (mapping.key_of(values),))))
+
+
+def _map_partial(mapping: RecordMapping, plan: SourcePlan, event: ChangeEvent, system: str, context: Context,
+                 missing: tuple[str, ...]) -> MappedChange | None:
+    """An update whose after-image lacks the values of ``missing`` (:mod:`~streams.codecs.debezium.unavailable`):
+    what they were before fills them when the event has it (a full before-image, or the row a flow remembered);
+    else the fields that read them are left out of the change (neither values nor asserted), since the update
+    did not change them and the record keeps what it holds. A change whose key, parent key or condition reads
+    one cannot be placed: refused, naming the fix."""
+    source = plan.source
+    before = event.before or {}
+    after = dict(event.after or {})
+    unknown: list[str] = []
+    for column in missing:
+        value = before.get(column, PLACEHOLDER)
+        if unavailable_columns({column: value}):
+            unknown.append(column)
+            after[column] = None
+        else:
+            after[column] = value
+    filled = dataclasses.replace(event, after=after)
+    if not unknown:
+        return _map_source(mapping, plan, filled, system, context)
+    gone = frozenset(unknown)
+    needed = {name for name in mapping.key if name in source.bindings and source.bindings[name].reads & gone}
+    if source.parent_key is not None and source.parent_key.reads & gone:
+        needed.add("its parent key")
+    if source.condition is not None and source.condition.names & gone:
+        needed.add("its `when` condition")
+    if needed:
+        raise MappingValueError(_unavailable(source, tuple(unknown), f"{', '.join(sorted(needed))} reads it"))
+    change = _map_source(mapping, plan, filled, system, context)
+    if change is None:
+        return None
+    left_out = {name for name, binding in source.bindings.items() if binding.reads & gone}
+    return dataclasses.replace(
+        change, values={n: v for n, v in change.values.items() if n not in left_out},
+        asserted=tuple(n for n in change.asserted if n not in left_out),
+        base={n: v for n, v in change.base.items() if n not in left_out} if change.base is not None else None)
 
 
 def project(mapping: RecordMapping, record: Mapping[str, Any], context: Context,

@@ -6,8 +6,12 @@ import secrets
 from decimal import Decimal
 from typing import Any
 
+from kafka import TopicPartition
 from support.events import Event, decimal_of, end_positions, read_events
+from support.topics import TopicReader
 
+from streams.codecs import ChangeEvent, decode
+from streams.codecs.debezium.unavailable import PLACEHOLDER, unavailable_columns
 from streams.stack.running import RunningStack
 
 
@@ -117,3 +121,42 @@ def test_erp_insert_update_delete(deployed: dict[str, Any], stack: RunningStack)
     assert transaction_id == gtids[0]
     begin = has_begin(transaction_id)
     assert begin(read_events(bootstrap, "erp.transaction", since_tx, begin))
+
+
+def test_an_unchanged_toasted_value_arrives_as_the_placeholder_and_is_found(
+        deployed: dict[str, Any], stack: RunningStack) -> None:
+    """crm.contacts keeps PostgreSQL's default replica identity: an update of one column leaves a large unchanged
+    text out of the new row, and Debezium writes its placeholder there, which decoding keeps and
+    :func:`unavailable_columns` finds (so no mapping takes it for the value: test_mapping_partial_images.py)."""
+    bootstrap = stack.settings.bootstrap_servers
+    topic = "crm.crm.contacts"
+    since = end_positions(bootstrap, topic)
+    number = f"C-9{secrets.randbelow(10**8):08d}"
+    large = secrets.token_hex(8_000)  # 16,000 characters that do not compress: stored out of line (TOAST)
+    with stack.connect_crm() as conn:
+        row = conn.execute("INSERT INTO crm.customers (customer_number, name, credit_limit) VALUES (%s, %s, 0) "
+                           "RETURNING id", (number, "Toast Test")).fetchone()
+        assert row is not None
+        contact = conn.execute("INSERT INTO crm.contacts (customer_id, first_name, last_name, role) "
+                               "VALUES (%s, 'Ann', 'Toast', %s) RETURNING id", (row[0], large)).fetchone()
+        assert contact is not None
+        conn.commit()
+        conn.execute("UPDATE crm.contacts SET phone = '+49 40 1' WHERE id = %s", (contact[0],))
+        conn.commit()
+        conn.execute("DELETE FROM crm.customers WHERE id = %s", (row[0],))  # and its contact, by cascade
+        conn.commit()
+
+    def decoded(record: Any) -> ChangeEvent | None:
+        event = decode(record.value, record.key, topic=record.topic)
+        return event if isinstance(event, ChangeEvent) and event.key == {"id": contact[0]} else None
+
+    with TopicReader(bootstrap, [topic], decoded, start={TopicPartition(topic, p): o for p, o in since.items()},
+                     appear_within=60) as reader:
+        reader.until("the contact's insert, update and delete", lambda seen: len(seen) >= 3, timeout=60)
+        created, updated, deleted = reader.seen[:3]
+    assert created.after is not None and created.after["role"] == large and unavailable_columns(created.after) == ()
+    assert updated.before is None and updated.after is not None and updated.after["phone"] == "+49 40 1"
+    assert updated.after["role"] == PLACEHOLDER and unavailable_columns(updated.after) == ("role",)
+    # a key-only before-image: the key, and a NOT NULL column's default or zero value, never the row's own
+    assert deleted.before is not None and deleted.before["id"] == contact[0]
+    assert (deleted.before["last_name"], deleted.before["role"]) == ("", None)

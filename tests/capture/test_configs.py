@@ -160,3 +160,19 @@ def test_selecting_an_unknown_connector_names_the_known_ones(config_root: Path) 
     assert loaded.select(["erp-source", "erp-source"]) == ["erp-source"]
     with pytest.raises(ConfigError, match=r"no connector file for 'crm'.*known: crm-source, erp-source"):
         loaded.select(["crm"])
+
+
+def test_another_placeholder_for_unsent_values_is_refused(config_root: Path, variables: dict[str, str]) -> None:
+    overlay = write(config_root / "overlays" / "local.yaml", """
+variables:
+  crm_db_host: "{{host}}"
+connectors:
+  crm-source:
+    unavailable.value.placeholder: "__toast__"
+""")
+    crm = configs.load(config_root, env="local").render("crm-source", variables)
+    [problem] = check_local(crm)
+    assert (problem.file, problem.field) == (overlay, "unavailable.value.placeholder")
+    assert "'__toast__'" in problem.message and problem.fix == "remove the option"
+    kept = write(overlay, overlay.read_text().replace("__toast__", "__debezium_unavailable_value"))
+    assert check_local(configs.load(config_root, env="local").render("crm-source", variables)) == [], kept

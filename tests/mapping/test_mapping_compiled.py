@@ -97,8 +97,9 @@ def test_a_refused_value_names_the_file_the_line_and_the_field(
                        match=rf"^customer\.yaml:{line} blocked: bool expects 0, 1, true or false, got 7$"):
         map_change(customer, stepped, "erp", context, schemas.named)
     unnamed = dataclasses.replace(account, after={**account.after, "crm_customer_number": ""})
-    (change,) = map_change(customer, unnamed, "erp", context, schemas.named)  # "" is text: no error
-    assert change.key == ""
+    # "" is text: no error (the account's old customer number is ended: its key changed)
+    ended, change = map_change(customer, unnamed, "erp", context, schemas.named)
+    assert change.key == "" and ended.deleted and ended.key == account.before["crm_customer_number"]
 
 
 def test_a_null_is_refused_with_the_fix_and_values_leave_in_their_avro_form(
