@@ -26,14 +26,14 @@ from types import MappingProxyType
 import yaml
 
 from streams.catalog.exceptions import ColumnsFileError
-from streams.catalog.model import Catalog, Column, Table
+from streams.catalog.model import REPLICA_IDENTITIES, Catalog, Column, Table
 from streams.config_files import located_yaml
 from streams.config_files.located_yaml import Node
 from streams.config_files.problem import Problem
 
 SUFFIX = ".columns.yaml"
 TOP_KEYS = ("system", "engine", "namespace", "tables")
-TABLE_KEYS = ("primary_key", "columns")
+TABLE_KEYS = ("primary_key", "replica_identity", "columns")
 COLUMN_KEYS = ("type", "args", "nullable", "allowed")
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
@@ -67,6 +67,8 @@ def render(catalog: Catalog) -> str:
         table = catalog.tables[name]
         lines.append(f"  {_scalar(name)}:")
         lines.append(f"    primary_key: {_flow_list(table.primary_key)}")
+        if table.replica_identity is not None:
+            lines.append(f"    replica_identity: {table.replica_identity}")
         lines.append("    columns:" if table.columns else "    columns: {}")
         for column in table.columns.values():
             lines.append(f"      {_scalar(column.name)}: {_column(column)}")
@@ -216,7 +218,16 @@ class _Reader:
                 key_node = node.get("primary_key")
                 self.add(key_node.line if key_node else node.line, f"{where}.primary_key",
                          f"{part!r} is not a column of the table")
-        return Table(name=name, columns=MappingProxyType(columns), primary_key=key, line=node.line)
+        identity_node = node.get("replica_identity")
+        identity = None
+        if identity_node is not None:
+            identity = str(identity_node.value)
+            if identity not in REPLICA_IDENTITIES:
+                self.add(identity_node.line, f"{where}.replica_identity", f"{identity!r} is not a replica identity",
+                         f"use one of {', '.join(REPLICA_IDENTITIES)}; or {self.fix}")
+                identity = None
+        return Table(name=name, columns=MappingProxyType(columns), primary_key=key, replica_identity=identity,
+                     line=node.line)
 
     def _column(self, where: str, name: str, node: Node) -> Column | None:
         if not node.is_mapping:

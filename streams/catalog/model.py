@@ -40,14 +40,28 @@ class Column:
         return self.sql_type + (f"({','.join(self.args)})" if self.args else "")
 
 
+#: PostgreSQL's replica identities (``ALTER TABLE … REPLICA IDENTITY``): what an update or delete carries of the old
+#: row. ``full``: every column; the others: the key's columns at most, and no unchanged TOASTed value.
+REPLICA_IDENTITIES = ("default", "full", "index", "nothing")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Table:
-    """One table: its columns in catalog order, and the columns of its primary key (empty if it has none)."""
+    """One table: its columns in catalog order, the columns of its primary key (empty if it has none) and, on
+    PostgreSQL, its replica identity (:data:`REPLICA_IDENTITIES`; None where the engine has none, or a columns file
+    from before it was recorded)."""
 
     name: str
     columns: Mapping[str, Column]
     primary_key: tuple[str, ...] = ()
+    replica_identity: str | None = None
     line: int = 0
+
+    @property
+    def full_row_images(self) -> bool:
+        """Whether its updates and deletes carry the whole old row, and every unchanged value: as far as the
+        catalog says (MariaDB/MySQL's row images are the server's ``binlog_row_image``, full on the stack)."""
+        return self.replica_identity in (None, "full")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,6 +116,9 @@ def _table_differences(old: Table, new: Table) -> list[str]:
     if old.primary_key != new.primary_key:
         found.append(f"table {old.name}: primary key was ({', '.join(old.primary_key)}), now "
                      f"({', '.join(new.primary_key)})")
+    if old.replica_identity != new.replica_identity:
+        found.append(f"table {old.name}: replica identity was {old.replica_identity or 'not recorded'}, now "
+                     f"{new.replica_identity or 'none'}")
     return sorted(found)
 
 

@@ -35,6 +35,15 @@ WHERE co.contype = 'p' AND n.nspname = %s
 ORDER BY cl.relname, k.position
 """
 
+# What each table's updates and deletes carry of the old row (Debezium's before-image): pg_class.relreplident,
+# readable by every user like pg_constraint.
+_REPLICA_IDENTITIES = """
+SELECT cl.relname, cl.relreplident
+FROM pg_class cl JOIN pg_namespace n ON n.oid = cl.relnamespace
+WHERE n.nspname = %s AND cl.relkind IN ('r', 'p')
+"""
+_IDENTITY_NAMES = {"d": "default", "f": "full", "i": "index", "n": "nothing"}
+
 _ENUMS = """
 SELECT n.nspname, t.typname, e.enumlabel
 FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid JOIN pg_namespace n ON n.oid = t.typnamespace
@@ -73,13 +82,15 @@ def discover(connection: psycopg.Connection[Any], schema: str) -> dict[str, Tabl
         keys: dict[str, list[str]] = {}
         for table, column in cursor.fetchall():
             keys.setdefault(table, []).append(column)
+        cursor.execute(_REPLICA_IDENTITIES, (schema,))
+        identities = {table: _IDENTITY_NAMES.get(str(code)) for table, code in cursor.fetchall()}
         cursor.execute(_COLUMNS, (schema,))
         columns: dict[str, dict[str, Column]] = {}
         for row in cursor.fetchall():
             column = _column(row, enums, checked)
             columns.setdefault(row[0], {})[column.name] = column
-    return {name: Table(name=name, columns=MappingProxyType(found), primary_key=tuple(keys.get(name, ())))
-            for name, found in columns.items()}
+    return {name: Table(name=name, columns=MappingProxyType(found), primary_key=tuple(keys.get(name, ())),
+                        replica_identity=identities.get(name)) for name, found in columns.items()}
 
 
 def _column(row: tuple[Any, ...], enums: dict[tuple[str, str], list[str]],

@@ -87,6 +87,9 @@ class _Columns:
     origin: str
     #: Appended to the fix of an unknown column: how to bring the columns up to date.
     refresh: str = ""
+    #: A table's primary key, and whether its before-images hold only that (see ``SourceMapping.key_only_before``).
+    row_key: tuple[str, ...] = ()
+    key_only_before: bool = False
 
     def unknown_fix(self, names: str) -> str:
         return f"use {names}" + (f"; {self.refresh}" if self.refresh else "")
@@ -404,7 +407,8 @@ def _table_columns(file: _File, node: Node, where: str, system: str, tables: Tab
         return None
     captured = catalog.tables[table]
     return _Columns({name: from_column(column) for name, column in captured.columns.items()},
-                    f"{system}.{table} ({origin_file})", f"if the table changed, re-run `{rediscover}`")
+                    f"{system}.{table} ({origin_file})", f"if the table changed, re-run `{rediscover}`",
+                    row_key=captured.primary_key, key_only_before=not captured.full_row_images)
 
 
 def _load(path: Path, schemas: SchemaSet, tables: Tables,
@@ -640,7 +644,8 @@ def _source(file: _File, compiler: _Compiler, name: str, node: Node, target: str
                          table=str(node.value["table"].value) if "table" in node.value else None,
                          record=str(node.value["record"].value) if "record" in node.value else None,
                          condition=condition, bindings=MappingProxyType(bindings), on_delete=on_delete,
-                         group_by=group_by, parent_key=parent_key, kinds=MappingProxyType(dict(columns.kinds)))
+                         group_by=group_by, parent_key=parent_key, kinds=MappingProxyType(dict(columns.kinds)),
+                         row_key=columns.row_key, key_only_before=columns.key_only_before)
 
 
 def _on_delete(file: _File, node: Node | None, where: str, target_fields: Mapping[str, Any],

@@ -73,6 +73,24 @@ class SourceMapping:
     group_by: tuple[str, ...] = ()
     parent_key: FieldBinding | None = None
     kinds: Mapping[str, Kind] = field(default_factory=dict)
+    #: The table's primary key, and whether its updates and deletes carry no more of the old row than that key
+    #: (and no unchanged TOASTed value): PostgreSQL's replica identity other than FULL, as the columns file says.
+    row_key: tuple[str, ...] = ()
+    key_only_before: bool = False
+
+    def reads_to_place(self, key: tuple[str, ...]) -> frozenset[str]:
+        """The columns a row must hold for the record of key fields ``key`` to be found from it: those its key
+        fields, its parent key and its condition read."""
+        reads: set[str] = set(self.condition.names) if self.condition is not None else set()
+        for binding in (self.parent_key, *(self.bindings.get(k) for k in key)):
+            if binding is not None:
+                reads |= binding.reads
+        return frozenset(reads)
+
+    def placed_by_row_key(self, key: tuple[str, ...]) -> bool:
+        """Whether every before-image of the table names the record of key fields ``key``: its before-images are
+        whole, or the columns that place the record are all in the table's primary key."""
+        return not self.key_only_before or self.reads_to_place(key) <= set(self.row_key)
 
     @property
     def deletes_target(self) -> bool:

@@ -83,3 +83,30 @@ def test_differences_name_each_column_that_drifted() -> None:
     ]
     other = Catalog(system="shop", engine="mariadb", namespace="shopdb", tables=MappingProxyType({}))
     assert differences(recorded, other) == ["table orders: in the file, no longer in the database"]
+
+
+def test_a_replica_identity_is_written_read_back_and_its_change_is_drift(tmp_path: Path) -> None:
+    path = path_for(tmp_path, "shop")
+    table = Table(name="orders", columns=MappingProxyType({c.name: c for c in COLUMNS}), primary_key=("id",),
+                  replica_identity="default")
+    live = Catalog(system="shop", engine="postgresql", namespace="public", tables=MappingProxyType({"orders": table}))
+    write(path, live)
+    assert "    replica_identity: default\n" in path.read_text(encoding="utf-8")
+    back = read(path)
+    assert back.tables["orders"].replica_identity == "default" and not back.tables["orders"].full_row_images
+    full = Table(name="orders", columns=table.columns, primary_key=("id",), replica_identity="full")
+    changed = Catalog(system="shop", engine="postgresql", namespace="public", tables=MappingProxyType({"orders": full}))
+    assert differences(back, changed) == ["table orders: replica identity was default, now full"]
+    assert full.full_row_images and Table(name="t", columns=MappingProxyType({})).full_row_images
+
+
+def test_an_unknown_replica_identity_is_refused_with_its_line(tmp_path: Path) -> None:
+    path = path_for(tmp_path, "shop")
+    path.write_text("system: shop\nengine: postgresql\nnamespace: public\ntables:\n  orders:\n    primary_key: [id]\n"
+                    "    replica_identity: partial\n    columns:\n      id: {type: BIGINT, nullable: false}\n",
+                    encoding="utf-8")
+    with pytest.raises(ColumnsFileError) as caught:
+        read(path)
+    (problem,) = caught.value.problems
+    assert (problem.line, problem.field) == (7, "tables.orders.replica_identity")
+    assert "default, full, index, nothing" in problem.fix

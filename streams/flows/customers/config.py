@@ -79,8 +79,10 @@ class SystemRole:
 @dataclass(frozen=True, kw_only=True)
 class Reads:
     """Which mappings read one input table, and whether the flow remembers its rows: a row that names its
-    entity only through a look-up (``customer_id`` -> the customer) cannot be placed from a key-only
-    before-image (PostgreSQL's default replica identity), so its last image stands in for it."""
+    entity only through a look-up (``customer_id`` -> the customer), or through columns beyond its primary key
+    in a table whose before-images hold only that key (PostgreSQL's replica identity other than FULL, as its
+    columns file records it), cannot be placed from such a before-image, so its last image stands in for it
+    (and fills the unchanged TOASTed values an update leaves out)."""
 
     system: str
     table: str
@@ -203,7 +205,8 @@ def _reads(record: RecordMapping, link: RecordMapping,
                 continue  # canonical records and aggregates are other blocks' inputs
             where = (source.system, source.table)
             reads = found.get(where) or Reads(system=source.system, table=source.table)
-            remember = reads.remember or _keyed_by_lookup(source, mapping.key)
+            remember = (reads.remember or _keyed_by_lookup(source, mapping.key)
+                        or not source.placed_by_row_key(mapping.key))
             if role == "record":
                 reads = Reads(**{**reads.__dict__, "record": True, "remember": remember})
             elif role == "link":

@@ -39,6 +39,7 @@ from typing import Any
 
 from streams.codecs import ChangeEvent, Op, decode
 from streams.codecs.avro.single_object import SchemaStore
+from streams.codecs.debezium.unavailable import unavailable_columns
 from streams.codecs.exceptions import CodecError
 from streams.flows.canonical.lineage import LINEAGE_HEADER, MAPPING_VERSION_HEADER, Lineage, mapping_version
 from streams.flows.commands import Cause, Command, NotWritable, command_headers, encode_command
@@ -502,7 +503,8 @@ class CustomerFlow:
 
         def state_of(key: Any) -> CustomerState:
             if not isinstance(key, str) or not key:
-                raise CustomerFlowError(f"the change maps to {config.key} {key!r}; it must be non-empty text")
+                raise CustomerFlowError(f"the change maps to {config.key} {key!r}; it must be non-empty text"
+                                        + _key_only_hint(event, system, table))
             if key not in states:
                 states[key] = entities.get(key)
             return states[key]
@@ -580,9 +582,14 @@ class CustomerFlow:
         key = row_key(table, event)
         wants_before = event.op in (Op.UPDATE, Op.DELETE)
         remembered = rows.get(key) if wants_before else None
-        rows.put(key, None if event.op is Op.DELETE or event.after is None else dict(event.after))
+        after = event.after
+        if remembered is not None and event.op is Op.UPDATE:
+            missing = unavailable_columns(after)
+            if missing:  # unchanged values the update left out (TOASTed): the remembered ones
+                after = {**(after or {}), **{c: remembered[c] for c in missing if c in remembered}}
+        rows.put(key, None if event.op is Op.DELETE or after is None else dict(after))
         if wants_before:
-            return dataclasses.replace(event, before=remembered)
+            return dataclasses.replace(event, before=remembered, after=after)
         return event
 
     def _index(self, index: Store, change: MappedChange) -> list[str]:
@@ -608,3 +615,15 @@ class CustomerFlow:
     def _encode_conflicts(self, conflicts: list[Mapping[str, Any]]) -> list[tuple[str, str, bytes, dict[str, bytes]]]:
         return [(self.conflicts_topic, conflict["entity_key"], self.schemas.encode(CONFLICT, conflict), {})
                 for conflict in conflicts]
+
+
+def _key_only_hint(event: ChangeEvent, system: str, table: str) -> str:
+    """What to do when a delete maps to no key: its before-image may hold only the row's key (Debezium fills the
+    other NOT NULL columns with their defaults: ``''``, ``0``), as a PostgreSQL table without REPLICA IDENTITY FULL
+    sends, and the flow does not remember the table's rows (its columns file records no replica identity)."""
+    if event.op is not Op.DELETE:
+        return ""
+    return (f"; if {system}'s {table} is a PostgreSQL table whose replica identity is not FULL, its deletes carry "
+            f"only the row's key ({', '.join(event.key or {}) or 'none'}): run ALTER TABLE {table} REPLICA IDENTITY "
+            f"FULL, or re-run `isthmus mappings discover {system}` and restart the worker so the flow remembers the "
+            "table's rows (the columns file then records the table's replica identity)")
