@@ -27,21 +27,27 @@ _SQL: dict[str, str] = {
 }
 
 
-#: The scale of a decimal that can have any number of decimals: a division's (1/3 is 0.333…) until it is rounded.
+#: The scale of a decimal that can have any number of decimals: a division's (1/3 is 0.333…) until it is rounded,
+#: or a PostgreSQL NUMERIC column's declared without a scale.
 ANY_SCALE = sys.maxsize
+
+#: The precision of a decimal that can have any number of digits: a PostgreSQL NUMERIC declared without arguments.
+ANY_PRECISION = sys.maxsize
 
 
 @dataclass(frozen=True)
 class Kind:
     """A value's kind: ``base`` (string, int, bool, decimal, float, timestamp, local_timestamp, date, time,
     bytes, record, array, map, any), a decimal's scale (at most that many decimals; :data:`ANY_SCALE`: any
-    number; None: not known), the values a string may take, and nullability."""
+    number; None: not known) and precision (at most that many digits; :data:`ANY_PRECISION`: any number; None:
+    not known), the values a string may take, and nullability."""
 
     base: str
     nullable: bool = True
     scale: int | None = None
     symbols: frozenset[str] | None = None
     record: str | None = None
+    precision: int | None = None
 
     def but(self, **changes: Any) -> Kind:
         return replace(self, **changes)
@@ -64,18 +70,30 @@ ANY = Kind("any")
 
 def scale_text(scale: int) -> str:
     """``scale 2``, or what :data:`ANY_SCALE` means, for messages."""
-    return "any number of decimals (as a division gives: 1/3 is 0.333…)" if scale == ANY_SCALE else f"scale {scale}"
+    if scale != ANY_SCALE:
+        return f"scale {scale}"
+    return "any number of decimals (as a division gives, 1/3 is 0.333…, or a NUMERIC column declared without scale)"
 
 
-def from_column(column: Column) -> Kind:
-    """The kind of a column as its system's catalog (``systems/<name>.columns.yaml``) describes it."""
+def from_column(column: Column, engine: str) -> Kind:
+    """The kind of a column as its system's catalog (``systems/<name>.columns.yaml``, whose ``engine`` is
+    ``engine``) describes it."""
     base = _SQL.get(column.sql_type, "any")
     if column.sql_type == "TINYINT" and column.args == ("1",):
         base = "bool"  # MariaDB/MySQL's BOOLEAN is TINYINT(1)
-    scale = int(column.args[1]) if base == "decimal" and len(column.args) > 1 else (
-        0 if base == "decimal" else None)
     symbols = frozenset(column.allowed) if column.allowed is not None else None
-    return Kind(base, nullable=column.nullable, scale=scale, symbols=symbols)
+    if base != "decimal":
+        return Kind(base, nullable=column.nullable, symbols=symbols)
+    precision, scale = _decimal_size(column.args, engine)
+    return Kind(base, nullable=column.nullable, scale=scale, precision=precision)
+
+
+def _decimal_size(args: tuple[str, ...], engine: str) -> tuple[int, int]:
+    """A NUMERIC/DECIMAL column's (precision, scale). Without arguments PostgreSQL's holds any number of digits
+    and decimals, MariaDB/MySQL's is DECIMAL(10,0); one argument is the precision, with scale 0."""
+    if not args:
+        return (ANY_PRECISION, ANY_SCALE) if engine == "postgresql" else (10, 0)
+    return int(args[0]), int(args[1]) if len(args) > 1 else 0
 
 
 def from_avro(schema: Any, named: dict[str, Any]) -> Kind:
@@ -91,7 +109,9 @@ def from_avro(schema: Any, named: dict[str, Any]) -> Kind:
                      "double": "float", "bytes": "bytes", "null": "any"}.get(schema, "any"), nullable=False)
     logical = schema.get("logicalType")
     if logical == "decimal":
-        return Kind("decimal", nullable=False, scale=int(schema.get("scale", 0)))
+        precision = schema.get("precision")
+        return Kind("decimal", nullable=False, scale=int(schema.get("scale", 0)),
+                    precision=None if precision is None else int(precision))
     if logical in ("timestamp-millis", "timestamp-micros"):
         return Kind("timestamp", nullable=False)
     if logical in ("local-timestamp-millis", "local-timestamp-micros"):
@@ -122,14 +142,13 @@ def fits(source: Kind, target: Kind) -> tuple[str, str] | None:
     if target.base == "decimal" and source.base in ("decimal", "int"):
         if source.base == "decimal" and source.scale is not None and target.scale is not None \
                 and source.scale > target.scale:
-            return (f"a decimal with {scale_text(source.scale)} would lose digits in a field of scale "
-                    f"{target.scale}", f"add the transform `decimal: {{scale: {target.scale}, rounding: half_even}}` "
-                    "(or another rounding: half_up, down, up, floor, ceiling)")
+            return _lossy_decimal(source, source.scale, target, target.scale)
         return None
     if target.base == "int" and source.base == "decimal":
         if source.scale == 0:
             return None  # a whole decimal (e.g. `round(x)`) is written as the integer it is
-        with_scale = "" if source.scale is None else f" with {scale_text(source.scale)}"
+        with_scale = "" if source.scale is None else (
+            _UNBOUNDED if source.precision == ANY_PRECISION else f" with {scale_text(source.scale)}")
         return (f"a decimal{with_scale} would lose digits in an integer field",
                 "add the transform `decimal: {scale: 0, rounding: half_even}` (or another rounding)")
     if source.base == "float" and target.base in ("decimal", "int"):
@@ -147,3 +166,21 @@ def fits(source: Kind, target: Kind) -> tuple[str, str] | None:
     if target.record and source.record and target.record != source.record and target.base == "record":
         return (f"a {source.record} record cannot fill a {target.record} field", "map its fields one by one")
     return None
+
+
+_UNBOUNDED = " with any number of digits and decimals (a NUMERIC column declared without precision and scale)"
+
+
+def _lossy_decimal(source: Kind, source_scale: int, target: Kind, scale: int) -> tuple[str, str]:
+    """What :func:`fits` says of a decimal with more decimals (``source_scale``) than its field (``scale``); of a
+    column whose precision is unbounded too, that a value with more integer digits than the field cannot be
+    written at all."""
+    rounding = (f"add the transform `decimal: {{scale: {scale}, rounding: half_even}}` (or another rounding: "
+                "half_up, down, up, floor, ceiling)")
+    if source.precision != ANY_PRECISION or target.precision is None:
+        return f"a decimal with {scale_text(source_scale)} would lose digits in a field of scale {scale}", rounding
+    digits = target.precision - scale
+    return (f"a decimal{_UNBOUNDED} would lose digits in a field of scale {scale}, and one with more than "
+            f"{digits} integer digits does not fit its precision {target.precision} at all",
+            f"{rounding}; a value over {digits} integer digits still goes to the dead letters at run time, so declare "
+            f"the column NUMERIC({target.precision},{scale}) in its database if its values allow")

@@ -406,7 +406,7 @@ def _table_columns(file: _File, node: Node, where: str, system: str, tables: Tab
                  f"deploy --configs {shown(connector_file.parent.parent)} {spec.connector}`), or read a captured table")
         return None
     captured = catalog.tables[table]
-    return _Columns({name: from_column(column) for name, column in captured.columns.items()},
+    return _Columns({name: from_column(column, catalog.engine) for name, column in captured.columns.items()},
                     f"{system}.{table} ({origin_file})", f"if the table changed, re-run `{rediscover}`",
                     row_key=captured.primary_key, key_only_before=not captured.full_row_images)
 

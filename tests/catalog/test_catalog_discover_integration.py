@@ -112,7 +112,7 @@ def test_postgres_scratch_table(stack: RunningStack, postgres_scratch: str) -> N
     assert (columns["amount"].sql_type, columns["amount"].args) == ("NUMERIC", ("10", "4"))
     assert (columns["mood"].sql_type, columns["mood"].allowed) == ("ENUM", ("sad", "ok", "happy"))
     assert columns["kind"].allowed == ("x", "y's")
-    kinds = {name: from_column(column) for name, column in columns.items()}
+    kinds = {name: from_column(column, found.engine) for name, column in columns.items()}
     assert {name: kind.base for name, kind in kinds.items()} == {
         "a": "int", "b": "string", "amount": "decimal", "at": "local_timestamp", "at_tz": "timestamp",
         "mood": "string", "kind": "string", "flag": "bool", "day": "date", "doc": "any"}
@@ -162,7 +162,7 @@ def test_mariadb_scratch_table(stack: RunningStack, mariadb_scratch: str) -> Non
     assert (columns["at"].sql_type, columns["at"].args) == ("DATETIME", ("3",))
     assert columns["status"].allowed == ("new", "it's") and columns["kind"].allowed == ("a", "b")
     assert columns["id"].args == ()  # an INT's display width is not an argument of its type
-    kinds = {name: from_column(column) for name, column in columns.items()}
+    kinds = {name: from_column(column, found.engine) for name, column in columns.items()}
     assert {name: kind.base for name, kind in kinds.items()} == {
         "id": "int", "code": "string", "flag": "bool", "small": "int", "amount": "decimal",
         "at": "local_timestamp", "stamp": "timestamp", "status": "string", "kind": "string", "note": "string"}

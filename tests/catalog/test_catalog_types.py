@@ -7,7 +7,7 @@ import pytest
 
 from streams.catalog import Column
 from streams.catalog.checks import enum_values, mysql_in_list, postgres_in_list
-from streams.mapping.kinds import from_column
+from streams.mapping.kinds import ANY_SCALE, from_column
 
 
 def test_postgres_check_in_lists() -> None:
@@ -26,22 +26,24 @@ def test_mysql_check_in_lists_and_enum_values() -> None:
     assert enum_values("enum('reserved','it''s','a,b')") == ("reserved", "it's", "a,b")
 
 
-@pytest.mark.parametrize(("column", "base", "scale"), [
-    (Column(name="c", sql_type="TIMESTAMP WITH TIME ZONE"), "timestamp", None),
-    (Column(name="c", sql_type="TIMESTAMP WITHOUT TIME ZONE"), "local_timestamp", None),
-    (Column(name="c", sql_type="DATETIME", args=("3",)), "local_timestamp", None),
-    (Column(name="c", sql_type="TIMESTAMP"), "timestamp", None),  # MariaDB/MySQL: stored in UTC
-    (Column(name="c", sql_type="TINYINT", args=("1",)), "bool", None),
-    (Column(name="c", sql_type="TINYINT", args=("4",)), "int", None),
-    (Column(name="c", sql_type="DECIMAL", args=("14", "3")), "decimal", 3),
-    (Column(name="c", sql_type="NUMERIC"), "decimal", 0),
-    (Column(name="c", sql_type="CHARACTER VARYING", args=("64",)), "string", None),
+@pytest.mark.parametrize(("column", "engine", "base", "scale"), [
+    (Column(name="c", sql_type="TIMESTAMP WITH TIME ZONE"), "postgresql", "timestamp", None),
+    (Column(name="c", sql_type="TIMESTAMP WITHOUT TIME ZONE"), "postgresql", "local_timestamp", None),
+    (Column(name="c", sql_type="DATETIME", args=("3",)), "mariadb", "local_timestamp", None),
+    (Column(name="c", sql_type="TIMESTAMP"), "mariadb", "timestamp", None),  # MariaDB/MySQL: stored in UTC
+    (Column(name="c", sql_type="TINYINT", args=("1",)), "mariadb", "bool", None),
+    (Column(name="c", sql_type="TINYINT", args=("4",)), "mysql", "int", None),
+    (Column(name="c", sql_type="DECIMAL", args=("14", "3")), "mariadb", "decimal", 3),
+    (Column(name="c", sql_type="NUMERIC", args=("14", "3")), "postgresql", "decimal", 3),
+    (Column(name="c", sql_type="NUMERIC"), "postgresql", "decimal", ANY_SCALE),  # any number of decimals
+    (Column(name="c", sql_type="DECIMAL"), "mariadb", "decimal", 0),  # DECIMAL(10,0)
+    (Column(name="c", sql_type="CHARACTER VARYING", args=("64",)), "postgresql", "string", None),
 ])
-def test_kinds_of_catalog_types(column: Column, base: str, scale: int | None) -> None:
-    kind = from_column(column)
+def test_kinds_of_catalog_types(column: Column, engine: str, base: str, scale: int | None) -> None:
+    kind = from_column(column, engine)
     assert (kind.base, kind.scale) == (base, scale)
 
 
 def test_allowed_values_and_nullability_reach_the_kind() -> None:
-    kind = from_column(Column(name="s", sql_type="ENUM", nullable=False, allowed=("open", "paid")))
+    kind = from_column(Column(name="s", sql_type="ENUM", nullable=False, allowed=("open", "paid")), "mariadb")
     assert kind.symbols == frozenset({"open", "paid"}) and not kind.nullable

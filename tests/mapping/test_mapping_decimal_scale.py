@@ -28,6 +28,7 @@ COLUMNS = {
     "id": ("BIGINT", ()), "beleg": ("BIGINT", ()), "konto": ("BIGINT", ()), "gezahlt_am": ("TIMESTAMP", ()),
     "kreditrahmen": ("DECIMAL", ("12", "2")), "zuschlag": ("DECIMAL", ("12", "2")),
     "anteil": ("DECIMAL", ("6", "4")), "stueck": ("INT", ()), "teiler": ("INT", ()),
+    "offen": ("NUMERIC", ()),  # declared without precision and scale: PostgreSQL's holds any, MariaDB's is (10,0)
 }
 
 #: A Payment (amount: a decimal of scale 2) from the till; the amount's binding is on line 14.
@@ -50,11 +51,11 @@ sources:
 AMOUNT_LINE = 14
 
 
-def _tables() -> Tables:
+def _tables(engine: str = "mariadb") -> Tables:
     columns = {name: Column(name=name, sql_type=sql_type, args=args, nullable=False)
                for name, (sql_type, args) in COLUMNS.items()}
     table = Table(name="zahlungen", columns=MappingProxyType(columns), primary_key=("id",))
-    return {**default_tables(), "kasse": Catalog(system="kasse", engine="mariadb", namespace="kasse",
+    return {**default_tables(), "kasse": Catalog(system="kasse", engine=engine, namespace="kasse",
                                                  tables=MappingProxyType({"zahlungen": table}))}
 
 
@@ -136,15 +137,15 @@ def test_a_division_of_integers_is_a_float_and_is_refused_with_the_decimal_way(
     assert "decimal(a) / b" in problem.fix and "rounding: half_even" in problem.fix
 
 
-def _load_text(schemas: SchemaSet, tmp_path: Path, text: str) -> RecordMapping:
+def _load_text(schemas: SchemaSet, tmp_path: Path, text: str, engine: str = "mariadb") -> RecordMapping:
     path = tmp_path / "payment.yaml"
     path.write_text(text, encoding="utf-8")
-    return load_mapping(path, schemas=schemas, tables=_tables(), systems=reference_with(system("kasse")))
+    return load_mapping(path, schemas=schemas, tables=_tables(engine), systems=reference_with(system("kasse")))
 
 
-def _only_problem(schemas: SchemaSet, tmp_path: Path, text: str) -> Problem:
+def _only_problem(schemas: SchemaSet, tmp_path: Path, text: str, engine: str = "mariadb") -> Problem:
     with pytest.raises(MappingLoadError) as caught:
-        _load_text(schemas, tmp_path, text)
+        _load_text(schemas, tmp_path, text, engine)
     (problem,) = caught.value.problems
     return problem
 
@@ -209,6 +210,55 @@ def test_an_int_field_refuses_a_decimal_with_decimals(schemas: SchemaSet, tmp_pa
     assert (problem.line, problem.field) == (11, "sources.kasse_zahlungen.fields.invoice_id")
     assert "a decimal with scale 2 would lose digits in an integer field" in problem.message
     assert "`decimal: {scale: 0, rounding: half_even}`" in problem.fix
+
+
+def test_a_postgres_numeric_without_precision_is_refused_with_the_rounding_and_the_precision(
+        schemas: SchemaSet, tmp_path: Path) -> None:
+    problem = _only_problem(schemas, tmp_path, MAPPING.format(amount="offen"), "postgresql")
+    assert (problem.file, problem.line, problem.field) == (tmp_path / "payment.yaml", AMOUNT_LINE, WHERE)
+    assert problem.message == (
+        "a decimal with any number of digits and decimals (a NUMERIC column declared without precision and scale) "
+        "would lose digits in a field of scale 2, and one with more than 12 integer digits does not fit its "
+        "precision 14 at all")
+    assert problem.fix.startswith("add the transform `decimal: {scale: 2, rounding: half_even}`")
+    assert "declare the column NUMERIC(14,2)" in problem.fix
+
+
+@pytest.mark.parametrize(
+    ("binding", "message"),
+    [
+        ('{compute: "offen + zuschlag"}', "compute 'offen + zuschlag': a decimal with any number of decimals"),
+        ('{from: offen, transform: [{decimal: {scale: 2}}]}', "any number of decimals (as a division gives, 1/3 is "
+                                                              "0.333…, or a NUMERIC column declared without scale) "
+                                                              "down to 2 can drop digits"),
+    ],
+)
+def test_a_postgres_numeric_without_precision_needs_a_rounding_in_a_computation_too(
+        schemas: SchemaSet, tmp_path: Path, binding: str, message: str) -> None:
+    problem = _only_problem(schemas, tmp_path, MAPPING.format(amount=binding), "postgresql")
+    assert problem.message.startswith(message)
+
+
+def test_a_postgres_numeric_without_precision_cannot_fill_an_integer(schemas: SchemaSet, tmp_path: Path) -> None:
+    problem = _only_problem(schemas, tmp_path, MAPPING.format(amount="kreditrahmen").replace(
+        "invoice_id: beleg", "invoice_id: offen"), "postgresql")
+    assert (problem.line, problem.field) == (11, "sources.kasse_zahlungen.fields.invoice_id")
+    assert problem.message.startswith("a decimal with any number of digits and decimals (a NUMERIC column")
+    assert "`decimal: {scale: 0, rounding: half_even}`" in problem.fix
+
+
+def test_a_rounded_postgres_numeric_loads_and_rounds(schemas: SchemaSet, tmp_path: Path, context: Context) -> None:
+    mapping = _load_text(schemas, tmp_path, MAPPING.format(
+        amount="{from: offen, transform: [{decimal: {scale: 2, rounding: half_up}}]}"), "postgresql")
+    binding = mapping.sources[0].bindings["amount"]
+    assert Engine(mapping, dict(schemas.named)).value(binding, {"offen": Decimal("1234.567")}, context) == \
+        Decimal("1234.57")
+
+
+def test_a_mariadb_decimal_without_arguments_is_whole_and_fills_a_scale_2_field(
+        schemas: SchemaSet, tmp_path: Path) -> None:
+    assert _load_text(schemas, tmp_path, MAPPING.format(amount="offen"), "mariadb").target == \
+        "isthmus.canonical.Payment"
 
 
 D2, D4, INT = Kind("decimal", scale=2), Kind("decimal", scale=4), Kind("int")
