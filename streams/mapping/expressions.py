@@ -15,7 +15,7 @@ import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal
 
 from streams.mapping.exceptions import ExpressionError
 from streams.mapping.kinds import ANY, ANY_SCALE, Kind
@@ -88,6 +88,17 @@ FUNCTIONS: Mapping[str, Callable[..., Any]] = {
     "replace": _text(str.replace),
     "left": _left,
     "right": _right,
+}
+
+#: When each function of :data:`FUNCTIONS` gives null: when ``all`` its arguments are (or it has none), when
+#: ``any`` is, when its ``first`` is, or ``never``. Kept next to the functions so the checker agrees with them.
+NULL_WHEN: Mapping[str, Literal["all", "any", "first", "never"]] = {
+    "coalesce": "all", "min": "all", "max": "all",
+    "concat": "never",
+    "upper": "first", "lower": "first", "trim": "first", "length": "first", "abs": "first", "round": "first",
+    "str": "first", "int": "first", "decimal": "first",
+    "startswith": "any", "endswith": "any", "contains": "any", "iequals": "any", "replace": "any",
+    "left": "any", "right": "any",
 }
 
 _ARITHMETIC: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
@@ -229,12 +240,18 @@ _NUMBERS = ("int", "decimal", "float")
 
 
 def kind_of(expression: Expression, columns: Mapping[str, Kind]) -> Kind:
-    """The kind of number ``expression`` gives over columns of these kinds (``any`` when it is no number or the
-    checker cannot tell), so the loader can check it against its field. A decimal's scale follows Python's decimal
-    arithmetic: ``+``, ``-`` and ``%`` keep the larger scale, ``*`` adds the scales, ``/`` can give any number of
-    decimals (:data:`~streams.mapping.kinds.ANY_SCALE`; two integers give a float), and ``round(x, n)`` has
-    scale ``n``. Whether it may be null is the caller's to say."""
-    return _Kinds(expression.text, columns).of(ast.parse(expression.text, mode="eval").body)
+    """The kind ``expression`` gives over columns of these kinds, so the loader can check it against its field:
+    a number, a bool (a comparison, ``and``, ``or``, ``not``), else ``any``. A decimal's scale follows Python's
+    decimal arithmetic: ``+``, ``-`` and ``%`` keep the larger scale, ``*`` adds the scales, ``/`` can give any
+    number of decimals (:data:`~streams.mapping.kinds.ANY_SCALE`; two integers give a float), and
+    ``round(x, n)`` has scale ``n``. It may be null exactly where the evaluator can give null: a comparison,
+    ``and``, ``or``, ``not`` and ``concat`` never do (an ordering or ``in`` with a null is false, ``==`` and
+    ``!=`` compare a null as a value, ``and``/``or`` give true or false); arithmetic and the text functions do
+    when an operand may be; ``coalesce``, ``min`` and ``max`` when all their arguments may be; ``x if c else y``
+    when ``x`` or ``y`` may be."""
+    kinds = _Kinds(expression.text, columns)
+    body = ast.parse(expression.text, mode="eval").body
+    return kinds.of(body).but(nullable=kinds.may_be_null(body))
 
 
 def _scale(kind: Kind) -> int | None:
@@ -291,11 +308,40 @@ class _Kinds:
             return _arithmetic(node.op, self.of(node.left), self.of(node.right))
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             return self.of(node.operand)
+        if isinstance(node, (ast.Compare, ast.BoolOp)) or (isinstance(node, ast.UnaryOp)
+                                                           and isinstance(node.op, ast.Not)):
+            return Kind("bool")
         if isinstance(node, ast.IfExp):
             return self.either([node.body, node.orelse])
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args:
             return self.call(node.func.id, node.args)
         return ANY
+
+    def may_be_null(self, node: ast.expr) -> bool:
+        """Whether the evaluator (:class:`_Compiler`) can give null for ``node``."""
+        if isinstance(node, ast.Constant):
+            return node.value is None
+        if isinstance(node, ast.Name):
+            return self.columns.get(node.id, ANY).nullable
+        if isinstance(node, ast.BinOp):
+            return self.may_be_null(node.left) or self.may_be_null(node.right)
+        if isinstance(node, ast.UnaryOp):
+            return not isinstance(node.op, ast.Not) and self.may_be_null(node.operand)
+        if isinstance(node, (ast.Compare, ast.BoolOp, ast.List, ast.Tuple)):
+            return False
+        if isinstance(node, ast.IfExp):
+            return self.may_be_null(node.body) or self.may_be_null(node.orelse)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            nulls = [self.may_be_null(a) for a in node.args]
+            when = NULL_WHEN.get(node.func.id)
+            if when == "all":
+                return all(nulls)
+            if when == "any":
+                return any(nulls)
+            if when == "first":
+                return not nulls or nulls[0]
+            return when != "never"
+        return True
 
     def either(self, nodes: list[ast.expr]) -> Kind:
         """A null literal among ``nodes`` adds no kind (``x if c else None``)."""

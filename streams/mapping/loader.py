@@ -215,8 +215,8 @@ class _Compiler:
             expression = _expression(self.file, value, where, columns)
             if expression is None:
                 return None
-            binding["expression"], kind = expression, kind_of(expression, columns.kinds).but(
-                nullable=any(columns.kinds[n].nullable for n in expression.names) if how == "compute" else False)
+            kind = kind_of(expression, columns.kinds)  # a sum adds the rows' non-null values: never null
+            binding["expression"], kind = expression, kind if how == "compute" else kind.but(nullable=False)
             if how == "sum":
                 binding["aggregate"] = "sum"
         elif how == "const":

@@ -283,7 +283,7 @@ D2, D4, INT = Kind("decimal", scale=2), Kind("decimal", scale=4), Kind("int")
         ("decimal(n / 2)", "decimal", ANY_SCALE),
         ("a if n > 1 else None", "decimal", 2),
         ("concat(a, b)", "any", None),
-        ("a > b", "any", None),
+        ("a > b", "bool", None),
     ],
 )
 def test_kind_of_follows_decimal_arithmetic(text: str, base: str, scale: int | None) -> None:
