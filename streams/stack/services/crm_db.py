@@ -2,7 +2,8 @@
 
 PostgreSQL refuses to run as root, so when we are root it runs as the ``postgres`` user that Debian's
 package creates. The superuser is reached only through a unix socket in the stack's run folder; the
-application user ``isthmus`` (with REPLICATION, for Debezium) logs in over loopback TCP with a password.
+application user ``isthmus`` (with REPLICATION, for Debezium, and CREATEDB, so a source system of your own gets
+a database of its own, owned by that user, as the ``crm`` one is) logs in over loopback TCP with a password.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ class CrmDatabase(Service):
         with self.superuser() as conn:
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)).fetchone()
             verb = "ALTER" if exists else "CREATE"
-            conn.execute(sql.SQL("{} ROLE {} LOGIN REPLICATION PASSWORD {}").format(
+            conn.execute(sql.SQL("{} ROLE {} LOGIN REPLICATION CREATEDB PASSWORD {}").format(
                 sql.SQL(verb), sql.Identifier(user), sql.Literal(password)))
             for dbname in DATABASES:
                 if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone():
