@@ -53,15 +53,16 @@ def connection_for(system: SystemSpec, *, variables: Mapping[str, str], env: str
     """The connection of ``system``'s connector config under overlay ``env``, its placeholders from
     ``variables`` (``capture.variables``)."""
     environ = os.environ if environ is None else environ
+    engine, connector = _captured(system)
     root = configs_root or system.path.resolve().parent.parent / "connect-configs"
     try:
         config_set = configs.load(root, env=env)
-        config_set.select([system.connector])
+        config_set.select([connector])
     except ConfigError as exc:
         raise CatalogError(f"system {system.name}: {exc}") from exc
-    rendered = config_set.render(system.connector, variables)
+    rendered = config_set.render(connector, variables)
     if rendered.problems:
-        raise CatalogError(f"connector {system.connector} does not render: "
+        raise CatalogError(f"connector {connector} does not render: "
                            + "; ".join(str(p) for p in rendered.problems))
     config = rendered.config
 
@@ -72,12 +73,20 @@ def connection_for(system: SystemSpec, *, variables: Mapping[str, str], env: str
                                "database, and so does discovery")
         return resolve(value, key=key, environ=environ)
 
-    port = option("database.port", "5432" if system.engine is Engine.POSTGRESQL else "3306")
+    port = option("database.port", "5432" if engine is Engine.POSTGRESQL else "3306")
     if not port.isdigit():
         raise CatalogError(f"{rendered.path}: database.port {port!r} is not a port number")
-    return Connection(engine=system.engine, host=option("database.hostname"), port=int(port),
+    return Connection(engine=engine, host=option("database.hostname"), port=int(port),
                       user=option("database.user"), password=Secret(option("database.password", "")),
-                      database=option("database.dbname") if system.engine is Engine.POSTGRESQL else None)
+                      database=option("database.dbname") if engine is Engine.POSTGRESQL else None)
+
+
+def _captured(system: SystemSpec) -> tuple[Engine, str]:
+    """The engine and connector of ``system``; a write-only system (``capture: none``) has no catalog to read."""
+    if system.engine is None or system.connector is None:
+        raise CatalogError(f"system {system.name} is written only (capture: none in {system.path}): it has no "
+                           "database Isthmus reads, so there is no catalog to discover")
+    return system.engine, system.connector
 
 
 def resolve(value: str, *, key: str, environ: Mapping[str, str]) -> str:
@@ -119,7 +128,8 @@ def _properties(path: Path, key: str) -> dict[str, str]:
 
 def discover(system: SystemSpec, connection: Connection) -> Catalog:
     """The tables of ``system``'s namespace, read from its live catalog."""
-    namespace = system.topics.namespace
+    engine, connector = _captured(system)
+    namespace = system.namespace
     try:
         if connection.engine is Engine.POSTGRESQL:
             with psycopg.connect(host=connection.host, port=connection.port, user=connection.user,
@@ -135,8 +145,8 @@ def discover(system: SystemSpec, connection: Connection) -> Catalog:
                 my.close()
     except (psycopg.Error, pymysql.MySQLError) as exc:
         raise CatalogError(f"cannot read the catalog of {system.name} at {connection}: {_first_line(exc)}; fix: "
-                           f"start the database, or check the connector {system.connector}'s connection") from exc
-    return Catalog(system=system.name, engine=system.engine.value, namespace=namespace,
+                           f"start the database, or check the connector {connector}'s connection") from exc
+    return Catalog(system=system.name, engine=engine.value, namespace=namespace,
                    tables=MappingProxyType(dict(sorted(tables.items()))))
 
 

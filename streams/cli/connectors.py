@@ -24,9 +24,9 @@ from streams.catalog.columns_file import read_all
 from streams.catalog.model import Catalog
 from streams.cli import connectors_export
 from streams.cli.runtime import load_runtime
+from streams.cli.write_only import refuse_write_only, systems_beside
 from streams.config_files.problem import Problem, shown
 from streams.errors import IsthmusError
-from streams.systems import load_systems, systems_dir
 
 
 def register(subparsers: Any) -> None:
@@ -138,15 +138,18 @@ class Context:
     @functools.cached_property
     def _catalogs(self) -> list[tuple[str, Catalog]]:
         """Each system's columns file with the name of its connector, read once for every connector checked."""
-        folder = self.root.parent / "systems"
-        folder = folder if folder.is_dir() else systems_dir()
-        try:
-            systems, catalogs = load_systems(folder), read_all(folder)
-        except IsthmusError:  # a broken system or columns file
+        systems = systems_beside(self.root)
+        if systems is None:  # a broken system file
             return []
-        return [(spec.connector, catalogs[name]) for name, spec in systems.items() if name in catalogs]
+        try:
+            catalogs = read_all(systems.directory)
+        except IsthmusError:  # a broken columns file
+            return []
+        return [(spec.connector, catalogs[name]) for name, spec in systems.items()
+                if name in catalogs and spec.connector is not None]  # a write-only system has no connector
 
     def render(self, names: Sequence[str]) -> list[LocalConnector]:
+        refuse_write_only(self.configs, names)
         return [self.configs.render(name, self.variables) for name in self.configs.select(names)]
 
     def say(self, message: str) -> None:
@@ -352,6 +355,7 @@ def _report_failure(ctx: Context, name: str, failed: ConnectorFailed, document: 
 
 def run_snapshot(args: argparse.Namespace) -> int:
     def body(ctx: Context) -> int:
+        refuse_write_only(ctx.configs, [args.name])  # nothing of a write-only system is captured
         config = ctx.client.get_config(args.name)
         state = ctx.client.status(args.name)
         request = signals.request_incremental_snapshot(ctx.endpoints, args.name, config, args.tables)

@@ -17,6 +17,7 @@ import yaml
 
 from streams.capture import configs, strimzi, validation
 from streams.cli.runtime import load_runtime
+from streams.cli.write_only import refuse_write_only
 from streams.config_files.problem import Problem, shown
 
 FORMATS = ("strimzi",)
@@ -42,6 +43,7 @@ def run_export(args: argparse.Namespace) -> int:
     problems: dict[str, list[Problem]] = {}
     if overlay_problems or cluster_problems:
         problems[shown(config_set.overlay.path)] = [*overlay_problems, *cluster_problems]
+    refuse_write_only(config_set, args.names)
     connectors = [config_set.render(name, {}) for name in config_set.select(args.names)]
     for connector in connectors:
         found = validation.check_local(connector) + (strimzi.check(connector, cluster) if cluster else [])

@@ -66,9 +66,13 @@ def _say(message: str) -> None:
 def run_discover(args: argparse.Namespace) -> int:
     systems = load_systems()
     spec = systems[args.system]
+    if not spec.captured:
+        print(f"{spec.name} is written only (capture: none in {spec.path}): Isthmus reads no database of it, so "
+              "there is nothing to discover and no columns file to write or check")
+        return 0
     output: Path = args.output or path_for(systems.directory, spec.name)
     connection = connection_for(spec, variables=load_runtime(args).capture.variables, env=args.env)
-    _say(f"reading the catalog of {spec.name} ({connection}, namespace {spec.topics.namespace}) ...")
+    _say(f"reading the catalog of {spec.name} ({connection}, namespace {spec.namespace}) ...")
     live = discover(spec, connection)
     _say(f"  {len(live.tables)} tables, {live.column_count} columns")
     if args.check:

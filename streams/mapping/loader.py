@@ -398,7 +398,7 @@ def _table_columns(file: _File, node: Node, where: str, system: str, tables: Tab
     if spec is not None and not spec.captures(table):
         connector_file = spec.connector_file or Path("connect-configs", "connectors", f"{spec.connector}.yaml")
         listed = spec.capture.table_list if spec.capture else ""
-        qualified = f"{spec.topics.namespace}.{table}"
+        qualified = f"{spec.namespace}.{table}"
         file.add(table_node.line if table_node else node.line, f"{where}.table",
                  f"{qualified} is not captured by {system}'s connector {spec.connector} "
                  f"({shown(connector_file)}: table.include.list {listed or '(not set)'}), so its changes never arrive",
@@ -588,6 +588,12 @@ def _source(file: _File, compiler: _Compiler, name: str, node: Node, target: str
     if system_node is not None:
         system = _system(file, system_node, f"{where}.system", systems)
         if system is None:
+            return None
+        if not systems[system].captured:
+            file.add(system_node.line, f"{where}.system", f"{system} is written only (capture: none in "
+                     f"{shown(systems[system].path)}): no change of its tables ever arrives",
+                     f"read a captured system's table, or the canonical record (`record:`); what {system} gets "
+                     "is its flow role's payload mapping of the canonical record")
             return None
     columns = _source_columns(file, node, where, system, tables, schemas, systems)
     if columns is None:

@@ -21,3 +21,7 @@ class UnknownSystem(IsthmusError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else "unknown system"
+
+
+class NotCaptured(IsthmusError):
+    """A capture-side value (topics, namespace, commit times) asked of a write-only system (``capture: none``)."""

@@ -11,6 +11,13 @@ A system file (``systems/README.md`` documents each field)::
     target: targets/erp.yaml             # required when writable
     commit_time_precision: seconds       # seconds | milliseconds | microseconds; default: the engine's
 
+A system Isthmus only writes into (a SaaS HTTP API with no database it can capture) says so instead of naming
+its capture::
+
+    capture: none                        # no engine, connector, topics or commit_time_precision then
+    writable: true
+    target: targets/clienthub.yaml
+
 The system's name is the file's stem. Paths (``target``) and the connector's folder are relative to the
 folder that holds ``systems/`` (the project for the built-in pair; ``examples/<name>/`` for an example).
 """
@@ -42,7 +49,12 @@ SYSTEMS_DIR_ENV = "ISTHMUS_SYSTEMS_DIR"
 SUFFIXES = (".yaml", ".yml")
 #: ``<name>.columns.yaml`` beside a system file is its columns file (streams.catalog), not a system.
 COLUMNS_SUFFIX = ".columns.yaml"
-KEYS = ("description", "engine", "connector", "topics", "time_zone", "writable", "target", "commit_time_precision")
+KEYS = ("description", "engine", "connector", "topics", "time_zone", "writable", "target", "commit_time_precision",
+        "capture")
+#: The fields that say how a system is captured: all of them, or (``capture: none``) none of them.
+CAPTURE_KEYS = ("engine", "connector", "topics", "commit_time_precision")
+#: The one value of ``capture``: the system is written only, nothing of it is captured.
+NO_CAPTURE = "none"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _TOPIC_PART = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -85,6 +97,8 @@ def _clashing_topics(found: Mapping[str, SystemSpec]) -> list[Problem]:
     seen: dict[tuple[str, str], SystemSpec] = {}
     problems = []
     for spec in found.values():
+        if spec.topics is None:
+            continue  # a write-only system has no topics
         naming = (spec.topics.prefix, spec.topics.namespace)
         if naming in seen:
             problems.append(Problem(
@@ -121,6 +135,18 @@ class _SystemFile:
         for key, node in root.items():
             if key not in KEYS:
                 self.add(node.line, key, "unknown field", f"use one of: {', '.join(KEYS)}")
+        description = root.get("description")
+        write_only = self._write_only(root)
+        if write_only is None:
+            return None
+        if write_only:
+            return self._write_only_system(root, name, description)
+        if all(root.get(key) is None for key in ("engine", "connector", "topics")):
+            self.add(root.line, "engine", "no engine, connector or topics: how is the system captured?",
+                     "declare engine, connector and topics (see systems/README.md), or write `capture: none` for a "
+                     "system Isthmus only writes into (no database it can capture), with writable: true and a "
+                     "target")
+            return None
         engine = self._engine(root)
         connector = self._text(root, "connector", "the Kafka Connect connector that captures this system",
                                "connector: <name> of connect-configs/connectors/<name>.yaml")
@@ -130,7 +156,6 @@ class _SystemFile:
         time_zone = self._time_zone(root)
         writable, target = self._writable(root)
         clock = self._clock(root, engine)
-        description = root.get("description")
         if None in (engine, connector, topics, time_zone) or self.problems:
             return None
         assert engine is not None and connector is not None and topics is not None and time_zone is not None
@@ -138,6 +163,40 @@ class _SystemFile:
                           time_zone=time_zone, writable=writable, target=target, commit_time_precision=clock,
                           description=str(description.value) if description and description.value else "",
                           connector_file=connector_file, capture=capture)
+
+    def _write_only(self, root: Node) -> bool | None:
+        """Does the file say ``capture: none``? None (with a problem) for any other value of ``capture``."""
+        node = root.get("capture")
+        if node is None:
+            return False
+        if node.value != NO_CAPTURE:
+            self.add(node.line, "capture", f"unknown value {node.value!r}",
+                     f"`capture: {NO_CAPTURE}` for a system Isthmus only writes into; leave `capture` out for a "
+                     "captured one (engine, connector and topics say how)")
+            return None
+        return True
+
+    def _write_only_system(self, root: Node, name: str, description: Node | None) -> SystemSpec | None:
+        """A system with ``capture: none``: no capture field, and a target to write into."""
+        capture_node = root.get("capture")
+        assert capture_node is not None
+        for key in CAPTURE_KEYS:
+            node = root.get(key)
+            if node is not None:
+                self.add(node.line, key, f"a write-only system (capture: {NO_CAPTURE}) has no {key}",
+                         f"remove {key}, or remove `capture: {NO_CAPTURE}` if a connector captures the system "
+                         "(then engine, connector and topics are all required)")
+        time_zone = self._time_zone(root)
+        writable, target = self._writable(root)
+        if not writable:
+            self.add(capture_node.line, "capture", f"capture: {NO_CAPTURE}, and not writable: Isthmus would neither "
+                     "read nor write the system", "add writable: true and target: targets/<file>.yaml, or declare "
+                     "engine, connector and topics instead of capture: none")
+        if time_zone is None or self.problems:
+            return None
+        return SystemSpec(name=name, path=self.path, engine=None, connector=None, topics=None, time_zone=time_zone,
+                          writable=writable, target=target,
+                          description=str(description.value) if description and description.value else "")
 
     def _text(self, root: Node, key: str, what: str, fix: str) -> str | None:
         node = root.get(key)

@@ -9,7 +9,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from streams.capture.filters import CaptureFilter
-from streams.systems.exceptions import UnknownSystem
+from streams.systems.exceptions import NotCaptured, UnknownSystem
 
 
 class Engine(StrEnum):
@@ -65,13 +65,17 @@ class TopicNaming:
 @dataclass(frozen=True, kw_only=True)
 class SystemSpec:
     """One system: ``name`` is any identifier (``crm``, ``odoo``, ``shop``); ``writable`` systems take
-    commands through ``target``; a read-only one is only captured (its data still reaches canonical topics)."""
+    commands through ``target``; a read-only one is only captured (its data still reaches canonical topics).
+
+    A write-only system (``capture: none``: a SaaS API with no database Isthmus can capture) has no ``engine``,
+    ``connector`` or ``topics``; its capture-side values raise :class:`NotCaptured`."""
 
     name: str
     path: Path
-    engine: Engine
-    connector: str
-    topics: TopicNaming
+    #: The three are None together, for a write-only system (:attr:`captured` is False).
+    engine: Engine | None
+    connector: str | None
+    topics: TopicNaming | None
     time_zone: str
     writable: bool
     target: Path | None = None
@@ -83,25 +87,51 @@ class SystemSpec:
     connector_file: Path | None = None
     capture: CaptureFilter | None = None
 
+    @property
+    def captured(self) -> bool:
+        """Does a connector capture the system? False for a write-only one (``capture: none``)."""
+        return self.topics is not None
+
     def captures(self, table: str) -> bool:
-        """Does the connector capture ``table`` (of the system's namespace)? True when that is not known."""
+        """Does the connector capture ``table`` (of the system's namespace)? True when that is not known; False
+        for every table of a write-only system."""
+        if self.topics is None:
+            return False
         return self.capture is None or self.capture.captures(self.topics.namespace, table)
+
+    @property
+    def naming(self) -> TopicNaming:
+        """How the system's topics are named; :class:`NotCaptured` for a write-only system."""
+        if self.topics is None:
+            raise NotCaptured(f"system {self.name} is written only (capture: none in {self.path}): it has no "
+                              "connector and no change-event topics; read a captured system, or the canonical "
+                              "record, instead")
+        return self.topics
+
+    @property
+    def namespace(self) -> str:
+        """The PostgreSQL schema, or the MariaDB/MySQL database, of the captured tables."""
+        return self.naming.namespace
 
     @property
     def clock(self) -> ClockPrecision:
         """The precision of the commit times the system's change events carry."""
+        if self.engine is None:
+            raise NotCaptured(f"system {self.name} is written only (capture: none): no change event of it carries "
+                              "a commit time")
         return self.commit_time_precision or ENGINE_CLOCKS[self.engine]
 
     def topic(self, table: str) -> str:
         """The change-event topic of ``table`` (e.g. ``crm.crm.customers``)."""
-        return self.topics.table(table)
+        return self.naming.table(table)
 
     @property
     def transaction_topic(self) -> str:
-        return self.topics.transaction
+        return self.naming.transaction
 
     def __repr__(self) -> str:
-        return (f"SystemSpec(name={self.name!r}, engine={self.engine.value!r}, connector={self.connector!r}, "
+        engine = self.engine.value if self.engine is not None else None
+        return (f"SystemSpec(name={self.name!r}, engine={engine!r}, connector={self.connector!r}, "
                 f"writable={self.writable!r})")
 
 
@@ -132,14 +162,20 @@ class Systems(Mapping[str, SystemSpec]):
         return tuple(name for name, spec in self._systems.items() if spec.writable)
 
     @property
+    def captured(self) -> tuple[str, ...]:
+        """The systems a connector captures (all but the write-only ones), in name order."""
+        return tuple(name for name, spec in self._systems.items() if spec.captured)
+
+    @property
     def clocks(self) -> dict[str, dt.timedelta]:
-        """Each system's commit-time resolution (:attr:`SystemSpec.clock`), as conflict resolution takes it."""
-        return {name: spec.clock.resolution for name, spec in self._systems.items()}
+        """Each captured system's commit-time resolution (:attr:`SystemSpec.clock`), as conflict resolution takes
+        it (a write-only system commits no change Isthmus compares)."""
+        return {name: spec.clock.resolution for name, spec in self._systems.items() if spec.captured}
 
     def by_topic(self, topic: str) -> tuple[SystemSpec, str] | None:
         """The system and table a change-event topic carries, or None when no system's naming matches."""
         for spec in self._systems.values():
-            table = spec.topics.table_of(topic)
+            table = spec.topics.table_of(topic) if spec.topics is not None else None
             if table is not None:
                 return spec, table
         return None

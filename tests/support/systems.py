@@ -19,6 +19,12 @@ def system(name: str, *, prefix: str | None = None, namespace: str | None = None
                       writable=writable, target=target or (Path(f"targets/{name}.yaml") if writable else None))
 
 
+def write_only(name: str, *, time_zone: str = "UTC") -> SystemSpec:
+    """A system as ``capture: none`` declares it: written through ``targets/<name>.yaml``, never captured."""
+    return SystemSpec(name=name, path=Path(f"systems/{name}.yaml"), engine=None, connector=None, topics=None,
+                      time_zone=time_zone, writable=True, target=Path(f"targets/{name}.yaml"))
+
+
 def reference_with(*extra: SystemSpec, env: Mapping[str, str] | None = None) -> Systems:
     """The reference CRM and ERP (zones from ``env``, default: none set) and ``extra`` systems."""
     reference = load_systems(env=env or {})

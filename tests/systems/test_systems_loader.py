@@ -3,6 +3,7 @@ field and fix."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.systems import Engine, SystemConfigError, UnknownSystem, load_systems
+from streams.systems import Engine, NotCaptured, SystemConfigError, UnknownSystem, load_systems
 
 CONNECTOR = "name: {name}\nconfig:\n  topic.prefix: {prefix}\n"
 
@@ -136,3 +137,50 @@ def test_a_system_knows_the_tables_its_connector_captures_unless_an_overlay_chan
     (overlays / "prod.yaml").write_text("connectors:\n  shop-source:\n    table.include.list: sales.orders\n")
     shop = load_systems(directory, env={})["shop"]
     assert shop.capture is None and shop.captures("order_status")  # not known from the file alone
+
+
+def test_a_write_only_system_declares_capture_none_and_a_target(tmp_path: Path) -> None:
+    """A SaaS API Isthmus only writes into: no engine, connector or topics (and no placeholder connector file)."""
+    directory = _project(tmp_path, {
+        "hub": "description: a SaaS API\ncapture: none\nwritable: true\ntarget: targets/hub.yaml\n",
+        "shop": "engine: mariadb\nconnector: shop-src\ntopics: {prefix: shop, namespace: shopdb}\n",
+    }, {"shop-src": "shop"}, ("hub.yaml",))
+    systems = load_systems(directory, env={})
+    hub = systems["hub"]
+    assert not hub.captured and hub.engine is None and hub.connector is None and hub.topics is None
+    assert hub.writable and hub.target == tmp_path / "targets" / "hub.yaml" and hub.description == "a SaaS API"
+    assert systems.writable == ("hub",) and systems.captured == ("shop",)
+    assert systems.clocks == {"shop": dt.timedelta(seconds=1)}  # a write-only system commits nothing Isthmus compares
+    assert not hub.captures("clients") and systems.by_topic("shop.shopdb.orders") is not None
+    with pytest.raises(NotCaptured, match=r"system hub is written only \(capture: none in .*hub.yaml\): it has no "
+                                          "connector and no change-event topics"):
+        hub.topic("clients")
+
+
+def test_a_half_declared_write_only_system_is_refused_with_line_field_and_fix(tmp_path: Path) -> None:
+    directory = _project(tmp_path, {
+        # capture: none, yet an engine and topics: which is it?
+        "both": "engine: postgresql\ntopics: {prefix: b, namespace: public}\ncapture: none\nwritable: true\n"
+                "target: targets/both.yaml\n",
+        # nothing to capture and nothing to write
+        "idle": "description: x\ncapture: none\n",
+        "typo": "capture: nothing\nwritable: true\ntarget: targets/typo.yaml\n",
+        # neither captured nor capture: none (the trial's system without its placeholder connector)
+        "bare": "writable: true\ntarget: targets/bare.yaml\n",
+    }, targets=("both.yaml", "typo.yaml", "bare.yaml"))
+    with pytest.raises(SystemConfigError) as raised:
+        load_systems(directory, env={})
+    shown = {(Path(p.file).name, p.line, p.field): (p.message, p.fix) for p in raised.value.problems}
+    assert shown[("both.yaml", 1, "engine")] == (
+        "a write-only system (capture: none) has no engine",
+        "remove engine, or remove `capture: none` if a connector captures the system (then engine, connector and "
+        "topics are all required)")
+    assert shown[("both.yaml", 2, "topics")][0] == "a write-only system (capture: none) has no topics"
+    assert shown[("idle.yaml", 2, "capture")][0].startswith("capture: none, and not writable")
+    assert "add writable: true and target: targets/<file>.yaml" in shown[("idle.yaml", 2, "capture")][1]
+    assert shown[("typo.yaml", 1, "capture")][0] == "unknown value 'nothing'"
+    assert shown[("bare.yaml", 1, "engine")] == (
+        "no engine, connector or topics: how is the system captured?",
+        "declare engine, connector and topics (see systems/README.md), or write `capture: none` for a system "
+        "Isthmus only writes into (no database it can capture), with writable: true and a target")
+    assert len(raised.value.problems) == 5

@@ -62,6 +62,9 @@ class SystemRole:
     link_back: tuple[str, ...] = ()
     on_inactive: str | None = None
     cannot_clear: frozenset[str] = frozenset()
+    #: False for a write-only system (``capture: none``): none of its changes arrive, so no echo settles what
+    #: the flow commanded there; it is taken as what the system holds (:mod:`~streams.flows.customers.unechoed`).
+    captured: bool = True
 
     # The derived values below are cached (the role is frozen): the entity flow reads them for every record.
 
@@ -162,6 +165,11 @@ class EntityConfig:
     @functools.cached_property
     def _created(self) -> frozenset[str]:
         return frozenset(name for name in self.written if any(origin != name for origin in self.origins))
+
+    @functools.cached_property
+    def write_only(self) -> tuple[str, ...]:
+        """The written systems that are not captured (``capture: none``): no echo comes back from them."""
+        return tuple(name for name, role in self.written.items() if not role.captured)
 
     @functools.cached_property
     def targets(self) -> tuple[SystemRole, ...]:
@@ -277,7 +285,8 @@ def entity_config(flow: FlowFile, mappings: Mapping[str, RecordMapping], named: 
         f for f in role.observes if f in ids and ids[f] != name)}) for name, role in roles.items()}
     for name, role in roles.items():
         born_elsewhere = any(o != name for o in origins)
-        if born_elsewhere and role.id is None and link is not None and name in systems and systems[name].writable:
+        if (born_elsewhere and role.id is None and link is not None and name in systems and systems[name].writable
+                and systems[name].captured):  # a write-only system's id never reaches the link
             section.add(section.line("systems"), f"systems.{name}.id", "missing",
                         f"add `id: <link field with the entity's id in {name}>`: {name} gets `create` "
                         f"until the link has it (one of {', '.join(link_fields)})")
@@ -337,6 +346,9 @@ def _origins(section: Section, systems: Systems) -> tuple[str, ...]:
         if name not in systems:
             section.add(line, "origin", f"unknown system {name!r}",
                         f"origin: one of {', '.join(systems)} (systems/<name>.yaml)")
+        elif not systems[name].captured:
+            section.add(line, "origin", f"{name} is written only (capture: none): no entity is seen being born "
+                        "there", f"origin: a captured system ({', '.join(systems.captured) or 'none declared'})")
     twice = sorted({name for name in origins if origins.count(name) > 1})
     if twice:
         section.add(line, "origin", f"{', '.join(twice)} named more than once", "name each origin once")
@@ -369,7 +381,10 @@ def _systems(section: Section, mappings: Mapping[str, RecordMapping], systems: S
         writes = _writes(inner, inner.get("writes"), record_fields)
         observes: dict[str, str] = {}
         observed = inner.get("observes")
-        if observed is not None:
+        if observed is not None and not systems[name].captured:
+            inner.add(observed.line, "observes", f"{name} is written only (capture: none): no row of it arrives",
+                      "remove observes: it names columns of the system's rows, which Isthmus never reads")
+        elif observed is not None:
             if not observed.is_mapping:
                 inner.add(observed.line, "observes", "must be a mapping",
                           "observes: {<record field>: <column of the link row>}")
@@ -383,7 +398,8 @@ def _systems(section: Section, mappings: Mapping[str, RecordMapping], systems: S
                     else:
                         observes[field_name] = column.value
         roles[name] = SystemRole(name=name, writes=writes, observes=observes, id=role_id, payload=payload,
-                                 on_inactive=on_inactive, cannot_clear=_cannot_clear(inner, writes))
+                                 on_inactive=on_inactive, cannot_clear=_cannot_clear(inner, writes),
+                                 captured=systems[name].captured)
     return roles
 
 

@@ -12,6 +12,11 @@ applied:
   still in flight, perhaps the dead letter's own, or one the system reported otherwise), with the current
   values; the ids it stores go as an ``update`` of the link; ``on_inactive`` when the entity has ended. Nothing
   when the system reported every current value already;
+- a write-only system (``capture: none``) shows nothing of what it holds (:mod:`~streams.flows.customers.
+  unechoed`): a dead-lettered ``create``, or any command while no create of the entity was sent (a refused one is
+  forgotten), comes to ``create`` with the current data, since the system may hold nothing; any other command to
+  an entity created there comes to an ``update`` of every field Isthmus writes there, with the current values
+  (and ``on_inactive`` when the entity has ended);
 - the flow does not know the entity (no state of it: say the flow's state was rebuilt without it), or the dead
   letter is no command of this flow's record to one of its systems: the stored command is re-sent as it was,
   marked as a replay, as ``--as-stored`` does.
@@ -42,6 +47,7 @@ from streams.flows.customers.mirror import MISSING
 from streams.flows.customers.refused import SINK_STAGE
 from streams.flows.customers.state import CustomerState
 from streams.flows.customers.sync import carried_ids, command_payload, decide, link_record
+from streams.flows.customers.unechoed import settle_unechoed
 from streams.flows.engine.api import Incoming
 from streams.flows.engine.objects import ObjectView
 from streams.flows.exceptions import FlowFileError, FlowUnavailable
@@ -148,14 +154,19 @@ def _derive(state: CustomerState, role: SystemRole, dead: Mapping[str, Any], cau
     """What ``state`` needs in ``role``'s system now; the mirrors remember it (see the module's docstring)."""
     system = role.name
     mirror = state.mirror(system)
-    if not (state.linked(system) or mirror.present):
-        in_flight = state.creating.get(system)
-        if in_flight is not None and in_flight != dead.get("idempotency_key"):
+    sent = state.creating.get(system)
+    # A write-only system is never seen holding the entity: a create sent and not dead-lettered is all there is.
+    made = (state.linked(system) or mirror.present) if role.captured else (
+        sent is not None and dead.get("operation") != "create")
+    if not made:
+        if sent is not None and sent != dead.get("idempotency_key"):
             return []  # another create, made from the data of its time, is on its way; its own result decides
         state.creating.pop(system, None)
         mirror.gone()
         return decide(state, cause, context=context, named=named, audit=audit, settled_at=settled_at)
-    return _resend(state, role, cause, context=context, named=named)
+    commands = _resend(state, role, cause, context=context, named=named)
+    settle_unechoed(state)
+    return commands
 
 
 def _resend(state: CustomerState, role: SystemRole, cause: Cause, *, context: Context,
@@ -172,9 +183,12 @@ def _resend(state: CustomerState, role: SystemRole, cause: Cause, *, context: Co
 
     def unsure(name: str, wanted: Any) -> bool:
         """May the system not hold ``wanted``? A value in flight may be the dead letter's; a value reported
-        otherwise is not there. Unknown (never reported) is not written, as :meth:`Mirror.differs` says."""
+        otherwise is not there. Unknown (never reported) is not written, as :meth:`Mirror.differs` says. A
+        write-only system reports nothing: any value it was sent may be the dead letter's."""
         if wanted is MISSING or mirror.expected(name) is MISSING:
             return False
+        if not role.captured:
+            return True
         return bool(mirror.pending.get(name)) or mirror.reported.get(name, MISSING) != mirror.view(name, wanted)
 
     ids = tuple(f for f in role.link_back if state.value(f) is not None and unsure(f, state.value(f)))

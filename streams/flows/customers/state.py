@@ -61,7 +61,8 @@ class CustomerState:
 
     ``children``: per list field of the record (a child mapping's ``parent.field``), its child records by key;
     ``mirrors``: per system, what it holds (:class:`Mirror`); ``creating``: per system, the ``create`` command
-    in flight (its idempotency key) until the entity shows up there."""
+    in flight (its idempotency key) until the entity shows up there; for a write-only system, where it never
+    shows up, the create sent (:mod:`~streams.flows.customers.unechoed`)."""
 
     customer_number: str
     config: EntityConfig = field(repr=False, compare=False)

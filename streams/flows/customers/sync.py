@@ -6,7 +6,8 @@ asserted fields by ownership and policy (:func:`streams.mapping.reconcile`). Dec
 reconciled record with what each system holds or will hold. A system gets ``create`` once the entity exists,
 active, in an origin other than itself (with one origin: every other written system; with several, e.g.
 ``origin: [crm, erp]``, also the origins) and is neither linked there nor being created (then the creation is
-pending until the entity shows up there); afterwards ``update`` with only the changed fields, and its
+pending until the entity shows up there; a write-only system shows nothing, its create stays the one sent:
+:mod:`~streams.flows.customers.unechoed`); afterwards ``update`` with only the changed fields, and its
 ``on_inactive`` (``deactivate`` or nothing; the section's unless the system says) when the record became
 inactive. An origin that gets no ``create`` is written once the entity is there. Every system gets the other
 systems' ids it stores (an ``update`` of the link) and the fields it holds (an ``update`` of the record). A
@@ -30,6 +31,7 @@ from streams.flows.commands import Cause, Command
 from streams.flows.customers.config import SystemRole
 from streams.flows.customers.mirror import MISSING
 from streams.flows.customers.state import CustomerState
+from streams.flows.customers.unechoed import settle_unechoed
 from streams.mapping import Context, MappedChange, RecordMapping, project, reconcile
 from streams.mapping.reconcile import uncleared
 
@@ -214,6 +216,7 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
         for field in changed:
             if not (inactive and field == active and on_inactive == "ignore"):
                 mirror.command(field, state.value(field))
+    settle_unechoed(state)  # a write-only system sends no echo: what it was commanded is what it holds
     return commands
 
 

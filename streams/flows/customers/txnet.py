@@ -81,10 +81,10 @@ class Transactions:
         read = sorted({system for system, _ in tables.values()})
         #: Transaction topic -> system.
         self.topics = {systems[s].transaction_topic: s for s in read} if net else {}
-        self.collections = {s: frozenset(f"{systems[s].topics.namespace}.{t}" for system, t in tables.values()
+        self.collections = {s: frozenset(f"{systems[s].namespace}.{t}" for system, t in tables.values()
                                          if system == s) for s in read}
         #: System -> the topic of each of its collections.
-        self._topics_of = {s: {f"{systems[s].topics.namespace}.{t}": topic for topic, (system, t) in tables.items()
+        self._topics_of = {s: {f"{systems[s].namespace}.{t}": topic for topic, (system, t) in tables.items()
                                if system == s} for s in read}
         self._decoded: dict[tuple[str, int, int], tuple[bytes, ChangeEvent]] = {}
         #: Each system's join store as objects, its records buffered in memory too, kept between joins.

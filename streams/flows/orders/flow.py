@@ -76,7 +76,7 @@ class DocumentTopics:
         roles: dict[str, list[tuple[str, SourceMapping]]] = {}
         for role, source in pairs:
             roles.setdefault(mapper.topic(source), []).append((role, source))
-        joined = {f"{origin.topics.namespace}.{s.table}": mapper.topic(s) for s in (config.origin, config.lines_source)}
+        joined = {f"{origin.namespace}.{s.table}": mapper.topic(s) for s in (config.origin, config.lines_source)}
         return cls(transaction=origin.transaction_topic, roles={t: tuple(r) for t, r in roles.items()},
                    joined=tuple(joined), joined_topics=joined,
                    lookups=lookups.topics, results=results or sink_results(config.target_system),

@@ -115,6 +115,9 @@ def read_config(flow: FlowFile, mappings: Mapping[str, RecordMapping], systems: 
         elif system and not systems[system].writable:
             target.add(target.line("system"), "system", f"{system!r} is read-only: it takes no commands",
                        f"target a writable system, or set `writable: true` in systems/{system}.yaml")
+        elif system and not systems[system].captured:
+            target.add(target.line("system"), "system", f"{system!r} is written only (capture: none): no change "
+                       "event shows the value it holds", "target a system a connector captures")
     sums: list[SumSource] = []
     if mapping is not None:
         field_name = _check_mapping(section, mapping, field_name, key, named)

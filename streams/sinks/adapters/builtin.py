@@ -49,6 +49,10 @@ def build_sql(config: TargetConfig, environment: SinkEnvironment) -> Adapter:
     if config.sql is None:
         raise TargetConfigError(f"{config.path}: a sql target needs its sql section")
     engine = environment.systems[config.system].engine
+    if engine is None:
+        raise TargetConfigError(f"{config.path}: a sql target writes into its system's database, and "
+                                f"{config.system} is written only (capture: none), so its engine is not known; fix: "
+                                "use an http target, or declare the system's engine, connector and topics")
     pool_size = min(environment.sink.concurrency, MAX_CONNECTIONS)
     conninfo = None
     if config.sql.conninfo_env:
