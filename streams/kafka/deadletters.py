@@ -58,6 +58,11 @@ def replayed_headers(letter: Mapping[str, Any], dlq: str, partition: int, offset
     return [*kept, (REPLAY_HEADER, replay_header(dlq, partition, offset, replayed_at))]
 
 
+def is_replay(headers: Headers) -> bool:
+    """Whether a record is a replay of a dead letter (it carries :data:`REPLAY_HEADER`)."""
+    return any(name == REPLAY_HEADER for name, _ in headers)
+
+
 def replay_note(headers: Headers) -> str | None:
     """``replay of isthmus.dlq[0]@12`` when the record was replayed from a dead letter."""
     for name, raw in headers:

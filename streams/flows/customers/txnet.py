@@ -33,6 +33,7 @@ from streams.codecs.exceptions import CodecError
 from streams.flows.engine.api import Context, Incoming, Store
 from streams.flows.orders.txjoin import ABANDONED, SPLIT, Buffered, JoinCodec, Joined, TransactionJoin
 from streams.flows.parking import record_from_state, record_to_state
+from streams.kafka.deadletters import is_replay
 from streams.systems import Systems
 
 #: Header of a record the keying stage passed on as part of a group: ``{"tx", "key", "i", "n"}``.
@@ -130,7 +131,8 @@ class Transactions:
         join = self._join(system, stores, ctx)
         if isinstance(event, ChangeEvent):
             self._keep(record, event)
-        if not isinstance(event, ChangeEvent) or not join.joins(event):
+        if not isinstance(event, ChangeEvent) or not join.joins(event) or is_replay(record.headers):
+            # a replayed dead letter's transaction ended long ago (its END will not come again): it stands alone
             return [(record,)]
         return _released(join.add(record, event), count)
 

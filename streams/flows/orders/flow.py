@@ -37,6 +37,7 @@ from streams.flows.orders.txjoin import ABANDONED, Buffered, JoinCodec, Joined, 
 from streams.flows.parked import ParkedHolds
 from streams.flows.topics import HOLDS
 from streams.flows.topics import topic as own_topic
+from streams.kafka.deadletters import is_replay
 from streams.mapping import LookupMissing, MappedChange, SourceMapping
 from streams.sinks.topics import results_topic as sink_results
 
@@ -213,7 +214,7 @@ class _Step:
             if not isinstance(decoded, ChangeEvent):
                 raise UnexpectedRecord(f"{type(decoded).__name__} on the table topic {record.topic}; "
                                        "only row changes are expected there")
-            if record.topic in self.flow.joining and self.join.joins(decoded):
+            if record.topic in self.flow.joining and self.join.joins(decoded) and not is_replay(record.headers):
                 self.joined(self.join.add(record, decoded))
                 return
             self.change(record, decoded)

@@ -17,6 +17,7 @@ from streams.flows.customers import CustomerFlow
 from streams.flows.engine.api import Incoming
 from streams.flows.engine.local import LocalRun
 from streams.flows.engine.repartition import partitioned
+from streams.kafka.deadletters import REPLAY_HEADER
 from streams.mapping import RecordMapping
 
 pytestmark = pytest.mark.unit
@@ -83,3 +84,22 @@ def test_a_partitioned_flow_decides_a_transaction_once_too(harness: Harness) -> 
     assert [(s.route, set(s.changed)) for s in sent] == [
         (("Account", "create"), set()), (("Account", "update"), {"name", "email"})]
     assert sent[1].payload["name"] == "C" and flow.context.dead_letters == []
+
+
+def test_a_replayed_change_of_an_ended_transaction_stands_alone(harness: Harness) -> None:
+    """``isthmus topics dlq replay --as-stored`` re-produces a change with its old transaction block; that
+    transaction's END was handled long ago and will not come again, so the change is not held for it."""
+    systems = harness.systems
+    harness.feed(systems.crm_create(NUMBER, name="Acme"))
+    harness.settle()
+    *changes, end = one_transaction([systems.crm_edit(NUMBER, name="Acme Ltd")])
+    (first,) = harness._feed([*changes, end])
+    assert first.payload["name"] == "Acme Ltd"
+    harness.settle()
+    topic, key, value = one_transaction([systems.crm_edit(NUMBER, name="Acme Replayed")])[0]
+    replayed = harness.run.record(topic, key, value, headers=((REPLAY_HEADER, b'{"dlq_topic": "isthmus.dlq"}'),))
+    start = len(harness.emitted)
+    asyncio.run(harness.run.feed([replayed]))
+    (sent,) = decode_commands(harness.emitted[start:], harness.schemas)
+    assert sent.route == ("Account", "update") and sent.payload["name"] == "Acme Replayed"
+    assert harness.dead_letters == []
