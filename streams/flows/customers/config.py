@@ -278,7 +278,7 @@ def entity_config(flow: FlowFile, mappings: Mapping[str, RecordMapping], named: 
         section.add(section.line("linked_at"), "linked_at", f"{linked_at!r} is not a field of {link.target}",
                     f"name one of {', '.join(link_fields)}, or leave `linked_at` out")
         linked_at = None
-    roles = _systems(section, mappings, systems, set(record_fields) if record else None,
+    roles = _systems(section, mappings, systems, record, set(record_fields) if record else None,
                      set(link_fields) if link else None)
     ids = {role.id: name for name, role in roles.items() if role.id is not None}
     roles = {name: SystemRole(**{**role.__dict__, "link_back": tuple(
@@ -355,10 +355,10 @@ def _origins(section: Section, systems: Systems) -> tuple[str, ...]:
     return origins
 
 
-def _systems(section: Section, mappings: Mapping[str, RecordMapping], systems: Systems,
+def _systems(section: Section, mappings: Mapping[str, RecordMapping], systems: Systems, record: RecordMapping | None,
              record_fields: set[str] | None, link_fields: set[str] | None) -> dict[str, SystemRole]:
-    """The ``systems:`` of the section; ``record_fields``/``link_fields`` None: that mapping file is missing (the
-    flow is unavailable), its fields are not checked."""
+    """The ``systems:`` of the section; ``record``/``record_fields``/``link_fields`` None: that mapping file is
+    missing (the flow is unavailable), its fields are not checked."""
     node = section.section("systems")
     if node is None:
         return {}
@@ -378,7 +378,7 @@ def _systems(section: Section, mappings: Mapping[str, RecordMapping], systems: S
                       f"id: one of {', '.join(sorted(link_fields))}")
         payload = inner.mapping("payload", mappings, required=False)
         on_inactive = inner.choice("on_inactive", ON_INACTIVE, default="") or None
-        writes = _writes(inner, inner.get("writes"), record_fields)
+        writes, lines = _writes(inner, inner.get("writes"), record_fields)
         observes: dict[str, str] = {}
         observed = inner.get("observes")
         if observed is not None and not systems[name].captured:
@@ -397,6 +397,8 @@ def _systems(section: Section, mappings: Mapping[str, RecordMapping], systems: S
                                   "observes: {<record field>: <column of the link row>}")
                     else:
                         observes[field_name] = column.value
+        if record is not None and systems[name].writable:
+            _unseen_writes(inner, name, record, writes, lines, observes)
         roles[name] = SystemRole(name=name, writes=writes, observes=observes, id=role_id, payload=payload,
                                  on_inactive=on_inactive, cannot_clear=_cannot_clear(inner, writes),
                                  captured=systems[name].captured)
@@ -416,15 +418,43 @@ def _cannot_clear(section: Section, writes: Mapping[str, tuple[str, ...] | None]
     return frozenset(n for n in names if n in writes)
 
 
+def _unseen_writes(section: Section, name: str, record: RecordMapping,
+                   writes: Mapping[str, tuple[str, ...] | None], lines: Mapping[str, int],
+                   observes: Mapping[str, str]) -> None:
+    """Refuse each field of ``writes`` (``lines``: its line there) that system ``name`` never reports: none of
+    its sources of the record maps it and it ``observes`` no column for it. Isthmus could not see what the system
+    holds for it: an edit made there would go unnoticed, and no echo would ever settle a command of it (see
+    :mod:`~streams.flows.customers.mirror`). A system with no source of the record is a write-only target: it
+    reports nothing, and nothing is refused. The link's sources do not count: a link row says where the entity
+    is, the flow takes no field value of it for what the system holds."""
+    sources = [s for s in record.sources if s.system == name and s.table is not None and not s.group_by]
+    if not sources:
+        return
+    seen = {bound for source in sources for bound in source.bindings} | set(observes)
+    where = f"mappings/{record.path.name}"
+    for field_name, line in lines.items():
+        if field_name in seen:
+            continue
+        parts = writes.get(field_name)
+        example = f"{{fields: {{{parts[0]}: <column>, ...}}}}" if parts else "{from: <column>}"
+        section.add(line, "writes", (
+            f"lists {field_name}, but no source of {name} in {where} maps it, so Isthmus cannot see what {name} "
+            f"holds for it (an edit there goes unnoticed, no echo confirms a write of it)"),
+            f"map it in a source of {name} (e.g. `{field_name}: {example}` under sources.{sources[0].name}.fields "
+            f"of {where}), or take it out of writes (and out of cannot_clear)")
+
+
 def _writes(section: Section, node: Node | None,
-            record_fields: set[str] | None) -> dict[str, tuple[str, ...] | None]:
+            record_fields: set[str] | None) -> tuple[dict[str, tuple[str, ...] | None], dict[str, int]]:
+    """The written fields (a nested record's with the sub-fields the system keeps) and the line of each."""
     fix = "writes: [<record field>, {<nested record field>: [<sub-field the system keeps>, ...]}, ...]"
     if node is None:
-        return {}
+        return {}, {}
     if not node.is_sequence:
         section.add(node.line, "writes", "must be a list", fix)
-        return {}
+        return {}, {}
     found: dict[str, tuple[str, ...] | None] = {}
+    lines: dict[str, int] = {}
     for item in node.value:
         plain = item.plain()
         name: Any = plain
@@ -443,7 +473,8 @@ def _writes(section: Section, node: Node | None,
                         f"name one of {', '.join(sorted(record_fields))}")
             continue
         found[name] = parts
-    return found
+        lines[name] = item.line
+    return found, lines
 
 
 def reference_config(mappings: Mapping[str, RecordMapping], named: Mapping[str, Any], systems: Systems,

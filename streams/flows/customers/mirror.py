@@ -112,10 +112,15 @@ class Mirror:
         return tuple(out)
 
     def command(self, name: str, wanted: Any) -> None:
-        """Record that ``wanted`` was commanded; a value already in flight is not queued twice."""
+        """Record that ``wanted`` was commanded: it is the last in flight, so it is what the system will hold
+        (:meth:`expected`) and it is not sent again. A value in flight before another is queued once more, for
+        each command's echo settles its own; only the value already last in flight is not queued twice. (Kept
+        once wherever it was queued, a value commanded back, true then false then true, left the expectation at
+        false: the flow sent true again on every change until an echo settled it, for ever where the system
+        never reports the field.)"""
         view = held_view(self.holds, name, wanted)
         queue = self.pending.setdefault(name, [])
-        if view not in queue:
+        if not queue or queue[-1] != view:
             queue.append(view)
 
     def command_again(self, name: str, wanted: Any) -> None:

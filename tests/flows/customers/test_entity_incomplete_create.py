@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from test_entity_block import HERE, Parties, _catalogs, _party, _systems
-from test_entity_origins import BOTH, _routes
+from test_entity_origins import BOTH, _routes, hub_reports_live
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.customers import entity_config
@@ -33,6 +33,8 @@ def run(tmp_path: Path, schemas: SchemaStore) -> Parties:
     assert LINK_WHEN in text
     link.write_text(text.replace(LINK_WHEN, LINK_WHEN.replace("\"kind == 'org'\"", "\"code is not None\"")),
                     encoding="utf-8")
+    party = mappings_dir / "party.yaml"
+    party.write_text(hub_reports_live(party.read_text(encoding="utf-8")), encoding="utf-8")
     systems = _systems()
     mappings = load_mappings(mappings_dir, schemas=schemas.schemas, tables=_catalogs(), systems=systems)
     (tmp_path / "flows").mkdir()

@@ -35,6 +35,15 @@ BOTH = (SINGLE.replace("  origin: hub\n", "  origin: [hub, ledger]\n")
         .replace("      writes: [payment_terms]", "      writes: [payment_terms, active]"))
 
 
+def hub_reports_live(party: str) -> str:
+    """The made-up record mapping (mappings/party.yaml's text) with the hub's party reporting ``active``: a hub
+    that BOTH writes ``active`` into must map it, or the flow file is refused (the flow could not see it)."""
+    hub_fields = "      payment_terms: terms\n    on_delete: {set: {active: false}}\n  ledger_debtor:"
+    assert hub_fields in party
+    return party.replace(hub_fields, "      payment_terms: terms\n      active: {const: true}\n"
+                         "    on_delete: {set: {active: false}}\n  ledger_debtor:")
+
+
 @pytest.fixture(scope="module")
 def twoway(schemas: SchemaStore, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, RecordMapping], Systems]:
     """The made-up mappings, the hub's party reported live (the hub's row is what says a party lives there) and
@@ -42,13 +51,9 @@ def twoway(schemas: SchemaStore, tmp_path_factory: pytest.TempPathFactory) -> tu
     folder = tmp_path_factory.mktemp("twoway") / "mappings"
     shutil.copytree(HERE / "mappings", folder)
     party = folder / "party.yaml"
-    text = party.read_text(encoding="utf-8")
-    hub_fields = "      payment_terms: terms\n    on_delete: {set: {active: false}}\n  ledger_debtor:"
-    assert hub_fields in text
+    text = hub_reports_live(party.read_text(encoding="utf-8"))
     ledger_delete = "      active: {from: live, transform: [bool]}\n    on_delete: {set: {active: false}}"
     assert ledger_delete in text
-    text = text.replace(hub_fields, "      payment_terms: terms\n      active: {const: true}\n"
-                        "    on_delete: {set: {active: false}}\n  ledger_debtor:")
     party.write_text(text.replace(ledger_delete, ledger_delete.replace(
         "active: false}", "active: false, erp_account_id: null, account_code: null}")), encoding="utf-8")
     systems = _systems()
