@@ -3,8 +3,8 @@
 Defaults: the source checkout's folders, or the ones an installed wheel ships (streams/config/paths.py).
 The readers of each folder (systems, mappings, flows, targets loaders) take these variables from the
 environment they are given; ``isthmus`` puts a ``--config`` file's folders there (streams/cli/runtime.py);
-``isthmus connectors`` reads ``connect_configs_dir`` (its ``--configs`` still wins). The schemas and the
-warehouse's SQL are read from the data root only, for now.
+``isthmus connectors`` reads ``connect_configs_dir`` (its ``--configs`` still wins). The built-in schemas and the
+warehouse's SQL are read from the data root; ``schemas_dir`` adds a folder of your own schemas to them.
 """
 
 from __future__ import annotations
@@ -37,3 +37,6 @@ class DirectorySettings(Section):
                                    description="folder of the target files <system>.yaml")
     connect_configs_dir: Path = Field(default_factory=lambda: folder("connect-configs"),
                                       description="folder of the Kafka Connect connector configs")
+    schemas_dir: Path | None = Field(None, description="folder of your own Avro schemas (*.avsc, and history/), "
+                                                       "read beside the built-in schemas/: a new system's "
+                                                       "canonical records; a name Isthmus defines is refused")

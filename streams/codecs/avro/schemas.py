@@ -9,6 +9,7 @@ define themselves (a copy may be self-contained, each embedded type defined inli
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from streams.codecs.exceptions import SchemaLoadError, UnknownSchema
 from streams.config.paths import DATA_ROOT
 
 SCHEMA_DIR = DATA_ROOT / "schemas"
+#: Environment variable naming a folder of your own schemas, read beside the built-in ones (``dirs.schemas_dir``).
+SCHEMAS_DIR_ENV = "ISTHMUS_SCHEMAS_DIR"
 HISTORY_DIR_NAME = "history"
 PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
 NAMED_KINDS = frozenset({"record", "error", "enum", "fixed"})
@@ -333,18 +336,42 @@ def _pii(schema: Schema, prefix: str, paths: set[str], seen: set[str]) -> None:
     walk(schema, prefix, frozenset(seen))
 
 
-def load_schemas(directory: Path = SCHEMA_DIR) -> SchemaSet:
-    """Parse every ``*.avsc`` in ``directory`` (not recursive) and every version kept in ``history/``."""
+def own_schemas_dir(env: Mapping[str, str] | None = None) -> Path | None:
+    """``ISTHMUS_SCHEMAS_DIR``: a folder of your own schemas (a new system's canonical records), or None."""
+    value = (os.environ if env is None else env).get(SCHEMAS_DIR_ENV)
+    return Path(value) if value else None
+
+
+def load_schemas(directory: Path = SCHEMA_DIR, *, env: Mapping[str, str] | None = None) -> SchemaSet:
+    """Parse every ``*.avsc`` in ``directory`` (not recursive) and every version kept in ``history/``; with the
+    built-in folder, those of ``ISTHMUS_SCHEMAS_DIR`` (and its ``history/``) too, when set (``env``: the
+    environment to read it from). A name or file stem both folders define is refused: add records, never
+    redefine one Isthmus ships (its readers and history rely on it)."""
     paths = sorted(directory.glob("*.avsc"))
     if not paths:
         raise SchemaLoadError("no *.avsc files here; point ISTHMUS at the repository's schemas/ folder",
                               where=str(directory))
-    files = [read_schema_file(p) for p in paths]
+    own = own_schemas_dir(env) if directory == SCHEMA_DIR else None
+    own_paths: list[Path] = []
+    if own is not None:
+        own_paths = sorted(own.glob("*.avsc")) if own.is_dir() else []
+        if not own_paths:
+            raise SchemaLoadError(f"{SCHEMAS_DIR_ENV} names a folder with no *.avsc schema file",
+                                  where=str(own))
+        stems = {p.stem: p for p in paths}
+        for path in own_paths:
+            if path.stem in stems:
+                raise SchemaLoadError(f"has the name of the built-in {stems[path.stem]}; rename your file",
+                                      where=str(path))
+    files = [read_schema_file(p) for p in (*paths, *own_paths)]
     owners: dict[str, Path] = {}
     for f in files:
         for name in f.defines:
             if name in owners:
-                raise SchemaLoadError(f"defines {name}, which {owners[name].name} defines too; keep one",
+                other = owners[name]
+                shown = other.name if other.parent == f.path.parent else str(other)
+                raise SchemaLoadError(f"defines {name}, which {shown} defines too; keep one (a record of your "
+                                      "own takes a name of its own, e.g. in a namespace of yours)",
                                       where=str(f.path))
             owners[name] = f.path
     named: dict[str, Any] = {}
@@ -352,7 +379,10 @@ def load_schemas(directory: Path = SCHEMA_DIR) -> SchemaSet:
         _parse(f, named)
     by_name = {f.name: f for f in files}
     plain = {k: _strip(v) for k, v in named.items()}
-    history = _load_history(directory / HISTORY_DIR_NAME, {f.stem: f for f in files}, plain)
+    current = {f.stem: f for f in files}
+    history = _load_history(directory / HISTORY_DIR_NAME, current, plain)
+    if own is not None:
+        history.update(_load_history(own / HISTORY_DIR_NAME, current, plain))
     return SchemaSet(directory=directory, files=MappingProxyType(by_name), named=MappingProxyType(plain),
                      history=MappingProxyType(history))
 
