@@ -4,6 +4,7 @@ or past the transient deadline. Every try passes the target's gate (Retry-After 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -13,9 +14,12 @@ from streams.sinks.adapters.base import Adapter
 from streams.sinks.answers import judge
 from streams.sinks.backoff import Backoff
 from streams.sinks.config.model import HttpRoute, TargetConfig
+from streams.sinks.credentials import CredentialRefusals
 from streams.sinks.gate import TargetGate
-from streams.sinks.outcomes import Applied, Attempt, Failed
+from streams.sinks.outcomes import Applied, Attempt, Failed, top_keys, unfound_ids
 from streams.sinks.records import SinkCommand
+
+log = logging.getLogger("isthmus.sink")
 
 #: A 429 comes from a live target asking for less traffic: it holds calls for Retry-After but does not count
 #: toward the circuit breaker, which is for a target that is down (5xx, timeouts, refused connections).
@@ -47,14 +51,40 @@ class Deliverer:
         self.config = config
         self.clock = clock
         self.rng = rng or random.Random()
+        #: The target refusing Isthmus's credentials (401, 403): retried like an outage, said once per refusal.
+        self.credentials = CredentialRefusals(config)
+        #: Successful answers in which a path of the route's ``ids`` found nothing (see :meth:`_check_ids`).
+        self.ids_not_found = 0
+        self._ids_warned: set[tuple[str, str]] = set()
 
     def _judged(self, command: SinkCommand, outcome: Attempt) -> Attempt:
         """The attempt as the route's ``answers`` rules read its answer (an error under HTTP 200 is an error),
-        for any adapter."""
+        for any adapter; named by the call as made when the adapter says which, else by the route's plan."""
         route = self.config.route(command.payload_type, command.operation)
         if route is None or route.answers is None:
             return outcome
-        return judge(route.answers, outcome, system=self.config.system.upper(), call=route.plan())
+        call = outcome.call if isinstance(outcome, Applied) and outcome.call else route.plan()
+        return judge(route.answers, outcome, system=self.config.system.upper(), call=call)
+
+    def _check_ids(self, command: SinkCommand, applied: Applied) -> None:
+        """Count an answer in which a path of the route's ``ids`` finds nothing; warn once per route."""
+        route = self.config.route(command.payload_type, command.operation)
+        if route is None or applied.refused or not route.ids:
+            return
+        unfound = unfound_ids(applied, route.ids)
+        if not unfound:
+            return
+        self.ids_not_found += 1
+        if (route.payload_type, route.operation) in self._ids_warned:
+            return
+        self._ids_warned.add((route.payload_type, route.operation))
+        paths = ", ".join(f"{path} ({name})" for name, path in unfound.items())
+        where = f"{self.config.path.name}:{route.line}" if route.line else self.config.path.name
+        log.warning("sink %s: route %s %s (%s) records no id at %s: the answer of %s has nothing there; its "
+                    "top-level keys: %s. Fix the path in the route's ids (counted in "
+                    "isthmus_sink_ids_not_found_total; said once per route)", self.config.system,
+                    route.payload_type.rpartition(".")[2], route.operation, where, paths,
+                    applied.call or route.plan(), top_keys(applied.body))
 
     def _conflict_retries(self, command: SinkCommand) -> int:
         route = self.config.route(command.payload_type, command.operation)
@@ -70,12 +100,15 @@ class Deliverer:
             probe = await self.gate.enter()
             attempts += 1
             try:
-                outcome = self._judged(command, await self.adapter.attempt(command))
+                answered = await self.adapter.attempt(command)
             except BaseException:
                 self.gate.abandon(probe)
                 raise
+            self.credentials.observe(answered)
+            outcome = self._judged(command, answered)
             if isinstance(outcome, Applied):
                 self.gate.success()
+                self._check_ids(command, outcome)
                 return Delivered(outcome=outcome, attempts=attempts, retries_after_transient=transient)
             if outcome.kind == "permanent":
                 self.gate.success()

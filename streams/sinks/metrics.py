@@ -60,6 +60,15 @@ class SinkCollector(Collector):
         for state in BreakerState:
             breaker.add_metric([target, str(state)], int(worker.gate.state is state))
         yield breaker
+        credentials = worker.deliverer.credentials
+        yield _gauge("isthmus_sink_credentials_refused", "1 while the target refuses Isthmus's credentials (401 or "
+                     "403 to its last answer): commands wait and are retried, none is dead-lettered for it.", target,
+                     int(credentials.refusing))
+        yield _counter("isthmus_sink_credential_refusals_total", "Answers 401 or 403 from the target (its refusal of "
+                       "Isthmus's credentials), each retried.", target, credentials.answers)
+        yield _counter("isthmus_sink_ids_not_found_total", "Successful answers in which a path of the route's ids "
+                       "found nothing (no id recorded; a typo in the target file's ids).", target,
+                       worker.deliverer.ids_not_found)
         for histogram in (worker.delivery_seconds, worker.record_wait_seconds, worker.queue_seconds,
                           worker.commit_seconds):
             yield from histogram.collect()

@@ -6,7 +6,9 @@
   CommandResult carrying the status and answer (``Applied`` with ``refused``), for the flow that decides
   what such a state means; it is neither retried nor dead-lettered.
 - transient: 408, 425, 429, 5xx, no answer: retried (with ``Retry-After`` on 429 and 503); never
-  dead-lettered before the configured deadline.
+  dead-lettered before the configured deadline. 401 and 403 too: the target refuses Isthmus's credentials (a
+  wrong or missing token), which is no command's fault; every command waits, as in an outage, until they work
+  (``streams.sinks.credentials`` says so once per outage).
 - conflict: 409 and 412, the entity is not in the state the write expects: retried once or dead-lettered,
   as the route's ``on_conflict`` says.
 - permanent: any other 4xx (and 1xx/3xx, which a write API never means): dead-lettered with the answer.
@@ -23,6 +25,8 @@ from streams.sinks.adapters.mapping import MISSING, get_path
 
 FailureKind = Literal["transient", "permanent", "conflict"]
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
+#: The target refuses the credentials Isthmus sends (the route's auth): retried like an outage.
+CREDENTIAL_STATUSES = frozenset({401, 403})
 CONFLICT_STATUSES = frozenset({409, 412})
 RETRY_AFTER_STATUSES = frozenset({429, 503})
 
@@ -35,6 +39,9 @@ class Applied:
     ids: Mapping[str, str] = field(default_factory=dict)
     #: The target refused the write as a business state the route declares (see ``refusals``): not applied.
     refused: bool = False
+    #: The call that answered, as made (``PUT /v2/clients/AC000002``), for reasons; empty when the adapter does
+    #: not say (a reason names the route's plan then).
+    call: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,7 +71,7 @@ def classify_status(status: int) -> FailureKind | None:
     """None for success; otherwise which kind of failure a status is."""
     if 200 <= status < 300:
         return None
-    if status in TRANSIENT_STATUSES or status >= 500:
+    if status in TRANSIENT_STATUSES or status in CREDENTIAL_STATUSES or status >= 500:
         return "transient"
     if status in CONFLICT_STATUSES:
         return "conflict"
@@ -91,6 +98,24 @@ def assigned_ids(body: Any, ids: Mapping[str, str] | Sequence[str]) -> dict[str,
             continue
         found[name] = ("true" if value else "false") if isinstance(value, bool) else str(value)
     return found
+
+
+def unfound_ids(applied: Applied, ids: Mapping[str, str] | Sequence[str]) -> dict[str, str]:
+    """The ids (``{name: path}``) a route names that its successful answer has nothing at (absent, not null): a
+    typo in the route's ``ids`` would otherwise record no id, silently."""
+    paths = ids if isinstance(ids, Mapping) else {name: name for name in ids}
+    body = applied.body
+    return {name: path for name, path in paths.items()
+            if name not in applied.ids and (not isinstance(body, (Mapping, list)) or get_path(body, path) is MISSING)}
+
+
+def top_keys(answer: Any) -> str:
+    """What an answer holds at its top, for a reason: its keys, or what it is."""
+    if isinstance(answer, Mapping):
+        return ", ".join(str(k) for k in answer) or "none (an empty object)"
+    if answer is None:
+        return "none (no body)"
+    return f"none (a {type(answer).__name__}, not an object)"
 
 
 def answer_text(answer: Any, limit: int = 2000) -> str:

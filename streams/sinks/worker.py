@@ -411,10 +411,13 @@ class SinkWorker:
         return (f"{s.applied} applied ({s.replayed} replayed), {s.refused} refused, {s.dead_lettered} "
                 f"dead-lettered, {s.retries} retries; {self.scheduler.active} in flight, "
                 f"{self.scheduler.queued} waiting, "
-                f"{self.offsets.tracked} uncommitted; breaker {self.gate.state}; "
+                f"{self.offsets.tracked} uncommitted; breaker {self.gate.state}"
+                f"{'; credentials refused' if self.deliverer.credentials.refusing else ''}; "
                 f"{s.transactions} commits, up {time.monotonic() - s.started:.0f} s")
 
     def snapshot(self) -> dict[str, Any]:
         return {**self.stats.as_dict(), "in_flight": self.scheduler.active, "waiting": self.scheduler.queued,
                 "uncommitted": self.offsets.tracked, "breaker": str(self.gate.state),
+                "credentials": "refused" if self.deliverer.credentials.refusing else "accepted",
+                "ids_not_found": self.deliverer.ids_not_found,
                 "at": datetime.now(UTC).isoformat()}

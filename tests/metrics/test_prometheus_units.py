@@ -24,6 +24,7 @@ from streams.metrics.histogram import LATENCY_BUCKETS, LabelledHistogram
 from streams.metrics.serving import serve_metrics
 from streams.sinks.exceptions import SinkSettingsError
 from streams.sinks.metrics import sink_registry
+from streams.sinks.outcomes import Failed
 from streams.sinks.runner import SinkEnvironment, build_worker
 from streams.sinks.settings import DEFAULT_METRICS_PORT, SinkSettings
 from streams.stack.settings import PROJECT_ROOT
@@ -115,6 +116,8 @@ def test_sink_metrics_count_outcomes_and_the_breaker_state() -> None:
     worker = build_worker("erp", SinkEnvironment.from_env({**os.environ, **SINK_ENV}), STORE)
     worker.stats.applied, worker.stats.dead_lettered, worker.stats.retries = 5, 1, 7
     worker.delivery_seconds.observe("erp", 0.2)
+    worker.deliverer.ids_not_found = 3
+    worker.deliverer.credentials.observe(Failed(kind="transient", status=401, reason="ERP answered 401"))
     registry = sink_registry(worker)
     text = scrape(registry)
     samples = parse(text)
@@ -123,6 +126,10 @@ def test_sink_metrics_count_outcomes_and_the_breaker_state() -> None:
     assert value(samples, "isthmus_sink_call_retries_total", target="erp") == 7
     assert value(samples, "isthmus_sink_breaker_state", target="erp", state="closed") == 1
     assert value(samples, "isthmus_sink_breaker_state", target="erp", state="open") == 0
+    assert value(samples, "isthmus_sink_credentials_refused", target="erp") == 1
+    assert value(samples, "isthmus_sink_credential_refusals_total", target="erp") == 1
+    assert value(samples, "isthmus_sink_ids_not_found_total", target="erp") == 3
+    assert worker.snapshot()["credentials"] == "refused" and "credentials refused" in worker._summary_text()
     assert value(samples, "isthmus_sink_delivery_seconds_bucket", target="erp", le="0.2") == 1
     assert types(text)["isthmus_sink_delivery_seconds"] == "histogram"
 

@@ -41,7 +41,7 @@ def test_a_required_secret_that_is_missing_is_named_never_printed(
     monkeypatch.setenv("ISTHMUS_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("ISTHMUS_ERP_API_TOKEN", raising=False)
     assert main(["sink", "--target", "erp", "--check"]) == 2
-    assert "auth header Authorization needs a secret and found none in environment variable " \
+    assert "erp.yaml:8: auth header Authorization needs a secret and found none in environment variable " \
            "ISTHMUS_ERP_API_TOKEN or key erp.api.token" in capsys.readouterr().err
     monkeypatch.setenv("ISTHMUS_ERP_API_TOKEN", "t0ps3cret")
     assert main(["sink", "--target", "erp", "--check"]) == 0

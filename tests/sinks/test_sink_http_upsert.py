@@ -317,8 +317,9 @@ def test_an_error_under_200_names_the_call_that_failed_not_the_route_s_plan(tmp_
     def handler(request: httpx.Request) -> httpx.Response:
         if request.method == "GET":
             number = request.url.params["crm_customer_number"]
-            return httpx.Response(200, json={"ok": True, "items": [{"account_id": have[number]}] if number in have
-                                             else []})
+            return httpx.Response(200, json={"ok": True, "items": [{"account_id": have[number],
+                                                                     "crm_customer_number": number}]
+                                             if number in have else []})
         return httpx.Response(200, json={"ok": False, "error": f"name too long ({request.method})"})
 
     async def run(command: SinkCommand) -> Attempt:

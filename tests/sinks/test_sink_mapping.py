@@ -65,7 +65,8 @@ def test_sql_rows_keep_every_column() -> None:
     (200, None), (201, None), (204, None),
     (408, "transient"), (425, "transient"), (429, "transient"), (500, "transient"), (503, "transient"),
     (409, "conflict"), (412, "conflict"),
-    (400, "permanent"), (401, "permanent"), (404, "permanent"), (422, "permanent"), (302, "permanent"),
+    (401, "transient"), (403, "transient"),
+    (400, "permanent"), (404, "permanent"), (422, "permanent"), (302, "permanent"),
 ])
 def test_statuses_are_classified(status: int, kind: str | None) -> None:
     assert classify_status(status) == kind

@@ -24,7 +24,8 @@ def _properties(path: Path) -> dict[str, str]:
 
 def auth_header(spec: AuthSpec | None, *, env: Mapping[str, str], secrets_file: Path | None,
                 where: str) -> tuple[str, Secret] | None:
-    """``(header name, value)``; None when the spec is absent, or optional and unset."""
+    """``(header name, value)``; None when the spec is absent, or optional and unset. ``where``: the target file,
+    which a missing secret's error names with the line of the auth entry."""
     if spec is None:
         return None
     value = env.get(spec.env) if spec.env else None
@@ -36,7 +37,8 @@ def auth_header(spec: AuthSpec | None, *, env: Mapping[str, str], secrets_file: 
         looked = [f"environment variable {spec.env}"] if spec.env else []
         if spec.secret:
             looked.append(f"key {spec.secret} of {secrets_file or 'the stack secrets file'}")
-        raise SecretMissing(f"{where}: auth header {spec.header} needs a secret and found none in "
+        line = f":{spec.line}" if spec.line else ""
+        raise SecretMissing(f"{where}{line}: auth header {spec.header} needs a secret and found none in "
                             f"{' or '.join(looked)}; fix: set it there, or mark the auth required: false")
     text = f"{spec.scheme} {value}" if spec.scheme else value
     return spec.header, Secret(text)

@@ -133,7 +133,7 @@ class Batcher:
         kind = classify_status(status)
         if kind is None:
             return Applied(status=status, body=answer, replayed=result.get("idempotency_key_status") == REPLAYED,
-                           ids=assigned_ids(answer, item.ids))
+                           ids=assigned_ids(answer, item.ids), call=what)
         return Failed(kind=kind, status=status, answer=answer, error_type=f"Http{status}",
                       reason=f"{self.system} answered {status} to {what}: {answer_text(answer)}")
 

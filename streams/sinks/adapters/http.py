@@ -149,7 +149,8 @@ class HttpAdapter:
         async def call(method: str, target: str, content: Any) -> Attempt:
             return await self._call(method, target, content, None, {})
 
-        calls = HttpUpsert(route=route, command=command, path=path, body=body, call=call, system=self.system)
+        calls = HttpUpsert(route=route, command=command, path=path, body=body, call=call, system=self.system,
+                           base_url=self.base_url, target_file=self.config.path.name)
         search = spec.search
         done = await upsert(calls, system=self.system, field=spec.field, value=get_path(command.payload, spec.field),
                             call=f"{route.method} {route.path}", search_call=f"{search.method} {search.path}",
@@ -186,7 +187,8 @@ class HttpAdapter:
                                      f"{limit * (number - 1)} {parts.field} are applied): {outcome.reason}")
             ids.update(outcome.ids)
             last = outcome
-        return Applied(status=first.status, body=last.body, replayed=first.replayed and last.replayed, ids=ids)
+        return Applied(status=first.status, body=last.body, replayed=first.replayed and last.replayed, ids=ids,
+                       call=last.call)
 
     def _batcher(self, route: HttpRoute) -> Batcher:
         assert route.batch is not None
@@ -286,7 +288,7 @@ class HttpAdapter:
         if kind is None:
             replayed = response.headers.get(IDEMPOTENCY_STATUS_HEADER, "").lower() == "replayed"
             return Applied(status=response.status_code, body=answer, replayed=replayed,
-                           ids=assigned_ids(answer, ids))
+                           ids=assigned_ids(answer, ids), call=what)
         retry_after = (parse_retry_after(response.headers.get("Retry-After"))
                        if response.status_code in RETRY_AFTER_STATUSES else None)
         return Failed(kind=kind, status=response.status_code, answer=answer, retry_after=retry_after,

@@ -5,19 +5,62 @@ keys (the same key for another request) while a target that ignores them gains n
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from streams.sinks.adapters.mapping import MISSING, UnresolvedReference, get_path, render_fields, render_path
-from streams.sinks.adapters.upsert import Created, Decision, Searched, Upserted, decide
+from streams.sinks.adapters.upsert import (
+    Created,
+    Decision,
+    FoundIdPathError,
+    FoundRecord,
+    Searched,
+    Upserted,
+    decide_found,
+    found_records,
+)
 from streams.sinks.answers import any_holds, judge
 from streams.sinks.config.external_id import RECORD_ID
 from streams.sinks.config.model import AnswerRules, HttpCall, HttpExternalId, HttpRoute
-from streams.sinks.outcomes import Applied, Attempt, Failed, assigned_ids
+from streams.sinks.outcomes import Applied, Attempt, Failed, answer_text, assigned_ids
 from streams.sinks.records import SinkCommand
 
 #: ``(method, path, body) -> outcome``: one call of the adapter, without an idempotency key.
 Call = Callable[[str, str, Any], Awaitable[Attempt]]
+#: The most pages of one search's answer read before giving up: a search by an external id finds one record,
+#: and a handful only where the target's filter matches loosely.
+MAX_SEARCH_PAGES = 20
+#: Tries of a page after the first that fails transiently, and the waits between them (Retry-After when given).
+PAGE_TRIES = 4
+PAGE_RETRY_S = 0.5
+PAGE_RETRY_MAX_S = 30.0
+#: Where an answer says more pages exist (a truthy value), at its top or under one of ``_PAGING_HOLDERS``.
+_PAGING_NAMES = ("next", "next_cursor", "nextCursor", "next_page", "nextPage", "next_page_token", "nextPageToken",
+                 "next_url", "next_after", "has_more", "hasMore", "more")
+_PAGING_HOLDERS = ("links", "_links", "meta", "pagination", "paging", "page_info", "pageInfo")
+
+
+def paging_hint(answer: Any) -> str | None:
+    """Where ``answer`` says more pages exist (``next: '2'``), or None."""
+    if not isinstance(answer, Mapping):
+        return None
+    places = [("", answer), *((f"{name}.", answer[name]) for name in _PAGING_HOLDERS
+                              if isinstance(answer.get(name), Mapping))]
+    for prefix, holder in places:
+        for name in _PAGING_NAMES:
+            value = holder.get(name)
+            if value not in (None, False, "", 0) and not (isinstance(value, (list, dict)) and not value):
+                return f"{prefix}{name}: {answer_text(value, 80)}"
+    return None
+
+
+def with_query(path: str, name: str, value: str) -> str:
+    """``path`` with query parameter ``name`` set to ``value`` (replacing it when it is there)."""
+    parts = urlsplit(path)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != name]
+    return urlunsplit(parts._replace(query=urlencode([*query, (name, value)])))
 
 
 class HttpUpsert:
@@ -26,13 +69,16 @@ class HttpUpsert:
     its error rule the search's, as a lookup's."""
 
     def __init__(self, *, route: HttpRoute, command: SinkCommand, path: str, body: Any, call: Call,
-                 system: str) -> None:
+                 system: str, base_url: str = "", target_file: str = "the target file") -> None:
         assert route.external_id is not None
+        self.base_url, self.target_file = base_url.rstrip("/"), target_file
         self.route, self.command, self.path, self.body = route, command, path, body
         self.spec: HttpExternalId = route.external_id
         self._call = call
         self.system = system
         self.status = 200
+        #: The last call made, as made (``PATCH /accounts/7``): the one whose answer the command's is.
+        self.last_call = ""
 
     def _rendered(self, call: HttpCall, record_id: Any = None) -> tuple[str, Any] | Failed:
         given = {} if record_id is None else {RECORD_ID: record_id}
@@ -45,24 +91,92 @@ class HttpUpsert:
         return path, None if call.body is None else render_fields(call.body, self.command.payload, given)
 
     async def search(self) -> Searched | Failed:
+        """Every page of the search's answer (at most ``MAX_SEARCH_PAGES``), then the records holding the
+        command's external id exactly."""
         search = self.spec.search
         rendered = self._rendered(search)
         if isinstance(rendered, Failed):
             return rendered
         path, body = rendered
-        outcome = await self._call(search.method, path, body)
-        if isinstance(outcome, Failed) and outcome.status in search.not_found:
-            return Searched(decision=Decision(action="create"), answer=outcome.answer)
-        answers = self.route.answers
-        if answers is not None and answers.error is not None:
-            outcome = judge(AnswerRules(error=answers.error), outcome, system=self.system,
-                            call=f"the external id's search ({search.method} {path})")
-        if isinstance(outcome, Failed):
-            return outcome
-        return Searched(decision=decide(outcome.body, search.found_id), answer=outcome.body)
+        found: list[FoundRecord] = []
+        pages: list[Any] = []
+        where: str | None = path
+        while where is not None:
+            if len(pages) == MAX_SEARCH_PAGES:
+                return Failed(kind="permanent", error_type="SearchTooLong", answer=pages[-1],
+                              reason=f"the external id's search ({search.method} {path}) still names a next page "
+                                     f"after {MAX_SEARCH_PAGES} pages ({len(found)} records); make the search "
+                                     "narrower (filter by the external id exactly), then replay the dead letter")
+            outcome = await (self._call(search.method, where, body) if not pages else
+                             self._later_page(search.method, where, body))
+            self.last_call = f"{search.method} {where}"
+            if not pages and isinstance(outcome, Failed) and outcome.status in search.not_found:
+                return Searched(decision=Decision(action="create"), answer=outcome.answer)
+            answers = self.route.answers
+            if answers is not None and answers.error is not None:
+                outcome = judge(AnswerRules(error=answers.error), outcome, system=self.system,
+                                call=f"the external id's search ({search.method} {where})")
+            if isinstance(outcome, Failed):
+                return outcome
+            pages.append(outcome.body)
+            try:
+                found.extend(found_records(outcome.body, search.found_id))
+            except FoundIdPathError as exc:
+                return Searched(decision=Decision(action="misread", reason=str(exc)), answer=outcome.body)
+            following = self._next_page(outcome.body, path, f"{search.method} {where}")
+            if isinstance(following, Failed):
+                return following
+            where = following
+        decision = decide_found(found, match=search.match or self.spec.field,
+                                value=get_path(self.command.payload, self.spec.field))
+        return Searched(decision=decision, answer=pages[0] if len(pages) == 1 else {"pages": pages})
+
+    async def _later_page(self, method: str, path: str, body: Any) -> Attempt:
+        """A page after the first, tried again in place after a transient failure (a 429 with its Retry-After)
+        up to ``PAGE_TRIES`` times: a retry of the whole attempt would read every page again, and a target that
+        throttles every Nth call could then never be read to the end."""
+        for tries in range(1, PAGE_TRIES + 1):
+            outcome = await self._call(method, path, body)
+            if not isinstance(outcome, Failed) or outcome.kind != "transient" or tries == PAGE_TRIES:
+                return outcome
+            await asyncio.sleep(min(outcome.retry_after or PAGE_RETRY_S * 2 ** (tries - 1), PAGE_RETRY_MAX_S))
+        raise AssertionError("unreachable")
+
+    def _next_page(self, answer: Any, first: str, call: str) -> str | Failed | None:
+        """The path of the search's next page, None after the last; a Failed when the answer says more pages
+        exist and the route does not say how to reach them, or names a page on another host."""
+        search = self.spec.search
+        if search.next is None:
+            hint = paging_hint(answer)
+            if hint is None:
+                return None
+            return Failed(kind="permanent", error_type="SearchPaginated", answer=answer,
+                          reason=f"the answer of the external id's search ({call}) says more pages exist ({hint}), "
+                                 f"and route {self.route.payload_type.rpartition('.')[2]} {self.route.operation} "
+                                 f"({self.target_file}:{self.route.line}) declares no paging, so records past the "
+                                 "first page would go unseen; declare where the answer names the next page in its "
+                                 "external_id.search: next: <its path in the answer, e.g. next> (and next_param: "
+                                 "<the query parameter that takes it> when it is a cursor, not a path), then replay "
+                                 "the dead letter")
+        marker = get_path(answer, search.next)
+        if marker is MISSING or marker is None or marker == "" or marker is False:
+            return None
+        if search.next_param is not None:
+            return with_query(first, search.next_param, str(marker))
+        text = str(marker)
+        if text.startswith(self.base_url + "/"):
+            text = text[len(self.base_url):]
+        if text.startswith("/"):
+            return text
+        return Failed(kind="permanent", error_type="SearchPageElsewhere", answer=answer,
+                      reason=f"the answer of the external id's search ({call}) names its next page {text!r} at "
+                             f"{search.next}, which is not a path below {self.base_url}; Isthmus sends its "
+                             "credentials only there. If it is a cursor, declare next_param: <the query parameter "
+                             "that takes it> in the route's external_id.search")
 
     async def create(self) -> Created | Failed:
         outcome = await self._call(self.route.method, self.path, self.body)
+        self.last_call = f"{self.route.method} {self.path}"
         outcome = judge(self.route.answers, outcome, system=self.system, call=f"{self.route.method} {self.path}")
         if isinstance(outcome, Failed):
             return outcome
@@ -77,6 +191,7 @@ class HttpUpsert:
         if isinstance(rendered, Failed):
             return rendered
         outcome = await self._call(update.method, *rendered)
+        self.last_call = f"{update.method} {rendered[0]}"
         answers = self.route.answers
         if answers is not None and answers.error is not None:  # named by its own call; success is read at the end
             outcome = judge(AnswerRules(error=answers.error), outcome, system=self.system,
@@ -103,4 +218,4 @@ class HttpUpsert:
         if done.record_id is not None:
             body[RECORD_ID] = done.record_id
         body["upsert"] = done.action
-        return Applied(status=self.status, body=body, ids=assigned_ids(body, self.route.ids))
+        return Applied(status=self.status, body=body, ids=assigned_ids(body, self.route.ids), call=self.last_call)

@@ -17,8 +17,9 @@ update. Without such a constraint in the target, two records can be made.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 from streams.sinks.adapters.mapping import MISSING, get_path
 from streams.sinks.outcomes import Failed
@@ -31,13 +32,17 @@ EACH = "*"
 
 @dataclass(frozen=True, kw_only=True)
 class Decision:
-    """``create``; ``update`` the one record ``record_id``; ``ambiguous`` (several records hold the id); or
-    ``misread``: the path to the found ids does not fit the answer (``reason`` says where)."""
+    """``create``; ``update`` the one record ``record_id``; ``ambiguous`` (several records hold the id);
+    ``misread``: the path to the found ids does not fit the answer (``reason`` says where); or ``unchecked``: the
+    search answered records without the field that holds the external id, so which of them hold it exactly is
+    unknown (``reason`` says what they carry). ``left_aside``: the records the search answered that hold another
+    value (a search filter that matches loosely, e.g. by prefix)."""
 
-    action: Literal["create", "update", "ambiguous", "misread"]
+    action: Literal["create", "update", "ambiguous", "misread", "unchecked"]
     record_id: Any = None
     found: tuple[Any, ...] = ()
     reason: str = ""
+    left_aside: int = 0
 
 
 class FoundIdPathError(ValueError):
@@ -45,12 +50,20 @@ class FoundIdPathError(ValueError):
     "nothing found" would be a guess (and a create a duplicate)."""
 
 
-def _values_at(value: Any, parts: list[str]) -> list[Any]:
+class FoundRecord(NamedTuple):
+    """One record a search answered: its id, and the item of the answer's list it was read from (None when the
+    answer lists bare ids, or is the record itself)."""
+
+    record_id: Any
+    record: Mapping[str, Any] | None
+
+
+def _values_at(value: Any, parts: list[str], item: Any = None) -> list[tuple[Any, Any]]:
     if not parts:
-        return [value]
+        return [(value, item)]
     if parts[0] == EACH:
         items = value if isinstance(value, list) else []
-        return [found for item in items for found in _values_at(item, parts[1:])]
+        return [found for each in items for found in _values_at(each, parts[1:], each)]
     head: list[str] = []
     while parts and parts[0] != EACH:
         head.append(parts.pop(0))
@@ -59,7 +72,7 @@ def _values_at(value: Any, parts: list[str]) -> list[Any]:
         _refuse_a_list_by_name(value, head)
     if found is MISSING or found is None:
         return []
-    return _values_at(found, parts)
+    return _values_at(found, parts, item)
 
 
 def _refuse_a_list_by_name(value: Any, parts: list[str]) -> None:
@@ -75,26 +88,58 @@ def _refuse_a_list_by_name(value: Any, parts: list[str]) -> None:
         current = current[part]
 
 
-def found_ids(answer: Any, path: str) -> tuple[Any, ...]:
-    """The record ids a search answered, at dotted ``path`` of its answer (``*`` for every item of a list): a
-    list of ids, one id, or a list of records each with an ``id``."""
+def found_records(answer: Any, path: str) -> tuple[FoundRecord, ...]:
+    """The records a search answered, at dotted ``path`` of its answer (``*`` for every item of a list): a list
+    of ids, one id, or a list of records each with an ``id``."""
     parts = path.split(".")
     values = _values_at(answer, parts)
-    if EACH not in parts and len(values) == 1 and isinstance(values[0], list):
-        values = values[0]
-    return tuple(item.get("id") if isinstance(item, dict) else item for item in values)
+    if EACH not in parts and len(values) == 1 and isinstance(values[0][0], list):
+        values = [(item, item) for item in values[0][0]]
+    return tuple(FoundRecord(item.get("id") if isinstance(item, dict) else item,
+                             record if isinstance(record, Mapping) else None) for item, record in values)
 
 
-def decide(answer: Any, path: str) -> Decision:
+def found_ids(answer: Any, path: str) -> tuple[Any, ...]:
+    """The record ids a search answered (see :func:`found_records`)."""
+    return tuple(found.record_id for found in found_records(answer, path))
+
+
+def same_value(held: Any, value: Any) -> bool:
+    """Whether a record's external id is the command's exactly (a number and its digits count as the same)."""
+    if held == value:
+        return True
+    scalars = (str, int, float)
+    return (isinstance(held, scalars) and isinstance(value, scalars) and not isinstance(held, bool)
+            and not isinstance(value, bool) and str(held) == str(value))
+
+
+def decide_found(found: Sequence[FoundRecord], *, match: str | None = None, value: Any = None) -> Decision:
+    """What the found records mean. With ``match`` (the path, in a found record, of the external id the target
+    keeps) only the records holding ``value`` exactly count; a found record without ``match`` is not trusted."""
+    left_aside = 0
+    if match is not None:
+        blind = [f.record for f in found if f.record is not None and get_path(f.record, match) is MISSING]
+        if blind:
+            keys = sorted({str(k) for record in blind for k in record})
+            return Decision(action="unchecked", found=tuple(f.record_id for f in found),
+                            reason=f"{len(blind)} of the {len(found)} records it answered have no {match} (they "
+                                   f"carry {', '.join(keys) or 'nothing'})")
+        exact = [f for f in found if f.record is None or same_value(get_path(f.record, match), value)]
+        left_aside, found = len(found) - len(exact), exact
+    ids = tuple(f.record_id for f in found)
+    if not ids:
+        return Decision(action="create", left_aside=left_aside)
+    if len(ids) == 1:
+        return Decision(action="update", record_id=ids[0], found=ids, left_aside=left_aside)
+    return Decision(action="ambiguous", found=ids, left_aside=left_aside)
+
+
+def decide(answer: Any, path: str, *, match: str | None = None, value: Any = None) -> Decision:
     try:
-        ids = found_ids(answer, path)
+        found = found_records(answer, path)
     except FoundIdPathError as exc:
         return Decision(action="misread", reason=str(exc))
-    if not ids:
-        return Decision(action="create")
-    if len(ids) == 1:
-        return Decision(action="update", record_id=ids[0], found=ids)
-    return Decision(action="ambiguous", found=ids)
+    return decide_found(found, match=match, value=value)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -181,18 +226,28 @@ async def upsert(calls: UpsertCalls, *, system: str, field: str, value: Any, cal
 async def _search(calls: UpsertCalls, *, system: str, field: str, value: Any,
                   search_call: str) -> Searched | Failed:
     searched = await calls.search()
-    if isinstance(searched, Failed) or searched.decision.action not in ("ambiguous", "misread"):
+    if isinstance(searched, Failed) or searched.decision.action not in ("ambiguous", "misread", "unchecked"):
         return searched
-    if searched.decision.action == "misread":
+    decision = searched.decision
+    if decision.action == "misread":
         return Failed(kind="permanent", error_type="FoundIdMisread", answer=searched.answer,
-                      reason=f"the answer of {search_call} does not fit its found_id: {searched.decision.reason}; fix "
+                      reason=f"the answer of {search_call} does not fit its found_id: {decision.reason}; fix "
                              "found_id in the route's external_id search (the target file), then replay the dead "
                              "letter")
-    found = searched.decision.found
+    if decision.action == "unchecked":
+        return Failed(kind="permanent", error_type="ExternalIdUnchecked", answer=searched.answer,
+                      reason=f"{search_call} answered records without the external id, so whether they hold {field} "
+                             f"{value!r} exactly is unknown (a search filter can match loosely, e.g. by prefix): "
+                             f"{decision.reason}; name the field of a found record that holds it as the search's "
+                             "match (e.g. match: external_ref) in the route's external_id (the target file), then "
+                             "replay the dead letter")
+    found = decision.found
+    aside = (f"; {decision.left_aside} more it answered hold another {field} and were left aside"
+             if decision.left_aside else "")
     return Failed(kind="permanent", error_type="ExternalIdAmbiguous", answer=searched.answer,
-                  reason=f"{len(found)} records of {system} hold {field} {value!r} ({search_call} found "
-                         f"{list(found)}); the external id must be unique: merge them in the target, then replay "
-                         "the dead letter")
+                  reason=f"{len(found)} records of {system} hold {field} {value!r} exactly ({search_call} found "
+                         f"{list(found)}{aside}); the external id must be unique: merge them in the target, then "
+                         "replay the dead letter")
 
 
 async def _update(calls: UpsertCalls, searched: Searched, how: str, updates: bool) -> Upserted | Failed:

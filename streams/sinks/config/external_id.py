@@ -23,12 +23,13 @@ if TYPE_CHECKING:
 #: The record the search found, in an update's path and body.
 RECORD_ID = "$id"
 EXTERNAL_ID_KEYS = ("field", "search", "update", "created_id", "duplicate")
-SEARCH_KEYS = ("method", "path", "body", "found_id", "not_found")
+SEARCH_KEYS = ("method", "path", "body", "found_id", "not_found", "match", "next", "next_param")
 UPDATE_KEYS = ("method", "path", "body")
 DUPLICATE_KEYS = ("status", "when")
 #: A dotted path into an answer; ``*`` stands for every item of a list.
 _FOUND = re.compile(r"^[A-Za-z0-9_-]+(\.([A-Za-z0-9_-]+|\*))*$")
 _DOTTED = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+_PARAM = re.compile(r"^[A-Za-z0-9_.\[\]-]+$")
 #: ``$id`` shaped as a lookup, so the reader accepts it where a payload field is expected.
 _RECORD = {RECORD_ID: LookupSpec(name=RECORD_ID, path="", take="")}
 EXAMPLE = ("external_id: {field: crm_customer_number, search: {path: \"/accounts?crm_customer_number="
@@ -96,8 +97,19 @@ def http_external_id(reader: TargetReader, raw: Any, key: Key, shape: PayloadSha
                                       "every item of a list: items.*.account_id")
             missing = (_statuses(reader, raw_search["not_found"], (*where, "not_found"), 400, 499)
                        if raw_search.get("not_found") is not None else ())
+            match = reader.string(raw_search, "match", where, pattern=_DOTTED,
+                                  fix="give the dotted path, in each found record, of the external id the target "
+                                      "keeps: external_ref")
+            paging = reader.string(raw_search, "next", where, pattern=_DOTTED,
+                                   fix="give the dotted path of the next page's marker in the search's answer: next")
+            param = reader.string(raw_search, "next_param", where, pattern=_PARAM,
+                                  fix="name the query parameter that carries the next page's cursor: cursor")
+            if param is not None and paging is None:
+                reader.problem((*where, "next_param"), "next_param without next",
+                               "give next: the path of the next page's cursor in the search's answer")
             if found is not None and missing is not None:
-                search = HttpSearch(method=method, path=path, body=body, found_id=found, not_found=missing)
+                search = HttpSearch(method=method, path=path, body=body, found_id=found, not_found=missing,
+                                    match=match, next=paging, next_param=param)
     update = None
     if spec.get("update") is not None:
         called = _call(reader, spec["update"], (*key, "update"), UPDATE_KEYS, shape, "update", default_method=None)

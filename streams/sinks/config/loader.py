@@ -299,7 +299,8 @@ class TargetReader:
         required = self.boolean(auth, "required", key, True)
         if header is None:
             return None
-        return AuthSpec(header=header, scheme=scheme, env=env, secret=secret, required=required)
+        return AuthSpec(header=header, scheme=scheme, env=env, secret=secret, required=required,
+                        line=self.located.line(key))
 
     def sql_options(self, raw: Any) -> SqlOptions | None:
         if raw is None:

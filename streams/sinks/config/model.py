@@ -154,10 +154,17 @@ class HttpCall:
 class HttpSearch(HttpCall):
     """The search by external id: ``found_id`` is the dotted path of the found records' ids in its answer
     (``*`` for every item of a list: ``items.*.account_id``); an answer with a status of ``not_found`` (a
-    ``GET /accounts/by-customer/{n}`` answering 404) found none."""
+    ``GET /accounts/by-customer/{n}`` answering 404) found none. ``match``: the path, in each record of the
+    answer's list, of the external id the target keeps (default: the external id's own field name); only the
+    records holding the command's value exactly count. ``next``: the path, in the answer, of the next page's
+    marker (none or null on the last page): a path or URL to GET, or a cursor the next call sends as query
+    parameter ``next_param``."""
 
     found_id: str
     not_found: tuple[int, ...] = ()
+    match: str | None = None
+    next: str | None = None
+    next_param: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -267,6 +274,8 @@ class AuthSpec:
     env: str | None = None
     secret: str | None = None
     required: bool = True
+    #: The line of the ``auth:`` entry in the target file, for errors about its secret.
+    line: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

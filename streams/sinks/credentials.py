@@ -1,0 +1,58 @@
+"""The target refusing Isthmus's credentials (401, 403): not any command's fault, so no command is dead-lettered
+for it. Delivery retries as in an outage (the circuit breaker, backoff); this says so once per refusal, at ERROR,
+naming the system, the status, the target's words and where the credential comes from, and keeps the state the
+sink's metrics and summary show."""
+
+from __future__ import annotations
+
+import logging
+
+from streams.sinks.config.model import TargetConfig
+from streams.sinks.outcomes import CREDENTIAL_STATUSES, Attempt, Failed
+
+log = logging.getLogger("isthmus.sink")
+
+
+def credential_source(config: TargetConfig) -> str:
+    """Where the target file takes the credential the target refuses: an HTTP route's ``http.auth`` secret, else
+    the adapter's own section."""
+    auth = config.http.auth if config.http is not None else None
+    if auth is None:
+        return f"the credentials in the {config.adapter} section of {config.path}"
+    looked = [f"environment variable {auth.env}"] if auth.env else []
+    if auth.secret:
+        looked.append(f"key {auth.secret} of the stack secrets file")
+    line = f":{auth.line}" if auth.line else ""
+    return f"{' or '.join(looked)} (http.auth, header {auth.header}, {config.path}{line})"
+
+
+class CredentialRefusals:
+    """Whether the target refuses the credentials now; ``outages`` and ``answers`` count the refusals."""
+
+    def __init__(self, config: TargetConfig) -> None:
+        self.system = config.system.upper()
+        self.source = credential_source(config)
+        self.refused: Failed | None = None
+        self.outages = 0
+        self.answers = 0
+
+    @property
+    def refusing(self) -> bool:
+        return self.refused is not None
+
+    def observe(self, outcome: Attempt) -> None:
+        """One answer of the target: a 401 or 403 begins (or continues) a refusal; an answer past the target's
+        credential check ends it (a success, or a permanent or conflict failure), while a throttle, an outage or
+        no answer says nothing about the credentials (a gateway answers 429 before it checks them)."""
+        if isinstance(outcome, Failed) and outcome.status in CREDENTIAL_STATUSES:
+            self.answers += 1
+            if self.refused is None:
+                self.outages += 1
+                log.error("sink %s: %s refuses Isthmus's credentials (%d): %s; no command is dead-lettered for "
+                          "it: each waits and is retried until they work. Fix: check %s, then restart the sink",
+                          self.system.lower(), self.system, outcome.status, outcome.reason, self.source)
+            self.refused = outcome
+            return
+        if self.refused is not None and (not isinstance(outcome, Failed) or outcome.kind != "transient"):
+            log.warning("sink %s: %s accepts Isthmus's credentials again", self.system.lower(), self.system)
+            self.refused = None
