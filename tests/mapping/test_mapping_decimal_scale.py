@@ -6,19 +6,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from types import MappingProxyType
 
 import pytest
 from support.systems import reference_with, system
+from support.till import FIRST_ADDED_LINE, PAYMENT_HEAD, till_tables
 
-from streams.catalog.model import Catalog, Column, Table
+from streams.catalog.model import Column
 from streams.cli.main import main
 from streams.codecs.avro.schemas import SchemaSet
 from streams.mapping import Context, MappingLoadError, Problem, RecordMapping, load_mapping
 from streams.mapping.engine import Engine
 from streams.mapping.expressions import compile_expression, kind_of
 from streams.mapping.kinds import ANY_SCALE, Kind
-from streams.mapping.loader import MAPPINGS_DIR, Tables, default_tables
+from streams.mapping.loader import MAPPINGS_DIR, Tables
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 WHERE = "sources.kasse_zahlungen.fields.amount"
@@ -32,31 +32,13 @@ COLUMNS = {
 }
 
 #: A Payment (amount: a decimal of scale 2) from the till; the amount's binding is on line 14.
-MAPPING = """\
-target: isthmus.canonical.Payment
-key: payment_id
-owner: kasse
-policy: owner_wins
-sources:
-  kasse_zahlungen:
-    system: kasse
-    table: zahlungen
-    fields:
-      payment_id: id
-      invoice_id: beleg
-      erp_account_id: konto
-      paid_at: gezahlt_am
-      amount: {amount}
-"""
-AMOUNT_LINE = 14
+MAPPING = PAYMENT_HEAD + "      amount: {amount}\n"
+AMOUNT_LINE = FIRST_ADDED_LINE
 
 
 def _tables(engine: str = "mariadb") -> Tables:
-    columns = {name: Column(name=name, sql_type=sql_type, args=args, nullable=False)
-               for name, (sql_type, args) in COLUMNS.items()}
-    table = Table(name="zahlungen", columns=MappingProxyType(columns), primary_key=("id",))
-    return {**default_tables(), "kasse": Catalog(system="kasse", engine=engine, namespace="kasse",
-                                                 tables=MappingProxyType({"zahlungen": table}))}
+    return till_tables((Column(name=name, sql_type=sql_type, args=args, nullable=False)
+                        for name, (sql_type, args) in COLUMNS.items()), engine)
 
 
 @pytest.fixture

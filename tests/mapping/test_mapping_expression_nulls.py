@@ -9,20 +9,20 @@ import itertools
 from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import pytest
 from support.systems import reference_with, system
+from support.till import FIRST_ADDED_LINE, PAYMENT_HEAD, till_tables
 
-from streams.catalog.model import Catalog, Column, Table
+from streams.catalog.model import Column
 from streams.codecs.avro.schemas import SchemaSet
 from streams.mapping import Context, MappingLoadError, RecordMapping, load_mapping
 from streams.mapping.engine import Engine
 from streams.mapping.exceptions import ExpressionError
 from streams.mapping.expressions import FUNCTIONS, NULL_WHEN, compile_expression, kind_of
 from streams.mapping.kinds import Kind
-from streams.mapping.loader import Tables, default_tables
+from streams.mapping.loader import Tables
 from streams.systems import Engine as DatabaseEngine
 
 #: Columns that may be null (a, b: decimals; s: text; at: a timestamp) and ones that may not (n, t).
@@ -109,33 +109,13 @@ COLUMNS = {
 }
 
 #: A Payment from the till; ``deleted`` (a non-null bool) is bound on line 15.
-MAPPING = """\
-target: isthmus.canonical.Payment
-key: payment_id
-owner: kasse
-policy: owner_wins
-sources:
-  kasse_zahlungen:
-    system: kasse
-    table: zahlungen
-    fields:
-      payment_id: id
-      invoice_id: beleg
-      erp_account_id: konto
-      paid_at: gezahlt_am
-      amount: betrag
-      deleted: {deleted}
-"""
-DELETED_LINE = 15
+MAPPING = PAYMENT_HEAD + "      amount: betrag\n      deleted: {deleted}\n"
+DELETED_LINE = FIRST_ADDED_LINE + 1
 
 
 def _tables() -> Tables:
-    columns = {name: Column(name=name, sql_type=sql_type, args=("14", "2") if sql_type == "NUMERIC" else (),
-                            nullable=nullable)
-               for name, (sql_type, nullable) in COLUMNS.items()}
-    table = Table(name="zahlungen", columns=MappingProxyType(columns), primary_key=("id",))
-    return {**default_tables(), "kasse": Catalog(system="kasse", engine="postgresql", namespace="kasse",
-                                                 tables=MappingProxyType({"zahlungen": table}))}
+    return till_tables((Column(name=name, sql_type=sql_type, args=("14", "2") if sql_type == "NUMERIC" else (),
+                               nullable=nullable) for name, (sql_type, nullable) in COLUMNS.items()), "postgresql")
 
 
 @pytest.fixture
