@@ -5,6 +5,7 @@ sink's metrics and summary show."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from streams.sinks.config.model import TargetConfig
@@ -35,6 +36,8 @@ class CredentialRefusals:
         self.refused: Failed | None = None
         self.outages = 0
         self.answers = 0
+        #: Answers past the credential check so far: the credentials worked for those calls.
+        self.accepted = 0
 
     @property
     def refusing(self) -> bool:
@@ -53,6 +56,17 @@ class CredentialRefusals:
                           self.system.lower(), self.system, outcome.status, outcome.reason, self.source)
             self.refused = outcome
             return
-        if self.refused is not None and (not isinstance(outcome, Failed) or outcome.kind != "transient"):
-            log.warning("sink %s: %s accepts Isthmus's credentials again", self.system.lower(), self.system)
-            self.refused = None
+        if not isinstance(outcome, Failed) or outcome.kind != "transient":
+            self.accepted += 1
+            if self.refused is not None:
+                log.warning("sink %s: %s accepts Isthmus's credentials again", self.system.lower(), self.system)
+                self.refused = None
+
+    def forbidden_here(self, outcome: Failed) -> Failed:
+        """A 403 to a command whose earlier try got one too while the target accepted other calls in between: it
+        forbids this call, not Isthmus (a record the credentials may not touch), so it is no outage: permanent,
+        dead-lettered with the target's words, and no refusal of the credentials."""
+        self.refused = None
+        return dataclasses.replace(outcome, kind="permanent", reason=(
+            f"{outcome.reason}; {self.system} accepted Isthmus's credentials for other calls meanwhile, so it forbids "
+            f"this one; fix: grant the permission in {self.system}, then replay the dead letter"))

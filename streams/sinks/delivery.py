@@ -16,7 +16,7 @@ from streams.sinks.backoff import Backoff
 from streams.sinks.config.model import HttpRoute, TargetConfig
 from streams.sinks.credentials import CredentialRefusals
 from streams.sinks.gate import TargetGate
-from streams.sinks.outcomes import Applied, Attempt, Failed, top_keys, unfound_ids
+from streams.sinks.outcomes import FORBIDDEN, Applied, Attempt, Failed, top_keys, unfound_ids
 from streams.sinks.records import SinkCommand
 
 log = logging.getLogger("isthmus.sink")
@@ -96,6 +96,7 @@ class Deliverer:
         attempts = transient = conflicts = 0
         first = self.clock()
         allowed_conflicts = self._conflict_retries(command)
+        forbidden_at: int | None = None  # the target's accepted answers when this command last got a 403
         while True:
             probe = await self.gate.enter()
             attempts += 1
@@ -106,6 +107,10 @@ class Deliverer:
                 raise
             self.credentials.observe(answered)
             outcome = self._judged(command, answered)
+            if isinstance(outcome, Failed) and outcome.status == FORBIDDEN:
+                if forbidden_at is not None and self.credentials.accepted > forbidden_at:
+                    outcome = self.credentials.forbidden_here(outcome)
+                forbidden_at = self.credentials.accepted
             if isinstance(outcome, Applied):
                 self.gate.success()
                 self._check_ids(command, outcome)

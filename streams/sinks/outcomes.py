@@ -27,6 +27,8 @@ FailureKind = Literal["transient", "permanent", "conflict"]
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
 #: The target refuses the credentials Isthmus sends (the route's auth): retried like an outage.
 CREDENTIAL_STATUSES = frozenset({401, 403})
+#: A 403 may also forbid one record while the credentials work for others (see ``CredentialRefusals.forbidden_here``).
+FORBIDDEN = 403
 CONFLICT_STATUSES = frozenset({409, 412})
 RETRY_AFTER_STATUSES = frozenset({429, 503})
 

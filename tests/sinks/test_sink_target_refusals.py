@@ -160,3 +160,49 @@ def test_a_throttle_or_an_outage_does_not_end_a_credential_refusal(
         refusals.observe(Failed(kind="permanent", status=404, reason="no client"))
     assert not refusals.refusing
     assert [r.levelname for r in caplog.records] == ["ERROR", "WARNING"]
+
+
+class ForbiddingHub(FakeClientHub):
+    """The token works, but client AC000009 is forbidden to it (403), as an API forbids one record."""
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("AC000009"):
+            self.calls.append(f"{request.method} {request.url.path}")
+            return httpx.Response(403, json={"message": "not your client"})
+        return super().handler(request)
+
+
+def test_a_403_to_one_record_while_others_are_applied_is_dead_lettered_not_an_outage(tmp_path: Path) -> None:
+    config, hub = target(tmp_path), ForbiddingHub(token="t0ken")
+
+    async def run() -> list[Delivered]:
+        adapter = HttpAdapter(config, base_url="http://hub.test", timeout_s=5, max_connections=2,
+                              env={"CLIENTHUB_TOKEN": "t0ken"}, transport=httpx.MockTransport(hub.handler))
+        deliverer = Deliverer(adapter=adapter, gate=TargetGate(CircuitBreaker(threshold=5, reset_s=0.01)),
+                              config=config, rng=random.Random(1),
+                              policy=RetryPolicy(backoff=Backoff(base=0.01, maximum=0.02, jitter=0)))
+        try:
+            return list(await asyncio.gather(deliverer.deliver(client("AC000009")),
+                                             deliverer.deliver(client("AC000002"))))
+        finally:
+            await adapter.close()
+
+    forbidden, applied = asyncio.run(run())
+    assert isinstance(applied.outcome, Applied)
+    assert isinstance(forbidden.outcome, Failed) and forbidden.outcome.kind == "permanent"
+    assert forbidden.attempts == 2, "one try more, after the target accepted another call"
+    assert forbidden.outcome.reason.startswith('CLIENTHUB answered 403 to PUT /v2/clients/AC000009: {"message":'
+                                               '"not your client"}; CLIENTHUB accepted Isthmus\'s credentials')
+    assert "grant the permission in CLIENTHUB, then replay the dead letter" in forbidden.outcome.reason
+
+
+def test_a_403_to_every_call_stays_a_refusal_of_the_credentials(tmp_path: Path) -> None:
+    hub = ForbiddingHub(token="t0ken")
+
+    def opened_after_three(fake: FakeClientHub) -> None:
+        if len(fake.calls) == 3:
+            fake.handler = FakeClientHub.handler.__get__(fake)  # type: ignore[method-assign]
+
+    (delivered,), deliverer = deliver(target(tmp_path), hub, client("AC000009"), on_call=opened_after_three)
+    assert isinstance(delivered.outcome, Applied) and delivered.attempts == 4
+    assert deliverer.credentials.outages == 1
