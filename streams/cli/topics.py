@@ -82,8 +82,12 @@ def _register_dlq(commands: Any) -> None:
         parser.set_defaults(run=run)
         return parser
 
-    parser = add("list", run_list, "one line per dead letter: offset, time, stage, reason, entity")
+    parser = add("list", run_list, "one line per dead letter: offset, time, stage, entity, whether it was replayed, "
+                 "reason")
     parser.add_argument("--stage", help="only this stage, e.g. sink.erp")
+    parser.add_argument("--pending", action="store_true",
+                        help="only the dead letters still to deal with: never replayed, or whose last replay failed "
+                             "again")
 
     parser = add("show", run_show, "everything about one dead letter, its original value decoded when possible")
     parser.add_argument("address", metavar="OFFSET", help="OFFSET, or PARTITION:OFFSET")
@@ -144,21 +148,32 @@ def _shortened(reason: str, width: int = 120) -> str:
 def run_list(args: argparse.Namespace) -> int:
     store = SchemaStore.from_directory()
     catalog = PiiCatalog.load(store.schemas)
-    entries = [e for e in _entries(args, store) if args.stage is None or e.stage == args.stage]
+    entries = [e for e in _entries(args, store) if (args.stage is None or e.stage == args.stage)
+               and (not args.pending or e.pending)]
     rows = [{"partition": e.partition, "offset": e.offset, "time": _time(e.timestamp_ms), "stage": e.stage,
              "error_type": e.letter["error_type"], "reason": e.reason, "entity": _entity(e, store, catalog),
-             "original": f"{e.letter['topic']}[{e.letter['partition']}]@{e.letter['offset']}"} for e in entries]
+             "original": f"{e.letter['topic']}[{e.letter['partition']}]@{e.letter['offset']}",
+             "status": _status(e), "replays": [str(m) for m in e.replays]} for e in entries]
     if args.json:
         print(json.dumps({"topic": args.topic, "dead_letters": rows}, indent=2, ensure_ascii=False))
         return 0
     if not rows:
-        print(f"{args.topic}: no dead letters" + (f" of stage {args.stage}" if args.stage else ""), file=sys.stderr)
+        print(f"{args.topic}: no {'pending ' if args.pending else ''}dead letters"
+              + (f" of stage {args.stage}" if args.stage else ""), file=sys.stderr)
         return 0
     for row in rows:
         reason = _shortened(row["reason"])
         print(f"{row['partition']}:{row['offset']:<6} {row['time']}  {row['stage']:<10} {row['entity']:<16} "
-              f"{reason}")
+              f"{row['status']:<12} {reason}")
     return 0
+
+
+def _status(entry: dlq.DeadLetterEntry) -> str:
+    """``pending`` (never replayed), ``replayed`` (as stored or re-derived, and not failed again since), or
+    ``failed again`` (its last replay is a dead letter of its own)."""
+    if not entry.replays:
+        return "pending"
+    return "replayed" if entry.replays[-1].settled else "failed again"
 
 
 def _jsonable(value: Any) -> Any:
@@ -186,7 +201,8 @@ def describe(entry: dlq.DeadLetterEntry, store: SchemaStore, *, show_pii: bool,
     letter["key"] = _letter_key(entry, None if show_pii else catalog)
     command = entry.command(store)
     document: dict[str, Any] = {"partition": entry.partition, "offset": entry.offset,
-                                "time": _time(entry.timestamp_ms)}
+                                "time": _time(entry.timestamp_ms), "status": _status(entry),
+                                "replays": [str(m) for m in entry.replays]}
     original_value = letter.pop("value", None)
     if command is not None:
         if not show_pii:
@@ -219,6 +235,9 @@ def run_show(args: argparse.Namespace) -> int:
     print(f"dead letter {entry.address()} of {args.topic} at {document['time']}")
     for name in ("stage", "error_type", "reason", "attempts", "worker", "failed_at"):
         print(f"  {name}: {letter.get(name)}")
+    print(f"  status: {document['status']}")
+    for replayed in document["replays"]:
+        print(f"  replay: {replayed}")
     print(f"  original: {letter['topic']}[{letter['partition']}]@{letter['offset']} at {letter.get('timestamp')}")
     print(f"  key: {key_label(letter.get('key'))}")
     for header in letter.get("headers", []):

@@ -8,10 +8,17 @@ once. A replayed record that fails again is dead-lettered again, its reason sayi
 That is the replay *as stored*. For a command an entity flow derived, ``isthmus topics dlq replay`` asks that flow
 instead to derive it again from its current state (:mod:`streams.kafka.rederive`, answered by
 :mod:`streams.flows.customers.rederive`): the stored command is what the source said when it was sent.
+
+Either way the dead-letter topic keeps a record of it beside the dead letter (the request, or a
+``DeadLetterReplay`` note for a replay as stored), and a replay that fails again is a dead letter naming the one it
+replayed (its ``isthmus.replay`` header): reading the topic, each dead letter carries its replays
+(:class:`ReplayMark`), so ``dlq list`` tells the ones still to be dealt with from those replayed.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,13 +31,37 @@ from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.exceptions import CodecError
 from streams.config.kafka import KafkaAddress, client_kwargs, kafka_settings, producer_kwargs
 from streams.kafka import names
-from streams.kafka.deadletters import replayed_headers
+from streams.kafka.deadletters import REPLAY_HEADER, replayed_headers
 from streams.kafka.rederive import REDERIVE_TYPE, RederiveRequest
 from streams.kafka.topics import unreachable
 from streams.sinks.exceptions import DeadLetterNotFound, DeadLetterUnreadable
 from streams.sinks.records import COMMAND, DEAD_LETTER
 
 READ_TIMEOUT_MS = 1000
+#: The note a replay as stored leaves on the dead-letter topic (schemas/dead_letter_replay.avsc).
+REPLAY_NOTE = "isthmus.canonical.DeadLetterReplay"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplayMark:
+    """One replay of a dead letter as the dead-letter topic records it: ``way`` ``as_stored`` (``where``: the
+    record it wrote), ``rederive`` (``where``: the flow asked) or ``failed_again`` (``where``: the new dead
+    letter's address)."""
+
+    way: str
+    where: str
+    at: datetime | None = None
+
+    @property
+    def settled(self) -> bool:
+        """Whether this replay, as far as the topic says, dealt with the dead letter (it did not fail again)."""
+        return self.way != "failed_again"
+
+    def __str__(self) -> str:
+        when = f" {self.at.strftime('%Y-%m-%dT%H:%M:%SZ')}" if self.at is not None else ""
+        what = {"as_stored": f"replayed as stored to {self.where}", "rederive": f"re-derived by {self.where}",
+                "failed_again": f"failed again: {self.where}"}.get(self.way, self.way)
+        return what + when
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,6 +74,24 @@ class DeadLetterEntry:
     letter: dict[str, Any]
     #: The record's value as read (a re-derive request carries it to the flow); empty: encoded from ``letter``.
     raw: bytes = b""
+    #: Its replays, oldest first, as far as the records read with it say (:func:`read_dead_letters`).
+    replays: tuple[ReplayMark, ...] = ()
+
+    @property
+    def pending(self) -> bool:
+        """Never replayed, or its last replay failed again."""
+        return not self.replays or not self.replays[-1].settled
+
+    def replay_of(self) -> tuple[int, int] | None:
+        """The dead letter this one's record replayed (partition, offset): it failed again; None otherwise."""
+        for header in self.letter.get("headers") or ():
+            if header.get("key") == REPLAY_HEADER and header.get("value"):
+                try:
+                    info = json.loads(bytes(header["value"]))
+                    return int(info["dlq_partition"]), int(info["dlq_offset"])
+                except (ValueError, KeyError, TypeError):
+                    return None
+        return None
 
     @property
     def stage(self) -> str:
@@ -161,6 +210,7 @@ async def read_dead_letters_since(bootstrap_servers: KafkaAddress, topic: str, s
             else:
                 consumer.seek(tp, position)
         entries: list[DeadLetterEntry] = []
+        marks: list[tuple[tuple[int, int], ReplayMark]] = []
         remaining = {tp for tp in tps if await consumer.position(tp) < ends[tp]}
         while remaining:
             batches = await consumer.getmany(*remaining, timeout_ms=READ_TIMEOUT_MS)
@@ -174,14 +224,56 @@ async def read_dead_letters_since(bootstrap_servers: KafkaAddress, topic: str, s
                             entries.append(_decode(store, tp.partition, record.offset, record.timestamp,
                                                    record.value))
                         except DeadLetterUnreadable:
-                            continue
+                            mark = _replay_mark(store, topic, record.value)
+                            if mark is not None:
+                                marks.append(mark)
                 if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
-        return DeadLettersRead(entries=sorted(entries, key=lambda e: (e.partition, e.offset)),
-                               ends={tp.partition: ends[tp] for tp in tps}, from_start=from_start)
+        return DeadLettersRead(entries=_with_replays(entries, marks), ends={tp.partition: ends[tp] for tp in tps},
+                               from_start=from_start)
     finally:
         if reader is None:
             await consumer.stop()
+
+
+def _replay_mark(store: SchemaStore, topic: str, value: bytes | None) -> tuple[tuple[int, int], ReplayMark] | None:
+    """The dead letter a record of the topic that is no dead letter says was replayed, and how; None for any
+    other record."""
+    if value is None:
+        return None
+    try:
+        decoded = store.decode(value)
+    except CodecError:
+        return None
+    body = decoded.value
+    if decoded.schema == REDERIVE_TYPE:
+        request = RederiveRequest.from_avro(body)
+        if request.dlq_topic in ("", topic):
+            return (request.dlq_partition, request.dlq_offset), ReplayMark(way="rederive", where=request.flow,
+                                                                           at=request.requested_at)
+    elif decoded.schema == REPLAY_NOTE and body.get("dlq_topic") in ("", topic):
+        return (int(body["dlq_partition"]), int(body["dlq_offset"])), ReplayMark(
+            way="as_stored", where=str(body.get("replayed_to") or "?"), at=body.get("replayed_at"))
+    return None
+
+
+def _with_replays(entries: list[DeadLetterEntry],
+                  marks: list[tuple[tuple[int, int], ReplayMark]]) -> list[DeadLetterEntry]:
+    """``entries`` in address order, each with the replays ``marks`` and the later dead letters record of it."""
+    found: dict[tuple[int, int], list[ReplayMark]] = {}
+    for address, mark in marks:
+        found.setdefault(address, []).append(mark)
+    for entry in entries:
+        replayed = entry.replay_of()
+        if replayed is not None:
+            found.setdefault(replayed, []).append(ReplayMark(
+                way="failed_again", where=entry.address(),
+                at=datetime.fromtimestamp(entry.timestamp_ms / 1000, UTC)))
+    never = datetime.min.replace(tzinfo=UTC)
+    return sorted((dataclasses.replace(e, replays=tuple(sorted(found[(e.partition, e.offset)],
+                                                               key=lambda m: m.at or never)))
+                   if (e.partition, e.offset) in found else e for e in entries),
+                  key=lambda e: (e.partition, e.offset))
 
 
 def parse_address(text: str) -> tuple[int, int]:
@@ -239,6 +331,12 @@ async def replay(bootstrap_servers: KafkaAddress, topic: str, entries: Sequence[
                 meta = await producer.send_and_wait(letter["topic"], letter.get("value"), key=key,
                                                     partition=letter["partition"] if key is None else None,
                                                     headers=replay_headers(entry, topic))
+                if store is not None:  # the note beside the dead letter, so a list tells it replayed
+                    note = {"dlq_topic": topic, "dlq_partition": entry.partition, "dlq_offset": entry.offset,
+                            "replayed_to": f"{meta.topic}[{meta.partition}]@{meta.offset}",
+                            "replayed_at": datetime.now(UTC)}
+                    await producer.send_and_wait(topic, store.encode(REPLAY_NOTE, note), key=key,
+                                                 partition=entry.partition if key is None else None)
             done.append(Replayed(entry=entry, topic=meta.topic, partition=meta.partition, offset=meta.offset,
                                  flow=flow))
     finally:

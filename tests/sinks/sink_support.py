@@ -133,14 +133,17 @@ class Read:
 
 
 def read_all(stack: RunningStack, topic: str, schema: str | None) -> list[Read]:
-    """Every committed record of a topic up to its current end, decoded with ``schema`` when given (none while
-    the topic does not exist)."""
+    """Every committed record of a topic up to its current end (none while the topic does not exist); with
+    ``schema``, only the records written with it, decoded (the dead-letter topic also holds replays' requests
+    and notes)."""
     bootstrap = stack.settings.bootstrap_servers
     if not partition_counts(bootstrap, [topic])[topic]:
         return []
+    wanted = STORE.current(schema).name if schema else None
     return [Read(partition=r.partition, offset=r.offset, key=r.key, headers=r.headers,
                  value=dict(STORE.decode(r.value, schema).value) if schema and r.value is not None else None)
-            for r in records_to_end(bootstrap, [topic])]
+            for r in records_to_end(bootstrap, [topic])
+            if wanted is None or r.value is None or STORE.decode(r.value).schema == wanted]
 
 
 def results_for(stack: RunningStack, topic: str, command_ids: set[str]) -> list[dict[str, Any]]:

@@ -9,7 +9,15 @@ import pytest
 
 from streams.cli.topics import MASK, describe, mask
 from streams.codecs.avro.single_object import SchemaStore
-from streams.sinks.dlq import DeadLetterEntry, parse_address, pick, replay_headers
+from streams.sinks.dlq import (
+    REPLAY_NOTE,
+    DeadLetterEntry,
+    _replay_mark,
+    _with_replays,
+    parse_address,
+    pick,
+    replay_headers,
+)
 from streams.sinks.exceptions import DeadLetterNotFound
 from streams.sinks.records import Original, dead_letter_value, replay_note, response_json
 from streams.sinks.topics import REPLAY_HEADER
@@ -103,3 +111,22 @@ def test_dlq_list_cuts_a_long_reason_in_its_middle_keeping_the_targets_words() -
     assert " … " in short
     assert short.endswith("with an error: Feld 'name' ist zu lang (60 Zeichen, höchstens 40 erlaubt)")
     assert _shortened("ERP answered 422 to POST /orders: no product") == "ERP answered 422 to POST /orders: no product"
+
+
+def test_a_dead_letter_carries_its_replays_and_a_failed_one_leaves_it_pending() -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    note = STORE.encode(REPLAY_NOTE, {"dlq_topic": "isthmus.dlq", "dlq_partition": 0, "dlq_offset": 7,
+                                      "replayed_to": "isthmus.commands.erp[2]@41", "replayed_at": at})
+    mark = _replay_mark(STORE, "isthmus.dlq", note)
+    assert mark is not None and mark[0] == (0, 7) and str(mark[1]) == (
+        "replayed as stored to isthmus.commands.erp[2]@41 2026-01-01T00:00:00Z")
+    assert _replay_mark(STORE, "another.dlq", note) is None, "a note of another dead-letter topic"
+    first = entry()
+    (replayed,) = _with_replays([first], [mark])
+    assert replayed.replays == (mark[1],) and not replayed.pending
+    replay = json.dumps({"dlq_topic": "isthmus.dlq", "dlq_partition": 0, "dlq_offset": 7}).encode()
+    again = DeadLetterEntry(partition=0, offset=9, timestamp_ms=1_800_000_000_000,
+                            letter={**first.letter, "headers": [{"key": REPLAY_HEADER, "value": replay}]})
+    failed, second = _with_replays([again, first], [mark])
+    assert [m.way for m in failed.replays] == ["as_stored", "failed_again"] and failed.pending
+    assert failed.replays[1].where == "0:9" and second.pending and second.replays == ()
