@@ -173,9 +173,10 @@ class Command:
 
     def __post_init__(self) -> None:
         for name in ("entity_type", "payload_type"):
-            if not getattr(self, name).startswith(_NAMESPACE):
-                raise ValueError(f"Command.{name} {getattr(self, name)!r} must be a full canonical name, "
-                                 f"e.g. {_NAMESPACE}Account")
+            namespace, _, short = getattr(self, name).rpartition(".")
+            if not namespace or not short:  # a record of one's own (ISTHMUS_SCHEMAS_DIR) has a namespace of its own
+                raise ValueError(f"Command.{name} {getattr(self, name)!r} must be a full canonical name (namespace "
+                                 f"and name), e.g. {_NAMESPACE}Account")
         system_name(self.target)
 
     @property

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from streams.codecs.avro.schemas import SchemaSet, load_schemas
+from streams.codecs.avro.schemas import NAME_A_RECORD, SchemaSet, load_schemas
 from streams.codecs.exceptions import UnknownSchema
 from streams.config.paths import DATA_ROOT
 from streams.config_files import located_yaml
@@ -358,7 +358,7 @@ def _source_columns(file: _File, node: Node, where: str, system: str | None, tab
         try:
             definition = schemas.definition(str(record_node.value))
         except UnknownSchema as exc:
-            file.add(record_node.line, f"{where}.record", exc.reason, "name a record of schemas/")
+            file.add(record_node.line, f"{where}.record", exc.reason, NAME_A_RECORD)
             return None
         named = dict(schemas.named)
         return _Columns({f["name"]: from_avro(f["type"], named) for f in definition["fields"]},
@@ -429,7 +429,7 @@ def _load(path: Path, schemas: SchemaSet, tables: Tables,
         target = schemas.resolve(str(target_node.value))
         definition = schemas.definition(target)
     except UnknownSchema as exc:
-        file.add(target_node.line, "target", exc.reason, "name a record of schemas/")
+        file.add(target_node.line, "target", exc.reason, NAME_A_RECORD)
         return None, file.problems
     if definition.get("type") != "record":
         file.add(target_node.line, "target", f"{target} is not a record", "map to a record type")
@@ -558,7 +558,7 @@ def _parent(file: _File, node: Node | None, schemas: SchemaSet, target: str) -> 
         record = schemas.resolve(str(values["record"]))
         definition = schemas.definition(record)
     except UnknownSchema as exc:
-        file.add(node.line, "parent.record", exc.reason, "name a record of schemas/")
+        file.add(node.line, "parent.record", exc.reason, NAME_A_RECORD)
         return None
     fields = {f["name"]: f for f in definition["fields"]}
     list_field = fields.get(values["field"])

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from streams.codecs.avro.schemas import SchemaSet, load_schemas
+from streams.codecs.avro.schemas import NAME_A_RECORD, SchemaSet, load_schemas
 from streams.codecs.exceptions import UnknownSchema
 from streams.config_files import located_yaml
 from streams.config_files.located_yaml import Node
@@ -152,10 +152,10 @@ class _TablesFile:
             full = self.schemas.resolve(record.value, top_level=True)
             definition = self.schemas.definition(full)
         except UnknownSchema as exc:
-            self.add(record.line, f"{name}.record", str(exc), "name a record of schemas/")
+            self.add(record.line, f"{name}.record", str(exc), NAME_A_RECORD)
             return None, None
         if definition.get("type") != "record":
-            self.add(record.line, f"{name}.record", f"{full} is not a record", "name a record of schemas/")
+            self.add(record.line, f"{name}.record", f"{full} is not a record", NAME_A_RECORD)
             return None, None
         return full, frozenset(f["name"] for f in definition["fields"])
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from streams.flows.commands import _ID_NAMESPACE, _json_default, command_uuid, payload_json
+from streams.flows.commands import _ID_NAMESPACE, Cause, Command, _json_default, command_uuid, payload_json
 
 pytestmark = pytest.mark.unit
 
@@ -63,3 +63,15 @@ def test_a_value_neither_writes_is_refused() -> None:
 @pytest.mark.parametrize("key", ["erp.Account.create.0123abcd", "", "crm.Customer.update.ü中", "x" * 500])
 def test_command_uuid_is_uuid5(key: str) -> None:
     assert command_uuid(key) == str(uuid.uuid5(_ID_NAMESPACE, key))
+
+
+def test_a_command_names_a_record_of_any_namespace_but_always_a_full_name() -> None:
+    """A record of one's own (ISTHMUS_SCHEMAS_DIR) has a namespace of its own; a bare name is refused."""
+    cause = Cause(system="crm", connector="crm", database="crm", table="customers", row_key="id=1",
+                  commit_time=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    own = Command(target="erp", operation="create", entity_type="club.canonical.Mitglied", entity_key="M-1",
+                  payload_type="club.canonical.MitgliedAccount", payload={}, cause=cause)
+    assert own.kind == "MitgliedAccount.create"
+    with pytest.raises(ValueError, match=r"Command.entity_type 'Mitglied' must be a full canonical name"):
+        Command(target="erp", operation="create", entity_type="Mitglied", entity_key="M-1",
+                payload_type="club.canonical.MitgliedAccount", payload={}, cause=cause)

@@ -26,6 +26,8 @@ from streams.config.paths import DATA_ROOT
 SCHEMA_DIR = DATA_ROOT / "schemas"
 #: Environment variable naming a folder of your own schemas, read beside the built-in ones (``dirs.schemas_dir``).
 SCHEMAS_DIR_ENV = "ISTHMUS_SCHEMAS_DIR"
+#: The fix of a record name no schema has.
+NAME_A_RECORD = f"name a record of schemas/, or of your own schemas folder ({SCHEMAS_DIR_ENV})"
 HISTORY_DIR_NAME = "history"
 PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
 NAMED_KINDS = frozenset({"record", "error", "enum", "fixed"})

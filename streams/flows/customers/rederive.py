@@ -46,7 +46,7 @@ from streams.flows.customers.exceptions import CustomerFlowError
 from streams.flows.customers.mirror import MISSING
 from streams.flows.customers.refused import SINK_STAGE
 from streams.flows.customers.state import CustomerState
-from streams.flows.customers.sync import carried_ids, command_payload, decide, link_record
+from streams.flows.customers.sync import carried_ids, command_payload, decide, link_record, payload_changes
 from streams.flows.customers.unechoed import settle_unechoed
 from streams.flows.engine.api import Incoming
 from streams.flows.engine.objects import ObjectView
@@ -205,9 +205,11 @@ def _resend(state: CustomerState, role: SystemRole, cause: Cause, *, context: Co
         command("update", config.link.target, link_record(state), alone)
     record_type = (role.payload or config.record).target
     if updated:
-        command("update", record_type, command_payload(state, role, context, named), carried + updated)
+        command("update", record_type, command_payload(state, role, context, named),
+                payload_changes(role, carried + updated))
     if inactive and active is not None and on_inactive != "ignore":
-        command(on_inactive, record_type, command_payload(state, role, context, named), (active,))
+        command(on_inactive, record_type, command_payload(state, role, context, named),
+                payload_changes(role, (active,)))
     for name in (*ids, *fields):
         if not (inactive and name == active and on_inactive == "ignore"):
             mirror.command_again(name, state.value(name))

@@ -139,6 +139,41 @@ def command_payload(state: CustomerState, role: SystemRole, context: Context,
     return {**payload, config.key: state.customer_number}
 
 
+def payload_changes(role: SystemRole, changed: tuple[str, ...]) -> tuple[str, ...]:
+    """The fields of ``role``'s payload that ``changed`` record fields feed: the names a command's
+    ``changed_fields`` carry, since a route's ``only_changed`` and ``writes`` name the payload's fields (a record's
+    ``beitrag`` sent as the account's ``credit_limit``). Without a payload mapping they are the record's own."""
+    if role.payload is None or not changed:
+        return changed
+    feeds = _feeds(role.payload)
+    names: dict[str, None] = {}
+    for field in changed:
+        for name in feeds.get(field, (field,)):
+            names[name] = None
+    return tuple(names)
+
+
+_FEEDS: dict[int, tuple[RecordMapping, dict[str, tuple[str, ...]]]] = {}
+
+
+def _feeds(mapping: RecordMapping) -> dict[str, tuple[str, ...]]:
+    """Record field -> the payload fields a payload mapping fills from it (by its ``record:`` source's bindings),
+    worked out once per mapping. A record field no binding reads maps to itself."""
+    found = _FEEDS.get(id(mapping))
+    if found is not None and found[0] is mapping:
+        return found[1]
+    feeds: dict[str, list[str]] = {}
+    for source in mapping.sources:
+        if source.record is None:
+            continue
+        for name, binding in source.bindings.items():
+            for read in binding.reads:
+                feeds.setdefault(read, []).append(name)
+    result = {field: tuple(dict.fromkeys(names)) for field, names in feeds.items()}
+    _FEEDS[id(mapping)] = (mapping, result)
+    return result
+
+
 def link_record(state: CustomerState) -> dict[str, Any]:
     """The link record as a system that stores it gets it: each field the record has from the record, the
     others (such as ``linked_at``) from the link."""
@@ -209,10 +244,12 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
                 command(name, "update", config.link, link_record(state), (field,))
             mirror.command(field, state.value(field))
         if updated:
-            command(name, "update", role.payload, command_payload(state, role, context, named), carried + updated)
+            command(name, "update", role.payload, command_payload(state, role, context, named),
+                    payload_changes(role, carried + updated))
         on_inactive = role.on_inactive or config.on_inactive
         if inactive and active is not None and on_inactive != "ignore":
-            command(name, on_inactive, role.payload, command_payload(state, role, context, named), (active,))
+            command(name, on_inactive, role.payload, command_payload(state, role, context, named),
+                    payload_changes(role, (active,)))
         for field in changed:
             if not (inactive and field == active and on_inactive == "ignore"):
                 mirror.command(field, state.value(field))

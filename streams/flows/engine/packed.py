@@ -3,13 +3,16 @@
 ``values.to_store`` walks every value in Python to tag decimals and times before the store encodes the JSON;
 here orjson walks the value in C and calls back only for the values JSON cannot hold: a decimal becomes
 ``{"$d": "12.50"}``, a UTC time ``{"$t": <microseconds since the epoch>}`` (any other time ``{"$T": <ISO
-text>}``, its offset kept), a date ``{"$D": <proleptic ordinal>}``. :func:`unpack` restores them, so a value
-read back compares equal to the one written. The bytes begin with a layout byte (``\\x00`` and a version) that no
-JSON text begins with, so a store can tell them from the JSON objects it held before (:func:`is_packed`).
+text>}``, its offset kept), a date ``{"$D": <proleptic ordinal>}``, bytes ``{"$b": <base64>}``, a time of day
+``{"$h": <ISO text>}``, a duration ``{"$i": <microseconds>}`` (a remembered row holds every column a table
+has). :func:`unpack` restores them, so a value read back compares equal to the one written. The bytes begin
+with a layout byte (``\\x00`` and a version) that no JSON text begins with, so a store can tell them from the JSON
+objects it held before (:func:`is_packed`).
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 from collections.abc import Mapping
@@ -36,6 +39,12 @@ def _special(value: Any) -> Any:
         return {"$T": value.isoformat()}
     if isinstance(value, dt.date):
         return {"$D": value.toordinal()}
+    if isinstance(value, (bytes, bytearray, memoryview)):  # a bytea or BLOB column of a remembered row
+        return {"$b": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, dt.time):
+        return {"$h": value.isoformat()}
+    if isinstance(value, dt.timedelta):  # an interval column
+        return {"$i": value // _ONE_US}
     if isinstance(value, Mapping):  # a decoded struct (a read-only view): its items, as a dict
         return dict(value)
     raise TypeError(f"a {type(value).__name__} cannot be kept in a state store: {value!r}")
@@ -104,6 +113,12 @@ def restore(value: Any) -> Any:
                 return dt.date.fromordinal(inner)
             if tag == "$T":
                 return dt.datetime.fromisoformat(inner)
+            if tag == "$b":
+                return base64.b64decode(inner)
+            if tag == "$h":
+                return dt.time.fromisoformat(inner)
+            if tag == "$i":
+                return dt.timedelta(microseconds=inner)
         for key, item in value.items():
             if type(item) in _NESTED:
                 value[key] = restore(item)  # the same keys: a dict may be changed while its items are read
