@@ -24,6 +24,8 @@ _SQL: dict[str, str] = {
     "DATETIME": "local_timestamp", "TIMESTAMP WITHOUT TIME ZONE": "local_timestamp",
     "DATE": "date", "TIME": "time", "TIME WITHOUT TIME ZONE": "time",
     "JSON": "any", "JSONB": "any", "BYTEA": "bytes", "BLOB": "bytes",
+    # A PostgreSQL array (information_schema spells every one ARRAY): it fills an Avro array, never a text.
+    "ARRAY": "array",
 }
 
 
@@ -158,7 +160,7 @@ def fits(source: Kind, target: Kind) -> tuple[str, str] | None:
     if source.base != target.base:
         hint = "add `bool`" if target.base == "bool" and source.base == "int" else (
             "map it with a transform or a computed field")
-        return (f"a {source} value cannot fill a {target} field", hint)
+        return (f"{_a(str(source))} value cannot fill {_a(str(target))} field", hint)
     if target.symbols is not None and source.symbols is not None and not source.symbols <= target.symbols:
         extra = ", ".join(sorted(source.symbols - target.symbols))
         return (f"the source may hold {extra}, which {target.record or 'the field'} does not allow",
@@ -166,6 +168,10 @@ def fits(source: Kind, target: Kind) -> tuple[str, str] | None:
     if target.record and source.record and target.record != source.record and target.base == "record":
         return (f"a {source.record} record cannot fill a {target.record} field", "map its fields one by one")
     return None
+
+
+def _a(word: str) -> str:
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
 
 
 _UNBOUNDED = " with any number of digits and decimals (a NUMERIC column declared without precision and scale)"

@@ -7,7 +7,7 @@ import pytest
 
 from streams.catalog import Column
 from streams.catalog.checks import enum_values, mysql_in_list, postgres_in_list
-from streams.mapping.kinds import ANY_SCALE, from_column
+from streams.mapping.kinds import ANY_SCALE, Kind, fits, from_column
 
 
 def test_postgres_check_in_lists() -> None:
@@ -38,6 +38,7 @@ def test_mysql_check_in_lists_and_enum_values() -> None:
     (Column(name="c", sql_type="NUMERIC"), "postgresql", "decimal", ANY_SCALE),  # any number of decimals
     (Column(name="c", sql_type="DECIMAL"), "mariadb", "decimal", 0),  # DECIMAL(10,0)
     (Column(name="c", sql_type="CHARACTER VARYING", args=("64",)), "postgresql", "string", None),
+    (Column(name="c", sql_type="ARRAY"), "postgresql", "array", None),  # text[], int[], ...: never a text
 ])
 def test_kinds_of_catalog_types(column: Column, engine: str, base: str, scale: int | None) -> None:
     kind = from_column(column, engine)
@@ -47,3 +48,10 @@ def test_kinds_of_catalog_types(column: Column, engine: str, base: str, scale: i
 def test_allowed_values_and_nullability_reach_the_kind() -> None:
     kind = from_column(Column(name="s", sql_type="ENUM", nullable=False, allowed=("open", "paid")), "mariadb")
     assert kind.symbols == frozenset({"open", "paid"}) and not kind.nullable
+
+
+def test_an_array_column_fills_an_array_field_and_no_text_field() -> None:
+    tags = from_column(Column(name="tags", sql_type="ARRAY", nullable=False), "postgresql")
+    assert fits(tags, Kind("array", nullable=False)) is None
+    problem = fits(tags, Kind("string", nullable=False))
+    assert problem is not None and problem[0] == "an array value cannot fill a string field"
