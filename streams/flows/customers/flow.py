@@ -183,9 +183,11 @@ class _Change:
     system: str
     record: Incoming
     cause: Cause
+    #: The local times its mapping found repeated or skipped by a DST change (``LocalTimeNote.as_json``).
+    local_times: tuple[Mapping[str, str], ...] = ()
 
     def lineage(self, version: str) -> Lineage:
-        return Lineage.of(self.event, self.system, self.record, version, cause=self.cause)
+        return Lineage.of(self.event, self.system, self.record, version, self.local_times, cause=self.cause)
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,7 +250,9 @@ class CustomerFlow:
         self._codec = StateCodec(config)
         self.holds = ParkedHolds(flow=self.name, schemas=schemas, stores=(PARKED,))
         self._lookup = _LinkLookup(config)
-        self._mapping_context = dataclasses.replace(self.context, lookup=self._lookup)
+        #: The mapping context of the flow's changes; its notes (the local times a DST change repeated or skipped)
+        #: are cleared for each change and kept with the change's lineage.
+        self._mapping_context = dataclasses.replace(self.context, lookup=self._lookup, notes=[])
 
     def spec(self) -> FlowSpec:
         return FlowSpec(
@@ -492,6 +496,9 @@ class CustomerFlow:
         stores = ctx.stores
         entities = self._entities(ctx)
         context = self._mapping_context
+        notes = context.notes
+        if notes:
+            notes.clear()
         outcome = _Outcome()
         config = self.config
         reads = config.reads[(system, table)]
@@ -529,7 +536,8 @@ class CustomerFlow:
                 fold_xref(state, change, settled_at=settled_at)
                 outcome.released += self._index(stores[INDEX], change)
         cause = Cause.of(event, system, record)
-        last = _Change(event=event, system=system, record=record, cause=cause)
+        last = _Change(event=event, system=system, record=record, cause=cause,
+                       local_times=tuple(note.as_json() for note in notes) if notes else ())
         for key, state in states.items():
             state.touched_by, state.lineage = record, last
             entities.put(key, state)
