@@ -42,7 +42,8 @@ routes:
         method: POST
         path: /accounts/search
         body: {code: account_code, active: {value: true}}
-        take: result.0.id
+        take: result.*.id
+        match: {code: account_code}
     body: {name: name}
     ids: {account_id: result.id, code: result.code}
     answers:
@@ -79,10 +80,11 @@ def test_answer_rules_ids_and_post_lookups_load_as_typed_values(tmp_path: Path) 
     route = config.route("isthmus.canonical.Account", "update")
     assert isinstance(route, HttpRoute)
     assert route.ids == {"account_id": "result.id", "code": "result.code"}
-    assert route.lookups["account_id"].method == "POST" and route.lookups["account_id"].take == "result.0.id"
+    assert route.lookups["account_id"].method == "POST" and route.lookups["account_id"].take == "result.*.id"
     assert route.lookups["account_id"].body is not None and set(route.lookups["account_id"].body) == {"code",
                                                                                                    "active"}
-    assert route.answers is not None and route.answers.line == 16
+    assert route.lookups["account_id"].match == {"code": "account_code"}
+    assert route.answers is not None and route.answers.line == 17
     assert route.answers.error == ErrorRule(
         when=(Condition(path="error"),), message="error.1",
         transient=(Condition(path="error.0", test="one_of", value=("ConcurrencyException", "TimeoutError")),))
@@ -112,14 +114,14 @@ def test_bad_answer_rules_and_lookups_are_refused_with_their_lines(tmp_path: Pat
             .replace("method: POST", "method: GET")
             .replace("ids: {account_id: result.id, code: result.code}", "ids: {account_id: 'result id'}"))
     message = refused(write(tmp_path, text))
-    assert "erp.yaml:18: routes[0].answers.error.when: a condition has one test, got present, equals; fix: split " \
+    assert "erp.yaml:19: routes[0].answers.error.when: a condition has one test, got present, equals; fix: split " \
            "it into a list of conditions" in message
-    assert "erp.yaml:19: routes[0].answers.error.message: 'error[1]' is not a valid message" in message
-    assert "erp.yaml:20: routes[0].answers.error.transient.matches: '(unclosed' is not a regular expression" \
+    assert "erp.yaml:20: routes[0].answers.error.message: 'error[1]' is not a valid message" in message
+    assert "erp.yaml:21: routes[0].answers.error.transient.matches: '(unclosed' is not a regular expression" \
         in message
     assert "erp.yaml:12: routes[0].lookups.account_id.body: a GET sends no body; fix: remove body, or set " \
            "method: POST" in message
-    assert "erp.yaml:15: routes[0].ids.account_id: 'result id' is not a path into the answer" in message
+    assert "erp.yaml:16: routes[0].ids.account_id: 'result id' is not a path into the answer" in message
 
 
 def test_an_error_under_200_is_a_permanent_failure_with_the_targets_message() -> None:
@@ -228,7 +230,7 @@ def test_a_post_lookup_sends_its_body_and_the_answer_ids_are_read_from_deep_in_t
 
     def answer(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/accounts/search":
-            return httpx.Response(200, json={"result": [{"id": 41}], "error": None})
+            return httpx.Response(200, json={"result": [{"id": 41, "code": "AC1"}], "error": None})
         return httpx.Response(200, json={"result": {"id": 41, "code": "AC1"}})
 
     outcome, seen = attempt(config, answer)
@@ -256,4 +258,4 @@ def test_answers_without_a_rule_are_refused_even_after_an_earlier_problem(tmp_pa
     start = text.index("    answers:")
     message = refused(write(tmp_path, text[:start] + "    answers: {}\n"))
     assert "erp.yaml:1: system: 'sap' is not a system" in message
-    assert "erp.yaml:16: routes[0].answers: answers has no rule; fix: add error:" in message
+    assert "erp.yaml:17: routes[0].answers: answers has no rule; fix: add error:" in message

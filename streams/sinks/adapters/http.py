@@ -29,7 +29,7 @@ from streams.sinks.adapters.mapping import (
 )
 from streams.sinks.adapters.parts import oversize, part_key, split, too_big
 from streams.sinks.adapters.pool import pooled_transport
-from streams.sinks.adapters.upsert import upsert
+from streams.sinks.adapters.upsert import FoundIdPathError, found_records, same_value, upsert
 from streams.sinks.answers import judge
 from streams.sinks.backoff import parse_retry_after
 from streams.sinks.config.model import AnswerRules, HttpRoute, IdPaths, LookupSpec, TargetConfig
@@ -262,6 +262,8 @@ class HttpAdapter:
                                          f"{outcome.reason}; "
                                          "create the entity it looks for first, or send "
                                          f"{lookup.name} in the payload"))
+        if lookup.match:
+            return self._matched(command, lookup, f"{lookup.method} {path}", outcome)
         value = get_path(outcome.body, lookup.take)
         if value is MISSING or value is None:
             raise _Refused(Failed(kind="permanent", error_type="LookupFailed", status=outcome.status,
@@ -269,6 +271,45 @@ class HttpAdapter:
                                   reason=f"lookup {lookup.name} ({lookup.method} {path}) answered without "
                                          f"{lookup.take}: "
                                          f"{answer_text(outcome.body, 500)}; check the lookup's take field"))
+        return value
+
+    def _matched(self, command: SinkCommand, lookup: LookupSpec, call: str, outcome: Applied) -> Any:
+        """The value ``take`` reads from the one item of the answer whose every ``match`` field equals the
+        payload's exactly: none is not found, several are ambiguous (never a guess)."""
+        def failed(error_type: str, reason: str) -> _Refused:
+            return _Refused(Failed(kind="permanent", error_type=error_type, status=outcome.status,
+                                   answer=outcome.body, reason=f"lookup {lookup.name} ({call}) {reason}"))
+
+        try:
+            found = found_records(outcome.body, lookup.take)
+        except FoundIdPathError as exc:
+            raise failed("LookupMisread", f"answered what its take does not fit: {exc}; fix the lookup's take in "
+                         f"{self.config.path.name}") from None
+        wanted = {item: get_path(command.payload, name) for item, name in lookup.match.items()}
+        shown = ", ".join(f"{item} {value!r}" for item, value in wanted.items())
+        blind = [f.record for f in found if f.record is None or any(get_path(f.record, item) is MISSING
+                                                                     for item in wanted)]
+        if blind:
+            keys = sorted({str(k) for record in blind if record is not None for k in record})
+            raise failed("LookupUnchecked", f"answered {len(blind)} of {len(found)} records without "
+                         f"{', '.join(wanted)} (they carry {', '.join(keys) or 'nothing'}), so whether they hold "
+                         f"{shown} is unknown; name fields the answer's items carry in the lookup's match in "
+                         f"{self.config.path.name}")
+        exact = [f for f in found if f.record is not None
+                 and all(same_value(get_path(f.record, item), value) for item, value in wanted.items())]
+        others = len(found) - len(exact)
+        aside = f" ({others} other record{'s' if others != 1 else ''} it answered left aside)" if others else ""
+        if not exact:
+            raise failed("LookupNotFound", f"found no record with {shown} exactly{aside}; create it first, or "
+                         f"send {lookup.name} in the payload")
+        if len(exact) > 1:
+            raise failed("LookupAmbiguous", f"found {len(exact)} records with {shown} exactly "
+                         f"({[f.record_id for f in exact]}){aside}; the match must name one record: merge them "
+                         "in the target or match on more fields, then replay the dead letter")
+        value = exact[0].record_id
+        if value is None:
+            raise failed("LookupFailed", f"answered the record with {shown} without {lookup.take}: "
+                         f"{answer_text(exact[0].record, 500)}; check the lookup's take field")
         return value
 
     async def _call(self, method: str, path: str, body: Any, key: str | None,

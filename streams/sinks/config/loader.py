@@ -54,6 +54,10 @@ _HEADER = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 _ENV = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 #: A dotted path into an answer; a leading ``$`` names a field an adapter adds to it (the JSON-RPC ``$id``).
 _DOTTED = re.compile(r"^\$?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+#: A lookup's ``take``: a dotted path into the answer, ``*`` for each item of a list (with ``match``).
+_TAKE = re.compile(r"^[A-Za-z0-9_-]+(\.([A-Za-z0-9_-]+|\*))*$")
+#: A lookup that reads each item of its answer's list exactly, e.g. the ERP's orders by CRM order number.
+LOOKUP_MATCH_EXAMPLE = "take: items.*.order_id, match: {crm_order_number: order_number}"
 
 #: The top keys of every target file; besides them, a file may have the section of its adapter (its name).
 TOP_KEYS = ("system", "adapter", "routes", "limits")
@@ -67,7 +71,7 @@ SQL_KEYS = ("database", "conninfo_env", "keys_table")
 HTTP_ROUTE_KEYS = ("payload_type", "operation", "method", "path", "body", "lookups", "ids", "on_conflict",
                    "refusals", "only_changed", "batch", "external_id", "parts")
 SQL_ROUTE_KEYS = ("payload_type", "operation", "action", "table", "key", "columns", "ids")
-LOOKUP_KEYS = ("method", "path", "body", "take")
+LOOKUP_KEYS = ("method", "path", "body", "take", "match")
 ANSWERS_KEYS = ("error", "success")
 ERROR_RULE_KEYS = ("when", "message", "transient")
 CONDITION_KEYS = ("path", *CONDITION_TESTS)
@@ -543,8 +547,10 @@ class TargetReader:
                 self.problem((*where, "method"), f"{method!r} is not an HTTP method",
                              f"use one of {', '.join(HTTP_METHODS)}")
             path = self.string(body, "path", where, required=True, fix="give the path that finds the value")
-            take = self.string(body, "take", where, required=True, pattern=_DOTTED,
-                               fix="name the answer's field to take, a dotted path: result.0.id")
+            take = self.string(body, "take", where, required=True, pattern=_TAKE,
+                               fix="name the answer's field to take, a dotted path (* for each item of a list, "
+                                   f"with match): account_id, or {LOOKUP_MATCH_EXAMPLE}")
+            match = self.lookup_match(body.get("match"), (*where, "match"), take, shape)
             if path is not None and not path.startswith("/"):
                 self.problem((*where, "path"), f"{path!r} does not start with /", "give a path below the base URL")
             if path is not None and shape is not None:
@@ -556,7 +562,48 @@ class TargetReader:
                 request = self.specs(body["body"], (*where, "body"), shape,
                                      None if shape is None else shape.schema, {})
             if path is not None and take is not None:
-                found[str(name)] = LookupSpec(name=str(name), path=path, take=take, method=method, body=request)
+                found[str(name)] = LookupSpec(name=str(name), path=path, take=take, method=method, body=request,
+                                              match=match)
+        return found
+
+    def lookup_match(self, raw: Any, key: Key, take: str | None,
+                     shape: PayloadShape | None) -> dict[str, str]:
+        """A lookup's ``match`` ({answer item's field: payload field}), checked with its ``take``: a take that
+        reads a list (``items.0.uid``, ``items.*.uid``) needs one, since a search can answer other records than
+        the one meant (a filter matching by substring answered joann@ for ann@), and the first is then a guess.
+        A problem is reported, and the lookup kept, so that the route's references to it are not refused too."""
+        parts = [] if take is None else take.split(".")
+        if raw is None:
+            if take is not None and ("*" in parts or any(p.isdigit() for p in parts)):
+                each = ".".join("*" if p.isdigit() else p for p in parts)
+                self.problem((*key[:-1], "take"), f"take {take} reads an item of a list the answer holds, and "
+                             "the lookup names no match, so the first record answered would be taken whatever "
+                             "it is (a search matching loosely answers others too)",
+                             f"read each item and name the item's fields that must equal the payload's: take: "
+                             f"{each}, match: {{<item field>: <payload field>}} (e.g. {LOOKUP_MATCH_EXAMPLE})")
+            return {}
+        if not isinstance(raw, dict) or not raw:
+            self.problem(key, f"match must be a mapping of answer field to payload field, got {_kind(raw)}",
+                         f"write e.g. {LOOKUP_MATCH_EXAMPLE}")
+            return {}
+        found: dict[str, str] = {}
+        for answer_field, payload_field in raw.items():
+            where: Key = (*key, str(answer_field))
+            if not isinstance(answer_field, str) or not _DOTTED.match(answer_field):
+                self.problem(where, f"{answer_field!r} is not a path into an answer item",
+                             "give a dotted path, relative to each item: crm_order_number")
+            elif not isinstance(payload_field, str) or not payload_field.strip():
+                self.problem(where, f"{payload_field!r} is not a payload field",
+                             f"name the payload field {answer_field} must equal: {answer_field}: <payload field>")
+            else:
+                if shape is not None:
+                    self.reference(payload_field, where, shape, None, {}, scalar=True)
+                found[answer_field] = payload_field
+        if take is not None and "*" not in parts:
+            fixed = ".".join("*" if p.isdigit() else p for p in parts)
+            self.problem((*key[:-1], "take"), f"take {take} does not read each item of a list, so match has "
+                         "nothing to compare", f"write take: {fixed}" if fixed != take else
+                         "write the list's items as *: take: items.*.uid")
         return found
 
     def reference(self, name: str, key: Key, shape: PayloadShape, node: Any,

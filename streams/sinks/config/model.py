@@ -49,13 +49,16 @@ FieldSpec = FromField | Constant | EachItem
 @dataclass(frozen=True, kw_only=True)
 class LookupSpec:
     """Fills reference ``name`` when the payload has no value for it: call ``method path`` (with ``body``, built
-    from the payload like a route's), take the answer's field at dotted path ``take``."""
+    from the payload like a route's), take the answer's field at dotted path ``take``. ``match`` (answer item's
+    field -> payload field): ``take`` reads each item of a list (``items.*.uid``) and only the items whose every
+    named field equals the payload's value exactly count; none is "not found", several are ambiguous."""
 
     name: str
     path: str
     take: str
     method: str = "GET"
     body: Mapping[str, FieldSpec] | None = None
+    match: Mapping[str, str] = field(default_factory=dict)
 
 
 #: Answer fields copied into ``CommandResult.assigned_ids``: the id's name -> a dotted path into the answer
