@@ -60,6 +60,8 @@ def run_sink(args: argparse.Namespace) -> int:
         print(f"{config.path}: {config.adapter} target {config.system}; {worker.adapter.describe()}")
         for (payload_type, operation), route in config.routes.items():
             print(f"  {payload_type.rpartition('.')[2]:<22} {operation:<10} -> {route.plan()}")
+        for warning in config.warnings:
+            print(f"warning: {warning}")
         r = worker.resolved
         print(f"consumes {r.command_topic} (group {r.group_id}); results to {r.results_topic}; dead letters to "
               f"{r.dlq_topic}")

@@ -7,10 +7,11 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from streams.sinks.adapters.base import Adapter
+from streams.sinks.adapters.mapping import UnresolvedReference, render_path
 from streams.sinks.answers import judge
 from streams.sinks.backoff import Backoff
 from streams.sinks.config.model import HttpRoute, TargetConfig
@@ -21,6 +22,9 @@ from streams.sinks.records import SinkCommand
 
 log = logging.getLogger("isthmus.sink")
 
+#: The operations of a command about a record the target already has: an external-id upsert that creates for
+#: one of them found no record, so the one it was meant to change (found by a field that changed) gains a twin.
+CHANGING_OPERATIONS = ("update", "deactivate", "cancel")
 #: A 429 comes from a live target asking for less traffic: it holds calls for Retry-After but does not count
 #: toward the circuit breaker, which is for a target that is down (5xx, timeouts, refused connections).
 THROTTLED = 429
@@ -56,6 +60,9 @@ class Deliverer:
         #: Successful answers in which a path of the route's ``ids`` found nothing (see :meth:`_check_ids`).
         self.ids_not_found = 0
         self._ids_warned: set[tuple[str, str]] = set()
+        #: Commands of :data:`CHANGING_OPERATIONS` whose external-id search found nothing and so created a
+        #: record (see :meth:`_check_created`).
+        self.created_by_changes = 0
 
     def _judged(self, command: SinkCommand, outcome: Attempt) -> Attempt:
         """The attempt as the route's ``answers`` rules read its answer (an error under HTTP 200 is an error),
@@ -86,6 +93,29 @@ class Deliverer:
                     route.payload_type.rpartition(".")[2], route.operation, where, paths,
                     applied.call or route.plan(), top_keys(applied.body))
 
+    def _check_created(self, command: SinkCommand, applied: Applied) -> None:
+        """Count and warn of a command that changes a record (an update, a deactivation) whose external-id search
+        found none, so the upsert created one: when the record exists and the search filters by a field the
+        change altered (a new e-mail), it now exists twice."""
+        route = self.config.route(command.payload_type, command.operation)
+        if (not isinstance(route, HttpRoute) or route.external_id is None or applied.refused
+                or command.operation not in CHANGING_OPERATIONS or not isinstance(applied.body, Mapping)
+                or applied.body.get("upsert") != "created"):
+            return
+        self.created_by_changes += 1
+        search = route.external_id.search
+        try:
+            made = f"{search.method} {render_path(search.path, command.payload, {})}"
+        except UnresolvedReference:
+            made = f"{search.method} {search.path}"
+        where = f"{self.config.path.name}:{route.line}" if route.line else self.config.path.name
+        log.warning("sink %s: route %s %s (%s) created a new record for %s: its search %s found none, so if the "
+                    "record it was to %s exists (found by a field that changed), it now exists twice. Make the "
+                    "external_id search filter by %s, which does not change (counted in "
+                    "isthmus_sink_created_by_changes_total)", self.config.system,
+                    route.payload_type.rpartition(".")[2], route.operation, where, command.entity_key, made,
+                    command.operation, route.external_id.field)
+
     def _conflict_retries(self, command: SinkCommand) -> int:
         route = self.config.route(command.payload_type, command.operation)
         if isinstance(route, HttpRoute) and route.on_conflict == "dead_letter":
@@ -114,6 +144,7 @@ class Deliverer:
             if isinstance(outcome, Applied):
                 self.gate.success()
                 self._check_ids(command, outcome)
+                self._check_created(command, outcome)
                 return Delivered(outcome=outcome, attempts=attempts, retries_after_transient=transient)
             if outcome.kind == "permanent":
                 self.gate.success()

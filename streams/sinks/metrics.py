@@ -69,6 +69,10 @@ class SinkCollector(Collector):
         yield _counter("isthmus_sink_ids_not_found_total", "Successful answers in which a path of the route's ids "
                        "found nothing (no id recorded; a typo in the target file's ids).", target,
                        worker.deliverer.ids_not_found)
+        yield _counter("isthmus_sink_created_by_changes_total", "Update, deactivate and cancel commands of a route "
+                       "with external_id whose search found no record, so a record was created (a duplicate when "
+                       "the search filters by a field the change altered).", target,
+                       worker.deliverer.created_by_changes)
         for histogram in (worker.delivery_seconds, worker.record_wait_seconds, worker.queue_seconds,
                           worker.commit_seconds):
             yield from histogram.collect()

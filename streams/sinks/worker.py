@@ -420,4 +420,5 @@ class SinkWorker:
                 "uncommitted": self.offsets.tracked, "breaker": str(self.gate.state),
                 "credentials": "refused" if self.deliverer.credentials.refusing else "accepted",
                 "ids_not_found": self.deliverer.ids_not_found,
+                "created_by_changes": self.deliverer.created_by_changes,
                 "at": datetime.now(UTC).isoformat()}

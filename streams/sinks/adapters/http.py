@@ -227,7 +227,10 @@ class HttpAdapter:
             return {k: v for k, v in command.payload.items() if v is not None}
         if route.body is None:
             return None
-        include = frozenset(command.changed_fields) if route.only_changed and command.changed_fields else None
+        # an external_id route's own call is its create, which sends the whole record; its update is filtered
+        # (HttpUpsert)
+        filtered = route.only_changed and route.external_id is None and command.changed_fields
+        include = frozenset(command.changed_fields) if filtered else None
         return render_fields(route.body, command.payload, looked_up, include=include)
 
     async def _lookups(self, command: SinkCommand, route: HttpRoute) -> dict[str, Any]:

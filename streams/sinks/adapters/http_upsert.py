@@ -29,9 +29,6 @@ from streams.sinks.records import SinkCommand
 
 #: ``(method, path, body) -> outcome``: one call of the adapter, without an idempotency key.
 Call = Callable[[str, str, Any], Awaitable[Attempt]]
-#: The most pages of one search's answer read before giving up: a search by an external id finds one record,
-#: and a handful only where the target's filter matches loosely.
-MAX_SEARCH_PAGES = 20
 #: Tries of a page after the first that fails transiently, and the waits between them (Retry-After when given).
 PAGE_TRIES = 4
 PAGE_RETRY_S = 0.5
@@ -80,7 +77,8 @@ class HttpUpsert:
         #: The last call made, as made (``PATCH /accounts/7``): the one whose answer the command's is.
         self.last_call = ""
 
-    def _rendered(self, call: HttpCall, record_id: Any = None) -> tuple[str, Any] | Failed:
+    def _rendered(self, call: HttpCall, record_id: Any = None, *,
+                  include: frozenset[str] | None = None) -> tuple[str, Any] | Failed:
         given = {} if record_id is None else {RECORD_ID: record_id}
         try:
             path = render_path(call.path, self.command.payload, given)
@@ -88,11 +86,12 @@ class HttpUpsert:
             return Failed(kind="permanent", error_type="UnresolvedReference",
                           reason=f"{call.method} {call.path} of external_id needs {missing.name}, which the payload "
                                  "does not have; send it in the payload")
-        return path, None if call.body is None else render_fields(call.body, self.command.payload, given)
+        return path, None if call.body is None else render_fields(call.body, self.command.payload, given,
+                                                                   include=include)
 
     async def search(self) -> Searched | Failed:
-        """Every page of the search's answer (at most ``MAX_SEARCH_PAGES``), then the records holding the
-        command's external id exactly."""
+        """Every page of the search's answer (at most its ``max_pages``), then the records holding the command's
+        external id exactly."""
         search = self.spec.search
         rendered = self._rendered(search)
         if isinstance(rendered, Failed):
@@ -102,11 +101,14 @@ class HttpUpsert:
         pages: list[Any] = []
         where: str | None = path
         while where is not None:
-            if len(pages) == MAX_SEARCH_PAGES:
+            if len(pages) == search.max_pages:
                 return Failed(kind="permanent", error_type="SearchTooLong", answer=pages[-1],
                               reason=f"the external id's search ({search.method} {path}) still names a next page "
-                                     f"after {MAX_SEARCH_PAGES} pages ({len(found)} records); make the search "
-                                     "narrower (filter by the external id exactly), then replay the dead letter")
+                                     f"after {search.max_pages} pages ({len(found)} records); make the search "
+                                     "narrower (filter by the external id exactly), or raise max_pages (now "
+                                     f"{search.max_pages}) in the external_id.search of route "
+                                     f"{self.route.payload_type.rpartition('.')[2]} {self.route.operation} "
+                                     f"({self.target_file}:{self.route.line}), then replay the dead letter")
             outcome = await (self._call(search.method, where, body) if not pages else
                              self._later_page(search.method, where, body))
             self.last_call = f"{search.method} {where}"
@@ -187,7 +189,7 @@ class HttpUpsert:
     async def update(self, record_id: Any) -> Any:
         update = self.spec.update
         assert update is not None
-        rendered = self._rendered(update, record_id)
+        rendered = self._rendered(update, record_id, include=self._changed())
         if isinstance(rendered, Failed):
             return rendered
         outcome = await self._call(update.method, *rendered)
@@ -200,6 +202,15 @@ class HttpUpsert:
             return outcome
         self.status = outcome.status
         return outcome.body
+
+    def _changed(self) -> frozenset[str] | None:
+        """What the update sends of its body on an ``only_changed`` route: the fields read from the command's
+        ``changed_fields`` (and the found record's ``$id``), as a plain route's call; everything when the command
+        lists none. A create always sends its whole body: the record it makes has nothing to keep."""
+        changed = self.command.changed_fields
+        if not self.route.only_changed or not changed:
+            return None
+        return frozenset((*changed, RECORD_ID))
 
     def is_duplicate(self, failed: Failed) -> bool:
         rule = self.spec.duplicate

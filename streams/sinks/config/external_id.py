@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from streams.sinks.config.model import (
     HTTP_METHODS,
+    MAX_SEARCH_PAGES,
     DuplicateRule,
     FieldSpec,
+    FromField,
     HttpCall,
     HttpExternalId,
     HttpSearch,
@@ -23,12 +25,13 @@ if TYPE_CHECKING:
 #: The record the search found, in an update's path and body.
 RECORD_ID = "$id"
 EXTERNAL_ID_KEYS = ("field", "search", "update", "created_id", "duplicate")
-SEARCH_KEYS = ("method", "path", "body", "found_id", "not_found", "match", "next", "next_param")
+SEARCH_KEYS = ("method", "path", "body", "found_id", "not_found", "match", "next", "next_param", "max_pages")
 UPDATE_KEYS = ("method", "path", "body")
 DUPLICATE_KEYS = ("status", "when")
 #: A dotted path into an answer; ``*`` stands for every item of a list.
 _FOUND = re.compile(r"^[A-Za-z0-9_-]+(\.([A-Za-z0-9_-]+|\*))*$")
 _DOTTED = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _PARAM = re.compile(r"^[A-Za-z0-9_.\[\]-]+$")
 #: ``$id`` shaped as a lookup, so the reader accepts it where a payload field is expected.
 _RECORD = {RECORD_ID: LookupSpec(name=RECORD_ID, path="", take="")}
@@ -107,9 +110,10 @@ def http_external_id(reader: TargetReader, raw: Any, key: Key, shape: PayloadSha
             if param is not None and paging is None:
                 reader.problem((*where, "next_param"), "next_param without next",
                                "give next: the path of the next page's cursor in the search's answer")
+            pages = reader.integer(raw_search, "max_pages", where, MAX_SEARCH_PAGES, 1)
             if found is not None and missing is not None:
                 search = HttpSearch(method=method, path=path, body=body, found_id=found, not_found=missing,
-                                    match=match, next=paging, next_param=param)
+                                    match=match, next=paging, next_param=param, max_pages=pages)
     update = None
     if spec.get("update") is not None:
         called = _call(reader, spec["update"], (*key, "update"), UPDATE_KEYS, shape, "update", default_method=None)
@@ -122,6 +126,15 @@ def http_external_id(reader: TargetReader, raw: Any, key: Key, shape: PayloadSha
     if name is None or search is None:
         return None
     return HttpExternalId(field=name, search=search, update=update, created_id=created_id, duplicate=duplicate)
+
+
+def searches_by_field(spec: HttpExternalId) -> bool:
+    """Whether the search sends the external id itself (in its path or body): a search by another field (an
+    e-mail) cannot find the record once that field changes, so the update of such a change creates a twin."""
+    search = spec.search
+    sent = [*_PLACEHOLDER.findall(search.path)]
+    sent += [item.path for item in (search.body or {}).values() if isinstance(item, FromField)]
+    return spec.field in sent
 
 
 def _duplicate(reader: TargetReader, raw: Any, key: Key) -> DuplicateRule | None:

@@ -3,6 +3,7 @@ key and the fix, before a worker starts (``TargetConfigError``)."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -15,7 +16,7 @@ from streams.codecs.exceptions import UnknownSchema
 from streams.config_files.located_yaml import DuplicateKey, Located, dotted, located, parse
 from streams.config_files.problem import Problem, shown
 from streams.sinks.adapters.registry import AdapterPlugin, AdapterRegistry, default_registry
-from streams.sinks.config.external_id import http_external_id
+from streams.sinks.config.external_id import http_external_id, searches_by_field
 from streams.sinks.config.model import (
     CONDITION_TESTS,
     HTTP_METHODS,
@@ -44,6 +45,8 @@ from streams.sinks.config.model import (
 from streams.sinks.config.payload_paths import PayloadShape
 from streams.sinks.exceptions import TargetConfigError, UnknownAdapter
 from streams.sinks.topics import writable_systems
+
+log = logging.getLogger("isthmus.sink")
 
 Key = tuple[str | int, ...]
 
@@ -117,10 +120,16 @@ class TargetReader:
         self.writable = writable
         self.adapters = adapters
         self.problems: list[Problem] = []
+        #: What loads but may not do what the file means; logged by :func:`load_target`, kept on the config.
+        self.warnings: list[Problem] = []
         self.operations = _operations(schemas)
 
     def problem(self, key: Key, message: str, fix: str) -> None:
         self.problems.append(Problem(file=self.path, line=self.located.line(key), field=dotted(key) or "(top)",
+                                     message=message, fix=fix))
+
+    def warning(self, key: Key, message: str, fix: str) -> None:
+        self.warnings.append(Problem(file=self.path, line=self.located.line(key), field=dotted(key) or "(top)",
                                      message=message, fix=fix))
 
     def line(self, key: Key) -> int | None:
@@ -234,7 +243,7 @@ class TargetReader:
         return TargetConfig(path=self.path, system=system, adapter=adapter,
                             http=options if isinstance(options, HttpOptions) else None,
                             sql=options if isinstance(options, SqlOptions) else None, routes=checked,
-                            options=options, limits=limits)
+                            options=options, limits=limits, warnings=tuple(self.warnings))
 
     def limits(self, raw: Any) -> Limits:
         """``limits:``: what one call may carry (see :class:`~streams.sinks.config.model.Limits`)."""
@@ -489,6 +498,14 @@ class TargetReader:
                          "batch", "remove batch, or external_id if the target honours Idempotency-Key")
         parts = (self.parts(route["parts"], (*key, "parts"), body, head)
                  if route.get("parts") is not None else None)
+        if external is not None and operation not in (None, "create") and not searches_by_field(external):
+            search = external.search
+            self.warning((*key, "external_id", "search", "path"), f"the search ({search.method} {search.path}) "
+                         f"does not send the external id {external.field}, so a{'n' if operation[0] in 'aeiou' else ''}"
+                         f" {operation} command that changes what it searches by cannot find the record and creates a "
+                         "second one (warned and counted in isthmus_sink_created_by_changes_total when it happens)",
+                         f"search by the external id where the API can (e.g. ?{external.field}="
+                         f"{{{external.field}}}); else keep what the search sends unchanged")
         if payload_type is None or operation is None or method is None or path is None:
             return None
         return HttpRoute(payload_type=payload_type, operation=operation, method=method.upper(), path=path, body=body,
@@ -779,4 +796,6 @@ def load_target(path: Path, schemas: SchemaSet | None = None, writable: Iterable
         raise TargetConfigError(f"{shown(path)} is not a valid target file ({count} problem"
                                 f"{'s' if count != 1 else ''}):\n  " + "\n  ".join(str(p) for p in checker.problems),
                                 checker.problems)
+    for warning in config.warnings:
+        log.warning("target file %s", warning)
     return config

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from streams.config_files.problem import Problem
+
 OnConflict = Literal["retry_once", "dead_letter"]
 ON_CONFLICT: tuple[OnConflict, ...] = ("retry_once", "dead_letter")
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -153,6 +155,11 @@ class HttpCall:
     body: Mapping[str, FieldSpec] | None = None
 
 
+#: The most pages of one external-id search read by default: a search by an external id finds one record, and a
+#: handful only where the target's filter matches loosely (a search's ``max_pages`` raises it).
+MAX_SEARCH_PAGES = 20
+
+
 @dataclass(frozen=True, kw_only=True)
 class HttpSearch(HttpCall):
     """The search by external id: ``found_id`` is the dotted path of the found records' ids in its answer
@@ -161,13 +168,14 @@ class HttpSearch(HttpCall):
     answer's list, of the external id the target keeps (default: the external id's own field name); only the
     records holding the command's value exactly count. ``next``: the path, in the answer, of the next page's
     marker (none or null on the last page): a path or URL to GET, or a cursor the next call sends as query
-    parameter ``next_param``."""
+    parameter ``next_param``; ``max_pages``: the most pages read before the command fails (``SearchTooLong``)."""
 
     found_id: str
     not_found: tuple[int, ...] = ()
     match: str | None = None
     next: str | None = None
     next_param: str | None = None
+    max_pages: int = MAX_SEARCH_PAGES
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -313,6 +321,8 @@ class TargetConfig:
     #: SqlOptions for ``sql``, a plugin's own value for a plugin (None when it has no section parser).
     options: Any = None
     limits: Limits = field(default_factory=Limits)
+    #: What loads but may not do what the file means (each logged as a WARNING at load, and by ``--check``).
+    warnings: tuple[Problem, ...] = ()
 
     def route(self, payload_type: str, operation: str) -> Route | None:
         return self.routes.get((payload_type, operation))
