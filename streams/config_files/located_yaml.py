@@ -51,19 +51,38 @@ class DuplicateKey(ValueError):
         self.key, self.line, self.first = key, line, first
 
 
+_MERGE = "tag:yaml.org,2002:merge"
+
+
 def _convert(node: yaml.Node, constructor: yaml.constructor.SafeConstructor) -> Node:
     line = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         mapping: dict[str, Node] = {}
+        merged: dict[str, Node] = {}
         for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:  # `<<: *anchor` (or a list of them): their keys, unless given here
+                for key, value in _merged(value_node, constructor):
+                    merged.setdefault(key, value)
+                continue
             key = str(constructor.construct_object(key_node, deep=True))
             if key in mapping:
                 raise DuplicateKey(key, key_node.start_mark.line + 1, mapping[key].key_line or mapping[key].line)
             mapping[key] = replace(_convert(value_node, constructor), key_line=key_node.start_mark.line + 1)
+        for key, value in merged.items():
+            mapping.setdefault(key, value)
         return Node(mapping, line)
     if isinstance(node, yaml.SequenceNode):
         return Node([_convert(item, constructor) for item in node.value], line)
     return Node(constructor.construct_object(node, deep=True), line)
+
+
+def _merged(node: yaml.Node, constructor: yaml.constructor.SafeConstructor) -> Iterator[tuple[str, Node]]:
+    """The keys a merge key brings in: of one mapping, or of each of a list of them (the first one's win)."""
+    for source in node.value if isinstance(node, yaml.SequenceNode) else [node]:
+        if not isinstance(source, yaml.MappingNode):
+            raise yaml.constructor.ConstructorError(None, None, "a merge key (<<) takes a mapping, or a list of "
+                                                    "mappings", source.start_mark)
+        yield from _convert(source, constructor).items()
 
 
 def parse(text: str) -> Node:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.config_files.located_yaml import DuplicateKey, dotted, located, parse
+from streams.config_files.located_yaml import DuplicateKey, dotted, located, parse, read_file
 from streams.config_files.problem import Problem
 from streams.sinks.config import load_target
 from streams.sinks.exceptions import TargetConfigError
@@ -64,3 +64,23 @@ def test_a_refused_target_file_carries_its_problems(tmp_path: Path) -> None:
         load_target(path)
     assert caught.value.problems and all(isinstance(p, Problem) and p.file == path for p in caught.value.problems)
     assert all(str(p) in str(caught.value) for p in caught.value.problems)
+
+
+def test_merge_keys_bring_an_anchors_keys_and_the_keys_given_win() -> None:
+    text = ("search: &search\n  path: /api/contacts\n  match: ref\nroutes:\n"
+            "  - external_id:\n      <<: *search\n      match: uid\n"
+            "  - external_id: {<<: [*search, {next: cursor}]}\n")
+    root = parse(text)
+    first, second = root.plain()["routes"]
+    assert first["external_id"] == {"match": "uid", "path": "/api/contacts"}
+    assert second["external_id"] == {"path": "/api/contacts", "match": "ref", "next": "cursor"}
+    assert root.get("routes").value[0].get("external_id").get("path").line == 2  # where the anchor says it
+
+
+def test_a_merge_key_of_no_mapping_is_reported_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text("a: 1\nb:\n  <<: [1, 2]\n", encoding="utf-8")
+    problems: list[tuple[int, str, str, str]] = []
+    assert read_file(path, lambda *p: problems.append(p)) is None
+    [(line, field, message, _)] = problems
+    assert (line, field) == (3, "(yaml)") and "merge key" in message
