@@ -33,6 +33,18 @@ def test_an_unresolved_placeholder_names_itself() -> None:
     with pytest.raises(UnresolvedReference) as caught:
         render_path("/accounts/{account_id}", PAYLOAD, {})
     assert caught.value.name == "account_id"
+    with pytest.raises(UnresolvedReference) as absent:
+        render_path("/accounts/{code}", PAYLOAD, {})
+    assert not absent.value.null
+    assert absent.value.why() == "code, which the payload does not have; send it in the payload"
+
+
+def test_a_null_placeholder_says_the_entity_has_no_value_and_to_fix_the_source() -> None:
+    with pytest.raises(UnresolvedReference) as caught:
+        render_path("/contacts?email={email}", {**PAYLOAD, "email": None}, {})
+    assert caught.value.null and caught.value.why() == (
+        "email, which is null in this command's payload (the entity has no email in its source); fill it in the "
+        "source system, then replay the dead letter")
 
 
 def test_a_body_renames_selects_and_leaves_nulls_out() -> None:

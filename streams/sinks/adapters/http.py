@@ -249,8 +249,7 @@ class HttpAdapter:
             path = render_path(lookup.path, command.payload, {})
         except UnresolvedReference as missing:
             raise _Refused(Failed(kind="permanent", error_type="UnresolvedReference",
-                                  reason=f"lookup {lookup.name} needs {missing.name}, which the payload does not "
-                                         f"have; send it in the payload")) from None
+                                  reason=f"lookup {lookup.name} needs {missing.why()}")) from None
         body = None if lookup.body is None else render_fields(lookup.body, command.payload, {})
         outcome = await self._call(lookup.method, path, body, None, {})
         if answers is not None and answers.error is not None:

@@ -84,8 +84,7 @@ class HttpUpsert:
             path = render_path(call.path, self.command.payload, given)
         except UnresolvedReference as missing:
             return Failed(kind="permanent", error_type="UnresolvedReference",
-                          reason=f"{call.method} {call.path} of external_id needs {missing.name}, which the payload "
-                                 "does not have; send it in the payload")
+                          reason=f"{call.method} {call.path} of external_id needs {missing.why()}")
         return path, None if call.body is None else render_fields(call.body, self.command.payload, given,
                                                                    include=include)
 

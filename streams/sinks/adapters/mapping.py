@@ -17,11 +17,20 @@ _PLACEHOLDER_OPEN = "{"
 
 
 class UnresolvedReference(Exception):
-    """A path placeholder has no value in the payload and no lookup filled it."""
+    """A path placeholder has no value in the payload and no lookup filled it; ``null``: the payload has the field,
+    but null (the source record has no value for it)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, null: bool = False) -> None:
         super().__init__(name)
         self.name = name
+        self.null = null
+
+    def why(self) -> str:
+        """What is missing and what to do, for a reason that says first which call needed it."""
+        if self.null:
+            return (f"{self.name}, which is null in this command's payload (the entity has no {self.name} in its "
+                    f"source); fill it in the source system, then replay the dead letter")
+        return f"{self.name}, which the payload does not have; send it in the payload"
 
 
 def get_path(value: Any, path: str) -> Any:
@@ -66,7 +75,7 @@ def render_path(template: str, payload: Mapping[str, Any], looked_up: Mapping[st
     for name in placeholders(template):
         value = reference(payload, name, looked_up)
         if value is MISSING or value is None:
-            raise UnresolvedReference(name)
+            raise UnresolvedReference(name, null=value is None)
         text = ("true" if value else "false") if isinstance(value, bool) else str(value)
         rendered = rendered.replace("{" + name + "}", quote(text, safe=""), 1)
     return rendered
