@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from phonebook import FakePhonebook
 
 from streams.sinks.adapters.http import HttpAdapter
 from streams.sinks.config import load_target
@@ -37,26 +38,6 @@ routes:
         match: {email: email}
     body: {name: name, email: email}
 """
-
-
-class FakePhonebook:
-    """Contacts; ``GET /api/contacts?email=`` answers those whose e-mail contains the value."""
-
-    def __init__(self, contacts: list[dict[str, Any]]) -> None:
-        self.contacts = contacts
-        self.requests: list[httpx.Request] = []
-
-    def handler(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        if request.method == "GET":
-            wanted = request.url.params["email"]
-            return httpx.Response(200, json={"items": [c for c in self.contacts if wanted in c.get("email", "x")],
-                                             "cursor": None})
-        uid = request.url.path.rsplit("/", 1)[1]
-        return httpx.Response(200, json={"contact": {"uid": uid}})
-
-    def calls(self) -> list[str]:
-        return [f"{r.method} {r.url.path}" for r in self.requests]
 
 
 def contact(uid: str, email: str, ref: str = "AC1") -> dict[str, Any]:
