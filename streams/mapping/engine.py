@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams.codecs.debezium.envelope import ChangeEvent, Op
-from streams.codecs.debezium.unavailable import PLACEHOLDER, unavailable_columns
+from streams.codecs.debezium.unavailable import PLACEHOLDER, is_unavailable, unavailable_columns
 from streams.mapping.compiled import MappingPlan, SourcePlan, coercer, plan_of
 from streams.mapping.exceptions import MappingError, MappingValueError
 from streams.mapping.spec import FieldBinding, RecordMapping, SourceMapping
@@ -47,8 +47,9 @@ class Engine:
         with a value Debezium did not have (:mod:`~streams.codecs.debezium.unavailable`) is refused: a whole
         record cannot be made from it."""
         missing = unavailable_columns(row)
-        if missing:
-            raise MappingValueError(_unavailable(source, missing, "a whole record needs every column it reads"))
+        if missing and source.columns_read.intersection(missing):
+            raise MappingValueError(_unavailable(source, tuple(c for c in missing if c in source.columns_read),
+                                                 "a whole record needs every column it reads"))
         return self.plan.source(self.mapping, source).map_row(row, context.reading(source.system))
 
     def applies(self, source: SourceMapping, row: Mapping[str, Any] | None) -> bool:
@@ -140,8 +141,7 @@ def _key_changed(mapping: RecordMapping, plan: SourcePlan, event: ChangeEvent, c
 def _unavailable(source: SourceMapping, columns: tuple[str, ...], why: str) -> str:
     return (f"{source.name}: the change does not carry the value of {', '.join(columns)} (Debezium's placeholder "
             f"{PLACEHOLDER!r}: PostgreSQL leaves an unchanged TOASTed value out of an update or delete unless the "
-            f"table has REPLICA IDENTITY FULL); {why}: run ALTER TABLE <table> REPLICA IDENTITY FULL on "
-            f"{source.table}")
+            f"table has REPLICA IDENTITY FULL); {why}: run ALTER TABLE {source.table} REPLICA IDENTITY FULL")
 
 
 def _map_source(mapping: RecordMapping, plan: SourcePlan, event: ChangeEvent, system: str,
@@ -193,7 +193,7 @@ def _map_partial(mapping: RecordMapping, plan: SourcePlan, event: ChangeEvent, s
     unknown: list[str] = []
     for column in missing:
         value = before.get(column, PLACEHOLDER)
-        if unavailable_columns({column: value}):
+        if is_unavailable(value):
             unknown.append(column)
             after[column] = None
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -77,6 +78,15 @@ class SourceMapping:
     #: (and no unchanged TOASTed value): PostgreSQL's replica identity other than FULL, as the columns file says.
     row_key: tuple[str, ...] = ()
     key_only_before: bool = False
+
+    @functools.cached_property
+    def columns_read(self) -> frozenset[str]:
+        """Every column the source reads: its bindings', its parent key's and its condition's."""
+        reads: set[str] = set(self.condition.names) if self.condition is not None else set()
+        for binding in (self.parent_key, *self.bindings.values()):
+            if binding is not None:
+                reads |= binding.reads
+        return frozenset(reads)
 
     def reads_to_place(self, key: tuple[str, ...]) -> frozenset[str]:
         """The columns a row must hold for the record of key fields ``key`` to be found from it: those its key
