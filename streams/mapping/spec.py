@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -82,17 +82,17 @@ class SourceMapping:
     @functools.cached_property
     def columns_read(self) -> frozenset[str]:
         """Every column the source reads: its bindings', its parent key's and its condition's."""
-        reads: set[str] = set(self.condition.names) if self.condition is not None else set()
-        for binding in (self.parent_key, *self.bindings.values()):
-            if binding is not None:
-                reads |= binding.reads
-        return frozenset(reads)
+        return self._reads(self.bindings.values())
 
     def reads_to_place(self, key: tuple[str, ...]) -> frozenset[str]:
         """The columns a row must hold for the record of key fields ``key`` to be found from it: those its key
         fields, its parent key and its condition read."""
+        return self._reads(self.bindings.get(k) for k in key)
+
+    def _reads(self, bindings: Iterable[FieldBinding | None]) -> frozenset[str]:
+        """The columns ``bindings``, the parent key and the condition read."""
         reads: set[str] = set(self.condition.names) if self.condition is not None else set()
-        for binding in (self.parent_key, *(self.bindings.get(k) for k in key)):
+        for binding in (self.parent_key, *bindings):
             if binding is not None:
                 reads |= binding.reads
         return frozenset(reads)
