@@ -57,11 +57,6 @@ class Table:
     replica_identity: str | None = None
     line: int = 0
 
-    @property
-    def full_row_images(self) -> bool:
-        """Whether its updates and deletes carry the whole old row, and every unchanged value: as far as the
-        catalog says (MariaDB/MySQL's row images are the server's ``binlog_row_image``, full on the stack)."""
-        return self.replica_identity in (None, "full")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,6 +70,13 @@ class Catalog:
     namespace: str
     tables: Mapping[str, Table] = field(default_factory=lambda: MappingProxyType({}))
     path: Path | None = None
+
+    def full_row_images(self, table: Table) -> bool:
+        """Whether ``table``'s updates and deletes carry the whole old row, and every unchanged value, as far as the
+        catalog says. MariaDB/MySQL's row images are the server's ``binlog_row_image`` (full on the stack). On
+        PostgreSQL only a recorded ``full`` identity says so: a columns file written before identities were
+        recorded is taken as the server's default (key-only images), which costs remembered rows, never a change."""
+        return self.engine != "postgresql" or table.replica_identity == "full"
 
     @property
     def column_count(self) -> int:

@@ -408,7 +408,7 @@ def _table_columns(file: _File, node: Node, where: str, system: str, tables: Tab
     captured = catalog.tables[table]
     return _Columns({name: from_column(column, catalog.engine) for name, column in captured.columns.items()},
                     f"{system}.{table} ({origin_file})", f"if the table changed, re-run `{rediscover}`",
-                    row_key=captured.primary_key, key_only_before=not captured.full_row_images)
+                    row_key=captured.primary_key, key_only_before=not catalog.full_row_images(captured))
 
 
 def _load(path: Path, schemas: SchemaSet, tables: Tables,

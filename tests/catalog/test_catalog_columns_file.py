@@ -3,6 +3,7 @@ and a drift between a file and a catalog is named column by column."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from types import MappingProxyType
 
@@ -93,11 +94,14 @@ def test_a_replica_identity_is_written_read_back_and_its_change_is_drift(tmp_pat
     write(path, live)
     assert "    replica_identity: default\n" in path.read_text(encoding="utf-8")
     back = read(path)
-    assert back.tables["orders"].replica_identity == "default" and not back.tables["orders"].full_row_images
+    assert back.tables["orders"].replica_identity == "default" and not back.full_row_images(back.tables["orders"])
     full = Table(name="orders", columns=table.columns, primary_key=("id",), replica_identity="full")
     changed = Catalog(system="shop", engine="postgresql", namespace="public", tables=MappingProxyType({"orders": full}))
     assert differences(back, changed) == ["table orders: replica identity was default, now full"]
-    assert full.full_row_images and Table(name="t", columns=MappingProxyType({})).full_row_images
+    assert changed.full_row_images(full)
+    unrecorded = Table(name="t", columns=MappingProxyType({}))
+    assert not changed.full_row_images(unrecorded), "unrecorded on PostgreSQL: its default, key-only images"
+    assert dataclasses.replace(changed, engine="mariadb").full_row_images(unrecorded), "the binlog's full images"
 
 
 def test_an_unknown_replica_identity_is_refused_with_its_line(tmp_path: Path) -> None:

@@ -117,7 +117,7 @@ def test_postgres_scratch_table(stack: RunningStack, postgres_scratch: str) -> N
         "a": "int", "b": "string", "amount": "decimal", "at": "local_timestamp", "at_tz": "timestamp",
         "mood": "string", "kind": "string", "flag": "bool", "day": "date", "doc": "any"}
     assert kinds["amount"].scale == 4
-    assert things.replica_identity == "default" and not things.full_row_images
+    assert things.replica_identity == "default" and not found.full_row_images(things)
     with stack.connect_crm(autocommit=True) as conn:
         conn.execute(f"ALTER TABLE {postgres_scratch}.things REPLICA IDENTITY FULL")
     assert live(stack, "crm", postgres_scratch)[2].tables["things"].replica_identity == "full"

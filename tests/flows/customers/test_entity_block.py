@@ -61,6 +61,7 @@ def _catalogs() -> dict[str, Catalog]:
     for (name, table), columns in COLUMNS.items():
         catalogs.setdefault(name, {})[table] = Table(
             name=table, primary_key=(KEYS[table],),
+            replica_identity="full" if ENGINES[name].value == "postgresql" else None,
             columns={c: Column(name=c, sql_type=t, args=("1",) if t == "TINYINT" else (),
                                nullable=c in OPTIONAL[(name, table)]) for c, (t, _) in columns.items()})
     return {name: Catalog(system=name, engine=ENGINES[name].value, namespace=name, tables=tables)

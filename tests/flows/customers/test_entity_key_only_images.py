@@ -23,16 +23,17 @@ from streams.systems import Systems
 pytestmark = pytest.mark.unit
 
 
-def _key_only(catalogs: dict[str, Catalog]) -> dict[str, Catalog]:
+def _recorded(catalogs: dict[str, Catalog], identity: str | None) -> dict[str, Catalog]:
+    """The catalogs with every hub table's replica identity recorded as ``identity`` (None: not recorded)."""
     hub = catalogs["hub"]
-    tables = {name: dataclasses.replace(table, replica_identity="default") for name, table in hub.tables.items()}
+    tables = {name: dataclasses.replace(table, replica_identity=identity) for name, table in hub.tables.items()}
     return {**catalogs, "hub": dataclasses.replace(hub, tables=MappingProxyType(tables))}
 
 
 @pytest.fixture(scope="module")
 def key_only(schemas: SchemaStore) -> tuple[dict[str, RecordMapping], Systems, EntityConfig]:
     systems = _systems()
-    mappings = load_mappings(HERE / "mappings", schemas=schemas.schemas, tables=_key_only(_catalogs()),
+    mappings = load_mappings(HERE / "mappings", schemas=schemas.schemas, tables=_recorded(_catalogs(), "default"),
                              systems=systems)
     (flow,) = load_flow_files(HERE / "flows")
     return mappings, systems, entity_config(flow, mappings, schemas.schemas.named, systems)
@@ -42,10 +43,14 @@ def test_the_rows_of_a_table_keyed_beyond_its_primary_key_are_remembered(
         key_only: tuple[dict[str, RecordMapping], Systems, EntityConfig], schemas: SchemaStore) -> None:
     *_, config = key_only
     assert config.reads[("hub", "party")].remember, "party is keyed by code, its before-images hold party_id only"
-    whole = entity_config(load_flow_files(HERE / "flows")[0],
-                          load_mappings(HERE / "mappings", schemas=schemas.schemas, tables=_catalogs(),
-                                        systems=_systems()), schemas.schemas.named, _systems())
-    assert not whole.reads[("hub", "party")].remember, "a columns file without a replica identity: as before"
+    def remembers(catalogs: dict[str, Catalog]) -> bool:
+        config = entity_config(load_flow_files(HERE / "flows")[0],
+                               load_mappings(HERE / "mappings", schemas=schemas.schemas, tables=catalogs,
+                                             systems=_systems()), schemas.schemas.named, _systems())
+        return config.reads[("hub", "party")].remember
+
+    assert not remembers(_recorded(_catalogs(), "full")), "full images: nothing to remember"
+    assert remembers(_recorded(_catalogs(), None)), "no identity recorded: PostgreSQL's default is taken"
 
 
 def test_a_key_only_delete_ends_the_entity_and_an_unsent_value_is_the_remembered_one(
@@ -67,8 +72,9 @@ def test_a_key_only_delete_ends_the_entity_and_an_unsent_value_is_the_remembered
 
 
 def test_a_key_only_delete_the_flow_cannot_place_says_what_to_do(schemas: SchemaStore) -> None:
-    systems = _systems()  # a columns file that records no replica identity: the rows are not remembered
-    mappings = load_mappings(HERE / "mappings", schemas=schemas.schemas, tables=_catalogs(), systems=systems)
+    systems = _systems()  # the file says FULL, the table is not (drift): the rows are not remembered
+    mappings = load_mappings(HERE / "mappings", schemas=schemas.schemas, tables=_recorded(_catalogs(), "full"),
+                             systems=systems)
     run = Parties(entity_config(load_flow_files(HERE / "flows")[0], mappings, schemas.schemas.named, systems),
                   mappings, systems, schemas)
     run.change("hub", "party", "c", after=_party())
