@@ -20,7 +20,7 @@ from streams.cli.runtime import load_runtime
 from streams.errors import IsthmusError
 from streams.flows.context import FlowContext
 from streams.flows.exceptions import FlowFileError
-from streams.flows.files import FLOWS_DIR_ENV, flows_dir
+from streams.flows.files import FLOWS_DIR_ENV, flows_dir, load_flow_files
 from streams.flows.registry import build_flows
 from streams.mapping.exceptions import MappingLoadError
 from streams.mapping.loader import MAPPINGS_DIR_ENV, load_mappings, mappings_dir
@@ -113,21 +113,40 @@ def _summary(catalog: Catalog) -> None:
 
 def run_validate(args: argparse.Namespace) -> int:
     directory: Path = args.dir or mappings_dir()
+    flows: Path | None = args.flows or (flows_dir() if args.dir is None or os.environ.get(FLOWS_DIR_ENV) else None)
     try:
         loaded = load_mappings(directory)
     except (MappingLoadError, ColumnsFileError) as exc:
         for problem in exc.problems:
             print(problem)
-        print(f"{len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''} in the mapping files of "
-              f"{directory}")
+        print(f"{_problems(len(exc.problems))} in the mapping files of {directory}")
+        if flows is not None:
+            _read_flows_alone(flows)
         return 1
     print(f"{len(loaded)} mapping files of {directory} are valid")
-    flows: Path | None = args.flows or (flows_dir() if args.dir is None or os.environ.get(FLOWS_DIR_ENV) else None)
     if flows is None:
         print(f"flow files not checked: give --flows DIR (or set {FLOWS_DIR_ENV}) for the flows that use "
               f"{directory}")
         return 0
     return _validate_flows(directory, flows)
+
+
+def _problems(count: int) -> str:
+    return f"{count} problem{'s' if count != 1 else ''}"
+
+
+def _read_flows_alone(flows: Path) -> None:
+    """The flow files' own problems, found without the mappings they are built over, so that one run of
+    ``validate`` names what is wrong in both folders."""
+    try:
+        load_flow_files(flows)
+    except FlowFileError as exc:
+        for problem in exc.problems:
+            print(problem)
+        print(f"{_problems(len(exc.problems))} in the flow files of {flows} (read on their own: they are built "
+              "over the mappings once those load)")
+        return
+    print(f"the flow files of {flows} read without problems; they are built over the mappings once those load")
 
 
 def _validate_flows(mappings: Path, flows: Path) -> int:
@@ -138,7 +157,7 @@ def _validate_flows(mappings: Path, flows: Path) -> int:
     except FlowFileError as exc:
         for problem in exc.problems:
             print(problem)
-        print(f"{len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''} in the flow files of {flows}")
+        print(f"{_problems(len(exc.problems))} in the flow files of {flows}")
         return 1
     except IsthmusError as exc:
         print(f"{exc}\nthe flow files of {flows} cannot be built")

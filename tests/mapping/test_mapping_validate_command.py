@@ -58,3 +58,20 @@ def test_validate_builds_the_flow_files_over_the_mappings(tmp_path: Path, capsys
     assert "flow files not checked: give --flows DIR" in capsys.readouterr().out
     assert main(["mappings", "validate"]) == 0
     assert "5 flows of" in capsys.readouterr().out
+
+
+def test_mapping_errors_still_let_the_flow_files_be_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    mappings, flows = tmp_path / "mappings", tmp_path / "flows"
+    mappings.mkdir()
+    flows.mkdir()
+    (mappings / "bad.yaml").write_text("target: Shipment\n", encoding="utf-8")
+    customers = (Path(__file__).parents[2] / "flows" / "customers.yaml").read_text()
+    (flows / "customers.yaml").write_text(customers.replace("block: entity", "blok: entity"), encoding="utf-8")
+    assert main(["mappings", "validate", "--dir", str(mappings), "--flows", str(flows)]) == 1
+    out = capsys.readouterr().out
+    assert "in the mapping files of" in out
+    assert f"{flows / 'customers.yaml'}:5: blok: unknown key" in out, out
+    assert "in the flow files of" in out and "built over the mappings once those load" in out
+    (flows / "customers.yaml").write_text(customers, encoding="utf-8")
+    assert main(["mappings", "validate", "--dir", str(mappings), "--flows", str(flows)]) == 1
+    assert "the flow files of" in capsys.readouterr().out
