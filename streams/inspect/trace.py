@@ -102,12 +102,14 @@ class TraceModel:
     are ids others refer to (and as which ``Target``); ``references[(system, table)]`` lists the columns that
     refer to one; ``keys[(system, table)]`` holds, for every table a mapping reads, the bindings that make a
     record's whole key (or its parent's) from a row without a look-up; ``spellings`` turn a key into the other
-    spellings mappings derive from it."""
+    spellings mappings derive from it; ``row_keys[(system, table)]`` are a table's primary key columns, by which a
+    later change of a row that named the entity belongs too (a key-only delete holds nothing else)."""
 
     roots: Mapping[tuple[str, str], tuple[tuple[str, Target], ...]]
     references: Mapping[tuple[str, str], tuple[tuple[str, Target], ...]]
     spellings: tuple[tuple[FieldBinding, ...], ...] = ()
     keys: Mapping[tuple[str, str], tuple[FieldBinding, ...]] = field(default_factory=dict)
+    row_keys: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, mappings: Mapping[str, RecordMapping]) -> TraceModel:
@@ -115,8 +117,11 @@ class TraceModel:
         wanted: set[Target] = set()
         spellings: list[tuple[FieldBinding, ...]] = []
         keys: dict[tuple[str, str], list[FieldBinding]] = {}
+        row_keys: dict[tuple[str, str], tuple[str, ...]] = {}
         for mapping in mappings.values():
             for source in mapping.sources:
+                if source.system and source.table and source.row_key:
+                    row_keys[(source.system, source.table)] = source.row_key
                 if source.system and source.table:
                     table_keys = keys.setdefault((source.system, source.table), [])
                     # the record's own key when one value is the whole of it (a line number is not, nor any
@@ -151,7 +156,7 @@ class TraceModel:
                         roots.setdefault((source.system, source.table), set()).add((binding.column, target))
         return cls(roots={k: tuple(sorted(v)) for k, v in roots.items()},
                    references={k: tuple(sorted(v)) for k, v in references.items()}, spellings=tuple(spellings),
-                   keys={k: tuple(v) for k, v in keys.items()})
+                   keys={k: tuple(v) for k, v in keys.items()}, row_keys=row_keys)
 
     def names_for(self, entity: str) -> tuple[str, ...]:
         """The spellings of one entity: itself, and what each mapping that derives a key from it makes of it
@@ -199,6 +204,8 @@ class EntityMatcher:
     names: tuple[str, ...]
     model: TraceModel = field(default_factory=lambda: TraceModel(roots={}, references={}))
     ids: dict[Target, set[str]] = field(default_factory=dict)
+    #: The primary keys (as text) of the rows found to name the entity, by ``(system, table)``.
+    rows: dict[tuple[str, str], set[tuple[str, ...]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         spelled = "|".join(re.escape(n) for n in self.names)
@@ -220,10 +227,16 @@ class EntityMatcher:
             return self.names_entity(record.key) or self.names_entity(record.value)
         rows = (record.value.get("before"), record.value.get("after"))
         if self.names_entity(record.key) or self.names_entity(record.value) or \
-                any(self._keyed(record, row) for row in (*rows, record.key)):
+                any(self._keyed(record, row) for row in (*rows, record.key)) or \
+                any(self._known_row(record, row) for row in (*rows, record.key)):
             self._remember(record)
             return True
         return any(self._refers(record, row) for row in rows)
+
+    def knows_rows_of(self, system: str, table: str) -> bool:
+        """Whether rows of ``table`` have named the entity: a later change of one belongs whatever it holds, so
+        that table's records must be decoded to be recognised."""
+        return bool(self.rows.get((system, table)))
 
     def may_name(self, raw: RawRecord) -> bool:
         """Whether ``raw``'s bytes hold one of the entity's spellings: a record that does not cannot name it
@@ -237,10 +250,25 @@ class EntityMatcher:
         return any(self.ids.values())
 
     def _remember(self, record: Decoded) -> None:
-        for column, target in self.model.roots.get((record.system or "", record.table or ""), ()):
+        table = (record.system or "", record.table or "")
+        for column, target in self.model.roots.get(table, ()):
             for row in (record.value.get("before"), record.value.get("after")):
                 if isinstance(row, Mapping) and row.get(column) is not None:
                     self.ids.setdefault(target, set()).add(str(row[column]))
+        for row in (record.value.get("before"), record.value.get("after")):
+            key = self._row_key(table, row)
+            if key is not None:
+                self.rows.setdefault(table, set()).add(key)
+
+    def _row_key(self, table: tuple[str, str], row: Any) -> tuple[str, ...] | None:
+        columns = self.model.row_keys.get(table)
+        if not columns or not isinstance(row, Mapping) or any(row.get(c) is None for c in columns):
+            return None
+        return tuple(str(row[c]) for c in columns)
+
+    def _known_row(self, record: Decoded, row: Any) -> bool:
+        table = (record.system or "", record.table or "")
+        return table in self.rows and self._row_key(table, row) in self.rows[table]
 
     def _keyed(self, record: Decoded, row: Any) -> bool:
         """Whether ``row`` (a row of the record's table, or its key) makes the entity's key, as a mapping of its
@@ -302,12 +330,14 @@ def trace(bootstrap: KafkaAddress, entity: str, store: SchemaStore, *, topics: S
     roots = [t for t in chosen if t in roots_of]
     others = [t for t in chosen if t not in roots_of]
     referring = {systems[s].topic(t) for s, t in model.references if s in systems}
+    keyed_rows = {systems[s].topic(t): (s, t) for s, t in model.row_keys if s in systems}
     for group in (roots, others):
         if not group:
             continue
         for raw in read(bootstrap, group, start, on_progress=on_progress):
             if raw.topic not in unspelled and not matcher.may_name(raw) and \
-                    not (raw.topic in referring and matcher.refers_to_known_ids):
+                    not (raw.topic in referring and matcher.refers_to_known_ids) and \
+                    not (raw.topic in keyed_rows and matcher.knows_rows_of(*keyed_rows[raw.topic])):
                 continue
             record = decode_record(raw, store, systems)
             if matcher.matches(record):

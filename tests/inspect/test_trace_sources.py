@@ -45,14 +45,16 @@ def _struct(values: Mapping[str, Any], field: str | None = None) -> dict[str, An
 
 def _change(topic: str, offset: int, key: dict[str, Any], row: dict[str, Any], op: str = "c",
             before: dict[str, Any] | None = None) -> RawRecord:
-    """A Debezium change event as the JsonConverter writes it, schema included."""
+    """A Debezium change event as the JsonConverter writes it, schema included (a delete's ``row`` gives the
+    schema only: its after-image is null)."""
     system, db, table = topic.split(".")
     source = {"connector": "mariadb", "name": system, "db": db, "table": table, "ts_ms": offset}
     schema = {"type": "struct", "fields": [_struct(row, "before"), _struct(row, "after"), _struct(source, "source"),
                                            {"type": "string", "optional": False, "field": "op"},
                                            {"type": "int64", "optional": True, "field": "ts_ms"}]}
     value = {"schema": schema,
-             "payload": {"before": before, "after": row, "op": op, "ts_ms": offset, "source": source}}
+             "payload": {"before": before, "after": None if op == "d" else row, "op": op, "ts_ms": offset,
+                         "source": source}}
     return RawRecord(topic=topic, partition=0, offset=offset, timestamp_ms=offset,
                      key=json.dumps({"schema": _struct(key), "payload": key}).encode(),
                      value=json.dumps(value).encode())
@@ -149,3 +151,23 @@ def test_only_a_whole_key_found_without_a_lookup_says_which_rows_belong() -> Non
     assert columns[("erp", "accounts")] == {"crm_customer_number", "account_id"}, "through `required`"
     assert columns[("crm", "addresses")] == set(), "its key is found by a look-up: a reference"
     assert columns[("erp", "sales_order_lines")] == set(), "a line number is no whole key"
+
+
+def test_a_later_change_of_a_row_that_named_the_entity_belongs_by_its_primary_key(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    systems, mappings = _setup()
+    assert TraceModel.of(mappings).row_keys[("erp", "accounts")] == ("account_id",)
+    # a key-only delete (PostgreSQL's default identity: the key, the NOT NULL columns' zero values) and a
+    # renumbering hold nothing of the entity's key: the row's primary key says they are the same row
+    key_only = {"account_id": 7, "account_code": "", "name": ""}
+    records = [
+        _change(ACCOUNTS, 4, {"account_id": 7}, {"account_id": 7, "account_code": "K-0003", "name": "Acme AG"}),
+        _change(ACCOUNTS, 5, {"account_id": 8}, {"account_id": 8, "account_code": "K-0004", "name": "Beta AG"}),
+        _change(ACCOUNTS, 6, {"account_id": 7}, {"account_id": 7, "account_code": "K-0009", "name": "Acme AG"},
+                op="u", before=key_only),
+        _change(ACCOUNTS, 7, {"account_id": 8}, key_only, op="d", before={**key_only, "account_id": 8}),
+        _change(ACCOUNTS, 8, {"account_id": 7}, key_only, op="d", before=key_only),
+    ]
+    found = _traced(monkeypatch, records, "K-0003", systems, mappings)
+    assert [(r.raw.topic, r.raw.offset) for r in found] == [(ACCOUNTS, 4), (ACCOUNTS, 6), (ACCOUNTS, 8)]
+    assert _traced(monkeypatch, records[2:], "K-0003", systems, mappings) == [], "no row named it in the window"
