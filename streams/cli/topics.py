@@ -153,7 +153,7 @@ def run_list(args: argparse.Namespace) -> int:
     rows = [{"partition": e.partition, "offset": e.offset, "time": _time(e.timestamp_ms), "stage": e.stage,
              "error_type": e.letter["error_type"], "reason": e.reason, "entity": _entity(e, store, catalog),
              "original": f"{e.letter['topic']}[{e.letter['partition']}]@{e.letter['offset']}",
-             "status": _status(e), "replays": [str(m) for m in e.replays]} for e in entries]
+             "status": e.status, "replays": [str(m) for m in e.replays]} for e in entries]
     if args.json:
         print(json.dumps({"topic": args.topic, "dead_letters": rows}, indent=2, ensure_ascii=False))
         return 0
@@ -166,14 +166,6 @@ def run_list(args: argparse.Namespace) -> int:
         print(f"{row['partition']}:{row['offset']:<6} {row['time']}  {row['stage']:<10} {row['entity']:<16} "
               f"{row['status']:<12} {reason}")
     return 0
-
-
-def _status(entry: dlq.DeadLetterEntry) -> str:
-    """``pending`` (never replayed), ``replayed`` (as stored or re-derived, and not failed again since), or
-    ``failed again`` (its last replay is a dead letter of its own)."""
-    if not entry.replays:
-        return "pending"
-    return "replayed" if entry.replays[-1].settled else "failed again"
 
 
 def _jsonable(value: Any) -> Any:
@@ -201,7 +193,7 @@ def describe(entry: dlq.DeadLetterEntry, store: SchemaStore, *, show_pii: bool,
     letter["key"] = _letter_key(entry, None if show_pii else catalog)
     command = entry.command(store)
     document: dict[str, Any] = {"partition": entry.partition, "offset": entry.offset,
-                                "time": _time(entry.timestamp_ms), "status": _status(entry),
+                                "time": _time(entry.timestamp_ms), "status": entry.status,
                                 "replays": [str(m) for m in entry.replays]}
     original_value = letter.pop("value", None)
     if command is not None:

@@ -68,8 +68,9 @@ class DashboardConfig:
 def _empty_snapshot() -> dict[str, Any]:
     """What the page and /metrics show before a sample succeeded: nothing, and why."""
     return {"sampled_at": None, "connectors": [], "groups": [], "topics": [], "lag": [], "dlq_topic": dlq_topic(),
-            "dead_letter_count": 0, "dead_letters_by_stage": {}, "dead_letters": [], "conflicts": [], "holds": [],
-            "latency": [], "retries": {}, "conflict_count": 0, "problems": ["no sample yet"]}
+            "dead_letter_count": 0, "dead_letters_pending": 0, "dead_letters_by_stage": {}, "dead_letters": [],
+            "conflicts": [], "holds": [], "latency": [], "retries": {}, "conflict_count": 0,
+            "problems": ["no sample yet"]}
 
 
 def held_now(recent: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -131,6 +132,7 @@ class Sampler:
             "lag": [{"group": g, "topic": t, "lag": n} for (g, t), n in sorted(counts.lag_by_topic.items())],
             "dlq_topic": config.dlq_topic,
             "dead_letter_count": letters.count,
+            "dead_letters_pending": letters.pending,
             "dead_letters_by_stage": dict(sorted(letters.by_stage.items())),
             "dead_letters": [_letter_row(e, self.store) for e in letters.newest()[:SHOWN]],
             "conflicts": conflicts,
@@ -171,7 +173,8 @@ def _letter_row(entry: dlq.DeadLetterEntry, store: SchemaStore) -> dict[str, Any
     letter = entry.letter
     return {"address": entry.address(), "timestamp_ms": entry.timestamp_ms, "stage": entry.stage,
             "error_type": letter["error_type"], "reason": entry.reason, "entity": entry.entity(store),
-            "original": f"{letter['topic']}[{letter['partition']}]@{letter['offset']}"}
+            "original": f"{letter['topic']}[{letter['partition']}]@{letter['offset']}", "status": entry.status,
+            "replays": [str(mark) for mark in entry.replays]}
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

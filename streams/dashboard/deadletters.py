@@ -1,4 +1,6 @@
 """The dashboard's dead letters, read incrementally: each sample reads only the letters written since the last.
+A replay read later (a note, a re-derive request, a dead letter of its own) marks the letter it replayed, read
+in an earlier sample: the tally keeps every replay by address, so a letter's status and the pending count hold.
 
 Reading the whole dead-letter topic at every sample made one sample take seconds on a stack with a few
 thousand letters. The tally keeps, per partition, where it stopped, and folds the new letters into the count,
@@ -23,13 +25,15 @@ SHOWN = 50
 
 @dataclass
 class DeadLetterTally:
-    """Every dead letter read so far: how many, how many per stage, the newest ``shown``."""
+    """Every dead letter read so far: how many, how many per stage and still pending, the newest ``shown``."""
 
     shown: int = SHOWN
     #: Per partition, the next offset to read.
     positions: dict[int, int] = field(default_factory=dict)
     count: int = 0
     by_stage: Counter[str] = field(default_factory=Counter)
+    #: Every replay read so far, by the address of the dead letter it replayed.
+    marks: list[dlq.Mark] = field(default_factory=list)
     recent: deque[dlq.DeadLetterEntry] = field(init=False)
     #: The consumer kept from one sample to the next (opened at the first, closed on an error and by close).
     _reader: AIOKafkaConsumer | None = field(default=None, init=False)
@@ -43,6 +47,8 @@ class DeadLetterTally:
             self.count = 0
             self.by_stage.clear()
             self.recent.clear()
+            self.marks.clear()
+        self.marks.extend(read.marks)
         for entry in read.entries:
             self.count += 1
             self.by_stage[entry.stage] += 1
@@ -50,8 +56,14 @@ class DeadLetterTally:
         self.positions = dict(read.ends)
 
     def newest(self) -> list[dlq.DeadLetterEntry]:
-        """The newest letters, newest first."""
-        return list(reversed(self.recent))
+        """The newest letters, newest first, each with every replay of it read so far."""
+        return list(reversed(dlq.with_replays(self.recent, self.marks)))
+
+    @property
+    def pending(self) -> int:
+        """The letters never replayed, or whose last replay failed again."""
+        settled = sum(1 for replays in dlq.replays_by_address(self.marks).values() if replays[-1].settled)
+        return self.count - settled
 
     async def poll(self, bootstrap: KafkaAddress, topic: str, store: SchemaStore) -> None:
         if self._reader is None:

@@ -47,12 +47,15 @@ def snapshot_metrics(snapshot: Mapping[str, Any]) -> Iterable[Metric]:
     dlq = str(snapshot["dlq_topic"])
     letters = GaugeMetricFamily("isthmus_dead_letters", "Records in the dead-letter topic.", labels=["topic"])
     letters.add_metric([dlq], snapshot["dead_letter_count"])
+    pending = GaugeMetricFamily("isthmus_dead_letters_pending",
+                                "Dead letters never replayed, or whose last replay failed again.", labels=["topic"])
+    pending.add_metric([dlq], snapshot.get("dead_letters_pending", 0))
     by_stage = GaugeMetricFamily("isthmus_dead_letters_by_stage",
                                  "Records in the dead-letter topic by the stage that failed.",
                                  labels=["topic", "stage"])
     for stage, n in snapshot.get("dead_letters_by_stage", {}).items():
         by_stage.add_metric([dlq, str(stage)], n)
-    return [connectors, tasks, lag, committed, ends, letters, by_stage]
+    return [connectors, tasks, lag, committed, ends, letters, pending, by_stage]
 
 
 def latency_metrics(tail: LatencyTail) -> Iterable[Metric]:

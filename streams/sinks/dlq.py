@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -64,6 +64,10 @@ class ReplayMark:
         return what + when
 
 
+#: A replay and the address (partition, offset) of the dead letter it replayed.
+Mark = tuple[tuple[int, int], ReplayMark]
+
+
 @dataclass(frozen=True, kw_only=True)
 class DeadLetterEntry:
     """One record of the dead-letter topic, decoded."""
@@ -81,6 +85,14 @@ class DeadLetterEntry:
     def pending(self) -> bool:
         """Never replayed, or its last replay failed again."""
         return not self.replays or not self.replays[-1].settled
+
+    @property
+    def status(self) -> str:
+        """``pending`` (never replayed), ``replayed`` (as stored or re-derived, and not failed again since), or
+        ``failed again`` (its last replay is a dead letter of its own)."""
+        if not self.replays:
+            return "pending"
+        return "replayed" if self.replays[-1].settled else "failed again"
 
     def replay_of(self) -> tuple[int, int] | None:
         """The dead letter this one's record replayed (partition, offset): it failed again; None otherwise."""
@@ -175,6 +187,9 @@ class DeadLettersRead:
     entries: list[DeadLetterEntry]
     ends: dict[int, int]
     from_start: bool
+    #: Every replay this read found, by the address of the dead letter it replayed (which may have been read
+    #: before: a reader that keeps what it read applies them there).
+    marks: tuple[Mark, ...] = ()
 
 
 async def open_reader(bootstrap_servers: KafkaAddress) -> AIOKafkaConsumer:
@@ -210,7 +225,7 @@ async def read_dead_letters_since(bootstrap_servers: KafkaAddress, topic: str, s
             else:
                 consumer.seek(tp, position)
         entries: list[DeadLetterEntry] = []
-        marks: list[tuple[tuple[int, int], ReplayMark]] = []
+        marks: list[Mark] = []
         remaining = {tp for tp in tps if await consumer.position(tp) < ends[tp]}
         while remaining:
             batches = await consumer.getmany(*remaining, timeout_ms=READ_TIMEOUT_MS)
@@ -229,14 +244,15 @@ async def read_dead_letters_since(bootstrap_servers: KafkaAddress, topic: str, s
                                 marks.append(mark)
                 if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
-        return DeadLettersRead(entries=_with_replays(entries, marks), ends={tp.partition: ends[tp] for tp in tps},
-                               from_start=from_start)
+        found = _marks(entries, marks)
+        return DeadLettersRead(entries=with_replays(entries, found), ends={tp.partition: ends[tp] for tp in tps},
+                               from_start=from_start, marks=tuple(found))
     finally:
         if reader is None:
             await consumer.stop()
 
 
-def _replay_mark(store: SchemaStore, topic: str, value: bytes | None) -> tuple[tuple[int, int], ReplayMark] | None:
+def _replay_mark(store: SchemaStore, topic: str, value: bytes | None) -> Mark | None:
     """The dead letter a record of the topic that is no dead letter says was replayed, and how; None for any
     other record."""
     if value is None:
@@ -257,21 +273,30 @@ def _replay_mark(store: SchemaStore, topic: str, value: bytes | None) -> tuple[t
     return None
 
 
-def _with_replays(entries: list[DeadLetterEntry],
-                  marks: list[tuple[tuple[int, int], ReplayMark]]) -> list[DeadLetterEntry]:
-    """``entries`` in address order, each with the replays ``marks`` and the later dead letters record of it."""
-    found: dict[tuple[int, int], list[ReplayMark]] = {}
-    for address, mark in marks:
-        found.setdefault(address, []).append(mark)
+def _marks(entries: Sequence[DeadLetterEntry], notes: Sequence[Mark]) -> list[Mark]:
+    """The replays ``notes`` record, and those that ``entries`` record by failing again."""
+    found = list(notes)
     for entry in entries:
         replayed = entry.replay_of()
         if replayed is not None:
-            found.setdefault(replayed, []).append(ReplayMark(
-                way="failed_again", where=entry.address(),
-                at=datetime.fromtimestamp(entry.timestamp_ms / 1000, UTC)))
+            found.append((replayed, ReplayMark(way="failed_again", where=entry.address(),
+                                               at=datetime.fromtimestamp(entry.timestamp_ms / 1000, UTC))))
+    return found
+
+
+def replays_by_address(marks: Iterable[Mark]) -> dict[tuple[int, int], tuple[ReplayMark, ...]]:
+    """``marks`` gathered per dead letter, oldest first."""
+    found: dict[tuple[int, int], list[ReplayMark]] = {}
+    for address, mark in marks:
+        found.setdefault(address, []).append(mark)
     never = datetime.min.replace(tzinfo=UTC)
-    return sorted((dataclasses.replace(e, replays=tuple(sorted(found[(e.partition, e.offset)],
-                                                               key=lambda m: m.at or never)))
+    return {address: tuple(sorted(those, key=lambda m: m.at or never)) for address, those in found.items()}
+
+
+def with_replays(entries: Iterable[DeadLetterEntry], marks: Iterable[Mark]) -> list[DeadLetterEntry]:
+    """``entries`` in address order, each with the replays ``marks`` record of it."""
+    found = replays_by_address(marks)
+    return sorted((dataclasses.replace(e, replays=found[(e.partition, e.offset)])
                    if (e.partition, e.offset) in found else e for e in entries),
                   key=lambda e: (e.partition, e.offset))
 

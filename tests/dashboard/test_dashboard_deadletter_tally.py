@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from streams.dashboard.deadletters import DeadLetterTally
-from streams.sinks.dlq import DeadLetterEntry, DeadLettersRead
+from streams.sinks.dlq import DeadLetterEntry, DeadLettersRead, ReplayMark
 
 pytestmark = pytest.mark.unit
 
@@ -39,3 +39,21 @@ def test_a_hold_the_dashboard_cannot_decode_does_not_stop_the_sample() -> None:
     newest_first = [{"key": "isthmus-orders:Account|id=1", "value": "c301ab..."},
                     {"key": "SO-1", "value": {"state": "held", "cause": "waiting_for"}}]
     assert [r["key"] for r in held_now(newest_first)] == ["SO-1"]
+
+
+def test_a_replay_read_in_a_later_sample_marks_the_letter_read_before() -> None:
+    tally = DeadLetterTally()
+    tally.add(DeadLettersRead(entries=letters(0, 1, 2), ends={0: 3}, from_start=False))
+    assert tally.pending == 3 and {e.status for e in tally.newest()} == {"pending"}
+    stored = ReplayMark(way="as_stored", where="isthmus.commands.erp[0]@9")
+    tally.add(DeadLettersRead(entries=[], ends={0: 4}, from_start=False, marks=(((0, 1), stored),)))
+    assert tally.pending == 2
+    assert {e.offset: e.status for e in tally.newest()} == {0: "pending", 1: "replayed", 2: "pending"}
+    # its replay became a dead letter of its own: pending again, and counted as one more
+    again = ReplayMark(way="failed_again", where="0:5")
+    tally.add(DeadLettersRead(entries=letters(5), ends={0: 6}, from_start=False, marks=(((0, 1), again),)))
+    assert tally.pending == 4 and tally.newest()[-2].status == "failed again"
+    assert [str(m) for m in tally.newest()[-2].replays] == [
+        "replayed as stored to isthmus.commands.erp[0]@9", "failed again: 0:5"]
+    tally.add(DeadLettersRead(entries=letters(0), ends={0: 1}, from_start=True))
+    assert tally.pending == 1 and not tally.marks, "a topic made again: its replays are gone too"

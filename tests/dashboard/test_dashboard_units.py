@@ -44,7 +44,8 @@ def _snapshot() -> dict[str, Any]:
         "lag": [{"group": "isthmus-customers", "topic": "crm.crm.customers", "lag": 7}],
         "groups": [{"group": "isthmus-customers", "consumed": 120}],
         "topics": [{"topic": 'odd"name', "records": 42}],
-        "dlq_topic": "isthmus.dlq", "dead_letter_count": 3, "dead_letters_by_stage": {"sink-crm": 2, "flow": 1},
+        "dlq_topic": "isthmus.dlq", "dead_letter_count": 3, "dead_letters_pending": 2,
+        "dead_letters_by_stage": {"sink-crm": 2, "flow": 1},
     }
 
 
@@ -59,6 +60,7 @@ def test_metrics_have_connector_task_lag_and_dead_letter_series() -> None:
     assert value(samples, "isthmus_topic_end_offset_total", topic='odd"name') == 42
     assert 'isthmus_topic_end_offset_total{topic="odd\\"name"} 42.0' in text.splitlines()
     assert value(samples, "isthmus_dead_letters", topic="isthmus.dlq") == 3
+    assert value(samples, "isthmus_dead_letters_pending", topic="isthmus.dlq") == 2
     assert value(samples, "isthmus_dead_letters_by_stage", topic="isthmus.dlq", stage="sink-crm") == 2
     assert types(text)["isthmus_consumer_lag"] == "gauge"
 

@@ -12,11 +12,12 @@ from streams.codecs.avro.single_object import SchemaStore
 from streams.sinks.dlq import (
     REPLAY_NOTE,
     DeadLetterEntry,
+    _marks,
     _replay_mark,
-    _with_replays,
     parse_address,
     pick,
     replay_headers,
+    with_replays,
 )
 from streams.sinks.exceptions import DeadLetterNotFound
 from streams.sinks.records import Original, dead_letter_value, replay_note, response_json
@@ -122,11 +123,11 @@ def test_a_dead_letter_carries_its_replays_and_a_failed_one_leaves_it_pending() 
         "replayed as stored to isthmus.commands.erp[2]@41 2026-01-01T00:00:00Z")
     assert _replay_mark(STORE, "another.dlq", note) is None, "a note of another dead-letter topic"
     first = entry()
-    (replayed,) = _with_replays([first], [mark])
+    (replayed,) = with_replays([first], _marks([first], [mark]))
     assert replayed.replays == (mark[1],) and not replayed.pending
     replay = json.dumps({"dlq_topic": "isthmus.dlq", "dlq_partition": 0, "dlq_offset": 7}).encode()
     again = DeadLetterEntry(partition=0, offset=9, timestamp_ms=1_800_000_000_000,
                             letter={**first.letter, "headers": [{"key": REPLAY_HEADER, "value": replay}]})
-    failed, second = _with_replays([again, first], [mark])
+    failed, second = with_replays([again, first], _marks([again, first], [mark]))
     assert [m.way for m in failed.replays] == ["as_stored", "failed_again"] and failed.pending
     assert failed.replays[1].where == "0:9" and second.pending and second.replays == ()

@@ -65,7 +65,8 @@ function render(state) {
     row[1].dataset.topic = t.topic;
     return row;
   });
-  $("#dlq-count").textContent = `(${state.dead_letter_count} in ${state.dlq_topic})`;
+  $("#dlq-count").textContent =
+    `(${state.dead_letter_count} in ${state.dlq_topic}, ${state.dead_letters_pending ?? 0} pending)`;
   fill("dead-letters", state.dead_letters, (d) => {
     const button = document.createElement("button");
     button.textContent = "Replay";
@@ -74,7 +75,10 @@ function render(state) {
     button.addEventListener("click", () => replay(d.address));
     const action = document.createElement("td");
     action.append(button);
-    return [cell(d.address), cell(time(d.timestamp_ms)), cell(d.stage), cell(d.entity), cell(d.reason), action];
+    const status = cell(d.status);
+    status.title = (d.replays || []).join("\n");
+    return [cell(d.address), cell(time(d.timestamp_ms)), cell(d.stage), cell(d.entity), status, cell(d.reason),
+      action];
   });
   fill("holds", state.holds || [], (h) => {
     const v = h.value || {};
