@@ -98,23 +98,25 @@ class Deliverer:
         found none, so the upsert created one: when the record exists and the search filters by a field the
         change altered (a new e-mail), it now exists twice."""
         route = self.config.route(command.payload_type, command.operation)
-        if (not isinstance(route, HttpRoute) or route.external_id is None or applied.refused
-                or command.operation not in CHANGING_OPERATIONS or not isinstance(applied.body, Mapping)
-                or applied.body.get("upsert") != "created"):
-            return
+        if (route is None or applied.refused or command.operation not in CHANGING_OPERATIONS
+                or not isinstance(applied.body, Mapping) or applied.body.get("upsert") != "created"):
+            return  # every adapter's external-id upsert says what it did in its answer's "upsert"
         self.created_by_changes += 1
-        search = route.external_id.search
-        try:
-            made = f"{search.method} {render_path(search.path, command.payload, {})}"
-        except UnresolvedReference:
-            made = f"{search.method} {search.path}"
+        made, kept = f"({route.plan()})", "the external id"
+        if isinstance(route, HttpRoute) and route.external_id is not None:
+            search = route.external_id.search
+            kept = route.external_id.field
+            try:
+                made = f"{search.method} {render_path(search.path, command.payload, {})}"
+            except UnresolvedReference:
+                made = f"{search.method} {search.path}"
         where = f"{self.config.path.name}:{route.line}" if route.line else self.config.path.name
         log.warning("sink %s: route %s %s (%s) created a new record for %s: its search %s found none, so if the "
                     "record it was to %s exists (found by a field that changed), it now exists twice. Make the "
                     "external_id search filter by %s, which does not change (counted in "
                     "isthmus_sink_created_by_changes_total)", self.config.system,
                     route.payload_type.rpartition(".")[2], route.operation, where, command.entity_key, made,
-                    command.operation, route.external_id.field)
+                    command.operation, kept)
 
     def _conflict_retries(self, command: SinkCommand) -> int:
         route = self.config.route(command.payload_type, command.operation)

@@ -467,3 +467,30 @@ def test_answers_rules_over_the_error_reply_are_refused_pointing_at_transient_er
     assert "t.yaml:11: routes[0].answers.error: a JSON-RPC error reply is read by the adapter itself" in \
         str(raised.value)
     assert "name retryable errors in jsonrpc.transient_errors" in str(raised.value)
+
+
+def test_an_update_whose_search_finds_nothing_creates_and_is_counted_as_over_http(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    text = (HERE / "tryton" / "targets" / "tryton.yaml").read_text(encoding="utf-8")
+    create = text.index("  - payload_type: Account\n    operation: create")
+    route = text[create:text.index("\n\n", create)].replace("operation: create", "operation: update")
+    config = load_target(write(tmp_path, f"{text}\n{route}\n"), writable=["tryton"])
+    fake = FakeTryton()
+
+    async def run() -> tuple[Delivered, int]:
+        rpc = JsonRpcAdapter(config, url="http://tryton/db/rpc/", timeout_s=5, max_connections=4, env=ENV,
+                             transport=httpx.MockTransport(fake.handler))
+        deliverer = Deliverer(adapter=rpc, gate=TargetGate(CircuitBreaker(threshold=100, reset_s=0.01)),
+                              config=config, policy=RetryPolicy(backoff=Backoff(base=0.001, maximum=0.005, jitter=0)))
+        await rpc.start()
+        try:
+            return await deliverer.deliver(account("update")), deliverer.created_by_changes
+        finally:
+            await rpc.close()
+
+    with caplog.at_level("WARNING", logger="isthmus.sink"):
+        delivered, created = asyncio.run(run())
+    assert isinstance(delivered.outcome, Applied) and delivered.outcome.body["upsert"] == "created"
+    assert created == 1 and fake.parties == {1: {"name": "Acme", "code": "C1"}}
+    warned = [r.getMessage() for r in caplog.records if "created a new record for C1" in r.getMessage()]
+    assert warned and "(model.party.party.search by account_code, model.party.party.create if none" in warned[0]
