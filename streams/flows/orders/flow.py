@@ -18,8 +18,9 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.debezium.envelope import ChangeEvent, Op, Tombstone, TransactionEvent, TransactionStatus, decode
@@ -179,8 +180,9 @@ class _Step:
     def settle(self) -> None:
         """Judge the documents and balances the step touched: their commands, holds and reconciled records."""
         commands: list[Command] = []
+        records: dict[str, dict[str, Any] | None] = {}  # made once here, not read back from the state twice
         for number, cause in self.documents.items():
-            sent, party = order.evaluate(self.state, self.mapper, number, cause)
+            sent, party, records[number] = order.evaluate(self.state, self.mapper, number, cause)
             commands += sent
             if party is not None:
                 self.parties.setdefault(party, cause)
@@ -189,8 +191,10 @@ class _Step:
         for command in commands:
             emit_command(self.ctx, self.flow.schemas, command, systems=self.flow.systems)
         for number, cause in self.documents.items():
-            self.announce(number, cause)
-            self.publish(number)
+            document = self.state.get("documents", number)
+            record = records.get(number) or State.load(document.get("canonical"))
+            self.announce(number, cause, document, record)
+            self.publish(number, record)
 
     def reject(self, record: Incoming, error: Exception) -> None:
         """Dead-letter ``record``, one the join held (not the record in hand), and go on with the rest."""
@@ -325,11 +329,11 @@ class _Step:
             row_key=refusal.command_id, commit_time=result.get("applied_at") or dt.datetime.now(dt.UTC),
             topic=record.topic, partition=record.partition, offset=record.offset)
 
-    def announce(self, number: str, cause: Cause) -> None:
-        """A Hold record when the document's hold changed (held, another cause, or released)."""
+    def announce(self, number: str, cause: Cause, document: dict[str, Any], record: Mapping[str, Any] | None) -> None:
+        """A Hold record when the document's hold changed (held, another cause, or released); ``document`` is its
+        state, ``record`` its canonical record."""
         config = self.config
-        document = self.state.get("documents", number)
-        party = (State.load(document.get("canonical")) or {}).get(config.party.field)
+        party = (record or {}).get(config.party.field)
         now = holds.current(document, f"{config.party.target.name} {party} is blocked in {config.target_system} "
                                       f"({config.party.blocked})")
         before = document.get("announced")
@@ -384,9 +388,8 @@ class _Step:
         if previous is None or at > previous:
             self.state.put("balances", party, {**entry, "at": State.dump(at)})
 
-    def publish(self, number: str) -> None:
-        """Publish the document's reconciled record when it changed (a digest per document in ``views``)."""
-        record = State.load(self.state.get("documents", number).get("canonical"))
+    def publish(self, number: str, record: Mapping[str, Any] | None) -> None:
+        """Publish the document's reconciled ``record`` when it changed (a digest per document in ``views``)."""
         if record is None or self.flow.orders_topic is None:
             return
         digest = hashlib.sha256(payload_json(record).encode()).hexdigest()

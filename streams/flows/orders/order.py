@@ -228,14 +228,16 @@ def _creation(state: State, mapper: Mapper, document: dict[str, Any], number: st
     return []
 
 
-def evaluate(state: State, mapper: Mapper, number: str, trigger: Cause) -> tuple[list[Command], str | None]:
-    """The commands document ``number`` needs now (marked sent in its state), and its party's key when known.
+def evaluate(state: State, mapper: Mapper, number: str,
+             trigger: Cause) -> tuple[list[Command], str | None, dict[str, Any] | None]:
+    """The commands document ``number`` needs now (marked sent in its state), its party's key when known, and
+    its canonical record as now stored (None when it was not made again: the stored one stands).
 
     A document whose party cannot be looked up yet waits in the index under that look-up."""
     config = mapper.config
     document = state.get("documents", number)
     if not document.get(config.origin_system):
-        return [], None
+        return [], None, None
     before = dict(document)
     row = State.load(document[config.origin_system])
     target = State.load(document.get(config.target_system))
@@ -244,7 +246,7 @@ def evaluate(state: State, mapper: Mapper, number: str, trigger: Cause) -> tuple
     except LookupMissing:
         if state.lookup.last is not None:
             state.add_indexed(f"wait={state.lookup.last}", number)
-        return [], None  # the party is not known yet: the document waits for it
+        return [], None, None  # the party is not known yet: the document waits for it
     assert record is not None
     party = record.get(config.party.field)
     if party is not None:
@@ -298,4 +300,4 @@ def evaluate(state: State, mapper: Mapper, number: str, trigger: Cause) -> tuple
     document["canonical"] = State.dump(record)
     if document != before:
         state.put("documents", number, document)
-    return commands, None if party is None else str(party)
+    return commands, None if party is None else str(party), record
