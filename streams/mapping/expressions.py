@@ -67,6 +67,17 @@ def _right(text: Any, count: Any) -> Any:
     return str(text)[-count:] if count else ""
 
 
+def _lpad(text: Any, width: Any, fill: Any = " ") -> Any:
+    """``text`` padded on the left with ``fill`` to ``width`` characters; never cut (unlike SQL's LPAD, whose
+    cut makes two values one: a key ``lpad(mandant, 3, '0')`` of mandant 1001 stays ``1001``)."""
+    if text is None or width is None or fill is None:
+        return None
+    fill = str(fill)
+    if len(fill) != 1:
+        raise ValueError(f"lpad(text, {width}, {fill!r}): the fill must be one character")
+    return str(text).rjust(_count("lpad", width), fill)
+
+
 FUNCTIONS: Mapping[str, Callable[..., Any]] = {
     "coalesce": _coalesce,
     "concat": _concat,
@@ -88,6 +99,7 @@ FUNCTIONS: Mapping[str, Callable[..., Any]] = {
     "replace": _text(str.replace),
     "left": _left,
     "right": _right,
+    "lpad": _lpad,
 }
 
 #: When each function of :data:`FUNCTIONS` gives null: when ``all`` its arguments are (or it has none), when
@@ -98,7 +110,7 @@ NULL_WHEN: Mapping[str, Literal["all", "any", "first", "never"]] = {
     "upper": "first", "lower": "first", "trim": "first", "length": "first", "abs": "first", "round": "first",
     "str": "first", "int": "first", "decimal": "first",
     "startswith": "any", "endswith": "any", "contains": "any", "iequals": "any", "replace": "any",
-    "left": "any", "right": "any",
+    "left": "any", "right": "any", "lpad": "any",
 }
 
 _ARITHMETIC: dict[type[ast.operator], Callable[[Any, Any], Any]] = {

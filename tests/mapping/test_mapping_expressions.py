@@ -95,6 +95,9 @@ TEXT = {"name": "Straße Nord GmbH", "email": "Sales@Example.COM", "sku": "SKU-0
         ("right(sku, 0)", ""),
         ("right(sku, 20)", "SKU-0042"),
         ("left(n, 1)", "4"),
+        ("lpad(n, 5, '0')", "00042"),
+        ("lpad(sku, 3, '0')", "SKU-0042"),  # never cut: two keys never become one
+        ("concat(lpad(n, 4), '|')", "  42|"),
         ("'b2b' if endswith(lower(email), '.com') and not contains(name, 'AG') else 'other'", "b2b"),
     ],
 )
@@ -107,7 +110,8 @@ def test_text_functions(text: str, expected: object) -> None:
     "text",
     ["startswith(missing, 'a')", "startswith(sku, missing)", "endswith(missing, 'a')", "contains(missing, 'a')",
      "contains(name, missing)", "iequals(missing, missing)", "iequals(email, missing)",
-     "replace(missing, 'a', 'b')", "replace(sku, 'S', missing)", "left(missing, 2)", "right(sku, missing)"],
+     "replace(missing, 'a', 'b')", "replace(sku, 'S', missing)", "left(missing, 2)", "right(sku, missing)",
+     "lpad(missing, 3, '0')", "lpad(sku, missing)"],
 )
 def test_text_functions_give_null_for_a_null_argument(text: str) -> None:
     assert compile_expression(text).evaluate(TEXT) is None
@@ -121,3 +125,5 @@ def test_a_null_text_test_is_false_in_a_condition_and_coalesce_decides() -> None
 def test_a_negative_count_is_an_expression_error() -> None:
     with pytest.raises(ExpressionError, match=r"left\(text, -1\): the count must be 0 or more"):
         compile_expression("left(sku, -1)").evaluate(TEXT)
+    with pytest.raises(ExpressionError, match=r"lpad\(text, 3, '00'\): the fill must be one character"):
+        compile_expression("lpad(sku, 3, '00')").evaluate(TEXT)
