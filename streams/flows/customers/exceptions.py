@@ -14,5 +14,9 @@ class MissingMapping(CustomerFlowError, FlowUnavailable):
     """A mapping file the customer flow needs is not loaded (the worker leaves the flow out)."""
 
 
+class MergedRows(CustomerFlowError):
+    """Two live rows of one source table map to the same record key: they would be written as one record."""
+
+
 class CorruptState(CustomerFlowError):
     """A stored value does not have the shape the customer flow writes."""

@@ -72,6 +72,8 @@ from streams.kafka.deadletters import REPLAY_HEADER, replay_header
 from streams.kafka.rederive import requested_flow
 from streams.mapping import Context as MappingContext
 from streams.mapping import LookupMissing, MappedChange, MappingError, RecordMapping, map_change
+from streams.mapping.spec import SourceMapping
+from streams.mapping.transforms import LookupStep
 from streams.systems import Systems
 
 log = logging.getLogger(__name__)
@@ -248,6 +250,10 @@ class CustomerFlow:
         self.context = MappingContext.of(systems)
         self.clock = clock
         self._codec = StateCodec(config)
+        #: The record's sources whose rows make its key of their own columns (no look-up): one such row is one
+        #: record, so two live rows giving one key are refused (``MergedRows``); an address found through its
+        #: customer's id is one of several rows of its entity.
+        self._row_keyed = frozenset(s.name for s in config.record.sources if _keyed_by_own_columns(s, config.key))
         self.holds = ParkedHolds(flow=self.name, schemas=schemas, stores=(PARKED,))
         self._lookup = _LinkLookup(config)
         #: The mapping context of the flow's changes; its notes (the local times a DST change repeated or skipped)
@@ -520,8 +526,11 @@ class CustomerFlow:
             for change in map_change(child, event, system, context, self.named, table=table):
                 fold_child(state_of(change.parent_key), change)
         if reads.record:
+            row = row_key(table, event) if event.key else None  # which row maps to the entity (MergedRows)
             for change in map_change(config.record, event, system, context, self.named, table=table):
                 state = state_of(change.key)
+                if row is not None and change.source.name in self._row_keyed:
+                    state.claim(f"{system}.{table}", row, ends=change.deleted)
                 observed = self._observed(change, event, reads)
                 change = reborn(change, event.op, config)
                 outcome.conflicts += fold(state, change, observed=observed, op=event.op, settled_at=settled_at,
@@ -623,6 +632,11 @@ class CustomerFlow:
     def _encode_conflicts(self, conflicts: list[Mapping[str, Any]]) -> list[tuple[str, str, bytes, dict[str, bytes]]]:
         return [(self.conflicts_topic, conflict["entity_key"], self.schemas.encode(CONFLICT, conflict), {})
                 for conflict in conflicts]
+
+
+def _keyed_by_own_columns(source: SourceMapping, key: str) -> bool:
+    binding = source.bindings.get(key)
+    return binding is not None and not any(isinstance(step, LookupStep) for step in binding.steps)
 
 
 def _key_only_hint(event: ChangeEvent, system: str, table: str) -> str:

@@ -20,9 +20,10 @@ from streams.mapping.reconcile import Stamp, stamps_to_avro
 
 #: The field order of the packed layout (version 1 of :data:`~streams.flows.engine.packed.MAGIC`).
 _LAYOUT = ("record", "provenance", "children", "xref", "xref_provenance", "mirrors", "creating", "published",
-           "held_lineage")
-#: Fields a packed state has at least: ``held_lineage`` is written only while there is one.
-_REQUIRED = len(_LAYOUT) - 1
+           "held_lineage", "rows")
+#: Fields a packed state has at least: ``held_lineage`` is written only while there is one (or ``rows`` follows),
+#: ``rows`` only when there are some (states written before rows were recorded have none).
+_REQUIRED = len(_LAYOUT) - 2
 
 
 def _packed_stamps(stamps: Mapping[str, Stamp]) -> dict[str, tuple[str, int | dt.datetime]]:
@@ -88,12 +89,36 @@ class CustomerState:
     #: The ``isthmus-lineage`` header text of the last change a held part folded in, kept with the state until its
     #: canonical record is published (by then that change's record is long gone).
     held_lineage: str | None = field(default=None, compare=False, repr=False)
+    #: Per record source (``system.table``), the rows (``keying.row_key``) that map to this entity now: one, or
+    #: none; two live rows of one table are refused at the decision (:meth:`merged_rows`), never written as one.
+    rows: dict[str, list[str]] = field(default_factory=dict)
 
     def mirror(self, system: str) -> Mirror:
         if system not in self.mirrors:
             role = self.config.written.get(system)
             self.mirrors[system] = Mirror(system=system, holds=role.holds if role else {})
         return self.mirrors[system]
+
+    def claim(self, source: str, row: str, *, ends: bool) -> None:
+        """Row ``row`` of ``source`` maps to this entity now, or (``ends``) no longer does. Lists are replaced,
+        never changed in place (see :meth:`copy`)."""
+        live = self.rows.get(source, ())
+        if ends:
+            if row in live:
+                left = [r for r in live if r != row]
+                if left:
+                    self.rows[source] = left
+                else:
+                    del self.rows[source]
+        elif row not in live:
+            self.rows[source] = [*live, row]
+
+    def merged_rows(self) -> tuple[str, list[str]] | None:
+        """A source two or more live rows of which map to this entity, and those rows; None when there is none."""
+        for source, live in self.rows.items():
+            if len(live) > 1:
+                return source, live
+        return None
 
     def value(self, name: str) -> Any:
         return self.record.get(name, self.config.defaults.get(name))
@@ -130,7 +155,7 @@ class CustomerState:
             xref=dict(self.xref), xref_provenance=dict(self.xref_provenance),
             mirrors={name: mirror.copy() for name, mirror in self.mirrors.items()}, creating=dict(self.creating),
             published=self.published, touched_by=self.touched_by, lineage=self.lineage, held=self.held,
-            held_lineage=self.held_lineage)
+            held_lineage=self.held_lineage, rows=dict(self.rows))
 
     def packed(self) -> bytes:
         """The compact layout: the fields of ``_LAYOUT`` in order, values packed in C (no tagged-JSON walk)."""
@@ -143,7 +168,8 @@ class CustomerState:
             {name: (m.present, m.reported, m.pending, m.uncleared) for name, m in self.mirrors.items()},
             self.creating,
             self.published,
-            *(() if self.held_lineage is None else (self.held_lineage,)),
+            *((self.held_lineage, self.rows) if self.rows else
+              () if self.held_lineage is None else (self.held_lineage,)),
         ])
 
     @classmethod
@@ -151,10 +177,11 @@ class CustomerState:
         state = cls(customer_number=customer_number, config=config)
         try:
             values = unpack_tagged(raw)  # each part restored as its layout says: no walk of the stamps
-            if type(values) is not list or len(values) not in (_REQUIRED, len(_LAYOUT)):
+            if type(values) is not list or not _REQUIRED <= len(values) <= len(_LAYOUT):
                 raise ValueError(f"{len(values) if type(values) is list else type(values).__name__} fields")
             record, provenance, children, xref, xref_provenance, mirrors, creating, published = values[:_REQUIRED]
             state.held_lineage = values[_REQUIRED] if len(values) > _REQUIRED else None
+            state.rows = values[_REQUIRED + 1] if len(values) > _REQUIRED + 1 else {}
             seen: dict[int, dt.datetime] = {}
             made: dict[tuple[str, int], Stamp] = {}
             state.record = restore(record)

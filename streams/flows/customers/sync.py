@@ -29,6 +29,7 @@ from typing import Any
 from streams.codecs.debezium.envelope import Op
 from streams.flows.commands import Cause, Command
 from streams.flows.customers.config import SystemRole
+from streams.flows.customers.exceptions import MergedRows
 from streams.flows.customers.mirror import MISSING
 from streams.flows.customers.state import CustomerState
 from streams.flows.customers.unechoed import settle_unechoed
@@ -196,6 +197,14 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
     ``cannot_clear``) is added to ``audit``, once per value the system keeps."""
     config = state.config
     key = state.customer_number
+    merged = state.merged_rows()
+    if merged is not None:
+        source, rows = merged
+        raise MergedRows(
+            f"rows {' and '.join(rows)} of {source} both map to {config.key} {key!r}, so they would be written as one "
+            f"{config.record.target.rpartition('.')[2]}; make the mapping's key unique per row (a key of several "
+            "columns: `lpad` pads and never cuts, where `right` and `left` cut, so 1001 and 1 can become one), or "
+            "end one of the rows; then replay this dead letter")
     commands: list[Command] = []
 
     def command(target: str, operation: str, mapping: RecordMapping | None, payload: Mapping[str, Any],
