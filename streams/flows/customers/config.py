@@ -19,7 +19,7 @@ from streams.config_files.located_yaml import Node
 from streams.flows.customers.deferred import DECISIONS_PER_BATCH
 from streams.flows.files import FLOWS_DIR, FlowFile, Section, load_flow_files
 from streams.flows.lookups import lookups_of, short_name
-from streams.mapping.spec import RecordMapping, SourceMapping
+from streams.mapping.spec import Policy, RecordMapping, SourceMapping
 from streams.mapping.transforms import LookupStep
 from streams.systems import Systems
 
@@ -279,7 +279,7 @@ def entity_config(flow: FlowFile, mappings: Mapping[str, RecordMapping], named: 
                     f"name one of {', '.join(link_fields)}, or leave `linked_at` out")
         linked_at = None
     roles = _systems(section, mappings, systems, record, set(record_fields) if record else None,
-                     set(link_fields) if link else None)
+                     set(link_fields) if link else None, active)
     ids = {role.id: name for name, role in roles.items() if role.id is not None}
     roles = {name: SystemRole(**{**role.__dict__, "link_back": tuple(
         f for f in role.observes if f in ids and ids[f] != name)}) for name, role in roles.items()}
@@ -356,7 +356,8 @@ def _origins(section: Section, systems: Systems) -> tuple[str, ...]:
 
 
 def _systems(section: Section, mappings: Mapping[str, RecordMapping], systems: Systems, record: RecordMapping | None,
-             record_fields: set[str] | None, link_fields: set[str] | None) -> dict[str, SystemRole]:
+             record_fields: set[str] | None, link_fields: set[str] | None,
+             active: str | None = None) -> dict[str, SystemRole]:
     """The ``systems:`` of the section; ``record``/``record_fields``/``link_fields`` None: that mapping file is
     missing (the flow is unavailable), its fields are not checked."""
     node = section.section("systems")
@@ -399,6 +400,7 @@ def _systems(section: Section, mappings: Mapping[str, RecordMapping], systems: S
                         observes[field_name] = column.value
         if record is not None and systems[name].writable:
             _unseen_writes(inner, name, record, writes, lines, observes)
+            _unwritten_wins(inner, name, record, writes, active)
         roles[name] = SystemRole(name=name, writes=writes, observes=observes, id=role_id, payload=payload,
                                  on_inactive=on_inactive, cannot_clear=_cannot_clear(inner, writes),
                                  captured=systems[name].captured)
@@ -442,6 +444,35 @@ def _unseen_writes(section: Section, name: str, record: RecordMapping,
             f"holds for it (an edit there goes unnoticed, no echo confirms a write of it)"),
             f"map it in a source of {name} (e.g. `{field_name}: {example}` under sources.{sources[0].name}.fields "
             f"of {where}), or take it out of writes (and out of cannot_clear)")
+
+
+def _unwritten_wins(section: Section, name: str, record: RecordMapping,
+                    writes: Mapping[str, tuple[str, ...] | None], active: str | None) -> None:
+    """Refuse each field system ``name`` reports (a source of it maps it) that another system can win (the
+    field's owner, or any system under ``latest_commit_wins``) while ``name``'s ``writes`` leaves it out: the
+    record would hold the other system's value and ``name`` its own, for good, and nothing would say so. The
+    record's ``active`` field is not one: when it turns false, the systems get their ``on_inactive``."""
+    def sources_of(system: str | None) -> list[SourceMapping]:
+        return [s for s in record.sources if s.system == system and s.table is not None and not s.group_by]
+
+    reported = {bound for source in sources_of(name) for bound in source.bindings}
+    others = {s.system: {bound for bound in s.bindings} for s in record.sources
+              if s.system and s.system != name and s.table is not None and not s.group_by}
+    where = f"mappings/{record.path.name}"
+    for field_name in sorted(reported):
+        policy = record.policies.get(field_name)
+        if field_name in writes or field_name in record.key or field_name == active or policy is None:
+            continue
+        winners = sorted(system for system, bound in others.items() if field_name in bound and (
+            policy.policy is Policy.LATEST_COMMIT_WINS or policy.owner == system))
+        if not winners:
+            continue
+        section.add(section.line("writes"), "writes", (
+            f"leaves out {field_name}, which {name} reports (a source of {name} in {where} maps it) and "
+            f"{' and '.join(winners)} can win ({policy.policy.value}, owner {policy.owner}): the record would hold "
+            f"{winners[0]}'s value and {name} its own, and nothing would write it into {name} or say so"),
+            f"add {field_name} to writes (and a route of {name}'s target that sets it), or stop mapping it from "
+            f"{name}, or give it to {name} (`{field_name}: {{owner: {name}, policy: owner_wins}}` in {where})")
 
 
 def _writes(section: Section, node: Node | None,

@@ -118,3 +118,24 @@ def test_a_system_with_no_source_of_the_record_is_a_write_only_target_and_not_re
     (flow,) = [f for f in load_flow_files(FLOWS_DIR) if f.name == FLOW_NAME]
     config = entity_config(flow, {**mappings, "customer": without_erp}, schemas.schemas.named, reference_systems())
     assert "active" in config.written["erp"].writes
+
+
+def test_a_field_another_system_can_win_that_writes_leaves_out_is_refused_at_load(
+        mappings: dict[str, RecordMapping], schemas: SchemaStore, tmp_path: Path) -> None:
+    """A new user's ERP owned credit_limit under latest_commit_wins, and the shop's edit of it won the record
+    while the ERP, whose writes left it out, kept its own: 5,555 in the record, 74,911 in the ERP, no word."""
+    (flow,) = [f for f in load_flow_files(FLOWS_DIR) if f.name == FLOW_NAME]
+    text = flow.path.read_text(encoding="utf-8")
+    # the CRM reports credit_limit (its source maps it); the ERP owns it, and may win it in the CRM
+    changed = tmp_path / "customers.yaml"
+    changed.write_text(text.replace("writes: [erp_account_id, name, email, phone, credit_limit, payment_terms, "
+                                    "blocked]", "writes: [erp_account_id, name, email, phone, payment_terms, "
+                                    "blocked]"), encoding="utf-8")
+    (edited,) = [f for f in load_flow_files(tmp_path) if f.name == FLOW_NAME]
+    with pytest.raises(FlowFileError) as raised:
+        entity_config(edited, mappings, schemas.schemas.named, reference_systems())
+    (problem,) = raised.value.problems
+    assert problem.field == "entity.systems.crm.writes"
+    assert problem.message.startswith("leaves out credit_limit, which crm reports (a source of crm in "
+                                      "mappings/customer.yaml maps it) and erp can win (owner_wins, owner erp)")
+    assert "add credit_limit to writes" in problem.fix
