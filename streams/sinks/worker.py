@@ -54,6 +54,7 @@ from streams.sinks.records import (
 from streams.sinks.scheduler import KeyedScheduler
 from streams.sinks.settings import ResolvedSinkSettings
 from streams.sinks.topics import COMMAND_PARTITIONS, DLQ_PARTITIONS, command_topic, sink_stage
+from streams.sinks.unmade import UnmadeCreates
 
 log = logging.getLogger("isthmus.sink")
 
@@ -113,6 +114,7 @@ class SinkWorker:
         self.system = settings.system
         self.stage = sink_stage(self.system)
         self.stats = SinkStats()
+        self.unmade = UnmadeCreates()
         #: First try to last answer of each command the target answered (retries and waits included).
         self.delivery_seconds = LabelledHistogram(
             "isthmus_sink_delivery_seconds", "Time to deliver a command through the target's API, from the first "
@@ -322,8 +324,12 @@ class SinkWorker:
         self.delivery_seconds.observe(self.system, time.monotonic() - began)
         self.stats.retries += delivered.attempts - 1
         if isinstance(delivered.outcome, Applied):
+            if not delivered.outcome.refused:
+                self.unmade.applied(command)
             return (self._result(item, command, delivered),)
-        return (self._dead_letter(item, reason=delivered.outcome.reason, error_type=delivered.outcome.error_type,
+        reason = self.unmade.dead_lettered(command, f"{item.tp.topic}[{item.tp.partition}]@{item.offset}",
+                                           delivered.outcome.reason)
+        return (self._dead_letter(item, reason=reason, error_type=delivered.outcome.error_type,
                                   attempts=delivered.attempts),)
 
     def _result(self, item: _Item, command: SinkCommand, delivered: Delivered) -> Output:
