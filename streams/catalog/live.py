@@ -22,7 +22,7 @@ from streams.capture import configs
 from streams.capture.exceptions import ConfigError
 from streams.catalog import mysql, postgres
 from streams.catalog.exceptions import CatalogError
-from streams.catalog.model import Catalog
+from streams.catalog.model import Catalog, ForeignKey
 from streams.config.secret import Secret
 from streams.systems import Engine, SystemSpec
 
@@ -130,6 +130,7 @@ def discover(system: SystemSpec, connection: Connection) -> Catalog:
     """The tables of ``system``'s namespace, read from its live catalog."""
     engine, connector = _captured(system)
     namespace = system.namespace
+    foreign_keys: tuple[ForeignKey, ...] = ()
     try:
         if connection.engine is Engine.POSTGRESQL:
             with psycopg.connect(host=connection.host, port=connection.port, user=connection.user,
@@ -141,13 +142,14 @@ def discover(system: SystemSpec, connection: Connection) -> Catalog:
                                  password=connection.password.reveal(), connect_timeout=10)
             try:
                 tables = mysql.discover(my, namespace, connection.engine.value)
+                foreign_keys = mysql.foreign_keys(my, namespace)
             finally:
                 my.close()
     except (psycopg.Error, pymysql.MySQLError) as exc:
         raise CatalogError(f"cannot read the catalog of {system.name} at {connection}: {_first_line(exc)}; fix: "
                            f"start the database, or check the connector {connector}'s connection") from exc
     return Catalog(system=system.name, engine=engine.value, namespace=namespace,
-                   tables=MappingProxyType(dict(sorted(tables.items()))))
+                   tables=MappingProxyType(dict(sorted(tables.items()))), foreign_keys=foreign_keys)
 
 
 def _first_line(exc: Exception) -> str:

@@ -58,18 +58,55 @@ class Table:
     line: int = 0
 
 
+#: What a foreign key does to the child's rows when its parent row's key changes or the row is deleted, other than
+#: refusing (RESTRICT, NO ACTION): the engine changes the child rows itself.
+CHANGING_RULES = ("CASCADE", "SET NULL", "SET DEFAULT")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ForeignKey:
+    """A foreign key of ``table`` (its ``columns``) to ``parent`` (its ``parent_columns``), and its rules: what the
+    engine does to the child rows on an update of the parent's key and on a delete of the parent row (``CASCADE``,
+    ``SET NULL``, ``SET DEFAULT``, ``RESTRICT`` or ``NO ACTION``)."""
+
+    name: str
+    table: str
+    columns: tuple[str, ...]
+    parent: str
+    parent_columns: tuple[str, ...]
+    on_update: str = "RESTRICT"
+    on_delete: str = "RESTRICT"
+
+    @property
+    def changing_rules(self) -> tuple[str, ...]:
+        """The rules by which the engine changes the child rows itself, e.g. ``("ON UPDATE CASCADE",)``."""
+        return tuple(f"ON {event} {rule}" for event, rule in (("UPDATE", self.on_update), ("DELETE", self.on_delete))
+                     if rule in CHANGING_RULES)
+
 
 @dataclass(frozen=True, kw_only=True)
 class Catalog:
     """The tables of one system's namespace (PostgreSQL schema, or MariaDB/MySQL database), by name.
 
-    ``path`` is the columns file it was read from (None when discovered live)."""
+    ``path`` is the columns file it was read from (None when discovered live). ``foreign_keys`` are the live
+    catalog's (MariaDB/MySQL only): discovery warns of those whose engine changes child rows itself, which
+    MariaDB/MySQL write to no binlog; the columns file does not record them (mapping files are checked against
+    types, not constraints), so a catalog read from a file has none."""
 
     system: str
     engine: str
     namespace: str
     tables: Mapping[str, Table] = field(default_factory=lambda: MappingProxyType({}))
     path: Path | None = None
+    foreign_keys: tuple[ForeignKey, ...] = ()
+
+    def unlogged_cascades(self) -> tuple[ForeignKey, ...]:
+        """The foreign keys whose changes to child rows never reach the binlog, so never Kafka: MariaDB/MySQL
+        (InnoDB) carry out ON UPDATE/ON DELETE CASCADE and SET NULL inside the engine and log only the statement's
+        own rows. PostgreSQL runs them as triggers whose changes are in its WAL, so Debezium sees them."""
+        if self.engine == "postgresql":
+            return ()
+        return tuple(key for key in self.foreign_keys if key.changing_rules)
 
     def full_row_images(self, table: Table) -> bool:
         """Whether ``table``'s updates and deletes carry the whole old row, and every unchanged value, as far as the

@@ -3,7 +3,11 @@ drops (an ENUM's values, ``tinyint(1)`` for a BOOLEAN, a DECIMAL's precision and
 fractional digits), ``check_constraints`` gives ``CHECK (col IN (...))`` lists, and ``statistics`` the primary
 keys: MariaDB's ``table_constraints`` shows nothing to a user with only the connector's global SELECT and
 replication grants, and ``columns.column_key`` is not in key order (and says ``PRI`` of a unique NOT NULL
-index when a table has no primary key)."""
+index when a table has no primary key).
+
+Foreign keys: ``key_column_usage`` shows their columns to that user, but ``referential_constraints`` (their ON
+UPDATE/ON DELETE rules) shows it nothing on MariaDB 10.11, so a rule it does not show is read from the table's
+``SHOW CREATE TABLE``, which needs only SELECT."""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ import pymysql
 
 from streams.catalog.checks import enum_values, mysql_in_list
 from streams.catalog.exceptions import CatalogError
-from streams.catalog.model import Column, Table
+from streams.catalog.model import Column, ForeignKey, Table
 
 _COLUMNS = """
 SELECT c.table_name, c.column_name, c.data_type, c.column_type, c.is_nullable
@@ -31,6 +35,28 @@ FROM information_schema.statistics
 WHERE table_schema = %s AND index_name = 'PRIMARY'
 ORDER BY table_name, seq_in_index
 """
+
+# Each foreign key's columns, in key order, with the columns of the parent they reference.
+_FOREIGN_KEY_COLUMNS = """
+SELECT table_name, constraint_name, column_name, referenced_table_name, referenced_column_name
+FROM information_schema.key_column_usage
+WHERE table_schema = %s AND referenced_table_name IS NOT NULL
+ORDER BY table_name, constraint_name, ordinal_position
+"""
+
+_FOREIGN_KEY_RULES = """
+SELECT table_name, constraint_name, update_rule, delete_rule
+FROM information_schema.referential_constraints
+WHERE constraint_schema = %s
+"""
+
+#: A foreign key's clause in ``SHOW CREATE TABLE``: the engine leaves out a rule that is RESTRICT.
+_CONSTRAINT = re.compile(
+    r"CONSTRAINT\s+`(?P<name>(?:[^`]|``)+)`\s+FOREIGN KEY\s*\([^)]*\)\s*REFERENCES\s+[^(]+\([^)]*\)"
+    r"(?P<rules>(?:\s+ON\s+(?:UPDATE|DELETE)\s+(?:CASCADE|SET\s+NULL|SET\s+DEFAULT|RESTRICT|NO\s+ACTION))*)",
+    re.IGNORECASE)
+_RULE = re.compile(r"ON\s+(?P<event>UPDATE|DELETE)\s+(?P<rule>CASCADE|SET\s+NULL|SET\s+DEFAULT|RESTRICT|NO\s+ACTION)",
+                   re.IGNORECASE)
 
 # MariaDB names the table in check_constraints; MySQL only through table_constraints.
 _CHECKS = {
@@ -82,3 +108,36 @@ def _column(name: str, data_type: str, column_type: str, nullable: bool, allowed
     elif sql_type in _KEEP_ARGS and (match := _ARGS.match(column_type)):
         args = tuple(a.strip() for a in match["args"].split(","))
     return Column(name=name, sql_type=sql_type, args=args, nullable=nullable, allowed=allowed)
+
+
+def foreign_keys(connection: pymysql.connections.Connection[Any], database: str) -> tuple[ForeignKey, ...]:
+    """The foreign keys of the tables of ``database``, by table and name."""
+    with connection.cursor() as cursor:
+        cursor.execute(_FOREIGN_KEY_COLUMNS, (database,))
+        parts: dict[tuple[str, str], list[tuple[str, str, str]]] = {}
+        for table, name, column, parent, parent_column in cursor.fetchall():
+            parts.setdefault((str(table), str(name)), []).append((str(column), str(parent), str(parent_column)))
+        if not parts:
+            return ()
+        cursor.execute(_FOREIGN_KEY_RULES, (database,))
+        rules = {(str(table), str(name)): (str(update), str(delete))
+                 for table, name, update, delete in cursor.fetchall()}
+        for table in sorted({table for table, name in parts if (table, name) not in rules}):
+            cursor.execute(f"SHOW CREATE TABLE `{database.replace('`', '``')}`.`{table.replace('`', '``')}`")
+            row = cursor.fetchone()
+            rules.update({(table, name): found for name, found in create_table_rules(str(row[1])).items()}
+                         if row else {})
+    return tuple(ForeignKey(name=name, table=table, columns=tuple(c for c, _, _ in found), parent=found[0][1],
+                            parent_columns=tuple(p for _, _, p in found),
+                            on_update=rules.get((table, name), ("RESTRICT", "RESTRICT"))[0],
+                            on_delete=rules.get((table, name), ("RESTRICT", "RESTRICT"))[1])
+                 for (table, name), found in sorted(parts.items()))
+
+
+def create_table_rules(statement: str) -> dict[str, tuple[str, str]]:
+    """Each foreign key's (update rule, delete rule) in a ``SHOW CREATE TABLE`` statement, by constraint name."""
+    found: dict[str, tuple[str, str]] = {}
+    for match in _CONSTRAINT.finditer(statement):
+        given = {event.upper(): " ".join(rule.upper().split()) for event, rule in _RULE.findall(match["rules"])}
+        found[match["name"].replace("``", "`")] = (given.get("UPDATE", "RESTRICT"), given.get("DELETE", "RESTRICT"))
+    return found

@@ -75,12 +75,33 @@ def run_discover(args: argparse.Namespace) -> int:
     _say(f"reading the catalog of {spec.name} ({connection}, namespace {spec.namespace}) ...")
     live = discover(spec, connection)
     _say(f"  {len(live.tables)} tables, {live.column_count} columns")
+    for warning in cascade_warnings(live):
+        _say(warning)
     if args.check:
         return _check(output, live)
     write(output, live)
     _summary(live)
     print(f"wrote {output}: {len(live.tables)} tables, {live.column_count} columns")
     return 0
+
+
+def cascade_warnings(catalog: Catalog) -> list[str]:
+    """One warning per foreign key whose engine changes the child rows itself, which MariaDB/MySQL write to no
+    binlog (:meth:`Catalog.unlogged_cascades`)."""
+    engine = {"mariadb": "MariaDB", "mysql": "MySQL"}.get(catalog.engine, catalog.engine)
+    warnings = []
+    for key in catalog.unlogged_cascades():
+        child, parent = f"{key.table} ({', '.join(key.columns)})", f"{key.parent} ({', '.join(key.parent_columns)})"
+        events = " and ".join(("an update of the key of" if rule.startswith("ON UPDATE") else "a delete of")
+                              + f" a {key.parent} row" for rule in key.changing_rules)
+        warnings.append(
+            f"WARNING: foreign key {key.name} of {child} references {parent} {' '.join(key.changing_rules)}: "
+            f"{engine} writes the changes a cascade makes to {key.table} to no binlog, so Debezium never sees them "
+            f"and they never reach Kafka: after {events}, {key.table}'s topic (and every system fed from it) keeps "
+            f"the old rows; fix: if {key.table} is captured, drop the cascade (ON UPDATE/ON DELETE RESTRICT) and "
+            f"change or delete {key.table}'s rows explicitly in the same transaction as the {key.parent} row "
+            "(see systems/README.md, \"Foreign keys that cascade\")")
+    return warnings
 
 
 def _check(output: Path, live: Catalog) -> int:

@@ -243,6 +243,12 @@ def mariadb_read_only(stack: RunningStack) -> Iterator[tuple[str, Secret]]:
                 PRIMARY KEY (beleg, pos),
                 UNIQUE KEY (pos))""")
             cursor.execute(f"CREATE TABLE {SCRATCH}.protokoll (eintrag TEXT, nr INT NOT NULL UNIQUE)")
+            cursor.execute(f"""CREATE TABLE {SCRATCH}.adressen (
+                id      INT NOT NULL PRIMARY KEY,
+                kd_nr   VARCHAR(20) NOT NULL,
+                CONSTRAINT fk_adr_kunde FOREIGN KEY (kd_nr) REFERENCES kunden (kd_nr) ON UPDATE CASCADE
+                    ON DELETE CASCADE,
+                CONSTRAINT fk_adr_protokoll FOREIGN KEY (id) REFERENCES protokoll (nr))""")
             try:
                 yield READER, Secret(password)
             finally:
@@ -259,5 +265,10 @@ def test_mariadb_read_only_user_discovers_primary_keys(stack: RunningStack,
     assert connection.user == READER
     # protokoll has no primary key: its NOT NULL UNIQUE column is not one, though column_key says PRI
     assert {name: table.primary_key for name, table in found.tables.items()} == {
-        "kunden": ("kd_nr",), "positionen": ("beleg", "pos"), "protokoll": ()}
+        "adressen": ("id",), "kunden": ("kd_nr",), "positionen": ("beleg", "pos"), "protokoll": ()}
     assert found.tables["kunden"].columns["kind"].allowed == ("a", "b")
+    # referential_constraints shows this user nothing: the rules come from SHOW CREATE TABLE
+    assert [(k.name, k.table, k.columns, k.parent, k.on_update, k.on_delete) for k in found.foreign_keys] == [
+        ("fk_adr_kunde", "adressen", ("kd_nr",), "kunden", "CASCADE", "CASCADE"),
+        ("fk_adr_protokoll", "adressen", ("id",), "protokoll", "RESTRICT", "RESTRICT")]
+    assert [k.name for k in found.unlogged_cascades()] == ["fk_adr_kunde"]
