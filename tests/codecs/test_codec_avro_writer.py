@@ -176,3 +176,31 @@ def test_times_and_map_keys_written_again_are_the_same_bytes_as_fastavro() -> No
                  "provenance": {field: {"system": "crm", "commit_time": times[n - i]}
                                 for i, field in enumerate(fields[: 1 + n % len(fields)])}}
         assert write(writer, value) == _fastavro(parsed, value), value
+
+
+def test_a_decimal_too_large_names_the_field_the_value_the_precision_and_the_fix() -> None:
+    """fastavro says only "The decimal precision is bigger than allowed by schema"; the store says which field, which
+    value, the field's precision and scale, and how to make it fit."""
+    record = {"customer_number": "C-0010000001021", "name": "N", "credit_limit": Decimal("1234567890123.4567")}
+    with pytest.raises(SchemaMismatch) as caught:
+        STORE.encode("Customer", record)
+    message = str(caught.value)
+    assert message.startswith("the value does not fit isthmus.canonical.Customer: field credit_limit = "
+                              "1234567890123.4567: 1234567890123.4567 has 17 digits (13 before the point, 4 after), "
+                              "the field is a decimal of precision 14 and scale 2: at most 14 digits, 12 before the "
+                              "point; fix: round or limit the value in the mapping that fills credit_limit")
+    assert "or widen the field's precision and scale in isthmus.canonical.Customer's schema" in message
+    with pytest.raises(SchemaMismatch, match=r"field credit_limit = 1\.005: 1\.005 has 3 decimals, the field is a "
+                                             r"decimal of precision 14 and scale 2: at most 2 decimals; fix: round"):
+        STORE.encode("Customer", {**record, "credit_limit": Decimal("1.005")})
+
+
+def test_a_nested_field_is_named_by_its_path_and_personal_data_is_not_shown() -> None:
+    record = {"customer_number": "C-1", "name": "N",
+              "billing_address": {"line1": "1 Road", "city": 7, "country": "CN"}}
+    with pytest.raises(SchemaMismatch, match=r"field billing_address\.city = 7: int is not a string; fix: check"):
+        STORE.encode("Customer", record)
+    with pytest.raises(SchemaMismatch, match=r"field contacts\[0\]\.last_name = None: no value and no default"):
+        STORE.encode("Customer", {**record, "billing_address": None, "contacts": [{"first_name": "only"}]})
+    with pytest.raises(SchemaMismatch, match=r"field email = \(personal data, not shown\): int is not a string"):
+        STORE.encode("Customer", {"customer_number": "C-1", "name": "N", "email": 7})

@@ -17,7 +17,7 @@ from fastavro.schema import parse_schema
 
 from streams.codecs.avro.resolution import read_as
 from streams.codecs.avro.schemas import Schema, SchemaSet, fingerprint, load_schemas
-from streams.codecs.avro.writer import Writer, compile_writer
+from streams.codecs.avro.writer import WRITE_ERRORS, FieldValueError, Writer, compile_writer
 from streams.codecs.exceptions import NotSingleObject, SchemaMismatch, UnknownFingerprint, UnknownSchema
 
 MARKER = b"\xc3\x01"
@@ -120,7 +120,10 @@ class SchemaStore:
                 return bytes(out)
             body = io.BytesIO()
             schemaless_writer(body, stored.parsed, value)
-        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+        except FieldValueError as exc:
+            raise SchemaMismatch(f"the value does not fit {stored.name}: field {exc.field} = {exc.value_text}: "
+                                 f"{exc.reason}; fix: {_fix(exc, stored.name)}") from exc
+        except WRITE_ERRORS as exc:
             raise SchemaMismatch(f"the value does not fit {stored.name}: {exc}; check field names, types and "
                                  "decimal scales against schemas/") from exc
         return MARKER + stored.fingerprint + body.getvalue()
@@ -146,3 +149,12 @@ class SchemaStore:
         if not isinstance(value, dict):
             raise SchemaMismatch(f"{writer.name} decoded to {type(value).__name__}, not a record")
         return CanonicalRecord(schema=target.name, value=value)
+
+
+def _fix(error: FieldValueError, schema: str) -> str:
+    """How to make a value of the field fit: for a decimal, round or limit it in the mapping, or widen the field."""
+    if error.decimal:
+        return (f"round or limit the value in the mapping that fills {error.field} (the transform `decimal: "
+                "{scale: <the field's scale>, rounding: half_even}`, or a bound in its `compute`), or widen the "
+                f"field's precision and scale in {schema}'s schema in schemas/ (mappings/README.md, Checks at load)")
+    return f"check the field's name and type in {schema}'s schema in schemas/ against the value the mapping gives it"

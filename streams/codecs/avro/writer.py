@@ -14,7 +14,9 @@ logical types are converted by fastavro's own functions (``LOGICAL_WRITERS``: de
 boolean is the value's truth. Inside a ``["null", X]`` union a value of the wrong type is refused as fastavro's
 union check refuses it (``int``/``long`` within range, ``string`` a ``str``, ``boolean`` a ``bool``). A value
 that does not fit raises ``ValueError``, ``TypeError``, ``KeyError``, ``AttributeError`` or ``OverflowError``;
-the caller turns them into its own error.
+one inside a record raises :class:`FieldValueError` (a ``ValueError``), which names the field's path and its value
+(not the value of a field marked ``pii``); the caller turns them into its own error. A decimal that does not fit
+its field's precision or scale says by how many digits, where fastavro says only that it does not.
 """
 
 from __future__ import annotations
@@ -37,6 +39,64 @@ _pack_double = struct.Struct("<d").pack
 
 class NotCompiled(Exception):
     """The schema holds a construct this writer does not compile; fastavro writes it."""
+
+
+#: What a writer raises for a value that does not fit its schema.
+WRITE_ERRORS = (ValueError, TypeError, KeyError, AttributeError, OverflowError)
+
+
+class DecimalMisfit(ValueError):
+    """A decimal with more digits or decimals than its field's precision or scale."""
+
+
+class FieldValueError(ValueError):
+    """A value that does not fit its field: ``path`` (outermost field first; a map's key and an array's index in
+    brackets), the value (None where the field holds personal data: ``shown`` is False), why, and whether it is a
+    decimal too large for its field (``decimal``)."""
+
+    def __init__(self, reason: str, *, value: Any, shown: bool, path: list[str], decimal: bool = False) -> None:
+        super().__init__(reason)
+        self.reason, self.value, self.shown, self.path, self.decimal = reason, value, shown, path, decimal
+
+    @property
+    def field(self) -> str:
+        """The path as text, e.g. ``addresses[billing].street``."""
+        return "".join(part if part.startswith("[") or not n else f".{part}" for n, part in enumerate(self.path))
+
+    @property
+    def value_text(self) -> str:
+        if not self.shown:
+            return "(personal data, not shown)"
+        text = str(self.value) if isinstance(self.value, Decimal) else repr(self.value)
+        return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _within(part: str, exc: BaseException, value: Any, shown: bool) -> FieldValueError:
+    """``exc``, raised writing ``value`` at ``part`` of a record, map or array, as a :class:`FieldValueError` whose
+    path starts there."""
+    if isinstance(exc, FieldValueError):
+        exc.path.insert(0, part)
+        return exc
+    reason = str(exc) if not isinstance(exc, KeyError) else f"no key {exc}"
+    return FieldValueError(reason, value=value if shown else None, shown=shown, path=[part],
+                           decimal=isinstance(exc, DecimalMisfit))
+
+
+def decimal_misfit(value: Decimal, precision: int, scale: int) -> str | None:
+    """Why ``value`` does not fit an Avro decimal of ``precision`` and ``scale``, or None when it does (by
+    fastavro's rule: at most ``precision`` digits as the value is written, at most ``scale`` decimals)."""
+    _, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int):
+        return f"{value} is not a number a decimal field can hold"
+    decimals = max(0, -exponent)
+    whole = max(0, len(digits) + exponent)
+    field = f"the field is a decimal of precision {precision} and scale {scale}"
+    if len(digits) > precision:
+        return (f"{value} has {len(digits)} digits ({whole} before the point, {decimals} after), {field}: at most "
+                f"{precision} digits, {precision - scale} before the point")
+    if decimals > scale:
+        return f"{value} has {decimals} decimals, {field}: at most {scale} decimals"
+    return None
 
 
 def _long_value(out: bytearray, n: int) -> None:
@@ -89,7 +149,10 @@ def _write_bytes(out: bytearray, value: Any) -> None:
 
 
 def _write_string(out: bytearray, value: Any) -> None:
-    data = value.encode()  # a str; anything else has no encode() or gives bytes fastavro's union refuses
+    try:
+        data = value.encode()  # a str; anything else has no encode() or gives bytes fastavro's union refuses
+    except AttributeError:
+        raise TypeError(f"{type(value).__name__} is not a string") from None
     if not isinstance(value, str):
         raise TypeError(f"{type(value).__name__} is not a string")
     size = len(data)
@@ -219,10 +282,18 @@ class _Compiler:
         prepare = LOGICAL_WRITERS[f"{kind}-{logical}"]
         base = self.node(kind, in_union=True)
         if logical == "decimal" and kind == "bytes":
+            precision, scale = int(schema["precision"]), int(schema.get("scale", 0))
+
             def decimal(out: bytearray, value: Any) -> None:
                 if not isinstance(value, (Decimal, bytes, bytearray)):
                     raise TypeError(f"{type(value).__name__} is not a decimal")
-                base(out, prepare(value, schema))
+                try:
+                    data = prepare(value, schema)
+                except ValueError:
+                    why = decimal_misfit(value, precision, scale) if isinstance(value, Decimal) else None
+                    raise DecimalMisfit(why or f"does not fit the decimal field (precision {precision}, scale "
+                                        f"{scale})") from None
+                base(out, data)
             return decimal
 
         if kind == "long" and "timestamp" in logical:
@@ -233,15 +304,18 @@ class _Compiler:
         return write
 
     def record(self, schema: dict[str, Any]) -> Writer:
-        fields: list[tuple[str, Any, bool, Writer]] = []
+        fields: list[tuple[str, Any, bool, Writer, bool]] = []
 
         def write(out: bytearray, value: Any) -> None:
             get = value.get
-            for name, default, required, field_writer in fields:
+            for name, default, required, field_writer, shown in fields:
                 item = get(name, default)
                 if required and item is None and name not in value:
-                    raise ValueError(f"no value and no default for {name}")
-                field_writer(out, item)
+                    raise FieldValueError("no value and no default", value=None, shown=True, path=[name])
+                try:
+                    field_writer(out, item)
+                except WRITE_ERRORS as exc:
+                    raise _within(name, exc, item, shown) from exc
 
         self.compiled[schema["name"]] = write  # before the fields: a record may refer to itself
         for field in schema["fields"]:
@@ -249,7 +323,8 @@ class _Compiler:
             if field_type in ("float", "double"):
                 raise NotCompiled("float and double fields are converted by float() first")
             required = "default" not in field and "null" not in field_type
-            fields.append((field["name"], field.get("default"), required, self.node(field_type)))
+            fields.append((field["name"], field.get("default"), required, self.node(field_type),
+                           not field.get("pii", False)))
         return write
 
     def enum(self, schema: dict[str, Any]) -> Writer:
@@ -272,8 +347,11 @@ class _Compiler:
                 raise TypeError(f"{type(value).__name__} is not an array")
             if len(value):
                 _long_value(out, len(value))
-                for item in value:
-                    items(out, item)
+                for n, item in enumerate(value):
+                    try:
+                        items(out, item)
+                    except WRITE_ERRORS as exc:
+                        raise _within(f"[{n}]", exc, item, True) from exc
             out.append(0)
         return write
 
@@ -295,7 +373,10 @@ class _Compiler:
                                 keys.clear()
                             keys[key] = data
                     out += data
-                    values(out, item)
+                    try:
+                        values(out, item)
+                    except WRITE_ERRORS as exc:
+                        raise _within(f"[{key}]", exc, item, True) from exc
             out.append(0)
         return write
 
