@@ -2,7 +2,8 @@
 
 Ours: placeholders left unresolved, required keys missing, keys the connector class does not know,
 values of the wrong type, secrets written literally instead of through a config provider, and options whose
-values Isthmus's decoding relies on changed (Debezium's placeholder for an unsent value). Connect's
+values Isthmus's decoding relies on changed (Debezium's placeholder for an unsent value), and two MariaDB
+connectors that would join the same server's replication as one ``database.server.id``. Connect's
 validation runs only on a config that passes ours, so its answers are about real values, not our leftovers.
 """
 
@@ -10,11 +11,11 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from streams.capture.client import ConnectClient
 from streams.capture.configs import LocalConnector
-from streams.capture.options import KINDS, is_provider_reference
+from streams.capture.options import KINDS, MARIADB, is_provider_reference
 from streams.catalog.model import Catalog
 from streams.codecs.debezium import unavailable
 from streams.config_files.problem import Problem, shown
@@ -133,6 +134,65 @@ def check_tables(connector: LocalConnector, catalogs: Iterable[Catalog]) -> list
                 message=f"{pattern} is not a table of {catalog.system} ({origin}: {', '.join(sorted(catalog.tables))})",
                 fix=f"correct the name; if the table is new, run `isthmus mappings discover {catalog.system}` first"))
     return problems
+
+
+#: MariaDB's (and MySQL's) default ``server_id``, and the local stack's ERP database's (``--server-id=1``).
+DEFAULT_SERVER_ID = 1
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+def check_server_ids(checked: Sequence[LocalConnector], every: Sequence[LocalConnector]) -> dict[str, list[Problem]]:
+    """The ``database.server.id`` of each MariaDB connector of ``checked`` is the server's own default (1) or that
+    of another connector of ``every`` (the whole config set) reading the same server (``database.hostname`` and
+    ``database.port`` as rendered): a connector joins the server's replication under that id, and the second one
+    with an id already connected is refused by the server ("A slave with the same server_uuid/server_id is
+    already connected"), only once deployed. Problems by connector name."""
+    readers: dict[tuple[str, str], list[LocalConnector]] = {}
+    for connector in every:
+        server = _mariadb_server(connector)
+        if server is not None:
+            readers.setdefault(server, []).append(connector)
+    taken = [int(c.config["database.server.id"]) for group in readers.values() for c in group]
+    free = max([*taken, 184100]) + 1
+    problems: dict[str, list[Problem]] = {}
+    for connector in checked:
+        server = _mariadb_server(connector)
+        if server is None:
+            continue
+        key = "database.server.id"
+        server_id = int(connector.config[key])
+        where = f"{connector.config['database.hostname'].strip()}:{server[1]}"
+        fix = (f"give each connector that reads a MariaDB server its own {key}, unique among all the connectors and "
+               f"replicas of that server and other than the server's own server_id, e.g. {free}")
+        if server_id == DEFAULT_SERVER_ID:
+            message = (f"{server_id} is MariaDB's default server_id, the one the server at {where} most likely has "
+                       "itself (the local stack's ERP database runs with 1): the server refuses a replica with its "
+                       "own id")
+            problems.setdefault(connector.name, []).append(Problem(
+                file=connector.source_of(key), line=connector.line_of(key), field=key, message=message, fix=fix))
+        for other in readers.get(server, []):
+            if other.name != connector.name and int(other.config[key]) == server_id:
+                line = other.line_of(key)
+                other_place = f"{shown(other.source_of(key))}{f':{line}' if line else ''}"
+                message = (f"{server_id} is also the {key} of connector {other.name} ({other_place}), which reads the "
+                           f"same MariaDB server {where}: deployed, the second of them to connect fails with \"A slave "
+                           "with the same server_uuid/server_id is already connected\"")
+                problems.setdefault(connector.name, []).append(Problem(
+                    file=connector.source_of(key), line=connector.line_of(key), field=key, message=message, fix=fix))
+    return problems
+
+
+def _mariadb_server(connector: LocalConnector) -> tuple[str, str] | None:
+    """The (host, port) a MariaDB connector reads, or None for another connector, or one whose server id, host or
+    port is not a plain rendered value (its own checks say why)."""
+    config = connector.config
+    if config.get("connector.class") != MARIADB:
+        return None
+    server_id, host, port = (config.get(k, "") for k in ("database.server.id", "database.hostname", "database.port"))
+    if not _WHOLE.match(server_id.strip()) or not host or "{{" in host + port or is_provider_reference(host):
+        return None
+    host = host.strip().lower()
+    return ("localhost" if host in _LOCAL_HOSTS else host, port.strip() or "3306")
 
 
 def check(connector: LocalConnector, client: ConnectClient | None,

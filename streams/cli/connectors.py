@@ -175,7 +175,11 @@ def _with_context(args: argparse.Namespace, body: Callable[[Context], int]) -> i
 
 
 def _check_all(ctx: Context, connectors: list[LocalConnector], *, online: bool) -> dict[str, list[Problem]]:
-    return {c.name: validation.check(c, ctx.client if online else None, ctx.catalogs_of(c.name)) for c in connectors}
+    """Each connector's problems: its own, and a server id it shares with any connector of the config set."""
+    every = [ctx.configs.render(name, ctx.variables) for name in ctx.configs.names]
+    shared = validation.check_server_ids(connectors, every)
+    return {c.name: shared.get(c.name, []) + validation.check(c, ctx.client if online else None,
+                                                              ctx.catalogs_of(c.name)) for c in connectors}
 
 
 def _print_problems(ctx: Context, results: dict[str, list[Problem]], checked_by: str) -> None:

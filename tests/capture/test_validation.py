@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from streams.capture import configs
-from streams.capture.validation import check_local
+from streams.capture.validation import check_local, check_server_ids
+from streams.cli.main import main
 from streams.config_files.problem import Problem
 
 LOCAL_VARIABLES = "variables: {crm_db_host: '{{host}}', erp_db_host: '{{host}}'}\n"
@@ -152,3 +153,51 @@ def test_connectors_validate_checks_the_tables_against_the_systems_beside_the_co
     out = capsys.readouterr().out
     assert "tryton-source.yaml:23: table.include.list: public.party_partie is not a table of tryton" in out
     assert "run `isthmus mappings discover tryton` first" in out
+
+
+def _second_erp_reader(root: Path, server_id: str, *, host: str = '"{{erp_db_host}}"') -> Path:
+    """A copy of erp-source, named shop-source, reading the same server (or ``host``) as ``server_id``."""
+    text = (root / "connectors" / "erp-source.yaml").read_text(encoding="utf-8")
+    copy = root / "connectors" / "shop-source.yaml"
+    copy.write_text(text.replace("name: erp-source", "name: shop-source")
+                    .replace("database.server.id: 184101", f"database.server.id: {server_id}")
+                    .replace('database.hostname: "{{erp_db_host}}"', f"database.hostname: {host}"), encoding="utf-8")
+    return copy
+
+
+def test_two_mariadb_connectors_of_one_server_with_one_server_id_are_refused(
+        config_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Deployed, the second would fail "A slave with the same server_uuid/server_id is already connected"; validate
+    says so for the connector validated, though the other is not named."""
+    _second_erp_reader(config_root, "184101")
+    assert main(["connectors", "validate", "--offline", "--configs", str(config_root), "shop-source"]) == 1
+    out = capsys.readouterr().out
+    assert ("shop-source.yaml:15: database.server.id: 184101 is also the database.server.id of connector erp-source "
+            "(") in out and "erp-source.yaml:15), which reads the same MariaDB server" in out
+    assert "A slave with the same server_uuid/server_id is already connected" in out
+    assert "fix: give each connector that reads a MariaDB server its own database.server.id" in out
+    assert "e.g. 184102" in out
+
+
+def test_distinct_server_ids_or_other_servers_are_valid(config_root: Path, variables: dict[str, str]) -> None:
+    set_ = configs.load(config_root, env="local")
+    every = [set_.render(name, variables) for name in set_.names]
+    assert check_server_ids(every, every) == {}
+    _second_erp_reader(config_root, "184102")
+    copy = _second_erp_reader(config_root, "184101", host="other-db.example")
+    set_ = configs.load(config_root, env="local")
+    every = [set_.render(name, variables) for name in set_.names]
+    assert check_server_ids(every, every) == {}
+    copy.write_text(copy.read_text().replace("other-db.example", "127.0.0.1"), encoding="utf-8")
+    set_ = configs.load(config_root, env="local")
+    every = [set_.render(name, variables) for name in set_.names]
+    assert sorted(check_server_ids(every, every)) == ["erp-source", "shop-source"]
+
+
+def test_the_servers_own_default_id_is_refused(config_root: Path, variables: dict[str, str]) -> None:
+    _second_erp_reader(config_root, "1")
+    set_ = configs.load(config_root, env="local")
+    every = [set_.render(name, variables) for name in set_.names]
+    (problem,) = check_server_ids(every, every)["shop-source"]
+    assert problem.field == "database.server.id" and problem.line == 15
+    assert "1 is MariaDB's default server_id" in problem.message and "its own id" in problem.message
