@@ -13,8 +13,10 @@ database (and without any ``schema.sql``)::
           id: {type: BIGINT, nullable: false}
           kind: {type: TEXT, nullable: false, allowed: [billing, shipping]}
           credit_limit: {type: NUMERIC, args: [14, 2]}
+          kdnr: {type: INT, nullable: false, unsigned: true}   # MariaDB/MySQL: INT UNSIGNED
 
-``nullable`` defaults to true; ``args`` and ``allowed`` are left out when there are none.
+``nullable`` defaults to true, ``unsigned`` to false (a file written before it was recorded says nothing of it);
+``args`` and ``allowed`` are left out when there are none.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from streams.config_files.problem import Problem
 SUFFIX = ".columns.yaml"
 TOP_KEYS = ("system", "engine", "namespace", "tables")
 TABLE_KEYS = ("primary_key", "replica_identity", "columns")
-COLUMN_KEYS = ("type", "args", "nullable", "allowed")
+COLUMN_KEYS = ("type", "args", "nullable", "allowed", "unsigned")
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
 
@@ -89,6 +91,8 @@ def _column(column: Column) -> str:
         parts.append(f"args: {_flow_list(column.args)}")
     if not column.nullable:
         parts.append("nullable: false")
+    if column.unsigned:
+        parts.append("unsigned: true")
     if column.allowed is not None:
         parts.append(f"allowed: {_flow_list(column.allowed)}")
     return "{" + ", ".join(parts) + "}"
@@ -231,20 +235,25 @@ class _Reader:
 
     def _column(self, where: str, name: str, node: Node) -> Column | None:
         if not node.is_mapping:
-            self.add(node.line, where, "a column is {type: ..., args: [...], nullable: ..., allowed: [...]}")
+            self.add(node.line, where, "a column is {type: ..., args: [...], nullable: ..., allowed: [...], "
+                     "unsigned: ...}")
             return None
         self._unknown(node, f"{where}.", COLUMN_KEYS)
         sql_type = self._text(node, "type", f"{where}.")
-        nullable_node = node.get("nullable")
-        nullable = True
-        if nullable_node is not None:
-            if not isinstance(nullable_node.value, bool):
-                self.add(nullable_node.line, f"{where}.nullable", f"must be true or false, got {nullable_node.value!r}")
-            else:
-                nullable = nullable_node.value
+        nullable = self._flag(node, "nullable", where, default=True)
+        unsigned = self._flag(node, "unsigned", where, default=False)
         args = self._texts(node.get("args"), f"{where}.args") or ()
         allowed = self._texts(node.get("allowed"), f"{where}.allowed")
         if sql_type is None:
             return None
         return Column(name=name, sql_type=sql_type.upper(), args=args, nullable=nullable, allowed=allowed,
-                      line=node.line)
+                      unsigned=unsigned, line=node.line)
+
+    def _flag(self, node: Node, key: str, where: str, *, default: bool) -> bool:
+        sub = node.get(key)
+        if sub is None:
+            return default
+        if not isinstance(sub.value, bool):
+            self.add(sub.line, f"{where}.{key}", f"must be true or false, got {sub.value!r}")
+            return default
+        return sub.value

@@ -5,7 +5,8 @@ The type vocabulary is the one :mod:`streams.mapping.kinds` reads: the SQL type 
 engine spells it (``TEXT``, ``CHARACTER VARYING``, ``NUMERIC``, ``TIMESTAMP WITH TIME ZONE``, ``DATETIME``,
 ``TINYINT``, ``ENUM``), its arguments as text (precision and scale, a length, a fractional-second precision,
 a TINYINT's display width), whether it may hold NULL, and the values an ENUM type or a ``CHECK (col IN
-(...))`` allows. PostgreSQL's zone-less ``TIMESTAMP WITHOUT TIME ZONE`` is always spelled out, so a bare
+(...))`` allows, and whether a MariaDB/MySQL number is ``UNSIGNED`` (recorded apart from the type name, so the
+name stays one the kinds know). PostgreSQL's zone-less ``TIMESTAMP WITHOUT TIME ZONE`` is always spelled out, so a bare
 ``TIMESTAMP`` is MariaDB/MySQL's (stored in UTC).
 """
 
@@ -20,24 +21,27 @@ from types import MappingProxyType
 @dataclass(frozen=True, kw_only=True)
 class Column:
     """One column: SQL type name (upper case), its arguments, whether it may hold NULL, the values an ENUM
-    type or a ``CHECK (col IN (...))`` allows, and the line of the columns file that declares it."""
+    type or a ``CHECK (col IN (...))`` allows, whether it is ``UNSIGNED`` (MariaDB/MySQL), and the line of the
+    columns file that declares it."""
 
     name: str
     sql_type: str
     args: tuple[str, ...] = ()
     nullable: bool = True
     allowed: tuple[str, ...] | None = None
+    unsigned: bool = False
     line: int = 0
 
     def same_as(self, other: Column) -> bool:
         """Equal in everything the catalog says (the line is where a file put it, not what it is)."""
-        return (self.name, self.sql_type, self.args, self.nullable, self.allowed) == (
-            other.name, other.sql_type, other.args, other.nullable, other.allowed)
+        return (self.name, self.sql_type, self.args, self.nullable, self.allowed, self.unsigned) == (
+            other.name, other.sql_type, other.args, other.nullable, other.allowed, other.unsigned)
 
     @property
     def type_text(self) -> str:
-        """The type as SQL would write it, e.g. ``NUMERIC(14,2)``."""
-        return self.sql_type + (f"({','.join(self.args)})" if self.args else "")
+        """The type as SQL would write it, e.g. ``NUMERIC(14,2)``, ``INT UNSIGNED``."""
+        return (self.sql_type + (f"({','.join(self.args)})" if self.args else "")
+                + (" UNSIGNED" if self.unsigned else ""))
 
 
 #: PostgreSQL's replica identities (``ALTER TABLE … REPLICA IDENTITY``): what an update or delete carries of the old

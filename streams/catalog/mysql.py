@@ -1,7 +1,7 @@
 """A MariaDB or MySQL database's tables from ``information_schema``: ``column_type`` keeps what ``data_type``
 drops (an ENUM's values, ``tinyint(1)`` for a BOOLEAN, a DECIMAL's precision and scale, a DATETIME's
-fractional digits), ``check_constraints`` gives ``CHECK (col IN (...))`` lists, and ``statistics`` the primary
-keys: MariaDB's ``table_constraints`` shows nothing to a user with only the connector's global SELECT and
+fractional digits, ``unsigned``), ``check_constraints`` gives ``CHECK (col IN (...))`` lists, and ``statistics``
+the primary keys: MariaDB's ``table_constraints`` shows nothing to a user with only the connector's global SELECT and
 replication grants, and ``columns.column_key`` is not in key order (and says ``PRI`` of a unique NOT NULL
 index when a table has no primary key).
 
@@ -107,7 +107,9 @@ def _column(name: str, data_type: str, column_type: str, nullable: bool, allowed
         allowed = enum_values(column_type)
     elif sql_type in _KEEP_ARGS and (match := _ARGS.match(column_type)):
         args = tuple(a.strip() for a in match["args"].split(","))
-    return Column(name=name, sql_type=sql_type, args=args, nullable=nullable, allowed=allowed)
+    # ZEROFILL implies UNSIGNED, and column_type says both ("int(5) unsigned zerofill")
+    unsigned = " unsigned" in column_type.lower()
+    return Column(name=name, sql_type=sql_type, args=args, nullable=nullable, allowed=allowed, unsigned=unsigned)
 
 
 def foreign_keys(connection: pymysql.connections.Connection[Any], database: str) -> tuple[ForeignKey, ...]:

@@ -277,7 +277,7 @@ def _arithmetic(op: ast.operator, left: Kind, right: Kind) -> Kind:
     if "float" in bases or (isinstance(op, ast.Div) and bases == {"int"}):
         return Kind("float")
     if bases == {"int"}:
-        return Kind("int")
+        return Kind("int", bits=_widest(left, right))
     if isinstance(op, ast.Div):
         return Kind("decimal", scale=ANY_SCALE)
     left_scale, right_scale = _scale(left), _scale(right)
@@ -287,11 +287,20 @@ def _arithmetic(op: ast.operator, left: Kind, right: Kind) -> Kind:
     return Kind("decimal", scale=min(scale, ANY_SCALE))
 
 
+def _widest(*kinds: Kind) -> int | None:
+    """The most bits of integer ``kinds`` that say how many they need (an UNSIGNED column's), or None: an expression
+    of an INT UNSIGNED column is taken to need its bits (``kdnr + 1`` included), not more."""
+    known = [k.bits for k in kinds if k.bits is not None]
+    return max(known) if known else None
+
+
 def _either(kinds: list[Kind]) -> Kind:
     """The kind of a value that is one of ``kinds`` (``x if c else y``, ``coalesce``, ``min``, ``max``)."""
     bases = {k.base for k in kinds}
     if not kinds or not bases <= set(_NUMBERS) or bases >= {"decimal", "float"}:
         return ANY
+    if bases == {"int"}:
+        return Kind("int", bits=_widest(*kinds))
     if len(bases) == 1 and "decimal" not in bases:
         return kinds[0]
     if "float" in bases:
@@ -315,7 +324,7 @@ class _Kinds:
             return Kind("decimal", scale=max(0, -exponent) if isinstance(exponent, int) else None)
         if isinstance(node, ast.Name):
             kind = self.columns.get(node.id, ANY)
-            return Kind(kind.base, scale=kind.scale) if kind.base in _NUMBERS else ANY
+            return Kind(kind.base, scale=kind.scale, bits=kind.bits) if kind.base in _NUMBERS else ANY
         if isinstance(node, ast.BinOp):
             return _arithmetic(node.op, self.of(node.left), self.of(node.right))
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
@@ -370,7 +379,9 @@ class _Kinds:
             return self.either(args)
         if function == "abs":
             return self.of(args[0])
-        if function in ("int", "length"):
+        if function == "int":
+            return Kind("int", bits=self.of(args[0]).bits)
+        if function == "length":
             return Kind("int")
         if function == "decimal":
             inner = self.of(args[0])

@@ -36,13 +36,23 @@ ANY_SCALE = sys.maxsize
 #: The precision of a decimal that can have any number of digits: a PostgreSQL NUMERIC declared without arguments.
 ANY_PRECISION = sys.maxsize
 
+#: The bits of a signed integer that hold every value of an UNSIGNED MariaDB/MySQL integer column (its largest
+#: value needs one bit more than the type's width): an INT UNSIGNED (up to 4294967295) needs an Avro long, a BIGINT
+#: UNSIGNED (up to 18446744073709551615) fits no Avro integer.
+UNSIGNED_BITS = {"TINYINT": 9, "SMALLINT": 17, "MEDIUMINT": 25, "INT": 33, "INTEGER": 33, "BIGINT": 65}
+
+#: The bits of Avro's integers.
+AVRO_BITS = {"int": 32, "long": 64}
+
 
 @dataclass(frozen=True)
 class Kind:
     """A value's kind: ``base`` (string, int, bool, decimal, float, timestamp, local_timestamp, date, time,
     bytes, record, array, map, any), a decimal's scale (at most that many decimals; :data:`ANY_SCALE`: any
     number; None: not known) and precision (at most that many digits; :data:`ANY_PRECISION`: any number; None:
-    not known), the values a string may take, and nullability."""
+    not known), the values a string may take, and nullability. An integer's ``bits``: those of the signed integer
+    that holds every value (an Avro field: 32 for ``int``, 64 for ``long``; a source: an UNSIGNED column's,
+    :data:`UNSIGNED_BITS`); None where not known, as of a signed column, which is taken to fit its field."""
 
     base: str
     nullable: bool = True
@@ -50,6 +60,7 @@ class Kind:
     symbols: frozenset[str] | None = None
     record: str | None = None
     precision: int | None = None
+    bits: int | None = None
 
     def but(self, **changes: Any) -> Kind:
         return replace(self, **changes)
@@ -84,6 +95,8 @@ def from_column(column: Column, engine: str) -> Kind:
     if column.sql_type == "TINYINT" and column.args == ("1",):
         base = "bool"  # MariaDB/MySQL's BOOLEAN is TINYINT(1)
     symbols = frozenset(column.allowed) if column.allowed is not None else None
+    if base == "int" and column.unsigned:
+        return Kind(base, nullable=column.nullable, bits=UNSIGNED_BITS.get(column.sql_type))
     if base != "decimal":
         return Kind(base, nullable=column.nullable, symbols=symbols)
     precision, scale = _decimal_size(column.args, engine)
@@ -108,7 +121,8 @@ def from_avro(schema: Any, named: dict[str, Any]) -> Kind:
         if schema in named:
             return from_avro(named[schema], named)
         return Kind({"string": "string", "int": "int", "long": "int", "boolean": "bool", "float": "float",
-                     "double": "float", "bytes": "bytes", "null": "any"}.get(schema, "any"), nullable=False)
+                     "double": "float", "bytes": "bytes", "null": "any"}.get(schema, "any"), nullable=False,
+                    bits=AVRO_BITS.get(schema))
     logical = schema.get("logicalType")
     if logical == "decimal":
         precision = schema.get("precision")
@@ -157,6 +171,8 @@ def fits(source: Kind, target: Kind) -> tuple[str, str] | None:
         return (f"a float value cannot fill a {target} field: a float is not exact",
                 "compute in decimals (`/` of two integers gives a float: write `decimal(a) / b`), then round with "
                 f"the transform `decimal: {{scale: {target.scale or 0}, rounding: half_even}}`")
+    if source.base == "int" and target.base == "int" and source.bits and target.bits and source.bits > target.bits:
+        return _too_wide(source.bits, target.bits)
     if source.base != target.base:
         hint = "add `bool`" if target.base == "bool" and source.base == "int" else (
             "map it with a transform or a computed field")
@@ -170,8 +186,23 @@ def fits(source: Kind, target: Kind) -> tuple[str, str] | None:
     return None
 
 
+def _too_wide(bits: int, field_bits: int) -> tuple[str, str]:
+    """What :func:`fits` says of an UNSIGNED column's integers (``bits``, :data:`UNSIGNED_BITS`) into an Avro integer
+    of ``field_bits``."""
+    column = next((name for name, b in UNSIGNED_BITS.items() if b == bits), "integer")
+    largest, field = 2 ** (bits - 1) - 1, "int" if field_bits == 32 else "long"
+    if bits <= 64:
+        return (f"{_a(column)} UNSIGNED value (up to {largest}) does not fit an Avro {field} (at most "
+                f"{2 ** (field_bits - 1) - 1})", "make the field a `long` in the schema")
+    return (f"{_a(column)} UNSIGNED value (up to {largest}) does not fit an Avro {field}, nor any Avro integer (a long "
+            f"holds at most {2 ** 63 - 1})",
+            "make the field a decimal (`{type: bytes, logicalType: decimal, precision: 20, scale: 0}`) and set the "
+            "connector's `bigint.unsigned.handling.mode: precise` (its default, `long`, sends a value over "
+            "9223372036854775807 as a negative number), or declare the column BIGINT (signed) if its values allow")
+
+
 def _a(word: str) -> str:
-    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
 
 
 _UNBOUNDED = " with any number of digits and decimals (a NUMERIC column declared without precision and scale)"

@@ -114,3 +114,21 @@ def test_an_unknown_replica_identity_is_refused_with_its_line(tmp_path: Path) ->
     (problem,) = caught.value.problems
     assert (problem.line, problem.field) == (7, "tables.orders.replica_identity")
     assert "default, full, index, nothing" in problem.fix
+
+
+def test_unsigned_is_recorded_read_back_and_drift_names_it(tmp_path: Path) -> None:
+    path = path_for(tmp_path, "shop")
+    unsigned = Column(name="kdnr", sql_type="INT", nullable=False, unsigned=True)
+    write(path, catalog(Column(name="id", sql_type="BIGINT", nullable=False), unsigned))
+    text = path.read_text(encoding="utf-8")
+    assert "      kdnr: {type: INT, nullable: false, unsigned: true}\n" in text
+    assert read(path).tables["orders"].columns["kdnr"].unsigned is True
+    # a file written before UNSIGNED was recorded stays valid, and --check names the column that is
+    path.write_text(text.replace(", unsigned: true", ""), encoding="utf-8")
+    old = read(path)
+    assert old.tables["orders"].columns["kdnr"].unsigned is False
+    assert differences(old, catalog(Column(name="id", sql_type="BIGINT", nullable=False), unsigned)) == [
+        "column orders.kdnr: file says INT NOT NULL, the database has INT UNSIGNED NOT NULL"]
+    path.write_text(text.replace("unsigned: true", "unsigned: maybe"), encoding="utf-8")
+    with pytest.raises(ColumnsFileError, match=r"tables\.orders\.columns\.kdnr\.unsigned: must be true or false"):
+        read(path)

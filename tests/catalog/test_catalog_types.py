@@ -7,6 +7,7 @@ import pytest
 
 from streams.catalog import Column
 from streams.catalog.checks import enum_values, mysql_in_list, postgres_in_list
+from streams.catalog.mysql import _column as mysql_column
 from streams.mapping.kinds import ANY_SCALE, Kind, fits, from_column
 
 
@@ -55,3 +56,13 @@ def test_an_array_column_fills_an_array_field_and_no_text_field() -> None:
     assert fits(tags, Kind("array", nullable=False)) is None
     problem = fits(tags, Kind("string", nullable=False))
     assert problem is not None and problem[0] == "an array value cannot fill a string field"
+
+
+@pytest.mark.parametrize(("column_type", "data_type", "unsigned"), [
+    ("int(10) unsigned", "int", True), ("bigint(20) unsigned", "bigint", True),
+    ("int(5) unsigned zerofill", "int", True),
+    ("decimal(10,2) unsigned", "decimal", True), ("int(11)", "int", False), ("smallint(6)", "smallint", False)])
+def test_mariadb_unsigned_is_read_from_column_type(column_type: str, data_type: str, unsigned: bool) -> None:
+    column = mysql_column("kdnr", data_type, column_type, False, None)
+    assert column.unsigned is unsigned and column.sql_type == data_type.upper()
+    assert column.type_text.endswith(" UNSIGNED") is unsigned
