@@ -355,7 +355,10 @@ def _register_inspect(commands: Any) -> None:
                                  description="Decode Debezium records, canonical Avro and commands; filter by "
                                              "key, field expression and header; seek by offset or time.")
     parser.add_argument("topics", nargs="+", metavar="TOPIC")
-    parser.add_argument("--key", action="append", default=[], help="only records with this key (repeatable)")
+    parser.add_argument("--key", action="append", default=[],
+                        help="only records with this key, as tail prints it: one value (C-000123), or every column "
+                             "of a composite key as 'kdnr=1021 mandant=1' (any order) or a JSON object "
+                             "(repeatable)")
     parser.add_argument("--where", action="append", default=[],
                         help="a field expression, e.g. 'after.name == \"Acme\"' or 'payload_type ~ Account' "
                              "(repeatable; all must hold)")

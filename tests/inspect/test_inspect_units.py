@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from streams.codecs.avro.single_object import SchemaStore
-from streams.inspect.decoding import Decoded, RawRecord, decode_record, masked, summary
-from streams.inspect.exceptions import AccessDenied, BadExpression, BadSeek, BadTokens
+from streams.inspect.decoding import Decoded, RawRecord, decode_record, key_label, masked, summary
+from streams.inspect.exceptions import AccessDenied, BadExpression, BadFilter, BadSeek, BadTokens
 from streams.inspect.expressions import compile_where, resolve
 from streams.inspect.filters import build
 from streams.inspect.masking import MASK, PiiCatalog
@@ -152,3 +153,34 @@ def test_which_rows_refer_to_which_comes_from_the_mapping_files() -> None:
     other = Decoded(raw=_raw(b"{}"), kind="debezium", key=None, system="crm", table="contacts",
                     value={"before": None, "after": {"id": 71, "customer_id": 8, "first_name": "Bob"}})
     assert matcher.matches(customer) and matcher.matches(contact) and not matcher.matches(other)
+
+
+def _keyed(key: Any) -> Decoded:
+    return Decoded(raw=_raw(b"{}", key=json.dumps(key).encode()), kind="debezium", key=key, value={})
+
+
+def test_key_in_the_form_tail_prints_matches_exactly_that_composite_key() -> None:
+    record, other = _keyed({"mandant": 1, "kdnr": 1021}), _keyed({"mandant": 1021, "kdnr": 1})
+    printed = key_label(record.key)
+    assert printed == "kdnr=1021 mandant=1"
+    assert build(keys=[printed])(record) and not build(keys=[printed])(other)
+    assert build(keys=["mandant=1 kdnr=1021"])(record) and build(keys=["kdnr=1021, mandant=1"])(record)
+    assert not build(keys=["kdnr=1021"])(record)  # a part of the key is not the key
+    assert not build(keys=["kdnr=1021 mandant=1 x=2"])(record)
+    assert build(keys=['{"kdnr": 1021, "mandant": 1}'])(record) and build(keys=['{"mandant": "1", "kdnr": 1021}'])(
+        record)
+    assert not build(keys=['{"kdnr": 1021}'])(record)
+
+
+def test_a_single_value_key_matches_a_whole_key_never_one_column_of_several() -> None:
+    composite = _keyed({"mandant": 1, "kdnr": 1021})
+    assert not build(keys=["1021"])(composite) and not build(keys=["1"])(composite)
+    assert build(keys=["1021"])(_keyed({"id": 1021})) and build(keys=["id=1021"])(_keyed({"id": 1021}))
+    assert build(keys=["C-000123"])(_keyed("C-000123")) and not build(keys=["C-000124"])(_keyed("C-000123"))
+    assert build(keys=["kdnr=1021 mandant=1"])(_keyed("kdnr=1021 mandant=1"))  # a text key is matched as text
+
+
+@pytest.mark.parametrize("text", ['{"kdnr": ', "{}", "kdnr=1 kdnr=2"])
+def test_a_malformed_key_is_refused_with_the_forms(text: str) -> None:
+    with pytest.raises(BadFilter, match="--key"):
+        build(keys=[text])
