@@ -23,6 +23,7 @@ from streams.capture.exceptions import (
     ConnectTimeout,
     ConnectUnreachable,
 )
+from streams.errors import exception_text
 
 RUNNING = "RUNNING"
 FAILED = "FAILED"
@@ -228,8 +229,8 @@ class ConnectClient:
                 raise ConnectTimeout(f"Kafka Connect at {self.url} did not answer {method} {path} in time "
                                      f"({exc.__class__.__name__}); check its log, or retry") from exc
             except httpx.TransportError as exc:
-                raise ConnectUnreachable(f"Kafka Connect is not reachable at {self.url} ({exc}); start the "
-                                         "stack with `isthmus up`, or pass --connect-url") from exc
+                raise ConnectUnreachable(f"Kafka Connect is not reachable at {self.url} ({exception_text(exc)}); "
+                                         "start the stack with `isthmus up`, or pass --connect-url") from exc
             if answer.status_code != 409 or time.monotonic() >= deadline:
                 break
             time.sleep(pause)

@@ -123,6 +123,29 @@ def test_no_answer_is_transient() -> None:
     assert outcome.reason.startswith("ERP could not be reached for POST /accounts")
 
 
+def test_a_connection_reset_without_a_message_names_its_type_and_cause() -> None:
+    """httpx's ReadError of a reset connection (or a full listen backlog) has an empty text: the reason said
+    "ERP could not be reached for POST /accounts: " and stopped."""
+    def reset(request: httpx.Request) -> httpx.Response:
+        try:
+            raise ConnectionResetError(104, "Connection reset by peer")
+        except ConnectionResetError as cause:
+            raise httpx.ReadError("", request=request) from cause
+
+    outcome, _ = attempt(account("create"), reset)
+    assert isinstance(outcome, Failed) and outcome.kind == "transient" and outcome.error_type == "ReadError"
+    assert outcome.reason == ("ERP could not be reached for POST /accounts/batch: ReadError (ConnectionResetError: "
+                              "[Errno 104] Connection reset by peer)")
+
+    def bare(request: httpx.Request) -> httpx.Response:
+        raise httpx.RemoteProtocolError("", request=request)
+
+    outcome, _ = attempt(account("create"), bare)
+    assert isinstance(outcome, Failed)
+    assert outcome.reason == ("ERP could not be reached for POST /accounts/batch: RemoteProtocolError, with no "
+                              "message")
+
+
 def test_a_command_without_a_route_is_refused_naming_the_file() -> None:
     command = account("upsert")
     outcome, requests = attempt(command, httpx.Response(200))

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from streams.config.secret import Secret
+from streams.errors import exception_text
 from streams.sinks.adapters.auth import auth_header
 from streams.sinks.adapters.batching import Batcher, BatchItem
 from streams.sinks.adapters.http_upsert import HttpUpsert
@@ -219,7 +220,7 @@ class HttpAdapter:
         if isinstance(exc, httpx.TimeoutException):
             reason = f"{self.system} gave no answer to {what} within {self.timeout_s:g} s"
         else:
-            reason = f"{self.system} could not be reached for {what}: {exc or type(exc).__name__}"
+            reason = f"{self.system} could not be reached for {what}: {exception_text(exc)}"
         return Failed(kind="transient", error_type=type(exc).__name__, reason=reason)
 
     def _body(self, command: SinkCommand, route: HttpRoute, looked_up: Mapping[str, Any]) -> Any:

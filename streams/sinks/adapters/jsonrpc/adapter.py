@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from streams.errors import exception_text
 from streams.sinks.adapters.auth import secret_value
 from streams.sinks.adapters.builtin import MAX_CONNECTIONS
 from streams.sinks.adapters.http import USER_AGENT, decoded_answer
@@ -213,7 +214,7 @@ class JsonRpcAdapter:
             if isinstance(exc, httpx.TimeoutException):
                 reason = f"{self.system} gave no answer to {what} within {self.timeout_s:g} s"
             else:
-                reason = f"{self.system} could not be reached for {what}: {exc or type(exc).__name__}"
+                reason = f"{self.system} could not be reached for {what}: {exception_text(exc)}"
             return Failed(kind="transient", error_type=type(exc).__name__, reason=reason)
         return response.status_code, decoded_answer(response)
 
