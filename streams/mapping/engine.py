@@ -77,6 +77,9 @@ class MappedChange:
     parent_key: Any = None
     group_key: tuple[Any, ...] = ()
     member_key: tuple[Any, ...] = field(default_factory=tuple)
+    #: The key the row had before this change gave it ``key`` (a customer renumbered): the record under the old
+    #: key ended with the same change; None for any other change.
+    renumbered_from: Any = None
 
 
 def map_change(mapping: RecordMapping, event: ChangeEvent, system: str, context: Context,
@@ -101,7 +104,7 @@ def map_change(mapping: RecordMapping, event: ChangeEvent, system: str, context:
             ended = _key_changed(mapping, compiled, event, result, context)
             if ended is not None:
                 results.append(ended)
-                result = dataclasses.replace(result, asserted=compiled.claims, base=None)
+                result = dataclasses.replace(result, asserted=compiled.claims, base=None, renumbered_from=ended.key)
         results.append(result)
     return tuple(results)
 

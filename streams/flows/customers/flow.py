@@ -588,7 +588,11 @@ class CustomerFlow:
         observed = dict(change.values)
         columns = self.config.observes.get(change.system)
         if columns and reads.link and event.after is not None:
-            observed.update({name: event.after.get(column) for name, column in columns.items()})
+            if change.renumbered_from is None:
+                observed.update({name: event.after.get(column) for name, column in columns.items()})
+            else:  # the row still holds the ids of the old key's records (the ERP account the old customer had,
+                # which ends with it): none of the new key's, which is created anew and linked back there
+                observed.update({name: None for name in columns})
         return observed
 
     def _with_remembered_row(self, rows: ObjectView[Row], table: str, event: ChangeEvent) -> ChangeEvent:

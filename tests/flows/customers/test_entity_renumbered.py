@@ -1,0 +1,35 @@
+"""A customer renumbered in the CRM (its ``customer_number`` changed on the same row) ends under the old number
+and is created under the new one, as the flow file promises. The row still holds the ERP id of the old
+customer's account (``erp_account_id``, which ``observes`` reads): that id is the old key's, and the new key's
+customer must not take it for its own link, or it is never created in the ERP (a new user's trial found the
+renumbered customer linked to the deactivated account, its later edits and orders going nowhere)."""
+
+from __future__ import annotations
+
+import pytest
+from customer_harness import Harness
+
+pytestmark = pytest.mark.unit
+
+OLD, NEW = "C-480001", "C-480099"
+
+
+def test_a_renumbered_customer_ends_under_the_old_number_and_is_created_and_linked_under_the_new(
+        harness: Harness) -> None:
+    crm = harness.systems
+    harness.feed(crm.crm_create(OLD, name="Acme", email="a@acme.test"))
+    harness.settle()
+    old_account = crm.customers[OLD]["erp_account_id"]
+    assert old_account is not None
+    sent = harness.feed(crm.crm_edit(OLD, customer_number=NEW))
+    crm.customers[NEW] = crm.customers.pop(OLD)  # the made-up CRM keeps its rows by number
+    assert [(s.key, s.route) for s in sent] == [(OLD, ("Account", "deactivate")), (NEW, ("Account", "create"))]
+    applied = harness.settle()
+    assert [(s.key, s.route) for s in applied[2:]] == [(NEW, ("CustomerAccountXref", "update"))]
+    new_account = crm.accounts[NEW]["account_id"]
+    assert new_account != old_account and crm.accounts[OLD]["active"] == 0 and crm.accounts[NEW]["active"] == 1
+    assert crm.customers[NEW]["erp_account_id"] == new_account, "the CRM row linked to the new account"
+    # the renumbered customer's later edits reach its new account
+    (update,) = harness.feed(crm.crm_edit(NEW, name="Acme Ltd"))
+    assert (update.key, update.route, update.changed) == (NEW, ("Account", "update"), ("name",))
+    assert update.payload["account_id"] == new_account
