@@ -42,7 +42,7 @@ from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.debezium.unavailable import unavailable_columns
 from streams.codecs.exceptions import CodecError
 from streams.flows.canonical.lineage import LINEAGE_HEADER, MAPPING_VERSION_HEADER, Lineage, mapping_version
-from streams.flows.commands import Cause, Command, NotWritable, command_headers, encode_command
+from streams.flows.commands import Cause, Command, NotWritable, command_headers, encode_command, payload_json
 from streams.flows.customers.config import EntityConfig, Reads, reference_config
 from streams.flows.customers.deferred import (
     DECIDED_COUNT,
@@ -58,7 +58,7 @@ from streams.flows.customers.rederive import rederive
 from streams.flows.customers.refused import forget_refused
 from streams.flows.customers.remembered import ROWS_CODEC, Row
 from streams.flows.customers.state import CustomerState, StateCodec
-from streams.flows.customers.sync import decide, fold, fold_child, fold_xref
+from streams.flows.customers.sync import command_payload, decide, fold, fold_child, fold_xref
 from streams.flows.customers.txnet import PARTS, Group, Part, Transactions
 from streams.flows.engine.api import Context, FlowSpec, Incoming, Rejected, Store, Ticking, Waiting
 from streams.flows.engine.objects import ObjectView
@@ -81,6 +81,8 @@ log = logging.getLogger(__name__)
 FLOW_NAME = "isthmus-customers"
 STAGE = f"flow.{FLOW_NAME}"
 CONFLICT = "isthmus.canonical.ConflictRecord"
+#: The connector a decision made when a refused create was forgotten names as its cause's.
+REFUSED_CONNECTOR = "isthmus.refused"
 
 ENTITIES, INDEX, ROWS, PARKED = "entities", "index", "rows", "parked"
 STORES = (ENTITIES, INDEX, ROWS, PARKED)
@@ -275,13 +277,42 @@ class CustomerFlow:
             if requested_flow(record.headers) is not None:
                 self._rederive(record, ctx)
             else:
-                forget_refused(record, self._entities(ctx), config=self.config, schemas=self.schemas)
+                refused = forget_refused(record, self._entities(ctx), config=self.config, schemas=self.schemas)
+                if refused is not None:
+                    self._refused(record, refused, ctx)
             return
         groups = Transactions.parts(record, ctx.stores)
         if groups is None:
             where = self.tables.get(record.topic)
             groups = self.transactions.groups(record, where[0] if where else None, ctx.stores, ctx.count, ctx=ctx)
         self._groups(groups, ctx)
+
+    def _refused(self, record: Incoming, refused: Mapping[str, Any], ctx: Context) -> None:
+        """A create of the entity was refused (and forgotten, :mod:`.refused`): when the record has changed since
+        it was sent, the entity is decided again now (its create goes with the data it has now); when not, the
+        same data would be refused again, so nothing is sent until the entity's next change."""
+        key, role = str(refused["entity_key"]), self.config.written[str(refused["target"])]
+        entities = self._entities(ctx)
+        state = entities.get(key)
+        with ctx.isolated(record):
+            try:
+                if payload_json(command_payload(state, role, self.context, self.named)) == refused["payload"]:
+                    return
+                cause = Cause(system=self.config.origin, connector=REFUSED_CONNECTOR, database=record.topic,
+                              table=f"{record.topic}[{record.partition}]@{record.offset}", row_key=key,
+                              commit_time=dt.datetime.fromtimestamp(record.timestamp_ms / 1000, dt.UTC),
+                              topic=record.topic, partition=record.partition, offset=record.offset)
+                audit: list[Mapping[str, Any]] = []
+                commands = decide(state, cause, context=self.context, named=self.named, audit=audit,
+                                  settled_at=self.clock())
+                outputs = self._encode_commands(commands) + self._encode_conflicts(audit)
+            except (MappingError, CodecError, CustomerFlowError, NotWritable) as exc:
+                raise Rejected(stage=self.stage, reason=(
+                    f"{key}: its refused create was forgotten, but the entity, changed since, cannot be decided "
+                    f"again: {exc}; it is decided with its next change")) from exc
+            entities.put(key, state)
+            for topic, out_key, value, headers in outputs:
+                ctx.emit(topic, key=out_key, value=value, headers=headers)
 
     def _rederive(self, record: Incoming, ctx: Context) -> None:
         """A replay's request to derive a dead-lettered command again (:mod:`~streams.flows.customers.rederive`):

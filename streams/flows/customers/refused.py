@@ -5,8 +5,11 @@ The sinks dead-letter a command the target refuses for good (the reference ERP's
 topics) and, for a dead-lettered ``create`` of its own record that is still the creation in flight for its
 entity (same idempotency key) while that system has no row of it, forgets the creation: the system holds
 nothing (its mirror is reset, so the ``update`` commands sent on top of the create are forgotten too). No
-command is sent then, since the same data would be refused again; the next change of the entity's source
-sends ``create`` again, with the data the record has then (a corrected row).
+command is sent then when the record is as the create carried it, since the same data would be refused again;
+the next change of the entity's source sends ``create`` again, with the data the record has then (a corrected
+row). When the record changed since the create was sent (the correction came while it was in flight, and its
+change was decided as an update on top of it), the flow decides the entity again at once (see the flow's
+``_refused``): else that correction would wait for yet another change.
 
 A create a route declares as a business refusal (``refusals``) ends as a CommandResult on
 ``isthmus.results.<system>``, which has the command topics' partition count and is not an input here; such
@@ -16,6 +19,8 @@ a refusal (the multi-origin race's 409) means the row exists, and its own CDC ro
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.exceptions import CodecError
@@ -30,32 +35,32 @@ SINK_STAGE = "sink."
 
 
 def forget_refused(record: Incoming, entities: ObjectView[CustomerState], *, config: EntityConfig,
-                   schemas: SchemaStore) -> bool:
-    """Forget the creation a dead letter refused; True when it was the entity's creation in flight.
-    ``entities``: the batch's view of the entity flow's ``entities`` store."""
+                   schemas: SchemaStore) -> Mapping[str, Any] | None:
+    """Forget the creation a dead letter refused; the refused command when it was the entity's creation in
+    flight, else None. ``entities``: the batch's view of the entity flow's ``entities`` store."""
     if record.value is None:
-        return False
+        return None
     try:
         letter = schemas.decode(record.value).value
         stage = str(letter.get("stage") or "")
         system = stage[len(SINK_STAGE):]
         if not stage.startswith(SINK_STAGE) or system not in config.written or letter.get("value") is None:
-            return False
-        command = schemas.decode(letter["value"]).value
+            return None
+        command: Mapping[str, Any] = schemas.decode(letter["value"]).value
     except (CodecError, AttributeError, TypeError) as exc:
         log.debug("%s: not a dead-lettered command (%s); ignored", record.position, exc)
-        return False
+        return None
     if command.get("entity_type") != config.record.target or command.get("operation") != "create":
-        return False
+        return None
     key = str(command.get("entity_key") or "")
     if not key:
-        return False
+        return None
     state = entities.get(key)
     if state.creating.get(system) != command.get("idempotency_key") or state.linked(system):
-        return False
+        return None
     del state.creating[system]
     state.mirror(system).gone()
     entities.put(key, state)
     log.info("%s: the %s create of %s was refused (%s); it is sent again on the entity's next change",
              record.position, system, key, letter.get("reason"))
-    return True
+    return command

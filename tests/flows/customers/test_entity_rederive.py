@@ -56,18 +56,39 @@ def _replay(harness: Harness, key: str, offset: int, letter: bytes, flow: str | 
     return sent
 
 
-def test_a_refused_create_corrected_since_is_created_with_the_corrected_data(harness: Harness) -> None:
-    """The correction arrived while the create was in flight (an update on top of it, refused too): once the create
-    is refused, no change of the source is left to send it again; the replay does, with the corrected data."""
+def test_a_refused_create_corrected_since_is_created_again_at_once(harness: Harness) -> None:
+    """The correction arrived while the create was in flight (an update on top of it, refused too): once the
+    create is refused, the flow creates again at once with the corrected data (no change of the source is left
+    to send it); a replay of the dead letter then finds that create on its way and sends nothing."""
     systems = harness.systems
     (create,) = harness.feed(systems.crm_create(NUMBER, name="Acme", email="not an email"))
     (on_top,) = harness.feed(systems.crm_edit(NUMBER, email="billing@acme.test"))
     assert on_top.route == ("Account", "update")
     harness.outbox.clear()  # the ERP refuses the create (422) and has no account for the update (404)
+    start = len(harness.emitted)
     offset, letter = _dead_letter(harness, create)
-    (again,) = _replay(harness, NUMBER, offset, letter)
+    (again,) = decode_commands(harness.emitted[start:], harness.schemas)
     assert again.route == ("Account", "create")
     assert again.payload["email"] == "billing@acme.test" and again.payload["name"] == "Acme"
+    assert again.record["idempotency_key"] != create.record["idempotency_key"]
+    assert again.record["source"]["connector"] == "isthmus.refused"
+    assert _replay(harness, NUMBER, offset, letter) == [], "its create is on its way"
+    harness.outbox.append(again)
+    harness.settle()
+    assert systems.accounts[NUMBER]["email"] == "billing@acme.test" and harness.outbox == []
+
+
+def test_a_refused_create_unchanged_since_waits_and_its_replay_creates(harness: Harness) -> None:
+    """The target refused the create for a reason of its own (fixed there since): the record is as the create
+    carried it, so the flow sends nothing again by itself (the same data); the replay creates it."""
+    systems = harness.systems
+    (create,) = harness.feed(systems.crm_create(NUMBER, name="Acme", email="billing@acme.test"))
+    harness.outbox.clear()
+    start = len(harness.emitted)
+    offset, letter = _dead_letter(harness, create)
+    assert decode_commands(harness.emitted[start:], harness.schemas) == []
+    (again,) = _replay(harness, NUMBER, offset, letter)
+    assert again.route == ("Account", "create") and again.payload["email"] == "billing@acme.test"
     assert again.record["idempotency_key"] != create.record["idempotency_key"]
     assert again.record["causation"]["parent_command_id"] == create.record["command_id"]
     assert again.record["causation"]["correlation_id"] == f"replay of {DLQ_TOPIC}[0]@{offset}"
