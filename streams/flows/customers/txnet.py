@@ -31,6 +31,7 @@ from streams.codecs import ChangeEvent, decode
 from streams.codecs.debezium.envelope import TransactionEvent, TransactionStatus
 from streams.codecs.exceptions import CodecError
 from streams.flows.engine.api import Context, Incoming, Store
+from streams.flows.kept import KeptEvents
 from streams.flows.orders.txjoin import ABANDONED, SPLIT, Buffered, JoinCodec, Joined, TransactionJoin
 from streams.flows.parking import record_from_state, record_to_state
 from streams.kafka.deadletters import is_replay
@@ -60,12 +61,6 @@ class Part(tuple[Incoming, ...]):
         return part
 
 
-#: Change events decoded by the join kept for the fold (:meth:`Transactions.decoded`); the oldest is dropped
-#: past this many (a change whose transaction waits long is decoded again, no more). Bounds the memory they
-#: hold: ~10 MB of values and events at worst with customer changes of ~5 KB.
-DECODED_KEPT = 1_024
-
-
 def join_store(system: str) -> str:
     return f"tx-{system}"
 
@@ -87,7 +82,8 @@ class Transactions:
         #: System -> the topic of each of its collections.
         self._topics_of = {s: {f"{systems[s].namespace}.{t}": topic for topic, (system, t) in tables.items()
                                if system == s} for s in read}
-        self._decoded: dict[tuple[str, int, int], tuple[bytes, ChangeEvent]] = {}
+        #: Change events decoded by the join, kept for the fold (:meth:`decoded`).
+        self._decoded = KeptEvents()
         #: Each system's join store as objects, its records buffered in memory too, kept between joins.
         self._codecs = {s: JoinCodec(Buffered()) for s in read}
         #: The join over each system's batch view, made again when a batch (or a task) brings another view.
@@ -130,7 +126,7 @@ class Transactions:
             return [(record,)]  # the flow dead-letters it with the reason
         join = self._join(system, stores, ctx)
         if isinstance(event, ChangeEvent):
-            self._keep(record, event)
+            self._decoded.keep(record, event)
         if not isinstance(event, ChangeEvent) or not join.joins(event) or is_replay(record.headers):
             # a replayed dead letter's transaction ended long ago (its END will not come again): it stands alone
             return [(record,)]
@@ -141,17 +137,7 @@ class Transactions:
         bytes), taken out; None when it has not, or no longer has, that event. Decoding is a pure function of
         the value and topic, so the event is the one decoding ``record`` again would give: the fold reuses it
         instead of decoding every change twice (a sixth of the customer flow's handler, issue 17)."""
-        kept = self._decoded.pop((record.topic, record.partition, record.offset), None)
-        if kept is None or kept[0] != record.value:
-            return None
-        return kept[1]
-
-    def _keep(self, record: Incoming, event: ChangeEvent) -> None:
-        assert record.value is not None
-        kept = self._decoded
-        if len(kept) >= DECODED_KEPT:
-            del kept[next(iter(kept))]
-        kept[(record.topic, record.partition, record.offset)] = (record.value, event)
+        return self._decoded.take(record)
 
     def abandon_read_to_end(self, read_to_end: Collection[str], stores: Mapping[str, Store],
                             count: Callable[[str, int], None] | None = None, *,

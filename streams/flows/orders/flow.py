@@ -28,6 +28,7 @@ from streams.errors import IsthmusError
 from streams.flows.commands import Cause, Command, emit_command, payload_json
 from streams.flows.engine.api import Context, FlowSpec, Incoming, Rejected, Ticking, Waiting
 from streams.flows.engine.repartition import origin_of, relay
+from streams.flows.kept import KeptEvents
 from streams.flows.lookups import LookupTables, lookups_of
 from streams.flows.orders import balance, holds, order
 from streams.flows.orders.exceptions import IncompleteTransaction, UnexpectedRecord
@@ -124,6 +125,8 @@ class OrdersFlow:
                          for topic, roles in self.topics.roles.items()}
         #: The system whose topic each topic is (None: no declared system's), found on first use.
         self.system_of: dict[str, str | None] = {}
+        #: The changes the join decoded, kept for when their transaction is released (decoded once).
+        self.kept = KeptEvents()
 
     @property
     def stage(self) -> str:
@@ -219,6 +222,7 @@ class _Step:
                 raise UnexpectedRecord(f"{type(decoded).__name__} on the table topic {record.topic}; "
                                        "only row changes are expected there")
             if record.topic in self.flow.joining and self.join.joins(decoded) and not is_replay(record.headers):
+                self.flow.kept.keep(record, decoded)
                 self.joined(self.join.add(record, decoded))
                 return
             self.change(record, decoded)
@@ -235,7 +239,8 @@ class _Step:
                 for record in joined.records:
                     self.reject(record, error)
                 continue
-            events = [(r, decode(r.value, r.key, topic=r.topic, where=r.position)) for r in joined.records]
+            events = [(r, self.flow.kept.take(r) or decode(r.value, r.key, topic=r.topic, where=r.position))
+                      for r in joined.records]
             changes = [(r, e) for r, e in events if isinstance(e, ChangeEvent)]
             problem = self.check_all(changes)
             if problem is not None:

@@ -9,9 +9,9 @@ import pytest
 from customer_harness import Harness
 
 from streams.codecs import decode
-from streams.flows.customers.txnet import DECODED_KEPT
 from streams.flows.engine.api import Incoming
 from streams.flows.engine.stores import MemoryStore
+from streams.flows.kept import KEPT as DECODED_KEPT
 
 pytestmark = pytest.mark.unit
 

@@ -108,3 +108,25 @@ def test_a_snapshot_read_order_is_never_sent(harness: Harness, cdc: Cdc) -> None
                  cdc.crm_read(CRM_SALES_ORDER_LINES, crm_line(31, 21, 1, "SKU-1")))
     assert creates(harness) == []
     assert harness.store("documents")[NUMBER]["crm"]["order_number"] == NUMBER
+
+
+def test_each_change_of_a_joined_transaction_is_decoded_once(
+        harness: Harness, cdc: Cdc, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The join decodes a change to see its transaction; the step that uses it when the transaction ends takes
+    that event back (:mod:`streams.flows.kept`) rather than decoding the record again (issue 17)."""
+    from streams.flows.orders import flow as orders_flow
+
+    linked_customer(harness, cdc)
+    decoded: list[tuple[str, int]] = []
+    real = orders_flow.decode
+
+    def counting(value: bytes | None, key: bytes | None, *, topic: str, where: str = "") -> object:
+        decoded.append((topic, len(value or b"")))
+        return real(value, key, topic=topic, where=where)
+
+    monkeypatch.setattr(orders_flow, "decode", counting)
+    tx = order_tx(cdc)
+    harness.feed(tx.begin, *tx.changes, tx.end)
+    assert creates(harness) == [(NUMBER, ["SKU-1", "SKU-2"])]
+    changes = [topic for topic, _ in decoded if topic in (CRM_SALES_ORDERS, CRM_SALES_ORDER_LINES)]
+    assert sorted(changes) == sorted([CRM_SALES_ORDERS, CRM_SALES_ORDER_LINES, CRM_SALES_ORDER_LINES])
