@@ -87,7 +87,8 @@ class WorkerCollector(Collector):
     def _parked(self, labels: list[str]) -> Iterable[Metric]:
         """What each flow's tasks hold back, as their last tick (every few seconds) counted it."""
         parked = GaugeMetricFamily("isthmus_flow_parked_records",
-                                   "Records a flow holds back until a look-up they need arrives.", labels=labels)
+                                   "Records (and documents waiting for their party's account) a flow holds back "
+                                   "until a look-up they need arrives.", labels=labels)
         oldest = GaugeMetricFamily("isthmus_flow_parked_oldest_seconds",
                                    "How long the oldest parked record of a flow has waited (0: none waits).",
                                    labels=labels)

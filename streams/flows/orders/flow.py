@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +30,7 @@ from streams.flows.commands import Cause, Command, emit_command, payload_json
 from streams.flows.engine.api import Context, FlowSpec, Incoming, Rejected, Ticking, Waiting
 from streams.flows.engine.repartition import origin_of, relay
 from streams.flows.kept import KeptEvents
-from streams.flows.lookups import LookupTables, lookups_of
+from streams.flows.lookups import LookupTables, lookups_of, short_name
 from streams.flows.orders import balance, holds, order
 from streams.flows.orders.exceptions import IncompleteTransaction, UnexpectedRecord
 from streams.flows.orders.mapper import Mapper
@@ -148,14 +149,15 @@ class OrdersFlow:
     def tick(self, ctx: Context, ticking: Ticking) -> Waiting:
         """Abandon the source transactions whose missing changes will never come (their tables read to their end:
         :meth:`~streams.flows.orders.txjoin.TransactionJoin.abandon_read_to_end`) and go on with those behind
-        them; then announce the parked records that wait too long."""
+        them; then announce the parked records and the documents waiting for their party's account that wait too
+        long."""
         step = _Step(self, ctx)
         read = {name for name, topic in self.topics.joined_topics.items() if topic in ticking.read_to_end}
         released = step.join.abandon_read_to_end(read)
         if released:
             step.joined(released)
             step.settle()
-        return self.parked.tick(ctx, ticking)
+        return self.parked.tick(ctx, ticking) + step.hold_for_accounts(ticking)
 
 
 class _Step:
@@ -184,8 +186,9 @@ class _Step:
         """Judge the documents and balances the step touched: their commands, holds and reconciled records."""
         commands: list[Command] = []
         records: dict[str, dict[str, Any] | None] = {}  # made once here, not read back from the state twice
+        now_s = time.time()
         for number, cause in self.documents.items():
-            sent, party, records[number] = order.evaluate(self.state, self.mapper, number, cause)
+            sent, party, records[number] = order.evaluate(self.state, self.mapper, number, cause, now_s)
             commands += sent
             if party is not None:
                 self.parties.setdefault(party, cause)
@@ -196,8 +199,18 @@ class _Step:
         for number, cause in self.documents.items():
             document = self.state.get("documents", number)
             record = records.get(number) or State.load(document.get("canonical"))
-            self.announce(number, cause, document, record)
+            self.announce(number, cause.commit_time, document, record)
             self.publish(number, record)
+
+    def hold_for_accounts(self, ticking: Ticking) -> Waiting:
+        """Hold the documents that have waited ``ticking.hold_after_s`` for their party's account in the target
+        (a Hold record, as of when they started to wait); returns how many wait, since when."""
+        due, waiting = order.due_for_account(self.state, ticking.now_s, ticking.hold_after_s)
+        for number in due:
+            document = self.state.get("documents", number)
+            since = dt.datetime.fromtimestamp(float(document[holds.NO_ACCOUNT]["since"]), dt.UTC)
+            self.announce(number, since, document, State.load(document.get("canonical")))
+        return waiting
 
     def reject(self, record: Incoming, error: Exception) -> None:
         """Dead-letter ``record``, one the join held (not the record in hand), and go on with the rest."""
@@ -334,20 +347,32 @@ class _Step:
             row_key=refusal.command_id, commit_time=result.get("applied_at") or dt.datetime.now(dt.UTC),
             topic=record.topic, partition=record.partition, offset=record.offset)
 
-    def announce(self, number: str, cause: Cause, document: dict[str, Any], record: Mapping[str, Any] | None) -> None:
-        """A Hold record when the document's hold changed (held, another cause, or released); ``document`` is its
-        state, ``record`` its canonical record."""
+    def announce(self, number: str, at: dt.datetime, document: dict[str, Any],
+                 record: Mapping[str, Any] | None) -> None:
+        """A Hold record when the document's hold changed (held, another cause, or released), decided ``at``;
+        ``document`` is its state, ``record`` its canonical record."""
         config = self.config
         party = (record or {}).get(config.party.field)
-        now = holds.current(document, f"{config.party.target.name} {party} is blocked in {config.target_system} "
-                                      f"({config.party.blocked})")
+        target = config.target_system
+        what = short_name(config.party.mapping.target)
+        now = holds.current(
+            document, blocked_message=f"{config.party.target.name} {party} is blocked in {target} "
+                                      f"({config.party.blocked})",
+            no_account_message=f"{what} {party} has no account in {target} ({config.party.account}), so the "
+                               f"document is not sent: the {what}'s create in {target} was refused or is pending "
+                               "(`isthmus topics dlq list --pending`: fix it and replay it), or its account was "
+                               f"deleted or never made (create it in {target} for {party}); the document goes on "
+                               "when the account appears",
+            account=config.party.account)
         before = document.get("announced")
         if now == before:
             return
-        status = (config.hold.status if document.get("hold") else config.party.held) if now else None
+        status = None
+        if now is not None and now["cause"] != holds.NO_ACCOUNT:  # the origin has no status for that wait
+            status = config.hold.status if document.get("hold") else config.party.held
         value = holds.record(key=number, entity_type=config.header.target, flow=self.flow.name,
-                             origin=config.origin_system, target=config.target_system, now=now, before=before,
-                             origin_status=status, at=cause.commit_time)
+                             origin=config.origin_system, target=target, now=now, before=before,
+                             origin_status=status, at=at)
         self.ctx.emit(self.flow.holds_topic, key=number, value=self.flow.schemas.encode(holds.HOLD_SCHEMA, value))
         self.state.put("documents", number, {**document, "announced": now})
 

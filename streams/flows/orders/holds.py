@@ -8,6 +8,11 @@ A document is held, never silently stuck, when it cannot go to its target:
   as a CommandResult with the target's status and answer: the reference ERP's 409 "account N is inactive").
 - ``too_big``: the document is over the target's ``limits`` and the target file declares no way to add parts
   (the sink's own refusal, status 413).
+- ``no_account``: the document is ready to go, but its party has no account in the target (the party's create
+  there was refused or is pending, or the account was deleted, or the party renumbered): not sent, as the target
+  could not take it. Most such waits last a moment (a new party's first document, read before its account), so
+  the flow's tick holds it only once it has waited the worker's ``ISTHMUS_PARKED_HOLD_AFTER_S``, as it does
+  parked records (:mod:`streams.flows.parked`); released when the account appears and the create goes.
 
 A refused document is sent again when the cause may have cleared: one of the flow file's ``hold.release`` fields
 of its party changes in the target (the same create, with its first idempotency key: a target keeps no refused
@@ -29,7 +34,7 @@ from typing import Any
 from streams.sinks.adapters.parts import TOO_BIG_STATUS
 from streams.sinks.outcomes import answer_text
 
-PARTY_BLOCKED, REFUSED, TOO_BIG = "party_blocked", "refused", "too_big"
+PARTY_BLOCKED, REFUSED, TOO_BIG, NO_ACCOUNT = "party_blocked", "refused", "too_big", "no_account"
 HOLD_SCHEMA = "isthmus.canonical.Hold"
 RESULT_SCHEMA = "isthmus.canonical.CommandResult"
 
@@ -72,14 +77,19 @@ def refusal_of(result: Mapping[str, Any]) -> Refusal | None:
                    idempotency_key=str(result.get("idempotency_key") or ""))
 
 
-def current(document: Mapping[str, Any], blocked_message: str) -> dict[str, Any] | None:
-    """What holds the document now (cause, message, field, status, command id), None when nothing does."""
+def current(document: Mapping[str, Any], *, blocked_message: str, no_account_message: str,
+            account: str) -> dict[str, Any] | None:
+    """What holds the document now (cause, message, field, status, command id), None when nothing does.
+    ``account``: the party's field of its account in the target, named by a ``no_account`` hold."""
     hold = document.get("hold")
     if hold:
         return {"cause": hold["cause"], "message": hold["message"], "field": hold.get("field"),
                 "status": hold.get("status"), "command_id": hold.get("command_id") or None}
     if document.get("held"):
         return {"cause": PARTY_BLOCKED, "message": blocked_message, "field": None, "status": None,
+                "command_id": None}
+    if (document.get(NO_ACCOUNT) or {}).get("due"):
+        return {"cause": NO_ACCOUNT, "message": no_account_message, "field": account, "status": None,
                 "command_id": None}
     return None
 

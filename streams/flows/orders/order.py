@@ -5,7 +5,8 @@ the reference pair's words below (CRM, ERP, ``submitted``, ``on_hold``) are its 
 - **Create**: a CRM order whose header and lines arrived in one complete source transaction (never a
   snapshot read, whose lines cannot be known complete), with status ``submitted``, not yet linked to an
   ERP order, becomes one ERP ``SalesOrder create`` once its customer's ERP account is known. Until then
-  it waits in the ``orders`` store and is looked at again when the customer or the account arrives. Its
+  it waits in the ``documents`` store and is looked at again when the customer or the account arrives; a
+  wait for the account that lasts the worker's hold time is held visibly (cause ``no_account``, see holds). Its
   idempotency key comes from the CRM change that made it ready, whatever event finally released it.
 - **Hold**: an order ready to go whose customer's ERP account is blocked (as the ERP's CDC last said) is
   not sent: the ERP would refuse it (409 ``account N is blocked``). It is held, the CRM shows it ``on_hold``
@@ -30,7 +31,8 @@ from typing import Any
 
 from streams.codecs.debezium.envelope import ChangeEvent, Op
 from streams.flows.commands import Cause, Command
-from streams.flows.engine.api import Incoming
+from streams.flows.engine.api import Incoming, Waiting
+from streams.flows.orders.holds import NO_ACCOUNT
 from streams.flows.orders.mapper import Mapper
 from streams.flows.orders.mirror import Mirror
 from streams.flows.orders.state import State, cause_of, cause_state
@@ -228,12 +230,14 @@ def _creation(state: State, mapper: Mapper, document: dict[str, Any], number: st
     return []
 
 
-def evaluate(state: State, mapper: Mapper, number: str,
-             trigger: Cause) -> tuple[list[Command], str | None, dict[str, Any] | None]:
+def evaluate(state: State, mapper: Mapper, number: str, trigger: Cause,
+             now_s: float) -> tuple[list[Command], str | None, dict[str, Any] | None]:
     """The commands document ``number`` needs now (marked sent in its state), its party's key when known, and
     its canonical record as now stored (None when it was not made again: the stored one stands).
 
-    A document whose party cannot be looked up yet waits in the index under that look-up."""
+    A document whose party cannot be looked up yet waits in the index under that look-up. One ready to go whose
+    party has no account in the target yet waits under :data:`NO_ACCOUNT`, since ``now_s`` (epoch seconds) when
+    it starts to: the flow's tick holds it once that lasts (:func:`due_for_account`)."""
     config = mapper.config
     document = state.get("documents", number)
     if not document.get(config.origin_system):
@@ -261,15 +265,21 @@ def evaluate(state: State, mapper: Mapper, number: str,
             # sent again (see _creation): as refused, or as it is now when the origin edited it
             document.update(created=None, resend=not hold.get("edited"))
         document["hold"] = hold = None  # the target has it, or the cause may be gone: it goes on
+    ready = (target is None and not document.get("origin_snapshot")
+             and status in (*config.send, config.party.held, config.hold.status)
+             and row.get(config.write_back[config.link]) is None and bool(record[_lines_field(mapper)]))
     if hold:
         pass  # refused by the target: held until its cause clears (see holds)
-    elif (target is None and not document.get("origin_snapshot")
-            and status in (*config.send, config.party.held, config.hold.status)
-            and row.get(config.write_back[config.link]) is None
-            and record[_lines_field(mapper)] and record.get(config.party.account) is not None):
+    elif ready and record.get(config.party.account) is not None:
         commands += _creation(state, mapper, document, number, record, origin_cause)
     elif document.get("held"):
         document["held"] = False
+    if ready and not hold and not document.get("created") and record.get(config.party.account) is None:
+        # its party has no account in the target (yet): it waits, and is held once that lasts (see holds)
+        document[NO_ACCOUNT] = {"since": now_s, "due": False, **(document.get(NO_ACCOUNT) or {})}
+        state.add_indexed(NO_ACCOUNT, number)
+    else:
+        document.pop(NO_ACCOUNT, None)
     if (document.get("cancel_requested") and not document.get("cancel_sent") and target is not None
             and target.get(config.status) in config.cancel_while):
         cancel = Command(target=config.target_system, operation="cancel", entity_type=config.header.target,
@@ -301,3 +311,26 @@ def evaluate(state: State, mapper: Mapper, number: str,
     if document != before:
         state.put("documents", number, document)
     return commands, None if party is None else str(party), record
+
+
+def due_for_account(state: State, now_s: float, hold_after_s: float) -> tuple[list[str], Waiting]:
+    """The documents that have waited for their party's account in the target ``hold_after_s`` by ``now_s`` and
+    are not held for it yet (marked held now: ``due``), and how many wait, since when. The index forgets the
+    documents that no longer wait."""
+    numbers = state.indexed(NO_ACCOUNT)
+    waiting, due, still = Waiting(), [], []
+    for number in numbers:
+        document = state.get("documents", number)
+        wait = document.get(NO_ACCOUNT)
+        if not wait:
+            continue
+        still.append(number)
+        since = float(wait["since"])
+        waiting += Waiting(records=1, oldest_since_s=since)
+        if not wait.get("due") and now_s - since >= hold_after_s:
+            document[NO_ACCOUNT] = {**wait, "due": True}
+            state.put("documents", number, document)
+            due.append(number)
+    if still != numbers:
+        state.put("index", NO_ACCOUNT, {"documents": still} if still else None)
+    return due, waiting

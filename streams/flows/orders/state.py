@@ -8,7 +8,8 @@ Stores (JSON objects, canonical values kept exact with :mod:`streams.flows.engin
   known) and the origin's lines by line id. Lines live apart from the header because a snapshot may deliver
   lines before their header.
 - ``index``: ``party=<key>`` -> the documents of a party; ``wait=<look-up>`` -> the documents waiting for a
-  look-up (their party not known yet).
+  look-up (their party not known yet); ``no_account`` -> the documents ready to go whose party has no account in
+  the target (each document's ``no_account`` says since when, and whether it is held for it).
 - ``parties``: per party key, its mapped origin and target values (under their systems' names), their
   commit times, and the origin mirror of the balance.
 - ``balances``: per party key, the balance contributions of its target's rows (and the view's invoices).

@@ -34,6 +34,8 @@ from support.waiting import eventually
 from reference.topics import COMMANDS_CRM, COMMANDS_ERP
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.context import FlowContext
+from streams.flows.engine.api import FlowSpec
+from streams.flows.engine.processor import EngineSettings, FlowProcessor
 from streams.flows.orders import document_flow
 from streams.flows.topics import HOLDS
 from streams.kafka.topics import TopicSpec, ensure_topics
@@ -43,6 +45,8 @@ from streams.stack.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
 T = TypeVar("T")
+#: How long an order waits for its customer's account before it is held, here (the worker's default is 300 s).
+NO_ACCOUNT_HOLD_AFTER_S = 3.0
 
 
 @contextmanager
@@ -87,28 +91,49 @@ def crm_status(crm: psycopg.Connection[dict[str, Any]], number: str, status: str
     return row if row is not None and row["status"] == status else None
 
 
+def orders_and_sinks(running: ExitStack, stack: RunningStack, *,
+                     hold_after_s: float | None = None) -> tuple[FlowSpec, Watch]:
+    """The orders flow (with its results stage) and both sinks, under names of this test, run until ``running``
+    closes; with ``hold_after_s``, its ticks come every half second and hold what waited that long. Returns the
+    flow's spec and a watch of the CRM's commands and the holds."""
+    bootstrap = stack.settings.bootstrap_servers
+    tag = uuid.uuid4().hex[:8]
+    context = FlowContext.load()
+    results = running.enter_context(sink("erp", COMMANDS_ERP, tag, context.schemas, bootstrap))
+    running.enter_context(sink("crm", COMMANDS_CRM, tag, context.schemas, bootstrap))
+    flow = document_flow(orders_flow_file(), schemas=context.schemas, mappings=context.mappings,
+                         systems=reference_systems(stack.settings.erp_time_zone),
+                         name=f"test-holds-{tag}", results_topic=results)
+    spec = flow.spec()
+    assert results not in spec.inputs  # 3 partitions: read through the results stage
+    (stage,) = spec.feeders
+    running.enter_context(RunningFlow(stage, bootstrap, context.schemas))
+    orders = RunningFlow(spec, bootstrap, context.schemas)
+    if hold_after_s is not None:
+        orders.processor = FlowProcessor(spec, EngineSettings(
+            bootstrap_servers=bootstrap, worker_id="flow-test", hold_after_s=hold_after_s, tick_interval_s=0.5),
+            context.schemas)
+    running.enter_context(orders)
+    watch = Watch(bootstrap, (COMMANDS_CRM, HOLDS), context.schemas)
+    running.callback(watch.close)
+    return spec, watch
+
+
+def trace_holds(number: str) -> str:
+    """What `isthmus topics trace` shows of ``number`` on the holds topic."""
+    trace = subprocess.run([sys.executable, "-m", "streams.cli.main", "topics", "trace", number, "--topic", HOLDS],
+                           cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    return trace.stdout + trace.stderr
+
+
 def test_an_order_of_an_inactive_account_is_held_with_its_cause_and_applied_after_the_reactivation(
         stack: RunningStack, crm: psycopg.Connection[dict[str, Any]], erp: pymysql.connections.Connection[Any],
         run: int) -> None:
     customer, number = f"C-6{run}", f"SO-6{run}"
-    bootstrap = stack.settings.bootstrap_servers
     sku = erp_goods(stack, run)
     crm.execute("INSERT INTO products (sku, name, list_price) VALUES (%s, 'Hold test', 2.50)", (sku,))
-    tag = uuid.uuid4().hex[:8]
-    context = FlowContext.load()
     with ExitStack() as running:
-        results = running.enter_context(sink("erp", COMMANDS_ERP, tag, context.schemas, bootstrap))
-        running.enter_context(sink("crm", COMMANDS_CRM, tag, context.schemas, bootstrap))
-        flow = document_flow(orders_flow_file(), schemas=context.schemas, mappings=context.mappings,
-                             systems=reference_systems(stack.settings.erp_time_zone),
-                             name=f"test-holds-{tag}", results_topic=results)
-        spec = flow.spec()
-        assert results not in spec.inputs  # 3 partitions: read through the results stage
-        (stage,) = spec.feeders
-        running.enter_context(RunningFlow(stage, bootstrap, context.schemas))
-        running.enter_context(RunningFlow(spec, bootstrap, context.schemas))
-        watch = Watch(bootstrap, (COMMANDS_CRM, HOLDS), context.schemas)
-        running.callback(watch.close)
+        spec, watch = orders_and_sinks(running, stack)
         # the customer's ERP account, inactive: made here as the ERP would have it (no customer flow runs here),
         # once the flow reads the ERP's changes (it starts at their end)
         with erp.cursor() as cur:
@@ -131,10 +156,8 @@ def test_an_order_of_an_inactive_account_is_held_with_its_cause_and_applied_afte
         assert (hold.value["flow"], hold.value["origin"], hold.value["target"]) == (spec.name, "crm", "erp")
         assert erp_rows(erp, "SELECT order_id FROM sales_orders WHERE crm_order_number = %s", number) == []
         eventually("the CRM order on_hold", lambda: crm_status(crm, number, "on_hold"))
-        trace = subprocess.run([sys.executable, "-m", "streams.cli.main", "topics", "trace", number,
-                                "--topic", HOLDS], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
-        assert f"held (refused) by {spec.name}" in trace.stdout, trace.stdout + trace.stderr
-        assert "is inactive" in trace.stdout, trace.stdout
+        trace = trace_holds(number)
+        assert f"held (refused) by {spec.name}" in trace and "is inactive" in trace, trace
 
         with erp.cursor() as cur:
             cur.execute("UPDATE accounts SET active = 1 WHERE crm_customer_number = %s", (customer,))
@@ -144,6 +167,49 @@ def test_an_order_of_an_inactive_account_is_held_with_its_cause_and_applied_afte
         (applied,) = eventually("the ERP order", lambda: erp_rows(
             erp, "SELECT order_id, status FROM sales_orders WHERE crm_order_number = %s", number))
         assert applied["status"] == "reserved"
+        back = eventually("the CRM order reserved", lambda: crm_status(crm, number, "reserved"))
+        assert back["erp_order_id"] == applied["order_id"]
+        assert [o.value["state"] for o in watch.of(number, HOLDS)] == ["held", "released"]
+
+
+def test_an_order_of_a_customer_with_no_erp_account_is_held_naming_it_and_applied_once_the_account_appears(
+        stack: RunningStack, crm: psycopg.Connection[dict[str, Any]], erp: pymysql.connections.Connection[Any],
+        run: int) -> None:
+    """The customer's ERP create was refused or is pending (no customer flow runs here: none is made): the order
+    is not sent, and once it has waited the hold time it is held visibly, the CRM order left submitted."""
+    customer, number = f"C-8{run}", f"SO-8{run}"
+    sku = erp_goods(stack, run)
+    crm.execute("INSERT INTO products (sku, name, list_price) VALUES (%s, 'Hold test', 2.50)", (sku,))
+    with ExitStack() as running:
+        spec, watch = orders_and_sinks(running, stack, hold_after_s=NO_ACCOUNT_HOLD_AFTER_S)
+        with crm.transaction():
+            row = crm.execute("INSERT INTO customers (customer_number, name) VALUES (%s, 'Hold test') RETURNING id",
+                              (customer,)).fetchone()
+            assert row is not None
+            order = crm.execute("INSERT INTO sales_orders (order_number, customer_id, total_amount) "
+                                "VALUES (%s, %s, 5.00) RETURNING id", (number, row["id"])).fetchone()
+            assert order is not None
+            crm.execute("INSERT INTO sales_order_lines (order_id, line_no, sku, quantity, unit_price) "
+                        "VALUES (%s, 1, %s, 2, 2.50)", (order["id"], sku))
+
+        (hold,) = watch.until("the hold", lambda seen: [o for o in watch.of(number, HOLDS)
+                                                        if o.value["state"] == "held"])
+        assert (hold.value["cause"], hold.value["field"], hold.value["origin_status"]) == (
+            "no_account", "erp_account_id", None)
+        assert f"Customer {customer} has no account in erp" in hold.value["message"]
+        assert erp_rows(erp, "SELECT order_id FROM sales_orders WHERE crm_order_number = %s", number) == []
+        assert crm_status(crm, number, "submitted") is not None
+        trace = trace_holds(number)
+        assert f"held (no_account) by {spec.name}" in trace and f"Customer {customer}" in trace, trace
+
+        with erp.cursor() as cur:
+            cur.execute("INSERT INTO accounts (account_code, name, crm_customer_number) VALUES (%s, %s, %s)",
+                        (f"NA{run}", f"Hold test {customer}", customer))
+        (released,) = watch.until("the release", lambda seen: [o for o in watch.of(number, HOLDS)
+                                                               if o.value["state"] == "released"])
+        assert released.value["cause"] == "no_account"
+        (applied,) = eventually("the ERP order", lambda: erp_rows(
+            erp, "SELECT order_id, status FROM sales_orders WHERE crm_order_number = %s", number))
         back = eventually("the CRM order reserved", lambda: crm_status(crm, number, "reserved"))
         assert back["erp_order_id"] == applied["order_id"]
         assert [o.value["state"] for o in watch.of(number, HOLDS)] == ["held", "released"]
