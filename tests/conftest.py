@@ -49,6 +49,24 @@ def stack() -> Iterator[RunningStack]:
 
 
 @pytest.fixture(scope="session")
+def reference_capture(stack: RunningStack) -> dict[str, Any]:
+    """crm-source and erp-source deployed from connect-configs/ through the CLI (`isthmus connectors deploy
+    --json`), and RUNNING: what a test reading the reference pair's CDC needs, whichever tests ran before it."""
+    import contextlib
+    import io
+    import json
+
+    from streams.cli.main import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["connectors", "deploy", "--json"])
+    document = json.loads(out.getvalue().strip() or "null")
+    assert code == 0, document
+    return {d["name"]: d for d in document["deployed"]}
+
+
+@pytest.fixture(scope="session")
 def tryton_stack(stack: RunningStack) -> Iterator[RunningStack]:
     """The stack with its optional Tryton service running (a real ERP the project did not write), started here
     through the project's own code when it is not (``isthmus up tryton``: its virtual environment and database

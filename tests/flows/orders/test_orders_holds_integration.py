@@ -43,7 +43,7 @@ from streams.sinks.topics import COMMAND_PARTITIONS
 from streams.stack.running import RunningStack
 from streams.stack.settings import PROJECT_ROOT
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("reference_capture")]
 T = TypeVar("T")
 #: How long an order waits for its customer's account before it is held, here (the worker's default is 300 s).
 NO_ACCOUNT_HOLD_AFTER_S = 3.0

@@ -28,7 +28,7 @@ from streams.flows.orders import document_flow
 from streams.flows.topics import RECONCILED_ORDERS
 from streams.stack.running import RunningStack
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("reference_capture")]
 
 
 @pytest.fixture(scope="module")
