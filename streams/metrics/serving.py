@@ -3,6 +3,7 @@ on a port of its own in a thread (the sinks and the warehouse loader, which have
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from wsgiref.simple_server import WSGIServer
@@ -11,6 +12,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, start_http_server
 
 from streams.metrics.exceptions import MetricsPortUnavailable
+from streams.metrics.holders import listener_of
 
 
 def metrics_response(registry: CollectorRegistry) -> web.Response:
@@ -46,7 +48,16 @@ def serve_metrics(registry: CollectorRegistry, *, host: str, port: int, setting:
     try:
         server, thread = start_http_server(port, addr=host, registry=registry)
     except OSError as exc:
-        raise MetricsPortUnavailable(
-            f"cannot serve /metrics on {host}:{port} ({exc.strerror or exc}); set {setting} to a free port, "
-            "or 0 to pick one") from exc
+        raise port_unavailable(exc, host=host, port=port, setting=setting, serves="/metrics") from exc
     return MetricsServer(server=server, thread=thread, host=host)
+
+
+def port_unavailable(exc: OSError, *, host: str, port: int, setting: str, serves: str) -> MetricsPortUnavailable:
+    """The error of a port that cannot be bound: what it was to serve, where, why, what holds it when that can
+    be told, and the fix (``setting``: the variable that gave the port)."""
+    holder = listener_of(port) if port else None
+    held = f"; it is held by {holder}" if holder else ""
+    why = os.strerror(exc.errno) if exc.errno else str(exc)  # aiohttp's strerror repeats the address
+    return MetricsPortUnavailable(
+        f"cannot serve {serves} on {host}:{port} ({why.lower()}{held}); set {setting} to a free port, "
+        "or 0 to pick one")

@@ -7,8 +7,6 @@ import asyncio
 import logging
 import signal
 
-from aiohttp import web
-
 from streams.config.model import RuntimeSettings
 from streams.flows.context import FlowContext
 from streams.flows.engine.collector import tune_for_batches
@@ -20,7 +18,7 @@ from streams.kafka.topics import ensure_topics
 from streams.sinks.topics import sink_topic_specs
 from streams.worker.resync import run_daily
 from streams.worker.settings import WorkerSettings
-from streams.worker.web import build_app
+from streams.worker.web import build_app, start_endpoints
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +49,9 @@ async def run_worker(runtime: RuntimeSettings, worker: WorkerSettings | None = N
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    runner = web.AppRunner(build_app(worker.worker_id, processors, built.unavailable))
-    await runner.setup()
     host = worker.host
-    site = web.TCPSite(runner, host, worker.port)
-    await site.start()
-    bound = runner.addresses[0][1] if runner.addresses else worker.port
+    runner, bound = await start_endpoints(build_app(worker.worker_id, processors, built.unavailable),
+                                          host=host, port=worker.port)
     log.info("worker %s: flows %s%s; health on http://%s:%s/health", worker.worker_id,
              ", ".join(f.name for f in flows) or "none",
              f" (left out: {', '.join(built.unavailable)})" if built.unavailable else "", host, bound)

@@ -11,8 +11,9 @@ from collections.abc import Mapping, Sequence
 from aiohttp import web
 
 from streams.flows.engine.processor import FlowProcessor
-from streams.metrics.serving import metrics_response
+from streams.metrics.serving import metrics_response, port_unavailable
 from streams.worker.metrics import worker_registry
+from streams.worker.settings import WorkerSettings
 
 
 def build_app(worker_id: str, processors: Sequence[FlowProcessor],
@@ -36,3 +37,17 @@ def build_app(worker_id: str, processors: Sequence[FlowProcessor],
     app = web.Application()
     app.add_routes([web.get("/health", health), web.get("/ready", ready), web.get("/metrics", metrics)])
     return app
+
+
+async def start_endpoints(app: web.Application, *, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Serve ``app`` on ``host:port`` (0: a free one): its runner (clean it up to stop) and the port bound. A port
+    that cannot be bound is a :class:`~streams.metrics.exceptions.MetricsPortUnavailable` naming the variable."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise port_unavailable(exc, host=host, port=port, setting=WorkerSettings.env_name("port"),
+                               serves="the worker's /health, /ready and /metrics") from exc
+    return runner, runner.addresses[0][1] if runner.addresses else port
