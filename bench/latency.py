@@ -36,9 +36,11 @@ from streams.cli.main import main as cli_main
 from streams.codecs.avro.single_object import SchemaStore
 from streams.inspect.admin import LagRow, lag
 from streams.kafka import names
+from streams.sinks.settings import metrics_port_offset
 from streams.sinks.topics import results_topic, sink_group
 from streams.stack.running import RunningStack
 from streams.stack.settings import PROJECT_ROOT
+from streams.systems import load_systems
 
 TICK_S = 0.01
 #: Before each rate, the CPU the idle pipeline and stack use is measured this long (:func:`bench.cpu.idle_rates`).
@@ -81,8 +83,10 @@ def pipeline(logs: Path, metrics_ports: dict[str, int] | None = None) -> Iterato
     ports.update({name: _free_port() for name in (*WORKERS, "sink-erp", "sink-crm")})
     launches = {name: (["worker"], {"ISTHMUS_WORKER_FLOWS": flows, "ISTHMUS_WORKER_PORT": str(ports[name])})
                 for name, flows in WORKERS.items()}
-    launches |= {"sink-erp": (["sink", "--target", "erp"], {"ISTHMUS_SINK_METRICS_PORT": str(ports["sink-erp"])}),
-                 "sink-crm": (["sink", "--target", "crm"], {"ISTHMUS_SINK_METRICS_PORT": str(ports["sink-crm"])})}
+    # ISTHMUS_SINK_METRICS_PORT is the first writable system's port, the others' are above it by their place.
+    writable = load_systems().writable
+    launches |= {f"sink-{system}": (["sink", "--target", system], {"ISTHMUS_SINK_METRICS_PORT": str(
+                     ports[f"sink-{system}"] - metrics_port_offset(system, writable))}) for system in ("erp", "crm")}
     processes: dict[str, subprocess.Popen[bytes]] = {}
     for name, (args, extra) in launches.items():
         with open(logs / f"{name}.log", "wb") as out:

@@ -25,6 +25,12 @@ from streams.sinks.topics import command_topic, dlq_topic, results_topic, sink_g
 #: The first sink's /metrics port; each further writable system (in systems/ order) takes the next one.
 DEFAULT_METRICS_PORT = 18091
 
+
+def metrics_port_offset(system: str, writable: Sequence[str]) -> int:
+    """How far ``system``'s /metrics port is above ISTHMUS_SINK_METRICS_PORT: its place among the writable
+    systems in systems/ order (0 for the first, or for a system not declared writable)."""
+    return list(writable).index(system) if system in writable else 0
+
 _PORT: dict[str, Any] = {"expect": "a port (0-65535, 0: a free one)", "default": f"{DEFAULT_METRICS_PORT} and up"}
 
 
@@ -76,9 +82,9 @@ class SinkSettings(Section):
     worker_id: str | None = Field(None, description="name in logs and dead letters; default "
                                   "sink-<system>@<host>:<pid>")
     metrics_port: int | None = Field(
-        None, ge=0, le=65535, json_schema_extra=_PORT, description="port of the sink's /metrics (Prometheus); "
-        f"default {DEFAULT_METRICS_PORT} for the first writable system in systems/, the next port for each "
-        "further one; 0 picks a free one (logged)")
+        None, ge=0, le=65535, json_schema_extra=_PORT, description="port of the first writable system's sink "
+        f"/metrics (Prometheus), default {DEFAULT_METRICS_PORT}; each further writable system in systems/ order "
+        "takes the next port, so the sinks of one host never collide; 0 picks a free one for each (logged)")
     metrics_host: str | None = Field(None, description="address the sink's /metrics listens on; default: the "
                                      "stack's loopback host (0.0.0.0 in a container, for Prometheus)")
 
@@ -102,11 +108,16 @@ class SinkSettings(Section):
 
     def for_system(self, system: str, *, writable: Sequence[str] = ()) -> ResolvedSinkSettings:
         """The settings with every per-system default filled in; ``writable``: the declared writable systems,
-        whose order gives each sink its own default metrics port (so the sinks of one host do not collide)."""
-        metrics_port = self.metrics_port
+        whose order gives each sink its own metrics port above the first (so the sinks of one host, started with
+        one environment, do not collide)."""
         worker_id = self.worker_id or f"sink-{system}@{socket.gethostname()}:{os.getpid()}"
-        if metrics_port is None:
-            metrics_port = DEFAULT_METRICS_PORT + (list(writable).index(system) if system in writable else 0)
+        first = DEFAULT_METRICS_PORT if self.metrics_port is None else self.metrics_port
+        metrics_port = first + metrics_port_offset(system, writable) if first else 0
+        if metrics_port > 65535:
+            raise SinkSettingsError(
+                f"{self.env_name('metrics_port')}={first} gives sink {system} (writable system "
+                f"{metrics_port_offset(system, writable) + 1} of {len(writable)}) port {metrics_port}, above 65535; "
+                f"set it to at most {65535 - len(writable) + 1}, or 0 for free ports")
         return ResolvedSinkSettings(
             system=system,
             settings=self,

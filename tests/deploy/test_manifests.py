@@ -123,7 +123,8 @@ def test_one_sink_per_writable_system_with_its_metrics_port() -> None:
         assert container["args"] == ["sink", "--target", system]
         settings = SinkSettings.from_env(_plain_env(container))
         assert settings.metrics_host == "0.0.0.0"
-        assert [p["containerPort"] for p in container["ports"]] == [settings.metrics_port]
+        port = settings.for_system(system, writable=writable).metrics_port
+        assert [p["containerPort"] for p in container["ports"]] == [port]
         assert container["livenessProbe"]["httpGet"]["path"] == "/metrics"
         base_url = next(e for e in container["env"] if e["name"] == "ISTHMUS_SINK_BASE_URL")
         key = base_url["valueFrom"]["configMapKeyRef"]

@@ -11,7 +11,9 @@ from support.pipeline import pipeline
 from support.ports import free_ports
 from support.waiting import eventually
 
+from streams.sinks.settings import metrics_port_offset
 from streams.stack.running import RunningStack
+from streams.systems import load_systems
 
 FLOW = "isthmus-customers"
 
@@ -30,7 +32,9 @@ def test_a_customer_moves_the_worker_and_sink_counters(stack: RunningStack, tmp_
     with pipeline(host=stack.settings.host, logs=tmp_path,
                   worker_env={"ISTHMUS_WORKER_FLOWS": FLOW, "ISTHMUS_WORKER_ID": worker_id,
                               "ISTHMUS_WORKER_PORT": str(worker_port)},
-                  sinks={"erp": {"ISTHMUS_SINK_METRICS_PORT": str(sink_port)}}) as logs:
+                  # the ERP's sink serves on the set port plus the ERP's place among the writable systems
+                  sinks={"erp": {"ISTHMUS_SINK_METRICS_PORT": str(sink_port - metrics_port_offset(
+                      "erp", load_systems().writable))}}) as logs:
         before = eventually("the sink's /metrics", lambda: _scrape(sink_port), logs)
         applied_before = value(before, "isthmus_sink_commands_total", target="erp", outcome="applied")
         assert applied_before is not None

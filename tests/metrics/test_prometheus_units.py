@@ -148,6 +148,19 @@ def test_sink_metrics_ports_differ_per_system_by_default() -> None:
         SinkSettings.from_env({"ISTHMUS_SINK_METRICS_PORT": "http"})
 
 
+def test_a_set_sink_metrics_port_is_the_first_writable_systems_and_the_next_ones_follow() -> None:
+    """One environment for every sink of a host (``isthmus demo``, a shell with ISTHMUS_SINK_METRICS_PORT
+    exported) gives each sink its own port, as the default does."""
+    writable = ("crm", "erp")
+    settings = SinkSettings.from_env({"ISTHMUS_SINK_METRICS_PORT": "34091"})
+    assert [settings.for_system(s, writable=writable).metrics_port for s in writable] == [34091, 34092]
+    last = SinkSettings.from_env({"ISTHMUS_SINK_METRICS_PORT": "65535"})
+    assert last.for_system("crm", writable=writable).metrics_port == 65535
+    with pytest.raises(SinkSettingsError, match=r"ISTHMUS_SINK_METRICS_PORT=65535 gives sink erp .* port 65536, "
+                                                r"above 65535; set it to at most 65534"):
+        last.for_system("erp", writable=writable)
+
+
 def test_warehouse_metrics_port_is_a_setting() -> None:
     assert WarehouseSettings.from_env({}).metrics_port == WAREHOUSE_PORT == 18089
     assert WarehouseSettings.from_env({"ISTHMUS_WAREHOUSE_METRICS_PORT": "0"}).metrics_port == 0

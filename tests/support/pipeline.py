@@ -41,7 +41,8 @@ def pipeline(*, host: str, worker_env: Mapping[str, str], sinks: Mapping[str, Ma
     """The worker (with ``worker_env``) and a sink per ``sinks`` entry (system -> its env), their logs in
     ``logs``; yields ``logs`` once the worker is ready. Any process that exits early fails the test with its log.
     The worker's port is ``worker_env``'s ISTHMUS_WORKER_PORT, else the one the system gives it (port 0, read from
-    its log); a sink's /metrics port is its env's ISTHMUS_SINK_METRICS_PORT, else the one the system gives it.
+    its log); a sink's /metrics port is its env's ISTHMUS_SINK_METRICS_PORT plus the system's place among the
+    writable systems, else the one the system gives it.
     A port chosen free beforehand could be taken by a sink's port 0 before the worker binds it."""
     given = worker_env.get("ISTHMUS_WORKER_PORT")
     worker_log = logs / "worker.log"
