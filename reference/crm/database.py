@@ -98,6 +98,20 @@ def _column_of(diag: Any, table_hint: str | None = None) -> str | None:
     return name or None
 
 
+def _refused_value(exc: psycopg.Error) -> ApiError:
+    """A value PostgreSQL (or psycopg, before sending it) refuses: its message and column when the server gave
+    them; a refusal psycopg makes itself (a NUL in text) has no details, only its own message."""
+    field = _column_of(exc.diag)
+    error = exc.diag.message_primary or str(exc).strip() or type(exc).__name__
+    if field:
+        return ApiError(422, error, field=field, fix=f"correct {field}")
+    if "NUL" in error:
+        return ApiError(422, f"{error}: a text value of the request contains a NUL character (\\u0000)",
+                        fix="remove the NUL character from the request's text values")
+    return ApiError(422, f"{error} (the database did not say which field)",
+                    fix="correct the value the message names (see /openapi.json for each field's form)")
+
+
 class PostgresDialect:
     keys = PostgresKeys()
 
@@ -119,8 +133,7 @@ class PostgresDialect:
             return ApiError(409, f"{exc.diag.message_primary}: {exc.diag.message_detail or ''}".strip(": "),
                             field=field, fix="refer to records that exist, or remove those that refer to it")
         if isinstance(exc, pg_errors.CheckViolation | pg_errors.NotNullViolation | pg_errors.DataError):
-            field = _column_of(exc.diag)
-            return ApiError(422, f"{exc.diag.message_primary}", field=field, fix=f"correct {field}")
+            return _refused_value(exc)
         if isinstance(exc, pg_errors.SerializationFailure | pg_errors.DeadlockDetected
                       | pg_errors.LockNotAvailable):
             return ApiError(503, "the write collided with a concurrent one", fix="retry it with the same key",

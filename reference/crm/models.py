@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from reference.common.models import Strict
 from reference.common.types import (
@@ -37,7 +37,20 @@ Version = Annotated[int, Field(ge=1, description="the version you last read; a m
 
 
 
-class ContactIn(Strict):
+class CrmRequest(Strict):
+    """A CRM request body: its text goes to PostgreSQL, which refuses a NUL character in text, so a NUL is
+    refused here, naming its field, rather than by the database without one."""
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("text may not contain a NUL character (\\u0000; PostgreSQL cannot store it); "
+                             "remove it from the value")
+        return value
+
+
+class ContactIn(CrmRequest):
     first_name: Name
     last_name: Name
     email: Email | None = None
@@ -45,7 +58,7 @@ class ContactIn(Strict):
     role: Annotated[str, Field(max_length=50)] | None = None
 
 
-class ContactPatch(Strict):
+class ContactPatch(CrmRequest):
     first_name: Name | None = None
     last_name: Name | None = None
     email: Email | None = None
@@ -54,7 +67,7 @@ class ContactPatch(Strict):
     version: Version | None = None
 
 
-class AddressIn(Strict):
+class AddressIn(CrmRequest):
     line1: Name
     line2: Name | None = None
     city: Name
@@ -63,7 +76,7 @@ class AddressIn(Strict):
     version: Version | None = None
 
 
-class AddressWithKind(Strict):
+class AddressWithKind(CrmRequest):
     kind: AddressKind
     line1: Name
     line2: Name | None = None
@@ -72,7 +85,7 @@ class AddressWithKind(Strict):
     country: Country
 
 
-class AddressPatch(Strict):
+class AddressPatch(CrmRequest):
     line1: Name | None = None
     line2: Name | None = None
     city: Name | None = None
@@ -81,7 +94,7 @@ class AddressPatch(Strict):
     version: Version | None = None
 
 
-class CustomerCreate(Strict):
+class CustomerCreate(CrmRequest):
     customer_number: Annotated[CustomerNumber | None, Field(description="assigned when left out")] = None
     name: Name
     email: Email | None = None
@@ -102,7 +115,7 @@ class CustomerCreate(Strict):
         return self
 
 
-class CustomerPatch(Strict):
+class CustomerPatch(CrmRequest):
     """CRM-owned fields and the ERP-owned mirror fields (erp_account_id, credit_limit, payment_terms, blocked,
     open_balance) that Isthmus writes back."""
 
@@ -117,27 +130,27 @@ class CustomerPatch(Strict):
     version: Version | None = None
 
 
-class ProductCreate(Strict):
+class ProductCreate(CrmRequest):
     sku: Sku
     name: Name
     list_price: PriceIn
     available_qty: StockIn = Decimal("0")
 
 
-class ProductPatch(Strict):
+class ProductPatch(CrmRequest):
     name: Name | None = None
     list_price: PriceIn | None = None
     available_qty: StockIn | None = None
     version: Version | None = None
 
 
-class OrderLineIn(Strict):
+class OrderLineIn(CrmRequest):
     sku: Sku
     quantity: QuantityIn
     unit_price: Annotated[PriceIn | None, Field(description="the product's list price when left out")] = None
 
 
-class OrderCreate(Strict):
+class OrderCreate(CrmRequest):
     order_number: Annotated[OrderNumber | None, Field(description="assigned by the CRM when left out")] = None
     customer_number: CustomerNumber
     status: Literal["draft", "submitted"] = "submitted"
@@ -147,7 +160,7 @@ class OrderCreate(Strict):
     lines: Annotated[list[OrderLineIn], Field(min_length=1, max_length=200)]
 
 
-class OrderPatch(Strict):
+class OrderPatch(CrmRequest):
     status: OrderStatus | None = None
     erp_order_id: Annotated[int, Field(ge=1)] | None = None
     currency: Currency | None = None

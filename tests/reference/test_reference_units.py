@@ -8,7 +8,9 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import httpx
+import psycopg
 import pytest
+from psycopg.adapt import PyFormat, Transformer
 from pydantic import ValidationError
 
 from reference.common.app import new_app
@@ -22,7 +24,7 @@ from reference.common.patching import changes
 from reference.common.pool import ConnectionPool
 from reference.common.transactions import Transactions
 from reference.crm.config import CrmConfig
-from reference.crm.database import schema_sql
+from reference.crm.database import PostgresDialect, schema_sql
 from reference.crm.models import CustomerCreate, CustomerPatch, Product
 from reference.erp import lifecycle
 from reference.erp.config import ErpConfig
@@ -132,6 +134,32 @@ def test_validation_errors_lead_with_the_first_field_and_list_all() -> None:
     assert fixes["name"] == "add name" and "2 decimal places" in fixes["credit_limit"]
     assert fixes["colour"].startswith("remove colour")
     assert validation_body([{"type": "json_invalid", "loc": ("body", 1), "msg": "bad"}])[0] == 400
+
+
+def test_a_nul_in_crm_text_is_refused_naming_its_field() -> None:
+    """PostgreSQL cannot store a NUL in text; the CRM says which field has one instead of "None"."""
+    with pytest.raises(ValidationError) as invalid:
+        CustomerPatch.model_validate({"name": "Ok", "phone": "+86 21\x00 5555"})
+    status, body = validation_body([{**e, "loc": ("body", *e["loc"])} for e in invalid.value.errors()])
+    assert status == 422 and body["field"] == "phone"
+    assert "may not contain a NUL character" in body["error"]
+    with pytest.raises(ValidationError, match=r"contacts\.0\.role"):
+        CustomerCreate.model_validate({"name": "Ok", "contacts": [{"first_name": "A", "last_name": "B",
+                                                                   "role": "\x00"}]})
+
+
+def test_a_value_postgresql_refuses_without_details_is_still_explained() -> None:
+    """psycopg refuses a NUL in text itself, with no diagnostics: the answer says what was wrong and how to fix
+    it, never ``{"error": "None", "fix": "correct None"}``."""
+    with pytest.raises(psycopg.DataError) as refused:
+        Transformer().get_dumper("a\x00b", PyFormat.TEXT).dump("a\x00b")
+    answer = PostgresDialect().translate(refused.value)
+    assert answer is not None and answer.status == 422
+    assert "NUL" in answer.error and "None" not in answer.error
+    assert answer.fix == "remove the NUL character from the request's text values"
+    other = PostgresDialect().translate(psycopg.errors.NumericValueOutOfRange("numeric field overflow"))
+    assert other is not None and other.error.startswith("numeric field overflow (the database did not say")
+    assert "None" not in other.fix
 
 
 def test_money_is_exact_in_and_a_two_place_string_out() -> None:
