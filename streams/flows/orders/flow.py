@@ -213,7 +213,8 @@ class _Step:
         return waiting
 
     def reject(self, record: Incoming, error: Exception) -> None:
-        """Dead-letter ``record``, one the join held (not the record in hand), and go on with the rest."""
+        """Dead-letter ``record`` (one the join held, or the record in hand) in a scope of its own, undoing only
+        what was done for it there, and go on with the rest."""
         with self.ctx.isolated(record):
             raise Rejected(f"{type(error).__name__}: {error}", stage=self.flow.stage)
 
@@ -222,7 +223,12 @@ class _Step:
             if record.topic == self.topics.refusals:
                 self.result(origin_of(record))
                 return
-            decoded = decode(record.value, record.key, topic=record.topic, where=record.position)
+            try:
+                decoded = decode(record.value, record.key, topic=record.topic, where=record.position)
+            except IsthmusError as exc:
+                if self.undecodable(record, exc):
+                    return
+                raise
             if isinstance(decoded, Tombstone):
                 return
             if record.topic == self.topics.transaction:
@@ -241,6 +247,17 @@ class _Step:
             self.change(record, decoded)
         except IsthmusError as exc:
             raise Rejected(f"{type(exc).__name__}: {exc}", stage=self.flow.stage) from exc
+
+    def undecodable(self, record: Incoming, error: IsthmusError) -> bool:
+        """Dead-letter ``record``, a change of a joined table that cannot be decoded, telling the join (True), so
+        that its transaction's other changes, abandoned without it, say why; False for any other record (the
+        caller dead-letters it as it does every record it cannot use)."""
+        if record.topic not in self.flow.joining or is_replay(record.headers):
+            return False
+        if not self.join.dead_lettered(record, f"{type(error).__name__}: {error}"):
+            return False
+        self.reject(record, error)  # in a scope of its own: the join's note of it, written before, stays
+        return True
 
     def joined(self, released: Iterable[Joined]) -> None:
         for joined in released:

@@ -66,7 +66,7 @@ from typing import Any, Protocol
 import orjson
 
 from streams.codecs.debezium.commits import CommitMark, change_floor, committed_before, end_mark
-from streams.codecs.debezium.envelope import ChangeEvent, TransactionEvent
+from streams.codecs.debezium.envelope import ChangeEvent, TransactionEvent, transaction_key
 from streams.codecs.debezium.schema_cache import HEAD, SEPARATOR, schema_end
 from streams.flows.engine.api import Incoming, JsonValue, Store, encode_json
 from streams.flows.parking import record_from_state, record_to_state
@@ -216,6 +216,26 @@ class Joined:
 def collection(event: ChangeEvent) -> str:
     """The name END counts the event under: ``<schema>.<table>`` (PostgreSQL), ``<database>.<table>`` (MariaDB)."""
     return f"{event.source.schema or event.source.db}.{event.table}"
+
+
+def undecoded_change(value: bytes | None) -> tuple[str, str] | None:
+    """The transaction key and :func:`collection` of a change read from its raw JSON (``{"schema", "payload"}``
+    or the payload alone), for a change whose fields cannot be decoded; None when even those are not there."""
+    try:
+        document = orjson.loads(value) if value is not None else None
+    except orjson.JSONDecodeError:
+        return None
+    payload = document.get("payload", document) if isinstance(document, dict) else None
+    if not isinstance(payload, dict):
+        return None
+    block, source = payload.get("transaction"), payload.get("source")
+    if not isinstance(block, dict) or not isinstance(source, dict) or not block.get("id") or not source.get("table"):
+        return None
+    return transaction_key(str(block["id"])), f"{source.get('schema') or source.get('db')}.{source['table']}"
+
+
+#: Where to see and replay what the flow dead-lettered, in the reasons of the transactions that miss it.
+DEAD_LETTERS_HINT = "`isthmus topics dlq list`, then `isthmus topics dlq replay OFFSET`"
 
 
 class JoinObjects(Protocol):
@@ -399,6 +419,20 @@ class TransactionJoin:
             return part  # nothing ENDed waits: nothing to abandon or release
         return self._abandon_before(queued, tx_key, name) + part + self._release()
 
+    def dead_lettered(self, record: Incoming, reason: str) -> bool:
+        """Note that this flow dead-lettered ``record``, a change of a joined table it could not decode, with
+        ``reason``: its transaction, abandoned without it, says so (:meth:`_take`) instead of guessing why the
+        change never came. False when the record names no transaction of a joined table (nothing noted)."""
+        found = undecoded_change(record.value)
+        if found is None or found[1] not in self.collections:
+            return False
+        tx_key, name = found
+        state = self._tx(tx_key)
+        dead: dict[str, str] = state.get("dead") or {}
+        where = reason if record.position in reason else f"{record.position}: {reason}"
+        self.objects.put(f"tx:{tx_key}", {**state, "dead": {**dead, name: where}})
+        return True
+
     def _part(self, tx_key: str, state: JsonValue) -> Joined:
         """Release the first ``limit`` changes ``tx_key`` holds (in ``total_order``), having reached the limit,
         counting them (``passed``, per table) towards what its END expects; it goes on holding the rest. A state
@@ -416,7 +450,8 @@ class TransactionJoin:
                 left[name] = rest
         records = self._records(tx_key, ordinals, state.get("schemas") or {})
         self.objects.put(f"tx:{tx_key}", {"expected": state.get("expected"), "have": left, "passed": passed,
-                                          **({"schemas": state["schemas"]} if state.get("schemas") else {})})
+                                          **({"schemas": state["schemas"]} if state.get("schemas") else {}),
+                                          **({"dead": state["dead"]} if state.get("dead") else {})})
         first = "passed" not in state
         if first:
             log.info("source transaction %s has more than %d changes: it is applied in parts of that many, not "
@@ -466,11 +501,12 @@ class TransactionJoin:
             tx_key = queue.pop(0)
             if missing:
                 log.info("source transaction %s is abandoned: its changes of %s are not among what the flow has "
-                         "read to the end of their topics (handled before, filtered out, or expired)", tx_key,
-                         ", ".join(missing))
+                         "read to the end of their topics (dead-lettered, handled before, filtered out, or "
+                         "expired)", tx_key, ", ".join(missing))
             released.append(self._take(tx_key, state, missing, why=(
-                "its topics were read to their end after its END without them: handled before this flow's "
-                "history, filtered out, or expired" if missing else "")))
+                "its topics were read to their end after its END without them: dead-lettered by this flow (see "
+                f"{DEAD_LETTERS_HINT}), handled before this flow's history, filtered out, or expired"
+                if missing else "")))
         if released:
             self.objects.put(QUEUE, {"txs": queue})
         return released
@@ -542,6 +578,12 @@ class TransactionJoin:
         records = self._records(tx_key, sorted(o for have in (state.get("have") or {}).values() for o in have),
                                 state.get("schemas") or {})
         self.objects.put(f"tx:{tx_key}", None)
+        dead: dict[str, str] = state.get("dead") or {}
+        known = [f"its change of {name} was dead-lettered by this flow ({dead[name]})" for name in missing
+                 if name in dead]
+        if known:  # the cause is known: no guessing why the change never came
+            why = (f"{'; '.join(known)}; fix that row at its source (or the mapping that refused it), then replay "
+                   f"this transaction's dead letters: {DEAD_LETTERS_HINT}")
         return Joined(tx_key=tx_key, records=records, missing=missing, why=why, parted="passed" in state)
 
     def _records(self, tx_key: str, ordinals: list[int], schemas: Mapping[str, str]) -> tuple[Incoming, ...]:
