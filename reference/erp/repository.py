@@ -96,16 +96,33 @@ def render_account(row: Row, zone: ZoneInfo) -> Account:
     return Account.model_validate(_aware(row, zone, "created_at", "updated_at"))
 
 
+def code_taken(code: str, holder: Row, customer: str | None) -> ApiError:
+    """The 409 of an account code another account has: which one, and what to do for a client that chose the
+    code (Isthmus makes it from the CRM customer number through mappings/account.yaml, so it cannot be left out
+    there): link that account to the customer, or rename one of the two."""
+    held_for = (f"CRM customer {holder['crm_customer_number']}" if holder["crm_customer_number"]
+                else "no CRM customer")
+    link = (f"PATCH /accounts/{holder['account_id']} with crm_customer_number {customer}" if customer
+            else f"PATCH /accounts/{holder['account_id']} with its crm_customer_number")
+    return ApiError(
+        409, f"account code {code} is taken by account {holder['account_id']} (linked to {held_for})",
+        field="account_code", account_id=holder["account_id"],
+        fix=(f"if account {holder['account_id']} is this customer's account, link it ({link}) and use it instead "
+             "of creating one; if not, rename one of the two: that account's code in the ERP, or the customer's "
+             "number (through Isthmus the code is made from the customer number, see mappings/account.yaml, so "
+             "it cannot be left out); an API client may leave account_code out to get a new one"))
+
+
 def create_account(conn: Connection, body: AccountCreate, zone: ZoneInfo) -> Account:
     if body.crm_customer_number and _fetch(conn, "SELECT 1 FROM accounts WHERE crm_customer_number = %s",
                                            (body.crm_customer_number,)):
         raise ApiError(409, f"an account for CRM customer {body.crm_customer_number} already exists",
                        field="crm_customer_number",
                        fix="look it up with GET /accounts/by-customer/{crm_customer_number} and PATCH it")
-    if body.account_code and _fetch(conn, "SELECT 1 FROM accounts WHERE account_code = %s",
-                                    (body.account_code,)):
-        raise ApiError(409, f"account code {body.account_code} is taken", field="account_code",
-                       fix="leave account_code out to get a new one")
+    holder = body.account_code and _fetch(conn, "SELECT account_id, crm_customer_number FROM accounts "
+                                                "WHERE account_code = %s", (body.account_code,))
+    if holder:
+        raise code_taken(str(body.account_code), holder, body.crm_customer_number)
     account_id = allocate_id(conn, "accounts", "account_id")
     code = body.account_code or f"AC{account_id:06d}"
     now = local_now(zone, precision=6)

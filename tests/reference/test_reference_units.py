@@ -30,6 +30,7 @@ from reference.erp import lifecycle
 from reference.erp.config import ErpConfig
 from reference.erp.database import SCHEMA_FILE, statements
 from reference.erp.localtime import from_local, to_local
+from reference.erp.repository import code_taken
 from reference.generate.data import GenerationSpec, customers, products, stock
 from reference.generate.exceptions import InvalidSpec
 from reference.simulate.actions import classify
@@ -160,6 +161,19 @@ def test_a_value_postgresql_refuses_without_details_is_still_explained() -> None
     other = PostgresDialect().translate(psycopg.errors.NumericValueOutOfRange("numeric field overflow"))
     assert other is not None and other.error.startswith("numeric field overflow (the database did not say")
     assert "None" not in other.fix
+
+
+def test_a_taken_account_code_names_its_account_and_a_fix_a_mapping_user_can_make() -> None:
+    """Isthmus sends the account code its mapping makes from the customer number: "leave account_code out" is no
+    fix there; linking the account that has it, or renaming one of the two, is."""
+    answer = code_taken("AC-000123", {"account_id": 42, "crm_customer_number": None}, "C-000123").body()
+    assert answer["error"] == "account code AC-000123 is taken by account 42 (linked to no CRM customer)"
+    assert answer["field"] == "account_code" and answer["account_id"] == 42
+    assert "link it (PATCH /accounts/42 with crm_customer_number C-000123)" in answer["fix"]
+    assert "rename one of the two" in answer["fix"] and "mappings/account.yaml" in answer["fix"]
+    assert not answer["fix"].startswith("leave account_code out")
+    other = code_taken("AC-000123", {"account_id": 7, "crm_customer_number": "C-000999"}, None).body()
+    assert "(linked to CRM customer C-000999)" in other["error"]
 
 
 def test_money_is_exact_in_and_a_two_place_string_out() -> None:
