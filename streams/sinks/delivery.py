@@ -58,6 +58,8 @@ class Deliverer:
         #: The target refusing Isthmus's credentials (401, 403): retried like an outage, said once per refusal.
         self.credentials = CredentialRefusals(config)
         #: Successful answers in which a path of the route's ``ids`` found nothing (see :meth:`_check_ids`).
+        #: Calls made beyond each command's first, counted as they go out (a command still retrying counts).
+        self.retries = 0
         self.ids_not_found = 0
         self._ids_warned: set[tuple[str, str]] = set()
         #: Commands of :data:`CHANGING_OPERATIONS` whose external-id search found nothing and so created a
@@ -132,6 +134,7 @@ class Deliverer:
         while True:
             probe = await self.gate.enter()
             attempts += 1
+            self.retries += attempts > 1
             try:
                 answered = await self.adapter.attempt(command)
             except BaseException:

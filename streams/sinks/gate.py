@@ -16,6 +16,11 @@ from streams.sinks.breaker import BreakerState, CircuitBreaker
 
 log = logging.getLogger("isthmus.sink")
 
+#: What holds a call at the gate (:attr:`TargetGate.held`).
+BREAKER = "breaker"
+RETRY_AFTER = "retry_after"
+HELD_BY = (BREAKER, RETRY_AFTER)
+
 
 class TargetGate:
     def __init__(self, breaker: CircuitBreaker, *, clock: Callable[[], float] = time.monotonic,
@@ -25,24 +30,42 @@ class TargetGate:
         self.clock = clock
         self.not_before = 0.0
         self._changed = asyncio.Event()
+        #: Calls waiting at the gate now, by what holds them: the circuit breaker (open, or half-open with its
+        #: probe out) or a Retry-After hold.
+        self.held: dict[str, int] = dict.fromkeys(HELD_BY, 0)
 
     def hold(self, seconds: float) -> None:
         """No call before ``seconds`` from now (extends, never shortens, an existing hold)."""
         self.not_before = max(self.not_before, self.clock() + seconds)
 
     async def enter(self) -> bool:
-        """Wait until a call may go out; True when it is the breaker's half-open probe."""
-        while True:
-            wait = self.not_before - self.clock()
-            if wait > 0:
-                await asyncio.sleep(wait)
-                continue
-            permit = self.breaker.permit(self.clock())
-            if permit.allowed:
-                return permit.probe
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout=permit.wait)
+        """Wait until a call may go out, counted in :attr:`held` while it waits; True when it is the breaker's
+        half-open probe."""
+        holding: str | None = None
+        try:
+            while True:
+                wait = self.not_before - self.clock()
+                if wait > 0:
+                    holding = self._holding(holding, RETRY_AFTER)
+                    await asyncio.sleep(wait)
+                    continue
+                permit = self.breaker.permit(self.clock())
+                if permit.allowed:
+                    return permit.probe
+                holding = self._holding(holding, BREAKER)
+                self._changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), timeout=permit.wait)
+        finally:
+            if holding is not None:
+                self.held[holding] -= 1
+
+    def _holding(self, was: str | None, now: str) -> str:
+        if was != now:
+            if was is not None:
+                self.held[was] -= 1
+            self.held[now] += 1
+        return now
 
     def success(self) -> None:
         was_closed = self.breaker.state is BreakerState.CLOSED

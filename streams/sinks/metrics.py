@@ -42,8 +42,9 @@ class SinkCollector(Collector):
         yield _counter("isthmus_sink_replayed_total",
                        "Applied commands the target answered from its idempotency table (applied before).", target,
                        stats.replayed)
-        yield _counter("isthmus_sink_call_retries_total", "Calls to the target beyond the first of each command.",
-                       target, stats.retries)
+        yield _counter("isthmus_sink_call_retries_total", "Calls to the target beyond the first of each command, "
+                       "counted as they go out (a call held by the breaker is not made, so not counted).",
+                       target, worker.deliverer.retries)
         yield _counter("isthmus_sink_committed_total",
                        "Command offsets committed, with their results and dead letters, in Kafka transactions.",
                        target, stats.committed)
@@ -60,6 +61,12 @@ class SinkCollector(Collector):
         for state in BreakerState:
             breaker.add_metric([target, str(state)], int(worker.gate.state is state))
         yield breaker
+        held = GaugeMetricFamily("isthmus_sink_held_commands", "Commands whose next call waits at the target's gate "
+                                 "now, by what holds them: breaker (open, or half-open while its probe is out) or "
+                                 "retry_after (the target's Retry-After).", labels=["target", "by"])
+        for by, n in worker.gate.held.items():
+            held.add_metric([target, by], n)
+        yield held
         credentials = worker.deliverer.credentials
         yield _gauge("isthmus_sink_credentials_refused", "1 while the target refuses Isthmus's credentials (401 or "
                      "403 to its last answer): commands wait and are retried, none is dead-lettered for it.", target,

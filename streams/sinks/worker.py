@@ -37,7 +37,7 @@ from streams.sinks.breaker import CircuitBreaker
 from streams.sinks.config.model import TargetConfig
 from streams.sinks.delivery import Delivered, Deliverer, RetryPolicy
 from streams.sinks.exceptions import KafkaUnavailable, WorkerFenced
-from streams.sinks.gate import TargetGate
+from streams.sinks.gate import BREAKER, RETRY_AFTER, TargetGate
 from streams.sinks.offsets import ContiguousOffsets
 from streams.sinks.outcomes import Applied
 from streams.sinks.records import (
@@ -89,7 +89,6 @@ class SinkStats:
     #: Answered with a business refusal the route declares (``refusals``): a result for the flow, not applied.
     refused: int = 0
     dead_lettered: int = 0
-    retries: int = 0
     committed: int = 0
     transactions: int = 0
     max_uncommitted: int = 0
@@ -98,7 +97,7 @@ class SinkStats:
     def as_dict(self) -> dict[str, int]:
         return {"applied": self.applied, "replayed": self.replayed, "refused": self.refused,
                 "dead_lettered": self.dead_lettered,
-                "retries": self.retries, "committed": self.committed, "transactions": self.transactions,
+                "committed": self.committed, "transactions": self.transactions,
                 "max_uncommitted": self.max_uncommitted}
 
 
@@ -322,7 +321,6 @@ class SinkWorker:
         self.queue_seconds.observe(self.system, began - item.fetched_at)
         delivered = await self.deliverer.deliver(command)
         self.delivery_seconds.observe(self.system, time.monotonic() - began)
-        self.stats.retries += delivered.attempts - 1
         if isinstance(delivered.outcome, Applied):
             if not delivered.outcome.refused:
                 self.unmade.applied(command)
@@ -415,14 +413,22 @@ class SinkWorker:
     def _summary_text(self) -> str:
         s = self.stats
         return (f"{s.applied} applied ({s.replayed} replayed), {s.refused} refused, {s.dead_lettered} "
-                f"dead-lettered, {s.retries} retries; {self.scheduler.active} in flight, "
+                f"dead-lettered, {self.deliverer.retries} retries; {self.scheduler.active} in flight, "
                 f"{self.scheduler.queued} waiting, "
-                f"{self.offsets.tracked} uncommitted; breaker {self.gate.state}"
+                f"{self.offsets.tracked} uncommitted; breaker {self.gate.state}{self._held_text()}"
                 f"{'; credentials refused' if self.deliverer.credentials.refusing else ''}; "
                 f"{s.transactions} commits, up {time.monotonic() - s.started:.0f} s")
 
+    def _held_text(self) -> str:
+        """The commands the gate holds, for the summary line: `` (12 held by it)`` after the breaker's state."""
+        by = self.gate.held
+        held = [f"{by[BREAKER]} held by it"] if by[BREAKER] else []
+        held += [f"{by[RETRY_AFTER]} held by Retry-After"] if by[RETRY_AFTER] else []
+        return f" ({', '.join(held)})" if held else ""
+
     def snapshot(self) -> dict[str, Any]:
-        return {**self.stats.as_dict(), "in_flight": self.scheduler.active, "waiting": self.scheduler.queued,
+        return {**self.stats.as_dict(), "retries": self.deliverer.retries, "held": dict(self.gate.held),
+                "in_flight": self.scheduler.active, "waiting": self.scheduler.queued,
                 "uncommitted": self.offsets.tracked, "breaker": str(self.gate.state),
                 "credentials": "refused" if self.deliverer.credentials.refusing else "accepted",
                 "ids_not_found": self.deliverer.ids_not_found,

@@ -114,7 +114,7 @@ SINK_ENV = {"ISTHMUS_SINK_METRICS_PORT": "0", "ISTHMUS_KAFKA_BOOTSTRAP_SERVERS":
 
 def test_sink_metrics_count_outcomes_and_the_breaker_state() -> None:
     worker = build_worker("erp", SinkEnvironment.from_env({**os.environ, **SINK_ENV}), STORE)
-    worker.stats.applied, worker.stats.dead_lettered, worker.stats.retries = 5, 1, 7
+    worker.stats.applied, worker.stats.dead_lettered, worker.deliverer.retries = 5, 1, 7
     worker.delivery_seconds.observe("erp", 0.2)
     worker.deliverer.ids_not_found = 3
     worker.deliverer.created_by_changes = 2
@@ -127,6 +127,11 @@ def test_sink_metrics_count_outcomes_and_the_breaker_state() -> None:
     assert value(samples, "isthmus_sink_call_retries_total", target="erp") == 7
     assert value(samples, "isthmus_sink_breaker_state", target="erp", state="closed") == 1
     assert value(samples, "isthmus_sink_breaker_state", target="erp", state="open") == 0
+    assert value(samples, "isthmus_sink_held_commands", target="erp", by="breaker") == 0
+    worker.gate.held["breaker"] = 3
+    assert value(parse(scrape(registry)), "isthmus_sink_held_commands", target="erp", by="breaker") == 3
+    assert "breaker closed (3 held by it)" in worker._summary_text() and worker.snapshot()["retries"] == 7
+    worker.gate.held["breaker"] = 0
     assert value(samples, "isthmus_sink_credentials_refused", target="erp") == 1
     assert value(samples, "isthmus_sink_credential_refusals_total", target="erp") == 1
     assert value(samples, "isthmus_sink_ids_not_found_total", target="erp") == 3

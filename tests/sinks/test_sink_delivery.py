@@ -119,3 +119,38 @@ def test_throttling_holds_calls_but_does_not_open_the_breaker() -> None:
     adapter = Scripted(throttled, throttled, throttled, OK)
     delivered, gate = deliver(adapter, threshold=2)
     assert delivered.outcome == OK and delivered.attempts == 4 and gate.breaker.opened_count == 0
+
+
+def test_calls_held_by_an_open_breaker_are_counted_as_held_and_retries_as_they_go_out() -> None:
+    """A target down: its retries count while the command is still being delivered (not only once it ends), and
+    the commands whose calls the open breaker holds show as held by it, back to none once it closes."""
+
+    class Down(Scripted):
+        def __init__(self) -> None:
+            super().__init__()
+            self.up = False
+
+        async def attempt(self, command: SinkCommand) -> Attempt:
+            self.calls += 1
+            return OK if self.up else transient()
+
+    async def run() -> tuple[int, dict[str, int], int, dict[str, int]]:
+        adapter = Down()
+        gate = TargetGate(CircuitBreaker(threshold=2, reset_s=30))
+        deliverer = Deliverer(adapter=adapter, gate=gate, config=config(), rng=random.Random(1),
+                              policy=RetryPolicy(backoff=Backoff(base=0.001, maximum=0.001, jitter=0)))
+        first = asyncio.create_task(deliverer.deliver(COMMAND))
+        while gate.state is not BreakerState.OPEN:
+            await asyncio.sleep(0.001)
+        others = [asyncio.create_task(deliverer.deliver(COMMAND)) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        retried, held = deliverer.retries, dict(gate.held)
+        adapter.up = True
+        gate.success()  # as a successful probe would
+        await asyncio.wait_for(asyncio.gather(first, *others), 5)
+        return retried, held, deliverer.retries, dict(gate.held)
+
+    retried, held, _, after = asyncio.run(run())
+    assert retried == 1  # the second call of the first command, made before the breaker opened
+    assert held == {"breaker": 4, "retry_after": 0}
+    assert after == {"breaker": 0, "retry_after": 0}
