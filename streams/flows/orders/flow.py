@@ -157,7 +157,7 @@ class OrdersFlow:
         if released:
             step.joined(released)
             step.settle()
-        return self.parked.tick(ctx, ticking) + step.hold_for_accounts(ticking)
+        return self.parked.tick(ctx, ticking) + step.hold_waits(ticking)
 
 
 class _Step:
@@ -202,14 +202,14 @@ class _Step:
             self.announce(number, cause.commit_time, document, record)
             self.publish(number, record)
 
-    def hold_for_accounts(self, ticking: Ticking) -> Waiting:
-        """Hold the documents that have waited ``ticking.hold_after_s`` for their party's account in the target
-        (a Hold record, as of when they started to wait); returns how many wait, since when."""
-        due, waiting = order.due_for_account(self.state, ticking.now_s, ticking.hold_after_s)
-        for number in due:
+    def hold_waits(self, ticking: Ticking) -> Waiting:
+        """Hold the documents that have waited ``ticking.hold_after_s`` for their party's account in the target,
+        or for a look-up (a Hold record, as of when they started to wait); returns how many wait, since when."""
+        due, waiting = order.due_waits(self.state, ticking.now_s, ticking.hold_after_s)
+        for number, since in due:
             document = self.state.get("documents", number)
-            since = dt.datetime.fromtimestamp(float(document[holds.NO_ACCOUNT]["since"]), dt.UTC)
-            self.announce(number, since, document, State.load(document.get("canonical")))
+            self.announce(number, dt.datetime.fromtimestamp(since, dt.UTC), document,
+                          State.load(document.get("canonical")))
         return waiting
 
     def reject(self, record: Incoming, error: Exception) -> None:
@@ -385,7 +385,7 @@ class _Step:
         if now == before:
             return
         status = None
-        if now is not None and now["cause"] != holds.NO_ACCOUNT:  # the origin has no status for that wait
+        if now is not None and now["cause"] not in holds.WAITS:  # the origin has no status for these waits
             status = config.hold.status if document.get("hold") else config.party.held
         value = holds.record(key=number, entity_type=config.header.target, flow=self.flow.name,
                              origin=config.origin_system, target=target, now=now, before=before,

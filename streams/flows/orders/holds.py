@@ -35,6 +35,11 @@ from streams.sinks.adapters.parts import TOO_BIG_STATUS
 from streams.sinks.outcomes import answer_text
 
 PARTY_BLOCKED, REFUSED, TOO_BIG, NO_ACCOUNT = "party_blocked", "refused", "too_big", "no_account"
+#: A document whose required look-up (its party, by the id its origin row names) finds nothing yet: the cause
+#: parked records wait under too (:mod:`streams.flows.parked`).
+WAITING_FOR = "waiting_for"
+#: The causes a document waits under before it is held (its tick holds it once the wait lasts).
+WAITS = (NO_ACCOUNT, WAITING_FOR)
 HOLD_SCHEMA = "isthmus.canonical.Hold"
 RESULT_SCHEMA = "isthmus.canonical.CommandResult"
 
@@ -91,6 +96,12 @@ def current(document: Mapping[str, Any], *, blocked_message: str, no_account_mes
     if (document.get(NO_ACCOUNT) or {}).get("due"):
         return {"cause": NO_ACCOUNT, "message": no_account_message, "field": account, "status": None,
                 "command_id": None}
+    waiting = document.get(WAITING_FOR) or {}
+    if waiting.get("due"):
+        return {"cause": WAITING_FOR, "status": None, "command_id": None, "field": None, "message": (
+            f"the document waits for {waiting.get('lookup')}, which the flow has not seen (a record it must look "
+            "up: its party, by the id its row names), so it is not sent; it goes on when that arrives: check that "
+            "the record exists in its system and that its changes are captured (`isthmus topics trace`)")}
     return None
 
 

@@ -32,7 +32,7 @@ from typing import Any
 from streams.codecs.debezium.envelope import ChangeEvent, Op
 from streams.flows.commands import Cause, Command
 from streams.flows.engine.api import Incoming, Waiting
-from streams.flows.orders.holds import NO_ACCOUNT
+from streams.flows.orders.holds import NO_ACCOUNT, WAITING_FOR, WAITS
 from streams.flows.orders.mapper import Mapper
 from streams.flows.orders.mirror import Mirror
 from streams.flows.orders.state import State, cause_of, cause_state
@@ -237,7 +237,8 @@ def evaluate(state: State, mapper: Mapper, number: str, trigger: Cause,
 
     A document whose party cannot be looked up yet waits in the index under that look-up. One ready to go whose
     party has no account in the target yet waits under :data:`NO_ACCOUNT`, since ``now_s`` (epoch seconds) when
-    it starts to: the flow's tick holds it once that lasts (:func:`due_for_account`)."""
+    it starts to; one whose party cannot be looked up waits under :data:`WAITING_FOR` too: the flow's tick
+    holds either once that lasts (:func:`due_waits`)."""
     config = mapper.config
     document = state.get("documents", number)
     if not document.get(config.origin_system):
@@ -250,7 +251,15 @@ def evaluate(state: State, mapper: Mapper, number: str, trigger: Cause,
     except LookupMissing:
         if state.lookup.last is not None:
             state.add_indexed(f"wait={state.lookup.last}", number)
+            # it waits, and is held once that lasts (see holds); another look-up starts another wait
+            lookup, waiting = str(state.lookup.last), document.get(WAITING_FOR) or {}
+            document[WAITING_FOR] = waiting if waiting.get("lookup") == lookup else {
+                "since": now_s, "due": False, "lookup": lookup}
+            state.add_indexed(WAITING_FOR, number)
+            if document != before:
+                state.put("documents", number, document)
         return [], None, None  # the party is not known yet: the document waits for it
+    document.pop(WAITING_FOR, None)
     assert record is not None
     party = record.get(config.party.field)
     if party is not None:
@@ -313,24 +322,27 @@ def evaluate(state: State, mapper: Mapper, number: str, trigger: Cause,
     return commands, None if party is None else str(party), record
 
 
-def due_for_account(state: State, now_s: float, hold_after_s: float) -> tuple[list[str], Waiting]:
-    """The documents that have waited for their party's account in the target ``hold_after_s`` by ``now_s`` and
-    are not held for it yet (marked held now: ``due``), and how many wait, since when. The index forgets the
-    documents that no longer wait."""
-    numbers = state.indexed(NO_ACCOUNT)
-    waiting, due, still = Waiting(), [], []
-    for number in numbers:
-        document = state.get("documents", number)
-        wait = document.get(NO_ACCOUNT)
-        if not wait:
-            continue
-        still.append(number)
-        since = float(wait["since"])
-        waiting += Waiting(records=1, oldest_since_s=since)
-        if not wait.get("due") and now_s - since >= hold_after_s:
-            document[NO_ACCOUNT] = {**wait, "due": True}
-            state.put("documents", number, document)
-            due.append(number)
-    if still != numbers:
-        state.put("index", NO_ACCOUNT, {"documents": still} if still else None)
+def due_waits(state: State, now_s: float, hold_after_s: float) -> tuple[list[tuple[str, float]], Waiting]:
+    """The documents that have waited (for their party's account in the target, :data:`NO_ACCOUNT`, or for a
+    look-up, :data:`WAITING_FOR`) ``hold_after_s`` by ``now_s`` and are not held for it yet (marked held now:
+    ``due``), each with when it started to wait, and how many wait, since when. Each index forgets the documents
+    that no longer wait under it."""
+    waiting, due = Waiting(), []
+    for cause in WAITS:
+        numbers = state.indexed(cause)
+        still = []
+        for number in numbers:
+            document = state.get("documents", number)
+            wait = document.get(cause)
+            if not wait:
+                continue
+            still.append(number)
+            since = float(wait["since"])
+            waiting += Waiting(records=1, oldest_since_s=since)
+            if not wait.get("due") and now_s - since >= hold_after_s:
+                document[cause] = {**wait, "due": True}
+                state.put("documents", number, document)
+                due.append((number, since))
+        if still != numbers:
+            state.put("index", cause, {"documents": still} if still else None)
     return due, waiting

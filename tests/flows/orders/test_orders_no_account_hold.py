@@ -100,3 +100,21 @@ def test_an_order_whose_account_was_deleted_is_held(harness: Harness, cdc: Cdc) 
     assert harness.commands(harness.feed(order(cdc))) == []
     (hold,) = holds(harness, tick(harness, HOLD_AFTER_S + 1))
     assert (hold["state"], hold["cause"]) == ("held", "no_account")
+
+
+def test_an_order_whose_customer_the_flow_cannot_look_up_is_held_and_released_when_it_arrives(
+        harness: Harness, cdc: Cdc) -> None:
+    """Its customer row was never seen (not captured, or its changes filtered out): the order waits for that
+    look-up, is held once the wait lasts (cause waiting_for, naming the look-up), and goes on when it arrives."""
+    emitted = harness.feed(order(cdc))
+    assert harness.commands(emitted) == [] and holds(harness, tick(harness, 0)) == []
+    (hold,) = holds(harness, tick(harness, HOLD_AFTER_S + 1))
+    assert (hold["entity_key"], hold["state"], hold["cause"], hold["origin_status"]) == (
+        NUMBER, "held", "waiting_for", None)
+    assert "the document waits for " in hold["message"] and "=1" in hold["message"]
+    assert holds(harness, tick(harness, HOLD_AFTER_S + 2)) == []  # said once
+    emitted = harness.feed(customer(cdc), account(cdc))
+    assert [c.kind for c in harness.commands(emitted)] == [CREATE]
+    assert [(h["state"], h["cause"]) for h in holds(harness, emitted)] == [("released", "waiting_for")]
+    assert holds(harness, tick(harness, 2 * HOLD_AFTER_S)) == []
+    assert harness.store("index").get("waiting_for") is None  # the tick forgets what no longer waits
