@@ -6,7 +6,8 @@ CRM's customers have no active column, a deleted customer is ended (the ERP acco
 source *creates* under a key it deleted before therefore asserts ``active: true`` as of its commit, so the
 entity lives again (``latest_commit_wins``, or the source's system owning ``active``) and the counterpart that
 was deactivated gets its ``active`` back through an ``update`` (the section's ``on_recreate: reactivate``). A
-snapshot read asserts nothing: it re-reads a row, it does not make one.
+row renumbered onto such a key (an update that gave it the key, ``renumbered_from``) is that key's new row too.
+A snapshot read asserts nothing: it re-reads a row, it does not make one.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from streams.mapping import MappedChange
 
 
 def reborn(change: MappedChange, op: Op, config: EntityConfig) -> MappedChange:
-    """``change`` with ``active: true`` asserted when it is a new row of a source whose delete ends the entity."""
+    """``change`` with ``active: true`` asserted when it is a new row of a source whose delete ends the entity (or a
+    row renumbered onto its key)."""
     active = config.active
     on_delete = change.source.on_delete or {}
-    if (active is None or op is not Op.CREATE or change.deleted or active in change.source.bindings
+    new_row = op is Op.CREATE or change.renumbered_from is not None
+    if (active is None or not new_row or change.deleted or active in change.source.bindings
             or on_delete.get(active) is not False):
         return change
     return dataclasses.replace(change, values={**change.values, active: True},

@@ -33,3 +33,21 @@ def test_a_renumbered_customer_ends_under_the_old_number_and_is_created_and_link
     (update,) = harness.feed(crm.crm_edit(NEW, name="Acme Ltd"))
     assert (update.key, update.route, update.changed) == (NEW, ("Account", "update"), ("name",))
     assert update.payload["account_id"] == new_account
+
+
+def test_a_customer_renumbered_onto_a_number_that_ended_before_lives_again(harness: Harness) -> None:
+    """Renumbered back (or onto a deleted customer's number): the key's entity had ended, its account was
+    deactivated; the row that now has the key makes it live, as a new row under it does."""
+    crm = harness.systems
+    harness.feed(crm.crm_create(OLD, name="Acme", email="a@acme.test"))
+    harness.settle()
+    harness.feed(crm.crm_edit(OLD, customer_number=NEW))
+    crm.customers[NEW] = crm.customers.pop(OLD)
+    harness.settle()
+    assert crm.accounts[OLD]["active"] == 0
+    back = harness.feed(crm.crm_edit(NEW, customer_number=OLD))
+    crm.customers[OLD] = crm.customers.pop(NEW)
+    assert (OLD, ("Account", "update"), ("active",)) in [(s.key, s.route, s.changed) for s in back]
+    assert (NEW, ("Account", "deactivate")) in [(s.key, s.route) for s in back]
+    harness.settle()
+    assert crm.accounts[OLD]["active"] == 1 and crm.accounts[NEW]["active"] == 0
