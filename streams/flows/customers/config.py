@@ -456,8 +456,10 @@ def _unwritten_wins(section: Section, name: str, record: RecordMapping,
         return [s for s in record.sources if s.system == system and s.table is not None and not s.group_by]
 
     reported = {bound for source in sources_of(name) for bound in source.bindings}
-    others = {s.system: {bound for bound in s.bindings} for s in record.sources
-              if s.system and s.system != name and s.table is not None and not s.group_by}
+    others: dict[str, set[str]] = {}  # every source of each other system: one may map what another does not
+    for source in record.sources:
+        if source.system and source.system != name and source.table is not None and not source.group_by:
+            others.setdefault(source.system, set()).update(source.bindings)
     where = f"mappings/{record.path.name}"
     for field_name in sorted(reported):
         policy = record.policies.get(field_name)
