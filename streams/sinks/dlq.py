@@ -353,13 +353,16 @@ async def replay(bootstrap_servers: KafkaAddress, topic: str, entries: Sequence[
                                                     partition=entry.partition if key is None else None,
                                                     headers=request.headers())
             else:
+                # stamped before it goes: a replay that fails again is dead-lettered at once, and its mark must
+                # sort after this one (:func:`replays_by_address` orders a letter's replays by time)
+                sent_at = datetime.now(UTC)
                 meta = await producer.send_and_wait(letter["topic"], letter.get("value"), key=key,
                                                     partition=letter["partition"] if key is None else None,
-                                                    headers=replay_headers(entry, topic))
+                                                    headers=replay_headers(entry, topic, sent_at))
                 if store is not None:  # the note beside the dead letter, so a list tells it replayed
                     note = {"dlq_topic": topic, "dlq_partition": entry.partition, "dlq_offset": entry.offset,
                             "replayed_to": f"{meta.topic}[{meta.partition}]@{meta.offset}",
-                            "replayed_at": datetime.now(UTC)}
+                            "replayed_at": sent_at}
                     await producer.send_and_wait(topic, store.encode(REPLAY_NOTE, note), key=key,
                                                  partition=entry.partition if key is None else None)
             done.append(Replayed(entry=entry, topic=meta.topic, partition=meta.partition, offset=meta.offset,
