@@ -167,7 +167,8 @@ def _read_flows_alone(flows: Path) -> None:
         print(f"{_problems(len(exc.problems))} in the flow files of {flows} (read on their own: they are built "
               "over the mappings once those load)")
         return
-    print(f"the flow files of {flows} read without problems; they are built over the mappings once those load")
+    print(f"the flow files of {flows} have no problem in their top-level keys and block names; their sections "
+          "are checked when they are built over the mappings, once those load")
 
 
 def _validate_flows(mappings: Path, flows: Path) -> int:
