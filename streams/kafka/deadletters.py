@@ -63,6 +63,11 @@ def is_replay(headers: Headers) -> bool:
     return any(name == REPLAY_HEADER for name, _ in headers)
 
 
+#: The note beside a dead letter that says it was dealt with (schemas/dead_letter_replay.avsc): replayed as stored,
+#: or settled by the entity flow that reads the topic.
+REPLAY_NOTE = "isthmus.canonical.DeadLetterReplay"
+
+
 def replay_note(headers: Headers) -> str | None:
     """``replay of isthmus.dlq[0]@12`` when the record was replayed from a dead letter."""
     for name, raw in headers:

@@ -31,15 +31,13 @@ from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.exceptions import CodecError
 from streams.config.kafka import KafkaAddress, client_kwargs, kafka_settings, producer_kwargs
 from streams.kafka import names
-from streams.kafka.deadletters import REPLAY_HEADER, replayed_headers
+from streams.kafka.deadletters import REPLAY_HEADER, REPLAY_NOTE, replayed_headers
 from streams.kafka.rederive import REDERIVE_TYPE, RederiveRequest
 from streams.kafka.topics import unreachable
 from streams.sinks.exceptions import DeadLetterNotFound, DeadLetterUnreadable
 from streams.sinks.records import COMMAND, DEAD_LETTER
 
 READ_TIMEOUT_MS = 1000
-#: The note a replay as stored leaves on the dead-letter topic (schemas/dead_letter_replay.avsc).
-REPLAY_NOTE = "isthmus.canonical.DeadLetterReplay"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,7 +58,8 @@ class ReplayMark:
     def __str__(self) -> str:
         when = f" {self.at.strftime('%Y-%m-%dT%H:%M:%SZ')}" if self.at is not None else ""
         what = {"as_stored": f"replayed as stored to {self.where}", "rederive": f"re-derived by {self.where}",
-                "failed_again": f"failed again: {self.where}"}.get(self.way, self.way)
+                "failed_again": f"failed again: {self.where}", "settled": f"settled by {self.where}"}.get(
+            self.way, self.way)
         return what + when
 
 
@@ -269,7 +268,8 @@ def _replay_mark(store: SchemaStore, topic: str, value: bytes | None) -> Mark | 
                                                                            at=request.requested_at)
     elif decoded.schema == REPLAY_NOTE and body.get("dlq_topic") in ("", topic):
         return (int(body["dlq_partition"]), int(body["dlq_offset"])), ReplayMark(
-            way="as_stored", where=str(body.get("replayed_to") or "?"), at=body.get("replayed_at"))
+            way=str(body.get("way") or "as_stored"), where=str(body.get("replayed_to") or "?"),
+            at=body.get("replayed_at"))
     return None
 
 

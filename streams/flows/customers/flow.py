@@ -68,7 +68,7 @@ from streams.flows.lookups import short_name
 from streams.flows.parked import ParkedHolds
 from streams.flows.topics import AUDIT_CONFLICTS, DLQ_TOPIC
 from streams.flows.topics import topic as own_topic
-from streams.kafka.deadletters import REPLAY_HEADER, replay_header
+from streams.kafka.deadletters import REPLAY_HEADER, REPLAY_NOTE, replay_header
 from streams.kafka.rederive import requested_flow
 from streams.mapping import Context as MappingContext
 from streams.mapping import LookupMissing, MappedChange, MappingError, RecordMapping, map_change
@@ -313,6 +313,12 @@ class CustomerFlow:
             entities.put(key, state)
             for topic, out_key, value, headers in outputs:
                 ctx.emit(topic, key=out_key, value=value, headers=headers)
+            if commands:  # the dead letter is dealt with: a note beside it, so `dlq list` no longer counts it pending
+                sent = ", ".join(f"{c.operation} {c.command_id} to {c.target}" for c in commands)
+                note = {"dlq_topic": record.topic, "dlq_partition": record.partition, "dlq_offset": record.offset,
+                        "replayed_to": f"{self.name}: {sent}, with the data changed since", "way": "settled",
+                        "replayed_at": self.clock()}
+                ctx.emit(record.topic, key=record.key, value=self.schemas.encode(REPLAY_NOTE, note))
 
     def _rederive(self, record: Incoming, ctx: Context) -> None:
         """A replay's request to derive a dead-lettered command again (:mod:`~streams.flows.customers.rederive`):

@@ -15,6 +15,7 @@ from customer_harness import Harness
 from streams.flows.topics import DLQ_TOPIC
 from streams.kafka.deadletters import DEAD_LETTER_TYPE, REPLAY_HEADER, Original, dead_letter_value
 from streams.kafka.rederive import REDERIVE_TYPE, RederiveRequest
+from streams.sinks.dlq import _replay_mark
 
 pytestmark = pytest.mark.unit
 
@@ -72,6 +73,11 @@ def test_a_refused_create_corrected_since_is_created_again_at_once(harness: Harn
     assert again.payload["email"] == "billing@acme.test" and again.payload["name"] == "Acme"
     assert again.record["idempotency_key"] != create.record["idempotency_key"]
     assert again.record["source"]["connector"] == "isthmus.refused"
+    # a note beside the dead letter: `dlq list` shows it settled, not pending
+    (note,) = [e for e in harness.emitted[start:] if e.topic == DLQ_TOPIC]
+    mark = _replay_mark(harness.schemas, DLQ_TOPIC, note.value)
+    assert mark is not None and mark[0] == (0, offset) and mark[1].way == "settled" and mark[1].settled
+    assert str(mark[1]).startswith(f"settled by {harness.flow.name}: create {again.record['command_id']} to erp")
     assert _replay(harness, NUMBER, offset, letter) == [], "its create is on its way"
     harness.outbox.append(again)
     harness.settle()
