@@ -105,6 +105,10 @@ def _register_dlq(commands: Any) -> None:
     parser.add_argument("--as-stored", action="store_true",
                         help="re-produce every stored record as it was, also the commands an entity flow would "
                              "derive again (the stale payload, under its old idempotency key)")
+    parser.add_argument("--stale", action="store_true",
+                        help="replay a flow's dead-lettered change of a row even when its topic holds later "
+                             "changes of that row (they carry its current values: by default such a change is "
+                             "not replayed, since it would send the old ones again)")
 
 
 def _bootstrap() -> KafkaSettings:
@@ -269,14 +273,20 @@ def run_replay(args: argparse.Namespace) -> int:
         picked = dlq.pick(entries, args.positions, args.topic)
     ways = replay_ways(picked, [] if args.as_stored else _entity_flows(store), store, as_stored=args.as_stored)
     rederive = {address: flow for address, (flow, _) in ways.items() if flow is not None}
+    stale = {} if args.stale else asyncio.run(dlq.stale_changes(_bootstrap(), picked, rederive))
+    skipped = [{"dead_letter": e.address(), "stage": e.stage, "why": stale[e.address()]}
+               for e in picked if e.address() in stale]
+    picked = [e for e in picked if e.address() not in stale]
     done = asyncio.run(dlq.replay(_bootstrap(), args.topic, picked, rederive=rederive, store=store))
     catalog = PiiCatalog.load(store.schemas)
     rows = [{"dead_letter": r.entry.address(), "stage": r.entry.stage, "entity": _entity(r.entry, store, catalog),
              "way": "as_stored" if r.flow is None else "rederive", "flow": r.flow,
              "why": ways[r.entry.address()][1], "to": f"{r.topic}[{r.partition}]@{r.offset}"} for r in done]
     if args.json:
-        print(json.dumps({"topic": args.topic, "replayed": rows}, indent=2, ensure_ascii=False))
+        print(json.dumps({"topic": args.topic, "replayed": rows, "skipped": skipped}, indent=2, ensure_ascii=False))
         return 0
+    for stale in skipped:
+        print(f"not replayed {stale['dead_letter']} ({stale['stage']}): {stale['why']}", file=sys.stderr)
     for row in rows:
         if row["flow"] is not None:
             print(f"re-derive {row['dead_letter']} ({row['stage']}, {row['entity']}): asked {row['flow']} -> "

@@ -246,19 +246,24 @@ def build_app(config: DashboardConfig, *, store: SchemaStore | None = None) -> w
         try:
             body = await request.json()
             addresses = [str(a) for a in body["positions"]]
-        except (ValueError, KeyError, TypeError):
-            raise BadRequest('the body must be JSON {"positions": ["PARTITION:OFFSET", ...]}') from None
+            force_stale = bool(body.get("stale", False))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise BadRequest('the body must be JSON {"positions": ["PARTITION:OFFSET", ...]} (and "stale": true '
+                             'to replay a change of a row that changed since)') from None
         entries = await dlq.read_dead_letters(config.bootstrap, config.dlq_topic, store)
         picked = dlq.pick(entries, addresses, config.dlq_topic)
         flows, _ = await asyncio.to_thread(load_entity_flows, store)  # a flow that cannot be built: as stored
         ways = replay_ways(picked, flows, store)
         rederive = {address: flow for address, (flow, _) in ways.items() if flow is not None}
-        done = await dlq.replay(config.bootstrap, config.dlq_topic, picked, rederive=rederive, store=store)
+        stale = {} if force_stale else await dlq.stale_changes(config.bootstrap, picked, rederive)
+        done = await dlq.replay(config.bootstrap, config.dlq_topic, [e for e in picked if e.address() not in stale],
+                                rederive=rederive, store=store)
         log.info("dashboard: %s replayed %s", who.label, ", ".join(addresses))
         return web.json_response({"replayed": [{"dead_letter": r.entry.address(),
                                                 "way": "as_stored" if r.flow is None else "rederive", "flow": r.flow,
                                                 "why": ways[r.entry.address()][1],
-                                                "to": f"{r.topic}[{r.partition}]@{r.offset}"} for r in done]})
+                                                "to": f"{r.topic}[{r.partition}]@{r.offset}"} for r in done],
+                                  "skipped": [{"dead_letter": a, "why": why} for a, why in stale.items()]})
 
     async def customer(request: web.Request) -> web.Response:
         show_pii = request.query.get("show_pii") in ("1", "true")

@@ -251,6 +251,69 @@ async def read_dead_letters_since(bootstrap_servers: KafkaAddress, topic: str, s
             await consumer.stop()
 
 
+@dataclass(frozen=True, kw_only=True)
+class LaterChanges:
+    """Records with the dead letter's key that its original partition holds after it: the row changed since."""
+
+    count: int
+    last_offset: int
+
+
+async def later_changes(bootstrap_servers: KafkaAddress,
+                        entries: Sequence[DeadLetterEntry]) -> dict[str, LaterChanges]:
+    """Per dead letter (by address) whose original record has a key, the records with that key after it in its
+    original partition, if there are any: a change of a row (a CDC record) so followed is stale, since the later
+    one carries the row's current values, and a replay as stored would send the old ones again. Each original
+    partition is read once, from the earliest such dead letter on, to its end as it is now."""
+    wanted: dict[tuple[str, int], list[DeadLetterEntry]] = {}
+    for entry in entries:
+        letter = entry.letter
+        if letter.get("key") and letter.get("topic"):
+            wanted.setdefault((str(letter["topic"]), int(letter["partition"])), []).append(entry)
+    if not wanted:
+        return {}
+    consumer = await open_reader(bootstrap_servers)
+    found: dict[str, LaterChanges] = {}
+    try:
+        for (topic, partition), those in wanted.items():
+            tp = TopicPartition(topic, partition)
+            consumer.assign([tp])
+            end = (await consumer.end_offsets([tp]))[tp]
+            start = min(int(e.letter["offset"]) for e in those) + 1
+            if start >= end:
+                continue
+            consumer.seek(tp, start)
+            keyed = {bytes(e.letter["key"]): e for e in those}
+            while await consumer.position(tp) < end:
+                batch = (await consumer.getmany(tp, timeout_ms=READ_TIMEOUT_MS)).get(tp, [])
+                for record in batch:
+                    later = keyed.get(record.key) if record.key is not None and record.offset < end else None
+                    if later is not None and record.offset > int(later.letter["offset"]):
+                        before = found.get(later.address())
+                        found[later.address()] = LaterChanges(count=(before.count if before else 0) + 1,
+                                                              last_offset=record.offset)
+    finally:
+        await consumer.stop()
+    return found
+
+
+#: The stage of a flow's dead letters (``flow.<name>``): records of its inputs, row changes among them.
+FLOW_STAGE = "flow."
+
+
+async def stale_changes(bootstrap_servers: KafkaAddress, entries: Sequence[DeadLetterEntry],
+                        rederive: Mapping[str, str]) -> dict[str, str]:
+    """Per flow dead letter that a replay as stored would send stale (its row changed since: :func:`later_changes`),
+    why it is not replayed; the CLI's and the dashboard's one rule (``--stale`` / ``"stale": true`` overrides)."""
+    changes = [e for e in entries if e.stage.startswith(FLOW_STAGE) and e.address() not in rederive]
+    later = await later_changes(bootstrap_servers, changes) if changes else {}
+    return {e.address(): (
+        f"its row changed since: {found.count} later change(s) of it in {e.letter['topic']}[{e.letter['partition']}], "
+        f"the last at offset {found.last_offset}, carry its current values, and the flow used them; a replay "
+        "would send the old ones again (--stale replays it anyway)")
+        for e in changes if (found := later.get(e.address())) is not None}
+
+
 def _replay_mark(store: SchemaStore, topic: str, value: bytes | None) -> Mark | None:
     """The dead letter a record of the topic that is no dead letter says was replayed, and how; None for any
     other record."""

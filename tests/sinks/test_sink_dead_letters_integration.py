@@ -11,6 +11,8 @@ from typing import Any
 
 import pymysql
 from sink_support import (
+    CREATED_TOPICS,
+    STORE,
     SinkProcess,
     add_erp_stock,
     api,
@@ -103,3 +105,47 @@ def test_validation_error_dead_letter_fix_replay_applies_once(stack: RunningStac
     [stock] = erp_rows(erp_db, "SELECT reserved FROM stock WHERE sku = %s AND warehouse_code = %s", sku, warehouse)
     assert stock["reserved"] == 4, "reserved once, however often the command was replayed"
     assert len(read_all(stack, topics.dlq, "DeadLetter")) == 2
+
+
+def test_a_flows_dead_lettered_change_of_a_row_that_changed_since_is_not_replayed_stale(
+        stack: RunningStack) -> None:
+    """A flow dead-lettered a change of a row; the row changed again since, and the flow used that later change
+    (it carries the row's current values). Replaying the old change as stored would send the old values again
+    (a new user's replay so put a partner's old number back and deactivated its account): `dlq replay` leaves it,
+    saying why, unless --stale."""
+    import asyncio
+
+    from aiokafka import AIOKafkaProducer
+
+    from streams.kafka.deadletters import DEAD_LETTER_TYPE, Original, dead_letter_value
+    from streams.kafka.topics import TopicSpec, ensure_topics
+
+    topics, _ = fresh_topics(stack, "stale")
+    cdc = f"{topics.commands}.cdc"
+    bootstrap = stack.settings.bootstrap_servers
+    asyncio.run(ensure_topics(bootstrap, [TopicSpec(name=cdc, partitions=1)]))
+    CREATED_TOPICS.append(cdc)
+    row, other = b'{"id": 7}', b'{"id": 8}'
+
+    async def send() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+        await producer.start()
+        try:
+            for key, value in ((row, b'{"nummer": 4711}'), (other, b'{"nummer": 1}'), (row, b'{"nummer": 4712}')):
+                await producer.send_and_wait(cdc, value, key=key, partition=0)
+            for offset, key in ((0, row), (1, other)):  # the flow dead-lettered offsets 0 and 1 of the CDC topic
+                letter = dead_letter_value(Original(topic=cdc, partition=0, offset=offset, timestamp_ms=0, key=key,
+                                                    value=b"{}"), reason="MergedRows", error_type="Rejected",
+                                           stage="flow.test-partners", attempts=1, worker="w1")
+                await producer.send_and_wait(topics.dlq, STORE.encode(DEAD_LETTER_TYPE, letter), key=key)
+        finally:
+            await producer.stop()
+
+    asyncio.run(send())
+    done = dlq_cli(stack, "replay", "0", "1", "--topic", topics.dlq, "--json")
+    assert [r["dead_letter"] for r in done["replayed"]] == ["0:1"], "row 8 did not change since: replayed"
+    (skipped,) = done["skipped"]
+    assert skipped["dead_letter"] == "0:0" and "its row changed since: 1 later change(s) of it in " in skipped["why"]
+    assert "the last at offset 2" in skipped["why"] and "--stale replays it anyway" in skipped["why"]
+    forced = dlq_cli(stack, "replay", "0", "--topic", topics.dlq, "--stale", "--json")
+    assert [r["dead_letter"] for r in forced["replayed"]] == ["0:0"] and forced["skipped"] == []

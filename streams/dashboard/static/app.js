@@ -42,6 +42,8 @@ async function replay(address) {
     body: JSON.stringify({ positions: [address] }),
   });
   if (status === 403) notice(`Replay refused (HTTP 403): ${body.error}`, "denied");
+  else if (status === 200 && (body.skipped || []).length)
+    notice(`Not replayed ${address}: ${body.skipped.map((s) => s.why).join("; ")}`, "denied");
   else if (status === 200) notice(`Replayed ${address} -> ${body.replayed.map((r) => r.to).join(", ")}`, "ok");
   else notice(`Replay failed (HTTP ${status}): ${body.error}`, "denied");
 }
