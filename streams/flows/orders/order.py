@@ -32,6 +32,7 @@ from typing import Any
 from streams.codecs.debezium.envelope import ChangeEvent, Op
 from streams.flows.commands import Cause, Command
 from streams.flows.engine.api import Incoming, Waiting
+from streams.flows.orders.config import DocumentConfig
 from streams.flows.orders.holds import NO_ACCOUNT, WAITING_FOR, WAITS
 from streams.flows.orders.mapper import Mapper
 from streams.flows.orders.mirror import Mirror
@@ -92,12 +93,26 @@ def apply_origin_header(state: State, mapper: Mapper, event: ChangeEvent, record
 
 
 def apply_origin_line(state: State, mapper: Mapper, event: ChangeEvent) -> str | None:
-    """An origin line change; returns its document key when the header is known."""
+    """An origin line change; returns its document key when the header is known.
+
+    A lines table whose deletes carry only the row's key (PostgreSQL's default replica identity, as the columns
+    file says) names no header in a delete: the header each line was filed under is remembered (index entry
+    ``line=<line id>``), and a delete finds its line there. A delete of a line never seen changes nothing."""
     config = mapper.config
     row = event.row
     assert row is not None and event.key is not None
     line_id = ",".join(str(v) for v in event.key.values())
-    ref = str(mapper.ref(config.lines, config.lines_source, config.line_ref, row))
+    placed = f"line={line_id}" if _lines_remembered(config) else None
+    if placed is not None and event.op is Op.DELETE:
+        filed = state.get("index", placed).get("ref")
+        if filed is None:
+            return None
+        state.put("index", placed, None)
+        ref = str(filed)
+    else:
+        ref = str(mapper.ref(config.lines, config.lines_source, config.line_ref, row))
+        if placed is not None and state.get("index", placed).get("ref") != ref:
+            state.put("index", placed, {"ref": ref})
     entry = state.get("lines", ref)
     lines = dict(entry.get("lines") or {})
     if event.op is Op.DELETE:
@@ -109,6 +124,13 @@ def apply_origin_line(state: State, mapper: Mapper, event: ChangeEvent) -> str |
     if number is not None:
         clear_hold(state, number, edited=True)
     return number
+
+
+def _lines_remembered(config: DocumentConfig) -> bool:
+    """Whether the lines' deletes name no header (key-only before-images, and the header reference is no part of
+    the row's key), so the header of each line is remembered."""
+    source = config.lines_source
+    return bool(source.key_only_before) and not config.line_ref.ref.reads <= set(source.row_key)
 
 
 def clear_hold(state: State, number: str, *, edited: bool = False) -> None:
