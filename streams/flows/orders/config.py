@@ -160,8 +160,9 @@ class DocumentConfig:
         hold_release = hold_section.texts("release") if hold_section else ()
         if hold_section:
             hold_section.only(HOLD_KEYS)
-        if header is None or lines is None or party_mapping is None:
-            section.done()
+        if header is None or lines is None or party_mapping is None or party_section is None or \
+                balance_section is None:
+            section.done()  # each missing part is a problem with its line and fix: nothing below can go on
         assert header is not None and lines is not None and party_mapping is not None
         assert party_section is not None and balance_section is not None
         origin = _source(section, "origin", header, texts["origin"], systems)

@@ -80,3 +80,15 @@ def test_a_missing_mapping_file_makes_the_flow_unavailable(tmp_path: Path, mappi
     fewer = {k: v for k, v in mappings.items() if k != "sales_order_line"}
     with pytest.raises(FlowUnavailable, match=r"sales_order_line\.yaml \(orders\.yaml:\d+ document\.lines\)"):
         _read(tmp_path, "", fewer, schemas)
+
+
+@pytest.mark.parametrize("part", ["party", "balance"])
+def test_a_missing_party_or_balance_is_a_problem_with_its_fix_not_a_crash(
+        tmp_path: Path, mappings: dict[str, RecordMapping], schemas: SchemaStore, part: str) -> None:
+    """A new user's document flow for an ERP without invoices left `balance:` out: it was an AssertionError."""
+    lines = orders_flow_file().path.read_text(encoding="utf-8").splitlines(keepends=True)
+    start = next(n for n, line in enumerate(lines) if line.startswith(f"  {part}:"))
+    end = next((n for n in range(start + 1, len(lines)) if not lines[n].startswith("    ")), len(lines))
+    problems = _problems(tmp_path, "".join(lines[:start] + lines[end:]), mappings, schemas)
+    _, message, fix = problems[f"document.{part}"]
+    assert message == "missing" and fix == f"add `{part}:` with its keys"
