@@ -91,6 +91,19 @@ def crm_status(crm: psycopg.Connection[dict[str, Any]], number: str, status: str
     return row if row is not None and row["status"] == status else None
 
 
+def order_of_a_new_customer(crm: psycopg.Connection[dict[str, Any]], customer: str, number: str, sku: str) -> None:
+    """A new CRM customer and its order of one line of ``sku``, in one transaction."""
+    with crm.transaction():
+        row = crm.execute("INSERT INTO customers (customer_number, name) VALUES (%s, 'Hold test') RETURNING id",
+                          (customer,)).fetchone()
+        assert row is not None
+        order = crm.execute("INSERT INTO sales_orders (order_number, customer_id, total_amount) "
+                            "VALUES (%s, %s, 5.00) RETURNING id", (number, row["id"])).fetchone()
+        assert order is not None
+        crm.execute("INSERT INTO sales_order_lines (order_id, line_no, sku, quantity, unit_price) "
+                    "VALUES (%s, 1, %s, 2, 2.50)", (order["id"], sku))
+
+
 def orders_and_sinks(running: ExitStack, stack: RunningStack, *,
                      hold_after_s: float | None = None) -> tuple[FlowSpec, Watch]:
     """The orders flow (with its results stage) and both sinks, under names of this test, run until ``running``
@@ -139,15 +152,7 @@ def test_an_order_of_an_inactive_account_is_held_with_its_cause_and_applied_afte
         with erp.cursor() as cur:
             cur.execute("INSERT INTO accounts (account_code, name, crm_customer_number, active) "
                         "VALUES (%s, %s, %s, 0)", (f"HT{run}", f"Hold test {customer}", customer))
-        with crm.transaction():
-            row = crm.execute("INSERT INTO customers (customer_number, name) VALUES (%s, 'Hold test') RETURNING id",
-                              (customer,)).fetchone()
-            assert row is not None
-            order = crm.execute("INSERT INTO sales_orders (order_number, customer_id, total_amount) "
-                                "VALUES (%s, %s, 5.00) RETURNING id", (number, row["id"])).fetchone()
-            assert order is not None
-            crm.execute("INSERT INTO sales_order_lines (order_id, line_no, sku, quantity, unit_price) "
-                        "VALUES (%s, 1, %s, 2, 2.50)", (order["id"], sku))
+        order_of_a_new_customer(crm, customer, number, sku)
 
         (hold,) = watch.until("the hold", lambda seen: [o for o in watch.of(number, HOLDS)
                                                         if o.value["state"] == "held"])
@@ -182,15 +187,7 @@ def test_an_order_of_a_customer_with_no_erp_account_is_held_naming_it_and_applie
     crm.execute("INSERT INTO products (sku, name, list_price) VALUES (%s, 'Hold test', 2.50)", (sku,))
     with ExitStack() as running:
         spec, watch = orders_and_sinks(running, stack, hold_after_s=NO_ACCOUNT_HOLD_AFTER_S)
-        with crm.transaction():
-            row = crm.execute("INSERT INTO customers (customer_number, name) VALUES (%s, 'Hold test') RETURNING id",
-                              (customer,)).fetchone()
-            assert row is not None
-            order = crm.execute("INSERT INTO sales_orders (order_number, customer_id, total_amount) "
-                                "VALUES (%s, %s, 5.00) RETURNING id", (number, row["id"])).fetchone()
-            assert order is not None
-            crm.execute("INSERT INTO sales_order_lines (order_id, line_no, sku, quantity, unit_price) "
-                        "VALUES (%s, 1, %s, 2, 2.50)", (order["id"], sku))
+        order_of_a_new_customer(crm, customer, number, sku)
 
         (hold,) = watch.until("the hold", lambda seen: [o for o in watch.of(number, HOLDS)
                                                         if o.value["state"] == "held"])
