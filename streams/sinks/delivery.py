@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 from streams.sinks.adapters.base import Adapter
 from streams.sinks.adapters.mapping import UnresolvedReference, render_path
-from streams.sinks.answers import judge
+from streams.sinks.answers import BODY_ERROR, judge
 from streams.sinks.backoff import Backoff
 from streams.sinks.config.model import HttpRoute, TargetConfig
 from streams.sinks.credentials import CredentialRefusals
 from streams.sinks.gate import TargetGate
-from streams.sinks.outcomes import FORBIDDEN, Applied, Attempt, Failed, top_keys, unfound_ids
+from streams.sinks.outcomes import FORBIDDEN, Applied, Attempt, Failed, refusal, top_keys, unfound_ids
 from streams.sinks.records import SinkCommand
 
 log = logging.getLogger("isthmus.sink")
@@ -73,7 +73,11 @@ class Deliverer:
         if route is None or route.answers is None:
             return outcome
         call = outcome.call if isinstance(outcome, Applied) and outcome.call else route.plan()
-        return judge(route.answers, outcome, system=self.config.system.upper(), call=call)
+        judged = judge(route.answers, outcome, system=self.config.system.upper(), call=call)
+        if (isinstance(judged, Failed) and judged.kind == "permanent" and judged.error_type == BODY_ERROR
+                and isinstance(route, HttpRoute)):  # a business refusal the API answers under 200
+            return refusal(judged, route.refusals, body_error=True) or judged
+        return judged
 
     def _check_ids(self, command: SinkCommand, applied: Applied) -> None:
         """Count an answer in which a path of the route's ``ids`` finds nothing; warn once per route."""

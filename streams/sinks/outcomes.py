@@ -80,11 +80,13 @@ def classify_status(status: int) -> FailureKind | None:
     return "permanent"
 
 
-def refusal(failed: Failed, fields: Sequence[str]) -> Applied | None:
-    """A 409 about one of ``fields`` (the route's ``refusals``) as the target's business answer; else None."""
+def refusal(failed: Failed, fields: Sequence[str], *, body_error: bool = False) -> Applied | None:
+    """A 409 about one of ``fields`` (the route's ``refusals``: the answer's ``field``) as the target's business
+    answer; else None. ``body_error``: ``failed`` is an error the route's ``answers`` rules read in a 2xx's body
+    (an API that answers everything with 200): its status does not matter, its ``field`` does."""
     answer = failed.answer
-    if (failed.status != 409 or not fields or not isinstance(answer, Mapping)
-            or answer.get("field") not in fields):
+    if (failed.status is None or (failed.status != 409 and not body_error) or not fields
+            or not isinstance(answer, Mapping) or answer.get("field") not in fields):
         return None
     return Applied(status=failed.status, body=answer, refused=True)
 

@@ -182,9 +182,9 @@ class Scripted:
         return "scripted"
 
 
-def deliver(adapter: Scripted) -> Delivered:
+def deliver(adapter: Scripted, refusals: tuple[str, ...] = ()) -> Delivered:
     route = HttpRoute(payload_type=COMMAND.payload_type, operation="update", method="POST", path="/rpc", body=None,
-                      answers=RULES)
+                      answers=RULES, refusals=refusals)
     config = TargetConfig(path=Path("erp.yaml"), system="erp", adapter="http", http=None, sql=None,
                           routes={(route.payload_type, route.operation): route})
 
@@ -259,3 +259,14 @@ def test_answers_without_a_rule_are_refused_even_after_an_earlier_problem(tmp_pa
     message = refused(write(tmp_path, text[:start] + "    answers: {}\n"))
     assert "erp.yaml:1: system: 'sap' is not a system" in message
     assert "erp.yaml:17: routes[0].answers: answers has no rule; fix: add error:" in message
+
+
+def test_a_business_refusal_answered_under_200_is_a_refusal_when_the_route_declares_its_field() -> None:
+    """A new user's ERP answered a blocked customer's order 200 {"error": [...], "field": "kunde_id"}: a business
+    answer the orders flow holds on, not a dead letter, once the route's refusals name the field."""
+    blocked = Applied(status=200, body={"error": ["UserError", "Kunde gesperrt"], "field": "kunde_id"})
+    delivered = deliver(Scripted(blocked), refusals=("kunde_id",))
+    assert isinstance(delivered.outcome, Applied) and delivered.outcome.refused
+    assert delivered.outcome.body["field"] == "kunde_id" and delivered.attempts == 1
+    other = deliver(Scripted(blocked), refusals=("account_id",))
+    assert isinstance(other.outcome, Failed) and other.outcome.kind == "permanent", "another field: dead-lettered"
