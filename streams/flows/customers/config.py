@@ -198,7 +198,9 @@ def _nullable(avro_type: Any) -> bool:
     return avro_type == "null" or (isinstance(avro_type, list) and "null" in avro_type)
 
 
-def _keyed_by_lookup(source: SourceMapping, key: tuple[str, ...]) -> bool:
+def keyed_by_lookup(source: SourceMapping, key: tuple[str, ...]) -> bool:
+    """Whether ``source`` finds the record of key fields ``key`` (or its parent) through a look-up, rather than
+    making the key of the row's own columns."""
     bindings = [source.parent_key] if source.parent_key is not None else [source.bindings.get(k) for k in key]
     return any(isinstance(s, LookupStep) for b in bindings if b is not None for s in b.steps)
 
@@ -213,7 +215,7 @@ def _reads(record: RecordMapping, link: RecordMapping,
                 continue  # canonical records and aggregates are other blocks' inputs
             where = (source.system, source.table)
             reads = found.get(where) or Reads(system=source.system, table=source.table)
-            remember = (reads.remember or _keyed_by_lookup(source, mapping.key)
+            remember = (reads.remember or keyed_by_lookup(source, mapping.key)
                         or not source.placed_by_row_key(mapping.key))
             if role == "record":
                 reads = Reads(**{**reads.__dict__, "record": True, "remember": remember})
@@ -429,7 +431,7 @@ def _unseen_writes(section: Section, name: str, record: RecordMapping,
     :mod:`~streams.flows.customers.mirror`). A system with no source of the record is a write-only target: it
     reports nothing, and nothing is refused. The link's sources do not count: a link row says where the entity
     is, the flow takes no field value of it for what the system holds."""
-    sources = [s for s in record.sources if s.system == name and s.table is not None and not s.group_by]
+    sources = _reporting_sources(record, name)
     if not sources:
         return
     seen = {bound for source in sources for bound in source.bindings} | set(observes)
@@ -446,20 +448,22 @@ def _unseen_writes(section: Section, name: str, record: RecordMapping,
             f"of {where}), or take it out of writes (and out of cannot_clear)")
 
 
+def _reporting_sources(record: RecordMapping, system: str) -> list[SourceMapping]:
+    """The sources of ``system`` in ``record`` that report what it holds for the entity: its table sources,
+    group sums (a balance) aside."""
+    return [s for s in record.sources if s.system == system and s.table is not None and not s.group_by]
+
+
 def _unwritten_wins(section: Section, name: str, record: RecordMapping,
                     writes: Mapping[str, tuple[str, ...] | None], active: str | None) -> None:
     """Refuse each field system ``name`` reports (a source of it maps it) that another system can win (the
     field's owner, or any system under ``latest_commit_wins``) while ``name``'s ``writes`` leaves it out: the
     record would hold the other system's value and ``name`` its own, for good, and nothing would say so. The
     record's ``active`` field is not one: when it turns false, the systems get their ``on_inactive``."""
-    def sources_of(system: str | None) -> list[SourceMapping]:
-        return [s for s in record.sources if s.system == system and s.table is not None and not s.group_by]
-
-    reported = {bound for source in sources_of(name) for bound in source.bindings}
-    others: dict[str, set[str]] = {}  # every source of each other system: one may map what another does not
-    for source in record.sources:
-        if source.system and source.system != name and source.table is not None and not source.group_by:
-            others.setdefault(source.system, set()).update(source.bindings)
+    reported = {bound for source in _reporting_sources(record, name) for bound in source.bindings}
+    # every source of each other system: one may map what another does not
+    others = {system: {bound for source in _reporting_sources(record, system) for bound in source.bindings}
+              for system in {s.system for s in record.sources if s.system and s.system != name}}
     where = f"mappings/{record.path.name}"
     for field_name in sorted(reported):
         policy = record.policies.get(field_name)

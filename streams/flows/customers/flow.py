@@ -43,7 +43,7 @@ from streams.codecs.debezium.unavailable import unavailable_columns
 from streams.codecs.exceptions import CodecError
 from streams.flows.canonical.lineage import LINEAGE_HEADER, MAPPING_VERSION_HEADER, Lineage, mapping_version
 from streams.flows.commands import Cause, Command, NotWritable, command_headers, encode_command, payload_json
-from streams.flows.customers.config import EntityConfig, Reads, reference_config
+from streams.flows.customers.config import EntityConfig, Reads, keyed_by_lookup, reference_config
 from streams.flows.customers.deferred import (
     DECIDED_COUNT,
     DECISIONS_PER_BATCH,
@@ -54,7 +54,7 @@ from streams.flows.customers.deferred import (
 from streams.flows.customers.exceptions import CustomerFlowError, MissingMapping
 from streams.flows.customers.keying import CustomerKeys, row_key
 from streams.flows.customers.recreate import reborn
-from streams.flows.customers.rederive import rederive
+from streams.flows.customers.rederive import dead_letter_cause, rederive
 from streams.flows.customers.refused import forget_refused
 from streams.flows.customers.remembered import ROWS_CODEC, Row
 from streams.flows.customers.state import CustomerState, StateCodec
@@ -72,8 +72,6 @@ from streams.kafka.deadletters import REPLAY_HEADER, REPLAY_NOTE, replay_header
 from streams.kafka.rederive import requested_flow
 from streams.mapping import Context as MappingContext
 from streams.mapping import LookupMissing, MappedChange, MappingError, RecordMapping, map_change
-from streams.mapping.spec import SourceMapping
-from streams.mapping.transforms import LookupStep
 from streams.systems import Systems
 
 log = logging.getLogger(__name__)
@@ -255,7 +253,8 @@ class CustomerFlow:
         #: The record's sources whose rows make its key of their own columns (no look-up): one such row is one
         #: record, so two live rows giving one key are refused (``MergedRows``); an address found through its
         #: customer's id is one of several rows of its entity.
-        self._row_keyed = frozenset(s.name for s in config.record.sources if _keyed_by_own_columns(s, config.key))
+        self._row_keyed = frozenset(s.name for s in config.record.sources
+                                    if config.key in s.bindings and not keyed_by_lookup(s, (config.key,)))
         self.holds = ParkedHolds(flow=self.name, schemas=schemas, stores=(PARKED,))
         self._lookup = _LinkLookup(config)
         #: The mapping context of the flow's changes; its notes (the local times a DST change repeated or skipped)
@@ -298,10 +297,8 @@ class CustomerFlow:
             try:
                 if payload_json(command_payload(state, role, self.context, self.named)) == refused["payload"]:
                     return
-                cause = Cause(system=self.config.origin, connector=REFUSED_CONNECTOR, database=record.topic,
-                              table=f"{record.topic}[{record.partition}]@{record.offset}", row_key=key,
-                              commit_time=dt.datetime.fromtimestamp(record.timestamp_ms / 1000, dt.UTC),
-                              topic=record.topic, partition=record.partition, offset=record.offset)
+                cause = dead_letter_cause(self.config, record, key, connector=REFUSED_CONNECTOR,
+                                          at=dt.datetime.fromtimestamp(record.timestamp_ms / 1000, dt.UTC))
                 audit: list[Mapping[str, Any]] = []
                 commands = decide(state, cause, context=self.context, named=self.named, audit=audit,
                                   settled_at=self.clock())
@@ -673,11 +670,6 @@ class CustomerFlow:
     def _encode_conflicts(self, conflicts: list[Mapping[str, Any]]) -> list[tuple[str, str, bytes, dict[str, bytes]]]:
         return [(self.conflicts_topic, conflict["entity_key"], self.schemas.encode(CONFLICT, conflict), {})
                 for conflict in conflicts]
-
-
-def _keyed_by_own_columns(source: SourceMapping, key: str) -> bool:
-    binding = source.bindings.get(key)
-    return binding is not None and not any(isinstance(step, LookupStep) for step in binding.steps)
 
 
 def _key_only_hint(event: ChangeEvent, system: str, table: str) -> str:

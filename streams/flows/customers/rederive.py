@@ -118,16 +118,22 @@ def rederive(record: Incoming, entities: ObjectView[CustomerState], *, config: E
     if not (state.record or state.xref or state.mirrors):
         return Answer(way="as_stored", request=request, stored=stored,
                       why=f"{config.name} does not know {config.key} {key}")
-    cause = Cause(system=config.origin, connector=CONNECTOR, database=record.topic,
-                  table=f"{record.topic}[{record.partition}]@{record.offset}", row_key=key,
-                  commit_time=request.requested_at, topic=record.topic, partition=record.partition,
-                  offset=record.offset)
+    cause = dead_letter_cause(config, record, key, connector=CONNECTOR, at=request.requested_at)
     commands = _derive(state, config.written[system], command, cause, context=context, named=named, audit=audit,
                        settled_at=settled_at)
     entities.put(key, state)
     parent, correlation = str(command["command_id"]), f"replay of {request.address}"
     return Answer(way="rederived", request=request, commands=[
         dataclasses.replace(c, parent_command_id=parent, correlation_id=correlation) for c in commands])
+
+
+def dead_letter_cause(config: EntityConfig, record: Incoming, key: str, *, connector: str,
+                      at: dt.datetime) -> Cause:
+    """The cause of commands the flow derives from a record of the dead-letter topic (a replay's request, a
+    refused create): no database committed them, so their source is that record, as of ``at``."""
+    return Cause(system=config.origin, connector=connector, database=record.topic,
+                 table=f"{record.topic}[{record.partition}]@{record.offset}", row_key=key, commit_time=at,
+                 topic=record.topic, partition=record.partition, offset=record.offset)
 
 
 def own_command(letter: Mapping[str, Any], config: EntityConfig,

@@ -61,6 +61,7 @@ def forget_refused(record: Incoming, entities: ObjectView[CustomerState], *, con
     del state.creating[system]
     state.mirror(system).gone()
     entities.put(key, state)
-    log.info("%s: the %s create of %s was refused (%s); it is sent again on the entity's next change",
+    log.info("%s: the %s create of %s was refused (%s); it is sent again with changed data (now, if the entity "
+             "changed since it was sent, else on its next change)",
              record.position, system, key, letter.get("reason"))
     return command
