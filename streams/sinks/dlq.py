@@ -283,15 +283,19 @@ async def later_changes(bootstrap_servers: KafkaAddress,
             if start >= end:
                 continue
             consumer.seek(tp, start)
-            keyed = {bytes(e.letter["key"]): e for e in those}
+            keyed: dict[bytes, list[DeadLetterEntry]] = {}  # a row may have been dead-lettered more than once
+            for entry in those:
+                keyed.setdefault(bytes(entry.letter["key"]), []).append(entry)
             while await consumer.position(tp) < end:
                 batch = (await consumer.getmany(tp, timeout_ms=READ_TIMEOUT_MS)).get(tp, [])
                 for record in batch:
-                    later = keyed.get(record.key) if record.key is not None and record.offset < end else None
-                    if later is not None and record.offset > int(later.letter["offset"]):
-                        before = found.get(later.address())
-                        found[later.address()] = LaterChanges(count=(before.count if before else 0) + 1,
-                                                              last_offset=record.offset)
+                    if record.key is None or record.offset >= end:
+                        continue
+                    for earlier in keyed.get(record.key, ()):
+                        if record.offset > int(earlier.letter["offset"]):
+                            before = found.get(earlier.address())
+                            found[earlier.address()] = LaterChanges(count=(before.count if before else 0) + 1,
+                                                                    last_offset=record.offset)
     finally:
         await consumer.stop()
     return found
