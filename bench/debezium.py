@@ -217,10 +217,14 @@ def _end(change: Change, source: Mapping[str, Any], tx_id: str, counts: Mapping[
                   value=json.dumps(value, separators=compact).encode(), timestamp_ms=change.timestamp_ms)
 
 
-def customer_sync(cdc: Debezium, customers: int, *, first: int = 1) -> Iterator[Change]:
+def customer_sync(cdc: Debezium, customers: int, *, first: int = 1, one_transaction: bool = False) -> Iterator[Change]:
     """The sync of ``customers`` new CRM customers, each as the customer flow sees it: the customer's insert,
     its two contacts and its two addresses (billing, shipping), the ERP account the flow's create made
-    (carrying ``crm_customer_number``), and the CRM update that links the customer to that account."""
+    (carrying ``crm_customer_number``), and the CRM update that links the customer to that account.
+
+    ``one_transaction``: the insert, contacts and addresses in one CRM transaction (one END counting the three
+    tables), as the reference CRM's API writes a customer created with them; else each in a transaction of its
+    own (the flow decides after each, the ERP gets a create and then an update)."""
     for n in range(first, first + customers):
         number = f"C-{n:07d}"
         city, postal_code, country = CITIES[n % len(CITIES)]
@@ -231,18 +235,23 @@ def customer_sync(cdc: Debezium, customers: int, *, first: int = 1) -> Iterator[
                     "erp_account_id": None, "credit_limit": money(credit_limit), "payment_terms": terms,
                     "blocked": False, "open_balance": "AA==", "version": 1, "created_at": created,
                     "updated_at": created}
-        yield cdc.change("crm customer create", "crm", "customers", "c", after=customer)
+        rows: list[tuple[str, str, Mapping[str, Any]]] = [("crm customer create", "customers", customer)]
         for c in range(2):
             contact = {"id": 2 * n + c, "customer_id": n, "first_name": ("Anna", "Wei")[c],
                        "last_name": f"Contact{n}", "email": f"contact{c}.{n}@example.com",
                        "phone": None if c else phone, "role": ("buyer", "accounting")[c], "version": 1,
                        "updated_at": _iso(cdc.now)}
-            yield cdc.change("crm contact create", "crm", "contacts", "c", after=contact)
+            rows.append(("crm contact create", "contacts", contact))
         for a, kind in enumerate(("billing", "shipping")):
             address = {"id": 2 * n + a, "customer_id": n, "kind": kind, "line1": f"{n % 900 + 1} Harbour Road",
                        "line2": None if a == 0 else f"Dock {a}", "city": city, "postal_code": postal_code,
                        "country": country, "version": 1, "updated_at": _iso(cdc.now)}
-            yield cdc.change("crm address create", "crm", "addresses", "c", after=address)
+            rows.append(("crm address create", "addresses", address))
+        if one_transaction:
+            yield from cdc.transaction("crm", rows)
+        else:
+            for kind, table, after in rows:
+                yield cdc.change(kind, "crm", table, "c", after=after)
         at = _micros(cdc.now)
         account = {"account_id": n, "account_code": f"AC-{n:07d}", "name": name, "email": email, "phone": phone,
                    "billing_line1": f"{n % 900 + 1} Harbour Road", "billing_city": city,
@@ -252,6 +261,11 @@ def customer_sync(cdc: Debezium, customers: int, *, first: int = 1) -> Iterator[
         yield cdc.change("erp account echo", "erp", "accounts", "c", after=account)
         linked = {**customer, "erp_account_id": n, "version": 2, "updated_at": _iso(cdc.now)}
         yield cdc.change("crm customer link-back", "crm", "customers", "u", before=customer, after=linked)
+
+
+def customer_sync_in_transactions(cdc: Debezium, customers: int, *, first: int = 1) -> Iterator[Change]:
+    """:func:`customer_sync` with each customer's insert, contacts and addresses in one CRM transaction."""
+    return customer_sync(cdc, customers, first=first, one_transaction=True)
 
 
 #: The record kinds of one SKU's stock changes, in the order they arrive, with how many of each.

@@ -28,7 +28,15 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from bench.debezium import Change, Debezium, customer_sync, end_of, order_changes, stock_changes
+from bench.debezium import (
+    Change,
+    Debezium,
+    customer_sync,
+    customer_sync_in_transactions,
+    end_of,
+    order_changes,
+    stock_changes,
+)
 from bench.exceptions import BenchError
 from bench.report import Row, verdict
 from streams.codecs import decode
@@ -46,11 +54,14 @@ DECODE_SAMPLE = 7_000
 TARGET_RECORDS_PER_CPU_S = 20_000
 
 Mix = Callable[[Debezium, int], Iterator[Change]]
-MIXES: dict[str, Mix] = {"customers": customer_sync, "stock": stock_changes, "orders": order_changes}
+MIXES: dict[str, Mix] = {"customers": customer_sync, "customers-tx": customer_sync_in_transactions,
+                         "stock": stock_changes, "orders": order_changes}
 #: Which mixes measure which flow (by its flow file's name); a flow of the selection whose inputs none of its
 #: mixes reach is reported as not measured.
 FLOW_MIXES: dict[str, tuple[str, ...]] = {
-    "isthmus-customers": ("customers",),
+    #: ``customers-tx``: the same sync with each customer's rows in one CRM transaction, as the reference CRM's
+    #: API writes them (the target is measured on ``customers``, every row a transaction of its own).
+    "isthmus-customers": ("customers", "customers-tx"),
     "isthmus-stock": ("stock",),
     "isthmus-canonical": ("customers", "stock"),
     #: The orders flow reads every CRM customer and ERP account change (its party index and balances): the

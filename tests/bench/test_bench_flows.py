@@ -8,7 +8,15 @@ from collections import Counter
 
 import pytest
 
-from bench.debezium import CUSTOMER_SYNC, STOCK_CHANGES, Debezium, customer_sync, stock_changes
+from bench.debezium import (
+    CUSTOMER_SYNC,
+    STOCK_CHANGES,
+    Debezium,
+    customer_sync,
+    customer_sync_in_transactions,
+    end_of,
+    stock_changes,
+)
 from bench.flows import FLOW_MIXES, MIXES, build, feed, rows
 from streams.codecs import ChangeEvent, Op, decode
 from streams.flows.context import FlowContext
@@ -48,6 +56,19 @@ def test_the_customer_sync_mix_is_a_sync_the_flow_completes(context: FlowContext
     assert {k: c.records for k, c in result.kinds.items()} == {k: 3 * n for k, n in CUSTOMER_SYNC}
     assert result.emitted == {"isthmus.commands.erp": 6, "isthmus.commands.crm": 3, "isthmus.canonical.customers": 3}
     assert result.cpu_s > 0
+
+
+def test_the_customer_sync_in_transactions_makes_one_account_create_per_customer(context: FlowContext) -> None:
+    """Each customer's insert, contacts and addresses in one CRM transaction (as the CRM's API writes them): the
+    flow decides once, after the END, so the ERP gets one create carrying the billing address and no update."""
+    spec = build(["isthmus-customers"], context)[0]
+    changes = list(customer_sync_in_transactions(Debezium(), 3))
+    ends = [end_of(c) for c in changes]
+    assert sum(e is not None and b'"event_count":5' in e.value for e in ends) == 3  # one END of 5 changes each
+    result = asyncio.run(feed(spec, changes, mix="customers-tx", keys=3))
+    assert result.dead_letters == 0
+    assert {k: c.records for k, c in result.kinds.items()} == {k: 3 * n for k, n in CUSTOMER_SYNC}
+    assert result.emitted == {"isthmus.commands.erp": 3, "isthmus.commands.crm": 3, "isthmus.canonical.customers": 3}
 
 
 def test_every_measured_flow_takes_its_mixes_without_a_dead_letter(context: FlowContext) -> None:
