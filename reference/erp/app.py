@@ -26,6 +26,7 @@ from reference.erp.models import (
     OrderCreate,
     OrderLinesAdd,
     OrderPatch,
+    OrderReplace,
     OrderStatus,
     Payment,
     PaymentCreate,
@@ -242,6 +243,15 @@ def list_orders(r: ReaderDep, zone: Zone, after: IdAfter = None, limit: Limit = 
 @router.get("/orders/{order_id}", response_model=Order, tags=["sales orders"], responses=READ_ERRORS)
 def get_order(order_id: int, r: ReaderDep, zone: Zone) -> Response:
     return r.run(lambda conn: _json(repo.get_order(conn, order_id, zone)))
+
+
+@router.put("/orders/{order_id}", response_model=Order, tags=["sales orders"], responses=WRITE_ERRORS,
+            summary="Replace a reserved order's lines and dates, its stock reserved again (409 once it is past "
+                    "reserved, or when the stock is short)")
+def replace_order(order_id: int, body: OrderReplace, w: WriterDep, zone: Zone) -> Response:
+    expected = w.precondition(body.version)
+    return w.run(lambda conn: Answer(status=200, body=_json(
+        repo.replace_order(conn, order_id, body, expected, zone))))
 
 
 @router.patch("/orders/{order_id}", response_model=Order, tags=["sales orders"], responses=WRITE_ERRORS,

@@ -1,4 +1,5 @@
-"""The ERP sales order lifecycle: reserved -> shipped -> invoiced -> paid, or reserved -> cancelled."""
+"""The ERP sales order lifecycle: reserved -> shipped -> invoiced -> paid, or reserved -> cancelled; an order's
+content (lines, dates) can be replaced while it is reserved."""
 
 from __future__ import annotations
 
@@ -14,6 +15,17 @@ NEXT: dict[str, tuple[str, ...]] = {
     "paid": (),
     "cancelled": (),
 }
+
+
+#: The statuses of an order whose lines and header fields may still be replaced (nothing has left the warehouse).
+EDITABLE: tuple[str, ...] = ("reserved",)
+
+
+def check_editable(order_id: int, current: str) -> None:
+    if current not in EDITABLE:
+        raise ApiError(409, f"order {order_id} is {current}; its lines and dates can be changed only while it is "
+                       f"{' or '.join(EDITABLE)}", field="status",
+                       fix="change the order before it ships, or cancel it and order again", current_status=current)
 
 
 def check_transition(current: str, target: str) -> None:

@@ -118,6 +118,16 @@ class OrderLinesAdd(Strict):
     lines: Annotated[list[OrderLineIn], Field(min_length=1, max_length=MAX_LINES_PER_CALL)]
 
 
+class OrderReplace(Strict):
+    """An order's content as its origin has it now: its lines replace the order's (numbered from 1, stock reserved
+    again), and the header fields given replace the order's. Only while the order takes edits (``reserved``)."""
+
+    order_date: Annotated[TimeIn | None, Field(description="kept when left out")] = None
+    currency: Annotated[Currency | None, Field(description="kept when left out")] = None
+    lines: Annotated[list[OrderLineIn], Field(min_length=1, max_length=MAX_LINES_PER_CALL)]
+    version: Version | None = None
+
+
 class OrderPatch(Strict):
     status: Annotated[OrderStatus | None, Field(
         description="reserved -> shipped (creates a shipment) -> invoiced (an invoice) -> paid (a payment); "

@@ -28,6 +28,7 @@ from reference.erp.models import (
     OrderLine,
     OrderLinesAdd,
     OrderPatch,
+    OrderReplace,
     Payment,
     PaymentCreate,
     Product,
@@ -387,7 +388,7 @@ def _orderable_account(conn: Connection, account_id: int) -> Row:
     return account
 
 
-def _reserve(conn: Connection, body: OrderCreate | OrderLinesAdd,
+def _reserve(conn: Connection, body: OrderCreate | OrderLinesAdd | OrderReplace,
              first_line_no: int = 1) -> list[tuple[int, str, str, Decimal, Decimal]]:
     """Choose a warehouse per line and reserve its stock; the stock rows are locked in key order first, so
     concurrent orders cannot deadlock on them. Lines are numbered from ``first_line_no``."""
@@ -469,6 +470,41 @@ def add_order_lines(conn: Connection, order_id: int, body: OrderLinesAdd, zone: 
                    "WHERE order_id = %s",
              ((order["total_amount"] + added).quantize(CENT, ROUND_HALF_UP), local_now(zone, precision=6),
               order_id))
+    return get_order(conn, order_id, zone)
+
+
+def replace_order(conn: Connection, order_id: int, body: OrderReplace, expected: Precondition,
+                  zone: ZoneInfo) -> Order:
+    """Replace a reserved order's lines (numbered from 1) and the header fields given, in one transaction: the old
+    lines' stock is released and the new lines' reserved. 409 once the order is past ``reserved`` (field
+    ``status``) or when the stock is short (field ``lines``, naming the line)."""
+    order = _order_row(conn, order_id, lock=True)
+    expected.check("sales order", order)
+    lifecycle.check_editable(order_id, order["status"])
+    old = {r["sku"] for r in _fetch_all(conn, "SELECT sku FROM sales_order_lines WHERE order_id = %s", (order_id,))}
+    # the stock rows of the old and the new lines locked in key order first, as _reserve locks them: no deadlock
+    _fetch_all(conn, "SELECT sku FROM stock WHERE sku IN %s ORDER BY sku, warehouse_code FOR UPDATE",
+               (sorted(old | {line.sku for line in body.lines}),))
+    _move_stock(conn, order_id, shipped=False)
+    _execute(conn, "DELETE FROM sales_order_lines WHERE order_id = %s", (order_id,))
+    try:
+        lines = _reserve(conn, body)
+    except ApiError as exc:
+        if exc.status != 409 or not (exc.field or "").startswith("lines["):
+            raise
+        # one field for every line: a client can declare it as the business answer it is (the stock is short)
+        raise ApiError(409, exc.error, field="lines", fix=exc.fix, line=exc.field, **exc.extra) from exc
+    with conn.cursor() as cur:
+        cur.executemany("INSERT INTO sales_order_lines (order_id, line_no, sku, warehouse_code, quantity, "
+                        "unit_price) VALUES (%s, %s, %s, %s, %s, %s)", [(order_id, *line) for line in lines])
+    values: dict[str, Any] = {"total_amount": sum((q * p for *_, q, p in lines), Decimal(0)).quantize(
+        CENT, ROUND_HALF_UP)}
+    if body.order_date is not None:
+        values["order_date"] = to_local(body.order_date, zone)
+    if body.currency is not None:
+        values["currency"] = body.currency
+    _execute(conn, f"UPDATE sales_orders SET {_set_clause(values)}, version = version + 1, updated_at = %s "
+                   "WHERE order_id = %s", [*values.values(), local_now(zone, precision=6), order_id])
     return get_order(conn, order_id, zone)
 
 

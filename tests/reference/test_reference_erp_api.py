@@ -114,6 +114,41 @@ def test_cancelling_releases_the_reservation(apps: Apps, erp_goods: ErpGoods) ->
     assert _stock(apps, erp_goods) == ("10.000", "0.000")
 
 
+def test_replacing_a_reserved_orders_content_reserves_its_new_lines_once(
+    apps: Apps, erp_goods: ErpGoods, key: Callable[[], str]
+) -> None:
+    order = _order(apps, erp_goods, "4")
+    path, idem = f"/orders/{order['order_id']}", key()
+    body = {"order_date": "2024-06-01T09:00:00+08:00",
+            "lines": [{"sku": erp_goods.sku, "quantity": "3"}, {"sku": erp_goods.sku, "quantity": "2"}]}
+
+    replaced = apps.erp.put(path, json=body, headers={"Idempotency-Key": idem})
+    again = apps.erp.put(path, json=body, headers={"Idempotency-Key": idem})
+
+    assert replaced.status_code == 200, replaced.text
+    assert again.headers["Idempotency-Key-Status"] == "replayed" and again.json() == replaced.json()
+    answer = replaced.json()
+    assert [(line["line_no"], line["quantity"]) for line in answer["lines"]] == [(1, "3.000"), (2, "2.000")]
+    assert (answer["total_amount"], answer["order_date"], answer["version"]) == (
+        "12.50", "2024-06-01T09:00:00+08:00", 2)
+    assert _stock(apps, erp_goods) == ("10.000", "5.000")  # the 4 released, the 3 and 2 reserved
+
+
+def test_an_order_past_reserved_or_short_of_stock_is_not_replaced(apps: Apps, erp_goods: ErpGoods) -> None:
+    order = _order(apps, erp_goods, "4")
+    path = f"/orders/{order['order_id']}"
+
+    short = apps.erp.put(path, json={"lines": [{"sku": erp_goods.sku, "quantity": "11"}]})
+    assert short.status_code == 409 and short.json()["field"] == "lines", short.text
+    assert short.json()["line"] == "lines[0].quantity" and _stock(apps, erp_goods) == ("10.000", "4.000")
+    apps.erp.patch(path, json={"status": "shipped"})
+    shipped = apps.erp.put(path, json={"lines": [{"sku": erp_goods.sku, "quantity": "1"}]})
+
+    assert shipped.status_code == 409 and shipped.json()["field"] == "status"
+    assert shipped.json()["current_status"] == "shipped" and "cancel" in shipped.json()["fix"]
+    assert [line["quantity"] for line in apps.erp.get(path).json()["lines"]] == ["4.000"]
+
+
 def test_partial_payments_settle_the_invoice(apps: Apps, erp_goods: ErpGoods) -> None:
     order = _order(apps, erp_goods, "4")
     apps.erp.patch(f"/orders/{order['order_id']}", json={"status": "shipped"})

@@ -14,6 +14,7 @@ system files; see flows/README.md (``## document``) for the keys.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,11 +27,12 @@ from streams.mapping.transforms import LookupStep
 from streams.systems import Systems
 
 KEYS = ("header", "publish", "lines", "origin", "target", "status", "link", "write_back", "send", "updated", "cancel",
-        "party", "balance", "hold")
+        "update", "party", "balance", "hold")
 HOLD_KEYS = ("status", "release")
 PARTY_KEYS = ("mapping", "field", "origin", "target", "account", "blocked", "held")
 BALANCE_KEYS = ("field", "sources", "column")
 CANCEL_KEYS = ("status", "while")
+UPDATE_KEYS = ("while",)
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,9 @@ class DocumentConfig:
     #: The canonical topic the reconciled documents go to (``isthmus.canonical.<publish>``); "" for none.
     publish: str = ""
     hold: Hold = Hold(status="", release=())
+    #: The target statuses (as its CDC reports them) under which an origin edit of a linked document is sent as
+    #: an ``update`` (``update: {while: [...]}``); empty: a created document is never updated.
+    update_while: tuple[str, ...] = ()
 
     @property
     def origin_system(self) -> str:
@@ -117,6 +122,20 @@ class DocumentConfig:
     @property
     def target_system(self) -> str:
         return str(self.target.system)
+
+    @functools.cached_property
+    def not_content(self) -> frozenset[str]:
+        """The header fields that are no part of the document's content as its origin owns it (what an ``update``
+        compares): the ``write_back`` fields, the ``updated`` stamp and the fields the header mapping gives the
+        target."""
+        return frozenset({*self.write_back, self.updated, *self.header.fields_owned_by(self.target_system)})
+
+    @functools.cached_property
+    def content_columns(self) -> frozenset[str]:
+        """The origin header columns the document's content reads (a change of another column, the origin's report
+        of a written-back value among them, is no edit of it)."""
+        return frozenset(column for field, binding in self.origin.bindings.items() if field not in self.not_content
+                         for column in binding.reads)
 
     @property
     def origin_status(self) -> str:
@@ -137,6 +156,7 @@ class DocumentConfig:
         balance_section = section.section("balance")
         cancel_section = section.section("cancel")
         hold_section = section.section("hold", required=False)
+        update_section = section.section("update", required=False)
         party_mapping = party_section.mapping("mapping", mappings) if party_section else None
         texts = {key: section.text(key) for key in ("origin", "target", "status", "link", "updated")}
         publish = section.text("publish", default="")
@@ -156,6 +176,11 @@ class DocumentConfig:
         cancel_while = cancel_section.texts("while") if cancel_section else ()
         if cancel_section:
             cancel_section.only(CANCEL_KEYS)
+        update_while = _update_while(update_section) if update_section else ()
+        if update_section and cancel_status and cancel_status in update_while:
+            update_section.add(update_section.line("while"), "while",
+                               f"{cancel_status!r} is the cancel status: a cancelled document takes no edit",
+                               f"take {cancel_status} out of `while`")
         hold_status = hold_section.text("status", default="") if hold_section else ""
         hold_release = hold_section.texts("release") if hold_section else ()
         if hold_section:
@@ -235,7 +260,7 @@ class DocumentConfig:
                    status=texts["status"], link=texts["link"], write_back=write_back, send=send,
                    updated=texts["updated"], cancel_status=cancel_status, cancel_while=cancel_while, party=party,
                    balance=balance, line_ref=line_ref, publish=publish,
-                   hold=Hold(status=hold_status or party.held, release=hold_release))
+                   hold=Hold(status=hold_status or party.held, release=hold_release), update_while=update_while)
 
 
 def _fields(mapping: RecordMapping, named: Mapping[str, Any]) -> set[str]:
@@ -247,6 +272,18 @@ def _fields(mapping: RecordMapping, named: Mapping[str, Any]) -> set[str]:
 
 def _named(mapping: RecordMapping, name: str) -> SourceMapping | None:
     return next((s for s in mapping.sources if s.name == name), None)
+
+
+def _update_while(section: Section) -> tuple[str, ...]:
+    """The ``while:`` of ``update:``: the target statuses under which a created document's edits are sent."""
+    section.only(UPDATE_KEYS)
+    fix = ("`while: [<target status>, ...]`: the statuses under which the target still takes an edit of a "
+           "document it has (e.g. `while: [reserved]`); or leave `update:` out to send no edits")
+    statuses = section.texts("while", fix=fix)
+    if not statuses and not any(p.field == f"{section.where}.while" for p in section.problems):
+        node = section.get("while")
+        section.add(section.line("while"), "while", "missing" if node is None else "names no status", fix)
+    return statuses
 
 
 def _write_back(section: Section) -> dict[str, str]:

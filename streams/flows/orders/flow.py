@@ -31,10 +31,10 @@ from streams.flows.engine.api import Context, FlowSpec, Incoming, Rejected, Tick
 from streams.flows.engine.repartition import origin_of, relay
 from streams.flows.kept import KeptEvents
 from streams.flows.lookups import LookupTables, lookups_of, short_name
-from streams.flows.orders import balance, holds, order
+from streams.flows.orders import balance, edits, holds, order
 from streams.flows.orders.exceptions import IncompleteTransaction, UnexpectedRecord
 from streams.flows.orders.mapper import Mapper
-from streams.flows.orders.refusals import RefusalKeys
+from streams.flows.orders.refusals import REFUSABLE, RefusalKeys
 from streams.flows.orders.state import LINKS, STORES, State
 from streams.flows.orders.txjoin import ABANDONED, Buffered, JoinCodec, Joined, TransactionJoin
 from streams.flows.parked import ParkedHolds
@@ -171,6 +171,8 @@ class _Step:
         self.state = State(ctx, flow.lookups)
         self.topics = flow.topics
         self.documents: dict[str, Cause] = {}
+        #: The documents this step changed in their origin (header or lines): their edits are judged.
+        self.edited: set[str] = set()
         self.parties: dict[str, Cause] = {}
 
     @functools.cached_property
@@ -188,7 +190,8 @@ class _Step:
         records: dict[str, dict[str, Any] | None] = {}  # made once here, not read back from the state twice
         now_s = time.time()
         for number, cause in self.documents.items():
-            sent, party, records[number] = order.evaluate(self.state, self.mapper, number, cause, now_s)
+            sent, party, records[number] = order.evaluate(self.state, self.mapper, number, cause, now_s,
+                                                          edited=number in self.edited)
             commands += sent
             if party is not None:
                 self.parties.setdefault(party, cause)
@@ -327,11 +330,15 @@ class _Step:
             self.money(record, event, cause, balances)
         for role, source in roles:
             if role == HEADER:
-                self.documents[order.apply_origin_header(self.state, self.mapper, event, record)] = cause
+                number, edited = order.apply_origin_header(self.state, self.mapper, event, record)
+                self.documents[number] = cause
+                if edited:
+                    self.edited.add(number)
             elif role == LINE:
-                number = order.apply_origin_line(self.state, self.mapper, event)
-                if number is not None:
-                    self.documents[number] = cause
+                filed = order.apply_origin_line(self.state, self.mapper, event)
+                if filed is not None:
+                    self.documents[filed] = cause
+                    self.edited.add(filed)
             elif role == TARGET:
                 for change in self.mapper.change(config.header, source, event, lookup):
                     self.documents[order.apply_target(self.state, self.mapper, change, cause)] = cause
@@ -344,20 +351,26 @@ class _Step:
                 self.record(parked)
 
     def result(self, record: Incoming) -> None:
-        """A target's CommandResult: a refused create of one of our documents holds it (see holds)."""
+        """A target's CommandResult: a refused create or update of one of our documents holds it (see holds)."""
         config = self.config
         if record.value is None:
             return
         result = self.flow.schemas.decode(record.value, holds.RESULT_SCHEMA).value
-        if result.get("payload_type") != config.header.target or result.get("operation") != "create":
+        operation = result.get("operation")
+        if result.get("payload_type") != config.header.target or operation not in REFUSABLE:
             return
         refusal = holds.refusal_of(result)
         number = str(result.get("entity_key") or "")
         document = self.state.get("documents", number)
-        if refusal is None or not document.get(config.origin_system) or \
-                document.get("created") != refusal.idempotency_key:
-            return  # applied, not ours, or the refusal of a create sent before the one that counts now
-        document.update(hold=refusal.to_state(), created=None)
+        if refusal is None or not document.get(config.origin_system):
+            return  # applied, or not ours
+        if operation == "update":
+            if not edits.refused(document, refusal):
+                return  # the refusal of an update sent before the one that counts now
+        elif document.get("created") != refusal.idempotency_key:
+            return  # the refusal of a create sent before the one that counts now
+        else:
+            document.update(hold=refusal.to_state(), created=None)
         self.state.put("documents", number, document)
         self.documents[number] = Cause(
             system=config.target_system, connector=f"sink.{config.target_system}", database="-", table=record.topic,
@@ -384,9 +397,7 @@ class _Step:
         before = document.get("announced")
         if now == before:
             return
-        status = None
-        if now is not None and now["cause"] not in holds.WAITS:  # the origin has no status for these waits
-            status = config.hold.status if document.get("hold") else config.party.held
+        status = holds.origin_status(document, now, refused=config.hold.status, blocked=config.party.held)
         value = holds.record(key=number, entity_type=config.header.target, flow=self.flow.name,
                              origin=config.origin_system, target=target, now=now, before=before,
                              origin_status=status, at=at)

@@ -13,6 +13,11 @@ A document is held, never silently stuck, when it cannot go to its target:
   could not take it. Most such waits last a moment (a new party's first document, read before its account), so
   the flow's tick holds it only once it has waited the worker's ``ISTHMUS_PARKED_HOLD_AFTER_S``, as it does
   parked records (:mod:`streams.flows.parked`); released when the account appears and the create goes.
+- ``locked``: the origin edited a document the target has, and the target's status (as its CDC last said) is not
+  one of the flow file's ``update.while``: the edit is not sent (:mod:`streams.flows.orders.edits`); released
+  when the origin shows the document as it was sent again, or the document is cancelled. An update the target
+  refused as a business state holds it as ``refused`` (or ``too_big``) the same way, until the origin changes it.
+  The origin's status is left as it is: the target still has the document.
 
 A refused document is sent again when the cause may have cleared: one of the flow file's ``hold.release`` fields
 of its party changes in the target (the same create, with its first idempotency key: a target keeps no refused
@@ -35,6 +40,8 @@ from streams.sinks.adapters.parts import TOO_BIG_STATUS
 from streams.sinks.outcomes import answer_text
 
 PARTY_BLOCKED, REFUSED, TOO_BIG, NO_ACCOUNT = "party_blocked", "refused", "too_big", "no_account"
+#: An origin edit of a document the target has, whose status there takes no edit (the flow file's ``update``).
+LOCKED = "locked"
 #: A document whose required look-up (its party, by the id its origin row names) finds nothing yet: the cause
 #: parked records wait under too (:mod:`streams.flows.parked`).
 WAITING_FOR = "waiting_for"
@@ -90,6 +97,10 @@ def current(document: Mapping[str, Any], *, blocked_message: str, no_account_mes
     if hold:
         return {"cause": hold["cause"], "message": hold["message"], "field": hold.get("field"),
                 "status": hold.get("status"), "command_id": hold.get("command_id") or None}
+    edit = document.get("update_hold")
+    if edit:
+        return {"cause": edit["cause"], "message": edit["message"], "field": edit.get("field"),
+                "status": edit.get("status"), "command_id": edit.get("command_id") or None}
     if document.get("held"):
         return {"cause": PARTY_BLOCKED, "message": blocked_message, "field": None, "status": None,
                 "command_id": None}
@@ -103,6 +114,17 @@ def current(document: Mapping[str, Any], *, blocked_message: str, no_account_mes
             "up: its party, by the id its row names), so it is not sent; it goes on when that arrives: check that "
             "the record exists in its system and that its changes are captured (`isthmus topics trace`)")}
     return None
+
+
+def origin_status(document: Mapping[str, Any], now: Mapping[str, Any] | None, *, refused: str,
+                  blocked: str) -> str | None:
+    """The status the origin shows while ``now`` holds the document: ``refused`` for a refused create, ``blocked``
+    for a blocked party, None for the other causes (the origin keeps its own)."""
+    if now is None:
+        return None
+    if document.get("hold"):
+        return refused
+    return blocked if now["cause"] == PARTY_BLOCKED else None
 
 
 def record(*, key: str, entity_type: str, flow: str, origin: str, target: str, now: Mapping[str, Any] | None,

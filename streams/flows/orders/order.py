@@ -19,6 +19,9 @@ the reference pair's words below (CRM, ERP, ``submitted``, ``on_hold``) are its 
   idempotency table (only 2xx answers are stored there, so a refusal does not use up the key).
 - **Cancel**: a CRM user's cancel (or delete) of an order the ERP holds as ``reserved`` becomes an ERP
   ``SalesOrder cancel``; the CRM's later commit wins over the ERP's reservation.
+- **Update**: with the flow file's ``update: {while: [...]}``, a CRM edit of an order the ERP holds (its lines,
+  its CRM-owned header fields) becomes one ``SalesOrder update`` of the whole order while the ERP's status is one
+  of ``while``; otherwise it is held visibly (cause ``locked``). See :mod:`.edits`.
 - **Status back**: the ERP order's status and id go to the CRM (``SalesOrder update``, only the fields
   the CRM does not have or will not get from a pending command). The CRM's report of a value we wrote is
   an echo and commands nothing.
@@ -32,6 +35,7 @@ from typing import Any
 from streams.codecs.debezium.envelope import ChangeEvent, Op
 from streams.flows.commands import Cause, Command
 from streams.flows.engine.api import Incoming, Waiting
+from streams.flows.orders import edits
 from streams.flows.orders.config import DocumentConfig
 from streams.flows.orders.holds import NO_ACCOUNT, WAITING_FOR, WAITS
 from streams.flows.orders.mapper import Mapper
@@ -52,8 +56,9 @@ def origin_column(mapper: Mapper, field: str) -> str | None:
     return config.write_back.get(field) or (binding.column if binding is not None else None)
 
 
-def apply_origin_header(state: State, mapper: Mapper, event: ChangeEvent, record: Incoming) -> str:
-    """An origin header change; returns its document key."""
+def apply_origin_header(state: State, mapper: Mapper, event: ChangeEvent, record: Incoming) -> tuple[str, bool]:
+    """An origin header change; returns its document key, and whether it changed a column the document's content
+    reads (an edit: :mod:`.edits`)."""
     config = mapper.config
     assert event.row is not None
     row = dict(event.row)
@@ -82,14 +87,17 @@ def apply_origin_header(state: State, mapper: Mapper, event: ChangeEvent, record
             cancel_requested = True
         elif not document.get("cancel_sent"):
             cancel_requested = False
-    document.update({config.origin_system: State.dump(row)}, ref=ref, mirror=mirror.to_state(),
+    stored, previous = State.dump(row), document.get(config.origin_system) or {}
+    edited = bool(config.update_while) and any(stored.get(column) != previous.get(column)
+                                               for column in config.content_columns)
+    document.update({config.origin_system: stored}, ref=ref, mirror=mirror.to_state(),
                     origin_cause=cause_state(Cause.of(event, config.origin_system, record)),
                     origin_snapshot=event.op is Op.READ, cancel_requested=cancel_requested)
     state.put("documents", number, document)
     lines = state.get("lines", ref)
     if lines.get("document") != number:
         state.put("lines", ref, {**lines, "document": number})
-    return number
+    return number, edited
 
 
 def apply_origin_line(state: State, mapper: Mapper, event: ChangeEvent) -> str | None:
@@ -252,15 +260,16 @@ def _creation(state: State, mapper: Mapper, document: dict[str, Any], number: st
     return []
 
 
-def evaluate(state: State, mapper: Mapper, number: str, trigger: Cause,
-             now_s: float) -> tuple[list[Command], str | None, dict[str, Any] | None]:
+def evaluate(state: State, mapper: Mapper, number: str, trigger: Cause, now_s: float, *,
+             edited: bool = False) -> tuple[list[Command], str | None, dict[str, Any] | None]:
     """The commands document ``number`` needs now (marked sent in its state), its party's key when known, and
     its canonical record as now stored (None when it was not made again: the stored one stands).
 
     A document whose party cannot be looked up yet waits in the index under that look-up. One ready to go whose
     party has no account in the target yet waits under :data:`NO_ACCOUNT`, since ``now_s`` (epoch seconds) when
     it starts to; one whose party cannot be looked up waits under :data:`WAITING_FOR` too: the flow's tick
-    holds either once that lasts (:func:`due_waits`)."""
+    holds either once that lasts (:func:`due_waits`). ``edited``: the step changed it in its origin (an edit of a
+    document the target has is sent as an ``update`` with the flow file's ``update``: :mod:`.edits`)."""
     config = mapper.config
     document = state.get("documents", number)
     if not document.get(config.origin_system):
@@ -278,6 +287,8 @@ def evaluate(state: State, mapper: Mapper, number: str, trigger: Cause,
             document[WAITING_FOR] = waiting if waiting.get("lookup") == lookup else {
                 "since": now_s, "due": False, "lookup": lookup}
             state.add_indexed(WAITING_FOR, number)
+            if edited and config.update_while:
+                document[edits.UNSENT] = True  # judged once the look-up arrives
             if document != before:
                 state.put("documents", number, document)
         return [], None, None  # the party is not known yet: the document waits for it
@@ -319,6 +330,12 @@ def evaluate(state: State, mapper: Mapper, number: str, trigger: Cause,
                          correlation_id=number)
         commands.append(cancel)
         document["cancel_sent"] = cancel.idempotency_key
+    if config.update_while:
+        created_now = any(c.operation == "create" for c in commands)  # it carries the edit
+        update = edits.decide(config, document, number, record, target, origin_cause,
+                              edited=edited and not created_now)
+        if update is not None:
+            commands.append(update)
     wanted: dict[str, Any] | None = None
     if target is not None:
         wanted = {f: target.get(f) for f in config.write_back}

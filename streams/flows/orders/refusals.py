@@ -3,7 +3,7 @@
 A sink's results topic is partitioned by command key (:data:`streams.sinks.topics.COMMAND_PARTITIONS`); the
 document flow reads the one-partition CDC topics, and a flow's inputs must be co-partitioned. So the flow does
 not read the results itself: a keying stage (:func:`streams.flows.engine.repartition.relay`) passes each refused
-create of one of its documents to the flow's ``<flow>-results-by-key``, keyed by the document's key. The rest
+create or update of one of its documents to the flow's ``<flow>-results-by-key``, keyed by the document's key. The rest
 (applied commands, other entities' results) is dropped there: the flow learns what the target applied from the
 target's CDC, and the stage keeps thousands of results a second off the flow's single task.
 """
@@ -18,12 +18,15 @@ from streams.flows.engine.api import Incoming, Store
 from streams.flows.orders.holds import RESULT_SCHEMA, refusal_of
 
 Routed = list[tuple[str | None, Incoming]]
+#: The operations of a document's commands to its target whose refusal holds it: its create, and an update of
+#: its origin's edit (the flow file's ``update``).
+REFUSABLE = ("create", "update")
 
 
 class RefusalKeys:
     """Routes a target's CommandResults (:class:`~streams.flows.engine.repartition.KeyRouter`): a refused create
-    of a ``payload_type`` document to its key; nothing else. A result that does not decode goes on without a key,
-    for the flow to dead-letter with the reason."""
+    or update of a ``payload_type`` document to its key; nothing else. A result that does not decode goes on
+    without a key, for the flow to dead-letter with the reason."""
 
     stores: tuple[str, ...] = ()
 
@@ -38,7 +41,7 @@ class RefusalKeys:
             result = self.schemas.decode(record.value, RESULT_SCHEMA).value
         except CodecError:
             return [(None, record)]
-        if result.get("payload_type") != self.payload_type or result.get("operation") != "create":
+        if result.get("payload_type") != self.payload_type or result.get("operation") not in REFUSABLE:
             return []
         if refusal_of(result) is None:
             return []

@@ -92,3 +92,28 @@ def test_a_missing_party_or_balance_is_a_problem_with_its_fix_not_a_crash(
     problems = _problems(tmp_path, "".join(lines[:start] + lines[end:]), mappings, schemas)
     _, message, fix = problems[f"document.{part}"]
     assert message == "missing" and fix == f"add `{part}:` with its keys"
+
+
+def test_update_names_the_target_statuses_that_take_an_edit(tmp_path: Path, mappings: dict[str, RecordMapping],
+                                                            schemas: SchemaStore) -> None:
+    assert _read(tmp_path, "", mappings, schemas).update_while == ("reserved",)
+    text = orders_flow_file().path.read_text(encoding="utf-8").replace("  update: {while: [reserved]}\n", "")
+    assert _read(tmp_path, text, mappings, schemas).update_while == ()  # left out: no edit is sent
+
+
+@pytest.mark.parametrize(("update", "field", "message", "fix"), [
+    ("update: {}", "document.update.while", "missing", "`while: [<target status>, ...]`"),
+    ("update: {while: []}", "document.update.while", "names no status", "e.g. `while: [reserved]`"),
+    ("update: {while: [{a: 1}]}", "document.update.while", "must be a list of text", "leave `update:` out"),
+    ("update: {while: [reserved], when: [shipped]}", "document.update.when", "unknown key", "use while"),
+    ("update: {while: [reserved, cancelled]}", "document.update.while",
+     "'cancelled' is the cancel status: a cancelled document takes no edit", "take cancelled out of `while`"),
+    ("update: [reserved]", "document.update", "must be a mapping", "write `update:` followed by its keys"),
+])
+def test_a_bad_update_is_named_with_its_line_and_fix(tmp_path: Path, mappings: dict[str, RecordMapping],
+                                                     schemas: SchemaStore, update: str, field: str, message: str,
+                                                     fix: str) -> None:
+    text = orders_flow_file().path.read_text(encoding="utf-8").replace("update: {while: [reserved]}", update)
+    line, found, how = _problems(tmp_path, text, mappings, schemas)[field]
+    assert text.splitlines()[line - 1].strip() == update
+    assert found == message and fix in how

@@ -4,6 +4,7 @@ A CRM order of a customer whose ERP account is inactive is sent; the real ERP re
 inactive"), which a real ERP sink records as a result; the flow holds the order: a Hold record with the ERP's
 message on isthmus.holds, shown by `isthmus topics trace`, and the CRM status on_hold, written by a real CRM sink.
 Once the account is re-activated in the ERP, the order is released, created in the ERP and its status comes back.
+A CRM edit of an order the ERP holds reserved changes the ERP order's lines; one of a shipped order is held.
 
 The flow (with its results stage: the results topic has the command topics' 3 partitions, the CDC topics one)
 and both sinks run in this process under names of their own: the sinks with results and dead-letter topics of
@@ -210,3 +211,68 @@ def test_an_order_of_a_customer_with_no_erp_account_is_held_naming_it_and_applie
         back = eventually("the CRM order reserved", lambda: crm_status(crm, number, "reserved"))
         assert back["erp_order_id"] == applied["order_id"]
         assert [o.value["state"] for o in watch.of(number, HOLDS)] == ["held", "released"]
+
+
+def erp_lines(erp: pymysql.connections.Connection[Any], number: str) -> list[tuple[int, str]]:
+    rows = erp_rows(erp, "SELECT l.line_no, l.quantity FROM sales_order_lines l JOIN sales_orders o "
+                         "ON o.order_id = l.order_id WHERE o.crm_order_number = %s ORDER BY l.line_no", number)
+    return [(int(r["line_no"]), str(r["quantity"])) for r in rows]
+
+
+def crm_edit(crm: psycopg.Connection[dict[str, Any]], number: str, quantity: str, *, add: bool = False) -> None:
+    """One CRM transaction: line 1's quantity, maybe a second line of the same SKU, the order's total."""
+    with crm.transaction():
+        row = crm.execute("SELECT id FROM sales_orders WHERE order_number = %s", (number,)).fetchone()
+        assert row is not None
+        crm.execute("UPDATE sales_order_lines SET quantity = %s WHERE order_id = %s AND line_no = 1",
+                    (quantity, row["id"]))
+        if add:
+            crm.execute("INSERT INTO sales_order_lines (order_id, line_no, sku, quantity, unit_price) "
+                        "SELECT order_id, 2, sku, 1, unit_price FROM sales_order_lines WHERE order_id = %s "
+                        "AND line_no = 1", (row["id"],))
+        crm.execute("UPDATE sales_orders SET total_amount = (SELECT sum(quantity * unit_price) FROM "
+                    "sales_order_lines WHERE order_id = %s) WHERE id = %s", (row["id"], row["id"]))
+
+
+def test_a_crm_edit_of_a_reserved_order_changes_the_erp_orders_lines_and_one_of_a_shipped_order_is_held(
+        stack: RunningStack, crm: psycopg.Connection[dict[str, Any]], erp: pymysql.connections.Connection[Any],
+        run: int) -> None:
+    """flows/orders.yaml `update: {while: [reserved]}`: the ERP takes the CRM's edit of a reserved order through
+    its PUT /orders/{id} (stock reserved again); once the ERP shipped it, an edit is held (cause locked), never
+    lost silently, and undoing it releases the hold."""
+    customer, number = f"C-9{run}", f"SO-9{run}"
+    sku = erp_goods(stack, run)
+    crm.execute("INSERT INTO products (sku, name, list_price) VALUES (%s, 'Hold test', 2.50)", (sku,))
+    with ExitStack() as running:
+        spec, watch = orders_and_sinks(running, stack)
+        with erp.cursor() as cur:
+            cur.execute("INSERT INTO accounts (account_code, name, crm_customer_number) VALUES (%s, %s, %s)",
+                        (f"HU{run}", f"Edit test {customer}", customer))
+        order_of_a_new_customer(crm, customer, number, sku)
+        eventually("the CRM order reserved", lambda: crm_status(crm, number, "reserved"))
+        assert erp_lines(erp, number) == [(1, "2.000")]
+
+        crm_edit(crm, number, "3", add=True)
+        eventually("the ERP order's lines edited", lambda: erp_lines(erp, number) == [(1, "3.000"), (2, "1.000")])
+        (order,) = erp_rows(erp, "SELECT order_id, total_amount FROM sales_orders WHERE crm_order_number = %s",
+                            number)
+        assert str(order["total_amount"]) == "10.00"
+        (stock,) = erp_rows(erp, "SELECT reserved FROM stock WHERE sku = %s", sku)
+        assert str(stock["reserved"]) == "4.000"  # the first 2 released, the 3 and 1 reserved
+
+        with httpx.Client(base_url=stack.settings.erp_api_url, timeout=30) as api:
+            assert api.patch(f"/orders/{order['order_id']}", json={"status": "shipped"}).status_code == 200
+        eventually("the CRM order shipped", lambda: crm_status(crm, number, "shipped"))
+        crm_edit(crm, number, "5")
+        (hold,) = watch.until("the hold", lambda seen: [o for o in watch.of(number, HOLDS)
+                                                        if o.value["state"] == "held"])
+        assert (hold.value["cause"], hold.value["field"], hold.value["origin_status"]) == ("locked", "status", None)
+        assert "erp holds it as shipped" in hold.value["message"] and hold.value["flow"] == spec.name
+        assert erp_lines(erp, number) == [(1, "3.000"), (2, "1.000")]
+        assert f"held (locked) by {spec.name}" in trace_holds(number)
+
+        crm_edit(crm, number, "3")
+        (released,) = watch.until("the release", lambda seen: [o for o in watch.of(number, HOLDS)
+                                                               if o.value["state"] == "released"])
+        assert released.value["cause"] == "locked"
+        assert erp_lines(erp, number) == [(1, "3.000"), (2, "1.000")]

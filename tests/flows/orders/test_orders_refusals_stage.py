@@ -24,8 +24,8 @@ RESULTS = results_topic("erp")
 
 
 def result(schemas: SchemaStore, *, status: int, payload_type: str = "isthmus.canonical.SalesOrder",
-           key: str = "k-1", command_id: str = "c-1") -> bytes:
-    value = {"command_id": command_id, "idempotency_key": key, "target": "erp", "operation": "create",
+           key: str = "k-1", command_id: str = "c-1", operation: str = "create") -> bytes:
+    value = {"command_id": command_id, "idempotency_key": key, "target": "erp", "operation": operation,
              "entity_type": payload_type, "entity_key": NUMBER, "payload_type": payload_type, "status": status,
              "assigned_ids": {}, "response": json.dumps({"error": "account 11 is inactive", "field": "account_id"}),
              "applied_at": dt.datetime(2026, 3, 10, tzinfo=dt.UTC), "attempts": 1, "replayed": False,
@@ -51,6 +51,16 @@ def test_the_stage_passes_on_only_a_refused_create_of_an_order_keyed_by_the_orde
     assert keys.route(refused, {}) == [(NUMBER, refused)]
     assert keys.route(applied, {}) == [] and keys.route(account, {}) == []
     assert keys.route(broken, {}) == [(None, broken)]  # the flow dead-letters it with the reason
+
+
+def test_the_stage_passes_on_a_refused_update_of_an_order_too_but_no_other_operation(schemas: SchemaStore) -> None:
+    """An origin edit sent as an update (flows/orders.yaml ``update:``) that the target refuses holds the order."""
+    keys = RefusalKeys(schemas, "isthmus.canonical.SalesOrder")
+    run = LocalRun(stage_of(keys))
+    update, cancel = (run.record(RESULTS, b"x", result(schemas, status=409, operation=operation))
+                      for operation in ("update", "cancel"))
+    assert keys.route(update, {}) == [(NUMBER, update)]
+    assert keys.route(cancel, {}) == []
 
 
 def stage_of(keys: RefusalKeys) -> FlowSpec:
