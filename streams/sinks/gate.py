@@ -1,7 +1,8 @@
 """What every call to one target passes through: the server's ``Retry-After`` hold and the circuit breaker.
 
 A 429 or 503 with ``Retry-After: S`` holds every call to the target for S seconds, not just the retry of the
-call that got it: the server spoke about the client, not about one request.
+call that got it: the server spoke about the client, not about one request. The calls of commands already past
+the gate wait in the adapter's throttle (streams/sinks/throttle.py), which also paces them at the target's rate.
 """
 
 from __future__ import annotations

@@ -80,6 +80,19 @@ class SinkCollector(Collector):
                        "with external_id whose search found no record, so a record was created (a duplicate when "
                        "the search filters by a field the change altered).", target,
                        worker.deliverer.created_by_changes)
+        throttle = worker.throttle
+        if throttle is not None:
+            yield _gauge("isthmus_sink_rate_limit", "Calls a second the sink allows itself to the target now: "
+                         "limits.requests_per_second of its target file, lowered at each 429 (or 503 with "
+                         "Retry-After) and raised again as calls succeed; 0: no limit.", target, throttle.rate or 0)
+            throttled = CounterMetricFamily("isthmus_sink_throttled_total", "Answers asking the sink for less traffic: "
+                                            "429, and 503 with Retry-After; each lowers the sink's rate.",
+                                            labels=["target", "status"])
+            for status, n in throttle.answers.items():
+                throttled.add_metric([target, str(status)], n)
+            yield throttled
+            yield _gauge("isthmus_sink_rate_waiting", "Calls waiting for their turn under the target's rate now.",
+                         target, throttle.waiting)
         for histogram in (worker.delivery_seconds, worker.record_wait_seconds, worker.queue_seconds,
                           worker.commit_seconds):
             yield from histogram.collect()

@@ -53,6 +53,7 @@ from streams.sinks.records import (
 )
 from streams.sinks.scheduler import KeyedScheduler
 from streams.sinks.settings import ResolvedSinkSettings
+from streams.sinks.throttle import throttle_of, throttle_text
 from streams.sinks.topics import COMMAND_PARTITIONS, DLQ_PARTITIONS, command_topic, sink_stage
 from streams.sinks.unmade import UnmadeCreates
 
@@ -136,6 +137,8 @@ class SinkWorker:
             retry_after_max_s=self.options.retry_after_max_s,
             transient_deadline_s=self.options.transient_deadline_s)
         self.deliverer = Deliverer(adapter=adapter, gate=self.gate, policy=policy, config=config)
+        #: The pace of the adapter's calls (an HTTP-borne adapter's; None for sql): its rate and 429s.
+        self.throttle = throttle_of(adapter)
         self.scheduler: KeyedScheduler[_Item] = KeyedScheduler(concurrency=self.options.concurrency)
         self.offsets: ContiguousOffsets[TopicPartition, Output] = ContiguousOffsets()
         self._last_seen: dict[TopicPartition, int] = {}
@@ -416,6 +419,7 @@ class SinkWorker:
                 f"dead-lettered, {self.deliverer.retries} retries; {self.scheduler.active} in flight, "
                 f"{self.scheduler.queued} waiting, "
                 f"{self.offsets.tracked} uncommitted; breaker {self.gate.state}{self._held_text()}"
+                f"{throttle_text(self.throttle)}"
                 f"{'; credentials refused' if self.deliverer.credentials.refusing else ''}; "
                 f"{s.transactions} commits, up {time.monotonic() - s.started:.0f} s")
 
@@ -433,4 +437,6 @@ class SinkWorker:
                 "credentials": "refused" if self.deliverer.credentials.refusing else "accepted",
                 "ids_not_found": self.deliverer.ids_not_found,
                 "created_by_changes": self.deliverer.created_by_changes,
+                "rate_limit": self.throttle.rate if self.throttle else None,
+                "throttled": {str(k): n for k, n in self.throttle.answers.items()} if self.throttle else {},
                 "at": datetime.now(UTC).isoformat()}

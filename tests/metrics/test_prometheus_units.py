@@ -142,6 +142,30 @@ def test_sink_metrics_count_outcomes_and_the_breaker_state() -> None:
     assert types(text)["isthmus_sink_delivery_seconds"] == "histogram"
 
 
+def test_sink_metrics_show_the_rate_the_sink_allows_itself_and_the_throttling_answers() -> None:
+    worker = build_worker("erp", SinkEnvironment.from_env({**os.environ, **SINK_ENV}), STORE)
+    throttle = worker.throttle
+    assert throttle is not None and throttle.retry_after_max_s == 300
+    registry = sink_registry(worker)
+    samples = parse(scrape(registry))
+    assert value(samples, "isthmus_sink_rate_limit", target="erp") == 0
+    assert value(samples, "isthmus_sink_throttled_total", target="erp", status="429") == 0
+    assert "throttled" not in worker._summary_text()
+    for _ in range(20):
+        throttle.control.sending(throttle.clock())
+        throttle.answered(throttle.clock(), 201, None)
+    throttle.answered(throttle.clock(), 429, 1.0)
+    throttle.answered(throttle.clock(), 503, 1.0)
+    samples = parse(scrape(registry))
+    assert value(samples, "isthmus_sink_rate_limit", target="erp") == pytest.approx(14.0)
+    assert value(samples, "isthmus_sink_throttled_total", target="erp", status="429") == 1
+    assert value(samples, "isthmus_sink_throttled_total", target="erp", status="503") == 1
+    assert value(samples, "isthmus_sink_rate_waiting", target="erp") == 0
+    assert "; at most 14.0 calls/s (throttled: 1 answer 429, 1 answer 503)" in worker._summary_text()
+    assert worker.snapshot()["rate_limit"] == pytest.approx(14.0)
+    assert worker.snapshot()["throttled"] == {"429": 1, "503": 1}
+
+
 def test_sink_metrics_ports_differ_per_system_by_default() -> None:
     settings = SinkSettings.from_env({})
     writable = ("crm", "erp")

@@ -145,3 +145,23 @@ def test_without_parts_a_document_over_the_limit_is_refused_with_the_reason_and_
     assert outcome.body["error"] == ("4 lines in one SalesOrder create: erp.yaml takes at most 3 per call "
                                      "(limits.lines_per_call) and its route declares no parts to send the rest")
     assert outcome.body["field"] == "lines"
+
+
+def test_requests_per_second_is_checked_at_load_with_line_key_and_fix(tmp_path: Path) -> None:
+    for bad in ("0", "-3", "fast", "true", ".inf"):
+        message = refused(target(tmp_path, limits=f"limits: {{lines_per_call: 3, requests_per_second: {bad}}}\n"))
+        assert "erp.yaml:3: limits.requests_per_second: requests_per_second must be a number above 0" in message
+        assert "fix: set it to the calls a second the target's API allows, a little under its published limit" \
+            in message
+    for good, rate in (("18", 18.0), ("0.5", 0.5)):
+        config = load_target(target(tmp_path, limits=f"limits: {{lines_per_call: 3, requests_per_second: {good}}}\n"))
+        assert config.limits.requests_per_second == rate and config.limits.lines_per_call == 3
+    assert load_target(target(tmp_path)).limits.requests_per_second is None
+
+
+def test_a_sql_target_takes_no_rate(tmp_path: Path) -> None:
+    path = tmp_path / "erp.yaml"
+    path.write_text("system: erp\nadapter: sql\nsql: {database: erp}\nlimits: {requests_per_second: 5}\nroutes:\n"
+                    "  - payload_type: Account\n    operation: create\n    action: insert\n    table: accounts\n"
+                    "    columns: {name: name}\n", encoding="utf-8")
+    assert "limits.requests_per_second: a sql target makes no calls to an API" in refused(path)

@@ -18,6 +18,7 @@ from streams.sinks.config.loader import HTTP_ROUTE_KEYS, SQL_ROUTE_KEYS, Key, Ro
 from streams.sinks.config.model import Route, TargetConfig
 from streams.sinks.environment import SinkEnvironment
 from streams.sinks.exceptions import SecretMissing, TargetConfigError
+from streams.sinks.throttle import RequestThrottle
 from streams.systems import Engine
 
 #: Connections to one target, however many commands are applied at once: more calls wait for a connection
@@ -41,7 +42,14 @@ def build_http(config: TargetConfig, environment: SinkEnvironment) -> Adapter:
     sink = environment.sink
     return HttpAdapter(config, base_url=base_url(config, environment), timeout_s=sink.request_timeout_s,
                        max_connections=min(sink.concurrency, MAX_CONNECTIONS), env=environment.env,
-                       secrets_file=environment.endpoints.secrets_file)
+                       secrets_file=environment.endpoints.secrets_file, throttle=target_throttle(config, environment))
+
+
+def target_throttle(config: TargetConfig, environment: SinkEnvironment) -> RequestThrottle:
+    """The pace of an HTTP-borne adapter's calls: the file's limits.requests_per_second, Retry-After capped
+    like the gate's."""
+    return RequestThrottle.for_target(config.path, config.system, config.limits.requests_per_second,
+                                      retry_after_max_s=environment.sink.retry_after_max_s)
 
 
 def build_sql(config: TargetConfig, environment: SinkEnvironment) -> Adapter:

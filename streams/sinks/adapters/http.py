@@ -46,6 +46,7 @@ from streams.sinks.outcomes import (
     refusal,
 )
 from streams.sinks.records import SinkCommand
+from streams.sinks.throttle import RequestThrottle
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_STATUS_HEADER = "Idempotency-Key-Status"
@@ -62,6 +63,13 @@ def decoded_answer(response: httpx.Response) -> Any:
         return response.text
 
 
+def retry_after_of(response: httpx.Response) -> float | None:
+    """The seconds a 429 or 503 asks the sink to wait (``Retry-After``); None for other answers or none given."""
+    if response.status_code not in RETRY_AFTER_STATUSES:
+        return None
+    return parse_retry_after(response.headers.get("Retry-After"))
+
+
 class _Refused(Exception):
     def __init__(self, failed: Failed) -> None:
         super().__init__(failed.reason)
@@ -71,7 +79,7 @@ class _Refused(Exception):
 class HttpAdapter:
     def __init__(self, config: TargetConfig, *, base_url: str, timeout_s: float, max_connections: int,
                  env: Mapping[str, str], secrets_file: Any = None,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None, throttle: RequestThrottle | None = None) -> None:
         self.config = config
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
@@ -88,6 +96,10 @@ class HttpAdapter:
         #: every connection on each change (and asks sniffio, an import that fails, each time), so a few hundred
         #: commands waiting on 32 connections made that walk the ERP sink's main cost (py-spy, issue 17).
         self._slots = asyncio.Semaphore(max_connections)
+        #: Every call's turn under the target's rate (limits.requests_per_second, lowered by 429s): taken with a
+        #: connection slot in hand, so a call goes out the moment its turn comes.
+        self.throttle = throttle or RequestThrottle.for_target(config.path, config.system,
+                                                               config.limits.requests_per_second)
 
     def describe(self) -> str:
         auth = f", auth header {self._auth[0]}" if self._auth else ""
@@ -207,13 +219,19 @@ class HttpAdapter:
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         headers = {**self._headers(None), "Content-Type": "application/json"}
         try:
-            async with self._slots:
-                response = await self._client.request(method, path, content=content, headers=headers)
+            response = await self._request(method, path, content, headers)
         except httpx.TransportError as exc:
             return self._unanswered(exc, f"{method} {path}")
-        retry_after = (parse_retry_after(response.headers.get("Retry-After"))
-                       if response.status_code in RETRY_AFTER_STATUSES else None)
-        return response.status_code, decoded_answer(response), retry_after
+        return response.status_code, decoded_answer(response), retry_after_of(response)
+
+    async def _request(self, method: str, path: str, content: bytes | None,
+                       headers: Mapping[str, str]) -> httpx.Response:
+        """One call, in its turn under the target's rate, its answer told to the throttle."""
+        async with self._slots:
+            started = await self.throttle.acquire()
+            response = await self._client.request(method, path, content=content, headers=headers)
+        self.throttle.answered(started, response.status_code, retry_after_of(response))
+        return response
 
     def _unanswered(self, exc: httpx.TransportError, what: str) -> Failed:
         """A call that got no answer (timed out, or the target could not be reached): worth retrying."""
@@ -323,8 +341,7 @@ class HttpAdapter:
         if content is not None:
             headers["Content-Type"] = "application/json"
         try:
-            async with self._slots:
-                response = await self._client.request(method, path, content=content, headers=headers)
+            response = await self._request(method, path, content, headers)
         except httpx.TransportError as exc:
             return self._unanswered(exc, what)
         answer = decoded_answer(response)
@@ -333,8 +350,6 @@ class HttpAdapter:
             replayed = response.headers.get(IDEMPOTENCY_STATUS_HEADER, "").lower() == "replayed"
             return Applied(status=response.status_code, body=answer, replayed=replayed,
                            ids=assigned_ids(answer, ids), call=what)
-        retry_after = (parse_retry_after(response.headers.get("Retry-After"))
-                       if response.status_code in RETRY_AFTER_STATUSES else None)
-        return Failed(kind=kind, status=response.status_code, answer=answer, retry_after=retry_after,
+        return Failed(kind=kind, status=response.status_code, answer=answer, retry_after=retry_after_of(response),
                       error_type=f"Http{response.status_code}",
                       reason=f"{self.system} answered {response.status_code} to {what}: {answer_text(answer)}")

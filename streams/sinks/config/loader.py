@@ -4,6 +4,7 @@ key and the fix, before a worker starts (``TargetConfigError``)."""
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -64,7 +65,7 @@ LOOKUP_MATCH_EXAMPLE = "take: items.*.order_id, match: {crm_order_number: order_
 
 #: The top keys of every target file; besides them, a file may have the section of its adapter (its name).
 TOP_KEYS = ("system", "adapter", "routes", "limits")
-LIMITS_KEYS = ("lines_per_call",)
+LIMITS_KEYS = ("lines_per_call", "requests_per_second")
 PARTS_KEYS = ("field", "method", "path")
 #: The keys of every route, whatever its adapter.
 COMMON_ROUTE_KEYS = ("payload_type", "operation", "ids", "answers")
@@ -232,6 +233,9 @@ class TargetReader:
                                  f"line {checked[pair].line})", "keep one route per payload type and operation")
                     continue
                 checked[pair] = route
+        if adapter == "sql" and limits.requests_per_second is not None:
+            self.problem(("limits", "requests_per_second"), "a sql target makes no calls to an API, so no rate "
+                         "applies to it", "remove limits.requests_per_second")
         parted = [r for r in checked.values() if isinstance(r, HttpRoute) and r.parts is not None]
         if parted and limits.lines_per_call is None:
             self.problem(("limits",) if "limits" in top else ("routes",),
@@ -253,7 +257,15 @@ class TargetReader:
         lines = None
         if "lines_per_call" in spec:
             lines = self.integer(spec, "lines_per_call", ("limits",), 200, 1)
-        return Limits(lines_per_call=lines, line=self.located.line(("limits",)))
+        rate = spec.get("requests_per_second")
+        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int | float)
+                                 or not 0 < rate < math.inf):
+            self.problem(("limits", "requests_per_second"), f"requests_per_second must be a number above 0, got "
+                         f"{rate!r}", "set it to the calls a second the target's API allows, a little under its "
+                         "published limit (18 for 20), or remove it to let the sink find the rate from the 429s")
+            rate = None
+        return Limits(lines_per_call=lines, requests_per_second=None if rate is None else float(rate),
+                      line=self.located.line(("limits",)))
 
     def plugin(self, name: str) -> AdapterPlugin | None:
         try:

@@ -203,11 +203,14 @@ class HttpExternalId:
 
 @dataclass(frozen=True, kw_only=True)
 class Limits:
-    """What one call to the target may carry (the target file's ``limits:``). ``lines_per_call``: the most items
-    of a document's lines, a body field mapped with ``each:`` (None: no limit). A command over it is sent in
-    parts where its route declares ``parts``, else refused before any call (a result the flow holds)."""
+    """What the target takes (the target file's ``limits:``). ``lines_per_call``: the most items of a document's
+    lines, a body field mapped with ``each:`` (None: no limit). A command over it is sent in parts where its route
+    declares ``parts``, else refused before any call (a result the flow holds). ``requests_per_second``: the most
+    calls a second the sink makes to the target, every call counted (searches, lookups, batches, parts); None: no
+    ceiling, only the rate the sink adapts after a 429 (streams/sinks/rate.py)."""
 
     lines_per_call: int | None = None
+    requests_per_second: float | None = None
     line: int | None = None
 
 

@@ -20,8 +20,8 @@ import httpx
 
 from streams.errors import exception_text
 from streams.sinks.adapters.auth import secret_value
-from streams.sinks.adapters.builtin import MAX_CONNECTIONS
-from streams.sinks.adapters.http import USER_AGENT, decoded_answer
+from streams.sinks.adapters.builtin import MAX_CONNECTIONS, target_throttle
+from streams.sinks.adapters.http import USER_AGENT, decoded_answer, retry_after_of
 from streams.sinks.adapters.jsonrpc.config import (
     LOGIN_PASSWORD,
     LOGIN_USER,
@@ -46,6 +46,7 @@ from streams.sinks.config.model import TargetConfig
 from streams.sinks.exceptions import SecretMissing, SinkError, TargetConfigError
 from streams.sinks.outcomes import Applied, Attempt, Failed, answer_text, assigned_ids, classify_status, no_route
 from streams.sinks.records import SinkCommand
+from streams.sinks.throttle import RequestThrottle
 
 if TYPE_CHECKING:
     from streams.sinks.environment import SinkEnvironment
@@ -137,13 +138,14 @@ def build_jsonrpc(config: TargetConfig, environment: SinkEnvironment) -> JsonRpc
                                 "in the target file, or ISTHMUS_SINK_BASE_URL")
     return JsonRpcAdapter(config, url=url, timeout_s=environment.sink.request_timeout_s,
                           max_connections=min(environment.sink.concurrency, MAX_CONNECTIONS), env=environment.env,
-                          secrets_file=environment.endpoints.secrets_file)
+                          secrets_file=environment.endpoints.secrets_file,
+                          throttle=target_throttle(config, environment))
 
 
 class JsonRpcAdapter:
     def __init__(self, config: TargetConfig, *, url: str, timeout_s: float, max_connections: int,
                  env: Mapping[str, str], secrets_file: Path | None = None,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None, throttle: RequestThrottle | None = None) -> None:
         if not isinstance(config.options, JsonRpcOptions):
             raise TargetConfigError(f"{config.path}: a jsonrpc target needs its jsonrpc section checked by the "
                                     "jsonrpc plugin (adapter: jsonrpc); fix: load it with load_target")
@@ -159,6 +161,9 @@ class JsonRpcAdapter:
         self._client = httpx.AsyncClient(timeout=timeout_s, follow_redirects=True, limits=limits,
                                          transport=transport or pooled_transport(limits))
         self._batcher = _ArrayBatcher(self.options.batch, self._post) if self.options.batch else None
+        #: Every post's turn under the target's rate (the login's and each batch array's too).
+        self.throttle = throttle or RequestThrottle.for_target(config.path, config.system,
+                                                               config.limits.requests_per_second)
         self.session: Session | None = None
         self._password: str | None = None
         login = self.options.login
@@ -207,8 +212,10 @@ class JsonRpcAdapter:
             headers = (await self.session.current())[1] if self.session is not None else {}
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str).encode()
         try:
+            started = await self.throttle.acquire()
             response = await self._client.post(self.url, content=content, headers={
                 "User-Agent": USER_AGENT, "Content-Type": "application/json", **self.options.headers, **headers})
+            self.throttle.answered(started, response.status_code, retry_after_of(response))
         except httpx.TransportError as exc:
             what = body.get("method") if isinstance(body, Mapping) else f"a batch of {len(body)} calls"
             if isinstance(exc, httpx.TimeoutException):

@@ -1,0 +1,156 @@
+"""What every HTTP call to one target passes just before it goes out: the rate the sink allows itself
+(streams/sinks/rate.py) and the target's ``Retry-After``. Shared by all of an adapter's calls: searches,
+lookups, batch calls and parts count like the route's own call.
+
+Calls over the rate wait in line and go out one at a time, at least ``1/rate`` apart (no burst: a target that
+counts calls in a sliding window sees no more than the rate in any second). When a ``Retry-After`` hold ends the
+waiting calls go at the (lowered) rate, not all at once. With no rate (no setting, no throttled answer yet) a
+call passes at once: two comparisons and a count.
+
+The target's gate (streams/sinks/gate.py) holds whole commands on ``Retry-After`` and keeps the circuit
+breaker; this holds the calls of commands already past it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+from streams.sinks.rate import AdaptiveRate
+
+log = logging.getLogger("isthmus.sink")
+
+#: The answers that say "less traffic": 429 always, 503 when it carries ``Retry-After``.
+TOO_MANY_REQUESTS = 429
+UNAVAILABLE = 503
+THROTTLING_STATUSES = (TOO_MANY_REQUESTS, UNAVAILABLE)
+#: The most often the sink says it is being throttled, seconds.
+LOG_EVERY_S = 10.0
+
+
+class RequestThrottle:
+    def __init__(self, *, ceiling: float | None = None, name: str = "target", target_file: str = "the target file",
+                 retry_after_max_s: float = 300.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.control = AdaptiveRate(ceiling=ceiling)
+        self.name = name
+        self.target_file = target_file
+        self.retry_after_max_s = retry_after_max_s
+        self.clock = clock
+        #: No call before this (``Retry-After``), nor before ``next_at`` (the rate's spacing).
+        self.not_before = 0.0
+        self.next_at = 0.0
+        #: Throttling answers by status (429, and 503 with ``Retry-After``).
+        self.answers: dict[int, int] = dict.fromkeys(THROTTLING_STATUSES, 0)
+        self._waiting: deque[asyncio.Future[None]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._unsaid: dict[int, int] = dict.fromkeys(THROTTLING_STATUSES, 0)
+        self._said_at: float | None = None
+
+    @classmethod
+    def for_target(cls, path: Path, system: str, ceiling: float | None, *,
+                   retry_after_max_s: float = 300.0) -> RequestThrottle:
+        return cls(ceiling=ceiling, name=f"sink {system}", target_file=str(path), retry_after_max_s=retry_after_max_s)
+
+    @property
+    def rate(self) -> float | None:
+        """Calls a second allowed now; None: no limit."""
+        return self.control.rate
+
+    @property
+    def waiting(self) -> int:
+        """Calls waiting for their turn now."""
+        return sum(not future.done() for future in self._waiting)
+
+    async def acquire(self) -> float:
+        """Wait for this call's turn; the time it goes, to hand back to :meth:`answered`."""
+        now = self.clock()
+        if not self._waiting and now >= self.not_before and now >= self.next_at:
+            rate = self.control.rate
+            if rate is not None:
+                self.next_at = now + 1.0 / rate
+            self.control.sending(now)
+            return now
+        turn = asyncio.get_running_loop().create_future()
+        self._waiting.append(turn)
+        self._arm(now)
+        await turn
+        now = self.clock()
+        self.control.sending(now)
+        return now
+
+    def answered(self, started: float, status: int, retry_after: float | None) -> None:
+        """The target answered the call that went at ``started`` with ``status`` (and ``Retry-After``)."""
+        if status == TOO_MANY_REQUESTS or (status == UNAVAILABLE and retry_after is not None):
+            self._throttled(started, status, retry_after)
+        elif status < 500 and self.control.succeeded(self.clock(), started):
+            log.info("%s: the target took %.0f calls a second without throttling; the sink no longer limits its "
+                     "rate%s", self.name, self.control.accepted.per_second(self.clock()), self._ceiling_text())
+
+    def _throttled(self, started: float, status: int, retry_after: float | None) -> None:
+        now = self.clock()
+        self.answers[status] += 1
+        self._unsaid[status] += 1
+        if retry_after is not None:
+            self.not_before = max(self.not_before, now + min(retry_after, self.retry_after_max_s))
+        self.control.throttled(now, started, overload_only=status == UNAVAILABLE)
+        if self._said_at is None or now - self._said_at >= LOG_EVERY_S:
+            self._say(now)
+
+    def _say(self, now: float) -> None:
+        counted = ", ".join(f"{n} answer{'s' if n != 1 else ''} {status}" for status, n in self._unsaid.items() if n)
+        since = "so far" if self._said_at is None else f"in the last {now - self._said_at:.0f} s"
+        rate = self.control.rate
+        ceiling = self.control.ceiling
+        if ceiling is not None:
+            fix = (f"limits.requests_per_second in {self.target_file} is {ceiling:g}, more than the target takes: "
+                   "lower it to a little under the rate its API allows")
+        else:
+            fix = f"set limits.requests_per_second in {self.target_file} to a little under the rate its API allows"
+        log.warning("%s: the target is throttling the sink: %s %s; calls to it now go out at most %s a second "
+                    "(lowered at each throttling answer, raised as calls succeed; isthmus_sink_throttled_total, "
+                    "isthmus_sink_rate_limit). Fix: %s", self.name, counted, since,
+                    "without limit" if rate is None else f"{rate:.1f}", fix)
+        self._said_at = now
+        self._unsaid = dict.fromkeys(THROTTLING_STATUSES, 0)
+
+    def _ceiling_text(self) -> str:
+        ceiling = self.control.ceiling
+        return "" if ceiling is None else f" below limits.requests_per_second ({ceiling:g})"
+
+    def _arm(self, now: float) -> None:
+        if self._timer is None and self._waiting:
+            delay = max(self.not_before, self.next_at) - now
+            self._timer = asyncio.get_running_loop().call_later(max(0.0, delay), self._release)
+
+    def _release(self) -> None:
+        """Let the first waiting call go when its turn has come (all of them when no rate applies)."""
+        self._timer = None
+        now = self.clock()
+        while self._waiting and now >= self.not_before and now >= self.next_at:
+            turn = self._waiting.popleft()
+            if turn.done():  # its caller was cancelled while it waited
+                continue
+            turn.set_result(None)
+            rate = self.control.rate
+            if rate is not None:
+                self.next_at = now + 1.0 / rate
+        self._arm(now)
+
+
+def throttle_of(adapter: object) -> RequestThrottle | None:
+    """The throttle an HTTP-borne adapter paces its calls with (its ``throttle``); None for others (sql)."""
+    throttle = getattr(adapter, "throttle", None)
+    return throttle if isinstance(throttle, RequestThrottle) else None
+
+
+def throttle_text(throttle: RequestThrottle | None) -> str:
+    """The throttle's part of the sink's summary line: ``; throttled to 14.0 calls/s (37 answers 429)``."""
+    if throttle is None or (throttle.rate is None and not any(throttle.answers.values())):
+        return ""
+    counted = ", ".join(f"{n} answer{'s' if n != 1 else ''} {status}" for status, n in throttle.answers.items() if n)
+    rate = "no rate limit" if throttle.rate is None else f"at most {throttle.rate:.1f} calls/s"
+    return f"; {rate}" + (f" (throttled: {counted})" if counted else "")
