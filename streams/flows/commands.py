@@ -9,6 +9,7 @@ derived from the key too, so a re-produced command is recognisable as the same o
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import functools
 import hashlib
@@ -33,6 +34,11 @@ if TYPE_CHECKING:
 
 class NotWritable(IsthmusError):
     """A command for a system that takes none (undeclared, or ``writable: false`` in its systems file)."""
+
+
+class PayloadNotJson(IsthmusError):
+    """A command's payload holds a value its JSON form cannot take; the message names the field path, the
+    entity and the fix."""
 
 COMMAND_SCHEMA = "isthmus.canonical.Command"
 _NAMESPACE = "isthmus.canonical."
@@ -103,13 +109,22 @@ class Cause:
         }
 
 
+#: The JSON-native leaves of a payload: what :func:`unwritable_fields` never reports.
+_JSON_LEAVES = (str, int, float, bool, type(None))
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, dt.datetime):
         return (value.astimezone(dt.UTC) if value.tzinfo else value).isoformat()
-    if isinstance(value, dt.date):
+    if isinstance(value, (dt.date, dt.time)):
         return value.isoformat()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        # Base64 text, as Kafka Connect's JsonConverter writes a bytes field (a BYTEA column).
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, uuid.UUID):  # orjson writes it so itself; the standard library's way must too
+        return str(value)
     if isinstance(value, Mapping):
         return dict(value)
     if isinstance(value, (tuple, set, frozenset)):
@@ -117,13 +132,37 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+def unwritable_fields(value: Any, path: str = "") -> list[str]:
+    """The dotted paths (``lines.0.photo``) of the values inside ``value`` that :func:`payload_json` cannot
+    write, each with its type: ``lines.0.photo (Foo)``. Only walked once a payload was refused."""
+    if isinstance(value, _JSON_LEAVES):
+        return []
+    if isinstance(value, Mapping):
+        found = []
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if not isinstance(key, _JSON_LEAVES):
+                found.append(f"{where} (a key of type {type(key).__name__})")
+            found += unwritable_fields(item, where)
+        return found
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [found for i, item in enumerate(value) for found in unwritable_fields(item, f"{path}.{i}")]
+    try:
+        _json_default(value)
+    except TypeError:
+        return [f"{path or '(the payload)'} ({type(value).__name__})"]
+    return []
+
+
 #: orjson's options for :func:`payload_json`: sorted keys, and times left to :func:`_json_default` (UTC, as the
 #: standard library's form the sinks have always read).
 _ORJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 
 
-def payload_json(payload: Mapping[str, Any]) -> str:
-    """A payload record as the sinks read it: JSON, decimals as strings, times as ISO 8601 UTC.
+def payload_json(payload: Mapping[str, Any], *, of: str = "a command") -> str:
+    """A payload record as the sinks read it: JSON, decimals as strings, times as ISO 8601 UTC, bytes as base64
+    text (Kafka Connect's JSON form of a bytes field). ``of`` names whose payload it is in the error
+    (:class:`PayloadNotJson`, naming each field path) raised for a value neither JSON writer takes.
 
     orjson writes it at a fraction of the cost of ``json.dumps(sort_keys=True, ensure_ascii=False,
     separators=(",", ":"))``, which wrote it before: the same text, except that a float below 1e-4 is written
@@ -134,8 +173,17 @@ def payload_json(payload: Mapping[str, Any]) -> str:
         return orjson.dumps(payload if type(payload) is dict else dict(payload), default=_json_default,
                             option=_ORJSON_OPTIONS).decode()
     except (TypeError, orjson.JSONEncodeError):
+        pass
+    try:
         return json.dumps(dict(payload), sort_keys=True, ensure_ascii=False, separators=(",", ":"),
                           default=_json_default)
+    except (TypeError, ValueError) as exc:
+        fields = unwritable_fields(payload) or [f"(the payload: {exc})"]
+        raise PayloadNotJson(
+            f"the payload of {of} holds a value JSON cannot take at {', '.join(fields)}; the sinks read payloads "
+            "as JSON (text, numbers, true/false, null, lists, objects; decimals, times, bytes and UUIDs are written "
+            "as text). Fix: convert the field in the mapping (a transform or an expression giving text or a "
+            "number), or leave it out of what the role writes") from exc
 
 
 def command_uuid(idempotency_key: str) -> str:
@@ -199,6 +247,10 @@ class Command:
     def topic(self) -> str:
         return command_topic(self.target)
 
+    def describe(self) -> str:
+        """``the feldservice Auftrag.update command for entity T-1`` (errors, logs)."""
+        return f"the {self.target} {self.kind} command for entity {self.entity_key}"
+
     def to_avro(self, *, created_at: dt.datetime | None = None) -> dict[str, Any]:
         """The Avro ``Command`` record."""
         return {
@@ -209,7 +261,7 @@ class Command:
             "entity_type": self.entity_type,
             "entity_key": self.entity_key,
             "payload_type": self.payload_type,
-            "payload": payload_json(self.payload),
+            "payload": payload_json(self.payload, of=self.describe()),
             "changed_fields": list(self.changed_fields),
             "source": self.cause.source_position(),
             "causation": {"event_id": self.cause.event_id, "parent_command_id": self.parent_command_id,

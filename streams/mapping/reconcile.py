@@ -24,6 +24,7 @@ any other: a field set to null by the winning system is null in the record.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import json
@@ -104,6 +105,8 @@ def _json_default(value: Any) -> Any:
         return str(value)
     if isinstance(value, (dt.datetime, dt.date, dt.time)):
         return value.isoformat()
+    if isinstance(value, (bytes, bytearray, memoryview)):  # as a command's payload writes them
+        return base64.b64encode(value).decode("ascii")
     if isinstance(value, Mapping):
         return dict(value)
     if isinstance(value, (tuple, set, frozenset)):

@@ -12,7 +12,15 @@ from typing import Any
 
 import pytest
 
-from streams.flows.commands import _ID_NAMESPACE, Cause, Command, _json_default, command_uuid, payload_json
+from streams.flows.commands import (
+    _ID_NAMESPACE,
+    Cause,
+    Command,
+    PayloadNotJson,
+    _json_default,
+    command_uuid,
+    payload_json,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -55,9 +63,27 @@ def test_what_orjson_refuses_goes_the_standard_way() -> None:
     assert payload_json(payload) == _stdlib(payload) == '{"amount":"1","huge":1180591620717411303424}'
 
 
-def test_a_value_neither_writes_is_refused() -> None:
-    with pytest.raises(TypeError, match="time is not JSON serialisable"):
-        payload_json({"t": dt.time(12, 0)})
+def test_bytes_are_written_as_base64_text_as_kafka_connect_writes_them() -> None:
+    """A BYTEA column's value (issue: every command carrying one was dead-lettered "bytes is not JSON
+    serialisable"), a TIME's and a UUID's, by orjson and by the standard library's way alike."""
+    payload = {"photo": b"\x00\xffPNG", "at": dt.time(12, 30, 5), "id": uuid.UUID(int=1)}
+    assert payload_json(payload) == ('{"at":"12:30:05","id":"00000000-0000-0000-0000-000000000001",'
+                                     '"photo":"AP9QTkc="}')
+    assert payload_json({**payload, "huge": 2**70}) == _stdlib({**payload, "huge": 2**70})
+
+
+def test_a_value_neither_writes_names_its_field_path_and_the_entity_and_the_fix() -> None:
+    cause = Cause(system="desk", connector="desk", database="desk", table="ticket", row_key="id=1",
+                  commit_time=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), lsn=42)
+    command = Command(target="feldservice", operation="update", entity_type="trial.canonical.Ticket",
+                      entity_key="T-2026-000001", payload_type="trial.canonical.Auftrag",
+                      payload={"ok": 1, "lines": [{"sku": "a"}, {"sku": object()}]}, cause=cause)
+    with pytest.raises(PayloadNotJson) as refused:
+        command.to_avro()
+    message = str(refused.value)
+    assert "lines.1.sku (object)" in message
+    assert "the feldservice Auftrag.update command for entity T-2026-000001" in message
+    assert "Fix: convert the field in the mapping" in message
 
 
 @pytest.mark.parametrize("key", ["erp.Account.create.0123abcd", "", "crm.Customer.update.ü中", "x" * 500])

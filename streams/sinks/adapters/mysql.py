@@ -17,7 +17,7 @@ from typing import Any, TypeAlias
 import pymysql
 from pymysql.cursors import DictCursor
 
-from streams.sinks.adapters.sql import column_problems, jsonable, no_row, prepare
+from streams.sinks.adapters.sql import binary_columns, column_problems, jsonable, no_row, prepare
 from streams.sinks.config.model import SqlRoute, TargetConfig
 from streams.sinks.exceptions import TargetConfigError
 from streams.sinks.outcomes import Applied, Attempt, Failed, assigned_ids
@@ -83,7 +83,7 @@ def delete_statement(table: str, key: Sequence[str]) -> str:
 
 
 def columns_statement() -> str:
-    return ("SELECT column_name AS name FROM information_schema.columns WHERE table_name = %s "
+    return ("SELECT column_name AS name, data_type AS type FROM information_schema.columns WHERE table_name = %s "
             "AND table_schema = COALESCE(NULLIF(%s, ''), DATABASE())")
 
 
@@ -100,6 +100,8 @@ class MySqlAdapter:
         self._engine = "MySQL" if engine == "mysql" else "MariaDB"
         self._idle: list[Connection] = []
         self._slots = asyncio.Semaphore(pool_size)
+        #: Per route table, the binary columns the routes write (found at start).
+        self._binary: dict[str, frozenset[str]] = {}
 
     def describe(self) -> str:
         return f"{self._engine} {self._shown} (keys in {self.keys_table}, {len(self.config.routes)} routes from " \
@@ -140,8 +142,9 @@ class MySqlAdapter:
             for route in self.config.sql_routes():
                 database, _, table = route.table.rpartition(".")
                 cursor.execute(columns_statement(), (table, database))
-                columns = {row["name"] for row in cursor.fetchall()}
-                problems += column_problems(route, columns)
+                types = {row["name"]: row["type"] for row in cursor.fetchall()}
+                problems += column_problems(route, set(types))
+                self._binary[route.table] = binary_columns(types)
             conn.rollback()
         return problems
 
@@ -151,7 +154,7 @@ class MySqlAdapter:
                 self._idle.pop().close()
 
     async def attempt(self, command: SinkCommand) -> Attempt:
-        prepared = prepare(self.config, command)
+        prepared = prepare(self.config, command, self._binary)
         if isinstance(prepared, Failed):
             return prepared
         route, row = prepared

@@ -5,6 +5,8 @@ table and never applied twice (the same contract the reference APIs keep with ``
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
@@ -23,6 +25,10 @@ from streams.sinks.records import SinkCommand
 
 #: The keys table when the target file names none.
 DEFAULT_KEYS_TABLE = "public.isthmus_sink_keys"
+
+#: ``information_schema.columns.data_type`` of a binary column (PostgreSQL, MariaDB/MySQL): the payload holds
+#: its bytes as base64 text (Kafka Connect's JSON form, and the flows'), written back as the bytes they stand for.
+BINARY_TYPES = frozenset({"bytea", "binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"})
 
 _TRANSIENT = (psycopg.OperationalError, pg_errors.SerializationFailure, pg_errors.DeadlockDetected,
               pg_errors.LockNotAvailable, pg_errors.QueryCanceled)
@@ -44,6 +50,8 @@ class SqlAdapter:
         self._shown = shown
         self._idle: asyncio.Queue[Connection] = asyncio.Queue()
         self._slots = asyncio.Semaphore(pool_size)
+        #: Per route table, the binary columns the routes write (found at start).
+        self._binary: dict[str, frozenset[str]] = {}
 
     def describe(self) -> str:
         return f"PostgreSQL {self._shown} (keys in {self.keys_table}, {len(self.config.routes)} routes from " \
@@ -79,10 +87,11 @@ class SqlAdapter:
             for route in self.config.sql_routes():
                 schema, _, table = route.table.rpartition(".")
                 cur = await conn.execute(
-                    "SELECT column_name FROM information_schema.columns WHERE table_name = %s "
+                    "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s "
                     "AND table_schema = COALESCE(NULLIF(%s, ''), current_schema())", (table, schema))
-                columns = {row["column_name"] for row in await cur.fetchall()}
-                problems += column_problems(route, columns)
+                types = {row["column_name"]: row["data_type"] for row in await cur.fetchall()}
+                problems += column_problems(route, set(types))
+                self._binary[route.table] = binary_columns(types)
             await conn.rollback()
         if problems:
             raise TargetConfigError(f"{self.config.path}: the database does not match the routes:\n  "
@@ -94,7 +103,7 @@ class SqlAdapter:
                 await self._idle.get_nowait().close()
 
     async def attempt(self, command: SinkCommand) -> Attempt:
-        prepared = prepare(self.config, command)
+        prepared = prepare(self.config, command, self._binary)
         if isinstance(prepared, Failed):
             return prepared
         route, row = prepared
@@ -185,9 +194,16 @@ def column_problems(route: SqlRoute, columns: set[str]) -> list[str]:
     return []
 
 
-def prepare(config: TargetConfig, command: SinkCommand) -> tuple[SqlRoute, dict[str, Any]] | Failed:
-    """The command's route and row, or why it cannot be applied (no route, a key column without a value): the
-    same for every SQL dialect."""
+def binary_columns(types: Mapping[str, str]) -> frozenset[str]:
+    """A table's binary columns, given each column's ``information_schema`` data type."""
+    return frozenset(column for column, kind in types.items() if str(kind).lower() in BINARY_TYPES)
+
+
+def prepare(config: TargetConfig, command: SinkCommand,
+            binary: Mapping[str, frozenset[str]] | None = None) -> tuple[SqlRoute, dict[str, Any]] | Failed:
+    """The command's route and row, or why it cannot be applied (no route, a key column without a value, a binary
+    column's value that is not base64 text): the same for every SQL dialect. ``binary``: per table, its binary
+    columns, whose base64 text becomes bytes (text sent as it is would be stored as the bytes of the text)."""
     route = config.route(command.payload_type, command.operation)
     if not isinstance(route, SqlRoute):
         return no_route(config.path.name, command.payload_type, command.operation,
@@ -198,6 +214,17 @@ def prepare(config: TargetConfig, command: SinkCommand) -> tuple[SqlRoute, dict[
         return Failed(kind="permanent", error_type="MissingKey",
                       reason=f"{route.table}: the payload gives no value for key column "
                              f"{', '.join(missing)}; send it in the payload")
+    for column in (binary or {}).get(route.table, ()):
+        value = row.get(column)
+        if not isinstance(value, str):
+            continue
+        try:
+            row[column] = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            return Failed(kind="permanent", error_type="NotBase64",
+                          reason=f"{route.table}.{column} is a binary column and the payload's value for it "
+                                 f"({value[:40]!r}) is not base64 text, the form bytes take in a payload; map a "
+                                 "bytes field to it, or give the column a text type")
     return route, row
 
 
@@ -209,6 +236,12 @@ def no_row(route: SqlRoute, row: Mapping[str, Any]) -> Failed:
                          "once it exists, or route the command with action: upsert")
 
 
+def _answer_default(value: Any) -> str:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(value).decode("ascii")  # a binary column, as a payload holds it
+    return str(value)
+
+
 def jsonable(row: Mapping[str, Any]) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(json.dumps(dict(row), default=str))
+    loaded: dict[str, Any] = json.loads(json.dumps(dict(row), default=_answer_default))
     return loaded
