@@ -228,6 +228,9 @@ REFUSED: list[tuple[Any, dict[str, Any]]] = [
     ("AAA==", {"type": "bytes"}),
     ("2024-03-10T06:30:00", {"type": "string", "name": "io.debezium.time.ZonedTimestamp"}),
     ([["a"]], {"type": "map", "keys": {"type": "string"}, "values": {"type": "int64"}}),
+    (-2147472692, {"type": "int32", "name": "io.debezium.time.Date"}),  # PostgreSQL's date 'infinity'
+    (9223372036825200000, {"type": "int64", "name": "io.debezium.time.MicroTimestamp"}),
+    (-9223372036832400000, {"type": "int64", "name": "org.apache.kafka.connect.data.Timestamp"}),
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from typing import Any
@@ -100,3 +101,49 @@ def test_int64_extremes_decode_exactly(make_envelope: Callable[..., bytes], extr
     """Connect's int64 is a Java long: the fast parser must read its whole range without rounding."""
     event = decode(make_envelope(FIELDS, op="c", after={"id": extreme, "note": None}))
     assert isinstance(event, ChangeEvent) and event.after == {"id": extreme, "note": None}
+
+
+DATED = [
+    {"field": "id", "type": "int64", "optional": False},
+    {"field": "due", "type": "int32", "name": "io.debezium.time.Date", "optional": True},
+]
+INFINITY_DAYS = -2147472692  # how the service desk's DATE 'infinity' arrived
+
+
+@pytest.mark.parametrize("name, value", [("io.debezium.time.Date", INFINITY_DAYS),
+                                         ("io.debezium.time.MicroTimestamp", 9223372036825200000),
+                                         ("io.debezium.time.Timestamp", -9223372036832400000)])
+def test_a_date_beyond_year_9999_names_its_column_and_the_fix(make_envelope: Callable[..., bytes], name: str,
+                                                               value: int) -> None:
+    """Was a bare ``OverflowError: days=-2147472692`` naming no column."""
+    fields = [DATED[0], {**DATED[1], "type": "int64", "name": name}]
+    with pytest.raises(FieldDecodeError) as refused:
+        decode(make_envelope(fields, op="c", after={"id": 1, "due": value}), where="desk.ticket/0@7")
+    assert refused.value.where == "desk.ticket/0@7 after.due"
+    assert f"value {value} is beyond the dates" in refused.value.reason
+    assert "'infinity'" in refused.value.reason and "Fix: set the row's value to a real date" in refused.value.reason
+
+
+def test_an_update_whose_before_image_does_not_decode_is_decoded_from_its_after_image(
+        make_envelope: Callable[..., bytes], caplog: pytest.LogCaptureFixture) -> None:
+    """REPLICA IDENTITY FULL: the update that corrects an 'infinity' date carries it in its before image; it goes
+    through as an update without a before image would, said once per topic and column."""
+    raw = make_envelope(DATED, op="u", before={"id": 1, "due": INFINITY_DAYS}, after={"id": 1, "due": 19823})
+    with caplog.at_level("WARNING", logger="streams.codecs.debezium.envelope"):
+        first = decode(raw, topic="desk.public.ticket_infinity", where="desk.public.ticket_infinity/0@8")
+        again = decode(raw, topic="desk.public.ticket_infinity", where="desk.public.ticket_infinity/0@9")
+    assert isinstance(first, ChangeEvent) and first.before is None
+    assert first.after == {"id": 1, "due": dt.date(2024, 4, 10)}
+    assert isinstance(again, ChangeEvent) and again.before is None
+    said = [r.getMessage() for r in caplog.records if "before image was dropped" in r.getMessage()]
+    assert len(said) == 1 and "its column due does not decode" in said[0]
+
+
+@pytest.mark.parametrize("op, images", [
+    ("u", {"before": {"id": 1, "due": 19823}, "after": {"id": 1, "due": INFINITY_DAYS}}),
+    ("d", {"before": {"id": 1, "due": INFINITY_DAYS}}),
+])
+def test_the_image_a_change_stands_on_still_decodes_strictly(make_envelope: Callable[..., bytes], op: str,
+                                                              images: dict[str, Any]) -> None:
+    with pytest.raises(FieldDecodeError, match="beyond the dates"):
+        decode(make_envelope(DATED, op=op, **images), where="desk.ticket/0@7")

@@ -61,7 +61,10 @@ def _int_converter(convert: Callable[[int], Any]) -> Converter:
     def converter(value: Any) -> Any:
         if type(value) is not int:
             raise FieldDecodeError(f"expected a whole number, got {type(value).__name__}")
-        return convert(value)
+        try:  # free unless raised (Python 3.11's zero-cost exceptions): the hot path pays nothing
+            return convert(value)
+        except OverflowError:  # beyond year 9999 (PostgreSQL's infinity): the interpreting decoder names it
+            raise FieldDecodeError("a date or time beyond the years 1 to 9999") from None
     return converter
 
 

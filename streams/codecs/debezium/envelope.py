@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -29,6 +30,8 @@ _SOURCE_FIELDS = frozenset({"version", "connector", "name", "ts_ms", "ts_us", "t
                             "thread", "query"})
 
 Row = Mapping[str, Any]
+
+log = logging.getLogger(__name__)
 
 
 class Op(StrEnum):
@@ -368,13 +371,37 @@ def _interpreted(value: bytes | str | None, key: bytes | str | None, *, topic: s
             continue
         if image not in fields:
             raise NotAnEnvelope(f"the payload has {image!r} but the schema does not describe it", where=where)
-        images[image] = decode_struct(raw, fields[image], f"{where} {image}")
+        try:
+            images[image] = decode_struct(raw, fields[image], f"{where} {image}")
+        except FieldDecodeError as exc:
+            if image != "before" or op is not Op.UPDATE:
+                raise
+            _dropped_before(topic, where, exc)
+            images[image] = None  # as an update under the default replica identity: the after image decides
     expected = {Op.CREATE: ("after",), Op.READ: ("after",), Op.UPDATE: ("after",), Op.DELETE: ("before",)}
     for image in expected.get(op, ()):
         if images[image] is None:
             raise FieldDecodeError(f"an op {op.value!r} event without its {image!r} image", where=where)
     return ChangeEvent(op=op, source=source, before=images["before"], after=images["after"],
                        transaction=block, ts_ms=ts_ms, key=decoded_key, topic=topic)
+
+
+#: (topic, column) of every before-image value dropped so far: each is logged once per process.
+_DROPPED_BEFORE: set[tuple[str | None, str]] = set()
+
+
+def _dropped_before(topic: str | None, where: str, error: FieldDecodeError) -> None:
+    """Say, once per topic and column, that an update's before image was dropped because a value in it does not
+    decode (a row that held PostgreSQL's date 'infinity' under REPLICA IDENTITY FULL, and the update correcting
+    it): the change is decoded from its after image alone, as under the default replica identity, rather than
+    held until the value it corrects is gone."""
+    column = (error.where or "").removeprefix(f"{where} before").lstrip(".") or "?"
+    if (topic, column) in _DROPPED_BEFORE:
+        return
+    _DROPPED_BEFORE.add((topic, column))
+    log.warning("%s: an update's before image was dropped and the change decoded from its after image alone "
+                "(as under the default replica identity), because its column %s does not decode: %s. Said once "
+                "per topic and column", topic or where, column, error.reason)
 
 
 _SCHEMAS = SchemaCache()

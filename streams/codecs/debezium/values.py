@@ -67,6 +67,17 @@ def _variable_scale_decimal(value: Any, schema: Mapping[str, Any], where: str) -
     return unscaled_decimal(_bytes(value.get("value"), where), value["scale"])
 
 
+def beyond_dates(logical_type: str, value: Any, where: str) -> FieldDecodeError:
+    """The error of a date or time count that no Python date holds (years 1 to 9999): how PostgreSQL's
+    ``'infinity'`` and ``'-infinity'`` arrive, which have no date."""
+    unit = logical_type.rpartition(".")[2]
+    return FieldDecodeError(
+        f"{unit} value {value!r} is beyond the dates a record can hold (years 1 to 9999); PostgreSQL sends its "
+        "'infinity' and '-infinity' so, and they have no date. Fix: set the row's value to a real date (9999-12-31 "
+        "where it means 'never') or NULL and the change that does so goes through, or leave the column out of the "
+        "capture (the connector's column.exclude.list)", where=where)
+
+
 def _int(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise FieldDecodeError(f"expected a whole number, got {value!r}", where=where)
@@ -166,7 +177,10 @@ def decode_value(value: Any, schema: Mapping[str, Any], where: str = "value") ->
     if not isinstance(value, _JSON_TYPES[kind]) or (kind != "boolean" and isinstance(value, bool)):
         raise FieldDecodeError(f"a {kind} field holds {type(value).__name__} {value!r}", where=where)
     if name is not None and name in DECODERS:
-        return DECODERS[name](value, schema, where)
+        try:
+            return DECODERS[name](value, schema, where)
+        except OverflowError as exc:  # a day or time count beyond year 9999: PostgreSQL's infinity
+            raise beyond_dates(name, value, where) from exc
     if name is not None and kind != "struct" and name not in PASS_THROUGH:
         raise UnknownLogicalType(
             f"Connect logical type {name!r} ({kind}) is not one this decoder knows; known: "
