@@ -114,8 +114,8 @@ _JSON_LEAVES = (str, int, float, bool, type(None))
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
+    if isinstance(value, Decimal):  # plain notation: str() writes 1E-7 and 0E-7, which many APIs refuse
+        return format(value, "f")
     if isinstance(value, dt.datetime):
         return (value.astimezone(dt.UTC) if value.tzinfo else value).isoformat()
     if isinstance(value, (dt.date, dt.time)):
@@ -160,8 +160,8 @@ _ORJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 
 
 def payload_json(payload: Mapping[str, Any], *, of: str = "a command") -> str:
-    """A payload record as the sinks read it: JSON, decimals as strings, times as ISO 8601 UTC, bytes as base64
-    text (Kafka Connect's JSON form of a bytes field). ``of`` names whose payload it is in the error
+    """A payload record as the sinks read it: JSON, decimals as text in plain notation, times as ISO 8601 UTC,
+    bytes as base64 text (Kafka Connect's JSON form of a bytes field). ``of`` names whose payload it is in the error
     (:class:`PayloadNotJson`, naming each field path) raised for a value neither JSON writer takes.
 
     orjson writes it at a fraction of the cost of ``json.dumps(sort_keys=True, ensure_ascii=False,

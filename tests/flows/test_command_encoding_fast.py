@@ -53,6 +53,16 @@ def test_payload_json_of_a_mapping_that_is_not_a_dict() -> None:
     assert payload_json(payload) == '{"a":"x","b":"1.5"}'
 
 
+@pytest.mark.parametrize("amount, text", [
+    (Decimal("1E-7"), "0.0000001"), (Decimal("1.000E-7"), "0.0000001000"), (Decimal("0E-7"), "0.0000000"),
+    (Decimal("1E+3"), "1000"), (Decimal("-12.50"), "-12.50"), (Decimal("123456789012345678901234.5"),
+                                                               "123456789012345678901234.5")])
+def test_decimals_are_written_in_plain_notation_with_their_scale(amount: Decimal, text: str) -> None:
+    """``str(Decimal)`` wrote a NUMERIC's 0.0000001 as "1E-7"; the same value, exactly, in plain notation."""
+    written = json.loads(payload_json({"amount": amount}))["amount"]
+    assert written == text and Decimal(written) == amount
+
+
 def test_floats_are_the_same_numbers() -> None:
     payload = {"small": 1e-05, "large": 1e22, "plain": 0.1, "neg": -2.5e-300, "whole": 2.0}
     assert json.loads(payload_json(payload)) == payload
