@@ -8,6 +8,7 @@ plugin (see :mod:`streams.mapping.plugins`).
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -264,25 +265,43 @@ ROUNDING = {"exact": "", "half_even": ROUND_HALF_EVEN, "half_up": ROUND_HALF_UP,
             "up": ROUND_UP, "floor": ROUND_FLOOR, "ceiling": ROUND_CEILING}
 
 
-def quantize(value: Decimal, scale: int, rounding: str = "exact") -> Decimal:
-    """``value`` with exactly ``scale`` decimals; ``exact`` refuses to drop a non-zero digit."""
+def _quantized(value: Decimal, scale: int, rounding: str | None) -> Decimal:
+    """``value.quantize`` to ``scale`` decimals, exactly however many digits it takes: Python's default context
+    keeps 28, and a NUMERIC (or a ``decimal(38, 10)`` field) holds more, so 123456789012345678901234.5 with 10
+    decimals (34 digits) raised ``InvalidOperation``. The wider context is made only then (the rare case)."""
     exponent = Decimal(1).scaleb(-scale)
     try:
+        return value.quantize(exponent, rounding=rounding)
+    except InvalidOperation:
+        if not value.is_finite():
+            raise
+        digits = max(value.adjusted(), 0) + 1 + max(scale, 0)
+        return value.quantize(exponent, rounding=rounding, context=decimal.Context(prec=digits + 1))
+
+
+def quantize(value: Decimal, scale: int, rounding: str = "exact") -> Decimal:
+    """``value`` with exactly ``scale`` decimals; ``exact`` refuses to drop a non-zero digit. Any number of digits
+    is kept: whether they fit the field's precision is the writer's to say, naming the field."""
+    try:
         if rounding == "exact":
-            result = value.quantize(exponent)
+            result = _quantized(value, scale, None)
             if result != value:
                 raise MappingValueError(f"{value} has more than {scale} decimals; map it with "
                                         f"`decimal: {{scale: {scale}, rounding: half_even}}`")
             return result
-        return value.quantize(exponent, rounding=ROUNDING[rounding])
+        return _quantized(value, scale, ROUNDING[rounding])
     except InvalidOperation as exc:
         raise MappingValueError(f"{value} does not fit scale {scale}") from exc
 
 
 @dataclass(frozen=True)
 class DecimalStep:
+    """``decimal: {scale, rounding}``; ``rounding`` None when the file gives none (``exact``, and then a source
+    that may hold more decimals is refused at load: ``rounding: exact`` written out says the value is to be
+    refused at run time instead)."""
+
     scale: int
-    rounding: str
+    rounding: str | None
     name: str = "decimal"
 
     def apply(self, value: Any, given: StepInput) -> Any:
@@ -294,7 +313,7 @@ class DecimalStep:
             number = Decimal(value)
         except InvalidOperation as exc:
             raise MappingValueError(f"decimal: {value!r} is not a number") from exc
-        return quantize(number, self.scale, self.rounding)
+        return quantize(number, self.scale, self.rounding or "exact")
 
     def out(self, kind: Kind) -> Kind:
         if kind.base == "float":
@@ -303,9 +322,10 @@ class DecimalStep:
         if kind.base not in ("decimal", "int", "string", "any"):
             raise ArgumentProblem(f"decimal works on numbers, the value is {kind}", "remove `decimal`")
         if kind.base == "decimal" and kind.scale is not None and kind.scale > self.scale \
-                and self.rounding == "exact":
+                and self.rounding is None:
             raise ArgumentProblem(f"{scale_text(kind.scale)} down to {self.scale} can drop digits",
-                                  "add `rounding: half_even` (or another rounding mode)")
+                                  "add `rounding: half_even` (or another rounding mode), or `rounding: exact` to "
+                                  "refuse at run time a value with more decimals (one that fits goes through)")
         return Kind("decimal", nullable=kind.nullable, scale=self.scale)
 
 
@@ -474,10 +494,10 @@ _OCCURRENCE = {Ambiguous.EARLIEST: Occurrence.EARLIER, Ambiguous.LATEST: Occurre
 
 def _decimal(args: Any, env: Environment) -> Step:
     options = _options(args, "decimal", {"scale", "rounding"})
-    scale, rounding = options.get("scale"), options.get("rounding", "exact")
+    scale, rounding = options.get("scale"), options.get("rounding")
     if not isinstance(scale, int) or isinstance(scale, bool):
         raise ArgumentProblem("decimal needs a whole-number scale", "write `decimal: {scale: 2}`")
-    if rounding not in ROUNDING:
+    if rounding is not None and rounding not in ROUNDING:
         raise ArgumentProblem(f"unknown rounding {rounding!r}", f"use one of {', '.join(ROUNDING)}")
     return DecimalStep(scale=scale, rounding=rounding)
 

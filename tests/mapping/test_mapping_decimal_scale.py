@@ -16,9 +16,11 @@ from streams.cli.main import main
 from streams.codecs.avro.schemas import SchemaSet
 from streams.mapping import Context, MappingLoadError, Problem, RecordMapping, load_mapping
 from streams.mapping.engine import Engine
+from streams.mapping.exceptions import MappingValueError
 from streams.mapping.expressions import compile_expression, kind_of
 from streams.mapping.kinds import ANY_SCALE, Kind
 from streams.mapping.loader import MAPPINGS_DIR, Tables
+from streams.mapping.transforms import quantize
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 WHERE = "sources.kasse_zahlungen.fields.amount"
@@ -303,3 +305,33 @@ def test_validate_prints_the_lossy_division(tmp_path: Path, capsys: pytest.Captu
     assert (f"{tmp_path / 'invoice.yaml'}:14: sources.s.fields.amount: compute 'amount / 3': a decimal with any "
             "number of decimals") in out
     assert "fix: add the transform `decimal: {scale: 2, rounding: half_even}`" in out
+
+
+def test_a_postgres_numeric_without_scale_may_be_refused_at_run_time_by_an_explicit_exact(
+        schemas: SchemaSet, tmp_path: Path, context: Context) -> None:
+    """``rounding: exact`` written out: a value that fits scale 2 goes through as it is, one that does not is refused
+    when it comes, naming the value and the rounding that would take it (no silent rounding forced at load)."""
+    mapping = _load_text(schemas, tmp_path, MAPPING.format(
+        amount="{from: offen, transform: [{decimal: {scale: 2, rounding: exact}}]}"), "postgresql")
+    engine = Engine(mapping, dict(schemas.named))
+    binding = mapping.sources[0].bindings["amount"]
+    assert engine.value(binding, {"offen": Decimal("12.5")}, context) == Decimal("12.50")
+    with pytest.raises(MappingValueError, match=r"12\.345 has more than 2 decimals.*rounding: half_even"):
+        engine.value(binding, {"offen": Decimal("12.345")}, context)
+
+
+def test_a_decimal_step_without_a_rounding_still_names_exact_as_a_fix(schemas: SchemaSet, tmp_path: Path) -> None:
+    problem = _only_problem(schemas, tmp_path, MAPPING.format(
+        amount="{from: offen, transform: [{decimal: {scale: 2}}]}"), "postgresql")
+    assert "rounding: half_even" in problem.fix and "`rounding: exact` to refuse at run time" in problem.fix
+
+
+@pytest.mark.parametrize("rounding", ["exact", "half_even"])
+def test_a_value_of_more_than_28_digits_fits_a_scale_its_precision_allows(rounding: str) -> None:
+    """Python's default decimal context keeps 28 digits: 123456789012345678901234.5 with 10 decimals (34 digits,
+    which a decimal(38,10) holds) was refused "does not fit scale 10"."""
+    value = Decimal("123456789012345678901234.5")
+    assert quantize(value, 10, rounding) == Decimal("123456789012345678901234.5000000000")
+    assert str(quantize(value, 10, rounding)).endswith(".5000000000")
+    assert quantize(Decimal("123456789012345678901234.56789012345"), 10, "half_even") == Decimal(
+        "123456789012345678901234.5678901234")
