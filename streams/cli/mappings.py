@@ -185,6 +185,8 @@ def _validate_flows(mappings: Path, flows: Path) -> int:
         print(f"{exc}\nthe flow files of {flows} cannot be built")
         return 1
     count = len(built.flows)
+    for warning in (w for f in built.flows for w in f.warnings):
+        print(f"warning: {warning}")
     print(f"{count} flow{'s' if count != 1 else ''} of {flows} build{'' if count != 1 else 's'}: "
           f"{', '.join(f.name for f in built.flows)}")
     return 0

@@ -30,6 +30,9 @@ async def run_worker(runtime: RuntimeSettings, worker: WorkerSettings | None = N
     kafka = runtime.kafka
     context = FlowContext.load()  # a mapping with an error stops the start here, naming file and line
     built = build_flows(context, only=set(worker.flows) if worker.flows else None)  # logs each flow left out
+    for spec in built.flows:
+        for warning in spec.warnings:  # what its configuration allows but likely does not mean
+            log.warning("flow %s: %s", spec.name, warning)
     laid = layout(built.flows, worker.flow_partitions)
     flows = laid.flows
     engine = EngineSettings(bootstrap_servers=kafka, batch_max_records=worker.batch_max_records,

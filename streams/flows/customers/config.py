@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams.config_files.located_yaml import Node
+from streams.config_files.problem import Problem
 from streams.flows.customers.deferred import DECISIONS_PER_BATCH
 from streams.flows.files import FLOWS_DIR, FlowFile, Section, load_flow_files
 from streams.flows.lookups import lookups_of, short_name
@@ -134,6 +135,9 @@ class EntityConfig:
     reads: Mapping[tuple[str, str], Reads]
     #: Each system's commit-time resolution (:attr:`streams.systems.Systems.clocks`), for latest-commit-wins.
     clocks: Mapping[str, dt.timedelta] = field(default_factory=dict)
+    #: What the section allows but likely does not mean (each ``file:line: field: message; fix: ...``): logged
+    #: when the flow is built, printed by ``isthmus mappings validate``.
+    warnings: tuple[str, ...] = ()
 
     # The derived values below are cached (the config is frozen): the entity flow reads them for every record.
 
@@ -323,6 +327,7 @@ def entity_config(flow: FlowFile, mappings: Mapping[str, RecordMapping], named: 
     key = record.key[0]
     required = tuple(name for name, f in record_fields.items()
                      if name != key and "default" not in f and not _nullable(f["type"]))
+    warnings = _unended(section, record, written, active, on_inactive)
     return EntityConfig(
         name=flow.name, description=flow.description, record=record, link=link, children=tuple(children),
         publish=publish, origins=origins,
@@ -332,7 +337,56 @@ def entity_config(flow: FlowFile, mappings: Mapping[str, RecordMapping], named: 
         observes={name: role.observes for name, role in roles.items() if role.observes},
         key=key, defaults=defaults, required=required, provenance=provenance, record_fields=frozenset(record_fields),
         link_fields=tuple(link_fields), indexed=tuple(indexed), reads=_reads(record, link, tuple(children)),
-        clocks=systems.clocks)
+        clocks=systems.clocks, warnings=warnings)
+
+
+def _enders(record: RecordMapping, active: str) -> dict[str, str]:
+    """The systems that can end an entity, each with how: a source of it maps ``active`` or sets it false on a
+    delete, and the field's policy lets it win (its owner, or any system under ``latest_commit_wins``; a field
+    with no policy: any)."""
+    policy = record.policies.get(active)
+    enders: dict[str, str] = {}
+    for source in record.sources:
+        system = source.system
+        if system is None or system in enders or (policy is not None and policy.policy is not
+                                                   Policy.LATEST_COMMIT_WINS and policy.owner != system):
+            continue
+        if active in source.bindings:
+            enders[system] = f"a source of it maps {active} ({source.name})"
+        elif source.on_delete is not None and source.on_delete.get(active) is False:
+            enders[system] = f"a delete there sets {active} false ({source.name}.on_delete)"
+    return enders
+
+
+def _unended(section: Section, record: RecordMapping, written: Mapping[str, SystemRole], active: str | None,
+             on_inactive: str) -> tuple[str, ...]:
+    """A warning for each written system that is to get ``on_inactive`` when the entity ends, but never will: the
+    command is sent only when ``active`` is among the fields the system's ``writes`` lists, and it is not there,
+    while another system can end the entity (a delete there would silently do nothing in this one)."""
+    if active is None:
+        return ()
+    enders = _enders(record, active)
+    where = f"mappings/{record.path.name}"
+    warnings = []
+    for name, role in written.items():
+        others = {system: how for system, how in enders.items() if system != name}
+        if (role.on_inactive or on_inactive) == "ignore" or active in role.writes or not others:
+            continue
+        source = next((s.name for s in _reporting_sources(record, name)), None)
+        how = "; ".join(f"{system}: {text}" for system, text in sorted(others.items()))
+        mapped = (f"map it back from {name} (`{active}: {{from: <column>}}`, or from a status, e.g. `{active}: "
+                  f"{{compute: \"status != 'storniert'\"}}`, under sources.{source}.fields of {where}), add it to "
+                  f"systems.{name}.writes" if source is not None else
+                  f"add it to systems.{name}.writes")
+        warnings.append(str(Problem(
+            file=section.flow.path, line=section.line("systems"), field=f"{section.where}.systems.{name}",
+            message=(f"{name} is to get `{role.on_inactive or on_inactive}` when the entity ends, but never will: "
+                     f"it is sent only to a system whose writes list {active}, and {name}'s do not, while the "
+                     f"entity can end elsewhere ({how}), so that end silently does nothing in {name}"),
+            fix=(f"to send it, {mapped} and give {name}'s target a route for the `{role.on_inactive or on_inactive}` "
+                 f"command; or, if {name} is to keep such entities, set `systems.{name}.on_inactive: ignore` "
+                 "knowingly"))))
+    return tuple(warnings)
 
 
 def _origins(section: Section, systems: Systems) -> tuple[str, ...]:

@@ -269,7 +269,7 @@ class CustomerFlow:
             outputs=(self.canonical_topic, self.conflicts_topic, self.holds.topic), compacted=(self.canonical_topic,),
             key_by=CustomerKeys(self.config, self.tables, self.context, self.named, self.transactions,
                                 self.dead_letters),
-            description=self.config.description, tick=self.tick)
+            description=self.config.description, tick=self.tick, warnings=self.config.warnings)
 
     def handle(self, record: Incoming, ctx: Context) -> None:
         if record.topic == self.dead_letters:

@@ -173,6 +173,9 @@ class FlowSpec:
     feeders: tuple[FlowSpec, ...] = ()
     #: Called every ``EngineSettings.tick_interval_s`` for each ready task (see :data:`Tick`); None: never.
     tick: Tick | None = None
+    #: What its configuration allows but likely does not mean (``file:line: field: message; fix: ...``): logged
+    #: when the flow is built, printed by ``isthmus mappings validate``.
+    warnings: tuple[str, ...] = ()
 
     def changelog_topic(self, store: str) -> str:
         return names.topic(f"{self.name}-{store}-changelog")
