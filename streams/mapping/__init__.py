@@ -4,6 +4,7 @@ records, checked at load; the engine maps Debezium changes; ``reconcile`` settle
 from streams.mapping.aggregate import Aggregate, fold
 from streams.mapping.engine import Engine, MappedChange, map_change, map_source, project
 from streams.mapping.exceptions import (
+    ColumnsMissing,
     ExpressionError,
     LookupMissing,
     MappingError,
@@ -17,7 +18,8 @@ from streams.mapping.spec import FieldPolicy, Policy, RecordMapping, SourceMappi
 from streams.mapping.transforms import Context, Lookup
 
 __all__ = [
-    "MAPPINGS_DIR", "Aggregate", "Context", "Engine", "ExpressionError", "FieldPolicy", "Lookup", "LookupMissing",
+    "MAPPINGS_DIR", "Aggregate", "ColumnsMissing", "Context", "Engine", "ExpressionError", "FieldPolicy", "Lookup",
+    "LookupMissing",
     "MappedChange", "MappingError", "MappingLoadError", "MappingValueError", "Policy", "Problem", "Reconciled",
     "RecordMapping", "SourceMapping", "Stamp", "fold", "load_mapping", "load_mappings", "map_change",
     "map_source",

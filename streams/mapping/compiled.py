@@ -324,6 +324,11 @@ class SourcePlan:
     missing_keys: tuple[str, ...]
     condition: Callable[[Row], Any] | None
     parent_key: FieldFunction | None
+    #: The columns a row must hold to be mapped whole (every one the source reads, its ``group_by`` too), and to be
+    #: placed (those of its key fields, parent key, condition and ``group_by``: all a delete reads). Empty for a
+    #: source that reads a canonical record.
+    needs: frozenset[str]
+    needs_to_place: frozenset[str]
 
     def applies(self, row: Row | None) -> bool:
         return row is not None and (self.condition is None or bool(self.condition(row)))
@@ -334,6 +339,14 @@ class SourcePlan:
     def map_row(self, row: Row, context: Context) -> dict[str, Any]:
         """The fields the source binds; ``context`` already reads the source's system (:meth:`Context.reading`)."""
         return self.mapper(row, context)
+
+    def lacking(self, row: Row, *, whole: bool = True) -> tuple[str, ...]:
+        """The columns ``row`` lacks that mapping it (``whole``) or placing it needs, sorted; () when it holds
+        them all. One comparison of the row's keys with a set made at compile time: cheap on every record."""
+        needs = self.needs if whole else self.needs_to_place
+        if row.keys() >= needs:
+            return ()
+        return tuple(sorted(needs.difference(row.keys())))
 
     def map_keys(self, row: Row, context: Context) -> dict[str, Any]:
         """The key fields alone, from a deleted row."""
@@ -353,13 +366,16 @@ def compile_source(mapping: RecordMapping, source: SourceMapping, named: Mapping
     fields = tuple((name, function(binding)) for name, binding in source.bindings.items())
     by_name = dict(fields)
     plain = {name: _plain_column(mapping, binding, named) for name, binding in source.bindings.items()}
+    table = source.table is not None
     return SourcePlan(
         source=source, fields=fields, mapper=_row_mapper(fields, plain),
         keys=tuple((name, by_name[name]) for name in mapping.key if name in by_name),
         claims=tuple(name for name in by_name if name not in mapping.key),
         missing_keys=tuple(name for name in mapping.key if name not in by_name),
         condition=source.condition.evaluate if source.condition is not None else None,
-        parent_key=function(source.parent_key) if source.parent_key is not None else None)
+        parent_key=function(source.parent_key) if source.parent_key is not None else None,
+        needs=(source.columns_read | set(source.group_by)) if table else frozenset(),
+        needs_to_place=(source.reads_to_place(mapping.key) | set(source.group_by)) if table else frozenset())
 
 
 @dataclass(frozen=True, eq=False)

@@ -15,7 +15,7 @@ from typing import Any
 from streams.codecs.debezium.envelope import ChangeEvent, Op
 from streams.codecs.debezium.unavailable import PLACEHOLDER, is_unavailable, unavailable_columns
 from streams.mapping.compiled import MappingPlan, SourcePlan, coercer, plan_of
-from streams.mapping.exceptions import MappingError, MappingValueError
+from streams.mapping.exceptions import ColumnsMissing, MappingError, MappingValueError
 from streams.mapping.spec import FieldBinding, RecordMapping, SourceMapping
 from streams.mapping.transforms import Context, StepInput
 
@@ -46,11 +46,18 @@ class Engine:
         """The target fields ``source`` binds, from one source row (its local times in its system's zone). A row
         with a value Debezium did not have (:mod:`~streams.codecs.debezium.unavailable`) is refused: a whole
         record cannot be made from it."""
+        plan = self.plan.source(self.mapping, source)
+        _require(self.mapping, plan, row)
         missing = unavailable_columns(row)
         if missing and source.columns_read.intersection(missing):
             raise MappingValueError(_unavailable(source, tuple(c for c in missing if c in source.columns_read),
                                                  "a whole record needs every column it reads"))
-        return self.plan.source(self.mapping, source).map_row(row, context.reading(source.system))
+        return plan.map_row(row, context.reading(source.system))
+
+    def require(self, source: SourceMapping, row: Mapping[str, Any]) -> None:
+        """Refuse ``row`` (:class:`ColumnsMissing`) when it lacks a column ``source`` reads; call it before
+        :meth:`applies`, whose condition would read a missing column as null."""
+        _require(self.mapping, self.plan.source(self.mapping, source), row)
 
     def applies(self, source: SourceMapping, row: Mapping[str, Any] | None) -> bool:
         return self.plan.source(self.mapping, source).applies(row)
@@ -147,9 +154,33 @@ def _unavailable(source: SourceMapping, columns: tuple[str, ...], why: str) -> s
             f"table has REPLICA IDENTITY FULL); {why}: run ALTER TABLE {source.table} REPLICA IDENTITY FULL")
 
 
+def _require(mapping: RecordMapping, plan: SourcePlan, row: Mapping[str, Any], *, whole: bool = True) -> None:
+    """Refuse a row that lacks a column the source reads: read as null, it would map to a wrong value (a phone
+    wiped, a condition false) with no trace. A row a Debezium event carries holds every column of the table's
+    schema (null ones too), so a missing one means the table changed under the mapping (a column renamed or
+    dropped); a column the mapping does not read may come and go."""
+    lacking = plan.lacking(row, whole=whole)
+    if lacking:
+        source = plan.source
+        system = source.system or "?"
+        raise ColumnsMissing(
+            f"{system}.{source.table}: the change has no column {', '.join(lacking)}, which {mapping.path.name} "
+            f"(source {source.name}) reads: the table's schema changed under the mapping (a column renamed or "
+            f"dropped); run `isthmus mappings discover {system}` and `isthmus mappings validate`, update the "
+            "mapping to the table's columns, restart the flows, then replay the dead letters "
+            "(`isthmus topics dlq replay`)")
+
+
 def _map_source(mapping: RecordMapping, plan: SourcePlan, event: ChangeEvent, system: str,
                 context: Context) -> MappedChange | None:
     source = plan.source
+    # One check of the row the change maps (its after-image; a delete's before-image, of which only what places
+    # the record is read): an update's before-image is of the same table schema.
+    if event.op is Op.DELETE:
+        if event.before is not None:
+            _require(mapping, plan, event.before, whole=False)
+    elif event.after is not None:
+        _require(mapping, plan, event.after)
     if event.op is Op.UPDATE:
         missing = unavailable_columns(event.after)
         if missing:

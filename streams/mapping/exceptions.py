@@ -5,7 +5,8 @@ from __future__ import annotations
 from streams.config_files.problem import Problem
 from streams.errors import IsthmusError
 
-__all__ = ["ExpressionError", "LookupMissing", "MappingError", "MappingLoadError", "MappingValueError", "Problem"]
+__all__ = ["ColumnsMissing", "ExpressionError", "LookupMissing", "MappingError", "MappingLoadError",
+           "MappingValueError", "Problem"]
 
 
 class MappingError(IsthmusError):
@@ -31,3 +32,7 @@ class LookupMissing(MappingValueError):
 
 class ExpressionError(MappingValueError):
     """A computed field's expression failed on a row (e.g. arithmetic on a null)."""
+
+
+class ColumnsMissing(MappingValueError):
+    """A change lacks a column its mapping reads: the source table's schema changed (a column renamed or dropped)."""

@@ -16,6 +16,7 @@ from streams.codecs import ChangeEvent, Op
 from streams.codecs.avro.schemas import SchemaSet
 from streams.codecs.avro.single_object import SchemaStore
 from streams.mapping import (
+    ColumnsMissing,
     Context,
     Engine,
     LookupMissing,
@@ -278,3 +279,36 @@ def test_local_to_utc_without_a_zone_uses_the_zone_of_the_system_each_source_rea
     assert engine.map_row(erp, row, context)["paid_at"] == dt.datetime(2024, 7, 1, 3, 0, tzinfo=UTC)
     with pytest.raises(MappingValueError, match=r"no time zone for system 'shop'.*Context.of"):
         engine.map_row(shop, row, Context.of(reference_with()))
+
+
+def _without(event: ChangeEvent, column: str) -> ChangeEvent:
+    """``event`` as Debezium writes it once the table's ``column`` is renamed or dropped."""
+    def drop(row: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+        return None if row is None else {k: v for k, v in row.items() if k != column}
+    return dataclasses.replace(event, before=drop(event.before), after=drop(event.after))
+
+
+def test_a_change_without_a_column_its_condition_reads_is_refused_not_skipped(
+    mappings: dict[str, RecordMapping], captured: Event, context: Context, schemas: SchemaSet
+) -> None:
+    """Read as null, ``crm_customer_number is not None`` would be false: the account's changes all skipped."""
+    event = _without(captured("erp_accounts_u_1"), "crm_customer_number")
+    with pytest.raises(ColumnsMissing, match=r"erp\.accounts: the change has no column crm_customer_number, which "
+                                             r"customer\.yaml \(source erp_accounts\) reads"):
+        map_change(mappings["customer"], event, "erp", context, schemas.named)
+
+
+def test_a_row_without_a_mapped_column_is_refused_by_the_engine(
+    mappings: dict[str, RecordMapping], captured: Event, context: Context, schemas: SchemaSet
+) -> None:
+    engine = Engine(mappings["customer"], schemas.named)
+    (source,) = [s for s in mappings["customer"].sources if s.name == "crm_customers"]
+    row = _without(captured("crm_customers_r_1"), "email").after
+    assert row is not None
+    with pytest.raises(ColumnsMissing, match=r"no column email.*isthmus mappings discover crm"):
+        engine.require(source, row)
+    with pytest.raises(ColumnsMissing):
+        engine.map_row(source, row, context)
+    whole = captured("crm_customers_r_1").after
+    assert whole is not None
+    engine.require(source, {**whole, "added_later": 1})  # a column the mapping does not read may come and go

@@ -167,9 +167,10 @@ class CanonicalFlow:
             raise CanonicalFlowError(f"{record.position}: a {event.op.value} of {document.system}.{source.table} "
                                      "without its row image; the table needs full row images (REPLICA IDENTITY "
                                      "FULL / binlog_row_image=FULL)")
-        if not engine.applies(source, row):
-            return
         try:
+            engine.require(source, row)  # before the condition, which would read a missing column as null
+            if not engine.applies(source, row):
+                return
             values = engine.map_row(source, row, context)
         except LookupMissing as exc:
             if links.last is None:
