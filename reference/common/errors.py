@@ -36,6 +36,14 @@ class ApiError(Exception):
         return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
 
 
+def statement_refused(system: str, message: str) -> ApiError:
+    """500: the database is reachable but refuses the statement for a reason no retry changes (an unknown column
+    or table: its schema is not the one the API was written for), with the database's own message."""
+    return ApiError(500, f"the {system} database refused the statement: {message}", field="database",
+                    fix=f"the {system} database's schema does not match the API's (a column or table dropped or "
+                        "renamed?): restore it, then send the request again")
+
+
 def not_found(what: str, field: str, value: object) -> ApiError:
     return ApiError(404, f"no {what} with {field} {value!r}", field=field,
                     fix=f"check {field}, or list the {what}s to find it")

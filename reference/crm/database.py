@@ -11,7 +11,7 @@ from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
 
 from reference.common.config import DatabaseConfig
-from reference.common.errors import ApiError
+from reference.common.errors import ApiError, statement_refused
 from reference.common.exceptions import DatabaseUnreachable, SchemaError
 from reference.common.idempotency import PostgresKeys
 from reference.common.pool import ConnectionPool
@@ -141,4 +141,6 @@ class PostgresDialect:
         if isinstance(exc, psycopg.OperationalError):
             return ApiError(503, "the CRM database is unavailable", field="database", fix="retry shortly",
                             headers={"Retry-After": "1"})
+        if isinstance(exc, psycopg.ProgrammingError):  # an undefined column or table: the schema changed
+            return statement_refused("CRM", exc.diag.message_primary or str(exc))
         return None

@@ -11,7 +11,7 @@ import pymysql
 import pymysql.cursors
 
 from reference.common.config import DatabaseConfig
-from reference.common.errors import ApiError
+from reference.common.errors import ApiError, statement_refused
 from reference.common.exceptions import DatabaseUnreachable, SchemaError
 from reference.common.idempotency import MariaDbKeys
 from reference.common.pool import ConnectionPool
@@ -23,7 +23,11 @@ Connection = Any  # pymysql ships no type information
 _DUPLICATE = 1062
 _FOREIGN_KEY = (1451, 1452)
 _RETRYABLE = (1205, 1213)  # lock wait timeout, deadlock
-_GONE = (2003, 2006, 2013)
+#: The server cannot take the statement now, whatever it says: too many connections, shutting down, a connection
+#: aborted, killed or timed out on the network, a statement timed out or interrupted. Client errors (2000-2999:
+#: cannot connect, server gone, connection lost) are all of this kind.
+_UNAVAILABLE = (1040, 1053, 1152, 1158, 1159, 1160, 1161, 1317, 1927, 1969, 3024)
+_CLIENT = range(2000, 3000)
 
 
 def statements(text: str) -> list[str]:
@@ -154,7 +158,12 @@ class MariaDbDialect:
         if code in _RETRYABLE:
             return ApiError(503, "the write collided with a concurrent one", fix="retry it with the same key",
                             headers={"Retry-After": "1"})
-        if isinstance(exc, pymysql.err.OperationalError | pymysql.err.InterfaceError) or code in _GONE:
+        if (isinstance(exc, pymysql.err.InterfaceError) or code in _UNAVAILABLE or code in _CLIENT
+                or (code is None and isinstance(exc, pymysql.err.OperationalError))):
             return ApiError(503, "the ERP database is unavailable", field="database", fix="retry shortly",
                             headers={"Retry-After": "1"})
+        if isinstance(exc, pymysql.err.MySQLError):
+            # pymysql raises OperationalError for most server errors, an unknown column (1054) too: the database
+            # is there and refuses the statement, and saying "unavailable" would have it retried for ever.
+            return statement_refused("ERP", message)
         return None

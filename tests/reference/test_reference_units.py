@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import psycopg
+import pymysql
 import pytest
 from psycopg.adapt import PyFormat, Transformer
 from pydantic import ValidationError
@@ -28,7 +29,7 @@ from reference.crm.database import PostgresDialect, schema_sql
 from reference.crm.models import CustomerCreate, CustomerPatch, Product
 from reference.erp import lifecycle
 from reference.erp.config import ErpConfig
-from reference.erp.database import SCHEMA_FILE, statements
+from reference.erp.database import SCHEMA_FILE, MariaDbDialect, statements
 from reference.erp.localtime import from_local, to_local
 from reference.erp.repository import code_taken
 from reference.generate.data import GenerationSpec, customers, products, stock
@@ -161,6 +162,34 @@ def test_a_value_postgresql_refuses_without_details_is_still_explained() -> None
     other = PostgresDialect().translate(psycopg.errors.NumericValueOutOfRange("numeric field overflow"))
     assert other is not None and other.error.startswith("numeric field overflow (the database did not say")
     assert "None" not in other.fix
+
+
+def test_an_erp_schema_error_is_a_500_with_the_database_message_not_an_outage() -> None:
+    """The trial dropped an ERP column: pymysql raises OperationalError for "Unknown column", which was answered
+    503 "database unavailable", so the sink retried it for ever behind its circuit breaker."""
+    unknown = MariaDbDialect().translate(pymysql.err.OperationalError(1054, "Unknown column 'phone' in 'field list'"))
+    assert unknown is not None and unknown.status == 500 and "Retry-After" not in unknown.headers
+    assert unknown.error == "the ERP database refused the statement: Unknown column 'phone' in 'field list'"
+    assert "schema" in unknown.fix
+    missing = MariaDbDialect().translate(pymysql.err.ProgrammingError(1146, "Table 'erp.accounts' doesn't exist"))
+    assert missing is not None and missing.status == 500
+
+
+@pytest.mark.parametrize("exc", [
+    pymysql.err.OperationalError(2013, "Lost connection to server during query"),
+    pymysql.err.OperationalError(2003, "Can't connect to MySQL server"),
+    pymysql.err.OperationalError(1040, "Too many connections"),
+    pymysql.err.OperationalError(1205, "Lock wait timeout exceeded"),
+    pymysql.err.InterfaceError(0, ""),
+])
+def test_erp_connectivity_and_lock_timeouts_stay_503(exc: Exception) -> None:
+    answer = MariaDbDialect().translate(exc)
+    assert answer is not None and answer.status == 503 and answer.headers == {"Retry-After": "1"}
+
+
+def test_a_crm_schema_error_is_a_500_with_the_database_message() -> None:
+    answer = PostgresDialect().translate(psycopg.errors.UndefinedColumn('column "phone" does not exist'))
+    assert answer is not None and answer.status == 500 and 'column "phone" does not exist' in answer.error
 
 
 def test_a_taken_account_code_names_its_account_and_a_fix_a_mapping_user_can_make() -> None:
