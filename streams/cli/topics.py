@@ -111,6 +111,7 @@ def _register_dlq(commands: Any) -> None:
                              "not replayed, since it would send the old ones again)")
 
 
+
 def _bootstrap() -> KafkaSettings:
     return load_runtime().kafka
 
@@ -273,7 +274,7 @@ def run_replay(args: argparse.Namespace) -> int:
         picked = dlq.pick(entries, args.positions, args.topic)
     ways = replay_ways(picked, [] if args.as_stored else _entity_flows(store), store, as_stored=args.as_stored)
     rederive = {address: flow for address, (flow, _) in ways.items() if flow is not None}
-    stale = {} if args.stale else asyncio.run(dlq.stale_changes(_bootstrap(), picked, rederive))
+    stale = {} if args.stale else asyncio.run(dlq.stale_changes(_bootstrap(), picked, rederive, letters=entries))
     skipped = [{"dead_letter": e.address(), "stage": e.stage, "why": stale[e.address()]}
                for e in picked if e.address() in stale]
     picked = [e for e in picked if e.address() not in stale]

@@ -255,7 +255,8 @@ def build_app(config: DashboardConfig, *, store: SchemaStore | None = None) -> w
         flows, _ = await asyncio.to_thread(load_entity_flows, store)  # a flow that cannot be built: as stored
         ways = replay_ways(picked, flows, store)
         rederive = {address: flow for address, (flow, _) in ways.items() if flow is not None}
-        stale = {} if force_stale else await dlq.stale_changes(config.bootstrap, picked, rederive)
+        stale = {} if force_stale else await dlq.stale_changes(config.bootstrap, picked, rederive,
+                                                                  letters=entries)
         done = await dlq.replay(config.bootstrap, config.dlq_topic, [e for e in picked if e.address() not in stale],
                                 rederive=rederive, store=store)
         log.info("dashboard: %s replayed %s", who.label, ", ".join(addresses))

@@ -90,13 +90,15 @@ class MappedChange:
 
 
 def map_change(mapping: RecordMapping, event: ChangeEvent, system: str, context: Context,
-               named: Mapping[str, Any], *, table: str | None = None) -> tuple[MappedChange, ...]:
+               named: Mapping[str, Any], *, table: str | None = None, whole: bool = False) -> tuple[MappedChange, ...]:
     """Map one Debezium change through every source of ``mapping`` that reads its table: ``table``, the table
     its topic carries as the system file names it (a flow knows it from the topic), else the table the event
     itself names.
 
     A source with a ``when`` condition sees an update that moves a row out of its condition as a delete,
     and one that moves a row in as a create. Truncates and tables the mapping does not read give nothing.
+    ``whole``: an update claims every field it binds, with no before-image, as a create does (the row's previous
+    change never reached the record: :mod:`streams.flows.customers.missed`).
     """
     table = table or event.table
     if event.op is Op.TRUNCATE or table is None:
@@ -112,6 +114,9 @@ def map_change(mapping: RecordMapping, event: ChangeEvent, system: str, context:
             if ended is not None:
                 results.append(ended)
                 result = dataclasses.replace(result, asserted=compiled.claims, base=None, renumbered_from=ended.key)
+        if whole and result.base is not None and not result.deleted:
+            result = dataclasses.replace(result, asserted=tuple(n for n in compiled.claims if n in result.values),
+                                         base=None)
         results.append(result)
     return tuple(results)
 

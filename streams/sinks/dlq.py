@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -253,18 +253,32 @@ async def read_dead_letters_since(bootstrap_servers: KafkaAddress, topic: str, s
 
 @dataclass(frozen=True, kw_only=True)
 class LaterChanges:
-    """Records with the dead letter's key that its original partition holds after it: the row changed since."""
+    """Records with the dead letter's key that its original partition holds after it and that its stage used (not
+    tombstones, not dead letters of that stage themselves): the row changed since."""
 
     count: int
     last_offset: int
 
 
-async def later_changes(bootstrap_servers: KafkaAddress,
-                        entries: Sequence[DeadLetterEntry]) -> dict[str, LaterChanges]:
+#: Where a dead letter's original record was read: (topic, partition, offset).
+Origin = tuple[str, int, int]
+
+
+def origin(entry: DeadLetterEntry) -> Origin:
+    """Where ``entry``'s original record was read."""
+    letter = entry.letter
+    return str(letter["topic"]), int(letter["partition"]), int(letter["offset"])
+
+
+async def later_changes(bootstrap_servers: KafkaAddress, entries: Sequence[DeadLetterEntry], *,
+                        unused: Mapping[str, Collection[Origin]] | None = None) -> dict[str, LaterChanges]:
     """Per dead letter (by address) whose original record has a key, the records with that key after it in its
-    original partition, if there are any: a change of a row (a CDC record) so followed is stale, since the later
-    one carries the row's current values, and a replay as stored would send the old ones again. Each original
-    partition is read once, from the earliest such dead letter on, to its end as it is now."""
+    original partition that its stage used, if there are any: a change of a row (a CDC record) so followed is
+    stale, since the later one carries the row's current values, and a replay as stored would send the old ones
+    again. ``unused``: per stage, the records it dead-lettered itself (they count for nothing); a tombstone counts
+    for nothing either (the change before it carried it). Each original partition is read once, from the earliest
+    such dead letter on, to its end as it is now."""
+    unused = unused or {}
     wanted: dict[tuple[str, int], list[DeadLetterEntry]] = {}
     for entry in entries:
         letter = entry.letter
@@ -289,10 +303,11 @@ async def later_changes(bootstrap_servers: KafkaAddress,
             while await consumer.position(tp) < end:
                 batch = (await consumer.getmany(tp, timeout_ms=READ_TIMEOUT_MS)).get(tp, [])
                 for record in batch:
-                    if record.key is None or record.offset >= end:
+                    if record.key is None or record.value is None or record.offset >= end:
                         continue
                     for earlier in keyed.get(record.key, ()):
-                        if record.offset > int(earlier.letter["offset"]):
+                        if record.offset > int(earlier.letter["offset"]) and (
+                                (topic, partition, record.offset) not in unused.get(earlier.stage, ())):
                             before = found.get(earlier.address())
                             found[earlier.address()] = LaterChanges(count=(before.count if before else 0) + 1,
                                                                     last_offset=record.offset)
@@ -305,16 +320,31 @@ async def later_changes(bootstrap_servers: KafkaAddress,
 FLOW_STAGE = "flow."
 
 
+def unused_changes(letters: Iterable[DeadLetterEntry]) -> dict[str, set[Origin]]:
+    """Per flow stage, the records of its inputs it dead-lettered (``letters``: every dead letter of the topic)."""
+    unused: dict[str, set[Origin]] = {}
+    for entry in letters:
+        if entry.stage.startswith(FLOW_STAGE):
+            unused.setdefault(entry.stage, set()).add(origin(entry))
+    return unused
+
+
 async def stale_changes(bootstrap_servers: KafkaAddress, entries: Sequence[DeadLetterEntry],
-                        rederive: Mapping[str, str]) -> dict[str, str]:
-    """Per flow dead letter that a replay as stored would send stale (its row changed since: :func:`later_changes`),
-    why it is not replayed; the CLI's and the dashboard's one rule (``--stale`` / ``"stale": true`` overrides)."""
+                        rederive: Mapping[str, str], *,
+                        letters: Sequence[DeadLetterEntry] | None = None) -> dict[str, str]:
+    """Per flow dead letter that a replay as stored would send stale, why it is not replayed; the CLI's and the
+    dashboard's one rule (``--stale`` / ``"stale": true`` overrides). Superseded is a change of a row after which
+    the flow used a later change of that row (:func:`later_changes`; ``letters``, every dead letter of the topic,
+    default ``entries``, tell the later changes it dead-lettered too): the first change of a row the flow uses after
+    one it dead-lettered claims every field it binds (:mod:`streams.flows.customers.missed`), so it carried the
+    row's current values of all of them."""
     changes = [e for e in entries if e.stage.startswith(FLOW_STAGE) and e.address() not in rederive]
-    later = await later_changes(bootstrap_servers, changes) if changes else {}
+    unused = unused_changes(entries if letters is None else letters)
+    later = await later_changes(bootstrap_servers, changes, unused=unused) if changes else {}
     return {e.address(): (
         f"its row changed since: {found.count} later change(s) of it in {e.letter['topic']}[{e.letter['partition']}], "
-        f"the last at offset {found.last_offset}, carry its current values, and the flow used them; a replay "
-        "would send the old ones again (--stale replays it anyway)")
+        f"the last at offset {found.last_offset}, were used by the flow, the first of them with every field, so they "
+        "carry its current values; a replay would send the old ones again (--stale replays it anyway)")
         for e in changes if (found := later.get(e.address())) is not None}
 
 

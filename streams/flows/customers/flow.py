@@ -19,7 +19,9 @@ Stores (all keyed by text, values JSON objects but the entities'):
   are completed, in their order, when the entity arrives; a wait that lasts is held visibly
   (:mod:`streams.flows.parked`);
 - ``deferred``: the entities the parts of a source transaction past the ``transaction_limit`` folded, decided at
-  its END (:mod:`~streams.flows.customers.deferred`).
+  its END (:mod:`~streams.flows.customers.deferred`);
+- ``missed``: the rows whose change was dead-lettered, whose next change claims every field
+  (:mod:`~streams.flows.customers.missed`).
 
 A change the flow cannot use is rejected (``Rejected``): the engine undoes everything its record did, so a
 record that is dead-lettered leaves no trace in the stores; a change parked for its entity leaves none either.
@@ -39,6 +41,7 @@ from typing import Any
 
 from streams.codecs import ChangeEvent, Op, decode
 from streams.codecs.avro.single_object import SchemaStore
+from streams.codecs.debezium.envelope import decode_key
 from streams.codecs.debezium.unavailable import unavailable_columns
 from streams.codecs.exceptions import CodecError
 from streams.flows.canonical.lineage import LINEAGE_HEADER, MAPPING_VERSION_HEADER, Lineage, mapping_version
@@ -53,6 +56,7 @@ from streams.flows.customers.deferred import (
 )
 from streams.flows.customers.exceptions import CustomerFlowError, MissingMapping
 from streams.flows.customers.keying import CustomerKeys, row_key
+from streams.flows.customers.missed import MARKED_COUNT, MISSED, WHOLE_COUNT, Missed
 from streams.flows.customers.recreate import reborn
 from streams.flows.customers.rederive import dead_letter_cause, rederive
 from streams.flows.customers.refused import forget_refused
@@ -83,7 +87,7 @@ CONFLICT = "isthmus.canonical.ConflictRecord"
 REFUSED_CONNECTOR = "isthmus.refused"
 
 ENTITIES, INDEX, ROWS, PARKED = "entities", "index", "rows", "parked"
-STORES = (ENTITIES, INDEX, ROWS, PARKED)
+STORES = (ENTITIES, INDEX, ROWS, PARKED, MISSED)
 
 
 Clock = Callable[[], dt.datetime]
@@ -378,8 +382,16 @@ class CustomerFlow:
         undo that too."""
         aside = _SetAside()
         released: list[str] = []
+        undecided: tuple[Incoming, ...] = ()
         with ctx.isolated():
-            released = self._fold_and_decide(records, ctx, aside)
+            try:
+                released = self._fold_and_decide(records, ctx, aside)
+            except Rejected as rejection:
+                undecided = rejection.records
+                raise
+        if undecided:  # the scope was undone, the marks of the changes rejected alone with it
+            for record in (*(r for r, _ in aside.rejected), *undecided):
+                self._missed(record, ctx)
         for record, reason in aside.rejected:
             with ctx.isolated(record):
                 raise Rejected(reason, stage=self.stage)
@@ -404,6 +416,7 @@ class CustomerFlow:
                 one = self._fold(record, ctx, settled_at)
             except Rejected as rejection:
                 aside.rejected.append((record, rejection.reason))
+                self._missed(record, ctx)  # in the group's scope: a later change of the row in it claims all
                 continue
             if isinstance(one, _Waits):
                 aside.parked.append((one.waiting_for, record))
@@ -480,6 +493,20 @@ class CustomerFlow:
         ctx.count(DECIDED_COUNT, len(taken))
         return deferred.pending()
 
+    def _missed(self, record: Incoming, ctx: Context) -> None:
+        """Remember the row of a change about to be dead-lettered (:mod:`.missed`), by its Debezium key; a record
+        of no input, or without a key that decodes, names no row."""
+        if record.key is None or record.topic not in self.tables:
+            return
+        try:
+            key = decode_key(record.key, topic=record.topic, where=f"{record.position} key")
+        except CodecError as exc:
+            log.warning("%s: dead-lettered, and its key does not decode (%s): its row's next change claims only "
+                        "what it changed", record.position, exc)
+            return
+        if key and Missed(ctx.stores[MISSED]).mark(record.topic, key, record.position):
+            ctx.count(MARKED_COUNT)
+
     def _fold(self, record: Incoming, ctx: Context, settled_at: dt.datetime) -> _Outcome | _Waits | None:
         """Fold one record into the stores; None when there is nothing in it to fold, ``_Waits`` when it must wait
         for its entity. Raises ``Rejected`` for a change the flow cannot use. What it did is undone in both."""
@@ -547,6 +574,10 @@ class CustomerFlow:
             if event.op is Op.DELETE and event.before is None:
                 return outcome  # a row this flow never saw: nothing of it to remove
         states: dict[str, CustomerState] = {}
+        # a change of a row whose last change was dead-lettered claims every field it binds (.missed)
+        whole = event.key is not None and Missed(stores[MISSED]).take(record.topic, event.key) is not None
+        if whole:
+            ctx.count(WHOLE_COUNT)
 
         def state_of(key: Any) -> CustomerState:
             if not isinstance(key, str) or not key:
@@ -557,20 +588,20 @@ class CustomerFlow:
             return states[key]
 
         for child in reads.children:
-            for change in map_change(child, event, system, context, self.named, table=table):
+            for change in map_change(child, event, system, context, self.named, table=table, whole=whole):
                 fold_child(state_of(change.parent_key), change)
         if reads.record:
             row = row_key(table, event) if event.key else None  # which row maps to the entity (MergedRows)
-            for change in map_change(config.record, event, system, context, self.named, table=table):
+            for change in map_change(config.record, event, system, context, self.named, table=table, whole=whole):
                 state = state_of(change.key)
                 if row is not None and change.source.name in self._row_keyed:
                     state.claim(f"{system}.{table}", row, ends=change.deleted)
                 observed = self._observed(change, event, reads)
                 change = reborn(change, event.op, config)
                 outcome.conflicts += fold(state, change, observed=observed, op=event.op, settled_at=settled_at,
-                                          echoes_seen=outcome.echoes)
+                                          echoes_seen=outcome.echoes, whole=whole)
         if reads.link:
-            for change in map_change(config.link, event, system, context, self.named, table=table):
+            for change in map_change(config.link, event, system, context, self.named, table=table, whole=whole):
                 state = state_of(change.key)
                 if change.deleted:  # a link row: the entity is (no longer) there
                     state.mirror(system).gone()

@@ -38,10 +38,14 @@ from streams.mapping.reconcile import uncleared
 
 
 def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, Any], op: Op,
-         settled_at: dt.datetime, echoes_seen: list[str] | None = None) -> tuple[Mapping[str, Any], ...]:
+         settled_at: dt.datetime, echoes_seen: list[str] | None = None,
+         whole: bool = False) -> tuple[Mapping[str, Any], ...]:
     """Fold ``change`` (of a Debezium ``op``) into ``state``; ``observed`` holds every value the system
     reports for the entity. Returns the conflict records settled; the fields that were echoes of our own
-    commands are added to ``echoes_seen``."""
+    commands are added to ``echoes_seen``. ``whole``: an update that claims every field because the row's
+    previous change was dead-lettered (:mod:`~streams.flows.customers.missed`); like a snapshot read, it does not
+    claim a value the system reported before (that is no edit made since), so only what changed since the system
+    was last heard of (the dead-lettered change's values among it) is reconciled."""
     system = change.system
     mirror = state.mirror(system)
     prior = dict(mirror.reported)
@@ -64,7 +68,7 @@ def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, A
         skipped |= {n for n in change.asserted if change.values.get(n) is None and n in policies
                     and policies[n].owner != system and n in state.provenance
                     and state.provenance[n].system == policies[n].owner}
-    if op is Op.READ:
+    if op is Op.READ or whole:
         # A snapshot re-reads the row: a value the system already reported is not an edit made now.
         skipped |= {n for n in change.asserted
                     if prior.get(n, MISSING) == mirror.view(n, change.values.get(n))}

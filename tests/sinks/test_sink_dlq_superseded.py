@@ -1,0 +1,93 @@
+"""A flow's dead-lettered change of a row is superseded only by a later change of the row that the flow used (the
+first such one claims every field: streams.flows.customers.missed)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiokafka import TopicPartition
+
+from streams.codecs.avro.single_object import SchemaStore
+from streams.sinks import dlq
+from streams.sinks.records import Original, dead_letter_value
+
+pytestmark = pytest.mark.unit
+
+STORE = SchemaStore.from_directory()
+TOPIC = "erp.erp.accounts"
+ROW = b'{"payload": {"account_id": 701}}'
+STAGE = "flow.isthmus-customers"
+
+
+@dataclass(frozen=True)
+class _Record:
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+class _Reader:
+    """The consumer :func:`dlq.later_changes` reads the original partition with: ``records`` are the partition."""
+
+    def __init__(self, records: list[_Record]) -> None:
+        self.records, self.at = records, 0
+
+    def assign(self, _: list[TopicPartition]) -> None:
+        pass
+
+    async def end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return {tp: len(self.records) for tp in tps}
+
+    def seek(self, _: TopicPartition, offset: int) -> None:
+        self.at = offset
+
+    async def position(self, _: TopicPartition) -> int:
+        return self.at
+
+    async def getmany(self, tp: TopicPartition, timeout_ms: int) -> dict[TopicPartition, list[_Record]]:
+        batch, self.at = self.records[self.at:], len(self.records)
+        return {tp: batch}
+
+    async def stop(self) -> None:
+        pass
+
+
+def _letter(offset: int, at: int, stage: str = STAGE) -> dlq.DeadLetterEntry:
+    letter = dead_letter_value(Original(topic=TOPIC, partition=0, offset=at, timestamp_ms=1, key=ROW, value=b"{}"),
+                               reason="credit_limit: more than 2 decimals", error_type="Rejected", stage=stage,
+                               attempts=1, worker="w")
+    return dlq.DeadLetterEntry(partition=0, offset=offset, timestamp_ms=1, letter=letter)
+
+
+def _stale(monkeypatch: pytest.MonkeyPatch, partition: list[_Record], entries: list[dlq.DeadLetterEntry],
+           letters: list[dlq.DeadLetterEntry]) -> dict[str, str]:
+    async def reader(_: Any) -> _Reader:
+        return _Reader(partition)
+
+    monkeypatch.setattr(dlq, "open_reader", reader)
+    return asyncio.run(dlq.stale_changes("kafka:9092", entries, {}, letters=letters))
+
+
+def test_a_later_change_the_flow_dead_lettered_too_or_a_tombstone_supersedes_nothing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    first, again = _letter(0, 1), _letter(1, 2)
+    partition = [_Record(0, b"other", b"x"), _Record(1, ROW, b"lost"), _Record(2, ROW, b"lost too"),
+                 _Record(3, ROW, None)]
+    assert _stale(monkeypatch, partition, [first], [first, again]) == {}
+    # a later change the flow used supersedes both: it claimed every field
+    partition.append(_Record(4, ROW, b"used"))
+    stale = _stale(monkeypatch, partition, [first, again], [first, again])
+    assert set(stale) == {"0:0", "0:1"}
+    assert "1 later change(s) of it in erp.erp.accounts[0], the last at offset 4" in stale["0:0"]
+    assert "the first of them with every field" in stale["0:0"] and "--stale" in stale["0:0"]
+
+
+def test_another_flows_dead_letter_of_the_row_is_a_change_this_flow_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    first, theirs = _letter(0, 1), _letter(1, 2, stage="flow.isthmus-orders")
+    stale = _stale(monkeypatch, [_Record(0, None, b"x"), _Record(1, ROW, b"a"), _Record(2, ROW, b"b")],
+                   [first], [first, theirs])
+    assert "the last at offset 2" in stale["0:0"]
+
