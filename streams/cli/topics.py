@@ -110,6 +110,15 @@ def _register_dlq(commands: Any) -> None:
                              "changes of that row (they carry its current values: by default such a change is "
                              "not replayed, since it would send the old ones again)")
 
+    parser = add("settle", run_settle, "mark dead letters settled without replaying them (a superseded change of a "
+                 "row, a command no longer wanted): a note beside each, so `dlq list` and the dashboard show it "
+                 "settled and no longer count it pending")
+    parser.add_argument("positions", nargs="*", metavar="OFFSET", help="OFFSET or PARTITION:OFFSET")
+    parser.add_argument("--superseded", action="store_true",
+                        help="every pending dead letter of a flow that `dlq replay` would not replay, its row having "
+                             "changed since (the flow used a later change of the row, with every field)")
+    parser.add_argument("--reason", help="why, kept in the note (default with --superseded: the later changes "
+                                         "that superseded it)")
 
 
 def _bootstrap() -> KafkaSettings:
@@ -298,6 +307,36 @@ def run_replay(args: argparse.Namespace) -> int:
     asked = sum(row["flow"] is not None for row in rows)
     print(f"{len(rows) - asked} replayed as stored, {asked} re-derived by their flows (--as-stored re-sends the "
           "stored commands instead)" if asked else f"{len(rows)} replayed as stored", file=sys.stderr)
+    return 0
+
+
+def run_settle(args: argparse.Namespace) -> int:
+    store = SchemaStore.from_directory()
+    if bool(args.positions) == bool(args.superseded):
+        print("isthmus: give the OFFSETs to settle, or --superseded", file=sys.stderr)
+        return 2
+    if args.positions and not args.reason:
+        print("isthmus: say why with --reason TEXT (kept beside each dead letter)", file=sys.stderr)
+        return 2
+    entries = _entries(args, store)
+    if args.superseded:
+        pending = [e for e in entries if e.pending]
+        why = asyncio.run(dlq.stale_changes(_bootstrap(), pending, {}, letters=entries))
+        picked = [e for e in pending if e.address() in why]
+        reasons = {a: args.reason or f"superseded: {text.partition(' (`dlq settle`')[0]}" for a, text in why.items()}
+    else:
+        picked = dlq.pick(entries, args.positions, args.topic)
+        reasons = {e.address(): args.reason for e in picked}
+    done = asyncio.run(dlq.settle(_bootstrap(), args.topic, picked, reasons=reasons, store=store)) if picked else []
+    rows = [{"dead_letter": s.entry.address(), "stage": s.entry.stage, "reason": s.reason,
+             "note": f"{args.topic}[{s.entry.partition}]@{s.offset}"} for s in done]
+    if args.json:
+        print(json.dumps({"topic": args.topic, "settled": rows}, indent=2, ensure_ascii=False))
+        return 0
+    for row in rows:
+        print(f"settled {row['dead_letter']} ({row['stage']}): {row['reason']}")
+    print(f"{len(rows)} settled" + ("" if rows or not args.superseded else ": no pending dead letter is superseded"),
+          file=sys.stderr)
     return 0
 
 

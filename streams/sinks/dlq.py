@@ -87,11 +87,13 @@ class DeadLetterEntry:
 
     @property
     def status(self) -> str:
-        """``pending`` (never replayed), ``replayed`` (as stored or re-derived, and not failed again since), or
-        ``failed again`` (its last replay is a dead letter of its own)."""
+        """``pending`` (never replayed), ``replayed`` (as stored or re-derived, and not failed again since),
+        ``settled`` (dealt with otherwise: by its entity flow, or by `dlq settle`) or ``failed again`` (its last
+        replay is a dead letter of its own)."""
         if not self.replays:
             return "pending"
-        return "replayed" if self.replays[-1].settled else "failed again"
+        last = self.replays[-1]
+        return "failed again" if not last.settled else "settled" if last.way == "settled" else "replayed"
 
     def replay_of(self) -> tuple[int, int] | None:
         """The dead letter this one's record replayed (partition, offset): it failed again; None otherwise."""
@@ -344,8 +346,46 @@ async def stale_changes(bootstrap_servers: KafkaAddress, entries: Sequence[DeadL
     return {e.address(): (
         f"its row changed since: {found.count} later change(s) of it in {e.letter['topic']}[{e.letter['partition']}], "
         f"the last at offset {found.last_offset}, were used by the flow, the first of them with every field, so they "
-        "carry its current values; a replay would send the old ones again (--stale replays it anyway)")
+        "carry its current values; a replay would send the old ones again (`dlq settle` settles it, --stale replays "
+        "it anyway)")
         for e in changes if (found := later.get(e.address())) is not None}
+
+
+#: Who settles a dead letter with :func:`settle`, as its note's ``replayed_to`` begins.
+SETTLED_BY = "isthmus topics dlq settle"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settled:
+    """A dead letter :func:`settle` marked settled, and where its note went."""
+
+    entry: DeadLetterEntry
+    reason: str
+    offset: int
+
+
+async def settle(bootstrap_servers: KafkaAddress, topic: str, entries: Sequence[DeadLetterEntry], *,
+                 reasons: Mapping[str, str], store: SchemaStore, now: datetime | None = None) -> list[Settled]:
+    """Mark each entry settled without replaying it: a ``DeadLetterReplay`` note with way ``settled`` beside it
+    (as an entity flow writes when it settles one itself), keyed like it, so ``dlq list`` and the dashboard show it
+    settled and no longer count it pending. ``reasons``: per address (``0:12``), why; it is kept in the note."""
+    producer = AIOKafkaProducer(**producer_kwargs(bootstrap_servers), enable_idempotence=True, acks="all",
+                                client_id=names.client_id("isthmus-dlq-settle"))
+    await _start(producer, bootstrap_servers)
+    at = now or datetime.now(UTC)
+    done: list[Settled] = []
+    try:
+        for entry in entries:
+            reason = reasons[entry.address()]
+            key = entry.letter.get("key")
+            note = {"dlq_topic": topic, "dlq_partition": entry.partition, "dlq_offset": entry.offset,
+                    "replayed_to": f"{SETTLED_BY}: {reason}", "way": "settled", "replayed_at": at}
+            meta = await producer.send_and_wait(topic, store.encode(REPLAY_NOTE, note), key=key,
+                                                partition=entry.partition if key is None else None)
+            done.append(Settled(entry=entry, reason=reason, offset=meta.offset))
+    finally:
+        await producer.stop()
+    return done
 
 
 def _replay_mark(store: SchemaStore, topic: str, value: bytes | None) -> Mark | None:

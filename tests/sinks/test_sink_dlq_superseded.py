@@ -1,15 +1,18 @@
 """A flow's dead-lettered change of a row is superseded only by a later change of the row that the flow used (the
-first such one claims every field: streams.flows.customers.missed)."""
+first such one claims every field: streams.flows.customers.missed), and `dlq settle` marks a dead letter settled
+with a note beside it, so it is no longer pending."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from aiokafka import TopicPartition
 
+from streams.cli.topics import register, run_settle
 from streams.codecs.avro.single_object import SchemaStore
 from streams.sinks import dlq
 from streams.sinks.records import Original, dead_letter_value
@@ -82,7 +85,7 @@ def test_a_later_change_the_flow_dead_lettered_too_or_a_tombstone_supersedes_not
     stale = _stale(monkeypatch, partition, [first, again], [first, again])
     assert set(stale) == {"0:0", "0:1"}
     assert "1 later change(s) of it in erp.erp.accounts[0], the last at offset 4" in stale["0:0"]
-    assert "the first of them with every field" in stale["0:0"] and "--stale" in stale["0:0"]
+    assert "the first of them with every field" in stale["0:0"] and "`dlq settle`" in stale["0:0"]
 
 
 def test_another_flows_dead_letter_of_the_row_is_a_change_this_flow_used(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -91,3 +94,48 @@ def test_another_flows_dead_letter_of_the_row_is_a_change_this_flow_used(monkeyp
                    [first], [first, theirs])
     assert "the last at offset 2" in stale["0:0"]
 
+
+class _Producer:
+    sent: ClassVar[list[tuple[str, bytes, bytes | None, int | None]]] = []
+
+    def __init__(self, **_: Any) -> None:
+        pass
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    async def send_and_wait(self, topic: str, value: bytes, *, key: bytes | None,
+                            partition: int | None) -> Any:
+        self.sent.append((topic, value, key, partition))
+        return type("Meta", (), {"topic": topic, "partition": 0, "offset": 100 + len(self.sent)})
+
+
+def test_settle_writes_a_settled_note_and_the_letter_is_no_longer_pending(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dlq, "AIOKafkaProducer", _Producer)
+    _Producer.sent = []
+    letter = _letter(12, 1)
+    assert letter.pending and letter.status == "pending"
+    (done,) = asyncio.run(dlq.settle("kafka:9092", "isthmus.dlq", [letter], reasons={"0:12": "superseded by 0@4"},
+                                     store=STORE))
+    assert done.offset == 101 and done.reason == "superseded by 0@4"
+    ((topic, value, key, partition),) = _Producer.sent
+    assert (topic, key, partition) == ("isthmus.dlq", ROW, None)
+    mark = dlq._replay_mark(STORE, "isthmus.dlq", value)
+    assert mark is not None and mark[0] == (0, 12) and mark[1].way == "settled"
+    (settled,) = dlq.with_replays([letter], [mark])
+    assert not settled.pending and settled.status == "settled"
+    assert str(settled.replays[-1]).startswith("settled by isthmus topics dlq settle: superseded by 0@4")
+
+
+def test_the_settle_command_wants_offsets_with_a_reason_or_superseded(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["topics", "dlq", "settle", "0:3", "1:7", "--reason", "superseded by 0@9"])
+    assert args.run is run_settle and args.positions == ["0:3", "1:7"] and args.reason == "superseded by 0@9"
+    assert parser.parse_args(["topics", "dlq", "settle", "--superseded"]).superseded
+    assert run_settle(parser.parse_args(["topics", "dlq", "settle"])) == 2
+    assert run_settle(parser.parse_args(["topics", "dlq", "settle", "0:3"])) == 2
+    assert "--reason TEXT" in capsys.readouterr().err
