@@ -30,7 +30,7 @@ from streams.codecs.debezium.envelope import Op
 from streams.flows.commands import Cause, Command
 from streams.flows.customers.config import SystemRole
 from streams.flows.customers.exceptions import MergedRows
-from streams.flows.customers.mirror import MISSING
+from streams.flows.customers.mirror import MISSING, Mirror
 from streams.flows.customers.state import CustomerState
 from streams.flows.customers.unechoed import settle_unechoed
 from streams.mapping import Context, MappedChange, RecordMapping, project, reconcile
@@ -73,6 +73,8 @@ def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, A
         skipped |= {n for n in change.asserted
                     if prior.get(n, MISSING) == mirror.view(n, change.values.get(n))}
     asserted = tuple(f for f in change.asserted if f not in skipped)
+    if op is Op.UPDATE and not whole and change.base is not None:
+        asserted += _missed_changes(change, mirror, prior, echoes)
     result = reconcile(entity_type=change.mapping.target, entity_key=state.customer_number, current=state.record,
                        provenance=state.provenance, incoming=change.values, asserted=asserted, base=change.base,
                        system=system, commit_time=change.commit_time, policies=change.mapping.policies,
@@ -84,6 +86,24 @@ def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, A
         latest = state.record.get(stamp)
         state.record[stamp] = change.commit_time if latest is None else max(latest, change.commit_time)
     return result.conflicts
+
+
+def _missed_changes(change: MappedChange, mirror: Mirror, prior: Mapping[str, Any],
+                    echoes: set[str]) -> tuple[str, ...]:
+    """The fields of an update that claims what its before-image shows changed, whose value differs from what the
+    system reported last although this change did not change it: a change of the row the flow never read (filtered
+    out, expired, made before the flow began) set it. It is the system's value now, so it is claimed as that change
+    would have claimed it: an owner's value is never commanded back to the record's older one."""
+    claimed = change.asserted
+    key = change.mapping.key
+    missed = []
+    for name, value in change.values.items():
+        if name in claimed or name in echoes or name in key:
+            continue
+        reported = prior.get(name, MISSING)
+        if reported is not MISSING and reported != mirror.view(name, value):
+            missed.append(name)
+    return tuple(missed)
 
 
 def _linked(state: CustomerState) -> bool:

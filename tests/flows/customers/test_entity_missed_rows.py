@@ -73,3 +73,19 @@ def test_a_row_with_no_dead_letter_costs_one_look_up_and_claims_what_it_changed(
     (sent,) = linked.feed(linked.systems.erp_edit(NUMBER, blocked=True))
     assert sent.route == ("Customer", "update") and sent.changed == ("blocked",)
     assert _missed(linked) == {}
+
+
+def test_a_change_the_flow_never_read_is_claimed_by_the_rows_next_change(linked: Harness) -> None:
+    """An ERP edit the flow never read (filtered out, expired, made before it began; no dead letter marks the
+    row): the row's next change shows its value in the before-image too, so it claims nothing of it, but the value
+    differs from what the ERP reported last; it is claimed, and the ERP, which owns the credit limit, keeps it."""
+    systems = linked.systems
+    systems.erp_edit(NUMBER, credit_limit="1234.56")  # made in the ERP, never fed to the flow
+    sent = linked.feed(systems.erp_edit(NUMBER, blocked=True))
+    # without the claim: Account update [credit_limit] back to the record's 0.00, in the ERP that owns it
+    assert [s.route for s in sent] == [("Customer", "update")]
+    assert set(sent[0].changed) == {"credit_limit", "blocked"} and sent[0].payload["credit_limit"] == "1234.56"
+    linked.settle()
+    assert linked.outbox == [] and linked.conflicts() == []
+    assert unmoney(systems.accounts[NUMBER]["credit_limit"]) == Decimal("1234.56")
+    assert linked.canonical(NUMBER)["credit_limit"] == Decimal("1234.56")
