@@ -146,8 +146,14 @@ class CustomerKeys:
                                                                    ctx=ctx), ctx.stores)
 
     def _marked(self, groups: list[Group], stores: Mapping[str, Store]) -> Routed:
+        """The routes of ``groups``, each group's records marked as one (:func:`~streams.flows.customers.txnet.mark`).
+        The empty last part of a transaction released in parts (one of exactly ``transaction_limit`` changes, or a
+        multiple) routes nothing: the keyed flows decide each part as it comes (its mark names the part, not the
+        transaction), so its END has nothing left for them to decide."""
         routed: Routed = []
         for group in groups:
+            if not group:
+                continue
             routes = [route for one in group for route in self._route(one, stores)]
             routed += mark(routes, f"{group[0].topic}@{group[0].offset}", group)
         return routed

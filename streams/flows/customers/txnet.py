@@ -18,7 +18,9 @@ so the systems it writes still get the transaction's net effect, once.
 A partitioned flow (``ISTHMUS_FLOW_PARTITIONS``) joins in its keying stage, which sees every record: each
 group's records are passed on per entity key, the ``isthmus.tx`` header telling the keyed flow the group and
 how many records of it its key gets (JSON ``{"tx", "key", "i", "n"}``); the keyed flow keeps them in
-``txparts`` until the last arrives (:meth:`Transactions.parts`).
+``txparts`` until the last arrives (:meth:`Transactions.parts`). A transaction released in parts is marked part by
+part: the keyed flow decides each part as it comes, so the empty last part of one of exactly ``transaction_limit``
+changes (or a multiple) has nothing to route.
 """
 
 from __future__ import annotations

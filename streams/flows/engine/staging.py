@@ -3,17 +3,20 @@ by ``LocalRun`` alike, so a flow's unit tests run what production runs.
 
 A handler's work for a record (store writes, emitted records, counts, dead letters) is kept only if the handler
 returns: a :class:`~streams.flows.engine.api.Rejected` it raises, or any other exception, undoes all of it and
-sends the record to the dead-letter topic with the reason. A handler may open a nested scope
-(``Context.isolated``) for a part of its work that stands on its own (a parked record this one released, one
-source transaction of several): a rejection inside undoes and dead-letters only that part.
+sends the record to the dead-letter topic with the reason (for an unexpected exception: its type, its message and
+the file and line it was raised at, :func:`raised_at`, as the dead letter keeps no traceback). A handler may open
+a nested scope (``Context.isolated``) for a part of its work that stands on its own (a parked record this one
+released, one source transaction of several): a rejection inside undoes and dead-letters only that part.
 """
 
 from __future__ import annotations
 
 import inspect
+import traceback
 from collections import Counter
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from streams.flows.engine.api import Handler, Incoming, Rejected, Store
@@ -21,6 +24,9 @@ from streams.flows.engine.batches import NO_HEADERS
 from streams.flows.engine.journal import Journal
 from streams.flows.engine.objects import ObjectCodec, ObjectView, OnFlush, T
 from streams.flows.engine.stores import TaskStore
+
+#: The directory holding the ``streams`` package: a frame in it is named by its path from there.
+_SOURCE_ROOT = Path(__file__).resolve().parents[3]
 
 
 class Emitted(NamedTuple):
@@ -196,12 +202,28 @@ async def _finish(scope: _Scope, record: Incoming, pending: Awaitable[Any]) -> N
 
 def _failed(scope: _Scope, record: Incoming, exc: BaseException) -> None:
     """The record's scope ends with ``exc``: everything in it is undone. A rejection is dead-lettered as it says;
-    any other exception with its type and message (a bug or bad input must not stop the flow); what is not an
-    ``Exception`` (a cancellation) goes on up."""
+    any other exception with its type, its message and where it was raised (a bug or bad input must not stop the
+    flow); what is not an ``Exception`` (a cancellation) goes on up."""
     if scope.__exit__(type(exc), exc, exc.__traceback__):
         return
     if not isinstance(exc, Exception):
         raise exc
     ctx = scope.ctx
-    ctx.dead_letters.append(DeadLettered(record=record, reason=f"{type(exc).__name__}: {exc}", stage=ctx.stage,
-                                         error_type=type(exc).__name__))
+    ctx.dead_letters.append(DeadLettered(record=record, reason=f"{type(exc).__name__}: {exc}{raised_at(exc)}",
+                                         stage=ctx.stage, error_type=type(exc).__name__))
+
+
+def raised_at(exc: BaseException) -> str:
+    """Where ``exc`` was raised, for a dead letter's reason (which keeps no traceback): `` (raised at <file>:<line>
+    in <function>)``, the file named from the directory holding ``streams`` when it is in it (a plugin's by its
+    full path); empty for an exception never raised."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return ""
+    frame = frames[-1]
+    path = Path(frame.filename)
+    try:
+        shown = str(path.resolve().relative_to(_SOURCE_ROOT))
+    except ValueError:
+        shown = frame.filename
+    return f" (raised at {shown}:{frame.lineno} in {frame.name})"

@@ -351,3 +351,46 @@ def test_a_deferred_decision_with_nothing_to_send_writes_no_state(mappings: dict
     decided = harness.run.context.counts[DECIDED_COUNT]
     assert ticks >= 1 and decided > len(numbers) + len(at_ticks)  # some decided again, with nothing to send
     assert sorted(written) == sorted(at_ticks)  # only the entities a tick sent a command for were written
+
+
+def _fleet_decides(harness: Harness, records: list[tuple[str, bytes | None, bytes | None]]) -> LocalRun:
+    """``records`` through a keying stage of three partitions, then what it routed through the keyed flow."""
+    laid = partitioned(harness.flow.spec(), 3)
+    stage = LocalRun(laid.stage)
+    for one in records:  # a batch per record, as a worker reading them one at a time
+        asyncio.run(stage.feed([stage.record(*one)]))
+    assert stage.context.dead_letters == []
+    flow = LocalRun(laid.flow)
+    asyncio.run(flow.feed([Incoming(topic=e.topic, partition=0, offset=i, key=e.key, value=e.value,
+                                    timestamp_ms=0, headers=e.headers)
+                           for i, e in enumerate(stage.context.emitted)]))
+    assert flow.context.dead_letters == []
+    return flow
+
+
+@pytest.mark.parametrize("end_first", [False, True], ids=["end-last", "end-first"])
+def test_a_transaction_of_exactly_the_limit_is_decided_in_a_fleet(mappings: dict[str, RecordMapping],
+                                                                    schemas: SchemaStore, end_first: bool) -> None:
+    """A transaction of exactly ``transaction_limit`` changes (or a multiple) ends with an empty last part: the
+    keying stage routes nothing for it (before, it read the first record of none, and dead-lettered the change or
+    END that completed the transaction with an ``IndexError``); every change still reaches its decision."""
+    harness = _limited(mappings, schemas, 2)
+    systems = harness.systems
+    numbers = [f"C-4212{n:02d}" for n in range(4)]
+    *changes, end = one_transaction([systems.crm_create(n, name="Bulk") for n in numbers])
+    flow = _fleet_decides(harness, [end, *changes] if end_first else [*changes, end])
+    sent = decode_commands(flow.context.emitted, harness.schemas)
+    assert sorted(s.key for s in sent if s.route == ("Account", "create")) == numbers
+
+
+@pytest.mark.parametrize("end_first", [False, True], ids=["end-last", "end-first"])
+def test_a_transaction_of_exactly_the_limit_is_decided_in_one_partition(
+        mappings: dict[str, RecordMapping], schemas: SchemaStore, end_first: bool) -> None:
+    harness = _limited(mappings, schemas, 2)
+    systems = harness.systems
+    numbers = [f"C-4213{n:02d}" for n in range(2)]
+    *changes, end = one_transaction([systems.crm_create(n, name="Bulk") for n in numbers])
+    for one in [end, *changes] if end_first else [*changes, end]:
+        harness._feed([one])
+    assert sorted(_created(decode_commands(harness.emitted, harness.schemas))) == numbers
+    assert harness.dead_letters == [] and _deferred(harness) == {}

@@ -52,7 +52,9 @@ def test_under_local_run_a_handler_that_fails_is_undone_and_dead_lettered_as_the
     ctx = asyncio.run(run.feed([run.record("in", b"k", b"fail")]))
     assert ctx.emitted == [] and len(ctx.memory["seen"]) == 0 and ctx.counts == {}
     (letter,) = ctx.dead_letters
-    assert (letter.reason, letter.stage, letter.error_type) == ("KeyError: 'no such thing'", "flow.half", "KeyError")
+    assert (letter.reason, letter.stage, letter.error_type) == (
+        "KeyError: 'no such thing' (raised at tests/flows/engine/test_rejection.py:32 in half_done)", "flow.half",
+        "KeyError")
 
 
 def test_in_the_engine_a_rejected_record_leaves_no_output_no_changelog_and_one_dead_letter() -> None:
@@ -73,7 +75,8 @@ def test_in_the_engine_a_rejected_record_leaves_no_output_no_changelog_and_one_d
     assert (rejected["topic"], rejected["offset"], rejected["value"]) == ("in", 0, b"reject")
     assert rejected_headers == [(STAGE_HEADER, b"flow.custom-stage")]
     assert (failed["reason"], failed["error_type"], failed["stage"]) == (
-        "KeyError: 'no such thing'", "KeyError", "flow.half")
+        "KeyError: 'no such thing' (raised at tests/flows/engine/test_rejection.py:32 in half_done)", "KeyError",
+        "flow.half")
 
 
 def test_an_isolated_part_that_is_rejected_is_undone_alone_and_the_handler_goes_on() -> None:
@@ -152,8 +155,9 @@ def test_a_handler_that_returns_an_awaitable_is_finished_in_its_scope_and_undone
     ctx = asyncio.run(run_all())
     assert [e.value for e in ctx.emitted] == [b"kept"] and dict(ctx.memory["seen"].items()) == {"kept": {"offset": 1}}
     (letter,) = ctx.dead_letters
-    assert (letter.record.value, letter.reason, letter.error_type) == (b"fail-later", "ValueError: bad later",
-                                                                       "ValueError")
+    assert (letter.record.value, letter.reason, letter.error_type) == (
+        b"fail-later", "ValueError: bad later (raised at tests/flows/engine/test_rejection.py:141 in later)",
+        "ValueError")
 
 
 def test_a_cancelled_handler_is_undone_and_the_cancellation_goes_on_up() -> None:
