@@ -23,12 +23,13 @@ from typing import Any
 from streams.cli.runtime import load_runtime, stack_home
 from streams.codecs.avro.single_object import SchemaStore
 from streams.config.kafka import KafkaSettings
+from streams.errors import IsthmusError
 from streams.flows.customers.config import EntityConfig
 from streams.flows.customers.rederive import load_entity_flows, replay_ways
 from streams.inspect import admin, filters
 from streams.inspect.decoding import decode_record, key_label, masked, shown_key
 from streams.inspect.exceptions import BadFilter
-from streams.inspect.masking import MASK, PiiCatalog, mask
+from streams.inspect.masking import MASK, PiiCatalog, inspection_catalog, mask, unloaded_warning
 from streams.inspect.output import (
     OUTPUTS,
     describe_document,
@@ -45,7 +46,7 @@ from streams.inspect.roles import TOKEN_ENV, TOKENS_ENV, AccessPolicy, Permissio
 from streams.inspect.seek import format_ms, since_ms
 from streams.inspect.trace import trace
 from streams.kafka import hanging
-from streams.mapping import load_mappings
+from streams.mapping import RecordMapping, load_mappings
 from streams.sinks import dlq
 from streams.sinks.records import COMMAND, DEAD_LETTER
 from streams.sinks.topics import DLQ_TOPIC, dlq_topic
@@ -137,6 +138,12 @@ def _entries(args: argparse.Namespace, store: SchemaStore) -> list[dlq.DeadLette
     return asyncio.run(dlq.read_dead_letters(bootstrap, args.topic, store))
 
 
+def _catalog(store: SchemaStore, mappings: Mapping[str, RecordMapping] | None = None) -> PiiCatalog:
+    """The masking of an inspection command: every value hidden, after one warning on stderr, while the mappings
+    do not load (:func:`~streams.inspect.masking.inspection_catalog`)."""
+    return inspection_catalog(store.schemas, mappings=mappings, warn=lambda line: print(line, file=sys.stderr))
+
+
 def _letter_key(entry: dlq.DeadLetterEntry, catalog: PiiCatalog | None) -> Any:
     """The original record's key as every inspect command shows a key (:func:`shown_key`): a Debezium key
     decoded to its columns, masked by the rule for keys unless ``catalog`` is None (personal data shown)."""
@@ -161,7 +168,7 @@ def _shortened(reason: str, width: int = 120) -> str:
 
 def run_list(args: argparse.Namespace) -> int:
     store = SchemaStore.from_directory()
-    catalog = PiiCatalog.load(store.schemas)
+    catalog = _catalog(store)
     entries = [e for e in _entries(args, store) if (args.stage is None or e.stage == args.stage)
                and (not args.pending or e.pending)]
     rows = [{"partition": e.partition, "offset": e.offset, "time": _time(e.timestamp_ms), "stage": e.stage,
@@ -203,7 +210,7 @@ def describe(entry: dlq.DeadLetterEntry, store: SchemaStore, *, show_pii: bool,
     inspect command masks keys, unless ``show_pii``."""
     letter = dict(entry.letter)
     if not show_pii and catalog is None:
-        catalog = PiiCatalog.load(store.schemas)
+        catalog = _catalog(store)
     letter["key"] = _letter_key(entry, None if show_pii else catalog)
     command = entry.command(store)
     document: dict[str, Any] = {"partition": entry.partition, "offset": entry.offset,
@@ -288,7 +295,7 @@ def run_replay(args: argparse.Namespace) -> int:
                for e in picked if e.address() in stale]
     picked = [e for e in picked if e.address() not in stale]
     done = asyncio.run(dlq.replay(_bootstrap(), args.topic, picked, rederive=rederive, store=store))
-    catalog = PiiCatalog.load(store.schemas)
+    catalog = _catalog(store)
     rows = [{"dead_letter": r.entry.address(), "stage": r.entry.stage, "entity": _entity(r.entry, store, catalog),
              "way": "as_stored" if r.flow is None else "rederive", "flow": r.flow,
              "why": ways[r.entry.address()][1], "to": f"{r.topic}[{r.partition}]@{r.offset}"} for r in done]
@@ -527,11 +534,11 @@ def run_tail(args: argparse.Namespace) -> int:
     else:
         start = StartAt(beginning=True, partitions=tuple(args.partition))
     store = SchemaStore.from_directory()
-    catalog = PiiCatalog.load(store.schemas)
+    catalog = None if show else _catalog(store)
     shown = 0
     for raw in read(_bootstrap(), args.topics, start, follow=args.follow):
         record = decode_record(raw, store)
-        if not show:
+        if catalog is not None:
             record = masked(record, catalog)
         if not keep(record):
             continue
@@ -566,8 +573,14 @@ def run_trace(args: argparse.Namespace) -> int:
     show = _show_pii(args, "show personal data in trace")
     store = SchemaStore.from_directory()
     systems = load_systems()
-    mappings = load_mappings(schemas=store.schemas, systems=systems)  # read once: the trace and the masking
-    catalog = PiiCatalog.load(store.schemas, mappings=mappings)
+    mappings: Mapping[str, RecordMapping] = {}
+    try:
+        mappings = load_mappings(schemas=store.schemas, systems=systems)  # read once: the trace and the masking
+        catalog = _catalog(store, mappings)
+    except IsthmusError as exc:  # traced still, by the records keyed by the entity, every value masked
+        print(unloaded_warning(exc) + "; the trace follows no mapping's references (only records keyed by the "
+              "entity are found)", file=sys.stderr)
+        catalog = PiiCatalog.masking_all(store.schemas)
     bootstrap = _bootstrap()
     existing = None if args.topic else admin.topic_names(bootstrap)
     start = since_ms(args.since)

@@ -156,7 +156,7 @@ def key_label(key: Any) -> str:
 def masked_key(key: Any, catalog: PiiCatalog) -> Any:
     """A decoded key with personal data hidden: the one rule for keys of every inspect command. A key names an
     entity (a customer number, a row's id) and is shown; a key column named like a personal field is hidden."""
-    return catalog.mask_unknown(key)
+    return catalog.mask_key(key)
 
 
 def shown_key(data: bytes | None, catalog: PiiCatalog | None) -> Any:

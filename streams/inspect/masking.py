@@ -5,17 +5,20 @@ Debezium records carry source columns, not canonical fields: a column is persona
 (mappings/*.yaml) binds it to a marked field; a marked field is hidden whole, so a command's ``payload``
 (the JSON of a record that holds personal data) shows as ``***``. Records of no known shape (store
 changelogs, other JSON) have every key named like a marked field hidden: an unknown layout errs on the
-side of masking.
+side of masking. When the mappings cannot be loaded (a columns file ``mappings discover`` rewrote no longer fits
+them), the inspection commands still run, exactly when they are needed: :func:`inspection_catalog` warns once and
+hides every value (:meth:`PiiCatalog.masking_all`), keys by the schemas' marked field names alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from streams.codecs.avro.schemas import SchemaSet, load_schemas
 from streams.codecs.exceptions import UnknownSchema
+from streams.errors import IsthmusError
 from streams.mapping.loader import load_mappings
 from streams.mapping.spec import FieldBinding, RecordMapping
 
@@ -53,6 +56,15 @@ def mask_names(value: Any, names: frozenset[str]) -> Any:
     return value
 
 
+def mask_all(value: Any) -> Any:
+    """A copy of ``value`` with every value in it (at any depth, through dicts and lists) replaced by ``***``."""
+    if isinstance(value, list):
+        return [mask_all(item) for item in value]
+    if isinstance(value, Mapping):
+        return {k: mask_all(v) for k, v in value.items()}
+    return None if value is None else MASK
+
+
 def _bound_columns(binding: FieldBinding, prefix: str, pii: frozenset[str]) -> set[str]:
     path = prefix + binding.field
     if binding.nested:
@@ -70,6 +82,9 @@ class PiiCatalog:
     schemas: SchemaSet
     columns: Mapping[tuple[str, str], frozenset[str]]
     names: frozenset[str]
+    #: Every value hidden, whatever its field (:meth:`masking_all`): the mappings that say which hold personal data
+    #: could not be loaded.
+    everything: bool = False
 
     @classmethod
     def load(cls, schemas: SchemaSet | None = None,
@@ -90,6 +105,14 @@ class PiiCatalog:
         return cls(schemas=schemas, columns={k: frozenset(v) for k, v in columns.items()},
                    names=frozenset(names))
 
+    @classmethod
+    def masking_all(cls, schemas: SchemaSet | None = None) -> PiiCatalog:
+        """A catalog that hides every value of every record, for when the mappings cannot be loaded; a key (which
+        names an entity) by the schemas' marked field names, as keys always are."""
+        schemas = schemas or load_schemas()
+        names = {path.rpartition(".")[2] for name in schemas.names() for path in schemas.pii_fields(name)}
+        return cls(schemas=schemas, columns={}, names=frozenset(names), everything=True)
+
     def fields(self, schema: str) -> frozenset[str]:
         try:
             return self.schemas.pii_fields(schema)
@@ -98,15 +121,41 @@ class PiiCatalog:
 
     def mask_canonical(self, schema: str, value: Any) -> Any:
         """``value`` of canonical ``schema`` with its marked fields hidden."""
-        return mask(value, self.fields(schema))
+        return mask_all(value) if self.everything else mask(value, self.fields(schema))
 
     def mask_change(self, system: str, table: str, change: Mapping[str, Any]) -> Any:
         """A Debezium change (``before``/``after`` rows) with the table's personal columns hidden."""
         columns = self.columns.get((system, table), self.names)
-        return {k: (mask(v, columns) if k in ("before", "after") else v) for k, v in change.items()}
+        return {k: ((mask_all(v) if self.everything else mask(v, columns)) if k in ("before", "after") else v)
+                for k, v in change.items()}
 
     def mask_unknown(self, value: Any) -> Any:
-        return mask_names(value, self.names)
+        return mask_all(value) if self.everything else mask_names(value, self.names)
+
+    def mask_key(self, key: Any) -> Any:
+        """A decoded key: shown, but for a column named like a personal field (a key names an entity)."""
+        return mask_names(key, self.names)
 
 
-__all__ = ["MASK", "PiiCatalog", "mask", "mask_names"]
+def inspection_catalog(schemas: SchemaSet, *, warn: Callable[[str], None],
+                       mappings: Mapping[str, RecordMapping] | None = None) -> PiiCatalog:
+    """The catalog an inspection command masks with: from ``schemas`` and the mappings (``mappings``, else loaded
+    here); when the mappings cannot be loaded, one that hides every value (:meth:`PiiCatalog.masking_all`), after
+    telling ``warn`` once why. The inspection commands are needed most while the mappings do not load (after
+    ``mappings discover`` rewrote a columns file), so they do not refuse then."""
+    try:
+        return PiiCatalog.load(schemas, mappings=mappings)
+    except IsthmusError as exc:
+        warn(unloaded_warning(exc))
+        return PiiCatalog.masking_all(schemas)
+
+
+def unloaded_warning(exc: IsthmusError) -> str:
+    """The one warning of an inspection command that masks every value because the mappings did not load."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    why = ": ".join(lines[:2]) + (f" (and {len(lines) - 2} more)" if len(lines) > 2 else "")
+    return (f"isthmus: warning: the mappings cannot be loaded, so every value is masked (keys by the schemas' "
+            f"personal fields; --show-pii shows them): {why}. Fix: `isthmus mappings validate` lists the problems")
+
+
+__all__ = ["MASK", "PiiCatalog", "inspection_catalog", "mask", "mask_all", "mask_names", "unloaded_warning"]
