@@ -10,6 +10,7 @@ A system file (``systems/README.md`` documents each field)::
     writable: true                       # default false: a read-only system takes no commands
     target: targets/erp.yaml             # required when writable
     commit_time_precision: seconds       # seconds | milliseconds | microseconds; default: the engine's
+    resync: [accounts, stock]            # master-data tables the daily re-sync reads again; default: none
 
 A system Isthmus only writes into (a SaaS HTTP API with no database it can capture) says so instead of naming
 its capture::
@@ -50,9 +51,9 @@ SUFFIXES = (".yaml", ".yml")
 #: ``<name>.columns.yaml`` beside a system file is its columns file (streams.catalog), not a system.
 COLUMNS_SUFFIX = ".columns.yaml"
 KEYS = ("description", "engine", "connector", "topics", "time_zone", "writable", "target", "commit_time_precision",
-        "capture")
+        "resync", "capture")
 #: The fields that say how a system is captured: all of them, or (``capture: none``) none of them.
-CAPTURE_KEYS = ("engine", "connector", "topics", "commit_time_precision")
+CAPTURE_KEYS = ("engine", "connector", "topics", "commit_time_precision", "resync")
 #: The one value of ``capture``: the system is written only, nothing of it is captured.
 NO_CAPTURE = "none"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -156,11 +157,13 @@ class _SystemFile:
         time_zone = self._time_zone(root)
         writable, target = self._writable(root)
         clock = self._clock(root, engine)
+        resync = self._resync(root, topics, capture)
         if None in (engine, connector, topics, time_zone) or self.problems:
             return None
         assert engine is not None and connector is not None and topics is not None and time_zone is not None
         return SystemSpec(name=name, path=self.path, engine=engine, connector=connector, topics=topics,
                           time_zone=time_zone, writable=writable, target=target, commit_time_precision=clock,
+                          resync=resync,
                           description=str(description.value) if description and description.value else "",
                           connector_file=connector_file, capture=capture)
 
@@ -296,6 +299,26 @@ class _SystemFile:
             if any(key in options for key in FILTER_KEYS):
                 return True
         return False
+
+    def _resync(self, root: Node, topics: TopicNaming | None, capture: CaptureFilter | None) -> tuple[str, ...]:
+        """The tables of ``resync``: names of the system's namespace, each one its connector captures."""
+        node = root.get("resync")
+        if node is None or node.value is None:
+            return ()
+        fix = "resync: [<table>, ...], the master-data tables of the system's namespace, e.g. resync: [customers]"
+        if not node.is_sequence:
+            self.add(node.line, "resync", f"must be a list of tables, got {node.value!r}", fix)
+            return ()
+        tables: list[str] = []
+        for item in node.value:
+            if not isinstance(item.value, str) or not _TOPIC_PART.match(item.value):
+                self.add(item.line, "resync", f"{item.value!r} is not a table name", fix)
+            elif topics is not None and capture is not None and not capture.captures(topics.namespace, item.value):
+                self.add(item.line, "resync", f"the connector does not capture {topics.namespace}.{item.value}",
+                         "add the table to the connector's table.include.list, or remove it from resync")
+            elif item.value not in tables:
+                tables.append(item.value)
+        return tuple(tables)
 
     def _time_zone(self, root: Node) -> str | None:
         node = root.get("time_zone")

@@ -86,6 +86,9 @@ class SystemSpec:
     #: overlay changes them per environment).
     connector_file: Path | None = None
     capture: CaptureFilter | None = None
+    #: The master-data tables (of its namespace) the daily re-sync reads again by an incremental snapshot
+    #: (:mod:`streams.worker.resync`); none for a system whose file leaves ``resync`` out.
+    resync: tuple[str, ...] = ()
 
     @property
     def captured(self) -> bool:

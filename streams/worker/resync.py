@@ -3,6 +3,10 @@
 The article's batch synchronisation of master data: once a day (``ISTHMUS_RESYNC_AT``, UTC) every master
 table is re-read by its connector while streaming goes on, and the flows reconcile what they read, so a
 drift that no change event revealed is repaired. Commands it causes carry the same idempotency rules.
+
+The master tables are configuration: each captured system's file lists its own (``resync``, systems/README.md),
+so a system of one's own is re-synced as the reference pair is (the CRM's customers and products, the ERP's
+accounts and stock). A captured system that lists none is not re-synced, and each request says so.
 """
 
 from __future__ import annotations
@@ -15,13 +19,27 @@ from collections.abc import Mapping
 from streams.capture import configs
 from streams.capture.signals import SnapshotRequest, request_incremental_snapshot
 from streams.config.endpoints import EndpointSettings
+from streams.systems import Systems, load_systems
 
 log = logging.getLogger(__name__)
 
-MASTER_TABLES: dict[str, tuple[str, ...]] = {
-    "crm-source": ("crm.customers", "crm.products"),
-    "erp-source": ("erp.accounts", "erp.stock"),
-}
+
+def master_tables(systems: Systems) -> dict[str, tuple[str, ...]]:
+    """Per connector, the data collections (``<namespace>.<table>``) its systems' files list under ``resync``, in
+    the files' order; a connector whose systems list none is left out."""
+    tables: dict[str, tuple[str, ...]] = {}
+    for spec in systems.values():
+        if spec.connector is None or not spec.resync:
+            continue
+        listed = tables.get(spec.connector, ())
+        tables[spec.connector] = listed + tuple(c for c in (f"{spec.namespace}.{t}" for t in spec.resync)
+                                                if c not in listed)
+    return tables
+
+
+def unsynced(systems: Systems) -> tuple[str, ...]:
+    """The captured systems whose files list no ``resync`` table: the daily re-sync reads none of theirs."""
+    return tuple(name for name in systems.captured if not systems[name].resync)
 
 
 def seconds_until(at: tuple[int, int], now: dt.datetime) -> float:
@@ -33,12 +51,18 @@ def seconds_until(at: tuple[int, int], now: dt.datetime) -> float:
 
 
 def request_master_data_resync(endpoints: EndpointSettings, variables: Mapping[str, str],
-                               env: str = "local") -> list[SnapshotRequest]:
-    """A snapshot signal per master-data connector, its config rendered with ``variables``
-    (``capture.variables``), written through ``endpoints``' DSNs."""
+                               env: str = "local", *, systems: Systems | None = None) -> list[SnapshotRequest]:
+    """A snapshot signal per connector of the master tables ``systems`` (default: systems/) list
+    (:func:`master_tables`), its config rendered with ``variables`` (``capture.variables``), written through
+    ``endpoints``' DSNs."""
+    systems = systems if systems is not None else load_systems()
+    skipped = unsynced(systems)
+    if skipped:
+        log.info("master-data re-sync: %s list no resync tables in their system files, so none of their tables is "
+                 "read again (systems/README.md, resync)", ", ".join(skipped))
     loaded = configs.load(env=env)
     return [request_incremental_snapshot(endpoints, name, loaded.render(name, variables).config, tables)
-            for name, tables in MASTER_TABLES.items() if name in loaded.files]
+            for name, tables in master_tables(systems).items() if name in loaded.files]
 
 
 async def run_daily(endpoints: EndpointSettings, variables: Mapping[str, str], at: tuple[int, int],

@@ -11,7 +11,8 @@ from support.stack_offer import stack_runtime
 from reference.topics import CRM_CUSTOMERS, ERP_ACCOUNTS
 from streams.cli.main import main as cli_main
 from streams.stack.running import RunningStack
-from streams.worker.resync import MASTER_TABLES, request_master_data_resync
+from streams.systems import load_systems
+from streams.worker.resync import master_tables, request_master_data_resync
 
 
 def _read_keys(events: list[Any], column: str) -> set[Any]:
@@ -40,7 +41,7 @@ def test_resync_rereads_every_master_row(stack: RunningStack) -> None:
     runtime = stack_runtime(stack.settings)
     requests = request_master_data_resync(runtime.endpoints, runtime.capture.variables)
 
-    assert {r.connector for r in requests} == set(MASTER_TABLES)
+    assert {r.connector for r in requests} == set(master_tables(load_systems()))
     crm = _read_keys(read_events(bootstrap, CRM_CUSTOMERS, since[CRM_CUSTOMERS],
                                  lambda evs: customers <= _read_keys(evs, "customer_number"), timeout=180),
                      "customer_number")
