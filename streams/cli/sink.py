@@ -16,6 +16,7 @@ from typing import Any
 
 from streams.cli.allocator import fix_mmap_threshold
 from streams.cli.runtime import load_runtime
+from streams.kafka.retries import explain_marker_retries
 from streams.sinks.runner import SinkEnvironment, build_worker, run_until_signalled
 from streams.sinks.settings import SinkSettings
 
@@ -44,6 +45,7 @@ def run_sink(args: argparse.Namespace) -> int:
     logging.getLogger("isthmus").setLevel(level)
     for noisy in ("aiokafka", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    explain_marker_retries()  # Kafka 4's NOT_ENOUGH_REPLICAS between transactions: once, at INFO
     runtime = load_runtime(args)
     environment = SinkEnvironment.from_runtime(runtime)
     if args.settings:

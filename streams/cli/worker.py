@@ -9,6 +9,7 @@ from typing import Any
 
 from streams.cli.allocator import fix_mmap_threshold
 from streams.cli.runtime import load_runtime
+from streams.kafka.retries import explain_marker_retries
 from streams.worker.run import run_worker
 from streams.worker.settings import WorkerSettings
 
@@ -29,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     fix_mmap_threshold()  # before the first large buffer (streams/cli/allocator.py)
     logging.basicConfig(level=args.log_level, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    explain_marker_retries()  # Kafka 4's NOT_ENOUGH_REPLICAS between transactions: once, at INFO
     runtime = load_runtime(args)
     worker = runtime.worker
     if args.flow:

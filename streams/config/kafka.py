@@ -134,6 +134,11 @@ class KafkaSettings(Section):
         for name, path in files.items():
             if path is not None and not path.is_file():
                 raise ValueError(f"{name} {path} is not a file; give the PEM file's path")
+        if self.min_insync_replicas is not None and self.min_insync_replicas > self.replication_factor:
+            raise ValueError(f"min_insync_replicas {self.min_insync_replicas} is above replication_factor "
+                             f"{self.replication_factor}: every write to the topics Isthmus creates would be refused "
+                             "with NOT_ENOUGH_REPLICAS; set min_insync_replicas to at most the replication factor "
+                             "(replication_factor - 1 on a production cluster)")
         return self
 
     @classmethod
