@@ -60,3 +60,26 @@ def test_min_insync_replicas_above_the_replication_factor_is_refused() -> None:
     assert "set min_insync_replicas to at most the replication factor" in str(raised.value)
     assert KafkaSettings.model_validate({"bootstrap_servers": "b:1", "replication_factor": 2,
                                          "min_insync_replicas": 2}).topic_config() == {"min.insync.replicas": "2"}
+
+
+def test_the_retries_left_out_are_counted_once_every_summary_interval() -> None:
+    """A real lack of in-sync replicas keeps the retries coming: one line every SUMMARY_EVERY_S says how many."""
+    from streams.kafka.retries import SUMMARY_EVERY_S
+
+    now = [0.0]
+    retries = MarkerRetries(clock=lambda: now[0])
+
+    def retry() -> logging.LogRecord:
+        return logging.LogRecord("aiokafka.producer.sender", logging.WARNING, __file__, 1, RETRY,
+                                 (TopicPartition("t", 0), NotEnoughReplicasError), None)
+
+    assert retries.filter(retry())  # the explanation
+    shown = []
+    for _ in range(5):
+        now[0] += SUMMARY_EVERY_S / 4
+        record = retry()
+        if retries.filter(record):
+            shown.append(record)
+    (summary,) = shown
+    assert summary.levelno == logging.INFO and summary.getMessage().startswith("4 more produce retries")
+    assert retries.dropped == 5
