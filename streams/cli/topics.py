@@ -27,7 +27,7 @@ from streams.errors import IsthmusError
 from streams.flows.customers.config import EntityConfig
 from streams.flows.customers.rederive import load_entity_flows, replay_ways
 from streams.inspect import admin, filters
-from streams.inspect.decoding import decode_record, key_label, masked, shown_key
+from streams.inspect.decoding import decode_record, key_label, letter_entity, letter_key, masked
 from streams.inspect.exceptions import BadFilter
 from streams.inspect.masking import MASK, PiiCatalog, inspection_catalog, mask, unloaded_warning
 from streams.inspect.output import (
@@ -144,19 +144,6 @@ def _catalog(store: SchemaStore, mappings: Mapping[str, RecordMapping] | None = 
     return inspection_catalog(store.schemas, mappings=mappings, warn=lambda line: print(line, file=sys.stderr))
 
 
-def _letter_key(entry: dlq.DeadLetterEntry, catalog: PiiCatalog | None) -> Any:
-    """The original record's key as every inspect command shows a key (:func:`shown_key`): a Debezium key
-    decoded to its columns, masked by the rule for keys unless ``catalog`` is None (personal data shown)."""
-    key = entry.letter.get("key")
-    return shown_key(None if key is None else bytes(key), catalog)
-
-
-def _entity(entry: dlq.DeadLetterEntry, store: SchemaStore, catalog: PiiCatalog) -> str:
-    """What a dead letter is about: a command's entity key, else its original key (``kd_nr=K-0005``)."""
-    command = entry.command(store)
-    return str(command["entity_key"]) if command is not None else key_label(_letter_key(entry, catalog))
-
-
 def _shortened(reason: str, width: int = 120) -> str:
     """A reason cut to ``width`` in its middle: its start says who failed and how, its end what the target said
     and the fix (``ERP answered 200 to POST /x with an error: <the target's own message>``)."""
@@ -172,7 +159,7 @@ def run_list(args: argparse.Namespace) -> int:
     entries = [e for e in _entries(args, store) if (args.stage is None or e.stage == args.stage)
                and (not args.pending or e.pending)]
     rows = [{"partition": e.partition, "offset": e.offset, "time": _time(e.timestamp_ms), "stage": e.stage,
-             "error_type": e.letter["error_type"], "reason": e.reason, "entity": _entity(e, store, catalog),
+             "error_type": e.letter["error_type"], "reason": e.reason, "entity": letter_entity(e, store, catalog),
              "original": f"{e.letter['topic']}[{e.letter['partition']}]@{e.letter['offset']}",
              "status": e.status, "replays": [str(m) for m in e.replays]} for e in entries]
     if args.json:
@@ -211,7 +198,7 @@ def describe(entry: dlq.DeadLetterEntry, store: SchemaStore, *, show_pii: bool,
     letter = dict(entry.letter)
     if not show_pii and catalog is None:
         catalog = _catalog(store)
-    letter["key"] = _letter_key(entry, None if show_pii else catalog)
+    letter["key"] = letter_key(entry, None if show_pii else catalog)
     command = entry.command(store)
     document: dict[str, Any] = {"partition": entry.partition, "offset": entry.offset,
                                 "time": _time(entry.timestamp_ms), "status": entry.status,
@@ -296,7 +283,7 @@ def run_replay(args: argparse.Namespace) -> int:
     picked = [e for e in picked if e.address() not in stale]
     done = asyncio.run(dlq.replay(_bootstrap(), args.topic, picked, rederive=rederive, store=store))
     catalog = _catalog(store)
-    rows = [{"dead_letter": r.entry.address(), "stage": r.entry.stage, "entity": _entity(r.entry, store, catalog),
+    rows = [{"dead_letter": r.entry.address(), "stage": r.entry.stage, "entity": letter_entity(r.entry, store, catalog),
              "way": "as_stored" if r.flow is None else "rederive", "flow": r.flow,
              "why": ways[r.entry.address()][1], "to": f"{r.topic}[{r.partition}]@{r.offset}"} for r in done]
     if args.json:

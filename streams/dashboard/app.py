@@ -36,6 +36,7 @@ from streams.errors import IsthmusError
 from streams.flows.customers.rederive import load_entity_flows, replay_ways
 from streams.flows.topics import AUDIT_CONFLICTS, CUSTOMER_360, HOLDS, dlq_topic
 from streams.flows.topics import topic as own_topic
+from streams.inspect.decoding import letter_entity
 from streams.inspect.exceptions import AccessDenied
 from streams.inspect.masking import PiiCatalog
 from streams.inspect.roles import AccessPolicy, Caller, Permission
@@ -134,7 +135,7 @@ class Sampler:
             "dead_letter_count": letters.count,
             "dead_letters_pending": letters.pending,
             "dead_letters_by_stage": dict(sorted(letters.by_stage.items())),
-            "dead_letters": [_letter_row(e, self.store) for e in letters.newest()[:SHOWN]],
+            "dead_letters": [_letter_row(e, self.store, self.catalog) for e in letters.newest()[:SHOWN]],
             "conflicts": conflicts,
             "holds": held_now(recent)[:SHOWN],
             "latency": self.latency.join.summary() if self.latency else [],
@@ -169,10 +170,10 @@ def _or_zero(rates: dict[str, float | None]) -> dict[str, float]:
     return {name: rate or 0.0 for name, rate in rates.items()}
 
 
-def _letter_row(entry: dlq.DeadLetterEntry, store: SchemaStore) -> dict[str, Any]:
+def _letter_row(entry: dlq.DeadLetterEntry, store: SchemaStore, catalog: PiiCatalog) -> dict[str, Any]:
     letter = entry.letter
     return {"address": entry.address(), "timestamp_ms": entry.timestamp_ms, "stage": entry.stage,
-            "error_type": letter["error_type"], "reason": entry.reason, "entity": entry.entity(store),
+            "error_type": letter["error_type"], "reason": entry.reason, "entity": letter_entity(entry, store, catalog),
             "original": f"{letter['topic']}[{letter['partition']}]@{letter['offset']}", "status": entry.status,
             "replays": [str(mark) for mark in entry.replays]}
 

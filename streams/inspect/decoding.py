@@ -22,6 +22,7 @@ from streams.codecs.avro.single_object import MARKER, SchemaStore
 from streams.codecs.debezium.envelope import ChangeEvent, MessageEvent, Tombstone, TransactionEvent, decode
 from streams.codecs.exceptions import CodecError
 from streams.inspect.masking import MASK, PiiCatalog
+from streams.sinks.dlq import DeadLetterEntry
 from streams.systems import Systems, load_systems
 
 Headers = tuple[tuple[str, bytes | None], ...]
@@ -294,3 +295,17 @@ __all__ = [
     "summary",
     "system_of",
 ]
+
+
+def letter_key(entry: DeadLetterEntry, catalog: PiiCatalog | None) -> Any:
+    """A dead letter's original key as every inspect command shows a key (:func:`shown_key`): a Debezium key
+    decoded to its columns, masked by the rule for keys unless ``catalog`` is None (personal data shown)."""
+    key = entry.letter.get("key")
+    return shown_key(None if key is None else bytes(key), catalog)
+
+
+def letter_entity(entry: DeadLetterEntry, store: SchemaStore, catalog: PiiCatalog | None) -> str:
+    """What a dead letter is about, on one line: a command's entity key, else its original key (``kd_nr=K-0005``),
+    for ``isthmus topics dlq`` and the dashboard alike."""
+    command = entry.command(store)
+    return str(command["entity_key"]) if command is not None else key_label(letter_key(entry, catalog))

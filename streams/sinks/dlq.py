@@ -124,18 +124,6 @@ class DeadLetterEntry:
         except CodecError:
             return None
 
-    def entity(self, store: SchemaStore) -> str:
-        command = self.command(store)
-        if command is not None:
-            return str(command["entity_key"])
-        key = self.letter.get("key")
-        if key is None:
-            return "-"
-        try:
-            return bytes(key).decode()
-        except UnicodeDecodeError:
-            return bytes(key).hex()
-
     def address(self) -> str:
         return f"{self.partition}:{self.offset}"
 

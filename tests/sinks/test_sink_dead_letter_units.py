@@ -131,3 +131,26 @@ def test_a_dead_letter_carries_its_replays_and_a_failed_one_leaves_it_pending() 
     failed, second = with_replays([again, first], _marks([again, first], [mark]))
     assert [m.way for m in failed.replays] == ["as_stored", "failed_again"] and failed.pending
     assert failed.replays[1].where == "0:9" and second.pending and second.replays == ()
+
+
+def test_the_dashboard_names_a_dead_letters_entity_as_the_cli_does() -> None:
+    """A flow's dead letter of a Debezium record is about the row its key names (``id=42``), on the dashboard as in
+    ``isthmus topics dlq list``: not the key's raw JSON, and a key column named like a personal field masked."""
+    from streams.dashboard.app import _letter_row
+    from streams.inspect.decoding import letter_entity
+    from streams.inspect.masking import PiiCatalog
+
+    key = json.dumps({"schema": {"type": "struct", "fields": [
+        {"field": "id", "type": "int32", "optional": False},
+        {"field": "email", "type": "string", "optional": False}], "optional": False, "name": "crm.crm.x.Key"},
+        "payload": {"id": 42, "email": "anna@example.com"}}).encode()
+    letter = dead_letter_value(Original(topic="crm.crm.customers", partition=0, offset=3, timestamp_ms=1, key=key,
+                                        value=b"{}"), reason="refused", error_type="MappingValueError",
+                               stage="flow.isthmus-customers", attempts=1, worker="w")
+    letter["headers"] = []
+    found = DeadLetterEntry(partition=0, offset=8, timestamp_ms=1, letter=letter)
+    catalog = PiiCatalog.load(STORE.schemas)
+    row = _letter_row(found, STORE, catalog)
+    assert row["entity"] == letter_entity(found, STORE, catalog)
+    assert row["entity"].startswith("email=") and "anna@example.com" not in row["entity"]
+    assert row["entity"].endswith("id=42")
