@@ -39,7 +39,15 @@ from streams.mapping.spec import (
     RecordMapping,
     SourceMapping,
 )
-from streams.mapping.transforms import BUILTINS, ArgumentProblem, Environment, LocalToUtcStep, Step, plugin_step
+from streams.mapping.transforms import (
+    BUILTINS,
+    ArgumentProblem,
+    Environment,
+    LocalToUtcStep,
+    ParseJsonStep,
+    Step,
+    plugin_step,
+)
 
 if TYPE_CHECKING:  # streams.systems reads its files with this package's YAML reader: imported when loading
     from streams.systems import Systems
@@ -179,6 +187,13 @@ class _Compiler:
                               "name a column that holds one, or write `repeated: earlier` (or later)")
         return dataclasses.replace(step, field=target)
 
+    def shaped(self, step: Step, target: str, avro_type: Any) -> Step:
+        """A ``parse_json`` step told the type of the field it fills (it shapes the parsed JSON to it); any other
+        step as it is."""
+        if not isinstance(step, ParseJsonStep):
+            return step
+        return dataclasses.replace(step, avro_type=avro_type, named=self.named, field=target)
+
     def binding(self, target: str, node: Node, where: str, columns: _Columns, avro_type: Any,
                 aggregate_ok: bool) -> FieldBinding | None:
         target_kind = from_avro(avro_type, self.named)
@@ -232,7 +247,8 @@ class _Compiler:
         steps, kind, ok = self.steps(node.get("transform"), f"{where} transform", kind)
         if not ok:
             return None
-        binding["steps"] = steps = tuple(self.local_time(step, target, where, columns) for step in steps)
+        binding["steps"] = steps = tuple(self.shaped(self.local_time(step, target, where, columns), target, avro_type)
+                                         for step in steps)
         problem = fits(kind, target_kind)
         if problem is not None and how != "fields":
             message = f"{how} {value.value!r}: {problem[0]}" if how in ("compute", "sum") else problem[0]

@@ -28,6 +28,7 @@ from streams.codecs.avro.schemas import SchemaSet
 from streams.codecs.exceptions import CodecError, UnknownSchema
 from streams.codecs.local_time import Ambiguous, Nonexistent, local_to_utc, utc_to_local, zone
 from streams.mapping.exceptions import LookupMissing, MappingValueError
+from streams.mapping.json_text import parse_json_text
 from streams.mapping.kinds import ANY, Kind, from_avro, scale_text
 from streams.mapping.local_times import DEFAULT as DEFAULT_LOCAL_TIMES
 from streams.mapping.local_times import LocalTimeNote, LocalTimePolicy, Occurrence, resolve
@@ -175,6 +176,27 @@ class CastStep:
 
     def out(self, kind: Kind) -> Kind:
         return Kind(self.base, nullable=kind.nullable)
+
+
+@dataclass(frozen=True)
+class ParseJsonStep:
+    """JSON text (a JSON or TEXT column, which Debezium delivers as text) into a value of the field it fills,
+    shaped by the field's Avro type (:mod:`streams.mapping.json_text`): a target's JSON column of a list of records
+    mapped back, so the echo of a write is recognised. The loader sets the field's type and the named types."""
+
+    name: str = "parse_json"
+    avro_type: Any = None
+    named: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: The target field it fills (set by the loader), named in errors.
+    field: str = ""
+
+    def apply(self, value: Any, given: StepInput) -> Any:
+        return parse_json_text(value, self.avro_type, self.named, self.field or self.name)
+
+    def out(self, kind: Kind) -> Kind:
+        if kind.base not in ("string", "bytes", "any"):
+            raise ArgumentProblem(f"parse_json reads JSON text, the value is {kind}", "remove `parse_json`")
+        return ANY.but(nullable=kind.nullable)
 
 
 @dataclass(frozen=True)
@@ -590,6 +612,7 @@ BUILTINS: Mapping[str, Callable[[Any, Environment], Step]] = {
     "lookup": _lookup,
     "default": lambda args, env: DefaultStep(args),
     "required": _no_args(RequiredStep, "required"),
+    "parse_json": _no_args(ParseJsonStep, "parse_json"),
 }
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from streams.config_files.located_yaml import Node
 from streams.config_files.problem import Problem
 from streams.flows.customers.deferred import DECISIONS_PER_BATCH
+from streams.flows.customers.mirror import HeldList
 from streams.flows.files import FLOWS_DIR, FlowFile, Section, load_flow_files
 from streams.flows.lookups import lookups_of, short_name
 from streams.mapping.spec import Policy, RecordMapping, SourceMapping
@@ -66,13 +67,17 @@ class SystemRole:
     #: False for a write-only system (``capture: none``): none of its changes arrive, so no echo settles what
     #: the flow commanded there; it is taken as what the system holds (:mod:`~streams.flows.customers.unechoed`).
     captured: bool = True
+    #: The child lists of ``writes`` (a record's list field its children fill), each as the system holds it:
+    #: compared by child key, whatever the order (:class:`~streams.flows.customers.mirror.HeldList`).
+    lists: Mapping[str, HeldList] = field(default_factory=dict)
 
     # The derived values below are cached (the role is frozen): the entity flow reads them for every record.
 
     @functools.cached_property
-    def holds(self) -> Mapping[str, tuple[str, ...] | None]:
-        """Every field Isthmus writes into the system: the link-back ids, then ``writes``."""
-        return {**{f: None for f in self.link_back}, **self.writes}
+    def holds(self) -> Mapping[str, tuple[str, ...] | HeldList | None]:
+        """Every field Isthmus writes into the system: the link-back ids, then ``writes`` (a child list as the
+        system holds it)."""
+        return {**{f: None for f in self.link_back}, **self.writes, **self.lists}
 
     @functools.cached_property
     def record_writes(self) -> tuple[str, ...]:
@@ -284,8 +289,9 @@ def entity_config(flow: FlowFile, mappings: Mapping[str, RecordMapping], named: 
         section.add(section.line("linked_at"), "linked_at", f"{linked_at!r} is not a field of {link.target}",
                     f"name one of {', '.join(link_fields)}, or leave `linked_at` out")
         linked_at = None
+    lists = {child.parent.field: child for child in children if child.parent is not None}
     roles = _systems(section, mappings, systems, record, set(record_fields) if record else None,
-                     set(link_fields) if link else None, active)
+                     set(link_fields) if link else None, active, _held_lists(lists, named))
     ids = {role.id: name for name, role in roles.items() if role.id is not None}
     roles = {name: SystemRole(**{**role.__dict__, "link_back": tuple(
         f for f in role.observes if f in ids and ids[f] != name)}) for name, role in roles.items()}
@@ -411,11 +417,33 @@ def _origins(section: Section, systems: Systems) -> tuple[str, ...]:
     return origins
 
 
+def _held_lists(lists: Mapping[str, RecordMapping], named: Mapping[str, Any]) -> dict[str, _ChildList]:
+    """Per child list field of the record, its child mapping and the item record's fields with their defaults."""
+    return {name: _ChildList(child=child, fields=tuple((str(f["name"]), f.get("default"))
+                                                       for f in _fields(named, child.target)))
+            for name, child in lists.items()}
+
+
+@dataclass(frozen=True, kw_only=True)
+class _ChildList:
+    """A list field of the record that a child mapping fills, as the checks of ``systems:`` need it."""
+
+    child: RecordMapping
+    fields: tuple[tuple[str, Any], ...]
+
+    def held(self, parts: tuple[str, ...] | None) -> HeldList:
+        """The list as a system holds it that keeps ``parts`` of each item (None: all), the key always."""
+        kept = (*self.child.key, *(parts or ()))
+        return HeldList(key=self.child.key, fields=tuple(
+            (name, default) for name, default in self.fields if parts is None or name in kept))
+
+
 def _systems(section: Section, mappings: Mapping[str, RecordMapping], systems: Systems, record: RecordMapping | None,
              record_fields: set[str] | None, link_fields: set[str] | None,
-             active: str | None = None) -> dict[str, SystemRole]:
+             active: str | None = None, lists: Mapping[str, _ChildList] | None = None) -> dict[str, SystemRole]:
     """The ``systems:`` of the section; ``record``/``record_fields``/``link_fields`` None: that mapping file is
-    missing (the flow is unavailable), its fields are not checked."""
+    missing (the flow is unavailable), its fields are not checked. ``lists``: the record's child list fields."""
+    lists = lists or {}
     node = section.section("systems")
     if node is None:
         return {}
@@ -455,11 +483,13 @@ def _systems(section: Section, mappings: Mapping[str, RecordMapping], systems: S
                     else:
                         observes[field_name] = column.value
         if record is not None and systems[name].writable:
-            _unseen_writes(inner, name, record, writes, lines, observes)
+            _unseen_writes(inner, name, record, writes, lines, observes, lists)
             _unwritten_wins(inner, name, record, writes, active)
+            _unwritten_lists(inner, name, payload, writes, lists)
         roles[name] = SystemRole(name=name, writes=writes, observes=observes, id=role_id, payload=payload,
                                  on_inactive=on_inactive, cannot_clear=_cannot_clear(inner, writes),
-                                 captured=systems[name].captured)
+                                 captured=systems[name].captured,
+                                 lists={f: lists[f].held(parts) for f, parts in writes.items() if f in lists})
     return roles
 
 
@@ -478,20 +508,31 @@ def _cannot_clear(section: Section, writes: Mapping[str, tuple[str, ...] | None]
 
 def _unseen_writes(section: Section, name: str, record: RecordMapping,
                    writes: Mapping[str, tuple[str, ...] | None], lines: Mapping[str, int],
-                   observes: Mapping[str, str]) -> None:
+                   observes: Mapping[str, str], lists: Mapping[str, _ChildList] | None = None) -> None:
     """Refuse each field of ``writes`` (``lines``: its line there) that system ``name`` never reports: none of
     its sources of the record maps it and it ``observes`` no column for it. Isthmus could not see what the system
     holds for it: an edit made there would go unnoticed, and no echo would ever settle a command of it (see
     :mod:`~streams.flows.customers.mirror`). A system with no source of the record is a write-only target: it
     reports nothing, and nothing is refused. The link's sources do not count: a link row says where the entity
-    is, the flow takes no field value of it for what the system holds."""
+    is, the flow takes no field value of it for what the system holds. A child list (``lists``) is seen when the
+    system's source maps it back, typically from the JSON column that keeps it (``parse_json``)."""
     sources = _reporting_sources(record, name)
     if not sources:
         return
     seen = {bound for source in sources for bound in source.bindings} | set(observes)
     where = f"mappings/{record.path.name}"
+    lists = lists or {}
     for field_name, line in lines.items():
         if field_name in seen:
+            continue
+        if field_name in lists:
+            section.add(line, "writes", (
+                f"lists {field_name}, the list of {lists[field_name].child.name} children, but no source of {name} "
+                f"in {where} maps it back, so Isthmus cannot see what {name} holds for it (an edit there goes "
+                "unnoticed, no echo confirms a write of it)"),
+                f"map it back in a source of {name} from the column that keeps the list (a JSON or TEXT column: "
+                f"`{field_name}: {{from: <column>, transform: [parse_json]}}` under sources.{sources[0].name}.fields "
+                f"of {where}), or take it out of writes (and stop reading it in the payload mapping)")
             continue
         parts = writes.get(field_name)
         example = f"{{fields: {{{parts[0]}: <column>, ...}}}}" if parts else "{from: <column>}"
@@ -500,6 +541,23 @@ def _unseen_writes(section: Section, name: str, record: RecordMapping,
             f"holds for it (an edit there goes unnoticed, no echo confirms a write of it)"),
             f"map it in a source of {name} (e.g. `{field_name}: {example}` under sources.{sources[0].name}.fields "
             f"of {where}), or take it out of writes (and out of cannot_clear)")
+
+
+def _unwritten_lists(section: Section, name: str, payload: RecordMapping | None,
+                     writes: Mapping[str, tuple[str, ...] | None], lists: Mapping[str, _ChildList]) -> None:
+    """Refuse a payload mapping that reads a child list ``writes`` leaves out: system ``name`` would get the list
+    with its ``create`` and never again, for a child's change is no change of a field it is written."""
+    if payload is None:
+        return
+    read = {column for source in payload.sources if source.record is not None
+            for binding in source.bindings.values() for column in binding.reads}
+    for field_name in sorted(read & set(lists) - set(writes)):
+        section.add(section.line("payload"), "payload", (
+            f"mappings/{payload.path.name} reads {field_name}, the list of {lists[field_name].child.name} children, "
+            f"but writes leaves it out: {name} would get the list when it is created and never a later change of "
+            "a child"), f"add {field_name} to writes (and, where {name} is captured, map it back: "
+            f"`{field_name}: {{from: <JSON column>, transform: [parse_json]}}` in its source of the record), or stop "
+            f"reading it in mappings/{payload.path.name}")
 
 
 def _reporting_sources(record: RecordMapping, system: str) -> list[SourceMapping]:

@@ -31,16 +31,48 @@ from streams.flows.engine.values import from_store, to_store
 #: Not reported, or not known: distinct from None, which is a value (null).
 MISSING: Any = object()
 
-Holds = Mapping[str, tuple[str, ...] | None]
+@dataclass(frozen=True, kw_only=True)
+class HeldList:
+    """How a system holds a child list (a record's list field the children fill, ``Ticket.kommentare``): a set of
+    items by child key. Its view of a list (:meth:`view`) puts the items in the order of their keys and gives
+    each the item record's fields (those the system keeps, with the schema's default for one an item lacks), so
+    the list Isthmus sent and the same list read back from the system's JSON column (``parse_json``), in
+    whatever order the system keeps it, are one value: an echo. Any other difference (an item added, dropped
+    or edited there) is a difference, so the record's list is written back."""
+
+    #: The child record's key fields, which order the items.
+    key: tuple[str, ...]
+    #: The item fields the system keeps, each with its schema default (None where there is none).
+    fields: tuple[tuple[str, Any], ...]
+
+    def view(self, value: Any) -> Any:
+        if not isinstance(value, (list, tuple)) or not all(isinstance(item, Mapping) for item in value):
+            return value
+        fields = self.fields
+        items = [{name: item.get(name, default) for name, default in fields} for item in value]
+        items.sort(key=self._order)
+        return items
+
+    def _order(self, item: Mapping[str, Any]) -> tuple[tuple[int, Any], ...]:
+        """Numbers before texts, each in their own order; a null key first."""
+        return tuple((0, 0) if v is None else (1, v) if isinstance(v, (int, float)) and not isinstance(v, bool)
+                     else (2, str(v)) for v in (item.get(k) for k in self.key))
+
+
+Holds = Mapping[str, tuple[str, ...] | HeldList | None]
 
 
 def held_view(holds: Holds, name: str, value: Any) -> Any:
-    """``value`` as a system keeps it: a nested record cut to the sub-fields the system stores (``holds``: the
-    fields Isthmus writes into the system, :attr:`~streams.flows.customers.config.SystemRole.holds`)."""
+    """``value`` as a system keeps it: a nested record cut to the sub-fields the system stores, a child list as
+    :class:`HeldList` views it (``holds``: the fields Isthmus writes into the system,
+    :attr:`~streams.flows.customers.config.SystemRole.holds`)."""
     parts = holds.get(name)
-    if parts is not None and isinstance(value, Mapping):
-        return {p: value.get(p) for p in parts}
-    return value
+    if parts is None:
+        return value
+    if type(parts) is tuple:
+        return {p: value.get(p) for p in parts} if isinstance(value, Mapping) else value
+    assert isinstance(parts, HeldList)
+    return parts.view(value)
 
 
 @dataclass
@@ -105,8 +137,11 @@ class Mirror:
             if expected is MISSING:
                 continue
             parts = holds.get(name)
-            if parts is not None and isinstance(wanted, Mapping):
-                wanted = {p: wanted.get(p) for p in parts}
+            if parts is not None:
+                if type(parts) is not tuple:
+                    wanted = parts.view(wanted)  # type: ignore[union-attr]
+                elif isinstance(wanted, Mapping):
+                    wanted = {p: wanted.get(p) for p in parts}
             if expected != wanted:
                 out.append(name)
         return tuple(out)

@@ -46,7 +46,14 @@ from streams.flows.customers.exceptions import CustomerFlowError
 from streams.flows.customers.mirror import MISSING
 from streams.flows.customers.refused import SINK_STAGE
 from streams.flows.customers.state import CustomerState
-from streams.flows.customers.sync import carried_ids, command_payload, decide, link_record, payload_changes
+from streams.flows.customers.sync import (
+    carried_ids,
+    command_payload,
+    decide,
+    link_record,
+    payload_changes,
+    wanted_record,
+)
 from streams.flows.customers.unechoed import settle_unechoed
 from streams.flows.engine.api import Incoming
 from streams.flows.engine.objects import ObjectView
@@ -197,10 +204,15 @@ def _resend(state: CustomerState, role: SystemRole, cause: Cause, *, context: Co
             return True
         return bool(mirror.pending.get(name)) or mirror.reported.get(name, MISSING) != mirror.view(name, wanted)
 
+    whole = wanted_record(state, role)  # with the child lists the role writes
+
+    def value(name: str) -> Any:
+        return whole[name] if name in whole else config.defaults.get(name)
+
     ids = tuple(f for f in role.link_back if state.value(f) is not None and unsure(f, state.value(f)))
     fields = tuple(n for n in role.record_writes
-                   if unsure(n, state.record[n] if n in state.record else config.defaults.get(n, MISSING))
-                   and not (state.value(n) is None and n in role.cannot_clear))
+                   if unsure(n, whole[n] if n in whole else config.defaults.get(n, MISSING))
+                   and not (value(n) is None and n in role.cannot_clear))
     active = config.active
     inactive = active is not None and active in fields and state.value(active) is False
     on_inactive = role.on_inactive or config.on_inactive
@@ -211,14 +223,14 @@ def _resend(state: CustomerState, role: SystemRole, cause: Cause, *, context: Co
         command("update", config.link.target, link_record(state), alone)
     record_type = (role.payload or config.record).target
     if updated:
-        command("update", record_type, command_payload(state, role, context, named),
+        command("update", record_type, command_payload(state, role, context, named, whole),
                 payload_changes(role, carried + updated))
     if inactive and active is not None and on_inactive != "ignore":
-        command(on_inactive, record_type, command_payload(state, role, context, named),
+        command(on_inactive, record_type, command_payload(state, role, context, named, whole),
                 payload_changes(role, (active,)))
     for name in (*ids, *fields):
         if not (inactive and name == active and on_inactive == "ignore"):
-            mirror.command_again(name, state.value(name))
+            mirror.command_again(name, value(name))
     return commands
 
 

@@ -137,14 +137,30 @@ class CustomerState:
         return self.xref.get(role.id) is not None or any(
             self.mirror(other).reported.get(role.id) is not None for other in self.config.observed_by(role.id))
 
+    @property
+    def complete(self) -> bool:
+        """Has every field the record requires a value (a system named it)? Else it has no canonical record."""
+        record = self.record
+        return not any(record.get(name) is None for name in self.config.required)
+
+    def child_lists(self) -> dict[str, list[dict[str, Any]]]:
+        """Each list field of the record its children fill, the children in the order of their keys."""
+        return {name: [items[k] for k in sorted(items, key=lambda k: int(k) if k.isdigit() else 0)]
+                for name, items in ((f, self.children.get(f, {})) for f in self.config.child_fields)}
+
+    def with_children(self) -> dict[str, Any]:
+        """The record with its key and child lists: the canonical record without its provenance, what payload
+        mappings project and child lists are compared from."""
+        return {**self.record, self.config.key: self.customer_number, **self.child_lists()}
+
     def canonical(self) -> dict[str, Any] | None:
         """The Avro record, or None while a field it requires has no value yet (no system named it)."""
-        if any(self.record.get(name) is None for name in self.config.required):
+        if not self.complete:
             return None
-        lists = {name: [items[k] for k in sorted(items, key=lambda k: int(k) if k.isdigit() else 0)]
-                 for name, items in ((f, self.children.get(f, {})) for f in self.config.child_fields)}
-        provenance = {self.config.provenance: stamps_to_avro(self.provenance)} if self.config.provenance else {}
-        return {**self.record, self.config.key: self.customer_number, **lists, **provenance}
+        record = self.with_children()
+        if self.config.provenance:
+            record[self.config.provenance] = stamps_to_avro(self.provenance)
+        return record
 
     def copy(self) -> CustomerState:
         """A copy that later changes to this state do not touch (values are replaced, never changed in place;

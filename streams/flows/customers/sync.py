@@ -72,6 +72,9 @@ def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, A
         # A snapshot re-reads the row: a value the system already reported is not an edit made now.
         skipped |= {n for n in change.asserted
                     if prior.get(n, MISSING) == mirror.view(n, change.values.get(n))}
+    # A child list a system maps back (its JSON column) is only observed: the children are the list, and the
+    # record's list that differs from what the system reports is written back (decide).
+    skipped.update(state.config.child_fields)
     asserted = tuple(f for f in change.asserted if f not in skipped)
     if op is Op.UPDATE and not whole and change.base is not None:
         asserted += _missed_changes(change, mirror, prior, echoes)
@@ -152,16 +155,29 @@ def fold_child(state: CustomerState, change: MappedChange) -> None:
         items[key] = dict(change.values)
 
 
-def command_payload(state: CustomerState, role: SystemRole, context: Context,
-                    named: Mapping[str, Any]) -> dict[str, Any]:
-    """What a command to ``role``'s system carries: the projection of its payload mapping, or the record."""
+def command_payload(state: CustomerState, role: SystemRole, context: Context, named: Mapping[str, Any],
+                    whole: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What a command to ``role``'s system carries: the projection of its payload mapping, or the record (without
+    provenance, and without the child lists the role does not write). Projected from the record with its child
+    lists when the role writes one (:attr:`SystemRole.lists`): ``whole``, :func:`wanted_record`'s, when the caller
+    has it, so one decision builds the lists once."""
     config = state.config
+    if whole is None:
+        whole = wanted_record(state, role)
     if role.payload is not None:
-        record = {**config.defaults, **state.record, config.key: state.customer_number}
-        return project(role.payload, record, context, named)
-    skip = {*config.child_fields, *([config.provenance] if config.provenance else [])}
-    payload = {k: v for k, v in (state.canonical() or {}).items() if k not in skip}
-    return {**payload, config.key: state.customer_number}
+        return project(role.payload, {**config.defaults, **whole}, context, named)
+    if not state.complete:
+        return {config.key: state.customer_number}
+    unwritten = [f for f in config.child_fields if f not in role.lists]
+    return {k: v for k, v in whole.items() if k not in unwritten} if unwritten else dict(whole)
+
+
+def wanted_record(state: CustomerState, role: SystemRole) -> Mapping[str, Any]:
+    """The record ``role``'s system is brought to: with its key, and with its child lists when the role writes
+    one (only then are they built)."""
+    if role.lists:
+        return state.with_children()
+    return {**state.record, state.config.key: state.customer_number}
 
 
 def payload_changes(role: SystemRole, changed: tuple[str, ...]) -> tuple[str, ...]:
@@ -239,21 +255,30 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
                                 cause=cause, changed_fields=changed))
 
     present = [origin for origin in config.origins if state.mirror(origin).present]
+    whole: dict[str, Any] | None = None  # the record with its child lists, built once, when a role writes one
+    defaults = config.defaults
     for role in config.order:
         name = role.name
         mirror = state.mirror(name)
+        if role.lists and whole is None:
+            whole = state.with_children()
+        wanted = whole if role.lists and whole is not None else state.record
+
+        def value(field: str, wanted: Mapping[str, Any] = wanted) -> Any:
+            return wanted[field] if field in wanted else defaults.get(field)
+
         if config.creates_in(name):
             born_elsewhere = any(origin != name for origin in present)
             # Only a complete record is made elsewhere (every field its schema requires has a value): a row the
             # link alone knows (a party whose contact mechanisms are synced, its customer not in scope) is no one's
             # to create, and a create without a required field would only be refused by the target.
             if (born_elsewhere and not state.linked(name) and name not in state.creating and state.active
-                    and state.canonical() is not None):
-                command(name, "create", role.payload, command_payload(state, role, context, named))
+                    and state.complete):
+                command(name, "create", role.payload, command_payload(state, role, context, named, whole))
                 state.creating[name] = commands[-1].idempotency_key
                 for field in role.holds:
-                    if state.value(field) is not None:
-                        mirror.command(field, state.value(field))
+                    if value(field) is not None:
+                        mirror.command(field, value(field))
                     else:
                         # the create leaves the system's default: known, so a later value is sent
                         mirror.reported[field] = None
@@ -265,8 +290,8 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
         # an id the system stores is set, never cleared, through the link (the link is not ended by a null)
         linking = tuple(f for f in role.link_back
                         if state.value(f) is not None and mirror.differs(f, state.value(f)))
-        differing = mirror.differing(role.record_writes, state.record, config.defaults)
-        kept = {n for n in differing if n in role.cannot_clear and mirror.view(n, state.value(n)) is None}
+        differing = mirror.differing(role.record_writes, wanted, defaults)
+        kept = {n for n in differing if n in role.cannot_clear and mirror.view(n, value(n)) is None}
         _audit_uncleared(state, role, kept, audit, settled_at)
         changed = tuple(n for n in differing if n not in kept)
         active = config.active
@@ -278,15 +303,15 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
                 command(name, "update", config.link, link_record(state), (field,))
             mirror.command(field, state.value(field))
         if updated:
-            command(name, "update", role.payload, command_payload(state, role, context, named),
+            command(name, "update", role.payload, command_payload(state, role, context, named, whole),
                     payload_changes(role, carried + updated))
         on_inactive = role.on_inactive or config.on_inactive
         if inactive and active is not None and on_inactive != "ignore":
-            command(name, on_inactive, role.payload, command_payload(state, role, context, named),
+            command(name, on_inactive, role.payload, command_payload(state, role, context, named, whole),
                     payload_changes(role, (active,)))
         for field in changed:
             if not (inactive and field == active and on_inactive == "ignore"):
-                mirror.command(field, state.value(field))
+                mirror.command(field, value(field))
     settle_unechoed(state)  # a write-only system sends no echo: what it was commanded is what it holds
     return commands
 
