@@ -17,7 +17,8 @@ from streams.kafka import names
 #: The dead-letter topic's name before the topic prefix; :func:`dlq_topic` is the topic itself.
 DLQ_TOPIC = "isthmus.dlq"
 DEAD_LETTER_TYPE = "isthmus.canonical.DeadLetter"
-#: Header a replayed record carries: JSON ``{"dlq_topic", "dlq_partition", "dlq_offset", "replayed_at"}``.
+#: Header a replayed record carries: JSON ``{"dlq_topic", "dlq_partition", "dlq_offset", "replayed_at", "stage"}``,
+#: ``stage`` the dead letter's (the stage the replay is addressed to; absent in replays older than it: to any reader).
 REPLAY_HEADER = "isthmus.replay"
 #: Header on dead letters: the stage that failed, so a reader can filter without decoding.
 STAGE_HEADER = "isthmus.stage"
@@ -43,24 +44,44 @@ class Original:
     headers: Headers = ()
 
 
-def replay_header(dlq: str, partition: int, offset: int, replayed_at: datetime) -> bytes:
-    """The value of :data:`REPLAY_HEADER` for a replay of the dead letter at ``dlq[partition]@offset``."""
-    return json.dumps({"dlq_topic": dlq, "dlq_partition": partition, "dlq_offset": offset,
-                       "replayed_at": replayed_at.isoformat()}).encode()
+def replay_header(dlq: str, partition: int, offset: int, replayed_at: datetime, *, stage: str | None = None) -> bytes:
+    """The value of :data:`REPLAY_HEADER` for a replay of the dead letter at ``dlq[partition]@offset``, addressed
+    to ``stage`` (the stage that dead-lettered it; None: to every reader of the topic)."""
+    info: dict[str, Any] = {"dlq_topic": dlq, "dlq_partition": partition, "dlq_offset": offset,
+                            "replayed_at": replayed_at.isoformat()}
+    if stage:
+        info["stage"] = stage
+    return json.dumps(info).encode()
 
 
 def replayed_headers(letter: Mapping[str, Any], dlq: str, partition: int, offset: int,
                      replayed_at: datetime) -> list[tuple[str, bytes]]:
     """The headers of a replay of ``letter`` (a DeadLetter record, at ``dlq[partition]@offset``): its original
-    headers, then :data:`REPLAY_HEADER` (an earlier replay's is dropped)."""
+    headers, then :data:`REPLAY_HEADER` addressed to the letter's stage (an earlier replay's is dropped)."""
     kept = [(h["key"], h["value"] if h["value"] is not None else b"") for h in letter.get("headers", [])
             if h["key"] != REPLAY_HEADER]
-    return [*kept, (REPLAY_HEADER, replay_header(dlq, partition, offset, replayed_at))]
+    stage = letter.get("stage")
+    return [*kept, (REPLAY_HEADER, replay_header(dlq, partition, offset, replayed_at,
+                                                 stage=str(stage) if stage else None))]
 
 
 def is_replay(headers: Headers) -> bool:
     """Whether a record is a replay of a dead letter (it carries :data:`REPLAY_HEADER`)."""
     return any(name == REPLAY_HEADER for name, _ in headers)
+
+
+def replay_stage(headers: Headers) -> str | None:
+    """The stage a replayed record is addressed to (the one that dead-lettered it); None when the record is no
+    replay, or its :data:`REPLAY_HEADER` names no stage (written before replays were addressed, or unreadable):
+    such a replay is every reader's."""
+    for name, raw in headers:
+        if name == REPLAY_HEADER and raw:
+            try:
+                stage = json.loads(raw).get("stage")
+            except (ValueError, AttributeError):
+                return None
+            return stage if isinstance(stage, str) and stage else None
+    return None
 
 
 #: The note beside a dead letter that says it was dealt with (schemas/dead_letter_replay.avsc): replayed as stored,

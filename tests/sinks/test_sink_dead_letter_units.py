@@ -55,13 +55,13 @@ def test_a_replayed_record_that_fails_again_says_so() -> None:
     assert replay_note(()) is None
 
 
-def test_replay_headers_replace_an_earlier_replay_mark() -> None:
+def test_replay_headers_replace_an_earlier_replay_mark_and_address_the_letters_stage() -> None:
     old: dict[str, object] = {"key": REPLAY_HEADER, "value": b"{}"}
     headers = replay_headers(entry([{"key": "trace", "value": b"1"}, old]), "isthmus.dlq",
                              now=datetime(2026, 1, 1, tzinfo=UTC))
     assert headers[0] == ("trace", b"1") and len(headers) == 2
     assert json.loads(headers[1][1]) == {"dlq_topic": "isthmus.dlq", "dlq_partition": 0, "dlq_offset": 7,
-                                         "replayed_at": "2026-01-01T00:00:00+00:00"}
+                                         "replayed_at": "2026-01-01T00:00:00+00:00", "stage": "sink.erp"}
 
 
 def test_addresses_are_offsets_or_partition_offset_pairs() -> None:

@@ -171,6 +171,10 @@ class FlowSpec:
     #: another partition count into one of this flow's inputs (:func:`streams.flows.engine.repartition.relay`),
     #: so the inputs stay co-partitioned.
     feeders: tuple[FlowSpec, ...] = ()
+    #: Dead-letter stages, besides its own ``flow.<name>`` (and its feeders'), whose replays the flow uses: a
+    #: replay addressed to another stage is skipped (:mod:`streams.flows.engine.addressing`). A partitioned flow's
+    #: keying stage and keyed flow answer for the flow's.
+    answers_for: tuple[str, ...] = ()
     #: Called every ``EngineSettings.tick_interval_s`` for each ready task (see :data:`Tick`); None: never.
     tick: Tick | None = None
     #: What its configuration allows but likely does not mean (``file:line: field: message; fix: ...``): logged

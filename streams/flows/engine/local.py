@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from streams.flows.engine.addressing import stages_of
 from streams.flows.engine.api import FlowSpec, Incoming, Ticking, Waiting
 from streams.flows.engine.staging import DeadLettered, Emitted, RecordContext, handle_record
 from streams.flows.engine.stores import MemoryStore
@@ -27,7 +28,7 @@ class LocalRun:
         self.flow = flow
         self.flush_each_feed = flush_each_feed
         self.context = RecordContext(memory={name: MemoryStore(name) for name in flow.stores},
-                                     stage=f"flow.{flow.name}")
+                                     stage=f"flow.{flow.name}", stages=stages_of(flow))
         self._offsets: dict[tuple[str, int], int] = {}
         self.feeders = [LocalRun(feeder) for feeder in flow.feeders]
         self._inputs = frozenset(flow.inputs)

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import time
@@ -59,6 +60,7 @@ from aiokafka.errors import KafkaError
 from streams.codecs.avro.single_object import SchemaStore
 from streams.config.kafka import KafkaAddress, client_kwargs, producer_kwargs
 from streams.errors import IsthmusError
+from streams.flows.engine.addressing import stages_of
 from streams.flows.engine.api import FlowSpec, Incoming, Ticking, Waiting
 from streams.flows.engine.batches import NO_HEADERS, KeyPartitioner, OutRecord, send_batched
 from streams.flows.engine.fetching import take_fairly
@@ -234,6 +236,11 @@ class FlowProcessor:
     def stage(self) -> str:
         return f"flow.{self.spec.name}"
 
+    @functools.cached_property
+    def stages(self) -> frozenset[str]:
+        """The dead-letter stages whose replays the flow uses (:mod:`~streams.flows.engine.addressing`)."""
+        return stages_of(self.spec)
+
     async def ensure_topics(self) -> None:
         await ensure_topics(self.settings.bootstrap_servers,
                             [TopicSpec(name=t, partitions=1) for t in self.spec.inputs])
@@ -349,7 +356,8 @@ class FlowProcessor:
         ``fetched`` (``time.perf_counter``) is when the batch came back from the consumer."""
         gathered = task.gathered
         if gathered is None:
-            gathered = task.gathered = _Gathered(ctx=RecordContext(memory=task.stores, stage=self.stage))
+            gathered = task.gathered = _Gathered(ctx=RecordContext(memory=task.stores, stage=self.stage,
+                                                                         stages=self.stages))
         ctx = gathered.ctx
         handler = self.spec.handler
         offsets = gathered.offsets

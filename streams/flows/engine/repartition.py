@@ -28,6 +28,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from streams.config.kafka import KafkaAddress
 from streams.errors import IsthmusError
+from streams.flows.engine.addressing import stages_of
 from streams.flows.engine.api import Context, FlowSpec, Incoming, Store, Ticking, Waiting
 from streams.kafka import names
 from streams.kafka.topics import TopicSpec, ensure_topics, partition_counts
@@ -124,16 +125,20 @@ def partitioned(spec: FlowSpec, partitions: int) -> Partitioned:
     def keyed(record: Incoming, ctx: Context) -> Any:
         return spec.handler(origin_of(record), ctx)
 
-    stage = keying_stage(f"{name}-keying", spec.inputs, router, topic.name,
+    answers = tuple(sorted(stages_of(spec)))  # both take the replays of the flow's dead letters, as it would
+    stage = keying_stage(f"{name}-keying", spec.inputs, router, topic.name, answers_for=answers,
                          description=f"re-keys the inputs of {spec.name} by its key into {topic.name}")
-    flow = replace(spec, name=name, inputs=(topic.name,), handler=keyed, key_by=None, feeders=())
+    flow = replace(spec, name=name, inputs=(topic.name,), handler=keyed, key_by=None, feeders=(),
+                   answers_for=answers)
     return Partitioned(stage=stage, topic=topic, flow=flow)
 
 
 def keying_stage(name: str, inputs: tuple[str, ...], router: KeyRouter, into: str, *, description: str,
-                 outputs: tuple[str, ...] = ()) -> FlowSpec:
+                 outputs: tuple[str, ...] = (), answers_for: tuple[str, ...] = ()) -> FlowSpec:
     """A flow ``name`` that emits each record of ``inputs`` the router passes on to ``into``, keyed by the
-    router's key, with where it was read in its headers (:func:`origin_of` gives the record back)."""
+    router's key, with where it was read in its headers (:func:`origin_of` gives the record back). It passes on
+    the replays addressed to ``answers_for`` (the stages of the flow it feeds; FlowSpec.answers_for) or to itself,
+    their headers kept."""
 
     in_batch = router.route_in if isinstance(router, BatchRouter) else None
 
@@ -149,7 +154,8 @@ def keying_stage(name: str, inputs: tuple[str, ...], router: KeyRouter, into: st
         return Waiting()
 
     return FlowSpec(name=name, inputs=inputs, handler=keying, stores=router.stores, outputs=outputs,
-                    description=description, tick=ticked if isinstance(router, TickingRouter) else None)
+                    description=description, tick=ticked if isinstance(router, TickingRouter) else None,
+                    answers_for=answers_for)
 
 
 def relay(flow: str, source: str, router: KeyRouter, *, what: str) -> tuple[FlowSpec, str]:
@@ -163,6 +169,7 @@ def relay(flow: str, source: str, router: KeyRouter, *, what: str) -> tuple[Flow
     the one partition of the topic. The stage keeps no state, so ``source`` may have any partition count."""
     into = names.topic(f"{flow}-{what}-by-key")
     stage = keying_stage(f"{flow}-{what}-keying", (source,), router, into, outputs=(into,),
+                         answers_for=(f"flow.{flow}",),
                          description=f"re-keys {source} into {into}, the one-partition input of {flow}")
     return stage, into
 

@@ -7,11 +7,15 @@ sends the record to the dead-letter topic with the reason (for an unexpected exc
 the file and line it was raised at, :func:`raised_at`, as the dead letter keeps no traceback). A handler may open
 a nested scope (``Context.isolated``) for a part of its work that stands on its own (a parked record this one
 released, one source transaction of several): a rejection inside undoes and dead-letters only that part.
+
+A replayed record addressed to a stage that is not the flow's never reaches its handler
+(:mod:`~streams.flows.engine.addressing`): it is counted and skipped here.
 """
 
 from __future__ import annotations
 
 import inspect
+import logging
 import traceback
 from collections import Counter
 from collections.abc import Awaitable, Mapping
@@ -19,11 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from streams.flows.engine.addressing import SKIPPED, addressed_elsewhere
 from streams.flows.engine.api import Handler, Incoming, Rejected, Store
 from streams.flows.engine.batches import NO_HEADERS
 from streams.flows.engine.journal import Journal
 from streams.flows.engine.objects import ObjectCodec, ObjectView, OnFlush, T
 from streams.flows.engine.stores import TaskStore
+
+log = logging.getLogger(__name__)
 
 #: The directory holding the ``streams`` package: a frame in it is named by its path from there.
 _SOURCE_ROOT = Path(__file__).resolve().parents[3]
@@ -61,7 +68,9 @@ _Mark = tuple[int, int, int, int]
 @dataclass
 class RecordContext:
     """The ``Context`` a handler gets: output, counts and dead letters collected in order, store writes
-    undoable back to any scope's start. ``stage`` is what a rejection that names none is dead-lettered under.
+    undoable back to any scope's start. ``stage`` is what a rejection that names none is dead-lettered under;
+    ``stages``: the dead-letter stages whose replays the flow uses (:func:`~streams.flows.engine.addressing.stages_of`;
+    None: every replay).
 
     The context's stores (and the object views over them) share one undo journal
     (:mod:`~streams.flows.engine.journal`), given to them when the context is made: a scope's savepoint is four
@@ -69,6 +78,7 @@ class RecordContext:
 
     memory: Mapping[str, TaskStore]
     stage: str = "flow"
+    stages: frozenset[str] | None = None
     emitted: list[Emitted] = field(default_factory=list)
     dead_letters: list[DeadLettered] = field(default_factory=list)
     _counted: list[tuple[str, int]] = field(default_factory=list)
@@ -172,7 +182,16 @@ def start_record(handler: Handler, record: Incoming, ctx: RecordContext) -> Awai
     """:func:`handle_record` without a coroutine of its own, for the engine's loop over a batch: a handler that
     returns nothing to await (every built-in flow's) runs here, whole, and None is returned; for one that returns
     an awaitable, the coroutine that finishes it (and its scope) is. A coroutine and a scope object per record were
-    part of the engine's own cost per record (BENCHMARKS.md, section "Session of 2026-12-05, eighth")."""
+    part of the engine's own cost per record (BENCHMARKS.md, section "Session of 2026-12-05, eighth").
+    A replay addressed to another stage than the flow's is counted (:data:`~streams.flows.engine.addressing.SKIPPED`)
+    and not handled."""
+    if record.headers and ctx.stages is not None:
+        addressee = addressed_elsewhere(record.headers, ctx.stages)
+        if addressee is not None:
+            log.debug("%s: skipped, a replay of a dead letter of %s, not of %s", record.position, addressee,
+                      ctx.stage)
+            ctx.count(SKIPPED)
+            return None
     mark = ctx._mark()  # the scope's savepoint; the scope itself is made only when needed
     try:
         result = handler(record, ctx)
