@@ -105,3 +105,28 @@ def test_a_route_whose_table_is_missing_is_refused_at_start(stack: RunningStack,
     finally:
         with stack.connect_crm(autocommit=True) as conn:
             conn.execute(f"DROP TABLE IF EXISTS {keys}")
+
+
+def test_a_target_table_altered_under_the_sink_loses_no_write(stack: RunningStack, run: int, tmp_path: Path,
+                                                              crm_db: psycopg.Connection[dict[str, Any]],
+                                                              scratch: tuple[str, str]) -> None:
+    """psycopg prepares a statement a connection runs often; an ALTER TABLE of the target's table since makes
+    PostgreSQL refuse it ("cached plan must not change result type"). That is no fault of the data: the write
+    goes through on a new connection, it is not dead-lettered."""
+    table, keys = scratch
+    target_file(tmp_path, table, keys)
+    topics, env = fresh_topics(stack, "sqlalter")
+    before = [availability(f"SQP-{run}-{n}", f"{n}.000") for n in range(12)]
+    after = [availability(f"SQP-{run}-{n}", f"{n + 100}.000") for n in range(12)]
+    with InProcessSink("crm", {**env, "ISTHMUS_SINK_TARGETS_DIR": str(tmp_path), "ISTHMUS_SINK_CONCURRENCY": "1"}):
+        produce(stack, topics.commands, before)
+        eventually("the first writes", lambda: len(results_for(stack, topics.results,
+                                                               {c["command_id"] for c in before})) == 12, timeout=60)
+        crm_db.execute(f"ALTER TABLE {table} ADD COLUMN note TEXT")
+        produce(stack, topics.commands, after)
+        eventually("the writes after the ALTER", lambda: len(results_for(stack, topics.results,
+                                                                         {c["command_id"] for c in after})) == 12,
+                   timeout=90)
+    assert read_all(stack, topics.dlq, "DeadLetter") == []
+    rows = crm_db.execute(f"SELECT sku, available_qty FROM {table} ORDER BY sku").fetchall()
+    assert {r["sku"]: str(r["available_qty"]) for r in rows} == {f"SQP-{run}-{n}": f"{n + 100}.000" for n in range(12)}

@@ -111,14 +111,22 @@ class SqlAdapter:
             async with self._connection() as conn:
                 try:
                     return await self._apply(conn, command, route, row)
-                except BaseException:
+                except BaseException as exc:
                     with suppress(Exception):
                         await conn.rollback()
+                    if stale_plan(exc):  # its prepared statements are stale: the connection is not used again
+                        with suppress(Exception):
+                            await conn.close()
                     raise
         except _TRANSIENT as exc:
             return Failed(kind="transient", error_type=type(exc).__name__,
                           reason=f"PostgreSQL {self._shown}: {str(exc).strip() or type(exc).__name__}")
         except psycopg.Error as exc:
+            if stale_plan(exc):
+                return Failed(kind="transient", error_type=type(exc).__name__,
+                              reason=f"PostgreSQL {self._shown}: {route.table} changed (an ALTER TABLE) under a "
+                                     f"statement a connection had prepared ({str(exc).strip()}); retried on a new "
+                                     "connection")
             return Failed(kind="permanent", error_type=type(exc).__name__,
                           reason=f"PostgreSQL refused the write to {route.table}: {str(exc).strip()}; fix the "
                                  "data (or the table) and replay")
@@ -192,6 +200,13 @@ def column_problems(route: SqlRoute, columns: set[str]) -> list[str]:
         return [f"line {route.line}: {route.table} has no column {', '.join(unknown)}; "
                 f"its columns: {', '.join(sorted(columns))}"]
     return []
+
+
+def stale_plan(exc: BaseException) -> bool:
+    """PostgreSQL refused a statement a connection had prepared because its table changed since (SQLSTATE 0A000,
+    "cached plan must not change result type", after an ALTER TABLE of the target's table): not the data's fault;
+    the same write on a new connection goes through."""
+    return isinstance(exc, pg_errors.FeatureNotSupported) and "cached plan" in str(exc)
 
 
 def binary_columns(types: Mapping[str, str]) -> frozenset[str]:
