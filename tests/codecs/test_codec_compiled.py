@@ -245,3 +245,15 @@ def test_a_compiled_converter_refuses_what_it_cannot_vouch_for(raw: Any, schema:
     """Refused here, the record goes to the interpreting decoder, which accepts it or says where it is wrong."""
     with pytest.raises(FieldDecodeError):
         compile_schema(schema)(raw)
+
+
+def test_an_array_decodes_to_the_list_a_flows_store_gives_back() -> None:
+    """A PostgreSQL TEXT[] (a Connect array) is a list on both decoding paths, the form the flows' stores give back:
+    as a tuple it never equalled the stored value, and an unchanged array was commanded to its target and audited as
+    a conflict on every change of its row."""
+    from streams.flows.engine.values import from_store, to_store
+
+    schema = {"type": "array", "items": {"type": "string", "optional": True}, "optional": True}
+    compiled = compile_schema(schema)(["drucker", None, "netz"])
+    assert compiled == decode_value(["drucker", None, "netz"], schema) == ["drucker", None, "netz"]
+    assert from_store(to_store(compiled)) == compiled

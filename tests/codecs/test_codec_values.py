@@ -162,7 +162,10 @@ def test_values_that_do_not_fit_their_schema_are_refused(raw: object, schema: di
 
 
 def test_arrays_and_maps() -> None:
-    assert decode_value([1, 2], {"type": "array", "items": {"type": "int32"}}) == (1, 2)
+    # a list, as the flows' stores give it back: a tuple there never equalled the stored list, so an array column
+    # was commanded and audited as a conflict on every change (a TEXT[] of tags)
+    assert decode_value([1, 2], {"type": "array", "items": {"type": "int32"}}) == [1, 2]
+    assert type(decode_value([1, 2], {"type": "array", "items": {"type": "int32"}})) is list
     schema = {"type": "map", "keys": {"type": "string"}, "values": {"type": "int64"}}
     assert decode_value({"a": 1}, schema) == {"a": 1}
     assert decode_value([["a", 1]], schema) == {"a": 1}

@@ -182,7 +182,7 @@ def _compile_present(schema: Mapping[str, Any]) -> Converter:
         return _struct(schema)
     if kind == "array":
         items = compile_schema(schema.get("items") or {})
-        return _typed(kind, lambda value: tuple(map(items, value)), types)
+        return _typed(kind, lambda value: list(map(items, value)), types)
     if kind == "map":
         return _typed(kind, _map(schema), types)
     return _typed(kind, None, types)

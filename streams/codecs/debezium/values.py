@@ -193,7 +193,7 @@ def decode_value(value: Any, schema: Mapping[str, Any], where: str = "value") ->
         return decode_struct(value, schema, where)
     if isinstance(value, list) and kind == "array":
         items = schema.get("items") or {}
-        return tuple(decode_value(v, items, f"{where}[{i}]") for i, v in enumerate(value))
+        return [decode_value(v, items, f"{where}[{i}]") for i, v in enumerate(value)]
     if kind == "map":
         return _decode_map(value, schema, where)
     return value
