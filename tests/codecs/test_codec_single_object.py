@@ -6,12 +6,13 @@ import datetime as dt
 import io
 import json
 from decimal import Decimal
+from pathlib import Path
 
 import avro.schema
 import fastavro
 import pytest
 
-from streams.codecs.avro.schemas import SchemaSet, canonical_form, fingerprint
+from streams.codecs.avro.schemas import SchemaSet, canonical_form, fingerprint, load_schemas
 from streams.codecs.avro.single_object import HEADER_SIZE, MARKER, CanonicalRecord, SchemaStore
 from streams.codecs.exceptions import NotSingleObject, SchemaMismatch, UnknownFingerprint, UnknownSchema
 
@@ -220,3 +221,18 @@ def test_a_current_record_may_name_any_system(store: SchemaStore) -> None:
     """A system is data now: a name the old enum never had encodes and decodes."""
     value = {**CUSTOMER, "provenance": {"name": {"system": "shop", "commit_time": NOW}}}
     assert store.decode(store.encode("Customer", value)).value["provenance"]["name"]["system"] == "shop"
+
+
+def test_a_null_in_a_user_schemas_array_names_that_file_and_the_fix(tmp_path: Path) -> None:
+    """A PostgreSQL TEXT[] holding a NULL element, into a record of the user's own schemas folder whose array items
+    are not nullable: the error names that folder's file (not the built-in schemas/) and says how to allow it."""
+    (tmp_path / "ticket.avsc").write_text(json.dumps({
+        "type": "record", "name": "Ticket", "namespace": "isthmus.canonical", "doc": "a ticket",
+        "fields": [{"name": "nummer", "type": "string", "doc": "its number"},
+                   {"name": "tags", "type": {"type": "array", "items": "string"}, "doc": "its tags"}]}))
+    store = SchemaStore(load_schemas(env={"ISTHMUS_SCHEMAS_DIR": str(tmp_path)}))
+    with pytest.raises(SchemaMismatch) as raised:
+        store.encode("isthmus.canonical.Ticket", {"nummer": "T-1", "tags": ["a", None, "b"]})
+    message = str(raised.value)
+    assert "tags[1] = None" in message and str(tmp_path / "ticket.avsc") in message
+    assert "not nullable" in message and "an array of a nullable item type" in message

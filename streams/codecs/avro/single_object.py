@@ -122,11 +122,19 @@ class SchemaStore:
             schemaless_writer(body, stored.parsed, value)
         except FieldValueError as exc:
             raise SchemaMismatch(f"the value does not fit {stored.name}: field {exc.field} = {exc.value_text}: "
-                                 f"{exc.reason}; fix: {_fix(exc, stored.name)}") from exc
+                                 f"{exc.reason}; fix: {_fix(exc, stored.name, self._file_of(stored.name))}") from exc
         except WRITE_ERRORS as exc:
             raise SchemaMismatch(f"the value does not fit {stored.name}: {exc}; check field names, types and "
-                                 "decimal scales against schemas/") from exc
+                                 f"decimal scales against {self._file_of(stored.name)}") from exc
         return MARKER + stored.fingerprint + body.getvalue()
+
+    def _file_of(self, name: str) -> str:
+        """The file that defines schema ``name`` (``schemas/customer.avsc``, or one of the user's own schemas
+        folder), for an error's fix."""
+        try:
+            return str(self.schemas.file(name).path)
+        except Exception:  # only an error's wording: never a second error
+            return "its .avsc file"
 
     def decode(self, data: bytes, reader: str | None = None) -> CanonicalRecord:
         """Decode single-object bytes, resolved to the current version of ``reader`` (default: writer's)."""
@@ -151,10 +159,14 @@ class SchemaStore:
         return CanonicalRecord(schema=target.name, value=value)
 
 
-def _fix(error: FieldValueError, schema: str) -> str:
+def _fix(error: FieldValueError, schema: str, where: str) -> str:
     """How to make a value of the field fit: for a decimal, round or limit it in the mapping, or widen the field."""
     if error.decimal:
         return (f"round or limit the value in the mapping that fills {error.field} (the transform `decimal: "
                 "{scale: <the field's scale>, rounding: half_even}`, or a bound in its `compute`), or widen the "
-                f"field's precision and scale in {schema}'s schema in schemas/ (mappings/README.md, Checks at load)")
-    return f"check the field's name and type in {schema}'s schema in schemas/ against the value the mapping gives it"
+                f"field's precision and scale in {schema}'s schema, {where} (mappings/README.md, Checks at load)")
+    if error.shown and error.value is None:
+        return (f"the field (or an item of it) is not nullable in {schema}'s schema, {where}: make it a union "
+                "with null there (an array of a nullable item type for a PostgreSQL array, whose items may be NULL), "
+                "or give the mapping a default")
+    return f"check the field's name and type in {schema}'s schema, {where}, against the value the mapping gives it"
