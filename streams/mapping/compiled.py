@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from streams.mapping.decimals import quantize
 from streams.mapping.exceptions import MappingError, MappingValueError
 from streams.mapping.spec import FieldBinding, RecordMapping, SourceMapping
-from streams.mapping.transforms import Context, StepInput, quantize
+from streams.mapping.transforms import Context, StepInput
 
 Row = Mapping[str, Any]
 Coercer = Callable[[Any], Any]

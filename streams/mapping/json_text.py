@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from streams.mapping.decimals import quantize
 from streams.mapping.exceptions import MappingValueError
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -147,8 +148,7 @@ def _decimal(value: Any, scale: int, where: str) -> Decimal:
         number = Decimal(value)
     except InvalidOperation as exc:
         raise MappingValueError(f"{where}: {value!r} is not a number") from exc
-    exponent = Decimal(1).scaleb(-scale)
-    exact = number.quantize(exponent)
-    if exact != number:
-        raise MappingValueError(f"{where}: {value} has more than {scale} decimals")
-    return exact
+    try:
+        return quantize(number, scale)
+    except MappingValueError as exc:
+        raise MappingValueError(f"{where}: {exc}") from exc

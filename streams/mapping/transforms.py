@@ -8,17 +8,10 @@ plugin (see :mod:`streams.mapping.plugins`).
 from __future__ import annotations
 
 import datetime as dt
-import decimal
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import (
-    ROUND_CEILING,
-    ROUND_DOWN,
-    ROUND_FLOOR,
-    ROUND_HALF_EVEN,
-    ROUND_HALF_UP,
-    ROUND_UP,
     Decimal,
     InvalidOperation,
 )
@@ -27,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from streams.codecs.avro.schemas import SchemaSet
 from streams.codecs.exceptions import CodecError, UnknownSchema
 from streams.codecs.local_time import Ambiguous, Nonexistent, local_to_utc, utc_to_local, zone
+from streams.mapping.decimals import ROUNDING, quantize
 from streams.mapping.exceptions import LookupMissing, MappingValueError
 from streams.mapping.json_text import parse_json_text
 from streams.mapping.kinds import ANY, Kind, from_avro, scale_text
@@ -281,39 +275,6 @@ class UtcToLocalStep:
             raise ArgumentProblem(f"utc_to_local converts UTC timestamps, the value is {kind}",
                                   "remove `utc_to_local`")
         return kind.but(base="local_timestamp")
-
-
-ROUNDING = {"exact": "", "half_even": ROUND_HALF_EVEN, "half_up": ROUND_HALF_UP, "down": ROUND_DOWN,
-            "up": ROUND_UP, "floor": ROUND_FLOOR, "ceiling": ROUND_CEILING}
-
-
-def _quantized(value: Decimal, scale: int, rounding: str | None) -> Decimal:
-    """``value.quantize`` to ``scale`` decimals, exactly however many digits it takes: Python's default context
-    keeps 28, and a NUMERIC (or a ``decimal(38, 10)`` field) holds more, so 123456789012345678901234.5 with 10
-    decimals (34 digits) raised ``InvalidOperation``. The wider context is made only then (the rare case)."""
-    exponent = Decimal(1).scaleb(-scale)
-    try:
-        return value.quantize(exponent, rounding=rounding)
-    except InvalidOperation:
-        if not value.is_finite():
-            raise
-        digits = max(value.adjusted(), 0) + 1 + max(scale, 0)
-        return value.quantize(exponent, rounding=rounding, context=decimal.Context(prec=digits + 1))
-
-
-def quantize(value: Decimal, scale: int, rounding: str = "exact") -> Decimal:
-    """``value`` with exactly ``scale`` decimals; ``exact`` refuses to drop a non-zero digit. Any number of digits
-    is kept: whether they fit the field's precision is the writer's to say, naming the field."""
-    try:
-        if rounding == "exact":
-            result = _quantized(value, scale, None)
-            if result != value:
-                raise MappingValueError(f"{value} has more than {scale} decimals; map it with "
-                                        f"`decimal: {{scale: {scale}, rounding: half_even}}`")
-            return result
-        return _quantized(value, scale, ROUNDING[rounding])
-    except InvalidOperation as exc:
-        raise MappingValueError(f"{value} does not fit scale {scale}") from exc
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,12 @@ from streams.catalog.model import Column
 from streams.cli.main import main
 from streams.codecs.avro.schemas import SchemaSet
 from streams.mapping import Context, MappingLoadError, Problem, RecordMapping, load_mapping
+from streams.mapping.decimals import quantize
 from streams.mapping.engine import Engine
 from streams.mapping.exceptions import MappingValueError
 from streams.mapping.expressions import compile_expression, kind_of
 from streams.mapping.kinds import ANY_SCALE, Kind
 from streams.mapping.loader import MAPPINGS_DIR, Tables
-from streams.mapping.transforms import quantize
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 WHERE = "sources.kasse_zahlungen.fields.amount"

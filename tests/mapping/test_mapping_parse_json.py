@@ -75,3 +75,11 @@ def test_the_step_reads_text_only_and_is_shaped_by_the_loader() -> None:
         BUILTINS["parse_json"]({"x": 1}, Environment(schemas=None))  # type: ignore[arg-type]
     given = StepInput(row={}, context=None)  # type: ignore[arg-type]
     assert step.apply('{"a": [1, 2.5]}', given) == {"a": [1, Decimal("2.5")]}, "without a field type: as JSON"
+
+
+def test_a_decimal_of_more_digits_than_pythons_default_context_keeps_them_all() -> None:
+    """34 digits into a scale-10 field: the default context (28 digits) refused it; the mapping's one quantize
+    (streams/mapping/decimals.py) keeps every digit, as the `decimal:` step does."""
+    wide = {"type": "array", "items": {"type": "bytes", "logicalType": "decimal", "precision": 38, "scale": 10}}
+    assert parse_json_text('["123456789012345678901234.5"]', wide, {}, "x") == [
+        Decimal("123456789012345678901234.5000000000")]
