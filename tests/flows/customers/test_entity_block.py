@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 from customer_events import Sent, decode_commands, decode_topic
+from support.envelopes import change_record
 from support.systems import system
 
 from streams.catalog.model import Catalog, Column, Table
@@ -99,35 +99,10 @@ class Parties:
         """Feed one change event; returns the commands it caused."""
         self.now += dt.timedelta(seconds=1)
         self.position += 10
-        columns = COLUMNS[(name, table)]
-        fields = [{"field": c, "type": t, "optional": c != KEYS[table]} for c, (_, t) in columns.items()]
-        row_schema = {"type": "struct", "optional": True, "name": f"{name}.{table}.Value", "fields": fields}
-        millis = int(self.now.timestamp() * 1000)
-        if ENGINES[name] is Engine.POSTGRESQL:
-            source: dict[str, Any] = {"connector": "postgresql", "db": name, "name": name, "schema": "main",
-                                      "table": table, "ts_ms": millis, "ts_us": millis * 1000, "lsn": self.position,
-                                      "txId": self.position, "snapshot": "false", "version": "3.6.1.Final"}
-        else:
-            source = {"connector": "mariadb", "db": name, "name": name, "table": table, "ts_ms": millis,
-                      "file": "binlog.000001", "pos": self.position, "row": 0, "server_id": 1,
-                      "gtid": f"0-1-{self.position}", "snapshot": "false", "version": "3.5.0.Final"}
-        source_schema = {"type": "struct", "name": "io.debezium.connector.Source", "optional": False,
-                         "fields": [{"field": k, "type": "int64" if isinstance(v, int) else "string",
-                                     "optional": True} for k, v in source.items()]}
-        value_schema = {"type": "struct", "name": f"{name}.{table}.Envelope", "optional": False, "fields": [
-            {**row_schema, "field": "before"}, {**row_schema, "field": "after"}, {**source_schema, "field": "source"},
-            {"field": "op", "type": "string", "optional": False},
-            {"field": "ts_ms", "type": "int64", "optional": True}]}
-        row = after if after is not None else before
-        assert row is not None
-        full = {c: None for c in columns}
-        payload = {"before": None if before is None else {**full, **before},
-                   "after": None if after is None else {**full, **after}, "op": op, "source": source,
-                   "ts_ms": millis + 3}
-        key_schema = {"type": "struct", "name": f"{name}.{table}.Key", "optional": False,
-                      "fields": [{"field": KEYS[table], "type": "int64", "optional": False}]}
-        key = json.dumps({"schema": key_schema, "payload": {KEYS[table]: row[KEYS[table]]}}).encode()
-        value = json.dumps({"schema": value_schema, "payload": payload}).encode()
+        columns = {c: (t, None) for c, (_, t) in COLUMNS[(name, table)].items()}
+        key, value = change_record(name, table, op, columns=columns,
+                                   key=KEYS[table], engine=ENGINES[name], namespace="main", at=self.now,
+                                   position=self.position, before=before, after=after)
         topic = self.systems[name].topic(table)
         start = len(self.run.context.emitted)
         asyncio.run(self.run.feed([self.run.record(topic, key, value)]))

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from customer_events import Sent, decode_commands, decode_topic
+from support.envelopes import change_record
 from support.systems import system
 
 from streams.catalog.model import Catalog, Column, Table
@@ -231,28 +232,10 @@ class Tickets:
         """Feed one change event; returns the commands it caused."""
         self.now += dt.timedelta(seconds=1)
         self.position += 10
-        columns = COLUMNS[(name, table)]
-        fields = [{"field": c, "type": t, "optional": c != "id", **({"name": n} if n else {})}
-                  for c, (_, t, n) in columns.items()]
-        row_schema = {"type": "struct", "optional": True, "name": f"{name}.{table}.Value", "fields": fields}
-        millis = int(self.now.timestamp() * 1000)
-        source: dict[str, Any] = {"connector": "postgresql", "db": name, "name": name, "schema": name,
-                                  "table": table, "ts_ms": millis, "ts_us": millis * 1000, "lsn": self.position,
-                                  "txId": self.position, "snapshot": "false", "version": "3.6.1.Final"}
-        source_schema = {"type": "struct", "name": "io.debezium.connector.Source", "optional": False,
-                         "fields": [{"field": k, "type": "int64" if isinstance(v, int) else "string",
-                                     "optional": True} for k, v in source.items()]}
-        value_schema = {"type": "struct", "name": f"{name}.{table}.Envelope", "optional": False, "fields": [
-            {**row_schema, "field": "before"}, {**row_schema, "field": "after"}, {**source_schema, "field": "source"},
-            {"field": "op", "type": "string", "optional": False},
-            {"field": "ts_ms", "type": "int64", "optional": True}]}
-        row = after if after is not None else before
-        assert row is not None
-        payload = {"before": before, "after": after, "op": op, "source": source, "ts_ms": millis + 3}
-        key_schema = {"type": "struct", "name": f"{name}.{table}.Key", "optional": False,
-                      "fields": [{"field": "id", "type": "int64", "optional": False}]}
-        key = json.dumps({"schema": key_schema, "payload": {"id": row["id"]}}).encode()
-        value = json.dumps({"schema": value_schema, "payload": payload}).encode()
+        columns = {c: (t, n) for c, (_, t, n) in COLUMNS[(name, table)].items()}
+        key, value = change_record(name, table, op, columns=columns,
+                                   key="id", engine=Engine.POSTGRESQL, namespace=name, at=self.now,
+                                   position=self.position, before=before, after=after)
         start = len(self.run.context.emitted)
         asyncio.run(self.run.feed([self.run.record(self.systems[name].topic(table), key, value)]))
         assert self.run.context.dead_letters == [], self.run.context.dead_letters[0].reason

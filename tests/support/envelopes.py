@@ -1,0 +1,49 @@
+"""Debezium change records made up for a flow under LocalRun: a JsonConverter key and value (schemas inline) of
+one row change, as the PostgreSQL or the MariaDB connector writes it, for tables a test invents."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from streams.systems import Engine
+
+#: Column -> (Connect type, Connect logical name or None), in the table's order.
+Columns = Mapping[str, tuple[str, str | None]]
+
+
+def change_record(system: str, table: str, op: str, *, columns: Columns, key: str, engine: Engine, namespace: str,
+                  at: dt.datetime, position: int, before: Mapping[str, Any] | None = None,
+                  after: Mapping[str, Any] | None = None) -> tuple[bytes, bytes]:
+    """The key and value bytes of one change of ``system.table`` (key column ``key``; every other column optional;
+    a column a row leaves out is null) committed ``at``, at log position ``position``."""
+    fields = [{"field": c, "type": t, "optional": c != key, **({"name": n} if n else {})}
+              for c, (t, n) in columns.items()]
+    row_schema = {"type": "struct", "optional": True, "name": f"{system}.{table}.Value", "fields": fields}
+    millis = int(at.timestamp() * 1000)
+    if engine is Engine.POSTGRESQL:
+        source: dict[str, Any] = {"connector": "postgresql", "db": system, "name": system, "schema": namespace,
+                                  "table": table, "ts_ms": millis, "ts_us": millis * 1000, "lsn": position,
+                                  "txId": position, "snapshot": "false", "version": "3.6.1.Final"}
+    else:
+        source = {"connector": "mariadb", "db": system, "name": system, "table": table, "ts_ms": millis,
+                  "file": "binlog.000001", "pos": position, "row": 0, "server_id": 1, "gtid": f"0-1-{position}",
+                  "snapshot": "false", "version": "3.5.0.Final"}
+    source_schema = {"type": "struct", "name": "io.debezium.connector.Source", "optional": False,
+                     "fields": [{"field": k, "type": "int64" if isinstance(v, int) else "string", "optional": True}
+                                for k, v in source.items()]}
+    value_schema = {"type": "struct", "name": f"{system}.{table}.Envelope", "optional": False, "fields": [
+        {**row_schema, "field": "before"}, {**row_schema, "field": "after"}, {**source_schema, "field": "source"},
+        {"field": "op", "type": "string", "optional": False}, {"field": "ts_ms", "type": "int64", "optional": True}]}
+    row = after if after is not None else before
+    assert row is not None, "a change needs a before or an after image"
+    full = dict.fromkeys(columns)
+    payload = {"before": None if before is None else {**full, **before},
+               "after": None if after is None else {**full, **after}, "op": op, "source": source,
+               "ts_ms": millis + 3}
+    key_schema = {"type": "struct", "name": f"{system}.{table}.Key", "optional": False,
+                  "fields": [{"field": key, "type": columns[key][0], "optional": False}]}
+    return (json.dumps({"schema": key_schema, "payload": {key: row[key]}}).encode(),
+            json.dumps({"schema": value_schema, "payload": payload}).encode())
