@@ -64,6 +64,7 @@ from streams.flows.engine.addressing import stages_of
 from streams.flows.engine.api import FlowSpec, Incoming, Ticking, Waiting
 from streams.flows.engine.batches import NO_HEADERS, KeyPartitioner, OutRecord, send_batched
 from streams.flows.engine.fetching import take_fairly
+from streams.flows.engine.letter_log import LetterLog
 from streams.flows.engine.staging import DeadLettered, RecordContext, start_record
 from streams.flows.engine.stores import StateSettings, TaskStore
 from streams.flows.engine.timing import FlowTimings
@@ -207,6 +208,8 @@ class FlowProcessor:
         #: What the flow's records wait for versus the work on them (``timing.FlowTimings``), committed or not.
         self.timings = FlowTimings()
         self.dead_lettered = 0
+        #: The log lines of committed dead letters (a dead letter is never only a counter).
+        self.letter_log = LetterLog(spec.name)
         self.transactions = 0
         self.last_commit_at: float | None = None
         #: Changelog records read into the stores at task starts (all of them with in-memory stores; only those
@@ -284,13 +287,16 @@ class FlowProcessor:
     async def run(self, stop: asyncio.Event) -> None:
         """Process until ``stop`` is set; a Kafka failure restarts the flow from its last commit."""
         await self.ensure_topics()
-        while not stop.is_set():
-            try:
-                await self._run_once(stop)
-            except KafkaError as exc:
-                log.warning("%s: %s; restarting from the last commit in %.0fs", self.spec.name, exc,
-                            self.settings.restart_delay_s)
-                await asyncio.sleep(self.settings.restart_delay_s)
+        try:
+            while not stop.is_set():
+                try:
+                    await self._run_once(stop)
+                except KafkaError as exc:
+                    log.warning("%s: %s; restarting from the last commit in %.0fs", self.spec.name, exc,
+                                self.settings.restart_delay_s)
+                    await asyncio.sleep(self.settings.restart_delay_s)
+        finally:
+            self.letter_log.flush()
 
     async def _run_once(self, stop: asyncio.Event) -> None:
         consumer = AIOKafkaConsumer(
@@ -520,6 +526,7 @@ class FlowProcessor:
         self.processed += records_in
         self.emitted += len(ctx.emitted) + len(ctx.dead_letters)
         self.events.update(ctx.counts)
+        self.letter_log.committed(ctx.dead_letters)
 
     def _outgoing(self, task: _Task, ctx: RecordContext) -> list[OutRecord]:
         """The batch's records to produce: what the handler emitted (partitioned by key), its dead letters, then
