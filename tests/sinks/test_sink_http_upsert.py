@@ -212,6 +212,27 @@ class FakeErp:
         return httpx.Response(200, json={"account_id": account_id, **self.accounts[account_id]})
 
 
+def test_body_payload_is_offered_only_where_it_is_taken(tmp_path: Path) -> None:
+    # an update's body: payload was refused with a fix that said to write exactly that
+    path = write(tmp_path, """\
+        - payload_type: Account
+          operation: create
+          method: POST
+          path: /accounts
+          body: [name]
+          external_id:
+            field: crm_customer_number
+            search: {path: "/accounts?crm_customer_number={crm_customer_number}", found_id: items.*.account_id}
+            update: {method: PATCH, path: "/accounts/{$id}", body: payload}
+        """)
+    with pytest.raises(TargetConfigError) as raised:
+        load_target(path)
+    problems = {line.split(": ", 2)[1]: line for line in str(raised.value).splitlines() if ": routes[0]" in line}
+    assert "or body: payload" in problems["routes[0].body"]
+    update = problems["routes[0].external_id.update.body"]
+    assert "must be a mapping of request field to payload field" in update and "body: payload" not in update
+
+
 def attempts(fake: FakeErp, *commands: SinkCommand) -> list[Attempt]:
     async def run() -> list[Attempt]:
         adapter = HttpAdapter(UPSERT, base_url="http://erp.test", timeout_s=5, max_connections=2, env={},

@@ -492,7 +492,8 @@ class TargetReader:
         if raw_body == "payload":
             whole = True
         elif raw_body is not None:
-            body = self.specs(raw_body, (*key, "body"), shape, None if shape is None else shape.schema, lookups)
+            body = self.specs(raw_body, (*key, "body"), shape, None if shape is None else shape.schema, lookups,
+                              whole=True)
         if method is not None and method.upper() == "GET" and (raw_body is not None):
             self.problem((*key, "body"), "a GET sends no body", "remove body, or use POST, PUT or PATCH")
         on_conflict = route.get("on_conflict", "retry_once")
@@ -659,11 +660,13 @@ class TargetReader:
             self.problem(key, f"unbalanced braces in {path!r}", "write placeholders as {field}")
 
     def specs(self, raw: Any, key: Key, shape: PayloadShape | None, node: Any,
-              lookups: Mapping[str, LookupSpec], *, flat: bool = False) -> dict[str, FieldSpec]:
+              lookups: Mapping[str, LookupSpec], *, flat: bool = False, whole: bool = False) -> dict[str, FieldSpec]:
+        """Request fields from payload fields; ``whole``: a route's own body, which may also be ``payload`` (the
+        whole payload; a search's, an update's or a lookup's body may not)."""
         if not isinstance(raw, dict) or not raw:
             self.problem(key, "must be a mapping of request field to payload field",
                          "write e.g. {name: name, billing_line1: billing_address.line1}" +
-                         ("" if flat else ", or body: payload to send the whole payload"))
+                         (", or body: payload to send the whole payload" if whole and not flat else ""))
             return {}
         found: dict[str, FieldSpec] = {}
         for name, spec in raw.items():
