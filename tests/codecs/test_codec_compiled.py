@@ -205,6 +205,8 @@ AGREEING: list[tuple[Any, dict[str, Any]]] = [
     ("paid", {"type": "string", "name": "io.debezium.data.Enum"}),
     (2.5, {"type": "float64"}),
     (3, {"type": "float32"}),
+    (2.5, {"type": "double"}),
+    (3, {"type": "float"}),
     (True, {"type": "boolean"}),
     ("AAEC", {"type": "bytes"}),
     (None, {"type": "int32", "optional": False, "default": 1}),
@@ -217,6 +219,7 @@ AGREEING: list[tuple[Any, dict[str, Any]]] = [
         {"field": "a", "type": "struct", "fields": [{"field": "b", "type": "string", "optional": True}]}]}),
 ]
 REFUSED: list[tuple[Any, dict[str, Any]]] = [
+    ("NaN", {"type": "double"}),
     ("12", {"type": "int64"}),
     (True, {"type": "int32"}),
     (1, {"type": "boolean"}),

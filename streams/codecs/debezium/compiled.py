@@ -29,7 +29,7 @@ Converter = Callable[[Any], Any]
 #: The exact JSON value types of each Connect type; a subclass (or bool for a number) leaves the fast path.
 _EXACT: dict[str, tuple[type, ...]] = {
     "int8": (int,), "int16": (int,), "int32": (int,), "int64": (int,),
-    "float32": (int, float), "float64": (int, float),
+    "float": (int, float), "double": (int, float), "float32": (int, float), "float64": (int, float),
     "boolean": (bool,), "string": (str,), "bytes": (str,),
     "array": (list,), "map": (dict, list), "struct": (dict,),
 }

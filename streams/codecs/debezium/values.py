@@ -26,10 +26,14 @@ Decoder = Callable[[Any, Mapping[str, Any], str], Any]
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "int8": (int,), "int16": (int,), "int32": (int,), "int64": (int,),
-    "float32": (int, float), "float64": (int, float),
+    # Connect's FLOAT32 and FLOAT64, as JsonConverter spells them in a record's schema ("float", "double") and as
+    # the Connect API names them
+    "float": (int, float), "double": (int, float), "float32": (int, float), "float64": (int, float),
     "boolean": (bool,), "string": (str,), "bytes": (str,),
     "array": (list,), "map": (dict, list), "struct": (dict,),
 }
+#: What JsonConverter writes for a FLOAT/DOUBLE value JSON has no number for (Jackson's non-numeric numbers).
+_NOT_A_NUMBER = frozenset({"NaN", "Infinity", "-Infinity"})
 
 
 def _bytes(value: Any, where: str) -> bytes:
@@ -175,6 +179,11 @@ def decode_value(value: Any, schema: Mapping[str, Any], where: str = "value") ->
     if kind not in _JSON_TYPES:
         raise FieldDecodeError(f"unknown Connect type {kind!r}", where=where)
     if not isinstance(value, _JSON_TYPES[kind]) or (kind != "boolean" and isinstance(value, bool)):
+        if value in _NOT_A_NUMBER and kind in ("float", "double", "float32", "float64"):
+            raise FieldDecodeError(
+                f"{value}: a floating-point column holds a value that is not a number, which no JSON payload or "
+                "mapping can carry; fix: replace it at the source (e.g. UPDATE ... SET col = NULL WHERE col = "
+                "'NaN'), or keep it out with a CHECK constraint, then replay this dead letter", where=where)
         raise FieldDecodeError(f"a {kind} field holds {type(value).__name__} {value!r}", where=where)
     if name is not None and name in DECODERS:
         try:

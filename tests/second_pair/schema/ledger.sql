@@ -16,6 +16,8 @@ CREATE TABLE IF NOT EXISTS debitor (
     hold_flag    TINYINT(1)    NOT NULL DEFAULT 0,
     is_live      TINYINT(1)    NOT NULL DEFAULT 1,
     changed      DATETIME      NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
+    -- captured, not mapped: a DOUBLE's Connect schema (JsonConverter's "double") must decode like any column
+    discount     DOUBLE        NOT NULL DEFAULT 0.125,
     PRIMARY KEY (company_code, debitor_no),
     UNIQUE KEY debitor_uid_unique (debitor_uid),
     UNIQUE KEY debitor_crm_ref_unique (crm_ref)

@@ -20,7 +20,9 @@ CREATE TABLE IF NOT EXISTS party (
     credit_line  NUMERIC(14, 2),
     terms_code   TEXT,
     on_hold      BOOLEAN NOT NULL DEFAULT false,
-    touched_on   TIMESTAMPTZ NOT NULL DEFAULT now()
+    touched_on   TIMESTAMPTZ NOT NULL DEFAULT now(),
+    -- captured, not mapped: a REAL's Connect schema (JsonConverter's "float") must decode like any column
+    score        REAL DEFAULT 0.5
 );
 
 -- Contacts of a company: rows of a child table with a composite key.
