@@ -77,7 +77,8 @@ ABANDONED = "transactions_abandoned"
 #: The count ``Context.count`` keeps of transactions released in parts, having passed the join's ``limit``.
 SPLIT = "transactions_split"
 
-log = logging.getLogger(__name__)
+#: Named for what it does, not for its package: every flow that joins transactions (entity flows too) logs here.
+log = logging.getLogger("streams.flows.txjoin")
 
 
 #: The schema texts split off last, newest first: (their bytes, fingerprint, text). A change's schema text is
@@ -454,8 +455,8 @@ class TransactionJoin:
                                           **({"dead": state["dead"]} if state.get("dead") else {})})
         first = "passed" not in state
         if first:
-            log.info("source transaction %s has more than %d changes: it is applied in parts of that many, not "
-                     "whole (the flow's transaction limit)", tx_key, self.limit)
+            log.info("source transaction %s reached %d changes before its end: it is applied in parts of at most "
+                     "that many, not whole (the flow's transaction limit)", tx_key, self.limit)
         return Joined(tx_key=tx_key, records=records, split=first, parted=True, more=True)
 
     def end(self, event: TransactionEvent) -> list[Joined]:
