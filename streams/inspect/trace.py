@@ -32,6 +32,8 @@ from streams.codecs.avro.single_object import SchemaStore
 from streams.config.kafka import KafkaAddress
 from streams.flows import topics as flow_topics
 from streams.flows.canonical.lineage import Lineage, LineageError
+from streams.flows.exceptions import FlowFileError
+from streams.flows.files import load_flow_files
 from streams.inspect.decoding import Decoded, RawRecord, decode_record
 from streams.inspect.reader import Address, OnProgress, StartAt, read, read_at
 from streams.mapping import Context, RecordMapping, load_mappings
@@ -305,12 +307,26 @@ def lineage_sources(found: Iterable[Decoded], topics: Iterable[str]) -> list[Add
     return sorted(wanted, key=lambda a: (a[2], a[0], a[1]))[:MAX_SOURCES]
 
 
+def published_topics() -> tuple[str, ...]:
+    """The topics the flow files publish reconciled records on (a block's ``publish:``, e.g. an entity flow's
+    ``wawi.canonical.customers``), with the topic prefix; none when the flow files do not load (a trace still runs
+    on the rest)."""
+    try:
+        files = load_flow_files()
+    except FlowFileError:
+        return ()
+    found = (flow.section.plain().get("publish") if isinstance(flow.section.plain(), dict) else None
+             for flow in files)
+    return tuple(sorted({flow_topics.topic(name) for name in found if isinstance(name, str) and name}))
+
+
 def trace(bootstrap: KafkaAddress, entity: str, store: SchemaStore, *, topics: Sequence[str] | None = None,
           since_ms: int | None = None, existing: Iterable[str] | None = None,
           systems: Systems | None = None, mappings: Mapping[str, RecordMapping] | None = None,
           on_progress: OnProgress | None = None) -> list[Decoded]:
-    """Every record of ``entity`` in ``topics`` (default: every Isthmus topic that exists, and every canonical
-    topic the mapping files publish on) from ``since_ms`` on (default: from the beginning), by record time;
+    """Every record of ``entity`` in ``topics`` (default: every Isthmus topic that exists, every canonical topic
+    the mapping files publish on, and every topic a flow file publishes on) from ``since_ms`` on (default: from
+    the beginning), by record time;
     ``systems`` (default: systems/) name the CDC topics, ``mappings`` (default: mappings/) say which rows refer
     to which; ``on_progress`` hears how far each read is."""
     systems = systems if systems is not None else load_systems()
@@ -324,6 +340,7 @@ def trace(bootstrap: KafkaAddress, entity: str, store: SchemaStore, *, topics: S
         if not topics:
             canonical = flow_topics.topic(f"{flow_topics.CANONICAL_PREFIX}.")
             chosen += sorted(t for t in present if t.startswith(canonical) and t not in chosen)
+            chosen += [t for t in published_topics() if t in present and t not in chosen]
     matcher = EntityMatcher(names=model.names_for(entity), model=model)
     start = StartAt(time_ms=since_ms) if since_ms is not None else StartAt(beginning=True)
     found: list[Decoded] = []

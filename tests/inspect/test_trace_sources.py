@@ -171,3 +171,30 @@ def test_a_later_change_of_a_row_that_named_the_entity_belongs_by_its_primary_ke
     found = _traced(monkeypatch, records, "K-0003", systems, mappings)
     assert [(r.raw.topic, r.raw.offset) for r in found] == [(ACCOUNTS, 4), (ACCOUNTS, 6), (ACCOUNTS, 8)]
     assert _traced(monkeypatch, records[2:], "K-0003", systems, mappings) == [], "no row named it in the window"
+
+
+def test_a_trace_reads_the_topic_a_flow_file_publishes_on(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # an entity flow's `publish: wawi.canonical.customers` was left out: only isthmus.canonical.* topics were read
+    (tmp_path / "debitoren.yaml").write_text("name: debitoren\nblock: entity\nentity:\n  publish: wawi.kunden.out\n",
+                                             encoding="utf-8")
+    monkeypatch.setenv("ISTHMUS_FLOWS_DIR", str(tmp_path))
+    assert trace_module.published_topics() == ("wawi.kunden.out",)
+    systems, mappings = _setup()
+    published = _change("wawi.kunden.out", 9, {"customer_number": "K-0003"}, {"customer_number": "K-0003"})
+    groups: list[list[str]] = []
+
+    def read(bootstrap: object, topics: Sequence[str], start: StartAt, **_: object) -> Iterator[RawRecord]:
+        groups.append(list(topics))
+        return iter([published] if published.topic in topics else [])
+
+    monkeypatch.setattr(trace_module, "read", read)
+    trace("unused:9092", "K-0003", STORE, existing={KUNDEN, ACCOUNTS, "wawi.kunden.out"}, systems=systems,
+          mappings=mappings)
+    assert any("wawi.kunden.out" in group for group in groups)
+
+
+def test_flow_files_that_do_not_load_publish_nothing_a_trace_needs(monkeypatch: pytest.MonkeyPatch,
+                                                                    tmp_path: Path) -> None:
+    (tmp_path / "broken.yaml").write_text("name: [\n", encoding="utf-8")
+    monkeypatch.setenv("ISTHMUS_FLOWS_DIR", str(tmp_path))
+    assert trace_module.published_topics() == ()
