@@ -13,6 +13,7 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from streams.capture.exceptions import SnapshotRequestError
@@ -35,12 +36,18 @@ class SnapshotRequest:
                 "tables": list(self.data_collections)}
 
 
-def plan(name: str, config: Mapping[str, str], tables: Sequence[str]) -> tuple[str, tuple[str, ...]]:
-    """The signal table and the qualified tables to snapshot, checked against what the connector captures."""
+def plan(name: str, config: Mapping[str, str], tables: Sequence[str],
+         configs: Path = Path("connect-configs")) -> tuple[str, tuple[str, ...]]:
+    """The signal table and the qualified tables to snapshot, checked against what the connector captures
+    (``configs``: the connector configs folder the fixes name)."""
     signal_table = config.get("signal.data.collection", "").strip()
     if not signal_table or "." not in signal_table:
-        raise SnapshotRequestError(f"{name} has no signal table (signal.data.collection); fix: set it in "
-                                   f"connect-configs/connectors/{name}.yaml and deploy")
+        raise SnapshotRequestError(
+            f"{name} has no signal table (signal.data.collection), through which Debezium takes snapshot requests; "
+            f"fix: create the table in the source database (CREATE TABLE <schema>.debezium_signal (id VARCHAR(64) "
+            "PRIMARY KEY, type VARCHAR(32) NOT NULL, data VARCHAR(2048)), writable by the connector's user), set "
+            f"signal.data.collection: <schema>.debezium_signal in {configs / 'connectors' / name}.yaml and deploy "
+            "(connect-configs/README.md, \"Signal tables\")")
     if not tables:
         raise SnapshotRequestError("no tables given; fix: pass --tables t1,t2")
     namespace = signal_table.split(".")[0]
@@ -51,13 +58,13 @@ def plan(name: str, config: Mapping[str, str], tables: Sequence[str]) -> tuple[s
     if missing:
         raise SnapshotRequestError(
             f"{name} does not capture {', '.join(missing)} (table.include.list: {capture.table_list if capture else ''}"
-            f"); fix: choose captured tables, or add them to connect-configs/connectors/{name}.yaml and deploy")
+            f"); fix: choose captured tables, or add them to {configs / 'connectors' / name}.yaml and deploy")
     return signal_table, qualified
 
 
 def request_incremental_snapshot(endpoints: EndpointSettings, name: str, config: Mapping[str, str],
-                                 tables: Sequence[str]) -> SnapshotRequest:
-    signal_table, qualified = plan(name, config, tables)
+                                 tables: Sequence[str], configs: Path = Path("connect-configs")) -> SnapshotRequest:
+    signal_table, qualified = plan(name, config, tables, configs)
     signal_id = f"isthmus-{uuid.uuid4()}"
     data = json.dumps({"data-collections": list(qualified), "type": "incremental"})
     schema, table = signal_table.split(".", 1)

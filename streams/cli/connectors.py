@@ -95,7 +95,8 @@ def _global_options(parser: argparse.ArgumentParser, default: Any) -> None:
                         help="overlay in connect-configs/overlays: local (default, the process stack), "
                              "compose (docker-compose hostnames) or strimzi (export's default)")
     parser.add_argument("--configs", default=default, type=Path, metavar="DIR",
-                        help=f"connector configs folder (default: {shown(configs.DEFAULT_ROOT)})")
+                        help="connector configs folder (default: ISTHMUS_CONNECT_CONFIGS_DIR, else "
+                             f"{shown(configs.DEFAULT_ROOT)})")
 
 
 def _table_list(text: str) -> list[str]:
@@ -362,7 +363,7 @@ def run_snapshot(args: argparse.Namespace) -> int:
         refuse_write_only(ctx.configs, [args.name])  # nothing of a write-only system is captured
         config = ctx.client.get_config(args.name)
         state = ctx.client.status(args.name)
-        request = signals.request_incremental_snapshot(ctx.endpoints, args.name, config, args.tables)
+        request = signals.request_incremental_snapshot(ctx.endpoints, args.name, config, args.tables, ctx.root)
         prefix = config.get("topic.prefix", "<prefix>")
         if ctx.json:
             ctx.emit({**request.to_json(), "status": state.to_json(),

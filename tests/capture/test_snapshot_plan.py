@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from streams.capture.exceptions import SnapshotRequestError
@@ -34,3 +36,13 @@ def test_no_signal_table() -> None:
 def test_no_tables() -> None:
     with pytest.raises(SnapshotRequestError, match="--tables"):
         plan("crm-source", CRM, [])
+
+
+def test_the_fix_names_the_connector_file_in_the_configs_folder_in_use() -> None:
+    # a user's connectors under wawi/connect-configs (ISTHMUS_CONNECT_CONFIGS_DIR) were sent to connect-configs/
+    with pytest.raises(SnapshotRequestError) as raised:
+        plan("wawi-source", {"table.include.list": "WaWi.Debitor"}, ["Debitor"], Path("wawi/connect-configs"))
+    assert "wawi/connect-configs/connectors/wawi-source.yaml" in str(raised.value)
+    assert "CREATE TABLE <schema>.debezium_signal" in str(raised.value)
+    with pytest.raises(SnapshotRequestError, match=r"add them to wawi/connect-configs/connectors/crm-source\.yaml"):
+        plan("crm-source", CRM, ["idempotency_keys"], Path("wawi/connect-configs"))
