@@ -735,5 +735,21 @@ def load_mappings(directory: Path | None = None, *, schemas: SchemaSet | None = 
         if mapping is not None:
             loaded[path.stem] = mapping
     if problems:
-        raise MappingLoadError(problems)
+        raise MappingLoadError(_folders_mixed(directory) + problems)
     return loaded
+
+
+def _folders_mixed(directory: Path) -> list[Problem]:
+    """The likely cause first when the project's own mapping files are read beside systems of one's own
+    (``ISTHMUS_SYSTEMS_DIR`` set, ``ISTHMUS_MAPPINGS_DIR`` not): every reference mapping then names systems
+    that are not declared."""
+    from streams.systems.loader import SYSTEMS_DIR_ENV  # the mapping package is imported by the systems' loader
+
+    systems = os.environ.get(SYSTEMS_DIR_ENV)
+    if not systems or os.environ.get(MAPPINGS_DIR_ENV) or directory != MAPPINGS_DIR:
+        return []
+    return [Problem(file=directory, line=None, field=None,
+                    message=f"the project's own mapping files are read, while {SYSTEMS_DIR_ENV}={systems} declares "
+                            "systems of your own",
+                    fix=f"set {MAPPINGS_DIR_ENV} to the folder of your mapping files (and ISTHMUS_FLOWS_DIR to your "
+                        "flow files), as for every isthmus command")]

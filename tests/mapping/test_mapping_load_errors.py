@@ -406,3 +406,23 @@ def test_a_table_its_systems_connector_does_not_capture_is_refused(load: Callabl
     widened = dataclasses.replace(narrowed, capture=CaptureFilter.of({"table.include.list": "erp\\..*"}, "mariadb"))
     assert load(HEADER + "      issued_at: {from: issued_at, transform: [local_to_utc]}\n",
                 systems=reference_with(widened)).target == "isthmus.canonical.Invoice"
+
+
+def test_the_projects_mappings_read_beside_systems_of_ones_own_say_so_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a user who set only ISTHMUS_SYSTEMS_DIR got "mappings/contact.yaml:5: 'crm' is not a declared system" about
+    # files that are not theirs, and no word of the variable they had not set
+    from support.systems import system
+
+    from streams.systems import Systems
+
+    monkeypatch.setenv("ISTHMUS_SYSTEMS_DIR", "/tmp/wawi/systems")
+    monkeypatch.delenv("ISTHMUS_MAPPINGS_DIR", raising=False)
+    with pytest.raises(MappingLoadError) as caught:
+        load_mappings(systems=Systems({"wawi": system("wawi")}, directory=Path("/tmp/wawi/systems")))
+    first = caught.value.problems[0]
+    assert "ISTHMUS_SYSTEMS_DIR=/tmp/wawi/systems" in first.message and "ISTHMUS_MAPPINGS_DIR" in first.fix
+    assert any("is not a declared system" in p.message for p in caught.value.problems[1:])
+    monkeypatch.setenv("ISTHMUS_MAPPINGS_DIR", "mappings")  # set: the user chose the folder, no guess is made
+    with pytest.raises(MappingLoadError) as chosen:
+        load_mappings(Path("mappings"), systems=Systems({"wawi": system("wawi")}, directory=Path("/tmp/wawi/systems")))
+    assert "ISTHMUS_SYSTEMS_DIR" not in chosen.value.problems[0].message
