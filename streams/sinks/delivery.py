@@ -12,12 +12,22 @@ from dataclasses import dataclass
 
 from streams.sinks.adapters.base import Adapter
 from streams.sinks.adapters.mapping import UnresolvedReference, render_path
+from streams.sinks.adapters.versions import still_stale
 from streams.sinks.answers import BODY_ERROR, judge
 from streams.sinks.backoff import Backoff
 from streams.sinks.config.model import HttpRoute, TargetConfig
 from streams.sinks.credentials import CredentialRefusals
 from streams.sinks.gate import TargetGate
-from streams.sinks.outcomes import FORBIDDEN, Applied, Attempt, Failed, refusal, top_keys, unfound_ids
+from streams.sinks.outcomes import (
+    FORBIDDEN,
+    STALE_VERSION,
+    Applied,
+    Attempt,
+    Failed,
+    refusal,
+    top_keys,
+    unfound_ids,
+)
 from streams.sinks.records import SinkCommand
 
 log = logging.getLogger("isthmus.sink")
@@ -124,16 +134,25 @@ class Deliverer:
                     route.payload_type.rpartition(".")[2], route.operation, where, command.entity_key, made,
                     command.operation, kept)
 
-    def _conflict_retries(self, command: SinkCommand) -> int:
+    def _conflict_retries(self, command: SinkCommand, failed: Failed) -> int:
+        """How many times a conflict is tried again: a stale version as often as the route's precondition says
+        (each try reads the version again), any other as its ``on_conflict`` says."""
         route = self.config.route(command.payload_type, command.operation)
-        if isinstance(route, HttpRoute) and route.on_conflict == "dead_letter":
-            return 0
-        return 1
+        if not isinstance(route, HttpRoute):
+            return 1
+        if failed.error_type == STALE_VERSION and route.precondition is not None:
+            return route.precondition.retries
+        return 0 if route.on_conflict == "dead_letter" else 1
+
+    def _gave_up(self, command: SinkCommand, failed: Failed, conflicts: int) -> str:
+        route = self.config.route(command.payload_type, command.operation)
+        if failed.error_type == STALE_VERSION and isinstance(route, HttpRoute):
+            return still_stale(failed, route, self.config.path.name, conflicts)
+        return failed.reason + ("; it still conflicted after a retry" if conflicts else "")
 
     async def deliver(self, command: SinkCommand) -> Delivered:
         attempts = transient = conflicts = 0
         first = self.clock()
-        allowed_conflicts = self._conflict_retries(command)
         forbidden_at: int | None = None  # the target's accepted answers when this command last got a 403
         while True:
             probe = await self.gate.enter()
@@ -160,10 +179,9 @@ class Deliverer:
                 return Delivered(outcome=outcome, attempts=attempts, retries_after_transient=transient)
             if outcome.kind == "conflict":
                 self.gate.success()
-                if conflicts >= allowed_conflicts:
-                    reason = outcome.reason + ("; it still conflicted after a retry" if conflicts else "")
-                    return Delivered(outcome=_with_reason(outcome, reason), attempts=attempts,
-                                     retries_after_transient=transient)
+                if conflicts >= self._conflict_retries(command, outcome):
+                    return Delivered(outcome=_with_reason(outcome, self._gave_up(command, outcome, conflicts)),
+                                     attempts=attempts, retries_after_transient=transient)
                 conflicts += 1
                 await asyncio.sleep(self.policy.backoff.delay(conflicts, self.rng))
                 continue

@@ -10,7 +10,8 @@
   wrong or missing token), which is no command's fault; every command waits, as in an outage, until they work
   (``streams.sinks.credentials`` says so once per outage).
 - conflict: 409 and 412, the entity is not in the state the write expects: retried once or dead-lettered,
-  as the route's ``on_conflict`` says.
+  as the route's ``on_conflict`` says. On a route with a ``precondition``, the answer that the version its write
+  carried is stale (``STALE_VERSION``): the version is read again and the write retried, as the precondition says.
 - permanent: any other 4xx (and 1xx/3xx, which a write API never means): dead-lettered with the answer.
 """
 
@@ -30,6 +31,10 @@ CREDENTIAL_STATUSES = frozenset({401, 403})
 #: A 403 may also forbid one record while the credentials work for others (see ``CredentialRefusals.forbidden_here``).
 FORBIDDEN = 403
 CONFLICT_STATUSES = frozenset({409, 412})
+#: 428 Precondition Required: the target takes the write only with the version of the record it holds.
+PRECONDITION_REQUIRED = 428
+#: The error_type of a write whose precondition's version was stale (see ``streams.sinks.adapters.versions``).
+STALE_VERSION = "StaleVersion"
 RETRY_AFTER_STATUSES = frozenset({429, 503})
 
 
@@ -44,6 +49,9 @@ class Applied:
     #: The call that answered, as made (``PUT /v2/clients/AC000002``), for reasons; empty when the adapter does
     #: not say (a reason names the route's plan then).
     call: str = field(default="", compare=False)
+    #: The answer's headers (names case-insensitive) where the adapter keeps them (HTTP: a precondition's
+    #: version may be one, ``ETag``); empty otherwise.
+    headers: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True, kw_only=True)

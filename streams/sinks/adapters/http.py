@@ -1,14 +1,15 @@
 """Apply commands through an HTTP API, as a target file's routes declare: one call per command, with the
 command's idempotency key in the ``Idempotency-Key`` header; or, for a route with a batch endpoint, the
 command's item in a batch call shared with the commands applied at the same time (see ``batching``); or, for a
-route with an ``external_id``, "search, then create or update" without the key (see ``http_upsert``)."""
+route with an ``external_id``, "search, then create or update" without the key (see ``http_upsert``). A route
+with a ``precondition`` reads the record's version before each write and carries it (see ``versions``)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
@@ -30,7 +31,8 @@ from streams.sinks.adapters.mapping import (
 )
 from streams.sinks.adapters.parts import oversize, part_key, split, too_big
 from streams.sinks.adapters.pool import pooled_transport
-from streams.sinks.adapters.upsert import FoundIdPathError, found_records, same_value, upsert
+from streams.sinks.adapters.upsert import FoundIdPathError, FoundRecord, found_records, same_value, upsert
+from streams.sinks.adapters.versions import VersionRead, carried, required, stale, unread, version_in
 from streams.sinks.answers import judge
 from streams.sinks.backoff import parse_retry_after
 from streams.sinks.config.model import AnswerRules, HttpRoute, IdPaths, LookupSpec, TargetConfig
@@ -68,6 +70,13 @@ def retry_after_of(response: httpx.Response) -> float | None:
     if response.status_code not in RETRY_AFTER_STATUSES:
         return None
     return parse_retry_after(response.headers.get("Retry-After"))
+
+
+class LookedUp(NamedTuple):
+    """A lookup's value, and its answer (where a precondition may read the record's version)."""
+
+    value: Any
+    read: VersionRead
 
 
 class _Refused(Exception):
@@ -127,7 +136,8 @@ class HttpAdapter:
             return no_route(self.config.path.name, command.payload_type, command.operation,
                             "payload_type, operation, method, path, body")
         try:
-            looked_up = await self._lookups(command, route)
+            looked = await self._lookups(command, route)
+            looked_up = {name: found.value for name, found in looked.items()}
             path = render_path(route.path, command.payload, looked_up)
             body = self._body(command, route, looked_up)
         except _Refused as refused:
@@ -150,10 +160,51 @@ class HttpAdapter:
                 key=command.idempotency_key, fields={**fields, **(body or {})}, method=route.method, path=path,
                 body=body, ids=route.ids))
         else:
-            outcome = await self._call(route.method, path, body, command.idempotency_key, route.ids)
+            guard = route.precondition
+            read = looked[guard.lookup].read if guard is not None and guard.lookup in looked else None
+            outcome = await self._write(route, route.method, path, body, command.idempotency_key, route.ids, read)
         if isinstance(outcome, Failed):
-            return refusal(outcome, route.refusals) or outcome
+            return refusal(outcome, route.refusals) or required(outcome, route, self.config.path.name)
         return outcome
+
+    async def _write(self, route: HttpRoute, method: str, path: str, body: Any, key: str | None, ids: IdPaths,
+                     read: VersionRead | None = None) -> Attempt:
+        """A write of the command. With the route's precondition it carries the record's version, from ``read``
+        (the answer of the lookup or search the precondition names) or else from a GET of ``path``; a stale
+        answer is marked so, for the deliverer to read the version again."""
+        guard = route.precondition
+        if guard is None:
+            return await self._call(method, path, body, key, ids)
+        if read is None:
+            got = await self._read(route, path)
+            if isinstance(got, Failed):
+                return got
+            read = got
+        version = version_in(read, guard)
+        if version is MISSING:
+            return unread(read, guard, route, self.config.path.name)
+        headers, body, key = carried(guard, version, body, key)
+        outcome = await self._call(method, path, body, key, ids, headers=headers)
+        return stale(outcome, guard, version, read) if isinstance(outcome, Failed) else outcome
+
+    async def _read(self, route: HttpRoute, path: str) -> VersionRead | Failed:
+        """The record the write goes to, by GET of its path, for its version. Its answer is read by the route's
+        ``answers.error`` rule, as a lookup's is; a read that fails for good dead-letters the command."""
+        call = f"GET {path}"
+        outcome = await self._call("GET", path, None, None, {})
+        answers = route.answers
+        if answers is not None and answers.error is not None:
+            outcome = judge(AnswerRules(error=answers.error), outcome, system=self.system,
+                            call=f"the precondition's read ({call})")
+        if isinstance(outcome, Applied):
+            return VersionRead(answer=outcome, call=call)
+        if outcome.kind == "transient":
+            return outcome
+        return Failed(kind="permanent", error_type="VersionUnread", status=outcome.status, answer=outcome.answer,
+                      reason=f"the precondition's read ({call}) failed, so the write cannot carry the record's "
+                             f"version: {outcome.reason}; the record must exist and be readable at the path the write "
+                             "goes to (or read its version from a lookup: precondition.from) before the command is "
+                             "replayed")
 
     async def _upsert(self, command: SinkCommand, route: HttpRoute, path: str, body: Any) -> Attempt:
         spec = route.external_id
@@ -162,8 +213,11 @@ class HttpAdapter:
         async def call(method: str, target: str, content: Any) -> Attempt:
             return await self._call(method, target, content, None, {})
 
-        calls = HttpUpsert(route=route, command=command, path=path, body=body, call=call, system=self.system,
-                           base_url=self.base_url, target_file=self.config.path.name)
+        async def write(method: str, target: str, content: Any, read: VersionRead | None) -> Attempt:
+            return await self._write(route, method, target, content, None, {}, read)
+
+        calls = HttpUpsert(route=route, command=command, path=path, body=body, call=call, write=write,
+                           system=self.system, base_url=self.base_url, target_file=self.config.path.name)
         search = spec.search
         done = await upsert(calls, system=self.system, field=spec.field, value=get_path(command.payload, spec.field),
                             call=f"{route.method} {route.path}", search_call=f"{search.method} {search.path}",
@@ -252,18 +306,24 @@ class HttpAdapter:
         include = frozenset(command.changed_fields) if filtered else None
         return render_fields(route.body, command.payload, looked_up, include=include)
 
-    async def _lookups(self, command: SinkCommand, route: HttpRoute) -> dict[str, Any]:
+    async def _lookups(self, command: SinkCommand, route: HttpRoute) -> dict[str, LookedUp]:
+        """The lookups the command needs: those of references its payload leaves null, and the one a precondition
+        reads the record's version from (made whatever the payload holds)."""
         wanted = placeholders(route.path) + (spec_references(route.body) if route.body else [])
         needed = [name for name in missing_references(wanted, command.payload) if name in route.lookups]
-        found: dict[str, Any] = {}
+        guard = route.precondition
+        if guard is not None and guard.lookup is not None:
+            needed.append(guard.lookup)
+        found: dict[str, LookedUp] = {}
         for name in dict.fromkeys(needed):
             found[name] = await self._lookup(command, route.lookups[name], route.answers)
         return found
 
-    async def _lookup(self, command: SinkCommand, lookup: LookupSpec, answers: AnswerRules | None) -> Any:
-        """The looked-up value. Its answer is read by the route's ``answers.error`` rule too (an API that answers
-        errors with 200 does so for its searches as well): a transient error is retried, a permanent one
-        dead-lettered with the target's message; ``answers.success`` is about the route's own call only."""
+    async def _lookup(self, command: SinkCommand, lookup: LookupSpec, answers: AnswerRules | None) -> LookedUp:
+        """The looked-up value, with its answer. The answer is read by the route's ``answers.error`` rule too (an
+        API that answers errors with 200 does so for its searches as well): a transient error is retried, a
+        permanent one dead-lettered with the target's message; ``answers.success`` is about the route's own call
+        only."""
         try:
             path = render_path(lookup.path, command.payload, {})
         except UnresolvedReference as missing:
@@ -283,18 +343,19 @@ class HttpAdapter:
                                          f"{outcome.reason}; "
                                          "create the entity it looks for first, or send "
                                          f"{lookup.name} in the payload"))
+        call = f"{lookup.method} {path}"
         if lookup.match:
-            return self._matched(command, lookup, f"{lookup.method} {path}", outcome)
+            exact = self._matched(command, lookup, call, outcome)
+            return LookedUp(exact.record_id, VersionRead(answer=outcome, call=call, record=exact.record))
         value = get_path(outcome.body, lookup.take)
         if value is MISSING or value is None:
             raise _Refused(Failed(kind="permanent", error_type="LookupFailed", status=outcome.status,
                                   answer=outcome.body,
-                                  reason=f"lookup {lookup.name} ({lookup.method} {path}) answered without "
-                                         f"{lookup.take}: "
+                                  reason=f"lookup {lookup.name} ({call}) answered without {lookup.take}: "
                                          f"{answer_text(outcome.body, 500)}; check the lookup's take field"))
-        return value
+        return LookedUp(value, VersionRead(answer=outcome, call=call))
 
-    def _matched(self, command: SinkCommand, lookup: LookupSpec, call: str, outcome: Applied) -> Any:
+    def _matched(self, command: SinkCommand, lookup: LookupSpec, call: str, outcome: Applied) -> FoundRecord:
         """The value ``take`` reads from the one item of the answer whose every ``match`` field equals the
         payload's exactly: none is not found, several are ambiguous (never a guess)."""
         def failed(error_type: str, reason: str) -> _Refused:
@@ -327,17 +388,17 @@ class HttpAdapter:
             raise failed("LookupAmbiguous", f"found {len(exact)} records with {shown} exactly "
                          f"({[f.record_id for f in exact]}){aside}; the match must name one record: merge them "
                          "in the target or match on more fields, then replay the dead letter")
-        value = exact[0].record_id
-        if value is None:
+        if exact[0].record_id is None:
             raise failed("LookupFailed", f"answered the record with {shown} without {lookup.take}: "
                          f"{answer_text(exact[0].record, 500)}; check the lookup's take field")
-        return value
+        return exact[0]
 
     async def _call(self, method: str, path: str, body: Any, key: str | None,
-                    ids: IdPaths | Sequence[str]) -> Attempt:
+                    ids: IdPaths | Sequence[str], *, headers: Mapping[str, str] | None = None) -> Attempt:
+        """One call; ``headers``: the call's own besides the target's (a precondition's ``If-Match``)."""
         what = f"{method} {path}"
         content = None if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-        headers = self._headers(key)
+        headers = {**self._headers(key), **(headers or {})}
         if content is not None:
             headers["Content-Type"] = "application/json"
         try:
@@ -349,7 +410,7 @@ class HttpAdapter:
         if kind is None:
             replayed = response.headers.get(IDEMPOTENCY_STATUS_HEADER, "").lower() == "replayed"
             return Applied(status=response.status_code, body=answer, replayed=replayed,
-                           ids=assigned_ids(answer, ids), call=what)
+                           ids=assigned_ids(answer, ids), call=what, headers=response.headers)
         return Failed(kind=kind, status=response.status_code, answer=answer, retry_after=retry_after_of(response),
                       error_type=f"Http{response.status_code}",
                       reason=f"{self.system} answered {response.status_code} to {what}: {answer_text(answer)}")

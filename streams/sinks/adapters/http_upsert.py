@@ -1,7 +1,9 @@
 """The calls of an HTTP route's external-id upsert (``external_id:`` on the route; the protocol itself is
 ``streams.sinks.adapters.upsert``). None of them carries ``Idempotency-Key``: the external id is what makes the
 route once-only, and one key across a create and a later update would be refused by a target that honours
-keys (the same key for another request) while a target that ignores them gains nothing from it."""
+keys (the same key for another request) while a target that ignores them gains nothing from it. A route's
+``precondition`` guards its update: the version is read from the record the search found, or by a GET of the
+update's path (see ``versions``)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from streams.sinks.adapters.upsert import (
     decide_found,
     found_records,
 )
+from streams.sinks.adapters.versions import VersionRead
 from streams.sinks.answers import any_holds, judge
 from streams.sinks.config.external_id import RECORD_ID
 from streams.sinks.config.model import AnswerRules, HttpCall, HttpExternalId, HttpRoute
@@ -29,6 +32,9 @@ from streams.sinks.records import SinkCommand
 
 #: ``(method, path, body) -> outcome``: one call of the adapter, without an idempotency key.
 Call = Callable[[str, str, Any], Awaitable[Attempt]]
+#: ``(method, path, body, read) -> outcome``: the update's write, carrying the route's precondition when it has one,
+#: its version read from ``read`` (the record the search found) or, when None, by a GET of the path.
+Write = Callable[[str, str, Any, VersionRead | None], Awaitable[Attempt]]
 #: Tries of a page after the first that fails transiently, and the waits between them (Retry-After when given).
 PAGE_TRIES = 4
 PAGE_RETRY_S = 0.5
@@ -65,13 +71,16 @@ class HttpUpsert:
     ``answers`` rules read the create's answer here already (an error under HTTP 200 can be the duplicate), and
     its error rule the search's, as a lookup's."""
 
-    def __init__(self, *, route: HttpRoute, command: SinkCommand, path: str, body: Any, call: Call,
+    def __init__(self, *, route: HttpRoute, command: SinkCommand, path: str, body: Any, call: Call, write: Write,
                  system: str, base_url: str = "", target_file: str = "the target file") -> None:
         assert route.external_id is not None
         self.base_url, self.target_file = base_url.rstrip("/"), target_file
         self.route, self.command, self.path, self.body = route, command, path, body
         self.spec: HttpExternalId = route.external_id
         self._call = call
+        self._write = write
+        #: The record the last search found to update, with the page that answered it (a precondition's version).
+        self.found: VersionRead | None = None
         self.system = system
         self.status = 200
         #: The last call made, as made (``PATCH /accounts/7``): the one whose answer the command's is.
@@ -97,6 +106,7 @@ class HttpUpsert:
             return rendered
         path, body = rendered
         found: list[FoundRecord] = []
+        reads: list[VersionRead] = []
         pages: list[Any] = []
         where: str | None = path
         while where is not None:
@@ -121,15 +131,19 @@ class HttpUpsert:
                 return outcome
             pages.append(outcome.body)
             try:
-                found.extend(found_records(outcome.body, search.found_id))
+                records = found_records(outcome.body, search.found_id)
             except FoundIdPathError as exc:
                 return Searched(decision=Decision(action="misread", reason=str(exc)), answer=outcome.body)
+            found.extend(records)
+            reads.extend(VersionRead(answer=outcome, call=f"{search.method} {where}", record=r.record) for r in records)
             following = self._next_page(outcome.body, path, f"{search.method} {where}")
             if isinstance(following, Failed):
                 return following
             where = following
         decision = decide_found(found, match=search.match or self.spec.field,
                                 value=get_path(self.command.payload, self.spec.field))
+        self.found = next((read for record, read in zip(found, reads, strict=True)
+                           if decision.action == "update" and record.record_id == decision.record_id), None)
         return Searched(decision=decision, answer=pages[0] if len(pages) == 1 else {"pages": pages})
 
     async def _later_page(self, method: str, path: str, body: Any) -> Attempt:
@@ -191,7 +205,9 @@ class HttpUpsert:
         rendered = self._rendered(update, record_id, include=self._changed())
         if isinstance(rendered, Failed):
             return rendered
-        outcome = await self._call(update.method, *rendered)
+        guard = self.route.precondition
+        outcome = await self._write(update.method, *rendered,
+                                    self.found if guard is not None and guard.source == "search" else None)
         self.last_call = f"{update.method} {rendered[0]}"
         answers = self.route.answers
         if answers is not None and answers.error is not None:  # named by its own call; success is read at the end

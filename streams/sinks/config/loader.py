@@ -20,8 +20,10 @@ from streams.sinks.adapters.registry import AdapterPlugin, AdapterRegistry, defa
 from streams.sinks.config.external_id import http_external_id, searches_by_field
 from streams.sinks.config.model import (
     CONDITION_TESTS,
+    HEADER_NAME,
     HTTP_METHODS,
     ON_CONFLICT,
+    RESERVED_HEADERS,
     AnswerRules,
     AuthSpec,
     BatchSpec,
@@ -44,6 +46,7 @@ from streams.sinks.config.model import (
     TargetConfig,
 )
 from streams.sinks.config.payload_paths import PayloadShape
+from streams.sinks.config.precondition import check_fits, http_precondition
 from streams.sinks.exceptions import TargetConfigError, UnknownAdapter
 from streams.sinks.topics import writable_systems
 
@@ -54,7 +57,6 @@ Key = tuple[str | int, ...]
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
-_HEADER = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 _ENV = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 #: A dotted path into an answer; a leading ``$`` names a field an adapter adds to it (the JSON-RPC ``$id``).
 _DOTTED = re.compile(r"^\$?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
@@ -73,7 +75,7 @@ HTTP_KEYS = ("base_url", "auth", "headers")
 AUTH_KEYS = ("header", "scheme", "env", "secret", "required")
 SQL_KEYS = ("database", "conninfo_env", "keys_table")
 HTTP_ROUTE_KEYS = ("payload_type", "operation", "method", "path", "body", "lookups", "ids", "on_conflict",
-                   "refusals", "only_changed", "batch", "external_id", "parts")
+                   "refusals", "only_changed", "batch", "external_id", "parts", "precondition")
 SQL_ROUTE_KEYS = ("payload_type", "operation", "action", "table", "key", "columns", "ids")
 LOOKUP_KEYS = ("method", "path", "body", "take", "match")
 ANSWERS_KEYS = ("error", "success")
@@ -81,7 +83,6 @@ ERROR_RULE_KEYS = ("when", "message", "transient")
 CONDITION_KEYS = ("path", *CONDITION_TESTS)
 BATCH_KEYS = ("method", "path", "max_items", "linger_ms", "items_field", "results_field", "key_field")
 SPEC_KEYS = ("from", "value", "each", "keep_null")
-RESERVED_HEADERS = ("idempotency-key", "content-type", "content-length", "host")
 
 
 def target_path(directory: Path, system: str) -> Path:
@@ -292,7 +293,7 @@ class TargetReader:
         else:
             for name, value in raw_headers.items():
                 key: Key = ("http", "headers", str(name))
-                if not isinstance(name, str) or not _HEADER.match(name):
+                if not isinstance(name, str) or not HEADER_NAME.match(name):
                     self.problem(key, f"{name!r} is not a header name", "use letters, digits and dashes")
                 elif name.lower() in RESERVED_HEADERS or (auth and name.lower() == auth.header.lower()):
                     self.problem(key, f"{name} is set by the sink itself", "remove it from headers")
@@ -307,7 +308,7 @@ class TargetReader:
         auth = self.mapping(raw, key, AUTH_KEYS, "auth")
         if auth is None:
             return None
-        header = self.string(auth, "header", key, required=True, pattern=_HEADER,
+        header = self.string(auth, "header", key, required=True, pattern=HEADER_NAME,
                              fix="name the header, e.g. header: Authorization")
         scheme = self.string(auth, "scheme", key)
         env = self.string(auth, "env", key, pattern=_ENV, fix="name an environment variable in CAPITALS, e.g. "
@@ -519,12 +520,17 @@ class TargetReader:
                          "second one (warned and counted in isthmus_sink_created_by_changes_total when it happens)",
                          f"search by the external id where the API can (e.g. ?{external.field}="
                          f"{{{external.field}}}); else keep what the search sends unchanged")
+        precondition = (http_precondition(self, route["precondition"], (*key, "precondition"))
+                         if route.get("precondition") is not None else None)
         if payload_type is None or operation is None or method is None or path is None:
             return None
-        return HttpRoute(payload_type=payload_type, operation=operation, method=method.upper(), path=path, body=body,
-                         whole_payload=whole, lookups=lookups, ids=head.ids, answers=head.answers,
-                         on_conflict=cast(OnConflict, on_conflict), refusals=refusals, only_changed=only_changed,
-                         batch=batch, external_id=external, parts=parts, line=self.located.line(key))
+        checked = HttpRoute(payload_type=payload_type, operation=operation, method=method.upper(), path=path,
+                            body=body, whole_payload=whole, lookups=lookups, ids=head.ids, answers=head.answers,
+                            on_conflict=cast(OnConflict, on_conflict), refusals=refusals, only_changed=only_changed,
+                            batch=batch, external_id=external, parts=parts, precondition=precondition,
+                            line=self.located.line(key))
+        check_fits(self, checked, key)
+        return checked
 
     def parts(self, raw: Any, key: Key, body: Mapping[str, FieldSpec] | None, head: RouteHead) -> PartsSpec | None:
         """A route's ``parts:``: how the target takes the lines of a document past its first call."""

@@ -9,6 +9,7 @@ adapter, may say which ids its answer carries (``ids``) and how its answer is re
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,10 @@ from streams.config_files.problem import Problem
 OnConflict = Literal["retry_once", "dead_letter"]
 ON_CONFLICT: tuple[OnConflict, ...] = ("retry_once", "dead_letter")
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+#: An HTTP header name (RFC 9110's token).
+HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+#: Headers the HTTP adapter sets itself (lower-case), which a target file may not set.
+RESERVED_HEADERS = ("idempotency-key", "content-type", "content-length", "host")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -226,6 +231,55 @@ class PartsSpec:
     path: str
 
 
+#: The statuses a target may answer a write carrying a stale version with: 412 Precondition Failed (RFC 9110),
+#: or 409 where the API says so.
+STALE_STATUSES = (409, 412)
+#: Reads of the version again after a stale answer, each followed by the write, before the command is dead-lettered.
+PRECONDITION_RETRIES = 3
+#: Where a precondition's version is read from: a GET of the path the write goes to, a lookup of the route, or
+#: the record its external id's search found.
+PreconditionSource = Literal["path", "lookup", "search"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class VersionPlace:
+    """Where a record's version is in an answer, or goes in a write: a header (``ETag``, ``If-Match``), or a body
+    field (read: a dotted path, ``meta.version``; sent: a top-level field of the request body)."""
+
+    header: str | None = None
+    field: str | None = None
+
+    def shown(self, *, body: bool = False) -> str:
+        if self.header is not None:
+            return f"header {self.header}"
+        return f"{'body ' if body else ''}field {self.field}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Precondition:
+    """Optimistic concurrency: a target that takes a write only with the version of the record it holds
+    (``If-Match: <ETag>``, else 428; 412 when the version is stale). Before each write the sink reads the version
+    at ``read`` in the answer of ``source`` (a GET of the write's own path; the route's lookup ``lookup``; or the
+    record its external id's search found) and the write carries it at ``send``. An answer of a status in ``stale``
+    means the record changed between the read and the write: the version is read again and the write sent again,
+    at most ``retries`` times. Writing over the newer version is right: the command carries the state its flow
+    decided, and field ownership settled who writes which field; the version only proves the sink read first."""
+
+    read: VersionPlace
+    send: VersionPlace
+    source: PreconditionSource = "path"
+    lookup: str | None = None
+    stale: tuple[int, ...] = (412,)
+    retries: int = PRECONDITION_RETRIES
+    line: int | None = None
+
+    def plan(self, path: str) -> str:
+        """``header If-Match from header ETag of GET /accounts/{account_id}`` for a write to ``path``."""
+        source = {"path": f"GET {path}", "lookup": f"lookup {self.lookup}",
+                  "search": "the record the search found"}[self.source]
+        return f"{self.send.shown(body=True)} from {self.read.shown()} of {source}"
+
+
 @dataclass(frozen=True, kw_only=True)
 class HttpRoute:
     payload_type: str
@@ -246,14 +300,19 @@ class HttpRoute:
     #: Once-only from an id the target keeps instead of ``Idempotency-Key`` (the route sends none).
     external_id: HttpExternalId | None = None
     parts: PartsSpec | None = None
+    #: The version of the record the write must carry (``If-Match``); on an ``external_id`` route, its update's.
+    precondition: Precondition | None = None
     line: int | None = None
 
     def plan(self) -> str:
         parts = f", more lines by {self.parts.method} {self.parts.path}" if self.parts else ""
+        guard = self.precondition
         if self.external_id is None:
-            return f"{self.method} {self.path}{parts}"
+            carries = f" with {guard.plan(self.path)}" if guard else ""
+            return f"{self.method} {self.path}{carries}{parts}"
         search, update = self.external_id.search, self.external_id.update
-        also = f", else {update.method} {update.path}" if update else ""
+        carries = f" with {guard.plan(update.path)}" if guard and update else ""
+        also = f", else {update.method} {update.path}{carries}" if update else ""
         return (f"{search.method} {search.path} by {self.external_id.field}, {self.method} {self.path} if "
                 f"none{also}{parts}")
 
