@@ -14,7 +14,7 @@ from typing import Any
 from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.exceptions import CodecError
 from streams.kafka.deadletters import DEAD_LETTER_TYPE, Original, dead_letter_value, replay_note
-from streams.sinks.outcomes import Applied
+from streams.sinks.outcomes import Applied, classify_status
 from streams.sinks.topics import COMMAND_ID_HEADER, STAGE_HEADER
 
 COMMAND = "isthmus.canonical.Command"
@@ -115,6 +115,14 @@ def result_value(command: SinkCommand, applied: Applied, *, attempts: int, appli
         "correlation_id": command.correlation_id,
         "command_created_at": command.created_at,
     }
+
+
+def result_applied(result: Mapping[str, Any]) -> bool:
+    """Whether a CommandResult records a write the target made: a 2xx status, or none (0, a result written before
+    results carried it). A business refusal a route declares (a 409 under ``refusals``) ends its command as a
+    result too, unapplied."""
+    status = int(result.get("status") or 0)
+    return status == 0 or classify_status(status) is None
 
 
 def output_headers(*, command_id: str | None, stage: str | None = None) -> list[tuple[str, bytes]]:

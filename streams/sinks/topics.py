@@ -70,9 +70,13 @@ def sink_group(system: str) -> str:
 SINK_GROUP = "isthmus-sink-"
 
 
+#: What the ``stage`` of every sink's dead letters starts with (:func:`sink_stage`).
+SINK_STAGE = "sink."
+
+
 def sink_stage(system: str) -> str:
     """The ``stage`` a sink writes into its dead letters."""
-    return f"sink.{system_name(system)}"
+    return f"{SINK_STAGE}{system_name(system)}"
 
 
 def system_name(system: str) -> str:

@@ -44,7 +44,6 @@ from streams.flows.commands import Cause, Command
 from streams.flows.customers.config import EntityConfig, SystemRole, entity_config
 from streams.flows.customers.exceptions import CustomerFlowError
 from streams.flows.customers.mirror import MISSING
-from streams.flows.customers.refused import SINK_STAGE
 from streams.flows.customers.state import CustomerState
 from streams.flows.customers.sync import (
     carried_ids,
@@ -63,6 +62,7 @@ from streams.kafka.deadletters import replayed_headers
 from streams.kafka.rederive import REDERIVE_TYPE, RederiveRequest
 from streams.mapping import Context, RecordMapping, load_mappings
 from streams.sinks.dlq import DeadLetterEntry
+from streams.sinks.topics import SINK_STAGE
 from streams.systems import Systems, load_systems
 
 log = logging.getLogger(__name__)

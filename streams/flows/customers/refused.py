@@ -28,10 +28,9 @@ from streams.flows.customers.config import EntityConfig
 from streams.flows.customers.state import CustomerState
 from streams.flows.engine.api import Incoming
 from streams.flows.engine.objects import ObjectView
+from streams.sinks.topics import SINK_STAGE
 
 log = logging.getLogger(__name__)
-
-SINK_STAGE = "sink."
 
 
 def forget_refused(record: Incoming, entities: ObjectView[CustomerState], *, config: EntityConfig,

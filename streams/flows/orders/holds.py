@@ -38,6 +38,7 @@ from typing import Any
 
 from streams.sinks.adapters.parts import TOO_BIG_STATUS
 from streams.sinks.outcomes import answer_text
+from streams.sinks.records import result_applied
 
 PARTY_BLOCKED, REFUSED, TOO_BIG, NO_ACCOUNT = "party_blocked", "refused", "too_big", "no_account"
 #: An origin edit of a document the target has, whose status there takes no edit (the flow file's ``update``).
@@ -70,9 +71,9 @@ class Refusal:
 def refusal_of(result: Mapping[str, Any]) -> Refusal | None:
     """The refusal a CommandResult records (a status outside 2xx), with the target's message and field; None for
     an applied command."""
-    status = int(result.get("status") or 0)
-    if status == 0 or 200 <= status < 300:
+    if result_applied(result):
         return None
+    status = int(result.get("status") or 0)
     raw = result.get("response")
     try:
         answer = json.loads(raw) if isinstance(raw, str) else None
