@@ -49,6 +49,7 @@ from streams.kafka import hanging
 from streams.mapping import RecordMapping, load_mappings
 from streams.sinks import dlq
 from streams.sinks.records import COMMAND, DEAD_LETTER
+from streams.sinks.superseded import superseded_commands
 from streams.sinks.topics import DLQ_TOPIC, dlq_topic
 from streams.systems import load_systems
 
@@ -116,10 +117,16 @@ def _register_dlq(commands: Any) -> None:
                  "settled and no longer count it pending")
     parser.add_argument("positions", nargs="*", metavar="OFFSET", help="OFFSET or PARTITION:OFFSET")
     parser.add_argument("--superseded", action="store_true",
-                        help="every pending dead letter of a flow that `dlq replay` would not replay, its row having "
-                             "changed since (the flow used a later change of the row, with every field)")
-    parser.add_argument("--reason", help="why, kept in the note (default with --superseded: the later changes "
-                                         "that superseded it)")
+                        help="every pending dead letter that something later superseded: a flow's change of a row "
+                             "that `dlq replay` would not replay, its row having changed since (the flow used a later "
+                             "change of the row, with every field); a sink's command when a later command of its "
+                             "entity, applied, wrote every field it carried (a refused create sent again with the "
+                             "source fixed, and the updates that failed behind it)")
+    parser.add_argument("--reason", help="why, kept in the note (default with --superseded: the later changes or "
+                                         "command that superseded it)")
+    parser.add_argument("--results-topic", metavar="TOPIC",
+                        help="with --superseded: where the sinks wrote their CommandResults, when not "
+                             "isthmus.results.<system> (a sink's ISTHMUS_SINK_RESULTS_TOPIC)")
 
 
 def _bootstrap() -> KafkaSettings:
@@ -309,6 +316,9 @@ def run_settle(args: argparse.Namespace) -> int:
     if bool(args.positions) == bool(args.superseded):
         print("isthmus: give the OFFSETs to settle, or --superseded", file=sys.stderr)
         return 2
+    if args.results_topic and not args.superseded:
+        print("isthmus: --results-topic goes with --superseded", file=sys.stderr)
+        return 2
     if args.positions and not args.reason:
         print("isthmus: say why with --reason TEXT (kept beside each dead letter)", file=sys.stderr)
         return 2
@@ -316,8 +326,10 @@ def run_settle(args: argparse.Namespace) -> int:
     if args.superseded:
         pending = [e for e in entries if e.pending]
         why = asyncio.run(dlq.stale_changes(_bootstrap(), pending, {}, letters=entries))
-        picked = [e for e in pending if e.address() in why]
         reasons = {a: args.reason or f"superseded: {text.partition(' (`dlq settle`')[0]}" for a, text in why.items()}
+        commands = asyncio.run(superseded_commands(_bootstrap(), pending, store, results=args.results_topic))
+        reasons.update({a: args.reason or text for a, text in commands.items()})
+        picked = [e for e in pending if e.address() in reasons]
     else:
         picked = dlq.pick(entries, args.positions, args.topic)
         reasons = {e.address(): args.reason for e in picked}

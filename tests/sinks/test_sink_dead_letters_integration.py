@@ -1,6 +1,7 @@
 """A validation error goes to the dead-letter topic with the API's answer; `isthmus topics dlq` lists and
 shows it; a replay before the fix dead-letters again with a note; after the fix a replay applies the command
-once, and further replays are answered from the target's idempotency table."""
+once, and further replays are answered from the target's idempotency table. A create refused, and the update
+behind it, are superseded once the create with the fixed data is applied: `dlq settle --superseded` settles them."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sink_support import (
     CREATED_TOPICS,
     STORE,
     SinkProcess,
+    account_payload,
     add_erp_stock,
     api,
     command,
@@ -38,6 +40,23 @@ def dlq_cli(stack: RunningStack, *args: str) -> Any:
                           env=sink_env(stack), cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout) if "--json" in args else done.stdout
+
+
+def _dashboard_pending(stack: RunningStack, topic: str) -> int:
+    """The dashboard's pending count (``isthmus_dead_letters_pending``) of ``topic``."""
+    import asyncio
+
+    from streams.dashboard.deadletters import DeadLetterTally
+
+    async def count() -> int:
+        tally = DeadLetterTally()
+        try:
+            await tally.poll(stack.settings.bootstrap_servers, topic, STORE)
+        finally:
+            await tally.close()
+        return tally.pending
+
+    return asyncio.run(count())
 
 
 def test_validation_error_dead_letter_fix_replay_applies_once(stack: RunningStack, run: int,
@@ -152,3 +171,59 @@ def test_a_flows_dead_lettered_change_of_a_row_that_changed_since_is_not_replaye
     assert "were used by the flow" in skipped["why"]
     forced = dlq_cli(stack, "replay", "0", "--topic", topics.dlq, "--stale", "--json")
     assert [r["dead_letter"] for r in forced["replayed"]] == ["0:0"] and forced["skipped"] == []
+
+
+def test_a_refused_create_sent_again_fixed_is_settled_as_superseded(stack: RunningStack, run: int,
+                                                                   erp_db: pymysql.connections.Connection[Any]) -> None:
+    """The trial's ERP refused a create (a name too long) and the update queued behind it found no account; the
+    user fixed the source and the flow sent the create again, fixed (here: produced as the flow would), which the
+    ERP applied. Those two dead letters are superseded; another entity's refused create, never fixed, is not."""
+    topics, env = fresh_topics(stack, "settle")
+    number, never = customer_number(run, 0), customer_number(run, 1)
+    too_long = "N" * 201
+    refused = command(target="erp", operation="create", payload_type="Account", entity_key=number,
+                      payload=account_payload(number, name=too_long))
+    behind = command(target="erp", operation="update", payload_type="Account", entity_key=number,
+                     payload=account_payload(number, name=too_long + "!"), changed=["name"])
+    unfixed = command(target="erp", operation="create", payload_type="Account", entity_key=never,
+                      payload=account_payload(never, name=too_long))
+    produce(stack, topics.commands, [refused, behind, unfixed])
+    sink = SinkProcess(stack, "erp", env, name="settle")
+    try:
+        letters = eventually("three dead letters", lambda: (lambda got: got if len(got) == 3 else None)(
+            read_all(stack, topics.dlq, "DeadLetter")), timeout=60)
+        by_command = {STORE.decode(r.value["value"], "Command").value["command_id"]: r for r in letters if r.value}
+        behind_letter = by_command[behind["command_id"]].value
+        assert behind_letter is not None and behind_letter["error_type"] == "LookupFailed", behind_letter
+        assert f"its create {refused['command_id']}" in behind_letter["reason"]
+        listed = dlq_cli(stack, "settle", "--superseded", "--topic", topics.dlq, "--json")
+        assert listed["settled"] == [], "nothing was applied since: nothing is superseded"
+
+        fixed = command(target="erp", operation="create", payload_type="Account", entity_key=number,
+                        payload=account_payload(number, name="Fixed at the source"))
+        produce(stack, topics.commands, [fixed])
+        [applied] = eventually("the fixed create applied", lambda: results_for(stack, topics.results,
+                                                                               {fixed["command_id"]}), timeout=60)
+        assert applied["status"] == 201
+        settled = dlq_cli(stack, "settle", "--superseded", "--topic", topics.dlq, "--results-topic", topics.results,
+                          "--json")["settled"]
+        addresses = {f"{r.partition}:{r.offset}": r for r in letters}
+        assert sorted(s["dead_letter"] for s in settled) == sorted(
+            f"{by_command[c['command_id']].partition}:{by_command[c['command_id']].offset}" for c in (refused, behind))
+        for row in settled:
+            assert row["stage"] == "sink.erp" and addresses[row["dead_letter"]].key == number.encode()
+            assert row["reason"].startswith(f"superseded by create {fixed['command_id']} of {number}, created ")
+            assert f"applied ({topics.results}[" in row["reason"], row["reason"]
+        pending = dlq_cli(stack, "list", "--pending", "--json", "--topic", topics.dlq)["dead_letters"]
+        assert [(p["entity"], p["status"]) for p in pending] == [(never, "pending")]
+        assert _dashboard_pending(stack, topics.dlq) == 1, "isthmus_dead_letters_pending reads the same status"
+        statuses = [p["status"] for p in dlq_cli(stack, "list", "--json", "--topic", topics.dlq)["dead_letters"]
+                    if p["entity"] == number]
+        assert statuses == ["settled", "settled"]
+        again = dlq_cli(stack, "settle", "--superseded", "--topic", topics.dlq, "--results-topic", topics.results,
+                        "--json")
+        assert again["settled"] == [], "a settled letter is no longer pending"
+    finally:
+        assert sink.stop() == 0, sink.log()[-4000:]
+    [row] = erp_rows(erp_db, "SELECT name FROM accounts WHERE crm_customer_number = %s", number)
+    assert row["name"] == "Fixed at the source"
