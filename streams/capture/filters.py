@@ -1,9 +1,13 @@
-"""Which tables a Debezium connector captures, read from its include and exclude lists.
+"""Which tables a Debezium connector captures, and which of their columns it sends, read from its include and
+exclude lists.
 
 Debezium matches each pattern of ``table.include.list`` / ``table.exclude.list`` against a table's whole
 qualified name (``<schema>.<table>`` for PostgreSQL, ``<database>.<table>`` for MariaDB and MySQL), ignoring case,
 and the namespace lists (``schema.*`` for PostgreSQL, ``database.*`` for MariaDB and MySQL) against the schema or
-database alone; a table is captured when it passes both. A list may be given as text (patterns separated by
+database alone; a table is captured when it passes both. ``column.include.list`` / ``column.exclude.list`` are
+matched the same way against a column's ``<schema-or-database>.<table>.<column>`` (Debezium's
+``Tables.ColumnNameFilterFactory``: ``Predicates.includes``, whole-name matches, ``CASE_INSENSITIVE``); a column
+they leave out is in no change event, snapshot or stream. A list may be given as text (patterns separated by
 commas) or as a YAML list. A filter that cannot be read exactly (a ``{{placeholder}}`` or ``${provider}`` in a
 list, a pattern Python's regular expressions do not read as Java's) is not built: a check it would make is left
 to Connect rather than guessed.
@@ -20,7 +24,7 @@ from typing import Any
 NAMESPACE_KEYS: Mapping[str, str] = {"postgresql": "schema", "mariadb": "database", "mysql": "database"}
 #: Every key that narrows what a connector captures.
 FILTER_KEYS = ("table.include.list", "table.exclude.list", "schema.include.list", "schema.exclude.list",
-               "database.include.list", "database.exclude.list")
+               "database.include.list", "database.exclude.list", "column.include.list", "column.exclude.list")
 
 
 @dataclass(frozen=True)
@@ -33,12 +37,21 @@ class CaptureFilter:
     namespaces_excluded: tuple[re.Pattern[str], ...]
     #: The ``table.include.list`` as written, for a message.
     table_list: str
+    columns_included: tuple[re.Pattern[str], ...] | None = None
+    columns_excluded: tuple[re.Pattern[str], ...] = ()
 
     def captures(self, namespace: str, table: str) -> bool:
         qualified = f"{namespace}.{table}"
         if not _passes(namespace, self.namespaces_included, self.namespaces_excluded):
             return False
         return _passes(qualified, self.tables_included, self.tables_excluded)
+
+    def column_left_out_by(self, namespace: str, table: str, column: str) -> str | None:
+        """The list that leaves ``column`` of a captured table out of its change events (``column.include.list``,
+        which does not name it, or ``column.exclude.list``, which does); None when the connector sends it."""
+        if _passes(f"{namespace}.{table}.{column}", self.columns_included, self.columns_excluded):
+            return None
+        return "column.include.list" if self.columns_included is not None else "column.exclude.list"
 
     @classmethod
     def of(cls, config: Mapping[str, Any], engine: str) -> CaptureFilter | None:
@@ -51,7 +64,9 @@ class CaptureFilter:
                        tables_excluded=_patterns(config.get("table.exclude.list")) or (),
                        namespaces_included=_patterns(config.get(f"{namespace}.include.list")),
                        namespaces_excluded=_patterns(config.get(f"{namespace}.exclude.list")) or (),
-                       table_list=_text(config.get("table.include.list")))
+                       table_list=_text(config.get("table.include.list")),
+                       columns_included=_patterns(config.get("column.include.list")),
+                       columns_excluded=_patterns(config.get("column.exclude.list")) or ())
         except _Unreadable:
             return None
 

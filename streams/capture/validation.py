@@ -3,8 +3,12 @@
 Ours: placeholders left unresolved, required keys missing, keys the connector class does not know,
 values of the wrong type, secrets written literally instead of through a config provider, and options whose
 values Isthmus's decoding relies on changed (Debezium's placeholder for an unsent value), and two MariaDB
-connectors that would join the same server's replication as one ``database.server.id``. Connect's
-validation runs only on a config that passes ours, so its answers are about real values, not our leftovers.
+connectors that would join the same server's replication as one ``database.server.id``. Against the columns
+files of the systems a connector captures: a table it names that does not exist and, on PostgreSQL, what it
+would capture wrongly of partitioned tables and generated columns (:func:`check_capture`), and (with the
+database at hand) a publication that publishes a partitioned table's changes as its partitions'
+(:func:`check_publication`). Connect's validation runs only on a config that passes ours, so its answers are
+about real values, not our leftovers.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from collections.abc import Iterable, Sequence
 
 from streams.capture.client import ConnectClient
 from streams.capture.configs import LocalConnector
-from streams.capture.options import KINDS, MARIADB, is_provider_reference
-from streams.catalog.model import Catalog
+from streams.capture.filters import CaptureFilter
+from streams.capture.options import KINDS, MARIADB, POSTGRES, is_provider_reference
+from streams.catalog.model import Catalog, Column, Table
 from streams.codecs.debezium import unavailable
 from streams.config_files.problem import Problem, shown
 
@@ -125,7 +130,9 @@ def check_tables(connector: LocalConnector, catalogs: Iterable[Catalog]) -> list
         catalog = by_namespace.get(literal.group(1).lower()) if literal else None
         if literal is None or catalog is None:
             continue
-        tables = {name.lower() for name in catalog.tables}
+        # a partition is recorded under its parent; check_capture says what capturing one does
+        tables = {name.lower() for name in catalog.tables} | {
+            partition.lower() for table in catalog.tables.values() for partition in table.partitions or ()}
         if literal.group(2).lower() not in tables:
             origin = shown(catalog.path) if catalog.path else f"{catalog.system}'s columns file"
             problems.append(Problem(
@@ -134,6 +141,143 @@ def check_tables(connector: LocalConnector, catalogs: Iterable[Catalog]) -> list
                 message=f"{pattern} is not a table of {catalog.system} ({origin}: {', '.join(sorted(catalog.tables))})",
                 fix=f"correct the name; if the table is new, run `isthmus mappings discover {catalog.system}` first"))
     return problems
+
+
+#: Debezium's ``publication.name`` when the connector file sets none.
+DEFAULT_PUBLICATION = "dbz_publication"
+_PLAIN_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_$]*$")
+
+
+def check_capture(connector: LocalConnector, catalogs: Iterable[Catalog]) -> list[Problem]:
+    """What a PostgreSQL connector would capture wrongly of its systems' tables, as their columns files record them
+    (``catalogs``), each a loss Debezium does not report:
+
+    - a partitioned table without ``publish.via.partition.root: true``: PostgreSQL publishes its changes as its
+      partitions', which the connector drops as not captured, so after the snapshot none arrives;
+    - a partition captured (named, or matched by a pattern): beside its parent its rows are snapshotted twice, and
+      alone it is no table a mapping can read (the columns file records it under its parent);
+    - a generated column the column lists do not leave out: pgoutput never sends it, the snapshot reads it, and an
+      incremental snapshot of the table fails in Connect, skipped while the connector stays RUNNING.
+
+    Nothing is said of a connector whose lists cannot be read exactly (:class:`CaptureFilter`)."""
+    capture = CaptureFilter.of(connector.config, "postgresql") if connector.connector_class == POSTGRES else None
+    if capture is None:
+        return []
+    problems: list[Problem] = []
+    for catalog, table in _postgres_tables(catalogs):
+        namespace = catalog.namespace
+        captured = capture.captures(namespace, table.name)
+        for partition in table.partitions or ():
+            schema, _, name = partition.rpartition(".")
+            if capture.captures(schema or namespace, name):
+                problems.append(_partition_captured(connector, f"{schema or namespace}.{name}",
+                                                    f"{namespace}.{table.name}", captured))
+        if not captured:
+            continue
+        if table.partitioned and not _via_root(connector):
+            problems.append(_not_via_root(connector, namespace, table))
+        for column in table.columns.values():
+            if column.generated is not None and capture.column_left_out_by(namespace, table.name, column.name) is None:
+                problems.append(_generated_captured(connector, capture, f"{namespace}.{table.name}", column))
+    return problems
+
+
+def captured_partitioned(connector: LocalConnector, catalogs: Iterable[Catalog]) -> list[str]:
+    """The partitioned tables a PostgreSQL connector captures (``schema.table``), as the columns files record them:
+    the tables whose changes depend on its publication's ``publish_via_partition_root``."""
+    capture = CaptureFilter.of(connector.config, "postgresql") if connector.connector_class == POSTGRES else None
+    if capture is None:
+        return []
+    return [f"{catalog.namespace}.{table.name}" for catalog, table in _postgres_tables(catalogs)
+            if table.partitioned and capture.captures(catalog.namespace, table.name)]
+
+
+def check_publication(connector: LocalConnector, catalogs: Iterable[Catalog], via_root: bool | None) -> list[Problem]:
+    """The connector's publication exists in the database with ``publish_via_partition_root = false``
+    (``via_root``, read from ``pg_publication.pubviaroot``; None when it does not exist or was not read) while the
+    connector captures a partitioned table. Debezium sets the option only when it creates the publication and never
+    alters an existing one, so ``publish.via.partition.root: true`` in the file changes nothing here: the
+    partitioned tables' changes keep arriving as their partitions', and are dropped."""
+    tables = captured_partitioned(connector, catalogs)
+    if via_root is not False or not tables:
+        return []
+    key = "publication.name"
+    publication = connector.config.get(key, DEFAULT_PUBLICATION)
+    database = connector.config.get("database.dbname", "its database")
+    return [Problem(
+        file=connector.source_of(key), line=connector.line_of(key), field=key,
+        message=f"publication {publication} exists in database {database} with publish_via_partition_root = false "
+                f"(pg_publication.pubviaroot), so the changes of the partitioned table{'s' if len(tables) > 1 else ''} "
+                f"{', '.join(tables)} are published as their partitions' and dropped: after the snapshot none arrives. "
+                "Debezium sets the option only when it creates the publication and never alters an existing one, "
+                "whatever publish.via.partition.root says",
+        fix=f"run `ALTER PUBLICATION {_identifier(publication)} SET (publish_via_partition_root = true);` in database "
+            f"{database} as the publication's owner, then take an incremental snapshot of "
+            f"{', '.join(tables)} (`isthmus connectors snapshot {connector.name} --tables {','.join(tables)}`) for "
+            "the changes that were dropped")]
+
+
+def _postgres_tables(catalogs: Iterable[Catalog]) -> list[tuple[Catalog, Table]]:
+    return [(catalog, table) for catalog in catalogs if catalog.engine == "postgresql"
+            for table in catalog.tables.values()]
+
+
+def _via_root(connector: LocalConnector) -> bool:
+    return connector.config.get("publish.via.partition.root", "false").strip().lower() == "true"
+
+
+def _identifier(name: str) -> str:
+    """A PostgreSQL identifier as SQL must write it: quoted unless it is lower case, letters, digits and _."""
+    return name if _PLAIN_IDENTIFIER.match(name) else '"' + name.replace('"', '""') + '"'
+
+
+def _not_via_root(connector: LocalConnector, namespace: str, table: Table) -> Problem:
+    key = "publication.name"
+    publication = _identifier(connector.config.get(key, DEFAULT_PUBLICATION))
+    setting = connector.config.get("publish.via.partition.root")
+    said = ("publish.via.partition.root is not set (Debezium's default: false)" if setting is None
+            else f"publish.via.partition.root is {setting}")
+    partitions = ", ".join(table.partitions or ()) or "none yet"
+    return Problem(
+        file=connector.source_of("publish.via.partition.root"), line=connector.line_of("publish.via.partition.root"),
+        field="publish.via.partition.root",
+        message=f"{namespace}.{table.name} is a partitioned table (partitions: {partitions}) and {said}: PostgreSQL "
+                "then publishes its changes as its partitions', which the connector drops as not captured, so after "
+                "the snapshot none of its changes arrives (the transaction topic shows BEGIN and END with "
+                "event_count 0)",
+        fix=f"set `publish.via.partition.root: true`; Debezium applies it only when it creates the publication, so if "
+            f"publication {publication} exists already, also run `ALTER PUBLICATION {publication} SET "
+            "(publish_via_partition_root = true);` (validate checks the publication when it can reach the database)")
+
+
+def _partition_captured(connector: LocalConnector, partition: str, parent: str, parent_captured: bool) -> Problem:
+    if parent_captured:
+        message = (f"{partition} is a partition of {parent}, which the connector captures too: the partition's rows "
+                   "are the parent's, so the snapshot reads them twice, onto two topics")
+        fix = (f"take {partition} out of table.include.list (or narrow the pattern that matches it): with "
+               f"publish.via.partition.root: true the topic of {parent} carries every partition's rows and changes")
+    else:
+        message = (f"{partition} is a partition of {parent}: the columns file records a partition under its parent, "
+                   "so no mapping reads it")
+        fix = (f"capture {parent} instead, with publish.via.partition.root: true: its topic carries every partition's "
+               "rows and changes")
+    return Problem(file=connector.source_of("table.include.list"), line=connector.line_of("table.include.list"),
+                   field="table.include.list", message=message, fix=fix)
+
+
+def _generated_captured(connector: LocalConnector, capture: CaptureFilter, table: str, column: Column) -> Problem:
+    key = "column.include.list" if capture.columns_included is not None else "column.exclude.list"
+    qualified = f"{table}.{column.name}"
+    fix = (f"take {qualified} out of column.include.list" if key == "column.include.list"
+           else f"add {qualified} to column.exclude.list")
+    return Problem(
+        file=connector.source_of(key), line=connector.line_of(key), field=key,
+        message=f"{qualified} is a generated column (GENERATED ALWAYS AS (...) {str(column.generated).upper()}): "
+                "PostgreSQL's logical decoding (pgoutput) never sends it in a change, but the snapshot reads it, and "
+                f"an incremental snapshot of {table} then fails in Connect (\"Column '{column.name}' not found in "
+                "result set\"), skipped while the connector stays RUNNING",
+        fix=f"{fix} (a regular expression of schema.table.column); a mapping computes the value from the columns it "
+            "is generated from")
 
 
 #: MariaDB's (and MySQL's) default ``server_id``, and the local stack's ERP database's (``--server-id=1``).
@@ -197,9 +341,10 @@ def _mariadb_server(connector: LocalConnector) -> tuple[str, str] | None:
 
 def check(connector: LocalConnector, client: ConnectClient | None,
           catalogs: Iterable[Catalog] = ()) -> list[Problem]:
-    """Our checks (the tables against ``catalogs``, see :func:`check_tables`), then Connect's when a client is
-    given and ours found nothing."""
-    problems = check_local(connector) + check_tables(connector, catalogs)
+    """Our checks (the tables against ``catalogs``, see :func:`check_tables` and :func:`check_capture`), then
+    Connect's when a client is given and ours found nothing."""
+    catalogs = list(catalogs)
+    problems = check_local(connector) + check_tables(connector, catalogs) + check_capture(connector, catalogs)
     if not problems and client is not None:
         problems = check_with_connect(connector, client)
     return problems

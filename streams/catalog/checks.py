@@ -38,6 +38,7 @@ def _in_list(pattern: re.Pattern[str], text: str) -> tuple[str, tuple[str, ...]]
 
 
 def enum_values(column_type: str) -> tuple[str, ...]:
-    """The values of a MariaDB/MySQL ``enum('a','b''c')`` column type, in declared order."""
+    """The values of a MariaDB/MySQL ``enum('a','b''c')`` column type (or the members of a ``set(...)``), in declared
+    order."""
     inner = column_type[column_type.index("(") + 1:column_type.rindex(")")]
     return tuple(v.replace("''", "'") for v in _VALUE.findall(inner))

@@ -14,9 +14,18 @@ database (and without any ``schema.sql``)::
           kind: {type: TEXT, nullable: false, allowed: [billing, shipping]}
           credit_limit: {type: NUMERIC, args: [14, 2]}
           kdnr: {type: INT, nullable: false, unsigned: true}   # MariaDB/MySQL: INT UNSIGNED
+          angelegt: {type: "TIMESTAMP WITH TIME ZONE", args: [0]}   # TIMESTAMPTZ(0); the default 6 is left out
+          tags: {type: ARRAY, args: [TEXT]}                          # TEXT[]: the element type
+          anzeige_name: {type: TEXT, generated: stored}              # GENERATED ALWAYS AS (...) STORED
+      Debitor:
+        primary_key: [id, land]
+        partitions: [debitor_at, debitor_de]   # PARTITION BY: its partitions are no tables of their own here
+        columns: ...
 
 ``nullable`` defaults to true, ``unsigned`` to false (a file written before it was recorded says nothing of it);
-``args`` and ``allowed`` are left out when there are none.
+``args``, ``allowed``, ``generated`` and ``partitions`` are left out when there are none (``partitions: []``: a
+partitioned table without partitions yet). A file written before ``partitions`` was recorded lists a partitioned
+table and its partitions as tables of their own; it is read as it is.
 """
 
 from __future__ import annotations
@@ -28,15 +37,15 @@ from types import MappingProxyType
 import yaml
 
 from streams.catalog.exceptions import ColumnsFileError
-from streams.catalog.model import REPLICA_IDENTITIES, Catalog, Column, Table
+from streams.catalog.model import GENERATED, REPLICA_IDENTITIES, Catalog, Column, Table
 from streams.config_files import located_yaml
 from streams.config_files.located_yaml import Node
 from streams.config_files.problem import Problem
 
 SUFFIX = ".columns.yaml"
 TOP_KEYS = ("system", "engine", "namespace", "tables")
-TABLE_KEYS = ("primary_key", "replica_identity", "columns")
-COLUMN_KEYS = ("type", "args", "nullable", "allowed", "unsigned")
+TABLE_KEYS = ("primary_key", "replica_identity", "partitions", "columns")
+COLUMN_KEYS = ("type", "args", "nullable", "allowed", "unsigned", "generated")
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
 
@@ -71,6 +80,8 @@ def render(catalog: Catalog) -> str:
         lines.append(f"    primary_key: {_flow_list(table.primary_key)}")
         if table.replica_identity is not None:
             lines.append(f"    replica_identity: {table.replica_identity}")
+        if table.partitions is not None:
+            lines.append(f"    partitions: {_flow_list(table.partitions)}")
         lines.append("    columns:" if table.columns else "    columns: {}")
         for column in table.columns.values():
             lines.append(f"      {_scalar(column.name)}: {_column(column)}")
@@ -95,6 +106,8 @@ def _column(column: Column) -> str:
         parts.append("unsigned: true")
     if column.allowed is not None:
         parts.append(f"allowed: {_flow_list(column.allowed)}")
+    if column.generated is not None:
+        parts.append(f"generated: {column.generated}")
     return "{" + ", ".join(parts) + "}"
 
 
@@ -230,13 +243,14 @@ class _Reader:
                 self.add(identity_node.line, f"{where}.replica_identity", f"{identity!r} is not a replica identity",
                          f"use one of {', '.join(REPLICA_IDENTITIES)}; or {self.fix}")
                 identity = None
+        partitions = self._texts(node.get("partitions"), f"{where}.partitions")
         return Table(name=name, columns=MappingProxyType(columns), primary_key=key, replica_identity=identity,
-                     line=node.line)
+                     partitions=partitions, line=node.line)
 
     def _column(self, where: str, name: str, node: Node) -> Column | None:
         if not node.is_mapping:
             self.add(node.line, where, "a column is {type: ..., args: [...], nullable: ..., allowed: [...], "
-                     "unsigned: ...}")
+                     "unsigned: ..., generated: ...}")
             return None
         self._unknown(node, f"{where}.", COLUMN_KEYS)
         sql_type = self._text(node, "type", f"{where}.")
@@ -244,10 +258,18 @@ class _Reader:
         unsigned = self._flag(node, "unsigned", where, default=False)
         args = self._texts(node.get("args"), f"{where}.args") or ()
         allowed = self._texts(node.get("allowed"), f"{where}.allowed")
+        generated_node = node.get("generated")
+        generated = None
+        if generated_node is not None:
+            generated = str(generated_node.value)
+            if generated not in GENERATED:
+                self.add(generated_node.line, f"{where}.generated", f"{generated!r} is not how a column is generated",
+                         f"use one of {', '.join(GENERATED)}; or {self.fix}")
+                generated = None
         if sql_type is None:
             return None
         return Column(name=name, sql_type=sql_type.upper(), args=args, nullable=nullable, allowed=allowed,
-                      unsigned=unsigned, line=node.line)
+                      unsigned=unsigned, generated=generated, line=node.line)
 
     def _flag(self, node: Node, key: str, where: str, *, default: bool) -> bool:
         sub = node.get(key)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 import psycopg
 import pymysql
@@ -64,18 +65,25 @@ def connection_for(system: SystemSpec, *, variables: Mapping[str, str], env: str
     if rendered.problems:
         raise CatalogError(f"connector {connector} does not render: "
                            + "; ".join(str(p) for p in rendered.problems))
-    config = rendered.config
+    return connection_of(rendered.config, engine=engine, path=rendered.path, environ=environ)
+
+
+def connection_of(config: Mapping[str, str], *, engine: Engine, path: Path,
+                  environ: Mapping[str, str] | None = None) -> Connection:
+    """The connection a rendered connector ``config`` (of the file at ``path``) reaches its ``engine`` database
+    with, its provider references resolved (:func:`resolve`)."""
+    environ = os.environ if environ is None else environ
 
     def option(key: str, default: str | None = None) -> str:
         value = config.get(key, default)
         if value is None:
-            raise CatalogError(f"{rendered.path}: {key} is not set; fix: the connector needs it to reach the "
+            raise CatalogError(f"{path}: {key} is not set; fix: the connector needs it to reach the "
                                "database, and so does discovery")
         return resolve(value, key=key, environ=environ)
 
     port = option("database.port", "5432" if engine is Engine.POSTGRESQL else "3306")
     if not port.isdigit():
-        raise CatalogError(f"{rendered.path}: database.port {port!r} is not a port number")
+        raise CatalogError(f"{path}: database.port {port!r} is not a port number")
     return Connection(engine=engine, host=option("database.hostname"), port=int(port),
                       user=option("database.user"), password=Secret(option("database.password", "")),
                       database=option("database.dbname") if engine is Engine.POSTGRESQL else None)
@@ -133,9 +141,7 @@ def discover(system: SystemSpec, connection: Connection) -> Catalog:
     foreign_keys: tuple[ForeignKey, ...] = ()
     try:
         if connection.engine is Engine.POSTGRESQL:
-            with psycopg.connect(host=connection.host, port=connection.port, user=connection.user,
-                                 password=connection.password.reveal(), dbname=connection.database,
-                                 connect_timeout=10) as pg:
+            with _postgres(connection) as pg:
                 tables = postgres.discover(pg, namespace)
         else:
             my = pymysql.connect(host=connection.host, port=connection.port, user=connection.user,
@@ -150,6 +156,22 @@ def discover(system: SystemSpec, connection: Connection) -> Catalog:
                            f"start the database, or check the connector {connector}'s connection") from exc
     return Catalog(system=system.name, engine=engine.value, namespace=namespace,
                    tables=MappingProxyType(dict(sorted(tables.items()))), foreign_keys=foreign_keys)
+
+
+def publication_via_root(connection: Connection, publication: str) -> bool | None:
+    """Whether the PostgreSQL publication ``publication`` publishes a partitioned table's changes as the table's
+    own (``pg_publication.pubviaroot``); None when it does not exist (yet: the connector creates it)."""
+    try:
+        with _postgres(connection) as pg:
+            return postgres.publication_via_root(pg, publication)
+    except psycopg.Error as exc:
+        raise CatalogError(f"cannot read publication {publication} at {connection}: {_first_line(exc)}; fix: start "
+                           "the database, or check the connector's connection") from exc
+
+
+def _postgres(connection: Connection) -> psycopg.Connection[Any]:
+    return psycopg.connect(host=connection.host, port=connection.port, user=connection.user,
+                           password=connection.password.reveal(), dbname=connection.database, connect_timeout=10)
 
 
 def _first_line(exc: Exception) -> str:

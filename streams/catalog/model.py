@@ -4,10 +4,12 @@ columns file and the mapping loader.
 The type vocabulary is the one :mod:`streams.mapping.kinds` reads: the SQL type name in upper case as the
 engine spells it (``TEXT``, ``CHARACTER VARYING``, ``NUMERIC``, ``TIMESTAMP WITH TIME ZONE``, ``DATETIME``,
 ``TINYINT``, ``ENUM``), its arguments as text (precision and scale, a length, a fractional-second precision,
-a TINYINT's display width), whether it may hold NULL, and the values an ENUM type or a ``CHECK (col IN
-(...))`` allows, and whether a MariaDB/MySQL number is ``UNSIGNED`` (recorded apart from the type name, so the
-name stays one the kinds know). PostgreSQL's zone-less ``TIMESTAMP WITHOUT TIME ZONE`` is always spelled out, so a bare
-``TIMESTAMP`` is MariaDB/MySQL's (stored in UTC).
+a TINYINT's display width, a PostgreSQL time's fractional digits other than the default 6, an ARRAY's element
+type), whether it may hold NULL, the values an ENUM type, a ``CHECK (col IN (...))`` or a PostgreSQL DOMAIN's
+``CHECK (VALUE IN (...))`` allows (a MariaDB/MySQL SET's members: its value is a comma-joined combination of them),
+whether a MariaDB/MySQL number is ``UNSIGNED`` (recorded apart from the type name, so the name stays one the kinds
+know), and whether the column is generated (``GENERATED ALWAYS AS (...)``). PostgreSQL's zone-less ``TIMESTAMP
+WITHOUT TIME ZONE`` is always spelled out, so a bare ``TIMESTAMP`` is MariaDB/MySQL's (stored in UTC).
 """
 
 from __future__ import annotations
@@ -17,12 +19,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+#: How a generated column (``GENERATED ALWAYS AS (...)``) is kept: computed on write and stored, or computed on read.
+#: PostgreSQL's logical decoding (pgoutput, before PostgreSQL 18) sends neither in a change; MariaDB's row-based
+#: binlog (``binlog_row_image=FULL``) logs both with every row.
+GENERATED = ("stored", "virtual")
+
 
 @dataclass(frozen=True, kw_only=True)
 class Column:
     """One column: SQL type name (upper case), its arguments, whether it may hold NULL, the values an ENUM
-    type or a ``CHECK (col IN (...))`` allows, whether it is ``UNSIGNED`` (MariaDB/MySQL), and the line of the
-    columns file that declares it."""
+    type, a ``CHECK (col IN (...))`` or a DOMAIN's check allows (a SET's members), whether it is ``UNSIGNED``
+    (MariaDB/MySQL), how it is generated (:data:`GENERATED`; None for a column written like any other), and the
+    line of the columns file that declares it."""
 
     name: str
     sql_type: str
@@ -30,12 +38,13 @@ class Column:
     nullable: bool = True
     allowed: tuple[str, ...] | None = None
     unsigned: bool = False
+    generated: str | None = None
     line: int = 0
 
     def same_as(self, other: Column) -> bool:
         """Equal in everything the catalog says (the line is where a file put it, not what it is)."""
-        return (self.name, self.sql_type, self.args, self.nullable, self.allowed, self.unsigned) == (
-            other.name, other.sql_type, other.args, other.nullable, other.allowed, other.unsigned)
+        return (self.name, self.sql_type, self.args, self.nullable, self.allowed, self.unsigned, self.generated) == (
+            other.name, other.sql_type, other.args, other.nullable, other.allowed, other.unsigned, other.generated)
 
     @property
     def type_text(self) -> str:
@@ -53,13 +62,25 @@ REPLICA_IDENTITIES = ("default", "full", "index", "nothing")
 class Table:
     """One table: its columns in catalog order, the columns of its primary key (empty if it has none) and, on
     PostgreSQL, its replica identity (:data:`REPLICA_IDENTITIES`; None where the engine has none, or a columns file
-    from before it was recorded)."""
+    from before it was recorded) and, for a partitioned table (``PARTITION BY``), its partitions.
+
+    A partition is no table of its own here: its rows are its parent's, and with the connector's
+    ``publish.via.partition.root: true`` so are its changes (on the parent's topic). ``partitions`` names them (at
+    every level below the parent, by name; one in another schema as ``schema.name``), so a connector that captures
+    one is told; None for a table that is not partitioned, or a columns file from before partitions were recorded.
+    A partitioned table's ``replica_identity`` is its partitions': PostgreSQL logs each change with its partition's
+    identity, so it is ``full`` only when every partition is FULL."""
 
     name: str
     columns: Mapping[str, Column]
     primary_key: tuple[str, ...] = ()
     replica_identity: str | None = None
+    partitions: tuple[str, ...] | None = None
     line: int = 0
+
+    @property
+    def partitioned(self) -> bool:
+        return self.partitions is not None
 
 
 #: What a foreign key does to the child's rows when its parent row's key changes or the row is deleted, other than
@@ -132,8 +153,13 @@ def differences(recorded: Catalog, live: Catalog) -> list[str]:
         if getattr(recorded, attribute) != getattr(live, attribute):
             found.append(f"{attribute}: file says {getattr(recorded, attribute)!r}, "
                          f"the database is {getattr(live, attribute)!r}")
+    parents = {partition: table.name for table in live.tables.values() for partition in table.partitions or ()}
     for name in sorted(set(recorded.tables) - set(live.tables)):
-        found.append(f"table {name}: in the file, no longer in the database")
+        if name in parents:
+            found.append(f"table {name}: in the file, and a partition of {parents[name]} in the database (recorded "
+                         "under its parent, whose rows and changes are its partitions')")
+        else:
+            found.append(f"table {name}: in the file, no longer in the database")
     for name in sorted(set(live.tables) - set(recorded.tables)):
         found.append(f"table {name}: new in the database ({len(live.tables[name].columns)} columns)")
     for name in sorted(set(recorded.tables) & set(live.tables)):
@@ -159,14 +185,25 @@ def _table_differences(old: Table, new: Table) -> list[str]:
     if old.primary_key != new.primary_key:
         found.append(f"table {old.name}: primary key was ({', '.join(old.primary_key)}), now "
                      f"({', '.join(new.primary_key)})")
+    if old.partitions != new.partitions:
+        found.append(f"table {old.name}: {_partitions(old.partitions)} in the file, {_partitions(new.partitions)} in "
+                     "the database")
     if old.replica_identity != new.replica_identity:
         found.append(f"table {old.name}: replica identity was {old.replica_identity or 'not recorded'}, now "
                      f"{new.replica_identity or 'none'}")
     return sorted(found)
 
 
+def _partitions(partitions: tuple[str, ...] | None) -> str:
+    if partitions is None:
+        return "not partitioned"
+    return f"partitioned ({', '.join(partitions) or 'no partitions'})"
+
+
 def _describe(column: Column) -> str:
     text = column.type_text + ("" if column.nullable else " NOT NULL")
     if column.allowed is not None:
         text += " of " + ", ".join(column.allowed)
+    if column.generated is not None:
+        text += f" GENERATED ({column.generated.upper()})"
     return text

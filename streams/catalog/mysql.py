@@ -1,6 +1,8 @@
 """A MariaDB or MySQL database's tables from ``information_schema``: ``column_type`` keeps what ``data_type``
-drops (an ENUM's values, ``tinyint(1)`` for a BOOLEAN, a DECIMAL's precision and scale, a DATETIME's
-fractional digits, ``unsigned``), ``check_constraints`` gives ``CHECK (col IN (...))`` lists, and ``statistics``
+drops (an ENUM's values, a SET's members, ``tinyint(1)`` for a BOOLEAN, a DECIMAL's precision and scale, a
+DATETIME's fractional digits, ``unsigned``), ``extra`` says a column is generated (``VIRTUAL GENERATED``, ``STORED
+GENERATED``; MariaDB's PERSISTENT is STORED), ``check_constraints`` gives ``CHECK (col IN (...))`` lists, and
+``statistics``
 the primary keys: MariaDB's ``table_constraints`` shows nothing to a user with only the connector's global SELECT and
 replication grants, and ``columns.column_key`` is not in key order (and says ``PRI`` of a unique NOT NULL
 index when a table has no primary key).
@@ -22,7 +24,7 @@ from streams.catalog.exceptions import CatalogError
 from streams.catalog.model import Column, ForeignKey, Table
 
 _COLUMNS = """
-SELECT c.table_name, c.column_name, c.data_type, c.column_type, c.is_nullable
+SELECT c.table_name, c.column_name, c.data_type, c.column_type, c.is_nullable, c.extra
 FROM information_schema.columns c
 JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name
 WHERE c.table_schema = %s AND t.table_type = 'BASE TABLE'
@@ -93,23 +95,35 @@ def discover(connection: pymysql.connections.Connection[Any], database: str, eng
             keys.setdefault(table, []).append(column)
         cursor.execute(_COLUMNS, (database,))
         columns: dict[str, dict[str, Column]] = {}
-        for table, name, data_type, column_type, is_nullable in cursor.fetchall():
+        for table, name, data_type, column_type, is_nullable, extra in cursor.fetchall():
             columns.setdefault(table, {})[name] = _column(name, str(data_type), str(column_type),
-                                                          is_nullable == "YES", checked.get((table, name)))
+                                                          is_nullable == "YES", checked.get((table, name)),
+                                                          extra=str(extra or ""))
     return {name: Table(name=name, columns=MappingProxyType(found), primary_key=tuple(keys.get(name, ())))
             for name, found in columns.items()}
 
 
-def _column(name: str, data_type: str, column_type: str, nullable: bool, allowed: tuple[str, ...] | None) -> Column:
+def _column(name: str, data_type: str, column_type: str, nullable: bool, allowed: tuple[str, ...] | None, *,
+            extra: str = "") -> Column:
     sql_type = data_type.upper()
     args: tuple[str, ...] = ()
-    if sql_type == "ENUM":  # a SET holds combinations of its values, so it allows no fixed list
+    if sql_type in ("ENUM", "SET"):  # a SET's value is a comma-joined combination of these (mapping.kinds)
         allowed = enum_values(column_type)
     elif sql_type in _KEEP_ARGS and (match := _ARGS.match(column_type)):
         args = tuple(a.strip() for a in match["args"].split(","))
     # ZEROFILL implies UNSIGNED, and column_type says both ("int(5) unsigned zerofill")
     unsigned = " unsigned" in column_type.lower()
-    return Column(name=name, sql_type=sql_type, args=args, nullable=nullable, allowed=allowed, unsigned=unsigned)
+    return Column(name=name, sql_type=sql_type, args=args, nullable=nullable, allowed=allowed, unsigned=unsigned,
+                  generated=_generated(extra))
+
+
+def _generated(extra: str) -> str | None:
+    """How ``information_schema.columns.extra`` says a column is generated: ``VIRTUAL GENERATED``, ``STORED
+    GENERATED`` (MariaDB's ``PERSISTENT`` too); None for a column that is not."""
+    words = extra.upper().split()
+    if "GENERATED" not in words:
+        return None
+    return "virtual" if "VIRTUAL" in words else "stored"
 
 
 def foreign_keys(connection: pymysql.connections.Connection[Any], database: str) -> tuple[ForeignKey, ...]:

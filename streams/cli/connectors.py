@@ -20,13 +20,16 @@ from streams.capture.client import ConnectClient, ConnectorState
 from streams.capture.configs import ConfigSet, LocalConnector
 from streams.capture.diff import ConfigDiff, diff_configs
 from streams.capture.exceptions import ConnectorFailed
+from streams.catalog import live
 from streams.catalog.columns_file import read_all
+from streams.catalog.exceptions import CatalogError
 from streams.catalog.model import Catalog
 from streams.cli import connectors_export
 from streams.cli.runtime import load_runtime
 from streams.cli.write_only import refuse_write_only, systems_beside
 from streams.config_files.problem import Problem, shown
 from streams.errors import IsthmusError
+from streams.systems import Engine
 
 
 def register(subparsers: Any) -> None:
@@ -176,11 +179,31 @@ def _with_context(args: argparse.Namespace, body: Callable[[Context], int]) -> i
 
 
 def _check_all(ctx: Context, connectors: list[LocalConnector], *, online: bool) -> dict[str, list[Problem]]:
-    """Each connector's problems: its own, and a server id it shares with any connector of the config set."""
+    """Each connector's problems: its own, a server id it shares with any connector of the config set, and (online)
+    its PostgreSQL publication's in the database."""
     every = [ctx.configs.render(name, ctx.variables) for name in ctx.configs.names]
     shared = validation.check_server_ids(connectors, every)
-    return {c.name: shared.get(c.name, []) + validation.check(c, ctx.client if online else None,
-                                                              ctx.catalogs_of(c.name)) for c in connectors}
+    results = {c.name: shared.get(c.name, []) + validation.check(c, ctx.client if online else None,
+                                                                 ctx.catalogs_of(c.name)) for c in connectors}
+    for connector in connectors if online else ():
+        catalogs = ctx.catalogs_of(connector.name)
+        if validation.captured_partitioned(connector, catalogs):
+            via_root = _publication_via_root(ctx, connector)
+            results[connector.name] += validation.check_publication(connector, catalogs, via_root)
+    return results
+
+
+def _publication_via_root(ctx: Context, connector: LocalConnector) -> bool | None:
+    """The connector's publication's ``publish_via_partition_root``, read with the connector's own connection
+    (as `isthmus mappings discover` reads the catalog); None, said on stderr, when the database cannot be reached
+    from here (an overlay whose hosts only Connect resolves, say): the check is then left out."""
+    publication = connector.config.get("publication.name", validation.DEFAULT_PUBLICATION)
+    try:
+        connection = live.connection_of(connector.config, engine=Engine.POSTGRESQL, path=connector.path)
+        return live.publication_via_root(connection, publication)
+    except CatalogError as exc:
+        ctx.say(f"{connector.name}: publication {publication} not checked: {exc}")
+        return None
 
 
 def _print_problems(ctx: Context, results: dict[str, list[Problem]], checked_by: str) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +15,8 @@ _SQL: dict[str, str] = {
     "TEXT": "string", "VARCHAR": "string", "CHAR": "string", "CHARACTER": "string",
     "CHARACTER VARYING": "string", "LONGTEXT": "string", "MEDIUMTEXT": "string", "ENUM": "string",
     "TINYTEXT": "string", "UUID": "string",
+    # MariaDB/MySQL's SET: Debezium sends its value as text, the members it holds joined by commas.
+    "SET": "string",
     "BIGINT": "int", "INT": "int", "INTEGER": "int", "SMALLINT": "int", "MEDIUMINT": "int", "TINYINT": "int",
     "BIGSERIAL": "int", "SERIAL": "int",
     "BOOLEAN": "bool", "BOOL": "bool",
@@ -52,7 +56,11 @@ class Kind:
     number; None: not known) and precision (at most that many digits; :data:`ANY_PRECISION`: any number; None:
     not known), the values a string may take, and nullability. An integer's ``bits``: those of the signed integer
     that holds every value (an Avro field: 32 for ``int``, 64 for ``long``; a source: an UNSIGNED column's,
-    :data:`UNSIGNED_BITS`); None where not known, as of a signed column, which is taken to fit its field."""
+    :data:`UNSIGNED_BITS`); None where not known, as of a signed column, which is taken to fit its field.
+
+    ``members``: a MariaDB/MySQL SET column's, in declared order. Its value is not one of them but any combination,
+    joined by commas in that order (``bar,karte``; ``''`` for none): :func:`set_values`. ``symbols`` is then None,
+    and what checks a string's values checks every combination instead."""
 
     base: str
     nullable: bool = True
@@ -61,6 +69,7 @@ class Kind:
     record: str | None = None
     precision: int | None = None
     bits: int | None = None
+    members: tuple[str, ...] | None = None
 
     def but(self, **changes: Any) -> Kind:
         return replace(self, **changes)
@@ -75,6 +84,8 @@ class Kind:
             text = f"{self.base} {self.record}"
         if self.symbols is not None:
             text += " of " + ", ".join(sorted(self.symbols))
+        if self.members is not None:
+            text += " of comma-joined combinations of " + ", ".join(self.members)
         return ("nullable " if self.nullable else "") + text
 
 
@@ -88,12 +99,33 @@ def scale_text(scale: int) -> str:
     return "any number of decimals (as a division gives, 1/3 is 0.333…, or a NUMERIC column declared without scale)"
 
 
+def set_values(members: tuple[str, ...]) -> Iterator[str]:
+    """Every value a SET of ``members`` can hold, fewest members first: ``''``, each member, each pair joined by a
+    comma in declared order (the order MariaDB/MySQL store and send them in), and so on."""
+    for count in range(len(members) + 1):
+        for chosen in itertools.combinations(members, count):
+            yield ",".join(chosen)
+
+
+def set_values_outside(members: tuple[str, ...], allowed: frozenset[str] | set[str], most: int = 3) -> list[str]:
+    """Up to ``most`` values of a SET of ``members`` that ``allowed`` does not hold (none when it holds all)."""
+    return list(itertools.islice((value for value in set_values(members) if value not in allowed), most))
+
+
+def set_problem(members: tuple[str, ...], missing: list[str]) -> str:
+    """What a SET's values are, with ``missing`` as the examples of those not covered, for messages."""
+    return (f"a SET value is any combination of {', '.join(members)} joined by commas ('' when none), e.g. "
+            f"{', '.join(repr(value) for value in missing)}")
+
+
 def from_column(column: Column, engine: str) -> Kind:
     """The kind of a column as its system's catalog (``systems/<name>.columns.yaml``, whose ``engine`` is
     ``engine``) describes it."""
     base = _SQL.get(column.sql_type, "any")
     if column.sql_type == "TINYINT" and column.args == ("1",):
         base = "bool"  # MariaDB/MySQL's BOOLEAN is TINYINT(1)
+    if column.sql_type == "SET":
+        return Kind(base, nullable=column.nullable, members=column.allowed)
     symbols = frozenset(column.allowed) if column.allowed is not None else None
     if base == "int" and column.unsigned:
         return Kind(base, nullable=column.nullable, bits=UNSIGNED_BITS.get(column.sql_type))
@@ -177,6 +209,12 @@ def fits(source: Kind, target: Kind) -> tuple[str, str] | None:
         hint = "add `bool`" if target.base == "bool" and source.base == "int" else (
             "map it with a transform or a computed field")
         return (f"{_a(str(source))} value cannot fill {_a(str(target))} field", hint)
+    if target.symbols is not None and source.members is not None:
+        missing = set_values_outside(source.members, target.symbols)
+        if missing:
+            return (f"{set_problem(source.members, missing)}, which {target.record or 'the field'} does not allow",
+                    "add a value map (`map:`) that sends every combination to an allowed value (a `default:` for "
+                    "those it does not list)")
     if target.symbols is not None and source.symbols is not None and not source.symbols <= target.symbols:
         extra = ", ".join(sorted(source.symbols - target.symbols))
         return (f"the source may hold {extra}, which {target.record or 'the field'} does not allow",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -50,7 +50,7 @@ from streams.mapping.transforms import (
 )
 
 if TYPE_CHECKING:  # streams.systems reads its files with this package's YAML reader: imported when loading
-    from streams.systems import Systems
+    from streams.systems import Systems, SystemSpec
 
 MAPPINGS_DIR = DATA_ROOT / "mappings"
 #: Environment variable naming another folder of mapping files.
@@ -70,7 +70,7 @@ SOURCES_OF_VALUE = ("from", "compute", "const", "fields", "sum")
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 
 if TYPE_CHECKING:  # streams.catalog reads its files with this package's YAML reader: imported when used
-    from streams.catalog.model import Catalog
+    from streams.catalog.model import Catalog, Table
 
 #: Each system's recorded catalog, by system name.
 Tables = Mapping[str, "Catalog"]
@@ -98,6 +98,9 @@ class _Columns:
     #: A table's primary key, and whether its before-images hold only that (see ``SourceMapping.key_only_before``).
     row_key: tuple[str, ...] = ()
     key_only_before: bool = False
+    #: The columns of the table that no change event carries, each with (why, the fix): a source reading one is
+    #: refused (:func:`_refuse_unsent`), though its kind is known.
+    unsent: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     def unknown_fix(self, names: str) -> str:
         return f"use {names}" + (f"; {self.refresh}" if self.refresh else "")
@@ -412,19 +415,86 @@ def _table_columns(file: _File, node: Node, where: str, system: str, tables: Tab
         return None
     spec = systems.get(system)
     if spec is not None and not spec.captures(table):
-        connector_file = spec.connector_file or Path("connect-configs", "connectors", f"{spec.connector}.yaml")
+        connector_file = _connector_file(spec)
         listed = spec.capture.table_list if spec.capture else ""
         qualified = f"{spec.namespace}.{table}"
         file.add(table_node.line if table_node else node.line, f"{where}.table",
                  f"{qualified} is not captured by {system}'s connector {spec.connector} "
                  f"({shown(connector_file)}: table.include.list {listed or '(not set)'}), so its changes never arrive",
-                 f"add {qualified} to table.include.list in {shown(connector_file)} and deploy it (`isthmus connectors "
-                 f"deploy --configs {shown(connector_file.parent.parent)} {spec.connector}`), or read a captured table")
+                 f"add {qualified} to table.include.list in {shown(connector_file)} and {_deploy(spec)}, or read a "
+                 "captured table")
         return None
     captured = catalog.tables[table]
     return _Columns({name: from_column(column, catalog.engine) for name, column in captured.columns.items()},
                     f"{system}.{table} ({origin_file})", f"if the table changed, re-run `{rediscover}`",
-                    row_key=captured.primary_key, key_only_before=not catalog.full_row_images(captured))
+                    row_key=captured.primary_key, key_only_before=not catalog.full_row_images(captured),
+                    unsent=_unsent(captured, catalog.engine, spec))
+
+
+def _connector_file(spec: SystemSpec) -> Path:
+    return spec.connector_file or Path("connect-configs", "connectors", f"{spec.connector}.yaml")
+
+
+def _deploy(spec: SystemSpec) -> str:
+    """How to deploy a changed connector file, for a fix."""
+    connector_file = _connector_file(spec)
+    return (f"deploy it (`isthmus connectors deploy --configs {shown(connector_file.parent.parent)} "
+            f"{spec.connector}`)")
+
+
+def _unsent(table: Table, engine: str, spec: SystemSpec | None) -> dict[str, tuple[str, str]]:
+    """The columns of ``table`` that no change event carries, each with (why, the fix): on PostgreSQL a generated
+    column, whose value logical decoding (pgoutput) never sends, only the snapshot reads; and a column the
+    connector's ``column.include.list`` or ``column.exclude.list`` leaves out."""
+    found: dict[str, tuple[str, str]] = {}
+    if spec is None or not spec.captured:
+        return found
+    connector_file = shown(_connector_file(spec))
+    for column in table.columns.values():
+        qualified = f"{spec.namespace}.{table.name}.{column.name}"
+        left_out_by = spec.column_left_out_by(table.name, column.name)
+        if engine == "postgresql" and column.generated is not None:
+            listing = (f"take {qualified} out of column.include.list" if spec.capture is not None
+                       and spec.capture.columns_included is not None else f"put {qualified} in column.exclude.list")
+            exclude = ("" if left_out_by else f"; and {listing} of {connector_file}, for an incremental snapshot of "
+                       "the table fails while the connector reads it")
+            found[column.name] = (
+                f"is a generated column (GENERATED ALWAYS AS (...) {column.generated.upper()}): PostgreSQL's logical "
+                "decoding (pgoutput) never sends its value in a change, only the snapshot reads it, so every change "
+                "after the snapshot would lack it",
+                f"compute the value in the mapping from the columns it is generated from (`compute: \"<expression>\"`, "
+                f"the generation expression in the mapping's expression language){exclude}")
+        elif left_out_by is not None:
+            include = left_out_by == "column.include.list"
+            found[column.name] = (
+                f"connector {spec.connector} leaves out of every change event (its {left_out_by} in {connector_file} "
+                f"{'does not name it' if include else 'names it'})",
+                f"read a column the connector sends, or {'add ' + qualified + ' to' if include else 'take it out of'} "
+                f"{left_out_by} in {connector_file} and {_deploy(spec)}")
+    return found
+
+
+def _reads(binding: FieldBinding) -> set[str]:
+    """The columns a binding reads, its ``local_to_utc`` steps' sibling columns too."""
+    names = set(binding.reads)
+    for step in binding.steps:
+        if isinstance(step, LocalToUtcStep) and step.policy.decided_by is not None:
+            names.add(step.policy.decided_by.column)
+    for inner in (binding.nested or {}).values():
+        names |= _reads(inner)
+    return names
+
+
+def _refuse_unsent(file: _File, columns: _Columns, reads: list[tuple[int, str, Iterable[str]]]) -> bool:
+    """A problem for each column of ``reads`` (line, field, columns read there) that no change event carries
+    (:attr:`_Columns.unsent`); True if there was one."""
+    refused = False
+    for line, where, names in reads:
+        for name in sorted(set(names) & set(columns.unsent)):
+            why, fix = columns.unsent[name]
+            file.add(line, where, f"reads {name!r} of {columns.origin}, which {why}", fix)
+            refused = True
+    return refused
 
 
 def _load(path: Path, schemas: SchemaSet, tables: Tables,
@@ -662,6 +732,16 @@ def _source(file: _File, compiler: _Compiler, name: str, node: Node, target: str
         file.add(parent_node.line, f"{where}.parent_key", "only a mapping with `parent:` has a parent key",
                  "remove it or add `parent:`")
     on_delete = _on_delete(file, node.get("on_delete"), where, target_fields, schemas)
+    reads: list[tuple[int, str, Iterable[str]]] = [
+        (binding.line, f"{where}.fields.{name}", _reads(binding)) for name, binding in bindings.items()]
+    if condition is not None and when_node is not None:
+        reads.append((when_node.line, f"{where}.when", condition.names))
+    if group_node is not None:
+        reads.append((group_node.line, f"{where}.group_by", group_by))
+    if parent_key is not None:
+        reads.append((parent_key.line, f"{where}.parent_key", _reads(parent_key)))
+    if _refuse_unsent(file, columns, reads):
+        return None
     return SourceMapping(name=name, line=node.line, system=system,
                          table=str(node.value["table"].value) if "table" in node.value else None,
                          record=str(node.value["record"].value) if "record" in node.value else None,

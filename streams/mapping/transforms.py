@@ -23,7 +23,7 @@ from streams.codecs.local_time import Ambiguous, Nonexistent, local_to_utc, utc_
 from streams.mapping.decimals import ROUNDING, quantize
 from streams.mapping.exceptions import LookupMissing, MappingValueError
 from streams.mapping.json_text import parse_json_text
-from streams.mapping.kinds import ANY, Kind, from_avro, scale_text
+from streams.mapping.kinds import ANY, Kind, from_avro, scale_text, set_problem, set_values_outside
 from streams.mapping.local_times import DEFAULT as DEFAULT_LOCAL_TIMES
 from streams.mapping.local_times import LocalTimeNote, LocalTimePolicy, Occurrence, resolve
 
@@ -134,8 +134,8 @@ class TextStep:
     def out(self, kind: Kind) -> Kind:
         _expect_text(kind, self.name)
         if self.name == "null_if_empty":
-            return kind.but(nullable=True, symbols=None)
-        return kind.but(symbols=None)
+            return kind.but(nullable=True, symbols=None, members=None)
+        return kind.but(symbols=None, members=None)
 
 
 @dataclass(frozen=True)
@@ -211,7 +211,7 @@ class PrefixStep:
 
     def out(self, kind: Kind) -> Kind:
         _expect_text(kind, self.name)
-        return kind.but(symbols=None)
+        return kind.but(symbols=None, members=None)
 
 
 @dataclass(frozen=True)
@@ -336,6 +336,12 @@ class MapStep:
             if missing:
                 raise ArgumentProblem(f"value map {self.label} has no entry for {', '.join(missing)}",
                                       "add them, or a `default:`")
+        if kind.members is not None and not self.has_default:
+            uncovered = set_values_outside(kind.members, set(self.values))
+            if uncovered:
+                raise ArgumentProblem(f"value map {self.label} does not cover every value: "
+                                      f"{set_problem(kind.members, uncovered)}",
+                                      "add a `default:` for the combinations it does not list (or an entry for each)")
         results = [*self.values.values(), *([self.default] if self.has_default else [])]
         if all(isinstance(r, str) for r in results):
             return Kind("string", nullable=kind.nullable, symbols=frozenset(results))

@@ -102,6 +102,13 @@ class SystemSpec:
             return False
         return self.capture is None or self.capture.captures(self.topics.namespace, table)
 
+    def column_left_out_by(self, table: str, column: str) -> str | None:
+        """The connector's column list that leaves ``column`` of ``table`` out of every change event
+        (``column.include.list`` or ``column.exclude.list``); None when it is sent, or that is not known."""
+        if self.topics is None or self.capture is None:
+            return None
+        return self.capture.column_left_out_by(self.topics.namespace, table, column)
+
     @property
     def naming(self) -> TopicNaming:
         """How the system's topics are named; :class:`NotCaptured` for a write-only system."""

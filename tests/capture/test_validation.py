@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 
 from streams.capture import configs
-from streams.capture.validation import check_local, check_server_ids
+from streams.capture.client import ConnectClient
+from streams.capture.configs import LocalConnector
+from streams.capture.validation import (
+    captured_partitioned,
+    check,
+    check_capture,
+    check_local,
+    check_publication,
+    check_server_ids,
+)
+from streams.catalog.model import Catalog, Column, Table
 from streams.cli.main import main
+from streams.config.secret import Secret
 from streams.config_files.problem import Problem
+from streams.systems import Engine
 
 LOCAL_VARIABLES = "variables: {crm_db_host: '{{host}}', erp_db_host: '{{host}}'}\n"
 
@@ -201,3 +214,142 @@ def test_the_servers_own_default_id_is_refused(config_root: Path, variables: dic
     (problem,) = check_server_ids(every, every)["shop-source"]
     assert problem.field == "database.server.id" and problem.line == 15
     assert "1 is MariaDB's default server_id" in problem.message and "its own id" in problem.message
+
+
+def _wawi(*, generated: bool = True) -> Catalog:
+    """The new user's ERP as its columns file records it: schema WaWi, Debitor PARTITIONED BY LIST with two
+    partitions, and a STORED generated column."""
+    columns = (Column(name="id", sql_type="BIGINT", nullable=False), Column(name="land", sql_type="TEXT"),
+               Column(name="anzeige_name", sql_type="TEXT", generated="stored" if generated else None))
+    debitor = Table(name="Debitor", columns=MappingProxyType({c.name: c for c in columns}), primary_key=("id",),
+                    partitions=("debitor_at", "debitor_de"))
+    return Catalog(system="wawi", engine="postgresql", namespace="WaWi", tables=MappingProxyType({"Debitor": debitor}))
+
+
+def _wawi_source(root: Path, variables: dict[str, str], options: str, *,
+                 tables: str = "[WaWi.Debitor]") -> LocalConnector:
+    """crm-source, capturing ``tables`` (WaWi.Debitor, as the user's copy of it did), with the overlay's ``options``."""
+    (root / "overlays" / "local.yaml").write_text(
+        LOCAL_VARIABLES + f"connectors:\n  crm-source:\n    table.include.list: {tables}\n" + options,
+        encoding="utf-8")
+    return configs.load(root, env="local").render("crm-source", variables)
+
+
+def test_a_partitioned_table_without_publish_via_partition_root_is_refused(config_root: Path,
+                                                                            variables: dict[str, str]) -> None:
+    connector = _wawi_source(config_root, variables, "    column.exclude.list: WaWi.Debitor.anzeige_name\n")
+    problem = only(check_capture(connector, [_wawi()]))
+    assert (problem.field, problem.line) == ("publish.via.partition.root", None)
+    assert problem.message.startswith(
+        "WaWi.Debitor is a partitioned table (partitions: debitor_at, debitor_de) and publish.via.partition.root is "
+        "not set (Debezium's default: false): PostgreSQL then publishes its changes as its partitions'")
+    assert problem.fix.startswith(
+        "set `publish.via.partition.root: true`; Debezium applies it only when it creates the publication, so if "
+        "publication isthmus_crm exists already, also run `ALTER PUBLICATION isthmus_crm SET "
+        "(publish_via_partition_root = true);`")
+    fixed = _wawi_source(config_root, variables, "    column.exclude.list: WaWi.Debitor.anzeige_name\n"
+                                                 "    publish.via.partition.root: true\n")
+    assert check_capture(fixed, [_wawi()]) == [] and check(fixed, None, [_wawi()]) == []
+
+
+def test_a_partition_of_a_captured_parent_is_refused(config_root: Path, variables: dict[str, str]) -> None:
+    connector = _wawi_source(config_root, variables, "    publish.via.partition.root: true\n"
+                                                     "    column.exclude.list: WaWi.Debitor.anzeige_name\n")
+    listed = _wawi_source(config_root, variables, "    publish.via.partition.root: true\n"
+                                                  "    column.exclude.list: WaWi.Debitor.anzeige_name\n",
+                          tables="'WaWi.Debitor,WaWi.debitor_de'")
+    problem = only(check(listed, None, [_wawi()]))  # not "no table of wawi": check_tables knows the partition
+    assert (problem.field, problem.line) == ("table.include.list", 4)
+    assert problem.message == ("WaWi.debitor_de is a partition of WaWi.Debitor, which the connector captures too: the "
+                               "partition's rows are the parent's, so the snapshot reads them twice, onto two topics")
+    assert problem.fix.startswith("take WaWi.debitor_de out of table.include.list")
+    pattern = _wawi_source(config_root, variables, "    publish.via.partition.root: true\n"
+                                                   "    column.exclude.list: WaWi.Debitor.anzeige_name\n",
+                           tables="'wawi\\..*'")
+    assert [p.message.split(" is ")[0] for p in check_capture(pattern, [_wawi()])] == ["WaWi.debitor_at",
+                                                                                      "WaWi.debitor_de"]
+    alone = _wawi_source(config_root, variables, "", tables="WaWi.debitor_at")
+    problem = only(check_capture(alone, [_wawi(generated=False)]))
+    assert problem.message.startswith("WaWi.debitor_at is a partition of WaWi.Debitor: the columns file records")
+    assert problem.fix.startswith("capture WaWi.Debitor instead, with publish.via.partition.root: true")
+    assert check_capture(connector, [_wawi()]) == []
+
+
+def test_a_generated_column_left_in_the_capture_is_refused(config_root: Path, variables: dict[str, str]) -> None:
+    connector = _wawi_source(config_root, variables, "    publish.via.partition.root: true\n")
+    problem = only(check_capture(connector, [_wawi()]))
+    assert (problem.field, problem.line) == ("column.exclude.list", None)
+    assert problem.message.startswith("WaWi.Debitor.anzeige_name is a generated column (GENERATED ALWAYS AS (...) "
+                                      "STORED): PostgreSQL's logical decoding (pgoutput) never sends it")
+    assert "Column 'anzeige_name' not found in result set" in problem.message
+    assert problem.fix.startswith("add WaWi.Debitor.anzeige_name to column.exclude.list")
+    included = _wawi_source(config_root, variables, "    publish.via.partition.root: true\n"
+                                                    "    column.include.list: 'WaWi\\.Debitor\\..*'\n")
+    assert only(check_capture(included, [_wawi()])).fix.startswith(
+        "take WaWi.Debitor.anzeige_name out of column.include.list")
+    narrowed = _wawi_source(config_root, variables, "    publish.via.partition.root: true\n"
+                                                    "    column.include.list: 'WaWi\\.Debitor\\.(id|land)'\n")
+    assert check_capture(narrowed, [_wawi()]) == []
+
+
+def test_an_existing_publication_that_publishes_partitions_is_refused_with_the_alter(
+        config_root: Path, variables: dict[str, str]) -> None:
+    connector = _wawi_source(config_root, variables, "    publish.via.partition.root: true\n"
+                                                     "    publication.name: WaWi_pub\n")
+    problem = only(check_publication(connector, [_wawi()], via_root=False))
+    assert (problem.field, problem.line) == ("publication.name", 6)
+    assert problem.message.startswith("publication WaWi_pub exists in database crm with publish_via_partition_root = "
+                                      "false (pg_publication.pubviaroot), so the changes of the partitioned table "
+                                      "WaWi.Debitor are published as their partitions' and dropped")
+    assert problem.fix.startswith('run `ALTER PUBLICATION "WaWi_pub" SET (publish_via_partition_root = true);` in '
+                                  "database crm as the publication's owner")
+    assert "`isthmus connectors snapshot crm-source --tables WaWi.Debitor`" in problem.fix
+    assert check_publication(connector, [_wawi()], via_root=True) == []
+    assert check_publication(connector, [_wawi()], via_root=None) == []  # not there yet: Debezium creates it
+    assert captured_partitioned(connector, [_wawi()]) == ["WaWi.Debitor"]
+    assert captured_partitioned(connector, []) == []
+
+
+def test_connectors_validate_refuses_a_partitioned_table_and_reads_the_publication(
+        config_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The new user's trial: `connectors validate` said valid while every streamed change of a partitioned table was
+    dropped. Online it also reads the publication, with the connector's own connection."""
+    import shutil
+
+    from streams.catalog import live
+
+    project = config_root.parent
+    for folder in ("systems", "targets"):
+        shutil.copytree(Path(__file__).parents[2] / folder, project / folder)
+    columns_file = project / "systems" / "crm.columns.yaml"
+    columns_file.write_text(columns_file.read_text(encoding="utf-8").replace(
+        "  customers:\n    primary_key: [id]\n    replica_identity: full\n",
+        "  customers:\n    primary_key: [id]\n    replica_identity: full\n    partitions: [customers_de]\n"),
+        encoding="utf-8")
+    assert main(["connectors", "validate", "--offline", "--configs", str(config_root), "crm-source"]) == 1
+    out = capsys.readouterr().out
+    assert "crm-source: 1 problem(s)" in out
+    assert ("crm-source.yaml: publish.via.partition.root: crm.customers is a partitioned table (partitions: "
+            "customers_de) and publish.via.partition.root is not set") in out
+    connector = config_root / "connectors" / "crm-source.yaml"
+    connector.write_text(connector.read_text(encoding="utf-8").replace(
+        "  publication.autocreate.mode: filtered\n",
+        "  publication.autocreate.mode: filtered\n  publish.via.partition.root: true\n"), encoding="utf-8")
+    assert main(["connectors", "validate", "--offline", "--configs", str(config_root), "crm-source"]) == 0
+    read: list[str] = []
+
+    def via_root(connection: live.Connection, publication: str) -> bool:
+        read.append(f"{connection.user}@{connection.database}: {publication}")
+        return False
+
+    monkeypatch.setattr(live, "connection_of", lambda config, **_: live.Connection(
+        engine=Engine.POSTGRESQL, host=config["database.hostname"], port=5432, user=config["database.user"],
+        password=Secret(""), database=config["database.dbname"]))
+    monkeypatch.setattr(live, "publication_via_root", via_root)
+    monkeypatch.setattr(ConnectClient, "validate", lambda self, *_: [])
+    assert main(["connectors", "validate", "--configs", str(config_root), "crm-source"]) == 1
+    assert read == ["isthmus@crm: isthmus_crm"]
+    out = capsys.readouterr().out
+    assert ("crm-source.yaml:19: publication.name: publication isthmus_crm exists in database crm with "
+            "publish_via_partition_root = false") in out
+    assert "fix: run `ALTER PUBLICATION isthmus_crm SET (publish_via_partition_root = true);` in database crm" in out

@@ -132,3 +132,54 @@ def test_unsigned_is_recorded_read_back_and_drift_names_it(tmp_path: Path) -> No
     path.write_text(text.replace("unsigned: true", "unsigned: maybe"), encoding="utf-8")
     with pytest.raises(ColumnsFileError, match=r"tables\.orders\.columns\.kdnr\.unsigned: must be true or false"):
         read(path)
+
+
+def test_partitions_generated_columns_and_type_arguments_are_written_and_read_back(tmp_path: Path) -> None:
+    path = path_for(tmp_path, "wawi")
+    columns = (Column(name="id", sql_type="BIGINT", nullable=False),
+               Column(name="angelegt", sql_type="TIMESTAMP WITH TIME ZONE", args=("0",)),
+               Column(name="tags", sql_type="ARRAY", args=("TEXT",)),
+               Column(name="anzeige_name", sql_type="TEXT", generated="stored"))
+    debitor = Table(name="Debitor", columns=MappingProxyType({c.name: c for c in columns}), primary_key=("id",),
+                    replica_identity="default", partitions=("debitor_at", "debitor_de"))
+    empty = Table(name="log", columns=MappingProxyType({"id": columns[0]}), partitions=())
+    live = Catalog(system="wawi", engine="postgresql", namespace="WaWi",
+                   tables=MappingProxyType({"Debitor": debitor, "log": empty}))
+    write(path, live)
+    text = path.read_text(encoding="utf-8")
+    assert "    partitions: [debitor_at, debitor_de]\n" in text and "    partitions: []\n" in text
+    assert '      angelegt: {type: "TIMESTAMP WITH TIME ZONE", args: [0]}\n' in text
+    assert "      tags: {type: ARRAY, args: [TEXT]}\n" in text
+    assert "      anzeige_name: {type: TEXT, generated: stored}\n" in text
+    back = read(path)
+    assert back.tables["Debitor"].partitions == ("debitor_at", "debitor_de") and back.tables["log"].partitions == ()
+    assert back.tables["Debitor"].columns["anzeige_name"].generated == "stored"
+    assert render(back) == text and differences(back, live) == []
+
+
+def test_a_file_from_before_partitions_reads_and_drift_names_each_partition(tmp_path: Path) -> None:
+    """The columns file of discovery before partitions were recorded: the parent and its partitions as tables."""
+    path = path_for(tmp_path, "wawi")
+    column = "      id: {type: BIGINT, nullable: false}\n"
+    path.write_text("system: wawi\nengine: postgresql\nnamespace: WaWi\ntables:\n"
+                    + "".join(f"  {name}:\n    primary_key: [id]\n    columns:\n{column}"
+                              for name in ("Debitor", "debitor_de")), encoding="utf-8")
+    old = read(path)
+    assert old.tables["Debitor"].partitions is None and not old.tables["Debitor"].partitioned
+    parent = dataclasses.replace(old.tables["Debitor"], partitions=("debitor_de",), line=0)
+    live = dataclasses.replace(old, tables=MappingProxyType({"Debitor": parent}))
+    assert differences(old, live) == [
+        "table debitor_de: in the file, and a partition of Debitor in the database (recorded under its parent, whose "
+        "rows and changes are its partitions')",
+        "table Debitor: not partitioned in the file, partitioned (debitor_de) in the database"]
+
+
+def test_an_unknown_generated_kind_is_refused_with_its_line(tmp_path: Path) -> None:
+    path = path_for(tmp_path, "shop")
+    path.write_text("system: shop\nengine: postgresql\nnamespace: public\ntables:\n  orders:\n    primary_key: [id]\n"
+                    "    columns:\n      id: {type: BIGINT, nullable: false, generated: always}\n", encoding="utf-8")
+    with pytest.raises(ColumnsFileError) as caught:
+        read(path)
+    (problem,) = caught.value.problems
+    assert (problem.line, problem.field) == (8, "tables.orders.columns.id.generated")
+    assert "use one of stored, virtual" in problem.fix

@@ -1,6 +1,7 @@
 """Discovery against the live databases: the checked-in columns files of the reference pair are current (the
 drift check: it fails when reference/*/schema.sql changes without re-discovering), a scratch table of each
-engine is read with its types, nullability, allowed values and primary key, and a read-only capture user (only
+engine is read with its types, nullability, allowed values, generated columns and primary key (on PostgreSQL a
+partitioned one too, and its publication's publish_via_partition_root), and a read-only capture user (only
 SELECT, plus the replication grants on MariaDB) on a namespace it does not own sees the same primary keys."""
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import pytest
 from psycopg import sql
 from support.stack_offer import stack_runtime
 
-from streams.catalog import Catalog, differences, path_for, read
-from streams.catalog.live import Connection, connection_for, discover
+from streams.catalog import Catalog, differences, path_for, read, write
+from streams.catalog.live import Connection, connection_for, discover, publication_via_root
 from streams.cli.main import main
 from streams.config.secret import Secret
 from streams.mapping.kinds import from_column
@@ -31,6 +32,7 @@ from streams.stack.services.erp_db import REPLICATION_GRANTS, ErpDatabase
 from streams.systems import SystemSpec, TopicNaming, load_systems
 
 SCRATCH = "isthmus_catalog_scratch"  # the stack's user may create databases named isthmus_%
+PUBLICATION = "isthmus_catalog_scratch"  # a publication of the scratch schema's partitioned table
 READER = "isthmus_catalog_reader"  # a capture user with read grants only, created and dropped by its test
 
 
@@ -124,6 +126,63 @@ def test_postgres_scratch_table(stack: RunningStack, postgres_scratch: str) -> N
 
 
 @pytest.fixture
+def postgres_partitioned(stack: RunningStack) -> Iterator[str]:
+    """The new user's ERP in small: a table PARTITIONED BY LIST (one partition FULL, one not), a STORED generated
+    column, TIMESTAMPTZ(0), TEXT[] and a DOMAIN with a CHECK; and a publication of it made as Debezium makes one
+    when publish.via.partition.root is not set."""
+    with stack.connect_crm(autocommit=True) as conn:
+        conn.execute(f"DROP PUBLICATION IF EXISTS {PUBLICATION}")
+        conn.execute(f"DROP SCHEMA IF EXISTS {SCRATCH} CASCADE")
+        conn.execute(f"CREATE SCHEMA {SCRATCH}")
+        conn.execute(f"CREATE DOMAIN {SCRATCH}.zahlart AS VARCHAR(10) CHECK (VALUE IN ('bar', 'karte'))")
+        conn.execute(f"""CREATE TABLE {SCRATCH}."Debitor" (
+            id           BIGINT NOT NULL,
+            land         TEXT NOT NULL,
+            vorname      TEXT,
+            nachname     TEXT,
+            anzeige_name TEXT GENERATED ALWAYS AS (vorname || ' ' || nachname) STORED,
+            angelegt     TIMESTAMPTZ(0) NOT NULL,
+            geaendert    TIMESTAMPTZ,
+            tags         TEXT[],
+            zahlart      {SCRATCH}.zahlart,
+            PRIMARY KEY (id, land)) PARTITION BY LIST (land)""")
+        conn.execute(f"""CREATE TABLE {SCRATCH}.debitor_de PARTITION OF {SCRATCH}."Debitor" FOR VALUES IN ('DE')""")
+        conn.execute(f"""CREATE TABLE {SCRATCH}.debitor_at PARTITION OF {SCRATCH}."Debitor" FOR VALUES IN ('AT')""")
+        conn.execute(f"ALTER TABLE {SCRATCH}.debitor_de REPLICA IDENTITY FULL")
+        conn.execute(f'CREATE PUBLICATION {PUBLICATION} FOR TABLE {SCRATCH}."Debitor"')
+        try:
+            yield SCRATCH
+        finally:
+            conn.execute(f"DROP PUBLICATION IF EXISTS {PUBLICATION}")
+            conn.execute(f"DROP SCHEMA IF EXISTS {SCRATCH} CASCADE")
+
+
+def test_postgres_partitioned_table_generated_column_and_types(stack: RunningStack, postgres_partitioned: str,
+                                                               tmp_path: Path) -> None:
+    _, connection, found = live(stack, "crm", postgres_partitioned)
+    assert list(found.tables) == ["Debitor"]  # its partitions are no tables of their own
+    debitor = found.tables["Debitor"]
+    assert debitor.partitions == ("debitor_at", "debitor_de") and debitor.primary_key == ("id", "land")
+    assert debitor.replica_identity == "default"  # debitor_at's: the parent's own FULL would reach no partition
+    columns = debitor.columns
+    assert [name for name, c in columns.items() if c.generated] == ["anzeige_name"]
+    assert columns["anzeige_name"].generated == "stored"
+    assert (columns["angelegt"].args, columns["geaendert"].args) == (("0",), ())
+    assert (columns["tags"].sql_type, columns["tags"].args) == ("ARRAY", ("TEXT",))
+    assert (columns["zahlart"].sql_type, columns["zahlart"].args, columns["zahlart"].allowed) == (
+        "CHARACTER VARYING", ("10",), ("bar", "karte"))
+    path = tmp_path / "crm.columns.yaml"
+    write(path, found)
+    assert differences(read(path), found) == []
+    # the publication as Debezium creates it without publish.via.partition.root: the changes are the partitions'
+    assert publication_via_root(connection, PUBLICATION) is False
+    with stack.connect_crm(autocommit=True) as conn:
+        conn.execute(f"ALTER PUBLICATION {PUBLICATION} SET (publish_via_partition_root = true)")
+    assert publication_via_root(connection, PUBLICATION) is True
+    assert publication_via_root(connection, "isthmus_no_such_publication") is None
+
+
+@pytest.fixture
 def mariadb_scratch(stack: RunningStack) -> Iterator[str]:
     conn = stack.connect_erp(autocommit=True)
     try:
@@ -141,6 +200,9 @@ def mariadb_scratch(stack: RunningStack) -> Iterator[str]:
                 status  ENUM('new', 'it''s') NOT NULL,
                 kind    VARCHAR(10) CHECK (kind IN ('a', 'b')),
                 note    TEXT,
+                zahl    SET('bar', 'karte') NOT NULL,
+                next_id INT AS (id + 1) VIRTUAL,
+                doubled INT AS (id * 2) PERSISTENT,
                 PRIMARY KEY (code, id))""")
         yield SCRATCH
     finally:
@@ -155,17 +217,24 @@ def test_mariadb_scratch_table(stack: RunningStack, mariadb_scratch: str) -> Non
     things = found.tables["things"]
     assert things.primary_key == ("code", "id")
     columns = things.columns
-    assert list(columns) == ["id", "code", "flag", "small", "amount", "at", "stamp", "status", "kind", "note"]
-    assert [c.nullable for c in columns.values()] == [False, False, False, True, True, True, True, False, True, True]
+    assert list(columns) == ["id", "code", "flag", "small", "amount", "at", "stamp", "status", "kind", "note", "zahl",
+                             "next_id", "doubled"]
+    assert [c.nullable for c in columns.values()] == [False, False, False, True, True, True, True, False, True, True,
+                                                      False, True, True]
     assert (columns["flag"].sql_type, columns["flag"].args) == ("TINYINT", ("1",))
     assert (columns["amount"].sql_type, columns["amount"].args) == ("DECIMAL", ("12", "3"))
     assert (columns["at"].sql_type, columns["at"].args) == ("DATETIME", ("3",))
     assert columns["status"].allowed == ("new", "it's") and columns["kind"].allowed == ("a", "b")
+    assert (columns["zahl"].sql_type, columns["zahl"].allowed) == ("SET", ("bar", "karte"))
+    assert [(name, c.generated) for name, c in columns.items() if c.generated] == [
+        ("next_id", "virtual"), ("doubled", "stored")]
     assert columns["id"].args == ()  # an INT's display width is not an argument of its type
     kinds = {name: from_column(column, found.engine) for name, column in columns.items()}
     assert {name: kind.base for name, kind in kinds.items()} == {
         "id": "int", "code": "string", "flag": "bool", "small": "int", "amount": "decimal",
-        "at": "local_timestamp", "stamp": "timestamp", "status": "string", "kind": "string", "note": "string"}
+        "at": "local_timestamp", "stamp": "timestamp", "status": "string", "kind": "string", "note": "string",
+        "zahl": "string", "next_id": "int", "doubled": "int"}
+    assert kinds["zahl"].members == ("bar", "karte") and kinds["zahl"].symbols is None
     assert kinds["amount"].scale == 3
 
 
