@@ -20,6 +20,7 @@ from typing import Any
 
 from streams.codecs.avro.single_object import MARKER, SchemaStore
 from streams.codecs.debezium.envelope import ChangeEvent, MessageEvent, Tombstone, TransactionEvent, decode
+from streams.codecs.debezium.envelope import decode_key as debezium_key
 from streams.codecs.exceptions import CodecError
 from streams.inspect.masking import MASK, PiiCatalog
 from streams.sinks.dlq import DeadLetterEntry
@@ -132,7 +133,14 @@ def _json(data: bytes) -> Any:
 _NOT_JSON = object()
 
 
-def decode_key(data: bytes | None) -> Any:
+def decode_key(data: bytes | None, *, topic: str | None = None) -> Any:
+    """Key bytes as every inspect command shows and matches them. A Debezium key (JsonConverter's schema and
+    payload) is decoded by its Connect schema as the flows decode it (:func:`~streams.codecs.debezium.envelope.
+    decode_key`): a DECIMAL, a date or a time stamp as its value, not as Connect's base64 or epoch count (a
+    ``BIGINT UNSIGNED`` under ``bigint.unsigned.handling.mode: precise`` arrives as a Decimal); a struct key as its
+    columns, any other as its value. A key whose payload does not fit its schema is shown as written. Avro
+    single-object bytes show as hex, other JSON as it is, anything else as text. ``topic``: where the key was
+    written, which finds its compiled schema first."""
     if data is None:
         return None
     if data[:2] == MARKER:
@@ -141,8 +149,20 @@ def decode_key(data: bytes | None) -> Any:
     if document is _NOT_JSON:
         return _text(data)
     if isinstance(document, Mapping) and "schema" in document and "payload" in document:
-        return jsonable(document["payload"])
+        return _connect_key(data, document, topic)
     return document
+
+
+def _connect_key(data: bytes, document: Mapping[str, Any], topic: str | None) -> Any:
+    try:
+        key = debezium_key(data, topic=topic)
+    except CodecError:
+        return jsonable(document["payload"])
+    if key is None:
+        return None
+    schema = document["schema"]
+    struct = isinstance(schema, Mapping) and schema.get("type") == "struct"
+    return jsonable(key if struct else key["value"])  # the Debezium decoder names a lone value "value"
 
 
 def key_label(key: Any) -> str:
@@ -160,16 +180,16 @@ def masked_key(key: Any, catalog: PiiCatalog) -> Any:
     return catalog.mask_key(key)
 
 
-def shown_key(data: bytes | None, catalog: PiiCatalog | None) -> Any:
-    """Key bytes as the inspect commands show them: decoded (a Debezium key to its payload), hidden by
-    :func:`masked_key` unless ``catalog`` is None (personal data shown)."""
-    key = decode_key(data)
+def shown_key(data: bytes | None, catalog: PiiCatalog | None, *, topic: str | None = None) -> Any:
+    """Key bytes as the inspect commands show them: decoded (:func:`decode_key`: a Debezium key to its columns),
+    hidden by :func:`masked_key` unless ``catalog`` is None (personal data shown)."""
+    key = decode_key(data, topic=topic)
     return key if catalog is None else masked_key(key, catalog)
 
 
 def decode_record(raw: RawRecord, store: SchemaStore, systems: Systems | None = None) -> Decoded:
     """``systems``: the declared systems that name a change event's system by its topic (default: systems/)."""
-    key = decode_key(raw.key)
+    key = decode_key(raw.key, topic=raw.topic)
     data = raw.value
     if data is None:
         return Decoded(raw=raw, kind="tombstone", key=key, value=None)
@@ -300,8 +320,8 @@ __all__ = [
 def letter_key(entry: DeadLetterEntry, catalog: PiiCatalog | None) -> Any:
     """A dead letter's original key as every inspect command shows a key (:func:`shown_key`): a Debezium key
     decoded to its columns, masked by the rule for keys unless ``catalog`` is None (personal data shown)."""
-    key = entry.letter.get("key")
-    return shown_key(None if key is None else bytes(key), catalog)
+    key, topic = entry.letter.get("key"), entry.letter.get("topic")
+    return shown_key(None if key is None else bytes(key), catalog, topic=topic if isinstance(topic, str) else None)
 
 
 def letter_entity(entry: DeadLetterEntry, store: SchemaStore, catalog: PiiCatalog | None) -> str:

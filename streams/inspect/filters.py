@@ -7,6 +7,9 @@ A ``--key`` matches a record's key in one of three forms:
 - a JSON object, ``{"kdnr": 1021, "mandant": 1}``: the same, values compared as text;
 - one value, ``C-000123`` or ``1021``: a key that is that text, or a key of one column of that value (never one
   column among several: ``1021`` does not match ``kdnr=1021 mandant=1``).
+
+Keys are matched decoded, as ``tail`` prints them (:func:`~streams.inspect.decoding.decode_key`): a DECIMAL key
+column by its number (``konto_nr=100150``, not Connect's base64), a date or time stamp by its ISO text.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from streams.inspect.decoding import Decoded
@@ -50,7 +54,7 @@ def key_match(text: str) -> KeyMatch:
     pairs: list[tuple[str, str]] | None = None
     if stripped.startswith("{"):
         try:
-            document = json.loads(stripped)
+            document = json.loads(stripped, parse_float=Decimal)  # 12.50 as written, the decimal key's text
         except json.JSONDecodeError as exc:
             raise BadFilter(f"--key {text!r} is not JSON ({exc.msg}); write e.g. --key '{{\"kdnr\": 1021, "
                             "\"mandant\": 1}' or --key 'kdnr=1021 mandant=1'") from exc
