@@ -1,7 +1,8 @@
 """`isthmus topics ...`: inspect Isthmus's topics: ``list``, ``describe``, ``lag``, ``tail``, ``trace``,
 ``hanging`` (find and abort hanging transactions) and ``dlq`` (list, show, replay dead letters).
 
-``--json`` gives JSON lines for jq (``dlq`` keeps one JSON document); messages go to stderr. Personal data
+``--json`` gives JSON lines for jq, one self-contained object a line (a ``dlq`` line names its dead-letter topic
+and the dead letter's ``PARTITION:OFFSET`` in it); messages go to stderr. Personal data
 (fields marked ``pii`` in schemas/, and the source columns mapped to them) is masked unless ``--show-pii`` is
 given by a caller whose role allows it (:mod:`streams.inspect.roles`).
 """
@@ -16,7 +17,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -80,7 +81,8 @@ def _register_dlq(commands: Any) -> None:
         parser: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
         parser.add_argument("--topic", help=f"the dead-letter topic (default: {DLQ_TOPIC}, under the kafka section's "
                             "topic_prefix)")
-        parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
+        parser.add_argument("--json", action="store_true",
+                            help="JSON lines, one per dead letter, each naming the dead-letter topic")
         parser.set_defaults(run=run)
         return parser
 
@@ -133,6 +135,13 @@ def _bootstrap() -> KafkaSettings:
     return load_runtime().kafka
 
 
+def _json_lines(topic: str, rows: Iterable[Mapping[str, Any]]) -> None:
+    """``--json`` of a ``dlq`` command: one line per dead letter, as every inspect command's JSON lines (for jq),
+    each naming the dead-letter ``topic`` so that a line says on its own which dead letter it is."""
+    for row in rows:
+        print(json_line({"topic": topic, **row}))
+
+
 def _time(ms: int | None) -> str:
     if ms is None:
         return "-"
@@ -170,7 +179,7 @@ def run_list(args: argparse.Namespace) -> int:
              "original": f"{e.letter['topic']}[{e.letter['partition']}]@{e.letter['offset']}",
              "status": e.status, "replays": [str(m) for m in e.replays]} for e in entries]
     if args.json:
-        print(json.dumps({"topic": args.topic, "dead_letters": rows}, indent=2, ensure_ascii=False))
+        _json_lines(args.topic, rows)
         return 0
     if not rows:
         print(f"{args.topic}: no {'pending ' if args.pending else ''}dead letters"
@@ -236,7 +245,7 @@ def run_show(args: argparse.Namespace) -> int:
     [entry] = dlq.pick(_entries(args, store), [args.address], args.topic)
     document = describe(entry, store, show_pii=args.show_pii)
     if args.json:
-        print(json.dumps(document, indent=2, ensure_ascii=False))
+        _json_lines(args.topic, [document])
         return 0
     letter = document["dead_letter"]
     print(f"dead letter {entry.address()} of {args.topic} at {document['time']}")
@@ -285,16 +294,17 @@ def run_replay(args: argparse.Namespace) -> int:
     ways = replay_ways(picked, [] if args.as_stored else _entity_flows(store), store, as_stored=args.as_stored)
     rederive = {address: flow for address, (flow, _) in ways.items() if flow is not None}
     stale = {} if args.stale else asyncio.run(dlq.stale_changes(_bootstrap(), picked, rederive, letters=entries))
-    skipped = [{"dead_letter": e.address(), "stage": e.stage, "why": stale[e.address()]}
-               for e in picked if e.address() in stale]
-    picked = [e for e in picked if e.address() not in stale]
-    done = asyncio.run(dlq.replay(_bootstrap(), args.topic, picked, rederive=rederive, store=store))
     catalog = _catalog(store)
+    skipped = [{"dead_letter": e.address(), "stage": e.stage, "entity": letter_entity(e, store, catalog),
+                "outcome": "skipped", "why": stale[e.address()]} for e in picked if e.address() in stale]
+    done = asyncio.run(dlq.replay(_bootstrap(), args.topic, [e for e in picked if e.address() not in stale],
+                                  rederive=rederive, store=store))
     rows = [{"dead_letter": r.entry.address(), "stage": r.entry.stage, "entity": letter_entity(r.entry, store, catalog),
-             "way": "as_stored" if r.flow is None else "rederive", "flow": r.flow,
+             "outcome": "replayed", "way": "as_stored" if r.flow is None else "rederive", "flow": r.flow,
              "why": ways[r.entry.address()][1], "to": f"{r.topic}[{r.partition}]@{r.offset}"} for r in done]
-    if args.json:
-        print(json.dumps({"topic": args.topic, "replayed": rows, "skipped": skipped}, indent=2, ensure_ascii=False))
+    if args.json:  # in the order the dead letters were given, each replayed or skipped
+        order = {e.address(): at for at, e in enumerate(picked)}
+        _json_lines(args.topic, sorted([*rows, *skipped], key=lambda row: order[row["dead_letter"]]))
         return 0
     for stale in skipped:
         print(f"not replayed {stale['dead_letter']} ({stale['stage']}): {stale['why']}", file=sys.stderr)
@@ -337,7 +347,7 @@ def run_settle(args: argparse.Namespace) -> int:
     rows = [{"dead_letter": s.entry.address(), "stage": s.entry.stage, "reason": s.reason,
              "note": f"{args.topic}[{s.entry.partition}]@{s.offset}"} for s in done]
     if args.json:
-        print(json.dumps({"topic": args.topic, "settled": rows}, indent=2, ensure_ascii=False))
+        _json_lines(args.topic, rows)
         return 0
     for row in rows:
         print(f"settled {row['dead_letter']} ({row['stage']}): {row['reason']}")

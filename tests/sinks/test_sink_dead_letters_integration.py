@@ -36,10 +36,11 @@ from streams.stack.settings import PROJECT_ROOT
 
 
 def dlq_cli(stack: RunningStack, *args: str) -> Any:
+    """``isthmus topics dlq ARGS``: its JSON lines with --json (one object per dead letter), else its text."""
     done = subprocess.run([sys.executable, "-m", "streams.cli.main", "topics", "dlq", *args],
                           env=sink_env(stack), cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout) if "--json" in args else done.stdout
+    return [json.loads(line) for line in done.stdout.splitlines()] if "--json" in args else done.stdout
 
 
 def _dashboard_pending(stack: RunningStack, topic: str) -> int:
@@ -76,19 +77,19 @@ def test_validation_error_dead_letter_fix_replay_applies_once(stack: RunningStac
     sink = SinkProcess(stack, "erp", env, name="dlq")
     try:
         eventually("the dead letter", lambda: read_all(stack, topics.dlq, "DeadLetter"), timeout=60)
-        listed = dlq_cli(stack, "list", "--json", "--topic", topics.dlq)["dead_letters"]
+        listed = dlq_cli(stack, "list", "--json", "--topic", topics.dlq)
         assert len(listed) == 1
         entry = listed[0]
-        assert (entry["partition"], entry["offset"], entry["stage"], entry["entity"], entry["error_type"]) == (
-            0, 0, "sink.erp", order, "Http422")
+        assert (entry["topic"], entry["partition"], entry["offset"], entry["stage"], entry["entity"],
+                entry["error_type"]) == (topics.dlq, 0, 0, "sink.erp", order, "Http422")
         assert "ERP answered 422 to POST /orders" in entry["reason"] and f"no product {sku}" in entry["reason"]
         assert '"field":"lines[0].sku"' in entry["reason"] and "create the product first" in entry["reason"]
         assert entry["original"].startswith(topics.commands)
 
-        shown = dlq_cli(stack, "show", "0", "--json", "--topic", topics.dlq)
+        (shown,) = dlq_cli(stack, "show", "0", "--json", "--topic", topics.dlq)
         assert shown["value_decoded"]["value"]["command_id"] == placed["command_id"]
         assert shown["value_decoded"]["value"]["payload"] == "***"
-        revealed = dlq_cli(stack, "show", "0:0", "--json", "--show-pii", "--topic", topics.dlq)
+        (revealed,) = dlq_cli(stack, "show", "0:0", "--json", "--show-pii", "--topic", topics.dlq)
         assert revealed["value_decoded"]["value"]["payload"]["lines"][0]["sku"] == sku
         assert "reason: ERP answered 422" in dlq_cli(stack, "show", "0", "--topic", topics.dlq)
 
@@ -100,17 +101,18 @@ def test_validation_error_dead_letter_fix_replay_applies_once(stack: RunningStac
                                                    "answered 422")
         assert erp_rows(erp_db, "SELECT 1 FROM sales_orders WHERE crm_order_number = %s", order) == []
 
-        first, second = dlq_cli(stack, "list", "--json", "--topic", topics.dlq)["dead_letters"]
+        first, second = dlq_cli(stack, "list", "--json", "--topic", topics.dlq)
         assert first["offset"] == 0 and first["status"] == "failed again" and second["status"] == "pending"
         assert first["replays"][0].startswith(f"replayed as stored to {topics.commands}[")
         assert first["replays"][1].startswith(f"failed again: 0:{second['offset']}")
         add_erp_stock(stack, sku, warehouse, "10")
-        replayed = dlq_cli(stack, "replay", "0", "--json", "--topic", topics.dlq)["replayed"]
-        assert replayed[0]["dead_letter"] == "0:0" and replayed[0]["to"].startswith(topics.commands)
+        (replayed,) = dlq_cli(stack, "replay", "0", "--json", "--topic", topics.dlq)
+        assert (replayed["dead_letter"], replayed["outcome"]) == ("0:0", "replayed")
+        assert replayed["to"].startswith(topics.commands)
         [applied] = eventually("the applied replay", lambda: results_for(stack, topics.results,
                                                                         {placed["command_id"]}), timeout=60)
         assert applied["status"] == 201 and not applied["replayed"]
-        pending = dlq_cli(stack, "list", "--json", "--pending", "--topic", topics.dlq)["dead_letters"]
+        pending = dlq_cli(stack, "list", "--json", "--pending", "--topic", topics.dlq)
         assert [e["offset"] for e in pending] == [second["offset"]], "0:0 replayed since; the failed replay pending"
 
         dlq_cli(stack, "replay", "--all", "--stage", "sink.erp", "--topic", topics.dlq)
@@ -163,14 +165,14 @@ def test_a_flows_dead_lettered_change_of_a_row_that_changed_since_is_not_replaye
             await producer.stop()
 
     asyncio.run(send())
-    done = dlq_cli(stack, "replay", "0", "1", "--topic", topics.dlq, "--json")
-    assert [r["dead_letter"] for r in done["replayed"]] == ["0:1"], "row 8 did not change since: replayed"
-    (skipped,) = done["skipped"]
-    assert skipped["dead_letter"] == "0:0" and "its row changed since: 1 later change(s) of it in " in skipped["why"]
+    skipped, replayed = dlq_cli(stack, "replay", "0", "1", "--topic", topics.dlq, "--json")
+    assert (replayed["dead_letter"], replayed["outcome"]) == ("0:1", "replayed"), "row 8 did not change since"
+    assert (skipped["dead_letter"], skipped["outcome"]) == ("0:0", "skipped")
+    assert "its row changed since: 1 later change(s) of it in " in skipped["why"]
     assert "the last at offset 2" in skipped["why"] and "--stale replays it anyway" in skipped["why"]
     assert "were used by the flow" in skipped["why"]
     forced = dlq_cli(stack, "replay", "0", "--topic", topics.dlq, "--stale", "--json")
-    assert [r["dead_letter"] for r in forced["replayed"]] == ["0:0"] and forced["skipped"] == []
+    assert [(r["dead_letter"], r["outcome"]) for r in forced] == [("0:0", "replayed")]
 
 
 def test_a_refused_create_sent_again_fixed_is_settled_as_superseded(stack: RunningStack, run: int,
@@ -197,7 +199,7 @@ def test_a_refused_create_sent_again_fixed_is_settled_as_superseded(stack: Runni
         assert behind_letter is not None and behind_letter["error_type"] == "LookupFailed", behind_letter
         assert f"its create {refused['command_id']}" in behind_letter["reason"]
         listed = dlq_cli(stack, "settle", "--superseded", "--topic", topics.dlq, "--json")
-        assert listed["settled"] == [], "nothing was applied since: nothing is superseded"
+        assert listed == [], "nothing was applied since: nothing is superseded"
 
         fixed = command(target="erp", operation="create", payload_type="Account", entity_key=number,
                         payload=account_payload(number, name="Fixed at the source"))
@@ -206,7 +208,7 @@ def test_a_refused_create_sent_again_fixed_is_settled_as_superseded(stack: Runni
                                                                                {fixed["command_id"]}), timeout=60)
         assert applied["status"] == 201
         settled = dlq_cli(stack, "settle", "--superseded", "--topic", topics.dlq, "--results-topic", topics.results,
-                          "--json")["settled"]
+                          "--json")
         addresses = {f"{r.partition}:{r.offset}": r for r in letters}
         assert sorted(s["dead_letter"] for s in settled) == sorted(
             f"{by_command[c['command_id']].partition}:{by_command[c['command_id']].offset}" for c in (refused, behind))
@@ -214,15 +216,15 @@ def test_a_refused_create_sent_again_fixed_is_settled_as_superseded(stack: Runni
             assert row["stage"] == "sink.erp" and addresses[row["dead_letter"]].key == number.encode()
             assert row["reason"].startswith(f"superseded by create {fixed['command_id']} of {number}, created ")
             assert f"applied ({topics.results}[" in row["reason"], row["reason"]
-        pending = dlq_cli(stack, "list", "--pending", "--json", "--topic", topics.dlq)["dead_letters"]
+        pending = dlq_cli(stack, "list", "--pending", "--json", "--topic", topics.dlq)
         assert [(p["entity"], p["status"]) for p in pending] == [(never, "pending")]
         assert _dashboard_pending(stack, topics.dlq) == 1, "isthmus_dead_letters_pending reads the same status"
-        statuses = [p["status"] for p in dlq_cli(stack, "list", "--json", "--topic", topics.dlq)["dead_letters"]
+        statuses = [p["status"] for p in dlq_cli(stack, "list", "--json", "--topic", topics.dlq)
                     if p["entity"] == number]
         assert statuses == ["settled", "settled"]
         again = dlq_cli(stack, "settle", "--superseded", "--topic", topics.dlq, "--results-topic", topics.results,
                         "--json")
-        assert again["settled"] == [], "a settled letter is no longer pending"
+        assert again == [], "a settled letter is no longer pending"
     finally:
         assert sink.stop() == 0, sink.log()[-4000:]
     [row] = erp_rows(erp_db, "SELECT name FROM accounts WHERE crm_customer_number = %s", number)
