@@ -14,8 +14,9 @@ refer to no other row (the roots) are read first, so their ids are known before 
 A trace reads only from ``since_ms`` on (the CLI's default window is a day: offsets by time, so older
 records cost nothing), and decodes only the records that can belong: those whose raw key or value holds one of
 the entity's spellings (Avro and JSON keep strings as their UTF-8 bytes), the rows of tables that refer to
-ids already found, and every row of a table whose key a transform makes (``add_prefix``, an expression): its
-bytes need not spell the key. Decoding, not reading, was what made a whole-topic trace slow. A canonical record
+ids already found, and every row of a table whose key a transform makes (``add_prefix``, an expression) or a
+column Debezium writes in another form than its text (a DECIMAL as base64, a date as a day count): its bytes need
+not spell the key. Decoding, not reading, was what made a whole-topic trace slow. A canonical record
 found in the window names, in its lineage header, the CDC record it was made from: when that one is older than
 the window it is fetched by a seek of its own (at most :data:`MAX_SOURCES`), so the timeline still starts at the
 source.
@@ -38,6 +39,7 @@ from streams.inspect.decoding import Decoded, RawRecord, decode_record
 from streams.inspect.reader import Address, OnProgress, StartAt, read, read_at
 from streams.mapping import Context, RecordMapping, load_mappings
 from streams.mapping.exceptions import MappingError
+from streams.mapping.kinds import Kind
 from streams.mapping.spec import FieldBinding
 from streams.mapping.transforms import CastStep, LookupStep, RequiredStep, Step, StepInput, TextStep
 from streams.sinks.topics import command_topic, results_topic
@@ -89,6 +91,19 @@ def key_of_row(binding: FieldBinding, row: Mapping[str, Any]) -> Any:
     return _through(binding.steps, value, row)
 
 
+#: The kinds of column a Debezium record does not hold as text: a DECIMAL (and a ``BIGINT UNSIGNED``, which
+#: ``bigint.unsigned.handling.mode: precise`` sends as one) as base64, dates and times as counts, bytes as base64.
+_WRITTEN_OTHERWISE = frozenset({"decimal", "float", "timestamp", "local_timestamp", "date", "time", "bytes"})
+
+
+def _spelled_column(kind: Kind | None) -> bool:
+    """Whether a column of ``kind`` (None: not known) is in a record's bytes as its text, as a decoded row holds
+    it: a text, or an integer a signed long holds (a larger one, a ``BIGINT UNSIGNED``, may come as a Decimal)."""
+    if kind is None:
+        return True
+    return kind.base not in _WRITTEN_OTHERWISE and not (kind.base == "int" and (kind.bits or 0) > 64)
+
+
 def _spells_key(binding: FieldBinding) -> bool:
     """Whether a row whose ``binding`` makes a key holds that key's text in its bytes: a column read as it is, or
     only refused when null, trimmed or turned into text (a prefix, a case change, a map or an expression can make
@@ -105,13 +120,16 @@ class TraceModel:
     refer to one; ``keys[(system, table)]`` holds, for every table a mapping reads, the bindings that make a
     record's whole key (or its parent's) from a row without a look-up; ``spellings`` turn a key into the other
     spellings mappings derive from it; ``row_keys[(system, table)]`` are a table's primary key columns, by which a
-    later change of a row that named the entity belongs too (a key-only delete holds nothing else)."""
+    later change of a row that named the entity belongs too (a key-only delete holds nothing else);
+    ``unspelled_columns``: the tables whose key a column makes that their records do not hold as its text (a DECIMAL
+    key column: base64)."""
 
     roots: Mapping[tuple[str, str], tuple[tuple[str, Target], ...]]
     references: Mapping[tuple[str, str], tuple[tuple[str, Target], ...]]
     spellings: tuple[tuple[FieldBinding, ...], ...] = ()
     keys: Mapping[tuple[str, str], tuple[FieldBinding, ...]] = field(default_factory=dict)
     row_keys: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    unspelled_columns: frozenset[tuple[str, str]] = frozenset()
 
     @classmethod
     def of(cls, mappings: Mapping[str, RecordMapping]) -> TraceModel:
@@ -120,6 +138,7 @@ class TraceModel:
         spellings: list[tuple[FieldBinding, ...]] = []
         keys: dict[tuple[str, str], list[FieldBinding]] = {}
         row_keys: dict[tuple[str, str], tuple[str, ...]] = {}
+        unspelled: set[tuple[str, str]] = set()
         for mapping in mappings.values():
             for source in mapping.sources:
                 if source.system and source.table and source.row_key:
@@ -134,6 +153,8 @@ class TraceModel:
                         if binding is None or any(isinstance(s, LookupStep) for s in binding.steps):
                             continue  # a key found by a look-up is another row's: ``references`` follow it
                         same = replace(binding, field="", line=0)  # one column for every record keyed by it
+                        if binding.column and not _spelled_column(source.kinds.get(binding.column)):
+                            unspelled.add((source.system, source.table))
                         if same not in table_keys:
                             table_keys.append(same)
                 bindings = [*source.bindings.values(), *([source.parent_key] if source.parent_key else [])]
@@ -158,7 +179,8 @@ class TraceModel:
                         roots.setdefault((source.system, source.table), set()).add((binding.column, target))
         return cls(roots={k: tuple(sorted(v)) for k, v in roots.items()},
                    references={k: tuple(sorted(v)) for k, v in references.items()}, spellings=tuple(spellings),
-                   keys={k: tuple(v) for k, v in keys.items()}, row_keys=row_keys)
+                   keys={k: tuple(v) for k, v in keys.items()}, row_keys=row_keys,
+                   unspelled_columns=frozenset(unspelled))
 
     def names_for(self, entity: str) -> tuple[str, ...]:
         """The spellings of one entity: itself, and what each mapping that derives a key from it makes of it
@@ -181,10 +203,11 @@ class TraceModel:
         return tuple(systems[s].topic(t) for s, t in sorted(self._root_tables()) if s in systems)
 
     def unspelled_topics(self, systems: Systems) -> tuple[str, ...]:
-        """The CDC topics of the tables whose key a transform makes (``add_prefix``, ``map``, an expression): a
-        row there can make the entity's key without holding it, so every one is decoded."""
-        return tuple(systems[s].topic(t) for (s, t), bindings in sorted(self.keys.items())
-                     if s in systems and not all(_spells_key(b) for b in bindings))
+        """The CDC topics of the tables whose key a transform makes (``add_prefix``, ``map``, an expression), or a
+        column their records do not hold as text (a DECIMAL): a row there can make the entity's key without its
+        bytes holding it, so every one is decoded."""
+        return tuple(systems[s].topic(t) for (s, t), bindings in sorted(self.keys.items()) if s in systems
+                     and ((s, t) in self.unspelled_columns or not all(_spells_key(b) for b in bindings)))
 
     def default_topics(self, systems: Systems) -> tuple[str, ...]:
         """Every Isthmus topic a trace reads by default: the CDC topics of every table a mapping reads, roots

@@ -5,7 +5,9 @@ as it is (a transform, an expression, a number)."""
 
 from __future__ import annotations
 
+import base64
 import json
+import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,33 +32,42 @@ VERTRIEB = Path(__file__).parent / "vertrieb"
 KUNDEN, ACCOUNTS = "vertrieb.vertrieb.kunden", "erp.erp.accounts"
 
 
-def _setup(mappings: Path = VERTRIEB / "mappings") -> tuple[Systems, dict[str, RecordMapping]]:
-    systems = load_systems(VERTRIEB / "systems", env={})
-    return systems, load_mappings(mappings, schemas=STORE.schemas, systems=systems,
-                                  tables=read_all(VERTRIEB / "systems"))
+def _setup(mappings: Path = VERTRIEB / "mappings",
+           tables: Path = VERTRIEB / "systems") -> tuple[Systems, dict[str, RecordMapping]]:
+    systems = load_systems(tables, env={})
+    return systems, load_mappings(mappings, schemas=STORE.schemas, systems=systems, tables=read_all(tables))
 
 
-def _struct(values: Mapping[str, Any], field: str | None = None) -> dict[str, Any]:
-    """The Kafka Connect schema of a flat row of texts and integers (what the JsonConverter writes beside it)."""
-    fields = [{"type": "int64" if isinstance(v, int) else "string", "optional": True, "field": name}
+#: A Decimal of scale 0 as the JsonConverter describes it (a ``BIGINT UNSIGNED`` sent precise); its value: base64.
+DECIMAL = {"type": "bytes", "optional": False, "name": "org.apache.kafka.connect.data.Decimal", "version": 1,
+           "parameters": {"scale": "0", "connect.decimal.precision": "20"}}
+
+
+def _struct(values: Mapping[str, Any], field: str | None = None, decimals: frozenset[str] = frozenset()) -> dict[
+        str, Any]:
+    """The Kafka Connect schema of a flat row of texts and integers (what the JsonConverter writes beside it), the
+    columns ``decimals`` Decimals of scale 0."""
+    fields = [{**DECIMAL, "field": name} if name in decimals else
+              {"type": "int64" if isinstance(v, int) else "string", "optional": True, "field": name}
               for name, v in values.items()]
     return {"type": "struct", "fields": fields, "optional": True, **({"field": field} if field else {})}
 
 
 def _change(topic: str, offset: int, key: dict[str, Any], row: dict[str, Any], op: str = "c",
-            before: dict[str, Any] | None = None) -> RawRecord:
+            before: dict[str, Any] | None = None, decimals: frozenset[str] = frozenset()) -> RawRecord:
     """A Debezium change event as the JsonConverter writes it, schema included (a delete's ``row`` gives the
-    schema only: its after-image is null)."""
+    schema only: its after-image is null); the columns ``decimals`` are Decimals (their values base64)."""
     system, db, table = topic.split(".")
     source = {"connector": "mariadb", "name": system, "db": db, "table": table, "ts_ms": offset}
-    schema = {"type": "struct", "fields": [_struct(row, "before"), _struct(row, "after"), _struct(source, "source"),
+    schema = {"type": "struct", "fields": [_struct(row, "before", decimals), _struct(row, "after", decimals),
+                                           _struct(source, "source"),
                                            {"type": "string", "optional": False, "field": "op"},
                                            {"type": "int64", "optional": True, "field": "ts_ms"}]}
     value = {"schema": schema,
              "payload": {"before": before, "after": None if op == "d" else row, "op": op, "ts_ms": offset,
                          "source": source}}
     return RawRecord(topic=topic, partition=0, offset=offset, timestamp_ms=offset,
-                     key=json.dumps({"schema": _struct(key), "payload": key}).encode(),
+                     key=json.dumps({"schema": _struct(key, decimals=decimals), "payload": key}).encode(),
                      value=json.dumps(value).encode())
 
 
@@ -124,6 +135,30 @@ def test_a_key_a_transform_makes_is_found_though_the_row_does_not_spell_it(
     records = [_kunde(1, "0003", "Acme GmbH"), _kunde(2, "0004", "Beta AG")]
     found = _traced(monkeypatch, records, "K-0003", systems, mappings)
     assert [(r.raw.topic, r.raw.offset) for r in found] == [(KUNDEN, 1)]
+
+
+def test_a_key_column_its_records_hold_as_base64_is_found_though_their_bytes_do_not_spell_it(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """kd_nr a BIGINT UNSIGNED, which Debezium sends as a Decimal under bigint.unsigned.handling.mode: precise
+    (mappings/README tells to set it): ``100150`` is ``AYc2`` in the record, in its key and its row."""
+    copy = shutil.copytree(VERTRIEB, tmp_path / "vertrieb")
+    for path in [copy / "systems" / "vertrieb.columns.yaml", *(copy / "mappings").glob("*.yaml")]:
+        path.write_text(path.read_text(encoding="utf-8").replace(
+            "kd_nr: {type: VARCHAR, args: [20], nullable: false}", "kd_nr: {type: BIGINT, unsigned: true, "
+            "nullable: false}").replace("customer_number: kd_nr", "customer_number: {from: kd_nr, transform: "
+                                        "[string]}"), encoding="utf-8")
+    systems, mappings = _setup(copy / "mappings", copy / "systems")
+    assert TraceModel.of(mappings).unspelled_topics(systems) == (KUNDEN,), "its rows are all decoded"
+
+    def kunde(offset: int, number: int) -> RawRecord:
+        written = base64.b64encode(number.to_bytes(3, "big")).decode()
+        return _change(KUNDEN, offset, {"kd_nr": written}, {"kd_nr": written, "firma": "Acme GmbH"},
+                       decimals=frozenset({"kd_nr"}))
+
+    records = [kunde(1, 100150), kunde(2, 100151)]
+    assert b"100150" not in (records[0].key or b"") + (records[0].value or b"")
+    found = _traced(monkeypatch, records, "100150", systems, mappings)
+    assert [(r.raw.topic, r.raw.offset, r.key) for r in found] == [(KUNDEN, 1, {"kd_nr": "100150"})]
 
 
 def _row(system: str, table: str, row: dict[str, Any]) -> Decoded:
