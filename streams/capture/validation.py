@@ -9,6 +9,7 @@ would capture wrongly of partitioned tables and generated columns (:func:`check_
 database at hand) a publication that publishes a partitioned table's changes as its partitions'
 (:func:`check_publication`). Connect's validation runs only on a config that passes ours, so its answers are
 about real values, not our leftovers.
+:func:`warnings` names what a valid config likely does not mean (truncates skipped unseen).
 """
 
 from __future__ import annotations
@@ -95,6 +96,36 @@ def _type_problem(type_name: str, value: str) -> tuple[str, str] | None:
         except ValueError:
             return f"must be a number, not {value!r}", "write a number, e.g. 0.5"
     return None
+
+
+#: Debezium's ``skipped.operations`` when a config leaves it out: truncates skipped (every connector, 3.x).
+SKIPPED_OPERATIONS = "skipped.operations"
+DEFAULT_SKIPPED = "t"
+
+
+def warnings(connector: LocalConnector) -> list[Problem]:
+    """What a config allows but likely does not mean; it stays valid (``isthmus connectors validate`` prints them).
+
+    ``skipped.operations`` that skips truncates (Debezium's default, ``t``): a ``TRUNCATE`` of a captured table
+    then sends no event at all, and no flow can say it happened (``streams/flows/truncates.py``)."""
+    config, key = connector.config, SKIPPED_OPERATIONS
+    if config.get("connector.class") not in KINDS:
+        return []  # not a connector Isthmus knows: its own checks say so
+    value = config.get(key)
+    if value is not None and ("{{" in value or is_provider_reference(value)):
+        return []
+    skipped = {op.strip().lower() for op in (DEFAULT_SKIPPED if value is None else value).split(",")}
+    if "t" not in skipped:
+        return []
+    said = (f"is not set, so Debezium skips truncates (its default is {DEFAULT_SKIPPED!r})" if value is None
+            else f"is {value!r}, which skips truncates")
+    return [Problem(
+        file=connector.source_of(key), line=connector.line_of(key), field=key,
+        message=f"{said}: a TRUNCATE of a captured table sends no event, so Isthmus never learns of it and every "
+                "record its rows made stays in the targets, unseen",
+        fix="set `skipped.operations: none`: a truncate then reaches the flows, which log it, count it and hold it "
+            "on isthmus.holds (they do not propagate it); or keep truncates skipped knowingly (README.md, "
+            "\"TRUNCATE\")")]
 
 
 def check_with_connect(connector: LocalConnector, client: ConnectClient) -> list[Problem]:

@@ -206,18 +206,29 @@ def _publication_via_root(ctx: Context, connector: LocalConnector) -> bool | Non
         return None
 
 
-def _print_problems(ctx: Context, results: dict[str, list[Problem]], checked_by: str) -> None:
+def _warnings_all(connectors: list[LocalConnector]) -> dict[str, list[Problem]]:
+    """What each connector's config allows but likely does not mean (:func:`validation.warnings`): said, never
+    refused."""
+    return {c.name: validation.warnings(c) for c in connectors}
+
+
+def _print_problems(ctx: Context, results: dict[str, list[Problem]], checked_by: str,
+                    warnings: dict[str, list[Problem]] | None = None) -> None:
     for name, problems in results.items():
         if not problems:
             ctx.text(f"{name}: valid ({checked_by})")
-            continue
-        ctx.text(f"{name}: {len(problems)} problem(s)")
+        else:
+            ctx.text(f"{name}: {len(problems)} problem(s)")
         for problem in problems:
             ctx.text(f"  {problem}")
+        for warning in (warnings or {}).get(name, ()):
+            ctx.text(f"  warning: {warning}")
 
 
-def _problems_json(results: dict[str, list[Problem]]) -> list[dict[str, Any]]:
-    return [{"name": name, "valid": not problems, "problems": [_problem_json(p) for p in problems]}
+def _problems_json(results: dict[str, list[Problem]],
+                   warnings: dict[str, list[Problem]] | None = None) -> list[dict[str, Any]]:
+    return [{"name": name, "valid": not problems, "problems": [_problem_json(p) for p in problems],
+             "warnings": [_problem_json(w) for w in (warnings or {}).get(name, ())]}
             for name, problems in results.items()]
 
 
@@ -228,13 +239,14 @@ def _problem_json(problem: Problem) -> dict[str, Any]:
 
 def run_validate(args: argparse.Namespace) -> int:
     def body(ctx: Context) -> int:
-        results = _check_all(ctx, ctx.render(args.names), online=not args.offline)
+        connectors = ctx.render(args.names)
+        results, warnings = _check_all(ctx, connectors, online=not args.offline), _warnings_all(connectors)
         if ctx.json:
             ctx.emit({"env": ctx.env, "connect": None if args.offline else ctx.url,
-                      "connectors": _problems_json(results)})
+                      "connectors": _problems_json(results, warnings)})
         else:
-            _print_problems(ctx, results, "isthmus checks" if args.offline else "isthmus and Kafka Connect")
-        return 1 if any(results.values()) else 0
+            _print_problems(ctx, results, "isthmus checks" if args.offline else "isthmus and Kafka Connect", warnings)
+        return 1 if any(results.values()) else 0  # a warning refuses nothing
 
     return _with_context(args, body)
 

@@ -61,7 +61,9 @@ def canonical_topic(name: str, prefix: str = CANONICAL_PREFIX) -> str:
 #: keyed by order number, Avro ``SalesOrder``; published by the orders flow for the customer-360 view.
 RECONCILED_ORDERS = f"{CANONICAL_PREFIX}.reconciled-orders"
 #: Documents held, with their cause, and released: Avro ``Hold``, keyed by the document's key (the latest record
-#: of a key is its state). Written by the document flows; ``isthmus topics trace`` and the dashboard show it.
+#: of a key is its state). Written by the document flows, and by every flow for records parked too long
+#: (:mod:`streams.flows.parked`) and truncated tables (:mod:`streams.flows.truncates`); ``isthmus topics trace``
+#: and the dashboard show it.
 HOLDS = "isthmus.holds"
 #: Every settled field conflict: Avro ``ConflictRecord``, keyed by the entity key.
 AUDIT_CONFLICTS = "isthmus.audit.conflicts"

@@ -1,4 +1,5 @@
-"""An insert, an update and a delete on each side arrive as Debezium change events on the right topics."""
+"""An insert, an update and a delete on each side arrive as Debezium change events on the right topics, and so
+does a truncate."""
 
 from __future__ import annotations
 
@@ -6,13 +7,20 @@ import secrets
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from kafka import TopicPartition
 from support.events import Event, decimal_of, end_positions, read_events
 from support.topics import TopicReader
 
-from streams.codecs import ChangeEvent, decode
+from streams.codecs import ChangeEvent, Op, decode
+from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.debezium.unavailable import PLACEHOLDER, unavailable_columns
+from streams.flows.engine.api import Incoming
+from streams.flows.engine.staging import RecordContext
+from streams.flows.parked import HOLD_SCHEMA
+from streams.flows.truncates import Truncates
 from streams.stack.running import RunningStack
+from streams.systems import load_systems
 
 
 def for_key(events: list[Event], field: str, value: Any) -> list[Event]:
@@ -160,3 +168,46 @@ def test_an_unchanged_toasted_value_arrives_as_the_placeholder_and_is_found(
     # a key-only before-image: the key, and a NOT NULL column's default or zero value, never the row's own
     assert deleted.before is not None and deleted.before["id"] == contact[0]
     assert (deleted.before["last_name"], deleted.before["role"]) == ("", None)
+
+
+@pytest.mark.parametrize(("system", "statement"), [
+    ("crm", "TRUNCATE crm.debezium_signal"),
+    ("erp", "TRUNCATE TABLE erp.debezium_signal"),
+])
+def test_a_truncate_arrives_as_a_truncate_event_a_flow_holds(deployed: dict[str, Any], stack: RunningStack,
+                                                           system: str, statement: str) -> None:
+    """The shipped connectors (`skipped.operations: none`) send a TRUNCATE, here of the signal table (captured, read
+    by no flow): a keyless op `t` event that decodes, and that a flow says, counts and holds
+    (streams/flows/truncates.py); under Debezium's default it would not arrive at all."""
+    bootstrap = stack.settings.bootstrap_servers
+    topic = f"{system}.{system}.debezium_signal"
+    since = {TopicPartition(topic, p): offset for p, offset in end_positions(bootstrap, topic).items()}
+    if system == "crm":
+        with stack.connect_crm() as conn:
+            conn.execute(statement)
+            conn.commit()
+    else:
+        erp = stack.connect_erp(autocommit=True)
+        try:
+            with erp.cursor() as cursor:
+                cursor.execute(statement)
+        finally:
+            erp.close()
+
+    with TopicReader(bootstrap, [topic], lambda record: record, start=since) as reader:
+        reader.until("the truncate event", lambda seen: any(b'"op":"t"' in (r.value or b"") for r in seen),
+                     timeout=60)
+        (raw,) = [r for r in reader.seen if b'"op":"t"' in (r.value or b"")]
+    event = decode(raw.value, raw.key, topic=topic)
+    assert isinstance(event, ChangeEvent) and event.op is Op.TRUNCATE
+    assert (raw.key, event.before, event.after, event.table) == (None, None, None, "debezium_signal")
+
+    ctx = RecordContext(memory={})
+    incoming = Incoming(topic=topic, partition=raw.partition, offset=raw.offset, key=raw.key, value=raw.value,
+                        timestamp_ms=0)
+    schemas = SchemaStore.from_directory()
+    Truncates(flow="probe", schemas=schemas, systems=load_systems()).seen(ctx, incoming, event)
+    ((emitted, hold),) = [(e, dict(schemas.decode(e.value, HOLD_SCHEMA).value)) for e in ctx.emitted if e.value]
+    assert emitted.key == f"probe:truncate:{topic}".encode() and ctx.counts["truncates"] == 1
+    assert (hold["cause"], hold["origin"]) == ("truncated", system)
+    assert f"table {system}.debezium_signal was truncated" in hold["message"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import MappingProxyType
 
@@ -17,6 +18,7 @@ from streams.capture.validation import (
     check_local,
     check_publication,
     check_server_ids,
+    warnings,
 )
 from streams.catalog.model import Catalog, Column, Table
 from streams.cli.main import main
@@ -353,3 +355,41 @@ def test_connectors_validate_refuses_a_partitioned_table_and_reads_the_publicati
     assert ("crm-source.yaml:19: publication.name: publication isthmus_crm exists in database crm with "
             "publish_via_partition_root = false") in out
     assert "fix: run `ALTER PUBLICATION isthmus_crm SET (publish_via_partition_root = true);` in database crm" in out
+
+
+def test_the_shipped_connectors_let_truncates_through(config_root: Path, variables: dict[str, str]) -> None:
+    set_ = configs.load(config_root, env="local")
+    assert [warnings(set_.render(name, variables)) for name in set_.names] == [[], []]
+
+
+@pytest.mark.parametrize(("overlay", "said"), [
+    ("    skipped.operations: null\n", "is not set, so Debezium skips truncates (its default is 't')"),
+    ("    skipped.operations: [c, T]\n", "is 'c,T', which skips truncates"),
+])
+def test_skipped_truncates_are_a_warning_naming_where_and_the_fix(
+        config_root: Path, variables: dict[str, str], overlay: str, said: str) -> None:
+    (config_root / "overlays" / "local.yaml").write_text(
+        LOCAL_VARIABLES + "connectors:\n  erp-source:\n" + overlay, encoding="utf-8")
+    connector = configs.load(config_root, env="local").render("erp-source", variables)
+    assert check_local(connector) == []  # valid: a warning refuses nothing
+    (warning,) = warnings(connector)
+    assert warning.field == "skipped.operations"
+    assert warning.message.startswith(said + ": a TRUNCATE of a captured table sends no event")
+    assert warning.fix.startswith("set `skipped.operations: none`") and '"TRUNCATE"' in warning.fix
+    if "null" in overlay:  # unset: the connector file is where to add it
+        assert (warning.file, warning.line) == (config_root / "connectors" / "erp-source.yaml", None)
+    else:
+        assert (warning.file, warning.line) == (config_root / "overlays" / "local.yaml", 4)
+
+
+def test_connectors_validate_prints_the_warning_and_stays_valid(
+        config_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    connector = config_root / "connectors" / "crm-source.yaml"
+    connector.write_text(connector.read_text().replace("  skipped.operations: none\n", ""), encoding="utf-8")
+    assert main(["connectors", "validate", "--offline", "--configs", str(config_root), "crm-source"]) == 0
+    out = capsys.readouterr().out
+    assert "crm-source: valid (isthmus checks)\n  warning: " in out
+    assert "crm-source.yaml: skipped.operations: is not set, so Debezium skips truncates" in out
+    assert main(["connectors", "validate", "--offline", "--json", "--configs", str(config_root), "crm-source"]) == 0
+    (shown,) = json.loads(capsys.readouterr().out)["connectors"]
+    assert shown["valid"] is True and [w["key"] for w in shown["warnings"]] == ["skipped.operations"]

@@ -32,6 +32,7 @@ from streams.flows.engine.api import Context, FlowSpec, Incoming, Rejected
 from streams.flows.exceptions import FlowUnavailable
 from streams.flows.lookups import LookupContext, LookupTables, lookups_of
 from streams.flows.parked import ParkedHolds
+from streams.flows.truncates import Truncates
 from streams.mapping import Context as MappingContext
 from streams.mapping import Engine, LookupMissing, RecordMapping, SourceMapping
 from streams.mapping.exceptions import MappingError
@@ -98,6 +99,7 @@ class CanonicalFlow:
                                   "`publish: {topic: <name>}` to the mapping files whose changes it should publish")
         self.context = MappingContext.of(systems)
         self.holds = ParkedHolds(flow=name, schemas=schemas, stores=(PARKED,))
+        self.truncates = Truncates(flow=name, schemas=schemas, systems=systems, topic=self.holds.topic)
         self.by_topic: dict[str, list[Document]] = {}
         for document in self.documents:
             self.by_topic.setdefault(document.cdc_topic, []).append(document)
@@ -139,6 +141,7 @@ class CanonicalFlow:
                 raise CanonicalFlowError(f"{type(event).__name__} on the table topic {record.topic}; only row "
                                          "changes are expected there")
             if event.op is Op.TRUNCATE:
+                self.truncates.seen(ctx, record, event)  # said, counted and held; nothing is published
                 return []
             released = self._link(ctx, record.topic, event)
             for document in self.by_topic.get(record.topic, ()):

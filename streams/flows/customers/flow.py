@@ -72,6 +72,7 @@ from streams.flows.lookups import short_name
 from streams.flows.parked import ParkedHolds
 from streams.flows.topics import AUDIT_CONFLICTS, DLQ_TOPIC
 from streams.flows.topics import topic as own_topic
+from streams.flows.truncates import Truncates
 from streams.kafka.deadletters import REPLAY_HEADER, REPLAY_NOTE, replay_header
 from streams.kafka.rederive import requested_flow
 from streams.mapping import Context as MappingContext
@@ -260,6 +261,7 @@ class CustomerFlow:
         self._row_keyed = frozenset(s.name for s in config.record.sources
                                     if config.key in s.bindings and not keyed_by_lookup(s, (config.key,)))
         self.holds = ParkedHolds(flow=self.name, schemas=schemas, stores=(PARKED,))
+        self.truncates = Truncates(flow=self.name, schemas=schemas, systems=systems, topic=self.holds.topic)
         self._lookup = _LinkLookup(config)
         #: The mapping context of the flow's changes; its notes (the local times a DST change repeated or skipped)
         #: are cleared for each change and kept with the change's lineage.
@@ -529,6 +531,7 @@ class CustomerFlow:
             kept = decoded
         event = kept
         if event.op is Op.TRUNCATE:
+            self.truncates.seen(ctx, record, event)  # said, counted and held; nothing of the state changes
             return None
         lookup = self._lookup.start(ctx.stores)
         try:

@@ -26,7 +26,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from streams.codecs import ChangeEvent, decode
+from streams.codecs import ChangeEvent, Op, decode
 from streams.codecs.debezium.envelope import Record
 from streams.codecs.exceptions import CodecError
 from streams.flows.customers.config import EntityConfig
@@ -172,6 +172,8 @@ class CustomerKeys:
                 return [(None, record)]  # the flow dead-letters it with the reason
         if where is None or not isinstance(event, ChangeEvent):
             return [(None, record)]  # the flow dead-letters it (or ignores a transaction record)
+        if event.op is Op.TRUNCATE:
+            return [(None, record)]  # it names no row: whichever partition gets it says so (streams/flows/truncates.py)
         own = row_key(where[1], event)
         if where in self.links:
             return self._link(record, event, where, own, stores)

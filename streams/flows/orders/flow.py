@@ -40,6 +40,7 @@ from streams.flows.orders.txjoin import ABANDONED, Buffered, JoinCodec, Joined, 
 from streams.flows.parked import ParkedHolds
 from streams.flows.topics import HOLDS
 from streams.flows.topics import topic as own_topic
+from streams.flows.truncates import Truncates
 from streams.kafka.deadletters import is_replay
 from streams.mapping import LookupMissing, MappedChange, SourceMapping
 from streams.sinks.topics import results_topic as sink_results
@@ -116,6 +117,7 @@ class OrdersFlow:
         self.topics = DocumentTopics.of(mapper, self.lookups, results, refusals)
         self.holds_topic = holds_topic or own_topic(HOLDS)
         self.parked = ParkedHolds(flow=name, schemas=schemas, stores=("parked",), topic=self.holds_topic)
+        self.truncates = Truncates(flow=name, schemas=schemas, systems=mapper.systems, topic=self.holds_topic)
         #: The join's store as objects for a batch (:class:`~streams.flows.orders.txjoin.JoinCodec`).
         self.join_codec = JoinCodec(Buffered())
         #: What each input topic is to the flow, worked out once rather than per record: the topics whose
@@ -301,6 +303,8 @@ class _Step:
         return None
 
     def check(self, record: Incoming, event: ChangeEvent) -> None:
+        if event.op is Op.TRUNCATE:
+            return  # it maps nothing: :meth:`change` says it was read
         row = event.row
         assert row is not None
         for role, source in self.topics.roles.get(record.topic, ()):
@@ -312,6 +316,7 @@ class _Step:
     def change(self, record: Incoming, event: ChangeEvent) -> None:
         topic = record.topic
         if event.op is Op.TRUNCATE:
+            self.flow.truncates.seen(self.ctx, record, event)  # said, counted and held; no document changes
             return
         systems = self.flow.system_of
         if topic not in systems:

@@ -26,6 +26,7 @@ from streams.flows.orders.mirror import Mirror
 from streams.flows.stock.config import DerivedConfig, SumSource
 from streams.flows.stock.exceptions import UnexpectedRecord
 from streams.flows.stock.keying import GroupKeys, key_text
+from streams.flows.truncates import Truncates
 from streams.mapping import Context as MappingContext
 from streams.mapping import fold, map_source
 from streams.systems import Systems
@@ -44,6 +45,7 @@ class StockFlow:
         self.context = MappingContext.of(systems)
         self.name = name
         self.description = description or f"{config.mapping.path.name} summed per key to {config.target_system}"
+        self.truncates = Truncates(flow=name, schemas=schemas, systems=systems)
 
     @property
     def stage(self) -> str:
@@ -51,7 +53,8 @@ class StockFlow:
 
     def spec(self) -> FlowSpec:
         return FlowSpec(name=self.name, inputs=self.config.inputs, handler=self.handle, stores=(GROUPS,),
-                        key_by=GroupKeys(self.config.key_columns()), description=self.description)
+                        outputs=(self.truncates.topic,), key_by=GroupKeys(self.config.key_columns()),
+                        description=self.description)
 
     def handle(self, record: Incoming, ctx: Context) -> None:
         try:
@@ -62,6 +65,7 @@ class StockFlow:
                 raise UnexpectedRecord(f"{type(event).__name__} on the table topic {record.topic}; "
                                        "only row changes are expected there")
             if event.op is Op.TRUNCATE:
+                self.truncates.seen(ctx, record, event)  # said, counted and held; no total changes
                 return
             summed = self.config.sum_source(record.topic)
             if summed is not None:
