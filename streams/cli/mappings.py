@@ -144,6 +144,8 @@ def run_validate(args: argparse.Namespace) -> int:
         if flows is not None:
             _read_flows_alone(flows)
         return 1
+    for warning in (w for m in loaded.values() for w in m.warnings):
+        print(f"warning: {warning}")
     print(f"{len(loaded)} mapping files of {directory} are valid")
     if flows is None:
         print(f"flow files not checked: give --flows DIR (or set {FLOWS_DIR_ENV}) for the flows that use "

@@ -11,26 +11,66 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # only the type: streams.catalog reads its files with this package's YAML reader
     from streams.catalog.model import Column
 
+#: Each SQL type a columns file names (``isthmus mappings discover``: PostgreSQL's ``information_schema`` spelling, or
+#: a ``USER-DEFINED`` type's own name; MariaDB/MySQL's ``data_type``), as the kind of value Debezium sends for it
+#: with the shipped connectors' settings (connect-configs/README.md, "Types to expect"). A type missing here is
+#: ``any``, unchecked, and ``isthmus mappings validate`` warns of each column of it that a mapping reads.
 _SQL: dict[str, str] = {
     "TEXT": "string", "VARCHAR": "string", "CHAR": "string", "CHARACTER": "string",
     "CHARACTER VARYING": "string", "LONGTEXT": "string", "MEDIUMTEXT": "string", "ENUM": "string",
     "TINYTEXT": "string", "UUID": "string",
-    # MariaDB/MySQL's SET: Debezium sends its value as text, the members it holds joined by commas.
-    "SET": "string",
+    # Text as Debezium sends it: JSON as its text (io.debezium.data.Json), a MariaDB SET as its values joined by
+    # commas, PostgreSQL's network addresses, ranges, XML, CITEXT, LTREE, TSVECTOR and HSTORE (hstore.handling.mode
+    # json, the default) as their text forms.
+    "JSON": "string", "JSONB": "string", "XML": "string", "SET": "string", "CITEXT": "string", "LTREE": "string",
+    "HSTORE": "string", "TSVECTOR": "string", "INET": "string", "CIDR": "string", "MACADDR": "string",
+    "MACADDR8": "string", "INT4RANGE": "string", "INT8RANGE": "string", "NUMRANGE": "string", "TSRANGE": "string",
+    "TSTZRANGE": "string", "DATERANGE": "string",
     "BIGINT": "int", "INT": "int", "INTEGER": "int", "SMALLINT": "int", "MEDIUMINT": "int", "TINYINT": "int",
-    "BIGSERIAL": "int", "SERIAL": "int",
+    "BIGSERIAL": "int", "SERIAL": "int", "OID": "int",
+    # MariaDB/MySQL YEAR as the year's number (io.debezium.time.Year).
+    "YEAR": "int",
+    # A PostgreSQL INTERVAL in microseconds (io.debezium.time.MicroDuration, interval.handling.mode numeric, the
+    # default), a month counted as 30.4375 days: '1 mon 2 days' is 2802600000000.
+    "INTERVAL": "int",
     "BOOLEAN": "bool", "BOOL": "bool",
-    "NUMERIC": "decimal", "DECIMAL": "decimal",
+    # PostgreSQL MONEY like a NUMERIC of scale 2 (decimal.handling.mode precise, money.fraction.digits 2).
+    "NUMERIC": "decimal", "DECIMAL": "decimal", "MONEY": "decimal",
     "REAL": "float", "DOUBLE": "float", "DOUBLE PRECISION": "float", "FLOAT": "float",
     "TIMESTAMPTZ": "timestamp", "TIMESTAMP WITH TIME ZONE": "timestamp",
     # MariaDB/MySQL TIMESTAMP is stored in UTC; PostgreSQL's zone-less one is spelled WITHOUT TIME ZONE.
     "TIMESTAMP": "timestamp",
     "DATETIME": "local_timestamp", "TIMESTAMP WITHOUT TIME ZONE": "local_timestamp",
-    "DATE": "date", "TIME": "time", "TIME WITHOUT TIME ZONE": "time",
-    "JSON": "any", "JSONB": "any", "BYTEA": "bytes", "BLOB": "bytes",
+    "DATE": "date", "TIME": "time", "TIME WITHOUT TIME ZONE": "time", "TIME WITH TIME ZONE": "time",
+    "BYTEA": "bytes", "BLOB": "bytes", "TINYBLOB": "bytes", "MEDIUMBLOB": "bytes", "LONGBLOB": "bytes",
+    "BINARY": "bytes", "VARBINARY": "bytes",
+    # BIT(1) is a boolean; a longer BIT, and BIT VARYING, its bits as bytes (io.debezium.data.Bits): from_column.
+    "BIT": "bytes", "BIT VARYING": "bytes",
+    # Points and geometries as a struct: PostgreSQL POINT {x, y}; PostGIS and MariaDB geometries {wkb, srid}.
+    "POINT": "record", "GEOMETRY": "record", "GEOGRAPHY": "record", "LINESTRING": "record", "POLYGON": "record",
+    "MULTIPOINT": "record", "MULTILINESTRING": "record", "MULTIPOLYGON": "record", "GEOMETRYCOLLECTION": "record",
     # A PostgreSQL array (information_schema spells every one ARRAY): it fills an Avro array, never a text.
     "ARRAY": "array",
 }
+
+#: What a value of these types is as it arrives, where that is not what the type's name suggests: said with a
+#: binding the kind refuses (``payment_terms: zahlungsziel`` of an INTERVAL into a text field).
+ARRIVES_AS: dict[str, str] = {
+    "INTERVAL": "microseconds, Debezium's MicroDuration, a month counted as 30.4375 days ('1 mon 2 days' is "
+                "2802600000000): `compute: \"round(decimal(<column>) / 86400000000)\"` gives whole days",
+    "YEAR": "the year's number",
+    "BIT": "bytes (Debezium's Bits, little-endian), a BIT(1) as a boolean",
+    "BIT VARYING": "bytes (Debezium's Bits, little-endian)",
+    "MONEY": "a decimal of scale 2 (decimal.handling.mode precise)",
+    **{t: "a struct: {x, y} for a PostgreSQL POINT, {wkb, srid} for a geometry" for t in (
+        "POINT", "GEOMETRY", "GEOGRAPHY", "LINESTRING", "POLYGON", "MULTIPOINT", "MULTILINESTRING", "MULTIPOLYGON",
+        "GEOMETRYCOLLECTION")},
+}
+
+
+def known(sql_type: str) -> bool:
+    """Whether :func:`from_column` knows the kind of ``sql_type``'s values (else they are ``any``, unchecked)."""
+    return sql_type in _SQL
 
 
 #: The scale of a decimal that can have any number of decimals: a division's (1/3 is 0.333…) until it is rounded,
@@ -124,6 +164,11 @@ def from_column(column: Column, engine: str) -> Kind:
     base = _SQL.get(column.sql_type, "any")
     if column.sql_type == "TINYINT" and column.args == ("1",):
         base = "bool"  # MariaDB/MySQL's BOOLEAN is TINYINT(1)
+    if column.sql_type == "BIT" and column.args in ((), ("1",)):
+        base = "bool"  # a single bit arrives as a boolean
+    if column.sql_type == "MONEY":
+        # ±92233720368547758.07: 19 digits, 2 after the point
+        return Kind(base, nullable=column.nullable, scale=2, precision=19)
     if column.sql_type == "SET":
         return Kind(base, nullable=column.nullable, members=column.allowed)
     symbols = frozenset(column.allowed) if column.allowed is not None else None

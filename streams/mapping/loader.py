@@ -27,7 +27,7 @@ from streams.mapping.compiled import plan_of
 from streams.mapping.engine import coerce
 from streams.mapping.exceptions import MappingLoadError, MappingValueError, Problem
 from streams.mapping.expressions import Expression, ExpressionSyntax, compile_expression, kind_of
-from streams.mapping.kinds import ANY, Kind, fits, from_avro, from_column
+from streams.mapping.kinds import ANY, ARRIVES_AS, Kind, fits, from_avro, from_column, known
 from streams.mapping.local_times import read_policy
 from streams.mapping.plugins import from_entry_point, load_declared
 from streams.mapping.spec import (
@@ -78,13 +78,34 @@ Tables = Mapping[str, "Catalog"]
 
 @dataclass
 class _File:
-    """Problems found so far in one file."""
+    """Problems found so far in one file, and warnings: what loads but may not do what the file means (kept on the
+    mapping, printed by ``isthmus mappings validate`` and logged by the worker)."""
 
     path: Path
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    #: The columns (origin, column) already warned of: each once per file.
+    warned: set[tuple[str, str]] = field(default_factory=set)
 
     def add(self, line: int, where: str, message: str, fix: str) -> None:
         self.problems.append(Problem(file=self.path, line=line, field=where, message=message, fix=fix))
+
+    def unknown_types(self, line: int, where: str, columns: _Columns, read: Iterable[str]) -> None:
+        """Warn, once per column, of each column of ``read`` whose SQL type Isthmus does not know: its values are
+        not checked at load, and arrive as whatever Debezium makes of the type."""
+        for column in sorted(read):
+            sql_type = columns.types.get(column)
+            if sql_type is None or known(sql_type) or (columns.origin, column) in self.warned:
+                continue
+            self.warned.add((columns.origin, column))
+            self.warnings.append(Problem(
+                file=self.path, line=line, field=where,
+                message=f"{column!r} of {columns.origin} is {sql_type}, a type Isthmus does not know, so its values "
+                        "are not checked against the field here: they arrive as Debezium's representation of "
+                        f"{sql_type} (text, a number, bytes or a struct, as the connector's settings make it), and one "
+                        "the field cannot take is dead-lettered with every change of its row",
+                fix=f"look at what Debezium sends for {column} (`isthmus topics tail <its topic>`) and convert it into "
+                    "the field's type with a transform or `compute`; said once per column"))
 
 
 @dataclass(frozen=True)
@@ -101,6 +122,8 @@ class _Columns:
     #: The columns of the table that no change event carries, each with (why, the fix): a source reading one is
     #: refused (:func:`_refuse_unsent`), though its kind is known.
     unsent: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    #: A table's columns' SQL types (columns file), for what a type's values are: none for a record's fields.
+    types: Mapping[str, str] = field(default_factory=dict)
 
     def unknown_fix(self, names: str) -> str:
         return f"use {names}" + (f"; {self.refresh}" if self.refresh else "")
@@ -125,6 +148,7 @@ def _expression(file: _File, node: Node, where: str, columns: _Columns) -> Expre
         file.add(node.line, where, f"expression reads {', '.join(unknown)}, not in {columns.origin}",
                  columns.unknown_fix(f"columns of {columns.origin}: {_choices(columns.kinds)}"))
         return None
+    file.unknown_types(node.line, where, columns, expression.names)
     return expression
 
 
@@ -225,6 +249,7 @@ class _Compiler:
                               columns.unknown_fix(f"one of {_choices(columns.kinds)}"))
                 return None
             binding["column"], kind = column, columns.kinds[column]
+            self.file.unknown_types(value.line, where, columns, (column,))
         elif how in ("compute", "sum"):
             if how == "sum" and not aggregate_ok:
                 self.file.add(value.line, where, "`sum` aggregates rows and needs `group_by` on the source",
@@ -255,6 +280,10 @@ class _Compiler:
         problem = fits(kind, target_kind)
         if problem is not None and how != "fields":
             message = f"{how} {value.value!r}: {problem[0]}" if how in ("compute", "sum") else problem[0]
+            plain = how == "from" and not steps and kind.base != target_kind.base  # the column's own kind refused
+            sql_type = columns.types.get(value.value) if plain else None
+            if sql_type in ARRIVES_AS:
+                message += f"; {value.value} is {sql_type}, which arrives as {ARRIVES_AS[sql_type]}"
             self.file.add(node.line, where, message, problem[1])
             return None
         return FieldBinding(**binding)
@@ -279,7 +308,7 @@ class _Compiler:
             self.file.add(node.line, where, "the field is not nullable, so `null_unless` cannot apply",
                           "remove null_unless or make the field nullable")
         present = _Columns({n: k.but(nullable=False) if n in null_unless else k for n, k in columns.kinds.items()},
-                           columns.origin, columns.refresh)
+                           columns.origin, columns.refresh, types=columns.types)
         definition = self.named[target_kind.record]
         inner_fields = {f["name"]: f for f in definition["fields"]}
         nested: dict[str, FieldBinding] = {}
@@ -428,7 +457,8 @@ def _table_columns(file: _File, node: Node, where: str, system: str, tables: Tab
     return _Columns({name: from_column(column, catalog.engine) for name, column in captured.columns.items()},
                     f"{system}.{table} ({origin_file})", f"if the table changed, re-run `{rediscover}`",
                     row_key=captured.primary_key, key_only_before=not catalog.full_row_images(captured),
-                    unsent=_unsent(captured, catalog.engine, spec))
+                    unsent=_unsent(captured, catalog.engine, spec),
+                    types={name: column.sql_type for name, column in captured.columns.items()})
 
 
 def _connector_file(spec: SystemSpec) -> Path:
@@ -599,7 +629,8 @@ def _load(path: Path, schemas: SchemaSet, tables: Tables,
     description = root.get("description")
     mapping = RecordMapping(path=path, target=target, key=key, policies=MappingProxyType(policies),
                             sources=tuple(sources), parent=parent, publish=publication,
-                            description=str(description.value) if description else "")
+                            description=str(description.value) if description else "",
+                            warnings=tuple(file.warnings))
     plan_of(mapping, schemas.named)  # compiled once here, not per record
     return mapping, []
 

@@ -9,6 +9,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from streams.config_files.problem import Problem
 from streams.mapping.expressions import Expression
 from streams.mapping.kinds import Kind
 from streams.mapping.transforms import Step
@@ -138,6 +139,9 @@ class RecordMapping:
     parent: ParentLink | None = None
     publish: Publication | None = None
     description: str = ""
+    #: What loads but may not do what the file means (``file:line: field: message; fix: ...``): a column of a
+    #: type Isthmus does not know. Printed by ``isthmus mappings validate``, logged by the worker.
+    warnings: tuple[Problem, ...] = field(default=(), compare=False)
     #: The mapping compiled (a :class:`streams.mapping.compiled.MappingPlan`), by ``id`` of the named Avro types
     #: it was compiled against; filled at load and on first use by :func:`streams.mapping.compiled.plan_of`.
     plans: dict[int, Any] = field(default_factory=dict, init=False, repr=False, compare=False)

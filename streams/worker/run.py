@@ -29,6 +29,8 @@ async def run_worker(runtime: RuntimeSettings, worker: WorkerSettings | None = N
     worker = worker or runtime.worker
     kafka = runtime.kafka
     context = FlowContext.load()  # a mapping with an error stops the start here, naming file and line
+    for problem in (w for m in context.mappings.values() for w in m.warnings):  # a column of an unknown type
+        log.warning("mapping %s", problem)
     built = build_flows(context, only=set(worker.flows) if worker.flows else None)  # logs each flow left out
     for spec in built.flows:
         for warning in spec.warnings:  # what its configuration allows but likely does not mean

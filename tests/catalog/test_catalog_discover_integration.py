@@ -117,7 +117,7 @@ def test_postgres_scratch_table(stack: RunningStack, postgres_scratch: str) -> N
     kinds = {name: from_column(column, found.engine) for name, column in columns.items()}
     assert {name: kind.base for name, kind in kinds.items()} == {
         "a": "int", "b": "string", "amount": "decimal", "at": "local_timestamp", "at_tz": "timestamp",
-        "mood": "string", "kind": "string", "flag": "bool", "day": "date", "doc": "any"}
+        "mood": "string", "kind": "string", "flag": "bool", "day": "date", "doc": "string"}
     assert kinds["amount"].scale == 4
     assert things.replica_identity == "default" and not found.full_row_images(things)
     with stack.connect_crm(autocommit=True) as conn:
@@ -236,6 +236,52 @@ def test_mariadb_scratch_table(stack: RunningStack, mariadb_scratch: str) -> Non
         "zahl": "string", "next_id": "int", "doubled": "int"}
     assert kinds["zahl"].members == ("bar", "karte") and kinds["zahl"].symbols is None
     assert kinds["amount"].scale == 3
+
+
+#: Columns of the types Debezium sends in a form their name does not say, with the kind each is checked as.
+POSTGRES_TYPES = {"term": ("INTERVAL", "int"), "addr": ("INET", "string"), "net": ("CIDR", "string"),
+                  "mac": ("MACADDR", "string"), "doc": ("XML", "string"), "words": ("TSVECTOR", "string"),
+                  "span": ("INT4RANGE", "string"), "price": ("MONEY", "decimal"), "flag": ("BIT", "bool"),
+                  "bits": ("BIT", "bytes"), "more": ("BIT VARYING", "bytes"), "pt": ("POINT", "record"),
+                  "at": ("TIME WITH TIME ZONE", "time"), "box": ("BOX", "any")}
+MARIADB_TYPES = {"y": ("YEAR", "int"), "tags": ("SET", "string"), "raw": ("LONGBLOB", "bytes"),
+                 "code": ("VARBINARY", "bytes"), "flag": ("BIT", "bool"), "bits": ("BIT", "bytes"),
+                 "pt": ("POINT", "record"), "area": ("MULTIPOLYGON", "record")}
+
+
+def test_the_catalogs_spell_the_types_as_the_kinds_know_them(stack: RunningStack) -> None:
+    """Each engine's information_schema names these types as streams/mapping/kinds.py looks them up (a type it
+    spelt otherwise would be ``any``, unchecked); BOX stays unknown (Debezium 3.6 has no mapping for it)."""
+    with stack.connect_crm(autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {SCRATCH} CASCADE")
+        conn.execute(f"CREATE SCHEMA {SCRATCH}")
+        conn.execute(f"""CREATE TABLE {SCRATCH}.typed (id BIGINT PRIMARY KEY, term INTERVAL, addr INET, net CIDR,
+            mac MACADDR, doc XML, words TSVECTOR, span INT4RANGE, price MONEY, flag BIT, bits BIT(3),
+            more BIT VARYING(8), pt POINT, at TIME WITH TIME ZONE, box BOX)""")
+        try:
+            _, _, found = live(stack, "crm", SCRATCH)
+        finally:
+            conn.execute(f"DROP SCHEMA IF EXISTS {SCRATCH} CASCADE")
+    columns = found.tables["typed"].columns
+    assert {n: (c.sql_type, from_column(c, found.engine).base) for n, c in columns.items() if n != "id"} == \
+        POSTGRES_TYPES
+    erp = stack.connect_erp(autocommit=True)
+    try:
+        with erp.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS {SCRATCH}")
+            cursor.execute(f"CREATE DATABASE {SCRATCH}")
+            cursor.execute(f"""CREATE TABLE {SCRATCH}.typed (id INT PRIMARY KEY, y YEAR, tags SET('a', 'b'),
+                raw LONGBLOB, code VARBINARY(16), flag BIT(1), bits BIT(3), pt POINT, area MULTIPOLYGON)""")
+        try:
+            _, _, found = live(stack, "erp", SCRATCH)
+        finally:
+            with erp.cursor() as cursor:
+                cursor.execute(f"DROP DATABASE IF EXISTS {SCRATCH}")
+    finally:
+        erp.close()
+    columns = found.tables["typed"].columns
+    assert {n: (c.sql_type, from_column(c, found.engine).base) for n, c in columns.items() if n != "id"} == \
+        MARIADB_TYPES
 
 
 @pytest.fixture

@@ -159,7 +159,8 @@ DECODERS: Mapping[str, Decoder] = MappingProxyType({
 #: Semantic types whose JSON value is already the natural Python value (text, numbers, raw structs).
 PASS_THROUGH: frozenset[str] = frozenset({
     "io.debezium.data.Enum", "io.debezium.data.EnumSet", "io.debezium.data.Json", "io.debezium.data.Uuid",
-    "io.debezium.data.Xml", "io.debezium.data.Ltree", "io.debezium.data.Bits", "io.debezium.time.Year",
+    "io.debezium.data.Xml", "io.debezium.data.Ltree", "io.debezium.data.Tsvector", "io.debezium.data.Bits",
+    "io.debezium.time.Year",
     "io.debezium.time.MicroDuration", "io.debezium.time.Interval", "io.debezium.data.geometry.Geometry",
     "io.debezium.data.geometry.Geography", "io.debezium.data.geometry.Point",
 })
