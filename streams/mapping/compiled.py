@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from streams.mapping.decimals import quantize
-from streams.mapping.exceptions import MappingError, MappingValueError
+from streams.mapping.decimals import from_text, not_a_number, quantize
+from streams.mapping.exceptions import MappingError, MappingValueError, NotANumber
 from streams.mapping.spec import FieldBinding, RecordMapping, SourceMapping
 from streams.mapping.transforms import Context, StepInput
 
@@ -42,27 +42,29 @@ def _same(value: Any) -> Any:
 _PASSES: weakref.WeakKeyDictionary[Coercer, tuple[type, bool]] = weakref.WeakKeyDictionary()
 
 
-def coercer(avro_type: Any, named: Mapping[str, Any], where: str) -> Coercer:
+def coercer(avro_type: Any, named: Mapping[str, Any], where: str, column: str | None = None) -> Coercer:
     """A function giving a value in the form fastavro writes for ``avro_type``, or raising a
-    :class:`MappingValueError` naming ``where``: :func:`streams.mapping.engine.coerce`, decided once."""
+    :class:`MappingValueError` naming ``where``: :func:`streams.mapping.engine.coerce`, decided once. ``column``:
+    the one column the value comes from, named with a NaN a decimal field refuses."""
     return _coercer(avro_type, named, where,
-                    f"{where}: null for a field that is not nullable; add a `default:` transform")
+                    f"{where}: null for a field that is not nullable; add a `default:` transform", column)
 
 
-def _coercer(avro_type: Any, named: Mapping[str, Any], where: str, null: str | None) -> Coercer:
+def _coercer(avro_type: Any, named: Mapping[str, Any], where: str, null: str | None,
+             column: str | None = None) -> Coercer:
     """``null``: the error a null value gets (None: a null stays null)."""
     if isinstance(avro_type, list):
         branches = [b for b in avro_type if b != "null"]
         null = None if "null" in avro_type else f"{where}: null for a field that is not nullable"
         if len(branches) == 1:
-            return _coercer(branches[0], named, where, null)
+            return _coercer(branches[0], named, where, null, column)
         return _present(null)
     if isinstance(avro_type, str) and avro_type in named:
-        return _coercer(named[avro_type], named, where, null)
+        return _coercer(named[avro_type], named, where, null, column)
     if isinstance(avro_type, dict):
         logical = avro_type.get("logicalType")
         if logical == "decimal":
-            return _decimal(int(avro_type.get("scale", 0)), where, null)
+            return _decimal(int(avro_type.get("scale", 0)), where, null, column)
         if logical in ("timestamp-micros", "timestamp-millis"):
             return _timestamp(where, null)
         if logical == "date":
@@ -73,8 +75,8 @@ def _coercer(avro_type: Any, named: Mapping[str, Any], where: str, null: str | N
         if isinstance(kind, str) and kind in ("record", "error", "array", "map"):
             return _present(null)
         if isinstance(kind, list) and null is not None:  # a union as a type's `type`: its null refused first
-            return _refusing(null, _coercer(kind, named, where, null))
-        return _coercer(kind, named, where, null)
+            return _refusing(null, _coercer(kind, named, where, null, column))
+        return _coercer(kind, named, where, null, column)
     if avro_type == "boolean":
         return _boolean(where, null)
     if avro_type in _INTEGRAL:
@@ -107,16 +109,34 @@ def _refusing(null: str, inner: Coercer) -> Coercer:
     return refusing
 
 
-def _decimal(scale: int, where: str, null: str | None) -> Coercer:
+def _decimal(scale: int, where: str, null: str | None, column: str | None) -> Coercer:
+    def text_refused(value: str) -> MappingValueError:
+        """Why text does not fill a decimal field: NaN or an infinity (the connector's decimal.handling.mode:
+        string), or text at all."""
+        try:
+            from_text(value)
+        except NotANumber:
+            return not_a_number(value, where=where, column=column)
+        except MappingValueError:
+            pass
+        return MappingValueError(
+            f"{where}: expected an exact number, got text {value!r}: a NUMERIC column arrives as text when its "
+            "connector sets decimal.handling.mode: string; keep `precise` (connect-configs/README.md), or bind it "
+            f"through the transform `decimal: {{scale: {scale}}}`")
+
     def decimal(value: Any) -> Any:
         if value is None:
             if null is None:
                 return None
             raise MappingValueError(null)
+        if isinstance(value, str):
+            raise text_refused(value)
         if isinstance(value, bool) or not isinstance(value, (Decimal, int)):
             raise MappingValueError(f"{where}: expected an exact number, got {value!r}")
         try:
             return quantize(Decimal(value), scale)
+        except NotANumber as exc:
+            raise not_a_number(exc.value, where=where, column=column) from exc
         except MappingValueError as exc:
             raise MappingValueError(f"{where}: {exc}") from exc
 
@@ -223,7 +243,7 @@ def where_of(mapping: RecordMapping, binding: FieldBinding) -> str:
 def compile_binding(mapping: RecordMapping, binding: FieldBinding, named: Mapping[str, Any]) -> FieldFunction:
     """``binding`` as one function of the row: get, transform, coerce."""
     where = where_of(mapping, binding)
-    coerce = coercer(binding.avro_type, named, where)
+    coerce = coercer(binding.avro_type, named, where, binding.column)
     read = _reader(mapping, binding, named)
     applies = tuple(step.apply for step in binding.steps)
     if not applies:
@@ -239,6 +259,8 @@ def compile_binding(mapping: RecordMapping, binding: FieldBinding, named: Mappin
         try:
             for apply in applies:
                 raw = apply(raw, given)
+        except NotANumber as exc:
+            raise not_a_number(exc.value, where=where, column=binding.column) from exc
         except MappingValueError as exc:
             raise type(exc)(f"{where}: {exc}") from exc
         return coerce(raw)
@@ -275,7 +297,7 @@ def _plain_column(mapping: RecordMapping, binding: FieldBinding,
     value as it is); None for any other binding."""
     if binding.steps or binding.column is None or binding.nested is not None:
         return None
-    coerce = coercer(binding.avro_type, named, where_of(mapping, binding))
+    coerce = coercer(binding.avro_type, named, where_of(mapping, binding), binding.column)
     return binding.column, (None if coerce is _same else coerce)
 
 

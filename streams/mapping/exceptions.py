@@ -6,7 +6,7 @@ from streams.config_files.problem import Problem
 from streams.errors import IsthmusError
 
 __all__ = ["ColumnsMissing", "ExpressionError", "LookupMissing", "MappingError", "MappingLoadError",
-           "MappingValueError", "Problem"]
+           "MappingValueError", "NotANumber", "Problem"]
 
 
 class MappingError(IsthmusError):
@@ -32,6 +32,15 @@ class LookupMissing(MappingValueError):
 
 class ExpressionError(MappingValueError):
     """A computed field's expression failed on a row (e.g. arithmetic on a null)."""
+
+
+class NotANumber(MappingValueError):
+    """NaN or an infinity where a decimal is wanted: no decimal field holds one, though a PostgreSQL NUMERIC does
+    (:func:`streams.mapping.decimals.not_a_number` says so, and what to do). ``value``: as it came."""
+
+    def __init__(self, message: str, value: object = None) -> None:
+        super().__init__(message)
+        self.value = value
 
 
 class ColumnsMissing(MappingValueError):

@@ -14,10 +14,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from streams.mapping.decimals import quantize
+from streams.mapping.decimals import from_text, quantize
 from streams.mapping.exceptions import MappingValueError
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -145,10 +145,6 @@ def _decimal(value: Any, scale: int, where: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
         raise MappingValueError(f"{where}: expected a decimal as text or a number, got {value!r}")
     try:
-        number = Decimal(value)
-    except InvalidOperation as exc:
-        raise MappingValueError(f"{where}: {value!r} is not a number") from exc
-    try:
-        return quantize(number, scale)
+        return quantize(from_text(value) if isinstance(value, str) else Decimal(value), scale)
     except MappingValueError as exc:
-        raise MappingValueError(f"{where}: {exc}") from exc
+        raise type(exc)(f"{where}: {exc}") from exc

@@ -13,15 +13,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import (
     Decimal,
-    InvalidOperation,
 )
 from typing import TYPE_CHECKING, Any, Protocol
 
 from streams.codecs.avro.schemas import SchemaSet
 from streams.codecs.exceptions import CodecError, UnknownSchema
 from streams.codecs.local_time import Ambiguous, Nonexistent, local_to_utc, utc_to_local, zone
-from streams.mapping.decimals import ROUNDING, quantize
-from streams.mapping.exceptions import LookupMissing, MappingValueError
+from streams.mapping.decimals import ROUNDING, from_text, quantize
+from streams.mapping.exceptions import LookupMissing, MappingValueError, NotANumber
 from streams.mapping.json_text import parse_json_text
 from streams.mapping.kinds import ANY, Kind, from_avro, scale_text, set_problem, set_values_outside
 from streams.mapping.local_times import DEFAULT as DEFAULT_LOCAL_TIMES
@@ -293,9 +292,11 @@ class DecimalStep:
         if isinstance(value, float) or not isinstance(value, (Decimal, int, str)):
             raise MappingValueError(f"decimal expects an exact number, got {value!r}")
         try:
-            number = Decimal(value)
-        except InvalidOperation as exc:
-            raise MappingValueError(f"decimal: {value!r} is not a number") from exc
+            number = from_text(value) if isinstance(value, str) else Decimal(value)
+        except NotANumber:
+            raise
+        except MappingValueError as exc:
+            raise MappingValueError(f"decimal: {exc}") from exc
         return quantize(number, self.scale, self.rounding or "exact")
 
     def out(self, kind: Kind) -> Kind:
