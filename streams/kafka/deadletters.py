@@ -22,6 +22,9 @@ DEAD_LETTER_TYPE = "isthmus.canonical.DeadLetter"
 REPLAY_HEADER = "isthmus.replay"
 #: Header on dead letters: the stage that failed, so a reader can filter without decoding.
 STAGE_HEADER = "isthmus.stage"
+#: Among a dead letter's ``headers``: its original value was left out (too large to keep in it; the header's value
+#: is the value's length in bytes, as text). Such a dead letter cannot be replayed as stored (:func:`without_value`).
+VALUE_LEFT_OUT_HEADER = "isthmus.value_left_out"
 
 Headers = tuple[tuple[str, bytes | None], ...]
 
@@ -123,3 +126,29 @@ def dead_letter_value(original: Original, *, reason: str, error_type: str, stage
         "attempts": attempts,
         "worker": worker,
     }
+
+
+def without_value(letter: Mapping[str, Any], limit: int) -> dict[str, Any]:
+    """``letter`` (a DeadLetter record) without the original value, for a dead letter that cannot hold it within
+    ``limit`` bytes (a record too large for a flow's output is mostly too large for a dead letter too): the reason
+    says so and where the record still is, and :data:`VALUE_LEFT_OUT_HEADER` marks it, for a replay as stored would
+    write no value (``isthmus topics dlq replay`` refuses it)."""
+    value = letter.get("value") or b""
+    where = f"{letter['topic']}[{letter['partition']}]@{letter['offset']}"
+    reason = (f"{letter['reason']}. The record's value ({len(value)} bytes) is left out of this dead letter, which "
+              f"cannot hold it within {limit} bytes, so it cannot be replayed as stored: the record is still at "
+              f"{where} while that topic keeps it, and once the limits allow it the row's next change (or its "
+              "re-sync) carries its values again")
+    marker = {"key": VALUE_LEFT_OUT_HEADER, "value": str(len(value)).encode()}
+    return {**letter, "reason": reason, "value": None, "headers": [*letter.get("headers", ()), marker]}
+
+
+def value_left_out(letter: Mapping[str, Any]) -> int | None:
+    """The length of the original value :func:`without_value` left out of ``letter``; None when it keeps it."""
+    for header in letter.get("headers") or ():
+        if header.get("key") == VALUE_LEFT_OUT_HEADER:
+            try:
+                return int(bytes(header.get("value") or b"0"))
+            except ValueError:
+                return 0
+    return None

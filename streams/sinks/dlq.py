@@ -31,10 +31,10 @@ from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.exceptions import CodecError
 from streams.config.kafka import KafkaAddress, client_kwargs, kafka_settings, producer_kwargs
 from streams.kafka import names
-from streams.kafka.deadletters import REPLAY_HEADER, REPLAY_NOTE, replayed_headers
+from streams.kafka.deadletters import REPLAY_HEADER, REPLAY_NOTE, replayed_headers, value_left_out
 from streams.kafka.rederive import REDERIVE_TYPE, RederiveRequest
 from streams.kafka.topics import unreachable
-from streams.sinks.exceptions import DeadLetterNotFound, DeadLetterUnreadable
+from streams.sinks.exceptions import DeadLetterNotFound, DeadLetterNotReplayable, DeadLetterUnreadable
 from streams.sinks.records import COMMAND, DEAD_LETTER
 
 READ_TIMEOUT_MS = 1000
@@ -448,6 +448,26 @@ def pick(entries: Sequence[DeadLetterEntry], addresses: Sequence[str], topic: st
     return picked
 
 
+def _refuse_left_out_values(entries: Sequence[DeadLetterEntry], topic: str) -> None:
+    """Before anything is replayed: a dead letter whose original value was left out (too large to keep,
+    :func:`~streams.kafka.deadletters.without_value`) would be replayed as a record without a value (a tombstone)."""
+    left_out = [(e, size) for e in entries if (size := value_left_out(e.letter)) is not None]
+    if not left_out:
+        return
+    named = "; ".join(f"{e.address()} (the value of {_origin_text(e)}, {size} bytes)" for e, size in left_out)
+    raise DeadLetterNotReplayable(
+        f"{topic}: dead letter(s) {named} do not keep their original value, which was too large for them: a replay "
+        "as stored would write the record without it. Leave them out of the replay; the record is still in its "
+        "topic while that keeps it, and once the size limits allow it the row's next change (or its re-sync) "
+        "carries its values again; then settle them (`isthmus topics dlq settle OFFSET`)")
+
+
+def _origin_text(entry: DeadLetterEntry) -> str:
+    """``topic[partition]@offset`` of ``entry``'s original record."""
+    topic, partition, offset = origin(entry)
+    return f"{topic}[{partition}]@{offset}"
+
+
 def replay_headers(entry: DeadLetterEntry, topic: str, now: datetime | None = None) -> list[tuple[str, bytes]]:
     return replayed_headers(entry.letter, topic, entry.partition, entry.offset, now or datetime.now(UTC))
 
@@ -461,6 +481,7 @@ async def replay(bootstrap_servers: KafkaAddress, topic: str, entries: Sequence[
     rederive = rederive or {}
     if rederive and store is None:
         raise ValueError("a re-derive request is encoded with the schemas: pass store")
+    _refuse_left_out_values([e for e in entries if e.address() not in rederive], topic)
     producer = AIOKafkaProducer(**producer_kwargs(bootstrap_servers), enable_idempotence=True, acks="all",
                                 client_id=names.client_id("isthmus-dlq-replay"))
     await _start(producer, bootstrap_servers)

@@ -45,6 +45,10 @@ class DeadLetterUnreadable(SinkError):
     """A dead-letter record does not decode as a DeadLetter."""
 
 
+class DeadLetterNotReplayable(SinkError):
+    """A dead letter that does not keep its original value (too large for it) cannot be replayed as stored."""
+
+
 
 class UnknownAdapter(TargetConfigError):
     """A target file names an adapter that no installed plugin registers, or whose plugin cannot be loaded."""

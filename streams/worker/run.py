@@ -40,6 +40,7 @@ async def run_worker(runtime: RuntimeSettings, worker: WorkerSettings | None = N
     engine = EngineSettings(bootstrap_servers=kafka, batch_max_records=worker.batch_max_records,
                             transaction_max_records=worker.transaction_max_records,
                             max_partition_fetch_bytes=worker.partition_fetch_bytes,
+                            max_request_size=worker.max_request_size,
                             worker_id=worker.worker_id, session_timeout_ms=worker.session_timeout_ms,
                             hold_after_s=worker.parked_hold_after_s,
                             state=StateSettings(kind=worker.store, directory=worker.state_dir,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 
@@ -9,6 +10,7 @@ import pytest
 
 from streams.cli.topics import MASK, describe, mask
 from streams.codecs.avro.single_object import SchemaStore
+from streams.kafka.deadletters import value_left_out, without_value
 from streams.sinks.dlq import (
     REPLAY_NOTE,
     DeadLetterEntry,
@@ -16,10 +18,11 @@ from streams.sinks.dlq import (
     _replay_mark,
     parse_address,
     pick,
+    replay,
     replay_headers,
     with_replays,
 )
-from streams.sinks.exceptions import DeadLetterNotFound
+from streams.sinks.exceptions import DeadLetterNotFound, DeadLetterNotReplayable
 from streams.sinks.records import Original, dead_letter_value, replay_note, response_json
 from streams.sinks.topics import REPLAY_HEADER
 
@@ -154,3 +157,18 @@ def test_the_dashboard_names_a_dead_letters_entity_as_the_cli_does() -> None:
     assert row["entity"] == letter_entity(found, STORE, catalog)
     assert row["entity"].startswith("email=") and "anna@example.com" not in row["entity"]
     assert row["entity"].endswith("id=42")
+
+
+def test_a_dead_letter_without_its_too_large_value_is_refused_for_a_replay_before_anything_is_sent() -> None:
+    """Replayed as stored, it would write the record with no value (a tombstone) to the topic it came from."""
+    whole = entry(value=b"v" * 5000)
+    kept_out = DeadLetterEntry(partition=0, offset=8, timestamp_ms=1, letter=without_value(whole.letter, 4096))
+    decoded = STORE.decode(STORE.encode("DeadLetter", kept_out.letter), "DeadLetter").value
+    assert decoded["value"] is None and value_left_out(decoded) == 5000 and value_left_out(whole.letter) is None
+    assert decoded["reason"].startswith("422. The record's value (5000 bytes) is left out of this dead letter")
+    with pytest.raises(DeadLetterNotReplayable) as refused:  # no broker at 127.0.0.1:9: refused before any call
+        asyncio.run(replay("127.0.0.1:9", "isthmus.dlq", [whole, kept_out]))
+    text = str(refused.value)
+    assert text.startswith("isthmus.dlq: dead letter(s) 0:8 (the value of isthmus.commands.erp[2]@40, 5000 bytes) "
+                           "do not keep their original value")
+    assert "0:7" not in text and "isthmus topics dlq settle" in text

@@ -64,7 +64,7 @@ from streams.flows.customers.remembered import ROWS_CODEC, Row
 from streams.flows.customers.state import CustomerState, StateCodec
 from streams.flows.customers.sync import command_payload, decide, fold, fold_child, fold_xref
 from streams.flows.customers.txnet import PARTS, Group, Part, Transactions
-from streams.flows.engine.api import Context, FlowSpec, Incoming, Rejected, Store, Ticking, Waiting
+from streams.flows.engine.api import Context, FlowSpec, Incoming, OutputTooLarge, Rejected, Store, Ticking, Waiting
 from streams.flows.engine.objects import ObjectView
 from streams.flows.engine.packed import fingerprint
 from streams.flows.exceptions import FlowUnavailable
@@ -454,8 +454,11 @@ class CustomerFlow:
             raise Rejected(_undecided(used, exc), stage=self.stage, records=used) from exc
         ctx.count("echoes_suppressed", len(outcome.echoes))
         ctx.count("conflicts", len(outcome.conflicts))
-        for topic, key, value, headers in outputs:
-            ctx.emit(topic, key=key, value=value, headers=headers)
+        try:
+            for topic, key, value, headers in outputs:
+                ctx.emit(topic, key=key, value=value, headers=headers)
+        except OutputTooLarge as exc:  # decided on every change of the group, not only the record in hand
+            raise exc.naming(used, stage=self.stage) from exc
         return outcome.released
 
     def _decide_deferred(self, ctx: Context) -> bool:
@@ -645,9 +648,14 @@ class CustomerFlow:
             raise Rejected(stage=self.stage, records=(state.touched_by,) if state.touched_by else (), reason=(
                 f"{key}: its canonical {self.config.record.target} cannot be encoded: {exc}; the entity's state "
                 "is kept, the record is published with the entity's next change")) from exc
+        try:
+            ctx.emit(self.canonical_topic, key=key, value=value,
+                     headers=lineage.lineage(self.mapping_version).headers() if lineage is not None else {})
+        except OutputTooLarge as exc:  # the batch ends: the engine knows no record in hand
+            raise exc.naming((state.touched_by,) if state.touched_by else (), stage=self.stage, outcome=(
+                f"{key}: its canonical record is not published; the entity's state is kept, the record is published "
+                "with the entity's next change")) from exc
         state.published = published
-        ctx.emit(self.canonical_topic, key=key, value=value,
-                 headers=lineage.lineage(self.mapping_version).headers() if lineage is not None else {})
 
     def _observed(self, change: MappedChange, event: ChangeEvent, reads: Reads) -> dict[str, Any]:
         """What the system reports for the fields Isthmus writes into it: the mapped values, plus, on a link

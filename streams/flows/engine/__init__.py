@@ -9,6 +9,6 @@ offsets) in one Kafka transaction. A worker killed at any moment therefore re-pr
 with the state of the last commit: nothing is lost and nothing is applied twice.
 """
 
-from streams.flows.engine.api import Context, FlowSpec, Handler, Incoming, Rejected, Store
+from streams.flows.engine.api import Context, FlowSpec, Handler, Incoming, OutputTooLarge, Rejected, Store
 
-__all__ = ["Context", "FlowSpec", "Handler", "Incoming", "Rejected", "Store"]
+__all__ = ["Context", "FlowSpec", "Handler", "Incoming", "OutputTooLarge", "Rejected", "Store"]

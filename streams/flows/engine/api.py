@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 
 from streams.errors import IsthmusError
+from streams.flows.engine.sizes import NOTHING_WRITTEN, too_large
 from streams.kafka import names
 
 if TYPE_CHECKING:
@@ -144,6 +145,28 @@ class Rejected(IsthmusError):
         self.reason = reason
         self.stage = stage
         self.records = tuple(records)
+
+
+class OutputTooLarge(Rejected):
+    """A record the handler emitted is larger than the worker produces (``EngineSettings.max_request_size``,
+    :mod:`~streams.flows.engine.sizes`): raised by ``Context.emit``, it rejects the record in hand (or the records
+    of the enclosing ``Context.isolated`` block) as any rejection does, and its dead letter names the output topic,
+    the record's size, the limit and the fix. A flow that emits for records the engine does not know of (when a
+    batch ends, ``ObjectView``'s ``on_flush``) names them, and what it kept of their work (``outcome``):
+    :meth:`naming`."""
+
+    def __init__(self, *, topic: str, size: int, limit: int, stage: str | None = None,
+                 records: Sequence[Incoming] = (), outcome: str = NOTHING_WRITTEN) -> None:
+        super().__init__(too_large(topic, size, limit, outcome), stage=stage, records=records)
+        self.topic = topic
+        self.size = size
+        self.limit = limit
+
+    def naming(self, records: Sequence[Incoming], *, stage: str | None = None,
+               outcome: str = NOTHING_WRITTEN) -> OutputTooLarge:
+        """The same refusal, of ``records`` (the ones whose work produced the record), ``outcome`` what was kept."""
+        return OutputTooLarge(topic=self.topic, size=self.size, limit=self.limit, stage=stage or self.stage,
+                              records=records, outcome=outcome)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -27,8 +27,9 @@ partitioned by key as the default partitioner would.
 
 A handler that rejects a record (raises ``Rejected``), or fails on it, rolls back that record's store changes,
 output and counts, and the record goes to the dead-letter topic with the reason; processing goes on
-(:mod:`~streams.flows.engine.staging`, which ``LocalRun`` runs too). A Kafka error inside a transaction
-aborts it and restarts the flow from its last commit (new consumer, producers and restored state).
+(:mod:`~streams.flows.engine.staging`, which ``LocalRun`` runs too). So does a record whose output is larger than
+the worker produces (``EngineSettings.max_request_size``, :mod:`~streams.flows.engine.sizes`). A Kafka error inside
+a transaction aborts it and restarts the flow from its last commit (new consumer, producers and restored state).
 
 A flow with a ``tick`` (``FlowSpec.tick``) has it called every ``tick_interval_s`` for each ready task, between
 batches: what it emits and writes commits in a transaction of its own (a parked record announced as held once
@@ -65,11 +66,19 @@ from streams.flows.engine.api import FlowSpec, Incoming, Ticking, Waiting
 from streams.flows.engine.batches import NO_HEADERS, KeyPartitioner, OutRecord, send_batched
 from streams.flows.engine.fetching import take_fairly
 from streams.flows.engine.letter_log import LetterLog
+from streams.flows.engine.sizes import DEFAULT_MAX_REQUEST_SIZE, record_size
 from streams.flows.engine.staging import DeadLettered, RecordContext, start_record
 from streams.flows.engine.stores import StateSettings, TaskStore
 from streams.flows.engine.timing import FlowTimings
 from streams.kafka import names
-from streams.kafka.deadletters import DEAD_LETTER_TYPE, STAGE_HEADER, Original, dead_letter_value, dlq_topic
+from streams.kafka.deadletters import (
+    DEAD_LETTER_TYPE,
+    STAGE_HEADER,
+    Original,
+    dead_letter_value,
+    dlq_topic,
+    without_value,
+)
 from streams.kafka.topics import TopicSpec, ensure_topics, partition_counts
 
 log = logging.getLogger(__name__)
@@ -124,7 +133,9 @@ DEFAULT_MAX_PARTITION_FETCH_BYTES = 4 * 1024 * 1024
 #: Bytes of one record batch the engine produces (aiokafka's ``max_batch_size``, default 16 KiB). aiokafka sends
 #: one produce request per broker at a time, with one record batch per partition: a transaction's 2,000 small
 #: records (~200 KB per topic) took ~20 produce round trips one after the other, the largest share of its commit.
-#: Half the broker's default limit on a record batch (``message.max.bytes``, 1 MiB) leaves room for a lower one.
+#: Half the broker's default limit on a record batch (``message.max.bytes``, 1 MiB) leaves room for a lower one;
+#: a ``max_request_size`` below it bounds the batches too (a batch of small records stays within a topic whose
+#: ``max.message.bytes`` is that low). A record larger than a batch goes out in a batch of its own.
 RECORD_BATCH_BYTES = 512 * 1024
 
 
@@ -137,6 +148,10 @@ class EngineSettings:
     #: (below twice ``batch_max_records``: a transaction per fetched batch).
     transaction_max_records: int = DEFAULT_TRANSACTION_MAX_RECORDS
     max_partition_fetch_bytes: int = DEFAULT_MAX_PARTITION_FETCH_BYTES
+    #: Bytes of one record (and of one record batch) the flows produce at most: a record a handler emits over it
+    #: dead-letters its input record (:mod:`~streams.flows.engine.sizes`). The topics must allow as much (their
+    #: ``max.message.bytes``).
+    max_request_size: int = DEFAULT_MAX_REQUEST_SIZE
     poll_timeout_ms: int = 200
     transaction_timeout_ms: int = 60000
     restart_delay_s: float = 2.0
@@ -363,7 +378,8 @@ class FlowProcessor:
         gathered = task.gathered
         if gathered is None:
             gathered = task.gathered = _Gathered(ctx=RecordContext(memory=task.stores, stage=self.stage,
-                                                                         stages=self.stages))
+                                                                         stages=self.stages,
+                                                                         max_record_bytes=self.settings.max_request_size))
         ctx = gathered.ctx
         handler = self.spec.handler
         offsets = gathered.offsets
@@ -470,7 +486,8 @@ class FlowProcessor:
             ends = await self._ends(ready)
             for task in ready:
                 await self._commit_gathered(task)  # the tick's context takes the stores over: the batches first
-                ctx = RecordContext(memory=task.stores, stage=self.stage)
+                ctx = RecordContext(memory=task.stores, stage=self.stage,
+                                    max_record_bytes=self.settings.max_request_size)
                 ticking = Ticking(now_s=time.time(), hold_after_s=self.settings.hold_after_s,
                                   read_to_end=read_to_end(task.inputs, task.handled, ends))
                 try:
@@ -544,13 +561,19 @@ class FlowProcessor:
         return outgoing
 
     def _letter(self, letter: DeadLettered) -> bytes:
+        """The dead letter's record value; one too large for ``max_request_size`` (it keeps the input record, as
+        large as the output it was refused for) leaves the input's value out."""
         record = letter.record
         original = Original(topic=record.topic, partition=record.partition, offset=record.offset,
                             timestamp_ms=record.timestamp_ms, key=record.key, value=record.value,
                             headers=record.headers)
         value = dead_letter_value(original, reason=letter.reason, error_type=letter.error_type, stage=letter.stage,
                                   attempts=1, worker=self.settings.worker_id)
-        return self.schemas.encode(DEAD_LETTER_TYPE, value)
+        encoded = self.schemas.encode(DEAD_LETTER_TYPE, value)
+        limit = self.settings.max_request_size
+        if record_size(record.key, encoded, [(STAGE_HEADER, letter.stage.encode())]) <= limit:
+            return encoded
+        return self.schemas.encode(DEAD_LETTER_TYPE, without_value(value, limit))
 
     async def _commit(self, task: _Task, outgoing: list[OutRecord],
                       offsets: dict[TopicPartition, int]) -> dict[str, int]:
@@ -620,7 +643,8 @@ class FlowProcessor:
             transactional_id=names.transactional_id(f"{self.spec.name}-{partition}"),
             client_id=names.client_id(f"{self.settings.worker_id}-{self.spec.name}-{partition}"),
             enable_idempotence=True, acks="all", transaction_timeout_ms=self.settings.transaction_timeout_ms,
-            retry_backoff_ms=20, max_batch_size=RECORD_BATCH_BYTES)
+            retry_backoff_ms=20, max_request_size=self.settings.max_request_size,
+            max_batch_size=min(RECORD_BATCH_BYTES, self.settings.max_request_size))
 
     async def _rewind_to_committed(self, inputs: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
         """Position ``inputs`` (paused) at their committed offsets, or their beginning; returns those offsets."""

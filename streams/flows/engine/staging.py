@@ -6,7 +6,9 @@ returns: a :class:`~streams.flows.engine.api.Rejected` it raises, or any other e
 sends the record to the dead-letter topic with the reason (for an unexpected exception: its type, its message and
 the file and line it was raised at, :func:`raised_at`, as the dead letter keeps no traceback). A handler may open
 a nested scope (``Context.isolated``) for a part of its work that stands on its own (a parked record this one
-released, one source transaction of several): a rejection inside undoes and dead-letters only that part.
+released, one source transaction of several): a rejection inside undoes and dead-letters only that part. A record
+emitted larger than the worker produces is such a rejection, raised by ``emit`` (``OutputTooLarge``,
+:mod:`~streams.flows.engine.sizes`): the record it is for is known here, and no longer once the batch commits.
 
 A replayed record addressed to a stage that is not the flow's never reaches its handler
 (:mod:`~streams.flows.engine.addressing`): it is counted and skipped here.
@@ -24,10 +26,11 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from streams.flows.engine.addressing import SKIPPED, addressed_elsewhere
-from streams.flows.engine.api import Handler, Incoming, Rejected, Store
+from streams.flows.engine.api import Handler, Incoming, OutputTooLarge, Rejected, Store
 from streams.flows.engine.batches import NO_HEADERS
 from streams.flows.engine.journal import Journal
 from streams.flows.engine.objects import ObjectCodec, ObjectView, OnFlush, T
+from streams.flows.engine.sizes import DEFAULT_MAX_REQUEST_SIZE, record_size
 from streams.flows.engine.stores import TaskStore
 
 log = logging.getLogger(__name__)
@@ -56,7 +59,8 @@ class DeadLettered:
     record: Incoming
     reason: str
     stage: str
-    #: ``Rejected`` for a flow's rejection, else the type of the exception the handler raised.
+    #: ``Rejected`` for a flow's rejection (``OutputTooLarge`` for the engine's), else the type of the exception
+    #: the handler raised.
     error_type: str = "Rejected"
 
 
@@ -70,7 +74,8 @@ class RecordContext:
     """The ``Context`` a handler gets: output, counts and dead letters collected in order, store writes
     undoable back to any scope's start. ``stage`` is what a rejection that names none is dead-lettered under;
     ``stages``: the dead-letter stages whose replays the flow uses (:func:`~streams.flows.engine.addressing.stages_of`;
-    None: every replay).
+    None: every replay); ``max_record_bytes``: the largest record ``emit`` takes (``EngineSettings.max_request_size``;
+    :mod:`~streams.flows.engine.sizes`).
 
     The context's stores (and the object views over them) share one undo journal
     (:mod:`~streams.flows.engine.journal`), given to them when the context is made: a scope's savepoint is four
@@ -79,6 +84,7 @@ class RecordContext:
     memory: Mapping[str, TaskStore]
     stage: str = "flow"
     stages: frozenset[str] | None = None
+    max_record_bytes: int = DEFAULT_MAX_REQUEST_SIZE
     emitted: list[Emitted] = field(default_factory=list)
     dead_letters: list[DeadLettered] = field(default_factory=list)
     _counted: list[tuple[str, int]] = field(default_factory=list)
@@ -103,8 +109,15 @@ class RecordContext:
 
     def emit(self, topic: str, *, key: bytes | str | None, value: bytes | None,
              headers: Mapping[str, bytes] | None = None) -> None:
-        self.emitted.append(Emitted(topic, None, key.encode() if isinstance(key, str) else key, value,
-                                    list(headers.items()) if headers else NO_HEADERS))
+        """Keep the record for the batch's transaction; one larger than ``max_record_bytes`` is refused here, where
+        the record it is for is known (:class:`~streams.flows.engine.api.OutputTooLarge`), not by the broker at
+        commit, where it no longer is."""
+        raw_key = key.encode() if isinstance(key, str) else key
+        listed = list(headers.items()) if headers else NO_HEADERS
+        size = record_size(raw_key, value, listed)
+        if size > self.max_record_bytes:
+            raise OutputTooLarge(topic=topic, size=size, limit=self.max_record_bytes)
+        self.emitted.append(Emitted(topic, None, raw_key, value, listed))
 
     def count(self, event: str, n: int = 1) -> None:
         self._counted.append((event, n))
@@ -126,9 +139,13 @@ class RecordContext:
             view.flush(self)
 
     def reject_at_flush(self, rejection: Rejected) -> None:
+        if not rejection.records:  # no record in hand when a batch ends: the flow must name them
+            log.error("%s: at the end of a batch: %s; it names no input record, so none was dead-lettered",
+                      rejection.stage or self.stage, rejection.reason)
         for record in rejection.records:
             self.dead_letters.append(DeadLettered(record=record, reason=rejection.reason,
-                                                  stage=rejection.stage or self.stage))
+                                                  stage=rejection.stage or self.stage,
+                                                  error_type=type(rejection).__name__))
 
     def isolated(self, *records: Incoming) -> _Scope:
         """A scope whose work a rejection undoes alone: a :class:`Rejected` raised inside undoes what was done
@@ -174,7 +191,7 @@ class _Scope:
             return False  # a rejection of nothing in hand: the enclosing scope's record is the one rejected
         for record in rejected:
             ctx.dead_letters.append(DeadLettered(record=record, reason=error.reason,
-                                                 stage=error.stage or ctx.stage))
+                                                 stage=error.stage or ctx.stage, error_type=type(error).__name__))
         return True
 
 

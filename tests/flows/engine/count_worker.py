@@ -1,7 +1,8 @@
 """A worker for the engine's tests: counts records per key in a store and forwards each with its count.
 
-Configured by environment: COUNT_BROKER, COUNT_FLOW, COUNT_IN, COUNT_OUT, and COUNT_COMPRESSION (the producer's
-codec, ``kafka.compression_type``; default: that setting's). A value ``poison`` is counted and
+Configured by environment: COUNT_BROKER, COUNT_FLOW, COUNT_IN, COUNT_OUT, COUNT_COMPRESSION (the producer's
+codec, ``kafka.compression_type``; default: that setting's) and COUNT_MAX_REQUEST_SIZE (the engine's
+``max_request_size``; default: its default). A value ``poison`` is counted and
 forwarded like any other, then the handler rejects it (``Rejected``, for a key ending in an even digit) or fails
 on it (``ValueError``, otherwise): either way the engine must undo its count and its output and dead-letter that
 record and nothing else.
@@ -43,8 +44,10 @@ async def main() -> None:
     kafka = {"bootstrap_servers": os.environ["COUNT_BROKER"]}
     if os.environ.get("COUNT_COMPRESSION"):
         kafka["compression_type"] = os.environ["COUNT_COMPRESSION"]
+    limits = {"max_request_size": int(os.environ["COUNT_MAX_REQUEST_SIZE"])} if "COUNT_MAX_REQUEST_SIZE" in os.environ \
+        else {}
     await run_flows([spec], EngineSettings(bootstrap_servers=KafkaSettings.model_validate(kafka),
-                                           batch_max_records=50, session_timeout_ms=10000),
+                                           batch_max_records=50, session_timeout_ms=10000, **limits),
                     SchemaStore.from_directory(), stop)
 
 

@@ -1,0 +1,56 @@
+"""How large a record the flow engine produces, and what becomes of one that is larger.
+
+Kafka bounds a record twice: the producer's ``max.request.size`` (aiokafka's ``max_request_size``, 1 MiB by
+default) and the topic's ``max.message.bytes`` (the brokers' ``message.max.bytes`` when the topic sets none:
+1048588 bytes by default), which the broker applies to each record batch. aiokafka checks its bound in ``send``;
+the engine hands whole record batches over (:func:`~streams.flows.engine.batches.send_batched`), which nothing
+checks before the broker. A record over the topic's bound therefore failed its transaction with a bare
+``MessageSizeTooLargeError`` (no topic, no record), and the flow, restarting from its last commit, failed on the
+same record again, for ever.
+
+So each record a handler emits is measured where it is emitted (``RecordContext.emit``), with aiokafka's own
+estimate, against ``EngineSettings.max_request_size``: one over it is an
+:class:`~streams.flows.engine.api.OutputTooLarge` rejection, and the input record that produced it is undone and
+dead-lettered (naming the output topic, the size, the limit and the fix) while the flow goes on. A dead letter is
+produced under the same bound; one that cannot keep the input record's value within it keeps the rest
+(:func:`~streams.kafka.deadletters.without_value`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
+
+#: The bytes of one record the engine produces at most, by default: Kafka's and aiokafka's producer default
+#: (``max.request.size``), which the brokers' default ``message.max.bytes`` (1048588: a record batch of one such
+#: record) allows. ``ISTHMUS_WORKER_MAX_REQUEST_SIZE`` sets it.
+DEFAULT_MAX_REQUEST_SIZE = 1024 * 1024
+
+#: The worker setting of the bound, as the fixes name it (``WorkerSettings.max_request_size``).
+MAX_REQUEST_SIZE_ENV = "ISTHMUS_WORKER_MAX_REQUEST_SIZE"
+
+#: Leave the large value out at its source, the fix besides raising the bounds.
+SHORTEN_AT_SOURCE = ("or leave the large column out of the capture (the connector's column.exclude.list) or cut it "
+                     "there (column.truncate.to.<length>.chars)")
+
+
+#: ``record_size(key, value, headers)``: the bytes of a record batch holding only this record (uncompressed), as
+#: aiokafka estimates it before it checks ``max_request_size`` in ``send``. Its C builder's own function, not wrapped:
+#: the engine measures every record a flow emits.
+record_size: Callable[[bytes | None, bytes | None, Iterable[tuple[str, bytes]]], int] = \
+    DefaultRecordBatchBuilder.estimate_size_in_bytes
+
+
+#: What became of the rest of an input record's work when one record it produced was too large: the engine undoes
+#: all of it.
+NOTHING_WRITTEN = "nothing it produced was written"
+
+
+def too_large(topic: str, size: int, limit: int, outcome: str = NOTHING_WRITTEN) -> str:
+    """The reason of an input record dead-lettered because a record it produced for ``topic`` is too large;
+    ``outcome``: what became of the rest of its work."""
+    return (f"a record it produced for {topic} is {size} bytes, over the {limit} bytes the worker produces at most "
+            f"({MAX_REQUEST_SIZE_ENV}); {outcome}. Fix: raise {MAX_REQUEST_SIZE_ENV} to at "
+            f"least {size} and the max.message.bytes of {topic} with it (the brokers' message.max.bytes for a topic "
+            f"that sets none), then replay this dead letter; {SHORTEN_AT_SOURCE}")
