@@ -2,7 +2,10 @@
 unless ISTHMUS_WORKER_HOST names another address (0.0.0.0 in a pod, for the kubelet's probes).
 
 Flows left out because they cannot be built (a mapping file missing) are listed, with why, under
-``unavailable`` in /health and /ready, and as ``isthmus_flow_unavailable`` in /metrics."""
+``unavailable`` in /health and /ready, and as ``isthmus_flow_unavailable`` in /metrics. A flow that cannot go
+on (``FlowProcessor.failing``: Kafka refuses a record it writes, whichever retry) makes /health answer 503,
+``status: failing``, with the flow and why under ``failing`` (``isthmus_flow_failing`` in /metrics): it is
+stuck, not slow, and a restart from its last commit is all it can do."""
 
 from __future__ import annotations
 
@@ -22,7 +25,10 @@ def build_app(worker_id: str, processors: Sequence[FlowProcessor],
     registry = worker_registry(worker_id, processors, unavailable)
 
     async def health(_: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "worker": worker_id, "unavailable": dict(unavailable)})
+        failing = {p.spec.name: str(p.failing) for p in processors if p.failing is not None}
+        return web.json_response({"status": "failing" if failing else "ok", "worker": worker_id,
+                                  "failing": failing, "unavailable": dict(unavailable)},
+                                 status=503 if failing else 200)
 
     async def ready(_: web.Request) -> web.Response:
         flows = {p.spec.name: {"ready": p.ready, "tasks": sorted(p.tasks), "processed": p.processed}

@@ -53,12 +53,14 @@ NO_HEADERS: list[tuple[str, bytes]] = []
 
 async def send_batched(producer: AIOKafkaProducer, records: Iterable[OutRecord], partitioner: KeyPartitioner, *,
                        last: dict[tuple[str, int], tuple[asyncio.Future[Any], int]] | None = None,
-                       ) -> list[asyncio.Future[Any]]:
+                       sent_to: list[tuple[str, int]] | None = None) -> list[asyncio.Future[Any]]:
     """Queue ``records`` on ``producer`` (in the open transaction, if it is transactional), keeping their
     order within each topic-partition; returns the futures of the record batches, done once acknowledged.
 
     ``last`` receives, per topic-partition, the future of its last record batch and how many records that batch
-    holds: the batch's offset (its future's result) plus that count is the offset after the last record."""
+    holds: the batch's offset (its future's result) plus that count is the offset after the last record.
+    ``sent_to`` receives the topic-partition of each record batch, in the order of the futures (which batch the
+    broker refused)."""
     partition_counts: dict[str, int] = {}
     builders: dict[tuple[str, int], Any] = {}
     sizes: dict[tuple[str, int], int] = {}
@@ -77,12 +79,16 @@ async def send_batched(producer: AIOKafkaProducer, records: Iterable[OutRecord],
         if builder.append(timestamp=None, key=key, value=value, headers=headers) is None:
             # Full: hand it over and start the next one (a builder always takes its first record).
             futures.append(await producer.send_batch(builder, topic, partition=partition))
+            if sent_to is not None:
+                sent_to.append(tp)
             builder = builders[tp] = producer.create_batch()
             builder.append(timestamp=None, key=key, value=value, headers=headers)
             sizes[tp] = 0
         sizes[tp] += 1
     for (topic, partition), builder in builders.items():
         futures.append(future := await producer.send_batch(builder, topic, partition=partition))
+        if sent_to is not None:
+            sent_to.append((topic, partition))
         if last is not None:
             last[(topic, partition)] = (future, sizes[(topic, partition)])
     return futures

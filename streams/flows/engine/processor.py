@@ -29,7 +29,9 @@ A handler that rejects a record (raises ``Rejected``), or fails on it, rolls bac
 output and counts, and the record goes to the dead-letter topic with the reason; processing goes on
 (:mod:`~streams.flows.engine.staging`, which ``LocalRun`` runs too). So does a record whose output is larger than
 the worker produces (``EngineSettings.max_request_size``, :mod:`~streams.flows.engine.sizes`). A Kafka error inside
-a transaction aborts it and restarts the flow from its last commit (new consumer, producers and restored state).
+a transaction aborts it and restarts the flow from its last commit (new consumer, producers and restored state);
+one that cannot pass on a retry (the broker refuses a record as too large) also marks the flow failing
+(``FlowProcessor.failing``, shown by /health) until the task it stopped commits again.
 
 A flow with a ``tick`` (``FlowSpec.tick``) has it called every ``tick_interval_s`` for each ready task, between
 batches: what it emits and writes commits in a transaction of its own (a parked record announced as held once
@@ -56,7 +58,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.config.kafka import KafkaAddress, client_kwargs, producer_kwargs
@@ -66,7 +68,7 @@ from streams.flows.engine.api import FlowSpec, Incoming, Ticking, Waiting
 from streams.flows.engine.batches import NO_HEADERS, KeyPartitioner, OutRecord, send_batched
 from streams.flows.engine.fetching import take_fairly
 from streams.flows.engine.letter_log import LetterLog
-from streams.flows.engine.sizes import DEFAULT_MAX_REQUEST_SIZE, record_size
+from streams.flows.engine.sizes import DEFAULT_MAX_REQUEST_SIZE, RefusedAsTooLarge, record_size
 from streams.flows.engine.staging import DeadLettered, RecordContext, start_record
 from streams.flows.engine.stores import StateSettings, TaskStore
 from streams.flows.engine.timing import FlowTimings
@@ -94,6 +96,11 @@ class FlowTopologyError(IsthmusError):
 
 class TaskStartFailed(KafkaError):  # type: ignore[misc]
     """A task's producer or state could not start; the flow restarts from its last commit."""
+
+
+#: What a record batch the broker refused as too large fails with: larger than the topic's ``max.message.bytes``,
+#: or than a log segment.
+_TOO_LARGE = (MessageSizeTooLargeError, RecordListTooLargeError)
 
 
 #: Records per batch (one transaction) at most. A commit costs a few round trips (offsets into the transaction,
@@ -233,6 +240,9 @@ class FlowProcessor:
         self.ready = False
         #: Set when a task cannot start (``_start``); the loop raises it to restart the flow.
         self.failure: BaseException | None = None
+        #: Why the flow cannot go on (a record Kafka refuses, which no retry gets past), until the task it stopped
+        #: commits a batch again; /health reports it.
+        self.failing: RefusedAsTooLarge | None = None
         self._partitioner = KeyPartitioner()
         #: What each task holds back, as its flow's last tick said.
         self.waiting_by_task: dict[int, Waiting] = {}
@@ -306,6 +316,10 @@ class FlowProcessor:
             while not stop.is_set():
                 try:
                     await self._run_once(stop)
+                except RefusedAsTooLarge as exc:  # the same record fails again after the restart: not transient
+                    self.failing = exc
+                    log.error("%s", exc)
+                    await asyncio.sleep(self.settings.restart_delay_s)
                 except KafkaError as exc:
                     log.warning("%s: %s; restarting from the last commit in %.0fs", self.spec.name, exc,
                                 self.settings.restart_delay_s)
@@ -540,6 +554,10 @@ class FlowProcessor:
             store.committed(ends.get(self.spec.changelog_topic(name)))
         self.transactions += 1
         self.last_commit_at = time.time()
+        if records_in and self.failing is not None and self.failing.task == task.partition:
+            log.info("%s task %d: a batch committed again; the flow is no longer failing", self.spec.name,
+                     task.partition)
+            self.failing = None
         self.processed += records_in
         self.emitted += len(ctx.emitted) + len(ctx.dead_letters)
         self.events.update(ctx.counts)
@@ -583,13 +601,30 @@ class FlowProcessor:
         assert producer is not None, "a ready task has its producer"
         await producer.begin_transaction()
         last: dict[tuple[str, int], tuple[asyncio.Future[Any], int]] = {}
-        sent = await send_batched(producer, outgoing, self._partitioner, last=last)
+        sent_to: list[tuple[str, int]] = []
+        sent = await send_batched(producer, outgoing, self._partitioner, last=last, sent_to=sent_to)
         if offsets:  # a tick's transaction consumed nothing
             await producer.send_offsets_to_transaction(offsets, self.group)
-        await asyncio.gather(*sent)  # a record batch the broker refused fails the batch before it commits
+        try:
+            await asyncio.gather(*sent)  # a record batch the broker refused fails the batch before it commits
+        except _TOO_LARGE as exc:
+            raise self._refused(task, outgoing, sent, sent_to) from exc
         await producer.commit_transaction()
         return {topic: future.result().offset + records for (topic, partition), (future, records) in last.items()
                 if partition == task.partition and topic.endswith("-changelog")}
+
+    def _refused(self, task: _Task, outgoing: Sequence[OutRecord], sent: Sequence[asyncio.Future[Any]],
+                 sent_to: Sequence[tuple[str, int]]) -> RefusedAsTooLarge:
+        """What a record batch the broker refused as too large was: its topic-partition and the largest record the
+        transaction wrote to that topic (what no longer knows which input record produced it)."""
+        refused = [where for future, where in zip(sent, sent_to, strict=True)
+                   if future.done() and not future.cancelled() and isinstance(future.exception(), _TOO_LARGE)]
+        topic, partition = refused[0] if refused else ("?", -1)
+        size = max((record_size(key, value, headers) for to, _, key, value, headers in outgoing if to == topic),
+                   default=0)
+        return RefusedAsTooLarge(flow=self.spec.name, task=task.partition, topic=topic, partition=partition,
+                                 size=size, limit=self.settings.max_request_size,
+                                 retry_s=self.settings.restart_delay_s)
 
     async def assign(self, partitions: set[int]) -> None:
         """Called in the rebalance callback: pause each new partition's inputs and start its task in the
@@ -720,6 +755,8 @@ class FlowProcessor:
         """Close the tasks but keep their committed state: if a partition comes back, only the changelog
         written since is read."""
         await self._close_tasks(sorted(partitions & set(self.tasks)), keep_state=True)
+        if self.failing is not None and self.failing.task in partitions:
+            self.failing = None  # the task it stopped is another worker's now
         self._update_ready()
 
     async def _close_tasks(self, partitions: Sequence[int], keep_state: bool = False) -> None:

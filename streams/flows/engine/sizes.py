@@ -13,13 +13,17 @@ estimate, against ``EngineSettings.max_request_size``: one over it is an
 :class:`~streams.flows.engine.api.OutputTooLarge` rejection, and the input record that produced it is undone and
 dead-lettered (naming the output topic, the size, the limit and the fix) while the flow goes on. A dead letter is
 produced under the same bound; one that cannot keep the input record's value within it keeps the rest
-(:func:`~streams.kafka.deadletters.without_value`).
+(:func:`~streams.kafka.deadletters.without_value`). What the brokers refuse all the same (a topic whose
+``max.message.bytes`` is below the setting, a store value too large for its changelog) cannot be tied to an input
+record: :class:`RefusedAsTooLarge` names the flow, the topic, the size and the fix, and the flow reports itself
+failing on /health while it retries from its last commit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from aiokafka.errors import KafkaError
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 #: The bytes of one record the engine produces at most, by default: Kafka's and aiokafka's producer default
@@ -54,3 +58,35 @@ def too_large(topic: str, size: int, limit: int, outcome: str = NOTHING_WRITTEN)
             f"({MAX_REQUEST_SIZE_ENV}); {outcome}. Fix: raise {MAX_REQUEST_SIZE_ENV} to at "
             f"least {size} and the max.message.bytes of {topic} with it (the brokers' message.max.bytes for a topic "
             f"that sets none), then replay this dead letter; {SHORTEN_AT_SOURCE}")
+
+
+class RefusedAsTooLarge(KafkaError):  # type: ignore[misc]
+    """Kafka refused a record batch of a flow's transaction as too large (``MESSAGE_TOO_LARGE``): a record the
+    engine let through (within ``max_request_size``, or a store's value, which is not measured as it is written)
+    that the topic does not allow. It cannot be tied to an input record any more; the flow restarts from its last
+    commit (a ``KafkaError``) and reports itself failing."""
+
+    def __init__(self, *, flow: str, task: int, topic: str, partition: int, size: int, limit: int,
+                 retry_s: float) -> None:
+        raise_topic = (f"raise max.message.bytes of {topic} to at least {size} (kafka-configs.sh --alter "
+                       f"--entity-type topics --entity-name {topic} --add-config max.message.bytes={size})")
+        if topic.endswith("-changelog"):
+            fix = (f"it holds a value of the flow's state, written when its batch ends, with no input record to "
+                   f"dead-letter. Fix: {raise_topic}")
+        else:
+            fix = (f"Fix: {raise_topic}, or lower {MAX_REQUEST_SIZE_ENV} (now {limit}) to the topic's limit, so that "
+                   "the input record producing it is dead-lettered and the flow goes on")
+        super().__init__(
+            f"flow {flow}: Kafka refused a record batch for {topic}[{partition}] as too large for the topic (its "
+            f"max.message.bytes, or the brokers' message.max.bytes): the largest record the transaction wrote to "
+            f"{topic} is {size} bytes. The flow cannot go past it and retries from its last commit every "
+            f"{retry_s:.0f} s; {fix}")
+        self.flow = flow
+        #: The flow's task whose transaction it failed: the flow is failing until that task commits again.
+        self.task = task
+        self.topic = topic
+        self.partition = partition
+        self.size = size
+
+    def __str__(self) -> str:
+        return str(self.args[0])  # the message alone: KafkaError's would put the class name before it

@@ -1,22 +1,27 @@
 """A record a flow emits that is larger than the worker produces (``ISTHMUS_WORKER_MAX_REQUEST_SIZE``) dead-letters
-the input record that produced it, naming the output topic, the size, the limit and the fix, and the batch goes on.
-Once, a 1.5 MB MEDIUMTEXT made a flow retry the same transaction every 2 s for ever, logging only
-``[Error 10] MessageSizeTooLargeError``."""
+the input record that produced it, naming the output topic, the size, the limit and the fix, and the batch goes on;
+a record batch the broker still refuses as too large names the flow, the topic, the size and the fix, and the flow
+reports itself failing until the task it stopped commits again. Once, a 1.5 MB MEDIUMTEXT made a flow retry the same
+transaction every 2 s for ever, logging only ``[Error 10] MessageSizeTooLargeError``."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.engine.api import Context, FlowSpec, Incoming
 from streams.flows.engine.batches import OutRecord
 from streams.flows.engine.local import LocalRun
 from streams.flows.engine.processor import EngineSettings, FlowProcessor, _Restored, _Task
-from streams.flows.engine.sizes import DEFAULT_MAX_REQUEST_SIZE, record_size
+from streams.flows.engine.sizes import DEFAULT_MAX_REQUEST_SIZE, RefusedAsTooLarge, record_size
 from streams.flows.engine.stores import MemoryStore
 from streams.kafka.deadletters import DLQ_TOPIC, value_left_out
 
@@ -138,3 +143,99 @@ def test_an_output_too_large_in_an_isolated_part_dead_letters_the_records_of_tha
     (letter,) = [STORE.decode(value or b"").value for topic, *_, value, _ in processor.produced if topic == DLQ_TOPIC]
     assert (letter["topic"], letter["offset"], letter["error_type"]) == ("parked", 7, "OutputTooLarge")
     assert processor.events == {"went_on": 1}
+
+
+class _RefusingProducer:
+    """Takes a transaction's record batches as aiokafka's producer does; answers those for ``refused`` as the broker
+    answers a record batch over the topic's max.message.bytes (``MESSAGE_TOO_LARGE``, no topic, no size)."""
+
+    def __init__(self, refused: str) -> None:
+        self.refused = refused
+
+    async def begin_transaction(self) -> None:
+        pass
+
+    def create_batch(self) -> BatchBuilder:
+        return BatchBuilder(512 * 1024, 0, is_transactional=True)
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        return {0}
+
+    async def send_batch(self, builder: Any, topic: str, *, partition: int) -> asyncio.Future[Any]:
+        answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if topic == self.refused:
+            answer.set_exception(MessageSizeTooLargeError())
+        else:
+            answer.set_result(SimpleNamespace(offset=0))
+        return answer
+
+    async def send_offsets_to_transaction(self, offsets: Any, group: str) -> None:
+        pass
+
+    async def commit_transaction(self) -> None:
+        raise AssertionError("a transaction with a refused record batch never commits")
+
+
+def test_a_record_batch_the_broker_refuses_as_too_large_names_the_flow_topic_size_and_fix() -> None:
+    processor = FlowProcessor(SPEC, _settings(max_request_size=DEFAULT_MAX_REQUEST_SIZE), STORE)
+    task = _task()
+    outgoing: list[OutRecord] = [("other", None, b"k", b"small", []), ("out", None, b"k", b"s" * 10, []),
+                                 ("out", None, b"k", b"L" * 900_000, [])]
+
+    async def commit() -> None:
+        task.producer = _RefusingProducer("out")  # type: ignore[assignment]
+        await processor._commit(task, outgoing, {IN: 3})
+
+    with pytest.raises(RefusedAsTooLarge) as refused:
+        asyncio.run(commit())
+    size = record_size(b"k", b"L" * 900_000, [])
+    text = str(refused.value)
+    assert text.startswith("flow sized: Kafka refused a record batch for out[0] as too large for the topic (its "
+                           "max.message.bytes, or the brokers' message.max.bytes): the largest record the transaction "
+                           f"wrote to out is {size} bytes. The flow cannot go past it and retries")
+    assert f"Fix: raise max.message.bytes of out to at least {size}" in text
+    assert f"--entity-name out --add-config max.message.bytes={size}" in text
+    assert f"or lower ISTHMUS_WORKER_MAX_REQUEST_SIZE (now {DEFAULT_MAX_REQUEST_SIZE}) to the topic's limit" in text
+    assert (refused.value.task, refused.value.topic, refused.value.size) == (0, "out", size)
+
+
+def test_a_refused_changelog_record_names_only_the_topics_fix() -> None:
+    """A store's value has no input record to dead-letter: lowering the worker's limit would not get past it."""
+    refused = RefusedAsTooLarge(flow="sized", task=0, topic="sized-counts-changelog", partition=0, size=2_000_000,
+                                limit=DEFAULT_MAX_REQUEST_SIZE, retry_s=2.0)
+    text = str(refused)
+    assert "it holds a value of the flow's state, written when its batch ends, with no input record" in text
+    assert text.endswith("--add-config max.message.bytes=2000000)") and "ISTHMUS_WORKER_MAX_REQUEST_SIZE" not in text
+
+
+def test_a_refusal_marks_the_flow_failing_until_the_task_it_stopped_commits_again(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """The same record fails again after every restart: it is logged as an error each time (not a warning of a
+    restart), and /health reports the flow (``FlowProcessor.failing``) until a batch of that task commits."""
+    processor = _Kept(SPEC, _settings(restart_delay_s=0.0))
+    refusal = RefusedAsTooLarge(flow="sized", task=0, topic="out", partition=0, size=2_000_000, limit=LIMIT,
+                                retry_s=0.0)
+    attempts: list[int] = []
+
+    async def nothing_to_create() -> None:
+        pass
+
+    async def refused_twice(stop: asyncio.Event) -> None:
+        attempts.append(1)
+        if len(attempts) == 3:
+            stop.set()
+            return
+        raise refusal
+
+    monkeypatch.setattr(processor, "ensure_topics", nothing_to_create)
+    monkeypatch.setattr(processor, "_run_once", refused_twice)
+    with caplog.at_level(logging.WARNING, logger="streams.flows.engine.processor"):
+        asyncio.run(processor.run(asyncio.Event()))
+    assert processor.failing is refusal
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [("ERROR", str(refusal))] * 2
+
+    other = _Task(partition=1, restored=_Restored(stores={"counts": MemoryStore("counts")}), ready=True)
+    _run(processor, other, [b"a"])
+    assert processor.failing is refusal, "another task's commit does not get the stopped one past its record"
+    _run(processor, _task(), [b"a"])
+    assert processor.failing is None
