@@ -14,12 +14,14 @@ from streams.systems import Engine
 Columns = Mapping[str, tuple[str, str | None]]
 
 
-def change_record(system: str, table: str, op: str, *, columns: Columns, key: str, engine: Engine, namespace: str,
-                  at: dt.datetime, position: int, before: Mapping[str, Any] | None = None,
+def change_record(system: str, table: str, op: str, *, columns: Columns, key: str | tuple[str, ...], engine: Engine,
+                  namespace: str, at: dt.datetime, position: int, before: Mapping[str, Any] | None = None,
                   after: Mapping[str, Any] | None = None) -> tuple[bytes, bytes]:
-    """The key and value bytes of one change of ``system.table`` (key column ``key``; every other column optional;
-    a column a row leaves out is null) committed ``at``, at log position ``position``."""
-    fields = [{"field": c, "type": t, "optional": c != key, **({"name": n} if n else {})}
+    """The key and value bytes of one change of ``system.table`` (primary key column ``key``, or columns, in the
+    key's order; every other column optional; a column a row leaves out is null) committed ``at``, at log position
+    ``position``."""
+    keys = (key,) if isinstance(key, str) else key
+    fields = [{"field": c, "type": t, "optional": c not in keys, **({"name": n} if n else {})}
               for c, (t, n) in columns.items()]
     row_schema = {"type": "struct", "optional": True, "name": f"{system}.{table}.Value", "fields": fields}
     millis = int(at.timestamp() * 1000)
@@ -44,6 +46,6 @@ def change_record(system: str, table: str, op: str, *, columns: Columns, key: st
                "after": None if after is None else {**full, **after}, "op": op, "source": source,
                "ts_ms": millis + 3}
     key_schema = {"type": "struct", "name": f"{system}.{table}.Key", "optional": False,
-                  "fields": [{"field": key, "type": columns[key][0], "optional": False}]}
-    return (json.dumps({"schema": key_schema, "payload": {key: row[key]}}).encode(),
+                  "fields": [{"field": k, "type": columns[k][0], "optional": False} for k in keys]}
+    return (json.dumps({"schema": key_schema, "payload": {k: row[k] for k in keys}}).encode(),
             json.dumps({"schema": value_schema, "payload": payload}).encode())

@@ -575,15 +575,16 @@ class CustomerFlow:
         outcome = _Outcome()
         config = self.config
         reads = config.reads[(system, table)]
+        # a change of a row whose last change was dead-lettered claims every field it binds (.missed); a delete
+        # takes the mark too, even of a row this flow never saw (its create dead-lettered, so never remembered)
+        whole = event.key is not None and Missed(stores[MISSED]).take(record.topic, event.key) is not None
+        if whole:
+            ctx.count(WHOLE_COUNT)
         if reads.remember:
             event = self._with_remembered_row(ctx.objects(ROWS, ROWS_CODEC), table, event)
             if event.op is Op.DELETE and event.before is None:
                 return outcome  # a row this flow never saw: nothing of it to remove
         states: dict[str, CustomerState] = {}
-        # a change of a row whose last change was dead-lettered claims every field it binds (.missed)
-        whole = event.key is not None and Missed(stores[MISSED]).take(record.topic, event.key) is not None
-        if whole:
-            ctx.count(WHOLE_COUNT)
 
         def state_of(key: Any) -> CustomerState:
             if not isinstance(key, str) or not key:
@@ -596,18 +597,27 @@ class CustomerFlow:
         for child in reads.children:
             for change in map_change(child, event, system, context, self.named, table=table, whole=whole):
                 fold_child(state_of(change.parent_key), change)
+        # the keys an end of this row does not end: another row of the table is their entity's (claim)
+        outlived: set[str] | None = None
         if reads.record:
             row = row_key(table, event) if event.key else None  # which row maps to the entity (MergedRows)
             for change in map_change(config.record, event, system, context, self.named, table=table, whole=whole):
                 state = state_of(change.key)
-                if row is not None and change.source.name in self._row_keyed:
-                    state.claim(f"{system}.{table}", row, ends=change.deleted)
+                if (row is not None and change.source.name in self._row_keyed
+                        and not state.claim(f"{system}.{table}", row, ends=change.deleted)):
+                    # the row ends while another row of the table is the entity's: its on_delete would end an
+                    # entity whose row lives (a refused second row's delete, as MergedRows told the user to make)
+                    outlived = outlived or set()
+                    outlived.add(change.key)
+                    continue
                 observed = self._observed(change, event, reads)
                 change = reborn(change, event.op, config)
                 outcome.conflicts += fold(state, change, observed=observed, op=event.op, settled_at=settled_at,
                                           echoes_seen=outcome.echoes, whole=whole)
         if reads.link:
             for change in map_change(config.link, event, system, context, self.named, table=table, whole=whole):
+                if outlived and change.deleted and change.key in outlived:
+                    continue  # the entity is still there, in its other row
                 state = state_of(change.key)
                 if change.deleted:  # a link row: the entity is (no longer) there
                     state.mirror(system).gone()

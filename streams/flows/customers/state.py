@@ -99,19 +99,29 @@ class CustomerState:
             self.mirrors[system] = Mirror(system=system, holds=role.holds if role else {})
         return self.mirrors[system]
 
-    def claim(self, source: str, row: str, *, ends: bool) -> None:
-        """Row ``row`` of ``source`` maps to this entity now, or (``ends``) no longer does. Lists are replaced,
-        never changed in place (see :meth:`copy`)."""
+    def claim(self, source: str, row: str, *, ends: bool) -> bool:
+        """Row ``row`` of ``source`` maps to this entity now, or (``ends``) no longer does; whether the change
+        speaks for the entity. A row that maps to it does (a second live row is refused when the entity is decided:
+        :meth:`merged_rows`). An end does only when it leaves the entity without a live row of ``source`` (or when
+        none is recorded: rows are recorded from their first change after rows were, the entity's row may predate
+        that): the end of a row while another row of ``source`` is the entity's is no end of the entity, whether
+        the ending row was never its own (a second row on the key, refused as ``MergedRows``: the user ended it as
+        told) or gives the key up to that other row (within one source transaction). Applying its ``on_delete``
+        would end the entity whose row lives. Lists are replaced, never changed in place (see :meth:`copy`)."""
         live = self.rows.get(source, ())
-        if ends:
-            if row in live:
-                left = [r for r in live if r != row]
-                if left:
-                    self.rows[source] = left
-                else:
-                    del self.rows[source]
-        elif row not in live:
-            self.rows[source] = [*live, row]
+        if not ends:
+            if row not in live:
+                self.rows[source] = [*live, row]
+            return True
+        if not live:
+            return True
+        left = [r for r in live if r != row]
+        if left:
+            if len(left) < len(live):
+                self.rows[source] = left
+            return False
+        del self.rows[source]
+        return True
 
     def merged_rows(self) -> tuple[str, list[str]] | None:
         """A source two or more live rows of which map to this entity, and those rows; None when there is none."""

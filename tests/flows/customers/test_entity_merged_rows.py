@@ -1,6 +1,7 @@
 """Two live rows of one source table that map to the same record key are two records, never written as one: the
 change that makes the second one is refused with both rows named (a composite key cut by ``right``, say), and a
-row that ends before another takes its key, in one transaction too, is no such case."""
+row that ends before another takes its key, in one transaction too, is no such case (nor does that end end the
+record, whose row the other one is now)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,9 @@ def test_a_row_that_ends_frees_its_key_for_another_also_within_one_transaction(h
     harness.feed(systems.crm_create(NUMBER, name="Acme", email="a@acme.test"))
     # the new row arrives before the old one ends, in one source transaction (a table keeping versions)
     replacement = _second_row(systems, 999, "Acme New")
-    harness.feed_transaction(replacement, systems.crm_delete(NUMBER))
+    sent = harness.feed_transaction(replacement, systems.crm_delete(NUMBER))
     assert harness.dead_letters == []
     assert decode_topic(harness.emitted, CANONICAL_CUSTOMERS, harness.schemas)[-1]["name"] == "Acme New"
+    # the old row's end is no end of the customer, whose row is the new one now: its account is not deactivated
+    assert ("Account", "deactivate") not in [s.route for s in sent]
+    assert harness.canonical(NUMBER)["active"] is True
