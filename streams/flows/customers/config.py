@@ -193,6 +193,18 @@ class EntityConfig:
         return (*first, *(self.written[o] for o in self.origins if o in self.written))
 
     @functools.cached_property
+    def reports_active(self) -> frozenset[str]:
+        """The written systems that report the record's ``active`` field (a source of theirs in the record maps it,
+        or their link rows observe it): the end sent to one comes back, as the field false or as its row gone, so
+        nothing more is sent there while it is in flight (:func:`~streams.flows.customers.sync.decide`)."""
+        active = self.active
+        if active is None:
+            return frozenset()
+        return frozenset(name for name, role in self.written.items() if role.captured and (
+            active in role.observes or any(active in s.bindings for s in self.record.sources
+                                           if s.system == name and s.table is not None and not s.group_by)))
+
+    @functools.cached_property
     def stamped_ids(self) -> tuple[str, ...]:
         """The ids whose first value stamps ``linked_at``: those of the systems that get ``create``."""
         return tuple(r.id for r in self.targets if r.id is not None)

@@ -295,13 +295,19 @@ class CustomerFlow:
     def _refused(self, record: Incoming, refused: Mapping[str, Any], ctx: Context) -> None:
         """A create of the entity was refused (and forgotten, :mod:`.refused`): when the record has changed since
         it was sent, the entity is decided again now (its create goes with the data it has now); when not, the
-        same data would be refused again, so nothing is sent until the entity's next change."""
+        same data would be refused again, so nothing is sent until the entity's next change. An end refused is
+        decided again now when the entity lives again (what was held while the end was in flight goes); an
+        entity still ended is not (its end would only be refused again): its next change sends the end."""
         key, role = str(refused["entity_key"]), self.config.written[str(refused["target"])]
+        operation = str(refused["operation"])
         entities = self._entities(ctx)
         state = entities.get(key)
         with ctx.isolated(record):
             try:
-                if payload_json(command_payload(state, role, self.context, self.named)) == refused["payload"]:
+                if operation != "create":
+                    if not state.active:
+                        return
+                elif payload_json(command_payload(state, role, self.context, self.named)) == refused["payload"]:
                     return
                 cause = dead_letter_cause(self.config, record, key, connector=REFUSED_CONNECTOR,
                                           at=dt.datetime.fromtimestamp(record.timestamp_ms / 1000, dt.UTC))
@@ -311,15 +317,16 @@ class CustomerFlow:
                 outputs = self._encode_commands(commands) + self._encode_conflicts(audit)
             except (MappingError, CodecError, CustomerFlowError, NotWritable) as exc:
                 raise Rejected(stage=self.stage, reason=(
-                    f"{key}: its refused create was forgotten, but the entity, changed since, cannot be decided "
+                    f"{key}: its refused {operation} was forgotten, but the entity, changed since, cannot be decided "
                     f"again: {exc}; it is decided with its next change")) from exc
             entities.put(key, state)
             for topic, out_key, value, headers in outputs:
                 ctx.emit(topic, key=out_key, value=value, headers=headers)
             if commands:  # the dead letter is dealt with: a note beside it, so `dlq list` no longer counts it pending
                 sent = ", ".join(f"{c.operation} {c.command_id} to {c.target}" for c in commands)
+                since = "with the data changed since" if operation == "create" else "the entity live again since"
                 note = {"dlq_topic": record.topic, "dlq_partition": record.partition, "dlq_offset": record.offset,
-                        "replayed_to": f"{self.name}: {sent}, with the data changed since", "way": "settled",
+                        "replayed_to": f"{self.name}: {sent}, {since}", "way": "settled",
                         "replayed_at": self.clock()}
                 ctx.emit(record.topic, key=record.key, value=self.schemas.encode(REPLAY_NOTE, note))
 

@@ -146,6 +146,12 @@ class Mirror:
                 out.append(name)
         return tuple(out)
 
+    def ending(self, flag: str) -> bool:
+        """Is an end of the entity in flight here: the last value commanded for ``flag`` (the record's ``active``)
+        false, and not reported back yet?"""
+        queue = self.pending.get(flag)
+        return queue[-1] is False if queue else False
+
     def command(self, name: str, wanted: Any) -> None:
         """Record that ``wanted`` was commanded: it is the last in flight, so it is what the system will hold
         (:meth:`expected`) and it is not sent again. A value in flight before another is queued once more, for

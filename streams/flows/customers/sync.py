@@ -18,6 +18,15 @@ What ends an entity is its record's ``active`` field, reconciled like any other 
 whose mapping sets ``active: false`` on delete ends it everywhere when that system wins the field (its owner
 under ``owner_wins``, the latest commit under ``latest_commit_wins``); otherwise the entity is still active, so a
 system that lost its row gets ``create`` again.
+
+An end sent to a system that reports ``active`` (:attr:`~streams.flows.customers.config.EntityConfig.
+reports_active`) is waited for: until it comes back (``active`` false, or the row gone: ``Mirror.gone``), that
+system gets nothing more (:meth:`Mirror.ending`). Whether the end deletes the entity there (the Tryton example's
+CRM route for ``deactivate`` is a DELETE) or keeps it inactive (the reference ERP's account) is the target's
+business, unknown here; what comes back says it: an entity made again meanwhile gets ``create`` where the row is
+gone, an ``update`` where it was kept. Sent at once, that ``update`` reached a row being deleted (a 404 dead
+letter). A refused end counts as not ended (:mod:`~streams.flows.customers.refused`), so nothing waits for an echo
+that never comes.
 """
 
 from __future__ import annotations
@@ -257,9 +266,13 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
     present = [origin for origin in config.origins if state.mirror(origin).present]
     whole: dict[str, Any] | None = None  # the record with its child lists, built once, when a role writes one
     defaults = config.defaults
+    active = config.active
+    held = config.reports_active  # the systems whose end in flight comes back: none without ``active``
     for role in config.order:
         name = role.name
         mirror = state.mirror(name)
+        if active is not None and name in held and mirror.ending(active):
+            continue  # its end is in flight: what it needs is decided when it reports the end (module docstring)
         if role.lists and whole is None:
             whole = state.with_children()
         wanted = whole if role.lists and whole is not None else state.record
@@ -294,7 +307,6 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
         kept = {n for n in differing if n in role.cannot_clear and mirror.view(n, value(n)) is None}
         _audit_uncleared(state, role, kept, audit, settled_at)
         changed = tuple(n for n in differing if n not in kept)
-        active = config.active
         inactive = active is not None and active in changed and state.value(active) is False
         updated = tuple(n for n in changed if not (inactive and n == active))
         carried = carried_ids(role, linking, updated)
