@@ -260,14 +260,34 @@ def origin(entry: DeadLetterEntry) -> Origin:
     return str(letter["topic"]), int(letter["partition"]), int(letter["offset"])
 
 
+def replayed_origins(letters: Iterable[DeadLetterEntry]) -> dict[tuple[int, int], Origin]:
+    """Per dead letter (partition, offset in the dead-letter topic), where its original record was read: a replay of
+    it as stored is a copy of that record at a later offset, carrying the values of its first place."""
+    return {(entry.partition, entry.offset): origin(entry) for entry in letters if entry.letter.get("topic")}
+
+
+def _copied_from(headers: Sequence[tuple[str, bytes]], replays: Mapping[tuple[int, int], Origin]) -> Origin | None:
+    """Where the record a replay copied was first read (None: not a replay, or of a dead letter not known)."""
+    for name, value in headers:
+        if name == REPLAY_HEADER and value:
+            try:
+                info = json.loads(bytes(value))
+                return replays.get((int(info["dlq_partition"]), int(info["dlq_offset"])))
+            except (ValueError, KeyError, TypeError):
+                return None
+    return None
+
+
 async def later_changes(bootstrap_servers: KafkaAddress, entries: Sequence[DeadLetterEntry], *,
-                        unused: Mapping[str, Collection[Origin]] | None = None) -> dict[str, LaterChanges]:
+                        unused: Mapping[str, Collection[Origin]] | None = None,
+                        replays: Mapping[tuple[int, int], Origin] | None = None) -> dict[str, LaterChanges]:
     """Per dead letter (by address) whose original record has a key, the records with that key after it in its
     original partition that its stage used, if there are any: a change of a row (a CDC record) so followed is
     stale, since the later one carries the row's current values, and a replay as stored would send the old ones
     again. ``unused``: per stage, the records it dead-lettered itself (they count for nothing); a tombstone counts
-    for nothing either (the change before it carried it). Each original partition is read once, from the earliest
-    such dead letter on, to its end as it is now."""
+    for nothing either (the change before it carried it), and neither does a replay of a change from before the
+    dead letter's (``replays``, :func:`replayed_origins`): it is later only in the log, its values are older. Each
+    original partition is read once, from the earliest such dead letter on, to its end as it is now."""
     unused = unused or {}
     wanted: dict[tuple[str, int], list[DeadLetterEntry]] = {}
     for entry in entries:
@@ -295,7 +315,11 @@ async def later_changes(bootstrap_servers: KafkaAddress, entries: Sequence[DeadL
                 for record in batch:
                     if record.key is None or record.value is None or record.offset >= end:
                         continue
+                    copied = _copied_from(record.headers, replays) if replays else None
                     for earlier in keyed.get(record.key, ()):
+                        if copied is not None and copied[:2] == (topic, partition) and (
+                                copied[2] <= int(earlier.letter["offset"])):
+                            continue  # a replay of the dead letter itself or of an older change of the row
                         if record.offset > int(earlier.letter["offset"]) and (
                                 (topic, partition, record.offset) not in unused.get(earlier.stage, ())):
                             before = found.get(earlier.address())
@@ -329,8 +353,10 @@ async def stale_changes(bootstrap_servers: KafkaAddress, entries: Sequence[DeadL
     one it dead-lettered claims every field it binds (:mod:`streams.flows.customers.missed`), so it carried the
     row's current values of all of them."""
     changes = [e for e in entries if e.stage.startswith(FLOW_STAGE) and e.address() not in rederive]
-    unused = unused_changes(entries if letters is None else letters)
-    later = await later_changes(bootstrap_servers, changes, unused=unused) if changes else {}
+    every = entries if letters is None else letters
+    unused = unused_changes(every)
+    later = (await later_changes(bootstrap_servers, changes, unused=unused, replays=replayed_origins(every))
+             if changes else {})
     return {e.address(): (
         f"its row changed since: {found.count} later change(s) of it in {e.letter['topic']}[{e.letter['partition']}], "
         f"the last at offset {found.last_offset}, were used by the flow, the first of them with every field, so they "

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -14,6 +15,7 @@ from aiokafka import TopicPartition
 
 from streams.cli.topics import register, run_settle
 from streams.codecs.avro.single_object import SchemaStore
+from streams.kafka.deadletters import REPLAY_HEADER, replay_header
 from streams.sinks import dlq
 from streams.sinks.records import Original, dead_letter_value
 
@@ -30,6 +32,7 @@ class _Record:
     offset: int
     key: bytes | None
     value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 class _Reader:
@@ -93,6 +96,23 @@ def test_another_flows_dead_letter_of_the_row_is_a_change_this_flow_used(monkeyp
     stale = _stale(monkeypatch, [_Record(0, None, b"x"), _Record(1, ROW, b"a"), _Record(2, ROW, b"b")],
                    [first], [first, theirs])
     assert "the last at offset 2" in stale["0:0"]
+
+
+def test_a_replay_of_an_older_change_supersedes_nothing_though_it_is_later_in_the_log(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # a trial: typ='alt', email='old' dead-lettered (0:0), then email='new' dead-lettered (0:1); the first was
+    # replayed (a copy at offset 3) and settle --superseded settled the second, newer one: the target kept 'old'
+    older, newer = _letter(0, 1), _letter(1, 2)
+    copy = replay_header("isthmus.dlq", 0, 0, dt.datetime(2026, 12, 7, tzinfo=dt.UTC), stage=STAGE)
+    partition = [_Record(0, b"other", b"x"), _Record(1, ROW, b"old"), _Record(2, ROW, b"new"),
+                 _Record(3, ROW, b"old", headers=((REPLAY_HEADER, copy),))]
+    assert _stale(monkeypatch, partition, [older, newer], [older, newer]) == {}, (
+        "the replayed copy carries the older change's values: neither letter is superseded by it")
+    # a replay of the newer letter does supersede the older one
+    newest = replay_header("isthmus.dlq", 0, 1, dt.datetime(2026, 12, 7, tzinfo=dt.UTC), stage=STAGE)
+    stale = _stale(monkeypatch, [*partition[:3], _Record(3, ROW, b"new", headers=((REPLAY_HEADER, newest),))],
+                   [older, newer], [older, newer])
+    assert set(stale) == {"0:0"} and "the last at offset 3" in stale["0:0"]
 
 
 class _Producer:
