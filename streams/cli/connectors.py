@@ -26,10 +26,10 @@ from streams.catalog.exceptions import CatalogError
 from streams.catalog.model import Catalog
 from streams.cli import connectors_export
 from streams.cli.runtime import load_runtime
-from streams.cli.write_only import refuse_write_only, systems_beside
+from streams.cli.write_only import refuse_write_only, systems_folder_of
 from streams.config_files.problem import Problem, shown
 from streams.errors import IsthmusError
-from streams.systems import Engine
+from streams.systems import Engine, load_systems
 
 
 def register(subparsers: Any) -> None:
@@ -142,12 +142,15 @@ class Context:
     @functools.cached_property
     def _catalogs(self) -> list[tuple[str, Catalog]]:
         """Each system's columns file with the name of its connector, read once for every connector checked."""
-        systems = systems_beside(self.root)
-        if systems is None:  # a broken system file
-            return []
+        folder = systems_folder_of(self.root)
         try:
+            systems = load_systems(folder)
             catalogs = read_all(systems.directory)
-        except IsthmusError:  # a broken columns file
+        except IsthmusError as exc:  # a broken system or columns file: said, not silently passed as valid
+            first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+            self.say(f"isthmus: warning: the checks against the captured tables' columns files (tables, partitioned "
+                     f"tables, generated columns) are skipped: the systems in {shown(folder)} do not load: {first}; "
+                     "fix: `isthmus mappings validate` lists the problems")
             return []
         return [(spec.connector, catalogs[name]) for name, spec in systems.items()
                 if name in catalogs and spec.connector is not None]  # a write-only system has no connector

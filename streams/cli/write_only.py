@@ -3,6 +3,7 @@ rather than only that no connector file has that name."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,14 +12,24 @@ from streams.capture.exceptions import ConfigError
 from streams.config_files.problem import shown
 from streams.errors import IsthmusError
 from streams.systems import Systems, load_systems, systems_dir
+from streams.systems.loader import SYSTEMS_DIR_ENV
+
+
+def systems_folder_of(configs_root: Path) -> Path:
+    """The systems folder that goes with a configs folder: ``ISTHMUS_SYSTEMS_DIR`` when it is set (the user said
+    so), else the ``systems/`` folder beside the configs folder (as a system file finds its connector), else the
+    project's."""
+    folder = configs_root.parent / "systems"
+    if os.environ.get(SYSTEMS_DIR_ENV) or not folder.is_dir():
+        return systems_dir()
+    return folder
 
 
 def systems_beside(configs_root: Path) -> Systems | None:
-    """The systems of the ``systems/`` folder beside a configs folder (as a system file finds its connector), else
-    ``ISTHMUS_SYSTEMS_DIR``'s; None when they cannot be read (``isthmus mappings validate`` says why)."""
-    folder = configs_root.parent / "systems"
+    """The systems of :func:`systems_folder_of` a configs folder; None when they cannot be read (``isthmus mappings
+    validate`` says why)."""
     try:
-        return load_systems(folder if folder.is_dir() else systems_dir())
+        return load_systems(systems_folder_of(configs_root))
     except IsthmusError:
         return None
 

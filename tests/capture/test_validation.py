@@ -170,6 +170,35 @@ def test_connectors_validate_checks_the_tables_against_the_systems_beside_the_co
     assert "run `isthmus mappings discover tryton` first" in out
 
 
+def test_isthmus_systems_dir_wins_over_the_folder_beside_the_configs_and_a_broken_one_is_said(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    # a trial: --configs of a copy beside the project's systems/ checked the project's systems, skipping the
+    # partitioned-table checks of the user's own (ISTHMUS_SYSTEMS_DIR), and said "valid"; systems that did not
+    # load skipped the checks without a word
+    import shutil
+
+    from streams.cli.main import main
+
+    example = Path(__file__).parents[2] / "examples" / "tryton"
+    mine = tmp_path / "mine"
+    for folder in ("connect-configs", "systems", "targets"):
+        shutil.copytree(example / folder, mine / folder)
+    shutil.copytree(example / "connect-configs", tmp_path / "copy" / "connect-configs")
+    (tmp_path / "copy" / "systems").mkdir()  # the folder beside the copy: no system of the user's
+    connector = tmp_path / "copy" / "connect-configs" / "connectors" / "tryton-source.yaml"
+    connector.write_text(connector.read_text().replace("- public.party_party\n", "- public.party_partie\n"))
+    monkeypatch.setenv("ISTHMUS_SYSTEMS_DIR", str(mine / "systems"))
+    assert main(["connectors", "validate", "--offline", "--configs", str(tmp_path / "copy" / "connect-configs"),
+                 "tryton-source"]) == 1
+    assert "public.party_partie is not a table of tryton" in capsys.readouterr().out
+    (mine / "systems" / "tryton.yaml").write_text("engine: [\n", encoding="utf-8")
+    assert main(["connectors", "validate", "--offline", "--configs", str(tmp_path / "copy" / "connect-configs"),
+                 "tryton-source"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: the checks against the captured tables' columns files" in err and "are skipped" in err
+    assert "isthmus mappings validate" in err
+
+
 def _second_erp_reader(root: Path, server_id: str, *, host: str = '"{{erp_db_host}}"') -> Path:
     """A copy of erp-source, named shop-source, reading the same server (or ``host``) as ``server_id``."""
     text = (root / "connectors" / "erp-source.yaml").read_text(encoding="utf-8")
