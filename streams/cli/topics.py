@@ -112,7 +112,7 @@ def _register_dlq(commands: Any) -> None:
     parser.add_argument("--stale", action="store_true",
                         help="replay a flow's dead-lettered change of a row even when its topic holds later "
                              "changes of that row (they carry its current values: by default such a change is "
-                             "not replayed, since it would send the old ones again)")
+                             "not replayed, since it would send the old ones again), and a settled dead letter")
 
     parser = add("settle", run_settle, "mark dead letters settled without replaying them (a superseded change of a "
                  "row, a command no longer wanted): a note beside each, so `dlq list` and the dashboard show it "
@@ -294,6 +294,10 @@ def run_replay(args: argparse.Namespace) -> int:
     ways = replay_ways(picked, [] if args.as_stored else _entity_flows(store), store, as_stored=args.as_stored)
     rederive = {address: flow for address, (flow, _) in ways.items() if flow is not None}
     stale = {} if args.stale else asyncio.run(dlq.stale_changes(_bootstrap(), picked, rederive, letters=entries))
+    if not args.stale:  # settled: dealt with otherwise, so its values are no one's to send again
+        stale.update({e.address(): f"it was {e.replays[-1]}, so a replay would send what was settled as no longer "
+                                   "wanted (--stale replays it anyway)"
+                      for e in picked if e.status == "settled" and e.address() not in stale})
     catalog = _catalog(store)
     skipped = [{"dead_letter": e.address(), "stage": e.stage, "entity": letter_entity(e, store, catalog),
                 "outcome": "skipped", "why": stale[e.address()]} for e in picked if e.address() in stale]

@@ -97,3 +97,15 @@ def test_settle_prints_one_line_per_settled_dead_letter(run: Any) -> None:
     assert run("settle", "0:3", "--reason", "superseded by 0@9") == [
         {"topic": DLQ, "dead_letter": "0:3", "stage": "flow.isthmus-customers", "reason": "superseded by 0@9",
          "note": f"{DLQ}[0]@53"}]
+
+
+def test_a_settled_dead_letter_is_not_replayed_unless_asked(run: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a trial replayed a create settled as superseded: the stale create was sent, refused again, a new dead letter
+    settled = dlq.DeadLetterEntry(partition=0, offset=4, timestamp_ms=1, letter=LETTERS[1].letter,
+                                  replays=(dlq.ReplayMark(way="settled", where="isthmus topics dlq settle: fixed"),))
+    monkeypatch.setattr(cli, "_entries", lambda args, _: (setattr(args, "topic", args.topic or DLQ), [settled])[1])
+    (skipped,) = run("replay", "0:4")
+    assert skipped["outcome"] == "skipped" and skipped["why"].startswith("it was settled by isthmus topics dlq settle")
+    assert "--stale replays it anyway" in skipped["why"]
+    (done,) = run("replay", "0:4", "--stale")
+    assert done["outcome"] == "replayed"
