@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from fastavro import schemaless_writer
+from support.avro_values import AvroValues
 
 from streams.codecs.avro.schemas import load_schemas
 from streams.codecs.avro.single_object import SchemaStore
@@ -25,8 +26,6 @@ from streams.codecs.exceptions import SchemaMismatch
 SCHEMAS = load_schemas()
 STORE = SchemaStore(SCHEMAS)
 NAMES = sorted(SCHEMAS.names())
-TEXTS = ["", "a", "Zhang Wei", "张伟 GmbH & Co. KG", "Müller-Lüdenscheidt", "x" * 63, "é" * 40, "ü" * 300,
-         "emoji 🚚 line"]
 
 
 def _fastavro(parsed: dict[str, Any], value: Any) -> bytes:
@@ -35,75 +34,12 @@ def _fastavro(parsed: dict[str, Any], value: Any) -> bytes:
     return body.getvalue()
 
 
-class _Values:
-    """Random values of a parsed schema's nodes."""
-
-    def __init__(self, named: dict[str, Any], rng: random.Random) -> None:
-        self.named = named
-        self.rng = rng
-
-    def of(self, schema: Any, depth: int = 0) -> Any:
-        rng = self.rng
-        if isinstance(schema, list):
-            return None if rng.random() < 0.35 else self.of(schema[1], depth)
-        if isinstance(schema, str):
-            if schema in self.named:
-                return self.of(self.named[schema], depth)
-            return self.primitive(schema)
-        kind, logical = schema["type"], schema.get("logicalType")
-        if logical == "decimal":
-            scale = schema.get("scale", 0)
-            digits = rng.randint(1, schema["precision"])
-            unscaled = rng.randint(-(10 ** digits - 1), 10 ** digits - 1)
-            places = rng.randint(0, scale)  # fewer places than the scale are padded by both writers
-            return Decimal(unscaled).scaleb(-places) if digits > places else Decimal(unscaled).scaleb(-scale)
-        if logical in ("timestamp-micros", "timestamp-millis"):
-            return dt.datetime(1960, 1, 1, tzinfo=dt.UTC) + dt.timedelta(
-                microseconds=rng.randint(0, 3_000_000_000_000_000))
-        if logical == "date":
-            return dt.date(1950, 1, 1) + dt.timedelta(days=rng.randint(0, 40_000))
-        if kind in ("record", "error"):
-            value = {}
-            for field in schema["fields"]:
-                if "default" in field and rng.random() < 0.2:
-                    continue  # left out: the default is written
-                value[field["name"]] = self.of(field["type"], depth + 1)
-            return value
-        if kind == "enum":
-            return rng.choice(schema["symbols"])
-        if kind == "array":
-            return [self.of(schema["items"], depth + 1) for _ in range(rng.randint(0, 3 if depth < 3 else 0))]
-        if kind == "map":
-            return {rng.choice(TEXTS) + str(n): self.of(schema["values"], depth + 1)
-                    for n in range(rng.randint(0, 3 if depth < 3 else 0))}
-        return self.primitive(kind)
-
-    def primitive(self, kind: str) -> Any:
-        rng = self.rng
-        if kind == "string":
-            return rng.choice(TEXTS)
-        if kind == "long":
-            return rng.choice([0, 1, -1, 63, 64, -65, 2 ** 31, -(2 ** 40) - 3, 2 ** 63 - 1, -(2 ** 63),
-                               rng.randint(-(2 ** 62), 2 ** 62)])
-        if kind == "int":
-            return rng.choice([0, 1, -1, 63, 64, 2 ** 31 - 1, -(2 ** 31), rng.randint(-10 ** 6, 10 ** 6)])
-        if kind == "boolean":
-            return rng.random() < 0.5
-        if kind == "bytes":
-            return bytes(rng.randrange(256) for _ in range(rng.choice([0, 3, 70])))
-        if kind in ("float", "double"):
-            return rng.uniform(-1e6, 1e6)
-        if kind == "null":
-            return None
-        raise AssertionError(f"no generator for {kind}")
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_same_bytes_as_fastavro_for_every_schema(name: str) -> None:
     parsed = SCHEMAS.parsed(name)
     writer = compile_writer(parsed)
     assert writer is not None, f"{name} is not compiled: its records would keep going through fastavro"
-    values = _Values(parsed.get("__named_schemas", {}), random.Random(name))
+    values = AvroValues(parsed.get("__named_schemas", {}), random.Random(name))
     written = 0
     for _ in range(200):
         value = values.of(dict(parsed))
