@@ -285,8 +285,13 @@ def check_writable(command: Command, systems: Systems) -> None:
 def encode_command(schemas: SchemaStore, command: Command, *, systems: Systems,
                    created_at: dt.datetime | None = None) -> bytes:
     """The Avro single-object bytes of ``command``; raises :class:`NotWritable` when its target takes no
-    commands (``systems``: the declared systems)."""
+    commands (``systems``: the declared systems), and :class:`~streams.codecs.exceptions.SchemaMismatch` when
+    its payload does not fit its payload record's schema. The payload goes as JSON text, which takes a decimal
+    beyond its field's precision, so it is checked where Avro would refuse it (``SchemaStore.check_json``): the
+    flow dead-letters the change as it does one whose canonical record does not encode, and the target never
+    gets the value."""
     check_writable(command, systems)
+    schemas.check_json(command.payload_type, command.payload, what=f"the payload of {command.describe()}")
     return schemas.encode(COMMAND_SCHEMA, command.to_avro(created_at=created_at))
 
 

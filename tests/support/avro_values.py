@@ -16,11 +16,13 @@ TEXTS = ["", "a", "Zhang Wei", "张伟 GmbH & Co. KG", "Müller-Lüdenscheidt", 
 
 class AvroValues:
     """Random values of a parsed schema's nodes. A decimal has up to ``precision`` digits as written, fastavro's
-    rule (a whole ``1234567890123`` in a ``decimal(14,2)``)."""
+    rule (a whole ``1234567890123`` in a ``decimal(14,2)``); with ``within_precision``, at most ``precision -
+    scale`` of them before the point, the Avro specification's."""
 
-    def __init__(self, named: dict[str, Any], rng: random.Random) -> None:
+    def __init__(self, named: dict[str, Any], rng: random.Random, *, within_precision: bool = False) -> None:
         self.named = named
         self.rng = rng
+        self.within_precision = within_precision
 
     def of(self, schema: Any, depth: int = 0) -> Any:
         rng = self.rng
@@ -58,6 +60,8 @@ class AvroValues:
         rng = self.rng
         digits = rng.randint(1, precision)
         places = rng.randint(0, scale)  # fewer places than the scale are padded by both writers
+        if self.within_precision:
+            digits = min(digits, precision - scale + places)
         unscaled = rng.randint(-(10 ** digits - 1), 10 ** digits - 1)
         return Decimal(unscaled).scaleb(-places) if digits > places else Decimal(unscaled).scaleb(-scale)
 

@@ -16,12 +16,15 @@ Columns = Mapping[str, tuple[str, str | None]]
 
 def change_record(system: str, table: str, op: str, *, columns: Columns, key: str | tuple[str, ...], engine: Engine,
                   namespace: str, at: dt.datetime, position: int, before: Mapping[str, Any] | None = None,
-                  after: Mapping[str, Any] | None = None) -> tuple[bytes, bytes]:
+                  after: Mapping[str, Any] | None = None,
+                  parameters: Mapping[str, Mapping[str, str]] | None = None) -> tuple[bytes, bytes]:
     """The key and value bytes of one change of ``system.table`` (primary key column ``key``, or columns, in the
     key's order; every other column optional; a column a row leaves out is null) committed ``at``, at log position
-    ``position``."""
+    ``position``. ``parameters``: a column's Connect schema parameters (a Decimal's ``scale``)."""
     keys = (key,) if isinstance(key, str) else key
-    fields = [{"field": c, "type": t, "optional": c not in keys, **({"name": n} if n else {})}
+    parameters = parameters or {}
+    fields = [{"field": c, "type": t, "optional": c not in keys, **({"name": n} if n else {}),
+               **({"parameters": dict(parameters[c])} if c in parameters else {})}
               for c, (t, n) in columns.items()]
     row_schema = {"type": "struct", "optional": True, "name": f"{system}.{table}.Value", "fields": fields}
     millis = int(at.timestamp() * 1000)

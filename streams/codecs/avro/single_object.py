@@ -15,6 +15,7 @@ from typing import Any, cast
 from fastavro import schemaless_reader, schemaless_writer
 from fastavro.schema import parse_schema
 
+from streams.codecs.avro.json_form import Check, compile_check
 from streams.codecs.avro.resolution import read_as
 from streams.codecs.avro.schemas import Schema, SchemaSet, fingerprint, load_schemas
 from streams.codecs.avro.writer import WRITE_ERRORS, FieldValueError, Writer, compile_writer
@@ -69,6 +70,7 @@ class SchemaStore:
         self._by_fingerprint = MappingProxyType(known)
         self._readers: dict[tuple[bytes, str], dict[str, Any]] = {}
         self._writers: dict[str, tuple[StoredSchema, Writer | None]] = {}
+        self._checks: dict[str, tuple[StoredSchema, Check | None]] = {}
 
     @classmethod
     def from_directory(cls, directory: Any = None) -> SchemaStore:
@@ -120,13 +122,36 @@ class SchemaStore:
                 return bytes(out)
             body = io.BytesIO()
             schemaless_writer(body, stored.parsed, value)
-        except FieldValueError as exc:
-            raise SchemaMismatch(f"the value does not fit {stored.name}: field {exc.field} = {exc.value_text}: "
-                                 f"{exc.reason}; fix: {_fix(exc, stored.name, self._file_of(stored.name))}") from exc
         except WRITE_ERRORS as exc:
-            raise SchemaMismatch(f"the value does not fit {stored.name}: {exc}; check field names, types and "
-                                 f"decimal scales against {self._file_of(stored.name)}") from exc
+            raise self._mismatch("the value", stored, exc) from exc
         return MARKER + stored.fingerprint + body.getvalue()
+
+    def check_json(self, name: str, value: Mapping[str, Any], *, what: str) -> None:
+        """Refuse ``value``, a record of schema ``name`` sent as JSON (a command's payload), where Avro's encoder
+        would refuse it: a decimal beyond its precision or scale, an integer beyond its type, an enum's unknown
+        symbol, a fixed of another size, a null the schema does not allow (:mod:`streams.codecs.avro.json_form`,
+        compiled once per schema). The :class:`SchemaMismatch` says what does not fit as :meth:`encode`'s does,
+        beginning with ``what`` (``the payload of the erp Account.create command for entity C-1``)."""
+        known = self._checks.get(name)
+        if known is None:
+            stored = self.current(name)
+            known = self._checks[name] = (stored, compile_check(stored.parsed))
+        stored, check = known
+        if check is None:
+            return
+        try:
+            check(value)
+        except WRITE_ERRORS as exc:
+            raise self._mismatch(what, stored, exc) from exc
+
+    def _mismatch(self, what: str, stored: StoredSchema, exc: BaseException) -> SchemaMismatch:
+        """The error of ``what`` (a value of ``stored``'s schema) refused by a writer or a check with ``exc``:
+        the field, its value, why, and the fix, naming the schema's file."""
+        if isinstance(exc, FieldValueError):
+            return SchemaMismatch(f"{what} does not fit {stored.name}: field {exc.field} = {exc.value_text}: "
+                                  f"{exc.reason}; fix: {_fix(exc, stored.name, self._file_of(stored.name))}")
+        return SchemaMismatch(f"{what} does not fit {stored.name}: {exc}; check field names, types and decimal "
+                              f"scales against {self._file_of(stored.name)}")
 
     def _file_of(self, name: str) -> str:
         """The file that defines schema ``name`` (``schemas/customer.avsc``, or one of the user's own schemas

@@ -71,27 +71,38 @@ class FieldValueError(ValueError):
         return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _within(part: str, exc: BaseException, value: Any, shown: bool) -> FieldValueError:
+def field_error(part: str, exc: BaseException, value: Any, shown: bool) -> FieldValueError:
     """``exc``, raised writing ``value`` at ``part`` of a record, map or array, as a :class:`FieldValueError` whose
-    path starts there."""
+    path starts there. A null is shown in a field of personal data too: it tells nothing of anyone, and the fix
+    (make the field nullable) depends on it. Another value of such a field is not shown, nor where the reason
+    begins with it (``12345678901 does not fit an Avro int``)."""
     if isinstance(exc, FieldValueError):
         exc.path.insert(0, part)
         return exc
+    shown = shown or value is None
     reason = str(exc) if not isinstance(exc, KeyError) else f"no key {exc}"
+    if not shown:
+        for text in (f"{value} ", f"{value!r} "):
+            if reason.startswith(text):
+                reason = "the value " + reason[len(text):]
+                break
     return FieldValueError(reason, value=value if shown else None, shown=shown, path=[part],
                            decimal=isinstance(exc, DecimalMisfit))
 
 
 def decimal_misfit(value: Decimal, precision: int, scale: int) -> str | None:
-    """Why ``value`` does not fit an Avro decimal of ``precision`` and ``scale``, or None when it does (by
-    fastavro's rule: at most ``precision`` digits as the value is written, at most ``scale`` decimals)."""
+    """Why ``value`` does not fit an Avro decimal of ``precision`` and ``scale``, or None when it does: at most
+    ``scale`` decimals as written, and at most ``precision - scale`` digits before the point (the Avro
+    specification's rule: at that scale, at most ``precision`` digits). fastavro refuses more than ``precision``
+    digits as written, which this rule refuses too, so every value it refuses has a reason here; it lets a whole
+    number through that this rule does not (``1234567890123`` into a ``decimal(14,2)``)."""
     _, digits, exponent = value.as_tuple()
     if not isinstance(exponent, int):
         return f"{value} is not a number a decimal field can hold"
     decimals = max(0, -exponent)
-    whole = max(0, len(digits) + exponent)
+    whole = max(0, len(digits) + exponent) if any(digits) else 0
     field = f"the field is a decimal of precision {precision} and scale {scale}"
-    if len(digits) > precision:
+    if len(digits) > precision or whole > precision - scale:
         return (f"{value} has {len(digits)} digits ({whole} before the point, {decimals} after), {field}: at most "
                 f"{precision} digits, {precision - scale} before the point")
     if decimals > scale:
@@ -315,7 +326,7 @@ class _Compiler:
                 try:
                     field_writer(out, item)
                 except WRITE_ERRORS as exc:
-                    raise _within(name, exc, item, shown) from exc
+                    raise field_error(name, exc, item, shown) from exc
 
         self.compiled[schema["name"]] = write  # before the fields: a record may refer to itself
         for field in schema["fields"]:
@@ -351,7 +362,7 @@ class _Compiler:
                     try:
                         items(out, item)
                     except WRITE_ERRORS as exc:
-                        raise _within(f"[{n}]", exc, item, True) from exc
+                        raise field_error(f"[{n}]", exc, item, True) from exc
             out.append(0)
         return write
 
@@ -376,7 +387,7 @@ class _Compiler:
                     try:
                         values(out, item)
                     except WRITE_ERRORS as exc:
-                        raise _within(f"[{key}]", exc, item, True) from exc
+                        raise field_error(f"[{key}]", exc, item, True) from exc
             out.append(0)
         return write
 

@@ -14,6 +14,7 @@ from support.systems import reference_with, system
 from reference.topics import COMMANDS_ERP, CRM_CUSTOMERS, ERP_ACCOUNTS
 from streams.codecs import ChangeEvent, decode
 from streams.codecs.avro.single_object import SchemaStore
+from streams.codecs.exceptions import SchemaMismatch
 from streams.flows.commands import Cause, Command, NotWritable, emit_command, encode_command, idempotency_key
 from streams.flows.engine.staging import RecordContext
 
@@ -128,3 +129,26 @@ def test_a_command_for_a_system_that_takes_none_is_refused_and_not_emitted() -> 
     assert ctx.emitted == []
     emit_command(ctx, store, _command(cause, target="crm"), systems=systems)
     assert [e.topic for e in ctx.emitted] == ["isthmus.commands.crm"]
+
+
+def test_a_payload_that_does_not_fit_its_payload_schema_is_refused_and_not_emitted() -> None:
+    """Every flow emits its commands through ``emit_command`` (orders, stock) or ``encode_command`` (entities): a
+    payload whose JSON text would carry what its record's schema cannot hold (``Account.credit_limit`` is a
+    ``decimal(14,2)``) is refused there, naming the command, the field, the value and the schema's file."""
+    cdc = Cdc()
+    cause = Cause.of(_event(cdc.record(CRM_CUSTOMERS, "c", before=None,
+                                       after=crm_customer_row("C-800001", 81, name="A"))), "crm")
+    store = SchemaStore.from_directory()
+    ctx = RecordContext(memory={})
+    for payload, says in (({"credit_limit": Decimal("1234567890123.00")}, "field credit_limit = 1234567890123.00: "
+                           "1234567890123.00 has 15 digits (13 before the point, 2 after)"),
+                          ({"credit_limit": Decimal("12.505")}, "has 3 decimals"),
+                          ({"name": None}, "field name = None: null, and the field is not nullable")):
+        with pytest.raises(SchemaMismatch) as raised:
+            emit_command(ctx, store, _command(cause, payload={"account_code": "AC-800001", **payload}),
+                         systems=reference_with())
+        message = str(raised.value)
+        assert message.startswith("the payload of the erp Account.update command for entity C-800001 does not fit "
+                                  "isthmus.canonical.Account") and says in message
+        assert "schemas/account.avsc" in message
+    assert ctx.emitted == []
