@@ -213,6 +213,16 @@ class _Reader:
             return None
         return tuple(str(i.value) for i in node.value)
 
+    def _one_of(self, node: Node | None, where: str, choices: tuple[str, ...], what: str) -> str | None:
+        """A value that must be one of ``choices`` (None when absent, or after reporting it is not one)."""
+        if node is None:
+            return None
+        value = str(node.value)
+        if value not in choices:
+            self.add(node.line, where, f"{value!r} is not {what}", f"use one of {', '.join(choices)}; or {self.fix}")
+            return None
+        return value
+
     def _table(self, name: str, node: Node) -> Table | None:
         where = f"tables.{name}"
         if not node.is_mapping:
@@ -235,14 +245,8 @@ class _Reader:
                 key_node = node.get("primary_key")
                 self.add(key_node.line if key_node else node.line, f"{where}.primary_key",
                          f"{part!r} is not a column of the table")
-        identity_node = node.get("replica_identity")
-        identity = None
-        if identity_node is not None:
-            identity = str(identity_node.value)
-            if identity not in REPLICA_IDENTITIES:
-                self.add(identity_node.line, f"{where}.replica_identity", f"{identity!r} is not a replica identity",
-                         f"use one of {', '.join(REPLICA_IDENTITIES)}; or {self.fix}")
-                identity = None
+        identity = self._one_of(node.get("replica_identity"), f"{where}.replica_identity", REPLICA_IDENTITIES,
+                                "a replica identity")
         partitions = self._texts(node.get("partitions"), f"{where}.partitions")
         return Table(name=name, columns=MappingProxyType(columns), primary_key=key, replica_identity=identity,
                      partitions=partitions, line=node.line)
@@ -258,14 +262,8 @@ class _Reader:
         unsigned = self._flag(node, "unsigned", where, default=False)
         args = self._texts(node.get("args"), f"{where}.args") or ()
         allowed = self._texts(node.get("allowed"), f"{where}.allowed")
-        generated_node = node.get("generated")
-        generated = None
-        if generated_node is not None:
-            generated = str(generated_node.value)
-            if generated not in GENERATED:
-                self.add(generated_node.line, f"{where}.generated", f"{generated!r} is not how a column is generated",
-                         f"use one of {', '.join(GENERATED)}; or {self.fix}")
-                generated = None
+        generated = self._one_of(node.get("generated"), f"{where}.generated", GENERATED,
+                                 "how a column is generated")
         if sql_type is None:
             return None
         return Column(name=name, sql_type=sql_type.upper(), args=args, nullable=nullable, allowed=allowed,
