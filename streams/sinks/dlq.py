@@ -97,14 +97,7 @@ class DeadLetterEntry:
 
     def replay_of(self) -> tuple[int, int] | None:
         """The dead letter this one's record replayed (partition, offset): it failed again; None otherwise."""
-        for header in self.letter.get("headers") or ():
-            if header.get("key") == REPLAY_HEADER and header.get("value"):
-                try:
-                    info = json.loads(bytes(header["value"]))
-                    return int(info["dlq_partition"]), int(info["dlq_offset"])
-                except (ValueError, KeyError, TypeError):
-                    return None
-        return None
+        return replayed_letter((h.get("key"), h.get("value")) for h in self.letter.get("headers") or ())
 
     @property
     def stage(self) -> str:
@@ -266,16 +259,23 @@ def replayed_origins(letters: Iterable[DeadLetterEntry]) -> dict[tuple[int, int]
     return {(entry.partition, entry.offset): origin(entry) for entry in letters if entry.letter.get("topic")}
 
 
-def _copied_from(headers: Sequence[tuple[str, bytes]], replays: Mapping[tuple[int, int], Origin]) -> Origin | None:
-    """Where the record a replay copied was first read (None: not a replay, or of a dead letter not known)."""
+def replayed_letter(headers: Iterable[tuple[Any, Any]]) -> tuple[int, int] | None:
+    """The dead letter (partition, offset) a record with these headers replays, as its :data:`REPLAY_HEADER`
+    says; None when it is no replay, or the header does not read."""
     for name, value in headers:
         if name == REPLAY_HEADER and value:
             try:
                 info = json.loads(bytes(value))
-                return replays.get((int(info["dlq_partition"]), int(info["dlq_offset"])))
+                return int(info["dlq_partition"]), int(info["dlq_offset"])
             except (ValueError, KeyError, TypeError):
                 return None
     return None
+
+
+def _copied_from(headers: Sequence[tuple[str, bytes]], replays: Mapping[tuple[int, int], Origin]) -> Origin | None:
+    """Where the record a replay copied was first read (None: not a replay, or of a dead letter not known)."""
+    letter = replayed_letter(headers)
+    return replays.get(letter) if letter is not None else None
 
 
 async def later_changes(bootstrap_servers: KafkaAddress, entries: Sequence[DeadLetterEntry], *,
