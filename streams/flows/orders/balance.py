@@ -1,15 +1,14 @@
 """A party's balance in the origin: a sum over the target's rows, as the party's mapping file declares it.
 
 The ``balance:`` role names the party sources that sum the field (the reference: ``mappings/customer.yaml``'s
-``erp_invoiced``, ``sum: amount``, and ``erp_paid``, ``sum: -amount``); :func:`streams.mapping.aggregate.fold`
-keeps each row's contribution, so an update replaces it and a delete removes it. The origin gets an ``update``
-of the field whenever the total differs from what the origin has (its echo of our write commands nothing; an
-edit there is overwritten: the target owns the field).
+``erp_invoiced``, ``sum: amount``, and ``erp_paid``, ``sum: -amount``); :mod:`streams.flows.sums` keeps each row's
+contribution apart (store ``members``), so an update replaces it and a delete removes it. The origin gets an
+``update`` of the field whenever the total differs from what the origin has (its echo of our write commands nothing;
+an edit there is overwritten: the target owns the field).
 """
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Any
 
@@ -18,17 +17,16 @@ from streams.flows.orders.mapper import Mapper
 from streams.flows.orders.mirror import Mirror
 from streams.flows.orders.order import key_text
 from streams.flows.orders.state import State
-from streams.mapping import MappedChange, fold
+from streams.flows.sums import MEMBERS, add
+from streams.mapping import MappedChange
 
 
 def apply(state: State, mapper: Mapper, change: MappedChange) -> str:
     """Fold one row into its party's balance; returns the party's key."""
     party = key_text(change.key)
     entry = state.get("balances", party)
-    members = {tuple(json.loads(k)): State.load(v) for k, v in (entry.get("members") or {}).items()}
-    total = fold(members, change)
-    entry["members"] = {json.dumps(list(k)): State.dump(dict(v)) for k, v in total.members.items()}
-    entry["total"] = State.dump(total.totals[mapper.config.balance.field])
+    totals = add(state.store(MEMBERS), party, entry, change)
+    entry["total"] = State.dump(totals[mapper.config.balance.field])
     state.put("balances", party, entry)
     return party
 

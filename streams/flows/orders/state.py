@@ -12,7 +12,8 @@ Stores (JSON objects, canonical values kept exact with :mod:`streams.flows.engin
   the target (each document's ``no_account`` says since when, and whether it is held for it).
 - ``parties``: per party key, its mapped origin and target values (under their systems' names), their
   commit times, and the origin mirror of the balance.
-- ``balances``: per party key, the balance contributions of its target's rows (and the view's invoices).
+- ``balances``: per party key, the balance: the totals of its target's rows; ``members``: each row's
+  contribution (:mod:`streams.flows.sums`).
 - ``links``: the records the mappings look up (:class:`~streams.flows.lookups.LookupTables`).
 - ``parked``: records waiting for a look-up, under its waiting key.
 - ``tx``: the transaction join (:mod:`streams.flows.orders.txjoin`).
@@ -30,7 +31,7 @@ from streams.flows.engine.api import Context, JsonValue, Store
 from streams.flows.engine.values import from_store, to_store
 from streams.flows.lookups import LookupTables
 
-STORES = ("tx", "documents", "lines", "index", "parties", "balances", "links", "parked", "views")
+STORES = ("tx", "documents", "lines", "index", "parties", "balances", "members", "links", "parked", "views")
 LINKS = "links"
 
 

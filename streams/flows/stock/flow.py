@@ -1,19 +1,18 @@
-"""Derived values per key (block ``derived``; the reference flow is ``isthmus-stock``): a sum over a system's
-rows, grouped by key, kept equal in another system's record.
+"""Derived values per key (block ``derived``; the reference flow is ``isthmus-stock``): a sum over a system's rows,
+grouped by key, kept equal in another system's record.
 
-The section of the flow file (:mod:`streams.flows.stock.config`) names the mapping whose table sources group
-rows (``group_by``) and sum a field (``sum:``), e.g. ERP ``on_hand - reserved`` per SKU over warehouses:
-:func:`streams.mapping.aggregate.fold` keeps each row's contribution, so an update replaces it and a delete
-removes it. The target system gets a command (``<record> <operation>``) when that total differs from what its
-table shows (or will show once our pending writes land): the latest value wins, and the target's report of a
-value we wrote (its CDC of that table) is an echo that commands nothing. A key the target has no row for is
-kept until the row appears. Store ``groups``: per group key, the rows' contributions, the total, the commit
-time of the change that last moved it, and the mirror of the target's value.
+The section of the flow file (:mod:`streams.flows.stock.config`) names the mapping whose table sources group rows
+(``group_by``) and sum a field (``sum:``), e.g. ERP ``on_hand - reserved`` per SKU over warehouses:
+:mod:`streams.flows.sums` keeps each row's contribution, so an update replaces it and a delete removes it. The
+target system gets a command (``<record> <operation>``) when that total differs from what its table shows (or will
+show once our pending writes land): the latest value wins, and the target's report of a value we wrote (its CDC of
+that table) is an echo that commands nothing. A key the target has no row for is kept until the row appears. Store
+``groups``: per group key, the totals, the commit time of the change that last moved them, and the mirror of the
+target's value; store ``members``: each row's contribution.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from streams.codecs.avro.single_object import SchemaStore
@@ -26,9 +25,10 @@ from streams.flows.orders.mirror import Mirror
 from streams.flows.stock.config import DerivedConfig, SumSource
 from streams.flows.stock.exceptions import UnexpectedRecord
 from streams.flows.stock.keying import GroupKeys, key_text
+from streams.flows.sums import MEMBERS, add
 from streams.flows.truncates import Truncates
 from streams.mapping import Context as MappingContext
-from streams.mapping import fold, map_source
+from streams.mapping import map_source
 from streams.systems import Systems
 
 NAME = "isthmus-stock"
@@ -52,7 +52,7 @@ class StockFlow:
         return f"flow.{self.name}"
 
     def spec(self) -> FlowSpec:
-        return FlowSpec(name=self.name, inputs=self.config.inputs, handler=self.handle, stores=(GROUPS,),
+        return FlowSpec(name=self.name, inputs=self.config.inputs, handler=self.handle, stores=(GROUPS, MEMBERS),
                         outputs=(self.truncates.topic,), key_by=GroupKeys(self.config.key_columns()),
                         description=self.description)
 
@@ -83,10 +83,8 @@ class StockFlow:
             return
         key = key_text(change.group_key)
         entry = dict(ctx.stores[GROUPS].get(key) or {})
-        members = {tuple(json.loads(k)): from_store(v) for k, v in (entry.get("members") or {}).items()}
-        total = fold(members, change)
-        entry.update(members={json.dumps(list(k)): to_store(dict(v)) for k, v in total.members.items()},
-                     group=to_store(list(change.group_key)), total=to_store(total.totals[config.field]),
+        totals = add(ctx.stores[MEMBERS], key, entry, change)
+        entry.update(group=to_store(list(change.group_key)), total=to_store(totals[config.field]),
                      as_of=to_store(change.commit_time))
         self.decide(ctx, key, entry, cause)
 

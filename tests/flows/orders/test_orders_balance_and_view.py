@@ -96,8 +96,9 @@ def test_invoices_of_an_account_not_linked_yet_are_parked_then_counted(harness: 
 
 
 def test_many_payments_of_an_unlinked_account_wait_in_small_values(harness: Harness, cdc: Cdc) -> None:
-    """One store value per waiting record: 300 payments in one list once outgrew a Kafka record and failed
-    the flow's transactions (MessageSizeTooLargeError)."""
+    """One store value per waiting record, and per summed row: 300 payments in one list once outgrew a Kafka
+    record and failed the flow's transactions (MessageSizeTooLargeError), and every payment read and wrote all
+    the account's rows (an hour for 20,000)."""
     harness.feed(customer(cdc))
     records = [invoice(cdc, 51, "3000.00")] + [payment(cdc, 100 + n, 51, "1.00") for n in range(2000)]
     assert balances(harness, records) == []
@@ -106,6 +107,28 @@ def test_many_payments_of_an_unlinked_account_wait_in_small_values(harness: Harn
     assert max(len(json.dumps(value)) for value in parked.values()) < 16384  # one Debezium record each
     assert balances(harness, account(cdc)) == ["1000.00"]
     assert harness.store("parked") == {}
+    assert len(harness.store("members")) == 2001
+    assert max(len(json.dumps(value)) for store in ("members", "balances")
+               for value in harness.store(store).values()) < 256
+    assert balances(harness, cdc.erp(ERP_PAYMENTS, "d", before=erp_payment(100, 51, 11, "1.00"))) == ["1001.00"]
+    assert len(harness.store("members")) == 2000
+
+
+def test_a_balance_kept_whole_by_an_older_version_is_split_and_moved_on(harness: Harness, cdc: Cdc) -> None:
+    """State written before the rows were kept apart (``members`` inside the party's entry) goes on: the next
+    row of the party moves the total from the rows it had."""
+    harness.feed(customer(cdc), account(cdc))
+    assert balances(harness, [invoice(cdc, 51, "300.00"), payment(cdc, 100, 51, "100.00")]) == ["300.00", "200.00"]
+    (party, entry), = harness.store("balances").items()
+    rows = harness.run.context.memory["members"]
+    whole = {json.dumps(json.loads(k)[1:]): v for k, v in rows.items()}
+    for key, _ in list(rows.items()):
+        rows.put(key, None)
+    harness.run.context.memory["balances"].put(party, {k: v for k, v in entry.items() if k != "totals"}
+                                               | {"members": whole})
+    assert balances(harness, payment(cdc, 101, 51, "50.00")) == ["150.00"]
+    assert len(harness.store("members")) == 3 and "members" not in harness.store("balances")[party]
+    assert balances(harness, payment(cdc, 100, 51, "10.00")) == ["240.00"]
 
 
 def test_the_reconciled_order_the_customer_360_view_shows_carries_the_erp_status_and_the_lines(
