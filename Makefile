@@ -16,8 +16,16 @@ $(VENV)/.installed: pyproject.toml constraints.txt stack/setup.sh
 demo: setup
 	$(BIN)/isthmus demo
 
+# The unit tests (one core, no services) run beside the integration tests, which mostly wait on the stack: the
+# suite takes about as long as its integration part. The unit part's report follows the integration part's.
 test: setup lint
-	$(BIN)/pytest -q --durations=25
+	@mkdir -p test-artifacts; \
+	$(BIN)/pytest -q -m unit -p no:cacheprovider --durations=10 > test-artifacts/unit.log 2>&1 & unit=$$!; \
+	$(BIN)/pytest -q -m "not unit" --durations=25; integration=$$?; \
+	wait $$unit; units=$$?; \
+	echo "== unit tests (run beside the integration tests; test-artifacts/unit.log) =="; \
+	cat test-artifacts/unit.log; \
+	exit $$(( integration != 0 || units != 0 ))
 
 lint: setup
 	$(BIN)/ruff check streams reference tests examples bench chaos
