@@ -281,12 +281,12 @@ def evaluate(state: State, mapper: Mapper, number: str, trigger: Cause, now_s: f
         record = canonical(state, mapper, document)
     except LookupMissing:
         if state.lookup.last is not None:
-            state.add_indexed(f"wait={state.lookup.last}", number)
+            state.add_indexed(f"wait={state.lookup.last}", number, document)
             # it waits, and is held once that lasts (see holds); another look-up starts another wait
             lookup, waiting = str(state.lookup.last), document.get(WAITING_FOR) or {}
             document[WAITING_FOR] = waiting if waiting.get("lookup") == lookup else {
                 "since": now_s, "due": False, "lookup": lookup}
-            state.add_indexed(WAITING_FOR, number)
+            state.add_indexed(WAITING_FOR, number, document)
             if edited and config.update_while:
                 document[edits.UNSENT] = True  # judged once the look-up arrives
             if document != before:
@@ -296,7 +296,7 @@ def evaluate(state: State, mapper: Mapper, number: str, trigger: Cause, now_s: f
     assert record is not None
     party = record.get(config.party.field)
     if party is not None:
-        state.add_indexed(f"party={party}", number)
+        state.add_indexed(f"party={party}", number, document)
     commands: list[Command] = []
     origin_cause = cause_of(document.get("origin_cause"))
     assert origin_cause is not None
@@ -319,7 +319,7 @@ def evaluate(state: State, mapper: Mapper, number: str, trigger: Cause, now_s: f
     if ready and not hold and not document.get("created") and record.get(config.party.account) is None:
         # its party has no account in the target (yet): it waits, and is held once that lasts (see holds)
         document[NO_ACCOUNT] = {"since": now_s, "due": False, **(document.get(NO_ACCOUNT) or {})}
-        state.add_indexed(NO_ACCOUNT, number)
+        state.add_indexed(NO_ACCOUNT, number, document)
     else:
         document.pop(NO_ACCOUNT, None)
     if (document.get("cancel_requested") and not document.get("cancel_sent") and target is not None
@@ -366,22 +366,22 @@ def due_waits(state: State, now_s: float, hold_after_s: float) -> tuple[list[tup
     look-up, :data:`WAITING_FOR`) ``hold_after_s`` by ``now_s`` and are not held for it yet (marked held now:
     ``due``), each with when it started to wait, and how many wait, since when. Each index forgets the documents
     that no longer wait under it."""
-    waiting, due = Waiting(), []
+    due: list[tuple[str, float]] = []
+    started: list[float] = []  # when each waiting document started to
     for cause in WAITS:
-        numbers = state.indexed(cause)
-        still = []
-        for number in numbers:
+
+        def waits(number: str, cause: str = cause) -> bool:
             document = state.get("documents", number)
             wait = document.get(cause)
             if not wait:
-                continue
-            still.append(number)
+                return False
             since = float(wait["since"])
-            waiting += Waiting(records=1, oldest_since_s=since)
+            started.append(since)
             if not wait.get("due") and now_s - since >= hold_after_s:
                 document[cause] = {**wait, "due": True}
                 state.put("documents", number, document)
                 due.append((number, since))
-        if still != numbers:
-            state.put("index", cause, {"documents": still} if still else None)
-    return due, waiting
+            return True
+
+        state.index.sweep(cause, waits)
+    return due, Waiting(records=len(started), oldest_since_s=min(started) if started else None)

@@ -9,7 +9,8 @@ Stores (JSON objects, canonical values kept exact with :mod:`streams.flows.engin
   lines before their header.
 - ``index``: ``party=<key>`` -> the documents of a party; ``wait=<look-up>`` -> the documents waiting for a
   look-up (their party not known yet); ``no_account`` -> the documents ready to go whose party has no account in
-  the target (each document's ``no_account`` says since when, and whether it is held for it).
+  the target (each document's ``no_account`` says since when, and whether it is held for it); ``waiting_for`` ->
+  the documents waiting for any look-up. Each in pages of a bounded size (:mod:`streams.flows.orders.index`).
 - ``parties``: per party key, its mapped origin and target values (under their systems' names), their
   commit times, and the origin mirror of the balance.
 - ``balances``: per party key, the balance: the totals of its target's rows; ``members``: each row's
@@ -30,6 +31,7 @@ from streams.flows.commands import Cause
 from streams.flows.engine.api import Context, JsonValue, Store
 from streams.flows.engine.values import from_store, to_store
 from streams.flows.lookups import LookupTables
+from streams.flows.orders.index import DocumentIndex
 
 STORES = ("tx", "documents", "lines", "index", "parties", "balances", "members", "links", "parked", "views")
 LINKS = "links"
@@ -55,6 +57,7 @@ class State:
         self.stores = ctx.stores
         self.count = ctx.count
         self.lookup = tables.context(ctx.stores[LINKS])
+        self.index = DocumentIndex(ctx.stores["index"], ctx.stores["documents"])
 
     def store(self, name: str) -> Store:
         return self.stores[name]
@@ -71,21 +74,15 @@ class State:
         return found
 
     def indexed(self, key: str) -> list[str]:
-        """The documents under ``key`` of the index (``party=<key>`` or ``wait=<look-up>``)."""
-        return list(self.get("index", key).get("documents", []))
+        """The documents under ``key`` of the index (``party=<key>`` or ``wait=<look-up>``), in the order added."""
+        return self.index.documents(key)
 
-    def add_indexed(self, key: str, number: str) -> None:
-        entry = self.get("index", key)
-        documents = entry.setdefault("documents", [])
-        if number not in documents:
-            documents.append(number)
-            self.put("index", key, entry)
+    def add_indexed(self, key: str, number: str, document: dict[str, Any]) -> None:
+        """List document ``number`` under ``key``; ``document``, its entry, says so (the caller writes it)."""
+        self.index.add(key, number, document)
 
     def take_indexed(self, key: str) -> list[str]:
-        found = self.indexed(key)
-        if found:
-            self.put("index", key, None)
-        return found
+        return self.index.take(key)
 
     @staticmethod
     def load(value: Any) -> Any:
