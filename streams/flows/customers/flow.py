@@ -664,7 +664,8 @@ class CustomerFlow:
         except CodecError as exc:
             raise Rejected(stage=self.stage, records=(state.touched_by,) if state.touched_by else (), reason=(
                 f"{key}: its canonical {self.config.record.target} cannot be encoded: {exc}; the entity's state "
-                "is kept, the record is published with the entity's next change")) from exc
+                "is kept and the commands it decided went out; only the canonical record waits, published with the "
+                "entity's next change")) from exc
         try:
             ctx.emit(self.canonical_topic, key=key, value=value,
                      headers=lineage.lineage(self.mapping_version).headers() if lineage is not None else {})
