@@ -103,14 +103,40 @@ SKIPPED_OPERATIONS = "skipped.operations"
 DEFAULT_SKIPPED = "t"
 
 
+#: MariaDB Connector/J's option (a snapshot reads through it): ``true`` (its default) reads a ``YEAR`` as a date.
+YEAR_IS_DATE = "driver.yearIsDateType"
+
+
 def warnings(connector: LocalConnector) -> list[Problem]:
     """What a config allows but likely does not mean; it stays valid (``isthmus connectors validate`` prints them).
 
     ``skipped.operations`` that skips truncates (Debezium's default, ``t``): a ``TRUNCATE`` of a captured table
-    then sends no event at all, and no flow can say it happened (``streams/flows/truncates.py``)."""
-    config, key = connector.config, SKIPPED_OPERATIONS
-    if config.get("connector.class") not in KINDS:
+    then sends no event at all, and no flow can say it happened (``streams/flows/truncates.py``). A MariaDB
+    connector whose driver reads ``YEAR`` as a date: a ``YEAR`` 0000 fails its snapshot."""
+    if connector.config.get("connector.class") not in KINDS:
         return []  # not a connector Isthmus knows: its own checks say so
+    return [*_truncates_skipped(connector), *_year_as_date(connector)]
+
+
+def _year_as_date(connector: LocalConnector) -> list[Problem]:
+    config, key = connector.config, YEAR_IS_DATE
+    value = config.get(key)
+    if config.get("connector.class") != MARIADB or (value is not None and value.strip().lower() == "false"):
+        return []
+    if value is not None and ("{{" in value or is_provider_reference(value)):
+        return []
+    said = "is not set" if value is None else f"is {value!r}"
+    return [Problem(
+        file=connector.source_of(key), line=connector.line_of(key), field=key,
+        message=f"{said}, so a snapshot reads a YEAR column as a date: a YEAR of 0000 fails it (the initial "
+                "snapshot's task FAILED with IllegalArgumentException at java.sql.Date.valueOf; an incremental "
+                "snapshot sends nothing and only Connect's log says why)",
+        fix=f"set `{key}: false`: the snapshot then reads YEAR as the number the binlog sends "
+            "(connect-configs/README.md)")]
+
+
+def _truncates_skipped(connector: LocalConnector) -> list[Problem]:
+    config, key = connector.config, SKIPPED_OPERATIONS
     value = config.get(key)
     if value is not None and ("{{" in value or is_provider_reference(value)):
         return []

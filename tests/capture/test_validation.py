@@ -411,6 +411,21 @@ def test_skipped_truncates_are_a_warning_naming_where_and_the_fix(
         assert (warning.file, warning.line) == (config_root / "overlays" / "local.yaml", 4)
 
 
+@pytest.mark.parametrize("overlay", ["    driver.yearIsDateType: null\n", "    driver.yearIsDateType: true\n"])
+def test_a_mariadb_driver_reading_year_as_a_date_is_a_warning(
+        config_root: Path, variables: dict[str, str], overlay: str) -> None:
+    """MariaDB Connector/J reads YEAR as a date by default, and a YEAR 0000 then fails the snapshot."""
+    (config_root / "overlays" / "local.yaml").write_text(
+        LOCAL_VARIABLES + "connectors:\n  erp-source:\n" + overlay, encoding="utf-8")
+    connector = configs.load(config_root, env="local").render("erp-source", variables)
+    assert check_local(connector) == []
+    (warning,) = warnings(connector)
+    assert warning.field == "driver.yearIsDateType" and "a YEAR of 0000 fails it" in warning.message
+    assert warning.fix.startswith("set `driver.yearIsDateType: false`")
+    crm = configs.load(config_root, env="local").render("crm-source", variables)
+    assert warnings(crm) == []  # PostgreSQL's driver has no such option
+
+
 def test_connectors_validate_prints_the_warning_and_stays_valid(
         config_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     connector = config_root / "connectors" / "crm-source.yaml"
