@@ -69,6 +69,8 @@ def _coercer(avro_type: Any, named: Mapping[str, Any], where: str, null: str | N
             return _timestamp(where, null)
         if logical == "date":
             return _date(where, null)
+        if logical in ("time-micros", "time-millis"):
+            return _time_of_day(where, null)
         kind = avro_type.get("type")
         if kind == "enum":
             return _enum(tuple(avro_type["symbols"]), where, null)
@@ -170,6 +172,20 @@ def _date(where: str, null: str | None) -> Coercer:
         return value
 
     return date
+
+
+def _time_of_day(where: str, null: str | None) -> Coercer:
+    """A time of day (a TIME column, decoded as a ``datetime.time``), as fastavro writes ``time-micros``."""
+    def time_of_day(value: Any) -> Any:
+        if value is None:
+            if null is None:
+                return None
+            raise MappingValueError(null)
+        if not isinstance(value, dt.time):
+            raise MappingValueError(f"{where}: expected a time of day, got {value!r}")
+        return value
+
+    return time_of_day
 
 
 def _enum(symbols: tuple[str, ...], where: str, null: str | None) -> Coercer:

@@ -211,6 +211,8 @@ def from_avro(schema: Any, named: dict[str, Any]) -> Kind:
         return Kind("local_timestamp", nullable=False)
     if logical == "date":
         return Kind("date", nullable=False)
+    if logical in ("time-millis", "time-micros"):
+        return Kind("time", nullable=False)
     kind = schema.get("type")
     if kind == "enum":
         return Kind("string", nullable=False, symbols=frozenset(schema["symbols"]), record=schema["name"])

@@ -80,3 +80,15 @@ def test_a_mapping_of_a_bigint_unsigned_key_into_a_long_is_refused_at_load(schem
     # the INT UNSIGNED invoice_id (line 11) fills its long field; a signed BIGINT key loads as before
     assert FIRST_ADDED_LINE == 14
     _load(schemas, tmp_path, text.replace("payment_id: id", "payment_id: konto"))
+
+
+def test_a_time_column_fills_a_time_of_day_field_and_nothing_else_is_named_a_time() -> None:
+    """A TIME column into a field of one's own schema, ``{type: long, logicalType: time-micros}``: once refused
+    as "a nullable time value cannot fill a nullable int field"."""
+    column = from_column(Column(name="call_at", sql_type="TIME", nullable=True), "mariadb")
+    for logical, base in (("time-micros", "long"), ("time-millis", "int")):
+        field = from_avro(["null", {"type": base, "logicalType": logical}], {})
+        assert fits(column, field) is None
+        text = from_column(Column(name="n", sql_type="TEXT", nullable=True), "postgresql")
+        message, _ = fits(text, field) or ("", "")
+        assert message == "a nullable string value cannot fill a nullable time field"

@@ -2,8 +2,8 @@
 
 Store values must be JSON objects, but canonical values hold exact decimals and UTC times. They are
 tagged on the way in (``{"$decimal": "12.50"}``, ``{"$time": "2024-03-10T06:30:00+00:00"}``,
-``{"$date": "2024-03-10"}``) and restored on the way out, so a value read back compares equal to the one
-written and encodes under its Avro schema unchanged.
+``{"$date": "2024-03-10"}``, a time of day ``{"$time_of_day": "10:30:00"}``) and restored on the way out, so a
+value read back compares equal to the one written and encodes under its Avro schema unchanged.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from streams.flows.engine.api import StoreValueError
 
-_DECIMAL, _TIME, _DATE = "$decimal", "$time", "$date"
+_DECIMAL, _TIME, _DATE, _TIME_OF_DAY = "$decimal", "$time", "$date", "$time_of_day"
 #: Tags the order and stock flows wrote before the flows shared this module; changelogs may still hold them.
 _OLD_TAGS = {"$dec": _DECIMAL, "$ts": _TIME}
 
@@ -51,6 +51,8 @@ def _tagged(value: Any) -> Any:
         return {_TIME: value.isoformat()}
     if isinstance(value, dt.date):
         return {_DATE: value.isoformat()}
+    if isinstance(value, dt.time):
+        return {_TIME_OF_DAY: value.isoformat()}
     if isinstance(value, Mapping):
         return {str(k): to_store(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -70,6 +72,8 @@ def from_store(value: Any) -> Any:
                 return dt.datetime.fromisoformat(text)
             if tag == _DATE:
                 return dt.date.fromisoformat(text)
+            if tag == _TIME_OF_DAY:
+                return dt.time.fromisoformat(text)
         return {k: from_store(v) for k, v in value.items()}
     if isinstance(value, list):
         return [from_store(v) for v in value]

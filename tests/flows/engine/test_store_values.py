@@ -4,6 +4,7 @@ with what to do."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from decimal import Decimal
 
@@ -29,3 +30,10 @@ def test_a_float_json_cannot_hold_is_refused_with_what_to_do(bad: float) -> None
     with pytest.raises(StoreValueError, match=r"JSON has no NaN or infinity.*map it to null"):
         to_store({"reading": bad})
     assert orjson.dumps(bad) == b"null", "what JSON would have kept silently instead"
+
+
+def test_a_time_of_day_is_kept_and_read_back_as_the_same_time() -> None:
+    """A TIME column's value (a datetime.time, with a zone from PostgreSQL's TIME WITH TIME ZONE)."""
+    for value in (dt.time(9, 30), dt.time(23, 59, 59, 999999), dt.time(1, 2, 3, tzinfo=dt.UTC)):
+        kept = to_store({"at": value})
+        assert json.loads(json.dumps(kept)) == kept and from_store(kept) == {"at": value}
