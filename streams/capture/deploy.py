@@ -113,8 +113,8 @@ def wait_until(client: ConnectClient, name: str, wanted: str, done: Callable[[Co
 
 def failure_message(state: ConnectorState) -> str:
     parts = [f"{state.name}: {what} is FAILED:\n{trace.rstrip()}" for what, trace in state.failures]
-    fix = (f"fix: read the trace above, correct connect-configs and run "
-           f"`isthmus connectors deploy {state.name}`, "
+    fix = (f"fix: read the trace above, correct the connector's config and run "
+           f"`isthmus connectors deploy {state.name}` (with `--configs <folder>` if it is not connect-configs/), "
            f"or retry with `isthmus connectors restart {state.name} --failed-only`")
     return "\n".join([*parts, fix])
 

@@ -283,7 +283,9 @@ def _too_wide(bits: int, field_bits: int) -> tuple[str, str]:
             f"holds at most {2 ** 63 - 1})",
             "make the field a decimal (`{type: bytes, logicalType: decimal, precision: 20, scale: 0}`) and set the "
             "connector's `bigint.unsigned.handling.mode: precise` (its default, `long`, sends a value over "
-            "9223372036854775807 as a negative number), or declare the column BIGINT (signed) if its values allow")
+            "9223372036854775807 as a negative number), or declare the column BIGINT (signed) if its values allow; "
+            "a field of a shipped schema stays a long: where the column's values stay below 2**63, bind it with "
+            "`transform: [int]`, which says so (a larger value is then dead-lettered, naming it)")
 
 
 def _a(word: str) -> str:
