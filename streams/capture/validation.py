@@ -112,10 +112,32 @@ def warnings(connector: LocalConnector) -> list[Problem]:
 
     ``skipped.operations`` that skips truncates (Debezium's default, ``t``): a ``TRUNCATE`` of a captured table
     then sends no event at all, and no flow can say it happened (``streams/flows/truncates.py``). A MariaDB
-    connector whose driver reads ``YEAR`` as a date: a ``YEAR`` 0000 fails its snapshot."""
+    connector whose driver reads ``YEAR`` as a date: a ``YEAR`` 0000 fails its snapshot. A JSON value converter
+    that writes a column's default for a null."""
     if connector.config.get("connector.class") not in KINDS:
         return []  # not a connector Isthmus knows: its own checks say so
-    return [*_truncates_skipped(connector), *_year_as_date(connector)]
+    return [*_truncates_skipped(connector), *_year_as_date(connector), *_null_as_default(connector)]
+
+
+#: JsonConverter's option (Kafka 3.5+): ``true`` (its default) writes a field's schema default for a null.
+REPLACE_NULL = "value.converter.replace.null.with.default"
+JSON_CONVERTER = "org.apache.kafka.connect.json.JsonConverter"
+
+
+def _null_as_default(connector: LocalConnector) -> list[Problem]:
+    config, key = connector.config, REPLACE_NULL
+    value = config.get(key)
+    if config.get("value.converter") != JSON_CONVERTER or (value is not None and value.strip().lower() == "false"):
+        return []  # another converter (or the worker's, which the stack sets): not ours to judge
+    if value is not None and ("{{" in value or is_provider_reference(value)):
+        return []
+    said = "is not set" if value is None else f"is {value!r}"
+    return [Problem(
+        file=connector.source_of(key), line=connector.line_of(key), field=key,
+        message=f"{said}, so JsonConverter writes a nullable column's DEFAULT in place of a null it carries (a "
+                "column `DEFAULT 'emea'` set to NULL arrives as 'emea', a `DEFAULT now()` as 1970-01-01): the flows "
+                "cannot tell it from the value",
+        fix=f"set `{key}: false`: a null then arrives as null (connect-configs/README.md)")]
 
 
 def _year_as_date(connector: LocalConnector) -> list[Problem]:

@@ -426,6 +426,28 @@ def test_a_mariadb_driver_reading_year_as_a_date_is_a_warning(
     assert warnings(crm) == []  # PostgreSQL's driver has no such option
 
 
+@pytest.mark.parametrize("name", ["crm-source", "erp-source"])
+def test_a_json_converter_that_writes_defaults_for_nulls_is_a_warning(
+        config_root: Path, variables: dict[str, str], name: str) -> None:
+    """JsonConverter's replace.null.with.default (true by default) turns a null into the column's DEFAULT."""
+    (config_root / "overlays" / "local.yaml").write_text(
+        LOCAL_VARIABLES + f"connectors:\n  {name}:\n    value.converter.replace.null.with.default: null\n",
+        encoding="utf-8")
+    connector = configs.load(config_root, env="local").render(name, variables)
+    assert check_local(connector) == []
+    (warning,) = warnings(connector)
+    assert warning.field == "value.converter.replace.null.with.default"
+    assert "writes a nullable column's DEFAULT in place of a null" in warning.message
+    assert warning.fix.startswith("set `value.converter.replace.null.with.default: false`")
+
+
+def test_the_shipped_examples_warn_of_nothing(variables: dict[str, str]) -> None:
+    for root in (configs.DEFAULT_ROOT, configs.DEFAULT_ROOT.parent / "examples" / "tryton" / "connect-configs"):
+        set_ = configs.load(root, env="local")
+        assert {name: warnings(set_.render(name, variables)) for name in set_.names} == {
+            name: [] for name in set_.names}, root
+
+
 def test_connectors_validate_prints_the_warning_and_stays_valid(
         config_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     connector = config_root / "connectors" / "crm-source.yaml"

@@ -41,6 +41,7 @@ def worker_properties(*, bootstrap: str, group: str, topics: str, replication: i
         "value.converter": JSON_CONVERTER,
         "key.converter.schemas.enable": "true",
         "value.converter.schemas.enable": "true",
+        "value.converter.replace.null.with.default": "false",  # a null stays null (connect-configs/README.md)
         **{f"{kind}.storage.topic": internal_topic(topics, name) for kind, name in _INTERNAL.items()},
         **{f"{kind}.storage.replication.factor": replication for kind in _INTERNAL},
         "offset.flush.interval.ms": 1000,
