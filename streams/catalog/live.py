@@ -134,8 +134,15 @@ def _properties(path: Path, key: str) -> dict[str, str]:
     return values
 
 
+#: Tables Isthmus itself makes in a system's database: the SQL sinks' record of the idempotency keys applied
+#: (``keys_table`` of a target file; this is its default name). No mapping reads them, and discovering them made
+#: ``discover --check`` report them as drift.
+OWN_TABLES = frozenset({"isthmus_sink_keys"})
+
+
 def discover(system: SystemSpec, connection: Connection) -> Catalog:
-    """The tables of ``system``'s namespace, read from its live catalog."""
+    """The tables of ``system``'s namespace, read from its live catalog, but for Isthmus's own
+    (:data:`OWN_TABLES`)."""
     engine, connector = _captured(system)
     namespace = system.namespace
     foreign_keys: tuple[ForeignKey, ...] = ()
@@ -154,8 +161,9 @@ def discover(system: SystemSpec, connection: Connection) -> Catalog:
     except (psycopg.Error, pymysql.MySQLError) as exc:
         raise CatalogError(f"cannot read the catalog of {system.name} at {connection}: {_first_line(exc)}; fix: "
                            f"start the database, or check the connector {connector}'s connection") from exc
+    kept = {name: table for name, table in sorted(tables.items()) if name not in OWN_TABLES}
     return Catalog(system=system.name, engine=engine.value, namespace=namespace,
-                   tables=MappingProxyType(dict(sorted(tables.items()))), foreign_keys=foreign_keys)
+                   tables=MappingProxyType(kept), foreign_keys=foreign_keys)
 
 
 def publication_via_root(connection: Connection, publication: str) -> bool | None:

@@ -189,6 +189,11 @@ def _validate_flows(mappings: Path, flows: Path) -> int:
     count = len(built.flows)
     for warning in (w for f in built.flows for w in f.warnings):
         print(f"warning: {warning}")
+    if not count:
+        print(f"no flow of {flows} builds: a worker there would run nothing and is refused at start; fix: add a "
+              "flow file (flows/README.md), or name the folder that holds yours with --flows or "
+              f"{FLOWS_DIR_ENV}")
+        return 1
     print(f"{count} flow{'s' if count != 1 else ''} of {flows} build{'' if count != 1 else 's'}: "
           f"{', '.join(f.name for f in built.flows)}")
     return 0

@@ -363,7 +363,8 @@ def run_settle(args: argparse.Namespace) -> int:
 def _add_access(parser: argparse.ArgumentParser, *, pii: bool = True) -> None:
     if pii:
         parser.add_argument("--show-pii", action="store_true",
-                            help="do not mask personal data (needs an admin token)")
+                            help="do not mask personal data (needs an admin token where tokens are configured; "
+                                 "with none, local use, anyone may)")
     parser.add_argument("--token", default=None,
                         help=f"the caller's token (default ${TOKEN_ENV}); roles come from ${TOKENS_ENV} or "
                              "<home>/secrets/tokens")
@@ -535,7 +536,8 @@ def run_tail(args: argparse.Namespace) -> int:
     output = "json" if args.json else args.output
     if output == "raw" and not args.show_pii:
         raise BadFilter("--output raw prints the bytes as written and cannot mask personal data; add "
-                        "--show-pii (admin role) or use --output json")
+                        "--show-pii (the admin role where tokens are configured; with none it is yours) or use "
+                        "--output json")
     show = _show_pii(args, "show personal data in tail")
     keep = filters.build(keys=args.key, headers=args.header, where=args.where)
     if args.since:

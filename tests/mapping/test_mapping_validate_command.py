@@ -75,3 +75,12 @@ def test_mapping_errors_still_let_the_flow_files_be_read(tmp_path: Path, capsys:
     (flows / "customers.yaml").write_text(customers, encoding="utf-8")
     assert main(["mappings", "validate", "--dir", str(mappings), "--flows", str(flows)]) == 1
     assert "their sections are checked when they are built over the mappings" in capsys.readouterr().out
+
+
+def test_a_folder_with_no_flow_file_is_said_and_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """It once printed "0 flows of ... build: " and exited 0; a worker there is refused at start."""
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    assert main(["mappings", "validate", "--flows", str(flows)]) == 1
+    out = capsys.readouterr().out
+    assert f"no flow of {flows} builds: a worker there would run nothing and is refused at start" in out
