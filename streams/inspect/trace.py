@@ -175,7 +175,9 @@ class TraceModel:
             for source in mapping.sources:
                 for name, binding in source.bindings.items():
                     target = (_short(mapping.target), name)
-                    if target in wanted and binding.column and not binding.steps and source.table and source.system:
+                    # a column as it is, or cast (`transform: [int]` on a BIGINT UNSIGNED id): str() the same
+                    if (target in wanted and binding.column and all(isinstance(s, CastStep) for s in binding.steps)
+                            and source.table and source.system):
                         roots.setdefault((source.system, source.table), set()).add((binding.column, target))
         return cls(roots={k: tuple(sorted(v)) for k, v in roots.items()},
                    references={k: tuple(sorted(v)) for k, v in references.items()}, spellings=tuple(spellings),

@@ -20,7 +20,7 @@ from streams.inspect import trace as trace_module
 from streams.inspect.decoding import Decoded, RawRecord
 from streams.inspect.reader import StartAt
 from streams.inspect.trace import EntityMatcher, TraceModel, trace
-from streams.mapping import RecordMapping, load_mappings
+from streams.mapping import MAPPINGS_DIR, RecordMapping, load_mappings
 from streams.mapping.expressions import compile_expression
 from streams.mapping.spec import FieldBinding
 from streams.systems import Systems, load_systems
@@ -233,3 +233,15 @@ def test_flow_files_that_do_not_load_publish_nothing_a_trace_needs(monkeypatch: 
     (tmp_path / "broken.yaml").write_text("name: [\n", encoding="utf-8")
     monkeypatch.setenv("ISTHMUS_FLOWS_DIR", str(tmp_path))
     assert trace_module.published_topics() == ()
+
+
+def test_an_id_bound_through_a_cast_is_still_a_root(tmp_path: Path) -> None:
+    """`transform: [int]` on an id (a BIGINT UNSIGNED column into a long): its rows still name the entity, so the
+    rows that refer to that id are followed."""
+    for path in MAPPINGS_DIR.glob("*.yaml"):
+        text = path.read_text(encoding="utf-8").replace(
+            "      crm_customer_id: id\n", "      crm_customer_id: {from: id, transform: [int]}\n")
+        (tmp_path / path.name).write_text(text, encoding="utf-8")
+    assert "transform: [int]" in (tmp_path / "customer_account_xref.yaml").read_text(encoding="utf-8")
+    model = TraceModel.of(load_mappings(tmp_path))
+    assert model.roots[("crm", "customers")] == (("id", ("CustomerAccountXref", "crm_customer_id")),)
