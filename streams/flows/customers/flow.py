@@ -56,6 +56,7 @@ from streams.flows.customers.deferred import (
 )
 from streams.flows.customers.exceptions import CustomerFlowError, MissingMapping
 from streams.flows.customers.keying import CustomerKeys, row_key
+from streams.flows.customers.matching import fills_from_matching_rows, shown_change
 from streams.flows.customers.missed import MARKED_COUNT, MISSED, WHOLE_COUNT, Missed
 from streams.flows.customers.recreate import reborn
 from streams.flows.customers.rederive import dead_letter_cause, rederive
@@ -260,6 +261,9 @@ class CustomerFlow:
         #: customer's id is one of several rows of its entity.
         self._row_keyed = frozenset(s.name for s in config.record.sources
                                     if config.key in s.bindings and not keyed_by_lookup(s, (config.key,)))
+        #: The record's sources several rows of which may match one entity at once (an address found through its
+        #: customer's id): the field shows the matching row changed last (:mod:`.matching`).
+        self._matching = frozenset(s.name for s in config.record.sources if fills_from_matching_rows(s, config.key))
         self.holds = ParkedHolds(flow=self.name, schemas=schemas, stores=(PARKED,))
         self.truncates = Truncates(flow=self.name, schemas=schemas, systems=systems, topic=self.holds.topic)
         self._lookup = _LinkLookup(config)
@@ -617,10 +621,19 @@ class CustomerFlow:
                     outlived = outlived or set()
                     outlived.add(change.key)
                     continue
+                fold_op, fold_whole = event.op, whole
+                if row is not None and change.source.name in self._matching:
+                    shown = shown_change(state.matching, change, row)
+                    if shown is None:
+                        continue  # a row not shown ends, or changes nothing its source maps
+                    if change.deleted and not shown.deleted:
+                        # the row shown ended and another matches: its values are the system's now, as an update
+                        fold_op, fold_whole = Op.UPDATE, False
+                    change = shown
                 observed = self._observed(change, event, reads)
-                change = reborn(change, event.op, config)
-                outcome.conflicts += fold(state, change, observed=observed, op=event.op, settled_at=settled_at,
-                                          echoes_seen=outcome.echoes, whole=whole)
+                change = reborn(change, fold_op, config)
+                outcome.conflicts += fold(state, change, observed=observed, op=fold_op, settled_at=settled_at,
+                                          echoes_seen=outcome.echoes, whole=fold_whole)
         if reads.link:
             for change in map_change(config.link, event, system, context, self.named, table=table, whole=whole):
                 if outlived and change.deleted and change.key in outlived:

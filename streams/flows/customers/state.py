@@ -12,6 +12,7 @@ from typing import Any
 
 from streams.flows.customers.config import EntityConfig
 from streams.flows.customers.exceptions import CorruptState
+from streams.flows.customers.matching import MatchingRows
 from streams.flows.customers.mirror import Mirror
 from streams.flows.engine.api import Incoming, StoreValueError, decode_json
 from streams.flows.engine.packed import fingerprint, from_instant, instant, is_packed, pack, restore, unpack_tagged
@@ -20,10 +21,11 @@ from streams.mapping.reconcile import Stamp, stamps_to_avro
 
 #: The field order of the packed layout (version 1 of :data:`~streams.flows.engine.packed.MAGIC`).
 _LAYOUT = ("record", "provenance", "children", "xref", "xref_provenance", "mirrors", "creating", "published",
-           "held_lineage", "rows")
-#: Fields a packed state has at least: ``held_lineage`` is written only while there is one (or ``rows`` follows),
-#: ``rows`` only when there are some (states written before rows were recorded have none).
-_REQUIRED = len(_LAYOUT) - 2
+           "held_lineage", "rows", "matching")
+#: Fields a packed state has at least: each optional field after them is written only when it, or a field after
+#: it, has a value: ``held_lineage`` while there is one, ``rows`` and ``matching`` when there are some (states
+#: written before they were recorded have none).
+_REQUIRED = len(_LAYOUT) - 3
 
 
 def _packed_stamps(stamps: Mapping[str, Stamp]) -> dict[str, tuple[str, int | dt.datetime]]:
@@ -92,6 +94,9 @@ class CustomerState:
     #: Per record source (``system.table``), the rows (``keying.row_key``) that map to this entity now: one, or
     #: none; two live rows of one table are refused at the decision (:meth:`merged_rows`), never written as one.
     rows: dict[str, list[str]] = field(default_factory=dict)
+    #: Per source whose key comes through a look-up, the rows that match the entity now with what they map, the
+    #: one changed last (the one shown) last (:mod:`~streams.flows.customers.matching`).
+    matching: MatchingRows = field(default_factory=dict)
 
     def mirror(self, system: str) -> Mirror:
         if system not in self.mirrors:
@@ -181,7 +186,7 @@ class CustomerState:
             xref=dict(self.xref), xref_provenance=dict(self.xref_provenance),
             mirrors={name: mirror.copy() for name, mirror in self.mirrors.items()}, creating=dict(self.creating),
             published=self.published, touched_by=self.touched_by, lineage=self.lineage, held=self.held,
-            held_lineage=self.held_lineage, rows=dict(self.rows))
+            held_lineage=self.held_lineage, rows=dict(self.rows), matching=dict(self.matching))
 
     def packed(self) -> bytes:
         """The compact layout: the fields of ``_LAYOUT`` in order, values packed in C (no tagged-JSON walk)."""
@@ -194,9 +199,17 @@ class CustomerState:
             {name: (m.present, m.reported, m.pending, m.uncleared) for name, m in self.mirrors.items()},
             self.creating,
             self.published,
-            *((self.held_lineage, self.rows) if self.rows else
-              () if self.held_lineage is None else (self.held_lineage,)),
+            *self._optional_fields(),
         ])
+
+    def _optional_fields(self) -> tuple[Any, ...]:
+        """The optional fields of the packed layout, up to the last one that has a value: a state without matching
+        rows is written as before they were kept (a version before this one refuses a state that has some)."""
+        if self.matching:
+            return self.held_lineage, self.rows, self.matching
+        if self.rows:
+            return self.held_lineage, self.rows
+        return () if self.held_lineage is None else (self.held_lineage,)
 
     @classmethod
     def unpacked(cls, customer_number: str, raw: bytes, config: EntityConfig) -> CustomerState:
@@ -208,6 +221,9 @@ class CustomerState:
             record, provenance, children, xref, xref_provenance, mirrors, creating, published = values[:_REQUIRED]
             state.held_lineage = values[_REQUIRED] if len(values) > _REQUIRED else None
             state.rows = values[_REQUIRED + 1] if len(values) > _REQUIRED + 1 else {}
+            if len(values) > _REQUIRED + 2:
+                state.matching = {source: [(row, restore(kept)) for row, kept in rows]
+                                  for source, rows in values[_REQUIRED + 2].items()}
             seen: dict[int, dt.datetime] = {}
             made: dict[tuple[str, int], Stamp] = {}
             state.record = restore(record)

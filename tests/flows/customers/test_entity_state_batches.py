@@ -112,7 +112,8 @@ def test_an_entity_stored_as_tagged_json_still_loads_and_is_rewritten_packed(har
     assert old is not None and old.startswith(b"{")
     upgraded = codec.decode(NUMBER, old)
     assert state.rows == {"crm.customers": [f"customers:{state.record['crm_customer_id']}"]}
-    assert upgraded == dataclasses.replace(state, rows={}), "the same, but for the rows it records since"
+    assert set(state.matching) == {"crm_billing_address", "crm_shipping_address"}
+    assert upgraded == dataclasses.replace(state, rows={}, matching={}), "the same, but for the rows it records since"
     assert upgraded.published == state.published
     assert upgraded.record["credit_limit"] is None or isinstance(upgraded.record["credit_limit"], Decimal)
     entities.put_raw(NUMBER, old)
@@ -167,11 +168,14 @@ def test_stamps_pack_as_plain_microseconds_and_the_tagged_form_still_reads(harne
                    {f: (s.system, s.commit_time) for f, s in state.xref_provenance.items()},
                    {n: (m.present, m.reported, m.pending, m.uncleared) for n, m in state.mirrors.items()},
                    state.creating, state.published])  # the layout's first form: 8 fields, stamps tagged
-    assert codec.decode(NUMBER, tagged) == dataclasses.replace(state, rows={})
+    assert codec.decode(NUMBER, tagged) == dataclasses.replace(state, rows={}, matching={})
     assert codec.decode(NUMBER, tagged).held_lineage is None
     assert codec.decode(NUMBER, codec.encode(NUMBER, state)).rows == state.rows != {}, "rows without a lineage"
+    assert codec.decode(NUMBER, codec.encode(NUMBER, state)).matching == state.matching != {}
     state.held_lineage = '{"change":"c"}'
     assert codec.decode(NUMBER, codec.encode(NUMBER, state)).held_lineage == '{"change":"c"}'
+    state.matching = {}
+    assert len(unpack_tagged(codec.encode(NUMBER, state))) == 10, "no matching rows: none written"
     state.rows = {}
     assert len(unpack_tagged(codec.encode(NUMBER, state))) == 9, "no rows: none written"
 
