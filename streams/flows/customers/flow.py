@@ -47,6 +47,7 @@ from streams.codecs.exceptions import CodecError
 from streams.flows.canonical.lineage import LINEAGE_HEADER, MAPPING_VERSION_HEADER, Lineage, mapping_version
 from streams.flows.commands import Cause, Command, NotWritable, command_headers, encode_command, payload_json
 from streams.flows.customers.config import EntityConfig, Reads, keyed_by_lookup, reference_config
+from streams.flows.customers.copied import CopiedIds
 from streams.flows.customers.deferred import (
     DECIDED_COUNT,
     DECISIONS_PER_BATCH,
@@ -267,6 +268,8 @@ class CustomerFlow:
         self.holds = ParkedHolds(flow=self.name, schemas=schemas, stores=(PARKED,))
         self.truncates = Truncates(flow=self.name, schemas=schemas, systems=systems, topic=self.holds.topic)
         self._lookup = _LinkLookup(config)
+        #: The ids the rows a group ended reported, which a create copied from them does not take (.copied).
+        self._copied = CopiedIds()
         #: The mapping context of the flow's changes; its notes (the local times a DST change repeated or skipped)
         #: are cleared for each change and kept with the change's lineage.
         self._mapping_context = dataclasses.replace(self.context, lookup=self._lookup, notes=[])
@@ -424,6 +427,7 @@ class CustomerFlow:
         used: list[Incoming] = []
         outcome = _Outcome()
         settled_at = self.clock()
+        self._copied.group()
         for record in records:
             try:
                 one = self._fold(record, ctx, settled_at)
@@ -548,10 +552,12 @@ class CustomerFlow:
             self.truncates.seen(ctx, record, event)  # said, counted and held; nothing of the state changes
             return None
         lookup = self._lookup.start(ctx.stores)
+        self._copied.start(record, self._entities(ctx).get, ctx.count)
         try:
             with ctx.isolated():  # undoes what the change did before it failed (or was parked)
                 outcome = self._apply(ctx, system, table, event, record, settled_at)
                 self._encode_conflicts(outcome.conflicts)  # one that cannot be encoded is this change's problem
+            self._copied.folded()
         except LookupMissing as exc:
             if lookup.missed is None:
                 raise Rejected(stage=self.stage, reason=f"{record.position}: {exc}") from exc
@@ -691,12 +697,16 @@ class CustomerFlow:
     def _observed(self, change: MappedChange, event: ChangeEvent, reads: Reads) -> dict[str, Any]:
         """What the system reports for the fields Isthmus writes into it: the mapped values, plus, on a link
         row, the columns the section's ``observes`` names (the reference: the CRM's ``erp_account_id``, its
-        copy of the link, which no mapping binds)."""
+        copy of the link, which no mapping binds). A row that ends leaves the ids it reported to :mod:`.copied`,
+        so that a new row that copied them from it (a primary key changed) does not take them."""
         observed = dict(change.values)
         columns = self.config.observes.get(change.system)
-        if columns and reads.link and event.after is not None:
+        if columns and reads.link and event.after is None and change.deleted:
+            self._copied.ended(change.system, change.key, event.before, columns)
+        elif columns and reads.link and event.after is not None:
             if change.renumbered_from is None:
-                observed.update({name: event.after.get(column) for name, column in columns.items()})
+                ids = {name: event.after.get(column) for name, column in columns.items()}
+                observed.update(self._copied.taken(change.system, change.key, ids) if event.op is Op.CREATE else ids)
             else:  # the row still holds the ids of the old key's records (the ERP account the old customer had,
                 # which ends with it): none of the new key's, which is created anew and linked back there
                 observed.update({name: None for name in columns})

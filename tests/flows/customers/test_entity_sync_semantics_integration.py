@@ -5,7 +5,9 @@ CRM sink writing through the reference APIs, on this test's own command, result 
 - inserted, updated and deleted in one CRM transaction: no ERP account, no command;
 - three updates in one transaction: one ``update`` command;
 - a create the ERP refuses (422, dead-lettered), then the CRM row corrected: the account is made;
-- deleted, then made again under the same customer number: the ERP account is active again."""
+- deleted, then made again under the same customer number: the ERP account is active again;
+- its primary key changed with its number (Debezium's delete and create, the create with ``__debezium.oldkey``):
+  the new number gets an account of its own, linked back over the old account's id the row copied."""
 
 from __future__ import annotations
 
@@ -146,3 +148,20 @@ def test_delete_then_create_again_reactivates_the_account(loop: Loop, tmp_path: 
                tmp_path, timeout=WAIT_S)
     eventually(f"{number} linked again in the CRM", lambda: loop.db.crm(
         "SELECT erp_account_id FROM crm.customers WHERE customer_number = %s", number), tmp_path, timeout=WAIT_S)
+
+
+def test_a_primary_key_change_creates_the_new_number_and_links_its_own_account(loop: Loop, tmp_path: Any) -> None:
+    old, new = loop.number(), loop.number()
+    loop.crm_transaction(("INSERT INTO crm.customers (customer_number, name) VALUES (%s, %s)", (old, "Moved")))
+    linked = "SELECT erp_account_id FROM crm.customers WHERE customer_number = %s"
+    first = eventually(f"{old} linked in the CRM", lambda: loop.db.crm(linked, old), tmp_path, timeout=WAIT_S)
+    loop.crm_transaction((
+        "UPDATE crm.customers SET id = nextval(pg_get_serial_sequence('crm.customers', 'id')), customer_number = %s, "
+        "version = version + 1 WHERE customer_number = %s", (new, old)))
+    account = eventually(f"the ERP account of {new}", lambda: loop.account(new), tmp_path, timeout=WAIT_S)
+    assert account[0] != first
+    eventually(f"{new} linked to its own account in the CRM", lambda: loop.db.crm(linked, new) == account[0] or None,
+               tmp_path, timeout=WAIT_S)
+    eventually(f"{old}'s account deactivated", lambda: (loop.account(old) or (0, 0, 0, 1))[3] == 0 or None,
+               tmp_path, timeout=WAIT_S)
+    assert [(p, o) for p, o, _ in loop.commands_for(new) if p == "Account"] == [("Account", "create")]
