@@ -57,6 +57,7 @@ from streams.flows.customers.deferred import (
 )
 from streams.flows.customers.exceptions import CustomerFlowError, MissingMapping
 from streams.flows.customers.keying import CustomerKeys, row_key
+from streams.flows.customers.lost import ENDED_COUNT, say_ended
 from streams.flows.customers.matching import fills_from_matching_rows, shown_change
 from streams.flows.customers.missed import MARKED_COUNT, MISSED, WHOLE_COUNT, Missed
 from streams.flows.customers.recreate import reborn
@@ -463,6 +464,8 @@ class CustomerFlow:
                 state.held = False
                 commands += decide(state, cause, context=self.context, named=self.named, audit=outcome.conflicts,
                                    settled_at=settled_at)
+                if say_ended(state, cause, self.name):  # a target's delete ended it: not created there again
+                    ctx.count(ENDED_COUNT)
                 entities.put(key, state)  # encoded, and its canonical record published, when the batch ends
             outputs = self._encode_commands(commands) + self._encode_conflicts(outcome.conflicts)
         except (MappingError, CodecError, CustomerFlowError, NotWritable) as exc:
@@ -495,6 +498,8 @@ class CustomerFlow:
                 try:
                     commands = decide(state, cause, context=self.context, named=self.named, audit=audit,
                                       settled_at=settled_at)
+                    if say_ended(state, cause, self.name):
+                        ctx.count(ENDED_COUNT)
                     outputs = self._encode_commands(commands) + self._encode_conflicts(audit)
                 except (MappingError, CodecError, CustomerFlowError, NotWritable) as exc:
                     raise Rejected(stage=self.stage, reason=(

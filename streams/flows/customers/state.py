@@ -145,12 +145,21 @@ class CustomerState:
 
     def linked(self, system: str) -> bool:
         """The entity exists in ``system`` as far as the link knows: the link has its id (Isthmus has seen the
-        row), or a system that stores that id reports one."""
+        row), or a system that stores that id reports one; not once its row there is deleted (:meth:`deleted_in`):
+        an id another system still holds (``observes`` sets it, never clears it) names a record that is gone."""
         role = self.config.written.get(system)
-        if role is None or role.id is None:
+        if role is None or role.id is None or self.deleted_in(system):
             return False
         return self.xref.get(role.id) is not None or any(
             self.mirror(other).reported.get(role.id) is not None for other in self.config.observed_by(role.id))
+
+    def deleted_in(self, system: str) -> bool:
+        """Was the entity's row in written ``system`` seen (the link's id for it came from there) and is it gone
+        (deleted, or moved off the entity's key, in ``system``)?"""
+        role = self.config.written.get(system)
+        stamp = self.xref_provenance.get(role.id) if role is not None and role.id is not None else None
+        mirror = self.mirrors.get(system)
+        return stamp is not None and stamp.system == system and not (mirror is not None and mirror.present)
 
     @property
     def complete(self) -> bool:

@@ -317,6 +317,10 @@ class Systems:
         self.accounts[number] = row
         return self.cdc.record(ERP_ACCOUNTS, "c", before=None, after=row, at=self.cdc.tick(1))
 
+    def erp_delete(self, number: str) -> tuple[str, bytes, bytes]:
+        before = self.accounts.pop(number)
+        return self.cdc.record(ERP_ACCOUNTS, "d", before=before, after=None, at=self.cdc.tick(1))
+
     def apply(self, sent: Sent) -> list[tuple[str, bytes, bytes]]:
         """Apply a command as its route does; returns the change event it causes (none for a no-op)."""
         number = sent.key
