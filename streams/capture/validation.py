@@ -125,36 +125,33 @@ JSON_CONVERTER = "org.apache.kafka.connect.json.JsonConverter"
 
 
 def _null_as_default(connector: LocalConnector) -> list[Problem]:
-    config, key = connector.config, REPLACE_NULL
-    value = config.get(key)
-    if config.get("value.converter") != JSON_CONVERTER or (value is not None and value.strip().lower() == "false"):
+    if connector.config.get("value.converter") != JSON_CONVERTER:
         return []  # another converter (or the worker's, which the stack sets): not ours to judge
-    if value is not None and ("{{" in value or is_provider_reference(value)):
-        return []
-    said = "is not set" if value is None else f"is {value!r}"
-    return [Problem(
-        file=connector.source_of(key), line=connector.line_of(key), field=key,
-        message=f"{said}, so JsonConverter writes a nullable column's DEFAULT in place of a null it carries (a "
-                "column `DEFAULT 'emea'` set to NULL arrives as 'emea', a `DEFAULT now()` as 1970-01-01): the flows "
-                "cannot tell it from the value",
-        fix=f"set `{key}: false`: a null then arrives as null (connect-configs/README.md)")]
+    return _not_false(
+        connector, REPLACE_NULL,
+        "so JsonConverter writes a nullable column's DEFAULT in place of a null it carries (a column `DEFAULT "
+        "'emea'` set to NULL arrives as 'emea', a `DEFAULT now()` as 1970-01-01): the flows cannot tell it from "
+        "the value", "a null then arrives as null")
 
 
 def _year_as_date(connector: LocalConnector) -> list[Problem]:
-    config, key = connector.config, YEAR_IS_DATE
-    value = config.get(key)
-    if config.get("connector.class") != MARIADB or (value is not None and value.strip().lower() == "false"):
+    if connector.config.get("connector.class") != MARIADB:
         return []
-    if value is not None and ("{{" in value or is_provider_reference(value)):
+    return _not_false(
+        connector, YEAR_IS_DATE,
+        "so a snapshot reads a YEAR column as a date: a YEAR of 0000 fails it (the initial snapshot's task FAILED "
+        "with IllegalArgumentException at java.sql.Date.valueOf; an incremental snapshot sends nothing and only "
+        "Connect's log says why)", "the snapshot then reads YEAR as the number the binlog sends")
+
+
+def _not_false(connector: LocalConnector, key: str, why: str, then: str) -> list[Problem]:
+    """The warning for an option that should be ``false`` and is not (unset, or a placeholder left alone)."""
+    value = connector.config.get(key)
+    if value is not None and (value.strip().lower() == "false" or "{{" in value or is_provider_reference(value)):
         return []
     said = "is not set" if value is None else f"is {value!r}"
-    return [Problem(
-        file=connector.source_of(key), line=connector.line_of(key), field=key,
-        message=f"{said}, so a snapshot reads a YEAR column as a date: a YEAR of 0000 fails it (the initial "
-                "snapshot's task FAILED with IllegalArgumentException at java.sql.Date.valueOf; an incremental "
-                "snapshot sends nothing and only Connect's log says why)",
-        fix=f"set `{key}: false`: the snapshot then reads YEAR as the number the binlog sends "
-            "(connect-configs/README.md)")]
+    return [Problem(file=connector.source_of(key), line=connector.line_of(key), field=key, message=f"{said}, {why}",
+                    fix=f"set `{key}: false`: {then} (connect-configs/README.md)")]
 
 
 def _truncates_skipped(connector: LocalConnector) -> list[Problem]:

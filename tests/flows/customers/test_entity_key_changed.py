@@ -14,8 +14,9 @@ import json
 from typing import Any
 
 import pytest
-from customer_events import Sent, decode_commands
+from customer_events import decode_commands
 from customer_harness import Harness
+from new_key import settled_under_the_new_key
 from tx_events import one_transaction, with_ends
 
 from reference.topics import CRM_CUSTOMERS
@@ -51,22 +52,6 @@ def _linked_customer(harness: Harness) -> Any:
     return old_account
 
 
-def _settled_under_the_new_key(harness: Harness, sent: list[Sent], old_account: Any) -> None:
-    crm = harness.systems
-    assert [(s.key, s.route) for s in sent] == [(OLD, ("Account", "deactivate")), (NEW, ("Account", "create"))]
-    assert not [s for s in sent if s.key == NEW and s.payload.get("account_id") == old_account], (
-        "nothing for the new key is addressed to the old key's account")
-    applied = harness.settle()
-    assert [(s.key, s.route) for s in applied[2:]] == [(NEW, ("CustomerAccountXref", "update"))]
-    new_account = crm.accounts[NEW]["account_id"]
-    assert new_account != old_account and crm.accounts[OLD]["active"] == 0 and crm.accounts[NEW]["active"] == 1
-    assert crm.customers[NEW]["erp_account_id"] == new_account, "the CRM row linked to the new account"
-    (update,) = harness.feed(crm.crm_edit(NEW, name="Acme Ltd"))
-    assert (update.key, update.route, update.changed) == (NEW, ("Account", "update"), ("name",))
-    assert update.payload["account_id"] == new_account
-    assert harness.dead_letters == []
-
-
 def test_a_primary_key_change_in_one_transaction_creates_the_new_key_and_links_its_new_account(
         harness: Harness) -> None:
     """The delete, its tombstone and the create, the two changes in one source transaction and folded together:
@@ -75,7 +60,7 @@ def test_a_primary_key_change_in_one_transaction_creates_the_new_key_and_links_i
     deleted, created = _rekeyed(harness, OLD, NEW, 990)
     removed, made, end = one_transaction([deleted, created])
     sent = harness.feed_exactly(removed, (removed[0], removed[1], None), made, end)
-    _settled_under_the_new_key(harness, sent, old_account)
+    settled_under_the_new_key(harness, sent, old_account, old=OLD, new=NEW)
 
 
 def test_a_create_with_the_old_key_header_does_not_take_the_ids_it_copied(harness: Harness) -> None:
@@ -89,7 +74,7 @@ def test_a_create_with_the_old_key_header_does_not_take_the_ids_it_copied(harnes
                for t, k, v in with_ends([created])]
     asyncio.run(harness.run.feed(records))
     harness.outbox += (more := decode_commands(harness.emitted[start:], harness.schemas))
-    _settled_under_the_new_key(harness, sent + more, old_account)
+    settled_under_the_new_key(harness, sent + more, old_account, old=OLD, new=NEW)
 
 
 def test_a_primary_key_change_that_keeps_the_entity_key_keeps_its_link(harness: Harness) -> None:
