@@ -3,14 +3,21 @@
 A 429 or 503 with ``Retry-After: S`` holds every call to the target for S seconds, not just the retry of the
 call that got it: the server spoke about the client, not about one request. The calls of commands already past
 the gate wait in the adapter's throttle (streams/sinks/throttle.py), which also paces them at the target's rate.
+
+While the breaker is not closed, the calls waiting at the gate ask it in the order they came: the half-open probe
+goes to the call that has waited longest. A command whose probe failed backs off and comes back behind the
+others, so the probe rotates among the waiting commands and one poisoned command cannot be the probe every time
+(a new user's trial saw 34 probes in a row by the same few commands while every other command was held).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 
 from streams.sinks.breaker import BreakerState, CircuitBreaker
@@ -34,6 +41,10 @@ class TargetGate:
         #: Calls waiting at the gate now, by what holds them: the circuit breaker (open, or half-open with its
         #: probe out) or a Retry-After hold.
         self.held: dict[str, int] = dict.fromkeys(HELD_BY, 0)
+        #: The calls in :meth:`enter` now, oldest first (see the module: who asks for the probe); ordered by links,
+        #: so the oldest is found at once however many left before it (a plain dict scans their holes).
+        self._entering: OrderedDict[int, None] = OrderedDict()
+        self._tickets = itertools.count()
 
     def hold(self, seconds: float) -> None:
         """No call before ``seconds`` from now (extends, never shortens, an existing hold)."""
@@ -43,6 +54,8 @@ class TargetGate:
         """Wait until a call may go out, counted in :attr:`held` while it waits; True when it is the breaker's
         half-open probe."""
         holding: str | None = None
+        ticket = next(self._tickets)
+        self._entering[ticket] = None
         try:
             while True:
                 wait = self.not_before - self.clock()
@@ -50,16 +63,28 @@ class TargetGate:
                     holding = self._holding(holding, RETRY_AFTER)
                     await asyncio.sleep(wait)
                     continue
+                if self.breaker.state is not BreakerState.CLOSED and next(iter(self._entering)) != ticket:
+                    holding = self._holding(holding, BREAKER)  # an older call asks first
+                    await self._changes(min(self.breaker.reset_s, 1.0))
+                    continue
                 permit = self.breaker.permit(self.clock())
                 if permit.allowed:
                     return permit.probe
                 holding = self._holding(holding, BREAKER)
-                self._changed.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), timeout=permit.wait)
+                await self._changes(permit.wait)
         finally:
+            first = next(iter(self._entering)) == ticket
+            del self._entering[ticket]
+            if first and self._entering and self.breaker.state is not BreakerState.CLOSED:
+                self._changed.set()  # the next oldest asks now
             if holding is not None:
                 self.held[holding] -= 1
+
+    async def _changes(self, timeout: float) -> None:
+        """Until the breaker changes (or ``timeout`` passes)."""
+        self._changed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout=timeout)
 
     def _holding(self, was: str | None, now: str) -> str:
         if was != now:

@@ -93,3 +93,27 @@ def test_the_gate_holds_calls_for_retry_after_and_wakes_waiters_on_success() -> 
         return events
 
     assert asyncio.run(scenario()) == ["probe", "waiting", "through"]
+
+
+def test_the_probe_rotates_among_the_waiting_calls() -> None:
+    """Each prober fails and comes straight back: the next probe goes to the call that waited longest, never to
+    the one that just failed while others wait (before, whichever call's timer fired first took it)."""
+
+    async def scenario() -> list[str]:
+        gate = TargetGate(CircuitBreaker(threshold=1, reset_s=0.01))
+        gate.failure("down")
+        probers: list[str] = []
+
+        async def call(name: str) -> None:
+            while len(probers) < 12:
+                probe = await gate.enter()
+                assert probe, "the breaker never closes here: every call is a probe"
+                probers.append(name)
+                await asyncio.sleep(0.001)
+                gate.failure("still down")
+
+        calls = [asyncio.create_task(call(name)) for name in "PQR"]
+        await asyncio.wait_for(asyncio.gather(*calls), 5)
+        return probers[:12]
+
+    assert asyncio.run(scenario()) == list("PQR" * 4)
