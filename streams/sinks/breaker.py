@@ -4,7 +4,9 @@ closed --N failures--> open --reset_s elapsed--> half-open (one probe call) --su
                                                                              --failure--> open
 
 Pure: time comes from the caller, so every transition is unit-tested without sleeping. A permanent error
-(a 4xx the target chose to answer) counts as the target being healthy: it resets the failure count.
+(a 4xx the target chose to answer) counts as the target being healthy: it resets the failure count. A transient
+failure judged a command's own (streams/sinks/retrying.py: the target applies other commands meanwhile) is not
+reported at all, and a probe that failed so is abandoned: another waiting call probes (TargetGate.failed_alone).
 """
 
 from __future__ import annotations

@@ -1,5 +1,11 @@
 """Deliver one command: try, and on a transient failure wait and try again until it is applied, refused,
-or past the transient deadline. Every try passes the target's gate (Retry-After hold, circuit breaker)."""
+past the transient deadline, or known to fail alone. Every try passes the target's gate (Retry-After hold,
+circuit breaker).
+
+A command failing alone (streams/sinks/retrying.py: the target applies other commands meanwhile) is not an
+outage: its failures do not count toward the circuit breaker, a probe it was is handed to the next waiting call,
+and once it has failed alone ``alone_attempts`` times and ``alone_s`` after its first failure it is dead-lettered
+(``FailingAlone``), so the offsets of its partition commit and its cause can be fixed and the command replayed."""
 
 from __future__ import annotations
 
@@ -15,10 +21,12 @@ from streams.sinks.adapters.mapping import UnresolvedReference, render_path
 from streams.sinks.adapters.versions import still_stale
 from streams.sinks.answers import BODY_ERROR, judge
 from streams.sinks.backoff import Backoff
+from streams.sinks.breaker import BreakerState
 from streams.sinks.config.model import HttpRoute, TargetConfig
 from streams.sinks.credentials import CredentialRefusals
 from streams.sinks.gate import TargetGate
 from streams.sinks.outcomes import (
+    CREDENTIAL_STATUSES,
     FORBIDDEN,
     STALE_VERSION,
     Applied,
@@ -29,6 +37,7 @@ from streams.sinks.outcomes import (
     unfound_ids,
 )
 from streams.sinks.records import SinkCommand
+from streams.sinks.retrying import Retries, Retry
 
 log = logging.getLogger("isthmus.sink")
 
@@ -38,6 +47,10 @@ CHANGING_OPERATIONS = ("update", "deactivate", "cancel")
 #: A 429 comes from a live target asking for less traffic: it holds calls for Retry-After but does not count
 #: toward the circuit breaker, which is for a target that is down (5xx, timeouts, refused connections).
 THROTTLED = 429
+#: The error type of a command dead-lettered for failing alone, and the settings of the rule.
+FAILING_ALONE = "FailingAlone"
+ALONE_ATTEMPTS_SETTING = "ISTHMUS_SINK_FAILING_ALONE_ATTEMPTS"
+ALONE_S_SETTING = "ISTHMUS_SINK_FAILING_ALONE_S"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,6 +58,9 @@ class RetryPolicy:
     backoff: Backoff
     retry_after_max_s: float = 300.0
     transient_deadline_s: float | None = None
+    #: A command failing alone is dead-lettered once both hold (ISTHMUS_SINK_FAILING_ALONE_ATTEMPTS and _S).
+    alone_attempts: int = 5
+    alone_s: float = 120.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,6 +91,8 @@ class Deliverer:
         #: Commands of :data:`CHANGING_OPERATIONS` whose external-id search found nothing and so created a
         #: record (see :meth:`_check_created`).
         self.created_by_changes = 0
+        #: The commands retrying a transient failure now, and whether each fails alone.
+        self.retrying = Retries()
 
     def _judged(self, command: SinkCommand, outcome: Attempt) -> Attempt:
         """The attempt as the route's ``answers`` rules read its answer (an error under HTTP 200 is an error),
@@ -150,7 +168,46 @@ class Deliverer:
             return still_stale(failed, route, self.config.path.name, conflicts)
         return failed.reason + ("; it still conflicted after a retry" if conflicts else "")
 
+    def _answered(self) -> None:
+        """The target answered (anything but a failure of its own): the breaker closes, and after an outage the
+        evidence of which commands fail alone starts again (streams/sinks/retrying.py)."""
+        if self.gate.state is not BreakerState.CLOSED:
+            self.retrying.recovered()
+        self.gate.success()
+
+    def _say_alone(self, retry: Retry) -> None:
+        """Warn, once per command, that it fails alone: what, since when, and what follows."""
+        command = retry.command
+        log.warning("sink %s: command %s (%s %s %s) fails alone: %s applied %d other command(s) since its first "
+                    "failure %.0f s ago, %d attempt(s); the last: %s. Its failures no longer count toward the "
+                    "circuit breaker; it is dead-lettered after %d failures of its own and %g s (%s, %s) unless it "
+                    "goes through (counted in isthmus_sink_failing_alone)", self.config.system, command.command_id,
+                    command.payload_type.rpartition(".")[2], command.operation, command.entity_key,
+                    self.config.system.upper(), self.retrying.applied_since(retry), self.clock() - retry.since,
+                    retry.attempts, retry.reason, self.policy.alone_attempts, self.policy.alone_s,
+                    ALONE_ATTEMPTS_SETTING, ALONE_S_SETTING)
+
+    def _failed_alone(self, failed: Failed, retry: Retry) -> Failed:
+        """The dead letter of a command failing alone: what failed, how often, that the target applied others
+        meanwhile, and what to do."""
+        system = self.config.system.upper()
+        reason = (f"failed alone: {retry.attempts} attempts over {self.clock() - retry.since:.0f} s failed "
+                  f"transiently while {system} applied {self.retrying.applied_since(retry)} other command(s), so the "
+                  f"cause is this command, not an outage ({retry.alone} failures judged its own; "
+                  f"{ALONE_ATTEMPTS_SETTING}={self.policy.alone_attempts}, {ALONE_S_SETTING}={self.policy.alone_s:g}); "
+                  f"the last: {failed.reason}. Fix the cause (what {system} answered), then replay it: "
+                  "isthmus topics dlq replay")
+        return Failed(kind="transient", reason=reason, status=failed.status, answer=failed.answer,
+                      retry_after=failed.retry_after, error_type=FAILING_ALONE)
+
     async def deliver(self, command: SinkCommand) -> Delivered:
+        token = self.retrying.token()
+        try:
+            return await self._deliver(command, token)
+        finally:
+            self.retrying.done(token)
+
+    async def _deliver(self, command: SinkCommand, token: int) -> Delivered:
         attempts = transient = conflicts = 0
         first = self.clock()
         forbidden_at: int | None = None  # the target's accepted answers when this command last got a 403
@@ -170,23 +227,30 @@ class Deliverer:
                     outcome = self.credentials.forbidden_here(outcome)
                 forbidden_at = self.credentials.accepted
             if isinstance(outcome, Applied):
-                self.gate.success()
+                self._answered()
+                self.retrying.success()
                 self._check_ids(command, outcome)
                 self._check_created(command, outcome)
                 return Delivered(outcome=outcome, attempts=attempts, retries_after_transient=transient)
             if outcome.kind == "permanent":
-                self.gate.success()
+                self._answered()
                 return Delivered(outcome=outcome, attempts=attempts, retries_after_transient=transient)
             if outcome.kind == "conflict":
-                self.gate.success()
+                self._answered()
                 if conflicts >= self._conflict_retries(command, outcome):
                     return Delivered(outcome=_with_reason(outcome, self._gave_up(command, outcome, conflicts)),
                                      attempts=attempts, retries_after_transient=transient)
                 conflicts += 1
                 await asyncio.sleep(self.policy.backoff.delay(conflicts, self.rng))
                 continue
+            retry = self.retrying.failed(
+                token, command, now=self.clock(), attempts=attempts, reason=outcome.reason,
+                throttled=outcome.status == THROTTLED,
+                may_be_alone=outcome.status not in CREDENTIAL_STATUSES and outcome.retry_after is None)
             if outcome.status == THROTTLED:
-                self.gate.success()
+                self._answered()
+            elif retry.last_alone:
+                self.gate.failed_alone(probe)
             else:
                 self.gate.failure(outcome.reason)
             transient += 1
@@ -194,6 +258,12 @@ class Deliverer:
             if outcome.retry_after is not None:
                 retry_after = min(outcome.retry_after, self.policy.retry_after_max_s)
                 self.gate.hold(retry_after)
+            if retry.last_alone:
+                if retry.alone == 1:
+                    self._say_alone(retry)
+                if retry.alone >= self.policy.alone_attempts and self.clock() - retry.since >= self.policy.alone_s:
+                    return Delivered(outcome=self._failed_alone(outcome, retry), attempts=attempts,
+                                     retries_after_transient=transient)
             deadline = self.policy.transient_deadline_s
             if deadline is not None and self.clock() - first >= deadline:
                 reason = (f"gave up after {attempts} attempts over {self.clock() - first:.0f} s "

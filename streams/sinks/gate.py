@@ -109,6 +109,12 @@ class TargetGate:
                         else f"{self.breaker.failures} consecutive failures", reason or "transient failure")
         self._changed.set()
 
+    def failed_alone(self, probe: bool) -> None:
+        """A command failed alone (streams/sinks/retrying.py: the target applies other commands meanwhile), which
+        says nothing about the target: the breaker does not count it, and a probe it was is handed to the next
+        waiting call, so a poisoned command never holds the target by failing probe after probe."""
+        self.abandon(probe)
+
     def abandon(self, probe: bool) -> None:
         if probe:
             self.breaker.abandon_probe()

@@ -67,6 +67,17 @@ class SinkCollector(Collector):
         for by, n in worker.gate.held.items():
             held.add_metric([target, by], n)
         yield held
+        retrying = worker.deliverer.retrying
+        yield _gauge("isthmus_sink_retrying", "Commands retrying a transient failure now (backing off, or held at the "
+                     "target's gate).", target, retrying.count)
+        yield _gauge("isthmus_sink_failing_alone", "Of those, commands whose last failure was their own: they fail "
+                     "while the target applies other commands; dead-lettered (FailingAlone) after "
+                     "ISTHMUS_SINK_FAILING_ALONE_ATTEMPTS such failures and ISTHMUS_SINK_FAILING_ALONE_S.", target,
+                     retrying.failing_alone)
+        oldest = retrying.oldest()
+        yield _gauge("isthmus_sink_oldest_retry_seconds", "How long the command retrying for the longest has been "
+                     "failing (0: none); the summary log line names it.", target,
+                     0.0 if oldest is None else max(0.0, worker.deliverer.clock() - oldest.since))
         credentials = worker.deliverer.credentials
         yield _gauge("isthmus_sink_credentials_refused", "1 while the target refuses Isthmus's credentials (401 or "
                      "403 to its last answer): commands wait and are retried, none is dead-lettered for it.", target,

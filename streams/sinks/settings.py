@@ -64,6 +64,15 @@ class SinkSettings(Section):
     transient_deadline_s: float | None = Field(
         None, gt=0, json_schema_extra={"default": "never"}, description="seconds after its first attempt that a "
         "command failing transiently is dead-lettered; default: never (retry until the target recovers)")
+    # Both bounds, not either: with the default backoff a command fails 5 times in about 3 s, too soon to tell a
+    # lock held a moment from a missing record; 2 minutes alone could be one try behind an open breaker.
+    failing_alone_attempts: int = Field(5, gt=0, description="failures of its own after which a command failing "
+                                        "alone (transiently, while the target applies other commands) is "
+                                        "dead-lettered (FailingAlone), once ISTHMUS_SINK_FAILING_ALONE_S passed too; "
+                                        "an outage (nothing applied) never counts")
+    failing_alone_s: float = Field(120.0, ge=0, description="seconds after its first failure before a command "
+                                   "failing alone is dead-lettered, once it also failed "
+                                   "ISTHMUS_SINK_FAILING_ALONE_ATTEMPTS times alone")
     request_timeout_s: float = Field(10.0, gt=0, description="timeout of one call, seconds")
     commit_interval_ms: int = Field(200, gt=0, description="how often completed commands are committed (results, "
                                     "dead letters and offsets in one Kafka transaction)")

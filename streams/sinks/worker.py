@@ -90,6 +90,8 @@ class SinkStats:
     #: Answered with a business refusal the route declares (``refusals``): a result for the flow, not applied.
     refused: int = 0
     dead_lettered: int = 0
+    #: Dead letters written in a committed transaction: only those are listed by ``isthmus topics dlq list``.
+    dead_letters_committed: int = 0
     committed: int = 0
     transactions: int = 0
     max_uncommitted: int = 0
@@ -97,7 +99,7 @@ class SinkStats:
 
     def as_dict(self) -> dict[str, int]:
         return {"applied": self.applied, "replayed": self.replayed, "refused": self.refused,
-                "dead_lettered": self.dead_lettered,
+                "dead_lettered": self.dead_lettered, "dead_letters_committed": self.dead_letters_committed,
                 "committed": self.committed, "transactions": self.transactions,
                 "max_uncommitted": self.max_uncommitted}
 
@@ -135,7 +137,8 @@ class SinkWorker:
             backoff=Backoff(base=self.options.retry_base_s, multiplier=self.options.retry_multiplier,
                             maximum=self.options.retry_max_s, jitter=self.options.retry_jitter),
             retry_after_max_s=self.options.retry_after_max_s,
-            transient_deadline_s=self.options.transient_deadline_s)
+            transient_deadline_s=self.options.transient_deadline_s,
+            alone_attempts=self.options.failing_alone_attempts, alone_s=self.options.failing_alone_s)
         self.deliverer = Deliverer(adapter=adapter, gate=self.gate, policy=policy, config=config)
         #: The pace of the adapter's calls (an HTTP-borne adapter's; None for sql): its rate and 429s.
         self.throttle = throttle_of(adapter)
@@ -403,6 +406,8 @@ class SinkWorker:
             for tp, committable in ready.items():
                 self.stats.committed += self.offsets.confirm(tp, committable.next_offset)
                 self.committed_offsets[tp] = committable.next_offset
+                self.stats.dead_letters_committed += sum(1 for output in committable.outputs
+                                                         if output.topic == self.resolved.dlq_topic)
             self.stats.transactions += 1
             self.commit_seconds.observe(self.system, time.monotonic() - began)
 
@@ -415,13 +420,31 @@ class SinkWorker:
 
     def _summary_text(self) -> str:
         s = self.stats
+        unlisted = s.dead_lettered - s.dead_letters_committed
         return (f"{s.applied} applied ({s.replayed} replayed), {s.refused} refused, {s.dead_lettered} "
-                f"dead-lettered, {self.deliverer.retries} retries; {self.scheduler.active} in flight, "
+                f"dead-lettered{f' ({unlisted} not committed yet)' if unlisted > 0 else ''}, "
+                f"{self.deliverer.retries} retries; {self.scheduler.active} in flight, "
                 f"{self.scheduler.queued} waiting, "
                 f"{self.offsets.tracked} uncommitted; breaker {self.gate.state}{self._held_text()}"
                 f"{throttle_text(self.throttle)}"
-                f"{'; credentials refused' if self.deliverer.credentials.refusing else ''}; "
+                f"{'; credentials refused' if self.deliverer.credentials.refusing else ''}{self._retrying_text()}; "
                 f"{s.transactions} commits, up {time.monotonic() - s.started:.0f} s")
+
+    def _retrying_text(self) -> str:
+        """The commands retrying a transient failure, for the summary line, naming the oldest: what it is, how long
+        and how often it failed, whether alone, and its last reason (they hold their partition's commits)."""
+        retrying = self.deliverer.retrying
+        oldest = retrying.oldest()
+        if oldest is None:
+            return ""
+        command = oldest.command
+        alone = f" ({retrying.failing_alone} failing alone)" if retrying.failing_alone else ""
+        how = (f"failing alone ({self.system.upper()} applied {retrying.applied_since(oldest)} others since)"
+               if oldest.last_alone else "failing with the target")
+        return (f"; {retrying.count} retrying{alone}, the oldest {command.payload_type.rpartition('.')[2]} "
+                f"{command.entity_key} ({command.operation} {command.command_id} to {command.target}) for "
+                f"{self.deliverer.clock() - oldest.since:.0f} s, {oldest.attempts} attempts, {how}: "
+                f"{_shortened(oldest.reason)}")
 
     def _held_text(self) -> str:
         """The commands the gate holds, for the summary line: `` (12 held by it)`` after the breaker's state."""
@@ -431,7 +454,14 @@ class SinkWorker:
         return f" ({', '.join(held)})" if held else ""
 
     def snapshot(self) -> dict[str, Any]:
+        retrying = self.deliverer.retrying
+        oldest = retrying.oldest()
         return {**self.stats.as_dict(), "retries": self.deliverer.retries, "held": dict(self.gate.held),
+                "retrying": retrying.count, "failing_alone": retrying.failing_alone,
+                "oldest_retrying": None if oldest is None else {
+                    "key": oldest.command.entity_key, "command_id": oldest.command.command_id,
+                    "target": oldest.command.target, "attempts": oldest.attempts, "alone": oldest.last_alone,
+                    "seconds": round(self.deliverer.clock() - oldest.since, 1), "reason": oldest.reason},
                 "in_flight": self.scheduler.active, "waiting": self.scheduler.queued,
                 "uncommitted": self.offsets.tracked, "breaker": str(self.gate.state),
                 "credentials": "refused" if self.deliverer.credentials.refusing else "accepted",
@@ -440,3 +470,7 @@ class SinkWorker:
                 "rate_limit": self.throttle.rate if self.throttle else None,
                 "throttled": {str(k): n for k, n in self.throttle.answers.items()} if self.throttle else {},
                 "at": datetime.now(UTC).isoformat()}
+
+
+def _shortened(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else f"{text[:limit - 1]}…"

@@ -1,0 +1,113 @@
+"""The commands retrying a transient failure now, and whether each fails alone or with its target.
+
+A target that fails every call is down: its commands wait (the circuit breaker, backoff) until it recovers. A
+command that keeps failing transiently while the same target applies other commands is different: its failure
+is its own (a contact whose company the target does not have, answered "unknown company" as a temporary error),
+and waiting does not help it, while it holds back the commit of every later offset of its partition.
+
+The rule, judged at each transient failure of a command after its first: the failure is the command's own when,
+since the command's first failure, the target applied more other commands than other commands failed in ways
+judged the target's (an outage's). So during an outage (nothing applied, or fewer commands applied than failing)
+no failure is a command's own. The first failure of a command is always the target's (nothing is known yet); so
+is an answer with ``Retry-After`` (the target speaking about the client) and a 401 or 403 (the credentials, see
+``streams.sinks.credentials``); a 429 (a live target asking for less traffic) is neither. A command's own
+failures are not counted as the target's, so a few poisoned commands do not build an outage out of their own
+retries once the others are applied. When the target recovers from an outage (its circuit breaker closes), the
+evidence starts again for every command retrying: the outage's failures, however many, say nothing about which
+commands fail alone once it is over.
+
+Pure bookkeeping, time from the caller: the deliverer reports each transient failure, success and end.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from streams.sinks.records import SinkCommand
+
+
+@dataclass(kw_only=True)
+class Retry:
+    """One command retrying a transient failure: what the sink's summary names, and its evidence."""
+
+    command: SinkCommand
+    #: When it first failed (the caller's clock).
+    since: float
+    #: Its tries so far, and the last failure's reason.
+    attempts: int = 0
+    reason: str = ""
+    #: Its failures judged its own, and whether the last one was.
+    alone: int = 0
+    last_alone: bool = False
+    #: The book's counts when it first failed: what the target did since is measured from there; and its own
+    #: failures judged the target's since, which are no evidence about the others.
+    applied_before: int = 0
+    outage_before: int = 0
+    outage_own: int = 0
+
+
+class Retries:
+    """Per target: the commands retrying now, the commands it applied, and the failures judged its own."""
+
+    def __init__(self) -> None:
+        #: Commands the target applied (every success, its business refusals included).
+        self.applied = 0
+        #: Transient failures judged the target's, not a command's own (throttling counts as neither).
+        self.outage = 0
+        self._retrying: dict[int, Retry] = {}
+        self._tokens = itertools.count()
+
+    def token(self) -> int:
+        """A handle for one delivery's reports."""
+        return next(self._tokens)
+
+    def success(self) -> None:
+        self.applied += 1
+
+    def failed(self, token: int, command: SinkCommand, *, now: float, attempts: int, reason: str,
+               may_be_alone: bool = True, throttled: bool = False) -> Retry:
+        """One transient failure of the delivery ``token``: judged its own or the target's (see the module);
+        ``may_be_alone`` False for a failure that speaks about the target or the client whatever the evidence
+        (credentials, ``Retry-After``); ``throttled`` for a 429, which counts as neither."""
+        retry = self._retrying.get(token)
+        first = retry is None
+        if retry is None:
+            retry = self._retrying[token] = Retry(command=command, since=now)
+        alone = (not first and may_be_alone and not throttled
+                 and self.applied_since(retry) > self.outage - retry.outage_before - retry.outage_own)
+        if not alone and not throttled:
+            self.outage += 1
+            retry.outage_own += not first
+        if first:  # measured from after its own first failure, which is no evidence against it
+            retry.applied_before, retry.outage_before = self.applied, self.outage
+        retry.attempts, retry.reason, retry.last_alone = attempts, reason, alone
+        retry.alone += alone
+        return retry
+
+    def recovered(self) -> None:
+        """The target answers again after an outage: measure every retrying command's evidence from now."""
+        for retry in self._retrying.values():
+            retry.applied_before, retry.outage_before, retry.outage_own = self.applied, self.outage, 0
+
+    def applied_since(self, retry: Retry) -> int:
+        """Commands the target applied since ``retry``'s first failure (or the end of the last outage)."""
+        return self.applied - retry.applied_before
+
+    def done(self, token: int) -> None:
+        """The delivery ``token`` ended (applied, dead-lettered or cancelled)."""
+        self._retrying.pop(token, None)
+
+    @property
+    def count(self) -> int:
+        """Commands retrying a transient failure now."""
+        return len(self._retrying)
+
+    @property
+    def failing_alone(self) -> int:
+        """Commands retrying now whose last failure was their own."""
+        return sum(1 for retry in self._retrying.values() if retry.last_alone)
+
+    def oldest(self) -> Retry | None:
+        """The command retrying for the longest, if any."""
+        return min(self._retrying.values(), key=lambda retry: retry.since, default=None)
