@@ -78,9 +78,11 @@ def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, A
                     and policies[n].owner != system and n in state.provenance
                     and state.provenance[n].system == policies[n].owner}
     if op is Op.READ or whole:
-        # A snapshot re-reads the row: a value the system already reported is not an edit made now.
+        # A snapshot re-reads the row: a value the system already reported is not an edit made now, unless the
+        # record never had the field (mapped after the entity was made; an update since showed its value but
+        # claimed only what it changed): the snapshot the docs ask for then is how the field is filled.
         skipped |= {n for n in change.asserted
-                    if prior.get(n, MISSING) == mirror.view(n, change.values.get(n))}
+                    if prior.get(n, MISSING) == mirror.view(n, change.values.get(n)) and n in state.provenance}
     # A child list a system maps back (its JSON column) is only observed: the children are the list, and the
     # record's list that differs from what the system reports is written back (decide).
     skipped.update(state.config.child_fields)
