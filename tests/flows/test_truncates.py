@@ -10,10 +10,10 @@ import asyncio
 import copy
 import json
 import logging
-from pathlib import Path
 from typing import Any
 
 import pytest
+from support.envelopes import captured_change
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.context import FlowContext
@@ -28,7 +28,6 @@ from streams.flows.truncates import COUNTED, TRUNCATED
 
 pytestmark = pytest.mark.unit
 
-FIXTURES = Path(__file__).parents[1] / "codecs" / "fixtures"
 ENV = {"ISTHMUS_ERP_TIME_ZONE": "Asia/Shanghai"}
 
 
@@ -43,14 +42,9 @@ def schemas() -> SchemaStore:
     return SchemaStore.from_directory()
 
 
-def _fixture(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
-    return data
-
-
 def truncate_of(name: str, *, in_transaction: bool = False) -> tuple[str, bytes]:
     """The captured change ``name`` as the truncate of its table: its topic and value (the key is null)."""
-    data = copy.deepcopy(_fixture(name))
+    data = copy.deepcopy(captured_change(name))
     payload = data["value"]["payload"]
     payload.update(op="t", before=None, after=None)
     if not in_transaction:
@@ -60,7 +54,7 @@ def truncate_of(name: str, *, in_transaction: bool = False) -> tuple[str, bytes]
 
 def end_of(transaction_id: str, collection: str) -> tuple[str, bytes, bytes]:
     """A PostgreSQL END of ``transaction_id`` that counts one event of ``collection``: topic, key, value."""
-    data = copy.deepcopy(_fixture("crm_transaction_end_1"))
+    data = copy.deepcopy(captured_change("crm_transaction_end_1"))
     data["value"]["payload"].update(id=transaction_id, event_count=1,
                                     data_collections=[{"data_collection": collection, "event_count": 1}])
     data["key"]["payload"]["id"] = transaction_id
@@ -125,7 +119,7 @@ def test_the_document_flow_joins_a_truncate_and_maps_nothing_of_it(
     transaction still goes through (it failed on the missing row before)."""
     run = LocalRun(flows["isthmus-orders"])
     topic, value = truncate_of("crm_sales_orders_c_1", in_transaction=True)
-    transaction = _fixture("crm_sales_orders_c_1")["value"]["payload"]["transaction"]["id"]
+    transaction = captured_change("crm_sales_orders_c_1")["value"]["payload"]["transaction"]["id"]
     end_topic, end_key, end_value = end_of(f"{transaction.partition(':')[0]}:99999999", "crm.sales_orders")
     ctx = asyncio.run(run.feed([run.record(topic, None, value), run.record(end_topic, end_key, end_value)]))
     assert ctx.dead_letters == []

@@ -1,17 +1,28 @@
-"""Debezium change records made up for a flow under LocalRun: a JsonConverter key and value (schemas inline) of
-one row change, as the PostgreSQL or the MariaDB connector writes it, for tables a test invents."""
+"""Debezium change records for a flow under LocalRun: made up (a JsonConverter key and value, schemas inline, of one
+row change, as the PostgreSQL or the MariaDB connector writes it, for tables a test invents), or captured from the
+reference stack (tests/codecs/fixtures)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from streams.systems import Engine
 
+#: Changes captured from the reference stack, one JSON file each: its topic, key and value.
+CAPTURED = Path(__file__).resolve().parents[1] / "codecs" / "fixtures"
+
 #: Column -> (Connect type, Connect logical name or None), in the table's order.
 Columns = Mapping[str, tuple[str, str | None]]
+
+
+def captured_change(name: str) -> dict[str, Any]:
+    """The captured change ``name`` (tests/codecs/fixtures/<name>.json): ``topic``, ``key`` and ``value``."""
+    data: dict[str, Any] = json.loads((CAPTURED / f"{name}.json").read_text(encoding="utf-8"))
+    return data
 
 
 def change_record(system: str, table: str, op: str, *, columns: Columns, key: str | tuple[str, ...], engine: Engine,

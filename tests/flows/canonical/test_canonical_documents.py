@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.envelopes import captured_change
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.canonical import CanonicalFlow, Lineage, LineageError
@@ -22,18 +23,12 @@ from streams.flows.engine.staging import RecordContext
 from streams.mapping import load_mappings
 from streams.systems import load_systems
 
-FIXTURES = Path(__file__).parents[2] / "codecs" / "fixtures"
 UTC = dt.UTC
 
 
 @pytest.fixture(scope="module")
 def schemas() -> SchemaStore:
     return SchemaStore.from_directory()
-
-
-def _fixture(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
-    return data
 
 
 def _run(schemas: SchemaStore, *events: dict[str, Any], zone: str = "Asia/Shanghai") -> RecordContext:
@@ -46,13 +41,13 @@ def _run(schemas: SchemaStore, *events: dict[str, Any], zone: str = "Asia/Shangh
 
 
 def _with_after(name: str, **changes: Any) -> dict[str, Any]:
-    data = copy.deepcopy(_fixture(name))
+    data = copy.deepcopy(captured_change(name))
     data["value"]["payload"]["after"].update(changes)
     return data
 
 
 def test_an_erp_invoice_becomes_a_canonical_invoice_with_utc_time_and_lineage(schemas: SchemaStore) -> None:
-    ctx = _run(schemas, _fixture("erp_invoices_c_1"))
+    ctx = _run(schemas, captured_change("erp_invoices_c_1"))
     assert not ctx.dead_letters
     (out,) = ctx.emitted
     assert (out.topic, out.key) == ("isthmus.canonical.invoices", b"5")
@@ -92,15 +87,15 @@ def test_new_york_time_across_the_spring_forward_and_a_skipped_time_is_shifted_a
 
 
 def test_a_delete_is_published_whole_with_deleted_set(schemas: SchemaStore) -> None:
-    ctx = _run(schemas, _fixture("erp_invoices_d_1"), _fixture("erp_invoices_tombstone_1"))
+    ctx = _run(schemas, captured_change("erp_invoices_d_1"), captured_change("erp_invoices_tombstone_1"))
     (out,) = ctx.emitted
     value = schemas.decode(out.value or b"").value
     assert (value["invoice_id"], value["invoice_no"], value["deleted"]) == (5, "FXI-990001", True)
 
 
 def test_erp_orders_and_lines_are_keyed_by_their_erp_ids_and_look_up_the_crm_numbers(schemas: SchemaStore) -> None:
-    ctx = _run(schemas, _fixture("erp_accounts_r_1"), _fixture("erp_sales_orders_c_1"),
-               _fixture("erp_sales_order_lines_c_1"), _fixture("erp_invoices_c_1"))
+    ctx = _run(schemas, captured_change("erp_accounts_r_1"), captured_change("erp_sales_orders_c_1"),
+               captured_change("erp_sales_order_lines_c_1"), captured_change("erp_invoices_c_1"))
     by_topic = {e.topic: e for e in ctx.emitted}
     order = schemas.decode(by_topic["isthmus.canonical.erp-orders"].value or b"").value
     assert by_topic["isthmus.canonical.erp-orders"].key == b"5"
@@ -113,11 +108,11 @@ def test_erp_orders_and_lines_are_keyed_by_their_erp_ids_and_look_up_the_crm_num
 
 
 def test_crm_orders_wait_for_their_customer_then_are_published_once_in_order(schemas: SchemaStore) -> None:
-    ctx = _run(schemas, _fixture("crm_sales_orders_c_1"))
+    ctx = _run(schemas, captured_change("crm_sales_orders_c_1"))
     assert not ctx.emitted and not ctx.dead_letters
     second = _with_after("crm_sales_orders_c_1", id=6, order_number="SO-990002")
     second["key"]["payload"]["id"] = 6
-    ctx = _run(schemas, _fixture("crm_sales_orders_c_1"), second, _fixture("crm_customers_r_1"))
+    ctx = _run(schemas, captured_change("crm_sales_orders_c_1"), second, captured_change("crm_customers_r_1"))
     assert [e.key for e in ctx.emitted] == [b"SO-990001", b"SO-990002"]  # in their order, each in a value of its own
     assert len(ctx.memory["parked"]) == 0
     out = ctx.emitted[0]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.envelopes import captured_change
 from support.systems import reference_with, system
 
 from streams.catalog.model import Catalog, Column, Table
@@ -25,7 +26,6 @@ from streams.systems import Engine, Systems
 
 pytestmark = pytest.mark.unit
 HERE = Path(__file__).resolve().parent / "madeup"
-FIXTURES = Path(__file__).resolve().parents[2] / "codecs" / "fixtures"
 T0 = 1_773_122_400_000  # 2026-03-10 06:00 UTC, in ms
 
 COLUMNS: dict[str, dict[str, dict[str, str]]] = {
@@ -58,17 +58,12 @@ def _catalogs() -> dict[str, Catalog]:
             for name, tables in COLUMNS.items()}
 
 
-def _fixture(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
-    return data
-
-
 class Events:
     """Debezium JSON change events of the made-up tables (shop: PostgreSQL, joined by transaction)."""
 
     def __init__(self) -> None:
-        self.shapes = {"shop": _fixture("crm_sales_orders_c_1"), "books": _fixture("erp_accounts_u_1")}
-        self.tx_shape = _fixture("crm_transaction_end_4")
+        self.shapes = {"shop": captured_change("crm_sales_orders_c_1"), "books": captured_change("erp_accounts_u_1")}
+        self.tx_shape = captured_change("crm_transaction_end_4")
         self.lsn, self.tx, self.pos, self.ms = 1000, 10, 100, T0
 
     def _row_schema(self, system: str, table: str) -> list[dict[str, Any]]:
