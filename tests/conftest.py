@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -46,6 +47,15 @@ def stack() -> Iterator[RunningStack]:
     mode = os.environ.get("ISTHMUS_STACK", "local")
     with stack_for_tests(mode) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def installed_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``<venv>/bin``: the wheel built from this checkout, installed with the pinned dependencies in a fresh
+    virtual environment, once a session (~30 s) for every test that runs the installed ``isthmus``; read-only."""
+    from support.wheel import install_wheel
+
+    return install_wheel(tmp_path_factory.mktemp("wheel"))
 
 
 @pytest.fixture(scope="session")

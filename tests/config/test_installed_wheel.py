@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from support.wheel import install_wheel, run
+from support.wheel import run
 
 from streams.config.paths import PROJECT_ROOT
 from streams.stack.running import RunningStack
@@ -15,14 +15,9 @@ from streams.stack.running import RunningStack
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``<venv>/bin``: a fresh venv with the wheel built from this checkout and the pinned dependencies."""
-    return install_wheel(tmp_path_factory.mktemp("wheel"))
-
-
-def test_the_installed_wheel_runs_outside_the_repo(installed: Path, stack: RunningStack,
+def test_the_installed_wheel_runs_outside_the_repo(installed_wheel: Path, stack: RunningStack,
                                                    tmp_path: Path) -> None:
+    installed = installed_wheel
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ISTHMUS_") and k != "PYTHONPATH"}

@@ -33,7 +33,6 @@ from secured_cluster.pair import (
 from support.pipeline import drop_slot
 from support.ports import free_port
 from support.waiting import eventually
-from support.wheel import install_wheel
 
 from streams.capture import configs
 from streams.capture.client import ConnectClient
@@ -114,10 +113,8 @@ def _deploy_connectors(setup: Setup) -> None:
 
 
 @pytest.fixture(scope="module")
-def setup(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+def setup(stack: RunningStack, installed_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     began = time.monotonic()
-    installed = install_wheel(tmp_path_factory.mktemp("wheel"))
-    _say(f"wheel installed ({time.monotonic() - began:.0f}s)")
     files = copy_pair(tmp_path_factory.mktemp("pair"))
     settings = ClusterSettings(home=tmp_path_factory.mktemp("cluster"), jars_dir=stack.settings.jars_dir,
                                connect_allowed_paths=(stack.secrets.path.parent,))
@@ -127,12 +124,12 @@ def setup(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> Iter
     try:
         cluster.start(isthmus_grants("isthmus", CHANGE_TOPIC_PREFIXES)
                       + connect_grants("connect", settings.connect_group, CHANGE_TOPIC_PREFIXES))
-        ready = Setup(stack=stack, cluster=cluster, files=files, bin=installed)
+        ready = Setup(stack=stack, cluster=cluster, files=files, bin=installed_wheel)
         _deploy_connectors(ready)
         _say(f"ready ({time.monotonic() - began:.0f}s)")
         yield ready
     finally:
-        cluster.stop()
+        cluster.stop(grace_s=0)  # its data is the test's temporary folder's
         _drop_databases(stack)
         _say(f"done ({time.monotonic() - began:.0f}s)")
 
