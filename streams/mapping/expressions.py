@@ -266,6 +266,44 @@ def kind_of(expression: Expression, columns: Mapping[str, Kind]) -> Kind:
     return kinds.of(body).but(nullable=kinds.may_be_null(body))
 
 
+def narrowed_by(condition: Expression, columns: Mapping[str, Kind]) -> dict[str, Kind]:
+    """The kinds of ``columns`` on the rows ``condition`` (a source's ``when``) lets through, where it says more
+    than the column does: in each part of a top-level ``and``, ``c == 'x'`` and ``c in ('x', 'y')`` leave ``c``
+    only those strings (an ENUM of 12 values filtered to two fills an enum field of those two), and these,
+    ``c is not None``, ``c != None`` and a bare ``c`` (null is false in a ``when``) leave it not null. What the
+    condition does not settle keeps its column's kind; ``or`` and ``not`` settle nothing."""
+    body = ast.parse(condition.text, mode="eval").body
+    parts = body.values if isinstance(body, ast.BoolOp) and isinstance(body.op, ast.And) else [body]
+    narrowed: dict[str, Kind] = {}
+    for part in parts:
+        if isinstance(part, ast.Name) and part.id in columns:
+            narrowed[part.id] = narrowed.get(part.id, columns[part.id]).but(nullable=False)
+            continue
+        if not (isinstance(part, ast.Compare) and len(part.ops) == 1 and isinstance(part.left, ast.Name)
+                and part.left.id in columns):
+            continue
+        name, op, right = part.left.id, part.ops[0], part.comparators[0]
+        kind = narrowed.get(name, columns[name])
+        if isinstance(op, (ast.NotEq, ast.IsNot)) and isinstance(right, ast.Constant) and right.value is None:
+            narrowed[name] = kind.but(nullable=False)
+            continue
+        values: list[object] | None = None
+        if isinstance(op, ast.Eq) and isinstance(right, ast.Constant):
+            values = [right.value]
+        elif isinstance(op, ast.In) and isinstance(right, (ast.Tuple, ast.List, ast.Set)) \
+                and all(isinstance(e, ast.Constant) for e in right.elts):
+            values = [e.value for e in right.elts if isinstance(e, ast.Constant)]
+        if values is None or None in values:
+            continue
+        strings = frozenset(v for v in values if isinstance(v, str))
+        if kind.base == "string" and len(strings) == len(values):
+            symbols = strings if kind.symbols is None else strings & kind.symbols
+            narrowed[name] = kind.but(nullable=False, symbols=symbols, members=None)
+        else:
+            narrowed[name] = kind.but(nullable=False)
+    return narrowed
+
+
 def _scale(kind: Kind) -> int | None:
     return 0 if kind.base == "int" else kind.scale
 

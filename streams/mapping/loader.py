@@ -12,7 +12,7 @@ import dataclasses
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -26,7 +26,7 @@ from streams.config_files.problem import shown
 from streams.mapping.compiled import plan_of
 from streams.mapping.engine import coerce
 from streams.mapping.exceptions import MappingLoadError, MappingValueError, Problem
-from streams.mapping.expressions import Expression, ExpressionSyntax, compile_expression, kind_of
+from streams.mapping.expressions import Expression, ExpressionSyntax, compile_expression, kind_of, narrowed_by
 from streams.mapping.kinds import ANY, ARRIVES_AS, Kind, fits, from_avro, from_column, known
 from streams.mapping.local_times import read_policy
 from streams.mapping.plugins import from_entry_point, load_declared
@@ -719,6 +719,9 @@ def _source(file: _File, compiler: _Compiler, name: str, node: Node, target: str
     when_node = node.get("when")
     if when_node is not None:
         condition = _expression(file, when_node, f"{where}.when", columns)
+    # What the bindings read: the rows the condition lets through (`kind == 'billing'` fills an enum of one value).
+    bound = columns if condition is None else replace(columns, kinds={**columns.kinds,
+                                                                       **narrowed_by(condition, columns.kinds)})
     group_by: tuple[str, ...] = ()
     group_node = node.get("group_by")
     if group_node is not None:
@@ -740,7 +743,7 @@ def _source(file: _File, compiler: _Compiler, name: str, node: Node, target: str
             file.add(binding_node.line, field_where, f"{target} has no field {field_name!r}",
                      f"use one of {_choices(target_fields)}")
             continue
-        binding = compiler.binding(field_name, binding_node, field_where, columns,
+        binding = compiler.binding(field_name, binding_node, field_where, bound,
                                    target_fields[field_name]["type"], bool(group_by))
         if binding is not None:
             bindings[field_name] = binding
@@ -757,7 +760,7 @@ def _source(file: _File, compiler: _Compiler, name: str, node: Node, target: str
         else:
             parent_type = next(f["type"] for f in schemas.definition(parent.record)["fields"]
                                if f["name"] == parent.key)
-            parent_key = compiler.binding(parent.key, parent_node, f"{where}.parent_key", columns, parent_type,
+            parent_key = compiler.binding(parent.key, parent_node, f"{where}.parent_key", bound, parent_type,
                                           False)
     elif parent_node is not None:
         file.add(parent_node.line, f"{where}.parent_key", "only a mapping with `parent:` has a parent key",

@@ -119,19 +119,24 @@ sources:
 """
 
 
-def invoices_with_a_set(tmp_path: Path, schemas: SchemaSet, status: str) -> RecordMapping:
-    """The Invoice mapping reading the ERP's invoices whose status is a SET('open','paid') column."""
+def invoices_with(tmp_path: Path, schemas: SchemaSet, status: str, *, column: Column, when: str = "") -> RecordMapping:
+    """The Invoice mapping reading the ERP's invoices whose status is ``column``, with the condition ``when``."""
     reference = default_tables()
     erp = reference["erp"]
     invoices = erp.tables["invoices"]
-    columns = {**invoices.columns, "status": Column(name="status", sql_type="SET", nullable=False,
-                                                    allowed=("open", "paid"))}
-    changed = dataclasses.replace(invoices, columns=MappingProxyType(columns))
+    changed = dataclasses.replace(invoices, columns=MappingProxyType({**invoices.columns, "status": column}))
     tables = {**reference, "erp": Catalog(system="erp", engine="mariadb", namespace="erp", path=erp.path,
                                           tables=MappingProxyType({**erp.tables, "invoices": changed}))}
     path = tmp_path / "invoice.yaml"
-    path.write_text(INVOICE + status, encoding="utf-8")
+    text = INVOICE.replace("    fields:", f"    when: \"{when}\"\n    fields:") if when else INVOICE
+    path.write_text(text + status, encoding="utf-8")
     return load_mapping(path, schemas=schemas, tables=tables, systems=reference_with())
+
+
+def invoices_with_a_set(tmp_path: Path, schemas: SchemaSet, status: str) -> RecordMapping:
+    """The Invoice mapping reading the ERP's invoices whose status is a SET('open','paid') column."""
+    return invoices_with(tmp_path, schemas, status,
+                         column=Column(name="status", sql_type="SET", nullable=False, allowed=("open", "paid")))
 
 
 def test_a_set_column_does_not_fill_an_enum_of_its_members(schemas: SchemaSet, tmp_path: Path) -> None:
@@ -148,3 +153,30 @@ def test_a_set_column_does_not_fill_an_enum_of_its_members(schemas: SchemaSet, t
     mapping = invoices_with_a_set(tmp_path, schemas, "      status: {from: status, transform: [{map: status}]}\n"
                                   "value_maps:\n  status: {values: {open: open, paid: paid}, default: unknown}\n")
     assert mapping.sources[0].bindings["status"].column == "status"
+
+
+ENUM = Column(name="status", sql_type="ENUM", nullable=True, allowed=("open", "paid", "cancelled"))
+NOT_NULL_ENUM = dataclasses.replace(ENUM, nullable=False)
+
+
+@pytest.mark.parametrize("when", ["", "status != 'cancelled'", "status == 'open' or amount > 0",
+                                  "not status == 'cancelled'"])
+def test_an_enum_with_a_value_the_field_lacks_is_refused_unless_the_condition_leaves_it_out(
+        schemas: SchemaSet, tmp_path: Path, when: str) -> None:
+    with pytest.raises(MappingLoadError) as caught:
+        invoices_with(tmp_path, schemas, "      status: status\n", column=NOT_NULL_ENUM, when=when)
+    (problem,) = caught.value.problems
+    assert problem.message == ("the source may hold cancelled, which isthmus.canonical.InvoiceStatus does not "
+                               "allow"), when
+
+
+@pytest.mark.parametrize("when", ["status in ('open', 'paid')", "status == 'paid'",
+                                  "amount > 0 and status in ['open', 'paid']",
+                                  "status is not None and status in ('open', 'paid') and status"])
+def test_a_condition_that_keeps_only_the_field_s_values_lets_the_enum_fill_it(schemas: SchemaSet, tmp_path: Path,
+                                                                              when: str) -> None:
+    """The nullable ENUM too: the rows the condition lets through are not null."""
+    mapping = invoices_with(tmp_path, schemas, "      status: status\n", column=ENUM, when=when)
+    (source,) = mapping.sources
+    assert source.bindings["status"].column == "status"
+    assert source.kinds["status"].symbols == frozenset({"open", "paid", "cancelled"})  # the row's own, at run time
