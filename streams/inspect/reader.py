@@ -7,7 +7,7 @@ Only committed transactions are read (``read_committed``), as every Isthmus read
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,15 +21,21 @@ from streams.kafka import names
 POLL_MS = 500
 
 
+#: ``(topic, partition) -> offset``: a position in each partition, as :func:`end_offsets` takes them.
+Positions = Mapping[tuple[str, int], int]
+
+
 @dataclass(frozen=True, kw_only=True)
 class StartAt:
-    """Where to start: the end (default), the beginning, an offset, or the first record at or after a time."""
+    """Where to start: the end (default), the beginning, an offset, the first record at or after a time, or
+    ``at`` each partition's position taken earlier (a partition not in it, created since, from its beginning)."""
 
     beginning: bool = False
     offset: int | None = None
     time_ms: int | None = None
     partitions: tuple[int, ...] = ()
     last: int | None = None
+    at: Positions | None = None
 
 
 def consumer(bootstrap: KafkaAddress) -> KafkaConsumer:
@@ -58,6 +64,9 @@ def start_positions(client: KafkaConsumer, partitions: list[TopicPartition], sta
         TopicPartition, int]:
     begin = client.beginning_offsets(partitions)
     end = client.end_offsets(partitions)
+    if start.at is not None:
+        return {tp: min(max(start.at.get((tp.topic, tp.partition), begin[tp]), begin[tp]), end[tp])
+                for tp in partitions}
     if start.offset is not None:
         return {tp: min(max(start.offset, begin[tp]), end[tp]) for tp in partitions}
     if start.time_ms is not None:
@@ -74,10 +83,23 @@ def start_positions(client: KafkaConsumer, partitions: list[TopicPartition], sta
 OnProgress = Callable[[int, int], None]
 
 
+def end_offsets(bootstrap: KafkaAddress, topics: Sequence[str]) -> dict[tuple[str, int], int]:
+    """Each partition's end now, committed records only (``read_committed``: the last stable offset): what is
+    written after this call is at or past it. A topic that does not exist yet has no partitions here."""
+    client = consumer(bootstrap)
+    try:
+        partitions = partitions_of(client, [t for t in topics if t in client.topics()])
+        return {(tp.topic, tp.partition): offset for tp, offset in client.end_offsets(partitions).items()}
+    finally:
+        client.close()
+
+
 def read(bootstrap: KafkaAddress, topics: Sequence[str], start: StartAt, *, follow: bool = False,
-         idle_polls: int = 4, on_progress: OnProgress | None = None) -> Iterator[RawRecord]:
+         idle_polls: int = 4, on_progress: OnProgress | None = None,
+         stop: Callable[[], bool] | None = None) -> Iterator[RawRecord]:
     """Records from ``start`` to the ends taken now (or forever with ``follow``), partition by partition
-    in offset order, interleaved as the broker returns them."""
+    in offset order, interleaved as the broker returns them. ``stop``: asked before every poll (at least every
+    half second, after the records of the last one), ends the reading when it answers True."""
     client = consumer(bootstrap)
     try:
         partitions = partitions_of(client, topics, start.partitions)
@@ -90,6 +112,8 @@ def read(bootstrap: KafkaAddress, topics: Sequence[str], start: StartAt, *, foll
         idle = 0
         while True:
             if not follow and all(client.position(tp) >= ends[tp] for tp in partitions):
+                return
+            if stop is not None and stop():
                 return
             batch = client.poll(timeout_ms=POLL_MS)
             if not batch:
@@ -151,4 +175,5 @@ def _raw(message: Any) -> RawRecord:
                      headers=tuple((k, v) for k, v in (message.headers or ())))
 
 
-__all__ = ["Address", "OnProgress", "StartAt", "consumer", "partitions_of", "read", "read_at", "start_positions"]
+__all__ = ["Address", "OnProgress", "Positions", "StartAt", "consumer", "end_offsets", "partitions_of", "read",
+           "read_at", "start_positions"]
