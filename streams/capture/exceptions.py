@@ -49,3 +49,7 @@ class ConnectorNotReady(CaptureError):
 
 class SnapshotRequestError(CaptureError):
     """An incremental snapshot could not be requested (tables not captured, or no signal table)."""
+
+
+class NotificationError(CaptureError):
+    """A record on a connector's notification topic is not a Debezium notification."""
