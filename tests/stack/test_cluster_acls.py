@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import yaml
+from secured_cluster.pair import CHANGE_TOPIC_PREFIXES, SECOND_PAIR, renamed
+
+from streams.capture import configs, notifications
 from streams.stack.cluster.acls import OWN_PREFIX, connect_grants, isthmus_grants
 
 CHANGES = ("crm.", "erp.")
@@ -22,3 +26,21 @@ def test_connect_never_touches_what_isthmus_owns() -> None:
     assert named and not [g for g in named if g.name.startswith(OWN_PREFIX) or OWN_PREFIX.startswith(g.name)]
     assert {g.operation for g in grants if g.resource == "cluster"} == {"describe", "describe_configs",
                                                                        "idempotent_write"}
+
+
+def test_connect_writes_and_isthmus_reads_every_connectors_notification_topic() -> None:
+    """The sink channel's topic of every shipped connector and of the secured cluster's pair lies under its topic
+    prefix, where the change topics' grants already reach: `isthmus connectors snapshot` can follow a snapshot."""
+    shipped = [yaml.safe_load(path.read_text(encoding="utf-8"))["config"]
+               for path in sorted((configs.DEFAULT_ROOT / "connectors").glob("*.yaml"))]
+    secured = [yaml.safe_load(renamed(path.read_text(encoding="utf-8")))["config"]
+               for path in sorted((SECOND_PAIR / "connect-configs" / "connectors").glob("*.yaml"))]
+    for connectors, prefixes in ((shipped, CHANGES), (secured, CHANGE_TOPIC_PREFIXES)):
+        topics = [notifications.notification_topic({k: str(v) for k, v in c.items()}) for c in connectors]
+        assert len(topics) == 2 and all(topics), topics
+        isthmus, connect = isthmus_grants("isthmus", prefixes), connect_grants("connect", "sc-connect", prefixes)
+        for topic in topics:
+            assert topic is not None
+            for operation in ("read", "describe"):
+                assert any(g.allows("topic", topic, operation) for g in isthmus), (topic, operation)
+            assert any(g.allows("topic", topic, "write") for g in connect), topic

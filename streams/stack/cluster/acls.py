@@ -31,10 +31,16 @@ class Grant:
     def __str__(self) -> str:
         return f"User:{self.principal} {self.operation} on {self.resource} {self.name!r} ({self.pattern})"
 
+    def allows(self, resource: Resource, name: str, operation: Operation) -> bool:
+        """Whether this grant lets its principal do ``operation`` on the resource ``name``."""
+        named = name.startswith(self.name) if self.pattern == "prefixed" else name == self.name
+        return self.resource == resource and named and self.operation in (operation, "all")
+
 
 def isthmus_grants(principal: str, change_topic_prefixes: Sequence[str]) -> list[Grant]:
-    """Isthmus: its own ``isthmus*`` topics, groups and transactional ids; read the systems' change topics, and
-    create them (a worker creates its inputs that Debezium has not created yet, so it can subscribe at once)."""
+    """Isthmus: its own ``isthmus*`` topics, groups and transactional ids; read the systems' change topics (and the
+    connectors' ``<prefix>.notifications``, which `isthmus connectors snapshot` follows), and create them (a worker
+    creates its inputs that Debezium has not created yet, so it can subscribe at once)."""
     own = [Grant(principal=principal, resource=resource, name=OWN_PREFIX, pattern="prefixed", operation="all")
            for resource in ("topic", "group", "transactional_id")]
     reads = [Grant(principal=principal, resource="topic", name=prefix, pattern="prefixed", operation=operation)
@@ -44,7 +50,7 @@ def isthmus_grants(principal: str, change_topic_prefixes: Sequence[str]) -> list
 
 def connect_grants(principal: str, group: str, change_topic_prefixes: Sequence[str]) -> list[Grant]:
     """Kafka Connect (worker group ``group``): its internal topics, group and transactional ids (``<group>*``:
-    exactly-once source tasks), the change topics, schema history and heartbeats it writes, and the
+    exactly-once source tasks), the change topics, notifications, schema history and heartbeats it writes, and the
     cluster-wide rights a distributed worker with exactly-once sources needs."""
     owned = [Grant(principal=principal, resource=resource, name=name, pattern="prefixed", operation="all")
              for name in (group, f"_{group}", *change_topic_prefixes, "__debezium-heartbeat.")
