@@ -18,6 +18,7 @@ import difflib
 import re
 from collections.abc import Iterable, Sequence
 
+from streams.capture import notifications
 from streams.capture.client import ConnectClient
 from streams.capture.configs import LocalConnector
 from streams.capture.filters import CaptureFilter
@@ -113,10 +114,29 @@ def warnings(connector: LocalConnector) -> list[Problem]:
     ``skipped.operations`` that skips truncates (Debezium's default, ``t``): a ``TRUNCATE`` of a captured table
     then sends no event at all, and no flow can say it happened (``streams/flows/truncates.py``). A MariaDB
     connector whose driver reads ``YEAR`` as a date: a ``YEAR`` 0000 fails its snapshot. A JSON value converter
-    that writes a column's default for a null."""
+    that writes a column's default for a null. No sink notification channel: `isthmus connectors snapshot` cannot
+    follow a snapshot, whose failures then show only in Connect's log."""
     if connector.config.get("connector.class") not in KINDS:
         return []  # not a connector Isthmus knows: its own checks say so
-    return [*_truncates_skipped(connector), *_year_as_date(connector), *_null_as_default(connector)]
+    return [*_truncates_skipped(connector), *_year_as_date(connector), *_null_as_default(connector),
+            *_no_notifications(connector)]
+
+
+def _no_notifications(connector: LocalConnector) -> list[Problem]:
+    config = connector.config
+    if notifications.notification_topic(config) is not None:
+        return []
+    channels = config.get(notifications.CHANNELS)
+    if channels is not None and notifications.SINK in {c.strip() for c in channels.split(",")}:
+        key, said = notifications.SINK_TOPIC, "is not set, so the sink notification channel has no topic"
+    else:
+        key = notifications.CHANNELS
+        said = "is not set" if channels is None else f"is {channels!r}, without the sink channel"
+    return [Problem(
+        file=connector.source_of(key), line=connector.line_of(key), field=key,
+        message=f"{said}: `isthmus connectors snapshot` cannot follow an incremental snapshot, and a table it "
+                "skips (no primary key, a failed read) is said only in Connect's log",
+        fix=notifications.enable_fix(config, "the connector's file"))]
 
 
 #: JsonConverter's option (Kafka 3.5+): ``true`` (its default) writes a field's schema default for a null.

@@ -459,3 +459,24 @@ def test_connectors_validate_prints_the_warning_and_stays_valid(
     assert main(["connectors", "validate", "--offline", "--json", "--configs", str(config_root), "crm-source"]) == 0
     (shown,) = json.loads(capsys.readouterr().out)["connectors"]
     assert shown["valid"] is True and [w["key"] for w in shown["warnings"]] == ["skipped.operations"]
+
+
+@pytest.mark.parametrize(("overlay", "key", "said"), [
+    ("    notification.enabled.channels: null\n", "notification.enabled.channels", "is not set"),
+    ("    notification.enabled.channels: log\n", "notification.enabled.channels", "is 'log', without the sink channel"),
+    ("    notification.sink.topic.name: null\n", "notification.sink.topic.name",
+     "is not set, so the sink notification channel has no topic"),
+])
+def test_a_connector_without_the_sink_notification_channel_is_a_warning(
+        config_root: Path, variables: dict[str, str], overlay: str, key: str, said: str) -> None:
+    """Without Debezium's notifications `isthmus connectors snapshot` cannot follow a snapshot to its end."""
+    (config_root / "overlays" / "local.yaml").write_text(
+        LOCAL_VARIABLES + "connectors:\n  erp-source:\n" + overlay, encoding="utf-8")
+    connector = configs.load(config_root, env="local").render("erp-source", variables)
+    assert check_local(connector) == []
+    (warning,) = warnings(connector)
+    assert warning.field == key
+    assert warning.message == (f"{said}: `isthmus connectors snapshot` cannot follow an incremental snapshot, and a "
+                               "table it skips (no primary key, a failed read) is said only in Connect's log")
+    assert warning.fix.startswith("set `notification.enabled.channels: sink` and `notification.sink.topic.name: "
+                                  "erp.notifications` in the connector's file")
