@@ -30,10 +30,12 @@ class SnapshotRequest:
     connector: str
     signal_table: str
     data_collections: tuple[str, ...]
+    #: The column Debezium orders the chunks by instead of the primary key (``surrogate-key``), if any.
+    surrogate_key: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "connector": self.connector, "signal_table": self.signal_table,
-                "tables": list(self.data_collections)}
+                "tables": list(self.data_collections), "surrogate_key": self.surrogate_key}
 
 
 def plan(name: str, config: Mapping[str, str], tables: Sequence[str],
@@ -63,10 +65,17 @@ def plan(name: str, config: Mapping[str, str], tables: Sequence[str],
 
 
 def request_incremental_snapshot(endpoints: EndpointSettings, name: str, config: Mapping[str, str],
-                                 tables: Sequence[str], configs: Path = Path("connect-configs")) -> SnapshotRequest:
+                                 tables: Sequence[str], configs: Path = Path("connect-configs"), *,
+                                 surrogate_key: str | None = None) -> SnapshotRequest:
+    """Write the ``execute-snapshot`` row; Debezium's notifications of the snapshot carry its id.
+    ``surrogate_key``: a column of every table to read the chunks in its order, for a table without a primary key
+    (Debezium's ``surrogate-key``; it must be unique and never null, or rows are read twice or not at all)."""
     signal_table, qualified = plan(name, config, tables, configs)
     signal_id = f"isthmus-{uuid.uuid4()}"
-    data = json.dumps({"data-collections": list(qualified), "type": "incremental"})
+    payload: dict[str, Any] = {"data-collections": list(qualified), "type": "incremental"}
+    if surrogate_key:
+        payload["surrogate-key"] = surrogate_key
+    data = json.dumps(payload)
     schema, table = signal_table.split(".", 1)
     if not (_IDENTIFIER.match(schema) and _IDENTIFIER.match(table)):
         raise SnapshotRequestError(f"{name}: signal.data.collection {signal_table!r} is not "
@@ -89,4 +98,4 @@ def request_incremental_snapshot(endpoints: EndpointSettings, name: str, config:
         raise SnapshotRequestError(f"{name} is a {connector_class}; incremental snapshots are sent to "
                                    f"{POSTGRES} and {MARIADB} connectors only")
     return SnapshotRequest(id=signal_id, connector=name, signal_table=signal_table,
-                           data_collections=qualified)
+                           data_collections=qualified, surrogate_key=surrogate_key or None)

@@ -2,7 +2,8 @@
 
 Every subcommand takes ``--json`` (one JSON document on stdout; progress stays on stderr) and the
 global options ``--connect-url``, ``--env`` and ``--configs``, before or after the subcommand.
-Exit codes: 0 done, 1 a config is invalid or a connector failed, 2 an Isthmus error (see main).
+Exit codes: 0 done, 1 a config is invalid or a connector failed (or a snapshot did not read a table), 2 an
+Isthmus error (see main), or a snapshot still running at its ``--timeout``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from streams.capture import configs, deploy, signals, validation
+from streams.capture import configs, deploy, follow, notifications, signals, validation
 from streams.capture.client import ConnectClient, ConnectorState
 from streams.capture.configs import ConfigSet, LocalConnector
 from streams.capture.diff import ConfigDiff, diff_configs
@@ -75,10 +76,20 @@ def register(subparsers: Any) -> None:
         parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (60)")
         parser.set_defaults(verb=verb)
 
-    parser = add("snapshot", run_snapshot, "incremental snapshot of tables, through the signal table")
+    parser = add("snapshot", run_snapshot, "incremental snapshot of tables, through the signal table, followed "
+                 "to its end through Debezium's notifications: exits 0 when every table was read, 1 when a table "
+                 "could not be (or the task failed), 2 when --timeout passed first")
     parser.add_argument("name", metavar="NAME")
     parser.add_argument("--tables", required=True, type=_table_list, metavar="T1,T2",
                         help="tables, bare (customers) or qualified (crm.customers)")
+    parser.add_argument("--surrogate-key", metavar="COLUMN",
+                        help="read the chunks ordered by this column instead of the primary key (a table without "
+                             "one): unique and never null, in every table given")
+    parser.add_argument("--no-wait", action="store_true",
+                        help="return once the signal is written; the snapshot runs on (Connect's log and the "
+                             "notification topic tell how it ends)")
+    parser.add_argument("--timeout", type=float, default=3600.0,
+                        help="seconds to follow the snapshot (3600); then exit 2: it may still be running")
 
     parser = add("export", connectors_export.run_export, "write the connectors as Kubernetes resources, no "
                  "secret values: --format strimzi (default --env strimzi); nothing is sent to Connect")
@@ -120,6 +131,7 @@ class Context:
         self.json: bool = bool(getattr(args, "json", False))
         runtime = load_runtime(args)
         self.endpoints = runtime.endpoints
+        self.kafka = runtime.kafka
         self.url: str = getattr(args, "connect_url", None) or runtime.connect.urls[0]
         self.env: str = getattr(args, "env", None) or "local"
         self.root: Path = getattr(args, "configs", None) or runtime.dirs.connect_configs_dir
@@ -401,22 +413,50 @@ def run_snapshot(args: argparse.Namespace) -> int:
         refuse_write_only(ctx.configs, [args.name])  # nothing of a write-only system is captured
         config = ctx.client.get_config(args.name)
         state = ctx.client.status(args.name)
-        request = signals.request_incremental_snapshot(ctx.endpoints, args.name, config, args.tables, ctx.root)
+        topic = notifications.notification_topic(config)
+        wait = topic is not None and not args.no_wait
+        since = follow.positions_before(ctx.kafka, topic) if wait and topic else {}
+        request = signals.request_incremental_snapshot(ctx.endpoints, args.name, config, args.tables, ctx.root,
+                                                       surrogate_key=args.surrogate_key)
         prefix = config.get("topic.prefix", "<prefix>")
-        if ctx.json:
-            ctx.emit({**request.to_json(), "status": state.to_json(),
-                      "topics": [f"{prefix}.{t}" for t in request.data_collections]})
-            return 0
-        topics = ", ".join(f"{prefix}.{t}" for t in request.data_collections)
+        topics = [f"{prefix}.{t}" for t in request.data_collections]
+        document = {**request.to_json(), "status": state.to_json(), "topics": topics, "notifications": topic}
         ctx.text(f"{args.name}: incremental snapshot requested (signal {request.id} in "
                  f"{request.signal_table}) for {', '.join(request.data_collections)}")
-        ctx.text(f"read events (op r) arrive on {topics}")
+        ctx.text(f"read events (op r) arrive on {', '.join(topics)}")
         if not state.running:
             ctx.text(f"note: {args.name} is not running ({deploy.summary(state)}); "
                      "it reads the signal once it runs")
-        return 0
+        if topic is None:
+            note = (f"{args.name} has no sink notification channel, so the snapshot is not followed: how it ends "
+                    "(a table without a primary key, a failed read) shows only in Connect's log; fix: "
+                    + notifications.enable_fix(config, str(ctx.root / "connectors" / f"{args.name}.yaml")))
+            ctx.say(f"note: {note}")
+            document["note"] = note
+        if not wait or topic is None:
+            if ctx.json:
+                ctx.emit({**document, **notifications.Outcome(state="requested", exit_code=0).to_json()})
+            return 0
+        ctx.text(f"following it on {topic} (--timeout {args.timeout:.0f}s; Ctrl-C stops following, not the "
+                 "snapshot)")
+        follower = notifications.SnapshotFollower(request.id, request.data_collections, connector=args.name)
+        outcome = follow.follow(ctx.kafka, ctx.client, follower, topic=topic, since=since, timeout=args.timeout,
+                                say=ctx.say if ctx.json else _progress)
+        if ctx.json:
+            ctx.emit({**document, **outcome.to_json()})
+        elif outcome.exit_code == 0:
+            read = ", ".join(f"{s.table} {s.rows} row(s) ({s.status})" for s in outcome.scans)
+            ctx.text(f"{args.name}: incremental snapshot completed: {read}")
+        else:
+            print(f"{args.name}: incremental snapshot {outcome.state}: {outcome.problem}\n{outcome.fix}",
+                  file=sys.stderr)
+        return outcome.exit_code
 
     return _with_context(args, body)
+
+
+def _progress(line: str) -> None:
+    print(f"  {line}", flush=True)
 
 
 def run_offsets(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kafka.admin import KafkaAdminClient
 
 from streams.capture import configs
 from streams.capture.client import ConnectClient
@@ -60,3 +61,28 @@ def connect(stack: RunningStack) -> Iterator[ConnectClient]:
 def deployed(reference_capture: dict[str, Any]) -> dict[str, Any]:
     """crm-source and erp-source deployed from connect-configs/ through the CLI, and RUNNING."""
     return reference_capture
+
+
+def drop_slot_when_released(stack: RunningStack, slot: str) -> None:
+    """Drop a test's replication slot once its deleted connector's task has let go of it."""
+    with stack.connect_crm(autocommit=True) as conn:
+        for _ in range(60):
+            row = conn.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s",
+                               (slot,)).fetchone()
+            if row is None:
+                return
+            if not row[0]:
+                conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+                return
+            conn.execute("SELECT pg_sleep(0.5)")
+
+
+def delete_topics_of(stack: RunningStack, prefix: str) -> None:
+    """Delete the topics of a test's own connector (every topic whose name holds its topic prefix)."""
+    admin = KafkaAdminClient(bootstrap_servers=stack.settings.bootstrap_servers)
+    try:
+        doomed = [t for t in admin.list_topics() if prefix in t]
+        if doomed:
+            admin.delete_topics(doomed)
+    finally:
+        admin.close()

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 import yaml
-from kafka.admin import KafkaAdminClient
 from support.events import Event, end_positions, read_events
 
 from streams.capture.client import ConnectClient
@@ -25,7 +24,7 @@ from streams.capture.exceptions import ConnectorNotFound
 from streams.cli.main import main
 from streams.stack.running import RunningStack
 
-from .conftest import run_cli
+from .conftest import delete_topics_of, drop_slot_when_released, run_cli
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,28 +67,8 @@ def scratch(stack: RunningStack, connect: ConnectClient, config_root: Path) -> I
     with stack.connect_crm() as conn:
         conn.execute("DELETE FROM crm.products WHERE sku = %s", (made.sku,))
         conn.execute(f'DROP PUBLICATION IF EXISTS "{made.slot}"')
-    _drop_slot_when_released(stack, made.slot)
-    admin = KafkaAdminClient(bootstrap_servers=stack.settings.bootstrap_servers)
-    try:
-        doomed = [t for t in admin.list_topics() if made.prefix in t]
-        if doomed:
-            admin.delete_topics(doomed)
-    finally:
-        admin.close()
-
-
-def _drop_slot_when_released(stack: RunningStack, slot: str) -> None:
-    """Drop the test's replication slot once the deleted connector's task has let go of it."""
-    with stack.connect_crm(autocommit=True) as conn:
-        for _ in range(60):
-            row = conn.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s",
-                               (slot,)).fetchone()
-            if row is None:
-                return
-            if not row[0]:
-                conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
-                return
-            conn.execute("SELECT pg_sleep(0.5)")
+    drop_slot_when_released(stack, made.slot)
+    delete_topics_of(stack, made.prefix)
 
 
 def snapshot_reads(sku: str) -> Callable[[list[Event]], bool]:

@@ -261,3 +261,81 @@ def test_following_gives_up_at_the_timeout_saying_how_to_go_on(monkeypatch: pyte
     assert (outcome.state, outcome.exit_code) == ("timeout", 2)
     assert outcome.problem == "no end of the snapshot within 30s; it may still be running"
     assert outcome.fix.startswith(f"follow it with `isthmus topics tail crm.notifications --follow --key {SIGNAL}`")
+
+
+# -- the command: which snapshots it follows, and what it prints --------------------------------------------------
+
+CONFIG = {"connector.class": "io.debezium.connector.postgresql.PostgresConnector", "topic.prefix": "crm",
+          "signal.data.collection": "crm.debezium_signal", "table.include.list": "crm.products,crm.debezium_signal"}
+
+
+@pytest.fixture
+def command(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """`isthmus connectors snapshot` against a fake Connect and signal table; what it asked is recorded."""
+    from streams.capture import signals
+    from streams.capture.client import ConnectClient
+    from streams.cli import connectors
+
+    seen: dict[str, Any] = {"config": dict(CONFIG)}
+    monkeypatch.setattr(ConnectClient, "get_config", lambda self, name: seen["config"])
+    monkeypatch.setattr(ConnectClient, "status", lambda self, name: state("RUNNING"))
+
+    def request(endpoints: Any, name: str, config: Any, tables: Any, root: Any, *,
+                surrogate_key: str | None = None) -> signals.SnapshotRequest:
+        seen["order"] = [*seen.get("order", []), "signal"]
+        return signals.SnapshotRequest(id=SIGNAL, connector=name, signal_table="crm.debezium_signal",
+                                       data_collections=("crm.products",), surrogate_key=surrogate_key)
+
+    def positions(kafka: Any, topic: str) -> dict[tuple[str, int], int]:
+        seen["order"] = [*seen.get("order", []), "positions"]
+        return {(topic, 0): 12}
+
+    def follow(kafka: Any, client: Any, watch: SnapshotFollower, **kwargs: Any) -> Any:
+        seen["followed"] = kwargs
+        fed(watch, scanned("crm.products", "NO_PRIMARY_KEY", 0), value("COMPLETED"))
+        return watch.outcome
+
+    monkeypatch.setattr(connectors.signals, "request_incremental_snapshot", request)
+    monkeypatch.setattr(connectors.follow, "positions_before", positions)
+    monkeypatch.setattr(connectors.follow, "follow", follow)
+    return seen
+
+
+def test_the_command_takes_the_topics_end_before_the_signal_and_exits_with_the_verdict(
+        command: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    from streams.cli.main import main
+
+    command["config"].update({"notification.enabled.channels": "sink",
+                              "notification.sink.topic.name": "crm.notifications"})
+    assert main(["connectors", "snapshot", "crm-source", "--tables", "products", "--timeout", "60",
+                 "--surrogate-key", "sku", "--json"]) == 1
+    assert command["order"] == ["positions", "signal"]
+    assert command["followed"]["since"] == {("crm.notifications", 0): 12} and command["followed"]["timeout"] == 60
+    document = json.loads(capsys.readouterr().out)
+    assert (document["outcome"], document["problem"], document["surrogate_key"]) == (
+        "failed", "crm.products: NO_PRIMARY_KEY", "sku")
+    assert document["scanned"] == [{"table": "crm.products", "status": "NO_PRIMARY_KEY", "rows": 0}]
+
+    assert main(["connectors", "snapshot", "crm-source", "--tables", "products"]) == 1
+    out, err = capsys.readouterr()
+    assert "following it on crm.notifications" in out
+    assert err.startswith("crm-source: incremental snapshot failed: crm.products: NO_PRIMARY_KEY\n")
+
+    command.pop("followed")
+    assert main(["connectors", "snapshot", "crm-source", "--tables", "products", "--no-wait", "--json"]) == 0
+    assert "followed" not in command and json.loads(capsys.readouterr().out)["outcome"] == "requested"
+
+
+def test_a_connector_without_the_sink_channel_is_not_followed_and_the_fix_is_said(
+        command: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    from streams.cli.main import main
+
+    assert main(["connectors", "snapshot", "crm-source", "--tables", "products", "--json"]) == 0
+    assert command["order"] == ["signal"] and "followed" not in command
+    out, err = capsys.readouterr()
+    document = json.loads(out)
+    assert (document["outcome"], document["notifications"]) == ("requested", None)
+    assert document["note"].startswith("crm-source has no sink notification channel, so the snapshot is not followed")
+    assert ("fix: set `notification.enabled.channels: sink` and `notification.sink.topic.name: crm.notifications` "
+            "in ") in document["note"]
+    assert err.startswith("note: crm-source has no sink notification channel")
