@@ -557,7 +557,7 @@ class CustomerFlow:
             self.truncates.seen(ctx, record, event)  # said, counted and held; nothing of the state changes
             return None
         lookup = self._lookup.start(ctx.stores)
-        self._copied.start(record, self._entities(ctx).get, ctx.count)
+        self._copied.start(record, self._entities(ctx), ctx.count)
         try:
             with ctx.isolated():  # undoes what the change did before it failed (or was parked)
                 outcome = self._apply(ctx, system, table, event, record, settled_at)
@@ -711,7 +711,7 @@ class CustomerFlow:
         elif columns and reads.link and event.after is not None:
             if change.renumbered_from is None:
                 ids = {name: event.after.get(column) for name, column in columns.items()}
-                observed.update(self._copied.taken(change.system, change.key, ids) if event.op is Op.CREATE else ids)
+                observed.update(self._copied.taken(change.system, change.key, ids))
             else:  # the row still holds the ids of the old key's records (the ERP account the old customer had,
                 # which ends with it): none of the new key's, which is created anew and linked back there
                 observed.update({name: None for name in columns})

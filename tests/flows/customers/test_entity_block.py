@@ -97,15 +97,23 @@ class Parties:
     def change(self, name: str, table: str, op: str, *, before: Mapping[str, Any] | None = None,
                after: Mapping[str, Any] | None = None) -> list[Sent]:
         """Feed one change event; returns the commands it caused."""
+        return self.feed(self.record(name, table, op, before=before, after=after))
+
+    def record(self, name: str, table: str, op: str, *, before: Mapping[str, Any] | None = None,
+               after: Mapping[str, Any] | None = None) -> tuple[str, bytes, bytes]:
+        """One change event of ``name``'s ``table``, a second after the one before: its topic, key and value."""
         self.now += dt.timedelta(seconds=1)
         self.position += 10
         columns = {c: (t, None) for c, (_, t) in COLUMNS[(name, table)].items()}
         key, value = change_record(name, table, op, columns=columns,
                                    key=KEYS[table], engine=ENGINES[name], namespace="main", at=self.now,
                                    position=self.position, before=before, after=after)
-        topic = self.systems[name].topic(table)
+        return self.systems[name].topic(table), key, value
+
+    def feed(self, *records: tuple[str, bytes | None, bytes | None]) -> list[Sent]:
+        """Feed ``records`` in one batch; returns the commands they caused (none may be dead-lettered)."""
         start = len(self.run.context.emitted)
-        asyncio.run(self.run.feed([self.run.record(topic, key, value)]))
+        asyncio.run(self.run.feed([self.run.record(topic, key, value) for topic, key, value in records]))
         assert self.run.context.dead_letters == [], self.run.context.dead_letters[0].reason
         return decode_commands(self.run.context.emitted[start:], self.schemas)
 

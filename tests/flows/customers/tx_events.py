@@ -41,7 +41,7 @@ def end_of(records: Sequence[Rec]) -> Rec:
     for payload in payloads:
         counts[_collection(payload)] = counts.get(_collection(payload), 0) + 1
     prefix = records[0][0].split(".", 1)[0]
-    shape = _END[prefix]
+    shape = _END.get(prefix, _END["crm"])  # a made-up system's: the same schemas, Debezium's own
     key = {"schema": shape["key"]["schema"], "payload": {"id": tx_id}}
     value = {"schema": shape["value"]["schema"], "payload": {
         "status": "END", "id": tx_id, "ts_ms": payloads[-1]["ts_ms"], "event_count": len(payloads),
@@ -61,12 +61,14 @@ def with_ends(records: Sequence[Rec]) -> list[Rec]:
 
 
 def one_transaction(records: Sequence[Rec]) -> list[Rec]:
-    """``records`` (changes of one system) as one source transaction: the first one's id, the commit time of
-    the last (a transaction commits once), their order kept; followed by the END."""
+    """``records`` (changes of one system) as one source transaction: the first one's id (made of its log
+    position when it has no transaction block: a change made up by ``support.envelopes.change_record``), the
+    commit time of the last (a transaction commits once), their order kept; followed by the END."""
     payloads = [_payload(v) for _, _, v in records]
     first = payloads[0]
-    assert first is not None and first.get("transaction")
-    tx_id = first["transaction"]["id"]
+    assert first is not None
+    source = first["source"]
+    tx_id = (first.get("transaction") or {}).get("id") or str(source.get("gtid") or source.get("txId"))
     last_source = payloads[-1]["source"] if payloads[-1] else first["source"]
     out: list[Rec] = []
     per_table: dict[str, int] = {}
