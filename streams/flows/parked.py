@@ -13,7 +13,7 @@ A wait is thus announced once, however many batches or ticks see it. The hold's 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from streams.codecs.avro.single_object import SchemaStore
@@ -28,13 +28,16 @@ WAITING_FOR = "waiting_for"
 
 
 class ParkedHolds:
-    """The holds of ``flow``'s parking lots (its stores named in ``stores``), written on ``topic``."""
+    """The holds of ``flow``'s parking lots (its stores named in ``stores``), written on ``topic``; ``fix``: what a
+    hold of a wait for a look-up key tells to do, when the flow knows better than the general advice (None)."""
 
-    def __init__(self, *, flow: str, schemas: SchemaStore, stores: tuple[str, ...], topic: str | None = None) -> None:
+    def __init__(self, *, flow: str, schemas: SchemaStore, stores: tuple[str, ...], topic: str | None = None,
+                 fix: Callable[[str], str | None] | None = None) -> None:
         self.flow = flow
         self.schemas = schemas
         self.stores = stores
         self.topic = topic or prefixed(HOLDS)
+        self.fix = fix
 
     def lot(self, ctx: Context, store: str) -> ParkingLot:
         """The parking lot in ``store`` that says when an announced wait is over."""
@@ -61,7 +64,8 @@ class ParkedHolds:
 
     def _emit(self, ctx: Context, waiting_for: str, index: Mapping[str, Any], *, held: bool,
               at: dt.datetime) -> None:
-        value = hold_record(flow=self.flow, waiting_for=waiting_for, index=index, held=held, at=at)
+        fix = self.fix(waiting_for) if held and self.fix is not None else None
+        value = hold_record(flow=self.flow, waiting_for=waiting_for, index=index, held=held, at=at, fix=fix)
         ctx.emit(self.topic, key=hold_key(self.flow, waiting_for), value=self.schemas.encode(HOLD_SCHEMA, value))
 
 
@@ -70,15 +74,16 @@ def hold_key(flow: str, waiting_for: str) -> str:
 
 
 def hold_record(*, flow: str, waiting_for: str, index: Mapping[str, Any], held: bool,
-                at: dt.datetime) -> dict[str, Any]:
-    """The Avro ``Hold`` of a wait for ``waiting_for`` (its lot's index entry), held or released."""
+                at: dt.datetime, fix: str | None = None) -> dict[str, Any]:
+    """The Avro ``Hold`` of a wait for ``waiting_for`` (its lot's index entry), held or released; ``fix``: what to
+    do, in place of checking that the source row exists and is captured."""
     count = waiting_count(index)
     first_at = index.get("first_at")
     since = dt.datetime.fromtimestamp(float(index.get("since") or at.timestamp()), dt.UTC)
     if held:
         message = (f"{count} record(s) wait for {waiting_for}, which {flow} does not know, since "
                    f"{since.isoformat(timespec='seconds')} (the first: {first_at or 'unknown'}); they go on when it "
-                   "arrives: check that its source row exists and is captured")
+                   f"arrives: {fix or 'check that its source row exists and is captured'}")
     else:
         message = f"{waiting_for} arrived: the {count} record(s) waiting for it go on"
     return {"entity_key": hold_key(flow, waiting_for), "entity_type": "", "state": "held" if held else "released",

@@ -67,6 +67,7 @@ from streams.flows.customers.remembered import ROWS_CODEC, Row
 from streams.flows.customers.state import CustomerState, StateCodec
 from streams.flows.customers.sync import command_payload, decide, fold, fold_child, fold_xref
 from streams.flows.customers.txnet import PARTS, Group, Part, Transactions
+from streams.flows.customers.unindexed import answerable, answers, index_fix
 from streams.flows.engine.api import Context, FlowSpec, Incoming, OutputTooLarge, Rejected, Store, Ticking, Waiting
 from streams.flows.engine.objects import ObjectView
 from streams.flows.engine.packed import fingerprint
@@ -109,19 +110,22 @@ def input_tables(config: EntityConfig, systems: Systems) -> dict[str, tuple[str,
 class _LinkLookup:
     """The look-up of the link record by one of its indexed id fields (the mapping files'
     ``lookup: {record: <link>, by: <id field>}``); remembers what it missed so the change can be parked under
-    it. An index entry is ``{<key field>: <record key>}``. One per flow, its mapping context made once around it
-    (a context per record cost two ``dataclasses.replace`` a record); :meth:`start` readies it for a record."""
+    it. An index entry is ``{<key field>: <record key>}``; one by the record key the index lacks is answered by the
+    entity (:mod:`.unindexed`). One per flow, its mapping context made once around it (a context per record cost
+    two ``dataclasses.replace`` a record); :meth:`start` readies it for a record."""
 
     def __init__(self, config: EntityConfig) -> None:
         self._index: Store | None = None
+        self._parked: Store | None = None
+        self._entities: ObjectView[CustomerState] | None = None
         self._record = short_name(config.link.target)
         self._indexed = config.indexed
         self._key = config.key
         self.missed: str | None = None
 
-    def start(self, stores: Mapping[str, Store]) -> _LinkLookup:
-        """Look up in ``stores``' index for the record about to be applied; nothing missed yet."""
-        self._index, self.missed = stores[INDEX], None
+    def start(self, stores: Mapping[str, Store], entities: ObjectView[CustomerState]) -> _LinkLookup:
+        """Look up in ``stores``' index (and ``entities``) for the record about to be applied; nothing missed yet."""
+        self._index, self._parked, self._entities, self.missed = stores[INDEX], stores[PARKED], entities, None
         return self
 
     def __call__(self, record: str, by: str, key: Any) -> Mapping[str, Any] | None:
@@ -130,6 +134,9 @@ class _LinkLookup:
         assert self._index is not None, "start() readies the look-up for a record"
         entry = self._index.get(f"{by}={key}")
         if entry is None:
+            assert self._parked is not None and self._entities is not None
+            if by == self._key and answers(self._entities, self._parked, f"{by}={key}", key):
+                return {by: key, self._key: key}
             self.missed = f"{by}={key}"
             return None
         return {by: key, self._key: entry[self._key]}
@@ -266,7 +273,7 @@ class CustomerFlow:
         #: The record's sources several rows of which may match one entity at once (an address found through its
         #: customer's id): the field shows the matching row changed last (:mod:`.matching`).
         self._matching = frozenset(s.name for s in config.record.sources if fills_from_matching_rows(s, config.key))
-        self.holds = ParkedHolds(flow=self.name, schemas=schemas, stores=(PARKED,))
+        self.holds = ParkedHolds(flow=self.name, schemas=schemas, stores=(PARKED,), fix=index_fix(config, systems))
         self.truncates = Truncates(flow=self.name, schemas=schemas, systems=systems, topic=self.holds.topic)
         self._lookup = _LinkLookup(config)
         #: The ids the rows a group ended reported, which a create copied from them does not take (.copied).
@@ -376,8 +383,11 @@ class CustomerFlow:
     def tick(self, ctx: Context, ticking: Ticking) -> Waiting:
         """Apply what arrived of the source transactions whose missing changes will never come (their tables read
         to their end: :meth:`~streams.flows.customers.txnet.Transactions.abandon_read_to_end`), and the complete
-        ones behind them; then announce the parked changes that wait too long."""
+        ones behind them, and the changes parked for an entity's own key that the entity answers now
+        (:mod:`.unindexed`); then announce the parked changes that wait too long."""
         self._groups(self.transactions.abandon_read_to_end(ticking.read_to_end, ctx.stores, ctx.count, ctx=ctx), ctx)
+        unindexed = answerable(self.config, self._entities(ctx), ctx.stores[PARKED])  # parked before it could be
+        self._groups([(record,) for record in self._release(ctx, unindexed)], ctx)
         busy = self._decide_deferred(ctx)
         waiting = self.holds.tick(ctx, ticking)
         return dataclasses.replace(waiting, busy=True) if busy else waiting
@@ -556,7 +566,7 @@ class CustomerFlow:
         if event.op is Op.TRUNCATE:
             self.truncates.seen(ctx, record, event)  # said, counted and held; nothing of the state changes
             return None
-        lookup = self._lookup.start(ctx.stores)
+        lookup = self._lookup.start(ctx.stores, self._entities(ctx))
         self._copied.start(record, self._entities(ctx), ctx.count)
         try:
             with ctx.isolated():  # undoes what the change did before it failed (or was parked)

@@ -55,19 +55,26 @@ class _Placer:
 
 class _NumbersLookup:
     """The mapping engine's look-up of the link, by an indexed id, in the router's ``numbers``; ``asked`` is the
-    last waiting key asked (where a change that misses it waits)."""
+    last waiting key asked (where a change that misses it waits). A look-up by the record key itself is answered
+    with that key (``own``), though ``numbers`` lacks it (the link's rows were routed before a mapping looked them
+    up so): the row goes to its entity's flow, which knows whether it has the entity (and parks it, held visibly,
+    when not)."""
 
     def __init__(self, store: Store, config: EntityConfig) -> None:
         self._store = store
         self._record = short_name(config.link.target)
         self._config = config
         self.asked: str | None = None
+        self.own = False
 
     def __call__(self, record: str, by: str, key: Any) -> Mapping[str, Any] | None:
         if short_name(record) != self._record or by not in self._config.indexed:
             return None
         self.asked = f"{by}={key}"
         entry = self._store.get(self.asked)
+        if entry is None and by == self._config.key:
+            self.own = True
+            return {by: key}
         return None if entry is None else {by: key, self._config.key: entry["key"]}
 
 
@@ -242,6 +249,8 @@ class CustomerKeys:
                 return [(None, record)]  # the flow dead-letters it with the reason
             held = ParkingLot(stores[HELD])
             if lookup.asked is not None and held.is_waiting(lookup.asked):
+                if lookup.own:  # held before a look-up by the key was answered so: they go first, in their order
+                    return [(str(key), one) for one in (*held.release(lookup.asked), record)]
                 held.park(lookup.asked, record)  # behind the earlier changes of its entity
                 return []
             return [(str(key), record)] if key is not None else [(own, record)]
