@@ -161,11 +161,7 @@ class Transactions(Generic[C]):
                 stored = self.dialect.keys.find(conn, request.key)
             seen.add(request.key)
             if stored is not None:
-                try:
-                    self._replay(stored, request)
-                except ApiError as refused:
-                    return ItemAnswer(status=refused.status, body=refused.body(), key_status="refused")
-                return ItemAnswer(status=stored.status, body=stored.body, key_status="replayed")
+                return self._replayed_item(stored, request)
         _sql(conn, "SAVEPOINT isthmus_item")
         try:
             answer = fn(conn, item)
@@ -178,10 +174,20 @@ class Transactions(Generic[C]):
             if error is None:
                 raise
             _sql(conn, "ROLLBACK TO SAVEPOINT isthmus_item")  # raises if the database aborted it all
+            raced = self._stored_after_failure(conn, request)
+            if raced is not None:  # an earlier try of the same key committed meanwhile (its caller timed out)
+                return self._replayed_item(raced, request)
             return ItemAnswer(status=error.status, body=error.body(), key_status="refused")
         _sql(conn, "RELEASE SAVEPOINT isthmus_item")
         return ItemAnswer(status=answer.status, body=answer.body,
                           key_status="stored" if request.key is not None else "absent")
+
+    def _replayed_item(self, stored: StoredAnswer, request: WriteRequest) -> ItemAnswer:
+        try:
+            self._replay(stored, request)
+        except ApiError as refused:
+            return ItemAnswer(status=refused.status, body=refused.body(), key_status="refused")
+        return ItemAnswer(status=stored.status, body=stored.body, key_status="replayed")
 
     def _stored_after_failure(self, conn: C, request: WriteRequest) -> StoredAnswer | None:
         """A concurrent request with the same key may have committed while this one failed on it."""

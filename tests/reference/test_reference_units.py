@@ -471,3 +471,61 @@ def test_simulator_options_and_outcomes() -> None:
         "client_error",
         "server_error",
     ]
+
+
+def test_a_batch_item_refused_because_an_earlier_try_of_its_key_committed_meanwhile_is_replayed() -> None:
+    """A sink's batch timed out and was sent again while the first try was still running: the second try found
+    no key at its start, then its item ran into the first try's row (409 "already exists") as the first try
+    committed. The item is the first try's answer replayed, as the single call's is, not a refusal."""
+    from contextlib import contextmanager
+    from typing import Any
+
+    from reference.common.transactions import BatchWrite, WriteRequest
+
+    hashed = request_hash("POST", "/accounts", b'{"name": "A"}')
+    first = StoredAnswer(method="POST", path="/accounts", request_hash=hashed, status=201, body={"account_id": 7})
+    request = WriteRequest(method="POST", path="/accounts", key="k-1", hashed=hashed, if_match=None)
+
+    class Cursor:
+        def __enter__(self) -> Cursor:
+            return self
+
+        def __exit__(self, *exc: object) -> None: ...
+
+        def execute(self, statement: str) -> None: ...
+
+    class Conn:
+        def cursor(self) -> Cursor:
+            return Cursor()
+
+    committed: dict[str, StoredAnswer] = {}
+
+    class Keys:
+        def find_many(self, conn: object, keys: list[str]) -> dict[str, StoredAnswer]:
+            return {k: committed[k] for k in keys if k in committed}
+
+        def find(self, conn: object, key: str) -> StoredAnswer | None:
+            return committed.get(key)
+
+    class Dialect:
+        keys = Keys()
+
+        def commit(self, conn: object) -> None: ...
+
+        def rollback(self, conn: object) -> None: ...
+
+        def translate(self, exc: Exception) -> ApiError | None:
+            return None
+
+    class Pool:
+        @contextmanager
+        def connection(self) -> Any:
+            yield Conn()
+
+    def insert(conn: object, item: BatchWrite[object]) -> Any:
+        committed["k-1"] = first  # the first try commits while this one waits on its row
+        raise ApiError(409, "an account for CRM customer C-1 already exists", field="crm_customer_number")
+
+    answers = Transactions(Pool(), Dialect()).write_batch(  # type: ignore[arg-type]
+        [BatchWrite(request=request, value=None)], insert)
+    assert [(a.status, a.body, a.key_status) for a in answers] == [(201, {"account_id": 7}, "replayed")]
