@@ -160,6 +160,19 @@ class EntityConfig:
     def child_fields(self) -> tuple[str, ...]:
         return tuple(c.parent.field for c in self.children if c.parent is not None)
 
+    def fields_of(self, system: str, table: str | None) -> frozenset[str]:
+        """The record fields the sources of ``system``'s ``table`` map."""
+        return self._fields_of.get((system, table), frozenset())
+
+    @functools.cached_property
+    def _fields_of(self) -> Mapping[tuple[str, str | None], frozenset[str]]:
+        found: dict[tuple[str, str | None], frozenset[str]] = {}
+        for source in self.record.sources:
+            if source.system is not None and source.table is not None and not source.group_by:
+                where = (source.system, source.table)
+                found[where] = found.get(where, frozenset()) | frozenset(source.bindings)
+        return found
+
     @property
     def origin(self) -> str:
         """The first origin (with one origin, the origin)."""

@@ -17,6 +17,12 @@ system reporting null has reported a value. What is *unknown* is :data:`MISSING`
 reported yet, or one the record has no value for (no system asserted it); nothing is written for it. A
 system that cannot clear a field keeps its value; :attr:`Mirror.uncleared` remembers the value already
 audited for it, so the difference is recorded once, not on every change.
+
+A ``create`` carries no value for a field no system has given yet (or only the schema's default): the row it
+makes holds what the system filled in there, null or a default of its own. That is no edit made in the system, and
+its commit time, later than a value of another system that arrives late (dead-lettered and replayed, or just
+slow), must not win that field: :attr:`Mirror.unsent` remembers such fields until the system reports an edit of
+them, or the echo of a value Isthmus sent them (:func:`~streams.flows.customers.sync.fold`).
 """
 
 from __future__ import annotations
@@ -87,6 +93,9 @@ class Mirror:
     pending: dict[str, list[Any]] = field(default_factory=dict)
     #: Per field the system cannot clear while the record holds null: the value it keeps, already audited.
     uncleared: dict[str, Any] = field(default_factory=dict)
+    #: The written fields whose value here Isthmus's ``create`` left to the system (no system had given one): what
+    #: the system reports of them is its own filling in, no edit, until it reports a change of them.
+    unsent: set[str] = field(default_factory=set)
 
     def view(self, name: str, value: Any) -> Any:
         return held_view(self.holds, name, value)
@@ -181,17 +190,21 @@ class Mirror:
         self.reported.clear()
         self.pending.clear()
         self.uncleared.clear()
+        self.unsent.clear()
 
     def copy(self) -> Mirror:
         """A copy that changes to this mirror do not touch (held values are replaced, never changed in place)."""
         return Mirror(system=self.system, holds=self.holds, present=self.present, reported=dict(self.reported),
-                      pending={k: list(v) for k, v in self.pending.items()}, uncleared=dict(self.uncleared))
+                      pending={k: list(v) for k, v in self.pending.items()}, uncleared=dict(self.uncleared),
+                      unsent=set(self.unsent))
 
     def to_json(self) -> dict[str, Any]:
         stored: dict[str, Any] = {"present": self.present, "reported": to_store(self.reported),
                                   "pending": {k: to_store(v) for k, v in self.pending.items()}}
         if self.uncleared:  # left out when empty: a state stored before it existed reads the same
             stored["uncleared"] = to_store(self.uncleared)
+        if self.unsent:  # likewise
+            stored["unsent"] = sorted(self.unsent)
         return stored
 
     @classmethod
@@ -203,7 +216,8 @@ class Mirror:
             return cls(system=system, holds=holds, present=bool(data["present"]),
                        reported=dict(from_store(data["reported"])),
                        pending={k: list(from_store(v)) for k, v in data["pending"].items()},
-                       uncleared=dict(from_store(data.get("uncleared") or {})))
+                       uncleared=dict(from_store(data.get("uncleared") or {})),
+                       unsent=set(data.get("unsent") or ()))
         except (KeyError, TypeError, AttributeError) as exc:
             raise CorruptState(f"the {system} mirror of an entity is not what the flow writes: {exc!r}; "
                                "delete the flow's state (its changelog topics) to rebuild it") from exc

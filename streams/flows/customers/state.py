@@ -49,6 +49,13 @@ def _unpacked_stamps(data: Mapping[str, Any], seen: dict[int, dt.datetime],
     return stamps
 
 
+def _packed_mirror(mirror: Mirror) -> tuple[Any, ...]:
+    """A mirror in the packed layout: its fields in order, :attr:`Mirror.unsent` only when it has some, so a mirror
+    without them is written as before they were kept (a version before this one refuses a state that has some)."""
+    fields = (mirror.present, mirror.reported, mirror.pending, mirror.uncleared)
+    return (*fields, sorted(mirror.unsent)) if mirror.unsent else fields
+
+
 def _stamps_to_json(stamps: Mapping[str, Stamp]) -> dict[str, Any]:
     return {f: {"system": s.system, "commit_time": s.commit_time.isoformat()} for f, s in stamps.items()}
 
@@ -205,7 +212,7 @@ class CustomerState:
             self.children,
             self.xref,
             _packed_stamps(self.xref_provenance),
-            {name: (m.present, m.reported, m.pending, m.uncleared) for name, m in self.mirrors.items()},
+            {name: _packed_mirror(m) for name, m in self.mirrors.items()},
             self.creating,
             self.published,
             *self._optional_fields(),
@@ -240,10 +247,11 @@ class CustomerState:
             state.children = restore(children)
             state.xref = restore(xref)
             state.xref_provenance = _unpacked_stamps(xref_provenance, seen, made)
-            for name, (present, reported, pending, uncleared) in restore(mirrors).items():
+            for name, (present, reported, pending, uncleared, *unsent) in restore(mirrors).items():
                 role = config.written.get(name)
                 state.mirrors[name] = Mirror(system=name, holds=role.holds if role else {}, present=present,
-                                             reported=reported, pending=pending, uncleared=uncleared)
+                                             reported=reported, pending=pending, uncleared=uncleared,
+                                             unsent=set(unsent[0]) if unsent else set())
             state.creating = creating
             state.published = published
         except (TypeError, ValueError, AttributeError, StoreValueError) as exc:

@@ -69,6 +69,8 @@ def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, A
     if echoes_seen is not None:
         echoes_seen.extend(sorted(echoes))
     skipped = set(echoes)
+    if mirror.unsent:
+        skipped |= _left_unsent(state, change, mirror, prior, echoes, op=op, whole=whole)
     if op in (Op.CREATE, Op.READ):
         # A new row shows the value a field had before the commands still in flight for it: not an edit.
         skipped |= {n for n in mirror.holds if mirror.pending.get(n)}
@@ -102,6 +104,42 @@ def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, A
     return result.conflicts
 
 
+def _left_unsent(state: CustomerState, change: MappedChange, mirror: Mirror, prior: Mapping[str, Any],
+                 echoes: set[str], *, op: Op, whole: bool) -> set[str]:
+    """The fields of ``change`` that still hold what Isthmus's ``create`` left to the system (:attr:`Mirror.unsent`:
+    no system had given them a value): not claimed, whatever they hold (null, or a default of the system's own) and
+    whenever the system committed it, so a value another system gives them, even one committed earlier and arriving
+    late, is taken. While no system has given one, the record takes a value the system filled in (its default)
+    without a stamp, so any system's value replaces it.
+
+    An edit made in the system is claimed as usual: an update that changes such a field, the row's end, or a row
+    shown whole once it was seen (a snapshot read, or the change after one the flow dead-lettered: ``whole``)
+    holding another value than the system reported before. An echo of a value another system gave settles the
+    field too."""
+    unsent = mirror.unsent
+    shown_whole = op is Op.READ or whole
+    left: set[str] = set()
+    filled: dict[str, Any] = {}
+    for name in change.asserted:
+        if name not in unsent:
+            continue
+        value = change.values.get(name)
+        if name in echoes:
+            if name in state.provenance:
+                unsent.discard(name)
+            continue
+        if change.deleted or (op is Op.UPDATE and not whole) or (
+                shown_whole and mirror.present and prior.get(name, MISSING) not in (MISSING, mirror.view(name, value))):
+            unsent.discard(name)  # changed there (an update claims only what it changed), or the row ended
+            continue
+        left.add(name)  # the row as the create made it
+        if value is not None and name not in state.record and not mirror.pending.get(name):
+            filled[name] = value
+    if filled:
+        state.record = {**state.record, **filled}
+    return left
+
+
 def _missed_changes(change: MappedChange, mirror: Mirror, prior: Mapping[str, Any],
                     echoes: set[str]) -> tuple[str, ...]:
     """The fields of an update that claims what its before-image shows changed, whose value differs from what the
@@ -111,8 +149,9 @@ def _missed_changes(change: MappedChange, mirror: Mirror, prior: Mapping[str, An
     claimed = change.asserted
     key = change.mapping.key
     missed = []
+    unsent = mirror.unsent  # what the system reported of them is its own filling in, not a change to catch up on
     for name, value in change.values.items():
-        if name in claimed or name in echoes or name in key:
+        if name in claimed or name in echoes or name in key or name in unsent:
             continue
         reported = prior.get(name, MISSING)
         if reported is not MISSING and reported != mirror.view(name, value):
@@ -144,6 +183,11 @@ def fold_xref(state: CustomerState, change: MappedChange, *, settled_at: dt.date
                        policies=change.mapping.policies, settled_at=settled_at, clocks=config.clocks)
     state.xref = dict(result.record)
     state.xref_provenance = dict(result.provenance)
+    mirror = state.mirrors.get(change.system)
+    if mirror is not None and mirror.unsent and not change.deleted:
+        # its row is there: a field the row's own table does not hold was left out of it, and a row of another
+        # table that shows it later (an e-mail added as a row of its own) is an edit made in the system
+        mirror.unsent &= config.fields_of(change.system, change.source.table)
     for role in config.targets:
         if role.id is not None and state.xref.get(role.id) is not None:
             state.creating.pop(role.name, None)
@@ -297,6 +341,8 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
                     else:
                         # the create leaves the system's default: known, so a later value is sent
                         mirror.reported[field] = None
+                if role.captured:  # what its row shows of a field no system gave is no edit of it (fold)
+                    mirror.unsent = {f for f in role.record_writes if f not in state.provenance}
                 continue
             if not (state.linked(name) or name in state.creating):
                 continue
