@@ -342,7 +342,8 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
                         # the create leaves the system's default: known, so a later value is sent
                         mirror.reported[field] = None
                 if role.captured:  # what its row shows of a field no system gave is no edit of it (fold)
-                    mirror.unsent = {f for f in role.record_writes if f not in state.provenance}
+                    mirror.unsent = {f for f in role.record_writes
+                                     if f not in state.provenance and f not in config.child_fields}
                 continue
             if not (state.linked(name) or name in state.creating):
                 continue
