@@ -8,13 +8,17 @@ data. The row goes into the database the connector captures, through the runtime
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import psycopg
+import pymysql
 
 from streams.capture.exceptions import SnapshotRequestError
 from streams.capture.filters import CaptureFilter
@@ -71,7 +75,7 @@ def request_incremental_snapshot(endpoints: EndpointSettings, name: str, config:
     ``surrogate_key``: a column of every table to read the chunks in its order, for a table without a primary key
     (Debezium's ``surrogate-key``; it must be unique and never null, or rows are read twice or not at all)."""
     signal_table, qualified = plan(name, config, tables, configs)
-    signal_id = f"isthmus-{uuid.uuid4()}"
+    signal_id = f"isthmus-{uuid.uuid4().hex}"  # 40 characters: Debezium documents the id column as VARCHAR(42)
     payload: dict[str, Any] = {"data-collections": list(qualified), "type": "incremental"}
     if surrogate_key:
         payload["surrogate-key"] = surrogate_key
@@ -81,21 +85,36 @@ def request_incremental_snapshot(endpoints: EndpointSettings, name: str, config:
         raise SnapshotRequestError(f"{name}: signal.data.collection {signal_table!r} is not "
                                    "<schema>.<table>; fix: use plain identifiers (letters, digits, '_')")
     connector_class = config.get("connector.class")
-    if connector_class == POSTGRES:
-        with endpoints.connect_postgresql(config.get("database.dbname")) as conn:
-            conn.execute(f'INSERT INTO "{schema}"."{table}" (id, type, data) VALUES (%s, %s, %s)',
-                         (signal_id, "execute-snapshot", data))
-    elif connector_class == MARIADB:
-        conn = endpoints.connect_mariadb(schema)
-        try:
-            with conn.cursor() as cursor:
-                cursor.execute(f"INSERT INTO `{schema}`.`{table}` (id, type, data) VALUES (%s, %s, %s)",
-                               (signal_id, "execute-snapshot", data))
-            conn.commit()
-        finally:
-            conn.close()
-    else:
+    if connector_class not in (POSTGRES, MARIADB):
         raise SnapshotRequestError(f"{name} is a {connector_class}; incremental snapshots are sent to "
                                    f"{POSTGRES} and {MARIADB} connectors only")
+    statement = (f'INSERT INTO "{schema}"."{table}" (id, type, data) VALUES (%s, %s, %s)' if connector_class == POSTGRES
+                 else f"INSERT INTO `{schema}`.`{table}` (id, type, data) VALUES (%s, %s, %s)")
+    row = (signal_id, "execute-snapshot", data)
+    if connector_class == POSTGRES:
+        with endpoints.connect_postgresql(config.get("database.dbname")) as conn, _refused(name, signal_table, row):
+            conn.execute(statement, row)
+    else:
+        mariadb = endpoints.connect_mariadb(schema)
+        try:
+            with _refused(name, signal_table, row), mariadb.cursor() as cursor:
+                cursor.execute(statement, row)
+                mariadb.commit()
+        finally:
+            mariadb.close()
     return SnapshotRequest(id=signal_id, connector=name, signal_table=signal_table,
                            data_collections=qualified, surrogate_key=surrogate_key or None)
+
+
+@contextlib.contextmanager
+def _refused(name: str, signal_table: str, row: tuple[str, str, str]) -> Iterator[None]:
+    """The database's refusal of the signal row, as what to do (a table made narrower than the row, or read-only)."""
+    try:
+        yield
+    except (psycopg.Error, pymysql.MySQLError) as exc:
+        signal_id, _, data = row
+        raise SnapshotRequestError(
+            f"{name}: the signal row ({len(signal_id)}-character id, {len(data)}-character data) could not be "
+            f"written into {signal_table}: {type(exc).__name__}: {str(exc).strip()}; fix: the table needs the "
+            "columns id VARCHAR(42) or wider, type VARCHAR(32) and data VARCHAR(2048) or TEXT, writable by the "
+            "user this command connects as (connect-configs/README.md, \"Signal tables\")") from exc

@@ -4,6 +4,8 @@ naming a table Debezium could not read (no primary key) and the fix."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ import yaml
 from support.events import Event, end_positions, read_events
 
 from streams.capture.client import ConnectClient
+from streams.cli.main import main
 from streams.stack.running import RunningStack
 
 from .conftest import delete_topics_of, drop_slot_when_released, run_cli
@@ -173,3 +176,33 @@ def test_a_table_without_primary_key_fails_the_snapshot_naming_the_fix(own_captu
     assert code == 0, document
     assert document["surrogate_key"] == "code"
     assert document["scanned"] == [{"table": f"{schema}.loose", "status": "SUCCEEDED", "rows": 3}], document
+
+
+def test_a_signal_table_too_narrow_for_the_row_is_named_with_the_fix(own_capture: OwnCapture,
+                                                                    stack: RunningStack) -> None:
+    """Debezium documents the signal table's id as VARCHAR(42): the signal's id fits it; a narrower table is
+    named with the error and the columns it needs, not a traceback, and nothing is asked of Debezium."""
+    configs = ("--configs", str(own_capture.root))
+    code, document = run_cli("connectors", "deploy", own_capture.name, *configs)
+    assert code == 0, document
+    signal = f"{own_capture.schema}.debezium_signal"
+    with stack.connect_crm(autocommit=True) as conn:
+        conn.execute(f"ALTER TABLE {signal} ALTER COLUMN id TYPE VARCHAR(16)")
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["connectors", "snapshot", own_capture.name, *configs, "--tables", "items", "--timeout", "60"])
+
+    assert code == 2, (out.getvalue(), err.getvalue())
+    said = err.getvalue()
+    assert "the signal row (40-character id" in said and f"could not be written into {signal}" in said, said
+    assert "StringDataRightTruncation" in said and "id VARCHAR(42) or wider" in said, said
+    assert "Traceback" not in said, said
+    with stack.connect_crm(autocommit=True) as conn:
+        assert conn.execute(f"SELECT count(*) FROM {signal}").fetchone() == (0,)
+        conn.execute(f"ALTER TABLE {signal} ALTER COLUMN id TYPE VARCHAR(42)")  # as Debezium's docs make it
+
+    code, document = run_cli("connectors", "snapshot", own_capture.name, *configs, "--tables", "items",
+                             "--timeout", "300")
+    assert code == 0, document
+    assert document["scanned"] == [{"table": f"{own_capture.schema}.items", "status": "SUCCEEDED", "rows": 5}]
