@@ -132,18 +132,19 @@ class TableScan:
 @dataclass(frozen=True, kw_only=True)
 class Outcome:
     """How a snapshot ended for `isthmus connectors snapshot`: ``state`` completed, failed, aborted, task-failed,
-    timeout or requested (not followed); ``exit_code`` 0, 1 or 2; ``problem`` and ``fix`` when it did not
+    timeout or requested (not followed); ``exit_code`` 0, 1 or 2; ``problem`` and ``remedy`` when it did not
     complete."""
 
     state: str
     exit_code: int
     scans: tuple[TableScan, ...] = ()
     problem: str | None = None
-    fix: str | None = None
+    #: What to do (``fix`` in the JSON document): not a config file's problem (streams.config_files.problem).
+    remedy: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"outcome": self.state, "scanned": [s.to_json() for s in self.scans], "problem": self.problem,
-                "fix": self.fix}
+                "fix": self.remedy}
 
 
 def status_fix(status: str, table: str, *, connector: str, rerun: str) -> str:
@@ -212,7 +213,7 @@ class SnapshotFollower:
             self.outcome = Outcome(
                 state="aborted", exit_code=1, scans=self._ours(),
                 problem=f"the snapshot was aborted (a stop-snapshot signal) before it read {stopped}",
-                fix=f"run it again: `{self.rerun(self.tables)}`")
+                remedy=f"run it again: `{self.rerun(self.tables)}`")
             return [f"aborted: {stopped}"]
         if kind == COMPLETED:
             self.outcome = self._verdict()
@@ -260,7 +261,7 @@ class SnapshotFollower:
         if missing:
             fixes.append(f"Connect's log says what became of {', '.join(missing)}; then `{self.rerun(missing)}`")
         return Outcome(state="failed", exit_code=1, scans=self._ours(), problem="; ".join(problems),
-                       fix="; ".join(fixes))
+                       remedy="; ".join(fixes))
 
     def rerun(self, tables: Sequence[str]) -> str:
         """The command that snapshots ``tables`` again."""
@@ -271,7 +272,7 @@ class SnapshotFollower:
         self.outcome = Outcome(
             state="task-failed", exit_code=1, scans=self._ours(),
             problem="; ".join(f"{self.connector} {what} FAILED: {trace_summary(trace)}" for what, trace in failures),
-            fix=(f"`isthmus connectors status {self.connector}` shows the whole trace; fix its cause, then "
+            remedy=(f"`isthmus connectors status {self.connector}` shows the whole trace; fix its cause, then "
                  f"`isthmus connectors restart {self.connector} --failed-only`: the task goes on with the snapshot "
                  "where its offsets say"))
         return self.outcome
@@ -281,7 +282,7 @@ class SnapshotFollower:
         self.outcome = Outcome(
             state="timeout", exit_code=2, scans=self._ours(),
             problem=f"no end of the snapshot within {seconds:.0f}s; it may still be running",
-            fix=(f"follow it with `isthmus topics tail {topic} --follow --key {self.signal_id}`, or wait longer "
+            remedy=(f"follow it with `isthmus topics tail {topic} --follow --key {self.signal_id}`, or wait longer "
                  f"(--timeout); `isthmus connectors status {self.connector}` shows whether the task runs"))
         return self.outcome
 

@@ -448,7 +448,7 @@ def run_snapshot(args: argparse.Namespace) -> int:
             read = ", ".join(f"{s.table} {s.rows} row(s) ({s.status})" for s in outcome.scans)
             ctx.text(f"{args.name}: incremental snapshot completed: {read}")
         else:
-            print(f"{args.name}: incremental snapshot {outcome.state}: {outcome.problem}\n{outcome.fix}",
+            print(f"{args.name}: incremental snapshot {outcome.state}: {outcome.problem}\n{outcome.remedy}",
                   file=sys.stderr)
         return outcome.exit_code
 

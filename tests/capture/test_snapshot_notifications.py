@@ -118,8 +118,8 @@ def test_a_table_without_a_primary_key_exits_1_naming_it_the_status_and_the_surr
     outcome = watch.outcome
     assert outcome is not None and (outcome.state, outcome.exit_code) == ("failed", 1)
     assert outcome.problem == "crm.loose: NO_PRIMARY_KEY"
-    assert outcome.fix is not None and "crm.loose has neither" in outcome.fix
-    assert "`isthmus connectors snapshot crm-source --tables crm.loose --surrogate-key <column>`" in outcome.fix
+    assert outcome.remedy is not None and "crm.loose has neither" in outcome.remedy
+    assert "`isthmus connectors snapshot crm-source --tables crm.loose --surrogate-key <column>`" in outcome.remedy
 
 
 @pytest.mark.parametrize(("status", "said"), [
@@ -132,8 +132,8 @@ def test_every_failed_status_exits_1_with_its_own_fix(status: str, said: str) ->
     fed(watch, scanned("crm.products", "SUCCEEDED", 7), scanned("crm.loose", status, 0), value("COMPLETED"))
     assert watch.outcome is not None and watch.outcome.exit_code == 1
     assert watch.outcome.problem == f"crm.loose: {status}"
-    assert watch.outcome.fix is not None and said in watch.outcome.fix
-    assert watch.outcome.fix.endswith("`isthmus connectors snapshot crm-source --tables crm.loose`")
+    assert watch.outcome.remedy is not None and said in watch.outcome.remedy
+    assert watch.outcome.remedy.endswith("`isthmus connectors snapshot crm-source --tables crm.loose`")
 
 
 def test_a_table_debezium_never_reported_fails_the_snapshot() -> None:
@@ -148,7 +148,8 @@ def test_an_aborted_snapshot_exits_1() -> None:
     lines = fed(watch, scanned("crm.products", "SUCCEEDED", 7), value("ABORTED", {"data_collections": "crm.loose"}))
     assert lines[-1] == "aborted: crm.loose"
     assert watch.outcome is not None and (watch.outcome.state, watch.outcome.exit_code) == ("aborted", 1)
-    assert watch.outcome.fix == "run it again: `isthmus connectors snapshot crm-source --tables crm.products,crm.loose`"
+    assert watch.outcome.remedy == ("run it again: "
+                                    "`isthmus connectors snapshot crm-source --tables crm.products,crm.loose`")
 
 
 def test_other_signals_and_the_initial_snapshot_are_ignored_and_names_match_with_a_database_first() -> None:
@@ -252,7 +253,7 @@ def test_a_task_that_fails_meanwhile_ends_following_with_its_trace(monkeypatch: 
     assert (outcome.state, outcome.exit_code) == ("task-failed", 1)
     assert outcome.problem == ("crm-source task 0 FAILED: org.apache.kafka.connect.errors.ConnectException: boom ... "
                                "Caused by: java.sql.SQLException: gone")
-    assert "`isthmus connectors restart crm-source --failed-only`" in outcome.fix
+    assert "`isthmus connectors restart crm-source --failed-only`" in outcome.remedy
     assert said[0].startswith("note: the connector's status could not be read (no answer)")
 
 
@@ -260,7 +261,7 @@ def test_following_gives_up_at_the_timeout_saying_how_to_go_on(monkeypatch: pyte
     outcome, _ = run(monkeypatch, [[value("STARTED")]], FakeConnect([state("RUNNING")]), timeout=30)
     assert (outcome.state, outcome.exit_code) == ("timeout", 2)
     assert outcome.problem == "no end of the snapshot within 30s; it may still be running"
-    assert outcome.fix.startswith(f"follow it with `isthmus topics tail crm.notifications --follow --key {SIGNAL}`")
+    assert outcome.remedy.startswith(f"follow it with `isthmus topics tail crm.notifications --follow --key {SIGNAL}`")
 
 
 # -- the command: which snapshots it follows, and what it prints --------------------------------------------------
