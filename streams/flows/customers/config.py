@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -216,6 +217,20 @@ class EntityConfig:
         return frozenset(name for name, role in self.written.items() if role.captured and (
             active in role.observes or any(active in s.bindings for s in self.record.sources
                                            if s.system == name and s.table is not None and not s.group_by)))
+
+    @functools.cached_property
+    def row_claims(self) -> Mapping[str, str]:
+        """Per record source whose rows make the key of their own columns (no look-up), the name an entity's state
+        records its rows under (:meth:`~streams.flows.customers.state.CustomerState.claim`): one such row is one
+        record, so two live rows of the source on one key are refused (``MergedRows``), while an address found
+        through its customer's id is one of several rows of its entity. The name is the source's table,
+        ``system.table`` (as states always named it), or, where several such sources read one table (one ``when``
+        each: a vendor's orders and invoices e-mail rows), ``system.table (source)``: each source has its own rows,
+        so a row of each is no second row."""
+        keyed = [s for s in self.record.sources if self.key in s.bindings and not keyed_by_lookup(s, (self.key,))]
+        tables = Counter((s.system, s.table) for s in keyed)
+        return {s.name: f"{s.system}.{s.table}" + (f" ({s.name})" if tables[(s.system, s.table)] > 1 else "")
+                for s in keyed}
 
     @functools.cached_property
     def stamped_ids(self) -> tuple[str, ...]:

@@ -15,7 +15,7 @@ class MissingMapping(CustomerFlowError, FlowUnavailable):
 
 
 class MergedRows(CustomerFlowError):
-    """Two live rows of one source table map to the same record key: they would be written as one record."""
+    """Two live rows of one source map to the same record key: they would be written as one record."""
 
 
 class CorruptState(CustomerFlowError):

@@ -46,7 +46,7 @@ from streams.codecs.debezium.unavailable import unavailable_columns
 from streams.codecs.exceptions import CodecError
 from streams.flows.canonical.lineage import LINEAGE_HEADER, MAPPING_VERSION_HEADER, Lineage, mapping_version
 from streams.flows.commands import Cause, Command, NotWritable, command_headers, encode_command, payload_json
-from streams.flows.customers.config import EntityConfig, Reads, keyed_by_lookup, reference_config
+from streams.flows.customers.config import EntityConfig, Reads, reference_config
 from streams.flows.customers.copied import CopiedIds
 from streams.flows.customers.deferred import (
     DECIDED_COUNT,
@@ -265,11 +265,10 @@ class CustomerFlow:
         self.context = MappingContext.of(systems)
         self.clock = clock
         self._codec = StateCodec(config)
-        #: The record's sources whose rows make its key of their own columns (no look-up): one such row is one
+        #: The record's sources whose rows make its key of their own columns: one such row is one
         #: record, so two live rows giving one key are refused (``MergedRows``); an address found through its
-        #: customer's id is one of several rows of its entity.
-        self._row_keyed = frozenset(s.name for s in config.record.sources
-                                    if config.key in s.bindings and not keyed_by_lookup(s, (config.key,)))
+        #: customer's id is one of several rows of its entity. Each with the name its rows are claimed under.
+        self._row_keyed = config.row_claims
         #: The record's sources several rows of which may match one entity at once (an address found through its
         #: customer's id): the field shows the matching row changed last (:mod:`.matching`).
         self._matching = frozenset(s.name for s in config.record.sources if fills_from_matching_rows(s, config.key))
@@ -636,7 +635,7 @@ class CustomerFlow:
             for change in map_change(config.record, event, system, context, self.named, table=table, whole=whole):
                 state = state_of(change.key)
                 if (row is not None and change.source.name in self._row_keyed
-                        and not state.claim(f"{system}.{table}", row, ends=change.deleted)):
+                        and not state.claim(self._row_keyed[change.source.name], row, ends=change.deleted)):
                     # the row ends while another row of the table is the entity's: its on_delete would end an
                     # entity whose row lives (a refused second row's delete, as MergedRows told the user to make)
                     outlived = outlived or set()

@@ -65,6 +65,17 @@ def _stamps_from_json(data: Mapping[str, Any]) -> dict[str, Stamp]:
             for f, v in data.items()}
 
 
+def _claimed_now(rows: dict[str, list[str]], config: EntityConfig) -> dict[str, list[str]]:
+    """The recorded rows of a stored state whose names a source of ``config`` claims under now
+    (:attr:`~streams.flows.customers.config.EntityConfig.row_claims`); others were recorded under a mapping changed
+    since (a table several sources read now, its rows once recorded together; a source keyed through a look-up
+    now) and stand for no source's rows: kept, a stale row would refuse a source's new row or outlive its end."""
+    names = config.row_claims.values()
+    if all(name in names for name in rows):
+        return rows
+    return {name: live for name, live in rows.items() if name in names}
+
+
 @dataclass
 class CustomerState:
     """Working state of one entity while a change is folded in; ``to_json`` is what the store keeps.
@@ -98,8 +109,10 @@ class CustomerState:
     #: The ``isthmus-lineage`` header text of the last change a held part folded in, kept with the state until its
     #: canonical record is published (by then that change's record is long gone).
     held_lineage: str | None = field(default=None, compare=False, repr=False)
-    #: Per record source (``system.table``), the rows (``keying.row_key``) that map to this entity now: one, or
-    #: none; two live rows of one table are refused at the decision (:meth:`merged_rows`), never written as one.
+    #: Per record source keyed by its rows' own columns (by its name in ``EntityConfig.row_claims``: its table,
+    #: ``system.table``, or ``system.table (source)`` where several such sources read one table), the rows
+    #: (``keying.row_key``) that map to this entity now: one, or none; two live rows of one source are refused at
+    #: the decision (:meth:`merged_rows`), never written as one.
     rows: dict[str, list[str]] = field(default_factory=dict)
     #: Per source whose key comes through a look-up, the rows that match the entity now with what they map, the
     #: one changed last (the one shown) last (:mod:`~streams.flows.customers.matching`).
@@ -236,7 +249,7 @@ class CustomerState:
                 raise ValueError(f"{len(values) if type(values) is list else type(values).__name__} fields")
             record, provenance, children, xref, xref_provenance, mirrors, creating, published = values[:_REQUIRED]
             state.held_lineage = values[_REQUIRED] if len(values) > _REQUIRED else None
-            state.rows = values[_REQUIRED + 1] if len(values) > _REQUIRED + 1 else {}
+            state.rows = _claimed_now(values[_REQUIRED + 1], config) if len(values) > _REQUIRED + 1 else {}
             if len(values) > _REQUIRED + 2:
                 state.matching = {source: [(row, restore(kept)) for row, kept in rows]
                                   for source, rows in values[_REQUIRED + 2].items()}

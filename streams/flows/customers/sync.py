@@ -295,12 +295,15 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
     merged = state.merged_rows()
     if merged is not None:
         source, rows = merged
+        record = config.record.target.rpartition('.')[2]
         raise MergedRows(
             f"rows {' and '.join(rows)} of {source} both map to {config.key} {key!r}, so they would be written as one "
-            f"{config.record.target.rpartition('.')[2]}; make the mapping's key unique per row (a key of several "
-            "columns: `lpad` pads and never cuts, where `right` and `left` cut, so 1001 and 1 can become one), or "
-            "end one of the rows. The row that stays is used with its next change; replay this dead letter only if "
-            "its row has not changed since, since a replay sends the change as it was")
+            f"{record}; if they are two of them, make the mapping's key unique per row (a key of several columns: "
+            "`lpad` pads and never cuts, where `right` and `left` cut, so 1001 and 1 can become one); if they are "
+            f"rows of one {record} (its e-mails, its addresses), find it through a look-up of the link instead, so "
+            "that the row changed last fills the fields (mappings/README.md, \"Several rows filling one field\"); "
+            "or end one of the rows. The row that stays is used with its next change; replay this dead letter only "
+            "if its row has not changed since, since a replay sends the change as it was")
     commands: list[Command] = []
 
     def command(target: str, operation: str, mapping: RecordMapping | None, payload: Mapping[str, Any],
