@@ -9,6 +9,7 @@ fields, the look-up fields to index, and which rows the flow must remember (see 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 from collections import Counter
@@ -92,7 +93,9 @@ class Reads:
     entity only through a look-up (``customer_id`` -> the customer), or through columns beyond its primary key
     in a table whose before-images hold only that key (PostgreSQL's replica identity other than FULL, as its
     columns file records it), cannot be placed from such a before-image, so its last image stands in for it
-    (and fills the unchanged TOASTed values an update leaves out)."""
+    (and fills the unchanged TOASTed values an update leaves out). ``whole_images``: the table's updates and
+    deletes carry the whole old row (MariaDB; PostgreSQL with REPLICA IDENTITY FULL, as its columns file records
+    it), so a row the flow does not remember is placed by the change's own before-image."""
 
     system: str
     table: str
@@ -100,6 +103,7 @@ class Reads:
     link: bool = False
     children: tuple[RecordMapping, ...] = ()
     remember: bool = False
+    whole_images: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -266,13 +270,17 @@ def _reads(record: RecordMapping, link: RecordMapping,
             reads = found.get(where) or Reads(system=source.system, table=source.table)
             remember = (reads.remember or keyed_by_lookup(source, mapping.key)
                         or not source.placed_by_row_key(mapping.key))
+            if role == "child" and mapping in reads.children:
+                continue
+            whole = not source.key_only_before and (reads.whole_images or where not in found)
+            changed: dict[str, Any] = {"remember": remember, "whole_images": whole}
             if role == "record":
-                reads = Reads(**{**reads.__dict__, "record": True, "remember": remember})
+                changed["record"] = True
             elif role == "link":
-                reads = Reads(**{**reads.__dict__, "link": True, "remember": remember})
-            elif mapping not in reads.children:
-                reads = Reads(**{**reads.__dict__, "children": (*reads.children, mapping), "remember": remember})
-            found[where] = reads
+                changed["link"] = True
+            else:
+                changed["children"] = (*reads.children, mapping)
+            found[where] = dataclasses.replace(reads, **changed)
 
     add(record, "record")
     add(link, "link")

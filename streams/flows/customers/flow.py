@@ -63,7 +63,7 @@ from streams.flows.customers.missed import MARKED_COUNT, MISSED, WHOLE_COUNT, Mi
 from streams.flows.customers.recreate import reborn
 from streams.flows.customers.rederive import dead_letter_cause, rederive
 from streams.flows.customers.refused import forget_refused
-from streams.flows.customers.remembered import ROWS_CODEC, Row
+from streams.flows.customers.remembered import ROWS_CODEC, Row, UnknownEnds
 from streams.flows.customers.state import CustomerState, StateCodec
 from streams.flows.customers.sync import command_payload, decide, fold, fold_child, fold_xref
 from streams.flows.customers.txnet import PARTS, Group, Part, Transactions
@@ -277,6 +277,8 @@ class CustomerFlow:
         self._lookup = _LinkLookup(config)
         #: The ids the rows a group ended reported, which a create copied from them does not take (.copied).
         self._copied = CopiedIds()
+        #: The deletes dropped because nothing is known of their row: counted, and said once per table.
+        self._unknown_ends = UnknownEnds(self.name, config.record.target, systems)
         #: The mapping context of the flow's changes; its notes (the local times a DST change repeated or skipped)
         #: are cleared for each change and kept with the change's lineage.
         self._mapping_context = dataclasses.replace(self.context, lookup=self._lookup, notes=[])
@@ -612,9 +614,10 @@ class CustomerFlow:
         if whole:
             ctx.count(WHOLE_COUNT)
         if reads.remember:
-            event = self._with_remembered_row(ctx.objects(ROWS, ROWS_CODEC), table, event)
-            if event.op is Op.DELETE and event.before is None:
-                return outcome  # a row this flow never saw: nothing of it to remove
+            event = self._with_remembered_row(ctx.objects(ROWS, ROWS_CODEC), table, event, reads.whole_images)
+            if event.op is Op.DELETE and event.before is None:  # nothing known of the row: which entity is unknown
+                self._unknown_ends.dropped(ctx, system, table, row_key(table, event))
+                return outcome
         states: dict[str, CustomerState] = {}
 
         def state_of(key: Any) -> CustomerState:
@@ -726,11 +729,13 @@ class CustomerFlow:
                 observed.update({name: None for name in columns})
         return observed
 
-    def _with_remembered_row(self, rows: ObjectView[Row], table: str, event: ChangeEvent) -> ChangeEvent:
+    def _with_remembered_row(self, rows: ObjectView[Row], table: str, event: ChangeEvent,
+                             whole_images: bool) -> ChangeEvent:
         """The change with the row as this flow last saw it for its before-image (a table whose updates and
         deletes carry none); the row is remembered for its next change (:mod:`.remembered`). An insert or a
         snapshot read needs no before-image, so it is not looked up: a key no store holds yet costs the on-disk
-        store the most (in the initial sync's profile these look-ups were 8.5 % of the customer worker's time)."""
+        store the most (in the initial sync's profile these look-ups were 8.5 % of the customer worker's time).
+        A row not remembered keeps the change's own before-image where the table's images are ``whole_images``."""
         key = row_key(table, event)
         wants_before = event.op in (Op.UPDATE, Op.DELETE)
         remembered = rows.get(key) if wants_before else None
@@ -740,7 +745,7 @@ class CustomerFlow:
             if missing:  # unchanged values the update left out (TOASTed): the remembered ones
                 after = {**(after or {}), **{c: remembered[c] for c in missing if c in remembered}}
         rows.put(key, None if event.op is Op.DELETE or after is None else dict(after))
-        if wants_before:
+        if wants_before and (remembered is not None or not whole_images):
             return dataclasses.replace(event, before=remembered, after=after)
         return event
 

@@ -11,7 +11,8 @@ The router finds the key the way the flow does, through the mapping files:
 - any other row (a child's ``parent_key``, a record source keyed through a look-up) is placed by its key
   binding, evaluated with the router's own look-up in ``numbers``. Rows of tables the flow remembers
   (:attr:`~streams.flows.customers.config.Reads.remember`) are remembered here too (``rows``: the columns
-  the key needs), so a delete whose before-image carries only the primary key follows its row;
+  the key needs), so a delete whose before-image carries only the primary key follows its row (one of a row
+  never seen follows its own before-image where the table's images are whole);
 - ``held``: changes whose look-up is not known yet, per what they wait for, passed on in their order right
   after the link row that makes it known.
 
@@ -219,10 +220,11 @@ class CustomerKeys:
     def _placed(self, record: Incoming, event: ChangeEvent, where: tuple[str, str], own: str,
                 stores: Mapping[str, Store]) -> Routed:
         deleted = event.after is None
-        remember = self.config.reads[where].remember
+        reads = self.config.reads[where]
+        remember = reads.remember
         remembered = stores[ROWS].get(own) if remember else None
         if deleted:
-            if remember and remembered is None:
+            if remember and remembered is None and not reads.whole_images:
                 return [(own, record)]  # a key-only delete of a row never seen: the flow has nothing of it
             row = remembered if remembered is not None else (event.before or {})
             if remembered is not None:
