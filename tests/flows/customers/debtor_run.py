@@ -1,26 +1,23 @@
 """The entity flow on a new user's trial, made up (tests/flows/customers/debtors/): the debtors of a PostgreSQL ERP
 ``books`` (primary key mandant, debitor_nr, region; the customer number made of mandant and debitor_nr only)
 become customers of a CRM ``desk`` whose ``deactivate`` deletes the customer, whose phone is its own. Run through
-LocalRun with the real handler, each change made up by :func:`support.envelopes.change_record`; the desk's
-answers (its rows made, changed, deleted) are fed by the test, as the desk's CDC would deliver them."""
+LocalRun with the real handler (:mod:`made_up_run`); the desk's answers (its rows made, changed, deleted) are
+fed by the test, as the desk's CDC would deliver them."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import functools
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from customer_events import Sent, decode_commands, decode_topic
-from support.envelopes import change_record
+from customer_events import Sent
+from made_up_run import MadeUpRun, MadeUpTable
 from support.systems import system
 
 from streams.catalog.model import Catalog, Column, Table
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.customers import CustomerFlow, EntityConfig, entity_config
-from streams.flows.engine.local import DeadLettered, LocalRun
 from streams.flows.files import load_flow_files
 from streams.mapping import RecordMapping, load_mappings
 from streams.systems import Engine, Systems
@@ -83,45 +80,20 @@ def debtor(mandant: int, debitor_nr: int, region: str, **values: Any) -> dict[st
             "mail": "office@alpen.test", **values}
 
 
-class Debtors:
+class Debtors(MadeUpRun):
     """The flow under LocalRun; :meth:`feed` gives the desk commands the changes caused."""
 
     def __init__(self, schemas: SchemaStore, *, surrogate: bool = False) -> None:
         """``surrogate``: the debtors keyed by an ``id``, their rows remembered (:data:`SURROGATE`)."""
-        mappings, self.systems, self.config = _loaded(schemas, surrogate)
+        mappings, systems, self.config = _loaded(schemas, surrogate)
         self.columns, self.keys = _tables(surrogate)
-        self.schemas = schemas
-        self.flow = CustomerFlow(mappings=mappings, schemas=schemas, systems=self.systems, config=self.config,
-                                 clock=lambda: T0)
-        self.run = LocalRun(self.flow.spec())
-        self.now = T0
-        self.position = 1000
+        super().__init__(schemas, systems, CustomerFlow(mappings=mappings, schemas=schemas, systems=systems,
+                                                        config=self.config, clock=lambda: T0),
+                         start=T0, published_to=PUBLISHED)
 
-    @property
-    def dead_letters(self) -> list[DeadLettered]:
-        return self.run.context.dead_letters
-
-    def change(self, table: str, op: str, *, before: Mapping[str, Any] | None = None,
-               after: Mapping[str, Any] | None = None) -> tuple[str, bytes, bytes]:
-        """One committed change of ``table`` (its own source transaction), a second after the one before."""
-        self.now += dt.timedelta(seconds=1)
-        self.position += 10
-        name = SYSTEM_OF[table]
-        columns = {c: (t, None) for c, (_, t) in self.columns[table].items()}
-        key, value = change_record(name, table, op, columns=columns, key=self.keys[table], engine=Engine.POSTGRESQL,
-                                   namespace="public", at=self.now, position=self.position, before=before, after=after)
-        return self.systems[name].topic(table), key, value
-
-    def feed(self, *changes: tuple[str, bytes, bytes]) -> list[Sent]:
-        """Process ``changes`` in one batch; returns the commands they caused."""
-        start = len(self.run.context.emitted)
-        asyncio.run(self.run.feed([self.run.record(topic, key, value) for topic, key, value in changes]))
-        return decode_commands(self.run.context.emitted[start:], self.schemas)
-
-    def published(self, customer: str) -> Mapping[str, Any]:
-        """The last canonical record of ``customer``."""
-        return [r for r in decode_topic(self.run.context.emitted, PUBLISHED, self.schemas)
-                if r["customer_number"] == customer][-1]
+    def table(self, name: str) -> MadeUpTable:
+        return MadeUpTable(system=SYSTEM_OF[name], columns=self.columns[name], key=self.keys[name],
+                           engine=Engine.POSTGRESQL, namespace="public")
 
     def desk_row(self, sent: Sent, row_id: int, **values: Any) -> dict[str, Any]:
         """The desk's customer row a ``create`` made: the values it carried, ``values`` over them."""

@@ -2,26 +2,24 @@
 system ``buying`` become suppliers of a ``bills`` system. A vendor's mail and phone are rows of ``vendor_contact``
 (one per kind), read by two sources of the record with a ``when`` each: keyed by the row's own ``vendor_code``
 (vendor_rows/mappings/), or through a look-up of the link (vendor_rows/looked_up/, the user's workaround, which makes the
-flow remember the table's rows). Run through LocalRun with the real handler, each change made up by
-:func:`support.envelopes.change_record`; bills' answers are fed by the test, as its CDC would deliver them."""
+flow remember the table's rows). Run through LocalRun with the real handler (:mod:`made_up_run`); bills' answers
+are fed by the test, as its CDC would deliver them."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import functools
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from customer_events import Sent, decode_commands, decode_topic
-from support.envelopes import change_record
+from customer_events import Sent
+from made_up_run import MadeUpRun, MadeUpTable
 from support.systems import system
 
 from streams.catalog.model import Catalog, Column, Table
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.customers import CustomerFlow, EntityConfig, entity_config
-from streams.flows.engine.local import DeadLettered, LocalRun
+from streams.flows.engine.local import LocalRun
 from streams.flows.engine.staging import RecordContext
 from streams.flows.files import load_flow_files
 from streams.mapping import RecordMapping, load_mappings
@@ -80,57 +78,32 @@ def contact(row_id: int, vendor_code: str, kind: str, value: str) -> dict[str, A
     return {"id": row_id, "vendor_code": vendor_code, "kind": kind, "value": value}
 
 
-class Vendors:
+class Vendors(MadeUpRun):
     """The flow under LocalRun; :meth:`feed` gives the bills commands the changes caused."""
 
     def __init__(self, schemas: SchemaStore, *, looked_up: bool = False, key_only: bool = False) -> None:
         """``looked_up``: the contacts found through the link (vendor_rows/looked_up/); ``key_only``: buying is a
         PostgreSQL whose ``vendor_contact`` keeps the default replica identity."""
-        self.schemas = schemas
         self.key_only = key_only
-        self.now = T0
-        self.position = 1000
-        self.run = self._run(looked_up)
+        flow = self._flow(schemas, looked_up)
+        super().__init__(schemas, self.systems, flow, start=T0, published_to=PUBLISHED)
 
-    def _run(self, looked_up: bool) -> LocalRun:
-        systems, self.config = _loaded(self.schemas, looked_up, self.key_only)
-        self.systems = systems
-        self.flow = CustomerFlow(schemas=self.schemas, systems=systems, config=self.config, mappings={},
-                                 clock=lambda: T0)
-        return LocalRun(self.flow.spec())
+    def _flow(self, schemas: SchemaStore, looked_up: bool) -> CustomerFlow:
+        """The flow over the contacts' mapping ``looked_up`` says (its systems and config kept)."""
+        self.systems, self.config = _loaded(schemas, looked_up, self.key_only)
+        return CustomerFlow(schemas=schemas, systems=self.systems, config=self.config, mappings={}, clock=lambda: T0)
 
     def restart(self, *, looked_up: bool) -> None:
         """The worker restarted with the other mapping of the contacts, over the stores it had."""
         old = self.run.context
-        self.run = self._run(looked_up)
+        self.flow = self._flow(self.schemas, looked_up)
+        self.run = LocalRun(self.flow.spec())
         self.run.context = RecordContext(memory=old.memory, stage=old.stage, stages=old.stages)
 
-    @property
-    def dead_letters(self) -> list[DeadLettered]:
-        return self.run.context.dead_letters
-
-    def change(self, table: str, op: str, *, before: Mapping[str, Any] | None = None,
-               after: Mapping[str, Any] | None = None) -> tuple[str, bytes, bytes]:
-        """One committed change of ``table`` (its own source transaction), a second after the one before."""
-        self.now += dt.timedelta(seconds=1)
-        self.position += 10
-        name = SYSTEM_OF[table]
-        columns = {c: (t, None) for c, (_, t) in COLUMNS[table].items()}
-        key, value = change_record(name, table, op, columns=columns, key=KEYS[table],
-                                   engine=_engine(name, self.key_only), namespace=name, at=self.now,
-                                   position=self.position, before=before, after=after)
-        return self.systems[name].topic(table), key, value
-
-    def feed(self, *changes: tuple[str, bytes, bytes]) -> list[Sent]:
-        """Process ``changes`` in one batch; returns the commands they caused."""
-        start = len(self.run.context.emitted)
-        asyncio.run(self.run.feed([self.run.record(topic, key, value) for topic, key, value in changes]))
-        return decode_commands(self.run.context.emitted[start:], self.schemas)
-
-    def published(self, vendor_code: str) -> Mapping[str, Any]:
-        """The last canonical record of ``vendor_code``."""
-        return [r for r in decode_topic(self.run.context.emitted, PUBLISHED, self.schemas)
-                if r["customer_number"] == vendor_code][-1]
+    def table(self, name: str) -> MadeUpTable:
+        system_name = SYSTEM_OF[name]
+        return MadeUpTable(system=system_name, columns=COLUMNS[name], key=KEYS[name],
+                           engine=_engine(system_name, self.key_only), namespace=system_name)
 
     def supplier(self, sent: Sent, row_id: int) -> dict[str, Any]:
         """The bills supplier row a ``create`` made, with the values it carried."""

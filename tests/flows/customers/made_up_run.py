@@ -1,0 +1,73 @@
+"""An entity flow over made-up systems (a new user's trial: tests/flows/customers/debtors/, vendors/), run through
+LocalRun with the real handler: each change made up by :func:`support.envelopes.change_record`, one source
+transaction a second after the one before; :meth:`MadeUpRun.feed` gives the commands the changes caused."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from customer_events import Sent, decode_commands, decode_topic
+from support.envelopes import change_record
+
+from streams.codecs.avro.single_object import SchemaStore
+from streams.flows.customers import CustomerFlow
+from streams.flows.engine.local import DeadLettered, LocalRun
+from streams.systems import Engine, Systems
+
+
+@dataclass(frozen=True)
+class MadeUpTable:
+    """One table of a made-up system: column -> (SQL type, Connect type), its primary key, where it lives."""
+
+    system: str
+    columns: Mapping[str, tuple[str, str]]
+    key: tuple[str, ...]
+    engine: Engine
+    namespace: str
+
+
+class MadeUpRun:
+    """``flow`` under LocalRun, its tables as :meth:`table` describes them, its record published on ``published_to``
+    (keyed by its ``customer_number``)."""
+
+    def __init__(self, schemas: SchemaStore, systems: Systems, flow: CustomerFlow, *, start: dt.datetime,
+                 published_to: str) -> None:
+        self.schemas, self.systems, self.flow = schemas, systems, flow
+        self.run = LocalRun(flow.spec())
+        self.now = start
+        self.position = 1000
+        self.published_to = published_to
+
+    def table(self, name: str) -> MadeUpTable:
+        raise NotImplementedError
+
+    @property
+    def dead_letters(self) -> list[DeadLettered]:
+        return self.run.context.dead_letters
+
+    def change(self, table: str, op: str, *, before: Mapping[str, Any] | None = None,
+               after: Mapping[str, Any] | None = None) -> tuple[str, bytes, bytes]:
+        """One committed change of ``table`` (its own source transaction), a second after the one before."""
+        self.now += dt.timedelta(seconds=1)
+        self.position += 10
+        made = self.table(table)
+        columns = {c: (t, None) for c, (_, t) in made.columns.items()}
+        key, value = change_record(made.system, table, op, columns=columns, key=made.key, engine=made.engine,
+                                   namespace=made.namespace, at=self.now, position=self.position, before=before,
+                                   after=after)
+        return self.systems[made.system].topic(table), key, value
+
+    def feed(self, *changes: tuple[str, bytes, bytes]) -> list[Sent]:
+        """Process ``changes`` in one batch; returns the commands they caused."""
+        start = len(self.run.context.emitted)
+        asyncio.run(self.run.feed([self.run.record(topic, key, value) for topic, key, value in changes]))
+        return decode_commands(self.run.context.emitted[start:], self.schemas)
+
+    def published(self, key: str) -> Mapping[str, Any]:
+        """The last canonical record of ``key``."""
+        return [r for r in decode_topic(self.run.context.emitted, self.published_to, self.schemas)
+                if r["customer_number"] == key][-1]
