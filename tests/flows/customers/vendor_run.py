@@ -1,9 +1,9 @@
-"""The entity flow on a new user's trial, made up (tests/flows/customers/vendor_rows/): the vendors of a purchasing
-system ``buying`` become suppliers of a ``bills`` system. A vendor's mail and phone are rows of ``vendor_contact``
-(one per kind), read by two sources of the record with a ``when`` each: keyed by the row's own ``vendor_code``
-(vendor_rows/mappings/), or through a look-up of the link (vendor_rows/looked_up/, the user's workaround, which makes the
-flow remember the table's rows). Run through LocalRun with the real handler (:mod:`made_up_run`); bills' answers
-are fed by the test, as its CDC would deliver them."""
+"""The entity flow on a new user's trial, made up (tests/flows/customers/vendor_rows/): the vendors of a
+purchasing system ``buying`` become suppliers of a ``bills`` system. A vendor's mail and phone are rows of
+``vendor_contact`` (one per kind), read by two sources of the record with a ``when`` each: keyed by the row's own
+``vendor_code`` (vendor_rows/mappings/), or through a look-up of the link (vendor_rows/looked_up/, the user's
+workaround, which makes the flow remember the table's rows). Run through LocalRun with the real handler
+(:mod:`made_up_run`); bills' answers are fed by the test, as its CDC would deliver them."""
 
 from __future__ import annotations
 
