@@ -61,7 +61,9 @@ def run_sink(args: argparse.Namespace) -> int:
         config = worker.config
         print(f"{config.path}: {config.adapter} target {config.system}; {worker.adapter.describe()}")
         for (payload_type, operation), route in config.routes.items():
-            print(f"  {payload_type.rpartition('.')[2]:<22} {operation:<10} -> {route.plan()}")
+            rule = config.gone_rule(payload_type, operation)
+            gone = f"; gone: {rule.shown()}" if rule is not None else ""
+            print(f"  {payload_type.rpartition('.')[2]:<22} {operation:<10} -> {route.plan()}{gone}")
         for warning in config.warnings:
             print(f"warning: {warning}")
         r = worker.resolved

@@ -70,7 +70,7 @@ def judge(rules: AnswerRules | None, outcome: Attempt, *, system: str, call: str
                       reason=f"{system} answered {outcome.status} to {call} with an error"
                              f"{' worth retrying' if transient else ''}: {error_message(rules, body)}")
     if isinstance(outcome, Applied) and rules.success and not any_holds(rules.success, body):
-        expected = " or ".join(_shown(c) for c in rules.success)
+        expected = " or ".join(c.shown() for c in rules.success)
         return Failed(kind="permanent", status=outcome.status, answer=body, error_type=BODY_ERROR,
                       reason=f"{system} answered {outcome.status} to {call} without what its answers.success "
                              f"expects ({expected}): {answer_text(body, 500)}")
@@ -79,9 +79,3 @@ def judge(rules: AnswerRules | None, outcome: Attempt, *, system: str, call: str
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else answer_text(value, 500)
-
-
-def _shown(condition: Condition) -> str:
-    if condition.test in ("present", "absent"):
-        return f"{condition.path} {condition.test}"
-    return f"{condition.path} {condition.test} {condition.value!r}"

@@ -144,7 +144,7 @@ def test_a_plugins_problems_carry_their_lines_and_its_route_keys_are_its_own(tmp
     message = refused(write(tmp_path, text + "http: {base_url: http://x}\n"), with_echo())
     assert "erp.yaml:4: echo.url: 'http://here' is not an echo URL; fix: write echo://<host>" in message
     assert "erp.yaml:8: routes[0].table: 'table' is not a key of a route; fix: remove it, or use one of " \
-           "payload_type, operation, ids, answers, topic" in message
+           "payload_type, operation, ids, answers, gone, topic" in message
     assert "erp.yaml:6: routes[0].topic: topic is missing; fix: name the topic" in message
     assert "erp.yaml:10: http: an echo target has no http section; fix: remove http, or set adapter: http" \
         in message

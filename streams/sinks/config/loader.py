@@ -18,8 +18,10 @@ from streams.config_files.located_yaml import DuplicateKey, Located, dotted, loc
 from streams.config_files.problem import Problem, shown
 from streams.sinks.adapters.registry import AdapterPlugin, AdapterRegistry, default_registry
 from streams.sinks.config.external_id import http_external_id, searches_by_field
+from streams.sinks.config.gone import gone_rule
 from streams.sinks.config.model import (
     CONDITION_TESTS,
+    GONE_OPERATIONS,
     HEADER_NAME,
     HTTP_METHODS,
     ON_CONFLICT,
@@ -33,6 +35,7 @@ from streams.sinks.config.model import (
     ErrorRule,
     FieldSpec,
     FromField,
+    GoneRule,
     HttpOptions,
     HttpRoute,
     IdPaths,
@@ -70,7 +73,7 @@ TOP_KEYS = ("system", "adapter", "routes", "limits")
 LIMITS_KEYS = ("lines_per_call", "requests_per_second")
 PARTS_KEYS = ("field", "method", "path")
 #: The keys of every route, whatever its adapter.
-COMMON_ROUTE_KEYS = ("payload_type", "operation", "ids", "answers")
+COMMON_ROUTE_KEYS = ("payload_type", "operation", "ids", "answers", "gone")
 HTTP_KEYS = ("base_url", "auth", "headers")
 AUTH_KEYS = ("header", "scheme", "env", "secret", "required")
 SQL_KEYS = ("database", "conninfo_env", "keys_table")
@@ -125,6 +128,8 @@ class TargetReader:
         #: What loads but may not do what the file means; logged by :func:`load_target`, kept on the config.
         self.warnings: list[Problem] = []
         self.operations = _operations(schemas)
+        #: The ``gone`` rules the routes declare, by (payload type, operation); see ``TargetConfig.gone``.
+        self.gone: dict[tuple[str, str], GoneRule | None] = {}
 
     def problem(self, key: Key, message: str, fix: str) -> None:
         self.problems.append(Problem(file=self.path, line=self.located.line(key), field=dotted(key) or "(top)",
@@ -248,7 +253,7 @@ class TargetReader:
         return TargetConfig(path=self.path, system=system, adapter=adapter,
                             http=options if isinstance(options, HttpOptions) else None,
                             sql=options if isinstance(options, SqlOptions) else None, routes=checked,
-                            options=options, limits=limits, warnings=tuple(self.warnings))
+                            options=options, limits=limits, warnings=tuple(self.warnings), gone=dict(self.gone))
 
     def limits(self, raw: Any) -> Limits:
         """``limits:``: what one call may carry (see :class:`~streams.sinks.config.model.Limits`)."""
@@ -370,7 +375,13 @@ class TargetReader:
         route = self.mapping(raw, key, allowed, "a route")
         if route is None:
             return None
-        return plugin.route(route, key, self.route_head(route, key), self)
+        head = self.route_head(route, key)
+        checked = plugin.route(route, key, head, self)
+        if "gone" in route:  # read by the deliverer for every adapter, so no plugin has to carry it
+            rule = gone_rule(self, route["gone"], (*key, "gone"), head.operation)
+            if checked is not None:
+                self.gone[(checked.payload_type, checked.operation)] = rule
+        return checked
 
     def ids(self, raw: Any, key: Key) -> IdPaths:
         """``[name, ...]`` (each read at its own name) or ``{name: dotted path into the answer}``."""
@@ -514,10 +525,12 @@ class TargetReader:
                  if route.get("parts") is not None else None)
         if external is not None and operation not in (None, "create") and not searches_by_field(external):
             search = external.search
+            missed = ("takes it for gone, leaving it as it is (counted in isthmus_sink_gone_total)"
+                      if operation in GONE_OPERATIONS else "creates a second one (warned and counted in "
+                      "isthmus_sink_created_by_changes_total when it happens)")
             self.warning((*key, "external_id", "search", "path"), f"the search ({search.method} {search.path}) "
                          f"does not send the external id {external.field}, so a{'n' if operation[0] in 'aeiou' else ''}"
-                         f" {operation} command that changes what it searches by cannot find the record and creates a "
-                         "second one (warned and counted in isthmus_sink_created_by_changes_total when it happens)",
+                         f" {operation} command that changes what it searches by cannot find the record and {missed}",
                          f"search by the external id where the API can (e.g. ?{external.field}="
                          f"{{{external.field}}}); else keep what the search sends unchanged")
         precondition = (http_precondition(self, route["precondition"], (*key, "precondition"))

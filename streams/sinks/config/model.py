@@ -87,6 +87,12 @@ class Condition:
     test: ConditionTest = "present"
     value: Any = None
 
+    def shown(self) -> str:
+        """``field one_of ('account_id',)``, ``error present``: for reasons and plans."""
+        if self.test in ("present", "absent"):
+            return f"{self.path} {self.test}"
+        return f"{self.path} {self.test} {self.value!r}"
+
 
 @dataclass(frozen=True, kw_only=True)
 class ErrorRule:
@@ -107,6 +113,37 @@ class AnswerRules:
     error: ErrorRule | None = None
     success: tuple[Condition, ...] = ()
     line: int | None = None
+
+
+#: The operations whose command asks for a state a missing record already has (gone or inactive): only their routes
+#: may read an answer as "the record is not there" (``gone``), and only they never create (an external id's search
+#: that finds none).
+GONE_OPERATIONS = ("deactivate", "cancel")
+#: What a deactivate or cancel route that declares no ``gone`` reads as "the record is not there", besides an exact
+#: search that found none: 410 Gone, which no wrong path is answered with (a 404 is: see :class:`GoneRule`).
+DEFAULT_GONE_STATUSES = (410,)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GoneRule:
+    """When a deactivate or cancel command finds its record already gone, which is the state it asks for: an
+    answer (of the route's call, a lookup, a precondition's read) whose status is one of ``statuses`` (any status
+    but a transient one when empty) and in which any of ``when`` holds (always when empty); or an exact search that
+    found no record (an external id's, a lookup's ``match``, a SQL key), which is why ``statuses`` default to 410
+    only: a 404 is also the answer to a wrong path (a typo in the target file), so it is read as gone only where the
+    route says so, best with a ``when`` that tells the two apart (the reference apps' ``field``)."""
+
+    statuses: tuple[int, ...] = DEFAULT_GONE_STATUSES
+    when: tuple[Condition, ...] = ()
+    #: False: the default of a route that says nothing (a 404 dead-lettered then says how to declare it).
+    declared: bool = False
+    line: int | None = None
+
+    def shown(self) -> str:
+        """``404 or 410 where field one_of ('account_id',), or a search that finds none``, for plans and logs."""
+        statuses = " or ".join(map(str, self.statuses)) or "any answer"
+        where = " or ".join(c.shown() for c in self.when)
+        return f"{statuses}{f' where {where}' if where else ''}, or a search that finds none"
 
 
 class Route(Protocol):
@@ -385,9 +422,20 @@ class TargetConfig:
     limits: Limits = field(default_factory=Limits)
     #: What loads but may not do what the file means (each logged as a WARNING at load, and by ``--check``).
     warnings: tuple[Problem, ...] = ()
+    #: Per deactivate or cancel route, its ``gone`` rule as the file declares it (None: ``gone: false``); a route
+    #: not listed has the default (:meth:`gone_rule`).
+    gone: Mapping[tuple[str, str], GoneRule | None] = field(default_factory=dict)
 
     def route(self, payload_type: str, operation: str) -> Route | None:
         return self.routes.get((payload_type, operation))
+
+    def gone_rule(self, payload_type: str, operation: str) -> GoneRule | None:
+        """When a command of this route finds its record gone (None: never; only deactivate and cancel can)."""
+        if (payload_type, operation) in self.gone:
+            return self.gone[(payload_type, operation)]
+        if operation in GONE_OPERATIONS and (payload_type, operation) in self.routes:
+            return GoneRule()
+        return None
 
     def http_routes(self) -> tuple[HttpRoute, ...]:
         return tuple(r for r in self.routes.values() if isinstance(r, HttpRoute))
