@@ -13,8 +13,9 @@ import asyncio
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from streams.sinks.adapters.base import Adapter
 from streams.sinks.adapters.mapping import UnresolvedReference, render_path
@@ -25,6 +26,7 @@ from streams.sinks.breaker import BreakerState
 from streams.sinks.config.model import HttpRoute, TargetConfig
 from streams.sinks.credentials import CredentialRefusals
 from streams.sinks.gate import TargetGate
+from streams.sinks.gone import as_gone, gone_text, unmet
 from streams.sinks.outcomes import (
     CREDENTIAL_STATUSES,
     FORBIDDEN,
@@ -43,7 +45,8 @@ log = logging.getLogger("isthmus.sink")
 
 #: The operations of a command about a record the target already has: an external-id upsert that creates for
 #: one of them found no record, so the one it was meant to change (found by a field that changed) gains a twin.
-CHANGING_OPERATIONS = ("update", "deactivate", "cancel")
+#: (A deactivate or cancel never creates: it finds the record gone, see ``streams.sinks.gone``.)
+CHANGING_OPERATIONS = ("update",)
 #: A 429 comes from a live target asking for less traffic: it holds calls for Retry-After but does not count
 #: toward the circuit breaker, which is for a target that is down (5xx, timeouts, refused connections).
 THROTTLED = 429
@@ -91,8 +94,43 @@ class Deliverer:
         #: Commands of :data:`CHANGING_OPERATIONS` whose external-id search found nothing and so created a
         #: record (see :meth:`_check_created`).
         self.created_by_changes = 0
+        #: Deactivate and cancel commands applied as gone, by (payload type's short name, operation); see
+        #: :meth:`_gone`.
+        self.gone: Counter[tuple[str, str]] = Counter()
         #: The commands retrying a transient failure now, and whether each fails alone.
         self.retrying = Retries()
+
+    def _where(self, line: int | None) -> str:
+        return f"{self.config.path.name}:{line}" if line else self.config.path.name
+
+    def _gone(self, command: SinkCommand, outcome: Attempt) -> Applied | None:
+        """The attempt as a gone deactivate or cancel, when its route's ``gone`` rule reads it so (any adapter's);
+        else None. Counted; the first of each route is logged at INFO with what it means."""
+        route = self.config.route(command.payload_type, command.operation)
+        rule = self.config.gone_rule(command.payload_type, command.operation)
+        if route is None or rule is None:
+            return None
+        text = gone_text(rule, outcome, system=self.config.system.upper(), call=route.plan())
+        if text is None:
+            return None
+        name = (route.payload_type.rpartition(".")[2], route.operation)
+        self.gone[name] += 1
+        if self.gone[name] == 1:
+            log.info("sink %s: route %s %s (%s) found the record of %s already gone, the state the command asks for: "
+                     "%s. Applied as gone, nothing written (its CommandResult's answer says so at $gone; counted in "
+                     "isthmus_sink_gone_total; said once per route, each later one at DEBUG)", self.config.system,
+                     *name, self._where(route.line), command.entity_key, text)
+        else:
+            log.debug("sink %s: %s %s %s gone: %s", self.config.system, *name, command.entity_key, text)
+        return as_gone(outcome, text)
+
+    def _unmet(self, command: SinkCommand, failed: Failed) -> Failed:
+        """A deactivate or cancel's dead letter whose answer may mean "not there": why it was not taken for gone."""
+        route = self.config.route(command.payload_type, command.operation)
+        if route is None:
+            return failed
+        return unmet(self.config.gone_rule(command.payload_type, command.operation), failed,
+                     where=self._where(route.line), system=self.config.system.upper())
 
     def _judged(self, command: SinkCommand, outcome: Attempt) -> Attempt:
         """The attempt as the route's ``answers`` rules read its answer (an error under HTTP 200 is an error),
@@ -110,7 +148,7 @@ class Deliverer:
     def _check_ids(self, command: SinkCommand, applied: Applied) -> None:
         """Count an answer in which a path of the route's ``ids`` finds nothing; warn once per route."""
         route = self.config.route(command.payload_type, command.operation)
-        if route is None or applied.refused or not route.ids:
+        if route is None or applied.refused or applied.gone or not route.ids:
             return
         unfound = unfound_ids(applied, route.ids)
         if not unfound:
@@ -120,7 +158,7 @@ class Deliverer:
             return
         self._ids_warned.add((route.payload_type, route.operation))
         paths = ", ".join(f"{path} ({name})" for name, path in unfound.items())
-        where = f"{self.config.path.name}:{route.line}" if route.line else self.config.path.name
+        where = self._where(route.line)
         log.warning("sink %s: route %s %s (%s) records no id at %s: the answer of %s has nothing there; its "
                     "top-level keys: %s. Fix the path in the route's ids (counted in "
                     "isthmus_sink_ids_not_found_total; said once per route)", self.config.system,
@@ -128,7 +166,7 @@ class Deliverer:
                     applied.call or route.plan(), top_keys(applied.body))
 
     def _check_created(self, command: SinkCommand, applied: Applied) -> None:
-        """Count and warn of a command that changes a record (an update, a deactivation) whose external-id search
+        """Count and warn of a command that changes a record (an update) whose external-id search
         found none, so the upsert created one: when the record exists and the search filters by a field the
         change altered (a new e-mail), it now exists twice."""
         route = self.config.route(command.payload_type, command.operation)
@@ -144,7 +182,7 @@ class Deliverer:
                 made = f"{search.method} {render_path(search.path, command.payload, {})}"
             except UnresolvedReference:
                 made = f"{search.method} {search.path}"
-        where = f"{self.config.path.name}:{route.line}" if route.line else self.config.path.name
+        where = self._where(route.line)
         log.warning("sink %s: route %s %s (%s) created a new record for %s: its search %s found none, so if the "
                     "record it was to %s exists (found by a field that changed), it now exists twice. Make the "
                     "external_id search filter by %s, which does not change (counted in "
@@ -221,7 +259,7 @@ class Deliverer:
                 self.gate.abandon(probe)
                 raise
             self.credentials.observe(answered)
-            outcome = self._judged(command, answered)
+            outcome = self._gone(command, answered) or self._judged(command, answered)
             if isinstance(outcome, Failed) and outcome.status == FORBIDDEN:
                 if forbidden_at is not None and self.credentials.accepted > forbidden_at:
                     outcome = self.credentials.forbidden_here(outcome)
@@ -234,7 +272,8 @@ class Deliverer:
                 return Delivered(outcome=outcome, attempts=attempts, retries_after_transient=transient)
             if outcome.kind == "permanent":
                 self._answered()
-                return Delivered(outcome=outcome, attempts=attempts, retries_after_transient=transient)
+                return Delivered(outcome=self._unmet(command, outcome), attempts=attempts,
+                                 retries_after_transient=transient)
             if outcome.kind == "conflict":
                 self._answered()
                 if conflicts >= self._conflict_retries(command, outcome):
@@ -275,5 +314,4 @@ class Deliverer:
 
 
 def _with_reason(failed: Failed, reason: str) -> Failed:
-    return Failed(kind=failed.kind, reason=reason, status=failed.status, answer=failed.answer,
-                  retry_after=failed.retry_after, error_type=failed.error_type)
+    return replace(failed, reason=reason)

@@ -87,10 +87,16 @@ class SinkCollector(Collector):
         yield _counter("isthmus_sink_ids_not_found_total", "Successful answers in which a path of the route's ids "
                        "found nothing (no id recorded; a typo in the target file's ids).", target,
                        worker.deliverer.ids_not_found)
-        yield _counter("isthmus_sink_created_by_changes_total", "Update, deactivate and cancel commands of a route "
-                       "with external_id whose search found no record, so a record was created (a duplicate when "
-                       "the search filters by a field the change altered).", target,
-                       worker.deliverer.created_by_changes)
+        yield _counter("isthmus_sink_created_by_changes_total", "Update commands of a route with external_id whose "
+                       "search found no record, so a record was created (a duplicate when the search filters by a "
+                       "field the change altered).", target, worker.deliverer.created_by_changes)
+        gone = CounterMetricFamily("isthmus_sink_gone_total", "Deactivate and cancel commands applied as gone: their "
+                                   "record was not there, as the route's gone rule reads the answer (or an exact "
+                                   "search found none); nothing written.", labels=["target", "payload_type",
+                                                                                   "operation"])
+        for (payload_type, operation), n in worker.deliverer.gone.items():
+            gone.add_metric([target, payload_type, operation], n)
+        yield gone
         throttle = worker.throttle
         if throttle is not None:
             yield _gauge("isthmus_sink_rate_limit", "Calls a second the sink allows itself to the target now: "

@@ -13,6 +13,8 @@
   as the route's ``on_conflict`` says. On a route with a ``precondition``, the answer that the version its write
   carried is stale (``STALE_VERSION``): the version is read again and the write retried, as the precondition says.
 - permanent: any other 4xx (and 1xx/3xx, which a write API never means): dead-lettered with the answer.
+- gone: a deactivate or cancel whose record is not there, as its route's ``gone`` says (``streams.sinks.gone``):
+  ``Applied`` with ``gone``, nothing written.
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ class Applied:
     #: The answer's headers (names case-insensitive) where the adapter keeps them (HTTP: a precondition's
     #: version may be one, ``ETag``); empty otherwise.
     headers: Mapping[str, str] = field(default_factory=dict, compare=False)
+    #: The record was already gone, the state a deactivate or cancel asks for (see ``streams.sinks.gone``): what
+    #: said so. Nothing was written; ``body`` holds it at ``$gone``. Empty for every other answer.
+    gone: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,6 +70,12 @@ class Failed:
     #: The adapter read this failure from an error its protocol defines (a JSON-RPC error reply): a route's
     #: ``answers`` rules leave it as it is, so one answer is never judged twice.
     protocol_error: bool = False
+    #: The adapter knows the record is not there (an exact search found none, a SQL key no row): that, in words.
+    #: A deactivate or cancel takes it for gone (``streams.sinks.gone``); any other command is dead-lettered.
+    not_found: str = ""
+    #: The call that answered, as made (``lookup account_id (GET /accounts/by-customer/C-000001)``), where the
+    #: adapter says; empty otherwise.
+    call: str = field(default="", compare=False)
 
 
 Attempt = Applied | Failed

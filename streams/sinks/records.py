@@ -120,9 +120,27 @@ def result_value(command: SinkCommand, applied: Applied, *, attempts: int, appli
 def result_applied(result: Mapping[str, Any]) -> bool:
     """Whether a CommandResult records a write the target made: a 2xx status, or none (0, a result written before
     results carried it). A business refusal a route declares (a 409 under ``refusals``) ends its command as a
-    result too, unapplied."""
+    result too, unapplied; so does a deactivate or cancel that found its record gone (:func:`result_gone`)."""
     status = int(result.get("status") or 0)
-    return status == 0 or classify_status(status) is None
+    return (status == 0 or classify_status(status) is None) and result_gone(result) is None
+
+
+#: Where a gone command's answer says what said so (``streams.sinks.gone``).
+GONE_KEY = "$gone"
+
+
+def result_gone(result: Mapping[str, Any]) -> str | None:
+    """What said a deactivate or cancel's record was already gone (the state it asks for, so nothing was written),
+    from its CommandResult's response; None for any other result."""
+    raw = result.get("response")
+    if not isinstance(raw, str) or GONE_KEY not in raw:
+        return None
+    try:
+        answer = json.loads(raw)
+    except ValueError:
+        return None
+    gone = answer.get(GONE_KEY) if isinstance(answer, Mapping) else None
+    return gone if isinstance(gone, str) and gone else None
 
 
 def output_headers(*, command_id: str | None, stage: str | None = None) -> list[tuple[str, bytes]]:

@@ -345,7 +345,7 @@ class SinkWorker:
             self.stats.applied += 1
         self.stats.replayed += applied.replayed
         log.debug("sink %s: %s %s %s %s %s -> %d%s%s in %d attempt(s)", self.system,
-                  "refused" if applied.refused else "applied", command.command_id,
+                  "refused" if applied.refused else "gone" if applied.gone else "applied", command.command_id,
                   command.operation, command.payload_type.rpartition(".")[2], command.entity_key, applied.status,
                   f" {dict(applied.ids)}" if applied.ids else "", " (replayed)" if applied.replayed else "",
                   delivered.attempts)
@@ -421,8 +421,9 @@ class SinkWorker:
     def _summary_text(self) -> str:
         s = self.stats
         unlisted = s.dead_lettered - s.dead_letters_committed
-        return (f"{s.applied} applied ({s.replayed} replayed), {s.refused} refused, {s.dead_lettered} "
-                f"dead-lettered{f' ({unlisted} not committed yet)' if unlisted > 0 else ''}, "
+        gone = sum(self.deliverer.gone.values())
+        return (f"{s.applied} applied ({s.replayed} replayed{f', {gone} gone' if gone else ''}), {s.refused} refused, "
+                f"{s.dead_lettered} dead-lettered{f' ({unlisted} not committed yet)' if unlisted > 0 else ''}, "
                 f"{self.deliverer.retries} retries; {self.scheduler.active} in flight, "
                 f"{self.scheduler.queued} waiting, "
                 f"{self.offsets.tracked} uncommitted; breaker {self.gate.state}{self._held_text()}"
@@ -467,6 +468,7 @@ class SinkWorker:
                 "credentials": "refused" if self.deliverer.credentials.refusing else "accepted",
                 "ids_not_found": self.deliverer.ids_not_found,
                 "created_by_changes": self.deliverer.created_by_changes,
+                "gone": sum(self.deliverer.gone.values()),
                 "rate_limit": self.throttle.rate if self.throttle else None,
                 "throttled": {str(k): n for k, n in self.throttle.answers.items()} if self.throttle else {},
                 "at": datetime.now(UTC).isoformat()}

@@ -17,7 +17,7 @@ from streams.config.secret import Secret
 from streams.errors import exception_text
 from streams.sinks.adapters.auth import auth_header
 from streams.sinks.adapters.batching import Batcher, BatchItem
-from streams.sinks.adapters.http_upsert import HttpUpsert
+from streams.sinks.adapters.http_upsert import HttpUpsert, paging_hint
 from streams.sinks.adapters.mapping import (
     MISSING,
     UnresolvedReference,
@@ -35,7 +35,7 @@ from streams.sinks.adapters.upsert import FoundIdPathError, FoundRecord, found_r
 from streams.sinks.adapters.versions import VersionRead, carried, required, stale, unread, version_in
 from streams.sinks.answers import judge
 from streams.sinks.backoff import parse_retry_after
-from streams.sinks.config.model import AnswerRules, HttpRoute, IdPaths, LookupSpec, TargetConfig
+from streams.sinks.config.model import GONE_OPERATIONS, AnswerRules, HttpRoute, IdPaths, LookupSpec, TargetConfig
 from streams.sinks.outcomes import (
     RETRY_AFTER_STATUSES,
     Applied,
@@ -201,6 +201,7 @@ class HttpAdapter:
         if outcome.kind == "transient":
             return outcome
         return Failed(kind="permanent", error_type="VersionUnread", status=outcome.status, answer=outcome.answer,
+                      call=f"the precondition's read ({call})",
                       reason=f"the precondition's read ({call}) failed, so the write cannot carry the record's "
                              f"version: {outcome.reason}; the record must exist and be readable at the path the write "
                              "goes to (or read its version from a lookup: precondition.from) before the command is "
@@ -221,7 +222,7 @@ class HttpAdapter:
         search = spec.search
         done = await upsert(calls, system=self.system, field=spec.field, value=get_path(command.payload, spec.field),
                             call=f"{route.method} {route.path}", search_call=f"{search.method} {search.path}",
-                            updates=spec.update is not None)
+                            updates=spec.update is not None, creates=route.operation not in GONE_OPERATIONS)
         return done if isinstance(done, Failed) else calls.applied(done)
 
     async def _in_parts(self, command: SinkCommand, route: HttpRoute, path: str, body: dict[str, Any],
@@ -338,7 +339,7 @@ class HttpAdapter:
             if outcome.kind == "transient":
                 raise _Refused(outcome)
             raise _Refused(Failed(kind="permanent", error_type="LookupFailed", status=outcome.status,
-                                  answer=outcome.answer,
+                                  answer=outcome.answer, call=f"lookup {lookup.name} ({lookup.method} {path})",
                                   reason=f"lookup {lookup.name} ({lookup.method} {path}) found nothing: "
                                          f"{outcome.reason}; "
                                          "create the entity it looks for first, or send "
@@ -358,9 +359,10 @@ class HttpAdapter:
     def _matched(self, command: SinkCommand, lookup: LookupSpec, call: str, outcome: Applied) -> FoundRecord:
         """The value ``take`` reads from the one item of the answer whose every ``match`` field equals the
         payload's exactly: none is not found, several are ambiguous (never a guess)."""
-        def failed(error_type: str, reason: str) -> _Refused:
+        def failed(error_type: str, reason: str, not_found: str = "") -> _Refused:
             return _Refused(Failed(kind="permanent", error_type=error_type, status=outcome.status,
-                                   answer=outcome.body, reason=f"lookup {lookup.name} ({call}) {reason}"))
+                                   answer=outcome.body, reason=f"lookup {lookup.name} ({call}) {reason}",
+                                   not_found=not_found and f"lookup {lookup.name} ({call}) {not_found}"))
 
         try:
             found = found_records(outcome.body, lookup.take)
@@ -382,8 +384,10 @@ class HttpAdapter:
         others = len(found) - len(exact)
         aside = f" ({others} other record{'s' if others != 1 else ''} it answered left aside)" if others else ""
         if not exact:
+            # the record is not there, unless the answer says more pages exist (where it may be)
+            none = "" if paging_hint(outcome.body) else f"found no record with {shown} exactly{aside}"
             raise failed("LookupNotFound", f"found no record with {shown} exactly{aside}; create it first, or "
-                         f"send {lookup.name} in the payload")
+                         f"send {lookup.name} in the payload", none)
         if len(exact) > 1:
             raise failed("LookupAmbiguous", f"found {len(exact)} records with {shown} exactly "
                          f"({[f.record_id for f in exact]}){aside}; the match must name one record: merge them "
@@ -412,5 +416,5 @@ class HttpAdapter:
             return Applied(status=response.status_code, body=answer, replayed=replayed,
                            ids=assigned_ids(answer, ids), call=what, headers=response.headers)
         return Failed(kind=kind, status=response.status_code, answer=answer, retry_after=retry_after_of(response),
-                      error_type=f"Http{response.status_code}",
+                      error_type=f"Http{response.status_code}", call=what,
                       reason=f"{self.system} answered {response.status_code} to {what}: {answer_text(answer)}")

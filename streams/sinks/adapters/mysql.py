@@ -18,7 +18,7 @@ import pymysql
 from pymysql.cursors import DictCursor
 
 from streams.sinks.adapters.sql import binary_columns, column_problems, jsonable, no_row, prepare
-from streams.sinks.config.model import SqlRoute, TargetConfig
+from streams.sinks.config.model import GONE_OPERATIONS, SqlRoute, TargetConfig
 from streams.sinks.exceptions import TargetConfigError
 from streams.sinks.outcomes import Applied, Attempt, Failed, assigned_ids
 from streams.sinks.records import SinkCommand
@@ -212,6 +212,9 @@ class MySqlAdapter:
             else:
                 cursor.execute(select_statement(route.table, route.key), key)
                 found = cursor.fetchone()
+                if found is None and route.operation in GONE_OPERATIONS:
+                    conn.rollback()  # nothing to delete, nothing written: the deactivate finds its row gone
+                    return no_row(route, row)
                 cursor.execute(delete_statement(route.table, route.key), key)
                 status, body = (200, jsonable(found)) if found else (204, None)
             cursor.execute(answer_statement(self.keys_table),

@@ -18,7 +18,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from streams.sinks.adapters.mapping import render_fields
-from streams.sinks.config.model import SqlRoute, TargetConfig
+from streams.sinks.config.model import GONE_OPERATIONS, SqlRoute, TargetConfig
 from streams.sinks.exceptions import TargetConfigError
 from streams.sinks.outcomes import Applied, Attempt, Failed, assigned_ids, no_route
 from streams.sinks.records import SinkCommand
@@ -151,8 +151,8 @@ class SqlAdapter:
             status, body = await self._update(conn, route, row)
         else:
             status, body = await self._delete(conn, route, row)
-        if status == 404:
-            await conn.rollback()
+        if status == 404 or (status == 204 and route.operation in GONE_OPERATIONS):
+            await conn.rollback()  # nothing written, and the key not kept: a replay looks again
             return no_row(route, row)
         await conn.execute(sql.SQL("UPDATE {} SET status = %s, response = %s::jsonb WHERE idem_key = %s")
                            .format(keys), (status, json.dumps(body, default=str), command.idempotency_key))
@@ -244,11 +244,13 @@ def prepare(config: TargetConfig, command: SinkCommand,
 
 
 def no_row(route: SqlRoute, row: Mapping[str, Any]) -> Failed:
-    """An ``update`` route's row is missing: nothing was written (the key was not kept either)."""
+    """An ``update`` route's row is missing, or a deactivate's or cancel's ``delete`` found none: nothing was written
+    (the key was not kept either). A deactivate or cancel takes it for gone (``streams.sinks.gone``)."""
     key = ", ".join(f"{k}={row[k]!r}" for k in route.key)
-    return Failed(kind="permanent", error_type="NoRow",
-                  reason=f"{route.table} has no row {key} to update; the system creates it: replay the command "
-                         "once it exists, or route the command with action: upsert")
+    missing = f"{route.table} has no row {key} to {route.action}"
+    return Failed(kind="permanent", error_type="NoRow", not_found=missing,
+                  reason=f"{missing}; the system creates it: replay the command once it exists"
+                         f"{', or route the command with action: upsert' if route.action == 'update' else ''}")
 
 
 def _answer_default(value: Any) -> str:

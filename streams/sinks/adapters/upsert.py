@@ -191,10 +191,12 @@ class UpsertCalls(Protocol):
 
 
 async def upsert(calls: UpsertCalls, *, system: str, field: str, value: Any, call: str, search_call: str,
-                 updates: bool) -> Upserted | Failed:
+                 updates: bool, creates: bool = True) -> Upserted | Failed:
     """Apply one command of a route with an external id: ``field`` is its name in the payload and ``value`` the
     payload's value there; ``call`` and ``search_call`` name the route's call and the search for reasons;
-    ``updates``: the route declares an update (else a found record is left as it is)."""
+    ``updates``: the route declares an update (else a found record is left as it is); ``creates``: False for a
+    command that must not make its record (a deactivate, a cancel): a search that finds none fails, saying the
+    record is not there (``not_found``), which the route's ``gone`` rule takes for gone."""
     if value is MISSING or value is None or value == "":
         return Failed(kind="permanent", error_type="ExternalIdMissing",
                       reason=f"the payload has no {field}, the external id that makes {call} safe to retry; send it "
@@ -204,6 +206,13 @@ async def upsert(calls: UpsertCalls, *, system: str, field: str, value: Any, cal
         return searched
     if searched.decision.action == "update":
         return await _update(calls, searched, "found", updates)
+    if not creates:
+        aside = searched.decision.left_aside
+        found = (f"{search_call} found no record of {field} {value!r}"
+                 f"{f' ({aside} others it answered hold another {field})' if aside else ''}")
+        return Failed(kind="permanent", error_type="ExternalIdNotFound", answer=searched.answer, not_found=found,
+                      reason=f"{found}, and this command does not create it (it deactivates or cancels); create it "
+                             "first and replay the dead letter, or take it for gone: remove gone: false from the route")
     created = await calls.create()
     if not isinstance(created, Failed):
         return Upserted(action="created", record_id=created.record_id, answer=created.answer)

@@ -42,7 +42,7 @@ from streams.sinks.adapters.jsonrpc.templates import render
 from streams.sinks.adapters.mapping import MISSING, get_path
 from streams.sinks.adapters.pool import pooled_transport
 from streams.sinks.adapters.upsert import Created, Searched, decide, upsert
-from streams.sinks.config.model import TargetConfig
+from streams.sinks.config.model import GONE_OPERATIONS, TargetConfig
 from streams.sinks.exceptions import SecretMissing, SinkError, TargetConfigError
 from streams.sinks.outcomes import Applied, Attempt, Failed, answer_text, assigned_ids, classify_status, no_route
 from streams.sinks.records import SinkCommand
@@ -258,7 +258,7 @@ class JsonRpcAdapter:
             kind = classify_status(status)
             if kind is not None:
                 again = " even after a fresh login" if retry and status in expired else ""
-                return Failed(kind=kind, status=status, answer=answer, error_type=f"Http{status}",
+                return Failed(kind=kind, status=status, answer=answer, error_type=f"Http{status}", call=method,
                               reason=f"{self.system} answered {status} to {method}{again}: {answer_text(answer)}")
             return read_reply(answer, system=self.system, method=method,
                               transient_names=self.options.transient_errors)
@@ -282,7 +282,8 @@ class JsonRpcAdapter:
         a retry makes every call again, so each must be safe to repeat (a write of values, an upsert)."""
         first = _Done()
         if due(route.writes, command.payload, command.changed_fields):
-            made = await self._call_unit(route, command.payload, {})
+            made = await self._call_unit(route, command.payload, {},
+                                         creates=route.operation not in GONE_OPERATIONS)
             if isinstance(made, Failed):
                 return made
             first = made
@@ -307,18 +308,19 @@ class JsonRpcAdapter:
         return Applied(status=200, body=body, ids=assigned_ids(body, route.ids))
 
     async def _call_unit(self, unit: JsonRpcRoute | Step, payload: Mapping[str, Any],
-                         refs: Mapping[str, Any]) -> _Done | Failed:
-        """One call of a route (its own or a ``then`` one): an upsert when it has an external id."""
+                         refs: Mapping[str, Any], *, creates: bool = True) -> _Done | Failed:
+        """One call of a route (its own or a ``then`` one): an upsert when it has an external id (that creates no
+        record unless ``creates``: a deactivate's or cancel's own call finds its record gone instead)."""
         if unit.external_id is not None:
-            return await self._upsert(unit.method, unit.params, unit.external_id, payload, refs)
+            return await self._upsert(unit.method, unit.params, unit.external_id, payload, refs, creates=creates)
         reply = await self.call(unit.method, render(unit.params, payload, refs))
         return reply if isinstance(reply, Failed) else _Done(result=reply.result)
 
     async def _upsert(self, method: str, params: Template, spec: ExternalIdSpec, payload: Mapping[str, Any],
-                      refs: Mapping[str, Any]) -> _Done | Failed:
+                      refs: Mapping[str, Any], *, creates: bool) -> _Done | Failed:
         done = await upsert(_RpcUpsert(self, method, params, spec, payload, refs), system=self.system,
                             field=spec.field, value=get_path(payload, spec.field), call=method,
-                            search_call=spec.search.method, updates=spec.update is not None)
+                            search_call=spec.search.method, updates=spec.update is not None, creates=creates)
         if isinstance(done, Failed):
             return done
         return _Done(result=done.answer, record_id=done.record_id, action=done.action)
