@@ -17,6 +17,7 @@ from sink_support import InProcessSink, command, fresh_topics, produce, read_all
 from support.waiting import eventually
 
 from streams.sinks.exceptions import TargetConfigError
+from streams.sinks.records import result_gone
 from streams.stack.running import RunningStack
 
 
@@ -82,18 +83,21 @@ def test_mariadb_upserts_apply_each_key_once(stack: RunningStack, run: int, tmp_
                 availability(b, "1.000", operation="deactivate"),
                 command(target="erp", operation="upsert", payload_type="ProductAvailability", entity_key=a,
                         payload={"available_qty": "1.000"}),
-                availability(a, "8.000", operation="update"), availability(c, "2.000", operation="update")]
+                availability(a, "8.000", operation="update"), availability(c, "2.000", operation="update"),
+                availability(b, "1.000", operation="deactivate")]  # b is deleted already: gone, nothing written
     produce(stack, topics.commands, commands)
     ids = {c["command_id"] for c in commands}
     with InProcessSink("erp", {**env, "ISTHMUS_SINK_TARGETS_DIR": str(tmp_path)}) as sink:
         assert "MariaDB" in sink.worker.adapter.describe()
-        eventually("6 results and 2 dead letters", lambda: len(results_for(stack, topics.results, ids)) == 6
+        eventually("7 results and 2 dead letters", lambda: len(results_for(stack, topics.results, ids)) == 7
                  and len(read_all(stack, topics.dlq, "DeadLetter")) == 2, timeout=60)
     results = {r["command_id"]: r for r in results_for(stack, topics.results, ids)}
     statuses = [(results[c["command_id"]]["status"], results[c["command_id"]]["replayed"])
                 for c in commands[:5] + commands[6:7]]
     assert statuses == [(201, False), (201, False), (200, False), (201, True), (200, False), (200, False)]
     assert results[commands[3]["command_id"]]["assigned_ids"] == {"sku": a, "site": "W1"}
+    gone = results[commands[8]["command_id"]]
+    assert gone["status"] == 404 and result_gone(gone) == f"availability has no row site='W1', sku='{b}' to delete"
 
     with conn.cursor() as cursor:
         cursor.execute(f"SELECT site, sku, available_qty FROM `{database}`.availability ORDER BY sku")

@@ -15,6 +15,7 @@ from sink_support import InProcessSink, command, fresh_topics, produce, read_all
 from support.waiting import eventually
 
 from streams.sinks.exceptions import TargetConfigError
+from streams.sinks.records import result_gone
 from streams.stack.running import RunningStack
 
 
@@ -71,17 +72,20 @@ def test_sql_upserts_apply_each_key_once(stack: RunningStack, run: int, tmp_path
                 {**availability(a, "5.000", key=first["idempotency_key"])},
                 availability(b, "1.000", operation="deactivate"),
                 command(target="crm", operation="upsert", payload_type="ProductAvailability", entity_key=a,
-                        payload={"available_qty": "1.000"})]
+                        payload={"available_qty": "1.000"}),
+                availability(b, "1.000", operation="deactivate")]  # b is deleted already: gone, nothing written
     produce(stack, topics.commands, commands)
     ids = {c["command_id"] for c in commands}
     with InProcessSink("crm", {**env, "ISTHMUS_SINK_TARGETS_DIR": str(tmp_path)}) as sink:
         assert "PostgreSQL" in sink.worker.adapter.describe()
-        eventually("5 results and 1 dead letter", lambda: len(results_for(stack, topics.results, ids)) == 5
+        eventually("6 results and 1 dead letter", lambda: len(results_for(stack, topics.results, ids)) == 6
                  and len(read_all(stack, topics.dlq, "DeadLetter")) == 1, timeout=60)
     results = {r["command_id"]: r for r in results_for(stack, topics.results, ids)}
     statuses = [(results[c["command_id"]]["status"], results[c["command_id"]]["replayed"]) for c in commands[:5]]
     assert statuses == [(201, False), (201, False), (200, False), (201, True), (200, False)]
     assert results[commands[3]["command_id"]]["assigned_ids"] == {"sku": a}
+    gone = results[commands[6]["command_id"]]
+    assert gone["status"] == 404 and result_gone(gone) == f"{table} has no row sku='{b}' to delete"
 
     rows = crm_db.execute(f"SELECT sku, available_qty FROM {table} ORDER BY sku").fetchall()
     assert [(r["sku"], str(r["available_qty"])) for r in rows] == [(a, "7.000")], \
