@@ -26,7 +26,8 @@ Stores (all keyed by text, values JSON objects but the entities'):
 A change the flow cannot use is rejected (``Rejected``): the engine undoes everything its record did, so a
 record that is dead-lettered leaves no trace in the stores; a change parked for its entity leaves none either.
 The changes of one source transaction (:mod:`~streams.flows.customers.txnet`) are folded in one isolated scope
-and decided together: a change that cannot be used is rejected alone, a failure deciding rejects them all.
+and decided together: a change that cannot be used is rejected alone, an entity that cannot be decided is rejected
+with the changes folded into it, the others decided without them (:mod:`~streams.flows.customers.undecided`).
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ from streams.flows.customers.remembered import ROWS_CODEC, Row, UnknownEnds
 from streams.flows.customers.state import CustomerState, StateCodec
 from streams.flows.customers.sync import command_payload, decide, fold, fold_child, fold_xref
 from streams.flows.customers.txnet import PARTS, Group, Part, Transactions
+from streams.flows.customers.undecided import Undecided, left_out, listed
 from streams.flows.customers.unindexed import answerable, answers, index_fix
 from streams.flows.engine.api import Context, FlowSpec, Incoming, OutputTooLarge, Rejected, Store, Ticking, Waiting
 from streams.flows.engine.objects import ObjectView
@@ -153,11 +155,13 @@ class _Outcome:
 
 @dataclass
 class _SetAside:
-    """What a group's folding set aside, to be done after its scope: changes rejected alone (with the reason),
-    changes parked (with what they wait for)."""
+    """What a group's folding set aside, to be done after its scope: changes rejected alone (with the rejection),
+    changes parked (with what they wait for); and, by position, the changes of entities that could not be decided,
+    left out when the group is folded again (with their rejection: :mod:`.undecided`)."""
 
-    rejected: list[tuple[Incoming, str]] = field(default_factory=list)
+    rejected: list[tuple[Incoming, Rejected]] = field(default_factory=list)
     parked: list[tuple[str, Incoming]] = field(default_factory=list)
+    left_out: dict[str, Rejected] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -183,11 +187,12 @@ def _unpublished(state: CustomerState) -> bool:
 
 
 def _undecided(used: list[Incoming], exc: Exception) -> str:
-    """The dead-letter reason of a group whose decision failed (every change of it gets this one)."""
+    """The dead-letter reason of a group whose decision failed for no entity of it (every change of it gets this
+    one)."""
     if len(used) == 1:
         return f"{used[0].position}: cannot decide on this change: {exc}"
-    return (f"{', '.join(r.position for r in used)}: cannot decide on the {len(used)} changes of its source "
-            f"transaction: {exc}")
+    return (f"{listed([r.position for r in used])}: cannot decide on the {len(used)} changes of its source "
+            f"transaction: {exc}; the failure names none of the entities they folded into, so none is decided")
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,25 +409,31 @@ class CustomerFlow:
         """Fold the changes of one group (a source transaction, or one change) in order, then decide once for
         every entity they touched; returns the parked records their entities released, to be processed next.
 
-        The group is one isolated scope: a failure deciding it undoes all of it and rejects every change it
-        used. A change that cannot be used, or must wait for its entity, is set aside while folding (its own
-        part undone at once) and dead-lettered or parked after the scope, so that undoing the group does not
-        undo that too."""
+        The group is one isolated scope: an entity that cannot be decided undoes all of it, which is folded and
+        decided again without the changes folded into that entity (:mod:`.undecided`); a failure that is no
+        entity's rejects every change it used. A change that cannot be used, or must wait for its entity, is set
+        aside while folding (its own part undone at once) and dead-lettered or parked after the scope, so that
+        undoing the group does not undo that too."""
         aside = _SetAside()
         released: list[str] = []
         undecided: tuple[Incoming, ...] = ()
-        with ctx.isolated():
+        while True:
             try:
-                released = self._fold_and_decide(records, ctx, aside)
-            except Rejected as rejection:
-                undecided = rejection.records
-                raise
+                with ctx.isolated():
+                    try:
+                        released = self._fold_and_decide(records, ctx, aside)
+                    except Rejected as rejection:
+                        undecided = rejection.records
+                        raise
+                break
+            except Undecided as failed:  # each time one change more at least is left out: it ends
+                aside = _SetAside(left_out={**aside.left_out, **failed.reasons})
         if undecided:  # the scope was undone, the marks of the changes rejected alone with it
             for record in (*(r for r, _ in aside.rejected), *undecided):
                 self._missed(record, ctx)
-        for record, reason in aside.rejected:
+        for record, letter in aside.rejected:
             with ctx.isolated(record):
-                raise Rejected(reason, stage=self.stage)
+                raise letter
         for waiting_for, record in aside.parked:
             self._park(ctx, waiting_for, record)
         if isinstance(records, Part) and records.last and Deferred(ctx.stores[DEFERRED]).end(records.tx):
@@ -440,11 +451,16 @@ class CustomerFlow:
         outcome = _Outcome()
         settled_at = self.clock()
         self._copied.group()
+        folded_by: list[tuple[Incoming, dict[str, Cause]]] = []
         for record in records:
+            if aside.left_out and record.position in aside.left_out:  # its entity cannot be decided
+                aside.rejected.append((record, aside.left_out[record.position]))
+                self._missed(record, ctx)
+                continue
             try:
                 one = self._fold(record, ctx, settled_at)
             except Rejected as rejection:
-                aside.rejected.append((record, rejection.reason))
+                aside.rejected.append((record, rejection))
                 self._missed(record, ctx)  # in the group's scope: a later change of the row in it claims all
                 continue
             if isinstance(one, _Waits):
@@ -457,6 +473,7 @@ class CustomerFlow:
             outcome.echoes += one.echoes
             outcome.released += one.released
             folded.update(one.touched)
+            folded_by.append((record, one.touched))
         if not used:
             return []
         deciding = folded
@@ -468,26 +485,40 @@ class CustomerFlow:
             Deferred(ctx.stores[DEFERRED]).defer(records.tx, folded)
             ctx.count(DEFERRED_COUNT, len(folded))
             deciding = {}
-        try:
-            commands: list[Command] = []
-            for key, cause in deciding.items():
+        failed: dict[str, Exception] = {}
+        commands: list[tuple[str, str, bytes, dict[str, bytes]]] = []
+        audits: list[tuple[str, str, bytes, dict[str, bytes]]] = []
+        audited = len(outcome.conflicts)
+        for key, cause in deciding.items():
+            audit: list[Mapping[str, Any]] = []
+            try:
                 state = entities.get(key)
                 state.held = False
-                commands += decide(state, cause, context=self.context, named=self.named, audit=outcome.conflicts,
-                                   settled_at=settled_at)
-                if say_ended(state, cause, self.name):  # a target's delete ended it: not created there again
-                    ctx.count(ENDED_COUNT)
-                entities.put(key, state)  # encoded, and its canonical record published, when the batch ends
-            outputs = self._encode_commands(commands) + self._encode_conflicts(outcome.conflicts)
-        except (MappingError, CodecError, CustomerFlowError, NotWritable) as exc:
-            raise Rejected(_undecided(used, exc), stage=self.stage, records=used) from exc
+                decided = decide(state, cause, context=self.context, named=self.named, audit=audit,
+                                 settled_at=settled_at)
+                commands += self._encode_commands(decided)
+                audits += self._encode_conflicts(audit)
+            except (MappingError, CodecError, CustomerFlowError, NotWritable) as exc:
+                failed[key] = exc
+                continue
+            outcome.conflicts += audit
+            if say_ended(state, cause, self.name):  # a target's delete ended it: not created there again
+                ctx.count(ENDED_COUNT)
+            entities.put(key, state)  # encoded, and its canonical record published, when the batch ends
+        outputs = commands + self._encode_conflicts(outcome.conflicts[:audited]) + audits
         ctx.count("echoes_suppressed", len(outcome.echoes))
         ctx.count("conflicts", len(outcome.conflicts))
-        try:
-            for topic, key, value, headers in outputs:
+        for topic, key, value, headers in outputs:
+            try:
                 ctx.emit(topic, key=key, value=value, headers=headers)
-        except OutputTooLarge as exc:  # decided on every change of the group, not only the record in hand
-            raise exc.naming(used, stage=self.stage) from exc
+            except OutputTooLarge as exc:  # the entity's, as a failure deciding it
+                failed.setdefault(key, exc)
+        if failed:  # the group is undone, and folded again without the changes of these entities
+            reasons = left_out(failed, folded_by, len(records), part=isinstance(records, Part), stage=self.stage)
+            if reasons is None:
+                failure = next(iter(failed.values()))
+                raise Rejected(_undecided(used, failure), stage=self.stage, records=used) from failure
+            raise Undecided(reasons)
         return outcome.released
 
     def _decide_deferred(self, ctx: Context) -> bool:

@@ -1,6 +1,7 @@
 """One source transaction is one isolated scope of the entity flow (``Context.isolated``): a change that cannot
-be used is rejected alone, a failure deciding the transaction rejects every change it used, and neither undoes
-what the other changes of the transaction set aside (a change rejected alone, a change parked for its entity)."""
+be used is rejected alone, a failure deciding an entity rejects every change folded into it (the transaction's
+other entities are decided without them: test_entity_undecided_entity.py), and neither undoes what the other
+changes of the transaction set aside (a change rejected alone, a change parked for its entity)."""
 
 from __future__ import annotations
 
@@ -44,9 +45,11 @@ def test_a_failed_decision_rejects_the_transaction_but_keeps_what_it_set_aside(u
     first, second, third = (f"crm.crm.customers/0@{offset}" for offset in range(3))
     assert sorted(reasons) == [first, second, third]  # the address is parked, not dead-lettered
     assert reasons[first].startswith(f"{first}: cannot use this crm customers change")
-    assert reasons[second] == reasons[third]
-    assert reasons[second].startswith(f"{second}, {third}: cannot decide on the 2 changes of its source "
-                                      "transaction: ") and "read-only" in reasons[second]
+    for position in (second, third):
+        assert reasons[position].startswith(f"{position}: cannot decide on {NUMBER}: ")
+        assert "read-only" in reasons[position]
+        assert f"dead-lettered with it: 2 change(s) of entity {NUMBER} ({second}, {third}); the other 2 change(s) " \
+               "of its source transaction went on without them" in reasons[position]
     memory = harness.run.context.memory
     assert len(memory["parked"]) == 2 and harness.stored(NUMBER) is None and len(memory["index"]) == 0
     assert harness.emitted == []
