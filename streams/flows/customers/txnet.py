@@ -73,7 +73,8 @@ class Transactions:
     def __init__(self, *, net: bool, systems: Systems, tables: Mapping[str, tuple[str, str]],
                  limit: int | None = None) -> None:
         """``tables``: the flow's input topics, by the system and table each carries; ``limit``: the most changes
-        of one transaction held, a larger one applied in parts (the flow's ``transaction_limit``; None: whole)."""
+        of one transaction held, a larger one released in parts, decided at its end (the flow's ``transaction_limit``;
+        None: whole)."""
         self.net = net
         self.limit = limit
         read = sorted({system for system, _ in tables.values()})

@@ -455,8 +455,10 @@ class TransactionJoin:
                                           **({"dead": state["dead"]} if state.get("dead") else {})})
         first = "passed" not in state
         if first:
-            log.info("source transaction %s reached %d changes before its end: it is applied in parts of at most "
-                     "that many, not whole (the flow's transaction limit)", tx_key, self.limit)
+            log.info("source transaction %s reached %d changes before its end (the flow's transaction limit): it is "
+                     "no longer held whole but passed on in parts of at most that many: the entity flow folds each "
+                     "part as it comes and decides the transaction's entities once, at its end (a worker fleet, "
+                     "ISTHMUS_FLOW_PARTITIONS: each part as it comes)", tx_key, self.limit)
         return Joined(tx_key=tx_key, records=records, split=first, parted=True, more=True)
 
     def end(self, event: TransactionEvent) -> list[Joined]:
