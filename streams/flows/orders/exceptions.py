@@ -13,3 +13,7 @@ class UnexpectedRecord(OrderFlowError):
 
 class IncompleteTransaction(OrderFlowError):
     """A source transaction whose other changes were never received, so its order would be half-written."""
+
+
+class KeyOnlyDelete(OrderFlowError):
+    """An origin header's delete that carries only the row's key, which does not say which document it was."""

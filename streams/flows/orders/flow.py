@@ -311,7 +311,10 @@ class _Step:
             if role == LINE and event.op is not Op.DELETE:
                 self.mapper.validate(self.config.lines, source, row, self.state.lookup)
             elif role == HEADER:
-                self.mapper.validate(self.config.header, source, row, self.state.lookup)
+                if event.op is Op.DELETE and source.key_only_before:
+                    row = order.deleted_row(self.state, self.mapper, event) or {}  # the row as the flow knows it
+                if row:
+                    self.mapper.validate(self.config.header, source, row, self.state.lookup)
 
     def change(self, record: Incoming, event: ChangeEvent) -> None:
         topic = record.topic
@@ -336,6 +339,8 @@ class _Step:
         for role, source in roles:
             if role == HEADER:
                 number, edited = order.apply_origin_header(self.state, self.mapper, event, record)
+                if number is None:
+                    continue  # a key-only delete of a document never seen: nothing to cancel
                 self.documents[number] = cause
                 if edited:
                     self.edited.add(number)

@@ -37,6 +37,7 @@ from streams.flows.commands import Cause, Command
 from streams.flows.engine.api import Incoming, Waiting
 from streams.flows.orders import edits
 from streams.flows.orders.config import DocumentConfig
+from streams.flows.orders.exceptions import KeyOnlyDelete
 from streams.flows.orders.holds import NO_ACCOUNT, WAITING_FOR, WAITS
 from streams.flows.orders.mapper import Mapper
 from streams.flows.orders.mirror import Mirror
@@ -56,13 +57,20 @@ def origin_column(mapper: Mapper, field: str) -> str | None:
     return config.write_back.get(field) or (binding.column if binding is not None else None)
 
 
-def apply_origin_header(state: State, mapper: Mapper, event: ChangeEvent, record: Incoming) -> tuple[str, bool]:
-    """An origin header change; returns its document key, and whether it changed a column the document's content
-    reads (an edit: :mod:`.edits`)."""
+def apply_origin_header(state: State, mapper: Mapper, event: ChangeEvent,
+                        record: Incoming) -> tuple[str | None, bool]:
+    """An origin header change; returns its document key (None for a key-only delete of a document never seen:
+    :func:`deleted_row`), and whether it changed a column the document's content reads (an edit: :mod:`.edits`)."""
     config = mapper.config
     assert event.row is not None
     row = dict(event.row)
     if event.op is Op.DELETE:
+        if config.origin.key_only_before:
+            known = deleted_row(state, mapper, event)
+            if known is None:
+                state.count("deletes_of_unknown_documents")
+                return None, False
+            row = known
         for field, value in (config.origin.on_delete or {}).items():
             column = origin_column(mapper, field)
             if column is not None:
@@ -98,6 +106,31 @@ def apply_origin_header(state: State, mapper: Mapper, event: ChangeEvent, record
     if lines.get("document") != number:
         state.put("lines", ref, {**lines, "document": number})
     return number, edited
+
+
+def deleted_row(state: State, mapper: Mapper, event: ChangeEvent) -> dict[str, Any] | None:
+    """The origin row of a deleted document whose delete carries only the row's key (PostgreSQL's default replica
+    identity, as the columns file says; the other NOT NULL columns come as ``''`` or ``0``): the row the flow
+    stored of it, found by its header reference (what its lines name it by, which the key gives), so its party and
+    link stand and its ``on_delete`` becomes a cancel; None for a document the flow never saw (nothing to cancel).
+    Raises :class:`KeyOnlyDelete` when the key does not give the reference."""
+    config = mapper.config
+    source, binding = config.origin, config.origin.bindings[config.line_ref.by]
+    if not binding.reads <= set(source.row_key):
+        raise KeyOnlyDelete(
+            f"{source.table} row {dict(event.key or {})} was deleted, but its delete carries only the row's key "
+            f"({config.origin_system}'s default replica identity) and the key does not give the document's "
+            f"{config.line_ref.by} ({', '.join(sorted(binding.reads))}), so the flow cannot tell which document "
+            f"it was and its cancel is not sent: cancel it in {config.target_system} by hand if it has it, and run "
+            f"`ALTER TABLE {source.table} REPLICA IDENTITY FULL` and re-discover {config.origin_system} so that "
+            "later deletes say their document")
+    context = mapper.context(state.lookup).reading(source.system)
+    ref = mapper.engine(config.header).value(binding, event.row or {}, context)
+    number = state.get("lines", str(ref)).get("document")
+    stored = None if number is None else state.get("documents", str(number)).get(config.origin_system)
+    if stored is None:
+        return None
+    return {**State.load(stored), **{column: (event.row or {}).get(column) for column in source.row_key}}
 
 
 def apply_origin_line(state: State, mapper: Mapper, event: ChangeEvent) -> str | None:
@@ -330,6 +363,7 @@ def evaluate(state: State, mapper: Mapper, number: str, trigger: Cause, now_s: f
                          correlation_id=number)
         commands.append(cancel)
         document["cancel_sent"] = cancel.idempotency_key
+    cancel_held = edits.cancel_held(config, document, target)  # not sent: held, and the origin keeps its cancel
     if config.update_while:
         created_now = any(c.operation == "create" for c in commands)  # it carries the edit
         update = edits.decide(config, document, number, record, target, origin_cause,
@@ -339,8 +373,8 @@ def evaluate(state: State, mapper: Mapper, number: str, trigger: Cause, now_s: f
     wanted: dict[str, Any] | None = None
     if target is not None:
         wanted = {f: target.get(f) for f in config.write_back}
-        if document.get("cancel_requested") and target.get(config.status) in config.cancel_while:
-            del wanted[config.status]  # the origin's cancel is on its way to the target
+        if cancel_held or (document.get("cancel_requested") and target.get(config.status) in config.cancel_while):
+            del wanted[config.status]  # the origin's cancel is on its way to the target, or held
     elif hold:
         wanted = {config.status: config.hold.status}
     elif document.get("held"):

@@ -128,6 +128,11 @@ class Events:
 
 @pytest.fixture
 def run() -> tuple[LocalRun, SchemaStore]:
+    return deals_run()
+
+
+def deals_run() -> tuple[LocalRun, SchemaStore]:
+    """The made-up pair's document flow under LocalRun, with its schemas."""
     schemas = SchemaStore.from_directory()
     systems = _systems()
     mappings = load_mappings(HERE, schemas=schemas.schemas, systems=systems, tables=_catalogs())
