@@ -26,6 +26,11 @@ An edit the target cannot take is held, never dropped silently (a ``Hold``, :mod
 Either is released when the origin's content is again what was sent (the edit undone), or when the document is
 cancelled (the origin asks for its cancel, or the target shows the cancel status). A refused edit that the
 origin edits again goes as it is then; a locked one goes once the target's status allows it again.
+
+An origin cancel (or delete) of a document whose target status is not one of the flow file's ``cancel.while`` nor
+the cancel status (the ERP shipped the order) is not sent, and held the same way (``locked``, :func:`cancel_held`):
+the target's status is not written back over the origin's cancel meanwhile. It is released when the origin takes
+the cancel back, or the target's status allows the cancel (then sent) or is the cancel status.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ from streams.flows.orders.state import State
 #: Document state keys: the digest of the content last sent, an edit waiting for the link, the edit held, the
 #: update on its way (its key, digest and the digest before it), and how many updates were sent.
 SENT, UNSENT, HELD, IN_FLIGHT, COUNT = "sent_digest", "unsent_edit", "update_hold", "update_sent", "updates"
+#: Document state key: the origin's cancel held, as the target's status takes none.
+CANCEL_HELD = "cancel_hold"
 
 
 def content_digest(config: DocumentConfig, record: Mapping[str, Any]) -> str:
@@ -66,6 +73,27 @@ def locked_message(config: DocumentConfig, status: Any) -> str:
             f"where it takes no edit (update.while: {', '.join(config.update_while)}), so the edit is not sent: "
             f"undo it in {origin} (the document as {target} has it), cancel the document, or make the change in "
             f"{target} by hand; the hold is released when {origin} shows the document as it was sent")
+
+
+def cancel_locked_message(config: DocumentConfig, status: Any) -> str:
+    origin, target = config.origin_system, config.target_system
+    return (f"the document was cancelled (or deleted) in {origin}, but {target} holds it as {status}, where it takes "
+            f"no cancel (cancel.while: {', '.join(config.cancel_while)}), so the cancel is not sent and {origin} "
+            f"keeps its cancel: cancel or return the document in {target} by hand, or take the cancel back in "
+            f"{origin} (the status {target} has); the hold is released when either shows the other's status")
+
+
+def cancel_held(config: DocumentConfig, document: dict[str, Any], target: Mapping[str, Any] | None) -> bool:
+    """Whether the origin's cancel of the document is held (and so held in ``document``, its state): the target
+    has it, in a status that is neither one of ``cancel.while`` nor the cancel status; releases it otherwise."""
+    status = None if target is None else target.get(config.status)
+    if (document.get("cancel_requested") and target is not None and status not in config.cancel_while
+            and status != config.cancel_status):
+        document[CANCEL_HELD] = {"cause": LOCKED, "message": cancel_locked_message(config, status),
+                                 "field": config.status, "status": None, "command_id": None}
+        return True
+    document.pop(CANCEL_HELD, None)
+    return False
 
 
 def decide(config: DocumentConfig, document: dict[str, Any], number: str, record: Mapping[str, Any],

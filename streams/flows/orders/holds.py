@@ -17,7 +17,9 @@ A document is held, never silently stuck, when it cannot go to its target:
   one of the flow file's ``update.while``: the edit is not sent (:mod:`streams.flows.orders.edits`); released
   when the origin shows the document as it was sent again, or the document is cancelled. An update the target
   refused as a business state holds it as ``refused`` (or ``too_big``) the same way, until the origin changes it.
-  The origin's status is left as it is: the target still has the document.
+  The origin's status is left as it is: the target still has the document. An origin cancel (or delete) the
+  target's status takes none of (not one of the flow file's ``cancel.while``, nor the cancel status) is held the
+  same way, the origin keeping its cancel, until the origin takes it back or the target's status allows it.
 
 A refused document is sent again when the cause may have cleared: one of the flow file's ``hold.release`` fields
 of its party changes in the target (the same create, with its first idempotency key: a target keeps no refused
@@ -98,7 +100,7 @@ def current(document: Mapping[str, Any], *, blocked_message: str, no_account_mes
     if hold:
         return {"cause": hold["cause"], "message": hold["message"], "field": hold.get("field"),
                 "status": hold.get("status"), "command_id": hold.get("command_id") or None}
-    edit = document.get("update_hold")
+    edit = document.get("update_hold") or document.get("cancel_hold")
     if edit:
         return {"cause": edit["cause"], "message": edit["message"], "field": edit.get("field"),
                 "status": edit.get("status"), "command_id": edit.get("command_id") or None}

@@ -170,7 +170,7 @@ def test_an_edit_of_a_shipped_order_is_held_locked_until_it_is_undone(harness: H
     assert (release["state"], release["cause"]) == ("released", "locked")
 
 
-def test_a_locked_edit_is_released_by_the_orders_cancel(harness: Harness, cdc: Cdc) -> None:
+def test_a_locked_edit_gives_way_to_the_orders_cancel_held_as_shipped(harness: Harness, cdc: Cdc) -> None:
     created(harness, cdc)
     harness.feed(shipped(cdc))
     harness.feed(edit(cdc))
@@ -178,7 +178,9 @@ def test_a_locked_edit_is_released_by_the_orders_cancel(harness: Harness, cdc: C
                                          after=header(total="240.00", status="cancelled"))])
     emitted = harness.feed(cancel.in_order)
     assert [c.kind for c in harness.commands(emitted) if c.record["target"] == "erp"] == []  # shipped: no cancel
-    assert [(h["state"], h["cause"]) for h in holds(harness, emitted)] == [("released", "locked")]
+    assert [c for c in harness.commands(emitted) if c.record["target"] == "crm"] == []  # the CRM keeps its cancel
+    (held,) = holds(harness, emitted)  # the edit no longer matters; the cancel is held in its place
+    assert (held["state"], held["cause"]) == ("held", "locked") and "no cancel" in held["message"]
 
 
 def test_an_update_the_erp_refuses_is_held_with_its_message_until_the_crm_edits_again(
