@@ -24,7 +24,8 @@ An edit the target cannot take is held, never dropped silently (a ``Hold``, :mod
   order no longer editable when the update arrived, its stock short; or over the target's limits).
 
 Either is released when the origin's content is again what was sent (the edit undone), or when the document is
-cancelled (the origin asks for its cancel, or the target shows the cancel status). A refused edit that the
+cancelled (the origin asks for its cancel, or the target shows the cancel status; a cancel held as below takes the
+edit's place). A refused edit that the
 origin edits again goes as it is then; a locked one goes once the target's status allows it again.
 
 An origin cancel (or delete) of a document whose target status is not one of the flow file's ``cancel.while`` nor

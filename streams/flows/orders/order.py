@@ -18,7 +18,9 @@ the reference pair's words below (CRM, ERP, ``submitted``, ``on_hold``) are its 
   again: the same payload and idempotency key, so a create the ERP did apply is answered from its
   idempotency table (only 2xx answers are stored there, so a refusal does not use up the key).
 - **Cancel**: a CRM user's cancel (or delete) of an order the ERP holds as ``reserved`` becomes an ERP
-  ``SalesOrder cancel``; the CRM's later commit wins over the ERP's reservation.
+  ``SalesOrder cancel``; the CRM's later commit wins over the ERP's reservation. A delete that carries only the
+  row's key is applied to the row the flow stored (:func:`deleted_row`). A cancel the ERP's status takes none of
+  (shipped) is held (cause ``locked``, :func:`.edits.cancel_held`), and the ERP's status is not written back over it.
 - **Update**: with the flow file's ``update: {while: [...]}``, a CRM edit of an order the ERP holds (its lines,
   its CRM-owned header fields) becomes one ``SalesOrder update`` of the whole order while the ERP's status is one
   of ``while``; otherwise it is held visibly (cause ``locked``). See :mod:`.edits`.
