@@ -76,21 +76,18 @@ def locked_message(config: DocumentConfig, status: Any) -> str:
             f"{target} by hand; the hold is released when {origin} shows the document as it was sent")
 
 
-def cancel_locked_message(config: DocumentConfig, status: Any) -> str:
-    origin, target = config.origin_system, config.target_system
-    return (f"the document was cancelled (or deleted) in {origin}, but {target} holds it as {status}, where it takes "
-            f"no cancel (cancel.while: {', '.join(config.cancel_while)}), so the cancel is not sent and {origin} "
-            f"keeps its cancel: cancel or return the document in {target} by hand, or take the cancel back in "
-            f"{origin} (the status {target} has); the hold is released when either shows the other's status")
-
-
 def cancel_held(config: DocumentConfig, document: dict[str, Any], target: Mapping[str, Any] | None) -> bool:
     """Whether the origin's cancel of the document is held (and so held in ``document``, its state): the target
     has it, in a status that is neither one of ``cancel.while`` nor the cancel status; releases it otherwise."""
     status = None if target is None else target.get(config.status)
     if (document.get("cancel_requested") and target is not None and status not in config.cancel_while
             and status != config.cancel_status):
-        document[CANCEL_HELD] = {"cause": LOCKED, "message": cancel_locked_message(config, status),
+        origin, target_system = config.origin_system, config.target_system
+        message = (f"the document was cancelled (or deleted) in {origin}, but {target_system} holds it as {status}, "
+                   f"where it takes no cancel (cancel.while: {', '.join(config.cancel_while)}), so the cancel is not "
+                   f"sent and {origin} keeps its cancel: cancel or return the document in {target_system} by hand, "
+                   f"or take the cancel back in {origin}; the hold is released when either shows the other's status")
+        document[CANCEL_HELD] = {"cause": LOCKED, "message": message,
                                  "field": config.status, "status": None, "command_id": None}
         return True
     document.pop(CANCEL_HELD, None)
