@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, TypeAlias
 
 import pymysql
 from pymysql.cursors import DictCursor
 
-from streams.sinks.adapters.sql import binary_columns, column_problems, jsonable, no_row, prepare
-from streams.sinks.config.model import GONE_OPERATIONS, SqlRoute, TargetConfig
+from streams.sinks.adapters.sql import Prepared, jsonable, no_row, prepare, route_tables, table_facts
+from streams.sinks.adapters.sql_children import MARIADB, ChildRows, child_writes, existing_statement
+from streams.sinks.config.model import GONE_OPERATIONS, TargetConfig
 from streams.sinks.exceptions import TargetConfigError
 from streams.sinks.outcomes import Applied, Attempt, Failed, assigned_ids
 from streams.sinks.records import SinkCommand
@@ -83,8 +84,8 @@ def delete_statement(table: str, key: Sequence[str]) -> str:
 
 
 def columns_statement() -> str:
-    return ("SELECT column_name AS name, data_type AS type FROM information_schema.columns WHERE table_name = %s "
-            "AND table_schema = COALESCE(NULLIF(%s, ''), DATABASE())")
+    return ("SELECT column_name AS name, data_type AS type, numeric_scale AS scale FROM information_schema.columns "
+            "WHERE table_name = %s AND table_schema = COALESCE(NULLIF(%s, ''), DATABASE())")
 
 
 class MySqlAdapter:
@@ -100,8 +101,9 @@ class MySqlAdapter:
         self._engine = "MySQL" if engine == "mysql" else "MariaDB"
         self._idle: list[Connection] = []
         self._slots = asyncio.Semaphore(pool_size)
-        #: Per route table, the binary columns the routes write (found at start).
+        #: Per route table (and child table), its binary columns and its decimal columns' places (found at start).
         self._binary: dict[str, frozenset[str]] = {}
+        self._scales: dict[str, dict[str, int]] = {}
 
     def describe(self) -> str:
         return f"{self._engine} {self._shown} (keys in {self.keys_table}, {len(self.config.routes)} routes from " \
@@ -129,24 +131,24 @@ class MySqlAdapter:
                     conn.close()
 
     async def start(self) -> None:
-        """Create the keys table if needed and check every route's table and columns exist."""
-        problems = await asyncio.to_thread(self._start)
-        if problems:
+        """Create the keys table if needed and check every route's table and columns exist (its child tables'
+        too), learning their binary and decimal columns."""
+        facts = table_facts(self.config, await asyncio.to_thread(self._start))
+        self._binary, self._scales = facts.binary, facts.scales
+        if facts.problems:
             raise TargetConfigError(f"{self.config.path}: the database does not match the routes:\n  "
-                                    + "\n  ".join(problems))
+                                    + "\n  ".join(facts.problems))
 
-    def _start(self) -> list[str]:
-        problems = []
+    def _start(self) -> dict[str, list[dict[str, Any]]]:
+        tables = {}
         with self._connection() as conn, conn.cursor() as cursor:
             cursor.execute(keys_table_ddl(self.keys_table))
-            for route in self.config.sql_routes():
-                database, _, table = route.table.rpartition(".")
+            for name in route_tables(self.config):
+                database, _, table = name.rpartition(".")
                 cursor.execute(columns_statement(), (table, database))
-                types = {row["name"]: row["type"] for row in cursor.fetchall()}
-                problems += column_problems(route, set(types))
-                self._binary[route.table] = binary_columns(types)
+                tables[name] = list(cursor.fetchall())
             conn.rollback()
-        return problems
+        return tables
 
     async def close(self) -> None:
         while self._idle:
@@ -154,13 +156,13 @@ class MySqlAdapter:
                 self._idle.pop().close()
 
     async def attempt(self, command: SinkCommand) -> Attempt:
-        prepared = prepare(self.config, command, self._binary)
+        prepared = prepare(self.config, command, self._binary, self._scales)
         if isinstance(prepared, Failed):
             return prepared
-        route, row = prepared
+        route = prepared.route
         try:
             async with self._slots:
-                return await asyncio.to_thread(self._attempt, command, route, row)
+                return await asyncio.to_thread(self._attempt, command, prepared)
         except (pymysql.err.InterfaceError, OSError) as exc:
             return Failed(kind="transient", error_type=type(exc).__name__,
                           reason=f"{self._engine} {self._shown}: {str(exc).strip() or type(exc).__name__}")
@@ -173,16 +175,17 @@ class MySqlAdapter:
                           reason=f"{self._engine} refused the write to {route.table}: {exc}; fix the data (or the "
                                  "table) and replay")
 
-    def _attempt(self, command: SinkCommand, route: SqlRoute, row: Mapping[str, Any]) -> Attempt:
+    def _attempt(self, command: SinkCommand, prepared: Prepared) -> Attempt:
         with self._connection() as conn:
             try:
-                return self._apply(conn, command, route, row)
+                return self._apply(conn, command, prepared)
             except BaseException:
                 with suppress(Exception):
                     conn.rollback()
                 raise
 
-    def _apply(self, conn: Connection, command: SinkCommand, route: SqlRoute, row: Mapping[str, Any]) -> Attempt:
+    def _apply(self, conn: Connection, command: SinkCommand, prepared: Prepared) -> Attempt:
+        route, row = prepared.route, prepared.row
         with conn.cursor() as cursor:
             claimed = cursor.execute(claim_statement(self.keys_table), (
                 command.idempotency_key, command.command_id, route.table, command.entity_key))
@@ -217,7 +220,24 @@ class MySqlAdapter:
                     return no_row(route, row)
                 cursor.execute(delete_statement(route.table, route.key), key)
                 status, body = (200, jsonable(found)) if found else (204, None)
+            failed = self._children(cursor, prepared.children, body)
+            if failed is not None:
+                conn.rollback()
+                return failed
             cursor.execute(answer_statement(self.keys_table),
                            (status, json.dumps(body, default=str), command.idempotency_key))
         conn.commit()
         return Applied(status=status, body=body, ids=assigned_ids(body, route.ids))
+
+    def _children(self, cursor: Any, children: Iterable[ChildRows], parent: Any) -> Failed | None:
+        """Make the parent's child rows its lists (:mod:`streams.sinks.adapters.sql_children`)."""
+        for child in children:
+            values = child.parent_values(parent)
+            if isinstance(values, Failed):
+                return values
+            cursor.execute(existing_statement(child.spec, MARIADB), list(values.values()))
+            existing = list(cursor.fetchall())
+            for statement, params in child_writes(child, values, existing, MARIADB,
+                                                  self.config.limits.lines_per_call):
+                cursor.execute(statement, params)
+        return None

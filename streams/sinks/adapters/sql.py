@@ -8,9 +8,10 @@ import asyncio
 import base64
 import binascii
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
-from typing import Any
+from decimal import Decimal, InvalidOperation
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -18,6 +19,14 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from streams.sinks.adapters.mapping import render_fields
+from streams.sinks.adapters.sql_children import (
+    POSTGRESQL,
+    ChildRows,
+    child_problems,
+    child_rows,
+    child_writes,
+    existing_statement,
+)
 from streams.sinks.config.model import GONE_OPERATIONS, SqlRoute, TargetConfig
 from streams.sinks.exceptions import TargetConfigError
 from streams.sinks.outcomes import Applied, Attempt, Failed, assigned_ids, no_route
@@ -26,6 +35,8 @@ from streams.sinks.records import SinkCommand
 #: The keys table when the target file names none.
 DEFAULT_KEYS_TABLE = "public.isthmus_sink_keys"
 
+#: ``information_schema.columns.data_type`` of an exact decimal column (PostgreSQL, MariaDB/MySQL).
+DECIMAL_TYPES = frozenset({"numeric", "decimal"})
 #: ``information_schema.columns.data_type`` of a binary column (PostgreSQL, MariaDB/MySQL): the payload holds
 #: its bytes as base64 text (Kafka Connect's JSON form, and the flows'), written back as the bytes they stand for.
 BINARY_TYPES = frozenset({"bytea", "binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"})
@@ -34,6 +45,21 @@ _TRANSIENT = (psycopg.OperationalError, pg_errors.SerializationFailure, pg_error
               pg_errors.LockNotAvailable, pg_errors.QueryCanceled)
 
 Connection = psycopg.AsyncConnection[dict[str, Any]]
+
+
+#: The columns of one table, as ``start`` reads them for its checks (``%s``: table name, schema or "" for the
+#: connection's current one).
+COLUMNS_QUERY = ("SELECT column_name AS name, data_type AS type, numeric_scale AS scale "
+                 "FROM information_schema.columns WHERE table_name = %s "
+                 "AND table_schema = COALESCE(NULLIF(%s, ''), current_schema())")
+
+
+class Prepared(NamedTuple):
+    """A command as its route writes it: the route's row and, per ``children`` entry, the rows of its list."""
+
+    route: SqlRoute
+    row: dict[str, Any]
+    children: tuple[ChildRows, ...] = ()
 
 
 def _table(name: str) -> sql.Composed:
@@ -50,8 +76,9 @@ class SqlAdapter:
         self._shown = shown
         self._idle: asyncio.Queue[Connection] = asyncio.Queue()
         self._slots = asyncio.Semaphore(pool_size)
-        #: Per route table, the binary columns the routes write (found at start).
+        #: Per route table (and child table), its binary columns and its decimal columns' places (found at start).
         self._binary: dict[str, frozenset[str]] = {}
+        self._scales: dict[str, dict[str, int]] = {}
 
     def describe(self) -> str:
         return f"PostgreSQL {self._shown} (keys in {self.keys_table}, {len(self.config.routes)} routes from " \
@@ -76,26 +103,24 @@ class SqlAdapter:
                         await conn.close()
 
     async def start(self) -> None:
-        """Create the keys table if needed and check every route's table and columns exist."""
+        """Create the keys table if needed and check every route's table and columns exist (its child tables'
+        too), learning their binary and decimal columns."""
         async with self._connection() as conn:
             await conn.execute(sql.SQL(
                 "CREATE TABLE IF NOT EXISTS {} (idem_key TEXT PRIMARY KEY, command_id TEXT NOT NULL, "
                 "target_table TEXT NOT NULL, entity_key TEXT NOT NULL, status INTEGER NOT NULL, response JSONB, "
                 "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())").format(_table(self.keys_table)))
             await conn.commit()
-            problems = []
-            for route in self.config.sql_routes():
-                schema, _, table = route.table.rpartition(".")
-                cur = await conn.execute(
-                    "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s "
-                    "AND table_schema = COALESCE(NULLIF(%s, ''), current_schema())", (table, schema))
-                types = {row["column_name"]: row["data_type"] for row in await cur.fetchall()}
-                problems += column_problems(route, set(types))
-                self._binary[route.table] = binary_columns(types)
+            tables: dict[str, list[dict[str, Any]]] = {}
+            for name in route_tables(self.config):
+                schema, _, table = name.rpartition(".")
+                tables[name] = await (await conn.execute(COLUMNS_QUERY, (table, schema))).fetchall()
             await conn.rollback()
-        if problems:
+        facts = table_facts(self.config, tables)
+        self._binary, self._scales = facts.binary, facts.scales
+        if facts.problems:
             raise TargetConfigError(f"{self.config.path}: the database does not match the routes:\n  "
-                                    + "\n  ".join(problems))
+                                    + "\n  ".join(facts.problems))
 
     async def close(self) -> None:
         while not self._idle.empty():
@@ -103,14 +128,14 @@ class SqlAdapter:
                 await self._idle.get_nowait().close()
 
     async def attempt(self, command: SinkCommand) -> Attempt:
-        prepared = prepare(self.config, command, self._binary)
+        prepared = prepare(self.config, command, self._binary, self._scales)
         if isinstance(prepared, Failed):
             return prepared
-        route, row = prepared
+        route = prepared.route
         try:
             async with self._connection() as conn:
                 try:
-                    return await self._apply(conn, command, route, row)
+                    return await self._apply(conn, command, prepared)
                 except BaseException as exc:
                     with suppress(Exception):
                         await conn.rollback()
@@ -131,8 +156,8 @@ class SqlAdapter:
                           reason=f"PostgreSQL refused the write to {route.table}: {str(exc).strip()}; fix the "
                                  "data (or the table) and replay")
 
-    async def _apply(self, conn: Connection, command: SinkCommand, route: SqlRoute,
-                     row: Mapping[str, Any]) -> Attempt:
+    async def _apply(self, conn: Connection, command: SinkCommand, prepared: Prepared) -> Attempt:
+        route, row = prepared.route, prepared.row
         keys = _table(self.keys_table)
         cur = await conn.execute(sql.SQL(
             "INSERT INTO {} (idem_key, command_id, target_table, entity_key, status) VALUES (%s, %s, %s, %s, 0) "
@@ -154,10 +179,34 @@ class SqlAdapter:
         if status == 404 or (status == 204 and route.operation in GONE_OPERATIONS):
             await conn.rollback()  # nothing written, and the key not kept: a replay looks again
             return no_row(route, row)
+        if prepared.children:
+            if body is None:  # an upsert of key columns only, its row there already: DO NOTHING returns none
+                found = await (await conn.execute(sql.SQL("SELECT * FROM {} WHERE {}").format(
+                    _table(route.table), sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(k))
+                                                               for k in route.key)),
+                    [row[k] for k in route.key])).fetchone()
+                body = jsonable(found) if found else None
+            failed = await self._children(conn, prepared.children, body)
+            if failed is not None:
+                await conn.rollback()
+                return failed
         await conn.execute(sql.SQL("UPDATE {} SET status = %s, response = %s::jsonb WHERE idem_key = %s")
                            .format(keys), (status, json.dumps(body, default=str), command.idempotency_key))
         await conn.commit()
         return Applied(status=status, body=body, ids=assigned_ids(body, route.ids))
+
+    async def _children(self, conn: Connection, children: Iterable[ChildRows], parent: Any) -> Failed | None:
+        """Make the parent's child rows its lists (:mod:`streams.sinks.adapters.sql_children`)."""
+        for child in children:
+            values = child.parent_values(parent)
+            if isinstance(values, Failed):
+                return values
+            existing = await (await conn.execute(existing_statement(child.spec, POSTGRESQL),
+                                                 list(values.values()))).fetchall()
+            for statement, params in child_writes(child, values, existing, POSTGRESQL,
+                                                  self.config.limits.lines_per_call):
+                await conn.execute(statement.encode(), params)
+        return None
 
     async def _upsert(self, conn: Connection, route: SqlRoute, row: Mapping[str, Any]) -> tuple[int, Any]:
         columns = list(row)
@@ -191,6 +240,32 @@ class SqlAdapter:
         return (200, jsonable(found)) if found else (204, None)
 
 
+def route_tables(config: TargetConfig) -> tuple[str, ...]:
+    """Every table the routes write, their child tables too, each once."""
+    return tuple(dict.fromkeys(t for r in config.sql_routes() for t in (r.table, *(c.table for c in r.children))))
+
+
+class TableFacts(NamedTuple):
+    """What ``start`` learnt of the tables: per table its binary columns and its decimal columns' places, and
+    what does not match the routes."""
+
+    binary: dict[str, frozenset[str]]
+    scales: dict[str, dict[str, int]]
+    problems: list[str]
+
+
+def table_facts(config: TargetConfig, tables: Mapping[str, Sequence[Mapping[str, Any]]]) -> TableFacts:
+    """The facts of the tables from their ``information_schema.columns`` rows (``name``, ``type``, ``scale``)."""
+    columns = {table: {row["name"] for row in rows} for table, rows in tables.items()}
+    problems: list[str] = []
+    for route in config.sql_routes():
+        problems += column_problems(route, columns.get(route.table, set()))
+        for child in route.children:
+            problems += child_problems(child, columns.get(child.table, set()), columns.get(route.table, set()))
+    return TableFacts(binary={t: binary_columns({r["name"]: r["type"] for r in rows}) for t, rows in tables.items()},
+                      scales={t: decimal_scales(rows) for t, rows in tables.items()}, problems=problems)
+
+
 def column_problems(route: SqlRoute, columns: set[str]) -> list[str]:
     """What is wrong with a route's table, given the columns the database says it has (none: no such table)."""
     if not columns:
@@ -214,11 +289,57 @@ def binary_columns(types: Mapping[str, str]) -> frozenset[str]:
     return frozenset(column for column, kind in types.items() if str(kind).lower() in BINARY_TYPES)
 
 
-def prepare(config: TargetConfig, command: SinkCommand,
-            binary: Mapping[str, frozenset[str]] | None = None) -> tuple[SqlRoute, dict[str, Any]] | Failed:
-    """The command's route and row, or why it cannot be applied (no route, a key column without a value, a binary
-    column's value that is not base64 text): the same for every SQL dialect. ``binary``: per table, its binary
-    columns, whose base64 text becomes bytes (text sent as it is would be stored as the bytes of the text)."""
+def decimal_scales(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """A table's exact decimal columns (``NUMERIC(p,s)``, ``DECIMAL(p,s)``) and the places each holds, from its
+    ``information_schema.columns`` rows (``name``, ``type``, ``scale``); an unconstrained ``NUMERIC`` holds any."""
+    return {row["name"]: int(row["scale"]) for row in rows
+            if str(row["type"]).lower() in DECIMAL_TYPES and row["scale"] is not None}
+
+
+def places(value: Any) -> int:
+    """The decimal places a payload's number or numeric text carries, trailing zeros not counted (0 for what is
+    not a number: the database judges it)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        return 0
+    try:
+        exponent = Decimal(str(value)).normalize().as_tuple().exponent
+    except InvalidOperation:
+        return 0
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
+def column_values(table: str, row: dict[str, Any], binary: Iterable[str], scales: Mapping[str, int],
+                  where: str = "") -> dict[str, Any] | Failed:
+    """``row`` as the table takes it: a binary column's base64 text as bytes (text sent as it is would be stored
+    as the bytes of the text), or why not; a decimal with more places than its column holds is refused, since
+    MariaDB would round it with only a Note (PostgreSQL rounds it silently). ``where``: the line, for reasons."""
+    for column in binary:
+        value = row.get(column)
+        if not isinstance(value, str):
+            continue
+        try:
+            row[column] = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            return Failed(kind="permanent", error_type="NotBase64",
+                          reason=f"{table}.{column} is a binary column and the payload's value for it{where} "
+                                 f"({value[:40]!r}) is not base64 text, the form bytes take in a payload; map a "
+                                 "bytes field to it, or give the column a text type")
+    for column, scale in scales.items():
+        value = row.get(column)
+        if column in row and places(value) > scale:
+            return Failed(kind="permanent", error_type="DecimalTooWide",
+                          reason=f"{table}.{column} holds {scale} decimal place{'s' if scale != 1 else ''} and the "
+                                 f"payload's value for it{where} is {value}, which it would round: nothing was "
+                                 f"written; widen the column (a scale of {places(value)}) or round the value in its "
+                                 "source or mapping, then replay the dead letter")
+    return row
+
+
+def prepare(config: TargetConfig, command: SinkCommand, binary: Mapping[str, frozenset[str]] | None = None,
+            scales: Mapping[str, Mapping[str, int]] | None = None) -> Prepared | Failed:
+    """The command's route, row and child rows, or why it cannot be applied (no route, a key column without a
+    value, a binary column's value that is not base64 text, a decimal wider than its column): the same for every
+    SQL dialect. ``binary``: per table, its binary columns; ``scales``: per table, its decimal columns' places."""
     route = config.route(command.payload_type, command.operation)
     if not isinstance(route, SqlRoute):
         return no_route(config.path.name, command.payload_type, command.operation,
@@ -229,18 +350,15 @@ def prepare(config: TargetConfig, command: SinkCommand,
         return Failed(kind="permanent", error_type="MissingKey",
                       reason=f"{route.table}: the payload gives no value for key column "
                              f"{', '.join(missing)}; send it in the payload")
-    for column in (binary or {}).get(route.table, ()):
-        value = row.get(column)
-        if not isinstance(value, str):
-            continue
-        try:
-            row[column] = base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            return Failed(kind="permanent", error_type="NotBase64",
-                          reason=f"{route.table}.{column} is a binary column and the payload's value for it "
-                                 f"({value[:40]!r}) is not base64 text, the form bytes take in a payload; map a "
-                                 "bytes field to it, or give the column a text type")
-    return route, row
+    binary, scales = binary or {}, scales or {}
+    checked = column_values(route.table, row, binary.get(route.table, ()), scales.get(route.table, {}))
+    if isinstance(checked, Failed):
+        return checked
+    children = child_rows(route, command.payload, lambda table, child, where: column_values(
+        table, child, binary.get(table, ()), scales.get(table, {}), where))
+    if isinstance(children, Failed):
+        return children
+    return Prepared(route, checked, children)
 
 
 def no_row(route: SqlRoute, row: Mapping[str, Any]) -> Failed:

@@ -20,6 +20,7 @@ from streams.sinks.adapters.registry import AdapterPlugin, AdapterRegistry, defa
 from streams.sinks.config.external_id import http_external_id, searches_by_field
 from streams.sinks.config.gone import gone_rule
 from streams.sinks.config.model import (
+    CHILD_MODES,
     CONDITION_TESTS,
     GONE_OPERATIONS,
     HEADER_NAME,
@@ -44,6 +45,7 @@ from streams.sinks.config.model import (
     OnConflict,
     PartsSpec,
     Route,
+    SqlChildren,
     SqlOptions,
     SqlRoute,
     TargetConfig,
@@ -79,7 +81,11 @@ AUTH_KEYS = ("header", "scheme", "env", "secret", "required")
 SQL_KEYS = ("database", "conninfo_env", "keys_table")
 HTTP_ROUTE_KEYS = ("payload_type", "operation", "method", "path", "body", "lookups", "ids", "on_conflict",
                    "refusals", "only_changed", "batch", "external_id", "parts", "precondition")
-SQL_ROUTE_KEYS = ("payload_type", "operation", "action", "table", "key", "columns", "ids")
+SQL_ROUTE_KEYS = ("payload_type", "operation", "action", "table", "key", "columns", "ids", "children")
+CHILDREN_KEYS = ("table", "from", "parent_key", "key", "columns", "mode")
+#: A route's ``children``, as the errors about it show it.
+CHILDREN_EXAMPLE = ("children: [{table: order_line, from: lines, parent_key: {order_id: id}, key: [order_id, "
+                    "line_no], columns: {line_no: line_no, sku: sku, qty: qty}}]")
 LOOKUP_KEYS = ("method", "path", "body", "take", "match")
 ANSWERS_KEYS = ("error", "success")
 ERROR_RULE_KEYS = ("when", "message", "transient")
@@ -781,12 +787,105 @@ class TargetReader:
             if columns and column not in columns:
                 self.problem((*key, "key"), f"key column {column!r} is not among the columns",
                              f"add {column} to columns")
+        children = self.sql_children(route.get("children"), (*key, "children"), shape, action, table)
         if payload_type is None or operation is None or table is None or action is None or not key_columns \
-                or not columns:
+                or not columns or children is None:
             return None
         return SqlRoute(payload_type=payload_type, operation=operation, action=cast(Any, action), table=table,
-                        key=key_columns, columns=columns, ids=head.ids, answers=head.answers,
+                        key=key_columns, columns=columns, ids=head.ids, answers=head.answers, children=children,
                         line=self.located.line(key))
+
+    def sql_children(self, raw: Any, key: Key, shape: PayloadShape | None, action: str | None,
+                     table: str | None) -> tuple[SqlChildren, ...] | None:
+        """A SQL route's ``children``: list fields of the payload written as rows of child tables (None: a
+        problem was reported)."""
+        if raw is None:
+            return ()
+        if not isinstance(raw, list) or not raw:
+            self.problem(key, f"children must be a non-empty list, got {_kind(raw)}", f"write {CHILDREN_EXAMPLE}")
+            return None
+        if action == "delete":
+            self.problem(key, "a delete route removes its row and writes no children",
+                         "remove children, and let the child table's foreign key (ON DELETE CASCADE) remove its rows "
+                         "with the parent's, or route the command with action: update")
+            return None
+        reported = len(self.problems)
+        found: list[SqlChildren] = []
+        for index, item in enumerate(raw):
+            child = self.sql_child(item, (*key, index), shape)
+            if child is None:
+                continue
+            if child.table == table or child.table in (c.table for c in found):
+                self.problem((*key, index, "table"), f"{child.table} is written twice by this route",
+                             "write each child table once, and never the route's own table")
+                continue
+            found.append(child)
+        return None if len(self.problems) > reported else tuple(found)
+
+    def sql_child(self, raw: Any, key: Key, shape: PayloadShape | None) -> SqlChildren | None:
+        child = self.mapping(raw, key, CHILDREN_KEYS, "a child table")
+        if child is None:
+            return None
+        reported = len(self.problems)
+        table = self.string(child, "table", key, required=True, pattern=_TABLE,
+                            fix="give the child table, optionally schema-qualified: shop.order_line")
+        source = self.string(child, "from", key, required=True,
+                             fix="name the payload's list field whose items are the rows: from: lines")
+        item = None
+        if source is not None and shape is not None:
+            found = self.reference(source, (*key, "from"), shape, None, {}, scalar=False)
+            item = None if found is None else shape.array_item(found)
+            if found is not None and (item is None or not shape.fields(item)):
+                self.problem((*key, "from"), f"{source} is not a list of records", "name a list field of the "
+                             "payload whose items are records (a document's lines)")
+        parent_key: dict[str, str] = {}
+        raw_parent = child.get("parent_key")
+        if not isinstance(raw_parent, dict) or not raw_parent:
+            self.problem((*key, "parent_key"), f"parent_key must map child columns to parent columns, got "
+                         f"{_kind(raw_parent)}", "write parent_key: {<child column>: <column of the route's table>}, "
+                         "e.g. {order_id: id}, the parent row's generated id read back after its write")
+        else:
+            for name, parent in raw_parent.items():
+                if not isinstance(name, str) or not _IDENTIFIER.match(name) or not isinstance(parent, str) \
+                        or not _IDENTIFIER.match(parent):
+                    self.problem((*key, "parent_key", str(name)), f"{name!r}: {parent!r} is not a child column "
+                                 "and a column of the route's table", "write <child column>: <parent column>, "
+                                 "plain column names")
+                else:
+                    parent_key[name] = parent
+        columns: dict[str, FieldSpec] = {}
+        if child.get("columns") is None:
+            self.problem((*key, "columns"), "columns is missing", "map each child column to a field of the items")
+        else:
+            columns = self.specs(child["columns"], (*key, "columns"), shape if item is not None else None, item, {},
+                                 flat=True)
+            for name in columns:
+                if not _IDENTIFIER.match(name):
+                    self.problem((*key, "columns", name), f"{name!r} is not a column name",
+                                 "use letters, digits and underscores")
+                elif name in parent_key:
+                    self.problem((*key, "columns", name), f"{name} is the parent's key (parent_key) and takes "
+                                 "its value from the parent row", f"remove {name} from columns")
+        key_columns = self.names(child, "key", key, _IDENTIFIER)
+        if not key_columns:
+            self.problem((*key, "key"), "key names no column", "list the child table's primary key or unique "
+                         "constraint, the parent's key first: key: [order_id, line_no]")
+        for column in key_columns:
+            if column not in columns and column not in parent_key:
+                self.problem((*key, "key"), f"key column {column!r} is neither in columns nor in parent_key",
+                             f"map {column} in columns")
+        if parent_key and key_columns and not set(parent_key) <= set(key_columns):
+            self.problem((*key, "key"), f"key {list(key_columns)} leaves out the parent's key "
+                         f"{', '.join(sorted(set(parent_key) - set(key_columns)))}, so one parent's lines could "
+                         "overwrite another's", "list the parent_key columns in key, then the line's own")
+        mode = child.get("mode", "replace")
+        if mode not in CHILD_MODES:
+            self.problem((*key, "mode"), f"{mode!r} is not a children mode", f"use one of {', '.join(CHILD_MODES)} "
+                         "(the list is the lines: rows not in it are deleted)")
+        if len(self.problems) > reported or table is None or source is None:
+            return None
+        return SqlChildren(table=table, source=source, parent_key=parent_key, key=key_columns, columns=columns,
+                           mode=cast(Any, mode), line=self.located.line(key))
 
 
 def _kind(value: Any) -> str:

@@ -247,9 +247,10 @@ class HttpExternalId:
 class Limits:
     """What the target takes (the target file's ``limits:``). ``lines_per_call``: the most items of a document's
     lines, a body field mapped with ``each:`` (None: no limit). A command over it is sent in parts where its route
-    declares ``parts``, else refused before any call (a result the flow holds). ``requests_per_second``: the most
-    calls a second the sink makes to the target, every call counted (searches, lookups, batches, parts); None: no
-    ceiling, only the rate the sink adapts after a 429 (streams/sinks/rate.py)."""
+    declares ``parts``, else refused before any call (a result the flow holds); on a ``sql`` target, the most child
+    rows of one statement (every row still written in the command's one transaction). ``requests_per_second``: the
+    most calls a second the sink makes to the target, every call counted (searches, lookups, batches, parts); None:
+    no ceiling, only the rate the sink adapts after a 429 (streams/sinks/rate.py)."""
 
     lines_per_call: int | None = None
     requests_per_second: float | None = None
@@ -358,6 +359,32 @@ class HttpRoute:
         return tuple(name for name, spec in (self.body or {}).items() if isinstance(spec, EachItem))
 
 
+#: What a route's ``children`` do with the child rows of its parent: ``replace`` (the list is the lines: rows
+#: of the list are upserted by their key, the parent's other child rows deleted).
+ChildMode = Literal["replace"]
+CHILD_MODES: tuple[ChildMode, ...] = ("replace",)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SqlChildren:
+    """A list field of the payload (``source``, a document's lines) written as rows of child table ``table``, in
+    the transaction of the route's own row: each item mapped by ``columns`` (paths relative to the item), plus
+    ``parent_key`` (child column -> a column of the parent row as written, read back after its write, so an id
+    the database generated serves); ``key`` is the child rows' own key (a primary key or unique constraint)."""
+
+    table: str
+    source: str
+    parent_key: Mapping[str, str]
+    key: tuple[str, ...]
+    columns: Mapping[str, FieldSpec]
+    mode: ChildMode = "replace"
+    line: int | None = None
+
+    def written(self) -> tuple[str, ...]:
+        """Every column of the child table a row writes: the parent's key, then the item's columns."""
+        return (*self.parent_key, *self.columns)
+
+
 @dataclass(frozen=True, kw_only=True)
 class SqlRoute:
     payload_type: str
@@ -368,10 +395,12 @@ class SqlRoute:
     columns: Mapping[str, FieldSpec]
     ids: IdPaths = field(default_factory=dict)
     answers: AnswerRules | None = None
+    children: tuple[SqlChildren, ...] = ()
     line: int | None = None
 
     def plan(self) -> str:
-        return f"{self.action} {self.table} on ({', '.join(self.key)})"
+        lines = "".join(f", {c.mode} {c.table} on ({', '.join(c.key)}) from {c.source}" for c in self.children)
+        return f"{self.action} {self.table} on ({', '.join(self.key)}){lines}"
 
 
 @dataclass(frozen=True, kw_only=True)
