@@ -850,7 +850,8 @@ class TargetReader:
                         or not _IDENTIFIER.match(parent):
                     self.problem((*key, "parent_key", str(name)), f"{name!r}: {parent!r} is not a child column "
                                  "and a column of the route's table", "write <child column>: <parent column>, "
-                                 "plain column names")
+                                 "plain column names; the parent row is read back after its write, so name the "
+                                 "column of its generated id (auftrag_id: auftrag_id), not $id")
                 else:
                     parent_key[name] = parent
         columns: dict[str, FieldSpec] = {}
