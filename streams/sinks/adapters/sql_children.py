@@ -27,6 +27,11 @@ ROWS_PER_STATEMENT = 500
 RowCheck = Callable[[str, dict[str, Any], str], "dict[str, Any] | Failed"]
 
 
+def _refused(error_type: str, reason: str) -> Failed:
+    """A command whose lines the child table cannot take: dead-lettered, nothing written."""
+    return Failed(kind="permanent", error_type=error_type, reason=reason)
+
+
 @dataclass(frozen=True, kw_only=True)
 class ChildRows:
     """The rows of one ``children`` entry, as the items map them (the parent's key not yet filled in)."""
@@ -40,10 +45,9 @@ class ChildRows:
         for child_column, parent_column in self.spec.parent_key.items():
             value = None if parent is None else parent.get(parent_column)
             if value is None:
-                return Failed(kind="permanent", error_type="NoParentKey",
-                              reason=f"the row written has no value in {parent_column}, which parent_key gives "
-                                     f"{self.spec.table}.{child_column}: nothing was written; name a column the "
-                                     "route's table always fills (its key, or a generated id)")
+                return _refused("NoParentKey", f"the row written has no value in {parent_column}, which parent_key "
+                                f"gives {self.spec.table}.{child_column}: nothing was written; name a column the "
+                                "route's table always fills (its key, or a generated id)")
             values[child_column] = value
         return values
 
@@ -60,10 +64,9 @@ def child_rows(route: SqlRoute, payload: Mapping[str, Any], check: RowCheck) -> 
         items = get_path(payload, spec.source)
         if items is MISSING or items is None or not isinstance(items, list):
             shown = "nothing" if items is MISSING or items is None else type(items).__name__
-            return Failed(kind="permanent", error_type="NoLines",
-                          reason=f"the payload's {spec.source} is {shown}, not a list, so the rows of "
-                                 f"{spec.table} cannot be replaced: nothing was written; send the lines (an empty "
-                                 "list removes them all)")
+            return _refused("NoLines", f"the payload's {spec.source} is {shown}, not a list, so the rows of "
+                            f"{spec.table} cannot be replaced: nothing was written; send the lines (an empty list "
+                            "removes them all)")
         rows: list[dict[str, Any]] = []
         seen: dict[tuple[str, ...], int] = {}
         for index, item in enumerate(items):
@@ -71,15 +74,13 @@ def child_rows(route: SqlRoute, payload: Mapping[str, Any], check: RowCheck) -> 
             row = render_fields(spec.columns, item if isinstance(item, Mapping) else {}, {}, keep_nulls=True)
             missing = [k for k in spec.key if k in spec.columns and row.get(k) is None]
             if missing:
-                return Failed(kind="permanent", error_type="MissingKey",
-                              reason=f"{spec.table}: the line{where} gives no value for key column "
-                                     f"{', '.join(missing)}: nothing was written; send it in every line")
+                return _refused("MissingKey", f"{spec.table}: the line{where} gives no value for key column "
+                                f"{', '.join(missing)}: nothing was written; send it in every line")
             line_key = key_of(row, [k for k in spec.key if k in spec.columns])
             if line_key in seen:
-                return Failed(kind="permanent", error_type="DuplicateLineKey",
-                              reason=f"{spec.source}[{seen[line_key]}] and {spec.source}[{index}] have the same "
-                                     f"key in {spec.table} ({', '.join(line_key)}): nothing was written; give each "
-                                     "line its own key (a line number) in the source")
+                return _refused("DuplicateLineKey", f"{spec.source}[{seen[line_key]}] and {spec.source}[{index}] "
+                                f"have the same key in {spec.table} ({', '.join(line_key)}): nothing was written; "
+                                "give each line its own key (a line number) in the source")
             seen[line_key] = index
             checked = check(spec.table, row, where)
             if isinstance(checked, Failed):
