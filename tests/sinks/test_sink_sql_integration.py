@@ -134,3 +134,37 @@ def test_a_target_table_altered_under_the_sink_loses_no_write(stack: RunningStac
     assert read_all(stack, topics.dlq, "DeadLetter") == []
     rows = crm_db.execute(f"SELECT sku, available_qty FROM {table} ORDER BY sku").fetchall()
     assert {r["sku"]: str(r["available_qty"]) for r in rows} == {f"SQP-{run}-{n}": f"{n + 100}.000" for n in range(12)}
+
+
+def test_an_only_changed_update_leaves_a_column_edited_meanwhile_as_it_is(
+        stack: RunningStack, run: int, tmp_path: Path, crm_db: psycopg.Connection[dict[str, Any]],
+        scratch: tuple[str, str]) -> None:
+    """Two-way sync into a database: the update was decided on the row as it was, and a person edited another
+    column of it meanwhile. With ``only_changed`` the update writes the columns of its ``changed_fields`` and the
+    key, so the person's edit stays; without, every mapped column is written back as the command had it."""
+    table, keys = scratch
+    target_file(tmp_path, table, keys)
+    path = tmp_path / "crm.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + textwrap.indent(textwrap.dedent(f"""\
+          - payload_type: ProductAvailability
+            operation: update
+            action: update
+            only_changed: true
+            table: {table}
+            key: [sku]
+            columns: {{sku: sku, available_qty: available_qty, as_of: as_of}}
+        """), "  "), encoding="utf-8")
+    sku = f"SQO-{run}"
+    crm_db.execute(f"INSERT INTO {table} (sku, available_qty, as_of) VALUES (%s, 5, '2026-05-01T08:00:00Z')", (sku,))
+    crm_db.execute(f"UPDATE {table} SET as_of = '2026-06-01T09:30:00Z' WHERE sku = %s", (sku,))  # the edit
+    update = command(target="crm", operation="update", payload_type="ProductAvailability", entity_key=sku,
+                     payload={"sku": sku, "available_qty": "7.000", "as_of": "2026-05-01T08:00:00+00:00"},
+                     changed=["available_qty"])
+    topics, env = fresh_topics(stack, "sqlonly")
+    produce(stack, topics.commands, [update])
+    with InProcessSink("crm", {**env, "ISTHMUS_SINK_TARGETS_DIR": str(tmp_path)}):
+        eventually("the update's result", lambda: results_for(stack, topics.results, {update["command_id"]}),
+                   timeout=60)
+    row = crm_db.execute(f"SELECT available_qty, as_of FROM {table} WHERE sku = %s", (sku,)).fetchone()
+    assert row is not None and str(row["available_qty"]) == "7.000"
+    assert row["as_of"].isoformat() == "2026-06-01T09:30:00+00:00", "the edit made meanwhile was overwritten"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -345,6 +346,10 @@ def prepare(config: TargetConfig, command: SinkCommand, binary: Mapping[str, fro
         return no_route(config.path.name, command.payload_type, command.operation,
                         "payload_type, operation, table, key, columns")
     row = render_fields(route.columns, command.payload, {}, keep_nulls=True)
+    changed = _only_changed(route, command)
+    if changed is not None:  # the columns of the fields the update changed, and the key
+        sent = render_fields(route.columns, command.payload, {}, keep_nulls=True, include=changed)
+        row = {column: value for column, value in row.items() if column in sent or column in route.key}
     missing = [k for k in route.key if row.get(k) is None]
     if missing:
         return Failed(kind="permanent", error_type="MissingKey",
@@ -354,11 +359,21 @@ def prepare(config: TargetConfig, command: SinkCommand, binary: Mapping[str, fro
     checked = column_values(route.table, row, binary.get(route.table, ()), scales.get(route.table, {}))
     if isinstance(checked, Failed):
         return checked
-    children = child_rows(route, command.payload, lambda table, child, where: column_values(
+    lists = route if changed is None else dataclasses.replace(
+        route, children=tuple(c for c in route.children if c.source.split(".", 1)[0] in changed))
+    children = child_rows(lists, command.payload, lambda table, child, where: column_values(
         table, child, binary.get(table, ()), scales.get(table, {}), where))
     if isinstance(children, Failed):
         return children
     return Prepared(route, checked, children)
+
+
+def _only_changed(route: SqlRoute, command: SinkCommand) -> frozenset[str] | None:
+    """The payload fields an update of an ``only_changed`` route writes (its ``changed_fields``), or None: every
+    column. A create, and an update that names none, write every column: the row has nothing to keep."""
+    if not route.only_changed or command.operation != "update" or not command.changed_fields:
+        return None
+    return frozenset(command.changed_fields)
 
 
 def no_row(route: SqlRoute, row: Mapping[str, Any]) -> Failed:

@@ -81,7 +81,7 @@ AUTH_KEYS = ("header", "scheme", "env", "secret", "required")
 SQL_KEYS = ("database", "conninfo_env", "keys_table")
 HTTP_ROUTE_KEYS = ("payload_type", "operation", "method", "path", "body", "lookups", "ids", "on_conflict",
                    "refusals", "only_changed", "batch", "external_id", "parts", "precondition")
-SQL_ROUTE_KEYS = ("payload_type", "operation", "action", "table", "key", "columns", "ids", "children")
+SQL_ROUTE_KEYS = ("payload_type", "operation", "action", "table", "key", "columns", "ids", "children", "only_changed")
 CHILDREN_KEYS = ("table", "from", "parent_key", "key", "columns", "mode")
 #: A route's ``children``, as the errors about it show it.
 CHILDREN_EXAMPLE = ("children: [{table: order_line, from: lines, parent_key: {order_id: id}, key: [order_id, "
@@ -788,12 +788,13 @@ class TargetReader:
                 self.problem((*key, "key"), f"key column {column!r} is not among the columns",
                              f"add {column} to columns")
         children = self.sql_children(route.get("children"), (*key, "children"), shape, action, table)
+        only_changed = self.boolean(route, "only_changed", key, False)
         if payload_type is None or operation is None or table is None or action is None or not key_columns \
                 or not columns or children is None:
             return None
         return SqlRoute(payload_type=payload_type, operation=operation, action=cast(Any, action), table=table,
                         key=key_columns, columns=columns, ids=head.ids, answers=head.answers, children=children,
-                        line=self.located.line(key))
+                        only_changed=only_changed, line=self.located.line(key))
 
     def sql_children(self, raw: Any, key: Key, shape: PayloadShape | None, action: str | None,
                      table: str | None) -> tuple[SqlChildren, ...] | None:

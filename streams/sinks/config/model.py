@@ -396,6 +396,9 @@ class SqlRoute:
     ids: IdPaths = field(default_factory=dict)
     answers: AnswerRules | None = None
     children: tuple[SqlChildren, ...] = ()
+    #: An update writes only the columns of its command's ``changed_fields`` (and the key): a concurrent edit of
+    #: another column in the table is not overwritten with the value the command was decided on.
+    only_changed: bool = False
     line: int | None = None
 
     def plan(self) -> str:
