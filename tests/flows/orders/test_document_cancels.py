@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from test_document_madeup import BASKET, BOOKING, BUYER, CLIENT, COLUMNS, ITEM, Events, _feed, deals_run
+from madeup_pair import COLUMNS, Events, built
+from madeup_pair import feed as _feed
+from test_document_madeup import BASKET, BOOKING, BUYER, CLIENT, HERE, ITEM
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.engine.local import LocalRun
@@ -28,7 +30,7 @@ def key_only(table: str, row: Mapping[str, Any]) -> dict[str, Any]:
 
 def reserved(events: Events) -> tuple[LocalRun, SchemaStore]:
     """Basket BK-5 created in the books, which reserved it; the shop shows it reserved."""
-    local, schemas = deals_run()
+    local, schemas = built(HERE)
     _feed(local, schemas, [*events.shop(("buyers", "c", None, BUYER)), *events.books("clients", "c", after=CLIENT)])
     _feed(local, schemas, events.shop(("baskets", "c", None, BASKET), ("basket_items", "c", None, ITEM)))
     _feed(local, schemas, events.books("bookings", "c", after=BOOKING))
