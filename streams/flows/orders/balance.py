@@ -26,7 +26,7 @@ def apply(state: State, mapper: Mapper, change: MappedChange) -> str:
     party = key_text(change.key)
     entry = state.get("balances", party)
     totals = add(state.store(MEMBERS), party, entry, change)
-    entry["total"] = State.dump(totals[mapper.config.balance.field])
+    entry["total"] = State.dump(totals[_field(mapper)])
     state.put("balances", party, entry)
     return party
 
@@ -34,7 +34,7 @@ def apply(state: State, mapper: Mapper, change: MappedChange) -> str:
 def observed(state: State, mapper: Mapper, entry: dict[str, Any], value: Any) -> dict[str, Any]:
     """A party's ``entry`` once the origin reported its balance ``value`` (our echo, or anything else); the
     caller writes it with the party's other changes (one read and one write of the party per change)."""
-    field = mapper.config.balance.field
+    field = _field(mapper)
     mirror = Mirror(entry.get("balance"))
     if mirror.observe({field: value}):
         state.count("echoes_suppressed")
@@ -47,8 +47,18 @@ def total(state: State, party: str) -> Decimal | None:
     return found
 
 
+def _field(mapper: Mapper) -> str:
+    """The party's balance field (only asked of a flow that keeps one)."""
+    assert mapper.config.balance is not None
+    return mapper.config.balance.field
+
+
 def evaluate(state: State, mapper: Mapper, party: str, trigger: Cause) -> list[Command]:
+    """The origin's ``update`` of the party's balance when its total differs from what the origin has; none when
+    the flow keeps no balance (its flow file has no ``balance:``)."""
     config = mapper.config
+    if config.balance is None:
+        return []
     field = config.balance.field
     balance = total(state, party)
     if balance is None:

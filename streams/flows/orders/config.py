@@ -6,9 +6,9 @@ is the system of the header source named by ``origin:``; the lines come from the
 same system, and both are joined along the origin's source transactions. The *target* is the system of the
 header source named by ``target:``: the document is created there, and that source's changes flow back to the
 origin. The *party* (the customer) is another mapping file with a source in each system; its target-side
-values say whether the target refuses documents (``blocked``), and its balance sources sum what the origin's
-party shows (``balance``). Every table, column and system name comes from here, the mapping files and the
-system files; see flows/README.md (``## document``) for the keys.
+values may say whether the target refuses documents (``blocked``), and its balance sources may sum what the
+origin's party shows (``balance``): a target without either leaves them out. Every table, column and system
+name comes from here, the mapping files and the system files; see flows/README.md (``## document``) for the keys.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ KEYS = ("header", "publish", "lines", "origin", "target", "status", "link", "wri
         "update", "party", "balance", "hold")
 HOLD_KEYS = ("status", "release")
 PARTY_KEYS = ("mapping", "field", "origin", "target", "account", "blocked", "held")
+#: The party keys a flow file may leave out: a target that blocks no party, an origin with no status for it.
+PARTY_OPTIONAL = ("blocked", "held")
 BALANCE_KEYS = ("field", "sources", "column")
 CANCEL_KEYS = ("status", "while")
 UPDATE_KEYS = ("while",)
@@ -63,10 +65,11 @@ class Party:
     target: SourceMapping
     #: The field (of the header and of the party's target values) holding the target's account id.
     account: str
-    #: The party's target field that makes the target refuse documents while true.
-    blocked: str
-    #: The origin status of a document held because its party is blocked.
-    held: str
+    #: The party's target field that makes the target refuse documents while true; "": none is blocked.
+    blocked: str = ""
+    #: The origin status of a document held because its party is blocked (and of a refused one, without a
+    #: ``hold.status``); "": the origin keeps its own status, the Hold record says why.
+    held: str = ""
     #: How the header names its party before the look-up; ``by`` is a field the party's origin source binds.
     ref: Reference
 
@@ -105,7 +108,8 @@ class DocumentConfig:
     cancel_status: str
     cancel_while: tuple[str, ...]
     party: Party
-    balance: Balance
+    #: The party's balance kept in the origin; None: none is kept.
+    balance: Balance | None
     #: How a line names its header before the look-up; ``by`` is a field the header's origin source binds.
     line_ref: Reference
     #: The canonical topic the reconciled documents go to (``isthmus.canonical.<publish>``); "" for none.
@@ -138,6 +142,11 @@ class DocumentConfig:
                          for column in binding.reads)
 
     @property
+    def balance_sources(self) -> tuple[SourceMapping, ...]:
+        """The party sources that sum its balance; none when no balance is kept."""
+        return () if self.balance is None else self.balance.sources
+
+    @property
     def origin_status(self) -> str:
         """The origin column of the document's status."""
         return self.write_back[self.status]
@@ -153,7 +162,7 @@ class DocumentConfig:
         header = section.mapping("header", mappings)
         lines = section.mapping("lines", mappings)
         party_section = section.section("party")
-        balance_section = section.section("balance")
+        balance_section = section.section("balance", required=False)
         cancel_section = section.section("cancel")
         hold_section = section.section("hold", required=False)
         update_section = section.section("update", required=False)
@@ -164,14 +173,10 @@ class DocumentConfig:
         if not send:
             section.add(section.line("send"), "send", "missing", "`send: [<origin status>, ...]`")
         write_back = _write_back(section)
-        party_texts = {k: party_section.text(k) for k in PARTY_KEYS if k != "mapping"} if party_section else {}
+        party_texts = {k: party_section.text(k, default="" if k in PARTY_OPTIONAL else None)
+                       for k in PARTY_KEYS if k != "mapping"} if party_section else {}
         if party_section:
             party_section.only(PARTY_KEYS)
-        balance_field = balance_section.text("field") if balance_section else ""
-        balance_column = balance_section.text("column") if balance_section else ""
-        balance_names = balance_section.texts("sources") if balance_section else ()
-        if balance_section:
-            balance_section.only(BALANCE_KEYS)
         cancel_status = cancel_section.text("status") if cancel_section else ""
         cancel_while = cancel_section.texts("while") if cancel_section else ()
         if cancel_section:
@@ -185,11 +190,10 @@ class DocumentConfig:
         hold_release = hold_section.texts("release") if hold_section else ()
         if hold_section:
             hold_section.only(HOLD_KEYS)
-        if header is None or lines is None or party_mapping is None or party_section is None or \
-                balance_section is None:
+        if header is None or lines is None or party_mapping is None or party_section is None:
             section.done()  # each missing part is a problem with its line and fix: nothing below can go on
         assert header is not None and lines is not None and party_mapping is not None
-        assert party_section is not None and balance_section is not None
+        assert party_section is not None
         origin = _source(section, "origin", header, texts["origin"], systems)
         target = _source(section, "target", header, texts["target"], systems)
         for key in ("status", "link"):
@@ -230,23 +234,7 @@ class DocumentConfig:
             section.add(section.line("target"), "target", f"{target.name} is of the origin's system {origin.system}",
                         "name the header source of the other system")
         party = _party(party_section, party_mapping, party_texts, origin, target, systems)
-        sources = []
-        for name in balance_names:
-            source = _named(party_mapping, name)
-            if source is None or source.table is None:
-                balance_section.add(balance_section.line("sources"), "sources",
-                                    f"{party_mapping.path.name} has no table source {name!r}",
-                                    f"use sources of {party_mapping.path.name}")
-            elif balance_field not in source.bindings or source.bindings[balance_field].aggregate is None:
-                balance_section.add(balance_section.line("sources"), "sources",
-                                    f"{name} does not sum {balance_field!r}",
-                                    f"give {name} `{balance_field}: {{sum: <expression>}}` and `group_by:`")
-            else:
-                sources.append(source)
-        if not balance_names:
-            balance_section.add(balance_section.line("sources"), "sources", "missing",
-                                "`sources: [<party sources that sum the balance>]`")
-        balance = Balance(field=balance_field, sources=tuple(sources), column=balance_column)
+        balance = _balance(balance_section, party_mapping) if balance_section else None
         if hold_section and party is not None:
             for name in hold_release:
                 if name not in party.target.bindings:
@@ -255,7 +243,7 @@ class DocumentConfig:
                                      f"name fields of {party.target.name}: {', '.join(sorted(party.target.bindings))}")
         section.done()
         assert origin is not None and target is not None and lines_source is not None and line_ref is not None
-        assert party is not None and balance is not None
+        assert party is not None
         return cls(header=header, lines=lines, origin=origin, lines_source=lines_source, target=target,
                    status=texts["status"], link=texts["link"], write_back=write_back, send=send,
                    updated=texts["updated"], cancel_status=cancel_status, cancel_while=cancel_while, party=party,
@@ -272,6 +260,28 @@ def _fields(mapping: RecordMapping, named: Mapping[str, Any]) -> set[str]:
 
 def _named(mapping: RecordMapping, name: str) -> SourceMapping | None:
     return next((s for s in mapping.sources if s.name == name), None)
+
+
+def _balance(section: Section, party: RecordMapping) -> Balance:
+    """The ``balance:`` section: the party sources that sum ``field``, and the origin party column reporting it."""
+    section.only(BALANCE_KEYS)
+    field, column = section.text("field"), section.text("column")
+    names = section.texts("sources")
+    sources = []
+    for name in names:
+        source = _named(party, name)
+        if source is None or source.table is None:
+            section.add(section.line("sources"), "sources", f"{party.path.name} has no table source {name!r}",
+                        f"use sources of {party.path.name}")
+        elif field not in source.bindings or source.bindings[field].aggregate is None:
+            section.add(section.line("sources"), "sources", f"{name} does not sum {field!r}",
+                        f"give {name} `{field}: {{sum: <expression>}}` and `group_by:`")
+        else:
+            sources.append(source)
+    if not names:
+        section.add(section.line("sources"), "sources", "missing",
+                    "`sources: [<party sources that sum the balance>]`")
+    return Balance(field=field, sources=tuple(sources), column=column)
 
 
 def _update_while(section: Section) -> tuple[str, ...]:

@@ -77,7 +77,7 @@ class DocumentTopics:
         pairs: list[tuple[str, SourceMapping]] = [
             (HEADER, config.origin), (LINE, config.lines_source), (TARGET, config.target),
             (PARTY_ORIGIN, config.party.origin), (PARTY_TARGET, config.party.target),
-            *((BALANCE, s) for s in config.balance.sources)]
+            *((BALANCE, s) for s in config.balance_sources)]
         roles: dict[str, list[tuple[str, SourceMapping]]] = {}
         for role, source in pairs:
             roles.setdefault(mapper.topic(source), []).append((role, source))
@@ -108,7 +108,7 @@ class OrdersFlow:
         self.orders_topic = orders_topic
         self.systems = mapper.systems
         config = mapper.config
-        sources = (config.origin, config.target, config.party.origin, config.party.target, *config.balance.sources)
+        sources = (config.origin, config.target, config.party.origin, config.party.target, *config.balance_sources)
         self.lookups = LookupTables(lookups_of(sources), mappings=mapper.mappings,
                                     systems=mapper.systems, named=mapper.named, flow=name)
         results = results_topic or sink_results(config.target_system)
@@ -427,8 +427,9 @@ class _Step:
                 for document in self.state.indexed(f"party={number}"):
                     order.clear_hold(self.state, document)
             party.update({system: State.dump(values), f"{system}_at": State.dump(change.commit_time)})
-            if system == self.config.origin_system and event.op is not Op.DELETE and event.after is not None:
-                party = balance.observed(self.state, self.mapper, party, event.after.get(self.config.balance.column))
+            kept = self.config.balance
+            if kept and system == self.config.origin_system and event.op is not Op.DELETE and event.after is not None:
+                party = balance.observed(self.state, self.mapper, party, event.after.get(kept.column))
             self.state.put("parties", number, party)
             self.parties[number] = cause
             for document in self.state.indexed(f"party={number}"):

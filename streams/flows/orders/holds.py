@@ -122,12 +122,13 @@ def current(document: Mapping[str, Any], *, blocked_message: str, no_account_mes
 def origin_status(document: Mapping[str, Any], now: Mapping[str, Any] | None, *, refused: str,
                   blocked: str) -> str | None:
     """The status the origin shows while ``now`` holds the document: ``refused`` for a refused create, ``blocked``
-    for a blocked party, None for the other causes (the origin keeps its own)."""
+    for a blocked party, None for the other causes and for a status the flow file does not give (the origin keeps
+    its own)."""
     if now is None:
         return None
     if document.get("hold"):
-        return refused
-    return blocked if now["cause"] == PARTY_BLOCKED else None
+        return refused or None
+    return (blocked or None) if now["cause"] == PARTY_BLOCKED else None
 
 
 def record(*, key: str, entity_type: str, flow: str, origin: str, target: str, now: Mapping[str, Any] | None,

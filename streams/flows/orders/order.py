@@ -377,9 +377,9 @@ def evaluate(state: State, mapper: Mapper, number: str, trigger: Cause, now_s: f
         wanted = {f: target.get(f) for f in config.write_back}
         if cancel_held or (document.get("cancel_requested") and target.get(config.status) in config.cancel_while):
             del wanted[config.status]  # the origin's cancel is on its way to the target, or held
-    elif hold:
+    elif hold and config.hold.status:
         wanted = {config.status: config.hold.status}
-    elif document.get("held"):
+    elif document.get("held") and config.party.held:
         wanted = {config.status: config.party.held}
     if wanted:
         mirror = Mirror(document.get("mirror"))

@@ -82,16 +82,32 @@ def test_a_missing_mapping_file_makes_the_flow_unavailable(tmp_path: Path, mappi
         _read(tmp_path, "", fewer, schemas)
 
 
-@pytest.mark.parametrize("part", ["party", "balance"])
-def test_a_missing_party_or_balance_is_a_problem_with_its_fix_not_a_crash(
-        tmp_path: Path, mappings: dict[str, RecordMapping], schemas: SchemaStore, part: str) -> None:
-    """A new user's document flow for an ERP without invoices left `balance:` out: it was an AssertionError."""
+def _without(part: str) -> str:
+    """The reference orders.yaml without its ``part:`` section."""
     lines = orders_flow_file().path.read_text(encoding="utf-8").splitlines(keepends=True)
-    start = next(n for n, line in enumerate(lines) if line.startswith(f"  {part}:"))
-    end = next((n for n in range(start + 1, len(lines)) if not lines[n].startswith("    ")), len(lines))
-    problems = _problems(tmp_path, "".join(lines[:start] + lines[end:]), mappings, schemas)
-    _, message, fix = problems[f"document.{part}"]
-    assert message == "missing" and fix == f"add `{part}:` with its keys"
+    start = next(n for n, line in enumerate(lines) if line.startswith(part))
+    indent = len(part) - len(part.lstrip()) + 2
+    end = next((n for n in range(start + 1, len(lines)) if not lines[n].startswith(" " * indent)), len(lines))
+    return "".join(lines[:start] + lines[end:])
+
+
+def test_a_missing_party_is_a_problem_with_its_fix_not_a_crash(
+        tmp_path: Path, mappings: dict[str, RecordMapping], schemas: SchemaStore) -> None:
+    problems = _problems(tmp_path, _without("  party:"), mappings, schemas)
+    _, message, fix = problems["document.party"]
+    assert message == "missing" and fix == "add `party:` with its keys"
+
+
+def test_a_target_without_balances_or_blocking_leaves_them_out(
+        tmp_path: Path, mappings: dict[str, RecordMapping], schemas: SchemaStore) -> None:
+    """A new user's document flow for a target without invoices left `balance:` out (once an AssertionError,
+    then a problem asking for an invented one): no balance is kept; without `blocked`/`held` none is blocked."""
+    config = _read(tmp_path, _without("  balance:"), mappings, schemas)
+    assert config.balance is None and config.balance_sources == ()
+    text = _without("  balance:").replace("    blocked: blocked", "    #").replace("    held: on_hold", "    #")
+    text = text.replace("release: [active, blocked]", "release: [active]")
+    config = _read(tmp_path, text, mappings, schemas)
+    assert (config.party.blocked, config.party.held, config.hold.status) == ("", "", "on_hold")
 
 
 def test_update_names_the_target_statuses_that_take_an_edit(tmp_path: Path, mappings: dict[str, RecordMapping],
