@@ -9,7 +9,11 @@ code.
 
 State, in one store of the flow (keys are text):
 
-- ``<R>|=<key>``: the record's fields as the sources last set them;
+- ``<R>|=<key>``: the record's fields as the sources last set them, and under :data:`ROWS` how many source rows
+  it is filed under: a record is known while a row states it, even when every field a look-up needs of it is
+  null (a party looked up by its own key, whose account in the other system is not made yet), and forgotten
+  once no row states it and those fields are null (a record an older changelog holds has no count: its fields
+  alone decide);
 - ``<R>|<F>=<value>``: the key of the record whose ``F`` is ``value``;
 - ``<R>|<source>@<row key>``: which record a source row last went to, so that an update moving the row to
   another record, or a delete whose event carries only the row's key, takes its fields off the old one.
@@ -40,6 +44,8 @@ from streams.systems import Systems
 #: The text of a key or looked-up value in the store's keys: ``json.dumps(value, sort_keys=True)`` exactly (the
 #: keys old changelogs hold), with its encoder made once instead of per call.
 _key_text = json.JSONEncoder(sort_keys=True).encode
+#: Where a record's state counts the source rows filed under it (no field's name: Avro names have no ``|``).
+ROWS = "|rows"
 
 
 def short_name(record: str) -> str:
@@ -145,7 +151,11 @@ class LookupTables:
         if entry is None:
             return None
         found = store.get(f"{record}|={entry['key']}")
-        return None if found is None else from_store(found)
+        if found is None:
+            return None
+        values: dict[str, Any] = from_store(found)
+        values.pop(ROWS, None)
+        return values
 
     def observe(self, store: Store, topic: str, event: ChangeEvent, context: Context) -> list[str]:
         """Fold a change of a feeding table into the records it feeds; returns the waiting keys it made known."""
@@ -172,9 +182,9 @@ class LookupTables:
         key_text = None if key is None else _key_text(to_store(key))
         released: list[str] = []
         if previous is not None and previous != key_text:
-            released += self._put(store, feed, str(previous), self._removed(feed))
+            released += self._put(store, feed, str(previous), self._removed(feed), rows=-1)
         if key_text is not None and values is not None:
-            released += self._put(store, feed, key_text, values)
+            released += self._put(store, feed, key_text, values, rows=int(previous != key_text))
         if previous != key_text:
             store.put(row_key, None if key_text is None else {"key": key_text})
         return released
@@ -186,11 +196,12 @@ class LookupTables:
         values.update({f: v for f, v in (feed.source.on_delete or {}).items() if f in values})
         return values
 
-    def _put(self, store: Store, feed: _Feed, key_text: str, values: Mapping[str, Any]) -> list[str]:
+    def _put(self, store: Store, feed: _Feed, key_text: str, values: Mapping[str, Any], *, rows: int) -> list[str]:
+        """Set ``values`` on the record; ``rows``: the row filed under it (1), taken off it (-1), or neither (0)."""
         record_key = f"{feed.record}|={key_text}"
         old = from_store(store.get(record_key)) or {}
-        new = {**old, **{f: v for f, v in values.items()}}
-        if all(new.get(f) is None for f in new if f not in feed.mapping.key):
+        new = {**old, **values, ROWS: max(0, int(old.get(ROWS) or 0) + rows)}
+        if not new[ROWS] and all(new.get(f) is None for f in new if f != ROWS and f not in feed.mapping.key):
             new_state: dict[str, Any] | None = None
         else:
             new_state = new

@@ -45,10 +45,24 @@ def test_keys_and_values_are_the_ones_old_changelogs_hold(tables: LookupTables) 
     assert dict(store.items()) == {
         'CustomerAccountXref|crm_customers@{"id": 7}': {"key": '"C-\\u00fc7"'},
         'CustomerAccountXref|erp_accounts@{"account_id": 40}': {"key": '"C-\\u00fc7"'},
-        'CustomerAccountXref|="C-\\u00fc7"': {"customer_number": "C-ü7", "crm_customer_id": 7, "erp_account_id": 40},
+        'CustomerAccountXref|="C-\\u00fc7"': {"customer_number": "C-ü7", "crm_customer_id": 7, "erp_account_id": 40,
+                                           "|rows": 2},
         "CustomerAccountXref|crm_customer_id=7": {"key": '"C-\\u00fc7"'},
         "CustomerAccountXref|erp_account_id=40": {"key": '"C-\\u00fc7"'},
     }
+
+
+def test_a_record_an_old_changelog_holds_without_its_row_count_is_found_and_forgotten_by_its_fields(
+        tables: LookupTables) -> None:
+    store = MemoryStore("links")
+    store.put('CustomerAccountXref|="C-7"', {"customer_number": "C-7", "crm_customer_id": 7})
+    store.put('CustomerAccountXref|crm_customers@{"id": 7}', {"key": '"C-7"'})
+    store.put("CustomerAccountXref|crm_customer_id=7", {"key": '"C-7"'})
+    assert tables.find(store, XREF, "crm_customer_id", 7) == {"customer_number": "C-7", "crm_customer_id": 7}
+    deleted = ChangeEvent(op=Op.DELETE, source=_event("customers", {}, {}).source, before=None, after=None,
+                          key={"id": 7})
+    tables.observe(store, "crm.crm.customers", deleted, Context())
+    assert tables.find(store, XREF, "crm_customer_id", 7) is None and len(store) == 0
 
 
 @pytest.mark.parametrize("value", [7, "C-ü7", None, True, Decimal("12.50"), {"b": 1, "a": [2, "x"]}])
