@@ -2,8 +2,9 @@
 
 - ``discover <system>`` reads the system's live catalog (with its connector's connection) and writes its
   columns file, ``systems/<system>.columns.yaml``; ``--check`` compares instead, and exits 1 on drift.
-- ``validate`` loads every mapping file, then builds every flow file over them as a worker does, and prints each
-  problem; exits 1 when there is one.
+- ``validate`` loads every mapping file, then builds every flow file over them as a worker does, and loads the
+  target file of every system the flows can write into (each writable system) as ``isthmus sink --check`` does;
+  prints each problem, and exits 1 when there is one.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any
 from streams.catalog import Catalog, ColumnsFileError, differences, path_for, read, write
 from streams.catalog.live import connection_for, discover
 from streams.cli.runtime import load_runtime
+from streams.codecs.avro.single_object import SchemaStore
+from streams.config.dirs import DirectorySettings
 from streams.errors import IsthmusError
 from streams.flows.context import FlowContext
 from streams.flows.exceptions import FlowFileError
@@ -24,6 +27,8 @@ from streams.flows.files import FLOWS_DIR_ENV, flows_dir, load_flow_files
 from streams.flows.registry import build_flows
 from streams.mapping.exceptions import MappingLoadError
 from streams.mapping.loader import MAPPINGS_DIR_ENV, load_mappings, mappings_dir
+from streams.sinks.exceptions import TargetConfigError
+from streams.sinks.runner import load_system_target
 from streams.systems import load_systems
 
 
@@ -50,7 +55,8 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(run=run_discover)
 
     parser = commands.add_parser(
-        "validate", help="load every mapping file, then build every flow file over them as a worker does, and print "
+        "validate", help="load every mapping file, then build every flow file over them as a worker does and load "
+                         "the target files of the systems they write into as `isthmus sink --check` does, and print "
                          "each problem (exit 1 if any)")
     parser.add_argument("--dir", type=Path, default=None, metavar="DIR",
                         help="folder of mapping files (default: ISTHMUS_MAPPINGS_DIR, else mappings/)")
@@ -151,7 +157,8 @@ def run_validate(args: argparse.Namespace) -> int:
         print(f"flow files not checked: give --flows DIR (or set {FLOWS_DIR_ENV}) for the flows that use "
               f"{directory}")
         return 0
-    return _validate_flows(directory, flows)
+    env = {**os.environ, MAPPINGS_DIR_ENV: str(directory), FLOWS_DIR_ENV: str(flows)}
+    return max(_validate_flows(flows, env), _validate_targets(env))
 
 
 def _problems(count: int) -> str:
@@ -173,9 +180,8 @@ def _read_flows_alone(flows: Path) -> None:
           "are checked when they are built over the mappings, once those load")
 
 
-def _validate_flows(mappings: Path, flows: Path) -> int:
-    """Every flow file of ``flows`` built over the mappings of ``mappings``, as a worker builds them."""
-    env = {**os.environ, MAPPINGS_DIR_ENV: str(mappings), FLOWS_DIR_ENV: str(flows)}
+def _validate_flows(flows: Path, env: dict[str, str]) -> int:
+    """Every flow file of ``flows`` built over the mappings ``env`` names, as a worker builds them."""
     try:
         built = build_flows(FlowContext.load(env), env=env)
     except FlowFileError as exc:
@@ -196,4 +202,30 @@ def _validate_flows(mappings: Path, flows: Path) -> int:
         return 1
     print(f"{count} flow{'s' if count != 1 else ''} of {flows} build{'' if count != 1 else 's'}: "
           f"{', '.join(f.name for f in built.flows)}")
+    return 0
+
+
+def _validate_targets(env: dict[str, str]) -> int:
+    """The target file of each system the flows can write into (a writable declared system), loaded as its sink
+    loads it at ``isthmus sink --check`` and at start (``ISTHMUS_SINK_TARGETS_DIR`` read as there)."""
+    try:
+        systems = load_systems(env=env)
+    except IsthmusError as exc:
+        print(f"{exc}\nthe target files cannot be checked")
+        return 1
+    schemas, folder = SchemaStore.from_directory(), DirectorySettings.from_env(env).sink_targets_dir
+    count = 0
+    for system in systems.writable:
+        try:
+            load_system_target(system, folder, schemas, systems)
+        except TargetConfigError as exc:
+            lines = [str(p) for p in exc.problems] or [str(exc)]
+            print("\n".join(lines))
+            count += len(lines)
+    if count:
+        print(f"{_problems(count)} in the target files of {', '.join(systems.writable)}: each refuses its sink at "
+              "start (`isthmus sink --target <system> --check`)")
+        return 1
+    if systems.writable:
+        print(f"the target files of {', '.join(systems.writable)} load as their sinks load them")
     return 0

@@ -84,3 +84,23 @@ def test_a_folder_with_no_flow_file_is_said_and_refused(tmp_path: Path, capsys: 
     assert main(["mappings", "validate", "--flows", str(flows)]) == 1
     out = capsys.readouterr().out
     assert f"no flow of {flows} builds: a worker there would run nothing and is refused at start" in out
+
+
+def test_validate_loads_the_target_files_of_the_systems_the_flows_write_into(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    targets = Path(__file__).parents[2] / "targets"
+    (tmp_path / "crm.yaml").write_text((targets / "crm.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    erp = (targets / "erp.yaml").read_text(encoding="utf-8")
+    assert "    operation: create\n" in erp
+    (tmp_path / "erp.yaml").write_text(erp.replace("    operation: create\n", "    operation: creat\n", 1),
+                                       encoding="utf-8")
+    monkeypatch.setenv("ISTHMUS_SINK_TARGETS_DIR", str(tmp_path))  # where the sinks read them, as they would
+    assert main(["mappings", "validate"]) == 1
+    out = capsys.readouterr().out
+    assert "5 flows of" in out, "the flows build: only the target file is wrong"
+    line = erp.splitlines().index("    operation: create") + 1
+    assert f"{tmp_path / 'erp.yaml'}:{line}: routes[0].operation" in out, out
+    assert "fix:" in out and "in the target files of crm, erp" in out
+    (tmp_path / "erp.yaml").write_text(erp, encoding="utf-8")
+    assert main(["mappings", "validate"]) == 0
+    assert "the target files of crm, erp load as their sinks load them" in capsys.readouterr().out
