@@ -10,13 +10,13 @@ applied:
   with the current data (the refused creation forgotten first, as :mod:`~streams.flows.customers.refused` does);
 - the system holds it: an ``update`` of every field Isthmus writes there that the system may not hold (a value
   still in flight, perhaps the dead letter's own, or one the system reported otherwise), with the current
-  values; the ids it stores go as an ``update`` of the link; ``on_inactive`` when the entity has ended. Nothing
+  values; the ids it stores go as an ``update`` of the link; ``on_inactive`` alone when the entity has ended. Nothing
   when the system reported every current value already;
 - a write-only system (``capture: none``) shows nothing of what it holds (:mod:`~streams.flows.customers.
   unechoed`): a dead-lettered ``create``, or any command while no create of the entity was sent (a refused one is
   forgotten), comes to ``create`` with the current data, since the system may hold nothing; any other command to
   an entity created there comes to an ``update`` of every field Isthmus writes there, with the current values
-  (and ``on_inactive`` when the entity has ended);
+  (or ``on_inactive`` alone when the entity has ended);
 - the flow does not know the entity (no state of it: say the flow's state was rebuilt without it), or the dead
   letter is no command of this flow's record to one of its systems: the stored command is re-sent as it was,
   marked as a replay, as ``--as-stored`` does.
@@ -184,7 +184,8 @@ def _derive(state: CustomerState, role: SystemRole, dead: Mapping[str, Any], cau
 
 def _resend(state: CustomerState, role: SystemRole, cause: Cause, *, context: Context,
             named: Mapping[str, Any]) -> list[Command]:
-    """The update (and ``on_inactive``) with the current value of every field the system may not hold."""
+    """The update with the current value of every field the system may not hold, or its ``on_inactive`` alone when
+    the entity has ended there."""
     config = state.config
     mirror = state.mirror(role.name)
     commands: list[Command] = []
@@ -216,18 +217,23 @@ def _resend(state: CustomerState, role: SystemRole, cause: Cause, *, context: Co
     active = config.active
     inactive = active is not None and active in fields and state.value(active) is False
     on_inactive = role.on_inactive or config.on_inactive
+    record_type = (role.payload or config.record).target
+    if inactive and active is not None and on_inactive != "ignore":  # the end alone goes (sync.decide)
+        command(on_inactive, record_type, command_payload(state, role, context, named, whole),
+                payload_changes(role, (active,)))
+        mirror.command_again(active, False)
+        if role.name not in config.reports_active:  # nothing comes back to decide the rest on
+            for name in (*ids, *fields):
+                mirror.command_again(name, value(name))
+        return commands
     updated = tuple(n for n in fields if not (inactive and n == active))
     carried = carried_ids(role, ids, updated)
     alone = tuple(f for f in ids if f not in carried)
     if alone:
         command("update", config.link.target, link_record(state), alone)
-    record_type = (role.payload or config.record).target
     if updated:
         command("update", record_type, command_payload(state, role, context, named, whole),
                 payload_changes(role, carried + updated))
-    if inactive and active is not None and on_inactive != "ignore":
-        command(on_inactive, record_type, command_payload(state, role, context, named, whole),
-                payload_changes(role, (active,)))
     for name in (*ids, *fields):
         if not (inactive and name == active and on_inactive == "ignore"):
             mirror.command_again(name, value(name))

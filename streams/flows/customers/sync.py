@@ -9,7 +9,8 @@ active, in an origin other than itself (with one origin: every other written sys
 pending until the entity shows up there; a write-only system shows nothing, its create stays the one sent:
 :mod:`~streams.flows.customers.unechoed`); afterwards ``update`` with only the changed fields, and its
 ``on_inactive`` (``deactivate`` or nothing; the section's unless the system says) when the record became
-inactive. An origin that gets no ``create`` is written once the entity is there. Every system gets the other
+inactive, alone (no ``update`` with it: it would reach a row the end may delete, and an upsert API would make it
+again). An origin that gets no ``create`` is written once the entity is there. Every system gets the other
 systems' ids it stores (an ``update`` of the link) and the fields it holds (an ``update`` of the record). A
 value one system lost by policy differs from what that system holds, so it is written back the same way. The
 systems that are no origin come first, then the origins (command order per record).
@@ -360,6 +361,18 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
         _audit_uncleared(state, role, kept, audit, settled_at)
         changed = tuple(n for n in differing if n not in kept)
         inactive = active is not None and active in changed and state.value(active) is False
+        on_inactive = role.on_inactive or config.on_inactive
+        if inactive and active is not None and on_inactive != "ignore":
+            # the end alone goes: an update with it reaches a row the end may delete (an upsert makes it again)
+            command(name, on_inactive, role.payload, command_payload(state, role, context, named, whole),
+                    payload_changes(role, (active,)))
+            mirror.command(active, False)
+            if name not in held:  # no end comes back to decide the rest on: taken as held, never sent after it
+                for field in linking:
+                    mirror.command(field, state.value(field))
+                for field in changed:
+                    mirror.command(field, value(field))
+            continue
         updated = tuple(n for n in changed if not (inactive and n == active))
         carried = carried_ids(role, linking, updated)
         for field in linking:
@@ -369,12 +382,8 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
         if updated:
             command(name, "update", role.payload, command_payload(state, role, context, named, whole),
                     payload_changes(role, carried + updated))
-        on_inactive = role.on_inactive or config.on_inactive
-        if inactive and active is not None and on_inactive != "ignore":
-            command(name, on_inactive, role.payload, command_payload(state, role, context, named, whole),
-                    payload_changes(role, (active,)))
         for field in changed:
-            if not (inactive and field == active and on_inactive == "ignore"):
+            if not (inactive and field == active):
                 mirror.command(field, value(field))
     settle_unechoed(state)  # a write-only system sends no echo: what it was commanded is what it holds
     return commands

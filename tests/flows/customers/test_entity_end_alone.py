@@ -1,0 +1,42 @@
+"""A new user's trial (HR persons and a contractor API, made up here as ``roster`` and ``gigs``: crew_run.py).
+
+The end of an entity goes alone to a system: an HR person deleted with its phones in one transaction sent the
+API an ``update`` (the phone cleared) with the ``deactivate``; the update reached a deleted record (a dead
+letter), and an upsert API would have made it again."""
+
+from __future__ import annotations
+
+import pytest
+from crew_run import Crew, member
+from tx_events import one_transaction
+
+from streams.codecs.avro.single_object import SchemaStore
+
+pytestmark = pytest.mark.unit
+
+CODE = "M-1"
+PHONE = {"id": 7, "code": CODE, "kind": "office", "number": "+46 8 123"}
+
+
+def test_an_end_in_one_transaction_with_an_edit_goes_alone(schemas: SchemaStore) -> None:
+    crew = Crew(schemas)
+    row = crew.linked(CODE, "Anna Berg", 501)
+    (phoned,) = crew.feed(crew.change("member_phone", "c", after=PHONE))
+    assert (phoned.route, phoned.changed) == (("Customer", "update"), ("phone",))
+    crew.feed(crew.change("worker", "u", before=row, after={**row, "phone": PHONE["number"]}))
+    sent = crew.feed(*one_transaction([crew.change("member_phone", "d", before=PHONE),
+                                       crew.change("member", "d", before=member(CODE, "Anna Berg"))]))
+    assert [(s.topic, s.route) for s in sent] == [("isthmus.commands.gigs", ("Customer", "deactivate"))]
+    assert crew.published(CODE)["phone"] is None
+    assert crew.dead_letters == []
+
+
+def test_the_end_then_an_edit_in_one_batch_sends_the_end_alone(schemas: SchemaStore) -> None:
+    """The edit is folded with the end already in flight: nothing more goes until the end comes back."""
+    crew = Crew(schemas)
+    crew.linked(CODE, "Anna Berg", 501)
+    sent = crew.feed(crew.change("member", "u", before=member(CODE, "Anna Berg"),
+                                 after=member(CODE, "Anna Berg", active=0)),
+                     crew.change("member", "u", before=member(CODE, "Anna Berg", active=0),
+                                 after=member(CODE, "Anna Lind", active=0)))
+    assert [(s.topic, s.route) for s in sent] == [("isthmus.commands.gigs", ("Customer", "deactivate"))]
