@@ -170,6 +170,17 @@ class EntityConfig:
         return self._fields_of.get((system, table), frozenset())
 
     @functools.cached_property
+    def row_fields(self) -> Mapping[str, frozenset[str]]:
+        """Per system, the record fields the sources of its link rows' tables map: what a row of it the flow has
+        seen (its mirror ``present``) reported, unless the row was read before the field was mapped."""
+        found: dict[str, frozenset[str]] = {}
+        for source in self.link.sources:
+            if source.system is not None and source.table is not None:
+                found[source.system] = found.get(source.system, frozenset()) | self.fields_of(source.system,
+                                                                                             source.table)
+        return found
+
+    @functools.cached_property
     def _fields_of(self) -> Mapping[tuple[str, str | None], frozenset[str]]:
         found: dict[tuple[str, str | None], frozenset[str]] = {}
         for source in self.record.sources:

@@ -14,7 +14,10 @@ the system itself; the in-flight commands will still be applied after it, so the
 
 A null is a value: a field the record holds as null is written as null (the target clears it), and a
 system reporting null has reported a value. What is *unknown* is :data:`MISSING`: a field the system has not
-reported yet, or one the record has no value for (no system asserted it); nothing is written for it. A
+reported yet, or one the record has no value for (no system asserted it); nothing is written for it, but for a
+field the system's row was seen without, because it was read before the field was mapped: that row will not
+report it until it changes or is re-read, so :func:`~streams.flows.customers.sync.decide` sends the record's value
+(``_unreported`` there). A
 system that cannot clear a field keeps its value; :attr:`Mirror.uncleared` remembers the value already
 audited for it, so the difference is recorded once, not on every change.
 
@@ -123,7 +126,8 @@ class Mirror:
     def differs(self, name: str, wanted: Any) -> bool:
         """Should ``wanted`` be written? Not when it is unknown (:data:`MISSING`), when it is what the system
         will hold, or when the system has not reported the field yet (its own value is unknown, and an owner's
-        value must never be overwritten by a guess). A null differs from any other value: it clears the field."""
+        value must never be overwritten by a guess; a field its row was read without is the flow's to decide:
+        :func:`~streams.flows.customers.sync.decide`). A null differs from any other value: it clears the field."""
         if wanted is MISSING:
             return False
         view = held_view(self.holds, name, wanted)

@@ -12,8 +12,9 @@ pending until the entity shows up there; a write-only system shows nothing, its 
 inactive, alone (no ``update`` with it: it would reach a row the end may delete, and an upsert API would make it
 again). An origin that gets no ``create`` is written once the entity is there. Every system gets the other
 systems' ids it stores (an ``update`` of the link) and the fields it holds (an ``update`` of the record). A
-value one system lost by policy differs from what that system holds, so it is written back the same way. The
-systems that are no origin come first, then the origins (command order per record).
+value one system lost by policy differs from what that system holds, so it is written back the same way. A
+field a system's row should report but never did (mapped after the row was read) is sent the record's value
+(:func:`_unreported`). The systems that are no origin come first, then the origins (command order per record).
 
 What ends an entity is its record's ``active`` field, reconciled like any other field: a row deleted in a system
 whose mapping sets ``active: false`` on delete ends it everywhere when that system wins the field (its owner
@@ -33,6 +34,7 @@ that never comes.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -45,6 +47,9 @@ from streams.flows.customers.state import CustomerState
 from streams.flows.customers.unechoed import settle_unechoed
 from streams.mapping import Context, MappedChange, RecordMapping, project, reconcile
 from streams.mapping.reconcile import uncleared
+from streams.mapping.spec import Policy
+
+log = logging.getLogger(__name__)
 
 
 def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, Any], op: Op,
@@ -356,7 +361,7 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
         # an id the system stores is set, never cleared, through the link (the link is not ended by a null)
         linking = tuple(f for f in role.link_back
                         if state.value(f) is not None and mirror.differs(f, state.value(f)))
-        differing = mirror.differing(role.record_writes, wanted, defaults)
+        differing = mirror.differing(role.record_writes, wanted, defaults) + _unreported(state, role, wanted)
         kept = {n for n in differing if n in role.cannot_clear and mirror.view(n, value(n)) is None}
         _audit_uncleared(state, role, kept, audit, settled_at)
         changed = tuple(n for n in differing if n not in kept)
@@ -387,6 +392,38 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
                 mirror.command(field, value(field))
     settle_unechoed(state)  # a write-only system sends no echo: what it was commanded is what it holds
     return commands
+
+
+def _unreported(state: CustomerState, role: SystemRole, wanted: Mapping[str, Any]) -> tuple[str, ...]:
+    """The fields ``role``'s system has not reported although its row was seen and its row's table maps them: the
+    row was read before the field was mapped (a column added while running, README "Changing a source schema
+    while running"). Unsent, the field stayed unknown there until a snapshot of that system's table, and nothing
+    said so. The record's value another system gave is sent; not where the system owns the field (``owner_wins``):
+    its own value, unknown, is the one that counts, and is not overwritten by a guess. Either is said once per
+    system and field, with the snapshot that reads what the system holds."""
+    mirror = state.mirror(role.name)
+    if not mirror.present:
+        return ()
+    config = state.config
+    row = config.row_fields.get(role.name, frozenset())
+    found = tuple(n for n in role.record_writes
+                  if n in row and n in wanted and mirror.expected(n) is MISSING
+                  and (stamp := state.provenance.get(n)) is not None and stamp.system != role.name)
+    policies = config.record.policies
+    owned = {n for n in found if n in policies and policies[n].owner == role.name
+             and policies[n].policy is Policy.OWNER_WINS}
+    for name in found:
+        if (role.name, name) not in _SAID_UNREPORTED:
+            _SAID_UNREPORTED.add((role.name, name))
+            log.warning("%s never reported %s of %s %s (its rows were read before the field was mapped): %s; "
+                        "snapshot %s's table so that what it holds is read", role.name, name, config.key,
+                        state.customer_number, "not sent, it owns the field" if name in owned
+                        else "the record's value is sent", role.name)
+    return tuple(n for n in found if n not in owned)
+
+
+#: (system, field) pairs :func:`_unreported` has logged, once per process.
+_SAID_UNREPORTED: set[tuple[str, str]] = set()
 
 
 def _audit_uncleared(state: CustomerState, role: SystemRole, kept: set[str], audit: list[Mapping[str, Any]],

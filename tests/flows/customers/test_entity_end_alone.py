@@ -2,12 +2,13 @@
 
 The end of an entity goes alone to a system: an HR person deleted with its phones in one transaction sent the
 API an ``update`` (the phone cleared) with the ``deactivate``; the update reached a deleted record (a dead
-letter), and an upsert API would have made it again."""
+letter), and an upsert API would have made it again. And a field mapped after the target's rows were read (the
+target never reported it) was never sent there, without a word, until that target's table was snapshotted."""
 
 from __future__ import annotations
 
 import pytest
-from crew_run import Crew, member
+from crew_run import UNPHONED, Crew, member
 from tx_events import one_transaction
 
 from streams.codecs.avro.single_object import SchemaStore
@@ -40,3 +41,25 @@ def test_the_end_then_an_edit_in_one_batch_sends_the_end_alone(schemas: SchemaSt
                      crew.change("member", "u", before=member(CODE, "Anna Berg", active=0),
                                  after=member(CODE, "Anna Lind", active=0)))
     assert [(s.topic, s.route) for s in sent] == [("isthmus.commands.gigs", ("Customer", "deactivate"))]
+
+
+def test_a_field_mapped_after_the_targets_rows_were_read_is_sent(schemas: SchemaStore,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    crew = Crew(schemas, UNPHONED)
+    crew.linked(CODE, "Anna Berg", 501)
+    assert crew.feed(crew.change("member_phone", "c", after=PHONE)) == []  # gigs keeps no phone yet
+    crew.restart()  # the worker's phone column added, mapped and written; gigs' rows not read again
+    sent = crew.feed(crew.change("member_phone", "r", after=PHONE))  # the snapshot README asks for
+    assert [(s.topic, s.route, s.changed, s.payload["phone"]) for s in sent] == [
+        ("isthmus.commands.gigs", ("Customer", "update"), ("phone",), "+46 8 123")]
+    assert "gigs never reported phone" in caplog.text
+    assert crew.feed(crew.change("member", "u", before=member(CODE, "Anna Berg"),
+                                 after=member(CODE, "Anna Lind")))[0].changed == ("name",)  # sent once
+
+
+def test_a_field_its_target_reported_is_not_sent_again_on_a_snapshot(schemas: SchemaStore) -> None:
+    crew = Crew(schemas)
+    row = crew.linked(CODE, "Anna Berg", 501)
+    crew.feed(crew.change("member_phone", "c", after=PHONE))
+    crew.feed(crew.change("worker", "u", before=row, after={**row, "phone": PHONE["number"]}))
+    assert crew.feed(crew.change("member_phone", "r", after=PHONE)) == []
