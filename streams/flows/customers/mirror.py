@@ -26,6 +26,17 @@ makes holds what the system filled in there, null or a default of its own. That 
 its commit time, later than a value of another system that arrives late (dead-lettered and replayed, or just
 slow), must not win that field: :attr:`Mirror.unsent` remembers such fields until the system reports an edit of
 them, or the echo of a value Isthmus sent them (:func:`~streams.flows.customers.sync.fold`).
+
+An ``update`` names the fields it changes, but its payload carries the whole record, and a target may write all of
+it (a SQL route without ``only_changed``, an API whose PUT replaces the record): the fields it does not change are
+written with the values the record had when it was decided, which were what the system held then. An edit the
+system made before that update is applied (an HR person deactivated while the other system renames it: the rename
+decided first, the deactivation read next) is then overwritten with the old value, and its echo looked like a new
+edit of the system's (the person active again, and created again in the other system). :attr:`Mirror.carried`
+keeps those values while the update is in flight: the old value coming back over such an edit is its echo, no edit;
+the system is known to hold it, so the record's value is commanded again. The first echo of any command in flight
+ends them (:meth:`Mirror.applied`): a target that writes only the changed fields wrote none of them, and nothing is
+sent for them at all.
 """
 
 from __future__ import annotations
@@ -99,6 +110,10 @@ class Mirror:
     #: The written fields whose value here Isthmus's ``create`` left to the system (no system had given one): what
     #: the system reports of them is its own filling in, no edit, until it reports a change of them.
     unsent: set[str] = field(default_factory=set)
+    #: The written fields an ``update`` in flight did not change, with the value its payload carried for them (the
+    #: record's, what the system held then): a target that writes the whole payload writes them too (module
+    #: docstring, "carried").
+    carried: dict[str, Any] = field(default_factory=dict)
 
     def view(self, name: str, value: Any) -> Any:
         return held_view(self.holds, name, value)
@@ -113,6 +128,7 @@ class Mirror:
     def observe(self, name: str, value: Any) -> bool:
         """The system reports ``value``; True when it is the echo of a command in flight."""
         view = held_view(self.holds, name, value)
+        prior = self.reported.get(name, MISSING)
         self.reported[name] = view
         queue = self.pending.get(name, [])
         for index, sent in enumerate(queue):
@@ -121,7 +137,19 @@ class Mirror:
                 if not queue:
                     self.pending.pop(name, None)
                 return True
+        if prior != view and self.carried.get(name, MISSING) == view:
+            del self.carried[name]  # an update in flight wrote the old value it carried over an edit made since
+            return True
         return False
+
+    def carry(self, name: str, value: Any) -> None:
+        """An ``update`` sent now carries ``value`` for ``name`` without changing it (what the system holds)."""
+        self.carried[name] = held_view(self.holds, name, value)
+
+    def applied(self) -> None:
+        """A command in flight came back (an echo): what an update carried and did not write then (the target
+        writes only the changed fields) is no echo of it later."""
+        self.carried.clear()
 
     def differs(self, name: str, wanted: Any) -> bool:
         """Should ``wanted`` be written? Not when it is unknown (:data:`MISSING`), when it is what the system
@@ -195,12 +223,13 @@ class Mirror:
         self.pending.clear()
         self.uncleared.clear()
         self.unsent.clear()
+        self.carried.clear()
 
     def copy(self) -> Mirror:
         """A copy that changes to this mirror do not touch (held values are replaced, never changed in place)."""
         return Mirror(system=self.system, holds=self.holds, present=self.present, reported=dict(self.reported),
                       pending={k: list(v) for k, v in self.pending.items()}, uncleared=dict(self.uncleared),
-                      unsent=set(self.unsent))
+                      unsent=set(self.unsent), carried=dict(self.carried))
 
     def to_json(self) -> dict[str, Any]:
         stored: dict[str, Any] = {"present": self.present, "reported": to_store(self.reported),
@@ -209,6 +238,8 @@ class Mirror:
             stored["uncleared"] = to_store(self.uncleared)
         if self.unsent:  # likewise
             stored["unsent"] = sorted(self.unsent)
+        if self.carried:  # likewise
+            stored["carried"] = to_store(self.carried)
         return stored
 
     @classmethod
@@ -221,7 +252,8 @@ class Mirror:
                        reported=dict(from_store(data["reported"])),
                        pending={k: list(from_store(v)) for k, v in data["pending"].items()},
                        uncleared=dict(from_store(data.get("uncleared") or {})),
-                       unsent=set(data.get("unsent") or ()))
+                       unsent=set(data.get("unsent") or ()),
+                       carried=dict(from_store(data.get("carried") or {})))
         except (KeyError, TypeError, AttributeError) as exc:
             raise CorruptState(f"the {system} mirror of an entity is not what the flow writes: {exc!r}; "
                                "delete the flow's state (its changelog topics) to rebuild it") from exc

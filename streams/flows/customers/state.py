@@ -51,8 +51,11 @@ def _unpacked_stamps(data: Mapping[str, Any], seen: dict[int, dt.datetime],
 
 def _packed_mirror(mirror: Mirror) -> tuple[Any, ...]:
     """A mirror in the packed layout: its fields in order, :attr:`Mirror.unsent` only when it has some, so a mirror
-    without them is written as before they were kept (a version before this one refuses a state that has some)."""
+    without them is written as before they were kept (a version before this one refuses a state that has some);
+    then :attr:`Mirror.carried`, likewise (a version before it ignores them)."""
     fields = (mirror.present, mirror.reported, mirror.pending, mirror.uncleared)
+    if mirror.carried:
+        return (*fields, sorted(mirror.unsent), mirror.carried)
     return (*fields, sorted(mirror.unsent)) if mirror.unsent else fields
 
 
@@ -260,11 +263,12 @@ class CustomerState:
             state.children = restore(children)
             state.xref = restore(xref)
             state.xref_provenance = _unpacked_stamps(xref_provenance, seen, made)
-            for name, (present, reported, pending, uncleared, *unsent) in restore(mirrors).items():
+            for name, (present, reported, pending, uncleared, *later) in restore(mirrors).items():
                 role = config.written.get(name)
                 state.mirrors[name] = Mirror(system=name, holds=role.holds if role else {}, present=present,
                                              reported=reported, pending=pending, uncleared=uncleared,
-                                             unsent=set(unsent[0]) if unsent else set())
+                                             unsent=set(later[0]) if later else set(),
+                                             carried=later[1] if len(later) > 1 else {})
             state.creating = creating
             state.published = published
         except (TypeError, ValueError, AttributeError, StoreValueError) as exc:

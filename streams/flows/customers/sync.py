@@ -72,6 +72,8 @@ def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, A
     for name, value in observed.items():
         if name in cleared and mirror.observe(name, value):
             echoes.add(name)
+    if echoes and mirror.carried:
+        mirror.applied()
     if echoes_seen is not None:
         echoes_seen.extend(sorted(echoes))
     skipped = set(echoes)
@@ -387,6 +389,11 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
         if updated:
             command(name, "update", role.payload, command_payload(state, role, context, named, whole),
                     payload_changes(role, carried + updated))
+            if role.captured:  # what the payload carries unchanged may be written too (mirror.py, "carried")
+                for field in role.record_writes:
+                    if field not in changed and field in wanted and mirror.expected(field) == mirror.view(
+                            field, value(field)):
+                        mirror.carry(field, value(field))
         for field in changed:
             if not (inactive and field == active):
                 mirror.command(field, value(field))

@@ -63,3 +63,44 @@ def test_a_field_its_target_reported_is_not_sent_again_on_a_snapshot(schemas: Sc
     crew.feed(crew.change("member_phone", "c", after=PHONE))
     crew.feed(crew.change("worker", "u", before=row, after={**row, "phone": PHONE["number"]}))
     assert crew.feed(crew.change("member_phone", "r", after=PHONE)) == []
+
+
+def _renamed_while_deactivated(crew: Crew) -> dict[str, object]:
+    """gigs renames M-1 while the roster deactivates it, both read in one batch, the rename first: the rename's
+    update to the roster is decided before the deactivation is read, its payload carrying ``active`` true."""
+    row = crew.linked(CODE, "Anna Berg", 501)
+    sent = crew.feed(crew.change("worker", "u", before=row, after={**row, "name": "Anna Lind"}),
+                     crew.change("member", "u", before=member(CODE, "Anna Berg"),
+                                 after=member(CODE, "Anna Berg", active=0)))
+    assert [(s.topic.rpartition(".")[2], s.route[1], s.changed, s.payload["active"]) for s in sent] == [
+        ("roster", "update", ("name",), True), ("gigs", "deactivate", ("active",), False)]
+    assert crew.published(CODE)["active"] is False
+    return row
+
+
+def test_an_end_an_update_carrying_the_old_value_overwrote_is_sent_again(schemas: SchemaStore) -> None:
+    """The roster's target writes the update's whole payload: active 1 over the roster's 0. That is the update's
+    echo, not the roster ending the end: the roster gets its end again, nothing is made again in gigs."""
+    crew = Crew(schemas)
+    _renamed_while_deactivated(crew)
+    sent = crew.feed(crew.change("member", "u", before=member(CODE, "Anna Berg", active=0),
+                                 after=member(CODE, "Anna Lind", active=1)))
+    assert [(s.topic.rpartition(".")[2], s.route[1], s.payload["active"]) for s in sent] == [
+        ("roster", "deactivate", False)]
+    assert crew.published(CODE)["active"] is False
+    assert crew.feed(crew.change("member", "u", before=member(CODE, "Anna Lind", active=1),
+                                 after=member(CODE, "Anna Lind", active=0))) == []
+    assert crew.published(CODE)["active"] is False
+    assert crew.dead_letters == []
+
+
+def test_an_update_written_without_the_value_it_carried_expects_it_no_more(schemas: SchemaStore) -> None:
+    """The roster's target writes only the changed fields: the end stays, and a later edit of the field counts."""
+    crew = Crew(schemas)
+    _renamed_while_deactivated(crew)
+    assert crew.feed(crew.change("member", "u", before=member(CODE, "Anna Berg", active=0),
+                                 after=member(CODE, "Anna Lind", active=0))) == []
+    again = crew.feed(crew.change("member", "u", before=member(CODE, "Anna Lind", active=0),
+                                  after=member(CODE, "Anna Lind", active=1)))
+    assert crew.published(CODE)["active"] is True  # the roster's own edit, not an echo of the carried value
+    assert again == []  # gigs' end still in flight; nothing sent to the roster against its edit

@@ -168,7 +168,7 @@ def test_stamps_pack_as_plain_microseconds_and_the_tagged_form_still_reads(harne
                    {f: (s.system, s.commit_time) for f, s in state.xref_provenance.items()},
                    {n: (m.present, m.reported, m.pending, m.uncleared) for n, m in state.mirrors.items()},
                    state.creating, state.published])  # the layout's first form: 8 fields, stamps tagged
-    first = {n: dataclasses.replace(m, unsent=set()) for n, m in state.mirrors.items()}  # (kept since)
+    first = {n: dataclasses.replace(m, unsent=set(), carried={}) for n, m in state.mirrors.items()}  # (kept since)
     assert codec.decode(NUMBER, tagged) == dataclasses.replace(state, rows={}, matching={}, mirrors=first)
     assert codec.decode(NUMBER, tagged).held_lineage is None
     assert codec.decode(NUMBER, codec.encode(NUMBER, state)).rows == state.rows != {}, "rows without a lineage"
