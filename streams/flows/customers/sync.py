@@ -409,10 +409,10 @@ def _unreported(state: CustomerState, role: SystemRole, wanted: Mapping[str, Any
     its own value, unknown, is the one that counts, and is not overwritten by a guess. Either is said once per
     system and field, with the snapshot that reads what the system holds."""
     mirror = state.mirror(role.name)
-    if not mirror.present:
-        return ()
     config = state.config
     row = config.row_fields.get(role.name, frozenset())
+    if not mirror.present or row <= mirror.reported.keys():
+        return ()  # every field its row maps was reported: the usual case, decided without a look at each
     found = tuple(n for n in role.record_writes
                   if n in row and n in wanted and mirror.expected(n) is MISSING
                   and (stamp := state.provenance.get(n)) is not None and stamp.system != role.name)
