@@ -40,6 +40,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.unit)
 
 
+@pytest.fixture(autouse=True)
+def declared_sends(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every command a flow under LocalRun emits is of a kind its FlowSpec declares (tests/support/declared.py)."""
+    from support.declared import check_declared_sends
+
+    check_declared_sends(monkeypatch)
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[RunningStack]:
     from streams.stack.harness import stack_for_tests

@@ -203,6 +203,22 @@ def idempotency_key(*, target: str, kind: str, entity_key: str, cause_id: str) -
 
 
 @dataclass(frozen=True, kw_only=True)
+class Sends:
+    """A kind of command a flow can send: to system ``target``, a ``payload_type`` (full canonical name, as its
+    commands carry it) with ``operation``. A built-in flow declares every kind its configuration lets it send
+    (:attr:`~streams.flows.engine.api.FlowSpec.sends`), derived from the configuration its handler decides with, so
+    that ``isthmus mappings validate`` finds a kind no route of the target file applies before any is sent.
+    ``at``: the keys of the flow file's block section that make the flow send it (``("systems", "hr")``), for the
+    line; ``why``: the same in words (``the link back of erp_account_id``)."""
+
+    target: str
+    payload_type: str
+    operation: str
+    at: tuple[str, ...] = ()
+    why: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Command:
     """A write for one system's sink. ``entity_type`` and ``payload_type`` are full canonical names
     (``isthmus.canonical.Account``): the sinks route on them."""

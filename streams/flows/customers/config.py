@@ -19,6 +19,7 @@ from typing import Any
 
 from streams.config_files.located_yaml import Node
 from streams.config_files.problem import Problem
+from streams.flows.commands import Sends
 from streams.flows.customers.deferred import DECISIONS_PER_BATCH
 from streams.flows.customers.mirror import HeldList
 from streams.flows.files import FLOWS_DIR, FlowFile, Section, load_flow_files
@@ -203,6 +204,31 @@ class EntityConfig:
     @functools.cached_property
     def _created(self) -> frozenset[str]:
         return frozenset(name for name in self.written if any(origin != name for origin in self.origins))
+
+    @functools.cached_property
+    def sends(self) -> tuple[Sends, ...]:
+        """Every kind of command :func:`~streams.flows.customers.sync.decide` (and a re-derivation) can send to each
+        written system: ``create`` where it :meth:`creates_in`, the link's ``update`` carrying another system's id
+        back (its ``link_back``), the payload's ``update`` of the fields its ``writes`` lists, and its
+        ``on_inactive`` when those include ``active``."""
+        found: list[Sends] = []
+        for name, role in self.written.items():
+            at, payload = ("systems", name), (role.payload or self.record).target
+            if self.creates_in(name):
+                found.append(Sends(target=name, payload_type=payload, operation="create", at=at,
+                                   why=f"an entity born in {' or '.join(o for o in self.origins if o != name)}"))
+            if role.link_back:
+                found.append(Sends(target=name, payload_type=self.link.target, operation="update",
+                                   at=(*at, "observes"), why=f"the link back of {', '.join(role.link_back)}"))
+            if role.record_writes:
+                found.append(Sends(target=name, payload_type=payload, operation="update", at=(*at, "writes"),
+                                   why=f"a change of {', '.join(role.record_writes)}"))
+            ending = role.on_inactive or self.on_inactive
+            if self.active is not None and self.active in role.record_writes and ending != "ignore":
+                found.append(Sends(target=name, payload_type=payload, operation=ending,
+                                   at=(*at, "on_inactive" if role.on_inactive else "writes"),
+                                   why=f"an entity whose {self.active} turns false"))
+        return tuple(found)
 
     @functools.cached_property
     def write_only(self) -> tuple[str, ...]:

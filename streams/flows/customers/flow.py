@@ -296,7 +296,8 @@ class CustomerFlow:
             outputs=(self.canonical_topic, self.conflicts_topic, self.holds.topic), compacted=(self.canonical_topic,),
             key_by=CustomerKeys(self.config, self.tables, self.context, self.named, self.transactions,
                                 self.dead_letters),
-            description=self.config.description, tick=self.tick, warnings=self.config.warnings)
+            description=self.config.description, tick=self.tick, warnings=self.config.warnings,
+            sends=self.config.sends)
 
     def handle(self, record: Incoming, ctx: Context) -> None:
         if record.topic == self.dead_letters:

@@ -14,6 +14,7 @@ from streams.flows.engine.sizes import NOTHING_WRITTEN, too_large
 from streams.kafka import names
 
 if TYPE_CHECKING:
+    from streams.flows.commands import Sends
     from streams.flows.engine.objects import ObjectCodec, ObjectView, OnFlush, T
     from streams.flows.engine.repartition import KeyRouter
 
@@ -203,6 +204,9 @@ class FlowSpec:
     #: What its configuration allows but likely does not mean (``file:line: field: message; fix: ...``): logged
     #: when the flow is built, printed by ``isthmus mappings validate``.
     warnings: tuple[str, ...] = ()
+    #: Every kind of command (target, payload type, operation) the flow can send, for the check of the target
+    #: files' routes at load (``isthmus mappings validate``); a flow that declares none (a plugin's) is not checked.
+    sends: tuple[Sends, ...] = ()
 
     def changelog_topic(self, store: str) -> str:
         return names.topic(f"{self.name}-{store}-changelog")

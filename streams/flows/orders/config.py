@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from streams.flows.commands import Sends
 from streams.flows.files import FlowFile, Section
 from streams.flows.lookups import short_name
 from streams.mapping import RecordMapping, SourceMapping
@@ -145,6 +146,27 @@ class DocumentConfig:
     def balance_sources(self) -> tuple[SourceMapping, ...]:
         """The party sources that sum its balance; none when no balance is kept."""
         return () if self.balance is None else self.balance.sources
+
+    @functools.cached_property
+    def sends(self) -> tuple[Sends, ...]:
+        """Every kind of command the flow can send: to the target, the header's ``create``, ``cancel`` and (with
+        ``update:``) ``update`` (:mod:`~streams.flows.orders.order`, :mod:`~streams.flows.orders.edits`); to the
+        origin, the header's ``update`` writing back what the target decided, and (with ``balance:``) the party's
+        ``update`` of its balance (:mod:`~streams.flows.orders.balance`)."""
+        header, target, origin = self.header.target, self.target_system, self.origin_system
+        found = [Sends(target=target, payload_type=header, operation="create", at=("send",),
+                       why=f"a document of status {', '.join(self.send)}"),
+                 Sends(target=target, payload_type=header, operation="cancel", at=("cancel",),
+                       why=f"a document cancelled in {origin}")]
+        if self.update_while:
+            found.append(Sends(target=target, payload_type=header, operation="update", at=("update",),
+                               why=f"a document edited in {origin}"))
+        found.append(Sends(target=origin, payload_type=header, operation="update", at=("write_back",),
+                           why=f"writing back {', '.join(self.write_back)}"))
+        if self.balance is not None:
+            found.append(Sends(target=origin, payload_type=self.party.mapping.target, operation="update",
+                               at=("balance",), why=f"the party's {self.balance.field}"))
+        return tuple(found)
 
     @property
     def origin_status(self) -> str:

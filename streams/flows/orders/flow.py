@@ -140,7 +140,7 @@ class OrdersFlow:
         outputs = () if self.orders_topic is None else (self.orders_topic,)
         return FlowSpec(name=self.name, inputs=self.topics.inputs, handler=self.handle, stores=STORES,
                         outputs=(*outputs, self.holds_topic), compacted=outputs, feeders=(self.refusals_stage,),
-                        tick=self.tick,
+                        tick=self.tick, sends=config.sends,
                         description=f"{config.origin_system} {config.header.name} documents to "
                                     f"{config.target_system} (joined per source transaction); status and balances "
                                     "back; the reconciled documents")

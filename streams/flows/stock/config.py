@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from streams.flows.commands import Sends
 from streams.flows.files import FlowFile, Section
 from streams.mapping import Engine, RecordMapping, SourceMapping
 from streams.systems import Systems
@@ -59,6 +60,12 @@ class DerivedConfig:
     @property
     def record(self) -> str:
         return self.mapping.target
+
+    @property
+    def sends(self) -> tuple[Sends, ...]:
+        """The one kind of command the flow sends: the record's ``operation`` to the target, when a total moves."""
+        return (Sends(target=self.target_system, payload_type=self.record, operation=self.operation,
+                      at=("target", "operation"), why=f"a new total of {self.field}"),)
 
     @property
     def inputs(self) -> tuple[str, ...]:

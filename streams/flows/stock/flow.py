@@ -54,7 +54,7 @@ class StockFlow:
     def spec(self) -> FlowSpec:
         return FlowSpec(name=self.name, inputs=self.config.inputs, handler=self.handle, stores=(GROUPS, MEMBERS),
                         outputs=(self.truncates.topic,), key_by=GroupKeys(self.config.key_columns()),
-                        description=self.description)
+                        description=self.description, sends=self.config.sends)
 
     def handle(self, record: Incoming, ctx: Context) -> None:
         try:
