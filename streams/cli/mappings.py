@@ -3,8 +3,9 @@
 - ``discover <system>`` reads the system's live catalog (with its connector's connection) and writes its
   columns file, ``systems/<system>.columns.yaml``; ``--check`` compares instead, and exits 1 on drift.
 - ``validate`` loads every mapping file, then builds every flow file over them as a worker does, and loads the
-  target file of every system the flows can write into (each writable system) as ``isthmus sink --check`` does;
-  prints each problem, and exits 1 when there is one.
+  target file of every system the flows can write into (each writable system) as ``isthmus sink --check`` does,
+  and checks that each command the flows can send has a route there; prints each problem, and exits 1 when there
+  is one.
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ from streams.codecs.avro.single_object import SchemaStore
 from streams.config.dirs import DirectorySettings
 from streams.errors import IsthmusError
 from streams.flows.context import FlowContext
+from streams.flows.engine.api import FlowSpec
 from streams.flows.exceptions import FlowFileError
 from streams.flows.files import FLOWS_DIR_ENV, flows_dir, load_flow_files
 from streams.flows.registry import build_flows
+from streams.flows.routes import unrouted
 from streams.mapping.exceptions import MappingLoadError
 from streams.mapping.loader import MAPPINGS_DIR_ENV, load_mappings, mappings_dir
+from streams.sinks.config.model import TargetConfig
 from streams.sinks.exceptions import TargetConfigError
 from streams.sinks.runner import load_system_target
 from streams.systems import load_systems
@@ -56,8 +60,9 @@ def register(subparsers: Any) -> None:
 
     parser = commands.add_parser(
         "validate", help="load every mapping file, then build every flow file over them as a worker does and load "
-                         "the target files of the systems they write into as `isthmus sink --check` does, and print "
-                         "each problem (exit 1 if any)")
+                         "the target files of the systems they write into as `isthmus sink --check` does, check "
+                         "that every command the flows send has a route there, and print each problem (exit 1 if "
+                         "any)")
     parser.add_argument("--dir", type=Path, default=None, metavar="DIR",
                         help="folder of mapping files (default: ISTHMUS_MAPPINGS_DIR, else mappings/)")
     parser.add_argument("--flows", type=Path, default=None, metavar="DIR",
@@ -158,7 +163,10 @@ def run_validate(args: argparse.Namespace) -> int:
               f"{directory}")
         return 0
     env = {**os.environ, MAPPINGS_DIR_ENV: str(directory), FLOWS_DIR_ENV: str(flows)}
-    return max(_validate_flows(flows, env), _validate_targets(env))
+    built, targets = _validate_flows(flows, env), _validate_targets(env)
+    if built is None or targets is None:
+        return 1
+    return _validate_routes(built, targets, env)
 
 
 def _problems(count: int) -> str:
@@ -180,18 +188,19 @@ def _read_flows_alone(flows: Path) -> None:
           "are checked when they are built over the mappings, once those load")
 
 
-def _validate_flows(flows: Path, env: dict[str, str]) -> int:
-    """Every flow file of ``flows`` built over the mappings ``env`` names, as a worker builds them."""
+def _validate_flows(flows: Path, env: dict[str, str]) -> list[FlowSpec] | None:
+    """Every flow file of ``flows`` built over the mappings ``env`` names, as a worker builds them; None when they
+    do not build (each problem printed)."""
     try:
         built = build_flows(FlowContext.load(env), env=env)
     except FlowFileError as exc:
         for problem in exc.problems:
             print(problem)
         print(f"{_problems(len(exc.problems))} in the flow files of {flows}")
-        return 1
+        return None
     except IsthmusError as exc:
         print(f"{exc}\nthe flow files of {flows} cannot be built")
-        return 1
+        return None
     count = len(built.flows)
     for warning in (w for f in built.flows for w in f.warnings):
         print(f"warning: {warning}")
@@ -199,25 +208,27 @@ def _validate_flows(flows: Path, env: dict[str, str]) -> int:
         print(f"no flow of {flows} builds: a worker there would run nothing and is refused at start; fix: add a "
               "flow file (flows/README.md), or name the folder that holds yours with --flows or "
               f"{FLOWS_DIR_ENV}")
-        return 1
+        return None
     print(f"{count} flow{'s' if count != 1 else ''} of {flows} build{'' if count != 1 else 's'}: "
           f"{', '.join(f.name for f in built.flows)}")
-    return 0
+    return built.flows
 
 
-def _validate_targets(env: dict[str, str]) -> int:
+def _validate_targets(env: dict[str, str]) -> dict[str, TargetConfig] | None:
     """The target file of each system the flows can write into (a writable declared system), loaded as its sink
-    loads it at ``isthmus sink --check`` and at start (``ISTHMUS_SINK_TARGETS_DIR`` read as there)."""
+    loads it at ``isthmus sink --check`` and at start (``ISTHMUS_SINK_TARGETS_DIR`` read as there); None when one
+    does not load (each problem printed)."""
     try:
         systems = load_systems(env=env)
     except IsthmusError as exc:
         print(f"{exc}\nthe target files cannot be checked")
-        return 1
+        return None
     schemas, folder = SchemaStore.from_directory(), DirectorySettings.from_env(env).sink_targets_dir
     count = 0
+    loaded: dict[str, TargetConfig] = {}
     for system in systems.writable:
         try:
-            load_system_target(system, folder, schemas, systems)
+            loaded[system] = load_system_target(system, folder, schemas, systems)
         except TargetConfigError as exc:
             lines = [str(p) for p in exc.problems] or [str(exc)]
             print("\n".join(lines))
@@ -225,7 +236,21 @@ def _validate_targets(env: dict[str, str]) -> int:
     if count:
         print(f"{_problems(count)} in the target files of {', '.join(systems.writable)}: each refuses its sink at "
               "start (`isthmus sink --target <system> --check`)")
-        return 1
+        return None
     if systems.writable:
         print(f"the target files of {', '.join(systems.writable)} load as their sinks load them")
+    return loaded
+
+
+def _validate_routes(flows: list[FlowSpec], targets: dict[str, TargetConfig], env: dict[str, str]) -> int:
+    """Every kind of command the flows can send has a route in its target's file, found as the sink finds it."""
+    problems = unrouted(flows, targets, {f.name: f for f in load_flow_files(env=env)})
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{_problems(len(problems))}: commands the flows send that no route of their target file applies; "
+              "the sinks would dead-letter each one (NoRoute)")
+        return 1
+    if targets:
+        print(f"every command the flows send has a route in the target files of {', '.join(targets)}")
     return 0

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from streams.cli.main import main
+from streams.config_files.problem import shown
 from streams.mapping.loader import MAPPINGS_DIR
 
 
@@ -104,3 +105,35 @@ def test_validate_loads_the_target_files_of_the_systems_the_flows_write_into(
     (tmp_path / "erp.yaml").write_text(erp, encoding="utf-8")
     assert main(["mappings", "validate"]) == 0
     assert "the target files of crm, erp load as their sinks load them" in capsys.readouterr().out
+
+
+def test_validate_refuses_a_command_the_flows_send_that_no_route_applies(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A new user's trial (made up in tests/second_pair/): Rolodex's target file lost the route of the link the
+    flow sends back to it; validate passed and the sink dead-lettered every link (NoRoute)."""
+    second_pair = Path(__file__).parents[1] / "second_pair"
+    for name in ("systems", "mappings", "flows"):
+        monkeypatch.setenv(f"ISTHMUS_{name.upper()}_DIR", str(second_pair / name))
+    monkeypatch.setenv("ISTHMUS_SINK_TARGETS_DIR", str(tmp_path))  # where the sinks read them, as they would
+    for target in ("ledger.yaml", "rolodex.yaml"):
+        (tmp_path / target).write_text((second_pair / "targets" / target).read_text(encoding="utf-8"),
+                                       encoding="utf-8")
+    rolodex = (tmp_path / "rolodex.yaml").read_text(encoding="utf-8")
+    link = rolodex.index("  # The link:")
+    (tmp_path / "rolodex.yaml").write_text(rolodex[:link] + rolodex[rolodex.index("  # The ERP-owned"):],
+                                           encoding="utf-8")
+    assert main(["mappings", "validate"]) == 1
+    out = capsys.readouterr().out
+    assert "the target files of ledger, rolodex load as their sinks load them" in out, "each loads: a route lacks"
+    flow = (second_pair / "flows" / "parties.yaml").read_text(encoding="utf-8").splitlines()
+    observes = next(n for n, line in enumerate(flow, 1) if line.strip().startswith("observes:"))
+    routes = rolodex.splitlines().index("routes:") + 1
+    assert (f"{tmp_path / 'rolodex.yaml'}:{routes}: routes: no route for CustomerAccountXref update, which flow "
+            f"second-pair-parties ({shown(second_pair / 'flows' / 'parties.yaml')}:{observes}, "
+            "entity.systems.rolodex.observes) sends to rolodex for the link back of erp_account_id") in out, out
+    assert (f"fix: add a route with `payload_type: CustomerAccountXref` and `operation: update` to "
+            f"{tmp_path / 'rolodex.yaml'} (see targets/README.md, \"Routes\")") in out, out
+    assert "1 problem: commands the flows send that no route of their target file applies" in out
+    (tmp_path / "rolodex.yaml").write_text(rolodex, encoding="utf-8")
+    assert main(["mappings", "validate"]) == 0
+    assert "every command the flows send has a route in the target files of ledger, rolodex" in capsys.readouterr().out

@@ -1,0 +1,129 @@
+"""A new user's trial, made up (tests/flows/customers/parties/: a ``hub`` whose parties are born there, a
+``ledger`` whose debtors the flow creates): the hub's target file had no route for the link back the flow sends it
+(``CustomerAccountXref update``), validation passed, and every such command was dead-lettered at run time
+(``NoRoute``). Run through LocalRun with the real handler, the flow sends that command; checked at load against the
+target files as the sinks load them, the missing route is named with the flow file's line and the route to add."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_entity_block import HERE, Parties, _catalogs, _debtor, _party, _systems
+
+from streams.codecs.avro.single_object import SchemaStore
+from streams.config_files.problem import Problem
+from streams.flows.customers import entity_config
+from streams.flows.engine.api import FlowSpec
+from streams.flows.files import load_flow_files
+from streams.flows.routes import unrouted
+from streams.mapping import load_mappings
+from streams.sinks.config.loader import load_target
+
+pytestmark = pytest.mark.unit
+
+LEDGER = """\
+system: ledger
+adapter: http
+routes:
+  - payload_type: Account
+    operation: create
+    method: POST
+    path: /debtors
+    body: payload
+  - payload_type: Account
+    operation: update
+    method: PATCH
+    path: /debtors/{account_code}
+    body: payload
+  - payload_type: Account
+    operation: deactivate
+    method: DELETE
+    path: /debtors/{account_code}
+"""
+HUB = """\
+system: hub
+adapter: http
+routes:
+  - payload_type: Customer
+    operation: update
+    method: PATCH
+    path: /parties/{customer_number}
+    body: {terms: payment_terms}
+"""
+LINK_ROUTE = """\
+  - payload_type: CustomerAccountXref
+    operation: update
+    method: PATCH
+    path: /parties/{customer_number}
+    body: {ledger_ref: erp_account_id}
+"""
+#: The hub as a database the sink writes rows into (no API): one table, an upsert by key, for both kinds.
+HUB_SQL = """\
+system: hub
+adapter: sql
+sql: {database: hub}
+routes:
+  - payload_type: Customer
+    operation: update
+    table: main.party
+    key: [code]
+    columns: {code: customer_number, terms: payment_terms}
+  - payload_type: CustomerAccountXref
+    operation: update
+    action: upsert
+    table: main.party
+    key: [code]
+    columns: {code: customer_number, ledger_ref: erp_account_id}
+"""
+
+
+@pytest.fixture(scope="module")
+def spec(schemas: SchemaStore) -> FlowSpec:
+    """The made-up flow, run first through the link back: the command the check speaks of is one it sends."""
+    systems = _systems()
+    mappings = load_mappings(HERE / "mappings", schemas=schemas.schemas, tables=_catalogs(), systems=systems)
+    (flow,) = load_flow_files(HERE / "flows")
+    run = Parties(entity_config(flow, mappings, schemas.schemas.named, systems), mappings, systems, schemas)
+    run.change("hub", "party", "c", after=_party())
+    link, _ = run.change("ledger", "debtor", "c", after=_debtor())
+    assert (link.topic, link.route) == ("isthmus.commands.hub", ("CustomerAccountXref", "update"))
+    built = run.flow.spec()
+    assert ("hub", "isthmus.canonical.CustomerAccountXref", "update") in {
+        (s.target, s.payload_type, s.operation) for s in built.sends}
+    return built
+
+
+def _unrouted(tmp_path: Path, hub: str, spec: FlowSpec, schemas: SchemaStore) -> list[Problem]:
+    """The problems of the made-up flow against target files ``hub`` and :data:`LEDGER`, loaded by the sinks'
+    loader."""
+    (tmp_path / "hub.yaml").write_text(hub, encoding="utf-8")
+    (tmp_path / "ledger.yaml").write_text(LEDGER, encoding="utf-8")
+    targets = {name: load_target(tmp_path / f"{name}.yaml", schemas.schemas, ("hub", "ledger"))
+               for name in ("hub", "ledger")}
+    return unrouted([spec], targets, {f.name: f for f in load_flow_files(HERE / "flows")})
+
+
+def test_a_link_back_the_target_file_has_no_route_for_is_refused_at_load(
+        tmp_path: Path, spec: FlowSpec, schemas: SchemaStore) -> None:
+    (problem,) = _unrouted(tmp_path, HUB, spec, schemas)
+    flow = (HERE / "flows" / "parties.yaml").read_text(encoding="utf-8").splitlines()
+    observes = next(n for n, line in enumerate(flow, 1) if line.strip().startswith("observes:"))
+    assert (problem.file, problem.line, problem.field) == (tmp_path / "hub.yaml", 3, "routes")
+    text = str(problem)
+    assert "no route for CustomerAccountXref update, which flow test-parties" in text, text
+    assert f"parties.yaml:{observes}, entity.systems.hub.observes) sends to hub" in text, text
+    assert "the link back of erp_account_id" in text and "(NoRoute)" in text, text
+    assert (f"fix: add a route with `payload_type: CustomerAccountXref` and `operation: update` to "
+            f"{tmp_path / 'hub.yaml'} (see targets/README.md, \"Routes\")") in text, text
+
+
+def test_the_route_added_passes(tmp_path: Path, spec: FlowSpec, schemas: SchemaStore) -> None:
+    assert _unrouted(tmp_path, HUB + LINK_ROUTE, spec, schemas) == []
+
+
+def test_a_sql_target_whose_routes_upsert_rows_passes(tmp_path: Path, spec: FlowSpec, schemas: SchemaStore) -> None:
+    assert _unrouted(tmp_path, HUB_SQL, spec, schemas) == []
+    # without the link's route, the sql target is refused the same way: the sink finds routes alike for every adapter
+    (problem,) = _unrouted(tmp_path, HUB_SQL.split("  - payload_type: CustomerAccountXref")[0], spec, schemas)
+    assert "no route for CustomerAccountXref update" in str(problem)
