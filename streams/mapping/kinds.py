@@ -67,6 +67,12 @@ ARRIVES_AS: dict[str, str] = {
         "GEOMETRYCOLLECTION")},
 }
 
+#: How a float becomes exact, for the hints of the checks that refuse one where a decimal is expected.
+FLOAT_TO_DECIMAL = ("make it a decimal first: a float column (DOUBLE, REAL, FLOAT) with "
+                    "`compute: \"decimal(<column>)\"`, which takes the float's shortest text "
+                    "(0.1 + 0.2 becomes 0.30000000000000004), and a division in decimals with `decimal(a) / b` "
+                    "(`/` of two integers gives a float)")
+
 
 def known(sql_type: str) -> bool:
     """Whether :func:`from_column` knows the kind of ``sql_type``'s values (else they are ``any``, unchecked)."""
@@ -248,8 +254,8 @@ def fits(source: Kind, target: Kind) -> tuple[str, str] | None:
                 "add the transform `decimal: {scale: 0, rounding: half_even}` (or another rounding)")
     if source.base == "float" and target.base in ("decimal", "int"):
         return (f"a float value cannot fill a {target} field: a float is not exact",
-                "compute in decimals (`/` of two integers gives a float: write `decimal(a) / b`), then round with "
-                f"the transform `decimal: {{scale: {target.scale or 0}, rounding: half_even}}`")
+                f"{FLOAT_TO_DECIMAL}, then round with the transform "
+                f"`decimal: {{scale: {target.scale or 0}, rounding: half_even}}`")
     if source.base == "int" and target.base == "int" and source.bits and target.bits and source.bits > target.bits:
         return _too_wide(source.bits, target.bits)
     if source.base != target.base:

@@ -22,7 +22,15 @@ from streams.codecs.local_time import Ambiguous, Nonexistent, local_to_utc, utc_
 from streams.mapping.decimals import ROUNDING, from_text, quantize
 from streams.mapping.exceptions import LookupMissing, MappingValueError, NotANumber
 from streams.mapping.json_text import parse_json_text
-from streams.mapping.kinds import ANY, Kind, from_avro, scale_text, set_problem, set_values_outside
+from streams.mapping.kinds import (
+    ANY,
+    FLOAT_TO_DECIMAL,
+    Kind,
+    from_avro,
+    scale_text,
+    set_problem,
+    set_values_outside,
+)
 from streams.mapping.local_times import DEFAULT as DEFAULT_LOCAL_TIMES
 from streams.mapping.local_times import LocalTimeNote, LocalTimePolicy, Occurrence, resolve
 
@@ -301,8 +309,7 @@ class DecimalStep:
 
     def out(self, kind: Kind) -> Kind:
         if kind.base == "float":
-            raise ArgumentProblem(f"decimal works on exact numbers, the value is {kind}",
-                                  "compute in decimals (`/` of two integers gives a float: write `decimal(a) / b`)")
+            raise ArgumentProblem(f"decimal works on exact numbers, the value is {kind}", FLOAT_TO_DECIMAL)
         if kind.base not in ("decimal", "int", "string", "any"):
             raise ArgumentProblem(f"decimal works on numbers, the value is {kind}", "remove `decimal`")
         if kind.base == "decimal" and kind.scale is not None and kind.scale > self.scale \

@@ -30,6 +30,7 @@ COLUMNS = {
     "id": ("BIGINT", ()), "beleg": ("BIGINT", ()), "konto": ("BIGINT", ()), "gezahlt_am": ("TIMESTAMP", ()),
     "kreditrahmen": ("DECIMAL", ("12", "2")), "zuschlag": ("DECIMAL", ("12", "2")),
     "anteil": ("DECIMAL", ("6", "4")), "stueck": ("INT", ()), "teiler": ("INT", ()),
+    "kurs": ("DOUBLE", ()),  # a float column
     "offen": ("NUMERIC", ()),  # declared without precision and scale: PostgreSQL's holds any, MariaDB's is (10,0)
 }
 
@@ -119,6 +120,18 @@ def test_a_division_of_integers_is_a_float_and_is_refused_with_the_decimal_way(
     assert (problem.line, problem.field) == (AMOUNT_LINE, WHERE)
     assert "a float value cannot fill a decimal(scale 2) field" in problem.message
     assert "decimal(a) / b" in problem.fix and "rounding: half_even" in problem.fix
+
+
+@pytest.mark.parametrize("amount", ["kurs", "{from: kurs, transform: [{decimal: {scale: 2}}]}"])
+def test_a_float_column_is_refused_with_the_way_to_make_it_a_decimal(
+        load_amount: Callable[[str], RecordMapping], amount: str) -> None:
+    problem = refused(load_amount, amount)
+    assert 'compute: "decimal(<column>)"' in problem.fix and "DOUBLE" in problem.fix
+
+
+def test_the_way_the_float_hint_gives_loads(load_amount: Callable[[str], RecordMapping]) -> None:
+    mapping = load_amount('{compute: "decimal(kurs)", transform: [{decimal: {scale: 2, rounding: half_even}}]}')
+    assert [s.name for s in mapping.sources] == ["kasse_zahlungen"]
 
 
 def _load_text(schemas: SchemaSet, tmp_path: Path, text: str, engine: str = "mariadb") -> RecordMapping:
