@@ -74,15 +74,6 @@ def _empty_snapshot() -> dict[str, Any]:
             "problems": ["no sample yet"]}
 
 
-def held_now(recent: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The documents whose latest Hold record (of ``recent``, newest first) says held: what is stuck, and why."""
-    latest: dict[str, dict[str, Any]] = {}
-    for record in recent:
-        latest.setdefault(str(record.get("key")), record)
-    # a value that is not a decoded record (bytes of a schema this dashboard does not know) holds nothing it can show
-    return [r for r in latest.values() if isinstance(r.get("value"), dict) and r["value"].get("state") == "held"]
-
-
 @dataclass(kw_only=True)
 class Sampler:
     config: DashboardConfig
@@ -124,7 +115,7 @@ class Sampler:
         conflicts = await asyncio.to_thread(sources.latest, config.bootstrap, config.conflicts_topic, self.store,
                                             self.catalog, count=20, show_pii=False)
         recent = await asyncio.to_thread(sources.latest, config.bootstrap, config.holds_topic, self.store,
-                                         self.catalog, count=200, show_pii=False)
+                                         self.catalog, count=sources.HOLD_RECORDS, show_pii=False)
         self.snapshot = {
             "sampled_at": datetime.now(UTC).isoformat(),
             "connectors": found,
@@ -137,7 +128,7 @@ class Sampler:
             "dead_letters_by_stage": dict(sorted(letters.by_stage.items())),
             "dead_letters": [_letter_row(e, self.store, self.catalog) for e in letters.newest()[:SHOWN]],
             "conflicts": conflicts,
-            "holds": held_now(recent)[:SHOWN],
+            "holds": sources.held_now(recent)[:SHOWN],
             "latency": self.latency.join.summary() if self.latency else [],
             "retries": dict(self.latency.join.retries) if self.latency else {},
             "conflict_count": sum(self.latency.conflicts.values()) if self.latency else 0,

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from streams.capture.client import ConnectClient
+from streams.capture.client import ConnectClient, ConnectorState
 from streams.capture.exceptions import ConnectError
 from streams.codecs.avro.single_object import SchemaStore
 from streams.config.kafka import KafkaAddress
@@ -17,6 +17,10 @@ from streams.inspect import admin
 from streams.inspect.decoding import Decoded, decode_record, masked
 from streams.inspect.masking import PiiCatalog
 from streams.inspect.reader import StartAt, read
+
+#: Hold records read back from each partition of the holds topic's end to tell the documents held now (the latest
+#: record of a key is its state): a bounded read, whatever the topic's size.
+HOLD_RECORDS = 200
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,9 +35,16 @@ class Counts:
 
 def connectors(connect_url: str) -> tuple[list[dict[str, Any]], str | None]:
     """Each connector's state and tasks, or an empty list and why Connect could not answer."""
+    found, problem = connector_states(connect_url)
+    return [state.to_json() for state in found], problem
+
+
+def connector_states(connect_url: str, **http_options: Any) -> tuple[list[ConnectorState], str | None]:
+    """:func:`connectors` as :class:`ConnectorState`; ``http_options``: the REST API's basic auth and TLS
+    (:meth:`streams.config.connect.ConnectSettings.http_options`)."""
     try:
-        with ConnectClient(connect_url, timeout=5.0) as client:
-            return [client.status(name).to_json() for name in sorted(client.connectors())], None
+        with ConnectClient(connect_url, timeout=5.0, **http_options) as client:
+            return [client.status(name) for name in client.connectors()], None
     except ConnectError as exc:
         return [], str(exc)
 
@@ -42,13 +53,11 @@ def counts(bootstrap: KafkaAddress) -> Counts:
     topics = {t.name: sum(p.end for p in t.partitions) for t in admin.topics(bootstrap, config_keys=())}
     consumed: dict[str, int] = {}
     lag: dict[str, int] = {}
-    lag_by_topic: dict[tuple[str, str], int] = {}
-    for row in admin.lag(bootstrap):
+    rows = admin.lag(bootstrap)
+    for row in rows:
         consumed[row.group] = consumed.get(row.group, 0) + (row.committed or 0)
         lag[row.group] = lag.get(row.group, 0) + (row.lag or 0)
-        key = (row.group, row.topic)
-        lag_by_topic[key] = lag_by_topic.get(key, 0) + (row.lag or 0)
-    return Counts(topics=topics, consumed=consumed, lag=lag, lag_by_topic=lag_by_topic)
+    return Counts(topics=topics, consumed=consumed, lag=lag, lag_by_topic=admin.lag_by_topic(rows))
 
 
 def _shown(record: Decoded, catalog: PiiCatalog, *, show_pii: bool) -> dict[str, Any]:
@@ -85,7 +94,16 @@ def look_up(bootstrap: KafkaAddress, topic: str, key: str, store: SchemaStore, c
 
 
 def _existing(bootstrap: KafkaAddress) -> set[str]:
-    return {t.name for t in admin.topics(bootstrap, include_internal=True, config_keys=())}
+    return admin.topic_names(bootstrap)
+
+
+def held_now(recent: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The documents whose latest Hold record (of ``recent``, newest first) says held: what is stuck, and why."""
+    latest: dict[str, dict[str, Any]] = {}
+    for record in recent:
+        latest.setdefault(str(record.get("key")), record)
+    # a value that is not a decoded record (bytes of a schema this dashboard does not know) holds nothing it can show
+    return [r for r in latest.values() if isinstance(r.get("value"), dict) and r["value"].get("state") == "held"]
 
 
 def group_rows(data: Counts, rates: dict[str, float]) -> list[dict[str, Any]]:

@@ -1,8 +1,8 @@
-"""Topics, partitions, offsets, configuration and consumer lag through kafka-python's admin client."""
+"""Topics, partitions, offsets, configuration, consumer groups and their lag through kafka-python's admin client."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,8 +62,30 @@ class LagRow:
         return None if self.committed is None else max(self.end - self.committed, 0)
 
 
-def admin(bootstrap: KafkaAddress) -> KafkaAdminClient:
-    return KafkaAdminClient(**client_kwargs(bootstrap), client_id=names.client_id("isthmus-topics"))
+@dataclass(frozen=True, kw_only=True)
+class GroupMember:
+    """One consumer in a group: its ``client.id``, the host it connects from, the partitions assigned to it."""
+
+    client_id: str
+    host: str
+    partitions: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class GroupInfo:
+    """A consumer group as its coordinator describes it: ``state`` (``Stable``, ``Empty``,
+    ``PreparingRebalance``, ...) and its members (none: no consumer of it runs)."""
+
+    group: str
+    state: str
+    members: tuple[GroupMember, ...]
+
+
+def admin(bootstrap: KafkaAddress, *, bootstrap_timeout_s: float | None = None) -> KafkaAdminClient:
+    """An admin client; ``bootstrap_timeout_s``: how long to try the brokers before giving up (kafka-python's
+    default: 30 s)."""
+    timeout = {} if bootstrap_timeout_s is None else {"bootstrap_timeout_ms": int(bootstrap_timeout_s * 1000)}
+    return KafkaAdminClient(**client_kwargs(bootstrap), client_id=names.client_id("isthmus-topics"), **timeout)
 
 
 def _offsets(client: KafkaAdminClient, partitions: Sequence[TopicPartition], spec: OffsetSpec) -> dict[
@@ -74,9 +96,9 @@ def _offsets(client: KafkaAdminClient, partitions: Sequence[TopicPartition], spe
     return {tp: int(result.offset) for tp, result in found.items()}
 
 
-def topic_names(bootstrap: KafkaAddress) -> set[str]:
+def topic_names(bootstrap: KafkaAddress, *, bootstrap_timeout_s: float | None = None) -> set[str]:
     """The name of every topic, internal ones too: one metadata request, no offsets or configs."""
-    client = admin(bootstrap)
+    client = admin(bootstrap, bootstrap_timeout_s=bootstrap_timeout_s)
     try:
         return set(client.list_topics())
     finally:
@@ -146,4 +168,51 @@ def lag(bootstrap: KafkaAddress, groups: Sequence[str] | None = None) -> list[La
         client.close()
 
 
-__all__ = ["LagRow", "PartitionInfo", "TopicInfo", "is_internal", "lag", "topic_names", "topics"]
+def lag_by_topic(rows: Iterable[LagRow]) -> dict[tuple[str, str], int]:
+    """``(group, topic) -> lag``: each group's lag summed over the partitions of each topic it committed on
+    (a partition it never committed on counts 0)."""
+    found: dict[tuple[str, str], int] = {}
+    for row in rows:
+        key = (row.group, row.topic)
+        found[key] = found.get(key, 0) + (row.lag or 0)
+    return found
+
+
+def groups(bootstrap: KafkaAddress, chosen: Callable[[str], bool]) -> dict[str, GroupInfo]:
+    """Every consumer group whose id ``chosen`` keeps, with its state and members: one ListGroups, then one
+    DescribeGroups per coordinator for the kept ones only."""
+    client = admin(bootstrap)
+    try:
+        kept = sorted(g["group_id"] for g in client.list_groups() if chosen(g["group_id"]))
+        if not kept:
+            return {}
+        described: dict[str, Mapping[str, Any]] = client.describe_groups(kept)
+        return {group: GroupInfo(group=group, state=str(found.get("group_state") or "Unknown"),
+                                 members=tuple(_member(m) for m in found.get("members") or ()))
+                for group, found in sorted(described.items()) if found.get("group_state") != "Dead"}
+    finally:
+        client.close()
+
+
+def _member(described: Mapping[str, Any]) -> GroupMember:
+    return GroupMember(client_id=str(described.get("client_id") or ""), host=str(described.get("client_host") or ""),
+                       partitions=_assigned(described.get("member_assignment")))
+
+
+def _assigned(assignment: Any) -> int:
+    """How many partitions a member's assignment names: kafka-python decodes it into a consumer protocol
+    assignment (``assigned_partitions``: ``[{topic, partitions}]`` as a dict, or ``(topic, partitions)`` pairs);
+    0 when it is empty or not of the consumer protocol."""
+    if isinstance(assignment, Mapping):
+        assignment = assignment.get("assigned_partitions")
+    else:
+        assignment = getattr(assignment, "assigned_partitions", None)
+    count = 0
+    for entry in assignment or ():
+        partitions = entry.get("partitions") if isinstance(entry, Mapping) else entry[1]
+        count += len(partitions or ())
+    return count
+
+
+__all__ = ["GroupInfo", "GroupMember", "LagRow", "PartitionInfo", "TopicInfo", "groups", "is_internal", "lag",
+           "lag_by_topic", "topic_names", "topics"]

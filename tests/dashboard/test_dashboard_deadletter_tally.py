@@ -34,7 +34,7 @@ def test_a_topic_made_again_is_counted_from_its_start() -> None:
 
 
 def test_a_hold_the_dashboard_cannot_decode_does_not_stop_the_sample() -> None:
-    from streams.dashboard.app import held_now
+    from streams.dashboard.sources import held_now
 
     newest_first = [{"key": "isthmus-orders:Account|id=1", "value": "c301ab..."},
                     {"key": "SO-1", "value": {"state": "held", "cause": "waiting_for"}}]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.dashboard.app import held_now
+from streams.dashboard.sources import held_now
 
 
 def test_only_keys_whose_latest_hold_record_is_held_are_shown() -> None:
