@@ -167,7 +167,7 @@ Live sync (Ctrl-C stops the demo; the stack keeps running, `isthmus down` stops 
   CRM API  {settings.crm_api_url}/docs      ERP API  {settings.erp_api_url}/docs
   dashboard  {dashboard_address(os.environ)}
   worker   http://{settings.host}:{WorkerSettings.from_env(os.environ).port}/ready and /metrics
-  inspect  isthmus connectors status | isthmus topics trace C-000001 | isthmus topics dlq list
+  inspect  isthmus status | isthmus connectors status | isthmus topics trace C-000001 | isthmus topics dlq list
   warehouse  database `warehouse` on {settings.host}:{settings.crm_db_port} (views: see warehouse/README.md)
 """)
 

@@ -1,12 +1,10 @@
-"""`isthmus up`, `isthmus down`, `isthmus status`: the local stack."""
+"""`isthmus up`, `isthmus down`: the local stack (`isthmus status` reports it with the pipeline: cli/status.py)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
-from streams.cli import environment
 from streams.stack.manager import StackManager
 from streams.stack.offer import write_offer
 from streams.stack.services import OPTIONAL_SERVICE_TYPES, SERVICE_TYPES
@@ -28,11 +26,6 @@ def register(subparsers: Any) -> None:
     down.add_argument("services", nargs="*", metavar="SERVICE", help="only these")
     down.set_defaults(run=run_down)
 
-    status = subparsers.add_parser("status", help="show each service's state")
-    status.add_argument("--json", action="store_true", help="one JSON document")
-    status.add_argument("--settings", action="store_true", help="also list every ISTHMUS_* variable and its value")
-    status.set_defaults(run=run_status)
-
 
 def run_up(args: argparse.Namespace) -> int:
     manager = StackManager(StackSettings.from_env())
@@ -47,23 +40,3 @@ def run_down(args: argparse.Namespace) -> int:
     StackManager(StackSettings.from_env()).down(args.services or None)
     return 0
 
-
-def run_status(args: argparse.Namespace) -> int:
-    settings = StackSettings.from_env()
-    statuses = StackManager(settings).status()
-    healthy = all(s.state == "running" for s in statuses)
-    if args.json:
-        document: dict[str, object] = {"healthy": healthy, "home": str(settings.home),
-                                       "services": [s.as_dict() for s in statuses]}
-        if args.settings:
-            document["settings"] = {v.env: v.value for v in environment.variables(settings)}
-        print(json.dumps(document, indent=2))
-    else:
-        width = max(len(s.name) for s in statuses)
-        for s in statuses:
-            pid = str(s.pid) if s.pid else "-"
-            print(f"{s.name:<{width}}  {s.state:<9}  pid {pid:<7}  {s.address}")
-        if args.settings:
-            print()
-            print("\n".join(environment.render(environment.variables(settings))))
-    return 0 if healthy else 1

@@ -1,0 +1,284 @@
+"""Whether the pipeline is healthy, and if not, where: what ``isthmus status`` reports, its verdict and its text
+and JSON forms. Nothing here reads a service; :mod:`streams.cli.status` fills a :class:`Pipeline` from them.
+
+A flow runs as consumer groups named from it (:mod:`streams.kafka.names`, under the group prefix): ``<flow>``
+unpartitioned, ``<flow>-p<N>`` and its keying stage ``<flow>-p<N>-keying`` with ``ISTHMUS_FLOW_PARTITIONS=N``,
+and its feeders ``<flow>-<what>-keying`` (the orders flow's results stage) with either. A sink runs as
+``isthmus-sink-<system>``. A group with no member is a stage no worker runs: its input waits.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.capture.client import ConnectorState
+from streams.capture.deploy import summary
+from streams.inspect.admin import GroupInfo
+
+#: ``isthmus status``'s exit codes (2 is every command's for an Isthmus error: settings that do not load).
+EXIT_HEALTHY, EXIT_UNHEALTHY, EXIT_HELD = 0, 1, 3
+
+#: A flow's group past its name: ``-p<N>`` or ``-p<N>-keying`` (a partitioned layout), else a feeder of every layout.
+_LAYOUT = re.compile(r"^-p(?P<partitions>\d+)(?:-keying)?$")
+#: Characters of a connector task's trace shown (its first line: the exception and its message).
+TRACE_SHOWN = 200
+
+
+@dataclass(frozen=True, kw_only=True)
+class Consumer:
+    """A flow or a sink, with its consumer groups (none: no worker ever ran it here) and each group's lag per
+    input topic (``group -> topic -> lag``: only the topics it committed offsets on)."""
+
+    kind: str
+    name: str
+    #: The group name its groups are named from (``<group_prefix><flow>``, ``<group_prefix>isthmus-sink-<system>``).
+    base: str
+    groups: tuple[GroupInfo, ...] = ()
+    lag: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    #: Documents it holds now (the Hold records' ``flow``).
+    held: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Counted:
+    """Records of one of Isthmus's topics: ``count`` None when the topic does not exist; ``complete`` False when
+    only its end was read, so ``count`` is a lower bound."""
+
+    topic: str
+    count: int | None
+    complete: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pipeline:
+    """Everything ``isthmus status`` looked at. ``stack``: the local stack's services (``ServiceStatus.as_dict``),
+    None when there is no local stack; an ``*_error`` names what could not be read (and why)."""
+
+    kafka: str
+    kafka_error: str | None = None
+    connect: str
+    connect_error: str | None = None
+    connectors: tuple[ConnectorState, ...] = ()
+    flows: tuple[Consumer, ...] = ()
+    sinks: tuple[Consumer, ...] = ()
+    consumers_error: str | None = None
+    dead_letters: Counted | None = None
+    holds: Counted | None = None
+    stack: tuple[Mapping[str, Any], ...] | None = None
+    stack_home: str | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What is down or failing (``problems``: exit 1), else the documents held (``held``: exit 3), else healthy."""
+
+    problems: tuple[str, ...]
+    held: tuple[str, ...]
+
+    @property
+    def code(self) -> int:
+        return EXIT_UNHEALTHY if self.problems else EXIT_HELD if self.held else EXIT_HEALTHY
+
+    @property
+    def line(self) -> str:
+        if self.problems:
+            return "NOT HEALTHY: " + "; ".join(self.problems)
+        if self.held:
+            return ("running, but documents are held: " + "; ".join(self.held)
+                    + " (`isthmus topics trace <key>` or the dashboard's Held documents say why)")
+        return "healthy"
+
+
+# -- flows and their groups ------------------------------------------------------------------------------
+
+
+def flow_of(group: str, bases: Mapping[str, str]) -> str | None:
+    """The flow (of ``bases``: flow -> its group name) whose group ``group`` is: the base itself or the base and
+    ``-<anything>``, the longest base winning (``isthmus-customers-p3`` is ``isthmus-customers``'s even beside a
+    flow ``isthmus``)."""
+    found = [(len(base), flow) for flow, base in bases.items() if group == base or group.startswith(base + "-")]
+    return max(found)[1] if found else None
+
+
+def layout_of(group: str, base: str) -> str | None:
+    """The layout a flow's group belongs to: ``"1"`` (unpartitioned), the partition count of ``-p<N>[-keying]``,
+    or None for a feeder (``-results-keying``), which runs with every layout."""
+    rest = group[len(base):]
+    if not rest:
+        return "1"
+    matched = _LAYOUT.match(rest)
+    return matched["partitions"] if matched else None
+
+
+def waiting(consumer: Consumer, groups: Iterable[GroupInfo] | None = None) -> int:
+    """The lag of ``groups`` (default: all of the consumer's), summed over their topics."""
+    chosen = consumer.groups if groups is None else groups
+    return sum(sum(consumer.lag.get(g.group, {}).values()) for g in chosen)
+
+
+def consumer_state(consumer: Consumer) -> tuple[str, list[str]]:
+    """``(state, problems)`` of a flow or sink: ``running``, ``not started``
+    (no group), ``not running`` (no group has a member), or ``partly running`` (a stage of the layout that runs,
+    or a feeder, has no member; or two layouts run at once)."""
+    what, base = f"{consumer.kind} {consumer.name}", consumer.base
+    if not consumer.groups:
+        return "not started", [f"{what} not started (no group {base})"]
+    live = [g for g in consumer.groups if g.members]
+    if not live:
+        records = waiting(consumer)
+        return "not running", [f"{what} not running ({records} record(s) waiting)"]
+    layouts = {layout for g in live if (layout := layout_of(g.group, base)) is not None}
+    problems = []
+    if len(layouts) > 1:
+        problems.append(f"{what} runs with {' and '.join(sorted(layouts, key=int))} partitions at once: give every "
+                        "worker the same ISTHMUS_FLOW_PARTITIONS")
+    idle = [g for g in consumer.groups if not g.members and layout_of(g.group, base) in {*layouts, None}]
+    if idle:
+        problems.append(f"{what} partly running: no member in {', '.join(g.group for g in idle)} "
+                        f"({waiting(consumer, idle)} record(s) waiting)")
+    return ("partly running" if problems else "running"), problems
+
+
+def first_line(trace: str | None) -> str:
+    """The first line of a Java stack trace (the exception and its message), cut to :data:`TRACE_SHOWN`."""
+    line = next((text.strip() for text in (trace or "").splitlines() if text.strip()), "(no trace)")
+    return line if len(line) <= TRACE_SHOWN else line[:TRACE_SHOWN - 1] + "…"
+
+
+def verdict(pipeline: Pipeline) -> Verdict:
+    """What is down or failing in ``pipeline``, and what is held."""
+    problems: list[str] = []
+    down = [f"{s['name']} {s['state']}" for s in pipeline.stack or () if s["state"] != "running"]
+    if down:
+        problems.append(f"local stack: {', '.join(down)}")
+    if pipeline.kafka_error:
+        problems.append("Kafka unreachable")
+    if pipeline.connect_error:
+        problems.append("Kafka Connect unreachable")
+    elif not pipeline.connectors:
+        problems.append("no connector deployed")
+    problems += [f"connector {s.name} ({summary(s)})" for s in pipeline.connectors if not s.running]
+    if pipeline.consumers_error:
+        problems.append("flows and sinks unknown")
+    for consumer in (*pipeline.flows, *pipeline.sinks):
+        problems += consumer_state(consumer)[1]
+    held = [f"{c.kind} {c.name} holds {c.held}" for c in pipeline.flows if c.held]
+    if pipeline.holds is not None and pipeline.holds.count and not held:
+        held = [f"{pipeline.holds.count} in {pipeline.holds.topic}"]
+    return Verdict(tuple(problems), tuple(held))
+
+
+# -- text and JSON ---------------------------------------------------------------------------------------
+
+
+def _members(group: GroupInfo) -> str:
+    if not group.members:
+        return "no member"
+    shown = ", ".join(f"{m.client_id or '?'} ({m.host.lstrip('/')}, {m.partitions} partition"
+                      f"{'' if m.partitions == 1 else 's'})" for m in group.members)
+    return f"{len(group.members)} member{'' if len(group.members) == 1 else 's'}: {shown}"
+
+
+def _lag(lag: Mapping[str, int]) -> str:
+    return "  ".join(f"{topic} {n}" for topic, n in sorted(lag.items())) if lag else "nothing committed yet"
+
+
+def consumer_lines(consumer: Consumer) -> list[str]:
+    state, _ = consumer_state(consumer)
+    lines = [f"  {consumer.name}  {state}" + (f", {consumer.held} held" if consumer.held else "")]
+    for group in consumer.groups:
+        lines.append(f"    group {group.group}  {group.state}, {_members(group)}")
+        lines.append(f"      lag  {_lag(consumer.lag.get(group.group, {}))}")
+    return lines
+
+
+def _counted(what: str, counted: Counted | None, unit: str, hint: str) -> str:
+    if counted is None:
+        return f"{what}: not read"
+    if counted.count is None:
+        return f"{what}: none ({counted.topic} does not exist)"
+    at_least = "" if counted.complete else "at least "
+    return f"{what}: {at_least}{counted.count} {unit} in {counted.topic}" + (f" ({hint})" if counted.count else "")
+
+
+def render(pipeline: Pipeline, result: Verdict) -> list[str]:
+    """The report as text, the verdict on its last line."""
+    lines: list[str] = []
+    if pipeline.stack is not None:
+        lines.append(f"local stack ({pipeline.stack_home})")
+        width = max((len(str(s["name"])) for s in pipeline.stack), default=0)
+        for s in pipeline.stack:
+            pid = str(s["pid"]) if s["pid"] else "-"
+            lines.append(f"  {s['name']:<{width}}  {s['state']:<9}  pid {pid:<7}  {s['address']}")
+    lines.append(f"kafka {pipeline.kafka}: " + (pipeline.kafka_error or "reachable"))
+    lines.append(f"connectors ({pipeline.connect})" + (
+        f": {pipeline.connect_error}" if pipeline.connect_error else "" if pipeline.connectors
+        else ": none deployed (`isthmus connectors deploy`)"))
+    for state in pipeline.connectors:
+        tasks = " ".join(f"{t.id}:{t.state}" for t in state.tasks) or "no task"
+        lines.append(f"  {state.name}  {state.state}  tasks {tasks}")
+        lines += [f"    {what} FAILED: {first_line(trace)}" for what, trace in state.failures]
+    if pipeline.consumers_error:
+        lines.append(f"flows and sinks: {pipeline.consumers_error}")
+    for title, consumers in (("flows", pipeline.flows), ("sinks", pipeline.sinks)):
+        if consumers:
+            lines.append(title)
+            for consumer in consumers:
+                lines += consumer_lines(consumer)
+    lines.append(_counted("dead letters", pipeline.dead_letters, "offsets",
+                          "letters, their replay notes and commit markers; `isthmus topics dlq list --pending` "
+                          "lists those to deal with"))
+    lines.append(_counted("held documents", pipeline.holds, "held",
+                          "`isthmus topics trace <key>`, the dashboard's Held documents"))
+    lines.append(result.line)
+    return lines
+
+
+def _group_document(group: GroupInfo, lag: Mapping[str, int]) -> dict[str, Any]:
+    return {"group": group.group, "state": group.state,
+            "members": [{"client_id": m.client_id, "host": m.host, "partitions": m.partitions}
+                        for m in group.members],
+            "lag": dict(sorted(lag.items()))}
+
+
+def document(pipeline: Pipeline, result: Verdict) -> dict[str, Any]:
+    """The report as one JSON document (``isthmus status --json``)."""
+
+    def consumer(c: Consumer) -> dict[str, Any]:
+        return {"name": c.name, "state": consumer_state(c)[0], "held": c.held,
+                "groups": [_group_document(g, c.lag.get(g.group, {})) for g in c.groups]}
+
+    def counted(c: Counted | None) -> dict[str, Any] | None:
+        return None if c is None else {"topic": c.topic, "count": c.count, "complete": c.complete}
+
+    return {
+        "healthy": result.code == EXIT_HEALTHY, "exit_code": result.code, "verdict": result.line,
+        "problems": list(result.problems), "held": list(result.held),
+        "stack": None if pipeline.stack is None else {"home": pipeline.stack_home,
+                                                       "services": [dict(s) for s in pipeline.stack]},
+        "kafka": {"bootstrap": pipeline.kafka, "error": pipeline.kafka_error},
+        "connect": {"url": pipeline.connect, "error": pipeline.connect_error,
+                    "connectors": [{**s.to_json(), "running": s.running,
+                                    "failures": [{"what": what, "trace_first_line": first_line(trace)}
+                                                 for what, trace in s.failures]} for s in pipeline.connectors]},
+        "flows": [consumer(c) for c in pipeline.flows], "sinks": [consumer(c) for c in pipeline.sinks],
+        "consumers_error": pipeline.consumers_error,
+        "dead_letters": counted(pipeline.dead_letters), "holds": counted(pipeline.holds),
+    }
+
+
+def held_by_flow(records: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """How many of the held ``records`` (decoded Hold records, :func:`streams.dashboard.sources.held_now`) each
+    flow holds."""
+    found: dict[str, int] = {}
+    for record in records:
+        flow = str(record["value"].get("flow") or "")
+        found[flow] = found.get(flow, 0) + 1
+    return found
+
+
+__all__ = ["EXIT_HEALTHY", "EXIT_HELD", "EXIT_UNHEALTHY", "Consumer", "Counted", "Pipeline", "Verdict",
+           "consumer_state", "document", "first_line", "flow_of", "held_by_flow", "layout_of", "render", "verdict"]

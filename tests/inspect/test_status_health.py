@@ -1,0 +1,205 @@
+"""`isthmus status`'s pure parts: whose consumer group is whose, each flow's and sink's state, the verdict and its
+exit code from given states, and the text and JSON forms (streams/inspect/health.py)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from streams.capture.client import ConnectorState, TaskState
+from streams.inspect import health
+from streams.inspect.admin import GroupInfo, GroupMember, _assigned
+
+TRACE = ("org.apache.kafka.connect.errors.ConnectException: An exception occurred in the change event producer.\n"
+         "\tat io.debezium.pipeline.ErrorHandler.setProducerThrowable(ErrorHandler.java:67)\n")
+WORKER = GroupMember(client_id="isthmus-worker-w1", host="/10.0.0.7", partitions=3)
+
+
+def group(name: str, *members: GroupMember) -> GroupInfo:
+    return GroupInfo(group=name, state="Stable" if members else "Empty", members=members)
+
+
+def flow(name: str, *groups: GroupInfo, lag: dict[str, dict[str, int]] | None = None, held: int = 0,
+         base: str | None = None) -> health.Consumer:
+    return health.Consumer(kind="flow", name=name, base=base or name, groups=groups, lag=lag or {}, held=held)
+
+
+def connector(name: str, state: str = "RUNNING", *tasks: tuple[str, str | None]) -> ConnectorState:
+    return ConnectorState(name=name, type="source", state=state, worker_id="connect:8083",
+                          tasks=tuple(TaskState(id=i, state=s, worker_id="connect:8083", trace=t)
+                                      for i, (s, t) in enumerate(tasks or (("RUNNING", None),))))
+
+
+def pipeline(**given: Any) -> health.Pipeline:
+    base: dict[str, Any] = {"kafka": "kafka-0:9093", "connect": "https://connect:8083",
+                            "connectors": (connector("shop-source"),),
+                            "flows": (flow("isthmus-parcels", group("isthmus-parcels", WORKER),
+                                           lag={"isthmus-parcels": {"shop.shop.parcels": 1}}),),
+                            "sinks": (health.Consumer(kind="sink", name="ledger", base="isthmus-sink-ledger",
+                                                      groups=(group("isthmus-sink-ledger", WORKER),)),),
+                            "dead_letters": health.Counted(topic="isthmus.dlq", count=0),
+                            "holds": health.Counted(topic="isthmus.holds", count=0)}
+    return health.Pipeline(**{**base, **given})
+
+
+def test_a_group_belongs_to_the_flow_with_the_longest_name_it_starts_with() -> None:
+    bases = {"isthmus": "team-isthmus", "isthmus-parcels": "team-isthmus-parcels"}
+    assert health.flow_of("team-isthmus-parcels", bases) == "isthmus-parcels"
+    assert health.flow_of("team-isthmus-parcels-p3-keying", bases) == "isthmus-parcels"
+    assert health.flow_of("team-isthmus-other", bases) == "isthmus"
+    assert health.flow_of("team-isthmus-parcelsx", bases) == "isthmus", "a name, not a text prefix"
+    assert health.flow_of("connect-cluster", bases) is None
+
+
+@pytest.mark.parametrize(("group_name", "layout"), [
+    ("isthmus-parcels", "1"), ("isthmus-parcels-p3", "3"), ("isthmus-parcels-p3-keying", "3"),
+    ("isthmus-parcels-results-keying", None)])
+def test_a_flows_group_names_its_layout(group_name: str, layout: str | None) -> None:
+    assert health.layout_of(group_name, "isthmus-parcels") == layout
+
+
+def test_a_flow_without_a_group_was_never_started() -> None:
+    state, problems = health.consumer_state(flow("isthmus-parcels", base="t-isthmus-parcels"))
+    assert state == "not started"
+    assert problems == ["flow isthmus-parcels not started (no group t-isthmus-parcels)"]
+
+
+def test_a_flow_whose_groups_have_no_member_is_not_running_and_says_what_waits() -> None:
+    stopped = flow("isthmus-parcels", group("isthmus-parcels"), group("isthmus-parcels-results-keying"),
+                   lag={"isthmus-parcels": {"shop.shop.parcels": 40, "shop.shop.lines": 2},
+                        "isthmus-parcels-results-keying": {"isthmus.results.ledger": 3}})
+    assert health.consumer_state(stopped) == ("not running", ["flow isthmus-parcels not running (45 record(s) "
+                                                              "waiting)"])
+
+
+def test_an_old_layout_left_behind_is_no_problem_but_a_stage_of_the_running_one_is() -> None:
+    keyed = group("isthmus-parcels-p3", WORKER)
+    running = flow("isthmus-parcels", group("isthmus-parcels"), keyed, group("isthmus-parcels-p3-keying", WORKER))
+    assert health.consumer_state(running) == ("running", [])
+    stage_down = flow("isthmus-parcels", keyed, group("isthmus-parcels-p3-keying"),
+                      lag={"isthmus-parcels-p3-keying": {"shop.shop.parcels": 7}})
+    state, problems = health.consumer_state(stage_down)
+    assert state == "partly running"
+    assert problems == ["flow isthmus-parcels partly running: no member in isthmus-parcels-p3-keying (7 record(s) "
+                        "waiting)"]
+    feeder_down = flow("isthmus-parcels", group("isthmus-parcels", WORKER), group("isthmus-parcels-results-keying"))
+    assert health.consumer_state(feeder_down)[0] == "partly running"
+
+
+def test_two_layouts_running_at_once_are_named() -> None:
+    both = flow("isthmus-parcels", group("isthmus-parcels", WORKER), group("isthmus-parcels-p3", WORKER),
+                group("isthmus-parcels-p3-keying", WORKER))
+    assert health.consumer_state(both)[1] == ["flow isthmus-parcels runs with 1 and 3 partitions at once: give every "
+                                              "worker the same ISTHMUS_FLOW_PARTITIONS"]
+
+
+def test_everything_running_is_healthy_with_exit_0() -> None:
+    result = health.verdict(pipeline())
+    assert (result.code, result.line, result.problems) == (health.EXIT_HEALTHY, "healthy", ())
+
+
+def test_each_part_not_running_is_named_on_the_last_line_with_exit_1() -> None:
+    given = pipeline(
+        stack_home="/srv/isthmus", stack=({"name": "kafka", "state": "running", "pid": 7, "address": "127.0.0.1:19092"},
+               {"name": "erp-api", "state": "stopped", "pid": None, "address": "http://127.0.0.1:18002"}),
+        connectors=(connector("shop-source", "RUNNING", ("RUNNING", None), ("FAILED", TRACE)),
+                    connector("ledger-source", "PAUSED", ("PAUSED", None))),
+        flows=(flow("isthmus-parcels", group("isthmus-parcels"), lag={"isthmus-parcels": {"shop.shop.parcels": 12}}),
+               flow("isthmus-stock")))
+    result = health.verdict(given)
+    assert result.code == health.EXIT_UNHEALTHY
+    assert result.problems == (
+        "local stack: erp-api stopped",
+        "connector shop-source (connector RUNNING, tasks: 1 of 2 RUNNING, 1 FAILED (task 1))",
+        "connector ledger-source (connector PAUSED, tasks: 1 of 1 PAUSED (task 0))",
+        "flow isthmus-parcels not running (12 record(s) waiting)",
+        "flow isthmus-stock not started (no group isthmus-stock)")
+    text = health.render(given, result)
+    assert text[-1] == "NOT HEALTHY: " + "; ".join(result.problems)
+    assert "    task 1 FAILED: org.apache.kafka.connect.errors.ConnectException: An exception occurred in the change " \
+           "event producer." in text
+    assert "      lag  shop.shop.parcels 12" in text
+    assert "  isthmus-parcels  not running" in text
+    assert text[:2] == ["local stack (/srv/isthmus)", "  kafka    running    pid 7        127.0.0.1:19092"]
+
+
+def test_unreachable_services_and_no_connector_are_problems() -> None:
+    result = health.verdict(pipeline(kafka_error="Kafka at kafka-0:9093 (SASL_SSL) cannot be reached", flows=(),
+                                     sinks=(), connectors=(), connect_error=None))
+    assert result.problems == ("Kafka unreachable", "no connector deployed")
+    result = health.verdict(pipeline(connect_error="401 Unauthorized", connectors=()))
+    assert result.problems == ("Kafka Connect unreachable",)
+
+
+def test_held_documents_alone_exit_3_and_name_the_flow() -> None:
+    given = pipeline(flows=(flow("isthmus-parcels", group("isthmus-parcels", WORKER), held=2),),
+                     holds=health.Counted(topic="isthmus.holds", count=2))
+    result = health.verdict(given)
+    assert result.code == health.EXIT_HELD
+    assert result.line.startswith("running, but documents are held: flow isthmus-parcels holds 2 (")
+    assert "  isthmus-parcels  running, 2 held" in health.render(given, result)
+    unhealthy = health.verdict(pipeline(flows=(flow("isthmus-parcels", held=2),)))
+    assert unhealthy.code == health.EXIT_UNHEALTHY, "down outranks held"
+
+
+def test_counts_say_when_the_topic_is_absent_or_only_its_end_was_read() -> None:
+    text = health.render(pipeline(dead_letters=health.Counted(topic="t.isthmus.dlq", count=None),
+                                  holds=health.Counted(topic="t.isthmus.holds", count=3, complete=False)),
+                         health.Verdict((), ()))
+    assert "dead letters: none (t.isthmus.dlq does not exist)" in text
+    assert any(line.startswith("held documents: at least 3 held in t.isthmus.holds (") for line in text)
+
+
+def test_members_are_shown_with_their_partitions() -> None:
+    text = health.render(pipeline(), health.verdict(pipeline()))
+    assert "    group isthmus-parcels  Stable, 1 member: isthmus-worker-w1 (10.0.0.7, 3 partitions)" in text
+    assert "kafka kafka-0:9093: reachable" in text
+
+
+def test_the_json_document_carries_verdict_states_members_and_lag() -> None:
+    given = pipeline(connectors=(connector("shop-source", "RUNNING", ("FAILED", TRACE)),),
+                     flows=(flow("isthmus-parcels", group("isthmus-parcels"),
+                                 lag={"isthmus-parcels": {"shop.shop.parcels": 5}}),))
+    document = json.loads(json.dumps(health.document(given, health.verdict(given))))
+    assert document["healthy"] is False and document["exit_code"] == 1
+    assert document["verdict"].startswith("NOT HEALTHY: connector shop-source")
+    [shop] = document["connect"]["connectors"]
+    assert shop["running"] is False
+    assert shop["failures"] == [{"what": "task 0", "trace_first_line": TRACE.splitlines()[0]}]
+    [parcels] = document["flows"]
+    assert parcels["state"] == "not running"
+    assert parcels["groups"] == [{"group": "isthmus-parcels", "state": "Empty", "members": [],
+                                  "lag": {"shop.shop.parcels": 5}}]
+    assert document["sinks"][0]["groups"][0]["members"] == [{"client_id": "isthmus-worker-w1", "host": "/10.0.0.7",
+                                                             "partitions": 3}]
+    assert document["stack"] is None
+    assert document["dead_letters"] == {"topic": "isthmus.dlq", "count": 0, "complete": True}
+
+
+@pytest.mark.parametrize(("trace", "line"), [
+    (TRACE, TRACE.splitlines()[0]), (None, "(no trace)"),
+    ("\n  \n  java.lang.OutOfMemoryError\n", "java.lang.OutOfMemoryError"),
+    ("x" * 300, "x" * (health.TRACE_SHOWN - 1) + "…")])
+def test_a_trace_is_shown_by_its_first_line(trace: str | None, line: str) -> None:
+    assert health.first_line(trace) == line
+
+
+def test_held_records_count_per_flow() -> None:
+    held = [{"key": "SO-1", "value": {"state": "held", "flow": "isthmus-parcels"}},
+            {"key": "isthmus-stock:sku=1", "value": {"state": "held", "flow": "isthmus-stock"}},
+            {"key": "SO-2", "value": {"state": "held", "flow": "isthmus-parcels"}}]
+    assert health.held_by_flow(held) == {"isthmus-parcels": 2, "isthmus-stock": 1}
+
+
+def test_a_members_assignment_is_counted_in_either_decoded_form() -> None:
+    assert _assigned({"version": 0, "assigned_partitions": [{"topic": "a", "partitions": [0, 1]},
+                                                            {"topic": "b", "partitions": [0]}]}) == 3
+
+    class Decoded:
+        def __init__(self) -> None:
+            self.assigned_partitions = [("a", [0, 1, 2])]
+
+    assert _assigned(Decoded()) == 3
+    assert _assigned(b"") == 0 and _assigned(None) == 0
