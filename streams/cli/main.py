@@ -14,7 +14,6 @@ from streams.errors import IsthmusError
 #: Each module defines ``register(subparsers)``, which adds its parsers and sets ``run`` on them.
 COMMAND_MODULES: tuple[str, ...] = (
     "streams.cli.stack_commands",
-    "streams.cli.status",
     "streams.cli.connectors",
     "streams.cli.sink",
     "streams.cli.topics",
@@ -31,7 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 #: dashboard's imports took a second of every `isthmus topics trace`); a command not listed here loads them all.
 COMMAND_MODULE: dict[str, str] = {
     "up": "streams.cli.stack_commands", "down": "streams.cli.stack_commands",
-    "status": "streams.cli.status", "connectors": "streams.cli.connectors", "sink": "streams.cli.sink",
+    "status": "streams.cli.stack_commands", "connectors": "streams.cli.connectors", "sink": "streams.cli.sink",
     "topics": "streams.cli.topics", "worker": "streams.cli.worker", "demo": "streams.cli.demo",
     "warehouse": "streams.cli.warehouse", "dashboard": "streams.cli.dashboard", "mappings": "streams.cli.mappings",
     "config": "streams.cli.config",

@@ -1,10 +1,17 @@
-"""`isthmus up`, `isthmus down`: the local stack (`isthmus status` reports it with the pipeline: cli/status.py)."""
+"""`isthmus up`, `isthmus down`: the local stack; `isthmus status`: the local stack's services (when there is one)
+and the whole pipeline's health on the cluster the settings point to (read by streams/cli/pipeline.py, judged by
+streams/inspect/health.py)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
+from streams.cli import environment
+from streams.cli.pipeline import gather
+from streams.cli.runtime import load_runtime
+from streams.inspect import health
 from streams.stack.manager import StackManager
 from streams.stack.offer import write_offer
 from streams.stack.services import OPTIONAL_SERVICE_TYPES, SERVICE_TYPES
@@ -12,6 +19,13 @@ from streams.stack.settings import StackSettings
 
 SERVICE_NAMES = [t.name for t in SERVICE_TYPES]
 OPTIONAL_NAMES = [t.name for t in OPTIONAL_SERVICE_TYPES]
+
+STATUS_EPILOG = """exit codes:
+  0  healthy: every connector and task RUNNING, every flow and sink has workers, nothing held
+  1  not healthy: a local stack service, Kafka or Kafka Connect down; a connector or task not RUNNING; a flow or
+     sink with no worker running (or never started); the last line names each
+  2  an Isthmus error (settings that do not load)
+  3  everything runs, but documents are held (`isthmus topics trace <key>` says why)"""
 
 
 def register(subparsers: Any) -> None:
@@ -25,6 +39,19 @@ def register(subparsers: Any) -> None:
     down = subparsers.add_parser("down", help="stop the local stack")
     down.add_argument("services", nargs="*", metavar="SERVICE", help="only these")
     down.set_defaults(run=run_down)
+
+    status = subparsers.add_parser(
+        "status", help="is the pipeline healthy, and if not, where (stack, connectors, flows, sinks, lag, holds)",
+        description="One report of the whole pipeline on the cluster the settings point to: the local stack's\n"
+                    "services (when there is a local stack), each connector and its tasks (a failed one with its\n"
+                    "trace's first line), each flow's and sink's consumer groups with their members (the workers\n"
+                    "running) and lag per input topic, the dead letters and the documents held; the last line\n"
+                    "says healthy or names what is not. Reads offsets and group descriptions, never whole topics.",
+        epilog=STATUS_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    status.add_argument("--json", action="store_true", help="one JSON document (the verdict in 'verdict', "
+                        "'problems', 'held' and 'exit_code')")
+    status.add_argument("--settings", action="store_true", help="also list every ISTHMUS_* variable and its value")
+    status.set_defaults(run=run_status)
 
 
 def run_up(args: argparse.Namespace) -> int:
@@ -40,3 +67,27 @@ def run_down(args: argparse.Namespace) -> int:
     StackManager(StackSettings.from_env()).down(args.services or None)
     return 0
 
+
+def run_status(args: argparse.Namespace) -> int:
+    settings = StackSettings.from_env()
+    runtime = load_runtime(args)
+    services = [s.as_dict() for s in StackManager(settings).status()]
+    # the local stack is shown when the runtime uses it (its broker is the stack's offer) or a service of it runs
+    local = runtime.origins.get(("kafka", "bootstrap_servers")) == "stack" or any(s["pid"] for s in services)
+    # a stack service the runtime uses that is not running is not waited for (Kafka's bootstrap takes seconds)
+    down = {name: f"the local stack's {name} is {s['state']} (`isthmus up`)" for s in services
+            for name, setting in (("kafka", ("kafka", "bootstrap_servers")), ("connect", ("connect", "urls")))
+            if s["name"] == name and s["state"] != "running" and runtime.origins.get(setting) == "stack"}
+    pipeline = gather(runtime, stack=services if local else None, stack_home=str(settings.home), down=down)
+    result = health.verdict(pipeline)
+    if args.json:
+        document = health.document(pipeline, result)
+        if args.settings:
+            document["settings"] = {v.env: v.value for v in environment.variables(settings)}
+        print(json.dumps(document, indent=2))
+    else:
+        lines = health.render(pipeline, result)
+        if args.settings:
+            lines[-1:-1] = ["", *environment.render(environment.variables(settings)), ""]
+        print("\n".join(lines))
+    return result.code

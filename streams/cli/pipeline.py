@@ -1,7 +1,7 @@
-"""`isthmus status`: is the pipeline healthy, and if not, where. One command over every part, read from the
-cluster the settings point to (the local stack's, or yours with TLS/SASL): the local stack's services (only when
-there is one), each connector and its tasks, each flow's and sink's consumer groups with their members and lag per
-input topic, the dead letters and the held documents; the verdict on the last line.
+"""What `isthmus status` reads of the pipeline, on the cluster the settings point to (the local stack's, or yours
+with TLS/SASL): each connector and its tasks, each flow's and sink's consumer groups with their members and lag per
+input topic, the dead letters and the held documents. The local stack's services and the command itself are in
+streams/cli/stack_commands.py; this module is runtime and never imports the stack.
 
 It reads what the other inspection commands read, the same way (:mod:`streams.inspect.admin` for groups, offsets
 and lag, :mod:`streams.dashboard.sources` for the connectors and the held documents), and never a whole topic:
@@ -11,15 +11,11 @@ partition. The verdict and its forms are :mod:`streams.inspect.health`.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 from typing import Any
 
 from kafka.errors import KafkaError
 
-from streams.cli import environment
-from streams.cli.runtime import load_runtime
 from streams.codecs.avro.single_object import SchemaStore
 from streams.config import RuntimeSettings
 from streams.config.kafka import KafkaSettings
@@ -32,58 +28,9 @@ from streams.inspect.masking import PiiCatalog
 from streams.kafka import names
 from streams.kafka.topics import unreachable
 from streams.sinks.topics import dlq_topic, sink_group, writable_systems
-from streams.stack.manager import StackManager
-from streams.stack.settings import StackSettings
 
 #: How long to try the brokers before reporting them unreachable (kafka-python's own default is 30 s).
 KAFKA_TIMEOUT_S = 10.0
-
-EPILOG = """exit codes:
-  0  healthy: every connector and task RUNNING, every flow and sink has workers, nothing held
-  1  not healthy: a local stack service, Kafka or Kafka Connect down; a connector or task not RUNNING; a flow or
-     sink with no worker running (or never started); the last line names each
-  2  an Isthmus error (settings that do not load)
-  3  everything runs, but documents are held (`isthmus topics trace <key>` says why)"""
-
-
-def register(subparsers: Any) -> None:
-    status = subparsers.add_parser(
-        "status", help="is the pipeline healthy, and if not, where (stack, connectors, flows, sinks, lag, holds)",
-        description="One report of the whole pipeline on the cluster the settings point to: the local stack's\n"
-                    "services (when there is a local stack), each connector and its tasks (a failed one with its\n"
-                    "trace's first line), each flow's and sink's consumer groups with their members (the workers\n"
-                    "running) and lag per input topic, the dead letters and the documents held; the last line\n"
-                    "says healthy or names what is not. Reads offsets and group descriptions, never whole topics.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    status.add_argument("--json", action="store_true", help="one JSON document (the verdict in 'verdict', "
-                        "'problems', 'held' and 'exit_code')")
-    status.add_argument("--settings", action="store_true", help="also list every ISTHMUS_* variable and its value")
-    status.set_defaults(run=run_status)
-
-
-def run_status(args: argparse.Namespace) -> int:
-    settings = StackSettings.from_env()
-    runtime = load_runtime(args)
-    services = [s.as_dict() for s in StackManager(settings).status()]
-    # the local stack is shown when the runtime uses it (its broker is the stack's offer) or a service of it runs
-    local = runtime.origins.get(("kafka", "bootstrap_servers")) == "stack" or any(s["pid"] for s in services)
-    # a stack service the runtime uses that is not running is not waited for (Kafka's bootstrap takes seconds)
-    down = {name: f"the local stack's {name} is {s['state']} (`isthmus up`)" for s in services
-            for name, setting in (("kafka", ("kafka", "bootstrap_servers")), ("connect", ("connect", "urls")))
-            if s["name"] == name and s["state"] != "running" and runtime.origins.get(setting) == "stack"}
-    pipeline = gather(runtime, stack=services if local else None, stack_home=str(settings.home), down=down)
-    result = health.verdict(pipeline)
-    if args.json:
-        document = health.document(pipeline, result)
-        if args.settings:
-            document["settings"] = {v.env: v.value for v in environment.variables(settings)}
-        print(json.dumps(document, indent=2))
-    else:
-        lines = health.render(pipeline, result)
-        if args.settings:
-            lines[-1:-1] = ["", *environment.render(environment.variables(settings)), ""]
-        print("\n".join(lines))
-    return result.code
 
 
 def gather(runtime: RuntimeSettings, *, stack: list[dict[str, Any]] | None = None, stack_home: str | None = None,
