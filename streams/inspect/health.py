@@ -1,5 +1,5 @@
 """Whether the pipeline is healthy, and if not, where: what ``isthmus status`` reports, its verdict and its text
-and JSON forms. Nothing here reads a service; :mod:`streams.cli.status` fills a :class:`Pipeline` from them.
+and JSON forms. Nothing here reads a service; :mod:`streams.cli.pipeline` fills a :class:`Pipeline` from them.
 
 A flow runs as consumer groups named from it (:mod:`streams.kafka.names`, under the group prefix): ``<flow>``
 unpartitioned, ``<flow>-p<N>`` and its keying stage ``<flow>-p<N>-keying`` with ``ISTHMUS_FLOW_PARTITIONS=N``,
@@ -21,8 +21,10 @@ from streams.inspect.admin import GroupInfo
 #: ``isthmus status``'s exit codes (2 is every command's for an Isthmus error: settings that do not load).
 EXIT_HEALTHY, EXIT_UNHEALTHY, EXIT_HELD = 0, 1, 3
 
-#: A flow's group past its name: ``-p<N>`` or ``-p<N>-keying`` (a partitioned layout), else a feeder of every layout.
-_LAYOUT = re.compile(r"^-p(?P<partitions>\d+)(?:-keying)?$")
+#: A flow's group past its name: ``-p<N>`` or ``-p<N>-keying`` (a partitioned layout), or a feeder of every layout
+#: (:func:`streams.flows.engine.repartition.relay`: the document flow's ``-results-keying``). Nothing else: a group
+#: ``<flow>-<anything>`` is not the flow's (a test's, or another flow's that is not registered here).
+_SHAPE = re.compile(r"^(?:-p(?P<partitions>\d+)(?:-keying)?|-results-keying)$")
 #: Characters of a connector task's trace shown (its first line: the exception and its message).
 TRACE_SHOWN = 200
 
@@ -96,11 +98,11 @@ class Verdict:
 
 
 def flow_of(group: str, bases: Mapping[str, str]) -> str | None:
-    """The flow (of ``bases``: flow -> its group name) whose group ``group`` is: the base itself or the base and
-    ``-<anything>``, the longest base winning (``isthmus-customers-p3`` is ``isthmus-customers``'s even beside a
-    flow ``isthmus``)."""
-    found = [(len(base), flow) for flow, base in bases.items() if group == base or group.startswith(base + "-")]
-    return max(found)[1] if found else None
+    """The flow (of ``bases``: flow -> its group name) whose group ``group`` is: the base itself, or the base and
+    one of the stages' endings (:data:`_SHAPE`)."""
+    found = [flow for flow, base in bases.items()
+             if group == base or (group.startswith(base) and _SHAPE.match(group[len(base):]))]
+    return found[0] if found else None
 
 
 def layout_of(group: str, base: str) -> str | None:
@@ -109,7 +111,7 @@ def layout_of(group: str, base: str) -> str | None:
     rest = group[len(base):]
     if not rest:
         return "1"
-    matched = _LAYOUT.match(rest)
+    matched = _SHAPE.match(rest)
     return matched["partitions"] if matched else None
 
 

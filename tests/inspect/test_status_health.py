@@ -44,13 +44,16 @@ def pipeline(**given: Any) -> health.Pipeline:
     return health.Pipeline(**{**base, **given})
 
 
-def test_a_group_belongs_to_the_flow_with_the_longest_name_it_starts_with() -> None:
+def test_a_group_belongs_to_a_flow_only_in_the_shapes_its_stages_are_named() -> None:
     bases = {"isthmus": "team-isthmus", "isthmus-parcels": "team-isthmus-parcels"}
-    assert health.flow_of("team-isthmus-parcels", bases) == "isthmus-parcels"
-    assert health.flow_of("team-isthmus-parcels-p3-keying", bases) == "isthmus-parcels"
-    assert health.flow_of("team-isthmus-other", bases) == "isthmus"
-    assert health.flow_of("team-isthmus-parcelsx", bases) == "isthmus", "a name, not a text prefix"
-    assert health.flow_of("connect-cluster", bases) is None
+    for group_name in ("team-isthmus-parcels", "team-isthmus-parcels-p3", "team-isthmus-parcels-p3-keying",
+                       "team-isthmus-parcels-results-keying"):
+        assert health.flow_of(group_name, bases) == "isthmus-parcels", group_name
+    assert health.flow_of("team-isthmus-p2", bases) == "isthmus"
+    # another flow's, or a test's group named after the flow, is not the flow's
+    for group_name in ("team-isthmus-other", "team-isthmus-parcels-0e4f15", "team-isthmus-parcels-0e4f15-keying",
+                       "team-isthmus-parcelsx", "connect-cluster"):
+        assert health.flow_of(group_name, bases) is None, group_name
 
 
 @pytest.mark.parametrize(("group_name", "layout"), [
