@@ -1,0 +1,108 @@
+"""`isthmus status` against the real stack, through the CLI: the connectors deployed, a flow whose worker stopped
+(its group committed, no member) named with its lag, a flow whose worker runs, and a held document.
+
+The test runs under a group and topic prefix of its own (``ISTHMUS_KAFKA_GROUP_PREFIX``/``_TOPIC_PREFIX``), so the
+flows' groups and the holds topic it reports on are this test's, whatever other tests left on the shared stack. A
+stopped worker leaves exactly what the test makes: a consumer group with committed offsets and no member.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.structs import OffsetAndMetadata
+from support.waiting import eventually
+
+from streams.codecs.avro.single_object import SchemaStore
+from streams.stack.running import RunningStack
+from streams.stack.settings import PROJECT_ROOT
+
+STORE = SchemaStore.from_directory()
+
+
+def status(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "streams.cli.main", "status", *args], env=env, cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def world(stack: RunningStack, reference_capture: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    run = uuid.uuid4().hex[:8]
+    groups, topics = f"st-{run}-", f"st-{run}."
+    source, holds = f"{topics}input", f"{topics}isthmus.holds"
+    bootstrap = stack.settings.bootstrap_servers
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin.create_topics([NewTopic(source, 1, 1), NewTopic(holds, 1, 1)])
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    for n in range(5):
+        producer.send(source, key=f"k{n}".encode(), value=b"{}")
+    producer.send(holds, key=b"SO-1", value=STORE.encode("Hold", {
+        "entity_key": "SO-1", "state": "held", "cause": "party_blocked", "flow": "isthmus-orders",
+        "message": "account 7 is blocked", "origin": "crm", "target": "erp", "at": int(time.time() * 1_000_000)}))
+    producer.flush()
+    producer.close()
+    # the orders flow's worker stopped after reading 2 of the 5 records: its group committed 2 and has no member
+    stopped = KafkaConsumer(bootstrap_servers=bootstrap, group_id=f"{groups}isthmus-orders", enable_auto_commit=False)
+    stopped.commit({TopicPartition(source, 0): OffsetAndMetadata(2, "", -1)})
+    stopped.close()
+    # the stock flow's worker runs: a member of its group, the partition assigned to it
+    running = KafkaConsumer(source, bootstrap_servers=bootstrap, group_id=f"{groups}isthmus-stock",
+                            client_id="status-test-worker", enable_auto_commit=False)
+
+    def joined() -> set[TopicPartition] | None:
+        running.poll(timeout_ms=200)
+        return running.assignment() or None
+
+    eventually("the running worker's consumer joins its group", joined, timeout=60)
+    env = {k: v for k, v in os.environ.items() if k != "ISTHMUS_WORKER_FLOWS"}
+    env.update(ISTHMUS_KAFKA_GROUP_PREFIX=groups, ISTHMUS_KAFKA_TOPIC_PREFIX=topics)
+    try:
+        yield {"env": env, "source": source, "holds": holds, "groups": groups}
+    finally:
+        running.close()
+        admin.delete_groups([f"{groups}isthmus-orders", f"{groups}isthmus-stock"])
+        admin.delete_topics([source, holds])
+        admin.close()
+
+
+def test_status_names_the_stopped_flow_worker_with_its_lag(world: dict[str, Any]) -> None:
+    done = status(world["env"], "--json")
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    connectors = {c["name"]: c for c in report["connect"]["connectors"]}
+    for name in ("crm-source", "erp-source"):
+        assert connectors[name]["running"] and connectors[name]["state"] == "RUNNING", connectors[name]
+        assert [t["state"] for t in connectors[name]["tasks"]] == ["RUNNING"]
+    flows = {f["name"]: f for f in report["flows"]}
+    orders, stock = flows["isthmus-orders"], flows["isthmus-stock"]
+    assert orders["state"] == "not running"
+    assert orders["groups"] == [{"group": f"{world['groups']}isthmus-orders", "state": "Empty", "members": [],
+                                 "lag": {world["source"]: 3}}]
+    assert orders["held"] == 1
+    assert stock["state"] == "running"
+    [member] = stock["groups"][0]["members"]
+    assert member["client_id"] == "status-test-worker" and member["partitions"] == 1
+    assert flows["isthmus-customers"]["state"] == "not started"
+    assert "flow isthmus-orders not running (3 record(s) waiting)" in report["problems"]
+    assert not any("isthmus-stock" in p for p in report["problems"])
+    assert report["holds"] == {"topic": world["holds"], "count": 1, "complete": True}
+    assert report["dead_letters"]["count"] is None, "no dead-letter topic under this prefix"
+    assert report["stack"] is not None and {s["name"] for s in report["stack"]["services"]} >= {"kafka", "connect"}
+
+    text = status(world["env"])
+    assert text.returncode == 1, text.stderr
+    lines = text.stdout.splitlines()
+    assert lines[-1].startswith("NOT HEALTHY: ")
+    assert "flow isthmus-orders not running (3 record(s) waiting)" in lines[-1]
+    assert f"      lag  {world['source']} 3" in lines
+    assert any(line.startswith("  isthmus-stock  running") for line in lines)
