@@ -10,7 +10,9 @@ produces nothing.
 Reports arrive in commit order, and a sink applies one entity's commands in order. A reported value equal
 to an in-flight one is therefore the echo of that command (the ones before it were applied without a
 visible change, or overwritten): it and the earlier ones are settled. Any other value is an edit made in
-the system itself; the in-flight commands will still be applied after it, so the expectation stays theirs.
+the system itself; the in-flight commands will still be applied after it, so the expectation stays theirs, but
+for an edit that lost by policy: its winning value is sent again (:meth:`Mirror.lost`), since a command already
+in flight with it may have been applied before the edit without a visible change.
 
 A null is a value: a field the record holds as null is written as null (the target clears it), and a
 system reporting null has reported a value. What is *unknown* is :data:`MISSING`: a field the system has not
@@ -141,6 +143,21 @@ class Mirror:
             del self.carried[name]  # an update in flight wrote the old value it carried over an edit made since
             return True
         return False
+
+    def lost(self, name: str, wanted: Any) -> None:
+        """The system's edit of ``name`` lost by policy to ``wanted`` (the record's value, written back to it): a
+        command in flight with ``wanted`` is no longer counted on to bring it there. It may have been applied before
+        the edit without a visible change (the system held ``wanted`` already: a value refused before it, say a
+        dead-lettered update, had left the expectation wrong) and then nothing would ever write ``wanted`` back;
+        so it is sent again (:func:`~streams.flows.customers.sync.decide` queues it again). The values in flight
+        before it stay, so that their echoes are still recognised. (:func:`~streams.flows.customers.sync.fold` calls
+        this only when the edit's before-image held ``wanted``, or it has none: an edit made over another value was
+        made before the command in flight with ``wanted`` was applied, which writes it over the edit.)"""
+        queue = self.pending.get(name)
+        if queue and queue[-1] == held_view(self.holds, name, wanted):
+            queue.pop()
+            if not queue:
+                del self.pending[name]
 
     def carry(self, name: str, value: Any) -> None:
         """An ``update`` sent now carries ``value`` for ``name`` without changing it (what the system holds)."""

@@ -105,6 +105,14 @@ def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, A
                        settled_at=settled_at, clocks=state.config.clocks)
     state.record = dict(result.record)
     state.provenance = dict(result.provenance)
+    base = change.base
+    for name in result.rejected:
+        # the winning value is sent back (Mirror.lost) when the system held it before this edit, or may have: a
+        # command in flight with it may have been applied before, changing nothing there
+        wanted = state.record.get(name)
+        held = MISSING if base is None else base.get(name, MISSING)
+        if held is MISSING or mirror.view(name, held) == mirror.view(name, wanted):
+            mirror.lost(name, wanted)
     stamp = state.config.updated_at
     if result.changed and stamp is not None:
         latest = state.record.get(stamp)

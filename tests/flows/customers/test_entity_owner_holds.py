@@ -1,0 +1,154 @@
+"""``owner_wins`` between two systems that both write the field (a new user's trial: an organisation's lifecycle,
+owned by the CRM, written by the accounts system too).
+
+On a made-up pair (tests/flows/customers/firms/): firms of a ``ledger`` (MariaDB, whole-second commit times) and
+companies of a ``funnel`` CRM (PostgreSQL), born in either; the funnel owns the stage (the record's
+``payment_terms``). The ledger's edit of a stage the funnel holds is refused, audited and written back to the
+ledger, whether the funnel set that stage itself or holds it because Isthmus wrote it there (the firm was born in
+the ledger): the owner's value is the one it holds. A ledger's stage is taken only while the funnel holds none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+from pathlib import Path
+from typing import Any
+
+import pytest
+from customer_events import Sent, decode_topic
+from made_up_run import MadeUpRun, MadeUpTable
+from support.systems import system
+
+from streams.catalog.model import Catalog, Column, Table
+from streams.codecs.avro.single_object import SchemaStore
+from streams.flows.customers import CustomerFlow, EntityConfig, entity_config
+from streams.flows.files import load_flow_files
+from streams.flows.topics import AUDIT_CONFLICTS, DLQ_TOPIC
+from streams.kafka.deadletters import DEAD_LETTER_TYPE, Original, dead_letter_value
+from streams.mapping import RecordMapping, load_mappings
+from streams.systems import Engine, Systems
+
+pytestmark = pytest.mark.unit
+
+HERE = Path(__file__).parent / "firms"
+T0 = dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.UTC)
+CODE = "3:ORG0202"
+#: Column -> (SQL type, Connect type) of each table.
+COLUMNS: dict[str, dict[str, tuple[str, str]]] = {
+    "firm": {"code": ("VARCHAR", "string"), "name": ("VARCHAR", "string"), "stage": ("ENUM", "string")},
+    "company": {"id": ("BIGINT", "int64"), "code": ("TEXT", "string"), "name": ("TEXT", "string"),
+                "stage": ("TEXT", "string")},
+}
+KEYS = {"firm": ("code",), "company": ("id",)}
+SYSTEM_OF = {"firm": "ledger", "company": "funnel"}
+ENGINES = {"ledger": Engine.MARIADB, "funnel": Engine.POSTGRESQL}
+
+
+@functools.cache
+def _loaded(schemas: SchemaStore) -> tuple[dict[str, RecordMapping], Systems, EntityConfig]:
+    systems = Systems({name: system(name, engine=engine, writable=True) for name, engine in ENGINES.items()},
+                      directory=HERE)
+    catalogs = {name: Catalog(system=name, engine=engine.value, namespace=name, tables={
+        table: Table(name=table, primary_key=KEYS[table], replica_identity="full" if engine is Engine.POSTGRESQL
+                     else None, columns={c: Column(name=c, sql_type=t, nullable=c == "stage")
+                                         for c, (t, _) in COLUMNS[table].items()})
+        for table, of in SYSTEM_OF.items() if of == name}) for name, engine in ENGINES.items()}
+    mappings = load_mappings(HERE / "mappings", schemas=schemas.schemas, tables=catalogs, systems=systems)
+    (flow,) = load_flow_files(HERE / "flows")
+    return mappings, systems, entity_config(flow, mappings, schemas.schemas.named, systems)
+
+
+class Firms(MadeUpRun):
+    """The flow under LocalRun; :meth:`feed` gives the commands the changes caused."""
+
+    def __init__(self, schemas: SchemaStore) -> None:
+        mappings, systems, self.config = _loaded(schemas)
+        super().__init__(schemas, systems, CustomerFlow(mappings=mappings, schemas=schemas, systems=systems,
+                                                        config=self.config, clock=lambda: T0),
+                         start=T0, published_to="test.canonical.firms")
+
+    def table(self, name: str) -> MadeUpTable:
+        system_name = SYSTEM_OF[name]
+        return MadeUpTable(system=system_name, columns=COLUMNS[name], key=KEYS[name], engine=ENGINES[system_name],
+                           namespace=system_name)
+
+    def conflicts(self) -> list[dict[str, Any]]:
+        return [dict(c) for c in decode_topic(self.run.context.emitted, AUDIT_CONFLICTS, self.schemas)]
+
+    def dead_letter(self, sent: Sent, reason: str) -> None:
+        """The sink's dead letter of ``sent`` (the target refused it for good), fed to the flow."""
+        (emitted,) = [e for e in self.run.context.emitted if e.topic == sent.topic and e.value is not None
+                      and self.schemas.decode(e.value).value["command_id"] == sent.record["command_id"]]
+        original = Original(topic=sent.topic, partition=0, offset=7, timestamp_ms=0, key=emitted.key,
+                            value=emitted.value, headers=(("isthmus.command_id", sent.record["command_id"].encode()),))
+        letter = dead_letter_value(original, reason=reason, error_type="TargetRefused",
+                                   stage=f"sink.{sent.record['target']}", attempts=1, worker="w1", failed_at=self.now)
+        value = self.schemas.encode(DEAD_LETTER_TYPE, letter)
+        asyncio.run(self.run.feed([self.run.record(DLQ_TOPIC, emitted.key, value)]))
+
+
+def firm(stage: str, name: str = "Harbour Logistics") -> dict[str, Any]:
+    return {"code": CODE, "name": name, "stage": stage}
+
+
+def company(stage: str | None, name: str = "Harbour Logistics") -> dict[str, Any]:
+    return {"id": 41, "code": CODE, "name": name, "stage": stage}
+
+
+def _stage_update(sent: Sent) -> tuple[str, str, tuple[str, ...], Any]:
+    return sent.record["target"], sent.record["operation"], sent.changed, sent.payload.get("payment_terms")
+
+
+@pytest.fixture
+def firms(schemas: SchemaStore) -> Firms:
+    return Firms(schemas)
+
+
+def _born_in_ledger(firms: Firms, stage: str) -> None:
+    """The firm made in the ledger, created in the funnel by Isthmus, the funnel's row (its echo) read back."""
+    (create,) = firms.feed(firms.change("firm", "c", after=firm(stage)))
+    assert _stage_update(create) == ("funnel", "create", (), stage)
+    assert firms.feed(firms.change("company", "c", after=company(stage))) == []
+    assert firms.conflicts() == []
+
+
+def test_a_ledger_edit_of_the_funnels_stage_is_written_back_after_a_stage_the_ledger_refused(firms: Firms) -> None:
+    """The funnel set the stage itself: ``lead`` (which the ledger's ENUM refuses: dead-lettered), then ``active``
+    (which the ledger held already, so applying it changed no row and sent no echo). The ledger's edit to
+    ``prospect`` is refused and audited; the funnel's ``active`` must be written back to the ledger (it was not:
+    both in-flight values stayed the ledger's expectation for ever)."""
+    _born_in_ledger(firms, "active")
+    (lead,) = firms.feed(firms.change("company", "u", before=company("active"), after=company("lead")))
+    assert _stage_update(lead) == ("ledger", "update", ("payment_terms",), "lead")
+    firms.dead_letter(lead, "(1265, \"Data truncated for column 'stage' at row 1\")")
+    (active,) = firms.feed(firms.change("company", "u", before=company("lead"), after=company("active")))
+    assert _stage_update(active) == ("ledger", "update", ("payment_terms",), "active")
+    # the ledger applies it: it held `active` already, so no row changed and no echo comes
+
+    sent = firms.feed(firms.change("firm", "u", before=firm("active"), after=firm("prospect")))
+
+    (conflict,) = firms.conflicts()
+    assert (conflict["field"], conflict["winner"], conflict["owner"], conflict["rule"]) == (
+        "payment_terms", "funnel", "funnel", "owner")
+    assert [_stage_update(s) for s in sent] == [("ledger", "update", ("payment_terms",), "active")]
+    assert firms.published(CODE)["payment_terms"] == "active"
+    # the write-back's echo settles it: nothing more is sent, nothing more audited
+    assert firms.feed(firms.change("firm", "u", before=firm("prospect"), after=firm("active"))) == []
+    assert len(firms.conflicts()) == 1 and firms.dead_letters == []
+
+
+def test_a_ledger_edit_made_over_another_stage_is_refused_and_left_to_the_command_in_flight(firms: Firms) -> None:
+    """The ledger's edit was made over its old stage, before the funnel's new one (in flight to it) was applied
+    there: that command writes the funnel's stage over the edit, so nothing is sent twice."""
+    _born_in_ledger(firms, "active")
+    (churned,) = firms.feed(firms.change("company", "u", before=company("active"), after=company("churned")))
+    assert _stage_update(churned) == ("ledger", "update", ("payment_terms",), "churned")
+
+    assert firms.feed(firms.change("firm", "u", before=firm("active"), after=firm("prospect"))) == []
+
+    (conflict,) = firms.conflicts()
+    assert (conflict["field"], conflict["winner"]) == ("payment_terms", "funnel")
+    assert firms.feed(firms.change("firm", "u", before=firm("prospect"), after=firm("churned"))) == []
+    assert len(firms.conflicts()) == 1
