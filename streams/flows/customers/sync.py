@@ -16,6 +16,11 @@ value one system lost by policy differs from what that system holds, so it is wr
 field a system's row should report but never did (mapped after the row was read) is sent the record's value
 (:func:`_unreported`). The systems that are no origin come first, then the origins (command order per record).
 
+An ``owner_wins`` value the owner now holds (it reports the record's value, nothing in flight to it there: the echo
+of a value another system gave, a snapshot's re-read) is stamped as the owner's before reconciling
+(:func:`_owner_holds`), so another system's later edit of it is refused; a value a system lost is written back to it,
+even when the same value was already in flight there (:meth:`Mirror.lost`).
+
 What ends an entity is its record's ``active`` field, reconciled like any other field: a row deleted in a system
 whose mapping sets ``active: false`` on delete ends it everywhere when that system wins the field (its owner
 under ``owner_wins``, the latest commit under ``latest_commit_wins``); otherwise the entity is still active, so a
@@ -46,7 +51,7 @@ from streams.flows.customers.mirror import MISSING, Mirror
 from streams.flows.customers.state import CustomerState
 from streams.flows.customers.unechoed import settle_unechoed
 from streams.mapping import Context, MappedChange, RecordMapping, project, reconcile
-from streams.mapping.reconcile import uncleared
+from streams.mapping.reconcile import Stamp, uncleared
 from streams.mapping.spec import Policy
 
 log = logging.getLogger(__name__)
@@ -76,6 +81,8 @@ def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, A
         mirror.applied()
     if echoes_seen is not None:
         echoes_seen.extend(sorted(echoes))
+    if not change.deleted:
+        _owner_holds(state, change, mirror)
     skipped = set(echoes)
     if mirror.unsent:
         skipped |= _left_unsent(state, change, mirror, prior, echoes, op=op, whole=whole)
@@ -118,6 +125,28 @@ def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, A
         latest = state.record.get(stamp)
         state.record[stamp] = change.commit_time if latest is None else max(latest, change.commit_time)
     return result.conflicts
+
+
+def _owner_holds(state: CustomerState, change: MappedChange, mirror: Mirror) -> None:
+    """Stamp as the owner's (this change's) each ``owner_wins`` field that ``change``'s system owns and now holds at
+    the record's value (it reports it, nothing is in flight to it there) while another system's stamp stands: the
+    value is the owner's from now on, so another system's later edit of it is refused and written back. The usual
+    way there is the echo of the value Isthmus wrote into the owner (its ``create``, made from a row born in another
+    system, or an ``update`` of a value another system gave while the owner held none), which no reconciliation
+    sees (an echo is claimed by no one); so are a snapshot's re-read of the field and an update of other fields."""
+    system = change.system
+    policies = change.mapping.policies
+    record, provenance = state.record, state.provenance
+    for name in change.values:
+        policy = policies.get(name)
+        if policy is None or policy.owner != system or policy.policy is not Policy.OWNER_WINS:
+            continue
+        stamp = provenance.get(name)
+        if (stamp is None or stamp.system == system or mirror.pending.get(name) or name in mirror.unsent
+                or name not in record):
+            continue
+        if mirror.reported.get(name, MISSING) == mirror.view(name, record[name]):
+            provenance[name] = Stamp(system=system, commit_time=change.commit_time)
 
 
 def _left_unsent(state: CustomerState, change: MappedChange, mirror: Mirror, prior: Mapping[str, Any],

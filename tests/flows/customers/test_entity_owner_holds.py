@@ -152,3 +152,39 @@ def test_a_ledger_edit_made_over_another_stage_is_refused_and_left_to_the_comman
     assert (conflict["field"], conflict["winner"]) == ("payment_terms", "funnel")
     assert firms.feed(firms.change("firm", "u", before=firm("prospect"), after=firm("churned"))) == []
     assert len(firms.conflicts()) == 1
+
+
+def test_a_ledger_edit_of_the_stage_isthmus_created_the_funnel_with_is_refused_and_written_back(firms: Firms) -> None:
+    """The firm was born in the ledger: the funnel holds its stage because Isthmus's create wrote it there, and the
+    funnel's row (the create's echo) confirmed it. That stage is the funnel's now: the ledger's later edit is
+    refused, audited and written back, as if the funnel had set it itself."""
+    _born_in_ledger(firms, "prospect")
+    assert firms.published(CODE)["provenance"]["payment_terms"]["system"] == "funnel"
+
+    sent = firms.feed(firms.change("firm", "u", before=firm("prospect"), after=firm("churned")))
+
+    (conflict,) = firms.conflicts()
+    assert (conflict["field"], conflict["winner"], conflict["owner"], conflict["rule"]) == (
+        "payment_terms", "funnel", "funnel", "owner")
+    assert conflict["values"] == {"funnel": '"prospect"', "ledger": '"churned"'}
+    assert [_stage_update(s) for s in sent] == [("ledger", "update", ("payment_terms",), "prospect")]
+    assert firms.published(CODE)["payment_terms"] == "prospect"
+
+
+def test_the_ledgers_stage_is_provisional_while_the_funnel_holds_none(firms: Firms) -> None:
+    """Born in the ledger, the firm is being created in the funnel, whose row is not there yet: the funnel holds no
+    stage, so the ledger's new one is taken (provisionally: no conflict) and sent on top of the create. The funnel's
+    row, made by the create, shows the create's stage: not the record's, so the funnel holds no value of it yet.
+    Once its row shows the update's stage (its echo), the funnel holds it, and the ledger's next edit is refused."""
+    (create,) = firms.feed(firms.change("firm", "c", after=firm("prospect")))
+    assert _stage_update(create) == ("funnel", "create", (), "prospect")
+    (taken,) = firms.feed(firms.change("firm", "u", before=firm("prospect"), after=firm("active")))
+    assert _stage_update(taken) == ("funnel", "update", ("payment_terms",), "active") and firms.conflicts() == []
+    assert firms.feed(firms.change("company", "c", after=company("prospect"))) == []
+    assert firms.published(CODE)["provenance"]["payment_terms"]["system"] == "ledger"
+    assert firms.feed(firms.change("company", "u", before=company("prospect"), after=company("active"))) == []
+    assert firms.published(CODE)["provenance"]["payment_terms"]["system"] == "funnel"
+
+    (back,) = firms.feed(firms.change("firm", "u", before=firm("active"), after=firm("churned")))
+    assert _stage_update(back) == ("ledger", "update", ("payment_terms",), "active")
+    assert [c["winner"] for c in firms.conflicts()] == ["funnel"]
