@@ -24,10 +24,12 @@ from support.systems import system
 from streams.catalog.model import Catalog, Column, Table
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.customers import CustomerFlow, EntityConfig, entity_config
+from streams.flows.customers.state import StateCodec
 from streams.flows.files import load_flow_files
 from streams.flows.topics import AUDIT_CONFLICTS, DLQ_TOPIC
 from streams.kafka.deadletters import DEAD_LETTER_TYPE, Original, dead_letter_value
 from streams.mapping import RecordMapping, load_mappings
+from streams.mapping.reconcile import Stamp
 from streams.systems import Engine, Systems
 
 pytestmark = pytest.mark.unit
@@ -187,4 +189,23 @@ def test_the_ledgers_stage_is_provisional_while_the_funnel_holds_none(firms: Fir
 
     (back,) = firms.feed(firms.change("firm", "u", before=firm("active"), after=firm("churned")))
     assert _stage_update(back) == ("ledger", "update", ("payment_terms",), "active")
+    assert [c["winner"] for c in firms.conflicts()] == ["funnel"]
+
+
+def test_a_state_stored_before_takes_the_funnels_stage_with_a_snapshot_of_the_funnel(firms: Firms) -> None:
+    """A firm whose echo was read before the funnel counted as holding what Isthmus wrote keeps the ledger's stamp;
+    a snapshot of the funnel's table (what the docs tell such a user to run) makes the stage the funnel's."""
+    _born_in_ledger(firms, "prospect")
+    store = firms.run.context.memory["entities"]
+    codec = StateCodec(firms.config)
+    raw = store.get_raw(CODE)
+    assert raw is not None
+    state = codec.decode(CODE, raw)
+    state.provenance["payment_terms"] = Stamp(system="ledger", commit_time=T0 + dt.timedelta(seconds=1))
+    store.put_raw(CODE, codec.encode(CODE, state))
+
+    assert firms.feed(firms.change("company", "r", after=company("prospect"))) == []
+
+    (back,) = firms.feed(firms.change("firm", "u", before=firm("prospect"), after=firm("churned")))
+    assert _stage_update(back) == ("ledger", "update", ("payment_terms",), "prospect")
     assert [c["winner"] for c in firms.conflicts()] == ["funnel"]
