@@ -5,8 +5,11 @@ Each reconciled field remembers who set its value and when that value committed 
 value differs from the reconciled one:
 
 - ``owner_wins``: the owner's value is taken. The other system's is refused while the owner's value
-  stands; it is taken only provisionally, while the owner has not set the field yet (then the owner's
-  first value replaces it without a conflict: nothing had been decided).
+  stands (the flows write the owner's value back to it); it is taken only provisionally, while the owner
+  holds no value yet (then the owner's first value replaces it without a conflict: nothing had been
+  decided). The owner holds a value it set itself, and one Isthmus wrote into it once it reported it back:
+  an echo is asserted by no change, so the entity flow stamps that value as the owner's when the owner
+  reports it (:mod:`streams.flows.customers.sync`), and from then on it stands.
 - ``latest_commit_wins``: the later source commit is taken. Two systems' commit times are compared at the
   coarser precision of the two (``clocks``: MariaDB's have whole seconds, PostgreSQL's microseconds, so
   12:00:00.700 in one and 12:00:00 in the other are the same instant). On the same instant, what the change
@@ -17,7 +20,7 @@ A conflict record (for the audit topic) is written whenever a field is settled a
 system: an incoming value is refused while the other system's value stands, or (latest_commit_wins) it
 overwrites a value of the other system that the writer had not seen, because its before-image differs
 from it or there is no before-image. An echo (a system reporting the value Isthmus wrote into it)
-changes nothing. A nested record asserted by a source that knows only some of its fields is compared
+changes no value. A nested record asserted by a source that knows only some of its fields is compared
 and merged on those fields only. Each record names the :class:`Rule` that decided it. A null is a value like
 any other: a field set to null by the winning system is null in the record.
 """
