@@ -66,7 +66,7 @@ class LagRow:
 class GroupMember:
     """One consumer in a group: its ``client.id``, the host it connects from, the partitions assigned to it."""
 
-    client_id: str
+    client: str
     host: str
     partitions: int
 
@@ -195,7 +195,7 @@ def groups(bootstrap: KafkaAddress, chosen: Callable[[str], bool]) -> dict[str, 
 
 
 def _member(described: Mapping[str, Any]) -> GroupMember:
-    return GroupMember(client_id=str(described.get("client_id") or ""), host=str(described.get("client_host") or ""),
+    return GroupMember(client=str(described.get("client_id") or ""), host=str(described.get("client_host") or ""),
                        partitions=_assigned(described.get("member_assignment")))
 
 

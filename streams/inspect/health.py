@@ -179,7 +179,7 @@ def verdict(pipeline: Pipeline) -> Verdict:
 def _members(group: GroupInfo) -> str:
     if not group.members:
         return "no member"
-    shown = ", ".join(f"{m.client_id or '?'} ({m.host.lstrip('/')}, {m.partitions} partition"
+    shown = ", ".join(f"{m.client or '?'} ({m.host.lstrip('/')}, {m.partitions} partition"
                       f"{'' if m.partitions == 1 else 's'})" for m in group.members)
     return f"{len(group.members)} member{'' if len(group.members) == 1 else 's'}: {shown}"
 
@@ -241,7 +241,7 @@ def render(pipeline: Pipeline, result: Verdict) -> list[str]:
 
 def _group_document(group: GroupInfo, lag: Mapping[str, int]) -> dict[str, Any]:
     return {"group": group.group, "state": group.state,
-            "members": [{"client_id": m.client_id, "host": m.host, "partitions": m.partitions}
+            "members": [{"client_id": m.client, "host": m.host, "partitions": m.partitions}
                         for m in group.members],
             "lag": dict(sorted(lag.items()))}
 

@@ -14,7 +14,7 @@ from streams.inspect.admin import GroupInfo, GroupMember, _assigned
 
 TRACE = ("org.apache.kafka.connect.errors.ConnectException: An exception occurred in the change event producer.\n"
          "\tat io.debezium.pipeline.ErrorHandler.setProducerThrowable(ErrorHandler.java:67)\n")
-WORKER = GroupMember(client_id="isthmus-worker-w1", host="/10.0.0.7", partitions=3)
+WORKER = GroupMember(client="isthmus-worker-w1", host="/10.0.0.7", partitions=3)
 
 
 def group(name: str, *members: GroupMember) -> GroupInfo:

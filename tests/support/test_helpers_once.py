@@ -27,6 +27,7 @@ GROUPS = {
     "dashboard/test_dashboard_service.py": "commits a group's offsets to make lag",
     "demo/test_demo_clean.py": "a probe group that must not show in the demo",
     "inspect/test_topics_integration.py": "commits a group's offsets to make lag",
+    "inspect/test_status_integration.py": "commits a stopped flow's offsets and keeps a running one's member",
 }
 
 
