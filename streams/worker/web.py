@@ -1,5 +1,11 @@
-"""The worker's HTTP endpoints: /health (alive), /ready (every flow has its tasks), /metrics; on loopback
-unless ISTHMUS_WORKER_HOST names another address (0.0.0.0 in a pod, for the kubelet's probes).
+"""The worker's HTTP endpoints: /health (alive), /ready, /metrics; on loopback unless ISTHMUS_WORKER_HOST names
+another address (0.0.0.0 in a pod, for the kubelet's probes).
+
+/ready answers 200 only when every flow is ready: its consumer has joined its group and every task assigned to it
+has started (producer, stores restored, inputs at their committed offsets; :mod:`~streams.flows.engine.readiness`).
+Otherwise 503, each flow saying its ``state`` (``starting``, ``joining``, ``restoring``), what it is ``waiting_for``
+and, while tasks start, each one's step and stores' replay under ``restoring``. A worker that is joining or restoring
+is alive: /health stays 200.
 
 Flows left out because they cannot be built (a mapping file missing) are listed, with why, under
 ``unavailable`` in /health and /ready, and as ``isthmus_flow_unavailable`` in /metrics. A flow that cannot go
@@ -31,8 +37,7 @@ def build_app(worker_id: str, processors: Sequence[FlowProcessor],
                                  status=503 if failing else 200)
 
     async def ready(_: web.Request) -> web.Response:
-        flows = {p.spec.name: {"ready": p.ready, "tasks": sorted(p.tasks), "processed": p.processed}
-                 for p in processors}
+        flows = {p.spec.name: p.readiness() for p in processors}
         all_ready = all(p.ready for p in processors)
         return web.json_response({"ready": all_ready, "flows": flows, "unavailable": dict(unavailable)},
                                  status=200 if all_ready else 503)

@@ -68,6 +68,7 @@ from streams.flows.engine.api import FlowSpec, Incoming, Ticking, Waiting
 from streams.flows.engine.batches import NO_HEADERS, KeyPartitioner, OutRecord, send_batched
 from streams.flows.engine.fetching import take_fairly
 from streams.flows.engine.letter_log import LetterLog
+from streams.flows.engine.readiness import PROGRESS_EVERY_S, StoreReplay, TaskStart, join_wait, waiting_for
 from streams.flows.engine.sizes import DEFAULT_MAX_REQUEST_SIZE, RefusedAsTooLarge, record_size
 from streams.flows.engine.staging import DeadLettered, RecordContext, start_record
 from streams.flows.engine.stores import StateSettings, TaskStore
@@ -237,7 +238,16 @@ class FlowProcessor:
         #: Changelog records read into the stores at task starts (all of them with in-memory stores; only those
         #: written since the checkpoint with stores on disk).
         self.replayed = 0
+        #: Ready: joined (the group's current assignment in hand) and every task assigned started (``readiness``).
         self.ready = False
+        #: The consumer holds the assignment of the group's current generation (False during a rebalance).
+        self.joined = False
+        #: Since when (``time.monotonic``) the consumer has been joining its group; None: not joining.
+        self._joining_since: float | None = None
+        #: Logs the join's wait once it has taken ``PROGRESS_EVERY_S`` (aiokafka's ``getmany`` waits while it joins).
+        self._join_watch: asyncio.TimerHandle | None = None
+        #: The starts of the tasks not ready yet: their step and their stores' replay, for /ready.
+        self.starts: dict[int, TaskStart] = {}
         #: Set when a task cannot start (``_start``); the loop raises it to restart the flow.
         self.failure: BaseException | None = None
         #: Why the flow cannot go on (a record Kafka refuses, which no retry gets past), until the task it stopped
@@ -337,6 +347,8 @@ class FlowProcessor:
             partition_assignment_strategy=(RangePartitionAssignor,))
         self._consumer = consumer
         consumer.subscribe(list(self.spec.inputs), listener=_Rebalance(self))
+        self._joining()
+        log.info("%s: joining consumer group %s (inputs %s)", self.spec.name, self.group, ", ".join(self.spec.inputs))
         await consumer.start()
         try:
             while not stop.is_set():
@@ -376,7 +388,8 @@ class FlowProcessor:
                     await self._commit_unblocked()
                     self._handled(reached)
         finally:
-            self.ready = False
+            self.ready = self.joined = False
+            self._joined()
             async with self._lock:
                 await self._close_tasks(list(self.tasks))
             await consumer.stop()
@@ -631,6 +644,14 @@ class FlowProcessor:
         background (see ``_start``), so the callback returns at once."""
         consumer = self._consumer
         assignment = consumer.assignment() if consumer is not None else set()
+        if not self.joined:
+            since = self._joining_since
+            log.info("%s: joined consumer group %s%s: %s", self.spec.name, self.group,
+                     "" if since is None else f" in {time.monotonic() - since:.1f}s",
+                     f"task(s) {', '.join(map(str, sorted(partitions)))}" if partitions else
+                     "no task (the group's other members have them all)")
+        self.joined = True
+        self._joined()
         for partition in sorted(partitions - set(self.tasks)):
             inputs = tuple(sorted((tp for tp in assignment if tp.partition == partition),
                                   key=lambda tp: tp.topic))
@@ -646,6 +667,7 @@ class FlowProcessor:
         """Start a task: its producer (``init_transactions`` fences a zombie and aborts its open transaction),
         its stores restored, then its inputs positioned at their committed offsets, read now that no zombie
         can commit any more, and resumed."""
+        start = self.starts[task.partition] = TaskStart(self.spec.name, task.partition)
         try:
             producer = self._producer_for(task.partition)
             try:
@@ -654,9 +676,11 @@ class FlowProcessor:
                 await _stop_quietly(producer)
                 raise
             task.producer = producer
+            start.next("stores")
             if not task.restored.stores:  # opening a store on disk reads its files: not on the event loop
                 task.restored.stores = await asyncio.to_thread(self.settings.state.open, self.spec, task.partition)
             await self._restore(task.partition, task.restored)
+            start.next("inputs")
             task.handled = await self._rewind_to_committed(task.inputs)
         except asyncio.CancelledError:
             raise
@@ -664,6 +688,9 @@ class FlowProcessor:
             log.warning("%s task %d could not start: %s", self.spec.name, task.partition, exc)
             self.failure = exc
             return
+        start.done(task.handled)
+        if self.starts.get(task.partition) is start:
+            del self.starts[task.partition]
         task.ready = True
         if self._consumer is not None and task.inputs:
             self._consumer.resume(*task.inputs)
@@ -698,7 +725,51 @@ class FlowProcessor:
         return at
 
     def _update_ready(self) -> None:
-        self.ready = all(task.ready for task in self.tasks.values())
+        """Ready: joined, and every task assigned started (none assigned: a standby, ready once joined)."""
+        self.ready = self.joined and all(task.ready for task in self.tasks.values())
+
+    def _joining(self) -> None:
+        """The consumer (re)joins its group: the assignment it had is gone until the group gives the next one."""
+        self.joined = False
+        if self._joining_since is None:
+            self._joining_since = time.monotonic()
+            self._join_watch = asyncio.get_running_loop().call_later(PROGRESS_EVERY_S, self._log_join_wait)
+
+    def _joined(self) -> None:
+        """The join has ended (an assignment, or the consumer stopped)."""
+        self._joining_since = None
+        if self._join_watch is not None:
+            self._join_watch.cancel()
+            self._join_watch = None
+
+    def _log_join_wait(self) -> None:
+        """A join that has taken ``PROGRESS_EVERY_S``: what it waits for."""
+        self._join_watch = None
+        if self._joining_since is not None:
+            log.info("%s: %s", self.spec.name, join_wait(self.group, time.monotonic() - self._joining_since,
+                                                         self.settings.session_timeout_ms))
+
+    def readiness(self) -> dict[str, Any]:
+        """The flow's part of /ready: ready or not, its state (``starting``, ``joining``, ``restoring`` while an
+        assigned task starts, ``consuming``), its tasks and records processed; when not ready what it waits for,
+        and while tasks start each one's step and its stores' replay (changelog offsets read, of how many)."""
+        starting = {p: s for p, s in self.starts.items() if p in self.tasks and not self.tasks[p].ready}
+        if self.ready:
+            state = "consuming"
+        elif self.joined:
+            state = "restoring"
+        else:
+            state = "starting" if self._joining_since is None else "joining"
+        answer: dict[str, Any] = {"ready": self.ready, "state": state, "tasks": sorted(self.tasks),
+                                  "processed": self.processed}
+        if not self.ready:
+            since = self._joining_since
+            answer["waiting_for"] = waiting_for(
+                state, group=self.group, joining_s=0.0 if since is None else time.monotonic() - since,
+                session_timeout_ms=self.settings.session_timeout_ms, starts=starting)
+        if starting:
+            answer["restoring"] = {str(p): s.as_json() for p, s in sorted(starting.items())}
+        return answer
 
     async def _restore(self, partition: int, restored: _Restored) -> None:
         """Bring the task's stores up to the end of their changelogs, from where each was last read: its
@@ -719,15 +790,23 @@ class FlowProcessor:
             firsts = await consumer.beginning_offsets(list(tps.values()))  # every store's at once, before any fetch
             ends = await consumer.end_offsets(list(tps.values()))
             for name, store in restored.stores.items():
+                tp = tps[name]
+                start = store.position
+                if start is not None and not firsts[tp] <= start <= ends[tp]:
+                    log.warning("%s task %d: store %s is at offset %d, outside its changelog %s (%d..%d); replayed "
+                                "from the beginning", self.spec.name, partition, name, start, tp.topic, firsts[tp],
+                                ends[tp])
+                    store.reset()
+            progress = self.starts.get(partition) or TaskStart(self.spec.name, partition)
+            progress.replaying({name: StoreReplay(
+                topic=tps[name].topic, partition=partition, end=ends[tps[name]],
+                first=firsts[tps[name]] if store.position is None else store.position,
+                source=self._replay_source(store.position)) for name, store in restored.stores.items()})
+            for name, store in restored.stores.items():
                 began = time.monotonic()
                 tp = tps[name]
                 first, end = firsts[tp], ends[tp]
                 start = store.position
-                if start is not None and not first <= start <= end:
-                    log.warning("%s task %d: store %s is at offset %d, outside its changelog %s (%d..%d); replayed "
-                                "from the beginning", self.spec.name, partition, name, start, tp.topic, first, end)
-                    store.reset()
-                    start = None
                 applied = 0
                 position = end
                 if (first if start is None else start) < end:
@@ -738,11 +817,14 @@ class FlowProcessor:
                         consumer.seek(tp, start)
                     while await consumer.position(tp) < end:
                         batch = (await consumer.getmany(tp, timeout_ms=500, max_records=5000)).get(tp, [])
-                        store.restore_batch([(m.key.decode(), m.value) for m in batch], await consumer.position(tp))
+                        at = await consumer.position(tp)
+                        store.restore_batch([(m.key.decode(), m.value) for m in batch], at)
                         applied += len(batch)
+                        progress.read(name, at, len(batch))
                     position = await consumer.position(tp)
                 if store.position != position:
                     store.restore_batch([], position)
+                progress.read(name, position)
                 self.replayed += applied
                 log.info("%s task %d: store %s: %d changelog records replayed from %s in %.1fs (%d keys)",
                          self.spec.name, partition, name, applied,
@@ -751,9 +833,19 @@ class FlowProcessor:
         finally:
             await consumer.stop()
 
+    def _replay_source(self, position: int | None) -> str:
+        """Where a store's replay starts, as the log says it."""
+        if position is None:
+            return "the beginning"
+        if self.settings.state.kind == "memory":
+            return f"offset {position} (its state kept in memory since the partition was revoked)"
+        return f"the local checkpoint at offset {position}"
+
     async def revoke(self, partitions: set[int]) -> None:
         """Close the tasks but keep their committed state: if a partition comes back, only the changelog
         written since is read."""
+        self._joining()  # called as a rebalance begins, before the consumer rejoins
+        self._update_ready()
         await self._close_tasks(sorted(partitions & set(self.tasks)), keep_state=True)
         if self.failing is not None and self.failing.task in partitions:
             self.failing = None  # the task it stopped is another worker's now
@@ -763,6 +855,7 @@ class FlowProcessor:
         for partition in partitions:
             task = self.tasks.pop(partition)
             self.waiting_by_task.pop(partition, None)
+            self.starts.pop(partition, None)
             if task.starting is not None and not task.starting.done():
                 task.starting.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
