@@ -14,13 +14,21 @@ from streams.stack.settings import PROJECT_ROOT
 
 #: The engine's test worker: counts records per key and forwards each with its count (see the script).
 COUNT_WORKER = PROJECT_ROOT / "tests" / "flows" / "engine" / "count_worker.py"
+#: The same with its counts in RocksDB, and the worker's endpoints if asked (see the script).
+STATE_WORKER = PROJECT_ROOT / "tests" / "flows" / "engine" / "state_worker.py"
 
 
 def start_count_worker(env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
     """:data:`COUNT_WORKER` configured by ``env`` (``COUNT_BROKER``, ``COUNT_FLOW``, ``COUNT_IN``, ``COUNT_OUT``),
     its output appended to ``log``."""
+    return start_script(COUNT_WORKER, env, log)
+
+
+def start_script(script: Path, env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """The Python ``script`` with ``env`` on top of this process's, in a session of its own, its output appended to
+    ``log``."""
     with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, str(COUNT_WORKER)],
+        return subprocess.Popen([sys.executable, str(script)],
                                 env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **env}, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
 

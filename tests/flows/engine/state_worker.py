@@ -1,6 +1,7 @@
 """A worker for the state-on-disk test: counts records per key in a RocksDB store and forwards each with its count.
 
-Configured by environment: STATE_BROKER, STATE_FLOW, STATE_IN, STATE_OUT, STATE_DIR.
+Configured by environment: STATE_BROKER, STATE_FLOW, STATE_IN, STATE_OUT, STATE_DIR; STATE_PORT (optional): serve
+the worker's /health, /ready and /metrics there; STATE_SESSION_MS (optional, default 10000): the group's session.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from pathlib import Path
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.engine.api import Context, FlowSpec, Incoming
-from streams.flows.engine.processor import EngineSettings, run_flows
+from streams.flows.engine.processor import EngineSettings, FlowProcessor
 from streams.flows.engine.stores import StateSettings
+from streams.worker.web import build_app, start_endpoints
 
 OUT = os.environ["STATE_OUT"]
 
@@ -34,9 +36,19 @@ async def main() -> None:
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     state = StateSettings(kind="rocksdb", directory=Path(os.environ["STATE_DIR"]), cache_mb=16)
-    await run_flows([spec], EngineSettings(bootstrap_servers=os.environ["STATE_BROKER"], batch_max_records=50,
-                                           transaction_max_records=150, session_timeout_ms=10000, state=state),
-                    SchemaStore.from_directory(), stop)
+    settings = EngineSettings(bootstrap_servers=os.environ["STATE_BROKER"], batch_max_records=50,
+                              transaction_max_records=150,
+                              session_timeout_ms=int(os.environ.get("STATE_SESSION_MS", "10000")), state=state)
+    processor = FlowProcessor(spec, settings, SchemaStore.from_directory())
+    port = os.environ.get("STATE_PORT")
+    runner = None
+    if port is not None:
+        runner, _ = await start_endpoints(build_app("state-worker", [processor], {}), host="127.0.0.1", port=int(port))
+    try:
+        await processor.run(stop)
+    finally:
+        if runner is not None:
+            await runner.cleanup()
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import defaultdict
@@ -17,12 +16,12 @@ from pathlib import Path
 
 import orjson
 from kafka import KafkaProducer
+from support.processes import STATE_WORKER, start_script
 from support.topics import probe_topics, read_committed, records_to_end
 from support.waiting import eventually
 
 from streams.flows.engine.rocks import RocksStore, store_path
 from streams.stack.running import RunningStack
-from streams.stack.settings import PROJECT_ROOT
 
 RECORDS = 2400
 KEYS = 300
@@ -35,10 +34,7 @@ _REPLAYED = re.compile(rb"task (\d+): store counts: (\d+) changelog records repl
 
 
 def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, str(Path(__file__).with_name("state_worker.py"))],
-                                env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **env}, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+    return start_script(STATE_WORKER, env, log)
 
 
 def _restores(log: Path, since: int, *, at_least: int, worker: subprocess.Popen[bytes],
