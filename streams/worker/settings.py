@@ -17,6 +17,7 @@ from streams.config.section import Section
 from streams.flows.engine.processor import (
     DEFAULT_BATCH_MAX_RECORDS,
     DEFAULT_MAX_PARTITION_FETCH_BYTES,
+    DEFAULT_SESSION_TIMEOUT_MS,
     DEFAULT_TRANSACTION_MAX_RECORDS,
 )
 from streams.flows.engine.repartition import MAX_PARTITIONS
@@ -77,8 +78,11 @@ class WorkerSettings(Section):
         "max.request.size): a record over it is not produced, the input record it came from is dead-lettered naming "
         "the topic and the size, and the flow goes on; the topics the flows write (outputs, changelogs, isthmus.dlq) "
         "must allow as much: their max.message.bytes, or the brokers' message.max.bytes (1048588 unless set)")
-    session_timeout_ms: int = Field(30000, ge=6000, le=300000, description="how long the group waits for a silent "
-                                    "worker before its flows move to another")
+    session_timeout_ms: int = Field(
+        DEFAULT_SESSION_TIMEOUT_MS, ge=6000, le=300000, description="how long the group waits for a silent worker "
+        "before its flows move to another, and so how long a worker restarted after a kill -9 or a crash waits to "
+        "join its group (once per member that stopped without leaving it); a session that expires wrongly costs a "
+        "rebalance, not exactly-once (the task's next owner fences the old producer)")
     flow_partitions: int = Field(
         1, ge=1, le=MAX_PARTITIONS, description="partitions of the flows that declare a key (customers by customer "
         "number, stock by SKU): with N > 1 a keying stage spreads them over N tasks that a fleet of workers shares; "

@@ -11,7 +11,7 @@ def test_defaults() -> None:
     assert settings.port == 18090
     assert settings.flows is None
     assert settings.resync_at == (2, 0)
-    assert settings.session_timeout_ms == 30000
+    assert settings.session_timeout_ms == 10000
     assert settings.flow_partitions == 1
     assert settings.worker_id
 

@@ -138,6 +138,17 @@ _YIELD_EVERY = 128
 DEFAULT_MAX_PARTITION_FETCH_BYTES = 4 * 1024 * 1024
 
 
+#: How long the group waits for a silent worker before its partitions move, and so how long a worker restarted after
+#: a kill -9 or a crash waits to join its group, once per member that stopped without leaving it (a user's restart
+#: after two kills waited 33 s at 30 s: each dead member's session in turn). 10 s is aiokafka's default, the timeout
+#: the engine's and the customer worker's SIGKILL and fleet tests have always run with. 30 s once kept a large
+#: restore, which blocked the event loop and its heartbeats then, from dropping the worker; a restore now runs
+#: outside the rebalance callback and yields to the loop. A session that expires wrongly costs a rebalance, not
+#: exactly-once: the task's next owner fences the old producer (``transactional.id`` per task) before it reads.
+#: ``ISTHMUS_WORKER_SESSION_TIMEOUT_MS`` sets it.
+DEFAULT_SESSION_TIMEOUT_MS = 10_000
+
+
 #: Bytes of one record batch the engine produces (aiokafka's ``max_batch_size``, default 16 KiB). aiokafka sends
 #: one produce request per broker at a time, with one record batch per partition: a transaction's 2,000 small
 #: records (~200 KB per topic) took ~20 produce round trips one after the other, the largest share of its commit.
@@ -163,8 +174,11 @@ class EngineSettings:
     poll_timeout_ms: int = 200
     transaction_timeout_ms: int = 60000
     restart_delay_s: float = 2.0
-    #: How long the group waits for a silent worker before its partitions move (aiokafka's default is 10 s).
-    session_timeout_ms: int = 30000
+    #: How long the group waits for a silent worker before its partitions move (``DEFAULT_SESSION_TIMEOUT_MS``).
+    session_timeout_ms: int = DEFAULT_SESSION_TIMEOUT_MS
+    #: How long the group waits for its live members to rejoin in a rebalance (a revocation first commits the batch
+    #: in flight): kept at 30 s, apart from the session timeout (aiokafka ties them by default).
+    rebalance_timeout_ms: int = 30000
     worker_id: str = "isthmus-worker"
     #: How often a flow's ``tick`` looks at each task, and how long a parked record waits before it is held.
     tick_interval_s: float = 5.0
@@ -344,6 +358,7 @@ class FlowProcessor:
             enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=self.settings.batch_max_records,
             max_partition_fetch_bytes=self.settings.max_partition_fetch_bytes,
             session_timeout_ms=self.settings.session_timeout_ms, heartbeat_interval_ms=3000,
+            rebalance_timeout_ms=self.settings.rebalance_timeout_ms,
             partition_assignment_strategy=(RangePartitionAssignor,))
         self._consumer = consumer
         consumer.subscribe(list(self.spec.inputs), listener=_Rebalance(self))
