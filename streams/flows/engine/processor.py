@@ -16,7 +16,9 @@ A task starts outside the consumer's rebalance callback: the callback only pause
 partitions and schedules its start (producer, restore, then the input positions read again from the
 committed offsets, which the fencing has settled); the partitions resume once the task is ready. A large
 restore therefore never holds up the group's rebalance, the consumer's other partitions, or other flows.
-The group uses the range assignor, which gives partition ``p`` of every input to the same worker.
+The group uses the range assignor, which gives partition ``p`` of every input to the same worker. A flow is ready
+(``FlowProcessor.readiness``, the worker's /ready) once it holds the group's current assignment and each of its tasks
+has started; a rebalance (the revocation callback, called with nothing as the first join begins too) takes that back.
 
 A batch is shared out evenly over the input partitions that have records at hand (``fetching.take_fairly``): as
 aiokafka hands them out, one compressed fetch (tens of thousands of records) would be drained before any other
