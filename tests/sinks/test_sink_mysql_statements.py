@@ -30,7 +30,9 @@ def test_an_upsert_on_a_composite_key_updates_only_the_other_columns() -> None:
 
 
 def test_an_upsert_of_key_columns_only_is_still_valid_and_changes_nothing() -> None:
-    assert upsert_statement("t", ["sku"], ("sku",)).endswith("ON DUPLICATE KEY UPDATE `sku` = VALUES(`sku`)")
+    """Not ``sku = VALUES(sku)``: that would rename a row the key's collation takes for the command's ('acme' for
+    'ACME') to the command's text, and the row read back would look like the command's own."""
+    assert upsert_statement("t", ["sku"], ("sku",)).endswith("ON DUPLICATE KEY UPDATE `sku` = `sku`")
 
 
 def test_a_key_is_claimed_once_and_a_repeat_affects_no_row() -> None:
@@ -56,3 +58,8 @@ def test_the_keys_table_holds_the_answer_with_the_key() -> None:
 def test_an_update_sets_the_given_columns_of_the_row_with_that_key() -> None:
     assert update_statement("db.party", ["credit", "hold"], ("company", "no")) == (
         "UPDATE `db`.`party` SET `credit` = %s, `hold` = %s WHERE `company` = %s AND `no` = %s")
+
+
+def test_an_update_of_key_columns_only_changes_nothing() -> None:
+    assert update_statement("db.party", [], ("company", "no")) == (
+        "UPDATE `db`.`party` SET `company` = `company` WHERE `company` = %s AND `no` = %s")

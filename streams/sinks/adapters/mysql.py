@@ -19,6 +19,7 @@ from pymysql.cursors import DictCursor
 
 from streams.sinks.adapters.sql import Prepared, jsonable, no_row, prepare, route_tables, table_facts
 from streams.sinks.adapters.sql_children import MARIADB, ChildRows, child_writes, existing_statement
+from streams.sinks.adapters.sql_keys import TextColumn, key_held_as_other, lines_held_as_other
 from streams.sinks.config.model import GONE_OPERATIONS, TargetConfig
 from streams.sinks.exceptions import TargetConfigError
 from streams.sinks.outcomes import Applied, Attempt, Failed, assigned_ids
@@ -62,17 +63,22 @@ def answer_statement(keys_table: str) -> str:
 
 def upsert_statement(table: str, columns: Sequence[str], key: Sequence[str]) -> str:
     """Insert the row, or update its non-key columns when the key exists (affected rows: 1 inserted, 2
-    updated, 0 unchanged). A row of key columns only updates nothing: ``k = k`` keeps the statement valid."""
-    updates = [c for c in columns if c not in key] or [key[0]]
+    updated, 0 unchanged). A row of key columns only updates nothing: ``k = k`` keeps the statement valid (and
+    leaves a row the key's collation takes for the command's under its own text, to be refused)."""
+    updates = [f"{quote(c)} = VALUES({quote(c)})" for c in columns if c not in key] or [_unchanged(key)]
     return (f"INSERT INTO {quote(table)} ({', '.join(map(quote, columns))}) "
-            f"VALUES ({', '.join(['%s'] * len(columns))}) "
-            f"ON DUPLICATE KEY UPDATE {', '.join(f'{quote(c)} = VALUES({quote(c)})' for c in updates)}")
+            f"VALUES ({', '.join(['%s'] * len(columns))}) ON DUPLICATE KEY UPDATE {', '.join(updates)}")
 
 
 def update_statement(table: str, columns: Sequence[str], key: Sequence[str]) -> str:
-    """Set ``columns`` of an existing row (an ``update`` route); the caller reads the row back to know it exists."""
-    return (f"UPDATE {quote(table)} SET {', '.join(f'{quote(c)} = %s' for c in columns)} "
-            f"WHERE {' AND '.join(f'{quote(k)} = %s' for k in key)}")
+    """Set ``columns`` of an existing row (an ``update`` route; none: ``k = k``, a no-op); the caller reads the row
+    back to know it exists."""
+    sets = [f"{quote(c)} = %s" for c in columns] or [_unchanged(key)]
+    return f"UPDATE {quote(table)} SET {', '.join(sets)} WHERE {' AND '.join(f'{quote(k)} = %s' for k in key)}"
+
+
+def _unchanged(key: Sequence[str]) -> str:
+    return f"{quote(key[0])} = {quote(key[0])}"
 
 
 def select_statement(table: str, key: Sequence[str]) -> str:
@@ -84,7 +90,8 @@ def delete_statement(table: str, key: Sequence[str]) -> str:
 
 
 def columns_statement() -> str:
-    return ("SELECT column_name AS name, data_type AS type, numeric_scale AS scale FROM information_schema.columns "
+    return ("SELECT column_name AS name, data_type AS type, numeric_scale AS scale, column_type AS udt, "
+            "collation_name AS collation FROM information_schema.columns "
             "WHERE table_name = %s AND table_schema = COALESCE(NULLIF(%s, ''), DATABASE())")
 
 
@@ -104,6 +111,8 @@ class MySqlAdapter:
         #: Per route table (and child table), its binary columns and its decimal columns' places (found at start).
         self._binary: dict[str, frozenset[str]] = {}
         self._scales: dict[str, dict[str, int]] = {}
+        #: Per route table (and child table), its text columns: a key's text is compared as the row holds it.
+        self._texts: dict[str, dict[str, TextColumn]] = {}
 
     def describe(self) -> str:
         return f"{self._engine} {self._shown} (keys in {self.keys_table}, {len(self.config.routes)} routes from " \
@@ -132,9 +141,9 @@ class MySqlAdapter:
 
     async def start(self) -> None:
         """Create the keys table if needed and check every route's table and columns exist (its child tables'
-        too), learning their binary and decimal columns."""
+        too), learning their binary, decimal and text columns."""
         facts = table_facts(self.config, await asyncio.to_thread(self._start))
-        self._binary, self._scales = facts.binary, facts.scales
+        self._binary, self._scales, self._texts = facts.binary, facts.scales, facts.texts
         if facts.problems:
             raise TargetConfigError(f"{self.config.path}: the database does not match the routes:\n  "
                                     + "\n  ".join(facts.problems))
@@ -204,7 +213,7 @@ class MySqlAdapter:
                 found = cursor.fetchone()
                 status, body = (201 if affected == 1 else 200), (jsonable(found) if found else None)
             elif route.action == "update":
-                updates = [c for c in row if c not in route.key] or [route.key[0]]
+                updates = [c for c in row if c not in route.key]
                 cursor.execute(update_statement(route.table, updates, route.key), [row[c] for c in updates] + key)
                 cursor.execute(select_statement(route.table, route.key), key)
                 found = cursor.fetchone()
@@ -220,7 +229,8 @@ class MySqlAdapter:
                     return no_row(route, row)
                 cursor.execute(delete_statement(route.table, route.key), key)
                 status, body = (200, jsonable(found)) if found else (204, None)
-            failed = self._children(cursor, prepared.children, body)
+            failed = (key_held_as_other(self.config.system, route, row, body, self._texts.get(route.table, {}))
+                      or self._children(cursor, prepared.children, body))
             if failed is not None:
                 conn.rollback()
                 return failed
@@ -240,4 +250,9 @@ class MySqlAdapter:
             for statement, params in child_writes(child, values, existing, MARIADB,
                                                   self.config.limits.lines_per_call):
                 cursor.execute(statement, params)
+            cursor.execute(existing_statement(child.spec, MARIADB), list(values.values()))
+            other = lines_held_as_other(self.config.system, child.spec, child.under(values), list(cursor.fetchall()),
+                                        self._texts.get(child.spec.table, {}))
+            if other is not None:
+                return other
         return None

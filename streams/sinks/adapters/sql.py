@@ -28,6 +28,7 @@ from streams.sinks.adapters.sql_children import (
     child_writes,
     existing_statement,
 )
+from streams.sinks.adapters.sql_keys import TextColumn, key_held_as_other, lines_held_as_other, text_columns
 from streams.sinks.config.model import GONE_OPERATIONS, SqlRoute, TargetConfig
 from streams.sinks.exceptions import TargetConfigError
 from streams.sinks.outcomes import Applied, Attempt, Failed, assigned_ids, no_route
@@ -50,8 +51,8 @@ Connection = psycopg.AsyncConnection[dict[str, Any]]
 
 #: The columns of one table, as ``start`` reads them for its checks (``%s``: table name, schema or "" for the
 #: connection's current one).
-COLUMNS_QUERY = ("SELECT column_name AS name, data_type AS type, numeric_scale AS scale "
-                 "FROM information_schema.columns WHERE table_name = %s "
+COLUMNS_QUERY = ("SELECT column_name AS name, data_type AS type, numeric_scale AS scale, udt_name AS udt, "
+                 "collation_name AS collation FROM information_schema.columns WHERE table_name = %s "
                  "AND table_schema = COALESCE(NULLIF(%s, ''), current_schema())")
 
 
@@ -80,6 +81,8 @@ class SqlAdapter:
         #: Per route table (and child table), its binary columns and its decimal columns' places (found at start).
         self._binary: dict[str, frozenset[str]] = {}
         self._scales: dict[str, dict[str, int]] = {}
+        #: Per route table (and child table), its text columns: a key's text is compared as the row holds it.
+        self._texts: dict[str, dict[str, TextColumn]] = {}
 
     def describe(self) -> str:
         return f"PostgreSQL {self._shown} (keys in {self.keys_table}, {len(self.config.routes)} routes from " \
@@ -105,7 +108,7 @@ class SqlAdapter:
 
     async def start(self) -> None:
         """Create the keys table if needed and check every route's table and columns exist (its child tables'
-        too), learning their binary and decimal columns."""
+        too), learning their binary, decimal and text columns."""
         async with self._connection() as conn:
             await conn.execute(sql.SQL(
                 "CREATE TABLE IF NOT EXISTS {} (idem_key TEXT PRIMARY KEY, command_id TEXT NOT NULL, "
@@ -118,7 +121,7 @@ class SqlAdapter:
                 tables[name] = await (await conn.execute(COLUMNS_QUERY, (table, schema))).fetchall()
             await conn.rollback()
         facts = table_facts(self.config, tables)
-        self._binary, self._scales = facts.binary, facts.scales
+        self._binary, self._scales, self._texts = facts.binary, facts.scales, facts.texts
         if facts.problems:
             raise TargetConfigError(f"{self.config.path}: the database does not match the routes:\n  "
                                     + "\n  ".join(facts.problems))
@@ -180,13 +183,17 @@ class SqlAdapter:
         if status == 404 or (status == 204 and route.operation in GONE_OPERATIONS):
             await conn.rollback()  # nothing written, and the key not kept: a replay looks again
             return no_row(route, row)
+        if body is None and route.action == "upsert":  # key columns only, the row there: DO NOTHING returns none
+            found = await (await conn.execute(sql.SQL("SELECT * FROM {} WHERE {}").format(
+                _table(route.table), sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(k))
+                                                           for k in route.key)),
+                [row[k] for k in route.key])).fetchone()
+            body = jsonable(found) if found else None
+        other = key_held_as_other(self.config.system, route, row, body, self._texts.get(route.table, {}))
+        if other is not None:
+            await conn.rollback()
+            return other
         if prepared.children:
-            if body is None:  # an upsert of key columns only, its row there already: DO NOTHING returns none
-                found = await (await conn.execute(sql.SQL("SELECT * FROM {} WHERE {}").format(
-                    _table(route.table), sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(k))
-                                                               for k in route.key)),
-                    [row[k] for k in route.key])).fetchone()
-                body = jsonable(found) if found else None
             failed = await self._children(conn, prepared.children, body)
             if failed is not None:
                 await conn.rollback()
@@ -207,6 +214,12 @@ class SqlAdapter:
             for statement, params in child_writes(child, values, existing, POSTGRESQL,
                                                   self.config.limits.lines_per_call):
                 await conn.execute(statement.encode(), params)
+            held = await (await conn.execute(existing_statement(child.spec, POSTGRESQL),
+                                             list(values.values()))).fetchall()
+            other = lines_held_as_other(self.config.system, child.spec, child.under(values), held,
+                                        self._texts.get(child.spec.table, {}))
+            if other is not None:
+                return other
         return None
 
     async def _upsert(self, conn: Connection, route: SqlRoute, row: Mapping[str, Any]) -> tuple[int, Any]:
@@ -227,9 +240,12 @@ class SqlAdapter:
         return (201 if inserted else 200), jsonable(found)
 
     async def _update(self, conn: Connection, route: SqlRoute, row: Mapping[str, Any]) -> tuple[int, Any]:
-        updates = [c for c in row if c not in route.key] or [route.key[0]]
+        updates = [c for c in row if c not in route.key]
+        # key columns only: a no-op (setting the key to the command's text would rename a row held as another)
+        sets = [sql.SQL("{} = %s").format(sql.Identifier(c)) for c in updates] or [
+            sql.SQL("{} = {}").format(sql.Identifier(route.key[0]), sql.Identifier(route.key[0]))]
         query = sql.SQL("UPDATE {} SET {} WHERE {} RETURNING *").format(
-            _table(route.table), sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in updates),
+            _table(route.table), sql.SQL(", ").join(sets),
             sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k in route.key))
         found = await (await conn.execute(query, [row[c] for c in updates] + [row[k] for k in route.key])).fetchone()
         return (200, jsonable(found)) if found else (404, None)
@@ -247,16 +263,18 @@ def route_tables(config: TargetConfig) -> tuple[str, ...]:
 
 
 class TableFacts(NamedTuple):
-    """What ``start`` learnt of the tables: per table its binary columns and its decimal columns' places, and
-    what does not match the routes."""
+    """What ``start`` learnt of the tables: per table its binary columns, its decimal columns' places and its text
+    columns, and what does not match the routes."""
 
     binary: dict[str, frozenset[str]]
     scales: dict[str, dict[str, int]]
     problems: list[str]
+    texts: dict[str, dict[str, TextColumn]]
 
 
 def table_facts(config: TargetConfig, tables: Mapping[str, Sequence[Mapping[str, Any]]]) -> TableFacts:
-    """The facts of the tables from their ``information_schema.columns`` rows (``name``, ``type``, ``scale``)."""
+    """The facts of the tables from their ``information_schema.columns`` rows (``name``, ``type``, ``scale``,
+    ``udt`` and ``collation`` where read)."""
     columns = {table: {row["name"] for row in rows} for table, rows in tables.items()}
     problems: list[str] = []
     for route in config.sql_routes():
@@ -264,7 +282,8 @@ def table_facts(config: TargetConfig, tables: Mapping[str, Sequence[Mapping[str,
         for child in route.children:
             problems += child_problems(child, columns.get(child.table, set()), columns.get(route.table, set()))
     return TableFacts(binary={t: binary_columns({r["name"]: r["type"] for r in rows}) for t, rows in tables.items()},
-                      scales={t: decimal_scales(rows) for t, rows in tables.items()}, problems=problems)
+                      scales={t: decimal_scales(rows) for t, rows in tables.items()}, problems=problems,
+                      texts={t: text_columns(rows) for t, rows in tables.items()})
 
 
 def column_problems(route: SqlRoute, columns: set[str]) -> list[str]:
