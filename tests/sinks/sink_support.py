@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaProducer
+from pymysql.cursors import DictCursor
 from support.sink_worker import InProcessSink
 from support.topics import partition_counts, records_to_end
 
@@ -221,6 +222,29 @@ class SinkProcess:
 
     def alive(self) -> bool:
         return self.process.poll() is None
+
+
+@contextmanager
+def scratch_mariadb(stack: RunningStack, prefix: str,
+                    *tables: str) -> Iterator[tuple[str, Callable[[str], list[dict[str, Any]]]]]:
+    """A database of the test's own on the ERP's MariaDB server with ``tables`` (their DDL; ``{db}`` stands for
+    the database), dropped after: its name, and a query function (``{db}`` in the text too) giving the rows."""
+    database = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    conn = stack.connect_erp(database="", cursorclass=DictCursor, autocommit=True)
+
+    def query(text: str) -> list[dict[str, Any]]:
+        with conn.cursor() as cursor:
+            cursor.execute(text.replace("{db}", f"`{database}`"))
+            return list(cursor.fetchall())
+
+    try:
+        query("CREATE DATABASE {db} CHARACTER SET utf8mb4")
+        for ddl in tables:
+            query(ddl)
+        yield database, query
+    finally:
+        query("DROP DATABASE IF EXISTS {db}")
+        conn.close()
 
 
 def erp_rows(conn: Any, query: str, *params: Any) -> list[dict[str, Any]]:

@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 from psycopg.rows import dict_row
-from pymysql.cursors import DictCursor
-from sink_support import SinkProcess, command, fresh_topics, produce, read_all, results_for
+from sink_support import SinkProcess, command, fresh_topics, produce, read_all, results_for, scratch_mariadb
 from support.waiting import eventually
 
 from streams.stack.running import RunningStack
@@ -148,26 +147,14 @@ def test_postgresql_child_rows_follow_the_lines_once(stack: RunningStack, run: i
 
 @pytest.fixture
 def mariadb_tables(stack: RunningStack) -> Iterator[tuple[str, Query]]:
-    database = f"isthmus_sinklines_{uuid.uuid4().hex[:10]}"
-    conn = stack.connect_erp(database="", cursorclass=DictCursor, autocommit=True)
-
-    def query(sql: str) -> list[dict[str, Any]]:
-        with conn.cursor() as cursor:
-            cursor.execute(sql)
-            return list(cursor.fetchall())
-
-    try:
-        query(f"CREATE DATABASE `{database}`")
-        query(f"CREATE TABLE `{database}`.auftrag (auftrag_id BIGINT AUTO_INCREMENT PRIMARY KEY, shop_bestellung "
-              "CHAR(36) NOT NULL UNIQUE, waehrung CHAR(3) NOT NULL, status ENUM('neu','storniert') NOT NULL "
-              "DEFAULT 'neu')")
-        query(f"CREATE TABLE `{database}`.auftrag_position (auftrag_id BIGINT NOT NULL, pos_nr INT NOT NULL, sku "
-              "VARCHAR(64) NOT NULL, menge DECIMAL(12,2) NOT NULL, einzelpreis DECIMAL(12,4) NOT NULL, "
-              "PRIMARY KEY (auftrag_id, pos_nr))")
-        yield database, query
-    finally:
-        query(f"DROP DATABASE IF EXISTS `{database}`")
-        conn.close()
+    with scratch_mariadb(
+            stack, "isthmus_sinklines",
+            "CREATE TABLE {db}.auftrag (auftrag_id BIGINT AUTO_INCREMENT PRIMARY KEY, shop_bestellung CHAR(36) NOT "
+            "NULL UNIQUE, waehrung CHAR(3) NOT NULL, status ENUM('neu','storniert') NOT NULL DEFAULT 'neu')",
+            "CREATE TABLE {db}.auftrag_position (auftrag_id BIGINT NOT NULL, pos_nr INT NOT NULL, sku VARCHAR(64) NOT "
+            "NULL, menge DECIMAL(12,2) NOT NULL, einzelpreis DECIMAL(12,4) NOT NULL, PRIMARY KEY (auftrag_id, "
+            "pos_nr))") as scratch:
+        yield scratch
 
 
 def test_mariadb_child_rows_follow_the_lines_once(stack: RunningStack, run: int, tmp_path: Path,

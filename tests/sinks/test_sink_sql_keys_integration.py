@@ -15,8 +15,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from pymysql.cursors import DictCursor
-from sink_support import InProcessSink, command, fresh_topics, produce, read_all, results_for
+from sink_support import InProcessSink, command, fresh_topics, produce, read_all, results_for, scratch_mariadb
 from support.waiting import eventually
 
 from streams.stack.running import RunningStack
@@ -110,31 +109,20 @@ def applied(stack: RunningStack, tmp_path: Path, target: str,
 
 @pytest.fixture
 def mariadb(stack: RunningStack) -> Iterator[tuple[str, Query]]:
-    database = f"isthmus_sinkkeys_{uuid.uuid4().hex[:10]}"
-    conn = stack.connect_erp(database="", cursorclass=DictCursor, autocommit=True)
-
-    def query(text: str) -> list[dict[str, Any]]:
-        with conn.cursor() as cursor:
-            cursor.execute(text.replace("{db}", f"`{database}`"))
-            return list(cursor.fetchall())
-
-    try:
-        query(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
-        query("CREATE TABLE {db}.org (tenant_id INT NOT NULL, org_code VARCHAR(32) COLLATE utf8mb4_bin NOT NULL, "
-              "name VARCHAR(80) NOT NULL, PRIMARY KEY (tenant_id, org_code)) CHARACTER SET utf8mb4")
-        query("CREATE TABLE {db}.availability (sku VARCHAR(40) COLLATE utf8mb4_general_ci NOT NULL PRIMARY KEY, "
-              "available_qty DECIMAL(14,3) NOT NULL) CHARACTER SET utf8mb4")
-        query("CREATE TABLE {db}.auftrag (auftrag_id BIGINT AUTO_INCREMENT PRIMARY KEY, shop_bestellung "
-              "VARCHAR(40) NOT NULL UNIQUE) CHARACTER SET utf8mb4")
-        query("CREATE TABLE {db}.position (auftrag_id BIGINT NOT NULL, sku VARCHAR(40) COLLATE "
-              "utf8mb4_general_ci NOT NULL, menge DECIMAL(12,2) NOT NULL, PRIMARY KEY (auftrag_id, sku), "
-              "FOREIGN KEY (auftrag_id) REFERENCES {db}.auftrag (auftrag_id) ON DELETE CASCADE) CHARACTER SET utf8mb4")
-        query("INSERT INTO {db}.org VALUES (1, 'ORG0007', 'Original')")
-        query("INSERT INTO {db}.availability VALUES ('acme', 5)")
-        yield database, query
-    finally:
-        query(f"DROP DATABASE IF EXISTS `{database}`")
-        conn.close()
+    with scratch_mariadb(
+            stack, "isthmus_sinkkeys",
+            "CREATE TABLE {db}.org (tenant_id INT NOT NULL, org_code VARCHAR(32) COLLATE utf8mb4_bin NOT NULL, "
+            "name VARCHAR(80) NOT NULL, PRIMARY KEY (tenant_id, org_code)) CHARACTER SET utf8mb4",
+            "CREATE TABLE {db}.availability (sku VARCHAR(40) COLLATE utf8mb4_general_ci NOT NULL PRIMARY KEY, "
+            "available_qty DECIMAL(14,3) NOT NULL) CHARACTER SET utf8mb4",
+            "CREATE TABLE {db}.auftrag (auftrag_id BIGINT AUTO_INCREMENT PRIMARY KEY, shop_bestellung VARCHAR(40) "
+            "NOT NULL UNIQUE) CHARACTER SET utf8mb4",
+            "CREATE TABLE {db}.position (auftrag_id BIGINT NOT NULL, sku VARCHAR(40) COLLATE utf8mb4_general_ci NOT "
+            "NULL, menge DECIMAL(12,2) NOT NULL, PRIMARY KEY (auftrag_id, sku), FOREIGN KEY (auftrag_id) REFERENCES "
+            "{db}.auftrag (auftrag_id) ON DELETE CASCADE) CHARACTER SET utf8mb4",
+            "INSERT INTO {db}.org VALUES (1, 'ORG0007', 'Original')",
+            "INSERT INTO {db}.availability VALUES ('acme', 5)") as scratch:
+        yield scratch
 
 
 def test_mariadb_twins_under_pad_space_and_case_insensitive_keys_are_dead_lettered(
