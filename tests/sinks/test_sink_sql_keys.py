@@ -83,9 +83,10 @@ def test_a_row_held_under_another_key_text_is_refused_naming_the_collation_and_t
         "the key collation of ledger.org takes tenant_id=1, org_code='ORG0007 ' and the row it holds as tenant_id=1, "
         "org_code='ORG0007' for one row: this command would upsert the row of another key, so nothing was written "
         "(target ledger, table ledger.org, key tenant_id, org_code (org_code varchar(32) collate utf8mb4_bin)). "
-        "Fix: make the source's keys unique under the target's collation (trim or lowercase them in the mapping: "
-        "transform: [trim, lower] on the key's field), or give the column a collation that tells them apart; then "
-        "replay the dead letter")
+        "Fix: make the source's keys unique under the target's collation: trim or lowercase them in the mapping, "
+        "the key's field and the key computed from it in every source (transform: [trim, lower]; compute: "
+        "lower(trim(...))), or correct the source's rows; or give the column a collation that tells the texts "
+        "apart; then replay the dead letter")
     ci = key_held_as_other("ledger", route(config), {**sent, "org_code": "acme"}, {**sent, "org_code": "ACME"}, TEXTS)
     assert ci is not None and "org_code='acme' and the row it holds as tenant_id=1, org_code='ACME'" in ci.reason
 

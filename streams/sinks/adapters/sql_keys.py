@@ -24,9 +24,10 @@ TEXT_TYPES = frozenset({"text", "character varying", "character", "char", "varch
 #: holds is the one without trailing spaces, as PostgreSQL's own cast to text has it.
 PADDED_TYPES = frozenset({"character", "char"})
 
-FIX = ("make the source's keys unique under the target's collation (trim or lowercase them in the mapping: "
-       "transform: [trim, lower] on the key's field), or give the column a collation that tells them apart; then "
-       "replay the dead letter")
+FIX = ("make the source's keys unique under the target's collation: trim or lowercase them in the mapping, the key's "
+       "field and the key computed from it in every source (transform: [trim, lower]; compute: lower(trim(...))), or "
+       "correct the source's rows; or give the column a collation that tells the texts apart; then replay the dead "
+       "letter")
 
 
 @dataclass(frozen=True)
