@@ -23,7 +23,7 @@ from streams.capture import configs
 from streams.capture.exceptions import ConfigError
 from streams.catalog import mysql, postgres
 from streams.catalog.exceptions import CatalogError
-from streams.catalog.model import Catalog, ForeignKey
+from streams.catalog.model import Catalog, ForeignKey, TableIdentity
 from streams.config.secret import Secret
 from streams.systems import Engine, SystemSpec
 
@@ -151,8 +151,7 @@ def discover(system: SystemSpec, connection: Connection) -> Catalog:
             with _postgres(connection) as pg:
                 tables = postgres.discover(pg, namespace)
         else:
-            my = pymysql.connect(host=connection.host, port=connection.port, user=connection.user,
-                                 password=connection.password.reveal(), connect_timeout=10)
+            my = _mysql(connection)
             try:
                 tables = mysql.discover(my, namespace, connection.engine.value)
                 foreign_keys = mysql.foreign_keys(my, namespace)
@@ -175,6 +174,38 @@ def publication_via_root(connection: Connection, publication: str) -> bool | Non
     except psycopg.Error as exc:
         raise CatalogError(f"cannot read publication {publication} at {connection}: {_first_line(exc)}; fix: start "
                            "the database, or check the connector's connection") from exc
+
+
+def table_identities(connection: Connection) -> list[TableIdentity]:
+    """Every table of the database (PostgreSQL) or server (MariaDB/MySQL) the connection reaches, with what
+    identifies its changed rows (:class:`TableIdentity`), read as the connector's user."""
+    try:
+        if connection.engine is Engine.POSTGRESQL:
+            with _postgres(connection) as pg:
+                return postgres.table_identities(pg)
+        my = _mysql(connection)
+        try:
+            return mysql.table_identities(my)
+        finally:
+            my.close()
+    except (psycopg.Error, pymysql.MySQLError) as exc:
+        raise CatalogError(f"cannot read the tables at {connection}: {_first_line(exc)}; fix: start the database, or "
+                           "check the connector's connection") from exc
+
+
+def publication(connection: Connection, name: str) -> postgres.Publication | None:
+    """The PostgreSQL publication ``name``; None when it does not exist (yet: the connector creates it)."""
+    try:
+        with _postgres(connection) as pg:
+            return postgres.publication(pg, name)
+    except psycopg.Error as exc:
+        raise CatalogError(f"cannot read publication {name} at {connection}: {_first_line(exc)}; fix: start the "
+                           "database, or check the connector's connection") from exc
+
+
+def _mysql(connection: Connection) -> pymysql.connections.Connection[Any]:
+    return pymysql.connect(host=connection.host, port=connection.port, user=connection.user,
+                           password=connection.password.reveal(), connect_timeout=10)
 
 
 def _postgres(connection: Connection) -> psycopg.Connection[Any]:

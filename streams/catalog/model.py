@@ -83,6 +83,66 @@ class Table:
         return self.partitions is not None
 
 
+@dataclass(frozen=True, kw_only=True)
+class TableIdentity:
+    """What identifies a table's changed rows, as ``isthmus connectors validate`` judges a capture by: whether it has a
+    primary key and, on PostgreSQL, its replica identity (:data:`REPLICA_IDENTITIES`; None on MariaDB/MySQL, or from a
+    columns file written before identities were recorded), whether the index ``REPLICA IDENTITY USING INDEX`` names
+    still exists, the partitioned table a partition belongs to (``schema.table``; its rows and changes are that
+    table's), and its ``INTERVAL`` columns.
+
+    PostgreSQL refuses every UPDATE and DELETE of a table without a usable identity once a publication publishes its
+    updates and deletes (:attr:`unidentified`): the source application's own statements fail."""
+
+    namespace: str
+    name: str
+    primary_key: bool
+    replica_identity: str | None = None
+    identity_index: bool = True
+    root: str | None = None
+    intervals: tuple[str, ...] = ()
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.namespace}.{self.name}"
+
+    @property
+    def unidentified(self) -> str | None:
+        """How a PostgreSQL table lacks a replica identity (``REPLICA IDENTITY DEFAULT`` without a primary key,
+        ``NOTHING``, or ``USING INDEX`` of an index since dropped, which PostgreSQL takes as NOTHING), said as "it
+        has ..."; None when its updates and deletes can be published."""
+        if self.replica_identity == "nothing":
+            return "REPLICA IDENTITY NOTHING"
+        if self.replica_identity == "default" and not self.primary_key:
+            return "no primary key and REPLICA IDENTITY DEFAULT (which is the primary key)"
+        if self.replica_identity == "index" and not self.identity_index:
+            return "REPLICA IDENTITY USING INDEX of an index that was dropped (PostgreSQL then takes it as NOTHING)"
+        return None
+
+    @property
+    def caveat(self) -> str | None:
+        """What capturing the table as it is does, for ``isthmus mappings discover``'s line of it; None when nothing.
+        """
+        if self.unidentified is not None:
+            return (f"{self.unidentified}: once a publication publishes its updates and deletes (the connector's does "
+                    "when it captures it) PostgreSQL refuses every UPDATE and DELETE of it; fix: ALTER TABLE "
+                    f"{self.qualified} REPLICA IDENTITY FULL, or a primary key (`isthmus connectors validate` refuses "
+                    "to capture it as it is)")
+        if not self.primary_key and self.root is None:
+            return ("Debezium sends its changes without a key; fix: set message.key.columns for it in the connector's "
+                    "file (`isthmus connectors validate` warns of it)")
+        return None
+
+
+def identities(catalog: Catalog) -> list[TableIdentity]:
+    """The identities of a catalog's tables as its columns file records them (a partitioned table as one, with its
+    partitions' identity and its own primary key, which each partition inherits)."""
+    return [TableIdentity(namespace=catalog.namespace, name=table.name, primary_key=bool(table.primary_key),
+                          replica_identity=table.replica_identity,
+                          intervals=tuple(c.name for c in table.columns.values() if c.sql_type == "INTERVAL"))
+            for table in catalog.tables.values()]
+
+
 #: What a foreign key does to the child's rows when its parent row's key changes or the row is deleted, other than
 #: refusing (RESTRICT, NO ACTION): the engine changes the child rows itself.
 CHANGING_RULES = ("CASCADE", "SET NULL", "SET DEFAULT")

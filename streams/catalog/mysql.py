@@ -21,7 +21,7 @@ import pymysql
 
 from streams.catalog.checks import enum_values, mysql_in_list
 from streams.catalog.exceptions import CatalogError
-from streams.catalog.model import Column, ForeignKey, Table
+from streams.catalog.model import Column, ForeignKey, Table, TableIdentity
 
 _COLUMNS = """
 SELECT c.table_name, c.column_name, c.data_type, c.column_type, c.is_nullable, c.extra
@@ -157,3 +157,22 @@ def create_table_rules(statement: str) -> dict[str, tuple[str, str]]:
         given = {event.upper(): " ".join(rule.upper().split()) for event, rule in _RULE.findall(match["rules"])}
         found[match["name"].replace("``", "`")] = (given.get("UPDATE", "RESTRICT"), given.get("DELETE", "RESTRICT"))
     return found
+
+
+# Every base table of the server outside its own databases, and whether it has a primary key.
+_KEYED = """
+SELECT t.table_schema, t.table_name,
+       EXISTS (SELECT 1 FROM information_schema.statistics s WHERE s.table_schema = t.table_schema
+               AND s.table_name = t.table_name AND s.index_name = 'PRIMARY')
+FROM information_schema.tables t
+WHERE t.table_type = 'BASE TABLE' AND t.table_schema NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')
+ORDER BY t.table_schema, t.table_name
+"""
+
+
+def table_identities(connection: pymysql.connections.Connection[Any]) -> list[TableIdentity]:
+    """Whether each table of the server (outside its own databases) has a primary key."""
+    with connection.cursor() as cursor:
+        cursor.execute(_KEYED)
+        return [TableIdentity(namespace=str(schema), name=str(name), primary_key=bool(keyed))
+                for schema, name, keyed in cursor.fetchall()]

@@ -12,6 +12,7 @@ see none there.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -19,7 +20,7 @@ import psycopg
 
 from streams.catalog.checks import postgres_in_list
 from streams.catalog.exceptions import CatalogError
-from streams.catalog.model import Column, Table
+from streams.catalog.model import Column, Table, TableIdentity
 
 # A domain column's data_type and udt_* are its base type's; an ARRAY's element type is in element_types.
 _COLUMNS = """
@@ -197,3 +198,55 @@ def publication_via_root(connection: psycopg.Connection[Any], publication: str) 
         cursor.execute("SELECT pubviaroot FROM pg_publication WHERE pubname = %s", (publication,))
         row = cursor.fetchone()
     return None if row is None else bool(row[0])
+
+
+# Every table of the database that holds rows (a plain table or a partition that is not partitioned again), outside
+# PostgreSQL's own schemas: its replica identity, whether it has a primary key, whether the index REPLICA IDENTITY
+# USING INDEX named still exists, a partition's root table, and its INTERVAL columns (a domain over one too). What
+# PostgreSQL checks before an UPDATE or DELETE of a published table (CheckCmdReplicaIdentity) is the leaf's own.
+_IDENTITIES = """
+SELECT n.nspname, c.relname, c.relreplident,
+       EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary),
+       EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident),
+       (SELECT rn.nspname || '.' || r.relname FROM pg_class r JOIN pg_namespace rn ON rn.oid = r.relnamespace
+         WHERE c.relispartition AND r.oid = pg_partition_root(c.oid)),
+       ARRAY(SELECT a.attname::text FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                AND 'interval'::regtype IN (t.oid, t.typbasetype) ORDER BY a.attnum)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_'
+ORDER BY n.nspname, c.relname
+"""
+
+
+def table_identities(connection: psycopg.Connection[Any]) -> list[TableIdentity]:
+    """The identity of every table of the database that holds rows (:data:`_IDENTITIES`), by schema and name."""
+    with connection.cursor() as cursor:
+        cursor.execute(_IDENTITIES)
+        return [TableIdentity(namespace=schema, name=name, replica_identity=_IDENTITY_NAMES.get(str(code)),
+                              primary_key=bool(keyed), identity_index=bool(indexed), root=root,
+                              intervals=tuple(intervals or ()))
+                for schema, name, code, keyed, indexed, root, intervals in cursor.fetchall()]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Publication:
+    """A publication as ``pg_publication`` and ``pg_publication_tables`` describe it: FOR ALL TABLES or its tables
+    (``schema.table``; a partitioned table's as the table, or as its partitions), and whether it publishes updates or
+    deletes."""
+
+    all_tables: bool
+    updates_or_deletes: bool
+    tables: frozenset[str]
+
+
+def publication(connection: psycopg.Connection[Any], name: str) -> Publication | None:
+    """The publication ``name`` (readable by every user); None when there is no such publication."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT puballtables, pubupdate OR pubdelete FROM pg_publication WHERE pubname = %s", (name,))
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        cursor.execute("SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = %s", (name,))
+        tables = frozenset(str(table) for (table,) in cursor.fetchall())
+    return Publication(all_tables=bool(row[0]), updates_or_deletes=bool(row[1]), tables=tables)
