@@ -7,9 +7,12 @@ connectors that would join the same server's replication as one ``database.serve
 files of the systems a connector captures: a table it names that does not exist and, on PostgreSQL, what it
 would capture wrongly of partitioned tables and generated columns (:func:`check_capture`), and (with the
 database at hand) a publication that publishes a partitioned table's changes as its partitions'
-(:func:`check_publication`). Connect's validation runs only on a config that passes ours, so its answers are
-about real values, not our leftovers.
-:func:`warnings` names what a valid config likely does not mean (truncates skipped unseen).
+(:func:`check_publication`). A PostgreSQL table its publication would publish without a replica identity, whose
+every UPDATE and DELETE PostgreSQL then refuses (:func:`check_identities`, over the live catalog or the columns
+files). Connect's validation runs only on a config that passes ours, so its answers are about real values, not our
+leftovers.
+:func:`warnings` names what a valid config likely does not mean (truncates skipped unseen); :func:`keyless_warnings`
+and :func:`interval_warnings` what it would send of its tables so (no key, INTERVALs as microseconds).
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from streams.capture.client import ConnectClient
 from streams.capture.configs import LocalConnector
 from streams.capture.filters import CaptureFilter
 from streams.capture.options import KINDS, MARIADB, POSTGRES, is_provider_reference
-from streams.catalog.model import Catalog, Column, Table
+from streams.catalog.model import Catalog, Column, Table, TableIdentity
+from streams.catalog.postgres import Publication
 from streams.codecs.debezium import unavailable
 from streams.config_files.problem import Problem, shown
 
@@ -374,6 +378,163 @@ def _generated_captured(connector: LocalConnector, capture: CaptureFilter, table
                 "result set\"), skipped while the connector stays RUNNING",
         fix=f"{fix} (a regular expression of schema.table.column); a mapping computes the value from the columns it "
             "is generated from")
+
+
+#: Debezium's ``publication.autocreate.mode`` when a config leaves it out: it creates the publication FOR ALL TABLES.
+AUTOCREATE = "publication.autocreate.mode"
+DEFAULT_AUTOCREATE = "all_tables"
+
+
+def check_identities(connector: LocalConnector, tables: Sequence[TableIdentity], existing: Publication | None, *,
+                     publication_read: bool) -> list[Problem]:
+    """The tables whose updates and deletes a PostgreSQL connector's publication publishes (once deployed, or as it
+    exists) that have no replica identity (:attr:`TableIdentity.unidentified`): PostgreSQL then refuses every UPDATE
+    and DELETE of them, the source application's own too ("cannot delete from table ... because it does not have a
+    replica identity and publishes deletes"). ``tables``: those of the database, read live, or those the columns
+    files record; ``existing``: the publication as it is in the database (None when it does not exist, or was not
+    read: ``publication_read`` False, and then only the captured tables are judged).
+
+    Which tables are published, as Debezium makes its publication: ``filtered`` creates it, or alters one that
+    exists, to the captured tables; ``all_tables`` (the default) creates it FOR ALL TABLES; an existing publication
+    is otherwise used as it is, with its own tables and operations."""
+    if connector.connector_class != POSTGRES:
+        return []
+    scope = _published(connector, tables, existing, publication_read)
+    if scope is None:
+        return []
+    published, key, how = scope
+    problems = []
+    for table in published:
+        lacking = table.unidentified
+        if lacking is None:
+            continue
+        name = f"{table.qualified} (a partition of {table.root})" if table.root else table.qualified
+        sql_name = f"{_identifier(table.namespace)}.{_identifier(table.name)}"
+        problems.append(Problem(
+            file=connector.source_of(key), line=connector.line_of(key), field=key,
+            message=f"{name} has {lacking}: {how}, and PostgreSQL then refuses every UPDATE and DELETE of it, the "
+                    f"source application's own too (ERROR: cannot update table \"{table.name}\" because it does not "
+                    "have a replica identity and publishes updates)",
+            fix=f"run `ALTER TABLE {sql_name} REPLICA IDENTITY FULL;` (its updates and deletes then carry the whole "
+                "old row, Debezium's before-image, at the cost of more WAL), or give it a primary key or `ALTER TABLE "
+                f"{sql_name} REPLICA IDENTITY USING INDEX <a unique index on NOT NULL columns>;`, "
+                f"{_leave_out(connector, key, table)}; then re-run `isthmus mappings discover` for its system"))
+    return problems
+
+
+def _published(connector: LocalConnector, tables: Sequence[TableIdentity], existing: Publication | None,
+               publication_read: bool) -> tuple[list[TableIdentity], str, str] | None:
+    """The tables whose updates and deletes the connector's publication publishes, the key that decides it and how
+    it does; None when the connector's lists or mode cannot be read exactly."""
+    config = connector.config
+    name = config.get("publication.name", DEFAULT_PUBLICATION)
+    mode = config.get(AUTOCREATE, DEFAULT_AUTOCREATE).strip().lower()
+    capture = CaptureFilter.of(config, "postgresql")
+    if "{{" in mode or is_provider_reference(mode) or capture is None:
+        return None
+    if existing is not None and not existing.updates_or_deletes:
+        return [], AUTOCREATE, ""  # it publishes inserts only, and Debezium keeps its operations when it alters it
+    if existing is not None and (mode != "filtered" or existing.all_tables):
+        if existing.all_tables:
+            return list(tables), "publication.name", (f"publication {name} exists FOR ALL TABLES, publishing the "
+                                                      "updates and deletes of every table of the database")
+        return ([t for t in tables if t.qualified in existing.tables or t.root in existing.tables],
+                "publication.name", f"publication {name} exists and publishes its updates and deletes "
+                                    f"(publication.autocreate.mode {mode}: Debezium uses it as it is)")
+    if mode == "all_tables" and publication_read:
+        said = "not set (Debezium's default: all_tables)" if AUTOCREATE not in config else "all_tables"
+        return list(tables), AUTOCREATE, (f"publication.autocreate.mode is {said}, so Debezium creates publication "
+                                          f"{name} FOR ALL TABLES, publishing the updates and deletes of every table "
+                                          "of the database, captured or not")
+    if mode not in ("filtered", "all_tables"):
+        return [], AUTOCREATE, ""  # disabled without a publication: Debezium refuses to start; no_tables: none
+    captured = [t for t in tables if _captures(capture, t)]
+    return captured, "table.include.list", (f"the connector captures it, so its publication {name} publishes its "
+                                            "updates and deletes")
+
+
+def _captures(capture: CaptureFilter, table: TableIdentity) -> bool:
+    """Whether the connector captures ``table``, or the partitioned table whose partition it is."""
+    if capture.captures(table.namespace, table.name):
+        return True
+    return table.root is not None and capture.captures(*table.root.split(".", 1))
+
+
+def _leave_out(connector: LocalConnector, key: str, table: TableIdentity) -> str:
+    publication = _identifier(connector.config.get("publication.name", DEFAULT_PUBLICATION))
+    if key == AUTOCREATE:
+        return ("or set `publication.autocreate.mode: filtered`, so that the publication holds the captured tables "
+                "only")
+    if key == "publication.name":
+        return (f"or take it out of the publication (`ALTER PUBLICATION {publication} DROP TABLE "
+                f"{table.root or table.qualified};` as its owner)")
+    return f"or leave {table.root or table.qualified} out of table.include.list"
+
+
+#: Debezium's option for how a PostgreSQL INTERVAL is sent; ``numeric`` (its default) is microseconds.
+INTERVAL_MODE = "interval.handling.mode"
+
+
+def interval_warnings(connector: LocalConnector, tables: Sequence[TableIdentity]) -> list[Problem]:
+    """One warning per table with INTERVAL columns that a PostgreSQL connector captures with
+    ``interval.handling.mode`` numeric (or unset): each interval then arrives as microseconds with a month counted as
+    30.4375 days, its months and days lost."""
+    config = connector.config
+    value = config.get(INTERVAL_MODE)
+    capture = CaptureFilter.of(config, "postgresql") if connector.connector_class == POSTGRES else None
+    if capture is None or (value is not None and value.strip().lower() != "numeric"):
+        return []
+    said = "is not set (Debezium's default: numeric)" if value is None else "is numeric"
+    warned: dict[str, tuple[str, ...]] = {}
+    for table in tables:
+        if table.intervals and _captures(capture, table):
+            warned.setdefault(table.root or table.qualified, table.intervals)
+    return [Problem(
+        file=connector.source_of(INTERVAL_MODE), line=connector.line_of(INTERVAL_MODE), field=INTERVAL_MODE,
+        message=f"{said}, so the INTERVAL column{'s' if len(columns) > 1 else ''} {', '.join(columns)} of {name} "
+                f"arrive{'' if len(columns) > 1 else 's'} as microseconds in which a month is 30.4375 days and a "
+                "year 365.25: '1 mon 2 days' becomes 32.4375 days, and the interval's own months and days are lost",
+        fix=f"set `{INTERVAL_MODE}: string`: Debezium then sends ISO 8601 text ('1 mon 2 days' as P0Y1M2DT0H0M0S), "
+            "months kept exact, which a mapping reads as text (`compute: \"str(<column>)\"`; the columns file's "
+            "INTERVAL is checked as a number); or keep numeric knowingly (connect-configs/README.md, \"Types to "
+            "expect\")")
+        for name, columns in warned.items()]
+
+
+KEY_COLUMNS = "message.key.columns"
+
+
+def keyless_warnings(connector: LocalConnector, tables: Sequence[TableIdentity]) -> list[Problem]:
+    """One warning per captured table without a primary key that ``message.key.columns`` does not give a key:
+    Debezium keys a change event by the primary key, so its events have none (a PostgreSQL table without a replica
+    identity is refused by :func:`check_identities` instead)."""
+    config = connector.config
+    engine = {POSTGRES: "postgresql", MARIADB: "mariadb"}.get(connector.connector_class or "")
+    capture = CaptureFilter.of(config, engine) if engine else None
+    keyed = _key_columns(config.get(KEY_COLUMNS, ""))
+    if capture is None or keyed is None:
+        return []
+    return [Problem(
+        file=connector.source_of(KEY_COLUMNS), line=connector.line_of(KEY_COLUMNS), field=KEY_COLUMNS,
+        message=f"{table.qualified} has no primary key, so Debezium sends its changes without a key: nothing in an "
+                "event says which row it changed, and an incremental snapshot (`isthmus connectors snapshot`) skips "
+                "the table unless given --surrogate-key",
+        fix=f"set `{KEY_COLUMNS}: {table.qualified}:<columns that identify a row>` (several tables separated by ;), "
+            "or give the table a primary key; or leave it out of table.include.list")
+        for table in tables
+        if not table.primary_key and table.root is None and table.unidentified is None
+        and capture.captures(table.namespace, table.name) and not any(p.fullmatch(table.qualified) for p in keyed)]
+
+
+def _key_columns(value: str) -> list[re.Pattern[str]] | None:
+    """The table patterns of ``message.key.columns`` (``<table>:<column>,...;...``); None when it cannot be read."""
+    if "{{" in value or is_provider_reference(value):
+        return None
+    try:
+        return [re.compile(entry.partition(":")[0].strip(), re.IGNORECASE) for entry in value.split(";")
+                if entry.strip()]
+    except re.error:
+        return None
 
 
 #: MariaDB's (and MySQL's) default ``server_id``, and the local stack's ERP database's (``--server-id=1``).

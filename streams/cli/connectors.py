@@ -21,10 +21,12 @@ from streams.capture.client import ConnectClient, ConnectorState
 from streams.capture.configs import ConfigSet, LocalConnector
 from streams.capture.diff import ConfigDiff, diff_configs
 from streams.capture.exceptions import ConnectorFailed
+from streams.capture.options import MARIADB, POSTGRES
 from streams.catalog import live
 from streams.catalog.columns_file import read_all
 from streams.catalog.exceptions import CatalogError
-from streams.catalog.model import Catalog
+from streams.catalog.model import Catalog, TableIdentity, identities
+from streams.catalog.postgres import Publication
 from streams.cli import connectors_export
 from streams.cli.runtime import load_runtime
 from streams.cli.write_only import refuse_write_only, systems_folder_of
@@ -138,6 +140,7 @@ class Context:
         self._configs: ConfigSet | None = None
         self.variables: dict[str, str] = runtime.capture.variables
         self.client = ConnectClient(self.url, **runtime.connect.http_options())
+        self.identities: dict[str, Identities] = {}
 
     @property
     def configs(self) -> ConfigSet:
@@ -200,12 +203,44 @@ def _check_all(ctx: Context, connectors: list[LocalConnector], *, online: bool) 
     shared = validation.check_server_ids(connectors, every)
     results = {c.name: shared.get(c.name, []) + validation.check(c, ctx.client if online else None,
                                                                  ctx.catalogs_of(c.name)) for c in connectors}
+    for connector in connectors:
+        tables, existing, read = _identities(ctx, connector, online=online)
+        results[connector.name] += validation.check_identities(connector, tables, existing, publication_read=read)
     for connector in connectors if online else ():
         catalogs = ctx.catalogs_of(connector.name)
         if validation.captured_partitioned(connector, catalogs):
             via_root = _publication_via_root(ctx, connector)
             results[connector.name] += validation.check_publication(connector, catalogs, via_root)
     return results
+
+
+#: A connector's tables with what identifies their changed rows, its publication as it exists, and whether that was
+#: read (:func:`validation.check_identities`).
+Identities = tuple[list[TableIdentity], Publication | None, bool]
+_ENGINES = {POSTGRES: Engine.POSTGRESQL, MARIADB: Engine.MARIADB}
+
+
+def _identities(ctx: Context, connector: LocalConnector, *, online: bool) -> Identities:
+    """The tables of the database a connector reads, and (PostgreSQL) its publication, read live with the
+    connector's own connection when ``online``; else, or when the database cannot be reached from here (said on
+    stderr), the tables its systems' columns files record. Read once per connector."""
+    if connector.name in ctx.identities:
+        return ctx.identities[connector.name]
+    engine = _ENGINES.get(connector.connector_class or "")
+    found: Identities = ([], None, False)
+    if engine is not None:
+        found = ([i for catalog in ctx.catalogs_of(connector.name) for i in identities(catalog)], None, False)
+    if engine is not None and online:
+        publication = connector.config.get("publication.name", validation.DEFAULT_PUBLICATION)
+        try:
+            connection = live.connection_of(connector.config, engine=engine, path=connector.path)
+            found = (live.table_identities(connection),
+                     live.publication(connection, publication) if engine is Engine.POSTGRESQL else None, True)
+        except CatalogError as exc:
+            ctx.say(f"{connector.name}: the tables' keys and replica identities are judged as the columns files "
+                    f"record them: {exc}")
+    ctx.identities[connector.name] = found
+    return found
 
 
 def _publication_via_root(ctx: Context, connector: LocalConnector) -> bool | None:
@@ -221,10 +256,15 @@ def _publication_via_root(ctx: Context, connector: LocalConnector) -> bool | Non
         return None
 
 
-def _warnings_all(connectors: list[LocalConnector]) -> dict[str, list[Problem]]:
-    """What each connector's config allows but likely does not mean (:func:`validation.warnings`): said, never
-    refused."""
-    return {c.name: validation.warnings(c) for c in connectors}
+def _warnings_all(ctx: Context, connectors: list[LocalConnector], *, online: bool) -> dict[str, list[Problem]]:
+    """What each connector's config allows but likely does not mean (:func:`validation.warnings`), and what it would
+    send of its tables so (a table without a primary key, INTERVAL columns as microseconds): said, never refused."""
+    warned = {}
+    for connector in connectors:
+        tables = _identities(ctx, connector, online=online)[0]
+        warned[connector.name] = [*validation.warnings(connector), *validation.keyless_warnings(connector, tables),
+                                  *validation.interval_warnings(connector, tables)]
+    return warned
 
 
 def _print_problems(ctx: Context, results: dict[str, list[Problem]], checked_by: str,
@@ -255,7 +295,8 @@ def _problem_json(problem: Problem) -> dict[str, Any]:
 def run_validate(args: argparse.Namespace) -> int:
     def body(ctx: Context) -> int:
         connectors = ctx.render(args.names)
-        results, warnings = _check_all(ctx, connectors, online=not args.offline), _warnings_all(connectors)
+        online = not args.offline
+        results, warnings = _check_all(ctx, connectors, online=online), _warnings_all(ctx, connectors, online=online)
         if ctx.json:
             ctx.emit({"env": ctx.env, "connect": None if args.offline else ctx.url,
                       "connectors": _problems_json(results, warnings)})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 
@@ -15,12 +16,16 @@ from streams.capture.validation import (
     captured_partitioned,
     check,
     check_capture,
+    check_identities,
     check_local,
     check_publication,
     check_server_ids,
+    interval_warnings,
+    keyless_warnings,
     warnings,
 )
-from streams.catalog.model import Catalog, Column, Table
+from streams.catalog.model import Catalog, Column, Table, TableIdentity
+from streams.catalog.postgres import Publication
 from streams.cli.main import main
 from streams.config.secret import Secret
 from streams.config_files.problem import Problem
@@ -377,6 +382,8 @@ def test_connectors_validate_refuses_a_partitioned_table_and_reads_the_publicati
         engine=Engine.POSTGRESQL, host=config["database.hostname"], port=5432, user=config["database.user"],
         password=Secret(""), database=config["database.dbname"]))
     monkeypatch.setattr(live, "publication_via_root", via_root)
+    monkeypatch.setattr(live, "table_identities", lambda connection: [])
+    monkeypatch.setattr(live, "publication", lambda connection, name: None)
     monkeypatch.setattr(ConnectClient, "validate", lambda self, *_: [])
     assert main(["connectors", "validate", "--configs", str(config_root), "crm-source"]) == 1
     assert read == ["isthmus@crm: isthmus_crm"]
@@ -480,3 +487,179 @@ def test_a_connector_without_the_sink_notification_channel_is_a_warning(
                                "table it skips (no primary key, a failed read) is said only in Connect's log")
     assert warning.fix.startswith("set `notification.enabled.channels: sink` and `notification.sink.topic.name: "
                                   "erp.notifications` in the connector's file")
+
+
+def _billing(*tables: TableIdentity) -> list[TableIdentity]:
+    """A made-up billing database: subscriber (keyed, FULL, an INTERVAL column), subscriber_tag (no primary key,
+    REPLICA IDENTITY DEFAULT), and ``tables``."""
+    return [TableIdentity(namespace="billing", name="subscriber", primary_key=True, replica_identity="full",
+                          intervals=("grace_period",)),
+            TableIdentity(namespace="billing", name="subscriber_tag", primary_key=False, replica_identity="default"),
+            *tables]
+
+
+def _billing_source(root: Path, variables: dict[str, str], options: str = "", *,
+                    tables: str = "[billing.subscriber, billing.subscriber_tag]") -> LocalConnector:
+    """crm-source, capturing ``tables`` of schema billing (as the new user's billing-source did), with ``options``."""
+    (root / "overlays" / "local.yaml").write_text(
+        LOCAL_VARIABLES + f"connectors:\n  crm-source:\n    table.include.list: {tables}\n" + options,
+        encoding="utf-8")
+    return configs.load(root, env="local").render("crm-source", variables)
+
+
+def test_a_captured_table_without_a_replica_identity_is_refused_naming_the_alter(
+        config_root: Path, variables: dict[str, str]) -> None:
+    """The new user's trial: a table without a primary key in table.include.list was "valid", and once deployed its
+    publication made PostgreSQL refuse every UPDATE and DELETE of the source application on it."""
+    connector = _billing_source(config_root, variables)
+    problem = only(check_identities(connector, _billing(), None, publication_read=False))
+    overlay = config_root / "overlays" / "local.yaml"
+    assert (problem.field, problem.file, problem.line) == ("table.include.list", overlay, 4)
+    assert problem.message == (
+        "billing.subscriber_tag has no primary key and REPLICA IDENTITY DEFAULT (which is the primary key): the "
+        "connector captures it, so its publication isthmus_crm publishes its updates and deletes, and PostgreSQL then "
+        "refuses every UPDATE and DELETE of it, the source application's own too (ERROR: cannot update table "
+        "\"subscriber_tag\" because it does not have a replica identity and publishes updates)")
+    assert problem.fix.startswith("run `ALTER TABLE billing.subscriber_tag REPLICA IDENTITY FULL;` (its updates and "
+                                  "deletes then carry the whole old row")
+    assert "REPLICA IDENTITY USING INDEX <a unique index on NOT NULL columns>" in problem.fix
+    assert "or leave billing.subscriber_tag out of table.include.list" in problem.fix
+    pattern = _billing_source(config_root, variables, tables="'billing\\.subscr.*'")
+    assert only(check_identities(pattern, _billing(), None, publication_read=False)).message.startswith(
+        "billing.subscriber_tag has no primary key")
+    full = [replace(t, replica_identity="full") if t.name == "subscriber_tag" else t for t in _billing()]
+    assert check_identities(connector, full, None, publication_read=False) == []
+    left_out = _billing_source(config_root, variables, tables="[billing.subscriber]")
+    assert check_identities(left_out, _billing(), None, publication_read=False) == []
+    erp = configs.load(config_root, env="local").render("erp-source", variables)
+    assert check_identities(erp, _billing(), None, publication_read=False) == []  # MariaDB has no replica identity
+
+
+@pytest.mark.parametrize(("identity", "said"), [
+    (TableIdentity(namespace="billing", name="ledger", primary_key=True, replica_identity="nothing"),
+     "billing.ledger has REPLICA IDENTITY NOTHING: "),
+    (TableIdentity(namespace="billing", name="ledger", primary_key=False, replica_identity="index",
+                   identity_index=False),
+     "billing.ledger has REPLICA IDENTITY USING INDEX of an index that was dropped (PostgreSQL then takes it as "
+     "NOTHING): "),
+    (TableIdentity(namespace="billing", name="ledger_2026", primary_key=False, replica_identity="default",
+                   root="billing.ledger"),
+     "billing.ledger_2026 (a partition of billing.ledger) has no primary key and REPLICA IDENTITY DEFAULT"),
+])
+def test_nothing_a_dropped_identity_index_and_a_partition_are_refused(
+        config_root: Path, variables: dict[str, str], identity: TableIdentity, said: str) -> None:
+    connector = _billing_source(config_root, variables, tables="[billing.ledger]")
+    assert only(check_identities(connector, _billing(identity), None, publication_read=False)).message.startswith(said)
+    kept = replace(identity, replica_identity="index", identity_index=True)
+    assert check_identities(connector, _billing(kept), None, publication_read=False) == []
+
+
+def test_the_publication_decides_which_tables_are_judged(config_root: Path, variables: dict[str, str]) -> None:
+    """Debezium's publication.autocreate.mode: all_tables (its default) creates the publication FOR ALL TABLES; an
+    existing one is used as it is unless filtered alters it to the captured tables."""
+    every = _billing_source(config_root, variables, "    publication.autocreate.mode: null\n",
+                            tables="[billing.subscriber]")
+    problem = only(check_identities(every, _billing(), None, publication_read=True))
+    assert (problem.field, problem.line) == ("publication.autocreate.mode", None)
+    assert ("publication.autocreate.mode is not set (Debezium's default: all_tables), so Debezium creates publication "
+            "isthmus_crm FOR ALL TABLES") in problem.message
+    assert "or set `publication.autocreate.mode: filtered`" in problem.fix
+    assert check_identities(every, _billing(), None, publication_read=False) == []  # not read: the captured only
+    made = Publication(all_tables=False, updates_or_deletes=True, tables=frozenset({"billing.subscriber_tag"}))
+    used = _billing_source(config_root, variables, "    publication.autocreate.mode: disabled\n",
+                           tables="[billing.subscriber]")
+    problem = only(check_identities(used, _billing(), made, publication_read=True))
+    assert (problem.field, problem.message.split(": ")[1]) == (
+        "publication.name", "publication isthmus_crm exists and publishes its updates and deletes "
+                            "(publication.autocreate.mode disabled")
+    assert "`ALTER PUBLICATION isthmus_crm DROP TABLE billing.subscriber_tag;`" in problem.fix
+    filtered = _billing_source(config_root, variables, tables="[billing.subscriber]")
+    assert check_identities(filtered, _billing(), made, publication_read=True) == []  # altered to the captured
+    inserts = replace(made, updates_or_deletes=False)
+    assert check_identities(used, _billing(), inserts, publication_read=True) == []
+
+
+@pytest.mark.parametrize(("overlay", "said"), [
+    ("", "is not set (Debezium's default: numeric)"), ("    interval.handling.mode: numeric\n", "is numeric")])
+def test_captured_interval_columns_sent_as_microseconds_are_a_warning(
+        config_root: Path, variables: dict[str, str], overlay: str, said: str) -> None:
+    """An INTERVAL arrived as microseconds with a month as 30.4375 days: '1 mon 2 days' became 32.4375 days."""
+    connector = _billing_source(config_root, variables, overlay)
+    (warning,) = interval_warnings(connector, _billing())
+    assert warning.field == "interval.handling.mode"
+    assert warning.message == (
+        f"{said}, so the INTERVAL column grace_period of billing.subscriber arrives as microseconds in which a month "
+        "is 30.4375 days and a year 365.25: '1 mon 2 days' becomes 32.4375 days, and the interval's own months and "
+        "days are lost")
+    assert warning.fix.startswith("set `interval.handling.mode: string`: Debezium then sends ISO 8601 text ('1 mon 2 "
+                                  "days' as P0Y1M2DT0H0M0S), months kept exact")
+    text = _billing_source(config_root, variables, "    interval.handling.mode: string\n")
+    assert interval_warnings(text, _billing()) == []
+    assert interval_warnings(_billing_source(config_root, variables, tables="[billing.subscriber_tag]"),
+                             _billing()) == []
+
+
+def test_a_captured_mariadb_table_without_a_primary_key_is_a_warning_naming_message_key_columns(
+        config_root: Path, variables: dict[str, str]) -> None:
+    (config_root / "overlays" / "local.yaml").write_text(
+        LOCAL_VARIABLES + "connectors:\n  erp-source:\n    table.include.list: 'erp\\..*'\n", encoding="utf-8")
+    connector = configs.load(config_root, env="local").render("erp-source", variables)
+    tables = [TableIdentity(namespace="erp", name="account", primary_key=True),
+              TableIdentity(namespace="erp", name="posting_tag", primary_key=False)]
+    assert check_identities(connector, tables, None, publication_read=False) == []  # valid: MariaDB writes on
+    (warning,) = keyless_warnings(connector, tables)
+    assert warning.field == "message.key.columns"
+    assert warning.message.startswith("erp.posting_tag has no primary key, so Debezium sends its changes without "
+                                      "a key")
+    assert warning.fix.startswith("set `message.key.columns: erp.posting_tag:<columns that identify a row>`")
+    (config_root / "overlays" / "local.yaml").write_text(
+        LOCAL_VARIABLES + "connectors:\n  erp-source:\n    table.include.list: 'erp\\..*'\n"
+                          "    message.key.columns: 'erp.posting_tag:account_id,tag'\n", encoding="utf-8")
+    keyed = configs.load(config_root, env="local").render("erp-source", variables)
+    assert keyless_warnings(keyed, tables) == []
+
+
+def test_connectors_validate_refuses_a_table_without_a_replica_identity_from_the_columns_file(
+        config_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Offline, the columns files say what the tables are: `validate` (and `deploy`, which validates first) refuses."""
+    import shutil
+
+    project = config_root.parent
+    for folder in ("systems", "targets"):
+        shutil.copytree(Path(__file__).parents[2] / folder, project / folder)
+    columns_file = project / "systems" / "crm.columns.yaml"
+    columns_file.write_text(columns_file.read_text(encoding="utf-8").replace(
+        "tables:\n", "tables:\n  customer_tags:\n    primary_key: []\n    replica_identity: default\n    columns:\n"
+                     "      customer_id: {type: BIGINT, nullable: false}\n      tag: {type: TEXT, nullable: false}\n",
+        1), encoding="utf-8")
+    connector = config_root / "connectors" / "crm-source.yaml"
+    connector.write_text(connector.read_text(encoding="utf-8").replace(
+        "    - crm.customers\n", "    - crm.customers\n    - crm.customer_tags\n"), encoding="utf-8")
+    assert main(["connectors", "validate", "--offline", "--configs", str(config_root), "crm-source"]) == 1
+    out = capsys.readouterr().out
+    assert "crm-source: 1 problem(s)" in out
+    assert ("crm-source.yaml:23: table.include.list: crm.customer_tags has no primary key and REPLICA IDENTITY "
+            "DEFAULT") in out
+    columns_file.write_text(columns_file.read_text(encoding="utf-8").replace(
+        "  customer_tags:\n    primary_key: []\n    replica_identity: default\n",
+        "  customer_tags:\n    primary_key: []\n    replica_identity: full\n"), encoding="utf-8")
+    assert main(["connectors", "validate", "--offline", "--configs", str(config_root), "crm-source"]) == 0
+    assert "warning: " in capsys.readouterr().out  # still no key: message.key.columns
+
+
+def test_discover_says_what_capturing_a_table_without_a_key_does() -> None:
+    """`isthmus mappings discover` printed only "no primary key" of the table whose capture broke its application."""
+    tag, full, ledger = (TableIdentity(namespace="billing", name="subscriber_tag", primary_key=False,
+                                       replica_identity="default"),
+                         TableIdentity(namespace="billing", name="subscriber_tag", primary_key=False,
+                                       replica_identity="full"),
+                         TableIdentity(namespace="erp", name="posting_tag", primary_key=False))
+    assert tag.caveat is not None and tag.caveat.startswith(
+        "no primary key and REPLICA IDENTITY DEFAULT (which is the primary key): once a publication publishes its "
+        "updates and deletes (the connector's does when it captures it) PostgreSQL refuses every UPDATE and DELETE of "
+        "it; fix: ALTER TABLE billing.subscriber_tag REPLICA IDENTITY FULL")
+    assert full.caveat == ledger.caveat == (
+        "Debezium sends its changes without a key; fix: set message.key.columns for it in the connector's file "
+        "(`isthmus connectors validate` warns of it)")
+    keyed = replace(tag, primary_key=True)
+    assert keyed.caveat is None and replace(keyed, replica_identity="nothing").caveat is not None
