@@ -18,6 +18,7 @@ from typing import Any
 
 from streams.catalog import Catalog, ColumnsFileError, differences, path_for, read, write
 from streams.catalog.live import connection_for, discover
+from streams.catalog.model import identities
 from streams.cli.runtime import load_runtime
 from streams.codecs.avro.single_object import SchemaStore
 from streams.config.dirs import DirectorySettings
@@ -138,9 +139,11 @@ def _check(output: Path, live: Catalog) -> int:
 
 
 def _summary(catalog: Catalog) -> None:
+    caveats = {identity.name: identity.caveat for identity in identities(catalog)}
     for name, table in catalog.tables.items():
         key = f"key ({', '.join(table.primary_key)})" if table.primary_key else "no primary key"
-        _say(f"  {name}: {len(table.columns)} columns, {key}")
+        caveat = caveats.get(name)
+        _say(f"  {name}: {len(table.columns)} columns, {key}" + (f"; {caveat}" if caveat else ""))
 
 
 def run_validate(args: argparse.Namespace) -> int:
