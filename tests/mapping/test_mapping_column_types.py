@@ -16,7 +16,9 @@ from streams.catalog.model import Column
 from streams.cli.main import main
 from streams.codecs.avro.schemas import SchemaSet
 from streams.codecs.debezium.values import decode_value
-from streams.mapping import MappingLoadError, RecordMapping, load_mapping
+from streams.mapping import Context, MappingLoadError, RecordMapping, load_mapping
+from streams.mapping.engine import Engine
+from streams.mapping.exceptions import MappingValueError
 from streams.mapping.kinds import Kind, from_column
 
 pytestmark = pytest.mark.unit
@@ -113,3 +115,29 @@ def test_a_tsvector_column_decodes_as_its_text() -> None:
     (it failed as an unknown logical type, whichever columns a mapping read)."""
     schema = {"type": "string", "optional": True, "name": "io.debezium.data.Tsvector", "field": "suche"}
     assert decode_value("'direct':6 'insert':8", schema, "suche") == "'direct':6 'insert':8"
+
+
+def test_an_interval_sent_as_iso_8601_text_maps_exactly_through_str(schemas: SchemaSet, tmp_path: Path,
+                                                                    context: Context) -> None:
+    """Under the connector's ``interval.handling.mode: string`` Debezium sends an INTERVAL as ISO 8601 text
+    (io.debezium.time.Interval, ``P<y>Y<m>M<d>DT<h>H<m>M<s>S``), months kept: it decodes as that text, and
+    ``compute: "str(<column>)"`` (the columns file's INTERVAL is checked as a number) carries it unchanged."""
+    schema = {"type": "string", "optional": True, "name": "io.debezium.time.Interval", "field": "zahlungsziel"}
+    assert decode_value("P0Y1M2DT0H0M0S", schema, "zahlungsziel") == "P0Y1M2DT0H0M0S"
+    mapping = _load(schemas, tmp_path, '      amount: betrag\n      customer_number: {compute: "str(zahlungsziel)"}\n')
+    assert mapping.warnings == ()
+    binding = mapping.sources[0].bindings["customer_number"]
+    engine = Engine(mapping, dict(schemas.named))
+    assert engine.value(binding, {"zahlungsziel": "P0Y1M2DT0H0M0S"}, context) == "P0Y1M2DT0H0M0S"
+    assert engine.value(binding, {"zahlungsziel": "P1Y0M0DT0H0M-1.5S"}, context) == "P1Y0M0DT0H0M-1.5S"
+    assert engine.value(binding, {"zahlungsziel": None}, context) is None
+    # a plain binding into a number field loads (INTERVAL is a number in the columns file), and refuses the text
+    path = tmp_path / "payment.yaml"
+    path.write_text(PAYMENT_HEAD.replace("invoice_id: beleg", "invoice_id: zahlungsziel") + "      amount: betrag\n",
+                    encoding="utf-8")
+    columns = (Column(name=name, sql_type=sql_type, nullable=False) for name, sql_type in COLUMNS.items())
+    plain = load_mapping(path, schemas=schemas, tables=till_tables(columns, "postgresql"),
+                         systems=reference_with(system("kasse")))
+    with pytest.raises(MappingValueError, match="invoice_id: expected a whole number, got 'P0Y1M2DT0H0M0S'"):
+        Engine(plain, dict(schemas.named)).value(plain.sources[0].bindings["invoice_id"],
+                                                 {"zahlungsziel": "P0Y1M2DT0H0M0S"}, context)
