@@ -168,12 +168,8 @@ def discover(system: SystemSpec, connection: Connection) -> Catalog:
 def publication_via_root(connection: Connection, publication: str) -> bool | None:
     """Whether the PostgreSQL publication ``publication`` publishes a partitioned table's changes as the table's
     own (``pg_publication.pubviaroot``); None when it does not exist (yet: the connector creates it)."""
-    try:
-        with _postgres(connection) as pg:
-            return postgres.publication_via_root(pg, publication)
-    except psycopg.Error as exc:
-        raise CatalogError(f"cannot read publication {publication} at {connection}: {_first_line(exc)}; fix: start "
-                           "the database, or check the connector's connection") from exc
+    found = publication_of(connection, publication)
+    return None if found is None else found.via_root
 
 
 def table_identities(connection: Connection) -> list[TableIdentity]:
@@ -193,7 +189,7 @@ def table_identities(connection: Connection) -> list[TableIdentity]:
                            "check the connector's connection") from exc
 
 
-def publication(connection: Connection, name: str) -> postgres.Publication | None:
+def publication_of(connection: Connection, name: str) -> postgres.Publication | None:
     """The PostgreSQL publication ``name``; None when it does not exist (yet: the connector creates it)."""
     try:
         with _postgres(connection) as pg:

@@ -191,13 +191,6 @@ def _column(row: tuple[Any, ...], enums: dict[tuple[str, str], list[str]],
                   generated=_GENERATED.get(str(generated or "")))
 
 
-def publication_via_root(connection: psycopg.Connection[Any], publication: str) -> bool | None:
-    """``pg_publication.pubviaroot`` of ``publication`` (readable by every user); None when there is no such
-    publication."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pubviaroot FROM pg_publication WHERE pubname = %s", (publication,))
-        row = cursor.fetchone()
-    return None if row is None else bool(row[0])
 
 
 # Every table of the database that holds rows (a plain table or a partition that is not partitioned again), outside
@@ -231,22 +224,25 @@ def table_identities(connection: psycopg.Connection[Any]) -> list[TableIdentity]
 
 @dataclass(frozen=True, kw_only=True)
 class Publication:
-    """A publication as ``pg_publication`` and ``pg_publication_tables`` describe it: FOR ALL TABLES or its tables
-    (``schema.table``; a partitioned table's as the table, or as its partitions), and whether it publishes updates or
-    deletes."""
+    """A publication as ``pg_publication`` and ``pg_publication_tables`` describe it (readable by every user): FOR ALL
+    TABLES or its tables (``schema.table``; a partitioned table's as the table, or as its partitions), and whether it
+    publishes updates or deletes."""
 
     all_tables: bool
     updates_or_deletes: bool
     tables: frozenset[str]
+    #: ``pg_publication.pubviaroot``: a partitioned table's changes published as the table's own.
+    via_root: bool = False
 
 
 def publication(connection: psycopg.Connection[Any], name: str) -> Publication | None:
     """The publication ``name`` (readable by every user); None when there is no such publication."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT puballtables, pubupdate OR pubdelete FROM pg_publication WHERE pubname = %s", (name,))
+        cursor.execute("SELECT puballtables, pubupdate OR pubdelete, pubviaroot FROM pg_publication WHERE pubname = %s",
+                       (name,))
         row = cursor.fetchone()
         if row is None:
             return None
         cursor.execute("SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = %s", (name,))
         tables = frozenset(str(table) for (table,) in cursor.fetchall())
-    return Publication(all_tables=bool(row[0]), updates_or_deletes=bool(row[1]), tables=tables)
+    return Publication(all_tables=bool(row[0]), updates_or_deletes=bool(row[1]), tables=tables, via_root=bool(row[2]))

@@ -235,7 +235,7 @@ def _identities(ctx: Context, connector: LocalConnector, *, online: bool) -> Ide
         try:
             connection = live.connection_of(connector.config, engine=engine, path=connector.path)
             found = (live.table_identities(connection),
-                     live.publication(connection, publication) if engine is Engine.POSTGRESQL else None, True)
+                     live.publication_of(connection, publication) if engine is Engine.POSTGRESQL else None, True)
         except CatalogError as exc:
             ctx.say(f"{connector.name}: the tables' keys and replica identities are judged as the columns files "
                     f"record them: {exc}")

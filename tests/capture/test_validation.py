@@ -383,7 +383,7 @@ def test_connectors_validate_refuses_a_partitioned_table_and_reads_the_publicati
         password=Secret(""), database=config["database.dbname"]))
     monkeypatch.setattr(live, "publication_via_root", via_root)
     monkeypatch.setattr(live, "table_identities", lambda connection: [])
-    monkeypatch.setattr(live, "publication", lambda connection, name: None)
+    monkeypatch.setattr(live, "publication_of", lambda connection, name: None)
     monkeypatch.setattr(ConnectClient, "validate", lambda self, *_: [])
     assert main(["connectors", "validate", "--configs", str(config_root), "crm-source"]) == 1
     assert read == ["isthmus@crm: isthmus_crm"]
