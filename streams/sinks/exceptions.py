@@ -37,6 +37,11 @@ class WorkerFenced(SinkError):
     """Another worker for the same target started with the same transactional id and took over."""
 
 
+class ConnectionLost(SinkError):
+    """A SQL target's connection failed as a connection (the server closed it, restarted, a network reset), so every
+    pooled connection to that database was dropped with it; the message says what happened."""
+
+
 class DeadLetterNotFound(SinkError):
     """No record at that partition and offset of the dead-letter topic."""
 

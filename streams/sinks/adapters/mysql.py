@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, TypeAlias
@@ -20,8 +21,9 @@ from pymysql.cursors import DictCursor
 from streams.sinks.adapters.sql import Prepared, jsonable, no_row, prepare, route_tables, table_facts
 from streams.sinks.adapters.sql_children import MARIADB, ChildRows, child_writes, existing_statement
 from streams.sinks.adapters.sql_keys import TextColumn, key_held_as_other, lines_held_as_other
+from streams.sinks.adapters.sql_pool import IDLE_CHECK_S, ConnectionPool, Pooled, lost_reason
 from streams.sinks.config.model import GONE_OPERATIONS, TargetConfig
-from streams.sinks.exceptions import TargetConfigError
+from streams.sinks.exceptions import ConnectionLost, TargetConfigError
 from streams.sinks.outcomes import Applied, Attempt, Failed, assigned_ids
 from streams.sinks.records import SinkCommand
 
@@ -31,7 +33,32 @@ DEFAULT_KEYS_TABLE = "isthmus_sink_keys"
 #: down, connection killed. Any other server error is the data's or the table's: permanent.
 TRANSIENT_ERRNOS = frozenset({1040, 1053, 1205, 1213, 1927, 2002, 2003, 2006, 2013})
 
+#: Errors of the connection itself, after which every connection to the server is suspect, and what each means
+#: (``{engine}``: MariaDB or MySQL). PyMySQL reports a socket that failed as 2013 (reading) or 2006 (writing).
+CONNECTION_ERRNOS = {
+    1053: "{engine} is shutting down",
+    1927: "the connection was killed on the server ({engine} restarting?)",
+    2002: "could not connect ({engine} down or restarting?)",
+    2003: "could not connect ({engine} down or restarting?)",
+    2006: "the connection was closed by the server ({engine} restarted?)",
+    2013: "the connection was lost ({engine} restarted, or a network reset?)",
+    2055: "the connection was lost ({engine} restarted, or a network reset?)",
+    4031: "the connection was closed by the server (idle longer than its wait_timeout)",
+}
+
 Connection: TypeAlias = "pymysql.connections.Connection[Any]"
+
+log = logging.getLogger("isthmus.sink")
+
+
+def connection_lost(exc: BaseException, engine: str = "MariaDB") -> str | None:
+    """What happened, when ``exc`` is a failure of the connection itself (``CONNECTION_ERRNOS``, from PyMySQL's
+    ``OperationalError``); None for a failure of the statement (a lock wait, a deadlock, a constraint, too many
+    connections), after which the other connections are as good as before."""
+    if not isinstance(exc, pymysql.err.OperationalError) or not exc.args:
+        return None
+    what = CONNECTION_ERRNOS.get(exc.args[0])
+    return what.format(engine=engine) if what else None
 
 
 def quote(name: str) -> str:
@@ -97,8 +124,9 @@ def columns_statement() -> str:
 
 class MySqlAdapter:
     def __init__(self, config: TargetConfig, *, connect: Mapping[str, Any], pool_size: int, shown: str,
-                 engine: str = "mariadb") -> None:
-        """``connect``: PyMySQL's connection arguments (host, port, user, password, database)."""
+                 engine: str = "mariadb", idle_check_s: float = IDLE_CHECK_S) -> None:
+        """``connect``: PyMySQL's connection arguments (host, port, user, password, database); ``idle_check_s``: an
+        idle connection unused for longer is pinged before use (:mod:`.sql_pool`)."""
         if config.sql is None:
             raise TargetConfigError(f"{config.path}: a sql target needs its sql section")
         self.config = config
@@ -106,7 +134,7 @@ class MySqlAdapter:
         self._connect_args = dict(connect)
         self._shown = shown
         self._engine = "MySQL" if engine == "mysql" else "MariaDB"
-        self._idle: list[Connection] = []
+        self._pool: ConnectionPool[Connection] = ConnectionPool(idle_check_s=idle_check_s)
         self._slots = asyncio.Semaphore(pool_size)
         #: Per route table (and child table), its binary columns and its decimal columns' places (found at start).
         self._binary: dict[str, frozenset[str]] = {}
@@ -123,21 +151,52 @@ class MySqlAdapter:
 
     @contextmanager
     def _connection(self) -> Iterator[Connection]:
-        """A pooled connection, in a worker thread; one that failed is closed rather than reused."""
+        """A pooled connection, in a worker thread: one that failed is closed rather than reused, and a
+        connection-level failure drops them all and raises ``ConnectionLost`` saying what happened
+        (:mod:`streams.sinks.adapters.sql_pool`)."""
+        pooled: Pooled[Connection] | None = None
+        kept = False
         try:
-            conn = self._idle.pop()
-        except IndexError:
-            conn = self._open()
-        healthy = False
-        try:
-            yield conn
-            healthy = conn.open
+            pooled = self._checked_out()
+            yield pooled.conn
+            kept = bool(pooled.conn.open) and self._pool.give_back(pooled)
+        except pymysql.MySQLError as exc:
+            what = connection_lost(exc, self._engine)
+            if what is None:
+                raise
+            raise ConnectionLost(lost_reason(what, exc, self._drop_all())) from exc
         finally:
-            if healthy:
-                self._idle.append(conn)
-            else:
+            if pooled is not None and not kept:
+                self._pool.discard(pooled)
                 with suppress(Exception):
-                    conn.close()
+                    pooled.conn.close()
+
+    def _checked_out(self) -> Pooled[Connection]:
+        """The idle connection used last (pinged first if it waited long: PyMySQL's own check), else a new one."""
+        while (taken := self._pool.take()) is not None:
+            pooled, check = taken
+            if not check:
+                return pooled
+            try:
+                pooled.conn.ping(reconnect=False)
+                return pooled
+            except pymysql.MySQLError as exc:
+                what = connection_lost(exc, self._engine)
+                if what is not None:
+                    log.warning("sink %s: %s %s: an idle connection's check found %s", self.config.system,
+                                self._engine, self._shown, lost_reason(what, exc, self._drop_all()))
+                self._pool.discard(pooled)
+                with suppress(Exception):
+                    pooled.conn.close()
+        return self._pool.add(self._open())
+
+    def _drop_all(self) -> int:
+        """Close every idle connection (those in use are closed when given back); how many the pool held."""
+        idle, held = self._pool.drop_all()
+        for conn in idle:
+            with suppress(Exception):
+                conn.close()
+        return held
 
     async def start(self) -> None:
         """Create the keys table if needed and check every route's table and columns exist (its child tables'
@@ -160,9 +219,7 @@ class MySqlAdapter:
         return tables
 
     async def close(self) -> None:
-        while self._idle:
-            with suppress(Exception):
-                self._idle.pop().close()
+        await asyncio.to_thread(self._drop_all)
 
     async def attempt(self, command: SinkCommand) -> Attempt:
         prepared = prepare(self.config, command, self._binary, self._scales)
@@ -172,6 +229,9 @@ class MySqlAdapter:
         try:
             async with self._slots:
                 return await asyncio.to_thread(self._attempt, command, prepared)
+        except ConnectionLost as exc:
+            return Failed(kind="transient", error_type=type(exc.__cause__).__name__,
+                          reason=f"{self._engine} {self._shown}: {exc}")
         except (pymysql.err.InterfaceError, OSError) as exc:
             return Failed(kind="transient", error_type=type(exc).__name__,
                           reason=f"{self._engine} {self._shown}: {str(exc).strip() or type(exc).__name__}")

@@ -9,6 +9,7 @@ import base64
 import binascii
 import dataclasses
 import json
+import logging
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from decimal import Decimal, InvalidOperation
@@ -29,8 +30,9 @@ from streams.sinks.adapters.sql_children import (
     existing_statement,
 )
 from streams.sinks.adapters.sql_keys import TextColumn, key_held_as_other, lines_held_as_other, text_columns
+from streams.sinks.adapters.sql_pool import IDLE_CHECK_S, ConnectionPool, Pooled, lost_reason
 from streams.sinks.config.model import GONE_OPERATIONS, SqlRoute, TargetConfig
-from streams.sinks.exceptions import TargetConfigError
+from streams.sinks.exceptions import ConnectionLost, TargetConfigError
 from streams.sinks.outcomes import Applied, Attempt, Failed, assigned_ids, no_route
 from streams.sinks.records import SinkCommand
 
@@ -47,6 +49,19 @@ _TRANSIENT = (psycopg.OperationalError, pg_errors.SerializationFailure, pg_error
               pg_errors.LockNotAvailable, pg_errors.QueryCanceled)
 
 Connection = psycopg.AsyncConnection[dict[str, Any]]
+
+log = logging.getLogger("isthmus.sink")
+
+#: SQLSTATEs with which the server closes a connection, and what each means for the message. A failure of the
+#: connection itself (psycopg's own ``OperationalError`` without a SQLSTATE: the server gone, a network reset, a
+#: refused connect) and class 08 (connection exception) are connection-level too; see ``connection_lost``.
+CLOSED_BY_SERVER = {
+    "57P01": "the connection was closed by the server (PostgreSQL restarted?)",  # also pg_terminate_backend
+    "57P02": "the connection was closed by the server (PostgreSQL restarted after a crash?)",
+    "57P03": "PostgreSQL is starting up or shutting down",
+    "57P04": "the connection was closed by the server (its database was dropped)",
+    "57P05": "the connection was closed by the server (idle_session_timeout)",
+}
 
 
 #: The columns of one table, as ``start`` reads them for its checks (``%s``: table name, schema or "" for the
@@ -69,14 +84,16 @@ def _table(name: str) -> sql.Composed:
 
 
 class SqlAdapter:
-    def __init__(self, config: TargetConfig, *, conninfo: str, pool_size: int, shown: str) -> None:
+    def __init__(self, config: TargetConfig, *, conninfo: str, pool_size: int, shown: str,
+                 idle_check_s: float = IDLE_CHECK_S) -> None:
+        """``idle_check_s``: an idle connection unused for longer is checked before use (:mod:`.sql_pool`)."""
         if config.sql is None:
             raise TargetConfigError(f"{config.path}: a sql target needs its sql section")
         self.config = config
         self.keys_table = config.sql.keys_table or DEFAULT_KEYS_TABLE
         self._conninfo = conninfo
         self._shown = shown
-        self._idle: asyncio.Queue[Connection] = asyncio.Queue()
+        self._pool: ConnectionPool[Connection] = ConnectionPool(idle_check_s=idle_check_s)
         self._slots = asyncio.Semaphore(pool_size)
         #: Per route table (and child table), its binary columns and its decimal columns' places (found at start).
         self._binary: dict[str, frozenset[str]] = {}
@@ -93,18 +110,55 @@ class SqlAdapter:
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[Connection]:
+        """A pooled connection: one that failed is closed rather than reused, and a connection-level failure drops
+        them all and raises ``ConnectionLost`` saying what happened (:mod:`streams.sinks.adapters.sql_pool`)."""
         async with self._slots:
-            conn = self._idle.get_nowait() if not self._idle.empty() else await self._connect()
-            healthy = False
+            pooled: Pooled[Connection] | None = None
+            kept = False
             try:
-                yield conn
-                healthy = not conn.closed
+                pooled = await self._checked_out()
+                yield pooled.conn
+                kept = not pooled.conn.closed and self._pool.give_back(pooled)
+            except psycopg.Error as exc:
+                what = connection_lost(exc)
+                if what is None:
+                    raise
+                raise ConnectionLost(lost_reason(what, exc, await self._drop_all())) from exc
             finally:
-                if healthy:
-                    self._idle.put_nowait(conn)
-                else:
+                if pooled is not None and not kept:
+                    self._pool.discard(pooled)
                     with suppress(Exception):
-                        await conn.close()
+                        await pooled.conn.close()
+
+    async def _checked_out(self) -> Pooled[Connection]:
+        """The idle connection used last (checked first if it waited long: an empty query outside a transaction, as
+        psycopg_pool checks), else a new one."""
+        while (taken := self._pool.take()) is not None:
+            pooled, check = taken
+            if not check:
+                return pooled
+            try:
+                await pooled.conn.set_autocommit(True)
+                await pooled.conn.execute("")
+                await pooled.conn.set_autocommit(False)
+                return pooled
+            except psycopg.Error as exc:
+                what = connection_lost(exc)
+                if what is not None:
+                    log.warning("sink %s: PostgreSQL %s: an idle connection's check found %s", self.config.system,
+                                self._shown, lost_reason(what, exc, await self._drop_all()))
+                self._pool.discard(pooled)
+                with suppress(Exception):
+                    await pooled.conn.close()
+        return self._pool.add(await self._connect())
+
+    async def _drop_all(self) -> int:
+        """Close every idle connection (those in use are closed when given back); how many the pool held."""
+        idle, held = self._pool.drop_all()
+        for conn in idle:
+            with suppress(Exception):
+                await conn.close()
+        return held
 
     async def start(self) -> None:
         """Create the keys table if needed and check every route's table and columns exist (its child tables'
@@ -127,9 +181,7 @@ class SqlAdapter:
                                     + "\n  ".join(facts.problems))
 
     async def close(self) -> None:
-        while not self._idle.empty():
-            with suppress(Exception):
-                await self._idle.get_nowait().close()
+        await self._drop_all()
 
     async def attempt(self, command: SinkCommand) -> Attempt:
         prepared = prepare(self.config, command, self._binary, self._scales)
@@ -147,6 +199,9 @@ class SqlAdapter:
                         with suppress(Exception):
                             await conn.close()
                     raise
+        except ConnectionLost as exc:
+            return Failed(kind="transient", error_type=type(exc.__cause__).__name__,
+                          reason=f"PostgreSQL {self._shown}: {exc}")
         except _TRANSIENT as exc:
             return Failed(kind="transient", error_type=type(exc).__name__,
                           reason=f"PostgreSQL {self._shown}: {str(exc).strip() or type(exc).__name__}")
@@ -295,6 +350,22 @@ def column_problems(route: SqlRoute, columns: set[str]) -> list[str]:
         return [f"line {route.line}: {route.table} has no column {', '.join(unknown)}; "
                 f"its columns: {', '.join(sorted(columns))}"]
     return []
+
+
+def connection_lost(exc: BaseException) -> str | None:
+    """What happened, when ``exc`` is a failure of the connection itself, after which every connection to the
+    server is suspect: the server closed it (``CLOSED_BY_SERVER``), a connection exception (SQLSTATE class 08), or
+    psycopg's own ``OperationalError`` without a SQLSTATE (the server gone, a network reset, a refused connect).
+    None for a failure of the statement (a lock, a constraint, a cancelled query, too many connections, a refused
+    password), after which the other connections are as good as before."""
+    if not isinstance(exc, psycopg.OperationalError) or isinstance(exc, pg_errors.PipelineAborted):
+        return None
+    state = exc.sqlstate
+    if state in CLOSED_BY_SERVER:
+        return CLOSED_BY_SERVER[state]
+    if state is None or state.startswith("08"):
+        return "the connection to the server failed or was lost (PostgreSQL down or restarting, or a network reset?)"
+    return None
 
 
 def stale_plan(exc: BaseException) -> bool:
