@@ -13,13 +13,15 @@ refer to no other row (the roots) are read first, so their ids are known before 
 
 A trace reads only from ``since_ms`` on (the CLI's default window is a day: offsets by time, so older
 records cost nothing), and decodes only the records that can belong: those whose raw key or value holds one of
-the entity's spellings (Avro and JSON keep strings as their UTF-8 bytes), the rows of tables that refer to
-ids already found, and every row of a table whose key a transform makes (``add_prefix``, an expression) or a
-column Debezium writes in another form than its text (a DECIMAL as base64, a date as a day count): its bytes need
-not spell the key. Decoding, not reading, was what made a whole-topic trace slow. A canonical record
-found in the window names, in its lineage header, the CDC record it was made from: when that one is older than
-the window it is fetched by a seek of its own (at most :data:`MAX_SOURCES`), so the timeline still starts at the
-source.
+the entity's spellings (Avro and JSON keep strings as their UTF-8 bytes), the records whose bytes hold an id
+already found in a column that refers to it, or the primary key of a row found to name the entity
+(``"customer_id":7``: decoding every contact once one id was known, every customer once one row was, made a trace
+of 97,000 CDC records take 50 s), and every row of a table whose key a transform makes (``add_prefix``, an
+expression) or a column Debezium writes in another form than its text (a DECIMAL as base64, a date as a day
+count): its bytes need not spell the key. Decoding, not reading, was what made a whole-topic trace slow. A
+canonical record found in the window names, in its lineage header, the CDC record it was made from: when that one
+is older than the window it is fetched by a seek of its own (at most :data:`MAX_SOURCES`), so the timeline still
+starts at the source.
 """
 
 from __future__ import annotations
@@ -104,6 +106,12 @@ def _spelled_column(kind: Kind | None) -> bool:
     return kind.base not in _WRITTEN_OTHERWISE and not (kind.base == "int" and (kind.bits or 0) > 64)
 
 
+def _spelled_id(kind: Kind | None) -> bool:
+    """Whether a column of ``kind`` that holds a row's key or an id is in a record's bytes as the text a decoded row
+    gives it (``str()``): as :func:`_spelled_column`, but not a boolean (JSON ``true``, ``str()`` ``True``)."""
+    return _spelled_column(kind) and (kind is None or kind.base != "bool")
+
+
 def _spells_key(binding: FieldBinding) -> bool:
     """Whether a row whose ``binding`` makes a key holds that key's text in its bytes: a column read as it is, or
     only refused when null, trimmed or turned into text (a prefix, a case change, a map or an expression can make
@@ -122,7 +130,9 @@ class TraceModel:
     spellings mappings derive from it; ``row_keys[(system, table)]`` are a table's primary key columns, by which a
     later change of a row that named the entity belongs too (a key-only delete holds nothing else);
     ``unspelled_columns``: the tables whose key a column makes that their records do not hold as its text (a DECIMAL
-    key column: base64)."""
+    key column: base64); ``unspelled_ids``: the tables with a primary key column or a column that refers to another
+    row that their records do not hold as its text, whose every record is decoded once the trace knows a row or an
+    id of theirs."""
 
     roots: Mapping[tuple[str, str], tuple[tuple[str, Target], ...]]
     references: Mapping[tuple[str, str], tuple[tuple[str, Target], ...]]
@@ -130,6 +140,7 @@ class TraceModel:
     keys: Mapping[tuple[str, str], tuple[FieldBinding, ...]] = field(default_factory=dict)
     row_keys: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
     unspelled_columns: frozenset[tuple[str, str]] = frozenset()
+    unspelled_ids: frozenset[tuple[str, str]] = frozenset()
 
     @classmethod
     def of(cls, mappings: Mapping[str, RecordMapping]) -> TraceModel:
@@ -139,10 +150,13 @@ class TraceModel:
         keys: dict[tuple[str, str], list[FieldBinding]] = {}
         row_keys: dict[tuple[str, str], tuple[str, ...]] = {}
         unspelled: set[tuple[str, str]] = set()
+        unspelled_ids: set[tuple[str, str]] = set()
         for mapping in mappings.values():
             for source in mapping.sources:
                 if source.system and source.table and source.row_key:
                     row_keys[(source.system, source.table)] = source.row_key
+                    if not all(_spelled_id(source.kinds.get(c)) for c in source.row_key):
+                        unspelled_ids.add((source.system, source.table))
                 if source.system and source.table:
                     table_keys = keys.setdefault((source.system, source.table), [])
                     # the record's own key when one value is the whole of it (a line number is not, nor any
@@ -164,6 +178,8 @@ class TraceModel:
                         target = (_short(lookups[0].record), lookups[0].by)
                         references.setdefault((source.system, source.table), set()).add((binding.column, target))
                         wanted.add(target)
+                        if not _spelled_id(source.kinds.get(binding.column)):
+                            unspelled_ids.add((source.system, source.table))
                 if source.record is not None:  # a projection of a canonical record: its key's other spellings
                     for name in mapping.key:
                         keyed = source.bindings.get(name)
@@ -182,7 +198,7 @@ class TraceModel:
         return cls(roots={k: tuple(sorted(v)) for k, v in roots.items()},
                    references={k: tuple(sorted(v)) for k, v in references.items()}, spellings=tuple(spellings),
                    keys={k: tuple(v) for k, v in keys.items()}, row_keys=row_keys,
-                   unspelled_columns=frozenset(unspelled))
+                   unspelled_columns=frozenset(unspelled), unspelled_ids=frozenset(unspelled_ids))
 
     def names_for(self, entity: str) -> tuple[str, ...]:
         """The spellings of one entity: itself, and what each mapping that derives a key from it makes of it
@@ -224,6 +240,12 @@ class TraceModel:
                 *(name if name in sinks else flow_topics.topic(name) for name in own))
 
 
+def _plain(value: str) -> bool:
+    """Whether JSON writes ``value`` as it is, escaping nothing (no quote, backslash, control or non-ASCII
+    character), so that a record's bytes hold it."""
+    return value.isascii() and value.isprintable() and '"' not in value and "\\" not in value
+
+
 @dataclass
 class EntityMatcher:
     """Decides whether a decoded record belongs to the entity; remembers ids of the rows that name it."""
@@ -239,6 +261,7 @@ class EntityMatcher:
         self.pattern = re.compile(rf"(?<![\w-])(?:{spelled})(?![\w-])")
         self._needles = tuple(n.encode() for n in self.names if n)
         self._spellings = frozenset(self.names)
+        self._id_patterns: dict[tuple[str, str], re.Pattern[bytes] | bool] = {}
 
     def names_entity(self, value: Any) -> bool:
         if isinstance(value, str):
@@ -260,23 +283,47 @@ class EntityMatcher:
             return True
         return any(self._refers(record, row) for row in rows)
 
-    def knows_rows_of(self, system: str, table: str) -> bool:
-        """Whether rows of ``table`` have named the entity: a later change of one belongs whatever it holds, so
-        that table's records must be decoded to be recognised."""
-        return bool(self.rows.get((system, table)))
-
     def may_name(self, raw: RawRecord) -> bool:
         """Whether ``raw``'s bytes hold one of the entity's spellings: a record that does not cannot name it
         once decoded, so it is not decoded at all."""
-        needles = self._needles
-        return any(n in raw.key for n in needles if raw.key) or any(n in raw.value for n in needles if raw.value)
+        key, value = raw.key or b"", raw.value or b""
+        return any(needle in key or needle in value for needle in self._needles)
 
-    @property
-    def refers_to_known_ids(self) -> bool:
-        """Whether rows that refer to an id found so far must be decoded to be recognised."""
-        return any(self.ids.values())
+    def may_hold_known_ids(self, raw: RawRecord, table: tuple[str, str]) -> bool:
+        """Whether ``raw``, a record of ``table``, can be a later change of a row found to name the entity (a
+        delete's key-only image holds nothing else) or a row that refers to an id found so far (a contact holds only
+        its customer's id): whether its key or value bytes hold one of those columns with one of those values, as
+        JSON writes them (``"customer_id":7``, ``"id": "K-1"``). A record that does not is neither, so it is not
+        decoded; when the bytes cannot tell (a key column or an id Debezium writes in another form, an id JSON would
+        escape) every record of ``table`` is decoded once a row or an id of its is known."""
+        if table not in self._id_patterns:
+            self._id_patterns[table] = self._id_pattern(table)
+        pattern = self._id_patterns[table]
+        if isinstance(pattern, bool):
+            return pattern
+        return any(pattern.search(data) is not None for data in (raw.key, raw.value) if data)
+
+    def _id_pattern(self, table: tuple[str, str]) -> re.Pattern[bytes] | bool:
+        """The pattern of :meth:`may_hold_known_ids` for ``table``'s records: False when nothing of theirs is
+        known, True when their bytes cannot tell (every record is decoded)."""
+        wanted: dict[str, set[str]] = {}
+        for column, target in self.model.references.get(table, ()):
+            wanted.setdefault(column, set()).update(self.ids.get(target, ()))
+        for key in self.rows.get(table, ()):
+            for column, value in zip(self.model.row_keys.get(table, ()), key, strict=True):
+                wanted.setdefault(column, set()).add(value)
+        wanted = {column: values for column, values in wanted.items() if values}
+        if not wanted:
+            return False
+        if table in self.model.unspelled_ids or not all(_plain(v) for values in wanted.values() for v in values):
+            return True
+        return re.compile(b"|".join(
+            rb'"%s"\s*:\s*"?(?:%s)(?![\w.-])' % (re.escape(column.encode()),
+                                                 b"|".join(re.escape(v.encode()) for v in sorted(values)))
+            for column, values in sorted(wanted.items())))
 
     def _remember(self, record: Decoded) -> None:
+        self._id_patterns.clear()  # the rows and ids found change: made again when next asked
         table = (record.system or "", record.table or "")
         for column, target in self.model.roots.get(table, ()):
             for row in (record.value.get("before"), record.value.get("after")):
@@ -371,15 +418,14 @@ def trace(bootstrap: KafkaAddress, entity: str, store: SchemaStore, *, topics: S
     found: list[Decoded] = []
     roots = [t for t in chosen if t in roots_of]
     others = [t for t in chosen if t not in roots_of]
-    referring = {systems[s].topic(t) for s, t in model.references if s in systems}
-    keyed_rows = {systems[s].topic(t): (s, t) for s, t in model.row_keys if s in systems}
+    tables = {systems[s].topic(t): (s, t) for s, t in {*model.references, *model.row_keys} if s in systems}
     for group in (roots, others):
         if not group:
             continue
         for raw in read(bootstrap, group, start, on_progress=on_progress):
+            table = tables.get(raw.topic)
             if raw.topic not in unspelled and not matcher.may_name(raw) and \
-                    not (raw.topic in referring and matcher.refers_to_known_ids) and \
-                    not (raw.topic in keyed_rows and matcher.knows_rows_of(*keyed_rows[raw.topic])):
+                    not (table is not None and matcher.may_hold_known_ids(raw, table)):
                 continue
             record = decode_record(raw, store, systems)
             if matcher.matches(record):
