@@ -570,18 +570,29 @@ def run_tail(args: argparse.Namespace) -> int:
 
 
 class ProgressLine:
-    """``trace: read 250,000 of 1,000,000 records`` on stderr, at most once a second, once a read lasts a second."""
+    """``trace: read 250,000 of 1,000,000 records (12s); crm.crm.contacts 20,652 of 40,848, …`` on stderr, at most
+    once a second, once a read lasts a second: the whole, then each topic still being read (the first
+    :attr:`TOPICS_SHOWN`, and how many more)."""
+
+    TOPICS_SHOWN = 4
 
     def __init__(self, label: str, every_s: float = 1.0) -> None:
         self.label, self.every_s = label, every_s
         self.began = self.shown = time.monotonic()
 
-    def __call__(self, done: int, total: int) -> None:
+    def __call__(self, progress: Mapping[str, tuple[int, int]]) -> None:
         now = time.monotonic()
-        if now - self.shown >= self.every_s:
-            self.shown = now
-            print(f"{self.label}: read {done:,} of {total:,} records ({now - self.began:.0f}s)", file=sys.stderr,
-                  flush=True)
+        if now - self.shown < self.every_s:
+            return
+        self.shown = now
+        done, total = sum(d for d, _ in progress.values()), sum(t for _, t in progress.values())
+        reading = [f"{topic} {d:,} of {t:,}" for topic, (d, t) in progress.items() if d < t]
+        more = len(reading) - self.TOPICS_SHOWN
+        topics = ", ".join(reading[:self.TOPICS_SHOWN])
+        if more > 0:
+            topics += f" and {more} more topic{'s' if more > 1 else ''}"
+        print(f"{self.label}: read {done:,} of {total:,} records ({now - self.began:.0f}s)"
+              + (f"; {topics}" if topics else ""), file=sys.stderr, flush=True)
 
 
 def run_trace(args: argparse.Namespace) -> int:

@@ -79,8 +79,9 @@ def start_positions(client: KafkaConsumer, partitions: list[TopicPartition], sta
     return dict(end)
 
 
-#: ``(records read, records between the start positions and the ends)``, after each batch.
-OnProgress = Callable[[int, int], None]
+#: Per topic, ``(records read, records between its start positions and its ends)``: once before the first poll,
+#: then after each batch.
+OnProgress = Callable[[Mapping[str, tuple[int, int]]], None]
 
 
 def end_offsets(bootstrap: KafkaAddress, topics: Sequence[str]) -> dict[tuple[str, int], int]:
@@ -94,18 +95,42 @@ def end_offsets(bootstrap: KafkaAddress, topics: Sequence[str]) -> dict[tuple[st
         client.close()
 
 
-def read(bootstrap: KafkaAddress, topics: Sequence[str], start: StartAt, *, follow: bool = False,
-         idle_polls: int = 4, on_progress: OnProgress | None = None,
-         stop: Callable[[], bool] | None = None) -> Iterator[RawRecord]:
-    """Records from ``start`` to the ends taken now (or forever with ``follow``), partition by partition
-    in offset order, interleaved as the broker returns them. ``stop``: asked before every poll (at least every
-    half second, after the records of the last one), ends the reading when it answers True."""
+def _span(client: KafkaConsumer, topics: Sequence[str], start: StartAt) -> tuple[
+        list[TopicPartition], dict[TopicPartition, int], dict[TopicPartition, int]]:
+    """The partitions of ``topics`` a read from ``start`` reads, where it begins in each, and each one's end now."""
+    partitions = partitions_of(client, topics, start.partitions)
+    return partitions, start_positions(client, partitions, start), client.end_offsets(partitions)
+
+
+def spans(bootstrap: KafkaAddress, topics: Sequence[str], start: StartAt) -> tuple[Positions, Positions]:
+    """Where a read of ``topics`` from ``start`` begins in each partition, and each partition's end now: a reader
+    of several reads (:func:`read` with ``StartAt(at=...)`` and ``until``) knows every total before the first."""
     client = consumer(bootstrap)
     try:
-        partitions = partitions_of(client, topics, start.partitions)
-        positions = start_positions(client, partitions, start)
-        ends = client.end_offsets(partitions)
-        total, done = sum(max(0, ends[tp] - positions[tp]) for tp in partitions), 0
+        _, positions, ends = _span(client, topics, start)
+    finally:
+        client.close()
+    return ({(tp.topic, tp.partition): offset for tp, offset in positions.items()},
+            {(tp.topic, tp.partition): offset for tp, offset in ends.items()})
+
+
+def read(bootstrap: KafkaAddress, topics: Sequence[str], start: StartAt, *, follow: bool = False,
+         idle_polls: int = 4, on_progress: OnProgress | None = None,
+         stop: Callable[[], bool] | None = None, until: Positions | None = None) -> Iterator[RawRecord]:
+    """Records from ``start`` to the ends taken now, or ``until`` positions taken earlier (a partition not in them:
+    its end now), or forever with ``follow``, partition by partition in offset order, interleaved as the broker
+    returns them. ``stop``: asked before every poll (at least every half second, after the records of the last
+    one), ends the reading when it answers True."""
+    client = consumer(bootstrap)
+    try:
+        partitions, positions, ends = _span(client, topics, start)
+        if until is not None:
+            ends = {tp: until.get((tp.topic, tp.partition), end) for tp, end in ends.items()}
+        progress = {topic: [0, 0] for topic in dict.fromkeys(tp.topic for tp in partitions)}
+        for tp in partitions:
+            progress[tp.topic][1] += max(0, ends[tp] - positions[tp])
+        if on_progress is not None:
+            on_progress({topic: (done, total) for topic, (done, total) in progress.items()})
         client.assign(partitions)
         for tp, offset in positions.items():
             client.seek(tp, offset)
@@ -122,14 +147,15 @@ def read(bootstrap: KafkaAddress, topics: Sequence[str], start: StartAt, *, foll
                     return
                 continue
             idle = 0
-            if on_progress is not None:
-                done += sum(len(messages) for messages in batch.values())
-                on_progress(min(done, total), total)
             for tp, messages in batch.items():
                 for message in messages:
                     if not follow and message.offset >= ends[tp]:
                         continue
+                    progress[tp.topic][0] += 1
                     yield _raw(message)
+            if on_progress is not None:
+                on_progress({topic: (done if follow else min(done, total), total)
+                             for topic, (done, total) in progress.items()})
     finally:
         client.close()
 
@@ -176,4 +202,4 @@ def _raw(message: Any) -> RawRecord:
 
 
 __all__ = ["Address", "OnProgress", "Positions", "StartAt", "consumer", "end_offsets", "partitions_of", "read",
-           "read_at", "start_positions"]
+           "read_at", "spans", "start_positions"]

@@ -18,10 +18,10 @@ already found in a column that refers to it, or the primary key of a row found t
 (``"customer_id":7``: decoding every contact once one id was known, every customer once one row was, made a trace
 of 97,000 CDC records take 50 s), and every row of a table whose key a transform makes (``add_prefix``, an
 expression) or a column Debezium writes in another form than its text (a DECIMAL as base64, a date as a day
-count): its bytes need not spell the key. Decoding, not reading, was what made a whole-topic trace slow. A
-canonical record found in the window names, in its lineage header, the CDC record it was made from: when that one
-is older than the window it is fetched by a seek of its own (at most :data:`MAX_SOURCES`), so the timeline still
-starts at the source.
+count): its bytes need not spell the key. Decoding, not reading, was what made a whole-topic trace slow. Every
+partition's end is taken once, when the trace starts: both reads stop there. A canonical record found in the window
+names, in its lineage header, the CDC record it was made from: when that one is older than the window it is
+fetched by a seek of its own (at most :data:`MAX_SOURCES`), so the timeline still starts at the source.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from streams.flows.canonical.lineage import Lineage, LineageError
 from streams.flows.exceptions import FlowFileError
 from streams.flows.files import load_flow_files
 from streams.inspect.decoding import Decoded, RawRecord, decode_record
-from streams.inspect.reader import Address, OnProgress, StartAt, read, read_at
+from streams.inspect.reader import Address, OnProgress, StartAt, read, read_at, spans
 from streams.mapping import Context, RecordMapping, load_mappings
 from streams.mapping.exceptions import MappingError
 from streams.mapping.kinds import Kind
@@ -400,7 +400,8 @@ def trace(bootstrap: KafkaAddress, entity: str, store: SchemaStore, *, topics: S
     the mapping files publish on, and every topic a flow file publishes on) from ``since_ms`` on (default: from
     the beginning), by record time;
     ``systems`` (default: systems/) name the CDC topics, ``mappings`` (default: mappings/) say which rows refer
-    to which; ``on_progress`` hears how far each read is."""
+    to which; ``on_progress`` hears how far the trace has read each topic (every topic's total from the start: the
+    ends are taken once, when the trace starts)."""
     systems = systems if systems is not None else load_systems()
     model = TraceModel.of(mappings if mappings is not None else load_mappings(systems=systems))
     roots_of = model.root_topics(systems)
@@ -414,7 +415,18 @@ def trace(bootstrap: KafkaAddress, entity: str, store: SchemaStore, *, topics: S
             chosen += sorted(t for t in present if t.startswith(canonical) and t not in chosen)
             chosen += [t for t in published_topics() if t in present and t not in chosen]
     matcher = EntityMatcher(names=model.names_for(entity), model=model)
-    start = StartAt(time_ms=since_ms) if since_ms is not None else StartAt(beginning=True)
+    # every partition's end taken once, now: both reads stop there, and every topic's total is known from the start
+    begins, ends = spans(bootstrap, chosen, StartAt(time_ms=since_ms) if since_ms is not None
+                         else StartAt(beginning=True)) if chosen else ({}, {})
+    progress = {topic: (0, 0) for topic in chosen}
+    for (topic, partition), end in ends.items():
+        progress[topic] = (0, progress[topic][1] + max(0, end - begins[(topic, partition)]))
+
+    def hear(read_so_far: Mapping[str, tuple[int, int]]) -> None:
+        progress.update(read_so_far)
+        if on_progress is not None:
+            on_progress(progress)
+
     found: list[Decoded] = []
     roots = [t for t in chosen if t in roots_of]
     others = [t for t in chosen if t not in roots_of]
@@ -422,7 +434,7 @@ def trace(bootstrap: KafkaAddress, entity: str, store: SchemaStore, *, topics: S
     for group in (roots, others):
         if not group:
             continue
-        for raw in read(bootstrap, group, start, on_progress=on_progress):
+        for raw in read(bootstrap, group, StartAt(at=begins), until=ends, on_progress=hear):
             table = tables.get(raw.topic)
             if raw.topic not in unspelled and not matcher.may_name(raw) and \
                     not (table is not None and matcher.may_hold_known_ids(raw, table)):

@@ -36,8 +36,12 @@ def test_trace_reads_the_last_day_by_default() -> None:
 
 def test_progress_is_shown_on_stderr_once_a_read_lasts(capsys: pytest.CaptureFixture[str]) -> None:
     quiet, shown = ProgressLine("trace", every_s=3600), ProgressLine("trace", every_s=0)
-    quiet(10, 1_000_000)
-    shown(250_000, 1_000_000)
+    quiet({"a": (10, 1_000_000)})
+    shown({"a": (200_000, 200_000), "b": (50_000, 700_000), "c": (0, 100_000)})
     captured = capsys.readouterr()
-    assert captured.out == "" and captured.err.startswith("trace: read 250,000 of 1,000,000 records")
+    assert captured.out == ""
+    assert captured.err.startswith("trace: read 250,000 of 1,000,000 records (0s); b 50,000 of 700,000, "
+                                   "c 0 of 100,000\n"), "the whole, then each topic still being read"
     assert captured.err.count("\n") == 1
+    shown({f"t{n}": (0, 1) for n in range(6)})
+    assert capsys.readouterr().err.endswith("t3 0 of 1 and 2 more topics\n")

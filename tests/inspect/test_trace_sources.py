@@ -86,6 +86,7 @@ def _traced(monkeypatch: pytest.MonkeyPatch, records: Sequence[RawRecord], entit
         return iter([r for r in records if r.topic in topics])
 
     monkeypatch.setattr(trace_module, "read", read)
+    monkeypatch.setattr(trace_module, "spans", lambda *_: ({}, {}))
     present = {KUNDEN, ACCOUNTS, "isthmus.dlq", "isthmus.commands.erp"}
     found = trace("unused:9092", entity, STORE, existing=present, systems=systems, mappings=mappings)
     assert groups and set(groups[0]) >= {KUNDEN, ACCOUNTS}, "the source tables are read first, as roots"
@@ -223,6 +224,7 @@ def test_a_trace_reads_the_topic_a_flow_file_publishes_on(monkeypatch: pytest.Mo
         return iter([published] if published.topic in topics else [])
 
     monkeypatch.setattr(trace_module, "read", read)
+    monkeypatch.setattr(trace_module, "spans", lambda *_: ({}, {}))
     trace("unused:9092", "K-0003", STORE, existing={KUNDEN, ACCOUNTS, "wawi.kunden.out"}, systems=systems,
           mappings=mappings)
     assert any("wawi.kunden.out" in group for group in groups)
