@@ -6,12 +6,13 @@ import argparse
 import json
 from typing import Any
 
+from streams.cli.commands import help_of
 from streams.cli.runtime import load_runtime
 from streams.config.show import effective, render
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("config", help="the runtime settings (Kafka, Connect, folders)")
+    parser = subparsers.add_parser("config", help=help_of("config"))
     commands = parser.add_subparsers(dest="config_command", required=True, metavar="SUBCOMMAND")
     show = commands.add_parser("show", help="print the effective settings and where each came from; secrets ***")
     show.add_argument("--json", action="store_true", help="one JSON object per setting")

@@ -28,6 +28,7 @@ from streams.catalog.exceptions import CatalogError
 from streams.catalog.model import Catalog, TableIdentity, identities
 from streams.catalog.postgres import Publication
 from streams.cli import connectors_export
+from streams.cli.commands import help_of
 from streams.cli.runtime import load_runtime
 from streams.cli.write_only import refuse_write_only, systems_folder_of
 from streams.config_files.problem import Problem, shown
@@ -37,7 +38,7 @@ from streams.systems import Engine, load_systems
 
 def register(subparsers: Any) -> None:
     group = subparsers.add_parser(
-        "connectors", help="validate, deploy and operate the Debezium connectors",
+        "connectors", help=help_of("connectors"),
         description="Connector configs in connect-configs/ (one file per connector, an overlay per "
                     "environment) against the Kafka Connect REST API.")
     _global_options(group, None)

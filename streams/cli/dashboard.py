@@ -7,6 +7,7 @@ import asyncio
 import logging
 from typing import Any
 
+from streams.cli.commands import help_of
 from streams.cli.runtime import load_runtime, stack_home
 from streams.dashboard.app import DashboardConfig, serve
 from streams.dashboard.settings import DEFAULT_PORT, PORT_ENV
@@ -15,7 +16,7 @@ from streams.inspect.roles import TOKENS_ENV, AccessPolicy
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "dashboard", help="serve the live dashboard (connectors, flows, lag, dead letters, conflicts, customer 360)",
+        "dashboard", help=help_of("dashboard"),
         description=f"Serves the dashboard on 127.0.0.1 (port from {PORT_ENV}, default {DEFAULT_PORT}) until "
                     f"interrupted. Roles come from {TOKENS_ENV} or <home>/secrets/tokens.")
     parser.add_argument("--port", type=int, default=None, help=f"port (default ${PORT_ENV} or {DEFAULT_PORT})")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from streams.cli.commands import help_of
 from streams.demo import SAMPLE_CUSTOMERS, DemoOptions, run_demo
 from streams.stack.settings import StackSettings
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("demo", help="run the whole local stack with the reference CRM and ERP, live",
+    parser = subparsers.add_parser("demo", help=help_of("demo"),
                                    description=__doc__)
     parser.add_argument("--seconds", type=float, default=None, help="stop after this long (default: Ctrl-C)")
     parser.add_argument("--rate", type=float, default=2.0, help="simulated edits per second (default 2)")

@@ -9,36 +9,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from streams import __version__
+from streams.cli.commands import COMMANDS
 from streams.errors import IsthmusError
 
-#: Each module defines ``register(subparsers)``, which adds its parsers and sets ``run`` on them.
-COMMAND_MODULES: tuple[str, ...] = (
-    "streams.cli.stack_commands",
-    "streams.cli.connectors",
-    "streams.cli.sink",
-    "streams.cli.topics",
-    "streams.cli.worker",
-    "streams.cli.demo",
-    "streams.cli.warehouse",
-    "streams.cli.dashboard",
-    "streams.cli.mappings",
-    "streams.cli.config",
-)
-
-
 #: The module of each command, so that running one imports only its own module (the worker's, sinks' and
-#: dashboard's imports took a second of every `isthmus topics trace`); a command not listed here loads them all.
-COMMAND_MODULE: dict[str, str] = {
-    "up": "streams.cli.stack_commands", "down": "streams.cli.stack_commands",
-    "status": "streams.cli.stack_commands", "connectors": "streams.cli.connectors", "sink": "streams.cli.sink",
-    "topics": "streams.cli.topics", "worker": "streams.cli.worker", "demo": "streams.cli.demo",
-    "warehouse": "streams.cli.warehouse", "dashboard": "streams.cli.dashboard", "mappings": "streams.cli.mappings",
-    "config": "streams.cli.config",
-}
+#: dashboard's imports took a second of every `isthmus topics trace`).
+COMMAND_MODULE: dict[str, str] = {name: command.module for name, command in COMMANDS.items()}
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """Every command's parser, or only ``command``'s when its module is known."""
+    """The parser of ``command`` (registered by its module) beside every other command's line of help, from
+    :data:`~streams.cli.commands.COMMANDS` alone: `isthmus --version`, `isthmus --help`, a mistyped or missing
+    command import no command's module."""
     parser = argparse.ArgumentParser(
         prog="isthmus",
         description="Change-data-capture bridge between a CRM and an ERP.",
@@ -48,10 +30,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                         help="runtime settings file (YAML: kafka:, connect:, dirs:); also ISTHMUS_CONFIG. "
                              "The environment overrides it; see `isthmus config show`")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    only = COMMAND_MODULE.get(command or "")
-    for name in COMMAND_MODULES:
-        if only is None or name == only:
-            importlib.import_module(name).register(subparsers)
+    chosen = COMMANDS[command].module if command in COMMANDS else None
+    for name, entry in COMMANDS.items():
+        if entry.module == chosen:
+            importlib.import_module(entry.module).register(subparsers)  # its commands, in their place
+            chosen = None
+        elif name not in subparsers.choices:
+            subparsers.add_parser(name, help=entry.help)
     return parser
 
 

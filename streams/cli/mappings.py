@@ -19,6 +19,7 @@ from typing import Any
 from streams.catalog import Catalog, ColumnsFileError, differences, path_for, read, write
 from streams.catalog.live import connection_for, discover
 from streams.catalog.model import identities
+from streams.cli.commands import help_of
 from streams.cli.runtime import load_runtime
 from streams.codecs.avro.single_object import SchemaStore
 from streams.config.dirs import DirectorySettings
@@ -39,7 +40,7 @@ from streams.systems import load_systems
 
 def register(subparsers: Any) -> None:
     group = subparsers.add_parser(
-        "mappings", help="discover the systems' column types, and validate the mapping files",
+        "mappings", help=help_of("mappings"),
         description="Mapping files are checked against each system's columns file (systems/<name>.columns.yaml), "
                     "which `discover` writes from the live database catalog.")
     commands = group.add_subparsers(dest="mappings_command", required=True, metavar="SUBCOMMAND")

@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from streams.cli.allocator import fix_mmap_threshold
+from streams.cli.commands import help_of
 from streams.cli.runtime import load_runtime
 from streams.kafka.retries import explain_marker_retries
 from streams.sinks.runner import SinkEnvironment, build_worker, run_until_signalled
@@ -23,7 +24,7 @@ from streams.sinks.settings import SinkSettings
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "sink", help="run a sink worker for one target system",
+        "sink", help=help_of("sink"),
         description="Consume isthmus.commands.<target> and apply each command through the target's API "
                     "(targets/<target>.yaml), effectively once; results go to isthmus.results.<target>, refused "
                     "commands to isthmus.dlq.")

@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from streams.cli import environment
+from streams.cli.commands import help_of
 from streams.cli.pipeline import gather
 from streams.cli.runtime import load_runtime
 from streams.inspect import health
@@ -29,19 +30,19 @@ STATUS_EPILOG = """exit codes:
 
 
 def register(subparsers: Any) -> None:
-    up = subparsers.add_parser("up", help="start the local stack (idempotent)",
+    up = subparsers.add_parser("up", help=help_of("up"),
                                description="Start the local stack: " + ", ".join(SERVICE_NAMES) + ". "
                                "Services already running are left alone. Optional services start only when named: "
                                + ", ".join(OPTIONAL_NAMES) + ".")
     up.add_argument("services", nargs="*", metavar="SERVICE", help="only these (and what they need)")
     up.set_defaults(run=run_up)
 
-    down = subparsers.add_parser("down", help="stop the local stack")
+    down = subparsers.add_parser("down", help=help_of("down"))
     down.add_argument("services", nargs="*", metavar="SERVICE", help="only these")
     down.set_defaults(run=run_down)
 
     status = subparsers.add_parser(
-        "status", help="is the pipeline healthy, and if not, where (stack, connectors, flows, sinks, lag, holds)",
+        "status", help=help_of("status"),
         description="One report of the whole pipeline on the cluster the settings point to: the local stack's\n"
                     "services (when there is a local stack), each connector and its tasks (a failed one with its\n"
                     "trace's first line), each flow's and sink's consumer groups with their members (the workers\n"

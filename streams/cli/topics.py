@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from streams.cli.commands import help_of
 from streams.cli.runtime import load_runtime, stack_home
 from streams.codecs.avro.single_object import SchemaStore
 from streams.config.kafka import KafkaSettings
@@ -62,7 +63,7 @@ TRACE_WINDOW = "24h"
 
 def register(subparsers: Any) -> None:
     group = subparsers.add_parser("topics",
-                                  help="inspect Isthmus topics: list, describe, lag, hanging, tail, trace, dlq",
+                                  help=help_of("topics"),
                                   description="Inspect Isthmus's Kafka topics, decoded from their Avro schemas.")
     commands = group.add_subparsers(dest="topics_command", required=True, metavar="SUBCOMMAND")
     _register_inspect(commands)

@@ -8,6 +8,7 @@ import signal
 import threading
 from typing import Any
 
+from streams.cli.commands import help_of
 from streams.cli.runtime import load_runtime
 from streams.config.model import RuntimeSettings
 from streams.metrics.serving import serve_metrics
@@ -19,7 +20,7 @@ from streams.worker.settings import WorkerSettings
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("warehouse", help="the star-schema warehouse (PostgreSQL) with lineage")
+    parser = subparsers.add_parser("warehouse", help=help_of("warehouse"))
     commands = parser.add_subparsers(dest="warehouse_command", required=True, metavar="COMMAND")
     environment = "Environment:\n" + "\n".join(f"  {WarehouseSettings.env_name(name)}: {info.description}"
                                                 for name, info in WarehouseSettings.model_fields.items())

@@ -8,6 +8,7 @@ import logging
 from typing import Any
 
 from streams.cli.allocator import fix_mmap_threshold
+from streams.cli.commands import help_of
 from streams.cli.runtime import load_runtime
 from streams.kafka.retries import explain_marker_retries
 from streams.worker.run import run_worker
@@ -16,7 +17,7 @@ from streams.worker.settings import WorkerSettings
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "worker", help="run the flows exactly once (start several for a fleet)",
+        "worker", help=help_of("worker"),
         description="Run the Isthmus flows on the exactly-once engine. Environment:\n" +
         "\n".join(f"  {WorkerSettings.env_name(name)}: {info.description}"
                   for name, info in WorkerSettings.model_fields.items()),

@@ -42,7 +42,7 @@ def test_summary_counts_tasks_rather_than_naming_task_0() -> None:
 
 
 def test_global_options_go_before_or_after_the_subcommand() -> None:
-    parser = build_parser()
+    parser = build_parser("connectors")
     before = parser.parse_args(["connectors", "--env", "compose", "--connect-url", "http://h:1", "status"])
     after = parser.parse_args(["connectors", "status", "--env", "compose", "--connect-url", "http://h:1"])
     for args in (before, after):
