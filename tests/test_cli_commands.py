@@ -52,6 +52,27 @@ def test_version_and_help_import_no_command_module() -> None:
     assert done.stdout.split() == ["streams.cli.commands", "streams.cli.main"]
 
 
+#: Commands whose module imports at its top only what its parser needs (the rest when the command runs), so that
+#: their --help costs a few hundredths of a CPU-second; the others' --help still imports their runtime (pydantic,
+#: kafka-python, aiokafka: about a CPU-second).
+QUICK_HELP = (["sink", "--help"], ["config", "--help"], ["config", "show", "--help"])
+HEAVY = ("pydantic", "kafka", "aiokafka", "fastavro", "yaml")
+
+
+@pytest.mark.parametrize("argv", QUICK_HELP, ids=" ".join)
+def test_a_quick_commands_help_imports_none_of_what_it_runs(argv: list[str]) -> None:
+    script = ("import contextlib, io, sys\n"
+              "from streams.cli.main import main\n"
+              "out = io.StringIO()\n"
+              "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(out):\n"
+              "    main(sys.argv[1:])\n"
+              f"heavy = sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})\n"
+              "print(heavy, 'usage: isthmus' in out.getvalue())\n")
+    done = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True, cwd=ROOT, timeout=60,
+                          check=True)
+    assert done.stdout.strip() == "[] True"
+
+
 def test_version_is_printed() -> None:
     out = io.StringIO()
     with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as exited:

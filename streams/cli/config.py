@@ -7,8 +7,6 @@ import json
 from typing import Any
 
 from streams.cli.commands import help_of
-from streams.cli.runtime import load_runtime
-from streams.config.show import effective, render
 
 
 def register(subparsers: Any) -> None:
@@ -20,6 +18,10 @@ def register(subparsers: Any) -> None:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    # imported here, not above: `isthmus config --help` builds its parser without them (streams/cli/commands.py)
+    from streams.cli.runtime import load_runtime
+    from streams.config.show import effective, render
+
     settings = load_runtime(args)
     rows = effective(settings)
     if args.json:

@@ -14,12 +14,7 @@ import logging
 import sys
 from typing import Any
 
-from streams.cli.allocator import fix_mmap_threshold
 from streams.cli.commands import help_of
-from streams.cli.runtime import load_runtime
-from streams.kafka.retries import explain_marker_retries
-from streams.sinks.runner import SinkEnvironment, build_worker, run_until_signalled
-from streams.sinks.settings import SinkSettings
 
 
 def register(subparsers: Any) -> None:
@@ -39,6 +34,13 @@ def register(subparsers: Any) -> None:
 
 
 def run_sink(args: argparse.Namespace) -> int:
+    # imported here, not above: `isthmus sink --help` builds its parser without them (streams/cli/commands.py)
+    from streams.cli.allocator import fix_mmap_threshold
+    from streams.cli.runtime import load_runtime
+    from streams.kafka.retries import explain_marker_retries
+    from streams.sinks.runner import SinkEnvironment, build_worker, run_until_signalled
+    from streams.sinks.settings import SinkSettings
+
     fix_mmap_threshold()  # before the first large buffer (streams/cli/allocator.py)
     level = getattr(logging, args.log_level)
     logging.basicConfig(level=max(level, logging.INFO), stream=sys.stderr,

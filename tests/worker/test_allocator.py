@@ -58,17 +58,19 @@ class _Started(Exception):
 
 @pytest.mark.parametrize("command", ["worker", "sink"])
 def test_the_worker_and_the_sinks_fix_it_before_they_start(command: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from streams.cli import sink, worker
+    from streams.cli import allocator, runtime, sink, worker
 
-    module, run = (worker, worker.run) if command == "worker" else (sink, sink.run_sink)
+    # the sink imports what it runs when it runs (`isthmus sink --help` imports none of it): patched at the source
+    run, threshold_from, settings_from = (worker.run, worker, worker) if command == "worker" else (
+        sink.run_sink, allocator, runtime)
     calls: list[str] = []
 
     def load_runtime(args: argparse.Namespace) -> None:
         calls.append("settings loaded")
         raise _Started
 
-    monkeypatch.setattr(module, "fix_mmap_threshold", lambda: calls.append("threshold fixed") or True)
-    monkeypatch.setattr(module, "load_runtime", load_runtime)
+    monkeypatch.setattr(threshold_from, "fix_mmap_threshold", lambda: calls.append("threshold fixed") or True)
+    monkeypatch.setattr(settings_from, "load_runtime", load_runtime)
     with pytest.raises(_Started):
         run(argparse.Namespace(flow=[], log_level="INFO", settings=False))
     assert calls == ["threshold fixed", "settings loaded"]
