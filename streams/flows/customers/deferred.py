@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from streams.flows.commands import Cause
-from streams.flows.engine.api import Store
+from streams.flows.engine.api import Incoming, Store
 from streams.flows.engine.values import from_store, to_store
 
 DEFERRED = "deferred"
@@ -57,6 +57,14 @@ def cause_state(cause: Cause) -> list[Any]:
 
 def cause_of(state: list[Any]) -> Cause:
     return Cause(**{name: from_store(value) for name, value in zip(_CAUSE_FIELDS, state, strict=True)})
+
+
+def cause_record(key: str, cause: Cause) -> Incoming:
+    """The record a deferred decision that fails is dead-lettered as: where the entity's last change of the
+    transaction was read (its value is not kept), keyed by the entity."""
+    return Incoming(topic=cause.topic or "-", partition=cause.partition or 0,
+                    offset=-1 if cause.offset is None else cause.offset, key=key.encode(), value=None,
+                    timestamp_ms=int(cause.commit_time.timestamp() * 1000))
 
 
 class Deferred:

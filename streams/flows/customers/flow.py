@@ -55,6 +55,7 @@ from streams.flows.customers.deferred import (
     DEFERRED,
     DEFERRED_COUNT,
     Deferred,
+    cause_record,
 )
 from streams.flows.customers.exceptions import CustomerFlowError, MissingMapping
 from streams.flows.customers.keying import CustomerKeys, row_key
@@ -169,14 +170,6 @@ class _Waits:
     """A change that waits for its entity: its look-up of ``waiting_for`` (an index key) missed."""
 
     waiting_for: str
-
-
-def _cause_record(key: str, cause: Cause) -> Incoming:
-    """The record a deferred decision that fails is dead-lettered as: where the entity's last change of the
-    transaction was read (its value is not kept), keyed by the entity."""
-    return Incoming(topic=cause.topic or "-", partition=cause.partition or 0,
-                    offset=-1 if cause.offset is None else cause.offset, key=key.encode(), value=None,
-                    timestamp_ms=int(cause.commit_time.timestamp() * 1000))
 
 
 def _unpublished(state: CustomerState) -> bool:
@@ -533,7 +526,7 @@ class CustomerFlow:
         entities = self._entities(ctx)
         settled_at = self.clock()
         for key, cause in taken:
-            with ctx.isolated(_cause_record(key, cause)):
+            with ctx.isolated(cause_record(key, cause)):
                 audit: list[Mapping[str, Any]] = []
                 state = entities.get(key)
                 state.held = False

@@ -31,7 +31,7 @@ from streams.codecs import ChangeEvent, Op, decode
 from streams.codecs.debezium.envelope import Record
 from streams.codecs.exceptions import CodecError
 from streams.flows.customers.config import EntityConfig
-from streams.flows.customers.txnet import Group, Transactions, mark
+from streams.flows.customers.txnet import Group, Transactions, marked
 from streams.flows.engine.api import Context as FlowContext
 from streams.flows.engine.api import Incoming, Store, Ticking
 from streams.flows.engine.values import to_store
@@ -154,17 +154,9 @@ class CustomerKeys:
                                                                    ctx=ctx), ctx.stores)
 
     def _marked(self, groups: list[Group], stores: Mapping[str, Store]) -> Routed:
-        """The routes of ``groups``, each group's records marked as one (:func:`~streams.flows.customers.txnet.mark`).
-        The empty last part of a transaction released in parts (one of exactly ``transaction_limit`` changes, or a
-        multiple) routes nothing: the keyed flows decide each part as it comes (its mark names the part, not the
-        transaction), so its END has nothing left for them to decide."""
-        routed: Routed = []
-        for group in groups:
-            if not group:
-                continue
-            routes = [route for one in group for route in self._route(one, stores)]
-            routed += mark(routes, f"{group[0].topic}@{group[0].offset}", group)
-        return routed
+        """The routes of ``groups``, each group's records marked as one (:func:`~streams.flows.customers.txnet.
+        marked`)."""
+        return marked(groups, lambda record: self._route(record, stores))
 
     def _route(self, record: Incoming, stores: Mapping[str, Store]) -> Routed:
         if record.value is None:

@@ -191,6 +191,20 @@ def _released(joined: list[Joined], count: Callable[[str, int], None] | None) ->
             if j.records or (j.parted and not j.more)]
 
 
+def marked(groups: Iterable[Group], route: Callable[[Incoming], list[tuple[str | None, Incoming]]]
+           ) -> list[tuple[str | None, Incoming]]:
+    """A keying stage's routes of ``groups`` (what :meth:`Transactions.groups` released), each record routed by
+    ``route`` and each group's records marked as one (:func:`mark`). The empty last part of a transaction released
+    in parts (one of exactly ``transaction_limit`` changes, or a multiple) routes nothing: the keyed flows decide
+    each part as it comes (its mark names the part, not the transaction), so its END leaves them nothing to do."""
+    routed: list[tuple[str | None, Incoming]] = []
+    for group in groups:
+        if group:
+            routed += mark([one for record in group for one in route(record)], f"{group[0].topic}@{group[0].offset}",
+                           group)
+    return routed
+
+
 def mark(routed: list[tuple[str | None, Incoming]], tx: str, group: Group) -> list[tuple[str | None, Incoming]]:
     """The keying stage's routes of one group, each record marked with its place among its key's records of the
     group. A record the router cannot place (key None) is a group of one, and so is a held record the group
