@@ -43,7 +43,7 @@ def test_flows_read_the_topics_their_systems_declare() -> None:
     stock_file = next(f for f in load_flow_files(FLOWS_DIR) if f.block == "derived")
     config = read_config(stock_file, mappings, systems, schemas.schemas.named)
     stock = StockFlow(schemas=schemas, config=config, systems=systems).spec()
-    assert stock.inputs == ("ledger.prod_db.stock", "sales.public.products")
+    assert stock.inputs == ("ledger.prod_db.stock", "sales.public.products", "ledger.transaction")
     canonical = CanonicalFlow(schemas=schemas, mappings=mappings, systems=systems).spec()
     assert "ledger.prod_db.invoices" in canonical.inputs and "sales.public.sales_orders" in canonical.inputs
     assert not any(t.startswith(("crm.", "erp.")) for t in canonical.inputs)

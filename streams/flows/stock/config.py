@@ -11,6 +11,13 @@ the target whose CDC shows it::
         key: sku                       # its column(s) holding the group key, in the mapping's key order
         column: available_qty          # its column holding the value
         operation: update              # the command's operation (default: update)
+    transactions: net                  # net (default): a source transaction's changes summed, then decided once
+    transaction_limit: 2000            # the most changes of one transaction held (default 2000): see below
+
+With ``transactions: net`` the summed tables' changes are joined along their system's transaction topic, as the
+entity block joins them (:mod:`streams.flows.customers.txnet`): the flow folds a transaction's changes into their
+keys' totals and commands each key once, with the total after the transaction; a transaction past
+``transaction_limit`` is folded in parts of that many and its keys decided at its end.
 
 Everything is checked at once with file, line, field and fix; names are resolved here, once, so the flow
 handles a record without reading configuration.
@@ -23,11 +30,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from streams.flows.commands import Sends
+from streams.flows.customers.config import TRANSACTION_LIMIT, TRANSACTIONS
 from streams.flows.files import FlowFile, Section
 from streams.mapping import Engine, RecordMapping, SourceMapping
 from streams.systems import Systems
 
-KEYS = ("mapping", "field", "stamp", "target")
+KEYS = ("mapping", "field", "stamp", "target", "transactions", "transaction_limit")
 TARGET_KEYS = ("system", "table", "key", "column", "operation")
 
 
@@ -56,6 +64,10 @@ class DerivedConfig:
     target_key: tuple[str, ...]
     target_column: str
     operation: str
+    #: ``net``: the changes of one source transaction are summed, then decided once per key; ``each``: one by one.
+    transactions: str = "net"
+    #: With ``net``, the most changes of one transaction held to sum together (a larger one goes in parts).
+    transaction_limit: int = TRANSACTION_LIMIT
 
     @property
     def record(self) -> str:
@@ -70,6 +82,11 @@ class DerivedConfig:
     @property
     def inputs(self) -> tuple[str, ...]:
         return (*dict.fromkeys(s.topic for s in self.sums), self.target_topic)
+
+    @property
+    def summed_tables(self) -> dict[str, tuple[str, str]]:
+        """The summed tables' topics, by the system and table each carries (what the transaction joins read)."""
+        return {s.topic: (s.system, str(s.source.table)) for s in self.sums}
 
     def sum_source(self, topic: str) -> SumSource | None:
         return next((s for s in self.sums if s.topic == topic), None)
@@ -101,6 +118,8 @@ def read_config(flow: FlowFile, mappings: Mapping[str, RecordMapping], systems: 
     mapping = section.mapping("mapping", mappings)
     field_name = section.text("field", default="")
     stamp = section.text("stamp", default="") or None
+    transactions = section.choice("transactions", TRANSACTIONS, default="net")
+    transaction_limit = section.whole("transaction_limit", default=TRANSACTION_LIMIT)
     target = section.section("target")
     system = table = column = operation = ""
     key: tuple[str, ...] = ()
@@ -140,7 +159,8 @@ def read_config(flow: FlowFile, mappings: Mapping[str, RecordMapping], systems: 
     assert mapping is not None
     return DerivedConfig(mapping=mapping, field=field_name, sums=tuple(sums), key_fields=mapping.key, stamp=stamp,
                          target_system=system, target_topic=systems[system].topic(table), target_key=key,
-                         target_column=column, operation=operation)
+                         target_column=column, operation=operation, transactions=transactions,
+                         transaction_limit=transaction_limit)
 
 
 def _check_mapping(section: Section, mapping: RecordMapping, field_name: str, key: tuple[str, ...],

@@ -14,10 +14,12 @@ from typing import Any
 
 import pytest
 from support.systems import reference_with, system
+from support.tx_events import with_ends
 
 from streams.catalog.model import Catalog, Column, Table
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.engine.local import LocalRun
+from streams.flows.engine.stores import MemoryStore
 from streams.flows.exceptions import FlowFileError, FlowUnavailable
 from streams.flows.files import load_flow_files
 from streams.flows.stock import StockFlow, read_config
@@ -138,8 +140,8 @@ class Events:
         key_schema = shape["key"]["schema"]
         key = {"schema": key_schema, "payload": {f["field"]: row[f["field"]] for f in key_schema["fields"]}}
         source = dict(shape["value"]["payload"]["source"])
-        moved = {"table": table, "ts_ms": ms, "ts_us": ms * 1000, "ts_ns": ms * 10**6, "pos": 100 * self.n,
-                 "lsn": 100 * self.n, "gtid": f"0-1-{self.n}", "snapshot": "false"}
+        moved = {"db": topic.split(".")[1], "table": table, "ts_ms": ms, "ts_us": ms * 1000, "ts_ns": ms * 10**6,
+                 "pos": 100 * self.n, "lsn": 100 * self.n, "gtid": f"0-1-{self.n}", "snapshot": "false"}
         source.update({k: v for k, v in moved.items() if k in source})
         payload = {"before": before, "after": after, "op": op, "source": source, "ts_ms": ms + 5,
                    "transaction": {"id": str(self.n), "total_order": 1, "data_collection_order": 1}}
@@ -164,13 +166,15 @@ def test_a_made_up_pair_sums_per_key_commands_its_target_and_ignores_its_echo(
         tmp_path: Path, schemas: SchemaStore, systems: Systems, mapping: RecordMapping) -> None:
     config = read_config(_flow_file(tmp_path, SECTION), {"free_stock": mapping}, systems, schemas.schemas.named)
     spec = StockFlow(schemas=schemas, config=config, systems=systems, name="shop-free-stock").spec()
-    assert spec.inputs == ("ledger.books.bins", "shop.public.items")
+    assert spec.inputs == ("ledger.books.bins", "shop.public.items", "ledger.transaction")
     run = LocalRun(spec)
     events = Events(run)
 
     def feed(*records: Any) -> list[dict[str, Any]]:
+        """Feed ``records``, each change alone in its source transaction (its END after it)."""
         seen = len(run.context.emitted)
-        asyncio.run(run.feed(records))
+        ended = with_ends([(r.topic, r.key, r.value) for r in records])
+        asyncio.run(run.feed([run.record(*r) for r in ended if r[0] in spec.inputs]))
         assert run.context.dead_letters == []
         out = []
         for e in run.context.emitted[seen:]:
@@ -191,8 +195,12 @@ def test_a_made_up_pair_sums_per_key_commands_its_target_and_ignores_its_echo(
     assert third["payload"]["available_qty"] == "7.000"
     keys = spec.key_by
     assert isinstance(keys, GroupKeys)
-    assert [k for k, _ in keys.route(events.bin("c", "IT-2", "A", "1"), {})] == ["IT-2"]
-    assert [k for k, _ in keys.route(events.item("IT-2", "0"), {})] == ["IT-2"]
+    stores = {name: MemoryStore(name) for name in keys.stores}
+    change = events.bin("c", "IT-2", "A", "1")
+    assert keys.route(change, stores) == []  # it waits for its transaction's END, which passes it on
+    _, end = with_ends([(change.topic, change.key, change.value)])
+    assert [(k, r.offset) for k, r in keys.route(run.record(*end), stores)] == [("IT-2", change.offset)]
+    assert [k for k, _ in keys.route(events.item("IT-2", "0"), stores)] == ["IT-2"]
 
 
 def test_section_mistakes_name_line_field_and_fix(tmp_path: Path, schemas: SchemaStore, systems: Systems,

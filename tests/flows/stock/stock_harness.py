@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stock_events import Rec
+from support.tx_events import with_ends
 
 from reference.topics import COMMANDS_CRM
 from streams.codecs.avro.single_object import SchemaStore
@@ -26,8 +27,10 @@ class StockHarness:
         self.run = LocalRun(self.flow.spec())
 
     def feed(self, *records: Rec) -> list[dict[str, Any]]:
-        """Feed records in order; returns the commands they caused (Avro record with the payload parsed)."""
-        asyncio.run(self.run.feed([self.run.record(r.topic, r.key, r.value) for r in records]))
+        """Feed records in order, each change alone in its source transaction (followed by its END, when the flow
+        reads the transaction topic); returns the commands they caused (Avro record with the payload parsed)."""
+        ended = [r for r in with_ends([(r.topic, r.key, r.value) for r in records]) if r[0] in self.run.flow.inputs]
+        asyncio.run(self.run.feed([self.run.record(topic, key, value) for topic, key, value in ended]))
         emitted = self.run.context.emitted[self.seen:]
         self.seen = len(self.run.context.emitted)
         commands = []

@@ -1,5 +1,6 @@
 """Stock availability through the real connectors: ERP stock rows, read by Debezium, become the CRM product's
-availability command (read_committed); the CRM's echo of it commands nothing, a CRM edit is corrected.
+availability command (read_committed); the CRM's echo of it commands nothing, a CRM edit is corrected, and an ERP
+transaction that moves several rows of a SKU commands its total after the transaction, once.
 
 The flow runs in this process under a name of its own, from the current end of its inputs; the test writes
 into the CRM what its sink would (a sink running on the shared stack may write the same)."""
@@ -74,3 +75,12 @@ def test_stock_over_warehouses_reaches_the_crm_product_once_per_change_without_e
     sent = watch.until("the correction", lambda seen: availability(watch, sku)[2:])
     assert [c.payload["available_qty"] for c in sent] == ["12.500"]
     assert sent[0].value["source"]["connector"] == "crm" and sent[0].value["source"]["table"] == "products"
+
+    # one ERP transaction moves both warehouses: one command, with the total after it (none in between)
+    erp.begin()
+    with erp.cursor() as cur:
+        cur.execute("UPDATE stock SET on_hand = 20 WHERE sku = %s AND warehouse_code = %s", (sku, warehouses[0]))
+        cur.execute("UPDATE stock SET on_hand = 6 WHERE sku = %s AND warehouse_code = %s", (sku, warehouses[1]))
+    erp.commit()
+    moved = watch.until("the transaction's total", lambda seen: availability(watch, sku)[3:])
+    assert [c.payload["available_qty"] for c in moved] == ["23.000"]

@@ -1,5 +1,6 @@
-"""The stock flow's key is the SKU, read from the Kafka key of both inputs (tombstones included), so the
-keying stage needs no state; run per partition on what the stage emitted, the flow commands exactly what the
+"""The stock flow's key is the SKU, read from the Kafka key of both inputs (tombstones included), so routing needs
+no state but the ERP's source transactions, which the keying stage joins (a stock change goes on with its END,
+marked as its transaction's); run per partition on what the stage emitted, the flow commands exactly what the
 one-partition flow commands."""
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from collections import Counter, defaultdict
 from aiokafka.partitioner import DefaultPartitioner
 from stock_events import Cdc, Rec, product_row, stock_row
 from stock_harness import StockHarness
+from support.tx_events import with_ends
 
-from streams.flows.engine.api import Incoming
+from streams.flows.engine.api import Incoming, Store
 from streams.flows.engine.local import LocalRun
 from streams.flows.engine.repartition import partitioned
+from streams.flows.engine.stores import MemoryStore
 from streams.flows.stock.keying import GroupKeys
 
 
@@ -28,22 +31,30 @@ def _incoming(topic: str, key: bytes | None, value: bytes | None) -> Incoming:
     return Incoming(topic=topic, partition=0, offset=0, key=key, value=value, timestamp_ms=0)
 
 
+def _routed(flow: StockHarness, stores: dict[str, Store], *records: Rec) -> list[list[str | None]]:
+    """The keys each record (each followed by its END, when the flow reads its transaction topic) is routed with."""
+    ended = [r for r in with_ends([(r.topic, r.key, r.value) for r in records]) if r[0] in flow.run.flow.inputs]
+    return [[k for k, _ in _keys(flow).route(_incoming(*record), stores)] for record in ended]
+
+
 def test_stock_rows_products_and_tombstones_route_by_sku(flow: StockHarness) -> None:
     keys = _keys(flow)
+    stores: dict[str, Store] = {name: MemoryStore(name) for name in keys.stores}
     cdc = Cdc()
     records = [cdc.stock("c", after=stock_row("SKU-1", "WH1", "5")),
                cdc.stock("c", after=stock_row("SKU-1", "WH2", "3")),
                cdc.product("c", after=product_row("SKU-1", "0")), cdc.product("c", after=product_row("SKU-2", "0"))]
-    routed = [keys.route(_incoming(r.topic, r.key, r.value), {}) for r in records]
-    assert [[key for key, _ in r] for r in routed] == [["SKU-1"], ["SKU-1"], ["SKU-1"], ["SKU-2"]]
+    # a stock change waits for its END, which passes it on; a product change (not joined) goes at once
+    assert _routed(flow, stores, *records) == [[], ["SKU-1"], [], ["SKU-1"], ["SKU-1"], ["SKU-2"]]
     tombstone = _incoming(records[0].topic, records[0].key, None)
-    assert keys.route(tombstone, {}) == [("SKU-1", tombstone)]
+    assert [(key, r.topic, r.key, r.value) for key, r in keys.route(tombstone, stores)] == [
+        ("SKU-1", tombstone.topic, tombstone.key, None)]
 
 
 def test_a_key_that_is_not_a_debezium_key_goes_on_unkeyed_for_the_flow_to_dead_letter(flow: StockHarness) -> None:
     keys = _keys(flow)
     record = _incoming("erp.erp.stock", b"not json", b"{}")
-    assert keys.route(record, {}) == [(None, record)]
+    assert [(key, r.value) for key, r in keys.route(record, {})] == [(None, b"{}")]
 
 
 def test_partitioned_stock_flow_commands_exactly_what_the_one_partition_flow_does(flow: StockHarness) -> None:
@@ -58,7 +69,8 @@ def test_partitioned_stock_flow_commands_exactly_what_the_one_partition_flow_doe
     baseline = flow.feed(*records)
     laid = partitioned(flow.flow.spec(), 3)
     stage = LocalRun(laid.stage)
-    asyncio.run(stage.feed([stage.record(r.topic, r.key, r.value) for r in records]))
+    ended = [r for r in with_ends([(r.topic, r.key, r.value) for r in records]) if r[0] in laid.stage.inputs]
+    asyncio.run(stage.feed([stage.record(topic, key, value) for topic, key, value in ended]))
     partitioner = DefaultPartitioner()
     by_partition: dict[int, list[Incoming]] = defaultdict(list)
     for offset, out in enumerate(stage.context.emitted):
