@@ -19,15 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka.partitioner import DefaultPartitioner
+from support.fleet import fleet_runs
 from support.systems import reference_with, system
 
 from streams.catalog.model import Catalog, Column, Table
 from streams.codecs.avro.schemas import load_schemas
 from streams.codecs.avro.single_object import SchemaStore
-from streams.flows.engine.api import Incoming
 from streams.flows.engine.local import LocalRun
-from streams.flows.engine.repartition import partitioned
 from streams.flows.files import load_flow_files
 from streams.flows.orders.txjoin import SPLIT
 from streams.flows.stock import StockFlow, read_config
@@ -256,21 +254,10 @@ def test_a_fleet_commands_what_the_one_partition_flow_commands(tmp_path: Path, s
     records = [*(meter.ledger(str(a), 0) for a in ACCOUNTS), *meter.transaction(_events(300)),
                *meter.transaction(_events(20))]
     baseline = Run(flow, schemas).feed(records)
-    laid = partitioned(flow.spec(), 3)
-    stage = LocalRun(laid.stage)
-    asyncio.run(stage.feed([stage.record(t, k, v) for t, k, v in records]))
-    partitioner = DefaultPartitioner()
-    by_partition: dict[int, list[Incoming]] = defaultdict(list)
-    for offset, out in enumerate(stage.context.emitted):
-        assert out.key is not None
-        p = partitioner(out.key, [0, 1, 2], [0, 1, 2])
-        by_partition[p].append(Incoming(topic=out.topic, partition=p, offset=offset, key=out.key, value=out.value,
-                                        timestamp_ms=0, headers=out.headers))
+    runs = fleet_runs(flow.spec(), records)
     sent: list[tuple[str, str]] = []
-    for part in by_partition.values():
-        keyed = LocalRun(laid.flow)
-        asyncio.run(keyed.feed(part))
+    for keyed in runs:
         assert keyed.context.dead_letters == []
         sent += commanded(keyed.context.emitted, schemas)
-    assert len(by_partition) > 1
+    assert len(runs) > 1
     assert Counter(sent) == Counter(baseline) and _hits(baseline) == {str(a): [30, 32] for a in ACCOUNTS}

@@ -5,17 +5,14 @@ one-partition flow commands."""
 
 from __future__ import annotations
 
-import asyncio
-from collections import Counter, defaultdict
+from collections import Counter
 
-from aiokafka.partitioner import DefaultPartitioner
 from stock_events import Cdc, Rec, product_row, stock_row
 from stock_harness import StockHarness
+from support.fleet import fleet_runs
 from support.tx_events import with_ends
 
 from streams.flows.engine.api import Incoming, Store
-from streams.flows.engine.local import LocalRun
-from streams.flows.engine.repartition import partitioned
 from streams.flows.engine.stores import MemoryStore
 from streams.flows.stock.keying import GroupKeys
 
@@ -67,23 +64,12 @@ def test_partitioned_stock_flow_commands_exactly_what_the_one_partition_flow_doe
     records += [cdc.stock("u", before=stock_row("SKU-2", "WH1", "9"), after=stock_row("SKU-2", "WH1", "4")),
                 cdc.stock("d", before=stock_row("SKU-3", "WH2", "3", "1"))]
     baseline = flow.feed(*records)
-    laid = partitioned(flow.flow.spec(), 3)
-    stage = LocalRun(laid.stage)
-    ended = [r for r in with_ends([(r.topic, r.key, r.value) for r in records]) if r[0] in laid.stage.inputs]
-    asyncio.run(stage.feed([stage.record(topic, key, value) for topic, key, value in ended]))
-    partitioner = DefaultPartitioner()
-    by_partition: dict[int, list[Incoming]] = defaultdict(list)
-    for offset, out in enumerate(stage.context.emitted):
-        assert out.key is not None
-        p = partitioner(out.key, [0, 1, 2], [0, 1, 2])
-        by_partition[p].append(Incoming(topic=out.topic, partition=p, offset=offset, key=out.key, value=out.value,
-                                        timestamp_ms=0, headers=out.headers))
+    spec = flow.flow.spec()
+    runs = fleet_runs(spec, [r for r in with_ends([(r.topic, r.key, r.value) for r in records]) if r[0] in spec.inputs])
     keys: list[str] = []
-    for part in by_partition.values():
-        run = LocalRun(laid.flow)
-        asyncio.run(run.feed(part))
+    for run in runs:
         assert run.context.dead_letters == []
         keys += [flow.schemas.decode(e.value).value["idempotency_key"] for e in run.context.emitted
                  if e.value is not None]
-    assert len(by_partition) > 1
+    assert len(runs) > 1
     assert Counter(keys) == Counter(c["idempotency_key"] for c in baseline) and len(baseline) >= 6
