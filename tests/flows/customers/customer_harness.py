@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from customer_events import T0, Sent, Systems, decode_commands, decode_topic
-from tx_events import one_transaction, with_ends
+from support.tx_events import one_transaction, with_ends
 
 from reference.topics import CANONICAL_CUSTOMERS
 from streams.codecs.avro.single_object import SchemaStore

@@ -10,7 +10,7 @@ from collections import Counter, defaultdict
 from aiokafka.partitioner import DefaultPartitioner
 from customer_events import Sent, decode_commands
 from customer_harness import Harness
-from tx_events import with_ends
+from support.tx_events import with_ends
 
 from streams.flows.engine.api import Incoming
 from streams.flows.engine.local import LocalRun

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 from customer_events import Sent
+from support.tx_events import one_transaction
 from test_entity_block import HERE, Parties, _catalogs, _debtor, _party, _systems
-from tx_events import one_transaction
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.customers import entity_config

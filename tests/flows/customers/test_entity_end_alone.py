@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 from crew_run import UNPHONED, Crew, member
-from tx_events import one_transaction
+from support.tx_events import one_transaction
 
 from streams.codecs.avro.single_object import SchemaStore
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from customer_events import decode_commands
 from customer_harness import Harness
-from tx_events import end_of
+from support.tx_events import end_of
 
 from reference.topics import CRM_CONTACTS, CRM_CUSTOMERS
 from streams.flows.orders.txjoin import ABANDONED

@@ -10,7 +10,7 @@ import json
 
 import pytest
 from customer_harness import Harness
-from tx_events import end_of
+from support.tx_events import end_of
 
 from streams.codecs import ChangeEvent, decode
 from streams.flows.customers.txnet import join_store

@@ -17,7 +17,7 @@ import pytest
 from customer_events import decode_commands
 from customer_harness import Harness
 from new_key import settled_under_the_new_key
-from tx_events import one_transaction, with_ends
+from support.tx_events import one_transaction, with_ends
 
 from reference.topics import CRM_CUSTOMERS
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from customer_harness import Harness
 from support.commits import after_commit_of
-from tx_events import end_of
+from support.tx_events import end_of
 
 from streams.flows.orders.txjoin import ABANDONED
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from customer_events import Systems, decode_topic
 from customer_harness import Harness
-from tx_events import with_ends
+from support.tx_events import with_ends
 
 from reference.topics import CANONICAL_CUSTOMERS, CRM_CUSTOMERS
 from streams.flows.customers.exceptions import CorruptState

@@ -13,8 +13,8 @@ import pytest
 from customer_events import decode_commands, decode_topic
 from customer_harness import SETTLED_AT, Harness
 from support.systems import reference_systems
+from support.tx_events import one_transaction
 from test_entity_section import REFERENCE, _line, _load
-from tx_events import one_transaction
 
 from reference.topics import CANONICAL_CUSTOMERS
 from streams.codecs.avro.single_object import SchemaStore

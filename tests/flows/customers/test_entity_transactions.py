@@ -10,7 +10,7 @@ import pytest
 from customer_events import decode_commands
 from customer_harness import SETTLED_AT, Harness
 from support.systems import reference_systems
-from tx_events import one_transaction
+from support.tx_events import one_transaction
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.customers import CustomerFlow

@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 from customer_events import Sent, decode_commands
 from support.envelopes import change_record
+from support.tx_events import one_transaction
 from test_entity_payload_schema import COLUMNS, FLOW, MAPPINGS, SCHEMAS, T0, _catalogs, _decimal, _systems
-from tx_events import one_transaction
 
 from streams.codecs.avro.schemas import load_schemas
 from streams.codecs.avro.single_object import SchemaStore

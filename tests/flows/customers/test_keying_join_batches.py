@@ -9,7 +9,7 @@ import asyncio
 
 import pytest
 from customer_harness import Harness
-from tx_events import end_of, one_transaction
+from support.tx_events import end_of, one_transaction
 
 from streams.flows.customers.txnet import join_store
 from streams.flows.engine.local import LocalRun
