@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -133,6 +133,48 @@ def _choices(names: Any) -> str:
     return ", ".join(sorted(names)) or "none"
 
 
+def compile_steps(node: Node | None, where: str, kind: Kind, env: Environment,
+                  add: Callable[[int, str, str, str], None]) -> tuple[tuple[Step, ...], Kind, bool]:
+    """A ``transform:`` chain (a step, or a list of them) applied to a value of ``kind``: its steps, the kind they
+    give, and whether it compiled. A step that does not exist, whose arguments are wrong, or that ``kind`` cannot
+    take (as checked so far along the chain) is refused through ``add(line, where, message, fix)``, and the chain
+    with it. Mapping files compile their fields' chains with it, flow files the forms a system keeps values in
+    (``systems.<s>.keeps``)."""
+    if node is None:
+        return (), kind, True
+    items = node.value if node.is_sequence else [node]
+    steps: list[Step] = []
+    for item in items:
+        if isinstance(item.value, str):
+            name, args = item.value, None
+        elif item.is_mapping and len(item.value) == 1:
+            name, arg_node = next(item.items())
+            args = arg_node.plain()
+        else:
+            add(item.line, where, "a transform step is a name or a one-key mapping",
+                "write `- trim` or `- strip_prefix: \"C-\"`")
+            return (), kind, False
+        try:
+            step = _step(name, args, env)
+            kind = step.out(kind)
+        except ArgumentProblem as exc:
+            add(item.line, f"{where}: {name}", exc.message, exc.fix)
+            return (), kind, False
+        steps.append(step)
+    return tuple(steps), kind, True
+
+
+def _step(name: str, args: Any, env: Environment) -> Step:
+    if name in BUILTINS:
+        return BUILTINS[name](args, env)
+    function = env.plugins.get(name) or from_entry_point(name)
+    if function is None:
+        raise ArgumentProblem(f"no transform named {name!r}",
+                              f"use one of {_choices(BUILTINS)}, declare a plugin under `plugins:`, or "
+                              "install one in the isthmus.transforms entry point group")
+    return plugin_step(name, function, args)
+
+
 def _expression(file: _File, node: Node, where: str, columns: _Columns) -> Expression | None:
     if not isinstance(node.value, str):
         file.add(node.line, where, "an expression is text", 'write it in quotes, e.g. "on_hand - reserved"')
@@ -160,38 +202,7 @@ class _Compiler:
         self.named = dict(schemas.named)
 
     def steps(self, node: Node | None, where: str, kind: Kind) -> tuple[tuple[Step, ...], Kind, bool]:
-        if node is None:
-            return (), kind, True
-        items = node.value if node.is_sequence else [node]
-        steps: list[Step] = []
-        for item in items:
-            if isinstance(item.value, str):
-                name, args = item.value, None
-            elif item.is_mapping and len(item.value) == 1:
-                name, arg_node = next(item.items())
-                args = arg_node.plain()
-            else:
-                self.file.add(item.line, where, "a transform step is a name or a one-key mapping",
-                              "write `- trim` or `- strip_prefix: \"C-\"`")
-                return (), kind, False
-            try:
-                step = self.step(name, args)
-                kind = step.out(kind)
-            except ArgumentProblem as exc:
-                self.file.add(item.line, f"{where}: {name}", exc.message, exc.fix)
-                return (), kind, False
-            steps.append(step)
-        return tuple(steps), kind, True
-
-    def step(self, name: str, args: Any) -> Step:
-        if name in BUILTINS:
-            return BUILTINS[name](args, self.env)
-        function = self.env.plugins.get(name) or from_entry_point(name)
-        if function is None:
-            raise ArgumentProblem(f"no transform named {name!r}",
-                                  f"use one of {_choices(BUILTINS)}, declare a plugin under `plugins:`, or "
-                                  "install one in the isthmus.transforms entry point group")
-        return plugin_step(name, function, args)
+        return compile_steps(node, where, kind, self.env, self.file.add)
 
     def local_time(self, step: Step, target: str, where: str, columns: _Columns) -> Step:
         """A ``local_to_utc`` step told the field it fills (its lineage notes name it), its policy's sibling

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import (
@@ -559,6 +560,14 @@ def _parameters(function: Callable[..., Any]) -> list[str]:
     return list(inspect.signature(function).parameters)[1:]
 
 
+def _collapse_spaces(text: str) -> str:
+    """Each run of white space (spaces, tabs, line breaks) as one space; the ends are left as they are (``trim``)."""
+    return _WHITE_SPACE.sub(" ", text)
+
+
+_WHITE_SPACE = re.compile(r"\s+")
+
+
 def _no_args(step: Callable[[], Step], name: str) -> Callable[[Any, Environment], Step]:
     def build(args: Any, env: Environment) -> Step:
         if args is not None:
@@ -572,6 +581,7 @@ BUILTINS: Mapping[str, Callable[[Any, Environment], Step]] = {
     "trim": _no_args(lambda: TextStep("trim", str.strip), "trim"),
     "lower": _no_args(lambda: TextStep("lower", str.lower), "lower"),
     "upper": _no_args(lambda: TextStep("upper", str.upper), "upper"),
+    "collapse_spaces": _no_args(lambda: TextStep("collapse_spaces", _collapse_spaces), "collapse_spaces"),
     "null_if_empty": _no_args(lambda: TextStep("null_if_empty", lambda s: s or None), "null_if_empty"),
     "bool": _no_args(BoolStep, "bool"),
     "int": _no_args(lambda: CastStep("int", "int"), "int"),
