@@ -15,22 +15,26 @@ import functools
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from streams.codecs.avro.schemas import SchemaSet
 from streams.config_files.located_yaml import Node
 from streams.config_files.problem import Problem
 from streams.flows.commands import Sends
 from streams.flows.customers.deferred import DECISIONS_PER_BATCH
-from streams.flows.customers.mirror import HeldList
+from streams.flows.customers.mirror import HeldList, KeptForm
 from streams.flows.files import FLOWS_DIR, FlowFile, Section, load_flow_files
 from streams.flows.lookups import lookups_of, short_name
+from streams.mapping.kinds import Kind, fits, from_avro
+from streams.mapping.loader import compile_steps
 from streams.mapping.spec import Policy, RecordMapping, SourceMapping
-from streams.mapping.transforms import LookupStep
+from streams.mapping.transforms import Environment, LookupStep
 from streams.systems import Systems
 
 KEYS = ("record", "publish", "link", "children", "origin", "active", "on_inactive", "updated_at", "linked_at",
         "systems", "transactions", "transaction_limit", "on_recreate")
-SYSTEM_KEYS = ("id", "writes", "observes", "payload", "on_inactive", "cannot_clear")
+SYSTEM_KEYS = ("id", "writes", "observes", "payload", "on_inactive", "cannot_clear", "keeps")
 #: What the written systems get when the record turns inactive (a `delete` operation needs a CommandOperation
 #: symbol in schemas/command.avsc and sinks that honour it first).
 ON_INACTIVE = ("deactivate", "ignore")
@@ -73,14 +77,16 @@ class SystemRole:
     #: The child lists of ``writes`` (a record's list field its children fill), each as the system holds it:
     #: compared by child key, whatever the order (:class:`~streams.flows.customers.mirror.HeldList`).
     lists: Mapping[str, HeldList] = field(default_factory=dict)
+    #: The fields of ``writes`` the system normalises when it stores them (``keeps``), each with the form it keeps.
+    keeps: Mapping[str, KeptForm] = field(default_factory=dict)
 
     # The derived values below are cached (the role is frozen): the entity flow reads them for every record.
 
     @functools.cached_property
-    def holds(self) -> Mapping[str, tuple[str, ...] | HeldList | None]:
+    def holds(self) -> Mapping[str, tuple[str, ...] | HeldList | KeptForm | None]:
         """Every field Isthmus writes into the system: the link-back ids, then ``writes`` (a child list as the
-        system holds it)."""
-        return {**{f: None for f in self.link_back}, **self.writes, **self.lists}
+        system holds it, a field it normalises in the form it keeps)."""
+        return {**{f: None for f in self.link_back}, **self.writes, **self.lists, **self.keeps}
 
     @functools.cached_property
     def record_writes(self) -> tuple[str, ...]:
@@ -146,6 +152,8 @@ class EntityConfig:
     reads: Mapping[tuple[str, str], Reads]
     #: Each system's commit-time resolution (:attr:`streams.systems.Systems.clocks`), for latest-commit-wins.
     clocks: Mapping[str, dt.timedelta] = field(default_factory=dict)
+    #: The record's fields the schema marks as personal data (``"pii": true``): their values are not logged.
+    personal: frozenset[str] = frozenset()
     #: What the section allows but likely does not mean (each ``file:line: field: message; fix: ...``): logged
     #: when the flow is built, printed by ``isthmus mappings validate``.
     warnings: tuple[str, ...] = ()
@@ -376,7 +384,8 @@ def entity_config(flow: FlowFile, mappings: Mapping[str, RecordMapping], named: 
         linked_at = None
     lists = {child.parent.field: child for child in children if child.parent is not None}
     roles = _systems(section, mappings, systems, record, set(record_fields) if record else None,
-                     set(link_fields) if link else None, active, _held_lists(lists, named))
+                     set(link_fields) if link else None, active, _held_lists(lists, named),
+                     _Kinds(named=named, fields={name: f["type"] for name, f in record_fields.items()}))
     ids = {role.id: name for name, role in roles.items() if role.id is not None}
     roles = {name: SystemRole(**{**role.__dict__, "link_back": tuple(
         f for f in role.observes if f in ids and ids[f] != name)}) for name, role in roles.items()}
@@ -428,7 +437,8 @@ def entity_config(flow: FlowFile, mappings: Mapping[str, RecordMapping], named: 
         observes={name: role.observes for name, role in roles.items() if role.observes},
         key=key, defaults=defaults, required=required, provenance=provenance, record_fields=frozenset(record_fields),
         link_fields=tuple(link_fields), indexed=tuple(indexed), reads=_reads(record, link, tuple(children)),
-        clocks=systems.clocks, warnings=warnings)
+        clocks=systems.clocks, warnings=warnings,
+        personal=frozenset(name for name, f in record_fields.items() if f.get("pii")))
 
 
 def _enders(record: RecordMapping, active: str) -> dict[str, str]:
@@ -525,9 +535,11 @@ class _ChildList:
 
 def _systems(section: Section, mappings: Mapping[str, RecordMapping], systems: Systems, record: RecordMapping | None,
              record_fields: set[str] | None, link_fields: set[str] | None,
-             active: str | None = None, lists: Mapping[str, _ChildList] | None = None) -> dict[str, SystemRole]:
+             active: str | None = None, lists: Mapping[str, _ChildList] | None = None,
+             kinds: _Kinds | None = None) -> dict[str, SystemRole]:
     """The ``systems:`` of the section; ``record``/``record_fields``/``link_fields`` None: that mapping file is
-    missing (the flow is unavailable), its fields are not checked. ``lists``: the record's child list fields."""
+    missing (the flow is unavailable), its fields are not checked. ``lists``: the record's child list fields;
+    ``kinds``: the record's field types (None: the record's mapping is missing, ``keeps`` is not read)."""
     lists = lists or {}
     node = section.section("systems")
     if node is None:
@@ -574,8 +586,71 @@ def _systems(section: Section, mappings: Mapping[str, RecordMapping], systems: S
         roles[name] = SystemRole(name=name, writes=writes, observes=observes, id=role_id, payload=payload,
                                  on_inactive=on_inactive, cannot_clear=_cannot_clear(inner, writes),
                                  captured=systems[name].captured,
-                                 lists={f: lists[f].held(parts) for f, parts in writes.items() if f in lists})
+                                 lists={f: lists[f].held(parts) for f, parts in writes.items() if f in lists},
+                                 keeps=_keeps(inner, writes, kinds) if kinds is not None else {})
     return roles
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Kinds:
+    """The record's field types, as ``keeps`` checks its transforms against them."""
+
+    named: Mapping[str, Any]
+    fields: Mapping[str, Any]
+
+    def of(self, name: str) -> Kind:
+        return from_avro(self.fields[name], dict(self.named))
+
+    @functools.cached_property
+    def environment(self) -> Environment:
+        """What compiling a transform step may consult: the record's named types (a flow file declares no value
+        maps or plugins of its own; an installed plugin is found by its entry point)."""
+        return Environment(schemas=SchemaSet(directory=Path(), files={}, named=self.named))
+
+
+#: The transforms that say where a value comes from, not the form a system keeps it in: ``keeps`` refuses them.
+_NOT_FORMS = {"lookup": "reads another record", "parse_json": "reads JSON text", "required": "refuses a null"}
+
+
+def _keeps(section: Section, writes: Mapping[str, tuple[str, ...] | None], kinds: _Kinds) -> dict[str, KeptForm]:
+    """``keeps: {<field of writes>: [<transform>, ...]}``: the form the system keeps each such field in, since it
+    normalises what it is sent (trims and lowercases an e-mail, rounds an amount to cents), as the chain of mapping
+    transforms that turns a value sent into the value it stores, compiled here once. Each must be a plain field of
+    ``writes`` whose kind the chain takes, and the chain's result must still fill the field."""
+    node = section.get("keeps")
+    if node is None:
+        return {}
+    fix = ("keeps: {<field of writes>: [<transform>, ...]}, e.g. `keeps: {email: [trim, lower], amount: [{decimal: "
+           "{scale: 2, rounding: half_even}}]}`")
+    if not node.is_mapping:
+        section.add(node.line, "keeps", "must be a mapping", fix)
+        return {}
+    forms: dict[str, KeptForm] = {}
+    for name, chain in node.items():
+        where = f"keeps.{name}"
+        if name not in writes or name not in kinds.fields:
+            section.add(chain.line, where, f"{name!r} is not written into this system",
+                        f"name fields of its `writes` ({', '.join(writes) or 'none'}), or add {name} there")
+            continue
+        kind = kinds.of(name)
+        if writes[name] is not None or kind.base in ("record", "array", "map"):
+            section.add(chain.line, where, f"{name} is {kind}: keeps says how a system stores a plain value",
+                        f"take {name} out of keeps (a record's sub-fields a system keeps are listed in writes)")
+            continue
+        steps, out, ok = compile_steps(chain, where, kind, kinds.environment, section.add)
+        if not ok:
+            continue
+        unfit = next((step.name for step in steps if step.name in _NOT_FORMS), None)
+        problem = fits(out, kind)
+        if unfit is not None or not steps:
+            section.add(chain.line, where, f"{unfit} {_NOT_FORMS[unfit]}, it is no form a system keeps a value in"
+                        if unfit is not None else "lists no transform", fix)
+        elif problem is not None:
+            section.add(chain.line, where, f"the transforms end with a {out}: {problem[0]}",
+                        f"end the chain with a value of {name}'s kind ({kind}), or take {name} out of keeps")
+        else:
+            forms[name] = KeptForm(steps=steps)
+    return forms
 
 
 def _cannot_clear(section: Section, writes: Mapping[str, tuple[str, ...] | None]) -> frozenset[str]:

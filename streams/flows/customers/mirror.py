@@ -14,6 +14,12 @@ the system itself; the in-flight commands will still be applied after it, so the
 for an edit that lost by policy: its winning value is sent again (:meth:`Mirror.lost`), since a command already
 in flight with it may have been applied before the edit without a visible change.
 
+Values are compared as the system keeps them (:func:`held_view`): a nested record's sub-fields it stores, a child
+list by child key, and a field the system normalises (``systems.<s>.keeps``: an e-mail it lowercases, an amount it
+rounds to cents) in that form (:class:`KeptForm`). So what is remembered as commanded is the value as the system
+will store it, its echo (517.8900 for 517.8884 sent) settles it, and a record whose value in that form is what the
+system holds gets no command; the record itself keeps the full value.
+
 A null is a value: a field the record holds as null is written as null (the target clears it), and a
 system reporting null has reported a value. What is *unknown* is :data:`MISSING`: a field the system has not
 reported yet, or one the record has no value for (no system asserted it); nothing is written for it, but for a
@@ -49,6 +55,8 @@ from typing import Any
 
 from streams.flows.customers.exceptions import CorruptState
 from streams.flows.engine.values import from_store, to_store
+from streams.mapping.exceptions import MappingValueError
+from streams.mapping.transforms import Context, Step, StepInput
 
 #: Not reported, or not known: distinct from None, which is a value (null).
 MISSING: Any = object()
@@ -81,19 +89,43 @@ class HeldList:
                      else (2, str(v)) for v in (item.get(k) for k in self.key))
 
 
-Holds = Mapping[str, tuple[str, ...] | HeldList | None]
+@dataclass(frozen=True, kw_only=True)
+class KeptForm:
+    """The form a system keeps a field's values in (``systems.<s>.keeps``): it normalises what it is sent (an e-mail
+    trimmed and lowercased, an amount rounded to cents), so what it reports of a value Isthmus sent is that value
+    through these transform steps. Its view (:meth:`view`) puts a value in that form, so the value commanded is
+    remembered as the system will keep it and its echo is recognised, and the record's value that the system holds
+    in that form is no difference (the record keeps its full value). A value a step cannot take stays as it is."""
+
+    steps: tuple[Step, ...]
+
+    def view(self, value: Any) -> Any:
+        if value is None or value is MISSING:
+            return value
+        kept = value
+        try:
+            for step in self.steps:
+                kept = step.apply(kept, _NO_ROW)
+        except MappingValueError:
+            return value
+        return kept
+
+
+_NO_ROW = StepInput(row={}, context=Context())
+
+Holds = Mapping[str, tuple[str, ...] | HeldList | KeptForm | None]
 
 
 def held_view(holds: Holds, name: str, value: Any) -> Any:
     """``value`` as a system keeps it: a nested record cut to the sub-fields the system stores, a child list as
-    :class:`HeldList` views it (``holds``: the fields Isthmus writes into the system,
-    :attr:`~streams.flows.customers.config.SystemRole.holds`)."""
+    :class:`HeldList` views it, a value the system normalises in its :class:`KeptForm` (``holds``: the fields
+    Isthmus writes into the system, :attr:`~streams.flows.customers.config.SystemRole.holds`)."""
     parts = holds.get(name)
     if parts is None:
         return value
     if type(parts) is tuple:
         return {p: value.get(p) for p in parts} if isinstance(value, Mapping) else value
-    assert isinstance(parts, HeldList)
+    assert isinstance(parts, (HeldList, KeptForm))
     return parts.view(value)
 
 

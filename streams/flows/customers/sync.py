@@ -50,6 +50,7 @@ from streams.flows.customers.exceptions import MergedRows
 from streams.flows.customers.mirror import MISSING, Mirror
 from streams.flows.customers.state import CustomerState
 from streams.flows.customers.unechoed import settle_unechoed
+from streams.inspect.masking import MASK
 from streams.mapping import Context, MappedChange, RecordMapping, project, reconcile
 from streams.mapping.reconcile import Stamp, uncleared
 from streams.mapping.spec import Policy
@@ -75,8 +76,12 @@ def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, A
     # keep the old value: a false ``cannot_clear`` audit, and that old value set again never sent.
     cleared = (change.source.on_delete or {}) if change.deleted else observed
     for name, value in observed.items():
-        if name in cleared and mirror.observe(name, value):
+        if name not in cleared:
+            continue
+        if mirror.observe(name, value):
             echoes.add(name)
+        elif mirror.pending.get(name) and mirror.holds.get(name) is None:
+            _unrecognised(state, mirror, name, value)
     if echoes and mirror.carried:
         mirror.applied()
     if echoes_seen is not None:
@@ -125,6 +130,29 @@ def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, A
         latest = state.record.get(stamp)
         state.record[stamp] = change.commit_time if latest is None else max(latest, change.commit_time)
     return result.conflicts
+
+
+def _unrecognised(state: CustomerState, mirror: Mirror, name: str, value: Any) -> None:
+    """Say, once per system and field, that the system reported ``value`` of ``name`` while a value Isthmus sent it
+    is in flight and is not that value: either an edit made there meanwhile, or, when it comes right after a
+    command (every time), the system normalises what it stores (an e-mail lowercased, an amount rounded), so the
+    echo is taken for an edit of its own: a false conflict, and the write stays in flight. The setting that says
+    so is ``systems.<s>.keeps``. A personal field's values are not shown."""
+    system = mirror.system
+    if not _first_time("unrecognised", system, name):
+        return
+    hidden = name in state.config.personal
+    log.warning("%s reported %s %s where Isthmus had sent %s (%s %s): if %s normalises what it stores, declare it: "
+                "systems.%s.keeps (flows/README.md); said once per system and field", system, name,
+                _shown(value, hidden), _shown(mirror.pending[name][-1], hidden), state.config.key,
+                state.customer_number, system, system)
+
+
+def _shown(value: Any, hidden: bool) -> str:
+    """A value as a log line shows it: text quoted (its spaces and case are what differ), a number as written."""
+    if hidden and value is not None:
+        return MASK
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def _owner_holds(state: CustomerState, change: MappedChange, mirror: Mirror) -> None:
@@ -457,8 +485,7 @@ def _unreported(state: CustomerState, role: SystemRole, wanted: Mapping[str, Any
     owned = {n for n in found if n in policies and policies[n].owner == role.name
              and policies[n].policy is Policy.OWNER_WINS}
     for name in found:
-        if (role.name, name) not in _SAID_UNREPORTED:
-            _SAID_UNREPORTED.add((role.name, name))
+        if _first_time("unreported", role.name, name):
             log.warning("%s never reported %s of %s %s (its rows were read before the field was mapped): %s; "
                         "snapshot %s's table so that what it holds is read", role.name, name, config.key,
                         state.customer_number, "not sent, it owns the field" if name in owned
@@ -466,8 +493,17 @@ def _unreported(state: CustomerState, role: SystemRole, wanted: Mapping[str, Any
     return tuple(n for n in found if n not in owned)
 
 
-#: (system, field) pairs :func:`_unreported` has logged, once per process.
-_SAID_UNREPORTED: set[tuple[str, str]] = set()
+def _first_time(*said: str) -> bool:
+    """Whether ``said`` (what is said, then of what: ``("unreported", system, field)``) is said for the first time
+    in this process; it counts as said from now on."""
+    if said in _SAID:
+        return False
+    _SAID.add(said)
+    return True
+
+
+#: What :func:`_first_time` was asked to say, once per process: what was said, then of what.
+_SAID: set[tuple[str, ...]] = set()
 
 
 def _audit_uncleared(state: CustomerState, role: SystemRole, kept: set[str], audit: list[Mapping[str, Any]],

@@ -5,9 +5,11 @@ transaction a second after the one before; :meth:`MadeUpRun.feed` gives the comm
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from customer_events import Sent, decode_commands, decode_topic
@@ -16,18 +18,37 @@ from support.envelopes import change_record
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.customers import CustomerFlow
 from streams.flows.engine.local import DeadLettered, LocalRun
+from streams.flows.topics import AUDIT_CONFLICTS
 from streams.systems import Engine, Systems
+
+DECIMAL = "org.apache.kafka.connect.data.Decimal"
 
 
 @dataclass(frozen=True)
 class MadeUpTable:
-    """One table of a made-up system: column -> (SQL type, Connect type), its primary key, where it lives."""
+    """One table of a made-up system: column -> (SQL type, Connect type), its primary key, where it lives, and the
+    scale of each DECIMAL/NUMERIC column (its values given as :class:`~decimal.Decimal`, sent as Debezium's
+    ``precise`` decimals)."""
 
     system: str
     columns: Mapping[str, tuple[str, str]]
     key: tuple[str, ...]
     engine: Engine
     namespace: str
+    decimals: Mapping[str, int] = field(default_factory=dict)
+
+    def image(self, row: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+        """``row`` as Debezium writes it: a decimal as its unscaled integer's bytes in base64, at its column's
+        scale."""
+        if row is None or not self.decimals:
+            return row
+        return {c: _precise(v, self.decimals[c]) if c in self.decimals and v is not None else v
+                for c, v in row.items()}
+
+
+def _precise(value: Decimal, scale: int) -> str:
+    unscaled = int(value.scaleb(scale))
+    return base64.b64encode(unscaled.to_bytes((unscaled.bit_length() + 8) // 8, "big", signed=True)).decode()
 
 
 class MadeUpRun:
@@ -55,10 +76,11 @@ class MadeUpRun:
         self.now += dt.timedelta(seconds=1)
         self.position += 10
         made = self.table(table)
-        columns = {c: (t, None) for c, (_, t) in made.columns.items()}
+        columns = {c: (t, DECIMAL if c in made.decimals else None) for c, (_, t) in made.columns.items()}
         key, value = change_record(made.system, table, op, columns=columns, key=made.key, engine=made.engine,
-                                   namespace=made.namespace, at=self.now, position=self.position, before=before,
-                                   after=after)
+                                   namespace=made.namespace, at=self.now, position=self.position,
+                                   before=made.image(before), after=made.image(after),
+                                   parameters={c: {"scale": str(scale)} for c, scale in made.decimals.items()})
         return self.systems[made.system].topic(table), key, value
 
     def feed(self, *changes: tuple[str, bytes, bytes]) -> list[Sent]:
@@ -66,6 +88,10 @@ class MadeUpRun:
         start = len(self.run.context.emitted)
         asyncio.run(self.run.feed([self.run.record(topic, key, value) for topic, key, value in changes]))
         return decode_commands(self.run.context.emitted[start:], self.schemas)
+
+    def conflicts(self) -> list[dict[str, Any]]:
+        """The conflict records the flow audited so far."""
+        return [dict(c) for c in decode_topic(self.run.context.emitted, AUDIT_CONFLICTS, self.schemas)]
 
     def published(self, key: str) -> Mapping[str, Any]:
         """The last canonical record of ``key``."""

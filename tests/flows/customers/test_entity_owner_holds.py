@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from customer_events import Sent, decode_topic
+from customer_events import Sent
 from made_up_run import MadeUpRun, MadeUpTable
 from support.systems import system
 
@@ -26,7 +26,7 @@ from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.customers import CustomerFlow, EntityConfig, entity_config
 from streams.flows.customers.state import StateCodec
 from streams.flows.files import load_flow_files
-from streams.flows.topics import AUDIT_CONFLICTS, DLQ_TOPIC
+from streams.flows.topics import DLQ_TOPIC
 from streams.kafka.deadletters import DEAD_LETTER_TYPE, Original, dead_letter_value
 from streams.mapping import RecordMapping, load_mappings
 from streams.mapping.reconcile import Stamp
@@ -75,9 +75,6 @@ class Firms(MadeUpRun):
         system_name = SYSTEM_OF[name]
         return MadeUpTable(system=system_name, columns=COLUMNS[name], key=KEYS[name], engine=ENGINES[system_name],
                            namespace=system_name)
-
-    def conflicts(self) -> list[dict[str, Any]]:
-        return [dict(c) for c in decode_topic(self.run.context.emitted, AUDIT_CONFLICTS, self.schemas)]
 
     def dead_letter(self, sent: Sent, reason: str) -> None:
         """The sink's dead letter of ``sent`` (the target refused it for good), fed to the flow."""
