@@ -1,4 +1,5 @@
-"""A create the target refused counts as not created; an end it refused, as not ended.
+"""A create the target refused counts as not created; an end it refused, as not ended; an update it refused, as not
+made.
 
 The sinks dead-letter a command the target refuses for good (the reference ERP's 422 on an invalid account,
 ``isthmus.dlq``, stage ``sink.<system>``). The entity flow reads that topic (one partition, like the CDC
@@ -17,6 +18,16 @@ system while its end is in flight (:func:`~streams.flows.customers.sync.decide`:
 forgotten; an entity re-activated meanwhile is decided again at once (what was held goes), one still ended sends
 its end again with its next change.
 
+A refused ``update`` is forgotten too: each value it commanded leaves the queue of values in flight to that system
+(:class:`~streams.flows.customers.mirror.Mirror`), where it would have stayed for ever (no echo comes of a write
+never made), so that what the system reports next is judged against what it really holds: an edit made there
+is written back where it lost, and a report of that value is no echo. A value is matched by the command's
+changed fields and what its payload carried for them, in the form the system keeps it; one the queue holds more
+than once is left (which of them was refused cannot be told), as is a field whose payload field the payload
+mapping fills from several record fields, or whose value a transform there changed. Nothing is sent at once (it
+would be refused again); the entity's next change sends the record's value where the system differs, and a value
+the target refuses for good is dead-lettered again, each time with the reason.
+
 A create a route declares as a business refusal (``refusals``) ends as a CommandResult on
 ``isthmus.results.<system>``, which has the command topics' partition count and is not an input here; such
 a refusal (the multi-origin race's 409) means the row exists, and its own CDC row links the entity.
@@ -24,14 +35,19 @@ a refusal (the multi-origin race's 409) means the row exists, and its own CDC ro
 
 from __future__ import annotations
 
+import json
 import logging
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.exceptions import CodecError
-from streams.flows.customers.config import EntityConfig
+from streams.flows.commands import payload_json
+from streams.flows.customers.config import EntityConfig, SystemRole
+from streams.flows.customers.mirror import Mirror
 from streams.flows.customers.state import CustomerState
+from streams.flows.customers.sync import payload_feeds
 from streams.flows.engine.api import Incoming
 from streams.flows.engine.objects import ObjectView
 from streams.sinks.topics import SINK_STAGE
@@ -41,8 +57,9 @@ log = logging.getLogger(__name__)
 
 def forget_refused(record: Incoming, entities: ObjectView[CustomerState], *, config: EntityConfig,
                    schemas: SchemaStore) -> Mapping[str, Any] | None:
-    """Forget the creation, or the end, a dead letter refused; the refused command when it was the entity's creation
-    (or end) in flight, else None. ``entities``: the batch's view of the entity flow's ``entities`` store."""
+    """Forget the creation, the end or the update a dead letter refused; the refused command when it was the entity's
+    creation (or end) in flight, else None (an update is never decided again at once: it would be refused again).
+    ``entities``: the batch's view of the entity flow's ``entities`` store."""
     if record.value is None:
         return None
     try:
@@ -58,6 +75,18 @@ def forget_refused(record: Incoming, entities: ObjectView[CustomerState], *, con
     operation = command.get("operation")
     key = str(command.get("entity_key") or "")
     if command.get("entity_type") != config.record.target or not key:
+        return None
+    if operation == "update":
+        state = entities.get(key)
+        role = config.written[system]
+        carried = ({name: name for name in role.link_back} if command.get("payload_type") == config.link.target
+                   else _carried(role))
+        forgotten = _forget_update(command, state.mirror(system), carried)
+        if forgotten:
+            entities.put(key, state)
+            log.info("%s: the %s update of %s was refused (%s); %s no longer counts %s as on its way there, and the "
+                     "entity's next change sends the record's value where %s differs", record.position, system, key,
+                     letter.get("reason"), system, ", ".join(forgotten), system)
         return None
     if operation == "create":
         state = entities.get(key)
@@ -86,3 +115,49 @@ def forget_refused(record: Incoming, entities: ObjectView[CustomerState], *, con
              "entity's next change while the entity has ended", record.position, system, operation, key,
              letter.get("reason"), system)
     return command
+
+
+def _forget_update(command: Mapping[str, Any], mirror: Mirror, carried: Mapping[str, str]) -> list[str]:
+    """Take each value the refused update ``command`` carried for a field it changed (``carried``: record field ->
+    the payload field with its value) out of the values in flight to ``mirror``'s system (module docstring); the
+    record fields whose value was taken out."""
+    if not mirror.pending:
+        return []
+    try:
+        payload = json.loads(str(command.get("payload") or "{}"))
+    except ValueError:
+        return []
+    if not isinstance(payload, Mapping):
+        return []
+    changed = set(command.get("changed_fields") or ())
+    forgotten = []
+    for name, queue in list(mirror.pending.items()):
+        field = carried.get(name)
+        if field is None or field not in changed or field not in payload:
+            continue
+        sent = _as_sent(mirror.view(name, payload[field]))
+        found = [index for index, value in enumerate(queue) if _as_sent(value) == sent]
+        if len(found) != 1:
+            continue
+        del queue[found[0]]
+        if not queue:
+            del mirror.pending[name]
+        forgotten.append(name)
+    return forgotten
+
+
+def _carried(role: SystemRole) -> Mapping[str, str]:
+    """Record field -> the payload field that carries it in ``role``'s commands: itself without a payload mapping;
+    with one, the payload field its binding reads from it alone (one that reads several fields, or a field read
+    into several, tells no value of its own)."""
+    if role.payload is None:
+        return {name: name for name in role.holds}
+    feeds = payload_feeds(role.payload)
+    readers = Counter(payload for fed in feeds.values() for payload in fed)
+    return {name: fed[0] for name, fed in feeds.items() if len(fed) == 1 and readers[fed[0]] == 1}
+
+
+def _as_sent(value: Any) -> Any:
+    """``value`` as a command's payload carries it (JSON: decimals and times as text), so that a value in flight and
+    one read back from a dead-lettered command compare."""
+    return json.loads(payload_json({"value": value}))["value"]

@@ -314,7 +314,7 @@ def payload_changes(role: SystemRole, changed: tuple[str, ...]) -> tuple[str, ..
     ``beitrag`` sent as the account's ``credit_limit``). Without a payload mapping they are the record's own."""
     if role.payload is None or not changed:
         return changed
-    feeds = _feeds(role.payload)
+    feeds = payload_feeds(role.payload)
     names: dict[str, None] = {}
     for field in changed:
         for name in feeds.get(field, (field,)):
@@ -325,7 +325,7 @@ def payload_changes(role: SystemRole, changed: tuple[str, ...]) -> tuple[str, ..
 _FEEDS: dict[int, tuple[RecordMapping, dict[str, tuple[str, ...]]]] = {}
 
 
-def _feeds(mapping: RecordMapping) -> dict[str, tuple[str, ...]]:
+def payload_feeds(mapping: RecordMapping) -> dict[str, tuple[str, ...]]:
     """Record field -> the payload fields a payload mapping fills from it (by its ``record:`` source's bindings),
     worked out once per mapping. A record field no binding reads maps to itself."""
     found = _FEEDS.get(id(mapping))

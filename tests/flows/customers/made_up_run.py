@@ -18,7 +18,8 @@ from support.envelopes import change_record
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.customers import CustomerFlow
 from streams.flows.engine.local import DeadLettered, LocalRun
-from streams.flows.topics import AUDIT_CONFLICTS
+from streams.flows.topics import AUDIT_CONFLICTS, DLQ_TOPIC
+from streams.kafka.deadletters import DEAD_LETTER_TYPE, Original, dead_letter_value
 from streams.systems import Engine, Systems
 
 DECIMAL = "org.apache.kafka.connect.data.Decimal"
@@ -88,6 +89,17 @@ class MadeUpRun:
         start = len(self.run.context.emitted)
         asyncio.run(self.run.feed([self.run.record(topic, key, value) for topic, key, value in changes]))
         return decode_commands(self.run.context.emitted[start:], self.schemas)
+
+    def dead_letter(self, sent: Sent, reason: str) -> None:
+        """The sink's dead letter of ``sent`` (the target refused it for good), fed to the flow."""
+        (emitted,) = [e for e in self.run.context.emitted if e.topic == sent.topic and e.value is not None
+                      and self.schemas.decode(e.value).value["command_id"] == sent.record["command_id"]]
+        original = Original(topic=sent.topic, partition=0, offset=7, timestamp_ms=0, key=emitted.key,
+                            value=emitted.value, headers=(("isthmus.command_id", sent.record["command_id"].encode()),))
+        letter = dead_letter_value(original, reason=reason, error_type="TargetRefused",
+                                   stage=f"sink.{sent.record['target']}", attempts=1, worker="w1", failed_at=self.now)
+        value = self.schemas.encode(DEAD_LETTER_TYPE, letter)
+        asyncio.run(self.run.feed([self.run.record(DLQ_TOPIC, emitted.key, value)]))
 
     def conflicts(self) -> list[dict[str, Any]]:
         """The conflict records the flow audited so far."""

@@ -182,6 +182,25 @@ def test_without_keeps_a_normalised_echo_is_said_once_naming_the_setting(
     assert [c["field"] for c in run.conflicts()] == ["credit_limit"]
 
 
+def test_a_refused_update_is_no_longer_expected_so_an_edit_there_is_written_back(
+        schemas: SchemaStore, tmp_path: Path) -> None:
+    """kasse refuses an update of the amount (the sink dead-letters it): kasse still holds 518, so its own edit to
+    900 is judged against that and written back (before, the refused 600.49 stayed in flight, 600 in kasse's form,
+    which equals the record's in that form: nothing was written back and kasse kept 900)."""
+    run = Members(schemas, tmp_path)
+    create = _created(run)
+    row = konto(create)
+    assert run.feed(run.change("konten", "c", after=row)) == []
+    before = abo("Anna   Berg", " Anna@Berg.TEST ", "517.88")
+    (update,) = run.feed(run.change("abos", "u", before=before, after={**before, "rahmen": Decimal("600.49")}))
+    run.dead_letter(update, "422: rahmen above the limit of the account's plan")
+    edited = {**row, "rahmen": Decimal(900)}
+    sent = run.feed(run.change("konten", "u", before=row, after=edited))
+    assert [c["field"] for c in run.conflicts()] == ["credit_limit"]
+    assert [(s.record["operation"], s.changed, s.payload["credit_limit"]) for s in sent] == [
+        ("update", ("credit_limit",), "600.49")]
+
+
 @pytest.mark.parametrize(("keeps", "field", "message"), [
     ("{email: [{decimal: {scale: 2}}]}", "entity.systems.kasse.keeps.email", "cannot fill"),
     ("{credit_limit: [lower]}", "entity.systems.kasse.keeps.credit_limit: lower", "lower works on text"),

@@ -10,7 +10,6 @@ the ledger): the owner's value is the one it holds. A ledger's stage is taken on
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import functools
 from pathlib import Path
@@ -26,8 +25,6 @@ from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.customers import CustomerFlow, EntityConfig, entity_config
 from streams.flows.customers.state import StateCodec
 from streams.flows.files import load_flow_files
-from streams.flows.topics import DLQ_TOPIC
-from streams.kafka.deadletters import DEAD_LETTER_TYPE, Original, dead_letter_value
 from streams.mapping import RecordMapping, load_mappings
 from streams.mapping.reconcile import Stamp
 from streams.systems import Engine, Systems
@@ -37,6 +34,8 @@ pytestmark = pytest.mark.unit
 HERE = Path(__file__).parent / "firms"
 T0 = dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.UTC)
 CODE = "3:ORG0202"
+#: The ledger's refusal of the stage ``lead``, which its ENUM does not hold.
+LEAD_REFUSED = "(1265, \"Data truncated for column 'stage' at row 1\")"
 #: Column -> (SQL type, Connect type) of each table.
 COLUMNS: dict[str, dict[str, tuple[str, str]]] = {
     "firm": {"code": ("VARCHAR", "string"), "name": ("VARCHAR", "string"), "stage": ("ENUM", "string")},
@@ -76,17 +75,6 @@ class Firms(MadeUpRun):
         return MadeUpTable(system=system_name, columns=COLUMNS[name], key=KEYS[name], engine=ENGINES[system_name],
                            namespace=system_name)
 
-    def dead_letter(self, sent: Sent, reason: str) -> None:
-        """The sink's dead letter of ``sent`` (the target refused it for good), fed to the flow."""
-        (emitted,) = [e for e in self.run.context.emitted if e.topic == sent.topic and e.value is not None
-                      and self.schemas.decode(e.value).value["command_id"] == sent.record["command_id"]]
-        original = Original(topic=sent.topic, partition=0, offset=7, timestamp_ms=0, key=emitted.key,
-                            value=emitted.value, headers=(("isthmus.command_id", sent.record["command_id"].encode()),))
-        letter = dead_letter_value(original, reason=reason, error_type="TargetRefused",
-                                   stage=f"sink.{sent.record['target']}", attempts=1, worker="w1", failed_at=self.now)
-        value = self.schemas.encode(DEAD_LETTER_TYPE, letter)
-        asyncio.run(self.run.feed([self.run.record(DLQ_TOPIC, emitted.key, value)]))
-
 
 def firm(stage: str, name: str = "Harbour Logistics") -> dict[str, Any]:
     return {"code": CODE, "name": name, "stage": stage}
@@ -113,18 +101,36 @@ def _born_in_ledger(firms: Firms, stage: str) -> None:
     assert firms.conflicts() == []
 
 
+def test_a_stage_the_ledger_refused_is_no_longer_expected_there(firms: Firms) -> None:
+    """``lead`` refused by the ledger's ENUM (dead-lettered) is not what the ledger will hold: the funnel's ``active``
+    again sends nothing (the ledger holds it; before, ``lead`` stayed in flight and ``active`` was sent), and the
+    ledger's edit of the stage is judged against what it holds: refused, audited and written back."""
+    _born_in_ledger(firms, "active")
+    (lead,) = firms.feed(firms.change("company", "u", before=company("active"), after=company("lead")))
+    firms.dead_letter(lead, LEAD_REFUSED)
+    assert firms.feed(firms.change("company", "u", before=company("lead"), after=company("active"))) == []
+
+    sent = firms.feed(firms.change("firm", "u", before=firm("active"), after=firm("prospect")))
+
+    (conflict,) = firms.conflicts()
+    assert (conflict["field"], conflict["winner"], conflict["rule"]) == ("payment_terms", "funnel", "owner")
+    assert [_stage_update(s) for s in sent] == [("ledger", "update", ("payment_terms",), "active")]
+    assert firms.feed(firms.change("firm", "u", before=firm("prospect"), after=firm("active"))) == []
+    assert len(firms.conflicts()) == 1 and firms.dead_letters == []
+
+
 def test_a_ledger_edit_of_the_funnels_stage_is_written_back_after_a_stage_the_ledger_refused(firms: Firms) -> None:
-    """The funnel set the stage itself: ``lead`` (which the ledger's ENUM refuses: dead-lettered), then ``active``
-    (which the ledger held already, so applying it changed no row and sent no echo). The ledger's edit to
-    ``prospect`` is refused and audited; the funnel's ``active`` must be written back to the ledger (it was not:
-    both in-flight values stayed the ledger's expectation for ever)."""
+    """The funnel set the stage itself: ``lead`` (which the ledger's ENUM refuses: dead-lettered once ``active`` was
+    sent), then ``active`` (which the ledger held already, so applying it changed no row and sent no echo). The
+    ledger's edit to ``prospect`` is refused and audited; the funnel's ``active`` must be written back to the ledger
+    (it was not: both in-flight values stayed the ledger's expectation for ever)."""
     _born_in_ledger(firms, "active")
     (lead,) = firms.feed(firms.change("company", "u", before=company("active"), after=company("lead")))
     assert _stage_update(lead) == ("ledger", "update", ("payment_terms",), "lead")
-    firms.dead_letter(lead, "(1265, \"Data truncated for column 'stage' at row 1\")")
     (active,) = firms.feed(firms.change("company", "u", before=company("lead"), after=company("active")))
     assert _stage_update(active) == ("ledger", "update", ("payment_terms",), "active")
-    # the ledger applies it: it held `active` already, so no row changed and no echo comes
+    firms.dead_letter(lead, LEAD_REFUSED)
+    # the ledger applies `active`: it held it already, so no row changed and no echo comes
 
     sent = firms.feed(firms.change("firm", "u", before=firm("active"), after=firm("prospect")))
 
