@@ -76,9 +76,17 @@ class Failed:
     #: The call that answered, as made (``lookup account_id (GET /accounts/by-customer/C-000001)``), where the
     #: adapter says; empty otherwise.
     call: str = field(default="", compare=False)
+    #: A transient failure that waits for a row another command writes (a SQL lookup's referenced row, not there
+    #: yet): the target answered, so it counts toward neither the circuit breaker nor the failing-alone rule, and
+    #: it is retried until ``wait_s`` after the command's first attempt, then dead-lettered. None: any other.
+    wait_s: float | None = None
 
 
 Attempt = Applied | Failed
+
+#: A lookup found no record holding the payload's values exactly / several: the error types of every adapter's.
+LOOKUP_NOT_FOUND = "LookupNotFound"
+LOOKUP_AMBIGUOUS = "LookupAmbiguous"
 
 
 def no_route(target_file: str, payload_type: str, operation: str, route_keys: str) -> Failed:

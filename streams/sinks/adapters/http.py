@@ -22,7 +22,7 @@ from streams.sinks.adapters.mapping import (
     MISSING,
     UnresolvedReference,
     get_path,
-    missing_references,
+    lookups_needed,
     placeholders,
     reference,
     render_fields,
@@ -37,6 +37,8 @@ from streams.sinks.answers import judge
 from streams.sinks.backoff import parse_retry_after
 from streams.sinks.config.model import GONE_OPERATIONS, AnswerRules, HttpRoute, IdPaths, LookupSpec, TargetConfig
 from streams.sinks.outcomes import (
+    LOOKUP_AMBIGUOUS,
+    LOOKUP_NOT_FOUND,
     RETRY_AFTER_STATUSES,
     Applied,
     Attempt,
@@ -311,7 +313,7 @@ class HttpAdapter:
         """The lookups the command needs: those of references its payload leaves null, and the one a precondition
         reads the record's version from (made whatever the payload holds)."""
         wanted = placeholders(route.path) + (spec_references(route.body) if route.body else [])
-        needed = [name for name in missing_references(wanted, command.payload) if name in route.lookups]
+        needed = lookups_needed(wanted, command.payload, route.lookups)
         guard = route.precondition
         if guard is not None and guard.lookup is not None:
             needed.append(guard.lookup)
@@ -386,10 +388,10 @@ class HttpAdapter:
         if not exact:
             # the record is not there, unless the answer says more pages exist (where it may be)
             none = "" if paging_hint(outcome.body) else f"found no record with {shown} exactly{aside}"
-            raise failed("LookupNotFound", f"found no record with {shown} exactly{aside}; create it first, or "
+            raise failed(LOOKUP_NOT_FOUND, f"found no record with {shown} exactly{aside}; create it first, or "
                          f"send {lookup.name} in the payload", none)
         if len(exact) > 1:
-            raise failed("LookupAmbiguous", f"found {len(exact)} records with {shown} exactly "
+            raise failed(LOOKUP_AMBIGUOUS, f"found {len(exact)} records with {shown} exactly "
                          f"({[f.record_id for f in exact]}){aside}; the match must name one record: merge them "
                          "in the target or match on more fields, then replay the dead letter")
         if exact[0].record_id is None:

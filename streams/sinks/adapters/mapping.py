@@ -85,6 +85,12 @@ def missing_references(names: list[str], payload: Mapping[str, Any]) -> list[str
     return [n for n in names if get_path(payload, n) in (MISSING, None)]
 
 
+def lookups_needed(names: list[str], payload: Mapping[str, Any], lookups: Mapping[str, Any]) -> list[str]:
+    """The lookups a command needs, whatever its adapter: those of the references ``names`` (a route's
+    placeholders, body fields, columns) that the payload leaves null or absent, each once."""
+    return list(dict.fromkeys(name for name in missing_references(names, payload) if name in lookups))
+
+
 def render_fields(specs: Mapping[str, FieldSpec], source: Mapping[str, Any], looked_up: Mapping[str, Any],
                   *, include: frozenset[str] | None = None, keep_nulls: bool = False) -> dict[str, Any]:
     """Build an object from field specs; a null or absent source value is left out unless ``keep_null`` (or

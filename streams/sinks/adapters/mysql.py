@@ -21,6 +21,7 @@ from pymysql.cursors import DictCursor
 from streams.sinks.adapters.sql import Prepared, jsonable, no_row, prepare, route_tables, table_facts
 from streams.sinks.adapters.sql_children import MARIADB, ChildRows, child_writes, existing_statement
 from streams.sinks.adapters.sql_keys import TextColumn, key_held_as_other, lines_held_as_other
+from streams.sinks.adapters.sql_lookups import MARIADB_INDEXES, fill, lookup_statement, lookup_tables, unindexed
 from streams.sinks.adapters.sql_pool import IDLE_CHECK_S, ConnectionPool, Pooled, lost_reason
 from streams.sinks.config.model import GONE_OPERATIONS, TargetConfig
 from streams.sinks.exceptions import ConnectionLost, TargetConfigError
@@ -199,24 +200,32 @@ class MySqlAdapter:
         return held
 
     async def start(self) -> None:
-        """Create the keys table if needed and check every route's table and columns exist (its child tables'
-        too), learning their binary, decimal and text columns."""
-        facts = table_facts(self.config, await asyncio.to_thread(self._start))
+        """Create the keys table if needed and check every route's table and columns exist (its child tables' and
+        lookups' too), learning their binary, decimal and text columns; warn of a lookup no index serves."""
+        tables, leading = await asyncio.to_thread(self._start)
+        for warning in unindexed(self.config, leading):
+            log.warning("sink %s: %s", self.config.system, warning)
+        facts = table_facts(self.config, tables)
         self._binary, self._scales, self._texts = facts.binary, facts.scales, facts.texts
         if facts.problems:
             raise TargetConfigError(f"{self.config.path}: the database does not match the routes:\n  "
                                     + "\n  ".join(facts.problems))
 
-    def _start(self) -> dict[str, list[dict[str, Any]]]:
-        tables = {}
+    def _start(self) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[str]]]:
+        """Per table its columns' rows; per lookup table the first column of each of its indexes."""
+        tables, leading = {}, {}
         with self._connection() as conn, conn.cursor() as cursor:
             cursor.execute(keys_table_ddl(self.keys_table))
             for name in route_tables(self.config):
                 database, _, table = name.rpartition(".")
                 cursor.execute(columns_statement(), (table, database))
                 tables[name] = list(cursor.fetchall())
+            for name in lookup_tables(self.config):
+                database, _, table = name.rpartition(".")
+                cursor.execute(MARIADB_INDEXES, (table, database))
+                leading[name] = [row["name"] for row in cursor.fetchall()]
             conn.rollback()
-        return tables
+        return tables, leading
 
     async def close(self) -> None:
         await asyncio.to_thread(self._drop_all)
@@ -265,6 +274,13 @@ class MySqlAdapter:
                 body = json.loads(stored["response"]) if stored and stored["response"] else None
                 return Applied(status=stored["status"] if stored else 200, body=body, replayed=True,
                                ids=assigned_ids(body, route.ids))
+            for pending in prepared.lookups:
+                cursor.execute(lookup_statement(pending.lookup, MARIADB), list(pending.values.values()))
+                unfilled = fill(row, pending, list(cursor.fetchall()), self._texts.get(pending.lookup.table, {}),
+                                self.config)
+                if unfilled is not None:
+                    conn.rollback()  # nothing written, and the key not kept: the retry looks again
+                    return unfilled
             key = [row[k] for k in route.key]
             if route.action == "upsert":
                 columns = list(row)

@@ -30,6 +30,17 @@ from streams.sinks.adapters.sql_children import (
     existing_statement,
 )
 from streams.sinks.adapters.sql_keys import TextColumn, key_held_as_other, lines_held_as_other, text_columns
+from streams.sinks.adapters.sql_lookups import (
+    POSTGRESQL_INDEXES,
+    PendingLookup,
+    changed_with_lookups,
+    fill,
+    lookup_problems,
+    lookup_statement,
+    lookup_tables,
+    pending_lookups,
+    unindexed,
+)
 from streams.sinks.adapters.sql_pool import IDLE_CHECK_S, ConnectionPool, Pooled, lost_reason
 from streams.sinks.config.model import GONE_OPERATIONS, SqlRoute, TargetConfig
 from streams.sinks.exceptions import ConnectionLost, TargetConfigError
@@ -72,11 +83,13 @@ COLUMNS_QUERY = ("SELECT column_name AS name, data_type AS type, numeric_scale A
 
 
 class Prepared(NamedTuple):
-    """A command as its route writes it: the route's row and, per ``children`` entry, the rows of its list."""
+    """A command as its route writes it: the route's row and, per ``children`` entry, the rows of its list; the
+    lookups that fill columns of the row, run in the write's transaction."""
 
     route: SqlRoute
     row: dict[str, Any]
     children: tuple[ChildRows, ...] = ()
+    lookups: tuple[PendingLookup, ...] = ()
 
 
 def _table(name: str) -> sql.Composed:
@@ -161,8 +174,8 @@ class SqlAdapter:
         return held
 
     async def start(self) -> None:
-        """Create the keys table if needed and check every route's table and columns exist (its child tables'
-        too), learning their binary, decimal and text columns."""
+        """Create the keys table if needed and check every route's table and columns exist (its child tables' and
+        lookups' too), learning their binary, decimal and text columns; warn of a lookup no index serves."""
         async with self._connection() as conn:
             await conn.execute(sql.SQL(
                 "CREATE TABLE IF NOT EXISTS {} (idem_key TEXT PRIMARY KEY, command_id TEXT NOT NULL, "
@@ -173,7 +186,14 @@ class SqlAdapter:
             for name in route_tables(self.config):
                 schema, _, table = name.rpartition(".")
                 tables[name] = await (await conn.execute(COLUMNS_QUERY, (table, schema))).fetchall()
+            leading: dict[str, list[str]] = {}
+            for name in lookup_tables(self.config):
+                schema, _, table = name.rpartition(".")
+                leading[name] = [r["name"] for r in await (await conn.execute(POSTGRESQL_INDEXES,
+                                                                               (table, schema))).fetchall()]
             await conn.rollback()
+        for warning in unindexed(self.config, leading):
+            log.warning("sink %s: %s", self.config.system, warning)
         facts = table_facts(self.config, tables)
         self._binary, self._scales, self._texts = facts.binary, facts.scales, facts.texts
         if facts.problems:
@@ -229,6 +249,13 @@ class SqlAdapter:
             body = stored["response"] if stored else None
             return Applied(status=stored["status"] if stored else 200, body=body, replayed=True,
                            ids=assigned_ids(body, route.ids))
+        for pending in prepared.lookups:
+            rows = await (await conn.execute(lookup_statement(pending.lookup, POSTGRESQL).encode(),
+                                             list(pending.values.values()))).fetchall()
+            unfilled = fill(row, pending, rows, self._texts.get(pending.lookup.table, {}), self.config)
+            if unfilled is not None:
+                await conn.rollback()  # nothing written, and the key not kept: the retry looks again
+                return unfilled
         if route.action == "upsert":
             status, body = await self._upsert(conn, route, row)
         elif route.action == "update":
@@ -313,8 +340,9 @@ class SqlAdapter:
 
 
 def route_tables(config: TargetConfig) -> tuple[str, ...]:
-    """Every table the routes write, their child tables too, each once."""
-    return tuple(dict.fromkeys(t for r in config.sql_routes() for t in (r.table, *(c.table for c in r.children))))
+    """Every table the routes write, their child tables too, and the tables their lookups read, each once."""
+    return tuple(dict.fromkeys((*(t for r in config.sql_routes() for t in (r.table, *(c.table for c in r.children))),
+                                *lookup_tables(config))))
 
 
 class TableFacts(NamedTuple):
@@ -336,6 +364,7 @@ def table_facts(config: TargetConfig, tables: Mapping[str, Sequence[Mapping[str,
         problems += column_problems(route, columns.get(route.table, set()))
         for child in route.children:
             problems += child_problems(child, columns.get(child.table, set()), columns.get(route.table, set()))
+    problems += lookup_problems(config, columns)
     return TableFacts(binary={t: binary_columns({r["name"]: r["type"] for r in rows}) for t, rows in tables.items()},
                       scales={t: decimal_scales(rows) for t, rows in tables.items()}, problems=problems,
                       texts={t: text_columns(rows) for t, rows in tables.items()})
@@ -428,7 +457,7 @@ def column_values(table: str, row: dict[str, Any], binary: Iterable[str], scales
 
 def prepare(config: TargetConfig, command: SinkCommand, binary: Mapping[str, frozenset[str]] | None = None,
             scales: Mapping[str, Mapping[str, int]] | None = None) -> Prepared | Failed:
-    """The command's route, row and child rows, or why it cannot be applied (no route, a key column without a
+    """The command's route, row, child rows and lookups, or why it cannot be applied (no route, a key column without a
     value, a binary column's value that is not base64 text, a decimal wider than its column): the same for every
     SQL dialect. ``binary``: per table, its binary columns; ``scales``: per table, its decimal columns' places."""
     route = config.route(command.payload_type, command.operation)
@@ -437,8 +466,9 @@ def prepare(config: TargetConfig, command: SinkCommand, binary: Mapping[str, fro
                         "payload_type, operation, table, key, columns")
     row = render_fields(route.columns, command.payload, {}, keep_nulls=True)
     changed = _only_changed(route, command)
-    if changed is not None:  # the columns of the fields the update changed, and the key
-        sent = render_fields(route.columns, command.payload, {}, keep_nulls=True, include=changed)
+    if changed is not None:  # the columns of the fields the update changed (a lookup's too), and the key
+        sent = render_fields(route.columns, command.payload, {}, keep_nulls=True,
+                             include=changed_with_lookups(route, changed))
         row = {column: value for column, value in row.items() if column in sent or column in route.key}
     missing = [k for k in route.key if row.get(k) is None]
     if missing:
@@ -455,7 +485,7 @@ def prepare(config: TargetConfig, command: SinkCommand, binary: Mapping[str, fro
         table, child, binary.get(table, ()), scales.get(table, {}), where))
     if isinstance(children, Failed):
         return children
-    return Prepared(route, checked, children)
+    return Prepared(route, checked, children, pending_lookups(route, command.payload, checked))
 
 
 def _only_changed(route: SqlRoute, command: SinkCommand) -> frozenset[str] | None:

@@ -61,7 +61,8 @@ def _differ(sent: Any, held: Any, column: TextColumn) -> bool:
     return isinstance(held, str) and _text(held, column) != (sent if isinstance(sent, str) else str(sent))
 
 
-def _shown(row: Mapping[str, Any], key: Sequence[str]) -> str:
+def key_text(row: Mapping[str, Any], key: Sequence[str]) -> str:
+    """``tenant_id=1, org_code='ORG0007'``: a row's columns ``key``, for reasons."""
     return ", ".join(f"{k}={row.get(k)!r}" for k in key)
 
 
@@ -70,15 +71,22 @@ def _where(system: str, table: str, texts: Mapping[str, TextColumn], key: Sequen
     return f"target {system}, table {table}, key {', '.join(key)} ({columns})"
 
 
+def held_as_sent(sent: Mapping[str, Any], held: Mapping[str, Any], columns: Iterable[str],
+                 texts: Mapping[str, TextColumn]) -> bool:
+    """The row the database answered for ``sent`` (``held``) holds each text column of ``columns`` as ``sent`` has
+    it, exactly: not a twin its collation took for it."""
+    return not any(_differ(sent[k], held.get(k), texts[k]) for k in columns if k in texts)
+
+
 def key_held_as_other(system: str, route: SqlRoute, sent: Mapping[str, Any], held: Mapping[str, Any] | None,
                       texts: Mapping[str, TextColumn]) -> Failed | None:
     """The row the route's write reached (``held``: as the database answered it) is held under another key text
     than the command's (``sent``): refused, the caller rolls the write back. None: the same key, or no row."""
-    if held is None or not any(_differ(sent[k], held.get(k), texts[k]) for k in route.key if k in texts):
+    if held is None or held_as_sent(sent, held, route.key, texts):
         return None
     return Failed(kind="permanent", error_type="KeyHeldAsOther",
-                  reason=f"the key collation of {route.table} takes {_shown(sent, route.key)} and the row it holds "
-                         f"as {_shown(held, route.key)} for one row: this command would {route.action} the row of "
+                  reason=f"the key collation of {route.table} takes {key_text(sent, route.key)} and the row it holds "
+                         f"as {key_text(held, route.key)} for one row: this command would {route.action} the row of "
                          f"another key, so nothing was written ({_where(system, route.table, texts, route.key)}). "
                          f"Fix: {FIX}")
 
@@ -104,4 +112,4 @@ def lines_held_as_other(system: str, spec: SqlChildren, sent: Sequence[Mapping[s
 
 def _lines(keys: Counter[tuple[Any, ...]], columns: Sequence[str]) -> str:
     """Up to five line keys, each as ``(code='A')``."""
-    return ", ".join(f"({_shown(dict(zip(columns, k, strict=True)), columns)})" for k in sorted(keys, key=str)[:5])
+    return ", ".join(f"({key_text(dict(zip(columns, k, strict=True)), columns)})" for k in sorted(keys, key=str)[:5])

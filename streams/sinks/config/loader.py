@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 import yaml
 
@@ -25,6 +25,7 @@ from streams.sinks.config.model import (
     GONE_OPERATIONS,
     HEADER_NAME,
     HTTP_METHODS,
+    LOOKUP_WAIT_S,
     ON_CONFLICT,
     RESERVED_HEADERS,
     AnswerRules,
@@ -41,11 +42,13 @@ from streams.sinks.config.model import (
     HttpRoute,
     IdPaths,
     Limits,
+    Lookup,
     LookupSpec,
     OnConflict,
     PartsSpec,
     Route,
     SqlChildren,
+    SqlLookup,
     SqlOptions,
     SqlRoute,
     TargetConfig,
@@ -69,6 +72,11 @@ _DOTTED = re.compile(r"^\$?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
 _TAKE = re.compile(r"^[A-Za-z0-9_-]+(\.([A-Za-z0-9_-]+|\*))*$")
 #: A lookup that reads each item of its answer's list exactly, e.g. the ERP's orders by CRM order number.
 LOOKUP_MATCH_EXAMPLE = "take: items.*.order_id, match: {crm_order_number: order_number}"
+#: A SQL route's lookup, as the errors about it show it: a parent's generated id by the parent's business key.
+SQL_LOOKUP_EXAMPLE = "{parent_id: {table: crm.company, match: {tenant_id: tenant_id, external_code: parent_code}, " \
+                     "take: id}}"
+
+L = TypeVar("L", bound=Lookup)
 
 #: The top keys of every target file; besides them, a file may have the section of its adapter (its name).
 TOP_KEYS = ("system", "adapter", "routes", "limits")
@@ -81,12 +89,14 @@ AUTH_KEYS = ("header", "scheme", "env", "secret", "required")
 SQL_KEYS = ("database", "conninfo_env", "keys_table")
 HTTP_ROUTE_KEYS = ("payload_type", "operation", "method", "path", "body", "lookups", "ids", "on_conflict",
                    "refusals", "only_changed", "batch", "external_id", "parts", "precondition")
-SQL_ROUTE_KEYS = ("payload_type", "operation", "action", "table", "key", "columns", "ids", "children", "only_changed")
+SQL_ROUTE_KEYS = ("payload_type", "operation", "action", "table", "key", "columns", "lookups", "ids", "children",
+                  "only_changed")
 CHILDREN_KEYS = ("table", "from", "parent_key", "key", "columns", "mode")
 #: A route's ``children``, as the errors about it show it.
 CHILDREN_EXAMPLE = ("children: [{table: order_line, from: lines, parent_key: {order_id: id}, key: [order_id, "
                     "line_no], columns: {line_no: line_no, sku: sku, qty: qty}}]")
 LOOKUP_KEYS = ("method", "path", "body", "take", "match")
+SQL_LOOKUP_KEYS = ("table", "match", "take", "wait_s")
 ANSWERS_KEYS = ("error", "success")
 ERROR_RULE_KEYS = ("when", "message", "transient")
 CONDITION_KEYS = ("path", *CONDITION_TESTS)
@@ -576,49 +586,101 @@ class TargetReader:
             path = None
         if path is not None and head.shape is not None:
             # placeholders: an id the first call's answer assigns, or a payload field
-            assigned = cast(Mapping[str, LookupSpec], dict.fromkeys(head.ids))
+            assigned = cast(Mapping[str, Lookup], dict.fromkeys(head.ids))
             self.template(path, (*key, "path"), head.shape, assigned)
         if field is None or method is None or path is None:
             return None
         return PartsSpec(field=field, method=method.upper(), path=path)
 
     def lookups(self, raw: Any, key: Key, shape: PayloadShape | None) -> dict[str, LookupSpec]:
+        """An HTTP route's ``lookups``: each a call whose answer fills a reference the payload leaves null."""
+        return self.each_lookup(raw, key, LOOKUP_KEYS, "{account_id: {path: /accounts/by-customer/"
+                                "{crm_customer_number}, take: account_id}}",
+                                lambda name, body, where: self.http_lookup(name, body, where, shape))
+
+    def each_lookup(self, raw: Any, key: Key, allowed: Sequence[str], example: str,
+                    one: Callable[[str, dict[str, Any], Key], L | None]) -> dict[str, L]:
+        """A route's ``lookups`` (reference name -> lookup), whatever its adapter: each entry a mapping of
+        ``allowed`` keys, read by ``one``; ``example`` shows the fix."""
         if raw is None:
             return {}
-        if not isinstance(raw, dict):
-            self.problem(key, "lookups must be a mapping of reference name to {path, take}",
-                         "write lookups: {account_id: {path: /accounts/by-customer/{crm_customer_number}, "
-                         "take: account_id}}")
+        if not isinstance(raw, dict) or not raw:
+            self.problem(key, f"lookups must be a mapping of reference name to a lookup, got {_kind(raw)}",
+                         f"write lookups: {example}")
             return {}
-        found: dict[str, LookupSpec] = {}
+        found: dict[str, L] = {}
         for name, spec in raw.items():
             where: Key = (*key, str(name))
-            body = self.mapping(spec, where, LOOKUP_KEYS, f"lookup {name}")
-            if body is None:
-                continue
-            method = (self.string(body, "method", where, fix=f"use one of {', '.join(HTTP_METHODS)}")
-                      or "GET").upper()
-            if method not in HTTP_METHODS:
-                self.problem((*where, "method"), f"{method!r} is not an HTTP method",
-                             f"use one of {', '.join(HTTP_METHODS)}")
-            path = self.string(body, "path", where, required=True, fix="give the path that finds the value")
-            take = self.string(body, "take", where, required=True, pattern=_TAKE,
-                               fix="name the answer's field to take, a dotted path (* for each item of a list, "
-                                   f"with match): account_id, or {LOOKUP_MATCH_EXAMPLE}")
-            match = self.lookup_match(body.get("match"), (*where, "match"), take, shape)
-            if path is not None and not path.startswith("/"):
-                self.problem((*where, "path"), f"{path!r} does not start with /", "give a path below the base URL")
-            if path is not None and shape is not None:
-                self.template(path, (*where, "path"), shape, {})
-            request: dict[str, FieldSpec] | None = None
-            if body.get("body") is not None:
-                if method == "GET":
-                    self.problem((*where, "body"), "a GET sends no body", "remove body, or set method: POST")
-                request = self.specs(body["body"], (*where, "body"), shape,
-                                     None if shape is None else shape.schema, {})
-            if path is not None and take is not None:
-                found[str(name)] = LookupSpec(name=str(name), path=path, take=take, method=method, body=request,
-                                              match=match)
+            body = self.mapping(spec, where, allowed, f"lookup {name}")
+            checked = None if body is None else one(str(name), body, where)
+            if checked is not None:
+                found[str(name)] = checked
+        return found
+
+    def http_lookup(self, name: str, body: dict[str, Any], where: Key, shape: PayloadShape | None) -> LookupSpec | None:
+        method = (self.string(body, "method", where, fix=f"use one of {', '.join(HTTP_METHODS)}") or "GET").upper()
+        if method not in HTTP_METHODS:
+            self.problem((*where, "method"), f"{method!r} is not an HTTP method",
+                         f"use one of {', '.join(HTTP_METHODS)}")
+        path = self.string(body, "path", where, required=True, fix="give the path that finds the value")
+        take = self.string(body, "take", where, required=True, pattern=_TAKE,
+                           fix="name the answer's field to take, a dotted path (* for each item of a list, "
+                               f"with match): account_id, or {LOOKUP_MATCH_EXAMPLE}")
+        match = self.lookup_match(body.get("match"), (*where, "match"), take, shape)
+        if path is not None and not path.startswith("/"):
+            self.problem((*where, "path"), f"{path!r} does not start with /", "give a path below the base URL")
+        if path is not None and shape is not None:
+            self.template(path, (*where, "path"), shape, {})
+        request: dict[str, FieldSpec] | None = None
+        if body.get("body") is not None:
+            if method == "GET":
+                self.problem((*where, "body"), "a GET sends no body", "remove body, or set method: POST")
+            request = self.specs(body["body"], (*where, "body"), shape, None if shape is None else shape.schema, {})
+        if path is None or take is None:
+            return None
+        return LookupSpec(name=name, path=path, take=take, method=method, body=request, match=match)
+
+    def sql_lookup(self, name: str, body: dict[str, Any], where: Key, shape: PayloadShape | None) -> SqlLookup | None:
+        """A SQL route's lookup: ``take``, a column of the one row of ``table`` whose ``match`` columns hold the
+        payload's values; ``wait_s``, how long a command whose row is not there yet is retried."""
+        table = self.string(body, "table", where, required=True, pattern=_TABLE,
+                            fix="give the table of the referenced rows, optionally schema-qualified: crm.company")
+        take = self.string(body, "take", where, required=True, pattern=_IDENTIFIER,
+                           fix=f"name the column whose value fills {name}, e.g. take: id (the row's generated id)")
+        match = self.match_fields(body.get("match"), (*where, "match"), shape, ("a column name", _IDENTIFIER,
+                                  "use the column's name: letters, digits and underscores"), SQL_LOOKUP_EXAMPLE)
+        wait = body.get("wait_s", LOOKUP_WAIT_S)
+        if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait < math.inf:
+            self.problem((*where, "wait_s"), f"wait_s must be a number of seconds of at least 0, got {wait!r}",
+                         f"give how long a command waits for the referenced row to be written (default "
+                         f"{LOOKUP_WAIT_S:g}); 0 dead-letters it at once")
+            wait = LOOKUP_WAIT_S
+        if table is None or take is None:
+            return None
+        return SqlLookup(name=name, table=table, take=take, match=match, wait_s=float(wait), line=self.line(where))
+
+    def match_fields(self, raw: Any, key: Key, shape: PayloadShape | None, field: tuple[str, re.Pattern[str], str],
+                     example: str) -> dict[str, str]:
+        """A lookup's ``match``, whatever its adapter: {the target's field: payload field}, each payload field a
+        single value of the payload. ``field``: what the target's field is, its pattern and the fix for one that
+        does not fit it."""
+        what, pattern, fix = field
+        if not isinstance(raw, dict) or not raw:
+            self.problem(key, f"match must be a mapping of {what} to payload field, got {_kind(raw)}",
+                         f"write e.g. {example}")
+            return {}
+        found: dict[str, str] = {}
+        for target_field, payload_field in raw.items():
+            where: Key = (*key, str(target_field))
+            if not isinstance(target_field, str) or not pattern.match(target_field):
+                self.problem(where, f"{target_field!r} is not {what}", fix)
+            elif not isinstance(payload_field, str) or not payload_field.strip():
+                self.problem(where, f"{payload_field!r} is not a payload field",
+                             f"name the payload field {target_field} must equal: {target_field}: <payload field>")
+            else:
+                if shape is not None:
+                    self.reference(payload_field, where, shape, None, {}, scalar=True)
+                found[target_field] = payload_field
         return found
 
     def lookup_match(self, raw: Any, key: Key, take: str | None,
@@ -637,23 +699,8 @@ class TargetReader:
                              f"read each item and name the item's fields that must equal the payload's: take: "
                              f"{each}, match: {{<item field>: <payload field>}} (e.g. {LOOKUP_MATCH_EXAMPLE})")
             return {}
-        if not isinstance(raw, dict) or not raw:
-            self.problem(key, f"match must be a mapping of answer field to payload field, got {_kind(raw)}",
-                         f"write e.g. {LOOKUP_MATCH_EXAMPLE}")
-            return {}
-        found: dict[str, str] = {}
-        for answer_field, payload_field in raw.items():
-            where: Key = (*key, str(answer_field))
-            if not isinstance(answer_field, str) or not _DOTTED.match(answer_field):
-                self.problem(where, f"{answer_field!r} is not a path into an answer item",
-                             "give a dotted path, relative to each item: crm_order_number")
-            elif not isinstance(payload_field, str) or not payload_field.strip():
-                self.problem(where, f"{payload_field!r} is not a payload field",
-                             f"name the payload field {answer_field} must equal: {answer_field}: <payload field>")
-            else:
-                if shape is not None:
-                    self.reference(payload_field, where, shape, None, {}, scalar=True)
-                found[answer_field] = payload_field
+        found = self.match_fields(raw, key, shape, ("a path into an answer item", _DOTTED, "give a dotted path, "
+                                  "relative to each item: crm_order_number"), LOOKUP_MATCH_EXAMPLE)
         if take is not None and "*" not in parts:
             fixed = ".".join("*" if p.isdigit() else p for p in parts)
             self.problem((*key[:-1], "take"), f"take {take} does not read each item of a list, so match has "
@@ -662,7 +709,7 @@ class TargetReader:
         return found
 
     def reference(self, name: str, key: Key, shape: PayloadShape, node: Any,
-                  lookups: Mapping[str, LookupSpec], *, scalar: bool) -> Any | None:
+                  lookups: Mapping[str, Lookup], *, scalar: bool) -> Any | None:
         found, why = shape.find(name, node)
         if found is None:
             if name in lookups:
@@ -675,7 +722,7 @@ class TargetReader:
                          "name one of its fields with a dotted path, e.g. billing_address.city")
         return found
 
-    def template(self, path: str, key: Key, shape: PayloadShape, lookups: Mapping[str, LookupSpec]) -> None:
+    def template(self, path: str, key: Key, shape: PayloadShape, lookups: Mapping[str, Lookup]) -> None:
         for name in _PLACEHOLDER.findall(path):
             if not name:
                 self.problem(key, "an empty {} in the path", "name a payload field inside the braces")
@@ -685,7 +732,7 @@ class TargetReader:
             self.problem(key, f"unbalanced braces in {path!r}", "write placeholders as {field}")
 
     def specs(self, raw: Any, key: Key, shape: PayloadShape | None, node: Any,
-              lookups: Mapping[str, LookupSpec], *, flat: bool = False, whole: bool = False) -> dict[str, FieldSpec]:
+              lookups: Mapping[str, Lookup], *, flat: bool = False, whole: bool = False) -> dict[str, FieldSpec]:
         """Request fields from payload fields; ``whole``: a route's own body, which may also be ``payload`` (the
         whole payload; a search's, an update's or a lookup's body may not)."""
         if not isinstance(raw, dict) or not raw:
@@ -702,7 +749,7 @@ class TargetReader:
         return found
 
     def spec(self, raw: Any, key: Key, shape: PayloadShape | None, node: Any,
-             lookups: Mapping[str, LookupSpec], *, flat: bool) -> FieldSpec | None:
+             lookups: Mapping[str, Lookup], *, flat: bool) -> FieldSpec | None:
         if isinstance(raw, str):
             if shape is not None:
                 self.reference(raw, key, shape, node, lookups, scalar=flat)
@@ -773,12 +820,17 @@ class TargetReader:
             self.problem((*key, "key"), "key names no column",
                          "list the columns of the table's primary key or unique constraint: key: [sku]")
         payload_type, operation, shape = head.payload_type, head.operation, head.shape
+        lookups = self.each_lookup(route.get("lookups"), (*key, "lookups"), SQL_LOOKUP_KEYS, SQL_LOOKUP_EXAMPLE,
+                                   lambda name, body, where: self.sql_lookup(name, body, where, shape))
+        # a column reading a lookup the file gets wrong is not refused too: the lookup's problems say it
+        raw_lookups = route.get("lookups")
+        named = cast(Mapping[str, Lookup], dict.fromkeys(raw_lookups)) if isinstance(raw_lookups, dict) else lookups
         columns: dict[str, FieldSpec] = {}
         if route.get("columns") is None:
             self.problem((*key, "columns"), "columns is missing", "map each column to a payload field")
         else:
             columns = self.specs(route["columns"], (*key, "columns"), shape,
-                                 None if shape is None else shape.schema, {}, flat=True)
+                                 None if shape is None else shape.schema, named, flat=True)
             for name in columns:
                 if not _IDENTIFIER.match(name):
                     self.problem((*key, "columns", name), f"{name!r} is not a column name",
@@ -787,6 +839,7 @@ class TargetReader:
             if columns and column not in columns:
                 self.problem((*key, "key"), f"key column {column!r} is not among the columns",
                              f"add {column} to columns")
+        self.lookup_columns(lookups, columns, key_columns, action, (*key, "lookups"))
         children = self.sql_children(route.get("children"), (*key, "children"), shape, action, table)
         only_changed = self.boolean(route, "only_changed", key, False)
         if payload_type is None or operation is None or table is None or action is None or not key_columns \
@@ -794,7 +847,25 @@ class TargetReader:
             return None
         return SqlRoute(payload_type=payload_type, operation=operation, action=cast(Any, action), table=table,
                         key=key_columns, columns=columns, ids=head.ids, answers=head.answers, children=children,
-                        only_changed=only_changed, line=self.located.line(key))
+                        lookups=lookups, only_changed=only_changed, line=self.located.line(key))
+
+    def lookup_columns(self, lookups: Mapping[str, SqlLookup], columns: Mapping[str, FieldSpec],
+                       key_columns: Sequence[str], action: str | None, key: Key) -> None:
+        """Each of a SQL route's lookups fills a column that reads it, never a key column (a command's key is its
+        own), and not on a delete route (which writes no column but its key)."""
+        if lookups and action == "delete":
+            self.problem(key, "a delete route writes no column but its key, so a lookup has nothing to fill",
+                         "remove lookups")
+            return
+        for name in lookups:
+            filled = [c for c, spec in columns.items() if isinstance(spec, FromField) and spec.path == name]
+            if columns and not filled:
+                self.problem((*key, name), f"lookup {name} fills no column: no column reads {name}",
+                             f"map the column to it (columns: {{{name}: {name}}}), or remove the lookup")
+            for column in filled:
+                if column in key_columns:
+                    self.problem((*key, name), f"lookup {name} fills key column {column}, but a command's key is "
+                                 "its own, never read from another row", f"map {column} to a payload field")
 
     def sql_children(self, raw: Any, key: Key, shape: PayloadShape | None, action: str | None,
                      table: str | None) -> tuple[SqlChildren, ...] | None:

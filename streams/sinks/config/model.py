@@ -54,18 +54,48 @@ FieldSpec = FromField | Constant | EachItem
 
 
 @dataclass(frozen=True, kw_only=True)
-class LookupSpec:
-    """Fills reference ``name`` when the payload has no value for it: call ``method path`` (with ``body``, built
-    from the payload like a route's), take the answer's field at dotted path ``take``. ``match`` (answer item's
-    field -> payload field): ``take`` reads each item of a list (``items.*.uid``) and only the items whose every
-    named field equals the payload's value exactly count; none is "not found", several are ambiguous."""
+class Lookup:
+    """A lookup of any adapter: it fills reference ``name`` (a path placeholder, a body field, a column) when the
+    payload leaves it null, with ``take`` of the one record of the target whose every field of ``match`` (the
+    target's field -> payload field) equals the payload's value exactly; none is "not found"
+    (``LookupNotFound``), several are ambiguous (``LookupAmbiguous``): never a guess."""
 
     name: str
-    path: str
     take: str
+    match: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LookupSpec(Lookup):
+    """An HTTP lookup: call ``method path`` (with ``body``, built from the payload like a route's), take the
+    answer's field at dotted path ``take``. With ``match`` (answer item's field -> payload field), ``take`` reads
+    each item of a list (``items.*.uid``) and only the items holding the payload's values exactly count."""
+
+    path: str
     method: str = "GET"
     body: Mapping[str, FieldSpec] | None = None
-    match: Mapping[str, str] = field(default_factory=dict)
+
+
+#: How long a SQL lookup that finds no row retries by default before its command is dead-lettered: the referenced
+#: row's own command may be applied a moment later (a child decided before its parent, commands applied in parallel).
+LOOKUP_WAIT_S = 60.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class SqlLookup(Lookup):
+    """A SQL lookup: column ``take`` of the one row of ``table`` whose columns of ``match`` hold the payload's
+    values, text for text (a collation's twins left aside), read in the transaction of the write. A null payload
+    value in ``match`` is no reference (a root's parent): the column is written NULL, nothing read. No row: the
+    command is retried (the row's own command may come next) for ``wait_s`` after its first attempt, then
+    dead-lettered."""
+
+    table: str
+    wait_s: float = LOOKUP_WAIT_S
+    line: int | None = None
+
+    def shown(self) -> str:
+        """``crm.company.id by (tenant_id, external_code)``, for plans."""
+        return f"{self.table}.{self.take} by ({', '.join(self.match)})"
 
 
 #: Answer fields copied into ``CommandResult.assigned_ids``: the id's name -> a dotted path into the answer
@@ -396,6 +426,8 @@ class SqlRoute:
     ids: IdPaths = field(default_factory=dict)
     answers: AnswerRules | None = None
     children: tuple[SqlChildren, ...] = ()
+    #: Columns the payload leaves null filled from another row (a parent's generated id), by the column's reference.
+    lookups: Mapping[str, SqlLookup] = field(default_factory=dict)
     #: An update writes only the columns of its command's ``changed_fields`` (and the key): a concurrent edit of
     #: another column in the table is not overwritten with the value the command was decided on.
     only_changed: bool = False
@@ -403,7 +435,8 @@ class SqlRoute:
 
     def plan(self) -> str:
         lines = "".join(f", {c.mode} {c.table} on ({', '.join(c.key)}) from {c.source}" for c in self.children)
-        return f"{self.action} {self.table} on ({', '.join(self.key)}){lines}"
+        looked = "".join(f", {name} from {lookup.shown()}" for name, lookup in self.lookups.items())
+        return f"{self.action} {self.table} on ({', '.join(self.key)}){looked}{lines}"
 
 
 @dataclass(frozen=True, kw_only=True)
