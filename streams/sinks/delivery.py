@@ -282,11 +282,12 @@ class Deliverer:
                 conflicts += 1
                 await asyncio.sleep(self.policy.backoff.delay(conflicts, self.rng))
                 continue
+            # a 429, or a row the command waits for (wait_s): the target answered, neither an outage nor alone
+            spoke = outcome.status == THROTTLED or outcome.wait_s is not None
             retry = self.retrying.failed(
-                token, command, now=self.clock(), attempts=attempts, reason=outcome.reason,
-                throttled=outcome.status == THROTTLED,
+                token, command, now=self.clock(), attempts=attempts, reason=outcome.reason, throttled=spoke,
                 may_be_alone=outcome.status not in CREDENTIAL_STATUSES and outcome.retry_after is None)
-            if outcome.status == THROTTLED:
+            if spoke:
                 self._answered()
             elif retry.last_alone:
                 self.gate.failed_alone(probe)
@@ -303,13 +304,18 @@ class Deliverer:
                 if retry.alone >= self.policy.alone_attempts and self.clock() - retry.since >= self.policy.alone_s:
                     return Delivered(outcome=self._failed_alone(outcome, retry), attempts=attempts,
                                      retries_after_transient=transient)
-            deadline = self.policy.transient_deadline_s
-            if deadline is not None and self.clock() - first >= deadline:
-                reason = (f"gave up after {attempts} attempts over {self.clock() - first:.0f} s "
-                          f"(ISTHMUS_SINK_TRANSIENT_DEADLINE_S={deadline:g}); the last: {outcome.reason}")
+            deadline, setting = self.policy.transient_deadline_s, "ISTHMUS_SINK_TRANSIENT_DEADLINE_S"
+            if outcome.wait_s is not None and (deadline is None or outcome.wait_s < deadline):
+                deadline, setting = outcome.wait_s, "wait_s"
+            elapsed = self.clock() - first
+            if deadline is not None and elapsed >= deadline:
+                reason = (f"gave up after {attempts} attempts over {elapsed:.0f} s ({setting}={deadline:g}); the "
+                          f"last: {outcome.reason}")
                 return Delivered(outcome=_with_reason(outcome, reason), attempts=attempts,
                                  retries_after_transient=transient)
             wait = self.policy.backoff.delay(transient, self.rng)
+            if outcome.wait_s is not None and deadline is not None:  # the last try at the wait's end, not past it
+                wait = min(wait, deadline - elapsed)
             await asyncio.sleep(max(wait, retry_after or 0.0))
 
 
