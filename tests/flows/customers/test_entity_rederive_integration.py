@@ -3,10 +3,10 @@ this test's own, under its own name), an ERP and a CRM sink through the referenc
 command, result and dead-letter topics.
 
 A CRM customer is renamed and given an e-mail the ERP refuses, in one transaction: the ``update`` is refused
-(422) and dead-lettered. The e-mail is then fixed in the CRM: only the e-mail goes out (the ERP route sends the
-changed fields), so the ERP never gets the new name, and no further change of the source will send it. The stored
-command would bring the refused e-mail again; the replay, by default, has the flow derive it from the current
-state: the ERP ends with the new name and the fixed e-mail, checked with SQL."""
+(422) and dead-lettered; the flow reads the dead letter and no longer takes the ERP to hold what it carried. The
+e-mail is then fixed in the CRM: that change sends the fixed e-mail and the name the ERP never got, checked with
+SQL. The stored command would bring the refused e-mail again; the replay, by default, has the flow derive it from
+the current state, which the ERP already holds: nothing is refused again and the ERP keeps both."""
 
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ def test_a_replayed_update_applies_the_current_values(stack: RunningStack, tmp_p
         crm((UPDATE.format("email"), ("b@rederive.test", number)))
         eventually("the fixed e-mail in the ERP", lambda: (account() or {}).get("email") == "b@rederive.test" or None,
                    tmp_path, timeout=WAIT_S)
-        assert account() == {"name": "Rederive", "email": "b@rederive.test"}, "the source fix alone leaves the name"
+        assert account() == {"name": "Rederive Ltd", "email": "b@rederive.test"}, "the refused name went again"
 
         (replayed,) = _dlq(flows, "replay", f"{listed['partition']}:{listed['offset']}", "--topic", dlq)
         assert (replayed["way"], replayed["flow"]) == ("rederive", name), replayed
