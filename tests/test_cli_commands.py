@@ -15,7 +15,7 @@ import pytest
 
 from streams import __version__
 from streams.cli.commands import COMMANDS
-from streams.cli.main import build_parser, main
+from streams.cli.main import build_parser, main, version_text
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,4 +77,13 @@ def test_version_is_printed() -> None:
     out = io.StringIO()
     with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as exited:
         main(["--version"])
-    assert exited.value.code == 0 and out.getvalue() == f"isthmus {__version__}\n"
+    assert exited.value.code == 0 and out.getvalue() == f"{version_text()}\n"
+
+
+def test_the_version_of_a_checkout_names_its_commit() -> None:
+    """In a git checkout (every test run is one) the version names the commit, so an upgrade by `git checkout`
+    shows which code runs."""
+    root = Path(__file__).resolve().parents[1]
+    head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    assert version_text().startswith(f"isthmus {__version__} ({head}")

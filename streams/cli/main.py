@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +18,31 @@ from streams.errors import IsthmusError
 COMMAND_MODULE: dict[str, str] = {name: command.module for name, command in COMMANDS.items()}
 
 
+def version_text() -> str:
+    """``isthmus <version>``, with the commit when this runs from a git checkout (``git describe --always
+    --dirty``): the package version alone does not tell two checkouts apart, and a user upgrading by ``git
+    checkout`` needs to see which code runs."""
+    root = Path(__file__).resolve().parents[2]
+    if (root / ".git").exists():
+        try:
+            done = subprocess.run(["git", "-C", str(root), "describe", "--always", "--dirty", "--abbrev=12"],
+                                  capture_output=True, text=True, timeout=5, check=False)
+        except (OSError, subprocess.SubprocessError):
+            done = None
+        if done is not None and done.returncode == 0 and done.stdout.strip():
+            return f"isthmus {__version__} ({done.stdout.strip()})"
+    return f"isthmus {__version__}"
+
+
+class _Version(argparse.Action):
+    """``--version``: :func:`version_text`, worked out only when asked for."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        print(version_text())
+        parser.exit()
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser of ``command`` (registered by its module) beside every other command's line of help, from
     :data:`~streams.cli.commands.COMMANDS` alone: `isthmus --version`, `isthmus --help`, a mistyped or missing
@@ -25,7 +51,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="isthmus",
         description="Change-data-capture bridge between a CRM and an ERP.",
     )
-    parser.add_argument("--version", action="version", version=f"isthmus {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0,
+                        help="show the version (and the checkout's commit) and exit")
     parser.add_argument("--config", type=Path, metavar="FILE",
                         help="runtime settings file (YAML: kafka:, connect:, dirs:); also ISTHMUS_CONFIG. "
                              "The environment overrides it; see `isthmus config show`")
