@@ -128,6 +128,9 @@ def own_capture(stack: RunningStack, connect: ConnectClient, config_root: Path) 
         # no primary key and no unique index: Debezium keys a table by its first unique index when it has no primary
         # key, so only a table with neither is NO_PRIMARY_KEY
         conn.execute(f"CREATE TABLE {made.schema}.loose (code TEXT NOT NULL, note TEXT)")
+        # whole before-images, as `connectors validate` asks of a keyless table (else its capture would make
+        # PostgreSQL refuse its updates and deletes); it is still keyless to an incremental snapshot
+        conn.execute(f"ALTER TABLE {made.schema}.loose REPLICA IDENTITY FULL")
         conn.execute(f"CREATE TABLE {made.schema}.debezium_signal (id VARCHAR(64) PRIMARY KEY, "
                      "type VARCHAR(32) NOT NULL, data VARCHAR(2048))")
         conn.execute(f"INSERT INTO {made.schema}.items SELECT n, 'item ' || n FROM generate_series(1, 5) n")
