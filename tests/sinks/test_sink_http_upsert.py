@@ -134,6 +134,24 @@ def test_an_external_id_route_loads_with_its_search_update_and_duplicate_rule() 
                             "POST /accounts if none, else PATCH /accounts/{$id}")
 
 
+def test_a_deactivate_route_s_plan_says_a_record_not_found_is_gone(tmp_path: Path) -> None:
+    """A deactivate never creates: its plan (`isthmus sink --check`) said "POST /invoices if none"."""
+    path = write(tmp_path, """\
+        - payload_type: Account
+          operation: deactivate
+          method: POST
+          path: /invoices
+          external_id:
+            field: account_code
+            search: {path: "/invoices?number={account_code}", found_id: "items.*.id", match: number}
+            update: {method: POST, path: "/invoices/{$id}/void"}
+        """)
+    route = load_target(path).route("isthmus.canonical.Account", "deactivate")
+    assert isinstance(route, HttpRoute)
+    assert route.plan() == ("GET /invoices?number={account_code} by account_code, gone if none, "
+                            "else POST /invoices/{$id}/void")
+
+
 def test_each_problem_of_an_external_id_is_named_with_its_line_and_fix(tmp_path: Path) -> None:
     path = write(tmp_path, """\
         - payload_type: Account

@@ -381,8 +381,8 @@ class HttpRoute:
         search, update = self.external_id.search, self.external_id.update
         carries = f" with {guard.plan(update.path)}" if guard and update else ""
         also = f", else {update.method} {update.path}{carries}" if update else ""
-        return (f"{search.method} {search.path} by {self.external_id.field}, {self.method} {self.path} if "
-                f"none{also}{parts}")
+        missing = "gone" if self.operation in GONE_OPERATIONS else f"{self.method} {self.path}"  # never made again
+        return f"{search.method} {search.path} by {self.external_id.field}, {missing} if none{also}{parts}"
 
     def list_fields(self) -> tuple[str, ...]:
         """The body fields mapped with ``each:``: the document's lines, which ``limits.lines_per_call`` bounds."""

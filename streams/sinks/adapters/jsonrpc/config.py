@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from streams.sinks.config.model import (
+    GONE_OPERATIONS,
     AnswerRules,
     Condition,
     Constant,
@@ -148,11 +149,14 @@ class ExternalIdSpec:
     duplicate_error: re.Pattern[str] | None = None
 
 
-def _call_plan(method: str, external_id: ExternalIdSpec | None) -> str:
+def _call_plan(method: str, external_id: ExternalIdSpec | None, *, gone: bool = False) -> str:
+    """``gone``: the route ends a record (deactivate, cancel), so one its search does not find is taken as gone,
+    never made."""
     if external_id is None:
         return f"call {method}"
     update = f", else {external_id.update.method}" if external_id.update else ""
-    return f"{external_id.search.method} by {external_id.field}, {method} if none{update}"
+    missing = "gone" if gone else method
+    return f"{external_id.search.method} by {external_id.field}, {missing} if none{update}"
 
 
 def _when(writes: tuple[str, ...]) -> str:
@@ -198,7 +202,7 @@ class JsonRpcRoute:
     line: int | None = None
 
     def plan(self) -> str:
-        first = _call_plan(self.method, self.external_id) + _when(self.writes)
+        first = _call_plan(self.method, self.external_id, gone=self.operation in GONE_OPERATIONS) + _when(self.writes)
         return "; then ".join((first, *(step.plan() for step in self.then)))
 
 
