@@ -6,15 +6,19 @@ is its own (a contact whose company the target does not have, answered "unknown 
 and waiting does not help it, while it holds back the commit of every later offset of its partition.
 
 The rule, judged at each transient failure of a command after its first: the failure is the command's own when,
-since the command's first failure, the target applied more other commands than other commands failed in ways
-judged the target's (an outage's). So during an outage (nothing applied, or fewer commands applied than failing)
-no failure is a command's own. The first failure of a command is always the target's (nothing is known yet); so
-is an answer with ``Retry-After`` (the target speaking about the client) and a 401 or 403 (the credentials, see
-``streams.sinks.credentials``); a 429 (a live target asking for less traffic) is neither. A command's own
-failures are not counted as the target's, so a few poisoned commands do not build an outage out of their own
-retries once the others are applied. When the target recovers from an outage (its circuit breaker closes), the
-evidence starts again for every command retrying: the outage's failures, however many, say nothing about which
-commands fail alone once it is over.
+since the command's first failure, the target applied more other commands than other commands failed, however
+each of those failures was judged. So during an outage (nothing applied, or fewer commands applied than failing)
+and under an overload (a slow target answering some calls while many others time out) no failure is a command's
+own: the target does not apply the others at a normal rate. (Counting only the failures judged the target's fed on
+itself: once one failure was judged a command's own it stopped counting against the others, so after an overload a
+single success made every retrying command "alone", and a new user's sink dead-lettered 446 of 500 creates.) The
+first failure of a command is never its own (nothing is known yet); nor is a call that got no answer in time or
+waited too long for a connection (under load, the sign of an overload, not of a bad command), an answer with
+``Retry-After`` (the target speaking about the client) or a 401 or 403 (the credentials, see
+``streams.sinks.credentials``); a 429 (a live target asking for less traffic) counts as no failure at all. A few
+poisoned commands still fail alone among many applied: their retries are few beside the others' successes. When the
+target recovers from an outage (its circuit breaker closes), the evidence starts again for every command retrying:
+the outage's failures, however many, say nothing about which commands fail alone once it is over.
 
 Pure bookkeeping, time from the caller: the deliverer reports each transient failure, success and end.
 """
@@ -41,20 +45,20 @@ class Retry:
     alone: int = 0
     last_alone: bool = False
     #: The book's counts when it first failed: what the target did since is measured from there; and its own
-    #: failures judged the target's since, which are no evidence about the others.
+    #: failures since, which are no evidence about the others.
     applied_before: int = 0
-    outage_before: int = 0
-    outage_own: int = 0
+    failed_before: int = 0
+    failed_own: int = 0
 
 
 class Retries:
-    """Per target: the commands retrying now, the commands it applied, and the failures judged its own."""
+    """Per target: the commands retrying now, the commands it applied, and the transient failures."""
 
     def __init__(self) -> None:
         #: Commands the target applied (every success, its business refusals included).
         self.applied = 0
-        #: Transient failures judged the target's, not a command's own (throttling counts as neither).
-        self.outage = 0
+        #: Transient failures, however judged (throttling is not counted).
+        self.failures = 0
         self._retrying: dict[int, Retry] = {}
         self._tokens = itertools.count()
 
@@ -69,18 +73,18 @@ class Retries:
                may_be_alone: bool = True, throttled: bool = False) -> Retry:
         """One transient failure of the delivery ``token``: judged its own or the target's (see the module);
         ``may_be_alone`` False for a failure that speaks about the target or the client whatever the evidence
-        (credentials, ``Retry-After``); ``throttled`` for a 429, which counts as neither."""
+        (credentials, ``Retry-After``, no answer in time); ``throttled`` for a 429, which is not counted."""
         retry = self._retrying.get(token)
         first = retry is None
         if retry is None:
             retry = self._retrying[token] = Retry(command=command, since=now)
         alone = (not first and may_be_alone and not throttled
-                 and self.applied_since(retry) > self.outage - retry.outage_before - retry.outage_own)
-        if not alone and not throttled:
-            self.outage += 1
-            retry.outage_own += not first
+                 and self.applied_since(retry) > self.failed_since(retry))
+        if not throttled:
+            self.failures += 1
+            retry.failed_own += not first
         if first:  # measured from after its own first failure, which is no evidence against it
-            retry.applied_before, retry.outage_before = self.applied, self.outage
+            retry.applied_before, retry.failed_before = self.applied, self.failures
         retry.attempts, retry.reason, retry.last_alone = attempts, reason, alone
         retry.alone += alone
         return retry
@@ -88,11 +92,15 @@ class Retries:
     def recovered(self) -> None:
         """The target answers again after an outage: measure every retrying command's evidence from now."""
         for retry in self._retrying.values():
-            retry.applied_before, retry.outage_before, retry.outage_own = self.applied, self.outage, 0
+            retry.applied_before, retry.failed_before, retry.failed_own = self.applied, self.failures, 0
 
     def applied_since(self, retry: Retry) -> int:
         """Commands the target applied since ``retry``'s first failure (or the end of the last outage)."""
         return self.applied - retry.applied_before
+
+    def failed_since(self, retry: Retry) -> int:
+        """Transient failures of other commands since ``retry``'s first failure (or the end of the last outage)."""
+        return self.failures - retry.failed_before - retry.failed_own
 
     def done(self, token: int) -> None:
         """The delivery ``token`` ended (applied, dead-lettered or cancelled)."""

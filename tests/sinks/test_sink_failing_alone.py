@@ -275,24 +275,24 @@ def test_a_failed_probe_by_a_command_failing_alone_hands_the_probe_on() -> None:
     assert asyncio.run(scenario()) == (True, True, 1, BreakerState.CLOSED)
 
 
-def test_a_failure_is_a_commands_own_only_when_the_target_applied_more_than_failed_since() -> None:
+def test_a_failure_is_a_commands_own_only_when_the_target_applied_more_than_others_failed_since() -> None:
     retries = Retries()
     p, q = retries.token(), retries.token()
     cmd = SinkCommand(command_id="c", idempotency_key="k", target="erp", operation="create", entity_type="t",
                       entity_key="K", payload_type="isthmus.canonical.Account", payload={})
     first = retries.failed(p, cmd, now=0, attempts=1, reason="x")
-    assert not first.last_alone and retries.outage == 1, "a first failure is the target's: nothing is known yet"
+    assert not first.last_alone and retries.failures == 1, "a first failure is the target's: nothing is known yet"
     assert not retries.failed(p, cmd, now=1, attempts=2, reason="x").last_alone, "nothing applied since"
     retries.success()
     assert retries.failed(p, cmd, now=2, attempts=3, reason="x").last_alone
-    assert retries.outage == 2, "its own failures are not counted as the target's"
+    assert retries.failures == 3 and retries.failed_since(first) == 0, "its own failures are no evidence"
     assert not retries.failed(p, cmd, now=3, attempts=4, reason="401", may_be_alone=False).last_alone
     retries.failed(q, cmd, now=4, attempts=1, reason="503")  # another command's first failure
-    assert not retries.failed(p, cmd, now=5, attempts=5, reason="x").last_alone, "2 failed vs 1 applied since"
+    assert not retries.failed(p, cmd, now=5, attempts=5, reason="x").last_alone, "1 other failed vs 1 applied since"
     for _ in range(3):
         retries.success()
     throttled = retries.failed(q, cmd, now=6, attempts=2, reason="429", throttled=True)
-    assert not throttled.last_alone and retries.outage == 5, "a 429 is neither the command's nor an outage"
+    assert not throttled.last_alone and retries.failures == 6, "a 429 is no failure"
     alone = retries.failed(p, cmd, now=7, attempts=6, reason="x")
     assert alone.last_alone and alone.alone == 2 and retries.failing_alone == 1 and retries.count == 2
     assert retries.oldest() is alone and retries.applied_since(alone) == 4
@@ -321,3 +321,24 @@ def test_the_failing_alone_settings_are_validated_at_load() -> None:
     message = str(caught.value)
     assert f"{ALONE_ATTEMPTS_SETTING}: '0' is not a whole number above 0; fix it or unset it to use 5" in message
     assert f"{ALONE_S_SETTING}: '-1' is not a number at least 0; fix it or unset it to use 120" in message
+
+
+def test_after_an_overload_one_success_does_not_make_every_retrying_command_fail_alone() -> None:
+    """A new user's slow target: 500 creates timed out together, the breaker opened and closed, and then one
+    success among 446 retrying commands made each retry "alone" (a failure judged alone no longer counted against
+    the others), so all 446 were dead-lettered. Every other command's failure is evidence against the rule: a
+    target that applies a few while hundreds fail does not apply the others at a normal rate."""
+    retries = Retries()
+    cmd = SinkCommand(command_id="c", idempotency_key="k", target="erp", operation="create", entity_type="t",
+                      entity_key="K", payload_type="isthmus.canonical.Account", payload={})
+    tokens = [retries.token() for _ in range(100)]
+    for token in tokens:
+        retries.failed(token, cmd, now=0, attempts=1, reason="503")
+    retries.recovered()  # the breaker closed
+    for attempt in range(2, 8):
+        retries.success()  # the target applies one command a round
+        for token in tokens:
+            retries.failed(token, cmd, now=attempt, attempts=attempt, reason="503")
+    judged = [retry.alone for retry in retries._retrying.values()]
+    assert sum(judged) <= 6 and max(judged) <= 1, "none failed alone more than once: none is dead-lettered"
+    assert retries.failing_alone == 0
