@@ -2,10 +2,13 @@
 past the transient deadline, or known to fail alone. Every try passes the target's gate (Retry-After hold,
 circuit breaker).
 
-A command failing alone (streams/sinks/retrying.py: the target applies other commands meanwhile) is not an
-outage: its failures do not count toward the circuit breaker, a probe it was is handed to the next waiting call,
-and once it has failed alone ``alone_attempts`` times and ``alone_s`` after its first failure it is dead-lettered
-(``FailingAlone``), so the offsets of its partition commit and its cause can be fixed and the command replayed."""
+A call that never went out (every connection busy, ``unsent``) counts toward neither the circuit breaker nor the
+failing-alone rule; one that got no answer in time (``timed_out``) counts toward the breaker but is never a
+command's own failure. A command failing alone (streams/sinks/retrying.py: the target applies other commands
+meanwhile) is not an outage: its failures do not count toward the circuit breaker, a probe it was is handed to
+the next waiting call, and once it has failed alone ``alone_attempts`` times and ``alone_s`` after its first
+failure it is dead-lettered (``FailingAlone``), so the offsets of its partition commit and its cause can be fixed
+and the command replayed."""
 
 from __future__ import annotations
 
@@ -286,9 +289,12 @@ class Deliverer:
             spoke = outcome.status == THROTTLED or outcome.wait_s is not None
             retry = self.retrying.failed(
                 token, command, now=self.clock(), attempts=attempts, reason=outcome.reason, throttled=spoke,
-                may_be_alone=outcome.status not in CREDENTIAL_STATUSES and outcome.retry_after is None)
+                may_be_alone=(outcome.status not in CREDENTIAL_STATUSES and outcome.retry_after is None
+                              and not outcome.timed_out and not outcome.unsent))
             if spoke:
                 self._answered()
+            elif outcome.unsent:  # it never reached the target: no evidence about it either way
+                self.gate.abandon(probe)
             elif retry.last_alone:
                 self.gate.failed_alone(probe)
             else:

@@ -80,6 +80,12 @@ class Failed:
     #: yet): the target answered, so it counts toward neither the circuit breaker nor the failing-alone rule, and
     #: it is retried until ``wait_s`` after the command's first attempt, then dead-lettered. None: any other.
     wait_s: float | None = None
+    #: The call got no answer within the request timeout: under load the sign of an overload (the target's rate
+    #: comes down, streams/sinks/throttle.py), never evidence that the command fails alone (streams/sinks/retrying.py).
+    timed_out: bool = False
+    #: The call never went out: every connection to the target stayed busy with other calls (the sink's own queue).
+    #: Not the target's failure: it counts toward neither the circuit breaker nor the failing-alone rule.
+    unsent: bool = False
 
 
 Attempt = Applied | Failed

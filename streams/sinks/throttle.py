@@ -45,6 +45,8 @@ class RequestThrottle:
         self.next_at = 0.0
         #: Throttling answers by status (429, and 503 with ``Retry-After``).
         self.answers: dict[int, int] = dict.fromkeys(THROTTLING_STATUSES, 0)
+        #: Timeouts taken for an overload (each lowered the rate).
+        self.timeouts = 0
         self._waiting: deque[asyncio.Future[None]] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self._unsaid: dict[int, int] = dict.fromkeys(THROTTLING_STATUSES, 0)
@@ -89,6 +91,18 @@ class RequestThrottle:
         elif status < 500 and self.control.succeeded(self.clock(), started):
             log.info("%s: the target took %.0f calls a second without throttling; the sink no longer limits its "
                      "rate%s", self.name, self.control.accepted.per_second(self.clock()), self._ceiling_text())
+
+    def timed_out(self, started: float) -> None:
+        """The call that went at ``started`` got no answer in time. While the target answers other calls that is an
+        overload (a slow server with a few threads and a queue of the sink's calls): the rate comes down as for a
+        503 with ``Retry-After``, and grows back as calls succeed. While it answers none, an outage: the circuit
+        breaker's business, the rate stays."""
+        now = self.clock()
+        if self.control.throttled(now, started, overload_only=True):
+            self.timeouts += 1
+            log.warning("%s: calls time out while the target answers others: it is overloaded; calls to it now go "
+                        "out at most %.1f a second (lowered at each such timeout, raised as calls succeed; "
+                        "isthmus_sink_rate_limit)", self.name, self.control.rate or 0.0)
 
     def _throttled(self, started: float, status: int, retry_after: float | None) -> None:
         now = self.clock()

@@ -74,6 +74,21 @@ def retry_after_of(response: httpx.Response) -> float | None:
     return parse_retry_after(response.headers.get("Retry-After"))
 
 
+def unanswered(exc: httpx.TransportError, *, system: str, what: str, timeout_s: float, connections: int) -> Failed:
+    """A call that got no answer: worth retrying. Waiting for a connection of the sink's own pool (every one busy
+    with other calls) is said as such and is no failure of the target (``unsent``); a timeout is one of the target
+    (``timed_out``: under load, an overload); else the target could not be reached."""
+    if isinstance(exc, httpx.PoolTimeout):
+        return Failed(kind="transient", error_type="ConnectionsBusy", unsent=True,
+                      reason=f"all {connections} connections to {system} busy for {timeout_s:g} s: {what} did not "
+                             "go out (the sink's own queue, not a failure of the target)")
+    if isinstance(exc, httpx.TimeoutException):
+        return Failed(kind="transient", error_type=type(exc).__name__, timed_out=True,
+                      reason=f"{system} gave no answer to {what} within {timeout_s:g} s")
+    return Failed(kind="transient", error_type=type(exc).__name__,
+                  reason=f"{system} could not be reached for {what}: {exception_text(exc)}")
+
+
 class LookedUp(NamedTuple):
     """A lookup's value, and its answer (where a precondition may read the record's version)."""
 
@@ -107,6 +122,7 @@ class HttpAdapter:
         #: every connection on each change (and asks sniffio, an import that fails, each time), so a few hundred
         #: commands waiting on 32 connections made that walk the ERP sink's main cost (py-spy, issue 17).
         self._slots = asyncio.Semaphore(max_connections)
+        self._slots_total = max_connections
         #: Every call's turn under the target's rate (limits.requests_per_second, lowered by 429s): taken with a
         #: connection slot in hand, so a call goes out the moment its turn comes.
         self.throttle = throttle or RequestThrottle.for_target(config.path, config.system,
@@ -253,6 +269,7 @@ class HttpAdapter:
             if isinstance(outcome, Failed):
                 return Failed(kind=outcome.kind, status=outcome.status, answer=outcome.answer,
                               retry_after=outcome.retry_after, error_type=outcome.error_type,
+                              timed_out=outcome.timed_out, unsent=outcome.unsent,
                               reason=f"part {number} of {len(chunks)} of {command.entity_key} (the first "
                                      f"{limit * (number - 1)} {parts.field} are applied): {outcome.reason}")
             ids.update(outcome.ids)
@@ -283,20 +300,21 @@ class HttpAdapter:
 
     async def _request(self, method: str, path: str, content: bytes | None,
                        headers: Mapping[str, str]) -> httpx.Response:
-        """One call, in its turn under the target's rate, its answer told to the throttle."""
+        """One call, in its turn under the target's rate, its answer (or its timeout) told to the throttle."""
         async with self._slots:
             started = await self.throttle.acquire()
-            response = await self._client.request(method, path, content=content, headers=headers)
+            try:
+                response = await self._client.request(method, path, content=content, headers=headers)
+            except httpx.TimeoutException as exc:
+                if not isinstance(exc, httpx.PoolTimeout):
+                    self.throttle.timed_out(started)
+                raise
         self.throttle.answered(started, response.status_code, retry_after_of(response))
         return response
 
     def _unanswered(self, exc: httpx.TransportError, what: str) -> Failed:
-        """A call that got no answer (timed out, or the target could not be reached): worth retrying."""
-        if isinstance(exc, httpx.TimeoutException):
-            reason = f"{self.system} gave no answer to {what} within {self.timeout_s:g} s"
-        else:
-            reason = f"{self.system} could not be reached for {what}: {exception_text(exc)}"
-        return Failed(kind="transient", error_type=type(exc).__name__, reason=reason)
+        return unanswered(exc, system=self.system, what=what, timeout_s=self.timeout_s,
+                          connections=self._slots_total)
 
     def _body(self, command: SinkCommand, route: HttpRoute, looked_up: Mapping[str, Any]) -> Any:
         if route.whole_payload:

@@ -7,6 +7,13 @@ answer rebuilds the socket's whole attribute table (a ``getpeername`` call among
 walk was most of the ERP sink's CPU (``python -m bench sink``, issue 17). The streams made here keep their
 socket and one registered poll object, so the same question is one ``poll(0)`` with the same answer: an idle
 connection whose socket is readable (or closed) is expired, as before.
+
+httpcore 1.0's pool also leaks a connection slot: when a request waiting for a connection is handed a new one (a
+connection closed by the server is replaced) and its wait ends at the same moment (its pool timeout, a
+cancellation), the request leaves the pool but the new connection stays, never opened: not idle, not closed, not
+available, so never reused nor dropped. A new user's sink against a slow Tryton lost all 32 slots so within ~70
+requests and then waited for ever with no socket open. :class:`ReleasingPool` drops such a connection, which no
+request holds and which was never opened, each time the pool assigns its connections.
 """
 
 from __future__ import annotations
@@ -76,16 +83,33 @@ class CheapLivenessBackend(httpcore.AsyncNetworkBackend):
         await self._backend.sleep(seconds)
 
 
-def pooled_transport(limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
-    """httpx's transport with ``limits``, its pool connecting through :class:`CheapLivenessBackend`.
+class ReleasingPool(httpcore.AsyncConnectionPool):
+    """httpcore's pool, dropping the connections its requests left unopened (see the module)."""
 
-    httpx 0.28 takes no network backend, so the pool it built is given one before any connection exists
-    (``_network_backend`` is read only when a connection is made; tests/sinks/test_sink_http_pool.py fails if
-    an httpx or httpcore upgrade renames it)."""
+    def _assign_requests_to_connections(self) -> list[httpcore.AsyncConnectionInterface]:
+        held = {id(request.connection) for request in self._requests if request.connection is not None}
+        orphans = [connection for connection in self._connections
+                   if id(connection) not in held and connection.info() == "CONNECTING"]
+        for connection in orphans:  # never opened: nothing to close
+            self._connections.remove(connection)
+        return super()._assign_requests_to_connections()
+
+
+def pooled_transport(limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
+    """httpx's transport with ``limits``, its pool a :class:`ReleasingPool` connecting through
+    :class:`CheapLivenessBackend`.
+
+    httpx 0.28 takes neither a pool nor a network backend, so the pool it built is replaced, before any connection
+    exists, by one made with the same settings (tests/sinks/test_sink_http_pool.py fails if an httpx or httpcore
+    upgrade renames them)."""
     transport = httpx.AsyncHTTPTransport(limits=limits)
     pool = transport._pool
-    if not isinstance(pool, httpcore.AsyncConnectionPool) or not hasattr(pool, "_network_backend"):
+    if type(pool) is not httpcore.AsyncConnectionPool or not hasattr(pool, "_network_backend"):
         raise TypeError(f"httpx's transport holds {type(pool).__name__}, not an httpcore.AsyncConnectionPool with a "
                         "network backend; the sinks' pool (streams/sinks/adapters/pool.py) needs updating")
-    pool._network_backend = CheapLivenessBackend()
+    transport._pool = ReleasingPool(
+        ssl_context=pool._ssl_context, max_connections=pool._max_connections,
+        max_keepalive_connections=pool._max_keepalive_connections, keepalive_expiry=pool._keepalive_expiry,
+        http1=pool._http1, http2=pool._http2, retries=pool._retries, local_address=pool._local_address,
+        uds=pool._uds, socket_options=pool._socket_options, network_backend=CheapLivenessBackend())
     return transport

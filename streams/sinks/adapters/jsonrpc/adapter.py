@@ -18,10 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from streams.errors import exception_text
 from streams.sinks.adapters.auth import secret_value
 from streams.sinks.adapters.builtin import MAX_CONNECTIONS, target_throttle
-from streams.sinks.adapters.http import USER_AGENT, decoded_answer, retry_after_of
+from streams.sinks.adapters.http import USER_AGENT, decoded_answer, retry_after_of, unanswered
 from streams.sinks.adapters.jsonrpc.config import (
     LOGIN_PASSWORD,
     LOGIN_USER,
@@ -160,6 +159,11 @@ class JsonRpcAdapter:
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self._client = httpx.AsyncClient(timeout=timeout_s, follow_redirects=True, limits=limits,
                                          transport=transport or pooled_transport(limits))
+        #: Calls wait for a connection here, not in httpcore's pool, as the HTTP adapter's do: a few hundred
+        #: commands queued in that pool waited out its timeout (reported as the target giving no answer) and left
+        #: connection slots behind (streams/sinks/adapters/pool.py).
+        self._slots = asyncio.Semaphore(max_connections)
+        self._connections = max_connections
         self._batcher = _ArrayBatcher(self.options.batch, self._post) if self.options.batch else None
         #: Every post's turn under the target's rate (the login's and each batch array's too).
         self.throttle = throttle or RequestThrottle.for_target(config.path, config.system,
@@ -212,17 +216,21 @@ class JsonRpcAdapter:
             headers = (await self.session.current())[1] if self.session is not None else {}
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str).encode()
         try:
-            started = await self.throttle.acquire()
-            response = await self._client.post(self.url, content=content, headers={
-                "User-Agent": USER_AGENT, "Content-Type": "application/json", **self.options.headers, **headers})
+            async with self._slots:
+                started = await self.throttle.acquire()
+                try:
+                    response = await self._client.post(self.url, content=content, headers={
+                        "User-Agent": USER_AGENT, "Content-Type": "application/json", **self.options.headers,
+                        **headers})
+                except httpx.TimeoutException as exc:
+                    if not isinstance(exc, httpx.PoolTimeout):
+                        self.throttle.timed_out(started)
+                    raise
             self.throttle.answered(started, response.status_code, retry_after_of(response))
         except httpx.TransportError as exc:
             what = body.get("method") if isinstance(body, Mapping) else f"a batch of {len(body)} calls"
-            if isinstance(exc, httpx.TimeoutException):
-                reason = f"{self.system} gave no answer to {what} within {self.timeout_s:g} s"
-            else:
-                reason = f"{self.system} could not be reached for {what}: {exception_text(exc)}"
-            return Failed(kind="transient", error_type=type(exc).__name__, reason=reason)
+            return unanswered(exc, system=self.system, what=str(what), timeout_s=self.timeout_s,
+                              connections=self._connections)
         return response.status_code, decoded_answer(response)
 
     async def _log_in(self) -> Any:
