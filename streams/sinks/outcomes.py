@@ -102,6 +102,20 @@ def no_route(target_file: str, payload_type: str, operation: str, route_keys: st
                          "fix the flow that produced the command")
 
 
+def null_not_sent(fields: Sequence[str], payload_type: str, operation: str, at: str, how: str) -> Failed:
+    """A command clearing ``fields`` (null, among its changed fields) that its route (at ``at``, ``file:line``)
+    reads but cannot send as null: permanent, before any call, since left out the target would keep the old value
+    and the command be reported applied. ``how``: where the route would send it (``in the route's body``)."""
+    names = ", ".join(fields)
+    route = f"the route for {payload_type.rpartition('.')[2]} {operation} ({at})"
+    specs = ", ".join(f"{{from: {name}, keep_null: true}}" for name in fields)
+    return Failed(kind="permanent", error_type="NullNotSent",
+                  reason=f"the command clears {names} (null, and named among its changed fields), which {route} "
+                         f"cannot send as null, so the target would keep its old value; send the null {how} "
+                         f"({specs}) and replay the dead letter, or, if the target cannot clear it, name it in "
+                         "the flow file's systems.<system>.cannot_clear (flows/README.md)")
+
+
 def classify_status(status: int) -> FailureKind | None:
     """None for success; otherwise which kind of failure a status is."""
     if 200 <= status < 300:

@@ -46,7 +46,9 @@ def test_a_call_is_due_for_a_changed_field_it_writes_that_holds_a_value() -> Non
     assert due(("email",), payload, ("email",))
     assert due(("email",), payload, ())                      # a create names no changed fields: all of them
     assert not due(("email",), payload, ("name",))           # not changed by this command
-    assert not due(("phone",), payload, ("phone",))          # null: the APIs cannot clear a field
+    assert not due(("phone",), payload, ("phone",))          # cleared, by a call that cannot send the null
+    assert due(("phone",), payload, ("phone",), {"phone"})   # cleared, by a call that sends it (keep_null)
+    assert not due(("phone",), payload, (), {"phone"})       # a create clears nothing: it makes no phone
     assert not due(("fax",), payload, ())                    # not in the payload at all
     assert due(("billing_address.city",), payload, ("billing_address",))
     assert due(("phone", "email"), payload, ("email",))

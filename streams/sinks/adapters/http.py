@@ -21,6 +21,7 @@ from streams.sinks.adapters.http_upsert import HttpUpsert, paging_hint
 from streams.sinks.adapters.mapping import (
     MISSING,
     UnresolvedReference,
+    body_reads,
     get_path,
     lookups_needed,
     placeholders,
@@ -28,6 +29,7 @@ from streams.sinks.adapters.mapping import (
     render_fields,
     render_path,
     spec_references,
+    unsent_nulls,
 )
 from streams.sinks.adapters.parts import oversize, part_key, split, too_big
 from streams.sinks.adapters.pool import pooled_transport
@@ -47,6 +49,7 @@ from streams.sinks.outcomes import (
     assigned_ids,
     classify_status,
     no_route,
+    null_not_sent,
     refusal,
 )
 from streams.sinks.records import SinkCommand
@@ -153,6 +156,10 @@ class HttpAdapter:
         if not isinstance(route, HttpRoute):
             return no_route(self.config.path.name, command.payload_type, command.operation,
                             "payload_type, operation, method, path, body")
+        unsent = unsent_nulls(command.payload, command.changed_fields, self._null_reads(command, route))
+        if unsent:
+            return null_not_sent(unsent, route.payload_type, route.operation, f"{self.config.path.name}:{route.line}",
+                                 "in the route's body")
         try:
             looked = await self._lookups(command, route)
             looked_up = {name: found.value for name, found in looked.items()}
@@ -315,6 +322,16 @@ class HttpAdapter:
     def _unanswered(self, exc: httpx.TransportError, what: str) -> Failed:
         return unanswered(exc, system=self.system, what=what, timeout_s=self.timeout_s,
                           connections=self._slots_total)
+
+    @staticmethod
+    def _null_reads(command: SinkCommand, route: HttpRoute) -> list[tuple[str, bool]]:
+        """What the route's bodies read (its own; its external id's update's), with whether a null is sent there; a
+        field a lookup fills when null is never cleared by it. ``body: payload`` sends no null."""
+        if route.whole_payload:
+            return [(name, False) for name in command.payload]
+        update = route.external_id.update if route.external_id is not None else None
+        reads = [*body_reads(route.body or {}), *body_reads(update.body if update and update.body else {})]
+        return [(path, keeps) for path, keeps in reads if path not in route.lookups]
 
     def _body(self, command: SinkCommand, route: HttpRoute, looked_up: Mapping[str, Any]) -> Any:
         if route.whole_payload:

@@ -6,7 +6,7 @@ null or nothing there and the route has a lookup of that name, the lookup's valu
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -118,6 +118,29 @@ def render_fields(specs: Mapping[str, FieldSpec], source: Mapping[str, Any], loo
         elif isinstance(spec, FromField):
             out[name] = value
     return out
+
+
+def body_reads(specs: Mapping[str, FieldSpec]) -> list[tuple[str, bool]]:
+    """Each payload path a body reads, with whether it sends a null there (``keep_null``), for
+    :func:`unsent_nulls`."""
+    return [(spec.path, spec.keep_null) for spec in specs.values() if isinstance(spec, (FromField, EachItem))]
+
+
+def null_sent(name: str, reads: Iterable[tuple[str, bool]]) -> bool:
+    """Whether a write whose ``reads`` (each payload path it reads, with whether it sends a null there) read
+    field ``name`` sends its null: every read of it (or of a path under it) does."""
+    sent = [keeps for path, keeps in reads if path == name or path.startswith(name + ".")]
+    return bool(sent) and all(sent)
+
+
+def unsent_nulls(payload: Mapping[str, Any], changed: Iterable[str],
+                 reads: Iterable[tuple[str, bool]]) -> list[str]:
+    """The fields a command clears (it names them changed and its payload holds null there) that a write of its
+    route reads but cannot send as null (``reads``: each payload path its writes read, with whether the null
+    there is sent). Left out, the target would keep its old value and the command be reported applied."""
+    reads = list(reads)
+    return [name for name in changed if get_path(payload, name) is None
+            and any(path == name or path.startswith(name + ".") for path, _ in reads) and not null_sent(name, reads)]
 
 
 def spec_references(specs: Mapping[str, FieldSpec]) -> list[str]:

@@ -36,14 +36,23 @@ from streams.sinks.adapters.jsonrpc.config import (
 )
 from streams.sinks.adapters.jsonrpc.envelope import Reply, read_reply, request
 from streams.sinks.adapters.jsonrpc.session import LoginFailed, Session
-from streams.sinks.adapters.jsonrpc.steps import due
+from streams.sinks.adapters.jsonrpc.steps import call_reads, due, nulls_sent
 from streams.sinks.adapters.jsonrpc.templates import render
-from streams.sinks.adapters.mapping import MISSING, get_path
+from streams.sinks.adapters.mapping import MISSING, get_path, unsent_nulls
 from streams.sinks.adapters.pool import pooled_transport
 from streams.sinks.adapters.upsert import Created, Searched, decide, upsert
 from streams.sinks.config.model import GONE_OPERATIONS, TargetConfig
 from streams.sinks.exceptions import SecretMissing, SinkError, TargetConfigError
-from streams.sinks.outcomes import Applied, Attempt, Failed, answer_text, assigned_ids, classify_status, no_route
+from streams.sinks.outcomes import (
+    Applied,
+    Attempt,
+    Failed,
+    answer_text,
+    assigned_ids,
+    classify_status,
+    no_route,
+    null_not_sent,
+)
 from streams.sinks.records import SinkCommand
 from streams.sinks.throttle import RequestThrottle
 
@@ -287,9 +296,15 @@ class JsonRpcAdapter:
 
     async def _route(self, command: SinkCommand, route: JsonRpcRoute) -> Attempt:
         """The route's call, then its ``then`` calls in order, each only when due. A failure stops the route:
-        a retry makes every call again, so each must be safe to repeat (a write of values, an upsert)."""
+        a retry makes every call again, so each must be safe to repeat (a write of values, an upsert). A field the
+        command clears that a call reads but cannot send as null fails it before any call."""
+        unsent = unsent_nulls(command.payload, command.changed_fields,
+                              [*call_reads(route), *(read for step in route.then for read in call_reads(step))])
+        if unsent:
+            return null_not_sent(unsent, route.payload_type, route.operation, f"{self.config.path.name}:{route.line}",
+                                 "in the params of the call that writes it")
         first = _Done()
-        if due(route.writes, command.payload, command.changed_fields):
+        if due(route.writes, command.payload, command.changed_fields, nulls_sent(route)):
             made = await self._call_unit(route, command.payload, {},
                                          creates=route.operation not in GONE_OPERATIONS)
             if isinstance(made, Failed):
@@ -298,7 +313,7 @@ class JsonRpcAdapter:
         refs = {} if first.record_id is None else {RECORD: first.record_id}
         results: list[Any] = []
         for index, step in enumerate(route.then):
-            if not due(step.writes, command.payload, command.changed_fields):
+            if not due(step.writes, command.payload, command.changed_fields, nulls_sent(step)):
                 results.append(None)
                 continue
             made = await self._call_unit(step, command.payload, refs)

@@ -40,6 +40,18 @@ def _render(template: Template, payload: Mapping[str, Any], refs: Mapping[str, A
     return value
 
 
+def null_reads(template: Template, *, in_object: bool = False) -> list[tuple[str, bool]]:
+    """Each payload path the params read, with whether a null there is sent as null (as :func:`render` does: in
+    a list's place, or kept by its spec in an object)."""
+    if isinstance(template, ListTemplate):
+        return [read for item in template.items for read in null_reads(item)]
+    if isinstance(template, ObjectTemplate):
+        return [read for item in template.fields.values() for read in null_reads(item, in_object=True)]
+    if isinstance(template, Constant):
+        return []
+    return [(template.path, not in_object or template.keep_null)]
+
+
 def render(template: Template, payload: Mapping[str, Any], refs: Mapping[str, Any] | None = None) -> Any:
     """The params: lists keep every position (a null payload value is sent as null), an object leaves out a
     field whose value is null (as a body does, so a write never clears a field by accident) unless its spec
