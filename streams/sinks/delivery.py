@@ -13,6 +13,7 @@ and the command replayed."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
 import time
@@ -43,6 +44,7 @@ from streams.sinks.outcomes import (
 )
 from streams.sinks.records import SinkCommand
 from streams.sinks.retrying import Retries, Retry
+from streams.sinks.throttle import COMMAND_POSITION
 
 log = logging.getLogger("isthmus.sink")
 
@@ -102,6 +104,7 @@ class Deliverer:
         self.gone: Counter[tuple[str, str]] = Counter()
         #: The commands retrying a transient failure now, and whether each fails alone.
         self.retrying = Retries()
+        self._positions = itertools.count()
 
     def _where(self, line: int | None) -> str:
         return f"{self.config.path.name}:{line}" if line else self.config.path.name
@@ -241,7 +244,10 @@ class Deliverer:
         return Failed(kind="transient", reason=reason, status=failed.status, answer=failed.answer,
                       retry_after=failed.retry_after, error_type=FAILING_ALONE)
 
-    async def deliver(self, command: SinkCommand) -> Delivered:
+    async def deliver(self, command: SinkCommand, position: int | None = None) -> Delivered:
+        """Deliver ``command``; ``position``: its place in the order the worker fetched the records (else the
+        order of these calls), by which its calls wait for their turn at the target (streams/sinks/throttle.py)."""
+        COMMAND_POSITION.set(next(self._positions) if position is None else position)
         token = self.retrying.token()
         try:
             return await self._deliver(command, token)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Hashable
@@ -81,6 +82,9 @@ class _Item:
     unusable: CommandUnusable | None = None
     #: ``time.monotonic()`` when it was fetched: its wait in the sink's queue is measured from there.
     fetched_at: float = 0.0
+    #: Its place in the order the worker fetched records: its calls wait for their turn at the target in this
+    #: order (an older command's follow-up call before a newer one's first; streams/sinks/throttle.py).
+    position: int = 0
 
 
 @dataclass(kw_only=True)
@@ -145,6 +149,7 @@ class SinkWorker:
         self.scheduler: KeyedScheduler[_Item] = KeyedScheduler(concurrency=self.options.concurrency)
         self.offsets: ContiguousOffsets[TopicPartition, Output] = ContiguousOffsets()
         self._last_seen: dict[TopicPartition, int] = {}
+        self._fetched = itertools.count()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._paused = False
@@ -276,7 +281,8 @@ class SinkWorker:
                             headers=tuple((k, bytes(v) if v is not None else None) for k, v in record.headers))
         fetched_at = time.monotonic()
         self.record_wait_seconds.observe(self.system, max(0.0, time.time() - record.timestamp / 1000))
-        item = _Item(tp=tp, offset=record.offset, original=original, fetched_at=fetched_at)
+        item = _Item(tp=tp, offset=record.offset, original=original, fetched_at=fetched_at,
+                     position=next(self._fetched))
         try:
             item.command = decode_command(self.store, record.value)
         except CommandUnusable as exc:
@@ -325,7 +331,7 @@ class SinkWorker:
                                              f"must send it to {command_topic(command.target)}"),)
         began = time.monotonic()
         self.queue_seconds.observe(self.system, began - item.fetched_at)
-        delivered = await self.deliverer.deliver(command)
+        delivered = await self.deliverer.deliver(command, item.position)
         self.delivery_seconds.observe(self.system, time.monotonic() - began)
         if isinstance(delivered.outcome, Applied):
             if not delivered.outcome.refused:

@@ -9,6 +9,7 @@ import asyncio
 import itertools
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from streams.sinks.adapters.jsonrpc.adapter import JsonRpcAdapter
 from streams.sinks.config import load_target
 from streams.sinks.outcomes import Applied, Failed
 from streams.sinks.rate import DECREASE
-from streams.sinks.throttle import LOG_EVERY_S, RequestThrottle, throttle_text
+from streams.sinks.throttle import COMMAND_POSITION, LOG_EVERY_S, RequestThrottle, Slots, throttle_text
 from streams.stack.settings import PROJECT_ROOT
 from tests.sinks.test_sink_http_adapter import account
 
@@ -49,6 +50,43 @@ def test_calls_over_the_files_rate_go_one_at_a_time_at_least_a_period_apart() ->
     started = asyncio.run(starts(RequestThrottle(ceiling=50.0), 12))
     gaps = [b - a for a, b in itertools.pairwise(started)]
     assert min(gaps) >= 1 / 50 - SLACK, gaps
+
+
+async def search_then_create(wait: Callable[[], Awaitable[object]], commands: int) -> list[tuple[int, str]]:
+    """Each command (at its position) waits twice, for its search then its create: the order they got through."""
+    order: list[tuple[int, str]] = []
+
+    async def command(position: int) -> None:
+        COMMAND_POSITION.set(position)
+        for step in ("search", "create"):
+            await wait()
+            order.append((position, step))
+
+    await asyncio.gather(*(command(position) for position in range(commands)))
+    return order
+
+
+def test_waiting_calls_go_in_their_commands_order_not_as_they_came() -> None:
+    # in order of arrival every command's search went before any create (a new user's sink: 3 minutes of searches
+    # and no POST, no offset committed): an older command's create now overtakes newer commands' searches
+    order = asyncio.run(search_then_create(RequestThrottle(ceiling=200.0).acquire, 8))
+    assert order == [(position, step) for position in range(8) for step in ("search", "create")], order
+
+
+def test_connection_slots_go_in_their_commands_order_too() -> None:
+    async def run() -> list[tuple[int, str]]:
+        slots = Slots(1)
+
+        async def call() -> None:
+            async with slots:
+                await asyncio.sleep(0.001)
+
+        return await search_then_create(call, 8)
+
+    order = asyncio.run(run())
+    # a command's slot is given back before its create asks again: the next command's search takes it meanwhile,
+    # and then the create goes before every newer search
+    assert all(order.index((p, "create")) < order.index((p + 2, "search")) for p in range(6)), order
 
 
 def test_a_retry_after_holds_every_call_then_lets_them_go_at_the_lowered_rate() -> None:

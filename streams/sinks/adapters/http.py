@@ -6,7 +6,6 @@ with a ``precondition`` reads the record's version before each write and carries
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
@@ -53,7 +52,7 @@ from streams.sinks.outcomes import (
     refusal,
 )
 from streams.sinks.records import SinkCommand
-from streams.sinks.throttle import RequestThrottle
+from streams.sinks.throttle import RequestThrottle, Slots
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_STATUS_HEADER = "Idempotency-Key-Status"
@@ -123,8 +122,9 @@ class HttpAdapter:
                                          transport=transport or pooled_transport(limits))
         #: Calls wait for a connection here, not in httpcore's pool: the pool walks every waiting request and
         #: every connection on each change (and asks sniffio, an import that fails, each time), so a few hundred
-        #: commands waiting on 32 connections made that walk the ERP sink's main cost (py-spy, issue 17).
-        self._slots = asyncio.Semaphore(max_connections)
+        #: commands waiting on 32 connections made that walk the ERP sink's main cost (py-spy, issue 17). The
+        #: oldest command's call is let in first, as in the throttle.
+        self._slots = Slots(max_connections)
         self._slots_total = max_connections
         #: Every call's turn under the target's rate (limits.requests_per_second, lowered by 429s): taken with a
         #: connection slot in hand, so a call goes out the moment its turn comes.

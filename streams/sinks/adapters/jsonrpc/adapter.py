@@ -54,7 +54,7 @@ from streams.sinks.outcomes import (
     null_not_sent,
 )
 from streams.sinks.records import SinkCommand
-from streams.sinks.throttle import RequestThrottle
+from streams.sinks.throttle import RequestThrottle, Slots
 
 if TYPE_CHECKING:
     from streams.sinks.environment import SinkEnvironment
@@ -170,8 +170,8 @@ class JsonRpcAdapter:
                                          transport=transport or pooled_transport(limits))
         #: Calls wait for a connection here, not in httpcore's pool, as the HTTP adapter's do: a few hundred
         #: commands queued in that pool waited out its timeout (reported as the target giving no answer) and left
-        #: connection slots behind (streams/sinks/adapters/pool.py).
-        self._slots = asyncio.Semaphore(max_connections)
+        #: connection slots behind (streams/sinks/adapters/pool.py). The oldest command's call is let in first.
+        self._slots = Slots(max_connections)
         self._connections = max_connections
         self._batcher = _ArrayBatcher(self.options.batch, self._post) if self.options.batch else None
         #: Every post's turn under the target's rate (the login's and each batch array's too).
