@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import Request
+from fastapi.responses import JSONResponse
 
 from reference.common.server import ThreadedServer
 from streams.sinks.adapters.http import HttpAdapter
@@ -32,7 +32,7 @@ from streams.sinks.gate import TargetGate
 from streams.sinks.offsets import ContiguousOffsets
 from streams.sinks.outcomes import Applied
 from streams.sinks.records import SinkCommand
-from tests.sinks.test_sink_rate_limited_target import RateLimitedApi
+from tests.sinks.test_sink_rate_limited_target import RateLimitedApi, guarded_app
 
 pytestmark = pytest.mark.unit
 
@@ -68,13 +68,7 @@ class Ledger(RateLimitedApi):
 @contextmanager
 def ledger_api() -> Iterator[Ledger]:
     api = Ledger(limit=LIMIT)
-    app = FastAPI(title="rate-limited ledger")
-
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        if not api.admit():
-            return JSONResponse({"error": "rate limit"}, status_code=429, headers={"Retry-After": "1"})
-        return await call_next(request)
+    app = guarded_app(api, "rate-limited ledger")
 
     @app.get("/invoices")
     async def search(invoice_no: str) -> JSONResponse:

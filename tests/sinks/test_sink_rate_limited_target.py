@@ -78,16 +78,23 @@ class RateLimitedApi:
             return True
 
 
-@contextmanager
-def rate_limited_api(limit: int = LIMIT) -> Iterator[RateLimitedApi]:
-    api = RateLimitedApi(limit=limit)
-    app = FastAPI(title="rate-limited api")
+def guarded_app(api: RateLimitedApi, title: str) -> FastAPI:
+    """An app whose every call over ``api``'s limit is answered 429 with ``Retry-After: 1``."""
+    app = FastAPI(title=title)
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         if not api.admit():
             return JSONResponse({"error": "rate limit"}, status_code=429, headers={"Retry-After": "1"})
         return await call_next(request)
+
+    return app
+
+
+@contextmanager
+def rate_limited_api(limit: int = LIMIT) -> Iterator[RateLimitedApi]:
+    api = RateLimitedApi(limit=limit)
+    app = guarded_app(api, "rate-limited api")
 
     @app.post("/accounts")
     async def create(request: Request) -> JSONResponse:
