@@ -12,6 +12,7 @@ Kafka) against a slow JSON-RPC server of the test's own (tests/sinks/slow_rpc.py
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 from sink_support import account_payload, command
 from slow_rpc import SlowRpcServer
+from support.waiting import eventually_async
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.sinks.adapters.http import unanswered
@@ -98,9 +100,12 @@ def test_a_slow_target_gets_every_command_applied_once_and_none_dead_lettered(tm
     async def run(server: SlowRpcServer) -> tuple[SinkWorker, list[str]]:
         worker = _worker(server.url, tmp_path)
         _feed(worker, items)
-        began = time.monotonic()
-        while worker.offsets.pending and time.monotonic() - began < 150:
-            await asyncio.sleep(0.2)
+
+        async def settled() -> bool | None:
+            return not worker.offsets.pending or None
+
+        with contextlib.suppress(AssertionError):  # what is left unsettled is asserted below, with its outcomes
+            await eventually_async("every command settled", settled, timeout=150, every=0.2)
         pool = worker.adapter._client._transport._pool  # type: ignore[attr-defined]
         left = [connection.info() for connection in pool.connections]
         for task in list(worker._tasks):
