@@ -234,6 +234,9 @@ class Command:
     part: str = ""
     parent_command_id: str | None = None
     correlation_id: str | None = None
+    #: The flow reads a refusal of this command from the sink's results topic (a document flow's create and update
+    #: of its document); else the sink dead-letters a refusal, which every flow sees (``isthmus.dlq``).
+    reads_refusals: bool = False
 
     def __post_init__(self) -> None:
         for name in ("entity_type", "payload_type"):
@@ -283,6 +286,7 @@ class Command:
             "causation": {"event_id": self.cause.event_id, "parent_command_id": self.parent_command_id,
                           "correlation_id": self.correlation_id},
             "created_at": created_at or dt.datetime.now(dt.UTC),
+            "reads_refusals": self.reads_refusals,
         }
 
 

@@ -50,6 +50,8 @@ class SinkCommand:
     changed_fields: tuple[str, ...] = ()
     correlation_id: str | None = None
     created_at: datetime | None = None
+    #: Its flow reads a refusal from the results topic (the schema's default, for commands written before it).
+    reads_refusals: bool = True
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
 
@@ -80,7 +82,8 @@ def decode_command(store: SchemaStore, value: bytes | None) -> SinkCommand:
         operation=record["operation"], entity_type=record["entity_type"], entity_key=record["entity_key"],
         payload_type=payload_type, payload=payload,
         changed_fields=tuple(record.get("changed_fields") or ()),
-        correlation_id=causation.get("correlation_id"), created_at=record.get("created_at"), raw=record)
+        correlation_id=causation.get("correlation_id"), created_at=record.get("created_at"),
+        reads_refusals=bool(record.get("reads_refusals", True)), raw=record)
 
 
 #: A response longer than this is not copied into the result (a Kafka record must stay well under 1 MiB).

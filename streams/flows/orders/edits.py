@@ -130,7 +130,7 @@ def decide(config: DocumentConfig, document: dict[str, Any], number: str, record
     count = int(document.get(COUNT) or 0) + 1
     update = Command(target=config.target_system, operation="update", entity_type=config.header.target,
                      entity_key=number, payload_type=config.header.target, payload=record, cause=cause,
-                     correlation_id=number, part=f"edit{count}")
+                     correlation_id=number, part=f"edit{count}", reads_refusals=True)
     document.update({COUNT: count, SENT: digest,
                      IN_FLIGHT: {"key": update.idempotency_key, "digest": digest, "previous": sent}})
     document.pop(HELD, None)

@@ -253,7 +253,7 @@ def _create(mapper: Mapper, number: str, payload: Mapping[str, Any], cause: Caus
     config = mapper.config
     return Command(target=config.target_system, operation="create", entity_type=config.header.target,
                    entity_key=number, payload_type=config.header.target, payload=payload, cause=cause,
-                   correlation_id=number, part=part)
+                   correlation_id=number, part=part, reads_refusals=True)
 
 
 def _creation(state: State, mapper: Mapper, document: dict[str, Any], number: str, record: Mapping[str, Any],

@@ -187,6 +187,7 @@ def test_an_update_the_erp_refuses_is_held_with_its_message_until_the_crm_edits_
         harness: Harness, cdc: Cdc) -> None:
     created(harness, cdc)
     (update,) = harness.commands(harness.feed(edit(cdc)))
+    assert update.record["reads_refusals"] is True, "the sink leaves its refusal a result: this flow holds it"
     short = {"error": "not enough stock of SKU-1: 3 requested, 2 available in WH1", "field": "lines"}
     emitted = harness.feed(result(harness, update, short))
     assert harness.commands(emitted) == []

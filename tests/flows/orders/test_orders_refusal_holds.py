@@ -121,6 +121,7 @@ def test_the_refusal_of_a_create_that_is_no_longer_current_is_ignored(harness: H
 def test_a_document_over_the_targets_limits_is_held_with_the_reason_until_the_origin_changes_it(
         harness: Harness, cdc: Cdc) -> None:
     (create,) = harness.commands(harness.feed(customer(cdc), account(cdc, active=True), order(cdc, lines=2)))
+    assert create.record["reads_refusals"] is True, "the sink leaves its refusal a result: this flow holds it"
     reason = {"error": "2 lines in one SalesOrder create: erp.yaml takes at most 1 per call", "field": "lines"}
     (hold,) = holds(harness, harness.feed(result(harness, create, status=413, answer=reason)))
     assert (hold["cause"], hold["message"], hold["status"]) == ("too_big", reason["error"], 413)
