@@ -1,5 +1,6 @@
 """Deliver one command: try, and on a transient failure wait and try again until it is applied, refused,
-past the transient deadline, or known to fail alone. Every try passes the target's gate (Retry-After hold,
+past the transient deadline, or known to fail alone. A refusal its flow does not read from the results topic is
+dead-lettered (``streams.sinks.unread``). Every try passes the target's gate (Retry-After hold,
 circuit breaker).
 
 A call that never went out (every connection busy, ``unsent``) counts toward neither the circuit breaker nor the
@@ -45,6 +46,7 @@ from streams.sinks.outcomes import (
 from streams.sinks.records import SinkCommand
 from streams.sinks.retrying import Retries, Retry
 from streams.sinks.throttle import COMMAND_POSITION
+from streams.sinks.unread import unread_refusal
 
 log = logging.getLogger("isthmus.sink")
 
@@ -278,7 +280,9 @@ class Deliverer:
                 self.retrying.success()
                 self._check_ids(command, outcome)
                 self._check_created(command, outcome)
-                return Delivered(outcome=outcome, attempts=attempts, retries_after_transient=transient)
+                unread = unread_refusal(command, outcome, system=self.config.system,
+                                        target_file=self.config.path.name)
+                return Delivered(outcome=unread or outcome, attempts=attempts, retries_after_transient=transient)
             if outcome.kind == "permanent":
                 self._answered()
                 return Delivered(outcome=self._unmet(command, outcome), attempts=attempts,

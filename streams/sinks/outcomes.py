@@ -4,7 +4,8 @@
 - refused: a 409 whose error ``field`` the route lists under ``refusals`` (the ERP's "account N is
   blocked"): the target's business answer, not a failure. It ends the command like an applied one, as a
   CommandResult carrying the status and answer (``Applied`` with ``refused``), for the flow that decides
-  what such a state means; it is neither retried nor dead-lettered.
+  what such a state means; it is not retried, nor dead-lettered unless its flow reads no results (a command's
+  ``reads_refusals``: ``streams.sinks.unread``).
 - transient: 408, 425, 429, 5xx, no answer: retried (with ``Retry-After`` on 429 and 503); never
   dead-lettered before the configured deadline. 401 and 403 too: the target refuses Isthmus's credentials (a
   wrong or missing token), which is no command's fault; every command waits, as in an outage, until they work

@@ -28,9 +28,11 @@ mapping fills from several record fields, or whose value a transform there chang
 would be refused again); the entity's next change sends the record's value where the system differs, and a value
 the target refuses for good is dead-lettered again, each time with the reason.
 
-A create a route declares as a business refusal (``refusals``) ends as a CommandResult on
-``isthmus.results.<system>``, which has the command topics' partition count and is not an input here; such
-a refusal (the multi-origin race's 409) means the row exists, and its own CDC row links the entity.
+A refusal the sink would record as a CommandResult (a route's ``refusals`` answer, or a document over the target's
+``limits.lines_per_call`` without ``parts``) is dead-lettered too, since this flow's commands say it reads no
+results (``reads_refusals`` false; ``isthmus.results.<system>`` is not an input here): such a create is forgotten
+the same way, unless the entity is linked there already (the multi-origin race's 409: the row exists, and its own
+CDC row links the entity).
 """
 
 from __future__ import annotations

@@ -51,11 +51,12 @@ def part_key(idempotency_key: str, number: int) -> str:
 
 def too_big(over: Oversize, *, route: HttpRoute, target_file: str) -> Applied:
     """The refusal of a document the target cannot take: a result (status 413) naming the reason, for the flow
-    to hold the document with; nothing was sent."""
+    to hold the document with (dead-lettered instead when its flow reads no results: ``streams.sinks.unread``);
+    nothing was sent."""
     kind = f"{route.payload_type.rpartition('.')[2]} {route.operation}"
     return Applied(status=TOO_BIG_STATUS, refused=True, body={
         "error": f"{over.count} {over.field} in one {kind}: {target_file} takes at most {over.limit} per call "
                  "(limits.lines_per_call) and its route declares no parts to send the rest",
         "field": over.field,
-        "fix": f"declare the route's parts (how the target adds {over.field}) in {target_file}, or split the "
-               "document in its source"})
+        "fix": f"declare the route's parts (how the target adds {over.field}) in {target_file}, or raise its "
+               "limits.lines_per_call if the target takes more a call, or split the document in its source"})
