@@ -23,7 +23,10 @@ from customer_events import Sent, decode_commands
 from support.envelopes import change_record
 from support.systems import system, write_only
 from support.tx_events import one_transaction
-from test_entity_child_lists import AUFTRAG, COLUMNS, KOMMENTAR, _catalogs, ticket_schemas
+from test_entity_child_lists import AUFTRAG, COLUMNS, KOMMENTAR, _catalogs, _comment, _ticket, ticket_schemas
+from test_entity_child_lists import FLOW as CHILD_FLOW
+from test_entity_child_lists import LINK as CHILD_LINK
+from test_entity_child_lists import TICKET as CHILD_TICKET
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.customers import CustomerFlow, entity_config
@@ -50,48 +53,17 @@ __all__ = ["ticket_schemas"]  # the fixture, shared with test_entity_child_lists
 T0 = dt.datetime(2026, 5, 1, 8, 0, tzinfo=dt.UTC)
 NUMBER = "T-2026-000001"
 
-TICKET = """\
-description: A desk ticket.
-target: isthmus.canonical.Ticket
-key: nummer
-owner: desk
-policy: owner_wins
-sources:
-  desk_ticket:
-    system: desk
-    table: ticket
-    fields: {nummer: nummer, ticket_id: id, titel: titel}
-    on_delete: {set: {active: false}}
-"""
-LINK = """\
-description: The desk id of a ticket.
-target: isthmus.canonical.TicketLink
-key: nummer
-fields:
-  ticket_id: {owner: desk, policy: owner_wins}
-sources:
-  desk_ticket:
-    system: desk
-    table: ticket
-    fields: {nummer: nummer, ticket_id: id}
-    on_delete: {set: {ticket_id: null}}
-"""
-FLOW = """\
-name: test-auftraege
-block: entity
-description: desk tickets with their comments -> the fs API (written only)
-entity:
-  record: ticket
-  publish: test.canonical.tickets
-  link: ticket_link
-  children: [ticket_kommentar]
-  origin: desk
-  active: active
-  systems:
-    fs:
-      payload: auftrag
-      writes: [titel, kommentare]
-"""
+
+
+def _desk_only(mapping: str) -> str:
+    """A mapping of test_entity_child_lists without what fs reports: fs is written only here."""
+    return mapping.split("  fs_auftrag:\n")[0].replace("fields:\n  auftrag_id: {owner: fs, policy: owner_wins}\n", "")
+
+
+TICKET, LINK = _desk_only(CHILD_TICKET), _desk_only(CHILD_LINK).replace(
+    "  auftrag_id: {owner: fs, policy: owner_wins}\n", "")
+#: The flow of test_entity_child_lists with fs written only: no id of its own there.
+FLOW = CHILD_FLOW.replace("      id: auftrag_id\n", "")
 TARGET = """\
 system: fs
 adapter: http
@@ -211,19 +183,10 @@ class Trial:
         return decode_commands(self.run.context.emitted[start:], self.schemas)
 
 
-def _ticket(**values: Any) -> dict[str, Any]:
-    return {"id": 10, "nummer": NUMBER, "titel": "Pumpe defekt", **values}
-
-
-def _comment(comment_id: int) -> dict[str, Any]:
-    return {"id": comment_id, "ticket": 10, "text": f"Kommentar {comment_id}",
-            "created": f"2026-05-01T07:0{comment_id}:00.123456Z"}
-
-
 def _created(trial: Trial) -> Sent:
     """A ticket made with three comments in one transaction: one create carrying them."""
     (create,) = trial.feed(trial.change("ticket", "c", after=_ticket()),
-                           *[trial.change("ticket_kommentar", "c", after=_comment(n)) for n in (1, 2, 3)])
+                           *[trial.change("ticket_kommentar", "c", after=_comment(n, f"K{n}")) for n in (1, 2, 3)])
     assert create.route == ("Auftrag", "create") and len(create.payload["kommentare"]) == 3
     assert create.record["reads_refusals"] is False, "an entity flow reads no results"
     return create
