@@ -3,15 +3,19 @@ with TLS/SASL): each connector and its tasks, each flow's and sink's consumer gr
 input topic, the dead letters and the held documents. The local stack's services and the command itself are in
 streams/cli/stack_commands.py; this module is runtime and never imports the stack.
 
-It reads what the other inspection commands read, the same way (:mod:`streams.inspect.admin` for groups, offsets
-and lag, :mod:`streams.dashboard.sources` for the connectors and the held documents), and never a whole topic:
-offsets and group descriptions, and the last :data:`~streams.dashboard.sources.HOLD_RECORDS` hold records of each
-partition. The verdict and its forms are :mod:`streams.inspect.health`.
+It reads what the other inspection commands read, the same way (:mod:`streams.inspect.admin` for groups, offsets,
+lag and the sinks' transactions, :mod:`streams.inspect.reader` for records, :mod:`streams.dashboard.sources` for the
+connectors and the held documents), and never a whole topic: offsets, group and transaction descriptions, at most
+:data:`EXACT_LAG` offsets past each group's committed one (to count the records waiting, which transaction markers
+are not), and the last :data:`~streams.dashboard.sources.HOLD_RECORDS` hold records of each partition. The verdict
+and its forms are :mod:`streams.inspect.health`.
 """
 
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Sequence
 from typing import Any
 
 from kafka.errors import KafkaError
@@ -24,19 +28,28 @@ from streams.errors import IsthmusError
 from streams.flows.registry import SELECTION_ENV, registered
 from streams.flows.topics import HOLDS
 from streams.inspect import admin, health
+from streams.inspect.admin import LagRow
+from streams.inspect.decoding import RawRecord
 from streams.inspect.masking import PiiCatalog
+from streams.inspect.reader import read_spans
 from streams.kafka import names
 from streams.kafka.topics import unreachable
 from streams.sinks.topics import dlq_topic, sink_group, writable_systems
 
 #: How long to try the brokers before reporting them unreachable (kafka-python's own default is 30 s).
 KAFKA_TIMEOUT_S = 10.0
+#: A group's lag on a partition up to this many offsets is read and its records counted (an exactly-once producer's
+#: commit and abort markers take offsets too); a larger one is shown as "about" that many.
+EXACT_LAG = 50
+#: ``isthmus status --stall-after``'s default: seconds a sink may go without a transaction while a record waits
+#: that long before it is reported not running.
+STALL_AFTER_S = 120.0
 
 
 def gather(runtime: RuntimeSettings, *, stack: list[dict[str, Any]] | None = None, stack_home: str | None = None,
-           down: dict[str, str] | None = None) -> health.Pipeline:
+           down: dict[str, str] | None = None, stall_s: float = STALL_AFTER_S) -> health.Pipeline:
     """Everything ``isthmus status`` reports, read from the services ``runtime`` points to; ``down``: why
-    ``kafka`` or ``connect`` is known to be down (not asked then)."""
+    ``kafka`` or ``connect`` is known to be down (not asked then); ``stall_s``: :attr:`health.Activity.stall_s`."""
     down = down or {}
     kafka, connect_url = runtime.kafka, runtime.connect.urls[0]
     connectors, connect_error = ([], down["connect"]) if "connect" in down else \
@@ -57,7 +70,7 @@ def gather(runtime: RuntimeSettings, *, stack: list[dict[str, Any]] | None = Non
             consumers = expected_consumers()
         except IsthmusError as exc:
             return health.Pipeline(**shown, consumers_error=f"cannot tell the flows and sinks: {exc}")
-        flows, sinks = _consumers(kafka, consumers, held)
+        flows, sinks = _consumers(kafka, consumers, held, stall_s)
         return health.Pipeline(**shown, flows=flows, sinks=sinks)
     except KafkaError as exc:
         return health.Pipeline(**shown, kafka_error=f"Kafka answered with an error: {exc}")
@@ -73,9 +86,10 @@ def expected_consumers() -> dict[tuple[str, str], str]:
     return found
 
 
-def _consumers(kafka: KafkaSettings, consumers: dict[tuple[str, str], str],
-               held: dict[str, int]) -> tuple[tuple[health.Consumer, ...], tuple[health.Consumer, ...]]:
-    """The flows and sinks with their groups (described), each group's lag per topic and what each flow holds."""
+def _consumers(kafka: KafkaSettings, consumers: dict[tuple[str, str], str], held: dict[str, int],
+               stall_s: float) -> tuple[tuple[health.Consumer, ...], tuple[health.Consumer, ...]]:
+    """The flows and sinks with their groups (described), each group's records waiting per topic, what each flow
+    holds and each sink's signs of life."""
     flow_bases = {name: base for (kind, name), base in consumers.items() if kind == "flow"}
     sink_of = {base: name for (kind, name), base in consumers.items() if kind == "sink"}
 
@@ -84,16 +98,71 @@ def _consumers(kafka: KafkaSettings, consumers: dict[tuple[str, str], str],
         return ("sink", sink_of[group]) if group in sink_of else None if flow is None else ("flow", flow)
 
     groups = admin.groups(kafka, lambda group: owner(group) is not None)
+    counted, about, oldest = waiting_records(kafka, admin.lag(kafka, sorted(groups)) if groups else ())
     lag: dict[str, dict[str, int]] = {}
-    for (group, topic), n in admin.lag_by_topic(admin.lag(kafka, sorted(groups)) if groups else ()).items():
+    for (group, topic), n in counted.items():
         lag.setdefault(group, {})[topic] = n
+    sinks = {name: names.transactional_id(sink_group(name)) for kind, name in consumers if kind == "sink"}
+    started, error = _transactions_started(kafka, sorted(sinks.values()))
+    checked_ms = int(time.time() * 1000)
     found: dict[str, list[health.Consumer]] = {"flow": [], "sink": []}
     for (kind, name), base in sorted(consumers.items()):
         mine = tuple(g for g in groups.values() if owner(g.group) == (kind, name))
-        found[kind].append(health.Consumer(kind=kind, name=name, base=base, groups=mine,
-                                           lag={g.group: lag.get(g.group, {}) for g in mine},
-                                           held=held.get(name, 0) if kind == "flow" else 0))
+        waited = [oldest[g.group] for g in mine if g.group in oldest]
+        activity = None if kind != "sink" else health.Activity(
+            checked_ms=checked_ms, stall_s=stall_s, last_commit_ms=started.get(sinks[name]), error=error,
+            oldest_waiting_ms=min(waited) if waited else None)
+        found[kind].append(health.Consumer(
+            kind=kind, name=name, base=base, groups=mine, lag={g.group: lag.get(g.group, {}) for g in mine},
+            about={g.group: frozenset(t for group, t in about if group == g.group) for g in mine},
+            held=held.get(name, 0) if kind == "flow" else 0, activity=activity))
     return tuple(found["flow"]), tuple(found["sink"])
+
+
+def _transactions_started(kafka: KafkaSettings, ids: Sequence[str]) -> tuple[dict[str, int | None], str | None]:
+    """:func:`admin.transactions_started` of ``ids``, or why they could not be described."""
+    if not ids:
+        return {}, None
+    try:
+        return admin.transactions_started(kafka, ids), None
+    except KafkaError as exc:
+        return {}, f"{type(exc).__name__}: {exc}"
+
+
+def waiting_records(kafka: KafkaSettings, rows: Sequence[LagRow]) -> tuple[
+        dict[tuple[str, str], int], set[tuple[str, str]], dict[str, int]]:
+    """What waits for each group of ``rows`` (:func:`admin.lag`): ``(group, topic) -> records`` (the records
+    between its committed offset and the end, read when at most :data:`EXACT_LAG` offsets, else the offsets), the
+    ``(group, topic)`` pairs counted as offsets, and ``group -> Kafka timestamp of the oldest record waiting``
+    (of those read)."""
+    spans: dict[tuple[str, int], tuple[int, int]] = {}
+    for row in rows:
+        if row.lag and row.committed is not None:
+            begin, end = row.committed, min(row.end, row.committed + EXACT_LAG)
+            known = spans.get((row.topic, row.partition))
+            spans[(row.topic, row.partition)] = (begin, end) if known is None else \
+                (min(known[0], begin), max(known[1], end))
+    read: dict[tuple[str, int], list[RawRecord]] = {}
+    for record in read_spans(kafka, spans) if spans else ():
+        read.setdefault((record.topic, record.partition), []).append(record)
+    counted: dict[tuple[str, str], int] = {}
+    about: set[tuple[str, str]] = set()
+    oldest: dict[str, int] = {}
+    for row in rows:
+        key = (row.group, row.topic)
+        counted.setdefault(key, 0)
+        if not row.lag or row.committed is None:
+            continue
+        mine = [r for r in read.get((row.topic, row.partition), ()) if row.committed <= r.offset < row.end]
+        if row.lag > EXACT_LAG:
+            counted[key] += row.lag
+            about.add(key)
+        else:
+            counted[key] += len(mine)
+        first = mine[0].timestamp_ms if mine else None
+        if first is not None:
+            oldest[row.group] = min(oldest.get(row.group, first), first)
+    return counted, about, oldest
 
 
 def _topics(kafka: KafkaSettings, existing: set[str]) -> tuple[health.Counted, health.Counted, dict[str, int]]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from streams.cli import environment
 from streams.cli.commands import help_of
-from streams.cli.pipeline import gather
+from streams.cli.pipeline import EXACT_LAG, STALL_AFTER_S, gather
 from streams.cli.runtime import load_runtime
 from streams.inspect import health
 from streams.stack.manager import StackManager
@@ -21,10 +21,21 @@ from streams.stack.settings import StackSettings
 SERVICE_NAMES = [t.name for t in SERVICE_TYPES]
 OPTIONAL_NAMES = [t.name for t in OPTIONAL_SERVICE_TYPES]
 
-STATUS_EPILOG = """exit codes:
-  0  healthy: every connector and task RUNNING, every flow and sink has workers, nothing held
-  1  not healthy: a local stack service, Kafka or Kafka Connect down; a connector or task not RUNNING; a flow or
-     sink with no worker running (or never started); the last line names each
+STATUS_EPILOG = f"""a sink joins no consumer group (it assigns itself its command topic's partitions; its transactional
+id fences a second worker), so its group never has a member. Its state comes from its transactions instead
+(DescribeTransactions on isthmus-sink-<system>, the principal needs DESCRIBE on that transactional id):
+  running      it began a transaction (results, dead letters, offsets) within --stall-after seconds
+  idle         nothing waits for it, and no transaction within the bound (running or not, nothing is late)
+  waiting      records wait, none for longer than the bound yet
+  not running  records wait longer than the bound and no transaction began within it: stopped, or stalled on
+               its target (its log says which)
+records waiting are records: up to {EXACT_LAG} offsets past a group's committed offset are read and counted (an
+exactly-once producer's commit and abort markers take offsets too); a larger lag is shown as "about N" offsets.
+
+exit codes:
+  0  healthy: every connector and task RUNNING, every flow has workers, no sink late, nothing held
+  1  not healthy: a local stack service, Kafka or Kafka Connect down; a connector or task not RUNNING; a flow with
+     no worker running (or never started); a sink not running (above); the last line names each
   2  an Isthmus error (settings that do not load)
   3  everything runs, but documents are held (`isthmus topics trace <key>` says why)"""
 
@@ -47,11 +58,15 @@ def register(subparsers: Any) -> None:
                     "services (when there is a local stack), each connector and its tasks (a failed one with its\n"
                     "trace's first line), each flow's and sink's consumer groups with their members (the workers\n"
                     "running) and lag per input topic, the dead letters and the documents held; the last line\n"
-                    "says healthy or names what is not. Reads offsets and group descriptions, never whole topics.",
+                    "says healthy or names what is not. Reads offsets, group and transaction descriptions and a\n"
+                    f"few records past each group's committed offsets (at most {EXACT_LAG}), never whole topics.",
         epilog=STATUS_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     status.add_argument("--json", action="store_true", help="one JSON document (the verdict in 'verdict', "
                         "'problems', 'held' and 'exit_code')")
     status.add_argument("--settings", action="store_true", help="also list every ISTHMUS_* variable and its value")
+    status.add_argument("--stall-after", type=float, default=STALL_AFTER_S, metavar="SECONDS",
+                        help="a sink with a record waiting this long and no transaction begun for this long is not "
+                             f"running (default {STALL_AFTER_S:.0f})")
     status.set_defaults(run=run_status)
 
 
@@ -79,7 +94,8 @@ def run_status(args: argparse.Namespace) -> int:
     down = {name: f"the local stack's {name} is {s['state']} (`isthmus up`)" for s in services
             for name, setting in (("kafka", ("kafka", "bootstrap_servers")), ("connect", ("connect", "urls")))
             if s["name"] == name and s["state"] != "running" and runtime.origins.get(setting) == "stack"}
-    pipeline = gather(runtime, stack=services if local else None, stack_home=str(settings.home), down=down)
+    pipeline = gather(runtime, stack=services if local else None, stack_home=str(settings.home), down=down,
+                      stall_s=args.stall_after)
     result = health.verdict(pipeline)
     if args.json:
         document = health.document(pipeline, result)

@@ -8,6 +8,7 @@ from typing import Any
 
 from kafka import KafkaAdminClient, TopicPartition
 from kafka.admin import ConfigFilterType, ConfigResource, ConfigResourceType, OffsetSpec
+from kafka.errors import TransactionalIdNotFoundError
 
 from streams.config.kafka import KafkaAddress, client_kwargs
 from streams.inspect.exceptions import UnknownTopic
@@ -194,6 +195,27 @@ def groups(bootstrap: KafkaAddress, chosen: Callable[[str], bool]) -> dict[str, 
         client.close()
 
 
+def transactions_started(bootstrap: KafkaAddress, transactional_ids: Sequence[str]) -> dict[str, int | None]:
+    """When the last transaction of each transactional id began (ms, its coordinator's clock; DescribeTransactions,
+    Kafka 3.0 or later): the coordinator keeps it after the commit, until the producer starts again. None: no
+    transaction since its producer (re)started, or an id the coordinator does not know. Raises KafkaError (an id
+    the principal may not DESCRIBE, a broker without the API)."""
+    client = admin(bootstrap)
+    try:
+        found: dict[str, int | None] = {}
+        for transactional_id in transactional_ids:
+            try:
+                described = client.describe_transactions([transactional_id])[transactional_id]
+            except TransactionalIdNotFoundError:
+                found[transactional_id] = None
+                continue
+            started = int(described.transaction_start_time_ms)
+            found[transactional_id] = started if started >= 0 else None
+        return found
+    finally:
+        client.close()
+
+
 def _member(described: Mapping[str, Any]) -> GroupMember:
     return GroupMember(client=str(described.get("client_id") or ""), host=str(described.get("client_host") or ""),
                        partitions=_assigned(described.get("member_assignment")))
@@ -215,4 +237,4 @@ def _assigned(assignment: Any) -> int:
 
 
 __all__ = ["GroupInfo", "GroupMember", "LagRow", "PartitionInfo", "TopicInfo", "groups", "is_internal", "lag",
-           "lag_by_topic", "topic_names", "topics"]
+           "lag_by_topic", "topic_names", "topics", "transactions_started"]

@@ -3,8 +3,20 @@ and JSON forms. Nothing here reads a service; :mod:`streams.cli.pipeline` fills 
 
 A flow runs as consumer groups named from it (:mod:`streams.kafka.names`, under the group prefix): ``<flow>``
 unpartitioned, ``<flow>-p<N>`` and its keying stage ``<flow>-p<N>-keying`` with ``ISTHMUS_FLOW_PARTITIONS=N``,
-and its feeders ``<flow>-<what>-keying`` (the orders flow's results stage) with either. A sink runs as
-``isthmus-sink-<system>``. A group with no member is a stage no worker runs: its input waits.
+and its feeders ``<flow>-<what>-keying`` (the orders flow's results stage) with either. A flow's group with no
+member is a stage no worker runs: its input waits.
+
+A sink commits its offsets to ``isthmus-sink-<system>`` but never joins that group: it assigns itself every partition
+of its command topic, and its transactional id (the group's name) fences a second worker, which is what its
+exactly-once writes rest on (streams/sinks/worker.py). So its group has no member whether it runs or not, and its
+signs of life are its transactions instead (:class:`Activity`): a sink with records waiting that began no
+transaction for longer than a bound (``isthmus status --stall-after``), while the oldest of them waited that long
+too, is not running (or stalled); one that began a transaction within the bound runs; one with nothing waiting is
+idle (running or not, nothing is late).
+
+What waits is counted in records, not offsets: an exactly-once producer leaves a commit (or abort) marker after
+each transaction in every partition it wrote, which takes an offset and is no record. Up to a few dozen offsets
+past a group's committed one are read and their records counted; beyond that the offsets are shown as "about".
 """
 
 from __future__ import annotations
@@ -30,9 +42,31 @@ TRACE_SHOWN = 200
 
 
 @dataclass(frozen=True, kw_only=True)
+class Activity:
+    """A sink's signs of life, since it joins no group (see the module's text): when its last transaction began,
+    when the oldest record waiting for it was written, and when ``isthmus status`` looked."""
+
+    #: When ``isthmus status`` looked (ms, its clock).
+    checked_ms: int
+    #: Longer than this without a transaction, with a record waiting that long, is not running (or stalled).
+    stall_s: float
+    #: When its transactional id's last transaction began (ms, the transaction coordinator's clock); None: none
+    #: since its worker last started, or not known (``error``).
+    last_commit_ms: int | None = None
+    #: The Kafka timestamp of the oldest record waiting for it (None: nothing waits, or none was read).
+    oldest_waiting_ms: int | None = None
+    #: Why its transactions could not be described (a principal without DESCRIBE on the transactional id, a
+    #: broker older than Kafka 3.0).
+    error: str | None = None
+
+    def ago_s(self, at_ms: int | None) -> float | None:
+        return None if at_ms is None else max(0.0, (self.checked_ms - at_ms) / 1000)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Consumer:
     """A flow or a sink, with its consumer groups (none: no worker ever ran it here) and each group's lag per
-    input topic (``group -> topic -> lag``: only the topics it committed offsets on)."""
+    input topic (``group -> topic -> records waiting``: only the topics it committed offsets on)."""
 
     kind: str
     name: str
@@ -40,8 +74,12 @@ class Consumer:
     base: str
     groups: tuple[GroupInfo, ...] = ()
     lag: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    #: Per group, the topics whose lag is offsets (too many to read: transaction markers included), not records.
+    about: Mapping[str, frozenset[str]] = field(default_factory=dict)
     #: Documents it holds now (the Hold records' ``flow``).
     held: int = 0
+    #: A sink's signs of life (None for a flow, or when they were not read).
+    activity: Activity | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,17 +159,59 @@ def waiting(consumer: Consumer, groups: Iterable[GroupInfo] | None = None) -> in
     return sum(sum(consumer.lag.get(g.group, {}).values()) for g in chosen)
 
 
+def waiting_text(consumer: Consumer, groups: Iterable[GroupInfo] | None = None) -> str:
+    """``N record(s) waiting``, ``about N`` when a topic's lag was offsets (:attr:`Consumer.about`)."""
+    chosen = tuple(consumer.groups if groups is None else groups)
+    about = any(consumer.about.get(g.group) for g in chosen)
+    return f"{'about ' if about else ''}{waiting(consumer, chosen)} record(s) waiting"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 \
+        else f"{seconds / 3600:.0f} h"
+
+
+def commit_text(activity: Activity) -> str:
+    """When the sink last began a transaction, as a reader says it."""
+    ago = activity.ago_s(activity.last_commit_ms)
+    said = f"last commit {_duration(ago)} ago" if ago is not None else \
+        "no commit known" if activity.error else "no commit since its worker started"
+    return said + (f" (its transactions could not be described: {activity.error})" if activity.error else "")
+
+
+def sink_state(consumer: Consumer, activity: Activity) -> tuple[str, list[str]]:
+    """``(state, problems)`` of a sink from its :class:`Activity`: ``running`` (a transaction within the bound),
+    ``idle`` (nothing waits, no transaction within the bound), ``waiting`` (records wait, none for longer than the
+    bound yet), or ``not running`` (records wait longer than the bound and no transaction began within it: stopped,
+    or stalled on its target)."""
+    records = waiting(consumer)
+    committed = activity.ago_s(activity.last_commit_ms)
+    if committed is not None and committed <= activity.stall_s:
+        return "running", []
+    if not records:
+        return "idle", []
+    oldest = activity.ago_s(activity.oldest_waiting_ms)
+    if oldest is not None and oldest <= activity.stall_s:
+        return "waiting", []
+    since = "" if oldest is None else f", the oldest for {_duration(oldest)}"
+    return "not running", [f"sink {consumer.name} not running or stalled ({waiting_text(consumer)}{since}; "
+                           f"{commit_text(activity)}): start `isthmus sink --target {consumer.name}`, or read "
+                           "its log"]
+
+
 def consumer_state(consumer: Consumer) -> tuple[str, list[str]]:
     """``(state, problems)`` of a flow or sink: ``running``, ``not started``
     (no group), ``not running`` (no group has a member), or ``partly running`` (a stage of the layout that runs,
-    or a feeder, has no member; or two layouts run at once)."""
+    or a feeder, has no member; or two layouts run at once). A sink's group never has a member: its state is
+    :func:`sink_state`."""
     what, base = f"{consumer.kind} {consumer.name}", consumer.base
     if not consumer.groups:
         return "not started", [f"{what} not started (no group {base})"]
     live = [g for g in consumer.groups if g.members]
+    if not live and consumer.activity is not None:
+        return sink_state(consumer, consumer.activity)
     if not live:
-        records = waiting(consumer)
-        return "not running", [f"{what} not running ({records} record(s) waiting)"]
+        return "not running", [f"{what} not running ({waiting_text(consumer)})"]
     layouts = {layout for g in live if (layout := layout_of(g.group, base)) is not None}
     problems = []
     if len(layouts) > 1:
@@ -140,7 +220,7 @@ def consumer_state(consumer: Consumer) -> tuple[str, list[str]]:
     idle = [g for g in consumer.groups if not g.members and layout_of(g.group, base) in {*layouts, None}]
     if idle:
         problems.append(f"{what} partly running: no member in {', '.join(g.group for g in idle)} "
-                        f"({waiting(consumer, idle)} record(s) waiting)")
+                        f"({waiting_text(consumer, idle)})")
     return ("partly running" if problems else "running"), problems
 
 
@@ -184,16 +264,21 @@ def _members(group: GroupInfo) -> str:
     return f"{len(group.members)} member{'' if len(group.members) == 1 else 's'}: {shown}"
 
 
-def _lag(lag: Mapping[str, int]) -> str:
-    return "  ".join(f"{topic} {n}" for topic, n in sorted(lag.items())) if lag else "nothing committed yet"
+def _lag(lag: Mapping[str, int], about: frozenset[str]) -> str:
+    return "  ".join(f"{topic} {'about ' if topic in about else ''}{n}" for topic, n in sorted(lag.items())) \
+        if lag else "nothing committed yet"
 
 
 def consumer_lines(consumer: Consumer) -> list[str]:
     state, _ = consumer_state(consumer)
     lines = [f"  {consumer.name}  {state}" + (f", {consumer.held} held" if consumer.held else "")]
+    if consumer.activity is not None:
+        lines.append(f"    {commit_text(consumer.activity)}")
     for group in consumer.groups:
-        lines.append(f"    group {group.group}  {group.state}, {_members(group)}")
-        lines.append(f"      lag  {_lag(consumer.lag.get(group.group, {}))}")
+        members = _members(group) if group.members or consumer.activity is None else "no member (a sink joins none)"
+        lines.append(f"    group {group.group}  {group.state}, {members}")
+        about = consumer.about.get(group.group, frozenset())
+        lines.append(f"      lag  {_lag(consumer.lag.get(group.group, {}), about)}")
     return lines
 
 
@@ -239,11 +324,19 @@ def render(pipeline: Pipeline, result: Verdict) -> list[str]:
     return lines
 
 
-def _group_document(group: GroupInfo, lag: Mapping[str, int]) -> dict[str, Any]:
+def _group_document(group: GroupInfo, lag: Mapping[str, int], about: frozenset[str]) -> dict[str, Any]:
     return {"group": group.group, "state": group.state,
             "members": [{"client_id": m.client, "host": m.host, "partitions": m.partitions}
                         for m in group.members],
-            "lag": dict(sorted(lag.items()))}
+            "lag": dict(sorted(lag.items())), "lag_about": sorted(about)}
+
+
+def _activity_document(activity: Activity | None) -> dict[str, Any] | None:
+    if activity is None:
+        return None
+    return {"last_commit_ms": activity.last_commit_ms, "last_commit_s_ago": activity.ago_s(activity.last_commit_ms),
+            "oldest_waiting_ms": activity.oldest_waiting_ms, "stall_after_s": activity.stall_s,
+            "error": activity.error}
 
 
 def document(pipeline: Pipeline, result: Verdict) -> dict[str, Any]:
@@ -251,7 +344,9 @@ def document(pipeline: Pipeline, result: Verdict) -> dict[str, Any]:
 
     def consumer(c: Consumer) -> dict[str, Any]:
         return {"name": c.name, "state": consumer_state(c)[0], "held": c.held,
-                "groups": [_group_document(g, c.lag.get(g.group, {})) for g in c.groups]}
+                "activity": _activity_document(c.activity),
+                "groups": [_group_document(g, c.lag.get(g.group, {}), c.about.get(g.group, frozenset()))
+                           for g in c.groups]}
 
     def counted(c: Counted | None) -> dict[str, Any] | None:
         return None if c is None else {"topic": c.topic, "count": c.count, "complete": c.complete}
@@ -282,5 +377,6 @@ def held_by_flow(records: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     return found
 
 
-__all__ = ["EXIT_HEALTHY", "EXIT_HELD", "EXIT_UNHEALTHY", "Consumer", "Counted", "Pipeline", "Verdict",
-           "consumer_state", "document", "first_line", "flow_of", "held_by_flow", "layout_of", "render", "verdict"]
+__all__ = ["EXIT_HEALTHY", "EXIT_HELD", "EXIT_UNHEALTHY", "Activity", "Consumer", "Counted", "Pipeline", "Verdict",
+           "commit_text", "consumer_state", "document", "first_line", "flow_of", "held_by_flow", "layout_of", "render",
+           "sink_state", "verdict", "waiting_text"]

@@ -174,7 +174,8 @@ def test_the_json_document_carries_verdict_states_members_and_lag() -> None:
     [parcels] = document["flows"]
     assert parcels["state"] == "not running"
     assert parcels["groups"] == [{"group": "isthmus-parcels", "state": "Empty", "members": [],
-                                  "lag": {"shop.shop.parcels": 5}}]
+                                  "lag": {"shop.shop.parcels": 5}, "lag_about": []}]
+    assert parcels["activity"] is None
     assert document["sinks"][0]["groups"][0]["members"] == [{"client_id": "isthmus-worker-w1", "host": "/10.0.0.7",
                                                              "partitions": 3}]
     assert document["stack"] is None
@@ -206,3 +207,69 @@ def test_a_members_assignment_is_counted_in_either_decoded_form() -> None:
 
     assert _assigned(Decoded()) == 3
     assert _assigned(b"") == 0 and _assigned(None) == 0
+
+
+# -- sinks: they join no group, their transactions tell whether they run ------------------------------------------
+
+NOW_MS = 1_800_000_000_000
+
+
+def sink(*, waiting: int = 0, committed_s_ago: float | None = None, oldest_s_ago: float | None = None,
+         about: bool = False, error: str | None = None) -> health.Consumer:
+    """The ledger sink as ``isthmus status`` finds it: its group committed, never a member."""
+    activity = health.Activity(
+        checked_ms=NOW_MS, stall_s=120, error=error,
+        last_commit_ms=None if committed_s_ago is None else NOW_MS - int(committed_s_ago * 1000),
+        oldest_waiting_ms=None if oldest_s_ago is None else NOW_MS - int(oldest_s_ago * 1000))
+    return health.Consumer(kind="sink", name="ledger", base="isthmus-sink-ledger",
+                           groups=(group("isthmus-sink-ledger"),),
+                           lag={"isthmus-sink-ledger": {"isthmus.commands.ledger": waiting}},
+                           about={"isthmus-sink-ledger": frozenset({"isthmus.commands.ledger"} if about else ())},
+                           activity=activity)
+
+
+def test_a_sink_applying_and_committing_runs_though_its_group_has_no_member() -> None:
+    for running, ago in ((sink(committed_s_ago=2), 2), (sink(waiting=6, committed_s_ago=1, oldest_s_ago=900), 1)):
+        assert health.consumer_state(running) == ("running", [])
+        given = pipeline(sinks=(running,))
+        result = health.verdict(given)
+        assert result.code == health.EXIT_HEALTHY, result.line
+        text = health.render(given, result)
+        assert "  ledger  running" in text and f"    last commit {ago} s ago" in text
+        assert "    group isthmus-sink-ledger  Empty, no member (a sink joins none)" in text
+
+
+def test_a_sink_with_nothing_waiting_is_idle_whether_or_not_it_runs() -> None:
+    for idle in (sink(committed_s_ago=3600), sink(), sink(error="TransactionalIdAuthorizationFailedError")):
+        assert health.consumer_state(idle) == ("idle", []), idle.activity
+    assert health.verdict(pipeline(sinks=(sink(committed_s_ago=3600),))).code == health.EXIT_HEALTHY
+
+
+def test_records_arrived_within_the_bound_wait_without_a_verdict() -> None:
+    assert health.consumer_state(sink(waiting=3, committed_s_ago=3600, oldest_s_ago=5)) == ("waiting", [])
+
+
+def test_a_sink_stopped_or_stalled_with_records_waiting_past_the_bound_is_not_running() -> None:
+    state, problems = health.consumer_state(sink(waiting=6, committed_s_ago=1800, oldest_s_ago=600))
+    assert state == "not running"
+    assert problems == ["sink ledger not running or stalled (6 record(s) waiting, the oldest for 10 min; last commit "
+                        "30 min ago): start `isthmus sink --target ledger`, or read its log"]
+    restarted = health.consumer_state(sink(waiting=1200, about=True, oldest_s_ago=7200 * 3))[1]
+    assert restarted == ["sink ledger not running or stalled (about 1200 record(s) waiting, the oldest for 6 h; no "
+                         "commit since its worker started): start `isthmus sink --target ledger`, or read its log"]
+    unknown = health.consumer_state(sink(waiting=2, oldest_s_ago=300, error="TransactionalIdAuthorizationFailedError"))
+    assert "no commit known (its transactions could not be described: TransactionalIdAuthorizationFailedError)" \
+        in unknown[1][0]
+    result = health.verdict(pipeline(sinks=(sink(waiting=6, committed_s_ago=1800, oldest_s_ago=600),)))
+    assert result.code == health.EXIT_UNHEALTHY and "sink ledger not running or stalled" in result.line
+
+
+def test_the_json_document_carries_a_sinks_activity_and_approximate_lag() -> None:
+    given = pipeline(sinks=(sink(waiting=1200, about=True, committed_s_ago=4, oldest_s_ago=9),))
+    [ledger] = json.loads(json.dumps(health.document(given, health.verdict(given))))["sinks"]
+    assert ledger["state"] == "running"
+    assert ledger["activity"] == {"last_commit_ms": NOW_MS - 4000, "last_commit_s_ago": 4.0,
+                                  "oldest_waiting_ms": NOW_MS - 9000, "stall_after_s": 120, "error": None}
+    assert ledger["groups"][0]["lag"] == {"isthmus.commands.ledger": 1200}
+    assert ledger["groups"][0]["lag_about"] == ["isthmus.commands.ledger"]
+    assert "      lag  isthmus.commands.ledger about 1200" in health.render(given, health.verdict(given))
