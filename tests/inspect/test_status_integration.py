@@ -1,5 +1,6 @@
 """`isthmus status` against the real stack, through the CLI: the connectors deployed, a flow whose worker stopped
-(its group committed, no member) named with its lag, a flow whose worker runs, and a held document.
+(its group committed, no member) named with its lag, a flow whose worker runs, a held document, and a real sink,
+which joins no group: running while it commits, not running once stopped with commands waiting past the bound.
 
 The test runs under a group and topic prefix of its own (``ISTHMUS_KAFKA_GROUP_PREFIX``/``_TOPIC_PREFIX``), so the
 flows' groups and the holds topic it reports on are this test's, whatever other tests left on the shared stack. A
@@ -21,9 +22,12 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.structs import OffsetAndMetadata
+from support.commands import account_payload, command
+from support.sink_worker import InProcessSink
 from support.waiting import eventually
 
 from streams.codecs.avro.single_object import SchemaStore
+from streams.sinks.topics import COMMAND_PARTITIONS
 from streams.stack.running import RunningStack
 from streams.stack.settings import PROJECT_ROOT
 
@@ -67,11 +71,15 @@ def world(stack: RunningStack, reference_capture: dict[str, Any]) -> Iterator[di
     env = {k: v for k, v in os.environ.items() if k != "ISTHMUS_WORKER_FLOWS"}
     env.update(ISTHMUS_KAFKA_GROUP_PREFIX=groups, ISTHMUS_KAFKA_TOPIC_PREFIX=topics)
     try:
-        yield {"env": env, "source": source, "holds": holds, "groups": groups}
+        yield {"env": env, "source": source, "holds": holds, "groups": groups, "topics": topics,
+               "bootstrap": bootstrap}
     finally:
         running.close()
-        admin.delete_groups([f"{groups}isthmus-orders", f"{groups}isthmus-stock"])
-        admin.delete_topics([source, holds])
+        mine = {g["group_id"] for g in admin.list_groups()} & {f"{groups}isthmus-orders", f"{groups}isthmus-stock",
+                                                               f"{groups}isthmus-sink-erp"}
+        admin.delete_groups(sorted(mine))
+        admin.delete_topics(sorted(set(admin.list_topics()) & {source, holds, f"{topics}isthmus.commands.erp",
+                                                               f"{topics}isthmus.results.erp", f"{topics}isthmus.dlq"}))
         admin.close()
 
 
@@ -87,7 +95,7 @@ def test_status_names_the_stopped_flow_worker_with_its_lag(world: dict[str, Any]
     orders, stock = flows["isthmus-orders"], flows["isthmus-stock"]
     assert orders["state"] == "not running"
     assert orders["groups"] == [{"group": f"{world['groups']}isthmus-orders", "state": "Empty", "members": [],
-                                 "lag": {world["source"]: 3}}]
+                                 "lag": {world["source"]: 3}, "lag_about": []}]
     assert orders["held"] == 1
     assert stock["state"] == "running"
     [member] = stock["groups"][0]["members"]
@@ -106,3 +114,50 @@ def test_status_names_the_stopped_flow_worker_with_its_lag(world: dict[str, Any]
     assert "flow isthmus-orders not running (3 record(s) waiting)" in lines[-1]
     assert f"      lag  {world['source']} 3" in lines
     assert any(line.startswith("  isthmus-stock  running") for line in lines)
+
+
+def _send_commands(world: dict[str, Any], topic: str, number: str, *operations: str) -> None:
+    """ERP account commands of one entity (so of one partition: the one the sink commits on), in one transaction
+    as a flow sends them: a commit marker follows them."""
+    producer = KafkaProducer(bootstrap_servers=world["bootstrap"],
+                             transactional_id=f"{world['groups']}feeder-{uuid.uuid4().hex[:6]}")
+    producer.init_transactions()
+    producer.begin_transaction()
+    for n, operation in enumerate(operations):
+        item = command(target="erp", operation=operation, payload_type="Account", entity_key=number,
+                       payload=account_payload(number, credit_limit=f"{10 + n}.00"),
+                       changed=["credit_limit"] if operation == "update" else [])
+        producer.send(topic, STORE.encode("Command", item), key=number.encode())
+    producer.commit_transaction()
+    producer.close()
+
+
+def test_a_real_sink_runs_without_a_member_and_is_not_running_once_stopped_with_commands_waiting(
+        world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    env, number = world["env"], f"C-7{int(world['groups'].split('-')[1], 16) % 10**9:09d}0001"
+    for prefix in ("ISTHMUS_KAFKA_GROUP_PREFIX", "ISTHMUS_KAFKA_TOPIC_PREFIX"):  # the sink names its topics with them
+        monkeypatch.setenv(prefix, env[prefix])
+    commands = f"{world['topics']}isthmus.commands.erp"
+    admin = KafkaAdminClient(bootstrap_servers=world["bootstrap"])
+    admin.create_topics([NewTopic(commands, COMMAND_PARTITIONS, 1)])  # as the sink would; it starts on it
+    admin.close()
+    with InProcessSink("erp", env) as sink:
+        _send_commands(world, commands, number, "create", "update")
+        eventually("both commands applied and committed", lambda: sink.worker.stats.committed >= 2 or None,
+                   timeout=120)
+        done = status(env, "--json", "--stall-after", "60")
+        report = json.loads(done.stdout)
+        erp = {s["name"]: s for s in report["sinks"]}["erp"]
+        assert erp["state"] == "running", (erp, report["problems"])
+        assert erp["activity"]["last_commit_ms"] is not None and erp["activity"]["error"] is None
+        [grouped] = erp["groups"]
+        assert grouped["members"] == [] and grouped["lag"] == {commands: 0}, "the commit marker is no record"
+        assert not any(p.startswith("sink erp") for p in report["problems"]), report["problems"]
+
+    _send_commands(world, commands, number, "update", "update")  # the sink is stopped: they wait
+    time.sleep(3)
+    text = status(env, "--stall-after", "2")
+    assert text.returncode == 1, text.stderr
+    verdict = text.stdout.splitlines()[-1]
+    assert "sink erp not running or stalled (2 record(s) waiting, the oldest for " in verdict, verdict
+    assert any(line.startswith("  erp  not running") for line in text.stdout.splitlines())

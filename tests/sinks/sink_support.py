@@ -14,13 +14,13 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaProducer
 from pymysql.cursors import DictCursor
+from support.commands import account_payload, command
 from support.sink_worker import InProcessSink
 from support.topics import partition_counts, records_to_end
 
@@ -31,7 +31,7 @@ from streams.stack.running import RunningStack
 from streams.stack.settings import PROJECT_ROOT
 
 STORE = SchemaStore.from_directory()
-__all__ = ["InProcessSink"]  # the sink tests' runner, from support
+__all__ = ["InProcessSink", "account_payload", "command"]  # the sink tests' runner and commands, from support
 #: Topics the current test created; the conftest deletes them after it.
 CREATED_TOPICS: list[str] = []
 LOGS = Path(os.environ.get("ISTHMUS_TEST_LOGS", "/tmp")) / "isthmus-sink-tests"
@@ -48,39 +48,6 @@ def customer_number(run: int, index: int) -> str:
 
 def order_number(run: int, index: int) -> str:
     return f"SO-8{run:09d}{index:04d}"
-
-
-def command(*, target: str, operation: str, payload_type: str, entity_key: str, payload: Mapping[str, Any],
-            key: str | None = None, changed: Sequence[str] = (), entity_type: str | None = None) -> dict[str, Any]:
-    """A Command record as a flow would produce it."""
-    full = payload_type if "." in payload_type else f"isthmus.canonical.{payload_type}"
-    command_id = str(uuid.uuid4())
-    return {
-        "command_id": command_id,
-        "idempotency_key": key or f"sink-test:{command_id}",
-        "target": target,
-        "operation": operation,
-        "entity_type": entity_type or full,
-        "entity_key": entity_key,
-        "payload_type": full,
-        "payload": json.dumps(payload),
-        "changed_fields": list(changed),
-        "source": {"system": "crm" if target == "erp" else "erp", "connector": "test", "database": "test",
-                   "table": "test", "commit_time": datetime.now(UTC)},
-        "causation": {"event_id": f"test:{command_id}", "correlation_id": f"test-{entity_key}"},
-        "created_at": datetime.now(UTC),
-    }
-
-
-def account_payload(number: str, *, code: str | None = None, name: str = "Test account",
-                    credit_limit: str | None = None, account_id: int | None = None,
-                    active: bool = True) -> dict[str, Any]:
-    return {"account_id": account_id, "account_code": code or "T" + number[2:], "crm_customer_number": number,
-            "name": name, "email": None, "phone": None,
-            "billing_address": {"kind": "billing", "line1": "1 Test Road", "line2": None, "city": "Shanghai",
-                                "postal_code": "200000", "country": "CN"},
-            "credit_limit": credit_limit, "payment_terms": "NET30", "blocked": False, "active": active,
-            "updated_at": None}
 
 
 @dataclass(frozen=True, kw_only=True)
