@@ -28,7 +28,9 @@ since an END was handled: Debezium's connector task writes a transaction's chang
 Connect's exactly-once sources, in the same or an earlier producer transaction), so every change of that
 transaction on such a table has been handled, now or before the flow's consumer group read that topic.
 :meth:`TransactionJoin.abandon_read_to_end` abandons the queued transactions still missing changes of those
-tables only, in commit order; each is logged and counted (``ABANDONED``), never left waiting silently.
+tables only, in commit order; each is counted (``ABANDONED``), never left waiting silently, and logged: the first
+:data:`ABANDONED_LINES` of a minute one by one, the rest summed up in one line a minute (:class:`AbandonedLog`), since
+a flow first started on a transaction topic with a long history abandons every old transaction in it.
 
 A join with a ``limit`` holds at most that many changes of one transaction: when a transaction passes it, the
 changes it holds are released at once, in ``total_order``, as a *part* of it (logged, counted as ``SPLIT`` once
@@ -59,7 +61,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-from collections.abc import Collection, Iterable, Iterator, Mapping
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -79,6 +82,53 @@ SPLIT = "transactions_split"
 
 #: Named for what it does, not for its package: every flow that joins transactions (entity flows too) logs here.
 log = logging.getLogger("streams.flows.txjoin")
+
+#: Abandoned transactions logged one by one a minute (per process); the rest are counted and summed up.
+ABANDONED_LINES = 10
+ABANDONED_WINDOW_S = 60.0
+
+
+class AbandonedLog:
+    """The lines about abandoned transactions: the first :data:`ABANDONED_LINES` of each :data:`ABANDONED_WINDOW_S`
+    one by one, the rest counted by cause and summed up in one line once their window has passed (at the next
+    abandonment, or the next tick of a flow that joins: every few seconds). A flow first started on a transaction
+    topic read from its beginning abandons every old transaction there, one line each: 1,080 at once on a small
+    deployment, millions on a large one. ``ABANDONED`` counts every one either way."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._window_started = -float("inf")
+        self._logged = 0
+        self._unlogged: dict[str, int] = {}
+        self._latest = ""
+        self.total = 0
+
+    def abandoned(self, tx_key: str, cause: str, line: str, *args: object) -> None:
+        """One transaction abandoned: ``line`` (with ``args``) logged, or counted under ``cause``."""
+        self.due()
+        self.total += 1
+        if self._clock() - self._window_started >= ABANDONED_WINDOW_S:
+            self._window_started, self._logged = self._clock(), 0
+        if self._logged < ABANDONED_LINES:
+            self._logged += 1
+            log.info(line, *args)
+            return
+        self._unlogged[cause] = self._unlogged.get(cause, 0) + 1
+        self._latest = tx_key
+
+    def due(self) -> None:
+        """Sum up the transactions not logged one by one, once their window has passed."""
+        if not self._unlogged or self._clock() - self._window_started < ABANDONED_WINDOW_S:
+            return
+        causes = "; ".join(f"{n} {cause}" for cause, n in sorted(self._unlogged.items(), key=lambda c: -c[1]))
+        log.info("%d more source transactions abandoned, not logged one by one: %s; the latest %s (%d since the "
+                 "worker started, counted as %s in the flow's metrics)", sum(self._unlogged.values()), causes,
+                 self._latest, self.total, ABANDONED)
+        self._unlogged = {}
+
+
+#: This process's :class:`AbandonedLog` (every join's: the joins are made anew for each batch).
+ABANDONED_LOG = AbandonedLog()
 
 
 #: The schema texts split off last, newest first: (their bytes, fingerprint, text). A change's schema text is
@@ -473,8 +523,9 @@ class TransactionJoin:
             missing = self._missing(state)
             passed = self._passed(end_mark(event), missing) if missing else []
             if passed:
-                log.info("source transaction %s is abandoned: %s already delivered changes of transactions "
-                         "committed after it", tx_key, ", ".join(passed))
+                ABANDONED_LOG.abandoned(tx_key, "whose tables had delivered later transactions' changes",
+                                        "source transaction %s is abandoned: %s already delivered changes of "
+                                        "transactions committed after it", tx_key, ", ".join(passed))
                 return [self._take(tx_key, state, missing,
                                    why="its tables had delivered later transactions' changes before its END")]
             queued = self._queued()
@@ -494,6 +545,7 @@ class TransactionJoin:
         before): those changes were handled long ago or will never come. Each is abandoned (with what it has,
         perhaps nothing), and the complete ones behind it go on; the first one still missing changes of another
         table stops the release, so that nothing overtakes a transaction that may still complete."""
+        ABANDONED_LOG.due()
         queue = list(self._queued() or ())
         released: list[Joined] = []
         while queue:
@@ -503,9 +555,10 @@ class TransactionJoin:
                 break
             tx_key = queue.pop(0)
             if missing:
-                log.info("source transaction %s is abandoned: its changes of %s are not among what the flow has "
-                         "read to the end of their topics (dead-lettered, handled before, filtered out, or "
-                         "expired)", tx_key, ", ".join(missing))
+                ABANDONED_LOG.abandoned(tx_key, f"whose changes of {', '.join(missing)} the flow had read past",
+                                        "source transaction %s is abandoned: its changes of %s are not among what "
+                                        "the flow has read to the end of their topics (dead-lettered, handled "
+                                        "before, filtered out, or expired)", tx_key, ", ".join(missing))
             released.append(self._take(tx_key, state, missing, why=(
                 "its topics were read to their end after its END without them: dead-lettered by this flow (see "
                 f"{DEAD_LETTERS_HINT}), handled before this flow's history, filtered out, or expired"
@@ -553,8 +606,9 @@ class TransactionJoin:
             state = self._tx(other)
             missing = self._missing(state)
             if name in missing:
-                log.info("source transaction %s is abandoned: %s delivered a change of a later transaction "
-                         "before its own", other, name)
+                ABANDONED_LOG.abandoned(other, f"whose {name} delivered a later transaction's change first",
+                                        "source transaction %s is abandoned: %s delivered a change of a later "
+                                        "transaction before its own", other, name)
                 abandoned.append(self._take(other, state, missing, why="a later transaction's change arrived first"))
         if abandoned:
             gone = {j.tx_key for j in abandoned}
