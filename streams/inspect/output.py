@@ -39,11 +39,14 @@ def json_line(document: Any) -> str:
 
 
 def table_line(record: Decoded) -> str:
+    """The record on one line; one that did not decode (a schema fingerprint this side does not know: a newer
+    writer's) on a second line that says why and the fix, as ``--json``'s ``decode_error`` does."""
     raw = record.raw
     composite = isinstance(record.key, Mapping) and len(record.key) > 1
     key = (key_label(record.key) if composite else record.key_text) or "-"  # a composite key by its columns
     key = key if len(key) <= 48 else key[:47] + "…"
-    return f"{format_ms(raw.timestamp_ms)}  {raw.topic}  {raw.partition}@{raw.offset:<6} {key:<24} {summary(record)}"
+    line = f"{format_ms(raw.timestamp_ms)}  {raw.topic}  {raw.partition}@{raw.offset:<6} {key:<24} {summary(record)}"
+    return f"{line}\n    not decoded: {record.error}" if record.error else line
 
 
 def raw_line(record: Decoded) -> str:

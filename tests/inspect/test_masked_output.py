@@ -104,3 +104,17 @@ def test_a_table_line_shows_a_composite_key_by_its_columns_whole() -> None:
     single = Decoded(raw=raw, kind="debezium", key={"kd_nr": "C-900001"}, system="helpdesk", table="kontakte",
                      value={"op": "c", "before": None, "after": {}, "source": {}, "ts_ms": 0})
     assert "0@3      C-900001 " in table_line(single)
+
+
+def test_a_record_of_an_unknown_schema_says_why_in_the_text_output_too() -> None:
+    from streams.inspect.decoding import decode_record
+    from streams.inspect.output import record_document, table_line
+
+    newer = b"\xc3\x01" + bytes.fromhex("0123456789abcdef") + b"\x02\x06abc"  # a newer writer's fingerprint
+    raw = RawRecord(topic="isthmus.canonical.customers", partition=0, offset=9, timestamp_ms=0, key=b"C-1",
+                    value=newer)
+    record = masked(decode_record(raw, STORE), CATALOG)
+    first, reason = table_line(record).split("\n")
+    assert first.endswith(f"bytes {MASK}")
+    assert reason == f"    not decoded: {record_document(record)['decode_error']}"
+    assert "fingerprint 0123456789abcdef" in reason and "deploy the writer's schemas/" in reason
