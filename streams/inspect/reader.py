@@ -175,12 +175,9 @@ def read_at(bootstrap: KafkaAddress, addresses: Iterable[Address], *, timeout_s:
     client = consumer(bootstrap)
     found: list[RawRecord] = []
     try:
-        known = client.topics()
-        for tp, offsets in wanted.items():
-            if tp.topic not in known or tp.partition not in (client.partitions_for_topic(tp.topic) or ()):
-                continue
+        for tp in _existing(client, wanted):
             client.assign([tp])
-            for offset in offsets:
+            for offset in wanted[tp]:
                 client.seek(tp, offset)
                 deadline = time.monotonic() + timeout_s
                 while time.monotonic() < deadline:
@@ -211,9 +208,7 @@ def read_spans(bootstrap: KafkaAddress, spans: Spans, *, timeout_s: float = 10.0
     client = consumer(bootstrap)
     found: list[RawRecord] = []
     try:
-        known = client.topics()
-        wanted = {tp: span for tp, span in wanted.items()
-                  if tp.topic in known and tp.partition in (client.partitions_for_topic(tp.topic) or ())}
+        wanted = {tp: wanted[tp] for tp in _existing(client, wanted)}
         if not wanted:
             return []
         stable = client.end_offsets(list(wanted))
@@ -232,6 +227,13 @@ def read_spans(bootstrap: KafkaAddress, spans: Spans, *, timeout_s: float = 10.0
     finally:
         client.close()
     return sorted(found, key=lambda r: (r.topic, r.partition, r.offset))
+
+
+def _existing(client: KafkaConsumer, partitions: Iterable[TopicPartition]) -> list[TopicPartition]:
+    """Those of ``partitions`` the cluster has (their topic deleted, or fewer partitions now: not)."""
+    known = client.topics()
+    return [tp for tp in partitions
+            if tp.topic in known and tp.partition in (client.partitions_for_topic(tp.topic) or ())]
 
 
 def _raw(message: Any) -> RawRecord:
