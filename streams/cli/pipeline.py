@@ -135,16 +135,21 @@ def waiting_records(kafka: KafkaSettings, rows: Sequence[LagRow]) -> tuple[
     between its committed offset and the end, read when at most :data:`EXACT_LAG` offsets, else the offsets), the
     ``(group, topic)`` pairs counted as offsets, and ``group -> Kafka timestamp of the oldest record waiting``
     (of those read)."""
-    spans: dict[tuple[str, int], tuple[int, int]] = {}
+    # one read per round; groups far apart on one partition (a flow behind, another at the end) in rounds of their
+    # own, so that no read spans the offsets between them
+    rounds: list[dict[tuple[str, int], tuple[int, int]]] = []
     for row in rows:
         if row.lag and row.committed is not None:
-            begin, end = row.committed, min(row.end, row.committed + EXACT_LAG)
-            known = spans.get((row.topic, row.partition))
-            spans[(row.topic, row.partition)] = (begin, end) if known is None else \
-                (min(known[0], begin), max(known[1], end))
+            at, begin, end = (row.topic, row.partition), row.committed, min(row.end, row.committed + EXACT_LAG)
+            joined = next((r for r in rounds if at not in r or (r[at][0] <= end and begin <= r[at][1])), None)
+            if joined is None:
+                rounds.append({at: (begin, end)})
+            else:
+                joined[at] = (begin, end) if at not in joined else (min(joined[at][0], begin), max(joined[at][1], end))
     read: dict[tuple[str, int], list[RawRecord]] = {}
-    for record in read_spans(kafka, spans) if spans else ():
-        read.setdefault((record.topic, record.partition), []).append(record)
+    for spans in rounds:
+        for record in read_spans(kafka, spans):
+            read.setdefault((record.topic, record.partition), []).append(record)
     counted: dict[tuple[str, str], int] = {}
     about: set[tuple[str, str]] = set()
     oldest: dict[str, int] = {}

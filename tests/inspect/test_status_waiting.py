@@ -82,3 +82,12 @@ def test_groups_on_one_partition_share_one_read(topics: Topics) -> None:
                                    row("isthmus-stock", CHANGES, 0, committed=12, end=14))
     assert counted == {("isthmus-parcels", CHANGES): 3, ("isthmus-stock", CHANGES): 1}
     assert topics.asked == [{(CHANGES, 0): (10, 14)}]
+
+
+def test_groups_far_apart_on_one_partition_are_read_apart(topics: Topics) -> None:
+    topics.records[(CHANGES, 0)] = list(range(100_000))
+    counted, about, _ = topics.waiting(row("isthmus-parcels", CHANGES, 0, committed=10, end=100_000),
+                                       row("isthmus-stock", CHANGES, 0, committed=99_990, end=100_000))
+    assert counted == {("isthmus-parcels", CHANGES): 99_990, ("isthmus-stock", CHANGES): 10}
+    assert about == {("isthmus-parcels", CHANGES)}
+    assert topics.asked == [{(CHANGES, 0): (10, 10 + pipeline.EXACT_LAG)}, {(CHANGES, 0): (99_990, 100_000)}]
