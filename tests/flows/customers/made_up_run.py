@@ -7,19 +7,24 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from customer_events import Sent, decode_commands, decode_topic
 from support.envelopes import change_record
+from support.systems import system
 
+from streams.catalog.model import Catalog, Column, Table
 from streams.codecs.avro.single_object import SchemaStore
-from streams.flows.customers import CustomerFlow
+from streams.flows.customers import CustomerFlow, EntityConfig, entity_config
 from streams.flows.engine.local import DeadLettered, LocalRun
+from streams.flows.files import load_flow_files
 from streams.flows.topics import AUDIT_CONFLICTS, DLQ_TOPIC
 from streams.kafka.deadletters import DEAD_LETTER_TYPE, Original, dead_letter_value
+from streams.mapping import RecordMapping, load_mappings
 from streams.systems import Engine, Systems
 
 DECIMAL = "org.apache.kafka.connect.data.Decimal"
@@ -45,6 +50,25 @@ class MadeUpTable:
             return row
         return {c: _precise(v, self.decimals[c]) if c in self.decimals and v is not None else v
                 for c, v in row.items()}
+
+
+def made_up_flow(schemas: SchemaStore, folder: Path, tables: Mapping[str, MadeUpTable], *,
+                 required: Collection[str] = ()) -> tuple[dict[str, RecordMapping], Systems, EntityConfig]:
+    """The mappings and the entity section of the one flow file in ``folder`` (its ``mappings/`` and ``flows/``),
+    over writable made-up systems with ``tables`` (by name) as ``isthmus mappings discover`` would have recorded
+    them: PostgreSQL's with REPLICA IDENTITY FULL, every column nullable but the key's and ``required``."""
+    engines = {made.system: made.engine for made in tables.values()}
+    systems = Systems({name: system(name, engine=engine, writable=True) for name, engine in engines.items()},
+                      directory=folder)
+    catalogs = {name: Catalog(system=name, engine=engine.value, namespace=name, tables={
+        table: Table(name=table, primary_key=made.key,
+                     replica_identity="full" if engine is Engine.POSTGRESQL else None,
+                     columns={c: Column(name=c, sql_type=t, nullable=c not in made.key and c not in required)
+                              for c, (t, _) in made.columns.items()})
+        for table, made in tables.items() if made.system == name}) for name, engine in engines.items()}
+    mappings = load_mappings(folder / "mappings", schemas=schemas.schemas, tables=catalogs, systems=systems)
+    (flow,) = load_flow_files(folder / "flows")
+    return mappings, systems, entity_config(flow, mappings, schemas.schemas.named, systems)
 
 
 def _precise(value: Decimal, scale: int) -> str:
