@@ -80,7 +80,8 @@ def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, A
             continue
         if mirror.observe(name, value):
             echoes.add(name)
-        elif mirror.pending.get(name) and mirror.holds.get(name) is None:
+        elif mirror.pending.get(name) and mirror.holds.get(name) is None and op is not Op.READ and not _held_before(
+                mirror, name, value, prior, change.base):
             _unrecognised(state, mirror, name, value)
     if echoes and mirror.carried:
         mirror.applied()
@@ -134,10 +135,11 @@ def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, A
 
 def _unrecognised(state: CustomerState, mirror: Mirror, name: str, value: Any) -> None:
     """Say, once per system and field, that the system reported ``value`` of ``name`` while a value Isthmus sent it
-    is in flight and is not that value: either an edit made there meanwhile, or, when it comes right after a
-    command (every time), the system normalises what it stores (an e-mail lowercased, an amount rounded), so the
-    echo is taken for an edit of its own: a false conflict, and the write stays in flight. The setting that says
-    so is ``systems.<s>.keeps``. A personal field's values are not shown."""
+    is in flight and is neither that value nor the one the system held before (:func:`_held_before`; nor is a
+    snapshot read said): either an edit made there meanwhile, or, when it comes right after a command (every
+    time), the system normalises what it stores (an e-mail lowercased, an amount rounded), so the echo is taken for
+    an edit of its own: a false conflict, and the write stays in flight. The setting that says so is
+    ``systems.<s>.keeps``. A personal field's values are not shown."""
     system = mirror.system
     if not _first_time("unrecognised", system, name):
         return
@@ -146,6 +148,17 @@ def _unrecognised(state: CustomerState, mirror: Mirror, name: str, value: Any) -
                 "systems.%s.keeps (flows/README.md); said once per system and field", system, name,
                 _shown(value, hidden), _shown(mirror.pending[name][-1], hidden), state.config.key,
                 state.customer_number, system, system)
+
+
+def _held_before(mirror: Mirror, name: str, value: Any, prior: Mapping[str, Any],
+                 base: Mapping[str, Any] | None) -> bool:
+    """Whether the system's report of ``value`` for ``name`` is what it held before the write in flight landed: the
+    value it reported last (``prior``), or the one this change's before-image shows (``base``: the change did not
+    touch the field). An edit of another field made there before the write landed carries it, and nothing was
+    normalised; a snapshot read taken then (the caller's) likewise."""
+    held = mirror.view(name, value)
+    return prior.get(name, MISSING) == held or (
+        base is not None and name in base and mirror.view(name, base[name]) == held)
 
 
 def _shown(value: Any, hidden: bool) -> str:
