@@ -16,16 +16,23 @@ $(VENV)/.installed: pyproject.toml constraints.txt stack/setup.sh
 demo: setup
 	$(BIN)/isthmus demo
 
-# The unit tests (one core, no services) run beside the integration tests, which mostly wait on the stack: the
-# suite takes about as long as its integration part. The unit part's report follows the integration part's.
+# The integration tests mostly wait on the stack, so two more sessions run beside them: the unit tests (one
+# core, no services), then the tests marked `beside` (a stack, cluster or installed wheel of their own: the
+# secured cluster, the demo on a clean stack, up/status/down). The suite takes about as long as the main
+# integration session. The side sessions' reports follow the main one's (also in test-artifacts/).
 test: setup lint
 	@mkdir -p test-artifacts; \
-	$(BIN)/pytest -q -m unit -p no:cacheprovider --durations=10 > test-artifacts/unit.log 2>&1 & unit=$$!; \
-	$(BIN)/pytest -q -m "not unit" --durations=25; integration=$$?; \
-	wait $$unit; units=$$?; \
+	( $(BIN)/pytest -q -m unit -p no:cacheprovider --durations=10 > test-artifacts/unit.log 2>&1; \
+	  echo $$? > test-artifacts/unit.rc; \
+	  $(BIN)/pytest -q -m beside -p no:cacheprovider --durations=10 > test-artifacts/beside.log 2>&1; \
+	  echo $$? > test-artifacts/beside.rc ) & side=$$!; \
+	$(BIN)/pytest -q -m "not unit and not beside" --durations=25; integration=$$?; \
+	wait $$side; \
 	echo "== unit tests (run beside the integration tests; test-artifacts/unit.log) =="; \
 	cat test-artifacts/unit.log; \
-	exit $$(( integration != 0 || units != 0 ))
+	echo "== integration tests with a stack of their own (run after the unit tests; test-artifacts/beside.log) =="; \
+	cat test-artifacts/beside.log; \
+	exit $$(( integration != 0 || $$(cat test-artifacts/unit.rc) != 0 || $$(cat test-artifacts/beside.rc) != 0 ))
 
 lint: setup
 	$(BIN)/ruff check streams reference tests examples bench chaos

@@ -12,7 +12,7 @@ from support.wheel import run
 from streams.config.paths import PROJECT_ROOT
 from streams.stack.running import RunningStack
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.beside]
 
 
 def test_the_installed_wheel_runs_outside_the_repo(installed_wheel: Path, stack: RunningStack,

@@ -27,6 +27,8 @@ from streams.stack.running import RunningStack
 from streams.stack.secrets import load_or_create
 from streams.stack.settings import StackSettings
 
+pytestmark = [pytest.mark.integration, pytest.mark.beside]
+
 DEMO_PORTS = {
     "ISTHMUS_KAFKA_PORT": "23092", "ISTHMUS_KAFKA_CONTROLLER_PORT": "23093", "ISTHMUS_CONNECT_PORT": "23083",
     "ISTHMUS_CRM_DB_PORT": "23432", "ISTHMUS_ERP_DB_PORT": "23306", "ISTHMUS_CRM_API_PORT": "23001",

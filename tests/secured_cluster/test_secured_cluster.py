@@ -44,7 +44,7 @@ from streams.stack.cluster.supervisor import SecuredCluster
 from streams.stack.offer import stack_variables
 from streams.stack.running import RunningStack
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.beside]
 
 
 def _say(line: str) -> None:

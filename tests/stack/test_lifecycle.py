@@ -19,9 +19,10 @@ from streams.stack.running import RunningStack
 from streams.stack.services import SERVICE_TYPES
 from streams.stack.settings import SETTINGS
 
+pytestmark = [pytest.mark.integration, pytest.mark.beside]
+
 PORT_SETTINGS = ("kafka_port", "kafka_controller_port", "connect_port", "crm_db_port", "erp_db_port",
                  "crm_api_port", "erp_api_port")
-
 
 
 @pytest.fixture
