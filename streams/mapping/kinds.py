@@ -27,7 +27,8 @@ _SQL: dict[str, str] = {
     "MACADDR8": "string", "INT4RANGE": "string", "INT8RANGE": "string", "NUMRANGE": "string", "TSRANGE": "string",
     "TSTZRANGE": "string", "DATERANGE": "string",
     "BIGINT": "int", "INT": "int", "INTEGER": "int", "SMALLINT": "int", "MEDIUMINT": "int", "TINYINT": "int",
-    "BIGSERIAL": "int", "SERIAL": "int", "OID": "int",
+    "BIGSERIAL": "int", "SERIAL": "int", "SMALLSERIAL": "int", "INT2": "int", "INT4": "int", "INT8": "int",
+    "OID": "int",
     # MariaDB/MySQL YEAR as the year's number (io.debezium.time.Year).
     "YEAR": "int",
     # A PostgreSQL INTERVAL in microseconds (io.debezium.time.MicroDuration, interval.handling.mode numeric, the
@@ -86,6 +87,13 @@ ANY_SCALE = sys.maxsize
 #: The precision of a decimal that can have any number of digits: a PostgreSQL NUMERIC declared without arguments.
 ANY_PRECISION = sys.maxsize
 
+#: The bits of the signed integer each integer type's values are (and Debezium sends them as): a BIGINT (PostgreSQL's
+#: int8) up to 9223372036854775807 needs an Avro long, not an int. PostgreSQL's OID is unsigned 32 bits; an INTERVAL's
+#: microseconds a long.
+SIGNED_BITS = {"TINYINT": 8, "SMALLINT": 16, "INT2": 16, "SMALLSERIAL": 16, "MEDIUMINT": 24, "INT": 32,
+               "INTEGER": 32, "INT4": 32, "SERIAL": 32, "OID": 33, "BIGINT": 64, "INT8": 64, "BIGSERIAL": 64,
+               "INTERVAL": 64}
+
 #: The bits of a signed integer that hold every value of an UNSIGNED MariaDB/MySQL integer column (its largest
 #: value needs one bit more than the type's width): an INT UNSIGNED (up to 4294967295) needs an Avro long, a BIGINT
 #: UNSIGNED (up to 18446744073709551615) fits no Avro integer.
@@ -101,8 +109,9 @@ class Kind:
     bytes, record, array, map, any), a decimal's scale (at most that many decimals; :data:`ANY_SCALE`: any
     number; None: not known) and precision (at most that many digits; :data:`ANY_PRECISION`: any number; None:
     not known), the values a string may take, and nullability. An integer's ``bits``: those of the signed integer
-    that holds every value (an Avro field: 32 for ``int``, 64 for ``long``; a source: an UNSIGNED column's,
-    :data:`UNSIGNED_BITS`); None where not known, as of a signed column, which is taken to fit its field.
+    that holds every value (an Avro field: 32 for ``int``, 64 for ``long``; a source: its column type's,
+    :data:`SIGNED_BITS`, or an UNSIGNED column's, :data:`UNSIGNED_BITS`); None where not known (a literal, a
+    length, a value cast with ``int``), which is taken to fit its field.
 
     ``members``: a MariaDB/MySQL SET column's, in declared order. Its value is not one of them but any combination,
     joined by commas in that order (``bar,karte``; ``''`` for none): :func:`set_values`. ``symbols`` is then None,
@@ -178,10 +187,9 @@ def from_column(column: Column, engine: str) -> Kind:
     if column.sql_type == "SET":
         return Kind(base, nullable=column.nullable, members=column.allowed)
     symbols = frozenset(column.allowed) if column.allowed is not None else None
-    if base == "int" and column.unsigned:
-        return Kind(base, nullable=column.nullable, bits=UNSIGNED_BITS.get(column.sql_type))
     if base != "decimal":
-        return Kind(base, nullable=column.nullable, symbols=symbols)
+        bits = (UNSIGNED_BITS if column.unsigned else SIGNED_BITS).get(column.sql_type) if base == "int" else None
+        return Kind(base, nullable=column.nullable, symbols=symbols, bits=bits)
     precision, scale = _decimal_size(column.args, engine)
     return Kind(base, nullable=column.nullable, scale=scale, precision=precision)
 
@@ -246,12 +254,18 @@ def fits(source: Kind, target: Kind) -> tuple[str, str] | None:
             return _lossy_decimal(source, source.scale, target, target.scale)
         return None
     if target.base == "int" and source.base == "decimal":
-        if source.scale == 0:
-            return None  # a whole decimal (e.g. `round(x)`) is written as the integer it is
-        with_scale = "" if source.scale is None else (
-            _UNBOUNDED if source.precision == ANY_PRECISION else f" with {scale_text(source.scale)}")
-        return (f"a decimal{with_scale} would lose digits in an integer field",
-                "add the transform `decimal: {scale: 0, rounding: half_even}` (or another rounding)")
+        if source.scale == 0:  # a whole decimal (e.g. `round(x)`) is written as the integer it is, if it fits
+            return _too_many_digits(source.precision, target.bits)
+        rounding = "add the transform `decimal: {scale: 0, rounding: half_even}` (or another rounding)"
+        if source.precision == ANY_PRECISION and target.bits:
+            largest = 2 ** (target.bits - 1) - 1
+            return (f"a decimal{_UNBOUNDED} would lose digits in an integer field, and one over {largest} does not "
+                    f"fit an Avro {_AVRO_NAME[target.bits]} at all",
+                    f"{rounding}; a value over {largest} still goes to the dead letters at run time, so make the "
+                    f"field a decimal ({_decimal_field('P', 0)}) if the column's values may be larger, or declare "
+                    "the column NUMERIC(p,0) in its database")
+        with_scale = "" if source.scale is None else f" with {scale_text(source.scale)}"
+        return f"a decimal{with_scale} would lose digits in an integer field", rounding
     if source.base == "float" and target.base in ("decimal", "int"):
         return (f"a float value cannot fill a {target} field: a float is not exact",
                 f"{FLOAT_TO_DECIMAL}, then round with the transform "
@@ -277,21 +291,48 @@ def fits(source: Kind, target: Kind) -> tuple[str, str] | None:
     return None
 
 
+#: The Avro integer of each of :data:`AVRO_BITS`.
+_AVRO_NAME = {bits: name for name, bits in AVRO_BITS.items()}
+
+#: How an integer that may not fit its field is bound anyway where the column's values do fit.
+_CAST = ("where the column's values stay within the field's range, bind it with `transform: [int]`, which says so "
+         "(a larger value is then dead-lettered, naming it)")
+
+
+def _decimal_field(precision: int | str, scale: int) -> str:
+    return f"`{{type: bytes, logicalType: decimal, precision: {precision}, scale: {scale}}}`"
+
+
+def _too_many_digits(precision: int | None, field_bits: int | None) -> tuple[str, str] | None:
+    """What :func:`fits` says of a whole decimal of ``precision`` digits (a NUMERIC(p)/DECIMAL(p) column, MariaDB's
+    bare DECIMAL being DECIMAL(10,0)) into an Avro integer of ``field_bits``; None where every value fits."""
+    if precision is None or precision == ANY_PRECISION or not field_bits:
+        return None
+    largest, most = 10 ** precision - 1, 2 ** (field_bits - 1) - 1
+    if largest <= most:
+        return None
+    fix = ("make the field a `long` in the schema" if largest < 2 ** 63 else
+           f"make the field a decimal ({_decimal_field(precision, 0)})")
+    return (f"a decimal of {precision} digits (up to {largest}) does not fit an Avro {_AVRO_NAME[field_bits]} (at "
+            f"most {most})", f"{fix}, or declare the column with fewer digits if its values allow; {_CAST}")
+
+
 def _too_wide(bits: int, field_bits: int) -> tuple[str, str]:
-    """What :func:`fits` says of an UNSIGNED column's integers (``bits``, :data:`UNSIGNED_BITS`) into an Avro integer
-    of ``field_bits``."""
-    column = next((name for name, b in UNSIGNED_BITS.items() if b == bits), "integer")
-    largest, field = 2 ** (bits - 1) - 1, "int" if field_bits == 32 else "long"
+    """What :func:`fits` says of a column's integers (``bits``: :data:`SIGNED_BITS`, or an UNSIGNED column's,
+    :data:`UNSIGNED_BITS`, whose widths are odd) into an Avro integer of ``field_bits``."""
+    unsigned = bits % 2 == 1
+    column = next((name + " UNSIGNED" * unsigned for name, b in (UNSIGNED_BITS if unsigned else SIGNED_BITS).items()
+                   if b == bits), "integer")
+    value = f"{_a(column)} value (up to {2 ** (bits - 1) - 1}) does not fit an Avro {_AVRO_NAME[field_bits]}"
     if bits <= 64:
-        return (f"{_a(column)} UNSIGNED value (up to {largest}) does not fit an Avro {field} (at most "
-                f"{2 ** (field_bits - 1) - 1})", "make the field a `long` in the schema")
-    return (f"{_a(column)} UNSIGNED value (up to {largest}) does not fit an Avro {field}, nor any Avro integer (a long "
-            f"holds at most {2 ** 63 - 1})",
-            "make the field a decimal (`{type: bytes, logicalType: decimal, precision: 20, scale: 0}`) and set the "
-            "connector's `bigint.unsigned.handling.mode: precise` (its default, `long`, sends a value over "
-            "9223372036854775807 as a negative number), or declare the column BIGINT (signed) if its values allow; "
-            "a field of a shipped schema stays a long: where the column's values stay below 2**63, bind it with "
-            "`transform: [int]`, which says so (a larger value is then dead-lettered, naming it)")
+        return (f"{value} (at most {2 ** (field_bits - 1) - 1})",
+                "make the field a `long` in the schema" + ("" if unsigned else f", or, {_CAST}"))
+    return (f"{value}, nor any Avro integer (a long holds at most {2 ** 63 - 1})",
+            f"make the field a decimal ({_decimal_field(20, 0)}) and set the connector's "
+            "`bigint.unsigned.handling.mode: precise` (its default, `long`, sends a value over 9223372036854775807 as "
+            "a negative number), or declare the column BIGINT (signed) if its values allow; a field of a shipped "
+            "schema stays a long: where the column's values stay below 2**63, bind it with `transform: [int]`, "
+            "which says so (a larger value is then dead-lettered, naming it)")
 
 
 def _a(word: str) -> str:

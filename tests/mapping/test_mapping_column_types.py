@@ -58,7 +58,7 @@ def test_an_interval_computed_into_days_loads(schemas: SchemaSet, tmp_path: Path
 
 
 @pytest.mark.parametrize(("sql_type", "args", "kind"), [
-    ("INTERVAL", (), Kind("int")),
+    ("INTERVAL", (), Kind("int", bits=64)),
     ("CITEXT", (), Kind("string")), ("INET", (), Kind("string")), ("CIDR", (), Kind("string")),
     ("MACADDR", (), Kind("string")), ("UUID", (), Kind("string")), ("XML", (), Kind("string")),
     ("JSON", (), Kind("string")), ("JSONB", (), Kind("string")), ("TSVECTOR", (), Kind("string")),
