@@ -7,15 +7,16 @@ It reads what the other inspection commands read, the same way (:mod:`streams.in
 lag and the sinks' transactions, :mod:`streams.inspect.reader` for records, :mod:`streams.dashboard.sources` for the
 connectors and the held documents), and never a whole topic: offsets, group and transaction descriptions, at most
 :data:`EXACT_LAG` offsets past each group's committed one (to count the records waiting, which transaction markers
-are not), and the last :data:`~streams.dashboard.sources.HOLD_RECORDS` hold records of each partition. The verdict
-and its forms are :mod:`streams.inspect.health`.
+are not), the last :data:`~streams.dashboard.sources.HOLD_RECORDS` hold records of each partition and the last
+:data:`DEAD_LETTER_OFFSETS` offsets of the dead-letter topic's (to count the letters pending). The verdict and its
+forms are :mod:`streams.inspect.health`.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from kafka.errors import KafkaError
@@ -28,19 +29,23 @@ from streams.errors import IsthmusError
 from streams.flows.registry import SELECTION_ENV, registered
 from streams.flows.topics import HOLDS
 from streams.inspect import admin, health
-from streams.inspect.admin import LagRow
+from streams.inspect.admin import LagRow, TopicInfo
 from streams.inspect.decoding import RawRecord
 from streams.inspect.masking import PiiCatalog
 from streams.inspect.reader import read_spans
 from streams.kafka import names
 from streams.kafka.topics import unreachable
-from streams.sinks.topics import dlq_topic, sink_group, writable_systems
+from streams.sinks import dlq
+from streams.sinks.topics import command_topic, dlq_topic, sink_group, writable_systems
 
 #: How long to try the brokers before reporting them unreachable (kafka-python's own default is 30 s).
 KAFKA_TIMEOUT_S = 10.0
 #: A group's lag on a partition up to this many offsets is read and its records counted (an exactly-once producer's
 #: commit and abort markers take offsets too); a larger one is shown as "about" that many.
 EXACT_LAG = 50
+#: The dead letters are counted from this many offsets at the end of each partition of the dead-letter topic: a few
+#: seconds' read at most; "at least" when it holds more.
+DEAD_LETTER_OFFSETS = 2000
 #: ``isthmus status --stall-after``'s default: seconds a sink may go without a transaction while a record waits
 #: that long before it is reported not running.
 STALL_AFTER_S = 120.0
@@ -70,7 +75,7 @@ def gather(runtime: RuntimeSettings, *, stack: list[dict[str, Any]] | None = Non
             consumers = expected_consumers()
         except IsthmusError as exc:
             return health.Pipeline(**shown, consumers_error=f"cannot tell the flows and sinks: {exc}")
-        flows, sinks = _consumers(kafka, consumers, held, stall_s)
+        flows, sinks = _consumers(kafka, consumers, held, stall_s, existing)
         return health.Pipeline(**shown, flows=flows, sinks=sinks)
     except KafkaError as exc:
         return health.Pipeline(**shown, kafka_error=f"Kafka answered with an error: {exc}")
@@ -87,9 +92,10 @@ def expected_consumers() -> dict[tuple[str, str], str]:
 
 
 def _consumers(kafka: KafkaSettings, consumers: dict[tuple[str, str], str], held: dict[str, int],
-               stall_s: float) -> tuple[tuple[health.Consumer, ...], tuple[health.Consumer, ...]]:
-    """The flows and sinks with their groups (described), each group's records waiting per topic, what each flow
-    holds and each sink's signs of life."""
+               stall_s: float, existing: set[str]) -> tuple[tuple[health.Consumer, ...], tuple[health.Consumer, ...]]:
+    """The flows and sinks with their groups (described), each group's records waiting per topic (a sink's on a
+    partition it never committed on from the partition's start: :func:`uncommitted`), what each flow holds and
+    each sink's signs of life."""
     flow_bases = {name: base for (kind, name), base in consumers.items() if kind == "flow"}
     sink_of = {base: name for (kind, name), base in consumers.items() if kind == "sink"}
 
@@ -98,7 +104,11 @@ def _consumers(kafka: KafkaSettings, consumers: dict[tuple[str, str], str], held
         return ("sink", sink_of[group]) if group in sink_of else None if flow is None else ("flow", flow)
 
     groups = admin.groups(kafka, lambda group: owner(group) is not None)
-    counted, about, oldest = waiting_records(kafka, admin.lag(kafka, sorted(groups)) if groups else ())
+    rows = admin.lag(kafka, sorted(groups)) if groups else []
+    commands = {base: command_topic(name) for (kind, name), base in consumers.items() if kind == "sink"}
+    read = [t for t in sorted(set(commands.values())) if t in existing]
+    rows += uncommitted(commands, admin.topics(kafka, read, config_keys=()) if read else [], rows)
+    counted, about, oldest = waiting_records(kafka, rows)
     lag: dict[str, dict[str, int]] = {}
     for (group, topic), n in counted.items():
         lag.setdefault(group, {})[topic] = n
@@ -108,15 +118,29 @@ def _consumers(kafka: KafkaSettings, consumers: dict[tuple[str, str], str], held
     found: dict[str, list[health.Consumer]] = {"flow": [], "sink": []}
     for (kind, name), base in sorted(consumers.items()):
         mine = tuple(g for g in groups.values() if owner(g.group) == (kind, name))
-        waited = [oldest[g.group] for g in mine if g.group in oldest]
+        # a sink that never committed has no group yet, and what waits for it under its group's name
+        keys = [g.group for g in mine] or ([base] if kind == "sink" else [])
+        waited = [oldest[key] for key in keys if key in oldest]
         activity = None if kind != "sink" else health.Activity(
             checked_ms=checked_ms, stall_s=stall_s, last_commit_ms=started.get(sinks[name]), error=error,
             oldest_waiting_ms=min(waited) if waited else None)
         found[kind].append(health.Consumer(
-            kind=kind, name=name, base=base, groups=mine, lag={g.group: lag.get(g.group, {}) for g in mine},
-            about={g.group: frozenset(t for group, t in about if group == g.group) for g in mine},
+            kind=kind, name=name, base=base, groups=mine, lag={key: lag.get(key, {}) for key in keys},
+            about={key: frozenset(t for group, t in about if group == key) for key in keys},
             held=held.get(name, 0) if kind == "flow" else 0, activity=activity))
     return tuple(found["flow"]), tuple(found["sink"])
+
+
+def uncommitted(commands: Mapping[str, str], topics: Iterable[TopicInfo], rows: Iterable[LagRow]) -> list[LagRow]:
+    """What waits for each sink (``commands``: its group -> its command topic, of ``topics``) on the partitions it
+    has committed no offset on (``rows``: those it has): the whole partition, from its start, where a sink begins
+    (``auto_offset_reset=earliest``). A sink commits only with its first command, so one that runs and was sent
+    none yet has no group at all; it is judged by what waits for it, as any sink."""
+    committed = {(row.group, row.topic, row.partition) for row in rows if row.committed is not None}
+    described = {topic.name: topic for topic in topics}
+    return [LagRow(group=group, topic=topic, partition=p.partition, committed=p.begin, end=p.end)
+            for group, topic in sorted(commands.items()) if topic in described
+            for p in described[topic].partitions if (group, topic, p.partition) not in committed]
 
 
 def _transactions_started(kafka: KafkaSettings, ids: Sequence[str]) -> tuple[dict[str, int | None], str | None]:
@@ -175,13 +199,29 @@ def _topics(kafka: KafkaSettings, existing: set[str]) -> tuple[health.Counted, h
     each flow holds."""
     letters, holds = dlq_topic(), names.topic(HOLDS)
     read = {t.name: t for t in admin.topics(kafka, [t for t in (letters, holds) if t in existing], config_keys=())}
-    dead = health.Counted(topic=letters, count=read[letters].messages if letters in read else None)
+    store = SchemaStore.from_directory() if any(t.messages for t in read.values()) else None
+    dead = dead_letters(kafka, read[letters], store) if letters in read else health.Counted(topic=letters, count=None)
     if holds not in read:
         return dead, health.Counted(topic=holds, count=None), {}
     held: list[dict[str, Any]] = []
-    if read[holds].messages:
-        store = SchemaStore.from_directory()
+    if store is not None and read[holds].messages:
         held = sources.held_now(sources.latest(kafka, holds, store, PiiCatalog.load(store.schemas, mappings={}),
                                                count=sources.HOLD_RECORDS, show_pii=False))
     complete = all(p.messages <= sources.HOLD_RECORDS for p in read[holds].partitions)
     return dead, health.Counted(topic=holds, count=len(held), complete=complete), health.held_by_flow(held)
+
+
+def dead_letters(kafka: KafkaSettings, topic: TopicInfo, store: SchemaStore | None) -> health.Counted:
+    """The letters of the dead-letter ``topic`` and how many are pending (never replayed or settled, or failed
+    again), from its last :data:`DEAD_LETTER_OFFSETS` offsets a partition: records, not offsets (its replay notes
+    and transaction markers take offsets too). Incomplete when a partition holds more: the letters before are not
+    counted, and a replay read of one of them changes no count."""
+    spans = {(topic.name, p.partition): (max(p.begin, p.end - DEAD_LETTER_OFFSETS), p.end)
+             for p in topic.partitions if p.messages}
+    if not spans or store is None:
+        return health.Counted(topic=topic.name, count=0, pending=0)
+    records = read_spans(kafka, spans)
+    entries, _ = dlq.letters_of(store, topic.name, ((r.partition, r.offset, r.timestamp_ms or 0, r.value)
+                                                     for r in records))
+    return health.Counted(topic=topic.name, count=len(entries), pending=sum(e.pending for e in entries),
+                          complete=all(p.messages <= DEAD_LETTER_OFFSETS for p in topic.partitions))

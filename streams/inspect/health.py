@@ -12,7 +12,8 @@ exactly-once writes rest on (streams/sinks/worker.py). So its group has no membe
 signs of life are its transactions instead (:class:`Activity`): a sink with records waiting that began no
 transaction for longer than a bound (``isthmus status --stall-after``), while the oldest of them waited that long
 too, is not running (or stalled); one that began a transaction within the bound runs; one with nothing waiting is
-idle (running or not, nothing is late).
+idle (running or not, nothing is late). A sink commits its first offsets with its first command: one that runs and
+was sent none has no group yet, and is judged the same way, by what its command topic holds from its start.
 
 What waits is counted in records, not offsets: an exactly-once producer leaves a commit (or abort) marker after
 each transaction in every partition it wrote, which takes an offset and is no record. Up to a few dozen offsets
@@ -30,7 +31,8 @@ from streams.capture.client import ConnectorState
 from streams.capture.deploy import summary
 from streams.inspect.admin import GroupInfo
 
-#: ``isthmus status``'s exit codes (2 is every command's for an Isthmus error: settings that do not load).
+#: ``isthmus status``'s exit codes (2 is every command's for an Isthmus error: settings that do not load). 3: everything
+#: runs, but something waits for a user's action: documents held, or dead letters pending (to replay or settle).
 EXIT_HEALTHY, EXIT_UNHEALTHY, EXIT_HELD = 0, 1, 3
 
 #: A flow's group past its name: ``-p<N>`` or ``-p<N>-keying`` (a partitioned layout), or a feeder of every layout
@@ -39,6 +41,9 @@ EXIT_HEALTHY, EXIT_UNHEALTHY, EXIT_HELD = 0, 1, 3
 _SHAPE = re.compile(r"^(?:-p(?P<partitions>\d+)(?:-keying)?|-results-keying)$")
 #: Characters of a connector task's trace shown (its first line: the exception and its message).
 TRACE_SHOWN = 200
+#: What to do with pending dead letters.
+DEAD_LETTERS_TODO = ("`isthmus topics dlq list --pending` lists them with their reasons; fix the cause, then "
+                     "`isthmus topics dlq replay`, or `isthmus topics dlq settle` those not to replay")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,11 +90,13 @@ class Consumer:
 @dataclass(frozen=True, kw_only=True)
 class Counted:
     """Records of one of Isthmus's topics: ``count`` None when the topic does not exist; ``complete`` False when
-    only its end was read, so ``count`` is a lower bound."""
+    only its end was read, so ``count`` is a lower bound. Of the dead letters: ``count`` the letters (not their
+    replay notes, nor transaction markers), ``pending`` those never replayed or settled, or failed again."""
 
     topic: str
     count: int | None
     complete: bool = True
+    pending: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,23 +120,28 @@ class Pipeline:
 
 @dataclass(frozen=True)
 class Verdict:
-    """What is down or failing (``problems``: exit 1), else the documents held (``held``: exit 3), else healthy."""
+    """What is down or failing (``problems``: exit 1), else what waits for a user's action: the documents held
+    (``held``) and the dead letters pending (``pending``), exit 3; else healthy."""
 
     problems: tuple[str, ...]
     held: tuple[str, ...]
+    pending: tuple[str, ...] = ()
 
     @property
     def code(self) -> int:
-        return EXIT_UNHEALTHY if self.problems else EXIT_HELD if self.held else EXIT_HEALTHY
+        return EXIT_UNHEALTHY if self.problems else EXIT_HELD if self.held or self.pending else EXIT_HEALTHY
 
     @property
     def line(self) -> str:
         if self.problems:
             return "NOT HEALTHY: " + "; ".join(self.problems)
+        waiting = []
         if self.held:
-            return ("running, but documents are held: " + "; ".join(self.held)
-                    + " (`isthmus topics trace <key>` or the dashboard's Held documents say why)")
-        return "healthy"
+            waiting.append("documents are held: " + "; ".join(self.held)
+                           + " (`isthmus topics trace <key>` or the dashboard's Held documents say why)")
+        if self.pending:
+            waiting.append("dead letters are pending: " + "; ".join(self.pending) + f" ({DEAD_LETTERS_TODO})")
+        return "running, but " + "; ".join(waiting) if waiting else "healthy"
 
 
 # -- flows and their groups ------------------------------------------------------------------------------
@@ -154,15 +166,17 @@ def layout_of(group: str, base: str) -> str | None:
 
 
 def waiting(consumer: Consumer, groups: Iterable[GroupInfo] | None = None) -> int:
-    """The lag of ``groups`` (default: all of the consumer's), summed over their topics."""
-    chosen = consumer.groups if groups is None else groups
-    return sum(sum(consumer.lag.get(g.group, {}).values()) for g in chosen)
+    """The lag of ``groups`` (default: all of the consumer's, and a sink's without a group yet), summed over their
+    topics."""
+    chosen = consumer.lag if groups is None else [g.group for g in groups]
+    return sum(sum(consumer.lag.get(group, {}).values()) for group in chosen)
 
 
 def waiting_text(consumer: Consumer, groups: Iterable[GroupInfo] | None = None) -> str:
     """``N record(s) waiting``, ``about N`` when a topic's lag was offsets (:attr:`Consumer.about`)."""
-    chosen = tuple(consumer.groups if groups is None else groups)
-    about = any(consumer.about.get(g.group) for g in chosen)
+    chosen = None if groups is None else tuple(groups)
+    about = any(consumer.about.get(group) for group in (consumer.about if chosen is None else
+                                                        [g.group for g in chosen]))
     return f"{'about ' if about else ''}{waiting(consumer, chosen)} record(s) waiting"
 
 
@@ -202,14 +216,14 @@ def sink_state(consumer: Consumer, activity: Activity) -> tuple[str, list[str]]:
 def consumer_state(consumer: Consumer) -> tuple[str, list[str]]:
     """``(state, problems)`` of a flow or sink: ``running``, ``not started``
     (no group), ``not running`` (no group has a member), or ``partly running`` (a stage of the layout that runs,
-    or a feeder, has no member; or two layouts run at once). A sink's group never has a member: its state is
-    :func:`sink_state`."""
+    or a feeder, has no member; or two layouts run at once). A sink's group never has a member, and it has none
+    before its first command: its state is :func:`sink_state`."""
     what, base = f"{consumer.kind} {consumer.name}", consumer.base
-    if not consumer.groups:
-        return "not started", [f"{what} not started (no group {base})"]
     live = [g for g in consumer.groups if g.members]
     if not live and consumer.activity is not None:
         return sink_state(consumer, consumer.activity)
+    if not consumer.groups:
+        return "not started", [f"{what} not started (no group {base})"]
     if not live:
         return "not running", [f"{what} not running ({waiting_text(consumer)})"]
     layouts = {layout for g in live if (layout := layout_of(g.group, base)) is not None}
@@ -250,7 +264,10 @@ def verdict(pipeline: Pipeline) -> Verdict:
     held = [f"{c.kind} {c.name} holds {c.held}" for c in pipeline.flows if c.held]
     if pipeline.holds is not None and pipeline.holds.count and not held:
         held = [f"{pipeline.holds.count} in {pipeline.holds.topic}"]
-    return Verdict(tuple(problems), tuple(held))
+    letters = pipeline.dead_letters
+    pending = [f"{'' if letters.complete else 'at least '}{letters.pending} in {letters.topic}"] \
+        if letters is not None and letters.pending else []
+    return Verdict(tuple(problems), tuple(held), tuple(pending))
 
 
 # -- text and JSON ---------------------------------------------------------------------------------------
@@ -274,6 +291,10 @@ def consumer_lines(consumer: Consumer) -> list[str]:
     lines = [f"  {consumer.name}  {state}" + (f", {consumer.held} held" if consumer.held else "")]
     if consumer.activity is not None:
         lines.append(f"    {commit_text(consumer.activity)}")
+    if consumer.activity is not None and not consumer.groups:
+        base = consumer.base
+        lines.append(f"    group {base}  none yet (a sink commits its first offsets with its first command)")
+        lines.append(f"      lag  {_lag(consumer.lag.get(base, {}), consumer.about.get(base, frozenset()))}")
     for group in consumer.groups:
         members = _members(group) if group.members or consumer.activity is None else "no member (a sink joins none)"
         lines.append(f"    group {group.group}  {group.state}, {members}")
@@ -289,6 +310,17 @@ def _counted(what: str, counted: Counted | None, unit: str, hint: str) -> str:
         return f"{what}: none ({counted.topic} does not exist)"
     at_least = "" if counted.complete else "at least "
     return f"{what}: {at_least}{counted.count} {unit} in {counted.topic}" + (f" ({hint})" if counted.count else "")
+
+
+def _dead_letters(counted: Counted | None) -> str:
+    """The dead letters' line: how many letters, how many of them pending and what to do with those."""
+    if counted is None or counted.count is None or counted.pending is None:
+        return _counted("dead letters", counted, "letters", "")
+    at_least = "" if counted.complete else "at least "
+    read = f"dead letters: {at_least}{counted.count} letter{'' if counted.count == 1 else 's'} in {counted.topic}"
+    if not counted.pending:
+        return read + (", none pending (each replayed or settled)" if counted.count else "")
+    return f"{read}, {at_least}{counted.pending} pending ({DEAD_LETTERS_TODO})"
 
 
 def render(pipeline: Pipeline, result: Verdict) -> list[str]:
@@ -315,9 +347,7 @@ def render(pipeline: Pipeline, result: Verdict) -> list[str]:
             lines.append(title)
             for consumer in consumers:
                 lines += consumer_lines(consumer)
-    lines.append(_counted("dead letters", pipeline.dead_letters, "offsets",
-                          "letters, their replay notes and commit markers; `isthmus topics dlq list --pending` "
-                          "lists those to deal with"))
+    lines.append(_dead_letters(pipeline.dead_letters))
     lines.append(_counted("held documents", pipeline.holds, "held",
                           "`isthmus topics trace <key>`, the dashboard's Held documents"))
     lines.append(result.line)
@@ -343,17 +373,18 @@ def document(pipeline: Pipeline, result: Verdict) -> dict[str, Any]:
     """The report as one JSON document (``isthmus status --json``)."""
 
     def consumer(c: Consumer) -> dict[str, Any]:
-        return {"name": c.name, "state": consumer_state(c)[0], "held": c.held,
+        return {"name": c.name, "state": consumer_state(c)[0], "held": c.held, "waiting": waiting(c),
                 "activity": _activity_document(c.activity),
                 "groups": [_group_document(g, c.lag.get(g.group, {}), c.about.get(g.group, frozenset()))
                            for g in c.groups]}
 
     def counted(c: Counted | None) -> dict[str, Any] | None:
-        return None if c is None else {"topic": c.topic, "count": c.count, "complete": c.complete}
+        return None if c is None else {"topic": c.topic, "count": c.count, "complete": c.complete,
+                                       **({} if c.pending is None else {"pending": c.pending})}
 
     return {
         "healthy": result.code == EXIT_HEALTHY, "exit_code": result.code, "verdict": result.line,
-        "problems": list(result.problems), "held": list(result.held),
+        "problems": list(result.problems), "held": list(result.held), "pending": list(result.pending),
         "stack": None if pipeline.stack is None else {"home": pipeline.stack_home,
                                                        "services": [dict(s) for s in pipeline.stack]},
         "kafka": {"bootstrap": pipeline.kafka, "error": pipeline.kafka_error},

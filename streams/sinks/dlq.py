@@ -206,8 +206,7 @@ async def read_dead_letters_since(bootstrap_servers: KafkaAddress, topic: str, s
                 await consumer.seek_to_beginning(tp)
             else:
                 consumer.seek(tp, position)
-        entries: list[DeadLetterEntry] = []
-        marks: list[Mark] = []
+        read: list[tuple[int, int, int, bytes | None]] = []
         remaining = {tp for tp in tps if await consumer.position(tp) < ends[tp]}
         while remaining:
             batches = await consumer.getmany(*remaining, timeout_ms=READ_TIMEOUT_MS)
@@ -215,23 +214,33 @@ async def read_dead_letters_since(bootstrap_servers: KafkaAddress, topic: str, s
                 remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
                 continue
             for tp, records in batches.items():
-                for record in records:
-                    if record.offset < ends[tp]:
-                        try:
-                            entries.append(_decode(store, tp.partition, record.offset, record.timestamp,
-                                                   record.value))
-                        except DeadLetterUnreadable:
-                            mark = _replay_mark(store, topic, record.value)
-                            if mark is not None:
-                                marks.append(mark)
+                read += [(tp.partition, r.offset, r.timestamp, r.value) for r in records if r.offset < ends[tp]]
                 if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
-        found = _marks(entries, marks)
-        return DeadLettersRead(entries=with_replays(entries, found), ends={tp.partition: ends[tp] for tp in tps},
+        entries, found = letters_of(store, topic, read)
+        return DeadLettersRead(entries=entries, ends={tp.partition: ends[tp] for tp in tps},
                                from_start=from_start, marks=tuple(found))
     finally:
         if reader is None:
             await consumer.stop()
+
+
+def letters_of(store: SchemaStore, topic: str, records: Iterable[tuple[int, int, int, bytes | None]]) -> tuple[
+        list[DeadLetterEntry], list[Mark]]:
+    """The dead letters among ``records`` of the dead-letter ``topic`` (partition, offset, timestamp, value), in
+    address order, each with the replays the records tell of it (a replay note, a re-derive request, a dead letter
+    that failed again); and every replay found, of those letters or of others read before."""
+    entries: list[DeadLetterEntry] = []
+    notes: list[Mark] = []
+    for partition, offset, timestamp, value in records:
+        try:
+            entries.append(_decode(store, partition, offset, timestamp, value))
+        except DeadLetterUnreadable:
+            mark = _replay_mark(store, topic, value)
+            if mark is not None:
+                notes.append(mark)
+    found = _marks(entries, notes)
+    return with_replays(entries, found), found
 
 
 @dataclass(frozen=True, kw_only=True)

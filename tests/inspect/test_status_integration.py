@@ -1,6 +1,7 @@
 """`isthmus status` against the real stack, through the CLI: the connectors deployed, a flow whose worker stopped
 (its group committed, no member) named with its lag, a flow whose worker runs, a held document, and a real sink,
-which joins no group: running while it commits, not running once stopped with commands waiting past the bound.
+which joins no group: idle before its first command (no group yet), running while it commits, not running once
+stopped with commands waiting past the bound.
 
 The test runs under a group and topic prefix of its own (``ISTHMUS_KAFKA_GROUP_PREFIX``/``_TOPIC_PREFIX``), so the
 flows' groups and the holds topic it reports on are this test's, whatever other tests left on the shared stack. A
@@ -142,6 +143,11 @@ def test_a_real_sink_runs_without_a_member_and_is_not_running_once_stopped_with_
     admin.create_topics([NewTopic(commands, COMMAND_PARTITIONS, 1)])  # as the sink would; it starts on it
     admin.close()
     with InProcessSink("erp", env) as sink:
+        # no command yet: nothing committed, so no group, and the sink is idle, not "not started"
+        first = json.loads(status(env, "--json").stdout)
+        erp = {s["name"]: s for s in first["sinks"]}["erp"]
+        assert (erp["state"], erp["groups"], erp["waiting"]) == ("idle", [], 0), erp
+        assert not any(p.startswith("sink erp") for p in first["problems"]), first["problems"]
         _send_commands(world, commands, number, "create", "update")
         eventually("both commands applied and committed", lambda: sink.worker.stats.committed >= 2 or None,
                    timeout=120)
