@@ -9,7 +9,8 @@ updates of one row in one transaction make one ``update``. A change without a tr
 read, a connector without ``provide.transaction.metadata``) is a group of its own, as is every change with
 ``transactions: each``. A transaction abandoned by the join (a later transaction's change arrived first, or
 the flow's tick found the tables it misses read to their end: :meth:`Transactions.abandon_read_to_end`, so
-the missing ones will never come) is released with what it has: for master data, what arrived is still the
+the missing ones will never come; or its changes came after the flow had passed its END, as a table added to a
+running capture or renamed delivers them) is released with what it has: for master data, what arrived is still the
 best knowledge of the rows. A transaction of more changes than the flow's ``transaction_limit`` is released in
 parts of that many (a bulk load in one transaction would otherwise be held whole in memory; counted as
 ``transactions_split``), each a :class:`Part`: the flow folds each part as it comes and decides at the last one,
@@ -26,6 +27,7 @@ changes (or a multiple) has nothing to route.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
@@ -91,6 +93,8 @@ class Transactions:
         self._codecs = {s: JoinCodec(Buffered()) for s in read}
         #: The join over each system's batch view, made again when a batch (or a task) brings another view.
         self._joins: dict[str, TransactionJoin] = {}
+        #: The wall clock (epoch seconds) of a tick that found a transaction topic read to its end.
+        self.clock: Callable[[], float] = time.time
 
     @property
     def stores(self) -> tuple[str, ...]:
@@ -150,9 +154,11 @@ class Transactions:
         complete ones behind them, in commit order per system; ``count``: told how many were abandoned; ``ctx``:
         as for :meth:`groups`."""
         groups: list[Group] = []
-        for system in self.topics.values():
+        for ends, system in self.topics.items():
             read = {name for name, topic in self._topics_of[system].items() if topic in read_to_end}
-            groups += _released(self._join(system, stores, ctx).abandon_read_to_end(read), count)
+            join = self._join(system, stores, ctx)
+            at = self.clock() if ends in read_to_end else None
+            groups += _released(join.abandon_read_to_end(read, ends_read_at=at), count)
         return groups
 
     @staticmethod

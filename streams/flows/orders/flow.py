@@ -269,7 +269,7 @@ class _Step:
             if not joined.complete:
                 self.ctx.count(ABANDONED)
                 error = IncompleteTransaction(
-                    f"source transaction {joined.tx_key} is missing its changes of {', '.join(joined.missing)} "
+                    f"source transaction {joined.tx_key} is missing {joined.lacking} "
                     f"({joined.why}); its document is not sent half-written")
                 for record in joined.records:
                     self.reject(record, error)

@@ -32,6 +32,18 @@ tables only, in commit order; each is counted (``ABANDONED``), never left waitin
 :data:`ABANDONED_LINES` of a minute one by one, the rest summed up in one line a minute (:class:`AbandonedLog`), since
 a flow first started on a transaction topic with a long history abandons every old transaction in it.
 
+A change can also come without its END: the flow began to read its table's topic while running (a table added to
+the capture, or renamed, its new topic read from its start) after it had read past the ENDs of the transactions
+captured there before; or the transaction had been abandoned before its change came. Such a transaction is
+*unended*; the join lists each table's unended transactions (:data:`UNENDED`) in the order their changes came,
+and abandons them, with what they hold, as soon as their END is known to be behind it: the END of a transaction
+committed after them (or at them) was handled (the latest END's commit mark, :data:`ENDED`, against their change's
+floor), or a transaction listed or changing the table after them has ENDed (the topic's commit order). A change is
+never left waiting for an END that will not come: the entity flow applies such a transaction as it is, the
+document flow dead-letters it; without marks nor a later change of the table, the tick abandons it once the
+transaction topic and the table have been read to their end for :data:`UNENDED_WAIT_S` without its END. Before,
+those changes waited for good, silently: a trial lost 84 changes of a table renamed on a running deployment.
+
 A join with a ``limit`` holds at most that many changes of one transaction: when a transaction passes it, the
 changes it holds are released at once, in ``total_order``, as a *part* of it (logged, counted as ``SPLIT`` once
 per transaction), and it goes on holding its next changes the same way; its last part is released as any
@@ -75,6 +87,18 @@ from streams.flows.engine.api import Incoming, JsonValue, Store, encode_json
 from streams.flows.parking import record_from_state, record_to_state
 
 QUEUE = "queue"
+#: The prefix of each joined table's *unended* transactions: those holding changes of it whose END the join has
+#: not handled, in the order their changes arrived (the table's commit order), each with the commit floor of its
+#: first change (:func:`~streams.codecs.debezium.commits.change_floor`): ``{"txs": [[tx_key, stream, at], ...]}``,
+#: stream and at null when unknown. Usually the one or two transactions whose END is on its way.
+UNENDED = "unended:"
+#: The commit mark of the latest END the join handled, per stream of commits: ``{stream: at}``.
+ENDED = "ended"
+#: How long the transaction topic and a table are read to their end with no END, nor change, of an unended
+#: transaction of the table before the tick abandons it (:meth:`TransactionJoin.abandon_read_to_end`).
+UNENDED_WAIT_S = 300.0
+#: What an abandoned transaction misses (``Joined.missing``) when its END, not a change, is what never comes.
+NO_END = "END"
 #: The count ``Context.count`` keeps of transactions released incomplete.
 ABANDONED = "transactions_abandoned"
 #: The count ``Context.count`` keeps of transactions released in parts, having passed the join's ``limit``.
@@ -263,6 +287,13 @@ class Joined:
     def complete(self) -> bool:
         return not self.missing
 
+    @property
+    def lacking(self) -> str:
+        """What an abandoned transaction misses, in words."""
+        tables = [m for m in self.missing if m != NO_END]
+        return "; ".join([*([f"its changes of {', '.join(tables)}"] if tables else []),
+                          *(["its END"] if NO_END in self.missing else [])])
+
 
 def collection(event: ChangeEvent) -> str:
     """The name END counts the event under: ``<schema>.<table>`` (PostgreSQL), ``<database>.<table>`` (MariaDB)."""
@@ -447,6 +478,8 @@ class TransactionJoin:
         ordinal = event.transaction.total_order
         objects = self.objects
         state = self._tx(tx_key)
+        ended = state.get("expected") is not None
+        floor = change_floor(event)
         have: dict[str, Collection[int]] = state.get("have") or {}
         part: list[Joined] = []
         held = f"ev:{tx_key}:{ordinal}"
@@ -460,15 +493,17 @@ class TransactionJoin:
             if schema is not None and schema[1] not in schemas:
                 state["schemas"] = {**schemas, schema[1]: schema[2]}
             objects.put(f"tx:{tx_key}", state)
-            if self.limit is not None and sum(map(len, state["have"].values())) >= self.limit:
+            if (self.limit is not None and sum(map(len, state["have"].values())) >= self.limit
+                    and (ended or not self._ended_after(floor))):
                 part.append(self._part(tx_key, state))
-        floor = change_floor(event)
         if floor is not None:
             objects.put(f"floor:{name}", {"stream": floor.stream, "at": floor.at})
+        # Its END not handled: to come, or handled before this flow read the change (:meth:`_unended`)
+        gone = self._unended(name, tx_key, floor) if not ended else self._unended(name)
         queued = self._queued()
         if not queued:
-            return part  # nothing ENDed waits: nothing to abandon or release
-        return self._abandon_before(queued, tx_key, name) + part + self._release()
+            return gone + part  # nothing ENDed waits: nothing to abandon or release
+        return gone + self._abandon_before(queued, tx_key, name, floor) + part + self._release()
 
     def dead_lettered(self, record: Incoming, reason: str) -> bool:
         """Note that this flow dead-lettered ``record``, a change of a joined table it could not decode, with
@@ -514,38 +549,49 @@ class TransactionJoin:
     def end(self, event: TransactionEvent) -> list[Joined]:
         """An END: the transaction joins the queue if it changed a joined table."""
         counts = {c: n for c, n in event.data_collections.items() if c in self.collections}
+        mark = end_mark(event)
+        # the transactions whose changes came without their END, passed by this one (:meth:`_unended`)
+        gone = self._ended(event.tx_key, counts, mark)
         if not counts:
-            return []
+            return gone
         tx_key = event.tx_key
         state = self._tx(tx_key)
         if state.get("expected") is None:
-            state = {**state, "expected": counts}
+            state = {**state, "expected": counts, **({"end": [mark.stream, mark.at]} if mark is not None else {})}
             missing = self._missing(state)
-            passed = self._passed(end_mark(event), missing) if missing else []
+            passed = self._passed(mark, missing) if missing else []
             if passed:
                 ABANDONED_LOG.abandoned(tx_key, "whose tables had delivered later transactions' changes",
                                         "source transaction %s is abandoned: %s already delivered changes of "
                                         "transactions committed after it", tx_key, ", ".join(passed))
-                return [self._take(tx_key, state, missing,
-                                   why="its tables had delivered later transactions' changes before its END")]
+                return [*gone, self._take(tx_key, state, missing,
+                                          why="its tables had delivered later transactions' changes before its END")]
             queued = self._queued()
             if not missing and not queued:
                 # Complete, and no earlier transaction waits: released at once, as the queue would release it
                 # (leaving it as it would: empty).
                 if queued is None:
                     self.objects.put(QUEUE, {"txs": []})
-                return [self._take(tx_key, state, ())]
+                return [*gone, self._take(tx_key, state, ())]
             self.objects.put(f"tx:{tx_key}", state)
             self.objects.put(QUEUE, {"txs": [*(queued or ()), tx_key]})
-        return self._release()
+        return gone + self._release()
 
-    def abandon_read_to_end(self, read_to_end: Collection[str]) -> list[Joined]:
+    def abandon_read_to_end(self, read_to_end: Collection[str], *, ends_read_at: float | None = None
+                            ) -> list[Joined]:
         """Release the queued transactions, in commit order, that miss changes only of tables in ``read_to_end``
         (the joined tables whose topics the tick found read to their end, every END queued having been handled
         before): those changes were handled long ago or will never come. Each is abandoned (with what it has,
         perhaps nothing), and the complete ones behind it go on; the first one still missing changes of another
-        table stops the release, so that nothing overtakes a transaction that may still complete."""
+        table stops the release, so that nothing overtakes a transaction that may still complete.
+
+        ``ends_read_at``: the tick found the transaction topic read to its end too, at that time (epoch seconds).
+        The unended transactions of the tables read to their end (:meth:`_unended`) that ticks have so found for
+        :data:`UNENDED_WAIT_S`, no change of theirs coming meanwhile, are abandoned first: their END, written with
+        their changes or right after them, is not coming (a table whose commits say nothing of their order, and
+        no later change of it that would tell)."""
         ABANDONED_LOG.due()
+        unended = self._unended_read(read_to_end, ends_read_at) if ends_read_at is not None else []
         queue = list(self._queued() or ())
         released: list[Joined] = []
         while queue:
@@ -565,6 +611,116 @@ class TransactionJoin:
                 if missing else "")))
         if released:
             self.objects.put(QUEUE, {"txs": queue})
+        return unended + released
+
+    def _unended_read(self, read_to_end: Collection[str], now_s: float) -> list[Joined]:
+        """A tick found the transaction topic and ``read_to_end`` read to their end at ``now_s``: the unended
+        transactions of those tables so found :data:`UNENDED_WAIT_S` before are abandoned, the others marked with
+        the time they were first so found (a fourth element, gone when a change of theirs comes)."""
+        gone: list[str] = []
+        for name in sorted(self.collections.intersection(read_to_end)):
+            listed = self._listed(name)
+            if not listed:
+                continue
+            gone += [entry[0] for entry in listed if len(entry) > 3 and now_s - entry[3] >= UNENDED_WAIT_S]
+            if any(len(entry) <= 3 for entry in listed):
+                self._list(name, [entry if len(entry) > 3 else [*entry, now_s] for entry in listed])
+        return self._lost(gone, why=f"its END had not come in {UNENDED_WAIT_S:.0f} s in which the flow read the "
+                                    "transaction topic and its tables to their end")
+
+    def _ended_after(self, floor: CommitMark | None) -> bool:
+        """Whether the join has handled the END of a transaction committed after the one whose change has
+        ``floor``, or at it: that transaction's END is behind the flow, handled (its changes had not come) or
+        read before the flow joined the table (its change captured on a topic the flow began to read since)."""
+        if floor is None:
+            return False
+        at = (self.objects.get(ENDED) or {}).get(floor.stream)
+        return at is not None and not committed_before(CommitMark(floor.stream, int(at)), floor)
+
+    def _unended(self, name: str, tx_key: str | None = None, floor: CommitMark | None = None) -> list[Joined]:
+        """A change of ``name`` arrived: of ``tx_key`` (its first at ``floor``), whose END the join has not
+        handled, listed among the table's unended transactions; or (``tx_key`` None) of a transaction whose END
+        it has. Returns the unended transactions that can never complete, abandoned: those listed before an ENDed
+        transaction's change (the table's topic holds its changes in commit order, so they committed before it
+        and their ENDs came before its END), and ``tx_key`` itself, with those before it, when the join handled
+        the END of a transaction committed after it or at it (:meth:`_ended_after`). Nothing else says so: their
+        changes waited for good, and a flow that began to read a table's topic while running (a table added to
+        the capture, or renamed) lost the changes captured before it read there, whose ENDs it had passed."""
+        listed = self._listed(name)
+        if tx_key is None:
+            return self._lost([entry[0] for entry in listed], why="a transaction committed after it had ENDed "
+                              "before")
+        at = next((i for i in range(len(listed) - 1, -1, -1) if listed[i][0] == tx_key), None)
+        if at is not None and len(listed[at]) > 3:  # still coming: a tick's look at it (_unended_read) starts anew
+            listed = [*listed[:at], listed[at][:3], *listed[at + 1:]]
+            self._list(name, listed)
+        if self._ended_after(floor):
+            upto = len(listed) if at is None else at + 1
+            return self._lost([*(entry[0] for entry in listed[:upto]), tx_key],
+                              why="the END of a transaction committed after it, or its own, had been handled")
+        if at is None:
+            self._list(name, [*listed, [tx_key, *((floor.stream, floor.at) if floor is not None else (None, None))]])
+        return []
+
+    def _ended(self, tx_key: str, counts: Mapping[str, int], mark: CommitMark | None) -> list[Joined]:
+        """An END handled (of ``tx_key``, at ``mark``): it leaves the unended transactions of the joined tables,
+        and those it passes are abandoned (:meth:`_unended`): listed before it (its changes came after theirs), or
+        whose first change's floor is below its mark (they committed at or before it)."""
+        objects = self.objects
+        if mark is not None:
+            ended = objects.get(ENDED) or {}
+            if ended.get(mark.stream, -1) < mark.at:
+                objects.put(ENDED, {**ended, mark.stream: mark.at})
+        gone: list[str] = []
+        for name in sorted(self.collections):
+            listed = self._listed(name)
+            if not listed:
+                continue
+            own = next((i for i, entry in enumerate(listed) if entry[0] == tx_key), -1) if name in counts else -1
+            kept = []
+            for i, entry in enumerate(listed):
+                if entry[0] == tx_key:
+                    continue
+                if i < own or (mark is not None and entry[1] == mark.stream and entry[2] is not None
+                               and not committed_before(mark, CommitMark(entry[1], int(entry[2])))):
+                    gone.append(entry[0])
+                else:
+                    kept.append(entry)
+            if len(kept) != len(listed):
+                self._list(name, kept)
+        return self._lost(gone, why="a transaction committed after it has ENDed")
+
+    def _listed(self, name: str) -> list[list[Any]]:
+        """The unended transactions of ``name`` (:data:`UNENDED`; not to be changed: a new list is put)."""
+        listed = self.objects.get(f"{UNENDED}{name}")
+        return listed["txs"] if listed else []
+
+    def _list(self, name: str, entries: list[list[Any]]) -> None:
+        self.objects.put(f"{UNENDED}{name}", {"txs": entries} if entries else None)
+
+    def _lost(self, tx_keys: list[str], *, why: str) -> list[Joined]:
+        """Abandon the unended transactions ``tx_keys`` (in that order, each once), whose END the flow has passed:
+        released with the changes they hold, out of every table's list."""
+        if not tx_keys:
+            return []
+        keys = list(dict.fromkeys(tx_keys))
+        gone = set(keys)
+        for name in sorted(self.collections):
+            listed = self._listed(name)
+            if any(entry[0] in gone for entry in listed):
+                self._list(name, [entry for entry in listed if entry[0] not in gone])
+        released = []
+        for tx_key in keys:
+            state = self._tx(tx_key)
+            tables = sorted(name for name, held in (state.get("have") or {}).items() if held)
+            ABANDONED_LOG.abandoned(tx_key, "whose changes came without their END",
+                                    "source transaction %s is abandoned: its changes of %s came without their END "
+                                    "(%s: a table the flow began to read while running, added to the capture or "
+                                    "renamed, delivers changes whose ENDs the flow had passed); they are passed on "
+                                    "without it", tx_key, ", ".join(tables) or "no table", why)
+            released.append(self._take(tx_key, state, (*self._missing(state), NO_END), why=(
+                f"its changes came without their END ({why}); a table the flow began to read while running (added "
+                "to the capture, or renamed) delivers the changes captured before, whose ENDs the flow had passed")))
         return released
 
     def _passed(self, end: CommitMark | None, missing: tuple[str, ...]) -> list[str]:
@@ -599,12 +755,19 @@ class TransactionJoin:
             return (name,) if len(have.get(name, ())) + passed.get(name, 0) < n else ()
         return tuple(sorted(c for c, n in expected.items() if len(have.get(c, ())) + passed.get(c, 0) < n))
 
-    def _abandon_before(self, queued: list[str], tx_key: str, name: str) -> list[Joined]:
+    def _abandon_before(self, queued: list[str], tx_key: str, name: str, floor: CommitMark | None) -> list[Joined]:
+        """Abandon the queued transactions before ``tx_key`` that still miss changes of ``name``, whose change of
+        ``tx_key`` (at ``floor``) has arrived: a transaction not queued is taken for a later one (its END is still
+        to come), unless the marks say it committed before (its END handled before the flow read its change)."""
         earlier = queued[:queued.index(tx_key)] if tx_key in queued else queued
         abandoned = []
         for other in earlier:
             state = self._tx(other)
             missing = self._missing(state)
+            end = state.get("end")
+            if (name in missing and floor is not None and end is not None and end[0] == floor.stream
+                    and not committed_before(CommitMark(end[0], int(end[1])), floor)):
+                continue  # committed after the change's transaction: its own changes of name are still to come
             if name in missing:
                 ABANDONED_LOG.abandoned(other, f"whose {name} delivered a later transaction's change first",
                                         "source transaction %s is abandoned: %s delivered a change of a later "

@@ -26,6 +26,8 @@ from streams.systems import Engine, Systems
 HERE = Path(__file__).parent / "crew"
 #: crew/ before gigs' phone was mapped: gigs neither reports nor is written the phone.
 UNPHONED = Path(__file__).parent / "crew_unphoned"
+#: crew/ after gigs renamed its table ``worker`` to ``gig_worker`` (the mappings following it).
+RENAMED = Path(__file__).parent / "crew_renamed"
 PUBLISHED = "test.canonical.crew"
 T0 = dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.UTC)
 #: Column -> (SQL type, Connect type) of each table.
@@ -36,8 +38,9 @@ COLUMNS: dict[str, dict[str, tuple[str, str]]] = {
     "worker": {"id": ("BIGINT", "int64"), "code": ("TEXT", "string"), "name": ("TEXT", "string"),
                "phone": ("TEXT", "string"), "active": ("BOOLEAN", "boolean")},
 }
-KEYS = {"member": ("code",), "member_phone": ("id",), "worker": ("id",)}
-SYSTEM_OF = {"member": "roster", "member_phone": "roster", "worker": "gigs"}
+COLUMNS["gig_worker"] = COLUMNS["worker"]  # the worker table renamed (crew_renamed/)
+KEYS = {"member": ("code",), "member_phone": ("id",), "worker": ("id",), "gig_worker": ("id",)}
+SYSTEM_OF = {"member": "roster", "member_phone": "roster", "worker": "gigs", "gig_worker": "gigs"}
 ENGINE = {"roster": Engine.MARIADB, "gigs": Engine.POSTGRESQL}
 OPTIONAL = {"phone", "number"}
 

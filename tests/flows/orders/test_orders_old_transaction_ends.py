@@ -11,7 +11,7 @@ from order_harness import Harness
 from support.commits import after_commit_of
 
 from reference.topics import CRM_CUSTOMERS, CRM_SALES_ORDER_LINES, CRM_SALES_ORDERS, ERP_ACCOUNTS
-from streams.flows.orders.txjoin import ABANDONED
+from streams.flows.orders.txjoin import ABANDONED, ENDED
 
 NUMBER, OLD = "SO-000031", "SO-000030"
 
@@ -30,7 +30,7 @@ def test_an_old_end_after_a_newer_change_does_not_hold_it_back(harness: Harness,
     streamed: list[Rec] = [dataclasses.replace(c, value=after_commit_of(c.value, old.end.value)) for c in new.changes]
     harness.feed(*streamed, old.end, new.end)  # the old transaction's changes were used before
     assert _creates(harness) == [NUMBER]
-    assert harness.store("tx") == {"queue": {"txs": []}, **_floors(harness)}
+    assert {k: v for k, v in harness.store("tx").items() if k != ENDED} == {"queue": {"txs": []}, **_floors(harness)}
     assert harness.run.context.dead_letters == []
     assert harness.run.context.counts[ABANDONED] == 1
 
