@@ -49,6 +49,10 @@ class Incompatibility:
     message: str
     rule: str = ""
     """The named rule the problem falls under (:data:`ENUM_AS_STRING`), or empty for Avro's own rules."""
+    reader_type: str = ""
+    """Where the logical types differ: the reader's (``decimal(14, 4)``, ``timestamp-micros``, ``plain long``)."""
+    writer_type: str = ""
+    """Where the logical types differ: the writer's."""
 
     def __str__(self) -> str:
         return f"{self.direction}: {self.path}: {self.message}"
@@ -79,7 +83,7 @@ class _Checker:
     def __init__(self, reader: Schema, writer: Schema) -> None:
         self.reader_names = definitions(reader)
         self.writer_names = definitions(writer)
-        self.problems: list[tuple[str, str, str]] = []
+        self.problems: list[tuple[str, str, str, tuple[str, str]]] = []
         self.in_progress: set[tuple[str, str]] = set()
 
     def resolve(self, node: Any, names: Mapping[str, Any]) -> Any:
@@ -89,8 +93,8 @@ class _Checker:
             return self.resolve(node["type"], names) if _logical(node) is None else node
         return node
 
-    def fail(self, path: str, message: str, rule: str = "") -> None:
-        self.problems.append((path, message, rule))
+    def fail(self, path: str, message: str, rule: str = "", types: tuple[str, str] = ("", "")) -> None:
+        self.problems.append((path, message, rule, types))
 
     def matches(self, reader: Any, writer: Any) -> bool:
         """Whether a reader branch is the one schema resolution picks for the writer: same kind and name."""
@@ -129,7 +133,8 @@ class _Checker:
             self.fail(path, f"the reader expects {rk} where the writer wrote {wk}")
             return
         if _logical(r) != _logical(w):
-            self.fail(path, f"logical types differ: the reader has {_describe(r)}, the writer {_describe(w)}")
+            types = (_describe(r), _describe(w))
+            self.fail(path, f"logical types differ: the reader has {types[0]}, the writer {types[1]}", types=types)
             return
         if rk in ("record", "error"):
             self.check_record(r, w, path)
@@ -194,8 +199,15 @@ def can_read(reader: Schema, writer: Schema, *, direction: str = "read") -> tupl
     checker = _Checker(reader, writer)
     root = reader["name"] if isinstance(reader, dict) and "name" in reader else "schema"
     checker.check(reader, writer, _short(str(root)))
-    return tuple(Incompatibility(direction=direction, path=p, message=m, rule=rule)
-                 for p, m, rule in checker.problems)
+    return tuple(Incompatibility(direction=direction, path=p, message=m, rule=rule, reader_type=types[0],
+                                 writer_type=types[1]) for p, m, rule, types in checker.problems)
+
+
+def meaning_differs(first: Schema, second: Schema) -> tuple[Incompatibility, ...]:
+    """Where two schemas of one Parsing Canonical Form, so one fingerprint, read the same bytes differently:
+    what that form leaves out and changes a value (a decimal's precision and scale, millis against micros, a
+    logical type on one side only). Empty when they mean the same (docs, defaults and aliases may differ)."""
+    return can_read(first, second, direction="same fingerprint")
 
 
 def check_compatibility(old: Schema, new: Schema,
