@@ -1,5 +1,6 @@
 """`isthmus topics ...`: inspect Isthmus's topics: ``list``, ``describe``, ``lag``, ``tail``, ``trace``,
-``hanging`` (find and abort hanging transactions) and ``dlq`` (list, show, replay dead letters).
+``hanging`` (find and abort hanging transactions), ``schemas`` (the schemas records were written with) and ``dlq``
+(list, show, replay dead letters).
 
 ``--json`` gives JSON lines for jq, one self-contained object a line (a ``dlq`` line names its dead-letter topic
 and the dead letter's ``PARTITION:OFFSET`` in it); messages go to stderr. Personal data
@@ -24,6 +25,7 @@ from typing import Any
 from streams.cli.commands import help_of
 from streams.cli.runtime import load_runtime, stack_home
 from streams.codecs.avro.single_object import SchemaStore
+from streams.codecs.exceptions import SchemaLoadError
 from streams.config.kafka import KafkaSettings
 from streams.errors import IsthmusError
 from streams.flows.customers.config import EntityConfig
@@ -47,7 +49,7 @@ from streams.inspect.reader import StartAt, read
 from streams.inspect.roles import TOKEN_ENV, TOKENS_ENV, AccessPolicy, Permission
 from streams.inspect.seek import format_ms, since_ms
 from streams.inspect.trace import trace
-from streams.kafka import hanging
+from streams.kafka import hanging, written_schemas
 from streams.mapping import RecordMapping, load_mappings
 from streams.sinks import dlq
 from streams.sinks.records import COMMAND, DEAD_LETTER
@@ -423,6 +425,17 @@ def _register_inspect(commands: Any) -> None:
     parser.add_argument("--json", action="store_true", help="JSON lines, one per transaction")
     parser.set_defaults(run=run_hanging)
 
+    parser = commands.add_parser(
+        "schemas", help="the schemas records were written with, as their writers recorded them",
+        description="The schemas the worker and the sinks recorded writing with (in isthmus.schemas): "
+                    "fingerprint, record, when first written, and which file of schemas/ has it: the current one, "
+                    "a history copy, none (add it to history/: --show prints it), or one that reads it otherwise.")
+    parser.add_argument("--show", metavar="FINGERPRINT",
+                        help="print the recorded schema of this fingerprint (16 hex digits), e.g. to keep it as "
+                             "schemas/history/<stem>.v<N>.avsc")
+    parser.add_argument("--json", action="store_true", help="JSON lines, one per recorded schema")
+    parser.set_defaults(run=run_schemas)
+
     parser = commands.add_parser("tail", help="decode, filter and print records of topics",
                                  description="Decode Debezium records, canonical Avro and commands; filter by "
                                              "key, field expression and header; seek by offset or time.")
@@ -526,6 +539,46 @@ def run_hanging(args: argparse.Namespace) -> int:
     return 1 if found and not args.abort else 0
 
 
+def _store(bootstrap: KafkaSettings) -> SchemaStore:
+    """The schemas of schemas/, checked against those written before, reading those no file has."""
+    store = SchemaStore.from_directory()
+    written_schemas.attach(store, bootstrap)
+    return store
+
+
+def run_schemas(args: argparse.Namespace) -> int:
+    store = SchemaStore.from_directory()
+    written = written_schemas.read_written(_bootstrap())
+    if args.show:
+        chosen = [w for w in written if w.fingerprint.hex() == args.show.strip().lower()]
+        if not chosen:
+            raise IsthmusError(f"no schema is recorded with fingerprint {args.show} in "
+                               f"{written_schemas.schemas_topic()}; `isthmus topics schemas` lists them")
+        if len(chosen) > 1:
+            print(f"{len(chosen)} schemas are recorded with this fingerprint; the first written is shown",
+                  file=sys.stderr)
+        print(json.dumps(chosen[0].schema, indent=2))
+        return 0
+    for recorded in written:
+        known = store.fingerprints().get(recorded.fingerprint)
+        if known is None:
+            state, where = "missing", f"no file of schemas/ has it: {store.keep_hint(recorded)}"
+        else:
+            try:
+                store.check_written([recorded])
+                state, where = known.version, known.source
+            except SchemaLoadError as exc:
+                state, where = "differs", str(exc)
+        if args.json:
+            print(json_line({"fingerprint": recorded.fingerprint.hex(), "name": recorded.name,
+                             "written_at": recorded.written_at, "state": state, "file": where}))
+        else:
+            print(f"{recorded.fingerprint.hex()}  {recorded.name}  {recorded.written_at}  {state}: {where}")
+    if not written:
+        print(f"no schema recorded in {written_schemas.schemas_topic()}", file=sys.stderr)
+    return 0
+
+
 def _show_pii(args: argparse.Namespace, action: str) -> bool:
     if args.show_pii:
         _require_pii(args, action=action)
@@ -549,7 +602,7 @@ def run_tail(args: argparse.Namespace) -> int:
         start = StartAt(partitions=tuple(args.partition))
     else:
         start = StartAt(beginning=True, partitions=tuple(args.partition))
-    store = SchemaStore.from_directory()
+    store = _store(_bootstrap())
     catalog = None if show else _catalog(store)
     shown = 0
     for raw in read(_bootstrap(), args.topics, start, follow=args.follow):
@@ -598,7 +651,7 @@ class ProgressLine:
 
 def run_trace(args: argparse.Namespace) -> int:
     show = _show_pii(args, "show personal data in trace")
-    store = SchemaStore.from_directory()
+    store = _store(_bootstrap())
     systems = load_systems()
     mappings: Mapping[str, RecordMapping] = {}
     try:

@@ -30,6 +30,7 @@ from aiokafka.errors import KafkaError, ProducerFenced
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.config.kafka import KafkaAddress, client_kwargs, producer_kwargs
+from streams.kafka import written_schemas
 from streams.kafka.topics import TopicSpec, ensure_topics
 from streams.metrics.histogram import LabelledHistogram
 from streams.sinks.adapters.base import Adapter
@@ -168,7 +169,9 @@ class SinkWorker:
             TopicSpec(name=r.command_topic, partitions=COMMAND_PARTITIONS),
             TopicSpec(name=r.results_topic, partitions=COMMAND_PARTITIONS),
             TopicSpec(name=r.dlq_topic, partitions=DLQ_PARTITIONS, config=(("retention.ms", "-1"),)),
+            written_schemas.topic_spec(),
         ])
+        await asyncio.to_thread(written_schemas.attach, self.store, self.bootstrap_servers)
         self._producer = AIOKafkaProducer(
             **producer_kwargs(self.bootstrap_servers), client_id=r.client_id,
             transactional_id=r.transactional_id, enable_idempotence=True, acks="all")
@@ -395,13 +398,18 @@ class SinkWorker:
             producer = self._producer
             began = time.monotonic()
             try:
+                unrecorded = self.store.unrecorded()  # recorded with the first records written with it
                 await producer.begin_transaction()
                 for committable in ready.values():
                     for output in committable.outputs:
                         await producer.send(output.topic, output.value, key=output.key, headers=output.headers)
+                for topic, partition, key, value, _ in written_schemas.out_records(
+                        unrecorded, writer=self.resolved.worker_id):
+                    await producer.send(topic, value, key=key, partition=partition)
                 await producer.send_offsets_to_transaction(
                     {tp: c.next_offset for tp, c in ready.items()}, self.resolved.group_id)
                 await producer.commit_transaction()
+                self.store.recorded(stored.fingerprint for stored in unrecorded)
             except ProducerFenced as exc:
                 raise WorkerFenced(f"another {self.system} sink worker took over (transactional id "
                                    f"{self.resolved.transactional_id}); this one stops without committing") from exc

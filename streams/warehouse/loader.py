@@ -24,7 +24,7 @@ from kafka.errors import KafkaError
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.config.kafka import KafkaAddress, client_kwargs, producer_kwargs
-from streams.kafka import names
+from streams.kafka import names, written_schemas
 from streams.kafka.deadletters import DEAD_LETTER_TYPE, STAGE_HEADER, Original, dead_letter_value, dlq_topic
 from streams.metrics.histogram import LabelledHistogram
 from streams.warehouse import ddl
@@ -87,6 +87,8 @@ class Loader:
                 self.stop.wait(restart_delay_s)
 
     def _run_once(self, *, once: bool) -> bool:
+        if self.schemas.lookup is None:  # the schemas written before: checked, and read where no file has them
+            written_schemas.attach(self.schemas, self.kafka)
         conn = self.connect()
         ddl.apply(conn, self.settings.schema_name)
         consumer = KafkaConsumer(**client_kwargs(self.kafka), group_id=None,

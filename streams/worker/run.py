@@ -14,6 +14,7 @@ from streams.flows.engine.processor import EngineSettings, FlowProcessor
 from streams.flows.engine.repartition import layout, prepare
 from streams.flows.engine.stores import StateSettings
 from streams.flows.registry import build_flows
+from streams.kafka import written_schemas
 from streams.kafka.topics import ensure_topics
 from streams.sinks.topics import sink_topic_specs
 from streams.worker.resync import run_daily
@@ -48,7 +49,11 @@ async def run_worker(runtime: RuntimeSettings, worker: WorkerSettings | None = N
     processors = [FlowProcessor(spec, engine, context.schemas) for spec in flows]
     tune_for_batches()  # everything built so far lives as long as the worker
     # Commands must exist with their partition count before a flow emits one (auto-creation would give 1).
-    await ensure_topics(kafka, sink_topic_specs())
+    await ensure_topics(kafka, [*sink_topic_specs(), written_schemas.topic_spec()])
+    # A schema written before under a fingerprint this worker knows with another meaning stops the start here.
+    written = await asyncio.to_thread(written_schemas.attach, context.schemas, kafka)
+    log.info("worker %s: %d written schema(s) recorded in %s agree with schemas/", worker.worker_id, len(written),
+             written_schemas.schemas_topic())
     await prepare(kafka, laid)  # the keying stages' topics, N partitions each
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -75,7 +75,7 @@ from streams.flows.engine.sizes import DEFAULT_MAX_REQUEST_SIZE, RefusedAsTooLar
 from streams.flows.engine.staging import DeadLettered, RecordContext, start_record
 from streams.flows.engine.stores import StateSettings, TaskStore
 from streams.flows.engine.timing import FlowTimings
-from streams.kafka import names
+from streams.kafka import names, written_schemas
 from streams.kafka.deadletters import (
     DEAD_LETTER_TYPE,
     STAGE_HEADER,
@@ -299,7 +299,8 @@ class FlowProcessor:
         await ensure_topics(self.settings.bootstrap_servers,
                             [TopicSpec(name=t, partitions=1) for t in self.spec.inputs])
         partitions = await self._input_partitions()
-        specs = [TopicSpec(name=dlq_topic(), partitions=1, config=(("retention.ms", "-1"),))]
+        specs = [TopicSpec(name=dlq_topic(), partitions=1, config=(("retention.ms", "-1"),)),
+                 written_schemas.topic_spec()]
         specs += [TopicSpec(name=self.spec.changelog_topic(s), partitions=partitions,
                             config=(("cleanup.policy", "compact"),)) for s in self.spec.stores]
         specs += [TopicSpec(name=t, partitions=1,
@@ -629,6 +630,9 @@ class FlowProcessor:
         the batch wrote to, the offset after its last record there."""
         producer = task.producer
         assert producer is not None, "a ready task has its producer"
+        unrecorded = self.schemas.unrecorded()  # a schema first written with: recorded with its first records
+        if unrecorded:
+            outgoing = [*outgoing, *written_schemas.out_records(unrecorded, writer=self.settings.worker_id)]
         await producer.begin_transaction()
         last: dict[tuple[str, int], tuple[asyncio.Future[Any], int]] = {}
         sent_to: list[tuple[str, int]] = []
@@ -640,6 +644,8 @@ class FlowProcessor:
         except _TOO_LARGE as exc:
             raise self._refused(task, outgoing, sent, sent_to) from exc
         await producer.commit_transaction()
+        if unrecorded:
+            self.schemas.recorded(stored.fingerprint for stored in unrecorded)
         return {topic: future.result().offset + records for (topic, partition), (future, records) in last.items()
                 if partition == task.partition and topic.endswith("-changelog")}
 
