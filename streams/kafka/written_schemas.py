@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 
 from streams.codecs.avro.single_object import SchemaStore, StoredSchema, WrittenSchema
 from streams.config.kafka import KafkaAddress, client_kwargs
@@ -118,15 +119,20 @@ class RecordedSchemas:
     def __call__(self, fingerprint: bytes) -> tuple[WrittenSchema, ...]:
         found = tuple(w for w in self.written if w.fingerprint == fingerprint)
         if not found:
-            self.written = read_written(self.bootstrap)
+            try:
+                self.written = read_written(self.bootstrap)
+            except KafkaError as exc:  # the record stays unknown, as without the topic
+                log.warning("%s cannot be read (%s): a fingerprint no file knows stays unknown", schemas_topic(), exc)
+                return ()
             found = tuple(w for w in self.written if w.fingerprint == fingerprint)
         return found
 
 
-def attach(store: SchemaStore, bootstrap: KafkaAddress) -> list[WrittenSchema]:
+def attach(store: SchemaStore, bootstrap: KafkaAddress, *, check: bool = True) -> list[WrittenSchema]:
     """Check ``store`` against the recorded schemas (a :class:`~streams.codecs.exceptions.SchemaLoadError` for a
-    fingerprint known with another meaning), and let it look up those its files do not know; returns them."""
-    written = read_written(bootstrap)
+    fingerprint known with another meaning), and let it look up those its files do not know; returns them.
+    ``check=False`` (a command that only reads): the topic is read at the first fingerprint no file knows."""
+    written = read_written(bootstrap) if check else []
     store.check_written(written)
     store.lookup = RecordedSchemas(bootstrap, written)
     return written
