@@ -67,7 +67,7 @@ class SingleBroker:
 
     def transactions_tool(self) -> TransactionsTool:
         settings = self.manager.settings
-        return TransactionsTool(bootstrap_servers=settings.bootstrap_servers, kafka_jars=settings.jars_dir / "kafka")
+        return TransactionsTool(kafka=settings.bootstrap_servers, kafka_jars=settings.jars_dir / "kafka")
 
     def up(self) -> None:
         self.manager.up()
@@ -128,7 +128,7 @@ class ThreeBrokers:
                 "ISTHMUS_CONNECT_URLS": self.connect_url}
 
     def transactions_tool(self) -> TransactionsTool:
-        return TransactionsTool(bootstrap_servers=self.bootstrap, kafka_jars=self.manager.settings.jars_dir / "kafka")
+        return TransactionsTool(kafka=self.bootstrap, kafka_jars=self.manager.settings.jars_dir / "kafka")
 
     def up(self) -> None:
         ensure_jars(self.manager.settings.jars_dir, find_toolchain().mvn, self.manager.progress)

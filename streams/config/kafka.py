@@ -4,19 +4,26 @@ Every producer, consumer and admin client Isthmus builds (aiokafka in the worker
 kafka-python in ``isthmus topics`` and the warehouse loader) takes its connection and security keywords from
 :func:`client_kwargs`, a producer from :func:`producer_kwargs` (the same, and its codec); both libraries take the
 same names (``bootstrap_servers``, ``security_protocol``, ``sasl_*``, ``ssl_context``, ``compression_type``), so
-one function serves both. A plain ``host:port`` string is still accepted where a client is built (tests, tools):
-it means that address over PLAINTEXT, every other setting at its default.
+one function serves both. Kafka's own Java tools (``kafka-transactions``) take the same settings as a client
+properties file, :func:`java_client_properties`. A plain ``host:port`` string is still accepted where a client is
+built (tests, tools): it means that address over PLAINTEXT, every other setting at its default.
 """
 
 from __future__ import annotations
 
+import os
 import ssl
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from streams.config.exceptions import RuntimeConfigError
 from streams.config.section import Section
 from streams.kafka.names import PREFIX_PATTERN
 
@@ -198,3 +205,110 @@ def producer_kwargs(address: KafkaAddress) -> dict[str, Any]:
     settings = kafka_settings(address)
     codec = None if settings.compression_type == "none" else settings.compression_type
     return {**client_kwargs(settings), "compression_type": codec}
+
+
+#: The JAAS login module of each SASL mechanism, for a Java client.
+_LOGIN_MODULES = {"PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
+                  "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
+                  "SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule"}
+#: The PEM header of the one key form Kafka's Java client reads whatever its JVM: an unencrypted PKCS#8 key. Java 17
+#: cannot decrypt PBES2 (what ``openssl pkcs8 -topk8`` writes by default), nor read PKCS#1 or SEC1 keys.
+_PLAIN_PKCS8 = "-----BEGIN PRIVATE KEY-----"
+#: Seconds ``openssl`` may take to turn a key into that form.
+_OPENSSL_TIMEOUT_S = 30.0
+
+
+def _jaas_quoted(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def java_client_properties(settings: KafkaSettings) -> dict[str, str]:
+    """The settings as a Java Kafka client's properties (a tool's ``--command-config``): the security protocol,
+    SASL as ``sasl.jaas.config``, TLS with PEM (the CA as the trust store; the client certificate and key inline
+    as ``ssl.keystore.certificate.chain`` and ``ssl.keystore.key``, the key decrypted: :func:`_pkcs8_key`). Holds
+    secrets: written only to a file of its owner's (:func:`java_client_config`), never printed."""
+    properties: dict[str, str] = {"security.protocol": settings.security_protocol}
+    if settings.sasl_mechanism is not None:
+        password = settings.sasl_password.get_secret_value() if settings.sasl_password else ""
+        properties["sasl.mechanism"] = settings.sasl_mechanism
+        properties["sasl.jaas.config"] = (f"{_LOGIN_MODULES[settings.sasl_mechanism]} required username="
+                                          f"{_jaas_quoted(settings.sasl_username or '')} password="
+                                          f"{_jaas_quoted(password)};")
+    if not settings.security_protocol.endswith("SSL"):
+        return properties
+    if settings.ssl_cafile is not None:
+        properties["ssl.truststore.type"] = "PEM"
+        properties["ssl.truststore.location"] = str(settings.ssl_cafile)
+    if not settings.ssl_check_hostname:
+        properties["ssl.endpoint.identification.algorithm"] = ""
+    if settings.ssl_certfile is not None and settings.ssl_keyfile is not None:
+        properties["ssl.keystore.type"] = "PEM"
+        properties["ssl.keystore.certificate.chain"] = _pem_text(settings.ssl_certfile, "ssl_certfile")
+        properties["ssl.keystore.key"] = _pkcs8_key(settings, settings.ssl_keyfile)
+    return properties
+
+
+def _pkcs8_key(settings: KafkaSettings, keyfile: Path) -> str:
+    """The client key as an unencrypted PKCS#8 PEM, the form every Java client reads: as it is, or turned so by
+    ``openssl`` (decrypted with the key password). It goes only where the key and its password would go together."""
+    key = _pem_text(keyfile, "ssl_keyfile")
+    if key.startswith(_PLAIN_PKCS8):
+        return key
+    where = f"{KafkaSettings.env_name('ssl_keyfile')} {keyfile}"
+    if "ENCRYPTED" in key and settings.ssl_key_password is None:
+        raise RuntimeConfigError(f"{where} is encrypted and no key password is set; fix: set "
+                                 f"{KafkaSettings.env_name('ssl_key_password_file')} (or _KEY_PASSWORD)")
+    password = settings.ssl_key_password.get_secret_value() if settings.ssl_key_password else ""
+    try:
+        done = subprocess.run(["openssl", "pkcs8", "-topk8", "-nocrypt", "-in", str(keyfile), "-passin", "stdin"],
+                              input=password + "\n", capture_output=True, encoding="utf-8", timeout=_OPENSSL_TIMEOUT_S,
+                              check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise RuntimeConfigError(
+            f"{where} is not an unencrypted PKCS#8 key (BEGIN PRIVATE KEY), the one form Kafka's Java tools read, "
+            f"and openssl could not be run to convert it ({exc}); fix: install openssl, or convert the key once "
+            "(`openssl pkcs8 -topk8 -v1 PBE-SHA1-3DES -in <key> -out <key>.p8` keeps it encrypted in a form Java "
+            "reads) and point the setting at it") from None
+    if done.returncode != 0 or not done.stdout.startswith(_PLAIN_PKCS8):
+        detail = " | ".join(line for line in done.stderr.splitlines()[:2] if line.strip())
+        raise RuntimeConfigError(f"{where} could not be read with the key password ({detail or 'no key found'}); "
+                                 f"fix: check the key file and {KafkaSettings.env_name('ssl_key_password_file')}")
+    return done.stdout.strip()
+
+
+def _pem_text(path: Path, setting: str) -> str:
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RuntimeConfigError(f"cannot read {KafkaSettings.env_name(setting)} {path}: {exc}; fix the path or "
+                                 "its permissions") from None
+
+
+def _property_text(text: str, *, key: bool = False) -> str:
+    """``text`` escaped for a Java properties file (read as ISO 8859-1: everything else as ``\\uXXXX``)."""
+    out = []
+    for i, char in enumerate(text):
+        if char in "\\#!=:" or (char == " " and (key or i == 0)):
+            out.append("\\" + char)
+        elif char in "\n\r\t\f":
+            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t", "\f": "\\f"}[char])
+        elif " " <= char <= "~":
+            out.append(char)
+        else:
+            encoded = char.encode("utf-16-be")
+            out += [f"\\u{int.from_bytes(encoded[j:j + 2]):04x}" for j in range(0, len(encoded), 2)]
+    return "".join(out)
+
+
+@contextmanager
+def java_client_config(settings: KafkaSettings) -> Iterator[Path]:
+    """:func:`java_client_properties` in a temporary file only its owner may read (0600), removed on leaving."""
+    properties = java_client_properties(settings)
+    fd, name = tempfile.mkstemp(prefix="isthmus-kafka-client-", suffix=".properties")
+    path = Path(name)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.writelines(f"{_property_text(k, key=True)}={_property_text(v)}\n" for k, v in properties.items())
+        yield path
+    finally:
+        path.unlink(missing_ok=True)

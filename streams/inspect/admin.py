@@ -97,6 +97,17 @@ def _offsets(client: KafkaAdminClient, partitions: Sequence[TopicPartition], spe
     return {tp: int(result.offset) for tp, result in found.items()}
 
 
+def broker_ids(bootstrap: KafkaAddress) -> list[int]:
+    """The id of every broker of the cluster that is not fenced (the ones that answer), in order."""
+    client = admin(bootstrap)
+    try:
+        brokers = client.describe_cluster()["brokers"]
+    finally:
+        client.close()
+    # DescribeCluster names it broker_id; the metadata fallback of older brokers node_id
+    return sorted(int(b.get("broker_id", b.get("node_id"))) for b in brokers if not b.get("is_fenced"))
+
+
 def topic_names(bootstrap: KafkaAddress, *, bootstrap_timeout_s: float | None = None) -> set[str]:
     """The name of every topic, internal ones too: one metadata request, no offsets or configs."""
     client = admin(bootstrap, bootstrap_timeout_s=bootstrap_timeout_s)

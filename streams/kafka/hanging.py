@@ -11,7 +11,9 @@ before starting one), the capture stalls for good, and the flows stop at the sam
 unknown to their coordinator (the tool's ``find-hanging``); :func:`abort` writes the abort marker that closes
 one (``abort``). Aborting only discards records of a transaction that will never commit; a producer still
 alive is not touched. Both run the tool from Kafka's jars (``kafka-tools``, the folder ``kafka.tools_dir``
-names; the local stack offers its own) in a small JVM.
+names; the local stack offers its own) in a small JVM, logged in as every other client of the runtime: the Kafka
+settings (SASL, TLS) as its ``--command-config``, a temporary file of its owner's removed once the tool is done.
+``find-hanging`` asks one broker at a time, so every broker of the cluster is asked.
 """
 
 from __future__ import annotations
@@ -24,11 +26,11 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
-from streams.config.kafka import KafkaAddress, KafkaSettings, client_kwargs
+from streams.config.kafka import KafkaAddress, KafkaSettings, client_kwargs, java_client_config, kafka_settings
 from streams.errors import IsthmusError
+from streams.inspect.admin import broker_ids
 
 TOOL_CLASS = "org.apache.kafka.tools.TransactionsCommand"
-BROKER_ID = 1
 _TIMEOUT_S = 120.0
 #: Minutes a transaction unknown to its coordinator must have been open to count as hanging: above every
 #: producer's transaction timeout (60 s for Connect's and the engine's), so a live one is never taken.
@@ -56,11 +58,16 @@ class HangingTransaction:
 
 @dataclass(frozen=True, kw_only=True)
 class TransactionsTool:
-    """The ``TransactionsCommand`` of Kafka's jars, pointed at the cluster (over PLAINTEXT)."""
+    """The ``TransactionsCommand`` of Kafka's jars, pointed at the cluster with the runtime's Kafka settings."""
 
-    bootstrap_servers: str
+    #: The cluster and how to log in to it (a bare ``host:port`` list: over PLAINTEXT).
+    kafka: KafkaAddress
     kafka_jars: Path
     java: str = "java"
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(kafka_settings(self.kafka).bootstrap_servers)
 
     @classmethod
     def for_kafka(cls, kafka: KafkaSettings) -> TransactionsTool:
@@ -70,7 +77,11 @@ class TransactionsTool:
                 f"no folder of Kafka's jars to run kafka-transactions from; fix: set "
                 f"{KafkaSettings.env_name('tools_dir')} (or kafka.tools_dir in the --config file) to a folder "
                 "holding kafka-tools-<version>.jar and its dependencies (the local stack offers its own)")
-        return cls(bootstrap_servers=",".join(kafka.bootstrap_servers), kafka_jars=kafka.tools_dir)
+        return cls(kafka=kafka, kafka_jars=kafka.tools_dir)
+
+    def brokers(self) -> list[int]:
+        """The id of every broker of the cluster (``find-hanging`` asks one at a time)."""
+        return broker_ids(self.kafka)
 
     def run(self, *args: str) -> str:
         if not any(self.kafka_jars.glob("kafka-tools-[0-9]*.jar")):
@@ -79,16 +90,19 @@ class TransactionsTool:
                 "Kafka's jars, or, on the local stack, run `isthmus up` once so that its jars are resolved again "
                 "(stack/maven/kafka/pom.xml names it)")
         java = shutil.which(self.java) or self.java
-        argv = [java, "-Xmx128m", "-cp", f"{self.kafka_jars}/*", TOOL_CLASS,
-                "--bootstrap-server", self.bootstrap_servers, *args]
-        try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=_TIMEOUT_S, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise HangingTransactionToolError(f"kafka-transactions {args[0]} could not be run: {exc}") from exc
+        settings = kafka_settings(self.kafka)
+        # the client properties hold the SASL password and the TLS key: a file of the owner's, gone afterwards
+        with java_client_config(settings) as config:
+            argv = [java, "-Xmx128m", "-cp", f"{self.kafka_jars}/*", TOOL_CLASS,
+                    "--bootstrap-server", self.bootstrap_servers, "--command-config", str(config), *args]
+            try:
+                done = subprocess.run(argv, capture_output=True, text=True, timeout=_TIMEOUT_S, check=False)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                raise HangingTransactionToolError(f"kafka-transactions {args[0]} could not be run: {exc}") from exc
         if done.returncode != 0:
             detail = _tool_lines(done.stderr)[-3:] or _tool_lines(done.stdout)[-3:]
             raise HangingTransactionToolError(
-                f"kafka-transactions {args[0]} failed (exit {done.returncode}) against {self.bootstrap_servers}: "
+                f"kafka-transactions {args[0]} failed (exit {done.returncode}) against {settings}: "
                 + " | ".join(detail))
         return done.stdout
 
@@ -137,8 +151,12 @@ def find_hanging(tool: TransactionsTool, *, older_than_min: int = HANGING_AFTER_
     never be closed. Must exceed every producer's transaction timeout (60 s for Connect's and the engine's)."""
     if older_than_min < 1:
         raise ValueError(f"older_than_min={older_than_min}: use 1 minute or more (above any transaction timeout)")
-    return parse_find_hanging(tool.run("find-hanging", "--broker-id", str(BROKER_ID),
-                                       "--max-transaction-timeout", str(older_than_min)))
+    found: dict[tuple[str, int, int, int], HangingTransaction] = {}
+    for broker in tool.brokers():  # one broker at a time; a partition's replicas may each report it
+        for txn in parse_find_hanging(tool.run("find-hanging", "--broker-id", str(broker),
+                                               "--max-transaction-timeout", str(older_than_min))):
+            found.setdefault((txn.topic, txn.partition, txn.producer_id, txn.start_offset), txn)
+    return list(found.values())
 
 
 def abort(tool: TransactionsTool, hanging: HangingTransaction) -> None:

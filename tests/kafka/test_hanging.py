@@ -53,13 +53,13 @@ def test_output_without_the_table_is_an_error_that_quotes_it() -> None:
 
 
 def test_the_age_must_exceed_any_transaction_timeout() -> None:
-    tool = TransactionsTool(bootstrap_servers="127.0.0.1:1", kafka_jars=Path("/nonexistent"))
+    tool = TransactionsTool(kafka="127.0.0.1:1", kafka_jars=Path("/nonexistent"))
     with pytest.raises(ValueError, match="1 minute or more"):
         find_hanging(tool, older_than_min=0)
 
 
 def test_a_stack_without_the_tools_jar_says_how_to_get_it(tmp_path: Path) -> None:
     (tmp_path / "kafka-tools-api-4.3.0.jar").write_bytes(b"")
-    tool = TransactionsTool(bootstrap_servers="127.0.0.1:1", kafka_jars=tmp_path)
+    tool = TransactionsTool(kafka="127.0.0.1:1", kafka_jars=tmp_path)
     with pytest.raises(HangingTransactionToolError, match=r"no kafka-tools jar .* run `isthmus up`"):
         tool.run("find-hanging")
