@@ -20,9 +20,11 @@ from streams.capture.exceptions import (
     ConnectConflict,
     ConnectError,
     ConnectorNotFound,
+    ConnectRefused,
     ConnectTimeout,
     ConnectUnreachable,
 )
+from streams.config.connect import ConnectSettings
 from streams.errors import exception_text
 
 RUNNING = "RUNNING"
@@ -214,6 +216,27 @@ class ConnectClient:
         return (f"Kafka Connect at {self.url} has no connector {name!r}; "
                 "`isthmus connectors status` lists the deployed ones, `isthmus connectors deploy` creates it")
 
+    def _unreachable(self, exc: httpx.TransportError) -> str:
+        """Why Connect did not answer, and the settings to check: its TLS (a certificate not trusted, a client
+        certificate refused), else its address."""
+        text = exception_text(exc)
+        if _tls_failure(exc):
+            return (f"TLS with Kafka Connect at {self.url} failed ({text}); check {_env('ssl_cafile')} (the CA that "
+                    f"signed Connect's certificate; default: the system's), and {_env('ssl_certfile')} / "
+                    f"{_env('ssl_keyfile')} when Connect asks for a client certificate")
+        return (f"Kafka Connect is not reachable at {self.url} ({text}); check that it runs there and "
+                f"{_env('urls')} (or --connect-url); the local stack's starts with `isthmus up`")
+
+    def _refused(self, status: int, where: str, message: str) -> str:
+        if status == 403:
+            return (f"Kafka Connect at {self.url} forbids {where} to its user (403: {message}); grant it, or set "
+                    f"{_env('username')} to a user that may")
+        if self._http.auth is None:
+            return (f"Kafka Connect at {self.url} asks for a login (401 to {where}); set {_env('username')} and "
+                    f"{_env('password_file')} (or {_env('password')})")
+        return (f"Kafka Connect at {self.url} refused the login (401 to {where}: {message}); check "
+                f"{_env('username')} and {_env('password_file')} (or {_env('password')})")
+
     def _request(self, method: str, path: str, *, json: Any = None, params: dict[str, str] | None = None,
                  timeout: float | None = None, missing: str | None = None,
                  invalid: str | None = None) -> httpx.Response:
@@ -229,8 +252,7 @@ class ConnectClient:
                 raise ConnectTimeout(f"Kafka Connect at {self.url} did not answer {method} {path} in time "
                                      f"({exc.__class__.__name__}); check its log, or retry") from exc
             except httpx.TransportError as exc:
-                raise ConnectUnreachable(f"Kafka Connect is not reachable at {self.url} ({exception_text(exc)}); "
-                                         "start the stack with `isthmus up`, or pass --connect-url") from exc
+                raise ConnectUnreachable(self._unreachable(exc)) from exc
             if answer.status_code != 409 or time.monotonic() >= deadline:
                 break
             time.sleep(pause)
@@ -239,6 +261,8 @@ class ConnectClient:
             return answer
         message = _message(answer)
         where = f"{method} {path}"
+        if answer.status_code in (401, 403):
+            raise ConnectRefused(self._refused(answer.status_code, where, message))
         if answer.status_code == 404:
             raise ConnectorNotFound(missing or f"Kafka Connect at {self.url} has nothing at {where}: "
                                                f"{message}")
@@ -252,6 +276,21 @@ class ConnectClient:
             raise ConnectConfigRejected(f"Kafka Connect refused {where}: {message}; fix: "
                                         f"{invalid or 'correct the request'}")
         raise ConnectError(f"Kafka Connect answered {answer.status_code} to {where}: {message}")
+
+
+def _env(field: str) -> str:
+    """The variable of a Connect setting (``ISTHMUS_CONNECT_SSL_CAFILE``), and its ``--config`` file key."""
+    return f"{ConnectSettings.env_name(field)} ({ConnectSettings.NAME}.{field})"
+
+
+def _tls_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it wraps) is a TLS handshake failure."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError) or "CERTIFICATE_VERIFY_FAILED" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _seg(value: str) -> str:

@@ -23,6 +23,10 @@ class ConnectUnreachable(ConnectError):
     """Kafka Connect's REST API could not be reached."""
 
 
+class ConnectRefused(ConnectError):
+    """Kafka Connect refused the login (401) or the request to its user (403)."""
+
+
 class ConnectorNotFound(ConnectError):
     """Kafka Connect has no connector (or plugin) of that name."""
 

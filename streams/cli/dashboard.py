@@ -29,8 +29,9 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     policy = AccessPolicy.from_env(stack_home())
     runtime = load_runtime(args)
-    config = DashboardConfig(bootstrap=runtime.kafka, connect_url=runtime.connect.urls[0], policy=policy)
-    port = args.port if args.port is not None else load_runtime(args).dashboard.port
+    config = DashboardConfig(bootstrap=runtime.kafka, connect_url=runtime.connect.urls[0], policy=policy,
+                             connect_http=runtime.connect.http_options())
+    port = args.port if args.port is not None else runtime.dashboard.port
     if not policy.tokens:
         print(f"isthmus: no tokens configured ({TOKENS_ENV} or <home>/secrets/tokens): the local user is admin",
               flush=True)

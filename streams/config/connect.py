@@ -9,7 +9,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from streams.config.kafka import _split, read_secret_file
+from streams.config.kafka import _split, load_client_certificate, read_secret_files
 from streams.config.section import Section
 
 
@@ -28,6 +28,8 @@ class ConnectSettings(Section):
     ssl_cafile: Path | None = Field(None, description="PEM CA of an https REST API; default: the system's")
     ssl_certfile: Path | None = Field(None, description="PEM client certificate, for mutual TLS")
     ssl_keyfile: Path | None = Field(None, description="PEM private key of the client certificate")
+    ssl_key_password: SecretStr | None = Field(None, description="password of the private key, if encrypted (secret)")
+    ssl_key_password_file: Path | None = Field(None, description="a file holding the private key's password")
 
     _split_urls = field_validator("urls", mode="before")(_split)
 
@@ -42,9 +44,7 @@ class ConnectSettings(Section):
     @model_validator(mode="before")
     @classmethod
     def _secret_file(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("password_file") and not data.get("password"):
-            return {**data, "password": read_secret_file(Path(data["password_file"]), "Connect password")}
-        return data
+        return read_secret_files(data, {"password": "Connect password", "ssl_key_password": "Connect key password"})
 
     @model_validator(mode="after")
     def _consistent(self) -> ConnectSettings:
@@ -62,6 +62,7 @@ class ConnectSettings(Section):
         if self.ssl_cafile or self.ssl_certfile:
             context = ssl.create_default_context(cafile=str(self.ssl_cafile) if self.ssl_cafile else None)
             if self.ssl_certfile and self.ssl_keyfile:
-                context.load_cert_chain(str(self.ssl_certfile), str(self.ssl_keyfile))
+                load_client_certificate(context, self.ssl_certfile, self.ssl_keyfile, self.ssl_key_password,
+                                        ConnectSettings)
             options["verify"] = context
         return options

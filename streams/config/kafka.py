@@ -15,7 +15,7 @@ import os
 import ssl
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -46,6 +46,34 @@ def read_secret_file(path: Path, what: str) -> SecretStr:
     except OSError as exc:
         raise ValueError(f"cannot read the {what} file {path}: {exc.strerror}; fix the path or its permissions") \
             from None
+
+
+def read_secret_files(data: Any, secrets: Mapping[str, str]) -> Any:
+    """A section's raw values with each secret of ``secrets`` (field -> what it is) read from its ``<field>_file``
+    when the value itself is not given."""
+    if not isinstance(data, dict):
+        return data
+    for secret, what in secrets.items():
+        path = data.get(f"{secret}_file")
+        if path and not data.get(secret):
+            data = {**data, secret: read_secret_file(Path(path), what)}
+    return data
+
+
+def load_client_certificate(context: ssl.SSLContext, certfile: Path, keyfile: Path, password: SecretStr | None,
+                            section: type[Section]) -> None:
+    """Load a client certificate and its key into ``context``; one that cannot be loaded is named with ``section``'s
+    settings to check (``ssl_certfile``, ``ssl_keyfile``, ``ssl_key_password_file``), never a prompt for the key's
+    password (OpenSSL asks the terminal when none is given, and fails with EINVAL where there is none)."""
+    try:
+        context.load_cert_chain(str(certfile), str(keyfile), password.get_secret_value() if password else "")
+    except (ssl.SSLError, OSError) as exc:
+        name = section.env_name
+        why = ("the key is encrypted: set its password in " + name("ssl_key_password_file") + " (or _KEY_PASSWORD)"
+               if password is None else "the key password (" + name("ssl_key_password_file") + ") does not open "
+               "it, or the key is not the certificate's")
+        raise RuntimeConfigError(f"cannot load the client key {name('ssl_keyfile')} {keyfile} with the certificate "
+                                 f"{name('ssl_certfile')} {certfile} ({exc}): {why}") from None
 
 
 class KafkaSettings(Section):
@@ -114,13 +142,7 @@ class KafkaSettings(Section):
     @model_validator(mode="before")
     @classmethod
     def _secret_files(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        for secret, what in (("sasl_password", "SASL password"), ("ssl_key_password", "key password")):
-            path = data.get(f"{secret}_file")
-            if path and not data.get(secret):
-                data = {**data, secret: read_secret_file(Path(path), what)}
-        return data
+        return read_secret_files(data, {"sasl_password": "SASL password", "ssl_key_password": "key password"})
 
     @model_validator(mode="after")
     def _consistent(self) -> KafkaSettings:
@@ -180,8 +202,8 @@ def ssl_context(settings: KafkaSettings) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None)
     context.check_hostname = settings.ssl_check_hostname
     if settings.ssl_certfile and settings.ssl_keyfile:
-        password = settings.ssl_key_password.get_secret_value() if settings.ssl_key_password else None
-        context.load_cert_chain(str(settings.ssl_certfile), str(settings.ssl_keyfile), password)
+        load_client_certificate(context, settings.ssl_certfile, settings.ssl_keyfile, settings.ssl_key_password,
+                                KafkaSettings)
     return context
 
 

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,6 +54,8 @@ class DashboardConfig:
     bootstrap: KafkaAddress
     connect_url: str
     policy: AccessPolicy
+    #: The REST API's basic auth and TLS (:meth:`streams.config.connect.ConnectSettings.http_options`).
+    connect_http: Mapping[str, Any] = field(default_factory=dict)
     interval_s: float = 2.0
     # Isthmus's own topics, under the topic prefix (streams/kafka/names.py).
     dlq_topic: str = field(default_factory=dlq_topic)
@@ -94,7 +96,8 @@ class Sampler:
         config = self.config
         now, at = time.monotonic(), time.time()
         problems: list[str] = []
-        found, connect_problem = await asyncio.to_thread(sources.connectors, config.connect_url)
+        found, connect_problem = await asyncio.to_thread(sources.connectors, config.connect_url,
+                                                         **config.connect_http)
         if connect_problem:
             problems.append(connect_problem)
         counts = await asyncio.to_thread(sources.counts, config.bootstrap)

@@ -33,9 +33,10 @@ class Counts:
     lag_by_topic: dict[tuple[str, str], int]
 
 
-def connectors(connect_url: str) -> tuple[list[dict[str, Any]], str | None]:
-    """Each connector's state and tasks, or an empty list and why Connect could not answer."""
-    found, problem = connector_states(connect_url)
+def connectors(connect_url: str, **http_options: Any) -> tuple[list[dict[str, Any]], str | None]:
+    """Each connector's state and tasks, or an empty list and why Connect could not answer; ``http_options``: as
+    :func:`connector_states`'s."""
+    found, problem = connector_states(connect_url, **http_options)
     return [state.to_json() for state in found], problem
 
 
