@@ -9,15 +9,21 @@ The stack's settings show the values they resolve to; the others show what the e
 Two kinds of ``ISTHMUS_*`` name are not listed: the test harness's ``ISTHMUS_STACK`` and
 ``ISTHMUS_KEEP_STACK`` (README "Tests"), and variables a target file names (``auth.env`` in
 ``targets/*.yaml``, documented in targets/README.md), which belong to that file, not to the code.
+An ``ISTHMUS_*`` variable that is none of these is a mistyped or retired name: :func:`unknown_variables` finds
+them, and ``isthmus`` warns of each once, with the closest name, before running a command.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from streams.cli.runtime import CONFIG_ENV
+from streams.config.dirs import DirectorySettings, folder
 from streams.config.model import SECTIONS
 from streams.config.section import default_text
 from streams.inspect import roles
@@ -27,6 +33,9 @@ from streams.stack.settings import SETTINGS, StackSettings
 #: How an unset variable shows in the text listing (in JSON it is null): the default its description names.
 UNSET = "(default)"
 HIDDEN = "***"
+#: Read by the test harness only (tests/conftest.py, streams/stack/harness.py), not by a command.
+HARNESS = ("ISTHMUS_STACK", "ISTHMUS_KEEP_STACK")
+_NAME = re.compile(r"\bISTHMUS_[A-Z0-9_]*[A-Z0-9]\b")
 
 @dataclass(frozen=True, kw_only=True)
 class Variable:
@@ -92,3 +101,33 @@ def render(found: list[Variable]) -> list[str]:
             lines.append(f"{process}:")
         lines.append(f"  {variable.env:<{width}}  {variable.value or UNSET:<28} {variable.description}")
     return lines
+
+
+def unknown_variables(env: Mapping[str, str], targets_dir: Path | None = None) -> list[tuple[str, str | None]]:
+    """Each ``ISTHMUS_*`` variable of ``env`` that no setting reads (nor the test harness, nor a target file of
+    ``targets_dir``, default the configured one), with the closest name that is one (None when none is close)."""
+    given = sorted(name for name in env if name.upper().startswith("ISTHMUS_"))
+    if not given:
+        return []
+    known = {v.env for v in _runtime({})} | {doc.env for doc in SETTINGS.values()} | set(HARNESS)
+    known |= {*jars.DOCS, *prerequisites.DOCS, *tryton_venv.DOCS, *secrets.DOCS, *roles.DOCS}
+    folder_given = env.get(DirectorySettings.env_name("sink_targets_dir"), "").strip()
+    targets = targets_dir or (Path(folder_given) if folder_given else folder("targets"))
+    for target in sorted(targets.glob("*.yaml")) if targets.is_dir() else ():
+        try:  # a target's own variables (its API token's auth.env)
+            known |= set(_NAME.findall(target.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError):
+            continue
+    # compared past the prefix they all share, so that only a name like the given one is offered
+    tails = {name[len("ISTHMUS_"):]: name for name in known}
+    return [(name, next((tails[t] for t in difflib.get_close_matches(name.upper()[len("ISTHMUS_"):], tails, n=1,
+                                                                     cutoff=0.6)), None))
+            for name in given if name.upper() not in known]
+
+
+def warn_unknown_variables(env: Mapping[str, str], targets_dir: Path | None = None) -> list[str]:
+    """One warning line per :func:`unknown_variables`, for stderr; the variable is ignored, nothing fails."""
+    return [f"isthmus: warning: {name} is not a setting of Isthmus and is ignored"
+            + (f"; did you mean {closest}?" if closest else "")
+            + " (`isthmus status --settings` lists every variable)"
+            for name, closest in unknown_variables(env, targets_dir)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -80,10 +81,23 @@ def command_of(given: Sequence[str]) -> str | None:
     return None
 
 
+def _warn_unknown_variables(args: argparse.Namespace) -> None:
+    """Warn once of each ``ISTHMUS_*`` variable no setting reads (a typo would otherwise be silently ignored); the
+    listing is imported only when such a variable is set at all."""
+    if not any(name.upper().startswith("ISTHMUS_") for name in os.environ):
+        return
+    from streams.cli.environment import warn_unknown_variables
+    from streams.cli.runtime import config_targets_dir
+
+    for line in warn_unknown_variables(os.environ, config_targets_dir(args)):
+        print(line, file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     given = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(command_of(given)).parse_args(given)
     try:
+        _warn_unknown_variables(args)
         code: int = args.run(args)
     except IsthmusError as exc:
         print(f"isthmus: error: {exc}", file=sys.stderr)

@@ -13,7 +13,9 @@ from pathlib import Path
 from streams.config import RuntimeSettings
 from streams.config.dirs import DirectorySettings
 from streams.config.kafka import KafkaSettings
+from streams.config.model import ConfigFile
 from streams.config.section import Section
+from streams.errors import IsthmusError
 from streams.stack.offer import runtime_offer
 from streams.stack.settings import StackSettings
 
@@ -22,6 +24,19 @@ CONFIG_ENV = "ISTHMUS_CONFIG"
 
 def config_path(args: argparse.Namespace | None = None) -> Path | None:
     given = getattr(args, "config", None) or os.environ.get(CONFIG_ENV, "").strip()
+    return Path(given) if given else None
+
+
+def config_targets_dir(args: argparse.Namespace | None = None) -> Path | None:
+    """The target files' folder a ``--config`` file names (``dirs.sink_targets_dir``), if it names one and reads;
+    a file that does not is reported by the command that loads it."""
+    path = config_path(args)
+    if path is None:
+        return None
+    try:
+        given = ConfigFile.read(path).values.get(DirectorySettings.NAME, {}).get("sink_targets_dir")
+    except IsthmusError:
+        return None
     return Path(given) if given else None
 
 
