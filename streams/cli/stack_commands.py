@@ -7,11 +7,13 @@ from __future__ import annotations
 import argparse
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from streams.cli import environment
 from streams.cli.commands import help_of
 from streams.cli.pipeline import EXACT_LAG, STALL_AFTER_S, gather
 from streams.cli.runtime import load_runtime
+from streams.config import RuntimeSettings
 from streams.inspect import health
 from streams.stack.manager import StackManager
 from streams.stack.offer import write_offer
@@ -94,6 +96,9 @@ def run_status(args: argparse.Namespace) -> int:
     down = {name: f"the local stack's {name} is {s['state']} (`isthmus up`)" for s in services
             for name, setting in (("kafka", ("kafka", "bootstrap_servers")), ("connect", ("connect", "urls")))
             if s["name"] == name and s["state"] != "running" and runtime.origins.get(setting) == "stack"}
+    # a stack service the settings point away from (your own Kafka or Connect) is shown as not used, not judged
+    used = used_services(settings, runtime)
+    services = [{**s, "used": used.get(str(s["name"]), True)} for s in services]
     pipeline = gather(runtime, stack=services if local else None, stack_home=str(settings.home), down=down,
                       stall_s=args.stall_after)
     result = health.verdict(pipeline)
@@ -108,3 +113,17 @@ def run_status(args: argparse.Namespace) -> int:
             lines[-1:-1] = ["", *environment.render(environment.variables(settings)), ""]
         print("\n".join(lines))
     return result.code
+
+
+def used_services(settings: StackSettings, runtime: RuntimeSettings) -> dict[str, bool]:
+    """Whether the runtime settings use the local stack's Kafka and Connect: their addresses are the stack's
+    (a loopback host, however written, and the stack's port)."""
+    loopback = {settings.host, "127.0.0.1", "localhost", "::1"}
+
+    def stack_address(host: str | None, port: int | None, stack_port: int) -> bool:
+        return port == stack_port and (host or "").strip("[]") in loopback
+
+    brokers = [server.rpartition(":") for server in runtime.kafka.bootstrap_servers]
+    connect = [urlsplit(url) for url in runtime.connect.urls]
+    return {"kafka": any(stack_address(host, int(port), settings.kafka_port) for host, _, port in brokers),
+            "connect": any(stack_address(url.hostname, url.port, settings.connect_port) for url in connect)}

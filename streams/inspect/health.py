@@ -101,8 +101,9 @@ class Counted:
 
 @dataclass(frozen=True, kw_only=True)
 class Pipeline:
-    """Everything ``isthmus status`` looked at. ``stack``: the local stack's services (``ServiceStatus.as_dict``),
-    None when there is no local stack; an ``*_error`` names what could not be read (and why)."""
+    """Everything ``isthmus status`` looked at. ``stack``: the local stack's services (``ServiceStatus.as_dict``,
+    and ``used``: False for one the settings point away from, which is not judged), None when there is no local
+    stack; an ``*_error`` names what could not be read (and why)."""
 
     kafka: str
     kafka_error: str | None = None
@@ -247,7 +248,8 @@ def first_line(trace: str | None) -> str:
 def verdict(pipeline: Pipeline) -> Verdict:
     """What is down or failing in ``pipeline``, and what is held."""
     problems: list[str] = []
-    down = [f"{s['name']} {s['state']}" for s in pipeline.stack or () if s["state"] != "running"]
+    down = [f"{s['name']} {s['state']}" for s in pipeline.stack or ()
+            if s["state"] != "running" and s.get("used", True)]
     if down:
         problems.append(f"local stack: {', '.join(down)}")
     if pipeline.kafka_error:
@@ -331,7 +333,8 @@ def render(pipeline: Pipeline, result: Verdict) -> list[str]:
         width = max((len(str(s["name"])) for s in pipeline.stack), default=0)
         for s in pipeline.stack:
             pid = str(s["pid"]) if s["pid"] else "-"
-            lines.append(f"  {s['name']:<{width}}  {s['state']:<9}  pid {pid:<7}  {s['address']}")
+            state = s["state"] if s.get("used", True) else "not used"
+            lines.append(f"  {s['name']:<{width}}  {state:<9}  pid {pid:<7}  {s['address']}")
     lines.append(f"kafka {pipeline.kafka}: " + (pipeline.kafka_error or "reachable"))
     lines.append(f"connectors ({pipeline.connect})" + (
         f": {pipeline.connect_error}" if pipeline.connect_error else "" if pipeline.connectors
