@@ -3,8 +3,10 @@
 Every process's settings are fields of the runtime settings model (streams/config: one section per concern
 or process, each field with its default and description), and this listing is generated from them; the
 local stack's own settings come from ``SETTINGS`` and its modules' ``DOCS``. A variable is described once.
-The stack's settings show the values they resolve to; the others show what the environment sets, or
-``(default)`` when it sets nothing. Secrets show as ``***``.
+The stack's settings show the values they resolve to; the runtime model's show their effective values and where
+each came from, as ``isthmus config show`` does (:func:`streams.config.show.effective`: the environment, the
+``--config`` file, the stack's offer, the default); the others show what the environment sets, or ``(default)``
+when it sets nothing. Secrets show as ``***``.
 
 Two kinds of ``ISTHMUS_*`` name are not listed: the test harness's ``ISTHMUS_STACK`` and
 ``ISTHMUS_KEEP_STACK`` (README "Tests"), and variables a target file names (``auth.env`` in
@@ -24,8 +26,9 @@ from pathlib import Path
 
 from streams.cli.runtime import CONFIG_ENV
 from streams.config.dirs import DirectorySettings, folder
-from streams.config.model import SECTIONS
+from streams.config.model import SECTIONS, RuntimeSettings
 from streams.config.section import default_text
+from streams.config.show import effective
 from streams.inspect import roles
 from streams.stack import jars, prerequisites, secrets, tryton_venv
 from streams.stack.settings import SETTINGS, StackSettings
@@ -41,9 +44,12 @@ _NAME = re.compile(r"\bISTHMUS_[A-Z0-9_]*[A-Z0-9]\b")
 class Variable:
     process: str
     env: str
-    #: The resolved value (stack settings), the environment's value, ``***`` for a secret, or None when unset.
+    #: The resolved value (stack settings), the effective or environment's value, ``***`` for a secret, or None
+    #: when unset.
     value: str | None
     description: str
+    #: Where a runtime setting's value came from (``env``, ``file``, ``stack``, ``default``); None: not known.
+    origin: str | None = None
 
 
 def _from_docs(process: str, docs: Mapping[str, str], env: Mapping[str, str], *,
@@ -56,11 +62,14 @@ def _from_docs(process: str, docs: Mapping[str, str], env: Mapping[str, str], *,
     return found
 
 
-def _runtime(env: Mapping[str, str]) -> list[Variable]:
-    """The runtime settings' variables, generated from the model's fields (streams/config); secrets ``***``."""
-    found = [Variable(process="runtime", env=CONFIG_ENV, value=env.get(CONFIG_ENV, "").strip() or None,
+def _runtime(env: Mapping[str, str], runtime: RuntimeSettings | None = None) -> list[Variable]:
+    """The runtime settings' variables, generated from the model's fields (streams/config); secrets ``***``. With
+    ``runtime`` (the loaded settings), each shows its effective value and origin, as ``config show`` does."""
+    config_file = str(runtime.config_file) if runtime is not None and runtime.config_file else None
+    found = [Variable(process="runtime", env=CONFIG_ENV, value=config_file or env.get(CONFIG_ENV, "").strip() or None,
                       description="a --config YAML file of runtime settings (kafka:, connect:, dirs:); the "
                                   "environment overrides it; `isthmus config show` prints the effective values")]
+    shown = {(row.section, row.key): row for row in effective(runtime)} if runtime is not None else {}
     for section in SECTIONS:
         for name, info in section.model_fields.items():
             variable = section.env_name(name)
@@ -70,17 +79,23 @@ def _runtime(env: Mapping[str, str]) -> list[Variable]:
             description = info.description or ""
             if default is not None and "default" not in description:
                 description += f" (default {default})"
-            found.append(Variable(process=section.NAME, env=variable, description=description,
-                                  value=(HIDDEN if secret else raw) if raw else None))
+            row = shown.get((section.NAME, name))
+            if row is not None:
+                value = None if row.origin == "default" else row.value
+            else:
+                value = (HIDDEN if secret else raw) if raw else None
+            found.append(Variable(process=section.NAME, env=variable, description=description, value=value,
+                                  origin=row.origin if row is not None else None))
     return found
 
 
-def variables(settings: StackSettings, env: Mapping[str, str] | None = None) -> list[Variable]:
+def variables(settings: StackSettings, env: Mapping[str, str] | None = None,
+              runtime_settings: RuntimeSettings | None = None) -> list[Variable]:
     """Every variable, grouped by the section of the model that holds it, then the stack's (``ISTHMUS_WORKER_ID``
     is listed under worker; the warehouse loader also takes it as its name). A variable of the runtime model is
-    listed there only."""
+    listed there only, with its effective value and origin when ``runtime_settings`` is given."""
     env = os.environ if env is None else env
-    runtime = _runtime(env)
+    runtime = _runtime(env, runtime_settings)
     found = [Variable(process="stack", env=doc.env, value=str(getattr(settings, name)), description=doc.description)
              for name, doc in SETTINGS.items()]
     found += _from_docs("stack", {**jars.DOCS, **prerequisites.DOCS, **tryton_venv.DOCS}, env)
@@ -99,7 +114,10 @@ def render(found: list[Variable]) -> list[str]:
         if variable.process != process:
             process = variable.process
             lines.append(f"{process}:")
-        lines.append(f"  {variable.env:<{width}}  {variable.value or UNSET:<28} {variable.description}")
+        shown = variable.value or UNSET
+        if variable.value and variable.origin:
+            shown += f" [{variable.origin}]"
+        lines.append(f"  {variable.env:<{width}}  {shown:<28} {variable.description}")
     return lines
 
 

@@ -105,12 +105,12 @@ def run_status(args: argparse.Namespace) -> int:
     if args.json:
         document = health.document(pipeline, result)
         if args.settings:
-            document["settings"] = {v.env: v.value for v in environment.variables(settings)}
+            document["settings"] = {v.env: v.value for v in environment.variables(settings, runtime_settings=runtime)}
         print(json.dumps(document, indent=2))
     else:
         lines = health.render(pipeline, result)
         if args.settings:
-            lines[-1:-1] = ["", *environment.render(environment.variables(settings)), ""]
+            lines[-1:-1] = ["", *environment.render(environment.variables(settings, runtime_settings=runtime)), ""]
         print("\n".join(lines))
     return result.code
 

@@ -34,7 +34,8 @@ class _Manager:
                 _service("billing-api", True, "http://127.0.0.1:25001")]
 
 
-def _status(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, str]) -> tuple[int, list[str]]:
+def _status(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, str], *,
+            settings: bool = False) -> tuple[int, list[str]]:
     monkeypatch.setenv("ISTHMUS_HOME", str(tmp_path))
     monkeypatch.setenv("ISTHMUS_KAFKA_PORT", "25092")
     monkeypatch.setenv("ISTHMUS_CONNECT_PORT", "25083")
@@ -53,7 +54,8 @@ def _status(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, str]
     monkeypatch.setattr(stack_commands, "StackManager", _Manager)
     monkeypatch.setattr(stack_commands, "gather", gather)
     monkeypatch.setattr("builtins.print", lambda text, **_: lines.extend(str(text).splitlines()))
-    code = stack_commands.run_status(argparse.Namespace(json=False, settings=False, stall_after=120.0, config=None))
+    code = stack_commands.run_status(argparse.Namespace(json=False, settings=settings, stall_after=120.0,
+                                                        config=None))
     # the local stack's lines, as "<service> <state>"
     return code, [" ".join(line.split("  pid ")[0].split()) if line.startswith("  ") else line for line in lines]
 
@@ -82,3 +84,23 @@ def test_the_text_form_shows_a_service_not_used() -> None:
     assert health.render(pipeline, result)[1:3] == ["  kafka   not used   pid -        127.0.0.1:19092",
                                                     "  crm-db  running    pid 7        postgresql://127.0.0.1:15432/crm"]
     assert health.document(pipeline, result)["stack"]["services"][0]["used"] is False
+
+
+def test_settings_from_the_config_file_are_shown_with_their_value_and_origin(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`status --settings` showed every Kafka and Connect setting of a --config file as (default)."""
+    config = tmp_path / "isthmus.yaml"
+    config.write_text("kafka:\n  bootstrap_servers: [localhost:36092]\n  sasl_password: s3cret\n"
+                      "  security_protocol: SASL_PLAINTEXT\n  sasl_mechanism: PLAIN\n  sasl_username: isthmus\n"
+                      "connect:\n  urls: [https://127.0.0.1:36443]\n", encoding="utf-8")
+    _, lines = _status(monkeypatch, tmp_path, {"ISTHMUS_CONFIG": str(config), "ISTHMUS_KAFKA_REPLICATION_FACTOR": "3"},
+                       settings=True)
+    shown = {line.split()[0]: line.split()[1:3] for line in lines if line.startswith("ISTHMUS_")}
+    assert shown["ISTHMUS_KAFKA_BOOTSTRAP_SERVERS"] == ["localhost:36092", "[file]"]
+    assert shown["ISTHMUS_CONNECT_URLS"] == ["https://127.0.0.1:36443", "[file]"]
+    assert shown["ISTHMUS_KAFKA_SASL_PASSWORD"] == ["***", "[file]"]
+    assert shown["ISTHMUS_KAFKA_REPLICATION_FACTOR"] == ["3", "[env]"]
+    assert shown["ISTHMUS_KAFKA_TOOLS_DIR"][1] == "[stack]", "the stack's offer, as `config show` says"
+    assert shown["ISTHMUS_KAFKA_SSL_CAFILE"][0] == "(default)"
+    assert shown["ISTHMUS_CONFIG"][0] == str(config)
+    assert not any("s3cret" in line for line in lines)
