@@ -75,10 +75,24 @@ def register(subparsers: Any) -> None:
 def run_up(args: argparse.Namespace) -> int:
     manager = StackManager(StackSettings.from_env())
     manager.up(args.services or None)
-    offered = write_offer(manager.settings)
-    manager.progress.say(f"stack is up; `isthmus status` shows it, `isthmus down` stops it; its runtime settings "
-                         f"(Kafka, Connect) are in {offered}")
+    running = [s.name for s in manager.status() if s.state == "running"]
+    offered = write_offer(manager.settings, running)
+    manager.progress.say(up_message(running, str(offered)))
     return 0
+
+
+def up_message(running: list[str], offered: str) -> str:
+    """What ``isthmus up`` says at the end: what runs, and where its settings are; with no Kafka or Connect of the
+    stack's running, where yours are set instead (not the ports of services never started)."""
+    said = (f"stack is up ({', '.join(running)}); `isthmus status` shows it, `isthmus down` stops it; its runtime "
+            f"settings are in {offered} (the database passwords too: it is readable by you only)")
+    missing = [name for name in ("kafka", "connect") if name not in running]
+    if missing:
+        said += (f"; its {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not running: set yours with "
+                 + " and ".join({"kafka": "ISTHMUS_KAFKA_BOOTSTRAP_SERVERS", "connect": "ISTHMUS_CONNECT_URLS"}[m]
+                                for m in missing)
+                 + " (or a --config file), or start the stack's with `isthmus up " + " ".join(missing) + "`")
+    return said
 
 
 def run_down(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ passes this offer as the weakest source above the defaults, and ``isthmus up`` w
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -62,11 +63,22 @@ def runtime_offer(settings: StackSettings) -> dict[str, dict[str, Any]]:
             "warehouse": {"dsn": psycopg.conninfo.make_conninfo("", **server)}}
 
 
-def write_offer(settings: StackSettings) -> Path:
-    """``<home>/runtime.yaml``: the offer as a ``--config`` file, readable by its owner only."""
+def write_offer(settings: StackSettings, running: Iterable[str] | None = None) -> Path:
+    """``<home>/runtime.yaml``: the offer as a ``--config`` file, readable by its owner only (it holds the database
+    passwords). ``running``: the stack's services that run (None: all); a stack without its Kafka or Connect
+    (``isthmus up crm-api erp-api`` beside your own) offers no address of theirs."""
     path = settings.home / "runtime.yaml"
+    offer = runtime_offer(settings)
+    if running is not None:
+        started = set(running)
+        if "kafka" not in started:
+            offer["kafka"].pop("bootstrap_servers")
+            offer["capture"]["variables"].pop("kafka_bootstrap_servers")
+        if "connect" not in started:
+            offer.pop("connect")
+            offer["capture"]["variables"].pop("connect_url")
     text = ("# The local stack's runtime settings (isthmus up): use with `isthmus --config " + str(path) + "`\n"
-            + yaml.safe_dump(runtime_offer(settings), sort_keys=False))
+            + yaml.safe_dump(offer, sort_keys=False))
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(text)

@@ -92,6 +92,10 @@ class ErpDatabase(Service):
         database = self.settings.erp_db_name
         with self.root() as conn, conn.cursor() as cursor:
             cursor.execute(f"CREATE DATABASE IF NOT EXISTS `{database}` CHARACTER SET utf8mb4")
+            # CREATE/ALTER USER ... IDENTIFIED BY is written to the binlog with the password in it, and the binlog is
+            # readable by the server's group (0660): this session's account statements stay out of it (no replica
+            # and no capture needs them; Debezium reads the erp database's changes only)
+            cursor.execute("SET SESSION sql_log_bin = 0")
             for host in ("127.0.0.1", "localhost", "::1"):
                 cursor.execute(f"CREATE USER IF NOT EXISTS '{user}'@'{host}' IDENTIFIED BY %s", (password,))
                 cursor.execute(f"ALTER USER '{user}'@'{host}' IDENTIFIED BY %s", (password,))
