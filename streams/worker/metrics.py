@@ -80,9 +80,10 @@ class WorkerCollector(Collector):
             left_out.add_metric([self.worker_id, flow], 1)
         yield left_out
         failing = GaugeMetricFamily("isthmus_flow_failing", "1 while a flow cannot go on: Kafka refuses a record "
-                                    "it writes, whichever retry (see /health).", labels=labels)
+                                    "it writes, whichever retry, or it keeps restarting with no commit (see /health).",
+                                    labels=labels)
         for p in self.processors:
-            failing.add_metric([self.worker_id, p.spec.name], 0 if p.failing is None else 1)
+            failing.add_metric([self.worker_id, p.spec.name], 0 if p.failing_reason() is None else 1)
         yield failing
         for name, text, tally in _TIMINGS:
             yield histogram_family(name, text, labels,

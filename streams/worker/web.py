@@ -9,9 +9,11 @@ is alive: /health stays 200.
 
 Flows left out because they cannot be built (a mapping file missing) are listed, with why, under
 ``unavailable`` in /health and /ready, and as ``isthmus_flow_unavailable`` in /metrics. A flow that cannot go
-on (``FlowProcessor.failing``: Kafka refuses a record it writes, whichever retry) makes /health answer 503,
-``status: failing``, with the flow and why under ``failing`` (``isthmus_flow_failing`` in /metrics): it is
-stuck, not slow, and a restart from its last commit is all it can do."""
+on (``FlowProcessor.failing_reason``: Kafka refuses a record it writes, whichever retry; or the flow has restarted
+from its last commit with no commit since for ``failing_after_s``, an ACL that refuses it, TLS files that do not
+load) makes /health answer 503, ``status: failing``, with the flow and why under ``failing`` (its last error:
+``isthmus_flow_failing`` in /metrics): it is stuck, not slow. A flow not ready because it restarts says its
+``restarts`` and ``last_error`` in /ready."""
 
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ def build_app(worker_id: str, processors: Sequence[FlowProcessor],
     registry = worker_registry(worker_id, processors, unavailable)
 
     async def health(_: web.Request) -> web.Response:
-        failing = {p.spec.name: str(p.failing) for p in processors if p.failing is not None}
+        failing = {p.spec.name: reason for p in processors if (reason := p.failing_reason()) is not None}
         return web.json_response({"status": "failing" if failing else "ok", "worker": worker_id,
                                   "failing": failing, "unavailable": dict(unavailable)},
                                  status=503 if failing else 200)

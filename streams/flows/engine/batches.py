@@ -53,18 +53,20 @@ NO_HEADERS: list[tuple[str, bytes]] = []
 
 async def send_batched(producer: AIOKafkaProducer, records: Iterable[OutRecord], partitioner: KeyPartitioner, *,
                        last: dict[tuple[str, int], tuple[asyncio.Future[Any], int]] | None = None,
-                       sent_to: list[tuple[str, int]] | None = None) -> list[asyncio.Future[Any]]:
+                       sent_to: list[tuple[str, int]] | None = None,
+                       futures: list[asyncio.Future[Any]] | None = None) -> list[asyncio.Future[Any]]:
     """Queue ``records`` on ``producer`` (in the open transaction, if it is transactional), keeping their
     order within each topic-partition; returns the futures of the record batches, done once acknowledged.
 
     ``last`` receives, per topic-partition, the future of its last record batch and how many records that batch
     holds: the batch's offset (its future's result) plus that count is the offset after the last record.
     ``sent_to`` receives the topic-partition of each record batch, in the order of the futures (which batch the
-    broker refused)."""
+    broker refused). ``futures``, if given, receives the futures as they are made and is returned: those of a call
+    that fails part way are there too."""
     partition_counts: dict[str, int] = {}
     builders: dict[tuple[str, int], Any] = {}
     sizes: dict[tuple[str, int], int] = {}
-    futures: list[asyncio.Future[Any]] = []
+    futures = [] if futures is None else futures
     for topic, partition, key, value, headers in records:
         if partition is None:
             count = partition_counts.get(topic)

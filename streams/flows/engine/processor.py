@@ -33,7 +33,13 @@ output and counts, and the record goes to the dead-letter topic with the reason;
 the worker produces (``EngineSettings.max_request_size``, :mod:`~streams.flows.engine.sizes`). A Kafka error inside
 a transaction aborts it and restarts the flow from its last commit (new consumer, producers and restored state);
 one that cannot pass on a retry (the broker refuses a record as too large) also marks the flow failing
-(``FlowProcessor.failing``, shown by /health) until the task it stopped commits again.
+(``FlowProcessor.failing``, shown by /health) until the task it stopped commits again. So does any other failure of
+the flow's clients (an error of aiokafka that is no ``KafkaError``, such as ``IllegalOperation`` after a transaction
+failed; TLS files that do not load; a bug): the flow restarts from its last commit, never the worker, whose other
+flows go on. A producer whose transaction failed is never used again (its queued record batches are dropped, not
+sent); the restart builds new ones. A flow that keeps restarting without a commit for ``failing_after_s`` is failing
+on /health with its last error (``Restarts``), which names the principal and the ACL to grant when Kafka refused
+it one (:mod:`streams.kafka.refusals`).
 
 A flow with a ``tick`` (``FlowSpec.tick``) has it called every ``tick_interval_s`` for each ready task, between
 batches: what it emits and writes commits in a transaction of its own (a parked record announced as held once
@@ -60,11 +66,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
+from aiokafka.errors import IllegalOperation, KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.config.kafka import KafkaAddress, client_kwargs, producer_kwargs
-from streams.errors import IsthmusError
+from streams.errors import IsthmusError, exception_text
 from streams.flows.engine.addressing import stages_of
 from streams.flows.engine.api import FlowSpec, Incoming, Ticking, Waiting
 from streams.flows.engine.batches import NO_HEADERS, KeyPartitioner, OutRecord, send_batched
@@ -84,6 +90,7 @@ from streams.kafka.deadletters import (
     dlq_topic,
     without_value,
 )
+from streams.kafka.refusals import refusal
 from streams.kafka.topics import TopicSpec, ensure_topics, partition_counts
 
 log = logging.getLogger(__name__)
@@ -160,6 +167,26 @@ DEFAULT_SESSION_TIMEOUT_MS = 10_000
 RECORD_BATCH_BYTES = 512 * 1024
 
 
+#: How long a flow restarts from its last commit, with no commit since, before /health lists it under ``failing``:
+#: a Kafka that restarts or a rebalance passes within it; an ACL that refuses the flow does not.
+DEFAULT_FAILING_AFTER_S = 30.0
+
+#: Failures of a flow's run the engine expects and explains in one line (anything else is logged with its trace).
+_EXPLAINED = (KafkaError, IllegalOperation, IsthmusError)
+
+
+@dataclass
+class Restarts:
+    """A flow's restarts since it last committed (or was ready without failing for ``failing_after_s``)."""
+
+    #: When the first of them failed, and the last (``time.monotonic``).
+    since: float
+    at: float
+    count: int = 0
+    #: What the last failure said (an authorization error names the principal and the ACL to grant).
+    error: str = ""
+
+
 @dataclass(frozen=True, kw_only=True)
 class EngineSettings:
     bootstrap_servers: KafkaAddress
@@ -176,6 +203,8 @@ class EngineSettings:
     poll_timeout_ms: int = 200
     transaction_timeout_ms: int = 60000
     restart_delay_s: float = 2.0
+    #: How long a flow may keep restarting without a commit before /health reports it failing (``Restarts``).
+    failing_after_s: float = DEFAULT_FAILING_AFTER_S
     #: How long the group waits for a silent worker before its partitions move (``DEFAULT_SESSION_TIMEOUT_MS``).
     session_timeout_ms: int = DEFAULT_SESSION_TIMEOUT_MS
     #: How long the group waits for its live members to rejoin in a rebalance (a revocation first commits the batch
@@ -269,6 +298,10 @@ class FlowProcessor:
         #: Why the flow cannot go on (a record Kafka refuses, which no retry gets past), until the task it stopped
         #: commits a batch again; /health reports it.
         self.failing: RefusedAsTooLarge | None = None
+        #: The flow's restarts since its last commit (None: it has committed, or never failed).
+        self.restarts: Restarts | None = None
+        #: Since when (``time.monotonic``) the flow has been ready this time.
+        self._ready_since: float | None = None
         self._partitioner = KeyPartitioner()
         #: What each task holds back, as its flow's last tick said.
         self.waiting_by_task: dict[int, Waiting] = {}
@@ -347,12 +380,44 @@ class FlowProcessor:
                     self.failing = exc
                     log.error("%s", exc)
                     await asyncio.sleep(self.settings.restart_delay_s)
-                except KafkaError as exc:
-                    log.warning("%s: %s; restarting from the last commit in %.0fs", self.spec.name, exc,
-                                self.settings.restart_delay_s)
+                except Exception as exc:  # whatever stopped this flow must not stop the others
+                    self._restarting(exc)
                     await asyncio.sleep(self.settings.restart_delay_s)
         finally:
             self.letter_log.flush()
+
+    def _restarting(self, exc: Exception) -> None:
+        """Count the failure in the flow's restarts and say it: one line for what the engine expects (an
+        authorization error naming the principal and the ACL), the trace for anything else."""
+        now = time.monotonic()
+        restarts = self.restarts = self.restarts or Restarts(since=now, at=now)
+        restarts.count += 1
+        restarts.at = now
+        said = exception_text(exc)
+        restarts.error = refusal(exc, self.settings.bootstrap_servers) or (
+            said if type(exc).__name__ in said else f"{type(exc).__name__}: {said}")
+        log.log(logging.WARNING if isinstance(exc, _EXPLAINED) else logging.ERROR,
+                "%s: %s; restarting from the last commit in %.0fs", self.spec.name, restarts.error,
+                self.settings.restart_delay_s, exc_info=None if isinstance(exc, _EXPLAINED) else exc)
+
+    def _forget_restarts(self) -> None:
+        """Ready since the last restart for ``failing_after_s``, with no failure: the restarts are over (a flow
+        with nothing to commit shows it no other way)."""
+        since = self._ready_since
+        if (self.restarts is not None and self.ready and since is not None and since >= self.restarts.at
+                and time.monotonic() - since >= self.settings.failing_after_s):
+            self.restarts = None
+
+    def failing_reason(self) -> str | None:
+        """Why the flow cannot go on, for /health and ``isthmus_flow_failing``: a record Kafka refuses, or restarts
+        with no commit for ``failing_after_s`` (then how long, how many, and the last error); None: it goes on."""
+        if self.failing is not None:
+            return str(self.failing)
+        restarts, now = self.restarts, time.monotonic()
+        if restarts is None or now - restarts.since < self.settings.failing_after_s:
+            return None
+        return (f"restarting from its last commit for {now - restarts.since:.0f} s ({restarts.count} restart(s), no "
+                f"commit since); the last error: {restarts.error}")
 
     async def _run_once(self, stop: asyncio.Event) -> None:
         consumer = AIOKafkaConsumer(
@@ -375,6 +440,7 @@ class FlowProcessor:
                 batch = await take_fairly(consumer, timeout_ms=0 if gathering else self.settings.poll_timeout_ms,
                                           max_records=self.settings.batch_max_records)
                 fetched = time.perf_counter()
+                self._forget_restarts()
                 if self.failure is not None:
                     failure, self.failure = self.failure, None
                     raise TaskStartFailed(f"{self.spec.name}: a task could not start: {failure}") from failure
@@ -585,6 +651,7 @@ class FlowProcessor:
             store.committed(ends.get(self.spec.changelog_topic(name)))
         self.transactions += 1
         self.last_commit_at = time.time()
+        self.restarts = None
         if records_in and self.failing is not None and self.failing.task == task.partition:
             log.info("%s task %d: a batch committed again; the flow is no longer failing", self.spec.name,
                      task.partition)
@@ -633,17 +700,22 @@ class FlowProcessor:
         unrecorded = self.schemas.unrecorded()  # a schema first written with: recorded with its first records
         if unrecorded:
             outgoing = [*outgoing, *written_schemas.out_records(unrecorded, writer=self.settings.worker_id)]
-        await producer.begin_transaction()
         last: dict[tuple[str, int], tuple[asyncio.Future[Any], int]] = {}
         sent_to: list[tuple[str, int]] = []
-        sent = await send_batched(producer, outgoing, self._partitioner, last=last, sent_to=sent_to)
-        if offsets:  # a tick's transaction consumed nothing
-            await producer.send_offsets_to_transaction(offsets, self.group)
+        sent: list[asyncio.Future[Any]] = []
         try:
-            await asyncio.gather(*sent)  # a record batch the broker refused fails the batch before it commits
-        except _TOO_LARGE as exc:
-            raise self._refused(task, outgoing, sent, sent_to) from exc
-        await producer.commit_transaction()
+            await producer.begin_transaction()
+            await send_batched(producer, outgoing, self._partitioner, last=last, sent_to=sent_to, futures=sent)
+            if offsets:  # a tick's transaction consumed nothing
+                await producer.send_offsets_to_transaction(offsets, self.group)
+            try:
+                await asyncio.gather(*sent)  # a record batch the broker refused fails the batch before it commits
+            except _TOO_LARGE as exc:
+                raise self._refused(task, outgoing, sent, sent_to) from exc
+            await producer.commit_transaction()
+        except Exception as exc:
+            _abandon(producer, sent, exc)
+            raise
         if unrecorded:
             self.schemas.recorded(stored.fingerprint for stored in unrecorded)
         return {topic: future.result().offset + records for (topic, partition), (future, records) in last.items()
@@ -749,7 +821,10 @@ class FlowProcessor:
 
     def _update_ready(self) -> None:
         """Ready: joined, and every task assigned started (none assigned: a standby, ready once joined)."""
-        self.ready = self.joined and all(task.ready for task in self.tasks.values())
+        ready = self.joined and all(task.ready for task in self.tasks.values())
+        if ready and not self.ready:
+            self._ready_since = time.monotonic()
+        self.ready = ready
 
     def _joining(self) -> None:
         """The consumer (re)joins its group: the assignment it had is gone until the group gives the next one."""
@@ -790,6 +865,9 @@ class FlowProcessor:
             answer["waiting_for"] = waiting_for(
                 state, group=self.group, joining_s=0.0 if since is None else time.monotonic() - since,
                 session_timeout_ms=self.settings.session_timeout_ms, starts=starting)
+            if self.restarts is not None:
+                answer["restarts"] = self.restarts.count
+                answer["last_error"] = self.restarts.error
         if starting:
             answer["restoring"] = {str(p): s.as_json() for p, s in sorted(starting.items())}
         return answer
@@ -907,8 +985,31 @@ def read_to_end(inputs: Sequence[TopicPartition], handled: dict[TopicPartition, 
 async def _stop_quietly(producer: AIOKafkaProducer) -> None:
     try:
         await producer.stop()
-    except KafkaError as exc:
-        log.warning("closing a task's producer: %s", exc)
+    except Exception as exc:  # a producer that failed may fail its stop too; it is dropped anyway
+        log.warning("closing a task's producer: %s", exception_text(exc))
+
+
+def _abandon(producer: AIOKafkaProducer, sent: Sequence[asyncio.Future[Any]], exc: Exception) -> None:
+    """A producer whose transaction failed is never used again: the flow restarts with new ones (whose start fences
+    it and aborts what it began). The record batches it still queues are failed and dropped, not sent once the
+    failed transaction has forgotten their partitions (outside any transaction), and the futures of those it sent
+    are awaited by nobody now: their errors are retrieved, not logged as never retrieved. (aiokafka has no public
+    way to drop what a producer queues: its accumulator is reached into.)"""
+    for future in sent:
+        future.add_done_callback(_retrieved)
+    accumulator = getattr(producer, "_message_accumulator", None)
+    queued = getattr(accumulator, "_batches", {})
+    for batches in queued.values():
+        for batch in batches:
+            if not batch.future.done():
+                batch.future.set_exception(exc)
+            batch.future.add_done_callback(_retrieved)
+    queued.clear()
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
