@@ -23,7 +23,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from streams.config.exceptions import RuntimeConfigError
+from streams.config.exceptions import RuntimeConfigError, TlsFilesUnusable
 from streams.config.section import Section
 from streams.kafka.names import PREFIX_PATTERN
 
@@ -142,7 +142,15 @@ class KafkaSettings(Section):
     @model_validator(mode="before")
     @classmethod
     def _secret_files(cls, data: Any) -> Any:
-        return read_secret_files(data, {"sasl_password": "SASL password", "ssl_key_password": "key password"})
+        if not isinstance(data, dict):
+            return data
+        path = data.get("sasl_password_file")
+        if path and not data.get("sasl_password"):
+            data = {**data, "sasl_password": read_secret_file(Path(path), "SASL password")}
+        path = data.get("ssl_key_password_file")
+        if path and not data.get("ssl_key_password"):
+            read_secret_file(Path(path), "key password")  # readable now; read again with the key each time (below)
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> KafkaSettings:
@@ -197,14 +205,52 @@ def kafka_settings(address: KafkaAddress) -> KafkaSettings:
     return address if isinstance(address, KafkaSettings) else KafkaSettings.plain(address)
 
 
+def key_password(settings: KafkaSettings) -> str | None:
+    """The client key's password: the value, else the password file as it is now. Read with the key each time a TLS
+    context is built, so a key rotated with a new password (both files replaced) is read with the new one."""
+    if settings.ssl_key_password is not None:
+        return settings.ssl_key_password.get_secret_value()
+    if settings.ssl_key_password_file is not None:
+        try:
+            return read_secret_file(settings.ssl_key_password_file, "key password").get_secret_value()
+        except ValueError as exc:
+            raise TlsFilesUnusable(str(exc)) from None
+    return None
+
+
 def ssl_context(settings: KafkaSettings) -> ssl.SSLContext:
-    """The TLS context of SSL and SASL_SSL: the CA (else the system's), and the client pair for mutual TLS."""
-    context = ssl.create_default_context(cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None)
+    """The TLS context of SSL and SASL_SSL: the CA (else the system's), and the client pair for mutual TLS, read from
+    their files each time. Files that do not make one are a :class:`TlsFilesUnusable` naming them and the fix."""
+    try:
+        context = ssl.create_default_context(cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None)
+    except (OSError, ssl.SSLError) as exc:
+        raise TlsFilesUnusable(f"kafka.ssl_cafile {settings.ssl_cafile} cannot be used ({exc}); give the PEM file of "
+                               "the CA that signed the brokers' certificates") from exc
     context.check_hostname = settings.ssl_check_hostname
     if settings.ssl_certfile and settings.ssl_keyfile:
-        load_client_certificate(context, settings.ssl_certfile, settings.ssl_keyfile, settings.ssl_key_password,
-                                KafkaSettings)
+        try:
+            # "" rather than None: OpenSSL would ask the terminal for an encrypted key's password
+            context.load_cert_chain(str(settings.ssl_certfile), str(settings.ssl_keyfile), key_password(settings) or "")
+        except (OSError, ssl.SSLError) as exc:
+            raise TlsFilesUnusable(_pair_problem(settings, exc)) from exc
     return context
+
+
+def _pair_problem(settings: KafkaSettings, exc: OSError) -> str:
+    """Why the client certificate and key do not load, and what to do."""
+    pair = f"the client certificate {settings.ssl_certfile} and key {settings.ssl_keyfile}"
+    if isinstance(exc, ssl.SSLError) and "KEY_VALUES_MISMATCH" in str(exc):
+        return (f"{pair} do not belong together (KEY_VALUES_MISMATCH): one was replaced without the other (a "
+                "rotation half done?); put the new pair in place together (write both beside the old ones, then "
+                "rename them over), and the next retry reads them")
+    if isinstance(exc, ssl.SSLError):
+        password = (f"the password in {settings.ssl_key_password_file} (read again each time)"
+                    if settings.ssl_key_password is None and settings.ssl_key_password_file is not None
+                    else "kafka.ssl_key_password" if settings.ssl_key_password is not None else "no password")
+        return (f"{pair} cannot be read ({exc}): the key does not open with {password}, or a file is not PEM; "
+                "replace the key together with its password file (a new key with a new password: both), and the "
+                "next retry reads them")
+    return f"{pair} cannot be read: {exc.strerror or exc}; fix the path or its permissions"
 
 
 def client_kwargs(address: KafkaAddress) -> dict[str, Any]:

@@ -395,7 +395,7 @@ class FlowProcessor:
         restarts.at = now
         said = exception_text(exc)
         restarts.error = refusal(exc, self.settings.bootstrap_servers) or (
-            said if type(exc).__name__ in said else f"{type(exc).__name__}: {said}")
+            said if isinstance(exc, IsthmusError) or type(exc).__name__ in said else f"{type(exc).__name__}: {said}")
         log.log(logging.WARNING if isinstance(exc, _EXPLAINED) else logging.ERROR,
                 "%s: %s; restarting from the last commit in %.0fs", self.spec.name, restarts.error,
                 self.settings.restart_delay_s, exc_info=None if isinstance(exc, _EXPLAINED) else exc)
