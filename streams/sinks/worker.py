@@ -8,6 +8,9 @@ Effectively once, in order per entity:
 - every ``commit_interval_ms`` the longest completed prefix of each partition is committed in one Kafka
   transaction together with its results and dead letters. So a worker killed at any moment re-applies only
   commands whose offsets were not committed, and the target answers those from its idempotency table.
+- a transaction that fails (other than fenced) drops its producer, whose state after a fatal error
+  (TRANSACTIONAL_ID_AUTHORIZATION_FAILED) allows no abort; a new one (its start fences the old and aborts its
+  transaction) commits the same prefix again after a backoff, the WARNING naming what Kafka refused and to whom.
 
 One worker per target: partitions are assigned manually and the transactional id is per target, so a second
 worker (or a restart after SIGKILL) fences the first.
@@ -30,7 +33,10 @@ from aiokafka.errors import KafkaError, ProducerFenced
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.config.kafka import KafkaAddress, client_kwargs, producer_kwargs
+from streams.errors import IsthmusError, exception_text
 from streams.kafka import written_schemas
+from streams.kafka.producers import abandon
+from streams.kafka.refusals import refusal
 from streams.kafka.topics import TopicSpec, ensure_topics
 from streams.metrics.histogram import LabelledHistogram
 from streams.sinks.adapters.base import Adapter
@@ -62,6 +68,10 @@ from streams.sinks.unmade import UnmadeCreates
 log = logging.getLogger("isthmus.sink")
 
 PARTITION_REFRESH_S = 30.0
+
+#: The wait before a new producer retries a failed commit: 1 s, doubling up to 30 s (an ACL granted back is seen
+#: within 30 s; a broker that refuses every try is not asked every 200 ms).
+COMMIT_BACKOFF = Backoff(base=1.0, multiplier=2.0, maximum=30.0, jitter=0.0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -158,6 +168,11 @@ class SinkWorker:
         self._fatal: BaseException | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
+        #: Failed transactions in a row (their producer dropped), and when the next producer may start.
+        self._commit_failures = 0
+        self._commit_retry_at = 0.0
+        #: What the last failed commit said, until a commit succeeds (the summary line and /metrics name it).
+        self.commit_error: str | None = None
         self.committed_offsets: dict[TopicPartition, int] = {}
 
     # lifecycle
@@ -172,9 +187,7 @@ class SinkWorker:
             written_schemas.topic_spec(),
         ])
         await asyncio.to_thread(written_schemas.attach, self.store, self.bootstrap_servers)
-        self._producer = AIOKafkaProducer(
-            **producer_kwargs(self.bootstrap_servers), client_id=r.client_id,
-            transactional_id=r.transactional_id, enable_idempotence=True, acks="all")
+        self._producer = self._new_producer()
         self._consumer = AIOKafkaConsumer(
             **client_kwargs(self.bootstrap_servers), client_id=r.client_id, group_id=r.group_id,
             enable_auto_commit=False, auto_offset_reset="earliest", isolation_level="read_committed")
@@ -220,6 +233,11 @@ class SinkWorker:
                 await summary
         if self._fatal is not None:
             raise self._fatal
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        r = self.resolved
+        return AIOKafkaProducer(**producer_kwargs(self.bootstrap_servers), client_id=r.client_id,
+                                transactional_id=r.transactional_id, enable_idempotence=True, acks="all")
 
     async def _shutdown(self) -> None:
         self._stopping = True
@@ -390,22 +408,24 @@ class SinkWorker:
 
     async def _flush(self) -> None:
         """Commit every completed prefix with its outputs in one transaction."""
-        assert self._producer is not None
         async with self._flush_lock:
             ready = self.offsets.ready()
-            if not ready:
+            if not ready or not await self._producer_ready():
                 return
             producer = self._producer
+            assert producer is not None
             began = time.monotonic()
+            sent: list[asyncio.Future[Any]] = []
             try:
                 unrecorded = self.store.unrecorded()  # recorded with the first records written with it
                 await producer.begin_transaction()
                 for committable in ready.values():
                     for output in committable.outputs:
-                        await producer.send(output.topic, output.value, key=output.key, headers=output.headers)
+                        sent.append(await producer.send(output.topic, output.value, key=output.key,
+                                                        headers=output.headers))
                 for topic, partition, key, value, _ in written_schemas.out_records(
                         unrecorded, writer=self.resolved.worker_id):
-                    await producer.send(topic, value, key=key, partition=partition)
+                    sent.append(await producer.send(topic, value, key=key, partition=partition))
                 await producer.send_offsets_to_transaction(
                     {tp: c.next_offset for tp, c in ready.items()}, self.resolved.group_id)
                 await producer.commit_transaction()
@@ -413,10 +433,14 @@ class SinkWorker:
             except ProducerFenced as exc:
                 raise WorkerFenced(f"another {self.system} sink worker took over (transactional id "
                                    f"{self.resolved.transactional_id}); this one stops without committing") from exc
-            except KafkaError as exc:
-                log.warning("sink %s: commit failed (%s); aborting and retrying", self.system, exc)
-                await producer.abort_transaction()
+            except Exception as exc:  # the producer may be past any abort (FATAL_ERROR): a new one retries
+                abandon(producer, sent, exc)
+                self._producer = None
+                await self._commit_failed("commit failed", exc)
+                with contextlib.suppress(Exception):
+                    await producer.stop()
                 return
+            self._commit_failures, self.commit_error = 0, None
             for tp, committable in ready.items():
                 self.stats.committed += self.offsets.confirm(tp, committable.next_offset)
                 self.committed_offsets[tp] = committable.next_offset
@@ -424,6 +448,35 @@ class SinkWorker:
                                                          if output.topic == self.resolved.dlq_topic)
             self.stats.transactions += 1
             self.commit_seconds.observe(self.system, time.monotonic() - began)
+
+    async def _producer_ready(self) -> bool:
+        """A producer to commit with: the one in hand, else (after a failed transaction, once its backoff is over)
+        a new one, started (its start fences the dropped one and aborts its transaction)."""
+        if self._producer is not None:
+            return True
+        if time.monotonic() < self._commit_retry_at:
+            return False
+        producer = None
+        try:
+            producer = self._new_producer()
+            await producer.start()
+        except (KafkaError, IsthmusError) as exc:
+            if producer is not None:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+            await self._commit_failed("a new producer could not start", exc)
+            return False
+        self._producer = producer
+        return True
+
+    async def _commit_failed(self, what: str, exc: Exception) -> None:
+        """Say what failed (what Kafka refused and to whom, with the ACL to grant) and when it is tried again."""
+        self._commit_failures += 1
+        delay = COMMIT_BACKOFF.delay(self._commit_failures)
+        self._commit_retry_at = time.monotonic() + delay
+        self.commit_error = refusal(exc, self.bootstrap_servers) or f"{type(exc).__name__}: {exception_text(exc)}"
+        log.warning("sink %s: %s (%s); its producer is replaced and the commit retried in %.1f s (attempt %d)",
+                    self.system, what, self.commit_error, delay, self._commit_failures)
 
     # reporting
 
@@ -442,7 +495,8 @@ class SinkWorker:
                 f"{self.scheduler.queued} waiting, "
                 f"{self.offsets.tracked} uncommitted; breaker {self.gate.state}{self._held_text()}"
                 f"{throttle_text(self.throttle)}"
-                f"{'; credentials refused' if self.deliverer.credentials.refusing else ''}{self._retrying_text()}; "
+                f"{'; credentials refused' if self.deliverer.credentials.refusing else ''}{self._retrying_text()}"
+                f"{f'; commits failing: {self.commit_error}' if self.commit_error else ''}; "
                 f"{s.transactions} commits, up {time.monotonic() - s.started:.0f} s")
 
     def _retrying_text(self) -> str:
@@ -478,7 +532,7 @@ class SinkWorker:
                     "target": oldest.command.target, "attempts": oldest.attempts, "alone": oldest.last_alone,
                     "seconds": round(self.deliverer.clock() - oldest.since, 1), "reason": oldest.reason},
                 "in_flight": self.scheduler.active, "waiting": self.scheduler.queued,
-                "uncommitted": self.offsets.tracked, "breaker": str(self.gate.state),
+                "uncommitted": self.offsets.tracked, "breaker": str(self.gate.state), "commit_error": self.commit_error,
                 "credentials": "refused" if self.deliverer.credentials.refusing else "accepted",
                 "ids_not_found": self.deliverer.ids_not_found,
                 "created_by_changes": self.deliverer.created_by_changes,

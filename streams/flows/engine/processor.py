@@ -90,6 +90,7 @@ from streams.kafka.deadletters import (
     dlq_topic,
     without_value,
 )
+from streams.kafka.producers import abandon
 from streams.kafka.refusals import refusal
 from streams.kafka.topics import TopicSpec, ensure_topics, partition_counts
 
@@ -714,7 +715,7 @@ class FlowProcessor:
                 raise self._refused(task, outgoing, sent, sent_to) from exc
             await producer.commit_transaction()
         except Exception as exc:
-            _abandon(producer, sent, exc)
+            abandon(producer, sent, exc)  # never used again: the flow restarts with new producers
             raise
         if unrecorded:
             self.schemas.recorded(stored.fingerprint for stored in unrecorded)
@@ -987,29 +988,6 @@ async def _stop_quietly(producer: AIOKafkaProducer) -> None:
         await producer.stop()
     except Exception as exc:  # a producer that failed may fail its stop too; it is dropped anyway
         log.warning("closing a task's producer: %s", exception_text(exc))
-
-
-def _abandon(producer: AIOKafkaProducer, sent: Sequence[asyncio.Future[Any]], exc: Exception) -> None:
-    """A producer whose transaction failed is never used again: the flow restarts with new ones (whose start fences
-    it and aborts what it began). The record batches it still queues are failed and dropped, not sent once the
-    failed transaction has forgotten their partitions (outside any transaction), and the futures of those it sent
-    are awaited by nobody now: their errors are retrieved, not logged as never retrieved. (aiokafka has no public
-    way to drop what a producer queues: its accumulator is reached into.)"""
-    for future in sent:
-        future.add_done_callback(_retrieved)
-    accumulator = getattr(producer, "_message_accumulator", None)
-    queued = getattr(accumulator, "_batches", {})
-    for batches in queued.values():
-        for batch in batches:
-            if not batch.future.done():
-                batch.future.set_exception(exc)
-            batch.future.add_done_callback(_retrieved)
-    queued.clear()
-
-
-def _retrieved(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
