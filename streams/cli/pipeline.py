@@ -113,7 +113,7 @@ def _consumers(kafka: KafkaSettings, consumers: dict[tuple[str, str], str], held
     for (group, topic), n in counted.items():
         lag.setdefault(group, {})[topic] = n
     sinks = {name: names.transactional_id(sink_group(name)) for kind, name in consumers if kind == "sink"}
-    started, error = _transactions_started(kafka, sorted(sinks.values()))
+    started, errors = _transactions_started(kafka, sorted(sinks.values()))
     checked_ms = int(time.time() * 1000)
     found: dict[str, list[health.Consumer]] = {"flow": [], "sink": []}
     for (kind, name), base in sorted(consumers.items()):
@@ -122,8 +122,8 @@ def _consumers(kafka: KafkaSettings, consumers: dict[tuple[str, str], str], held
         keys = [g.group for g in mine] or ([base] if kind == "sink" else [])
         waited = [oldest[key] for key in keys if key in oldest]
         activity = None if kind != "sink" else health.Activity(
-            checked_ms=checked_ms, stall_s=stall_s, last_commit_ms=started.get(sinks[name]), error=error,
-            oldest_waiting_ms=min(waited) if waited else None)
+            checked_ms=checked_ms, stall_s=stall_s, last_commit_ms=started.get(sinks[name]),
+            error=errors.get(sinks[name]), oldest_waiting_ms=min(waited) if waited else None)
         found[kind].append(health.Consumer(
             kind=kind, name=name, base=base, groups=mine, lag={key: lag.get(key, {}) for key in keys},
             about={key: frozenset(t for group, t in about if group == key) for key in keys},
@@ -143,14 +143,17 @@ def uncommitted(commands: Mapping[str, str], topics: Iterable[TopicInfo], rows: 
             for p in described[topic].partitions if (group, topic, p.partition) not in committed]
 
 
-def _transactions_started(kafka: KafkaSettings, ids: Sequence[str]) -> tuple[dict[str, int | None], str | None]:
-    """:func:`admin.transactions_started` of ``ids``, or why they could not be described."""
-    if not ids:
-        return {}, None
-    try:
-        return admin.transactions_started(kafka, ids), None
-    except KafkaError as exc:
-        return {}, f"{type(exc).__name__}: {exc}"
+def _transactions_started(kafka: KafkaSettings, ids: Sequence[str]) -> tuple[dict[str, int | None], dict[str, str]]:
+    """:func:`admin.transactions_started` of ``ids``, and why each that could not be described was not: asked one id
+    at a time, so a sink's line names its own error (one id refused once named on every sink's line)."""
+    started: dict[str, int | None] = {}
+    errors: dict[str, str] = {}
+    for transactional_id in ids:
+        try:
+            started.update(admin.transactions_started(kafka, [transactional_id]))
+        except KafkaError as exc:
+            errors[transactional_id] = f"{type(exc).__name__}: {exc}"
+    return started, errors
 
 
 def waiting_records(kafka: KafkaSettings, rows: Sequence[LagRow]) -> tuple[

@@ -232,7 +232,10 @@ def consumer_state(consumer: Consumer) -> tuple[str, list[str]]:
     if len(layouts) > 1:
         problems.append(f"{what} runs with {' and '.join(sorted(layouts, key=int))} partitions at once: give every "
                         "worker the same ISTHMUS_FLOW_PARTITIONS")
-    idle = [g for g in consumer.groups if not g.members and layout_of(g.group, base) in {*layouts, None}]
+    # The groups of the layout that runs and the feeders; with only feeders running, every stage's group (else the
+    # flow's own group, no member and records waiting, read as running).
+    idle = [g for g in consumer.groups if not g.members
+            and (not layouts or layout_of(g.group, base) in {*layouts, None})]
     if idle:
         problems.append(f"{what} partly running: no member in {', '.join(g.group for g in idle)} "
                         f"({waiting_text(consumer, idle)})")

@@ -91,6 +91,16 @@ def test_an_old_layout_left_behind_is_no_problem_but_a_stage_of_the_running_one_
     assert health.consumer_state(feeder_down)[0] == "partly running"
 
 
+def test_a_flow_whose_feeder_alone_runs_is_not_running_its_own_group() -> None:
+    """The flow's own group has no member (its worker restarting after an ACL refused it) while its results stage
+    runs: before, only a running layout's groups were looked at, none ran, and the flow was said ``running``."""
+    only_feeder = flow("isthmus-parcels", group("isthmus-parcels"),
+                       group("isthmus-parcels-results-keying", WORKER),
+                       lag={"isthmus-parcels": {"shop.shop.parcels": 3}})
+    assert health.consumer_state(only_feeder) == (
+        "partly running", ["flow isthmus-parcels partly running: no member in isthmus-parcels (3 record(s) waiting)"])
+
+
 def test_two_layouts_running_at_once_are_named() -> None:
     both = flow("isthmus-parcels", group("isthmus-parcels", WORKER), group("isthmus-parcels-p3", WORKER),
                 group("isthmus-parcels-p3-keying", WORKER))
@@ -273,3 +283,24 @@ def test_the_json_document_carries_a_sinks_activity_and_approximate_lag() -> Non
     assert ledger["groups"][0]["lag"] == {"isthmus.commands.ledger": 1200}
     assert ledger["groups"][0]["lag_about"] == ["isthmus.commands.ledger"]
     assert "      lag  isthmus.commands.ledger about 1200" in health.render(given, health.verdict(given))
+
+
+def test_each_sink_names_only_its_own_transactional_ids_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One sink's transactional id refused DESCRIBE: that sink's line says so, the other's last commit is read (before,
+    the ids were described together and the first error went on every sink's line)."""
+    from kafka.errors import TransactionalIdAuthorizationFailedError
+
+    from streams.cli import pipeline as status
+    from streams.config.kafka import KafkaSettings
+
+    def described(kafka: object, ids: list[str]) -> dict[str, int | None]:
+        if "isthmus-sink-ledger" in ids:
+            raise TransactionalIdAuthorizationFailedError("DescribeTransactionsRequest failed for transactional id "
+                                                          "'isthmus-sink-ledger'.")
+        return dict.fromkeys(ids, 1_000)
+
+    monkeypatch.setattr(status.admin, "transactions_started", described)
+    started, errors = status._transactions_started(KafkaSettings.plain("127.0.0.1:9"),
+                                                   ["isthmus-sink-depot", "isthmus-sink-ledger"])
+    assert started == {"isthmus-sink-depot": 1_000}
+    assert list(errors) == ["isthmus-sink-ledger"] and "'isthmus-sink-ledger'" in errors["isthmus-sink-ledger"]
