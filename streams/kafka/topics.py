@@ -11,6 +11,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 from streams.config.kafka import KafkaAddress, KafkaSettings, client_kwargs, kafka_settings
 from streams.errors import IsthmusError
 from streams.kafka import names
+from streams.kafka.refusals import principal
 
 
 class KafkaUnavailable(IsthmusError):
@@ -80,7 +81,7 @@ def _raise_refusals(answer: object, kafka: KafkaSettings) -> None:
     lines = []
     for topic, code, message in refused:
         if code in _AUTHORIZATION:
-            lines.append(f"topic {topic}: {_AUTHORIZATION[code]}: the principal {kafka.sasl_username or '(anonymous)'} "
+            lines.append(f"topic {topic}: {_AUTHORIZATION[code]}: the principal {principal(kafka)} "
                          f"may not create it; grant Create on it (or its prefix), or create it beforehand")
         else:
             lines.append(f"topic {topic}: error {code}{f' ({message})' if message else ''}")
