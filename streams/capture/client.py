@@ -35,6 +35,15 @@ STOPPED = "STOPPED"
 _INVALID = re.compile(r"configuration is invalid|ConfigValueInfo|ConfigInfo")
 
 
+def root_cause(trace: str | None) -> str:
+    """What a Java stack trace (a failed task's, as Connect reports it) says went wrong: its last ``Caused by:``
+    line without those words (the root cause: Debezium's first line is a generic wrapper, "An exception occurred
+    in the change event producer"), else its first line; ``(no trace)`` when there is none."""
+    lines = [line.strip() for line in (trace or "").splitlines() if line.strip()]
+    causes = [line.removeprefix("Caused by:").strip() for line in lines if line.startswith("Caused by:")]
+    return causes[-1] if causes else lines[0] if lines else "(no trace)"
+
+
 @dataclass(frozen=True, kw_only=True)
 class TaskState:
     id: int

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from streams.capture.client import PAUSED, RUNNING, STOPPED, ConnectClient, ConnectorState
+from streams.capture.client import PAUSED, RUNNING, STOPPED, ConnectClient, ConnectorState, root_cause
 from streams.capture.configs import LocalConnector
 from streams.capture.diff import ConfigDiff, diff_configs
 from streams.capture.exceptions import ConnectorFailed, ConnectorNotFound, ConnectorNotReady
@@ -112,7 +112,7 @@ def wait_until(client: ConnectClient, name: str, wanted: str, done: Callable[[Co
 
 
 def failure_message(state: ConnectorState) -> str:
-    parts = [f"{state.name}: {what} is FAILED:\n{trace.rstrip()}" for what, trace in state.failures]
+    parts = [f"{state.name}: {what} is FAILED: {root_cause(trace)}\n{trace.rstrip()}" for what, trace in state.failures]
     fix = (f"fix: read the trace above, correct the connector's config and run "
            f"`isthmus connectors deploy {state.name}` (with `--configs <folder>` if it is not connect-configs/), "
            f"or retry with `isthmus connectors restart {state.name} --failed-only`")

@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from streams.capture.client import root_cause
 from streams.capture.exceptions import NotificationError
 
 #: The connector options of the sink channel, and the channel's name in ``notification.enabled.channels``.
@@ -166,11 +167,8 @@ def status_fix(status: str, table: str, *, connector: str, rerun: str) -> str:
 
 def trace_summary(trace: str) -> str:
     """A Java stack trace in a line or two: its first line, and its last ``Caused by:`` (the root cause)."""
-    lines = [line.strip() for line in trace.strip().splitlines() if line.strip()]
-    if not lines:
-        return "(no trace)"
-    causes = [line for line in lines if line.startswith("Caused by:")]
-    return lines[0] if not causes or causes[-1] == lines[0] else f"{lines[0]} ... {causes[-1]}"
+    first, cause = next((line.strip() for line in trace.splitlines() if line.strip()), None), root_cause(trace)
+    return cause if first is None or cause == first else f"{first} ... Caused by: {cause}"
 
 
 def matches(reported: str, table: str) -> bool:

@@ -58,7 +58,7 @@ def register(subparsers: Any) -> None:
         "status", help=help_of("status"),
         description="One report of the whole pipeline on the cluster the settings point to: the local stack's\n"
                     "services (when there is a local stack), each connector and its tasks (a failed one with its\n"
-                    "trace's first line), each flow's and sink's consumer groups with their members (the workers\n"
+                    "trace's root cause), each flow's and sink's consumer groups with their members (the workers\n"
                     "running) and lag per input topic, the dead letters and the documents held; the last line\n"
                     "says healthy or names what is not. Reads offsets, group and transaction descriptions and a\n"
                     f"few records past each group's committed offsets (at most {EXACT_LAG}), never whole topics.",

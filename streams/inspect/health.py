@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from streams.capture import client
 from streams.capture.client import ConnectorState
 from streams.capture.deploy import summary
 from streams.inspect.admin import GroupInfo
@@ -39,7 +40,7 @@ EXIT_HEALTHY, EXIT_UNHEALTHY, EXIT_HELD = 0, 1, 3
 #: (:func:`streams.flows.engine.repartition.relay`: the document flow's ``-results-keying``). Nothing else: a group
 #: ``<flow>-<anything>`` is not the flow's (a test's, or another flow's that is not registered here).
 _SHAPE = re.compile(r"^(?:-p(?P<partitions>\d+)(?:-keying)?|-results-keying)$")
-#: Characters of a connector task's trace shown (its first line: the exception and its message).
+#: Characters of a line of a connector task's trace shown (its root cause, or its first line).
 TRACE_SHOWN = 200
 #: What to do with pending dead letters.
 DEAD_LETTERS_TODO = ("`isthmus topics dlq list --pending` lists them with their reasons; fix the cause, then "
@@ -244,7 +245,16 @@ def consumer_state(consumer: Consumer) -> tuple[str, list[str]]:
 
 def first_line(trace: str | None) -> str:
     """The first line of a Java stack trace (the exception and its message), cut to :data:`TRACE_SHOWN`."""
-    line = next((text.strip() for text in (trace or "").splitlines() if text.strip()), "(no trace)")
+    return _cut(next((text.strip() for text in (trace or "").splitlines() if text.strip()), "(no trace)"))
+
+
+def root_cause(trace: str | None) -> str:
+    """A failed task's root cause (:func:`streams.capture.client.root_cause`: its trace's last ``Caused by:``, which
+    names e.g. the group an ACL does not allow), cut to :data:`TRACE_SHOWN`."""
+    return _cut(client.root_cause(trace))
+
+
+def _cut(line: str) -> str:
     return line if len(line) <= TRACE_SHOWN else line[:TRACE_SHOWN - 1] + "…"
 
 
@@ -345,7 +355,7 @@ def render(pipeline: Pipeline, result: Verdict) -> list[str]:
     for state in pipeline.connectors:
         tasks = " ".join(f"{t.id}:{t.state}" for t in state.tasks) or "no task"
         lines.append(f"  {state.name}  {state.state}  tasks {tasks}")
-        lines += [f"    {what} FAILED: {first_line(trace)}" for what, trace in state.failures]
+        lines += [f"    {what} FAILED: {root_cause(trace)}" for what, trace in state.failures]
     if pipeline.consumers_error:
         lines.append(f"flows and sinks: {pipeline.consumers_error}")
     for title, consumers in (("flows", pipeline.flows), ("sinks", pipeline.sinks)):
@@ -396,7 +406,8 @@ def document(pipeline: Pipeline, result: Verdict) -> dict[str, Any]:
         "kafka": {"bootstrap": pipeline.kafka, "error": pipeline.kafka_error},
         "connect": {"url": pipeline.connect, "error": pipeline.connect_error,
                     "connectors": [{**s.to_json(), "running": s.running,
-                                    "failures": [{"what": what, "trace_first_line": first_line(trace)}
+                                    "failures": [{"what": what, "trace_first_line": first_line(trace),
+                                                  "root_cause": root_cause(trace)}
                                                  for what, trace in s.failures]} for s in pipeline.connectors]},
         "flows": [consumer(c) for c in pipeline.flows], "sinks": [consumer(c) for c in pipeline.sinks],
         "consumers_error": pipeline.consumers_error,
@@ -416,4 +427,4 @@ def held_by_flow(records: Sequence[Mapping[str, Any]]) -> dict[str, int]:
 
 __all__ = ["EXIT_HEALTHY", "EXIT_HELD", "EXIT_UNHEALTHY", "Activity", "Consumer", "Counted", "Pipeline", "Verdict",
            "commit_text", "consumer_state", "document", "first_line", "flow_of", "held_by_flow", "layout_of", "render",
-           "sink_state", "verdict", "waiting_text"]
+           "root_cause", "sink_state", "verdict", "waiting_text"]

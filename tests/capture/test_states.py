@@ -27,9 +27,23 @@ def test_failures_carry_the_task_trace() -> None:
     failed = state("RUNNING", "RUNNING", "FAILED")
     assert failed.failures == [("task 1", "boom\n at X")]
     message = failure_message(failed)
-    assert "crm-source: task 1 is FAILED:\nboom\n at X" in message
+    assert "crm-source: task 1 is FAILED: boom\nboom\n at X" in message
     assert "isthmus connectors restart crm-source --failed-only" in message
     assert summary(failed) == "connector RUNNING, tasks: 1 of 2 RUNNING, 1 FAILED (task 1)"
+
+
+def test_a_failure_leads_with_its_root_cause() -> None:
+    """`connectors status` printed Connect's task trace, whose first line is Debezium's generic wrapper: the cause
+    (which group the task may not read) came last, after the stack frames."""
+    failed = ConnectorState.from_json({
+        "name": "ledger-source", "type": "source", "connector": {"state": "RUNNING", "worker_id": "w:1"},
+        "tasks": [{"id": 0, "state": "FAILED", "worker_id": "w:1",
+                   "trace": "org.apache.kafka.connect.errors.ConnectException: An exception occurred in the change "
+                            "event producer.\n\tat x\nCaused by: org.apache.kafka.common.errors."
+                            "GroupAuthorizationException: Not authorized to access group: ledger-schemahistory\n"}]})
+    first = failure_message(failed).splitlines()[0]
+    assert first == ("ledger-source: task 0 is FAILED: org.apache.kafka.common.errors.GroupAuthorizationException: "
+                     "Not authorized to access group: ledger-schemahistory")
 
 
 def test_summary_counts_tasks_rather_than_naming_task_0() -> None:

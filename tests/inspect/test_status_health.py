@@ -180,7 +180,8 @@ def test_the_json_document_carries_verdict_states_members_and_lag() -> None:
     assert document["verdict"].startswith("NOT HEALTHY: connector shop-source")
     [shop] = document["connect"]["connectors"]
     assert shop["running"] is False
-    assert shop["failures"] == [{"what": "task 0", "trace_first_line": TRACE.splitlines()[0]}]
+    assert shop["failures"] == [{"what": "task 0", "trace_first_line": TRACE.splitlines()[0],
+                                 "root_cause": TRACE.splitlines()[0]}]
     [parcels] = document["flows"]
     assert parcels["state"] == "not running"
     assert parcels["groups"] == [{"group": "isthmus-parcels", "state": "Empty", "members": [],
@@ -198,6 +199,29 @@ def test_the_json_document_carries_verdict_states_members_and_lag() -> None:
     ("x" * 300, "x" * (health.TRACE_SHOWN - 1) + "…")])
 def test_a_trace_is_shown_by_its_first_line(trace: str | None, line: str) -> None:
     assert health.first_line(trace) == line
+
+
+#: A task of a connector whose schema-history consumer may not join its group: Connect's task trace (its first line
+#: Debezium's generic wrapper, the cause last).
+DENIED = ("org.apache.kafka.connect.errors.ConnectException: An exception occurred in the change event producer. "
+          "This connector will be stopped.\n"
+          "\tat io.debezium.pipeline.ErrorHandler.setProducerThrowable(ErrorHandler.java:67)\n"
+          "\tat java.base/java.lang.Thread.run(Thread.java:840)\n"
+          "Caused by: io.debezium.DebeziumException: wrapped\n\tat x\n"
+          "Caused by: org.apache.kafka.common.errors.GroupAuthorizationException: Not authorized to access group: "
+          "ledger-schemahistory\n")
+
+
+def test_a_failed_task_is_shown_by_its_root_cause() -> None:
+    """`isthmus status` showed Debezium's generic first line, not the authorization error that had failed the task."""
+    given = pipeline(connectors=(connector("ledger-source", "RUNNING", ("FAILED", DENIED)),))
+    cause = ("org.apache.kafka.common.errors.GroupAuthorizationException: Not authorized to access group: "
+             "ledger-schemahistory")
+    assert f"    task 0 FAILED: {cause}" in health.render(given, health.verdict(given))
+    [ledger] = health.document(given, health.verdict(given))["connect"]["connectors"]
+    assert ledger["failures"] == [{"what": "task 0", "trace_first_line": DENIED.splitlines()[0], "root_cause": cause}]
+    assert health.root_cause(TRACE) == TRACE.splitlines()[0], "no cause: the first line"
+    assert health.root_cause(None) == "(no trace)"
 
 
 def test_held_records_count_per_flow() -> None:
