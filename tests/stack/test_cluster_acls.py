@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import yaml
 from secured_cluster.pair import CHANGE_TOPIC_PREFIXES, SECOND_PAIR, renamed
 
@@ -44,3 +47,46 @@ def test_connect_writes_and_isthmus_reads_every_connectors_notification_topic() 
             for operation in ("read", "describe"):
                 assert any(g.allows("topic", topic, operation) for g in isthmus), (topic, operation)
             assert any(g.allows("topic", topic, "write") for g in connect), topic
+
+
+def _connectors(folder: Path, rename: Callable[[str], str] = str) -> list[dict[str, str]]:
+    return [{k: str(v) for k, v in yaml.safe_load(rename(path.read_text(encoding="utf-8")))["config"].items()}
+            for path in sorted((folder / "connect-configs" / "connectors").glob("*.yaml"))]
+
+
+def test_connect_reads_back_each_binlog_connectors_schema_history() -> None:
+    """A MariaDB connector's task reads its schema history back at every start with offsets, as Debezium's consumer
+    in group ``<topic.prefix>-schemahistory``, a name under no change-topic prefix (``sledger-``, not ``sledger.``):
+    granted only the prefixes, the first deploy ran and the task failed at its next start with
+    GroupAuthorizationException. The grants follow the connectors' configs."""
+    connectors = _connectors(SECOND_PAIR, renamed)
+    grants = connect_grants("connect", "sc-connect", CHANGE_TOPIC_PREFIXES, connectors)
+    for operation in ("read", "describe"):
+        assert any(g.allows("group", "sledger-schemahistory", operation) for g in grants), operation
+    for operation in ("read", "write", "describe", "create"):
+        assert any(g.allows("topic", "_isthmus.sledger.schema-history", operation) for g in grants), operation
+    assert not any(g.allows("group", "srolodex-schemahistory", "read") for g in grants), "PostgreSQL keeps none"
+    assert not [g for g in grants if g.name.startswith(OWN_PREFIX)]
+    assert connect_grants("connect", "sc-connect", CHANGE_TOPIC_PREFIXES) == [
+        g for g in grants if "schema" not in g.name], "no connectors, no schema history"
+
+
+def test_a_schema_history_named_otherwise_is_granted_under_its_own_names() -> None:
+    config = {"topic.prefix": "kasse", "schema.history.internal.kafka.topic": "kasse-history",
+              "schema.history.internal.name": "kasse-ddl",
+              "schema.history.internal.producer.transactional.id": "kasse-ddl-writer"}
+    grants = connect_grants("connect", "sc-connect", ("kasse.",), [config])
+    assert any(g.allows("group", "kasse-ddl", "read") for g in grants)
+    assert not any(g.allows("group", "kasse-schemahistory", "read") for g in grants)
+    assert any(g.allows("transactional_id", "kasse-ddl-writer", "write") for g in grants)
+    grouped = connect_grants("connect", "sc-connect", ("kasse.",),
+                             [{**config, "schema.history.internal.consumer.group.id": "kasse-readers"}])
+    assert any(g.allows("group", "kasse-readers", "read") for g in grouped)
+
+
+def test_the_shipped_erp_connectors_history_group_is_granted() -> None:
+    connectors = _connectors(configs.DEFAULT_ROOT.parent)
+    grants = connect_grants("connect", "platform-connect", CHANGES, connectors)
+    assert any(g.allows("group", "erp-schemahistory", "read") for g in grants)
+    assert any(g.allows("topic", "_isthmus.erp.schema-history", "write") for g in grants)
+    assert any(g.allows("transactional_id", "connect-cluster-platform-connect", "write") for g in grants)

@@ -3,14 +3,18 @@
 Isthmus owns every topic, consumer group and transactional id that begins with ``isthmus`` (its command,
 result, dead-letter and flow topics, the flows' and sinks' groups and transactional ids) and reads the change
 topics of the systems it syncs. Kafka Connect owns its worker group's topics, group and transactional ids and
-writes the change topics. No principal gets anything else: the StandardAuthorizer denies what no ACL allows.
+writes the change topics; it also owns each binlog connector's schema history, whose names its config gives
+(:mod:`streams.capture.schema_history`). No principal gets anything else: the StandardAuthorizer denies what no
+ACL allows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
+
+from streams.capture import schema_history
 
 Resource = Literal["topic", "group", "transactional_id", "cluster"]
 Pattern = Literal["literal", "prefixed"]
@@ -48,10 +52,12 @@ def isthmus_grants(principal: str, change_topic_prefixes: Sequence[str]) -> list
     return own + reads
 
 
-def connect_grants(principal: str, group: str, change_topic_prefixes: Sequence[str]) -> list[Grant]:
+def connect_grants(principal: str, group: str, change_topic_prefixes: Sequence[str],
+                   connectors: Sequence[Mapping[str, str]] = ()) -> list[Grant]:
     """Kafka Connect (worker group ``group``): its internal topics, group and transactional ids (``<group>*``:
-    exactly-once source tasks), the change topics, notifications, schema history and heartbeats it writes, and the
-    cluster-wide rights a distributed worker with exactly-once sources needs."""
+    exactly-once source tasks), the change topics, notifications and heartbeats it writes, the schema history of
+    each of ``connectors`` (rendered configs) that has one, and the cluster-wide rights a distributed worker with
+    exactly-once sources needs."""
     owned = [Grant(principal=principal, resource=resource, name=name, pattern="prefixed", operation="all")
              for name in (group, f"_{group}", *change_topic_prefixes, "__debezium-heartbeat.")
              for resource in ("topic", "group", "transactional_id")]
@@ -60,5 +66,18 @@ def connect_grants(principal: str, group: str, change_topic_prefixes: Sequence[s
                     pattern="literal", operation="all")]
     cluster = [Grant(principal=principal, resource="cluster", name="kafka-cluster", pattern="literal",
                      operation=operation) for operation in ("describe", "describe_configs", "idempotent_write")]
-    return owned + leader + cluster
+    return owned + leader + [g for c in connectors for g in _schema_history(principal, c)] + cluster
+
+
+def _schema_history(principal: str, config: Mapping[str, str]) -> list[Grant]:
+    """A connector's schema history: its topic, and the group its task reads it back in at every start with offsets
+    (``<topic.prefix>-schemahistory``, under no change-topic prefix: without it the first deploy runs and the next
+    start fails with GroupAuthorizationException), and its producer's transactional id if its config sets one."""
+    history = schema_history.of(config)
+    if history is None:
+        return []
+    names: list[tuple[Resource, str | None]] = [("topic", history.topic), ("group", history.group),
+                                                ("transactional_id", history.transactional_id)]
+    return [Grant(principal=principal, resource=resource, name=name, pattern="literal", operation="all")
+            for resource, name in names if name]
 
