@@ -21,7 +21,7 @@ import difflib
 import re
 from collections.abc import Iterable, Sequence
 
-from streams.capture import notifications
+from streams.capture import notifications, schema_history
 from streams.capture.client import ConnectClient
 from streams.capture.configs import LocalConnector
 from streams.capture.filters import CaptureFilter
@@ -583,6 +583,38 @@ def check_server_ids(checked: Sequence[LocalConnector], every: Sequence[LocalCon
     return problems
 
 
+def history_warnings(connector: LocalConnector, kafka: Sequence[str]) -> list[Problem]:
+    """A schema history whose clients bootstrap from brokers none of which is the configured Kafka's (``kafka``, the
+    Kafka settings' ``bootstrap_servers``; ``localhost``, ``127.0.0.1`` and ``::1`` are one host): the connector
+    writes its change topics through Connect, but keeps its history, and reads it back at every start, wherever
+    that says (the local stack's broker, once), and its task fails when that Kafka is stopped or denies it. Said,
+    not refused: Connect may reach the same brokers under another address (an overlay's or ``capture.variables``'
+    ``kafka_bootstrap_servers``)."""
+    history = schema_history.of(connector.config)
+    value = history.bootstrap_servers if history is not None else None
+    if not value or "{{" in value or is_provider_reference(value) or _brokers(value) & _brokers(",".join(kafka)):
+        return []
+    key = schema_history.BOOTSTRAP_SERVERS
+    return [Problem(
+        file=connector.source_of(key), line=connector.line_of(key), field=key,
+        message=f"is {value!r}, not the configured Kafka ({','.join(kafka)}, the kafka settings' bootstrap_servers): "
+                "Debezium's schema-history clients keep the connector's history there and read it back at every "
+                "start of its task, which fails when that Kafka is stopped or refuses them",
+        fix="render it as {{kafka_bootstrap_servers}}, which follows the kafka settings, and set no other value "
+            "for that variable; keep it only if Connect reaches the configured Kafka under this address "
+            "(connect-configs/README.md, \"Schema history\")")]
+
+
+def _brokers(servers: str) -> set[tuple[str, str]]:
+    return {(_host(host), port.strip()) for host, _, port in
+            (server.strip().rpartition(":") for server in servers.split(",") if server.strip())}
+
+
+def _host(host: str) -> str:
+    host = host.strip().strip("[]").lower()
+    return "localhost" if host in _LOCAL_HOSTS else host
+
+
 def _mariadb_server(connector: LocalConnector) -> tuple[str, str] | None:
     """The (host, port) a MariaDB connector reads, or None for another connector, or one whose server id, host or
     port is not a plain rendered value (its own checks say why)."""
@@ -592,8 +624,7 @@ def _mariadb_server(connector: LocalConnector) -> tuple[str, str] | None:
     server_id, host, port = (config.get(k, "") for k in ("database.server.id", "database.hostname", "database.port"))
     if not _WHOLE.match(server_id.strip()) or not host or "{{" in host + port or is_provider_reference(host):
         return None
-    host = host.strip().lower()
-    return ("localhost" if host in _LOCAL_HOSTS else host, port.strip() or "3306")
+    return (_host(host), port.strip() or "3306")
 
 
 def check(connector: LocalConnector, client: ConnectClient | None,

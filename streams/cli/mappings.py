@@ -84,7 +84,7 @@ def run_discover(args: argparse.Namespace) -> int:
               "there is nothing to discover and no columns file to write or check")
         return 0
     output: Path = args.output or path_for(systems.directory, spec.name)
-    connection = connection_for(spec, variables=load_runtime(args).capture.variables, env=args.env)
+    connection = connection_for(spec, variables=load_runtime(args).connector_variables, env=args.env)
     _say(f"reading the catalog of {spec.name} ({connection}, namespace {spec.namespace}) ...")
     live = discover(spec, connection)
     _say(f"  {len(live.tables)} tables, {live.column_count} columns")

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from streams.config.capture import CaptureSettings
+from streams.config.capture import CaptureSettings, kafka_variables
 from streams.config.connect import ConnectSettings
 from streams.config.dirs import DirectorySettings
 from streams.config.endpoints import EndpointSettings
@@ -103,6 +103,13 @@ class RuntimeSettings:
 
     def sections(self) -> list[Section]:
         return [getattr(self, section.NAME) for section in SECTIONS]
+
+    @property
+    def connector_variables(self) -> dict[str, str]:
+        """The connector configs' placeholder values beneath an overlay's: ``capture.variables`` over the Kafka
+        settings' (:func:`streams.config.capture.kafka_variables`), so ``{{kafka_bootstrap_servers}}`` is the
+        configured Kafka's unless ``capture.variables`` names it."""
+        return {**kafka_variables(self.kafka), **self.capture.variables}
 
     @classmethod
     def load(cls, env: Mapping[str, str], *, config_file: Path | None = None,

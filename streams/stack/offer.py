@@ -57,7 +57,10 @@ def runtime_offer(settings: StackSettings) -> dict[str, dict[str, Any]]:
                                         "mariadb": erp_conninfo(settings, secrets),
                                         "mysql": erp_conninfo(settings, secrets)},
                           "secrets_file": str(secrets.path)},
-            "capture": {"variables": stack_variables(settings, secrets)},
+            # the schema history's brokers follow the kafka section (RuntimeSettings.connector_variables), which
+            # the stack offers too: a configured Kafka is the history's as well, not the stack's
+            "capture": {"variables": {k: v for k, v in stack_variables(settings, secrets).items()
+                                      if k != "kafka_bootstrap_servers"}},
             "worker": {"host": settings.host, "state_dir": str(settings.home / "state")},
             "sink": {"metrics_host": settings.host},
             "warehouse": {"dsn": psycopg.conninfo.make_conninfo("", **server)}}

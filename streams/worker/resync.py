@@ -53,8 +53,8 @@ def seconds_until(at: tuple[int, int], now: dt.datetime) -> float:
 def request_master_data_resync(endpoints: EndpointSettings, variables: Mapping[str, str],
                                env: str = "local", *, systems: Systems | None = None) -> list[SnapshotRequest]:
     """A snapshot signal per connector of the master tables ``systems`` (default: systems/) list
-    (:func:`master_tables`), its config rendered with ``variables`` (``capture.variables``), written through
-    ``endpoints``' DSNs."""
+    (:func:`master_tables`), its config rendered with ``variables`` (``RuntimeSettings.connector_variables``),
+    written through ``endpoints``' DSNs."""
     systems = systems if systems is not None else load_systems()
     skipped = unsynced(systems)
     if skipped:

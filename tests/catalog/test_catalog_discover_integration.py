@@ -43,7 +43,7 @@ def live(stack: RunningStack, name: str, namespace: str | None = None, *,
     spec = systems[name]
     if namespace is not None:
         spec = dataclasses.replace(spec, topics=TopicNaming(prefix=spec.topics.prefix, namespace=namespace))
-    connection = connection_for(spec, variables=stack_runtime(stack.settings).capture.variables, env="local")
+    connection = connection_for(spec, variables=stack_runtime(stack.settings).connector_variables, env="local")
     if login is not None:
         connection = dataclasses.replace(connection, user=login[0], password=login[1])
     return spec, connection, discover(spec, connection)

@@ -139,8 +139,7 @@ def test_discover_prints_the_warning_when_writing_and_checking(tmp_path: Path, m
     monkeypatch.setattr(mappings, "discover", lambda spec, connection: live)
     output = tmp_path / "erp.columns.yaml"
     args = argparse.Namespace(system="erp", env="local", output=output, check=False, runtime=None)
-    monkeypatch.setattr(mappings, "load_runtime", lambda _: argparse.Namespace(
-        capture=argparse.Namespace(variables={})))
+    monkeypatch.setattr(mappings, "load_runtime", lambda _: argparse.Namespace(connector_variables={}))
     assert mappings.run_discover(args) == 0
     capsys.readouterr()
     args.check = check
