@@ -10,6 +10,7 @@ databases are the shared stack's, under names of their own (secured_cluster/pair
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import time
@@ -36,7 +37,9 @@ from support.waiting import eventually
 
 from streams.capture import configs
 from streams.capture.client import ConnectClient
-from streams.capture.deploy import deploy
+from streams.capture.configs import LocalConnector
+from streams.capture.deploy import deploy, restart, wait_until
+from streams.config.capture import kafka_variables
 from streams.inspect.admin import topics as inspect_topics
 from streams.stack.cluster.acls import OWN_PREFIX, connect_grants, isthmus_grants
 from streams.stack.cluster.settings import ClusterSettings
@@ -57,6 +60,7 @@ class Setup:
     cluster: SecuredCluster
     files: Path
     bin: Path
+    connectors: list[LocalConnector]
 
     def env(self, user: str) -> dict[str, str]:
         """The installed ``isthmus`` logging in as ``user``, on this test's files, the stack's databases."""
@@ -92,39 +96,51 @@ def _create_databases(stack: RunningStack, files: Path) -> None:
             cursor.execute(statement)
 
 
+def _render_connectors(cluster: SecuredCluster, stack: RunningStack, files: Path, login: Path) -> list[LocalConnector]:
+    """The pair's connectors, rendered for the stack's databases and the cluster as a user's would be: the
+    shipped `secured` overlay (for the pair's ERP connector) gives the schema history's clients the protocol,
+    mechanism and CA of the Kafka settings and Connect's login as a ``${file:...}`` reference; change topics with
+    three replicas."""
+    shipped = (configs.DEFAULT_ROOT / "overlays" / "secured.yaml").read_text(encoding="utf-8")
+    overlay = files / "connect-configs" / "overlays" / "secured.yaml"
+    overlay.write_text(shipped.replace("erp-source:", f"{ERP}-source:").replace(
+        "/etc/kafka-connect/secrets/kafka-login.properties", str(login)), encoding="utf-8")
+    variables = {**stack_variables(stack.settings, stack.secrets), **kafka_variables(cluster.settings.kafka("isthmus"))}
+    config_set = configs.load(files / "connect-configs", env="secured")
+    rendered = []
+    for name in (f"{CRM}-source", f"{ERP}-source"):
+        connector = config_set.render(name, variables)
+        assert not connector.problems, connector.problems
+        rendered.append(dataclasses.replace(
+            connector, config={**connector.config, "topic.creation.default.replication.factor": "3"}))
+    return rendered
+
+
 def _deploy_connectors(setup: Setup) -> None:
-    """The pair's connectors, rendered for the stack's databases, on the cluster: its brokers, the worker's login
-    for the schema history's clients, change topics with three replicas, the schema history under Connect's own
-    prefix (which its ACLs allow)."""
-    variables = {**stack_variables(setup.stack.settings, setup.stack.secrets),
-                 "kafka_bootstrap_servers": ",".join(setup.cluster.settings.bootstrap_servers)}
-    config_set = configs.load(setup.files / "connect-configs", env="local")
     with ConnectClient(setup.cluster.settings.connect_url) as client:
-        for name in (f"{CRM}-source", f"{ERP}-source"):
-            connector = config_set.render(name, variables)
-            assert not connector.problems, connector.problems
-            config = {**connector.config, "topic.creation.default.replication.factor": "3"}
-            if "schema.history.internal.kafka.topic" in config:
-                config["schema.history.internal.kafka.topic"] = \
-                    f"_{setup.cluster.settings.connect_group}.{ERP}.schema-history"
-                config.update(setup.cluster.connector_login())
-            deploy(client, type(connector)(name=connector.name, path=connector.path, env=connector.env,
-                                           config=config, sources=connector.sources), say=_say, timeout=240)
+        for connector in setup.connectors:
+            deploy(client, connector, say=_say, timeout=240)
 
 
 @pytest.fixture(scope="module")
 def setup(stack: RunningStack, installed_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     began = time.monotonic()
     files = copy_pair(tmp_path_factory.mktemp("pair"))
+    login = tmp_path_factory.mktemp("connect-login") / "kafka-login.properties"
     settings = ClusterSettings(home=tmp_path_factory.mktemp("cluster"), jars_dir=stack.settings.jars_dir,
-                               connect_allowed_paths=(stack.secrets.path.parent,))
+                               connect_allowed_paths=(stack.secrets.path.parent, login.parent))
     cluster = SecuredCluster(settings, stack.secrets)
     _drop_databases(stack)
     _create_databases(stack, files)
     try:
         cluster.start(isthmus_grants("isthmus", CHANGE_TOPIC_PREFIXES)
                       + connect_grants("connect", settings.connect_group, CHANGE_TOPIC_PREFIXES))
-        ready = Setup(stack=stack, cluster=cluster, files=files, bin=installed_wheel)
+        connectors = _render_connectors(cluster, stack, files, cluster.write_connect_login(login))
+        # what the connectors' configs add (the ERP connector's schema-history topic and group): as a user would
+        # grant them, from the rendered configs
+        cluster.grant(connect_grants("connect", settings.connect_group, CHANGE_TOPIC_PREFIXES,
+                                     [c.config for c in connectors]))
+        ready = Setup(stack=stack, cluster=cluster, files=files, bin=installed_wheel, connectors=connectors)
         _deploy_connectors(ready)
         _say(f"ready ({time.monotonic() - began:.0f}s)")
         yield ready
@@ -175,6 +191,7 @@ def test_a_crm_change_reaches_the_erp_through_the_secured_cluster(setup: Setup, 
                              context=lambda: "worker log:\n" + (tmp_path / "worker.log").read_text()[-4000:])
         assert (debitor["debitor_no"], debitor["title"]) == (f"D-{run}", "Secure GmbH")
         _say(f"CRM change applied in the ERP after {time.monotonic() - began:.0f}s")
+        _restart_reads_the_history_back(setup)
     finally:
         for _, process in processes:
             process.terminate()
@@ -190,6 +207,20 @@ def test_a_crm_change_reaches_the_erp_through_the_secured_cluster(setup: Setup, 
         [t.name for t in state]
     assert {len(p.replicas) for t in created for p in t.partitions} == {3}
     assert {t.config.get("min.insync.replicas") for t in created} == {"2"}
+
+
+def _restart_reads_the_history_back(setup: Setup) -> None:
+    """The ERP connector's task, restarted with offsets, reads its schema history back (as Debezium's consumer in
+    group ``<topic.prefix>-schemahistory``, under no change-topic prefix) through the login and ACLs the configs
+    gave it, and keeps running. A first deploy has no history to read: without this the missing group grant went
+    unseen until a user's broker restart failed the task with GroupAuthorizationException."""
+    name = f"{ERP}-source"
+    with ConnectClient(setup.cluster.settings.connect_url) as client:
+        restart(client, name, only_failed=False, say=_say, timeout=120)
+        # the history is read back while the task starts; a refusal fails it moments after it reports RUNNING
+        state = wait_until(client, name, "running", lambda s: s.running, say=_say, timeout=60, settle=20)
+    assert state.running, state
+    _say(f"{name} restarted and read its schema history back")
 
 
 def test_a_principal_without_acls_is_refused_naming_the_topic_or_group(setup: Setup, tmp_path: Path) -> None:

@@ -140,15 +140,15 @@ class SecuredCluster:
         config.chmod(0o600)
         return config
 
-    def connector_login(self) -> dict[str, str]:
-        """What a Debezium connector adds to its config so its schema-history clients log in like the worker."""
-        certs = self._certs()
-        login = {"security.protocol": "SASL_SSL", "sasl.mechanism": MECHANISM,
-                 "sasl.jaas.config": _jaas("connect", self.settings.password("connect")),
-                 "ssl.truststore.location": str(certs.truststore), "ssl.truststore.type": "PKCS12",
-                 "ssl.truststore.password": certs.password}
-        return {f"schema.history.internal.{client}.{key}": value for client in ("producer", "consumer")
-                for key, value in login.items()}
+    def write_connect_login(self, path: Path) -> Path:
+        """Connect's login as a properties file (``sasl.jaas.config``, mode 0600) for a connector config to name with
+        ``${file:<path>:sasl.jaas.config}`` (connect-configs/overlays/secured.yaml): Debezium's schema-history
+        clients log in as the worker does, no secret in the config. Its folder must be one of
+        ``connect_allowed_paths``."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(f"sasl.jaas.config={_jaas('connect', self.settings.password('connect'))}\n", encoding="utf-8")
+        return path
 
     # -- processes ------------------------------------------------------------------------------------------
 
