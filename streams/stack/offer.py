@@ -75,11 +75,10 @@ def write_offer(settings: StackSettings, running: Iterable[str] | None = None) -
     if running is not None:
         started = set(running)
         if "kafka" not in started:
-            offer["kafka"].pop("bootstrap_servers")
-            offer["capture"]["variables"].pop("kafka_bootstrap_servers")
+            offer["kafka"].pop("bootstrap_servers")  # the capture variables follow it (never offered apart)
         if "connect" not in started:
             offer.pop("connect")
-            offer["capture"]["variables"].pop("connect_url")
+            offer["capture"]["variables"].pop("connect_url", None)
     text = ("# The local stack's runtime settings (isthmus up): use with `isthmus --config " + str(path) + "`\n"
             + yaml.safe_dump(offer, sort_keys=False))
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
