@@ -34,7 +34,7 @@ class SchemaHistory:
     #: The consumer group the history is read back in, at every start with offsets.
     group: str
     #: The producer's transactional id, when its options set one (Debezium sets none).
-    transactional_id: str | None = None
+    producer_transactional_id: str | None = None
 
 
 def of(config: Mapping[str, str]) -> SchemaHistory | None:
@@ -44,4 +44,5 @@ def of(config: Mapping[str, str]) -> SchemaHistory | None:
         return None
     name = config.get(NAME) or f"{config.get('topic.prefix', '')}{NAME_SUFFIX}"
     return SchemaHistory(topic=topic, bootstrap_servers=config.get(BOOTSTRAP_SERVERS),
-                         group=config.get(CONSUMER_GROUP) or name, transactional_id=config.get(TRANSACTIONAL_ID))
+                         group=config.get(CONSUMER_GROUP) or name,
+                         producer_transactional_id=config.get(TRANSACTIONAL_ID))

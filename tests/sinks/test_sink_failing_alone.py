@@ -158,7 +158,10 @@ def test_a_command_failing_alone_is_dead_lettered_after_the_bound_and_the_rest_c
     assert letter["error_type"] == FAILING_ALONE and letter["attempts"] >= 3
     reason = letter["reason"]
     assert reason.startswith(f"failed alone: {letter['attempts']} attempts over ")
-    assert "failed transiently while ERP applied 40 other command(s), so the cause is this command" in reason
+    # how many of the 40 were applied when the bound was reached depends on the machine's speed: at least one
+    applied = re.search(r"failed transiently while ERP applied (\d+) other command\(s\), so the cause is this "
+                        r"command", reason)
+    assert applied is not None and 1 <= int(applied.group(1)) <= 40, reason
     assert f"{ALONE_ATTEMPTS_SETTING}=3, {ALONE_S_SETTING}=0.4" in reason
     assert f"the last: {UNKNOWN}" in reason and reason.endswith("then replay it: isthmus topics dlq replay")
     calls = target.answered[POISONED]

@@ -77,7 +77,7 @@ def _schema_history(principal: str, config: Mapping[str, str]) -> list[Grant]:
     if history is None:
         return []
     names: list[tuple[Resource, str | None]] = [("topic", history.topic), ("group", history.group),
-                                                ("transactional_id", history.transactional_id)]
+                                                ("transactional_id", history.producer_transactional_id)]
     return [Grant(principal=principal, resource=resource, name=name, pattern="literal", operation="all")
             for resource, name in names if name]
 
