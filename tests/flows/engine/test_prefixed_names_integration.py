@@ -1,6 +1,6 @@
 """A flow run on the engine under the kafka section's prefixes: the topics it creates (its changelog, its output,
-the dead letters), its consumer group and its members' client ids carry them on the broker; its input, named by
-the caller as a CDC topic is, does not."""
+the dead letters, the schemas written with), its consumer group and its members' client ids carry them on the
+broker; its input, named by the caller as a CDC topic is, does not."""
 
 from __future__ import annotations
 
@@ -46,7 +46,8 @@ def test_a_flow_under_prefixes_creates_and_joins_only_prefixed_names(stack: Runn
         asyncio.run(_run(bootstrap, source, processor))
         created = {t for t in admin.list_topics() if run in t}
         assert created == {source, f"{topic_prefix}prefix-test-{run}-seen-changelog",
-                           f"{topic_prefix}isthmus.prefix-test.out", f"{topic_prefix}isthmus.dlq"}
+                           f"{topic_prefix}isthmus.prefix-test.out", f"{topic_prefix}isthmus.dlq",
+                           f"{topic_prefix}isthmus.schemas"}  # the schemas written with (its dead letter's)
         groups = {g["group_id"] if isinstance(g, dict) else g[0] for g in admin.list_groups()}
         assert {g for g in groups if run in g} == {f"{group_prefix}prefix-test-{run}"}
     finally:
