@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streams.flows.customers.config import EntityConfig
 from streams.flows.customers.exceptions import CorruptState
@@ -18,6 +18,9 @@ from streams.flows.engine.api import Incoming, StoreValueError, decode_json
 from streams.flows.engine.packed import fingerprint, from_instant, instant, is_packed, pack, restore, unpack_tagged
 from streams.flows.engine.values import from_store, to_store
 from streams.mapping.reconcile import Stamp, stamps_to_avro
+
+if TYPE_CHECKING:
+    from streams.flows.customers.merged import MadeBeside
 
 #: The field order of the packed layout (version 1 of :data:`~streams.flows.engine.packed.MAGIC`).
 _LAYOUT = ("record", "provenance", "children", "xref", "xref_provenance", "mirrors", "creating", "published",
@@ -112,6 +115,9 @@ class CustomerState:
     #: The ``isthmus-lineage`` header text of the last change a held part folded in, kept with the state until its
     #: canonical record is published (by then that change's record is long gone).
     held_lineage: str | None = field(default=None, compare=False, repr=False)
+    #: Not stored: the row the echo of a create of Isthmus's made beside the entity's row in this batch
+    #: (:mod:`~streams.flows.customers.merged`), which the refusal of the two rows names.
+    made_beside: MadeBeside | None = field(default=None, compare=False, repr=False)
     #: Per record source keyed by its rows' own columns (by its name in ``EntityConfig.row_claims``: its table,
     #: ``system.table``, or ``system.table (source)`` where several such sources read one table), the rows
     #: (``keying.row_key``) that map to this entity now: one, or none; two live rows of one source are refused at
@@ -218,7 +224,8 @@ class CustomerState:
             xref=dict(self.xref), xref_provenance=dict(self.xref_provenance),
             mirrors={name: mirror.copy() for name, mirror in self.mirrors.items()}, creating=dict(self.creating),
             published=self.published, touched_by=self.touched_by, lineage=self.lineage, held=self.held,
-            held_lineage=self.held_lineage, rows=dict(self.rows), matching=dict(self.matching))
+            held_lineage=self.held_lineage, rows=dict(self.rows), matching=dict(self.matching),
+            made_beside=self.made_beside)
 
     def packed(self) -> bytes:
         """The compact layout: the fields of ``_LAYOUT`` in order, values packed in C (no tagged-JSON walk)."""

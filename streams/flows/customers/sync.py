@@ -41,12 +41,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Mapping
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, Decimal
 from typing import Any
 
 from streams.codecs.debezium.envelope import Op
 from streams.flows.commands import Cause, Command
 from streams.flows.customers.config import SystemRole
 from streams.flows.customers.exceptions import MergedRows
+from streams.flows.customers.merged import merged_reason, note_made_beside
 from streams.flows.customers.mirror import MISSING, Mirror
 from streams.flows.customers.state import CustomerState
 from streams.flows.customers.unechoed import settle_unechoed
@@ -87,6 +89,8 @@ def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, A
         mirror.applied()
     if echoes_seen is not None:
         echoes_seen.extend(sorted(echoes))
+    if echoes and op in (Op.CREATE, Op.READ):
+        note_made_beside(state, change, echoes)  # a new row echoing a create: made beside the entity's row?
     if not change.deleted:
         _owner_holds(state, change, mirror)
     skipped = set(echoes)
@@ -136,18 +140,73 @@ def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, A
 def _unrecognised(state: CustomerState, mirror: Mirror, name: str, value: Any) -> None:
     """Say, once per system and field, that the system reported ``value`` of ``name`` while a value Isthmus sent it
     is in flight and is neither that value nor the one the system held before (:func:`_held_before`; nor is a
-    snapshot read said): either an edit made there meanwhile, or, when it comes right after a command (every
-    time), the system normalises what it stores (an e-mail lowercased, an amount rounded), so the echo is taken for
-    an edit of its own: a false conflict, and the write stays in flight. The setting that says so is
-    ``systems.<s>.keeps``. A personal field's values are not shown."""
+    snapshot read said). The causes, most likely first: an edit made there meanwhile, or a row that had its own
+    value there before and was read after the command was decided (a transaction read late): nothing to do, the
+    field's policy settles it; or the system normalises what it stores (an e-mail lowercased, an amount rounded), so
+    the echo is taken for an edit of its own, a false conflict, and the write stays in flight: then
+    ``systems.<s>.keeps`` says so. What is at hand tells some apart (:func:`_a_form_of`): a null, another truth
+    value, other text or another number is no normalised form, so the line says there is nothing to do; a value
+    that could be the sent one in another form, seen on :data:`_FORMS_SAID` entities of the system and field, is
+    said once more as normalisation. A personal field's values are not shown."""
     system = mirror.system
+    sent = mirror.pending[name][-1]
+    hidden = name in state.config.personal
+    shown, had = _shown(value, hidden), _shown(sent, hidden)
+    key, number = state.config.key, state.customer_number
+    form = _a_form_of(value, sent)
+    if form:
+        seen = _FORMS.setdefault((system, name), set())
+        if len(seen) < _FORMS_SAID:
+            seen.add(number)
+            if len(seen) == _FORMS_SAID and _first_time("normalises", system, name):
+                record = state.config.record.target.rpartition(".")[2]
+                log.warning("%s reported %s in another form than Isthmus sent it on %d %ss (last %s for %s, %s %s): "
+                            "it normalises what it stores; declare it, so its echoes are recognised: "
+                            "systems.%s.keeps (flows/README.md); said once per system and field", system, name,
+                            _FORMS_SAID, record, shown, had, key, number, system)
     if not _first_time("unrecognised", system, name):
         return
-    hidden = name in state.config.personal
-    log.warning("%s reported %s %s where Isthmus had sent %s (%s %s): if %s normalises what it stores, declare it: "
-                "systems.%s.keeps (flows/README.md); said once per system and field", system, name,
-                _shown(value, hidden), _shown(mirror.pending[name][-1], hidden), state.config.key,
-                state.customer_number, system, system)
+    if form is False:
+        log.warning("%s reported %s %s where Isthmus had sent %s (%s %s): an edit made in %s meanwhile, or a row "
+                    "that had its own value there before, read after the command was decided; nothing to do, the "
+                    "field's policy settles it. No normalisation: the values differ beyond case, spaces and "
+                    "rounding; said once per system and field", system, name, shown, had, key, number, system)
+        return
+    log.warning("%s reported %s %s where Isthmus had sent %s (%s %s): most likely an edit made in %s meanwhile, or "
+                "a row that had its own value there before, read after the command was decided: nothing to do, the "
+                "field's policy settles it; else %s normalises what it stores (%s): if the same difference comes "
+                "back on other %ss, declare it: systems.%s.keeps (flows/README.md); said once per system and field",
+                system, name, shown, had, key, number, system, system,
+                "the value could be the one sent, in another form" if form else "the values are of other kinds",
+                state.config.record.target.rpartition(".")[2], system)
+
+
+def _a_form_of(reported: Any, sent: Any) -> bool | None:
+    """Whether ``reported`` could be ``sent`` as a system normalised it (None: cannot tell, values of other kinds):
+    text that is the same but for case, spaces and punctuation, a number rounded. A null, a truth value, other
+    text or another number is no such form."""
+    if reported is None or sent is None or isinstance(reported, bool) or isinstance(sent, bool):
+        return False
+    if isinstance(reported, str) and isinstance(sent, str):
+        return _letters(reported) == _letters(sent)
+    if isinstance(reported, (int, float, Decimal)) and isinstance(sent, (int, float, Decimal)):
+        try:
+            held, wanted = Decimal(str(reported)), Decimal(str(sent))
+            return any(wanted.quantize(Decimal(1).scaleb(-places), rounding=rounding) == held
+                       for places in range(7) for rounding in (ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_DOWN, ROUND_UP))
+        except ArithmeticError:  # not finite, or too many digits to round
+            return None
+    return None
+
+
+def _letters(text: str) -> str:
+    return "".join(c for c in text.casefold() if c.isalnum())
+
+
+#: Entities of a system and field on which :func:`_a_form_of` found the reported value a form of the sent one, up to
+#: :data:`_FORMS_SAID`: that many say the system normalises.
+_FORMS: dict[tuple[str, str], set[str]] = {}
+_FORMS_SAID = 3
 
 
 def _held_before(mirror: Mirror, name: str, value: Any, prior: Mapping[str, Any],
@@ -380,16 +439,7 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
     key = state.customer_number
     merged = state.merged_rows()
     if merged is not None:
-        source, rows = merged
-        record = config.record.target.rpartition('.')[2]
-        raise MergedRows(
-            f"rows {' and '.join(rows)} of {source} both map to {config.key} {key!r}, so they would be written as one "
-            f"{record}; if they are two of them, make the mapping's key unique per row (a key of several columns: "
-            "`lpad` pads and never cuts, where `right` and `left` cut, so 1001 and 1 can become one); if they are "
-            f"rows of one {record} (its e-mails, its addresses), find it through a look-up of the link instead, so "
-            "that the row changed last fills the fields (mappings/README.md, \"Several rows filling one field\"); "
-            "or end one of the rows. The row that stays is used with its next change; replay this dead letter only "
-            "if its row has not changed since, since a replay sends the change as it was")
+        raise MergedRows(merged_reason(state, *merged))
     commands: list[Command] = []
 
     def command(target: str, operation: str, mapping: RecordMapping | None, payload: Mapping[str, Any],
