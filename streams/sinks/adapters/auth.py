@@ -1,4 +1,5 @@
-"""The value of a target's auth header, from an environment variable or the stack's secrets file."""
+"""The value of a target's auth header, from an environment variable or the stack's secrets file; and the values
+a login sends (a user and password, an OAuth2 client's id and secret), read the same way."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from streams.config.secret import Secret
-from streams.sinks.config.model import AuthSpec
+from streams.sinks.config.model import AuthSpec, Credential
 from streams.sinks.exceptions import SecretMissing
 
 
@@ -51,3 +52,17 @@ def secret_value(env_name: str | None, secret_key: str | None, *, env: Mapping[s
     if not value and secret_key and secrets_file is not None:
         value = _properties(secrets_file).get(secret_key)
     return value or None
+
+
+def credential_value(spec: Credential, *, env: Mapping[str, str], secrets_file: Path | None, where: str) -> str:
+    """The value of a login's credential: its constant, else from its environment variable or secrets file key;
+    a missing one raises :class:`SecretMissing` naming ``where`` (the file, line and key) and where it looked."""
+    if spec.constant is not None:
+        return spec.constant
+    value = secret_value(spec.env, spec.secret, env=env, secrets_file=secrets_file)
+    if not value:
+        looked = [f"environment variable {spec.env}"] if spec.env else []
+        if spec.secret:
+            looked.append(f"key {spec.secret} of {secrets_file or 'the stack secrets file'}")
+        raise SecretMissing(f"{where}: found no value in {' or '.join(looked)}; fix: set it there")
+    return value

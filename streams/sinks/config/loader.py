@@ -33,6 +33,7 @@ from streams.sinks.config.model import (
     BatchSpec,
     Condition,
     Constant,
+    Credential,
     EachItem,
     ErrorRule,
     FieldSpec,
@@ -86,6 +87,7 @@ PARTS_KEYS = ("field", "method", "path")
 COMMON_ROUTE_KEYS = ("payload_type", "operation", "ids", "answers", "gone")
 HTTP_KEYS = ("base_url", "auth", "headers")
 AUTH_KEYS = ("header", "scheme", "env", "secret", "required")
+CREDENTIAL_KEYS = ("env", "secret")
 SQL_KEYS = ("database", "conninfo_env", "keys_table")
 HTTP_ROUTE_KEYS = ("payload_type", "operation", "method", "path", "body", "lookups", "ids", "on_conflict",
                    "refusals", "only_changed", "batch", "external_id", "parts", "precondition")
@@ -131,7 +133,7 @@ class TargetReader:
     """Checks a target file, collecting every problem with its line. An adapter plugin's section and route
     parsers receive it: ``problem(key, message, fix)`` reports one (``key`` a path into the file, e.g.
     ``("jsonrpc", "url")``, for its line), and the helpers (``mapping``, ``string``, ``boolean``, ``integer``,
-    ``names``, ``specs``, ``lookups``, ``auth``) read values the way the shipped adapters do."""
+    ``names``, ``specs``, ``lookups``, ``auth``, ``credential``) read values the way the shipped adapters do."""
 
     def __init__(self, path: Path, located: Located, schemas: SchemaSet, writable: tuple[str, ...],
                  adapters: AdapterRegistry) -> None:
@@ -348,6 +350,26 @@ class TargetReader:
             return None
         return AuthSpec(header=header, scheme=scheme, env=env, secret=secret, required=required,
                         line=self.located.line(key))
+
+    def credential(self, raw: Any, key: Key, *, secret_only: bool, what: str = "a password") -> Credential | None:
+        """A value a login sends: ``{env: VAR, secret: key}``, or (not ``secret_only``, a name) the text itself;
+        ``what`` names a secret written in the file, which is refused."""
+        if isinstance(raw, str) and not secret_only:
+            return Credential(constant=raw)
+        if isinstance(raw, str):
+            self.problem(key, f"{what} must never be written in a target file",
+                         "give {env: <VARIABLE>, secret: <key of the stack's secrets file>}")
+            return None
+        spec = self.mapping(raw, key, CREDENTIAL_KEYS, "a credential")
+        if spec is None:
+            return None
+        env = self.string(spec, "env", key, pattern=_ENV, fix="name an environment variable in CAPITALS")
+        secret = self.string(spec, "secret", key, fix="name a key of the stack's secrets file, e.g. tryton.password")
+        if env is None and secret is None:
+            self.problem(key, "names no source for its value",
+                         "add env: <VARIABLE> and/or secret: <key of the stack's secrets file>")
+            return None
+        return Credential(env=env, secret=secret)
 
     def sql_options(self, raw: Any) -> SqlOptions | None:
         if raw is None:

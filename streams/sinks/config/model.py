@@ -440,6 +440,25 @@ class SqlRoute:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Credential:
+    """A value from environment variable ``env``, else key ``secret`` of the stack's secrets file; or a
+    ``constant`` (only a name may be written in a file, a user or a client id, never a password or a secret)."""
+
+    env: str | None = None
+    secret: str | None = None
+    constant: str | None = None
+
+    def shown(self) -> str:
+        """Where the value comes from, for messages (never the value of a secret)."""
+        if self.constant is not None:
+            return repr(self.constant)
+        looked = [f"environment variable {self.env}"] if self.env else []
+        if self.secret:
+            looked.append(f"key {self.secret} of the stack secrets file")
+        return " or ".join(looked)
+
+
+@dataclass(frozen=True, kw_only=True)
 class AuthSpec:
     """A header whose value is a secret: from environment variable ``env`` or key ``secret`` of the stack's
     secrets file. Never logged; ``required: false`` sends no header when neither holds a value."""

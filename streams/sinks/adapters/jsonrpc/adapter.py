@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from streams.sinks.adapters.auth import secret_value
+from streams.sinks.adapters.auth import credential_value
 from streams.sinks.adapters.builtin import MAX_CONNECTIONS, target_throttle
 from streams.sinks.adapters.http import USER_AGENT, decoded_answer, retry_after_of, unanswered
 from streams.sinks.adapters.jsonrpc.config import (
@@ -26,7 +26,6 @@ from streams.sinks.adapters.jsonrpc.config import (
     LOGIN_USER,
     RECORD,
     RECORD_ID,
-    Credential,
     ExternalIdSpec,
     JsonRpcOptions,
     JsonRpcRoute,
@@ -40,9 +39,10 @@ from streams.sinks.adapters.jsonrpc.steps import call_reads, due, nulls_sent
 from streams.sinks.adapters.jsonrpc.templates import render
 from streams.sinks.adapters.mapping import MISSING, get_path, unsent_nulls
 from streams.sinks.adapters.pool import pooled_transport
+from streams.sinks.adapters.session import LoginRefused
 from streams.sinks.adapters.upsert import Created, Searched, decide, upsert
 from streams.sinks.config.model import GONE_OPERATIONS, TargetConfig
-from streams.sinks.exceptions import SecretMissing, SinkError, TargetConfigError
+from streams.sinks.exceptions import TargetConfigError
 from streams.sinks.outcomes import (
     Applied,
     Attempt,
@@ -63,10 +63,6 @@ log = logging.getLogger("isthmus.sink")
 
 #: What one HTTP exchange came to: its status and decoded answer, or a transient Failed (no answer).
 Answered = tuple[int, Any] | Failed
-
-
-class LoginRefused(SinkError):
-    """A JSON-RPC target refused the sink's login when the worker started (wrong user or password)."""
 
 
 class _ArrayBatcher:
@@ -182,21 +178,10 @@ class JsonRpcAdapter:
         login = self.options.login
         if login is not None:
             where = f"{config.path}: jsonrpc.login"
-            user = self._credential(login.user, env, secrets_file, f"{where}.user")
-            self._password = self._credential(login.password, env, secrets_file, f"{where}.password")
+            user = credential_value(login.user, env=env, secrets_file=secrets_file, where=f"{where}.user")
+            self._password = credential_value(login.password, env=env, secrets_file=secrets_file,
+                                              where=f"{where}.password")
             self.session = Session(login, user=user, login=self._log_in)
-
-    @staticmethod
-    def _credential(spec: Credential, env: Mapping[str, str], secrets_file: Path | None, where: str) -> str:
-        if spec.constant is not None:
-            return spec.constant
-        value = secret_value(spec.env, spec.secret, env=env, secrets_file=secrets_file)
-        if not value:
-            looked = [f"environment variable {spec.env}"] if spec.env else []
-            if spec.secret:
-                looked.append(f"key {spec.secret} of {secrets_file or 'the stack secrets file'}")
-            raise SecretMissing(f"{where}: found no value in {' or '.join(looked)}; fix: set it there")
-        return value
 
     def describe(self) -> str:
         login = f", session login {self.options.login.method}" if self.options.login else ""
@@ -206,12 +191,18 @@ class JsonRpcAdapter:
 
     async def start(self) -> None:
         """Log in once before the first command, so wrong credentials stop the worker at start."""
+        await self.log_in()
+
+    async def log_in(self) -> bool:
+        """Log in now (``isthmus sink --check`` too); a refused login raises :class:`LoginRefused`."""
         if self.session is not None:
             try:
                 await self.session.current()
+                return True
             except LoginFailed as exc:
                 raise LoginRefused(f"{self.config.path}: the login to {self.url} failed: {exc.failed.reason}; fix: "
                                    "check the user and password the target file's jsonrpc.login names") from None
+        return False
 
     async def close(self) -> None:
         if self._batcher is not None:
@@ -291,8 +282,7 @@ class JsonRpcAdapter:
         try:
             return await self._route(command, route)
         except LoginFailed as exc:
-            return Failed(kind="transient", error_type="LoginFailed", status=exc.failed.status,
-                          reason=f"could not log in to {self.system} to apply the command: {exc.failed.reason}")
+            return exc.of_command(self.system)
 
     async def _route(self, command: SinkCommand, route: JsonRpcRoute) -> Attempt:
         """The route's call, then its ``then`` calls in order, each only when due. A failure stops the route:

@@ -29,6 +29,7 @@ from streams.sinks.config.model import (
     AnswerRules,
     Condition,
     Constant,
+    Credential,
     EachItem,
     FieldSpec,
     FromField,
@@ -49,7 +50,6 @@ LOGIN_PASSWORD = "$password"
 
 SECTION_KEYS = ("url", "version", "login", "batch", "transient_errors", "headers")
 LOGIN_KEYS = ("method", "params", "user", "password", "header", "scheme", "token", "encode", "expired_statuses")
-CREDENTIAL_KEYS = ("env", "secret")
 BATCH_KEYS = ("max_items", "linger_ms")
 #: A route's own keys, besides those of every route (payload_type, operation, ids, answers).
 ROUTE_KEYS = ("method", "params", "external_id", "writes", "then")
@@ -57,7 +57,6 @@ CALL_KEYS = ("method", "params")
 STEP_KEYS = ("method", "params", "external_id", "writes")
 EXTERNAL_ID_KEYS = ("field", "search", "found", "update", "created_id", "duplicate_error")
 _METHOD = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-/]*$")
-_ENV = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _TOKEN_PART = re.compile(r"\{([^{}]+)\}")
 
 
@@ -82,16 +81,6 @@ Template = FieldSpec | ListTemplate | ObjectTemplate
 class CallSpec:
     method: str
     params: Template
-
-
-@dataclass(frozen=True, kw_only=True)
-class Credential:
-    """A value from environment variable ``env``, else key ``secret`` of the stack's secrets file; or a
-    ``constant`` (only a user name may be written in a file, never a password)."""
-
-    env: str | None = None
-    secret: str | None = None
-    constant: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -271,25 +260,6 @@ def _call(reader: TargetReader, raw: Any, key: Key, shape: PayloadShape | None,
     return CallSpec(method=method, params=params)
 
 
-def _credential(reader: TargetReader, raw: Any, key: Key, *, secret_only: bool) -> Credential | None:
-    if isinstance(raw, str) and not secret_only:
-        return Credential(constant=raw)
-    if isinstance(raw, str):
-        reader.problem(key, "a password must never be written in a target file",
-                        "give {env: <VARIABLE>, secret: <key of the stack's secrets file>}")
-        return None
-    spec = reader.mapping(raw, key, CREDENTIAL_KEYS, "a credential")
-    if spec is None:
-        return None
-    env = reader.string(spec, "env", key, pattern=_ENV, fix="name an environment variable in CAPITALS")
-    secret = reader.string(spec, "secret", key, fix="name a key of the stack's secrets file, e.g. tryton.password")
-    if env is None and secret is None:
-        reader.problem(key, "names no source for its value",
-                        "add env: <VARIABLE> and/or secret: <key of the stack's secrets file>")
-        return None
-    return Credential(env=env, secret=secret)
-
-
 def _login(reader: TargetReader, raw: Any) -> LoginSpec | None:
     key: Key = ("jsonrpc", "login")
     login = reader.mapping(raw, key, LOGIN_KEYS, "login")
@@ -298,10 +268,10 @@ def _login(reader: TargetReader, raw: Any) -> LoginSpec | None:
     method = reader.string(login, "method", key, required=True, pattern=_METHOD,
                             fix="name the login method, e.g. common.db.login")
     params = check_template(reader, login.get("params", []), (*key, "params"), None, (LOGIN_USER, LOGIN_PASSWORD))
-    user = _credential(reader, login.get("user"), (*key, "user"), secret_only=False) if "user" in login else None
+    user = reader.credential(login.get("user"), (*key, "user"), secret_only=False) if "user" in login else None
     if "user" not in login:
         reader.problem(key, "login names no user", "add user: <name>, or user: {env: VAR, secret: key}")
-    password = (_credential(reader, login.get("password"), (*key, "password"), secret_only=True)
+    password = (reader.credential(login.get("password"), (*key, "password"), secret_only=True)
                 if "password" in login else None)
     if "password" not in login:
         reader.problem(key, "login names no password source", "add password: {env: VAR, secret: key}")

@@ -1,31 +1,23 @@
-"""Session login with re-login on expiry, shared by every call of one adapter.
-
-The first call logs in; later calls send the session header. A call answered "expired" (401/403 by default)
-hands back the generation of the header it sent: the first such call logs in again and the others, which sent
-the same stale header, wait for that login rather than each logging in (a hundred commands in flight when a
-session expires make one login, not a hundred). A call whose header is already newer just retries.
-"""
+"""Session login with re-login on expiry (401/403 by default), shared by every call of one adapter: the shared
+session of :mod:`streams.sinks.adapters.session`, its header made from the login's answer."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from streams.config.secret import Secret
 from streams.sinks.adapters.jsonrpc.config import LoginSpec
 from streams.sinks.adapters.mapping import MISSING, get_path
+from streams.sinks.adapters.session import LoginFailed, Obtained
+from streams.sinks.adapters.session import Session as CallSession
 from streams.sinks.outcomes import Failed
 
 #: Logs in: the login call's result, or the failure that kept it from one.
 LoginCall = Callable[[], Awaitable["Any | Failed"]]
 
-
-class LoginFailed(Exception):
-    def __init__(self, failed: Failed) -> None:
-        super().__init__(failed.reason)
-        self.failed = failed
+__all__ = ["LoginCall", "LoginFailed", "Session", "session_header"]
 
 
 def session_header(spec: LoginSpec, user: str, result: Any) -> str:
@@ -47,44 +39,23 @@ def session_header(spec: LoginSpec, user: str, result: Any) -> str:
     return f"{spec.scheme} {token}" if spec.scheme else token
 
 
-class Session:
-    """The current session header and its generation (0: none yet)."""
+class Session(CallSession):
+    """The session of a JSON-RPC login (see :mod:`streams.sinks.adapters.session`): its header is rendered from
+    the login's result by the login's ``token``."""
 
     def __init__(self, spec: LoginSpec, *, user: str, login: LoginCall) -> None:
         self.spec = spec
         self.user = user
-        self._login = login
-        self._header: Secret | None = None
-        self._generation = 0
-        self._lock = asyncio.Lock()
-        self.logins = 0
 
-    async def current(self) -> tuple[int, Mapping[str, str]]:
-        """The header to send and its generation; logs in first when there is no session."""
-        if self._header is None:
-            await self._renew(0)
-        assert self._header is not None
-        return self._generation, {self.spec.header: self._header.reveal()}
-
-    async def expired(self, generation: int) -> None:
-        """The session of ``generation`` was refused: log in again, unless a newer session already exists."""
-        await self._renew(generation)
-
-    async def _renew(self, seen: int) -> None:
-        async with self._lock:
-            if self._generation != seen and self._header is not None:
-                return  # another call logged in since this one took its header
-            self.logins += 1
-            answered = await self._login()
+        async def obtain() -> Obtained | Failed:
+            answered = await login()
             if isinstance(answered, Failed):
-                self._header = None
-                raise LoginFailed(answered)
+                return answered
             try:
-                header = session_header(self.spec, self.user, answered)
+                return Obtained(Secret(session_header(spec, user, answered)))
             except ValueError as exc:
-                self._header = None
-                raise LoginFailed(Failed(kind="permanent", error_type="LoginUnreadable",
-                                         reason=f"the login ({self.spec.method}) answered without a session: {exc};"
-                                                " check login.token in the target file")) from None
-            self._header = Secret(header)
-            self._generation += 1
+                return Failed(kind="permanent", error_type="LoginUnreadable",
+                              reason=f"the login ({spec.method}) answered without a session: {exc}; check "
+                                     "login.token in the target file")
+
+        super().__init__(header=spec.header, obtain=obtain)
