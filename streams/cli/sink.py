@@ -33,6 +33,17 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(run=run_sink)
 
 
+async def _log_in(adapter: Any) -> bool:
+    """Log in as the sink's start would, where the credentials are obtained by a call (a refusal raises
+    ``LoginRefused``, reported as an error); then close the adapter."""
+    from streams.sinks.adapters.base import LogsIn
+
+    try:
+        return await adapter.log_in() if isinstance(adapter, LogsIn) else False
+    finally:
+        await adapter.close()
+
+
 def run_sink(args: argparse.Namespace) -> int:
     # imported here, not above: `isthmus sink --help` builds its parser without them (streams/cli/commands.py)
     from streams.cli.allocator import fix_mmap_threshold
@@ -72,7 +83,8 @@ def run_sink(args: argparse.Namespace) -> int:
         r = worker.resolved
         print(f"consumes {r.command_topic} (group {r.group_id}); results to {r.results_topic}; dead letters to "
               f"{r.dlq_topic}")
-        asyncio.run(worker.adapter.close())
+        if asyncio.run(_log_in(worker.adapter)):
+            print("logged in: the target accepted the credentials")
         return 0
     asyncio.run(run_until_signalled(worker, metrics_host=environment.sink.metrics_host or "127.0.0.1"))
     return 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from streams.sinks.outcomes import Attempt
 from streams.sinks.records import SinkCommand
@@ -20,4 +20,14 @@ class Adapter(Protocol):
 
     def describe(self) -> str:
         """Where the adapter writes, for logs (never with a secret)."""
+        ...
+
+
+@runtime_checkable
+class LogsIn(Protocol):
+    """An adapter whose credentials are obtained by a call (a session login, an OAuth2 token): ``isthmus sink
+    --check`` logs in too, so refused credentials are found before the sink runs."""
+
+    async def log_in(self) -> bool:
+        """Log in now: True when it did (False: nothing to log in to); refused, raise ``LoginRefused``."""
         ...
