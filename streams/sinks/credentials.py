@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from streams.sinks.config.model import TargetConfig
+from streams.sinks.config.model import Credential, TargetConfig
 from streams.sinks.outcomes import CREDENTIAL_STATUSES, Attempt, Failed
 
 log = logging.getLogger("isthmus.sink")
@@ -20,11 +20,13 @@ def credential_source(config: TargetConfig) -> str:
     auth = config.http.auth if config.http is not None else None
     if auth is None:
         return f"the credentials in the {config.adapter} section of {config.path}"
-    looked = [f"environment variable {auth.env}"] if auth.env else []
-    if auth.secret:
-        looked.append(f"key {auth.secret} of the stack secrets file")
     line = f":{auth.line}" if auth.line else ""
-    return f"{' or '.join(looked)} (http.auth, header {auth.header}, {config.path}{line})"
+    if auth.oauth2 is not None:
+        spec = auth.oauth2
+        return (f"client_id {spec.client_id.shown()} and client_secret {spec.client_secret.shown()} for the OAuth2 "
+                f"token from {spec.token_url} (http.auth.oauth2, {config.path}{line})")
+    looked = Credential(env=auth.env, secret=auth.secret).shown()
+    return f"{looked} (http.auth, header {auth.header}, {config.path}{line})"
 
 
 class CredentialRefusals:

@@ -25,9 +25,10 @@ def _properties(path: Path) -> dict[str, str]:
 
 def auth_header(spec: AuthSpec | None, *, env: Mapping[str, str], secrets_file: Path | None,
                 where: str) -> tuple[str, Secret] | None:
-    """``(header name, value)``; None when the spec is absent, or optional and unset. ``where``: the target file,
-    which a missing secret's error names with the line of the auth entry."""
-    if spec is None:
+    """``(header name, value)``; None when the spec is absent, or optional and unset, or OAuth2's (its value is the
+    token the adapter obtains). ``where``: the target file, which a missing secret's error names with the line of the
+    auth entry."""
+    if spec is None or spec.oauth2 is not None:
         return None
     value = env.get(spec.env) if spec.env else None
     if not value and spec.secret and secrets_file is not None:

@@ -2,11 +2,14 @@
 command's idempotency key in the ``Idempotency-Key`` header; or, for a route with a batch endpoint, the
 command's item in a batch call shared with the commands applied at the same time (see ``batching``); or, for a
 route with an ``external_id``, "search, then create or update" without the key (see ``http_upsert``). A route
-with a ``precondition`` reads the record's version before each write and carries it (see ``versions``)."""
+with a ``precondition`` reads the record's version before each write and carries it (see ``versions``). With
+``http.auth.oauth2`` every call carries the session's token (see ``oauth2``), and one answered 401 is sent once more
+with a new token."""
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -30,8 +33,10 @@ from streams.sinks.adapters.mapping import (
     spec_references,
     unsent_nulls,
 )
+from streams.sinks.adapters.oauth2 import oauth2_session
 from streams.sinks.adapters.parts import oversize, part_key, split, too_big
 from streams.sinks.adapters.pool import pooled_transport
+from streams.sinks.adapters.session import LoginFailed, LoginRefused, Session
 from streams.sinks.adapters.upsert import FoundIdPathError, FoundRecord, found_records, same_value, upsert
 from streams.sinks.adapters.versions import VersionRead, carried, required, stale, unread, version_in
 from streams.sinks.answers import judge
@@ -53,6 +58,8 @@ from streams.sinks.outcomes import (
 )
 from streams.sinks.records import SinkCommand
 from streams.sinks.throttle import RequestThrottle, Slots
+
+log = logging.getLogger("isthmus.sink")
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_STATUS_HEADER = "Idempotency-Key-Status"
@@ -120,6 +127,12 @@ class HttpAdapter:
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self._client = httpx.AsyncClient(base_url=self.base_url, timeout=timeout_s, limits=limits,
                                          transport=transport or pooled_transport(limits))
+        auth = http.auth if http else None
+        #: The OAuth2 token's session (http.auth.oauth2), shared by every call; None for a fixed header.
+        self._session: Session | None = None
+        if auth is not None and auth.oauth2 is not None:
+            self._session = oauth2_session(auth, client=self._client, env=env, secrets_file=secrets_file,
+                                           where=str(config.path), timeout_s=timeout_s)
         #: Calls wait for a connection here, not in httpcore's pool: the pool walks every waiting request and
         #: every connection on each change (and asks sniffio, an import that fails, each time), so a few hundred
         #: commands waiting on 32 connections made that walk the ERP sink's main cost (py-spy, issue 17). The
@@ -133,10 +146,30 @@ class HttpAdapter:
 
     def describe(self) -> str:
         auth = f", auth header {self._auth[0]}" if self._auth else ""
+        oauth2 = self.config.http.auth.oauth2 if self.config.http and self.config.http.auth else None
+        if self._session is not None and oauth2 is not None:
+            auth = f", auth header {self._session.header}: an OAuth2 token from {oauth2.token_url}"
         return f"HTTP {self.base_url} ({len(self.config.routes)} routes from {self.config.path.name}{auth})"
 
     async def start(self) -> None:
-        return None
+        """Obtain the OAuth2 token before the first command, so refused credentials stop the worker at start."""
+        await self.log_in()
+
+    async def log_in(self) -> bool:
+        """Obtain the OAuth2 token now (``isthmus sink --check`` too); refused, it raises :class:`LoginRefused`
+        naming the token URL and the endpoint's answer, never the secret."""
+        if self._session is None:
+            return False
+        try:
+            await self._session.current()
+            return True
+        except LoginFailed as exc:
+            auth = self.config.http.auth if self.config.http else None
+            assert auth is not None and auth.oauth2 is not None
+            line = f":{auth.line}" if auth.line else ""
+            raise LoginRefused(f"{self.config.path}{line}: {exc.failed.reason}; fix: check the client's id "
+                               f"({auth.oauth2.client_id.shown()}) and secret ({auth.oauth2.client_secret.shown()}), "
+                               "and the token_url, scope and audience of http.auth.oauth2") from None
 
     async def close(self) -> None:
         for batcher in self._batchers.values():
@@ -303,10 +336,28 @@ class HttpAdapter:
             response = await self._request(method, path, content, headers)
         except httpx.TransportError as exc:
             return self._unanswered(exc, f"{method} {path}")
+        except LoginFailed as exc:
+            return exc.of_command(self.system)
         return response.status_code, decoded_answer(response), retry_after_of(response)
 
     async def _request(self, method: str, path: str, content: bytes | None,
                        headers: Mapping[str, str]) -> httpx.Response:
+        """One call with the session's token, if any: a call answered 401 is sent once more with a new one (one
+        token request for all the calls refused with the same token); a second 401 is the target's answer."""
+        if self._session is None:
+            return await self._send(method, path, content, headers)
+        generation, auth = await self._session.current()
+        response = await self._send(method, path, content, {**headers, **auth})
+        if response.status_code != 401:
+            return response
+        log.info("sink %s: %s answered 401 to %s %s: the OAuth2 token is no longer taken; obtaining a new one",
+                 self.config.system, self.system, method, path)
+        await self._session.expired(generation)
+        generation, auth = await self._session.current()
+        return await self._send(method, path, content, {**headers, **auth})
+
+    async def _send(self, method: str, path: str, content: bytes | None,
+                    headers: Mapping[str, str]) -> httpx.Response:
         """One call, in its turn under the target's rate, its answer (or its timeout) told to the throttle."""
         async with self._slots:
             started = await self.throttle.acquire()
@@ -446,6 +497,8 @@ class HttpAdapter:
             response = await self._request(method, path, content, headers)
         except httpx.TransportError as exc:
             return self._unanswered(exc, what)
+        except LoginFailed as exc:
+            return exc.of_command(self.system)
         answer = decoded_answer(response)
         kind = classify_status(response.status_code)
         if kind is None:

@@ -26,6 +26,7 @@ from streams.sinks.config.model import (
     HEADER_NAME,
     HTTP_METHODS,
     LOOKUP_WAIT_S,
+    OAUTH2_CLIENT_AUTH,
     ON_CONFLICT,
     RESERVED_HEADERS,
     AnswerRules,
@@ -45,6 +46,7 @@ from streams.sinks.config.model import (
     Limits,
     Lookup,
     LookupSpec,
+    OAuth2Spec,
     OnConflict,
     PartsSpec,
     Route,
@@ -86,7 +88,8 @@ PARTS_KEYS = ("field", "method", "path")
 #: The keys of every route, whatever its adapter.
 COMMON_ROUTE_KEYS = ("payload_type", "operation", "ids", "answers", "gone")
 HTTP_KEYS = ("base_url", "auth", "headers")
-AUTH_KEYS = ("header", "scheme", "env", "secret", "required")
+AUTH_KEYS = ("header", "scheme", "env", "secret", "required", "oauth2")
+OAUTH2_KEYS = ("token_url", "client_id", "client_secret", "scope", "audience", "client_auth", "refresh_before_s")
 CREDENTIAL_KEYS = ("env", "secret")
 SQL_KEYS = ("database", "conninfo_env", "keys_table")
 HTTP_ROUTE_KEYS = ("payload_type", "operation", "method", "path", "body", "lookups", "ids", "on_conflict",
@@ -331,25 +334,77 @@ class TargetReader:
         auth = self.mapping(raw, key, AUTH_KEYS, "auth")
         if auth is None:
             return None
-        header = self.string(auth, "header", key, required=True, pattern=HEADER_NAME,
+        oauth2 = self.oauth2(auth["oauth2"], (*key, "oauth2")) if "oauth2" in auth else None
+        header = self.string(auth, "header", key, required="oauth2" not in auth, pattern=HEADER_NAME,
                              fix="name the header, e.g. header: Authorization")
         scheme = self.string(auth, "scheme", key)
         env = self.string(auth, "env", key, pattern=_ENV, fix="name an environment variable in CAPITALS, e.g. "
                           "ISTHMUS_ERP_API_TOKEN")
         secret = self.string(auth, "secret", key, fix="name a key of the stack's secrets file, e.g. "
                              "erp.api.token")
-        if auth.get("env") is None and auth.get("secret") is None:
+        if "oauth2" in auth:
+            for name in ("env", "secret", "required"):
+                if name in auth:
+                    self.problem((*key, name), f"auth with oauth2 takes no {name}: the header's value is the token "
+                                 "the OAuth2 token endpoint issues", f"remove {name}; name the client's id and "
+                                 "secret in oauth2.client_id and oauth2.client_secret")
+        elif auth.get("env") is None and auth.get("secret") is None:
             self.problem(key, "auth names no source for its secret",
-                         "add env: <VARIABLE> and/or secret: <key of the stack's secrets file>")
+                         "add env: <VARIABLE> and/or secret: <key of the stack's secrets file>, or oauth2: "
+                         "{token_url: ..., client_id: ..., client_secret: {env: VAR}}")
         for name in ("token", "value", "password"):
             if name in auth:
                 self.problem((*key, name), "a secret value must never be written in a target file",
                              "remove it; put the value in an environment variable or the stack's secrets file")
         required = self.boolean(auth, "required", key, True)
-        if header is None:
+        if oauth2 is not None:
+            header, scheme = header or "Authorization", scheme or "Bearer"
+        if header is None or ("oauth2" in auth and oauth2 is None):
             return None
-        return AuthSpec(header=header, scheme=scheme, env=env, secret=secret, required=required,
+        return AuthSpec(header=header, scheme=scheme, env=env, secret=secret, required=required, oauth2=oauth2,
                         line=self.located.line(key))
+
+    def oauth2(self, raw: Any, key: Key) -> OAuth2Spec | None:
+        """``auth.oauth2``: OAuth2 client credentials (see :class:`~streams.sinks.config.model.OAuth2Spec`)."""
+        spec = self.mapping(raw, key, OAUTH2_KEYS, "oauth2")
+        if spec is None:
+            return None
+        token_url = self.string(spec, "token_url", key, required=True,
+                                fix="give the token endpoint's URL, e.g. https://login.example.com/oauth2/token")
+        if token_url is not None and not token_url.startswith(("http://", "https://")):
+            self.problem((*key, "token_url"), f"{token_url!r} is not an http(s) URL",
+                         "give the token endpoint's whole URL, e.g. https://login.example.com/oauth2/token")
+            token_url = None
+        client_id = client_secret = None
+        for name in ("client_id", "client_secret"):
+            if name not in spec:
+                self.problem(key, f"oauth2 names no {name}", f"add {name}: {{env: VAR, secret: <key of the "
+                             "stack's secrets file>}")
+        if "client_id" in spec:
+            client_id = self.credential(spec["client_id"], (*key, "client_id"), secret_only=False)
+        if "client_secret" in spec:
+            client_secret = self.credential(spec["client_secret"], (*key, "client_secret"), secret_only=True,
+                                            what="a client secret")
+        scope = spec.get("scope")
+        if isinstance(scope, list) and scope and all(isinstance(s, str) and s.strip() for s in scope):
+            scope = " ".join(scope)
+        elif scope is not None:
+            scope = self.string(spec, "scope", key, fix="give the scopes as text (a b) or a list ([a, b])")
+        audience = self.string(spec, "audience", key)
+        client_auth = spec.get("client_auth", "body")
+        if client_auth not in OAUTH2_CLIENT_AUTH:
+            self.problem((*key, "client_auth"), f"{client_auth!r} is not a way to send the client's credentials",
+                         "use body (client_id and client_secret in the form, the default) or basic (HTTP Basic)")
+            client_auth = "body"
+        before = spec.get("refresh_before_s", 30)
+        if isinstance(before, bool) or not isinstance(before, int | float) or not 0 <= before < math.inf:
+            self.problem((*key, "refresh_before_s"), f"refresh_before_s must be a number of seconds of at least 0, "
+                         f"got {before!r}", "set it to how long before a token expires it is renewed, e.g. 30")
+            before = 30
+        if token_url is None or client_id is None or client_secret is None:
+            return None
+        return OAuth2Spec(token_url=token_url, client_id=client_id, client_secret=client_secret, scope=scope,
+                          audience=audience, client_auth=client_auth, refresh_before_s=float(before))
 
     def credential(self, raw: Any, key: Key, *, secret_only: bool, what: str = "a password") -> Credential | None:
         """A value a login sends: ``{env: VAR, secret: key}``, or (not ``secret_only``, a name) the text itself;

@@ -458,16 +458,38 @@ class Credential:
         return " or ".join(looked)
 
 
+OAuth2ClientAuth = Literal["body", "basic"]
+OAUTH2_CLIENT_AUTH: tuple[OAuth2ClientAuth, ...] = ("body", "basic")
+
+
+@dataclass(frozen=True, kw_only=True)
+class OAuth2Spec:
+    """OAuth2 client credentials (RFC 6749 4.4): the token is obtained by ``POST token_url`` (form-encoded
+    ``grant_type=client_credentials``, ``scope``, ``audience``; the client's id and secret in the form, or as HTTP
+    Basic with ``client_auth: basic``), sent as the auth header, renewed ``refresh_before_s`` before it expires and
+    once when a call is answered 401."""
+
+    token_url: str
+    client_id: Credential
+    client_secret: Credential
+    scope: str | None = None
+    audience: str | None = None
+    client_auth: OAuth2ClientAuth = "body"
+    refresh_before_s: float = 30.0
+
+
 @dataclass(frozen=True, kw_only=True)
 class AuthSpec:
     """A header whose value is a secret: from environment variable ``env`` or key ``secret`` of the stack's
-    secrets file. Never logged; ``required: false`` sends no header when neither holds a value."""
+    secrets file, or a token ``oauth2`` obtains. Never logged; ``required: false`` sends no header when neither
+    holds a value."""
 
     header: str
     scheme: str | None = None
     env: str | None = None
     secret: str | None = None
     required: bool = True
+    oauth2: OAuth2Spec | None = None
     #: The line of the ``auth:`` entry in the target file, for errors about its secret.
     line: int | None = None
 
