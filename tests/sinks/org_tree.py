@@ -23,6 +23,8 @@ SCHEMA = {
         {"name": "org_code", "type": ["null", "string"], "default": None, "doc": "code within the tenant"},
         {"name": "parent_code", "type": ["null", "string"], "default": None, "doc": "the parent's org_code"},
         {"name": "name", "type": ["null", "string"], "default": None, "doc": "name"},
+        {"name": "company_id", "type": ["null", "string"], "default": None,
+         "doc": "the target's generated id of the row, once it came back (null before)"},
     ],
 }
 
@@ -55,6 +57,39 @@ ROUTES = """\
 """
 
 
+#: The routes of a table ``{table}`` whose key is its generated ``id``: a create keyed by the business key, an update
+#: and a deactivate keyed by ``id``, filled by a lookup by the business key when the payload has no id yet.
+KEY_ROUTES = """\
+  - payload_type: Organisation
+    operation: create
+    table: {table}
+    key: [tenant_id, external_code]
+    columns: {{tenant_id: tenant_id, external_code: org_code, name: name}}
+    ids: {{company_id: id}}
+  - payload_type: Organisation
+    operation: update
+    action: update
+    only_changed: true
+    table: {table}
+    key: [id]
+    columns: {{id: company_id, name: name}}
+    lookups: &row
+      company_id:
+        table: {table}
+        match: {{tenant_id: tenant_id, external_code: org_code}}
+        take: id
+        wait_s: {wait_s}
+    ids: {{company_id: id}}
+  - payload_type: Organisation
+    operation: deactivate
+    action: delete
+    table: {table}
+    key: [id]
+    columns: {{id: company_id}}
+    lookups: *row
+"""
+
+
 def schemas(folder: Path) -> SchemaStore:
     """The built-in schemas and the Organisation, from ``folder`` (written there)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -62,21 +97,25 @@ def schemas(folder: Path) -> SchemaStore:
     return SchemaStore(load_schemas(env={"ISTHMUS_SCHEMAS_DIR": str(folder)}))
 
 
-def target_file(folder: Path, system: str, table: str, *, wait_s: float = 60, section: str = "") -> Path:
-    """A sql target file of ``system`` writing ``table`` (``section``: the lines of its ``sql:``)."""
+def target_file(folder: Path, system: str, table: str, *, wait_s: float = 60, section: str = "",
+                routes: str = ROUTES) -> Path:
+    """A sql target file of ``system`` writing ``table`` (``section``: the lines of its ``sql:``; ``routes``:
+    ``ROUTES`` or ``KEY_ROUTES``)."""
     path = folder / f"{system}.yaml"
     path.write_text(f"system: {system}\nadapter: sql\nsql:\n{section or '  {}'}\nroutes:\n"
-                    + ROUTES.format(table=table, wait_s=wait_s), encoding="utf-8")
+                    + routes.format(table=table, wait_s=wait_s), encoding="utf-8")
     return path
 
 
-def payload(code: str, parent: str | None, *, tenant: int = 1, name: str | None = None) -> dict[str, Any]:
+def payload(code: str, parent: str | None, *, tenant: int = 1, name: str | None = None,
+            company_id: str | None = None) -> dict[str, Any]:
+    """``company_id``: the target's id of the row, None (absent) before it came back."""
     return {"org_key": f"{tenant}:{code}", "tenant_id": tenant, "org_code": code, "parent_code": parent,
-            "name": name or f"Org {code}"}
+            "name": name or f"Org {code}", **({"company_id": company_id} if company_id else {})}
 
 
 def organisation(target: str, code: str, parent: str | None, *, tenant: int = 1, operation: str = "create",
-                 changed: tuple[str, ...] = ()) -> dict[str, Any]:
-    """A Command record of one organisation, as the entity flow makes it."""
+                 changed: tuple[str, ...] = (), name: str | None = None) -> dict[str, Any]:
+    """A Command record of one organisation, as the entity flow makes it (its target id not known yet)."""
     return command(target=target, operation=operation, payload_type=PAYLOAD_TYPE, entity_key=f"{tenant}:{code}",
-                   payload=payload(code, parent, tenant=tenant), changed=changed)
+                   payload=payload(code, parent, tenant=tenant, name=name), changed=changed)

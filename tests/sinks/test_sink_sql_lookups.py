@@ -213,11 +213,14 @@ def test_every_problem_of_a_lookup_is_named_with_its_line_field_and_fix(tmp_path
         "field, got nothing; fix: write e.g. {parent_id: {table: crm.company, match: {tenant_id: tenant_id, "
         "external_code: parent_code}, take: id}}",
         "tenants.yaml:14: routes[0].lookups.spare.match.external_code: the payload has no field 'parent_codes'; its "
-        "fields: org_key, tenant_id, org_code, parent_code, name; fix: use a field of the payload schema",
+        "fields: org_key, tenant_id, org_code, parent_code, name, company_id; fix: use a field of the payload schema",
         "tenants.yaml:14: routes[0].lookups.spare: lookup spare fills no column: no column reads spare; fix: map the "
         "column to it (columns: {spare: spare}), or remove the lookup",
-        "tenants.yaml:21: routes[1].lookups.parent_id: lookup parent_id fills key column tenant_id, but a command's "
-        "key is its own, never read from another row; fix: map tenant_id to a payload field",
+        "tenants.yaml:21: routes[1].lookups.parent_id: lookup parent_id fills key column tenant_id, but the key of a "
+        "route with operation update and action upsert names the row it writes (an upsert creates it when no row "
+        "holds the key): the command's own, never read from another row; fix: map tenant_id to a payload field (the "
+        "row's business key); a lookup fills a key column only on an update, deactivate or cancel route with action "
+        "update or delete, which finds a row that exists",
         "tenants.yaml:28: routes[2].lookups: lookups must be a mapping of reference name to a lookup, got a list; "
         "fix: write lookups: {parent_id: {table: crm.company",
     ]:
@@ -226,14 +229,15 @@ def test_every_problem_of_a_lookup_is_named_with_its_line_field_and_fix(tmp_path
         "the columns reading a lookup with problems are not refused too"
 
 
-def test_a_delete_route_takes_no_lookups(tmp_path: Path, store: SchemaStore) -> None:
+def test_a_delete_routes_lookup_fills_a_column(tmp_path: Path, store: SchemaStore) -> None:
     path = tmp_path / "tenants.yaml"
     path.write_text(textwrap.dedent(BAD.replace("lookups: [parent_id]", "lookups: {parent_id: {table: crm.company, "
                                                 "match: {tenant_id: tenant_id}, take: id}}")), encoding="utf-8")
     with pytest.raises(TargetConfigError) as caught:
         load_target(path, store.schemas, writable=["tenants"])
-    assert ("tenants.yaml:28: routes[2].lookups: a delete route writes no column but its key, so a lookup has "
-            "nothing to fill; fix: remove lookups") in str(caught.value)
+    assert ("tenants.yaml:28: routes[2].lookups.parent_id: lookup parent_id fills no column: no column reads "
+            "parent_id; fix: map the column to it (columns: {parent_id: parent_id}), or remove the lookup") \
+        in str(caught.value), "a delete route's lookup fills its key or nothing: test_sink_sql_key_lookups.py"
 
 
 class Parent:

@@ -38,6 +38,7 @@ from streams.sinks.adapters.sql_lookups import (
     lookup_problems,
     lookup_statement,
     lookup_tables,
+    missing_key,
     pending_lookups,
     unindexed,
 )
@@ -458,8 +459,9 @@ def column_values(table: str, row: dict[str, Any], binary: Iterable[str], scales
 def prepare(config: TargetConfig, command: SinkCommand, binary: Mapping[str, frozenset[str]] | None = None,
             scales: Mapping[str, Mapping[str, int]] | None = None) -> Prepared | Failed:
     """The command's route, row, child rows and lookups, or why it cannot be applied (no route, a key column without a
-    value, a binary column's value that is not base64 text, a decimal wider than its column): the same for every
-    SQL dialect. ``binary``: per table, its binary columns; ``scales``: per table, its decimal columns' places."""
+    value nor a lookup to fill it, a binary column's value that is not base64 text, a decimal wider than its
+    column): the same for every SQL dialect. ``binary``: per table, its binary columns; ``scales``: per table, its
+    decimal columns' places."""
     route = config.route(command.payload_type, command.operation)
     if not isinstance(route, SqlRoute):
         return no_route(config.path.name, command.payload_type, command.operation,
@@ -470,11 +472,10 @@ def prepare(config: TargetConfig, command: SinkCommand, binary: Mapping[str, fro
         sent = render_fields(route.columns, command.payload, {}, keep_nulls=True,
                              include=changed_with_lookups(route, changed))
         row = {column: value for column, value in row.items() if column in sent or column in route.key}
-    missing = [k for k in route.key if row.get(k) is None]
-    if missing:
-        return Failed(kind="permanent", error_type="MissingKey",
-                      reason=f"{route.table}: the payload gives no value for key column "
-                             f"{', '.join(missing)}; send it in the payload")
+    lookups = pending_lookups(route, command.payload, row)  # a key column's too: the row found by its business key
+    missing = missing_key(config, route, row, lookups)
+    if missing is not None:
+        return missing
     binary, scales = binary or {}, scales or {}
     checked = column_values(route.table, row, binary.get(route.table, ()), scales.get(route.table, {}))
     if isinstance(checked, Failed):
@@ -485,7 +486,7 @@ def prepare(config: TargetConfig, command: SinkCommand, binary: Mapping[str, fro
         table, child, binary.get(table, ()), scales.get(table, {}), where))
     if isinstance(children, Failed):
         return children
-    return Prepared(route, checked, children, pending_lookups(route, command.payload, checked))
+    return Prepared(route, checked, children, lookups)
 
 
 def _only_changed(route: SqlRoute, command: SinkCommand) -> frozenset[str] | None:

@@ -11,6 +11,9 @@ adapters run the statements.
   (children inserted before their parent in one source transaction, commands applied in parallel). Then the command
   is dead-lettered (``LookupNotFound``), to replay once the row exists. Several rows are ambiguous at once
   (``LookupAmbiguous``): never a guess.
+- On an update, deactivate or cancel route a lookup may fill a key column (``key_from_lookup``): the row to write,
+  found by its business key when the payload does not have its generated key yet (an update decided before the
+  created row's id came back through capture), waiting the same way for a create still in flight.
 """
 
 from __future__ import annotations
@@ -22,7 +25,14 @@ from typing import Any
 from streams.sinks.adapters.mapping import MISSING, get_path, lookups_needed, spec_references
 from streams.sinks.adapters.sql_children import Dialect
 from streams.sinks.adapters.sql_keys import TextColumn, held_as_sent, key_text
-from streams.sinks.config.model import FromField, SqlLookup, SqlRoute, TargetConfig
+from streams.sinks.config.model import (
+    KEY_LOOKUP_OPERATIONS,
+    LOOKUP_WAIT_S,
+    FromField,
+    SqlLookup,
+    SqlRoute,
+    TargetConfig,
+)
 from streams.sinks.outcomes import LOOKUP_AMBIGUOUS, LOOKUP_NOT_FOUND, Failed
 
 #: The first column of each index of one table (``%s``: table name, schema or "" for the connection's current one).
@@ -41,6 +51,8 @@ class PendingLookup:
     lookup: SqlLookup
     values: Mapping[str, Any]
     columns: tuple[str, ...]
+    #: It fills the route's key: the row it finds is the row to write.
+    key: bool = False
 
 
 def filled_by(route: SqlRoute, name: str) -> tuple[str, ...]:
@@ -58,7 +70,8 @@ def pending_lookups(route: SqlRoute, payload: Mapping[str, Any], row: Mapping[st
         columns = tuple(c for c in filled_by(route, name) if c in row)
         values = {column: get_path(payload, field) for column, field in lookup.match.items()}
         if columns and not any(value is MISSING or value is None for value in values.values()):
-            pending.append(PendingLookup(lookup=lookup, values=values, columns=columns))
+            pending.append(PendingLookup(lookup=lookup, values=values, columns=columns,
+                                         key=any(c in route.key for c in columns)))
     return tuple(pending)
 
 
@@ -87,6 +100,14 @@ def fill(row: dict[str, Any], pending: PendingLookup, rows: Sequence[Mapping[str
     exact = [r for r in rows if held_as_sent(values, r, lookup.match, texts)]
     shown, filled = key_text(values, list(values)), ", ".join(pending.columns)
     where = f"lookups.{lookup.name} in {config.path.name}:{lookup.line}" if lookup.line else config.path.name
+    if not exact and pending.key:
+        return Failed(kind="transient", error_type=LOOKUP_NOT_FOUND, wait_s=lookup.wait_s,
+                      reason=f"lookup {lookup.name}: the row to write, {shown}, is not in {lookup.table} yet"
+                             f"{_twins(rows, lookup, texts)}, so its key {filled} cannot be filled and nothing was "
+                             f"written; retried for up to {lookup.wait_s:g} s (wait_s, {where}) in case its create "
+                             "comes next (a command decided before the created row's key came back): create that "
+                             f"row first, or correct {', '.join(lookup.match.values())} in the source, then replay "
+                             "the dead letter")
     if not exact:
         return Failed(kind="transient", error_type=LOOKUP_NOT_FOUND, wait_s=lookup.wait_s,
                       reason=f"lookup {lookup.name}: the referenced row {shown} is not in {lookup.table} yet"
@@ -109,6 +130,55 @@ def fill(row: dict[str, Any], pending: PendingLookup, rows: Sequence[Mapping[str
     for column in pending.columns:
         row[column] = value
     return None
+
+
+def missing_key(config: TargetConfig, route: SqlRoute, row: Mapping[str, Any],
+                pending: Sequence[PendingLookup]) -> Failed | None:
+    """A key column the payload leaves null and no lookup of the command fills: why, and the fix. On an update,
+    deactivate or cancel route that is the lookup to add (the YAML to paste): the row found by its business key,
+    the key of another route of the table that the payload carries (a create's), waiting for a create in flight.
+    None: every key column has a value, or a lookup to fill it."""
+    filled = {c for p in pending for c in p.columns}
+    missing = [k for k in route.key if row.get(k) is None and k not in filled]
+    if not missing:
+        return None
+    said = f"{route.table}: the payload gives no value for key column {', '.join(missing)}"
+    looking = [lookup for lookup in route.lookups.values() if set(filled_by(route, lookup.name)) & set(missing)]
+    if looking:
+        fields = ", ".join(dict.fromkeys(f for lookup in looking for f in lookup.match.values()))
+        return Failed(kind="permanent", error_type="MissingKey",
+                      reason=f"{said}, nor for {fields}, by which lookup {', '.join(lk.name for lk in looking)} finds "
+                             "its row: nothing was written; send one of them in the payload, then replay the dead "
+                             "letter")
+    references = {k: spec.path for k in missing if isinstance(spec := route.columns.get(k), FromField)}
+    if route.operation not in KEY_LOOKUP_OPERATIONS or len(references) < len(missing):
+        return Failed(kind="permanent", error_type="MissingKey", reason=f"{said}; send it in the payload")
+    business = _business_key(config, route, missing)
+    match = ", ".join(f"{c}: {f}" for c, f in business.items()) or "<business key column>: <payload field>"
+    paste = ", ".join(f"{name}: {{table: {route.table}, match: {{{match}}}, take: {column}, wait_s: "
+                      f"{LOOKUP_WAIT_S:g}}}" for column, name in references.items())
+    where = f"{config.path.name}:{route.line}" if route.line else config.path.name
+    action = "" if route.action != "upsert" else "route it with action: update and "
+    command = f"a{'n' if route.operation[0] in 'aeiou' else ''} {route.operation}"
+    return Failed(kind="permanent", error_type="MissingKey",
+                  reason=f"{said} (field {', '.join(references.values())}): {command} decided before the "
+                         "created row's key came back (a key the table generates) carries null there; nothing was "
+                         f"written. Fix: find the row by its business key in the write's own transaction, waiting "
+                         f"for a create still in flight: {action}add to the route ({where}) lookups: {{{paste}}}"
+                         f"{'' if business else f' (match: a unique key of {route.table} the payload carries)'}, "
+                         "then replay the dead letter (targets/README.md, \"A key the table generates\")")
+
+
+def _business_key(config: TargetConfig, route: SqlRoute, missing: Sequence[str]) -> dict[str, str]:
+    """The key of another route of ``route``'s table and payload type (a create's first) that reads payload fields
+    and none of ``missing``: column -> payload field; empty when there is none."""
+    others = sorted((r for r in config.sql_routes() if r.table == route.table and r.payload_type == route.payload_type
+                     and not set(r.key) & set(missing)), key=lambda r: r.operation != "create")
+    for other in others:
+        fields = {k: spec.path for k in other.key if isinstance(spec := other.columns.get(k), FromField)}
+        if len(fields) == len(other.key):
+            return fields
+    return {}
 
 
 def _twins(rows: Sequence[Mapping[str, Any]], lookup: SqlLookup, texts: Mapping[str, TextColumn]) -> str:

@@ -55,6 +55,7 @@ from streams.sinks.config.model import (
     SqlOptions,
     SqlRoute,
     TargetConfig,
+    key_from_lookup,
 )
 from streams.sinks.config.payload_paths import PayloadShape
 from streams.sinks.config.precondition import check_fits, http_precondition
@@ -916,7 +917,7 @@ class TargetReader:
             if columns and column not in columns:
                 self.problem((*key, "key"), f"key column {column!r} is not among the columns",
                              f"add {column} to columns")
-        self.lookup_columns(lookups, columns, key_columns, action, (*key, "lookups"))
+        self.lookup_columns(lookups, columns, key_columns, (action, operation), (*key, "lookups"))
         children = self.sql_children(route.get("children"), (*key, "children"), shape, action, table)
         only_changed = self.boolean(route, "only_changed", key, False)
         if payload_type is None or operation is None or table is None or action is None or not key_columns \
@@ -927,22 +928,30 @@ class TargetReader:
                         lookups=lookups, only_changed=only_changed, line=self.located.line(key))
 
     def lookup_columns(self, lookups: Mapping[str, SqlLookup], columns: Mapping[str, FieldSpec],
-                       key_columns: Sequence[str], action: str | None, key: Key) -> None:
-        """Each of a SQL route's lookups fills a column that reads it, never a key column (a command's key is its
-        own), and not on a delete route (which writes no column but its key)."""
-        if lookups and action == "delete":
-            self.problem(key, "a delete route writes no column but its key, so a lookup has nothing to fill",
-                         "remove lookups")
-            return
+                       key_columns: Sequence[str], route: tuple[str | None, str | None], key: Key) -> None:
+        """Each of a SQL route's lookups fills a column that reads it. A key column only on a route that finds a row
+        that exists (``key_from_lookup``: an update, deactivate or cancel with action update or delete, its row
+        found by its business key); a create's or an upsert's key names the row it writes, the command's own. A
+        delete route writes no column but its key, so its lookups fill key columns only."""
+        action, operation = route
         for name in lookups:
             filled = [c for c, spec in columns.items() if isinstance(spec, FromField) and spec.path == name]
             if columns and not filled:
                 self.problem((*key, name), f"lookup {name} fills no column: no column reads {name}",
                              f"map the column to it (columns: {{{name}: {name}}}), or remove the lookup")
+            others = [c for c in filled if c not in key_columns]
+            if action == "delete" and others:
+                self.problem((*key, name), f"lookup {name} fills {', '.join(others)}, but a delete route writes no "
+                             "column but its key", "remove the lookup, or let it fill a key column only (the row's "
+                             "generated key, found by its business key)")
             for column in filled:
-                if column in key_columns:
-                    self.problem((*key, name), f"lookup {name} fills key column {column}, but a command's key is "
-                                 "its own, never read from another row", f"map {column} to a payload field")
+                if column in key_columns and not key_from_lookup(action, operation):
+                    self.problem((*key, name), f"lookup {name} fills key column {column}, but the key of a route "
+                                 f"with operation {operation} and action {action} names the row it writes (an upsert "
+                                 "creates it when no row holds the key): the command's own, never read from another "
+                                 "row", f"map {column} to a payload field (the row's business key); a lookup fills a "
+                                 "key column only on an update, deactivate or cancel route with action update or "
+                                 "delete, which finds a row that exists")
 
     def sql_children(self, raw: Any, key: Key, shape: PayloadShape | None, action: str | None,
                      table: str | None) -> tuple[SqlChildren, ...] | None:

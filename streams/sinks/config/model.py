@@ -415,6 +415,17 @@ class SqlChildren:
         return (*self.parent_key, *self.columns)
 
 
+#: The operations whose SQL route may fill a key column from a lookup (with action update or delete): they find a row
+#: that exists, by its business key when the payload does not have the generated key yet (an update decided before
+#: the created row's id came back). A create's or an upsert's key names the row it writes: the command's own.
+KEY_LOOKUP_OPERATIONS = ("update", "deactivate", "cancel")
+
+
+def key_from_lookup(action: str | None, operation: str | None) -> bool:
+    """A route of this action and operation may fill a key column from a lookup (``KEY_LOOKUP_OPERATIONS``)."""
+    return action in ("update", "delete") and operation in KEY_LOOKUP_OPERATIONS
+
+
 @dataclass(frozen=True, kw_only=True)
 class SqlRoute:
     payload_type: str
