@@ -136,6 +136,19 @@ def test_a_missing_key_without_the_lookup_says_the_yaml_to_paste(tmp_path: Path,
         {"tenant_id": 1, "external_code": "C-1"}], "the YAML pasted loads and finds the row"
 
 
+def test_a_missing_key_without_a_known_business_key_says_both_fixes(tmp_path: Path, store: SchemaStore) -> None:
+    only_update = "  - payload_type: Organisation\n" + WITHOUT_LOOKUP.split("  - payload_type: Organisation\n")[2]
+    config = load_target(target_file(tmp_path, SYSTEM, TABLE, routes=only_update), store.schemas, writable=[SYSTEM])
+    failed = prepare(config, sink_command("update"))
+    assert isinstance(failed, Failed) and failed.reason == (
+        "book.org: the payload gives no value for key column id (field company_id); nothing was written. Send it in "
+        "the payload; or, where the table generates it (an update decided before the created row's key came back "
+        "carries null), find the row by its business key in the write's own transaction, waiting for a create still "
+        "in flight: add to the route (orgbook.yaml:6) lookups: {company_id: {table: book.org, match: {<business key "
+        "column>: <payload field>}, take: id, wait_s: 60}} (match: a unique key of book.org the payload carries), "
+        "then replay the dead letter (targets/README.md, \"A key the table generates\")")
+
+
 def test_a_create_keeps_its_own_key(config: TargetConfig) -> None:
     failed = prepare(config, sink_command("create", org_code=None))
     assert isinstance(failed, Failed) and failed.reason == (

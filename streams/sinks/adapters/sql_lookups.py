@@ -159,14 +159,19 @@ def missing_key(config: TargetConfig, route: SqlRoute, row: Mapping[str, Any],
                       f"{LOOKUP_WAIT_S:g}}}" for column, name in references.items())
     where = f"{config.path.name}:{route.line}" if route.line else config.path.name
     action = "" if route.action != "upsert" else "route it with action: update and "
+    fix = (f"find the row by its business key in the write's own transaction, waiting for a create still in flight: "
+           f"{action}add to the route ({where}) lookups: {{{paste}}}")
+    then = "then replay the dead letter (targets/README.md, \"A key the table generates\")"
+    field = f"{said} (field {', '.join(references.values())})"
+    if not business:  # no other route says the business key: the column may be one, which the payload must have
+        return Failed(kind="permanent", error_type="MissingKey",
+                      reason=f"{field}; nothing was written. Send it in the payload; or, where the table generates "
+                             f"it (an update decided before the created row's key came back carries null), {fix} "
+                             f"(match: a unique key of {route.table} the payload carries), {then}")
     command = f"a{'n' if route.operation[0] in 'aeiou' else ''} {route.operation}"
     return Failed(kind="permanent", error_type="MissingKey",
-                  reason=f"{said} (field {', '.join(references.values())}): {command} decided before the "
-                         "created row's key came back (a key the table generates) carries null there; nothing was "
-                         f"written. Fix: find the row by its business key in the write's own transaction, waiting "
-                         f"for a create still in flight: {action}add to the route ({where}) lookups: {{{paste}}}"
-                         f"{'' if business else f' (match: a unique key of {route.table} the payload carries)'}, "
-                         "then replay the dead letter (targets/README.md, \"A key the table generates\")")
+                  reason=f"{field}: {command} decided before the created row's key came back (a key the table "
+                         f"generates) carries null there; nothing was written. Fix: {fix}, {then}")
 
 
 def _business_key(config: TargetConfig, route: SqlRoute, missing: Sequence[str]) -> dict[str, str]:
