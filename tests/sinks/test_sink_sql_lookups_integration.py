@@ -5,7 +5,9 @@ existed. Here: a child written after its parent gets the parent's id; a child wh
 a moment after its own waits and ends with the right id (not NULL, not dead-lettered); a root has NULL; a move to
 another parent (an only_changed update of the parent code) takes the new one's id; a twin of the parent's code
 differing only in case (a case-insensitive collation) is never taken; a parent missing for good dead-letters its
-child with the row it waited for, nothing written."""
+child with the row it waited for, nothing written. And a table keyed by its generated id: an update (or
+deactivate) decided before the created row's id came back finds its row by the business key, at once right behind its
+create, or once a create still in flight lands; a row never created dead-letters the update, nothing written."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from org_tree import organisation, schemas, target_file
+from org_tree import KEY_ROUTES, organisation, schemas, target_file
 from sink_support import InProcessSink, fresh_topics, produce, read_all, results_for, scratch_mariadb
 from support.waiting import eventually
 
@@ -112,6 +114,39 @@ def test_postgresql_children_get_their_parents_generated_ids(stack: RunningStack
     table, rows = company
     target_file(tmp_path, "crm", table, wait_s=8, section=f"  keys_table: {table}_keys")
     _hierarchy(stack, tmp_path, "crm", table, rows)
+
+
+def test_postgresql_updates_find_their_row_by_its_business_key(stack: RunningStack, tmp_path: Path,
+                                                               company: tuple[str, Rows]) -> None:
+    table, rows = company
+    target_file(tmp_path, "crm", table, wait_s=5, section=f"  keys_table: {table}_keys", routes=KEY_ROUTES)
+    topics, env = fresh_topics(stack, "lookupkey")
+    env = {**env, "ISTHMUS_SINK_TARGETS_DIR": str(tmp_path), "ISTHMUS_SINK_RETRY_MAX_S": "1"}
+
+    def renamed(code: str) -> dict[str, Any]:  # decided before the row's id came back: its company_id null
+        return organisation("crm", code, None, operation="update", changed=("name",), name=f"Renamed {code}")
+
+    with InProcessSink("crm", env, schemas(tmp_path / "schemas")), stack.connect_crm(autocommit=True) as conn:
+        behind = [organisation("crm", "K-1", None), renamed("K-1"), organisation("crm", "K-3", None),
+                  organisation("crm", "K-3", None, operation="deactivate")]
+        early, never = renamed("K-2"), renamed("K-404")
+        produce(stack, topics.commands, [*behind, early, never])
+        _settled(stack, topics, behind)
+        assert "K-2" not in rows() and not results_for(stack, topics.results, {early["command_id"]}), \
+            "the update whose create is in flight waits: neither written nor dead-lettered"
+        conn.execute(f"INSERT INTO {table} (tenant_id, external_code, name) VALUES (1, 'K-2', 'Org K-2')")
+        results = _settled(stack, topics, [*behind, early], dead=1)
+        names = dict(conn.execute(f"SELECT external_code::text, name FROM {table}").fetchall())
+
+    held = rows()
+    assert (names["K-1"], names["K-2"]) == ("Renamed K-1", "Renamed K-2"), "each update found its row by its code"
+    assert results["1:K-1"]["assigned_ids"] == {"company_id": held["K-1"][0]}
+    assert "K-3" not in held and "K-404" not in held, "the deactivate deleted its row; the update created none"
+    (letter,) = (r.value for r in read_all(stack, topics.dlq, "DeadLetter") if r.value)
+    assert (letter["key"], letter["error_type"]) == (b"1:K-404", "LookupNotFound")
+    assert letter["reason"].startswith("gave up after ") and "(wait_s=5); the last: lookup company_id: the row to " \
+        f"write, tenant_id=1, external_code='K-404', is not in {table} yet, so its key id cannot be filled and " \
+        "nothing was written" in letter["reason"]
 
 
 @pytest.fixture
