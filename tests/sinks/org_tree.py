@@ -60,12 +60,8 @@ ROUTES = """\
 #: The routes of a table ``{table}`` whose key is its generated ``id``: a create keyed by the business key, an update
 #: and a deactivate keyed by ``id``, filled by a lookup by the business key when the payload has no id yet.
 KEY_ROUTES = """\
-  - payload_type: Organisation
-    operation: create
-    table: {table}
-    key: [tenant_id, external_code]
-    columns: {{tenant_id: tenant_id, external_code: org_code, name: name}}
-    ids: {{company_id: id}}
+  - {{payload_type: Organisation, operation: create, table: {table}, key: [tenant_id, external_code],
+     columns: {{tenant_id: tenant_id, external_code: org_code, name: name}}, ids: {{company_id: id}}}}
   - payload_type: Organisation
     operation: update
     action: update
@@ -74,11 +70,8 @@ KEY_ROUTES = """\
     key: [id]
     columns: {{id: company_id, name: name}}
     lookups: &row
-      company_id:
-        table: {table}
-        match: {{tenant_id: tenant_id, external_code: org_code}}
-        take: id
-        wait_s: {wait_s}
+      company_id: {{table: {table}, match: {{tenant_id: tenant_id, external_code: org_code}}, take: id,
+                   wait_s: {wait_s}}}
     ids: {{company_id: id}}
   - payload_type: Organisation
     operation: deactivate

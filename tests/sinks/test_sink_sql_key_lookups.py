@@ -99,7 +99,7 @@ def test_a_row_not_there_yet_is_waited_for_and_named(config: TargetConfig) -> No
     assert failed.reason == (
         "lookup company_id: the row to write, tenant_id=1, external_code='C-1', is not in book.org yet, so its key id "
         "cannot be filled and nothing was written; retried for up to 45 s (wait_s, lookups.company_id in "
-        "orgbook.yaml:20) in case its create comes next (a command decided before the created row's key came back): "
+        "orgbook.yaml:16) in case its create comes next (a command decided before the created row's key came back): "
         "create that row first, or correct tenant_id, org_code in the source, then replay the dead letter")
     assert update.row["id"] is None
 
@@ -126,7 +126,7 @@ def test_a_missing_key_without_the_lookup_says_the_yaml_to_paste(tmp_path: Path,
         "book.org: the payload gives no value for key column id (field company_id): an update decided before the "
         "created row's key came back (a key the table generates) carries null there; nothing was written. Fix: find "
         "the row by its business key in the write's own transaction, waiting for a create still in flight: add to "
-        f"the route (orgbook.yaml:12) {paste}, then replay the dead letter (targets/README.md, \"A key the table "
+        f"the route (orgbook.yaml:8) {paste}, then replay the dead letter (targets/README.md, \"A key the table "
         "generates\")")
 
     columns = "    columns: {id: company_id, name: name}\n"
@@ -137,7 +137,7 @@ def test_a_missing_key_without_the_lookup_says_the_yaml_to_paste(tmp_path: Path,
 
 
 def test_a_missing_key_without_a_known_business_key_says_both_fixes(tmp_path: Path, store: SchemaStore) -> None:
-    only_update = "  - payload_type: Organisation\n" + WITHOUT_LOOKUP.split("  - payload_type: Organisation\n")[2]
+    only_update = "  - payload_type: Organisation\n" + WITHOUT_LOOKUP.split("  - payload_type: Organisation\n")[1]
     config = load_target(target_file(tmp_path, SYSTEM, TABLE, routes=only_update), store.schemas, writable=[SYSTEM])
     failed = prepare(config, sink_command("update"))
     assert isinstance(failed, Failed) and failed.reason == (
@@ -167,22 +167,12 @@ routes:
     columns: {id: company_id, name: name}
     lookups:
       company_id: {table: book.org, match: {external_code: org_code}, take: id}
-  - payload_type: Organisation
-    operation: update
-    table: book.org
-    key: [id]
-    columns: {id: company_id, name: name}
-    lookups:
-      company_id: {table: book.org, match: {external_code: org_code}, take: id}
-  - payload_type: Organisation
-    operation: deactivate
-    action: delete
-    table: book.org
-    key: [id]
-    columns: {id: company_id, parent_id: parent_id}
-    lookups:
-      company_id: {table: book.org, match: {external_code: org_code}, take: id}
-      parent_id: {table: book.org, match: {external_code: parent_code}, take: id}
+  - {payload_type: Organisation, operation: update, table: book.org, key: [id], columns: {id: company_id, name: name},
+     lookups: {company_id: {table: book.org, match: {external_code: org_code}, take: id}}}
+  - {payload_type: Organisation, operation: deactivate, action: delete, table: book.org, key: [id],
+     columns: {id: company_id, parent_id: parent_id},
+     lookups: {company_id: {table: book.org, match: {external_code: org_code}, take: id},
+               parent_id: {table: book.org, match: {external_code: parent_code}, take: id}}}
 """
 
 
@@ -199,10 +189,10 @@ def test_a_create_or_upsert_filling_its_key_from_a_lookup_is_refused_at_load(tmp
         "orgbook.yaml:11: routes[0].lookups.company_id: lookup company_id fills key column id, but the key of a route "
         "with operation create and action upsert names the row it writes (an upsert creates it when no row holds the "
         f"key): the command's own, never read from another row; {fix}",
-        "orgbook.yaml:18: routes[1].lookups.company_id: lookup company_id fills key column id, but the key of a route "
+        "orgbook.yaml:13: routes[1].lookups.company_id: lookup company_id fills key column id, but the key of a route "
         "with operation update and action upsert names the row it writes (an upsert creates it when no row holds the "
         f"key): the command's own, never read from another row; {fix}",
-        "orgbook.yaml:27: routes[2].lookups.parent_id: lookup parent_id fills parent_id, but a delete route writes no "
+        "orgbook.yaml:17: routes[2].lookups.parent_id: lookup parent_id fills parent_id, but a delete route writes no "
         "column but its key; fix: remove the lookup, or let it fill a key column only (the row's generated key, "
         "found by its business key)",
     ], str(caught.value)
