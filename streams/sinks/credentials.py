@@ -23,8 +23,8 @@ def credential_source(config: TargetConfig) -> str:
     line = f":{auth.line}" if auth.line else ""
     if auth.oauth2 is not None:
         spec = auth.oauth2
-        return (f"client_id {spec.client_id.shown()} and client_secret {spec.client_secret.shown()} for the OAuth2 "
-                f"token from {spec.token_url} (http.auth.oauth2, {config.path}{line})")
+        return (f"client_id {spec.oauth_client_id.shown()} and client_secret {spec.client_secret.shown()} for the "
+                f"OAuth2 token from {spec.token_url} (http.auth.oauth2, {config.path}{line})")
     looked = Credential(env=auth.env, secret=auth.secret).shown()
     return f"{looked} (http.auth, header {auth.header}, {config.path}{line})"
 

@@ -167,8 +167,9 @@ class HttpAdapter:
             auth = self.config.http.auth if self.config.http else None
             assert auth is not None and auth.oauth2 is not None
             line = f":{auth.line}" if auth.line else ""
+            oauth2 = auth.oauth2
             raise LoginRefused(f"{self.config.path}{line}: {exc.failed.reason}; fix: check the client's id "
-                               f"({auth.oauth2.client_id.shown()}) and secret ({auth.oauth2.client_secret.shown()}), "
+                               f"({oauth2.oauth_client_id.shown()}) and secret ({oauth2.client_secret.shown()}), "
                                "and the token_url, scope and audience of http.auth.oauth2") from None
 
     async def close(self) -> None:

@@ -38,7 +38,8 @@ class TokenRequest:
         self._client = client
         self._timeout_s = timeout_s
         key = f"{where}:{auth.line}: http.auth.oauth2" if auth.line else f"{where}: http.auth.oauth2"
-        self._id = credential_value(spec.client_id, env=env, secrets_file=secrets_file, where=f"{key}.client_id")
+        self._id = credential_value(spec.oauth_client_id, env=env, secrets_file=secrets_file,
+                                    where=f"{key}.client_id")
         self._secret = Secret(credential_value(spec.client_secret, env=env, secrets_file=secrets_file,
                                                where=f"{key}.client_secret"))
 
@@ -51,7 +52,7 @@ class TokenRequest:
             pair = f"{quote(self._id, safe='')}:{quote(self._secret.reveal(), safe='')}"
             headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode("ascii")
         else:
-            form.update(client_id=self._id, client_secret=self._secret.reveal())
+            form.update({"client_id": self._id, "client_secret": self._secret.reveal()})
         if self.spec.scope:
             form["scope"] = self.spec.scope
         if self.spec.audience:

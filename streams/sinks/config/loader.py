@@ -404,7 +404,7 @@ class TargetReader:
             before = 30
         if token_url is None or client_id is None or client_secret is None:
             return None
-        return OAuth2Spec(token_url=token_url, client_id=client_id, client_secret=client_secret, scope=scope,
+        return OAuth2Spec(token_url=token_url, oauth_client_id=client_id, client_secret=client_secret, scope=scope,
                           audience=audience, client_auth=client_auth, refresh_before_s=float(before))
 
     def credential(self, raw: Any, key: Key, *, secret_only: bool, what: str = "a password") -> Credential | None:

@@ -481,7 +481,8 @@ class OAuth2Spec:
     once when a call is answered 401."""
 
     token_url: str
-    client_id: Credential
+    #: the file's ``client_id`` (named apart from the Kafka clients' ids, which streams.kafka.names builds)
+    oauth_client_id: Credential
     client_secret: Credential
     scope: str | None = None
     audience: str | None = None
