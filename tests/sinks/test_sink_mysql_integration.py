@@ -4,6 +4,7 @@ from the keys table, not applied again."""
 
 from __future__ import annotations
 
+import os
 import textwrap
 import uuid
 from collections.abc import Iterator
@@ -18,7 +19,10 @@ from support.waiting import eventually
 
 from streams.sinks.exceptions import TargetConfigError
 from streams.sinks.records import result_gone
+from streams.stack.progress import Progress
 from streams.stack.running import RunningStack
+from streams.stack.services.base import ServiceContext
+from streams.stack.services.erp_db import ErpDatabase
 
 
 @pytest.fixture
@@ -123,3 +127,61 @@ def test_a_route_whose_table_is_missing_is_refused_at_start(
     with pytest.raises(TargetConfigError, match=rf"table {database}\.no_such_table does not exist; create it first"), \
             InProcessSink("erp", {**env, "ISTHMUS_SINK_TARGETS_DIR": str(tmp_path)}):
         pass
+
+
+@pytest.fixture
+def lenient_server(stack: RunningStack) -> Iterator[None]:
+    """The server's global ``sql_mode`` empty, as on many legacy installs (new sessions store a value the column
+    cannot hold altered, with a warning), for the test; put back after it."""
+    if os.environ.get("ISTHMUS_STACK", "local") != "local":
+        pytest.skip("setting the server's global sql_mode needs the local stack's root, reached through its socket")
+    context = ServiceContext(settings=stack.settings, secrets=stack.secrets, toolchain=None, progress=Progress())
+    with ErpDatabase(context).root() as root, root.cursor() as cursor:
+        cursor.execute("SELECT @@GLOBAL.sql_mode")
+        (before,) = cursor.fetchone()
+        cursor.execute("SET GLOBAL sql_mode = ''")
+        try:
+            yield
+        finally:
+            cursor.execute("SET GLOBAL sql_mode = %s", (before,))
+
+
+def test_a_value_the_column_cannot_hold_is_refused_on_a_lenient_server(
+        stack: RunningStack, run: int, tmp_path: Path, lenient_server: None,
+        scratch: tuple[str, pymysql.connections.Connection[Any]]) -> None:
+    """A latin1 column cannot hold an emoji, a VARCHAR(10) not eleven characters: on a server whose sql_mode is
+    empty MariaDB stores '?' and the first ten, and only warns. The adapter's sessions are strict, so each is
+    dead-lettered naming the column, and the value that fits is written as it is."""
+    database, conn = scratch
+    with conn.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE `{database}`.KUNDEN (KDNR CHAR(8) NOT NULL PRIMARY KEY, "
+                       "NAME1 VARCHAR(10) NULL) DEFAULT CHARSET latin1")
+    (tmp_path / "erp.yaml").write_text(textwrap.dedent(f"""\
+        system: erp
+        adapter: sql
+        sql:
+          database: {database}
+        routes:
+          - payload_type: Account
+            operation: upsert
+            table: KUNDEN
+            key: [KDNR]
+            columns: {{KDNR: account_code, NAME1: name}}
+        """), encoding="utf-8")
+    topics, env = fresh_topics(stack, "mysqlstrict")
+    numbers = [f"{run % 10**6:06d}K{n}" for n in (1, 2, 3)]
+    fits, emoji, long = (command(target="erp", operation="upsert", payload_type="Account", entity_key=kdnr,
+                                 payload={"account_code": kdnr, "name": name})
+                         for kdnr, name in zip(numbers, ("Müller", "Zoë \U0001F600", "Schneider-W"), strict=True))
+    produce(stack, topics.commands, [fits, emoji, long])
+    with InProcessSink("erp", {**env, "ISTHMUS_SINK_TARGETS_DIR": str(tmp_path)}):
+        eventually("1 result and 2 dead letters", lambda: len(results_for(stack, topics.results, {
+            fits["command_id"], emoji["command_id"], long["command_id"]})) == 1
+            and len(read_all(stack, topics.dlq, "DeadLetter")) == 2, timeout=60)
+    with conn.cursor() as cursor:
+        cursor.execute(f"SELECT KDNR, NAME1 FROM `{database}`.KUNDEN")
+        rows = {r["KDNR"]: r["NAME1"] for r in cursor.fetchall()}
+    assert rows == {numbers[0]: "Müller"}, "a value the column cannot hold was written altered"
+    reasons = sorted(r.value["reason"] for r in read_all(stack, topics.dlq, "DeadLetter") if r.value)
+    assert "Incorrect string value" in reasons[0] and "`NAME1`" in reasons[0], reasons
+    assert "Data too long for column 'NAME1'" in reasons[1], reasons

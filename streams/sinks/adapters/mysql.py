@@ -47,6 +47,12 @@ CONNECTION_ERRNOS = {
     4031: "the connection was closed by the server (idle longer than its wait_timeout)",
 }
 
+#: Run on each connection the adapter opens: its session refuses a value the column cannot hold (too long, out of
+#: range, a character the column's charset lacks, text into a number) with an error, which dead-letters the command
+#: naming the column. A legacy server often runs with ``sql_mode=''``, under which MariaDB and MySQL store such a
+#: value altered (truncated, clipped, ``?`` for the character) and only warn. The server's other modes are kept.
+STRICT_SESSION = ("SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_ALL_TABLES')")
+
 Connection: TypeAlias = "pymysql.connections.Connection[Any]"
 
 log = logging.getLogger("isthmus.sink")
@@ -148,7 +154,8 @@ class MySqlAdapter:
                f"{self.config.path.name})"
 
     def _open(self) -> Connection:
-        return pymysql.connect(**self._connect_args, autocommit=False, cursorclass=DictCursor, connect_timeout=5)
+        return pymysql.connect(**self._connect_args, autocommit=False, cursorclass=DictCursor, connect_timeout=5,
+                               init_command=STRICT_SESSION)
 
     @contextmanager
     def _connection(self) -> Iterator[Connection]:
