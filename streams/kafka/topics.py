@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -12,6 +15,16 @@ from streams.config.kafka import KafkaAddress, KafkaSettings, client_kwargs, kaf
 from streams.errors import IsthmusError
 from streams.kafka import names
 from streams.kafka.refusals import principal
+
+
+log = logging.getLogger(__name__)
+
+#: Seconds :func:`ensure_topics` waits for the topics it created to be described with their partitions. The controller
+#: answers CreateTopics once it has recorded a topic; a broker learns of it from the metadata log a moment later (a
+#: second or two on a busy machine), and a client asking that broker before is told the topic does not exist.
+CREATED_WAIT_S = 30.0
+#: Seconds between two descriptions while it waits.
+CREATED_POLL_S = 0.1
 
 
 class KafkaUnavailable(IsthmusError):
@@ -41,8 +54,13 @@ async def start_admin(admin: AIOKafkaAdminClient, kafka: KafkaSettings) -> None:
         raise unreachable(kafka, exc) from exc
 
 
-async def ensure_topics(bootstrap_servers: KafkaAddress, specs: Iterable[TopicSpec]) -> list[str]:
-    """Create the topics that do not exist yet; returns those created."""
+async def ensure_topics(bootstrap_servers: KafkaAddress, specs: Iterable[TopicSpec], *,
+                        wait_s: float = CREATED_WAIT_S) -> list[str]:
+    """Create the topics that do not exist yet, and wait (up to ``wait_s``) until Kafka describes them with their
+    partitions; returns those created. Without the wait, the clients that use a topic next (a flow's restore
+    reading its new changelogs) ask for it before the broker knows it, and aiokafka logs each such answer as
+    ``ERROR aiokafka.cluster: Topic ... not found in cluster metadata`` while it asks again: dozens on a clean first
+    start."""
     kafka = kafka_settings(bootstrap_servers)
     admin = AIOKafkaAdminClient(**client_kwargs(kafka), client_id=names.client_id("isthmus-admin"))
     await start_admin(admin, kafka)
@@ -60,9 +78,25 @@ async def ensure_topics(bootstrap_servers: KafkaAddress, specs: Iterable[TopicSp
                 raise KafkaUnavailable(f"Kafka refused to create {', '.join(wanted)}: {exc}") from exc
         else:
             _raise_refusals(answer, kafka)
+        await _until_described(admin, list(wanted), wait_s)
         return list(wanted)
     finally:
         await admin.close()
+
+
+async def _until_described(admin: AIOKafkaAdminClient, topics: Sequence[str], wait_s: float) -> None:
+    """Wait until ``admin`` describes every one of ``topics`` with its partitions, or ``wait_s`` has passed (then
+    say which are still not described: their clients wait for them, which is slower, not wrong)."""
+    deadline = time.monotonic() + wait_s
+    missing = set(topics)
+    while True:
+        missing -= {d["topic"] for d in await admin.describe_topics(sorted(missing)) if d.get("partitions")}
+        if not missing or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(CREATED_POLL_S)
+    if missing:
+        log.warning("Kafka does not describe %s %.0f s after creating it; its clients wait until it does",
+                    ", ".join(sorted(missing)), wait_s)
 
 
 #: CreateTopics error codes that mean "it exists already" (none) or "someone else just created it".
