@@ -13,6 +13,7 @@ from pathlib import Path
 from streams import __version__
 from streams.cli.commands import COMMANDS
 from streams.errors import IsthmusError
+from streams.kafka.cancelled import quiet_cancelled_refreshes
 
 #: The module of each command, so that running one imports only its own module (the worker's, sinks' and
 #: dashboard's imports took a second of every `isthmus topics trace`).
@@ -96,6 +97,7 @@ def _warn_unknown_variables(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     given = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(command_of(given)).parse_args(given)
+    quiet_cancelled_refreshes()  # kafka-python's ERROR for a refresh its own close() cancelled: DEBUG
     try:
         _warn_unknown_variables(args)
         code: int = args.run(args)
