@@ -224,7 +224,8 @@ def dead_letters(kafka: KafkaSettings, topic: TopicInfo, store: SchemaStore | No
     if not spans or store is None:
         return health.Counted(topic=topic.name, count=0, pending=0)
     records = read_spans(kafka, spans)
-    entries, _ = dlq.letters_of(store, topic.name, ((r.partition, r.offset, r.timestamp_ms or 0, r.value)
-                                                     for r in records))
+    entries, replays = dlq.letters_of(store, topic.name, ((r.partition, r.offset, r.timestamp_ms or 0, r.value)
+                                                           for r in records))
+    complete = all(p.messages <= DEAD_LETTER_OFFSETS for p in topic.partitions)
     return health.Counted(topic=topic.name, count=len(entries), pending=sum(e.pending for e in entries),
-                          complete=all(p.messages <= DEAD_LETTER_OFFSETS for p in topic.partitions))
+                          complete=complete, last=None if complete else DEAD_LETTER_OFFSETS, replays=len(replays))

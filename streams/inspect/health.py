@@ -98,6 +98,10 @@ class Counted:
     count: int | None
     complete: bool = True
     pending: int | None = None
+    #: Not ``complete``: the offsets read at the end of each partition (the records before them were not read).
+    last: int | None = None
+    #: Of the dead letters: the replays (notes, re-derive requests, settlements) among the records read.
+    replays: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -328,14 +332,21 @@ def _counted(what: str, counted: Counted | None, unit: str, hint: str) -> str:
 
 
 def _dead_letters(counted: Counted | None) -> str:
-    """The dead letters' line: how many letters, how many of them pending and what to do with those."""
+    """The dead letters' line: how many letters, how many of them pending and what to do with those. When only the
+    topic's end was read, it says so, and what was found there (letters, or only the replays of older ones)."""
     if counted is None or counted.count is None or counted.pending is None:
         return _counted("dead letters", counted, "letters", "")
-    at_least = "" if counted.complete else "at least "
-    read = f"dead letters: {at_least}{counted.count} letter{'' if counted.count == 1 else 's'} in {counted.topic}"
+    where = counted.topic if counted.complete else (
+        f"the last {counted.last or 'few'} offsets of each partition of {counted.topic} (older letters not read: "
+        "`isthmus topics dlq list --pending` lists every pending one)")
+    if not counted.count:
+        replays = f", only {counted.replays} replay{'' if counted.replays == 1 else 's'} of older letters" \
+            if counted.replays else ""
+        return f"dead letters: none in {where}{replays}"
+    read = f"dead letters: {counted.count} letter{'' if counted.count == 1 else 's'} in {where}"
     if not counted.pending:
-        return read + (", none pending (each replayed or settled)" if counted.count else "")
-    return f"{read}, {at_least}{counted.pending} pending ({DEAD_LETTERS_TODO})"
+        return read + ", none pending (each replayed or settled)"
+    return f"{read}, {counted.pending} pending ({DEAD_LETTERS_TODO})"
 
 
 def render(pipeline: Pipeline, result: Verdict) -> list[str]:
@@ -396,7 +407,8 @@ def document(pipeline: Pipeline, result: Verdict) -> dict[str, Any]:
 
     def counted(c: Counted | None) -> dict[str, Any] | None:
         return None if c is None else {"topic": c.topic, "count": c.count, "complete": c.complete,
-                                       **({} if c.pending is None else {"pending": c.pending})}
+                                       **({} if c.pending is None else {"pending": c.pending}),
+                                       **({} if c.complete or c.last is None else {"read_last_offsets": c.last})}
 
     return {
         "healthy": result.code == EXIT_HEALTHY, "exit_code": result.code, "verdict": result.line,

@@ -216,6 +216,23 @@ def test_a_long_dead_letter_topic_is_read_from_its_end_and_counted_at_least(monk
     assert result.pending == ("at least 1 in isthmus.dlq",)
 
 
+def test_a_topic_whose_end_holds_only_replays_says_so_not_at_least_0(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A trial replayed 2,000 dead letters: the topic's last offsets held only the replay notes, and status said
+    "dead letters: at least 0 letters"."""
+    end = pipeline.DEAD_LETTER_OFFSETS + 10
+    notes = {end - 6: _note(0, "as_stored"), end - 4: _note(1, "rederive"), end - 2: _note(2, "as_stored")}
+    counted, _ = _counted(monkeypatch, notes, end=end)
+    assert (counted.count, counted.pending, counted.complete) == (0, 0, False)
+    given = running(dead_letters=counted)
+    result = health.verdict(given)
+    assert result.line == "healthy"
+    (line,) = [line for line in health.render(given, result) if line.startswith("dead letters")]
+    assert line == (f"dead letters: none in the last {pipeline.DEAD_LETTER_OFFSETS} offsets of each partition of "
+                    "isthmus.dlq (older letters not read: `isthmus topics dlq list --pending` lists every pending "
+                    "one), only 3 replays of older letters")
+    assert "at least" not in line
+
+
 def test_both_held_documents_and_pending_dead_letters_are_named() -> None:
     result = health.Verdict((), ("flow isthmus-jobs holds 2",), ("1 in isthmus.dlq",))
     assert result.code == health.EXIT_HELD
