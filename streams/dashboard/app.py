@@ -37,6 +37,7 @@ from streams.flows.customers.rederive import load_entity_flows, replay_ways
 from streams.flows.topics import AUDIT_CONFLICTS, CUSTOMER_360, HOLDS, dlq_topic
 from streams.flows.topics import topic as own_topic
 from streams.inspect.decoding import letter_entity
+from streams.inspect import health
 from streams.inspect.exceptions import AccessDenied
 from streams.inspect.masking import PiiCatalog
 from streams.inspect.roles import AccessPolicy, Caller, Permission
@@ -68,12 +69,19 @@ class DashboardConfig:
     targets: tuple[str, ...] | None = None
 
 
+def _judged(verdict: health.Verdict) -> dict[str, Any]:
+    """The snapshot's judgement, as ``isthmus status --json`` gives it (:func:`streams.inspect.health.judge`): what
+    is down (``problems``), else what waits for a user's action (``held``, ``pending``), and the verdict's line."""
+    return {"healthy": verdict.code == health.EXIT_HEALTHY, "verdict": verdict.line,
+            "problems": list(verdict.problems), "held": list(verdict.held), "pending": list(verdict.pending)}
+
+
 def _empty_snapshot() -> dict[str, Any]:
     """What the page and /metrics show before a sample succeeded: nothing, and why."""
     return {"sampled_at": None, "connectors": [], "groups": [], "topics": [], "lag": [], "dlq_topic": dlq_topic(),
             "dead_letter_count": 0, "dead_letters_pending": 0, "dead_letters_by_stage": {}, "dead_letters": [],
             "conflicts": [], "holds": [], "latency": [], "retries": {}, "conflict_count": 0,
-            "problems": ["no sample yet"]}
+            **_judged(health.judge(["no sample yet"], {}, None, None))}
 
 
 @dataclass(kw_only=True)
@@ -119,6 +127,10 @@ class Sampler:
                                             self.catalog, count=20, show_pii=False)
         recent = await asyncio.to_thread(sources.latest, config.bootstrap, config.holds_topic, self.store,
                                          self.catalog, count=sources.HOLD_RECORDS, show_pii=False)
+        held = sources.held_now(recent)
+        # the dashboard reads every dead letter (DeadLetterTally): its count is complete
+        verdict = health.judge(problems, health.held_by_flow(held), None, health.Counted(
+            topic=config.dlq_topic, count=letters.count, pending=letters.pending))
         self.snapshot = {
             "sampled_at": datetime.now(UTC).isoformat(),
             "connectors": found,
@@ -131,11 +143,11 @@ class Sampler:
             "dead_letters_by_stage": dict(sorted(letters.by_stage.items())),
             "dead_letters": [_letter_row(e, self.store, self.catalog) for e in letters.newest()[:SHOWN]],
             "conflicts": conflicts,
-            "holds": sources.held_now(recent)[:SHOWN],
+            "holds": held[:SHOWN],
             "latency": self.latency.join.summary() if self.latency else [],
             "retries": dict(self.latency.join.retries) if self.latency else {},
             "conflict_count": sum(self.latency.conflicts.values()) if self.latency else 0,
-            "problems": problems,
+            **_judged(verdict),
         }
         tail = self.latency
         self.history.record(at, group_rates=group_rates, lag=counts.lag, topic_rates=topic_rates,
@@ -148,7 +160,7 @@ class Sampler:
                 await self.sample()
             except IsthmusError as exc:
                 log.warning("dashboard: sampling failed: %s", exc)
-                self.snapshot = {**self.snapshot, "problems": [str(exc)]}
+                self.snapshot = {**self.snapshot, **_judged(health.judge([str(exc)], {}, None, None))}
             except Exception:  # a failed sample must not stop the live page
                 log.exception("dashboard: sampling failed")
             self.ready.set()  # answer with what there is (and its problems) rather than wait for a good sample

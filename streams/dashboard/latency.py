@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import Counter, OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -50,6 +50,9 @@ class LatencyJoin:
     retries: Counter[str] = field(default_factory=Counter)
     #: The systems that take commands (systems/): one latency and retry series each.
     targets: tuple[str, ...] = field(default_factory=writable_systems)
+    #: Since when commands are counted: the tail reads from the topics' end at the dashboard's start, so ``applied``
+    #: is what was applied since (a sink's metrics port plays no part).
+    since: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def command(self, value: Mapping[str, Any]) -> None:
         command_id = str(value["command_id"])
@@ -76,7 +79,7 @@ class LatencyJoin:
         self.histogram.observe(target, max((applied - commit).total_seconds(), 0.0))
 
     def summary(self) -> list[dict[str, Any]]:
-        return [{"target": system, "applied": self.histogram.count(system),
+        return [{"target": system, "applied": self.histogram.count(system), "since": self.since.isoformat(),
                  "p50_s": self.histogram.quantile(system, 0.5), "p95_s": self.histogram.quantile(system, 0.95)}
                 for system in self.targets]
 

@@ -280,10 +280,17 @@ def verdict(pipeline: Pipeline) -> Verdict:
         problems.append("flows and sinks unknown")
     for consumer in (*pipeline.flows, *pipeline.sinks):
         problems += consumer_state(consumer)[1]
-    held = [f"{c.kind} {c.name} holds {c.held}" for c in pipeline.flows if c.held]
-    if pipeline.holds is not None and pipeline.holds.count and not held:
-        held = [f"{pipeline.holds.count} in {pipeline.holds.topic}"]
-    letters = pipeline.dead_letters
+    return judge(problems, {c.name: c.held for c in pipeline.flows}, pipeline.holds, pipeline.dead_letters)
+
+
+def judge(problems: Sequence[str], held_by: Mapping[str, int], holds: Counted | None,
+          letters: Counted | None) -> Verdict:
+    """The one judgement of ``isthmus status`` and the dashboard (``/api/state``): ``problems`` (what is down or
+    failing, as each found it), else what waits for a user's action: the documents each flow holds (the holds
+    topic's count when no flow is named), and the dead letters pending."""
+    held = [f"flow {flow} holds {count}" for flow, count in held_by.items() if count]
+    if holds is not None and holds.count and not held:
+        held = [f"{holds.count} in {holds.topic}"]
     pending = [f"{'' if letters.complete else 'at least '}{letters.pending} in {letters.topic}"] \
         if letters is not None and letters.pending else []
     return Verdict(tuple(problems), tuple(held), tuple(pending))
@@ -438,5 +445,5 @@ def held_by_flow(records: Sequence[Mapping[str, Any]]) -> dict[str, int]:
 
 
 __all__ = ["EXIT_HEALTHY", "EXIT_HELD", "EXIT_UNHEALTHY", "Activity", "Consumer", "Counted", "Pipeline", "Verdict",
-           "commit_text", "consumer_state", "document", "first_line", "flow_of", "held_by_flow", "layout_of", "render",
-           "root_cause", "sink_state", "verdict", "waiting_text"]
+           "commit_text", "consumer_state", "document", "first_line", "flow_of", "held_by_flow", "judge", "layout_of",
+           "render", "root_cause", "sink_state", "verdict", "waiting_text"]

@@ -154,6 +154,7 @@ def test_latency_joins_commands_and_results_in_either_order() -> None:
     join.command({"command_id": "c2", "source": {"commit_time": commit}})
     join.result({"command_id": "unknown", "target": "crm", "applied_at": commit})
     summary = {row["target"]: row for row in join.summary()}
-    assert summary["erp"] == {"target": "erp", "applied": 1, "p50_s": 0.5, "p95_s": 0.5}
+    assert summary["erp"] == {"target": "erp", "applied": 1, "since": join.since.isoformat(), "p50_s": 0.5,
+                              "p95_s": 0.5}
     assert summary["crm"]["applied"] == 1 and summary["crm"]["p50_s"] == 2.5
     assert join.retries == {"erp": 2, "crm": 0}

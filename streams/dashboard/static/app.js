@@ -51,7 +51,7 @@ async function replay(address) {
 function render(state) {
   $("#sampled").textContent = `sampled ${state.sampled_at}`;
   $("#role").textContent = `role: ${state.caller.role}`;
-  $("#problems").textContent = (state.problems || []).join("; ");
+  $("#problems").textContent = state.healthy ? "" : state.verdict;
   fill("connectors", state.connectors, (c) => [
     cell(c.name), cell(c.type), cell(c.state, c.state),
     cell(c.tasks.map((t) => `${t.id}: ${t.state} on ${t.worker_id}`).join(", ")),

@@ -1,0 +1,88 @@
+"""The dashboard judges the pipeline as ``isthmus status`` does (:func:`streams.inspect.health.judge`): a trial's
+/api/state said ``problems: []`` with 3 dead letters pending, while status exits 3 for them. And its latency row
+says since when it counts, so ``applied: 0`` reads as none applied since the dashboard started."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from streams.codecs.avro.single_object import SchemaStore
+from streams.dashboard import app, sources
+from streams.dashboard.app import DashboardConfig, Sampler
+from streams.dashboard.latency import LatencyJoin
+from streams.inspect import health
+from streams.inspect.masking import PiiCatalog
+from streams.inspect.roles import AccessPolicy
+from streams.sinks.dlq import DeadLetterEntry, DeadLettersRead, ReplayMark
+
+pytestmark = pytest.mark.unit
+
+STORE = SchemaStore.from_directory()
+
+
+class _Tail:
+    """The latency tail of a dashboard started after every command was applied: nothing joined."""
+
+    def __init__(self) -> None:
+        self.join = LatencyJoin(targets=("billing", "shopfloor"))
+        self.conflicts: dict[Any, int] = {}
+
+    async def poll(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+
+def _sampler(monkeypatch: pytest.MonkeyPatch, *, holds: list[dict[str, Any]] | None = None) -> Sampler:
+    monkeypatch.setattr(sources, "connectors", lambda url, **_: ([], None))
+    monkeypatch.setattr(sources, "counts", lambda bootstrap: sources.Counts(topics={}, consumed={}, lag={},
+                                                                            lag_by_topic={}))
+    monkeypatch.setattr(sources, "latest", lambda bootstrap, topic, *a, **k: list(holds or []) if "holds" in topic
+                        else [])
+    config = DashboardConfig(bootstrap="127.0.0.1:9092", connect_url="http://127.0.0.1:8083",
+                             policy=AccessPolicy(tokens={}))
+    sampler = Sampler(config=config, store=STORE, catalog=PiiCatalog.load(STORE.schemas))
+    sampler.latency = _Tail()  # type: ignore[assignment]
+
+    async def no_read(*_: Any) -> None:
+        pass
+
+    monkeypatch.setattr(sampler.dead_letters, "poll", no_read)
+    letters = [DeadLetterEntry(partition=0, offset=o, timestamp_ms=o, letter={"stage": "sink.billing",
+                                                                               "reason": "409"}) for o in range(5)]
+    replayed = ReplayMark(way="as_stored", where="isthmus.commands.billing[0]@9")
+    sampler.dead_letters.add(DeadLettersRead(entries=letters, ends={0: 7}, from_start=True,
+                                             marks=(((0, 0), replayed), ((0, 1), replayed))))
+    monkeypatch.setattr(app, "_letter_row", lambda entry, store, catalog: {"address": entry.address()})
+    return sampler
+
+
+def test_pending_dead_letters_are_judged_as_status_judges_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    sampler = _sampler(monkeypatch)
+    asyncio.run(sampler.sample())
+    state = sampler.snapshot
+    assert state["dead_letters_pending"] == 3
+    assert state["problems"] == [] and state["pending"] == ["3 in isthmus.dlq"]
+    assert state["healthy"] is False
+    expected = health.Verdict((), (), ("3 in isthmus.dlq",))
+    assert state["verdict"] == expected.line and expected.code == health.EXIT_HELD
+
+
+def test_held_documents_are_named_per_flow_as_status_names_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    held = [{"key": "INV-7", "value": {"state": "held", "flow": "billing-invoices", "cause": "waiting_for"}}]
+    sampler = _sampler(monkeypatch, holds=held)
+    asyncio.run(sampler.sample())
+    assert sampler.snapshot["held"] == ["flow billing-invoices holds 1"]
+    assert sampler.snapshot["verdict"].startswith("running, but documents are held: flow billing-invoices holds 1")
+
+
+def test_latency_says_since_when_it_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    sampler = _sampler(monkeypatch)
+    asyncio.run(sampler.sample())
+    since = sampler.latency.join.since.isoformat()  # type: ignore[union-attr]
+    assert [(row["target"], row["applied"], row["since"]) for row in sampler.snapshot["latency"]] == [
+        ("billing", 0, since), ("shopfloor", 0, since)]
