@@ -107,8 +107,13 @@ def _register_dlq(commands: Any) -> None:
                  "the stored command when it no longer knows the entity); any other record, or every record with "
                  "--as-stored, is re-produced to its original topic as it was stored")
     parser.add_argument("positions", nargs="*", metavar="OFFSET", help="OFFSET or PARTITION:OFFSET, in order")
-    parser.add_argument("--all", action="store_true", help="every dead letter (of --stage, if given)")
-    parser.add_argument("--stage", help="with --all: only this stage")
+    parser.add_argument("--pending", action="store_true",
+                        help="every pending dead letter (of --stage, if given), as `dlq list --pending` lists them: "
+                             "never replayed, or whose last replay failed again")
+    parser.add_argument("--all", action="store_true",
+                        help="every dead letter (of --stage, if given), also those replayed before, which are "
+                             "replayed again (the output says how many); --pending leaves them out")
+    parser.add_argument("--stage", help="with --pending or --all: only this stage")
     parser.add_argument("--as-stored", action="store_true",
                         help="re-produce every stored record as it was, also the commands an entity flow would "
                              "derive again (the stale payload, under its old idempotency key)")
@@ -283,17 +288,22 @@ def _entity_flows(store: SchemaStore) -> list[EntityConfig]:
 
 def run_replay(args: argparse.Namespace) -> int:
     store = SchemaStore.from_directory()
-    if bool(args.positions) == bool(args.all):
-        print("isthmus: give the OFFSETs to replay, or --all (optionally with --stage)", file=sys.stderr)
+    if [bool(args.positions), args.pending, args.all].count(True) != 1:
+        print("isthmus: give the OFFSETs to replay, --pending or --all (either optionally with --stage)",
+              file=sys.stderr)
         return 2
-    if args.stage and not args.all:
-        print("isthmus: --stage goes with --all", file=sys.stderr)
+    if args.stage and not (args.all or args.pending):
+        print("isthmus: --stage goes with --pending or --all", file=sys.stderr)
         return 2
     entries = _entries(args, store)
-    if args.all:
-        picked = [e for e in entries if args.stage is None or e.stage == args.stage]
+    if args.all or args.pending:
+        picked = [e for e in entries if (args.stage is None or e.stage == args.stage) and (args.all or e.pending)]
     else:
         picked = dlq.pick(entries, args.positions, args.topic)
+    if not picked:
+        print(f"{args.topic}: no {'pending ' if args.pending else ''}dead letters"
+              + (f" of stage {args.stage}" if args.stage else "") + " to replay", file=sys.stderr)
+        return 0
     ways = replay_ways(picked, [] if args.as_stored else _entity_flows(store), store, as_stored=args.as_stored)
     rederive = {address: flow for address, (flow, _) in ways.items() if flow is not None}
     stale = {} if args.stale else asyncio.run(dlq.stale_changes(_bootstrap(), picked, rederive, letters=entries))
@@ -308,7 +318,8 @@ def run_replay(args: argparse.Namespace) -> int:
                                   rederive=rederive, store=store))
     rows = [{"dead_letter": r.entry.address(), "stage": r.entry.stage, "entity": letter_entity(r.entry, store, catalog),
              "outcome": "replayed", "way": "as_stored" if r.flow is None else "rederive", "flow": r.flow,
-             "why": ways[r.entry.address()][1], "to": f"{r.topic}[{r.partition}]@{r.offset}"} for r in done]
+             "why": ways[r.entry.address()][1], "to": f"{r.topic}[{r.partition}]@{r.offset}",
+             "status_before": r.entry.status} for r in done]
     if args.json:  # in the order the dead letters were given, each replayed or skipped
         order = {e.address(): at for at, e in enumerate(picked)}
         _json_lines(args.topic, sorted([*rows, *skipped], key=lambda row: order[row["dead_letter"]]))
@@ -325,6 +336,10 @@ def run_replay(args: argparse.Namespace) -> int:
     asked = sum(row["flow"] is not None for row in rows)
     print(f"{len(rows) - asked} replayed as stored, {asked} re-derived by their flows (--as-stored re-sends the "
           "stored commands instead)" if asked else f"{len(rows)} replayed as stored", file=sys.stderr)
+    again = sum(row["status_before"] == "replayed" for row in rows)
+    if again:
+        print(f"{again} of them had been replayed before (--all replays those again; --pending leaves them out)",
+              file=sys.stderr)
     return 0
 
 
