@@ -36,8 +36,8 @@ from streams.errors import IsthmusError
 from streams.flows.customers.rederive import load_entity_flows, replay_ways
 from streams.flows.topics import AUDIT_CONFLICTS, CUSTOMER_360, HOLDS, dlq_topic
 from streams.flows.topics import topic as own_topic
-from streams.inspect.decoding import letter_entity
 from streams.inspect import health
+from streams.inspect.decoding import letter_entity
 from streams.inspect.exceptions import AccessDenied
 from streams.inspect.masking import PiiCatalog
 from streams.inspect.roles import AccessPolicy, Caller, Permission

@@ -16,7 +16,6 @@ from streams.errors import IsthmusError
 from streams.kafka import names
 from streams.kafka.refusals import principal
 
-
 log = logging.getLogger(__name__)
 
 #: Seconds :func:`ensure_topics` waits for the topics it created to be described with their partitions. The controller
