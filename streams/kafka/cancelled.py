@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import logging
 
+from streams.kafka.log_filters import install_once
+
 #: The logger of kafka-python's cluster metadata, which logs the cancelled refresh.
 CLUSTER_LOGGER = "kafka.cluster"
 _REFRESH_FAILED = "Metadata refresh: failed %s"
@@ -35,13 +37,7 @@ class ClosedWhileRefreshing(logging.Filter):
 
 def quiet_cancelled_refreshes(logger: logging.Logger | None = None) -> ClosedWhileRefreshing:
     """Install :class:`ClosedWhileRefreshing` on kafka-python's cluster logger (or ``logger``), once: the filter."""
-    logger = logger or logging.getLogger(CLUSTER_LOGGER)
-    for installed in logger.filters:
-        if isinstance(installed, ClosedWhileRefreshing):
-            return installed
-    quiet = ClosedWhileRefreshing()
-    logger.addFilter(quiet)
-    return quiet
+    return install_once(logger or logging.getLogger(CLUSTER_LOGGER), ClosedWhileRefreshing)
 
 
 __all__ = ["CLUSTER_LOGGER", "ClosedWhileRefreshing", "quiet_cancelled_refreshes"]

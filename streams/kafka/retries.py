@@ -17,6 +17,8 @@ import logging
 import time
 from collections.abc import Callable
 
+from streams.kafka.log_filters import install_once
+
 #: The logger of aiokafka's producer sender, which warns of each retry.
 SENDER_LOGGER = "aiokafka.producer.sender"
 _RETRY = "Got error produce response on topic-partition"
@@ -75,13 +77,7 @@ def _is_marker_retry(record: logging.LogRecord) -> bool:
 
 def explain_marker_retries(logger: logging.Logger | None = None) -> MarkerRetries:
     """Install :class:`MarkerRetries` on aiokafka's sender logger (or ``logger``), once: the filter installed."""
-    logger = logger or logging.getLogger(SENDER_LOGGER)
-    for installed in logger.filters:
-        if isinstance(installed, MarkerRetries):
-            return installed
-    retries = MarkerRetries()
-    logger.addFilter(retries)
-    return retries
+    return install_once(logger or logging.getLogger(SENDER_LOGGER), MarkerRetries)
 
 
 __all__ = ["EXPLANATION", "SENDER_LOGGER", "MarkerRetries", "explain_marker_retries"]
