@@ -286,6 +286,38 @@ class UtcToLocalStep:
 
 
 @dataclass(frozen=True)
+class TruncateStep:
+    """``truncate: second | millisecond``: a time cut down to that unit (the fraction below it dropped, never
+    rounded), as a column that keeps whole seconds (MariaDB's ``DATETIME``) or milliseconds stores a finer time."""
+
+    unit: str
+    name: str = "truncate"
+
+    def apply(self, value: Any, given: StepInput) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, (dt.datetime, dt.time)):
+            raise MappingValueError(f"truncate expects a time, got {value!r}")
+        return value.replace(microsecond=value.microsecond - value.microsecond % _UNITS[self.unit])
+
+    def out(self, kind: Kind) -> Kind:
+        if kind.base not in ("timestamp", "local_timestamp", "time", "any"):
+            raise ArgumentProblem(f"truncate works on times, the value is {kind}", "remove `truncate`")
+        return kind
+
+
+#: The units ``truncate`` cuts a time down to, in microseconds.
+_UNITS = {"second": 1_000_000, "millisecond": 1_000}
+
+
+def _truncate(args: Any, env: Environment) -> Step:
+    if args not in _UNITS:
+        raise ArgumentProblem(f"truncate takes the unit to cut down to, not {args!r}",
+                              f"write `truncate: second` (or one of {', '.join(_UNITS)})")
+    return TruncateStep(unit=str(args))
+
+
+@dataclass(frozen=True)
 class DecimalStep:
     """``decimal: {scale, rounding}``; ``rounding`` None when the file gives none (``exact``, and then a source
     that may hold more decimals is refused at load: ``rounding: exact`` written out says the value is to be
@@ -593,6 +625,7 @@ BUILTINS: Mapping[str, Callable[[Any, Environment], Step]] = {
     "utc_to_local": lambda args, env: UtcToLocalStep(
         zone=_zone_option(_options(args, "utc_to_local", {"zone"}))),
     "decimal": _decimal,
+    "truncate": _truncate,
     "map": _map,
     "lookup": _lookup,
     "default": lambda args, env: DefaultStep(args),

@@ -1,0 +1,43 @@
+"""``truncate: second | millisecond``: a time cut down to that unit, the fraction below dropped (never rounded), as a
+column that keeps whole seconds (MariaDB's ``DATETIME``) or milliseconds stores a finer time."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from streams.mapping.kinds import Kind
+from streams.mapping.transforms import BUILTINS, ArgumentProblem, Context, Environment, StepInput
+
+pytestmark = pytest.mark.unit
+
+ENV = Environment(schemas=None)  # type: ignore[arg-type]
+GIVEN = StepInput(row={}, context=Context())
+
+
+@pytest.mark.parametrize(("unit", "value", "cut"), [
+    ("second", dt.datetime(2026, 10, 24, 15, 45, 1, 999999, tzinfo=dt.UTC),
+     dt.datetime(2026, 10, 24, 15, 45, 1, tzinfo=dt.UTC)),
+    ("millisecond", dt.datetime(2026, 10, 24, 15, 45, 1, 123456), dt.datetime(2026, 10, 24, 15, 45, 1, 123000)),
+    ("second", dt.time(8, 30, 0, 500000), dt.time(8, 30)),
+    ("second", None, None),
+])
+def test_a_time_is_cut_down_to_the_unit(unit: str, value: object, cut: object) -> None:
+    assert BUILTINS["truncate"](unit, ENV).apply(value, GIVEN) == cut
+
+
+@pytest.mark.parametrize(("args", "kind", "message"), [
+    ("hour", Kind("timestamp"), "truncate takes the unit to cut down to, not 'hour'"),
+    (None, Kind("timestamp"), "truncate takes the unit to cut down to, not None"),
+    ("second", Kind("string"), "truncate works on times, the value is"),
+])
+def test_a_unit_or_a_value_it_cannot_take_is_refused_at_load(args: object, kind: Kind, message: str) -> None:
+    with pytest.raises(ArgumentProblem) as raised:
+        BUILTINS["truncate"](args, ENV).out(kind)
+    assert raised.value.message.startswith(message) and raised.value.fix
+
+
+def test_the_kind_stays_that_of_the_time() -> None:
+    for base in ("timestamp", "local_timestamp", "time"):
+        assert BUILTINS["truncate"]("second", ENV).out(Kind(base, nullable=False)) == Kind(base, nullable=False)
