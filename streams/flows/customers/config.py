@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from streams.codecs.avro.schemas import SchemaSet
+from streams.codecs.local_time import Ambiguous
 from streams.config_files.located_yaml import Node
 from streams.config_files.problem import Problem
 from streams.flows.commands import Sends
@@ -29,7 +30,15 @@ from streams.flows.lookups import lookups_of, short_name
 from streams.mapping.kinds import Kind, fits, from_avro
 from streams.mapping.loader import compile_steps
 from streams.mapping.spec import Policy, RecordMapping, SourceMapping
-from streams.mapping.transforms import Environment, LookupStep
+from streams.mapping.transforms import (
+    Context,
+    Environment,
+    LocalToUtcStep,
+    LookupStep,
+    Step,
+    StepInput,
+    UtcToLocalStep,
+)
 from streams.systems import Systems
 
 KEYS = ("record", "publish", "link", "children", "origin", "active", "on_inactive", "updated_at", "linked_at",
@@ -77,7 +86,8 @@ class SystemRole:
     #: The child lists of ``writes`` (a record's list field its children fill), each as the system holds it:
     #: compared by child key, whatever the order (:class:`~streams.flows.customers.mirror.HeldList`).
     lists: Mapping[str, HeldList] = field(default_factory=dict)
-    #: The fields of ``writes`` the system normalises when it stores them (``keeps``), each with the form it keeps.
+    #: The fields of ``writes`` the system does not store as sent, each with the form it keeps: those it normalises
+    #: (``keeps``), and a time it holds zone-less (its local round trip, derived from its source: :func:`_kept_forms`).
     keeps: Mapping[str, KeptForm] = field(default_factory=dict)
 
     # The derived values below are cached (the role is frozen): the entity flow reads them for every record.
@@ -587,7 +597,8 @@ def _systems(section: Section, mappings: Mapping[str, RecordMapping], systems: S
                                  on_inactive=on_inactive, cannot_clear=_cannot_clear(inner, writes),
                                  captured=systems[name].captured,
                                  lists={f: lists[f].held(parts) for f, parts in writes.items() if f in lists},
-                                 keeps=_keeps(inner, writes, kinds) if kinds is not None else {})
+                                 keeps=_kept_forms(inner, name, systems[name].time_zone, writes, record, kinds)
+                                 if kinds is not None else {})
     return roles
 
 
@@ -612,7 +623,50 @@ class _Kinds:
 _NOT_FORMS = {"lookup": "reads another record", "parse_json": "reads JSON text", "required": "refuses a null"}
 
 
-def _keeps(section: Section, writes: Mapping[str, tuple[str, ...] | None], kinds: _Kinds) -> dict[str, KeptForm]:
+def _kept_forms(section: Section, system: str, time_zone: str, writes: Mapping[str, tuple[str, ...] | None],
+                record: RecordMapping | None, kinds: _Kinds) -> dict[str, KeptForm]:
+    """The form ``system`` keeps each field of ``writes`` in that it does not store as sent: the declared one
+    (:func:`_keeps`), then the local round trip of a time it holds zone-less (:func:`_local_round_trips`); each
+    run in the system's context, as its source would (its ``time_zone`` for a step given no ``zone:``)."""
+    declared = _keeps(section, writes, kinds)
+    trips = _local_round_trips(system, time_zone, writes, record)
+    given = StepInput(row={}, context=Context(time_zones={system: time_zone}, system=system))
+    return {name: KeptForm(steps=(*declared.get(name, ()), *trips.get(name, ())), given=given)
+            for name in {**declared, **trips}}
+
+
+def _local_round_trips(system: str, time_zone: str, writes: Mapping[str, tuple[str, ...] | None],
+                       record: RecordMapping | None) -> dict[str, tuple[Step, ...]]:
+    """The plain fields of ``writes`` that every source of ``system`` reads ending with ``local_to_utc`` (a
+    zone-less local time, in a zone other than UTC), each with its round trip: the column holds a wall-clock time,
+    so what the system reports of an instant Isthmus sent is that instant through ``utc_to_local`` and back through
+    the source's own ``local_to_utc``. An instant of a repeated hour's other pass comes back as the one the
+    source's policy picks (an hour off), never as sent; every other instant comes back as it was. Not where a
+    sibling column decides a repeated time (the system keeps the offset) or the step refuses one."""
+    if record is None:
+        return {}
+    found: dict[str, list[Step | None]] = {}
+    for source in record.sources:
+        if source.system != system:
+            continue
+        for name, binding in source.bindings.items():
+            if name in writes and writes[name] is None:
+                found.setdefault(name, []).append(binding.steps[-1] if binding.steps else None)
+    trips: dict[str, tuple[Step, ...]] = {}
+    for name, (last, *others) in found.items():
+        if (isinstance(last, LocalToUtcStep) and all(other == last for other in others)
+                and last.policy.decided_by is None and last.ambiguous is not Ambiguous.RAISE
+                and (last.zone or time_zone) not in _NO_DST):
+            trips[name] = (UtcToLocalStep(zone=last.zone), last)
+    return trips
+
+
+#: Zones whose wall-clock time is UTC's: a time held zone-less there comes back as sent.
+_NO_DST = ("UTC", "Etc/UTC")
+
+
+def _keeps(section: Section, writes: Mapping[str, tuple[str, ...] | None],
+           kinds: _Kinds) -> dict[str, tuple[Step, ...]]:
     """``keeps: {<field of writes>: [<transform>, ...]}``: the form the system keeps each such field in, since it
     normalises what it is sent (trims and lowercases an e-mail, rounds an amount to cents), as the chain of mapping
     transforms that turns a value sent into the value it stores, compiled here once. Each must be a plain field of
@@ -625,7 +679,7 @@ def _keeps(section: Section, writes: Mapping[str, tuple[str, ...] | None], kinds
     if not node.is_mapping:
         section.add(node.line, "keeps", "must be a mapping", fix)
         return {}
-    forms: dict[str, KeptForm] = {}
+    forms: dict[str, tuple[Step, ...]] = {}
     for name, chain in node.items():
         where = f"keeps.{name}"
         if name not in writes or name not in kinds.fields:
@@ -649,7 +703,7 @@ def _keeps(section: Section, writes: Mapping[str, tuple[str, ...] | None], kinds
             section.add(chain.line, where, f"the transforms end with a {out}: {problem[0]}",
                         f"end the chain with a value of {name}'s kind ({kind}), or take {name} out of keeps")
         else:
-            forms[name] = KeptForm(steps=steps)
+            forms[name] = steps
     return forms
 
 

@@ -60,6 +60,8 @@ from streams.mapping.transforms import Context, Step, StepInput
 
 #: Not reported, or not known: distinct from None, which is a value (null).
 MISSING: Any = object()
+#: What a :class:`KeptForm`'s steps are given by default: no row, no system.
+_NO_ROW = StepInput(row={}, context=Context())
 
 @dataclass(frozen=True, kw_only=True)
 class HeldList:
@@ -95,23 +97,23 @@ class KeptForm:
     trimmed and lowercased, an amount rounded to cents), so what it reports of a value Isthmus sent is that value
     through these transform steps. Its view (:meth:`view`) puts a value in that form, so the value commanded is
     remembered as the system will keep it and its echo is recognised, and the record's value that the system holds
-    in that form is no difference (the record keeps its full value). A value a step cannot take stays as it is."""
+    in that form is no difference (the record keeps its full value). A value a step cannot take stays as it is.
+    The steps run as the system's source would (``given``: its ``time_zone`` for a zone-less local time)."""
 
     steps: tuple[Step, ...]
+    given: StepInput = _NO_ROW
 
     def view(self, value: Any) -> Any:
         if value is None or value is MISSING:
             return value
-        kept = value
+        kept, given = value, self.given
         try:
             for step in self.steps:
-                kept = step.apply(kept, _NO_ROW)
+                kept = step.apply(kept, given)
         except MappingValueError:
             return value
         return kept
 
-
-_NO_ROW = StepInput(row={}, context=Context())
 
 Holds = Mapping[str, tuple[str, ...] | HeldList | KeptForm | None]
 

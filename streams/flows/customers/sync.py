@@ -49,7 +49,7 @@ from streams.flows.commands import Cause, Command
 from streams.flows.customers.config import SystemRole
 from streams.flows.customers.exceptions import MergedRows
 from streams.flows.customers.merged import merged_reason, note_made_beside
-from streams.flows.customers.mirror import MISSING, Mirror
+from streams.flows.customers.mirror import MISSING, KeptForm, Mirror
 from streams.flows.customers.state import CustomerState
 from streams.flows.customers.unechoed import settle_unechoed
 from streams.inspect.masking import MASK
@@ -82,8 +82,8 @@ def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, A
             continue
         if mirror.observe(name, value):
             echoes.add(name)
-        elif mirror.pending.get(name) and mirror.holds.get(name) is None and op is not Op.READ and not _held_before(
-                mirror, name, value, prior, change.base):
+        elif mirror.pending.get(name) and isinstance(mirror.holds.get(name), _PLAIN) and op is not Op.READ and (
+                not _held_before(mirror, name, value, prior, change.base)):
             _unrecognised(state, mirror, name, value)
     if echoes and mirror.carried:
         mirror.applied()
@@ -137,6 +137,11 @@ def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, A
     return result.conflicts
 
 
+#: How a system holds a field whose unrecognised value :func:`_unrecognised` says: as sent, or in a form it keeps (a
+#: declared form that leaves out a step, a time cut to the second beside the derived local round trip).
+_PLAIN = (type(None), KeptForm)
+
+
 def _unrecognised(state: CustomerState, mirror: Mirror, name: str, value: Any) -> None:
     """Say, once per system and field, that the system reported ``value`` of ``name`` while a value Isthmus sent it
     is in flight and is neither that value nor the one the system held before (:func:`_held_before`; nor is a
@@ -183,8 +188,9 @@ def _unrecognised(state: CustomerState, mirror: Mirror, name: str, value: Any) -
 
 def _a_form_of(reported: Any, sent: Any) -> bool | None:
     """Whether ``reported`` could be ``sent`` as a system normalised it (None: cannot tell, values of other kinds):
-    text that is the same but for case, spaces and punctuation, a number rounded. A null, a truth value, other
-    text or another number is no such form."""
+    text that is the same but for case, spaces and punctuation, a number rounded, a time cut to whole seconds or
+    milliseconds or off by whole quarter hours up to a day (a zone-less local time: a zone's offset, a repeated
+    hour). A null, a truth value, other text, another number or another time is no such form."""
     if reported is None or sent is None or isinstance(reported, bool) or isinstance(sent, bool):
         return False
     if isinstance(reported, str) and isinstance(sent, str):
@@ -196,7 +202,19 @@ def _a_form_of(reported: Any, sent: Any) -> bool | None:
                        for places in range(7) for rounding in (ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_DOWN, ROUND_UP))
         except ArithmeticError:  # not finite, or too many digits to round
             return None
+    if isinstance(reported, dt.datetime) and isinstance(sent, dt.datetime):
+        try:
+            shift = reported - sent
+        except TypeError:  # one has a zone, the other has none
+            return None
+        offset = round(shift / _QUARTER_HOUR) * _QUARTER_HOUR
+        cut = shift - offset
+        return abs(offset) <= dt.timedelta(days=1) and (
+            not cut or (abs(cut) < dt.timedelta(seconds=1) and reported.microsecond % 1000 == 0))
     return None
+
+
+_QUARTER_HOUR = dt.timedelta(minutes=15)
 
 
 def _letters(text: str) -> str:

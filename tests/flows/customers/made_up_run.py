@@ -34,7 +34,8 @@ DECIMAL = "org.apache.kafka.connect.data.Decimal"
 class MadeUpTable:
     """One table of a made-up system: column -> (SQL type, Connect type), its primary key, where it lives, and the
     scale of each DECIMAL/NUMERIC column (its values given as :class:`~decimal.Decimal`, sent as Debezium's
-    ``precise`` decimals)."""
+    ``precise`` decimals), and the Connect schema name of a column that has one (a time's:
+    ``io.debezium.time.MicroTimestamp``, its values given as Debezium sends them)."""
 
     system: str
     columns: Mapping[str, tuple[str, str]]
@@ -42,6 +43,7 @@ class MadeUpTable:
     engine: Engine
     namespace: str
     decimals: Mapping[str, int] = field(default_factory=dict)
+    names: Mapping[str, str] = field(default_factory=dict)
 
     def image(self, row: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
         """``row`` as Debezium writes it: a decimal as its unscaled integer's bytes in base64, at its column's
@@ -101,7 +103,7 @@ class MadeUpRun:
         self.now += dt.timedelta(seconds=1)
         self.position += 10
         made = self.table(table)
-        columns = {c: (t, DECIMAL if c in made.decimals else None) for c, (_, t) in made.columns.items()}
+        columns = {c: (t, DECIMAL if c in made.decimals else made.names.get(c)) for c, (_, t) in made.columns.items()}
         key, value = change_record(made.system, table, op, columns=columns, key=made.key, engine=made.engine,
                                    namespace=made.namespace, at=self.now, position=self.position,
                                    before=made.image(before), after=made.image(after),

@@ -1,0 +1,251 @@
+"""The echo of a write a system stores with less than it was sent (a new user's trial: a web shop's microsecond UTC
+change time written into a legacy ERP's DATETIME, local Europe/Berlin time in whole seconds) is that echo, no edit.
+
+On a made-up pair (tests/flows/customers/clocks/): customers of a ``boutique`` (PostgreSQL, UTC, microseconds) and
+Kunden of a ``lager`` (MariaDB, Europe/Berlin, whole seconds), born in either; both write the change time, which
+goes with the later commit. The lager reports 15:45:01.123456 sent as 15:45:01 (declared: ``keeps: {updated_at:
+[{truncate: second}]}``), and 01:30 UTC of the night the clocks fall back (02:30 CET, the repeated hour's second
+pass) as 00:30 UTC: its column holds 02:30, which its source reads back under ``repeated: earlier``; that round trip
+is derived from the source's own ``local_to_utc``, undeclared. Before, each echo was taken for the lager's edit:
+it won the change time by its later commit and was written back over the boutique's (an hour off, or its
+microseconds dropped). A real edit made in the lager is still one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from customer_events import Sent
+from made_up_run import MadeUpRun, MadeUpTable
+from support.systems import system
+
+from streams.catalog.model import Catalog, Column, Table
+from streams.codecs.avro.single_object import SchemaStore
+from streams.flows.customers import CustomerFlow, EntityConfig, entity_config, sync
+from streams.flows.exceptions import FlowFileError
+from streams.flows.files import load_flow_files
+from streams.mapping import RecordMapping, load_mappings
+from streams.systems import Engine, Systems
+
+pytestmark = pytest.mark.unit
+
+HERE = Path(__file__).parent / "clocks"
+FLOW = (HERE / "flows" / "clocks.yaml").read_text(encoding="utf-8")
+KEEPS = "      keeps:\n        updated_at: [{truncate: second}]\n"
+NUMBER = "K-17"
+T0 = dt.datetime(2026, 10, 24, 9, 0, tzinfo=dt.UTC)
+BERLIN = dt.timezone(dt.timedelta(hours=1))  # the lager's wall clock after the clocks fell back (CET)
+#: Column -> (SQL type, Connect type) of each table, and the Connect name of each time column.
+COLUMNS: dict[str, dict[str, tuple[str, str]]] = {
+    "customer": {"id": ("BIGINT", "int64"), "number": ("TEXT", "string"), "full_name": ("TEXT", "string"),
+                 "updated_at": ("TIMESTAMP WITHOUT TIME ZONE", "int64")},
+    "KUNDEN": {"KDNR": ("VARCHAR", "string"), "NAME": ("VARCHAR", "string"), "GEAEND": ("DATETIME", "int64")},
+}
+NAMES = {"customer": {"updated_at": "io.debezium.time.MicroTimestamp"},
+         "KUNDEN": {"GEAEND": "io.debezium.time.Timestamp"}}
+KEYS = {"customer": ("id",), "KUNDEN": ("KDNR",)}
+SYSTEM_OF = {"customer": "boutique", "KUNDEN": "lager"}
+ENGINES = {"boutique": Engine.POSTGRESQL, "lager": Engine.MARIADB}
+ZONES = {"boutique": "UTC", "lager": "Europe/Berlin"}
+ZONE = ZoneInfo(ZONES["lager"])
+
+
+def _systems() -> Systems:
+    return Systems({name: system(name, engine=engine, writable=True, time_zone=ZONES[name])
+                    for name, engine in ENGINES.items()}, directory=HERE)
+
+
+@functools.cache
+def _mappings(schemas: SchemaStore) -> dict[str, RecordMapping]:
+    catalogs = {name: Catalog(system=name, engine=engine.value, namespace=name, tables={
+        table: Table(name=table, primary_key=KEYS[table], replica_identity="full" if engine is Engine.POSTGRESQL
+                     else None, columns={c: Column(name=c, sql_type=t, nullable=c in ("updated_at", "GEAEND"))
+                                         for c, (t, _) in COLUMNS[table].items()})
+        for table, of in SYSTEM_OF.items() if of == name}) for name, engine in ENGINES.items()}
+    return load_mappings(HERE / "mappings", schemas=schemas.schemas, tables=catalogs, systems=_systems())
+
+
+def _config(schemas: SchemaStore, folder: Path, text: str) -> EntityConfig:
+    (folder / "clocks.yaml").write_text(text, encoding="utf-8")
+    (flow,) = load_flow_files(folder)
+    return entity_config(flow, _mappings(schemas), schemas.schemas.named, _systems())
+
+
+class Clocks(MadeUpRun):
+    """The flow under LocalRun; :meth:`feed` gives the commands the changes caused."""
+
+    def __init__(self, schemas: SchemaStore, folder: Path, text: str = FLOW) -> None:
+        systems = _systems()
+        flow = CustomerFlow(mappings=_mappings(schemas), schemas=schemas, systems=systems,
+                            config=_config(schemas, folder, text), clock=lambda: T0)
+        super().__init__(schemas, systems, flow, start=T0, published_to="test.canonical.clocks")
+
+    def table(self, name: str) -> MadeUpTable:
+        system_name = SYSTEM_OF[name]
+        return MadeUpTable(system=system_name, columns=COLUMNS[name], key=KEYS[name], engine=ENGINES[system_name],
+                           namespace=system_name, names=NAMES[name])
+
+
+def customer(updated_at: dt.datetime, name: str = "Anna Berg") -> dict[str, Any]:
+    """The boutique's row: its TIMESTAMP WITHOUT TIME ZONE holds UTC, as Debezium's microseconds."""
+    return {"id": 5, "number": NUMBER, "full_name": name, "updated_at": _epoch(updated_at, 1_000_000)}
+
+
+def kunde(sent: Sent | dt.datetime, name: str = "Anna Berg") -> dict[str, Any]:
+    """The lager's row as it stores what ``sent`` carried (or a time of its own): the Berlin wall-clock time, cut to
+    the second, which Debezium sends as milliseconds "as if UTC"."""
+    instant = sent if isinstance(sent, dt.datetime) else _time(sent.payload["updated_at"])
+    wall = instant.astimezone(ZONE).replace(tzinfo=dt.UTC, microsecond=0)
+    if isinstance(sent, Sent):
+        name = sent.payload["name"]
+    return {"KDNR": NUMBER, "NAME": name, "GEAEND": _epoch(wall, 1_000)}
+
+
+def _epoch(instant: dt.datetime, per_second: int) -> int:
+    return (instant - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1_000_000 // per_second)
+
+
+def _time(value: Any) -> dt.datetime:
+    """A command payload's time (ISO 8601 text) as an instant."""
+    return dt.datetime.fromisoformat(value)
+
+
+@pytest.fixture(autouse=True)
+def _nothing_said(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts in a process that has said nothing yet (the flow says some things once per process)."""
+    monkeypatch.setattr(sync, "_SAID", set())
+    monkeypatch.setattr(sync, "_FORMS", {})
+
+
+def _updates(sent: list[Sent]) -> list[tuple[str, str, tuple[str, ...], Any]]:
+    return [(s.record["target"], s.record["operation"], s.changed, s.payload.get("updated_at")) for s in sent]
+
+
+def _linked(run: Clocks, at: dt.datetime) -> dict[str, Any]:
+    """The customer made in the boutique at ``at``, created in the lager, the lager's row (its echo) read back."""
+    (create,) = run.feed(run.change("customer", "c", after=customer(at)))
+    assert (create.record["target"], create.record["operation"]) == ("lager", "create")
+    row = kunde(create)
+    assert run.feed(run.change("KUNDEN", "c", after=row)) == []
+    assert run.conflicts() == []
+    return row
+
+
+@pytest.mark.parametrize(("sent", "echoed"), [
+    (dt.datetime(2026, 10, 24, 15, 45, 1, 123456, tzinfo=dt.UTC), dt.datetime(2026, 10, 24, 15, 45, 1, tzinfo=dt.UTC)),
+    (dt.datetime(2026, 10, 25, 1, 30, tzinfo=dt.UTC), dt.datetime(2026, 10, 25, 0, 30, tzinfo=dt.UTC)),
+], ids=["whole-seconds", "repeated-hour"])
+def test_the_lossy_echo_of_an_owners_time_is_no_edit_and_sends_nothing_back(
+        schemas: SchemaStore, tmp_path: Path, sent: dt.datetime, echoed: dt.datetime) -> None:
+    run = Clocks(schemas, tmp_path)
+    first = dt.datetime(2026, 10, 24, 9, 0, 5, tzinfo=dt.UTC)
+    row = _linked(run, first)
+    (update,) = run.feed(run.change("customer", "u", before=customer(first), after=customer(sent)))
+    assert _updates([update])[0][:3] == ("lager", "update", ("updated_at",)) and _time(
+        update.payload["updated_at"]) == sent
+    echo = kunde(update)
+    assert echo["GEAEND"] == _epoch(echoed.astimezone(ZONE).replace(tzinfo=dt.UTC), 1_000)
+    assert run.feed(run.change("KUNDEN", "u", before=row, after=echo)) == []
+    assert run.conflicts() == [] and run.dead_letters == []
+    assert run.published(NUMBER)["updated_at"] == sent  # the record keeps the boutique's own time
+    # a rename then sends the name alone: the time is settled in the lager
+    (renamed,) = run.feed(run.change("customer", "u", before=customer(sent), after=customer(sent, "Anna Berg-Ost")))
+    assert _updates([renamed])[0][:3] == ("lager", "update", ("name",))
+
+
+def test_the_lossy_echo_of_a_create_leaves_nothing_in_flight(schemas: SchemaStore, tmp_path: Path) -> None:
+    run = Clocks(schemas, tmp_path)
+    sent = dt.datetime(2026, 10, 25, 1, 30, 0, 250000, tzinfo=dt.UTC)
+    row = _linked(run, sent)
+    assert row["GEAEND"] == _epoch(dt.datetime(2026, 10, 25, 2, 30, tzinfo=dt.UTC), 1_000)
+    # the lager's rename (it owns no name: written back) shows the same time: nothing about the time is sent
+    (back,) = run.feed(run.change("KUNDEN", "u", before=row, after={**row, "NAME": "A. Berg"}))
+    assert _updates([back])[0][:3] == ("lager", "update", ("name",))
+    assert [c["field"] for c in run.conflicts()] == ["name"]
+    assert run.published(NUMBER)["updated_at"] == sent
+
+
+def test_a_real_edit_of_the_time_in_the_lager_is_still_one(schemas: SchemaStore, tmp_path: Path) -> None:
+    run = Clocks(schemas, tmp_path)
+    first = dt.datetime(2026, 10, 24, 9, 0, 5, tzinfo=dt.UTC)
+    row = _linked(run, first)
+    edited = dt.datetime(2026, 10, 25, 10, 0, tzinfo=BERLIN)  # 10:00 on the lager's clock, 09:00 UTC
+    sent = run.feed(run.change("KUNDEN", "u", before=row, after=kunde(edited)))
+    assert [(t, o, c, _time(u)) for t, o, c, u in _updates(sent)] == [
+        ("boutique", "update", ("updated_at",), dt.datetime(2026, 10, 25, 9, 0, tzinfo=dt.UTC))]
+    assert run.published(NUMBER)["updated_at"] == edited
+    # an edit into the repeated hour's first pass (02:30 CEST, 00:30 UTC) is one too
+    repeated = dt.datetime(2026, 10, 25, 0, 30, tzinfo=dt.UTC)
+    sent = run.feed(run.change("KUNDEN", "u", before=kunde(edited), after=kunde(repeated)))
+    assert [_time(u) for *_, u in _updates(sent)] == [repeated]
+
+
+def test_without_keeps_a_time_cut_to_the_second_is_taken_for_an_edit_and_said(
+        schemas: SchemaStore, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """What the declaration is for: undeclared, the lager's whole second wins by its later commit and is written
+    back over the boutique's microseconds (and, the value sent still in flight, to the lager again). The worker says
+    so, naming the setting, although the field has a form derived for it (the local round trip)."""
+    run = Clocks(schemas, tmp_path, FLOW.replace(KEEPS, ""))
+    first = dt.datetime(2026, 10, 24, 9, 0, 5, tzinfo=dt.UTC)
+    row = _linked(run, first)
+    sent = dt.datetime(2026, 10, 24, 15, 45, 1, 123456, tzinfo=dt.UTC)
+    (update,) = run.feed(run.change("customer", "u", before=customer(first), after=customer(sent)))
+    with caplog.at_level(logging.WARNING, logger=sync.__name__):
+        back = run.feed(run.change("KUNDEN", "u", before=row, after=kunde(update)))
+    (said,) = [r.getMessage() for r in caplog.records if "reported updated_at" in r.getMessage()]
+    assert said.startswith("lager reported updated_at 2026-10-24 15:45:01+00:00 where Isthmus had sent 2026-10-24 "
+                           "15:45:01.123456+00:00 (customer_number K-17): most likely an edit made in lager meanwhile")
+    assert "(the value could be the one sent, in another form)" in said and "systems.lager.keeps" in said
+    assert [(target, _time(u)) for target, _, _, u in _updates(back)] == [
+        ("boutique", sent.replace(microsecond=0)), ("lager", sent.replace(microsecond=0))]
+
+
+def test_the_forms_are_compiled_at_load(schemas: SchemaStore, tmp_path: Path) -> None:
+    """The lager's form of the time: cut to the second (declared), then through its Berlin wall clock and back
+    (derived from its source's ``local_to_utc``); the boutique, whose times are UTC, keeps them as sent."""
+    config = _config(schemas, tmp_path, FLOW)
+    form = config.written["lager"].keeps["updated_at"]
+    assert [step.name for step in form.steps] == ["truncate", "utc_to_local", "local_to_utc"]
+    assert form.view(dt.datetime(2026, 10, 25, 1, 30, 0, 999999, tzinfo=dt.UTC)) == dt.datetime(
+        2026, 10, 25, 0, 30, tzinfo=dt.UTC)
+    assert form.view(dt.datetime(2026, 3, 29, 1, 30, tzinfo=dt.UTC)) == dt.datetime(2026, 3, 29, 1, 30, tzinfo=dt.UTC)
+    assert form.view(None) is None
+    assert "updated_at" not in config.written["boutique"].keeps
+    undeclared = _config(schemas, tmp_path, FLOW.replace(KEEPS, "")).written["lager"].keeps["updated_at"]
+    assert [step.name for step in undeclared.steps] == ["utc_to_local", "local_to_utc"]
+
+
+SENT = dt.datetime(2026, 10, 24, 15, 45, 1, 123456, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(("reported", "form"), [
+    (SENT.replace(microsecond=0), True),  # cut to the second
+    (SENT.replace(microsecond=123000), True),  # to the millisecond
+    (SENT.replace(second=2, microsecond=0), True),  # rounded up
+    (SENT - dt.timedelta(hours=1), True),  # a repeated hour's other pass
+    (SENT.replace(microsecond=0) + dt.timedelta(hours=2), True),  # a local time read as UTC, cut
+    (SENT + dt.timedelta(minutes=1), False),
+    (SENT.replace(microsecond=0) + dt.timedelta(days=3), False),
+    (SENT.replace(tzinfo=None), None),
+])
+def test_a_time_in_another_form_is_told_from_another_time(reported: dt.datetime, form: bool | None) -> None:
+    assert sync._a_form_of(reported, SENT) is form
+
+
+@pytest.mark.parametrize(("keeps", "field", "message"), [
+    ("{name: [{truncate: second}]}", "entity.systems.lager.keeps.name: truncate", "truncate works on times"),
+    ("{updated_at: [{truncate: hour}]}", "entity.systems.lager.keeps.updated_at: truncate",
+     "truncate takes the unit to cut down to, not 'hour'"),
+])
+def test_a_cut_the_field_cannot_take_is_refused_at_load(schemas: SchemaStore, tmp_path: Path, keeps: str, field: str,
+                                                        message: str) -> None:
+    with pytest.raises(FlowFileError) as raised:
+        _config(schemas, tmp_path, FLOW.replace(KEEPS, f"      keeps: {keeps}\n"))
+    (problem,) = raised.value.problems
+    assert problem.field == field and message in problem.message and problem.fix, problem
