@@ -42,7 +42,7 @@ from streams.mapping.transforms import (
 from streams.systems import Systems
 
 KEYS = ("record", "publish", "link", "children", "origin", "active", "on_inactive", "updated_at", "linked_at",
-        "systems", "transactions", "transaction_limit", "on_recreate")
+        "systems", "transactions", "transaction_limit", "on_recreate", "deletes")
 SYSTEM_KEYS = ("id", "writes", "observes", "payload", "on_inactive", "cannot_clear", "keeps")
 #: What the written systems get when the record turns inactive (a `delete` operation needs a CommandOperation
 #: symbol in schemas/command.avsc and sinks that honour it first).
@@ -59,6 +59,10 @@ TRANSACTION_LIMIT = DECISIONS_PER_BATCH
 #: What a counterpart gets when its entity, ended by a delete, is born again under the same key in an origin:
 #: ``reactivate`` (its ``active`` back to true through an ``update``).
 ON_RECREATE = ("reactivate",)
+#: What a delete does in a flow without ``active``, stated knowingly: ``ignore`` (it ends nothing; the flow no longer
+#: warns of it at load, and says each system's first such delete at info level: :mod:`~streams.flows.customers.
+#: ignored`).
+DELETES = ("ignore",)
 #: The Avro type of a record's provenance map (``field -> FieldStamp``).
 FIELD_STAMP = "FieldStamp"
 
@@ -145,6 +149,8 @@ class EntityConfig:
     transaction_limit: int = TRANSACTION_LIMIT
     #: What a counterpart gets when a deleted entity is made again in an origin (:data:`ON_RECREATE`).
     on_recreate: str
+    #: ``ignore``: the section states that a delete ends nothing (it has no ``active``); None: not stated.
+    deletes: str | None = None
     #: The writable systems the flow writes into, in the section's order.
     written: Mapping[str, SystemRole]
     #: Per system listed (writable or not), the link-row columns that report record fields.
@@ -374,6 +380,7 @@ def entity_config(flow: FlowFile, mappings: Mapping[str, RecordMapping], named: 
     transactions = section.choice("transactions", TRANSACTIONS, default="net")
     transaction_limit = section.whole("transaction_limit", default=TRANSACTION_LIMIT)
     on_recreate = section.choice("on_recreate", ON_RECREATE, default="reactivate")
+    deletes = section.choice("deletes", DELETES, default="") or None
     record_fields = {str(f["name"]): f for f in _fields(named, record.target)} if record else {}
     link_fields = [str(f["name"]) for f in _fields(named, link.target)] if link else []
 
@@ -386,6 +393,10 @@ def entity_config(flow: FlowFile, mappings: Mapping[str, RecordMapping], named: 
         return value or None
 
     active = record_field("active")
+    if active and deletes:
+        section.add(section.line("deletes"), "deletes", f"`deletes: {deletes}` says a delete ends nothing, but the "
+                    f"section names `active: {active}`, which a delete ends the entity through",
+                    "leave `deletes` out (with `active`, each source's `on_delete` says what its delete does)")
     updated_at = record_field("updated_at")
     linked_at = section.text("linked_at", default="") or None
     if linked_at and link is not None and linked_at not in link_fields:
@@ -438,11 +449,13 @@ def entity_config(flow: FlowFile, mappings: Mapping[str, RecordMapping], named: 
     required = tuple(name for name, f in record_fields.items()
                      if name != key and "default" not in f and not _nullable(f["type"]))
     warnings = _unended(section, record, written, active, on_inactive)
+    if active is None and deletes is None:
+        warnings += _ignored_deletes(section, record, link, origins, written, record_fields)
     return EntityConfig(
         name=flow.name, description=flow.description, record=record, link=link, children=tuple(children),
         publish=publish, origins=origins,
         active=active, on_inactive=on_inactive, transactions=transactions,
-        transaction_limit=transaction_limit, on_recreate=on_recreate,
+        transaction_limit=transaction_limit, on_recreate=on_recreate, deletes=deletes,
         updated_at=updated_at, linked_at=linked_at, written=written,
         observes={name: role.observes for name, role in roles.items() if role.observes},
         key=key, defaults=defaults, required=required, provenance=provenance, record_fields=frozenset(record_fields),
@@ -498,6 +511,45 @@ def _unended(section: Section, record: RecordMapping, written: Mapping[str, Syst
                  f"command; or, if {name} is to keep such entities, set `systems.{name}.on_inactive: ignore` "
                  "knowingly"))))
     return tuple(warnings)
+
+
+def _ignored_deletes(section: Section, record: RecordMapping, link: RecordMapping, origins: tuple[str, ...],
+                     written: Mapping[str, SystemRole], record_fields: Mapping[str, Any]) -> tuple[str, ...]:
+    """Without ``active`` nothing ends an entity: a warning, when the entity lives in more than one system, of what a
+    delete of its row in each system that has one (a table source of the link) does instead: nothing in the others,
+    which keep their rows; and, where an origin other than that system still has it, ``create`` again there."""
+    deleting = list(dict.fromkeys(s.system for s in link.sources if s.system is not None and s.table is not None))
+    elsewhere = list(dict.fromkeys((*deleting, *written)))
+    told = []
+    for system in deleting:
+        others = [other for other in elsewhere if other != system]
+        if not others:
+            continue
+        told.append(f"a delete in {system} leaves {_and(others)} as {'they are' if len(others) > 1 else 'it is'}")
+        if system in written and any(origin != system for origin in origins):
+            told[-1] += (f", and {system} gets `create` again while {_and([o for o in origins if o != system], 'or')} "
+                         "still has the entity: the row deleted there comes back")
+    if not told:
+        return ()
+    flags = [name for name, f in record_fields.items() if f["type"] in ("boolean", ["null", "boolean"])]
+    flag = "active" if "active" in flags else "<field>"
+    named = f"`active: {flag}`, " + (f"{record.target}'s boolean field" if flag in flags else
+                                     f"a boolean field of {record.target}: {', '.join(flags)}" if flags else
+                                     f"a boolean field to add to {record.target}, `\"default\": true`")
+    return (str(Problem(
+        file=section.flow.path, line=section.line("active"), field=f"{section.where}.active",
+        message=(f"the section names no `active`, so a delete ends no entity: {'; '.join(told)} (flows/README.md, "
+                 "\"What ends an entity\")"),
+        fix=(f"to make a delete end the entity, name the field that says it lives ({named}), have each system whose "
+             f"delete is to end it set it false (`on_delete: {{set: {{{flag}: false}}}}` in its source of mappings/"
+             f"{record.path.name}; the field's policy must let that system win it), and list {flag} in the writes of "
+             "the systems that are to hear of the end (mapped back from their source): they get their `on_inactive` "
+             "(`deactivate` by default, a route for it in their target); or, if a delete is to end nothing, say so "
+             "with `deletes: ignore` in the section"))),)
+
+
+def _and(names: list[str], word: str = "and") -> str:
+    return ", ".join(names[:-1]) + f" {word} {names[-1]}" if len(names) > 1 else names[0]
 
 
 def _origins(section: Section, systems: Systems) -> tuple[str, ...]:

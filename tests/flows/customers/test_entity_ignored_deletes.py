@@ -1,0 +1,106 @@
+"""Deletes in an entity flow that names no ``active``: they end nothing, and the flow now says so.
+
+A new user's trial configured ten entity flows without ``active``: every row deleted in one system stayed in the
+other, and an account deleted in the CRM, synced both ways, was created there again from the ERP's copy; no
+warning, no log line, no count, ``isthmus status`` healthy. That is the rule (flows/README.md, "What ends an
+entity"), but nothing said it applied. Now the flow warns when it is built (naming what a delete in each system
+does, how to make deletes end the entity, and ``deletes: ignore`` to accept it knowingly), and when it decides
+such a delete it warns once per system, naming the entity, and counts each one (``deletes_ignored``).
+
+On a made-up pair (tests/flows/customers/stalls/): the stalls of a market hall's register (``hall``, PostgreSQL)
+and the tenants of its rent ledger (``rent``, MariaDB), born in either, both ways.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pytest
+from made_up_run import MadeUpRun, MadeUpTable, made_up_flow
+
+from streams.codecs.avro.single_object import SchemaStore
+from streams.flows.customers import CustomerFlow
+from streams.flows.files import FlowFileError
+from streams.systems import Engine
+
+pytestmark = pytest.mark.unit
+
+HERE = Path(__file__).parent / "stalls"
+T0 = dt.datetime(2027, 3, 1, 7, 0, tzinfo=dt.UTC)
+TABLES = {
+    "stall": MadeUpTable(system="hall", key=("id",), engine=Engine.POSTGRESQL, namespace="hall", columns={
+        "id": ("BIGINT", "int64"), "code": ("TEXT", "string"), "name": ("TEXT", "string"),
+        "email": ("TEXT", "string")}),
+    "tenant": MadeUpTable(system="rent", key=("id",), engine=Engine.MARIADB, namespace="rent", columns={
+        "id": ("INT", "int32"), "code": ("VARCHAR", "string"), "name": ("VARCHAR", "string"),
+        "email": ("VARCHAR", "string")}),
+}
+BOTH_WAYS = "  origin: [hall, rent]\n"
+
+
+def _folder(tmp_path: Path, *edits: tuple[str, str]) -> Path:
+    """A copy of the stalls' folder, its flow file with each ``(old, new)`` text replaced once."""
+    folder = tmp_path / "stalls"
+    shutil.copytree(HERE, folder)
+    flow = folder / "flows" / "stalls.yaml"
+    text = flow.read_text(encoding="utf-8")
+    for old, new in edits:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    flow.write_text(text, encoding="utf-8")
+    return folder
+
+
+class Stalls(MadeUpRun):
+    def __init__(self, schemas: SchemaStore, folder: Path) -> None:
+        mappings, systems, self.config = made_up_flow(schemas, folder, TABLES, required=("code", "name"))
+        super().__init__(schemas, systems, CustomerFlow(mappings=mappings, schemas=schemas, systems=systems,
+                                                        config=self.config, clock=lambda: T0),
+                         start=T0, published_to="test.canonical.stalls")
+
+    def table(self, name: str) -> MadeUpTable:
+        return TABLES[name]
+
+
+# at load
+
+
+def test_a_flow_without_active_warns_what_a_delete_in_each_system_does(schemas: SchemaStore) -> None:
+    """The trial's account: born in either system, no ``active``."""
+    (warning,) = Stalls(schemas, HERE).config.warnings
+    assert "stalls.yaml:" in warning and "entity.active: the section names no `active`, so a delete ends no" in warning
+    assert ("a delete in hall leaves rent as it is, and hall gets `create` again while rent still has the entity: "
+            "the row deleted there comes back") in warning
+    assert "a delete in rent leaves hall as it is, and rent gets `create` again while hall still has" in warning
+    assert 'flows/README.md, "What ends an entity"' in warning
+    assert "`active: active`, isthmus.canonical.Customer's boolean field" in warning
+    assert "`on_delete: {set: {active: false}}` in its source of mappings/stall.yaml" in warning
+    assert "`on_inactive` (`deactivate` by default, a route for it in their target)" in warning
+    assert "say so with `deletes: ignore` in the section" in warning
+
+
+def test_with_one_origin_only_the_target_gets_create_again(schemas: SchemaStore, tmp_path: Path) -> None:
+    """The trial's contacts: born in the CRM only; a delete there leaves the ERP's row, one in the ERP is undone."""
+    (warning,) = Stalls(schemas, _folder(tmp_path, (BOTH_WAYS, "  origin: hall\n"))).config.warnings
+    assert "a delete in hall leaves rent as it is; a delete in rent leaves hall as it is, and rent gets `create` " \
+           "again while hall still has the entity" in warning
+
+
+def test_deletes_ignore_says_it_knowingly(schemas: SchemaStore, tmp_path: Path) -> None:
+    stalls = Stalls(schemas, _folder(tmp_path, (BOTH_WAYS, BOTH_WAYS + "  deletes: ignore\n")))
+    assert stalls.config.warnings == () and stalls.config.deletes == "ignore"
+
+
+def test_deletes_ignore_beside_active_is_refused(schemas: SchemaStore, tmp_path: Path) -> None:
+    folder = _folder(tmp_path, (BOTH_WAYS, BOTH_WAYS + "  active: active\n  deletes: ignore\n"))
+    with pytest.raises(FlowFileError) as refused:
+        Stalls(schemas, folder)
+    assert "entity.deletes: `deletes: ignore` says a delete ends nothing, but the section names `active: active`" \
+           in str(refused.value)
+
+
+def test_a_flow_with_active_is_not_warned(schemas: SchemaStore, tmp_path: Path) -> None:
+    folder = _folder(tmp_path, (BOTH_WAYS, BOTH_WAYS + "  active: active\n"))
+    assert Stalls(schemas, folder).config.warnings == ()
