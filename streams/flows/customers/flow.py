@@ -58,6 +58,7 @@ from streams.flows.customers.deferred import (
     cause_record,
 )
 from streams.flows.customers.exceptions import CustomerFlowError, MissingMapping
+from streams.flows.customers.ignored import IgnoredDeletes
 from streams.flows.customers.keying import CustomerKeys, row_key
 from streams.flows.customers.lost import ENDED_COUNT, say_ended
 from streams.flows.customers.matching import fills_from_matching_rows, shown_change
@@ -277,6 +278,8 @@ class CustomerFlow:
         self._copied = CopiedIds()
         #: The deletes dropped because nothing is known of their row: counted, and said once per table.
         self._unknown_ends = UnknownEnds(self.name, config.record.target, systems)
+        #: The deletes that end nothing (no ``active``): counted, and said once per system.
+        self._ignored = IgnoredDeletes(self.name, config)
         #: The mapping context of the flow's changes; its notes (the local times a DST change repeated or skipped)
         #: are cleared for each change and kept with the change's lineage.
         self._mapping_context = dataclasses.replace(self.context, lookup=self._lookup, notes=[])
@@ -498,6 +501,7 @@ class CustomerFlow:
             outcome.conflicts += audit
             if say_ended(state, cause, self.name):  # a target's delete ended it: not created there again
                 ctx.count(ENDED_COUNT)
+            self._ignored.decided(state, decided, cause, ctx)
             entities.put(key, state)  # encoded, and its canonical record published, when the batch ends
         outputs = commands + self._encode_conflicts(outcome.conflicts[:audited]) + audits
         ctx.count("echoes_suppressed", len(outcome.echoes))
@@ -536,6 +540,7 @@ class CustomerFlow:
                                       settled_at=settled_at)
                     if say_ended(state, cause, self.name):
                         ctx.count(ENDED_COUNT)
+                    self._ignored.decided(state, commands, cause, ctx)
                     outputs = self._encode_commands(commands) + self._encode_conflicts(audit)
                 except (MappingError, CodecError, CustomerFlowError, NotWritable) as exc:
                     raise Rejected(stage=self.stage, reason=(
@@ -689,6 +694,7 @@ class CustomerFlow:
                 state = state_of(change.key)
                 if change.deleted:  # a link row: the entity is (no longer) there
                     state.mirror(system).gone()
+                    state.deleted_now |= {system}
                 else:
                     state.mirror(system).present = True
                 fold_xref(state, change, settled_at=settled_at)

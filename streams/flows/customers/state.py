@@ -118,6 +118,9 @@ class CustomerState:
     #: Not stored: the row the echo of a create of Isthmus's made beside the entity's row in this batch
     #: (:mod:`~streams.flows.customers.merged`), which the refusal of the two rows names.
     made_beside: MadeBeside | None = field(default=None, compare=False, repr=False)
+    #: Not stored: the systems whose row of the entity (a row of the link's) a change folded since it was last decided
+    #: deleted, as the decision finds them (:mod:`~streams.flows.customers.ignored`); replaced, never changed in place.
+    deleted_now: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
     #: Per record source keyed by its rows' own columns (by its name in ``EntityConfig.row_claims``: its table,
     #: ``system.table``, or ``system.table (source)`` where several such sources read one table), the rows
     #: (``keying.row_key``) that map to this entity now: one, or none; two live rows of one source are refused at
@@ -225,7 +228,7 @@ class CustomerState:
             mirrors={name: mirror.copy() for name, mirror in self.mirrors.items()}, creating=dict(self.creating),
             published=self.published, touched_by=self.touched_by, lineage=self.lineage, held=self.held,
             held_lineage=self.held_lineage, rows=dict(self.rows), matching=dict(self.matching),
-            made_beside=self.made_beside)
+            made_beside=self.made_beside, deleted_now=self.deleted_now)
 
     def packed(self) -> bytes:
         """The compact layout: the fields of ``_LAYOUT`` in order, values packed in C (no tagged-JSON walk)."""
