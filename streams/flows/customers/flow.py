@@ -315,17 +315,21 @@ class CustomerFlow:
         it was sent, the entity is decided again now (its create goes with the data it has now); when not, the
         same data would be refused again, so nothing is sent until the entity's next change. An end refused is
         decided again now when the entity lives again (what was held while the end was in flight goes); an
-        entity still ended is not (its end would only be refused again): its next change sends the end."""
+        entity still ended is not (its end would only be refused again): its next change sends the end. A create
+        refused where the entity's own row linked it since (several origins held it already) is decided again now,
+        and its dead letter noted settled, whatever is sent (:mod:`.overlap`)."""
         key, role = str(refused["entity_key"]), self.config.written[str(refused["target"])]
         operation = str(refused["operation"])
         entities = self._entities(ctx)
         state = entities.get(key)
+        met = operation == "create" and state.linked(role.name)  # its own row there linked it (.overlap)
         with ctx.isolated(record):
             try:
                 if operation != "create":
                     if not state.active:
                         return
-                elif payload_json(command_payload(state, role, self.context, self.named)) == refused["payload"]:
+                elif not met and payload_json(command_payload(state, role, self.context, self.named)) == refused[
+                        "payload"]:
                     return
                 cause = dead_letter_cause(self.config, record, key, connector=REFUSED_CONNECTOR,
                                           at=dt.datetime.fromtimestamp(record.timestamp_ms / 1000, dt.UTC))
@@ -340,9 +344,10 @@ class CustomerFlow:
             entities.put(key, state)
             for topic, out_key, value, headers in outputs:
                 ctx.emit(topic, key=out_key, value=value, headers=headers)
-            if commands:  # the dead letter is dealt with: a note beside it, so `dlq list` no longer counts it pending
-                sent = ", ".join(f"{c.operation} {c.command_id} to {c.target}" for c in commands)
-                since = "with the data changed since" if operation == "create" else "the entity live again since"
+            if commands or met:  # the dead letter is dealt with: a note beside it, so `dlq list` no longer counts it
+                sent = ", ".join(f"{c.operation} {c.command_id} to {c.target}" for c in commands) or "nothing sent"
+                since = ("its own row there linked the entity" if met else "with the data changed since"
+                         if operation == "create" else "the entity live again since")
                 note = {"dlq_topic": record.topic, "dlq_partition": record.partition, "dlq_offset": record.offset,
                         "replayed_to": f"{self.name}: {sent}, {since}", "way": "settled",
                         "replayed_at": self.clock()}

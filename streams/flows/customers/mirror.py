@@ -194,8 +194,10 @@ class Mirror:
                 del self.pending[name]
 
     def carry(self, name: str, value: Any) -> None:
-        """An ``update`` sent now carries ``value`` for ``name`` without changing it (what the system holds)."""
-        self.carried[name] = held_view(self.holds, name, value)
+        """An ``update`` sent now carries ``value`` for ``name`` without changing it (what the system holds). A
+        value carried already stays: the command that carries it goes first, so its echo comes first (a
+        ``create`` that met the system's own row: :mod:`~streams.flows.customers.overlap`)."""
+        self.carried.setdefault(name, held_view(self.holds, name, value))
 
     def applied(self) -> None:
         """A command in flight came back (an echo): what an update carried and did not write then (the target

@@ -44,6 +44,7 @@ from streams.flows.commands import Cause, Command
 from streams.flows.customers.config import EntityConfig, SystemRole, entity_config
 from streams.flows.customers.exceptions import CustomerFlowError
 from streams.flows.customers.mirror import MISSING
+from streams.flows.customers.overlap import owner_holds_other
 from streams.flows.customers.state import CustomerState
 from streams.flows.customers.sync import (
     carried_ids,
@@ -214,6 +215,13 @@ def _resend(state: CustomerState, role: SystemRole, cause: Cause, *, context: Co
     fields = tuple(n for n in role.record_writes
                    if unsure(n, whole[n] if n in whole else config.defaults.get(n, MISSING))
                    and not (value(n) is None and n in role.cannot_clear))
+    owned = tuple(n for n in fields if owner_holds_other(state, role.name, n))
+    if owned:  # never another system's value over the one the owner reported (.overlap)
+        log.warning("%s %s: not re-sent to %s: %s, which %s owns and reported a value of its own while the record "
+                    "holds another system's (a state built before its own row was told from the echo of a create); "
+                    "rebuild the flow's state (README.md, \"Data both systems hold already\")",
+                    config.key, state.customer_number, role.name, ", ".join(owned), role.name)
+        fields = tuple(n for n in fields if n not in owned)
     active = config.active
     inactive = active is not None and active in fields and state.value(active) is False
     on_inactive = role.on_inactive or config.on_inactive

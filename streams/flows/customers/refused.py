@@ -31,8 +31,12 @@ the target refuses for good is dead-lettered again, each time with the reason.
 A refusal the sink would record as a CommandResult (a route's ``refusals`` answer, or a document over the target's
 ``limits.lines_per_call`` without ``parts``) is dead-lettered too, since this flow's commands say it reads no
 results (``reads_refusals`` false; ``isthmus.results.<system>`` is not an input here): such a create is forgotten
-the same way, unless the entity is linked there already (the multi-origin race's 409: the row exists, and its own
-CDC row links the entity).
+the same way.
+
+A create refused where the entity is linked already (several origins holding it: the 409 of a row that exists, whose
+own CDC row linked the entity, :mod:`~streams.flows.customers.overlap`) leaves no row missing: what it carried is
+taken out of what is in flight there, the entity is decided again at once (what the system lacks is sent), and the
+dead letter is noted settled. Before, it was ignored: pending, and its values hid what the system holds.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from streams.codecs.exceptions import CodecError
 from streams.flows.commands import payload_json
 from streams.flows.customers.config import EntityConfig, SystemRole
 from streams.flows.customers.mirror import Mirror
+from streams.flows.customers.overlap import owner_holds_other
 from streams.flows.customers.state import CustomerState
 from streams.flows.customers.sync import payload_feeds
 from streams.flows.engine.api import Incoming
@@ -92,7 +97,16 @@ def forget_refused(record: Incoming, entities: ObjectView[CustomerState], *, con
         return None
     if operation == "create":
         state = entities.get(key)
-        if state.creating.get(system) != command.get("idempotency_key") or state.linked(system):
+        if state.linked(system):
+            # the entity's own row there linked it: the create met that row, and what it carried is not on its way
+            forgotten = _forget_met(command, state, config.written[system])
+            entities.put(key, state)
+            log.info("%s: the %s create of %s was refused (%s), but %s holds its own row of it, linked since; %s "
+                     "no longer counts %s as on its way there, and the entity is decided again now",
+                     record.position, system, key, letter.get("reason"), system, system,
+                     ", ".join(forgotten) or "nothing it carried")
+            return command
+        if state.creating.get(system) != command.get("idempotency_key"):
             return None
         del state.creating[system]
         state.mirror(system).gone()
@@ -125,12 +139,7 @@ def _forget_update(command: Mapping[str, Any], mirror: Mirror, carried: Mapping[
     record fields whose value was taken out."""
     if not mirror.pending:
         return []
-    try:
-        payload = json.loads(str(command.get("payload") or "{}"))
-    except ValueError:
-        return []
-    if not isinstance(payload, Mapping):
-        return []
+    payload = _payload(command)
     changed = set(command.get("changed_fields") or ())
     forgotten = []
     for name, queue in list(mirror.pending.items()):
@@ -146,6 +155,42 @@ def _forget_update(command: Mapping[str, Any], mirror: Mirror, carried: Mapping[
             del mirror.pending[name]
         forgotten.append(name)
     return forgotten
+
+
+def _forget_met(command: Mapping[str, Any], state: CustomerState, role: SystemRole) -> list[str]:
+    """Take each value the refused ``create`` carried out of what is in flight to ``role``'s system, where the
+    entity's own row linked it (:mod:`~streams.flows.customers.overlap`): carried over that row, or first in flight
+    for a field the system never reported (its row does not show it; a value in flight after it is a later
+    command's, which may carry the same value). Not a field the system owns whose value the record holds from
+    another system: forgotten, that value would be sent over the owner's
+    (:func:`~streams.flows.customers.overlap.owner_holds_other`). The fields forgotten."""
+    mirror = state.mirror(role.name)
+    payload = _payload(command)
+    forgotten = []
+    for name, field in _carried(role).items():
+        if field not in payload or owner_holds_other(state, role.name, name):
+            continue
+        sent = _as_sent(mirror.view(name, payload[field]))
+        queue = mirror.pending.get(name)
+        if name in mirror.carried and _as_sent(mirror.carried[name]) == sent:
+            del mirror.carried[name]
+        elif queue and name not in mirror.reported and _as_sent(queue[0]) == sent:
+            del queue[0]
+            if not queue:
+                del mirror.pending[name]
+        else:
+            continue
+        forgotten.append(name)
+    return forgotten
+
+
+def _payload(command: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A dead-lettered command's payload (empty when it is no JSON object)."""
+    try:
+        payload = json.loads(str(command.get("payload") or "{}"))
+    except ValueError:
+        return {}
+    return payload if isinstance(payload, Mapping) else {}
 
 
 def _carried(role: SystemRole) -> Mapping[str, str]:

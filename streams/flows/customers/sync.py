@@ -50,6 +50,7 @@ from streams.flows.customers.config import SystemRole
 from streams.flows.customers.exceptions import MergedRows
 from streams.flows.customers.merged import merged_reason, note_made_beside
 from streams.flows.customers.mirror import MISSING, KeptForm, Mirror
+from streams.flows.customers.overlap import met_create, own_row
 from streams.flows.customers.state import CustomerState
 from streams.flows.customers.unechoed import settle_unechoed
 from streams.inspect.masking import MASK
@@ -73,6 +74,9 @@ def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, A
     mirror = state.mirror(system)
     prior = dict(mirror.reported)
     echoes: set[str] = set()
+    own = own_row(state, change, mirror, op)  # the system's own row, met by the create in flight (.overlap)
+    if own:
+        mirror.unsent.clear()  # the create left nothing to it: the row was there before
     # A row that leaves a source whose delete sets fields (``on_delete: {set: ...}``) leaves the system holding
     # those values: Tryton's e-mail mechanism deleted is an e-mail of null there. Not observed, the mirror would
     # keep the old value: a false ``cannot_clear`` audit, and that old value set again never sent.
@@ -97,8 +101,10 @@ def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, A
     if mirror.unsent:
         skipped |= _left_unsent(state, change, mirror, prior, echoes, op=op, whole=whole)
     if op in (Op.CREATE, Op.READ):
-        # A new row shows the value a field had before the commands still in flight for it: not an edit.
-        skipped |= {n for n in mirror.holds if mirror.pending.get(n)}
+        # A new row shows the value a field had before the commands still in flight for it: not an edit. (The
+        # system's own row, which the create in flight met, shows its own values: they are claimed.)
+        if not own:
+            skipped |= {n for n in mirror.holds if mirror.pending.get(n)}
         # Nor is an empty mirror of a field the other system owns and has set: nothing was synced yet.
         policies = change.mapping.policies
         skipped |= {n for n in change.asserted if change.values.get(n) is None and n in policies
@@ -130,6 +136,8 @@ def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, A
         held = MISSING if base is None else base.get(name, MISSING)
         if held is MISSING or mirror.view(name, held) == mirror.view(name, wanted):
             mirror.lost(name, wanted)
+    if own:
+        met_create(state, mirror)
     stamp = state.config.updated_at
     if result.changed and stamp is not None:
         latest = state.record.get(stamp)

@@ -95,8 +95,11 @@ def _made_beside(run: Orgs) -> None:
     (create,) = run.feed(run.change("debtor", "c", after=debtor(402, VAT, "Books 402 Ltd")))  # T0+2s
     assert (create.topic, create.route, create.payload["customer_number"]) == (
         "isthmus.commands.leads", ("Customer", "create"), VAT)
-    assert run.feed(own) == []
-    assert run.published(VAT)["crm_customer_id"] == 7
+    # leads' own row, not the create's echo: its name (leads owns it) goes to books, books' credit limit to leads
+    assert [(s.topic, s.route, s.changed) for s in run.feed(own)] == [
+        ("isthmus.commands.books", ("Customer", "update"), ("name",)),
+        ("isthmus.commands.leads", ("Customer", "update"), ("credit_limit",))]
+    assert (run.published(VAT)["crm_customer_id"], run.published(VAT)["name"]) == (7, "Leads Org 402 GmbH")
     assert run.feed(run.change("org", "c", after=MADE)) == []  # T0+3s
 
 
