@@ -83,15 +83,16 @@ class MadeUpRun:
     (keyed by its ``customer_number``)."""
 
     def __init__(self, schemas: SchemaStore, systems: Systems, flow: CustomerFlow, *, start: dt.datetime,
-                 published_to: str) -> None:
+                 published_to: str, tables: Mapping[str, MadeUpTable] | None = None) -> None:
         self.schemas, self.systems, self.flow = schemas, systems, flow
+        self.tables = tables or {}
         self.run = LocalRun(flow.spec())
         self.now = start
         self.position = 1000
         self.published_to = published_to
 
     def table(self, name: str) -> MadeUpTable:
-        raise NotImplementedError
+        return self.tables[name]
 
     @property
     def dead_letters(self) -> list[DeadLettered]:
