@@ -67,6 +67,8 @@ def _coercer(avro_type: Any, named: Mapping[str, Any], where: str, null: str | N
             return _decimal(int(avro_type.get("scale", 0)), where, null, column)
         if logical in ("timestamp-micros", "timestamp-millis"):
             return _timestamp(where, null)
+        if logical in ("local-timestamp-micros", "local-timestamp-millis"):
+            return _local_timestamp(where, null)
         if logical == "date":
             return _date(where, null)
         if logical in ("time-micros", "time-millis"):
@@ -159,6 +161,31 @@ def _timestamp(where: str, null: str | None) -> Coercer:
         return value.astimezone(utc)
 
     return timestamp
+
+
+def _local_timestamp(where: str, null: str | None) -> Coercer:
+    """A zone-less wall-clock time (a ``DATETIME`` column, or ``utc_to_local`` of a UTC time), as fastavro writes
+    ``local-timestamp-micros``: a naive ``datetime``, or ISO 8601 text without an offset. A time with an offset is
+    an instant, not a wall-clock time: which zone's wall clock it should show is the mapping's to say."""
+    def local_timestamp(value: Any) -> Any:
+        if value is None:
+            if null is None:
+                return None
+            raise MappingValueError(null)
+        time = value
+        if isinstance(value, str):
+            try:
+                time = dt.datetime.fromisoformat(value)
+            except ValueError:
+                raise MappingValueError(f"{where}: {value!r} is not an ISO 8601 local time") from None
+        if not isinstance(time, dt.datetime):
+            raise MappingValueError(f"{where}: expected a zone-less local time, got {value!r}")
+        if time.tzinfo is not None:
+            raise MappingValueError(f"{where}: expected a zone-less local time, got {value!r}, which has an offset; "
+                                    "`utc_to_local` gives the wall-clock time of a UTC time in a zone")
+        return time
+
+    return local_timestamp
 
 
 def _date(where: str, null: str | None) -> Coercer:

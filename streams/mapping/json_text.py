@@ -5,8 +5,9 @@ A target that keeps a list of records in a JSON or TEXT column (Debezium deliver
 as ISO 8601 (:func:`streams.flows.commands.payload_json`). Mapped back, the text must become the value the
 record holds, or the echo of a write would never be recognised: each part of the parsed JSON is shaped by the
 field's Avro type (a record's fields by name with the schema's defaults for those left out and the keys the
-record lacks dropped, a timestamp from ISO text or epoch units, a date from ISO text or days, a decimal from text
-or a number at the field's scale). A value that cannot fit raises :class:`MappingValueError` naming its path.
+record lacks dropped, a timestamp from ISO text or epoch units, a zone-less local one from text without an
+offset, a date from ISO text or days, a decimal from text or a number at the field's scale). A value that cannot
+fit raises :class:`MappingValueError` naming its path.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _EPOCH_DAY = dt.date(1970, 1, 1)
 #: Microseconds per unit of an integer timestamp, by logical type.
 _TIMESTAMP_UNITS = {"timestamp-micros": 1, "timestamp-millis": 1000}
+_LOCAL_UNITS = {"local-timestamp-micros": 1, "local-timestamp-millis": 1000}
 
 
 def parse_json_text(text: Any, avro_type: Any, named: Mapping[str, Any], where: str) -> Any:
@@ -67,6 +69,8 @@ def _shaped_complex(value: Any, schema: Mapping[str, Any], named: Mapping[str, A
     logical = schema.get("logicalType")
     if logical in _TIMESTAMP_UNITS:
         return _timestamp(value, _TIMESTAMP_UNITS[str(logical)], where)
+    if logical in _LOCAL_UNITS:
+        return _local_timestamp(value, _LOCAL_UNITS[str(logical)], where)
     if logical == "date":
         return _date(value, where)
     if logical == "decimal":
@@ -128,6 +132,22 @@ def _timestamp(value: Any, unit: int, where: str) -> dt.datetime:
     if isinstance(value, int) and not isinstance(value, bool):
         return _EPOCH + dt.timedelta(microseconds=value * unit)
     raise MappingValueError(f"{where}: expected an ISO 8601 time or epoch {'ms' if unit > 1 else 'µs'}, got {value!r}")
+
+
+def _local_timestamp(value: Any, unit: int, where: str) -> dt.datetime:
+    """A zone-less wall-clock time: ISO text without an offset (as :func:`~streams.flows.commands.payload_json`
+    writes one), or epoch units counted as if UTC (as Avro's ``local-timestamp-*``)."""
+    if isinstance(value, str):
+        try:
+            parsed = dt.datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise MappingValueError(f"{where}: {value!r} is not an ISO 8601 time") from exc
+        if parsed.tzinfo is None:
+            return parsed
+    elif isinstance(value, int) and not isinstance(value, bool):
+        return _EPOCH.replace(tzinfo=None) + dt.timedelta(microseconds=value * unit)
+    raise MappingValueError(f"{where}: expected an ISO 8601 time without an offset or epoch "
+                            f"{'ms' if unit > 1 else 'µs'} for a zone-less local time, got {value!r}")
 
 
 def _date(value: Any, where: str) -> dt.date:

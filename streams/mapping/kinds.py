@@ -248,6 +248,10 @@ def fits(source: Kind, target: Kind) -> tuple[str, str] | None:
         return ("a zone-less local time cannot fill a UTC timestamp",
                 "add the transform `local_to_utc` (zone: the `time_zone` of the source's systems/<name>.yaml, or "
                 "`zone: <IANA name>`)")
+    if source.base == "timestamp" and target.base == "local_timestamp":
+        return ("a UTC timestamp cannot fill a zone-less local time: which zone's wall clock it shows is not said",
+                "add the transform `utc_to_local: {zone: <IANA name>}` (a source of a system may leave the zone "
+                "out: the `time_zone` of its systems/<name>.yaml)")
     if target.base == "decimal" and source.base in ("decimal", "int"):
         if source.base == "decimal" and source.scale is not None and target.scale is not None \
                 and source.scale > target.scale:

@@ -15,12 +15,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from fastavro import schemaless_writer
+from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from support.avro_values import AvroValues
 
 from streams.codecs.avro.schemas import load_schemas
 from streams.codecs.avro.single_object import SchemaStore
-from streams.codecs.avro.writer import compile_writer, write
+from streams.codecs.avro.writer import FieldValueError, compile_writer, write
 from streams.codecs.exceptions import SchemaMismatch
 
 SCHEMAS = load_schemas()
@@ -140,3 +140,25 @@ def test_a_nested_field_is_named_by_its_path_and_personal_data_is_not_shown() ->
         STORE.encode("Customer", {**record, "billing_address": None, "contacts": [{"first_name": "only"}]})
     with pytest.raises(SchemaMismatch, match=r"field email = \(personal data, not shown\): int is not a string"):
         STORE.encode("Customer", {"customer_number": "C-1", "name": "N", "email": 7})
+
+
+def test_a_local_time_is_written_as_fastavro_writes_it_and_one_with_an_offset_is_refused() -> None:
+    """A ``local-timestamp-*`` field holds a wall-clock time (a DATETIME column's, or ``utc_to_local``'s): written
+    as fastavro writes it and read back as the same naive time. A time with an offset is refused: fastavro would
+    write its wall-clock time at that offset, so the same instant at two offsets would be two times, and the
+    remembered bytes of the first would be written for the second."""
+    parsed = parse_schema({"type": "record", "name": "Kunde", "namespace": "test", "fields": [
+        {"name": "geaend", "type": ["null", {"type": "long", "logicalType": "local-timestamp-micros"}]},
+        {"name": "angelegt", "type": {"type": "long", "logicalType": "local-timestamp-millis"}}]})
+    writer = compile_writer(parsed)
+    assert writer is not None
+    repeated = dt.datetime(2026, 10, 25, 2, 30, 0, 123456)  # the repeated hour's wall-clock time: one value
+    for value in ({"geaend": repeated, "angelegt": repeated}, {"geaend": None, "angelegt": dt.datetime(1969, 7, 20)}):
+        data = write(writer, value)
+        assert data == _fastavro(parsed, value)
+        assert schemaless_reader(io.BytesIO(data), parsed, parsed)["geaend"] == value["geaend"]
+    instant = dt.datetime(2026, 10, 25, 1, 30, tzinfo=dt.UTC)
+    for time in (instant, instant.astimezone(dt.timezone(dt.timedelta(hours=1)))):
+        with pytest.raises(FieldValueError, match="has an offset; a local-timestamp field holds a zone-less") as raised:
+            write(writer, {"geaend": time, "angelegt": repeated})
+        assert raised.value.field == "geaend"

@@ -16,6 +16,7 @@ from support.systems import reference_with, system
 from streams.catalog.model import Catalog, Column
 from streams.mapping import MappingLoadError, MappingValueError, RecordMapping, load_mapping
 from streams.mapping.compiled import plan_of
+from streams.mapping.kinds import fits, from_avro, from_column
 from streams.mapping.loader import default_tables
 from streams.mapping.local_times import (
     DEFAULT,
@@ -208,3 +209,14 @@ def test_the_shipped_mappings_declare_a_policy_for_every_local_time(mappings: di
              if isinstance(step, LocalToUtcStep)]
     assert len(steps) >= 5
     assert all(step.policy.line > 0 and step.field for step in steps)
+
+
+def test_a_local_time_field_takes_a_zone_less_time_and_names_utc_to_local_for_a_utc_one() -> None:
+    """A ``local-timestamp-*`` field (a zone-less target column's wall-clock time): a DATETIME fills it as it is; a
+    UTC time is refused at load, with the transform that says which zone's wall clock it shows."""
+    field = from_avro({"type": "long", "logicalType": "local-timestamp-micros"}, {})
+    assert fits(from_column(Column(name="c", sql_type="DATETIME", nullable=False), "mariadb"), field) is None
+    assert fits(from_avro({"type": "long", "logicalType": "timestamp-micros"}, {}), field) == (
+        "a UTC timestamp cannot fill a zone-less local time: which zone's wall clock it shows is not said",
+        "add the transform `utc_to_local: {zone: <IANA name>}` (a source of a system may leave the zone out: the "
+        "`time_zone` of its systems/<name>.yaml)")

@@ -83,3 +83,15 @@ def test_a_decimal_of_more_digits_than_pythons_default_context_keeps_them_all() 
     wide = {"type": "array", "items": {"type": "bytes", "logicalType": "decimal", "precision": 38, "scale": 10}}
     assert parse_json_text('["123456789012345678901234.5"]', wide, {}, "x") == [
         Decimal("123456789012345678901234.5000000000")]
+
+
+def test_a_local_time_is_read_back_as_the_wall_clock_time_it_was_sent_as() -> None:
+    """A payload's local-timestamp field goes out as ISO text without an offset (payload_json); read back, it is that
+    wall-clock time again, not a UTC instant; an epoch count is taken as if UTC, as Avro's local-timestamp is."""
+    local = {"type": "long", "logicalType": "local-timestamp-micros"}
+    millis = {"type": "long", "logicalType": "local-timestamp-millis"}
+    assert parse_json_text('"2026-10-25T02:30:00"', local, {}, "x") == dt.datetime(2026, 10, 25, 2, 30)
+    assert parse_json_text("1788228120000", millis, {}, "x") == dt.datetime(2026, 9, 1, 2, 2)
+    for text, says in (('"2026-10-25T02:30:00+01:00"', "without an offset"), ('"gestern"', "not an ISO 8601 time")):
+        with pytest.raises(MappingValueError, match=says):
+            parse_json_text(text, local, {}, "x")

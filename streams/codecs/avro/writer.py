@@ -10,7 +10,8 @@ records keep going through fastavro.
 
 What a value must be is fastavro's rule, so the bytes are the same (``tests/codecs/test_avro_writer.py``
 compares them over every schema in ``schemas/``): a record field missing from the value takes its default;
-logical types are converted by fastavro's own functions (``LOGICAL_WRITERS``: decimals, times, dates); a
+logical types are converted by fastavro's own functions (``LOGICAL_WRITERS``: decimals, times, dates), except
+that a ``local-timestamp-*`` field refuses a time with an offset, which fastavro writes as its wall-clock time; a
 boolean is the value's truth. Inside a ``["null", X]`` union a value of the wrong type is refused as fastavro's
 union check refuses it (``int``/``long`` within range, ``string`` a ``str``, ``boolean`` a ``bool``). A value
 that does not fit raises ``ValueError``, ``TypeError``, ``KeyError``, ``AttributeError`` or ``OverflowError``;
@@ -217,6 +218,18 @@ _STRICT: dict[str, Writer] = {
 KEPT = 4096
 
 
+def _wall_clock(write_time: Writer) -> Writer:
+    """``write_time`` for a ``local-timestamp-*`` field, refusing a time with an offset: fastavro would write the
+    wall-clock time at that offset, so two values of the same instant would be two times (and which zone's clock
+    the field shows is the mapping's to say, with ``utc_to_local``)."""
+    def write(out: bytearray, value: Any) -> None:
+        if isinstance(value, dt.datetime) and value.tzinfo is not None:
+            raise ValueError(f"{value.isoformat()} has an offset; a local-timestamp field holds a zone-less "
+                             "wall-clock time")
+        write_time(out, value)
+    return write
+
+
 def _remembered_times(write_time: Writer) -> Writer:
     """``write_time`` with the bytes of the times it wrote remembered: a record's times are mostly a few (a
     customer's provenance holds the same commit time in a dozen fields), and a time is a conversion and an
@@ -307,6 +320,8 @@ class _Compiler:
                 base(out, data)
             return decimal
 
+        if kind == "long" and logical.startswith("local-"):
+            return _remembered_times(_wall_clock(lambda out, value: base(out, prepare(value, schema))))
         if kind == "long" and "timestamp" in logical:
             return _remembered_times(lambda out, value: base(out, prepare(value, schema)))
 
