@@ -645,6 +645,7 @@ def _systems(section: Section, mappings: Mapping[str, RecordMapping], systems: S
             _unseen_writes(inner, name, record, writes, lines, observes, lists)
             _unwritten_wins(inner, name, record, writes, active)
             _unwritten_lists(inner, name, payload, writes, lists)
+            _uncarried_writes(inner, name, payload, lines)
         roles[name] = SystemRole(name=name, writes=writes, observes=observes, id=role_id, payload=payload,
                                  on_inactive=on_inactive, cannot_clear=_cannot_clear(inner, writes),
                                  captured=systems[name].captured,
@@ -824,6 +825,28 @@ def _unwritten_lists(section: Section, name: str, payload: RecordMapping | None,
             "a child"), f"add {field_name} to writes (and, where {name} is captured, map it back: "
             f"`{field_name}: {{from: <JSON column>, transform: [parse_json]}}` in its source of the record), or stop "
             f"reading it in mappings/{payload.path.name}")
+
+
+def _uncarried_writes(section: Section, name: str, payload: RecordMapping | None, lines: Mapping[str, int]) -> None:
+    """Refuse each field of ``writes`` (``lines``: its line there) that system ``name``'s payload mapping does not
+    read: its commands would name the field changed and carry no value of it, and the flow would count it sent (a
+    new user's ERP never got ~760 discounts, with no dead letter). Without a payload mapping the record itself is
+    sent, which carries every field."""
+    if payload is None:
+        return
+    sources = [source for source in payload.sources if source.record is not None]
+    read = {column.split(".", 1)[0] for source in sources for binding in source.bindings.values()
+            for column in binding.reads}
+    where = f"mappings/{payload.path.name}"
+    under = f" under sources.{sources[0].name}.fields" if sources else ""
+    for field_name, line in lines.items():
+        if field_name in read:
+            continue
+        section.add(line, "writes", (
+            f"lists {field_name}, but {name}'s payload mapping {where} does not read it: its commands would name "
+            f"{field_name} changed and carry no value of it, so {name} would never get it while Isthmus counts it "
+            "sent"), f"bind it in {where} (`<payload field>: {field_name}`{under}, and map that payload field to a "
+            f"column or body field in {name}'s target), or take it out of writes (and out of cannot_clear and keeps)")
 
 
 def _reporting_sources(record: RecordMapping, system: str) -> list[SourceMapping]:

@@ -6,6 +6,8 @@ Europe/Berlin wall-clock time).
   word, then every change was dead-lettered (``geaend: expected a whole number, got datetime.datetime(2026, 9, 1,
   2, 2)``). It is a wall-clock time: sent as ISO text without an offset, written into the ``DATETIME`` column as
   it is, and the ERP's echo of it settles the write.
+- ``writes`` listed ``rabatt`` while the ERP's payload mapping did not read it: commands named it changed with no
+  value, the flow counted it sent, and ~760 discounts never reached the ERP. Such a flow file is refused at load.
 
 Run through LocalRun with the real handler; the commands go through the SQL adapter's ``prepare``."""
 
@@ -28,6 +30,7 @@ from streams.codecs.avro.schemas import load_schemas
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.customers import CustomerFlow, entity_config
 from streams.flows.engine.local import LocalRun
+from streams.flows.exceptions import FlowFileError
 from streams.flows.files import load_flow_files
 from streams.mapping import load_mappings
 from streams.sinks.adapters.sql import prepare
@@ -257,3 +260,18 @@ def test_the_erps_echo_of_its_wall_clock_time_settles_the_write(tmp_path: Path) 
             "GEAEND": _micros(dt.datetime(2026, 9, 1, 2, 2)) // 1000}  # DATETIME: milliseconds, as if UTC
     assert kunden.change("lager", "KUNDEN", "c", echo, at=T0 + dt.timedelta(seconds=2)) == []
 
+
+def test_a_written_field_the_payload_mapping_does_not_read_is_refused_at_load(tmp_path: Path) -> None:
+    """The trial's ERP payload had no binding of the discount its `writes` listed."""
+    with pytest.raises(FlowFileError) as raised:
+        Kunden(tmp_path, PAYLOAD.replace("      rabatt: rabatt\n", ""))
+    (problem,) = raised.value.problems
+    flow = tmp_path / "flows" / "kunden.yaml"
+    assert (problem.file, problem.field) == (flow, "entity.systems.lager.writes")
+    assert problem.line == FLOW.splitlines().index("      writes: [name, rabatt, geaendert]") + 1
+    assert problem.message == (
+        "lists rabatt, but lager's payload mapping mappings/lager_kunde.yaml does not read it: its commands would "
+        "name rabatt changed and carry no value of it, so lager would never get it while Isthmus counts it sent")
+    assert problem.fix.startswith("bind it in mappings/lager_kunde.yaml (`<payload field>: rabatt` under "
+                                  "sources.kunde.fields, and map that payload field to a column or body field in "
+                                  "lager's target), or take it out of writes")
