@@ -146,17 +146,18 @@ def lenient_server(stack: RunningStack) -> Iterator[None]:
             cursor.execute("SET GLOBAL sql_mode = %s", (before,))
 
 
-def test_a_value_the_column_cannot_hold_is_refused_on_a_lenient_server(
-        stack: RunningStack, run: int, tmp_path: Path, lenient_server: None,
-        scratch: tuple[str, pymysql.connections.Connection[Any]]) -> None:
-    """A latin1 column cannot hold an emoji, a VARCHAR(10) not eleven characters: on a server whose sql_mode is
-    empty MariaDB stores '?' and the first ten, and only warns. The adapter's sessions are strict, so each is
-    dead-lettered naming the column, and the value that fits is written as it is."""
+def kunden(folder: Path, scratch: tuple[str, pymysql.connections.Connection[Any]],
+           columns: dict[str, tuple[str, str]]) -> None:
+    """A legacy ERP's latin1 table ``KUNDEN`` in the scratch database, keyed by ``KDNR CHAR(8)``, with ``columns``
+    (name -> (SQL type, the Account payload field written there)), and the target file whose one route upserts an
+    Account into it."""
     database, conn = scratch
     with conn.cursor() as cursor:
         cursor.execute(f"CREATE TABLE `{database}`.KUNDEN (KDNR CHAR(8) NOT NULL PRIMARY KEY, "
-                       "NAME1 VARCHAR(10) NULL) DEFAULT CHARSET latin1")
-    (tmp_path / "erp.yaml").write_text(textwrap.dedent(f"""\
+                       f"{', '.join(f'{name} {kind} NULL' for name, (kind, _) in columns.items())}) "
+                       "DEFAULT CHARSET latin1")
+    written = ", ".join(f"{name}: {field}" for name, (_, field) in columns.items())
+    (folder / "erp.yaml").write_text(textwrap.dedent(f"""\
         system: erp
         adapter: sql
         sql:
@@ -166,8 +167,18 @@ def test_a_value_the_column_cannot_hold_is_refused_on_a_lenient_server(
             operation: upsert
             table: KUNDEN
             key: [KDNR]
-            columns: {{KDNR: account_code, NAME1: name}}
+            columns: {{KDNR: account_code, {written}}}
         """), encoding="utf-8")
+
+
+def test_a_value_the_column_cannot_hold_is_refused_on_a_lenient_server(
+        stack: RunningStack, run: int, tmp_path: Path, lenient_server: None,
+        scratch: tuple[str, pymysql.connections.Connection[Any]]) -> None:
+    """A latin1 column cannot hold an emoji, a VARCHAR(10) not eleven characters: on a server whose sql_mode is
+    empty MariaDB stores '?' and the first ten, and only warns. The adapter's sessions are strict, so each is
+    dead-lettered naming the column, and the value that fits is written as it is."""
+    database, conn = scratch
+    kunden(tmp_path, scratch, {"NAME1": ("VARCHAR(10)", "name")})
     topics, env = fresh_topics(stack, "mysqlstrict")
     numbers = [f"{run % 10**6:06d}K{n}" for n in (1, 2, 3)]
     fits, emoji, long = (command(target="erp", operation="upsert", payload_type="Account", entity_key=kdnr,
@@ -185,3 +196,29 @@ def test_a_value_the_column_cannot_hold_is_refused_on_a_lenient_server(
     reasons = sorted(r.value["reason"] for r in read_all(stack, topics.dlq, "DeadLetter") if r.value)
     assert "Incorrect string value" in reasons[0] and "`NAME1`" in reasons[0], reasons
     assert "Data too long for column 'NAME1'" in reasons[1], reasons
+
+
+def test_a_local_time_is_written_into_a_datetime_as_its_wall_clock_time(
+        stack: RunningStack, run: int, tmp_path: Path,
+        scratch: tuple[str, pymysql.connections.Connection[Any]]) -> None:
+    """A payload's local-timestamp field arrives as ISO text without an offset (a legacy ERP's Berlin wall-clock
+    time, from ``utc_to_local``): a strict session writes it into a zone-less DATETIME unconverted, the repeated
+    hour's 02:30 as 02:30; a column of whole seconds keeps no fraction (MariaDB cuts it), DATETIME(6) keeps it."""
+    database, conn = scratch
+    kunden(tmp_path, scratch, {"GEAEND": ("DATETIME", "updated_at"), "GEAEND6": ("DATETIME(6)", "updated_at")})
+    topics, env = fresh_topics(stack, "mysqllocal")
+    times = {f"{run % 10**6:06d}L{n}": wall for n, wall in enumerate(("2026-09-01T02:02:00",
+                                                                      "2026-10-25T02:30:00.250000"))}
+    commands = [command(target="erp", operation="upsert", payload_type="Account", entity_key=kdnr,
+                        payload={"account_code": kdnr, "updated_at": wall}) for kdnr, wall in times.items()]
+    produce(stack, topics.commands, commands)
+    with InProcessSink("erp", {**env, "ISTHMUS_SINK_TARGETS_DIR": str(tmp_path)}):
+        eventually("2 results", lambda: len(results_for(stack, topics.results, {
+            c["command_id"] for c in commands})) == 2, timeout=60)
+    assert read_all(stack, topics.dlq, "DeadLetter") == []
+    with conn.cursor() as cursor:
+        cursor.execute(f"SELECT KDNR, GEAEND, GEAEND6 FROM `{database}`.KUNDEN")
+        rows = {r["KDNR"]: (r["GEAEND"].isoformat(), r["GEAEND6"].isoformat()) for r in cursor.fetchall()}
+    first, second = times
+    assert rows == {first: ("2026-09-01T02:02:00", "2026-09-01T02:02:00"),
+                    second: ("2026-10-25T02:30:00", "2026-10-25T02:30:00.250000")}
