@@ -11,9 +11,14 @@ from streams.sinks.adapters.mysql import (
     keys_table_ddl,
     quote,
     select_statement,
+    time_columns,
     update_statement,
     upsert_statement,
+    wall_time,
+    wall_times,
 )
+from streams.sinks.adapters.sql import Prepared
+from streams.sinks.adapters.sql_children import ChildRows
 
 
 def test_names_are_backquoted_per_part_with_backquotes_doubled() -> None:
@@ -63,3 +68,30 @@ def test_an_update_sets_the_given_columns_of_the_row_with_that_key() -> None:
 def test_an_update_of_key_columns_only_changes_nothing() -> None:
     assert update_statement("db.party", [], ("company", "no")) == (
         "UPDATE `db`.`party` SET `company` = `company` WHERE `company` = %s AND `no` = %s")
+
+
+@pytest.mark.parametrize(("sent", "written"), [
+    ("2026-05-01T08:00:00+00:00", "2026-05-01 08:00:00"),
+    ("2026-05-01T10:15:30.250000+02:00", "2026-05-01 08:15:30.250000"),
+    ("2026-05-01T08:00:00Z", "2026-05-01 08:00:00"),
+    ("2026-10-25T02:30:00", "2026-10-25T02:30:00"),  # a local time has no offset: as it is
+    ("2026-05-01", "2026-05-01"), ("Müller", "Müller"), (None, None), (17, 17), ("2026-13-01T00:00:00+00:00",
+                                                                               "2026-13-01T00:00:00+00:00"),
+])
+def test_an_instant_goes_in_as_its_utc_wall_time(sent: object, written: object) -> None:
+    assert wall_time(sent) == written
+
+
+def test_only_the_time_columns_of_the_row_and_its_children_are_converted() -> None:
+    class Spec:
+        table = "lines"
+
+    route = type("Route", (), {"table": "orders"})()
+    at = "2026-05-01T10:00:00+02:00"
+    prepared = Prepared(route, {"id": 1, "placed_at": at, "note": at},  # type: ignore[arg-type]
+                        (ChildRows(spec=Spec(), rows=({"shipped": at, "text": at},)),))  # type: ignore[arg-type]
+    times = {"orders": time_columns([{"name": "placed_at", "type": "datetime"}, {"name": "note", "type": "varchar"}]),
+             "lines": time_columns([{"name": "shipped", "type": "TIMESTAMP"}])}
+    converted = wall_times(prepared, times)
+    assert converted.row == {"id": 1, "placed_at": "2026-05-01 08:00:00", "note": at}
+    assert converted.children[0].rows == ({"shipped": "2026-05-01 08:00:00", "text": at},)

@@ -9,10 +9,12 @@ at most ``pool_size`` run at once. The statements are built by the pure function
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
 import pymysql
@@ -123,6 +125,42 @@ def delete_statement(table: str, key: Sequence[str]) -> str:
     return f"DELETE FROM {quote(table)} WHERE {' AND '.join(f'{quote(k)} = %s' for k in key)}"
 
 
+#: The column types whose literals MariaDB reads without an offset: an ISO text with one is refused in a strict
+#: session (``1292 Incorrect datetime value``) and cut to its wall time in a lenient one.
+ZONELESS_TIMES = frozenset({"datetime", "timestamp"})
+
+
+def time_columns(rows: Iterable[Mapping[str, Any]]) -> frozenset[str]:
+    """The columns of a table, from its ``columns_statement`` rows, that take a time as ``YYYY-MM-DD hh:mm:ss``."""
+    return frozenset(row["name"] for row in rows if str(row["type"]).lower() in ZONELESS_TIMES)
+
+
+def wall_time(value: Any) -> Any:
+    """A payload's instant (ISO text with an offset, as an Avro timestamp field is sent) as its UTC wall time, the
+    form MariaDB takes (targets/README.md: a timestamp goes in as its UTC wall time); any other value as it is (a
+    local time, which has no offset; text that is no time, which the server judges)."""
+    if not isinstance(value, str) or len(value) < 19 or value[10] not in "T ":
+        return value
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if parsed.tzinfo is None:
+        return value
+    return parsed.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
+
+
+def wall_times(prepared: Prepared, times: Mapping[str, frozenset[str]]) -> Prepared:
+    """``prepared`` with the instants bound for each table's :func:`time_columns` as their UTC wall times."""
+    def converted(table: str, row: dict[str, Any]) -> dict[str, Any]:
+        columns = times.get(table, frozenset()).intersection(row)
+        return {**row, **{column: wall_time(row[column]) for column in columns}} if columns else row
+
+    children = tuple(dataclasses.replace(child, rows=tuple(converted(child.spec.table, r) for r in child.rows))
+                     for child in prepared.children)
+    return prepared._replace(row=converted(prepared.route.table, prepared.row), children=children)
+
+
 def columns_statement() -> str:
     return ("SELECT column_name AS name, data_type AS type, numeric_scale AS scale, column_type AS udt, "
             "collation_name AS collation FROM information_schema.columns "
@@ -148,6 +186,8 @@ class MySqlAdapter:
         self._scales: dict[str, dict[str, int]] = {}
         #: Per route table (and child table), its text columns: a key's text is compared as the row holds it.
         self._texts: dict[str, dict[str, TextColumn]] = {}
+        #: Per route table (and child table), its DATETIME and TIMESTAMP columns: an instant goes in as UTC wall time.
+        self._times: dict[str, frozenset[str]] = {}
 
     def describe(self) -> str:
         return f"{self._engine} {self._shown} (keys in {self.keys_table}, {len(self.config.routes)} routes from " \
@@ -214,6 +254,7 @@ class MySqlAdapter:
             log.warning("sink %s: %s", self.config.system, warning)
         facts = table_facts(self.config, tables)
         self._binary, self._scales, self._texts = facts.binary, facts.scales, facts.texts
+        self._times = {table: time_columns(rows) for table, rows in tables.items()}
         if facts.problems:
             raise TargetConfigError(f"{self.config.path}: the database does not match the routes:\n  "
                                     + "\n  ".join(facts.problems))
@@ -241,6 +282,7 @@ class MySqlAdapter:
         prepared = prepare(self.config, command, self._binary, self._scales)
         if isinstance(prepared, Failed):
             return prepared
+        prepared = wall_times(prepared, self._times)
         route = prepared.route
         try:
             async with self._slots:
