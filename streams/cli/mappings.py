@@ -4,8 +4,8 @@
   columns file, ``systems/<system>.columns.yaml``; ``--check`` compares instead, and exits 1 on drift.
 - ``validate`` loads every mapping file, then builds every flow file over them as a worker does, and loads the
   target file of every system the flows can write into (each writable system) as ``isthmus sink --check`` does,
-  and checks that each command the flows can send has a route there; prints each problem, and exits 1 when there
-  is one.
+  and checks that each command the flows can send has a route there, whose ``children`` (if any) read a list the
+  command carries; prints each problem, and exits 1 when there is one.
 """
 
 from __future__ import annotations
@@ -247,13 +247,15 @@ def _validate_targets(env: dict[str, str]) -> dict[str, TargetConfig] | None:
 
 
 def _validate_routes(flows: list[FlowSpec], targets: dict[str, TargetConfig], env: dict[str, str]) -> int:
-    """Every kind of command the flows can send has a route in its target's file, found as the sink finds it."""
+    """Every kind of command the flows can send has a route in its target's file, found as the sink finds it, and
+    one whose ``children`` read a list the commands carry."""
     problems = unrouted(flows, targets, {f.name: f for f in load_flow_files(env=env)})
     for problem in problems:
         print(problem)
     if problems:
-        print(f"{_problems(len(problems))}: commands the flows send that no route of their target file applies; "
-              "the sinks would dead-letter each one (NoRoute)")
+        print(f"{_problems(len(problems))}: commands the flows send that their target files cannot apply (no route "
+              "for them, or a route's children reading a list they never carry); the sinks would dead-letter each "
+              "one")
         return 1
     if targets:
         print(f"every command the flows send has a route in the target files of {', '.join(targets)}")

@@ -209,13 +209,16 @@ class Sends:
     (:attr:`~streams.flows.engine.api.FlowSpec.sends`), derived from the configuration its handler decides with, so
     that ``isthmus mappings validate`` finds a kind no route of the target file applies before any is sent.
     ``at``: the keys of the flow file's block section that make the flow send it (``("systems", "hr")``), for the
-    line; ``why``: the same in words (``the link back of erp_account_id``)."""
+    line; ``why``: the same in words (``the link back of erp_account_id``); ``carries``: the payload's top-level
+    fields such commands can hold (rather more than fewer: a field outside it is never sent), so that a route
+    reading one they never carry (a SQL route's ``children``) is found too; None where the flow does not say."""
 
     target: str
     payload_type: str
     operation: str
     at: tuple[str, ...] = ()
     why: str = ""
+    carries: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

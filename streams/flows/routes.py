@@ -1,46 +1,105 @@
 """Whether the target files apply every command the flows can send: each kind a flow declares
 (:attr:`~streams.flows.engine.api.FlowSpec.sends`) must find a route in its target's file, found as the sink finds
 it (:meth:`~streams.sinks.config.model.TargetConfig.route`), or every such command would be dead-lettered
-(``NoRoute``) at run time. ``isthmus mappings validate`` reports each one missing, with the flow file's line that
-makes the flow send it and the route to add.
+(``NoRoute``) at run time; and a SQL route's ``children`` must read a list the commands carry
+(:attr:`~streams.flows.commands.Sends.carries`), or every such command would be dead-lettered ``NoLines``.
+``isthmus mappings validate`` reports each one, with the flow file's line that makes the flow send it and the fix.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from streams.config_files.located_yaml import dotted, located, parse
+from streams.config_files.located_yaml import Node, dotted, located, parse
 from streams.config_files.problem import Problem, shown
+from streams.flows.commands import Sends
 from streams.flows.engine.api import FlowSpec
 from streams.flows.files import FlowFile
-from streams.sinks.config.model import TargetConfig
+from streams.sinks.config.model import SqlRoute, TargetConfig
 
 
 def unrouted(flows: Iterable[FlowSpec], targets: Mapping[str, TargetConfig],
              files: Mapping[str, FlowFile]) -> list[Problem]:
-    """A problem for each kind of command a flow of ``flows`` can send that the target file of its system has no
-    route for. ``targets``: the loaded target file of each writable system (a system without one here is checked
-    where its file is loaded); ``files``: the flow file of each flow by name (a plugin's flow has none)."""
+    """A problem for each kind of command a flow of ``flows`` can send that the target file of its system cannot
+    apply: it has no route for it, or the route's ``children`` read a list those commands never carry.
+    ``targets``: the loaded target file of each writable system (a system without one here is checked where its
+    file is loaded); ``files``: the flow file of each flow by name (a plugin's flow has none)."""
     problems: list[Problem] = []
-    routes_lines: dict[str, int | None] = {}
+    read: dict[str, Node] = {}
     for flow in flows:
         file = files.get(flow.name)
         for sends in dict.fromkeys(flow.sends):
             config = targets.get(sends.target)
-            if config is None or config.route(sends.payload_type, sends.operation) is not None:
+            if config is None:
                 continue
-            if sends.target not in routes_lines:
-                routes_lines[sends.target] = located(parse(config.path.read_text(encoding="utf-8"))).line(
-                    ("routes",))
+            route = config.route(sends.payload_type, sends.operation)
+            if route is not None and not isinstance(route, SqlRoute):
+                continue
             short = sends.payload_type.rpartition(".")[2]
-            where = "" if file is None else (  # a block's section is under its block's name
-                f" ({shown(file.path)}:{located(file.section).line(sends.at)}, {dotted((file.block, *sends.at))})")
-            problems.append(Problem(
-                file=config.path, line=routes_lines[sends.target], field="routes",
-                message=(f"no route for {short} {sends.operation}, which flow {flow.name}{where} sends to "
-                         f"{sends.target} for {sends.why or 'what it decides'}: the sink would dead-letter every such "
-                         "command (NoRoute)"),
-                fix=(f"add a route with `payload_type: {short}` and `operation: {sends.operation}` to "
-                     f"{shown(config.path)} (see targets/README.md, \"Routes\"), or change the flow file so that it "
-                     "does not send it")))
+            sent = f"flow {flow.name}{_where(file, sends)} sends to {sends.target} for {sends.why or 'what it decides'}"
+            if route is None:
+                problems.append(Problem(
+                    file=config.path, line=located(_read(config, read)).line(("routes",)), field="routes",
+                    message=(f"no route for {short} {sends.operation}, which {sent}: the sink would dead-letter "
+                             "every such command (NoRoute)"),
+                    fix=(f"add a route with `payload_type: {short}` and `operation: {sends.operation}` to "
+                         f"{shown(config.path)} (see targets/README.md, \"Routes\"), or change the flow file so "
+                         "that it does not send it")))
+            else:
+                problems += _unfed_children(route, sends, config, read, sent, None if file is None else file.block)
     return problems
+
+
+def _read(config: TargetConfig, read: dict[str, Node]) -> Node:
+    """The target file of ``config`` as YAML with lines, read once (``read``: by system)."""
+    if config.system not in read:
+        read[config.system] = parse(config.path.read_text(encoding="utf-8"))
+    return read[config.system]
+
+
+def _where(file: FlowFile | None, sends: Sends) -> str:
+    """`` (<flow file>:<line>, <block>.<keys>)``: where the flow file makes the flow send ``sends``."""
+    if file is None:
+        return ""
+    # a block's section is under its block's name
+    return f" ({shown(file.path)}:{located(file.section).line(sends.at)}, {dotted((file.block, *sends.at))})"
+
+
+def _unfed_children(route: SqlRoute, sends: Sends, config: TargetConfig, read: dict[str, Node], sent: str,
+                    block: str | None) -> list[Problem]:
+    """A problem for each ``children`` entry of ``route`` whose list (``from``) the commands of ``sends`` never
+    carry: the sink refuses each (``NoLines``), since no word of the lines is not no lines."""
+    if sends.carries is None:
+        return []
+    problems = []
+    short = sends.payload_type.rpartition(".")[2]
+    for number, child in enumerate(route.children):
+        name = child.source.split(".")[0]
+        if name in sends.carries:
+            continue
+        if block == "entity":
+            fix = (f"an entity flow sends {name} only to a system whose `writes` list it (one it reads: for a "
+                   "column that keeps the whole list, JSON or TEXT, mapped back with parse_json); a header whose "
+                   f"lines are rows of a child table of its own ({child.table}) is a document: sync it with a "
+                   "`document` flow (flows/README.md, \"## document\"), or take `children` out of this route")
+        else:
+            fix = (f"make the flow send {name} in its {short} payload (its block's section of flows/README.md), or "
+                   "take `children` out of this route")
+        field = dotted((*_route_key(_read(config, read), sends), "children", number, "from"))
+        problems.append(Problem(
+            file=config.path, line=child.line, field=field,
+            message=(f"children {child.table} takes its rows from the payload's {child.source}, but the "
+                     f"{short} {sends.operation} commands that {sent} never carry {name}: the sink would "
+                     "dead-letter every such command (NoLines) and write none of it"),
+            fix=fix))
+    return problems
+
+
+def _route_key(root: Node, sends: Sends) -> tuple[str | int, ...]:
+    """``("routes", <index>)`` of the route of ``sends`` in the target file read as ``root``."""
+    short = sends.payload_type.rpartition(".")[2]
+    for index, route in enumerate(root.plain().get("routes") or ()):
+        if (isinstance(route, dict) and str(route.get("payload_type", "")).rpartition(".")[2] == short
+                and route.get("operation") == sends.operation):
+            return ("routes", index)
+    return ("routes",)

@@ -133,7 +133,8 @@ def test_validate_refuses_a_command_the_flows_send_that_no_route_applies(
             "entity.systems.rolodex.observes) sends to rolodex for the link back of erp_account_id") in out, out
     assert (f"fix: add a route with `payload_type: CustomerAccountXref` and `operation: update` to "
             f"{tmp_path / 'rolodex.yaml'} (see targets/README.md, \"Routes\")") in out, out
-    assert "1 problem: commands the flows send that no route of their target file applies" in out
+    assert "1 problem: commands the flows send that their target files cannot apply (no route for them" in out
     (tmp_path / "rolodex.yaml").write_text(rolodex, encoding="utf-8")
     assert main(["mappings", "validate"]) == 0
     assert "every command the flows send has a route in the target files of ledger, rolodex" in capsys.readouterr().out
+

@@ -234,25 +234,37 @@ class EntityConfig:
         """Every kind of command :func:`~streams.flows.customers.sync.decide` (and a re-derivation) can send to each
         written system: ``create`` where it :meth:`creates_in`, the link's ``update`` carrying another system's id
         back (its ``link_back``), the payload's ``update`` of the fields its ``writes`` lists, and its
-        ``on_inactive`` when those include ``active``."""
+        ``on_inactive`` when those include ``active``. Each with the fields its payload can carry
+        (:meth:`carried_by`; the link's: the link record's)."""
         found: list[Sends] = []
         for name, role in self.written.items():
-            at, payload = ("systems", name), (role.payload or self.record).target
+            at, payload, carries = ("systems", name), (role.payload or self.record).target, self.carried_by(role)
             if self.creates_in(name):
-                found.append(Sends(target=name, payload_type=payload, operation="create", at=at,
+                found.append(Sends(target=name, payload_type=payload, operation="create", at=at, carries=carries,
                                    why=f"an entity born in {' or '.join(o for o in self.origins if o != name)}"))
             if role.link_back:
                 found.append(Sends(target=name, payload_type=self.link.target, operation="update",
-                                   at=(*at, "observes"), why=f"the link back of {', '.join(role.link_back)}"))
+                                   at=(*at, "observes"), why=f"the link back of {', '.join(role.link_back)}",
+                                   carries=frozenset(self.link_fields)))
             if role.record_writes:
                 found.append(Sends(target=name, payload_type=payload, operation="update", at=(*at, "writes"),
-                                   why=f"a change of {', '.join(role.record_writes)}"))
+                                   why=f"a change of {', '.join(role.record_writes)}", carries=carries))
             ending = role.on_inactive or self.on_inactive
             if self.active is not None and self.active in role.record_writes and ending != "ignore":
                 found.append(Sends(target=name, payload_type=payload, operation=ending,
                                    at=(*at, "on_inactive" if role.on_inactive else "writes"),
-                                   why=f"an entity whose {self.active} turns false"))
+                                   why=f"an entity whose {self.active} turns false", carries=carries))
         return tuple(found)
+
+    def carried_by(self, role: SystemRole) -> frozenset[str]:
+        """The fields the payload of a command to ``role``'s system can hold
+        (:func:`~streams.flows.customers.sync.command_payload`): those its payload mapping fills, else the
+        record's, without the child lists its ``writes`` leaves out (they are built only for a system that
+        writes them)."""
+        if role.payload is not None:
+            return frozenset(name for source in role.payload.sources if source.record is not None
+                             for name in source.bindings)
+        return self.record_fields - {name for name in self.child_fields if name not in role.lists}
 
     @functools.cached_property
     def write_only(self) -> tuple[str, ...]:

@@ -152,21 +152,31 @@ class DocumentConfig:
         """Every kind of command the flow can send: to the target, the header's ``create``, ``cancel`` and (with
         ``update:``) ``update`` (:mod:`~streams.flows.orders.order`, :mod:`~streams.flows.orders.edits`); to the
         origin, the header's ``update`` writing back what the target decided, and (with ``balance:``) the party's
-        ``update`` of its balance (:mod:`~streams.flows.orders.balance`)."""
-        header, target, origin = self.header.target, self.target_system, self.origin_system
-        found = [Sends(target=target, payload_type=header, operation="create", at=("send",),
+        ``update`` of its balance (:mod:`~streams.flows.orders.balance`). The header's commands carry the document
+        whole, with its lines (:attr:`carries`)."""
+        header, target, origin, carries = self.header.target, self.target_system, self.origin_system, self.carries
+        found = [Sends(target=target, payload_type=header, operation="create", at=("send",), carries=carries,
                        why=f"a document of status {', '.join(self.send)}"),
-                 Sends(target=target, payload_type=header, operation="cancel", at=("cancel",),
+                 Sends(target=target, payload_type=header, operation="cancel", at=("cancel",), carries=carries,
                        why=f"a document cancelled in {origin}")]
         if self.update_while:
             found.append(Sends(target=target, payload_type=header, operation="update", at=("update",),
-                               why=f"a document edited in {origin}"))
+                               why=f"a document edited in {origin}", carries=carries))
         found.append(Sends(target=origin, payload_type=header, operation="update", at=("write_back",),
-                           why=f"writing back {', '.join(self.write_back)}"))
+                           why=f"writing back {', '.join(self.write_back)}", carries=carries))
         if self.balance is not None:
             found.append(Sends(target=origin, payload_type=self.party.mapping.target, operation="update",
                                at=("balance",), why=f"the party's {self.balance.field}"))
         return tuple(found)
+
+    @functools.cached_property
+    def carries(self) -> frozenset[str]:
+        """The fields a command of the header can hold (:func:`~streams.flows.orders.order.canonical`): what the
+        header's sources fill, the ``write_back`` fields, the ``updated`` stamp and the lines (the lines file's
+        ``parent.field``), always sent."""
+        lines = () if self.lines.parent is None else (self.lines.parent.field,)
+        return frozenset({*self.header.policies, *(name for s in self.header.sources for name in s.bindings),
+                          *self.write_back, self.updated, *lines})
 
     @property
     def origin_status(self) -> str:

@@ -65,8 +65,11 @@ def child_rows(route: SqlRoute, payload: Mapping[str, Any], check: RowCheck) -> 
         if items is MISSING or items is None or not isinstance(items, list):
             shown = "nothing" if items is MISSING or items is None else type(items).__name__
             return _refused("NoLines", f"the payload's {spec.source} is {shown}, not a list, so the rows of "
-                            f"{spec.table} cannot be replaced: nothing was written; send the lines (an empty list "
-                            "removes them all)")
+                            f"{spec.table} cannot be replaced: nothing was written; check what the sending flow "
+                            f"puts in this payload: an entity flow sends {spec.source} only to a system whose "
+                            "`writes` (and payload mapping) carry it, a document flow always sends its lines, and "
+                            "`isthmus mappings validate` names a route whose children no flow feeds; else take "
+                            "children out of the route (an empty list removes all the rows)")
         rows: list[dict[str, Any]] = []
         seen: dict[tuple[str, ...], int] = {}
         for index, item in enumerate(items):

@@ -1,0 +1,265 @@
+"""A new user's trial, made up: a ``shop``'s offers and their lines synced into a ``books`` database by the SQL
+adapter, with an ``entity`` flow, the lines meant for a child table of ``books`` (a route's ``children: {from:
+lines}``). The flow refuses ``writes: [.., lines]`` (``books`` keeps no column with the whole list), and with the
+lines left out of ``writes`` the commands it sends never carry them: validation passed, and the sink dead-lettered
+every offer (``NoLines``, "send the lines"). Run through LocalRun with the real handler, the create leaves the lines
+out and the sink refuses it, saying what to check; checked at load against the target file as the sinks load it,
+each route whose children no command feeds is named, with the flow file's line and the block that does it (a
+``document`` flow)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.envelopes import change_record
+from support.systems import system
+
+from streams.catalog.model import Catalog, Column, Table
+from streams.codecs.avro.schemas import load_schemas
+from streams.codecs.avro.single_object import SchemaStore
+from streams.config_files.problem import Problem
+from streams.flows.customers import CustomerFlow, entity_config
+from streams.flows.engine.api import FlowSpec
+from streams.flows.engine.local import LocalRun
+from streams.flows.files import load_flow_files
+from streams.flows.routes import unrouted
+from streams.mapping import load_mappings
+from streams.sinks.adapters.sql import prepare
+from streams.sinks.config.loader import load_target
+from streams.sinks.outcomes import Failed
+from streams.sinks.records import decode_command
+from streams.systems import Engine, Systems
+
+pytestmark = pytest.mark.unit
+
+T0 = dt.datetime(2026, 6, 1, 9, 0, tzinfo=dt.UTC)
+
+SCHEMAS = {
+    "offer_line": {
+        "type": "record", "name": "OfferLine", "namespace": "trial", "doc": "A line of an offer.",
+        "fields": [
+            {"name": "id", "type": "long", "doc": "Its id in the shop."},
+            {"name": "pos", "type": "int", "doc": "Position."},
+            {"name": "sku", "type": "string", "doc": "Article."},
+            {"name": "qty", "type": "int", "doc": "Quantity."}]},
+    "offer": {
+        "type": "record", "name": "Offer", "namespace": "trial", "doc": "An offer.",
+        "fields": [
+            {"name": "offer_no", "type": "string", "doc": "Key."},
+            {"name": "customer", "type": ["null", "string"], "default": None, "doc": "Customer."},
+            {"name": "lines", "type": {"type": "array", "items": "OfferLine"}, "default": [], "doc": "Lines."},
+            {"name": "provenance", "type": {"type": "map", "values": "isthmus.canonical.FieldStamp"},
+             "default": {}, "doc": "Per field: system and commit time."}]},
+    "offer_link": {
+        "type": "record", "name": "OfferLink", "namespace": "trial", "doc": "Ids of an offer.",
+        "fields": [
+            {"name": "offer_no", "type": "string", "doc": "Key."},
+            {"name": "shop_id", "type": ["null", "long"], "default": None, "doc": "shop id."},
+            {"name": "books_id", "type": ["null", "long"], "default": None, "doc": "books id."}]},
+}
+MAPPINGS = {
+    "offer": """\
+description: An offer, born in the shop.
+target: trial.Offer
+key: offer_no
+owner: shop
+policy: owner_wins
+sources:
+  shop_offer:
+    system: shop
+    table: offer
+    fields: {offer_no: offer_no, customer: customer}
+  books_offer:
+    system: books
+    table: offer
+    fields: {offer_no: offer_no, customer: customer}
+""",
+    "offer_line": """\
+description: A line of an offer.
+target: trial.OfferLine
+key: id
+parent: {record: Offer, field: lines, key: offer_no}
+owner: shop
+policy: owner_wins
+sources:
+  shop_offer_line:
+    system: shop
+    table: offer_line
+    parent_key: offer_no
+    fields: {id: id, pos: pos, sku: sku, qty: qty}
+""",
+    "offer_link": """\
+description: The ids of an offer.
+target: trial.OfferLink
+key: offer_no
+fields:
+  shop_id: {owner: shop, policy: owner_wins}
+  books_id: {owner: books, policy: owner_wins}
+sources:
+  shop_offer:
+    system: shop
+    table: offer
+    fields: {offer_no: offer_no, shop_id: id}
+    on_delete: {set: {shop_id: null}}
+  books_offer:
+    system: books
+    table: offer
+    fields: {offer_no: offer_no, books_id: id}
+    on_delete: {set: {books_id: null}}
+""",
+}
+#: The trial's flow file once the refused `lines` was taken out of `writes`, as the refusal said.
+FLOW = """\
+name: trial-offers
+block: entity
+description: shop offers -> books, with their lines
+entity:
+  record: offer
+  publish: trial.canonical.offers
+  link: offer_link
+  children: [offer_line]
+  origin: shop
+  systems:
+    books: {id: books_id, writes: [customer]}
+"""
+CHILDREN = ("    children: [{table: books.offer_line, from: lines, parent_key: {offer_no: offer_no}, key: [offer_no, "
+            "pos], columns: {pos: pos, sku: sku, qty: qty}}]\n")
+BOOKS = f"""\
+system: books
+adapter: sql
+sql: {{database: books}}
+routes:
+  - payload_type: Offer
+    operation: create
+    action: upsert
+    table: books.offer
+    key: [offer_no]
+    columns: {{offer_no: offer_no, customer: customer}}
+{CHILDREN}\
+  - payload_type: Offer
+    operation: update
+    action: update
+    table: books.offer
+    key: [offer_no]
+    columns: {{offer_no: offer_no, customer: customer}}
+{CHILDREN}"""
+
+#: Column -> (SQL type, Connect type) of each made-up table; ``id`` is the key.
+COLUMNS: dict[tuple[str, str], dict[str, tuple[str, str]]] = {
+    ("shop", "offer"): {"id": ("BIGINT", "int64"), "offer_no": ("TEXT", "string"), "customer": ("TEXT", "string")},
+    ("shop", "offer_line"): {"id": ("BIGINT", "int64"), "offer_no": ("TEXT", "string"), "pos": ("INTEGER", "int32"),
+                             "sku": ("TEXT", "string"), "qty": ("INTEGER", "int32")},
+    ("books", "offer"): {"id": ("BIGINT", "int64"), "offer_no": ("TEXT", "string"), "customer": ("TEXT", "string")},
+}
+
+
+def _systems() -> Systems:
+    return Systems({"shop": system("shop", engine=Engine.POSTGRESQL),
+                    "books": system("books", engine=Engine.POSTGRESQL, writable=True)}, directory=Path("systems"))
+
+
+def _catalogs() -> dict[str, Catalog]:
+    tables: dict[str, dict[str, Table]] = {}
+    for (name, table), columns in COLUMNS.items():
+        tables.setdefault(name, {})[table] = Table(
+            name=table, primary_key=("id",), replica_identity="full",
+            columns={c: Column(name=c, sql_type=t, args=(), nullable=c == "customer") for c, (t, _) in columns.items()})
+    return {name: Catalog(system=name, engine="postgresql", namespace=name, tables=found)
+            for name, found in tables.items()}
+
+
+@pytest.fixture(scope="module")
+def offer_schemas(tmp_path_factory: pytest.TempPathFactory) -> SchemaStore:
+    folder = tmp_path_factory.mktemp("offer-schemas")
+    for stem, schema in SCHEMAS.items():
+        (folder / f"{stem}.avsc").write_text(json.dumps(schema), encoding="utf-8")
+    return SchemaStore(load_schemas(env={"ISTHMUS_SCHEMAS_DIR": str(folder)}))
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    for folder, files in {"mappings": MAPPINGS, "flows": {"offers": FLOW}, "targets": {"books": BOOKS}}.items():
+        (tmp_path / folder).mkdir()
+        for stem, text in files.items():
+            (tmp_path / folder / f"{stem}.yaml").write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+class Offers:
+    """The flow under LocalRun, fed made-up Debezium changes of ``shop`` and ``books``."""
+
+    def __init__(self, project: Path, schemas: SchemaStore) -> None:
+        self.systems = _systems()
+        mappings = load_mappings(project / "mappings", schemas=schemas.schemas, tables=_catalogs(),
+                                 systems=self.systems)
+        (flow,) = load_flow_files(project / "flows")
+        config = entity_config(flow, mappings, schemas.schemas.named, self.systems)
+        self.flow = CustomerFlow(mappings=mappings, schemas=schemas, systems=self.systems, config=config,
+                                 clock=lambda: T0)
+        self.run = LocalRun(self.flow.spec())
+        self.position = 1000
+
+    def change(self, name: str, table: str, after: dict[str, Any]) -> list[bytes]:
+        """Feed one insert; returns the commands it caused, as the sinks read them."""
+        self.position += 10
+        columns = {c: (connect, None) for c, (_, connect) in COLUMNS[(name, table)].items()}
+        key, value = change_record(name, table, "c", columns=columns, key="id",
+                                   engine=Engine.POSTGRESQL, namespace=name, at=T0, position=self.position,
+                                   after=after)
+        start = len(self.run.context.emitted)
+        asyncio.run(self.run.feed([self.run.record(self.systems[name].topic(table), key, value)]))
+        assert self.run.context.dead_letters == [], self.run.context.dead_letters[0].reason
+        return [out.value for out in self.run.context.emitted[start:]
+                if out.topic.startswith("isthmus.commands.") and out.value is not None]
+
+
+def _problems(project: Path, spec: FlowSpec, schemas: SchemaStore, books: str = BOOKS) -> list[Problem]:
+    """What ``isthmus mappings validate`` checks of the routes: the flow against the target file, as its sink
+    loads it."""
+    (project / "targets" / "books.yaml").write_text(books, encoding="utf-8")
+    targets = {"books": load_target(project / "targets" / "books.yaml", schemas.schemas, ("books",))}
+    return unrouted([spec], targets, {f.name: f for f in load_flow_files(project / "flows")})
+
+
+def test_a_child_table_route_the_entity_flow_never_feeds_is_refused_at_load(
+        project: Path, offer_schemas: SchemaStore) -> None:
+    run = Offers(project, offer_schemas)
+    assert run.change("shop", "offer_line", {"id": 7, "offer_no": "A-1", "pos": 1, "sku": "X", "qty": 2}) == []
+    (sent,) = run.change("shop", "offer", {"id": 1, "offer_no": "A-1", "customer": "Kunde"})
+    command = decode_command(offer_schemas, sent)
+    assert (command.payload_type, command.operation) == ("trial.Offer", "create")
+    assert "lines" not in command.payload, "books writes no lines: the payload leaves them out"
+    # at run time the sink refuses it, and says what to check rather than "send the lines"
+    config = load_target(project / "targets" / "books.yaml", offer_schemas.schemas, ("books",))
+    failed = prepare(config, command)
+    assert isinstance(failed, Failed) and failed.error_type == "NoLines", failed
+    assert "the sending flow" in failed.reason and "`writes`" in failed.reason, failed.reason
+    assert "isthmus mappings validate" in failed.reason, failed.reason
+
+    # at load: each route whose children the commands never feed, at the child's line, with the flow's line
+    create, update = _problems(project, run.flow.spec(), offer_schemas)
+    lines = BOOKS.splitlines()
+    children = [n for n, line in enumerate(lines, 1) if line.startswith("    children:")]
+    assert [(p.file.name, p.line, p.field) for p in (create, update)] == [
+        ("books.yaml", children[0], "routes[0].children[0].from"),
+        ("books.yaml", children[1], "routes[1].children[0].from")]
+    systems_line = FLOW.splitlines().index("    books: {id: books_id, writes: [customer]}") + 1
+    text = str(create)
+    assert ("children books.offer_line takes its rows from the payload's lines, but the Offer create commands that "
+            f"flow trial-offers (flows/offers.yaml:{systems_line}, entity.systems.books) sends to books for an "
+            "entity born in shop never carry lines: the sink would dead-letter every such command (NoLines)"
+            ) in text.replace(str(project) + "/", ""), text
+    assert "a `document` flow (flows/README.md, \"## document\")" in create.fix, create.fix
+    assert "`writes` list it (one it reads: for a column that keeps the whole list" in create.fix, create.fix
+    assert "Offer update commands" in str(update) and "a change of customer" in str(update)
+
+
+def test_the_same_route_without_children_passes(project: Path, offer_schemas: SchemaStore) -> None:
+    spec = Offers(project, offer_schemas).flow.spec()
+    assert _problems(project, spec, offer_schemas, BOOKS.replace(CHILDREN, "")) == []
+
