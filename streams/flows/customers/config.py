@@ -794,7 +794,8 @@ def _unseen_writes(section: Section, name: str, record: RecordMapping,
     :mod:`~streams.flows.customers.mirror`). A system with no source of the record is a write-only target: it
     reports nothing, and nothing is refused. The link's sources do not count: a link row says where the entity
     is, the flow takes no field value of it for what the system holds. A child list (``lists``) is seen when the
-    system's source maps it back, typically from the JSON column that keeps it (``parse_json``)."""
+    system's source maps it back, typically from the JSON column that keeps it (``parse_json``): the entity flow
+    writes a list only whole, into such a column; lines kept as rows of a child table are a ``document`` flow's."""
     sources = _reporting_sources(record, name)
     if not sources:
         return
@@ -809,9 +810,13 @@ def _unseen_writes(section: Section, name: str, record: RecordMapping,
                 f"lists {field_name}, the list of {lists[field_name].child.name} children, but no source of {name} "
                 f"in {where} maps it back, so Isthmus cannot see what {name} holds for it (an edit there goes "
                 "unnoticed, no echo confirms a write of it)"),
-                f"map it back in a source of {name} from the column that keeps the list (a JSON or TEXT column: "
-                f"`{field_name}: {{from: <column>, transform: [parse_json]}}` under sources.{sources[0].name}.fields "
-                f"of {where}), or take it out of writes (and stop reading it in the payload mapping)")
+                "an entity flow writes a child list into a system it reads only into a column that keeps the whole "
+                f"list: map it back in a source of {name} from that column (a JSON or TEXT column: `{field_name}: "
+                f"{{from: <column>, transform: [parse_json]}}` under sources.{sources[0].name}.fields of {where}); "
+                f"if {name} keeps the {lists[field_name].child.name} rows in a child table of its own, the record "
+                f"and its lines are a document: sync them into {name} with a `document` flow instead "
+                "(flows/README.md, \"## document\"); or take it out of writes (and stop reading it in the payload "
+                "mapping)")
             continue
         parts = writes.get(field_name)
         example = f"{{fields: {{{parts[0]}: <column>, ...}}}}" if parts else "{from: <column>}"

@@ -26,6 +26,7 @@ from streams.config_files.problem import Problem
 from streams.flows.customers import CustomerFlow, entity_config
 from streams.flows.engine.api import FlowSpec
 from streams.flows.engine.local import LocalRun
+from streams.flows.exceptions import FlowFileError
 from streams.flows.files import load_flow_files
 from streams.flows.routes import unrouted
 from streams.mapping import load_mappings
@@ -263,3 +264,20 @@ def test_the_same_route_without_children_passes(project: Path, offer_schemas: Sc
     spec = Offers(project, offer_schemas).flow.spec()
     assert _problems(project, spec, offer_schemas, BOOKS.replace(CHILDREN, "")) == []
 
+
+def test_lines_in_writes_are_refused_pointing_to_the_document_block(project: Path, offer_schemas: SchemaStore) -> None:
+    """The trial's first try: `lines` in books' writes, books having no column that keeps the list."""
+    (project / "flows" / "offers.yaml").write_text(
+        FLOW.replace("writes: [customer]", "writes: [customer, lines]"), encoding="utf-8")
+    with pytest.raises(FlowFileError) as raised:
+        Offers(project, offer_schemas)
+    (problem,) = raised.value.problems
+    assert (problem.file.name, problem.line, problem.field) == ("offers.yaml", 11, "entity.systems.books.writes")
+    assert problem.message.startswith("lists lines, the list of offer_line children, but no source of books in "
+                                      "mappings/offer.yaml maps it back"), problem.message
+    assert problem.fix.startswith("an entity flow writes a child list into a system it reads only into a column "
+                                  "that keeps the whole list: map it back in a source of books from that column"), \
+        problem.fix
+    assert ("if books keeps the offer_line rows in a child table of its own, the record and its lines are a "
+            "document: sync them into books with a `document` flow instead (flows/README.md, \"## document\")"
+            ) in problem.fix, problem.fix
