@@ -191,6 +191,7 @@ class SchemaSet:
     directory: Path
     files: Mapping[str, SchemaFile]
     named: Mapping[str, Any]
+    #: The earlier versions of each top-level schema, by its full name.
     history: Mapping[str, tuple[SchemaVersion, ...]] = field(default_factory=dict)
     _parsed: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False, compare=False)
 
@@ -228,7 +229,7 @@ class SchemaSet:
 
     def versions(self, name: str) -> tuple[SchemaVersion, ...]:
         """Earlier versions of a top-level schema kept in ``history/``, oldest first."""
-        return self.history.get(self.file(name).stem, ())
+        return self.history.get(self.resolve(name, top_level=True), ())
 
     def pii_fields(self, name: str) -> frozenset[str]:
         """Dotted paths of fields marked ``"pii": true``, through nested records, arrays, maps and unions."""
@@ -347,8 +348,10 @@ def own_schemas_dir(env: Mapping[str, str] | None = None) -> Path | None:
 def load_schemas(directory: Path = SCHEMA_DIR, *, env: Mapping[str, str] | None = None) -> SchemaSet:
     """Parse every ``*.avsc`` in ``directory`` (not recursive) and every version kept in ``history/``; with the
     built-in folder, those of ``ISTHMUS_SCHEMAS_DIR`` (and its ``history/``) too, when set (``env``: the
-    environment to read it from). A name or file stem both folders define is refused: add records, never
-    redefine one Isthmus ships (its readers and history rely on it)."""
+    environment to read it from). A full name both folders define is refused, every one at once: add records,
+    never redefine one Isthmus ships (its readers and history rely on it). A file of yours may share a built-in
+    file's name (``account.avsc`` defining ``acme.Account``): records are known by their full names, and each
+    folder's ``history/`` copies are matched only to that folder's files."""
     paths = sorted(directory.glob("*.avsc"))
     if not paths:
         raise SchemaLoadError("no *.avsc files here; point ISTHMUS at the repository's schemas/ folder",
@@ -360,33 +363,38 @@ def load_schemas(directory: Path = SCHEMA_DIR, *, env: Mapping[str, str] | None 
         if not own_paths:
             raise SchemaLoadError(f"{SCHEMAS_DIR_ENV} names a folder with no *.avsc schema file",
                                   where=str(own))
-        stems = {p.stem: p for p in paths}
-        for path in own_paths:
-            if path.stem in stems:
-                raise SchemaLoadError(f"has the name of the built-in {stems[path.stem]}; rename your file",
-                                      where=str(path))
     files = [read_schema_file(p) for p in (*paths, *own_paths)]
-    owners: dict[str, Path] = {}
-    for f in files:
-        for name in f.defines:
-            if name in owners:
-                other = owners[name]
-                shown = other.name if other.parent == f.path.parent else str(other)
-                raise SchemaLoadError(f"defines {name}, which {shown} defines too; keep one (a record of your "
-                                      "own takes a name of its own, e.g. in a namespace of yours)",
-                                      where=str(f.path))
-            owners[name] = f.path
+    _refuse_redefined(files)
     named: dict[str, Any] = {}
     for f in _dependency_order(files):
         _parse(f, named)
     by_name = {f.name: f for f in files}
     plain = {k: _strip(v) for k, v in named.items()}
-    current = {f.stem: f for f in files}
-    history = _load_history(directory / HISTORY_DIR_NAME, current, plain)
+    history = _load_history(directory / HISTORY_DIR_NAME, {f.stem: f for f in files[:len(paths)]}, plain)
     if own is not None:
-        history.update(_load_history(own / HISTORY_DIR_NAME, current, plain))
+        history.update(_load_history(own / HISTORY_DIR_NAME, {f.stem: f for f in files[len(paths):]}, plain))
     return SchemaSet(directory=directory, files=MappingProxyType(by_name), named=MappingProxyType(plain),
                      history=MappingProxyType(history))
+
+
+def _refuse_redefined(files: Iterable[SchemaFile]) -> None:
+    """Refuse every full name (namespace and name) that two files define, all in one error."""
+    owners: dict[str, Path] = {}
+    clashes: list[tuple[Path, str]] = []
+    for f in files:
+        for name in f.defines:
+            other = owners.setdefault(name, f.path)
+            if other != f.path:
+                shown = other.name if other.parent == f.path.parent else str(other)
+                clashes.append((f.path, f"defines {name}, which {shown} defines too"))
+    fix = ("keep one (a record of your own takes a name of its own, e.g. in a namespace of yours): mappings, routes "
+           "and the records on the topics know a type by its full name, whatever its file is called, so two "
+           "definitions of one would be read one for the other")
+    if len(clashes) == 1:
+        raise SchemaLoadError(f"{clashes[0][1]}; {fix}", where=str(clashes[0][0]))
+    if clashes:
+        raise SchemaLoadError(f"{len(clashes)} full names are defined twice: "
+                              f"{'; '.join(f'{path} {clash}' for path, clash in clashes)}; for each, {fix}")
 
 
 def _declared_compatibility(old: SchemaFile) -> str:
@@ -427,5 +435,5 @@ def _load_history(directory: Path, current: Mapping[str, SchemaFile],
         plain = {k: _strip(v) for k, v in scratch.items()}
         version = SchemaVersion(file=old, schema=standalone(plain[old.name], plain),
                                 compatibility=_declared_compatibility(old))
-        versions.setdefault(stem, []).append(version)
-    return {stem: tuple(sorted(found, key=lambda v: v.version)) for stem, found in versions.items()}
+        versions.setdefault(old.name, []).append(version)
+    return {name: tuple(sorted(found, key=lambda v: v.version)) for name, found in versions.items()}
