@@ -108,6 +108,41 @@ class _File:
                     "the field's type with a transform or `compute`; said once per column"))
 
 
+@dataclass(frozen=True, kw_only=True)
+class _NoColumnsFile(Problem):
+    """A table source of a system that has no columns file: one discover settles every such source, so the
+    problem is said once per system (:func:`_once_per_system`)."""
+
+    system: str
+
+
+def _once_per_system(problems: list[Problem]) -> list[Problem]:
+    """``problems`` with one :class:`_NoColumnsFile` per system, at its first source, counting the others, in
+    place of one per source (a new user's 44 lines before the first ``isthmus mappings discover``)."""
+    missing: dict[str, list[_NoColumnsFile]] = {}
+    for problem in problems:
+        if isinstance(problem, _NoColumnsFile):
+            missing.setdefault(problem.system, []).append(problem)
+    kept: list[Problem] = []
+    for problem in problems:
+        if not isinstance(problem, _NoColumnsFile):
+            kept.append(problem)
+            continue
+        sources = missing[problem.system]
+        if problem is not sources[0]:
+            continue
+        if len(sources) == 1:
+            kept.append(problem)
+            continue
+        files = list(dict.fromkeys(p.file.name for p in sources))
+        named = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+        kept.append(dataclasses.replace(problem, message=(
+            f"system {problem.system!r} has no columns file, so the tables of its {len(sources)} sources cannot be "
+            f"checked (in {len(files)} mapping file{'s' if len(files) != 1 else ''}: {named}; said once for "
+            "all)")))
+    return kept
+
+
 @dataclass(frozen=True)
 class _Columns:
     """What a source can read: column (or field) kinds, and where they come from for messages."""
@@ -443,9 +478,10 @@ def _table_columns(file: _File, node: Node, where: str, system: str, tables: Tab
     catalog = tables.get(system)
     if catalog is None:
         system_node = node.get("system")
-        file.add(system_node.line if system_node else node.line, f"{where}.system",
-                 f"system {system!r} has no columns file, so its tables cannot be checked",
-                 f"run `{rediscover}` (it writes systems/{system}.columns.yaml from the live database)")
+        file.problems.append(_NoColumnsFile(
+            file=file.path, line=system_node.line if system_node else node.line, field=f"{where}.system",
+            message=f"system {system!r} has no columns file, so its tables cannot be checked",
+            fix=f"run `{rediscover}` (it writes systems/{system}.columns.yaml from the live database)", system=system))
         return None
     origin_file = catalog.path.name if catalog.path else f"{system}.columns.yaml"
     if table not in catalog.tables:
@@ -840,7 +876,7 @@ def load_mapping(path: Path, *, schemas: SchemaSet | None = None, tables: Tables
     mapping, problems = _load(path, schemas or load_schemas(), tables if tables is not None else default_tables(),
                               systems if systems is not None else _default_systems())
     if mapping is None:
-        raise MappingLoadError(problems)
+        raise MappingLoadError(_once_per_system(problems))
     return mapping
 
 
@@ -860,7 +896,7 @@ def load_mappings(directory: Path | None = None, *, schemas: SchemaSet | None = 
         if mapping is not None:
             loaded[path.stem] = mapping
     if problems:
-        raise MappingLoadError(_folders_mixed(directory) + problems)
+        raise MappingLoadError(_folders_mixed(directory) + _once_per_system(problems))
     return loaded
 
 

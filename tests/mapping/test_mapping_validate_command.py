@@ -3,6 +3,7 @@ valid."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,24 @@ def test_validate_refuses_a_command_the_flows_send_that_no_route_applies(
     assert main(["mappings", "validate"]) == 0
     assert "every command the flows send has a route in the target files of ledger, rolodex" in capsys.readouterr().out
 
+
+def test_a_system_without_its_columns_file_is_said_once_with_the_discover_command(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A new user's first validate, before `isthmus mappings discover`: the missing columns file was said once per
+    source that reads a table of the system (44 lines for two systems), where one discover per system settles all."""
+    second_pair = Path(__file__).parents[1] / "second_pair"
+    for name in ("systems", "connect-configs", "mappings", "targets"):
+        shutil.copytree(second_pair / name, tmp_path / name)
+    for columns in (tmp_path / "systems").glob("*.columns.yaml"):
+        columns.unlink()
+    monkeypatch.setenv("ISTHMUS_SYSTEMS_DIR", str(tmp_path / "systems"))
+    monkeypatch.setenv("ISTHMUS_MAPPINGS_DIR", str(tmp_path / "mappings"))
+    assert main(["mappings", "validate"]) == 1
+    out = capsys.readouterr().out
+    said = [line for line in out.splitlines() if "has no columns file" in line]
+    assert len(said) == 2, out
+    ledger, rolodex = sorted(said, key=lambda line: "rolodex" in line)
+    assert "system 'ledger' has no columns file, so the tables of its " in ledger, ledger
+    assert "said once for all); fix: run `isthmus mappings discover ledger`" in ledger, ledger
+    assert "fix: run `isthmus mappings discover rolodex`" in rolodex, rolodex
+    assert "2 problems in the mapping files" in out, out
