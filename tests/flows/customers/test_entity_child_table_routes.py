@@ -9,32 +9,27 @@ each route whose children no command feeds is named, with the flow file's line a
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support.envelopes import change_record
-from support.systems import system
+from made_up_run import MadeUpRun, MadeUpTable, made_up_flow
 
-from streams.catalog.model import Catalog, Column, Table
 from streams.codecs.avro.schemas import load_schemas
 from streams.codecs.avro.single_object import SchemaStore
 from streams.config_files.problem import Problem
-from streams.flows.customers import CustomerFlow, entity_config
+from streams.flows.customers import CustomerFlow
 from streams.flows.engine.api import FlowSpec
-from streams.flows.engine.local import LocalRun
 from streams.flows.exceptions import FlowFileError
 from streams.flows.files import load_flow_files
 from streams.flows.routes import unrouted
-from streams.mapping import load_mappings
 from streams.sinks.adapters.sql import prepare
 from streams.sinks.config.loader import load_target
 from streams.sinks.outcomes import Failed
 from streams.sinks.records import decode_command
-from streams.systems import Engine, Systems
+from streams.systems import Engine
 
 pytestmark = pytest.mark.unit
 
@@ -75,9 +70,9 @@ sources:
     system: shop
     table: offer
     fields: {offer_no: offer_no, customer: customer}
-  books_offer:
+  books_quote:
     system: books
-    table: offer
+    table: quote
     fields: {offer_no: offer_no, customer: customer}
 """,
     "offer_line": """\
@@ -107,9 +102,9 @@ sources:
     table: offer
     fields: {offer_no: offer_no, shop_id: id}
     on_delete: {set: {shop_id: null}}
-  books_offer:
+  books_quote:
     system: books
-    table: offer
+    table: quote
     fields: {offer_no: offer_no, books_id: id}
     on_delete: {set: {books_id: null}}
 """,
@@ -128,7 +123,7 @@ entity:
   systems:
     books: {id: books_id, writes: [customer]}
 """
-CHILDREN = ("    children: [{table: books.offer_line, from: lines, parent_key: {offer_no: offer_no}, key: [offer_no, "
+CHILDREN = ("    children: [{table: books.quote_line, from: lines, parent_key: {offer_no: offer_no}, key: [offer_no, "
             "pos], columns: {pos: pos, sku: sku, qty: qty}}]\n")
 BOOKS = f"""\
 system: books
@@ -138,40 +133,28 @@ routes:
   - payload_type: Offer
     operation: create
     action: upsert
-    table: books.offer
+    table: books.quote
     key: [offer_no]
     columns: {{offer_no: offer_no, customer: customer}}
 {CHILDREN}\
   - payload_type: Offer
     operation: update
     action: update
-    table: books.offer
+    table: books.quote
     key: [offer_no]
     columns: {{offer_no: offer_no, customer: customer}}
 {CHILDREN}"""
 
-#: Column -> (SQL type, Connect type) of each made-up table; ``id`` is the key.
-COLUMNS: dict[tuple[str, str], dict[str, tuple[str, str]]] = {
-    ("shop", "offer"): {"id": ("BIGINT", "int64"), "offer_no": ("TEXT", "string"), "customer": ("TEXT", "string")},
-    ("shop", "offer_line"): {"id": ("BIGINT", "int64"), "offer_no": ("TEXT", "string"), "pos": ("INTEGER", "int32"),
-                             "sku": ("TEXT", "string"), "qty": ("INTEGER", "int32")},
-    ("books", "offer"): {"id": ("BIGINT", "int64"), "offer_no": ("TEXT", "string"), "customer": ("TEXT", "string")},
+#: Each made-up table: column -> (SQL type, Connect type), its key, its system.
+TABLES = {
+    "offer": MadeUpTable(system="shop", engine=Engine.POSTGRESQL, namespace="shop", key=("id",), columns={
+        "id": ("BIGINT", "int64"), "offer_no": ("TEXT", "string"), "customer": ("TEXT", "string")}),
+    "offer_line": MadeUpTable(system="shop", engine=Engine.POSTGRESQL, namespace="shop", key=("id",), columns={
+        "id": ("BIGINT", "int64"), "offer_no": ("TEXT", "string"), "pos": ("INTEGER", "int32"),
+        "sku": ("TEXT", "string"), "qty": ("INTEGER", "int32")}),
+    "quote": MadeUpTable(system="books", engine=Engine.POSTGRESQL, namespace="books", key=("id",), columns={
+        "id": ("BIGINT", "int64"), "offer_no": ("TEXT", "string"), "customer": ("TEXT", "string")}),
 }
-
-
-def _systems() -> Systems:
-    return Systems({"shop": system("shop", engine=Engine.POSTGRESQL),
-                    "books": system("books", engine=Engine.POSTGRESQL, writable=True)}, directory=Path("systems"))
-
-
-def _catalogs() -> dict[str, Catalog]:
-    tables: dict[str, dict[str, Table]] = {}
-    for (name, table), columns in COLUMNS.items():
-        tables.setdefault(name, {})[table] = Table(
-            name=table, primary_key=("id",), replica_identity="full",
-            columns={c: Column(name=c, sql_type=t, args=(), nullable=c == "customer") for c, (t, _) in columns.items()})
-    return {name: Catalog(system=name, engine="postgresql", namespace=name, tables=found)
-            for name, found in tables.items()}
 
 
 @pytest.fixture(scope="module")
@@ -191,30 +174,23 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-class Offers:
+class Offers(MadeUpRun):
     """The flow under LocalRun, fed made-up Debezium changes of ``shop`` and ``books``."""
 
     def __init__(self, project: Path, schemas: SchemaStore) -> None:
-        self.systems = _systems()
-        mappings = load_mappings(project / "mappings", schemas=schemas.schemas, tables=_catalogs(),
-                                 systems=self.systems)
-        (flow,) = load_flow_files(project / "flows")
-        config = entity_config(flow, mappings, schemas.schemas.named, self.systems)
-        self.flow = CustomerFlow(mappings=mappings, schemas=schemas, systems=self.systems, config=config,
-                                 clock=lambda: T0)
-        self.run = LocalRun(self.flow.spec())
-        self.position = 1000
+        mappings, systems, config = made_up_flow(schemas, project, TABLES, required=("offer_no", "pos", "sku", "qty"))
+        super().__init__(schemas, systems, CustomerFlow(mappings=mappings, schemas=schemas, systems=systems,
+                                                        config=config, clock=lambda: self.now),
+                         start=T0, published_to="trial.canonical.offers")
 
-    def change(self, name: str, table: str, after: dict[str, Any]) -> list[bytes]:
+    def table(self, name: str) -> MadeUpTable:
+        return TABLES[name]
+
+    def insert(self, table: str, row: dict[str, Any]) -> list[bytes]:
         """Feed one insert; returns the commands it caused, as the sinks read them."""
-        self.position += 10
-        columns = {c: (connect, None) for c, (_, connect) in COLUMNS[(name, table)].items()}
-        key, value = change_record(name, table, "c", columns=columns, key="id",
-                                   engine=Engine.POSTGRESQL, namespace=name, at=T0, position=self.position,
-                                   after=after)
         start = len(self.run.context.emitted)
-        asyncio.run(self.run.feed([self.run.record(self.systems[name].topic(table), key, value)]))
-        assert self.run.context.dead_letters == [], self.run.context.dead_letters[0].reason
+        self.feed(self.change(table, "c", after=row))
+        assert self.dead_letters == [], self.dead_letters[0].reason
         return [out.value for out in self.run.context.emitted[start:]
                 if out.topic.startswith("isthmus.commands.") and out.value is not None]
 
@@ -230,8 +206,8 @@ def _problems(project: Path, spec: FlowSpec, schemas: SchemaStore, books: str = 
 def test_a_child_table_route_the_entity_flow_never_feeds_is_refused_at_load(
         project: Path, offer_schemas: SchemaStore) -> None:
     run = Offers(project, offer_schemas)
-    assert run.change("shop", "offer_line", {"id": 7, "offer_no": "A-1", "pos": 1, "sku": "X", "qty": 2}) == []
-    (sent,) = run.change("shop", "offer", {"id": 1, "offer_no": "A-1", "customer": "Kunde"})
+    assert run.insert("offer_line", {"id": 7, "offer_no": "A-1", "pos": 1, "sku": "X", "qty": 2}) == []
+    (sent,) = run.insert("offer", {"id": 1, "offer_no": "A-1", "customer": "Kunde"})
     command = decode_command(offer_schemas, sent)
     assert (command.payload_type, command.operation) == ("trial.Offer", "create")
     assert "lines" not in command.payload, "books writes no lines: the payload leaves them out"
@@ -251,7 +227,7 @@ def test_a_child_table_route_the_entity_flow_never_feeds_is_refused_at_load(
         ("books.yaml", children[1], "routes[1].children[0].from")]
     systems_line = FLOW.splitlines().index("    books: {id: books_id, writes: [customer]}") + 1
     text = str(create)
-    assert ("children books.offer_line takes its rows from the payload's lines, but the Offer create commands that "
+    assert ("children books.quote_line takes its rows from the payload's lines, but the Offer create commands that "
             f"flow trial-offers (flows/offers.yaml:{systems_line}, entity.systems.books) sends to books for an "
             "entity born in shop never carry lines: the sink would dead-letter every such command (NoLines)"
             ) in text.replace(str(project) + "/", ""), text
