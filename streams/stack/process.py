@@ -1,8 +1,10 @@
 """Starting, finding and stopping the stack's processes.
 
 A service's pid file holds its pid and the process start time from ``/proc``, so a reused pid is never
-mistaken for the service. Stopping sends the service's own stop signal, waits, then SIGKILLs the whole
-process group, so nothing is left behind.
+mistaken for the service. A server that keeps a pid file of its own (PostgreSQL's ``postmaster.pid``, MariaDB's
+``--pid-file``) is known by that file first: it names the server also after someone else restarted it (a DBA's
+``pg_ctl restart``), when the stack's own file names a process long gone. Stopping sends the service's own stop
+signal, waits, then SIGKILLs the whole process group, so nothing is left behind.
 """
 
 from __future__ import annotations
@@ -38,16 +40,43 @@ def _start_time(pid: int) -> str | None:
     return rest[19]
 
 
-class ManagedProcess:
-    """One service process, known by its pid file."""
+@dataclass(frozen=True, kw_only=True)
+class ServerPidFile:
+    """A pid file the server keeps itself, whoever started it: its first line is the server's pid. The server works
+    in ``workdir`` (PostgreSQL and MariaDB change to their data directory), which tells it from another process
+    that took over the pid of a stale file."""
 
-    def __init__(self, name: str, run_dir: Path, log_path: Path) -> None:
+    path: Path
+    workdir: Path
+
+    def pid(self) -> int | None:
+        """The pid of the server that runs in ``workdir`` as the file says, or None."""
+        try:
+            pid = int(self.path.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        if _start_time(pid) is None:
+            return None
+        try:
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            return None
+        return pid if Path(cwd) == self.workdir.resolve() else None
+
+
+class ManagedProcess:
+    """One service process, known by its server's own pid file if it has one, else by the stack's."""
+
+    def __init__(self, name: str, run_dir: Path, log_path: Path, server_pid_file: ServerPidFile | None = None) -> None:
         self.name = name
         self.pid_path = run_dir / f"{name}.pid"
         self.log_path = log_path
+        self.server_pid_file = server_pid_file
 
     def pid(self) -> int | None:
-        """The pid of the running service, or None (a stale pid file is removed)."""
+        """The pid of the running service, or None (a stale pid file of the stack's is removed)."""
+        if self.server_pid_file is not None and (pid := self.server_pid_file.pid()) is not None:
+            return pid
         try:
             pid_text, started = self.pid_path.read_text().split()
             pid = int(pid_text)
@@ -95,6 +124,8 @@ class ManagedProcess:
             time.sleep(0.1)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)  # a server someone else started may not lead a process group of its own
         while not self.exited(pid):
             time.sleep(0.05)
         _wait_group_gone(pid, GROUP_GONE_TIMEOUT_S)

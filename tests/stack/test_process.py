@@ -2,12 +2,13 @@
 
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
 from support.waiting import eventually
 
-from streams.stack.process import LaunchSpec, ManagedProcess
+from streams.stack.process import LaunchSpec, ManagedProcess, ServerPidFile
 
 # A parent that ignores SIGTERM and has a child: stopping must still leave nothing behind.
 STUBBORN = (
@@ -61,6 +62,55 @@ def test_a_stale_pid_file_is_not_mistaken_for_the_service(tmp_path: Path) -> Non
     process.pid_path.write_text(f"{os.getpid()} 1\n")  # our own pid, but another start time
     assert process.pid() is None
     assert not process.pid_path.exists()
+    assert process.stop(signal.SIGTERM, timeout=1) is None
+
+
+# A server that keeps a pid file of its own, as PostgreSQL does: it works in its data directory and writes its pid
+# as the file's first line (then more lines), whoever started it.
+SERVER = (
+    "import os, sys, time; os.chdir(sys.argv[1]); "
+    "open(sys.argv[2], 'w').write(f'{os.getpid()}\\n{sys.argv[1]}\\n'); "
+    "print('rea' + 'dy', flush=True); time.sleep(600)"
+)
+
+
+def _server(tmp_path: Path, name: str) -> tuple[ManagedProcess, ServerPidFile]:
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    pid_file = ServerPidFile(path=data / "server.pid", workdir=data)
+    return ManagedProcess(name, tmp_path / "run", tmp_path / f"{name}.log", server_pid_file=pid_file), pid_file
+
+
+def test_a_server_restarted_by_someone_else_is_found_and_stopped_by_its_own_pid_file(tmp_path: Path) -> None:
+    process, pid_file = _server(tmp_path, "db")
+    first = process.start(LaunchSpec(argv=(sys.executable, "-c", SERVER, str(pid_file.workdir), str(pid_file.path))))
+    eventually("the server wrote its pid file", lambda: pid_file.pid() == first, timeout=10, every=0.05)
+    assert process.pid() == first
+
+    # a DBA restarts it with the server's own tool: another process, in a session of its own, not started by us
+    os.killpg(first, signal.SIGKILL)
+    eventually("the first server gone", lambda: not _alive(first), timeout=10, every=0.05)
+    restarted = subprocess.Popen([sys.executable, "-c", SERVER, str(pid_file.workdir), str(pid_file.path)],
+                                 stdout=subprocess.DEVNULL, start_new_session=True)
+    try:
+        eventually("the restarted server wrote its pid file", lambda: pid_file.pid() == restarted.pid, timeout=10,
+                   every=0.05)
+        assert process.pid() == restarted.pid, "the stack's own pid file names a process long gone"
+
+        assert process.stop(signal.SIGTERM, timeout=5) is not None
+        assert not _alive(restarted.pid)
+        assert process.pid() is None
+    finally:
+        if restarted.poll() is None:
+            restarted.kill()
+            restarted.wait()
+
+
+def test_a_server_pid_file_naming_a_process_working_elsewhere_is_stale(tmp_path: Path) -> None:
+    process, pid_file = _server(tmp_path, "db")
+    pid_file.path.write_text(f"{os.getpid()}\n")  # a live pid, reused by a process that is not the server
+    assert pid_file.pid() is None
+    assert process.pid() is None
     assert process.stop(signal.SIGTERM, timeout=1) is None
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from streams.stack.prerequisites import Toolchain
-from streams.stack.process import LaunchSpec, ManagedProcess
+from streams.stack.process import LaunchSpec, ManagedProcess, ServerPidFile
 from streams.stack.progress import Progress
 from streams.stack.secrets import StackSecrets
 from streams.stack.settings import StackSettings
@@ -42,7 +42,13 @@ class Service(ABC):
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
         self.settings = ctx.settings
-        self.process = ManagedProcess(self.name, ctx.settings.run_dir, ctx.settings.logs_dir / f"{self.name}.log")
+        self.process = ManagedProcess(self.name, ctx.settings.run_dir, ctx.settings.logs_dir / f"{self.name}.log",
+                                      server_pid_file=self.server_pid_file())
+
+    def server_pid_file(self) -> ServerPidFile | None:
+        """The pid file the server keeps itself, if it has one: status, up and down follow the server by it also
+        after someone else restarted it with the server's own tools."""
+        return None
 
     @property
     @abstractmethod
@@ -92,9 +98,11 @@ def run_as_service_user(name: str) -> str | None:
 
 
 def chown_tree(path: Path, user: str | None) -> None:
+    """Give a folder and all in it (or one file) to ``user``."""
     if user is None:
         return
     entry = pwd.getpwnam(user)
+    os.chown(path, entry.pw_uid, entry.pw_gid)
     for root, dirs, files in os.walk(path):
         os.chown(root, entry.pw_uid, entry.pw_gid)
         for item in dirs + files:
