@@ -4,6 +4,10 @@ PostgreSQL refuses to run as root, so when we are root it runs as the ``postgres
 package creates. The superuser is reached only through a unix socket in the stack's run folder; the
 application user ``isthmus`` (with REPLICATION, for Debezium, and CREATEDB, so a source system of your own gets
 a database of its own, owned by that user, as the ``crm`` one is) logs in over loopback TCP with a password.
+
+The server's settings live in its data directory (``isthmus.conf``, included from ``postgresql.conf``), not on
+its command line, and the stack knows the server by its ``postmaster.pid``: a DBA's plain
+``pg_ctl -D <data dir> restart`` brings it back as the stack runs it, and ``isthmus status | up | down`` follow it.
 """
 
 from __future__ import annotations
@@ -18,10 +22,13 @@ import psycopg
 from psycopg import sql
 
 from streams.stack.exceptions import PrerequisiteMissing, StackError
-from streams.stack.process import LaunchSpec
+from streams.stack.process import LaunchSpec, ServerPidFile
 from streams.stack.services.base import Service, chown_tree, port_open, run_as_service_user
 
 DATABASES = ("crm", "warehouse")
+#: The file in the data directory with the settings the stack runs PostgreSQL with, and the line that includes it.
+SETTINGS_FILE = "isthmus.conf"
+INCLUDE_SETTINGS = f"include = '{SETTINGS_FILE}'"
 
 
 class CrmDatabase(Service):
@@ -44,6 +51,9 @@ class CrmDatabase(Service):
     def socket_dir(self) -> Path:
         return self.settings.run_dir / "crm-postgres"
 
+    def server_pid_file(self) -> ServerPidFile:
+        return ServerPidFile(path=self.data_dir / "postmaster.pid", workdir=self.data_dir)
+
     def _user(self) -> str | None:
         return run_as_service_user("postgres")
 
@@ -53,8 +63,11 @@ class CrmDatabase(Service):
             _require_traversable(self.settings.home, user)
         self.socket_dir.mkdir(parents=True, exist_ok=True)
         chown_tree(self.socket_dir, user)
-        if (self.data_dir / "PG_VERSION").exists():
-            return
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._initdb(user)
+        self.write_server_settings(user)
+
+    def _initdb(self, user: str | None) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         chown_tree(self.data_dir, user)
         argv = [str(self.toolchain.pg_bin / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
@@ -64,9 +77,25 @@ class CrmDatabase(Service):
             raise StackError(f"initdb of the CRM database in {self.data_dir} failed:\n{result.stdout}{result.stderr}")
         self.ctx.progress.say(f"crm-db: initialised a PostgreSQL cluster in {self.data_dir}")
 
-    def launch(self) -> LaunchSpec:
+    def write_server_settings(self, user: str | None) -> None:
+        """Written on every start, so a data directory made before gets them on its next one. ALTER SYSTEM
+        (``postgresql.auto.conf``, read after ``postgresql.conf``) still overrides them."""
+        lines = "".join(f"{key} = {_conf_value(value)}\n" for key, value in self._server_settings().items())
+        settings_file = self.data_dir / SETTINGS_FILE
+        settings_file.write_text("# Written by isthmus on every start of crm-db: the settings the stack runs this "
+                                 "server with,\n# so that a plain `pg_ctl -D <this folder> start|restart` brings it "
+                                 "back as the stack runs it.\n# Edit the stack's settings, not this file.\n" + lines)
+        chown_tree(settings_file, user)
+        main = self.data_dir / "postgresql.conf"
+        text = main.read_text()
+        if INCLUDE_SETTINGS not in text.splitlines():
+            ending = "" if text.endswith("\n") else "\n"
+            main.write_text(f"{text}{ending}# The local stack's settings, which isthmus writes on every start\n"
+                            f"{INCLUDE_SETTINGS}\n")
+
+    def _server_settings(self) -> dict[str, str | int | Path]:
         s = self.settings
-        settings = {
+        return {
             "listen_addresses": s.host,
             "port": s.crm_db_port,
             "unix_socket_directories": self.socket_dir,
@@ -81,10 +110,10 @@ class CrmDatabase(Service):
             "fsync": "off",
             "log_timezone": "UTC",
         }
-        argv = [str(self.toolchain.pg_bin / "postgres"), "-D", str(self.data_dir)]
-        for key, value in settings.items():
-            argv += ["-c", f"{key}={value}"]
-        return LaunchSpec(argv=tuple(argv), user=self._user())
+
+    def launch(self) -> LaunchSpec:
+        """The settings are in the data directory (:meth:`write_server_settings`, called by :meth:`prepare`)."""
+        return LaunchSpec(argv=(str(self.toolchain.pg_bin / "postgres"), "-D", str(self.data_dir)), user=self._user())
 
     def superuser(self, dbname: str = "postgres") -> psycopg.Connection[Any]:
         return psycopg.connect(host=str(self.socket_dir), port=self.settings.crm_db_port, user="postgres",
@@ -112,6 +141,10 @@ class CrmDatabase(Service):
                 if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone():
                     conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
                         sql.Identifier(dbname), sql.Identifier(user)))
+
+
+def _conf_value(value: str | int | Path) -> str:
+    return str(value) if isinstance(value, int) else "'" + str(value).replace("'", "''") + "'"
 
 
 def _require_traversable(path: Path, user: str) -> None:
