@@ -30,6 +30,7 @@ from typing import Any
 from streams.capture import client
 from streams.capture.client import ConnectorState
 from streams.capture.deploy import summary
+from streams.capture.failures import lost_position
 from streams.inspect.admin import GroupInfo
 
 #: ``isthmus status``'s exit codes (2 is every command's for an Isthmus error: settings that do not load). 3: everything
@@ -42,6 +43,16 @@ EXIT_HEALTHY, EXIT_UNHEALTHY, EXIT_HELD = 0, 1, 3
 _SHAPE = re.compile(r"^(?:-p(?P<partitions>\d+)(?:-keying)?|-results-keying)$")
 #: Characters of a line of a connector task's trace shown (its root cause, or its first line).
 TRACE_SHOWN = 200
+#: A RUNNING connector is judged stalled when its newest heartbeat or change record is older than this many heartbeat
+#: intervals, and than :data:`CAPTURE_STALL_FLOOR_S`.
+CAPTURE_STALL_INTERVALS = 3
+#: Seconds below which no connector is judged stalled: an idle MariaDB connector heartbeats only as its binlog
+#: client hears from the server, every 48 s (0.8 of its 60 s keepalive); a trial measured gaps of up to 55 s.
+CAPTURE_STALL_FLOOR_S = 90.0
+#: Where to look, and the likely causes, when a RUNNING connector captures nothing.
+CAPTURE_STALLED_TODO = ("read Kafka Connect's log for it (likely the database is unreachable or refuses its "
+                        "credentials: `keepalive: Failed to restore connection`, `Access denied`, "
+                        "`password authentication failed`); `isthmus connectors restart {name}` once it is fixed")
 #: What to do with pending dead letters.
 DEAD_LETTERS_TODO = ("`isthmus topics dlq list --pending` lists them with their reasons; fix the cause, then "
                      "`isthmus topics dlq replay`, or `isthmus topics dlq settle` those not to replay")
@@ -67,6 +78,49 @@ class Activity:
 
     def ago_s(self, at_ms: int | None) -> float | None:
         return None if at_ms is None else max(0.0, (self.checked_ms - at_ms) / 1000)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Capture:
+    """A source connector's signs of life: its newest Debezium heartbeat or change record. A task can stay RUNNING
+    while it reads nothing (MariaDB's binlog client lost its connection and retries every minute, refused its
+    password): its heartbeats stop. Its heartbeats come every ``heartbeat.interval.ms`` while it reads (and, on
+    MariaDB, at least as often as the server's binlog heartbeat when nothing changes)."""
+
+    connector: str
+    #: Its heartbeat topic (``<topic.heartbeat.prefix>.<topic.prefix>``).
+    topic: str
+    #: ``heartbeat.interval.ms`` in seconds; None: no heartbeat configured (not judged).
+    interval_s: float | None
+    #: When ``isthmus status`` looked (ms, its clock).
+    checked_ms: int
+    #: The Kafka timestamp of its newest record: heartbeat, change, transaction or notification (None: none).
+    last_ms: int | None = None
+    #: Why its topics could not be read.
+    error: str | None = None
+
+    @property
+    def age_s(self) -> float | None:
+        return None if self.last_ms is None else max(0.0, (self.checked_ms - self.last_ms) / 1000)
+
+    @property
+    def stall_s(self) -> float | None:
+        """Older than this, a RUNNING connector is stalled (None: not judged, no heartbeat configured)."""
+        return None if not self.interval_s else max(CAPTURE_STALL_INTERVALS * self.interval_s,
+                                                    CAPTURE_STALL_FLOOR_S)
+
+    @property
+    def stalled(self) -> bool:
+        age, bound = self.age_s, self.stall_s
+        return age is not None and bound is not None and age > bound
+
+    def text(self) -> str:
+        """``last heartbeat 12 s ago (every 10 s)``."""
+        if self.error:
+            return f"last heartbeat unknown ({self.error})"
+        every = f"every {_duration(self.interval_s)}" if self.interval_s else "no heartbeat configured"
+        age = self.age_s
+        return f"last heartbeat or record {'none read' if age is None else _duration(age) + ' ago'} ({every})"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,6 +169,8 @@ class Pipeline:
     connect: str
     connect_error: str | None = None
     connectors: tuple[ConnectorState, ...] = ()
+    #: Each connector's signs of life (:class:`Capture`), when they were read.
+    captures: Mapping[str, Capture] = field(default_factory=dict)
     flows: tuple[Consumer, ...] = ()
     sinks: tuple[Consumer, ...] = ()
     consumers_error: str | None = None
@@ -275,12 +331,29 @@ def verdict(pipeline: Pipeline) -> Verdict:
         problems.append("Kafka Connect unreachable")
     elif not pipeline.connectors:
         problems.append("no connector deployed")
-    problems += [f"connector {s.name} ({summary(s)})" for s in pipeline.connectors if not s.running]
+    problems += connector_problems(pipeline.connectors, pipeline.captures)
     if pipeline.consumers_error:
         problems.append("flows and sinks unknown")
     for consumer in (*pipeline.flows, *pipeline.sinks):
         problems += consumer_state(consumer)[1]
     return judge(problems, {c.name: c.held for c in pipeline.flows}, pipeline.holds, pipeline.dead_letters)
+
+
+def connector_problems(states: Iterable[ConnectorState], captures: Mapping[str, Capture]) -> list[str]:
+    """What is wrong with the connectors, as ``isthmus status`` and the dashboard say it: each one not running (with
+    the recovery when a task lost its source position), each RUNNING one whose signs of life are too old."""
+    problems: list[str] = []
+    for state in states:
+        if not state.running:
+            lost = [found for _, trace in state.failures if (found := lost_position(trace)) is not None]
+            problems.append(f"connector {state.name} ({summary(state)})" + (
+                f": {lost[0].what}; {lost[0].recovery(state.name)}" if lost else ""))
+        elif (capture := captures.get(state.name)) is not None and capture.stalled:
+            problems.append(f"connector {state.name} capture stalled: RUNNING, but its newest heartbeat or record in "
+                            f"{capture.topic} is {_duration(capture.age_s or 0)} old (heartbeat every "
+                            f"{_duration(capture.interval_s or 0)}): "
+                            + CAPTURE_STALLED_TODO.format(name=state.name))
+    return problems
 
 
 def judge(problems: Sequence[str], held_by: Mapping[str, int], holds: Counted | None,
@@ -373,7 +446,13 @@ def render(pipeline: Pipeline, result: Verdict) -> list[str]:
     for state in pipeline.connectors:
         tasks = " ".join(f"{t.id}:{t.state}" for t in state.tasks) or "no task"
         lines.append(f"  {state.name}  {state.state}  tasks {tasks}")
-        lines += [f"    {what} FAILED: {root_cause(trace)}" for what, trace in state.failures]
+        if (capture := pipeline.captures.get(state.name)) is not None:
+            lines.append(f"    {capture.text()}" + (" STALLED" if state.running and capture.stalled else ""))
+        for what, trace in state.failures:
+            lost = lost_position(trace)
+            lines.append(f"    {what} FAILED: {root_cause(trace) if lost is None else lost.cause}")
+            if lost is not None:
+                lines.append(f"      {lost.what}: {lost.recovery(state.name)}")
     if pipeline.consumers_error:
         lines.append(f"flows and sinks: {pipeline.consumers_error}")
     for title, consumers in (("flows", pipeline.flows), ("sinks", pipeline.sinks)):
@@ -403,6 +482,23 @@ def _activity_document(activity: Activity | None) -> dict[str, Any] | None:
             "error": activity.error}
 
 
+def _capture_document(capture: Capture | None) -> dict[str, Any] | None:
+    if capture is None:
+        return None
+    return {"heartbeat_topic": capture.topic, "heartbeat_interval_s": capture.interval_s,
+            "last_record_ms": capture.last_ms, "age_s": capture.age_s, "stalled_after_s": capture.stall_s,
+            "stalled": capture.stalled, "error": capture.error}
+
+
+def _failure_document(connector: str, what: str, trace: str) -> dict[str, Any]:
+    found: dict[str, Any] = {"what": what, "trace_first_line": first_line(trace), "root_cause": root_cause(trace)}
+    lost = lost_position(trace)
+    if lost is not None:
+        found["lost_position"] = {"engine": lost.engine, "cause": lost.cause, "what": lost.what,
+                                  "recovery": lost.recovery(connector)}
+    return found
+
+
 def document(pipeline: Pipeline, result: Verdict) -> dict[str, Any]:
     """The report as one JSON document (``isthmus status --json``)."""
 
@@ -425,8 +521,8 @@ def document(pipeline: Pipeline, result: Verdict) -> dict[str, Any]:
         "kafka": {"bootstrap": pipeline.kafka, "error": pipeline.kafka_error},
         "connect": {"url": pipeline.connect, "error": pipeline.connect_error,
                     "connectors": [{**s.to_json(), "running": s.running,
-                                    "failures": [{"what": what, "trace_first_line": first_line(trace),
-                                                  "root_cause": root_cause(trace)}
+                                    "capture": _capture_document(pipeline.captures.get(s.name)),
+                                    "failures": [_failure_document(s.name, what, trace)
                                                  for what, trace in s.failures]} for s in pipeline.connectors]},
         "flows": [consumer(c) for c in pipeline.flows], "sinks": [consumer(c) for c in pipeline.sinks],
         "consumers_error": pipeline.consumers_error,
@@ -444,6 +540,6 @@ def held_by_flow(records: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     return found
 
 
-__all__ = ["EXIT_HEALTHY", "EXIT_HELD", "EXIT_UNHEALTHY", "Activity", "Consumer", "Counted", "Pipeline", "Verdict",
-           "commit_text", "consumer_state", "document", "first_line", "flow_of", "held_by_flow", "judge", "layout_of",
-           "render", "root_cause", "sink_state", "verdict", "waiting_text"]
+__all__ = ["EXIT_HEALTHY", "EXIT_HELD", "EXIT_UNHEALTHY", "Activity", "Capture", "Consumer", "Counted", "Pipeline",
+           "Verdict", "commit_text", "connector_problems", "consumer_state", "document", "first_line", "flow_of",
+           "held_by_flow", "judge", "layout_of", "render", "root_cause", "sink_state", "verdict", "waiting_text"]
