@@ -1,5 +1,6 @@
 """What `isthmus status` reads of the pipeline, on the cluster the settings point to (the local stack's, or yours
-with TLS/SASL): each connector and its tasks, each flow's and sink's consumer groups with their members and lag per
+with TLS/SASL): each connector and its tasks, each running connector's newest heartbeat or change record (a task
+RUNNING but reading nothing stops sending them), each flow's and sink's consumer groups with their members and lag per
 input topic, the dead letters and the held documents. The local stack's services and the command itself are in
 streams/cli/stack_commands.py; this module is runtime and never imports the stack.
 
@@ -68,6 +69,9 @@ def gather(runtime: RuntimeSettings, *, stack: list[dict[str, Any]] | None = Non
         existing = admin.topic_names(kafka, bootstrap_timeout_s=KAFKA_TIMEOUT_S)
     except KafkaError as exc:
         return health.Pipeline(**shown, kafka_error=str(unreachable(kafka, exc)))
+    running = [state.name for state in connectors if state.running]
+    shown["captures"] = sources.captures(kafka, connect_url, running, existing=existing,
+                                         **runtime.connect.http_options())
     try:
         dead, holds, held = _topics(kafka, existing)
         shown.update(dead_letters=dead, holds=holds)

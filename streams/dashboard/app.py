@@ -22,6 +22,7 @@ from typing import Any
 from aiohttp import web
 from aiokafka.errors import KafkaError
 
+from streams.capture.client import ConnectorState, TaskState
 from streams.codecs.avro.single_object import SchemaStore
 from streams.config.kafka import KafkaAddress
 from streams.dashboard import sources
@@ -79,8 +80,8 @@ def _judged(verdict: health.Verdict) -> dict[str, Any]:
 def _empty_snapshot() -> dict[str, Any]:
     """What the page and /metrics show before a sample succeeded: nothing, and why."""
     return {"sampled_at": None, "connectors": [], "groups": [], "topics": [], "lag": [], "dlq_topic": dlq_topic(),
-            "dead_letter_count": 0, "dead_letters_pending": 0, "dead_letters_by_stage": {}, "dead_letters": [],
-            "conflicts": [], "holds": [], "latency": [], "retries": {}, "conflict_count": 0,
+            "captures": {}, "dead_letter_count": 0, "dead_letters_pending": 0, "dead_letters_by_stage": {},
+            "dead_letters": [], "conflicts": [], "holds": [], "latency": [], "retries": {}, "conflict_count": 0,
             **_judged(health.judge(["no sample yet"], {}, None, None))}
 
 
@@ -109,6 +110,10 @@ class Sampler:
         if connect_problem:
             problems.append(connect_problem)
         counts = await asyncio.to_thread(sources.counts, config.bootstrap)
+        states = [_state(shown) for shown in found]
+        captures = await asyncio.to_thread(sources.captures, config.bootstrap, config.connect_url,
+                                           [state.name for state in states if state.running], **config.connect_http)
+        problems += health.connector_problems(states, captures)
         await self.dead_letters.poll(config.bootstrap, config.dlq_topic, self.store)  # only the new letters
         letters = self.dead_letters
         if self.latency is None:
@@ -134,6 +139,8 @@ class Sampler:
         self.snapshot = {
             "sampled_at": datetime.now(UTC).isoformat(),
             "connectors": found,
+            "captures": {name: {"topic": c.topic, "age_s": c.age_s, "stalled": c.stalled, "error": c.error}
+                         for name, c in sorted(captures.items())},
             "groups": sources.group_rows(counts, _or_zero(group_rates)),
             "topics": sources.topic_rows(counts, _or_zero(topic_rates)),
             "lag": [{"group": g, "topic": t, "lag": n} for (g, t), n in sorted(counts.lag_by_topic.items())],
@@ -170,6 +177,11 @@ class Sampler:
         await self.dead_letters.close()
         if self.latency is not None:
             await self.latency.close()
+
+
+def _state(shown: Mapping[str, Any]) -> ConnectorState:
+    """A connector's state from :meth:`ConnectorState.to_json` (what :func:`sources.connectors` gives)."""
+    return ConnectorState(**{**shown, "tasks": tuple(TaskState(**task) for task in shown["tasks"])})
 
 
 def _or_zero(rates: dict[str, float | None]) -> dict[str, float]:

@@ -1,5 +1,6 @@
-"""The dashboard's metrics: connector and task states, consumer lag and offsets, dead letters (from the latest
-sample), and the end-to-end latency, sink retries and conflicts of the command and result topics' tail.
+"""The dashboard's metrics: connector and task states, each running connector's capture age, consumer lag and
+offsets, dead letters (from the latest sample), and the end-to-end latency, sink retries and conflicts of the
+command and result topics' tail.
 
 Everything is read from the :class:`~streams.dashboard.app.Sampler` when /metrics is scraped, so what
 Prometheus sees is what the page shows."""
@@ -32,6 +33,12 @@ def snapshot_metrics(snapshot: Mapping[str, Any]) -> Iterable[Metric]:
         for task in connector["tasks"]:
             for state in STATES:
                 tasks.add_metric([str(connector["name"]), str(task["id"]), state], int(task["state"] == state))
+    age = GaugeMetricFamily("isthmus_capture_age_seconds",
+                            "Seconds since a RUNNING connector's newest heartbeat or change record (stalled past a "
+                            "few heartbeat intervals: its task reads nothing).", labels=["connector"])
+    for name, capture in snapshot.get("captures", {}).items():
+        if capture["age_s"] is not None:
+            age.add_metric([str(name)], capture["age_s"])
     lag = GaugeMetricFamily("isthmus_consumer_lag", "Records a consumer group has yet to consume, per topic.",
                             labels=["group", "topic"])
     for row in snapshot["lag"]:
@@ -55,7 +62,7 @@ def snapshot_metrics(snapshot: Mapping[str, Any]) -> Iterable[Metric]:
                                  labels=["topic", "stage"])
     for stage, n in snapshot.get("dead_letters_by_stage", {}).items():
         by_stage.add_metric([dlq, str(stage)], n)
-    return [connectors, tasks, lag, committed, ends, letters, pending, by_stage]
+    return [connectors, tasks, age, lag, committed, ends, letters, pending, by_stage]
 
 
 def latency_metrics(tail: LatencyTail) -> Iterable[Metric]:

@@ -5,18 +5,27 @@ Every function here blocks (kafka-python, httpx); the web app calls them in a th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from kafka.errors import KafkaError
 
 from streams.capture.client import ConnectClient, ConnectorState
 from streams.capture.exceptions import ConnectError
 from streams.codecs.avro.single_object import SchemaStore
 from streams.config.kafka import KafkaAddress
-from streams.inspect import admin
+from streams.inspect import admin, health
 from streams.inspect.decoding import Decoded, decode_record, masked
 from streams.inspect.masking import PiiCatalog
-from streams.inspect.reader import StartAt, read
+from streams.inspect.reader import StartAt, read, read_spans
+
+#: Offsets read back from the end of each partition of a connector's topics for its newest record (an exactly-once
+#: task ends each transaction with a marker, which takes an offset and is no record).
+CAPTURE_OFFSETS = 4
+#: Debezium's default ``topic.heartbeat.prefix``.
+HEARTBEAT_PREFIX = "__debezium-heartbeat"
 
 #: Hold records read back from each partition of the holds topic's end to tell the documents held now (the latest
 #: record of a key is its state): a bounded read, whatever the topic's size.
@@ -48,6 +57,60 @@ def connector_states(connect_url: str, **http_options: Any) -> tuple[list[Connec
             return [client.status(name) for name in client.connectors()], None
     except ConnectError as exc:
         return [], str(exc)
+
+
+def captures(bootstrap: KafkaAddress, connect_url: str, names: Iterable[str], *, existing: set[str] | None = None,
+             **http_options: Any) -> dict[str, health.Capture]:
+    """Each connector of ``names``'s signs of life (:class:`health.Capture`): the newest record of its heartbeat topic
+    and of the topics under its ``topic.prefix`` (changes, transactions, notifications: a snapshot sends no heartbeat),
+    read from the last :data:`CAPTURE_OFFSETS` offsets of each partition. ``existing``: the cluster's topics, when
+    known; ``http_options``: as :func:`connector_states`'s."""
+    chosen = list(names)
+    if not chosen:
+        return {}
+    try:
+        with ConnectClient(connect_url, timeout=5.0, **http_options) as client:
+            configs = {name: client.get_config(name) for name in chosen}
+    except ConnectError as exc:
+        return {name: health.Capture(connector=name, topic="?", interval_s=None, checked_ms=_now_ms(),
+                                     error=str(exc)) for name in chosen}
+    return newest_records(bootstrap, configs, existing=existing)
+
+
+def newest_records(bootstrap: KafkaAddress, configs: Mapping[str, Mapping[str, str]], *,
+                   existing: set[str] | None = None) -> dict[str, health.Capture]:
+    """:func:`captures` of connectors with these deployed ``configs``."""
+    topics_of: dict[str, list[str]] = {}
+    try:
+        existing = existing if existing is not None else admin.topic_names(bootstrap)
+        for name, config in configs.items():
+            prefix = config.get("topic.prefix", "")
+            heartbeat = f"{config.get('topic.heartbeat.prefix', HEARTBEAT_PREFIX)}.{prefix}"
+            topics_of[name] = [heartbeat, *sorted(t for t in existing if prefix and t.startswith(prefix + "."))]
+        read_from = sorted({t for topics in topics_of.values() for t in topics if t in existing})
+        described = admin.topics(bootstrap, read_from, config_keys=()) if read_from else []
+        spans = {(t.name, p.partition): (max(p.begin, p.end - CAPTURE_OFFSETS), p.end)
+                 for t in described for p in t.partitions if p.messages}
+        newest: dict[str, int] = {}
+        for record in read_spans(bootstrap, spans):
+            if record.timestamp_ms is not None:
+                newest[record.topic] = max(newest.get(record.topic, record.timestamp_ms), record.timestamp_ms)
+        error = None
+    except KafkaError as exc:
+        newest, error = {}, f"{type(exc).__name__}: {exc}"
+    checked_ms = _now_ms()
+    found: dict[str, health.Capture] = {}
+    for name, config in configs.items():
+        interval_ms = int(config.get("heartbeat.interval.ms") or 0)
+        times = [newest[t] for t in topics_of.get(name, ()) if t in newest]
+        found[name] = health.Capture(connector=name, topic=topics_of.get(name, ["?"])[0],
+                                     interval_s=interval_ms / 1000 if interval_ms > 0 else None,
+                                     checked_ms=checked_ms, last_ms=max(times) if times else None, error=error)
+    return found
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def counts(bootstrap: KafkaAddress) -> Counts:

@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 
+from streams.capture.client import ConnectorState, TaskState
 from streams.codecs.avro.single_object import SchemaStore
 from streams.dashboard import app, sources
 from streams.dashboard.app import DashboardConfig, Sampler
 from streams.dashboard.latency import LatencyJoin
+from streams.dashboard.metrics import snapshot_metrics
 from streams.inspect import health
 from streams.inspect.masking import PiiCatalog
 from streams.inspect.roles import AccessPolicy
@@ -37,8 +39,12 @@ class _Tail:
         pass
 
 
-def _sampler(monkeypatch: pytest.MonkeyPatch, *, holds: list[dict[str, Any]] | None = None) -> Sampler:
-    monkeypatch.setattr(sources, "connectors", lambda url, **_: ([], None))
+def _sampler(monkeypatch: pytest.MonkeyPatch, *, holds: list[dict[str, Any]] | None = None,
+             connectors: list[dict[str, Any]] | None = None,
+             captures: dict[str, health.Capture] | None = None) -> Sampler:
+    monkeypatch.setattr(sources, "connectors", lambda url, **_: (list(connectors or []), None))
+    monkeypatch.setattr(sources, "captures", lambda bootstrap, url, names, **_: {
+        name: given for name, given in (captures or {}).items() if name in names})
     monkeypatch.setattr(sources, "counts", lambda bootstrap: sources.Counts(topics={}, consumed={}, lag={},
                                                                             lag_by_topic={}))
     monkeypatch.setattr(sources, "latest", lambda bootstrap, topic, *a, **k: list(holds or []) if "holds" in topic
@@ -86,3 +92,17 @@ def test_latency_says_since_when_it_counts(monkeypatch: pytest.MonkeyPatch) -> N
     since = sampler.latency.join.since.isoformat()  # type: ignore[union-attr]
     assert [(row["target"], row["applied"], row["since"]) for row in sampler.snapshot["latency"]] == [
         ("billing", 0, since), ("shopfloor", 0, since)]
+
+
+def test_a_stalled_capture_is_judged_as_status_judges_it_and_its_age_exported(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A trial's dashboard showed no problem while a RUNNING connector had read nothing for minutes."""
+    running = ConnectorState(name="till-source", type="source", state="RUNNING", worker_id="connect:8083",
+                             tasks=(TaskState(id=0, state="RUNNING", worker_id="connect:8083"),))
+    stalled = health.Capture(connector="till-source", topic="__debezium-heartbeat.till", interval_s=10.0,
+                             checked_ms=200_000, last_ms=70_000)
+    sampler = _sampler(monkeypatch, connectors=[running.to_json()], captures={"till-source": stalled})
+    asyncio.run(sampler.sample())
+    assert sampler.snapshot["problems"] == health.connector_problems([running], {"till-source": stalled})
+    assert sampler.snapshot["problems"][0].startswith("connector till-source capture stalled")
+    [age] = [m for m in snapshot_metrics(sampler.snapshot) if m.name == "isthmus_capture_age_seconds"]
+    assert [(s.labels, s.value) for s in age.samples] == [({"connector": "till-source"}, 130.0)]
