@@ -52,7 +52,7 @@ def connector(name: str, *tasks: tuple[str, str | None]) -> ConnectorState:
 
 def pipeline(*states: ConnectorState, captures: dict[str, health.Capture] | None = None) -> health.Pipeline:
     return health.Pipeline(kafka="kafka-0:9093", connect="http://connect:8083", connectors=states,
-                           **({"captures": captures} if captures else {}), dead_letters=health.Counted(topic="isthmus.dlq", count=0),
+                           captures=captures or {}, dead_letters=health.Counted(topic="isthmus.dlq", count=0),
                            holds=health.Counted(topic="isthmus.holds", count=0))
 
 
