@@ -47,6 +47,9 @@ from streams.sinks import dlq
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
+#: Seconds between two reads of the connectors' signs of life (their heartbeat and change topics' last offsets): a
+#: stall is judged over minutes, and each read opens a consumer, so a sample every 2 s reuses the last one.
+CAPTURE_CHECK_S = 30.0
 #: Dead letters and conflicts the page lists (the newest).
 SHOWN = 50
 
@@ -97,6 +100,9 @@ class Sampler:
     latency: LatencyTail | None = None
     dead_letters: DeadLetterTally = field(default_factory=DeadLetterTally)
     history: History = field(init=False)
+    #: The connectors' signs of life, read at most every :data:`CAPTURE_CHECK_S` (a read of their topics' ends).
+    _captures: dict[str, health.Capture] = field(default_factory=dict)
+    _captures_read: float = -CAPTURE_CHECK_S
 
     def __post_init__(self) -> None:
         self.history = History(capacity=self.config.history_points, interval_s=self.config.interval_s)
@@ -111,8 +117,12 @@ class Sampler:
             problems.append(connect_problem)
         counts = await asyncio.to_thread(sources.counts, config.bootstrap)
         states = [_state(shown) for shown in found]
-        captures = await asyncio.to_thread(sources.captures, config.bootstrap, config.connect_url,
-                                           [state.name for state in states if state.running], **config.connect_http)
+        running = sorted(state.name for state in states if state.running)
+        if now - self._captures_read >= CAPTURE_CHECK_S or sorted(self._captures) != running:
+            self._captures = await asyncio.to_thread(sources.captures, config.bootstrap, config.connect_url, running,
+                                                     **config.connect_http)
+            self._captures_read = now
+        captures = self._captures
         problems += health.connector_problems(states, captures)
         await self.dead_letters.poll(config.bootstrap, config.dlq_topic, self.store)  # only the new letters
         letters = self.dead_letters
