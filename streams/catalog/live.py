@@ -9,7 +9,6 @@ the environment. The password is held as a :class:`~streams.config.secret.Secret
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +23,9 @@ from streams.capture.exceptions import ConfigError
 from streams.catalog import mysql, postgres
 from streams.catalog.exceptions import CatalogError
 from streams.catalog.model import Catalog, ForeignKey, TableIdentity
+from streams.config import references
 from streams.config.secret import Secret
 from streams.systems import Engine, SystemSpec
-
-_REFERENCE = re.compile(r"\$\{(?P<provider>\w+):(?P<body>[^}]*)\}")
-#: A Java properties line, ``key=value`` or ``key: value`` (what Connect's FileConfigProvider reads).
-_PROPERTY = re.compile(r"^(?P<name>[^=:\s]+)\s*[=:]\s*(?P<value>.*)$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,38 +96,8 @@ def _captured(system: SystemSpec) -> tuple[Engine, str]:
 def resolve(value: str, *, key: str, environ: Mapping[str, str]) -> str:
     """``value`` with every ``${file:...}`` and ``${env:...}`` reference replaced; the error names the key and
     the reference, never a resolved value."""
-
-    def replace(match: re.Match[str]) -> str:
-        provider, body = match["provider"], match["body"]
-        if provider == "env":
-            if body not in environ:
-                raise CatalogError(f"{key}: ${{env:{body}}} is not set in the environment; fix: export {body}")
-            return environ[body]
-        if provider == "file":
-            path_text, _, name = body.rpartition(":")
-            found = _properties(Path(path_text), key).get(name)
-            if found is None:
-                raise CatalogError(f"{key}: {path_text} has no key {name!r}; fix: add it, or correct the reference")
-            return found
-        raise CatalogError(f"{key}: config provider {provider!r} cannot be resolved outside Kafka Connect; fix: "
-                           "use ${file:<path>:<key>} or ${env:<VARIABLE>} in the overlay for discovery")
-
-    return _REFERENCE.sub(replace, value)
-
-
-def _properties(path: Path, key: str) -> dict[str, str]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CatalogError(f"{key}: cannot read {path}: {exc.strerror}; fix: check the path, or run "
-                           "`isthmus up` to create the stack's secrets") from exc
-    values: dict[str, str] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        match = _PROPERTY.match(line)
-        if match and not line.startswith(("#", "!")):
-            values[match["name"]] = match["value"]
-    return values
+    return references.resolve(value, key=key, environ=environ, error=CatalogError,
+                              where=" in the overlay for discovery")
 
 
 #: Tables Isthmus itself makes in a system's database: the SQL sinks' record of the idempotency keys applied
