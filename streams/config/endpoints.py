@@ -6,12 +6,15 @@ database engine (``postgresql``, ``mariadb``, ``mysql``) to the server of that e
 string (``host=... port=... user=... password=... dbname=...``, for MariaDB/MySQL too). A ``sql`` target without
 ``conninfo_env`` writes to its ``database`` on the server of its system's engine; snapshot signals and the
 daily re-sync write their rows through the server of the connector's engine. The connection strings hold
-passwords: they are secrets (printed ``***``). The local stack offers its reference APIs, its two servers and
-its secrets file (streams/stack/offer.py).
+passwords: they are secrets (printed ``***``). A password may be Kafka Connect's reference to a properties file,
+``password=${file:<path>:<key>}``, read again each time a connection string is made (``dsn``), so a password
+rotated in that file reaches every new connection with no restart. The local stack offers its reference APIs,
+its two servers (their passwords so, from its secrets file) and its secrets file (streams/stack/offer.py).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,6 +23,7 @@ import pymysql
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from streams.config import references
 from streams.config.exceptions import RuntimeConfigError
 from streams.config.section import Section
 
@@ -88,10 +92,7 @@ class EndpointSettings(Section):
                 f"no {engine} server to connect to; fix: set {self.env_name('databases')} (a JSON object, e.g. "
                 f'{{"{engine}": "host=... port=... user=... password=..."}}) or endpoints.databases.{engine} in '
                 "the --config file, or run the local stack (isthmus up), which offers its own")
-        parts = psycopg.conninfo.conninfo_to_dict(value.get_secret_value())
-        if database:
-            parts["dbname"] = database
-        return psycopg.conninfo.make_conninfo("", **{k: v for k, v in parts.items() if v is not None})
+        return resolved(value.get_secret_value(), f"{self.env_name('databases')} ({engine})", database)
 
     def connect_postgresql(self, dbname: str | None = None, **kwargs: Any) -> psycopg.Connection[Any]:
         """A connection to the PostgreSQL server (on ``dbname``, else the string's database)."""
@@ -100,6 +101,18 @@ class EndpointSettings(Section):
     def connect_mariadb(self, database: str | None = None, **kwargs: Any) -> pymysql.connections.Connection[Any]:
         """A connection to the MariaDB server (on ``database``, else the string's)."""
         return pymysql.connect(**mysql_connect(self.dsn("mariadb", database)), **kwargs)
+
+
+def resolved(conninfo: str, key: str, database: str | None = None) -> str:
+    """``conninfo`` (on ``database`` when given) with its password's ``${file:<path>:<key>}`` or ``${env:NAME}``
+    read now; an EndpointError naming ``key`` (the setting) when it cannot be."""
+    parts = psycopg.conninfo.conninfo_to_dict(conninfo)
+    if database:
+        parts["dbname"] = database
+    if parts.get("password"):
+        parts["password"] = references.resolve(str(parts["password"]), key=key, environ=os.environ,
+                                               error=EndpointError)
+    return psycopg.conninfo.make_conninfo("", **{k: v for k, v in parts.items() if v is not None})
 
 
 def mysql_connect(conninfo: str) -> dict[str, Any]:

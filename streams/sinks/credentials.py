@@ -1,7 +1,8 @@
-"""The target refusing Isthmus's credentials (401, 403): not any command's fault, so no command is dead-lettered
-for it. Delivery retries as in an outage (the circuit breaker, backoff); this says so once per refusal, at ERROR,
-naming the system, the status, the target's words and where the credential comes from, and keeps the state the
-sink's metrics and summary show."""
+"""The target refusing Isthmus's credentials (401, 403; a SQL target's server refusing its account's login or a
+grant, :mod:`streams.sinks.adapters.sql_access`): not any command's fault, so no command is dead-lettered for it.
+Delivery retries as in an outage (the circuit breaker, backoff); this says so once per refusal, at ERROR, naming
+the system, the status, the target's words and where the credential comes from, and keeps the state the sink's
+metrics and summary show."""
 
 from __future__ import annotations
 
@@ -14,19 +15,31 @@ from streams.sinks.outcomes import CREDENTIAL_STATUSES, Attempt, Failed
 log = logging.getLogger("isthmus.sink")
 
 
+#: What takes a new credential: the sink reads its target's credentials when it starts.
+RESTART = ", then restart the sink"
+
+
 def credential_source(config: TargetConfig) -> str:
-    """Where the target file takes the credential the target refuses: an HTTP route's ``http.auth`` secret, else
-    the adapter's own section."""
+    """Where the target file takes the credential the target refuses, and what takes a new one: an HTTP route's
+    ``http.auth`` secret, a SQL target's password, else the adapter's own section."""
+    if config.sql is not None:
+        if config.sql.conninfo_env:
+            return (f"the password in environment variable {config.sql.conninfo_env} (sql.conninfo_env, "
+                    f"{config.path}){RESTART}")
+        return ("the database server's password in endpoints.databases (ISTHMUS_ENDPOINTS_DATABASES or the --config "
+                "file; on the local stack its secrets file, <home>/secrets/stack.properties): one given as "
+                "${file:<path>:<key>}, as the local stack's is, is read again for each new connection, with no "
+                "restart; any other takes a restart of the sink")
     auth = config.http.auth if config.http is not None else None
     if auth is None:
-        return f"the credentials in the {config.adapter} section of {config.path}"
+        return f"the credentials in the {config.adapter} section of {config.path}{RESTART}"
     line = f":{auth.line}" if auth.line else ""
     if auth.oauth2 is not None:
         spec = auth.oauth2
         return (f"client_id {spec.oauth_client_id.shown()} and client_secret {spec.client_secret.shown()} for the "
-                f"OAuth2 token from {spec.token_url} (http.auth.oauth2, {config.path}{line})")
+                f"OAuth2 token from {spec.token_url} (http.auth.oauth2, {config.path}{line}){RESTART}")
     looked = Credential(env=auth.env, secret=auth.secret).shown()
-    return f"{looked} (http.auth, header {auth.header}, {config.path}{line})"
+    return f"{looked} (http.auth, header {auth.header}, {config.path}{line}){RESTART}"
 
 
 class CredentialRefusals:
@@ -35,6 +48,8 @@ class CredentialRefusals:
     def __init__(self, config: TargetConfig) -> None:
         self.system = config.system.upper()
         self.source = credential_source(config)
+        #: A SQL target's failures carry an HTTP status for delivery's sake alone: its reason says what the server said.
+        self._status = config.sql is None
         self.refused: Failed | None = None
         self.outages = 0
         self.answers = 0
@@ -53,9 +68,9 @@ class CredentialRefusals:
             self.answers += 1
             if self.refused is None:
                 self.outages += 1
-                log.error("sink %s: %s refuses Isthmus's credentials (%d): %s; no command is dead-lettered for "
-                          "it: each waits and is retried until they work. Fix: check %s, then restart the sink",
-                          self.system.lower(), self.system, outcome.status, outcome.reason, self.source)
+                log.error("sink %s: %s refuses Isthmus's credentials%s: %s; no command is dead-lettered for it: "
+                          "each waits and is retried until they work. Fix: check %s", self.system.lower(),
+                          self.system, f" ({outcome.status})" if self._status else "", outcome.reason, self.source)
             self.refused = outcome
             return
         if not isinstance(outcome, Failed) or outcome.kind != "transient":

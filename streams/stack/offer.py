@@ -3,7 +3,9 @@
 The stack is one producer of the runtime settings (streams/config), never a dependency of them: the CLI
 passes this offer as the weakest source above the defaults, and ``isthmus up`` writes it to
 ``<home>/runtime.yaml``, a ``--config`` file to start from. The offer holds the stack's database passwords
-(in connection strings), so that file is written for its owner only, like the secrets file it comes from.
+(in connection strings), so that file is written for its owner only, like the secrets file it comes from. Its
+database servers name their password as a reference to the secrets file, ``${file:<path>:<key>}`` (Kafka
+Connect's form), read again for each new connection: a password rotated there reaches running sinks.
 """
 
 from __future__ import annotations
@@ -42,6 +44,14 @@ def erp_conninfo(settings: StackSettings, secrets: StackSecrets) -> str:
                                           connect_timeout=5)
 
 
+def referenced(conninfo: str, secrets: StackSecrets, key: str) -> str:
+    """``conninfo`` with its password as the reference to key ``key`` of the secrets file: the runtime reads the
+    file for each new connection (streams/config/endpoints.py), so a rotated password needs no restart."""
+    parts = psycopg.conninfo.conninfo_to_dict(conninfo)
+    parts["password"] = secrets.connect_reference(key)
+    return psycopg.conninfo.make_conninfo("", **{k: v for k, v in parts.items() if v is not None})
+
+
 def runtime_offer(settings: StackSettings) -> dict[str, dict[str, Any]]:
     """The runtime settings the stack's services answer for, by section and field."""
     secrets = load_or_create(settings.home)
@@ -53,9 +63,12 @@ def runtime_offer(settings: StackSettings) -> dict[str, dict[str, Any]]:
             "connect": {"urls": [settings.connect_url]},
             # its servers by engine: the CRM's PostgreSQL, the ERP's MariaDB (which serves MySQL targets too)
             "endpoints": {"api_urls": {"crm": settings.crm_api_url, "erp": settings.erp_api_url},
-                          "databases": {"postgresql": crm_conninfo(settings, secrets),
-                                        "mariadb": erp_conninfo(settings, secrets),
-                                        "mysql": erp_conninfo(settings, secrets)},
+                          "databases": {"postgresql": referenced(crm_conninfo(settings, secrets), secrets,
+                                                                 "crm.db.password"),
+                                        "mariadb": referenced(erp_conninfo(settings, secrets), secrets,
+                                                              "erp.db.password"),
+                                        "mysql": referenced(erp_conninfo(settings, secrets), secrets,
+                                                            "erp.db.password")},
                           "secrets_file": str(secrets.path)},
             # the schema history's brokers follow the kafka section (RuntimeSettings.connector_variables), which
             # the stack offers too: a configured Kafka is the history's as well, not the stack's

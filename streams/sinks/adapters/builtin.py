@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 
-from streams.config.endpoints import mysql_connect
+from streams.config.endpoints import mysql_connect, resolved
 from streams.sinks.adapters.base import Adapter
 from streams.sinks.adapters.http import HttpAdapter
 from streams.sinks.adapters.mysql import MySqlAdapter
@@ -62,22 +62,31 @@ def build_sql(config: TargetConfig, environment: SinkEnvironment) -> Adapter:
                                 f"{config.system} is written only (capture: none), so its engine is not known; fix: "
                                 "use an http target, or declare the system's engine, connector and topics")
     pool_size = min(environment.sink.concurrency, MAX_CONNECTIONS)
-    conninfo = None
-    if config.sql.conninfo_env:
-        conninfo = environment.env.get(config.sql.conninfo_env)
-        if not conninfo:
-            raise SecretMissing(f"{config.path}: sql.conninfo_env names {config.sql.conninfo_env}, which is not "
-                                "set; fix: export it with a conninfo (host=... port=... dbname=... user=... "
-                                "password=...)")
-    # without conninfo_env: its database on the server of its engine (endpoints.databases), targets/README.md
+    own, database = config.sql.conninfo_env, config.sql.database
+    given = environment.env.get(own) if own else None
+    if own and not given:
+        raise SecretMissing(f"{config.path}: sql.conninfo_env names {own}, which is not set; fix: export it with a "
+                            "conninfo (host=... port=... dbname=... user=... password=...)")
+
+    def conninfo() -> str:
+        """Made for each new connection: a password given as ${file:<path>:<key>} is read again (a rotation)."""
+        if own and given:
+            return resolved(given, own)
+        # without conninfo_env: its database on the server of its engine (endpoints.databases), targets/README.md
+        return endpoints.dsn(engine.value, database)
+
     if engine is Engine.POSTGRESQL:
-        conninfo = conninfo or endpoints.dsn(engine.value, config.sql.database)
-        parts = psycopg.conninfo.conninfo_to_dict(conninfo)
+        parts = psycopg.conninfo.conninfo_to_dict(conninfo())
         shown = f"{parts.get('host', 'localhost')}:{parts.get('port', 5432)}/{parts.get('dbname', '')}"
         return SqlAdapter(config, conninfo=conninfo, pool_size=pool_size, shown=shown)
-    connect = mysql_connect(conninfo or endpoints.dsn(engine.value, config.sql.database))
-    connect.pop("connect_timeout", None)
-    shown = f"{connect['host']}:{connect['port']}/{connect['database'] or ''}"
+
+    def connect() -> dict[str, Any]:
+        args = mysql_connect(conninfo())
+        args.pop("connect_timeout", None)
+        return args
+
+    first = connect()
+    shown = f"{first['host']}:{first['port']}/{first['database'] or ''}"
     return MySqlAdapter(config, connect=connect, pool_size=pool_size, shown=shown, engine=engine.value)
 
 

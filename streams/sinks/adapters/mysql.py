@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 import json
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
@@ -21,6 +21,7 @@ import pymysql
 from pymysql.cursors import DictCursor
 
 from streams.sinks.adapters.sql import Prepared, jsonable, no_row, prepare, route_tables, table_facts
+from streams.sinks.adapters.sql_access import GRANT, LOGIN, access_refused
 from streams.sinks.adapters.sql_children import MARIADB, ChildRows, child_writes, existing_statement
 from streams.sinks.adapters.sql_keys import TextColumn, key_held_as_other, lines_held_as_other
 from streams.sinks.adapters.sql_lookups import MARIADB_INDEXES, fill, lookup_statement, lookup_tables, unindexed
@@ -33,8 +34,15 @@ from streams.sinks.records import SinkCommand
 #: The keys table when the target file names none: in the connection's database.
 DEFAULT_KEYS_TABLE = "isthmus_sink_keys"
 #: Server errors worth a retry: lock wait timeout, deadlock, too many connections, server gone or shutting
-#: down, connection killed. Any other server error is the data's or the table's: permanent.
+#: down, connection killed. Any other server error is the data's or the table's (permanent), unless it is one of
+#: ``ACCESS_ERRNOS``.
 TRANSIENT_ERRNOS = frozenset({1040, 1053, 1205, 1213, 1927, 2002, 2003, 2006, 2013})
+#: Server errors that refuse the account, not the data (:mod:`.sql_access`): its login (access denied with the
+#: password, or without one; a host not allowed; a password expired or to be changed; an account locked, MySQL's
+#: 3118 and MariaDB's 4151), or a privilege its grants lack (on a database, a table, a column, a routine, or one
+#: such as SUPER).
+ACCESS_ERRNOS = {**dict.fromkeys((1045, 1130, 1698, 1820, 1862, 3118, 4151), LOGIN),
+                 **dict.fromkeys((1044, 1142, 1143, 1227, 1370), GRANT)}
 
 #: Errors of the connection itself, after which every connection to the server is suspect, and what each means
 #: (``{engine}``: MariaDB or MySQL). PyMySQL reports a socket that failed as 2013 (reading) or 2006 (writing).
@@ -168,15 +176,17 @@ def columns_statement() -> str:
 
 
 class MySqlAdapter:
-    def __init__(self, config: TargetConfig, *, connect: Mapping[str, Any], pool_size: int, shown: str,
-                 engine: str = "mariadb", idle_check_s: float = IDLE_CHECK_S) -> None:
-        """``connect``: PyMySQL's connection arguments (host, port, user, password, database); ``idle_check_s``: an
-        idle connection unused for longer is pinged before use (:mod:`.sql_pool`)."""
+    def __init__(self, config: TargetConfig, *, connect: Mapping[str, Any] | Callable[[], Mapping[str, Any]],
+                 pool_size: int, shown: str, engine: str = "mariadb", idle_check_s: float = IDLE_CHECK_S) -> None:
+        """``connect``: PyMySQL's connection arguments (host, port, user, password, database), or what gives them
+        for each new connection (a password read again from its secrets file); ``idle_check_s``: an idle connection
+        unused for longer is pinged before use (:mod:`.sql_pool`)."""
         if config.sql is None:
             raise TargetConfigError(f"{config.path}: a sql target needs its sql section")
         self.config = config
         self.keys_table = config.sql.keys_table or DEFAULT_KEYS_TABLE
-        self._connect_args = dict(connect)
+        self._connect_args = connect if callable(connect) else (lambda: connect)
+        self._user = self._connect_args().get("user")
         self._shown = shown
         self._engine = "MySQL" if engine == "mysql" else "MariaDB"
         self._pool: ConnectionPool[Connection] = ConnectionPool(idle_check_s=idle_check_s)
@@ -194,7 +204,7 @@ class MySqlAdapter:
                f"{self.config.path.name})"
 
     def _open(self) -> Connection:
-        return pymysql.connect(**self._connect_args, autocommit=False, cursorclass=DictCursor, connect_timeout=5,
+        return pymysql.connect(**self._connect_args(), autocommit=False, cursorclass=DictCursor, connect_timeout=5,
                                init_command=STRICT_SESSION)
 
     @contextmanager
@@ -295,6 +305,9 @@ class MySqlAdapter:
                           reason=f"{self._engine} {self._shown}: {str(exc).strip() or type(exc).__name__}")
         except pymysql.MySQLError as exc:
             errno = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+            if errno in ACCESS_ERRNOS:
+                return access_refused(ACCESS_ERRNOS[errno], exc, engine=self._engine, shown=self._shown,
+                                      user=self._user)
             if errno in TRANSIENT_ERRNOS:
                 return Failed(kind="transient", error_type=type(exc).__name__,
                               reason=f"{self._engine} {self._shown}: {exc}")

@@ -10,7 +10,7 @@ import binascii
 import dataclasses
 import json
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
@@ -21,6 +21,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from streams.sinks.adapters.mapping import render_fields
+from streams.sinks.adapters.sql_access import GRANT, LOGIN, access_refused
 from streams.sinks.adapters.sql_children import (
     POSTGRESQL,
     ChildRows,
@@ -75,6 +76,8 @@ CLOSED_BY_SERVER = {
     "57P05": "the connection was closed by the server (idle_session_timeout)",
 }
 
+#: The server's words (libpq's text of a refused connect) that refuse the login itself.
+REFUSED_LOGIN = ("password authentication failed", "no pg_hba.conf entry", "role \"")
 
 #: The columns of one table, as ``start`` reads them for its checks (``%s``: table name, schema or "" for the
 #: connection's current one).
@@ -98,14 +101,17 @@ def _table(name: str) -> sql.Composed:
 
 
 class SqlAdapter:
-    def __init__(self, config: TargetConfig, *, conninfo: str, pool_size: int, shown: str,
+    def __init__(self, config: TargetConfig, *, conninfo: str | Callable[[], str], pool_size: int, shown: str,
                  idle_check_s: float = IDLE_CHECK_S) -> None:
-        """``idle_check_s``: an idle connection unused for longer is checked before use (:mod:`.sql_pool`)."""
+        """``conninfo``: the libpq string, or what gives it for each new connection (a password read again from its
+        secrets file); ``idle_check_s``: an idle connection unused for longer is checked before use
+        (:mod:`.sql_pool`)."""
         if config.sql is None:
             raise TargetConfigError(f"{config.path}: a sql target needs its sql section")
         self.config = config
         self.keys_table = config.sql.keys_table or DEFAULT_KEYS_TABLE
-        self._conninfo = conninfo
+        self._conninfo = conninfo if callable(conninfo) else (lambda: conninfo)
+        self._user = psycopg.conninfo.conninfo_to_dict(self._conninfo()).get("user")
         self._shown = shown
         self._pool: ConnectionPool[Connection] = ConnectionPool(idle_check_s=idle_check_s)
         self._slots = asyncio.Semaphore(pool_size)
@@ -120,7 +126,7 @@ class SqlAdapter:
                f"{self.config.path.name})"
 
     async def _connect(self) -> Connection:
-        return await psycopg.AsyncConnection.connect(self._conninfo, row_factory=dict_row, connect_timeout=5)
+        return await psycopg.AsyncConnection.connect(self._conninfo(), row_factory=dict_row, connect_timeout=5)
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[Connection]:
@@ -223,18 +229,25 @@ class SqlAdapter:
         except ConnectionLost as exc:
             return Failed(kind="transient", error_type=type(exc.__cause__).__name__,
                           reason=f"PostgreSQL {self._shown}: {exc}")
-        except _TRANSIENT as exc:
+        except psycopg.Error as exc:
+            return self._failed(route, exc)
+
+    def _failed(self, route: SqlRoute, exc: psycopg.Error) -> Failed:
+        """A failed write: the account refused (:mod:`.sql_access`), a failure worth a retry, or the data's."""
+        access = access_status(exc)
+        if access is not None:
+            return access_refused(access, exc, engine="PostgreSQL", shown=self._shown, user=self._user)
+        if isinstance(exc, _TRANSIENT):
             return Failed(kind="transient", error_type=type(exc).__name__,
                           reason=f"PostgreSQL {self._shown}: {str(exc).strip() or type(exc).__name__}")
-        except psycopg.Error as exc:
-            if stale_plan(exc):
-                return Failed(kind="transient", error_type=type(exc).__name__,
-                              reason=f"PostgreSQL {self._shown}: {route.table} changed (an ALTER TABLE) under a "
-                                     f"statement a connection had prepared ({str(exc).strip()}); retried on a new "
-                                     "connection")
-            return Failed(kind="permanent", error_type=type(exc).__name__,
-                          reason=f"PostgreSQL refused the write to {route.table}: {str(exc).strip()}; fix the "
-                                 "data (or the table) and replay")
+        if stale_plan(exc):
+            return Failed(kind="transient", error_type=type(exc).__name__,
+                          reason=f"PostgreSQL {self._shown}: {route.table} changed (an ALTER TABLE) under a "
+                                 f"statement a connection had prepared ({str(exc).strip()}); retried on a new "
+                                 "connection")
+        return Failed(kind="permanent", error_type=type(exc).__name__,
+                      reason=f"PostgreSQL refused the write to {route.table}: {str(exc).strip()}; fix the "
+                             "data (or the table) and replay")
 
     async def _apply(self, conn: Connection, command: SinkCommand, prepared: Prepared) -> Attempt:
         route, row = prepared.route, prepared.row
@@ -388,13 +401,28 @@ def connection_lost(exc: BaseException) -> str | None:
     psycopg's own ``OperationalError`` without a SQLSTATE (the server gone, a network reset, a refused connect).
     None for a failure of the statement (a lock, a constraint, a cancelled query, too many connections, a refused
     password), after which the other connections are as good as before."""
-    if not isinstance(exc, psycopg.OperationalError) or isinstance(exc, pg_errors.PipelineAborted):
+    if (not isinstance(exc, psycopg.OperationalError) or isinstance(exc, pg_errors.PipelineAborted)
+            or access_status(exc) is not None):
         return None
     state = exc.sqlstate
     if state in CLOSED_BY_SERVER:
         return CLOSED_BY_SERVER[state]
     if state is None or state.startswith("08"):
         return "the connection to the server failed or was lost (PostgreSQL down or restarting, or a network reset?)"
+    return None
+
+
+def access_status(exc: BaseException) -> int | None:
+    """``LOGIN`` when the server refused the account's login, ``GRANT`` a privilege (SQLSTATE 42501), else None
+    (:mod:`.sql_access`). A refused login at connect has no SQLSTATE (libpq reports the server's FATAL as text), so
+    it is told by the server's words: a failed password check, or no pg_hba.conf entry for this host and user;
+    class 28 where a SQLSTATE is given."""
+    if isinstance(exc, pg_errors.InsufficientPrivilege):
+        return GRANT
+    if not isinstance(exc, psycopg.OperationalError):
+        return None
+    if (exc.sqlstate or "").startswith("28") or any(words in str(exc) for words in REFUSED_LOGIN):
+        return LOGIN
     return None
 
 
