@@ -22,8 +22,16 @@ def override_env(key: str) -> str:
     return "ISTHMUS_" + key.replace(".", "_").upper()
 
 
+#: What each database password is for (the settings list): the file is what the running pieces read.
+_USE = {"crm.db.password": "the CRM's PostgreSQL user", "erp.db.password": "the ERP's MariaDB user"}
+
 DOCS: dict[str, str] = {
-    override_env(key): f"{key} of <home>/secrets/stack.properties, for a stack run elsewhere (default: generated)"
+    override_env(key): (f"password of {_USE[key]}: any isthmus command run with it set writes it to {key} of "
+                        "<home>/secrets/stack.properties, which sinks, snapshot signals and (after `isthmus "
+                        "connectors restart <name>`) Connect read for each new connection; set it after changing "
+                        "the password on the server (README: Rotating a database password) (default: generated)"
+                        if key in _USE else
+                        f"{key} of <home>/secrets/stack.properties, for a stack run elsewhere (default: generated)")
     for key in SECRET_KEYS
 }
 
