@@ -25,7 +25,7 @@ A change that needs a look-up not known yet waits (the flow parks it) under :met
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,8 +37,8 @@ from streams.mapping import Context, RecordMapping, SourceMapping
 from streams.mapping.compiled import FieldFunction, SourcePlan
 from streams.mapping.engine import Engine
 from streams.mapping.exceptions import MappingValueError
-from streams.mapping.spec import FieldBinding
-from streams.mapping.transforms import LookupStep, StepInput
+from streams.mapping.looked_up import lookup_steps
+from streams.mapping.transforms import StepInput
 from streams.systems import Systems
 
 #: The text of a key or looked-up value in the store's keys: ``json.dumps(value, sort_keys=True)`` exactly (the
@@ -53,21 +53,13 @@ def short_name(record: str) -> str:
     return record.rpartition(".")[2]
 
 
-def _steps(binding: FieldBinding) -> Iterator[LookupStep]:
-    for step in binding.steps:
-        if isinstance(step, LookupStep):
-            yield step
-    for inner in (binding.nested or {}).values():
-        yield from _steps(inner)
-
-
 def lookups_of(sources: Iterable[SourceMapping]) -> set[tuple[str, str, str]]:
     """Every ``(record, by, field)`` the bindings (and parent keys) of ``sources`` look up."""
     found: set[tuple[str, str, str]] = set()
     for source in sources:
         bindings = [*source.bindings.values(), *([source.parent_key] if source.parent_key else [])]
         for binding in bindings:
-            found |= {(short_name(s.record), s.by, s.field) for s in _steps(binding)}
+            found |= {(short_name(s.record), s.by, s.field) for s in lookup_steps(binding)}
     return found
 
 

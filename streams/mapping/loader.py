@@ -29,6 +29,7 @@ from streams.mapping.exceptions import MappingLoadError, MappingValueError, Prob
 from streams.mapping.expressions import Expression, ExpressionSyntax, compile_expression, kind_of, narrowed_by
 from streams.mapping.kinds import ANY, ARRIVES_AS, Kind, fits, from_avro, from_column, known
 from streams.mapping.local_times import read_policy
+from streams.mapping.looked_up import unanswered
 from streams.mapping.plugins import from_entry_point, load_declared
 from streams.mapping.spec import (
     FieldBinding,
@@ -897,6 +898,9 @@ def load_mappings(directory: Path | None = None, *, schemas: SchemaSet | None = 
             loaded[path.stem] = mapping
     if problems:
         raise MappingLoadError(_folders_mixed(directory) + _once_per_system(problems))
+    captured = frozenset(name for name, spec in systems.items() if spec.captured)
+    for stem, warnings in unanswered(loaded, captured).items():
+        loaded[stem] = replace(loaded[stem], warnings=(*loaded[stem].warnings, *warnings))
     return loaded
 
 

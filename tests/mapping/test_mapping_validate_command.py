@@ -160,3 +160,38 @@ def test_a_system_without_its_columns_file_is_said_once_with_the_discover_comman
     assert "said once for all); fix: run `isthmus mappings discover ledger`" in ledger, ledger
     assert "fix: run `isthmus mappings discover rolodex`" in rolodex, rolodex
     assert "2 problems in the mapping files" in out, out
+
+def _second_pair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the made-up pair of tests/second_pair/ (Rolodex and Ledger), its folders named by the environment
+    as a user's own would be."""
+    second_pair = Path(__file__).parents[1] / "second_pair"
+    for name in ("systems", "mappings", "flows", "targets", "connect-configs"):
+        shutil.copytree(second_pair / name, tmp_path / name)
+    for name in ("systems", "mappings", "flows"):
+        monkeypatch.setenv(f"ISTHMUS_{name.upper()}_DIR", str(tmp_path / name))
+    monkeypatch.setenv("ISTHMUS_SINK_TARGETS_DIR", str(tmp_path / "targets"))
+    return tmp_path
+
+
+def _line(path: Path, start: str) -> int:
+    return next(n for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                if line.strip().startswith(start))
+
+
+def test_a_look_up_no_source_answers_is_warned_of(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Contacts find their company through the cross-reference by crm_customer_id: with no source of it binding
+    that field, each contact would wait for ever (then be held), and validate said nothing."""
+    pair = _second_pair(tmp_path, monkeypatch)
+    xref = pair / "mappings" / "customer_account_xref.yaml"
+    text = xref.read_text(encoding="utf-8")
+    assert "      crm_customer_id: party_id\n" in text
+    xref.write_text(text.replace("      crm_customer_id: party_id\n", "").replace(
+        "    on_delete: {set: {crm_customer_id: null}}\n", ""), encoding="utf-8")
+    assert main(["mappings", "validate"]) == 0, "a warning: the look-up could be meant for a source to come"
+    out = capsys.readouterr().out
+    contact = pair / "mappings" / "contact.yaml"
+    assert (f"warning: {contact}:{_line(contact, 'from: org_party')}: sources.rolodex_contacts.parent_key: looks up "
+            "CustomerAccountXref by crm_customer_id (taking customer_number), but no table source of a captured "
+            f"system in {shown(xref)} binds crm_customer_id: the look-up is never answered") in out, out
+    assert f"fix: bind crm_customer_id in a table source of {shown(xref)}" in out
