@@ -5,7 +5,8 @@
 - ``validate`` loads every mapping file, then builds every flow file over them as a worker does, and loads the
   target file of every system the flows can write into (each writable system) as ``isthmus sink --check`` does,
   and checks that each command the flows can send has a route there, whose ``children`` (if any) read a list the
-  command carries; prints each problem, and exits 1 when there is one.
+  command carries; prints each problem (of every flow file at once, a flow file the worker would leave out among
+  them), and exits 1 when there is one.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from streams.flows.context import FlowContext
 from streams.flows.engine.api import FlowSpec
 from streams.flows.exceptions import FlowFileError
 from streams.flows.files import FLOWS_DIR_ENV, flows_dir, load_flow_files
-from streams.flows.registry import build_flows
+from streams.flows.registry import BuiltFlows, build_flows
 from streams.flows.routes import unrouted
 from streams.mapping.exceptions import MappingLoadError
 from streams.mapping.loader import MAPPINGS_DIR_ENV, load_mappings, mappings_dir
@@ -170,7 +171,8 @@ def run_validate(args: argparse.Namespace) -> int:
     built, targets = _validate_flows(flows, env), _validate_targets(env)
     if built is None or targets is None:
         return 1
-    return _validate_routes(built, targets, env)
+    routed = _validate_routes(built.flows, targets, env)
+    return 1 if built.unavailable else routed
 
 
 def _problems(count: int) -> str:
@@ -192,9 +194,10 @@ def _read_flows_alone(flows: Path) -> None:
           "are checked when they are built over the mappings, once those load")
 
 
-def _validate_flows(flows: Path, env: dict[str, str]) -> list[FlowSpec] | None:
+def _validate_flows(flows: Path, env: dict[str, str]) -> BuiltFlows | None:
     """Every flow file of ``flows`` built over the mappings ``env`` names, as a worker builds them; None when they
-    do not build (each problem printed)."""
+    do not build (each problem printed). A flow file that a worker would leave out (it names a mapping file the
+    folder lacks) is a problem too, printed here: the flows that build are still checked against the targets."""
     try:
         built = build_flows(FlowContext.load(env), env=env)
     except FlowFileError as exc:
@@ -208,6 +211,12 @@ def _validate_flows(flows: Path, env: dict[str, str]) -> list[FlowSpec] | None:
     count = len(built.flows)
     for warning in (w for f in built.flows for w in f.warnings):
         print(f"warning: {warning}")
+    left_out = [line for name, reason in built.unavailable.items()  # a plugin's flow has no file to point at
+                for line in [str(p) for p in built.problems.get(name, ())] or [f"flow {name}: {reason}"]]
+    if left_out:
+        print("\n".join(left_out))
+        print(f"{_problems(len(left_out))} in the flow files of {flows}: a worker leaves out "
+              f"{', '.join(built.unavailable)} (logged at ERROR) and runs the others")
     if not count:
         print(f"no flow of {flows} builds: a worker there would run nothing and is refused at start; fix: add a "
               "flow file (flows/README.md), or name the folder that holds yours with --flows or "
@@ -215,7 +224,7 @@ def _validate_flows(flows: Path, env: dict[str, str]) -> list[FlowSpec] | None:
         return None
     print(f"{count} flow{'s' if count != 1 else ''} of {flows} build{'' if count != 1 else 's'}: "
           f"{', '.join(f.name for f in built.flows)}")
-    return built.flows
+    return built
 
 
 def _validate_targets(env: dict[str, str]) -> dict[str, TargetConfig] | None:

@@ -8,7 +8,12 @@ from streams.errors import IsthmusError
 
 class FlowUnavailable(IsthmusError):
     """A flow cannot be built from the loaded configuration (a mapping file it needs is missing): a worker
-    leaves that flow out, says why once, and runs the others."""
+    leaves that flow out, says why once, and runs the others; ``problems``: where its flow file names what is
+    missing, with the fix (empty when no one line does)."""
+
+    def __init__(self, message: str, problems: list[Problem] | None = None) -> None:
+        self.problems = tuple(problems or ())
+        super().__init__(message)
 
 
 class FlowFileError(IsthmusError):

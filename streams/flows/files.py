@@ -16,6 +16,7 @@ the worker leaves it out, says why once, and runs the others.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -148,6 +149,8 @@ class Section:
         self.where = flow.block if where is None else where
         self.problems: list[Problem] = []
         self.missing: list[str] = []
+        #: The same as problems, each with its fix, for ``isthmus mappings validate``.
+        self.absent: list[Problem] = []
 
     def add(self, line: int, key: str, message: str, fix: str) -> None:
         self.problems.append(Problem(file=self.flow.path, line=line, field=f"{self.where}.{key}",
@@ -234,6 +237,7 @@ class Section:
         inner = Section(self.flow, node, f"{self.where}.{key}")
         inner.problems = self.problems
         inner.missing = self.missing
+        inner.absent = self.absent
         return inner
 
     def mapping(self, key: str, mappings: Mapping[str, RecordMapping], *,
@@ -245,8 +249,21 @@ class Section:
             return None
         found = mappings.get(stem)
         if found is None:
-            self.missing.append(f"{stem}.yaml ({self.flow.path.name}:{self.line(key)} {self.where}.{key})")
+            self.lacks(stem, key, mappings)
         return found
+
+    def lacks(self, stem: str, key: str, mappings: Mapping[str, RecordMapping]) -> None:
+        """Note that mapping file ``stem``, named at ``key``, is not among ``mappings``: the flow is unavailable
+        (see :meth:`done`), with the closest stem there as the likely fix."""
+        line = self.line(key)
+        self.missing.append(f"{stem}.yaml ({self.flow.path.name}:{line} {self.where}.{key})")
+        close = difflib.get_close_matches(stem, list(mappings), n=1, cutoff=0.75)
+        self.absent.append(Problem(
+            file=self.flow.path, line=line, field=f"{self.where}.{key}",
+            message=f"names mapping file {stem}.yaml, which the mappings folder lacks: the flow cannot be built",
+            fix=(f"name {close[0]} if that is the file meant, or add" if close else "add")
+            + f" {stem}.yaml to the mappings folder (ISTHMUS_MAPPINGS_DIR, default mappings/), or remove the flow "
+            "file"))
 
     def done(self) -> None:
         """Raise what was found: :class:`FlowFileError` for problems, else :class:`FlowUnavailable` for mapping
@@ -254,7 +271,8 @@ class Section:
         if self.problems:
             raise FlowFileError(self.problems)
         if self.missing:
-            raise FlowUnavailable(f"{self.flow.name} needs mappings/{', mappings/'.join(self.missing)}")
+            raise FlowUnavailable(f"{self.flow.name} needs mappings/{', mappings/'.join(self.missing)}",
+                                  self.absent)
 
 
 def plain(node: Node | None) -> Any:

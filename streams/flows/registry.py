@@ -10,8 +10,9 @@ Every flow is known by name before it is built, so a worker builds only the flow
 an ``ISTHMUS_FLOW_PLUGINS`` item by the ``name=`` before its path. The built flow must carry that name
 (checked once built). An ``ISTHMUS_FLOW_PLUGINS`` item without ``name=`` is always built and kept when its
 flow's name is selected. A selected flow whose builder raises :class:`FlowUnavailable` (a mapping file it
-needs is missing) is left out with its reason, logged once at WARNING, and the others run; when none can
-be built, :func:`build_flows` raises with every reason.
+needs is missing) is left out with its reason, logged once at ERROR (a flow file that does not run), and the
+others run; when none can be built, :func:`build_flows` raises with every reason. Flow files that do not build raise
+one :class:`FlowFileError` with every problem of every selected flow.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ import importlib
 import logging
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
+from streams.config_files.problem import Problem
 from streams.errors import IsthmusError
 from streams.flows.context import FlowContext
 from streams.flows.engine.api import FlowSpec
-from streams.flows.exceptions import FlowUnavailable
+from streams.flows.exceptions import FlowFileError, FlowUnavailable
 from streams.flows.files import BLOCKS, FlowFile, load_flow_files
 
 FlowBuilder = Callable[[FlowContext], FlowSpec]
@@ -54,10 +56,13 @@ class Registered:
 
 @dataclass(frozen=True)
 class BuiltFlows:
-    """The flows to run, and the selected flows left out: name -> why, and how to fix it."""
+    """The flows to run, and the selected flows left out: name -> why, and how to fix it; ``problems``: the
+    same by name, where a flow file says it (file, line, field, fix), for ``isthmus mappings validate`` (none for
+    a plugin's flow, which has no file)."""
 
     flows: list[FlowSpec]
     unavailable: dict[str, str]
+    problems: Mapping[str, tuple[Problem, ...]] = field(default_factory=dict)
 
 
 def registered(env: Mapping[str, str] | None = None) -> list[Registered]:
@@ -106,30 +111,40 @@ def build_flows(context: FlowContext, only: set[str] | None = None,
                 env: Mapping[str, str] | None = None) -> BuiltFlows:
     """Build the flows named in ``only`` (None: every registered flow); a flow not selected is never built.
 
-    A flow that raises :class:`FlowUnavailable` is left out and logged once; any other error propagates. A
-    name in ``only`` that no flow has raises :class:`FlowPluginError`; no flow left to run raises
-    :class:`FlowUnavailable` with every reason."""
+    A flow that raises :class:`FlowUnavailable` is left out and logged once, at ERROR; flow files that do not
+    build raise one :class:`FlowFileError` with the problems of them all, once every selected flow was tried;
+    any other error propagates. A name in ``only`` that no flow has raises :class:`FlowPluginError`; no flow
+    left to run raises :class:`FlowUnavailable` with every reason."""
     flows: list[FlowSpec] = []
     unavailable: dict[str, str] = {}
+    problems: dict[str, tuple[Problem, ...]] = {}
+    refused: list[Problem] = []
     known: list[str] = []
-    for entry in registered(env):
+    entries = registered(env)
+    for entry in entries:
         if entry.name is not None:
             known.append(entry.name)
             if only is not None and entry.name not in only:
                 continue
         try:
             spec = _build(entry, context)
+        except FlowFileError as exc:  # the other files' problems are said with it, in the same run
+            refused += exc.problems
+            continue
         except FlowUnavailable as exc:
             name = entry.name or entry.path
             unavailable[name] = (f"{exc}; add the missing file(s) to the mappings folder (ISTHMUS_MAPPINGS_DIR, "
                                  f"default mappings/), or leave {name} out of {SELECTION_ENV} (or remove its flow "
                                  f"file)")
-            log.warning("flow %s is not started: %s", name, unavailable[name])
+            problems[name] = exc.problems or _unbuilt(entry, str(exc))
+            log.error("flow %s is not started: %s", name, unavailable[name])
             continue
         if entry.name is None:
             known.append(spec.name)
         if only is None or spec.name in only:
             flows.append(spec)
+    if refused:
+        raise FlowFileError(refused)
     names = [f.name for f in flows]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
@@ -139,4 +154,14 @@ def build_flows(context: FlowContext, only: set[str] | None = None,
     if not flows and unavailable:
         raise FlowUnavailable("no flow can be built:\n  " + "\n  ".join(
             f"{name}: {reason}" for name, reason in unavailable.items()))
-    return BuiltFlows(flows=flows, unavailable=unavailable)
+    return BuiltFlows(flows=flows, unavailable=unavailable, problems=problems)
+
+
+def _unbuilt(entry: Registered, reason: str) -> tuple[Problem, ...]:
+    """A flow left out for a reason no one line of its flow file gives (a look-up of a record no mapping file
+    targets), as a problem of its flow file; none for a plugin's flow, which has no file."""
+    if entry.flow is None:
+        return ()
+    return (Problem(file=entry.flow.path, line=entry.flow.section.line or None, field=entry.flow.block,
+                    message=f"the flow cannot be built: {reason}",
+                    fix="add the mapping file it needs (the reason names it), or remove the flow file"),)

@@ -55,7 +55,7 @@ class WorkerSettings(Section):
                       description="port of /health, /ready and /metrics (0 picks a free one)")
     flows: Annotated[frozenset[str] | None, NoDecode] = Field(
         None, description="comma-separated flow names to run (default: every registered flow); only these are "
-        "built, and one whose mapping files are missing is left out with a WARNING (and under 'unavailable' on "
+        "built, and one whose mapping files are missing is left out with an ERROR (and under 'unavailable' on "
         "/health) while the others run; none left fails the start")
     flow_plugins: str | None = Field(
         None, description="comma-separated own flows, each [flow-name=]module:function; with a name the flow is "

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from streams.flows.context import FlowContext
-from streams.flows.exceptions import FlowUnavailable
+from streams.flows.exceptions import FlowFileError, FlowUnavailable
 from streams.flows.registry import FlowPluginError, build_flows
 from streams.mapping.loader import MAPPINGS_DIR
 from streams.stack.settings import PROJECT_ROOT
@@ -49,10 +49,10 @@ def test_a_flow_without_its_mappings_is_left_out_once_and_the_others_are_built(
     assert sorted(built.unavailable) == ["isthmus-customer360", "isthmus-customers", "isthmus-orders"]
     for name, reason in built.unavailable.items():
         assert "customer.yaml" in reason and f"leave {name} out of ISTHMUS_WORKER_FLOWS" in reason
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 3
-    assert all(w.startswith(("flow isthmus-customers is not started", "flow isthmus-orders is not started",
-                             "flow isthmus-customer360 is not started")) for w in warnings)
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]  # loud: a flow file does not run
+    assert len(errors) == 3
+    assert all(e.startswith(("flow isthmus-customers is not started", "flow isthmus-orders is not started",
+                             "flow isthmus-customer360 is not started")) for e in errors)
 
 
 def test_a_selected_flow_without_its_mappings_is_left_out_when_another_can_run(tmp_path: Path) -> None:
@@ -107,3 +107,28 @@ def test_a_plugin_is_built_only_when_selected_and_must_carry_its_registered_name
     twice = {"ISTHMUS_FLOW_PLUGINS": "isthmus-stock=high_credit_alerts:build"}
     with pytest.raises(FlowPluginError, match="two flows are registered as isthmus-stock"):
         build_flows(context, only={"isthmus-canonical"}, env=twice)
+
+
+def test_every_flow_file_that_does_not_build_is_said_at_once_as_the_worker_starts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker builds its flows with build_flows: the first flow file's problems used to stop it, hiding the
+    next file's (the made-up pair of tests/second_pair/, its flow file twice, each with a mistake of its own)."""
+    second_pair = PROJECT_ROOT / "tests" / "second_pair"
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    parties = (second_pair / "flows" / "parties.yaml").read_text(encoding="utf-8")
+    (flows / "a.yaml").write_text(parties.replace("link: customer_account_xref", "link: customer_account"),
+                                  encoding="utf-8")
+    (flows / "b.yaml").write_text(parties.replace("name: second-pair-parties", "name: second-pair-b")
+                                  .replace("origin: rolodex", "origin: rolodx"), encoding="utf-8")
+    (flows / "c.yaml").write_text(parties.replace("name: second-pair-parties", "name: second-pair-c")
+                                  .replace("writes: [credit_limit,", "writes: [credit_lmit,"), encoding="utf-8")
+    for name, folder in (("SYSTEMS", second_pair / "systems"), ("MAPPINGS", second_pair / "mappings"),
+                         ("FLOWS", flows)):
+        monkeypatch.setenv(f"ISTHMUS_{name}_DIR", str(folder))
+    with pytest.raises(FlowFileError) as raised:
+        build_flows(FlowContext.load())
+    files = {p.file.name for p in raised.value.problems}
+    assert files == {"b.yaml", "c.yaml"}, raised.value  # a.yaml is unavailable (no such mapping file), not wrong
+    assert "entity.origin: unknown system 'rolodx'" in str(raised.value)
+    assert "'credit_lmit' is not a field of the record" in str(raised.value)

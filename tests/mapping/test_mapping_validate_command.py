@@ -178,6 +178,42 @@ def _line(path: Path, start: str) -> int:
                 if line.strip().startswith(start))
 
 
+def test_a_flow_file_naming_a_mapping_file_the_folder_lacks_is_a_problem(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A new user's trial: `record: invoices` for mappings/invoice.yaml; validate said the flow "is not started",
+    then "9 flows build", and exited 0, while the worker ran without it."""
+    pair = _second_pair(tmp_path, monkeypatch)
+    parties = (pair / "flows" / "parties.yaml").read_text(encoding="utf-8")
+    typo = pair / "flows" / "parties_typo.yaml"
+    typo.write_text(parties.replace("name: second-pair-parties", "name: second-pair-typo")
+                    .replace("record: customer\n", "record: customers\n"), encoding="utf-8")
+    assert main(["mappings", "validate"]) == 1
+    out = capsys.readouterr().out
+    assert (f"{typo}:{_line(typo, 'record:')}: entity.record: names mapping file customers.yaml, which the mappings "
+            "folder lacks: the flow cannot be built; fix: name customer if that is the file meant") in out, out
+    assert f"1 problem in the flow files of {pair / 'flows'}: a worker leaves out second-pair-typo" in out
+    assert "1 flow of" in out and "builds: second-pair-parties" in out, "the others are still checked"
+    assert "every command the flows send has a route" in out
+    typo.unlink()
+    assert main(["mappings", "validate"]) == 0
+
+
+def test_every_flow_file_s_problems_are_said_in_one_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A new user's trial: quote's error hid sales_order's identical one until the first was fixed."""
+    pair = _second_pair(tmp_path, monkeypatch)
+    parties = (pair / "flows" / "parties.yaml").read_text(encoding="utf-8")
+    first, second = pair / "flows" / "parties.yaml", pair / "flows" / "parties_two.yaml"
+    first.write_text(parties.replace("writes: [credit_limit,", "writes: [credit_lmit,"), encoding="utf-8")
+    second.write_text(parties.replace("name: second-pair-parties", "name: second-pair-two")
+                      .replace("origin: rolodex", "origin: rolodx"), encoding="utf-8")
+    assert main(["mappings", "validate"]) == 1
+    out = capsys.readouterr().out
+    assert f"{first}:{_line(first, 'writes: [credit_lmit')}: entity.systems.rolodex.writes:" in out, out
+    assert f"{second}:{_line(second, 'origin:')}: entity.origin: unknown system 'rolodx'" in out, out
+    assert f"4 problems in the flow files of {pair / 'flows'}" in out  # two of each file
+
+
 def test_a_look_up_no_source_answers_is_warned_of(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """Contacts find their company through the cross-reference by crm_customer_id: with no source of it binding

@@ -99,7 +99,7 @@ def test_a_flow_without_its_mappings_is_left_out_and_the_others_run(stack: Runni
         code = worker.wait(timeout=60)
     text = log.read_text()
     assert code == 0, text[-3000:]
-    assert text.count("WARNING streams.flows.registry: flow isthmus-stock is not started") == 1, text[-3000:]
+    assert text.count("ERROR streams.flows.registry: flow isthmus-stock is not started") == 1, text[-3000:]
 
 
 def test_a_worker_with_no_flow_it_can_build_is_refused_with_the_reasons(tmp_path: Path) -> None:

@@ -375,7 +375,7 @@ def entity_config(flow: FlowFile, mappings: Mapping[str, RecordMapping], named: 
     for stem in child_stems:
         child = mappings.get(stem)
         if child is None:
-            section.missing.append(f"{stem}.yaml ({flow.path.name}:{section.line('children')} entity.children)")
+            section.lacks(stem, "children", mappings)
         elif record is None:
             continue  # the record's mapping file is missing: the flow is unavailable, nothing to check against
         elif child.parent is None or short_name(child.parent.record) != short_name(record.target):

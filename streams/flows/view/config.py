@@ -93,8 +93,7 @@ def read_config(flow: FlowFile, named: Mapping[str, Any], mappings: Mapping[str,
     section.only(KEYS)
     for stem in section.texts("mappings"):
         if mappings is not None and stem not in mappings:
-            where = f"{flow.path.name}:{section.line('mappings')} {section.where}.mappings"
-            section.missing.append(f"{stem}.yaml ({where})")
+            section.lacks(stem, "mappings", mappings)
     record = section.text("record", fix="`record: <the view's Avro record, e.g. isthmus.canonical.Customer360>`")
     view_fields = _fields(named, record) if record else {}
     if record and not view_fields:
