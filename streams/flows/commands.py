@@ -211,7 +211,10 @@ class Sends:
     ``at``: the keys of the flow file's block section that make the flow send it (``("systems", "hr")``), for the
     line; ``why``: the same in words (``the link back of erp_account_id``); ``carries``: the payload's top-level
     fields such commands can hold (rather more than fewer: a field outside it is never sent), so that a route
-    reading one they never carry (a SQL route's ``children``) is found too; None where the flow does not say."""
+    reading one they never carry (a SQL route's ``children``) is found too; None where the flow does not say;
+    ``kept``: the record whose state the flow keeps and writes with it (its full canonical name; none for another
+    flow's record it only updates a field of, the party's balance), so that two flows keeping one record are
+    refused at load (:mod:`streams.flows.shared`)."""
 
     target: str
     payload_type: str
@@ -219,6 +222,7 @@ class Sends:
     at: tuple[str, ...] = ()
     why: str = ""
     carries: frozenset[str] | None = None
+    kept: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

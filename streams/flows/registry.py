@@ -11,8 +11,9 @@ an ``ISTHMUS_FLOW_PLUGINS`` item by the ``name=`` before its path. The built flo
 (checked once built). An ``ISTHMUS_FLOW_PLUGINS`` item without ``name=`` is always built and kept when its
 flow's name is selected. A selected flow whose builder raises :class:`FlowUnavailable` (a mapping file it
 needs is missing) is left out with its reason, logged once at ERROR (a flow file that does not run), and the
-others run; when none can be built, :func:`build_flows` raises with every reason. Flow files that do not build raise
-one :class:`FlowFileError` with every problem of every selected flow.
+others run; when none can be built, :func:`build_flows` raises with every reason. Flow files that do not build,
+and two flows keeping one record (:mod:`streams.flows.shared`), raise one :class:`FlowFileError` with every
+problem of every selected flow.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from streams.flows.context import FlowContext
 from streams.flows.engine.api import FlowSpec
 from streams.flows.exceptions import FlowFileError, FlowUnavailable
 from streams.flows.files import BLOCKS, FlowFile, load_flow_files
+from streams.flows.shared import kept_twice
 
 FlowBuilder = Callable[[FlowContext], FlowSpec]
 ENTRY_POINT_GROUP = "isthmus.flows"
@@ -143,6 +145,7 @@ def build_flows(context: FlowContext, only: set[str] | None = None,
             known.append(spec.name)
         if only is None or spec.name in only:
             flows.append(spec)
+    refused += kept_twice(flows, {e.name: e.flow for e in entries if e.name and e.flow})
     if refused:
         raise FlowFileError(refused)
     names = [f.name for f in flows]

@@ -214,6 +214,36 @@ def test_every_flow_file_s_problems_are_said_in_one_run(
     assert f"4 problems in the flow files of {pair / 'flows'}" in out  # two of each file
 
 
+def test_two_flows_keeping_one_record_are_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A new user's trial: a flow file copied under another name, and a second flow of the same record the other
+    way round, were accepted (each flow takes the other's writes for edits; creates are made twice)."""
+    pair = _second_pair(tmp_path, monkeypatch)
+    parties = pair / "flows" / "parties.yaml"
+    copy = pair / "flows" / "parties_copy.yaml"
+    copy.write_text(parties.read_text(encoding="utf-8").replace("name: second-pair-parties", "name: second-pair-copy"),
+                    encoding="utf-8")
+    assert main(["mappings", "validate"]) == 1
+    out = capsys.readouterr().out
+    assert (f"{copy}:{_line(copy, 'ledger:')}: entity.systems.ledger: flow second-pair-copy keeps the record "
+            f"Customer, which flow second-pair-parties ({shown(parties)}:{_line(parties, 'ledger:')}, "
+            "entity.systems.ledger) keeps too; both write Account, Customer, CustomerAccountXref into ledger, "
+            "rolodex, neither knowing of the other's writes") in out, out
+    assert "fix: keep one flow per record: remove the flow file of second-pair-copy if it is a copy" in out
+    copy.unlink()
+    back = pair / "flows" / "parties_back.yaml"
+    back.write_text("name: second-pair-back\nblock: entity\nentity:\n  record: customer\n"
+                    "  publish: second-pair.canonical.back\n  link: customer_account_xref\n  origin: ledger\n"
+                    "  systems:\n    rolodex: {id: crm_customer_id, writes: [credit_limit, payment_terms, blocked, "
+                    "active]}\n", encoding="utf-8")
+    assert main(["mappings", "validate"]) == 1
+    out = capsys.readouterr().out
+    assert f"{back}:9: entity.systems.rolodex: flow second-pair-back keeps the record Customer" in out, out
+    assert "both write Customer, CustomerAccountXref into rolodex" in out
+    back.unlink()
+    assert main(["mappings", "validate"]) == 0
+
+
 def test_a_look_up_no_source_answers_is_warned_of(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """Contacts find their company through the cross-reference by crm_customer_id: with no source of it binding

@@ -239,19 +239,20 @@ class EntityConfig:
         found: list[Sends] = []
         for name, role in self.written.items():
             at, payload, carries = ("systems", name), (role.payload or self.record).target, self.carried_by(role)
+            sends = functools.partial(Sends, target=name, kept=self.record.target)
             if self.creates_in(name):
-                found.append(Sends(target=name, payload_type=payload, operation="create", at=at, carries=carries,
+                found.append(sends(payload_type=payload, operation="create", at=at, carries=carries,
                                    why=f"an entity born in {' or '.join(o for o in self.origins if o != name)}"))
             if role.link_back:
-                found.append(Sends(target=name, payload_type=self.link.target, operation="update",
+                found.append(sends(payload_type=self.link.target, operation="update",
                                    at=(*at, "observes"), why=f"the link back of {', '.join(role.link_back)}",
                                    carries=frozenset(self.link_fields)))
             if role.record_writes:
-                found.append(Sends(target=name, payload_type=payload, operation="update", at=(*at, "writes"),
+                found.append(sends(payload_type=payload, operation="update", at=(*at, "writes"),
                                    why=f"a change of {', '.join(role.record_writes)}", carries=carries))
             ending = role.on_inactive or self.on_inactive
             if self.active is not None and self.active in role.record_writes and ending != "ignore":
-                found.append(Sends(target=name, payload_type=payload, operation=ending,
+                found.append(sends(payload_type=payload, operation=ending,
                                    at=(*at, "on_inactive" if role.on_inactive else "writes"),
                                    why=f"an entity whose {self.active} turns false", carries=carries))
         return tuple(found)

@@ -156,13 +156,13 @@ class DocumentConfig:
         whole, with its lines (:attr:`carries`)."""
         header, target, origin, carries = self.header.target, self.target_system, self.origin_system, self.carries
         found = [Sends(target=target, payload_type=header, operation="create", at=("send",), carries=carries,
-                       why=f"a document of status {', '.join(self.send)}"),
+                       kept=header, why=f"a document of status {', '.join(self.send)}"),
                  Sends(target=target, payload_type=header, operation="cancel", at=("cancel",), carries=carries,
-                       why=f"a document cancelled in {origin}")]
+                       kept=header, why=f"a document cancelled in {origin}")]
         if self.update_while:
-            found.append(Sends(target=target, payload_type=header, operation="update", at=("update",),
+            found.append(Sends(target=target, payload_type=header, operation="update", at=("update",), kept=header,
                                why=f"a document edited in {origin}", carries=carries))
-        found.append(Sends(target=origin, payload_type=header, operation="update", at=("write_back",),
+        found.append(Sends(target=origin, payload_type=header, operation="update", at=("write_back",), kept=header,
                            why=f"writing back {', '.join(self.write_back)}", carries=carries))
         if self.balance is not None:
             found.append(Sends(target=origin, payload_type=self.party.mapping.target, operation="update",

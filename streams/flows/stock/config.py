@@ -77,7 +77,7 @@ class DerivedConfig:
     def sends(self) -> tuple[Sends, ...]:
         """The one kind of command the flow sends: the record's ``operation`` to the target, when a total moves."""
         return (Sends(target=self.target_system, payload_type=self.record, operation=self.operation,
-                      at=("target", "operation"), why=f"a new total of {self.field}"),)
+                      at=("target", "operation"), why=f"a new total of {self.field}", kept=self.record),)
 
     @property
     def inputs(self) -> tuple[str, ...]:
