@@ -237,6 +237,10 @@ def from_avro(schema: Any, named: dict[str, Any]) -> Kind:
     return from_avro(kind, named)
 
 
+#: The most digits of a second's fraction a time holds (microseconds).
+MOST_DIGITS = 6
+
+
 def fits(source: Kind, target: Kind) -> tuple[str, str] | None:
     """None when a value of ``source`` can fill ``target``; else (what is wrong, how to fix it)."""
     if source.nullable and not target.nullable:

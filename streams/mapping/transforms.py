@@ -26,6 +26,7 @@ from streams.mapping.json_text import parse_json_text
 from streams.mapping.kinds import (
     ANY,
     FLOAT_TO_DECIMAL,
+    MOST_DIGITS,
     Kind,
     from_avro,
     scale_text,
@@ -287,34 +288,86 @@ class UtcToLocalStep:
 
 @dataclass(frozen=True)
 class TruncateStep:
-    """``truncate: second | millisecond``: a time cut down to that unit (the fraction below it dropped, never
-    rounded), as a column that keeps whole seconds (MariaDB's ``DATETIME``) or milliseconds stores a finer time."""
+    """``truncate: second | millisecond | <digits>``: a time cut down to ``digits`` digits of a second's fraction
+    (the rest dropped, never rounded), as MariaDB stores a finer time in a ``DATETIME`` (whole seconds) or a
+    ``DATETIME(3)``."""
 
-    unit: str
+    digits: int
     name: str = "truncate"
 
     def apply(self, value: Any, given: StepInput) -> Any:
         if value is None:
             return None
-        if not isinstance(value, (dt.datetime, dt.time)):
-            raise MappingValueError(f"truncate expects a time, got {value!r}")
-        return value.replace(microsecond=value.microsecond - value.microsecond % _UNITS[self.unit])
+        return _time_of(value, self.name).replace(microsecond=value.microsecond - value.microsecond % _unit(self))
 
     def out(self, kind: Kind) -> Kind:
-        if kind.base not in ("timestamp", "local_timestamp", "time", "any"):
-            raise ArgumentProblem(f"truncate works on times, the value is {kind}", "remove `truncate`")
-        return kind
+        return _time_out(kind, self.name)
 
 
-#: The units ``truncate`` cuts a time down to, in microseconds.
-_UNITS = {"second": 1_000_000, "millisecond": 1_000}
+@dataclass(frozen=True)
+class RoundStep:
+    """``round: second | millisecond | <digits>``: a time rounded to ``digits`` digits of a second's fraction, a half
+    up (01.5 to 02), as MySQL and PostgreSQL store a finer time in a ``DATETIME`` or ``timestamp(0)``. A time of
+    day rounded past midnight is refused (it would be 24:00)."""
+
+    digits: int
+    name: str = "round"
+
+    def apply(self, value: Any, given: StepInput) -> Any:
+        if value is None:
+            return None
+        unit = _unit(self)
+        rest = _time_of(value, self.name).microsecond % unit
+        cut = value.replace(microsecond=value.microsecond - rest)
+        if 2 * rest < unit:
+            return cut
+        up = dt.timedelta(microseconds=unit)
+        if isinstance(cut, dt.datetime):
+            try:
+                return cut + up
+            except OverflowError as exc:
+                raise MappingValueError(f"round: {value!r} rounds past the last time there is") from exc
+        later = dt.datetime.combine(dt.date.min, cut) + up
+        if later.date() != dt.date.min:
+            raise MappingValueError(f"round: {value!r} rounds past midnight")
+        return later.timetz()
+
+    def out(self, kind: Kind) -> Kind:
+        return _time_out(kind, self.name)
 
 
-def _truncate(args: Any, env: Environment) -> Step:
-    if args not in _UNITS:
-        raise ArgumentProblem(f"truncate takes the unit to cut down to, not {args!r}",
-                              f"write `truncate: second` (or one of {', '.join(_UNITS)})")
-    return TruncateStep(unit=str(args))
+#: The units ``truncate`` and ``round`` take, as the digits of a second's fraction they keep.
+_UNITS = {"second": 0, "millisecond": 3}
+
+def _unit(step: TruncateStep | RoundStep) -> int:
+    """The step's unit in microseconds: 1,000,000 for whole seconds, 1,000 for milliseconds."""
+    return int(10 ** (MOST_DIGITS - step.digits))
+
+
+def _time_of(value: Any, name: str) -> dt.datetime | dt.time:
+    if not isinstance(value, (dt.datetime, dt.time)):
+        raise MappingValueError(f"{name} expects a time, got {value!r}")
+    return value
+
+
+def _time_out(kind: Kind, name: str) -> Kind:
+    if kind.base not in ("timestamp", "local_timestamp", "time", "any"):
+        raise ArgumentProblem(f"{name} works on times, the value is {kind}", f"remove `{name}`")
+    return kind
+
+
+def _fraction(step: type[TruncateStep] | type[RoundStep], verb: str) -> Callable[[Any, Environment], Step]:
+    """How ``truncate`` and ``round`` read their argument: a unit, or the digits of a second's fraction kept."""
+
+    def build(args: Any, env: Environment) -> Step:
+        digits = _UNITS.get(args) if isinstance(args, str) else args
+        if not isinstance(digits, int) or isinstance(digits, bool) or not 0 <= digits <= MOST_DIGITS:
+            raise ArgumentProblem(f"{step.name} takes the unit to {verb}, not {args!r}",
+                                  f"write `{step.name}: second` (or millisecond, or the digits of a second's fraction "
+                                  f"kept, 0 to {MOST_DIGITS})")
+        return step(digits=digits)
+
+    return build
 
 
 @dataclass(frozen=True)
@@ -625,7 +678,8 @@ BUILTINS: Mapping[str, Callable[[Any, Environment], Step]] = {
     "utc_to_local": lambda args, env: UtcToLocalStep(
         zone=_zone_option(_options(args, "utc_to_local", {"zone"}))),
     "decimal": _decimal,
-    "truncate": _truncate,
+    "truncate": _fraction(TruncateStep, "cut down to"),
+    "round": _fraction(RoundStep, "round to"),
     "map": _map,
     "lookup": _lookup,
     "default": lambda args, env: DefaultStep(args),

@@ -1,5 +1,6 @@
 """``truncate: second | millisecond``: a time cut down to that unit, the fraction below dropped (never rounded), as a
-column that keeps whole seconds (MariaDB's ``DATETIME``) or milliseconds stores a finer time."""
+column that keeps whole seconds (MariaDB's ``DATETIME``) or milliseconds stores a finer time; ``round``: rounded to
+it, a half up, as MySQL and PostgreSQL store one."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import datetime as dt
 
 import pytest
 
+from streams.mapping.exceptions import MappingValueError
 from streams.mapping.kinds import Kind
 from streams.mapping.transforms import BUILTINS, ArgumentProblem, Context, Environment, StepInput
 
@@ -22,6 +24,7 @@ GIVEN = StepInput(row={}, context=Context())
     ("millisecond", dt.datetime(2026, 10, 24, 15, 45, 1, 123456), dt.datetime(2026, 10, 24, 15, 45, 1, 123000)),
     ("second", dt.time(8, 30, 0, 500000), dt.time(8, 30)),
     ("second", None, None),
+    (2, dt.datetime(2026, 10, 24, 15, 45, 1, 129999), dt.datetime(2026, 10, 24, 15, 45, 1, 120000)),
 ])
 def test_a_time_is_cut_down_to_the_unit(unit: str, value: object, cut: object) -> None:
     assert BUILTINS["truncate"](unit, ENV).apply(value, GIVEN) == cut
@@ -30,6 +33,8 @@ def test_a_time_is_cut_down_to_the_unit(unit: str, value: object, cut: object) -
 @pytest.mark.parametrize(("args", "kind", "message"), [
     ("hour", Kind("timestamp"), "truncate takes the unit to cut down to, not 'hour'"),
     (None, Kind("timestamp"), "truncate takes the unit to cut down to, not None"),
+    (7, Kind("timestamp"), "truncate takes the unit to cut down to, not 7"),
+    (True, Kind("timestamp"), "truncate takes the unit to cut down to, not True"),
     ("second", Kind("string"), "truncate works on times, the value is"),
 ])
 def test_a_unit_or_a_value_it_cannot_take_is_refused_at_load(args: object, kind: Kind, message: str) -> None:
@@ -41,3 +46,23 @@ def test_a_unit_or_a_value_it_cannot_take_is_refused_at_load(args: object, kind:
 def test_the_kind_stays_that_of_the_time() -> None:
     for base in ("timestamp", "local_timestamp", "time"):
         assert BUILTINS["truncate"]("second", ENV).out(Kind(base, nullable=False)) == Kind(base, nullable=False)
+
+
+@pytest.mark.parametrize(("unit", "value", "rounded"), [
+    ("second", dt.datetime(2026, 10, 24, 15, 45, 1, 600000, tzinfo=dt.UTC),
+     dt.datetime(2026, 10, 24, 15, 45, 2, tzinfo=dt.UTC)),
+    ("second", dt.datetime(2026, 10, 24, 15, 45, 1, 500000), dt.datetime(2026, 10, 24, 15, 45, 2)),  # a half up
+    ("second", dt.datetime(2026, 10, 24, 15, 45, 1, 499999), dt.datetime(2026, 10, 24, 15, 45, 1)),
+    ("second", dt.datetime(2026, 12, 31, 23, 59, 59, 700000), dt.datetime(2027, 1, 1)),  # carried into the next year
+    ("millisecond", dt.datetime(2026, 10, 24, 15, 45, 1, 123500), dt.datetime(2026, 10, 24, 15, 45, 1, 124000)),
+    (2, dt.time(8, 30, 0, 775000), dt.time(8, 30, 0, 780000)),
+    ("second", dt.time(8, 30, 59, 500000, tzinfo=dt.UTC), dt.time(8, 31, tzinfo=dt.UTC)),
+    ("second", None, None),
+])
+def test_a_time_is_rounded_to_the_unit_a_half_up(unit: object, value: object, rounded: object) -> None:
+    assert BUILTINS["round"](unit, ENV).apply(value, GIVEN) == rounded
+
+
+def test_a_time_of_day_rounded_past_midnight_is_refused() -> None:
+    with pytest.raises(MappingValueError, match="rounds past midnight"):
+        BUILTINS["round"]("second", ENV).apply(dt.time(23, 59, 59, 500000), GIVEN)
