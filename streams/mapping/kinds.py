@@ -237,8 +237,32 @@ def from_avro(schema: Any, named: dict[str, Any]) -> Kind:
     return from_avro(kind, named)
 
 
-#: The most digits of a second's fraction a time holds (microseconds).
+#: The time kinds, whose values have a fraction of a second, and the most digits of it they hold (microseconds).
+TIMES = ("timestamp", "local_timestamp", "time")
 MOST_DIGITS = 6
+
+
+def column_digits(column: Column, engine: str) -> int | None:
+    """The digits of a second's fraction a time column keeps (its fractional-second precision): those its type
+    declares, else the engine's default, 0 on MariaDB/MySQL (``DATETIME`` keeps whole seconds), 6 on PostgreSQL
+    (whose columns file names a precision only when declared otherwise). None: not a time, or not told."""
+    if _SQL.get(column.sql_type) not in TIMES:
+        return None
+    if not column.args:
+        return MOST_DIGITS if engine == "postgresql" else 0
+    return int(column.args[0]) if column.args[0].isdigit() else None
+
+
+def avro_digits(schema: Any, named: dict[str, Any]) -> int | None:
+    """The digits of a second's fraction an Avro time field holds: 6 for ``*-micros``, 3 for ``*-millis``; None
+    for any other type (a union of null and one type is that type's)."""
+    if isinstance(schema, list):
+        branches = [b for b in schema if b != "null"]
+        return avro_digits(branches[0], named) if len(branches) == 1 else None
+    if isinstance(schema, str):
+        return avro_digits(named[schema], named) if schema in named else None
+    logical = str(schema.get("logicalType", ""))
+    return MOST_DIGITS if logical.endswith("-micros") else 3 if logical.endswith("-millis") else None
 
 
 def fits(source: Kind, target: Kind) -> tuple[str, str] | None:

@@ -27,7 +27,7 @@ from streams.mapping.compiled import plan_of
 from streams.mapping.engine import coerce
 from streams.mapping.exceptions import MappingLoadError, MappingValueError, Problem
 from streams.mapping.expressions import Expression, ExpressionSyntax, compile_expression, kind_of, narrowed_by
-from streams.mapping.kinds import ANY, ARRIVES_AS, Kind, fits, from_avro, from_column, known
+from streams.mapping.kinds import ANY, ARRIVES_AS, MOST_DIGITS, Kind, column_digits, fits, from_avro, from_column, known
 from streams.mapping.local_times import read_policy
 from streams.mapping.looked_up import unanswered
 from streams.mapping.plugins import from_entry_point, load_declared
@@ -46,7 +46,9 @@ from streams.mapping.transforms import (
     Environment,
     LocalToUtcStep,
     ParseJsonStep,
+    RoundStep,
     Step,
+    TruncateStep,
     plugin_step,
 )
 
@@ -160,6 +162,8 @@ class _Columns:
     unsent: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     #: A table's columns' SQL types (columns file), for what a type's values are: none for a record's fields.
     types: Mapping[str, str] = field(default_factory=dict)
+    #: How the table's engine stores a finer time in each of its time columns that keeps less (``SourceMapping``).
+    stores: Mapping[str, Step] = field(default_factory=dict)
 
     def unknown_fix(self, names: str) -> str:
         return f"use {names}" + (f"; {self.refresh}" if self.refresh else "")
@@ -506,7 +510,21 @@ def _table_columns(file: _File, node: Node, where: str, system: str, tables: Tab
                     f"{system}.{table} ({origin_file})", f"if the table changed, re-run `{rediscover}`",
                     row_key=captured.primary_key, key_only_before=not catalog.full_row_images(captured),
                     unsent=_unsent(captured, catalog.engine, spec),
-                    types={name: column.sql_type for name, column in captured.columns.items()})
+                    types={name: column.sql_type for name, column in captured.columns.items()},
+                    stores=_stored_times(captured, catalog.engine))
+
+
+def _stored_times(table: Table, engine: str) -> dict[str, Step]:
+    """Each time column of ``table`` that keeps fewer digits of a second's fraction than a time holds (its
+    fractional-second precision), with the step ``engine`` stores a finer time in it through: MariaDB cuts the rest
+    off, MySQL (5.6.4 and later) and PostgreSQL round it, a half up."""
+    step = TruncateStep if engine == "mariadb" else RoundStep
+    found: dict[str, Step] = {}
+    for column in table.columns.values():
+        digits = column_digits(column, engine)
+        if digits is not None and digits < MOST_DIGITS:
+            found[column.name] = step(digits=digits)
+    return found
 
 
 def _connector_file(spec: SystemSpec) -> Path:
@@ -829,7 +847,8 @@ def _source(file: _File, compiler: _Compiler, name: str, node: Node, target: str
                          record=str(node.value["record"].value) if "record" in node.value else None,
                          condition=condition, bindings=MappingProxyType(bindings), on_delete=on_delete,
                          group_by=group_by, parent_key=parent_key, kinds=MappingProxyType(dict(columns.kinds)),
-                         row_key=columns.row_key, key_only_before=columns.key_only_before)
+                         row_key=columns.row_key, key_only_before=columns.key_only_before,
+                         stores=MappingProxyType(dict(columns.stores)))
 
 
 def _on_delete(file: _File, node: Node | None, where: str, target_fields: Mapping[str, Any],

@@ -79,6 +79,10 @@ class SourceMapping:
     #: (and no unchanged TOASTed value): PostgreSQL's replica identity other than FULL, as the columns file says.
     row_key: tuple[str, ...] = ()
     key_only_before: bool = False
+    #: Each time column of the table that keeps fewer digits of a second's fraction than a time holds, with the step
+    #: its engine stores a finer time through, as the columns file tells (``DATETIME``: whole seconds, cut on
+    #: MariaDB; ``timestamp(0)``: rounded on PostgreSQL): what the system keeps of a time written into it.
+    stores: Mapping[str, Step] = field(default_factory=dict)
 
     @functools.cached_property
     def columns_read(self) -> frozenset[str]:

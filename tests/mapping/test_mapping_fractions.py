@@ -1,6 +1,6 @@
 """``truncate: second | millisecond``: a time cut down to that unit, the fraction below dropped (never rounded), as a
 column that keeps whole seconds (MariaDB's ``DATETIME``) or milliseconds stores a finer time; ``round``: rounded to
-it, a half up, as MySQL and PostgreSQL store one."""
+it, a half up, as MySQL and PostgreSQL store one. And which of them a column's catalog entry says it stores with."""
 
 from __future__ import annotations
 
@@ -8,9 +8,19 @@ import datetime as dt
 
 import pytest
 
+from streams.catalog.model import Column, Table
 from streams.mapping.exceptions import MappingValueError
-from streams.mapping.kinds import Kind
-from streams.mapping.transforms import BUILTINS, ArgumentProblem, Context, Environment, StepInput
+from streams.mapping.kinds import Kind, avro_digits, column_digits
+from streams.mapping.loader import _stored_times
+from streams.mapping.transforms import (
+    BUILTINS,
+    ArgumentProblem,
+    Context,
+    Environment,
+    RoundStep,
+    StepInput,
+    TruncateStep,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -66,3 +76,31 @@ def test_a_time_is_rounded_to_the_unit_a_half_up(unit: object, value: object, ro
 def test_a_time_of_day_rounded_past_midnight_is_refused() -> None:
     with pytest.raises(MappingValueError, match="rounds past midnight"):
         BUILTINS["round"]("second", ENV).apply(dt.time(23, 59, 59, 500000), GIVEN)
+
+
+@pytest.mark.parametrize(("engine", "sql_type", "args", "digits", "step"), [
+    ("mariadb", "DATETIME", (), 0, TruncateStep(digits=0)),  # MariaDB/MySQL's default: whole seconds
+    ("mariadb", "TIMESTAMP", ("3",), 3, TruncateStep(digits=3)),
+    ("mariadb", "TIME", ("6",), 6, None),  # keeps microseconds: stored as sent
+    ("mysql", "DATETIME", ("2",), 2, RoundStep(digits=2)),
+    ("postgresql", "TIMESTAMP WITHOUT TIME ZONE", ("0",), 0, RoundStep(digits=0)),
+    ("postgresql", "TIMESTAMP WITH TIME ZONE", (), 6, None),  # PostgreSQL's default: microseconds
+    ("postgresql", "DATE", (), None, None),
+    ("mariadb", "VARCHAR", ("20",), None, None),
+])
+def test_a_time_column_stores_a_finer_time_as_its_engine_does(engine: str, sql_type: str, args: tuple[str, ...],
+                                                             digits: int | None, step: object) -> None:
+    column = Column(name="c", sql_type=sql_type, args=args)
+    assert column_digits(column, engine) == digits
+    assert _stored_times(Table(name="t", columns={"c": column}), engine).get("c") == step
+
+
+@pytest.mark.parametrize(("schema", "digits"), [
+    (["null", {"type": "long", "logicalType": "timestamp-micros"}], 6),
+    ({"type": "long", "logicalType": "local-timestamp-millis"}, 3),
+    ({"type": "int", "logicalType": "time-millis"}, 3),
+    ("long", None),
+    (["null", "string", "long"], None),
+])
+def test_a_record_field_holds_the_digits_of_its_logical_type(schema: object, digits: int | None) -> None:
+    assert avro_digits(schema, {}) == digits

@@ -27,16 +27,18 @@ from streams.flows.customers.deferred import DECISIONS_PER_BATCH
 from streams.flows.customers.mirror import HeldList, KeptForm
 from streams.flows.files import FLOWS_DIR, FlowFile, Section, load_flow_files
 from streams.flows.lookups import lookups_of, short_name
-from streams.mapping.kinds import Kind, fits, from_avro
+from streams.mapping.kinds import Kind, avro_digits, fits, from_avro
 from streams.mapping.loader import compile_steps
-from streams.mapping.spec import Policy, RecordMapping, SourceMapping
+from streams.mapping.spec import FieldBinding, Policy, RecordMapping, SourceMapping
 from streams.mapping.transforms import (
     Context,
     Environment,
     LocalToUtcStep,
     LookupStep,
+    RoundStep,
     Step,
     StepInput,
+    TruncateStep,
     UtcToLocalStep,
 )
 from streams.systems import Systems
@@ -678,6 +680,10 @@ class _Kinds:
     def of(self, name: str) -> Kind:
         return from_avro(self.fields[name], dict(self.named))
 
+    def digits(self, name: str) -> int | None:
+        """The digits of a second's fraction the field holds, if it is a time (:func:`avro_digits`)."""
+        return avro_digits(self.fields[name], dict(self.named)) if name in self.fields else None
+
     @functools.cached_property
     def environment(self) -> Environment:
         """What compiling a transform step may consult: the record's named types (a flow file declares no value
@@ -692,34 +698,59 @@ _NOT_FORMS = {"lookup": "reads another record", "parse_json": "reads JSON text",
 def _kept_forms(section: Section, system: str, time_zone: str, writes: Mapping[str, tuple[str, ...] | None],
                 record: RecordMapping | None, kinds: _Kinds) -> dict[str, KeptForm]:
     """The form ``system`` keeps each field of ``writes`` in that it does not store as sent: the declared one
-    (:func:`_keeps`), then the local round trip of a time it holds zone-less (:func:`_local_round_trips`); each
-    run in the system's context, as its source would (its ``time_zone`` for a step given no ``zone:``)."""
+    (:func:`_keeps`), else the fraction of a second its columns keep of a time (:func:`_stored_fractions`); then
+    the local round trip of a time it holds zone-less (:func:`_local_round_trips`); each run in the system's
+    context, as its source would (its ``time_zone`` for a step given no ``zone:``)."""
     declared = _keeps(section, writes, kinds)
-    trips = _local_round_trips(system, time_zone, writes, record)
+    bound = _plain_bindings(system, writes, record)
+    fractions = _stored_fractions(bound, kinds)
+    trips = _local_round_trips(bound, time_zone)
     given = StepInput(row={}, context=Context(time_zones={system: time_zone}, system=system))
-    return {name: KeptForm(steps=(*declared.get(name, ()), *trips.get(name, ())), given=given)
-            for name in {**declared, **trips}}
+    return {name: KeptForm(steps=(*declared.get(name, fractions.get(name, ())), *trips.get(name, ())), given=given)
+            for name in {**declared, **fractions, **trips}}
 
 
-def _local_round_trips(system: str, time_zone: str, writes: Mapping[str, tuple[str, ...] | None],
-                       record: RecordMapping | None) -> dict[str, tuple[Step, ...]]:
-    """The plain fields of ``writes`` that every source of ``system`` reads ending with ``local_to_utc`` (a
+def _plain_bindings(system: str, writes: Mapping[str, tuple[str, ...] | None],
+                    record: RecordMapping | None) -> dict[str, list[tuple[SourceMapping, FieldBinding]]]:
+    """The plain fields of ``writes``, each with every binding of it in a source of ``system`` (and that source)."""
+    found: dict[str, list[tuple[SourceMapping, FieldBinding]]] = {}
+    for source in record.sources if record is not None else ():
+        if source.system != system:
+            continue
+        for name, binding in source.bindings.items():
+            if name in writes and writes[name] is None:
+                found.setdefault(name, []).append((source, binding))
+    return found
+
+
+def _stored_fractions(bound: Mapping[str, list[tuple[SourceMapping, FieldBinding]]],
+                      kinds: _Kinds) -> dict[str, tuple[Step, ...]]:
+    """The fields that every source of the system reads from a time column keeping fewer digits of a second's
+    fraction than the record's field holds (``DATETIME`` keeps whole seconds, a ``timestamp-micros`` field six
+    digits), each with how the column's engine stores a finer time (``SourceMapping.stores``, from its columns
+    file: MariaDB cuts the rest off, MySQL and PostgreSQL round it). None where the sources' columns differ."""
+    forms: dict[str, tuple[Step, ...]] = {}
+    for name, bindings in bound.items():
+        stored = [source.stores.get(binding.column) if binding.column is not None and binding.expression is None
+                  else None for source, binding in bindings]
+        first, held = stored[0], kinds.digits(name)
+        if (isinstance(first, (TruncateStep, RoundStep)) and all(other == first for other in stored)
+                and held is not None and first.digits < held):
+            forms[name] = (first,)
+    return forms
+
+
+def _local_round_trips(bound: Mapping[str, list[tuple[SourceMapping, FieldBinding]]],
+                       time_zone: str) -> dict[str, tuple[Step, ...]]:
+    """The fields that every source of the system (in ``time_zone``) reads ending with ``local_to_utc`` (a
     zone-less local time, in a zone other than UTC), each with its round trip: the column holds a wall-clock time,
     so what the system reports of an instant Isthmus sent is that instant through ``utc_to_local`` and back through
     the source's own ``local_to_utc``. An instant of a repeated hour's other pass comes back as the one the
     source's policy picks (an hour off), never as sent; every other instant comes back as it was. Not where a
     sibling column decides a repeated time (the system keeps the offset) or the step refuses one."""
-    if record is None:
-        return {}
-    found: dict[str, list[Step | None]] = {}
-    for source in record.sources:
-        if source.system != system:
-            continue
-        for name, binding in source.bindings.items():
-            if name in writes and writes[name] is None:
-                found.setdefault(name, []).append(binding.steps[-1] if binding.steps else None)
     trips: dict[str, tuple[Step, ...]] = {}
-    for name, (last, *others) in found.items():
+    for name, bindings in bound.items():
+        last, *others = [binding.steps[-1] if binding.steps else None for _, binding in bindings]
         if (isinstance(last, LocalToUtcStep) and all(other == last for other in others)
                 and last.policy.decided_by is None and last.ambiguous is not Ambiguous.RAISE
                 and (last.zone or time_zone) not in _NO_DST):

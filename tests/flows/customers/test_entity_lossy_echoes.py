@@ -3,12 +3,13 @@ change time written into a legacy ERP's DATETIME, local Europe/Berlin time in wh
 
 On a made-up pair (tests/flows/customers/clocks/): customers of a ``boutique`` (PostgreSQL, UTC, microseconds) and
 Kunden of a ``lager`` (MariaDB, Europe/Berlin, whole seconds), born in either; both write the change time, which
-goes with the later commit. The lager reports 15:45:01.123456 sent as 15:45:01 (declared: ``keeps: {updated_at:
-[{truncate: second}]}``), and 01:30 UTC of the night the clocks fall back (02:30 CET, the repeated hour's second
-pass) as 00:30 UTC: its column holds 02:30, which its source reads back under ``repeated: earlier``; that round trip
-is derived from the source's own ``local_to_utc``, undeclared. Before, each echo was taken for the lager's edit:
-it won the change time by its later commit and was written back over the boutique's (an hour off, or its
-microseconds dropped). A real edit made in the lager is still one.
+goes with the later commit. The lager reports 15:45:01.123456 sent as 15:45:01, and 01:30 UTC of the night the
+clocks fall back (02:30 CET, the repeated hour's second pass) as 00:30 UTC: its column holds 02:30, which its
+source reads back under ``repeated: earlier``. Neither is declared: the cut is derived from the lager's columns
+file (``GEAEND: {type: DATETIME}``, no fraction, on MariaDB, which cuts), the round trip from the source's own
+``local_to_utc``. A lager on PostgreSQL whose column is ``timestamp(0)`` rounds instead (01.6 is kept as 02). Before,
+each echo was taken for the lager's edit: it won the change time by its later commit and was written back over the
+boutique's (an hour off, or its fraction dropped). A real edit made in the lager is still one.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from customer_events import Sent
 from made_up_run import MadeUpRun, MadeUpTable
 from support.systems import system
 
-from streams.catalog.model import Catalog, Column, Table
+from streams.catalog.columns_file import read_all
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.customers import CustomerFlow, EntityConfig, entity_config, sync
 from streams.flows.exceptions import FlowFileError
@@ -37,11 +38,14 @@ pytestmark = pytest.mark.unit
 
 HERE = Path(__file__).parent / "clocks"
 FLOW = (HERE / "flows" / "clocks.yaml").read_text(encoding="utf-8")
-KEEPS = "      keeps:\n        updated_at: [{truncate: second}]\n"
+#: The lager's columns file, and its change time's line in it: a DATETIME without fraction.
+LAGER_COLUMNS = (HERE / "systems" / "lager.columns.yaml").read_text(encoding="utf-8")
+GEAEND = "      GEAEND: {type: DATETIME}\n"
 NUMBER = "K-17"
 T0 = dt.datetime(2026, 10, 24, 9, 0, tzinfo=dt.UTC)
 BERLIN = dt.timezone(dt.timedelta(hours=1))  # the lager's wall clock after the clocks fell back (CET)
-#: Column -> (SQL type, Connect type) of each table, and the Connect name of each time column.
+#: Column -> (SQL type, Connect type) of each table, and the Connect name of each time column (the SQL types are the
+#: columns files', clocks/systems/).
 COLUMNS: dict[str, dict[str, tuple[str, str]]] = {
     "customer": {"id": ("BIGINT", "int64"), "number": ("TEXT", "string"), "full_name": ("TEXT", "string"),
                  "updated_at": ("TIMESTAMP WITHOUT TIME ZONE", "int64")},
@@ -56,40 +60,56 @@ ZONES = {"boutique": "UTC", "lager": "Europe/Berlin"}
 ZONE = ZoneInfo(ZONES["lager"])
 
 
-def _systems() -> Systems:
+def _systems(lager: Engine = Engine.MARIADB) -> Systems:
+    engines = {**ENGINES, "lager": lager}
     return Systems({name: system(name, engine=engine, writable=True, time_zone=ZONES[name])
-                    for name, engine in ENGINES.items()}, directory=HERE)
+                    for name, engine in engines.items()}, directory=HERE / "systems")
 
 
 @functools.cache
-def _mappings(schemas: SchemaStore) -> dict[str, RecordMapping]:
-    catalogs = {name: Catalog(system=name, engine=engine.value, namespace=name, tables={
-        table: Table(name=table, primary_key=KEYS[table], replica_identity="full" if engine is Engine.POSTGRESQL
-                     else None, columns={c: Column(name=c, sql_type=t, nullable=c in ("updated_at", "GEAEND"))
-                                         for c, (t, _) in COLUMNS[table].items()})
-        for table, of in SYSTEM_OF.items() if of == name}) for name, engine in ENGINES.items()}
-    return load_mappings(HERE / "mappings", schemas=schemas.schemas, tables=catalogs, systems=_systems())
+def _mappings(schemas: SchemaStore, columns: Path = HERE / "systems", lager: Engine = Engine.MARIADB,
+              ) -> dict[str, RecordMapping]:
+    """The mappings, checked against the columns files in ``columns`` (the lager's engine ``lager``)."""
+    return load_mappings(HERE / "mappings", schemas=schemas.schemas, tables=read_all(columns), systems=_systems(lager))
 
 
-def _config(schemas: SchemaStore, folder: Path, text: str) -> EntityConfig:
+def _lager_as(folder: Path, engine: str, geaend: str) -> Path:
+    """A folder of columns files where the lager runs on ``engine`` and its change time is ``geaend``."""
+    folder.mkdir(exist_ok=True)
+    (folder / "boutique.columns.yaml").write_text(
+        (HERE / "systems" / "boutique.columns.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    (folder / "lager.columns.yaml").write_text(LAGER_COLUMNS.replace("engine: mariadb", f"engine: {engine}").replace(
+        GEAEND, f"      GEAEND: {geaend}\n"), encoding="utf-8")
+    return folder
+
+
+#: The lager on PostgreSQL, its change time a ``timestamp(0)`` (rounded to the second).
+ROUNDING = ("postgresql", '{type: "TIMESTAMP WITHOUT TIME ZONE", args: [0]}')
+
+
+def _config(schemas: SchemaStore, folder: Path, text: str, columns: Path = HERE / "systems",
+            lager: Engine = Engine.MARIADB) -> EntityConfig:
     (folder / "clocks.yaml").write_text(text, encoding="utf-8")
     (flow,) = load_flow_files(folder)
-    return entity_config(flow, _mappings(schemas), schemas.schemas.named, _systems())
+    return entity_config(flow, _mappings(schemas, columns, lager), schemas.schemas.named, _systems(lager))
 
 
 class Clocks(MadeUpRun):
-    """The flow under LocalRun; :meth:`feed` gives the commands the changes caused."""
+    """The flow under LocalRun; :meth:`feed` gives the commands the changes caused. ``columns``: the folder of the
+    columns files (``lager``: the lager's engine in them)."""
 
-    def __init__(self, schemas: SchemaStore, folder: Path, text: str = FLOW) -> None:
-        systems = _systems()
-        flow = CustomerFlow(mappings=_mappings(schemas), schemas=schemas, systems=systems,
-                            config=_config(schemas, folder, text), clock=lambda: T0)
+    def __init__(self, schemas: SchemaStore, folder: Path, text: str = FLOW, columns: Path = HERE / "systems",
+                 lager: Engine = Engine.MARIADB) -> None:
+        systems = _systems(lager)
+        self.engines = {**ENGINES, "lager": lager}
+        flow = CustomerFlow(mappings=_mappings(schemas, columns, lager), schemas=schemas, systems=systems,
+                            config=_config(schemas, folder, text, columns, lager), clock=lambda: T0)
         super().__init__(schemas, systems, flow, start=T0, published_to="test.canonical.clocks")
 
     def table(self, name: str) -> MadeUpTable:
         system_name = SYSTEM_OF[name]
-        return MadeUpTable(system=system_name, columns=COLUMNS[name], key=KEYS[name], engine=ENGINES[system_name],
-                           namespace=system_name, names=NAMES[name])
+        return MadeUpTable(system=system_name, columns=COLUMNS[name], key=KEYS[name],
+                           engine=self.engines[system_name], namespace=system_name, names=NAMES[name])
 
 
 def customer(updated_at: dt.datetime, name: str = "Anna Berg") -> dict[str, Any]:
@@ -97,14 +117,15 @@ def customer(updated_at: dt.datetime, name: str = "Anna Berg") -> dict[str, Any]
     return {"id": 5, "number": NUMBER, "full_name": name, "updated_at": _epoch(updated_at, 1_000_000)}
 
 
-def kunde(sent: Sent | dt.datetime, name: str = "Anna Berg") -> dict[str, Any]:
+def kunde(sent: Sent | dt.datetime, name: str = "Anna Berg", *, rounds: bool = False) -> dict[str, Any]:
     """The lager's row as it stores what ``sent`` carried (or a time of its own): the Berlin wall-clock time, cut to
-    the second, which Debezium sends as milliseconds "as if UTC"."""
+    the second (MariaDB's DATETIME) or rounded to it (``rounds``: PostgreSQL's timestamp(0)), which Debezium sends as
+    milliseconds "as if UTC"."""
     instant = sent if isinstance(sent, dt.datetime) else _time(sent.payload["updated_at"])
-    wall = instant.astimezone(ZONE).replace(tzinfo=dt.UTC, microsecond=0)
+    wall = (instant + dt.timedelta(microseconds=500_000 if rounds else 0)).astimezone(ZONE)
     if isinstance(sent, Sent):
         name = sent.payload["name"]
-    return {"KDNR": NUMBER, "NAME": name, "GEAEND": _epoch(wall, 1_000)}
+    return {"KDNR": NUMBER, "NAME": name, "GEAEND": _epoch(wall.replace(tzinfo=dt.UTC, microsecond=0), 1_000)}
 
 
 def _epoch(instant: dt.datetime, per_second: int) -> int:
@@ -137,19 +158,29 @@ def _linked(run: Clocks, at: dt.datetime) -> dict[str, Any]:
     return row
 
 
-@pytest.mark.parametrize(("sent", "echoed"), [
-    (dt.datetime(2026, 10, 24, 15, 45, 1, 123456, tzinfo=dt.UTC), dt.datetime(2026, 10, 24, 15, 45, 1, tzinfo=dt.UTC)),
-    (dt.datetime(2026, 10, 25, 1, 30, tzinfo=dt.UTC), dt.datetime(2026, 10, 25, 0, 30, tzinfo=dt.UTC)),
-], ids=["whole-seconds", "repeated-hour"])
+@pytest.mark.parametrize(("lager", "sent", "echoed"), [
+    (Engine.MARIADB, dt.datetime(2026, 10, 24, 15, 45, 1, 123456, tzinfo=dt.UTC),
+     dt.datetime(2026, 10, 24, 15, 45, 1, tzinfo=dt.UTC)),
+    (Engine.MARIADB, dt.datetime(2026, 10, 25, 1, 30, tzinfo=dt.UTC), dt.datetime(2026, 10, 25, 0, 30, tzinfo=dt.UTC)),
+    (Engine.POSTGRESQL, dt.datetime(2026, 10, 24, 15, 45, 1, 600000, tzinfo=dt.UTC),
+     dt.datetime(2026, 10, 24, 15, 45, 2, tzinfo=dt.UTC)),
+    # rounded up into the repeated hour's second pass (01:30 UTC, 02:30 CET), read back in its first
+    (Engine.POSTGRESQL, dt.datetime(2026, 10, 25, 1, 29, 59, 500000, tzinfo=dt.UTC),
+     dt.datetime(2026, 10, 25, 0, 30, tzinfo=dt.UTC)),
+], ids=["whole-seconds", "repeated-hour", "timestamp(0)-rounds", "rounded-into-the-repeated-hour"])
 def test_the_lossy_echo_of_an_owners_time_is_no_edit_and_sends_nothing_back(
-        schemas: SchemaStore, tmp_path: Path, sent: dt.datetime, echoed: dt.datetime) -> None:
-    run = Clocks(schemas, tmp_path)
+        schemas: SchemaStore, tmp_path: Path, lager: Engine, sent: dt.datetime, echoed: dt.datetime) -> None:
+    """No ``keeps`` line: the columns file tells the lager's column keeps whole seconds, and its engine whether it
+    cuts (MariaDB) or rounds (PostgreSQL) a finer time."""
+    rounds = lager is Engine.POSTGRESQL
+    columns = _lager_as(tmp_path / "columns", *ROUNDING) if rounds else HERE / "systems"
+    run = Clocks(schemas, tmp_path, columns=columns, lager=lager)
     first = dt.datetime(2026, 10, 24, 9, 0, 5, tzinfo=dt.UTC)
     row = _linked(run, first)
     (update,) = run.feed(run.change("customer", "u", before=customer(first), after=customer(sent)))
     assert _updates([update])[0][:3] == ("lager", "update", ("updated_at",)) and _time(
         update.payload["updated_at"]) == sent
-    echo = kunde(update)
+    echo = kunde(update, rounds=rounds)
     assert echo["GEAEND"] == _epoch(echoed.astimezone(ZONE).replace(tzinfo=dt.UTC), 1_000)
     assert run.feed(run.change("KUNDEN", "u", before=row, after=echo)) == []
     assert run.conflicts() == [] and run.dead_letters == []
@@ -186,12 +217,18 @@ def test_a_real_edit_of_the_time_in_the_lager_is_still_one(schemas: SchemaStore,
     assert [_time(u) for *_, u in _updates(sent)] == [repeated]
 
 
-def test_without_keeps_a_time_cut_to_the_second_is_taken_for_an_edit_and_said(
+#: The lager's columns file says its change time keeps microseconds (``DATETIME(6)``), as its API does not.
+MICROSECONDS = ("mariadb", "{type: DATETIME, args: [6]}")
+KEEPS = "      keeps:\n        updated_at: [{truncate: second}]\n"
+
+
+def test_a_cut_the_columns_file_does_not_tell_is_taken_for_an_edit_and_said(
         schemas: SchemaStore, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    """What the declaration is for: undeclared, the lager's whole second wins by its later commit and is written
-    back over the boutique's microseconds (and, the value sent still in flight, to the lager again). The worker says
-    so, naming the setting, although the field has a form derived for it (the local round trip)."""
-    run = Clocks(schemas, tmp_path, FLOW.replace(KEEPS, ""))
+    """What ``keeps`` is for, where the columns file does not tell it: the lager's column keeps microseconds but its
+    API cuts them. Undeclared, the lager's whole second wins by its later commit and is written back over the
+    boutique's microseconds (and, the value sent still in flight, to the lager again). The worker says so, naming the
+    setting, although the field has a form derived for it (the local round trip)."""
+    run = Clocks(schemas, tmp_path, columns=_lager_as(tmp_path / "columns", *MICROSECONDS))
     first = dt.datetime(2026, 10, 24, 9, 0, 5, tzinfo=dt.UTC)
     row = _linked(run, first)
     sent = dt.datetime(2026, 10, 24, 15, 45, 1, 123456, tzinfo=dt.UTC)
@@ -206,19 +243,40 @@ def test_without_keeps_a_time_cut_to_the_second_is_taken_for_an_edit_and_said(
         ("boutique", sent.replace(microsecond=0)), ("lager", sent.replace(microsecond=0))]
 
 
+def test_a_declared_cut_settles_what_the_columns_file_does_not_tell(schemas: SchemaStore, tmp_path: Path) -> None:
+    run = Clocks(schemas, tmp_path, FLOW + KEEPS, columns=_lager_as(tmp_path / "columns", *MICROSECONDS))
+    first = dt.datetime(2026, 10, 24, 9, 0, 5, tzinfo=dt.UTC)
+    row = _linked(run, first)
+    sent = dt.datetime(2026, 10, 24, 15, 45, 1, 123456, tzinfo=dt.UTC)
+    (update,) = run.feed(run.change("customer", "u", before=customer(first), after=customer(sent)))
+    assert run.feed(run.change("KUNDEN", "u", before=row, after=kunde(update))) == []
+    assert run.conflicts() == [] and run.published(NUMBER)["updated_at"] == sent
+
+
 def test_the_forms_are_compiled_at_load(schemas: SchemaStore, tmp_path: Path) -> None:
-    """The lager's form of the time: cut to the second (declared), then through its Berlin wall clock and back
-    (derived from its source's ``local_to_utc``); the boutique, whose times are UTC, keeps them as sent."""
+    """The lager's form of the time: cut to the second (its columns file's DATETIME on MariaDB), then through its
+    Berlin wall clock and back (derived from its source's ``local_to_utc``); the boutique, whose times are UTC to
+    the microsecond, keeps them as sent. On PostgreSQL a ``timestamp(0)`` rounds; a declared form wins over the
+    columns file's; a column that keeps microseconds has no cut."""
     config = _config(schemas, tmp_path, FLOW)
     form = config.written["lager"].keeps["updated_at"]
-    assert [step.name for step in form.steps] == ["truncate", "utc_to_local", "local_to_utc"]
+    assert [(step.name, getattr(step, "digits", None)) for step in form.steps] == [
+        ("truncate", 0), ("utc_to_local", None), ("local_to_utc", None)]
     assert form.view(dt.datetime(2026, 10, 25, 1, 30, 0, 999999, tzinfo=dt.UTC)) == dt.datetime(
         2026, 10, 25, 0, 30, tzinfo=dt.UTC)
     assert form.view(dt.datetime(2026, 3, 29, 1, 30, tzinfo=dt.UTC)) == dt.datetime(2026, 3, 29, 1, 30, tzinfo=dt.UTC)
     assert form.view(None) is None
     assert "updated_at" not in config.written["boutique"].keeps
-    undeclared = _config(schemas, tmp_path, FLOW.replace(KEEPS, "")).written["lager"].keeps["updated_at"]
-    assert [step.name for step in undeclared.steps] == ["utc_to_local", "local_to_utc"]
+    rounding = _config(schemas, tmp_path, FLOW, _lager_as(tmp_path / "rounding", *ROUNDING), Engine.POSTGRESQL)
+    rounded = rounding.written["lager"].keeps["updated_at"]
+    assert [step.name for step in rounded.steps] == ["round", "utc_to_local", "local_to_utc"]
+    assert rounded.view(dt.datetime(2026, 10, 24, 15, 45, 1, 600000, tzinfo=dt.UTC)) == dt.datetime(
+        2026, 10, 24, 15, 45, 2, tzinfo=dt.UTC)
+    declared = _config(schemas, tmp_path, FLOW + "      keeps:\n        updated_at: [{truncate: millisecond}]\n")
+    assert [(step.name, getattr(step, "digits", None)) for step in declared.written["lager"].keeps[
+        "updated_at"].steps] == [("truncate", 3), ("utc_to_local", None), ("local_to_utc", None)]
+    fine = _config(schemas, tmp_path, FLOW, _lager_as(tmp_path / "fine", *MICROSECONDS))
+    assert [step.name for step in fine.written["lager"].keeps["updated_at"].steps] == ["utc_to_local", "local_to_utc"]
 
 
 SENT = dt.datetime(2026, 10, 24, 15, 45, 1, 123456, tzinfo=dt.UTC)
@@ -242,10 +300,12 @@ def test_a_time_in_another_form_is_told_from_another_time(reported: dt.datetime,
     ("{name: [{truncate: second}]}", "entity.systems.lager.keeps.name: truncate", "truncate works on times"),
     ("{updated_at: [{truncate: hour}]}", "entity.systems.lager.keeps.updated_at: truncate",
      "truncate takes the unit to cut down to, not 'hour'"),
+    ("{updated_at: [{round: 7}]}", "entity.systems.lager.keeps.updated_at: round", "round takes the unit to round to, "
+     "not 7"),
 ])
 def test_a_cut_the_field_cannot_take_is_refused_at_load(schemas: SchemaStore, tmp_path: Path, keeps: str, field: str,
                                                         message: str) -> None:
     with pytest.raises(FlowFileError) as raised:
-        _config(schemas, tmp_path, FLOW.replace(KEEPS, f"      keeps: {keeps}\n"))
+        _config(schemas, tmp_path, FLOW + f"      keeps: {keeps}\n")
     (problem,) = raised.value.problems
     assert problem.field == field and message in problem.message and problem.fix, problem
