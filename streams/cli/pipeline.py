@@ -36,7 +36,7 @@ from streams.inspect.masking import PiiCatalog
 from streams.inspect.reader import read_spans
 from streams.kafka import names
 from streams.kafka.topics import unreachable
-from streams.sinks import dlq
+from streams.sinks import dlq, presence
 from streams.sinks.topics import command_topic, dlq_topic, sink_group, writable_systems
 
 #: How long to try the brokers before reporting them unreachable (kafka-python's own default is 30 s).
@@ -127,7 +127,8 @@ def _consumers(kafka: KafkaSettings, consumers: dict[tuple[str, str], str], held
         waited = [oldest[key] for key in keys if key in oldest]
         activity = None if kind != "sink" else health.Activity(
             checked_ms=checked_ms, stall_s=stall_s, last_commit_ms=started.get(sinks[name]),
-            error=errors.get(sinks[name]), oldest_waiting_ms=min(waited) if waited else None)
+            error=errors.get(sinks[name]), oldest_waiting_ms=min(waited) if waited else None,
+            note=presence.latest([row.metadata for row in rows if row.group in keys]))
         found[kind].append(health.Consumer(
             kind=kind, name=name, base=base, groups=mine, lag={key: lag.get(key, {}) for key in keys},
             about={key: frozenset(t for group, t in about if group == key) for key in keys},

@@ -27,10 +27,12 @@ STATUS_EPILOG = f"""a sink joins no consumer group (it assigns itself its comman
 id fences a second worker), so its group never has a member. Its state comes from its transactions instead
 (DescribeTransactions on isthmus-sink-<system>, the principal needs DESCRIBE on that transactional id):
   running      it began a transaction (results, dead letters, offsets) within --stall-after seconds
+  stalled      it runs (while records wait it commits its offsets again every 30 s at least, with its breaker's
+               state), but applied nothing for longer than the bound: its target fails; do not start another
   idle         nothing waits for it, and no transaction within the bound (running or not, nothing is late)
   waiting      records wait, none for longer than the bound yet
-  not running  records wait longer than the bound and no transaction began within it: stopped, or stalled on
-               its target (its log says which)
+  not running  records wait longer than the bound and no transaction began within it: stopped (or its commits
+               to Kafka fail: its log says)
 records waiting are records: up to {EXACT_LAG} offsets past a group's committed offset are read and counted (an
 exactly-once producer's commit and abort markers take offsets too); a larger lag is shown as "about N" offsets.
 

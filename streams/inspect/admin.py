@@ -57,6 +57,8 @@ class LagRow:
     partition: int
     committed: int | None
     end: int
+    #: The metadata committed with the offset (a sink's note: streams/sinks/presence.py), None when empty.
+    metadata: str | None = None
 
     @property
     def lag(self) -> int | None:
@@ -174,7 +176,7 @@ def lag(bootstrap: KafkaAddress, groups: Sequence[str] | None = None) -> list[La
                     continue
                 offset = int(meta.offset) if meta.offset is not None and meta.offset >= 0 else None
                 rows.append(LagRow(group=group, topic=tp.topic, partition=tp.partition, committed=offset,
-                                   end=ends[tp]))
+                                   end=ends[tp], metadata=meta.metadata or None))
         return rows
     finally:
         client.close()

@@ -11,9 +11,13 @@ of its command topic, and its transactional id (the group's name) fences a secon
 exactly-once writes rest on (streams/sinks/worker.py). So its group has no member whether it runs or not, and its
 signs of life are its transactions instead (:class:`Activity`): a sink with records waiting that began no
 transaction for longer than a bound (``isthmus status --stall-after``), while the oldest of them waited that long
-too, is not running (or stalled); one that began a transaction within the bound runs; one with nothing waiting is
-idle (running or not, nothing is late). A sink commits its first offsets with its first command: one that runs and
-was sent none has no group yet, and is judged the same way, by what its command topic holds from its start.
+too, is not running; one that began a transaction within the bound runs; one with nothing waiting is idle (running
+or not, nothing is late). A running sink whose target fails commits its offsets again while records wait (a
+heartbeat), with its note in the offsets' metadata (streams/sinks/presence.py): one whose offsets have not moved
+for longer than the bound, while its oldest record waits that long, is stalled: it runs, its target fails, and the
+note says how (its breaker, its oldest retrying command's error). Starting it again would start a second sink. A
+sink commits its first offsets with its first command: one that runs and was sent none has no group yet, and is
+judged the same way, by what its command topic holds from its start.
 
 What waits is counted in records, not offsets: an exactly-once producer leaves a commit (or abort) marker after
 each transaction in every partition it wrote, which takes an offset and is no record. Up to a few dozen offsets
@@ -24,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from streams.capture import client
@@ -32,6 +36,7 @@ from streams.capture.client import ConnectorState
 from streams.capture.deploy import summary
 from streams.capture.failures import lost_position
 from streams.inspect.admin import GroupInfo
+from streams.sinks.presence import HEARTBEAT_S, SinkNote
 
 #: ``isthmus status``'s exit codes (2 is every command's for an Isthmus error: settings that do not load). 3: everything
 #: runs, but something waits for a user's action: documents held, or dead letters pending (to replay or settle).
@@ -65,7 +70,7 @@ class Activity:
 
     #: When ``isthmus status`` looked (ms, its clock).
     checked_ms: int
-    #: Longer than this without a transaction, with a record waiting that long, is not running (or stalled).
+    #: Longer than this without a transaction, with a record waiting that long, is not running.
     stall_s: float
     #: When its transactional id's last transaction began (ms, the transaction coordinator's clock); None: none
     #: since its worker last started, or not known (``error``).
@@ -75,6 +80,8 @@ class Activity:
     #: Why its transactions could not be described (a principal without DESCRIBE on the transactional id, a
     #: broker older than Kafka 3.0).
     error: str | None = None
+    #: The newest note the sink committed with its offsets (None: none, or a sink of an older Isthmus).
+    note: SinkNote | None = None
 
     def ago_s(self, at_ms: int | None) -> float | None:
         return None if at_ms is None else max(0.0, (self.checked_ms - at_ms) / 1000)
@@ -257,22 +264,38 @@ def commit_text(activity: Activity) -> str:
 
 def sink_state(consumer: Consumer, activity: Activity) -> tuple[str, list[str]]:
     """``(state, problems)`` of a sink from its :class:`Activity`: ``running`` (a transaction within the bound),
-    ``idle`` (nothing waits, no transaction within the bound), ``waiting`` (records wait, none for longer than the
-    bound yet), or ``not running`` (records wait longer than the bound and no transaction began within it: stopped,
-    or stalled on its target)."""
+    ``stalled`` (a transaction within the bound, but its note says its offsets have not moved for longer than the
+    bound, while records wait that long: its target fails), ``idle`` (nothing waits, no transaction within the
+    bound), ``waiting`` (records wait, none for longer than the bound yet), or ``not running`` (records wait longer
+    than the bound and no transaction began within it)."""
     records = waiting(consumer)
     committed = activity.ago_s(activity.last_commit_ms)
+    oldest = activity.ago_s(activity.oldest_waiting_ms)
+    since = "" if oldest is None else f", the oldest for {_duration(oldest)}"
     if committed is not None and committed <= activity.stall_s:
-        return "running", []
+        note = activity.note
+        moved = None if note is None else activity.ago_s(note.advanced_ms)
+        if note is None or not records or (moved is not None and moved <= activity.stall_s) \
+                or (oldest is not None and oldest <= activity.stall_s):
+            return "running", []
+        return "stalled", [f"sink {consumer.name} runs but applies nothing ({waiting_text(consumer)}{since}; "
+                           f"{advance_text(activity)}; {note.text()}): its target is failing and the sink retries "
+                           f"on its own; read its log, and isthmus_sink_breaker_state on its /metrics; do not start "
+                           f"a second sink"]
     if not records:
         return "idle", []
-    oldest = activity.ago_s(activity.oldest_waiting_ms)
     if oldest is not None and oldest <= activity.stall_s:
         return "waiting", []
-    since = "" if oldest is None else f", the oldest for {_duration(oldest)}"
-    return "not running", [f"sink {consumer.name} not running or stalled ({waiting_text(consumer)}{since}; "
-                           f"{commit_text(activity)}): start `isthmus sink --target {consumer.name}`, or read "
-                           "its log"]
+    return "not running", [f"sink {consumer.name} not running ({waiting_text(consumer)}{since}; "
+                           f"{commit_text(activity)}; a running sink commits every {HEARTBEAT_S:.0f} s at least "
+                           f"while records wait): start `isthmus sink --target {consumer.name}`; if one runs, read "
+                           "its log (its commits to Kafka fail)"]
+
+
+def advance_text(activity: Activity) -> str:
+    """When the sink's offsets last moved, as its note says."""
+    moved = None if activity.note is None else activity.ago_s(activity.note.advanced_ms)
+    return "nothing applied since its worker started" if moved is None else f"last applied {_duration(moved)} ago"
 
 
 def consumer_state(consumer: Consumer) -> tuple[str, list[str]]:
@@ -390,6 +413,8 @@ def consumer_lines(consumer: Consumer) -> list[str]:
     lines = [f"  {consumer.name}  {state}" + (f", {consumer.held} held" if consumer.held else "")]
     if consumer.activity is not None:
         lines.append(f"    {commit_text(consumer.activity)}")
+    if consumer.activity is not None and consumer.activity.note is not None:
+        lines.append(f"    {advance_text(consumer.activity)}; {consumer.activity.note.text()}")
     if consumer.activity is not None and not consumer.groups:
         base = consumer.base
         lines.append(f"    group {base}  none yet (a sink commits its first offsets with its first command)")
@@ -479,7 +504,7 @@ def _activity_document(activity: Activity | None) -> dict[str, Any] | None:
         return None
     return {"last_commit_ms": activity.last_commit_ms, "last_commit_s_ago": activity.ago_s(activity.last_commit_ms),
             "oldest_waiting_ms": activity.oldest_waiting_ms, "stall_after_s": activity.stall_s,
-            "error": activity.error}
+            "error": activity.error, "note": None if activity.note is None else asdict(activity.note)}
 
 
 def _capture_document(capture: Capture | None) -> dict[str, Any] | None:
@@ -541,5 +566,6 @@ def held_by_flow(records: Sequence[Mapping[str, Any]]) -> dict[str, int]:
 
 
 __all__ = ["EXIT_HEALTHY", "EXIT_HELD", "EXIT_UNHEALTHY", "Activity", "Capture", "Consumer", "Counted", "Pipeline",
-           "Verdict", "commit_text", "connector_problems", "consumer_state", "document", "first_line", "flow_of",
-           "held_by_flow", "judge", "layout_of", "render", "root_cause", "sink_state", "verdict", "waiting_text"]
+           "Verdict", "advance_text", "commit_text", "connector_problems", "consumer_state", "document", "first_line",
+           "flow_of", "held_by_flow", "judge", "layout_of", "render", "root_cause", "sink_state", "verdict",
+           "waiting_text"]

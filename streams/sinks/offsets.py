@@ -78,6 +78,10 @@ class ContiguousOffsets(Generic[P, O]):
             removed += 1
         return removed
 
+    def heads(self) -> dict[P, int]:
+        """Per partition with records tracked: the first one's offset (nothing before it is left to commit)."""
+        return {partition: next(iter(entries)) for partition, entries in self._partitions.items() if entries}
+
     def forget(self, partition: P) -> int:
         """Drop a partition (revoked); returns how many tracked records were still pending."""
         entries = self._partitions.pop(partition, OrderedDict())

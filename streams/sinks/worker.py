@@ -11,6 +11,10 @@ Effectively once, in order per entity:
 - a transaction that fails (other than fenced) drops its producer, whose state after a fatal error
   (TRANSACTIONAL_ID_AUTHORIZATION_FAILED) allows no abort; a new one (its start fences the old and aborts its
   transaction) commits the same prefix again after a backoff, the WARNING naming what Kafka refused and to whom.
+- while records wait and nothing was committed for :data:`~streams.sinks.presence.HEARTBEAT_S` (its target fails),
+  the offsets in hand are committed again, and every commit carries the sink's note (breaker, progress, failure) in
+  its offsets' metadata: how ``isthmus status`` tells a sink that runs from one that does not
+  (streams/sinks/presence.py).
 
 One worker per target: partitions are assigned manually and the transactional id is per target, so a second
 worker (or a restart after SIGKILL) fences the first.
@@ -30,6 +34,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError, ProducerFenced
+from aiokafka.structs import OffsetAndMetadata
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.config.kafka import KafkaAddress, client_kwargs, producer_kwargs
@@ -48,6 +53,7 @@ from streams.sinks.exceptions import KafkaUnavailable, WorkerFenced
 from streams.sinks.gate import BREAKER, RETRY_AFTER, TargetGate
 from streams.sinks.offsets import ContiguousOffsets
 from streams.sinks.outcomes import Applied
+from streams.sinks.presence import HEARTBEAT_S, SinkNote
 from streams.sinks.records import (
     COMMAND_RESULT,
     DEAD_LETTER,
@@ -109,13 +115,15 @@ class SinkStats:
     dead_letters_committed: int = 0
     committed: int = 0
     transactions: int = 0
+    #: Transactions that only committed the offsets in hand again, while the target failed (see the module).
+    heartbeats: int = 0
     max_uncommitted: int = 0
     started: float = field(default_factory=time.monotonic)
 
     def as_dict(self) -> dict[str, int]:
         return {"applied": self.applied, "replayed": self.replayed, "refused": self.refused,
                 "dead_lettered": self.dead_lettered, "dead_letters_committed": self.dead_letters_committed,
-                "committed": self.committed, "transactions": self.transactions,
+                "committed": self.committed, "transactions": self.transactions, "heartbeats": self.heartbeats,
                 "max_uncommitted": self.max_uncommitted}
 
 
@@ -174,6 +182,9 @@ class SinkWorker:
         #: What the last failed commit said, until a commit succeeds (the summary line and /metrics name it).
         self.commit_error: str | None = None
         self.committed_offsets: dict[TopicPartition, int] = {}
+        #: When the last transaction committed (monotonic), and when one last moved an offset (ms, wall clock).
+        self._committed_at = time.monotonic()
+        self._advanced_ms: int | None = None
 
     # lifecycle
 
@@ -410,7 +421,8 @@ class SinkWorker:
         """Commit every completed prefix with its outputs in one transaction."""
         async with self._flush_lock:
             ready = self.offsets.ready()
-            if not ready or not await self._producer_ready():
+            offsets = {tp: c.next_offset for tp, c in ready.items()} or self._heartbeat_offsets()
+            if not offsets or not await self._producer_ready():
                 return
             producer = self._producer
             assert producer is not None
@@ -426,8 +438,9 @@ class SinkWorker:
                 for topic, partition, key, value, _ in written_schemas.out_records(
                         unrecorded, writer=self.resolved.worker_id):
                     sent.append(await producer.send(topic, value, key=key, partition=partition))
+                note = self.note(advanced=bool(ready)).encode()
                 await producer.send_offsets_to_transaction(
-                    {tp: c.next_offset for tp, c in ready.items()}, self.resolved.group_id)
+                    {tp: OffsetAndMetadata(offset, note) for tp, offset in offsets.items()}, self.resolved.group_id)
                 await producer.commit_transaction()
                 self.store.recorded(stored.fingerprint for stored in unrecorded)
             except ProducerFenced as exc:
@@ -441,6 +454,11 @@ class SinkWorker:
                     await producer.stop()
                 return
             self._commit_failures, self.commit_error = 0, None
+            self._committed_at = time.monotonic()
+            if not ready:
+                self.stats.heartbeats += 1
+                return
+            self._advanced_ms = int(time.time() * 1000)
             for tp, committable in ready.items():
                 self.stats.committed += self.offsets.confirm(tp, committable.next_offset)
                 self.committed_offsets[tp] = committable.next_offset
@@ -448,6 +466,22 @@ class SinkWorker:
                                                          if output.topic == self.resolved.dlq_topic)
             self.stats.transactions += 1
             self.commit_seconds.observe(self.system, time.monotonic() - began)
+
+    def _heartbeat_offsets(self) -> dict[TopicPartition, int]:
+        """With records waiting and no commit for :data:`HEARTBEAT_S`: the offsets this worker holds committed, to
+        commit again (the first record fetched of a partition it has not committed on is where its group stands)."""
+        if not self.offsets.tracked or time.monotonic() - self._committed_at < HEARTBEAT_S:
+            return {}
+        return {**self.offsets.heads(), **self.committed_offsets}
+
+    def note(self, *, advanced: bool) -> SinkNote:
+        """The sink's state for its next commit's offsets (``advanced``: that commit moves them)."""
+        now_ms = int(time.time() * 1000)
+        oldest = self.deliverer.retrying.oldest()
+        return SinkNote(breaker=str(self.gate.state), at_ms=now_ms,
+                        advanced_ms=now_ms if advanced else self._advanced_ms,
+                        failing=None if oldest is None else oldest.reason,
+                        credentials_refused=self.deliverer.credentials.refusing)
 
     async def _producer_ready(self) -> bool:
         """A producer to commit with: the one in hand, else (after a failed transaction, once its backoff is over)

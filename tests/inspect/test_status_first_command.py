@@ -121,8 +121,9 @@ def test_commands_waiting_from_the_start_for_a_sink_that_never_committed_are_cou
     cluster.written_ms = NOW_MS - 600_000
     state, problems = health.consumer_state(cluster.sinks()["depot"])
     assert state == "not running"
-    assert problems == ["sink depot not running or stalled (3 record(s) waiting, the oldest for 10 min; no commit "
-                        "since its worker started): start `isthmus sink --target depot`, or read its log"]
+    assert problems == ["sink depot not running (3 record(s) waiting, the oldest for 10 min; no commit since its "
+                        "worker started; a running sink commits every 30 s at least while records wait): start "
+                        "`isthmus sink --target depot`; if one runs, read its log (its commits to Kafka fail)"]
 
 
 def test_a_partition_a_sink_never_committed_on_waits_from_its_start(cluster: Cluster) -> None:

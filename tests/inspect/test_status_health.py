@@ -11,6 +11,7 @@ import pytest
 from streams.capture.client import ConnectorState, TaskState
 from streams.inspect import health
 from streams.inspect.admin import GroupInfo, GroupMember, _assigned
+from streams.sinks.presence import SinkNote
 
 TRACE = ("org.apache.kafka.connect.errors.ConnectException: An exception occurred in the change event producer.\n"
          "\tat io.debezium.pipeline.ErrorHandler.setProducerThrowable(ErrorHandler.java:67)\n")
@@ -249,10 +250,10 @@ NOW_MS = 1_800_000_000_000
 
 
 def sink(*, waiting: int = 0, committed_s_ago: float | None = None, oldest_s_ago: float | None = None,
-         about: bool = False, error: str | None = None) -> health.Consumer:
+         about: bool = False, error: str | None = None, note: SinkNote | None = None) -> health.Consumer:
     """The ledger sink as ``isthmus status`` finds it: its group committed, never a member."""
     activity = health.Activity(
-        checked_ms=NOW_MS, stall_s=120, error=error,
+        checked_ms=NOW_MS, stall_s=120, error=error, note=note,
         last_commit_ms=None if committed_s_ago is None else NOW_MS - int(committed_s_ago * 1000),
         oldest_waiting_ms=None if oldest_s_ago is None else NOW_MS - int(oldest_s_ago * 1000))
     return health.Consumer(kind="sink", name="ledger", base="isthmus-sink-ledger",
@@ -286,16 +287,47 @@ def test_records_arrived_within_the_bound_wait_without_a_verdict() -> None:
 def test_a_sink_stopped_or_stalled_with_records_waiting_past_the_bound_is_not_running() -> None:
     state, problems = health.consumer_state(sink(waiting=6, committed_s_ago=1800, oldest_s_ago=600))
     assert state == "not running"
-    assert problems == ["sink ledger not running or stalled (6 record(s) waiting, the oldest for 10 min; last commit "
-                        "30 min ago): start `isthmus sink --target ledger`, or read its log"]
+    assert problems == ["sink ledger not running (6 record(s) waiting, the oldest for 10 min; last commit 30 min ago; "
+                        "a running sink commits every 30 s at least while records wait): start `isthmus sink --target "
+                        "ledger`; if one runs, read its log (its commits to Kafka fail)"]
     restarted = health.consumer_state(sink(waiting=1200, about=True, oldest_s_ago=7200 * 3))[1]
-    assert restarted == ["sink ledger not running or stalled (about 1200 record(s) waiting, the oldest for 6 h; no "
-                         "commit since its worker started): start `isthmus sink --target ledger`, or read its log"]
+    assert restarted[0].startswith("sink ledger not running (about 1200 record(s) waiting, the oldest for 6 h; no "
+                                   "commit since its worker started; ")
     unknown = health.consumer_state(sink(waiting=2, oldest_s_ago=300, error="TransactionalIdAuthorizationFailedError"))
     assert "no commit known (its transactions could not be described: TransactionalIdAuthorizationFailedError)" \
         in unknown[1][0]
     result = health.verdict(pipeline(sinks=(sink(waiting=6, committed_s_ago=1800, oldest_s_ago=600),)))
-    assert result.code == health.EXIT_UNHEALTHY and "sink ledger not running or stalled" in result.line
+    assert result.code == health.EXIT_UNHEALTHY and "sink ledger not running" in result.line
+
+
+def note(*, advanced_s_ago: float | None, breaker: str = "open", failing: str | None = None) -> SinkNote:
+    return SinkNote(breaker=breaker, at_ms=NOW_MS - 5000, failing=failing,
+                    advanced_ms=None if advanced_s_ago is None else NOW_MS - int(advanced_s_ago * 1000))
+
+
+def test_a_sink_beating_while_its_target_fails_is_stalled_and_not_to_be_started_again() -> None:
+    down = note(advanced_s_ago=600, failing="could not connect (MariaDB down or restarting?)")
+    stalled = sink(waiting=1919, about=True, committed_s_ago=10, oldest_s_ago=480, note=down)
+    state, problems = health.consumer_state(stalled)
+    assert state == "stalled"
+    assert problems == ["sink ledger runs but applies nothing (about 1919 record(s) waiting, the oldest for 8 min; "
+                        "last applied 10 min ago; breaker open; its oldest retrying command fails with: could not "
+                        "connect (MariaDB down or restarting?)): its target is failing and the sink retries on its "
+                        "own; read its log, and isthmus_sink_breaker_state on its /metrics; do not start a second "
+                        "sink"]
+    given = pipeline(sinks=(stalled,))
+    text = health.render(given, health.verdict(given))
+    assert "  ledger  stalled" in text
+    assert "    last applied 10 min ago; breaker open; its oldest retrying command fails with: could not connect " \
+        "(MariaDB down or restarting?)" in text
+    assert health.document(given, health.verdict(given))["sinks"][0]["activity"]["note"]["breaker"] == "open"
+
+
+def test_a_sink_draining_a_backlog_or_with_fresh_records_runs() -> None:
+    for running in (sink(waiting=1900, committed_s_ago=1, oldest_s_ago=900, note=note(advanced_s_ago=1)),
+                    sink(waiting=3, committed_s_ago=10, oldest_s_ago=30, note=note(advanced_s_ago=None)),
+                    sink(committed_s_ago=10, note=note(advanced_s_ago=None))):
+        assert health.consumer_state(running) == ("running", []), running.activity
 
 
 def test_the_json_document_carries_a_sinks_activity_and_approximate_lag() -> None:
@@ -303,7 +335,8 @@ def test_the_json_document_carries_a_sinks_activity_and_approximate_lag() -> Non
     [ledger] = json.loads(json.dumps(health.document(given, health.verdict(given))))["sinks"]
     assert ledger["state"] == "running"
     assert ledger["activity"] == {"last_commit_ms": NOW_MS - 4000, "last_commit_s_ago": 4.0,
-                                  "oldest_waiting_ms": NOW_MS - 9000, "stall_after_s": 120, "error": None}
+                                  "oldest_waiting_ms": NOW_MS - 9000, "stall_after_s": 120, "error": None,
+                                      "note": None}
     assert ledger["groups"][0]["lag"] == {"isthmus.commands.ledger": 1200}
     assert ledger["groups"][0]["lag_about"] == ["isthmus.commands.ledger"]
     assert "      lag  isthmus.commands.ledger about 1200" in health.render(given, health.verdict(given))

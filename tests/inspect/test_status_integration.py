@@ -165,5 +165,5 @@ def test_a_real_sink_runs_without_a_member_and_is_not_running_once_stopped_with_
     text = status(env, "--stall-after", "2")
     assert text.returncode == 1, text.stderr
     verdict = text.stdout.splitlines()[-1]
-    assert "sink erp not running or stalled (2 record(s) waiting, the oldest for " in verdict, verdict
+    assert "sink erp not running (2 record(s) waiting, the oldest for " in verdict, verdict
     assert any(line.startswith("  erp  not running") for line in text.stdout.splitlines())

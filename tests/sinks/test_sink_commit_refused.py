@@ -54,6 +54,8 @@ class _Producer:
         self.refused, self.start_refused = refused, start_refused
         self.sent: list[tuple[str, bytes]] = []
         self.offsets: dict[TopicPartition, int] = {}
+        #: The metadata committed with each offset (the sink's note: streams/sinks/presence.py).
+        self.metadata: dict[TopicPartition, str | None] = {}
         self.committed = self.stopped = False
 
     async def start(self) -> None:
@@ -70,12 +72,13 @@ class _Producer:
         done.set_result(None)
         return done
 
-    async def send_offsets_to_transaction(self, offsets: dict[TopicPartition, int], group: str) -> None:
+    async def send_offsets_to_transaction(self, offsets: dict[TopicPartition, Any], group: str) -> None:
         if self.refused:
             refused = TransactionalIdAuthorizationFailed(self.txn.transactional_id)
             self.txn.fatal_error(refused)
             raise refused
-        self.offsets.update(offsets)
+        self.offsets.update({tp: getattr(given, "offset", given) for tp, given in offsets.items()})
+        self.metadata.update({tp: getattr(given, "metadata", None) for tp, given in offsets.items()})
 
     async def commit_transaction(self) -> None:
         self.txn.committing_transaction()
