@@ -85,6 +85,13 @@ def gather(runtime: RuntimeSettings, *, stack: list[dict[str, Any]] | None = Non
         return health.Pipeline(**shown, kafka_error=f"Kafka answered with an error: {exc}")
 
 
+def consumer_problems(kafka: KafkaSettings, stall_s: float = STALL_AFTER_S) -> list[str]:
+    """What ``isthmus status`` says is wrong with the flows and sinks (:func:`health.consumer_state`), read as it
+    reads them: the dashboard's judgement of them."""
+    flows, sinks = _consumers(kafka, expected_consumers(), {}, stall_s, admin.topic_names(kafka))
+    return [problem for consumer in (*flows, *sinks) for problem in health.consumer_state(consumer)[1]]
+
+
 def expected_consumers() -> dict[tuple[str, str], str]:
     """``(kind, name) -> group name`` of every flow the workers may run (the registered ones, only those of
     ``ISTHMUS_WORKER_FLOWS`` when it is set) and of every writable system's sink."""

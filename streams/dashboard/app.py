@@ -21,10 +21,12 @@ from typing import Any
 
 from aiohttp import web
 from aiokafka.errors import KafkaError
+from kafka.errors import KafkaError as AdminError
 
 from streams.capture.client import ConnectorState, TaskState
+from streams.cli import pipeline
 from streams.codecs.avro.single_object import SchemaStore
-from streams.config.kafka import KafkaAddress
+from streams.config.kafka import KafkaAddress, kafka_settings
 from streams.dashboard import sources
 from streams.dashboard.access import COOKIE, caller_of
 from streams.dashboard.deadletters import DeadLetterTally
@@ -52,6 +54,9 @@ STATIC = Path(__file__).parent / "static"
 CAPTURE_CHECK_S = 30.0
 #: Dead letters and conflicts the page lists (the newest).
 SHOWN = 50
+#: Seconds between two reads of the flows' and sinks' states (groups, lag, the sinks' transactions and notes: more
+#: than a sample reads), judged as ``isthmus status`` judges them.
+CONSUMERS_EVERY_S = 15.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,6 +104,9 @@ class Sampler:
     _group_rates: RateTracker = field(default_factory=RateTracker)
     latency: LatencyTail | None = None
     dead_letters: DeadLetterTally = field(default_factory=DeadLetterTally)
+    #: The flows' and sinks' problems, and when they were read (monotonic; None: not yet).
+    consumer_problems: list[str] = field(default_factory=list)
+    _consumers_at: float | None = None
     history: History = field(init=False)
     #: The connectors' signs of life, read at most every :data:`CAPTURE_CHECK_S` (a read of their topics' ends).
     _captures: dict[str, health.Capture] = field(default_factory=dict)
@@ -115,6 +123,7 @@ class Sampler:
                                                          **config.connect_http)
         if connect_problem:
             problems.append(connect_problem)
+        problems += await self._consumer_problems(now)
         counts = await asyncio.to_thread(sources.counts, config.bootstrap)
         states = [_state(shown) for shown in found]
         running = sorted(state.name for state in states if state.running)
@@ -170,6 +179,18 @@ class Sampler:
         self.history.record(at, group_rates=group_rates, lag=counts.lag, topic_rates=topic_rates,
                             latency={t: tail.join.histogram.cumulative(t) for t in tail.join.targets} if tail else {})
         self.ready.set()
+
+    async def _consumer_problems(self, now: float) -> list[str]:
+        """What is wrong with the flows and sinks, as ``isthmus status`` says it (a sink not running, or running
+        with its target failing: :func:`streams.inspect.health.sink_state`), read every :data:`CONSUMERS_EVERY_S`."""
+        if self._consumers_at is None or now - self._consumers_at >= CONSUMERS_EVERY_S:
+            try:
+                self.consumer_problems = await asyncio.to_thread(pipeline.consumer_problems,
+                                                                 kafka_settings(self.config.bootstrap))
+            except (AdminError, IsthmusError) as exc:
+                self.consumer_problems = [f"flows and sinks unknown: {exc}"]
+            self._consumers_at = now
+        return self.consumer_problems
 
     async def run(self) -> None:
         while True:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from streams.capture.client import ConnectorState, TaskState
+from streams.cli import pipeline
 from streams.codecs.avro.single_object import SchemaStore
 from streams.dashboard import app, sources
 from streams.dashboard.app import DashboardConfig, Sampler
@@ -19,6 +20,7 @@ from streams.inspect import health
 from streams.inspect.masking import PiiCatalog
 from streams.inspect.roles import AccessPolicy
 from streams.sinks.dlq import DeadLetterEntry, DeadLettersRead, ReplayMark
+from streams.sinks.presence import SinkNote
 
 pytestmark = pytest.mark.unit
 
@@ -41,10 +43,12 @@ class _Tail:
 
 def _sampler(monkeypatch: pytest.MonkeyPatch, *, holds: list[dict[str, Any]] | None = None,
              connectors: list[dict[str, Any]] | None = None,
-             captures: dict[str, health.Capture] | None = None) -> Sampler:
+             captures: dict[str, health.Capture] | None = None,
+             consumers: list[str] | None = None) -> Sampler:
     monkeypatch.setattr(sources, "connectors", lambda url, **_: (list(connectors or []), None))
     monkeypatch.setattr(sources, "captures", lambda bootstrap, url, names, **_: {
         name: given for name, given in (captures or {}).items() if name in names})
+    monkeypatch.setattr(pipeline, "consumer_problems", lambda kafka: list(consumers or []))
     monkeypatch.setattr(sources, "counts", lambda bootstrap: sources.Counts(topics={}, consumed={}, lag={},
                                                                             lag_by_topic={}))
     monkeypatch.setattr(sources, "latest", lambda bootstrap, topic, *a, **k: list(holds or []) if "holds" in topic
@@ -84,6 +88,26 @@ def test_held_documents_are_named_per_flow_as_status_names_them(monkeypatch: pyt
     asyncio.run(sampler.sample())
     assert sampler.snapshot["held"] == ["flow billing-invoices holds 1"]
     assert sampler.snapshot["verdict"].startswith("running, but documents are held: flow billing-invoices holds 1")
+
+
+def test_a_sink_whose_target_fails_is_a_problem_as_status_says_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A trial's dashboard said ``problems: []`` while the billing database had been down 10 min: the sinks' states
+    were judged by status only. Now the dashboard reads them as status does (every CONSUMERS_EVERY_S)."""
+    said = health.consumer_state(_stalled_sink())[1]
+    assert said and said[0].startswith("sink ledgerly runs but applies nothing")
+    sampler = _sampler(monkeypatch, consumers=said)
+    asyncio.run(sampler.sample())
+    assert sampler.snapshot["problems"] == said and sampler.snapshot["healthy"] is False
+    assert sampler.snapshot["verdict"] == health.Verdict(tuple(said), (), ("3 in isthmus.dlq",)).line
+
+
+def _stalled_sink() -> health.Consumer:
+    now_ms = 1_800_000_000_000
+    note = SinkNote(breaker="open", at_ms=now_ms - 5000, failing="could not connect (MariaDB down or restarting?)")
+    base = "isthmus-sink-ledgerly"
+    return health.Consumer(kind="sink", name="ledgerly", base=base, lag={base: {"isthmus.commands.ledgerly": 40}},
+                           activity=health.Activity(checked_ms=now_ms, stall_s=120, last_commit_ms=now_ms - 20_000,
+                                                    oldest_waiting_ms=now_ms - 600_000, note=note))
 
 
 def test_latency_says_since_when_it_counts(monkeypatch: pytest.MonkeyPatch) -> None:
