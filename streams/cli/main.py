@@ -14,6 +14,7 @@ from streams import __version__
 from streams.cli.commands import COMMANDS
 from streams.errors import IsthmusError
 from streams.kafka.cancelled import quiet_cancelled_refreshes
+from streams.kafka.reachability import watch_connections
 
 #: The module of each command, so that running one imports only its own module (the worker's, sinks' and
 #: dashboard's imports took a second of every `isthmus topics trace`).
@@ -98,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     given = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(command_of(given)).parse_args(given)
     quiet_cancelled_refreshes()  # kafka-python's ERROR for a refresh its own close() cancelled: DEBUG
+    watch_connections()  # aiokafka's ERROR for each failed connection: a few lines saying Kafka is unreachable
     try:
         _warn_unknown_variables(args)
         code: int = args.run(args)

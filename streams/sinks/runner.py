@@ -9,6 +9,8 @@ from pathlib import Path
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.config.dirs import folder
+from streams.config.kafka import kafka_settings
+from streams.kafka.reachability import keep_checking, watch_connections
 from streams.metrics.serving import serve_metrics
 from streams.sinks.adapters.base import Adapter
 from streams.sinks.adapters.registry import AdapterRegistry, default_registry
@@ -67,6 +69,9 @@ async def run_until_signalled(worker: SinkWorker, *, metrics_host: str) -> None:
     server = serve_metrics(sink_registry(worker), host=metrics_host, port=worker.resolved.metrics_port,
                            setting=SinkSettings.env_name("metrics_port"))
     log.info("sink %s: metrics on %s", worker.system, server.url)
+    # aiokafka's flood of failed connections with Kafka down: a few lines saying so
+    checking = asyncio.create_task(keep_checking(watch_connections(
+        kafka_settings(worker.bootstrap_servers).bootstrap_servers)), name="kafka-reachability")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -74,6 +79,7 @@ async def run_until_signalled(worker: SinkWorker, *, metrics_host: str) -> None:
     try:
         await worker.run(stop)
     finally:
+        checking.cancel()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         server.close()

@@ -15,6 +15,7 @@ from streams.flows.engine.repartition import layout, prepare
 from streams.flows.engine.stores import StateSettings
 from streams.flows.registry import build_flows
 from streams.kafka import written_schemas
+from streams.kafka.reachability import keep_checking, watch_connections
 from streams.kafka.topics import ensure_topics
 from streams.sinks.topics import sink_topic_specs
 from streams.worker.resync import run_daily
@@ -29,6 +30,7 @@ async def run_worker(runtime: RuntimeSettings, worker: WorkerSettings | None = N
     changed it (default: ``runtime.worker``). The re-sync writes its signals through ``runtime.endpoints``."""
     worker = worker or runtime.worker
     kafka = runtime.kafka
+    watching = watch_connections(kafka.bootstrap_servers)  # aiokafka's flood of failed connections: a few lines
     context = FlowContext.load()  # a mapping with an error stops the start here, naming file and line
     for problem in (w for m in context.mappings.values() for w in m.warnings):  # a column of an unknown type
         log.warning("mapping %s", problem)
@@ -61,8 +63,9 @@ async def run_worker(runtime: RuntimeSettings, worker: WorkerSettings | None = N
         loop.add_signal_handler(sig, stop.set)
 
     host = worker.host
-    runner, bound = await start_endpoints(build_app(worker.worker_id, processors, built.unavailable),
-                                          host=host, port=worker.port)
+    runner, bound = await start_endpoints(build_app(worker.worker_id, processors, built.unavailable, watching,
+                                                    engine.failing_after_s), host=host, port=worker.port)
+    checking = asyncio.create_task(keep_checking(watching), name="kafka-reachability")
     log.info("worker %s: flows %s%s; health on http://%s:%s/health", worker.worker_id,
              ", ".join(f.name for f in flows) or "none",
              f" (left out: {', '.join(built.unavailable)})" if built.unavailable else "", host, bound)
@@ -80,6 +83,7 @@ async def run_worker(runtime: RuntimeSettings, worker: WorkerSettings | None = N
         stop.set()
         await asyncio.gather(*tasks)
     finally:
+        checking.cancel()
         await runner.cleanup()
     log.info("worker %s stopped", worker.worker_id)
     return 0

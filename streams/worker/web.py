@@ -13,7 +13,11 @@ on (``FlowProcessor.failing_reason``: Kafka refuses a record it writes, whicheve
 from its last commit with no commit since for ``failing_after_s``, an ACL that refuses it, TLS files that do not
 load) makes /health answer 503, ``status: failing``, with the flow and why under ``failing`` (its last error:
 ``isthmus_flow_failing`` in /metrics): it is stuck, not slow. A flow not ready because it restarts says its
-``restarts`` and ``last_error`` in /ready."""
+``restarts`` and ``last_error`` in /ready.
+
+Kafka unreachable (the worker's connections to it fail: :mod:`streams.kafka.reachability`) makes /ready answer 503
+at once, and /health 503 ``failing`` once it has lasted ``failing_after_s``, each saying why under ``kafka`` (the
+servers, for how long, how many attempts failed); null while Kafka answers."""
 
 from __future__ import annotations
 
@@ -21,28 +25,34 @@ from collections.abc import Mapping, Sequence
 
 from aiohttp import web
 
-from streams.flows.engine.processor import FlowProcessor
+from streams.flows.engine.processor import DEFAULT_FAILING_AFTER_S, FlowProcessor
+from streams.kafka.reachability import UnreachableKafka
 from streams.metrics.serving import metrics_response, port_unavailable
 from streams.worker.metrics import worker_registry
 from streams.worker.settings import WorkerSettings
 
 
-def build_app(worker_id: str, processors: Sequence[FlowProcessor],
-              unavailable: Mapping[str, str]) -> web.Application:
-    """``unavailable``: the selected flows left out, name -> why (listed, never counted against readiness)."""
+def build_app(worker_id: str, processors: Sequence[FlowProcessor], unavailable: Mapping[str, str],
+              kafka: UnreachableKafka | None = None,
+              kafka_failing_after_s: float = DEFAULT_FAILING_AFTER_S) -> web.Application:
+    """``unavailable``: the selected flows left out, name -> why (listed, never counted against readiness);
+    ``kafka``: the watch on the worker's connections to Kafka (None: not watched)."""
     registry = worker_registry(worker_id, processors, unavailable)
 
     async def health(_: web.Request) -> web.Response:
         failing = {p.spec.name: reason for p in processors if (reason := p.failing_reason()) is not None}
-        return web.json_response({"status": "failing" if failing else "ok", "worker": worker_id,
-                                  "failing": failing, "unavailable": dict(unavailable)},
-                                 status=503 if failing else 200)
+        cut_off = kafka is not None and (kafka.unreachable_s() or 0.0) >= kafka_failing_after_s
+        down = failing or cut_off
+        return web.json_response({"status": "failing" if down else "ok", "worker": worker_id,
+                                  "failing": failing, "kafka": kafka.reason() if cut_off and kafka else None,
+                                  "unavailable": dict(unavailable)}, status=503 if down else 200)
 
     async def ready(_: web.Request) -> web.Response:
         flows = {p.spec.name: p.readiness() for p in processors}
-        all_ready = all(p.ready for p in processors)
-        return web.json_response({"ready": all_ready, "flows": flows, "unavailable": dict(unavailable)},
-                                 status=200 if all_ready else 503)
+        unreachable = None if kafka is None else kafka.reason()
+        all_ready = all(p.ready for p in processors) and unreachable is None
+        return web.json_response({"ready": all_ready, "flows": flows, "kafka": unreachable,
+                                  "unavailable": dict(unavailable)}, status=200 if all_ready else 503)
 
     async def metrics(_: web.Request) -> web.Response:
         return metrics_response(registry)

@@ -33,7 +33,7 @@ def test_health_ready_and_metrics_list_the_flows_left_out() -> None:
             return health, ready.status, await ready.json()
 
     health, status, ready = asyncio.run(scenario())
-    assert health == {"status": "ok", "worker": "w-1", "failing": {}, "unavailable": LEFT_OUT}
+    assert health == {"status": "ok", "worker": "w-1", "failing": {}, "kafka": None, "unavailable": LEFT_OUT}
     assert status == 200 and ready["unavailable"] == LEFT_OUT
     samples = parse(scrape(worker_registry("w-1", [], LEFT_OUT)))
     assert value(samples, "isthmus_flow_unavailable", worker="w-1", flow="isthmus-stock") == 1

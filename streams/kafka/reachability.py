@@ -1,0 +1,121 @@
+"""aiokafka's ERROR for every failed connection to a broker, turned into a few lines that say Kafka is unreachable.
+
+With Kafka down, each client of a worker or sink retries its connections continuously, and aiokafka logs every
+failure at ERROR (``Unable connect to node with id 1: ...``): a trial's worker logged 7,442 such lines in about
+40 s, a sink 1,536, and no line said Kafka was unreachable. :class:`UnreachableKafka` lowers those records to DEBUG
+and says instead, on the ``isthmus.kafka`` logger:
+
+- one WARNING when the first connection fails, naming the bootstrap servers and the error;
+- while failures go on, a WARNING at most every :data:`SUMMARY_EVERY_S` with how long and how many attempts failed;
+- one INFO once no connection has failed for :data:`QUIET_S` (a client with Kafka down retries many times a second,
+  so a quiet spell means its connections succeed again), with the outage's length and attempts.
+
+The summaries and the INFO come from :meth:`UnreachableKafka.check`, which :func:`keep_checking` calls every few
+seconds in a worker and a sink. A worker's /ready and /health read :meth:`UnreachableKafka.unreachable_s`
+(streams/worker/web.py). :func:`watch_connections` installs the filter once (every ``isthmus`` command does,
+:func:`streams.cli.main.main`) and names the servers in its lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from streams.kafka.log_filters import install_once
+
+#: The logger of aiokafka's client, which logs each failed connection.
+CLIENT_LOGGER = "aiokafka.client"
+#: aiokafka's messages of a failed connection: to a broker of the metadata, to a bootstrap server, and the metadata
+#: request that none of them answered.
+FAILURES = frozenset({"Unable connect to node with id %s: %s", 'Unable connect to "%s:%s": %s',
+                      "Unable to update metadata from %s"})
+#: Seconds between two summary lines while the connections keep failing.
+SUMMARY_EVERY_S = 30.0
+#: Seconds without a failed connection after which Kafka is reachable again.
+QUIET_S = 10.0
+
+log = logging.getLogger("isthmus.kafka")
+
+
+class UnreachableKafka(logging.Filter):
+    """Lowers aiokafka's failed-connection records (:data:`FAILURES`) to DEBUG and says what they mean (see the
+    module); every other record passes as it is."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.servers = "its bootstrap servers"
+        self._clock = clock
+        #: When the connections began to fail (None: they do not), the last failure, and the failures since.
+        self.since: float | None = None
+        self.last_failure = 0.0
+        self.attempts = 0
+        self._said_at = 0.0
+        self._said_attempts = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg not in FAILURES:
+            return True
+        self.failed(record.getMessage())
+        record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+    def failed(self, error: str) -> None:
+        """A connection failed (aiokafka's ``error``)."""
+        now = self._clock()
+        self.last_failure = now
+        if self.since is None:
+            self.since, self.attempts, self._said_at, self._said_attempts = now, 1, now, 1
+            log.warning("Kafka unreachable: cannot connect to %s (%s); the clients keep retrying, and the failed "
+                        "attempts are counted here every %.0f s", self.servers, error, SUMMARY_EVERY_S)
+            return
+        self.attempts += 1
+        self.check()
+
+    def check(self) -> None:
+        """Say how the outage goes (at most every :data:`SUMMARY_EVERY_S`), or that it is over (no failure for
+        :data:`QUIET_S`)."""
+        if self.since is None:
+            return
+        now = self._clock()
+        if now - self.last_failure >= QUIET_S:
+            log.info("Kafka reachable again at %s after %.0f s unreachable (%d failed connection attempts)",
+                     self.servers, self.last_failure - self.since, self.attempts)
+            self.since = None
+        elif now - self._said_at >= SUMMARY_EVERY_S:
+            log.warning("Kafka still unreachable at %s for %.0f s: %d failed connection attempts in the last %.0f s",
+                        self.servers, now - self.since, self.attempts - self._said_attempts, now - self._said_at)
+            self._said_at, self._said_attempts = now, self.attempts
+
+    def unreachable_s(self) -> float | None:
+        """How long the connections have failed (None: they do not)."""
+        self.check()
+        return None if self.since is None else self._clock() - self.since
+
+    def reason(self) -> str | None:
+        """Why Kafka is unreachable, for /ready and /health (None: it is not)."""
+        unreachable = self.unreachable_s()
+        return None if unreachable is None else (f"Kafka unreachable at {self.servers} for {unreachable:.0f} s "
+                                                 f"({self.attempts} failed connection attempts)")
+
+
+def watch_connections(servers: Sequence[str] = (), logger: logging.Logger | None = None) -> UnreachableKafka:
+    """Install :class:`UnreachableKafka` on aiokafka's client logger (or ``logger``), once; ``servers``: the bootstrap
+    servers its lines name. The filter installed."""
+    watching = install_once(logger or logging.getLogger(CLIENT_LOGGER), UnreachableKafka)
+    if servers:
+        watching.servers = ", ".join(servers)
+    return watching
+
+
+async def keep_checking(watching: UnreachableKafka, every_s: float = 5.0) -> None:
+    """Call :meth:`UnreachableKafka.check` every ``every_s`` until cancelled (the summaries are due while no new
+    failure is logged too)."""
+    while True:
+        await asyncio.sleep(every_s)
+        watching.check()
+
+
+__all__ = ["CLIENT_LOGGER", "FAILURES", "QUIET_S", "SUMMARY_EVERY_S", "UnreachableKafka", "keep_checking",
+           "watch_connections"]

@@ -1,0 +1,93 @@
+"""Kafka killed: a trial's workers answered /health ok and /ready true 40 s later, and their logs held thousands of
+aiokafka ERRORs ``Unable connect to node with id 1`` (7,442 in a worker, 1,536 in a sink) and no line saying Kafka
+was unreachable. Now those records are DEBUG, a few Isthmus lines say what they mean, and the worker's /ready and
+/health say so (streams/kafka/reachability.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from streams.kafka.reachability import CLIENT_LOGGER, UnreachableKafka, watch_connections
+from streams.worker.web import build_app
+
+pytestmark = pytest.mark.unit
+
+SERVERS = ["kafka-1.club.example:9092", "kafka-2.club.example:9092"]
+REFUSED = OSError(111, "Connect call failed ('10.0.0.7', 9092)")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _watched(clock: Clock) -> tuple[logging.Logger, UnreachableKafka]:
+    """aiokafka's client logger as the sink or worker has it: the watch installed on it (once, however often)."""
+    logger = logging.getLogger(CLIENT_LOGGER)
+    for installed in [f for f in logger.filters if isinstance(f, UnreachableKafka)]:
+        logger.removeFilter(installed)
+    watching = watch_connections(SERVERS)
+    assert watch_connections() is watching and watching.servers == ", ".join(SERVERS)
+    watching._clock = clock
+    return logger, watching
+
+
+def test_failed_connections_become_one_warning_a_summary_every_30_s_and_one_info_when_back(
+        caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    logger, _ = _watched(clock)
+    with caplog.at_level(logging.INFO):
+        for _ in range(40 * 16):  # 40 s of aiokafka retrying, 16 failed connections a second
+            logger.error("Unable connect to node with id %s: %s", 1, REFUSED)
+            clock.now += 1 / 16
+        logger.error("Unable to update metadata from %s", [1])
+        logger.error("something else aiokafka says")
+        clock.now += 11
+        watch_connections().check()
+    aiokafka = [r for r in caplog.records if r.name == CLIENT_LOGGER]
+    assert [r.getMessage() for r in aiokafka] == ["something else aiokafka says"]  # the rest: DEBUG, dropped
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "isthmus.kafka"]
+    assert said == [
+        ("WARNING", f"Kafka unreachable: cannot connect to {', '.join(SERVERS)} (Unable connect to node with id 1: "
+                    f"{REFUSED}); the clients keep retrying, and the failed attempts are counted here every 30 s"),
+        ("WARNING", f"Kafka still unreachable at {', '.join(SERVERS)} for 30 s: 480 failed connection attempts in "
+                    "the last 30 s"),
+        ("INFO", f"Kafka reachable again at {', '.join(SERVERS)} after 40 s unreachable (641 failed connection "
+                 "attempts)"),
+    ]
+
+
+def test_a_worker_cut_off_from_kafka_is_not_ready_and_then_failing(caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    logger, watching = _watched(clock)
+
+    async def probe() -> tuple[int, dict[str, Any], int, dict[str, Any]]:
+        async with TestClient(TestServer(build_app("w-1", [], {}, watching, 30.0))) as client:
+            health, ready = await client.get("/health"), await client.get("/ready")
+            return health.status, await health.json(), ready.status, await ready.json()
+
+    assert asyncio.run(probe())[0::2] == (200, 200)
+    with caplog.at_level(logging.INFO):
+        logger.error("Unable connect to node with id %s: %s", 1, REFUSED)
+        clock.now += 5
+        logger.error("Unable connect to node with id %s: %s", 1, REFUSED)
+        status, health, ready_status, ready = asyncio.run(probe())
+        assert (status, health["status"], health["kafka"]) == (200, "ok", None)
+        assert ready_status == 503 and ready["ready"] is False
+        assert ready["kafka"] == f"Kafka unreachable at {', '.join(SERVERS)} for 5 s (2 failed connection attempts)"
+        for _ in range(26):
+            clock.now += 1
+            logger.error("Unable connect to node with id %s: %s", 1, REFUSED)
+        status, health, ready_status, _ = asyncio.run(probe())
+        assert status == 503 and health["status"] == "failing" and ready_status == 503
+        assert health["kafka"] == f"Kafka unreachable at {', '.join(SERVERS)} for 31 s (28 failed connection attempts)"
+        clock.now += 10
+        assert asyncio.run(probe())[0::2] == (200, 200)
