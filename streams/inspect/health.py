@@ -450,8 +450,10 @@ def _dead_letters(counted: Counted | None) -> str:
         return f"dead letters: none in {where}{replays}"
     read = f"dead letters: {counted.count} letter{'' if counted.count == 1 else 's'} in {where}"
     if not counted.pending:
-        return read + ", none pending (each replayed or settled)"
-    return f"{read}, {counted.pending} pending ({DEAD_LETTERS_TODO})"
+        return read + (", none pending (each replayed or settled)" if counted.complete else
+                       ", none of them pending (each replayed or settled)")
+    at_least = "" if counted.complete else "at least "
+    return f"{read}, {at_least}{counted.pending} pending ({DEAD_LETTERS_TODO})"
 
 
 def render(pipeline: Pipeline, result: Verdict) -> list[str]:

@@ -239,3 +239,15 @@ def test_both_held_documents_and_pending_dead_letters_are_named() -> None:
     assert result.code == health.EXIT_HELD
     assert result.line.startswith("running, but documents are held: flow isthmus-jobs holds 2 (")
     assert "; dead letters are pending: 1 in isthmus.dlq (" in result.line
+
+
+def test_letters_pending_at_the_end_of_a_long_topic_are_a_lower_bound() -> None:
+    """A trial's status said "876 pending" where `dlq list --pending` listed 1,259: only the topic's last offsets
+    were read (settle notes filled them), so the count is at least that many, and the line says so."""
+    counted = health.Counted(topic="isthmus.dlq", count=900, complete=False, pending=876,
+                             last=pipeline.DEAD_LETTER_OFFSETS)
+    given = running(dead_letters=counted)
+    (line,) = [line for line in health.render(given, health.verdict(given)) if line.startswith("dead letters")]
+    assert line.startswith(f"dead letters: 900 letters in the last {pipeline.DEAD_LETTER_OFFSETS} offsets of each "
+                           "partition of isthmus.dlq (older letters not read"), line
+    assert ", at least 876 pending (" in line, line
