@@ -18,6 +18,7 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -53,7 +54,7 @@ from streams.kafka import hanging, written_schemas
 from streams.mapping import RecordMapping, load_mappings
 from streams.sinks import dlq
 from streams.sinks.records import COMMAND, DEAD_LETTER
-from streams.sinks.superseded import superseded_commands
+from streams.sinks.superseded import repeated_letters, repeated_reason, superseded_commands
 from streams.sinks.topics import DLQ_TOPIC, dlq_topic
 from streams.systems import load_systems
 
@@ -94,7 +95,8 @@ def _register_dlq(commands: Any) -> None:
     parser.add_argument("--stage", help="only this stage, e.g. sink.erp")
     parser.add_argument("--pending", action="store_true",
                         help="only the dead letters still to deal with: never replayed, or whose last replay failed "
-                             "again")
+                             "again (a sink's letter that a later pending one of the same refusal repeats is marked "
+                             "[repeated by P:O], that later one [repeats N older])")
 
     parser = add("show", run_show, "everything about one dead letter, its original value decoded when possible")
     parser.add_argument("address", metavar="OFFSET", help="OFFSET, or PARTITION:OFFSET")
@@ -131,7 +133,9 @@ def _register_dlq(commands: Any) -> None:
                              "that `dlq replay` would not replay, its row having changed since (the flow used a later "
                              "change of the row, with every field); a sink's command when a later command of its "
                              "entity, applied, wrote every field it carried (a refused create sent again with the "
-                             "source fixed, and the updates that failed behind it)")
+                             "source fixed, and the updates that failed behind it), or when a later pending dead "
+                             "letter repeats it (the same target, entity, payload type and operation, refused again "
+                             "after a snapshot: the latest stays pending)")
     parser.add_argument("--reason", help="why, kept in the note (default with --superseded: the later changes or "
                                          "command that superseded it)")
     parser.add_argument("--results-topic", metavar="TOPIC",
@@ -180,12 +184,16 @@ def _shortened(reason: str, width: int = 120) -> str:
 def run_list(args: argparse.Namespace) -> int:
     store = SchemaStore.from_directory()
     catalog = _catalog(store)
-    entries = [e for e in _entries(args, store) if (args.stage is None or e.stage == args.stage)
+    everything = _entries(args, store)
+    repeated = {a: newer.address() for a, newer in repeated_letters(everything, store).items()}
+    repeats = Counter(repeated.values())
+    entries = [e for e in everything if (args.stage is None or e.stage == args.stage)
                and (not args.pending or e.pending)]
     rows = [{"partition": e.partition, "offset": e.offset, "time": _time(e.timestamp_ms), "stage": e.stage,
              "error_type": e.letter["error_type"], "reason": e.reason, "entity": letter_entity(e, store, catalog),
              "original": f"{e.letter['topic']}[{e.letter['partition']}]@{e.letter['offset']}",
-             "status": e.status, "replays": [str(m) for m in e.replays]} for e in entries]
+             "status": e.status, "replays": [str(m) for m in e.replays],
+             "repeated_by": repeated.get(e.address()), "repeats": repeats[e.address()]} for e in entries]
     if args.json:
         _json_lines(args.topic, rows)
         return 0
@@ -195,8 +203,14 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     for row in rows:
         reason = _shortened(row["reason"])
+        mark = (f"[repeated by {row['repeated_by']}] " if row["repeated_by"] else
+                f"[repeats {row['repeats']} older] " if row["repeats"] else "")
         print(f"{row['partition']}:{row['offset']:<6} {row['time']}  {row['stage']:<10} {row['entity']:<16} "
-              f"{row['status']:<12} {reason}")
+              f"{row['status']:<12} {mark}{reason}")
+    shown = sum(row["repeated_by"] is not None for row in rows)
+    if shown:
+        print(f"{shown} pending dead letter(s) repeated by a later pending one of the same command's refusal "
+              "(`dlq settle --superseded` settles them, leaving the latest of each pending)", file=sys.stderr)
     return 0
 
 
@@ -359,6 +373,8 @@ def run_settle(args: argparse.Namespace) -> int:
         pending = [e for e in entries if e.pending]
         why = asyncio.run(dlq.stale_changes(_bootstrap(), pending, {}, letters=entries))
         reasons = {a: args.reason or f"superseded: {text.partition(' (`dlq settle`')[0]}" for a, text in why.items()}
+        reasons.update({a: args.reason or repeated_reason(newer, store)
+                        for a, newer in repeated_letters(pending, store).items()})
         commands = asyncio.run(superseded_commands(_bootstrap(), pending, store, results=args.results_topic))
         reasons.update({a: args.reason or text for a, text in commands.items()})
         picked = [e for e in pending if e.address() in reasons]

@@ -28,6 +28,11 @@ update that wrote all of them; an update dead-lettered behind it, by a later app
 create that carried them. A dead letter whose fields no single later applied command covered stays pending.
 "Fields" are the payload's own, as Isthmus names them; what of them goes out is the target file's routes' (a create
 route may leave a field to the target's default), for ``C`` as for ``L``.
+
+A pending dead letter is also superseded by a later *pending* dead letter of the same refusal
+(:func:`repeated_letters`): a snapshot, or any re-decision, sends a create the target refused for good again, and it
+is refused again. The newest letter stays pending (what is left to replay or settle); the older ones are settled
+naming it.
 """
 
 from __future__ import annotations
@@ -55,6 +60,9 @@ CLOCK_SKEW = timedelta(minutes=5)
 
 #: The carried fields a reason names (a create carries the whole record).
 SHOWN_FIELDS = 6
+
+#: How much of a later dead letter's reason the note of one it repeats quotes.
+REASON_SHOWN = 100
 
 
 def fields(command: SinkCommand) -> frozenset[str] | None:
@@ -209,3 +217,48 @@ async def _keyed_since(consumer: AIOKafkaConsumer, topic: str, since_ms: int, ke
             found += [r for r in records if r.offset < ends[tp] and r.value is not None and r.key in keys]
         remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
     return found
+
+
+#: What a sink's dead letter refused: the command's subject (rule 1) and operation. A later pending dead letter of
+#: the same refusal (a snapshot, or any re-decision, sent the create again and the target refused it again) is its
+#: current state.
+Refusal = tuple[Subject, str]
+
+
+def _letter_order(entry: dlq.DeadLetterEntry, command: SinkCommand) -> tuple[Any, ...]:
+    """Oldest first: by the command's ``created_at`` (a replay as stored of an older command is older still), then
+    by when it was dead-lettered (a replay that failed again comes after the letter it replayed)."""
+    return command.created_at, entry.timestamp_ms, entry.partition, entry.offset
+
+
+def repeated_letters(entries: Iterable[dlq.DeadLetterEntry], store: SchemaStore) -> dict[str, dlq.DeadLetterEntry]:
+    """Per pending sink dead letter of ``entries`` (by address) that a later pending one repeats, that later one:
+    the newest pending dead letter of the same refusal (:data:`Refusal`), later by :func:`_letter_order`, whose
+    command carries every field the older one's carried (:func:`fields`; a create's are its payload type's, so the
+    newest create of an entity repeats all its older ones). The newest of each refusal repeats nothing: it is what
+    is left to replay or settle."""
+    refusals: dict[Refusal, list[tuple[dlq.DeadLetterEntry, SinkCommand]]] = {}
+    for entry in entries:
+        command = dead_command(entry, store) if entry.pending else None
+        if command is not None and command.created_at is not None:
+            refusals.setdefault((subject(command), command.operation), []).append((entry, command))
+    repeated: dict[str, dlq.DeadLetterEntry] = {}
+    for letters in refusals.values():
+        letters.sort(key=lambda pair: _letter_order(*pair))
+        for at, (entry, command) in enumerate(letters):
+            carried = fields(command) or frozenset()
+            newer = next((e for e, c in reversed(letters[at + 1:]) if carried <= (fields(c) or frozenset())), None)
+            if newer is not None:
+                repeated[entry.address()] = newer
+    return repeated
+
+
+def repeated_reason(newer: dlq.DeadLetterEntry, store: SchemaStore) -> str:
+    """Why a dead letter that ``newer`` repeats needs no replay of its own (:func:`repeated_letters`)."""
+    command = dead_command(newer, store)
+    what = (f"this {command.operation} of {command.entity_key} (command {command.command_id})" if command is not None
+            else "this command")
+    refused = newer.reason if len(newer.reason) <= REASON_SHOWN else f"{newer.reason[:REASON_SHOWN - 1]}…"
+    return (f"superseded by dead letter {newer.address()}, a later refusal of {what}, still pending: replay or "
+            f"settle that one ({refused})")
+
