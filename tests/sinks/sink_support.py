@@ -26,6 +26,7 @@ from support.topics import partition_counts, records_to_end
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.kafka.topics import TopicSpec, ensure_topics
+from streams.sinks.records import COMMAND, SinkCommand
 from streams.sinks.topics import COMMAND_PARTITIONS
 from streams.stack.running import RunningStack
 from streams.stack.settings import PROJECT_ROOT
@@ -35,6 +36,18 @@ __all__ = ["InProcessSink", "account_payload", "command"]  # the sink tests' run
 #: Topics the current test created; the conftest deletes them after it.
 CREATED_TOPICS: list[str] = []
 LOGS = Path(os.environ.get("ISTHMUS_TEST_LOGS", "/tmp")) / "isthmus-sink-tests"
+
+
+def encoded_command(command: SinkCommand, *, system: str = "crm") -> bytes:
+    """``command`` as a Command record's value, from ``system``'s ``customers`` table."""
+    return STORE.encode(COMMAND, {
+        "command_id": command.command_id, "idempotency_key": command.idempotency_key, "target": command.target,
+        "operation": command.operation, "entity_type": command.entity_type, "entity_key": command.entity_key,
+        "payload_type": command.payload_type, "payload": json.dumps(command.payload),
+        "changed_fields": list(command.changed_fields),
+        "source": {"system": system, "connector": "test", "database": system, "table": "customers",
+                   "commit_time": command.created_at},
+        "causation": {"event_id": f"test:{command.command_id}"}, "created_at": command.created_at})
 
 
 def run_id() -> int:

@@ -6,7 +6,6 @@ no later applied command covered stays pending."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,10 +13,11 @@ from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
+from sink_support import encoded_command
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.sinks import dlq, superseded
-from streams.sinks.records import COMMAND, COMMAND_RESULT, Original, SinkCommand, dead_letter_value, result_applied
+from streams.sinks.records import COMMAND_RESULT, Original, SinkCommand, dead_letter_value, result_applied
 from streams.sinks.superseded import AppliedCommand, fields, superseding
 
 pytestmark = pytest.mark.unit
@@ -160,14 +160,7 @@ COMMANDS, RESULTS = "isthmus.commands.erp", "isthmus.results.erp"
 
 
 def _avro(command: SinkCommand) -> bytes:
-    return STORE.encode(COMMAND, {
-        "command_id": command.command_id, "idempotency_key": command.idempotency_key, "target": command.target,
-        "operation": command.operation, "entity_type": command.entity_type, "entity_key": command.entity_key,
-        "payload_type": command.payload_type, "payload": json.dumps(command.payload),
-        "changed_fields": list(command.changed_fields),
-        "source": {"system": "crm", "connector": "test", "database": "crm", "table": "customers",
-                   "commit_time": command.created_at},
-        "causation": {"event_id": f"test:{command.command_id}"}, "created_at": command.created_at})
+    return encoded_command(command)
 
 
 def _ms(command: SinkCommand) -> int:

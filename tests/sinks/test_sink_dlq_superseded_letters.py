@@ -13,11 +13,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sink_support import encoded_command
 
 from streams.cli import topics
 from streams.codecs.avro.single_object import SchemaStore
 from streams.sinks import dlq
-from streams.sinks.records import COMMAND, Original, SinkCommand, dead_letter_value
+from streams.sinks.records import Original, SinkCommand, dead_letter_value
 from streams.sinks.superseded import repeated_letters, repeated_reason
 
 pytestmark = pytest.mark.unit
@@ -41,14 +42,7 @@ def _letter(offset: int, command: SinkCommand, *, reason: str = EMPTY_EMAIL, par
             replays: tuple[dlq.ReplayMark, ...] = ()) -> dlq.DeadLetterEntry:
     assert command.created_at is not None
     ms = int(command.created_at.timestamp() * 1000)
-    value = STORE.encode(COMMAND, {
-        "command_id": command.command_id, "idempotency_key": command.idempotency_key, "target": command.target,
-        "operation": command.operation, "entity_type": command.entity_type, "entity_key": command.entity_key,
-        "payload_type": command.payload_type, "payload": json.dumps(command.payload),
-        "changed_fields": list(command.changed_fields),
-        "source": {"system": "vereine", "connector": "test", "database": "vereine", "table": "mitglieder",
-                   "commit_time": command.created_at},
-        "causation": {"event_id": f"test:{command.command_id}"}, "created_at": command.created_at})
+    value = encoded_command(command, system="vereine")
     letter = dead_letter_value(Original(topic=COMMANDS, partition=0, offset=offset, timestamp_ms=ms,
                                         key=command.entity_key.encode(), value=value),
                                reason=reason, error_type="Http422", stage="sink.kasse", attempts=1, worker="w")
