@@ -43,6 +43,7 @@ from streams.mapping.spec import (
 from streams.mapping.transforms import (
     BUILTINS,
     ArgumentProblem,
+    CharStep,
     Environment,
     LocalToUtcStep,
     ParseJsonStep,
@@ -511,7 +512,7 @@ def _table_columns(file: _File, node: Node, where: str, system: str, tables: Tab
                     row_key=captured.primary_key, key_only_before=not catalog.full_row_images(captured),
                     unsent=_unsent(captured, catalog.engine, spec),
                     types={name: column.sql_type for name, column in captured.columns.items()},
-                    stores=_stored_times(captured, catalog.engine))
+                    stores={**_stored_times(captured, catalog.engine), **_stored_chars(captured, catalog.engine)})
 
 
 def _stored_times(table: Table, engine: str) -> dict[str, Step]:
@@ -524,6 +525,18 @@ def _stored_times(table: Table, engine: str) -> dict[str, Step]:
         digits = column_digits(column, engine)
         if digits is not None and digits < MOST_DIGITS:
             found[column.name] = step(digits=digits)
+    return found
+
+
+def _stored_chars(table: Table, engine: str) -> dict[str, Step]:
+    """Each fixed-length text column of ``table`` (``CHAR(n)``, PostgreSQL's ``character(n)``), with how its engine
+    keeps a text written into it: MariaDB and MySQL return it without its trailing spaces (unless the ``sql_mode``
+    ``PAD_CHAR_TO_FULL_LENGTH``), PostgreSQL pads it with spaces to ``n`` (a column of no length keeps one)."""
+    found: dict[str, Step] = {}
+    for column in table.columns.values():
+        if column.sql_type in ("CHAR", "CHARACTER"):
+            length = int(column.args[0]) if column.args and column.args[0].isdigit() else 1
+            found[column.name] = CharStep(length=length if engine == "postgresql" else None)
     return found
 
 

@@ -81,7 +81,8 @@ class SourceMapping:
     key_only_before: bool = False
     #: Each time column of the table that keeps fewer digits of a second's fraction than a time holds, with the step
     #: its engine stores a finer time through, as the columns file tells (``DATETIME``: whole seconds, cut on
-    #: MariaDB; ``timestamp(0)``: rounded on PostgreSQL): what the system keeps of a time written into it.
+    #: MariaDB; ``timestamp(0)``: rounded on PostgreSQL): what the system keeps of a time written into it. And each
+    #: ``CHAR`` column, with how it keeps a text (trailing spaces dropped; padded to its length on PostgreSQL).
     stores: Mapping[str, Step] = field(default_factory=dict)
 
     @functools.cached_property

@@ -148,6 +148,26 @@ class TextStep:
 
 
 @dataclass(frozen=True)
+class CharStep:
+    """How a ``CHAR(n)`` column keeps text: its trailing spaces dropped, as MariaDB and MySQL return it (``length``
+    None), then padded with spaces to ``length``, as PostgreSQL's ``character(n)`` reports it (to Debezium too).
+    Derived from a columns file, never written in a mapping (``rstrip`` is the transform)."""
+
+    length: int | None = None
+    name: str = "char"
+
+    def apply(self, value: Any, given: StepInput) -> Any:
+        if value is None:
+            return None
+        kept = str(value).rstrip(" ")
+        return kept if self.length is None else kept.ljust(self.length)
+
+    def out(self, kind: Kind) -> Kind:
+        _expect_text(kind, self.name)
+        return kind.but(symbols=None, members=None)
+
+
+@dataclass(frozen=True)
 class BoolStep:
     name: str = "bool"
 
@@ -664,6 +684,7 @@ def _no_args(step: Callable[[], Step], name: str) -> Callable[[Any, Environment]
 
 BUILTINS: Mapping[str, Callable[[Any, Environment], Step]] = {
     "trim": _no_args(lambda: TextStep("trim", str.strip), "trim"),
+    "rstrip": _no_args(lambda: TextStep("rstrip", str.rstrip), "rstrip"),
     "lower": _no_args(lambda: TextStep("lower", str.lower), "lower"),
     "upper": _no_args(lambda: TextStep("upper", str.upper), "upper"),
     "collapse_spaces": _no_args(lambda: TextStep("collapse_spaces", _collapse_spaces), "collapse_spaces"),

@@ -31,6 +31,7 @@ from streams.mapping.kinds import Kind, avro_digits, fits, from_avro
 from streams.mapping.loader import compile_steps
 from streams.mapping.spec import FieldBinding, Policy, RecordMapping, SourceMapping
 from streams.mapping.transforms import (
+    CharStep,
     Context,
     Environment,
     LocalToUtcStep,
@@ -463,7 +464,7 @@ def entity_config(flow: FlowFile, mappings: Mapping[str, RecordMapping], named: 
     key = record.key[0]
     required = tuple(name for name, f in record_fields.items()
                      if name != key and "default" not in f and not _nullable(f["type"]))
-    warnings = _unended(section, record, written, active, on_inactive)
+    warnings = _unended(section, record, written, active, on_inactive) + _char_columns(section, record, written)
     if active is None and deletes is None:
         warnings += _ignored_deletes(section, record, link, origins, written, record_fields)
     return EntityConfig(
@@ -703,11 +704,11 @@ def _kept_forms(section: Section, system: str, time_zone: str, writes: Mapping[s
     context, as its source would (its ``time_zone`` for a step given no ``zone:``)."""
     declared = _keeps(section, writes, kinds)
     bound = _plain_bindings(system, writes, record)
-    fractions = _stored_fractions(bound, kinds)
+    stored = {**_stored_fractions(bound, kinds), **_stored_chars(bound)}
     trips = _local_round_trips(bound, time_zone)
     given = StepInput(row={}, context=Context(time_zones={system: time_zone}, system=system))
-    return {name: KeptForm(steps=(*declared.get(name, fractions.get(name, ())), *trips.get(name, ())), given=given)
-            for name in {**declared, **fractions, **trips}}
+    return {name: KeptForm(steps=(*declared.get(name, stored.get(name, ())), *trips.get(name, ())), given=given)
+            for name in {**declared, **stored, **trips}}
 
 
 def _plain_bindings(system: str, writes: Mapping[str, tuple[str, ...] | None],
@@ -738,6 +739,43 @@ def _stored_fractions(bound: Mapping[str, list[tuple[SourceMapping, FieldBinding
                 and held is not None and first.digits < held):
             forms[name] = (first,)
     return forms
+
+
+def _stored_chars(bound: Mapping[str, list[tuple[SourceMapping, FieldBinding]]]) -> dict[str, tuple[Step, ...]]:
+    """The fields that every source of the system reads straight (no expression, no step) from a ``CHAR`` column
+    of one rule (``SourceMapping.stores``: trailing spaces dropped on MariaDB/MySQL, padded to its length on
+    PostgreSQL), each with that rule: the echo of '12345 ' written to a MariaDB ``CHAR(5)`` is '12345'."""
+    forms: dict[str, tuple[Step, ...]] = {}
+    for name, bindings in bound.items():
+        first, *others = [source.stores.get(binding.column) if binding.column is not None
+                          and binding.expression is None and not binding.steps else None
+                          for source, binding in bindings]
+        if isinstance(first, CharStep) and all(other == first for other in others):
+            forms[name] = (first,)
+    return forms
+
+
+def _char_columns(section: Section, record: RecordMapping, written: Mapping[str, SystemRole]) -> tuple[str, ...]:
+    """A warning for each written field a system keeps in a ``CHAR`` column (its form derived, :func:`_stored_chars`;
+    a declared ``keeps`` says it is known): the echo settles, but the two systems hold different texts for good."""
+    warnings = []
+    for system, role in written.items():
+        bound = _plain_bindings(system, role.writes, record)
+        for name, form in role.keeps.items():
+            char = next((step for step in form.steps if isinstance(step, CharStep)), None)
+            if char is None:
+                continue
+            source, binding = bound[name][0]
+            column = f"{source.table}.{binding.column}"
+            loss = ("which drops trailing spaces: a value sent with them is kept without" if char.length is None
+                    else f"which pads a shorter text with spaces to {char.length}: a value sent without them is "
+                    "kept with them")
+            warnings.append(str(Problem(
+                file=section.flow.path, line=section.line("systems"), field=f"{section.where}.systems.{system}",
+                message=f"{system} keeps {name} in CHAR column {column}, {loss}",
+                fix=f"use VARCHAR or trim the value in the payload mapping; declare systems.{system}.keeps.{name} "
+                    "if the difference is meant")))
+    return tuple(warnings)
 
 
 def _local_round_trips(bound: Mapping[str, list[tuple[SourceMapping, FieldBinding]]],

@@ -309,3 +309,58 @@ def test_a_cut_the_field_cannot_take_is_refused_at_load(schemas: SchemaStore, tm
         _config(schemas, tmp_path, FLOW + f"      keeps: {keeps}\n")
     (problem,) = raised.value.problems
     assert problem.field == field and message in problem.message and problem.fix, problem
+
+
+#: The lager's name line in its columns file, and a lager whose name is a fixed-length text in its engine's spelling.
+NAME = "      NAME: {type: VARCHAR, args: [200], nullable: false}\n"
+CHARS = {Engine.MARIADB: ("mariadb", "{type: DATETIME}", "{type: CHAR, args: [200], nullable: false}"),
+         Engine.POSTGRESQL: (*ROUNDING, "{type: CHARACTER, args: [16], nullable: false}")}
+
+
+def _chars(folder: Path, lager: Engine) -> Path:
+    """The columns files of a lager on ``lager`` whose ``NAME`` is a ``CHAR(200)`` (MariaDB) or ``character(16)``."""
+    engine, geaend, name = CHARS[lager]
+    columns = _lager_as(folder, engine, geaend)
+    lager_file = columns / "lager.columns.yaml"
+    lager_file.write_text(lager_file.read_text(encoding="utf-8").replace(NAME, f"      NAME: {name}\n"),
+                          encoding="utf-8")
+    return columns
+
+
+@pytest.mark.parametrize(("lager", "sent", "kept", "loss"), [
+    (Engine.MARIADB, "Anna Berg-Ost ", "Anna Berg-Ost", "which drops trailing spaces: a value sent with them is kept "
+     "without"),
+    (Engine.POSTGRESQL, "Anna Berg-Ost", "Anna Berg-Ost   ", "which pads a shorter text with spaces to 16: a value "
+     "sent without them is kept with them"),
+], ids=["mariadb-char-drops", "postgresql-character-pads"])
+def test_the_echo_of_a_text_in_a_char_column_is_no_edit_and_is_said_at_load(
+        schemas: SchemaStore, tmp_path: Path, caplog: pytest.LogCaptureFixture, lager: Engine, sent: str, kept: str,
+        loss: str) -> None:
+    """A name with a trailing space written to the lager's ``CHAR(200)`` on MariaDB comes back without it (its
+    ``character(16)`` on PostgreSQL pads a shorter name to 16, as Debezium reports it): the columns file tells, so the
+    echo is that echo, with no hint of an edit, no conflict and nothing written back. The two systems keep different
+    texts, which the flow says once at load."""
+    run = Clocks(schemas, tmp_path, columns=_chars(tmp_path / "columns", lager), lager=lager)
+    (said,) = [w for w in run.flow.config.warnings if "CHAR column" in w]
+    assert f"lager keeps name in CHAR column KUNDEN.NAME, {loss}" in said and "use VARCHAR" in said
+    first = dt.datetime(2026, 10, 24, 9, 0, 5, tzinfo=dt.UTC)
+    row = _linked(run, first)
+    (update,) = run.feed(run.change("customer", "u", before=customer(first), after=customer(first, sent)))
+    assert _updates([update])[0][:3] == ("lager", "update", ("name",)) and update.payload["name"] == sent
+    echo = {**row, "NAME": kept}
+    with caplog.at_level(logging.WARNING, logger=sync.__name__):
+        assert run.feed(run.change("KUNDEN", "u", before=row, after=echo)) == []
+    assert [r.getMessage() for r in caplog.records if "reported name" in r.getMessage()] == []
+    assert run.conflicts() == [] and run.dead_letters == [] and run.published(NUMBER)["name"] == sent
+    # a real edit made in the lager is still one: the boutique owns the name, so it is written back
+    (back,) = run.feed(run.change("KUNDEN", "u", before=echo, after={**echo, "NAME": "A. Berg"}))
+    assert (_updates([back])[0][:3], back.payload["name"]) == (("lager", "update", ("name",)), sent)
+    assert [c["field"] for c in run.conflicts()] == ["name"]
+
+
+def test_a_declared_form_of_a_char_column_wins_and_is_not_said(schemas: SchemaStore, tmp_path: Path) -> None:
+    config = _config(schemas, tmp_path, FLOW + "      keeps:\n        name: [rstrip]\n",
+                     _chars(tmp_path / "columns", Engine.MARIADB))
+    assert [step.name for step in config.written["lager"].keeps["name"].steps] == ["rstrip"]
+    assert not [w for w in config.warnings if "CHAR column" in w]
+    assert "name" not in _config(schemas, tmp_path, FLOW).written["lager"].keeps  # a VARCHAR keeps what it is sent
