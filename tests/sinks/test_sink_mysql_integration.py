@@ -198,53 +198,31 @@ def test_a_value_the_column_cannot_hold_is_refused_on_a_lenient_server(
     assert "Data too long for column 'NAME1'" in reasons[1], reasons
 
 
-def test_a_local_time_is_written_into_a_datetime_as_its_wall_clock_time(
+def test_times_are_written_into_a_datetime_as_wall_clock_times(
         stack: RunningStack, run: int, tmp_path: Path,
         scratch: tuple[str, pymysql.connections.Connection[Any]]) -> None:
     """A payload's local-timestamp field arrives as ISO text without an offset (a legacy ERP's Berlin wall-clock
     time, from ``utc_to_local``): a strict session writes it into a zone-less DATETIME unconverted, the repeated
-    hour's 02:30 as 02:30; a column of whole seconds keeps no fraction (MariaDB cuts it), DATETIME(6) keeps it."""
+    hour's 02:30 as 02:30. A timestamp field arrives with its offset, which MariaDB refuses in a DATETIME literal
+    in a strict session (1292 Incorrect datetime value: each such write was dead-lettered): it goes in as its UTC
+    wall time, as targets/README.md says. A column of whole seconds keeps no fraction (MariaDB cuts it),
+    DATETIME(6) keeps it."""
     database, conn = scratch
     kunden(tmp_path, scratch, {"GEAEND": ("DATETIME", "updated_at"), "GEAEND6": ("DATETIME(6)", "updated_at")})
-    topics, env = fresh_topics(stack, "mysqllocal")
-    times = {f"{run % 10**6:06d}L{n}": wall for n, wall in enumerate(("2026-09-01T02:02:00",
-                                                                      "2026-10-25T02:30:00.250000"))}
+    topics, env = fresh_topics(stack, "mysqltimes")
+    written = {"2026-09-01T02:02:00": ("2026-09-01T02:02:00", "2026-09-01T02:02:00"),
+               "2026-10-25T02:30:00.250000": ("2026-10-25T02:30:00", "2026-10-25T02:30:00.250000"),
+               "2026-05-01T08:00:00+00:00": ("2026-05-01T08:00:00", "2026-05-01T08:00:00"),
+               "2026-05-01T10:15:30.250000+02:00": ("2026-05-01T08:15:30", "2026-05-01T08:15:30.250000")}
+    times = {f"{run % 10**6:06d}T{n}": sent for n, sent in enumerate(written)}
     commands = [command(target="erp", operation="upsert", payload_type="Account", entity_key=kdnr,
-                        payload={"account_code": kdnr, "updated_at": wall}) for kdnr, wall in times.items()]
+                        payload={"account_code": kdnr, "updated_at": sent}) for kdnr, sent in times.items()]
     produce(stack, topics.commands, commands)
     with InProcessSink("erp", {**env, "ISTHMUS_SINK_TARGETS_DIR": str(tmp_path)}):
-        eventually("2 results", lambda: len(results_for(stack, topics.results, {
-            c["command_id"] for c in commands})) == 2, timeout=60)
+        eventually("4 results", lambda: len(results_for(stack, topics.results, {
+            c["command_id"] for c in commands})) == 4, timeout=60)
     assert read_all(stack, topics.dlq, "DeadLetter") == []
     with conn.cursor() as cursor:
         cursor.execute(f"SELECT KDNR, GEAEND, GEAEND6 FROM `{database}`.KUNDEN")
         rows = {r["KDNR"]: (r["GEAEND"].isoformat(), r["GEAEND6"].isoformat()) for r in cursor.fetchall()}
-    first, second = times
-    assert rows == {first: ("2026-09-01T02:02:00", "2026-09-01T02:02:00"),
-                    second: ("2026-10-25T02:30:00", "2026-10-25T02:30:00.250000")}
-
-
-def test_an_instant_is_written_into_a_datetime_as_its_utc_wall_time(
-        stack: RunningStack, run: int, tmp_path: Path,
-        scratch: tuple[str, pymysql.connections.Connection[Any]]) -> None:
-    """A payload's timestamp field arrives as ISO text with its offset; MariaDB refuses an offset in a DATETIME
-    literal in a strict session (1292 Incorrect datetime value), so each such write was dead-lettered. It goes in as
-    its UTC wall time, as targets/README.md says, into DATETIME and DATETIME(6) alike."""
-    database, conn = scratch
-    kunden(tmp_path, scratch, {"GEAEND": ("DATETIME", "updated_at"), "GEAEND6": ("DATETIME(6)", "updated_at")})
-    topics, env = fresh_topics(stack, "mysqlutc")
-    times = {f"{run % 10**6:06d}U{n}": at for n, at in enumerate(("2026-05-01T08:00:00+00:00",
-                                                                  "2026-05-01T10:15:30.250000+02:00"))}
-    commands = [command(target="erp", operation="upsert", payload_type="Account", entity_key=kdnr,
-                        payload={"account_code": kdnr, "updated_at": at}) for kdnr, at in times.items()]
-    produce(stack, topics.commands, commands)
-    with InProcessSink("erp", {**env, "ISTHMUS_SINK_TARGETS_DIR": str(tmp_path)}):
-        eventually("2 results", lambda: len(results_for(stack, topics.results, {
-            c["command_id"] for c in commands})) == 2, timeout=60)
-    assert read_all(stack, topics.dlq, "DeadLetter") == []
-    with conn.cursor() as cursor:
-        cursor.execute(f"SELECT KDNR, GEAEND, GEAEND6 FROM `{database}`.KUNDEN")
-        rows = {r["KDNR"]: (r["GEAEND"].isoformat(), r["GEAEND6"].isoformat()) for r in cursor.fetchall()}
-    first, second = times
-    assert rows == {first: ("2026-05-01T08:00:00", "2026-05-01T08:00:00"),
-                    second: ("2026-05-01T08:15:30", "2026-05-01T08:15:30.250000")}
+    assert rows == {kdnr: written[sent] for kdnr, sent in times.items()}
