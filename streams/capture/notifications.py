@@ -27,6 +27,7 @@ from typing import Any
 
 from streams.capture.client import root_cause
 from streams.capture.exceptions import NotificationError
+from streams.capture.failures import lost_position
 
 #: The connector options of the sink channel, and the channel's name in ``notification.enabled.channels``.
 CHANNELS = "notification.enabled.channels"
@@ -267,12 +268,15 @@ class SnapshotFollower:
 
     def task_failed(self, failures: Sequence[tuple[str, str]]) -> Outcome:
         """The outcome when the connector or a task went FAILED meanwhile (``(what, trace)`` each)."""
+        lost = next((found for _, trace in failures if (found := lost_position(trace)) is not None), None)
+        remedy = (f"{lost.what}: {lost.recovery(self.connector)}" if lost is not None else
+                  f"`isthmus connectors status {self.connector}` shows the whole trace; fix its cause, then "
+                  f"`isthmus connectors restart {self.connector} --failed-only`: the task goes on with the snapshot "
+                  "where its offsets say")
         self.outcome = Outcome(
             state="task-failed", exit_code=1, scans=self._ours(),
             problem="; ".join(f"{self.connector} {what} FAILED: {trace_summary(trace)}" for what, trace in failures),
-            remedy=(f"`isthmus connectors status {self.connector}` shows the whole trace; fix its cause, then "
-                 f"`isthmus connectors restart {self.connector} --failed-only`: the task goes on with the snapshot "
-                 "where its offsets say"))
+            remedy=remedy)
         return self.outcome
 
     def timed_out(self, seconds: float, topic: str) -> Outcome:

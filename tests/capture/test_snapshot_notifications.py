@@ -257,6 +257,20 @@ def test_a_task_that_fails_meanwhile_ends_following_with_its_trace(monkeypatch: 
     assert said[0].startswith("note: the connector's status could not be read (no answer)")
 
 
+def test_a_task_that_lost_its_position_meanwhile_is_told_to_reset_not_restart(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A restart starts from the same lost position and fails again: a trial's DBA dropped the replication slot."""
+    trace = ("org.apache.kafka.connect.errors.ConnectException: An exception occurred in the change event producer.\n"
+             "Caused by: io.debezium.DebeziumException: The offset to start reading from '[lsn=0/1A2B]' is no longer "
+             "available on the server. Reconfigure the connector to use a snapshot mode\n"
+             "\tat io.debezium.connector.postgresql.PostgresConnectorTask.start\n")
+    connect = FakeConnect([state("RUNNING"), state("FAILED", trace)])
+    outcome, _ = run(monkeypatch, [[value("STARTED")]], connect)
+    assert (outcome.state, outcome.exit_code) == ("task-failed", 1)
+    assert "--failed-only" not in outcome.remedy
+    assert "`isthmus connectors offsets crm-source --reset`" in outcome.remedy
+    assert "Lost position: a dropped replication slot" in outcome.remedy
+
+
 def test_following_gives_up_at_the_timeout_saying_how_to_go_on(monkeypatch: pytest.MonkeyPatch) -> None:
     outcome, _ = run(monkeypatch, [[value("STARTED")]], FakeConnect([state("RUNNING")]), timeout=30)
     assert (outcome.state, outcome.exit_code) == ("timeout", 2)
