@@ -49,14 +49,14 @@ from streams.sinks import dlq
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
-#: Seconds between two reads of the connectors' signs of life (their heartbeat and change topics' last offsets): a
-#: stall is judged over minutes, and each read opens a consumer, so a sample every 2 s reuses the last one.
-CAPTURE_CHECK_S = 30.0
 #: Dead letters and conflicts the page lists (the newest).
 SHOWN = 50
 #: Seconds between two reads of the flows' and sinks' states (groups, lag, the sinks' transactions and notes: more
 #: than a sample reads), judged as ``isthmus status`` judges them.
 CONSUMERS_EVERY_S = 15.0
+#: Seconds between two reads of the connectors' signs of life (their heartbeat and change topics' last offsets): a
+#: stall is judged over minutes, and each read opens a consumer, so a sample every 2 s reuses the last one.
+CAPTURES_EVERY_S = 30.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,10 +107,10 @@ class Sampler:
     #: The flows' and sinks' problems, and when they were read (monotonic; None: not yet).
     consumer_problems: list[str] = field(default_factory=list)
     _consumers_at: float | None = None
+    #: The running connectors' signs of life, and when they were read (monotonic; None: not yet).
+    captures: dict[str, health.Capture] = field(default_factory=dict)
+    _captures_at: float | None = None
     history: History = field(init=False)
-    #: The connectors' signs of life, read at most every :data:`CAPTURE_CHECK_S` (a read of their topics' ends).
-    _captures: dict[str, health.Capture] = field(default_factory=dict)
-    _captures_read: float = -CAPTURE_CHECK_S
 
     def __post_init__(self) -> None:
         self.history = History(capacity=self.config.history_points, interval_s=self.config.interval_s)
@@ -126,12 +126,7 @@ class Sampler:
         problems += await self._consumer_problems(now)
         counts = await asyncio.to_thread(sources.counts, config.bootstrap)
         states = [_state(shown) for shown in found]
-        running = sorted(state.name for state in states if state.running)
-        if now - self._captures_read >= CAPTURE_CHECK_S or sorted(self._captures) != running:
-            self._captures = await asyncio.to_thread(sources.captures, config.bootstrap, config.connect_url, running,
-                                                     **config.connect_http)
-            self._captures_read = now
-        captures = self._captures
+        captures = await self._captures_of(now, states)
         problems += health.connector_problems(states, captures)
         await self.dead_letters.poll(config.bootstrap, config.dlq_topic, self.store)  # only the new letters
         letters = self.dead_letters
@@ -191,6 +186,16 @@ class Sampler:
                 self.consumer_problems = [f"flows and sinks unknown: {exc}"]
             self._consumers_at = now
         return self.consumer_problems
+
+    async def _captures_of(self, now: float, states: list[ConnectorState]) -> dict[str, health.Capture]:
+        """The running connectors' signs of life (:func:`sources.captures`), read every :data:`CAPTURES_EVERY_S`, and
+        at once when the connectors that run are others."""
+        running = sorted(state.name for state in states if state.running)
+        if self._captures_at is None or now - self._captures_at >= CAPTURES_EVERY_S or sorted(self.captures) != running:
+            self.captures = await asyncio.to_thread(sources.captures, self.config.bootstrap, self.config.connect_url,
+                                                    running, **self.config.connect_http)
+            self._captures_at = now
+        return self.captures
 
     async def run(self) -> None:
         while True:

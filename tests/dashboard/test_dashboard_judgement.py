@@ -134,7 +134,7 @@ def test_a_stalled_capture_is_judged_as_status_judges_it_and_its_age_exported(mo
 
 def test_the_connectors_signs_of_life_are_read_at_most_every_capture_check(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each read opens a consumer on the connectors' topics: a sample every 2 s reuses the last one for
-    ``CAPTURE_CHECK_S``, unless the running connectors changed."""
+    ``CAPTURES_EVERY_S``, unless the running connectors changed."""
     running = ConnectorState(name="till-source", type="source", state="RUNNING", worker_id="connect:8083",
                              tasks=(TaskState(id=0, state="RUNNING", worker_id="connect:8083"),))
     alive = health.Capture(connector="till-source", topic="__debezium-heartbeat.till", interval_s=10.0,
@@ -145,7 +145,7 @@ def test_the_connectors_signs_of_life_are_read_at_most_every_capture_check(monke
         "till-source": alive})
     clock = [1000.0]
     monkeypatch.setattr(app.time, "monotonic", lambda: clock[0])
-    for step in (0.0, 2.0, app.CAPTURE_CHECK_S - 4.0, 4.0):
+    for step in (0.0, 2.0, app.CAPTURES_EVERY_S - 4.0, 4.0):
         clock[0] += step
         asyncio.run(sampler.sample())
     assert reads == [["till-source"], ["till-source"]]
