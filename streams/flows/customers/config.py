@@ -699,12 +699,12 @@ _NOT_FORMS = {"lookup": "reads another record", "parse_json": "reads JSON text",
 def _kept_forms(section: Section, system: str, time_zone: str, writes: Mapping[str, tuple[str, ...] | None],
                 record: RecordMapping | None, kinds: _Kinds) -> dict[str, KeptForm]:
     """The form ``system`` keeps each field of ``writes`` in that it does not store as sent: the declared one
-    (:func:`_keeps`), else the fraction of a second its columns keep of a time (:func:`_stored_fractions`); then
+    (:func:`_keeps`), else how its columns store it (:func:`_stored_forms`: a time's fraction, a CHAR's spaces); then
     the local round trip of a time it holds zone-less (:func:`_local_round_trips`); each run in the system's
     context, as its source would (its ``time_zone`` for a step given no ``zone:``)."""
     declared = _keeps(section, writes, kinds)
     bound = _plain_bindings(system, writes, record)
-    stored = {**_stored_fractions(bound, kinds), **_stored_chars(bound)}
+    stored = _stored_forms(bound, kinds)
     trips = _local_round_trips(bound, time_zone)
     given = StepInput(row={}, context=Context(time_zones={system: time_zone}, system=system))
     return {name: KeptForm(steps=(*declared.get(name, stored.get(name, ())), *trips.get(name, ())), given=given)
@@ -724,39 +724,36 @@ def _plain_bindings(system: str, writes: Mapping[str, tuple[str, ...] | None],
     return found
 
 
-def _stored_fractions(bound: Mapping[str, list[tuple[SourceMapping, FieldBinding]]],
-                      kinds: _Kinds) -> dict[str, tuple[Step, ...]]:
-    """The fields that every source of the system reads from a time column keeping fewer digits of a second's
-    fraction than the record's field holds (``DATETIME`` keeps whole seconds, a ``timestamp-micros`` field six
-    digits), each with how the column's engine stores a finer time (``SourceMapping.stores``, from its columns
-    file: MariaDB cuts the rest off, MySQL and PostgreSQL round it). None where the sources' columns differ."""
+def _stored_forms(bound: Mapping[str, list[tuple[SourceMapping, FieldBinding]]],
+                  kinds: _Kinds) -> dict[str, tuple[Step, ...]]:
+    """How the system's columns store the fields its sources read from them (``SourceMapping.stores``, from its
+    columns file), where every source of the system reads the field from a column of one rule:
+    - a time column keeping fewer digits of a second's fraction than the record's field holds (``DATETIME`` keeps
+      whole seconds, a ``timestamp-micros`` field six digits): MariaDB cuts the rest off, MySQL and PostgreSQL
+      round it; its source's own steps (``local_to_utc``) run after;
+    - a ``CHAR`` column read straight (no step): trailing spaces dropped on MariaDB/MySQL, padded to its length on
+      PostgreSQL: the echo of '12345 ' written to a MariaDB ``CHAR(5)`` is '12345'."""
     forms: dict[str, tuple[Step, ...]] = {}
     for name, bindings in bound.items():
-        stored = [source.stores.get(binding.column) if binding.column is not None and binding.expression is None
-                  else None for source, binding in bindings]
-        first, held = stored[0], kinds.digits(name)
-        if (isinstance(first, (TruncateStep, RoundStep)) and all(other == first for other in stored)
-                and held is not None and first.digits < held):
-            forms[name] = (first,)
+        time = _common_store(bindings, straight=False)
+        held = kinds.digits(name)
+        if isinstance(time, (TruncateStep, RoundStep)) and held is not None and time.digits < held:
+            forms[name] = (time,)
+        elif isinstance(char := _common_store(bindings, straight=True), CharStep):
+            forms[name] = (char,)
     return forms
 
 
-def _stored_chars(bound: Mapping[str, list[tuple[SourceMapping, FieldBinding]]]) -> dict[str, tuple[Step, ...]]:
-    """The fields that every source of the system reads straight (no expression, no step) from a ``CHAR`` column
-    of one rule (``SourceMapping.stores``: trailing spaces dropped on MariaDB/MySQL, padded to its length on
-    PostgreSQL), each with that rule: the echo of '12345 ' written to a MariaDB ``CHAR(5)`` is '12345'."""
-    forms: dict[str, tuple[Step, ...]] = {}
-    for name, bindings in bound.items():
-        first, *others = [source.stores.get(binding.column) if binding.column is not None
-                          and binding.expression is None and not binding.steps else None
-                          for source, binding in bindings]
-        if isinstance(first, CharStep) and all(other == first for other in others):
-            forms[name] = (first,)
-    return forms
+def _common_store(bindings: list[tuple[SourceMapping, FieldBinding]], *, straight: bool) -> Step | None:
+    """The step every binding's column stores a value through (the same for all), read with no expression (and,
+    ``straight``, no step of the source's either); None when a binding reads otherwise, or the columns differ."""
+    stored = [source.stores.get(binding.column) if binding.column is not None and binding.expression is None
+              and not (straight and binding.steps) else None for source, binding in bindings]
+    return stored[0] if all(step == stored[0] for step in stored) else None
 
 
 def _char_columns(section: Section, record: RecordMapping, written: Mapping[str, SystemRole]) -> tuple[str, ...]:
-    """A warning for each written field a system keeps in a ``CHAR`` column (its form derived, :func:`_stored_chars`;
+    """A warning for each written field a system keeps in a ``CHAR`` column (its form derived, :func:`_stored_forms`;
     a declared ``keeps`` says it is known): the echo settles, but the two systems hold different texts for good."""
     warnings = []
     for system, role in written.items():
