@@ -8,6 +8,10 @@ While the breaker is not closed, the calls waiting at the gate ask it in the ord
 goes to the call that has waited longest. A command whose probe failed backs off and comes back behind the
 others, so the probe rotates among the waiting commands and one poisoned command cannot be the probe every time
 (a new user's trial saw 34 probes in a row by the same few commands while every other command was held).
+
+An outage is said when the breaker opens, again when a failed probe fails for another reason or once every
+``STILL_OPEN_EVERY_S`` with how many probes failed, and when it closes, with how long it lasted: one line per
+failed probe (every ``ISTHMUS_SINK_BREAKER_RESET_S``) made 120 lines of one 10-minute database outage.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from streams.sinks.breaker import BreakerState, CircuitBreaker
 
@@ -28,6 +34,24 @@ log = logging.getLogger("isthmus.sink")
 BREAKER = "breaker"
 RETRY_AFTER = "retry_after"
 HELD_BY = (BREAKER, RETRY_AFTER)
+
+#: While the breaker stays open for the same reason, a WARNING says so at most this often.
+STILL_OPEN_EVERY_S = 60.0
+
+
+@dataclass
+class _Outage:
+    """The breaker's time open, from its opening to its closing, and what was said of it last."""
+
+    since: float
+    said_at: float
+    said: str
+    failed_probes: int = 0
+
+
+def _gist(reason: str) -> str:
+    """A reason without its numbers (counts, ports, ids), which change from one probe to the next."""
+    return re.sub(r"\d+", "#", reason)
 
 
 class TargetGate:
@@ -45,6 +69,7 @@ class TargetGate:
         #: so the oldest is found at once however many left before it (a plain dict scans their holes).
         self._entering: OrderedDict[int, None] = OrderedDict()
         self._tickets = itertools.count()
+        self._outage: _Outage | None = None
 
     def hold(self, seconds: float) -> None:
         """No call before ``seconds`` from now (extends, never shortens, an existing hold)."""
@@ -97,16 +122,32 @@ class TargetGate:
         was_closed = self.breaker.state is BreakerState.CLOSED
         self.breaker.success()
         if not was_closed:
-            log.warning("%s: circuit breaker closed: the target answers again", self.name)
+            outage, self._outage = self._outage, None
+            lasted = (f" after {self.clock() - outage.since:.0f} s ({outage.failed_probes} failed probes)"
+                      if outage is not None else "")
+            log.warning("%s: circuit breaker closed: the target answers again%s", self.name, lasted)
             self._changed.set()
 
     def failure(self, reason: str = "") -> None:
         before = self.breaker.state
-        self.breaker.failure(self.clock())
+        now = self.clock()
+        self.breaker.failure(now)
+        reason = reason or "transient failure"
         if self.breaker.state is BreakerState.OPEN and before is not BreakerState.OPEN:
-            log.warning("%s: circuit breaker open for %g s after %s: %s", self.name, self.breaker.reset_s,
-                        "a failed probe" if before is BreakerState.HALF_OPEN
-                        else f"{self.breaker.failures} consecutive failures", reason or "transient failure")
+            outage = self._outage
+            if outage is None or before is BreakerState.CLOSED:
+                self._outage = _Outage(since=now, said_at=now, said=_gist(reason))
+                log.warning("%s: circuit breaker open for %g s after %s: %s", self.name, self.breaker.reset_s,
+                            "a failed probe" if before is BreakerState.HALF_OPEN
+                            else f"{self.breaker.failures} consecutive failures", reason)
+            else:
+                outage.failed_probes += 1
+                if _gist(reason) != outage.said or now - outage.said_at >= STILL_OPEN_EVERY_S:
+                    outage.said_at, outage.said = now, _gist(reason)
+                    log.warning("%s: circuit breaker still open, %d probes failed over %.0f s (one every %g s): %s",
+                                self.name, outage.failed_probes, now - outage.since, self.breaker.reset_s, reason)
+                else:
+                    log.debug("%s: circuit breaker open again after a failed probe: %s", self.name, reason)
         self._changed.set()
 
     def failed_alone(self, probe: bool) -> None:

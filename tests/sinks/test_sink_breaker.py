@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
@@ -117,3 +118,33 @@ def test_the_probe_rotates_among_the_waiting_calls() -> None:
         return probers[:12]
 
     assert asyncio.run(scenario()) == list("PQR" * 4)
+
+
+def test_a_long_outage_is_said_when_it_starts_changes_each_minute_and_ends(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A probe fails every 5 s for 10 minutes: the opening, a line a minute, the new reason at once, the closing
+    with how long it lasted; not 120 lines of the same words."""
+    now = [0.0]
+    gate = TargetGate(CircuitBreaker(threshold=2, reset_s=5), clock=lambda: now[0], name="sink billing")
+    down = "MariaDB db:3306/billing: could not connect (MariaDB down or restarting?): (2003, 'port 3306'); all {n} " \
+           "pooled connections dropped; reconnecting"
+    with caplog.at_level(logging.WARNING, logger="isthmus.sink"):
+        gate.failure(down.format(n=4))
+        gate.failure(down.format(n=3))
+        for probe in range(1, 121):
+            now[0] = 5.0 * probe
+            assert gate.breaker.permit(now[0]).probe
+            gate.failure(down.format(n=probe % 3) if probe != 90 else "MariaDB db:3306/billing: read-only")
+        now[0] = 610.0
+        assert gate.breaker.permit(now[0]).probe
+        gate.success()
+    said = [r.getMessage() for r in caplog.records]
+    assert said[0].startswith("sink billing: circuit breaker open for 5 s after 2 consecutive failures: MariaDB ")
+    assert said[-1] == "sink billing: circuit breaker closed: the target answers again after 610 s (120 failed probes)"
+    still = said[1:-1]
+    assert len(still) <= 14, still
+    assert "sink billing: circuit breaker still open, 12 probes failed over 60 s (one every 5 s): MariaDB " \
+           "db:3306/billing: could not connect" in still[0]
+    assert any(line.endswith("90 probes failed over 450 s (one every 5 s): MariaDB db:3306/billing: read-only")
+               for line in still), "a new reason is said at once"
+    assert any(" 91 probes failed over 455 s " in line for line in still), "and the old one again when it returns"
