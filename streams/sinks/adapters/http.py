@@ -24,6 +24,7 @@ from streams.sinks.adapters.mapping import (
     MISSING,
     UnresolvedReference,
     body_reads,
+    changed_with_lookups,
     get_path,
     lookups_needed,
     placeholders,
@@ -212,7 +213,7 @@ class HttpAdapter:
                 return too_big(over, route=route, target_file=self.config.path.name)
             return await self._in_parts(command, route, path, body, looked_up, over.limit)
         if route.external_id is not None:
-            outcome = await self._upsert(command, route, path, body)
+            outcome = await self._upsert(command, route, path, body, looked_up)
         elif route.batch is not None:
             fields = {name: reference(command.payload, name, looked_up) for name in placeholders(route.path)}
             outcome = await self._batcher(route).submit(BatchItem(
@@ -266,7 +267,8 @@ class HttpAdapter:
                              "goes to (or read its version from a lookup: precondition.from) before the command is "
                              "replayed")
 
-    async def _upsert(self, command: SinkCommand, route: HttpRoute, path: str, body: Any) -> Attempt:
+    async def _upsert(self, command: SinkCommand, route: HttpRoute, path: str, body: Any,
+                      looked_up: Mapping[str, Any]) -> Attempt:
         spec = route.external_id
         assert spec is not None
 
@@ -277,7 +279,8 @@ class HttpAdapter:
             return await self._write(route, method, target, content, None, {}, read)
 
         calls = HttpUpsert(route=route, command=command, path=path, body=body, call=call, write=write,
-                           system=self.system, base_url=self.base_url, target_file=self.config.path.name)
+                           system=self.system, base_url=self.base_url, target_file=self.config.path.name,
+                           looked_up=looked_up)
         search = spec.search
         done = await upsert(calls, system=self.system, field=spec.field, value=get_path(command.payload, spec.field),
                             call=f"{route.method} {route.path}", search_call=f"{search.method} {search.path}",
@@ -393,13 +396,17 @@ class HttpAdapter:
         # an external_id route's own call is its create, which sends the whole record; its update is filtered
         # (HttpUpsert)
         filtered = route.only_changed and route.external_id is None and command.changed_fields
-        include = frozenset(command.changed_fields) if filtered else None
+        include = changed_with_lookups(route.lookups, command.changed_fields) if filtered else None
         return render_fields(route.body, command.payload, looked_up, include=include)
 
     async def _lookups(self, command: SinkCommand, route: HttpRoute) -> dict[str, LookedUp]:
         """The lookups the command needs: those of references its payload leaves null, and the one a precondition
         reads the record's version from (made whatever the payload holds)."""
         wanted = placeholders(route.path) + (spec_references(route.body) if route.body else [])
+        if route.external_id is not None:  # its search's and update's references too
+            for call in (route.external_id.search, route.external_id.update):
+                if call is not None:
+                    wanted += placeholders(call.path) + (spec_references(call.body) if call.body else [])
         needed = lookups_needed(wanted, command.payload, route.lookups)
         guard = route.precondition
         if guard is not None and guard.lookup is not None:

@@ -12,7 +12,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from streams.sinks.adapters.mapping import MISSING, UnresolvedReference, get_path, render_fields, render_path
+from streams.sinks.adapters.mapping import (
+    MISSING,
+    UnresolvedReference,
+    changed_with_lookups,
+    get_path,
+    render_fields,
+    render_path,
+)
 from streams.sinks.adapters.upsert import (
     Created,
     Decision,
@@ -72,10 +79,13 @@ class HttpUpsert:
     its error rule the search's, as a lookup's."""
 
     def __init__(self, *, route: HttpRoute, command: SinkCommand, path: str, body: Any, call: Call, write: Write,
-                 system: str, base_url: str = "", target_file: str = "the target file") -> None:
+                 system: str, base_url: str = "", target_file: str = "the target file",
+                 looked_up: Mapping[str, Any] | None = None) -> None:
         assert route.external_id is not None
         self.base_url, self.target_file = base_url.rstrip("/"), target_file
         self.route, self.command, self.path, self.body = route, command, path, body
+        #: What the route's lookups found, for the references of its search and update calls too.
+        self.looked_up: Mapping[str, Any] = looked_up or {}
         self.spec: HttpExternalId = route.external_id
         self._call = call
         self._write = write
@@ -88,7 +98,7 @@ class HttpUpsert:
 
     def _rendered(self, call: HttpCall, record_id: Any = None, *,
                   include: frozenset[str] | None = None) -> tuple[str, Any] | Failed:
-        given = {} if record_id is None else {RECORD_ID: record_id}
+        given = dict(self.looked_up) if record_id is None else {**self.looked_up, RECORD_ID: record_id}
         try:
             path = render_path(call.path, self.command.payload, given)
         except UnresolvedReference as missing:
@@ -220,12 +230,13 @@ class HttpUpsert:
 
     def _changed(self) -> frozenset[str] | None:
         """What the update sends of its body on an ``only_changed`` route: the fields read from the command's
-        ``changed_fields`` (and the found record's ``$id``), as a plain route's call; everything when the command
+        ``changed_fields`` (and the found record's ``$id``, and what a lookup fills by them), as a plain route's
+        call; everything when the command
         lists none. A create always sends its whole body: the record it makes has nothing to keep."""
         changed = self.command.changed_fields
         if not self.route.only_changed or not changed:
             return None
-        return frozenset((*changed, RECORD_ID))
+        return changed_with_lookups(self.route.lookups, (*changed, RECORD_ID))
 
     def is_duplicate(self, failed: Failed) -> bool:
         rule = self.spec.duplicate

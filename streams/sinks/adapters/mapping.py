@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from streams.sinks.config.model import Constant, EachItem, FieldSpec, FromField
+from streams.sinks.config.model import Constant, EachItem, FieldSpec, FromField, Lookup, LookupSpec
 
 MISSING: Any = object()
 _PLACEHOLDER_OPEN = "{"
@@ -146,3 +146,22 @@ def unsent_nulls(payload: Mapping[str, Any], changed: Iterable[str],
 def spec_references(specs: Mapping[str, FieldSpec]) -> list[str]:
     """Top-level references of a body (not inside ``each``), for deciding which lookups a call needs."""
     return [spec.path for spec in specs.values() if isinstance(spec, (FromField, EachItem))]
+
+
+def lookup_reads(lookup: Lookup) -> frozenset[str]:
+    """The top-level payload fields a lookup reads: those its ``match`` compares, and an HTTP lookup's path
+    placeholders and body fields."""
+    reads = [*lookup.match.values()]
+    if isinstance(lookup, LookupSpec):
+        reads += [*placeholders(lookup.path), *spec_references(lookup.body or {})]
+    return frozenset(name.split(".", 1)[0] for name in reads)
+
+
+def changed_with_lookups(lookups: Mapping[str, Lookup], changed: Iterable[str]) -> frozenset[str]:
+    """An ``only_changed`` update's changed payload fields, and each reference a lookup fills whose lookup reads
+    one of them: a user moved to another organisation changes its ``organisation_ref``, and the
+    ``organisation_id`` a lookup finds by it goes with it (left out, the update changed nothing there and was
+    reported applied)."""
+    changed = frozenset(changed)
+    top = {name.split(".", 1)[0] for name in changed}
+    return changed | {name for name, lookup in lookups.items() if lookup_reads(lookup) & top}

@@ -20,7 +20,7 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from streams.sinks.adapters.mapping import render_fields
+from streams.sinks.adapters.mapping import changed_with_lookups, render_fields
 from streams.sinks.adapters.sql_access import GRANT, LOGIN, access_refused
 from streams.sinks.adapters.sql_children import (
     POSTGRESQL,
@@ -34,7 +34,6 @@ from streams.sinks.adapters.sql_keys import TextColumn, key_held_as_other, lines
 from streams.sinks.adapters.sql_lookups import (
     POSTGRESQL_INDEXES,
     PendingLookup,
-    changed_with_lookups,
     fill,
     lookup_problems,
     lookup_statement,
@@ -498,7 +497,7 @@ def prepare(config: TargetConfig, command: SinkCommand, binary: Mapping[str, fro
     changed = _only_changed(route, command)
     if changed is not None:  # the columns of the fields the update changed (a lookup's too), and the key
         sent = render_fields(route.columns, command.payload, {}, keep_nulls=True,
-                             include=changed_with_lookups(route, changed))
+                             include=changed_with_lookups(route.lookups, changed))
         row = {column: value for column, value in row.items() if column in sent or column in route.key}
     lookups = pending_lookups(route, command.payload, row)  # a key column's too: the row found by its business key
     missing = missing_key(config, route, row, lookups)

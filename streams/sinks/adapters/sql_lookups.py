@@ -75,13 +75,6 @@ def pending_lookups(route: SqlRoute, payload: Mapping[str, Any], row: Mapping[st
     return tuple(pending)
 
 
-def changed_with_lookups(route: SqlRoute, changed: frozenset[str]) -> frozenset[str]:
-    """An ``only_changed`` update's changed payload fields, and the references of the lookups whose ``match``
-    reads one of them: a new parent code writes the new parent's id."""
-    return changed | {name for name, lookup in route.lookups.items()
-                      if any(field.split(".", 1)[0] in changed for field in lookup.match.values())}
-
-
 def lookup_statement(lookup: SqlLookup, dialect: Dialect) -> str:
     """The one ``SELECT`` of a lookup: ``take`` and the ``match`` columns (to compare their text) of the rows whose
     ``match`` columns equal the parameters (the payload's values, in ``match`` order)."""
