@@ -78,15 +78,41 @@ def test_the_exact_match_is_patched_not_the_first_contact_the_loose_search_answe
     assert book.calls() == ["GET /api/contacts", "PATCH /api/contacts/ct_ann"]
 
 
-def test_no_exact_match_fails_as_not_found_without_writing(tmp_path: Path) -> None:
+def test_no_exact_match_waits_for_the_record_then_fails_as_not_found_without_writing(tmp_path: Path) -> None:
+    """The record's own command may be applied a moment later (another flow's): retried for the lookup's wait_s
+    (60 s unless the file says), then dead-lettered (a new user's users went out before their organisations and
+    thousands were dead-lettered at once)."""
     book = FakePhonebook([contact("ct_joann", "joann@example.com")])
     outcome = attempt(load_target(write(tmp_path, TARGET)), book, rename())
-    assert isinstance(outcome, Failed) and outcome.kind == "permanent", outcome
-    assert outcome.error_type == "LookupNotFound"
+    assert isinstance(outcome, Failed) and outcome.kind == "transient", outcome
+    assert (outcome.error_type, outcome.wait_s) == ("LookupNotFound", 60.0)
     assert outcome.reason == ("lookup uid (GET /api/contacts?email=ann%40example.com) found no record with email "
-                              "'ann@example.com' exactly (1 other record it answered left aside); create it "
-                              "first, or send uid in the payload")
+                              "'ann@example.com' exactly (1 other record it answered left aside); retried for up to "
+                              "60 s (wait_s of lookups.uid in erp.yaml) in case its create is applied meanwhile "
+                              "(another flow's command, a parent's): create it first, or send uid in the payload, "
+                              "then replay the dead letter")
     assert book.calls() == ["GET /api/contacts"]
+    waiting = load_target(write(tmp_path, TARGET.replace("match: {email: email}",
+                                                          "match: {email: email}\n        wait_s: 5")))
+    outcome = attempt(waiting, book, rename())
+    assert isinstance(outcome, Failed) and outcome.wait_s == 5.0
+
+
+class PagedBook(FakePhonebook):
+    """A phonebook whose answers name their next page ``next_cursor``, as a new user's API did."""
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        answer = super().handler(request)
+        body = answer.json()
+        return httpx.Response(answer.status_code, json={"items": body["items"], "next_cursor": body["cursor"]})
+
+
+def test_a_lookup_whose_answer_names_more_pages_fails_at_once_saying_it_reads_one(tmp_path: Path) -> None:
+    book = PagedBook([contact(f"ct_{n}", f"jo{n}ann@example.com") for n in range(4)])
+    outcome = attempt(load_target(write(tmp_path, TARGET)), book, rename())
+    assert isinstance(outcome, Failed) and outcome.kind == "permanent", outcome
+    assert "on the one page it reads, and the answer names more (next_cursor: " in outcome.reason
+    assert "make the lookup's path filter by email exactly" in outcome.reason
 
 
 def test_several_exact_matches_fail_as_ambiguous_without_guessing(tmp_path: Path) -> None:

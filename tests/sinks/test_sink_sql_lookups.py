@@ -205,7 +205,7 @@ def test_every_problem_of_a_lookup_is_named_with_its_line_field_and_fix(tmp_path
         "tenants.yaml:11: routes[0].lookups.parent_id.match.external-code: 'external-code' is not a column name; "
         "fix: use the column's name: letters, digits and underscores",
         "tenants.yaml:12: routes[0].lookups.parent_id.wait_s: wait_s must be a number of seconds of at least 0, got "
-        "-1; fix: give how long a command waits for the referenced row to be written (default 60); 0 dead-letters "
+        "-1; fix: give how long a command waits for the referenced record to be written (default 60); 0 dead-letters "
         "it at once",
         "tenants.yaml:13: routes[0].lookups.owner_id.path: 'path' is not a key of lookup owner_id; fix: remove it, or "
         "use one of table, match, take, wait_s",

@@ -480,10 +480,20 @@ class HttpAdapter:
         others = len(found) - len(exact)
         aside = f" ({others} other record{'s' if others != 1 else ''} it answered left aside)" if others else ""
         if not exact:
-            # the record is not there, unless the answer says more pages exist (where it may be)
-            none = "" if paging_hint(outcome.body) else f"found no record with {shown} exactly{aside}"
-            raise failed(LOOKUP_NOT_FOUND, f"found no record with {shown} exactly{aside}; create it first, or "
-                         f"send {lookup.name} in the payload", none)
+            paged = paging_hint(outcome.body)
+            if paged:  # the record may be on a page the lookup does not read: the same answer every time
+                raise failed(LOOKUP_NOT_FOUND, f"found no record with {shown} exactly{aside} on the one page it "
+                             f"reads, and the answer names more ({paged}), which a lookup does not follow; make "
+                             f"the lookup's path filter by {', '.join(wanted)} exactly (so its record is on the "
+                             "first page) in {self.config.path.name}, then replay the dead letter")
+            # the record's own command may be applied a moment later (another flow's, a parent's): retried first
+            raise _Refused(Failed(
+                kind="transient", error_type=LOOKUP_NOT_FOUND, status=outcome.status, answer=outcome.body,
+                wait_s=lookup.wait_s, not_found=f"lookup {lookup.name} ({call}) found no record with {shown}",
+                reason=f"lookup {lookup.name} ({call}) found no record with {shown} exactly{aside}; retried for up "
+                       f"to {lookup.wait_s:g} s (wait_s of lookups.{lookup.name} in {self.config.path.name}) in "
+                       "case its create is applied meanwhile (another flow's command, a parent's): create it "
+                       f"first, or send {lookup.name} in the payload, then replay the dead letter"))
         if len(exact) > 1:
             raise failed(LOOKUP_AMBIGUOUS, f"found {len(exact)} records with {shown} exactly "
                          f"({[f.record_id for f in exact]}){aside}; the match must name one record: merge them "

@@ -101,7 +101,7 @@ CHILDREN_KEYS = ("table", "from", "parent_key", "key", "columns", "mode")
 #: A route's ``children``, as the errors about it show it.
 CHILDREN_EXAMPLE = ("children: [{table: order_line, from: lines, parent_key: {order_id: id}, key: [order_id, "
                     "line_no], columns: {line_no: line_no, sku: sku, qty: qty}}]")
-LOOKUP_KEYS = ("method", "path", "body", "take", "match")
+LOOKUP_KEYS = ("method", "path", "body", "take", "match", "wait_s")
 SQL_LOOKUP_KEYS = ("table", "match", "take", "wait_s")
 ANSWERS_KEYS = ("error", "success")
 ERROR_RULE_KEYS = ("when", "message", "transient")
@@ -716,7 +716,18 @@ class TargetReader:
             request = self.specs(body["body"], (*where, "body"), shape, None if shape is None else shape.schema, {})
         if path is None or take is None:
             return None
-        return LookupSpec(name=name, path=path, take=take, method=method, body=request, match=match)
+        wait = self.lookup_wait(body, where)
+        return LookupSpec(name=name, path=path, take=take, method=method, body=request, match=match, wait_s=wait)
+
+    def lookup_wait(self, body: dict[str, Any], where: Key) -> float:
+        """A lookup's ``wait_s``: how long a command whose referenced record is not there yet is retried."""
+        wait = body.get("wait_s", LOOKUP_WAIT_S)
+        if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait < math.inf:
+            self.problem((*where, "wait_s"), f"wait_s must be a number of seconds of at least 0, got {wait!r}",
+                         f"give how long a command waits for the referenced record to be written (default "
+                         f"{LOOKUP_WAIT_S:g}); 0 dead-letters it at once")
+            return LOOKUP_WAIT_S
+        return float(wait)
 
     def sql_lookup(self, name: str, body: dict[str, Any], where: Key, shape: PayloadShape | None) -> SqlLookup | None:
         """A SQL route's lookup: ``take``, a column of the one row of ``table`` whose ``match`` columns hold the
@@ -727,15 +738,10 @@ class TargetReader:
                            fix=f"name the column whose value fills {name}, e.g. take: id (the row's generated id)")
         match = self.match_fields(body.get("match"), (*where, "match"), shape, ("a column name", _IDENTIFIER,
                                   "use the column's name: letters, digits and underscores"), SQL_LOOKUP_EXAMPLE)
-        wait = body.get("wait_s", LOOKUP_WAIT_S)
-        if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait < math.inf:
-            self.problem((*where, "wait_s"), f"wait_s must be a number of seconds of at least 0, got {wait!r}",
-                         f"give how long a command waits for the referenced row to be written (default "
-                         f"{LOOKUP_WAIT_S:g}); 0 dead-letters it at once")
-            wait = LOOKUP_WAIT_S
+        wait = self.lookup_wait(body, where)
         if table is None or take is None:
             return None
-        return SqlLookup(name=name, table=table, take=take, match=match, wait_s=float(wait), line=self.line(where))
+        return SqlLookup(name=name, table=table, take=take, match=match, wait_s=wait, line=self.line(where))
 
     def match_fields(self, raw: Any, key: Key, shape: PayloadShape | None, field: tuple[str, re.Pattern[str], str],
                      example: str) -> dict[str, str]:

@@ -53,6 +53,10 @@ class EachItem:
 FieldSpec = FromField | Constant | EachItem
 
 
+#: How long a lookup that finds nothing retries by default before its command is dead-lettered (``Lookup.wait_s``).
+LOOKUP_WAIT_S = 60.0
+
+
 @dataclass(frozen=True, kw_only=True)
 class Lookup:
     """A lookup of any adapter: it fills reference ``name`` (a path placeholder, a body field, a column) when the
@@ -63,6 +67,10 @@ class Lookup:
     name: str
     take: str
     match: Mapping[str, str] = field(default_factory=dict)
+    #: How long a command whose referenced record is not there yet is retried after its first attempt, before it
+    #: is dead-lettered: the record's own command may be applied a moment later (a child decided before its
+    #: parent, two flows' commands applied in parallel).
+    wait_s: float = LOOKUP_WAIT_S
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,21 +84,15 @@ class LookupSpec(Lookup):
     body: Mapping[str, FieldSpec] | None = None
 
 
-#: How long a SQL lookup that finds no row retries by default before its command is dead-lettered: the referenced
-#: row's own command may be applied a moment later (a child decided before its parent, commands applied in parallel).
-LOOKUP_WAIT_S = 60.0
-
 
 @dataclass(frozen=True, kw_only=True)
 class SqlLookup(Lookup):
     """A SQL lookup: column ``take`` of the one row of ``table`` whose columns of ``match`` hold the payload's
     values, text for text (a collation's twins left aside), read in the transaction of the write. A null payload
     value in ``match`` is no reference (a root's parent): the column is written NULL, nothing read. No row: the
-    command is retried (the row's own command may come next) for ``wait_s`` after its first attempt, then
-    dead-lettered."""
+    command is retried for ``wait_s``, then dead-lettered."""
 
     table: str
-    wait_s: float = LOOKUP_WAIT_S
     line: int | None = None
 
     def shown(self) -> str:
