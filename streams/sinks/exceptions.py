@@ -42,6 +42,10 @@ class ConnectionLost(SinkError):
     pooled connection to that database was dropped with it; the message says what happened."""
 
 
+class TargetUnreachable(SinkError):
+    """The target's server could not be reached when the worker started (or ``isthmus sink --check`` tried it)."""
+
+
 class DeadLetterNotFound(SinkError):
     """No record at that partition and offset of the dead-letter topic."""
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,12 @@ from support.systems import reference_with, system
 from streams.config.endpoints import EndpointSettings
 from streams.sinks.adapters import mysql, sql
 from streams.sinks.adapters.builtin import build_sql
+from streams.sinks.adapters.session import LoginRefused
 from streams.sinks.backoff import Backoff
 from streams.sinks.breaker import CircuitBreaker
 from streams.sinks.delivery import Deliverer, RetryPolicy
 from streams.sinks.environment import SinkEnvironment
+from streams.sinks.exceptions import TargetUnreachable
 from streams.sinks.gate import TargetGate
 from streams.sinks.outcomes import Applied, Attempt, Failed
 from streams.sinks.records import SinkCommand
@@ -185,3 +188,53 @@ def test_a_postgresql_password_rotated_in_its_secrets_file_reaches_the_next_conn
     written_secret(secrets, "new-one")
     asyncio.run(adapter.attempt(availability("SKU-1", 3, "c-1")))
     assert opened == ["old-one", "new-one"]
+
+
+@pytest.mark.parametrize("start", ["start", "log_in"])
+def test_a_mariadb_login_refused_at_start_stops_the_sink_naming_the_user_and_the_fix(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, start: str) -> None:
+    refusing_mariadb(monkeypatch, 1045)
+    adapter = mariadb(tmp_path)
+    with pytest.raises(LoginRefused) as refused:
+        asyncio.run(getattr(adapter, start)())
+    assert str(refused.value).startswith(f"{tmp_path / SYSTEM}.yaml: MariaDB ledger-db:3306/ledger refuses the "
+                                         "login of user ledger_writer ((1045, ")
+    assert "fix: give Isthmus the account's current password" in str(refused.value)
+
+
+@pytest.mark.parametrize("start", ["start", "log_in"])
+def test_a_postgresql_login_refused_at_start_stops_the_sink_naming_the_user_and_the_fix(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, start: str) -> None:
+    async def refused(conninfo: str, **kwargs: Any) -> Any:
+        raise psycopg.OperationalError(LOGIN_FAILED)
+
+    monkeypatch.setattr(sql.psycopg.AsyncConnection, "connect", refused)
+    adapter = sql.SqlAdapter(target(tmp_path, "public.availability"), conninfo="host=ledger-db user=ledger_writer",
+                             shown="ledger-db:5432/ledger", pool_size=2)
+    with pytest.raises(LoginRefused) as refused_login:
+        asyncio.run(getattr(adapter, start)())
+    assert str(refused_login.value).startswith(f"{tmp_path / SYSTEM}.yaml: PostgreSQL ledger-db:5432/ledger refuses "
+                                               "the login of user ledger_writer (")
+
+
+@pytest.mark.parametrize("engine", ["postgresql", "mariadb"])
+def test_a_server_not_reached_at_start_stops_the_sink_saying_so_without_promising_a_reconnect(
+        tmp_path: Path, engine: str) -> None:
+    with socket.socket() as unused:  # a port nothing listens on: the connect is refused at once
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    config = target(tmp_path, "ledger.availability")
+    adapter: sql.SqlAdapter | mysql.MySqlAdapter = (
+        sql.SqlAdapter(config, conninfo=f"host=127.0.0.1 port={port} user=ledger_writer", shown=f"db:{port}/ledger",
+                       pool_size=2)
+        if engine == "postgresql" else
+        mysql.MySqlAdapter(config, connect={"host": "127.0.0.1", "port": port, "user": "ledger_writer"},
+                           shown=f"db:{port}/ledger", pool_size=2))
+    with pytest.raises(TargetUnreachable) as unreachable:
+        asyncio.run(adapter.start())
+    words = str(unreachable.value)
+    name = {"postgresql": "PostgreSQL", "mariadb": "MariaDB"}[engine]
+    assert words.startswith(f"{config.path}: {name} db:{port}/ledger cannot be reached ("), words
+    assert words.endswith("fix: start the database, or correct the target's connection settings, then start the "
+                          "sink again"), words
+    assert "reconnecting" not in words

@@ -36,6 +36,8 @@ SHUTDOWN = "terminating connection due to administrator command"
      "the connection to the server failed or was lost (PostgreSQL down or restarting, or a network reset?)"),
     (pg_errors.ConnectionFailure("could not send data to server"),
      "the connection to the server failed or was lost (PostgreSQL down or restarting, or a network reset?)"),
+    (pg_errors.ReadOnlySqlTransaction("cannot execute INSERT in a read-only transaction"),
+     "PostgreSQL takes no writes (a standby: a replica, or a primary demoted in a failover?)"),
 ])
 def test_a_postgresql_connection_failure_is_told_by_its_type_and_sqlstate(exc: Exception, what: str) -> None:
     assert sql.connection_lost(exc) == what
@@ -61,6 +63,8 @@ def test_a_postgresql_failure_of_the_statement_leaves_the_pool_alone(exc: Except
     (1053, "MariaDB is shutting down"),
     (2003, "could not connect (MariaDB down or restarting?)"),
     (4031, "the connection was closed by the server (idle longer than its wait_timeout)"),
+    (1290, "MariaDB takes no writes (read-only: a replica, or a primary demoted in a failover?)"),
+    (1836, "MariaDB takes no writes (read-only: a replica, or a primary demoted in a failover?)"),
 ])
 def test_a_mariadb_connection_failure_is_told_by_its_errno(errno: int, what: str) -> None:
     assert mysql.connection_lost(pymysql.err.OperationalError(errno, "Lost connection to MySQL server")) == what

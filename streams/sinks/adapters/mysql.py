@@ -21,7 +21,7 @@ import pymysql
 from pymysql.cursors import DictCursor
 
 from streams.sinks.adapters.sql import Prepared, jsonable, no_row, prepare, route_tables, table_facts
-from streams.sinks.adapters.sql_access import GRANT, LOGIN, access_refused
+from streams.sinks.adapters.sql_access import GRANT, LOGIN, access_refused, not_started
 from streams.sinks.adapters.sql_children import MARIADB, ChildRows, child_writes, existing_statement
 from streams.sinks.adapters.sql_keys import TextColumn, key_held_as_other, lines_held_as_other
 from streams.sinks.adapters.sql_lookups import MARIADB_INDEXES, fill, lookup_statement, lookup_tables, unindexed
@@ -44,9 +44,16 @@ TRANSIENT_ERRNOS = frozenset({1040, 1053, 1205, 1213, 1927, 2002, 2003, 2006, 20
 ACCESS_ERRNOS = {**dict.fromkeys((1045, 1130, 1698, 1820, 1862, 3118, 4151), LOGIN),
                  **dict.fromkeys((1044, 1142, 1143, 1227, 1370), GRANT)}
 
+#: A server that takes no writes: ``read_only`` (or MySQL's ``super_read_only``) refuses the statement with 1290,
+#: InnoDB's read-only mode with 1836. Not the data's fault: a replica, or a primary demoted in a failover.
+READ_ONLY = "{engine} takes no writes (read-only: a replica, or a primary demoted in a failover?)"
+
 #: Errors of the connection itself, after which every connection to the server is suspect, and what each means
-#: (``{engine}``: MariaDB or MySQL). PyMySQL reports a socket that failed as 2013 (reading) or 2006 (writing).
+#: (``{engine}``: MariaDB or MySQL). PyMySQL reports a socket that failed as 2013 (reading) or 2006 (writing). A
+#: read-only server is one too: the connections may reach the old primary, and new ones the new one.
 CONNECTION_ERRNOS = {
+    1290: READ_ONLY,
+    1836: READ_ONLY,
     1053: "{engine} is shutting down",
     1927: "the connection was killed on the server ({engine} restarting?)",
     2002: "could not connect ({engine} down or restarting?)",
@@ -70,8 +77,8 @@ log = logging.getLogger("isthmus.sink")
 
 def connection_lost(exc: BaseException, engine: str = "MariaDB") -> str | None:
     """What happened, when ``exc`` is a failure of the connection itself (``CONNECTION_ERRNOS``, from PyMySQL's
-    ``OperationalError``); None for a failure of the statement (a lock wait, a deadlock, a constraint, too many
-    connections), after which the other connections are as good as before."""
+    ``OperationalError``), or of the server taking no writes; None for a failure of the statement (a lock wait, a
+    deadlock, a constraint, too many connections), after which the other connections are as good as before."""
     if not isinstance(exc, pymysql.err.OperationalError) or not exc.args:
         return None
     what = CONNECTION_ERRNOS.get(exc.args[0])
@@ -207,6 +214,30 @@ class MySqlAdapter:
         return pymysql.connect(**self._connect_args(), autocommit=False, cursorclass=DictCursor, connect_timeout=5,
                                init_command=STRICT_SESSION)
 
+    async def log_in(self) -> bool:
+        """Connect once (``isthmus sink --check``): a refused login or an unreachable server raises, as at start."""
+        def ping() -> None:
+            with self._started() as conn:
+                conn.ping(reconnect=False)
+        await asyncio.to_thread(ping)
+        return True
+
+    @contextmanager
+    def _started(self) -> Iterator[Connection]:
+        """A connection for ``start`` or ``log_in``, the failure to get one raised as the worker's to stop on."""
+        try:
+            with self._connection() as conn:
+                yield conn
+        except ConnectionLost as exc:
+            raise not_started(self.config.path, exc.__cause__ or exc, None, engine=self._engine, shown=self._shown,
+                              user=self._user) from exc
+        except pymysql.MySQLError as exc:
+            errno = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+            if errno not in ACCESS_ERRNOS:
+                raise
+            raise not_started(self.config.path, exc, ACCESS_ERRNOS[errno], engine=self._engine, shown=self._shown,
+                              user=self._user) from exc
+
     @contextmanager
     def _connection(self) -> Iterator[Connection]:
         """A pooled connection, in a worker thread: one that failed is closed rather than reused, and a
@@ -258,7 +289,8 @@ class MySqlAdapter:
 
     async def start(self) -> None:
         """Create the keys table if needed and check every route's table and columns exist (its child tables' and
-        lookups' too), learning their binary, decimal and text columns; warn of a lookup no index serves."""
+        lookups' too), learning their binary, decimal and text columns; warn of a lookup no index serves. A
+        refused login or an unreachable server stops the worker here, saying which (:func:`.sql_access.not_started`)."""
         tables, leading = await asyncio.to_thread(self._start)
         for warning in unindexed(self.config, leading):
             log.warning("sink %s: %s", self.config.system, warning)
@@ -272,7 +304,7 @@ class MySqlAdapter:
     def _start(self) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[str]]]:
         """Per table its columns' rows; per lookup table the first column of each of its indexes."""
         tables, leading = {}, {}
-        with self._connection() as conn, conn.cursor() as cursor:
+        with self._started() as conn, conn.cursor() as cursor:
             cursor.execute(keys_table_ddl(self.keys_table))
             for name in route_tables(self.config):
                 database, _, table = name.rpartition(".")

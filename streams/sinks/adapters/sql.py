@@ -21,7 +21,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from streams.sinks.adapters.mapping import changed_with_lookups, render_fields
-from streams.sinks.adapters.sql_access import GRANT, LOGIN, access_refused
+from streams.sinks.adapters.sql_access import GRANT, LOGIN, access_refused, not_started
 from streams.sinks.adapters.sql_children import (
     POSTGRESQL,
     ChildRows,
@@ -74,6 +74,10 @@ CLOSED_BY_SERVER = {
     "57P04": "the connection was closed by the server (its database was dropped)",
     "57P05": "the connection was closed by the server (idle_session_timeout)",
 }
+
+#: A server in recovery (a hot standby) refuses every write with SQLSTATE 25006: not the data's fault, but a replica
+#: or a primary demoted in a failover, reached by connections that a new connection may take to the new primary.
+READ_ONLY = "PostgreSQL takes no writes (a standby: a replica, or a primary demoted in a failover?)"
 
 #: The server's words (libpq's text of a refused connect) that refuse the login itself.
 REFUSED_LOGIN = ("password authentication failed", "no pg_hba.conf entry", "role \"")
@@ -181,8 +185,9 @@ class SqlAdapter:
 
     async def start(self) -> None:
         """Create the keys table if needed and check every route's table and columns exist (its child tables' and
-        lookups' too), learning their binary, decimal and text columns; warn of a lookup no index serves."""
-        async with self._connection() as conn:
+        lookups' too), learning their binary, decimal and text columns; warn of a lookup no index serves. A
+        refused login or an unreachable server stops the worker here, saying which (:func:`.sql_access.not_started`)."""
+        async with self._started() as conn:
             await conn.execute(sql.SQL(
                 "CREATE TABLE IF NOT EXISTS {} (idem_key TEXT PRIMARY KEY, command_id TEXT NOT NULL, "
                 "target_table TEXT NOT NULL, entity_key TEXT NOT NULL, status INTEGER NOT NULL, response JSONB, "
@@ -205,6 +210,28 @@ class SqlAdapter:
         if facts.problems:
             raise TargetConfigError(f"{self.config.path}: the database does not match the routes:\n  "
                                     + "\n  ".join(facts.problems))
+
+    async def log_in(self) -> bool:
+        """Connect once (``isthmus sink --check``): a refused login or an unreachable server raises, as at start."""
+        async with self._started() as conn:
+            await conn.execute("SELECT 1")
+            await conn.rollback()
+        return True
+
+    @asynccontextmanager
+    async def _started(self) -> AsyncIterator[Connection]:
+        """A connection for ``start`` or ``log_in``, the failure to get one raised as the worker's to stop on."""
+        try:
+            async with self._connection() as conn:
+                yield conn
+        except ConnectionLost as exc:
+            raise not_started(self.config.path, exc.__cause__ or exc, None, engine="PostgreSQL", shown=self._shown,
+                              user=self._user) from exc
+        except psycopg.OperationalError as exc:
+            if (access := access_status(exc)) is None:
+                raise
+            raise not_started(self.config.path, exc, access, engine="PostgreSQL", shown=self._shown,
+                              user=self._user) from exc
 
     async def close(self) -> None:
         await self._drop_all()
@@ -397,9 +424,12 @@ def column_problems(route: SqlRoute, columns: set[str]) -> list[str]:
 def connection_lost(exc: BaseException) -> str | None:
     """What happened, when ``exc`` is a failure of the connection itself, after which every connection to the
     server is suspect: the server closed it (``CLOSED_BY_SERVER``), a connection exception (SQLSTATE class 08), or
-    psycopg's own ``OperationalError`` without a SQLSTATE (the server gone, a network reset, a refused connect).
-    None for a failure of the statement (a lock, a constraint, a cancelled query, too many connections, a refused
-    password), after which the other connections are as good as before."""
+    psycopg's own ``OperationalError`` without a SQLSTATE (the server gone, a network reset, a refused connect), or
+    a server in recovery refusing writes (``READ_ONLY``). None for a failure of the statement (a lock, a
+    constraint, a cancelled query, too many connections, a refused password), after which the other connections
+    are as good as before."""
+    if isinstance(exc, pg_errors.ReadOnlySqlTransaction):
+        return READ_ONLY
     if (not isinstance(exc, psycopg.OperationalError) or isinstance(exc, pg_errors.PipelineAborted)
             or access_status(exc) is not None):
         return None

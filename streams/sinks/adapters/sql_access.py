@@ -9,7 +9,11 @@ writes go through is a 403 to one record: its commands are dead-lettered then, s
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from streams.errors import exception_text
+from streams.sinks.adapters.session import LoginRefused
+from streams.sinks.exceptions import SinkError, TargetUnreachable
 from streams.sinks.outcomes import Failed
 
 #: The server refused the account's login (HTTP's 401), or a privilege to a logged-in account (HTTP's 403).
@@ -28,3 +32,14 @@ def access_refused(status: int, exc: BaseException, *, engine: str, shown: str, 
         reason = (f"{engine} {shown} denies user {user} a privilege ({words}); fix: GRANT it to {user} (the target's "
                   "tables and its keys table need SELECT, INSERT, UPDATE and DELETE)")
     return Failed(kind="transient", status=status, error_type=type(exc).__name__, reason=reason)
+
+
+def not_started(path: Path, exc: BaseException, access: int | None, *, engine: str, shown: str,
+                user: object) -> SinkError:
+    """Why the sink of a SQL target cannot start, or ``isthmus sink --check`` log in: its account refused
+    (``access``: ``LOGIN`` or ``GRANT``) or its server not reached (``exc``, the driver's failure to connect). The
+    worker stops then, as it does when an API refuses its login, rather than wait with nothing said."""
+    if access is not None:
+        return LoginRefused(f"{path}: {access_refused(access, exc, engine=engine, shown=shown, user=user).reason}")
+    return TargetUnreachable(f"{path}: {engine} {shown} cannot be reached ({exception_text(exc)}); fix: start the "
+                             "database, or correct the target's connection settings, then start the sink again")
