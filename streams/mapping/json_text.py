@@ -8,12 +8,17 @@ field's Avro type (a record's fields by name with the schema's defaults for thos
 record lacks dropped, a timestamp from ISO text or epoch units, a zone-less local one from text without an
 offset, a date from ISO text or days, a decimal from text or a number at the field's scale). A value that cannot
 fit raises :class:`MappingValueError` naming its path.
+
+``parse_json: {path: given_name}`` reads one value inside the document instead (a name kept as JSON,
+``{"_scheme": "given_family", "given_name": "Anna", ...}``, into a flat field): the path is compiled at load
+(:func:`json_path`), and the value there is shaped as a whole document is (:func:`value_at`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -32,14 +37,78 @@ def parse_json_text(text: Any, avro_type: Any, named: Mapping[str, Any], where: 
     """``text`` (JSON, or a value already parsed) as a value of ``avro_type``; ``where`` names it in errors."""
     if text is None:
         return None
+    return shaped(_parsed(text, f"{where}: parse_json"), avro_type, named, where)
+
+
+def _parsed(text: Any, where: str) -> Any:
     if isinstance(text, (bytes, bytearray)):
         text = text.decode()
     if isinstance(text, str):
         try:
-            text = json.loads(text, parse_float=Decimal)
+            return json.loads(text, parse_float=Decimal)
         except ValueError as exc:
-            raise MappingValueError(f"{where}: parse_json: not JSON ({exc}): {text[:80]!r}") from exc
-    return shaped(text, avro_type, named, where)
+            raise MappingValueError(f"{where}: not JSON ({exc}): {text[:80]!r}") from exc
+    return text
+
+
+#: One step of a path: a key (``given_name``) or a list index (``[0]``); a key holds no dot or bracket.
+_PATH_STEP = re.compile(r"\.?([^.\[\]]+)|\[(\d+)\]")
+
+
+def json_path(text: str) -> tuple[str | int, ...]:
+    """A path into a JSON document, ``settings.locale`` or ``items[0].sku`` (keys by dots, list indexes in brackets),
+    as its keys and indexes; ``ValueError`` says what in ``text`` is not such a path."""
+    steps: list[str | int] = []
+    at = 0
+    while at < len(text):
+        found = _PATH_STEP.match(text, at)
+        if found is None or (found.group(1) is not None and (text[at] == ".") == (at == 0)):
+            raise ValueError(f"{text!r} is no path at {text[at:]!r}: keys are joined by dots and list indexes are "
+                             "written [0] (items[0].sku)")
+        steps.append(found.group(1) if found.group(1) is not None else int(found.group(2)))
+        at = found.end()
+    if not steps:
+        raise ValueError("the path is empty")
+    return tuple(steps)
+
+
+def value_at(text: Any, path: tuple[str | int, ...], avro_type: Any, named: Mapping[str, Any]) -> Any:
+    """The value at ``path`` (:func:`json_path`) in the JSON ``text``, shaped as :func:`shaped` shapes it; None where
+    the document (or a value on the way) is null or leaves the key or the index out. A value on the way that is not
+    the object (or list) the path reads into is refused, naming how far the path got. A key of digits indexes a list
+    too (``items.0.sku``). Errors name the path; the mapping adds the field."""
+    if text is None:
+        return None
+    where = f"parse_json path {_path_text(path)}"
+    current = _parsed(text, where)
+    for depth, step in enumerate(path):
+        if current is None:
+            return None
+        if isinstance(step, str) and step.isdigit() and isinstance(current, list):
+            step = int(step)  # items.0.sku
+        if isinstance(step, int) and isinstance(current, list):
+            current = current[step] if step < len(current) else None
+        elif isinstance(step, str) and isinstance(current, Mapping):
+            current = current.get(step)
+        else:
+            raise MappingValueError(f"{where}: {_path_text(path[:depth]) or 'the document'} is {_json_kind(current)}, "
+                                    f"not {'a list' if isinstance(step, int) else 'an object'}: "
+                                    f"{json.dumps(current, default=str)[:80]}")
+    return None if current is None else shaped(current, avro_type, named, where)
+
+
+def _path_text(path: tuple[str | int, ...]) -> str:
+    return "".join(f"[{s}]" if isinstance(s, int) else f".{s}" if i else s for i, s in enumerate(path))
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, float, Decimal)):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    return "a list" if isinstance(value, list) else "an object"
 
 
 def shaped(value: Any, avro_type: Any, named: Mapping[str, Any], where: str) -> Any:

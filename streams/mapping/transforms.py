@@ -22,7 +22,7 @@ from streams.codecs.exceptions import CodecError, UnknownSchema
 from streams.codecs.local_time import Ambiguous, Nonexistent, local_to_utc, utc_to_local, zone
 from streams.mapping.decimals import ROUNDING, from_text, quantize
 from streams.mapping.exceptions import LookupMissing, MappingValueError, NotANumber
-from streams.mapping.json_text import parse_json_text
+from streams.mapping.json_text import json_path, parse_json_text, value_at
 from streams.mapping.kinds import (
     ANY,
     FLOAT_TO_DECIMAL,
@@ -205,21 +205,42 @@ class CastStep:
 class ParseJsonStep:
     """JSON text (a JSON or TEXT column, which Debezium delivers as text) into a value of the field it fills,
     shaped by the field's Avro type (:mod:`streams.mapping.json_text`): a target's JSON column of a list of records
-    mapped back, so the echo of a write is recognised. The loader sets the field's type and the named types."""
+    mapped back, so the echo of a write is recognised. With ``path`` (``parse_json: {path: given_name}``, compiled at
+    load) the value at that path in the document instead, null where it has none. The loader sets the field's type
+    and the named types."""
 
     name: str = "parse_json"
     avro_type: Any = None
     named: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     #: The target field it fills (set by the loader), named in errors.
     field: str = ""
+    #: The keys and list indexes of ``path:`` (empty: the whole document).
+    path: tuple[str | int, ...] = ()
 
     def apply(self, value: Any, given: StepInput) -> Any:
+        if self.path:
+            return value_at(value, self.path, self.avro_type, self.named)
         return parse_json_text(value, self.avro_type, self.named, self.field or self.name)
 
     def out(self, kind: Kind) -> Kind:
         if kind.base not in ("string", "bytes", "any"):
             raise ArgumentProblem(f"parse_json reads JSON text, the value is {kind}", "remove `parse_json`")
-        return ANY.but(nullable=kind.nullable)
+        return ANY.but(nullable=kind.nullable or bool(self.path))  # a document may leave the path out
+
+
+def _parse_json(args: Any, env: Environment) -> Step:
+    """``parse_json`` (the whole document), or ``parse_json: {path: <keys by dots, [n] for a list's item>}``."""
+    if args is None:
+        return ParseJsonStep()
+    example = "write `parse_json: {path: given_name}` (or `items[0].sku`), or `parse_json` for the whole document"
+    options = _options(args, "parse_json", {"path"})
+    text = options.get("path")
+    if not isinstance(text, str):
+        raise ArgumentProblem("parse_json takes the `path` of the value to read in the document", example)
+    try:
+        return ParseJsonStep(path=json_path(text))
+    except ValueError as exc:
+        raise ArgumentProblem(f"parse_json path: {exc}", example) from exc
 
 
 @dataclass(frozen=True)
@@ -705,7 +726,7 @@ BUILTINS: Mapping[str, Callable[[Any, Environment], Step]] = {
     "lookup": _lookup,
     "default": lambda args, env: DefaultStep(args),
     "required": _no_args(RequiredStep, "required"),
-    "parse_json": _no_args(ParseJsonStep, "parse_json"),
+    "parse_json": _parse_json,
 }
 
 

@@ -71,7 +71,7 @@ def test_the_step_reads_text_only_and_is_shaped_by_the_loader() -> None:
     assert step.out(Kind("string", nullable=False)) == Kind("any", nullable=False)
     with pytest.raises(ArgumentProblem, match="parse_json reads JSON text, the value is int"):
         step.out(Kind("int", nullable=False))
-    with pytest.raises(ArgumentProblem, match="parse_json takes no arguments"):
+    with pytest.raises(ArgumentProblem, match="parse_json has no option x"):
         BUILTINS["parse_json"]({"x": 1}, Environment(schemas=None))  # type: ignore[arg-type]
     given = StepInput(row={}, context=None)  # type: ignore[arg-type]
     assert step.apply('{"a": [1, 2.5]}', given) == {"a": [1, Decimal("2.5")]}, "without a field type: as JSON"
