@@ -244,6 +244,52 @@ def _parse_json(args: Any, env: Environment) -> Step:
 
 
 @dataclass(frozen=True)
+class ReplaceStep:
+    """``replace: {pattern: <Python regular expression>, with: <text>}``: every match in a text replaced (``with``
+    may name the pattern's groups, ``\\1``; left out: the matches removed), as a system that normalises text keeps it
+    (a phone in E.164, ``+49 30 0000125`` as ``+49300000125``; an IBAN without spaces)."""
+
+    pattern: re.Pattern[str]
+    replacement: str
+    name: str = "replace"
+
+    def apply(self, value: Any, given: StepInput) -> Any:
+        return None if value is None else self.pattern.sub(self.replacement, str(value))
+
+    def out(self, kind: Kind) -> Kind:
+        _expect_text(kind, self.name)
+        return kind.but(symbols=None, members=None)
+
+
+def _replace(args: Any, env: Environment) -> Step:
+    """The pattern and its replacement, both checked here: a pattern Python's ``re`` refuses, or a ``with`` naming
+    a group the pattern lacks, is refused at load, never at the first value."""
+    example = "write `replace: {pattern: '\\s+', with: ''}` (single quotes keep the backslashes as written)"
+    options = _options(args, "replace", {"pattern", "with"})
+    pattern, replacement = options.get("pattern"), options.get("with")
+    if not isinstance(pattern, str) or not pattern:
+        raise ArgumentProblem("replace needs a `pattern`, a regular expression as text", example)
+    if replacement is None:
+        replacement = ""
+    if not isinstance(replacement, str):
+        raise ArgumentProblem(f"replace's `with` is text, not {replacement!r}", "quote it: `with: '0'`")
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise ArgumentProblem(f"replace: {pattern!r} is no regular expression: {exc}",
+                              "write a Python regular expression (docs.python.org/3/library/re.html), in single "
+                              "quotes: `pattern: '[\\s-]+'`") from exc
+    try:
+        compiled.sub(replacement, "")  # the replacement's group references are checked even with no match
+    except (re.error, IndexError) as exc:
+        raise ArgumentProblem(f"replace: `with` {replacement!r} does not fit the pattern: {exc}",
+                              f"name only the pattern's groups ({compiled.groups} numbered"
+                              f"{', ' + ', '.join(compiled.groupindex) if compiled.groupindex else ''}) as \\1 or "
+                              "\\g<name>, and write a backslash as \\\\") from exc
+    return ReplaceStep(pattern=compiled, replacement=replacement)
+
+
+@dataclass(frozen=True)
 class PrefixStep:
     name: str
     remove: str
@@ -727,6 +773,7 @@ BUILTINS: Mapping[str, Callable[[Any, Environment], Step]] = {
     "default": lambda args, env: DefaultStep(args),
     "required": _no_args(RequiredStep, "required"),
     "parse_json": _parse_json,
+    "replace": _replace,
 }
 
 

@@ -162,6 +162,18 @@ def test_unknown_transform_and_bad_arguments(load: Callable[..., RecordMapping])
     assert problem.line == 16 and "Mars/Base" in problem.message
 
 
+def test_a_replace_pattern_python_refuses_names_its_line_and_the_fix(load: Callable[..., RecordMapping]) -> None:
+    """``replace`` (tests/mapping/test_mapping_replace.py) compiles its pattern at load, not at the first value."""
+    issued = "      issued_at: {from: issued_at, transform: [local_to_utc]}\n"
+    step = "invoice_no: {from: invoice_no, transform: [{replace: {pattern: '%s', with: ''}}]}"
+    mapping = load(HEADER.replace("invoice_no: invoice_no", step % "\\s+") + issued)
+    (kept,) = mapping.sources[0].bindings["invoice_no"].steps
+    assert kept.apply("INV 2026 0001", None) == "INV20260001"  # type: ignore[arg-type]
+    problem = only(load, HEADER.replace("invoice_no: invoice_no", step % "(INV") + issued)
+    assert (problem.line, problem.field) == (11, "sources.erp_invoices.fields.invoice_no transform: replace")
+    assert "'(INV' is no regular expression: missing )" in problem.message and "single quotes" in problem.fix
+
+
 def test_missing_owner_and_policy(load: Callable[..., RecordMapping]) -> None:
     text = HEADER.replace("owner: erp\npolicy: owner_wins\n", "fields:\n  amount: {owner: erp, policy: owner_wins}\n")
     found = problems(load, text + "      issued_at: {from: issued_at, transform: [local_to_utc]}\n")
