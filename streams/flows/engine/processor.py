@@ -60,7 +60,7 @@ import logging
 import math
 import time
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -401,6 +401,38 @@ class FlowProcessor:
                 "%s: %s; restarting from the last commit in %.0fs", self.spec.name, restarts.error,
                 self.settings.restart_delay_s, exc_info=None if isinstance(exc, _EXPLAINED) else exc)
 
+    async def _dispatch(self, consumer: Any, batch: Mapping[TopicPartition, list[Any]], fetched: float) -> None:
+        """Hand each partition's fetched records to its task (under the lock)."""
+        by_task: dict[int, list[Any]] = defaultdict(list)
+        for tp, records in batch.items():
+            by_task[tp.partition].append((tp, records))
+        for partition, parts in by_task.items():
+            task = self.tasks.get(partition)
+            if task is None:
+                assignment = consumer.assignment()
+                if any(tp in assignment for tp, _ in parts):
+                    raise TaskStartFailed(f"{self.spec.name}: records of partition {partition} arrived without its "
+                                          "task")
+                self._taken_back(partition, sum(len(records) for _, records in parts))
+                continue
+            if not task.ready:
+                # Fetched just before the pause took effect: read them again once the task is ready.
+                for tp, records in parts:
+                    consumer.seek(tp, records[0].offset)
+                continue
+            await self._process(task, parts, fetched)
+
+    def _taken_back(self, partition: int, count: int) -> None:
+        """Records of a partition fetched before a rebalance took it from this worker: left to its next owner,
+        which reads them again from the last commit (nothing of them was processed or committed here). Before,
+        the flow restarted from its last commit for it: a worker starved of CPU lost its session again and again
+        (20 times in 33 minutes under a load average of 25) and restored its state each time."""
+        log.warning("%s: %d record(s) of partition %d were fetched before the group took the partition from this "
+                    "worker (a rebalance: another worker joined or left, or this one was silent longer than its "
+                    "session timeout, %d ms, as a worker starved of CPU is; ISTHMUS_WORKER_SESSION_TIMEOUT_MS raises "
+                    "it): left to the partition's next owner, which reads them again from the last commit",
+                    self.spec.name, count, partition, self.settings.session_timeout_ms)
+
     def _forget_restarts(self) -> None:
         """Ready since the last restart for ``failing_after_s``, with no failure: the restarts are over (a flow
         with nothing to commit shows it no other way)."""
@@ -456,20 +488,7 @@ class FlowProcessor:
                                 await self._commit_gathered(gathered)
                     continue
                 async with self._lock:
-                    by_task: dict[int, list[Any]] = defaultdict(list)
-                    for tp, records in batch.items():
-                        by_task[tp.partition].append((tp, records))
-                    for partition, parts in by_task.items():
-                        task = self.tasks.get(partition)
-                        if task is None:
-                            raise TaskStartFailed(f"{self.spec.name}: records of partition {partition} arrived "
-                                                  "without its task")
-                        if not task.ready:
-                            # Fetched just before the pause took effect: read them again once the task is ready.
-                            for tp, records in parts:
-                                consumer.seek(tp, records[0].offset)
-                            continue
-                        await self._process(task, parts, fetched)
+                    await self._dispatch(consumer, batch, fetched)
                     await self._commit_unblocked()
                     self._handled(reached)
         finally:
