@@ -81,7 +81,7 @@ from typing import Any, Protocol
 import orjson
 
 from streams.codecs.debezium.commits import CommitMark, change_floor, committed_before, end_mark
-from streams.codecs.debezium.envelope import ChangeEvent, TransactionEvent, transaction_key
+from streams.codecs.debezium.envelope import ChangeEvent, Op, TransactionEvent, transaction_key
 from streams.codecs.debezium.schema_cache import HEAD, SEPARATOR, schema_end
 from streams.flows.engine.api import Incoming, JsonValue, Store, encode_json
 from streams.flows.parking import record_from_state, record_to_state
@@ -492,6 +492,8 @@ class TransactionJoin:
             schemas: dict[str, str] = state.get("schemas") or {}
             if schema is not None and schema[1] not in schemas:
                 state["schemas"] = {**schemas, schema[1]: schema[2]}
+            if event.op is Op.TRUNCATE:  # said if its END never comes (:meth:`_lost`)
+                state["truncated"] = sorted({*(state.get("truncated") or ()), name})
             objects.put(f"tx:{tx_key}", state)
             if (self.limit is not None and sum(map(len, state["have"].values())) >= self.limit
                     and (ended or not self._ended_after(floor))):
@@ -713,11 +715,15 @@ class TransactionJoin:
         for tx_key in keys:
             state = self._tx(tx_key)
             tables = sorted(name for name, held in (state.get("have") or {}).items() if held)
+            truncated = state.get("truncated")
+            cause = (f"a TRUNCATE of {', '.join(truncated)}, which MariaDB and MySQL commit as a statement of its "
+                     "own, with no END in Debezium's transaction metadata" if truncated else
+                     "a table the flow began to read while running, added to the capture or renamed, delivers "
+                     "changes whose ENDs the flow had passed")
             ABANDONED_LOG.abandoned(tx_key, "whose changes came without their END",
                                     "source transaction %s is abandoned: its changes of %s came without their END "
-                                    "(%s: a table the flow began to read while running, added to the capture or "
-                                    "renamed, delivers changes whose ENDs the flow had passed); they are passed on "
-                                    "without it", tx_key, ", ".join(tables) or "no table", why)
+                                    "(%s: %s); they are passed on without it", tx_key, ", ".join(tables) or "no table",
+                                    why, cause)
             released.append(self._take(tx_key, state, (*self._missing(state), NO_END), why=(
                 f"its changes came without their END ({why}); a table the flow began to read while running (added "
                 "to the capture, or renamed) delivers the changes captured before, whose ENDs the flow had passed")))

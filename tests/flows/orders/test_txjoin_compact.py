@@ -6,6 +6,7 @@ the store by another process."""
 from __future__ import annotations
 
 import json
+import logging
 
 import orjson
 import pytest
@@ -112,3 +113,27 @@ def test_a_change_delivered_twice_is_held_once(cdc: Cdc, cached: bool) -> None:
     assert isinstance(ended, TransactionEvent)
     (released,) = TransactionJoin.on_store(store, COLLECTIONS, codec=codec).end(ended)
     assert list(released.records) == records
+
+
+def test_a_transaction_held_with_a_truncate_is_abandoned_saying_so(cdc: Cdc,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """MariaDB and MySQL commit a TRUNCATE as a statement of its own, whose END Debezium's metadata does not carry:
+    its transaction is abandoned when a later one ends, and the line says why (not "a table added to the
+    capture or renamed", which a new user took it for)."""
+    changes, _ = _order(cdc, 1)
+    record = _incoming(changes[1], 0)
+    truncate = json.loads(record.value or b"{}")
+    truncate["payload"].update(op="t", before=None, after=None)
+    record = Incoming(topic=record.topic, partition=0, offset=0, key=None, value=json.dumps(truncate).encode(),
+                      timestamp_ms=7)
+    event = decode(record.value, record.key, topic=record.topic)
+    assert isinstance(event, ChangeEvent) and event.transaction is not None
+    store = MemoryStore("tx")
+    join = TransactionJoin.on_store(store, COLLECTIONS, codec=JoinCodec(Buffered(limit=0)))
+    join.add(record, event)
+    caplog.set_level(logging.INFO, logger="streams.flows.txjoin")
+    (released,) = join._lost([event.transaction.tx_key], why="a transaction committed after it has ENDed")
+    assert list(released.records) == [record]
+    assert ("came without their END (a transaction committed after it has ENDed: a TRUNCATE of "
+            "crm.sales_order_lines, which MariaDB and MySQL commit as a statement of its own, with no END in "
+            "Debezium's transaction metadata)") in caplog.text
