@@ -48,7 +48,10 @@ def register(subparsers: Any) -> None:
     up = subparsers.add_parser("up", help=help_of("up"),
                                description="Start the local stack: " + ", ".join(SERVICE_NAMES) + ". "
                                "Services already running are left alone. Optional services start only when named: "
-                               + ", ".join(OPTIONAL_NAMES) + ".")
+                               + ", ".join(OPTIONAL_NAMES) + ". Each service started is waited for until it "
+                               "answers, up to ISTHMUS_START_TIMEOUT_S seconds (default each service's own); one "
+                               "that does not answer in time is left running: run `isthmus up` again to wait for "
+                               "it again.")
     up.add_argument("services", nargs="*", metavar="SERVICE", help="only these (and what they need)")
     up.set_defaults(run=run_up)
 

@@ -18,7 +18,7 @@ from streams.stack.running import RunningStack
 from streams.stack.secrets import load_or_create
 from streams.stack.services import OPTIONAL_SERVICE_TYPES, SERVICE_TYPES, Service, ServiceContext, every_service
 from streams.stack.services.base import port_open
-from streams.stack.settings import StackSettings
+from streams.stack.settings import SETTINGS, StackSettings
 
 JAVA_SERVICES = frozenset({"kafka", "connect"})
 
@@ -73,7 +73,8 @@ class StackManager:
                     service.prepare()
                     pid = service.process.start(service.launch())
                     started_any = True
-                    self.progress.say(f"{service.name}: started (pid {pid}), waiting until it answers")
+                    self.progress.say(f"{service.name}: started (pid {pid}), waiting until it answers "
+                                      f"(up to {service.start_seconds:.0f}s)")
                 starting.append((service, time.monotonic()))
             for service, began in starting:
                 self._wait_healthy(service, began)
@@ -92,15 +93,19 @@ class StackManager:
 
     def _wait_healthy(self, service: Service, began: float) -> None:
         pid = service.process.pid()
-        while time.monotonic() - began < service.start_timeout:
+        limit = service.start_seconds
+        while time.monotonic() - began < limit:
             if service.is_healthy():
                 return
             if pid is None or service.process.exited(pid):
                 raise ServiceStartError(f"{service.name} exited during start; last lines of "
                                         f"{service.process.log_path}:\n{service.process.log_tail()}")
             time.sleep(0.5)
-        raise ServiceStartError(f"{service.name} did not answer within {service.start_timeout:.0f}s; last lines of "
-                                f"{service.process.log_path}:\n{service.process.log_tail()}")
+        raise ServiceStartError(
+            f"{service.name} did not answer within {limit:.0f}s; it may still be starting (pid {pid}, its log "
+            f"{service.process.log_path}). Run `isthmus up` again: it finds {service.name} running and "
+            f"waits for it again; or raise {SETTINGS['start_timeout_s'].env} (seconds, now {limit:.0f}) on a slow "
+            f"or loaded machine. Last lines of its log:\n{service.process.log_tail()}")
 
     def down(self, names: Iterable[str] | None = None) -> list[tuple[str, float | None]]:
         """Stop services in reverse dependency order; each with seconds taken, None if it was not running."""

@@ -48,6 +48,9 @@ SETTINGS: dict[str, SettingDoc] = {
     "kafka_heap_mb": SettingDoc("ISTHMUS_KAFKA_HEAP_MB", "Kafka broker JVM heap, MiB"),
     "connect_heap_mb": SettingDoc("ISTHMUS_CONNECT_HEAP_MB", "Kafka Connect JVM heap, MiB"),
     "erp_time_zone": SettingDoc("ISTHMUS_ERP_TIME_ZONE", "zone of the ERP's offset-less local times"),
+    "start_timeout_s": SettingDoc("ISTHMUS_START_TIMEOUT_S", "seconds `isthmus up` waits for each service it starts "
+                                  "to answer; default each service's own (90; connect 120, tryton 60): raise it "
+                                  "on a slow or loaded machine"),
 }
 
 _PORTS = ("kafka_port", "kafka_controller_port", "connect_port", "crm_db_port", "erp_db_port",
@@ -69,6 +72,8 @@ class StackSettings:
     kafka_heap_mb: int = 512
     connect_heap_mb: int = 768
     erp_time_zone: str = "Asia/Shanghai"
+    #: None: each service's own ``start_timeout``.
+    start_timeout_s: float | None = None
 
     crm_db_name: str = "crm"
     erp_db_name: str = "erp"
@@ -98,6 +103,16 @@ class StackSettings:
                     problems.append(f"{doc.env}={raw!r} is not a port (1-65535); unset it to use {default}")
                     continue
                 values[name] = number
+            elif name == "start_timeout_s":
+                try:
+                    seconds = float(raw)
+                except ValueError:
+                    seconds = 0.0
+                if not seconds > 0:
+                    problems.append(f"{doc.env}={raw!r} is not a number of seconds above 0; unset it to use each "
+                                    "service's own")
+                    continue
+                values[name] = seconds
             elif name == "home":
                 values[name] = Path(raw).expanduser().resolve()
             else:

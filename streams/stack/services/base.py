@@ -36,6 +36,7 @@ class Service(ABC):
     #: Started only when named (``isthmus up <name>``), never by a plain ``isthmus up``.
     optional: ClassVar[bool] = False
     stop_signal: ClassVar[signal.Signals] = signal.SIGTERM
+    #: Seconds the manager waits for it to answer after starting it, unless ISTHMUS_START_TIMEOUT_S says.
     start_timeout: ClassVar[float] = 90.0
     stop_timeout: ClassVar[float] = 30.0
 
@@ -44,6 +45,11 @@ class Service(ABC):
         self.settings = ctx.settings
         self.process = ManagedProcess(self.name, ctx.settings.run_dir, ctx.settings.logs_dir / f"{self.name}.log",
                                       server_pid_file=self.server_pid_file())
+
+    @property
+    def start_seconds(self) -> float:
+        """How long ``isthmus up`` waits for it to answer: ``ISTHMUS_START_TIMEOUT_S``, or its own default."""
+        return self.settings.start_timeout_s or self.start_timeout
 
     def server_pid_file(self) -> ServerPidFile | None:
         """The pid file the server keeps itself, if it has one: status, up and down follow the server by it also
