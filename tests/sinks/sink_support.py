@@ -26,6 +26,12 @@ from support.topics import partition_counts, records_to_end
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.kafka.topics import TopicSpec, ensure_topics
+from streams.sinks.adapters.http import HttpAdapter
+from streams.sinks.backoff import Backoff
+from streams.sinks.breaker import CircuitBreaker
+from streams.sinks.config.model import TargetConfig
+from streams.sinks.delivery import Delivered, Deliverer, RetryPolicy
+from streams.sinks.gate import TargetGate
 from streams.sinks.records import COMMAND, SinkCommand
 from streams.sinks.topics import COMMAND_PARTITIONS
 from streams.stack.running import RunningStack
@@ -48,6 +54,23 @@ def encoded_command(command: SinkCommand, *, system: str = "crm") -> bytes:
         "source": {"system": system, "connector": "test", "database": system, "table": "customers",
                    "commit_time": command.created_at},
         "causation": {"event_id": f"test:{command.command_id}"}, "created_at": command.created_at})
+
+
+def deliver_over_http(config: TargetConfig, url: str, command: SinkCommand, *, connections: int = 4) -> Delivered:
+    """``command`` delivered to the HTTP API at ``url`` as ``config`` says, by the real adapter and deliverer (retries
+    10 ms apart and doubling), in one event loop of its own."""
+
+    async def go() -> Delivered:
+        adapter = HttpAdapter(config, base_url=url, timeout_s=10, max_connections=connections, env={})
+        gate = TargetGate(CircuitBreaker(threshold=5, reset_s=5.0), name=f"sink {config.system}")
+        deliverer = Deliverer(adapter=adapter, gate=gate, policy=RetryPolicy(backoff=Backoff(base=0.01)),
+                              config=config)
+        try:
+            return await deliverer.deliver(command)
+        finally:
+            await adapter.close()
+
+    return asyncio.run(go())
 
 
 def run_id() -> int:

@@ -11,7 +11,6 @@ route without one says how to declare it."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import textwrap
@@ -24,14 +23,11 @@ from typing import Any
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sink_support import deliver_over_http
 
 from reference.common.server import ThreadedServer
-from streams.sinks.adapters.http import HttpAdapter
-from streams.sinks.backoff import Backoff
-from streams.sinks.breaker import CircuitBreaker
 from streams.sinks.config import load_target
-from streams.sinks.delivery import Delivered, Deliverer, RetryPolicy
-from streams.sinks.gate import TargetGate
+from streams.sinks.delivery import Delivered
 from streams.sinks.outcomes import Applied, Failed
 from streams.sinks.records import SinkCommand
 
@@ -176,19 +172,7 @@ def rename(account_id: int | None = 7) -> SinkCommand:
 def deliver(tmp_path: Path, target: str, api: Register, command: SinkCommand | None = None) -> Delivered:
     path = tmp_path / "erp.yaml"
     path.write_text(textwrap.dedent(target), encoding="utf-8")
-    config = load_target(path)
-
-    async def go() -> Delivered:
-        adapter = HttpAdapter(config, base_url=api.url, timeout_s=10, max_connections=4, env={})
-        gate = TargetGate(CircuitBreaker(threshold=5, reset_s=5.0), name="sink erp")
-        deliverer = Deliverer(adapter=adapter, gate=gate, policy=RetryPolicy(backoff=Backoff(base=0.01)),
-                              config=config)
-        try:
-            return await deliverer.deliver(command or rename())
-        finally:
-            await adapter.close()
-
-    return asyncio.run(go())
+    return deliver_over_http(load_target(path), api.url, command or rename())
 
 
 def test_the_write_carries_the_etag_it_read_as_if_match(tmp_path: Path, api: Register) -> None:

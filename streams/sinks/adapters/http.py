@@ -1,5 +1,6 @@
 """Apply commands through an HTTP API, as a target file's routes declare: one call per command, with the
-command's idempotency key in the ``Idempotency-Key`` header; or, for a route with a batch endpoint, the
+command's idempotency key in the ``Idempotency-Key`` header (or the one ``http.idempotency_header`` names, or
+none); or, for a route with a batch endpoint, the
 command's item in a batch call shared with the commands applied at the same time (see ``batching``); or, for a
 route with an ``external_id``, "search, then create or update" without the key (see ``http_upsert``). A route
 with a ``precondition`` reads the record's version before each write and carries it (see ``versions``). With
@@ -42,7 +43,15 @@ from streams.sinks.adapters.upsert import FoundIdPathError, FoundRecord, found_r
 from streams.sinks.adapters.versions import VersionRead, carried, required, stale, unread, version_in
 from streams.sinks.answers import judge
 from streams.sinks.backoff import parse_retry_after
-from streams.sinks.config.model import GONE_OPERATIONS, AnswerRules, HttpRoute, IdPaths, LookupSpec, TargetConfig
+from streams.sinks.config.model import (
+    GONE_OPERATIONS,
+    IDEMPOTENCY_HEADER,
+    AnswerRules,
+    HttpRoute,
+    IdPaths,
+    LookupSpec,
+    TargetConfig,
+)
 from streams.sinks.outcomes import (
     LOOKUP_AMBIGUOUS,
     LOOKUP_NOT_FOUND,
@@ -62,7 +71,6 @@ from streams.sinks.throttle import RequestThrottle, Slots
 
 log = logging.getLogger("isthmus.sink")
 
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_STATUS_HEADER = "Idempotency-Key-Status"
 USER_AGENT = "isthmus-sink"
 
@@ -124,6 +132,8 @@ class HttpAdapter:
         self._auth: tuple[str, Secret] | None = auth_header(http.auth if http else None, env=env,
                                                              secrets_file=secrets_file, where=str(config.path))
         self._static = dict(http.headers) if http else {}
+        #: Where the command's idempotency key goes (``http.idempotency_header``); None: nowhere.
+        self._key_header = http.idempotency_header if http else IDEMPOTENCY_HEADER
         self._batchers: dict[tuple[str, str], Batcher] = {}
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self._client = httpx.AsyncClient(base_url=self.base_url, timeout=timeout_s, limits=limits,
@@ -150,7 +160,8 @@ class HttpAdapter:
         oauth2 = self.config.http.auth.oauth2 if self.config.http and self.config.http.auth else None
         if self._session is not None and oauth2 is not None:
             auth = f", auth header {self._session.header}: an OAuth2 token from {oauth2.token_url}"
-        return f"HTTP {self.base_url} ({len(self.config.routes)} routes from {self.config.path.name}{auth})"
+        key = f", idempotency key in {self._key_header}" if self._key_header else ", no idempotency key sent"
+        return f"HTTP {self.base_url} ({len(self.config.routes)} routes from {self.config.path.name}{key}{auth})"
 
     async def start(self) -> None:
         """Obtain the OAuth2 token before the first command, so refused credentials stop the worker at start."""
@@ -180,8 +191,8 @@ class HttpAdapter:
 
     def _headers(self, key: str | None) -> dict[str, str]:
         headers = {"User-Agent": USER_AGENT, **self._static}
-        if key is not None:
-            headers[IDEMPOTENCY_HEADER] = key
+        if key is not None and self._key_header is not None:
+            headers[self._key_header] = key
         if self._auth is not None:
             headers[self._auth[0]] = self._auth[1].reveal()
         return headers

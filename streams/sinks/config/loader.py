@@ -25,6 +25,7 @@ from streams.sinks.config.model import (
     GONE_OPERATIONS,
     HEADER_NAME,
     HTTP_METHODS,
+    IDEMPOTENCY_HEADER,
     LOOKUP_WAIT_S,
     OAUTH2_CLIENT_AUTH,
     ON_CONFLICT,
@@ -88,7 +89,7 @@ LIMITS_KEYS = ("lines_per_call", "requests_per_second")
 PARTS_KEYS = ("field", "method", "path")
 #: The keys of every route, whatever its adapter.
 COMMON_ROUTE_KEYS = ("payload_type", "operation", "ids", "answers", "gone")
-HTTP_KEYS = ("base_url", "auth", "headers")
+HTTP_KEYS = ("base_url", "auth", "headers", "idempotency_header")
 AUTH_KEYS = ("header", "scheme", "env", "secret", "required", "oauth2")
 OAUTH2_KEYS = ("token_url", "client_id", "client_secret", "scope", "audience", "client_auth", "refresh_before_s")
 CREDENTIAL_KEYS = ("env", "secret")
@@ -312,6 +313,7 @@ class TargetReader:
             self.problem(("http", "base_url"), f"{base_url!r} is not an http(s) URL",
                          "give e.g. http://127.0.0.1:18002, or leave base_url out to use the stack's API URL")
         auth = self.auth(options["auth"]) if options.get("auth") is not None else None
+        idempotency_header = self.idempotency_header(options, auth)
         headers: dict[str, str] = {}
         raw_headers = options.get("headers", {})
         if not isinstance(raw_headers, dict):
@@ -322,13 +324,33 @@ class TargetReader:
                 key: Key = ("http", "headers", str(name))
                 if not isinstance(name, str) or not HEADER_NAME.match(name):
                     self.problem(key, f"{name!r} is not a header name", "use letters, digits and dashes")
-                elif name.lower() in RESERVED_HEADERS or (auth and name.lower() == auth.header.lower()):
+                elif name.lower() in RESERVED_HEADERS or (auth and name.lower() == auth.header.lower()) or (
+                        idempotency_header and name.lower() == idempotency_header.lower()):
                     self.problem(key, f"{name} is set by the sink itself", "remove it from headers")
                 elif not isinstance(value, str):
                     self.problem(key, f"the value of {name} must be text", "quote it")
                 else:
                     headers[name] = value
-        return HttpOptions(base_url=base_url.rstrip("/") if base_url else None, auth=auth, headers=headers)
+        return HttpOptions(base_url=base_url.rstrip("/") if base_url else None, auth=auth, headers=headers,
+                           idempotency_header=idempotency_header)
+
+    def idempotency_header(self, options: Mapping[str, Any], auth: AuthSpec | None) -> str | None:
+        """``http.idempotency_header``: the header the command's idempotency key goes in (default
+        ``Idempotency-Key``), or ``false``: none (a target that honours no key)."""
+        value = options.get("idempotency_header", IDEMPOTENCY_HEADER)
+        if value is False:
+            return None
+        key: Key = ("http", "idempotency_header")
+        fix = (f"name the header the API reads the key from (default {IDEMPOTENCY_HEADER}; pretix: "
+               "X-Idempotency-Key), or write idempotency_header: false for an API that honours none")
+        if not isinstance(value, str) or not HEADER_NAME.match(value):
+            self.problem(key, f"{value!r} is not a header name", fix)
+        elif value.lower() != IDEMPOTENCY_HEADER.lower() and (
+                value.lower() in RESERVED_HEADERS or (auth and value.lower() == auth.header.lower())):
+            self.problem(key, f"{value} is set by the sink itself", fix)
+        else:
+            return value
+        return IDEMPOTENCY_HEADER
 
     def auth(self, raw: Any, key: Key = ("http", "auth")) -> AuthSpec | None:
         """An auth header spec at ``key`` (a plugin passes its own, e.g. ``("soap", "auth")``)."""

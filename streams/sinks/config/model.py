@@ -22,8 +22,11 @@ ON_CONFLICT: tuple[OnConflict, ...] = ("retry_once", "dead_letter")
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 #: An HTTP header name (RFC 9110's token).
 HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+#: The header an HTTP call carries the command's idempotency key in, unless the target file names another
+#: (``http.idempotency_header``: pretix honours ``X-Idempotency-Key``) or none (``false``).
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 #: Headers the HTTP adapter sets itself (lower-case), which a target file may not set.
-RESERVED_HEADERS = ("idempotency-key", "content-type", "content-length", "host")
+RESERVED_HEADERS = (IDEMPOTENCY_HEADER.lower(), "content-type", "content-length", "host")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -513,6 +516,8 @@ class HttpOptions:
     base_url: str | None = None
     auth: AuthSpec | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: The header that carries the command's idempotency key; None: the target honours none, send no key.
+    idempotency_header: str | None = IDEMPOTENCY_HEADER
 
 
 @dataclass(frozen=True, kw_only=True)
