@@ -5,9 +5,12 @@ Debezium records carry source columns, not canonical fields: a column is persona
 (mappings/*.yaml) binds it to a marked field; a marked field is hidden whole, so a command's ``payload``
 (the JSON of a record that holds personal data) shows as ``***``. Records of no known shape (store
 changelogs, other JSON) have every key named like a marked field hidden: an unknown layout errs on the
-side of masking. When the mappings cannot be loaded (a columns file ``mappings discover`` rewrote no longer fits
-them), the inspection commands still run, exactly when they are needed: :func:`inspection_catalog` warns once and
-hides every value (:meth:`PiiCatalog.masking_all`), keys by the schemas' marked field names alone.
+side of masking. An audit record of a conflict (``ConflictRecord``) holds the values of one field of an
+entity: they are hidden when the entity's schema marks that field personal, or when that schema is not known here,
+and shown otherwise (:meth:`PiiCatalog.mask_conflict`). When the mappings cannot be loaded (a columns file
+``mappings discover`` rewrote no longer fits them), the inspection commands still run, exactly when they are
+needed: :func:`inspection_catalog` warns once and hides every value (:meth:`PiiCatalog.masking_all`), keys by the
+schemas' marked field names alone.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from streams.mapping.loader import load_mappings
 from streams.mapping.spec import FieldBinding, RecordMapping
 
 MASK = "***"
+#: The audit topic's record of a conflict: its ``values`` are values of field ``field`` of ``entity_type``.
+CONFLICT = "isthmus.canonical.ConflictRecord"
 
 
 def mask(value: Any, paths: Iterable[str]) -> Any:
@@ -121,7 +126,26 @@ class PiiCatalog:
 
     def mask_canonical(self, schema: str, value: Any) -> Any:
         """``value`` of canonical ``schema`` with its marked fields hidden."""
-        return mask_all(value) if self.everything else mask(value, self.fields(schema))
+        if self.everything:
+            return mask_all(value)
+        if schema == CONFLICT and isinstance(value, Mapping):
+            return self.mask_conflict(value)
+        return mask(value, self.fields(schema))
+
+    def mask_conflict(self, value: Mapping[str, Any]) -> Any:
+        """A conflict record with each system's value of its field hidden (the systems' names shown) when its
+        entity's schema marks that field personal (the field, a part of it, or a field it is part of), or when
+        that schema is not known here: which values are personal depends on the entity, not on the audit record."""
+        shown = mask(value, self.fields(CONFLICT) - {"values"})
+        name = str(value.get("field"))
+        try:
+            marked = self.schemas.pii_fields(str(value.get("entity_type")))
+        except UnknownSchema:
+            personal = True
+        else:
+            personal = any(path == name or path.startswith(f"{name}.") or name.startswith(f"{path}.")
+                           for path in marked)
+        return {**shown, "values": mask_all(shown.get("values"))} if personal else shown
 
     def mask_change(self, system: str, table: str, change: Mapping[str, Any]) -> Any:
         """A Debezium change (``before``/``after`` rows) with the table's personal columns hidden."""
@@ -158,4 +182,4 @@ def unloaded_warning(exc: IsthmusError) -> str:
             f"personal fields; --show-pii shows them): {why}. Fix: `isthmus mappings validate` lists the problems")
 
 
-__all__ = ["MASK", "PiiCatalog", "inspection_catalog", "mask", "mask_all", "mask_names", "unloaded_warning"]
+__all__ = ["CONFLICT", "MASK", "PiiCatalog", "inspection_catalog", "mask", "mask_all", "mask_names", "unloaded_warning"]
