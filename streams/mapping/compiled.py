@@ -402,6 +402,9 @@ class SourcePlan:
     #: ``map_row``'s work as one generated function (:func:`_row_mapper`).
     mapper: Callable[[Row, Context], dict[str, Any]]
 
+    #: The source's ``changed_at`` (:attr:`SourceMapping.changed_at`): when a row last changed, a UTC time or null.
+    changed_at: FieldFunction | None = None
+
     def map_row(self, row: Row, context: Context) -> dict[str, Any]:
         """The fields the source binds; ``context`` already reads the source's system (:meth:`Context.reading`)."""
         return self.mapper(row, context)
@@ -441,7 +444,8 @@ def compile_source(mapping: RecordMapping, source: SourceMapping, named: Mapping
         condition=source.condition.evaluate if source.condition is not None else None,
         parent_key=function(source.parent_key) if source.parent_key is not None else None,
         needs=(source.columns_read | set(source.group_by)) if table else frozenset(),
-        needs_to_place=(source.reads_to_place(mapping.key) | set(source.group_by)) if table else frozenset())
+        needs_to_place=(source.reads_to_place(mapping.key) | set(source.group_by)) if table else frozenset(),
+        changed_at=compile_binding(mapping, source.changed_at, named) if source.changed_at is not None else None)
 
 
 @dataclass(frozen=True, eq=False)

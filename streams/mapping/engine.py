@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,8 +17,10 @@ from streams.codecs.debezium.envelope import ChangeEvent, Op
 from streams.codecs.debezium.unavailable import PLACEHOLDER, is_unavailable, unavailable_columns
 from streams.mapping.compiled import MappingPlan, SourcePlan, coercer, plan_of
 from streams.mapping.exceptions import ColumnsMissing, MappingError, MappingValueError
-from streams.mapping.spec import FieldBinding, RecordMapping, SourceMapping
+from streams.mapping.spec import CHANGED_AT, FieldBinding, RecordMapping, SourceMapping
 from streams.mapping.transforms import Context, StepInput
+
+log = logging.getLogger(__name__)
 
 
 def coerce(value: Any, avro_type: Any, named: Mapping[str, Any], where: str) -> Any:
@@ -212,11 +215,60 @@ def _map_source(mapping: RecordMapping, plan: SourcePlan, event: ChangeEvent, sy
         else:
             asserted = plan.claims
     parent_key = plan.parent_key(row, StepInput(row=row, context=reading)) if plan.parent_key else None
+    commit_time = event.commit_time
+    if event.op is Op.READ and plan.changed_at is not None:
+        commit_time = _changed_at(mapping, plan, event, row, reading)
     return MappedChange(
         mapping=mapping, source=source, system=system, key=mapping.key_of(values), deleted=deleted,
-        values=values, asserted=asserted, base=base, commit_time=event.commit_time, parent_key=parent_key,
+        values=values, asserted=asserted, base=base, commit_time=commit_time, parent_key=parent_key,
         group_key=tuple(row.get(c) for c in source.group_by) if source.group_by else (),
         member_key=(source.name, *(event.key.values() if event.key else (mapping.key_of(values),))))
+
+
+#: The sources (mapping file, source name) whose ``changed_at`` a snapshot read could not take, said once each.
+_UNTIMED: set[tuple[str, str]] = set()
+
+#: How much later than its read time a row's ``changed_at`` may be without a word: the read's second (a clock a
+#: little ahead of the connector's, a time rounded up to its whole second).
+_READ_SLACK = dt.timedelta(seconds=1)
+
+
+def _changed_at(mapping: RecordMapping, plan: SourcePlan, event: ChangeEvent, row: Mapping[str, Any],
+                context: Context) -> dt.datetime:
+    """The commit time of a snapshot read of ``row``: when the row last changed, as its source's ``changed_at``
+    says, not when the snapshot read it (Debezium's time of an ``op: r``). A null, one that cannot be read, or one
+    after the read time (by more than :data:`_READ_SLACK`) is none a row read then can have had: the read time is
+    taken, and said once per source at WARNING."""
+    read = event.commit_time
+    binding = plan.source.changed_at
+    assert plan.changed_at is not None and binding is not None
+    try:
+        value: dt.datetime | None = plan.changed_at(row, StepInput(row=row, context=context))
+    except MappingValueError as exc:
+        return _untimed(mapping, plan.source, binding.line, read, f"cannot be read ({exc})",
+                        "make the column hold a time, or read it through a transform that gives one")
+    if value is None:
+        return _untimed(mapping, plan.source, binding.line, read, "is null",
+                        "give every row a change time (a trigger, `ON UPDATE CURRENT_TIMESTAMP`, or the row's "
+                        "creation time for rows never changed); such rows are decided by when they were read")
+    if value > read + _READ_SLACK:
+        return _untimed(mapping, plan.source, binding.line, read, f"is {value.isoformat()}, after the read time",
+                        "a zone-less local time needs `transform: [local_to_utc]` (the system's `time_zone`), and "
+                        "the column must hold its zone's time; else the database's clock is ahead")
+    return min(value, read)
+
+
+def _untimed(mapping: RecordMapping, source: SourceMapping, line: int, read: dt.datetime, why: str,
+             fix: str) -> dt.datetime:
+    """The read time, for a row whose ``changed_at`` gives none; said once per source."""
+    said = (str(mapping.path), source.name)
+    if said not in _UNTIMED:
+        _UNTIMED.add(said)
+        log.warning("%s:%d: sources.%s.%s of a row %s.%s read by a snapshot %s: its read time %s is taken as when it "
+                    "changed, so each latest_commit_wins field it differs in is decided by when it was read; fix: "
+                    "%s; said once per source", mapping.path.name, line, source.name, CHANGED_AT, source.system,
+                    source.table, why, read.isoformat(), fix)
+    return read
 
 
 def _map_partial(mapping: RecordMapping, plan: SourcePlan, event: ChangeEvent, system: str, context: Context,

@@ -9,6 +9,7 @@ problem is collected and reported together, each with file, line, field and fix.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -32,6 +33,7 @@ from streams.mapping.local_times import read_policy
 from streams.mapping.looked_up import unanswered
 from streams.mapping.plugins import from_entry_point, load_declared
 from streams.mapping.spec import (
+    CHANGED_AT,
     FieldBinding,
     FieldPolicy,
     ParentLink,
@@ -68,7 +70,9 @@ def mappings_dir(env: Mapping[str, str] | None = None) -> Path:
 TOP_KEYS = {"description", "target", "key", "owner", "policy", "fields", "parent", "value_maps", "plugins",
             "sources", "publish", "local_times"}
 SOURCE_KEYS = {"description", "system", "table", "record", "columns", "when", "fields", "on_delete", "group_by",
-               "parent_key"}
+               "parent_key", CHANGED_AT}
+#: The Avro type a source's ``changed_at`` is compiled into: an instant (UTC), or null.
+_INSTANT = ["null", {"type": "long", "logicalType": "timestamp-micros"}]
 BINDING_KEYS = {"from", "compute", "const", "fields", "null_unless", "transform", "sum"}
 SOURCES_OF_VALUE = ("from", "compute", "const", "fields", "sum")
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -845,8 +849,12 @@ def _source(file: _File, compiler: _Compiler, name: str, node: Node, target: str
         file.add(parent_node.line, f"{where}.parent_key", "only a mapping with `parent:` has a parent key",
                  "remove it or add `parent:`")
     on_delete = _on_delete(file, node.get("on_delete"), where, target_fields, schemas)
+    changed_at = _changed_at(file, compiler, node.get(CHANGED_AT), f"{where}.{CHANGED_AT}", bound,
+                             systems[system] if system is not None else None)
     reads: list[tuple[int, str, Iterable[str]]] = [
         (binding.line, f"{where}.fields.{name}", _reads(binding)) for name, binding in bindings.items()]
+    if changed_at is not None:
+        reads.append((changed_at.line, f"{where}.{CHANGED_AT}", _reads(changed_at)))
     if condition is not None and when_node is not None:
         reads.append((when_node.line, f"{where}.when", condition.names))
     if group_node is not None:
@@ -861,7 +869,44 @@ def _source(file: _File, compiler: _Compiler, name: str, node: Node, target: str
                          condition=condition, bindings=MappingProxyType(bindings), on_delete=on_delete,
                          group_by=group_by, parent_key=parent_key, kinds=MappingProxyType(dict(columns.kinds)),
                          row_key=columns.row_key, key_only_before=columns.key_only_before,
-                         stores=MappingProxyType(dict(columns.stores)))
+                         stores=MappingProxyType(dict(columns.stores)), changed_at=changed_at)
+
+
+def _changed_at(file: _File, compiler: _Compiler, node: Node | None, where: str, columns: _Columns,
+                system: SystemSpec | None) -> FieldBinding | None:
+    """A table source's ``changed_at``: what tells when a row last changed (a column, or an expression), compiled
+    like a field binding into a UTC instant (a zone-less local time through ``local_to_utc``, in the system's
+    ``time_zone``). A column that keeps coarser times than the system's commit times is warned of: a snapshot read
+    of it is compared at the system's precision."""
+    if node is None:
+        return None
+    if system is None:
+        file.add(node.line, where, "a source reading a canonical record is never read by a snapshot",
+                 f"remove `{CHANGED_AT}`; declare it on the table sources the record comes from")
+        return None
+    if node.is_mapping and not {"from", "compute"} & set(node.value):
+        file.add(node.line, where, f"`{CHANGED_AT}` reads when the row last changed from the row",
+                 f"write `{CHANGED_AT}: <column>`, `{CHANGED_AT}: {{from: <column>, transform: [local_to_utc]}}` "
+                 f"for a zone-less local time, or `{CHANGED_AT}: {{compute: \"<expression>\"}}`")
+        return None
+    binding = compiler.binding(CHANGED_AT, node, where, columns, _INSTANT, False)
+    if binding is None or binding.column is None:
+        return binding
+    kept = columns.stores.get(binding.column)
+    digits = kept.digits if isinstance(kept, (TruncateStep, RoundStep)) else None
+    clock = system.clock
+    if digits is not None and dt.timedelta(microseconds=10 ** (MOST_DIGITS - digits)) > clock.resolution:
+        kept_as = "whole seconds" if digits == 0 else f"{digits} digits of a second's fraction"
+        coarser = "seconds" if digits < 3 else "milliseconds"
+        file.warnings.append(Problem(
+            file=file.path, line=node.line, field=where,
+            message=f"{binding.column!r} of {columns.origin} keeps {kept_as}, {system.name}'s commit times "
+                    f"{clock.value}: the time of a snapshot read is compared at {clock.value}, so another system's "
+                    "change made within the column's last digit after the row's reads as later, though it may have "
+                    "come first",
+            fix=f"set `commit_time_precision: {coarser}` in {shown(system.path)} ({system.name}'s streamed changes "
+                "are then compared at it too), or keep it so knowingly"))
+    return binding
 
 
 def _on_delete(file: _File, node: Node | None, where: str, target_fields: Mapping[str, Any],

@@ -14,6 +14,10 @@ from streams.mapping.expressions import Expression
 from streams.mapping.kinds import Kind
 from streams.mapping.transforms import Step
 
+#: The source option naming what tells when a row last changed (``changed_at: <column>``): the commit time of a
+#: snapshot read of the source's rows (:attr:`SourceMapping.changed_at`).
+CHANGED_AT = "changed_at"
+
 
 class Policy(StrEnum):
     """How conflicting values of one field settle: the owner's value, or the later source commit's."""
@@ -84,6 +88,11 @@ class SourceMapping:
     #: MariaDB; ``timestamp(0)``: rounded on PostgreSQL): what the system keeps of a time written into it. And each
     #: ``CHAR`` column, with how it keeps a text (trailing spaces dropped; padded to its length on PostgreSQL).
     stores: Mapping[str, Step] = field(default_factory=dict)
+    #: ``changed_at``: when a row last changed, as the row itself says (a column such as ``updated_at``, compiled
+    #: into a UTC instant): the commit time of a snapshot read of the row (Debezium's ``op: r``, whose own time is
+    #: when the snapshot read it), never of a streamed change (:func:`streams.mapping.engine.map_change`). None: a
+    #: snapshot read is taken as committed when it was read.
+    changed_at: FieldBinding | None = None
 
     @functools.cached_property
     def columns_read(self) -> frozenset[str]:
