@@ -25,6 +25,7 @@ from streams.config_files.problem import Problem
 from streams.flows.commands import Sends
 from streams.flows.customers.deferred import DECISIONS_PER_BATCH
 from streams.flows.customers.mirror import HeldList, KeptForm
+from streams.flows.customers.read_times import read_times
 from streams.flows.files import FLOWS_DIR, FlowFile, Section, load_flow_files
 from streams.flows.lookups import lookups_of, short_name
 from streams.mapping.kinds import Kind, avro_digits, fits, from_avro
@@ -467,6 +468,7 @@ def entity_config(flow: FlowFile, mappings: Mapping[str, RecordMapping], named: 
     warnings = _unended(section, record, written, active, on_inactive) + _char_columns(section, record, written)
     if active is None and deletes is None:
         warnings += _ignored_deletes(section, record, link, origins, written, record_fields)
+    warnings += read_times(section, record, origins)
     return EntityConfig(
         name=flow.name, description=flow.description, record=record, link=link, children=tuple(children),
         publish=publish, origins=origins,

@@ -55,13 +55,16 @@ class MadeUpTable:
 
 
 def made_up_flow(schemas: SchemaStore, folder: Path, tables: Mapping[str, MadeUpTable], *,
-                 required: Collection[str] = ()) -> tuple[dict[str, RecordMapping], Systems, EntityConfig]:
+                 required: Collection[str] = (), time_zones: Mapping[str, str] | None = None,
+                 ) -> tuple[dict[str, RecordMapping], Systems, EntityConfig]:
     """The mappings and the entity section of the one flow file in ``folder`` (its ``mappings/`` and ``flows/``),
     over writable made-up systems with ``tables`` (by name) as ``isthmus mappings discover`` would have recorded
-    them: PostgreSQL's with REPLICA IDENTITY FULL, every column nullable but the key's and ``required``."""
+    them: PostgreSQL's with REPLICA IDENTITY FULL, every column nullable but the key's and ``required``; each
+    system's local times in its zone of ``time_zones`` (default UTC)."""
     engines = {made.system: made.engine for made in tables.values()}
-    systems = Systems({name: system(name, engine=engine, writable=True) for name, engine in engines.items()},
-                      directory=folder)
+    zones = time_zones or {}
+    systems = Systems({name: system(name, engine=engine, writable=True, time_zone=zones.get(name, "UTC"))
+                       for name, engine in engines.items()}, directory=folder)
     catalogs = {name: Catalog(system=name, engine=engine.value, namespace=name, tables={
         table: Table(name=table, primary_key=made.key,
                      replica_identity="full" if engine is Engine.POSTGRESQL else None,
