@@ -90,6 +90,10 @@ class MappedChange:
     #: The key the row had before this change gave it ``key`` (a customer renumbered): the record under the old
     #: key ended with the same change; None for any other change.
     renumbered_from: Any = None
+    #: The fields left out because the change did not carry the value of a column they read (Debezium's
+    #: placeholder, with no before-image to fill it: :func:`_map_partial`): unknown, not unchanged, where the record
+    #: holds no value of them yet.
+    withheld: tuple[str, ...] = ()
 
 
 def map_change(mapping: RecordMapping, event: ChangeEvent, system: str, context: Context,
@@ -116,7 +120,8 @@ def map_change(mapping: RecordMapping, event: ChangeEvent, system: str, context:
             ended = _key_changed(mapping, compiled, event, result, context)
             if ended is not None:
                 results.append(ended)
-                result = dataclasses.replace(result, asserted=compiled.claims, base=None, renumbered_from=ended.key)
+                result = dataclasses.replace(result, asserted=tuple(n for n in compiled.claims if n in result.values),
+                                             base=None, renumbered_from=ended.key)
         if whole and result.base is not None and not result.deleted:
             result = dataclasses.replace(result, asserted=tuple(n for n in compiled.claims if n in result.values),
                                          base=None)
@@ -275,9 +280,10 @@ def _map_partial(mapping: RecordMapping, plan: SourcePlan, event: ChangeEvent, s
                  missing: tuple[str, ...]) -> MappedChange | None:
     """An update whose after-image lacks the values of ``missing`` (:mod:`~streams.codecs.debezium.unavailable`):
     what they were before fills them when the event has it (a full before-image, or the row a flow remembered);
-    else the fields that read them are left out of the change (neither values nor asserted), since the update
-    did not change them and the record keeps what it holds. A change whose key, parent key or condition reads
-    one cannot be placed: refused, naming the fix."""
+    else the fields that read them are left out of the change (neither values nor asserted; named in
+    ``withheld``), since the update did not change them and the record keeps what it holds; where it holds none,
+    they are unknown (a flow creates the entity nowhere while they are). A change whose key, parent key or
+    condition reads one cannot be placed: refused, naming the fix."""
     source = plan.source
     before = event.before or {}
     after = dict(event.after or {})
@@ -307,7 +313,8 @@ def _map_partial(mapping: RecordMapping, plan: SourcePlan, event: ChangeEvent, s
     return dataclasses.replace(
         change, values={n: v for n, v in change.values.items() if n not in left_out},
         asserted=tuple(n for n in change.asserted if n not in left_out),
-        base={n: v for n, v in change.base.items() if n not in left_out} if change.base is not None else None)
+        base={n: v for n, v in change.base.items() if n not in left_out} if change.base is not None else None,
+        withheld=tuple(n for n in source.bindings if n in left_out))
 
 
 def project(mapping: RecordMapping, record: Mapping[str, Any], context: Context,

@@ -72,6 +72,7 @@ from streams.flows.customers.sync import command_payload, decide, fold, fold_chi
 from streams.flows.customers.txnet import PARTS, Group, Part, Transactions
 from streams.flows.customers.undecided import Undecided, left_out, listed
 from streams.flows.customers.unindexed import answerable, answers, index_fix
+from streams.flows.customers.withheld import WithheldHolds
 from streams.flows.engine.api import Context, FlowSpec, Incoming, OutputTooLarge, Rejected, Store, Ticking, Waiting
 from streams.flows.engine.objects import ObjectView
 from streams.flows.engine.packed import fingerprint
@@ -280,6 +281,8 @@ class CustomerFlow:
         self._unknown_ends = UnknownEnds(self.name, config.record.target, systems)
         #: The deletes that end nothing (no ``active``): counted, and said once per system.
         self._ignored = IgnoredDeletes(self.name, config)
+        self._withheld = WithheldHolds(flow=self.name, config=config, systems=systems, schemas=schemas,
+                                       topic=self.holds.topic)
         #: The mapping context of the flow's changes; its notes (the local times a DST change repeated or skipped)
         #: are cleared for each change and kept with the change's lineage.
         self._mapping_context = dataclasses.replace(self.context, lookup=self._lookup, notes=[])
@@ -480,6 +483,7 @@ class CustomerFlow:
             return []
         deciding = folded
         entities = self._entities(ctx)
+        self._withheld.folded(ctx, entities, folded, settled_at)  # a value a change left out: unknown (.withheld)
         if isinstance(records, Part) and (not records.last or len(folded) > DECISIONS_PER_BATCH):
             # decided at the transaction's end (see .deferred), at most a batch's budget of them at a time
             for key in folded:

@@ -150,6 +150,10 @@ class Mirror:
     #: record's, what the system held then): a target that writes the whole payload writes them too (module
     #: docstring, "carried").
     carried: dict[str, Any] = field(default_factory=dict)
+    #: The record fields the system's row holds a value of that it did not send (Debezium's placeholder for an
+    #: unchanged TOASTed value) while the record holds none: unknown, so the entity is created nowhere and has no
+    #: canonical record until a change of the system gives them (:mod:`~streams.flows.customers.withheld`).
+    withheld: set[str] = field(default_factory=set)
 
     def view(self, name: str, value: Any) -> Any:
         return held_view(self.holds, name, value)
@@ -282,7 +286,7 @@ class Mirror:
         """A copy that changes to this mirror do not touch (held values are replaced, never changed in place)."""
         return Mirror(system=self.system, holds=self.holds, present=self.present, reported=dict(self.reported),
                       pending={k: list(v) for k, v in self.pending.items()}, uncleared=dict(self.uncleared),
-                      unsent=set(self.unsent), carried=dict(self.carried))
+                      unsent=set(self.unsent), carried=dict(self.carried), withheld=set(self.withheld))
 
     def to_json(self) -> dict[str, Any]:
         stored: dict[str, Any] = {"present": self.present, "reported": to_store(self.reported),
@@ -293,6 +297,8 @@ class Mirror:
             stored["unsent"] = sorted(self.unsent)
         if self.carried:  # likewise
             stored["carried"] = to_store(self.carried)
+        if self.withheld:  # likewise
+            stored["withheld"] = sorted(self.withheld)
         return stored
 
     @classmethod
@@ -306,7 +312,8 @@ class Mirror:
                        pending={k: list(from_store(v)) for k, v in data["pending"].items()},
                        uncleared=dict(from_store(data.get("uncleared") or {})),
                        unsent=set(data.get("unsent") or ()),
-                       carried=dict(from_store(data.get("carried") or {})))
+                       carried=dict(from_store(data.get("carried") or {})),
+                       withheld=set(data.get("withheld") or ()))
         except (KeyError, TypeError, AttributeError) as exc:
             raise CorruptState(f"the {system} mirror of an entity is not what the flow writes: {exc!r}; "
                                "delete the flow's state (its changelog topics) to rebuild it") from exc

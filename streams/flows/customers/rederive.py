@@ -212,8 +212,9 @@ def _resend(state: CustomerState, role: SystemRole, cause: Cause, *, context: Co
         return whole[name] if name in whole else config.defaults.get(name)
 
     ids = tuple(f for f in role.link_back if state.value(f) is not None and unsure(f, state.value(f)))
+    unknown = state.unknown()  # a value its system did not send: named in no update (.withheld)
     fields = tuple(n for n in role.record_writes
-                   if unsure(n, whole[n] if n in whole else config.defaults.get(n, MISSING))
+                   if n not in unknown and unsure(n, whole[n] if n in whole else config.defaults.get(n, MISSING))
                    and not (value(n) is None and n in role.cannot_clear))
     owned = tuple(n for n in fields if owner_holds_other(state, role.name, n))
     if owned:  # never another system's value over the one the owner reported (.overlap)

@@ -55,8 +55,10 @@ def _unpacked_stamps(data: Mapping[str, Any], seen: dict[int, dt.datetime],
 def _packed_mirror(mirror: Mirror) -> tuple[Any, ...]:
     """A mirror in the packed layout: its fields in order, :attr:`Mirror.unsent` only when it has some, so a mirror
     without them is written as before they were kept (a version before this one refuses a state that has some);
-    then :attr:`Mirror.carried`, likewise (a version before it ignores them)."""
+    then :attr:`Mirror.carried`, likewise (a version before it ignores them), then :attr:`Mirror.withheld`."""
     fields = (mirror.present, mirror.reported, mirror.pending, mirror.uncleared)
+    if mirror.withheld:
+        return (*fields, sorted(mirror.unsent), mirror.carried, sorted(mirror.withheld))
     if mirror.carried:
         return (*fields, sorted(mirror.unsent), mirror.carried)
     return (*fields, sorted(mirror.unsent)) if mirror.unsent else fields
@@ -129,6 +131,9 @@ class CustomerState:
     #: Per source whose key comes through a look-up, the rows that match the entity now with what they map, the
     #: one changed last (the one shown) last (:mod:`~streams.flows.customers.matching`).
     matching: MatchingRows = field(default_factory=dict)
+    #: Not stored: what :meth:`unknown` holds changed with a change folded in this batch, not said yet
+    #: (:mod:`~streams.flows.customers.withheld`).
+    unknown_changed: bool = field(default=False, compare=False, repr=False)
 
     def mirror(self, system: str) -> Mirror:
         if system not in self.mirrors:
@@ -199,6 +204,16 @@ class CustomerState:
         record = self.record
         return not any(record.get(name) is None for name in self.config.required)
 
+    def unknown(self) -> frozenset[str]:
+        """The record fields a system's row holds a value of that its change did not send, the record holding none
+        (:attr:`Mirror.withheld`): unknown, not null; the entity waits for them (:mod:`~streams.flows.customers.
+        withheld`)."""
+        mirrors = self.mirrors.values()
+        if not any(m.withheld for m in mirrors):
+            return frozenset()
+        record = self.record
+        return frozenset(n for m in mirrors for n in m.withheld if n not in record)
+
     def child_lists(self) -> dict[str, list[dict[str, Any]]]:
         """Each list field of the record its children fill, the children in the order of their keys."""
         return {name: [items[k] for k in sorted(items, key=lambda k: int(k) if k.isdigit() else 0)]
@@ -210,8 +225,9 @@ class CustomerState:
         return {**self.record, self.config.key: self.customer_number, **self.child_lists()}
 
     def canonical(self) -> dict[str, Any] | None:
-        """The Avro record, or None while a field it requires has no value yet (no system named it)."""
-        if not self.complete:
+        """The Avro record, or None while a field it requires has no value yet (no system named it), or while a
+        field's value is unknown (:meth:`unknown`: it would read as null)."""
+        if not self.complete or self.unknown():
             return None
         record = self.with_children()
         if self.config.provenance:
@@ -228,7 +244,7 @@ class CustomerState:
             mirrors={name: mirror.copy() for name, mirror in self.mirrors.items()}, creating=dict(self.creating),
             published=self.published, touched_by=self.touched_by, lineage=self.lineage, held=self.held,
             held_lineage=self.held_lineage, rows=dict(self.rows), matching=dict(self.matching),
-            made_beside=self.made_beside, deleted_now=self.deleted_now)
+            made_beside=self.made_beside, deleted_now=self.deleted_now, unknown_changed=self.unknown_changed)
 
     def packed(self) -> bytes:
         """The compact layout: the fields of ``_LAYOUT`` in order, values packed in C (no tagged-JSON walk)."""
@@ -278,7 +294,8 @@ class CustomerState:
                 state.mirrors[name] = Mirror(system=name, holds=role.holds if role else {}, present=present,
                                              reported=reported, pending=pending, uncleared=uncleared,
                                              unsent=set(later[0]) if later else set(),
-                                             carried=later[1] if len(later) > 1 else {})
+                                             carried=later[1] if len(later) > 1 else {},
+                                             withheld=set(later[2]) if len(later) > 2 else set())
             state.creating = creating
             state.published = published
         except (TypeError, ValueError, AttributeError, StoreValueError) as exc:

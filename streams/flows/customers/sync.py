@@ -53,6 +53,7 @@ from streams.flows.customers.mirror import MISSING, KeptForm, Mirror
 from streams.flows.customers.overlap import met_create, own_row
 from streams.flows.customers.state import CustomerState
 from streams.flows.customers.unechoed import settle_unechoed
+from streams.flows.customers.withheld import fold as fold_withheld
 from streams.inspect.masking import MASK
 from streams.mapping import Context, MappedChange, RecordMapping, project, reconcile
 from streams.mapping.reconcile import Stamp, uncleared
@@ -142,6 +143,8 @@ def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, A
     if result.changed and stamp is not None:
         latest = state.record.get(stamp)
         state.record[stamp] = change.commit_time if latest is None else max(latest, change.commit_time)
+    if change.withheld or any(m.withheld for m in state.mirrors.values()):
+        fold_withheld(state, change, mirror)  # a value the change did not send, the record holding none: unknown
     return result.conflicts
 
 
@@ -475,6 +478,7 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
                                 cause=cause, changed_fields=changed))
 
     present = [origin for origin in config.origins if state.mirror(origin).present]
+    unknown = state.unknown()  # a value a system did not send, the record holding none (.withheld)
     whole: dict[str, Any] | None = None  # the record with its child lists, built once, when a role writes one
     defaults = config.defaults
     active = config.active
@@ -496,8 +500,9 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
             # Only a complete record is made elsewhere (every field its schema requires has a value): a row the
             # link alone knows (a party whose contact mechanisms are synced, its customer not in scope) is no one's
             # to create, and a create without a required field would only be refused by the target.
+            # Nor one with a field whose value is unknown: the create would carry it as null (.withheld).
             if (born_elsewhere and not state.linked(name) and name not in state.creating and state.active
-                    and state.complete):
+                    and state.complete and not unknown):
                 command(name, "create", role.payload, command_payload(state, role, context, named, whole))
                 state.creating[name] = commands[-1].idempotency_key
                 for field in role.holds:
@@ -518,6 +523,8 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
         linking = tuple(f for f in role.link_back
                         if state.value(f) is not None and mirror.differs(f, state.value(f)))
         differing = mirror.differing(role.record_writes, wanted, defaults) + _unreported(state, role, wanted)
+        if unknown:
+            differing = tuple(n for n in differing if n not in unknown)
         kept = {n for n in differing if n in role.cannot_clear and mirror.view(n, value(n)) is None}
         _audit_uncleared(state, role, kept, audit, settled_at)
         changed = tuple(n for n in differing if n not in kept)
