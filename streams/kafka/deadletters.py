@@ -25,6 +25,13 @@ STAGE_HEADER = "isthmus.stage"
 #: Among a dead letter's ``headers``: its original value was left out (too large to keep in it; the header's value
 #: is the value's length in bytes, as text). Such a dead letter cannot be replayed as stored (:func:`without_value`).
 VALUE_LEFT_OUT_HEADER = "isthmus.value_left_out"
+#: What brings back the values of a record whose dead letter could not keep them (:func:`without_value`). The row's
+#: next change is not enough: on a PostgreSQL table without REPLICA IDENTITY FULL an update leaves its unchanged
+#: TOASTed values out (Debezium's placeholder), the large one most likely, so only a read of the row carries them.
+READ_AGAIN = ("once the limits allow it, read the row again: snapshot its table (`isthmus connectors snapshot "
+              "<connector> --tables <table>`), whose read carries every value of the row. Its next change is not "
+              "enough: where the table is PostgreSQL's without REPLICA IDENTITY FULL, an update leaves an unchanged "
+              "large (TOASTed) value out, and an entity flow then holds the entity until a read gives the value")
 
 Headers = tuple[tuple[str, bytes | None], ...]
 
@@ -137,8 +144,7 @@ def without_value(letter: Mapping[str, Any], limit: int) -> dict[str, Any]:
     where = f"{letter['topic']}[{letter['partition']}]@{letter['offset']}"
     reason = (f"{letter['reason']}. The record's value ({len(value)} bytes) is left out of this dead letter, which "
               f"cannot hold it within {limit} bytes, so it cannot be replayed as stored: the record is still at "
-              f"{where} while that topic keeps it, and once the limits allow it the row's next change (or its "
-              "re-sync) carries its values again")
+              f"{where} while that topic keeps it; {READ_AGAIN}")
     marker = {"key": VALUE_LEFT_OUT_HEADER, "value": str(len(value)).encode()}
     return {**letter, "reason": reason, "value": None, "headers": [*letter.get("headers", ()), marker]}
 

@@ -31,7 +31,7 @@ from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.exceptions import CodecError
 from streams.config.kafka import KafkaAddress, client_kwargs, kafka_settings, producer_kwargs
 from streams.kafka import names
-from streams.kafka.deadletters import REPLAY_HEADER, REPLAY_NOTE, replayed_headers, value_left_out
+from streams.kafka.deadletters import READ_AGAIN, REPLAY_HEADER, REPLAY_NOTE, replayed_headers, value_left_out
 from streams.kafka.rederive import REDERIVE_TYPE, RederiveRequest
 from streams.kafka.topics import unreachable
 from streams.sinks.exceptions import DeadLetterNotFound, DeadLetterNotReplayable, DeadLetterUnreadable
@@ -492,9 +492,8 @@ def _refuse_left_out_values(entries: Sequence[DeadLetterEntry], topic: str) -> N
     named = "; ".join(f"{e.address()} (the value of {_origin_text(e)}, {size} bytes)" for e, size in left_out)
     raise DeadLetterNotReplayable(
         f"{topic}: dead letter(s) {named} do not keep their original value, which was too large for them: a replay "
-        "as stored would write the record without it. Leave them out of the replay; the record is still in its "
-        "topic while that keeps it, and once the size limits allow it the row's next change (or its re-sync) "
-        "carries its values again; then settle them (`isthmus topics dlq settle OFFSET`)")
+        f"as stored would write the record without it. Leave them out of the replay; the record is still in its "
+        f"topic while that keeps it; {READ_AGAIN}; then settle them (`isthmus topics dlq settle OFFSET`)")
 
 
 def _origin_text(entry: DeadLetterEntry) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -28,6 +29,7 @@ from streams.flows.customers.state import CustomerState
 from streams.flows.engine.sizes import DEFAULT_MAX_REQUEST_SIZE
 from streams.flows.files import load_flow_files
 from streams.flows.topics import HOLDS
+from streams.kafka.deadletters import without_value
 from streams.mapping import RecordMapping, load_mappings
 from streams.systems import Systems
 
@@ -113,6 +115,15 @@ def test_a_value_another_change_of_the_row_gives_ends_the_wait(run: Parties) -> 
     (create,) = run.change("hub", "party", "u", after=_party(display_name="Acme Ltd", mail="new@acme.test"))
     assert (create.route, create.payload["email"]) == (("Account", "create"), "new@acme.test")
     assert [h["state"] for h in _holds(run)] == ["held", "released"]
+
+
+def test_a_dead_letter_without_its_value_names_the_snapshot_not_the_next_change() -> None:
+    letter = {"reason": "too large", "topic": "hq.main.party", "partition": 0, "offset": 7, "value": b"x" * 10,
+              "headers": []}
+    reason = without_value(letter, 5)["reason"]
+    assert "snapshot" in reason and "isthmus connectors snapshot" in reason, reason
+    assert "TOAST" in reason, reason
+    json.dumps(reason)
 
 
 def test_what_is_unknown_survives_the_state_store(run: Parties) -> None:
