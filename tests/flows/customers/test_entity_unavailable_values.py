@@ -14,10 +14,12 @@ import asyncio
 import dataclasses
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 import pytest
+import test_entity_write_only as write_only_case
 from customer_events import decode_topic
 from test_entity_block import HERE, PUBLISHED, Parties, _catalogs, _debtor, _party, _systems
 
@@ -135,3 +137,41 @@ def test_what_is_unknown_survives_the_state_store(run: Parties) -> None:
         assert kept.unknown() == {"email"} and kept.mirror("hub").withheld == {"email"}
     state.record["email"] = None  # null is a value: known
     assert state.unknown() == frozenset()
+
+
+def test_trial_ah_a_write_only_target_gets_no_null_for_a_row_keyed_by_its_primary_key(
+        tmp_path: Path, schemas: SchemaStore) -> None:
+    """Trial AH's shape: the entity keyed by the table's primary key (its rows are not remembered), written into a
+    write-only SaaS through a payload mapping; the row's snapshot read dead-lettered, then an update that leaves
+    the long text out."""
+    def keyed(text: str) -> str:  # by the primary key alone, every row (no `when` reading other columns)
+        return text.replace("customer_number: code", 'customer_number: {compute: "str(party_id)"}').replace(
+            "    when: \"kind == 'org'\"\n", "")
+
+    files = {"mappings": {"party": keyed(write_only_case.RECORD), "party_link": keyed(write_only_case.LINK),
+                          "client": write_only_case.PAYLOAD},
+             "flows": {"saas": write_only_case.FLOW.replace("{origin}", "hub")}}
+    for folder, texts in files.items():
+        (tmp_path / folder).mkdir()
+        for stem, text in texts.items():
+            (tmp_path / folder / f"{stem}.yaml").write_text(text)
+    systems = write_only_case._systems()
+    mappings = load_mappings(tmp_path / "mappings", schemas=schemas.schemas, tables=_default_identity(_catalogs()),
+                             systems=systems)
+    config = entity_config(load_flow_files(tmp_path / "flows")[0], mappings, schemas.schemas.named, systems)
+    assert not config.reads[("hub", "party")].remember, "keyed by its primary key: no row remembered"
+    run = Parties(config, mappings, systems, schemas)
+    run.run.context.max_record_bytes = LIMIT
+    asyncio.run(run.run.feed([run.run.record(*run.record("hub", "party", "r", after=_party(mail=LONG_MAIL)))]))
+    assert [letter.error_type for letter in run.run.context.dead_letters] == ["OutputTooLarge"]
+    run.run.context.max_record_bytes = DEFAULT_MAX_REQUEST_SIZE
+    run.run.context.dead_letters.clear()
+
+    assert _renamed_with_mail_left_out(run) == [], "before: a create with email null, which the SaaS stored"
+    (held,) = _holds(run)
+    assert (held["entity_key"], held["state"], held["field"], held["target"]) == (
+        "test-saas:unavailable:10", "held", "email", "saas")
+    assert "`isthmus connectors snapshot hub-source --tables party`" in held["message"]
+    (create,) = run.change("hub", "party", "r", after=_party(display_name="Acme Ltd", mail=LONG_MAIL))
+    assert (create.route, create.payload["name"], create.payload["email"]) == (
+        ("Account", "create"), "Acme Ltd", LONG_MAIL)
