@@ -185,7 +185,8 @@ def _require(mapping: RecordMapping, plan: SourcePlan, row: Mapping[str, Any], *
 
 
 def _map_source(mapping: RecordMapping, plan: SourcePlan, event: ChangeEvent, system: str,
-                context: Context) -> MappedChange | None:
+                context: Context, skip: frozenset[str] = frozenset()) -> MappedChange | None:
+    """``skip``: fields not mapped at all (they read a value the change does not carry: :func:`_map_partial`)."""
     source = plan.source
     # One check of the row the change maps (its after-image; a delete's before-image, of which only what places
     # the record is read): an update's before-image is of the same table schema.
@@ -213,12 +214,12 @@ def _map_source(mapping: RecordMapping, plan: SourcePlan, event: ChangeEvent, sy
         asserted = tuple(v for v in values if v not in mapping.key)
         base = None
     else:
-        values = plan.map_row(row, reading)
-        base = _base(plan, event, reading) if before_in else None
+        values = _map_row(plan, row, reading, skip)
+        base = _base(plan, event, reading, skip) if before_in else None
         if event.op is Op.UPDATE and base is not None:
             asserted = tuple(n for n in values if n not in mapping.key and (n not in base or base[n] != values[n]))
         else:
-            asserted = plan.claims
+            asserted = tuple(n for n in plan.claims if n not in skip) if skip else plan.claims
     parent_key = plan.parent_key(row, StepInput(row=row, context=reading)) if plan.parent_key else None
     commit_time = event.commit_time
     if event.op is Op.READ and plan.changed_at is not None:
@@ -306,15 +307,12 @@ def _map_partial(mapping: RecordMapping, plan: SourcePlan, event: ChangeEvent, s
         needed.add("its `when` condition")
     if needed:
         raise MappingValueError(_unavailable(source, tuple(unknown), f"{', '.join(sorted(needed))} reads it"))
-    change = _map_source(mapping, plan, filled, system, context)
+    # not mapped at all: a value of null (or of the placeholder's text) would be refused, or taken, as a value
+    left_out = frozenset(name for name, binding in source.bindings.items() if binding.reads & gone)
+    change = _map_source(mapping, plan, filled, system, context, skip=left_out)
     if change is None:
         return None
-    left_out = {name for name, binding in source.bindings.items() if binding.reads & gone}
-    return dataclasses.replace(
-        change, values={n: v for n, v in change.values.items() if n not in left_out},
-        asserted=tuple(n for n in change.asserted if n not in left_out),
-        base={n: v for n, v in change.base.items() if n not in left_out} if change.base is not None else None,
-        withheld=tuple(n for n in source.bindings if n in left_out))
+    return dataclasses.replace(change, withheld=tuple(n for n in source.bindings if n in left_out))
 
 
 def project(mapping: RecordMapping, record: Mapping[str, Any], context: Context,
@@ -327,12 +325,21 @@ def project(mapping: RecordMapping, record: Mapping[str, Any], context: Context,
     return plan_of(mapping, named).source(mapping, sources[0]).map_row(record, context.reading(sources[0].system))
 
 
-def _base(plan: SourcePlan, event: ChangeEvent, context: Context) -> Mapping[str, Any] | None:
-    """The mapped before-image; None when there is none, or when it cannot be mapped (then the change
-    asserts every field it binds)."""
+def _map_row(plan: SourcePlan, row: Mapping[str, Any], context: Context, skip: frozenset[str]) -> dict[str, Any]:
+    """The fields ``plan``'s source binds from ``row``, but those of ``skip``."""
+    if not skip:
+        return plan.map_row(row, context)
+    given = StepInput(row=row, context=context)
+    return {name: function(row, given) for name, function in plan.fields if name not in skip}
+
+
+def _base(plan: SourcePlan, event: ChangeEvent, context: Context,
+          skip: frozenset[str] = frozenset()) -> Mapping[str, Any] | None:
+    """The mapped before-image (without the fields of ``skip``); None when there is none, or when it cannot be
+    mapped (then the change asserts every field it binds)."""
     if event.before is None or event.op is not Op.UPDATE:
         return None
     try:
-        return plan.map_row(event.before, context)
+        return _map_row(plan, event.before, context, skip)
     except MappingValueError:
         return None

@@ -20,3 +20,8 @@ class MergedRows(CustomerFlowError):
 
 class CorruptState(CustomerFlowError):
     """A stored value does not have the shape the customer flow writes."""
+
+
+class WithheldValue(CustomerFlowError):
+    """A child change left out a value (Debezium's placeholder) its list item never had: it is refused, not made
+    an item with that field null (:func:`~streams.flows.customers.withheld.whole_item`)."""

@@ -54,6 +54,7 @@ from streams.flows.customers.overlap import met_create, own_row
 from streams.flows.customers.state import CustomerState
 from streams.flows.customers.unechoed import settle_unechoed
 from streams.flows.customers.withheld import fold as fold_withheld
+from streams.flows.customers.withheld import whole_item
 from streams.inspect.masking import MASK
 from streams.mapping import Context, MappedChange, RecordMapping, project, reconcile
 from streams.mapping.reconcile import Stamp, uncleared
@@ -374,14 +375,16 @@ def fold_xref(state: CustomerState, change: MappedChange, *, settled_at: dt.date
 
 
 def fold_child(state: CustomerState, change: MappedChange) -> None:
-    """A child row into its list field (the child mapping's ``parent.field``), by the child's key."""
+    """A child row into its list field (the child mapping's ``parent.field``), by the child's key. A field whose
+    value the change left out keeps the item's value (the update did not change it); an item that has none is
+    refused (:func:`~streams.flows.customers.withheld.whole_item`)."""
     assert change.mapping.parent is not None
     items = state.children.setdefault(change.mapping.parent.field, {})
     key = str(change.key)
     if change.deleted:
         items.pop(key, None)
     else:
-        items[key] = dict(change.values)
+        items[key] = whole_item(change, items.get(key)) if change.withheld else dict(change.values)
 
 
 def command_payload(state: CustomerState, role: SystemRole, context: Context, named: Mapping[str, Any],

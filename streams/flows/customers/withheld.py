@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.debezium.unavailable import PLACEHOLDER
 from streams.flows.customers.config import EntityConfig
+from streams.flows.customers.exceptions import WithheldValue
 from streams.flows.customers.mirror import Mirror
 from streams.flows.customers.state import CustomerState
 from streams.flows.engine.api import Context
@@ -68,6 +69,27 @@ def fold(state: CustomerState, change: MappedChange, mirror: Mirror) -> None:
             each.withheld.difference_update(record.keys())
     if state.unknown() != before:
         state.unknown_changed = True
+
+
+def whole_item(change: MappedChange, item: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The child item ``change`` (of a child mapping) makes, the values it left out taken from ``item``, the one the
+    list holds. A list item is a whole record, as a document's line is (mappings/README.md, "Values a change does
+    not carry"): one whose left-out value the flow never had is refused (:class:`WithheldValue`), and the list
+    keeps what it held, rather than sent with that field as null."""
+    item = item or {}
+    unknown = [n for n in change.withheld if n not in item]
+    if unknown:
+        source = change.source
+        columns = sorted({c for n in unknown for c in source.bindings[n].reads})
+        raise WithheldValue(
+            f"{change.system}'s {source.table} change of {change.mapping.target.rpartition('.')[2]} {change.key} left "
+            f"out {', '.join(columns)} (for {', '.join(unknown)}; Debezium's placeholder {PLACEHOLDER!r}: PostgreSQL "
+            "leaves an unchanged TOASTed value out of an update unless the table has REPLICA IDENTITY FULL), and the "
+            "flow never read the row whole: an item of a list is a whole record, so it is not changed with the value "
+            f"as null. Fix: read the row again, `isthmus connectors snapshot <{change.system}'s connector> --tables "
+            f"{source.table}` (its read gives the item every value), and give the table REPLICA IDENTITY FULL so "
+            "that updates carry every value")
+    return {**{n: item[n] for n in change.withheld}, **change.values}
 
 
 class WithheldHolds:

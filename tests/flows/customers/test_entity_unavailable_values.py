@@ -175,3 +175,27 @@ def test_trial_ah_a_write_only_target_gets_no_null_for_a_row_keyed_by_its_primar
     (create,) = run.change("hub", "party", "r", after=_party(display_name="Acme Ltd", mail=LONG_MAIL))
     assert (create.route, create.payload["name"], create.payload["email"]) == (
         ("Account", "create"), "Acme Ltd", LONG_MAIL)
+
+
+def test_a_child_item_whose_value_the_update_left_out_is_refused_not_made_with_null(run: Parties) -> None:
+    run.change("hub", "party", "c", after=_party())
+    before = len(_published(run))
+    person = {"person_id": 7, "org_id": 10, "given": "Li"}
+    # the flow's first change of the person: its unchanged long family name left out
+    asyncio.run(run.run.feed([run.run.record(*run.record("hub", "person_of_party", "u",
+                                                         after={**person, "family": PLACEHOLDER}))]))
+    (letter,) = run.run.context.dead_letters
+    assert letter.error_type == "Rejected", letter.reason
+    assert "left out family (for last_name" in letter.reason and "never read the row whole" in letter.reason
+    assert "`isthmus connectors snapshot <hub's connector> --tables person_of_party`" in letter.reason
+    assert len(_published(run)) == before, "no contact with last_name null"
+    run.run.context.dead_letters.clear()
+    # the snapshot's read gives it whole
+    run.change("hub", "person_of_party", "r", after={**person, "family": "W" * 3000})
+    (contact,) = _published(run)[-1]["contacts"]
+    assert (contact["first_name"], contact["last_name"]) == ("Li", "W" * 3000)
+    # remembered since, an update leaving it out again takes the remembered value
+    run.change("hub", "person_of_party", "u", after={**person, "given": "Lu", "family": PLACEHOLDER})
+    (contact,) = _published(run)[-1]["contacts"]
+    assert (contact["first_name"], contact["last_name"]) == ("Lu", "W" * 3000)
+
