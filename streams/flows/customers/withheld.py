@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from streams.codecs.avro.single_object import SchemaStore
@@ -92,16 +93,15 @@ def whole_item(change: MappedChange, item: Mapping[str, Any] | None) -> dict[str
     return {**{n: item[n] for n in change.withheld}, **change.values}
 
 
+@dataclass(frozen=True, kw_only=True)
 class WithheldHolds:
     """Says, once each time it changes, what of an entity is unknown: a ``Hold`` on ``topic`` and a WARNING."""
 
-    def __init__(self, *, flow: str, config: EntityConfig, systems: Systems, schemas: SchemaStore,
-                 topic: str) -> None:
-        self.flow = flow
-        self.config = config
-        self.systems = systems
-        self.schemas = schemas
-        self.topic = topic
+    flow: str
+    config: EntityConfig
+    systems: Systems
+    schemas: SchemaStore
+    topic: str
 
     def folded(self, ctx: Context, entities: ObjectView[CustomerState], keys: Iterable[str],
                at: dt.datetime) -> None:
