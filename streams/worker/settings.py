@@ -21,8 +21,8 @@ from streams.flows.engine.processor import (
     DEFAULT_TRANSACTION_MAX_RECORDS,
 )
 from streams.flows.engine.repartition import MAX_PARTITIONS
-from streams.flows.engine.sizes import DEFAULT_MAX_REQUEST_SIZE
 from streams.flows.engine.stores import STORE_KINDS, StoreKind
+from streams.kafka.sizes import max_request_size_field
 
 
 class WorkerConfigError(RuntimeConfigError):
@@ -72,12 +72,10 @@ class WorkerSettings(Section):
         description="bytes one fetch brings of a partition at most (Kafka's max.partition.fetch.bytes, as stored: "
         "compressed if the topic is); it bounds the memory a partition's prefetch takes, and a fetch must hold a "
         "batch's worth of records (ISTHMUS_WORKER_BATCH) for batches to fill")
-    max_request_size: int = Field(
-        DEFAULT_MAX_REQUEST_SIZE, ge=64 * 1024, le=256 * 1024 * 1024,
-        description="bytes of one record (and record batch) the flows produce at most (the producer's "
-        "max.request.size): a record over it is not produced, the input record it came from is dead-lettered naming "
-        "the topic and the size, and the flow goes on; the topics the flows write (outputs, changelogs, isthmus.dlq) "
-        "must allow as much: their max.message.bytes, or the brokers' message.max.bytes (1048588 unless set)")
+    max_request_size: int = max_request_size_field(
+        "the flows produce", "a record over it is not produced, the input record it came from is dead-lettered "
+        "naming the topic and the size, and the flow goes on", "the topics the flows write (outputs, changelogs, "
+        "isthmus.dlq)")
     session_timeout_ms: int = Field(
         DEFAULT_SESSION_TIMEOUT_MS, ge=6000, le=300000, description="how long the group waits for a silent worker "
         "before its flows move to another, and so how long a worker restarted after a kill -9 or a crash waits to "

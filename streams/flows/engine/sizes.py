@@ -21,15 +21,12 @@ failing on /health while it retries from its last commit.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-
 from aiokafka.errors import KafkaError
-from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
-#: The bytes of one record the engine produces at most, by default: Kafka's and aiokafka's producer default
-#: (``max.request.size``), which the brokers' default ``message.max.bytes`` (1048588: a record batch of one such
-#: record) allows. ``ISTHMUS_WORKER_MAX_REQUEST_SIZE`` sets it.
-DEFAULT_MAX_REQUEST_SIZE = 1024 * 1024
+# the engine's names of the bound shared with the sinks (streams/kafka/sizes.py)
+from streams.kafka.sizes import DEFAULT_MAX_REQUEST_SIZE as DEFAULT_MAX_REQUEST_SIZE
+from streams.kafka.sizes import raise_topic_limit
+from streams.kafka.sizes import record_size as record_size
 
 #: The worker setting of the bound, as the fixes name it (``WorkerSettings.max_request_size``).
 MAX_REQUEST_SIZE_ENV = "ISTHMUS_WORKER_MAX_REQUEST_SIZE"
@@ -37,13 +34,6 @@ MAX_REQUEST_SIZE_ENV = "ISTHMUS_WORKER_MAX_REQUEST_SIZE"
 #: Leave the large value out at its source, the fix besides raising the bounds.
 SHORTEN_AT_SOURCE = ("or leave the large column out of the capture (the connector's column.exclude.list) or cut it "
                      "there (column.truncate.to.<length>.chars)")
-
-
-#: ``record_size(key, value, headers)``: the bytes of a record batch holding only this record (uncompressed), as
-#: aiokafka estimates it before it checks ``max_request_size`` in ``send``. Its C builder's own function, not wrapped:
-#: the engine measures every record a flow emits.
-record_size: Callable[[bytes | None, bytes | None, Iterable[tuple[str, bytes]]], int] = \
-    DefaultRecordBatchBuilder.estimate_size_in_bytes
 
 
 #: What became of the rest of an input record's work when one record it produced was too large: the engine undoes
@@ -68,8 +58,7 @@ class RefusedAsTooLarge(KafkaError):  # type: ignore[misc]
 
     def __init__(self, *, flow: str, task: int, topic: str, partition: int, size: int, limit: int,
                  retry_s: float) -> None:
-        raise_topic = (f"raise max.message.bytes of {topic} to at least {size} (kafka-configs.sh --alter "
-                       f"--entity-type topics --entity-name {topic} --add-config max.message.bytes={size})")
+        raise_topic = raise_topic_limit(topic, size)
         if topic.endswith("-changelog"):
             fix = (f"it holds a value of the flow's state, written when its batch ends, with no input record to "
                    f"dead-letter. Fix: {raise_topic}")
