@@ -7,7 +7,7 @@ Avro single-object encoded, to ``isthmus.dlq``, keyed like the record that faile
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -135,18 +135,35 @@ def dead_letter_value(original: Original, *, reason: str, error_type: str, stage
     }
 
 
-def without_value(letter: Mapping[str, Any], limit: int) -> dict[str, Any]:
+#: Among a dead letter's ``headers``: the first bytes of the original value :func:`without_value` left out (at most
+#: :data:`EXCERPT_BYTES`), so that what it was can be seen (``isthmus topics dlq show``).
+VALUE_EXCERPT_HEADER = "isthmus.value_excerpt"
+EXCERPT_BYTES = 2048
+#: The longest reason a dead letter that left its value out keeps (a reason holding a target's answer may be long).
+MAX_REASON_CHARS = 8192
+
+
+def without_value(letter: Mapping[str, Any], limit: int, *, setting: str | None = None, then: str = READ_AGAIN,
+                  headers: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """``letter`` (a DeadLetter record) without the original value, for a dead letter that cannot hold it within
-    ``limit`` bytes (a record too large for a flow's output is mostly too large for a dead letter too): the reason
-    says so and where the record still is, and :data:`VALUE_LEFT_OUT_HEADER` marks it, for a replay as stored would
-    write no value (``isthmus topics dlq replay`` refuses it)."""
+    ``limit`` bytes (``setting``: the variable that sets it; a record too large for a flow's output is mostly too
+    large for a dead letter too): it keeps an excerpt of it (:data:`VALUE_EXCERPT_HEADER`), its reason says so,
+    the size, the limit, where the record still is and ``then`` (what brings it again), and
+    :data:`VALUE_LEFT_OUT_HEADER` marks it, for a replay as stored would write no value (``isthmus topics dlq replay``
+    refuses it). ``headers``: more headers to keep beside those (a sink's command without its payload)."""
     value = letter.get("value") or b""
     where = f"{letter['topic']}[{letter['partition']}]@{letter['offset']}"
-    reason = (f"{letter['reason']}. The record's value ({len(value)} bytes) is left out of this dead letter, which "
-              f"cannot hold it within {limit} bytes, so it cannot be replayed as stored: the record is still at "
-              f"{where} while that topic keeps it; {READ_AGAIN}")
-    marker = {"key": VALUE_LEFT_OUT_HEADER, "value": str(len(value)).encode()}
-    return {**letter, "reason": reason, "value": None, "headers": [*letter.get("headers", ()), marker]}
+    excerpt = bytes(value[:EXCERPT_BYTES])
+    given = str(letter["reason"])
+    if len(given) > MAX_REASON_CHARS:
+        given = f"{given[:MAX_REASON_CHARS]}… ({len(given) - MAX_REASON_CHARS} more characters)"
+    reason = (f"{given}. The record's value ({len(value)} bytes) is left out of this dead letter, which cannot hold "
+              f"it within {limit} bytes{f' ({setting})' if setting else ''} (its first {len(excerpt)} bytes are in "
+              f"its header {VALUE_EXCERPT_HEADER}), so it cannot be replayed as stored: the record is still at {where} "
+              f"while that topic keeps it; {then}")
+    markers = [{"key": VALUE_LEFT_OUT_HEADER, "value": str(len(value)).encode()},
+               {"key": VALUE_EXCERPT_HEADER, "value": excerpt}, *headers]
+    return {**letter, "reason": reason, "value": None, "headers": [*letter.get("headers", ()), *markers]}
 
 
 def value_left_out(letter: Mapping[str, Any]) -> int | None:
