@@ -34,8 +34,10 @@ from streams.kafka import names
 from streams.kafka.deadletters import READ_AGAIN, REPLAY_HEADER, REPLAY_NOTE, replayed_headers, value_left_out
 from streams.kafka.rederive import REDERIVE_TYPE, RederiveRequest
 from streams.kafka.topics import unreachable
+from streams.sinks.bounded import letter_command
 from streams.sinks.exceptions import DeadLetterNotFound, DeadLetterNotReplayable, DeadLetterUnreadable
-from streams.sinks.records import COMMAND, DEAD_LETTER
+from streams.sinks.records import DEAD_LETTER
+from streams.sinks.topics import SINK_STAGE
 
 READ_TIMEOUT_MS = 1000
 
@@ -108,14 +110,13 @@ class DeadLetterEntry:
         return str(self.letter["reason"])
 
     def command(self, store: SchemaStore) -> dict[str, Any] | None:
-        """The original value decoded as a Command, when it is one."""
-        value = self.letter.get("value")
-        if not value:
-            return None
+        """The original value decoded as a Command, when it is one; a sink's dead letter that left it out (too large
+        to keep) gives the command's fields it kept instead (:func:`~streams.sinks.bounded.letter_command`)."""
         try:
-            return dict(store.decode(value, COMMAND).value)
+            command = letter_command(self.letter, store)
         except CodecError:
             return None
+        return dict(command) if command is not None else None
 
     def address(self) -> str:
         return f"{self.partition}:{self.offset}"
@@ -490,10 +491,14 @@ def _refuse_left_out_values(entries: Sequence[DeadLetterEntry], topic: str) -> N
     if not left_out:
         return
     named = "; ".join(f"{e.address()} (the value of {_origin_text(e)}, {size} bytes)" for e, size in left_out)
+    commands = any(e.stage.startswith(SINK_STAGE) for e, _ in left_out)
     raise DeadLetterNotReplayable(
         f"{topic}: dead letter(s) {named} do not keep their original value, which was too large for them: a replay "
         f"as stored would write the record without it. Leave them out of the replay; the record is still in its "
-        f"topic while that keeps it; {READ_AGAIN}; then settle them (`isthmus topics dlq settle OFFSET`)")
+        f"topic while that keeps it; {READ_AGAIN}"
+        + (" (a command an entity flow derives is replayed by asking that flow to derive it again, which needs no "
+           "stored value: here no entity flow claims it, or --as-stored was given)" if commands else "")
+        + "; then settle them (`isthmus topics dlq settle OFFSET`)")
 
 
 def _origin_text(entry: DeadLetterEntry) -> str:

@@ -50,6 +50,19 @@ class SinkCollector(Collector):
                        target, stats.committed)
         yield _counter("isthmus_sink_transactions_total", "Kafka transactions the sink committed.", target,
                        stats.transactions)
+        yield _counter("isthmus_sink_commit_failures_total", "Kafka transactions of the sink that failed, each retried "
+                       "with a new producer (an ERROR from the third in a row: nothing commits meanwhile).", target,
+                       stats.commit_failures)
+        yield _gauge("isthmus_sink_commit_failing", "Failed commits in a row now (0: the last commit succeeded); "
+                     "while above 0 no result, dead letter or offset is committed.", target, worker.commits_failing)
+        too_large = CounterMetricFamily(
+            "isthmus_sink_records_too_large_total", "Results and dead letters written smaller than made, as too large "
+            "for Kafka: over ISTHMUS_SINK_MAX_REQUEST_SIZE (by setting) or refused by the topic (by topic); a dead "
+            "letter without the command's value, a result without the target's answer.",
+            labels=["target", "record", "by"])
+        for (record, by), n in sorted(worker.too_large.items()):
+            too_large.add_metric([target, record.replace(" ", "_"), by], n)
+        yield too_large
         yield _gauge("isthmus_sink_in_flight", "Commands being delivered now (one per entity at most).", target,
                      worker.scheduler.active)
         yield _gauge("isthmus_sink_waiting", "Commands fetched and waiting behind an earlier one of their entity.",

@@ -47,6 +47,14 @@ class ContiguousOffsets(Generic[P, O]):
             self._pending -= 1
         entries[offset] = outputs
 
+    def replace(self, partition: P, offset: int, old: O, new: O) -> None:
+        """Put ``new`` in place of ``old`` among the outputs of a completed record (one Kafka refused)."""
+        entries = self._partitions.get(partition)
+        outputs = entries.get(offset, _PENDING) if entries is not None else _PENDING
+        if entries is None or outputs is _PENDING:
+            raise KeyError(f"offset {offset} of {partition} is not complete")
+        entries[offset] = tuple(new if output is old else output for output in cast(tuple[O, ...], outputs))
+
     def ready(self) -> dict[P, Committable[O]]:
         """Per partition with progress: the offset to commit and the outputs of the records it covers."""
         found: dict[P, Committable[O]] = {}

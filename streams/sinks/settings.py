@@ -19,6 +19,7 @@ from pydantic_settings import SettingsConfigDict
 from streams.config.exceptions import RuntimeConfigError
 from streams.config.section import Section
 from streams.kafka import names
+from streams.kafka.sizes import max_request_size_field
 from streams.sinks.exceptions import SinkSettingsError
 from streams.sinks.topics import command_topic, dlq_topic, results_topic, sink_group
 
@@ -74,6 +75,10 @@ class SinkSettings(Section):
                                    "failing alone is dead-lettered, once it also failed "
                                    "ISTHMUS_SINK_FAILING_ALONE_ATTEMPTS times alone")
     request_timeout_s: float = Field(10.0, gt=0, description="timeout of one call, seconds")
+    max_request_size: int = max_request_size_field(
+        "the sink produces", "a dead letter over it is written without the command's value (keeping its reason, "
+        "where the command is, an excerpt and the command's fields, so that a replay re-derives it), a CommandResult "
+        "without the target's answer, and the command's offset commits with it", "its results topic and isthmus.dlq")
     commit_interval_ms: int = Field(200, gt=0, description="how often completed commands are committed (results, "
                                     "dead letters and offsets in one Kafka transaction)")
     summary_interval_s: float = Field(30.0, gt=0, description="seconds between summary log lines")

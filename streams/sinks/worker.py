@@ -27,7 +27,8 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Hashable
+from collections import Counter
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -42,10 +43,12 @@ from streams.errors import IsthmusError, exception_text
 from streams.kafka import written_schemas
 from streams.kafka.producers import abandon
 from streams.kafka.refusals import refusal
+from streams.kafka.sizes import TOO_LARGE, raise_topic_limit, record_size
 from streams.kafka.topics import TopicSpec, ensure_topics
 from streams.metrics.histogram import LabelledHistogram
 from streams.sinks.adapters.base import Adapter
 from streams.sinks.backoff import Backoff
+from streams.sinks.bounded import MAX_REQUEST_SIZE_ENV, REFUSED_BOUND, bounded_letter, bounded_result
 from streams.sinks.breaker import CircuitBreaker
 from streams.sinks.config.model import TargetConfig
 from streams.sinks.delivery import Delivered, Deliverer, RetryPolicy
@@ -55,8 +58,6 @@ from streams.sinks.offsets import ContiguousOffsets
 from streams.sinks.outcomes import Applied
 from streams.sinks.presence import HEARTBEAT_S, SinkNote
 from streams.sinks.records import (
-    COMMAND_RESULT,
-    DEAD_LETTER,
     CommandUnusable,
     Original,
     SinkCommand,
@@ -78,16 +79,24 @@ PARTITION_REFRESH_S = 30.0
 #: The wait before a new producer retries a failed commit: 1 s, doubling up to 30 s (an ACL granted back is seen
 #: within 30 s; a broker that refuses every try is not asked every 200 ms).
 COMMIT_BACKOFF = Backoff(base=1.0, multiplier=2.0, maximum=30.0, jitter=0.0)
+#: From this failed commit in a row on, each is said as an ERROR with what it holds up and the fix.
+COMMIT_FAILURES_SAID_AS_ERROR = 3
 
 
 @dataclass(frozen=True, kw_only=True)
 class Output:
-    """A record to write in the transaction that commits the command it came from."""
+    """A record to write in the transaction that commits the command it came from (read at ``tp``, ``offset``);
+    ``remake``: the same record made again within a smaller bound, for one Kafka refused as too large."""
 
     topic: str
     key: bytes | None
     value: bytes
     headers: list[tuple[str, bytes]]
+    tp: TopicPartition | None = None
+    offset: int = -1
+    #: What it is, as logs name it: ``result`` or ``dead letter``.
+    kind: str = "record"
+    remake: Callable[[int], Output] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(kw_only=True)
@@ -113,6 +122,8 @@ class SinkStats:
     dead_lettered: int = 0
     #: Dead letters written in a committed transaction: only those are listed by ``isthmus topics dlq list``.
     dead_letters_committed: int = 0
+    #: Transactions that failed (each retried with a new producer).
+    commit_failures: int = 0
     committed: int = 0
     transactions: int = 0
     #: Transactions that only committed the offsets in hand again, while the target failed (see the module).
@@ -123,6 +134,7 @@ class SinkStats:
     def as_dict(self) -> dict[str, int]:
         return {"applied": self.applied, "replayed": self.replayed, "refused": self.refused,
                 "dead_lettered": self.dead_lettered, "dead_letters_committed": self.dead_letters_committed,
+                "commit_failures": self.commit_failures,
                 "committed": self.committed, "transactions": self.transactions, "heartbeats": self.heartbeats,
                 "max_uncommitted": self.max_uncommitted}
 
@@ -181,6 +193,8 @@ class SinkWorker:
         self._commit_retry_at = 0.0
         #: What the last failed commit said, until a commit succeeds (the summary line and /metrics name it).
         self.commit_error: str | None = None
+        #: Results and dead letters written smaller than made, by (kind, what bounded them: ``setting`` or ``topic``).
+        self.too_large: Counter[tuple[str, str]] = Counter()
         self.committed_offsets: dict[TopicPartition, int] = {}
         #: When the last transaction committed (monotonic), and when one last moved an offset (ms, wall clock).
         self._committed_at = time.monotonic()
@@ -248,7 +262,8 @@ class SinkWorker:
     def _new_producer(self) -> AIOKafkaProducer:
         r = self.resolved
         return AIOKafkaProducer(**producer_kwargs(self.bootstrap_servers), client_id=r.client_id,
-                                transactional_id=r.transactional_id, enable_idempotence=True, acks="all")
+                                transactional_id=r.transactional_id, enable_idempotence=True, acks="all",
+                                max_request_size=self.options.max_request_size)
 
     async def _shutdown(self) -> None:
         self._stopping = True
@@ -387,21 +402,53 @@ class SinkWorker:
                   command.operation, command.payload_type.rpartition(".")[2], command.entity_key, applied.status,
                   f" {dict(applied.ids)}" if applied.ids else "", " (replayed)" if applied.replayed else "",
                   delivered.attempts)
-        value = self.store.encode(COMMAND_RESULT, result_value(command, applied, attempts=delivered.attempts))
         key = item.original.key if item.original.key is not None else command.entity_key.encode()
-        return Output(topic=self.resolved.results_topic, key=key, value=value,
-                      headers=output_headers(command_id=command.command_id))
+        return self._result_output(item, key, result_value(command, applied, attempts=delivered.attempts),
+                                   self.options.max_request_size)
+
+    def _result_output(self, item: _Item, key: bytes, result: dict[str, Any], limit: int) -> Output:
+        """The CommandResult record, within ``limit`` bytes (:mod:`~streams.sinks.bounded`)."""
+        headers = output_headers(command_id=str(result["command_id"]))
+        value, whole = bounded_result(self.store, result, key=key, headers=headers, limit=limit)
+        if whole is not None:
+            self._bounded(item, "result", whole, limit, "without the target's answer (its ids kept)")
+        return Output(topic=self.resolved.results_topic, key=key, value=value, headers=headers, tp=item.tp,
+                      offset=item.offset, kind="result",
+                      remake=lambda bound: self._result_output(item, key, result, bound))
 
     def _dead_letter(self, item: _Item, *, reason: str, error_type: str, attempts: int) -> Output:
         self.stats.dead_lettered += 1
         command_id = item.command.command_id if item.command else None
         log.warning("sink %s: dead-lettered %s@%d%s: %s", self.system, item.tp, item.offset,
                     f" (command {command_id})" if command_id else "", reason)
-        value = self.store.encode(DEAD_LETTER, dead_letter_value(
-            item.original, reason=reason, error_type=error_type, stage=self.stage, attempts=max(attempts, 1),
-            worker=self.resolved.worker_id))
-        return Output(topic=self.resolved.dlq_topic, key=item.original.key, value=value,
-                      headers=output_headers(command_id=command_id, stage=self.stage))
+        letter = dead_letter_value(item.original, reason=reason, error_type=error_type, stage=self.stage,
+                                   attempts=max(attempts, 1), worker=self.resolved.worker_id)
+        return self._letter_output(item, letter, self.options.max_request_size)
+
+    def _letter_output(self, item: _Item, letter: dict[str, Any], limit: int) -> Output:
+        """The DeadLetter record, within ``limit`` bytes (:mod:`~streams.sinks.bounded`)."""
+        command_id = item.command.command_id if item.command else None
+        headers = output_headers(command_id=command_id, stage=self.stage)
+        value, whole = bounded_letter(self.store, letter, key=item.original.key, headers=headers, limit=limit,
+                                      command=item.command.raw if item.command else None)
+        if whole is not None:
+            self._bounded(item, "dead letter", whole, limit, "without the command's value "
+                          f"({len(item.original.value or b'')} bytes; its reason, its command's fields and an excerpt "
+                          "kept), so `isthmus topics dlq replay` re-derives it")
+        return Output(topic=self.resolved.dlq_topic, key=item.original.key, value=value, headers=headers,
+                      tp=item.tp, offset=item.offset, kind="dead letter",
+                      remake=lambda bound: self._letter_output(item, letter, bound))
+
+    def _bounded(self, item: _Item, kind: str, whole: int, limit: int, how: str) -> None:
+        """Say and count a result or dead letter written smaller than made: over the setting, or (``limit`` below
+        it) refused by Kafka at that size."""
+        by = "setting" if limit == self.options.max_request_size else "topic"
+        self.too_large[(kind, by)] += 1
+        if by == "setting":
+            log.warning("sink %s: the %s of %s@%d is %d bytes, over the %d bytes the sink produces at most (%s): it is "
+                        "written %s. Fix: raise %s to at least %d and the max.message.bytes of its topic with it "
+                        "(counted in isthmus_sink_records_too_large_total)", self.system, kind, item.tp, item.offset,
+                        whole, limit, MAX_REQUEST_SIZE_ENV, how, MAX_REQUEST_SIZE_ENV, whole)
 
     # committing
 
@@ -428,16 +475,33 @@ class SinkWorker:
             assert producer is not None
             began = time.monotonic()
             sent: list[asyncio.Future[Any]] = []
+            #: The outputs sent, in the order of ``sent`` (the written schemas' records follow them there), and
+            #: those Kafka refused as too large: each is tied to its own record, made again smaller.
+            outputs: list[Output] = []
+            refused: list[tuple[Output, BaseException]] = []
             try:
                 unrecorded = self.store.unrecorded()  # recorded with the first records written with it
                 await producer.begin_transaction()
                 for committable in ready.values():
                     for output in committable.outputs:
-                        sent.append(await producer.send(output.topic, output.value, key=output.key,
-                                                        headers=output.headers))
+                        try:
+                            sent.append(await producer.send(output.topic, output.value, key=output.key,
+                                                            headers=output.headers))
+                        except TOO_LARGE as exc:  # aiokafka's own check (each output was made within it)
+                            refused.append((output, exc))
+                            continue
+                        outputs.append(output)
                 for topic, partition, key, value, _ in written_schemas.out_records(
                         unrecorded, writer=self.resolved.worker_id):
                     sent.append(await producer.send(topic, value, key=key, partition=partition))
+                # a record batch the broker refused fails here, where its record is still known
+                answers = await asyncio.gather(*sent, return_exceptions=True)
+                refused += [(output, answer) for output, answer in zip(outputs, answers, strict=False)
+                            if isinstance(answer, TOO_LARGE)]
+                failed = refused[0][1] if refused else next(
+                    (answer for answer in answers if isinstance(answer, BaseException)), None)
+                if failed is not None:
+                    raise failed
                 note = self.note(advanced=bool(ready)).encode()
                 await producer.send_offsets_to_transaction(
                     {tp: OffsetAndMetadata(offset, note) for tp, offset in offsets.items()}, self.resolved.group_id)
@@ -449,7 +513,8 @@ class SinkWorker:
             except Exception as exc:  # the producer may be past any abort (FATAL_ERROR): a new one retries
                 abandon(producer, sent, exc)
                 self._producer = None
-                await self._commit_failed("commit failed", exc)
+                remade = self._remake_refused(refused)
+                await self._commit_failed("commit failed", exc, remade=remade)
                 with contextlib.suppress(Exception):
                     await producer.stop()
                 return
@@ -503,16 +568,66 @@ class SinkWorker:
         self._producer = producer
         return True
 
-    async def _commit_failed(self, what: str, exc: Exception) -> None:
-        """Say what failed (what Kafka refused and to whom, with the ACL to grant) and when it is tried again."""
+    def _remake_refused(self, refused: list[tuple[Output, BaseException]]) -> int:
+        """Make each output Kafka refused as too large again within :data:`REFUSED_BOUND`, in place of the one
+        refused (its record's alone: the other records of the transaction go as they were), saying so at ERROR;
+        returns how many were made smaller."""
+        remade = 0
+        for output, exc in refused:
+            size = record_size(output.key, output.value, output.headers)
+            smaller = output.remake(REFUSED_BOUND) if output.remake is not None and output.tp is not None else None
+            if smaller is None or record_size(smaller.key, smaller.value, smaller.headers) >= size:
+                log.error("sink %s: Kafka refused the %s of %s@%d for %s as too large (%d bytes: %s), and it cannot "
+                          "be made smaller; nothing commits until it goes. Fix: %s", self.system, output.kind,
+                          output.tp, output.offset, output.topic, size, exception_text(exc),
+                          raise_topic_limit(output.topic, size))
+                continue
+            assert output.tp is not None
+            self.offsets.replace(output.tp, output.offset, output, smaller)
+            remade += 1
+            log.error("sink %s: Kafka refused the %s of %s@%d for %s as too large (%d bytes, within the %d bytes of "
+                      "%s: the topic takes less, its max.message.bytes or the brokers' message.max.bytes): it is "
+                      "written smaller instead (%d bytes, as one over the setting is) and the commit retried with the "
+                      "other records unchanged. Fix: %s, or lower %s to the topic's limit (counted in "
+                      "isthmus_sink_records_too_large_total)", self.system, output.kind, output.tp, output.offset,
+                      output.topic, size, self.options.max_request_size, MAX_REQUEST_SIZE_ENV,
+                      record_size(smaller.key, smaller.value, smaller.headers), raise_topic_limit(output.topic, size),
+                      MAX_REQUEST_SIZE_ENV)
+        return remade
+
+    async def _commit_failed(self, what: str, exc: Exception, *, remade: int = 0) -> None:
+        """Say what failed (what Kafka refused and to whom, with the ACL to grant) and when it is tried again: a
+        WARNING, an ERROR with what it holds up and the fix from the :data:`COMMIT_FAILURES_SAID_AS_ERROR`-th
+        failure in a row (nothing commits meanwhile). ``remade``: records the failure was tied to, made smaller
+        (the next commit is tried at once)."""
         self._commit_failures += 1
-        delay = COMMIT_BACKOFF.delay(self._commit_failures)
+        self.stats.commit_failures += 1
+        delay = 0.0 if remade else COMMIT_BACKOFF.delay(self._commit_failures)
         self._commit_retry_at = time.monotonic() + delay
-        self.commit_error = refusal(exc, self.bootstrap_servers) or f"{type(exc).__name__}: {exception_text(exc)}"
-        log.warning("sink %s: %s (%s); its producer is replaced and the commit retried in %.1f s (attempt %d)",
-                    self.system, what, self.commit_error, delay, self._commit_failures)
+        said = refusal(exc, self.bootstrap_servers)
+        self.commit_error = said or f"{type(exc).__name__}: {exception_text(exc)}"
+        if remade or self._commit_failures < COMMIT_FAILURES_SAID_AS_ERROR:
+            log.warning("sink %s: %s (%s); its producer is replaced and the commit retried in %.1f s (attempt %d)",
+                        self.system, what, self.commit_error, delay, self._commit_failures)
+            return
+        fix = ("see above" if said else
+               f"raise {MAX_REQUEST_SIZE_ENV} and the topics' max.message.bytes to what the record needs"
+               if isinstance(exc, TOO_LARGE) else
+               "check that the brokers run and answer this sink (isthmus status; a transaction left hanging: "
+               "isthmus topics hanging --abort)")
+        log.error("sink %s: %s (%s); attempt %d in a row, nothing has committed for %.0f s: %d fetched command(s) wait "
+                  "with their results, dead letters and offsets (fetching stops at %d), and a restart would apply "
+                  "the uncommitted ones again. The commit is retried in %.1f s with a new producer. Fix: %s (counted "
+                  "in isthmus_sink_commit_failures_total)", self.system, what, self.commit_error,
+                  self._commit_failures, time.monotonic() - self._committed_at, self.offsets.tracked,
+                  self.options.max_in_flight, delay, fix)
 
     # reporting
+
+    @property
+    def commits_failing(self) -> int:
+        """Failed commits in a row now (0: the last one succeeded)."""
+        return self._commit_failures
 
     async def _summary_every(self) -> None:
         while True:
@@ -530,8 +645,14 @@ class SinkWorker:
                 f"{self.offsets.tracked} uncommitted; breaker {self.gate.state}{self._held_text()}"
                 f"{throttle_text(self.throttle)}"
                 f"{'; credentials refused' if self.deliverer.credentials.refusing else ''}{self._retrying_text()}"
-                f"{f'; commits failing: {self.commit_error}' if self.commit_error else ''}; "
+                f"{f'; commits failing: {self.commit_error}' if self.commit_error else ''}"
+                f"{self._too_large_text()}; "
                 f"{s.transactions} commits, up {time.monotonic() - s.started:.0f} s")
+
+    def _too_large_text(self) -> str:
+        """The results and dead letters written smaller than made (too large), for the summary line."""
+        count = sum(self.too_large.values())
+        return f"; {count} written smaller as too large for Kafka ({MAX_REQUEST_SIZE_ENV})" if count else ""
 
     def _retrying_text(self) -> str:
         """The commands retrying a transient failure, for the summary line, naming the oldest: what it is, how long
