@@ -65,7 +65,7 @@ from streams.flows.customers.matching import fills_from_matching_rows, shown_cha
 from streams.flows.customers.missed import MARKED_COUNT, MISSED, WHOLE_COUNT, Missed
 from streams.flows.customers.recreate import reborn
 from streams.flows.customers.rederive import dead_letter_cause, rederive
-from streams.flows.customers.refused import forget_refused
+from streams.flows.customers.refused import forget_refused, same_payload
 from streams.flows.customers.remembered import ROWS_CODEC, Row, UnknownEnds
 from streams.flows.customers.state import CustomerState, StateCodec
 from streams.flows.customers.sync import command_payload, decide, fold, fold_child, fold_xref
@@ -331,8 +331,8 @@ class CustomerFlow:
                 if operation != "create":
                     if not state.active:
                         return
-                elif not met and payload_json(command_payload(state, role, self.context, self.named)) == refused[
-                        "payload"]:
+                elif not met and same_payload(refused, payload_json(command_payload(state, role, self.context,
+                                                                                    self.named))):
                     return
                 cause = dead_letter_cause(self.config, record, key, connector=REFUSED_CONNECTOR,
                                           at=dt.datetime.fromtimestamp(record.timestamp_ms / 1000, dt.UTC))

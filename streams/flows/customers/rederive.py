@@ -59,9 +59,10 @@ from streams.flows.engine.api import Incoming
 from streams.flows.engine.objects import ObjectView
 from streams.flows.exceptions import FlowFileError, FlowUnavailable
 from streams.flows.files import load_flow_files
-from streams.kafka.deadletters import replayed_headers
+from streams.kafka.deadletters import replayed_headers, value_left_out
 from streams.kafka.rederive import REDERIVE_TYPE, RederiveRequest
 from streams.mapping import Context, RecordMapping, load_mappings
+from streams.sinks.bounded import letter_command
 from streams.sinks.dlq import DeadLetterEntry
 from streams.sinks.topics import SINK_STAGE
 from streams.systems import Systems, load_systems
@@ -120,12 +121,11 @@ def rederive(record: Incoming, entities: ObjectView[CustomerState], *, config: E
                                              request.requested_at))
     command, why = own_command(letter, config, schemas)
     if command is None:
-        return Answer(way="as_stored", request=request, stored=stored, why=why)
+        return _as_stored(request, stored, letter, why)
     system, key = str(command["target"]), str(command["entity_key"])
     state = entities.get(key)
     if not (state.record or state.xref or state.mirrors):
-        return Answer(way="as_stored", request=request, stored=stored,
-                      why=f"{config.name} does not know {config.key} {key}")
+        return _as_stored(request, stored, letter, f"{config.name} does not know {config.key} {key}")
     cause = dead_letter_cause(config, record, key, connector=CONNECTOR, at=request.requested_at)
     commands = _derive(state, config.written[system], command, cause, context=context, named=named, audit=audit,
                        settled_at=settled_at)
@@ -133,6 +133,18 @@ def rederive(record: Incoming, entities: ObjectView[CustomerState], *, config: E
     parent, correlation = str(command["command_id"]), f"replay of {request.address}"
     return Answer(way="rederived", request=request, commands=[
         dataclasses.replace(c, parent_command_id=parent, correlation_id=correlation) for c in commands])
+
+
+def _as_stored(request: RederiveRequest, stored: Stored, letter: Mapping[str, Any], why: str) -> Answer:
+    """The answer that re-sends the stored command as it was; a dead letter that left the command's value out
+    (too large to keep, :mod:`streams.sinks.bounded`) has none to re-send: :class:`CustomerFlowError` says so."""
+    size = value_left_out(letter)
+    if size is not None:
+        raise CustomerFlowError(
+            f"it cannot be derived again ({why}), and its stored command cannot be re-sent: the dead letter left its "
+            f"value ({size} bytes) out, too large to keep. The entity's next change (or its re-sync) derives what the "
+            "target needs; then settle the dead letter (`isthmus topics dlq settle`)")
+    return Answer(way="as_stored", request=request, stored=stored, why=why)
 
 
 def dead_letter_cause(config: EntityConfig, record: Incoming, key: str, *, connector: str,
@@ -150,12 +162,14 @@ def own_command(letter: Mapping[str, Any], config: EntityConfig,
     by that system's sink); else None and why not."""
     stage = str(letter.get("stage") or "")
     system = stage[len(SINK_STAGE):]
-    if not stage.startswith(SINK_STAGE) or system not in config.written or letter.get("value") is None:
+    if not stage.startswith(SINK_STAGE) or system not in config.written:
         return None, f"stage {stage or '-'} is no sink of a system {config.name} writes"
     try:
-        command = schemas.decode(letter["value"]).value
+        command = letter_command(letter, schemas)  # its fields alone when the sink left its value out
     except CodecError as exc:
         return None, f"its value is not a command ({exc})"
+    if command is None:
+        return None, "it keeps no command"
     if command.get("entity_type") != config.record.target or command.get("target") != system:
         return None, f"a {command.get('entity_type')} command is not derived from {config.record.target}"
     if not command.get("entity_key"):
