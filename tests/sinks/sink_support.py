@@ -112,10 +112,13 @@ def fresh_topics(stack: RunningStack, name: str) -> tuple[Topics, dict[str, str]
     return topics, env
 
 
-def produce(stack: RunningStack, topic: str, commands: Iterable[Mapping[str, Any]]) -> None:
+def produce(stack: RunningStack, topic: str, commands: Iterable[Mapping[str, Any]], *,
+            max_request_size: int = 1024 * 1024) -> None:
+    """Write ``commands`` to ``topic`` keyed by entity (``max_request_size``: the largest record, as a flow's
+    worker with ISTHMUS_WORKER_MAX_REQUEST_SIZE raised writes them)."""
     async def send() -> None:
         producer = AIOKafkaProducer(bootstrap_servers=stack.settings.bootstrap_servers, acks="all",
-                                    enable_idempotence=True)
+                                    enable_idempotence=True, max_request_size=max_request_size)
         await producer.start()
         try:
             for item in commands:

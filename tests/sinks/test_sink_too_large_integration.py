@@ -17,23 +17,21 @@ import textwrap
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sink_support import (
     CREATED_TOPICS,
-    STORE,
     InProcessSink,
     Topics,
     account_payload,
     command,
     customer_number,
     dead_letters_for,
+    produce,
     results_for,
 )
 from support.waiting import eventually
@@ -111,21 +109,6 @@ def _topics(stack: RunningStack) -> tuple[Topics, dict[str, str]]:
                     "ISTHMUS_SINK_TRANSACTIONAL_ID": f"test-sink-{tag}"}
 
 
-def _produce(stack: RunningStack, topic: str, commands: list[Mapping[str, Any]]) -> None:
-    async def send() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=stack.settings.bootstrap_servers, acks="all",
-                                    enable_idempotence=True, max_request_size=COMMANDS_LIMIT)
-        await producer.start()
-        try:
-            for item in commands:
-                await producer.send(topic, STORE.encode("Command", item), key=item["entity_key"].encode())
-            await producer.flush()
-        finally:
-            await producer.stop()
-
-    asyncio.run(send())
-
-
 def _all_committed(worker: SinkWorker, count: int) -> bool:
     return worker.offsets.tracked == 0 and sum(worker.committed_offsets.values()) >= count
 
@@ -141,7 +124,8 @@ def test_a_dead_letter_too_large_is_written_bounded_and_the_sink_goes_on(
     commands = [command(target="erp", operation="create", payload_type="Account", entity_key=n,
                         payload=account_payload(n, name=notes if n == huge else f"Org {n}")) for n in numbers[:-1]]
     topics, env = _topics(stack)
-    _produce(stack, topics.commands, commands)  # the huge one first: every later offset waits on its partition
+    # the huge one first: every later offset of its partition waits on it
+    produce(stack, topics.commands, commands, max_request_size=COMMANDS_LIMIT)
     env = {**env, "ISTHMUS_SINK_TARGETS_DIR": str(targets), "ISTHMUS_SINK_BASE_URL": helpdesk.url}
     with InProcessSink("erp", env) as sink:
         worker = sink.worker
@@ -175,7 +159,7 @@ def test_a_dead_letter_too_large_is_written_bounded_and_the_sink_goes_on(
     late = command(target="erp", operation="create", payload_type="Account", entity_key=numbers[-1],
                    payload=account_payload(numbers[-1]))
     with InProcessSink("erp", env) as again:
-        _produce(stack, topics.commands, [late])
+        produce(stack, topics.commands, [late])
         eventually("the late command committed", lambda: _all_committed(again.worker, 1)
                    and again.worker.stats.applied == 1, timeout=60, context=again.worker._summary_text)
         assert again.worker.stats.dead_lettered == 0
