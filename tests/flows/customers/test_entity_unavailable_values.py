@@ -70,7 +70,7 @@ def _renamed_with_mail_left_out(run: Parties) -> list[Any]:
     return run.change("hub", "party", "u", after=_party(display_name="Acme Ltd", mail=PLACEHOLDER))
 
 
-def _waits_then_a_snapshot_creates_it_whole(run: Parties) -> None:
+def _held_then_a_snapshot_creates_it_whole(run: Parties) -> None:
     """The rename sends nothing, publishes nothing, and holds the entity naming the cause and the fix; a snapshot
     read of the row creates it with its mail and releases the hold."""
     assert _renamed_with_mail_left_out(run) == [], "no create with the mail as null"
@@ -105,11 +105,11 @@ def test_an_entity_whose_read_was_dead_lettered_waits_for_a_value_the_update_lef
     assert letter.error_type == "OutputTooLarge"
     run.run.context.max_record_bytes = DEFAULT_MAX_REQUEST_SIZE
     run.run.context.dead_letters.clear()
-    _waits_then_a_snapshot_creates_it_whole(run)
+    _held_then_a_snapshot_creates_it_whole(run)
 
 
 def test_a_row_the_flow_first_sees_in_an_update_that_leaves_a_value_out_waits_for_it(run: Parties) -> None:
-    _waits_then_a_snapshot_creates_it_whole(run)
+    _held_then_a_snapshot_creates_it_whole(run)
 
 
 def test_a_value_another_change_of_the_row_gives_ends_the_wait(run: Parties) -> None:

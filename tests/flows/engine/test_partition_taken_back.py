@@ -54,7 +54,7 @@ def test_records_of_a_partition_taken_back_are_left_to_its_next_owner(caplog: py
     with caplog.at_level(logging.WARNING):
         asyncio.run(flow._dispatch(Consumer(0), batch(0, 1), 0.0))
     assert handled == [0], "the partition still held is processed"
-    [said] = [r.getMessage() for r in caplog.records]
+    [said] = [r.getMessage() for r in caplog.records if r.name == "streams.flows.engine.processor"]
     assert said.startswith("f: 2 record(s) of partition 1 were fetched before the group took the partition from "
                            "this worker (a rebalance: another worker joined or left, or this one was silent longer "
                            "than its session timeout, 10000 ms, ")
