@@ -62,6 +62,8 @@ class Change:
     #: A change of a transaction of several (:meth:`Debezium.transaction`): its END is ``end`` (on the last one),
     #: not one of its own.
     joined: bool = False
+    #: The END that closes its transaction (:func:`end_of`), made with the change: of a change alone in its
+    #: transaction, its own; of a joined one, on the last only.
     end: Change | None = None
 
 
@@ -133,8 +135,13 @@ class Debezium:
             raise ValueError(f"a change of {system}.{table} needs a before or an after image")
         payload = {"before": before, "after": after, "op": op, "source": source, "transaction": block,
                    "ts_ms": source["ts_ms"] + 5}
-        return Change(kind=kind, topic=template.topic, key=template.key(row), value=template.value(payload),
+        made = Change(kind=kind, topic=template.topic, key=template.key(row), value=template.value(payload),
                       timestamp_ms=source["ts_ms"] + 5)
+        if within is not None or block is None:
+            return made
+        # alone in its transaction (until transaction() joins it to others): its END made now, from what is at hand
+        namespace = source.get("schema") or source["db"]
+        return replace(made, end=_end(made, source, block["id"], {f"{namespace}.{table}": 1}))
 
     def transaction(self, system: str, changes: Sequence[tuple[str, str, Mapping[str, Any]]]) -> list[Change]:
         """Rows created in one source transaction of ``system``, each ``(kind, table, after)``: one transaction
@@ -152,7 +159,7 @@ class Debezium:
         last = json.loads(made[-1].value)["payload"]
         namespace = last["source"].get("schema") or last["source"]["db"]
         end = _end(made[-1], last["source"], tx_id, {f"{namespace}.{table}": n for table, n in counts.items()})
-        made = [replace(c, joined=True) for c in made]
+        made = [replace(c, joined=True, end=None) for c in made]
         made[-1] = replace(made[-1], end=end)
         return made
 
@@ -194,8 +201,10 @@ _END = {system: json.loads((FIXTURES / f"{system}_transaction_end_1.json").read_
 def end_of(change: Change) -> Change | None:
     """The END Connect writes on ``<prefix>.transaction`` after ``change``, alone in its transaction (None for a
     snapshot read, which has no transaction); of a change in a transaction of several, the END it closes (None
-    before the last)."""
-    if change.joined:
+    before the last). The END was made with the change (:meth:`Debezium.change`): reading it back from the change's
+    JSON here cost ~600,000 instructions a change, which the handler's instruction counts (feed minus generate-only)
+    took for the handler's (BENCHMARKS.md, "Session of 2026-12-07, seventh"); a change made otherwise is read."""
+    if change.joined or change.end is not None:
         return change.end
     payload = json.loads(change.value)["payload"]
     block = payload.get("transaction")
