@@ -14,12 +14,13 @@ and the command replayed."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 
 from streams.sinks.adapters.base import Adapter
@@ -107,6 +108,34 @@ class Deliverer:
         #: The commands retrying a transient failure now, and whether each fails alone.
         self.retrying = Retries()
         self._positions = itertools.count()
+        #: The deliveries waiting now (at the gate, backing off, for a Retry-After), which :meth:`stop` ends.
+        self._waits: set[asyncio.Task[object]] = set()
+        self.stopping = False
+
+    def stop(self) -> int:
+        """The sink stops (SIGTERM): end every delivery's wait now (the breaker, a backoff, a Retry-After; each is
+        cancelled, its command left uncommitted for the next start) and start no new call. Calls already out go on.
+        Returns how many deliveries were waiting."""
+        self.stopping = True
+        waiting = [task for task in self._waits if not task.done()]
+        for task in waiting:
+            task.cancel()
+        return len(waiting)
+
+    @contextlib.contextmanager
+    def _waiting(self) -> Iterator[None]:
+        """A wait of the current delivery, which :meth:`stop` ends; once stopping, no wait (nor call) begins."""
+        if self.stopping:
+            raise asyncio.CancelledError("the sink is stopping")
+        task = asyncio.current_task()
+        if task is None:
+            yield
+            return
+        self._waits.add(task)
+        try:
+            yield
+        finally:
+            self._waits.discard(task)
 
     def _where(self, line: int | None) -> str:
         return f"{self.config.path.name}:{line}" if line else self.config.path.name
@@ -261,7 +290,8 @@ class Deliverer:
         first = self.clock()
         forbidden_at: int | None = None  # the target's accepted answers when this command last got a 403
         while True:
-            probe = await self.gate.enter()
+            with self._waiting():
+                probe = await self.gate.enter()
             attempts += 1
             self.retries += attempts > 1
             try:
@@ -293,7 +323,8 @@ class Deliverer:
                     return Delivered(outcome=_with_reason(outcome, self._gave_up(command, outcome, conflicts)),
                                      attempts=attempts, retries_after_transient=transient)
                 conflicts += 1
-                await asyncio.sleep(self.policy.backoff.delay(conflicts, self.rng))
+                with self._waiting():
+                    await asyncio.sleep(self.policy.backoff.delay(conflicts, self.rng))
                 continue
             # a 429, or a row the command waits for (wait_s): the target answered, neither an outage nor alone
             spoke = outcome.status == THROTTLED or outcome.wait_s is not None
@@ -332,7 +363,8 @@ class Deliverer:
             wait = self.policy.backoff.delay(transient, self.rng)
             if outcome.wait_s is not None and deadline is not None:  # the last try at the wait's end, not past it
                 wait = min(wait, deadline - elapsed)
-            await asyncio.sleep(max(wait, retry_after or 0.0))
+            with self._waiting():
+                await asyncio.sleep(max(wait, retry_after or 0.0))
 
 
 def _with_reason(failed: Failed, reason: str) -> Failed:

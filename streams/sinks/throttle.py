@@ -76,6 +76,14 @@ class Turns:
     def __len__(self) -> int:
         return sum(not turn.done() for _, _, turn in self._heap)
 
+    def cancel(self) -> int:
+        """Cancel every waiting call (the sink stops); returns how many waited."""
+        waiting = [turn for _, _, turn in self._heap if not turn.done()]
+        for turn in waiting:
+            turn.cancel()
+        self._heap.clear()
+        return len(waiting)
+
 
 class Slots:
     """At most ``size`` calls at once (an adapter's connections), the waiting ones let in as :class:`Turns`
@@ -127,6 +135,7 @@ class RequestThrottle:
         self._timer: asyncio.TimerHandle | None = None
         self._unsaid: dict[int, int] = dict.fromkeys(THROTTLING_STATUSES, 0)
         self._said_at: float | None = None
+        self.stopping = False
 
     @classmethod
     def for_target(cls, path: Path, system: str, ceiling: float | None, *,
@@ -143,8 +152,19 @@ class RequestThrottle:
         """Calls waiting for their turn now."""
         return len(self._waiting)
 
+    def stop(self) -> int:
+        """The sink stops (SIGTERM): the calls waiting for their turn (a Retry-After hold, the rate) are cancelled
+        and none goes out from now; returns how many waited. A call already out goes on."""
+        self.stopping = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        return self._waiting.cancel()
+
     async def acquire(self) -> float:
         """Wait for this call's turn; the time it goes, to hand back to :meth:`answered`."""
+        if self.stopping:
+            raise asyncio.CancelledError("the sink is stopping")
         now = self.clock()
         if not self._waiting and now >= self.not_before and now >= self.next_at:
             rate = self.control.rate

@@ -67,7 +67,7 @@ from streams.sinks.records import (
     result_value,
 )
 from streams.sinks.scheduler import KeyedScheduler
-from streams.sinks.settings import ResolvedSinkSettings
+from streams.sinks.settings import ResolvedSinkSettings, SinkSettings
 from streams.sinks.throttle import throttle_of, throttle_text
 from streams.sinks.topics import COMMAND_PARTITIONS, DLQ_PARTITIONS, command_topic, sink_stage
 from streams.sinks.unmade import UnmadeCreates
@@ -267,18 +267,24 @@ class SinkWorker:
 
     async def _shutdown(self) -> None:
         self._stopping = True
-        if self._tasks and self._fatal is None:
-            log.info("sink %s: stopping; %d call(s) in flight get %.0f s to finish", self.system, len(self._tasks),
-                     self.options.stop_grace_s)
-            await asyncio.wait(set(self._tasks), timeout=self.options.stop_grace_s)
+        # whatever waits (the breaker, a backoff, a Retry-After, its turn under the rate) stops now; calls already
+        # out get the grace: SIGTERM never waits for an outage to end
+        waiting = self.deliverer.stop() + (self.throttle.stop() if self.throttle is not None else 0)
+        await asyncio.sleep(0)
+        calling = {t for t in self._tasks if not t.done()}
+        if (calling or waiting) and self._fatal is None:
+            log.info("sink %s: stopping; %d command(s) waiting to retry or for their turn stopped at once, %d call(s) "
+                     "in flight get %.0f s to finish (%s); what is not applied stays uncommitted and is sent again "
+                     "after a restart, under the same idempotency keys", self.system, waiting, len(calling),
+                     self.options.stop_grace_s, SinkSettings.env_name("stop_grace_s"))
+            if calling:
+                await asyncio.wait(calling, timeout=self.options.stop_grace_s)
         if self._fatal is None and self._producer is not None:
             with contextlib.suppress(Exception):
                 await self._flush()
         abandoned = [t for t in self._tasks if not t.done()]
-        for task in abandoned:
-            task.cancel()
         if abandoned:
-            await asyncio.gather(*abandoned, return_exceptions=True)
+            await _cancelled(abandoned)
             log.info("sink %s: abandoned %d call(s) uncommitted; they are retried after a restart",
                      self.system, len(abandoned))
         for closing in (self._consumer, self._producer):
@@ -695,6 +701,19 @@ class SinkWorker:
                 "rate_limit": self.throttle.rate if self.throttle else None,
                 "throttled": {str(k): n for k, n in self.throttle.answers.items()} if self.throttle else {},
                 "at": datetime.now(UTC).isoformat()}
+
+
+async def _cancelled(tasks: list[asyncio.Task[None]], *, rounds: int = 10) -> None:
+    """Cancel ``tasks`` and wait for them to end, cancelling again those that go on: a library that swallows one
+    cancellation (Python 3.11's ``asyncio.wait_for`` as its future completes) must not keep the sink from stopping."""
+    pending = set(tasks)
+    for _ in range(rounds):
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=1.0)
+        if not pending:
+            return
+    log.warning("sink: %d task(s) still running after %d cancellations; stopping without them", len(pending), rounds)
 
 
 def _shortened(text: str, limit: int = 300) -> str:
