@@ -7,9 +7,10 @@ A call that never went out (every connection busy, ``unsent``) counts toward nei
 failing-alone rule; one that got no answer in time (``timed_out``) counts toward the breaker but is never a
 command's own failure. A command failing alone (streams/sinks/retrying.py: the target applies other commands
 meanwhile) is not an outage: its failures do not count toward the circuit breaker, a probe it was is handed to
-the next waiting call, and once it has failed alone ``alone_attempts`` times and ``alone_s`` after its first
-failure it is dead-lettered (``FailingAlone``), so the offsets of its partition commit and its cause can be fixed
-and the command replayed."""
+the next waiting call, its ``Retry-After`` holds no other call, and once it has failed alone ``alone_attempts``
+times and ``alone_s`` after its first failure it is dead-lettered (``FailingAlone``), so the offsets of its
+partition commit and its cause can be fixed and the command replayed. When the sink stops (:meth:`Deliverer.stop`)
+every wait of a delivery ends at once: its command stays uncommitted, to be sent again after a restart."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ from streams.sinks.outcomes import (
 )
 from streams.sinks.records import SinkCommand
 from streams.sinks.retrying import Retries, Retry
-from streams.sinks.throttle import COMMAND_POSITION
+from streams.sinks.throttle import ALONE_NOW, COMMAND_POSITION
 from streams.sinks.unread import unread_refusal
 
 log = logging.getLogger("isthmus.sink")
@@ -294,6 +295,7 @@ class Deliverer:
                 probe = await self.gate.enter()
             attempts += 1
             self.retries += attempts > 1
+            ALONE_NOW.set(self.retrying.asking_to_wait_is_own(token))  # if so, its Retry-After holds no other call
             try:
                 answered = await self.adapter.attempt(command)
             except BaseException:
@@ -326,26 +328,30 @@ class Deliverer:
                 with self._waiting():
                     await asyncio.sleep(self.policy.backoff.delay(conflicts, self.rng))
                 continue
-            # a 429, or a row the command waits for (wait_s): the target answered, neither an outage nor alone
+            # a 429, or a row the command waits for (wait_s): the target answered, no outage; a 429 or an answer
+            # with Retry-After may still be the command's own, on stronger evidence (streams/sinks/retrying.py)
             spoke = outcome.status == THROTTLED or outcome.wait_s is not None
             retry = self.retrying.failed(
                 token, command, now=self.clock(), attempts=attempts, reason=outcome.reason, throttled=spoke,
-                may_be_alone=(outcome.status not in CREDENTIAL_STATUSES and outcome.retry_after is None
+                asks_to_wait=outcome.status == THROTTLED or outcome.retry_after is not None,
+                may_be_alone=(outcome.status not in CREDENTIAL_STATUSES and outcome.wait_s is None
                               and not outcome.timed_out and not outcome.unsent))
-            if spoke:
+            alone = retry.last_alone
+            if alone:
+                self.gate.failed_alone(probe)
+            elif spoke:
                 self._answered()
             elif outcome.unsent:  # it never reached the target: no evidence about it either way
                 self.gate.abandon(probe)
-            elif retry.last_alone:
-                self.gate.failed_alone(probe)
             else:
                 self.gate.failure(outcome.reason)
             transient += 1
             retry_after = None
-            if outcome.retry_after is not None:
+            if outcome.retry_after is not None:  # failing alone, only the command itself waits for it
                 retry_after = min(outcome.retry_after, self.policy.retry_after_max_s)
-                self.gate.hold(retry_after)
-            if retry.last_alone:
+                if not alone:
+                    self.gate.hold(retry_after)
+            if alone:
                 if retry.alone == 1:
                     self._say_alone(retry)
                 if retry.alone >= self.policy.alone_attempts and self.clock() - retry.since >= self.policy.alone_s:

@@ -1,7 +1,9 @@
 """What every call to one target passes through: the server's ``Retry-After`` hold and the circuit breaker.
 
 A 429 or 503 with ``Retry-After: S`` holds every call to the target for S seconds, not just the retry of the
-call that got it: the server spoke about the client, not about one request. The calls of commands already past
+call that got it: the server spoke about the client, not about one request. Unless the command that got it fails
+alone (streams/sinks/retrying.py: the target applies the others meanwhile): then it spoke about that one record
+("not there yet"), and the deliverer holds nobody else for it. The calls of commands already past
 the gate wait in the adapter's throttle (streams/sinks/throttle.py), which also paces them at the target's rate.
 
 While the breaker is not closed, the calls waiting at the gate ask it in the order they came: the half-open probe

@@ -13,9 +13,13 @@ own: the target does not apply the others at a normal rate. (Counting only the f
 itself: once one failure was judged a command's own it stopped counting against the others, so after an overload a
 single success made every retrying command "alone", and a new user's sink dead-lettered 446 of 500 creates.) The
 first failure of a command is never its own (nothing is known yet); nor is a call that got no answer in time or
-waited too long for a connection (under load, the sign of an overload, not of a bad command), an answer with
-``Retry-After`` (the target speaking about the client) or a 401 or 403 (the credentials, see
-``streams.sinks.credentials``); a 429 (a live target asking for less traffic) counts as no failure at all. A few
+waited too long for a connection (under load, the sign of an overload, not of a bad command) or a 401 or 403 (the
+credentials, see ``streams.sinks.credentials``); a 429 (a live target asking for less traffic) counts as no failure
+of the others. An answer asking to wait (a 429, or any with ``Retry-After``) is judged against stronger evidence:
+the commands applied must outnumber the other commands' failures and their 429s too. So an overloaded target
+(every call, or most, answered so) holds everyone, while a command answered "not there yet, retry in 2 s" again
+and again as the target applies the others (a new user's API: 50 attempts over 17 minutes, and from the in-flight
+bound on nothing else was applied) fails alone. A few
 poisoned commands still fail alone among many applied: their retries are few beside the others' successes. When the
 target recovers from an outage (its circuit breaker closes), the evidence starts again for every command retrying:
 the outage's failures, however many, say nothing about which commands fail alone once it is over.
@@ -49,6 +53,8 @@ class Retry:
     applied_before: int = 0
     failed_before: int = 0
     failed_own: int = 0
+    throttled_before: int = 0
+    throttled_own: int = 0
 
 
 class Retries:
@@ -57,8 +63,9 @@ class Retries:
     def __init__(self) -> None:
         #: Commands the target applied (every success, its business refusals included).
         self.applied = 0
-        #: Transient failures, however judged (throttling is not counted).
+        #: Transient failures, however judged; and apart, those not counted as failures (429s, waits for a row).
         self.failures = 0
+        self.throttled = 0
         self._retrying: dict[int, Retry] = {}
         self._tokens = itertools.count()
 
@@ -70,29 +77,44 @@ class Retries:
         self.applied += 1
 
     def failed(self, token: int, command: SinkCommand, *, now: float, attempts: int, reason: str,
-               may_be_alone: bool = True, throttled: bool = False) -> Retry:
+               may_be_alone: bool = True, throttled: bool = False, asks_to_wait: bool = False) -> Retry:
         """One transient failure of the delivery ``token``: judged its own or the target's (see the module);
         ``may_be_alone`` False for a failure that speaks about the target or the client whatever the evidence
-        (credentials, ``Retry-After``, no answer in time); ``throttled`` for a 429, which is not counted."""
+        (credentials, no answer in time); ``throttled`` for a 429, not counted as a failure; ``asks_to_wait`` for
+        an answer asking to wait (a 429, ``Retry-After``), judged against the others' 429s too."""
         retry = self._retrying.get(token)
         first = retry is None
         if retry is None:
             retry = self._retrying[token] = Retry(command=command, since=now)
-        alone = (not first and may_be_alone and not throttled
-                 and self.applied_since(retry) > self.failed_since(retry))
-        if not throttled:
+        alone = not first and may_be_alone and self._alone(retry, asks_to_wait=asks_to_wait)
+        if throttled:
+            self.throttled += 1
+            retry.throttled_own += not first
+        else:
             self.failures += 1
             retry.failed_own += not first
         if first:  # measured from after its own first failure, which is no evidence against it
-            retry.applied_before, retry.failed_before = self.applied, self.failures
+            retry.applied_before, retry.failed_before, retry.throttled_before = (self.applied, self.failures,
+                                                                                 self.throttled)
         retry.attempts, retry.reason, retry.last_alone = attempts, reason, alone
         retry.alone += alone
         return retry
+
+    def _alone(self, retry: Retry, *, asks_to_wait: bool) -> bool:
+        against = self.failed_since(retry) + (self.throttled_since(retry) if asks_to_wait else 0)
+        return self.applied_since(retry) > against
+
+    def asking_to_wait_is_own(self, token: int) -> bool:
+        """Whether an answer asking to wait, were it the next of the delivery ``token``, would be judged its own
+        (the evidence as it stands): its call's answer then holds no other call (streams/sinks/throttle.py)."""
+        retry = self._retrying.get(token)
+        return retry is not None and self._alone(retry, asks_to_wait=True)
 
     def recovered(self) -> None:
         """The target answers again after an outage: measure every retrying command's evidence from now."""
         for retry in self._retrying.values():
             retry.applied_before, retry.failed_before, retry.failed_own = self.applied, self.failures, 0
+            retry.throttled_before, retry.throttled_own = self.throttled, 0
 
     def applied_since(self, retry: Retry) -> int:
         """Commands the target applied since ``retry``'s first failure (or the end of the last outage)."""
@@ -102,9 +124,17 @@ class Retries:
         """Transient failures of other commands since ``retry``'s first failure (or the end of the last outage)."""
         return self.failures - retry.failed_before - retry.failed_own
 
+    def throttled_since(self, retry: Retry) -> int:
+        """429s answered to other commands since ``retry``'s first failure (or the end of the last outage)."""
+        return self.throttled - retry.throttled_before - retry.throttled_own
+
     def done(self, token: int) -> None:
         """The delivery ``token`` ended (applied, dead-lettered or cancelled)."""
         self._retrying.pop(token, None)
+
+    def of(self, command: SinkCommand) -> Retry | None:
+        """The retry of ``command`` if it is retrying now."""
+        return next((retry for retry in self._retrying.values() if retry.command is command), None)
 
     @property
     def count(self) -> int:

@@ -45,6 +45,10 @@ LOG_EVERY_S = 10.0
 #: The position of the command a call is for, set by the deliverer for the command's task: the lower goes first.
 #: Calls outside a command (none set) go after every command's, in the order they came.
 COMMAND_POSITION: ContextVar[float] = ContextVar("isthmus_command_position", default=math.inf)
+#: Set by the deliverer for a command whose last failure was judged its own (streams/sinks/retrying.py): its
+#: answers asking to wait (a 503 or 429 with ``Retry-After`` about that one record: "not there yet") are not the
+#: target asking for less traffic, so they hold no other call and lower no rate; the command alone waits.
+ALONE_NOW: ContextVar[bool] = ContextVar("isthmus_command_failing_alone", default=False)
 
 
 class Turns:
@@ -182,7 +186,8 @@ class RequestThrottle:
     def answered(self, started: float, status: int, retry_after: float | None) -> None:
         """The target answered the call that went at ``started`` with ``status`` (and ``Retry-After``)."""
         if status == TOO_MANY_REQUESTS or (status == UNAVAILABLE and retry_after is not None):
-            self._throttled(started, status, retry_after)
+            if not ALONE_NOW.get():
+                self._throttled(started, status, retry_after)
         elif status < 500 and self.control.succeeded(self.clock(), started):
             log.info("%s: the target took %.0f calls a second without throttling; the sink no longer limits its "
                      "rate%s", self.name, self.control.accepted.per_second(self.clock()), self._ceiling_text())

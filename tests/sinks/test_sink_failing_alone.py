@@ -294,10 +294,11 @@ def test_a_failure_is_a_commands_own_only_when_the_target_applied_more_than_othe
     assert not retries.failed(p, cmd, now=5, attempts=5, reason="x").last_alone, "1 other failed vs 1 applied since"
     for _ in range(3):
         retries.success()
-    throttled = retries.failed(q, cmd, now=6, attempts=2, reason="429", throttled=True)
-    assert not throttled.last_alone and retries.failures == 6, "a 429 is no failure"
+    throttled = retries.failed(q, cmd, now=6, attempts=2, reason="429", throttled=True, asks_to_wait=True)
+    assert retries.failures == 6 and retries.throttled == 1, "a 429 is no failure of the others"
+    assert throttled.last_alone, "3 applied since its first failure, 1 other failed: its 429 is its own"
     alone = retries.failed(p, cmd, now=7, attempts=6, reason="x")
-    assert alone.last_alone and alone.alone == 2 and retries.failing_alone == 1 and retries.count == 2
+    assert alone.last_alone and alone.alone == 2 and retries.failing_alone == 2 and retries.count == 2
     assert retries.oldest() is alone and retries.applied_since(alone) == 4
     for _ in range(10):  # an outage: the first failures of new commands outnumber what was applied since
         retries.failed(retries.token(), cmd, now=8, attempts=1, reason="503")
