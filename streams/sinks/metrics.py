@@ -63,6 +63,11 @@ class SinkCollector(Collector):
         for (record, by), n in sorted(worker.too_large.items()):
             too_large.add_metric([target, record.replace(" ", "_"), by], n)
         yield too_large
+
+        yield _counter("isthmus_sink_held_back_total", "Times the in-flight bound (ISTHMUS_SINK_MAX_IN_FLIGHT) was "
+                       "reached while commands retrying a transient failure held back their partitions' commits (each "
+                       "said at WARNING, naming them): only the commands in hand are tried until they end.", target,
+                       stats.held_back)
         yield _gauge("isthmus_sink_in_flight", "Commands being delivered now (one per entity at most).", target,
                      worker.scheduler.active)
         yield _gauge("isthmus_sink_waiting", "Commands fetched and waiting behind an earlier one of their entity.",

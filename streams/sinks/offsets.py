@@ -90,6 +90,16 @@ class ContiguousOffsets(Generic[P, O]):
         """Per partition with records tracked: the first one's offset (nothing before it is left to commit)."""
         return {partition: next(iter(entries)) for partition, entries in self._partitions.items() if entries}
 
+    def first_pending(self) -> dict[P, int]:
+        """Per partition with a record not complete: the first such, which holds back the partition's commit."""
+        found: dict[P, int] = {}
+        for partition, entries in self._partitions.items():
+            for offset, value in entries.items():
+                if value is _PENDING:
+                    found[partition] = offset
+                    break
+        return found
+
     def forget(self, partition: P) -> int:
         """Drop a partition (revoked); returns how many tracked records were still pending."""
         entries = self._partitions.pop(partition, OrderedDict())

@@ -51,7 +51,7 @@ from streams.sinks.backoff import Backoff
 from streams.sinks.bounded import MAX_REQUEST_SIZE_ENV, REFUSED_BOUND, bounded_letter, bounded_result
 from streams.sinks.breaker import CircuitBreaker
 from streams.sinks.config.model import TargetConfig
-from streams.sinks.delivery import Delivered, Deliverer, RetryPolicy
+from streams.sinks.delivery import ALONE_ATTEMPTS_SETTING, ALONE_S_SETTING, Delivered, Deliverer, RetryPolicy
 from streams.sinks.exceptions import KafkaUnavailable, WorkerFenced
 from streams.sinks.gate import BREAKER, RETRY_AFTER, TargetGate
 from streams.sinks.offsets import ContiguousOffsets
@@ -66,6 +66,7 @@ from streams.sinks.records import (
     output_headers,
     result_value,
 )
+from streams.sinks.retrying import Retry
 from streams.sinks.scheduler import KeyedScheduler
 from streams.sinks.settings import ResolvedSinkSettings, SinkSettings
 from streams.sinks.throttle import throttle_of, throttle_text
@@ -128,6 +129,8 @@ class SinkStats:
     transactions: int = 0
     #: Transactions that only committed the offsets in hand again, while the target failed (see the module).
     heartbeats: int = 0
+    #: Times the in-flight bound was reached while a retrying command held back its partition's commit (said).
+    held_back: int = 0
     max_uncommitted: int = 0
     started: float = field(default_factory=time.monotonic)
 
@@ -136,7 +139,7 @@ class SinkStats:
                 "dead_lettered": self.dead_lettered, "dead_letters_committed": self.dead_letters_committed,
                 "commit_failures": self.commit_failures,
                 "committed": self.committed, "transactions": self.transactions, "heartbeats": self.heartbeats,
-                "max_uncommitted": self.max_uncommitted}
+                "held_back": self.held_back, "max_uncommitted": self.max_uncommitted}
 
 
 class SinkWorker:
@@ -182,6 +185,9 @@ class SinkWorker:
         self._last_seen: dict[TopicPartition, int] = {}
         self._fetched = itertools.count()
         self._tasks: set[asyncio.Task[None]] = set()
+        #: The records being delivered now, by partition and offset; and the commands said to hold back a commit.
+        self._running: dict[tuple[TopicPartition, int], _Item] = {}
+        self._said_holding: set[str] = set()
         self._stopping = False
         self._paused = False
         self._flush_lock = asyncio.Lock()
@@ -324,6 +330,46 @@ class SinkWorker:
         elif not full and self._paused:
             self._consumer.resume(*self._consumer.assignment())
             self._paused = False
+        if full:
+            self._say_held_back()
+
+    def _say_held_back(self) -> None:
+        """At the in-flight bound, only the commands in hand are tried: when a command retrying a transient failure
+        holds back its partition's commit, nothing else is fetched until it ends, so say at WARNING which one and
+        what to do, once per command, and count it (a new user's sink applied nothing for 17 minutes, silently,
+        behind one command answered 503 with Retry-After again and again)."""
+        holding: list[tuple[TopicPartition, int, Retry]] = []
+        for tp, offset in self.offsets.first_pending().items():
+            item = self._running.get((tp, offset))
+            retry = self.deliverer.retrying.of(item.command) if item is not None and item.command else None
+            if retry is not None:
+                holding.append((tp, offset, retry))
+        ids = {retry.command.command_id for _, _, retry in holding}
+        new = ids - self._said_holding
+        self._said_holding = ids
+        if not new:
+            return
+        self.stats.held_back += 1
+        policy = self.deliverer.policy
+        deadline = ("ISTHMUS_SINK_TRANSIENT_DEADLINE_S (unset: never) to dead-letter a command that retries that "
+                    "long" if policy.transient_deadline_s is None else
+                    f"ISTHMUS_SINK_TRANSIENT_DEADLINE_S (now {policy.transient_deadline_s:g} s) lower")
+        now = self.deliverer.clock()
+        names = "; ".join(
+            f"partition {tp.partition} waits for offset {offset}, {retry.command.payload_type.rpartition('.')[2]} "
+            f"{retry.command.entity_key} ({retry.command.operation} {retry.command.command_id}), retrying for "
+            f"{now - retry.since:.0f} s, {retry.attempts} attempts, "
+            f"{'failing alone' if retry.last_alone else 'failing with the target'}: {_shortened(retry.reason)}"
+            for tp, offset, retry in holding[:3])
+        more = f" (and {len(holding) - 3} more)" if len(holding) > 3 else ""
+        log.warning("sink %s: %d records fetched and not committed, the in-flight bound (%s): fetching is paused and "
+                    "only the commands in hand are tried, as the commits wait for commands retrying a transient "
+                    "failure: %s%s. Nothing behind them commits until they are applied or dead-lettered. Fix what "
+                    "%s answers; or set %s, then replay the dead letter after the fix (isthmus topics dlq replay); "
+                    "a command failing alone is dead-lettered after %s=%d failures and %s=%g s (said once per "
+                    "command; counted in isthmus_sink_held_back_total)", self.system, self.offsets.tracked,
+                    SinkSettings.env_name("max_in_flight"), names, more, self.system.upper(), deadline,
+                    ALONE_ATTEMPTS_SETTING, policy.alone_attempts, ALONE_S_SETTING, policy.alone_s)
 
     def _accept(self, tp: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> None:
         if record.offset <= self._last_seen.get(tp, -1):
@@ -354,6 +400,7 @@ class SinkWorker:
                 return
             key, item = taken
             task = asyncio.create_task(self._process(key, item), name=f"sink-{item.tp.partition}-{item.offset}")
+            self._running[(item.tp, item.offset)] = item
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -361,12 +408,14 @@ class SinkWorker:
         try:
             outputs = await self._outputs(item)
         except asyncio.CancelledError:
+            self._running.pop((item.tp, item.offset), None)
             raise
         except Exception as exc:  # a bug on one command must not stop every other entity: dead-letter it
             log.exception("sink %s: internal error on %s@%d", self.system, item.tp, item.offset)
             outputs = (self._dead_letter(item, attempts=1, error_type="SinkInternalError",
                                          reason=f"the {self.system} sink failed on this record: {exc!r}; this is "
                                                 "a bug in the sink or its target file: report it, then replay"),)
+        self._running.pop((item.tp, item.offset), None)
         self.offsets.complete(item.tp, item.offset, outputs)
         self.scheduler.finish(key)
         self._dispatch()

@@ -6,20 +6,24 @@ does not exist (yet)"}`` and ``Retry-After: 2``, every time, while it applied th
 to the target and lowered the sink's rate (to 1 call a second), and once ISTHMUS_SINK_MAX_IN_FLIGHT records were
 uncommitted only that command was tried: nothing was applied for 17 minutes, and it was never dead-lettered. Now
 such a command fails alone like any other (streams/sinks/retrying.py), holds nobody and is dead-lettered
-``FailingAlone`` with the target's words; a target overloaded for everyone still holds everyone.
+``FailingAlone`` with the target's words; a target overloaded for everyone still holds everyone. And reaching
+the in-flight bound behind a retrying command is said, once, and counted.
 
-The real HTTP adapter (throttle), deliverer, gate and breaker against an ``httpx.MockTransport`` target.
+The real HTTP adapter (throttle), deliverer, gate and breaker against an ``httpx.MockTransport`` target; the
+in-flight bound through the offline worker of test_sink_failing_alone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
+from support.metrics import parse, scrape, value
 
 from streams.sinks.adapters.http import HttpAdapter
 from streams.sinks.backoff import Backoff
@@ -27,10 +31,12 @@ from streams.sinks.breaker import BreakerState, CircuitBreaker
 from streams.sinks.config import load_target
 from streams.sinks.delivery import FAILING_ALONE, Delivered, Deliverer, RetryPolicy
 from streams.sinks.gate import TargetGate
+from streams.sinks.metrics import sink_registry
 from streams.sinks.outcomes import Applied, Failed
 from streams.sinks.records import SinkCommand
 from streams.sinks.retrying import Retries
 from streams.sinks.throttle import RequestThrottle
+from tests.sinks.test_sink_failing_alone import POISONED, POISONED_CREATE, UNKNOWN, Sink, Target, accounts
 
 pytestmark = pytest.mark.unit
 
@@ -163,3 +169,46 @@ def test_others_429s_count_against_a_429_being_a_commands_own() -> None:
     assert retries.failed(mine, cmd, now=3, attempts=3, reason="x").last_alone, "429s are no failure of the others"
     retries.success()
     assert retries.failed(mine, cmd, now=4, attempts=4, reason="429", throttled=True, asks_to_wait=True).last_alone
+
+
+class _Consumer:
+    def assignment(self) -> set[object]:
+        return set()
+
+    def pause(self, *_: object) -> None: ...
+
+    def resume(self, *_: object) -> None: ...
+
+
+def test_the_in_flight_bound_reached_behind_a_retrying_command_is_said_once_and_counted(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The first command of the partition retries; the 9 behind it are applied and wait to commit, which fills the
+    in-flight bound (10): fetching pauses and only the commands in hand are tried. That is said at WARNING once,
+    naming the command and what to do, and counted, however often the worker looks."""
+    target = Target(poisoned={POISONED})
+
+    async def run() -> Sink:
+        sink = Sink(target, {"ISTHMUS_SINK_MAX_IN_FLIGHT": "10", "ISTHMUS_SINK_CONCURRENCY": "4",
+                             "ISTHMUS_SINK_FAILING_ALONE_S": "60"})
+        sink.worker._consumer = _Consumer()  # type: ignore[assignment]
+        sink.feed([POISONED_CREATE, *accounts("H", 9)])
+        for _ in range(500):
+            if sink.worker.stats.applied == 9 and sink.worker.deliverer.retrying.count == 1:
+                break
+            await asyncio.sleep(0.01)
+        for _ in range(5):
+            sink.worker._backpressure()
+            await asyncio.sleep(0.01)
+        await sink.stop()
+        return sink
+
+    with caplog.at_level(logging.WARNING, logger="isthmus.sink"):
+        sink = asyncio.run(run())
+    said = [r.getMessage() for r in caplog.records if "the in-flight bound" in r.getMessage()]
+    assert len(said) == 1 and sink.worker.stats.held_back == 1, said
+    [line] = said
+    assert "10 records fetched and not committed, the in-flight bound (ISTHMUS_SINK_MAX_IN_FLIGHT)" in line
+    assert f"partition 0 waits for offset 0, Account {POISONED} (create {POISONED_CREATE['command_id']})" in line
+    assert UNKNOWN in line and "ISTHMUS_SINK_TRANSIENT_DEADLINE_S (unset: never)" in line
+    assert "isthmus topics dlq replay" in line
+    assert value(parse(scrape(sink_registry(sink.worker))), "isthmus_sink_held_back_total", target="erp") == 1
