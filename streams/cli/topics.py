@@ -131,16 +131,20 @@ def _register_dlq(commands: Any) -> None:
     parser.add_argument("--superseded", action="store_true",
                         help="every pending dead letter that something later superseded: a flow's change of a row "
                              "that `dlq replay` would not replay, its row having changed since (the flow used a later "
-                             "change of the row, with every field); a sink's command when a later command of its "
-                             "entity, applied, wrote every field it carried (a refused create sent again with the "
-                             "source fixed, and the updates that failed behind it), or when a later pending dead "
+                             "change of the row, with every field); a sink's command when later commands of its "
+                             "entity, applied, wrote between them every field it carried (a refused create sent again "
+                             "with the source fixed, or whose fields later updates wrote, and the updates that failed "
+                             "behind it), or when a later pending dead "
                              "letter repeats it (the same target, entity, payload type and operation, refused again "
                              "after a snapshot: the latest stays pending)")
     parser.add_argument("--reason", help="why, kept in the note (default with --superseded: the later changes or "
-                                         "command that superseded it)")
+                                         "commands that superseded it)")
     parser.add_argument("--results-topic", metavar="TOPIC",
                         help="with --superseded: where the sinks wrote their CommandResults, when not "
                              "isthmus.results.<system> (a sink's ISTHMUS_SINK_RESULTS_TOPIC)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="list the dead letters it would settle, each with its reason (with --superseded: the "
+                             "later commands or changes that made it moot), and write nothing")
 
 
 def _bootstrap() -> KafkaSettings:
@@ -381,16 +385,21 @@ def run_settle(args: argparse.Namespace) -> int:
     else:
         picked = dlq.pick(entries, args.positions, args.topic)
         reasons = {e.address(): args.reason for e in picked}
-    done = asyncio.run(dlq.settle(_bootstrap(), args.topic, picked, reasons=reasons, store=store)) if picked else []
-    rows = [{"dead_letter": s.entry.address(), "stage": s.entry.stage, "reason": s.reason,
-             "note": f"{args.topic}[{s.entry.partition}]@{s.offset}"} for s in done]
+    if args.dry_run:
+        rows = [{"dead_letter": e.address(), "stage": e.stage, "reason": reasons[e.address()], "dry_run": True}
+                for e in picked]
+    else:
+        done = asyncio.run(dlq.settle(_bootstrap(), args.topic, picked, reasons=reasons, store=store)) if picked else []
+        rows = [{"dead_letter": s.entry.address(), "stage": s.entry.stage, "reason": s.reason,
+                 "note": f"{args.topic}[{s.entry.partition}]@{s.offset}"} for s in done]
     if args.json:
         _json_lines(args.topic, rows)
         return 0
+    done_word = "would settle" if args.dry_run else "settled"
     for row in rows:
-        print(f"settled {row['dead_letter']} ({row['stage']}): {row['reason']}")
-    print(f"{len(rows)} settled" + ("" if rows or not args.superseded else ": no pending dead letter is superseded"),
-          file=sys.stderr)
+        print(f"{done_word} {row['dead_letter']} ({row['stage']}): {row['reason']}")
+    print(f"{len(rows)} {done_word}" + (" (--dry-run: nothing written)" if args.dry_run else "")
+          + ("" if rows or not args.superseded else ": no pending dead letter is superseded"), file=sys.stderr)
     return 0
 
 

@@ -8,26 +8,40 @@ settles them by this rule, as it settles a flow's dead-lettered change of a row 
 (:func:`streams.sinks.dlq.stale_changes`); the status it leaves is the one every reader computes
 (:attr:`~streams.sinks.dlq.DeadLetterEntry.status`).
 
-A dead letter of stage ``sink.<system>`` whose value is a Command ``C`` is superseded by a command ``L`` when all
-of these hold:
+A dead letter of stage ``sink.<system>`` whose value is a Command ``C`` is superseded by later commands
+``L1 … Ln`` (one or more) when all of these hold:
 
-1. ``L`` is about the same thing: the same target, entity type and entity key, and a payload of the same type (a
-   field's name means something only within its payload type: an account's ``name`` is not a link's);
-2. ``L`` is later: created after ``C`` (``created_at``). A replay as stored re-sends ``C``'s own bytes, and an
+1. each ``L`` is about the same thing: the same target, entity type and entity key, and a payload of the same type
+   (a field's name means something only within its payload type: an account's ``name`` is not a link's);
+2. each ``L`` is later: created after ``C`` (``created_at``). A replay as stored re-sends ``C``'s own bytes, and an
    older command re-sent is older still: neither is later. A re-derived command is new, made from the entity's
    state when the replay asked for it. ``L``'s result then comes after ``C``'s dead letter, but for the dead letter
    of a replay of ``C`` that failed after ``L`` was applied: that one is superseded too, what it would send being
    older than ``L``.
-3. ``L`` was applied: a CommandResult of its command id on the system's results topic with a 2xx status
-   (:func:`~streams.sinks.records.result_applied`; a business refusal a route declares is no write);
-4. ``L`` wrote every field ``C`` carried (:func:`fields`): one command, named in the reason, so the user can check
-   it; fields that several later commands wrote between them do not add up to a supersession.
+3. each ``L`` was applied: a CommandResult of its command id on the system's results topic with a 2xx status
+   (:func:`~streams.sinks.records.result_applied`; a business refusal a route declares is no write), whatever its
+   operation;
+4. between them they wrote every field ``C`` carried (:func:`fields`): each of ``C``'s fields was overwritten by a
+   later applied command, so a replay of ``C`` would send only older values. A command whose fields are unknown (a
+   ``deactivate`` or ``cancel`` naming none) writes none here.
 
-So a refused create is superseded by a later applied create (of the same payload type: the same fields) or by an
-update that wrote all of them; an update dead-lettered behind it, by a later applied update of its fields or a
-create that carried them. A dead letter whose fields no single later applied command covered stays pending.
-"Fields" are the payload's own, as Isthmus names them; what of them goes out is the target file's routes' (a create
-route may leave a field to the target's default), for ``C`` as for ``L``.
+The reason names each ``L`` (its operation, command id, offset on the command topic, when it was created, where its
+result is, and the fields it wrote): the oldest single one that wrote them all when there is one, else those needed,
+oldest-first (each writing a field of ``C``'s none named before it did).
+
+So a refused create is superseded by a later applied create (of the same payload type: the same fields), by updates
+that wrote all its fields between them, or by both (a create of the record's own fields and an update of a field
+added later); an update dead-lettered behind it, by later applied updates of its fields or a create that carried
+them. An applied update means the target held the record (an update that finds none is a ``LookupNotFound``
+dead letter, not a result), so a refused create whose every field later updates wrote is moot as well. A dead
+letter with a field no later applied command wrote stays pending. "Fields" are the payload's own, as Isthmus names
+them; what of them goes out is the target file's routes' (a create route may leave a field to the target's
+default), for ``C`` as for ``L``.
+
+Not covered, as the dead-letter tool cannot tell it: an entity the flow has since *ended* where the target holds
+nothing of it (a create refused, then the entity's key fixed back at the source). The flow sends the target no
+command for an entity it never created there, so the command and results topics, which are all this reads, show
+nothing after the dead letter; such a letter stays pending, to settle with ``--reason``.
 
 A pending dead letter is also superseded by a later *pending* dead letter of the same refusal
 (:func:`repeated_letters`): a snapshot, or any re-decision, sends a create the target refused for good again, and it
@@ -78,10 +92,12 @@ def fields(command: SinkCommand) -> frozenset[str] | None:
 
 @dataclass(frozen=True, kw_only=True)
 class AppliedCommand:
-    """A command a sink applied, and where its CommandResult is (``isthmus.results.erp[1]@42``)."""
+    """A command a sink applied, where its CommandResult is (``isthmus.results.erp[1]@42``) and where the command
+    itself is (``isthmus.commands.erp[1]@40``; empty when not known)."""
 
     command: SinkCommand
     result: str
+    at: str = ""
 
 
 #: What a command is about: target, entity type, entity key, payload type (rule 1).
@@ -92,26 +108,54 @@ def subject(command: SinkCommand) -> Subject:
     return command.target, command.entity_type, command.entity_key, command.payload_type
 
 
-def superseding(dead: SinkCommand, applied: Iterable[AppliedCommand]) -> AppliedCommand | None:
-    """The oldest of ``applied`` that supersedes the dead-lettered command ``dead`` (the module's rule), if any."""
+def superseding(dead: SinkCommand, applied: Iterable[AppliedCommand]) -> tuple[AppliedCommand, ...]:
+    """The later applied commands of ``applied`` that supersede the dead-lettered command ``dead`` (the module's
+    rule), oldest first; empty when they do not. The oldest single command that wrote every field ``dead`` carried
+    when there is one; else those needed oldest-first, each writing a field of ``dead``'s none named before it did."""
     carried = fields(dead)
     if not carried or dead.created_at is None:
-        return None
-    found = [a for a in applied
-             if subject(a.command) == subject(dead) and a.command.created_at is not None
-             and a.command.created_at > dead.created_at and carried <= (fields(a.command) or frozenset())]
-    return min(found, key=lambda a: (a.command.created_at, a.result)) if found else None
+        return ()
+    later = sorted((a for a in applied if subject(a.command) == subject(dead) and a.command.created_at is not None
+                    and a.command.created_at > dead.created_at),
+                   key=lambda a: (a.command.created_at, a.result))
+    whole = next((a for a in later if carried <= (fields(a.command) or frozenset())), None)
+    if whole is not None:
+        return (whole,)
+    named: list[AppliedCommand] = []
+    left = set(carried)
+    for a in later:
+        if left & (fields(a.command) or frozenset()):
+            named.append(a)
+            left -= fields(a.command) or frozenset()
+        if not left:
+            return tuple(named)
+    return ()
 
 
-def reason(dead: SinkCommand, by: AppliedCommand) -> str:
-    """Why ``dead``'s letter needs no replay: the later command that wrote its fields, and its result."""
+def _named(names: Iterable[str]) -> str:
+    listed = sorted(names)
+    return ", ".join(listed) if len(listed) <= SHOWN_FIELDS else (
+        f"{', '.join(listed[:SHOWN_FIELDS])}, … {len(listed)} in all")
+
+
+def _later(by: AppliedCommand) -> str:
     later = by.command
     created = later.created_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if later.created_at else "?"
-    carried = sorted(fields(dead) or ())
-    named = ", ".join(carried) if len(carried) <= SHOWN_FIELDS else (
-        f"{', '.join(carried[:SHOWN_FIELDS])}, … {len(carried)} in all")
-    return (f"superseded by {later.operation} {later.command_id} of {later.entity_key}, created {created} after this "
-            f"{dead.operation} and applied ({by.result}), which wrote every field it carried ({named})")
+    at = f" ({by.at})" if by.at else ""
+    return f"{later.operation} {later.command_id} of {later.entity_key}{at}, created {created}"
+
+
+def reason(dead: SinkCommand, by: Sequence[AppliedCommand]) -> str:
+    """Why ``dead``'s letter needs no replay: the later commands that wrote its fields (:func:`superseding`), each by
+    its command id, offset and result."""
+    carried = fields(dead) or frozenset()
+    if len(by) == 1:
+        return (f"superseded by {_later(by[0])} after this {dead.operation} and applied "
+                f"({by[0].result}), which wrote every field it carried ({_named(carried)})")
+    parts = "; ".join(f"{_later(a)}, applied ({a.result}), wrote {_named(carried & (fields(a.command) or set()))}"
+                      for a in by)
+    return (f"superseded by {len(by)} later commands of {dead.entity_key}, created after this {dead.operation} and "
+            f"applied, which wrote between them every field it carried ({_named(carried)}): {parts}")
 
 
 def dead_command(entry: dlq.DeadLetterEntry, store: SchemaStore) -> SinkCommand | None:
@@ -150,7 +194,7 @@ async def superseded_commands(bootstrap_servers: KafkaAddress, entries: Sequence
     result_topics = sorted({t for c in dead.values() if (t := _results_topic(c.target, results)) is not None})
     consumer = await dlq.open_reader(bootstrap_servers)
     try:
-        later: dict[str, SinkCommand] = {}
+        later: dict[str, tuple[SinkCommand, str]] = {}
         for topic, numbers in partitions.items():
             for record in await _keyed_since(consumer, topic, since_ms, keys, partitions=numbers):
                 try:
@@ -158,7 +202,7 @@ async def superseded_commands(bootstrap_servers: KafkaAddress, entries: Sequence
                 except CommandUnusable:
                     continue
                 if subject(command) in subjects:
-                    later.setdefault(command.command_id, command)
+                    later.setdefault(command.command_id, (command, f"{topic}[{record.partition}]@{record.offset}"))
         applied: dict[str, AppliedCommand] = {}
         for topic in result_topics:
             for record in await _keyed_since(consumer, topic, since_ms, keys):
@@ -167,12 +211,13 @@ async def superseded_commands(bootstrap_servers: KafkaAddress, entries: Sequence
                     continue
                 command_id = str(result.get("command_id"))
                 if command_id in later and command_id not in applied:
-                    applied[command_id] = AppliedCommand(command=later[command_id],
+                    command, at = later[command_id]
+                    applied[command_id] = AppliedCommand(command=command, at=at,
                                                          result=f"{topic}[{record.partition}]@{record.offset}")
     finally:
         await consumer.stop()
     return {address: reason(command, by) for address, command in dead.items()
-            if (by := superseding(command, applied.values())) is not None}
+            if (by := superseding(command, applied.values()))}
 
 
 def _results_topic(system: str, given: str | None) -> str | None:

@@ -1,7 +1,8 @@
-"""A sink's dead-lettered command is superseded when a later command of its entity (same target, entity type and
-key, payload type), applied, wrote every field it carried (streams.sinks.superseded): the trial's refused creates,
-sent again once the source was fixed, and the LookupNotFound updates queued behind them. A dead letter whose fields
-no later applied command covered stays pending."""
+"""A sink's dead-lettered command is superseded when later commands of its entity (same target, entity type and
+key, payload type), applied, wrote between them every field it carried (streams.sinks.superseded): the trial's
+refused creates, sent again once the source was fixed, and the LookupNotFound updates queued behind them; a refused
+create whose entity a later change created, or whose fields later updates wrote. A dead letter with a field no later
+applied command wrote stays pending."""
 
 from __future__ import annotations
 
@@ -36,8 +37,8 @@ def _command(operation: str, *, at: int, changed: Sequence[str] = (), key: str =
                        created_at=T0 + timedelta(minutes=at))
 
 
-def _applied(command: SinkCommand, offset: int = 7) -> AppliedCommand:
-    return AppliedCommand(command=command, result=f"isthmus.results.erp[1]@{offset}")
+def _applied(command: SinkCommand, offset: int = 7, at: str = "") -> AppliedCommand:
+    return AppliedCommand(command=command, result=f"isthmus.results.erp[1]@{offset}", at=at)
 
 
 def test_the_fields_a_command_carries() -> None:
@@ -52,26 +53,49 @@ def test_the_fields_a_command_carries() -> None:
 def test_a_refused_create_is_superseded_by_the_create_sent_again_with_the_fixed_data() -> None:
     refused = _command("create", at=0)
     again = _command("create", at=5, payload={**ACCOUNT, "name": "A firm (fixed)"})
-    assert superseding(refused, [_applied(again)]) == _applied(again)
-    text = superseded.reason(refused, _applied(again))
-    assert text.startswith("superseded by create create-5 of C-1, created 2026-12-01T09:05:00Z after this create and "
-                           "applied (isthmus.results.erp[1]@7), which wrote every field it carried (")
+    assert superseding(refused, [_applied(again)]) == (_applied(again),)
+    text = superseded.reason(refused, superseding(refused, [_applied(again, at="isthmus.commands.erp[0]@4")]))
+    assert text.startswith("superseded by create create-5 of C-1 (isthmus.commands.erp[0]@4), created "
+                           "2026-12-01T09:05:00Z after this create and applied (isthmus.results.erp[1]@7), which wrote "
+                           "every field it carried (")
     assert text.endswith("(account_code, active, crm_customer_number, email, name)")
     whole = _command("create", at=0, payload={f"f{i}": i for i in range(8)})
-    assert superseded.reason(whole, _applied(again)).endswith("(f0, f1, f2, f3, f4, f5, … 8 in all)")
+    assert superseded.reason(whole, (_applied(again),)).endswith("(f0, f1, f2, f3, f4, f5, … 8 in all)")
     # an update that wrote every field of it supersedes it too; one that wrote some does not
-    assert superseding(refused, [_applied(_command("update", at=5))]) is not None
-    assert superseding(refused, [_applied(_command("update", at=5, changed=("name",)))]) is None
+    assert superseding(refused, [_applied(_command("update", at=5))])
+    assert superseding(refused, [_applied(_command("update", at=5, changed=("name",)))]) == ()
 
 
 def test_an_update_queued_behind_the_refused_create_is_superseded_by_a_later_command_of_its_fields() -> None:
     behind = _command("update", at=1, changed=("name", "email"))
-    assert superseding(behind, [_applied(_command("create", at=5))]) is not None, "the create carried them"
-    assert superseding(behind, [_applied(_command("update", at=5, changed=("email", "name", "active")))]) is not None
-    assert superseding(behind, [_applied(_command("update", at=5, changed=("email",)))]) is None
-    # fields written between two later commands do not add up: the reason names one command that wrote them all
-    assert superseding(behind, [_applied(_command("update", at=5, changed=("email",))),
-                                _applied(_command("update", at=6, changed=("name",)))]) is None
+    assert superseding(behind, [_applied(_command("create", at=5))]), "the create carried them"
+    assert superseding(behind, [_applied(_command("update", at=5, changed=("email", "name", "active")))])
+    assert superseding(behind, [_applied(_command("update", at=5, changed=("email",)))]) == ()
+
+
+def test_fields_that_several_later_applied_commands_wrote_between_them_supersede() -> None:
+    behind = _command("update", at=1, changed=("name", "email"))
+    email = _applied(_command("update", at=5, changed=("email",)), 8, at="isthmus.commands.erp[0]@5")
+    name = _applied(_command("update", at=6, changed=("name",)), 9, at="isthmus.commands.erp[0]@6")
+    phone = _applied(_command("update", at=4, changed=("phone",)), 7)  # wrote none of its fields: not named
+    assert superseding(behind, [name, phone, email]) == (email, name)
+    assert superseded.reason(behind, (email, name)) == (
+        "superseded by 2 later commands of C-1, created after this update and applied, which wrote between them every "
+        "field it carried (email, name): update update-5 of C-1 (isthmus.commands.erp[0]@5), created "
+        "2026-12-01T09:05:00Z, applied (isthmus.results.erp[1]@8), wrote email; update update-6 of C-1 "
+        "(isthmus.commands.erp[0]@6), created 2026-12-01T09:06:00Z, applied (isthmus.results.erp[1]@9), wrote name")
+    # a refused create whose every field later applied commands wrote: a create without a field the mapping added
+    # since, and an update of that field; a deactivate naming its field counts as writing it
+    refused = _command("create", at=0)
+    older_create = _command("create", at=5, payload={k: v for k, v in ACCOUNT.items() if k != "email"})
+    email_later = _command("update", at=6, changed=("email",))
+    assert superseding(refused, [_applied(email_later), _applied(older_create)]) == (
+        _applied(older_create), _applied(email_later))
+    partly = _command("update", at=5, changed=("account_code", "crm_customer_number", "name", "email"))
+    assert superseding(refused, [_applied(partly), _applied(_command("deactivate", at=6, changed=("active",)))])
+    # one field no later applied command wrote keeps it pending, however many wrote the others
+    assert superseding(refused, [_applied(partly), _applied(_command("deactivate", at=6))]) == ()
+    assert superseding(behind, [email, _applied(_command("update", at=0, changed=("name",)))]) == (), "not later"
 
 
 def test_only_a_later_command_of_the_same_entity_and_payload_type_supersedes() -> None:
@@ -80,16 +104,16 @@ def test_only_a_later_command_of_the_same_entity_and_payload_type_supersedes() -
                   _command("create", at=5, key="C-2"), _command("create", at=5, target="crm"),
                   _command("create", at=5, entity_type="isthmus.canonical.Party"),
                   _command("update", at=5, changed=("name",), payload_type="isthmus.canonical.CustomerAccountXref")):
-        assert superseding(dead, [_applied(other)]) is None, other
+        assert superseding(dead, [_applied(other)]) == (), other
     # of several, the oldest later one is named
     first, second = _command("create", at=4), _command("update", at=6, changed=("name",))
-    assert superseding(dead, [_applied(second, 9), _applied(first, 8)]) == _applied(first, 8)
+    assert superseding(dead, [_applied(second, 9), _applied(first, 8)]) == (_applied(first, 8),)
 
 
 def test_a_deactivate_naming_no_field_is_never_superseded_and_one_naming_its_field_is() -> None:
-    assert superseding(_command("deactivate", at=0), [_applied(_command("create", at=5))]) is None
+    assert superseding(_command("deactivate", at=0), [_applied(_command("create", at=5))]) == ()
     deactivated = _command("deactivate", at=0, changed=("active",))
-    assert superseding(deactivated, [_applied(_command("update", at=5, changed=("active",)))]) is not None
+    assert superseding(deactivated, [_applied(_command("update", at=5, changed=("active",)))])
 
 
 def test_a_result_records_a_write_only_with_a_2xx_status() -> None:
@@ -170,7 +194,7 @@ def _ms(command: SinkCommand) -> int:
 
 def _result(command: SinkCommand, status: int) -> bytes:
     return STORE.encode(COMMAND_RESULT, {
-        "command_id": command.command_id, "target": "erp", "operation": command.operation, "status": status,
+        "command_id": command.command_id, "target": command.target, "operation": command.operation, "status": status,
         "entity_key": command.entity_key, "applied_at": command.created_at})
 
 
@@ -209,6 +233,50 @@ def test_superseded_commands_reads_the_later_commands_and_their_results(monkeypa
     assert cluster.seeks == {TopicPartition(COMMANDS, 0): 1, TopicPartition(RESULTS, 0): 1}
     # a results topic of the sink's own (ISTHMUS_SINK_RESULTS_TOPIC) is where the results are looked for
     assert asyncio.run(superseded.superseded_commands("kafka:9092", letters, STORE, results="elsewhere")) == {}
+
+
+def test_a_refused_create_of_a_made_up_ledger_is_settled_by_the_later_commands_that_wrote_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A renumbered supplier's create was refused by a ledger's API (409, its tax number still held by the old key);
+    later changes of the entity were applied: an update of the name and tax number once the old key was gone, then
+    one of its bank account and blocked flag. Between them they wrote every field the refused create carried."""
+    vendor = {"vendor_code": "S-NEW7", "legal_name": "Nordholz", "tax_no": "DE-77", "bank_account": None,
+              "blocked": False}
+    kind = {"target": "ledger", "key": "S-NEW7", "payload_type": "isthmus.canonical.Account",
+            "entity_type": "isthmus.canonical.Supplier", "payload": vendor}
+    refused = _command("create", at=0, **kind)
+    first = _command("update", at=3, changed=("vendor_code", "legal_name", "tax_no"), **kind)
+    refused_again = _command("update", at=4, changed=("bank_account",), **kind)  # answered 409: not applied
+    second = _command("update", at=5, changed=("bank_account", "blocked"), **kind)
+    sent = [refused, first, refused_again, second]
+    topic = "isthmus.commands.ledger"
+    commands = [_Record(topic, 0, i, _ms(c), b"S-NEW7", encoded_command(c)) for i, c in enumerate(sent)]
+    results = [_Record("isthmus.results.ledger", 0, i, _ms(c) + 50, b"S-NEW7", _result(c, status))
+               for i, (c, status) in enumerate([(first, 200), (refused_again, 409), (second, 200)])]
+    cluster = _Cluster({topic: {0: commands}, "isthmus.results.ledger": {0: results}})
+
+    async def reader(_: Any) -> _Cluster:
+        return cluster
+
+    monkeypatch.setattr(dlq, "open_reader", reader)
+    original = commands[0]
+    value = dead_letter_value(Original(topic=topic, partition=0, offset=0, timestamp_ms=original.timestamp,
+                                       key=original.key, value=original.value),
+                              reason='LEDGER answered 409 to POST /vendors: {"error":"tax_no already belongs to '
+                                     'another vendor"}', error_type="Http409", stage="sink.ledger", attempts=1,
+                              worker="w")
+    letter = dlq.DeadLetterEntry(partition=0, offset=8036, timestamp_ms=original.timestamp, letter=value)
+    found = asyncio.run(superseded.superseded_commands("kafka:9092", [letter], STORE))
+    assert found == {"0:8036": (
+        "superseded by 2 later commands of S-NEW7, created after this create and applied, which wrote between them "
+        "every field it carried (bank_account, blocked, legal_name, tax_no, vendor_code): update update-3 of S-NEW7 "
+        "(isthmus.commands.ledger[0]@1), created 2026-12-01T09:03:00Z, applied (isthmus.results.ledger[0]@0), wrote "
+        "legal_name, tax_no, vendor_code; update update-5 of S-NEW7 (isthmus.commands.ledger[0]@3), created "
+        "2026-12-01T09:05:00Z, applied (isthmus.results.ledger[0]@2), wrote bank_account, blocked")}
+    # without the second update, bank_account and blocked were never written again: it stays pending
+    cluster.topics["isthmus.results.ledger"][0][2] = _Record("isthmus.results.ledger", 0, 2, _ms(second) + 50,
+                                                             b"S-NEW7", _result(second, 409))
+    assert asyncio.run(superseded.superseded_commands("kafka:9092", [letter], STORE)) == {}
 
 
 def test_settle_superseded_settles_the_sink_letters_the_rule_names(monkeypatch: pytest.MonkeyPatch,
@@ -256,3 +324,14 @@ def test_settle_superseded_settles_the_sink_letters_the_rule_names(monkeypatch: 
     assert out.out.splitlines() == ["settled 0:0 (sink.erp): superseded by create c-5 of C-1, …",
                                     "settled 0:2 (flow.isthmus-customers): superseded: its row changed since: …"]
     assert "2 settled" in out.err
+
+    # --dry-run lists what it would settle, each with the later commands that made it moot, and writes nothing
+    async def no_settle(*_: Any, **__: Any) -> list[dlq.Settled]:
+        raise AssertionError("--dry-run wrote a note")
+
+    monkeypatch.setattr(dlq, "settle", no_settle)
+    assert topics.run_settle(parser.parse_args(["topics", "dlq", "settle", "--superseded", "--dry-run"])) == 0
+    out = capsys.readouterr()
+    assert out.out.splitlines() == ["would settle 0:0 (sink.erp): superseded by create c-5 of C-1, …",
+                                    "would settle 0:2 (flow.isthmus-customers): superseded: its row changed since: …"]
+    assert "2 would settle (--dry-run: nothing written)" in out.err
