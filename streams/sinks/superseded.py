@@ -171,7 +171,7 @@ def dead_command(entry: dlq.DeadLetterEntry, store: SchemaStore) -> SinkCommand 
 
 async def superseded_commands(bootstrap_servers: KafkaAddress, entries: Sequence[dlq.DeadLetterEntry],
                               store: SchemaStore, *, results: str | None = None) -> dict[str, str]:
-    """Per sink dead letter of ``entries`` (by address) that a later applied command superseded, why (:func:`reason`).
+    """Per sink dead letter of ``entries`` (by address) that later applied commands superseded, why (:func:`reason`).
     Reads, from the oldest dead-lettered command's time on, its entity's commands in the partitions of the command
     topic the letters came from, and the results of each system (``results``: the topic, when the sink writes them
     elsewhere than ``isthmus.results.<system>``)."""
