@@ -10,6 +10,12 @@ the Retry-After hold, the circuit breaker and dead letters work per command exac
 A call refused as a whole with a 4xx that is not transient (the endpoint is missing, or rejected the batch's
 shape) does not condemn its items: each is then sent through the route's single endpoint, as it would have
 been without ``batch:``. An answer whose results do not match the items is treated the same way.
+
+An item's result is read as the single call's answer would be: with an integer ``status`` (and its answer
+under ``body``) as that status says; without one (``{"ok": false, "error": ...}``) the item is its own answer,
+under the batch call's 2xx, for the route's ``answers`` rules to judge, and applied when no rule decides, as a
+single call's 2xx is. A result that cannot be read at all (not an object, a ``status`` that is no integer) is a
+permanent failure carrying it: sending the item again would get the same answer, and may apply it twice.
 """
 
 from __future__ import annotations
@@ -50,9 +56,13 @@ SingleCall = Callable[[BatchItem], Awaitable[Attempt]]
 
 
 class Batcher:
-    def __init__(self, spec: BatchSpec, *, system: str, call: BatchCall, single: SingleCall) -> None:
+    def __init__(self, spec: BatchSpec, *, system: str, call: BatchCall, single: SingleCall,
+                 answers: bool = False) -> None:
         self.spec = spec
         self.system = system
+        #: The route has ``answers`` rules, which judge an item answered without a status (else: applied).
+        self.answers = answers
+        self._unruled_warned = False
         self._call = call
         self._single = single
         self._waiting: list[tuple[BatchItem, asyncio.Future[Attempt]]] = []
@@ -101,7 +111,8 @@ class Batcher:
     async def _outcomes(self, items: list[BatchItem]) -> list[Attempt]:
         spec = self.spec
         what = f"{spec.method} {spec.path}"
-        body = {spec.items_field: [{spec.key_field: item.key, **item.fields} for item in items]}
+        key = spec.key_field  # None: the API takes no key in its items
+        body = {spec.items_field: [{**({} if key is None else {key: item.key}), **item.fields} for item in items]}
         self.calls += 1
         answered = await self._call(spec.method, spec.path, body)
         if isinstance(answered, Failed):
@@ -120,22 +131,37 @@ class Batcher:
             log.warning("sink %s: %s answered %s%s; sending its %d items one by one", self.system, what, status,
                         "" if kind else f" without {len(items)} {spec.results_field}", len(items))
             return list(await asyncio.gather(*(self._single(item) for item in items)))
-        return [self._judge(item, result) for item, result in zip(items, results, strict=True)]
+        return [self._judge(item, result, status) for item, result in zip(items, results, strict=True)]
 
-    def _judge(self, item: BatchItem, result: Any) -> Attempt:
+    def _judge(self, item: BatchItem, result: Any, call_status: int) -> Attempt:
         what = f"{item.method} {item.path} (in a batch)"
         status = result.get("status") if isinstance(result, Mapping) else None
-        if not isinstance(status, int):
-            return Failed(kind="transient", error_type="BatchAnswerUnreadable",
-                          reason=f"{self.system} answered an item of {what} without a status: "
-                                 f"{answer_text(result)}")
-        answer = result.get("body")
+        if not isinstance(result, Mapping) or isinstance(status, bool) or not isinstance(status, int | None):
+            return Failed(kind="permanent", error_type="BatchAnswerUnreadable", answer=result,
+                          reason=f"{self.system} answered an item of {what} with a result that cannot be read "
+                                 f"(an object, with an integer status or none, is expected): {answer_text(result)}; "
+                                 "whether it was applied is unknown, so it is not sent again: check the target, then "
+                                 "replay the dead letter (or remove batch from the route to send each command alone)")
+        if status is None:  # the item is its own answer, under the call's 2xx: the route's answers rules read it
+            self._unruled(what, result)
+            return Applied(status=call_status, body=result, ids=assigned_ids(result, item.ids), call=what)
+        answer = result.get("body", result)
         kind = classify_status(status)
         if kind is None:
             return Applied(status=status, body=answer, replayed=result.get("idempotency_key_status") == REPLAYED,
                            ids=assigned_ids(answer, item.ids), call=what)
         return Failed(kind=kind, status=status, answer=answer, error_type=f"Http{status}",
                       reason=f"{self.system} answered {status} to {what}: {answer_text(answer)}")
+
+    def _unruled(self, what: str, result: Any) -> None:
+        """Warn once that items come without a status on a route with no ``answers`` rules to read them."""
+        if self.answers or self._unruled_warned:
+            return
+        self._unruled_warned = True
+        log.warning("sink %s: %s answered items without a status (%s) and the route has no answers rules, so "
+                    "each such item is taken as applied, as a single call's 2xx is; if the API says in the item "
+                    "that it failed, declare it in the route's answers (error: {when: ...}, or success: ...), see "
+                    "targets/README.md, \"Answers\"", self.system.lower(), what, answer_text(result, 200))
 
     async def close(self) -> None:
         """Stop: items still gathering are cancelled (their commands stay uncommitted), calls under way end."""

@@ -340,7 +340,8 @@ class HttpAdapter:
                 return await self._call(item.method, item.path, item.body, item.key, item.ids)
 
             batcher = self._batchers[(route.payload_type, route.operation)] = Batcher(
-                route.batch, system=self.system, call=self._batch_call, single=single)
+                route.batch, system=self.system, call=self._batch_call, single=single,
+                answers=route.answers is not None)
         return batcher
 
     async def _batch_call(self, method: str, path: str, body: Any) -> tuple[int, Any, float | None] | Failed:

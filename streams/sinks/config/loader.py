@@ -908,7 +908,10 @@ class TargetReader:
         linger_ms = self.integer(spec, "linger_ms", key, 20, 0)
         items_field = self.string(spec, "items_field", key, pattern=_IDENTIFIER) or "items"
         results_field = self.string(spec, "results_field", key, pattern=_IDENTIFIER) or "results"
-        key_field = self.string(spec, "key_field", key, pattern=_IDENTIFIER) or "idempotency_key"
+        key_field = None if spec.get("key_field") is False else (  # false: the API takes no key in its items
+            self.string(spec, "key_field", key, pattern=_IDENTIFIER,
+                        fix="name the field of each item the key goes in, or write key_field: false to send none")
+            or "idempotency_key")
         if method is None or path is None:
             return None
         return BatchSpec(method=method.upper(), path=path, max_items=max_items, linger_ms=linger_ms,

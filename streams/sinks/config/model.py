@@ -208,8 +208,9 @@ class Route(Protocol):
 class BatchSpec:
     """A batch endpoint of the API: up to ``max_items`` commands of this route in one call.
 
-    The request body is ``{items_field: [{key_field: <idempotency key>, **body}, ...]}`` and the answer
-    ``{results_field: [{"status": <int>, "body": <object>}, ...]}`` in the same order. Declared and checked
+    The request body is ``{items_field: [{key_field: <idempotency key>, **body}, ...]}`` (no key when
+    ``key_field`` is None: ``key_field: false``) and the answer ``{results_field: [{"status": <int>, "body":
+    <object>}, ...]}`` in the same order (an item without a status is its own answer). Declared and checked
     here; see targets/README.md for how the worker uses it.
     """
 
@@ -219,7 +220,7 @@ class BatchSpec:
     linger_ms: int = 20
     items_field: str = "items"
     results_field: str = "results"
-    key_field: str = "idempotency_key"
+    key_field: str | None = "idempotency_key"
 
 
 @dataclass(frozen=True, kw_only=True)
