@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 
 from streams.sinks.adapters.base import Adapter
 from streams.sinks.adapters.mapping import UnresolvedReference, render_path
+from streams.sinks.adapters.upsert import LEFT_AS_IS
 from streams.sinks.adapters.versions import still_stale
 from streams.sinks.answers import BODY_ERROR, judge
 from streams.sinks.backoff import Backoff
@@ -188,6 +189,8 @@ class Deliverer:
         route = self.config.route(command.payload_type, command.operation)
         if route is None or applied.refused or applied.gone or not route.ids:
             return
+        if isinstance(applied.body, Mapping) and applied.body.get("upsert") in LEFT_AS_IS:
+            return  # the answer is the external id's search's: the ids name what the create's answer holds
         unfound = unfound_ids(applied, route.ids)
         if not unfound:
             return

@@ -158,6 +158,11 @@ class Created:
     record_id: Any = None
 
 
+#: What an upsert that found its record and left it as it is says it did (its answer's ``upsert``): the
+#: command's answer is then the search's, not the create's or update's the route's ``ids`` describe.
+LEFT_AS_IS = frozenset({"found", "found after a concurrent create"})
+
+
 @dataclass(frozen=True, kw_only=True)
 class Upserted:
     """What an upsert did: ``action`` (``created``, ``found``, ``found, updated``, ``found after a concurrent

@@ -1,0 +1,105 @@
+"""The ``ids`` check of a create route with ``external_id`` reads the create's answer, never the search's.
+
+A new user's help desk creates asynchronously (202 ``{"ok": true, "job_id": ...}``) and the route names
+``ids: {job_id: job_id}``. When a create is sent again (a sink restart re-sends what was uncommitted), the search
+finds the record and the route leaves it as it is: the command's answer is the search's, which holds no
+``job_id``, and the sink warned "records no id at job_id ... top-level keys: data, next_cursor, $id, upsert. Fix
+the path in the route's ids", of a path that is right. Now a found record left as it is is not checked; a create
+whose answer lacks the path still is. Made-up desk over httpx's in-memory transport, through the real HTTP adapter
+and deliverer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import textwrap
+from pathlib import Path
+
+import httpx
+import pytest
+
+from streams.sinks.adapters.http import HttpAdapter
+from streams.sinks.backoff import Backoff
+from streams.sinks.breaker import CircuitBreaker
+from streams.sinks.config import load_target
+from streams.sinks.delivery import Delivered, Deliverer, RetryPolicy
+from streams.sinks.gate import TargetGate
+from streams.sinks.outcomes import Applied
+from streams.sinks.records import SinkCommand
+
+pytestmark = pytest.mark.unit
+
+TARGET = """\
+system: erp
+adapter: http
+routes:
+  - payload_type: Account
+    operation: create
+    method: POST
+    path: /tickets
+    body: {ref: account_code, name: name}
+    ids: {job_id: job_id}
+    external_id:
+      field: account_code
+      search: {path: "/tickets?ref={account_code}", found_id: data.*.id, match: ref, next: next_cursor,
+               next_param: cursor}
+      created_id: job_id
+"""
+
+
+def deliver(tmp_path: Path, handler: httpx.MockTransport) -> tuple[Delivered, Deliverer]:
+    path = tmp_path / "erp.yaml"
+    path.write_text(textwrap.dedent(TARGET), encoding="utf-8")
+    config = load_target(path)
+    command = SinkCommand(command_id="c1", idempotency_key="key-1", target="erp", operation="create",
+                          entity_type="t", entity_key="AC1", payload_type="isthmus.canonical.Account",
+                          payload={"account_code": "AC1", "name": "Ann"})
+
+    async def run() -> tuple[Delivered, Deliverer]:
+        adapter = HttpAdapter(config, base_url="http://desk.test", timeout_s=5, max_connections=2, env={},
+                              transport=handler)
+        deliverer = Deliverer(adapter=adapter, gate=TargetGate(CircuitBreaker(threshold=2, reset_s=0.01)),
+                              config=config, rng=random.Random(1),
+                              policy=RetryPolicy(backoff=Backoff(base=0.001, maximum=0.005, jitter=0)))
+        try:
+            return await deliverer.deliver(command), deliverer
+        finally:
+            await adapter.close()
+
+    return asyncio.run(run())
+
+
+def desk(*, found: bool, created: dict[str, object]) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            data = [{"id": "t_1", "ref": "AC1", "name": "Ann"}] if found else []
+            return httpx.Response(200, json={"data": data, "next_cursor": None})
+        return httpx.Response(202, json=created)
+
+    return httpx.MockTransport(handler)
+
+
+def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "records no id" in r.getMessage()]
+
+
+def test_a_found_record_left_as_it_is_is_not_warned_of(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="isthmus.sink"):
+        done, deliverer = deliver(tmp_path, desk(found=True, created={"ok": True, "job_id": "j_1"}))
+
+    assert isinstance(done.outcome, Applied) and done.outcome.body["upsert"] == "found"
+    assert deliverer.ids_not_found == 0 and warnings_of(caplog) == []
+
+
+def test_a_create_is_read_for_its_ids_and_warned_of_when_they_are_not_there(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    done, deliverer = deliver(tmp_path, desk(found=False, created={"ok": True, "job_id": "j_1"}))
+    assert isinstance(done.outcome, Applied) and done.outcome.ids == {"job_id": "j_1"}
+    assert deliverer.ids_not_found == 0
+
+    with caplog.at_level(logging.WARNING, logger="isthmus.sink"):
+        done, deliverer = deliver(tmp_path, desk(found=False, created={"ok": True}))
+    assert deliverer.ids_not_found == 1
+    (warned,) = warnings_of(caplog)
+    assert "the answer of POST /tickets has nothing there" in warned
