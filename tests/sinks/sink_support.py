@@ -73,6 +73,27 @@ def deliver_over_http(config: TargetConfig, url: str, command: SinkCommand, *, c
     return asyncio.run(go())
 
 
+def deliver_in_memory(config: TargetConfig, handler: Callable[[httpx.Request], httpx.Response],
+                      *commands: SinkCommand, policy: RetryPolicy | None = None,
+                      breaker: int = 2) -> tuple[list[Delivered], Deliverer]:
+    """``commands`` delivered at the same time (so a ``batch`` route batches them) as ``config`` says, by the real
+    adapter and deliverer, to ``handler`` over httpx's in-memory transport; retries 1 ms apart unless ``policy``
+    says otherwise, the breaker opening after ``breaker`` failures. The deliverer comes back for its counts."""
+
+    async def go() -> tuple[list[Delivered], Deliverer]:
+        adapter = HttpAdapter(config, base_url="http://target.test", timeout_s=5, max_connections=2, env={},
+                              transport=httpx.MockTransport(handler))
+        deliverer = Deliverer(adapter=adapter, gate=TargetGate(CircuitBreaker(threshold=breaker, reset_s=0.01)),
+                              config=config, rng=random.Random(1),
+                              policy=policy or RetryPolicy(backoff=Backoff(base=0.001, maximum=0.005, jitter=0)))
+        try:
+            return list(await asyncio.gather(*(deliverer.deliver(c) for c in commands))), deliverer
+        finally:
+            await adapter.close()
+
+    return asyncio.run(go())
+
+
 def run_id() -> int:
     """Nine random digits that make this run's customer numbers, SKUs and keys its own."""
     return random.randint(100_000_000, 999_999_999)

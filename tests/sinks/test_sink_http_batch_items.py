@@ -12,10 +12,8 @@ a target file names a system of systems/)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import random
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,15 +22,13 @@ from typing import Any
 
 import httpx
 import pytest
+from sink_support import deliver_in_memory
 
-from streams.sinks.adapters.http import HttpAdapter
 from streams.sinks.backoff import Backoff
-from streams.sinks.breaker import CircuitBreaker
 from streams.sinks.config import load_target
 from streams.sinks.config.model import HttpRoute, TargetConfig
-from streams.sinks.delivery import Delivered, Deliverer, RetryPolicy
+from streams.sinks.delivery import Delivered, RetryPolicy
 from streams.sinks.exceptions import TargetConfigError
-from streams.sinks.gate import TargetGate
 from streams.sinks.outcomes import Applied, Failed
 from streams.sinks.records import SinkCommand
 
@@ -95,19 +91,9 @@ def member(name: str, email: str) -> SinkCommand:
 
 def deliver_all(config: TargetConfig, desk: Deskly, *commands: SinkCommand) -> list[Delivered]:
     """The commands applied at the same time (so batched together); a transient failure is given up on soon."""
-    async def run() -> list[Delivered]:
-        adapter = HttpAdapter(config, base_url="http://deskly.test", timeout_s=5, max_connections=2, env={},
-                              transport=httpx.MockTransport(desk.handler))
-        deliverer = Deliverer(adapter=adapter, gate=TargetGate(CircuitBreaker(threshold=50, reset_s=0.01)),
-                              config=config, rng=random.Random(1),
-                              policy=RetryPolicy(backoff=Backoff(base=0.001, maximum=0.005, jitter=0),
-                                                 transient_deadline_s=0.3, alone_attempts=2, alone_s=0))
-        try:
-            return list(await asyncio.gather(*(deliverer.deliver(command) for command in commands)))
-        finally:
-            await adapter.close()
-
-    return asyncio.run(run())
+    policy = RetryPolicy(backoff=Backoff(base=0.001, maximum=0.005, jitter=0), transient_deadline_s=0.3,
+                         alone_attempts=2, alone_s=0)
+    return deliver_in_memory(config, desk.handler, *commands, policy=policy, breaker=50)[0]
 
 
 def test_items_without_a_status_are_judged_by_the_routes_answers_and_none_is_sent_again(tmp_path: Path) -> None:

@@ -6,25 +6,19 @@ a search's ``max_pages`` bounds its paging."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 import textwrap
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from phonebook import FakePhonebook
+from sink_support import deliver_in_memory
 
-from streams.sinks.adapters.http import HttpAdapter
-from streams.sinks.backoff import Backoff
-from streams.sinks.breaker import CircuitBreaker
 from streams.sinks.config import load_target
 from streams.sinks.config.model import HttpRoute, TargetConfig
-from streams.sinks.delivery import Delivered, Deliverer, RetryPolicy
+from streams.sinks.delivery import Delivered, Deliverer
 from streams.sinks.exceptions import TargetConfigError
-from streams.sinks.gate import TargetGate
 from streams.sinks.outcomes import Applied, Failed
 from streams.sinks.records import SinkCommand
 
@@ -75,18 +69,8 @@ def account(operation: str, email: str, *, changed: tuple[str, ...] = (), code: 
 
 
 def deliver(config: TargetConfig, book: FakePhonebook, command: SinkCommand) -> tuple[Delivered, Deliverer]:
-    async def run() -> tuple[Delivered, Deliverer]:
-        adapter = HttpAdapter(config, base_url="http://book.test", timeout_s=5, max_connections=2, env={},
-                              transport=httpx.MockTransport(book.handler))
-        deliverer = Deliverer(adapter=adapter, gate=TargetGate(CircuitBreaker(threshold=2, reset_s=0.01)),
-                              config=config, rng=random.Random(1),
-                              policy=RetryPolicy(backoff=Backoff(base=0.001, maximum=0.005, jitter=0)))
-        try:
-            return await deliverer.deliver(command), deliverer
-        finally:
-            await adapter.close()
-
-    return asyncio.run(run())
+    (delivered,), deliverer = deliver_in_memory(config, book.handler, command)
+    return delivered, deliverer
 
 
 def ann() -> dict[str, Any]:

@@ -10,25 +10,23 @@ and deliverer."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
+from sink_support import deliver_in_memory
 
-from streams.sinks.adapters.http import HttpAdapter
-from streams.sinks.backoff import Backoff
-from streams.sinks.breaker import CircuitBreaker
 from streams.sinks.config import load_target
-from streams.sinks.delivery import Delivered, Deliverer, RetryPolicy
-from streams.sinks.gate import TargetGate
+from streams.sinks.delivery import Delivered, Deliverer
 from streams.sinks.outcomes import Applied
 from streams.sinks.records import SinkCommand
 
 pytestmark = pytest.mark.unit
+
+Handler = Callable[[httpx.Request], httpx.Response]
 
 TARGET = """\
 system: erp
@@ -48,7 +46,7 @@ routes:
 """
 
 
-def deliver(tmp_path: Path, handler: httpx.MockTransport) -> tuple[Delivered, Deliverer]:
+def deliver(tmp_path: Path, handler: Handler) -> tuple[Delivered, Deliverer]:
     path = tmp_path / "erp.yaml"
     path.write_text(textwrap.dedent(TARGET), encoding="utf-8")
     config = load_target(path)
@@ -56,28 +54,18 @@ def deliver(tmp_path: Path, handler: httpx.MockTransport) -> tuple[Delivered, De
                           entity_type="t", entity_key="AC1", payload_type="isthmus.canonical.Account",
                           payload={"account_code": "AC1", "name": "Ann"})
 
-    async def run() -> tuple[Delivered, Deliverer]:
-        adapter = HttpAdapter(config, base_url="http://desk.test", timeout_s=5, max_connections=2, env={},
-                              transport=handler)
-        deliverer = Deliverer(adapter=adapter, gate=TargetGate(CircuitBreaker(threshold=2, reset_s=0.01)),
-                              config=config, rng=random.Random(1),
-                              policy=RetryPolicy(backoff=Backoff(base=0.001, maximum=0.005, jitter=0)))
-        try:
-            return await deliverer.deliver(command), deliverer
-        finally:
-            await adapter.close()
-
-    return asyncio.run(run())
+    (delivered,), deliverer = deliver_in_memory(config, handler, command)
+    return delivered, deliverer
 
 
-def desk(*, found: bool, created: dict[str, object]) -> httpx.MockTransport:
+def desk(*, found: bool, created: dict[str, object]) -> Handler:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.method == "GET":
             data = [{"id": "t_1", "ref": "AC1", "name": "Ann"}] if found else []
             return httpx.Response(200, json={"data": data, "next_cursor": None})
         return httpx.Response(202, json=created)
 
-    return httpx.MockTransport(handler)
+    return handler
 
 
 def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
