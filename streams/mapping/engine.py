@@ -16,7 +16,7 @@ from typing import Any
 from streams.codecs.debezium.envelope import ChangeEvent, Op
 from streams.codecs.debezium.unavailable import PLACEHOLDER, is_unavailable, unavailable_columns
 from streams.mapping.compiled import MappingPlan, SourcePlan, coercer, plan_of
-from streams.mapping.exceptions import ColumnsMissing, MappingError, MappingValueError
+from streams.mapping.exceptions import ColumnsMissing, LookupMissing, MappingError, MappingValueError
 from streams.mapping.spec import CHANGED_AT, FieldBinding, RecordMapping, SourceMapping
 from streams.mapping.transforms import Context, StepInput
 
@@ -94,6 +94,9 @@ class MappedChange:
     #: placeholder, with no before-image to fill it: :func:`_map_partial`): unknown, not unchanged, where the record
     #: holds no value of them yet.
     withheld: tuple[str, ...] = ()
+    #: The parent key an update's before-image gave the row, when the update moved it to another parent (a
+    #: contact moved to the supplier it is merged into): the child leaves that parent's list; None otherwise.
+    moved_from: Any = None
 
 
 def map_change(mapping: RecordMapping, event: ChangeEvent, system: str, context: Context,
@@ -121,7 +124,7 @@ def map_change(mapping: RecordMapping, event: ChangeEvent, system: str, context:
             if ended is not None:
                 results.append(ended)
                 result = dataclasses.replace(result, asserted=tuple(n for n in compiled.claims if n in result.values),
-                                             base=None, renumbered_from=ended.key)
+                                             base=None, renumbered_from=ended.key, moved_from=None)
         if whole and result.base is not None and not result.deleted:
             result = dataclasses.replace(result, asserted=tuple(n for n in compiled.claims if n in result.values),
                                          base=None)
@@ -221,14 +224,31 @@ def _map_source(mapping: RecordMapping, plan: SourcePlan, event: ChangeEvent, sy
         else:
             asserted = tuple(n for n in plan.claims if n not in skip) if skip else plan.claims
     parent_key = plan.parent_key(row, StepInput(row=row, context=reading)) if plan.parent_key else None
+    moved_from = _moved_from(plan, event, reading, parent_key) if before_in and not deleted else None
     commit_time = event.commit_time
     if event.op is Op.READ and plan.changed_at is not None:
         commit_time = _changed_at(mapping, plan, event, row, reading)
     return MappedChange(
         mapping=mapping, source=source, system=system, key=mapping.key_of(values), deleted=deleted,
         values=values, asserted=asserted, base=base, commit_time=commit_time, parent_key=parent_key,
+        moved_from=moved_from,
         group_key=tuple(row.get(c) for c in source.group_by) if source.group_by else (),
         member_key=(source.name, *(event.key.values() if event.key else (mapping.key_of(values),))))
+
+
+def _moved_from(plan: SourcePlan, event: ChangeEvent, reading: Context, parent_key: Any) -> Any:
+    """The parent key of an update's before-image, when the update changed the columns the parent key reads and
+    so moved the row to another parent; None for any other change, or when the old parent is not found (its
+    look-up has no entry: the row was never in a list there)."""
+    source, before, after = plan.source, event.before, event.after
+    if (plan.parent_key is None or source.parent_key is None or before is None or after is None
+            or all(before.get(column) == after.get(column) for column in source.parent_key.reads)):
+        return None
+    try:
+        old = plan.parent_key(before, StepInput(row=before, context=reading))
+    except LookupMissing:
+        return None
+    return None if old is None or old == parent_key else old
 
 
 #: The sources (mapping file, source name) whose ``changed_at`` a snapshot read could not take, said once each.

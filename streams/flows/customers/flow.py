@@ -68,7 +68,7 @@ from streams.flows.customers.rederive import dead_letter_cause, rederive
 from streams.flows.customers.refused import forget_refused, same_payload
 from streams.flows.customers.remembered import ROWS_CODEC, Row, UnknownEnds
 from streams.flows.customers.state import CustomerState, StateCodec
-from streams.flows.customers.sync import command_payload, decide, fold, fold_child, fold_xref
+from streams.flows.customers.sync import ENDED_CHILD_COUNT, command_payload, decide, fold, fold_child, fold_xref
 from streams.flows.customers.txnet import PARTS, Group, Part, Transactions
 from streams.flows.customers.undecided import Undecided, left_out, listed
 from streams.flows.customers.unindexed import answerable, answers, index_fix
@@ -669,7 +669,8 @@ class CustomerFlow:
 
         for child in reads.children:
             for change in map_change(child, event, system, context, self.named, table=table, whole=whole):
-                fold_child(state_of(change.parent_key), change)
+                if ended := fold_child(state_of, change):  # folded into an ended entity: sent nowhere
+                    ctx.count(ENDED_CHILD_COUNT, ended)
         # the keys an end of this row does not end: another row of the table is their entity's (claim)
         outlived: set[str] | None = None
         if reads.record:

@@ -24,7 +24,10 @@ even when the same value was already in flight there (:meth:`Mirror.lost`).
 What ends an entity is its record's ``active`` field, reconciled like any other field: a row deleted in a system
 whose mapping sets ``active: false`` on delete ends it everywhere when that system wins the field (its owner
 under ``owner_wins``, the latest commit under ``latest_commit_wins``); otherwise the entity is still active, so a
-system that lost its row gets ``create`` again.
+system that lost its row gets ``create`` again. An ended entity's child lists go to no system: a child change
+folded into it afterwards (a snapshot re-reading its rows, a row moved off it or deleted) is counted
+(:data:`ENDED_CHILD_COUNT`) and sent nowhere, and the same holds for the children changed with the end; its lists
+stay right in its state, sent should it live again.
 
 An end sent to a system that reports ``active`` (:attr:`~streams.flows.customers.config.EntityConfig.
 reports_active`) is waited for: until it comes back (``active`` false, or the row gone: ``Mirror.gone``), that
@@ -40,7 +43,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, Decimal
 from typing import Any
 
@@ -61,6 +64,9 @@ from streams.mapping.reconcile import Stamp, uncleared
 from streams.mapping.spec import Policy
 
 log = logging.getLogger(__name__)
+
+#: Counted per child change folded into an entity that has ended: sent to no system (:func:`fold_child`).
+ENDED_CHILD_COUNT = "child_changes_of_ended"
 
 
 def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, Any], op: Op,
@@ -374,17 +380,45 @@ def fold_xref(state: CustomerState, change: MappedChange, *, settled_at: dt.date
             state.xref[config.linked_at] = None
 
 
-def fold_child(state: CustomerState, change: MappedChange) -> None:
-    """A child row into its list field (the child mapping's ``parent.field``), by the child's key. A field whose
-    value the change left out keeps the item's value (the update did not change it); an item that has none is
-    refused (:func:`~streams.flows.customers.withheld.whole_item`)."""
+def fold_child(state_of: Callable[[Any], CustomerState], change: MappedChange) -> int:
+    """A child row into its list field (the child mapping's ``parent.field``) of its parent's state
+    (``state_of``), by the child's key; a row moved to another parent (``moved_from``: a merge) leaves the old
+    parent's list. A field whose value the change left out keeps the item's value (the update did not change it);
+    an item that has none is refused (:func:`~streams.flows.customers.withheld.whole_item`).
+
+    How many of the parents it changed have ended (:data:`ENDED_CHILD_COUNT`): their lists are folded all the
+    same, so they are right should the entity live again, but :func:`decide` sends them to no system."""
     assert change.mapping.parent is not None
-    items = state.children.setdefault(change.mapping.parent.field, {})
+    name = change.mapping.parent.field
     key = str(change.key)
+    ended = 0
+    if change.moved_from is not None:
+        old = state_of(change.moved_from)
+        old.children.setdefault(name, {}).pop(key, None)
+        ended += _folded_into_ended(old, change, "left")
+    state = state_of(change.parent_key)
+    items = state.children.setdefault(name, {})
     if change.deleted:
         items.pop(key, None)
     else:
         items[key] = whole_item(change, items.get(key)) if change.withheld else dict(change.values)
+    return ended + _folded_into_ended(state, change, "deleted from" if change.deleted else "changed in")
+
+
+def _ended(state: CustomerState) -> bool:
+    """Has the entity ended (its ``active`` false; never without ``active``)?"""
+    active = state.config.active
+    return active is not None and state.value(active) is False
+
+
+def _folded_into_ended(state: CustomerState, change: MappedChange, how: str) -> int:
+    if not _ended(state):
+        return 0
+    assert change.mapping.parent is not None
+    log.debug("%s %s has ended: its %s %s %s %s is folded, and sent to no system unless it lives again",
+              state.config.record.target.rpartition(".")[2], state.customer_number,
+              change.mapping.target.rpartition(".")[2], change.key, how, change.mapping.parent.field)
+    return 1
 
 
 def command_payload(state: CustomerState, role: SystemRole, context: Context, named: Mapping[str, Any],
@@ -486,6 +520,7 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
     defaults = config.defaults
     active = config.active
     held = config.reports_active  # the systems whose end in flight comes back: none without ``active``
+    ended = _ended(state)  # its child lists are sent nowhere (fold_child), the change that ended it included
     for role in config.order:
         name = role.name
         mirror = state.mirror(name)
@@ -530,7 +565,7 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
             differing = tuple(n for n in differing if n not in unknown)
         kept = {n for n in differing if n in role.cannot_clear and mirror.view(n, value(n)) is None}
         _audit_uncleared(state, role, kept, audit, settled_at)
-        changed = tuple(n for n in differing if n not in kept)
+        changed = tuple(n for n in differing if n not in kept and not (ended and n in config.child_fields))
         inactive = active is not None and active in changed and state.value(active) is False
         on_inactive = role.on_inactive or config.on_inactive
         if inactive and active is not None and on_inactive != "ignore":

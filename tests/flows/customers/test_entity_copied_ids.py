@@ -9,9 +9,9 @@ hub's party (primary key ``party_id``, key ``code``) holding the ledger's debtor
 from __future__ import annotations
 
 import pytest
-from customer_events import Sent
+from customer_events import Sent, decode_topic
 from support.tx_events import one_transaction
-from test_entity_block import HERE, Parties, _catalogs, _debtor, _party, _systems
+from test_entity_block import HERE, PUBLISHED, Parties, _catalogs, _debtor, _party, _systems
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.customers import entity_config
@@ -60,7 +60,10 @@ def test_a_key_changed_by_insert_and_delete_in_one_transaction_creates_the_new_k
     assert sorted(_routes(sent)) == [(OLD, "ledger", "deactivate"), (NEW, "ledger", "create")]
     (create,) = [s for s in sent if s.route[1] == "create"]
     assert create.payload["account_id"] is None and create.payload["account_code"] == "D-000077"
-    assert [c["first_name"] for c in run.published()["contacts"]] == ["Li"]
+    published = {record["customer_number"]: record for record in decode_topic(run.run.context.emitted, PUBLISHED,
+                                                                               run.schemas)}
+    assert [c["first_name"] for c in published[NEW]["contacts"]] == ["Li"]
+    assert published[OLD]["contacts"] == [], "the person moved off the old party"
     # the ledger makes debtor 501: its number is linked back into the new party's row, which holds 500
     (link,) = run.change("ledger", "debtor", "c", after=_debtor(debtor_no=501, debtor_code="D-000077", party_code=NEW))
     assert (link.key, link.route, link.payload["erp_account_id"]) == (NEW, ("CustomerAccountXref", "update"), 501)
