@@ -19,14 +19,17 @@ demo: setup
 # The integration tests mostly wait on the stack, so two more sessions run beside them: the unit tests (one
 # core, no services), then the tests marked `beside` (a stack, cluster or installed wheel of their own: the
 # secured cluster, the demo on a clean stack, up/status/down). The suite takes about as long as the main
-# integration session. The side sessions' reports follow the main one's (also in test-artifacts/).
+# integration session. The side sessions' reports follow the main one's (also in test-artifacts/). Every
+# integration test's time (setup, call and teardown together) is kept in test-artifacts/integration.xml (JUnit
+# XML), so the next change to the suite's length can be measured per test instead of guessed.
 test: setup lint
 	@mkdir -p test-artifacts; \
 	( $(BIN)/pytest -q -m unit -p no:cacheprovider --durations=10 > test-artifacts/unit.log 2>&1; \
 	  echo $$? > test-artifacts/unit.rc; \
 	  $(BIN)/pytest -q -m beside -p no:cacheprovider --durations=10 > test-artifacts/beside.log 2>&1; \
 	  echo $$? > test-artifacts/beside.rc ) & side=$$!; \
-	$(BIN)/pytest -q -m "not unit and not beside" --durations=25; integration=$$?; \
+	$(BIN)/pytest -q -m "not unit and not beside" --durations=25 --junitxml=test-artifacts/integration.xml; \
+	integration=$$?; \
 	wait $$side; \
 	echo "== unit tests (run beside the integration tests; test-artifacts/unit.log) =="; \
 	cat test-artifacts/unit.log; \
