@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.structs import OffsetAndMetadata
+from support.cli import isthmus
 from support.commands import account_payload, command
 from support.sink_worker import InProcessSink
 from support.waiting import eventually
@@ -30,14 +30,12 @@ from support.waiting import eventually
 from streams.codecs.avro.single_object import SchemaStore
 from streams.sinks.topics import COMMAND_PARTITIONS
 from streams.stack.running import RunningStack
-from streams.stack.settings import PROJECT_ROOT
 
 STORE = SchemaStore.from_directory()
 
 
 def status(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "streams.cli.main", "status", *args], env=env, cwd=PROJECT_ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return isthmus("status", *args, env=env)
 
 
 @pytest.fixture

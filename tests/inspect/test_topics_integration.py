@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,11 +22,11 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.structs import OffsetAndMetadata
+from support.cli import isthmus
 from support.waiting import eventually
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.stack.running import RunningStack
-from streams.stack.settings import PROJECT_ROOT
 
 STORE = SchemaStore.from_directory()
 TOKENS = "viewer:view-tok,admin:admin-tok"
@@ -38,8 +37,7 @@ def cli(stack: RunningStack, *args: str, token: str | None = None, ok: bool = Tr
     env.pop("ISTHMUS_TOKEN", None)
     if token:
         env["ISTHMUS_TOKEN"] = token
-    done = subprocess.run([sys.executable, "-m", "streams.cli.main", "topics", *args], env=env, cwd=PROJECT_ROOT,
-                          capture_output=True, text=True, timeout=180)
+    done = isthmus("topics", *args, env=env)
     if ok:
         assert done.returncode == 0, done.stderr
     return done

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
+from support.cli import isthmus
 
 from streams.flows.canonical.lineage import Lineage
 from streams.stack.running import RunningStack
@@ -37,9 +36,8 @@ def topics(stack: RunningStack) -> Iterator[dict[str, str]]:
 
 def trace(entity: str, own: dict[str, str], *extra: str) -> list[dict[str, object]]:
     args = [a for t in own.values() for a in ("--topic", t)]
-    done = subprocess.run([sys.executable, "-m", "streams.cli.main", "topics", "trace", entity, "--json",
-                           *args, *extra], capture_output=True, text=True, timeout=120, check=False,
-                          env={k: v for k, v in os.environ.items() if k not in ("ISTHMUS_TOKEN", "ISTHMUS_TOKENS")})
+    done = isthmus("topics", "trace", entity, "--json", *args, *extra,
+                   env={k: v for k, v in os.environ.items() if k not in ("ISTHMUS_TOKEN", "ISTHMUS_TOKENS")})
     assert done.returncode == 0, done.stderr
     assert "(the default window)" in done.stderr or extra, done.stderr
     return [json.loads(line) for line in done.stdout.splitlines()]

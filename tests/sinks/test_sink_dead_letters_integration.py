@@ -6,8 +6,6 @@ behind it, are superseded once the create with the fixed data is applied: `dlq s
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from typing import Any
 
 import pymysql
@@ -29,16 +27,15 @@ from sink_support import (
     results_for,
     sink_env,
 )
+from support.cli import isthmus
 from support.waiting import eventually
 
 from streams.stack.running import RunningStack
-from streams.stack.settings import PROJECT_ROOT
 
 
 def dlq_cli(stack: RunningStack, *args: str) -> Any:
     """``isthmus topics dlq ARGS``: its JSON lines with --json (one object per dead letter), else its text."""
-    done = subprocess.run([sys.executable, "-m", "streams.cli.main", "topics", "dlq", *args],
-                          env=sink_env(stack), cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    done = isthmus("topics", "dlq", *args, env=sink_env(stack))
     assert done.returncode == 0, done.stderr
     return [json.loads(line) for line in done.stdout.splitlines()] if "--json" in args else done.stdout
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any
 
 import pytest
 from customer_stack import Databases, Mine, only, reader, sink_loop_topics, sinks
+from support.cli import isthmus
 from support.flows import RunningFlow
 from support.systems import reference_systems
 from support.waiting import eventually
@@ -30,7 +29,6 @@ from streams.flows.customers import CustomerFlow, entity_config
 from streams.flows.files import FLOWS_DIR, FLOWS_DIR_ENV, load_flow_files
 from streams.mapping import load_mappings
 from streams.stack.running import RunningStack
-from streams.stack.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -49,9 +47,7 @@ def _flow_file(folder: Path, name: str) -> Path:
 
 def _dlq(folder: Path, *args: str) -> list[dict[str, Any]]:
     """``isthmus topics dlq ARGS --json``: its JSON lines, one object per dead letter."""
-    done = subprocess.run([sys.executable, "-m", "streams.cli.main", "topics", "dlq", *args, "--json"],
-                          env={**os.environ, FLOWS_DIR_ENV: str(folder)}, cwd=PROJECT_ROOT, capture_output=True,
-                          text=True, timeout=120)
+    done = isthmus("topics", "dlq", *args, "--json", env={**os.environ, FLOWS_DIR_ENV: str(folder)})
     assert done.returncode == 0, done.stderr
     return [json.loads(line) for line in done.stdout.splitlines()]
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -27,6 +25,7 @@ import psycopg
 import pymysql
 import pytest
 from order_harness import orders_flow_file
+from support.cli import isthmus
 from support.flows import RunningFlow, Watch, start_at_end
 from support.sink_worker import InProcessSink
 from support.systems import reference_systems
@@ -42,7 +41,6 @@ from streams.flows.topics import HOLDS
 from streams.kafka.topics import TopicSpec, ensure_topics
 from streams.sinks.topics import COMMAND_PARTITIONS
 from streams.stack.running import RunningStack
-from streams.stack.settings import PROJECT_ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("reference_capture")]
 T = TypeVar("T")
@@ -135,8 +133,7 @@ def orders_and_sinks(running: ExitStack, stack: RunningStack, *,
 
 def trace_holds(number: str) -> str:
     """What `isthmus topics trace` shows of ``number`` on the holds topic."""
-    trace = subprocess.run([sys.executable, "-m", "streams.cli.main", "topics", "trace", number, "--topic", HOLDS],
-                           cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    trace = isthmus("topics", "trace", number, "--topic", HOLDS)
     return trace.stdout + trace.stderr
 
 
