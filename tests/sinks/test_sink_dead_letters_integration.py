@@ -211,7 +211,8 @@ def test_a_refused_create_sent_again_fixed_is_settled_as_superseded(stack: Runni
             f"{by_command[c['command_id']].partition}:{by_command[c['command_id']].offset}" for c in (refused, behind))
         for row in settled:
             assert row["stage"] == "sink.erp" and addresses[row["dead_letter"]].key == number.encode()
-            assert row["reason"].startswith(f"superseded by create {fixed['command_id']} of {number}, created ")
+            assert row["reason"].startswith(f"superseded by create {fixed['command_id']} of {number} ("), row["reason"]
+            assert ", created " in row["reason"], row["reason"]
             assert f"applied ({topics.results}[" in row["reason"], row["reason"]
         pending = dlq_cli(stack, "list", "--pending", "--json", "--topic", topics.dlq)
         assert [(p["entity"], p["status"]) for p in pending] == [(never, "pending")]
