@@ -59,8 +59,12 @@ def world(stack: RunningStack, reference_capture: dict[str, Any]) -> Iterator[di
     stopped.commit({TopicPartition(source, 0): OffsetAndMetadata(2, "", -1)})
     stopped.close()
     # the stock flow's worker runs: a member of its group, the partition assigned to it
-    running = KafkaConsumer(source, bootstrap_servers=bootstrap, group_id=f"{groups}isthmus-stock",
+    running = KafkaConsumer(bootstrap_servers=bootstrap, group_id=f"{groups}isthmus-stock",
                             client_id="status-test-worker", enable_auto_commit=False)
+    # the topic in the consumer's own metadata before it joins: a leader that assigns without it assigns nothing
+    # ("No partition metadata for topic"), and kafka-python looks again only after metadata_max_age_ms (5 min)
+    eventually("the input topic in the worker's metadata", lambda: running.partitions_for_topic(source), timeout=30)
+    running.subscribe([source])
 
     def joined() -> set[TopicPartition] | None:
         running.poll(timeout_ms=200)
