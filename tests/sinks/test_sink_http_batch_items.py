@@ -142,7 +142,7 @@ def test_without_rules_an_item_without_a_status_is_applied_once_and_the_route_wa
     assert len(warned) == 1 and "answers" in warned[0]
 
 
-@pytest.mark.parametrize("result", ["accepted", None, {"status": "done"}, {"status": True}])
+@pytest.mark.parametrize("result", ["accepted", None, {"status": True}, {"status": 2.5}])
 def test_an_item_answer_that_cannot_be_read_is_dead_lettered_with_it_not_retried(tmp_path: Path,
                                                                                    result: Any) -> None:
     desk = Deskly(answer=lambda item: result)
@@ -151,3 +151,45 @@ def test_an_item_answer_that_cannot_be_read_is_dead_lettered_with_it_not_retried
     assert len(desk.bulk) == 1 and done.attempts == 1
     assert isinstance(done.outcome, Failed) and done.outcome.kind == "permanent"
     assert done.outcome.error_type == "BatchAnswerUnreadable" and done.outcome.answer == result
+
+
+WORD_RULE = "    answers: {error: {when: {path: status, equals: error}, message: message}}\n"
+
+
+def test_an_item_status_that_is_a_word_is_read_by_the_routes_answers(tmp_path: Path) -> None:
+    """HubDesk-like items: ``{"status": "ok", "id": ...}`` or ``{"status": "error", "message": ...}``: the route's
+    rules read the word (it was dead-lettered as unreadable, the accepted items too)."""
+    def answer(item: dict[str, Any]) -> dict[str, Any]:
+        if item["name"]:
+            return {"status": "ok", "id": f"mem_{item['name']}"}
+        return {"status": "error", "message": "name: required"}
+
+    desk = Deskly(answer=answer)
+    refused, accepted = deliver_all(load(tmp_path, answers=WORD_RULE), desk, member("", "ann@x.test"),
+                                    member("Bo", "bo@x.test"))
+
+    assert len(desk.bulk) == 1 and desk.singles == 0
+    assert isinstance(refused.outcome, Failed) and refused.outcome.error_type == "TargetError"
+    assert "name: required" in refused.outcome.reason and refused.attempts == 1
+    assert isinstance(accepted.outcome, Applied) and accepted.outcome.ids == {"member_id": "mem_Bo"}
+
+
+def test_an_item_status_that_is_a_number_as_text_is_that_status(tmp_path: Path) -> None:
+    desk = Deskly(answer=lambda item: {"status": "409", "body": {"error": "email taken"}}
+                  if item["name"] == "Ann" else {"status": "201", "body": {"id": "mem_bo"}})
+    taken, made = deliver_all(load(tmp_path, answers=""), desk, member("Ann", "ann@x.test"), member("Bo", "bo@x.test"))
+
+    assert isinstance(made.outcome, Applied) and made.outcome.status == 201
+    assert made.outcome.ids == {"member_id": "mem_bo"}
+    assert isinstance(taken.outcome, Failed) and taken.outcome.error_type == "Http409"
+
+
+def test_a_word_status_without_rules_is_dead_lettered_saying_which_rule_to_declare(tmp_path: Path) -> None:
+    desk = Deskly(answer=lambda item: {"status": "done", "id": "mem_1"})
+    (done,) = deliver_all(load(tmp_path, answers=""), desk, member("Ann", "ann@x.test"))
+
+    assert len(desk.bulk) == 1 and done.attempts == 1
+    assert isinstance(done.outcome, Failed) and done.outcome.kind == "permanent"
+    assert done.outcome.error_type == "BatchAnswerUnreadable"
+    assert done.outcome.answer == {"status": "done", "id": "mem_1"}
+    assert all(said in done.outcome.reason for said in ("'done'", "equals: done", "answers"))

@@ -14,8 +14,10 @@ been without ``batch:``. An answer whose results do not match the items is treat
 An item's result is read as the single call's answer would be: with an integer ``status`` (and its answer
 under ``body``) as that status says; without one (``{"ok": false, "error": ...}``) the item is its own answer,
 under the batch call's 2xx, for the route's ``answers`` rules to judge, and applied when no rule decides, as a
-single call's 2xx is. A result that cannot be read at all (not an object, a ``status`` that is no integer) is a
-permanent failure carrying it: sending the item again would get the same answer, and may apply it twice.
+single call's 2xx is. A ``status`` that is a word (``"ok"``, ``"error"``) is read the same way by a route with
+``answers`` rules (an integer as text, ``"201"``, is that status). A result that cannot be read at all (not an
+object, a ``status`` that is no integer, a word without rules to read it) is a permanent failure carrying it:
+sending the item again would get the same answer, and may apply it twice.
 """
 
 from __future__ import annotations
@@ -136,6 +138,17 @@ class Batcher:
     def _judge(self, item: BatchItem, result: Any, call_status: int) -> Attempt:
         what = f"{item.method} {item.path} (in a batch)"
         status = result.get("status") if isinstance(result, Mapping) else None
+        if isinstance(status, str) and status.isascii() and status.strip().isdigit():
+            status = int(status)  # "201": an HTTP status as text
+        elif isinstance(status, str) and self.answers:  # "ok", "error": a word the route's answers rules read
+            return Applied(status=call_status, body=result, ids=assigned_ids(result, item.ids), call=what)
+        if isinstance(status, str):
+            return Failed(kind="permanent", error_type="BatchAnswerUnreadable", answer=result,
+                          reason=f"{self.system} answered an item of {what} with the status {status!r}, a word the "
+                                 "route has no answers rules to read: whether it was applied is unknown, so it is not "
+                                 "sent again; declare what the word means in the route's answers (error: {when: "
+                                 f"{{path: status, equals: {status}}}, message: <field>}}, or success: ...; "
+                                 "targets/README.md, \"Answers\"), check the target, then replay the dead letter")
         if not isinstance(result, Mapping) or isinstance(status, bool) or not isinstance(status, int | None):
             return Failed(kind="permanent", error_type="BatchAnswerUnreadable", answer=result,
                           reason=f"{self.system} answered an item of {what} with a result that cannot be read "
