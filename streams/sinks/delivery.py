@@ -38,6 +38,7 @@ from streams.sinks.gone import as_gone, gone_text, unmet
 from streams.sinks.outcomes import (
     CREDENTIAL_STATUSES,
     FORBIDDEN,
+    JOB_TIMED_OUT,
     STALE_VERSION,
     Applied,
     Attempt,
@@ -104,6 +105,9 @@ class Deliverer:
         #: Commands of :data:`CHANGING_OPERATIONS` whose external-id search found nothing and so created a
         #: record (see :meth:`_check_created`).
         self.created_by_changes = 0
+        #: Commands whose job (a route's ``job``: the API answered a job to poll) had not ended within the route's
+        #: ``job.timeout_s``, dead-lettered (``JobTimedOut``) and never sent again.
+        self.jobs_timed_out = 0
         #: Deactivate and cancel commands applied as gone, by (payload type's short name, operation); see
         #: :meth:`_gone`.
         self.gone: Counter[tuple[str, str]] = Counter()
@@ -320,6 +324,7 @@ class Deliverer:
                 return Delivered(outcome=unread or outcome, attempts=attempts, retries_after_transient=transient)
             if outcome.kind == "permanent":
                 self._answered()
+                self.jobs_timed_out += outcome.error_type == JOB_TIMED_OUT
                 return Delivered(outcome=self._unmet(command, outcome), attempts=attempts,
                                  retries_after_transient=transient)
             if outcome.kind == "conflict":

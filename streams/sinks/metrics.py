@@ -108,6 +108,9 @@ class SinkCollector(Collector):
         yield _counter("isthmus_sink_created_by_changes_total", "Update commands of a route with external_id whose "
                        "search found no record, so a record was created (a duplicate when the search filters by a "
                        "field the change altered).", target, worker.deliverer.created_by_changes)
+        yield _counter("isthmus_sink_jobs_timed_out_total", "Commands whose write the target answered with a job to "
+                       "poll (a route's job) that had not ended within the route's job.timeout_s: dead-lettered "
+                       "(JobTimedOut) with the job's URL, never sent again.", target, worker.deliverer.jobs_timed_out)
         gone = CounterMetricFamily("isthmus_sink_gone_total", "Deactivate and cancel commands applied as gone: their "
                                    "record was not there, as the route's gone rule reads the answer (or an exact "
                                    "search found none); nothing written.", labels=["target", "payload_type",

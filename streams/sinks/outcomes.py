@@ -39,6 +39,9 @@ PRECONDITION_REQUIRED = 428
 #: The error_type of a write whose precondition's version was stale (see ``streams.sinks.adapters.versions``).
 STALE_VERSION = "StaleVersion"
 RETRY_AFTER_STATUSES = frozenset({429, 503})
+#: The error_type of a command whose job (a write the API answered with a job to poll, a route's ``job``) had not
+#: ended within the route's ``job.timeout_s`` (see ``streams.sinks.adapters.jobs``).
+JOB_TIMED_OUT = "JobTimedOut"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -746,6 +746,7 @@ class SinkWorker:
                 "credentials": "refused" if self.deliverer.credentials.refusing else "accepted",
                 "ids_not_found": self.deliverer.ids_not_found,
                 "created_by_changes": self.deliverer.created_by_changes,
+                "jobs_timed_out": self.deliverer.jobs_timed_out,
                 "gone": sum(self.deliverer.gone.values()),
                 "rate_limit": self.throttle.rate if self.throttle else None,
                 "throttled": {str(k): n for k, n in self.throttle.answers.items()} if self.throttle else {},

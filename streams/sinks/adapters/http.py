@@ -3,7 +3,8 @@ command's idempotency key in the ``Idempotency-Key`` header (or the one ``http.i
 none); or, for a route with a batch endpoint, the
 command's item in a batch call shared with the commands applied at the same time (see ``batching``); or, for a
 route with an ``external_id``, "search, then create or update" without the key (see ``http_upsert``). A route
-with a ``precondition`` reads the record's version before each write and carries it (see ``versions``). With
+with a ``precondition`` reads the record's version before each write and carries it (see ``versions``); one with
+a ``job`` polls the job its write was answered with (``202 Accepted``) until it ends (see ``jobs``). With
 ``http.auth.oauth2`` every call carries the session's token (see ``oauth2``), and one answered 401 is sent once more
 with a new token."""
 
@@ -21,6 +22,7 @@ from streams.errors import exception_text
 from streams.sinks.adapters.auth import auth_header
 from streams.sinks.adapters.batching import Batcher, BatchItem
 from streams.sinks.adapters.http_upsert import HttpUpsert, paging_hint
+from streams.sinks.adapters.jobs import JobPoller, is_job
 from streams.sinks.adapters.mapping import (
     MISSING,
     UnresolvedReference,
@@ -154,6 +156,9 @@ class HttpAdapter:
         #: connection slot in hand, so a call goes out the moment its turn comes.
         self.throttle = throttle or RequestThrottle.for_target(config.path, config.system,
                                                                config.limits.requests_per_second)
+        #: Polls the job a route's write was answered with (a route's ``job``), through :meth:`_call`.
+        self.jobs = JobPoller(system=self.system, target_file=config.path.name, base_url=self.base_url,
+                              poll=self._job_poll)
 
     def describe(self) -> str:
         auth = f", auth header {self._auth[0]}" if self._auth else ""
@@ -234,6 +239,7 @@ class HttpAdapter:
             guard = route.precondition
             read = looked[guard.lookup].read if guard is not None and guard.lookup in looked else None
             outcome = await self._write(route, route.method, path, body, command.idempotency_key, route.ids, read)
+            outcome = await self._job(route, outcome, route.method, path, command)
         if isinstance(outcome, Failed):
             return refusal(outcome, route.refusals) or required(outcome, route, self.config.path.name)
         return outcome
@@ -257,6 +263,25 @@ class HttpAdapter:
         headers, body, key = carried(guard, version, body, key)
         outcome = await self._call(method, path, body, key, ids, headers=headers)
         return stale(outcome, guard, version, read) if isinstance(outcome, Failed) else outcome
+
+    async def _job(self, route: HttpRoute, outcome: Attempt, method: str, path: str, command: SinkCommand) -> Attempt:
+        """The write's outcome; for an answer the route's ``job`` reads as a job to poll, the job's, once it has
+        ended (see ``streams.sinks.adapters.jobs``). The accepting answer is read by the route's ``answers.error``
+        rule first: a 202 that says the call failed is that failure."""
+        if route.job is None or not is_job(route.job, outcome):
+            return outcome
+        assert isinstance(outcome, Applied)
+        call = f"{method} {path}"
+        answers = route.answers
+        if answers is not None and answers.error is not None:
+            judged = judge(AnswerRules(error=answers.error), outcome, system=self.system, call=call)
+            if isinstance(judged, Failed):
+                return judged
+        return await self.jobs.outcome(route.job, outcome, call=call, path=path, ids=route.ids,
+                                       entity=command.entity_key)
+
+    async def _job_poll(self, where: str) -> Attempt:
+        return await self._call("GET", where, None, None, {})
 
     async def _read(self, route: HttpRoute, path: str) -> VersionRead | Failed:
         """The record the write goes to, by GET of its path, for its version. Its answer is read by the route's
@@ -284,10 +309,14 @@ class HttpAdapter:
         assert spec is not None
 
         async def call(method: str, target: str, content: Any) -> Attempt:
-            return await self._call(method, target, content, None, {})
+            outcome = await self._call(method, target, content, None, {})
+            if method == route.method and target == path:  # the create, not the search: its job is polled
+                return await self._job(route, outcome, method, target, command)
+            return outcome
 
         async def write(method: str, target: str, content: Any, read: VersionRead | None) -> Attempt:
-            return await self._write(route, method, target, content, None, {}, read)
+            outcome = await self._write(route, method, target, content, None, {}, read)
+            return await self._job(route, outcome, method, target, command)
 
         calls = HttpUpsert(route=route, command=command, path=path, body=body, call=call, write=write,
                            system=self.system, base_url=self.base_url, target_file=self.config.path.name,

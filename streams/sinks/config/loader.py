@@ -19,6 +19,8 @@ from streams.config_files.problem import Problem, shown
 from streams.sinks.adapters.registry import AdapterPlugin, AdapterRegistry, default_registry
 from streams.sinks.config.external_id import http_external_id, searches_by_field
 from streams.sinks.config.gone import gone_rule
+from streams.sinks.config.job import check_fits as job_fits
+from streams.sinks.config.job import http_job
 from streams.sinks.config.model import (
     CHILD_MODES,
     CONDITION_TESTS,
@@ -95,7 +97,7 @@ OAUTH2_KEYS = ("token_url", "client_id", "client_secret", "scope", "audience", "
 CREDENTIAL_KEYS = ("env", "secret")
 SQL_KEYS = ("database", "conninfo_env", "keys_table")
 HTTP_ROUTE_KEYS = ("payload_type", "operation", "method", "path", "body", "lookups", "ids", "on_conflict",
-                   "refusals", "only_changed", "batch", "external_id", "parts", "precondition")
+                   "refusals", "only_changed", "batch", "external_id", "parts", "precondition", "job")
 SQL_ROUTE_KEYS = ("payload_type", "operation", "action", "table", "key", "columns", "lookups", "ids", "children",
                   "only_changed")
 CHILDREN_KEYS = ("table", "from", "parent_key", "key", "columns", "mode")
@@ -651,14 +653,16 @@ class TargetReader:
                          f"{{{external.field}}}); else keep what the search sends unchanged")
         precondition = (http_precondition(self, route["precondition"], (*key, "precondition"))
                          if route.get("precondition") is not None else None)
+        job = http_job(self, route["job"], (*key, "job")) if route.get("job") is not None else None
         if payload_type is None or operation is None or method is None or path is None:
             return None
         checked = HttpRoute(payload_type=payload_type, operation=operation, method=method.upper(), path=path,
                             body=body, whole_payload=whole, lookups=lookups, ids=head.ids, answers=head.answers,
                             on_conflict=cast(OnConflict, on_conflict), refusals=refusals, only_changed=only_changed,
                             batch=batch, external_id=external, parts=parts, precondition=precondition,
-                            line=self.located.line(key))
+                            job=job, line=self.located.line(key))
         check_fits(self, checked, key)
+        job_fits(self, checked, key)
         return checked
 
     def parts(self, raw: Any, key: Key, body: Mapping[str, FieldSpec] | None, head: RouteHead) -> PartsSpec | None:

@@ -354,6 +354,39 @@ class Precondition:
         return f"{self.send.shown(body=True)} from {self.read.shown()} of {source}"
 
 
+#: The statuses of an answer that is a job to poll by default (``202 Accepted``).
+JOB_STATUSES = (202,)
+#: A job is polled first ``poll_s`` after it was accepted, then each wait doubles, up to this.
+JOB_POLL_MAX_S = 30.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobSpec:
+    """A route whose API creates asynchronously: an answer of a status in ``when`` (``202 Accepted``) names a job,
+    polled (GET, with the target's auth and headers, under its rate) at ``path`` (``{name}``: a dotted path into the
+    accepting answer) or at the answer's ``Location`` header (``location``) until one of ``done`` holds (the
+    command is applied: its ``ids`` read at ``result`` in the job's answer) or one of ``failed`` does (dead-lettered
+    with the job's message at ``message``, never sent again). Waits ``poll_s``, then twice as long each time up to
+    :data:`JOB_POLL_MAX_S`; a job not ended ``timeout_s`` after it was accepted is dead-lettered (``JobTimedOut``).
+    See ``streams.sinks.adapters.jobs``."""
+
+    when: tuple[int, ...] = JOB_STATUSES
+    path: str | None = None
+    location: bool = False
+    done: tuple[Condition, ...]
+    failed: tuple[Condition, ...] = ()
+    message: str | None = None
+    result: str | None = None
+    poll_s: float = 1.0
+    timeout_s: float = 600.0
+    line: int | None = None
+
+    def plan(self) -> str:
+        """``then GET /jobs/{job_id} until status one_of ('done',)``, for plans."""
+        where = "the answer's Location" if self.location else self.path
+        return f"then GET {where} until {' or '.join(c.shown() for c in self.done)}"
+
+
 @dataclass(frozen=True, kw_only=True)
 class HttpRoute:
     payload_type: str
@@ -376,10 +409,13 @@ class HttpRoute:
     parts: PartsSpec | None = None
     #: The version of the record the write must carry (``If-Match``); on an ``external_id`` route, its update's.
     precondition: Precondition | None = None
+    #: The API answers a job to poll instead of the record (``202 Accepted``): see :class:`JobSpec`.
+    job: JobSpec | None = None
     line: int | None = None
 
     def plan(self) -> str:
         parts = f", more lines by {self.parts.method} {self.parts.path}" if self.parts else ""
+        parts += f", {self.job.plan()}" if self.job else ""
         guard = self.precondition
         if self.external_id is None:
             carries = f" with {guard.plan(self.path)}" if guard else ""
