@@ -15,17 +15,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from signup import BY_LOCATION, BY_PATH, CREATE, UPDATE, Signup, signup
 
-from reference.common.server import ThreadedServer
 from streams.sinks.adapters.http import HttpAdapter
 from streams.sinks.adapters.jobs import JobPoller
 from streams.sinks.backoff import Backoff
@@ -40,142 +35,11 @@ from streams.sinks.scheduler import KeyedScheduler
 
 pytestmark = pytest.mark.unit
 
-CREATE = """\
-system: erp
-adapter: http
-routes:
-  - payload_type: Account
-    operation: create
-    method: POST
-    path: /users
-    body: {email: email, name: name}
-    ids: {account_id: id}
-    job:
-{job}
-"""
-BY_PATH = """\
-      path: /jobs/{job_id}
-      done: {path: status, one_of: [done, completed]}
-      failed: {path: status, one_of: [failed, error], message: error}
-      result: result
-      poll_s: 0.01
-      timeout_s: 5
-"""
-BY_LOCATION = """\
-      location: true
-      done: {path: status, one_of: [done]}
-      failed: {path: status, one_of: [failed], message: error}
-      result: result
-      poll_s: 0.01
-"""
-#: The update right after the create: "search by e-mail, then update, or create when none" (the route an API
-#: without idempotency keys takes), whose create is a job too.
-UPDATE = """\
-  - payload_type: Account
-    operation: update
-    method: POST
-    path: /users
-    body: {email: email, name: name}
-    ids: {account_id: $id}
-    external_id:
-      field: email
-      search: {path: "/users?email={email}", found_id: "items.*.id", match: email}
-      update: {method: PATCH, path: "/users/{$id}", body: {name: name}}
-      created_id: id
-    job:
-{job}
-"""
-
-
-@dataclass
-class Signup:
-    """The API's users and jobs, what it was sent, and how its jobs behave: ``running``: polls a job answers
-    "running" before it ends; ``ends``: done, failed or never; ``unavailable``: polls answered 503 (Retry-After: 0)
-    first; ``lost``: polls answered 404; ``location``: the Location header to answer (default: the job's own)."""
-
-    running: int = 2
-    ends: str = "done"
-    unavailable: int = 0
-    lost: bool = False
-    location: str | None = None
-    users: dict[str, dict[str, Any]] = field(default_factory=dict)
-    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    keys: dict[str, dict[str, Any]] = field(default_factory=dict)
-    seen: list[str] = field(default_factory=list)
-    url: str = ""
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def posts(self) -> list[str]:
-        return [s for s in self.seen if s.startswith("POST")]
-
-    def polls(self) -> list[str]:
-        return [s for s in self.seen if s.startswith("GET /api/jobs")]
-
-
-def signup_app(api: Signup) -> FastAPI:
-    """``POST /api/users`` (202 and a job; ``Idempotency-Key`` honoured: the same key answers the same job),
-    ``GET /api/jobs/{id}``, ``GET /api/users?email=`` and ``PATCH /api/users/{id}``."""
-    app = FastAPI(title="signup")
-
-    @app.post("/api/users")
-    async def create(request: Request) -> JSONResponse:
-        body = await request.json()
-        key = request.headers.get("Idempotency-Key")
-        with api.lock:
-            api.seen.append("POST /api/users")
-            if key is not None and key in api.keys:
-                job = api.keys[key]
-            else:
-                job = {"id": f"j_{len(api.jobs) + 1}", "polls": 0, "user": None, "record": body}
-                api.jobs[job["id"]] = job
-                if key is not None:
-                    api.keys[key] = job
-        location = api.location or f"/api/jobs/{job['id']}"
-        return JSONResponse({"job_id": job["id"], "status": "queued"}, status_code=202, headers={"Location": location})
-
-    @app.get("/api/jobs/{job_id}")
-    async def poll(job_id: str) -> JSONResponse:
-        with api.lock:
-            api.seen.append(f"GET /api/jobs/{job_id}")
-            if api.unavailable:
-                api.unavailable -= 1
-                return JSONResponse({"error": "busy"}, status_code=503, headers={"Retry-After": "0"})
-            job = api.jobs.get(job_id)
-            if job is None or api.lost:
-                return JSONResponse({"error": "no such job"}, status_code=404)
-            job["polls"] += 1
-            if api.ends == "never" or job["polls"] <= api.running:
-                return JSONResponse({"job_id": job_id, "status": "running"})
-            if api.ends == "failed":
-                return JSONResponse({"job_id": job_id, "status": "failed", "error": "email taken"})
-            if job["user"] is None:
-                job["user"] = f"u_{len(api.users) + 1}"
-                api.users[job["user"]] = {"id": job["user"], **job["record"]}
-            return JSONResponse({"job_id": job_id, "status": "done", "result": api.users[job["user"]]})
-
-    @app.get("/api/users")
-    async def search(email: str) -> JSONResponse:
-        with api.lock:
-            api.seen.append("GET /api/users")
-            return JSONResponse({"items": [u for u in api.users.values() if u["email"] == email]})
-
-    @app.patch("/api/users/{user_id}")
-    async def update(user_id: str, request: Request) -> JSONResponse:
-        body = await request.json()
-        with api.lock:
-            api.seen.append(f"PATCH /api/users/{user_id}")
-            api.users[user_id].update(body)
-            return JSONResponse(api.users[user_id])
-
-    return app
-
 
 @pytest.fixture
 def api() -> Iterator[Signup]:
-    signup = Signup()
-    with ThreadedServer(signup_app(signup)) as server:
-        signup.url = server.url
-        yield signup
+    with signup() as served:
+        yield served
 
 
 def account(operation: str = "create", name: str = "Ann", key: str = "key-1") -> SinkCommand:
