@@ -29,6 +29,7 @@ from streams.sinks.adapters.mapping import UnresolvedReference, render_path
 from streams.sinks.adapters.upsert import LEFT_AS_IS
 from streams.sinks.adapters.versions import still_stale
 from streams.sinks.answers import BODY_ERROR, judge
+from streams.sinks.assigned import AssignedIds
 from streams.sinks.backoff import Backoff
 from streams.sinks.breaker import BreakerState
 from streams.sinks.config.model import HttpRoute, TargetConfig
@@ -108,6 +109,9 @@ class Deliverer:
         #: Commands whose job (a route's ``job``: the API answered a job to poll) had not ended within the route's
         #: ``job.timeout_s``, dead-lettered (``JobTimedOut``) and never sent again.
         self.jobs_timed_out = 0
+        #: The ids the target answered each entity's applied commands with, for its next commands decided
+        #: before the entity flow knew them (:mod:`streams.sinks.assigned`).
+        self.assigned = AssignedIds()
         #: Deactivate and cancel commands applied as gone, by (payload type's short name, operation); see
         #: :meth:`_gone`.
         self.gone: Counter[tuple[str, str]] = Counter()
@@ -210,6 +214,11 @@ class Deliverer:
                     route.payload_type.rpartition(".")[2], route.operation, where, paths,
                     applied.call or route.plan(), top_keys(applied.body))
 
+    def _learn_ids(self, command: SinkCommand, applied: Applied) -> None:
+        route = self.config.route(command.payload_type, command.operation)
+        if route is not None and route.ids:
+            self.assigned.learn(command, applied, route.ids)
+
     def _check_created(self, command: SinkCommand, applied: Applied) -> None:
         """Count and warn of a command that changes a record (an update) whose external-id search
         found none, so the upsert created one: when the record exists and the search filters by a field the
@@ -295,6 +304,7 @@ class Deliverer:
 
     async def _deliver(self, command: SinkCommand, token: int) -> Delivered:
         attempts = transient = conflicts = 0
+        command = self.assigned.filled_in(command)  # a null id its entity's create was answered with since
         first = self.clock()
         forbidden_at: int | None = None  # the target's accepted answers when this command last got a 403
         while True:
@@ -319,6 +329,7 @@ class Deliverer:
                 self.retrying.success()
                 self._check_ids(command, outcome)
                 self._check_created(command, outcome)
+                self._learn_ids(command, outcome)
                 unread = unread_refusal(command, outcome, system=self.config.system,
                                         target_file=self.config.path.name)
                 return Delivered(outcome=unread or outcome, attempts=attempts, retries_after_transient=transient)
