@@ -684,7 +684,7 @@ def _load(path: Path, schemas: SchemaSet, tables: Tables,
                  "add `sources: {<name>: {system: crm, table: customers, fields: {...}}}`")
     for name, node in sources_node.items() if sources_node else ():
         source = _source(file, compiler, name, node, target, target_fields, key, parent, tables, schemas,
-                         systems)
+                         systems, parent_given=root.get("parent") is not None)
         if source is not None:
             sources.append(source)
 
@@ -763,6 +763,9 @@ def _parent(file: _File, node: Node | None, schemas: SchemaSet, target: str) -> 
     fields = {f["name"]: f for f in definition["fields"]}
     list_field = fields.get(values["field"])
     items = list_field["type"].get("items") if list_field and isinstance(list_field["type"], dict) else None
+    if isinstance(items, dict):
+        # The item record defined in place (valid Avro): the loaded schema names it by its full name.
+        items = items.get("name")
     if items != target:
         file.add(node.line, "parent.field", f"{record} has no list of {target} named {values['field']!r}",
                  "name the array field that holds this record")
@@ -775,7 +778,8 @@ def _parent(file: _File, node: Node | None, schemas: SchemaSet, target: str) -> 
 
 def _source(file: _File, compiler: _Compiler, name: str, node: Node, target: str,
             target_fields: Mapping[str, Any], key: tuple[str, ...], parent: ParentLink | None, tables: Tables,
-            schemas: SchemaSet, systems: Systems) -> SourceMapping | None:
+            schemas: SchemaSet, systems: Systems, *, parent_given: bool = False) -> SourceMapping | None:
+    """``parent_given``: the file has a `parent:`, refused already if ``parent`` is None (its own problem)."""
     where = f"sources.{name}"
     if not node.is_mapping:
         file.add(node.line, where, "a source is a mapping", "give system, table and fields")
@@ -845,7 +849,7 @@ def _source(file: _File, compiler: _Compiler, name: str, node: Node, target: str
                                if f["name"] == parent.key)
             parent_key = compiler.binding(parent.key, parent_node, f"{where}.parent_key", bound, parent_type,
                                           False)
-    elif parent_node is not None:
+    elif parent_node is not None and not parent_given:
         file.add(parent_node.line, f"{where}.parent_key", "only a mapping with `parent:` has a parent key",
                  "remove it or add `parent:`")
     on_delete = _on_delete(file, node.get("on_delete"), where, target_fields, schemas)
