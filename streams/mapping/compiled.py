@@ -42,12 +42,21 @@ def _same(value: Any) -> Any:
 _PASSES: weakref.WeakKeyDictionary[Coercer, tuple[type, bool]] = weakref.WeakKeyDictionary()
 
 
-def coercer(avro_type: Any, named: Mapping[str, Any], where: str, column: str | None = None) -> Coercer:
+def coercer(avro_type: Any, named: Mapping[str, Any], where: str, column: str | None = None, *,
+            key: bool = False) -> Coercer:
     """A function giving a value in the form fastavro writes for ``avro_type``, or raising a
     :class:`MappingValueError` naming ``where``: :func:`streams.mapping.engine.coerce`, decided once. ``column``:
-    the one column the value comes from, named with a NaN a decimal field refuses."""
-    return _coercer(avro_type, named, where,
+    the one column the value comes from, named with a NaN a decimal field refuses. ``key``: the field is the
+    record's key, whose null says so (a default there would make every key-less row one entity)."""
+    return _coercer(avro_type, named, where, _null_key(where, column) if key else
                     f"{where}: null for a field that is not nullable; add a `default:` transform", column)
+
+
+def _null_key(where: str, column: str | None) -> str:
+    keep_out = f'`when: "{column} is not None"`' if column else "a `when:` that leaves out rows whose key is null"
+    return (f"{where}: null in the record's key, so the row cannot be told from other rows without one and is not "
+            f"used (a `default:` would make every such row one entity); fix: keep such rows out with the source's "
+            f"{keep_out}, or make the column NOT NULL, then replay this dead letter if the row gets a key")
 
 
 def _coercer(avro_type: Any, named: Mapping[str, Any], where: str, null: str | None,
@@ -286,7 +295,7 @@ def where_of(mapping: RecordMapping, binding: FieldBinding) -> str:
 def compile_binding(mapping: RecordMapping, binding: FieldBinding, named: Mapping[str, Any]) -> FieldFunction:
     """``binding`` as one function of the row: get, transform, coerce."""
     where = where_of(mapping, binding)
-    coerce = coercer(binding.avro_type, named, where, binding.column)
+    coerce = coercer(binding.avro_type, named, where, binding.column, key=_is_key(mapping, binding))
     read = _reader(mapping, binding, named)
     applies = tuple(step.apply for step in binding.steps)
     if not applies:
@@ -340,8 +349,14 @@ def _plain_column(mapping: RecordMapping, binding: FieldBinding,
     value as it is); None for any other binding."""
     if binding.steps or binding.column is None or binding.nested is not None:
         return None
-    coerce = coercer(binding.avro_type, named, where_of(mapping, binding), binding.column)
+    coerce = coercer(binding.avro_type, named, where_of(mapping, binding), binding.column,
+                     key=_is_key(mapping, binding))
     return binding.column, (None if coerce is _same else coerce)
+
+
+def _is_key(mapping: RecordMapping, binding: FieldBinding) -> bool:
+    """Whether ``binding`` fills a field of the record's key (a nested binding never does)."""
+    return binding.field in mapping.key and binding.nested is None
 
 
 def _row_mapper(fields: tuple[tuple[str, FieldFunction], ...],
