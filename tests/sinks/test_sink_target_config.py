@@ -175,3 +175,25 @@ def test_adapter_and_system_must_be_known(tmp_path: Path) -> None:
                                                                                       "adapter: soap")))
     assert "erp.yaml:1: system: 'sap' is not a system; fix: use one of crm, erp" in message
     assert "erp.yaml:2: adapter: 'soap' is not an adapter" in message
+
+
+def test_a_quoted_table_name_is_told_to_be_written_as_it_is(tmp_path: Path) -> None:
+    """A new user quoted a mixed-case PostgreSQL table (`table: '"Sales"."Product"'`) and was told only to give a
+    table: the fix now says names are written without quotes and quoted as written, case and all."""
+    path = write(tmp_path, """
+        system: crm
+        adapter: sql
+        sql: {keys_table: '"Sales".isthmus_sink_keys'}
+        routes:
+          - payload_type: ProductAvailability
+            operation: upsert
+            table: '"Sales"."Product"'
+            key: [sku]
+            columns: {sku: sku, qty: available_qty}
+        """, "crm.yaml")
+    message = refused(path)
+    for said in ("routes[0].table: '\"Sales\".\"Product\"' is not a valid table",
+                 "sql.keys_table: '\"Sales\".isthmus_sink_keys' is not a valid keys_table"):
+        assert said in message, message
+    assert message.count("write it without quotes: each name is quoted as written, case and all (Sales.Product is "
+                         "PostgreSQL's \"Sales\".\"Product\", MariaDB's `Sales`.`Product`)") == 2

@@ -73,6 +73,9 @@ _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 _ENV = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+#: How a table is named, said with each fix of a table name: a new user quoted a mixed-case PostgreSQL name.
+_AS_WRITTEN = ("; write it without quotes: each name is quoted as written, case and all (Sales.Product is "
+               "PostgreSQL's \"Sales\".\"Product\", MariaDB's `Sales`.`Product`)")
 #: A dotted path into an answer; a leading ``$`` names a field an adapter adds to it (the JSON-RPC ``$id``).
 _DOTTED = re.compile(r"^\$?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
 #: A lookup's ``take``: a dotted path into the answer, ``*`` for each item of a list (with ``match``).
@@ -461,7 +464,8 @@ class TargetReader:
         conninfo_env = self.string(options, "conninfo_env", ("sql",), pattern=_ENV,
                                    fix="name an environment variable in CAPITALS")
         keys_table = self.string(options, "keys_table", ("sql",), pattern=_TABLE,
-                                 fix="give a table name, optionally schema-qualified: public.isthmus_sink_keys")
+                                 fix="give a table name, optionally schema-qualified: public.isthmus_sink_keys"
+                                 + _AS_WRITTEN)
         return SqlOptions(database=database, conninfo_env=conninfo_env,
                           keys_table=keys_table)
 
@@ -759,7 +763,8 @@ class TargetReader:
         """A SQL route's lookup: ``take``, a column of the one row of ``table`` whose ``match`` columns hold the
         payload's values; ``wait_s``, how long a command whose row is not there yet is retried."""
         table = self.string(body, "table", where, required=True, pattern=_TABLE,
-                            fix="give the table of the referenced rows, optionally schema-qualified: crm.company")
+                            fix="give the table of the referenced rows, optionally schema-qualified: crm.company"
+                            + _AS_WRITTEN)
         take = self.string(body, "take", where, required=True, pattern=_IDENTIFIER,
                            fix=f"name the column whose value fills {name}, e.g. take: id (the row's generated id)")
         match = self.match_fields(body.get("match"), (*where, "match"), shape, ("a column name", _IDENTIFIER,
@@ -927,7 +932,8 @@ class TargetReader:
             self.problem((*key, "action"), f"{action!r} is not a SQL action", "use upsert, update or delete")
             action = None
         table = self.string(route, "table", key, required=True, pattern=_TABLE,
-                            fix="give the table, optionally schema-qualified: public.product_availability")
+                            fix="give the table, optionally schema-qualified: public.product_availability"
+                            + _AS_WRITTEN)
         key_columns = self.names(route, "key", key, _IDENTIFIER)
         if not key_columns:
             self.problem((*key, "key"), "key names no column",
@@ -1021,7 +1027,8 @@ class TargetReader:
             return None
         reported = len(self.problems)
         table = self.string(child, "table", key, required=True, pattern=_TABLE,
-                            fix="give the child table, optionally schema-qualified: shop.order_line")
+                            fix="give the child table, optionally schema-qualified: shop.order_line"
+                            + _AS_WRITTEN)
         source = self.string(child, "from", key, required=True,
                              fix="name the payload's list field whose items are the rows: from: lines")
         item = None
