@@ -6,6 +6,7 @@ null or nothing there and the route has a lookup of that name, the lookup's valu
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -116,7 +117,7 @@ def render_fields(specs: Mapping[str, FieldSpec], source: Mapping[str, Any], loo
             out[name] = [render_fields(spec.fields, item if isinstance(item, Mapping) else {}, {})
                          for item in items]
         elif isinstance(spec, FromField):
-            out[name] = value
+            out[name] = json.dumps(value, ensure_ascii=False, separators=(",", ":")) if spec.json else value
     return out
 
 

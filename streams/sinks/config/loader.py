@@ -113,7 +113,7 @@ ANSWERS_KEYS = ("error", "success")
 ERROR_RULE_KEYS = ("when", "message", "transient")
 CONDITION_KEYS = ("path", *CONDITION_TESTS)
 BATCH_KEYS = ("method", "path", "max_items", "linger_ms", "items_field", "results_field", "key_field")
-SPEC_KEYS = ("from", "value", "each", "keep_null")
+SPEC_KEYS = ("from", "value", "each", "keep_null", "json")
 
 
 def target_path(directory: Path, system: str) -> Path:
@@ -834,7 +834,8 @@ class TargetReader:
             return None
         if scalar and not shape.is_scalar(found):
             self.problem(key, f"{name} is a record or array, not a single value",
-                         "name one of its fields with a dotted path, e.g. billing_address.city")
+                         "name one of its fields with a dotted path, e.g. billing_address.city, or write it whole "
+                         f"as JSON text into a JSON or text column: {{from: {name}, json: true}}")
         return found
 
     def template(self, path: str, key: Key, shape: PayloadShape, lookups: Mapping[str, Lookup]) -> None:
@@ -880,12 +881,17 @@ class TargetReader:
         source = self.string(spec, "from", key, required=True,
                              fix="give the payload field: {from: <field>}, or a constant: {value: ...}")
         keep_null = self.boolean(spec, "keep_null", key, False)
+        as_json = self.boolean(spec, "json", key, False)
         if source is None:
+            return None
+        if as_json and "each" in spec:
+            self.problem((*key, "json"), "json sends the field as it is, as JSON text; each builds a list of its own",
+                         "write {from: <field>, json: true} alone, or each without json")
             return None
         if "each" not in spec:
             if shape is not None:
-                self.reference(source, key, shape, node, lookups, scalar=flat)
-            return FromField(path=source, keep_null=keep_null)
+                self.reference(source, key, shape, node, lookups, scalar=flat and not as_json)
+            return FromField(path=source, keep_null=keep_null, json=as_json)
         if flat:
             self.problem((*key, "each"), "a column takes one value, not a list", "map a single field")
             return None

@@ -35,6 +35,8 @@ class FromField:
 
     path: str
     keep_null: bool = False
+    #: Sent as JSON text (``{from: stock, json: true}``): a record or list into one JSON or text column.
+    json: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
