@@ -21,7 +21,9 @@ Stores (all keyed by text, values JSON objects but the entities'):
 - ``deferred``: the entities the parts of a source transaction past the ``transaction_limit`` folded, decided at
   its END (:mod:`~streams.flows.customers.deferred`);
 - ``missed``: the rows whose change was dead-lettered, whose next change claims every field
-  (:mod:`~streams.flows.customers.missed`).
+  (:mod:`~streams.flows.customers.missed`);
+- ``no_origin``: the entities a decision found held only by systems that are no origin, by key, with since when, until
+  the tick holds them visibly (:mod:`~streams.flows.customers.no_origin`).
 
 A change the flow cannot use is rejected (``Rejected``): the engine undoes everything its record did, so a
 record that is dead-lettered leaves no trace in the stores; a change parked for its entity leaves none either.
@@ -63,6 +65,7 @@ from streams.flows.customers.keying import CustomerKeys, row_key
 from streams.flows.customers.lost import ENDED_COUNT, say_ended
 from streams.flows.customers.matching import fills_from_matching_rows, shown_change
 from streams.flows.customers.missed import MARKED_COUNT, MISSED, WHOLE_COUNT, Missed
+from streams.flows.customers.no_origin import NO_ORIGIN, NoOriginHolds
 from streams.flows.customers.recreate import reborn
 from streams.flows.customers.rederive import dead_letter_cause, rederive
 from streams.flows.customers.refused import forget_refused, same_payload
@@ -97,7 +100,7 @@ CONFLICT = "isthmus.canonical.ConflictRecord"
 REFUSED_CONNECTOR = "isthmus.refused"
 
 ENTITIES, INDEX, ROWS, PARKED = "entities", "index", "rows", "parked"
-STORES = (ENTITIES, INDEX, ROWS, PARKED, MISSED)
+STORES = (ENTITIES, INDEX, ROWS, PARKED, MISSED, NO_ORIGIN)
 
 
 Clock = Callable[[], dt.datetime]
@@ -283,6 +286,8 @@ class CustomerFlow:
         self._ignored = IgnoredDeletes(self.name, config)
         self._withheld = WithheldHolds(flow=self.name, config=config, systems=systems, schemas=schemas,
                                        topic=self.holds.topic)
+        #: The entities that only systems that are no origin hold: held after the wait, once each.
+        self._no_origin = NoOriginHolds(flow=self.name, config=config, schemas=schemas, topic=self.holds.topic)
         #: The mapping context of the flow's changes; its notes (the local times a DST change repeated or skipped)
         #: are cleared for each change and kept with the change's lineage.
         self._mapping_context = dataclasses.replace(self.context, lookup=self._lookup, notes=[])
@@ -395,11 +400,13 @@ class CustomerFlow:
         """Apply what arrived of the source transactions whose missing changes will never come (their tables read
         to their end: :meth:`~streams.flows.customers.txnet.Transactions.abandon_read_to_end`), and the complete
         ones behind them, and the changes parked for an entity's own key that the entity answers now
-        (:mod:`.unindexed`); then announce the parked changes that wait too long."""
+        (:mod:`.unindexed`); then hold the entities no origin has had for too long (:mod:`.no_origin`) and announce
+        the parked changes that wait too long."""
         self._groups(self.transactions.abandon_read_to_end(ticking.read_to_end, ctx.stores, ctx.count, ctx=ctx), ctx)
         unindexed = answerable(self.config, self._entities(ctx), ctx.stores[PARKED])  # parked before it could be
         self._groups([(record,) for record in self._release(ctx, unindexed)], ctx)
         busy = self._decide_deferred(ctx)
+        busy = self._no_origin.tick(ctx, ticking, self._entities(ctx)) or busy
         waiting = self.holds.tick(ctx, ticking)
         return dataclasses.replace(waiting, busy=True) if busy else waiting
 
@@ -511,6 +518,7 @@ class CustomerFlow:
             if say_ended(state, cause, self.name):  # a target's delete ended it: not created there again
                 ctx.count(ENDED_COUNT)
             self._ignored.decided(state, decided, cause, ctx)
+            self._no_origin.decided(ctx, state, settled_at)  # only systems that are no origin hold it?
             entities.put(key, state)  # encoded, and its canonical record published, when the batch ends
         outputs = commands + self._encode_conflicts(outcome.conflicts[:audited]) + audits
         ctx.count("echoes_suppressed", len(outcome.echoes))
@@ -550,6 +558,7 @@ class CustomerFlow:
                     if say_ended(state, cause, self.name):
                         ctx.count(ENDED_COUNT)
                     self._ignored.decided(state, commands, cause, ctx)
+                    no_origin = self._no_origin.decided(ctx, state, settled_at)
                     outputs = self._encode_commands(commands) + self._encode_conflicts(audit)
                 except (MappingError, CodecError, CustomerFlowError, NotWritable) as exc:
                     raise Rejected(stage=self.stage, reason=(
@@ -559,8 +568,8 @@ class CustomerFlow:
                 # A decision with nothing to send changed nothing (an entity in several chunks was decided with
                 # the first): its state is not written again, nor its changelog, unless its canonical record,
                 # held back while the transaction's parts came, is still to be published.
-                if commands or audit or uncleared != [len(mirror.uncleared) for mirror in state.mirrors.values()] \
-                        or _unpublished(state):
+                if commands or audit or no_origin or uncleared != [
+                        len(mirror.uncleared) for mirror in state.mirrors.values()] or _unpublished(state):
                     entities.put(key, state)
                 ctx.count("conflicts", len(audit))
                 for topic, out_key, value, headers in outputs:

@@ -24,11 +24,11 @@ if TYPE_CHECKING:
 
 #: The field order of the packed layout (version 1 of :data:`~streams.flows.engine.packed.MAGIC`).
 _LAYOUT = ("record", "provenance", "children", "xref", "xref_provenance", "mirrors", "creating", "published",
-           "held_lineage", "rows", "matching")
+           "held_lineage", "rows", "matching", "no_origin")
 #: Fields a packed state has at least: each optional field after them is written only when it, or a field after
-#: it, has a value: ``held_lineage`` while there is one, ``rows`` and ``matching`` when there are some (states
-#: written before they were recorded have none).
-_REQUIRED = len(_LAYOUT) - 3
+#: it, has a value: ``held_lineage`` while there is one, ``rows`` and ``matching`` when there are some, ``no_origin``
+#: while no origin has the entity (states written before they were recorded have none).
+_REQUIRED = len(_LAYOUT) - 4
 
 
 def _packed_stamps(stamps: Mapping[str, Stamp]) -> dict[str, tuple[str, int | dt.datetime]]:
@@ -134,6 +134,9 @@ class CustomerState:
     #: Not stored: what :meth:`unknown` holds changed with a change folded in this batch, not said yet
     #: (:mod:`~streams.flows.customers.withheld`).
     unknown_changed: bool = field(default=False, compare=False, repr=False)
+    #: Only systems that are no origin hold the entity, found so by a decision (:mod:`~streams.flows.customers.
+    #: no_origin`): ``waiting`` to be held, ``held``; None when it is not so.
+    no_origin: str | None = None
 
     def mirror(self, system: str) -> Mirror:
         if system not in self.mirrors:
@@ -244,7 +247,8 @@ class CustomerState:
             mirrors={name: mirror.copy() for name, mirror in self.mirrors.items()}, creating=dict(self.creating),
             published=self.published, touched_by=self.touched_by, lineage=self.lineage, held=self.held,
             held_lineage=self.held_lineage, rows=dict(self.rows), matching=dict(self.matching),
-            made_beside=self.made_beside, deleted_now=self.deleted_now, unknown_changed=self.unknown_changed)
+            made_beside=self.made_beside, deleted_now=self.deleted_now, unknown_changed=self.unknown_changed,
+            no_origin=self.no_origin)
 
     def packed(self) -> bytes:
         """The compact layout: the fields of ``_LAYOUT`` in order, values packed in C (no tagged-JSON walk)."""
@@ -263,6 +267,8 @@ class CustomerState:
     def _optional_fields(self) -> tuple[Any, ...]:
         """The optional fields of the packed layout, up to the last one that has a value: a state without matching
         rows is written as before they were kept (a version before this one refuses a state that has some)."""
+        if self.no_origin is not None:
+            return self.held_lineage, self.rows, self.matching, self.no_origin
         if self.matching:
             return self.held_lineage, self.rows, self.matching
         if self.rows:
@@ -282,6 +288,7 @@ class CustomerState:
             if len(values) > _REQUIRED + 2:
                 state.matching = {source: [(row, restore(kept)) for row, kept in rows]
                                   for source, rows in values[_REQUIRED + 2].items()}
+            state.no_origin = values[_REQUIRED + 3] if len(values) > _REQUIRED + 3 else None
             seen: dict[int, dt.datetime] = {}
             made: dict[tuple[str, int], Stamp] = {}
             state.record = restore(record)

@@ -10,11 +10,13 @@ pending until the entity shows up there; a write-only system shows nothing, its 
 :mod:`~streams.flows.customers.unechoed`); afterwards ``update`` with only the changed fields, and its
 ``on_inactive`` (``deactivate`` or nothing; the section's unless the system says) when the record became
 inactive, alone (no ``update`` with it: it would reach a row the end may delete, and an upsert API would make it
-again). An origin that gets no ``create`` is written once the entity is there. Every system gets the other
-systems' ids it stores (an ``update`` of the link) and the fields it holds (an ``update`` of the record). A
-value one system lost by policy differs from what that system holds, so it is written back the same way. A
-field a system's row should report but never did (mapped after the row was read) is sent the record's value
-(:func:`_unreported`). The systems that are no origin come first, then the origins (command order per record).
+again). An origin that gets no ``create`` is written once the entity is there. An entity that only systems that
+are no origin hold is created nowhere, and nothing ends it there: it is held visibly
+(:mod:`~streams.flows.customers.no_origin`). Every system gets the other systems' ids it stores (an ``update`` of
+the link) and the fields it holds (an ``update`` of the record). A value one system lost by policy differs from
+what that system holds, so it is written back the same way. A field a system's row should report but never did
+(mapped after the row was read) is sent the record's value (:func:`_unreported`). The systems that are no origin
+come first, then the origins (command order per record).
 
 An ``owner_wins`` value the owner now holds (it reports the record's value, nothing in flight to it there: the echo
 of a value another system gave, a snapshot's re-read) is stamped as the owner's before reconciling
