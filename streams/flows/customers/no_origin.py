@@ -173,9 +173,12 @@ class NoOriginHolds:
         if not state.active:
             return f"{key} has ended ({config.active} false): held by no origin no more"
         having = [o for o in config.origins if o in state.mirrors and state.mirrors[o].present]
-        having += [o for o in config.origins if o in state.creating and o not in having]
-        if having:
-            return f"{key}: {' and '.join(having)}, an origin, has it now: it goes on"
+        sending = [o for o in config.origins if o in state.creating and o not in having]
+        if having or sending:
+            said = [f"{' and '.join(having)} {'has' if len(having) == 1 else 'have'} it now"] if having else []
+            if sending:
+                said.append(f"its create in {' and '.join(sending)} is on its way")
+            return f"{key}: an origin holds it: {'; '.join(said)}; it goes on"
         if not any(m.present for n, m in state.mirrors.items() if n not in config.origins):
             return f"{key}: its rows are gone from every system that is no origin: nothing is left to hold"
         return f"{key}: held by no origin no more"

@@ -111,7 +111,7 @@ def test_a_row_only_the_non_origin_holds_is_held_once_after_the_wait_with_its_fi
         stalls.feed(stalls.change("stall", "c", after=stall("S-41", 41)))
         released = _holds(stalls)[-1]
         assert (released["entity_key"], released["state"]) == ("test-stalls:no_origin:S-41", "released")
-        assert "hall, an origin, has it now" in released["message"]
+        assert released["message"] == "Customer S-41: an origin holds it: hall has it now; it goes on"
         stalls.run.tick(now_s=DUE + 1200, hold_after_s=WAIT)
     assert len(_holds(stalls)) == 2 and _held(stalls) == 1
     assert stalls.dead_letters == []
@@ -201,3 +201,21 @@ def test_what_waits_survives_the_state_store(stalls: Stalls) -> None:
     for kept in (CustomerState.unpacked("S-49", state.packed(), config), state.copy()):
         assert kept.no_origin == "held"
     assert CustomerState.unpacked("S-49", CustomerState("S-49", config).packed(), config).no_origin is None
+
+
+def test_made_an_origin_the_next_read_creates_it_and_releases_the_hold(
+        stalls: Stalls, schemas: SchemaStore, tmp_path: Path) -> None:
+    """The third fix: the flow file makes the rent ledger an origin; the worker, restarted on the same state, reads
+    the row again (a snapshot) and creates the stall in the hall."""
+    stalls.feed(stalls.change("tenant", "c", after=tenant("S-50", 550)))
+    stalls.run.tick(now_s=DUE, hold_after_s=WAIT)
+    folder = _folder(tmp_path / "again")
+    flow = folder / "flows" / "stalls.yaml"
+    flow.write_text(flow.read_text().replace("  origin: hall\n", "  origin: [hall, rent]\n"))
+    restarted = Stalls(schemas, folder)
+    restarted.run.context = stalls.run.context  # the same stores
+    (create,) = restarted.feed(restarted.change("tenant", "r", after=tenant("S-50", 550)))
+    assert (create.key, create.record["target"], create.record["operation"]) == ("S-50", "hall", "create")
+    assert [h["state"] for h in _holds(stalls)] == ["held", "released"]
+    assert _holds(stalls)[-1]["message"] == (
+        "Customer S-50: an origin holds it: rent has it now; its create in hall is on its way; it goes on")
