@@ -12,9 +12,14 @@ can instead run as two flows on the same engine, both exactly once:
 
 Per-key order holds: one source partition is read in order by one task of the stage, and one key always
 lands in the same partition. Every name carries N, so a deployment that changes N (1 -> 3 included)
-starts a fresh stage and flow that rebuild their state by reading the inputs from the beginning; the
-commands they re-emit carry the same idempotency keys (taken from the source log position), so the
-targets apply each change once. See README, "A worker fleet".
+starts a fresh stage and flow that rebuild their state by reading the inputs from the beginning. That
+history is decided again, and not as the previous layout decided it: the stage interleaves the inputs
+otherwise than one flow reading them side by side, so the commands re-decided would carry old values under
+new idempotency keys (a trial: ~200 ERP accounts set back to older CRM values, silently). So the stage marks
+the records the previous layout had already acted on (``isthmus.history``, below the furthest offsets its
+consumer groups committed) and the keyed flow rebuilds its state from them without sending their commands,
+dead letters or conflicts again (:mod:`~streams.flows.engine.history`, which says what it does not cover);
+a flow going back to 1 does the same with what the partitioned layout acted on. See README, "A worker fleet".
 """
 
 from __future__ import annotations
@@ -23,13 +28,14 @@ import asyncio
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
 from streams.config.kafka import KafkaAddress
 from streams.errors import IsthmusError
 from streams.flows.engine.addressing import stages_of
 from streams.flows.engine.api import Context, FlowSpec, Incoming, Store, Ticking, Waiting
+from streams.flows.engine.history import HISTORY_HEADER, History, HistoryMarks, handle_as_history, take_marks
 from streams.kafka import names
 from streams.kafka.topics import TopicSpec, ensure_topics, partition_counts
 
@@ -86,15 +92,25 @@ class Partitioned:
     stage: FlowSpec
     topic: TopicSpec
     flow: FlowSpec
+    #: Where the history the flow's previous layout acted on ends, per input partition (:mod:`.history`): filled
+    #: by :func:`prepare` before the stage starts.
+    history: HistoryMarks
 
 
-def origin_headers(record: Incoming) -> dict[str, bytes]:
-    headers = {k: v for k, v in record.headers if k not in (ORIGIN_HEADER, ORIGIN_KEY_HEADER)}
+_ENVELOPE = (ORIGIN_HEADER, ORIGIN_KEY_HEADER, HISTORY_HEADER)
+
+
+def origin_headers(record: Incoming, *, history: bool = False) -> dict[str, bytes]:
+    """The headers of ``record`` re-keyed: its own, where it was read, and ``isthmus.history`` when it is in the
+    history its flow's previous layout acted on (:mod:`.history`)."""
+    headers = {k: v for k, v in record.headers if k not in _ENVELOPE}
     headers[ORIGIN_HEADER] = json.dumps({"topic": record.topic, "partition": record.partition,
                                          "offset": record.offset, "timestamp_ms": record.timestamp_ms},
                                         separators=(",", ":")).encode()
     if record.key is not None:
         headers[ORIGIN_KEY_HEADER] = record.key
+    if history:
+        headers[HISTORY_HEADER] = b"1"
     return headers
 
 
@@ -108,7 +124,12 @@ def origin_of(record: Incoming) -> Incoming:
     origin: dict[str, Any] = json.loads(raw)
     return Incoming(topic=origin["topic"], partition=origin["partition"], offset=origin["offset"],
                     key=headers.get(ORIGIN_KEY_HEADER), value=record.value, timestamp_ms=origin["timestamp_ms"],
-                    headers=tuple((k, v) for k, v in record.headers if k not in (ORIGIN_HEADER, ORIGIN_KEY_HEADER)))
+                    headers=tuple((k, v) for k, v in record.headers if k not in _ENVELOPE))
+
+
+def in_history(record: Incoming) -> bool:
+    """Whether the keying stage marked ``record`` as history its flow's previous layout acted on."""
+    return any(k == HISTORY_HEADER for k, _ in record.headers)
 
 
 def partitioned(spec: FlowSpec, partitions: int) -> Partitioned:
@@ -122,35 +143,44 @@ def partitioned(spec: FlowSpec, partitions: int) -> Partitioned:
     name = f"{spec.name}-p{partitions}"
     topic = TopicSpec(name=names.topic(f"{name}-by-key"), partitions=partitions)
 
-    def keyed(record: Incoming, ctx: Context) -> Any:
-        return spec.handler(origin_of(record), ctx)
+    handler = spec.handler
 
+    def keyed(record: Incoming, ctx: Context) -> Any:
+        if record.headers and in_history(record):  # state rebuilt, commands not sent again (.history)
+            return handle_as_history(handler, origin_of(record), ctx)
+        return handler(origin_of(record), ctx)
+
+    history = HistoryMarks(flow=spec.name, layout=name)
     answers = tuple(sorted(stages_of(spec)))  # both take the replays of the flow's dead letters, as it would
-    stage = keying_stage(f"{name}-keying", spec.inputs, router, topic.name, answers_for=answers,
+    stage = keying_stage(f"{name}-keying", spec.inputs, router, topic.name, answers_for=answers, history=history,
                          description=f"re-keys the inputs of {spec.name} by its key into {topic.name}")
     flow = replace(spec, name=name, inputs=(topic.name,), handler=keyed, key_by=None, feeders=(),
                    answers_for=answers)
-    return Partitioned(stage=stage, topic=topic, flow=flow)
+    return Partitioned(stage=stage, topic=topic, flow=flow, history=history)
 
 
 def keying_stage(name: str, inputs: tuple[str, ...], router: KeyRouter, into: str, *, description: str,
-                 outputs: tuple[str, ...] = (), answers_for: tuple[str, ...] = ()) -> FlowSpec:
+                 outputs: tuple[str, ...] = (), answers_for: tuple[str, ...] = (),
+                 history: HistoryMarks | None = None) -> FlowSpec:
     """A flow ``name`` that emits each record of ``inputs`` the router passes on to ``into``, keyed by the
     router's key, with where it was read in its headers (:func:`origin_of` gives the record back). It passes on
     the replays addressed to ``answers_for`` (the stages of the flow it feeds; FlowSpec.answers_for) or to itself,
-    their headers kept."""
+    their headers kept. ``history``: a record from below its marks is marked as history (:mod:`.history`)."""
 
     in_batch = router.route_in if isinstance(router, BatchRouter) else None
+    below = history.below if history is not None else None
 
     def keying(record: Incoming, ctx: Context) -> None:
         routes = in_batch(record, ctx) if in_batch is not None else router.route(record, ctx.stores)
         for key, routed in routes:
-            ctx.emit(into, key=key, value=routed.value, headers=origin_headers(routed))
+            ctx.emit(into, key=key, value=routed.value,
+                     headers=origin_headers(routed, history=below is not None and below(routed)))
 
     def ticked(ctx: Context, ticking: Ticking) -> Waiting:
         assert isinstance(router, TickingRouter)
         for key, routed in router.tick(ctx, ticking):
-            ctx.emit(into, key=key, value=routed.value, headers=origin_headers(routed))
+            ctx.emit(into, key=key, value=routed.value,
+                     headers=origin_headers(routed, history=below is not None and below(routed)))
         return Waiting()
 
     return FlowSpec(name=name, inputs=inputs, handler=keying, stores=router.stores, outputs=outputs,
@@ -185,45 +215,75 @@ class Layout:
     #: made then would get one).
     topics: list[TopicSpec]
     stateful_stages: list[FlowSpec]
+    #: The marks of the flows that declare their key, which :func:`prepare` takes (:mod:`.history`).
+    histories: list[History] = field(default_factory=list)
 
 
 def layout(specs: Sequence[FlowSpec], partitions: int) -> Layout:
-    """With 1 partition, ``specs`` as they are; with more, every flow that declares its key as a keying stage
-    and a keyed flow (the others as they are), and the internal topics. Each flow's feeders run before it."""
+    """With 1 partition, ``specs`` as they are (a flow that declares its key runs what its partitioned layouts
+    acted on as history: :func:`with_history`); with more, every flow that declares its key as a keying stage
+    and a keyed flow (the others as they are), and the internal topics. Each flow's feeders run before it. The
+    flows that declare their key have their history marks taken by :func:`prepare`."""
     if partitions == 1:
-        return Layout(flows=[f for spec in specs for f in (*spec.feeders, spec)], topics=[], stateful_stages=[])
+        histories = [History(marks=HistoryMarks(flow=spec.name, layout=spec.name), partitions=1, inputs=spec.inputs)
+                     for spec in specs if spec.key_by is not None]
+        marked = {h.marks.flow: with_history(spec, h.marks) for spec, h in
+                  zip([s for s in specs if s.key_by is not None], histories, strict=True)}
+        return Layout(flows=[f for spec in specs for f in (*spec.feeders, marked.get(spec.name, spec))], topics=[],
+                      stateful_stages=[], histories=histories)
     flows: list[FlowSpec] = []
     topics: list[TopicSpec] = []
     stateful: list[FlowSpec] = []
+    histories = []
     for spec in specs:
         flows += spec.feeders
         if spec.key_by is None:
             flows.append(spec)
             continue
         laid = partitioned(spec, partitions)
+        histories.append(History(marks=laid.history, partitions=partitions, inputs=laid.stage.inputs))
         flows += [laid.stage, laid.flow]
         topics.append(laid.topic)
         topics += [TopicSpec(name=laid.flow.changelog_topic(store), partitions=partitions,
                              config=(("cleanup.policy", "compact"),)) for store in laid.flow.stores]
         if laid.stage.stores:
             stateful.append(laid.stage)
-    return Layout(flows=flows, topics=topics, stateful_stages=stateful)
+    return Layout(flows=flows, topics=topics, stateful_stages=stateful, histories=histories)
+
+
+def with_history(spec: FlowSpec, marks: HistoryMarks) -> FlowSpec:
+    """``spec`` unpartitioned, running the records below ``marks`` (the history another layout of it acted on) as
+    history (:mod:`.history`): a layout that goes back to 1 resumes from its own committed offsets."""
+    handler = spec.handler
+
+    def marked(record: Incoming, ctx: Context) -> Any:
+        if marks.below(record):
+            return handle_as_history(handler, record, ctx)
+        return handler(record, ctx)
+
+    return replace(spec, handler=marked)
 
 
 async def prepare(bootstrap_servers: KafkaAddress, laid: Layout) -> None:
     """Create the internal topics with their partition count before any flow starts (a flow would create
     a missing input with one partition), and refuse one that exists with another count. A keying stage that
     keeps state (the customers': CRM id -> customer number) must see a customer and its contacts in one task,
-    which one-partition inputs guarantee and primary-key partitioned ones do not: it is refused on those."""
-    if not laid.topics:
-        return
+    which one-partition inputs guarantee and primary-key partitioned ones do not: it is refused on those. Then
+    take each keyed flow's history marks (:mod:`.history`)."""
+    if laid.topics:
+        await _prepare_topics(bootstrap_servers, laid)
+    for history in laid.histories:  # where the history the flow's other layouts acted on ends
+        await take_marks(bootstrap_servers, history)
+
+
+async def _prepare_topics(bootstrap_servers: KafkaAddress, laid: Layout) -> None:
     await ensure_topics(bootstrap_servers, laid.topics)
-    names = [t.name for t in laid.topics]
+    made = [t.name for t in laid.topics]
     deadline = time.monotonic() + METADATA_WAIT_S
-    counts = await partition_counts(bootstrap_servers, names)
-    while len(counts) < len(names) and time.monotonic() < deadline:  # just created: metadata still spreading
+    counts = await partition_counts(bootstrap_servers, made)
+    while len(counts) < len(made) and time.monotonic() < deadline:  # just created: metadata still spreading
         await asyncio.sleep(0.2)
-        counts = await partition_counts(bootstrap_servers, names)
+        counts = await partition_counts(bootstrap_servers, made)
     for topic in laid.topics:
         if topic.name not in counts:
             raise RepartitionError(f"internal topic {topic.name} was created but Kafka does not describe it after "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from dataclasses import replace
 
 import pytest
 
@@ -58,12 +59,16 @@ def test_a_record_without_the_origin_header_is_refused_by_name() -> None:
 
 def test_layout_keeps_one_partition_as_it_is_and_splits_only_flows_with_a_key() -> None:
     one = layout([KEYED, PLAIN], 1)
-    assert (one.flows, one.topics, one.stateful_stages) == ([KEYED, PLAIN], [], [])
+    # the flow with a key only runs the history of another layout of it apart (streams/flows/engine/history.py)
+    assert (one.flows, one.topics, one.stateful_stages) == ([replace(KEYED, handler=one.flows[0].handler), PLAIN],
+                                                            [], [])
+    assert [(h.marks.layout, h.partitions, h.inputs) for h in one.histories] == [("probe", 1, ("in.a", "in.b"))]
     four = layout([KEYED, PLAIN], 4)
     assert [f.name for f in four.flows] == ["probe-p4-keying", "probe-p4", "plain"]
     assert [(t.name, t.partitions) for t in four.topics] == [("probe-p4-by-key", 4), ("probe-p4-s-changelog", 4)]
     assert four.topics[1].config == (("cleanup.policy", "compact"),)
     assert four.stateful_stages == []  # FirstByte keeps no state
+    assert [(h.marks.layout, h.partitions, h.inputs) for h in four.histories] == [("probe-p4", 4, ("in.a", "in.b"))]
 
 
 @pytest.mark.parametrize("partitions", [0, 1, 65])
