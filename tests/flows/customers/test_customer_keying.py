@@ -42,9 +42,12 @@ def _scenario(harness: Harness) -> None:
     harness.settle()
 
 
-def _partitioned_commands(harness: Harness) -> tuple[list[Sent], Counter[int], dict[str, set[int]]]:
-    """Replay what the harness fed through the keying stage, then each partition through its own flow."""
+def _partitioned_commands(harness: Harness, marks: dict[tuple[str, int], int] | None = None,
+                          ) -> tuple[list[Sent], Counter[int], dict[str, set[int]]]:
+    """Replay what the harness fed through the keying stage, then each partition through its own flow; ``marks``:
+    where the history a previous layout acted on ends (streams/flows/engine/history.py)."""
     laid = partitioned(harness.flow.spec(), PARTITIONS)
+    laid.history.marks = dict(marks or {})
     stage = LocalRun(laid.stage)
     asyncio.run(stage.feed([stage.record(t, k, v) for t, k, v in harness.fed]))
     by_partition: dict[int, list[Incoming]] = defaultdict(list)
@@ -103,3 +106,23 @@ def test_key_only_delete_follows_the_row_to_its_customer(harness: Harness) -> No
     asyncio.run(stage.feed([stage.record(t, k, v) for t, k, v in with_ends(records)]))
     assert [e.key for e in stage.context.emitted] == [NUMBERS[1].encode()] * 3
     assert len(stage.context.memory["rows"]) == 0
+
+
+def test_a_new_layout_commands_only_what_follows_the_history_the_one_partition_flow_acted_on(
+        harness: Harness) -> None:
+    """1 -> 3 with the one-partition flow's committed offsets as the marks: the history rebuilds the state of the
+    three partitions and sends nothing (the trial's old e-mails under new keys); the edits after it command
+    exactly what the one-partition flow commands for them, from the state rebuilt."""
+    _scenario(harness)
+    acted_on = Counter(topic for topic, _, _ in harness.fed)
+    before = len(harness.sent)
+    systems = harness.systems
+    for number in NUMBERS[:3]:
+        harness.feed(systems.crm_edit(number, email=f"later-{number.lower()}@firm.test"))
+    harness.feed(systems.erp_edit(NUMBERS[4], credit_limit="1200.00"))
+    harness.settle()
+    after = harness.sent[before:]
+    assert after, "the edits after the history command nothing at all"
+    sent, _, _ = _partitioned_commands(harness, marks={(topic, 0): n for topic, n in acted_on.items()})
+    assert sorted((s.record["idempotency_key"], s.key) for s in sent) == sorted(
+        (s.record["idempotency_key"], s.key) for s in after)
