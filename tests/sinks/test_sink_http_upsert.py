@@ -376,3 +376,34 @@ def test_an_error_under_200_names_the_call_that_failed_not_the_route_s_plan(tmp_
     updated = asyncio.run(run(account("C-000002", name="x" * 60)))
     assert isinstance(updated, Failed) and updated.kind == "permanent"
     assert updated.reason == "ERP answered 200 to PATCH /accounts/7 with an error: name too long (PATCH)"
+
+
+def test_a_create_answered_success_without_the_new_id_is_no_success() -> None:
+    """A target that answers an error under 200 (`{"ok": false, ...}`) and makes nothing, on a route with no
+    `answers` rule: the create's answer has no id at created_id, so it is dead-lettered saying why and what to do,
+    never counted applied (it was: the record was never made, and nothing said so but a warning about ids)."""
+    fake = FakeErp()
+    refusing = fake.handler
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            fake.requests.append(request)
+            return httpx.Response(200, json={"ok": False, "error": "backend unavailable, try later"})
+        return refusing(request)
+
+    async def run() -> Attempt:
+        adapter = HttpAdapter(UPSERT, base_url="http://erp.test", timeout_s=5, max_connections=2, env={},
+                              transport=httpx.MockTransport(handler))
+        try:
+            return await adapter.attempt(account("C-000003"))
+        finally:
+            await adapter.close()
+
+    outcome = asyncio.run(run())
+    assert isinstance(outcome, Failed), outcome
+    assert (outcome.kind, outcome.error_type, outcome.status) == ("permanent", "CreatedIdMissing", 200)
+    assert outcome.reason.startswith("ERP answered 200 to POST /accounts without the new record's id at account_id "
+                                     "(created_id of route Account create, ")
+    assert "top-level keys: ok, error" in outcome.reason
+    assert "answers.error" in outcome.reason and "isthmus topics dlq replay" in outcome.reason
+    assert fake.accounts == {}

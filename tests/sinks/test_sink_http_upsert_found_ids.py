@@ -21,7 +21,7 @@ from sink_support import deliver_in_memory
 
 from streams.sinks.config import load_target
 from streams.sinks.delivery import Delivered, Deliverer
-from streams.sinks.outcomes import Applied
+from streams.sinks.outcomes import Applied, Failed
 from streams.sinks.records import SinkCommand
 
 pytestmark = pytest.mark.unit
@@ -37,7 +37,7 @@ routes:
     method: POST
     path: /tickets
     body: {ref: account_code, name: name}
-    ids: {job_id: job_id}
+    ids: {job_id: job_id, queue: queue}
     external_id:
       field: account_code
       search: {path: "/tickets?ref={account_code}", found_id: data.*.id, match: ref, next: next_cursor,
@@ -82,12 +82,24 @@ def test_a_found_record_left_as_it_is_is_not_warned_of(tmp_path: Path, caplog: p
 
 def test_a_create_is_read_for_its_ids_and_warned_of_when_they_are_not_there(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    done, deliverer = deliver(tmp_path, desk(found=False, created={"ok": True, "job_id": "j_1"}))
-    assert isinstance(done.outcome, Applied) and done.outcome.ids == {"job_id": "j_1"}
+    done, deliverer = deliver(tmp_path, desk(found=False, created={"ok": True, "job_id": "j_1", "queue": "q1"}))
+    assert isinstance(done.outcome, Applied) and done.outcome.ids == {"job_id": "j_1", "queue": "q1"}
     assert deliverer.ids_not_found == 0
 
     with caplog.at_level(logging.WARNING, logger="isthmus.sink"):
-        done, deliverer = deliver(tmp_path, desk(found=False, created={"ok": True}))
+        done, deliverer = deliver(tmp_path, desk(found=False, created={"ok": True, "job_id": "j_1"}))
     assert deliverer.ids_not_found == 1
     (warned,) = warnings_of(caplog)
+    assert "records no id at queue (queue)" in warned
     assert "the answer of POST /tickets has nothing there" in warned
+
+
+def test_a_create_whose_answer_lacks_the_created_id_is_dead_lettered_not_warned_of(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The new record's id (created_id) missing from the create's answer is no wrong ids path: the target may have
+    made nothing (an error under 2xx), so the command fails with what to do, and no ids warning blames the path."""
+    with caplog.at_level(logging.WARNING, logger="isthmus.sink"):
+        done, deliverer = deliver(tmp_path, desk(found=False, created={"ok": True}))
+    assert isinstance(done.outcome, Failed) and done.outcome.error_type == "CreatedIdMissing"
+    assert "without the new record's id at job_id (created_id of route Account create, " in done.outcome.reason
+    assert deliverer.ids_not_found == 0 and warnings_of(caplog) == []

@@ -27,6 +27,7 @@ from streams.sinks.adapters.upsert import (
     FoundRecord,
     Searched,
     Upserted,
+    created_without_id,
     decide_found,
     found_records,
 )
@@ -206,8 +207,15 @@ class HttpUpsert:
         if isinstance(outcome, Failed):
             return outcome
         self.status = outcome.status
-        created = get_path(outcome.body, self.spec.created_id) if self.spec.created_id else None
-        return Created(answer=outcome.body, record_id=None if created is MISSING else created)
+        if self.spec.created_id is None:
+            return Created(answer=outcome.body)
+        created = get_path(outcome.body, self.spec.created_id)
+        if created is MISSING or created is None or created == "":
+            return created_without_id(system=self.system, status=outcome.status, call=self.last_call,
+                                      created_id=self.spec.created_id, answer=outcome.body,
+                                      where=f"route {self.route.payload_type.rpartition('.')[2]} "
+                                            f"{self.route.operation}, {self.target_file}:{self.route.line}")
+        return Created(answer=outcome.body, record_id=created)
 
     async def update(self, record_id: Any) -> Any:
         update = self.spec.update

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal, NamedTuple, Protocol
 
 from streams.sinks.adapters.mapping import MISSING, get_path
-from streams.sinks.outcomes import Failed
+from streams.sinks.outcomes import Failed, top_keys
 
 log = logging.getLogger("isthmus.sink")
 
@@ -156,6 +156,24 @@ class Created:
 
     answer: Any
     record_id: Any = None
+
+
+def created_without_id(*, system: str, status: int | None, call: str, created_id: str, answer: Any,
+                       where: str) -> Failed:
+    """A create answered success without the new record's id where the route's ``created_id`` says it is: an error
+    the target reports under a 2xx (``{"ok": false, "error": ...}``), or a wrong path. Whether it made the record is
+    unknown, so it is no success (taken as one, a create the target never applied was counted applied and the
+    record never made, with nothing pending to say so): dead-lettered, so that a replay, whose search finds the
+    record if the create made it, applies it once the cause is fixed."""
+    said = f" {status}" if status is not None else ""
+    return Failed(kind="permanent", error_type="CreatedIdMissing", status=status, answer=answer, call=call,
+                  reason=f"{system} answered{said} to {call} without the new record's id at {created_id} (created_id "
+                         f"of {where}); its answer's top-level keys: {top_keys(answer)}. Whether it made the record is "
+                         "unknown, so the create is not taken as applied. If that answer is an error the target "
+                         "reports under a success status, declare it in the route's answers.error (with transient: "
+                         "for one that passes); if the new id is elsewhere in the answer, fix created_id; then replay "
+                         "the dead letter (isthmus topics dlq replay): its search finds the record if the create made "
+                         "it")
 
 
 #: What an upsert that found its record and left it as it is says it did (its answer's ``upsert``): the

@@ -40,7 +40,7 @@ from streams.sinks.adapters.jsonrpc.templates import render
 from streams.sinks.adapters.mapping import MISSING, get_path, unsent_nulls
 from streams.sinks.adapters.pool import pooled_transport
 from streams.sinks.adapters.session import LoginRefused
-from streams.sinks.adapters.upsert import Created, Searched, decide, upsert
+from streams.sinks.adapters.upsert import Created, Searched, created_without_id, decide, upsert
 from streams.sinks.config.model import GONE_OPERATIONS, TargetConfig
 from streams.sinks.exceptions import TargetConfigError
 from streams.sinks.outcomes import (
@@ -359,8 +359,14 @@ class _RpcUpsert:
         reply = await self.adapter.call(self.method, render(self.params, self.payload, self.refs))
         if isinstance(reply, Failed):
             return reply
-        created = get_path({"result": reply.result}, self.spec.created_id) if self.spec.created_id else None
-        return Created(answer=reply.result, record_id=None if created is MISSING else created)
+        if self.spec.created_id is None:
+            return Created(answer=reply.result)
+        created = get_path({"result": reply.result}, self.spec.created_id)
+        if created is MISSING or created is None or created == "":
+            return created_without_id(system=self.adapter.system, status=None, call=self.method,
+                                      created_id=self.spec.created_id, answer={"result": reply.result},
+                                      where=f"the external_id of {self.method}")
+        return Created(answer=reply.result, record_id=created)
 
     async def update(self, record_id: Any) -> Any:
         assert self.spec.update is not None
