@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -407,3 +408,110 @@ def test_a_create_answered_success_without_the_new_id_is_no_success() -> None:
     assert "top-level keys: ok, error" in outcome.reason
     assert "answers.error" in outcome.reason and "isthmus topics dlq replay" in outcome.reason
     assert fake.accounts == {}
+
+
+class LaggingErp(FakeErp):
+    """A FakeErp whose search shows an account only ``lag`` seconds after it was made (an eventually consistent
+    search index), whose first create is applied and then answered 500, and which refuses a second account of
+    a customer number (409) only when ``unique``."""
+
+    def __init__(self, lag: float, *, unique: bool) -> None:
+        super().__init__()
+        self.lag, self.unique, self.made_at, self.fail_first_create = lag, unique, {}, True
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if request.method == "GET":
+            number = request.url.params["crm_customer_number"]
+            now = time.monotonic()
+            items = [{"account_id": i, **a} for i, a in self.accounts.items()
+                     if a["crm_customer_number"] == number and now - self.made_at[i] >= self.lag]
+            return httpx.Response(200, json={"items": items, "next_after": None})
+        body = json.loads(request.content)
+        if request.method == "POST":
+            if self.unique and any(a["crm_customer_number"] == body["crm_customer_number"]
+                                   for a in self.accounts.values()):
+                return httpx.Response(409, json={"error": "taken", "field": "crm_customer_number"})
+            new = len(self.accounts) + 1
+            self.accounts[new], self.made_at[new] = dict(body), time.monotonic()
+            if self.fail_first_create:
+                self.fail_first_create = False
+                return httpx.Response(500, json={"error": "internal server error"})
+            return httpx.Response(201, json={"account_id": new, **body})
+        account_id = int(request.url.path.rsplit("/", 1)[1])
+        self.accounts[account_id].update(body)
+        return httpx.Response(200, json={"account_id": account_id, **self.accounts[account_id]})
+
+
+def lagging_attempts(fake: LaggingErp, config: Any, *commands: SinkCommand, restart: bool = False) -> list[Attempt]:
+    """Each command's attempt through one adapter, or (``restart``) each through a new one: a sink restarted."""
+    async def run() -> list[Attempt]:
+        done: list[Attempt] = []
+        adapter = None
+        for command in commands:
+            if adapter is None or restart:
+                if adapter is not None:
+                    await adapter.close()
+                adapter = HttpAdapter(config, base_url="http://erp.test", timeout_s=5, max_connections=2, env={},
+                                      transport=httpx.MockTransport(fake.handler))
+            done.append(await adapter.attempt(command))
+        assert adapter is not None
+        await adapter.close()
+        return done
+
+    return asyncio.run(run())
+
+
+def with_lag(tmp_path: Path, lag: float | None, *, duplicate: bool) -> Any:
+    text = (HERE / "upsert" / "erp.yaml").read_text()
+    if not duplicate:
+        text = text.replace(
+            "      duplicate: {status: 409, when: {path: field, one_of: [crm_customer_number, account_code]}}\n", "")
+    if lag is not None:
+        text = text.replace("found_id: items.*.account_id\n", f"found_id: items.*.account_id\n        lag_s: {lag}\n")
+    path = tmp_path / "erp.yaml"
+    path.write_text(text)
+    return load_target(path)
+
+
+def test_a_retried_create_waits_out_the_search_s_lag_and_finds_the_record_it_made(tmp_path: Path) -> None:
+    """Applied, answered 500, retried at once: a search that shows new records 0.3 s late found nothing and the
+    retry made a second account (a new user's SaaS API without idempotency keys or a unique key: 8 duplicate rows
+    in a trial). With lag_s the retry searches only once the lag has passed since the create, and updates it."""
+    for lag, accounts in ((None, 2), (0.4, 1)):
+        fake = LaggingErp(lag=0.3, unique=False)
+        first, second = lagging_attempts(fake, with_lag(tmp_path, lag, duplicate=False), account("C-000009"),
+                                         account("C-000009"))
+        assert isinstance(first, Failed) and first.kind == "transient", first
+        assert isinstance(second, Applied), second
+        assert len(fake.accounts) == accounts, (lag, fake.accounts)
+    assert second.body["upsert"] == "found, updated"
+
+
+def test_a_duplicate_refusal_waits_out_the_search_s_lag_before_searching_again(tmp_path: Path) -> None:
+    """The sink restarted after a create the target applied (no note of it): the new sink's search finds nothing
+    yet, its create is refused as a duplicate, and the search again right after still finds nothing. Without
+    lag_s that is a dead letter whose reason now names the lag; with it, the search waits and finds the record."""
+    fake = LaggingErp(lag=0.3, unique=True)
+    first, second = lagging_attempts(fake, with_lag(tmp_path, None, duplicate=True), account("C-000009"),
+                                     account("C-000009"), restart=True)
+    assert isinstance(first, Failed) and first.kind == "transient", first
+    assert isinstance(second, Failed) and second.status == 409, second
+    assert "an eventually consistent search): say how long in the route's external_id.search, lag_s" in second.reason
+
+    fake = LaggingErp(lag=0.3, unique=True)
+    first, second = lagging_attempts(fake, with_lag(tmp_path, 0.4, duplicate=True), account("C-000009"),
+                                     account("C-000009"), restart=True)
+    assert isinstance(second, Applied), second
+    assert second.body["upsert"] == "found after a concurrent create, updated" and len(fake.accounts) == 1
+
+
+def test_a_search_lag_is_checked_at_load(tmp_path: Path) -> None:
+    text = (HERE / "upsert" / "erp.yaml").read_text().replace("found_id: items.*.account_id\n",
+                                                              "found_id: items.*.account_id\n        lag_s: -1\n")
+    path = tmp_path / "erp.yaml"
+    path.write_text(text)
+    with pytest.raises(TargetConfigError) as raised:
+        load_target(path)
+    assert ("routes[0].external_id.search.lag_s: lag_s must be a number of seconds from 0 to 300, got -1"
+            in str(raised.value))

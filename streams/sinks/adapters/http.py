@@ -137,6 +137,9 @@ class HttpAdapter:
         #: Where the command's idempotency key goes (``http.idempotency_header``); None: nowhere.
         self._key_header = http.idempotency_header if http else IDEMPOTENCY_HEADER
         self._batchers: dict[tuple[str, str], Batcher] = {}
+        #: Per command, when a create through an external id may have made its record unseen by a lagging search
+        #: (``external_id.search.lag_s``; streams/sinks/adapters/http_upsert.py).
+        self._unsure_creates: dict[str, float] = {}
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self._client = httpx.AsyncClient(base_url=self.base_url, timeout=timeout_s, limits=limits,
                                          transport=transport or pooled_transport(limits))
@@ -320,7 +323,7 @@ class HttpAdapter:
 
         calls = HttpUpsert(route=route, command=command, path=path, body=body, call=call, write=write,
                            system=self.system, base_url=self.base_url, target_file=self.config.path.name,
-                           looked_up=looked_up)
+                           looked_up=looked_up, unsure=self._unsure_creates)
         search = spec.search
         done = await upsert(calls, system=self.system, field=spec.field, value=get_path(command.payload, spec.field),
                             call=f"{route.method} {route.path}", search_call=f"{search.method} {search.path}",

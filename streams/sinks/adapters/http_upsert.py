@@ -8,7 +8,8 @@ update's path (see ``versions``)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -81,7 +82,7 @@ class HttpUpsert:
 
     def __init__(self, *, route: HttpRoute, command: SinkCommand, path: str, body: Any, call: Call, write: Write,
                  system: str, base_url: str = "", target_file: str = "the target file",
-                 looked_up: Mapping[str, Any] | None = None) -> None:
+                 looked_up: Mapping[str, Any] | None = None, unsure: MutableMapping[str, float] | None = None) -> None:
         assert route.external_id is not None
         self.base_url, self.target_file = base_url.rstrip("/"), target_file
         self.route, self.command, self.path, self.body = route, command, path, body
@@ -96,6 +97,10 @@ class HttpUpsert:
         self.status = 200
         #: The last call made, as made (``PATCH /accounts/7``): the one whose answer the command's is.
         self.last_call = ""
+        #: When (monotonic) a create of each command may have made its record unseen by the search (no answer, a
+        #: 5xx, a duplicate refusal): shared by the adapter's upserts, so the command's next attempt, in a later
+        #: upsert, waits out the search's ``lag_s`` from then before it searches (else it creates a second record).
+        self.unsure: MutableMapping[str, float] = {} if unsure is None else unsure
 
     def _rendered(self, call: HttpCall, record_id: Any = None, *,
                   include: frozenset[str] | None = None) -> tuple[str, Any] | Failed:
@@ -116,6 +121,9 @@ class HttpUpsert:
         if isinstance(rendered, Failed):
             return rendered
         path, body = rendered
+        since = self.unsure.get(self.command.command_id)
+        if since is not None:
+            await asyncio.sleep(max(0.0, since + search.lag_s - time.monotonic()))
         found: list[FoundRecord] = []
         reads: list[VersionRead] = []
         pages: list[Any] = []
@@ -205,7 +213,9 @@ class HttpUpsert:
         self.last_call = f"{self.route.method} {self.path}"
         outcome = judge(self.route.answers, outcome, system=self.system, call=f"{self.route.method} {self.path}")
         if isinstance(outcome, Failed):
+            self._maybe_made(outcome)
             return outcome
+        self.unsure.pop(self.command.command_id, None)
         self.status = outcome.status
         if self.spec.created_id is None:
             return Created(answer=outcome.body)
@@ -216,6 +226,18 @@ class HttpUpsert:
                                       where=f"route {self.route.payload_type.rpartition('.')[2]} "
                                             f"{self.route.operation}, {self.target_file}:{self.route.line}")
         return Created(answer=outcome.body, record_id=created)
+
+    def _maybe_made(self, failed: Failed) -> None:
+        """Note a create that may have made its record although it failed (no answer, a 5xx: the target may have
+        written before it failed; a duplicate refusal: the record is there), when the search lags (``lag_s``);
+        forget notes older than the lag (their commands' next searches see what was made)."""
+        lag = self.spec.search.lag_s
+        if lag <= 0 or not (failed.kind == "transient" or self.is_duplicate(failed)) or failed.unsent:
+            return
+        now = time.monotonic()
+        for command_id in [c for c, at in self.unsure.items() if at + lag < now]:
+            del self.unsure[command_id]
+        self.unsure[self.command.command_id] = now
 
     async def update(self, record_id: Any) -> Any:
         update = self.spec.update

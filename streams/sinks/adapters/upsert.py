@@ -12,6 +12,10 @@ unique constraint on the external id (Tryton: ``party.party`` has ``code_uniq``,
 parties, active or not; the reference ERP: ``accounts.crm_customer_number`` UNIQUE, answered 409) makes the
 second create fail, and that failure (the route's duplicate rule) is read as "it exists now": search again and
 update. Without such a constraint in the target, two records can be made.
+
+A search that shows a new record late (an eventually consistent index) would make the same retry create again:
+the HTTP adapter waits out the search's ``lag_s`` after a create that may have made its record before it
+searches again (``streams.sinks.adapters.http_upsert``).
 """
 
 from __future__ import annotations
@@ -251,7 +255,9 @@ async def upsert(calls: UpsertCalls, *, system: str, field: str, value: Any, cal
         # the create's own failure; if it was about this id after all, the search cannot see what it made
         return replace(created, reason=f"{created.reason} (and {search_call} finds no record of {field} {value!r}: if "
                                        "the target refused it as existing, check the search's path and found_id in "
-                                       "the target file)")
+                                       "the target file; or its search shows a record it has just made only after "
+                                       "a while (an eventually consistent search): say how long in the route's "
+                                       "external_id.search, lag_s: <seconds>, and replay the dead letter)")
     return await _update(calls, searched, "found after a concurrent create", updates)
 
 

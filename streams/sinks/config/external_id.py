@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from streams.sinks.config.model import (
     HTTP_METHODS,
+    MAX_SEARCH_LAG_S,
     MAX_SEARCH_PAGES,
     DuplicateRule,
     FieldSpec,
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
 #: The record the search found, in an update's path and body.
 RECORD_ID = "$id"
 EXTERNAL_ID_KEYS = ("field", "search", "update", "created_id", "duplicate")
-SEARCH_KEYS = ("method", "path", "body", "found_id", "not_found", "match", "next", "next_param", "max_pages")
+SEARCH_KEYS = ("method", "path", "body", "found_id", "not_found", "match", "next", "next_param", "max_pages",
+               "lag_s")
 UPDATE_KEYS = ("method", "path", "body")
 DUPLICATE_KEYS = ("status", "when")
 #: A dotted path into an answer; ``*`` stands for every item of a list.
@@ -77,6 +79,17 @@ def _call(reader: TargetReader, raw: Any, key: Key, allowed: tuple[str, ...], sh
     return spec, method, path, body
 
 
+def _lag(reader: TargetReader, search: dict[str, Any], where: Key) -> float:
+    """The search's ``lag_s``: seconds, from 0 (the default: the search shows a record as soon as it is made)."""
+    lag = search.get("lag_s", 0)
+    if isinstance(lag, bool) or not isinstance(lag, int | float) or not 0 <= lag <= MAX_SEARCH_LAG_S:
+        reader.problem((*where, "lag_s"), f"lag_s must be a number of seconds from 0 to {MAX_SEARCH_LAG_S:g}, got "
+                       f"{lag!r}", "give how long the target's search may take to show a record it has just made "
+                       "(e.g. lag_s: 5), or leave it out when it shows it at once")
+        return 0.0
+    return float(lag)
+
+
 def http_external_id(reader: TargetReader, raw: Any, key: Key, shape: PayloadShape | None) -> HttpExternalId | None:
     """An HTTP route's ``external_id`` (None after reporting its problems)."""
     spec = reader.mapping(raw, key, EXTERNAL_ID_KEYS, "external_id")
@@ -111,9 +124,10 @@ def http_external_id(reader: TargetReader, raw: Any, key: Key, shape: PayloadSha
                 reader.problem((*where, "next_param"), "next_param without next",
                                "give next: the path of the next page's cursor in the search's answer")
             pages = reader.integer(raw_search, "max_pages", where, MAX_SEARCH_PAGES, 1)
+            lag = _lag(reader, raw_search, where)
             if found is not None and missing is not None:
                 search = HttpSearch(method=method, path=path, body=body, found_id=found, not_found=missing,
-                                    match=match, next=paging, next_param=param, max_pages=pages)
+                                    match=match, next=paging, next_param=param, max_pages=pages, lag_s=lag)
     update = None
     if spec.get("update") is not None:
         called = _call(reader, spec["update"], (*key, "update"), UPDATE_KEYS, shape, "update", default_method=None)

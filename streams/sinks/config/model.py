@@ -238,6 +238,8 @@ class HttpCall:
 #: The most pages of one external-id search read by default: a search by an external id finds one record, and a
 #: handful only where the target's filter matches loosely (a search's ``max_pages`` raises it).
 MAX_SEARCH_PAGES = 20
+#: The longest ``external_id.search.lag_s`` taken: a command's attempt waits it out.
+MAX_SEARCH_LAG_S = 300.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -248,7 +250,10 @@ class HttpSearch(HttpCall):
     answer's list, of the external id the target keeps (default: the external id's own field name); only the
     records holding the command's value exactly count. ``next``: the path, in the answer, of the next page's
     marker (none or null on the last page): a path or URL to GET, or a cursor the next call sends as query
-    parameter ``next_param``; ``max_pages``: the most pages read before the command fails (``SearchTooLong``)."""
+    parameter ``next_param``; ``max_pages``: the most pages read before the command fails (``SearchTooLong``);
+    ``lag_s``: how long the target's search may take to show a record it has just made (an eventually consistent
+    search index): a command whose create may have made its record (no answer, a 5xx, a duplicate refusal) searches
+    again only once that long has passed since."""
 
     found_id: str
     not_found: tuple[int, ...] = ()
@@ -256,6 +261,7 @@ class HttpSearch(HttpCall):
     next: str | None = None
     next_param: str | None = None
     max_pages: int = MAX_SEARCH_PAGES
+    lag_s: float = 0.0
 
 
 @dataclass(frozen=True, kw_only=True)
