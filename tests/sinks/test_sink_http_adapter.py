@@ -151,3 +151,14 @@ def test_a_command_without_a_route_is_refused_naming_the_file() -> None:
     outcome, requests = attempt(command, httpx.Response(200))
     assert requests == [] and isinstance(outcome, Failed) and outcome.error_type == "NoRoute"
     assert "erp.yaml has no route for isthmus.canonical.Account upsert" in outcome.reason
+
+
+def test_a_body_too_large_is_permanent_and_says_its_size_and_what_to_do() -> None:
+    """A 413 said only what the target answered ("payload too large"): now how large the body was, that a retry
+    cannot help, and what makes it smaller."""
+    outcome, requests = attempt(account("create"), httpx.Response(413, json={"error": "payload too large"}))
+    assert isinstance(outcome, Failed) and outcome.kind == "permanent" and outcome.status == 413
+    last = requests[-1]
+    assert outcome.reason.startswith(f'ERP answered 413 to POST {last.url.path}: {{"error":"payload too large"}}; ERP '
+                                     f"refuses a request this large (a JSON body of {len(last.content)} bytes)")
+    assert "limits.lines_per_call" in outcome.reason and "isthmus topics dlq replay" in outcome.reason

@@ -122,6 +122,15 @@ class _Refused(Exception):
         self.failed = failed
 
 
+def too_large(system: str, size: int) -> str:
+    """What a 413 means and what to do: the target refuses a request body of ``size`` bytes."""
+    return (f"{system} refuses a request this large (a JSON body of {size} bytes), so sending it again cannot help: "
+            "make what one call carries smaller (only_changed: true sends only the fields that changed; a "
+            "document's lines go in parts with limits.lines_per_call and parts, targets/README.md \"Limits\"; or "
+            "shorten the data at its source), or have the target take larger bodies, then replay the dead letter "
+            "(isthmus topics dlq replay)")
+
+
 class HttpAdapter:
     def __init__(self, config: TargetConfig, *, base_url: str, timeout_s: float, max_connections: int,
                  env: Mapping[str, str], secrets_file: Any = None,
@@ -567,6 +576,8 @@ class HttpAdapter:
             replayed = response.headers.get(IDEMPOTENCY_STATUS_HEADER, "").lower() == "replayed"
             return Applied(status=response.status_code, body=answer, replayed=replayed,
                            ids=assigned_ids(answer, ids), call=what, headers=response.headers)
+        reason = f"{self.system} answered {response.status_code} to {what}: {answer_text(answer)}"
+        if response.status_code == 413:
+            reason += f"; {too_large(self.system, len(content or b''))}"
         return Failed(kind=kind, status=response.status_code, answer=answer, retry_after=retry_after_of(response),
-                      error_type=f"Http{response.status_code}", call=what,
-                      reason=f"{self.system} answered {response.status_code} to {what}: {answer_text(answer)}")
+                      error_type=f"Http{response.status_code}", call=what, reason=reason)
