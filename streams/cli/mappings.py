@@ -30,7 +30,7 @@ from streams.flows.engine.api import FlowSpec
 from streams.flows.exceptions import FlowFileError
 from streams.flows.files import FLOWS_DIR_ENV, flows_dir, load_flow_files
 from streams.flows.registry import BuiltFlows, build_flows
-from streams.flows.routes import unrouted
+from streams.flows.routes import unlinked_routes, unrouted
 from streams.mapping.exceptions import MappingLoadError
 from streams.mapping.loader import MAPPINGS_DIR_ENV, load_mappings, mappings_dir
 from streams.sinks.config.model import TargetConfig
@@ -258,7 +258,10 @@ def _validate_targets(env: dict[str, str]) -> dict[str, TargetConfig] | None:
 def _validate_routes(flows: list[FlowSpec], targets: dict[str, TargetConfig], env: dict[str, str]) -> int:
     """Every kind of command the flows can send has a route in its target's file, found as the sink finds it, and
     one whose ``children`` read a list the commands carry."""
-    problems = unrouted(flows, targets, {f.name: f for f in load_flow_files(env=env)})
+    files = {f.name: f for f in load_flow_files(env=env)}
+    for warning in unlinked_routes(flows, targets, files):
+        print(f"warning: {warning}")
+    problems = unrouted(flows, targets, files)
     for problem in problems:
         print(problem)
     if problems:

@@ -214,7 +214,10 @@ class Sends:
     reading one they never carry (a SQL route's ``children``) is found too; None where the flow does not say;
     ``kept``: the record whose state the flow keeps and writes with it (its full canonical name; none for another
     flow's record it only updates a field of, the party's balance), so that two flows keeping one record are
-    refused at load (:mod:`streams.flows.shared`)."""
+    refused at load (:mod:`streams.flows.shared`). ``unlinked``: the payload fields that carry the target's own id
+    of the record, which such a command can hold null (decided while the target's row of an entity the flow creates
+    there is not seen yet), so that a route addressed by one of them without a lookup is warned of
+    (:func:`streams.flows.routes.unlinked_routes`)."""
 
     target: str
     payload_type: str
@@ -223,6 +226,7 @@ class Sends:
     why: str = ""
     carries: frozenset[str] | None = None
     kept: str = ""
+    unlinked: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,10 +4,13 @@ it (:meth:`~streams.sinks.config.model.TargetConfig.route`), or every such comma
 (``NoRoute``) at run time; and a SQL route's ``children`` must read a list the commands carry
 (:attr:`~streams.flows.commands.Sends.carries`), or every such command would be dead-lettered ``NoLines``.
 ``isthmus mappings validate`` reports each one, with the flow file's line that makes the flow send it and the fix.
+It also warns of a route addressed by the target's own id of a record the flow creates there, with no lookup
+(:func:`unlinked_routes`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 
 from streams.config_files.located_yaml import Node, dotted, located, parse
@@ -15,7 +18,9 @@ from streams.config_files.problem import Problem, shown
 from streams.flows.commands import Sends
 from streams.flows.engine.api import FlowSpec
 from streams.flows.files import FlowFile
-from streams.sinks.config.model import SqlRoute, TargetConfig
+from streams.sinks.config.model import HttpRoute, SqlRoute, TargetConfig
+
+_PLACEHOLDER = re.compile(r"\{([^{}$]+)\}")
 
 
 def unrouted(flows: Iterable[FlowSpec], targets: Mapping[str, TargetConfig],
@@ -48,6 +53,44 @@ def unrouted(flows: Iterable[FlowSpec], targets: Mapping[str, TargetConfig],
             else:
                 problems += _unfed_children(route, sends, config, read, sent, None if file is None else file.block)
     return problems
+
+
+def unlinked_routes(flows: Iterable[FlowSpec], targets: Mapping[str, TargetConfig],
+                    files: Mapping[str, FlowFile]) -> list[str]:
+    """A warning for each HTTP route of a command a flow sends to a system it creates records in, whose path is
+    addressed by that system's own id of the record (:attr:`~streams.flows.commands.Sends.unlinked`) with no lookup
+    to fill it and no external id: a command decided while the create is on its way (a change made right after the
+    entity was born, in the next source transaction) carries null there and is dead-lettered
+    (``UnresolvedReference``) until it is replayed. A trial's new user lost a quarter of a healthy run's commands
+    so."""
+    warnings: list[str] = []
+    for flow in flows:
+        file = files.get(flow.name)
+        for sends in dict.fromkeys(flow.sends):
+            config = targets.get(sends.target)
+            route = None if config is None else config.route(sends.payload_type, sends.operation)
+            if config is None or not sends.unlinked or not isinstance(route, HttpRoute) or route.external_id:
+                continue
+            bare = [name for name in _PLACEHOLDER.findall(route.path)
+                    if name in sends.unlinked and name not in route.lookups]
+            if not bare:
+                continue
+            field, short = bare[0], sends.payload_type.rpartition(".")[2]
+            warnings.append(
+                f"{shown(config.path)}:{route.line}: route {short} {sends.operation} ({route.method} {route.path}) is "
+                f"addressed by {{{field}}}, {sends.target}'s own id of the record, which flow {flow.name}"
+                f"{_where(file, sends)} knows only once {sends.target}'s row of an entity it created there is seen; "
+                f"{_article(sends.operation)} {sends.operation} decided before that (a change made right after the "
+                "entity was born) carries null there: the sink fills it with the id the create was answered with (the "
+                "create route's ids) while it runs, but a sink restarted in between, or another sink of a fleet, "
+                "dead-letters it (UnresolvedReference) until it is replayed; fix: add a "
+                f"lookup that finds {field} by a field every command carries (lookups: {{{field}: {{path: ..., "
+                "take: ..., match: ...}}, targets/README.md, \"Routes\"), or address the record by such a field")
+    return warnings
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
 
 
 def _read(config: TargetConfig, read: dict[str, Node]) -> Node:

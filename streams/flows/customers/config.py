@@ -251,15 +251,29 @@ class EntityConfig:
                 found.append(sends(payload_type=self.link.target, operation="update",
                                    at=(*at, "observes"), why=f"the link back of {', '.join(role.link_back)}",
                                    carries=frozenset(self.link_fields)))
+            unlinked = self.id_fields_of(role) if self.creates_in(name) else frozenset()
             if role.record_writes:
                 found.append(sends(payload_type=payload, operation="update", at=(*at, "writes"),
-                                   why=f"a change of {', '.join(role.record_writes)}", carries=carries))
+                                   why=f"a change of {', '.join(role.record_writes)}", carries=carries,
+                                   unlinked=unlinked))
             ending = role.on_inactive or self.on_inactive
             if self.active is not None and self.active in role.record_writes and ending != "ignore":
                 found.append(sends(payload_type=payload, operation=ending,
                                    at=(*at, "on_inactive" if role.on_inactive else "writes"),
-                                   why=f"an entity whose {self.active} turns false", carries=carries))
+                                   why=f"an entity whose {self.active} turns false", carries=carries,
+                                   unlinked=unlinked))
         return tuple(found)
+
+    def id_fields_of(self, role: SystemRole) -> frozenset[str]:
+        """The payload fields of commands to ``role``'s system that carry its own id of the record (its ``id``,
+        through its payload mapping when it has one): null until that system's row of the entity is seen."""
+        if role.id is None:
+            return frozenset()
+        if role.payload is None:
+            return frozenset({role.id})
+        return frozenset(name for source in role.payload.sources if source.record is not None
+                         for name, binding in source.bindings.items()
+                         if binding.column == role.id and binding.expression is None and not binding.steps)
 
     def carried_by(self, role: SystemRole) -> frozenset[str]:
         """The fields the payload of a command to ``role``'s system can hold

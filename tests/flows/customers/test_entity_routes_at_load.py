@@ -16,7 +16,7 @@ from streams.config_files.problem import Problem
 from streams.flows.customers import entity_config
 from streams.flows.engine.api import FlowSpec
 from streams.flows.files import load_flow_files
-from streams.flows.routes import unrouted
+from streams.flows.routes import unlinked_routes, unrouted
 from streams.mapping import load_mappings
 from streams.sinks.config.loader import load_target
 
@@ -127,3 +127,35 @@ def test_a_sql_target_whose_routes_upsert_rows_passes(tmp_path: Path, spec: Flow
     # without the link's route, the sql target is refused the same way: the sink finds routes alike for every adapter
     (problem,) = _unrouted(tmp_path, HUB_SQL.split("  - payload_type: CustomerAccountXref")[0], spec, schemas)
     assert "no route for CustomerAccountXref update" in str(problem)
+
+
+def test_a_route_addressed_by_the_id_of_a_record_the_flow_creates_there_is_warned_of(
+        tmp_path: Path, spec: FlowSpec, schemas: SchemaStore) -> None:
+    """A new user's target addressed its update and delete by the target's own id (`PATCH /debtors/{account_id}`)
+    with no lookup: a change made right after an entity was born was decided before the ledger's row came back,
+    carried null there and was dead-lettered (a quarter of a healthy run's commands). It is warned of at load,
+    with the route's line and the fix; a lookup for it, or a path by a field every command carries, is not."""
+    by_id = LEDGER.replace("path: /debtors/{account_code}", "path: /debtors/{account_id}")
+    (tmp_path / "ledger.yaml").write_text(by_id, encoding="utf-8")
+    ledger = load_target(tmp_path / "ledger.yaml", schemas.schemas, ("hub", "ledger"))
+    files = {f.name: f for f in load_flow_files(HERE / "flows")}
+    update, deactivate = unlinked_routes([spec], {"ledger": ledger}, files)
+    assert update.startswith(f"{tmp_path / 'ledger.yaml'}:9: route Account update (PATCH /debtors/{{account_id}}) is "
+                             "addressed by {account_id}, ledger's own id of the record, which flow test-parties (")
+    assert "carries null there: the sink fills it with the id the create was answered with" in update
+    assert "dead-letters it (UnresolvedReference)" in update
+    assert "fix: add a lookup that finds account_id by a field every command carries" in update
+    assert deactivate.startswith(f"{tmp_path / 'ledger.yaml'}:14: route Account deactivate (DELETE /debtors/"
+                                 "{account_id})")
+
+    looked_up = by_id.replace("    path: /debtors/{account_id}\n    body: payload\n",
+                              "    path: /debtors/{account_id}\n    body: payload\n    lookups:\n      account_id:\n"
+                              "        path: /debtors/by-code/{account_code}\n        take: id\n", 1)
+    assert looked_up != by_id
+    (tmp_path / "ledger.yaml").write_text(looked_up, encoding="utf-8")
+    ledger = load_target(tmp_path / "ledger.yaml", schemas.schemas, ("hub", "ledger"))
+    (left,) = unlinked_routes([spec], {"ledger": ledger}, files)
+    assert "route Account deactivate" in left
+    (tmp_path / "ledger.yaml").write_text(LEDGER, encoding="utf-8")
+    assert unlinked_routes([spec], {"ledger": load_target(tmp_path / "ledger.yaml", schemas.schemas,
+                                                          ("hub", "ledger"))}, files) == []
