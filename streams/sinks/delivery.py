@@ -44,6 +44,8 @@ from streams.sinks.outcomes import (
     Applied,
     Attempt,
     Failed,
+    answer_text,
+    error_shaped,
     refusal,
     top_keys,
     unfound_ids,
@@ -103,6 +105,10 @@ class Deliverer:
         self.retries = 0
         self.ids_not_found = 0
         self._ids_warned: set[tuple[str, str]] = set()
+        #: Successful answers that read like an error (``{"ok": false, "error": ...}``) of a route with no
+        #: ``answers.error`` rule, counted applied (see :meth:`_check_error_shaped`).
+        self.error_shaped = 0
+        self._error_shaped_warned: set[tuple[str, str]] = set()
         #: Commands of :data:`CHANGING_OPERATIONS` whose external-id search found nothing and so created a
         #: record (see :meth:`_check_created`).
         self.created_by_changes = 0
@@ -219,6 +225,29 @@ class Deliverer:
         if route is not None and route.ids:
             self.assigned.learn(command, applied, route.ids)
 
+    def _check_error_shaped(self, command: SinkCommand, applied: Applied) -> None:
+        """Count and warn (once per route) of a success whose answer reads like an error, on a route with no
+        ``answers.error`` rule: many APIs answer every call 200 and say in the body that it failed, and such a
+        write, counted applied, is lost without a word (a trial's API left 29 customers wrong so)."""
+        route = self.config.route(command.payload_type, command.operation)
+        if (route is None or applied.refused or applied.gone
+                or (route.answers is not None and route.answers.error is not None)):
+            return
+        rule = error_shaped(applied.body)
+        if rule is None:
+            return
+        self.error_shaped += 1
+        name = (route.payload_type.rpartition(".")[2], route.operation)
+        if name in self._error_shaped_warned:
+            return
+        self._error_shaped_warned.add(name)
+        log.warning("sink %s: route %s %s (%s) counted applied an answer that reads like an error: %s answered %s to "
+                    "%s: %s. If %s reports failures so, that write was not made and nothing else will say so: declare "
+                    "them in the route's answers.error, e.g. answers: {error: %s} (targets/README.md, \"Answers\"), "
+                    "then compare the records written since; said once per route", self.config.system, *name,
+                    self._where(route.line), self.config.system.upper(), applied.status,
+                    applied.call or route.plan(), answer_text(applied.body, 300), self.config.system.upper(), rule)
+
     def _check_created(self, command: SinkCommand, applied: Applied) -> None:
         """Count and warn of a command that changes a record (an update) whose external-id search
         found none, so the upsert created one: when the record exists and the search filters by a field the
@@ -330,6 +359,7 @@ class Deliverer:
                 self._check_ids(command, outcome)
                 self._check_created(command, outcome)
                 self._learn_ids(command, outcome)
+                self._check_error_shaped(command, outcome)
                 unread = unread_refusal(command, outcome, system=self.config.system,
                                         target_file=self.config.path.name)
                 return Delivered(outcome=unread or outcome, attempts=attempts, retries_after_transient=transient)

@@ -105,6 +105,9 @@ class SinkCollector(Collector):
         yield _counter("isthmus_sink_ids_not_found_total", "Successful answers in which a path of the route's ids "
                        "found nothing (no id recorded; a typo in the target file's ids).", target,
                        worker.deliverer.ids_not_found)
+        yield _counter("isthmus_sink_error_shaped_total", "Successful answers that read like an error ({\"ok\": "
+                       "false, \"error\": ...}) of a route with no answers.error rule, counted applied (a write the "
+                       "target may not have made).", target, worker.deliverer.error_shaped)
         yield _counter("isthmus_sink_created_by_changes_total", "Update commands of a route with external_id whose "
                        "search found no record, so a record was created (a duplicate when the search filters by a "
                        "field the change altered).", target, worker.deliverer.created_by_changes)

@@ -164,6 +164,25 @@ def unfound_ids(applied: Applied, ids: Mapping[str, str] | Sequence[str]) -> dic
             if name not in applied.ids and (not isinstance(body, (Mapping, list)) or get_path(body, path) is MISSING)}
 
 
+#: Top-level keys whose value false says a call failed, and keys whose non-empty value is the failure's message.
+_FAILED_FLAGS = ("ok", "success", "succeeded")
+_ERROR_KEYS = ("error", "errors", "error_message", "errorMessage")
+
+
+def error_shaped(answer: Any) -> str | None:
+    """The ``answers.error`` rule that would read ``answer`` (a success's body) as a failure, when it reads like
+    one: a top-level ``ok``/``success`` that is false, or a non-empty ``error``/``errors``; else None."""
+    if not isinstance(answer, Mapping):
+        return None
+    message = next((k for k in _ERROR_KEYS if answer.get(k) not in (None, "", [], {}, False)), None)
+    flag = next((k for k in _FAILED_FLAGS if answer.get(k) is False), None)
+    if flag is not None:
+        return f"{{when: {{path: {flag}, equals: false}}{f', message: {message}' if message else ''}}}"
+    if message is not None:
+        return f"{{when: {message}, message: {message}}}"
+    return None
+
+
 def top_keys(answer: Any) -> str:
     """What an answer holds at its top, for a reason: its keys, or what it is."""
     if isinstance(answer, Mapping):

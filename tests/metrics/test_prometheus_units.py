@@ -119,6 +119,7 @@ def test_sink_metrics_count_outcomes_and_the_breaker_state() -> None:
     worker.deliverer.ids_not_found = 3
     worker.deliverer.created_by_changes = 2
     worker.deliverer.jobs_timed_out = 4
+    worker.deliverer.error_shaped = 4
     worker.deliverer.credentials.observe(Failed(kind="transient", status=401, reason="ERP answered 401"))
     registry = sink_registry(worker)
     text = scrape(registry)
@@ -137,6 +138,7 @@ def test_sink_metrics_count_outcomes_and_the_breaker_state() -> None:
     assert value(samples, "isthmus_sink_credential_refusals_total", target="erp") == 1
     assert value(samples, "isthmus_sink_ids_not_found_total", target="erp") == 3
     assert value(samples, "isthmus_sink_created_by_changes_total", target="erp") == 2
+    assert value(samples, "isthmus_sink_error_shaped_total", target="erp") == 4
     assert worker.snapshot()["created_by_changes"] == 2
     assert value(samples, "isthmus_sink_jobs_timed_out_total", target="erp") == 4
     assert worker.snapshot()["jobs_timed_out"] == 4
