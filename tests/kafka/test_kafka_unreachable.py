@@ -91,3 +91,35 @@ def test_a_worker_cut_off_from_kafka_is_not_ready_and_then_failing(caplog: pytes
         assert health["kafka"] == f"Kafka unreachable at {', '.join(SERVERS)} for 31 s (28 failed connection attempts)"
         clock.now += 10
         assert asyncio.run(probe())[0::2] == (200, 200)
+
+
+def test_the_watch_sees_aiokafkas_own_failed_connections(caplog: pytest.LogCaptureFixture) -> None:
+    """aiokafka's real client, bootstrapping against a port where nothing listens: its ``Unable connect to ...`` is
+    logged on the logger aiokafka itself uses, which is the one the watch is installed on. It was installed on
+    ``aiokafka.client`` while aiokafka 0.14 logs on ``aiokafka``, so the watch never saw a failure."""
+    import socket
+
+    from aiokafka.client import AIOKafkaClient
+    from aiokafka.errors import KafkaConnectionError
+
+    clock = Clock()
+    _, watching = _watched(clock)
+    with socket.socket() as probe:  # a free port: bound, then closed, so the connection is refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    async def bootstrap() -> None:
+        client = AIOKafkaClient(bootstrap_servers=f"127.0.0.1:{port}", request_timeout_ms=1000)
+        try:
+            with pytest.raises(KafkaConnectionError):
+                await client.bootstrap()
+        finally:
+            await client.close()
+
+    with caplog.at_level(logging.INFO):
+        asyncio.run(bootstrap())
+    assert watching.unreachable_s() == 0.0 and watching.attempts >= 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR and r.name.startswith("aiokafka")]
+    said = [r.getMessage() for r in caplog.records if r.name == "isthmus.kafka"]
+    assert said and said[0].startswith(f"Kafka unreachable: cannot connect to {', '.join(SERVERS)} (Unable connect "
+                                       f'to "127.0.0.1:{port}"')
