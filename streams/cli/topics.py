@@ -351,14 +351,27 @@ def run_replay(args: argparse.Namespace) -> int:
         else:
             print(f"replayed {row['dead_letter']} ({row['stage']}, {row['entity']}) as stored -> {row['to']}"
                   + (f" ({row['why']})" if row["why"] and row["why"] != "--as-stored" else ""))
+    for line in replay_summary(rows, skipped):
+        print(line, file=sys.stderr)
+    return 0
+
+
+def replay_summary(rows: list[dict[str, Any]], skipped: list[dict[str, Any]]) -> list[str]:
+    """The last lines of `dlq replay`: how many went which way, and how many were not replayed. A replay of many
+    prints a line per dead letter; the summary is what a reader (or a script reading the tail) takes as the outcome,
+    so it counts the ones left out too (a trial read "116 replayed as stored" and missed the 12 not replayed)."""
     asked = sum(row["flow"] is not None for row in rows)
-    print(f"{len(rows) - asked} replayed as stored, {asked} re-derived by their flows (--as-stored re-sends the "
-          "stored commands instead)" if asked else f"{len(rows)} replayed as stored", file=sys.stderr)
+    lines = [f"{len(rows) - asked} replayed as stored, {asked} re-derived by their flows (--as-stored re-sends the "
+             "stored commands instead)" if asked else f"{len(rows)} replayed as stored"]
     again = sum(row["status_before"] == "replayed" for row in rows)
     if again:
-        print(f"{again} of them had been replayed before (--all replays those again; --pending leaves them out)",
-              file=sys.stderr)
-    return 0
+        lines.append(f"{again} of them had been replayed before (--all replays those again; --pending leaves them out)")
+    if skipped:
+        lines.append(f"{len(skipped)} not replayed ({', '.join(row['dead_letter'] for row in skipped[:10])}"
+                     f"{', ...' if len(skipped) > 10 else ''}): each is stale or settled, as its `not replayed` line "
+                     "above says; a stale one stays pending until `isthmus topics dlq settle --superseded` settles it, "
+                     "or --stale replays it anyway")
+    return lines
 
 
 def run_settle(args: argparse.Namespace) -> int:

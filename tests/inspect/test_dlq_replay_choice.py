@@ -74,3 +74,20 @@ def test_the_replay_command_takes_as_stored() -> None:
     args = parser.parse_args(["topics", "dlq", "replay", "0:3", "--as-stored"])
     assert args.as_stored and args.positions == ["0:3"]
     assert not parser.parse_args(["topics", "dlq", "replay", "0:3"]).as_stored
+
+
+def test_the_replay_summary_counts_the_dead_letters_not_replayed() -> None:
+    """A trial's `dlq replay --pending` ended "116 replayed as stored" while 12 were refused as stale (each said so
+    on a line of its own among 128): the summary, the line a reader takes as the outcome, now counts them too."""
+    from streams.cli.topics import replay_summary
+
+    rows = [{"dead_letter": f"0:{n}", "flow": None, "status_before": "pending"} for n in range(3)]
+    skipped = [{"dead_letter": f"0:{n}", "outcome": "skipped", "why": "its row changed since"} for n in (7, 9)]
+    assert replay_summary(rows, skipped) == [
+        "3 replayed as stored",
+        "2 not replayed (0:7, 0:9): each is stale or settled, as its `not replayed` line above says; a stale one "
+        "stays pending until `isthmus topics dlq settle --superseded` settles it, or --stale replays it anyway"]
+    assert replay_summary(rows, []) == ["3 replayed as stored"]
+    many = [{"dead_letter": f"0:{n}"} for n in range(12)]
+    assert replay_summary([], many)[1].startswith("12 not replayed (0:0, 0:1, 0:2, 0:3, 0:4, 0:5, 0:6, 0:7, 0:8, "
+                                                  "0:9, ...): ")
