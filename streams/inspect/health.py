@@ -521,7 +521,7 @@ def _failure_document(connector: str, what: str, trace: str) -> dict[str, Any]:
     found: dict[str, Any] = {"what": what, "trace_first_line": first_line(trace), "root_cause": root_cause(trace)}
     lost = lost_position(trace)
     if lost is not None:
-        found["lost_position"] = {"engine": lost.engine, "cause": lost.cause, "what": lost.what,
+        found["lost_position"] = {"engine": lost.engine, "kind": lost.kind, "cause": lost.cause, "what": lost.what,
                                   "recovery": lost.recovery(connector)}
     return found
 

@@ -43,6 +43,19 @@ BINLOGS_PURGED = (
     "Caused by: com.github.shyiko.mysql.binlog.network.ServerException: Could not find GTID state requested by slave "
     "in any binlog files. Probably the slave state is too old and required binlog files have been purged.\n")
 
+#: A MariaDB task after a table created earlier was added to its table.include.list (a trial's, Debezium 3.5's
+#: MariaDB connector with schema.history.internal.store.only.captured.tables.ddl: true).
+SCHEMA_UNKNOWN = (
+    "org.apache.kafka.connect.errors.ConnectException: An exception occurred in the change event producer. This "
+    "connector will be stopped.\n"
+    "\tat io.debezium.pipeline.ErrorHandler.setProducerThrowable(ErrorHandler.java:67)\n"
+    "Caused by: io.debezium.DebeziumException: Error processing binlog event\n"
+    "\t... 8 more\n"
+    "Caused by: io.debezium.DebeziumException: Encountered change event for table erp.loyalty whose schema isn't "
+    "known to this connector\n"
+    "\tat io.debezium.connector.binlog.BinlogStreamingChangeEventSource.informAboutUnknownTableIfRequired("
+    "BinlogStreamingChangeEventSource.java:1049)\n")
+
 
 def connector(name: str, *tasks: tuple[str, str | None]) -> ConnectorState:
     return ConnectorState(name=name, type="source", state="RUNNING", worker_id="connect:8083",
@@ -174,3 +187,25 @@ def test_the_newest_heartbeat_or_change_record_is_read_from_recorded_topics(monk
     assert asked == [{("beat.till", 0): (36, 40), ("till.till.entry", 0): (3, 7)}]
     assert (quiet.topic, quiet.interval_s, quiet.last_ms, quiet.stalled) == ("__debezium-heartbeat.quiet", None, None,
                                                                              False)
+
+
+def test_a_table_added_without_its_schema_in_the_history_is_named_with_its_recovery() -> None:
+    """A trial added a table to a running MariaDB capture as the README said; the task failed on its first row, and
+    status, the deploy and the snapshot advised `restart --failed-only`, which fails the same way."""
+    given = pipeline(connector("erp-source", ("FAILED", SCHEMA_UNKNOWN)))
+    result = health.verdict(given)
+    text = "\n".join(health.render(given, result))
+    assert ("    task 0 FAILED: io.debezium.DebeziumException: Encountered change event for table erp.loyalty whose "
+            "schema isn't known to this connector") in text
+    [problem] = result.problems
+    assert problem.startswith("connector erp-source (connector RUNNING, tasks: 1 of 1 FAILED (task 0)): a captured "
+                              "table's schema is not in its schema history")
+    for said in ("`isthmus connectors offsets erp-source --reset`", "records their schemas",
+                 "`schema.history.internal.store.only.captured.tables.ddl: false`",
+                 '"Adding a table to a MariaDB capture"'):
+        assert said in problem and said in text, said
+    assert "--failed-only" not in text
+    assert failure_message(given.connectors[0]).splitlines()[-1].startswith(
+        "fix: a captured table's schema is not in its schema history")
+    [failure] = health.document(given, result)["connect"]["connectors"][0]["failures"]
+    assert (failure["lost_position"]["engine"], failure["lost_position"]["kind"]) == ("mariadb", "schema")
