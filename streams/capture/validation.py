@@ -123,7 +123,30 @@ def warnings(connector: LocalConnector) -> list[Problem]:
     if connector.config.get("connector.class") not in KINDS:
         return []  # not a connector Isthmus knows: its own checks say so
     return [*_truncates_skipped(connector), *_year_as_date(connector), *_null_as_default(connector),
-            *_no_notifications(connector)]
+            *_no_notifications(connector), *_captured_ddl_only(connector)]
+
+
+#: Debezium's binlog option (default false): keep in the schema history only the DDL of the tables captured then.
+CAPTURED_DDL_ONLY = "schema.history.internal.store.only.captured.tables.ddl"
+
+
+def _captured_ddl_only(connector: LocalConnector) -> list[Problem]:
+    """A MariaDB connector whose history keeps only the captured tables' DDL: a table created before it is added to
+    ``table.include.list`` has no schema there, and the task FAILS at its first change (a trial's did)."""
+    key = CAPTURED_DDL_ONLY
+    value = connector.config.get(key)
+    if connector.config.get("connector.class") != MARIADB or value is None or value.strip().lower() != "true":
+        return []
+    return [Problem(
+        file=connector.source_of(key), line=connector.line_of(key), field=key,
+        message="is 'true', so the schema history keeps only the DDL of the tables captured when it is read: a table "
+                "created first and added to table.include.list later has no schema there, and the task FAILS at its "
+                "first change (`Encountered change event for table ... whose schema isn't known to this "
+                "connector`), which only `isthmus connectors offsets <name> --reset` (a new snapshot of every "
+                "captured table) mends",
+        fix=f"set `{key}: false` (Debezium's default) before adding a table: the history then keeps the DDL of "
+            "every table of the captured databases (connect-configs/README.md, \"Adding a table to a MariaDB "
+            "capture\")")]
 
 
 def _no_notifications(connector: LocalConnector) -> list[Problem]:

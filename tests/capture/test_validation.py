@@ -663,3 +663,25 @@ def test_discover_says_what_capturing_a_table_without_a_key_does() -> None:
         "(`isthmus connectors validate` warns of it)")
     keyed = replace(tag, primary_key=True)
     assert keyed.caveat is None and replace(keyed, replica_identity="nothing").caveat is not None
+
+
+def test_a_mariadb_history_of_only_the_captured_tables_is_a_warning(
+        config_root: Path, variables: dict[str, str]) -> None:
+    """A trial added a table to a running MariaDB capture: with the history keeping only the captured tables' DDL,
+    the table's CREATE was not there and the task FAILED at its first row. The shipped connector keeps every
+    table's DDL; a config that keeps only the captured ones is warned of, naming the recovery and the fix."""
+    connector = configs.load(config_root, env="local").render("erp-source", variables)
+    assert connector.config["schema.history.internal.store.only.captured.tables.ddl"] == "false"
+    assert warnings(connector) == []
+    (config_root / "overlays" / "local.yaml").write_text(
+        LOCAL_VARIABLES + "connectors:\n  erp-source:\n    schema.history.internal.store.only.captured.tables.ddl: "
+                          "true\n", encoding="utf-8")
+    connector = configs.load(config_root, env="local").render("erp-source", variables)
+    assert check_local(connector) == []  # valid: a warning refuses nothing
+    (warning,) = warnings(connector)
+    assert warning.field == "schema.history.internal.store.only.captured.tables.ddl"
+    assert (warning.file, warning.line) == (config_root / "overlays" / "local.yaml", 4)
+    assert "whose schema isn't known to this connector" in warning.message
+    assert "`isthmus connectors offsets <name> --reset`" in warning.message
+    assert warning.fix.startswith("set `schema.history.internal.store.only.captured.tables.ddl: false`")
+    assert '"Adding a table to a MariaDB capture"' in warning.fix
