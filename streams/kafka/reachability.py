@@ -103,12 +103,42 @@ class UnreachableKafka(logging.Filter):
                                                  f"({self.attempts} failed connection attempts)")
 
 
+#: aiokafka's consumer loggers, which log a request that found the broker's connection down (``NodeNotReadyError``)
+#: at ERROR: each fetch and each coordinator look-up of every flow's consumer, thousands while Kafka is down (a trial's
+#: worker: 3,163 ``Failed fetch messages from 1: NodeNotReadyError`` and 2,994 ``Group Coordinator Request failed``).
+CONSUMER_LOGGERS = ("aiokafka.consumer.fetcher", "aiokafka.consumer.group_coordinator")
+#: Their messages of such a request, and the errors that mean the connection is down rather than a refusal.
+NOT_READY = frozenset({"Failed fetch messages from %s: %s", "Group Coordinator Request failed: %s"})
+DOWN_ERRORS = frozenset({"NodeNotReadyError", "KafkaConnectionError"})
+
+
+class NotReadyWhileUnreachable(logging.Filter):
+    """While :attr:`watching` says Kafka is unreachable, lowers the consumers' failed requests of a connection that is
+    down (:data:`NOT_READY` with an error of :data:`DOWN_ERRORS`) to DEBUG: the unreachable WARNINGs say it once. Any
+    other record, and these at any other time, pass as they are."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.watching: UnreachableKafka | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        if (record.msg not in NOT_READY or not args or type(args[-1]).__name__ not in DOWN_ERRORS
+                or self.watching is None or self.watching.since is None):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
 def watch_connections(servers: Sequence[str] = (), logger: logging.Logger | None = None) -> UnreachableKafka:
-    """Install :class:`UnreachableKafka` on aiokafka's client logger (or ``logger``), once; ``servers``: the bootstrap
-    servers its lines name. The filter installed."""
+    """Install :class:`UnreachableKafka` on aiokafka's client logger (or ``logger``), once, and
+    :class:`NotReadyWhileUnreachable` on its consumer loggers; ``servers``: the bootstrap servers its lines name.
+    The filter installed."""
     watching = install_once(logger or logging.getLogger(CLIENT_LOGGER), UnreachableKafka)
     if servers:
         watching.servers = ", ".join(servers)
+    for name in CONSUMER_LOGGERS:
+        install_once(logging.getLogger(name), NotReadyWhileUnreachable).watching = watching
     return watching
 
 
@@ -120,5 +150,5 @@ async def keep_checking(watching: UnreachableKafka, every_s: float = 5.0) -> Non
         watching.check()
 
 
-__all__ = ["CLIENT_LOGGER", "FAILURES", "QUIET_S", "SUMMARY_EVERY_S", "UnreachableKafka", "keep_checking",
-           "watch_connections"]
+__all__ = ["CLIENT_LOGGER", "CONSUMER_LOGGERS", "FAILURES", "NOT_READY", "QUIET_S", "SUMMARY_EVERY_S",
+           "NotReadyWhileUnreachable", "UnreachableKafka", "keep_checking", "watch_connections"]

@@ -123,3 +123,37 @@ def test_the_watch_sees_aiokafkas_own_failed_connections(caplog: pytest.LogCaptu
     said = [r.getMessage() for r in caplog.records if r.name == "isthmus.kafka"]
     assert said and said[0].startswith(f"Kafka unreachable: cannot connect to {', '.join(SERVERS)} (Unable connect "
                                        f'to "127.0.0.1:{port}"')
+
+
+def test_the_consumers_failed_requests_are_quiet_only_while_kafka_is_unreachable(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """With its broker down a trial's worker still logged 6,157 ERRORs of aiokafka's consumers, one per fetch and
+    coordinator look-up (``Failed fetch messages from 1: NodeNotReadyError ...``), beside the unreachable WARNING.
+    They are DEBUG while the watch says Kafka is unreachable, and ERROR as before at any other time."""
+    from aiokafka.consumer import fetcher, group_coordinator
+    from aiokafka.errors import NodeNotReadyError
+
+    clock = Clock()
+    client_log, watching = _watched(clock)
+    not_ready = NodeNotReadyError("Attempt to send a request to node which is not ready (node id 1).")
+
+    def consumers_say() -> None:
+        fetcher.log.error("Failed fetch messages from %s: %s", 1, not_ready)
+        group_coordinator.log.error("Group Coordinator Request failed: %s", not_ready)
+        fetcher.log.error("Failed fetch messages from %s: %s", 1, "a broker's refusal")
+
+    def errors() -> list[str]:
+        said = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR and r.name.startswith("aiokafka")]
+        caplog.clear()
+        return said
+
+    with caplog.at_level(logging.INFO):
+        consumers_say()  # Kafka reachable: every one is said
+        assert len(errors()) == 3
+        client_log.error("Unable connect to node with id %s: %s", 1, REFUSED)
+        consumers_say()
+        assert errors() == ["Failed fetch messages from 1: a broker's refusal"]
+        clock.now += 11
+        assert watching.unreachable_s() is None  # reachable again
+        consumers_say()
+        assert len(errors()) == 3
