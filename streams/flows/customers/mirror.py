@@ -284,9 +284,10 @@ class Mirror:
 
     def copy(self) -> Mirror:
         """A copy that changes to this mirror do not touch (held values are replaced, never changed in place)."""
-        return Mirror(system=self.system, holds=self.holds, present=self.present, reported=dict(self.reported),
-                      pending={k: list(v) for k, v in self.pending.items()}, uncleared=dict(self.uncleared),
-                      unsent=set(self.unsent), carried=dict(self.carried), withheld=set(self.withheld))
+        # fields in their order (see CustomerState.copy)
+        return Mirror(self.system, self.holds, self.present, self.reported.copy(),
+                      {k: list(v) for k, v in self.pending.items()} if self.pending else {}, self.uncleared.copy(),
+                      self.unsent.copy(), self.carried.copy(), self.withheld.copy())
 
     def to_json(self) -> dict[str, Any]:
         stored: dict[str, Any] = {"present": self.present, "reported": to_store(self.reported),

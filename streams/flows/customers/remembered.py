@@ -34,6 +34,9 @@ Row = dict[str, Any] | None
 class RowCodec:
     """:class:`~streams.flows.engine.objects.ObjectCodec` of remembered rows."""
 
+    #: A row is replaced whole, never changed in place (:class:`~streams.flows.engine.objects.ReplacedView`).
+    replaced_whole = True
+
     def decode(self, key: str, raw: bytes | None) -> Row:
         if raw is None:
             return None

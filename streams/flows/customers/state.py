@@ -240,15 +240,15 @@ class CustomerState:
     def copy(self) -> CustomerState:
         """A copy that later changes to this state do not touch (values are replaced, never changed in place;
         the child lists and mirrors are changed in place, so they are copied)."""
+        # Made at the first look at a changed entity in each scope (most records): its fields passed in their
+        # order, not by name, and its dicts copied by their own copy(), take a third less (issue 17).
+        # tests/flows/customers/test_customers_state_copy.py holds it to every field.
         return CustomerState(
-            customer_number=self.customer_number, config=self.config, record=dict(self.record),
-            provenance=dict(self.provenance), children={f: dict(items) for f, items in self.children.items()},
-            xref=dict(self.xref), xref_provenance=dict(self.xref_provenance),
-            mirrors={name: mirror.copy() for name, mirror in self.mirrors.items()}, creating=dict(self.creating),
-            published=self.published, touched_by=self.touched_by, lineage=self.lineage, held=self.held,
-            held_lineage=self.held_lineage, rows=dict(self.rows), matching=dict(self.matching),
-            made_beside=self.made_beside, deleted_now=self.deleted_now, unknown_changed=self.unknown_changed,
-            no_origin=self.no_origin)
+            self.customer_number, self.config, self.record.copy(), self.provenance.copy(),
+            {f: items.copy() for f, items in self.children.items()}, self.xref.copy(), self.xref_provenance.copy(),
+            {name: mirror.copy() for name, mirror in self.mirrors.items()}, self.creating.copy(), self.published,
+            self.touched_by, self.lineage, self.held, self.held_lineage, self.made_beside, self.deleted_now,
+            self.rows.copy(), self.matching.copy(), self.unknown_changed, self.no_origin)
 
     def packed(self) -> bytes:
         """The compact layout: the fields of ``_LAYOUT`` in order, values packed in C (no tagged-JSON walk)."""

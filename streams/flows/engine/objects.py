@@ -14,6 +14,11 @@ store's journal (:mod:`~streams.flows.engine.journal`, shared with the context's
 what was saved. The contract a
 flow keeps: it changes an object only between the ``get`` that handed it out and the end of the innermost scope
 open at that ``get``, and ``put`` s every object it changed.
+
+A codec whose objects are never changed in place, only replaced by a ``put`` (``replaced_whole``: a transaction
+join's values, a remembered row), gets a :class:`ReplacedView`: a ``get`` saves nothing (the object it hands out
+stays as it is), a ``put`` saves the entry it replaces. The join makes some twenty ``get`` s and ``put`` s a source
+transaction, each of which saved a copy (the object itself) at its first ``get`` in a scope (issue 17).
 """
 
 from __future__ import annotations
@@ -40,6 +45,11 @@ class ObjectCodec(Protocol[T]):
     def encode(self, key: str, value: T) -> bytes | None: ...
 
     def copy(self, value: T) -> T: ...
+
+
+def replaced_whole(codec: Any) -> bool:
+    """Whether ``codec`` says its objects are never changed in place, only replaced (its ``replaced_whole``)."""
+    return bool(getattr(codec, "replaced_whole", False))
 
 
 class _Entry:
@@ -120,3 +130,23 @@ class ObjectView(Generic[T]):
             if raw is None and self.store.get_raw(key) is None:
                 continue  # made and removed within the batch (a join's complete transaction): nothing to write
             self.store.put_raw(key, raw)
+
+
+class ReplacedView(ObjectView[T]):
+    """:class:`ObjectView` of a codec whose objects are replaced whole, never changed in place (see the module's
+    docstring): nothing is saved at a ``get``; a ``put`` saves the key's entry as it was (never changed after,
+    each ``put`` makes a new one), which an undo puts back."""
+
+    def get(self, key: str) -> T:
+        entry = self._entries.get(key)
+        if entry is None:
+            journal = self.journal
+            self._entries[key] = entry = _Entry(self.codec.decode(key, self.store.get_raw(key)), False, 0)
+            journal.entries.append((self, key, _CLEAN, None))
+        value: T = entry.value
+        return value
+
+    def put(self, key: str, value: T) -> None:
+        entries = self._entries
+        self.journal.entries.append((self, key, entries.get(key, _CLEAN), None))
+        entries[key] = _Entry(value, True, 0)

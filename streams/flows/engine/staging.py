@@ -29,7 +29,7 @@ from streams.flows.engine.addressing import SKIPPED, addressed_elsewhere
 from streams.flows.engine.api import Handler, Incoming, OutputTooLarge, Rejected, Store
 from streams.flows.engine.batches import NO_HEADERS
 from streams.flows.engine.journal import Journal
-from streams.flows.engine.objects import ObjectCodec, ObjectView, OnFlush, T
+from streams.flows.engine.objects import ObjectCodec, ObjectView, OnFlush, ReplacedView, T, replaced_whole
 from streams.flows.engine.sizes import DEFAULT_MAX_REQUEST_SIZE, record_size
 from streams.flows.engine.stores import TaskStore
 
@@ -127,7 +127,8 @@ class RecordContext:
         view for every record until :meth:`flush`."""
         view = self._views.get(store)
         if view is None:
-            view = self._views[store] = ObjectView(self.memory[store], codec, on_flush)
+            kind = ReplacedView if replaced_whole(codec) else ObjectView
+            view = self._views[store] = kind(self.memory[store], codec, on_flush)
         return view
 
     def flush(self) -> None:
@@ -155,7 +156,9 @@ class RecordContext:
         return _Scope(self, records)
 
     def _mark(self) -> _Mark:
-        return len(self.emitted), len(self.dead_letters), len(self._counted), self.journal.mark()
+        journal = self.journal  # Journal.mark, in line: four of these a record
+        journal.epoch += 1
+        return len(self.emitted), len(self.dead_letters), len(self._counted), len(journal.entries)
 
     def _undo(self, mark: _Mark) -> None:
         emitted, dead_letters, counted, journal = mark

@@ -400,6 +400,10 @@ class JoinCodec:
 
     __slots__ = ("buffered",)
 
+    #: The join never changes a value it got, it puts a new one (:class:`JoinObjects`): a batch's view saves none
+    #: at a ``get`` (:class:`~streams.flows.engine.objects.ReplacedView`).
+    replaced_whole = True
+
     def __init__(self, buffered: Buffered | None = None) -> None:
         self.buffered = Buffered(limit=0) if buffered is None else buffered
 

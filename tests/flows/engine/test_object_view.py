@@ -88,3 +88,58 @@ def test_a_fingerprint_changes_with_the_value_and_not_with_key_order() -> None:
     assert fingerprint(a) == fingerprint(dict(reversed(a.items())))
     assert fingerprint(a) != fingerprint({**a, "limit": Decimal("1.0")})
     assert fingerprint(a) != fingerprint({**a, "name": "B"}) and fingerprint(None) is None
+
+
+class ReplacedCodec:
+    """Values replaced whole by every put, never changed in place: the view saves nothing at a get."""
+
+    replaced_whole = True
+
+    def decode(self, key: str, raw: bytes | None) -> dict[str, int] | None:
+        return None if raw is None else unpack(raw)
+
+    def encode(self, key: str, value: dict[str, int] | None) -> bytes | None:
+        return None if value is None else pack(value)
+
+    def copy(self, value: dict[str, int] | None) -> dict[str, int] | None:
+        return value
+
+
+def _replace(ctx: RecordContext, key: str, *, reject: bool = False) -> None:
+    view = ctx.objects("s", ReplacedCodec())
+    value = view.get(key) or {"n": 0}
+    view.put(key, {"n": value["n"] + 1})
+    if reject:
+        raise Rejected("no")
+
+
+def test_replaced_values_are_undone_with_their_scopes_and_written_once() -> None:
+    store = Counting("s")
+    store.put_raw("k", pack({"n": 10}))
+    store.take_changes()
+    store.puts = 0
+    ctx = RecordContext(memory={"s": store})
+    for offset, reject in enumerate((False, True, False)):
+        with ctx.isolated(_record(offset)):
+            _replace(ctx, "k")
+            with ctx.isolated(_record(offset)):  # undone alone, or kept
+                _replace(ctx, "k", reject=reject)
+            _replace(ctx, "new")
+    with ctx.isolated(_record(3)):  # undone whole: a key first read in it is read from the store again
+        _replace(ctx, "k")
+        _replace(ctx, "other", reject=True)
+    assert ctx.objects("s", ReplacedCodec()).dirty() == ["k", "new"]
+    ctx.flush()
+    assert store.puts == 2
+    assert {k: unpack(v or b"") for k, v in store.take_changes().items()} == {"k": {"n": 15}, "new": {"n": 3}}
+
+
+def test_a_replaced_value_removed_where_the_store_has_none_is_not_written() -> None:
+    store = Counting("s")
+    ctx = RecordContext(memory={"s": store})
+    view = ctx.objects("s", ReplacedCodec())
+    with ctx.isolated(_record(0)):
+        view.put("k", {"n": 1})
+        view.put("k", None)
+    ctx.flush()
+    assert store.puts == 0
