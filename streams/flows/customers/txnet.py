@@ -91,6 +91,8 @@ class Transactions:
         self._decoded = KeptEvents()
         #: Each system's join store as objects, its records buffered in memory too, kept between joins.
         self._codecs = {s: JoinCodec(Buffered()) for s in read}
+        #: Each system's join store.
+        self._stores = {s: join_store(s) for s in read}
         #: The join over each system's batch view, made again when a batch (or a task) brings another view.
         self._joins: dict[str, TransactionJoin] = {}
         #: The wall clock (epoch seconds) of a tick that found a transaction topic read to its end.
@@ -104,7 +106,7 @@ class Transactions:
         if ctx is None:
             return TransactionJoin.on_store(stores[join_store(system)], self.collections[system],
                                             codec=self._codecs[system], limit=self.limit)
-        objects = ctx.objects(join_store(system), self._codecs[system])
+        objects = ctx.objects(self._stores[system], self._codecs[system])
         join = self._joins.get(system)
         if join is None or join.objects is not objects:
             join = self._joins[system] = TransactionJoin(objects, self.collections[system], limit=self.limit)
@@ -165,6 +167,8 @@ class Transactions:
     def parts(record: Incoming, stores: Mapping[str, Store]) -> list[Group] | None:
         """For the keyed flow of a partitioned one: the group a record marked by the keying stage completes
         (``[]`` while it waits for the rest); None for a record without the mark."""
+        if not record.headers:
+            return None
         raw = dict(record.headers).get(TX_HEADER)
         if raw is None:
             return None
@@ -187,6 +191,8 @@ class Transactions:
 
 
 def _released(joined: list[Joined], count: Callable[[str, int], None] | None) -> list[Group]:
+    if not joined:
+        return []  # a change that waits for its transaction's END: most of them
     abandoned = sum(1 for j in joined if not j.complete)
     if abandoned and count is not None:
         count(ABANDONED, abandoned)

@@ -71,6 +71,7 @@ values under the same keys, so a changelog restores either.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import logging
 import time
@@ -463,6 +464,11 @@ class TransactionJoin:
         self.collections = frozenset(collections)
         self.limit = limit
 
+    @functools.cached_property
+    def _unended_keys(self) -> tuple[tuple[str, str], ...]:
+        """Each joined table and the key of its unended transactions, in name order (every END reads them)."""
+        return tuple((name, f"{UNENDED}{name}") for name in sorted(self.collections))
+
     @classmethod
     def on_store(cls, store: Store, collections: Iterable[str], *, codec: JoinCodec | None = None,
                  limit: int | None = None) -> TransactionJoin:
@@ -656,11 +662,11 @@ class TransactionJoin:
         if tx_key is None:
             return self._lost([entry[0] for entry in listed], why="a transaction committed after it had ENDed "
                               "before")
-        at = next((i for i in range(len(listed) - 1, -1, -1) if listed[i][0] == tx_key), None)
+        at = next((i for i in range(len(listed) - 1, -1, -1) if listed[i][0] == tx_key), None) if listed else None
         if at is not None and len(listed[at]) > 3:  # still coming: a tick's look at it (_unended_read) starts anew
             listed = [*listed[:at], listed[at][:3], *listed[at + 1:]]
             self._list(name, listed)
-        if self._ended_after(floor):
+        if floor is not None and self._ended_after(floor):
             upto = len(listed) if at is None else at + 1
             return self._lost([*(entry[0] for entry in listed[:upto]), tx_key],
                               why="the END of a transaction committed after it, or its own, had been handled")
@@ -678,8 +684,9 @@ class TransactionJoin:
             if ended.get(mark.stream, -1) < mark.at:
                 objects.put(ENDED, {**ended, mark.stream: mark.at})
         gone: list[str] = []
-        for name in sorted(self.collections):
-            listed = self._listed(name)
+        for name, key in self._unended_keys:
+            value = objects.get(key)  # _listed, in line: an END reads every table's
+            listed = value["txs"] if value else None
             if not listed:
                 continue
             own = next((i for i, entry in enumerate(listed) if entry[0] == tx_key), -1) if name in counts else -1
@@ -805,8 +812,9 @@ class TransactionJoin:
         return released
 
     def _take(self, tx_key: str, state: JsonValue, missing: tuple[str, ...], *, why: str = "") -> Joined:
-        records = self._records(tx_key, sorted(o for have in (state.get("have") or {}).values() for o in have),
-                                state.get("schemas") or {})
+        ordinals = [o for have in (state.get("have") or {}).values() for o in have]
+        ordinals.sort()
+        records = self._records(tx_key, ordinals, state.get("schemas") or {})
         self.objects.put(f"tx:{tx_key}", None)
         dead: dict[str, str] = state.get("dead") or {}
         known = [f"its change of {name} was dead-lettered by this flow ({dead[name]})" for name in missing
