@@ -156,7 +156,8 @@ class Mirror:
     withheld: set[str] = field(default_factory=set)
 
     def view(self, name: str, value: Any) -> Any:
-        return held_view(self.holds, name, value)
+        holds = self.holds  # held_view's first look, in line: most fields are held as they are
+        return value if holds.get(name) is None else held_view(holds, name, value)
 
     def expected(self, name: str) -> Any:
         """What the system will hold once every command in flight is applied; MISSING when unknown."""
@@ -167,7 +168,8 @@ class Mirror:
 
     def observe(self, name: str, value: Any) -> bool:
         """The system reports ``value``; True when it is the echo of a command in flight."""
-        view = held_view(self.holds, name, value)
+        holds = self.holds  # held_view's first look, in line: most fields are held as they are
+        view = value if holds.get(name) is None else held_view(holds, name, value)
         prior = self.reported.get(name, MISSING)
         self.reported[name] = view
         queue = self.pending.get(name, [])
@@ -257,7 +259,8 @@ class Mirror:
         once wherever it was queued, a value commanded back, true then false then true, left the expectation at
         false: the flow sent true again on every change until an echo settled it, for ever where the system
         never reports the field.)"""
-        view = held_view(self.holds, name, wanted)
+        holds = self.holds  # held_view's first look, in line: most fields are held as they are
+        view = wanted if holds.get(name) is None else held_view(holds, name, wanted)
         queue = self.pending.setdefault(name, [])
         if not queue or queue[-1] != view:
             queue.append(view)

@@ -536,7 +536,7 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
             return wanted[field] if field in wanted else defaults.get(field)
 
         if config.creates_in(name):
-            born_elsewhere = any(origin != name for origin in present)
+            born_elsewhere = len(present) > present.count(name)  # an origin other than name holds it
             # Only a complete record is made elsewhere (every field its schema requires has a value): a row the
             # link alone knows (a party whose contact mechanisms are synced, its customer not in scope) is no one's
             # to create, and a create without a required field would only be refused by the target.
@@ -560,14 +560,20 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
         elif not mirror.present:
             continue
         # an id the system stores is set, never cleared, through the link (the link is not ended by a null)
+        # (each comprehension below only where it has something to look at: most roles have no link-back ids, no
+        # field that cannot be cleared and, most of the time, nothing differing)
         linking = tuple(f for f in role.link_back
-                        if state.value(f) is not None and mirror.differs(f, state.value(f)))
-        differing = mirror.differing(role.record_writes, wanted, defaults) + _unreported(state, role, wanted)
-        if unknown:
+                        if state.value(f) is not None and mirror.differs(f, state.value(f))) if role.link_back else ()
+        differing = mirror.differing(role.record_writes, wanted, defaults) + _unreported(state, mirror, role, wanted)
+        if unknown and differing:
             differing = tuple(n for n in differing if n not in unknown)
-        kept = {n for n in differing if n in role.cannot_clear and mirror.view(n, value(n)) is None}
-        _audit_uncleared(state, role, kept, audit, settled_at)
-        changed = tuple(n for n in differing if n not in kept and not (ended and n in config.child_fields))
+        cannot_clear = role.cannot_clear
+        kept = {n for n in differing if n in cannot_clear and mirror.view(n, value(n)) is None} \
+            if cannot_clear and differing else set()
+        if cannot_clear:
+            _audit_uncleared(state, mirror, role, kept, audit, settled_at)
+        changed = tuple(n for n in differing if n not in kept and not (ended and n in config.child_fields)) \
+            if differing else ()
         inactive = active is not None and active in changed and state.value(active) is False
         on_inactive = role.on_inactive or config.on_inactive
         if inactive and active is not None and on_inactive != "ignore":
@@ -581,8 +587,8 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
                 for field in changed:
                     mirror.command(field, value(field))
             continue
-        updated = tuple(n for n in changed if not (inactive and n == active))
-        carried = carried_ids(role, linking, updated)
+        updated = tuple(n for n in changed if not (inactive and n == active)) if inactive else changed
+        carried = carried_ids(role, linking, updated) if linking else ()
         for field in linking:
             if field not in carried:
                 command(name, "update", config.link, link_record(state), (field,))
@@ -602,14 +608,13 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
     return commands
 
 
-def _unreported(state: CustomerState, role: SystemRole, wanted: Mapping[str, Any]) -> tuple[str, ...]:
+def _unreported(state: CustomerState, mirror: Mirror, role: SystemRole, wanted: Mapping[str, Any]) -> tuple[str, ...]:
     """The fields ``role``'s system has not reported although its row was seen and its row's table maps them: the
     row was read before the field was mapped (a column added while running, README "Changing a source schema
     while running"). Unsent, the field stayed unknown there until a snapshot of that system's table, and nothing
     said so. The record's value another system gave is sent; not where the system owns the field (``owner_wins``):
     its own value, unknown, is the one that counts, and is not overwritten by a guess. Either is said once per
-    system and field, with the snapshot that reads what the system holds."""
-    mirror = state.mirror(role.name)
+    system and field, with the snapshot that reads what the system holds. ``mirror``: ``role``'s system's."""
     config = state.config
     row = config.row_fields.get(role.name, frozenset())
     if not mirror.present or row <= mirror.reported.keys():
@@ -642,11 +647,10 @@ def _first_time(*said: str) -> bool:
 _SAID: set[tuple[str, ...]] = set()
 
 
-def _audit_uncleared(state: CustomerState, role: SystemRole, kept: set[str], audit: list[Mapping[str, Any]],
-                     settled_at: dt.datetime) -> None:
-    """Audit each field of ``kept`` (null in the record, a value in ``role``'s system, which cannot clear it)
-    whose kept value was not audited yet; forget the others, so a later divergence is audited again."""
-    mirror = state.mirror(role.name)
+def _audit_uncleared(state: CustomerState, mirror: Mirror, role: SystemRole, kept: set[str],
+                     audit: list[Mapping[str, Any]], settled_at: dt.datetime) -> None:
+    """Audit each field of ``kept`` (null in the record, a value in ``role``'s system, ``mirror``, which cannot clear
+    it) whose kept value was not audited yet; forget the others, so a later divergence is audited again."""
     for name in role.cannot_clear:
         if name not in kept:
             mirror.uncleared.pop(name, None)
