@@ -71,7 +71,14 @@ class Cause:
     @classmethod
     def of(cls, event: ChangeEvent, system: str, record: Incoming | None = None) -> Cause:
         source = event.source
-        key = ",".join(f"{k}={event.key[k]}" for k in sorted(event.key)) if event.key else "-"
+        row = event.key
+        if not row:
+            key = "-"
+        elif len(row) == 1:  # a one-column key (most): no sort, no join
+            (column, value), = row.items()
+            key = f"{column}={value}"
+        else:
+            key = ",".join(f"{k}={row[k]}" for k in sorted(row))
         # Every field set at once, as Source.from_payload does: the frozen dataclass's __init__ sets its 17 fields
         # one object.__setattr__ at a time, for every change a flow folds (issue 17); the values are __init__'s.
         made = object.__new__(cls)

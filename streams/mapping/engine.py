@@ -228,12 +228,16 @@ def _map_source(mapping: RecordMapping, plan: SourcePlan, event: ChangeEvent, sy
     commit_time = event.commit_time
     if event.op is Op.READ and plan.changed_at is not None:
         commit_time = _changed_at(mapping, plan, event, row, reading)
-    return MappedChange(
+    # Every field set at once, in their order (the frozen dataclass's __init__ sets them one object.__setattr__ at
+    # a time: a change or two mapped per record, issue 17); the values are __init__'s, its defaults included.
+    made = object.__new__(MappedChange)
+    made.__dict__.update(
         mapping=mapping, source=source, system=system, key=mapping.key_of(values), deleted=deleted,
         values=values, asserted=asserted, base=base, commit_time=commit_time, parent_key=parent_key,
-        moved_from=moved_from,
         group_key=tuple(row.get(c) for c in source.group_by) if source.group_by else (),
-        member_key=(source.name, *(event.key.values() if event.key else (mapping.key_of(values),))))
+        member_key=(source.name, *(event.key.values() if event.key else (mapping.key_of(values),))),
+        renumbered_from=None, withheld=(), moved_from=moved_from)
+    return made
 
 
 def _moved_from(plan: SourcePlan, event: ChangeEvent, reading: Context, parent_key: Any) -> Any:

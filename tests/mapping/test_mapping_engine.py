@@ -312,3 +312,17 @@ def test_a_row_without_a_mapped_column_is_refused_by_the_engine(
     whole = captured("crm_customers_r_1").after
     assert whole is not None
     engine.require(source, {**whole, "added_later": 1})  # a column the mapping does not read may come and go
+
+
+@pytest.mark.parametrize("name", ["crm_customers_u_1", "crm_customers_r_1", "crm_customers_d_1"])
+def test_a_decoded_change_and_its_mapping_hold_every_field_as_their_init_sets_them(
+    mappings: dict[str, RecordMapping], captured: Event, context: Context, schemas: SchemaSet, name: str
+) -> None:
+    """The decoder and the engine set these frozen dataclasses' fields at once, not through ``__init__``: each
+    holds every field, in their order, and equals what ``__init__`` makes of the same values."""
+    event = captured(name)
+    change = one(mappings["customer"], event, "crm", context, schemas)
+    for made in (event, change):
+        names = [f.name for f in dataclasses.fields(made)]
+        assert list(vars(made)) == names
+        assert type(made)(**vars(made)) == made

@@ -471,5 +471,9 @@ def _compiled(value: bytes | str | None, key: bytes | str | None, topic: str | N
     required = _IMAGES.get(op)
     if required is not None and (after if required == "after" else before) is None:
         raise _NotCompiled(f"an op {op.value!r} event without its {required!r} image")
-    return ChangeEvent(op=op, source=source, before=before, after=after, transaction=block, ts_ms=ts_ms,
-                       key=decoded_key, topic=topic)
+    # Every field set at once, as Source.from_payload does (the frozen dataclass's __init__ sets them one
+    # object.__setattr__ at a time); the values are __init__'s.
+    made = object.__new__(ChangeEvent)
+    made.__dict__.update(op=op, source=source, before=before, after=after, transaction=block, ts_ms=ts_ms,
+                         key=decoded_key, topic=topic)
+    return made

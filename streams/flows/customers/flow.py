@@ -509,8 +509,10 @@ class CustomerFlow:
                 state.held = False
                 decided = decide(state, cause, context=self.context, named=self.named, audit=audit,
                                  settled_at=settled_at)
-                commands += self._encode_commands(decided)
-                audits += self._encode_conflicts(audit)
+                if decided:
+                    commands += self._encode_commands(decided)
+                if audit:
+                    audits += self._encode_conflicts(audit)
             except (MappingError, CodecError, CustomerFlowError, NotWritable) as exc:
                 failed[key] = exc
                 continue
@@ -520,7 +522,8 @@ class CustomerFlow:
             self._ignored.decided(state, decided, cause, ctx)
             self._no_origin.decided(ctx, state, settled_at)  # only systems that are no origin hold it?
             entities.put(key, state)  # encoded, and its canonical record published, when the batch ends
-        outputs = commands + self._encode_conflicts(outcome.conflicts[:audited]) + audits
+        outputs = commands + self._encode_conflicts(outcome.conflicts[:audited]) + audits if audited or audits \
+            else commands
         ctx.count("echoes_suppressed", len(outcome.echoes))
         ctx.count("conflicts", len(outcome.conflicts))
         for topic, key, value, headers in outputs:
@@ -615,12 +618,14 @@ class CustomerFlow:
         if event.op is Op.TRUNCATE:
             self.truncates.seen(ctx, record, event)  # said, counted and held; nothing of the state changes
             return None
-        lookup = self._lookup.start(ctx.stores, self._entities(ctx))
-        self._copied.start(record, self._entities(ctx), ctx.count)
+        entities = self._entities(ctx)
+        lookup = self._lookup.start(ctx.stores, entities)
+        self._copied.start(record, entities, ctx.count)
         try:
             with ctx.isolated():  # undoes what the change did before it failed (or was parked)
-                outcome = self._apply(ctx, system, table, event, record, settled_at)
-                self._encode_conflicts(outcome.conflicts)  # one that cannot be encoded is this change's problem
+                outcome = self._apply(ctx, system, table, event, record, settled_at, entities)
+                if outcome.conflicts:  # one that cannot be encoded is this change's problem
+                    self._encode_conflicts(outcome.conflicts)
             self._copied.folded()
         except LookupMissing as exc:
             if lookup.missed is None:
@@ -646,9 +651,9 @@ class CustomerFlow:
     # applying one change
 
     def _apply(self, ctx: Context, system: str, table: str, event: ChangeEvent,
-               record: Incoming, settled_at: dt.datetime) -> _Outcome:
+               record: Incoming, settled_at: dt.datetime, entities: ObjectView[CustomerState]) -> _Outcome:
+        """``entities``: the batch's (:meth:`_entities`)."""
         stores = ctx.stores
-        entities = self._entities(ctx)
         context = self._mapping_context
         notes = context.notes
         if notes:

@@ -152,7 +152,13 @@ def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, A
     if result.changed and stamp is not None:
         latest = state.record.get(stamp)
         state.record[stamp] = change.commit_time if latest is None else max(latest, change.commit_time)
-    if change.withheld or any(m.withheld for m in state.mirrors.values()):
+    withholding = bool(change.withheld)
+    if not withholding:
+        for held in state.mirrors.values():  # a loop, not any() of a generator: every change folded asks it
+            if held.withheld:
+                withholding = True
+                break
+    if withholding:
         fold_withheld(state, change, mirror)  # a value the change did not send, the record holding none: unknown
     return result.conflicts
 

@@ -134,19 +134,47 @@ class ObjectView(Generic[T]):
 
 class ReplacedView(ObjectView[T]):
     """:class:`ObjectView` of a codec whose objects are replaced whole, never changed in place (see the module's
-    docstring): nothing is saved at a ``get``; a ``put`` saves the key's entry as it was (never changed after,
-    each ``put`` makes a new one), which an undo puts back."""
+    docstring): nothing is saved at a ``get``; a ``put`` saves the key's entry as it was, which an undo puts back.
+    An entry is never changed either (each ``put`` makes a new one), so it is a plain ``(object, dirty)`` tuple,
+    not an :class:`_Entry`."""
+
+    def __init__(self, store: TaskStore, codec: ObjectCodec[T], on_flush: OnFlush | None = None) -> None:
+        super().__init__(store, codec, on_flush)
+        self._held: dict[str, tuple[T, bool]] = {}
 
     def get(self, key: str) -> T:
-        entry = self._entries.get(key)
+        entry = self._held.get(key)
         if entry is None:
-            journal = self.journal
-            self._entries[key] = entry = _Entry(self.codec.decode(key, self.store.get_raw(key)), False, 0)
-            journal.entries.append((self, key, _CLEAN, None))
-        value: T = entry.value
-        return value
+            self._held[key] = entry = (self.codec.decode(key, self.store.get_raw(key)), False)
+            self.journal.entries.append((self, key, _CLEAN, None))
+        return entry[0]
 
     def put(self, key: str, value: T) -> None:
-        entries = self._entries
-        self.journal.entries.append((self, key, entries.get(key, _CLEAN), None))
-        entries[key] = _Entry(value, True, 0)
+        held = self._held
+        self.journal.entries.append((self, key, held.get(key, _CLEAN), None))
+        held[key] = (value, True)
+
+    def revert(self, key: str, saved: Any, _: Any) -> None:
+        if saved is _CLEAN:
+            self._held.pop(key, None)
+        else:
+            self._held[key] = saved
+
+    def dirty(self) -> list[str]:
+        return [key for key, (_, dirty) in self._held.items() if dirty]
+
+    def flush(self, ctx: Any) -> None:
+        """As :meth:`ObjectView.flush`."""
+        held, self._held = self._held, {}
+        for key, (value, dirty) in held.items():
+            if not dirty:
+                continue
+            if self.on_flush is not None:
+                try:
+                    self.on_flush(key, value, ctx)
+                except Rejected as rejection:
+                    ctx.reject_at_flush(rejection)
+            raw = self.codec.encode(key, value)
+            if raw is None and self.store.get_raw(key) is None:
+                continue
+            self.store.put_raw(key, raw)

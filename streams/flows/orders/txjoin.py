@@ -563,10 +563,10 @@ class TransactionJoin:
         counts = {c: n for c, n in event.data_collections.items() if c in self.collections}
         mark = end_mark(event)
         # the transactions whose changes came without their END, passed by this one (:meth:`_unended`)
-        gone = self._ended(event.tx_key, counts, mark)
+        tx_key = event.tx_key
+        gone = self._ended(tx_key, counts, mark)
         if not counts:
             return gone
-        tx_key = event.tx_key
         state = self._tx(tx_key)
         if state.get("expected") is None:
             state = {**state, "expected": counts, **({"end": [mark.stream, mark.at]} if mark is not None else {})}
