@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable
@@ -163,3 +164,21 @@ def test_logical_decoding_message(captured: Callable[[str], Any]) -> None:
     assert message.op is Op.MESSAGE and message.prefix == "fixture"
     assert message.content == b"FIXTURE hello"
     assert message.key == {"prefix": "fixture"}
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_decoded_record_holds_every_field_as_its_init_sets_them(
+    captured: Callable[[str], Any], name: str
+) -> None:
+    """The compiled decoder sets a change's, its transaction block's and an END's fields at once, not through the
+    frozen dataclasses' ``__init__``: each holds every field, in their order, and equals what ``__init__`` makes of
+    the same values; so does a change given other images (``with_images``)."""
+    record = _decode(captured, name)
+    made = [record]
+    if isinstance(record, ChangeEvent):
+        made += [record.transaction] if record.transaction is not None else []
+        made.append(record.with_images(record.after, record.before))
+        assert made[-1] == dataclasses.replace(record, before=record.after, after=record.before)
+    for one in made:
+        assert list(vars(one)) == [f.name for f in dataclasses.fields(one)]
+        assert type(one)(**vars(one)) == one

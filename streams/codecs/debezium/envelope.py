@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import json
@@ -160,6 +161,16 @@ class ChangeEvent:
     key: Row | None = None
     topic: str | None = None
 
+    def with_images(self, before: Row | None, after: Row | None) -> ChangeEvent:
+        """This change with ``before`` and ``after`` for its images: ``dataclasses.replace``, its fields set at once
+        (a flow that remembers rows gives most updates and deletes their before-image so)."""
+        if type(self) is not ChangeEvent:
+            return dataclasses.replace(self, before=before, after=after)
+        made = object.__new__(ChangeEvent)
+        made.__dict__.update(op=self.op, source=self.source, before=before, after=after,
+                             transaction=self.transaction, ts_ms=self.ts_ms, key=self.key, topic=self.topic)
+        return made
+
     @property
     def row(self) -> Row | None:
         """The row as it is now, or as it was before a delete."""
@@ -293,23 +304,34 @@ def _block(payload: Mapping[str, Any], where: str) -> TransactionBlock | None:
     if block is None:
         return None
     try:
-        return TransactionBlock(id=str(block["id"]), total_order=int(block["total_order"]),
-                                data_collection_order=int(block["data_collection_order"]))
+        made = object.__new__(TransactionBlock)  # its fields set at once (see ChangeEvent's in _compiled)
+        made.__dict__.update(id=str(block["id"]), total_order=int(block["total_order"]),
+                             data_collection_order=int(block["data_collection_order"]))
+        return made
     except (KeyError, TypeError, ValueError) as exc:
         raise NotAnEnvelope(f"the transaction block is incomplete: {exc}", where=where) from exc
+
+
+#: Each transaction status by its text: a look-up, not a call of the enum (every END).
+_STATUSES: Mapping[str, TransactionStatus] = MappingProxyType({s.value: s for s in TransactionStatus})
 
 
 def _transaction(schema: Mapping[str, Any], payload: Mapping[str, Any], topic: str | None,
                  where: str) -> TransactionEvent:
     try:
-        status = TransactionStatus(payload["status"])
+        raw = payload["status"]
+        status = _STATUSES.get(raw) if type(raw) is str else None
+        if status is None:
+            status = TransactionStatus(raw)  # not one: refused as the enum refuses it
         collections = payload.get("data_collections") or ()
-        return TransactionEvent(
+        made = object.__new__(TransactionEvent)  # its fields set at once (see ChangeEvent's in _compiled)
+        made.__dict__.update(
             status=status, id=str(payload["id"]), ts_ms=int(payload["ts_ms"]),
             event_count=payload.get("event_count"),
             data_collections=MappingProxyType({str(c["data_collection"]): int(c["event_count"])
                                                for c in collections}),
             topic=topic)
+        return made
     except (KeyError, TypeError, ValueError) as exc:
         raise NotAnEnvelope(f"a transaction metadata event needs status BEGIN or END, id and ts_ms: {exc!r}",
                             where=where) from exc

@@ -801,7 +801,7 @@ class CustomerFlow:
                 after = {**(after or {}), **{c: remembered[c] for c in missing if c in remembered}}
         rows.put(key, None if event.op is Op.DELETE or after is None else dict(after))
         if wants_before and (remembered is not None or not whole_images):
-            return dataclasses.replace(event, before=remembered, after=after)
+            return event.with_images(remembered, after)
         return event
 
     def _index(self, index: Store, change: MappedChange) -> list[str]:

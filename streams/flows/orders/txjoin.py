@@ -822,7 +822,12 @@ class TransactionJoin:
         if known:  # the cause is known: no guessing why the change never came
             why = (f"{'; '.join(known)}; fix that row at its source (or the mapping that refused it), then replay "
                    f"this transaction's dead letters: {DEAD_LETTERS_HINT}")
-        return Joined(tx_key=tx_key, records=records, missing=missing, why=why, parted="passed" in state)
+        # Every field set at once, in their order (the frozen dataclass's __init__ sets them one object.__setattr__
+        # at a time: a transaction released per change, issue 17); the values are __init__'s.
+        made = object.__new__(Joined)
+        made.__dict__.update(tx_key=tx_key, records=records, missing=missing, why=why, split=False,
+                             parted="passed" in state, more=False)
+        return made
 
     def _records(self, tx_key: str, ordinals: list[int], schemas: Mapping[str, str]) -> tuple[Incoming, ...]:
         """The buffered changes of ``tx_key`` at ``ordinals`` (in that order), taken out of the store; ``schemas``:

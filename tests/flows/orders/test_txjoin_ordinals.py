@@ -4,15 +4,18 @@ does not leak its ordinal into the states after the undo."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from order_events import Cdc, Change, crm_line, crm_order
 
 from reference.topics import CRM_SALES_ORDER_LINES, CRM_SALES_ORDERS
 from streams.codecs import ChangeEvent, decode
+from streams.codecs.debezium.envelope import TransactionEvent
 from streams.flows.engine.api import Incoming, Rejected
 from streams.flows.engine.staging import RecordContext
 from streams.flows.engine.stores import MemoryStore
-from streams.flows.orders.txjoin import JoinCodec, Ordinals, TransactionJoin
+from streams.flows.orders.txjoin import JoinCodec, Joined, Ordinals, TransactionJoin
 
 pytestmark = pytest.mark.unit
 
@@ -65,3 +68,21 @@ def test_a_change_undone_leaves_the_held_ordinals_as_before_it(cdc: Cdc) -> None
         "crm.sales_orders": [ordinal[id(order[0])]],
         "crm.sales_order_lines": [ordinal[id(r)] for r, _ in (first, second, fourth)]}  # plain JSON lists
     assert [d.record for d in ctx.dead_letters] == [third[0]]
+
+
+def test_a_released_transaction_holds_every_field_as_its_init_sets_them(cdc: Cdc) -> None:
+    """The join sets a released transaction's fields at once, not through the frozen dataclass's ``__init__``."""
+    ctx = RecordContext(memory={"tx": MemoryStore("tx")})
+    join = TransactionJoin(ctx.objects("tx", JoinCodec()), COLLECTIONS)
+    tx = cdc.crm_transaction([Change(CRM_SALES_ORDERS, "c", after=crm_order(21, "SO-1", 1))])
+    for n, rec in enumerate(tx.changes):
+        event = decode(rec.value, rec.key, topic=rec.topic)
+        assert isinstance(event, ChangeEvent)
+        assert join.add(Incoming(topic=rec.topic, partition=0, offset=n, key=rec.key, value=rec.value,
+                                 timestamp_ms=0), event) == []
+    end = decode(tx.end.value, tx.end.key, topic=tx.end.topic)
+    assert isinstance(end, TransactionEvent)
+    (released,) = join.end(end)
+    assert released.complete and len(released.records) == 1 and not released.parted
+    assert list(vars(released)) == [f.name for f in dataclasses.fields(Joined)]
+    assert Joined(**vars(released)) == released
