@@ -10,8 +10,9 @@ import uuid
 from collections.abc import Mapping, Sequence
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from support.pipeline import delete_topics_and_groups
+from support.topics import TopicReader, raw
 from support.waiting import eventually_async
 
 from streams.codecs.avro.single_object import SchemaStore
@@ -21,7 +22,7 @@ from streams.flows.engine.processor import EngineSettings, FlowProcessor
 from streams.flows.engine.repartition import Layout, layout, prepare
 from streams.kafka import names
 from streams.kafka.deadletters import dlq_topic
-from streams.kafka.topics import TopicSpec, ensure_topics, partition_counts
+from streams.kafka.topics import TopicSpec, ensure_topics
 from streams.stack.running import RunningStack
 
 pytestmark = pytest.mark.integration
@@ -163,21 +164,9 @@ async def _run(bootstrap: str, laid: Layout, counted: str, records: int) -> dict
 
 async def _read(bootstrap: str, topic: str) -> list[str]:
     """Every committed value of ``topic``, partition by partition in offset order."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
-                                enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in range((await partition_counts(bootstrap, [topic])).get(topic, 0))]
-        if not tps:
-            return []
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        await consumer.seek_to_beginning(*tps)
-        values: list[str] = []
-        for tp in tps:
-            while await consumer.position(tp) < ends[tp]:
-                values += [m.value.decode(errors="replace") for m in
-                           (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []) if m.value is not None]
-        return values
-    finally:
-        await consumer.stop()
+    def read() -> list[str]:
+        with TopicReader(bootstrap, [topic], raw, start="beginning") as reader:
+            records = sorted(reader.to_end(), key=lambda r: (r.partition, r.offset))
+        return [r.value.decode(errors="replace") for r in records if r.value is not None]
+
+    return await asyncio.to_thread(read)
