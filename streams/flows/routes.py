@@ -10,7 +10,6 @@ It also warns of a route addressed by the target's own id of a record the flow c
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 
 from streams.config_files.located_yaml import Node, dotted, located, parse
@@ -18,9 +17,7 @@ from streams.config_files.problem import Problem, shown
 from streams.flows.commands import Sends
 from streams.flows.engine.api import FlowSpec
 from streams.flows.files import FlowFile
-from streams.sinks.config.model import HttpRoute, SqlRoute, TargetConfig
-
-_PLACEHOLDER = re.compile(r"\{([^{}$]+)\}")
+from streams.sinks.config.model import PLACEHOLDER, HttpRoute, SqlRoute, TargetConfig
 
 
 def unrouted(flows: Iterable[FlowSpec], targets: Mapping[str, TargetConfig],
@@ -71,7 +68,7 @@ def unlinked_routes(flows: Iterable[FlowSpec], targets: Mapping[str, TargetConfi
             route = None if config is None else config.route(sends.payload_type, sends.operation)
             if config is None or not sends.unlinked or not isinstance(route, HttpRoute) or route.external_id:
                 continue
-            bare = [name for name in _PLACEHOLDER.findall(route.path)
+            bare = [name for name in PLACEHOLDER.findall(route.path)
                     if name in sends.unlinked and name not in route.lookups]
             if not bare:
                 continue

@@ -10,6 +10,7 @@ from streams.sinks.config.model import (
     HTTP_METHODS,
     MAX_SEARCH_LAG_S,
     MAX_SEARCH_PAGES,
+    PLACEHOLDER,
     DuplicateRule,
     FieldSpec,
     FromField,
@@ -33,7 +34,6 @@ DUPLICATE_KEYS = ("status", "when")
 #: A dotted path into an answer; ``*`` stands for every item of a list.
 _FOUND = re.compile(r"^[A-Za-z0-9_-]+(\.([A-Za-z0-9_-]+|\*))*$")
 _DOTTED = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _PARAM = re.compile(r"^[A-Za-z0-9_.\[\]-]+$")
 #: ``$id`` shaped as a lookup, so the reader accepts it where a payload field is expected.
 _RECORD = {RECORD_ID: LookupSpec(name=RECORD_ID, path="", take="")}
@@ -146,7 +146,7 @@ def searches_by_field(spec: HttpExternalId) -> bool:
     """Whether the search sends the external id itself (in its path or body): a search by another field (an
     e-mail) cannot find the record once that field changes, so the update of such a change creates a twin."""
     search = spec.search
-    sent = [*_PLACEHOLDER.findall(search.path)]
+    sent = [*PLACEHOLDER.findall(search.path)]
     sent += [item.path for item in (search.body or {}).values() if isinstance(item, FromField)]
     return spec.field in sent
 

@@ -8,7 +8,7 @@ import math
 import re
 from typing import TYPE_CHECKING, Any
 
-from streams.sinks.config.model import JOB_STATUSES, Condition, HttpRoute, JobSpec
+from streams.sinks.config.model import JOB_STATUSES, PLACEHOLDER, Condition, HttpRoute, JobSpec
 
 if TYPE_CHECKING:
     from streams.sinks.config.loader import Key, TargetReader
@@ -17,7 +17,6 @@ JOB_KEYS = ("when", "path", "location", "done", "failed", "result", "poll_s", "t
 WHEN_KEYS = ("status",)
 #: A dotted path into an answer (digits index lists).
 _DOTTED = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 EXAMPLE = ("job: {path: /jobs/{job_id}, done: {path: status, one_of: [done]}, failed: {path: status, one_of: "
            "[failed], message: error}, result: result}")
 WHERE_FIX = ("give path: /jobs/{job_id} (each {name} a dotted path into the answer that accepted the job), or "
@@ -91,7 +90,7 @@ def _where(reader: TargetReader, spec: dict[str, Any], key: Key) -> tuple[str | 
         reader.problem((*key, "path"), f"{path!r} does not start with /", "give the job's path below the base URL, "
                        "e.g. /jobs/{job_id}")
         return None, False
-    names = _PLACEHOLDER.findall(path)
+    names = PLACEHOLDER.findall(path)
     if not names:
         reader.problem((*key, "path"), f"{path!r} names no field of the answer that accepted the job, so every job "
                        "would be polled at the same path", "name the job's id in it, e.g. /jobs/{job_id}")

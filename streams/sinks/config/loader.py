@@ -31,6 +31,7 @@ from streams.sinks.config.model import (
     LOOKUP_WAIT_S,
     OAUTH2_CLIENT_AUTH,
     ON_CONFLICT,
+    PLACEHOLDER,
     RESERVED_HEADERS,
     AnswerRules,
     AuthSpec,
@@ -69,7 +70,6 @@ log = logging.getLogger("isthmus.sink")
 
 Key = tuple[str | int, ...]
 
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 _ENV = re.compile(r"^[A-Z_][A-Z0-9_]*$")
@@ -839,7 +839,7 @@ class TargetReader:
         return found
 
     def template(self, path: str, key: Key, shape: PayloadShape, lookups: Mapping[str, Lookup]) -> None:
-        for name in _PLACEHOLDER.findall(path):
+        for name in PLACEHOLDER.findall(path):
             if not name:
                 self.problem(key, "an empty {} in the path", "name a payload field inside the braces")
                 continue

@@ -362,6 +362,9 @@ class Precondition:
         return f"{self.send.shown(body=True)} from {self.read.shown()} of {source}"
 
 
+#: A ``{name}`` of a path (a route's, a lookup's, a search's, a job's): what it names, as ``findall`` gives it.
+PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
 #: The statuses of an answer that is a job to poll by default (``202 Accepted``).
 JOB_STATUSES = (202,)
 #: A job is polled first ``poll_s`` after it was accepted, then each wait doubles, up to this.
