@@ -8,6 +8,7 @@ import logging
 from typing import Any
 
 from streams.cli.commands import help_of
+from streams.cli.logs import configure_logging
 from streams.cli.runtime import load_runtime, stack_home
 from streams.dashboard.app import DashboardConfig, serve
 from streams.dashboard.settings import DEFAULT_PORT, PORT_ENV
@@ -24,9 +25,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    for noisy in ("kafka", "aiokafka", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(logging.INFO)
     policy = AccessPolicy.from_env(stack_home())
     runtime = load_runtime(args)
     config = DashboardConfig(bootstrap=runtime.kafka, connect_url=runtime.connect.urls[0], policy=policy,

@@ -47,6 +47,7 @@ async def _log_in(adapter: Any) -> bool:
 def run_sink(args: argparse.Namespace) -> int:
     # imported here, not above: `isthmus sink --help` builds its parser without them (streams/cli/commands.py)
     from streams.cli.allocator import fix_mmap_threshold
+    from streams.cli.logs import configure_logging
     from streams.cli.runtime import load_runtime
     from streams.kafka.retries import explain_marker_retries
     from streams.sinks.runner import SinkEnvironment, build_worker, run_until_signalled
@@ -54,11 +55,8 @@ def run_sink(args: argparse.Namespace) -> int:
 
     fix_mmap_threshold()  # before the first large buffer (streams/cli/allocator.py)
     level = getattr(logging, args.log_level)
-    logging.basicConfig(level=max(level, logging.INFO), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(max(level, logging.INFO))
     logging.getLogger("isthmus").setLevel(level)
-    for noisy in ("aiokafka", "httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
     explain_marker_retries()  # Kafka 4's NOT_ENOUGH_REPLICAS between transactions: once, at INFO
     runtime = load_runtime(args)
     environment = SinkEnvironment.from_runtime(runtime)

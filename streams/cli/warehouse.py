@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 from streams.cli.commands import help_of
+from streams.cli.logs import configure_logging
 from streams.cli.runtime import load_runtime
 from streams.config.model import RuntimeSettings
 from streams.metrics.serving import serve_metrics
@@ -45,8 +46,7 @@ def _worker_id(runtime: RuntimeSettings) -> str:
 
 
 def run_load(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=args.log_level, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    configure_logging(args.log_level)
     runtime = load_runtime(args)
     settings = runtime.warehouse
     stop = threading.Event()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 from typing import Any
 
 from streams.cli.allocator import fix_mmap_threshold
 from streams.cli.commands import help_of
+from streams.cli.logs import configure_logging
 from streams.cli.runtime import load_runtime
 from streams.kafka.retries import explain_marker_retries
 from streams.worker.run import run_worker
@@ -29,8 +29,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     fix_mmap_threshold()  # before the first large buffer (streams/cli/allocator.py)
-    logging.basicConfig(level=args.log_level, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    configure_logging(args.log_level)
     explain_marker_retries()  # Kafka 4's NOT_ENOUGH_REPLICAS between transactions: once, at INFO
     runtime = load_runtime(args)
     worker = runtime.worker
