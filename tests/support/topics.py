@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Generic, Literal, TypeVar
 
@@ -23,7 +24,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
 
-from support.waiting import eventually, quiet
+from support.waiting import eventually, log_tails, quiet
 
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
@@ -233,16 +234,23 @@ class TopicReader(Generic[T]):
         self.seen.extend(new)
         return new
 
-    def until(self, what: str, check: Callable[[list[T]], R | None], timeout: float = 120) -> R:
-        """Read until ``check(seen)`` is truthy and return that; fails naming ``what`` and the last items seen."""
+    def until(self, what: str, check: Callable[[list[T]], R | None], timeout: float = 120,
+              logs: Path | None = None) -> R:
+        """Read until ``check(seen)`` is truthy and return that; fails naming ``what``, the last items seen and
+        the tails of the process logs in the folder ``logs`` (the process that should have produced them)."""
         def probe() -> R | None:
             found = check(self.seen)
             if not found:
                 self.poll()
             return found
 
-        return eventually(f"not seen: {what}", probe, timeout=timeout, every=0,
-                          context=lambda: f"seen ({len(self.seen)}), last: {self.seen[-5:]}")
+        tails = log_tails(logs) if logs is not None else None
+
+        def context() -> str:
+            seen = f"seen ({len(self.seen)}), last: {self.seen[-5:]}"
+            return f"{seen}\n{tails()}" if tails is not None else seen
+
+        return eventually(f"not seen: {what}", probe, timeout=timeout, every=0, context=context)
 
     def to_end(self, timeout: float = 60) -> list[T]:
         """Read up to the end of every partition as of now (with ``committed``, its last stable offset: the

@@ -112,14 +112,15 @@ def test_sigkill_again_and_again_gives_each_customer_one_account_command(stack: 
             # (or made them all, the writer being done)
             before = created(commands.seen)
             commands.until(f"the worker producing before kill {kill + 1}",
-                           lambda s, before=before: created(s) > before or created(s) == CUSTOMERS, timeout=120)
+                           lambda s, before=before: created(s) > before or created(s) == CUSTOMERS, timeout=120,
+                           logs=worker.log.parent)
             worker.kill()
             worker.start()
     finally:
         writer.join()
     try:
         commands.until(f"an Account create for each of {CUSTOMERS} customers",
-                       lambda s: created(s) == CUSTOMERS, timeout=240)
+                       lambda s: created(s) == CUSTOMERS, timeout=240, logs=worker.log.parent)
         # a duplicate, if any, would follow within a few transactions: read on until 8 s bring nothing of ours
         seen = commands.drain(settle=8, counting=lambda s: sum(key in set(numbers) for _, key, _ in s))
     finally:
