@@ -207,6 +207,11 @@ class FlowSpec:
     #: Every kind of command (target, payload type, operation) the flow can send, for the check of the target
     #: files' routes at load (``isthmus mappings validate``); a flow that declares none (a plugin's) is not checked.
     sends: tuple[Sends, ...] = ()
+    #: Per input partition ``(topic, partition)``, the offset before which its records are read first: a task
+    #: gets no record at or after these, nor any of an input without one, until it has read every input up to
+    #: its offset (a new layout's history, :mod:`streams.flows.engine.history`). Asked when a task starts (the
+    #: offsets are taken after the flow is built); None, or nothing ahead of where a task starts: read as they come.
+    read_first: Callable[[], Mapping[tuple[str, int], int]] | None = None
 
     def changelog_topic(self, store: str) -> str:
         return names.topic(f"{self.name}-{store}-changelog")

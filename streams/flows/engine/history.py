@@ -24,6 +24,16 @@ is rebuilt, but drops what the handler sends for it (:func:`handle_as_history`):
 - settled conflicts (``isthmus.audit.conflicts``): the previous layout recorded the conflicts it settled; a
   re-decided history would record others, or the same twice; counted ``history_conflicts_dropped``.
 
+**The history is read first.** What a record's handler sends may be another record's work: the transaction join
+releases a source transaction when its last record arrives, or when a record of an earlier transaction it waited
+behind does. So which output is history cannot be told by the record being handled alone: a history record (its
+input read slower than another's) released a transaction made after the marks, and its commands were dropped with
+the history's (a customer made then never reached the ERP). The engine therefore reads each task's inputs up to
+their marks before any record after them (``FlowSpec.read_first``; the keying stage's inputs, or the flow's when
+it goes back to 1 partition): an input that reaches its mark, or has none, waits for the others. Whatever the
+handler releases while the history is read is the history's; what it releases after is acted on (a transaction
+the history left incomplete was not acted on by the previous layout, which had not read its end either).
+
 Everything else goes out: canonical records and the view (compacted topics, keyed by entity: the rebuilt state
 publishes the same latest values, a re-publish is harmless), holds (the latest record of a key is its state). From
 the mark on, records are acted on normally. A flow going back to 1 partition resumes from its own committed offsets
@@ -42,6 +52,9 @@ What this does not cover:
 - a previous partitioned layout whose keyed flow had not handled everything its keying stage routed: the marks
   are lowered to the earliest source record it had left in ``<flow>-p<M>-by-key`` (its tail is read), so those
   records are acted on; records between that and the keying stage's offset that it had handled are acted on again;
+- inputs of more than one partition in a partitioned layout: each task of the keying stage reads its own
+  partitions' history first, but the tasks (on several workers) do not wait for one another, so a keyed partition
+  may get one task's records after the marks before another's history;
 - what the handler sends later for a history record it held (parked, a source transaction not complete): released
   by a record after the mark or by the flow's tick, it is sent; the previous layout may have sent it too.
 """
@@ -145,6 +158,10 @@ class HistoryMarks:
             log.info("%s: the history of %s/%d ends at offset %d (the previous layout acted on what came before): "
                      "its records are acted on from here", self.layout, record.topic, record.partition, mark)
         return False
+
+    def read_first(self) -> dict[tuple[str, int], int]:
+        """The marks, for the engine to read the history before anything after it (``FlowSpec.read_first``)."""
+        return self.marks
 
     def as_json(self) -> bytes:
         marks = [[t, p, o] for (t, p), o in sorted(self.marks.items())]

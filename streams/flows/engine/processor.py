@@ -76,6 +76,7 @@ from streams.flows.engine.api import FlowSpec, Incoming, Ticking, Waiting
 from streams.flows.engine.batches import NO_HEADERS, KeyPartitioner, OutRecord, send_batched
 from streams.flows.engine.fetching import take_fairly
 from streams.flows.engine.letter_log import LetterLog
+from streams.flows.engine.read_first import ReadFirst
 from streams.flows.engine.readiness import PROGRESS_EVERY_S, StoreReplay, TaskStart, join_wait, waiting_for
 from streams.flows.engine.sizes import DEFAULT_MAX_REQUEST_SIZE, RefusedAsTooLarge, record_size
 from streams.flows.engine.staging import DeadLettered, RecordContext, start_record
@@ -253,6 +254,10 @@ class _Task:
     #: Per input partition, the offset the task has handled everything before (transaction markers included):
     #: the committed offset it was rewound to at its start, then where each fetched batch left the consumer.
     handled: dict[TopicPartition, int] = field(default_factory=dict)
+    #: The inputs it reads up to given offsets before any record after them (``FlowSpec.read_first``); None: none.
+    first: ReadFirst | None = None
+    #: Where that moved inputs back to in the batch being handled (read again later): for ``handled``.
+    rewound: dict[TopicPartition, int] = field(default_factory=dict)
 
     @property
     def stores(self) -> dict[str, TaskStore]:
@@ -420,7 +425,68 @@ class FlowProcessor:
                 for tp, records in parts:
                     consumer.seek(tp, records[0].offset)
                 continue
+            if task.first is not None:
+                parts = self._read_first(consumer, task, task.first, parts)
+                if not parts:
+                    continue
             await self._process(task, parts, fetched)
+
+    def _read_first(self, consumer: Any, task: _Task, first: ReadFirst,
+                    parts: Sequence[tuple[TopicPartition, list[Any]]]) -> list[tuple[TopicPartition, list[Any]]]:
+        """Of a batch, what ``task`` handles while it reads its inputs up to their offsets first: the records
+        after an input's offset are read again once every input has reached its own (the input paused)."""
+        now = []
+        for tp, records in parts:
+            handled, again = first.split(tp, records)
+            if again is not None:
+                consumer.seek(tp, again)
+                consumer.pause(tp)
+                task.rewound[tp] = again
+            if handled:
+                now.append((tp, list(handled)))
+        return now
+
+    async def _still_reading_first(self, consumer: Any, task: _Task, first: ReadFirst,
+                                   positions: Mapping[TopicPartition, int]) -> None:
+        """Where the task stands in the history it reads first; a WARNING for an input that ends before its mark
+        (nothing it holds can take it there: a topic deleted and made again since the marks were taken)."""
+        log.info("%s task %d: still reading its inputs up to where the flow's other layout acted before anything "
+                 "after: %s", self.spec.name, task.partition,
+                 ", ".join(f"{tp.topic}/{tp.partition} at {positions.get(tp, '?')} of {offset}"
+                           for tp, offset in first.ahead.items()))
+        try:
+            ends = await consumer.end_offsets(list(first.ahead))
+        except KafkaError:
+            return
+        for tp, offset in first.ahead.items():
+            if ends.get(tp, offset) < offset:
+                log.warning("%s task %d: %s/%d ends at offset %d, before offset %d, up to which the flow's other "
+                            "layout acted (the history marks): the task reads no record after the history until "
+                            "the input gets there. Was the topic deleted and made again? Then the marks are stale: "
+                            "stop the workers, delete the flow's history topic (README, \"Changing N\") and start "
+                            "them again", self.spec.name, task.partition, tp.topic, tp.partition, ends[tp], offset)
+
+    async def _first_read(self, consumer: Any) -> None:
+        """Each task reading its inputs up to their offsets first: an input whose position got there (its last
+        records below it handed out, or transaction markers passed) is held; once all are, the held ones go on."""
+        for task in list(self.tasks.values()):
+            first = task.first
+            if first is None or not task.ready:
+                continue
+            positions = {}
+            for tp, offset in list(first.ahead.items()):
+                positions[tp] = at = await consumer.position(tp)
+                if at >= offset:
+                    consumer.pause(tp)
+                    first.reached(tp)
+            if not first.done and first.due(PROGRESS_EVERY_S):
+                await self._still_reading_first(consumer, task, first, positions)
+            if first.done:
+                task.first = None
+                consumer.resume(*first.held)
+                log.info("%s task %d: read its inputs up to where the flow's other layout acted (the history, "
+                         "acted on without sending again); every input is read on from here", self.spec.name,
+                         task.partition)
 
     def _taken_back(self, partition: int, count: int) -> None:
         """Records of a partition fetched before a rebalance took it from this worker: left to its next owner,
@@ -482,6 +548,9 @@ class FlowProcessor:
                 await self._tick()
                 if not batch:
                     self._handled(reached)
+                    if any(task.first is not None for task in self.tasks.values()):
+                        async with self._lock:
+                            await self._first_read(consumer)
                     if gathering:
                         async with self._lock:
                             for gathered in list(self.tasks.values()):
@@ -491,6 +560,7 @@ class FlowProcessor:
                     await self._dispatch(consumer, batch, fetched)
                     await self._commit_unblocked()
                     self._handled(reached)
+                    await self._first_read(consumer)
         finally:
             self.ready = self.joined = False
             self._joined()
@@ -588,6 +658,8 @@ class FlowProcessor:
         for task, positions in reached:
             if self.tasks.get(task.partition) is task:
                 task.handled.update(positions)
+                task.handled.update(task.rewound)
+                task.rewound.clear()
 
     async def _ends(self, tasks: Sequence[_Task]) -> dict[TopicPartition, int]:
         """The end offsets of ``tasks``' inputs (the last stable offsets: the consumer reads committed); none when
@@ -797,6 +869,8 @@ class FlowProcessor:
             await self._restore(task.partition, task.restored)
             start.next("inputs")
             task.handled = await self._rewind_to_committed(task.inputs)
+            read_first = self.spec.read_first
+            task.first = ReadFirst.at_start(read_first(), task.handled) if read_first is not None else None
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the loop raises it: the flow restarts from its last commit
@@ -807,8 +881,14 @@ class FlowProcessor:
         if self.starts.get(task.partition) is start:
             del self.starts[task.partition]
         task.ready = True
+        first = task.first
+        if first is not None:
+            log.info("%s task %d: reads %s first, where the flow's other layout acted (the history), and no record "
+                     "after that%s until then", self.spec.name, task.partition, first.shown(),
+                     f" ({', '.join(f'{tp.topic}/{tp.partition}' for tp in sorted(first.held))} held)"
+                     if first.held else "")
         if self._consumer is not None and task.inputs:
-            self._consumer.resume(*task.inputs)
+            self._consumer.resume(*(tp for tp in task.inputs if first is None or tp not in first.held))
         self._update_ready()
 
     def _producer_for(self, partition: int) -> AIOKafkaProducer:

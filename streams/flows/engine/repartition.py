@@ -185,7 +185,7 @@ def keying_stage(name: str, inputs: tuple[str, ...], router: KeyRouter, into: st
 
     return FlowSpec(name=name, inputs=inputs, handler=keying, stores=router.stores, outputs=outputs,
                     description=description, tick=ticked if isinstance(router, TickingRouter) else None,
-                    answers_for=answers_for)
+                    answers_for=answers_for, read_first=history.read_first if history is not None else None)
 
 
 def relay(flow: str, source: str, router: KeyRouter, *, what: str) -> tuple[FlowSpec, str]:
@@ -261,7 +261,7 @@ def with_history(spec: FlowSpec, marks: HistoryMarks) -> FlowSpec:
             return handle_as_history(handler, record, ctx)
         return handler(record, ctx)
 
-    return replace(spec, handler=marked)
+    return replace(spec, handler=marked, read_first=marks.read_first)
 
 
 async def prepare(bootstrap_servers: KafkaAddress, laid: Layout) -> None:

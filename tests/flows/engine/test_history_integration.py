@@ -1,6 +1,7 @@
 """Changing a flow's partition count on the real engine: the new layout rebuilds its state from the history the
 previous one acted on without sending its commands or dead letters again, and acts on what came after (1 -> 2),
-and so does the flow going back to 1 (2 -> 1)."""
+and so does the flow going back to 1 (2 -> 1); the history is read before anything after it, so work a history
+record releases is never work of a record after the marks."""
 
 from __future__ import annotations
 
@@ -17,9 +18,14 @@ from support.waiting import eventually_async
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.flows.engine.api import Context, FlowSpec, Incoming, Rejected, Store
-from streams.flows.engine.history import HISTORY_COMMANDS_DROPPED, HISTORY_DEAD_LETTERS_DROPPED, history_topic
+from streams.flows.engine.history import (
+    HISTORY_COMMANDS_DROPPED,
+    HISTORY_DEAD_LETTERS_DROPPED,
+    HistoryMarks,
+    history_topic,
+)
 from streams.flows.engine.processor import EngineSettings, FlowProcessor
-from streams.flows.engine.repartition import Layout, layout, prepare
+from streams.flows.engine.repartition import Layout, layout, prepare, with_history
 from streams.kafka import names
 from streams.kafka.deadletters import dlq_topic
 from streams.kafka.topics import TopicSpec, ensure_topics
@@ -125,6 +131,69 @@ async def _lagging(bootstrap: str, source: str, spec: FlowSpec) -> None:
     assert sorted(await _read(bootstrap, _commands())) == ["a1 after -", "a2 after a1", "b1 after -"]
     (kept,) = await _read(bootstrap, history_topic(f"{spec.name}-p3"))
     assert json.loads(kept)["marks"] == [[source, 0, 0]]
+
+
+def _pair(record: Incoming, ctx: Context) -> None:
+    """A command for a value once both inputs have carried it (the transaction join's shape: a change and its
+    END), sent by whichever of the two comes second."""
+    value = (record.value or b"").decode()
+    here, there = ("a", "b") if record.topic.endswith(".a") else ("b", "a")
+    halves = ctx.stores["halves"]
+    if halves.get(f"{there}:{value}") is None:
+        halves.put(f"{here}:{value}", {"seen": True})
+        return
+    halves.put(f"{there}:{value}", None)
+    ctx.emit(_commands(), key=value, value=value.encode())
+
+
+def test_work_a_history_record_completes_after_the_marks_is_sent(stack: RunningStack,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Input ``a`` holds ``h`` (history: below its mark 1) and ``n`` (after it); input ``b`` holds ``h`` and ``n``,
+    both below its mark 2. The previous layout acted on ``h``, never on ``n`` (it had not read ``a``'s). When ``b``
+    is read late, its history record ``n`` completes ``n``: were ``a``'s ``n`` handled before it, the command would
+    be dropped as history, and ``n`` sent nowhere. ``a`` is held at its mark until ``b`` has reached its own."""
+    run = uuid.uuid4().hex[:8]
+    topic_prefix, group_prefix = f"first{run}.", f"first{run}-"
+    monkeypatch.setenv(names.TOPIC_PREFIX_ENV, topic_prefix)
+    monkeypatch.setenv(names.GROUP_PREFIX_ENV, group_prefix)
+    bootstrap = stack.settings.bootstrap_servers
+    a, b = f"{topic_prefix}a", f"{topic_prefix}b"
+    spec = FlowSpec(name=f"first-{run}", inputs=(a, b), handler=_pair, stores=("halves",), outputs=(_commands(),))
+    marks = HistoryMarks(flow=spec.name, layout=spec.name, marks={(a, 0): 1, (b, 0): 2})
+    try:
+        asyncio.run(_late_history(bootstrap, a, b, with_history(spec, marks)))
+    finally:
+        delete_topics_and_groups(bootstrap, topic_prefixes=(topic_prefix,), groups=(names.group(spec.name),),
+                                 say=print)
+
+
+async def _late_history(bootstrap: str, a: str, b: str, spec: FlowSpec) -> None:
+    await ensure_topics(bootstrap, [TopicSpec(name=a, partitions=1), TopicSpec(name=b, partitions=1)])
+    await _produce(bootstrap, a, [b"h", b"n"])
+    settings = EngineSettings(bootstrap_servers=bootstrap, worker_id="w", poll_timeout_ms=100)
+    processor = FlowProcessor(spec, settings, SchemaStore.from_directory())
+    stop = asyncio.Event()
+    running = asyncio.create_task(processor.run(stop))
+    try:
+        await eventually_async("a's history handled", lambda: _handled(running, processor, 1), timeout=120, every=0.2)
+        await asyncio.sleep(1.5)  # a's n would be handled by now, were it not held
+        assert processor.processed == 1, "a record after a's mark was handled before b's history was read"
+        await _produce(bootstrap, b, [b"h", b"n"])
+        await eventually_async("every record handled", lambda: _handled(running, processor, 4), timeout=120,
+                               every=0.2)
+        await asyncio.sleep(1.0)
+    finally:
+        stop.set()
+        await running
+    assert await _read(bootstrap, _commands()) == ["n"]  # h was the history's; n is sent, by a's n
+    assert processor.events[HISTORY_COMMANDS_DROPPED] == 1
+
+
+async def _handled(running: asyncio.Task[None], processor: FlowProcessor, records: int) -> bool:
+    if running.done():
+        running.result()
+        raise AssertionError("the flow stopped")
+    return processor.processed >= records
 
 
 async def _produce(bootstrap: str, topic: str, values: Sequence[bytes]) -> None:

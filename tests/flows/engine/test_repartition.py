@@ -60,7 +60,8 @@ def test_a_record_without_the_origin_header_is_refused_by_name() -> None:
 def test_layout_keeps_one_partition_as_it_is_and_splits_only_flows_with_a_key() -> None:
     one = layout([KEYED, PLAIN], 1)
     # the flow with a key only runs the history of another layout of it apart (streams/flows/engine/history.py)
-    assert (one.flows, one.topics, one.stateful_stages) == ([replace(KEYED, handler=one.flows[0].handler), PLAIN],
+    assert (one.flows, one.topics, one.stateful_stages) == ([replace(KEYED, handler=one.flows[0].handler,
+                                                                     read_first=one.flows[0].read_first), PLAIN],
                                                             [], [])
     assert [(h.marks.layout, h.partitions, h.inputs) for h in one.histories] == [("probe", 1, ("in.a", "in.b"))]
     four = layout([KEYED, PLAIN], 4)
