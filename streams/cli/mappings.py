@@ -30,7 +30,7 @@ from streams.flows.engine.api import FlowSpec
 from streams.flows.exceptions import FlowFileError
 from streams.flows.files import FLOWS_DIR_ENV, flows_dir, load_flow_files
 from streams.flows.registry import BuiltFlows, build_flows
-from streams.flows.routes import unlinked_routes, unrouted
+from streams.flows.routes import unlinked_routes, unrouted, unsent_clears
 from streams.mapping.exceptions import MappingLoadError
 from streams.mapping.loader import MAPPINGS_DIR_ENV, load_mappings, mappings_dir
 from streams.sinks.config.model import TargetConfig
@@ -264,10 +264,17 @@ def _validate_routes(flows: list[FlowSpec], targets: dict[str, TargetConfig], en
     problems = unrouted(flows, targets, files)
     for problem in problems:
         print(problem)
+    cleared = unsent_clears(flows, targets, files)
+    for problem in cleared:
+        print(problem)
     if problems:
         print(f"{_problems(len(problems))}: commands the flows send that their target files cannot apply (no route "
               "for them, or a route's children reading a list they never carry); the sinks would dead-letter each "
               "one")
+    if cleared:
+        print(f"{_problems(len(cleared))}: routes that cannot send a null the flows send (a field cleared in its "
+              "source); the sinks would dead-letter each such command")
+    if problems or cleared:
         return 1
     if targets:
         print(f"every command the flows send has a route in the target files of {', '.join(targets)}")

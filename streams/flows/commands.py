@@ -224,7 +224,9 @@ class Sends:
     refused at load (:mod:`streams.flows.shared`). ``unlinked``: the payload fields that carry the target's own id
     of the record, which such a command can hold null (decided while the target's row of an entity the flow creates
     there is not seen yet), so that a route addressed by one of them without a lookup is warned of
-    (:func:`streams.flows.routes.unlinked_routes`)."""
+    (:func:`streams.flows.routes.unlinked_routes`). ``clears``: the payload fields such a command can name changed
+    while they hold null (a field cleared in the source), so that a route that cannot send their null is found at
+    load (:func:`streams.flows.routes.unsent_clears`) rather than by a dead letter (``NullNotSent``) per clearing."""
 
     target: str
     payload_type: str
@@ -234,6 +236,7 @@ class Sends:
     carries: frozenset[str] | None = None
     kept: str = ""
     unlinked: frozenset[str] = frozenset()
+    clears: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, kw_only=True)

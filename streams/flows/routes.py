@@ -5,7 +5,8 @@ it (:meth:`~streams.sinks.config.model.TargetConfig.route`), or every such comma
 (:attr:`~streams.flows.commands.Sends.carries`), or every such command would be dead-lettered ``NoLines``.
 ``isthmus mappings validate`` reports each one, with the flow file's line that makes the flow send it and the fix.
 It also warns of a route addressed by the target's own id of a record the flow creates there, with no lookup
-(:func:`unlinked_routes`).
+(:func:`unlinked_routes`), and finds an HTTP route that cannot send the null of a field the flow clears there
+(:func:`unsent_clears`), which the sink would dead-letter at each clearing (``NullNotSent``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from streams.config_files.problem import Problem, shown
 from streams.flows.commands import Sends
 from streams.flows.engine.api import FlowSpec
 from streams.flows.files import FlowFile
-from streams.sinks.config.model import PLACEHOLDER, HttpRoute, SqlRoute, TargetConfig
+from streams.sinks.adapters.mapping import http_null_reads, null_sent
+from streams.sinks.config.model import PLACEHOLDER, EachItem, FromField, HttpRoute, SqlRoute, TargetConfig
 
 
 def unrouted(flows: Iterable[FlowSpec], targets: Mapping[str, TargetConfig],
@@ -84,6 +86,59 @@ def unlinked_routes(flows: Iterable[FlowSpec], targets: Mapping[str, TargetConfi
                 f"lookup that finds {field} by a field every command carries (lookups: {{{field}: {{path: ..., "
                 "take: ..., match: ...}}, targets/README.md, \"Routes\"), or address the record by such a field")
     return warnings
+
+
+def unsent_clears(flows: Iterable[FlowSpec], targets: Mapping[str, TargetConfig],
+                  files: Mapping[str, FlowFile]) -> list[Problem]:
+    """A problem for each HTTP route of a command a flow sends that clears fields (:attr:`~streams.flows.commands.
+    Sends.clears`: nullable fields of its ``writes`` that ``cannot_clear`` leaves out) whose body reads such a
+    field without sending its null (no ``keep_null: true``, or ``body: payload``): the target would keep its old
+    value, so the sink dead-letters every such command (``NullNotSent``), and only after a value was cleared in the
+    source. A trial's new user found out so, from stale e-mails in the target."""
+    problems: list[Problem] = []
+    read: dict[str, Node] = {}
+    for flow in flows:
+        file = files.get(flow.name)
+        for sends in dict.fromkeys(flow.sends):
+            config = targets.get(sends.target)
+            route = None if config is None else config.route(sends.payload_type, sends.operation)
+            if config is None or not sends.clears or not isinstance(route, HttpRoute):
+                continue
+            reads = http_null_reads(route, sends.carries or sends.clears)
+            unsent = sorted(name for name in sends.clears
+                            if any(path == name or path.startswith(name + ".") for path, _ in reads)
+                            and not null_sent(name, reads))
+            if not unsent:
+                continue
+            short = sends.payload_type.rpartition(".")[2]
+            keys = _route_key(_read(config, read), sends)
+            at = _body_key(route, unsent[0], keys)
+            names = ", ".join(unsent)
+            specs = ", ".join(f"{{from: {name}, keep_null: true}}" for name in unsent)
+            problems.append(Problem(
+                file=config.path, line=located(_read(config, read)).line(at), field=dotted(at),
+                message=(f"route {short} {sends.operation} cannot send a null of {names}, which flow {flow.name}"
+                         f"{_where(file, sends)} clears in {sends.target} when the source clears it: the target "
+                         "would keep its old value, so the sink would dead-letter every such command (NullNotSent)"),
+                fix=(f"send the null in the route's body ({specs}; with `body: payload`, name the fields), or, if "
+                     f"{sends.target} cannot clear them, list them in the flow file's "
+                     f"systems.{sends.target}.cannot_clear (flows/README.md)")))
+    return problems
+
+
+def _body_key(route: HttpRoute, name: str, keys: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """The keys of the body entry of ``route`` (its own body, else its external id's update's) that reads payload
+    field ``name`` without sending its null; the route's ``body`` (or the route) when none names it alone."""
+    if route.whole_payload:
+        return (*keys, "body")
+    update = route.external_id.update if route.external_id is not None else None
+    for where, body in (((*keys, "body"), route.body), ((*keys, "external_id", "update", "body"),
+                                                         update.body if update is not None else None)):
+        for request, spec in (body or {}).items():
+            if isinstance(spec, FromField | EachItem) and not spec.keep_null \
+                    and (spec.path == name or spec.path.startswith(name + ".")):
+                return (*where, request)
+    return keys
 
 
 def _article(word: str) -> str:

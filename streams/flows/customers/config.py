@@ -34,9 +34,11 @@ from streams.mapping.spec import FieldBinding, Policy, RecordMapping, SourceMapp
 from streams.mapping.transforms import (
     CharStep,
     Context,
+    DefaultStep,
     Environment,
     LocalToUtcStep,
     LookupStep,
+    RequiredStep,
     RoundStep,
     Step,
     StepInput,
@@ -174,6 +176,8 @@ class EntityConfig:
     clocks: Mapping[str, dt.timedelta] = field(default_factory=dict)
     #: The record's fields the schema marks as personal data (``"pii": true``): their values are not logged.
     personal: frozenset[str] = frozenset()
+    #: The record's fields whose Avro type takes a null: a system's ``update`` may clear them.
+    nullable: frozenset[str] = frozenset()
     #: What the section allows but likely does not mean (each ``file:line: field: message; fix: ...``): logged
     #: when the flow is built, printed by ``isthmus mappings validate``.
     warnings: tuple[str, ...] = ()
@@ -255,7 +259,7 @@ class EntityConfig:
             if role.record_writes:
                 found.append(sends(payload_type=payload, operation="update", at=(*at, "writes"),
                                    why=f"a change of {', '.join(role.record_writes)}", carries=carries,
-                                   unlinked=unlinked))
+                                   unlinked=unlinked, clears=self.cleared_in(role)))
             ending = role.on_inactive or self.on_inactive
             if self.active is not None and self.active in role.record_writes and ending != "ignore":
                 found.append(sends(payload_type=payload, operation=ending,
@@ -274,6 +278,19 @@ class EntityConfig:
         return frozenset(name for source in role.payload.sources if source.record is not None
                          for name, binding in source.bindings.items()
                          if binding.column == role.id and binding.expression is None and not binding.steps)
+
+    def cleared_in(self, role: SystemRole) -> frozenset[str]:
+        """The payload fields an ``update`` to ``role``'s system can name changed while they hold null: the
+        nullable fields of its ``writes`` that its ``cannot_clear`` leaves to be cleared (a child list is a list,
+        never null), through its payload mapping when it has one (a binding that reads only such fields, with no
+        ``default`` or ``required`` step, into a nullable payload field)."""
+        fields = (frozenset(role.record_writes) & self.nullable) - role.cannot_clear - frozenset(role.lists)
+        if role.payload is None:
+            return fields
+        return frozenset(name for source in role.payload.sources if source.record is not None
+                         for name, binding in source.bindings.items()
+                         if binding.reads and binding.reads <= fields and _nullable(binding.avro_type)
+                         and not any(isinstance(step, DefaultStep | RequiredStep) for step in binding.steps))
 
     def carried_by(self, role: SystemRole) -> frozenset[str]:
         """The fields the payload of a command to ``role``'s system can hold
@@ -493,7 +510,8 @@ def entity_config(flow: FlowFile, mappings: Mapping[str, RecordMapping], named: 
         key=key, defaults=defaults, required=required, provenance=provenance, record_fields=frozenset(record_fields),
         link_fields=tuple(link_fields), indexed=tuple(indexed), reads=_reads(record, link, tuple(children)),
         clocks=systems.clocks, warnings=warnings,
-        personal=frozenset(name for name, f in record_fields.items() if f.get("pii")))
+        personal=frozenset(name for name, f in record_fields.items() if f.get("pii")),
+        nullable=frozenset(name for name, f in record_fields.items() if _nullable(f["type"])))
 
 
 def _enders(record: RecordMapping, active: str) -> dict[str, str]:

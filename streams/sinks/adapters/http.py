@@ -26,9 +26,9 @@ from streams.sinks.adapters.jobs import JobPoller, is_job
 from streams.sinks.adapters.mapping import (
     MISSING,
     UnresolvedReference,
-    body_reads,
     changed_with_lookups,
     get_path,
+    http_null_reads,
     lookups_needed,
     placeholders,
     reference,
@@ -433,13 +433,8 @@ class HttpAdapter:
 
     @staticmethod
     def _null_reads(command: SinkCommand, route: HttpRoute) -> list[tuple[str, bool]]:
-        """What the route's bodies read (its own; its external id's update's), with whether a null is sent there; a
-        field a lookup fills when null is never cleared by it. ``body: payload`` sends no null."""
-        if route.whole_payload:
-            return [(name, False) for name in command.payload]
-        update = route.external_id.update if route.external_id is not None else None
-        reads = [*body_reads(route.body or {}), *body_reads(update.body if update and update.body else {})]
-        return [(path, keeps) for path, keeps in reads if path not in route.lookups]
+        """What the route's bodies read, with whether a null is sent there (:func:`http_null_reads`)."""
+        return http_null_reads(route, command.payload)
 
     def _body(self, command: SinkCommand, route: HttpRoute, looked_up: Mapping[str, Any]) -> Any:
         if route.whole_payload:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from streams.sinks.config.model import Constant, EachItem, FieldSpec, FromField, Lookup, LookupSpec
+from streams.sinks.config.model import Constant, EachItem, FieldSpec, FromField, HttpRoute, Lookup, LookupSpec
 
 MISSING: Any = object()
 _PLACEHOLDER_OPEN = "{"
@@ -125,6 +125,17 @@ def body_reads(specs: Mapping[str, FieldSpec]) -> list[tuple[str, bool]]:
     """Each payload path a body reads, with whether it sends a null there (``keep_null``), for
     :func:`unsent_nulls`."""
     return [(spec.path, spec.keep_null) for spec in specs.values() if isinstance(spec, (FromField, EachItem))]
+
+
+def http_null_reads(route: HttpRoute, payload_fields: Iterable[str]) -> list[tuple[str, bool]]:
+    """What an HTTP route's bodies read (its own; its external id's update's), with whether a null is sent there;
+    a field a lookup fills when null is never cleared by it. ``body: payload`` sends no null of any of
+    ``payload_fields`` (the fields the command's payload holds)."""
+    if route.whole_payload:
+        return [(name, False) for name in payload_fields]
+    update = route.external_id.update if route.external_id is not None else None
+    reads = [*body_reads(route.body or {}), *body_reads(update.body if update and update.body else {})]
+    return [(path, keeps) for path, keeps in reads if path not in route.lookups]
 
 
 def null_sent(name: str, reads: Iterable[tuple[str, bool]]) -> bool:

@@ -16,7 +16,7 @@ from streams.config_files.problem import Problem
 from streams.flows.customers import entity_config
 from streams.flows.engine.api import FlowSpec
 from streams.flows.files import load_flow_files
-from streams.flows.routes import unlinked_routes, unrouted
+from streams.flows.routes import unlinked_routes, unrouted, unsent_clears
 from streams.mapping import load_mappings
 from streams.sinks.config.loader import load_target
 
@@ -159,3 +159,39 @@ def test_a_route_addressed_by_the_id_of_a_record_the_flow_creates_there_is_warne
     (tmp_path / "ledger.yaml").write_text(LEDGER, encoding="utf-8")
     assert unlinked_routes([spec], {"ledger": load_target(tmp_path / "ledger.yaml", schemas.schemas,
                                                           ("hub", "ledger"))}, files) == []
+
+
+def _unsent(tmp_path: Path, hub: str, ledger: str, spec: FlowSpec, schemas: SchemaStore) -> list[Problem]:
+    """The routes of target files ``hub`` and ``ledger`` that cannot send a null the made-up flow clears there."""
+    (tmp_path / "hub.yaml").write_text(hub, encoding="utf-8")
+    (tmp_path / "ledger.yaml").write_text(ledger, encoding="utf-8")
+    targets = {name: load_target(tmp_path / f"{name}.yaml", schemas.schemas, ("hub", "ledger"))
+               for name in ("hub", "ledger")}
+    return unsent_clears([spec], targets, {f.name: f for f in load_flow_files(HERE / "flows")})
+
+
+def test_a_route_that_cannot_send_the_null_of_a_field_the_flow_clears_is_refused_at_load(
+        tmp_path: Path, spec: FlowSpec, schemas: SchemaStore) -> None:
+    """A new user's update route read e-mail without `keep_null`: validation passed, and each e-mail cleared in the
+    source was dead-lettered by the sink (NullNotSent) while the target kept the old one. It is found at load: the
+    hub's `terms` (payment_terms, nullable, in its writes) and the ledger's `body: payload` (e-mail, nullable; not
+    the name, which the record never holds null), each at its line, with both fixes."""
+    ledger, hub = _unsent(tmp_path, HUB + LINK_ROUTE, LEDGER, spec, schemas)
+    assert (hub.file, hub.line, hub.field) == (tmp_path / "hub.yaml", 8, "routes[0].body.terms")
+    text = str(hub)
+    assert "route Customer update cannot send a null of payment_terms, which flow test-parties" in text, text
+    assert "entity.systems.hub.writes) clears in hub" in text and "(NullNotSent)" in text, text
+    assert "fix: send the null in the route's body ({from: payment_terms, keep_null: true}" in text, text
+    assert "systems.hub.cannot_clear" in text, text
+    assert (ledger.file, ledger.line, ledger.field) == (tmp_path / "ledger.yaml", 13, "routes[1].body")
+    assert "route Account update cannot send a null of email, which" in str(ledger), str(ledger)
+
+
+def test_a_route_that_sends_the_nulls_passes(tmp_path: Path, spec: FlowSpec, schemas: SchemaStore) -> None:
+    hub = (HUB + LINK_ROUTE).replace("body: {terms: payment_terms}",
+                                     "body: {terms: {from: payment_terms, keep_null: true}}")
+    ledger = LEDGER.replace("    path: /debtors/{account_code}\n    body: payload\n",
+                            "    path: /debtors/{account_code}\n"
+                            "    body: {name: name, email: {from: email, keep_null: true}}\n")
+    assert ledger != LEDGER
+    assert _unsent(tmp_path, hub, ledger, spec, schemas) == []
