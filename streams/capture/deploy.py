@@ -15,7 +15,7 @@ from streams.capture.client import PAUSED, RUNNING, STOPPED, ConnectClient, Conn
 from streams.capture.configs import LocalConnector
 from streams.capture.diff import ConfigDiff, diff_configs
 from streams.capture.exceptions import ConnectorFailed, ConnectorNotFound, ConnectorNotReady
-from streams.capture.failures import lost_position
+from streams.capture.failures import known_failure, lost_position
 
 Say = Callable[[str], None]
 POLL_SECONDS = 0.5
@@ -117,6 +117,9 @@ def failure_message(state: ConnectorState) -> str:
     lost = [found for _, trace in state.failures if (found := lost_position(trace)) is not None]
     if lost:
         return "\n".join([*parts, f"fix: {lost[0].what}; {lost[0].recovery(state.name)}"])
+    known = [hint for _, trace in state.failures if (hint := known_failure(trace, state.name)) is not None]
+    if known:
+        return "\n".join([*parts, f"cause: {known[0]}"])
     fix = (f"fix: read the trace above, correct the connector's config and run "
            f"`isthmus connectors deploy {state.name}` (with `--configs <folder>` if it is not connect-configs/), "
            f"or retry with `isthmus connectors restart {state.name} --failed-only`")

@@ -12,6 +12,13 @@ when it was written, so a table created first and added to ``table.include.list`
 meets the same change and fails again; the recovery is the same new snapshot, which records every captured table's
 schema (connect-configs/README.md, "Adding a table to a MariaDB capture"). It is a :class:`LostPosition` of kind
 ``schema``: the task lost what it needs to read on from its position.
+
+Two other failures a restart cannot get past are named with their cause and fix (:func:`known_failure`): a change
+record larger than the connector's producer may send (``RecordTooLargeException``: a row with a large TOASTed value,
+connect-configs/README.md, "Large rows"), and a NOT NULL NUMERIC column holding ``'NaN'`` or an infinity, which
+Debezium converts to null under ``decimal.handling.mode: precise`` and Connect then refuses (``DataException: Invalid
+value: null used for required field: "amount", schema type: BYTES``; mappings/README.md, "Values a change does not
+carry"). Left generic, neither says which setting or which rows, and a restart fails at the same row.
 """
 
 from __future__ import annotations
@@ -89,4 +96,36 @@ def lost_position(trace: str | None) -> LostPosition | None:
     return LostPosition(engine=engine, cause=_CONTEXT.sub("[…]", found[0]))
 
 
-__all__ = ["BINLOG_SECTION", "SCHEMA_SECTION", "SLOT_SECTION", "LostPosition", "lost_position"]
+#: Connect's producer refusing a record over ``max.request.size``.
+_TOO_LARGE = re.compile(r"RecordTooLargeException: The message is (\d+) bytes")
+#: Connect refusing a null in a required field; a decimal's Connect schema type is BYTES.
+_NULL_REQUIRED = re.compile(r'Invalid value: null used for required field: "([^"]+)", schema type: (\w+)')
+
+
+def known_failure(trace: str | None, connector: str) -> str | None:
+    """What a task's ``trace`` says went wrong and what to do, for the failures :func:`lost_position` does not
+    cover but a restart cannot get past either; None when the trace is none of them."""
+    text = trace or ""
+    if (large := _TOO_LARGE.search(text)) is not None:
+        return (f"a change record of {large.group(1)} bytes is over what the connector's producer may send (a row with "
+                "a large value: a TOASTed text, a bytea); fix: raise `producer.override.max.request.size` in the "
+                "connector's file and the change topics' `max.message.bytes` with it (an existing topic keeps its "
+                "own: alter it), or leave the column out (column.exclude.list) or cut it "
+                "(column.truncate.to.<length>.chars), then `isthmus connectors deploy "
+                f"{connector}` ({README}, \"Large rows\")")
+    if (null := _NULL_REQUIRED.search(text)) is not None:
+        column, kind = null.groups()
+        nan = (f"most likely a NUMERIC holding 'NaN' or an infinity, which Debezium sends as null under "
+               f"decimal.handling.mode precise (Connect's log names the table: `Failed to properly convert data "
+               f"value for '<schema>.<table>.{column}' of type numeric`); fix: set those rows of {column} to a number, "
+               f"keep them out with CHECK ({column} NOT IN ('NaN', 'Infinity', '-Infinity')) (mappings/README.md, "
+               "\"Values a change does not carry\"), ") if kind == "BYTES" else (
+               "a value Debezium could not convert (its WARN in Connect's log names the table); fix: correct those "
+               "rows, ")
+        return (f"the NOT NULL column {column} of a captured table arrived as null, which Connect refuses, so the task "
+                f"stops at that row and a restart stops there again: {nan}then `isthmus connectors restart {connector} "
+                "--failed-only`")
+    return None
+
+
+__all__ = ["BINLOG_SECTION", "SCHEMA_SECTION", "SLOT_SECTION", "LostPosition", "known_failure", "lost_position"]

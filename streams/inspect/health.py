@@ -34,7 +34,7 @@ from typing import Any
 from streams.capture import client
 from streams.capture.client import ConnectorState
 from streams.capture.deploy import summary
-from streams.capture.failures import lost_position
+from streams.capture.failures import known_failure, lost_position
 from streams.inspect.admin import GroupInfo
 from streams.sinks.presence import HEARTBEAT_S, SinkNote
 
@@ -369,8 +369,9 @@ def connector_problems(states: Iterable[ConnectorState], captures: Mapping[str, 
     for state in states:
         if not state.running:
             lost = [found for _, trace in state.failures if (found := lost_position(trace)) is not None]
+            known = [hint for _, trace in state.failures if (hint := known_failure(trace, state.name)) is not None]
             problems.append(f"connector {state.name} ({summary(state)})" + (
-                f": {lost[0].what}; {lost[0].recovery(state.name)}" if lost else ""))
+                f": {lost[0].what}; {lost[0].recovery(state.name)}" if lost else f": {known[0]}" if known else ""))
         elif (capture := captures.get(state.name)) is not None and capture.stalled:
             problems.append(f"connector {state.name} capture stalled: RUNNING, but its newest heartbeat or record in "
                             f"{capture.topic} is {_duration(capture.age_s or 0)} old (heartbeat every "
@@ -480,6 +481,8 @@ def render(pipeline: Pipeline, result: Verdict) -> list[str]:
             lines.append(f"    {what} FAILED: {root_cause(trace) if lost is None else lost.cause}")
             if lost is not None:
                 lines.append(f"      {lost.what}: {lost.recovery(state.name)}")
+            elif (known := known_failure(trace, state.name)) is not None:
+                lines.append(f"      {known}")
     if pipeline.consumers_error:
         lines.append(f"flows and sinks: {pipeline.consumers_error}")
     for title, consumers in (("flows", pipeline.flows), ("sinks", pipeline.sinks)):

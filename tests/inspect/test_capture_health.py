@@ -209,3 +209,44 @@ def test_a_table_added_without_its_schema_in_the_history_is_named_with_its_recov
         "fix: a captured table's schema is not in its schema history")
     [failure] = health.document(given, result)["connect"]["connectors"][0]["failures"]
     assert (failure["lost_position"]["engine"], failure["lost_position"]["kind"]) == ("mariadb", "schema")
+
+
+#: The traces a new user's billing capture failed with (a trial): a NaN in a NOT NULL numeric, and a 1 MB TOASTed note.
+NAN_IN_NOT_NULL = (
+    "org.apache.kafka.connect.errors.ConnectException: An exception occurred in the change event producer. This "
+    "connector will be stopped.\n\tat io.debezium.pipeline.ErrorHandler.setProducerThrowable(ErrorHandler.java:67)\n"
+    "Caused by: org.apache.kafka.connect.errors.ConnectException: Error while processing event at offset "
+    "{last_snapshot_record=false, lsn=91886584, txId=758, snapshot=INITIAL, snapshot_completed=false}\n"
+    "Caused by: org.apache.kafka.connect.errors.DataException: Invalid value: null used for required field: "
+    "\"amount\", schema type: BYTES\n\tat org.apache.kafka.connect.data.ConnectSchema.validateValue("
+    "ConnectSchema.java:220)\n")
+TOO_LARGE = (
+    "org.apache.kafka.connect.errors.ConnectException: Unrecoverable exception trying to send\n\tat org.apache.kafka."
+    "connect.runtime.ExactlyOnceWorkerSourceTask.maybeWrapProducerSendException(ExactlyOnceWorkerSourceTask.java:355)"
+    "\nCaused by: org.apache.kafka.common.errors.RecordTooLargeException: The message is 1089270 bytes when "
+    "serialized which is larger than 1048576, which is the value of the max.request.size configuration.\n")
+
+
+def test_a_nan_in_a_not_null_numeric_is_named_with_its_fix() -> None:
+    """Status said only `DataException: Invalid value: null used for required field: "amount"` and `fix: read the
+    trace above, ... or retry with restart --failed-only`, which fails at the same row: nothing said NaN."""
+    given = pipeline(connector("ledgerly-source", ("FAILED", NAN_IN_NOT_NULL)))
+    result = health.verdict(given)
+    text = "\n".join(health.render(given, result))
+    [problem] = result.problems
+    for said in ("the NOT NULL column amount of a captured table arrived as null", "a restart stops there again",
+                 "NUMERIC holding 'NaN' or an infinity", "Failed to properly convert data value for "
+                 "'<schema>.<table>.amount' of type numeric", "CHECK (amount NOT IN ('NaN', 'Infinity', '-Infinity'))",
+                 "`isthmus connectors restart ledgerly-source --failed-only`"):
+        assert said in problem and said in text, said
+    message = failure_message(given.connectors[0])
+    assert message.splitlines()[-1].startswith("cause: the NOT NULL column amount") and "read the trace" not in message
+
+
+def test_a_record_too_large_names_the_producer_and_topic_limits() -> None:
+    given = pipeline(connector("ledgerly-source", ("FAILED", TOO_LARGE)))
+    [problem] = health.verdict(given).problems
+    for said in ("a change record of 1089270 bytes", "producer.override.max.request.size", "max.message.bytes",
+                 "`isthmus connectors deploy ledgerly-source`", '"Large rows"'):
+        assert said in problem, said
+    assert failure_message(given.connectors[0]).splitlines()[-1].startswith("cause: a change record of 1089270 bytes")
