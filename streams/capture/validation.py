@@ -524,6 +524,53 @@ def interval_warnings(connector: LocalConnector, tables: Sequence[TableIdentity]
         for name, columns in warned.items()]
 
 
+#: Debezium's option for how a NUMERIC is sent; ``precise`` (its default) sends null for a NaN or an infinity.
+DECIMAL_MODE = "decimal.handling.mode"
+
+
+def nan_warnings(connector: LocalConnector, tables: Sequence[TableIdentity]) -> list[Problem]:
+    """One warning per captured PostgreSQL table with NUMERIC columns that no CHECK keeps ``'NaN'`` (and the
+    infinities) out of, under ``decimal.handling.mode`` precise (or unset): Debezium sends null for such a value
+    (a WARN in Connect's log its only trace), so the flows write null over the value in every other system; and
+    into a NOT NULL column that null fails the connector's task (``DataException: Invalid value: null used for
+    required field``), stopping the capture of the whole database at that row, a restart failing the same way."""
+    config = connector.config
+    value = config.get(DECIMAL_MODE)
+    capture = CaptureFilter.of(config, "postgresql") if connector.connector_class == POSTGRES else None
+    if capture is None or (value is not None and value.strip().lower() != "precise"):
+        return []
+    warned: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+    for table in tables:
+        if table.numerics and _captures(capture, table):
+            warned.setdefault(table.root or table.qualified, (table.numerics, table.required_numerics))
+    said = "is not set (Debezium's default: precise)" if value is None else "is precise"
+    problems = []
+    for name, (columns, required) in warned.items():
+        nullable = [c for c in columns if c not in required]
+        effects = []
+        if nullable:
+            effects.append(f"{', '.join(nullable)} {'arrive' if len(nullable) > 1 else 'arrives'} as null, with a WARN "
+                           "in Connect's log its only trace, and the flows write that null over the value in every "
+                           "system it is synced to")
+        if required:
+            effects.append(f"{', '.join(required)} {'are' if len(required) > 1 else 'is'} NOT NULL, so the null fails "
+                           "the connector's task at the first such row (DataException: Invalid value: null used for "
+                           "required field) and the capture of the whole database stops there, a restart failing "
+                           "the same way")
+        checks = "; ".join(f"ALTER TABLE {name} ADD CHECK ({_identifier(c)} NOT IN ('NaN', 'Infinity', "
+                           "'-Infinity'))" for c in columns)
+        problems.append(Problem(
+            file=connector.source_of(DECIMAL_MODE), line=connector.line_of(DECIMAL_MODE), field=DECIMAL_MODE,
+            message=(f"{said}, and no "
+                     f"CHECK keeps 'NaN' (or an infinity) out of the NUMERIC column{'s' if len(columns) > 1 else ''} "
+                     f"{', '.join(columns)} of {name}: Debezium sends null for such a value, so "
+                     + "; and ".join(effects)),
+            fix=(f"set each row that holds one to a number or NULL, then {checks} (mappings/README.md, \"Values a "
+                 "change does not carry\"); or, where a table cannot hold such a check, take the column out of the "
+                 "capture (column.exclude.list)")))
+    return problems
+
+
 KEY_COLUMNS = "message.key.columns"
 
 

@@ -89,7 +89,8 @@ class TableIdentity:
     primary key and, on PostgreSQL, its replica identity (:data:`REPLICA_IDENTITIES`; None on MariaDB/MySQL, or from a
     columns file written before identities were recorded), whether the index ``REPLICA IDENTITY USING INDEX`` names
     still exists, the partitioned table a partition belongs to (``schema.table``; its rows and changes are that
-    table's), and its ``INTERVAL`` columns.
+    table's), its ``INTERVAL`` columns, and (read live from PostgreSQL only: a columns file does not record checks)
+    its ``NUMERIC`` columns that no CHECK keeps ``'NaN'`` out of, and which of them are NOT NULL.
 
     PostgreSQL refuses every UPDATE and DELETE of a table without a usable identity once a publication publishes its
     updates and deletes (:attr:`unidentified`): the source application's own statements fail."""
@@ -101,6 +102,8 @@ class TableIdentity:
     identity_index: bool = True
     root: str | None = None
     intervals: tuple[str, ...] = ()
+    numerics: tuple[str, ...] = ()
+    required_numerics: tuple[str, ...] = ()
 
     @property
     def qualified(self) -> str:

@@ -195,8 +195,10 @@ def _column(row: tuple[Any, ...], enums: dict[tuple[str, str], list[str]],
 
 # Every table of the database that holds rows (a plain table or a partition that is not partitioned again), outside
 # PostgreSQL's own schemas: its replica identity, whether it has a primary key, whether the index REPLICA IDENTITY
-# USING INDEX named still exists, a partition's root table, and its INTERVAL columns (a domain over one too). What
-# PostgreSQL checks before an UPDATE or DELETE of a published table (CheckCmdReplicaIdentity) is the leaf's own.
+# USING INDEX named still exists, a partition's root table, its INTERVAL columns (a domain over one too), and its
+# NUMERIC columns (a domain over one too) that no CHECK of the table or the domain keeps 'NaN' out of, each with whether
+# it is NOT NULL. What PostgreSQL checks before an UPDATE or DELETE of a published table (CheckCmdReplicaIdentity) is
+# the leaf's own.
 _IDENTITIES = """
 SELECT n.nspname, c.relname, c.relreplident,
        EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary),
@@ -205,11 +207,23 @@ SELECT n.nspname, c.relname, c.relreplident,
          WHERE c.relispartition AND r.oid = pg_partition_root(c.oid)),
        ARRAY(SELECT a.attname::text FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
               WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-                AND 'interval'::regtype IN (t.oid, t.typbasetype) ORDER BY a.attnum)
+                AND 'interval'::regtype IN (t.oid, t.typbasetype) ORDER BY a.attnum),
+       ARRAY(SELECT a.attname::text || CASE WHEN a.attnotnull OR t.typnotnull THEN ' NOT NULL' ELSE '' END
+               FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                AND 'numeric'::regtype IN (t.oid, t.typbasetype)
+                AND NOT EXISTS (SELECT 1 FROM pg_constraint k
+                                 WHERE k.contype = 'c' AND pg_get_constraintdef(k.oid) LIKE '%''NaN''%'
+                                   AND ((k.conrelid = c.oid AND a.attnum = ANY (k.conkey)) OR k.contypid = t.oid))
+              ORDER BY a.attnum)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_'
 ORDER BY n.nspname, c.relname
 """
+
+
+#: How :data:`_IDENTITIES` marks a NUMERIC column that takes no null.
+NOT_NULL = " NOT NULL"
 
 
 def table_identities(connection: psycopg.Connection[Any]) -> list[TableIdentity]:
@@ -218,8 +232,11 @@ def table_identities(connection: psycopg.Connection[Any]) -> list[TableIdentity]
         cursor.execute(_IDENTITIES)
         return [TableIdentity(namespace=schema, name=name, replica_identity=_IDENTITY_NAMES.get(str(code)),
                               primary_key=bool(keyed), identity_index=bool(indexed), root=root,
-                              intervals=tuple(intervals or ()))
-                for schema, name, code, keyed, indexed, root, intervals in cursor.fetchall()]
+                              intervals=tuple(intervals or ()),
+                              numerics=tuple(n.removesuffix(NOT_NULL) for n in numerics or ()),
+                              required_numerics=tuple(n.removesuffix(NOT_NULL) for n in numerics or ()
+                                                      if n.endswith(NOT_NULL)))
+                for schema, name, code, keyed, indexed, root, intervals, numerics in cursor.fetchall()]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -259,13 +259,15 @@ def _publication_via_root(ctx: Context, connector: LocalConnector) -> bool | Non
 
 def _warnings_all(ctx: Context, connectors: list[LocalConnector], *, online: bool) -> dict[str, list[Problem]]:
     """What each connector's config allows but likely does not mean (:func:`validation.warnings`), and what it would
-    send of its tables so (a table without a primary key, INTERVAL columns as microseconds), and a schema history
+    send of its tables so (a table without a primary key, INTERVAL columns as microseconds, NUMERIC columns
+    that may hold NaN), and a schema history
     kept on another Kafka than the configured one: said, never refused."""
     warned = {}
     for connector in connectors:
         tables = _identities(ctx, connector, online=online)[0]
         warned[connector.name] = [*validation.warnings(connector), *validation.keyless_warnings(connector, tables),
                                   *validation.interval_warnings(connector, tables),
+                                  *validation.nan_warnings(connector, tables),
                                   *validation.history_warnings(connector, ctx.kafka.bootstrap_servers)]
     return warned
 

@@ -22,6 +22,7 @@ from streams.capture.validation import (
     check_server_ids,
     interval_warnings,
     keyless_warnings,
+    nan_warnings,
     warnings,
 )
 from streams.catalog.model import Catalog, Column, Table, TableIdentity
@@ -685,3 +686,29 @@ def test_a_mariadb_history_of_only_the_captured_tables_is_a_warning(
     assert "`isthmus connectors offsets <name> --reset`" in warning.message
     assert warning.fix.startswith("set `schema.history.internal.store.only.captured.tables.ddl: false`")
     assert '"Adding a table to a MariaDB capture"' in warning.fix
+
+
+def test_captured_numeric_columns_that_may_hold_nan_are_a_warning(
+        config_root: Path, variables: dict[str, str]) -> None:
+    """A new user's trial: NaN in a nullable NUMERIC reached the ERP as null with no word, and NaN in a NOT NULL one
+    (an invoice amount, of a partition) failed the connector's task mid-snapshot; `validate` had said "valid"."""
+    tables = _billing(
+        TableIdentity(namespace="billing", name="subscriber_x", primary_key=True, replica_identity="default",
+                      numerics=("balance", "due"), required_numerics=("due",)))
+    connector = _billing_source(config_root, variables,  # crm-source's decimal.handling.mode: precise
+                                tables="[billing.subscriber, billing.subscriber_tag, billing.subscriber_x]")
+    (warning,) = nan_warnings(connector, tables)
+    assert warning.field == "decimal.handling.mode"
+    assert warning.message.startswith(
+        "is precise, and no CHECK keeps 'NaN' (or an infinity) out of the NUMERIC columns balance, due of "
+        "billing.subscriber_x: Debezium sends null for such a value, so balance arrives as null"), warning.message
+    assert ("due is NOT NULL, so the null fails the connector's task at the first such row (DataException: Invalid "
+            "value: null used for required field)") in warning.message, warning.message
+    assert warning.fix.startswith("set each row that holds one to a number or NULL, then ALTER TABLE "
+                                  "billing.subscriber_x ADD CHECK (balance NOT IN ('NaN', 'Infinity', "
+                                  "'-Infinity')); ALTER TABLE billing.subscriber_x ADD CHECK (due NOT IN"), warning.fix
+    # a table not captured, or NUMERICs sent as text (NaN then dead-lettered by name), say nothing
+    assert nan_warnings(_billing_source(config_root, variables), tables) == []
+    as_text = _billing_source(config_root, variables, "    decimal.handling.mode: string\n",
+                              tables="[billing.subscriber_x]")
+    assert nan_warnings(as_text, tables) == []
