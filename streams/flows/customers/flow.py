@@ -46,7 +46,7 @@ from streams.codecs import ChangeEvent, Op, decode
 from streams.codecs.avro.single_object import SchemaStore
 from streams.codecs.debezium.envelope import decode_key
 from streams.codecs.debezium.unavailable import unavailable_columns
-from streams.codecs.exceptions import CodecError
+from streams.codecs.exceptions import CodecError, FieldDecodeError
 from streams.flows.canonical.lineage import LINEAGE_HEADER, MAPPING_VERSION_HEADER, Lineage, mapping_version
 from streams.flows.commands import Cause, Command, NotWritable, command_headers, encode_command, payload_json
 from streams.flows.customers.config import EntityConfig, Reads, reference_config
@@ -609,6 +609,8 @@ class CustomerFlow:
         if kept is None:
             try:
                 decoded = decode(record.value, record.key, topic=record.topic, where=record.position)
+            except FieldDecodeError as exc:  # a change event, one of whose values has no value a record holds
+                raise Rejected(stage=self.stage, reason=f"a value of this change cannot be read: {exc}") from exc
             except CodecError as exc:
                 raise Rejected(stage=self.stage, reason=f"not a Debezium change event: {exc}") from exc
             if not isinstance(decoded, ChangeEvent):

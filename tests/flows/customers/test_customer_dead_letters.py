@@ -69,3 +69,15 @@ def test_snapshot_row_decodes_like_a_change(harness: Harness) -> None:
     row = crm_customer_row("C-600005", 65, name="Snap")
     (sent,) = harness.feed(harness.systems.cdc.record(CRM_CUSTOMERS, "r", before=None, after=row))
     assert sent.route == ("Account", "create") and harness.dead_letters == []
+
+
+def test_a_value_that_cannot_be_read_is_not_called_no_change_event(harness: Harness) -> None:
+    """A new user's PostgreSQL 'infinity' dates were dead-lettered as "not a Debezium change event", though each
+    was one: only a value of it could not be read. The reason says so, and keeps the value's own message."""
+    topic, key, value = harness.systems.crm_create("C-600003", name="Odd Balance")
+    document = json.loads(value)
+    document["payload"]["after"]["open_balance"] = "not base64!"
+    assert harness.feed((topic, key, json.dumps(document).encode())) == []
+    (letter,) = harness.dead_letters
+    assert letter.reason.startswith("a value of this change cannot be read: "), letter.reason
+    assert "invalid base64 'not base64!'" in letter.reason and "not a Debezium change event" not in letter.reason
