@@ -193,14 +193,23 @@ class Transactions:
 def _released(joined: list[Joined], count: Callable[[str, int], None] | None) -> list[Group]:
     if not joined:
         return []  # a change that waits for its transaction's END: most of them
-    abandoned = sum(1 for j in joined if not j.complete)
+    abandoned = split = 0
+    groups: list[Group] = []
+    for j in joined:  # one loop, not two sums of generators and a comprehension: a transaction released per END
+        if j.missing:
+            abandoned += 1
+        if j.split:
+            split += 1
+        if j.parted:
+            if j.records or not j.more:
+                groups.append(Part(j.records, tx=j.tx_key, last=not j.more))
+        elif j.records:
+            groups.append(j.records)
     if abandoned and count is not None:
         count(ABANDONED, abandoned)
-    split = sum(1 for j in joined if j.split)
     if split and count is not None:
         count(SPLIT, split)
-    return [Part(j.records, tx=j.tx_key, last=not j.more) if j.parted else j.records for j in joined
-            if j.records or (j.parted and not j.more)]
+    return groups
 
 
 def marked(groups: Iterable[Group], route: Callable[[Incoming], list[tuple[str | None, Incoming]]]

@@ -165,10 +165,18 @@ _RECENT_SCHEMAS = 16
 def _schema_of(value: bytes) -> tuple[int, str, str] | None:
     """Where the schema text of ``value`` ends (:func:`~streams.codecs.debezium.schema_cache.schema_end`), its
     fingerprint and the text; None for a value not as JsonConverter writes it."""
+    start = len(HEAD)
+    if value.startswith(HEAD) and value.endswith(b"}"):
+        # A recent schema's text followed by the separator: where schema_end() would find the separator first
+        # (a schema text holds none, and no end of one followed by a separator can begin another), found
+        # without searching a change's ~4 KB for it
+        for raw, fingerprint, text in _recent_schemas:
+            stop = start + len(raw)
+            if value.startswith(raw, start) and value.startswith(SEPARATOR, stop):
+                return stop, fingerprint, text
     end = schema_end(value)
     if end is None:
         return None
-    start = len(HEAD)
     for raw, fingerprint, text in _recent_schemas:
         if len(raw) == end - start and value.startswith(raw, start):
             return end, fingerprint, text
@@ -487,7 +495,8 @@ class TransactionJoin:
         tx_key, name = event.transaction.tx_key, collection(event)
         ordinal = event.transaction.total_order
         objects = self.objects
-        state = self._tx(tx_key)
+        at_tx = f"tx:{tx_key}"
+        state = objects.get(at_tx) or {"expected": None, "have": {}}  # _tx, in line: every change
         ended = state.get("expected") is not None
         floor = change_floor(event)
         have: dict[str, Collection[int]] = state.get("have") or {}
@@ -504,7 +513,7 @@ class TransactionJoin:
                 state["schemas"] = {**schemas, schema[1]: schema[2]}
             if event.op is Op.TRUNCATE:  # said if its END never comes (:meth:`_lost`)
                 state["truncated"] = sorted({*(state.get("truncated") or ()), name})
-            objects.put(f"tx:{tx_key}", state)
+            objects.put(at_tx, state)
             if (self.limit is not None and sum(map(len, state["have"].values())) >= self.limit
                     and (ended or not self._ended_after(floor))):
                 part.append(self._part(tx_key, state))
@@ -647,7 +656,8 @@ class TransactionJoin:
         if floor is None:
             return False
         at = (self.objects.get(ENDED) or {}).get(floor.stream)
-        return at is not None and not committed_before(CommitMark(floor.stream, int(at)), floor)
+        # committed_before(CommitMark(floor.stream, at), floor), in line: the same stream, so the marks alone
+        return at is not None and int(at) > floor.at
 
     def _unended(self, name: str, tx_key: str | None = None, floor: CommitMark | None = None) -> list[Joined]:
         """A change of ``name`` arrived: of ``tx_key`` (its first at ``floor``), whose END the join has not
@@ -662,7 +672,11 @@ class TransactionJoin:
         if tx_key is None:
             return self._lost([entry[0] for entry in listed], why="a transaction committed after it had ENDed "
                               "before")
-        at = next((i for i in range(len(listed) - 1, -1, -1) if listed[i][0] == tx_key), None) if listed else None
+        at = None
+        for i in range(len(listed) - 1, -1, -1):  # a loop, not next() of a generator: every change
+            if listed[i][0] == tx_key:
+                at = i
+                break
         if at is not None and len(listed[at]) > 3:  # still coming: a tick's look at it (_unended_read) starts anew
             listed = [*listed[:at], listed[at][:3], *listed[at + 1:]]
             self._list(name, listed)
@@ -689,7 +703,15 @@ class TransactionJoin:
             listed = value["txs"] if value else None
             if not listed:
                 continue
-            own = next((i for i, entry in enumerate(listed) if entry[0] == tx_key), -1) if name in counts else -1
+            if len(listed) == 1 and listed[0][0] == tx_key:  # the usual one: only this transaction, now ended
+                objects.put(key, None)  # _list(name, []), in line
+                continue
+            own = -1
+            if name in counts:
+                for i, entry in enumerate(listed):  # a loop, not next() of a generator: every END
+                    if entry[0] == tx_key:
+                        own = i
+                        break
             kept = []
             for i, entry in enumerate(listed):
                 if entry[0] == tx_key:
@@ -701,7 +723,7 @@ class TransactionJoin:
                     kept.append(entry)
             if len(kept) != len(listed):
                 self._list(name, kept)
-        return self._lost(gone, why="a transaction committed after it has ENDed")
+        return self._lost(gone, why="a transaction committed after it has ENDed") if gone else []
 
     def _listed(self, name: str) -> list[list[Any]]:
         """The unended transactions of ``name`` (:data:`UNENDED`; not to be changed: a new list is put)."""
@@ -812,13 +834,15 @@ class TransactionJoin:
         return released
 
     def _take(self, tx_key: str, state: JsonValue, missing: tuple[str, ...], *, why: str = "") -> Joined:
-        ordinals = [o for have in (state.get("have") or {}).values() for o in have]
+        have = state.get("have") or {}
+        # the usual one-table transaction without a comprehension
+        ordinals = list(*have.values()) if len(have) == 1 else [o for held in have.values() for o in held]
         ordinals.sort()
         records = self._records(tx_key, ordinals, state.get("schemas") or {})
         self.objects.put(f"tx:{tx_key}", None)
         dead: dict[str, str] = state.get("dead") or {}
         known = [f"its change of {name} was dead-lettered by this flow ({dead[name]})" for name in missing
-                 if name in dead]
+                 if name in dead] if missing and dead else []
         if known:  # the cause is known: no guessing why the change never came
             why = (f"{'; '.join(known)}; fix that row at its source (or the mapping that refused it), then replay "
                    f"this transaction's dead letters: {DEAD_LETTERS_HINT}")
