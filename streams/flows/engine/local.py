@@ -45,9 +45,11 @@ class LocalRun:
         for record in records:
             if record.topic in inputs or not self.feeders:
                 await handle_record(handler, record, context)
+                context.handled()  # as the engine's loop: nothing of it can be undone any more
                 continue
             for incoming in await self._fed(record):
                 await handle_record(handler, incoming, context)
+                context.handled()
         if self.flush_each_feed:
             self.end_batch()
         return self.context

@@ -602,6 +602,7 @@ class FlowProcessor:
                     pending = start_record(handler, record, ctx)
                     if pending is not None:
                         await pending
+                    ctx.handled()  # nothing of it can be undone any more: the journal lets go of it
                     if not at % _YIELD_EVERY:
                         await asyncio.sleep(0)  # the transaction in flight goes on (see _YIELD_EVERY)
                 records_in += len(records)

@@ -139,6 +139,14 @@ class RecordContext:
         for view in views.values():
             view.flush(self)
 
+    def handled(self) -> None:
+        """A record handled from the top (no scope open around it: the engine's loop over a batch, ``LocalRun``), kept
+        or undone: no scope spans two records, so nothing before now can be undone any more. The journal lets go of
+        its entries now, not when the batch ends: the copies an object view saved at a scope's first ``get`` (an
+        entity's, every change) and the store writes' entries are freed with the record, instead of living through
+        the batch and being walked by the collector's young and middle generations (issue 17)."""
+        self.journal.entries.clear()
+
     def reject_at_flush(self, rejection: Rejected) -> None:
         if not rejection.records:  # no record in hand when a batch ends: the flow must name them
             log.error("%s: at the end of a batch: %s; it names no input record, so none was dead-lettered",
