@@ -360,6 +360,21 @@ def _nullable(avro_type: Any) -> bool:
     return avro_type == "null" or (isinstance(avro_type, list) and "null" in avro_type)
 
 
+def _text(avro_type: Any) -> bool:
+    """Whether a field of ``avro_type`` always holds text (an entity's key: the flow keys its state by it)."""
+    return avro_type == "string" or (isinstance(avro_type, Mapping) and avro_type.get("type") == "string")
+
+
+def _type_name(avro_type: Any) -> str:
+    """``avro_type`` as a schema writes it, short (``long``, ``["null", "string"]``)."""
+    if isinstance(avro_type, Mapping):
+        logical = avro_type.get("logicalType")
+        return f"{avro_type.get('type')} ({logical})" if logical else str(avro_type.get("type"))
+    if isinstance(avro_type, list):
+        return "[" + ", ".join(f'"{_type_name(t)}"' for t in avro_type) + "]"
+    return str(avro_type)
+
+
 def keyed_by_lookup(source: SourceMapping, key: tuple[str, ...]) -> bool:
     """Whether ``source`` finds the record of key fields ``key`` (or its parent) through a look-up, rather than
     making the key of the row's own columns."""
@@ -476,6 +491,14 @@ def entity_config(flow: FlowFile, mappings: Mapping[str, RecordMapping], named: 
         if len(record.key) != 1:
             section.add(section.line("record"), "record", f"{record.name}.yaml has a composite key "
                         f"({', '.join(record.key)})", "an entity's record is keyed by one field")
+        elif record.key[0] in record_fields and not _text(record_fields[record.key[0]]["type"]):
+            key = record.key[0]
+            section.add(section.line("record"), "record",
+                        f"{record.name}.yaml keys its entities by {key}, which {short_name(record.target)} declares "
+                        f"as {_type_name(record_fields[key]['type'])}: an entity flow keeps its entities by text, so "
+                        "every change would be dead-lettered (`the change maps to ... it must be non-empty text`)",
+                        f"declare {key} as \"string\" in the schema, and bind it as text in each source of the "
+                        f"record, its link and its children (a number column: `{key}: {{compute: \"str(<column>)\"}}`)")
         reads = _reads(record, link, tuple(children))
         sources = [s for m in (record, link, *children) for s in m.sources
                    if (s.system, s.table) in reads and not s.group_by]
