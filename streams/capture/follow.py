@@ -22,6 +22,10 @@ from streams.inspect.exceptions import UnknownTopic
 STATUS_EVERY_S = 2.0
 #: Seconds between two looks for a notification topic that does not exist yet (Connect creates it with the first).
 TOPIC_WAIT_S = 1.0
+#: Seconds a connector must stay unlisted before it is taken as deleted: a Kafka Connect just restarted (or a
+#: worker of its cluster) answers 404 for every connector until it has read its config topic, while the task goes on
+#: with the snapshot from its offsets once it has.
+ABSENT_FOR_S = 60.0
 
 
 def positions_before(kafka: KafkaAddress, topic: str) -> reader.Positions:
@@ -38,6 +42,7 @@ def follow(kafka: KafkaAddress, client: ConnectClient, follower: SnapshotFollowe
     deadline = clock() + timeout
     next_status = clock()
     unreachable: list[str] = []
+    absent: list[float] = []  # when Connect first did not list the connector, while it still does not
 
     def stop() -> bool:
         nonlocal next_status
@@ -46,7 +51,7 @@ def follow(kafka: KafkaAddress, client: ConnectClient, follower: SnapshotFollowe
         now = clock()
         if now >= next_status:
             next_status = now + STATUS_EVERY_S
-            failures = _failures(client, follower.connector, unreachable, say)
+            failures = _failures(client, follower.connector, unreachable, say, absent=absent, now=now)
             if failures:
                 follower.task_failed(failures)
                 return True
@@ -73,16 +78,27 @@ def follow(kafka: KafkaAddress, client: ConnectClient, follower: SnapshotFollowe
 
 
 def _failures(client: ConnectClient, name: str, unreachable: list[str],
-              say: Callable[[str], None]) -> list[tuple[str, str]]:
+              say: Callable[[str], None], *, absent: list[float], now: float) -> list[tuple[str, str]]:
     """The connector's FAILED parts (``(what, trace)``); none while Connect does not answer (said once), and the
-    connector itself as failed when it was deleted meanwhile."""
+    connector itself as failed when it was deleted meanwhile: unlisted for ``ABSENT_FOR_S`` (a Connect that has just
+    restarted lists none until it has read its config topic; said once)."""
     try:
         state = client.status(name)
     except ConnectorNotFound:
-        return [("connector", f"{name} was deleted from Kafka Connect while the snapshot ran")]
+        if not absent:
+            absent.append(now)
+            say(f"note: Kafka Connect does not list {name} (restarting? it lists its connectors once it has read "
+                f"its config topic); still following; taken as deleted if it is not listed within {ABSENT_FOR_S:.0f}s")
+        if now - absent[0] < ABSENT_FOR_S:
+            return []
+        return [("connector", f"{name} was deleted from Kafka Connect while the snapshot ran (not listed for "
+                              f"{now - absent[0]:.0f}s)")]
     except ConnectError as exc:
         if not unreachable:
             say(f"note: the connector's status could not be read ({exc}); following the notifications only")
             unreachable.append(str(exc))
         return []
+    if absent:
+        say(f"note: Kafka Connect lists {name} again ({state.state}); following on")
+        absent.clear()
     return state.failures

@@ -11,7 +11,7 @@ import pytest
 
 from streams.capture import follow as following
 from streams.capture.client import ConnectorState, TaskState
-from streams.capture.exceptions import ConnectUnreachable, NotificationError
+from streams.capture.exceptions import ConnectorNotFound, ConnectUnreachable, NotificationError
 from streams.capture.notifications import (
     Notification,
     SnapshotFollower,
@@ -269,6 +269,28 @@ def test_a_task_that_lost_its_position_meanwhile_is_told_to_reset_not_restart(mo
     assert "--failed-only" not in outcome.remedy
     assert "`isthmus connectors offsets crm-source --reset`" in outcome.remedy
     assert "Lost position: a dropped replication slot" in outcome.remedy
+
+
+def test_a_connector_unlisted_by_a_restarting_connect_is_followed_to_its_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new user killed Kafka Connect mid-snapshot and started it again: for a few seconds it answered 404 for the
+    connector (its config topic not read yet), and the command exited 1 saying the connector was deleted, while the
+    snapshot went on from its offsets and completed. A connector unlisted a while is followed on."""
+    missing = ConnectorNotFound("Kafka Connect has no connector 'crm-source'")
+    connect = FakeConnect([state("RUNNING"), ConnectUnreachable("refused"), missing, missing, missing,
+                           state("RUNNING")])
+    scans = [scanned("crm.products", "SUCCEEDED", 7), scanned("crm.loose", "EMPTY", 0)]
+    batches = [[value("STARTED", {"data_collections": "crm.products"})], *([[]] * 8), scans, [value("COMPLETED")]]
+    outcome, said = run(monkeypatch, batches, connect)
+    assert outcome.exit_code == 0
+    assert any(line.startswith("note: Kafka Connect does not list crm-source (restarting?") for line in said)
+    assert "note: Kafka Connect lists crm-source again (RUNNING); following on" in said
+
+
+def test_a_connector_unlisted_for_a_minute_was_deleted(monkeypatch: pytest.MonkeyPatch) -> None:
+    connect = FakeConnect([state("RUNNING"), ConnectorNotFound("Kafka Connect has no connector 'crm-source'")])
+    outcome, _ = run(monkeypatch, [[value("STARTED")]], connect, timeout=600)
+    assert (outcome.state, outcome.exit_code) == ("task-failed", 1)
+    assert "crm-source was deleted from Kafka Connect while the snapshot ran (not listed for 6" in outcome.problem
 
 
 def test_following_gives_up_at_the_timeout_saying_how_to_go_on(monkeypatch: pytest.MonkeyPatch) -> None:
