@@ -59,8 +59,9 @@ async def run_worker(runtime: RuntimeSettings, worker: WorkerSettings | None = N
     await prepare(kafka, laid)  # the keying stages' topics, N partitions each
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    stopped_by: list[str] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, stopping, worker.worker_id, sig, stop, stopped_by)
 
     host = worker.host
     runner, bound = await start_endpoints(build_app(worker.worker_id, processors, built.unavailable, watching,
@@ -85,5 +86,16 @@ async def run_worker(runtime: RuntimeSettings, worker: WorkerSettings | None = N
     finally:
         checking.cancel()
         await runner.cleanup()
-    log.info("worker %s stopped", worker.worker_id)
+    log.info("worker %s stopped%s", worker.worker_id, f" ({stopped_by[0]})" if stopped_by else "")
     return 0
+
+
+def stopping(worker_id: str, sig: signal.Signals, stop: asyncio.Event, stopped_by: list[str]) -> None:
+    """A stop signal: said at WARNING with its name, once (a worker that stops mid-way through a big transaction
+    leaves its entities unsent until it runs again, and its log must say why it stopped), then ``stop`` set."""
+    if not stopped_by:
+        stopped_by.append(f"on {sig.name}")
+        log.warning("worker %s: %s received: stopping; what it has not committed is done again, from its last "
+                    "commit, by the next worker of its flows (start it again unless another one runs them)",
+                    worker_id, sig.name)
+    stop.set()
