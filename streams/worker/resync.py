@@ -60,9 +60,17 @@ def request_master_data_resync(endpoints: EndpointSettings, variables: Mapping[s
     if skipped:
         log.info("master-data re-sync: %s list no resync tables in their system files, so none of their tables is "
                  "read again (systems/README.md, resync)", ", ".join(skipped))
-    loaded = configs.load(env=env)
+    # the connectors of the systems' files are beside their folder, as the systems loader finds them (a project of
+    # one's own: ISTHMUS_SYSTEMS_DIR=<dir>/systems, its connectors in <dir>/connect-configs)
+    root = systems.directory.resolve().parent / "connect-configs"
+    loaded = configs.load(root if (root / configs.CONNECTORS_DIR).is_dir() else configs.DEFAULT_ROOT, env=env)
+    wanted = master_tables(systems)
+    for name in (n for n in wanted if n not in loaded.files):
+        log.warning("master-data re-sync: %s is not read again: its connector %s has no file in %s, so no snapshot "
+                    "of it can be asked for; fix: add %s.yaml there (where `isthmus mappings validate` finds it)",
+                    ", ".join(wanted[name]), name, root / configs.CONNECTORS_DIR, name)
     return [request_incremental_snapshot(endpoints, name, loaded.render(name, variables).config, tables)
-            for name, tables in master_tables(systems).items() if name in loaded.files]
+            for name, tables in wanted.items() if name in loaded.files]
 
 
 async def run_daily(endpoints: EndpointSettings, variables: Mapping[str, str], at: tuple[int, int],
@@ -77,6 +85,6 @@ async def run_daily(endpoints: EndpointSettings, variables: Mapping[str, str], a
         try:
             requests = await asyncio.to_thread(request_master_data_resync, endpoints, variables)
             log.info("master-data re-sync requested: %s", ", ".join(f"{r.connector} {r.data_collections}"
-                                                                    for r in requests))
+                                                                    for r in requests) or "none (nothing to read)")
         except Exception:  # the next day tries again; the worker's flows must not stop for this
             log.exception("master-data re-sync could not be requested")

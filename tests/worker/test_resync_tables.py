@@ -44,7 +44,7 @@ def test_resync_requests_a_snapshot_of_each_listed_connector(tmp_path: Path, mon
             return type("Rendered", (), {"config": {"name": name}})()
 
     asked: list[tuple[str, tuple[str, ...]]] = []
-    monkeypatch.setattr(resync.configs, "load", lambda env: Loaded())
+    monkeypatch.setattr(resync.configs, "load", lambda root, env: Loaded())
     monkeypatch.setattr(resync, "request_incremental_snapshot",
                         lambda endpoints, name, config, tables: asked.append((name, tuple(tables))) or name)
     with caplog.at_level(logging.INFO, logger=resync.__name__):
@@ -71,3 +71,25 @@ def test_a_write_only_system_has_no_resync(tmp_path: Path) -> None:
                                            "resync: [clients]\n"}, targets=("hub.yaml",))
     with pytest.raises(SystemConfigError, match=r"a write-only system .* has no resync"):
         load_systems(directory, env={})
+
+
+def test_a_project_of_ones_own_is_resynced_through_its_own_connector_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A new user's systems, mappings and connectors in a folder of their own (ISTHMUS_SYSTEMS_DIR=<dir>/systems):
+    the 02:00 re-sync looked for the connector among the project's files, found none and logged `master-data
+    re-sync requested: ` with nothing after it, every night. It reads the connector beside the systems' folder, as
+    the systems loader and `isthmus mappings validate` find it, and names a connector it cannot find."""
+    directory = _project(tmp_path, {"shop": SHOP + "resync: [items]\n", "books": BOOKS + "resync: [ledger]\n"},
+                         {"shop-src": "shop", "books-src": "b"})
+    (tmp_path / "connect-configs" / "overlays").mkdir()
+    (tmp_path / "connect-configs" / "overlays" / "local.yaml").write_text("variables: {}\n")
+    systems = load_systems(directory, env={})
+    (tmp_path / "connect-configs" / "connectors" / "books-src.yaml").unlink()  # gone since the systems loaded
+    asked: list[tuple[str, tuple[str, ...]]] = []
+    monkeypatch.setattr(resync, "request_incremental_snapshot",
+                        lambda endpoints, name, config, tables: asked.append((name, tuple(tables))) or name)
+    with caplog.at_level(logging.INFO, logger=resync.__name__):
+        assert request_master_data_resync(None, {}, systems=systems) == ["shop-src"]  # type: ignore[arg-type]
+    assert asked == [("shop-src", ("shopdb.items",))]
+    assert ("master-data re-sync: ledger.ledger is not read again: its connector books-src has no file in "
+            f"{(tmp_path / 'connect-configs' / 'connectors').resolve()}") in caplog.text
