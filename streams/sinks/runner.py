@@ -14,7 +14,7 @@ from streams.kafka.reachability import keep_checking, watch_connections
 from streams.metrics.serving import serve_metrics
 from streams.sinks.adapters.base import Adapter
 from streams.sinks.adapters.registry import AdapterRegistry, default_registry
-from streams.sinks.config.loader import load_target, target_path
+from streams.sinks.config.loader import load_target, sql_target_engine, target_path
 from streams.sinks.config.model import TargetConfig
 from streams.sinks.environment import SinkEnvironment
 from streams.sinks.exceptions import TargetConfigError
@@ -45,6 +45,8 @@ def load_system_target(system: str, targets_dir: Path | None, store: SchemaStore
     if config.system != system:
         raise TargetConfigError(f"{config.path}: system is {config.system}, but the file is for {system}; "
                                 f"fix: set system: {system}")
+    if config.adapter == "sql":
+        sql_target_engine(config, spec.engine)
     return config
 
 

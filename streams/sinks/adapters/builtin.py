@@ -14,7 +14,14 @@ from streams.sinks.adapters.http import HttpAdapter
 from streams.sinks.adapters.mysql import MySqlAdapter
 from streams.sinks.adapters.registry import AdapterPlugin
 from streams.sinks.adapters.sql import SqlAdapter
-from streams.sinks.config.loader import HTTP_ROUTE_KEYS, SQL_ROUTE_KEYS, Key, RouteHead, TargetReader
+from streams.sinks.config.loader import (
+    HTTP_ROUTE_KEYS,
+    SQL_ROUTE_KEYS,
+    Key,
+    RouteHead,
+    TargetReader,
+    sql_target_engine,
+)
 from streams.sinks.config.model import Route, TargetConfig
 from streams.sinks.environment import SinkEnvironment
 from streams.sinks.exceptions import SecretMissing, TargetConfigError
@@ -56,11 +63,7 @@ def build_sql(config: TargetConfig, environment: SinkEnvironment) -> Adapter:
     endpoints = environment.endpoints
     if config.sql is None:
         raise TargetConfigError(f"{config.path}: a sql target needs its sql section")
-    engine = environment.systems[config.system].engine
-    if engine is None:
-        raise TargetConfigError(f"{config.path}: a sql target writes into its system's database, and "
-                                f"{config.system} is written only (capture: none), so its engine is not known; fix: "
-                                "use an http target, or declare the system's engine, connector and topics")
+    engine = sql_target_engine(config, environment.systems[config.system].engine)
     pool_size = min(environment.sink.concurrency, MAX_CONNECTIONS)
     own, database = config.sql.conninfo_env, config.sql.database
     given = environment.env.get(own) if own else None

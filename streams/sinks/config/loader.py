@@ -65,6 +65,7 @@ from streams.sinks.config.payload_paths import PayloadShape
 from streams.sinks.config.precondition import check_fits, http_precondition
 from streams.sinks.exceptions import TargetConfigError, UnknownAdapter
 from streams.sinks.topics import writable_systems
+from streams.systems.model import Engine
 
 log = logging.getLogger("isthmus.sink")
 
@@ -114,6 +115,16 @@ ERROR_RULE_KEYS = ("when", "message", "transient")
 CONDITION_KEYS = ("path", *CONDITION_TESTS)
 BATCH_KEYS = ("method", "path", "max_items", "linger_ms", "items_field", "results_field", "key_field")
 SPEC_KEYS = ("from", "value", "each", "keep_null", "json")
+
+
+def sql_target_engine(config: TargetConfig, engine: Engine | None) -> Engine:
+    """The engine whose dialect a ``sql`` target writes: its system's (``engine``); a write-only system (``capture:
+    none``) declares none, so its file is refused, by the sink and by ``isthmus mappings validate`` alike."""
+    if engine is None:
+        raise TargetConfigError(f"{config.path}: a sql target writes into its system's database, and "
+                                f"{config.system} is written only (capture: none), so its engine is not known; fix: "
+                                "use an http target, or declare the system's engine, connector and topics")
+    return engine
 
 
 def target_path(directory: Path, system: str) -> Path:
