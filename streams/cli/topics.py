@@ -147,8 +147,10 @@ def _register_dlq(commands: Any) -> None:
                              "later commands or changes that made it moot), and write nothing")
 
 
-def _bootstrap() -> KafkaSettings:
-    return load_runtime().kafka
+def _bootstrap(args: argparse.Namespace) -> KafkaSettings:
+    """The Kafka settings of a ``topics`` command: the environment, then the ``--config`` file the command line
+    names (else ``ISTHMUS_CONFIG``), then the stack's offer; the file's name prefixes are put in the environment."""
+    return load_runtime(args).kafka
 
 
 def _json_lines(topic: str, rows: Iterable[Mapping[str, Any]]) -> None:
@@ -165,7 +167,7 @@ def _time(ms: int | None) -> str:
 
 
 def _entries(args: argparse.Namespace, store: SchemaStore) -> list[dlq.DeadLetterEntry]:
-    bootstrap = _bootstrap()  # first: a --config file's topic prefix is in the environment from here on
+    bootstrap = _bootstrap(args)  # first: a --config file's topic prefix is in the environment from here on
     args.topic = args.topic or dlq_topic()
     return asyncio.run(dlq.read_dead_letters(bootstrap, args.topic, store))
 
@@ -324,7 +326,7 @@ def run_replay(args: argparse.Namespace) -> int:
         return 0
     ways = replay_ways(picked, [] if args.as_stored else _entity_flows(store), store, as_stored=args.as_stored)
     rederive = {address: flow for address, (flow, _) in ways.items() if flow is not None}
-    stale = {} if args.stale else asyncio.run(dlq.stale_changes(_bootstrap(), picked, rederive, letters=entries))
+    stale = {} if args.stale else asyncio.run(dlq.stale_changes(_bootstrap(args), picked, rederive, letters=entries))
     if not args.stale:  # settled: dealt with otherwise, so its values are no one's to send again
         stale.update({e.address(): f"it was {e.replays[-1]}, so a replay would send what was settled as no longer "
                                    "wanted (--stale replays it anyway)"
@@ -332,7 +334,7 @@ def run_replay(args: argparse.Namespace) -> int:
     catalog = _catalog(store)
     skipped = [{"dead_letter": e.address(), "stage": e.stage, "entity": letter_entity(e, store, catalog),
                 "outcome": "skipped", "why": stale[e.address()]} for e in picked if e.address() in stale]
-    done = asyncio.run(dlq.replay(_bootstrap(), args.topic, [e for e in picked if e.address() not in stale],
+    done = asyncio.run(dlq.replay(_bootstrap(args), args.topic, [e for e in picked if e.address() not in stale],
                                   rederive=rederive, store=store))
     rows = [{"dead_letter": r.entry.address(), "stage": r.entry.stage, "entity": letter_entity(r.entry, store, catalog),
              "outcome": "replayed", "way": "as_stored" if r.flow is None else "rederive", "flow": r.flow,
@@ -388,11 +390,11 @@ def run_settle(args: argparse.Namespace) -> int:
     entries = _entries(args, store)
     if args.superseded:
         pending = [e for e in entries if e.pending]
-        why = asyncio.run(dlq.stale_changes(_bootstrap(), pending, {}, letters=entries))
+        why = asyncio.run(dlq.stale_changes(_bootstrap(args), pending, {}, letters=entries))
         reasons = {a: args.reason or f"superseded: {text.partition(' (`dlq settle`')[0]}" for a, text in why.items()}
         reasons.update({a: args.reason or repeated_reason(newer, store)
                         for a, newer in repeated_letters(pending, store).items()})
-        commands = asyncio.run(superseded_commands(_bootstrap(), pending, store, results=args.results_topic))
+        commands = asyncio.run(superseded_commands(_bootstrap(args), pending, store, results=args.results_topic))
         reasons.update({a: args.reason or text for a, text in commands.items()})
         picked = [e for e in pending if e.address() in reasons]
     else:
@@ -402,7 +404,8 @@ def run_settle(args: argparse.Namespace) -> int:
         rows = [{"dead_letter": e.address(), "stage": e.stage, "reason": reasons[e.address()], "dry_run": True}
                 for e in picked]
     else:
-        done = asyncio.run(dlq.settle(_bootstrap(), args.topic, picked, reasons=reasons, store=store)) if picked else []
+        done = (asyncio.run(dlq.settle(_bootstrap(args), args.topic, picked, reasons=reasons, store=store))
+                if picked else [])
         rows = [{"dead_letter": s.entry.address(), "stage": s.entry.stage, "reason": s.reason,
                  "note": f"{args.topic}[{s.entry.partition}]@{s.offset}"} for s in done]
     if args.json:
@@ -532,7 +535,7 @@ def _register_inspect(commands: Any) -> None:
 
 
 def run_topics_list(args: argparse.Namespace) -> int:
-    found = admin.topics(_bootstrap(), include_internal=args.all)
+    found = admin.topics(_bootstrap(args), include_internal=args.all)
     if args.json:
         for topic in found:
             print(json_line(topic_document(topic)))
@@ -545,7 +548,7 @@ def run_topics_list(args: argparse.Namespace) -> int:
 
 
 def run_describe(args: argparse.Namespace) -> int:
-    [topic] = admin.topics(_bootstrap(), [args.topic], config_keys=None)
+    [topic] = admin.topics(_bootstrap(args), [args.topic], config_keys=None)
     document = describe_document(topic)
     if args.json:
         print(json_line(document))
@@ -562,7 +565,7 @@ def run_describe(args: argparse.Namespace) -> int:
 
 
 def run_lag(args: argparse.Namespace) -> int:
-    rows = admin.lag(_bootstrap(), args.group or None)
+    rows = admin.lag(_bootstrap(args), args.group or None)
     if args.json:
         for row in rows:
             print(json_line(lag_document(row)))
@@ -601,7 +604,7 @@ def _store(bootstrap: KafkaSettings) -> SchemaStore:
 
 def run_schemas(args: argparse.Namespace) -> int:
     store = SchemaStore.from_directory()
-    written = written_schemas.read_written(_bootstrap())
+    written = written_schemas.read_written(_bootstrap(args))
     if args.show:
         chosen = [w for w in written if w.fingerprint.hex() == args.show.strip().lower()]
         if not chosen:
@@ -655,10 +658,10 @@ def run_tail(args: argparse.Namespace) -> int:
         start = StartAt(partitions=tuple(args.partition))
     else:
         start = StartAt(beginning=True, partitions=tuple(args.partition))
-    store = _store(_bootstrap())
+    store = _store(_bootstrap(args))
     catalog = None if show else _catalog(store)
     shown = 0
-    for raw in read(_bootstrap(), args.topics, start, follow=args.follow):
+    for raw in read(_bootstrap(args), args.topics, start, follow=args.follow):
         record = decode_record(raw, store)
         if catalog is not None:
             record = masked(record, catalog)
@@ -704,7 +707,7 @@ class ProgressLine:
 
 def run_trace(args: argparse.Namespace) -> int:
     show = _show_pii(args, "show personal data in trace")
-    store = _store(_bootstrap())
+    store = _store(_bootstrap(args))
     systems = load_systems()
     mappings: Mapping[str, RecordMapping] = {}
     try:
@@ -714,7 +717,7 @@ def run_trace(args: argparse.Namespace) -> int:
         print(unloaded_warning(exc) + "; the trace follows no mapping's references (only records keyed by the "
               "entity are found)", file=sys.stderr)
         catalog = PiiCatalog.masking_all(store.schemas)
-    bootstrap = _bootstrap()
+    bootstrap = _bootstrap(args)
     existing = None if args.topic else admin.topic_names(bootstrap)
     start = since_ms(args.since)
     default = " (the default window)" if args.since == TRACE_WINDOW else ""

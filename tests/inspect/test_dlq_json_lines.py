@@ -54,7 +54,7 @@ def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> 
         return [dlq.Settled(entry=e, reason=reasons[e.address()], offset=50 + e.offset) for e in picked]
 
     monkeypatch.setattr(cli, "_entries", entries)
-    monkeypatch.setattr(cli, "_bootstrap", lambda: "kafka:9092")
+    monkeypatch.setattr(cli, "_bootstrap", lambda args: "kafka:9092")
     monkeypatch.setattr(dlq, "stale_changes", stale)
     monkeypatch.setattr(dlq, "replay", replay)
     monkeypatch.setattr(dlq, "settle", settle)

@@ -47,7 +47,7 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         return LETTERS
 
     monkeypatch.setattr(topics, "_entries", entries)
-    monkeypatch.setattr(topics, "_bootstrap", lambda: object())
+    monkeypatch.setattr(topics, "_bootstrap", lambda args: object())
     monkeypatch.setattr(topics, "letter_entity", lambda entry, store, catalog: "L-1")
     monkeypatch.setattr(dlq, "replay", replay)
     return replayed

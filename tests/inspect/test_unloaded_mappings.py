@@ -38,7 +38,7 @@ def _unloadable(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(masking, "load_mappings", refused)
     monkeypatch.setattr(topics, "load_mappings", refused)
-    monkeypatch.setattr(topics, "_bootstrap", lambda: "unused:9092")
+    monkeypatch.setattr(topics, "_bootstrap", lambda args: "unused:9092")
     monkeypatch.delenv("ISTHMUS_TOKENS", raising=False)
     monkeypatch.setenv("ISTHMUS_HOME", "/nonexistent-isthmus-home")
 

@@ -313,7 +313,7 @@ def test_settle_superseded_settles_the_sink_letters_the_rule_names(monkeypatch: 
         return [dlq.Settled(entry=e, reason=reasons[e.address()], offset=10 + i) for i, e in enumerate(entries)]
 
     monkeypatch.setattr(topics, "_entries", lambda args, store: (setattr(args, "topic", "isthmus.dlq"), letters)[1])
-    monkeypatch.setattr(topics, "_bootstrap", lambda: "kafka:9092")
+    monkeypatch.setattr(topics, "_bootstrap", lambda args: "kafka:9092")
     monkeypatch.setattr(dlq, "stale_changes", stale)
     monkeypatch.setattr(topics, "superseded_commands", commands)
     monkeypatch.setattr(dlq, "settle", settle)

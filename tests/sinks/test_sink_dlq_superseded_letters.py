@@ -96,7 +96,7 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> argparse.ArgumentParser:
     topics.register(parser.add_subparsers())
     letters = _snapshots()
     monkeypatch.setattr(topics, "_entries", lambda args, store: (setattr(args, "topic", "isthmus.dlq"), letters)[1])
-    monkeypatch.setattr(topics, "_bootstrap", lambda: "kafka:9092")
+    monkeypatch.setattr(topics, "_bootstrap", lambda args: "kafka:9092")
     return parser
 
 
