@@ -41,6 +41,25 @@ QUIET_S = 10.0
 
 log = logging.getLogger("isthmus.kafka")
 
+#: Parts of aiokafka's connection errors that mean the brokers answered and refused this client (not that they are
+#: down), with what to check: a trial's worker, its SCRAM password rotated, logged only "Kafka still unreachable ...
+#: failed connection attempts" for minutes, and an untrusted CA read the same.
+REFUSALS: tuple[tuple[str, str], ...] = (
+    ("SaslAuthenticationFailed",
+     "the brokers refuse the SASL login: check ISTHMUS_KAFKA_SASL_USERNAME, ISTHMUS_KAFKA_SASL_MECHANISM and the "
+     "password (ISTHMUS_KAFKA_SASL_PASSWORD or _PASSWORD_FILE); a process reads the password when it starts, so "
+     "restart it after a rotation"),
+    ("CERTIFICATE_VERIFY_FAILED",
+     "the brokers' TLS certificate is not trusted: ISTHMUS_KAFKA_SSL_CAFILE must hold the CA that signed it (or "
+     "the system's CAs must, when it is unset); ISTHMUS_KAFKA_SSL_CHECK_HOSTNAME checks the host name too"),
+)
+
+
+def refusal(error: str) -> str | None:
+    """What to check when a failed connection's ``error`` is a refusal by the brokers (:data:`REFUSALS`); None when
+    it is not one (a broker down, a wrong address)."""
+    return next((fix for part, fix in REFUSALS if part in error), None)
+
 
 class UnreachableKafka(logging.Filter):
     """Lowers aiokafka's failed-connection records (:data:`FAILURES`) to DEBUG and says what they mean (see the
@@ -54,6 +73,8 @@ class UnreachableKafka(logging.Filter):
         self.since: float | None = None
         self.last_failure = 0.0
         self.attempts = 0
+        #: aiokafka's text of the last failed connection.
+        self.last_error = ""
         self._said_at = 0.0
         self._said_attempts = 0
 
@@ -68,10 +89,11 @@ class UnreachableKafka(logging.Filter):
         """A connection failed (aiokafka's ``error``)."""
         now = self._clock()
         self.last_failure = now
+        self.last_error = error
         if self.since is None:
             self.since, self.attempts, self._said_at, self._said_attempts = now, 1, now, 1
-            log.warning("Kafka unreachable: cannot connect to %s (%s); the clients keep retrying, and the failed "
-                        "attempts are counted here every %.0f s", self.servers, error, SUMMARY_EVERY_S)
+            log.warning("Kafka unreachable: cannot connect to %s (%s)%s; the clients keep retrying, and the failed "
+                        "attempts are counted here every %.0f s", self.servers, error, self._fix(), SUMMARY_EVERY_S)
             return
         self.attempts += 1
         self.check()
@@ -87,8 +109,9 @@ class UnreachableKafka(logging.Filter):
                      self.servers, self.last_failure - self.since, self.attempts)
             self.since = None
         elif now - self._said_at >= SUMMARY_EVERY_S:
-            log.warning("Kafka still unreachable at %s for %.0f s: %d failed connection attempts in the last %.0f s",
-                        self.servers, now - self.since, self.attempts - self._said_attempts, now - self._said_at)
+            log.warning("Kafka still unreachable at %s for %.0f s: %d failed connection attempts in the last %.0f s%s",
+                        self.servers, now - self.since, self.attempts - self._said_attempts, now - self._said_at,
+                        self._last_refusal())
             self._said_at, self._said_attempts = now, self.attempts
 
     def unreachable_s(self) -> float | None:
@@ -100,7 +123,29 @@ class UnreachableKafka(logging.Filter):
         """Why Kafka is unreachable, for /ready and /health (None: it is not)."""
         unreachable = self.unreachable_s()
         return None if unreachable is None else (f"Kafka unreachable at {self.servers} for {unreachable:.0f} s "
-                                                 f"({self.attempts} failed connection attempts)")
+                                                 f"({self.attempts} failed connection attempts){self._last_refusal()}")
+
+    def refused(self) -> str | None:
+        """The last failed connection's error and what to check, when the brokers refused it (None otherwise)."""
+        fix = refusal(self.last_error) if self.since is not None else None
+        return None if fix is None else f"{self.last_error}: {fix}"
+
+    def _fix(self) -> str:
+        fix = refusal(self.last_error)
+        return "" if fix is None else f": {fix}"
+
+    def _last_refusal(self) -> str:
+        refused = self.refused()
+        return "" if refused is None else f"; the last one was refused ({refused})"
+
+
+def refused_now(logger: logging.Logger | None = None) -> str | None:
+    """:meth:`UnreachableKafka.refused` of the filter :func:`watch_connections` installed (None: none is, or the
+    connections do not fail by a refusal)."""
+    for found in (logger or logging.getLogger(CLIENT_LOGGER)).filters:
+        if isinstance(found, UnreachableKafka):
+            return found.refused()
+    return None
 
 
 #: aiokafka's consumer loggers, which log a request that found the broker's connection down (``NodeNotReadyError``)
@@ -150,5 +195,6 @@ async def keep_checking(watching: UnreachableKafka, every_s: float = 5.0) -> Non
         watching.check()
 
 
-__all__ = ["CLIENT_LOGGER", "CONSUMER_LOGGERS", "FAILURES", "NOT_READY", "QUIET_S", "SUMMARY_EVERY_S",
-           "NotReadyWhileUnreachable", "UnreachableKafka", "keep_checking", "watch_connections"]
+__all__ = ["CLIENT_LOGGER", "CONSUMER_LOGGERS", "FAILURES", "NOT_READY", "QUIET_S", "REFUSALS", "SUMMARY_EVERY_S",
+           "NotReadyWhileUnreachable", "UnreachableKafka", "keep_checking", "refusal", "refused_now",
+           "watch_connections"]

@@ -14,6 +14,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 from streams.config.kafka import KafkaAddress, KafkaSettings, client_kwargs, kafka_settings
 from streams.errors import IsthmusError
 from streams.kafka import names
+from streams.kafka.reachability import refused_now
 from streams.kafka.refusals import principal
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,12 @@ class TopicSpec:
 
 def unreachable(kafka: KafkaSettings, exc: Exception) -> KafkaUnavailable:
     """What, where and the fix of a Kafka that does not answer: the address and protocol tried, and which
-    settings to check (a TLS or SASL client against a PLAINTEXT listener fails this way too)."""
+    settings to check (a TLS or SASL client against a PLAINTEXT listener fails this way too); when the brokers did
+    answer and refused the login or were not trusted (the connections' watcher saw it), that instead."""
+    refused = refused_now()
+    if refused is not None:
+        return KafkaUnavailable(f"Kafka at {kafka} refuses this client ({refused}); "
+                                "`isthmus config show` prints the settings in use")
     return KafkaUnavailable(
         f"Kafka at {kafka} cannot be reached ({exc}); check that the brokers run and that "
         "ISTHMUS_KAFKA_BOOTSTRAP_SERVERS and ISTHMUS_KAFKA_SECURITY_PROTOCOL match their listener (SASL and TLS "

@@ -157,3 +157,45 @@ def test_the_consumers_failed_requests_are_quiet_only_while_kafka_is_unreachable
         assert watching.unreachable_s() is None  # reachable again
         consumers_say()
         assert len(errors()) == 3
+
+
+AUTH_FAILED = ('Unable connect to "127.0.0.1:9093": [Error 58] SaslAuthenticationFailed: Authentication failed during '
+               "authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512")
+
+
+def test_a_refused_login_is_named_in_every_summary_in_health_and_in_the_error(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A trial rotated the worker's SCRAM password and restarted the broker: the worker, holding the old password,
+    logged "Kafka still unreachable ... failed connection attempts" every 30 s for minutes, and its /health and its
+    exit said "cannot be reached", never that the brokers refused its login."""
+    from streams.config.kafka import kafka_settings
+    from streams.kafka.topics import unreachable
+
+    clock = Clock()
+    logger, watching = _watched(clock)
+    with caplog.at_level(logging.INFO):
+        logger.error("Unable connect to node with id %s: %s", 1, REFUSED)  # the broker restarting
+        for _ in range(40):
+            clock.now += 1
+            logger.error('Unable connect to "%s:%s": %s', "127.0.0.1", 9093, AUTH_FAILED.split(": ", 1)[1])
+    said = [r.getMessage() for r in caplog.records if r.name == "isthmus.kafka"]
+    assert "Kafka still unreachable" in said[-1] and "SaslAuthenticationFailed" in said[-1]
+    assert "ISTHMUS_KAFKA_SASL_PASSWORD" in said[-1] and "restart it after a rotation" in said[-1]
+    reason = watching.reason()
+    assert reason is not None and "refuse the SASL login" in reason
+    error = str(unreachable(kafka_settings(["127.0.0.1:9093"]), OSError("Unable to bootstrap")))
+    assert "refuses this client" in error and "SaslAuthenticationFailed" in error and "cannot be reached" not in error
+    clock.now += 11  # connections succeed again: the error is a plain one once more
+    watching.check()
+    assert watching.refused() is None
+
+
+def test_an_untrusted_certificate_names_the_ca_setting(caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    logger, watching = _watched(clock)
+    with caplog.at_level(logging.INFO):
+        logger.error('Unable connect to "%s:%s": %s', "127.0.0.1", 9093, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate "
+                     "verify failed: self-signed certificate in certificate chain (_ssl.c:1006)")
+    [first] = [r.getMessage() for r in caplog.records if r.name == "isthmus.kafka"]
+    assert "CERTIFICATE_VERIFY_FAILED" in first and "ISTHMUS_KAFKA_SSL_CAFILE" in first
+    assert "ISTHMUS_KAFKA_SSL_CAFILE" in (watching.reason() or "")
