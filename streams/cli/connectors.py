@@ -163,10 +163,9 @@ class Context:
             systems = load_systems(folder)
             catalogs = read_all(systems.directory)
         except IsthmusError as exc:  # a broken system or columns file: said, not silently passed as valid
-            first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+            problems = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
             self.say(f"isthmus: warning: the checks against the captured tables' columns files (tables, partitioned "
-                     f"tables, generated columns) are skipped: the systems in {shown(folder)} do not load: {first}; "
-                     "fix: `isthmus mappings validate` lists the problems")
+                     f"tables, generated columns) are skipped: the systems in {shown(folder)} do not load: {problems}")
             return []
         return [(spec.connector, catalogs[name]) for name, spec in systems.items()
                 if name in catalogs and spec.connector is not None]  # a write-only system has no connector

@@ -43,3 +43,15 @@ def test_mappings_discover_says_there_is_nothing_to_discover(
     out = capsys.readouterr().out
     assert "saas is written only (capture: none in " in out and "there is nothing to discover" in out
     assert not (project / "systems" / "saas.columns.yaml").exists()
+
+
+def test_connectors_validate_names_every_problem_of_systems_that_do_not_load(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A trial copied systems/ to a folder of its own: the warning said only "systems refused (2 problems):;" and
+    sent it to `isthmus mappings validate`, which found nothing (the problem: each `target:` path is relative to the
+    systems folder's parent, where no targets/ was)."""
+    shutil.rmtree(project / "targets")
+    main(["connectors", "validate", "--offline", "--configs", str(project / "connect-configs")])
+    said = " ".join(capsys.readouterr())
+    assert "do not load: systems refused" in said
+    assert f"{project / 'systems' / 'saas.yaml'}:4: target: no file {project / 'targets' / 'saas.yaml'}" in said
