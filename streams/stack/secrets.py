@@ -7,6 +7,7 @@ committed connector config ever holds one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from dataclasses import dataclass
@@ -61,6 +62,17 @@ def _read_properties(path: Path) -> dict[str, str]:
     return values
 
 
+def ignore_in_git(home: Path) -> None:
+    """Put a ``.gitignore`` of ``*`` in the stack's home, unless it has one: a home inside a git work tree other than
+    the ignored ``.isthmus/`` (``ISTHMUS_HOME=<checkout>/.isthmus-trial``) held the passwords one ``git add -A``
+    away from a commit."""
+    ignore = home / ".gitignore"
+    if home.is_dir() and not ignore.exists():
+        with contextlib.suppress(OSError):  # a home this user may not write: nothing of theirs to commit from it
+            ignore.write_text("# Written by isthmus: the stack's home (secrets, data, logs) is never committed.\n*\n",
+                              encoding="utf-8")
+
+
 def load_or_create(home: Path, env: dict[str, str] | None = None) -> StackSecrets:
     """Read the stack's secrets, creating any that are missing; ``ISTHMUS_CRM_DB_PASSWORD``,
     ``ISTHMUS_ERP_DB_PASSWORD`` and ``ISTHMUS_TRYTON_ADMIN_PASSWORD`` take precedence (for a stack run
@@ -84,6 +96,7 @@ def load_or_create(home: Path, env: dict[str, str] | None = None) -> StackSecret
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
+    ignore_in_git(home)  # a home made before the file was written gets it too
     return StackSecrets(
         path=path,
         crm_db_password=Secret(values["crm.db.password"]),

@@ -25,3 +25,16 @@ def test_environment_overrides_and_connect_reference(tmp_path: Path) -> None:
     assert secrets.erp_db_password.reveal() == "from-env"
     assert secrets.connect_reference("erp.db.password") == f"${{file:{secrets.path}:erp.db.password}}"
     assert "erp.db.password=from-env" in secrets.path.read_text()
+
+
+def test_a_home_inside_a_git_work_tree_is_ignored_by_git(tmp_path: Path) -> None:
+    """ISTHMUS_HOME=<checkout>/.isthmus-trial (a trial's) is not the ignored .isthmus/: its secrets showed as
+    untracked files, one `git add -A` away from a commit."""
+    import subprocess
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    secrets = load_or_create(tmp_path / ".isthmus-trial", env={})
+    assert secrets.path.exists()
+    shown = subprocess.run(["git", "-C", str(tmp_path), "status", "--porcelain", "--untracked-files=all"],
+                           check=True, capture_output=True, text=True).stdout
+    assert shown == ""
