@@ -127,6 +127,13 @@ def load(root: Path = DEFAULT_ROOT, *, env: str) -> ConfigSet:
     return ConfigSet(root=root, overlay=overlay, files=files)
 
 
+def connector_names(root: Path = DEFAULT_ROOT) -> list[str]:
+    """The names of the connectors a configs folder holds (each file's name is its connector's: :func:`load` checks
+    it), without reading an overlay; none when the folder has no ``connectors/``."""
+    folder = root / CONNECTORS_DIR
+    return sorted(p.stem for p in folder.iterdir() if p.suffix in SUFFIXES) if folder.is_dir() else []
+
+
 def environments(root: Path = DEFAULT_ROOT) -> list[str]:
     folder = root / OVERLAYS_DIR
     return sorted(p.stem for p in folder.iterdir() if p.suffix in SUFFIXES) if folder.is_dir() else []

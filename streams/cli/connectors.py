@@ -20,7 +20,7 @@ from streams.capture import configs, deploy, follow, notifications, signals, val
 from streams.capture.client import ConnectClient, ConnectorState
 from streams.capture.configs import ConfigSet, LocalConnector
 from streams.capture.diff import ConfigDiff, diff_configs
-from streams.capture.exceptions import ConnectorFailed
+from streams.capture.exceptions import ConfigError, ConnectorFailed
 from streams.capture.options import MARIADB, POSTGRES
 from streams.catalog import live
 from streams.catalog.columns_file import read_all
@@ -72,11 +72,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument("names", nargs="+", metavar="NAME")
     parser.add_argument("--failed-only", action="store_true", help="only the FAILED connector and tasks")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (60)")
+    _not_local_option(parser)
 
     for verb, until in (("pause", "PAUSED"), ("resume", "RUNNING"), ("delete", "gone")):
         parser = add(verb, run_lifecycle, f"{verb} connectors and wait until they are {until}")
         parser.add_argument("names", nargs="+", metavar="NAME")
         parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (60)")
+        _not_local_option(parser)
         parser.set_defaults(verb=verb)
 
     parser = add("snapshot", run_snapshot, "incremental snapshot of tables, through the signal table, followed "
@@ -114,6 +116,28 @@ def _global_options(parser: argparse.ArgumentParser, default: Any) -> None:
     parser.add_argument("--configs", default=default, type=Path, metavar="DIR",
                         help="connector configs folder (default: ISTHMUS_CONNECT_CONFIGS_DIR, else "
                              f"{shown(configs.DEFAULT_ROOT)})")
+
+
+def _not_local_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--not-local", action="store_true",
+                        help="act on connectors the configs folder does not hold (on a Connect that several "
+                             "environments share: another one's); refused without it")
+
+
+def _refuse_not_local(ctx: Context, names: Sequence[str]) -> None:
+    """Refuse to operate a connector the configs folder does not hold, unless ``--not-local``: on a Connect cluster
+    that several environments share, a staging operator paused prod's ``crm-source`` by its name, unwarned."""
+    if ctx.args.not_local:
+        return
+    local = configs.connector_names(ctx.root)
+    foreign = [name for name in names if name not in local]
+    if foreign:
+        raise ConfigError(
+            f"{', '.join(foreign)}: no such connector in {shown(ctx.root / configs.CONNECTORS_DIR)} (it holds "
+            f"{', '.join(local) or 'none'}), so {'they are' if len(foreign) > 1 else 'it is'} not this "
+            f"configuration's: on a Connect that several environments share, another's; nothing was done. Fix: "
+            "check the name, point --configs (or ISTHMUS_CONNECT_CONFIGS_DIR) at the folder that holds it, or "
+            f"give --not-local to {getattr(ctx.args, 'verb', 'restart')} it anyway")
 
 
 def _table_list(text: str) -> list[str]:
@@ -402,6 +426,7 @@ def run_status(args: argparse.Namespace) -> int:
 
 def run_restart(args: argparse.Namespace) -> int:
     def body(ctx: Context) -> int:
+        _refuse_not_local(ctx, args.names)
         states: list[ConnectorState] = []
         scope = "failed only" if args.failed_only else "connector and tasks"
         for name in args.names:
@@ -420,6 +445,7 @@ def run_restart(args: argparse.Namespace) -> int:
 
 def run_lifecycle(args: argparse.Namespace) -> int:
     def body(ctx: Context) -> int:
+        _refuse_not_local(ctx, args.names)
         done: list[str] = []
         for name in args.names:
             if args.verb == "delete":

@@ -106,13 +106,13 @@ def test_lifecycle_and_offsets_reset(scratch: Scratch, connect: ConnectClient, s
     assert code == 0
     assert [entry["partition"] for entry in offsets] == [{"server": scratch.prefix}]
 
-    code, paused = run_cli("connectors", "pause", scratch.name)
+    code, paused = run_cli("connectors", "pause", scratch.name, *configs)
     assert (code, paused) == (0, {"pause": [scratch.name]})
     state = connect.status(scratch.name)
     assert [state.state, *(t.state for t in state.tasks)] == ["PAUSED", "PAUSED"]
-    code, _ = run_cli("connectors", "resume", scratch.name)
+    code, _ = run_cli("connectors", "resume", scratch.name, *configs)
     assert code == 0 and connect.status(scratch.name).running
-    code, restarted = run_cli("connectors", "restart", scratch.name)
+    code, restarted = run_cli("connectors", "restart", scratch.name, *configs)
     assert code == 0 and restarted["only_failed"] is False
     assert [s["state"] for s in restarted["restarted"]] == ["RUNNING"]
 
@@ -123,7 +123,7 @@ def test_lifecycle_and_offsets_reset(scratch: Scratch, connect: ConnectClient, s
     assert snapshot_reads(scratch.sku)(again), "no new snapshot after the offsets were reset"
     assert connect.status(scratch.name).running
 
-    code, deleted = run_cli("connectors", "delete", scratch.name)
+    code, deleted = run_cli("connectors", "delete", scratch.name, *configs)
     assert code == 0 and deleted == {"delete": [scratch.name]}
     with pytest.raises(ConnectorNotFound, match=scratch.name):
         connect.status(scratch.name)
@@ -145,7 +145,7 @@ def test_a_task_that_fails_fails_the_deploy_and_shows_its_trace(
     assert [t["state"] for t in failed["status"]["tasks"]] == ["FAILED"]
     assert "PostgresReplicationConnection" in failed["status"]["tasks"][0]["trace"]
 
-    code, again = run_cli("connectors", "restart", scratch.name, "--failed-only")
+    code, again = run_cli("connectors", "restart", scratch.name, "--failed-only", *configs)
     assert code == 1 and "Publication autocreation is disabled" in again["failed"]["error"]
 
     capsys.readouterr()
