@@ -103,9 +103,15 @@ def newest_records(bootstrap: KafkaAddress, configs: Mapping[str, Mapping[str, s
     for name, config in configs.items():
         interval_ms = int(config.get("heartbeat.interval.ms") or 0)
         times = [newest[t] for t in topics_of.get(name, ()) if t in newest]
-        found[name] = health.Capture(connector=name, topic=topics_of.get(name, ["?"])[0],
+        heartbeat = topics_of.get(name, ["?"])[0]
+        unseen = None if error or interval_ms <= 0 or existing is None or heartbeat in existing else (
+            f"its heartbeat topic {heartbeat} is not among the topics this principal may describe: not written yet, "
+            f"or not granted (grant Describe and Read on the topic prefix {heartbeat.rsplit('.', 1)[0]}., README "
+            '"ACLs the principal needs"); the capture is not judged without it')
+        found[name] = health.Capture(connector=name, topic=heartbeat,
                                      interval_s=interval_ms / 1000 if interval_ms > 0 else None,
-                                     checked_ms=checked_ms, last_ms=max(times) if times else None, error=error)
+                                     checked_ms=checked_ms, last_ms=max(times) if times else None,
+                                     error=error or unseen)
     return found
 
 

@@ -118,8 +118,10 @@ class Capture:
 
     @property
     def stalled(self) -> bool:
+        """Its newest record is older than :attr:`stall_s`; never when its topics could not all be read (an unread
+        heartbeat topic leaves only change records, which an idle database does not write)."""
         age, bound = self.age_s, self.stall_s
-        return age is not None and bound is not None and age > bound
+        return self.error is None and age is not None and bound is not None and age > bound
 
     def text(self) -> str:
         """``last heartbeat 12 s ago (every 10 s)``."""

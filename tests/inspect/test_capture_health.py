@@ -189,6 +189,33 @@ def test_the_newest_heartbeat_or_change_record_is_read_from_recorded_topics(monk
                                                                              False)
 
 
+def test_a_heartbeat_topic_the_principal_may_not_see_is_said_and_not_judged_stalled(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A trial's staging principal, granted the change-topic prefixes only (as the README said then), could not see
+    `__debezium-heartbeat.stgcrm`: status judged a healthy connector by its change records alone (3 min old, the
+    database idle), said "capture stalled" and told to restart it."""
+    existing = {"stgcrm.crm.customers"}
+
+    def topics(bootstrap: object, names: list[str], **_: Any) -> list[TopicInfo]:
+        return [TopicInfo(name=n, internal=False, config={}, partitions=(
+            PartitionInfo(partition=0, leader=1, replicas=(1,), isr=(1,), begin=0, end=5),)) for n in names]
+
+    def read_spans(bootstrap: object, spans: dict[tuple[str, int], tuple[int, int]]) -> list[RawRecord]:
+        return [RawRecord(topic="stgcrm.crm.customers", partition=0, offset=4, timestamp_ms=1_000, key=None,
+                          value=b"{}")]
+
+    monkeypatch.setattr(admin, "topic_names", lambda bootstrap: existing)
+    monkeypatch.setattr(admin, "topics", topics)
+    monkeypatch.setattr(sources, "read_spans", read_spans)
+    found = sources.newest_records("kafka:9092", {
+        "crm-source-stg": {"topic.prefix": "stgcrm", "heartbeat.interval.ms": "10000"}})
+    seen = found["crm-source-stg"]
+    assert seen.stalled is False and seen.error is not None
+    assert "__debezium-heartbeat.stgcrm is not among the topics this principal may describe" in seen.error
+    assert "grant Describe and Read on the topic prefix __debezium-heartbeat." in seen.error
+    assert health.verdict(pipeline(connector("crm-source-stg"), captures=found)).problems == ()
+
+
 def test_a_table_added_without_its_schema_in_the_history_is_named_with_its_recovery() -> None:
     """A trial added a table to a running MariaDB capture as the README said; the task failed on its first row, and
     status, the deploy and the snapshot advised `restart --failed-only`, which fails the same way."""

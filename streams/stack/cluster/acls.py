@@ -22,6 +22,9 @@ Operation = Literal["all", "read", "write", "create", "describe", "describe_conf
 
 #: The prefix of everything Isthmus creates and uses on a cluster (topics, groups, transactional ids).
 OWN_PREFIX = "isthmus"
+#: The prefix of the connectors' heartbeat topics (Debezium's default `topic.heartbeat.prefix`): Connect writes them,
+#: Isthmus reads them.
+HEARTBEAT_PREFIX = "__debezium-heartbeat."
 
 
 @dataclass(frozen=True, kw_only=True, order=True)
@@ -44,12 +47,15 @@ class Grant:
 def isthmus_grants(principal: str, change_topic_prefixes: Sequence[str]) -> list[Grant]:
     """Isthmus: its own ``isthmus*`` topics, groups and transactional ids; read the systems' change topics (and the
     connectors' ``<prefix>.notifications``, which `isthmus connectors snapshot` follows), and create them (a worker
-    creates its inputs that Debezium has not created yet, so it can subscribe at once)."""
+    creates its inputs that Debezium has not created yet, so it can subscribe at once); read the connectors'
+    heartbeats, by which `isthmus status` and the dashboard judge a RUNNING connector's capture."""
     own = [Grant(principal=principal, resource=resource, name=OWN_PREFIX, pattern="prefixed", operation="all")
            for resource in ("topic", "group", "transactional_id")]
     reads = [Grant(principal=principal, resource="topic", name=prefix, pattern="prefixed", operation=operation)
              for prefix in change_topic_prefixes for operation in ("read", "describe", "create")]
-    return own + reads
+    heartbeats = [Grant(principal=principal, resource="topic", name=HEARTBEAT_PREFIX, pattern="prefixed",
+                        operation=operation) for operation in ("read", "describe")]
+    return own + reads + heartbeats
 
 
 def connect_grants(principal: str, group: str, change_topic_prefixes: Sequence[str],
@@ -59,7 +65,7 @@ def connect_grants(principal: str, group: str, change_topic_prefixes: Sequence[s
     each of ``connectors`` (rendered configs) that has one, and the cluster-wide rights a distributed worker with
     exactly-once sources needs."""
     owned = [Grant(principal=principal, resource=resource, name=name, pattern="prefixed", operation="all")
-             for name in (group, f"_{group}", *change_topic_prefixes, "__debezium-heartbeat.")
+             for name in (group, f"_{group}", *change_topic_prefixes, HEARTBEAT_PREFIX)
              for resource in ("topic", "group", "transactional_id")]
     # The leader writes the config topic through the transactional id ``connect-cluster-<group>`` (KIP-618).
     leader = [Grant(principal=principal, resource="transactional_id", name=f"connect-cluster-{group}",
