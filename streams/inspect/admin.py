@@ -8,11 +8,12 @@ from typing import Any
 
 from kafka import KafkaAdminClient, TopicPartition
 from kafka.admin import ConfigFilterType, ConfigResource, ConfigResourceType, OffsetSpec
-from kafka.errors import TransactionalIdNotFoundError
+from kafka.errors import KafkaConnectionError, KafkaTimeoutError, TransactionalIdNotFoundError
 
-from streams.config.kafka import KafkaAddress, client_kwargs
+from streams.config.kafka import KafkaAddress, client_kwargs, kafka_settings
 from streams.inspect.exceptions import UnknownTopic
 from streams.kafka import names
+from streams.kafka.topics import unreachable
 
 #: Kafka's own topics, Connect's bookkeeping and the flows' store changelogs; ``list`` hides them unless ``--all``.
 INTERNAL_PREFIXES = ("__", "_")
@@ -88,7 +89,10 @@ def admin(bootstrap: KafkaAddress, *, bootstrap_timeout_s: float | None = None) 
     """An admin client; ``bootstrap_timeout_s``: how long to try the brokers before giving up (kafka-python's
     default: 30 s)."""
     timeout = {} if bootstrap_timeout_s is None else {"bootstrap_timeout_ms": int(bootstrap_timeout_s * 1000)}
-    return KafkaAdminClient(**client_kwargs(bootstrap), client_id=names.client_id("isthmus-topics"), **timeout)
+    try:
+        return KafkaAdminClient(**client_kwargs(bootstrap), client_id=names.client_id("isthmus-topics"), **timeout)
+    except (KafkaTimeoutError, KafkaConnectionError) as exc:  # what, where and the fix, not kafka-python's traceback
+        raise unreachable(kafka_settings(bootstrap), exc) from exc
 
 
 def _offsets(client: KafkaAdminClient, partitions: Sequence[TopicPartition], spec: OffsetSpec) -> dict[
