@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, TransactionalIdAuthorizationFailedError
 
 from streams.codecs.avro.single_object import SchemaStore
 from streams.config import RuntimeSettings
@@ -35,6 +35,7 @@ from streams.inspect.decoding import RawRecord
 from streams.inspect.masking import PiiCatalog
 from streams.inspect.reader import read_spans
 from streams.kafka import names
+from streams.kafka.refusals import principal
 from streams.kafka.topics import unreachable
 from streams.sinks import dlq, presence
 from streams.sinks.topics import command_topic, dlq_topic, sink_group, writable_systems
@@ -163,6 +164,13 @@ def _transactions_started(kafka: KafkaSettings, ids: Sequence[str]) -> tuple[dic
     for transactional_id in ids:
         try:
             started.update(admin.transactions_started(kafka, [transactional_id]))
+        except TransactionalIdAuthorizationFailedError:
+            who = principal(kafka)
+            errors[transactional_id] = (
+                f"Kafka refuses the principal {who} to describe the transactional id {transactional_id} "
+                "(TRANSACTIONAL_ID_AUTHORIZATION_FAILED); to see the sink's commits, grant it: kafka-acls "
+                f"--bootstrap-server … --add --allow-principal {who} --operation Describe --transactional-id "
+                f"{transactional_id}, or on the name prefix with --resource-pattern-type prefixed")
         except KafkaError as exc:
             errors[transactional_id] = f"{type(exc).__name__}: {exc}"
     return started, errors
