@@ -11,7 +11,7 @@ It also warns of a route addressed by the target's own id of a record the flow c
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from streams.config_files.located_yaml import Node, dotted, located, parse
 from streams.config_files.problem import Problem, shown
@@ -19,7 +19,19 @@ from streams.flows.commands import Sends
 from streams.flows.engine.api import FlowSpec
 from streams.flows.files import FlowFile
 from streams.sinks.adapters.mapping import http_null_reads, null_sent
-from streams.sinks.config.model import PLACEHOLDER, EachItem, FromField, HttpRoute, SqlRoute, TargetConfig
+from streams.sinks.config.model import PLACEHOLDER, EachItem, FromField, HttpRoute, Route, SqlRoute, TargetConfig
+
+
+def _sent_routes(flows: Iterable[FlowSpec], targets: Mapping[str, TargetConfig], files: Mapping[str, FlowFile]
+                 ) -> Iterator[tuple[FlowSpec, FlowFile | None, Sends, TargetConfig, Route | None]]:
+    """Each kind of command a flow sends (once) to a system whose target file is loaded here: the flow, its file
+    (a plugin's flow has none), what it sends, the target file and the route for it (None: none)."""
+    for flow in flows:
+        file = files.get(flow.name)
+        for sends in dict.fromkeys(flow.sends):
+            config = targets.get(sends.target)
+            if config is not None:
+                yield flow, file, sends, config, config.route(sends.payload_type, sends.operation)
 
 
 def unrouted(flows: Iterable[FlowSpec], targets: Mapping[str, TargetConfig],
@@ -30,27 +42,21 @@ def unrouted(flows: Iterable[FlowSpec], targets: Mapping[str, TargetConfig],
     file is loaded); ``files``: the flow file of each flow by name (a plugin's flow has none)."""
     problems: list[Problem] = []
     read: dict[str, Node] = {}
-    for flow in flows:
-        file = files.get(flow.name)
-        for sends in dict.fromkeys(flow.sends):
-            config = targets.get(sends.target)
-            if config is None:
-                continue
-            route = config.route(sends.payload_type, sends.operation)
-            if route is not None and not isinstance(route, SqlRoute):
-                continue
-            short = sends.payload_type.rpartition(".")[2]
-            sent = f"flow {flow.name}{_where(file, sends)} sends to {sends.target} for {sends.why or 'what it decides'}"
-            if route is None:
-                problems.append(Problem(
-                    file=config.path, line=located(_read(config, read)).line(("routes",)), field="routes",
-                    message=(f"no route for {short} {sends.operation}, which {sent}: the sink would dead-letter "
-                             "every such command (NoRoute)"),
-                    fix=(f"add a route with `payload_type: {short}` and `operation: {sends.operation}` to "
-                         f"{shown(config.path)} (see targets/README.md, \"Routes\"), or change the flow file so "
-                         "that it does not send it")))
-            else:
-                problems += _unfed_children(route, sends, config, read, sent, None if file is None else file.block)
+    for flow, file, sends, config, route in _sent_routes(flows, targets, files):
+        if route is not None and not isinstance(route, SqlRoute):
+            continue
+        short = sends.payload_type.rpartition(".")[2]
+        sent = f"flow {flow.name}{_where(file, sends)} sends to {sends.target} for {sends.why or 'what it decides'}"
+        if route is None:
+            problems.append(Problem(
+                file=config.path, line=located(_read(config, read)).line(("routes",)), field="routes",
+                message=(f"no route for {short} {sends.operation}, which {sent}: the sink would dead-letter "
+                         "every such command (NoRoute)"),
+                fix=(f"add a route with `payload_type: {short}` and `operation: {sends.operation}` to "
+                     f"{shown(config.path)} (see targets/README.md, \"Routes\"), or change the flow file so "
+                     "that it does not send it")))
+        else:
+            problems += _unfed_children(route, sends, config, read, sent, None if file is None else file.block)
     return problems
 
 
@@ -63,28 +69,24 @@ def unlinked_routes(flows: Iterable[FlowSpec], targets: Mapping[str, TargetConfi
     (``UnresolvedReference``) until it is replayed. A trial's new user lost a quarter of a healthy run's commands
     so."""
     warnings: list[str] = []
-    for flow in flows:
-        file = files.get(flow.name)
-        for sends in dict.fromkeys(flow.sends):
-            config = targets.get(sends.target)
-            route = None if config is None else config.route(sends.payload_type, sends.operation)
-            if config is None or not sends.unlinked or not isinstance(route, HttpRoute) or route.external_id:
-                continue
-            bare = [name for name in PLACEHOLDER.findall(route.path)
-                    if name in sends.unlinked and name not in route.lookups]
-            if not bare:
-                continue
-            field, short = bare[0], sends.payload_type.rpartition(".")[2]
-            warnings.append(
-                f"{shown(config.path)}:{route.line}: route {short} {sends.operation} ({route.method} {route.path}) is "
-                f"addressed by {{{field}}}, {sends.target}'s own id of the record, which flow {flow.name}"
-                f"{_where(file, sends)} knows only once {sends.target}'s row of an entity it created there is seen; "
-                f"{_article(sends.operation)} {sends.operation} decided before that (a change made right after the "
-                "entity was born) carries null there: the sink fills it with the id the create was answered with (the "
-                "create route's ids) while it runs, but a sink restarted in between, or another sink of a fleet, "
-                "dead-letters it (UnresolvedReference) until it is replayed; fix: add a "
-                f"lookup that finds {field} by a field every command carries (lookups: {{{field}: {{path: ..., "
-                "take: ..., match: ...}}, targets/README.md, \"Routes\"), or address the record by such a field")
+    for flow, file, sends, config, route in _sent_routes(flows, targets, files):
+        if not sends.unlinked or not isinstance(route, HttpRoute) or route.external_id:
+            continue
+        bare = [name for name in PLACEHOLDER.findall(route.path)
+                if name in sends.unlinked and name not in route.lookups]
+        if not bare:
+            continue
+        field, short = bare[0], sends.payload_type.rpartition(".")[2]
+        warnings.append(
+            f"{shown(config.path)}:{route.line}: route {short} {sends.operation} ({route.method} {route.path}) is "
+            f"addressed by {{{field}}}, {sends.target}'s own id of the record, which flow {flow.name}"
+            f"{_where(file, sends)} knows only once {sends.target}'s row of an entity it created there is seen; "
+            f"{_article(sends.operation)} {sends.operation} decided before that (a change made right after the "
+            "entity was born) carries null there: the sink fills it with the id the create was answered with (the "
+            "create route's ids) while it runs, but a sink restarted in between, or another sink of a fleet, "
+            "dead-letters it (UnresolvedReference) until it is replayed; fix: add a "
+            f"lookup that finds {field} by a field every command carries (lookups: {{{field}: {{path: ..., "
+            "take: ..., match: ...}}, targets/README.md, \"Routes\"), or address the record by such a field")
     return warnings
 
 
@@ -97,32 +99,28 @@ def unsent_clears(flows: Iterable[FlowSpec], targets: Mapping[str, TargetConfig]
     source. A trial's new user found out so, from stale e-mails in the target."""
     problems: list[Problem] = []
     read: dict[str, Node] = {}
-    for flow in flows:
-        file = files.get(flow.name)
-        for sends in dict.fromkeys(flow.sends):
-            config = targets.get(sends.target)
-            route = None if config is None else config.route(sends.payload_type, sends.operation)
-            if config is None or not sends.clears or not isinstance(route, HttpRoute):
-                continue
-            reads = http_null_reads(route, sends.carries or sends.clears)
-            unsent = sorted(name for name in sends.clears
-                            if any(path == name or path.startswith(name + ".") for path, _ in reads)
-                            and not null_sent(name, reads))
-            if not unsent:
-                continue
-            short = sends.payload_type.rpartition(".")[2]
-            keys = _route_key(_read(config, read), sends)
-            at = _body_key(route, unsent[0], keys)
-            names = ", ".join(unsent)
-            specs = ", ".join(f"{{from: {name}, keep_null: true}}" for name in unsent)
-            problems.append(Problem(
-                file=config.path, line=located(_read(config, read)).line(at), field=dotted(at),
-                message=(f"route {short} {sends.operation} cannot send a null of {names}, which flow {flow.name}"
-                         f"{_where(file, sends)} clears in {sends.target} when the source clears it: the target "
-                         "would keep its old value, so the sink would dead-letter every such command (NullNotSent)"),
-                fix=(f"send the null in the route's body ({specs}; with `body: payload`, name the fields), or, if "
-                     f"{sends.target} cannot clear them, list them in the flow file's "
-                     f"systems.{sends.target}.cannot_clear (flows/README.md)")))
+    for flow, file, sends, config, route in _sent_routes(flows, targets, files):
+        if not sends.clears or not isinstance(route, HttpRoute):
+            continue
+        reads = http_null_reads(route, sends.carries or sends.clears)
+        unsent = sorted(name for name in sends.clears
+                        if any(path == name or path.startswith(name + ".") for path, _ in reads)
+                        and not null_sent(name, reads))
+        if not unsent:
+            continue
+        short = sends.payload_type.rpartition(".")[2]
+        keys = _route_key(_read(config, read), sends)
+        at = _body_key(route, unsent[0], keys)
+        names = ", ".join(unsent)
+        specs = ", ".join(f"{{from: {name}, keep_null: true}}" for name in unsent)
+        problems.append(Problem(
+            file=config.path, line=located(_read(config, read)).line(at), field=dotted(at),
+            message=(f"route {short} {sends.operation} cannot send a null of {names}, which flow {flow.name}"
+                     f"{_where(file, sends)} clears in {sends.target} when the source clears it: the target "
+                     "would keep its old value, so the sink would dead-letter every such command (NullNotSent)"),
+            fix=(f"send the null in the route's body ({specs}; with `body: payload`, name the fields), or, if "
+                 f"{sends.target} cannot clear them, list them in the flow file's "
+                 f"systems.{sends.target}.cannot_clear (flows/README.md)")))
     return problems
 
 
