@@ -19,6 +19,7 @@ from streams.flows.files import load_flow_files
 from streams.flows.routes import unlinked_routes, unrouted, unsent_clears
 from streams.mapping import load_mappings
 from streams.sinks.config.loader import load_target
+from streams.sinks.config.model import TargetConfig
 
 pytestmark = pytest.mark.unit
 
@@ -94,14 +95,18 @@ def spec(schemas: SchemaStore) -> FlowSpec:
     return built
 
 
-def _unrouted(tmp_path: Path, hub: str, spec: FlowSpec, schemas: SchemaStore) -> list[Problem]:
-    """The problems of the made-up flow against target files ``hub`` and :data:`LEDGER`, loaded by the sinks'
-    loader."""
+def _targets(tmp_path: Path, hub: str, ledger: str, schemas: SchemaStore) -> dict[str, TargetConfig]:
+    """Target files ``hub`` and ``ledger``, loaded by the sinks' loader."""
     (tmp_path / "hub.yaml").write_text(hub, encoding="utf-8")
-    (tmp_path / "ledger.yaml").write_text(LEDGER, encoding="utf-8")
-    targets = {name: load_target(tmp_path / f"{name}.yaml", schemas.schemas, ("hub", "ledger"))
-               for name in ("hub", "ledger")}
-    return unrouted([spec], targets, {f.name: f for f in load_flow_files(HERE / "flows")})
+    (tmp_path / "ledger.yaml").write_text(ledger, encoding="utf-8")
+    return {name: load_target(tmp_path / f"{name}.yaml", schemas.schemas, ("hub", "ledger"))
+            for name in ("hub", "ledger")}
+
+
+def _unrouted(tmp_path: Path, hub: str, spec: FlowSpec, schemas: SchemaStore) -> list[Problem]:
+    """The problems of the made-up flow against target files ``hub`` and :data:`LEDGER`."""
+    return unrouted([spec], _targets(tmp_path, hub, LEDGER, schemas),
+                    {f.name: f for f in load_flow_files(HERE / "flows")})
 
 
 def test_a_link_back_the_target_file_has_no_route_for_is_refused_at_load(
@@ -163,11 +168,8 @@ def test_a_route_addressed_by_the_id_of_a_record_the_flow_creates_there_is_warne
 
 def _unsent(tmp_path: Path, hub: str, ledger: str, spec: FlowSpec, schemas: SchemaStore) -> list[Problem]:
     """The routes of target files ``hub`` and ``ledger`` that cannot send a null the made-up flow clears there."""
-    (tmp_path / "hub.yaml").write_text(hub, encoding="utf-8")
-    (tmp_path / "ledger.yaml").write_text(ledger, encoding="utf-8")
-    targets = {name: load_target(tmp_path / f"{name}.yaml", schemas.schemas, ("hub", "ledger"))
-               for name in ("hub", "ledger")}
-    return unsent_clears([spec], targets, {f.name: f for f in load_flow_files(HERE / "flows")})
+    return unsent_clears([spec], _targets(tmp_path, hub, ledger, schemas),
+                         {f.name: f for f in load_flow_files(HERE / "flows")})
 
 
 def test_a_route_that_cannot_send_the_null_of_a_field_the_flow_clears_is_refused_at_load(
