@@ -443,7 +443,7 @@ class FlowProcessor:
                 consumer.pause(tp)
                 task.rewound[tp] = again
             if handled:
-                now.append((tp, list(handled)))
+                now.append((tp, handled))
         return now
 
     async def _still_reading_first(self, consumer: Any, task: _Task, first: ReadFirst,

@@ -11,7 +11,7 @@ bookkeeping; :mod:`~streams.flows.engine.processor` seeks and pauses."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,13 +45,12 @@ class ReadFirst:
             return None
         return cls(ahead=ahead, held={tp for tp in positions if tp not in ahead})
 
-    def split(self, tp: TopicPartition, records: Sequence[Any]) -> tuple[Sequence[Any], int | None]:
+    def split(self, tp: TopicPartition, records: list[Any]) -> tuple[list[Any], int | None]:
         """Of ``records`` (fetched from ``tp``, in order), those to handle now, and the offset to read ``tp`` from
         again once every input has reached its offset (None: all are handled now). The input is then held."""
         offset = self.ahead.get(tp)
-        if offset is None:  # held: fetched before its pause took effect
-            self.held.add(tp)
-            return (), records[0].offset if records else None
+        if offset is None:  # held (every input not ahead is): fetched before its pause took effect
+            return [], records[0].offset if records else None
         for at, record in enumerate(records):
             if record.offset >= offset:
                 self.reached(tp)
