@@ -149,8 +149,12 @@ def _register_dlq(commands: Any) -> None:
 
 def _bootstrap(args: argparse.Namespace) -> KafkaSettings:
     """The Kafka settings of a ``topics`` command: the environment, then the ``--config`` file the command line
-    names (else ``ISTHMUS_CONFIG``), then the stack's offer; the file's name prefixes are put in the environment."""
-    return load_runtime(args).kafka
+    names (else ``ISTHMUS_CONFIG``), then the stack's offer; the file's name prefixes are put in the environment.
+    Read once a command (a replay asks for them at each step)."""
+    kafka: KafkaSettings | None = getattr(args, "kafka_settings", None)
+    if kafka is None:
+        kafka = args.kafka_settings = load_runtime(args).kafka
+    return kafka
 
 
 def _json_lines(topic: str, rows: Iterable[Mapping[str, Any]]) -> None:
@@ -461,9 +465,13 @@ def _register_inspect(commands: Any) -> None:
     parser.set_defaults(run=run_describe)
 
     parser = commands.add_parser("lag", help="committed offset, end offset and lag per group and partition",
-                                 description="Consumer lag per group and partition; every group when none "
-                                             "is given.")
+                                 description="Consumer lag per group and partition: of the groups given, else "
+                                             "of every group named under the kafka section's group_prefix "
+                                             "(this environment's, on a cluster that others share).")
     parser.add_argument("--group", action="append", default=[], help="only this group (repeatable)")
+    parser.add_argument("--all-groups", action="store_true",
+                        help="every group on the cluster, whatever its prefix (other environments' and "
+                             "applications' too)")
     parser.add_argument("--json", action="store_true", help="JSON lines, one per group and partition")
     parser.set_defaults(run=run_lag)
 
@@ -565,13 +573,17 @@ def run_describe(args: argparse.Namespace) -> int:
 
 
 def run_lag(args: argparse.Namespace) -> int:
-    rows = admin.lag(_bootstrap(args), args.group or None)
+    kafka = _bootstrap(args)
+    prefix = "" if args.all_groups else kafka.group_prefix
+    rows = admin.lag(kafka, args.group or None, prefix=prefix)
     if args.json:
         for row in rows:
             print(json_line(lag_document(row)))
         return 0
     if not rows:
-        print("no committed offsets" + (f" for {', '.join(args.group)}" if args.group else ""), file=sys.stderr)
+        print("no committed offsets" + (f" for {', '.join(args.group)}" if args.group else
+                                        f" of a group named {prefix}* (--all-groups: every group)" if prefix
+                                        else ""), file=sys.stderr)
         return 0
     for row in rows:
         committed = "-" if row.committed is None else str(row.committed)

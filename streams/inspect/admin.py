@@ -162,11 +162,13 @@ def topics(bootstrap: KafkaAddress, names: Sequence[str] | None = None, *, inclu
         client.close()
 
 
-def lag(bootstrap: KafkaAddress, groups: Sequence[str] | None = None) -> list[LagRow]:
-    """Committed offset, end offset and lag of each group (all, or ``groups``) on each partition it committed."""
+def lag(bootstrap: KafkaAddress, groups: Sequence[str] | None = None, *, prefix: str = "") -> list[LagRow]:
+    """Committed offset, end offset and lag of each group (all whose name starts with ``prefix``, or ``groups``)
+    on each partition it committed."""
     client = admin(bootstrap)
     try:
-        chosen = sorted(groups) if groups else sorted(g["group_id"] for g in client.list_groups())
+        chosen = sorted(groups) if groups else sorted(
+            g["group_id"] for g in client.list_groups() if g["group_id"].startswith(prefix))
         if not chosen:
             return []
         committed = client.list_group_offsets(dict.fromkeys(chosen))

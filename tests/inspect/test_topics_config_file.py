@@ -27,12 +27,17 @@ def test_topics_lag_uses_the_config_file_named_on_the_command_line(
                       "  group_prefix: prd-\n", encoding="utf-8")
     seen: list[Any] = []
 
-    def lag(bootstrap: KafkaSettings, group: str | None) -> list[Any]:
-        seen.append(bootstrap)
+    def lag(bootstrap: KafkaSettings, group: str | None, *, prefix: str) -> list[Any]:
+        seen.append((bootstrap, prefix))
         return []
 
     monkeypatch.setattr(admin, "lag", lag)
     assert main(["--config", str(config), "topics", "lag"]) == 0
-    [bootstrap] = seen
+    [(bootstrap, prefix)] = seen
     assert bootstrap.bootstrap_servers == ["broker.prod.invalid:9093"]
     assert bootstrap.topic_prefix == "prd." and bootstrap.group_prefix == "prd-"
+    # on a cluster shared with other environments, only this one's groups, unless every group is asked for
+    assert prefix == "prd-"
+    assert "of a group named prd-* (--all-groups: every group)" in capsys.readouterr().err
+    assert main(["--config", str(config), "topics", "lag", "--all-groups"]) == 0
+    assert seen[-1][1] == ""

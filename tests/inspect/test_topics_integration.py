@@ -32,8 +32,9 @@ STORE = SchemaStore.from_directory()
 TOKENS = "viewer:view-tok,admin:admin-tok"
 
 
-def cli(stack: RunningStack, *args: str, token: str | None = None, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, ISTHMUS_TOKENS=TOKENS)
+def cli(stack: RunningStack, *args: str, token: str | None = None, ok: bool = True,
+        extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, ISTHMUS_TOKENS=TOKENS, **(extra or {}))
     env.pop("ISTHMUS_TOKEN", None)
     if token:
         env["ISTHMUS_TOKEN"] = token
@@ -93,9 +94,10 @@ def world(stack: RunningStack) -> Iterator[dict[str, Any]]:
     producer.flush()
     producer.close()
     group = f"insp-{run}-group"
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    consumer.commit({TopicPartition(own["seek"], 0): OffsetAndMetadata(1, "", -1)})
-    consumer.close()
+    for group_id in (group, f"other-{run}-group"):  # another environment's group on the same cluster
+        consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
+        consumer.commit({TopicPartition(own["seek"], 0): OffsetAndMetadata(1, "", -1)})
+        consumer.close()
     yield {"number": number, "code": code, "name": name, "email": email, "own": own, "group": group,
            "started": started.isoformat().replace("+00:00", "Z"), "run": run}
     admin.delete_topics(list(own.values()))
@@ -135,6 +137,11 @@ def test_list_describe_and_lag(stack: RunningStack, world: dict[str, Any]) -> No
     assert missing.returncode == 2 and "no topic" in missing.stderr
     assert lines(cli(stack, "lag", "--group", world["group"], "--json")) == [
         {"group": world["group"], "topic": own["seek"], "partition": 0, "committed": 1, "end": 2, "lag": 1}]
+    # with no group named: the groups of this environment's group_prefix, not every group of the cluster
+    prefixed = {"ISTHMUS_KAFKA_GROUP_PREFIX": f"insp-{world['run']}-"}
+    assert {row["group"] for row in lines(cli(stack, "lag", "--json", extra=prefixed))} == {world["group"]}
+    every = {row["group"] for row in lines(cli(stack, "lag", "--json", "--all-groups", extra=prefixed))}
+    assert {world["group"], f"other-{world['run']}-group"} <= every
 
 
 def test_tail_filters_and_seeks(stack: RunningStack, world: dict[str, Any]) -> None:
