@@ -16,6 +16,7 @@ from streams.capture.configs import LocalConnector
 from streams.capture.diff import ConfigDiff, diff_configs
 from streams.capture.exceptions import ConnectorFailed, ConnectorNotFound, ConnectorNotReady
 from streams.capture.failures import known_failure, lost_position
+from streams.capture.options import MARIADB, POSTGRES
 
 Say = Callable[[str], None]
 POLL_SECONDS = 0.5
@@ -163,6 +164,28 @@ def delete(client: ConnectClient, name: str, *, say: Say, timeout: float = 60.0)
             raise ConnectorNotReady(f"{name} was still reported after {timeout:.0f}s ({summary(state)}); "
                                     "see the Kafka Connect log")
         time.sleep(POLL_SECONDS)
+
+
+def left_behind(name: str, config: dict[str, str] | None) -> str:
+    """What deleting the connector ``name`` (deployed with ``config``) leaves behind, and what to do about it.
+    Above all a PostgreSQL connector's replication slot: the server keeps every WAL segment from the slot's
+    position until the slot is dropped, so a slot left for a connector that is gone for good fills the
+    database's disk."""
+    config = config or {}
+    again = "deploy it again to continue where it stopped"
+    if config.get("connector.class") == POSTGRES and config.get("slot.drop.on.stop", "").lower() != "true":
+        slot, publication = config.get("slot.name", "debezium"), config.get("publication.name", "dbz_publication")
+        where = (f"{config.get('database.hostname', '?')}:{config.get('database.port', '5432')}/"
+                 f"{config.get('database.dbname', '?')}")
+        return (f"{name}: deleted; its offsets and topics stay, and so does its replication slot {slot} on {where}: "
+                f"the server keeps all WAL from the slot's position until the slot is dropped. {again.capitalize()}; "
+                f"if it is gone for good, drop the slot there (SELECT pg_drop_replication_slot('{slot}');) and, "
+                f"unless another connector uses it, the publication (DROP PUBLICATION {publication};)")
+    if config.get("connector.class") == MARIADB:
+        return (f"{name}: deleted; its offsets, topics and schema history topic stay ({again}, while the server "
+                "still holds the binlogs from its position; else it must snapshot again: connect-configs/README.md, "
+                '"Lost position: purged binlogs")')
+    return f"{name}: deleted; its offsets and topics stay ({again})"
 
 
 def reset_offsets(client: ConnectClient, name: str, *, say: Say, timeout: float = 180.0) -> str:

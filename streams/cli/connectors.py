@@ -447,11 +447,13 @@ def run_lifecycle(args: argparse.Namespace) -> int:
     def body(ctx: Context) -> int:
         _refuse_not_local(ctx, args.names)
         done: list[str] = []
+        left: dict[str, str] = {}
         for name in args.names:
             if args.verb == "delete":
+                config = ctx.client.find_config(name)
                 deploy.delete(ctx.client, name, say=ctx.say, timeout=args.timeout)
-                ctx.text(f"{name}: deleted; its offsets, topics and any replication slot stay (deploy it "
-                         "again to continue where it stopped)")
+                left[name] = deploy.left_behind(name, config)
+                ctx.text(left[name])
             else:
                 act = deploy.pause if args.verb == "pause" else deploy.resume
                 try:
@@ -461,7 +463,7 @@ def run_lifecycle(args: argparse.Namespace) -> int:
                 ctx.text(f"{name}: {deploy.summary(state)}")
             done.append(name)
         if ctx.json:
-            ctx.emit({args.verb: done})
+            ctx.emit({args.verb: done, **({"left_behind": left} if left else {})})
         return 0
 
     return _with_context(args, body)

@@ -124,7 +124,11 @@ def test_lifecycle_and_offsets_reset(scratch: Scratch, connect: ConnectClient, s
     assert connect.status(scratch.name).running
 
     code, deleted = run_cli("connectors", "delete", scratch.name, *configs)
-    assert code == 0 and deleted == {"delete": [scratch.name]}
+    assert code == 0 and deleted["delete"] == [scratch.name]
+    # the slot stays and holds the server's WAL: the command names it and how to drop it
+    assert f"pg_drop_replication_slot('{scratch.slot}')" in deleted["left_behind"][scratch.name]
+    with stack.connect_crm() as conn:
+        assert conn.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (scratch.slot,)).fetchone()
     with pytest.raises(ConnectorNotFound, match=scratch.name):
         connect.status(scratch.name)
 
