@@ -347,7 +347,7 @@ def verdict(pipeline: Pipeline) -> Verdict:
     """What is down or failing in ``pipeline``, and what is held."""
     problems: list[str] = []
     down = [f"{s['name']} {s['state']}" for s in pipeline.stack or ()
-            if s["state"] != "running" and s.get("used", True)]
+            if s["state"] not in ("running", "not started") and s.get("used", True)]
     if down:
         problems.append(f"local stack: {', '.join(down)}")
     if pipeline.kafka_error:
@@ -465,10 +465,11 @@ def render(pipeline: Pipeline, result: Verdict) -> list[str]:
     if pipeline.stack is not None:
         lines.append(f"local stack ({pipeline.stack_home})")
         width = max((len(str(s["name"])) for s in pipeline.stack), default=0)
-        for s in pipeline.stack:
+        states = [str(s["state"]) if s.get("used", True) else "not used" for s in pipeline.stack]
+        wide = max((len(state) for state in states), default=0)
+        for s, shown_state in zip(pipeline.stack, states, strict=True):
             pid = str(s["pid"]) if s["pid"] else "-"
-            state = s["state"] if s.get("used", True) else "not used"
-            lines.append(f"  {s['name']:<{width}}  {state:<9}  pid {pid:<7}  {s['address']}")
+            lines.append(f"  {s['name']:<{width}}  {shown_state:<{max(wide, 9)}}  pid {pid:<7}  {s['address']}")
     lines.append(f"kafka {pipeline.kafka}: " + (pipeline.kafka_error or "reachable"))
     lines.append(f"connectors ({pipeline.connect})" + (
         f": {pipeline.connect_error}" if pipeline.connect_error else "" if pipeline.connectors

@@ -21,12 +21,15 @@ from streams.stack.services.base import port_open
 from streams.stack.settings import SETTINGS, StackSettings
 
 JAVA_SERVICES = frozenset({"kafka", "connect"})
+NOT_STARTED = "not started"
 
 
 @dataclass(frozen=True, kw_only=True)
 class ServiceStatus:
     name: str
-    state: str  # "running", "unhealthy" or "stopped"
+    #: "running", "unhealthy", "stopped", or "not started": never started in this stack home (no log), as after an
+    #: ``isthmus up`` of some services; status does not judge a service not started.
+    state: str
     pid: int | None
     address: str
     log: str
@@ -134,7 +137,8 @@ class StackManager:
             pid = service.process.pid()
             if service.optional and pid is None:
                 continue
-            state = "stopped" if pid is None else "running" if service.is_healthy() else "unhealthy"
+            state = ("running" if service.is_healthy() else "unhealthy") if pid is not None \
+                else "stopped" if service.process.log_path.exists() else NOT_STARTED
             result.append(ServiceStatus(name=service.name, state=state, pid=pid, address=service.address,
                                         log=str(service.process.log_path)))
         return result

@@ -104,3 +104,24 @@ def test_settings_from_the_config_file_are_shown_with_their_value_and_origin(
     assert shown["ISTHMUS_KAFKA_SSL_CAFILE"][0] == "(default)"
     assert shown["ISTHMUS_CONFIG"][0] == str(config)
     assert not any("s3cret" in line for line in lines)
+
+
+def test_services_never_started_here_are_shown_and_not_judged(tmp_path: Path) -> None:
+    """`isthmus up kafka connect crm-db` for systems of your own: the stack's other services, never started in this
+    home, made status say NOT HEALTHY ("local stack: erp-db stopped, crm-api stopped, ...") whatever ran."""
+    from streams.stack.manager import NOT_STARTED, StackManager
+
+    home = tmp_path / "home"
+    states = {s.name: s.state for s in StackManager(StackSettings(home=home)).status()}
+    assert set(states.values()) == {NOT_STARTED}
+    (home / "logs").mkdir(parents=True)
+    (home / "logs" / "erp-db.log").write_text("ran once\n", encoding="utf-8")
+    assert {s.name: s.state for s in StackManager(StackSettings(home=home)).status()}["erp-db"] == "stopped"
+
+    pipeline = health.Pipeline(kafka="127.0.0.1:19092", connect="http://127.0.0.1:19083", stack_home=str(home), stack=(
+        {"name": "crm-db", "state": "running", "pid": 7, "address": "postgresql://127.0.0.1:15432/crm"},
+        {"name": "crm-api", "state": NOT_STARTED, "pid": None, "address": "http://127.0.0.1:18001"},
+        {"name": "erp-db", "state": "stopped", "pid": None, "address": "mysql://127.0.0.1:13306/erp"}))
+    result = health.verdict(pipeline)
+    assert [p for p in result.problems if p.startswith("local stack")] == ["local stack: erp-db stopped"]
+    assert health.render(pipeline, result)[2] == "  crm-api  not started  pid -        http://127.0.0.1:18001"
