@@ -132,6 +132,12 @@ def test_each_maps_array_items_against_the_item_schema(tmp_path: Path) -> None:
     assert "currency is not an array" in refused(not_array)
 
 
+def test_a_batch_endpoint_is_in_the_plan_sink_check_prints(tmp_path: Path) -> None:
+    config = load_target(write(tmp_path, GOOD + "    batch: {method: POST, path: /accounts/batch, max_items: 50}\n"))
+    [route] = config.routes.values()
+    assert route.plan() == "PATCH /accounts/{account_id}, in batches of up to 50 by POST /accounts/batch (linger 20 ms)"
+
+
 def test_batch_endpoints_are_checked(tmp_path: Path) -> None:
     message = refused(write(tmp_path, GOOD + "    batch: {method: GET, path: '/accounts/{x}', max_items: 0}\n"))
     assert "routes[0].batch.method: 'GET' cannot carry a batch body" in message

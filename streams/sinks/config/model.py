@@ -427,6 +427,9 @@ class HttpRoute:
     def plan(self) -> str:
         parts = f", more lines by {self.parts.method} {self.parts.path}" if self.parts else ""
         parts += f", {self.job.plan()}" if self.job else ""
+        if self.batch is not None:
+            parts += (f", in batches of up to {self.batch.max_items} by {self.batch.method} {self.batch.path} "
+                      f"(linger {self.batch.linger_ms} ms)")
         guard = self.precondition
         if self.external_id is None:
             carries = f" with {guard.plan(self.path)}" if guard else ""
