@@ -183,3 +183,18 @@ def test_build_adapter_refuses_a_config_naming_an_unregistered_adapter(tmp_path:
     config = load_target(write(tmp_path, ECHO_FILE), adapters=with_echo())
     with pytest.raises(UnknownAdapter, match="'echo' is not an adapter: the registered ones are http, jsonrpc, sql"):
         build_adapter(config, SinkEnvironment.from_env({}), AdapterRegistry())
+
+
+def test_an_http_target_with_no_base_url_anywhere_names_every_place_to_set_one(tmp_path: Path) -> None:
+    config = load_target(write(tmp_path, """\
+        system: erp
+        adapter: http
+        routes:
+          - {payload_type: Account, operation: create, method: POST, path: /accounts, body: {name: name}}
+        """))
+    with pytest.raises(TargetConfigError) as refusal:
+        build_adapter(config, SinkEnvironment.from_env({}))
+    said = str(refusal.value)
+    assert "no base URL for erp's API" in said and "http.base_url in the target file" in said
+    assert 'ISTHMUS_ENDPOINTS_API_URLS (a JSON object, e.g. {"erp": "https://api.example.com"})' in said
+    assert "ISTHMUS_SINK_BASE_URL for this sink alone" in said

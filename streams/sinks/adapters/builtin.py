@@ -41,7 +41,9 @@ def base_url(config: TargetConfig, environment: SinkEnvironment) -> str:
     url = environment.endpoints.api_url(config.system)
     if url is None:
         raise TargetConfigError(f"{config.path}: no base URL for {config.system}'s API; fix: set http.base_url in the "
-                                "target file, or ISTHMUS_SINK_BASE_URL")
+                                f"target file, {environment.endpoints.env_name('api_urls')} (a JSON object, e.g. "
+                                f'{{"{config.system}": "https://api.example.com"}}) or endpoints.api_urls in the '
+                                "--config file, or ISTHMUS_SINK_BASE_URL for this sink alone")
     return url
 
 
