@@ -31,6 +31,13 @@ class KeptEvents:
             del kept[next(iter(kept))]
         kept[(record.topic, record.partition, record.offset)] = (record.value, event)
 
+    def peek(self, record: Incoming) -> ChangeEvent | None:
+        """The event kept for ``record``, left kept; None when there is none."""
+        kept = self._kept.get((record.topic, record.partition, record.offset))
+        if kept is None or kept[0] != record.value:
+            return None
+        return kept[1]
+
     def take(self, record: Incoming) -> ChangeEvent | None:
         """The event kept for ``record`` (the same position and value bytes), taken out; None when there is none."""
         kept = self._kept.pop((record.topic, record.partition, record.offset), None)

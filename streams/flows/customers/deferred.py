@@ -75,14 +75,23 @@ class Deferred:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def defer(self, tx: str, touched: Mapping[str, Cause]) -> None:
-        """Leave the entities ``touched`` (each with its cause) for the end of transaction ``tx``."""
+    def defer(self, tx: str, touched: Mapping[str, Cause], *, fill: int = 0) -> None:
+        """Leave the entities ``touched`` (each with its cause) for the end of transaction ``tx``. ``fill``: add
+        them to the transaction's newest chunk while it holds fewer than that many (a snapshot's parts are one read
+        each: a chunk apiece would be a store key per entity), else each part's entities make chunks of their own."""
         if not touched:
             return
         store = self.store
         meta = store.get(f"tx:{tx}") or {"chunks": 0, "next": 0}
         chunks = int(meta["chunks"])
         items = list(touched.items())
+        if fill and chunks > int(meta["next"]):
+            newest = store.get(f"chunk:{tx}:{chunks - 1}") or {"entities": []}
+            entities = list(newest["entities"])
+            if len(entities) + len(items) <= fill:
+                entities += [[key, cause_state(cause)] for key, cause in items]
+                store.put(f"chunk:{tx}:{chunks - 1}", {"entities": entities})
+                return
         for at in range(0, len(items), CHUNK):
             store.put(f"chunk:{tx}:{chunks}",
                       {"entities": [[key, cause_state(cause)] for key, cause in items[at:at + CHUNK]]})

@@ -70,6 +70,7 @@ from streams.flows.customers.recreate import reborn
 from streams.flows.customers.rederive import dead_letter_cause, rederive
 from streams.flows.customers.refused import forget_refused, same_payload
 from streams.flows.customers.remembered import ROWS_CODEC, Row, UnknownEnds
+from streams.flows.customers.snapshots import SNAPSHOT_CHUNK, SNAPSHOT_TX, Snapshots
 from streams.flows.customers.state import CustomerState, StateCodec
 from streams.flows.customers.sync import ENDED_CHILD_COUNT, command_payload, decide, fold, fold_child, fold_xref
 from streams.flows.customers.txnet import PARTS, Group, Part, Transactions
@@ -257,6 +258,8 @@ class CustomerFlow:
         self.tables = dict(tables)
         self.transactions = Transactions(net=net, systems=systems, tables=self.tables,
                                          limit=config.transaction_limit)
+        #: Each system's initial snapshot, folded as one transaction and decided at its end.
+        self._snapshots = Snapshots(config.name, self.tables)
         self.dead_letters = own_topic(DLQ_TOPIC) if dead_letter_topic == DLQ_TOPIC else dead_letter_topic
         self.command_topics = dict(command_topics or {})
         self.canonical_topic = canonical_topic or own_topic(config.publish)
@@ -316,6 +319,12 @@ class CustomerFlow:
         if groups is None:
             where = self.tables.get(record.topic)
             groups = self.transactions.groups(record, where[0] if where else None, ctx.stores, ctx.count, ctx=ctx)
+            if self.transactions.net and where and len(groups) == 1 and groups[0] == (record,) \
+                    and not isinstance(groups[0], Part):
+                # a change standing alone: a snapshot's read is a part of the snapshot's transaction (.snapshots)
+                part = self._snapshots.part(record, self.transactions.event(record), ctx.stores[DEFERRED])
+                if part is not None:
+                    groups = [part]
         self._groups(groups, ctx)
 
     def _refused(self, record: Incoming, refused: Mapping[str, Any], ctx: Context) -> None:
@@ -403,6 +412,7 @@ class CustomerFlow:
         (:mod:`.unindexed`); then hold the entities no origin has had for too long (:mod:`.no_origin`) and announce
         the parked changes that wait too long."""
         self._groups(self.transactions.abandon_read_to_end(ticking.read_to_end, ctx.stores, ctx.count, ctx=ctx), ctx)
+        self._groups(self._snapshots.quiet(ticking, ctx.stores[DEFERRED]), ctx)
         unindexed = answerable(self.config, self._entities(ctx), ctx.stores[PARKED])  # parked before it could be
         self._groups([(record,) for record in self._release(ctx, unindexed)], ctx)
         busy = self._decide_deferred(ctx)
@@ -493,9 +503,13 @@ class CustomerFlow:
         self._withheld.folded(ctx, entities, folded, settled_at)  # a value a change left out: unknown (.withheld)
         if isinstance(records, Part) and (not records.last or len(folded) > DECISIONS_PER_BATCH):
             # decided at the transaction's end (see .deferred), at most a batch's budget of them at a time
+            fill = 0
+            if records.tx.startswith(SNAPSHOT_TX):  # a read per part: an entity left once a batch, not per read
+                folded = {key: cause for key, cause in folded.items() if not entities.get(key).held}
+                fill = SNAPSHOT_CHUNK
             for key in folded:
                 entities.get(key).held = True  # and published there (see _publish)
-            Deferred(ctx.stores[DEFERRED]).defer(records.tx, folded)
+            Deferred(ctx.stores[DEFERRED]).defer(records.tx, folded, fill=fill)
             ctx.count(DEFERRED_COUNT, len(folded))
             deciding = {}
         failed: dict[str, Exception] = {}

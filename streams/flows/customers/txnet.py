@@ -148,6 +148,21 @@ class Transactions:
         instead of decoding every change twice (a sixth of the customer flow's handler, issue 17)."""
         return self._decoded.take(record)
 
+    def event(self, record: Incoming) -> ChangeEvent | None:
+        """The change event of ``record``, a change of an input table, kept for the fold (:meth:`decoded`): the one
+        :meth:`groups` decoded, or decoded now; None for a record that does not decode to one (the fold says why)."""
+        event = self._decoded.peek(record)
+        if event is not None or record.value is None:
+            return event
+        try:
+            decoded = decode(record.value, record.key, topic=record.topic, where=record.position)
+        except CodecError:
+            return None
+        if not isinstance(decoded, ChangeEvent):
+            return None
+        self._decoded.keep(record, decoded)
+        return decoded
+
     def abandon_read_to_end(self, read_to_end: Collection[str], stores: Mapping[str, Store],
                             count: Callable[[str, int], None] | None = None, *,
                             ctx: Context | None = None) -> list[Group]:

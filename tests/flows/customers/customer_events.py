@@ -73,14 +73,15 @@ class Cdc:
         self.now += dt.timedelta(seconds=seconds)
         return self.now
 
-    def _source(self, topic: str, table: str, at: dt.datetime, snapshot: bool) -> tuple[dict[str, Any], Any]:
+    def _source(self, topic: str, table: str, at: dt.datetime, snapshot: str | None) -> tuple[dict[str, Any], Any]:
+        """``snapshot``: a read's ``source.snapshot`` mark (``true``, ``last``, ...); None for a streamed change."""
         if topic.startswith("crm."):
             self.lsn += 80
             self.tx += 1
             micros = _micros(at)
             source = {"connector": "postgresql", "db": "crm", "lsn": self.lsn, "name": "crm", "origin": None,
                       "origin_lsn": None, "schema": "crm", "sequence": f'[null,"{self.lsn}"]',
-                      "snapshot": "true" if snapshot else "false", "table": table, "ts_ms": micros // 1000,
+                      "snapshot": snapshot or "false", "table": table, "ts_ms": micros // 1000,
                       "ts_ns": micros * 1000, "ts_us": micros, "txId": self.tx, "version": "3.6.1.Final",
                       "xmin": None}
             block = None if snapshot else {"id": f"{self.tx}:{self.lsn}", "total_order": 1,
@@ -91,17 +92,18 @@ class Cdc:
         gtid = f"0-1-{self.binlog_pos}"
         source = {"connector": "mariadb", "db": "erp", "file": "binlog.000001", "gtid": None if snapshot else gtid,
                   "name": "erp", "pos": self.binlog_pos, "query": None, "row": 0, "sequence": None,
-                  "server_id": 1, "snapshot": "true" if snapshot else "false", "table": table,
+                  "server_id": 1, "snapshot": snapshot or "false", "table": table,
                   "thread": None, "ts_ms": seconds * 1000, "ts_ns": seconds * 10**9, "ts_us": seconds * 10**6,
                   "version": "3.5.0.Final"}
         return source, (None if snapshot else {"id": gtid, "total_order": 1, "data_collection_order": 1})
 
     def record(self, topic: str, op: str, *, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None,
-               at: dt.datetime | None = None) -> tuple[str, bytes, bytes]:
-        """(topic, key, value) of one change; ``before``/``after`` are payload rows (see the *_row helpers)."""
+               at: dt.datetime | None = None, snapshot: str = "true") -> tuple[str, bytes, bytes]:
+        """(topic, key, value) of one change; ``before``/``after`` are payload rows (see the *_row helpers);
+        ``snapshot``: a read's mark (``last``: the snapshot's last read, which ends it)."""
         shape = SHAPES[topic]
         table = topic.rpartition(".")[2]
-        source, block = self._source(topic, table, at or self.now, snapshot=op == "r")
+        source, block = self._source(topic, table, at or self.now, snapshot=snapshot if op == "r" else None)
         row = after if after is not None else before
         assert row is not None
         key_field = shape["key"]["schema"]["fields"][0]["field"]

@@ -63,14 +63,15 @@ def test_account_coming_back_links_both_systems(harness: Harness) -> None:
 
 def test_snapshot_read_of_an_unlinked_customer_creates_the_account(harness: Harness) -> None:
     row = crm_customer_row("C-100004", 44, name="Snapshot Co")
-    (sent,) = harness.feed(harness.systems.cdc.record(CRM_CUSTOMERS, "r", before=None, after=row))
+    # the snapshot's one read, its last: decided at once (reads before the last wait for it: .snapshots)
+    (sent,) = harness.feed(harness.systems.cdc.record(CRM_CUSTOMERS, "r", before=None, after=row, snapshot="last"))
     assert sent.route == ("Account", "create") and sent.record["source"]["snapshot"] is True
 
 
 def test_snapshot_read_of_a_customer_the_crm_already_links_creates_nothing(harness: Harness) -> None:
     row = crm_customer_row("C-100005", 45, name="Linked Co", erp_account_id=9005, credit_limit=Decimal("10.00"),
                            payment_terms="NET30")
-    assert harness.feed(harness.systems.cdc.record(CRM_CUSTOMERS, "r", before=None, after=row)) == []
+    assert harness.feed(harness.systems.cdc.record(CRM_CUSTOMERS, "r", before=None, after=row, snapshot="last")) == []
     assert harness.canonical("C-100005")["name"] == "Linked Co"
 
 

@@ -67,7 +67,7 @@ def test_tombstones_and_accounts_without_a_crm_customer_are_skipped_quietly(harn
 
 def test_snapshot_row_decodes_like_a_change(harness: Harness) -> None:
     row = crm_customer_row("C-600005", 65, name="Snap")
-    (sent,) = harness.feed(harness.systems.cdc.record(CRM_CUSTOMERS, "r", before=None, after=row))
+    (sent,) = harness.feed(harness.systems.cdc.record(CRM_CUSTOMERS, "r", before=None, after=row, snapshot="last"))
     assert sent.route == ("Account", "create") and harness.dead_letters == []
 
 

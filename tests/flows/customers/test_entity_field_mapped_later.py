@@ -35,7 +35,7 @@ def test_a_snapshot_read_claims_a_field_the_record_never_had(harness: Harness) -
     harness.feed(crm.crm_edit(NUMBER, name="Acme Ltd"))  # shows the phone, claims only the name
     assert harness.canonical(NUMBER)["phone"] is None
     row = crm.customers[NUMBER]
-    harness.feed(crm.cdc.record(CRM_CUSTOMERS, "r", before=None, after=row, at=crm.cdc.tick(0.001)))
+    harness.feed(crm.cdc.record(CRM_CUSTOMERS, "r", before=None, after=row, at=crm.cdc.tick(0.001), snapshot="last"))
     assert harness.canonical(NUMBER)["phone"] == "+86 21 5555 0101"
     assert harness.dead_letters == []
 
