@@ -68,6 +68,9 @@ class SinkCollector(Collector):
                        "reached while commands retrying a transient failure held back their partitions' commits (each "
                        "said at WARNING, naming them): only the commands in hand are tried until they end.", target,
                        stats.held_back)
+        yield _counter("isthmus_sink_folded_total", "Updates of an entity folded into a later one waiting with them "
+                       "and written with it (ISTHMUS_SINK_FOLD_UPDATES): a result each, one call for all.", target,
+                       stats.folded)
         yield _gauge("isthmus_sink_in_flight", "Commands being delivered now (one per entity at most).", target,
                      worker.scheduler.active)
         yield _gauge("isthmus_sink_waiting", "Commands fetched and waiting behind an earlier one of their entity.",

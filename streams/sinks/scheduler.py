@@ -15,10 +15,13 @@ T = TypeVar("T")
 
 
 class KeyedScheduler(Generic[T]):
-    def __init__(self, *, concurrency: int) -> None:
+    def __init__(self, *, concurrency: int, fold: Callable[[T, T], T | None] | None = None) -> None:
+        """``fold(earlier, later)``: the one item that does what both would, in their order, or None when they
+        must go one after the other; tried as a key's next item is taken, with each item queued behind it."""
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         self.concurrency = concurrency
+        self.fold = fold
         self._queues: dict[Hashable, deque[T]] = {}
         self._active: set[Hashable] = set()
         self._ready: deque[Hashable] = deque()
@@ -40,6 +43,14 @@ class KeyedScheduler(Generic[T]):
         key = self._ready.popleft()
         queue = self._queues[key]
         item = queue.popleft()
+        fold = self.fold
+        while fold is not None and queue:
+            folded = fold(item, queue[0])
+            if folded is None:
+                break
+            queue.popleft()
+            self._queued -= 1
+            item = folded
         if not queue:
             del self._queues[key]
         self._active.add(key)

@@ -51,6 +51,9 @@ class SinkSettings(Section):
                              "command per entity at a time; a route with a batch endpoint sends them together)")
     max_in_flight: int = Field(4096, gt=0, description="records fetched but not yet committed; fetching pauses at "
                                "this bound (backpressure)")
+    fold_updates: bool = Field(True, description="an entity flow's updates of one entity waiting behind another are "
+                               "sent as one, the last with the changed fields of all (streams/sinks/folding.py); "
+                               "false: every command is sent as it came")
     retry_base_s: float = Field(0.2, gt=0, description="first retry delay, seconds")
     retry_max_s: float = Field(30.0, gt=0, description="longest retry delay, seconds")
     retry_multiplier: float = Field(2.0, ge=1, description="growth of the delay per attempt")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import logging
 import time
@@ -53,6 +54,7 @@ from streams.sinks.breaker import CircuitBreaker
 from streams.sinks.config.model import TargetConfig
 from streams.sinks.delivery import ALONE_ATTEMPTS_SETTING, ALONE_S_SETTING, Delivered, Deliverer, RetryPolicy
 from streams.sinks.exceptions import KafkaUnavailable, WorkerFenced
+from streams.sinks.folding import folds
 from streams.sinks.gate import BREAKER, RETRY_AFTER, TargetGate
 from streams.sinks.offsets import ContiguousOffsets
 from streams.sinks.outcomes import Applied
@@ -112,6 +114,10 @@ class _Item:
     #: Its place in the order the worker fetched records: its calls wait for their turn at the target in this
     #: order (an older command's follow-up call before a newer one's first; streams/sinks/throttle.py).
     position: int = 0
+    #: The earlier updates of its entity folded into it (streams/sinks/folding.py), which end as it ends.
+    folded: list[_Item] = field(default_factory=list)
+    #: What the target answered its command, once applied.
+    applied: Applied | None = None
 
 
 @dataclass(kw_only=True)
@@ -131,6 +137,8 @@ class SinkStats:
     heartbeats: int = 0
     #: Times the in-flight bound was reached while a retrying command held back its partition's commit (said).
     held_back: int = 0
+    #: Updates folded into a later one of their entity and written with it (streams/sinks/folding.py).
+    folded: int = 0
     max_uncommitted: int = 0
     started: float = field(default_factory=time.monotonic)
 
@@ -139,7 +147,7 @@ class SinkStats:
                 "dead_lettered": self.dead_lettered, "dead_letters_committed": self.dead_letters_committed,
                 "commit_failures": self.commit_failures,
                 "committed": self.committed, "transactions": self.transactions, "heartbeats": self.heartbeats,
-                "held_back": self.held_back, "max_uncommitted": self.max_uncommitted}
+                "held_back": self.held_back, "folded": self.folded, "max_uncommitted": self.max_uncommitted}
 
 
 class SinkWorker:
@@ -180,7 +188,8 @@ class SinkWorker:
         self.deliverer = Deliverer(adapter=adapter, gate=self.gate, policy=policy, config=config)
         #: The pace of the adapter's calls (an HTTP-borne adapter's; None for sql): its rate and 429s.
         self.throttle = throttle_of(adapter)
-        self.scheduler: KeyedScheduler[_Item] = KeyedScheduler(concurrency=self.options.concurrency)
+        self.scheduler: KeyedScheduler[_Item] = KeyedScheduler(
+            concurrency=self.options.concurrency, fold=_fold if self.options.fold_updates else None)
         self.offsets: ContiguousOffsets[TopicPartition, Output] = ContiguousOffsets()
         self._last_seen: dict[TopicPartition, int] = {}
         self._fetched = itertools.count()
@@ -401,6 +410,8 @@ class SinkWorker:
             key, item = taken
             task = asyncio.create_task(self._process(key, item), name=f"sink-{item.tp.partition}-{item.offset}")
             self._running[(item.tp, item.offset)] = item
+            for earlier in item.folded:  # their commits wait for it: said as it when they hold one back
+                self._running[(earlier.tp, earlier.offset)] = item
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -416,9 +427,30 @@ class SinkWorker:
                                          reason=f"the {self.system} sink failed on this record: {exc!r}; this is "
                                                 "a bug in the sink or its target file: report it, then replay"),)
         self._running.pop((item.tp, item.offset), None)
+        for earlier in item.folded:
+            self._running.pop((earlier.tp, earlier.offset), None)
+            self.offsets.complete(earlier.tp, earlier.offset, (self._folded_output(earlier, item, outputs),))
         self.offsets.complete(item.tp, item.offset, outputs)
         self.scheduler.finish(key)
         self._dispatch()
+
+    def _folded_output(self, earlier: _Item, item: _Item, outputs: tuple[Output, ...]) -> Output:
+        """How an update folded into ``item`` ends: a result of ``item``'s status when it was applied, its response
+        naming the command that carried its fields; else a dead letter naming that command and why it failed."""
+        assert earlier.command is not None and item.command is not None
+        self.stats.folded += 1
+        applied = item.applied
+        if applied is not None and not applied.refused and outputs and outputs[0].kind == "result":
+            key = earlier.original.key if earlier.original.key is not None else earlier.command.entity_key.encode()
+            carried = Applied(status=applied.status, body={"folded_into": item.command.command_id})
+            return self._result_output(earlier, key, result_value(earlier.command, carried, attempts=0),
+                                       self.options.max_request_size)
+        why = next((o for o in outputs if o.kind == "dead letter"), None)
+        return self._dead_letter(earlier, attempts=0, error_type="FoldedUpdateFailed", reason=(
+            f"this update was folded into the later update {item.command.command_id} of {item.command.entity_key} "
+            f"(offset {item.offset}), which carried its fields and was not applied"
+            + (": see that command's dead letter" if why is not None else "")
+            + "; a replay derives the entity's commands again from its current state"))
 
     async def _outputs(self, item: _Item) -> tuple[Output, ...]:
         if item.command is None:
@@ -436,6 +468,7 @@ class SinkWorker:
         delivered = await self.deliverer.deliver(command, item.position)
         self.delivery_seconds.observe(self.system, time.monotonic() - began)
         if isinstance(delivered.outcome, Applied):
+            item.applied = delivered.outcome
             if not delivered.outcome.refused:
                 self.unmade.applied(command)
             return (self._result(item, command, delivered),)
@@ -695,6 +728,7 @@ class SinkWorker:
         gone = sum(self.deliverer.gone.values())
         return (f"{s.applied} applied ({s.replayed} replayed{f', {gone} gone' if gone else ''}), {s.refused} refused, "
                 f"{s.dead_lettered} dead-lettered{f' ({unlisted} not committed yet)' if unlisted > 0 else ''}, "
+                f"{f'{s.folded} folded into later updates, ' if s.folded else ''}"
                 f"{self.deliverer.retries} retries; {self.scheduler.active} in flight, "
                 f"{self.scheduler.queued} waiting, "
                 f"{self.offsets.tracked} uncommitted; breaker {self.gate.state}{self._held_text()}"
@@ -768,3 +802,13 @@ async def _cancelled(tasks: list[asyncio.Task[None]], *, rounds: int = 10) -> No
 
 def _shortened(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else f"{text[:limit - 1]}…"
+
+
+def _fold(earlier: _Item, later: _Item) -> _Item | None:
+    """``later`` taking over ``earlier`` (an update of its entity it may fold: streams/sinks/folding.py), or None."""
+    if earlier.command is None or later.command is None:
+        return None
+    command = folds(earlier.command, later.command, earlier.original.headers, later.original.headers)
+    if command is None:
+        return None
+    return dataclasses.replace(later, command=command, folded=[*later.folded, *earlier.folded, earlier])

@@ -69,3 +69,15 @@ def test_drop_removes_queued_items_but_not_active_ones() -> None:
     assert sorted(dropped) == ["p1-a2", "p1-b1"] and scheduler.queued == 0
     scheduler.finish("a")
     assert drain(scheduler) == []
+
+
+def test_a_fold_joins_a_keys_next_item_with_those_queued_behind_it_until_one_does_not_fold() -> None:
+    def fold(earlier: str, later: str) -> str | None:
+        return f"{earlier}+{later}" if later.startswith("u") else None
+
+    scheduler: KeyedScheduler[str] = KeyedScheduler(concurrency=10, fold=fold)
+    for item in ("c1", "u2", "u3", "d4", "u5"):
+        scheduler.add("a", item)
+    assert drain(scheduler) == [("a", "c1+u2+u3")] and scheduler.queued == 2
+    scheduler.finish("a")
+    assert drain(scheduler) == [("a", "d4+u5")] and scheduler.queued == 0

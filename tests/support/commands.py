@@ -10,8 +10,9 @@ from typing import Any
 
 
 def command(*, target: str, operation: str, payload_type: str, entity_key: str, payload: Mapping[str, Any],
-            key: str | None = None, changed: Sequence[str] = (), entity_type: str | None = None) -> dict[str, Any]:
-    """A Command record as a flow would produce it."""
+            key: str | None = None, changed: Sequence[str] = (), entity_type: str | None = None,
+            reads_refusals: bool | None = None) -> dict[str, Any]:
+    """A Command record as a flow would produce it (``reads_refusals`` None: the schema's default, true)."""
     full = payload_type if "." in payload_type else f"isthmus.canonical.{payload_type}"
     command_id = str(uuid.uuid4())
     return {
@@ -28,6 +29,7 @@ def command(*, target: str, operation: str, payload_type: str, entity_key: str, 
                    "table": "test", "commit_time": datetime.now(UTC)},
         "causation": {"event_id": f"test:{command_id}", "correlation_id": f"test-{entity_key}"},
         "created_at": datetime.now(UTC),
+        **({} if reads_refusals is None else {"reads_refusals": reads_refusals}),
     }
 
 
