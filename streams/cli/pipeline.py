@@ -54,9 +54,11 @@ STALL_AFTER_S = 120.0
 
 
 def gather(runtime: RuntimeSettings, *, stack: list[dict[str, Any]] | None = None, stack_home: str | None = None,
-           down: dict[str, str] | None = None, stall_s: float = STALL_AFTER_S) -> health.Pipeline:
+           down: dict[str, str] | None = None, stall_s: float = STALL_AFTER_S,
+           behind_s: float = health.BEHIND_AFTER_S) -> health.Pipeline:
     """Everything ``isthmus status`` reports, read from the services ``runtime`` points to; ``down``: why
-    ``kafka`` or ``connect`` is known to be down (not asked then); ``stall_s``: :attr:`health.Activity.stall_s`."""
+    ``kafka`` or ``connect`` is known to be down (not asked then); ``stall_s``: :attr:`health.Activity.stall_s`;
+    ``behind_s``: :attr:`health.Consumer.behind_s`."""
     down = down or {}
     kafka, connect_url = runtime.kafka, runtime.connect.urls[0]
     connectors, connect_error = ([], down["connect"]) if "connect" in down else \
@@ -80,7 +82,7 @@ def gather(runtime: RuntimeSettings, *, stack: list[dict[str, Any]] | None = Non
             consumers = expected_consumers()
         except IsthmusError as exc:
             return health.Pipeline(**shown, consumers_error=f"cannot tell the flows and sinks: {exc}")
-        flows, sinks = _consumers(kafka, consumers, held, stall_s, existing)
+        flows, sinks = _consumers(kafka, consumers, held, stall_s, existing, behind_s)
         return health.Pipeline(**shown, flows=flows, sinks=sinks)
     except KafkaError as exc:
         return health.Pipeline(**shown, kafka_error=f"Kafka answered with an error: {exc}")
@@ -104,7 +106,8 @@ def expected_consumers() -> dict[tuple[str, str], str]:
 
 
 def _consumers(kafka: KafkaSettings, consumers: dict[tuple[str, str], str], held: dict[str, int],
-               stall_s: float, existing: set[str]) -> tuple[tuple[health.Consumer, ...], tuple[health.Consumer, ...]]:
+               stall_s: float, existing: set[str], behind_s: float = health.BEHIND_AFTER_S
+               ) -> tuple[tuple[health.Consumer, ...], tuple[health.Consumer, ...]]:
     """The flows and sinks with their groups (described), each group's records waiting per topic (a sink's on a
     partition it never committed on from the partition's start: :func:`uncommitted`), what each flow holds and
     each sink's signs of life."""
@@ -140,7 +143,8 @@ def _consumers(kafka: KafkaSettings, consumers: dict[tuple[str, str], str], held
         found[kind].append(health.Consumer(
             kind=kind, name=name, base=base, groups=mine, lag={key: lag.get(key, {}) for key in keys},
             about={key: frozenset(t for group, t in about if group == key) for key in keys},
-            held=held.get(name, 0) if kind == "flow" else 0, activity=activity))
+            held=held.get(name, 0) if kind == "flow" else 0, activity=activity,
+            oldest_waiting_ms=min(waited) if waited else None, checked_ms=checked_ms, behind_s=behind_s))
     return tuple(found["flow"]), tuple(found["sink"])
 
 

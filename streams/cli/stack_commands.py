@@ -37,11 +37,12 @@ records waiting are records: up to {EXACT_LAG} offsets past a group's committed 
 exactly-once producer's commit and abort markers take offsets too); a larger lag is shown as "about N" offsets.
 
 exit codes:
-  0  healthy: every connector and task RUNNING, every flow has workers, no sink late, nothing held
+  0  healthy: every connector and task RUNNING, every flow has workers, no sink late or behind, nothing held
   1  not healthy: a local stack service, Kafka or Kafka Connect down; a connector or task not RUNNING; a flow with
      no worker running (or never started); a sink not running (above); the last line names each
   2  an Isthmus error (settings that do not load)
-  3  everything runs, but documents are held (`isthmus topics trace <key>` says why)"""
+  3  everything runs, but documents are held (`isthmus topics trace <key>` says why), dead letters are pending,
+     or a flow or sink is behind: its oldest waiting record was written over --behind-after seconds ago"""
 
 
 def register(subparsers: Any) -> None:
@@ -74,6 +75,9 @@ def register(subparsers: Any) -> None:
     status.add_argument("--stall-after", type=float, default=STALL_AFTER_S, metavar="SECONDS",
                         help="a sink with a record waiting this long and no transaction begun for this long is not "
                              f"running (default {STALL_AFTER_S:.0f})")
+    status.add_argument("--behind-after", type=float, default=health.BEHIND_AFTER_S, metavar="SECONDS",
+                        help="a flow or sink that runs with a record waiting longer than this is behind: said, and "
+                             f"exit 3 (default {health.BEHIND_AFTER_S:.0f})")
     status.set_defaults(run=run_status)
 
 
@@ -119,7 +123,7 @@ def run_status(args: argparse.Namespace) -> int:
     used = used_services(settings, runtime)
     services = [{**s, "used": used.get(str(s["name"]), True)} for s in services]
     pipeline = gather(runtime, stack=services if local else None, stack_home=str(settings.home), down=down,
-                      stall_s=args.stall_after)
+                      stall_s=args.stall_after, behind_s=getattr(args, "behind_after", health.BEHIND_AFTER_S))
     result = health.verdict(pipeline)
     if args.json:
         document = health.document(pipeline, result)

@@ -82,7 +82,8 @@ def _judged(verdict: health.Verdict) -> dict[str, Any]:
     """The snapshot's judgement, as ``isthmus status --json`` gives it (:func:`streams.inspect.health.judge`): what
     is down (``problems``), else what waits for a user's action (``held``, ``pending``), and the verdict's line."""
     return {"healthy": verdict.code == health.EXIT_HEALTHY, "verdict": verdict.line,
-            "problems": list(verdict.problems), "held": list(verdict.held), "pending": list(verdict.pending)}
+            "problems": list(verdict.problems), "held": list(verdict.held), "pending": list(verdict.pending),
+            "behind": list(verdict.behind)}
 
 
 def _empty_snapshot() -> dict[str, Any]:

@@ -58,6 +58,12 @@ CAPTURE_STALL_FLOOR_S = 90.0
 CAPTURE_STALLED_TODO = ("read Kafka Connect's log for it (likely the database is unreachable or refuses its "
                         "credentials: `keepalive: Failed to restore connection`, `Access denied`, "
                         "`password authentication failed`); `isthmus connectors restart {name}` once it is fixed")
+#: ``isthmus status --behind-after``'s default: a flow or sink that runs with a record waiting longer than this is
+#: behind (exit 3): it takes records slower than they come, or works through a backlog (a first sync).
+BEHIND_AFTER_S = 300.0
+#: What to do about a flow or sink behind.
+BEHIND_TODO = ("watch whether it catches up (its lag and oldest record, again in a while); if not, its records come "
+               "faster than it takes them: README \"Troubleshooting\", \"Behind\"")
 #: What to do with pending dead letters.
 DEAD_LETTERS_TODO = ("`isthmus topics dlq list --pending` lists them with their reasons; fix the cause, then "
                      "`isthmus topics dlq replay`, or `isthmus topics dlq settle` those not to replay")
@@ -149,6 +155,12 @@ class Consumer:
     held: int = 0
     #: A sink's signs of life (None for a flow, or when they were not read).
     activity: Activity | None = None
+    #: The Kafka timestamp of the oldest record waiting for it (None: nothing waits, or none was read), and when
+    #: ``isthmus status`` looked (ms, its clock).
+    oldest_waiting_ms: int | None = None
+    checked_ms: int = 0
+    #: Records waiting longer than this make it ``behind`` (see :func:`behind`).
+    behind_s: float = BEHIND_AFTER_S
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -191,16 +203,19 @@ class Pipeline:
 
 @dataclass(frozen=True)
 class Verdict:
-    """What is down or failing (``problems``: exit 1), else what waits for a user's action: the documents held
-    (``held``) and the dead letters pending (``pending``), exit 3; else healthy."""
+    """What is down or failing (``problems``: exit 1), else what waits for a user's action or look: the documents
+    held (``held``), the dead letters pending (``pending``) and the flows and sinks behind (``behind``), exit 3;
+    else healthy."""
 
     problems: tuple[str, ...]
     held: tuple[str, ...]
     pending: tuple[str, ...] = ()
+    behind: tuple[str, ...] = ()
 
     @property
     def code(self) -> int:
-        return EXIT_UNHEALTHY if self.problems else EXIT_HELD if self.held or self.pending else EXIT_HEALTHY
+        return EXIT_UNHEALTHY if self.problems else EXIT_HELD if self.held or self.pending or self.behind \
+            else EXIT_HEALTHY
 
     @property
     def line(self) -> str:
@@ -212,6 +227,8 @@ class Verdict:
                            + " (`isthmus topics trace <key>` or the dashboard's Held documents say why)")
         if self.pending:
             waiting.append("dead letters are pending: " + "; ".join(self.pending) + f" ({DEAD_LETTERS_TODO})")
+        if self.behind:
+            waiting.append("; ".join(self.behind) + f" ({BEHIND_TODO})")
         return "running, but " + "; ".join(waiting) if waiting else "healthy"
 
 
@@ -359,9 +376,14 @@ def verdict(pipeline: Pipeline) -> Verdict:
     problems += connector_problems(pipeline.connectors, pipeline.captures)
     if pipeline.consumers_error:
         problems.append("flows and sinks unknown")
+    late: list[str] = []
     for consumer in (*pipeline.flows, *pipeline.sinks):
-        problems += consumer_state(consumer)[1]
-    return judge(problems, {c.name: c.held for c in pipeline.flows}, pipeline.holds, pipeline.dead_letters)
+        state, found = consumer_state(consumer)
+        problems += found
+        if not found and (said := behind(consumer, state)) is not None:
+            late.append(said)
+    return judge(problems, {c.name: c.held for c in pipeline.flows}, pipeline.holds, pipeline.dead_letters,
+                 behind=late)
 
 
 def connector_problems(states: Iterable[ConnectorState], captures: Mapping[str, Capture]) -> list[str]:
@@ -383,7 +405,7 @@ def connector_problems(states: Iterable[ConnectorState], captures: Mapping[str, 
 
 
 def judge(problems: Sequence[str], held_by: Mapping[str, int], holds: Counted | None,
-          letters: Counted | None) -> Verdict:
+          letters: Counted | None, *, behind: Sequence[str] = ()) -> Verdict:
     """The one judgement of ``isthmus status`` and the dashboard (``/api/state``): ``problems`` (what is down or
     failing, as each found it), else what waits for a user's action: the documents each flow holds (the holds
     topic's count when no flow is named), and the dead letters pending."""
@@ -392,7 +414,29 @@ def judge(problems: Sequence[str], held_by: Mapping[str, int], holds: Counted | 
         held = [f"{holds.count} in {holds.topic}"]
     pending = [f"{'' if letters.complete else 'at least '}{letters.pending} in {letters.topic}"] \
         if letters is not None and letters.pending else []
-    return Verdict(tuple(problems), tuple(held), tuple(pending))
+    return Verdict(tuple(problems), tuple(held), tuple(pending), tuple(behind))
+
+
+def lateness(consumer: Consumer, state: str) -> float | None:
+    """Seconds ago the oldest record waiting for a flow or sink that runs was written, when that is longer than its
+    ``behind_s``; None when it is not behind, or is judged otherwise (not running, stalled: a problem)."""
+    activity = consumer.activity
+    oldest, checked = (consumer.oldest_waiting_ms, consumer.checked_ms) if activity is None else (
+        activity.oldest_waiting_ms, activity.checked_ms)
+    if state not in ("running", "waiting", "partly running") or oldest is None:
+        return None
+    age = max(0.0, (checked - oldest) / 1000)
+    return age if age > consumer.behind_s else None
+
+
+def behind(consumer: Consumer, state: str) -> str | None:
+    """How far behind a flow or sink that runs is (:func:`lateness`), said: a new user's ERP was 25 minutes behind
+    its CRM, 63,910 commands waiting, and status said healthy."""
+    age = lateness(consumer, state)
+    if age is None:
+        return None
+    return (f"{consumer.kind} {consumer.name} is {_duration(age)} behind (its oldest record waiting was written "
+            f"{_duration(age)} ago; {waiting_text(consumer)})")
 
 
 # -- text and JSON ---------------------------------------------------------------------------------------
@@ -413,7 +457,9 @@ def _lag(lag: Mapping[str, int], about: frozenset[str]) -> str:
 
 def consumer_lines(consumer: Consumer) -> list[str]:
     state, _ = consumer_state(consumer)
-    lines = [f"  {consumer.name}  {state}" + (f", {consumer.held} held" if consumer.held else "")]
+    late = lateness(consumer, state)
+    lines = [f"  {consumer.name}  {state}" + (f", {consumer.held} held" if consumer.held else "")
+             + (f", {_duration(late)} behind" if late is not None else "")]
     if consumer.activity is not None:
         lines.append(f"    {commit_text(consumer.activity)}")
     if consumer.activity is not None and consumer.activity.note is not None:
@@ -537,7 +583,7 @@ def document(pipeline: Pipeline, result: Verdict) -> dict[str, Any]:
 
     def consumer(c: Consumer) -> dict[str, Any]:
         return {"name": c.name, "state": consumer_state(c)[0], "held": c.held, "waiting": waiting(c),
-                "activity": _activity_document(c.activity),
+                "oldest_waiting_ms": c.oldest_waiting_ms, "activity": _activity_document(c.activity),
                 "groups": [_group_document(g, c.lag.get(g.group, {}), c.about.get(g.group, frozenset()))
                            for g in c.groups]}
 
@@ -549,6 +595,7 @@ def document(pipeline: Pipeline, result: Verdict) -> dict[str, Any]:
     return {
         "healthy": result.code == EXIT_HEALTHY, "exit_code": result.code, "verdict": result.line,
         "problems": list(result.problems), "held": list(result.held), "pending": list(result.pending),
+        "behind": list(result.behind),
         "stack": None if pipeline.stack is None else {"home": pipeline.stack_home,
                                                        "services": [dict(s) for s in pipeline.stack]},
         "kafka": {"bootstrap": pipeline.kafka, "error": pipeline.kafka_error},
@@ -574,6 +621,6 @@ def held_by_flow(records: Sequence[Mapping[str, Any]]) -> dict[str, int]:
 
 
 __all__ = ["EXIT_HEALTHY", "EXIT_HELD", "EXIT_UNHEALTHY", "Activity", "Capture", "Consumer", "Counted", "Pipeline",
-           "Verdict", "advance_text", "commit_text", "connector_problems", "consumer_state", "document", "first_line",
-           "flow_of", "held_by_flow", "judge", "layout_of", "render", "root_cause", "sink_state", "verdict",
-           "waiting_text"]
+           "Verdict", "advance_text", "behind", "commit_text", "connector_problems", "consumer_state", "document",
+           "first_line", "flow_of", "held_by_flow", "judge", "lateness", "layout_of", "render", "root_cause",
+           "sink_state", "verdict", "waiting_text"]

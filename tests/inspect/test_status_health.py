@@ -264,7 +264,7 @@ def sink(*, waiting: int = 0, committed_s_ago: float | None = None, oldest_s_ago
 
 
 def test_a_sink_applying_and_committing_runs_though_its_group_has_no_member() -> None:
-    for running, ago in ((sink(committed_s_ago=2), 2), (sink(waiting=6, committed_s_ago=1, oldest_s_ago=900), 1)):
+    for running, ago in ((sink(committed_s_ago=2), 2), (sink(waiting=6, committed_s_ago=1, oldest_s_ago=200), 1)):
         assert health.consumer_state(running) == ("running", [])
         given = pipeline(sinks=(running,))
         result = health.verdict(given)
@@ -367,3 +367,27 @@ def test_each_sink_names_only_its_own_transactional_ids_error(monkeypatch: pytes
         "(TRANSACTIONAL_ID_AUTHORIZATION_FAILED)")
     assert ("kafka-acls --bootstrap-server … --add --allow-principal User:ANONYMOUS --operation Describe "
             "--transactional-id isthmus-sink-ledger") in errors["isthmus-sink-ledger"]
+
+
+def test_a_flow_or_sink_that_runs_with_records_waiting_past_the_bound_is_behind_with_exit_3() -> None:
+    """A new user's ERP was 25 minutes behind its CRM, 63,910 commands waiting, and status said healthy."""
+    late = sink(waiting=63910, about=True, committed_s_ago=1, oldest_s_ago=1500)
+    assert health.consumer_state(late) == ("running", [])
+    flowing = health.Consumer(kind="flow", name="isthmus-parcels", base="isthmus-parcels",
+                              groups=(group("isthmus-parcels", WORKER),),
+                              lag={"isthmus-parcels": {"shop.shop.parcels": 400}},
+                              oldest_waiting_ms=NOW_MS - 600_000, checked_ms=NOW_MS)
+    given = pipeline(sinks=(late,), flows=(flowing,))
+    result = health.verdict(given)
+    assert result.code == health.EXIT_HELD and not result.problems
+    assert result.behind == ("flow isthmus-parcels is 10 min behind (its oldest record waiting was written 10 min ago; "
+                             "400 record(s) waiting)",
+                             "sink ledger is 25 min behind (its oldest record waiting was written 25 min ago; about "
+                             "63910 record(s) waiting)")
+    assert result.line.startswith("running, but flow isthmus-parcels is 10 min behind")
+    assert "  ledger  running, 25 min behind" in health.render(given, result)
+    assert health.document(given, result)["behind"] == list(result.behind)
+    # within the bound, or not running (a problem of its own): not behind
+    assert health.verdict(pipeline(sinks=(sink(waiting=6, committed_s_ago=1, oldest_s_ago=200),))).behind == ()
+    stopped = health.verdict(pipeline(sinks=(sink(waiting=6, committed_s_ago=1800, oldest_s_ago=1500),)))
+    assert stopped.behind == () and stopped.code == health.EXIT_UNHEALTHY
