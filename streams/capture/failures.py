@@ -96,6 +96,19 @@ def lost_position(trace: str | None) -> LostPosition | None:
     return LostPosition(engine=engine, cause=_CONTEXT.sub("[…]", found[0]))
 
 
+#: Debezium's binlog reader finding fewer (or more) columns in a row event than its schema of the table holds.
+_ROW_SIZE = re.compile(r"Error processing row in (\S+), internal schema size (\d+), but row size (\d+)")
+#: Debezium's binlog task refusing the server's binlog settings at start.
+_SERVER_SETTING = re.compile(r"not configured to use a (ROW binlog_format|FULL binlog_row_image)")
+#: An offset with no binlog file: the first snapshot failed before it recorded a position.
+_NO_POSITION = re.compile(r"Source offset 'file' parameter is missing")
+#: The database refusing the connector's user a privilege (MariaDB/MySQL's words, and Debezium's for LOCK TABLES).
+_PRIVILEGE = re.compile(r"you need \(at least one of\) the ([A-Z ,]+?) privilege|"
+                        r"User does not have the '([A-Z ]+)' privilege|"
+                        r"([A-Z ]+) command denied to user '[^']*'@'[^']*' for table (\S+)")
+#: Where the settings and grants a MariaDB/MySQL server needs are listed.
+SERVER_SECTION = "A MariaDB or MySQL server of your own"
+
 #: Connect's producer refusing a record over ``max.request.size``.
 _TOO_LARGE = re.compile(r"RecordTooLargeException: The message is (\d+) bytes")
 #: Connect refusing a null in a required field; a decimal's Connect schema type is BYTES.
@@ -106,6 +119,8 @@ def known_failure(trace: str | None, connector: str) -> str | None:
     """What a task's ``trace`` says went wrong and what to do, for the failures :func:`lost_position` does not
     cover but a restart cannot get past either; None when the trace is none of them."""
     text = trace or ""
+    if (hint := _binlog_failure(text, connector)) is not None:
+        return hint
     if (large := _TOO_LARGE.search(text)) is not None:
         return (f"a change record of {large.group(1)} bytes is over what the connector's producer may send (a row with "
                 "a large value: a TOASTed text, a bytea); fix: raise `producer.override.max.request.size` in the "
@@ -128,4 +143,43 @@ def known_failure(trace: str | None, connector: str) -> str | None:
     return None
 
 
-__all__ = ["BINLOG_SECTION", "SCHEMA_SECTION", "SLOT_SECTION", "LostPosition", "known_failure", "lost_position"]
+def _binlog_failure(text: str, connector: str) -> str | None:
+    """What a binlog (MariaDB/MySQL) task's failure that names the server's settings, the user's grants or an offset
+    without a position means, and what to do; None for any other."""
+    reset = f"`isthmus connectors offsets {connector} --reset`"
+    where = f'({README}, "{SERVER_SECTION}")'
+    if _NO_POSITION.search(text):
+        return ("the connector's stored offsets hold no binlog position: its first snapshot failed before it "
+                "recorded one (Debezium then stores an empty offset, `isthmus connectors offsets "
+                f"{connector}` shows `{{}}`), so every restart fails here; fix: correct what failed the snapshot (the "
+                f"task's earlier failure: a privilege, a server setting), then run {reset}, which starts the snapshot "
+                f"over {where}")
+    if (row := _ROW_SIZE.search(text)) is not None:
+        table, schema_size, row_size = row.groups()
+        return (f"a binlog row event of {table} carries {row_size} column(s) where the table has {schema_size}: "
+                "most likely a session wrote it with `binlog_row_image` MINIMAL or NOBLOB (a setting each session "
+                "may change, so the server's FULL did not stop it), or the schema history lacks a change of the "
+                "table's columns; a restart meets the same event and fails again. Fix: have every writer log full "
+                "row images (`binlog_row_image=FULL` in the server's options file and globally, and no application "
+                f"setting it per session), then run {reset}, which snapshots every captured table again and reads "
+                f"on from the server's current position; the changes made meanwhile arrive as the rows' current "
+                f"state {where}")
+    if (setting := _SERVER_SETTING.search(text)) is not None:
+        wanted = "binlog_format=ROW" if setting.group(1).startswith("ROW") else "binlog_row_image=FULL"
+        return (f"the database server is not set as a binlog connector needs: it wants {wanted}, a setting of the "
+                "server, not of the connector's file; fix: set it in the server's options file and globally "
+                f"(`SET GLOBAL {wanted}`; sessions opened before keep their own), then `isthmus connectors restart "
+                f"{connector} --failed-only` {where}")
+    if (denied := _PRIVILEGE.search(text)) is not None:
+        privilege = next(group for group in denied.groups()[:3] if group)
+        on = f" ON {denied.group(4)}" if denied.group(4) else ""
+        return (f"the database refuses the connector's user the {privilege.strip()} privilege{on}; fix: grant it "
+                f"to the user of the connector's `database.user` (the full list of what a capture user needs is in "
+                f"{README}, \"{SERVER_SECTION}\"), then `isthmus connectors restart {connector} --failed-only`; if "
+                "the task failed during its first snapshot, the restart fails on `Source offset 'file' parameter is "
+                f"missing`: run {reset} instead")
+    return None
+
+
+__all__ = ["BINLOG_SECTION", "SCHEMA_SECTION", "SERVER_SECTION", "SLOT_SECTION", "LostPosition", "known_failure",
+           "lost_position"]

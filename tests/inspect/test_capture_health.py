@@ -277,3 +277,52 @@ def test_a_record_too_large_names_the_producer_and_topic_limits() -> None:
                  "`isthmus connectors deploy ledgerly-source`", '"Large rows"'):
         assert said in problem, said
     assert failure_message(given.connectors[0]).splitlines()[-1].startswith("cause: a change record of 1089270 bytes")
+
+
+#: What a new user's MariaDB capture failed with, each seen on Debezium 3.5 against a company's server (a session's
+#: minimal row images, the server's binlog settings, a capture user granted too little, and the empty offset a
+#: failed first snapshot leaves): each got the generic "correct the connector's config ... or restart", which fails
+#: again or points at a file that is right.
+ROW_IMAGE = (
+    "org.apache.kafka.connect.errors.ConnectException: An exception occurred in the change event producer. This "
+    "connector will be stopped.\nCaused by: io.debezium.DebeziumException: Error processing binlog event\n\t... 8 more"
+    "\nCaused by: io.debezium.DebeziumException: Error processing row in customers, internal schema size 11, but row "
+    "size 1 , restart connector with schema recovery mode.\n\t... 7 more\n")
+NO_POSITION = ("org.apache.kafka.connect.errors.ConnectException: Source offset 'file' parameter is missing\n\tat io."
+               "debezium.connector.binlog.BinlogOffsetContext$Loader.load(BinlogOffsetContext.java:200)\n")
+ROW_FORMAT = ("io.debezium.DebeziumException: The database server is not configured to use a ROW binlog_format, which "
+              "is required for this connector to work properly. Change the database configuration to use a "
+              "binlog_format=ROW and restart the connector.\n\tat io.debezium.connector.binlog.BinlogSourceTask.vali"
+              "dateBinlogConfiguration(BinlogSourceTask.java:66)\n")
+NO_RELOAD = ("org.apache.kafka.connect.errors.ConnectException: An exception occurred in the change event producer.\n"
+             "Caused by: java.sql.SQLSyntaxErrorException: (conn=23) Access denied; you need (at least one of) the "
+             "RELOAD privilege(s) for this operation\n")
+NO_LOCK = ("io.debezium.DebeziumException: User does not have the 'LOCK TABLES' privilege required to obtain a "
+           "consistent snapshot by preventing concurrent writes to tables.\n")
+
+
+@pytest.mark.parametrize(("trace", "said", "unsaid"), [
+    (ROW_IMAGE, ["a binlog row event of customers carries 1 column(s) where the table has 11",
+                 "binlog_row_image` MINIMAL or NOBLOB", "a restart meets the same event and fails again",
+                 "`isthmus connectors offsets till-source --reset`", '"A MariaDB or MySQL server of your own"'],
+     "schema recovery mode"),
+    (NO_POSITION, ["stored offsets hold no binlog position", "its first snapshot failed",
+                   "`isthmus connectors offsets till-source --reset`"], "--failed-only"),
+    (ROW_FORMAT, ["it wants binlog_format=ROW, a setting of the server, not of the connector's file",
+                  "`SET GLOBAL binlog_format=ROW`", "`isthmus connectors restart till-source --failed-only`"],
+     "connectors deploy"),
+    (NO_RELOAD, ["refuses the connector's user the RELOAD privilege", "Source offset 'file' parameter is missing",
+                 "`isthmus connectors offsets till-source --reset`"], "connectors deploy"),
+    (NO_LOCK, ["refuses the connector's user the LOCK TABLES privilege"], "connectors deploy"),
+])
+def test_a_binlog_server_grant_or_offset_failure_is_named_with_its_fix(trace: str, said: list[str],
+                                                                        unsaid: str) -> None:
+    given = pipeline(connector("till-source", ("FAILED", trace)))
+    [problem] = health.verdict(given).problems
+    text = "\n".join(health.render(given, health.verdict(given)))
+    message = failure_message(given.connectors[0])
+    last = message.splitlines()[-1]
+    assert last.startswith("cause: ") and "read the trace above" not in message
+    for part in said:
+        assert part in problem and part in text and part in last, part
+    assert unsaid not in last
