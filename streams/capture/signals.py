@@ -2,8 +2,11 @@
 
 The connector reads the ``execute-snapshot`` row from its own change stream and re-reads the chosen tables
 in chunks, emitting a read event (``op: r``) per row while streaming goes on: the batch re-sync of master
-data. The row goes into the database the connector captures, through the runtime settings' DSNs
-(``endpoints.databases``: the server of the connector's engine, streams/config/endpoints.py).
+data. The row goes into the database the connector captures, written with the connection the connector itself uses
+(its ``database.hostname``, ``database.port``, ``database.user`` and ``database.password``, provider references
+resolved as ``isthmus mappings discover`` resolves them: streams/catalog/live.py), never the runtime settings' DSN
+of the engine (``endpoints.databases``), which names one server per engine: a connector of a system on a server of
+its own had its signal sent to the stack's server (refused, or into a namesake table there).
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ import pymysql
 from streams.capture.exceptions import SnapshotRequestError
 from streams.capture.filters import CaptureFilter
 from streams.capture.options import MARIADB, POSTGRES
-from streams.config.endpoints import EndpointSettings
+from streams.catalog import live
+from streams.catalog.exceptions import CatalogError
+from streams.systems import Engine
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -68,10 +73,11 @@ def plan(name: str, config: Mapping[str, str], tables: Sequence[str],
     return signal_table, qualified
 
 
-def request_incremental_snapshot(endpoints: EndpointSettings, name: str, config: Mapping[str, str],
-                                 tables: Sequence[str], configs: Path = Path("connect-configs"), *,
+def request_incremental_snapshot(name: str, config: Mapping[str, str], tables: Sequence[str],
+                                 configs: Path = Path("connect-configs"), *,
                                  surrogate_key: str | None = None) -> SnapshotRequest:
-    """Write the ``execute-snapshot`` row; Debezium's notifications of the snapshot carry its id.
+    """Write the ``execute-snapshot`` row, as the connector's own user on its own database (:func:`signal_connection`);
+    Debezium's notifications of the snapshot carry its id.
     ``surrogate_key``: a column of every table to read the chunks in its order, for a table without a primary key
     (Debezium's ``surrogate-key``; it must be unique and never null, or rows are read twice or not at all)."""
     signal_table, qualified = plan(name, config, tables, configs)
@@ -91,19 +97,41 @@ def request_incremental_snapshot(endpoints: EndpointSettings, name: str, config:
     statement = (f'INSERT INTO "{schema}"."{table}" (id, type, data) VALUES (%s, %s, %s)' if connector_class == POSTGRES
                  else f"INSERT INTO `{schema}`.`{table}` (id, type, data) VALUES (%s, %s, %s)")
     row = (signal_id, "execute-snapshot", data)
-    if connector_class == POSTGRES:
-        with endpoints.connect_postgresql(config.get("database.dbname")) as conn, _refused(name, signal_table, row):
-            conn.execute(statement, row)
-    else:
-        mariadb = endpoints.connect_mariadb(schema)
-        try:
-            with _refused(name, signal_table, row), mariadb.cursor() as cursor:
-                cursor.execute(statement, row)
-                mariadb.commit()
-        finally:
-            mariadb.close()
+    connection = signal_connection(name, config, configs)
+    try:
+        if connector_class == POSTGRES:
+            with live.connect_postgresql(connection) as conn, _refused(name, signal_table, row):
+                conn.execute(statement, row)
+        else:
+            mariadb = live.connect_mysql(connection)
+            try:
+                with _refused(name, signal_table, row), mariadb.cursor() as cursor:
+                    cursor.execute(statement, row)
+                    mariadb.commit()
+            finally:
+                mariadb.close()
+    except (psycopg.OperationalError, pymysql.OperationalError) as exc:
+        raise SnapshotRequestError(
+            f"{name}: cannot write the snapshot signal into {signal_table}: the connector's database at {connection} "
+            f"did not let us in: {live.first_line(exc)}; fix: start that database, or correct the connector's "
+            f"database.hostname, database.port, database.user and database.password ({_file(name, configs)})") \
+            from exc
     return SnapshotRequest(id=signal_id, connector=name, signal_table=signal_table,
                            data_collections=qualified, surrogate_key=surrogate_key or None)
+
+
+def signal_connection(name: str, config: Mapping[str, str], configs: Path = Path("connect-configs")) -> live.Connection:
+    """The connection connector ``name`` reaches its database with (``config`` as Connect holds it, or as rendered):
+    the signal row is written there, as that user, into the database the connector captures."""
+    engine = Engine.POSTGRESQL if config.get("connector.class") == POSTGRES else Engine.MARIADB
+    try:
+        return live.connection_of(config, engine=engine, path=_file(name, configs))
+    except CatalogError as exc:
+        raise SnapshotRequestError(f"{name}: cannot write the snapshot signal: {exc}") from exc
+
+
+def _file(name: str, configs: Path) -> Path:
+    return configs / "connectors" / f"{name}.yaml"
 
 
 @contextlib.contextmanager

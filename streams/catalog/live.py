@@ -114,17 +114,17 @@ def discover(system: SystemSpec, connection: Connection) -> Catalog:
     foreign_keys: tuple[ForeignKey, ...] = ()
     try:
         if connection.engine is Engine.POSTGRESQL:
-            with _postgres(connection) as pg:
+            with connect_postgresql(connection) as pg:
                 tables = postgres.discover(pg, namespace)
         else:
-            my = _mysql(connection)
+            my = connect_mysql(connection)
             try:
                 tables = mysql.discover(my, namespace, connection.engine.value)
                 foreign_keys = mysql.foreign_keys(my, namespace)
             finally:
                 my.close()
     except (psycopg.Error, pymysql.MySQLError) as exc:
-        raise CatalogError(f"cannot read the catalog of {system.name} at {connection}: {_first_line(exc)}; fix: "
+        raise CatalogError(f"cannot read the catalog of {system.name} at {connection}: {first_line(exc)}; fix: "
                            f"start the database, or check the connector {connector}'s connection") from exc
     kept = {name: table for name, table in sorted(tables.items()) if name not in OWN_TABLES}
     return Catalog(system=system.name, engine=engine.value, namespace=namespace,
@@ -143,37 +143,40 @@ def table_identities(connection: Connection) -> list[TableIdentity]:
     identifies its changed rows (:class:`TableIdentity`), read as the connector's user."""
     try:
         if connection.engine is Engine.POSTGRESQL:
-            with _postgres(connection) as pg:
+            with connect_postgresql(connection) as pg:
                 return postgres.table_identities(pg)
-        my = _mysql(connection)
+        my = connect_mysql(connection)
         try:
             return mysql.table_identities(my)
         finally:
             my.close()
     except (psycopg.Error, pymysql.MySQLError) as exc:
-        raise CatalogError(f"cannot read the tables at {connection}: {_first_line(exc)}; fix: start the database, or "
+        raise CatalogError(f"cannot read the tables at {connection}: {first_line(exc)}; fix: start the database, or "
                            "check the connector's connection") from exc
 
 
 def publication_of(connection: Connection, name: str) -> postgres.Publication | None:
     """The PostgreSQL publication ``name``; None when it does not exist (yet: the connector creates it)."""
     try:
-        with _postgres(connection) as pg:
+        with connect_postgresql(connection) as pg:
             return postgres.publication(pg, name)
     except psycopg.Error as exc:
-        raise CatalogError(f"cannot read publication {name} at {connection}: {_first_line(exc)}; fix: start the "
+        raise CatalogError(f"cannot read publication {name} at {connection}: {first_line(exc)}; fix: start the "
                            "database, or check the connector's connection") from exc
 
 
-def _mysql(connection: Connection) -> pymysql.connections.Connection[Any]:
+def connect_mysql(connection: Connection) -> pymysql.connections.Connection[Any]:
+    """A connection to ``connection``'s MariaDB/MySQL server (no database chosen: the namespace is the database)."""
     return pymysql.connect(host=connection.host, port=connection.port, user=connection.user,
                            password=connection.password.reveal(), connect_timeout=10)
 
 
-def _postgres(connection: Connection) -> psycopg.Connection[Any]:
+def connect_postgresql(connection: Connection) -> psycopg.Connection[Any]:
+    """A connection to ``connection``'s PostgreSQL database."""
     return psycopg.connect(host=connection.host, port=connection.port, user=connection.user,
                            password=connection.password.reveal(), dbname=connection.database, connect_timeout=10)
 
 
-def _first_line(exc: Exception) -> str:
+def first_line(exc: Exception) -> str:
+    """The first line of a database error's message (psycopg's and pymysql's run on with details)."""
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -489,7 +489,7 @@ def run_snapshot(args: argparse.Namespace) -> int:
         topic = notifications.notification_topic(config)
         wait = topic is not None and not args.no_wait
         since = follow.positions_before(ctx.kafka, topic) if wait and topic else {}
-        request = signals.request_incremental_snapshot(ctx.endpoints, args.name, config, args.tables, ctx.root,
+        request = signals.request_incremental_snapshot(args.name, config, args.tables, ctx.root,
                                                        surrogate_key=args.surrogate_key)
         prefix = config.get("topic.prefix", "<prefix>")
         topics = [f"{prefix}.{t}" for t in request.data_collections]

@@ -18,7 +18,6 @@ from collections.abc import Mapping
 
 from streams.capture import configs
 from streams.capture.signals import SnapshotRequest, request_incremental_snapshot
-from streams.config.endpoints import EndpointSettings
 from streams.systems import Systems, load_systems
 
 log = logging.getLogger(__name__)
@@ -50,11 +49,11 @@ def seconds_until(at: tuple[int, int], now: dt.datetime) -> float:
     return (target - now).total_seconds()
 
 
-def request_master_data_resync(endpoints: EndpointSettings, variables: Mapping[str, str],
-                               env: str = "local", *, systems: Systems | None = None) -> list[SnapshotRequest]:
+def request_master_data_resync(variables: Mapping[str, str], env: str = "local", *,
+                               systems: Systems | None = None) -> list[SnapshotRequest]:
     """A snapshot signal per connector of the master tables ``systems`` (default: systems/) list
     (:func:`master_tables`), its config rendered with ``variables`` (``RuntimeSettings.connector_variables``),
-    written through ``endpoints``' DSNs."""
+    written as each connector's own user into its own database (streams/capture/signals.py)."""
     systems = systems if systems is not None else load_systems()
     skipped = unsynced(systems)
     if skipped:
@@ -63,18 +62,18 @@ def request_master_data_resync(endpoints: EndpointSettings, variables: Mapping[s
     # the connectors of the systems' files are beside their folder, as the systems loader finds them (a project of
     # one's own: ISTHMUS_SYSTEMS_DIR=<dir>/systems, its connectors in <dir>/connect-configs)
     root = systems.directory.resolve().parent / "connect-configs"
-    loaded = configs.load(root if (root / configs.CONNECTORS_DIR).is_dir() else configs.DEFAULT_ROOT, env=env)
+    root = root if (root / configs.CONNECTORS_DIR).is_dir() else configs.DEFAULT_ROOT
+    loaded = configs.load(root, env=env)
     wanted = master_tables(systems)
     for name in (n for n in wanted if n not in loaded.files):
         log.warning("master-data re-sync: %s is not read again: its connector %s has no file in %s, so no snapshot "
                     "of it can be asked for; fix: add %s.yaml there (where `isthmus mappings validate` finds it)",
                     ", ".join(wanted[name]), name, root / configs.CONNECTORS_DIR, name)
-    return [request_incremental_snapshot(endpoints, name, loaded.render(name, variables).config, tables)
+    return [request_incremental_snapshot(name, loaded.render(name, variables).config, tables, root)
             for name, tables in wanted.items() if name in loaded.files]
 
 
-async def run_daily(endpoints: EndpointSettings, variables: Mapping[str, str], at: tuple[int, int],
-                    stop: asyncio.Event) -> None:
+async def run_daily(variables: Mapping[str, str], at: tuple[int, int], stop: asyncio.Event) -> None:
     while not stop.is_set():
         wait = seconds_until(at, dt.datetime.now(dt.UTC))
         try:
@@ -83,7 +82,7 @@ async def run_daily(endpoints: EndpointSettings, variables: Mapping[str, str], a
         except TimeoutError:
             pass
         try:
-            requests = await asyncio.to_thread(request_master_data_resync, endpoints, variables)
+            requests = await asyncio.to_thread(request_master_data_resync, variables)
             log.info("master-data re-sync requested: %s", ", ".join(f"{r.connector} {r.data_collections}"
                                                                     for r in requests) or "none (nothing to read)")
         except Exception:  # the next day tries again; the worker's flows must not stop for this

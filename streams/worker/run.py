@@ -72,7 +72,7 @@ async def run_worker(runtime: RuntimeSettings, worker: WorkerSettings | None = N
              f" (left out: {', '.join(built.unavailable)})" if built.unavailable else "", host, bound)
     tasks = [asyncio.create_task(p.run(stop), name=p.spec.name) for p in processors]
     if worker.resync_at is not None:
-        resync = run_daily(runtime.endpoints, runtime.connector_variables, worker.resync_at, stop)
+        resync = run_daily(runtime.connector_variables, worker.resync_at, stop)
         tasks.append(asyncio.create_task(resync, name="resync"))
     try:
         done, _ = await asyncio.wait([*tasks, asyncio.create_task(stop.wait())],

@@ -317,7 +317,7 @@ def command(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setattr(ConnectClient, "get_config", lambda self, name: seen["config"])
     monkeypatch.setattr(ConnectClient, "status", lambda self, name: state("RUNNING"))
 
-    def request(endpoints: Any, name: str, config: Any, tables: Any, root: Any, *,
+    def request(name: str, config: Any, tables: Any, root: Any, *,
                 surrogate_key: str | None = None) -> signals.SnapshotRequest:
         seen["order"] = [*seen.get("order", []), "signal"]
         return signals.SnapshotRequest(id=SIGNAL, connector=name, signal_table="crm.debezium_signal",

@@ -46,9 +46,9 @@ def test_resync_requests_a_snapshot_of_each_listed_connector(tmp_path: Path, mon
     asked: list[tuple[str, tuple[str, ...]]] = []
     monkeypatch.setattr(resync.configs, "load", lambda root, env: Loaded())
     monkeypatch.setattr(resync, "request_incremental_snapshot",
-                        lambda endpoints, name, config, tables: asked.append((name, tuple(tables))) or name)
+                        lambda name, config, tables, root: asked.append((name, tuple(tables))) or name)
     with caplog.at_level(logging.INFO, logger=resync.__name__):
-        assert request_master_data_resync(None, {}, systems=load_systems(directory, env={})) == [  # type: ignore[arg-type]
+        assert request_master_data_resync({}, systems=load_systems(directory, env={})) == [
             "shop-src"]
     assert asked == [("shop-src", ("shopdb.items",))]
     assert "books list no resync tables" in caplog.text
@@ -87,9 +87,9 @@ def test_a_project_of_ones_own_is_resynced_through_its_own_connector_files(
     (tmp_path / "connect-configs" / "connectors" / "books-src.yaml").unlink()  # gone since the systems loaded
     asked: list[tuple[str, tuple[str, ...]]] = []
     monkeypatch.setattr(resync, "request_incremental_snapshot",
-                        lambda endpoints, name, config, tables: asked.append((name, tuple(tables))) or name)
+                        lambda name, config, tables, root: asked.append((name, tuple(tables))) or name)
     with caplog.at_level(logging.INFO, logger=resync.__name__):
-        assert request_master_data_resync(None, {}, systems=systems) == ["shop-src"]  # type: ignore[arg-type]
+        assert request_master_data_resync({}, systems=systems) == ["shop-src"]
     assert asked == [("shop-src", ("shopdb.items",))]
     assert ("master-data re-sync: ledger.ledger is not read again: its connector books-src has no file in "
             f"{(tmp_path / 'connect-configs' / 'connectors').resolve()}") in caplog.text

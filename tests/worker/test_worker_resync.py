@@ -39,7 +39,7 @@ def test_resync_rereads_every_master_row(stack: RunningStack) -> None:
     since = {t: end_positions(bootstrap, t) for t in (CRM_CUSTOMERS, ERP_ACCOUNTS)}
 
     runtime = stack_runtime(stack.settings)
-    requests = request_master_data_resync(runtime.endpoints, runtime.connector_variables)
+    requests = request_master_data_resync(runtime.connector_variables)
 
     assert {r.connector for r in requests} == set(master_tables(load_systems()))
     crm = _read_keys(read_events(bootstrap, CRM_CUSTOMERS, since[CRM_CUSTOMERS],
