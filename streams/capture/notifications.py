@@ -160,9 +160,14 @@ def status_fix(status: str, table: str, *, connector: str, rerun: str) -> str:
         return (f"{connector} does not know {table}'s columns (a table that does not exist, or that it does not "
                 f"capture); fix: check the name and {connector}'s table.include.list, then `{rerun}`")
     if status == SQL_EXCEPTION:
-        return (f"reading {table} failed; Connect's log says why (search it for {table}): e.g. a generated column "
-                "(connect-configs/README.md, \"Generated columns\") or a --surrogate-key column the table lacks; "
-                f"fix the cause, then `{rerun}`")
+        return (f"reading {table} failed; Connect's log says why, in the database's error logged just before "
+                f"`SQL error while executing incremental snapshot for table '{table}'` (that line only says it was "
+                "skipped): most often the connector's user may not write its signal table (MariaDB's `INSERT command "
+                "denied ... debezium_signal`, PostgreSQL's `permission denied for table debezium_signal`: Debezium "
+                "writes each snapshot chunk's watermark rows there, as that user; grant it INSERT on the signal "
+                "table: connect-configs/README.md, \"A MariaDB or MySQL server of your own\"), else a generated "
+                "column (\"Generated columns\") or a --surrogate-key column the table lacks; fix the cause, then "
+                f"`{rerun}`")
     return f"Debezium skipped {table}; Connect's log says why; fix the cause, then `{rerun}`"
 
 
