@@ -22,7 +22,7 @@ from streams.capture import configs
 from streams.capture.exceptions import ConfigError
 from streams.catalog import mysql, postgres
 from streams.catalog.exceptions import CatalogError
-from streams.catalog.model import Catalog, ForeignKey, TableIdentity
+from streams.catalog.model import Catalog, ForeignKey, TableIdentity, ZeroDateColumn
 from streams.config import references
 from streams.config.secret import Secret
 from streams.systems import Engine, SystemSpec
@@ -112,6 +112,7 @@ def discover(system: SystemSpec, connection: Connection) -> Catalog:
     engine, connector = _captured(system)
     namespace = system.namespace
     foreign_keys: tuple[ForeignKey, ...] = ()
+    zero_dates: tuple[ZeroDateColumn, ...] = ()
     try:
         if connection.engine is Engine.POSTGRESQL:
             with connect_postgresql(connection) as pg:
@@ -121,6 +122,7 @@ def discover(system: SystemSpec, connection: Connection) -> Catalog:
             try:
                 tables = mysql.discover(my, namespace, connection.engine.value)
                 foreign_keys = mysql.foreign_keys(my, namespace)
+                zero_dates = mysql.zero_date_columns(my, namespace)
             finally:
                 my.close()
     except (psycopg.Error, pymysql.MySQLError) as exc:
@@ -128,7 +130,8 @@ def discover(system: SystemSpec, connection: Connection) -> Catalog:
                            f"start the database, or check the connector {connector}'s connection") from exc
     kept = {name: table for name, table in sorted(tables.items()) if name not in OWN_TABLES}
     return Catalog(system=system.name, engine=engine.value, namespace=namespace,
-                   tables=MappingProxyType(kept), foreign_keys=foreign_keys)
+                   tables=MappingProxyType(kept), foreign_keys=foreign_keys,
+                   zero_dates=tuple(z for z in zero_dates if z.table in kept))
 
 
 def publication_via_root(connection: Connection, publication: str) -> bool | None:

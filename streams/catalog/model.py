@@ -173,6 +173,20 @@ class ForeignKey:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ZeroDateColumn:
+    """A NOT NULL ``DATE``, ``DATETIME`` or ``TIMESTAMP`` column of a MariaDB/MySQL ``table`` that can hold a zero date
+    (``0000-00-00``): its default is one (``zero_default``), or the server's ``sql_mode`` has no strict mode, so an
+    invalid date is stored as a zero date with a warning only (``lax_mode``). Debezium sends such a value of a NOT
+    NULL column as the epoch (``1970-01-01T00:00:00``), which is a real date to every reader."""
+
+    table: str
+    column: str
+    sql_type: str
+    zero_default: bool = False
+    lax_mode: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
 class Catalog:
     """The tables of one system's namespace (PostgreSQL schema, or MariaDB/MySQL database), by name.
 
@@ -187,6 +201,8 @@ class Catalog:
     tables: Mapping[str, Table] = field(default_factory=lambda: MappingProxyType({}))
     path: Path | None = None
     foreign_keys: tuple[ForeignKey, ...] = ()
+    #: The live catalog's NOT NULL date columns that can hold a zero date (MariaDB/MySQL only; not recorded either).
+    zero_dates: tuple[ZeroDateColumn, ...] = ()
 
     def unlogged_cascades(self) -> tuple[ForeignKey, ...]:
         """The foreign keys whose changes to child rows never reach the binlog, so never Kafka: MariaDB/MySQL

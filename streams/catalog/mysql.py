@@ -21,7 +21,7 @@ import pymysql
 
 from streams.catalog.checks import enum_values, mysql_in_list
 from streams.catalog.exceptions import CatalogError
-from streams.catalog.model import Column, ForeignKey, Table, TableIdentity
+from streams.catalog.model import Column, ForeignKey, Table, TableIdentity, ZeroDateColumn
 
 _COLUMNS = """
 SELECT c.table_name, c.column_name, c.data_type, c.column_type, c.is_nullable, c.extra
@@ -124,6 +124,41 @@ def _generated(extra: str) -> str | None:
     if "GENERATED" not in words:
         return None
     return "virtual" if "VIRTUAL" in words else "stored"
+
+
+#: The NOT NULL date and time columns of a database, with their defaults as information_schema quotes them.
+_NOT_NULL_DATES = ("SELECT table_name, column_name, data_type, column_default FROM information_schema.columns "
+                   "WHERE table_schema = %s AND is_nullable = 'NO' AND data_type IN ('date', 'datetime', 'timestamp') "
+                   "ORDER BY table_name, ordinal_position")
+#: The modes under which an invalid date is refused rather than stored as a zero date.
+_STRICT_MODES = frozenset({"STRICT_TRANS_TABLES", "STRICT_ALL_TABLES"})
+
+
+def zero_date_columns(connection: pymysql.connections.Connection[Any], database: str) -> tuple[ZeroDateColumn, ...]:
+    """The NOT NULL date columns of ``database`` that can hold a zero date (:func:`zero_date_column`), under the
+    server's global ``sql_mode`` (what the applications' sessions start with)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT @@GLOBAL.sql_mode")
+        row = cursor.fetchone()
+        sql_mode = str(row[0] if row else "")
+        cursor.execute(_NOT_NULL_DATES, (database,))
+        columns = cursor.fetchall()
+    return tuple(found for table, column, data_type, default in columns
+                 if (found := zero_date_column(str(table), str(column), str(data_type),
+                                               None if default is None else str(default), sql_mode)) is not None)
+
+
+def zero_date_column(table: str, column: str, data_type: str, default: str | None,
+                     sql_mode: str) -> ZeroDateColumn | None:
+    """The NOT NULL date column ``table.column`` as a :class:`ZeroDateColumn` when it can hold a zero date: its
+    ``default`` is one (``'0000-00-00'``, ``'0000-00-00 00:00:00'``, quoted or not), or ``sql_mode`` has no strict
+    mode; None when neither."""
+    zero_default = default is not None and default.strip("'").startswith("0000-00-00")
+    lax_mode = not _STRICT_MODES & {mode.strip().upper() for mode in sql_mode.split(",")}
+    if not (zero_default or lax_mode):
+        return None
+    return ZeroDateColumn(table=table, column=column, sql_type=data_type.upper(), zero_default=zero_default,
+                          lax_mode=lax_mode)
 
 
 def foreign_keys(connection: pymysql.connections.Connection[Any], database: str) -> tuple[ForeignKey, ...]:

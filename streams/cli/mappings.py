@@ -89,7 +89,7 @@ def run_discover(args: argparse.Namespace) -> int:
     _say(f"reading the catalog of {spec.name} ({connection}, namespace {spec.namespace}) ...")
     live = discover(spec, connection)
     _say(f"  {len(live.tables)} tables, {live.column_count} columns")
-    for warning in cascade_warnings(live):
+    for warning in (*cascade_warnings(live), *zero_date_warnings(live)):
         _say(warning)
     if args.check:
         return _check(output, live)
@@ -115,6 +115,25 @@ def cascade_warnings(catalog: Catalog) -> list[str]:
             f"the old rows; fix: if {key.table} is captured, drop the cascade (ON UPDATE/ON DELETE RESTRICT) and "
             f"change or delete {key.table}'s rows explicitly in the same transaction as the {key.parent} row "
             "(see systems/README.md, \"Foreign keys that cascade\")")
+    return warnings
+
+
+def zero_date_warnings(catalog: Catalog) -> list[str]:
+    """One warning per NOT NULL date column that can hold a zero date (:class:`ZeroDateColumn`), which Debezium sends
+    as the epoch: a made-up date every system it is synced to takes for real."""
+    warnings = []
+    for found in catalog.zero_dates:
+        why = " and ".join([*(["its default is a zero date"] if found.zero_default else []),
+                            *(["the server's sql_mode has no strict mode, so an invalid date is stored as a zero date"]
+                              if found.lax_mode else [])])
+        warnings.append(
+            f"WARNING: {found.table}.{found.column} is {found.sql_type} NOT NULL and can hold a zero date "
+            f"('0000-00-00'): {why}. Debezium sends a zero date of a NOT NULL column as 1970-01-01T00:00:00 (the "
+            "epoch), so it reaches the other systems as that date (shifted by the system's time_zone where it is a "
+            "local time), and nothing says so; fix: make the column nullable and store "
+            f"NULL for no date (ALTER TABLE {found.table} MODIFY {found.column} {found.sql_type} NULL; UPDATE "
+            f"{found.table} SET {found.column} = NULL WHERE {found.column} = 0), which arrives as null, and set "
+            "NO_ZERO_DATE with a strict mode in sql_mode (see systems/README.md, \"Zero dates\")")
     return warnings
 
 
