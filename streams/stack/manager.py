@@ -101,8 +101,8 @@ class StackManager:
             if service.is_healthy():
                 return
             if pid is None or service.process.exited(pid):
-                raise ServiceStartError(f"{service.name} exited during start; last lines of "
-                                        f"{service.process.log_path}:\n{service.process.log_tail()}")
+                raise ServiceStartError(f"{service.name} exited during start; its log "
+                                        f"{service.process.log_path} says:\n{service.process.start_failure()}")
             time.sleep(0.5)
         raise ServiceStartError(
             f"{service.name} did not answer within {limit:.0f}s; it may still be starting (pid {pid}, its log "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import time
@@ -132,6 +133,28 @@ class ManagedProcess:
         self.pid_path.unlink(missing_ok=True)
         return time.monotonic() - began
 
+    def start_failure(self, lines: int = 30) -> str:
+        """What the log says of the latest start (from its ``=== ... starting`` line on): the lines that say what went
+        wrong (ERROR, FATAL, a Java ``Caused by:``; the first :data:`FAILURE_LINES` of them), then its last ``lines``.
+        A JVM that fails at start logs dozens of INFO lines of its shutdown after the error, which pushed the cause
+        (``Socket server failed to bind to 127.0.0.1:33092: Address already in use``) out of a plain tail."""
+        try:
+            data = self.log_path.read_bytes()[-400000:]
+        except FileNotFoundError:
+            return "(no log yet)"
+        text = data.decode(errors="replace")
+        latest = text[text.rfind("\n=== ") + 1:] if "\n=== " in text else text
+        found: list[str] = []
+        for line in latest.splitlines():
+            if _FAILURE_LINE.search(line) and line.strip() not in found:
+                found.append(line.strip())
+                if len(found) == FAILURE_LINES:
+                    break
+        tail = "\n".join(latest.splitlines()[-lines:])
+        if not found:
+            return tail
+        return "what went wrong:\n" + "\n".join(found) + f"\nlast lines:\n{tail}"
+
     def log_tail(self, lines: int = 30) -> str:
         try:
             data = self.log_path.read_bytes()[-20000:]
@@ -139,6 +162,12 @@ class ManagedProcess:
             return "(no log yet)"
         return "\n".join(data.decode(errors="replace").splitlines()[-lines:])
 
+
+#: The most lines :meth:`ManagedProcess.start_failure` quotes as what went wrong.
+FAILURE_LINES = 8
+#: A log line that says why a start failed: log4j's ERROR/FATAL (Kafka, Connect), MariaDB's ``[ERROR]``, PostgreSQL's
+#: ``FATAL:``/``ERROR:``, and a Java trace's causes (its ``at`` frames are not).
+_FAILURE_LINE = re.compile(r"\bERROR\b|\bFATAL\b|^\s*Caused by: ")
 
 #: How long :meth:`ManagedProcess.stop` waits for the rest of a killed group once its leader is gone.
 GROUP_GONE_TIMEOUT_S = 5.0

@@ -119,3 +119,33 @@ def test_log_tail_shows_the_last_lines(tmp_path: Path) -> None:
     pid = process.start(LaunchSpec(argv=(sys.executable, "-c", "print('\\n'.join(map(str, range(100))))")))
     eventually("the chatty process exited", lambda: not _alive(pid), timeout=10, every=0.05)
     assert process.log_tail(3).splitlines() == ["97", "98", "99"]
+
+
+def test_a_failed_start_is_said_by_its_errors_not_only_the_shutdown_after_them(tmp_path: Path) -> None:
+    """`isthmus up` said `kafka exited during start; last lines of kafka.log:` and 30 INFO lines of Kafka's shutdown;
+    the cause, a port it could not bind, was 60 lines higher."""
+    log = tmp_path / "kafka.log"
+    shutdown = "".join(f"[2026-12-08 03:28:27,{i:03d}] INFO shutting down part {i} (kafka.server.X)\n"
+                       for i in range(60))
+    log.write_text(
+        "\n=== 2026-12-07 10:00:00 starting kafka: java kafka.Kafka\n"
+        "[2026-12-07 10:00:01,000] ERROR an old start's error (kafka.Kafka$)\n"
+        "\n=== 2026-12-08 03:28:18 starting kafka: java kafka.Kafka\n"
+        "[2026-12-08 03:28:26,561] ERROR Unable to start acceptor for PLAINTEXT (kafka.network.DataPlaneAcceptor)\n"
+        "org.apache.kafka.common.KafkaException: Socket server failed to bind to 127.0.0.1:33092: Address already "
+        "in use.\n\tat kafka.network.Acceptor.openServerSocket(SocketServer.scala:615)\n"
+        "Caused by: java.net.BindException: Address already in use\n"
+        "\tat java.base/sun.nio.ch.Net.bind0(Native Method)\n"
+        + shutdown)
+    process = ManagedProcess("kafka", tmp_path / "run", log)
+    said = process.start_failure(lines=5)
+    what, tail = said.split("\nlast lines:\n")
+    assert what.splitlines() == [
+        "what went wrong:",
+        "[2026-12-08 03:28:26,561] ERROR Unable to start acceptor for PLAINTEXT (kafka.network.DataPlaneAcceptor)",
+        "Caused by: java.net.BindException: Address already in use"]
+    assert tail.splitlines() == process.log_tail(5).splitlines() and "part 59" in tail
+    assert "old start" not in said and "\tat " not in said
+    log.write_text("\n=== 2026-12-08 starting kafka: java kafka.Kafka\n[x] INFO fine\n")
+    quiet = process.start_failure()
+    assert quiet.splitlines()[-1] == "[x] INFO fine" and "what went wrong" not in quiet
