@@ -26,7 +26,7 @@ from streams.capture.client import ConnectClient
 from streams.capture.configs import LocalConnector
 from streams.capture.filters import CaptureFilter
 from streams.capture.options import KINDS, MARIADB, POSTGRES, is_provider_reference
-from streams.catalog.model import Catalog, Column, Table, TableIdentity
+from streams.catalog.model import BinlogServer, Catalog, Column, Table, TableIdentity
 from streams.catalog.postgres import Publication
 from streams.codecs.debezium import unavailable
 from streams.config_files.problem import Problem, shown
@@ -338,6 +338,80 @@ def check_publication(connector: LocalConnector, catalogs: Iterable[Catalog], vi
             f"{database} as the publication's owner, then take an incremental snapshot of "
             f"{', '.join(tables)} (`isthmus connectors snapshot {connector.name} --tables {','.join(tables)}`) for "
             "the changes that were dropped")]
+
+
+#: Where the server settings and grants a binlog connector needs are listed.
+SERVER_SECTION = 'connect-configs/README.md, "A MariaDB or MySQL server of your own"'
+#: ``GRANT <privileges> ON <object> TO ...`` as SHOW GRANTS words it.
+_GRANT = re.compile(r"^GRANT (?P<privileges>.+?) ON (?P<object>\S+) TO ", re.IGNORECASE)
+#: What a binlog connector's user needs on the whole server (each a set of privileges any one of which will do),
+#: and on the captured database (SELECT and LOCK TABLES, there or on every database).
+_GLOBAL_NEEDS = (("RELOAD",), ("REPLICATION SLAVE",), ("BINLOG MONITOR", "REPLICATION CLIENT", "SUPER"))
+_DATABASE_NEEDS = ("SELECT", "LOCK TABLES")
+
+
+def check_binlog_server(connector: LocalConnector, server: BinlogServer) -> list[Problem]:
+    """A MariaDB connector's server as Debezium will find it at start (``server``, read with the connector's own
+    connection): a binlog that is off, not row-based or without full row images, and a user without the grants the
+    snapshot and the binlog reader need. Each fails the task seconds after a deploy that Connect's own validation
+    passed."""
+    key = "database.hostname"
+
+    def problem(message: str, fix: str) -> Problem:
+        return Problem(file=connector.source_of(key), line=connector.line_of(key), field=key, message=message, fix=fix)
+
+    problems = []
+    settings = [("log_bin", "ON" if server.log_bin else "OFF", "ON"),
+                ("binlog_format", server.binlog_format, "ROW"), ("binlog_row_image", server.binlog_row_image, "FULL")]
+    for name, value, wanted in settings:
+        if value != wanted:
+            problems.append(problem((
+                f"the server {connector.name} reads has {name}={value}, and Debezium refuses to start on anything but "
+                f"{wanted} (the task FAILED seconds after the deploy)"), (
+                f"set {name}={wanted} in the server's options file and globally (`SET GLOBAL {name}={wanted}` where "
+                f"it may be changed at run time), and keep applications from setting it per session "
+                f"({SERVER_SECTION})")))
+    missing = missing_grants(server.grants, database=connector.config.get("database.include.list", "").split(",")[0],
+                             signal=connector.config.get("signal.data.collection"))
+    if missing:
+        user = connector.config.get("database.user", "the connector's user")
+        problems.append(problem((
+            f"{user} lacks {', '.join(missing)} on the server {connector.name} reads (SHOW GRANTS): the snapshot or "
+            "the binlog reader fails on each, one at a time, and a failed first snapshot leaves an empty offset that "
+            "only `isthmus connectors offsets --reset` clears"), (
+            f"grant them to {user} ({SERVER_SECTION}), then deploy")))
+    return problems
+
+
+def missing_grants(grants: Sequence[str], *, database: str, signal: str | None) -> list[str]:
+    """The privileges a binlog connector's user needs that ``grants`` (SHOW GRANTS' statements) do not give it:
+    RELOAD, REPLICATION SLAVE and BINLOG MONITOR (or REPLICATION CLIENT) on ``*.*``; SELECT and LOCK TABLES on
+    ``database``; INSERT on the ``signal`` table (``<database>.<table>``). Empty when a grant names a role, whose
+    privileges SHOW GRANTS does not list: they cannot be judged here."""
+    held: dict[str, set[str]] = {}
+    for grant in grants:
+        found = _GRANT.match(grant.strip())
+        if found is None:
+            if grant.strip().upper().startswith("GRANT ") and " ON " not in grant.upper():
+                return []  # a role granted: its privileges are not in these lines
+            continue
+        target = found["object"].replace("`", "").lower()
+        privileges = {p.strip().upper() for p in re.sub(r"\([^)]*\)", "", found["privileges"]).split(",")}
+        held.setdefault(target, set()).update(privileges)
+
+    def has(privilege: str, *targets: str) -> bool:
+        return any(privilege in held.get(t, set()) or "ALL PRIVILEGES" in held.get(t, set()) or
+                   "ALL" in held.get(t, set()) for t in targets)
+
+    missing = [" or ".join(options) + " ON *.*" for options in _GLOBAL_NEEDS if not any(has(o, "*.*") for o in options)]
+    db = database.strip().lower()
+    if db and not any(ch in db for ch in "*?[\\.+(|^$"):  # a pattern names no one database to judge
+        missing += [f"{p} ON {db}.*" for p in _DATABASE_NEEDS if not has(p, "*.*", f"{db}.*")]
+    if signal and "." in signal:
+        schema, table = signal.lower().split(".", 1)
+        if not has("INSERT", "*.*", f"{schema}.*", f"{schema}.{table}"):
+            missing.append(f"INSERT ON {schema}.{table} (Debezium writes a snapshot's watermarks there)")
+    return missing
 
 
 def _postgres_tables(catalogs: Iterable[Catalog]) -> list[tuple[Catalog, Table]]:

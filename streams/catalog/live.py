@@ -22,7 +22,7 @@ from streams.capture import configs
 from streams.capture.exceptions import ConfigError
 from streams.catalog import mysql, postgres
 from streams.catalog.exceptions import CatalogError
-from streams.catalog.model import Catalog, ForeignKey, TableIdentity, ZeroDateColumn
+from streams.catalog.model import BinlogServer, Catalog, ForeignKey, TableIdentity, ZeroDateColumn
 from streams.config import references
 from streams.config.secret import Secret
 from streams.systems import Engine, SystemSpec
@@ -166,6 +166,25 @@ def publication_of(connection: Connection, name: str) -> postgres.Publication | 
     except psycopg.Error as exc:
         raise CatalogError(f"cannot read publication {name} at {connection}: {first_line(exc)}; fix: start the "
                            "database, or check the connector's connection") from exc
+
+
+def binlog_server(connection: Connection) -> BinlogServer:
+    """The global binlog settings of ``connection``'s MariaDB/MySQL server and its user's grants."""
+    try:
+        my = connect_mysql(connection)
+        try:
+            with my.cursor() as cursor:
+                cursor.execute("SELECT @@GLOBAL.log_bin, @@GLOBAL.binlog_format, @@GLOBAL.binlog_row_image")
+                row = cursor.fetchone() or (0, "", "")
+                cursor.execute("SHOW GRANTS")
+                grants = tuple(str(found[0]) for found in cursor.fetchall())
+        finally:
+            my.close()
+    except pymysql.MySQLError as exc:
+        raise CatalogError(f"cannot read the binlog settings at {connection}: {first_line(exc)}; fix: start the "
+                           "database, or check the connector's connection") from exc
+    return BinlogServer(log_bin=str(row[0]) in ("1", "ON"), binlog_format=str(row[1]).upper(),
+                        binlog_row_image=str(row[2]).upper(), grants=grants)
 
 
 def connect_mysql(connection: Connection) -> pymysql.connections.Connection[Any]:

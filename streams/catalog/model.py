@@ -173,6 +173,17 @@ class ForeignKey:
 
 
 @dataclass(frozen=True, kw_only=True)
+class BinlogServer:
+    """What a MariaDB/MySQL server says of its binlog, globally, and the grants of the user that asked (``SHOW
+    GRANTS``, one statement each): what a binlog connector needs to start and read."""
+
+    log_bin: bool
+    binlog_format: str
+    binlog_row_image: str
+    grants: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
 class ZeroDateColumn:
     """A NOT NULL ``DATE``, ``DATETIME`` or ``TIMESTAMP`` column of a MariaDB/MySQL ``table`` that can hold a zero date
     (``0000-00-00``): its default is one (``zero_default``), or the server's ``sql_mode`` has no strict mode, so an

@@ -25,7 +25,7 @@ from streams.capture.options import MARIADB, POSTGRES
 from streams.catalog import live
 from streams.catalog.columns_file import read_all
 from streams.catalog.exceptions import CatalogError
-from streams.catalog.model import Catalog, TableIdentity, identities
+from streams.catalog.model import BinlogServer, Catalog, TableIdentity, identities
 from streams.catalog.postgres import Publication
 from streams.cli import connectors_export
 from streams.cli.commands import help_of
@@ -231,6 +231,8 @@ def _check_all(ctx: Context, connectors: list[LocalConnector], *, online: bool) 
         tables, existing, read = _identities(ctx, connector, online=online)
         results[connector.name] += validation.check_identities(connector, tables, existing, publication_read=read)
     for connector in connectors if online else ():
+        if connector.connector_class == MARIADB and (server := _binlog_server(ctx, connector)) is not None:
+            results[connector.name] += validation.check_binlog_server(connector, server)
         catalogs = ctx.catalogs_of(connector.name)
         if validation.captured_partitioned(connector, catalogs):
             via_root = _publication_via_root(ctx, connector)
@@ -265,6 +267,16 @@ def _identities(ctx: Context, connector: LocalConnector, *, online: bool) -> Ide
                     f"record them: {exc}")
     ctx.identities[connector.name] = found
     return found
+
+
+def _binlog_server(ctx: Context, connector: LocalConnector) -> BinlogServer | None:
+    """A MariaDB connector's server's binlog settings and its user's grants, read with the connector's own
+    connection; None, said on stderr, when it cannot be reached from here (the check is then left out)."""
+    try:
+        return live.binlog_server(live.connection_of(connector.config, engine=Engine.MARIADB, path=connector.path))
+    except CatalogError as exc:
+        ctx.say(f"{connector.name}: the server's binlog settings and the user's grants not checked: {exc}")
+        return None
 
 
 def _publication_via_root(ctx: Context, connector: LocalConnector) -> bool | None:
