@@ -135,6 +135,11 @@ DEFAULT_TRANSACTION_MAX_RECORDS = 10_000
 #: handled: its round trips (add partitions, add offsets, offset commit, end transaction) and the next batch's
 #: handling ran one after the other instead of overlapping. A turn costs ~20 µs: nothing, per 128 records.
 _YIELD_EVERY = 128
+#: Seconds a batch's handling may hold the event loop before it yields (a turn for the group's heartbeats), however
+#: few records that took; and the least time between two warnings of a handling that held it past half the session
+#: timeout (see ``_said_held``).
+_TURN_S = 0.25
+_HELD_SAID_EVERY_S = 60.0
 
 #: Bytes one fetch may bring of a partition (Kafka's ``max.partition.fetch.bytes``, as stored: compressed if the
 #: topic is). aiokafka's default (1 MiB) held ~150 Debezium records with their inline Connect schema (~6 KB each)
@@ -314,6 +319,8 @@ class FlowProcessor:
         #: When the flow was last ticked (``time.monotonic``); minus infinity: the next round ticks. Not 0.0: the
         #: monotonic clock counts from the machine's start, which may be less than ``tick_interval_s`` ago.
         self._ticked_at = -math.inf
+        #: When a handling that held the event loop too long was last said (``_said_held``).
+        self._held_said_at = -math.inf
 
     @property
     def waiting(self) -> Waiting:
@@ -488,6 +495,21 @@ class FlowProcessor:
                          "acted on without sending again); every input is read on from here", self.spec.name,
                          task.partition)
 
+    def _said_held(self, record: Incoming, held_s: float) -> None:
+        """The handling of records up to ``record`` held the event loop ``held_s`` without a turn, over half the
+        session timeout: the group's heartbeats waited as long, so it may take the worker's partitions (a new user's
+        worker lost its group ten times in five minutes behind a bulk job; only aiokafka's "Heartbeat session
+        expired" said anything). Said at WARNING, at most once a minute."""
+        now = time.monotonic()
+        if now - self._held_said_at < _HELD_SAID_EVERY_S:
+            return
+        self._held_said_at = now
+        log.warning("%s: handling the records up to %s held the worker's event loop %.1f s without a pause, over half "
+                    "its session timeout (%d ms): the group's heartbeats waited as long, so it may take this worker's "
+                    "partitions (a rebalance, the tasks restored again). A large source transaction or a slow record "
+                    "takes that long; if it recurs, raise ISTHMUS_WORKER_SESSION_TIMEOUT_MS (e.g. 60000)",
+                    self.spec.name, record.position, held_s, self.settings.session_timeout_ms)
+
     def _taken_back(self, partition: int, count: int) -> None:
         """Records of a partition fetched before a rebalance took it from this worker: left to its next owner,
         which reads them again from the last commit (nothing of them was processed or committed here). Before,
@@ -591,6 +613,7 @@ class FlowProcessor:
         cpu_began = time.thread_time()
         if fetched is not None:
             timings.batch_queue.observe(began - fetched)
+        turned = began
         try:
             for tp, records in parts:
                 for at, message in enumerate(records, 1):
@@ -603,8 +626,12 @@ class FlowProcessor:
                     if pending is not None:
                         await pending
                     ctx.handled()  # nothing of it can be undone any more: the journal lets go of it
-                    if not at % _YIELD_EVERY:
+                    now = time.perf_counter()
+                    if not at % _YIELD_EVERY or now - turned >= _TURN_S:
+                        if now - turned >= self.settings.session_timeout_ms / 2000:
+                            self._said_held(record, now - turned)
                         await asyncio.sleep(0)  # the transaction in flight goes on (see _YIELD_EVERY)
+                        turned = time.perf_counter()
                 records_in += len(records)
                 offsets[tp] = records[-1].offset + 1
             ctx.flush()  # objects kept decoded for the batch are written into their stores, once per changed key
