@@ -172,9 +172,31 @@ def reconcile(*, entity_type: str, entity_key: str, current: Mapping[str, Any] |
     """Fold the ``asserted`` fields of ``incoming`` (from ``system``, committed at ``commit_time``) into
     ``current``. ``clocks``: each system's commit-time resolution (:attr:`streams.systems.Systems.clocks`); a
     system not in it keeps exact times. Pure: the same inputs always give the same result."""
-    clocks = clocks or {}
     record = dict(current or {})
     stamps = dict(provenance)
+    changed, conflicts, rejected = reconcile_into(
+        record, stamps, has_record=current is not None, entity_type=entity_type, entity_key=entity_key,
+        incoming=incoming, asserted=asserted, base=base, system=system, commit_time=commit_time, policies=policies,
+        settled_at=settled_at, clocks=clocks)
+    return Reconciled(record=MappingProxyType(record), provenance=MappingProxyType(stamps), changed=changed,
+                      conflicts=conflicts, rejected=rejected)
+
+
+#: Types no value of which is a mapping: :func:`_merged` needs no ``isinstance`` of the ABC for them (most values).
+_NOT_MAPPINGS = frozenset({str, int, bool, float, Decimal, dt.datetime, dt.date, bytes, type(None)})
+
+
+def reconcile_into(record: dict[str, Any], stamps: dict[str, Stamp], *, has_record: bool = True, entity_type: str,
+                   entity_key: str, incoming: Mapping[str, Any], asserted: tuple[str, ...],
+                   base: Mapping[str, Any] | None, system: str, commit_time: dt.datetime,
+                   policies: Mapping[str, FieldPolicy], settled_at: dt.datetime,
+                   clocks: Mapping[str, dt.timedelta] | None = None,
+                   ) -> tuple[tuple[str, ...], tuple[Mapping[str, Any], ...], tuple[str, ...]]:
+    """:func:`reconcile` into ``record`` and ``stamps`` themselves (changed in place), for a caller that keeps the
+    outcome as its own (an entity's state replaced both by copies of the outcome: two copies of each a change);
+    returns the changed fields, the conflicts and the rejected fields. ``has_record``: ``record`` is a record (else
+    it stands for none: every asserted field is new)."""
+    clocks = clocks or {}
     changed: list[str] = []
     conflicts: list[Mapping[str, Any]] = []
     rejected: list[str] = []
@@ -183,9 +205,11 @@ def reconcile(*, entity_type: str, entity_key: str, current: Mapping[str, Any] |
         if field not in policies:
             raise MappingError(f"{entity_type}.{field} has no owner and policy; declare it in the mapping file")
         policy = policies[field]
-        has_current = current is not None and field in record
+        has_current = has_record and field in record
         old = record.get(field)
-        new = _merged(old, incoming[field])
+        new = incoming[field]
+        if type(new) not in _NOT_MAPPINGS and type(old) not in _NOT_MAPPINGS:
+            new = _merged(old, new)
         stamp = stamps.get(field)
         if stamp is None or not has_current:
             if not has_current or new != old:
@@ -225,8 +249,7 @@ def reconcile(*, entity_type: str, entity_key: str, current: Mapping[str, Any] |
                 entity_type=entity_type, entity_key=entity_key, field=field, policy=policy,
                 winner=system if wins else stamp.system, rule=rule, incoming=(system, new, commit_time),
                 standing=(stamp.system, old, stamp.commit_time), settled_at=settled_at))
-    return Reconciled(record=MappingProxyType(record), provenance=MappingProxyType(stamps),
-                      changed=tuple(changed), conflicts=tuple(conflicts), rejected=tuple(rejected))
+    return tuple(changed), tuple(conflicts), tuple(rejected)
 
 
 def stamps_to_avro(provenance: Mapping[str, Stamp]) -> dict[str, dict[str, Any]]:

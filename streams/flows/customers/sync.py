@@ -61,8 +61,8 @@ from streams.flows.customers.unechoed import settle_unechoed
 from streams.flows.customers.withheld import fold as fold_withheld
 from streams.flows.customers.withheld import whole_item
 from streams.inspect.masking import MASK
-from streams.mapping import Context, MappedChange, RecordMapping, project, reconcile
-from streams.mapping.reconcile import Stamp, uncleared
+from streams.mapping import Context, MappedChange, RecordMapping, project
+from streams.mapping.reconcile import Stamp, reconcile_into, uncleared
 from streams.mapping.spec import Policy
 
 log = logging.getLogger(__name__)
@@ -132,14 +132,14 @@ def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, A
     asserted = tuple(f for f in change.asserted if f not in skipped)
     if op is Op.UPDATE and not whole and change.base is not None:
         asserted += _missed_changes(change, mirror, prior, echoes)
-    result = reconcile(entity_type=change.mapping.target, entity_key=state.customer_number, current=state.record,
-                       provenance=state.provenance, incoming=change.values, asserted=asserted, base=change.base,
-                       system=system, commit_time=change.commit_time, policies=change.mapping.policies,
-                       settled_at=settled_at, clocks=state.config.clocks)
-    state.record = dict(result.record)
-    state.provenance = dict(result.provenance)
+    # into the state's own record and stamps (a scope's copy of the state copies both): not a reconciled copy of
+    # each, copied again into the state (issue 17)
+    changed, conflicts, rejected = reconcile_into(
+        state.record, state.provenance, entity_type=change.mapping.target, entity_key=state.customer_number,
+        incoming=change.values, asserted=asserted, base=change.base, system=system, commit_time=change.commit_time,
+        policies=change.mapping.policies, settled_at=settled_at, clocks=state.config.clocks)
     base = change.base
-    for name in result.rejected:
+    for name in rejected:
         # the winning value is sent back (Mirror.lost) when the system held it before this edit, or may have: a
         # command in flight with it may have been applied before, changing nothing there
         wanted = state.record.get(name)
@@ -149,7 +149,7 @@ def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, A
     if own:
         met_create(state, mirror)
     stamp = state.config.updated_at
-    if result.changed and stamp is not None:
+    if changed and stamp is not None:
         latest = state.record.get(stamp)
         state.record[stamp] = change.commit_time if latest is None else max(latest, change.commit_time)
     withholding = bool(change.withheld)
@@ -160,7 +160,7 @@ def fold(state: CustomerState, change: MappedChange, *, observed: Mapping[str, A
                 break
     if withholding:
         fold_withheld(state, change, mirror)  # a value the change did not send, the record holding none: unknown
-    return result.conflicts
+    return conflicts
 
 
 #: How a system holds a field whose unrecognised value :func:`_unrecognised` says: as sent, or in a form it keeps (a
@@ -366,12 +366,10 @@ def fold_xref(state: CustomerState, change: MappedChange, *, settled_at: dt.date
     the entity becomes linked (:func:`_linked`) and cleared when it is no longer."""
     config = state.config
     had_link = _linked(state)
-    result = reconcile(entity_type=change.mapping.target, entity_key=state.customer_number, current=state.xref,
-                       provenance=state.xref_provenance, incoming=change.values, asserted=change.asserted,
-                       base=change.base, system=change.system, commit_time=change.commit_time,
-                       policies=change.mapping.policies, settled_at=settled_at, clocks=config.clocks)
-    state.xref = dict(result.record)
-    state.xref_provenance = dict(result.provenance)
+    reconcile_into(state.xref, state.xref_provenance, entity_type=change.mapping.target,
+                   entity_key=state.customer_number, incoming=change.values, asserted=change.asserted,
+                   base=change.base, system=change.system, commit_time=change.commit_time,
+                   policies=change.mapping.policies, settled_at=settled_at, clocks=config.clocks)
     mirror = state.mirrors.get(change.system)
     if mirror is not None and mirror.unsent and not change.deleted:
         # its row is there: a field the row's own table does not hold was left out of it, and a row of another
