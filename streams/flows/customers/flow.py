@@ -294,6 +294,12 @@ class CustomerFlow:
         #: The mapping context of the flow's changes; its notes (the local times a DST change repeated or skipped)
         #: are cleared for each change and kept with the change's lineage.
         self._mapping_context = dataclasses.replace(self.context, lookup=self._lookup, notes=[])
+        #: An entity decided with nothing to send, into which only child rows were folded since, is not decided
+        #: again where no system writes a child list (its decision reads nothing they change: ``settled``). Every
+        #: path that changes entities but the folding of changes (dead letters, the tick, the deferred decisions)
+        #: moves this on, so no mark made before it holds.
+        self._settled_mark = 0
+        self._children_unwritten = not any(role.lists for role in config.order)
 
     def spec(self) -> FlowSpec:
         return FlowSpec(
@@ -308,6 +314,7 @@ class CustomerFlow:
 
     def handle(self, record: Incoming, ctx: Context) -> None:
         if record.topic == self.dead_letters:
+            self._settled_mark += 1
             if requested_flow(record.headers) is not None:
                 self._rederive(record, ctx)
             else:
@@ -411,6 +418,7 @@ class CustomerFlow:
         ones behind them, and the changes parked for an entity's own key that the entity answers now
         (:mod:`.unindexed`); then hold the entities no origin has had for too long (:mod:`.no_origin`) and announce
         the parked changes that wait too long."""
+        self._settled_mark += 1
         self._groups(self.transactions.abandon_read_to_end(ticking.read_to_end, ctx.stores, ctx.count, ctx=ctx), ctx)
         self._groups(self._snapshots.quiet(ticking, ctx.stores[DEFERRED]), ctx)
         unindexed = answerable(self.config, self._entities(ctx), ctx.stores[PARKED])  # parked before it could be
@@ -521,8 +529,12 @@ class CustomerFlow:
             try:
                 state = entities.get(key)
                 state.held = False
-                decided = decide(state, cause, context=self.context, named=self.named, audit=audit,
-                                 settled_at=settled_at)
+                if state.settled == self._settled_mark and self._children_unwritten:
+                    decided = []  # decided with nothing to send, child rows alone folded since (``settled``)
+                else:
+                    decided = decide(state, cause, context=self.context, named=self.named, audit=audit,
+                                     settled_at=settled_at)
+                    state.settled = self._settled_mark if not decided and not audit else None
                 if decided:
                     commands += self._encode_commands(decided)
                 if audit:
@@ -557,6 +569,7 @@ class CustomerFlow:
         """Decide the next entities ended source transactions left (:mod:`~streams.flows.customers.deferred`), at
         most the flow's transaction limit of them, each on its own: one that cannot be decided is dead-lettered
         alone, as its last change (the entity's state stands). True when more are left."""
+        self._settled_mark += 1
         deferred = Deferred(ctx.stores[DEFERRED])
         taken = deferred.take(min(self.config.transaction_limit, DECISIONS_PER_BATCH))
         if not taken:
@@ -707,6 +720,7 @@ class CustomerFlow:
             row = row_key(table, event) if event.key else None  # which row maps to the entity (MergedRows)
             for change in map_change(config.record, event, system, context, self.named, table=table, whole=whole):
                 state = state_of(change.key)
+                state.settled = None  # more than a child row folded: decided again
                 if (row is not None and change.source.name in self._row_keyed
                         and not state.claim(self._row_keyed[change.source.name], row, ends=change.deleted)):
                     # the row ends while another row of the table is the entity's: its on_delete would end an
@@ -732,6 +746,7 @@ class CustomerFlow:
                 if outlived and change.deleted and change.key in outlived:
                     continue  # the entity is still there, in its other row
                 state = state_of(change.key)
+                state.settled = None
                 if change.deleted:  # a link row: the entity is (no longer) there
                     state.mirror(system).gone()
                     state.deleted_now |= {system}

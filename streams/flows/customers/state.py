@@ -137,6 +137,10 @@ class CustomerState:
     #: Only systems that are no origin hold the entity, found so by a decision (:mod:`~streams.flows.customers.
     #: no_origin`): ``waiting`` to be held, ``held``; None when it is not so.
     no_origin: str | None = None
+    #: Not stored: the entity was last decided with nothing to send and no audit, and since then only child rows
+    #: were folded into it (the flow's mark of that decision, :meth:`~streams.flows.customers.flow.CustomerFlow.
+    #: _fold_and_decide`; None: not so). Where no system writes a child list, deciding it again sends nothing.
+    settled: int | None = field(default=None, compare=False, repr=False)
 
     def mirror(self, system: str) -> Mirror:
         if system not in self.mirrors:
@@ -255,7 +259,7 @@ class CustomerState:
             {f: items.copy() for f, items in self.children.items()}, self.xref.copy(), self.xref_provenance.copy(),
             {name: mirror.copy() for name, mirror in self.mirrors.items()}, self.creating.copy(), self.published,
             self.touched_by, self.lineage, self.held, self.held_lineage, self.made_beside, self.deleted_now,
-            self.rows.copy(), self.matching.copy(), self.unknown_changed, self.no_origin)
+            self.rows.copy(), self.matching.copy(), self.unknown_changed, self.no_origin, self.settled)
 
     def packed(self) -> bytes:
         """The compact layout: the fields of ``_LAYOUT`` in order, values packed in C (no tagged-JSON walk)."""
