@@ -172,13 +172,14 @@ class Mirror:
         view = value if holds.get(name) is None else held_view(holds, name, value)
         prior = self.reported.get(name, MISSING)
         self.reported[name] = view
-        queue = self.pending.get(name, [])
-        for index, sent in enumerate(queue):
-            if sent == view:
-                del queue[:index + 1]
-                if not queue:
-                    self.pending.pop(name, None)
-                return True
+        queue = self.pending.get(name)
+        if queue:  # most fields have nothing in flight: no list, no enumerate, for them
+            for index, sent in enumerate(queue):
+                if sent == view:
+                    del queue[:index + 1]
+                    if not queue:
+                        self.pending.pop(name, None)
+                    return True
         if prior != view and self.carried.get(name, MISSING) == view:
             del self.carried[name]  # an update in flight wrote the old value it carried over an edit made since
             return True
@@ -241,7 +242,7 @@ class Mirror:
                 if type(parts) is not tuple:
                     wanted = parts.view(wanted)  # type: ignore[union-attr]
                 elif isinstance(wanted, Mapping):
-                    wanted = {p: wanted.get(p) for p in parts}
+                    wanted = dict(zip(parts, map(wanted.get, parts), strict=True))  # no comprehension frame
             if expected != wanted:
                 out.append(name)
         return tuple(out)

@@ -70,8 +70,9 @@ def no_origin_has(state: CustomerState) -> tuple[str, ...]:
     config = state.config
     origins = config.origins
     mirrors = state.mirrors
-    if any(origin in state.creating or (origin in mirrors and mirrors[origin].present) for origin in origins):
-        return ()  # the usual case, told first
+    for origin in origins:  # a loop, not any() of a generator: asked at every decision
+        if origin in state.creating or (origin in mirrors and mirrors[origin].present):
+            return ()  # the usual case, told first
     holders = tuple(name for name, mirror in mirrors.items() if mirror.present and name not in origins)
     if not holders or not state.active or (config.active is None and _an_origin_had_it(state)):
         return ()

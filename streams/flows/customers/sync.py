@@ -540,12 +540,14 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
             return wanted[field] if field in wanted else defaults.get(field)
 
         if config.creates_in(name):
-            born_elsewhere = len(present) > present.count(name)  # an origin other than name holds it
+            linked: bool | None = None  # asked once (it may make a mirror of the system that observes the id)
+            if len(present) > present.count(name):  # an origin other than name holds it
+                linked = state.linked(name)
             # Only a complete record is made elsewhere (every field its schema requires has a value): a row the
             # link alone knows (a party whose contact mechanisms are synced, its customer not in scope) is no one's
             # to create, and a create without a required field would only be refused by the target.
             # Nor one with a field whose value is unknown: the create would carry it as null (.withheld).
-            if (born_elsewhere and not state.linked(name) and name not in state.creating and state.active
+            if (linked is False and name not in state.creating and state.active
                     and state.complete and not unknown):
                 command(name, "create", role.payload, command_payload(state, role, context, named, whole))
                 state.creating[name] = commands[-1].idempotency_key
@@ -559,7 +561,7 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
                     mirror.unsent = {f for f in role.record_writes
                                      if f not in state.provenance and f not in config.child_fields}
                 continue
-            if not (state.linked(name) or name in state.creating):
+            if not ((state.linked(name) if linked is None else linked) or name in state.creating):
                 continue
         elif not mirror.present:
             continue
@@ -574,7 +576,7 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
         cannot_clear = role.cannot_clear
         kept = {n for n in differing if n in cannot_clear and mirror.view(n, value(n)) is None} \
             if cannot_clear and differing else set()
-        if cannot_clear:
+        if cannot_clear and (kept or mirror.uncleared):  # else it has nothing to audit, nothing to forget
             _audit_uncleared(state, mirror, role, kept, audit, settled_at)
         changed = tuple(n for n in differing if n not in kept and not (ended and n in config.child_fields)) \
             if differing else ()
