@@ -165,3 +165,37 @@ def test_a_sql_target_takes_no_rate(tmp_path: Path) -> None:
                     "  - payload_type: Account\n    operation: create\n    action: insert\n    table: accounts\n"
                     "    columns: {name: name}\n", encoding="utf-8")
     assert "limits.requests_per_second: a sql target makes no calls to an API" in refused(path)
+
+
+WHOLE = """\
+  - payload_type: SalesOrder
+    operation: create
+    method: POST
+    path: /orders
+    body: {body}
+    ids: [order_id]
+"""
+
+
+def whole_target(tmp_path: Path, body: str) -> TargetConfig:
+    path = tmp_path / "erp.yaml"
+    path.write_text(f"system: erp\nadapter: http\nlimits: {{lines_per_call: 3}}\nroutes:\n"
+                    f"{WHOLE.replace('{body}', body)}", encoding="utf-8")
+    return load_target(path)
+
+
+@pytest.mark.parametrize("body", ["{account_id: erp_account_id, lines: lines}", "payload"])
+def test_a_list_sent_whole_is_bounded_by_the_limit_too(tmp_path: Path, body: str) -> None:
+    """A route that sends the lines as they are (`lines: lines`, or `body: payload`) is held to
+    limits.lines_per_call like an `each:` field: refused before any call, with a fix that says how to send parts.
+    Before, the limit bound nothing there: the document went out whole, and the target's own refusal came back."""
+    config = whole_target(tmp_path, body)
+    outcome, calls = attempt(config, order(4), lambda r: httpx.Response(422, json={"error": "too many lines"}))
+    assert calls == []
+    assert isinstance(outcome, Applied) and outcome.refused and outcome.status == TOO_BIG_STATUS
+    assert outcome.body["error"] == ("4 lines in one SalesOrder create: erp.yaml takes at most 3 per call "
+                                     "(limits.lines_per_call) and its route declares no parts to send the rest")
+    assert outcome.body["fix"].startswith("map lines in the route's body with `{from: lines, each: {...}}` and "
+                                          "declare its parts (how the target adds lines) in erp.yaml, or raise")
+    outcome, calls = attempt(config, order(3), lambda r: httpx.Response(201, json={"order_id": 7}))
+    assert len(calls) == 1 and lines_of(calls[0]) == ["S1", "S2", "S3"] and isinstance(outcome, Applied)

@@ -26,16 +26,22 @@ class Oversize:
     field: str
     count: int
     limit: int
+    #: The route sends the list whole (not mapped with ``each:``), so it cannot declare ``parts`` for it as it is.
+    whole: bool = False
 
 
 def oversize(route: HttpRoute, body: Any, limit: int | None) -> Oversize | None:
-    """The first list field of ``body`` (an ``each:`` field of the route) with more than ``limit`` items."""
+    """The first list field of ``body`` with more than ``limit`` items: an ``each:`` field of the route, or a list
+    the route sends whole (``lines: lines``, ``body: payload``). A declared limit is the target's, however the
+    body carries the list: before, a list sent whole went out past it, and the target's refusal came back once per
+    change of the document."""
     if limit is None or not isinstance(body, Mapping):
         return None
-    for name in route.list_fields():
+    each = route.list_fields()
+    for name in (*each, *(name for name in body if name not in each and route.whole_list(name))):
         items = body.get(name)
         if isinstance(items, list) and len(items) > limit:
-            return Oversize(field=name, count=len(items), limit=limit)
+            return Oversize(field=name, count=len(items), limit=limit, whole=name not in each)
     return None
 
 
@@ -58,5 +64,8 @@ def too_big(over: Oversize, *, route: HttpRoute, target_file: str) -> Applied:
         "error": f"{over.count} {over.field} in one {kind}: {target_file} takes at most {over.limit} per call "
                  "(limits.lines_per_call) and its route declares no parts to send the rest",
         "field": over.field,
-        "fix": f"declare the route's parts (how the target adds {over.field}) in {target_file}, or raise its "
-               "limits.lines_per_call if the target takes more a call, or split the document in its source"})
+        "fix": (f"map {over.field} in the route's body with `{{from: {over.field}, each: {{...}}}}` and declare "
+                f"its parts (how the target adds {over.field}) in {target_file}" if over.whole else
+                f"declare the route's parts (how the target adds {over.field}) in {target_file}")
+               + ", or raise its limits.lines_per_call if the target takes more a call, or split the document in "
+               "its source"})

@@ -441,8 +441,17 @@ class HttpRoute:
         return f"{search.method} {search.path} by {self.external_id.field}, {missing} if none{also}{parts}"
 
     def list_fields(self) -> tuple[str, ...]:
-        """The body fields mapped with ``each:``: the document's lines, which ``limits.lines_per_call`` bounds."""
+        """The body fields mapped with ``each:``: the document's lines, which ``parts`` can send in parts."""
         return tuple(name for name, spec in (self.body or {}).items() if isinstance(spec, EachItem))
+
+    def whole_list(self, name: str) -> bool:
+        """Whether body field ``name`` is a payload field sent as it is (``lines: lines``, or any field of
+        ``body: payload``): a list there goes whole, and ``limits.lines_per_call`` bounds it as it bounds an
+        ``each:`` field."""
+        if self.whole_payload:
+            return True
+        spec = (self.body or {}).get(name)
+        return isinstance(spec, FromField) and not spec.json
 
 
 #: What a route's ``children`` do with the child rows of its parent: ``replace`` (the list is the lines: rows
