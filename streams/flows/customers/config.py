@@ -423,12 +423,25 @@ def entity_config(flow: FlowFile, mappings: Mapping[str, RecordMapping], named: 
     link = section.mapping("link", mappings)
     child_stems = section.texts("children", fix="`children: [<mapping file stem>, ...]` (files with `parent:`)")
     children: list[RecordMapping] = []
+    # The listed children by their record: a file whose parent is one of them is a grandchild.
+    child_records = {short_name(m.target): name for name in child_stems if (m := mappings.get(name)) is not None}
     for stem in child_stems:
         child = mappings.get(stem)
         if child is None:
             section.lacks(stem, "children", mappings)
         elif record is None:
             continue  # the record's mapping file is missing: the flow is unavailable, nothing to check against
+        elif (child.parent is not None and short_name(child.parent.record) != short_name(record.target)
+              and short_name(child.parent.record) in child_records):
+            parent = short_name(child.parent.record)
+            section.add(section.line("children"), "children",
+                        f"mappings/{stem}.yaml is a child of {parent} (mappings/{child_records[parent]}.yaml), "
+                        f"itself a child of {short_name(record.target)}: an entity keeps one level of child "
+                        "lists, a list inside a child's items (grandchildren) is not built",
+                        f"keep {short_name(child.target)} as a list of the record itself: `parent: {{record: "
+                        f"{short_name(record.target)}, field: <a list field of it>, key: <its key>}}`, with "
+                        f"a `parent_key` that names the record and an item field that names the "
+                        f"{parent} it belongs to (e.g. its line number)")
         elif child.parent is None or short_name(child.parent.record) != short_name(record.target):
             section.add(section.line("children"), "children",
                         f"mappings/{stem}.yaml is not a child of the record (its `parent:` must name "

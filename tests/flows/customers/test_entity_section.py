@@ -3,6 +3,7 @@ makes the flow unavailable rather than wrong."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,22 @@ def test_a_missing_mapping_file_makes_the_flow_unavailable(tmp_path: Path, mappi
     without = {stem: m for stem, m in mappings.items() if stem != "account"}
     with pytest.raises(FlowUnavailable, match=r"account\.yaml"):
         _load(tmp_path, REFERENCE, without, schemas)
+
+
+def test_a_grandchild_is_refused_saying_one_level_of_lists_is_kept_and_how_to_flatten_it(
+        tmp_path: Path, mappings: dict[str, RecordMapping], schemas: SchemaStore) -> None:
+    """A mapping file whose parent is a child of the record (an order line's taxes under the line) is no child of
+    the record: the flow says it is a grandchild, which an entity does not build, and how to keep it flat."""
+    line = mappings["sales_order_line"]
+    assert line.parent is not None
+    note = dataclasses.replace(line, parent=dataclasses.replace(line.parent, record="isthmus.canonical.Contact"))
+    text = REFERENCE.replace("children: [contact]", "children: [contact, contact_note]")
+    with pytest.raises(FlowFileError) as raised:
+        _load(tmp_path, text, {**mappings, "contact_note": note}, schemas)
+    (problem,) = [p for p in raised.value.problems if p.field == "entity.children"]
+    assert problem.line == _line(text, "children: [contact, contact_note]")
+    assert problem.message == (
+        "mappings/contact_note.yaml is a child of Contact (mappings/contact.yaml), itself a child of Customer: an "
+        "entity keeps one level of child lists, a list inside a child's items (grandchildren) is not built")
+    assert problem.fix.startswith("keep SalesOrderLine as a list of the record itself: `parent: {record: Customer, "
+                                  "field: <a list field of it>, key: <its key>}`")
