@@ -30,6 +30,7 @@ from streams.flows.files import FLOWS_DIR, FlowFile, Section, load_flow_files
 from streams.flows.lookups import lookups_of, short_name
 from streams.mapping.kinds import Kind, avro_digits, fits, from_avro
 from streams.mapping.loader import compile_steps
+from streams.mapping.looked_up import lookup_steps
 from streams.mapping.spec import FieldBinding, Policy, RecordMapping, SourceMapping
 from streams.mapping.transforms import (
     CharStep,
@@ -413,6 +414,14 @@ def _reads(record: RecordMapping, link: RecordMapping,
     return found
 
 
+def _lookups_for(source: SourceMapping, record: str) -> list[tuple[str, str, str]]:
+    """``(binding, by, field)`` of each look-up of ``record`` that ``source`` makes: a field's binding, or its
+    parent key (named ``parent_key``)."""
+    bindings = [*source.bindings.items(), *([("parent_key", source.parent_key)] if source.parent_key else [])]
+    return [(name, step.by, step.field) for name, binding in bindings for step in lookup_steps(binding)
+            if short_name(step.record) == record]
+
+
 def entity_config(flow: FlowFile, mappings: Mapping[str, RecordMapping], named: Mapping[str, Any],
                   systems: Systems) -> EntityConfig:
     """The checked section of ``flow``; raises FlowFileError with every problem (file, line, field, fix), or
@@ -513,14 +522,24 @@ def entity_config(flow: FlowFile, mappings: Mapping[str, RecordMapping], named: 
                         f"declare {key} as \"string\" in the schema, and bind it as text in each source of the "
                         f"record, its link and its children (a number column: `{key}: {{compute: \"str(<column>)\"}}`)")
         reads = _reads(record, link, tuple(children))
-        sources = [s for m in (record, link, *children) for s in m.sources
-                   if (s.system, s.table) in reads and not s.group_by]
+        read = [(m, s) for m in (record, link, *children) for s in m.sources
+                if (s.system, s.table) in reads and not s.group_by]
+        sources = [s for _, s in read]
+        the_link = short_name(link.target)
         for looked_up, by, _ in sorted(lookups_of(sources)):
-            if looked_up != short_name(link.target):
-                section.add(section.line("link"), "link", f"a source of the flow looks up {looked_up}, not the "
-                            f"link {short_name(link.target)}", "an entity flow looks up only its link")
-            elif by not in indexed:
-                indexed.append(by)
+            if looked_up == the_link:
+                if by not in indexed:
+                    indexed.append(by)
+                continue
+            where = sorted({f"mappings/{m.name}.yaml:{s.line} (source {s.name}, {field})"
+                            for m, s in read for field, step_by, _ in _lookups_for(s, looked_up) if step_by == by})
+            section.add(section.line("link"), "link",
+                        f"{', '.join(where) or 'a source of the flow'} looks up {looked_up} by {by}, not the "
+                        f"link {the_link}: an entity flow joins no other record into its entities (nor sends "
+                        f"them again when a {looked_up} changes)",
+                        f"an entity flow looks up only its link (`lookup: {{record: {the_link}, by: <a field of "
+                        f"it>}}`): bind the value from a column of the source's own table, or send its id ({by}) "
+                        "and let the target resolve it")
     section.done()
     assert record is not None and link is not None  # done() raised otherwise
     written = {name: role for name, role in roles.items() if systems[name].writable}

@@ -99,3 +99,23 @@ def test_a_grandchild_is_refused_saying_one_level_of_lists_is_kept_and_how_to_fl
         "entity keeps one level of child lists, a list inside a child's items (grandchildren) is not built")
     assert problem.fix.startswith("keep SalesOrderLine as a list of the record itself: `parent: {record: Customer, "
                                   "field: <a list field of it>, key: <its key>}`")
+
+
+def test_a_look_up_of_another_record_names_the_mapping_file_source_and_field_and_what_to_do(
+        tmp_path: Path, mappings: dict[str, RecordMapping], schemas: SchemaStore) -> None:
+    """A source of the flow that looks up a record other than the link (a customer's name for an order) is refused
+    at the flow file's `link:`, naming the mapping file, its source and field, and a way that works; before, it
+    said only `a source of the flow looks up X` and `fix: an entity flow looks up only its link`."""
+    text = REFERENCE.replace("  link: customer_account_xref", "  link: account")
+    with pytest.raises(FlowFileError) as raised:
+        _load(tmp_path, text, mappings, schemas)
+    looks = [p for p in raised.value.problems if p.field == "entity.link" and "looks up" in p.message]
+    assert looks and all(p.line == _line(text, "  link: account") for p in looks)
+    message = looks[0].message
+    assert message.startswith("mappings/contact.yaml:") and "(source crm_contacts, parent_key)" in message
+    assert message.endswith(" looks up CustomerAccountXref by crm_customer_id, not the link Account: an entity flow "
+                            "joins no other record into its entities (nor sends them again when a "
+                            "CustomerAccountXref changes)")
+    assert looks[0].fix == ("an entity flow looks up only its link (`lookup: {record: Account, by: <a field of "
+                            "it>}`): bind the value from a column of the source's own table, or send its id "
+                            "(crm_customer_id) and let the target resolve it")
