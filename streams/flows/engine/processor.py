@@ -423,8 +423,13 @@ class FlowProcessor:
             if task is None:
                 assignment = consumer.assignment()
                 if any(tp in assignment for tp, _ in parts):
-                    raise TaskStartFailed(f"{self.spec.name}: records of partition {partition} arrived without its "
-                                          "task")
+                    raise TaskStartFailed(
+                        f"{self.spec.name}: records of partition {partition} arrived without its task: they were "
+                        "fetched before a rebalance stopped the task, and the group gave the partition back (another "
+                        "worker joined or left, or this one was silent longer than its session timeout, "
+                        f"{self.settings.session_timeout_ms} ms, as a worker starved of CPU or busy with a long "
+                        "batch is; ISTHMUS_WORKER_SESSION_TIMEOUT_MS raises it). Nothing is lost: the flow reads "
+                        "them again from its last commit")
                 self._taken_back(partition, sum(len(records) for _, records in parts))
                 continue
             if not task.ready:
