@@ -570,7 +570,8 @@ def decide(state: CustomerState, cause: Cause, *, context: Context, named: Mappi
         # field that cannot be cleared and, most of the time, nothing differing)
         linking = tuple(f for f in role.link_back
                         if state.value(f) is not None and mirror.differs(f, state.value(f))) if role.link_back else ()
-        differing = mirror.differing(role.record_writes, wanted, defaults) + _unreported(state, mirror, role, wanted)
+        differing = mirror.differing(role.record_writes, wanted, defaults) + (
+            _unreported(state, mirror, role, wanted) if role.captured else _never_sent(state, mirror, role, wanted))
         if unknown and differing:
             differing = tuple(n for n in differing if n not in unknown)
         cannot_clear = role.cannot_clear
@@ -638,6 +639,26 @@ def _unreported(state: CustomerState, mirror: Mirror, role: SystemRole, wanted: 
                         state.customer_number, "not sent, it owns the field" if name in owned
                         else "the record's value is sent", role.name)
     return tuple(n for n in found if n not in owned)
+
+
+def _never_sent(state: CustomerState, mirror: Mirror, role: SystemRole, wanted: Mapping[str, Any]
+                ) -> tuple[str, ...]:
+    """The fields ``role``'s write-only system (``capture: none``) was never sent although it holds the entity: fields
+    added to its ``writes`` after the entity was made there. What such a system holds is what it was commanded
+    (nothing comes back from it), so a field never commanded is unknown there, and was never sent: a new user's
+    child list added to a running capture (``tags``) reached the canonical record but never the API, silently. The
+    record's value is sent, when it has one (a null or an empty list leaves what the create left there); said once
+    per system and field. ``mirror``: ``role``'s system's."""
+    held = mirror.reported.keys() | mirror.pending.keys()
+    if held.issuperset(role.record_writes):
+        return ()  # every field it writes was sent once at least: the usual case, decided without a look at each
+    found = tuple(n for n in role.record_writes if n not in held and wanted.get(n) not in (None, [], {}))
+    for name in found:
+        if _first_time("never sent", role.name, name):
+            log.warning("%s was never sent %s of %s %s (the field was added to its writes after the entity was made "
+                        "there): the record's value is sent now, and to each entity with its next change", role.name,
+                        name, state.config.key, state.customer_number)
+    return found
 
 
 def _first_time(*said: str) -> bool:

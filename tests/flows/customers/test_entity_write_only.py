@@ -229,3 +229,32 @@ def test_a_write_only_system_is_no_origin_and_no_source(tmp_path: Path, schemas:
                                            r"\(capture: none in systems/saas.yaml\): no change of its tables ever "
                                            r"arrives; fix: read a captured system's table, or the canonical record"):
         load_mappings(project / "mappings", schemas=schemas.schemas, tables=_catalogs(), systems=systems)
+
+
+def test_a_field_added_to_its_writes_is_sent_with_each_entitys_next_change(
+        tmp_path: Path, schemas: SchemaStore, caplog: pytest.LogCaptureFixture) -> None:
+    """A new user added a child list to a running flow's write-only system (``writes: [..., tags]``): the canonical
+    record got it, the API never did, and nothing said so (what such a system holds is what it was sent, and the
+    field was never sent: unknown, so never written)."""
+    first = tmp_path / "first"
+    first.mkdir()
+    project, systems = _project(first), _systems()
+    (project / "flows" / "saas.yaml").write_text(FLOW.replace("{origin}", "hub").replace(
+        "writes: [name, email, active]", "writes: [name, active]"))
+    mappings = load_mappings(project / "mappings", schemas=schemas.schemas, tables=_catalogs(), systems=systems)
+    (flow,) = load_flow_files(project / "flows")
+    before = Parties(entity_config(flow, mappings, schemas.schemas.named, systems), mappings, systems, schemas)
+    (create,) = before.change("hub", "party", "c", after=_party())
+    assert "email" not in create.changed and create.route == ("Account", "create")
+
+    later = tmp_path / "later"
+    later.mkdir()
+    after = _run(later, schemas)  # the flow file now writes email too; its worker restarted over the same state
+    after.run.context.memory.update(before.run.context.memory)
+    (renamed,) = after.change("hub", "party", "u", before=_party(), after=_party(display_name="Acme Ltd"))
+    assert renamed.route == ("Account", "update") and set(renamed.changed) == {"name", "email"}
+    assert renamed.payload["email"] == "a@acme.test"
+    assert "saas was never sent email of customer_number P-000001" in caplog.text
+    # sent once: the next change sends only what changed
+    (again,) = after.change("hub", "party", "u", before=_party(display_name="Acme Ltd"), after=_party())
+    assert again.changed == ("name",)
