@@ -87,6 +87,11 @@ from streams.codecs.debezium.schema_cache import HEAD, SEPARATOR, schema_end
 from streams.flows.engine.api import Incoming, JsonValue, Store, encode_json
 from streams.flows.parking import record_from_state, record_to_state
 
+#: The ENDed transactions not yet released, in commit order: ``{"txs": [tx_key, ...], "clear": {table: tx_key}}``.
+#: ``clear`` (left out when empty) names, per joined table, the last queued transaction of a prefix of the queue
+#: in which no transaction misses a change of that table: a change of the table need not look at them again
+#: (:meth:`TransactionJoin._abandon_before`). A queued transaction that has every change of a table keeps them
+#: (its END fixed what it expects, and what it holds or passed on only grows), so the prefix stays clear.
 QUEUE = "queue"
 #: The prefix of each joined table's *unended* transactions: those holding changes of it whose END the join has
 #: not handled, in the order their changes arrived (the table's commit order), each with the commit floor of its
@@ -595,7 +600,7 @@ class TransactionJoin:
                     self.objects.put(QUEUE, {"txs": []})
                 return [*gone, self._take(tx_key, state, ())]
             self.objects.put(f"tx:{tx_key}", state)
-            self.objects.put(QUEUE, {"txs": [*(queued or ()), tx_key]})
+            self._put_queue([*(queued or ()), tx_key])
         return gone + self._release()
 
     def abandon_read_to_end(self, read_to_end: Collection[str], *, ends_read_at: float | None = None
@@ -631,7 +636,7 @@ class TransactionJoin:
                 f"{DEAD_LETTERS_HINT}), handled before this flow's history, filtered out, or expired"
                 if missing else "")))
         if released:
-            self.objects.put(QUEUE, {"txs": queue})
+            self._put_queue(queue, removed={joined.tx_key for joined in released})
         return unended + released
 
     def _unended_read(self, read_to_end: Collection[str], now_s: float) -> list[Joined]:
@@ -775,6 +780,22 @@ class TransactionJoin:
         """The transaction's state (not to be changed: a new one is put)."""
         return self.objects.get(f"tx:{tx_key}") or {"expected": None, "have": {}}
 
+    def _clear(self) -> dict[str, str]:
+        """Per joined table, the last queued transaction of the queue's prefix that misses no change of it (see
+        :data:`QUEUE`); not to be changed."""
+        queue = self.objects.get(QUEUE)
+        clear: dict[str, str] = (queue.get("clear") or {}) if queue is not None else {}
+        return clear
+
+    def _put_queue(self, txs: list[str], *, removed: Collection[str] = (),
+                   clear: Mapping[str, str | None] | None = None) -> None:
+        """Put the queue ``txs``, keeping each table's clear prefix (updated by ``clear``; None drops a table's)
+        unless its last transaction is among ``removed`` (then the next change of the table looks at the whole
+        queue once more)."""
+        kept = {**self._clear(), **(clear or {})}
+        marks = {name: tx for name, tx in kept.items() if tx is not None and tx not in removed} if txs else {}
+        self.objects.put(QUEUE, {"txs": txs, "clear": marks} if marks else {"txs": txs})
+
     def _queued(self) -> list[str] | None:
         """The ENDed transactions not yet released, in commit order; None when the store has no queue yet (not to
         be changed: a new queue is put)."""
@@ -797,24 +818,40 @@ class TransactionJoin:
     def _abandon_before(self, queued: list[str], tx_key: str, name: str, floor: CommitMark | None) -> list[Joined]:
         """Abandon the queued transactions before ``tx_key`` that still miss changes of ``name``, whose change of
         ``tx_key`` (at ``floor``) has arrived: a transaction not queued is taken for a later one (its END is still
-        to come), unless the marks say it committed before (its END handled before the flow read its change)."""
-        earlier = queued[:queued.index(tx_key)] if tx_key in queued else queued
+        to come), unless the marks say it committed before (its END handled before the flow read its change).
+
+        Only the part of the queue after ``name``'s clear prefix (:data:`QUEUE`) is looked at, and the prefix grows
+        by what this call finds complete in ``name``: every change used to walk the whole queue, so a queue of
+        thousands of ENDs (the small transactions committed after a large one, waiting for it) made each change
+        cost thousands of look-ups, the worker ~100 times slower and its event loop silent past its session."""
+        upto = queued.index(tx_key) if tx_key in queued else len(queued)
+        mark = self._clear().get(name)
+        start = queued.index(mark) + 1 if mark is not None and mark in queued else 0
+        if start > upto:
+            return []
+        last = queued[start - 1] if start else None
+        whole = True  # every transaction looked at so far misses no change of name (or is abandoned)
         abandoned = []
-        for other in earlier:
+        for other in queued[start:upto]:
             state = self._tx(other)
             missing = self._missing(state)
+            if name not in missing:
+                if whole:
+                    last = other
+                continue
             end = state.get("end")
-            if (name in missing and floor is not None and end is not None and end[0] == floor.stream
+            if (floor is not None and end is not None and end[0] == floor.stream
                     and not committed_before(CommitMark(end[0], int(end[1])), floor)):
+                whole = False
                 continue  # committed after the change's transaction: its own changes of name are still to come
-            if name in missing:
-                ABANDONED_LOG.abandoned(other, f"whose {name} delivered a later transaction's change first",
-                                        "source transaction %s is abandoned: %s delivered a change of a later "
-                                        "transaction before its own", other, name)
-                abandoned.append(self._take(other, state, missing, why="a later transaction's change arrived first"))
-        if abandoned:
-            gone = {j.tx_key for j in abandoned}
-            self.objects.put(QUEUE, {"txs": [t for t in queued if t not in gone]})
+            ABANDONED_LOG.abandoned(other, f"whose {name} delivered a later transaction's change first",
+                                    "source transaction %s is abandoned: %s delivered a change of a later "
+                                    "transaction before its own", other, name)
+            abandoned.append(self._take(other, state, missing, why="a later transaction's change arrived first"))
+        gone = {j.tx_key for j in abandoned}
+        if gone or last != mark:
+            self._put_queue([t for t in queued if t not in gone] if gone else queued, removed=gone,
+                            clear={name: last})
         return abandoned
 
     def _release(self) -> list[Joined]:
@@ -830,7 +867,7 @@ class TransactionJoin:
             released.append(self._take(queued[at], state, ()))
             at += 1
         if released:
-            self.objects.put(QUEUE, {"txs": queued[at:]})
+            self._put_queue(queued[at:], removed=queued[:at])
         return released
 
     def _take(self, tx_key: str, state: JsonValue, missing: tuple[str, ...], *, why: str = "") -> Joined:
