@@ -49,8 +49,15 @@ def connection_for(system: SystemSpec, *, variables: Mapping[str, str], env: str
                    environ: Mapping[str, str] | None = None, configs_root: Path | None = None) -> Connection:
     """The connection of ``system``'s connector config under overlay ``env``, its placeholders from
     ``variables`` (``capture.variables``)."""
-    environ = os.environ if environ is None else environ
-    engine, connector = _captured(system)
+    engine, _ = _captured(system)
+    rendered = _rendered(system, variables=variables, env=env, configs_root=configs_root)
+    return connection_of(rendered.config, engine=engine, path=rendered.path, environ=environ)
+
+
+def _rendered(system: SystemSpec, *, variables: Mapping[str, str], env: str,
+              configs_root: Path | None) -> configs.LocalConnector:
+    """``system``'s connector config rendered under overlay ``env``."""
+    _, connector = _captured(system)
     root = configs_root or system.path.resolve().parent.parent / "connect-configs"
     try:
         config_set = configs.load(root, env=env)
@@ -61,7 +68,54 @@ def connection_for(system: SystemSpec, *, variables: Mapping[str, str], env: str
     if rendered.problems:
         raise CatalogError(f"connector {connector} does not render: "
                            + "; ".join(str(p) for p in rendered.problems))
-    return connection_of(rendered.config, engine=engine, path=rendered.path, environ=environ)
+    return rendered
+
+
+@dataclass(frozen=True, kw_only=True)
+class Slot:
+    """A PostgreSQL connector's replication slot as the server reports it (``pg_replication_slots``): whether a
+    connector reads it now, how much WAL it keeps from being removed (``restart_lsn`` to the server's current
+    position), ``wal_status`` (``reserved``, ``extended``, ``unreserved``, ``lost``) and the server's
+    ``max_slot_wal_keep_size`` (``-1``: no bound, the slot may fill the disk). ``exists`` False: no such slot
+    (the connector makes it when its task starts)."""
+
+    system: str
+    connector: str
+    name: str
+    exists: bool
+    active: bool = False
+    retained_bytes: int | None = None
+    wal_status: str | None = None
+    keep_size: str | None = None
+
+
+SLOT_QUERY = ("SELECT active, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, wal_status, "
+              "current_setting('max_slot_wal_keep_size') FROM pg_replication_slots WHERE slot_name = %s")
+
+
+def replication_slot(system: SystemSpec, *, variables: Mapping[str, str], env: str = "local",
+                     environ: Mapping[str, str] | None = None, configs_root: Path | None = None) -> Slot | None:
+    """The replication slot of ``system``'s connector (its ``slot.name``, Debezium's default ``debezium``), read
+    with the connector's own connection; None for a system not on PostgreSQL (MariaDB/MySQL keep no slot)."""
+    engine, connector = _captured(system)
+    if engine is not Engine.POSTGRESQL:
+        return None
+    rendered = _rendered(system, variables=variables, env=env, configs_root=configs_root)
+    connection = connection_of(rendered.config, engine=engine, path=rendered.path, environ=environ)
+    name = str(rendered.config.get("slot.name") or "debezium")
+    try:
+        with connect_postgresql(connection) as pg:
+            row = pg.execute(SLOT_QUERY, (name,)).fetchone()
+    except psycopg.Error as exc:
+        raise CatalogError(f"cannot read replication slot {name} of {system.name} at {connection}: "
+                           f"{first_line(exc)}; fix: start the database, or check the connector {connector}'s "
+                           "connection") from exc
+    if row is None:
+        return Slot(system=system.name, connector=connector, name=name, exists=False)
+    active, retained, wal_status, keep = row
+    return Slot(system=system.name, connector=connector, name=name, exists=True, active=bool(active),
+                retained_bytes=None if retained is None else int(retained), wal_status=wal_status,
+                keep_size=None if keep is None else str(keep))
 
 
 def connection_of(config: Mapping[str, str], *, engine: Engine, path: Path,

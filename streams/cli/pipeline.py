@@ -22,6 +22,8 @@ from typing import Any
 
 from kafka.errors import KafkaError, TransactionalIdAuthorizationFailedError
 
+from streams.catalog.exceptions import CatalogError
+from streams.catalog.live import Slot, replication_slot
 from streams.codecs.avro.single_object import SchemaStore
 from streams.config import RuntimeSettings
 from streams.config.kafka import KafkaSettings
@@ -39,6 +41,7 @@ from streams.kafka.refusals import principal
 from streams.kafka.topics import unreachable
 from streams.sinks import dlq, presence
 from streams.sinks.topics import command_topic, dlq_topic, sink_group, writable_systems
+from streams.systems import Engine, load_systems
 
 #: How long to try the brokers before reporting them unreachable (kafka-python's own default is 30 s).
 KAFKA_TIMEOUT_S = 10.0
@@ -63,9 +66,11 @@ def gather(runtime: RuntimeSettings, *, stack: list[dict[str, Any]] | None = Non
     kafka, connect_url = runtime.kafka, runtime.connect.urls[0]
     connectors, connect_error = ([], down["connect"]) if "connect" in down else \
         sources.connector_states(connect_url, **runtime.connect.http_options())
+    slots, slot_errors = replication_slots(runtime)
     shown: dict[str, Any] = {"kafka": ", ".join(kafka.bootstrap_servers), "connect": connect_url,
                              "connectors": tuple(connectors), "connect_error": connect_error,
-                             "stack": None if stack is None else tuple(stack), "stack_home": stack_home}
+                             "stack": None if stack is None else tuple(stack), "stack_home": stack_home,
+                             "slots": slots, "slot_errors": slot_errors}
     if "kafka" in down:
         return health.Pipeline(**shown, kafka_error=down["kafka"])
     try:
@@ -86,6 +91,32 @@ def gather(runtime: RuntimeSettings, *, stack: list[dict[str, Any]] | None = Non
         return health.Pipeline(**shown, flows=flows, sinks=sinks)
     except KafkaError as exc:
         return health.Pipeline(**shown, kafka_error=f"Kafka answered with an error: {exc}")
+
+
+def replication_slots(runtime: RuntimeSettings) -> tuple[tuple[Slot, ...], tuple[str, ...]]:
+    """The replication slot of each captured PostgreSQL system's connector (the systems folder's), read with the
+    connector's own connection (its file rendered as the worker's re-sync renders it), and why one could not be
+    read: a DBA's first question is how much WAL each slot keeps, and whether anything reads it."""
+    try:
+        systems = load_systems()
+    except IsthmusError as exc:
+        return (), (f"cannot tell the captured systems: {health.first_line(str(exc))}",)
+    slots: list[Slot] = []
+    errors: list[str] = []
+    seen: set[str] = set()
+    for name in systems.captured:
+        spec = systems[name]
+        if spec.engine is not Engine.POSTGRESQL or spec.connector is None or spec.connector in seen:
+            continue
+        seen.add(spec.connector)
+        try:
+            slot = replication_slot(spec, variables=runtime.connector_variables)
+        except CatalogError as exc:
+            errors.append(f"slot of {spec.connector} ({name}): {health.first_line(str(exc))}")
+            continue
+        if slot is not None:
+            slots.append(slot)
+    return tuple(slots), tuple(errors)
 
 
 def consumer_problems(kafka: KafkaSettings, stall_s: float = STALL_AFTER_S) -> list[str]:

@@ -35,6 +35,7 @@ from streams.capture import client
 from streams.capture.client import ConnectorState
 from streams.capture.deploy import summary
 from streams.capture.failures import known_failure, lost_position
+from streams.catalog.live import Slot
 from streams.inspect.admin import GroupInfo
 from streams.sinks.presence import HEARTBEAT_S, SinkNote
 
@@ -199,6 +200,41 @@ class Pipeline:
     holds: Counted | None = None
     stack: tuple[Mapping[str, Any], ...] | None = None
     stack_home: str | None = None
+    #: The replication slot of each PostgreSQL system's connector (:func:`streams.catalog.live.replication_slot`),
+    #: and why one could not be read (``slot_errors``).
+    slots: tuple[Slot, ...] = ()
+    slot_errors: tuple[str, ...] = ()
+
+
+def _size(count: int) -> str:
+    """``count`` bytes as PostgreSQL's ``pg_size_pretty`` would say them, roughly: ``73 MB``."""
+    size, unit = float(count), "bytes"
+    for bigger in ("kB", "MB", "GB", "TB"):
+        if abs(size) < 10240:
+            break
+        size, unit = size / 1024, bigger
+    return f"{size:.0f} {unit}"
+
+
+def slot_text(slot: Slot) -> str:
+    """One line on a replication slot: whether a connector reads it, the WAL it keeps, and what to do about an
+    idle one (a slot nothing reads keeps every WAL segment written since, until the disk is full, unless the
+    server's ``max_slot_wal_keep_size`` bounds it)."""
+    if not slot.exists:
+        return (f"slot {slot.name} ({slot.connector}): does not exist (the connector makes it when its task starts, "
+                "then snapshots again if it had streamed before: connect-configs/README.md, \"Lost position\")")
+    kept = "unknown" if slot.retained_bytes is None else _size(slot.retained_bytes)
+    bound = ("no bound: max_slot_wal_keep_size is -1, so it can fill the disk" if slot.keep_size in ("-1", None)
+             else f"max_slot_wal_keep_size {slot.keep_size}")
+    line = (f"slot {slot.name} ({slot.connector}): {'active' if slot.active else 'INACTIVE'}, keeps {kept} of WAL "
+            f"(wal_status {slot.wal_status or 'unknown'}; {bound})")
+    if slot.wal_status == "lost":
+        return line + (f"; the WAL it needed is gone: {slot.connector} cannot resume from it (connect-configs/"
+                       "README.md, \"Lost position: a dropped replication slot\")")
+    if not slot.active:
+        return line + (f"; nothing reads it, so it keeps every change made since: start {slot.connector} (Kafka "
+                       "Connect and its task), or drop the slot if the connector is gone for good")
+    return line
 
 
 @dataclass(frozen=True)
@@ -532,6 +568,10 @@ def render(pipeline: Pipeline, result: Verdict) -> list[str]:
                 lines.append(f"      {lost.what}: {lost.recovery(state.name)}")
             elif (known := known_failure(trace, state.name)) is not None:
                 lines.append(f"      {known}")
+    if pipeline.slots or pipeline.slot_errors:
+        lines.append("replication slots (PostgreSQL)")
+        lines += [f"  {slot_text(slot)}" for slot in pipeline.slots]
+        lines += [f"  {error}" for error in pipeline.slot_errors]
     if pipeline.consumers_error:
         lines.append(f"flows and sinks: {pipeline.consumers_error}")
     for title, consumers in (("flows", pipeline.flows), ("sinks", pipeline.sinks)):
@@ -604,6 +644,11 @@ def document(pipeline: Pipeline, result: Verdict) -> dict[str, Any]:
                                     "capture": _capture_document(pipeline.captures.get(s.name)),
                                     "failures": [_failure_document(s.name, what, trace)
                                                  for what, trace in s.failures]} for s in pipeline.connectors]},
+        "replication_slots": [{"system": s.system, "connector": s.connector, "slot": s.name, "exists": s.exists,
+                               "active": s.active, "retained_wal_bytes": s.retained_bytes,
+                               "wal_status": s.wal_status, "max_slot_wal_keep_size": s.keep_size}
+                              for s in pipeline.slots],
+        "replication_slot_errors": list(pipeline.slot_errors),
         "flows": [consumer(c) for c in pipeline.flows], "sinks": [consumer(c) for c in pipeline.sinks],
         "consumers_error": pipeline.consumers_error,
         "dead_letters": counted(pipeline.dead_letters), "holds": counted(pipeline.holds),
@@ -623,4 +668,4 @@ def held_by_flow(records: Sequence[Mapping[str, Any]]) -> dict[str, int]:
 __all__ = ["EXIT_HEALTHY", "EXIT_HELD", "EXIT_UNHEALTHY", "Activity", "Capture", "Consumer", "Counted", "Pipeline",
            "Verdict", "advance_text", "behind", "commit_text", "connector_problems", "consumer_state", "document",
            "first_line", "flow_of", "held_by_flow", "judge", "lateness", "layout_of", "render", "root_cause",
-           "sink_state", "verdict", "waiting_text"]
+           "sink_state", "slot_text", "verdict", "waiting_text"]

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from streams.capture.client import ConnectorState, TaskState
+from streams.catalog.live import Slot
 from streams.inspect import health
 from streams.inspect.admin import GroupInfo, GroupMember, _assigned
 from streams.sinks.presence import SinkNote
@@ -391,3 +392,28 @@ def test_a_flow_or_sink_that_runs_with_records_waiting_past_the_bound_is_behind_
     assert health.verdict(pipeline(sinks=(sink(waiting=6, committed_s_ago=1, oldest_s_ago=200),))).behind == ()
     stopped = health.verdict(pipeline(sinks=(sink(waiting=6, committed_s_ago=1800, oldest_s_ago=1500),)))
     assert stopped.behind == () and stopped.code == health.EXIT_UNHEALTHY
+
+
+def test_the_replication_slots_are_shown_with_the_wal_they_keep_when_connect_is_down() -> None:
+    """A trial stopped Kafka Connect; its slot kept 73 MB of WAL and status said nothing of it."""
+    idle = Slot(system="shop", connector="shop-source", name="isthmus_shop", exists=True, active=False,
+                retained_bytes=76_546_048, wal_status="reserved", keep_size="-1")
+    read = Slot(system="crm", connector="crm-source", name="isthmus_crm", exists=True, active=True,
+                retained_bytes=160, wal_status="reserved", keep_size="10GB")
+    given = pipeline(connectors=(), connect_error="unreachable", slots=(idle, read),
+                     slot_errors=("slot of hr-source (hr): cannot read replication slot isthmus_hr ...",))
+    text = health.render(given, health.verdict(given))
+    at = text.index("replication slots (PostgreSQL)")
+    assert text[at + 1] == ("  slot isthmus_shop (shop-source): INACTIVE, keeps 73 MB of WAL (wal_status reserved; "
+                            "no bound: max_slot_wal_keep_size is -1, so it can fill the disk); nothing reads it, so "
+                            "it keeps every change made since: start shop-source (Kafka Connect and its task), or "
+                            "drop the slot if the connector is gone for good")
+    assert text[at + 2] == ("  slot isthmus_crm (crm-source): active, keeps 160 bytes of WAL (wal_status reserved; "
+                            "max_slot_wal_keep_size 10GB)")
+    assert text[at + 3].startswith("  slot of hr-source (hr): cannot read")
+    document = health.document(given, health.verdict(given))
+    assert document["replication_slots"][0] == {
+        "system": "shop", "connector": "shop-source", "slot": "isthmus_shop", "exists": True, "active": False,
+        "retained_wal_bytes": 76_546_048, "wal_status": "reserved", "max_slot_wal_keep_size": "-1"}
+    assert len(document["replication_slot_errors"]) == 1
+    json.dumps(document)
