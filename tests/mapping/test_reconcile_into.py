@@ -8,18 +8,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from test_mapping_reconcile import CRM, ERP, POLICIES, T0
 
-from streams.mapping import FieldPolicy, Policy, Stamp, reconcile
+from streams.mapping import Stamp, reconcile
 from streams.mapping.reconcile import reconcile_into
 
-CRM, ERP = "crm", "erp"
-T0 = dt.datetime(2024, 3, 10, 6, 0, tzinfo=dt.UTC)
-POLICIES = {
-    "name": FieldPolicy(owner=CRM, policy=Policy.OWNER_WINS),
-    "credit_limit": FieldPolicy(owner=ERP, policy=Policy.OWNER_WINS),
-    "phone": FieldPolicy(owner=CRM, policy=Policy.LATEST_COMMIT_WINS),
-    "billing_address": FieldPolicy(owner=CRM, policy=Policy.OWNER_WINS),
-}
 CURRENT = {"name": "Acme", "credit_limit": Decimal("100.00"), "phone": "1",
            "billing_address": {"line1": "1 Road", "line2": "Dock 1", "city": "Berlin"}}
 STAMPS = {name: Stamp(system=CRM if name != "credit_limit" else ERP, commit_time=T0) for name in CURRENT}
