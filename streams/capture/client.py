@@ -272,6 +272,12 @@ class ConnectClient:
         where = f"{method} {path}"
         if answer.status_code in (401, 403):
             raise ConnectRefused(self._refused(answer.status_code, where, message))
+        if answer.status_code == 404 and path in _ALWAYS_THERE:
+            raise ConnectUnreachable(
+                f"Kafka Connect at {self.url} answered 404 to {where}, which a Connect that has started always has: "
+                "it is still starting (its REST server answers before its workers are ready), or that address is no "
+                "Kafka Connect; fix: wait until `isthmus status` shows its connectors and retry, or check "
+                f"{_env('urls')}")
         if answer.status_code == 404:
             raise ConnectorNotFound(missing or f"Kafka Connect at {self.url} has nothing at {where}: "
                                                f"{message}")
@@ -285,6 +291,10 @@ class ConnectClient:
             raise ConnectConfigRejected(f"Kafka Connect refused {where}: {message}; fix: "
                                         f"{invalid or 'correct the request'}")
         raise ConnectError(f"Kafka Connect answered {answer.status_code} to {where}: {message}")
+
+
+#: Paths every running Kafka Connect answers: a 404 there is a Connect still starting (or no Connect at all).
+_ALWAYS_THERE = frozenset({"/connector-plugins", "/connectors"})
 
 
 def _env(field: str) -> str:
