@@ -107,6 +107,8 @@ class Sampler:
     dead_letters: DeadLetterTally = field(default_factory=DeadLetterTally)
     #: The flows' and sinks' problems, and when they were read (monotonic; None: not yet).
     consumer_problems: list[str] = field(default_factory=list)
+    #: The flows and sinks that run behind (``isthmus status``'s ``behind``), read with the problems.
+    consumers_behind: list[str] = field(default_factory=list)
     _consumers_at: float | None = None
     #: The running connectors' signs of life, and when they were read (monotonic; None: not yet).
     captures: dict[str, health.Capture] = field(default_factory=dict)
@@ -150,7 +152,7 @@ class Sampler:
         held = sources.held_now(recent)
         # the dashboard reads every dead letter (DeadLetterTally): its count is complete
         verdict = health.judge(problems, health.held_by_flow(held), None, health.Counted(
-            topic=config.dlq_topic, count=letters.count, pending=letters.pending))
+            topic=config.dlq_topic, count=letters.count, pending=letters.pending), behind=self.consumers_behind)
         self.snapshot = {
             "sampled_at": datetime.now(UTC).isoformat(),
             "connectors": found,
@@ -181,10 +183,10 @@ class Sampler:
         with its target failing: :func:`streams.inspect.health.sink_state`), read every :data:`CONSUMERS_EVERY_S`."""
         if self._consumers_at is None or now - self._consumers_at >= CONSUMERS_EVERY_S:
             try:
-                self.consumer_problems = await asyncio.to_thread(pipeline.consumer_problems,
-                                                                 kafka_settings(self.config.bootstrap))
+                self.consumer_problems, self.consumers_behind = await asyncio.to_thread(
+                    pipeline.consumer_problems, kafka_settings(self.config.bootstrap))
             except (AdminError, IsthmusError) as exc:
-                self.consumer_problems = [f"flows and sinks unknown: {exc}"]
+                self.consumer_problems, self.consumers_behind = [f"flows and sinks unknown: {exc}"], []
             self._consumers_at = now
         return self.consumer_problems
 

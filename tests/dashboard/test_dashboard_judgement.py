@@ -44,11 +44,11 @@ class _Tail:
 def _sampler(monkeypatch: pytest.MonkeyPatch, *, holds: list[dict[str, Any]] | None = None,
              connectors: list[dict[str, Any]] | None = None,
              captures: dict[str, health.Capture] | None = None,
-             consumers: list[str] | None = None) -> Sampler:
+             consumers: list[str] | None = None, behind: list[str] | None = None) -> Sampler:
     monkeypatch.setattr(sources, "connectors", lambda url, **_: (list(connectors or []), None))
     monkeypatch.setattr(sources, "captures", lambda bootstrap, url, names, **_: {
         name: given for name, given in (captures or {}).items() if name in names})
-    monkeypatch.setattr(pipeline, "consumer_problems", lambda kafka: list(consumers or []))
+    monkeypatch.setattr(pipeline, "consumer_problems", lambda kafka: (list(consumers or []), list(behind or [])))
     monkeypatch.setattr(sources, "counts", lambda bootstrap: sources.Counts(topics={}, consumed={}, lag={},
                                                                             lag_by_topic={}))
     monkeypatch.setattr(sources, "latest", lambda bootstrap, topic, *a, **k: list(holds or []) if "holds" in topic
@@ -150,3 +150,11 @@ def test_the_connectors_signs_of_life_are_read_at_most_every_capture_check(monke
         asyncio.run(sampler.sample())
     assert reads == [["till-source"], ["till-source"]]
     assert sampler.snapshot["captures"]["till-source"]["stalled"] is False
+
+
+def test_a_sink_behind_is_judged_as_status_judges_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    said = "sink billing is 25 min behind (its oldest record waiting was written 25 min ago; 900 record(s) waiting)"
+    sampler = _sampler(monkeypatch, behind=[said])
+    asyncio.run(sampler.sample())
+    state = sampler.snapshot
+    assert state["problems"] == [] and state["behind"] == [said] and state["healthy"] is False
