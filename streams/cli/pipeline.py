@@ -123,14 +123,7 @@ def consumer_problems(kafka: KafkaSettings, stall_s: float = STALL_AFTER_S) -> t
     """What ``isthmus status`` says is wrong with the flows and sinks (:func:`health.consumer_state`), and which of
     those that run are behind (:func:`health.behind`), read as it reads them: the dashboard's judgement of them."""
     flows, sinks = _consumers(kafka, expected_consumers(), {}, stall_s, admin.topic_names(kafka))
-    problems: list[str] = []
-    late: list[str] = []
-    for consumer in (*flows, *sinks):
-        state, found = health.consumer_state(consumer)
-        problems += found
-        if not found and (said := health.behind(consumer, state)) is not None:
-            late.append(said)
-    return problems, late
+    return health.consumers_judged((*flows, *sinks))
 
 
 def expected_consumers() -> dict[tuple[str, str], str]:

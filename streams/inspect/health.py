@@ -412,12 +412,8 @@ def verdict(pipeline: Pipeline) -> Verdict:
     problems += connector_problems(pipeline.connectors, pipeline.captures)
     if pipeline.consumers_error:
         problems.append("flows and sinks unknown")
-    late: list[str] = []
-    for consumer in (*pipeline.flows, *pipeline.sinks):
-        state, found = consumer_state(consumer)
-        problems += found
-        if not found and (said := behind(consumer, state)) is not None:
-            late.append(said)
+    found, late = consumers_judged((*pipeline.flows, *pipeline.sinks))
+    problems += found
     return judge(problems, {c.name: c.held for c in pipeline.flows}, pipeline.holds, pipeline.dead_letters,
                  behind=late)
 
@@ -451,6 +447,19 @@ def judge(problems: Sequence[str], held_by: Mapping[str, int], holds: Counted | 
     pending = [f"{'' if letters.complete else 'at least '}{letters.pending} in {letters.topic}"] \
         if letters is not None and letters.pending else []
     return Verdict(tuple(problems), tuple(held), tuple(pending), tuple(behind))
+
+
+def consumers_judged(consumers: Iterable[Consumer]) -> tuple[list[str], list[str]]:
+    """What is wrong with each flow and sink (:func:`consumer_state`), and which of those that run are behind
+    (:func:`behind`): ``isthmus status``'s and the dashboard's one judgement of them."""
+    problems: list[str] = []
+    late: list[str] = []
+    for consumer in consumers:
+        state, found = consumer_state(consumer)
+        problems += found
+        if not found and (said := behind(consumer, state)) is not None:
+            late.append(said)
+    return problems, late
 
 
 def lateness(consumer: Consumer, state: str) -> float | None:
@@ -666,6 +675,6 @@ def held_by_flow(records: Sequence[Mapping[str, Any]]) -> dict[str, int]:
 
 
 __all__ = ["EXIT_HEALTHY", "EXIT_HELD", "EXIT_UNHEALTHY", "Activity", "Capture", "Consumer", "Counted", "Pipeline",
-           "Verdict", "advance_text", "behind", "commit_text", "connector_problems", "consumer_state", "document",
-           "first_line", "flow_of", "held_by_flow", "judge", "lateness", "layout_of", "render", "root_cause",
-           "sink_state", "slot_text", "verdict", "waiting_text"]
+           "Verdict", "advance_text", "behind", "commit_text", "connector_problems", "consumer_state",
+           "consumers_judged", "document", "first_line", "flow_of", "held_by_flow", "judge", "lateness", "layout_of",
+           "render", "root_cause", "sink_state", "slot_text", "verdict", "waiting_text"]
