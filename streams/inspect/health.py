@@ -465,12 +465,10 @@ def consumers_judged(consumers: Iterable[Consumer]) -> tuple[list[str], list[str
 def lateness(consumer: Consumer, state: str) -> float | None:
     """Seconds ago the oldest record waiting for a flow or sink that runs was written, when that is longer than its
     ``behind_s``; None when it is not behind, or is judged otherwise (not running, stalled: a problem)."""
-    activity = consumer.activity
-    oldest, checked = (consumer.oldest_waiting_ms, consumer.checked_ms) if activity is None else (
-        activity.oldest_waiting_ms, activity.checked_ms)
+    oldest = consumer.oldest_waiting_ms
     if state not in ("running", "waiting", "partly running") or oldest is None:
         return None
-    age = max(0.0, (checked - oldest) / 1000)
+    age = max(0.0, (consumer.checked_ms - oldest) / 1000)
     return age if age > consumer.behind_s else None
 
 

@@ -261,7 +261,7 @@ def sink(*, waiting: int = 0, committed_s_ago: float | None = None, oldest_s_ago
                            groups=(group("isthmus-sink-ledger"),),
                            lag={"isthmus-sink-ledger": {"isthmus.commands.ledger": waiting}},
                            about={"isthmus-sink-ledger": frozenset({"isthmus.commands.ledger"} if about else ())},
-                           activity=activity)
+                           activity=activity, oldest_waiting_ms=activity.oldest_waiting_ms, checked_ms=NOW_MS)
 
 
 def test_a_sink_applying_and_committing_runs_though_its_group_has_no_member() -> None:
