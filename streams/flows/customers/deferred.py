@@ -25,7 +25,9 @@ so a restart goes on where the last commit left it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import logging
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from streams.flows.commands import Cause
@@ -47,6 +49,38 @@ DEFERRED_COUNT = "decisions_deferred"
 DECIDED_COUNT = "deferred_decided"
 
 _CAUSE_FIELDS = tuple(f.name for f in dataclasses.fields(Cause))
+#: Seconds between two progress lines of a long run of deferred decisions (:class:`DecisionProgress`).
+PROGRESS_EVERY_S = 5.0
+
+log = logging.getLogger(__name__)
+
+
+class DecisionProgress:
+    """Says how a long run of deferred decisions goes, at most every :data:`PROGRESS_EVERY_S` seconds, and once
+    more when it is over: a new user's worker decided a split transaction's entities for many minutes, and nothing
+    said how far it was (a run shorter than that says nothing)."""
+
+    def __init__(self, flow: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self.flow = flow
+        self.clock = clock
+        self._began: float | None = None
+        self._said_at = 0.0
+        self._decided = 0
+        self._said = False
+
+    def decided(self, count: int, left: int) -> None:
+        now = self.clock()
+        if self._began is None:
+            self._began, self._said_at, self._decided, self._said = now, now, 0, False
+        self._decided += count
+        if now - self._said_at >= PROGRESS_EVERY_S or (left == 0 and self._said):
+            rate = self._decided / max(now - self._began, 1e-9)
+            log.info("%s: deciding the entities a snapshot or a large source transaction left: %d decided in %.0f s "
+                     "(%.0f a second), about %d left%s", self.flow, self._decided, now - self._began, rate, left,
+                     f", about {left / rate:.0f} s more" if left and rate else "")
+            self._said_at, self._said = now, True
+        if left == 0:
+            self._began = None
 
 
 def cause_state(cause: Cause) -> list[Any]:
@@ -85,18 +119,20 @@ class Deferred:
         meta = store.get(f"tx:{tx}") or {"chunks": 0, "next": 0}
         chunks = int(meta["chunks"])
         items = list(touched.items())
+        left = int(meta.get("left", 0)) + len(items)
         if fill and chunks > int(meta["next"]):
             newest = store.get(f"chunk:{tx}:{chunks - 1}") or {"entities": []}
             entities = list(newest["entities"])
             if len(entities) + len(items) <= fill:
                 entities += [[key, cause_state(cause)] for key, cause in items]
                 store.put(f"chunk:{tx}:{chunks - 1}", {"entities": entities})
+                store.put(f"tx:{tx}", {**meta, "left": left})
                 return
         for at in range(0, len(items), CHUNK):
             store.put(f"chunk:{tx}:{chunks}",
                       {"entities": [[key, cause_state(cause)] for key, cause in items[at:at + CHUNK]]})
             chunks += 1
-        store.put(f"tx:{tx}", {"chunks": chunks, "next": meta["next"]})
+        store.put(f"tx:{tx}", {"chunks": chunks, "next": meta["next"], "left": left})
 
     def end(self, tx: str) -> bool:
         """Transaction ``tx`` has ended: its deferred entities are to be decided (:meth:`take`). False when it left
@@ -121,19 +157,27 @@ class Deferred:
             tx = txs[done]
             meta = store.get(f"tx:{tx}")
             at, chunks = (int(meta["next"]), int(meta["chunks"])) if meta else (0, 0)
+            left = int(meta.get("left", 0)) if meta else 0
             if at < chunks:
                 chunk = store.get(f"chunk:{tx}:{at}")
                 store.put(f"chunk:{tx}:{at}", None)
-                taken += [(str(key), cause_of(cause)) for key, cause in (chunk or {}).get("entities", ())]
+                entities = (chunk or {}).get("entities", ())
+                taken += [(str(key), cause_of(cause)) for key, cause in entities]
+                left -= len(entities)
                 at += 1
             if at < chunks:
-                store.put(f"tx:{tx}", {"chunks": chunks, "next": at})
+                store.put(f"tx:{tx}", {"chunks": chunks, "next": at, "left": max(left, 0)})
             else:
                 store.put(f"tx:{tx}", None)
                 done += 1
         if done:
             store.put(_ENDED, {"txs": txs[done:]} if done < len(txs) else None)
         return taken
+
+    def left(self) -> int:
+        """About how many entities ended transactions still leave to decide (those deferred by an Isthmus that
+        did not count them are not counted), for progress lines."""
+        return sum(int((self.store.get(f"tx:{tx}") or {}).get("left", 0)) for tx in self._ended())
 
     def pending(self) -> bool:
         """Whether ended transactions still have entities to decide."""

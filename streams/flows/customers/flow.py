@@ -56,6 +56,7 @@ from streams.flows.customers.deferred import (
     DECISIONS_PER_BATCH,
     DEFERRED,
     DEFERRED_COUNT,
+    DecisionProgress,
     Deferred,
     cause_record,
 )
@@ -260,6 +261,8 @@ class CustomerFlow:
                                          limit=config.transaction_limit)
         #: Each system's initial snapshot, folded as one transaction and decided at its end.
         self._snapshots = Snapshots(config.name, self.tables)
+        #: How a long run of deferred decisions goes, said every few seconds.
+        self._deciding = DecisionProgress(config.name)
         self.dead_letters = own_topic(DLQ_TOPIC) if dead_letter_topic == DLQ_TOPIC else dead_letter_topic
         self.command_topics = dict(command_topics or {})
         self.canonical_topic = canonical_topic or own_topic(config.publish)
@@ -605,6 +608,7 @@ class CustomerFlow:
                 for topic, out_key, value, headers in outputs:
                     ctx.emit(topic, key=out_key, value=value, headers=headers)
         ctx.count(DECIDED_COUNT, len(taken))
+        self._deciding.decided(len(taken), deferred.left())
         return deferred.pending()
 
     def _missed(self, record: Incoming, ctx: Context) -> None:

@@ -5,6 +5,7 @@ of its children's tables that Debezium read after it (2,000 accounts of 12 conta
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ from support.systems import reference_systems
 
 from streams.flows.commands import Cause
 from streams.flows.customers import CustomerFlow
-from streams.flows.customers.deferred import DEFERRED, Deferred
+from streams.flows.customers.deferred import DEFERRED, DecisionProgress, Deferred
 from streams.flows.customers.snapshots import QUIET_S, SNAPSHOT_CHUNK
 from streams.flows.engine.stores import MemoryStore
 
@@ -143,6 +144,31 @@ def test_a_snapshots_reads_fill_chunks_of_the_deferred_store_not_a_key_each() ->
                        fill=SNAPSHOT_CHUNK)
     assert sorted(k for k, _ in deferred.store.items()) == [
         "chunk:snapshot:crm@x:0", "chunk:snapshot:crm@x:1", "chunk:snapshot:crm@x:2", "tx:snapshot:crm@x"]
-    assert deferred.end("snapshot:crm@x")
-    taken = [key for key, _ in deferred.take(10_000)]
-    assert taken == keys and not deferred.pending()
+    assert deferred.left() == 0  # not ended: nothing to decide yet
+    assert deferred.end("snapshot:crm@x") and deferred.left() == len(keys)
+    first = [key for key, _ in deferred.take(SNAPSHOT_CHUNK)]
+    assert deferred.left() == len(keys) - len(first)
+    taken = first + [key for key, _ in deferred.take(10_000)]
+    assert taken == keys and not deferred.pending() and deferred.left() == 0
+
+
+def test_a_long_run_of_deferred_decisions_says_how_far_it_is(caplog: pytest.LogCaptureFixture) -> None:
+    now = [100.0]
+    progress = DecisionProgress("isthmus-customers", clock=lambda: now[0])
+    with caplog.at_level(logging.INFO, logger="streams.flows.customers.deferred"):
+        progress.decided(2_000, 8_000)  # begins: nothing said yet
+        now[0] += 2
+        progress.decided(2_000, 6_000)
+        assert caplog.messages == []
+        now[0] += 4  # 6 s since it began
+        progress.decided(2_000, 4_000)
+        now[0] += 6
+        progress.decided(4_000, 0)
+    assert caplog.messages == [
+        "isthmus-customers: deciding the entities a snapshot or a large source transaction left: 6000 decided in 6 s "
+        "(1000 a second), about 4000 left, about 4 s more",
+        "isthmus-customers: deciding the entities a snapshot or a large source transaction left: 10000 decided in 12 s "
+        "(833 a second), about 0 left"]
+    caplog.clear()
+    progress.decided(2_000, 0)  # a short run: said nothing
+    assert caplog.messages == []
