@@ -149,19 +149,10 @@ class Transactions:
         return self._decoded.take(record)
 
     def event(self, record: Incoming) -> ChangeEvent | None:
-        """The change event of ``record``, a change of an input table, kept for the fold (:meth:`decoded`): the one
-        :meth:`groups` decoded, or decoded now; None for a record that does not decode to one (the fold says why)."""
-        event = self._decoded.peek(record)
-        if event is not None or record.value is None:
-            return event
-        try:
-            decoded = decode(record.value, record.key, topic=record.topic, where=record.position)
-        except CodecError:
-            return None
-        if not isinstance(decoded, ChangeEvent):
-            return None
-        self._decoded.keep(record, decoded)
-        return decoded
+        """The change event :meth:`groups` decoded from ``record``, left kept for the fold (:meth:`decoded`); None
+        when it decoded none (not net, no value, or a value that is no change event: the fold says why, decoding it
+        again would only fail again)."""
+        return self._decoded.peek(record)
 
     def abandon_read_to_end(self, read_to_end: Collection[str], stores: Mapping[str, Store],
                             count: Callable[[str, int], None] | None = None, *,
